@@ -1,0 +1,1 @@
+"""regtune control plane: settings, study definitions, database, claims, REST API and CLI."""

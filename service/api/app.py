@@ -1,0 +1,80 @@
+"""The FastAPI application: routes, error handlers, migrations and the background sweep."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from service.api import errors, health, studies
+from service.settings import get_settings
+from service.spec import StudySpec
+
+log = logging.getLogger(__name__)
+
+
+class Sweeper(threading.Thread):
+    """Runs the stale-trial sweep on a timer; a database outage only delays it."""
+
+    def __init__(self, interval: float) -> None:
+        super().__init__(name="regtune-sweep", daemon=True)
+        self.interval = interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        from service.sweep import sweep
+
+        while not self.stopped.wait(self.interval):
+            try:
+                sweep()
+            except Exception as exc:
+                log.warning("sweep failed, retrying later: %s", type(exc).__name__)
+
+
+def _migrate_with_retry() -> None:
+    from service.migrate import upgrade
+    from service.backoff import retry_forever
+
+    retry_forever(lambda: upgrade(get_settings().database_url), what="migrate the database")
+
+
+@asynccontextmanager
+async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    _migrate_with_retry()
+    sweeper = Sweeper(get_settings().sweep_interval)
+    sweeper.start()
+    try:
+        yield
+    finally:
+        sweeper.stopped.set()
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="regtune",
+        version="0.1.0",
+        description="Hyperparameter tuning for regularized models (elastic net, dropout MLPs).",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(studies.router)
+    original = app.openapi
+
+    def openapi() -> dict:  # type: ignore[type-arg]
+        if app.openapi_schema is None:
+            schema = original()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            spec_schema = StudySpec.model_json_schema(
+                by_alias=True, ref_template="#/components/schemas/{model}"
+            )
+            components.update(spec_schema.pop("$defs", {}))
+            components["StudySpec"] = spec_schema
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

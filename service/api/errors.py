@@ -1,0 +1,88 @@
+"""The one place where domain and validation errors become HTTP responses."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.errors import Conflict, DomainError, InvalidDefinition, NotFound
+
+log = logging.getLogger(__name__)
+
+
+class BadBody(Exception):
+    """The body could not be parsed at all (400), as opposed to parsed but invalid (422)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def error_response(
+    status: int, code: str, message: str, fields: list[dict[str, str]] | None = None
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "fields": fields or []}}
+    return JSONResponse(status_code=status, content=body)
+
+
+def _path(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def _rule(error: dict[str, Any]) -> str:
+    message = str(error.get("msg", "invalid"))
+    return message.removeprefix("Value error, ")
+
+
+def validation_fields(errors: list[Any]) -> list[dict[str, str]]:
+    return [{"path": _path(e.get("loc", ())), "rule": _rule(e)} for e in errors]
+
+
+def _validation_message(fields: list[dict[str, str]]) -> str:
+    return "; ".join(f"{f['path']}: {f['rule']}" for f in fields[:5]) or "invalid request"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ValidationError)
+    async def _pydantic(_: Request, exc: ValidationError) -> JSONResponse:
+        fields = validation_fields(list(exc.errors()))
+        return error_response(422, "invalid_definition", _validation_message(fields), fields)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = validation_fields(list(exc.errors()))
+        return error_response(422, "invalid_request", _validation_message(fields), fields)
+
+    @app.exception_handler(BadBody)
+    async def _bad_body(_: Request, exc: BadBody) -> JSONResponse:
+        return error_response(400, "unparseable_body", exc.message, [{"path": "body", "rule": exc.message}])
+
+    @app.exception_handler(NotFound)
+    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return error_response(404, "not_found", exc.message)
+
+    @app.exception_handler(Conflict)
+    async def _conflict(_: Request, exc: Conflict) -> JSONResponse:
+        return error_response(409, "conflict", exc.message, [f.__dict__ for f in exc.fields])
+
+    @app.exception_handler(InvalidDefinition)
+    async def _invalid(_: Request, exc: InvalidDefinition) -> JSONResponse:
+        return error_response(422, "invalid_definition", exc.message, [f.__dict__ for f in exc.fields])
+
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+        return error_response(400, "bad_request", exc.message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
+            exc.status_code, "http_error"
+        )
+        return error_response(exc.status_code, code, str(exc.detail))

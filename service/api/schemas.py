@@ -1,0 +1,104 @@
+"""Response bodies of the REST API (the request body is ``service.spec.StudySpec``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class FieldError(BaseModel):
+    path: str = Field(examples=["budget.n_trials"])
+    rule: str = Field(examples=["must be ≥ 1"])
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(examples=["invalid_definition"])
+    message: str
+    fields: list[FieldError] = Field(default_factory=list)
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class Progress(BaseModel):
+    done: int = Field(description="trials COMPLETE or PRUNED, counted toward n_trials")
+    n_trials: int
+    running: int
+    fraction: float
+
+
+class BestTrial(BaseModel):
+    number: int
+    value: float | None
+    values: list[float | None] | None
+    params: dict[str, Any]
+    n_nonzero: int | None
+    user_attrs: dict[str, Any]
+    test_metrics: dict[str, Any] | None
+
+
+class StudyOut(BaseModel):
+    id: str
+    name: str
+    status: str
+    optuna_study_name: str
+    definition: dict[str, Any]
+    counts: dict[str, int]
+    progress: Progress
+    best_trial: BestTrial | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class StudyBrief(BaseModel):
+    id: str
+    name: str
+    status: str
+    n_trials: int
+    done: int
+    running: int
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class StudyPage(BaseModel):
+    items: list[StudyBrief]
+    total: int
+    offset: int
+    limit: int
+
+
+class CurvePoint(BaseModel):
+    epoch: int
+    value: float | None
+
+
+class TrialOut(BaseModel):
+    number: int
+    state: str
+    value: float | None
+    values: list[float | None] | None
+    params: dict[str, Any]
+    user_attrs: dict[str, Any]
+    datetime_start: datetime | None
+    datetime_complete: datetime | None
+    learning_curve: list[CurvePoint] | None = None
+    retried_from: int | None = None
+
+
+class TrialPage(BaseModel):
+    items: list[TrialOut]
+    total: int
+    offset: int
+    limit: int
+
+
+class Health(BaseModel):
+    status: str
+    database: str | None = None
+    detail: str | None = None

@@ -1,0 +1,188 @@
+"""Study and trial resources under /v1."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request, Response, status
+
+from service import studies
+from service import trials as trial_reads
+from service.api.body import YAML_TYPES, read_definition
+from service.api.deps import StudyDep, TenantDep
+from service.api.schemas import (
+    BestTrial,
+    CurvePoint,
+    ErrorResponse,
+    Progress,
+    StudyBrief,
+    StudyOut,
+    StudyPage,
+    TrialOut,
+    TrialPage,
+)
+from service.db import transaction
+from service.errors import InvalidDefinition, TrialNotFound
+from service.settings import get_settings
+from service.spec import EXAMPLE, StudySpec, resolve_task
+from service.tables import StudyRow
+
+router = APIRouter(prefix="/v1", tags=["studies"])
+StatusFilter = Literal["queued", "running", "completed", "cancelled", "failed"]
+StateFilter = Literal["RUNNING", "COMPLETE", "PRUNED", "FAIL", "WAITING"]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse},
+    404: {"model": ErrorResponse},
+    409: {"model": ErrorResponse},
+    422: {"model": ErrorResponse},
+}
+_SPEC_SCHEMA = {"$ref": "#/components/schemas/StudySpec"}
+_CREATE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": _SPEC_SCHEMA, "example": EXAMPLE},
+            **{t: {"schema": _SPEC_SCHEMA} for t in YAML_TYPES[:1]},
+        },
+    }
+}
+
+
+def trial_out(view: trial_reads.TrialView, *, with_curve: bool = False) -> TrialOut:
+    curve = None
+    if with_curve:
+        curve = [CurvePoint(epoch=k, value=v) for k, v in sorted(view.intermediate_values.items())]
+    return TrialOut(
+        number=view.number,
+        state=view.state,
+        value=view.value,
+        values=view.values,
+        params=view.params,
+        user_attrs=view.user_attrs,
+        datetime_start=view.datetime_start,
+        datetime_complete=view.datetime_complete,
+        learning_curve=curve,
+        retried_from=view.system_attrs.get("failed_trial") if with_curve else None,
+    )
+
+
+def study_out(row: StudyRow) -> StudyOut:
+    summary = studies.summarize(row)
+    done = summary.counts["COMPLETE"] + summary.counts["PRUNED"]
+    best = None
+    if summary.best is not None:
+        best = BestTrial(
+            number=summary.best.number,
+            value=summary.best.value,
+            values=summary.best.values,
+            params=summary.best.params,
+            n_nonzero=summary.best.user_attrs.get("n_nonzero"),
+            user_attrs=summary.best.user_attrs,
+            test_metrics=summary.best_test_metrics,
+        )
+    return StudyOut(
+        id=row.id,
+        name=row.name,
+        status=row.status,
+        optuna_study_name=row.optuna_name,
+        definition=row.spec,
+        counts=summary.counts,
+        progress=Progress(
+            done=done,
+            n_trials=row.n_trials,
+            running=summary.counts["RUNNING"],
+            fraction=min(1.0, done / row.n_trials) if row.n_trials else 1.0,
+        ),
+        best_trial=best,
+        error=row.error,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+    )
+
+
+@router.post(
+    "/studies",
+    status_code=status.HTTP_201_CREATED,
+    response_model=StudyOut,
+    responses=ERRORS,
+    openapi_extra=_CREATE_BODY,
+    summary="Create a study from a definition (JSON, or YAML with Content-Type: application/yaml)",
+)
+async def create_study(request: Request, response: Response, tenant: TenantDep) -> StudyOut:
+    data = await read_definition(request)
+    spec = StudySpec.model_validate(data)
+    try:
+        spec = resolve_task(spec)
+    except ValueError as exc:
+        raise InvalidDefinition(str(exc), fields=[]) from exc
+    row = studies.create_study(spec, tenant=tenant, api_url=get_settings().public_url)
+    response.headers["Location"] = f"/v1/studies/{row.id}"
+    return study_out(row)
+
+
+@router.get("/studies", response_model=StudyPage, responses=ERRORS)
+def list_studies(
+    tenant: TenantDep,
+    status_: Annotated[StatusFilter | None, Query(alias="status")] = None,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> StudyPage:
+    rows, total = studies.list_rows(tenant=tenant, status=status_, offset=offset, limit=limit)
+    items = [
+        StudyBrief(
+            id=r.id,
+            name=r.name,
+            status=r.status,
+            n_trials=r.n_trials,
+            done=r.n_done,
+            running=r.n_running,
+            created_at=r.created_at,
+            finished_at=r.finished_at,
+        )
+        for r in rows
+    ]
+    return StudyPage(items=items, total=total, offset=offset, limit=limit)
+
+
+@router.get("/studies/{study_id}", response_model=StudyOut, responses=ERRORS)
+def get_study(study: StudyDep) -> StudyOut:
+    return study_out(study)
+
+
+@router.get("/studies/{study_id}/trials", response_model=TrialPage, responses=ERRORS)
+def list_trials(
+    study: StudyDep,
+    state: StateFilter | None = None,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> TrialPage:
+    osid = study.optuna_study_id or -1
+    with transaction() as session:
+        total = trial_reads.count_trials(session, osid, state)
+        views = trial_reads.list_trials(session, osid, state=state, offset=offset, limit=limit)
+    return TrialPage(items=[trial_out(v) for v in views], total=total, offset=offset, limit=limit)
+
+
+@router.get("/studies/{study_id}/trials/{number}", response_model=TrialOut, responses=ERRORS)
+def get_trial(study: StudyDep, number: Annotated[int, Path(ge=0, le=2**31 - 1)]) -> TrialOut:
+    with transaction() as session:
+        view = trial_reads.get_trial(session, study.optuna_study_id or -1, number)
+    if view is None:
+        raise TrialNotFound(f"study {study.id!r} has no trial {number}")
+    return trial_out(view, with_curve=True)
+
+
+@router.post("/studies/{study_id}/cancel", response_model=StudyOut, responses=ERRORS)
+def cancel_study(study: StudyDep, tenant: TenantDep) -> StudyOut:
+    return study_out(studies.cancel(study.id, tenant=tenant))
+
+
+@router.delete(
+    "/studies/{study_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS
+)
+def delete_study(study: StudyDep, tenant: TenantDep) -> Response:
+    studies.delete(study.id, tenant=tenant)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+

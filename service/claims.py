@@ -1,0 +1,184 @@
+"""The claim protocol: take a trial slot, finish it, and give back slots of dead workers.
+
+Every state change that can race is one conditional UPDATE whose row count says who won, so the
+protocol is the same on SQLite (writers serialized) and PostgreSQL (row locks, READ COMMITTED).
+``n_done`` and ``n_running`` live on the study row: a claim is allowed only while
+``n_done + n_running < n_trials``, which is what keeps the budget exact with any number of workers.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from optuna.storages._rdb import models as om
+from optuna.trial import TrialState
+from sqlalchemy import Engine, case, delete, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from service.db import transaction
+from service.tables import ClaimRow, StudyRow, WorkerRow
+
+log = logging.getLogger(__name__)
+
+ACTIVE = ("queued", "running")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: int
+    study_id: str
+    seq: int
+
+
+def _done_subquery(study: type[StudyRow] = StudyRow):  # type: ignore[no-untyped-def]
+    return (
+        select(func.count())
+        .where(
+            om.TrialModel.study_id == study.optuna_study_id,
+            om.TrialModel.state.in_([TrialState.COMPLETE, TrialState.PRUNED]),
+        )
+        .scalar_subquery()
+    )
+
+
+def _monotonic_done():  # type: ignore[no-untyped-def]
+    """``max(n_done, count of COMPLETE/PRUNED)``: a stale snapshot can never lower the count."""
+    done = _done_subquery()
+    return case((done > StudyRow.n_done, done), else_=StudyRow.n_done)
+
+
+def claim(engine: Engine | None = None, *, worker_id: str, now: datetime | None = None) -> Claim | None:
+    """Take one slot in the least recently served study that has room, or return None."""
+    now = now or utcnow()
+    with transaction(engine) as session:
+        candidates = session.scalars(
+            select(StudyRow.id)
+            .where(
+                StudyRow.status.in_(ACTIVE),
+                StudyRow.n_running < StudyRow.max_parallel,
+                StudyRow.n_done + StudyRow.n_running < StudyRow.n_trials,
+                or_(StudyRow.deadline.is_(None), StudyRow.deadline > now),
+            )
+            .order_by(StudyRow.last_served_at.asc().nulls_first(), StudyRow.created_at)
+            .limit(8)
+        ).all()
+        for study_id in candidates:
+            won = session.execute(
+                update(StudyRow)
+                .where(
+                    StudyRow.id == study_id,
+                    StudyRow.status.in_(ACTIVE),
+                    StudyRow.n_running < StudyRow.max_parallel,
+                    StudyRow.n_done + StudyRow.n_running < StudyRow.n_trials,
+                    or_(StudyRow.deadline.is_(None), StudyRow.deadline > now),
+                )
+                .values(
+                    n_running=StudyRow.n_running + 1,
+                    n_claims=StudyRow.n_claims + 1,
+                    last_served_at=now,
+                    status="running",
+                    started_at=func.coalesce(StudyRow.started_at, now),
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if won != 1:
+                continue
+            seq = session.scalar(select(StudyRow.n_claims).where(StudyRow.id == study_id))
+            row = ClaimRow(study_id=study_id, worker_id=worker_id, seq=int(seq or 0), claimed_at=now)
+            session.add(row)
+            session.flush()
+            return Claim(id=row.id, study_id=study_id, seq=row.seq)
+    return None
+
+
+def finish(
+    engine: Engine | None = None,
+    *,
+    claim_id: int,
+    study_id: str,
+    error: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Give the slot back and bring ``n_done`` up to date; complete or fail the study if due."""
+    now = now or utcnow()
+    with transaction(engine) as session:
+        released = session.execute(delete(ClaimRow).where(ClaimRow.id == claim_id)).rowcount
+        values: dict[str, object] = {"n_done": _monotonic_done(), "updated_at": now}
+        if released == 1:
+            values["n_running"] = StudyRow.n_running - 1
+        if error is not None:
+            values["n_errors"] = StudyRow.n_errors + 1
+            values["error"] = error[:2000]
+        session.execute(
+            update(StudyRow)
+            .where(StudyRow.id == study_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        settle(session, study_id=study_id, now=now)
+
+
+def settle(session: Session, *, study_id: str | None = None, now: datetime) -> None:
+    """Move studies whose budget, deadline or error budget is spent to their final status."""
+    where = [StudyRow.status.in_(ACTIVE)]
+    if study_id is not None:
+        where.append(StudyRow.id == study_id)
+    session.execute(
+        update(StudyRow)
+        .where(
+            *where,
+            or_(
+                StudyRow.n_done >= StudyRow.n_trials,
+                (StudyRow.deadline.is_not(None))
+                & (StudyRow.deadline <= now)
+                & (StudyRow.n_running == 0),
+            ),
+        )
+        .values(status="completed", finished_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(StudyRow)
+        .where(*where, StudyRow.n_errors > StudyRow.max_retries)
+        .values(status="failed", finished_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def release_dead_workers(
+    engine: Engine | None = None, *, grace: timedelta, now: datetime | None = None
+) -> int:
+    """Give back the slots of workers whose heartbeat stopped; return how many were released."""
+    now = now or utcnow()
+    cutoff = now - grace
+    released = 0
+    with transaction(engine) as session:
+        dead = session.scalars(select(WorkerRow.id).where(WorkerRow.last_seen < cutoff)).all()
+        orphaned = session.execute(
+            select(ClaimRow.id, ClaimRow.study_id).where(
+                or_(ClaimRow.worker_id.in_(dead), ~ClaimRow.worker_id.in_(select(WorkerRow.id))),
+                ClaimRow.claimed_at < cutoff,
+            )
+        ).all()
+        for claim_id, study_id in orphaned:
+            if session.execute(delete(ClaimRow).where(ClaimRow.id == claim_id)).rowcount != 1:
+                continue
+            session.execute(
+                update(StudyRow)
+                .where(StudyRow.id == study_id)
+                .values(n_running=StudyRow.n_running - 1, n_done=_monotonic_done(), updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            released += 1
+            log.warning("released the slot of a dead worker", extra={"study_id": study_id})
+        if dead:
+            session.execute(delete(WorkerRow).where(WorkerRow.id.in_(dead)))
+        settle(session, now=now)
+    return released

@@ -1,0 +1,74 @@
+"""Engines and the one transaction helper shared by the API and the workers."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.settings import get_settings
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL + busy timeout + synchronous=NORMAL on every SQLite connection in the process.
+
+    Listening on the Engine class covers Optuna's own engine too, so the API, the dashboard and
+    several workers can share one file without "database is locked".
+    """
+    if not isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    timeout_ms = get_settings().sqlite_busy_timeout_ms
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {int(timeout_ms)}")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.close()
+
+
+def engine_kwargs(url: str) -> dict[str, Any]:
+    """Connection options for any engine on ``url`` (ours and Optuna's): a small bounded pool."""
+    settings = get_settings()
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": settings.sqlite_busy_timeout_ms / 1000}}
+    return {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        "pool_pre_ping": True,
+        "pool_recycle": 1800,
+        "connect_args": {"connect_timeout": 5},
+    }
+
+
+def make_engine(url: str) -> Engine:
+    return create_engine(url, **engine_kwargs(url))
+
+
+@lru_cache
+def get_engine() -> Engine:
+    return make_engine(get_settings().database_url)
+
+
+@lru_cache
+def _sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(engine: Engine | None = None) -> Iterator[Session]:
+    """Commit on success, roll back on error, always close."""
+    session = _sessionmaker(engine or get_engine())()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

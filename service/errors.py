@@ -1,0 +1,48 @@
+"""Domain errors. They know nothing of HTTP; the API maps them to status codes in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class FieldProblem:
+    path: str
+    rule: str
+
+
+@dataclass
+class DomainError(Exception):
+    message: str
+    fields: list[FieldProblem] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class NotFound(DomainError):
+    """The thing does not exist, or belongs to another tenant (the two look the same)."""
+
+
+class Conflict(DomainError):
+    """The request is valid but clashes with what is stored."""
+
+
+class InvalidDefinition(DomainError):
+    """The study definition is well formed but cannot run (e.g. its data does not fit)."""
+
+
+class StudyNotFound(NotFound):
+    pass
+
+
+class TrialNotFound(NotFound):
+    pass
+
+
+class StudyNameTaken(Conflict):
+    pass
+
+
+class StudyNotActive(Conflict):
+    pass

@@ -1,0 +1,32 @@
+"""Create and upgrade the database: regtune's tables through Alembic, Optuna's through Optuna."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from service.db import make_engine
+from service.storage import make_storage
+
+VERSION_TABLE = "regtune_alembic_version"
+"""Optuna keeps its own ``alembic_version`` table in the same database; ours must not collide."""
+
+log = logging.getLogger(__name__)
+
+
+def upgrade(url: str) -> None:
+    """Bring the database at ``url`` to the newest schema. Safe to run from several processes."""
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            config = Config()
+            config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    finally:
+        engine.dispose()
+    make_storage(url).remove_session()
+    log.info("database is at the newest schema")

@@ -1,0 +1,185 @@
+"""Study lifecycle in the domain: create, read, cancel, delete. No HTTP here."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import optuna
+from optuna.study import StudyDirection
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from service import trials as trial_reads
+from service.claims import ACTIVE, utcnow
+from service.db import transaction
+from service.errors import StudyNameTaken, StudyNotActive, StudyNotFound
+from service.spec import StudySpec
+from service.storage import MAX_RETRIES_ATTR, get_storage
+from service.tables import StudyRow
+
+STATUSES = ("queued", "running", "completed", "cancelled", "failed")
+SPEC_ATTR = "regtune:definition"
+STUDY_ID_ATTR = "regtune:study_id"
+
+
+def objective_names(spec: StudySpec) -> list[str]:
+    return [spec.objective.metric]
+
+
+def objective_directions(spec: StudySpec) -> list[str]:
+    return [spec.objective.direction or "minimize"]
+
+
+def _note(study_id: str, spec: StudySpec, api_url: str | None) -> str:
+    import yaml
+
+    link = f"{api_url.rstrip('/')}/v1/studies/{study_id}" if api_url else f"/v1/studies/{study_id}"
+    body = yaml.safe_dump(spec.to_stored(), sort_keys=False)
+    return f"# {spec.name}\n\nregtune study `{study_id}` — [{link}]({link})\n\n```yaml\n{body}```\n"
+
+
+def create_study(spec: StudySpec, *, tenant: str = "default", api_url: str | None = None) -> StudyRow:
+    """Store the definition and create its Optuna study; the name is unique per tenant."""
+    study_id = uuid.uuid4().hex[:16]
+    now = utcnow()
+    row = StudyRow(
+        id=study_id,
+        tenant=tenant,
+        name=spec.name,
+        optuna_name=f"{spec.name} [{study_id}]",
+        spec=spec.to_stored(),
+        status="queued",
+        n_trials=spec.budget.n_trials,
+        max_parallel=spec.budget.max_parallel,
+        max_retries=spec.budget.max_retries,
+        n_running=0,
+        n_done=0,
+        n_claims=0,
+        n_errors=0,
+        deadline=now + timedelta(seconds=spec.budget.timeout_s) if spec.budget.timeout_s else None,
+        created_at=now,
+        updated_at=now,
+    )
+    with transaction() as session:
+        if session.scalar(
+            select(StudyRow.id).where(StudyRow.tenant == tenant, StudyRow.name == spec.name)
+        ):
+            raise StudyNameTaken(f"a study named {spec.name!r} already exists")
+    storage = get_storage()
+    study = optuna.create_study(
+        storage=storage,
+        study_name=row.optuna_name,
+        directions=[StudyDirection[d.upper()] for d in objective_directions(spec)],
+    )
+    try:
+        study.set_metric_names(objective_names(spec))
+        storage.set_study_system_attr(study._study_id, MAX_RETRIES_ATTR, spec.budget.max_retries)
+        study.set_user_attr(STUDY_ID_ATTR, study_id)
+        study.set_user_attr(SPEC_ATTR, spec.to_stored())
+        _set_dashboard_note(study, _note(study_id, spec, api_url))
+        row.optuna_study_id = study._study_id
+        with transaction() as session:
+            session.add(row)
+    except IntegrityError as exc:
+        optuna.delete_study(study_name=row.optuna_name, storage=storage)
+        raise StudyNameTaken(f"a study named {spec.name!r} already exists") from exc
+    except BaseException:
+        optuna.delete_study(study_name=row.optuna_name, storage=storage)
+        raise
+    return row
+
+
+def _set_dashboard_note(study: optuna.Study, text: str) -> None:
+    """Write the study note optuna-dashboard shows (its own storage format for notes)."""
+    try:
+        from optuna_dashboard import save_note
+    except ImportError:  # the dashboard is optional at runtime
+        return
+    save_note(study, text)
+
+
+def get_row(study_id: str, *, tenant: str = "default") -> StudyRow:
+    with transaction() as session:
+        row = session.get(StudyRow, study_id)
+    if row is None or row.tenant != tenant:
+        raise StudyNotFound(f"no study with id {study_id!r}")
+    return row
+
+
+def list_rows(
+    *, tenant: str = "default", status: str | None = None, offset: int = 0, limit: int = 50
+) -> tuple[list[StudyRow], int]:
+    where = [StudyRow.tenant == tenant]
+    if status is not None:
+        where.append(StudyRow.status == status)
+    with transaction() as session:
+        total = session.scalar(select(func.count()).select_from(StudyRow).where(*where)) or 0
+        rows = session.scalars(
+            select(StudyRow)
+            .where(*where)
+            .order_by(StudyRow.created_at.desc(), StudyRow.id)
+            .offset(offset)
+            .limit(limit)
+        ).all()
+    return list(rows), int(total)
+
+
+def cancel(study_id: str, *, tenant: str = "default") -> StudyRow:
+    row = get_row(study_id, tenant=tenant)
+    now = utcnow()
+    with transaction() as session:
+        won = session.execute(
+            update(StudyRow)
+            .where(StudyRow.id == row.id, StudyRow.status.in_(ACTIVE))
+            .values(status="cancelled", finished_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    if won != 1:
+        raise StudyNotActive(f"study {study_id!r} is already {row.status}")
+    return get_row(study_id, tenant=tenant)
+
+
+def delete(study_id: str, *, tenant: str = "default") -> None:
+    row = get_row(study_id, tenant=tenant)
+    with transaction() as session:
+        session.execute(
+            update(StudyRow)
+            .where(StudyRow.id == row.id)
+            .values(status="cancelled")
+            .execution_options(synchronize_session=False)
+        )
+    try:
+        optuna.delete_study(study_name=row.optuna_name, storage=get_storage())
+    except KeyError:
+        pass
+    with transaction() as session:
+        stored = session.get(StudyRow, row.id)
+        if stored is not None:
+            session.delete(stored)
+
+
+@dataclass
+class StudySummary:
+    row: StudyRow
+    counts: dict[str, int]
+    best: trial_reads.TrialView | None
+    best_test_metrics: dict[str, Any] | None
+
+
+def summarize(row: StudyRow) -> StudySummary:
+    spec_direction = row.spec["objective"].get("direction") or "minimize"
+    best = None
+    with transaction() as session:
+        counts = trial_reads.counts_by_state(session, row.optuna_study_id or -1)
+        number = trial_reads.best_trial_number(session, row.optuna_study_id or -1, spec_direction)
+        if number is not None:
+            best = trial_reads.get_trial(session, row.optuna_study_id or -1, number)
+    test_metrics = None
+    if best is not None:
+        test_metrics = {
+            k.removeprefix("test_"): v for k, v in best.user_attrs.items() if k.startswith("test_")
+        } or None
+    return StudySummary(row=row, counts=counts, best=best, best_test_metrics=test_metrics)

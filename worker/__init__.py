@@ -1,0 +1,1 @@
+"""regtune data plane: the worker loop, objectives, trainers and datasets."""

@@ -1,0 +1,197 @@
+"""Datasets: scikit-learn built-ins, synthetic generators, and reproducible standardized splits."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from sklearn import datasets as skd
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+
+BUILTIN_LOADERS = {
+    "diabetes": skd.load_diabetes,
+    "breast_cancer": skd.load_breast_cancer,
+    "wine": skd.load_wine,
+    "digits": skd.load_digits,
+    "iris": skd.load_iris,
+}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    X: np.ndarray
+    y: np.ndarray
+    task: str
+    feature_names: list[str]
+    true_support: np.ndarray | None = None
+    """Indices of the features with non-zero true coefficients (sparse synthetic data only)."""
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.y.max()) + 1 if self.task != "regression" else 1
+
+
+@dataclass
+class Standardizer:
+    """Statistics of the training split only, applied to every split."""
+
+    x_mean: np.ndarray
+    x_scale: np.ndarray
+    y_mean: float = 0.0
+    y_scale: float = 1.0
+
+    @classmethod
+    def fit(cls, X: np.ndarray, y: np.ndarray, task: str) -> Standardizer:
+        scale = X.std(axis=0)
+        scale[scale == 0] = 1.0
+        if task == "regression":
+            y_scale = float(y.std()) or 1.0
+            return cls(X.mean(axis=0), scale, float(y.mean()), y_scale)
+        return cls(X.mean(axis=0), scale)
+
+    def x(self, X: np.ndarray) -> np.ndarray:
+        return ((X - self.x_mean) / self.x_scale).astype(np.float32)
+
+    def y(self, y: np.ndarray, task: str) -> np.ndarray:
+        if task == "regression":
+            return ((y - self.y_mean) / self.y_scale).astype(np.float32)
+        return y.astype(np.int64)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "x_mean": self.x_mean.tolist(),
+            "x_scale": self.x_scale.tolist(),
+            "y_mean": self.y_mean,
+            "y_scale": self.y_scale,
+        }
+
+
+@dataclass
+class Fold:
+    """One train/validation pair, standardized with the training split's statistics."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    scaler: Standardizer
+
+
+@dataclass
+class Splits:
+    task: str
+    n_features: int
+    n_classes: int
+    folds: list[Fold] = field(default_factory=list)
+
+
+def _builtin(name: str) -> Dataset:
+    bunch = BUILTIN_LOADERS[name]()
+    task = "regression" if name == "diabetes" else ("binary" if name == "breast_cancer" else "multiclass")
+    y = bunch.target.astype(np.float64 if task == "regression" else np.int64)
+    names = [str(n) for n in getattr(bunch, "feature_names", range(bunch.data.shape[1]))]
+    return Dataset(np.asarray(bunch.data, dtype=np.float64), y, task, names)
+
+
+def _synthetic(params: dict[str, Any]) -> Dataset:
+    kind = params["kind"]
+    n, d, k, seed = params["n_samples"], params["n_features"], params["n_informative"], params["seed"]
+    rng = np.random.default_rng(seed)
+    names = [f"x{i}" for i in range(d)]
+    if kind == "sparse_regression":
+        X = rng.standard_normal((n, d))
+        support = np.sort(rng.choice(d, size=k, replace=False))
+        coef = np.zeros(d)
+        coef[support] = rng.choice([-1.0, 1.0], size=k) * rng.uniform(1.0, 3.0, size=k)
+        y = X @ coef + params["noise"] * rng.standard_normal(n)
+        return Dataset(X, y, "regression", names, true_support=support)
+    if kind == "friedman1":
+        X, y = skd.make_friedman1(n_samples=n, n_features=d, noise=params["noise"], random_state=seed)
+        return Dataset(X, y, "regression", names, true_support=np.arange(5))
+    n_classes = params["n_classes"]
+    X, y = skd.make_classification(
+        n_samples=n,
+        n_features=d,
+        n_informative=k,
+        n_redundant=0,
+        n_classes=n_classes,
+        n_clusters_per_class=1,
+        flip_y=min(0.5, params["noise"]),
+        random_state=seed,
+    )
+    return Dataset(X, y.astype(np.int64), "binary" if n_classes == 2 else "multiclass", names)
+
+
+@lru_cache(maxsize=32)
+def _load_cached(ref_json: str) -> Dataset:
+    ref = json.loads(ref_json)
+    if "builtin" in ref:
+        return _builtin(ref["builtin"])
+    if "synthetic" in ref:
+        return _synthetic(ref["synthetic"])
+    from worker.uploads import load_uploaded
+
+    return load_uploaded(ref["id"])
+
+
+def load(ref: dict[str, Any]) -> Dataset:
+    """The dataset a definition refers to; cached per process by its definition."""
+    return _load_cached(json.dumps(ref, sort_keys=True))
+
+
+def _stratify(y: np.ndarray, task: str) -> np.ndarray | None:
+    if task == "regression":
+        return None
+    counts = np.bincount(y)
+    return y if counts[counts > 0].min() >= 3 else None
+
+
+def make_splits(
+    data: Dataset,
+    *,
+    test_fraction: float,
+    holdout: float | None,
+    folds: int | None,
+    seed: int,
+) -> Splits:
+    """Test split first, then a holdout or k folds of the rest; same seed, same splits."""
+    index = np.arange(len(data.y))
+    rest, test = train_test_split(
+        index, test_size=test_fraction, random_state=seed, stratify=_stratify(data.y, data.task)
+    )
+    pairs: list[tuple[np.ndarray, np.ndarray]]
+    if folds:
+        splitter: Any = (
+            KFold(folds, shuffle=True, random_state=seed)
+            if data.task == "regression"
+            else StratifiedKFold(folds, shuffle=True, random_state=seed)
+        )
+        pairs = [(rest[a], rest[b]) for a, b in splitter.split(rest, data.y[rest])]
+    else:
+        train, val = train_test_split(
+            rest,
+            test_size=holdout or 0.2,
+            random_state=seed,
+            stratify=_stratify(data.y[rest], data.task),
+        )
+        pairs = [(train, val)]
+    out = Splits(task=data.task, n_features=data.X.shape[1], n_classes=data.n_classes)
+    for train, val in pairs:
+        scaler = Standardizer.fit(data.X[train], data.y[train], data.task)
+        out.folds.append(
+            Fold(
+                X_train=scaler.x(data.X[train]),
+                y_train=scaler.y(data.y[train], data.task),
+                X_val=scaler.x(data.X[val]),
+                y_val=scaler.y(data.y[val], data.task),
+                X_test=scaler.x(data.X[test]),
+                y_test=scaler.y(data.y[test], data.task),
+                scaler=scaler,
+            )
+        )
+    return out

@@ -1,0 +1,46 @@
+"""The two model families: an affine layer (linear), and an MLP with dropout."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def build_model(
+    kind: str,
+    *,
+    n_in: int,
+    n_out: int,
+    hidden_layers: list[int],
+    batch_norm: bool,
+    dropout: float,
+) -> nn.Sequential:
+    """``linear``: Dropout(inputs) → Linear. ``mlp``: (Linear → [BatchNorm] → ReLU → Dropout)* → Linear."""
+    if kind == "linear":
+        return nn.Sequential(nn.Dropout(dropout), nn.Linear(n_in, n_out))
+    layers: list[nn.Module] = []
+    width = n_in
+    for units in hidden_layers:
+        layers.append(nn.Linear(width, units))
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(units))
+        layers += [nn.ReLU(), nn.Dropout(dropout)]
+        width = units
+    layers.append(nn.Linear(width, n_out))
+    return nn.Sequential(*layers)
+
+
+def penalized_weights(model: nn.Module) -> list[torch.Tensor]:
+    """The weights the penalty applies to: Linear weight matrices, never biases or BatchNorm."""
+    return [m.weight for m in model.modules() if isinstance(m, nn.Linear)]
+
+
+def count_nonzero(model: nn.Module) -> tuple[int, int]:
+    weights = penalized_weights(model)
+    return sum(int((w != 0).sum()) for w in weights), sum(w.numel() for w in weights)
+
+
+def nonzero_inputs(model: nn.Module) -> int:
+    """How many input features the first layer still uses (a column with any non-zero weight)."""
+    first = penalized_weights(model)[0]
+    return int((first != 0).any(dim=0).sum())
