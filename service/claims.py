@@ -11,14 +11,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from optuna.storages._rdb import models as om
+from optuna.storages._rdb import models as _optuna_models
 from optuna.trial import TrialState
 from sqlalchemy import Engine, case, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from service.db import transaction
+from service.db import rowcount, transaction
 from service.tables import ClaimRow, StudyRow, WorkerRow
+
+om: Any = _optuna_models  # Optuna's SQLAlchemy models are untyped
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +39,7 @@ class Claim:
     seq: int
 
 
-def _done_subquery(study: type[StudyRow] = StudyRow):  # type: ignore[no-untyped-def]
+def _done_subquery(study: type[StudyRow] = StudyRow) -> Any:
     return (
         select(func.count())
         .where(
@@ -47,13 +50,15 @@ def _done_subquery(study: type[StudyRow] = StudyRow):  # type: ignore[no-untyped
     )
 
 
-def _monotonic_done():  # type: ignore[no-untyped-def]
+def _monotonic_done() -> Any:
     """``max(n_done, count of COMPLETE/PRUNED)``: a stale snapshot can never lower the count."""
     done = _done_subquery()
     return case((done > StudyRow.n_done, done), else_=StudyRow.n_done)
 
 
-def claim(engine: Engine | None = None, *, worker_id: str, now: datetime | None = None) -> Claim | None:
+def claim(
+    engine: Engine | None = None, *, worker_id: str, now: datetime | None = None
+) -> Claim | None:
     """Take one slot in the least recently served study that has room, or return None."""
     now = now or utcnow()
     with transaction(engine) as session:
@@ -69,29 +74,33 @@ def claim(engine: Engine | None = None, *, worker_id: str, now: datetime | None 
             .limit(8)
         ).all()
         for study_id in candidates:
-            won = session.execute(
-                update(StudyRow)
-                .where(
-                    StudyRow.id == study_id,
-                    StudyRow.status.in_(ACTIVE),
-                    StudyRow.n_running < StudyRow.max_parallel,
-                    StudyRow.n_done + StudyRow.n_running < StudyRow.n_trials,
-                    or_(StudyRow.deadline.is_(None), StudyRow.deadline > now),
+            won = rowcount(
+                session.execute(
+                    update(StudyRow)
+                    .where(
+                        StudyRow.id == study_id,
+                        StudyRow.status.in_(ACTIVE),
+                        StudyRow.n_running < StudyRow.max_parallel,
+                        StudyRow.n_done + StudyRow.n_running < StudyRow.n_trials,
+                        or_(StudyRow.deadline.is_(None), StudyRow.deadline > now),
+                    )
+                    .values(
+                        n_running=StudyRow.n_running + 1,
+                        n_claims=StudyRow.n_claims + 1,
+                        last_served_at=now,
+                        status="running",
+                        started_at=func.coalesce(StudyRow.started_at, now),
+                        updated_at=now,
+                    )
+                    .execution_options(synchronize_session=False)
                 )
-                .values(
-                    n_running=StudyRow.n_running + 1,
-                    n_claims=StudyRow.n_claims + 1,
-                    last_served_at=now,
-                    status="running",
-                    started_at=func.coalesce(StudyRow.started_at, now),
-                    updated_at=now,
-                )
-                .execution_options(synchronize_session=False)
-            ).rowcount
+            )
             if won != 1:
                 continue
             seq = session.scalar(select(StudyRow.n_claims).where(StudyRow.id == study_id))
-            row = ClaimRow(study_id=study_id, worker_id=worker_id, seq=int(seq or 0), claimed_at=now)
+            row = ClaimRow(
+                study_id=study_id, worker_id=worker_id, seq=int(seq or 0), claimed_at=now
+            )
             session.add(row)
             session.flush()
             return Claim(id=row.id, study_id=study_id, seq=row.seq)
@@ -109,7 +118,7 @@ def finish(
     """Give the slot back and bring ``n_done`` up to date; complete or fail the study if due."""
     now = now or utcnow()
     with transaction(engine) as session:
-        released = session.execute(delete(ClaimRow).where(ClaimRow.id == claim_id)).rowcount
+        released = rowcount(session.execute(delete(ClaimRow).where(ClaimRow.id == claim_id)))
         values: dict[str, object] = {"n_done": _monotonic_done(), "updated_at": now}
         if released == 1:
             values["n_running"] = StudyRow.n_running - 1
@@ -127,7 +136,7 @@ def finish(
 
 def settle(session: Session, *, study_id: str | None = None, now: datetime) -> None:
     """Move studies whose budget, deadline or error budget is spent to their final status."""
-    where = [StudyRow.status.in_(ACTIVE)]
+    where: list[Any] = [StudyRow.status.in_(ACTIVE)]
     if study_id is not None:
         where.append(StudyRow.id == study_id)
     session.execute(
@@ -168,7 +177,7 @@ def release_dead_workers(
             )
         ).all()
         for claim_id, study_id in orphaned:
-            if session.execute(delete(ClaimRow).where(ClaimRow.id == claim_id)).rowcount != 1:
+            if rowcount(session.execute(delete(ClaimRow).where(ClaimRow.id == claim_id))) != 1:
                 continue
             session.execute(
                 update(StudyRow)

@@ -14,7 +14,9 @@ from rich.table import Table
 
 from service.client import ApiError, Client
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Hyperparameter tuning for regularized models.")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Hyperparameter tuning for regularized models."
+)
 console = Console()
 err = Console(stderr=True)
 
@@ -99,14 +101,24 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="API port.")] = 8000,
     workers: Annotated[int, typer.Option("--workers", help="Worker processes.")] = 2,
-    dashboard: Annotated[bool, typer.Option("--dashboard", help="Also run optuna-dashboard.")] = False,
+    dashboard: Annotated[
+        bool, typer.Option("--dashboard", help="Also run optuna-dashboard.")
+    ] = False,
     dashboard_port: Annotated[int, typer.Option(help="Dashboard port.")] = 8080,
 ) -> None:
     """Embedded mode: API + N workers (+ dashboard) on one database; Ctrl-C stops all."""
     from service.serve import serve as run
 
     _setup_logging()
-    raise typer.Exit(run(host=host, port=port, workers=workers, dashboard=dashboard, dashboard_port=dashboard_port))
+    raise typer.Exit(
+        run(
+            host=host,
+            port=port,
+            workers=workers,
+            dashboard=dashboard,
+            dashboard_port=dashboard_port,
+        )
+    )
 
 
 # ---------------------------------------------------------------------- talking to the API
@@ -118,7 +130,9 @@ def _print_json(data: Any) -> None:
 
 @app.command()
 def submit(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Definition (YAML or JSON).")],
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="Definition (YAML or JSON).")
+    ],
     url: UrlOpt = None,
     key: KeyOpt = None,
     as_json: JsonOpt = False,
@@ -132,7 +146,9 @@ def submit(
     if as_json:
         _print_json(study)
     else:
-        console.print(f"created study [bold]{study['id']}[/bold] ({study['name']}), status {study['status']}")
+        console.print(
+            f"created study [bold]{study['id']}[/bold] ({study['name']}), status {study['status']}"
+        )
 
 
 @app.command("ls")
@@ -153,7 +169,14 @@ def list_studies(
         return
     table = Table("id", "name", "status", "done", "running", "created")
     for s in page["items"]:
-        table.add_row(s["id"], s["name"], s["status"], f"{s['done']}/{s['n_trials']}", str(s["running"]), s["created_at"])
+        table.add_row(
+            s["id"],
+            s["name"],
+            s["status"],
+            f"{s['done']}/{s['n_trials']}",
+            str(s["running"]),
+            s["created_at"],
+        )
     console.print(table)
 
 
@@ -169,11 +192,17 @@ def show(study_id: str, url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt
         _print_json(study)
         return
     p = study["progress"]
-    console.print(f"[bold]{study['name']}[/bold] {study['id']}  status {study['status']}  {p['done']}/{p['n_trials']} done")
+    console.print(
+        f"[bold]{study['name']}[/bold] {study['id']}  status {study['status']}  "
+        f"{p['done']}/{p['n_trials']} done"
+    )
     console.print("counts: " + ", ".join(f"{k} {v}" for k, v in study["counts"].items() if v))
     best = study.get("best_trial")
     if best:
-        console.print(f"best trial #{best['number']}: value {best['value']:.6g}, non-zero {best['n_nonzero']}, params {best['params']}")
+        console.print(
+            f"best trial #{best['number']}: value {best['value']:.6g}, "
+            f"non-zero {best['n_nonzero']}, params {best['params']}"
+        )
 
 
 if __name__ == "__main__":

@@ -25,7 +25,9 @@ class ApiError(Exception):
 
     def __str__(self) -> str:
         detail = "; ".join(f"{f['path']}: {f['rule']}" for f in self.fields)
-        return f"{self.status} {self.code}: {self.message}" + (f" [{detail}]" if detail and detail not in self.message else "")
+        return f"{self.status} {self.code}: {self.message}" + (
+            f" [{detail}]" if detail and detail not in self.message else ""
+        )
 
 
 class Client:
@@ -51,9 +53,13 @@ class Client:
         if response.status_code >= 400:
             try:
                 error = response.json()["error"]
-                raise ApiError(response.status_code, error["code"], error["message"], error.get("fields", []))
+                raise ApiError(
+                    response.status_code, error["code"], error["message"], error.get("fields", [])
+                )
             except (ValueError, KeyError, TypeError):
-                raise ApiError(response.status_code, "http_error", response.text[:500], []) from None
+                raise ApiError(
+                    response.status_code, "http_error", response.text[:500], []
+                ) from None
         return response
 
     # ------------------------------------------------------------------ studies
@@ -66,14 +72,19 @@ class Client:
             definition = Path(definition).read_text()
         if isinstance(definition, str):
             return self._request(
-                "POST", "/v1/studies", content=definition.encode(), headers={"Content-Type": "application/yaml"}
+                "POST",
+                "/v1/studies",
+                content=definition.encode(),
+                headers={"Content-Type": "application/yaml"},
             ).json()
         return self._request("POST", "/v1/studies", json=definition).json()
 
     def study(self, study_id: str) -> dict[str, Any]:
         return self._request("GET", f"/v1/studies/{study_id}").json()
 
-    def studies(self, *, status: str | None = None, offset: int = 0, limit: int = 50) -> dict[str, Any]:
+    def studies(
+        self, *, status: str | None = None, offset: int = 0, limit: int = 50
+    ) -> dict[str, Any]:
         params: dict[str, Any] = {"offset": offset, "limit": limit}
         if status:
             params["status"] = status

@@ -6,9 +6,9 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.settings import get_settings
@@ -48,6 +48,11 @@ def engine_kwargs(url: str) -> dict[str, Any]:
 
 def make_engine(url: str) -> Engine:
     return create_engine(url, **engine_kwargs(url))
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows matched by an UPDATE/DELETE: how a conditional statement says who won."""
+    return int(cast(CursorResult[Any], result).rowcount)
 
 
 @lru_cache

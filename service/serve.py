@@ -19,9 +19,7 @@ def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(args, env=os.environ.copy())
 
 
-def serve(
-    *, host: str, port: int, workers: int, dashboard: bool, dashboard_port: int
-) -> int:
+def serve(*, host: str, port: int, workers: int, dashboard: bool, dashboard_port: int) -> int:
     """Run until Ctrl-C or SIGTERM, then stop every child (workers hand their trials back)."""
     settings = get_settings()
     upgrade(settings.database_url)
@@ -32,8 +30,14 @@ def serve(
         children.append(
             _spawn(
                 [
-                    sys.executable, "-m", "service.cli", "dashboard",
-                    "--host", host, "--port", str(dashboard_port),
+                    sys.executable,
+                    "-m",
+                    "service.cli",
+                    "dashboard",
+                    "--host",
+                    host,
+                    "--port",
+                    str(dashboard_port),
                 ]
             )
         )

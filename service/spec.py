@@ -164,15 +164,23 @@ def _param_tag(value: Any) -> str | None:
 
 
 def _to_fixed(value: Any) -> Any:
-    return Fixed(value=value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+    return (
+        Fixed(value=value)
+        if isinstance(value, int | float) and not isinstance(value, bool)
+        else value
+    )
 
 
 Param = Annotated[
-    Annotated[Fixed, Tag("fixed")] | Annotated[Range, Tag("range")] | Annotated[Choices, Tag("choices")],
+    Annotated[Fixed, Tag("fixed")]
+    | Annotated[Range, Tag("range")]
+    | Annotated[Choices, Tag("choices")],
     Discriminator(
         _param_tag,
         custom_error_type="param_kind",
-        custom_error_message="a parameter is a number, {low, high[, log][, step]} or {choices: [...]}",
+        custom_error_message=(
+            "a parameter is a number, {low, high[, log][, step]} or {choices: [...]}"
+        ),
     ),
 ]
 
@@ -219,9 +227,9 @@ class SearchSpace(Strict):
         too_high = hi >= high if high_open else hi > high
         if too_low or too_high:
             raise ValueError(f"must satisfy {_bound_rule(name)}, got {lo:g}..{hi:g}")
-        if name == "batch_size" and isinstance(value, Range) and value.log is False:
-            if value.step is None:
-                raise ValueError("a batch_size range needs an integer step")
+        is_range = isinstance(value, Range)
+        if name == "batch_size" and is_range and value.step is None and not value.log:
+            raise ValueError("a batch_size range needs an integer step")
         return value
 
     def items(self) -> list[tuple[str, Fixed | Range | Choices]]:
@@ -343,7 +351,13 @@ class QMCSampler(SamplerBase):
 
 
 Sampler = Annotated[
-    TPESampler | RandomSampler | GridSampler | GPSampler | CmaEsSampler | NSGAIISampler | QMCSampler,
+    TPESampler
+    | RandomSampler
+    | GridSampler
+    | GPSampler
+    | CmaEsSampler
+    | NSGAIISampler
+    | QMCSampler,
     Field(discriminator="type"),
 ]
 
@@ -388,7 +402,8 @@ class HyperbandPruner(Strict):
     def _resources(self) -> HyperbandPruner:
         if isinstance(self.max_resource, int) and self.max_resource <= self.min_resource:
             raise ValueError(
-                f"max_resource must be > min_resource, got {self.max_resource} ≤ {self.min_resource}"
+                "max_resource must be > min_resource, "
+                f"got {self.max_resource} ≤ {self.min_resource}"
             )
         return self
 
@@ -446,7 +461,9 @@ class Budget(Strict):
 
         limit = get_settings().max_trials_per_study
         if value > limit:
-            raise ValueError(f"n_trials must be ≤ {limit} (REGTUNE_MAX_TRIALS_PER_STUDY), got {value}")
+            raise ValueError(
+                f"n_trials must be ≤ {limit} (REGTUNE_MAX_TRIALS_PER_STUDY), got {value}"
+            )
         return value
 
 
@@ -495,7 +512,7 @@ def grid_values(param: Range | Choices) -> list[float]:
     if isinstance(param, Choices):
         return list(param.choices)
     assert param.step is not None
-    count = int(math.floor((param.high - param.low) / param.step + 1e-9)) + 1
+    count = math.floor((param.high - param.low) / param.step + 1e-9) + 1
     return [param.low + i * param.step for i in range(count)]
 
 

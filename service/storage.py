@@ -21,7 +21,7 @@ def retry_stale_trial(study: optuna.Study, trial: FrozenTrial) -> None:
     Optuna's callback is configured per storage; regtune's retry budget is per study, so the
     budget is read from the study and handed to Optuna's own callback.
     """
-    max_retries = study.system_attrs.get(MAX_RETRIES_ATTR, 2)
+    max_retries = study._storage.get_study_system_attrs(study._study_id).get(MAX_RETRIES_ATTR, 2)
     RetryHeartbeatStaleTrialCallback(max_retry=int(max_retries))(study, trial)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from service import trials as trial_reads
 from service.claims import ACTIVE, utcnow
-from service.db import transaction
+from service.db import rowcount, transaction
 from service.errors import StudyNameTaken, StudyNotActive, StudyNotFound
 from service.spec import StudySpec
 from service.storage import MAX_RETRIES_ATTR, get_storage
@@ -41,7 +42,9 @@ def _note(study_id: str, spec: StudySpec, api_url: str | None) -> str:
     return f"# {spec.name}\n\nregtune study `{study_id}` — [{link}]({link})\n\n```yaml\n{body}```\n"
 
 
-def create_study(spec: StudySpec, *, tenant: str = "default", api_url: str | None = None) -> StudyRow:
+def create_study(
+    spec: StudySpec, *, tenant: str = "default", api_url: str | None = None
+) -> StudyRow:
     """Store the definition and create its Optuna study; the name is unique per tenant."""
     study_id = uuid.uuid4().hex[:16]
     now = utcnow()
@@ -131,12 +134,14 @@ def cancel(study_id: str, *, tenant: str = "default") -> StudyRow:
     row = get_row(study_id, tenant=tenant)
     now = utcnow()
     with transaction() as session:
-        won = session.execute(
-            update(StudyRow)
-            .where(StudyRow.id == row.id, StudyRow.status.in_(ACTIVE))
-            .values(status="cancelled", finished_at=now, updated_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        won = rowcount(
+            session.execute(
+                update(StudyRow)
+                .where(StudyRow.id == row.id, StudyRow.status.in_(ACTIVE))
+                .values(status="cancelled", finished_at=now, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        )
     if won != 1:
         raise StudyNotActive(f"study {study_id!r} is already {row.status}")
     return get_row(study_id, tenant=tenant)
@@ -151,10 +156,8 @@ def delete(study_id: str, *, tenant: str = "default") -> None:
             .values(status="cancelled")
             .execution_options(synchronize_session=False)
         )
-    try:
+    with contextlib.suppress(KeyError):
         optuna.delete_study(study_name=row.optuna_name, storage=get_storage())
-    except KeyError:
-        pass
     with transaction() as session:
         stored = session.get(StudyRow, row.id)
         if stored is not None:

@@ -13,10 +13,12 @@ from datetime import datetime
 from typing import Any
 
 from optuna.distributions import json_to_distribution
-from optuna.storages._rdb import models as om
+from optuna.storages._rdb import models as _optuna_models
 from optuna.trial import TrialState
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+
+om: Any = _optuna_models  # Optuna's SQLAlchemy models are untyped
 
 STATES = [s.name for s in TrialState]
 
@@ -84,11 +86,11 @@ def list_trials(
     if numbers is not None:
         query = query.where(om.TrialModel.number.in_(numbers))
     query = query.order_by(om.TrialModel.number).offset(offset).limit(limit)
-    trials = list(session.scalars(query))
+    trials: list[Any] = list(session.scalars(query))
     if not trials:
         return []
     ids = [t.trial_id for t in trials]
-    views = {
+    views: dict[int, TrialView] = {
         t.trial_id: TrialView(
             number=t.number,
             state=t.state.name,
@@ -100,11 +102,15 @@ def list_trials(
         )
         for t in trials
     }
-    for p in session.scalars(select(om.TrialParamModel).where(om.TrialParamModel.trial_id.in_(ids))):
+    for p in session.scalars(
+        select(om.TrialParamModel).where(om.TrialParamModel.trial_id.in_(ids))
+    ):
         dist = json_to_distribution(p.distribution_json)
         views[p.trial_id].params[p.param_name] = dist.to_external_repr(p.param_value)
     values: dict[int, dict[int, float | None]] = {}
-    for v in session.scalars(select(om.TrialValueModel).where(om.TrialValueModel.trial_id.in_(ids))):
+    for v in session.scalars(
+        select(om.TrialValueModel).where(om.TrialValueModel.trial_id.in_(ids))
+    ):
         values.setdefault(v.trial_id, {})[v.objective] = _float(v.value, v.value_type)
     for trial_id, by_objective in values.items():
         views[trial_id].values = [by_objective[k] for k in sorted(by_objective)]

@@ -9,7 +9,7 @@ import uuid
 from sqlalchemy import delete, select, update
 
 from service.claims import utcnow
-from service.db import transaction
+from service.db import rowcount, transaction
 from service.tables import WorkerRow
 
 
@@ -34,12 +34,14 @@ def register(worker_id: str) -> None:
 def beat(worker_id: str, *, study_id: str | None, trial_number: int | None) -> None:
     """Record that the worker is alive; re-register if a sweep removed it meanwhile."""
     with transaction() as session:
-        updated = session.execute(
-            update(WorkerRow)
-            .where(WorkerRow.id == worker_id)
-            .values(last_seen=utcnow(), study_id=study_id, trial_number=trial_number)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        updated = rowcount(
+            session.execute(
+                update(WorkerRow)
+                .where(WorkerRow.id == worker_id)
+                .values(last_seen=utcnow(), study_id=study_id, trial_number=trial_number)
+                .execution_options(synchronize_session=False)
+            )
+        )
     if updated == 0:
         register(worker_id)
 

@@ -92,7 +92,11 @@ class Splits:
 
 def _builtin(name: str) -> Dataset:
     bunch = BUILTIN_LOADERS[name]()
-    task = "regression" if name == "diabetes" else ("binary" if name == "breast_cancer" else "multiclass")
+    task = (
+        "regression"
+        if name == "diabetes"
+        else ("binary" if name == "breast_cancer" else "multiclass")
+    )
     y = bunch.target.astype(np.float64 if task == "regression" else np.int64)
     names = [str(n) for n in getattr(bunch, "feature_names", range(bunch.data.shape[1]))]
     return Dataset(np.asarray(bunch.data, dtype=np.float64), y, task, names)
@@ -100,7 +104,12 @@ def _builtin(name: str) -> Dataset:
 
 def _synthetic(params: dict[str, Any]) -> Dataset:
     kind = params["kind"]
-    n, d, k, seed = params["n_samples"], params["n_features"], params["n_informative"], params["seed"]
+    n, d, k, seed = (
+        params["n_samples"],
+        params["n_features"],
+        params["n_informative"],
+        params["seed"],
+    )
     rng = np.random.default_rng(seed)
     names = [f"x{i}" for i in range(d)]
     if kind == "sparse_regression":
@@ -111,7 +120,9 @@ def _synthetic(params: dict[str, Any]) -> Dataset:
         y = X @ coef + params["noise"] * rng.standard_normal(n)
         return Dataset(X, y, "regression", names, true_support=support)
     if kind == "friedman1":
-        X, y = skd.make_friedman1(n_samples=n, n_features=d, noise=params["noise"], random_state=seed)
+        X, y = skd.make_friedman1(
+            n_samples=n, n_features=d, noise=params["noise"], random_state=seed
+        )
         return Dataset(X, y, "regression", names, true_support=np.arange(5))
     n_classes = params["n_classes"]
     X, y = skd.make_classification(

@@ -157,13 +157,19 @@ class Worker:
             study.optimize(tracked, n_trials=1, gc_after_trial=False)
         except HandBack:
             if number:
-                trial = study._storage.get_trial(study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number[0]))
+                trial = study._storage.get_trial(
+                    study._storage.get_trial_id_from_study_id_trial_number(
+                        study._study_id, number[0]
+                    )
+                )
                 RetryHeartbeatStaleTrialCallback(max_retry=None)(study, trial)
                 log.info("study %s trial %d handed back", claim.study_id, number[0])
         except StudyStopped:
             log.info("study %s stopped; trial %s ended", claim.study_id, number[:1])
         except TRANSIENT as exc:
-            log.warning("database error during a trial (%s); its heartbeat will lapse", type(exc).__name__)
+            log.warning(
+                "database error during a trial (%s); its heartbeat will lapse", type(exc).__name__
+            )
         except KeyError:
             log.info("study %s was deleted", claim.study_id)
         except Exception as exc:

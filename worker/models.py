@@ -15,7 +15,8 @@ def build_model(
     batch_norm: bool,
     dropout: float,
 ) -> nn.Sequential:
-    """``linear``: Dropout(inputs) → Linear. ``mlp``: (Linear → [BatchNorm] → ReLU → Dropout)* → Linear."""
+    """``linear``: Dropout(inputs) → Linear.
+    ``mlp``: (Linear → [BatchNorm] → ReLU → Dropout)* → Linear."""
     if kind == "linear":
         return nn.Sequential(nn.Dropout(dropout), nn.Linear(n_in, n_out))
     layers: list[nn.Module] = []

@@ -52,7 +52,9 @@ def train_config(spec: StudySpec, values: dict[str, float], *, n_out: int) -> Tr
         optimizer=training.optimizer,
         momentum=training.momentum,
         max_epochs=training.max_epochs,
-        early_stopping=EarlyStop(stop.patience, stop.min_delta, stop.restore_best) if stop else None,
+        early_stopping=EarlyStop(stop.patience, stop.min_delta, stop.restore_best)
+        if stop
+        else None,
         seed=training.seed,
         metric=spec.objective.metric,
         direction=spec.objective.direction or "minimize",

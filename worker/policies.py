@@ -77,5 +77,7 @@ def make_pruner(spec: s.StudySpec) -> optuna.pruners.BasePruner:
     max_epochs = spec.training.max_epochs
     if isinstance(config, s.PatientPruner):
         wrapped = _inner_pruner(config.wrapped, max_epochs) if config.wrapped else None
-        return optuna.pruners.PatientPruner(wrapped, patience=config.patience, min_delta=config.min_delta)
+        return optuna.pruners.PatientPruner(
+            wrapped, patience=config.patience, min_delta=config.min_delta
+        )
     return _inner_pruner(config, max_epochs)

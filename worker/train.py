@@ -100,7 +100,9 @@ def prox_l1(model: nn.Module, threshold: float) -> None:
 
 def _optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     if config.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=config.learning_rate, momentum=config.momentum)
+        return torch.optim.SGD(
+            model.parameters(), lr=config.learning_rate, momentum=config.momentum
+        )
     return torch.optim.Adam(model.parameters(), lr=config.learning_rate)
 
 
@@ -176,7 +178,10 @@ def train(config: TrainConfig, folds: list[Fold], on_epoch: EpochHook | None = N
         value = metrics[config.metric]
         curve.append(value)
         min_delta = config.early_stopping.min_delta if config.early_stopping else 0.0
-        if _better(value, best_value, direction=config.direction, min_delta=min_delta) or best_epoch == 0:
+        if (
+            _better(value, best_value, direction=config.direction, min_delta=min_delta)
+            or best_epoch == 0
+        ):
             best_value, best_epoch, waited = value, epoch, 0
             if config.early_stopping and config.early_stopping.restore_best:
                 for member in members:
@@ -196,7 +201,9 @@ def train(config: TrainConfig, folds: list[Fold], on_epoch: EpochHook | None = N
     val_metrics = _mean([m.validate(config.task) for m in members])
     test_metrics = _mean(
         [
-            evaluate(m.model, torch.from_numpy(m.fold.X_test), m.fold.y_test, config.task, m.fold.scaler)
+            evaluate(
+                m.model, torch.from_numpy(m.fold.X_test), m.fold.y_test, config.task, m.fold.scaler
+            )
             for m in members
         ]
     )

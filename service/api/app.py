@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -35,8 +36,8 @@ class Sweeper(threading.Thread):
 
 
 def _migrate_with_retry() -> None:
-    from service.migrate import upgrade
     from service.backoff import retry_forever
+    from service.migrate import upgrade
 
     retry_forever(lambda: upgrade(get_settings().database_url), what="migrate the database")
 
@@ -64,7 +65,7 @@ def create_app() -> FastAPI:
     app.include_router(studies.router)
     original = app.openapi
 
-    def openapi() -> dict:  # type: ignore[type-arg]
+    def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = original()
             components = schema.setdefault("components", {}).setdefault("schemas", {})

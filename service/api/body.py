@@ -26,10 +26,7 @@ async def read_definition(request: Request) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise BadBody("the body is not UTF-8 text") from exc
     try:
-        if content_type in YAML_TYPES:
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
+        data = yaml.safe_load(text) if content_type in YAML_TYPES else json.loads(text)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
         kind = "YAML" if content_type in YAML_TYPES else "JSON"
         raise BadBody(f"the body is not valid {kind}: {exc}".splitlines()[0]) from exc

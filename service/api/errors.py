@@ -62,7 +62,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(BadBody)
     async def _bad_body(_: Request, exc: BadBody) -> JSONResponse:
-        return error_response(400, "unparseable_body", exc.message, [{"path": "body", "rule": exc.message}])
+        return error_response(
+            400, "unparseable_body", exc.message, [{"path": "body", "rule": exc.message}]
+        )
 
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
@@ -74,7 +76,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(InvalidDefinition)
     async def _invalid(_: Request, exc: InvalidDefinition) -> JSONResponse:
-        return error_response(422, "invalid_definition", exc.message, [f.__dict__ for f in exc.fields])
+        return error_response(
+            422, "invalid_definition", exc.message, [f.__dict__ for f in exc.fields]
+        )
 
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:

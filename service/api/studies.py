@@ -178,11 +178,7 @@ def cancel_study(study: StudyDep, tenant: TenantDep) -> StudyOut:
     return study_out(studies.cancel(study.id, tenant=tenant))
 
 
-@router.delete(
-    "/studies/{study_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS
-)
+@router.delete("/studies/{study_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
 def delete_study(study: StudyDep, tenant: TenantDep) -> Response:
     studies.delete(study.id, tenant=tenant)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-

@@ -15,8 +15,9 @@ def _run(connection: Connection) -> None:
         target_metadata=Base.metadata,
         version_table=VERSION_TABLE,
         render_as_batch=connection.dialect.name == "sqlite",
-        include_name=lambda name, type_, _parent: type_ != "table"
-        or (name or "").startswith("regtune_"),
+        include_name=lambda name, type_, _parent: (
+            type_ != "table" or (name or "").startswith("regtune_")
+        ),
     )
     with context.begin_transaction():
         context.run_migrations()

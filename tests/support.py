@@ -1,0 +1,164 @@
+"""Real processes for tests: the API under uvicorn, worker processes, polling with deadlines."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+T = TypeVar("T")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(
+    condition: Callable[[], T | bool | None],
+    *,
+    timeout: float = 60,
+    interval: float = 0.2,
+    what: str = "condition",
+) -> T:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+            if value:
+                return value  # type: ignore[return-value]
+        except Exception as exc:  # the thing polled may not be up yet
+            last_error = exc
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last error: {last_error})")
+
+
+def process_env(database_url: str, **extra: str) -> dict[str, str]:
+    env = os.environ.copy()
+    env.update(
+        {
+            "REGTUNE_DATABASE_URL": database_url,
+            "REGTUNE_HEARTBEAT_INTERVAL": "1",
+            "REGTUNE_GRACE_PERIOD": "4",
+            "REGTUNE_SWEEP_INTERVAL": "1",
+            "REGTUNE_POLL_MIN": "0.05",
+            "REGTUNE_POLL_MAX": "0.5",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+class Proc:
+    """A child process whose output goes to a log file the test can read."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = open(log_path, "ab")  # noqa: SIM115 - open for the process's lifetime
+        self.popen = subprocess.Popen(
+            args, env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def signal(self, sig: int) -> None:
+        self.popen.send_signal(sig)
+
+    def stop(self, timeout: float = 20) -> int | None:
+        if self.alive():
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        self._log.close()
+        return self.popen.returncode
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def regtune(*args: str) -> list[str]:
+    return [sys.executable, "-m", "service.cli", *args]
+
+
+class Stack:
+    """An API process and any number of worker processes on one database."""
+
+    def __init__(self, database_url: str, tmp: Path, **env: str) -> None:
+        self.database_url = database_url
+        self.tmp = tmp
+        self.env = process_env(database_url, **env)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.api: Proc | None = None
+        self.workers: list[Proc] = []
+
+    def start_api(self) -> Stack:
+        self.api = Proc(
+            regtune("api", "--port", str(self.port)), self.env, self.tmp / f"api-{self.port}.log"
+        )
+        wait_for(
+            lambda: httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200,
+            timeout=90,
+            what="API ready",
+        )
+        return self
+
+    def start_workers(self, n: int) -> list[Proc]:
+        new = [
+            Proc(regtune("worker"), self.env, self.tmp / f"worker-{len(self.workers) + i}.log")
+            for i in range(n)
+        ]
+        self.workers += new
+        return new
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30)
+
+    def submit(self, definition: dict[str, Any]) -> dict[str, Any]:
+        response = httpx.post(f"{self.url}/v1/studies", json=definition, timeout=30)
+        assert response.status_code == 201, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    def study(self, study_id: str) -> dict[str, Any]:
+        return httpx.get(f"{self.url}/v1/studies/{study_id}", timeout=30).json()  # type: ignore[no-any-return]
+
+    def wait_status(
+        self, study_id: str, statuses: tuple[str, ...] = ("completed",), timeout: float = 300
+    ) -> dict[str, Any]:
+        return wait_for(
+            lambda: (s := self.study(study_id))["status"] in statuses and s,
+            timeout=timeout,
+            interval=0.5,
+            what=f"study {study_id} to reach {statuses}",
+        )
+
+    def logs(self) -> str:
+        procs = ([self.api] if self.api else []) + self.workers
+        return "\n".join(p.log() for p in procs)
+
+    def stop(self) -> None:
+        for proc in self.workers:
+            proc.stop()
+        if self.api is not None:
+            self.api.stop()
