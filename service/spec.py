@@ -227,8 +227,8 @@ class SearchSpace(Strict):
         too_high = hi >= high if high_open else hi > high
         if too_low or too_high:
             raise ValueError(f"must satisfy {_bound_rule(name)}, got {lo:g}..{hi:g}")
-        is_range = isinstance(value, Range)
-        if name == "batch_size" and is_range and value.step is None and not value.log:
+        unstepped = isinstance(value, Range) and value.step is None and not value.log
+        if name == "batch_size" and unstepped:
             raise ValueError("a batch_size range needs an integer step")
         return value
 
