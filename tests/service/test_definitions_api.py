@@ -1,0 +1,163 @@
+"""Malformed study definitions get a clear 4xx naming the field, and create nothing."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from service.spec import EXAMPLE
+from tests.support import Stack
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("definitions")
+    stack = Stack(f"sqlite:///{tmp / 'regtune.db'}", tmp, REGTUNE_MAX_TRIALS_PER_STUDY="1000")
+    stack.start_api()
+    yield stack
+    stack.stop()
+
+
+def _with(path: str, value: Any) -> dict[str, Any]:
+    definition = copy.deepcopy(EXAMPLE)
+    *parents, leaf = path.split(".")
+    node = definition
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[leaf] = value
+    return definition
+
+
+def _without(path: str) -> dict[str, Any]:
+    definition = copy.deepcopy(EXAMPLE)
+    *parents, leaf = path.split(".")
+    node = definition
+    for key in parents:
+        node = node[key]
+    del node[leaf]
+    return definition
+
+
+# (case id, body, content type, expected status, field path that must be named)
+CASES: list[tuple[str, Any, str, int, str]] = [
+    ("negative lambda", _with("search_space.lambda", -1.0), "json", 422, "search_space.lambda"),
+    (
+        "lambda range from 0, log",
+        _with("search_space.lambda", {"low": 0, "high": 1, "log": True}),
+        "json",
+        422,
+        "search_space.lambda",
+    ),
+    ("l1_ratio 1.5", _with("search_space.l1_ratio", 1.5), "json", 422, "search_space.l1_ratio"),
+    (
+        "l1_ratio range above 1",
+        _with("search_space.l1_ratio", {"low": 0.5, "high": 2}),
+        "json",
+        422,
+        "search_space.l1_ratio",
+    ),
+    ("dropout 1.0", _with("search_space.dropout", 1.0), "json", 422, "search_space.dropout"),
+    (
+        "low >= high",
+        _with("search_space.learning_rate", {"low": 0.1, "high": 0.01}),
+        "json",
+        422,
+        "search_space.learning_rate",
+    ),
+    ("unknown sampler", _with("sampler", {"type": "bayesopt"}), "json", 422, "sampler"),
+    ("unknown pruner", _with("pruner", {"type": "magic"}), "json", 422, "pruner"),
+    (
+        "hyperband reduction_factor 1",
+        _with("pruner", {"type": "hyperband", "reduction_factor": 1}),
+        "json",
+        422,
+        "pruner.hyperband.reduction_factor",
+    ),
+    ("grid over a continuous range", _with("sampler", {"type": "grid"}), "json", 422, "sampler"),
+    ("unknown top-level key", _with("learning", 1), "json", 422, "learning"),
+    ("unknown nested key", _with("training.epochs", 10), "json", 422, "training.epochs"),
+    ("n_trials 0", _with("budget.n_trials", 0), "json", 422, "budget.n_trials"),
+    (
+        "n_trials above the configured maximum",
+        _with("budget.n_trials", 10**12),
+        "json",
+        422,
+        "budget.n_trials",
+    ),
+    ("max_epochs 0", _with("training.max_epochs", 0), "json", 422, "training.max_epochs"),
+    ("absurd lambda", _with("search_space.lambda", 1e300), "json", 422, "search_space.lambda"),
+    ("wrong type for n_trials", _with("budget.n_trials", "many"), "json", 422, "budget.n_trials"),
+    ("wrong type for model", _with("model", "mlp"), "json", 422, "model"),
+    ("unsafe name", _with("name", "../../etc/passwd"), "json", 422, "name"),
+    ("missing dataset", _without("dataset"), "json", 422, "dataset"),
+    ("unknown builtin dataset", _with("dataset", {"builtin": "mnist"}), "json", 422, "dataset"),
+    (
+        "metric not for the task",
+        _with("objective", {"metric": "val_accuracy"}),
+        "json",
+        422,
+        "objective.metric",
+    ),
+    ("empty body", "", "json", 400, "body"),
+    ("JSON syntax error", '{"name": "x",', "json", 400, "body"),
+    ("YAML syntax error", "name: [unclosed\n  dataset: {", "yaml", 400, "body"),
+    ("a list, not a mapping", "[1, 2, 3]", "json", 400, "body"),
+]
+
+
+def _post(api: Stack, body: Any, kind: str) -> httpx.Response:
+    content = body if isinstance(body, str) else json.dumps(body)
+    content_type = "application/yaml" if kind == "yaml" else "application/json"
+    return httpx.post(
+        f"{api.url}/v1/studies", content=content, headers={"Content-Type": content_type}, timeout=30
+    )
+
+
+def _count(api: Stack) -> int:
+    return int(httpx.get(f"{api.url}/v1/studies", timeout=30).json()["total"])
+
+
+@pytest.mark.parametrize(
+    ("body", "kind", "status", "path"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_malformed_definition_is_rejected(
+    api: Stack, body: Any, kind: str, status: int, path: str
+) -> None:
+    before = _count(api)
+    response = _post(api, body, kind)
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) == {"code", "message", "fields"}
+    assert error["fields"], error
+    assert any(f["path"] == path or f["path"].startswith(path + ".") for f in error["fields"]), (
+        error
+    )
+    assert all(f["rule"] for f in error["fields"])
+    assert _count(api) == before
+
+
+def test_valid_yaml_definition_is_accepted_and_a_duplicate_name_is_a_conflict(api: Stack) -> None:
+    import yaml
+
+    body = yaml.safe_dump(_with("name", "yaml-study"))
+    first = _post(api, body, "yaml")
+    assert first.status_code == 201, first.text
+    assert first.json()["definition"]["task"] == "regression"
+    again = _post(api, body, "yaml")
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "conflict"
+    assert httpx.delete(f"{api.url}/v1/studies/{first.json()['id']}", timeout=30).status_code == 204
+    assert httpx.get(f"{api.url}/v1/studies/{first.json()['id']}", timeout=30).status_code == 404
+
+
+def test_unknown_study_and_trial_are_404(api: Stack) -> None:
+    assert httpx.get(f"{api.url}/v1/studies/nope", timeout=30).status_code == 404
+    created = _post(api, _with("name", "empty"), "json").json()
+    missing = httpx.get(f"{api.url}/v1/studies/{created['id']}/trials/7", timeout=30)
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"
