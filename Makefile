@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench system-deps clean
+.PHONY: setup run test lint bench system-deps smoke-compose clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,11 @@ lint: setup
 
 bench: setup system-deps
 	$(BIN)/python -m bench.all
+
+# Maintainer check (root, not part of `make test`): build the image, run the compose stack with
+# host networking and 3 workers, finish a study, tear it all down.
+smoke-compose:
+	scripts/compose-smoke.sh
 
 clean:
 	rm -rf $(VENV) regtune.db regtune.db-* regtune-artifacts

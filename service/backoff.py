@@ -9,17 +9,42 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from optuna.exceptions import StorageInternalError
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-TRANSIENT = (OperationalError, DBAPIError, ConnectionError, TimeoutError)
+
+TRANSIENT = (
+    OperationalError,
+    DBAPIError,
+    PoolTimeout,
+    StorageInternalError,
+    ConnectionError,
+    TimeoutError,
+)
+"""Errors that mean "the database is unreachable or busy right now", not "the request is wrong".
+
+Optuna wraps every SQLAlchemy error of its storage in ``StorageInternalError``, so a database
+restart reaches a worker as that as well as SQLAlchemy's own ``OperationalError``.
+"""
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: first line of the message`` of the innermost cause: what a log line should say."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    message = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {message[0]}" if message else type(exc).__name__
 
 
 class Backoff:
     """Capped exponential delays with jitter; ``reset`` after a success."""
 
     def __init__(self, first: float, cap: float) -> None:
+        if not 0 < first <= cap:
+            raise ValueError(f"need 0 < first ≤ cap, got {first=} {cap=}")
         self.first = first
         self.cap = cap
         self.current = first
@@ -41,15 +66,21 @@ def retry_forever(
     cap: float = 10.0,
     stop: threading.Event | None = None,
 ) -> T:
-    """Run ``action`` until it succeeds, sleeping between transient database errors."""
+    """Run ``action`` until it succeeds, sleeping between transient database errors.
+
+    With ``stop``, give up (re-raising the last error) once ``stop`` is set: a worker asked to
+    exit does not wait for the database to come back.
+    """
     backoff = Backoff(first, cap)
     while True:
         try:
             return action()
         except TRANSIENT as exc:
-            delay = backoff.next()
-            log.warning("could not %s (%s); retrying in %.1fs", what, type(exc).__name__, delay)
-            if stop is not None and stop.wait(delay):
+            if stop is not None and stop.is_set():
                 raise
+            delay = backoff.next()
+            log.warning("could not %s (%s); retrying in %.1fs", what, describe(exc), delay)
             if stop is None:
                 time.sleep(delay)
+            elif stop.wait(delay):
+                raise

@@ -15,7 +15,7 @@ from typing import Any
 
 from optuna.storages._rdb import models as _optuna_models
 from optuna.trial import TrialState
-from sqlalchemy import Engine, case, delete, func, or_, select, update
+from sqlalchemy import Engine, Select, case, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.db import rowcount, transaction
@@ -56,46 +56,69 @@ def _monotonic_done() -> Any:
     return case((done > StudyRow.n_done, done), else_=StudyRow.n_done)
 
 
+def _eligible(now: datetime) -> list[Any]:
+    return [
+        StudyRow.status.in_(ACTIVE),
+        StudyRow.n_running < StudyRow.max_parallel,
+        StudyRow.n_done + StudyRow.n_running < StudyRow.n_trials,
+        or_(StudyRow.deadline.is_(None), StudyRow.deadline > now),
+    ]
+
+
+def _least_recently_served(now: datetime) -> Select[Any]:
+    return (
+        select(StudyRow.id)
+        .where(*_eligible(now))
+        .order_by(StudyRow.last_served_at.asc().nulls_first(), StudyRow.created_at, StudyRow.id)
+    )
+
+
+def _take(session: Session, study_id: str, *, now: datetime) -> bool:
+    """The one conditional UPDATE that decides a claim: True if this transaction won the slot."""
+    return (
+        rowcount(
+            session.execute(
+                update(StudyRow)
+                .where(StudyRow.id == study_id, *_eligible(now))
+                .values(
+                    n_running=StudyRow.n_running + 1,
+                    n_claims=StudyRow.n_claims + 1,
+                    last_served_at=now,
+                    status="running",
+                    started_at=func.coalesce(StudyRow.started_at, now),
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+        )
+        == 1
+    )
+
+
 def claim(
     engine: Engine | None = None, *, worker_id: str, now: datetime | None = None
 ) -> Claim | None:
-    """Take one slot in the least recently served study that has room, or return None."""
+    """Take one slot in the least recently served study that has room, or return None.
+
+    PostgreSQL first tries ``FOR UPDATE SKIP LOCKED``: a study row another worker is claiming
+    right now is skipped for the next one, so concurrent claimers spread over studies instead of
+    queueing on one row. If that finds nothing (every eligible row is locked, or the database
+    ignores row locks, as SQLite does), candidates are tried in order and the conditional UPDATE
+    decides. Either way ``n_done + n_running < n_trials`` and ``n_running < max_parallel`` are
+    checked by the statement that takes the slot, so the budget and the limit hold exactly.
+    """
     now = now or utcnow()
     with transaction(engine) as session:
-        candidates = session.scalars(
-            select(StudyRow.id)
-            .where(
-                StudyRow.status.in_(ACTIVE),
-                StudyRow.n_running < StudyRow.max_parallel,
-                StudyRow.n_done + StudyRow.n_running < StudyRow.n_trials,
-                or_(StudyRow.deadline.is_(None), StudyRow.deadline > now),
+        candidates: list[str] = []
+        if session.get_bind().dialect.name == "postgresql":
+            locked = session.scalar(
+                _least_recently_served(now).limit(1).with_for_update(skip_locked=True)
             )
-            .order_by(StudyRow.last_served_at.asc().nulls_first(), StudyRow.created_at)
-            .limit(8)
-        ).all()
+            candidates = [locked] if locked is not None else []
+        if not candidates:
+            candidates = list(session.scalars(_least_recently_served(now).limit(8)))
         for study_id in candidates:
-            won = rowcount(
-                session.execute(
-                    update(StudyRow)
-                    .where(
-                        StudyRow.id == study_id,
-                        StudyRow.status.in_(ACTIVE),
-                        StudyRow.n_running < StudyRow.max_parallel,
-                        StudyRow.n_done + StudyRow.n_running < StudyRow.n_trials,
-                        or_(StudyRow.deadline.is_(None), StudyRow.deadline > now),
-                    )
-                    .values(
-                        n_running=StudyRow.n_running + 1,
-                        n_claims=StudyRow.n_claims + 1,
-                        last_served_at=now,
-                        status="running",
-                        started_at=func.coalesce(StudyRow.started_at, now),
-                        updated_at=now,
-                    )
-                    .execution_options(synchronize_session=False)
-                )
-            )
-            if won != 1:
+            if not _take(session, study_id, now=now):
                 continue
             seq = session.scalar(select(StudyRow.n_claims).where(StudyRow.id == study_id))
             row = ClaimRow(
@@ -114,8 +137,12 @@ def finish(
     study_id: str,
     error: str | None = None,
     now: datetime | None = None,
-) -> None:
-    """Give the slot back and bring ``n_done`` up to date; complete or fail the study if due."""
+) -> bool:
+    """Give the slot back and bring ``n_done`` up to date; complete or fail the study if due.
+
+    Returns True if this call completed the study (exactly one finisher sees True), which is
+    the worker's cue to save the best model.
+    """
     now = now or utcnow()
     with transaction(engine) as session:
         released = rowcount(session.execute(delete(ClaimRow).where(ClaimRow.id == claim_id)))
@@ -131,15 +158,18 @@ def finish(
             .values(**values)
             .execution_options(synchronize_session=False)
         )
-        settle(session, study_id=study_id, now=now)
+        return settle(session, study_id=study_id, now=now) > 0
 
 
-def settle(session: Session, *, study_id: str | None = None, now: datetime) -> None:
-    """Move studies whose budget, deadline or error budget is spent to their final status."""
+def settle(session: Session, *, study_id: str | None = None, now: datetime) -> int:
+    """Move studies whose budget, deadline or error budget is spent to their final status.
+
+    Returns how many studies this statement completed.
+    """
     where: list[Any] = [StudyRow.status.in_(ACTIVE)]
     if study_id is not None:
         where.append(StudyRow.id == study_id)
-    session.execute(
+    completed = session.execute(
         update(StudyRow)
         .where(
             *where,
@@ -159,25 +189,34 @@ def settle(session: Session, *, study_id: str | None = None, now: datetime) -> N
         .values(status="failed", finished_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
+    return rowcount(completed)
 
 
 def release_dead_workers(
     engine: Engine | None = None, *, grace: timedelta, now: datetime | None = None
 ) -> int:
-    """Give back the slots of workers whose heartbeat stopped; return how many were released."""
+    """Give back the slots of workers whose heartbeat stopped; return how many were released.
+
+    A worker is dead when its ``last_seen`` is older than ``grace`` (or its row is gone). Each
+    release is a conditional DELETE that re-checks this, so a worker that beats at the last moment
+    keeps its slot; a worker that comes back after a longer silence finds its slot gone and hands
+    its trial back (see ``worker.loop``), so a slot is never counted twice.
+    """
     now = now or utcnow()
     cutoff = now - grace
+    alive = select(WorkerRow.id).where(WorkerRow.last_seen >= cutoff)
     released = 0
     with transaction(engine) as session:
-        dead = session.scalars(select(WorkerRow.id).where(WorkerRow.last_seen < cutoff)).all()
         orphaned = session.execute(
-            select(ClaimRow.id, ClaimRow.study_id).where(
-                or_(ClaimRow.worker_id.in_(dead), ~ClaimRow.worker_id.in_(select(WorkerRow.id))),
-                ClaimRow.claimed_at < cutoff,
-            )
+            select(ClaimRow.id, ClaimRow.study_id, ClaimRow.worker_id)
+            .where(ClaimRow.claimed_at < cutoff, ClaimRow.worker_id.not_in(alive))
+            .order_by(ClaimRow.id)
         ).all()
-        for claim_id, study_id in orphaned:
-            if rowcount(session.execute(delete(ClaimRow).where(ClaimRow.id == claim_id))) != 1:
+        for claim_id, study_id, worker_id in orphaned:
+            gone = session.execute(
+                delete(ClaimRow).where(ClaimRow.id == claim_id, ClaimRow.worker_id.not_in(alive))
+            )
+            if rowcount(gone) != 1:
                 continue
             session.execute(
                 update(StudyRow)
@@ -186,8 +225,7 @@ def release_dead_workers(
                 .execution_options(synchronize_session=False)
             )
             released += 1
-            log.warning("released the slot of a dead worker", extra={"study_id": study_id})
-        if dead:
-            session.execute(delete(WorkerRow).where(WorkerRow.id.in_(dead)))
+            log.warning("released the slot of dead worker %s in study %s", worker_id, study_id)
+        session.execute(delete(WorkerRow).where(WorkerRow.last_seen < cutoff))
         settle(session, now=now)
     return released

@@ -1,19 +1,36 @@
-"""A typed Python client for the regtune API, over httpx. The CLI is built on it."""
+"""A typed Python client for the regtune API, over httpx. The CLI is built on it.
+
+    from service.client import Client
+
+    with Client("http://127.0.0.1:8000", key=None) as rt:
+        study = rt.submit("examples/diabetes-enet.yaml")
+        done = rt.wait(study["id"])
+        print(done["best_trial"]["value"], done["best_trial"]["params"])
+        rt.download_best_model(study["id"], "model.safetensors")
+
+Every error answer of the API raises ``ApiError`` (status, machine-readable code, message and
+the field paths at fault); an unreachable server raises ``ApiUnreachable``.
+"""
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
-import yaml
 
 DEFAULT_URL = "http://127.0.0.1:8000"
+FINAL_STATUSES = ("completed", "cancelled", "failed")
 
 
-class ApiError(Exception):
+class ClientError(Exception):
+    """Anything that kept a request from getting a successful answer."""
+
+
+class ApiError(ClientError):
     """An error answer from the API, with its code and field problems."""
 
     def __init__(self, status: int, code: str, message: str, fields: list[dict[str, str]]):
@@ -30,14 +47,116 @@ class ApiError(Exception):
         )
 
 
+class ApiUnreachable(ClientError):
+    """No HTTP answer at all: wrong URL, server down, network error."""
+
+
+# --------------------------------------------------------------------------- answer shapes
+
+
+class Progress(TypedDict):
+    done: int
+    n_trials: int
+    running: int
+    fraction: float
+
+
+class BestTrial(TypedDict):
+    number: int
+    value: float | None
+    values: list[float | None] | None
+    params: dict[str, Any]
+    n_nonzero: int | None
+    user_attrs: dict[str, Any]
+    test_metrics: dict[str, Any] | None
+
+
+class BestModel(TypedDict):
+    artifact_id: str
+    trial: int
+    filename: str
+    bytes: int
+    sha256: str
+    test_metrics: dict[str, Any]
+    val_metrics: dict[str, Any]
+    created_at: str
+
+
+class Study(TypedDict):
+    id: str
+    name: str
+    status: str
+    optuna_study_name: str
+    definition: dict[str, Any]
+    counts: dict[str, int]
+    progress: Progress
+    best_trial: BestTrial | None
+    pareto_front: list[BestTrial] | None
+    best_model: BestModel | None
+    error: str | None
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+
+
+class StudyBrief(TypedDict):
+    id: str
+    name: str
+    status: str
+    n_trials: int
+    done: int
+    running: int
+    created_at: str
+    finished_at: str | None
+
+
+class StudyPage(TypedDict):
+    items: list[StudyBrief]
+    total: int
+    offset: int
+    limit: int
+
+
+class Trial(TypedDict):
+    number: int
+    state: str
+    value: float | None
+    values: list[float | None] | None
+    params: dict[str, Any]
+    user_attrs: dict[str, Any]
+    datetime_start: str | None
+    datetime_complete: str | None
+    learning_curve: list[dict[str, Any]] | None
+    retried_from: int | None
+
+
+class TrialPage(TypedDict):
+    items: list[Trial]
+    total: int
+    offset: int
+    limit: int
+
+
+# --------------------------------------------------------------------------- the client
+
+
 class Client:
+    """One connection pool to one API; ``url`` and ``key`` default to REGTUNE_URL/REGTUNE_KEY."""
+
     def __init__(
-        self, url: str | None = None, *, key: str | None = None, timeout: float = 30.0
+        self,
+        url: str | None = None,
+        *,
+        key: str | None = None,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
-        url = url or os.environ.get("REGTUNE_URL", DEFAULT_URL)
+        self.url = (url or os.environ.get("REGTUNE_URL") or DEFAULT_URL).rstrip("/")
         key = key or os.environ.get("REGTUNE_KEY") or None
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self._http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=self.url, headers=headers, timeout=timeout, transport=transport
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -49,42 +168,39 @@ class Client:
         self.close()
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        response = self._http.request(method, path, **kwargs)
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ApiUnreachable(
+                f"cannot reach the regtune API at {self.url} ({type(exc).__name__}: {exc})"
+            ) from None
         if response.status_code >= 400:
-            try:
-                error = response.json()["error"]
-                raise ApiError(
-                    response.status_code, error["code"], error["message"], error.get("fields", [])
-                )
-            except (ValueError, KeyError, TypeError):
-                raise ApiError(
-                    response.status_code, "http_error", response.text[:500], []
-                ) from None
+            raise _api_error(response)
         return response
 
     # ------------------------------------------------------------------ studies
 
-    def submit(self, definition: dict[str, Any] | str | Path) -> dict[str, Any]:
-        """Create a study from a mapping, a YAML/JSON file path, or YAML text."""
+    def submit(self, definition: dict[str, Any] | str | Path) -> Study:
+        """Create a study from a mapping, a YAML/JSON file path, or YAML/JSON text."""
         if isinstance(definition, Path) or (
-            isinstance(definition, str) and "\n" not in definition and Path(definition).exists()
+            isinstance(definition, str) and "\n" not in definition and Path(definition).is_file()
         ):
             definition = Path(definition).read_text()
         if isinstance(definition, str):
-            return self._request(
+            response = self._request(
                 "POST",
                 "/v1/studies",
                 content=definition.encode(),
                 headers={"Content-Type": "application/yaml"},
-            ).json()
-        return self._request("POST", "/v1/studies", json=definition).json()
+            )
+        else:
+            response = self._request("POST", "/v1/studies", json=definition)
+        return response.json()
 
-    def study(self, study_id: str) -> dict[str, Any]:
+    def study(self, study_id: str) -> Study:
         return self._request("GET", f"/v1/studies/{study_id}").json()
 
-    def studies(
-        self, *, status: str | None = None, offset: int = 0, limit: int = 50
-    ) -> dict[str, Any]:
+    def studies(self, *, status: str | None = None, offset: int = 0, limit: int = 50) -> StudyPage:
         params: dict[str, Any] = {"offset": offset, "limit": limit}
         if status:
             params["status"] = status
@@ -92,37 +208,102 @@ class Client:
 
     def trials(
         self, study_id: str, *, state: str | None = None, offset: int = 0, limit: int = 50
-    ) -> dict[str, Any]:
+    ) -> TrialPage:
         params: dict[str, Any] = {"offset": offset, "limit": limit}
         if state:
             params["state"] = state
-        return self._request("GET", f"/v1/studies/{study_id}/trials", params=params).json()
+        response = self._request("GET", f"/v1/studies/{study_id}/trials", params=params)
+        return response.json()
 
-    def trial(self, study_id: str, number: int) -> dict[str, Any]:
-        return self._request("GET", f"/v1/studies/{study_id}/trials/{number}").json()
+    def trial(self, study_id: str, number: int) -> Trial:
+        response = self._request("GET", f"/v1/studies/{study_id}/trials/{number}")
+        return response.json()
 
-    def cancel(self, study_id: str) -> dict[str, Any]:
+    def cancel(self, study_id: str) -> Study:
         return self._request("POST", f"/v1/studies/{study_id}/cancel").json()
 
     def delete(self, study_id: str) -> None:
         self._request("DELETE", f"/v1/studies/{study_id}")
 
+    def download_best_model(self, study_id: str, path: str | Path) -> Path:
+        """Save the best model (safetensors) of a completed study to ``path``."""
+        path = Path(path)
+        try:
+            with self._http.stream("GET", f"/v1/studies/{study_id}/best-model") as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _api_error(response)
+                partial = path.with_name(path.name + ".part")
+                with partial.open("wb") as out:
+                    for chunk in response.iter_bytes():
+                        out.write(chunk)
+                partial.replace(path)
+        except httpx.TransportError as exc:
+            raise ApiUnreachable(f"cannot reach the regtune API at {self.url} ({exc})") from None
+        return path
+
     def workers(self) -> list[dict[str, Any]]:
         return self._request("GET", "/v1/workers").json()
 
-    def wait(self, study_id: str, *, timeout: float = 3600, poll: float = 1.0) -> dict[str, Any]:
-        """Poll until the study reaches a final status."""
+    # ------------------------------------------------------------------ datasets and keys
+
+    def upload_dataset(
+        self, path: str | Path, *, target: str, task: str = "auto"
+    ) -> dict[str, Any]:
+        """Upload a CSV or Parquet file; the same file and target twice is one dataset."""
+        path = Path(path)
+        with path.open("rb") as handle:
+            response = self._request(
+                "POST",
+                "/v1/datasets",
+                files={"file": (path.name, handle)},
+                data={"target": target, "task": task},
+            )
+        return response.json()
+
+    def datasets(self, *, offset: int = 0, limit: int = 50) -> dict[str, Any]:
+        params = {"offset": offset, "limit": limit}
+        return self._request("GET", "/v1/datasets", params=params).json()
+
+    def dataset(self, dataset_id: str) -> dict[str, Any]:
+        return self._request("GET", f"/v1/datasets/{dataset_id}").json()
+
+    def delete_dataset(self, dataset_id: str) -> None:
+        self._request("DELETE", f"/v1/datasets/{dataset_id}")
+
+    def create_key(self, tenant: str) -> dict[str, Any]:
+        """A new API key of ``tenant`` (admin key only); its secret is in ``key``, shown once."""
+        return self._request("POST", "/v1/keys", json={"tenant": tenant}).json()
+
+    def revoke_key(self, key_id: str) -> None:
+        self._request("DELETE", f"/v1/keys/{key_id}")
+
+    def wait(
+        self,
+        study_id: str,
+        *,
+        timeout: float = 3600,
+        poll: float = 1.0,
+        on_update: Callable[[Study], None] | None = None,
+    ) -> Study:
+        """Poll until the study reaches a final status; ``on_update`` sees every poll."""
         deadline = time.monotonic() + timeout
         while True:
             study = self.study(study_id)
-            if study["status"] in ("completed", "cancelled", "failed"):
+            if on_update is not None:
+                on_update(study)
+            if study["status"] in FINAL_STATUSES:
                 return study
             if time.monotonic() > deadline:
                 raise TimeoutError(f"study {study_id} still {study['status']} after {timeout}s")
             time.sleep(poll)
 
 
-def load_definition_file(path: Path) -> str:
-    text = path.read_text()
-    yaml.safe_load(text)
-    return text
+def _api_error(response: httpx.Response) -> ApiError:
+    try:
+        error = response.json()["error"]
+        return ApiError(
+            response.status_code, error["code"], error["message"], error.get("fields", [])
+        )
+    except (ValueError, KeyError, TypeError):
+        return ApiError(response.status_code, "http_error", response.text[:500] or "", [])

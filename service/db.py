@@ -32,17 +32,29 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+APPLICATION_NAME = "regtune"
+"""How regtune's connections show in ``pg_stat_activity.application_name``."""
+
+
 def engine_kwargs(url: str) -> dict[str, Any]:
-    """Connection options for any engine on ``url`` (ours and Optuna's): a small bounded pool."""
+    """Connection options for any engine on ``url`` (ours and Optuna's): a small bounded pool.
+
+    A process has two engines, regtune's and Optuna's RDBStorage, so it holds at most
+    ``2 × (db_pool_size + db_max_overflow)`` connections: 4 with the defaults (2 + 0). A worker
+    needs exactly that — its main thread and one heartbeat thread per engine — and 16 workers,
+    the API and the dashboard hold at most 72 of PostgreSQL's default ``max_connections`` = 100.
+    ``pool_pre_ping`` replaces connections a database restart killed before they are used.
+    """
     settings = get_settings()
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": settings.sqlite_busy_timeout_ms / 1000}}
     return {
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_max_overflow,
+        "pool_timeout": 30,
         "pool_pre_ping": True,
         "pool_recycle": 1800,
-        "connect_args": {"connect_timeout": 5},
+        "connect_args": {"connect_timeout": 5, "application_name": APPLICATION_NAME},
     }
 
 

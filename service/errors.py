@@ -46,3 +46,31 @@ class StudyNameTaken(Conflict):
 
 class StudyNotActive(Conflict):
     pass
+
+
+class DatasetNotFound(NotFound):
+    pass
+
+
+class DatasetInUse(Conflict):
+    pass
+
+
+class InvalidUpload(DomainError):
+    """An uploaded file cannot become a dataset; the message names the problem."""
+
+
+class UploadTooLarge(DomainError):
+    """The upload is over the configured size limit."""
+
+
+class Unauthorized(DomainError):
+    """No key, an unknown key or a revoked key."""
+
+
+class Forbidden(DomainError):
+    """A valid key that may not do this (only the admin key manages keys)."""
+
+
+class BestModelNotFound(NotFound):
+    """The study has no saved best model (yet): it is not completed, or no trial completed."""

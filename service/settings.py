@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "admin", "example"}
 
 
 def normalize_database_url(url: str) -> str:
@@ -35,18 +38,87 @@ class Settings(BaseSettings):
     poll_min: float = Field(default=0.2, gt=0, description="First idle back-off of a worker (s).")
     poll_max: float = Field(default=5.0, gt=0, description="Longest idle back-off of a worker (s).")
     torch_threads: int = Field(default=1, ge=1)
-    db_pool_size: int = Field(default=2, ge=1)
-    db_max_overflow: int = Field(default=2, ge=0)
+    db_pool_size: int = Field(
+        default=2, ge=1, description="Connections kept per engine (a process has two engines)."
+    )
+    db_max_overflow: int = Field(
+        default=0, ge=0, description="Extra connections per engine beyond db_pool_size."
+    )
     sqlite_busy_timeout_ms: int = Field(default=60_000, ge=0)
     artifact_dir: Path = Field(default=Path("./regtune-artifacts"))
+    artifact_store: Literal["filesystem", "s3"] = Field(
+        default="filesystem",
+        description="Where best models go: artifact_dir, or an S3-compatible bucket (boto3; "
+        "credentials from the usual AWS_* variables).",
+    )
+    s3_bucket: str | None = Field(default=None, description="Bucket of the s3 artifact store.")
+    s3_endpoint_url: str | None = Field(
+        default=None, description="Endpoint of an S3-compatible store (MinIO, Ceph...)."
+    )
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="json: one object per line with study and trial ids."
+    )
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     public_url: str | None = Field(
         default=None, description="Base URL of the API, used in links shown by the dashboard."
     )
+    objective_factory: str = Field(
+        default="worker.objective:make_objective",
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        description=(
+            "module:function the worker calls to turn a definition into an Optuna objective; "
+            "benchmarks use worker.sleep_objective:make_objective."
+        ),
+    )
+    sleep_trial_seconds: float = Field(
+        default=1.0, ge=0, description="Seconds one trial of the sleep objective takes."
+    )
+
+    # ------------------------------------------------------------------ access and limits
+    admin_key: SecretStr | None = Field(
+        default=None,
+        description="Bootstrap admin key: creates and revokes API keys. Setting it turns auth on.",
+    )
+    insecure_no_auth: bool = Field(
+        default=False,
+        description="Allow `api`/`serve` on a non-loopback address without any API key.",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated origins allowed by CORS; none: CORS off."
+    )
+    max_body_bytes: int = Field(default=1_000_000, ge=1_000, description="Largest request body.")
+    max_upload_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1_000, description="Largest dataset upload (bytes)."
+    )
+    dataset_max_columns: int = Field(default=1_000, ge=2, description="Features after one-hot.")
+    dataset_max_categories: int = Field(
+        default=50, ge=2, description="Most distinct values a text column may one-hot encode to."
+    )
+    dataset_min_rows: int = Field(default=20, ge=2)
+    dataset_max_rows: int = Field(default=2_000_000, ge=2)
+    dataset_max_line_bytes: int = Field(default=1024 * 1024, ge=100)
 
     @field_validator("database_url")
     @classmethod
     def _normalize_url(cls, value: str) -> str:
         return normalize_database_url(value.strip())
+
+    @field_validator("admin_key")
+    @classmethod
+    def _real_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        secret = value.get_secret_value()
+        if len(secret) < 16 or secret.lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("REGTUNE_ADMIN_KEY must be a random secret of at least 16 characters")
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [o.strip() for o in value.split(",") if o.strip()]
+        return value
 
     @property
     def is_sqlite(self) -> bool:

@@ -16,6 +16,7 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 BUILTIN_TASKS: dict[str, str] = {
@@ -35,6 +36,14 @@ METRIC_DIRECTIONS: dict[str, str] = {
 REGRESSION_METRICS = {"val_loss", "val_rmse", "val_r2"}
 CLASSIFICATION_METRICS = {"val_loss", "val_accuracy", "val_auc"}
 Task = Literal["regression", "binary", "multiclass"]
+
+
+def field_error(path: tuple[str, ...], message: str, value: Any = None) -> ValidationError:
+    """A validation error located at ``path`` (model-level checks would otherwise lose it)."""
+    detail = InitErrorDetails(
+        type=PydanticCustomError("value_error", message), loc=path, input=value
+    )
+    return ValidationError.from_exception_data("StudySpec", [detail])
 
 
 class Strict(BaseModel):
@@ -295,9 +304,23 @@ class Validation(Strict):
         return self
 
 
+SPARSITY_OBJECTIVES: dict[str, str] = {"n_nonzero": "minimize", "n_inputs": "minimize"}
+"""Sparsity measures a study can minimize beside a metric: non-zero weights, input features used."""
+MetricName = Literal["val_loss", "val_rmse", "val_r2", "val_accuracy", "val_auc"]
+ObjectiveName = Literal[
+    "val_loss", "val_rmse", "val_r2", "val_accuracy", "val_auc", "n_nonzero", "n_inputs"
+]
+
+
 class Objective(Strict):
-    metric: Literal["val_loss", "val_rmse", "val_r2", "val_accuracy", "val_auc"] = "val_loss"
+    metric: MetricName = "val_loss"
     direction: Literal["minimize", "maximize"] | None = None
+    max_nonzero: int | None = Field(
+        default=None,
+        ge=0,
+        description="a trial is feasible only if its model keeps at most this many non-zero "
+        "weights (an Optuna constraint: best trial and Pareto set come from feasible trials)",
+    )
 
     @model_validator(mode="after")
     def _default_direction(self) -> Objective:
@@ -479,18 +502,71 @@ class StudySpec(Strict):
     training: Training = Field(default_factory=Training)
     validation: Validation = Field(default_factory=Validation)
     objective: Objective = Field(default_factory=Objective)
+    objectives: list[ObjectiveName] | None = Field(
+        default=None,
+        min_length=2,
+        max_length=3,
+        description="several objectives → a Pareto front, e.g. [val_loss, n_nonzero]; "
+        "the first must be a validation metric; such studies are not pruned",
+    )
     sampler: Sampler = Field(default_factory=lambda: TPESampler(type="tpe", seed=0))
     pruner: Pruner = Field(default_factory=lambda: HyperbandPruner(type="hyperband"))
     budget: Budget = Field(default_factory=Budget)
+
+    @field_validator("objectives")
+    @classmethod
+    def _objectives(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return value
+        if value[0] in SPARSITY_OBJECTIVES:
+            raise ValueError(f"the first objective must be a validation metric, got {value[0]}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"objectives must be distinct, got {value}")
+        return value
+
+    @field_validator("sampler")
+    @classmethod
+    def _sampler_fits(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.data.get("objectives") and isinstance(value, CmaEsSampler):
+            raise ValueError("the cmaes sampler cannot optimize several objectives")
+        return value
+
+    @field_validator("pruner")
+    @classmethod
+    def _pruner_fits(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.data.get("objectives") and not isinstance(value, NoPruner):
+            raise ValueError(
+                "a study with several objectives is not pruned (Optuna cannot prune them): "
+                "give {type: none} or leave the pruner out"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _multi_objective(self) -> StudySpec:
+        if self.objectives is None:
+            return self
+        first = self.objectives[0]
+        if "objective" in self.model_fields_set and self.objective.metric != first:
+            raise ValueError(
+                f"objective.metric must equal objectives[0], got {self.objective.metric} "
+                f"and {first}"
+            )
+        if "objective" not in self.model_fields_set:
+            self.objective = Objective(metric=first)
+        if "pruner" not in self.model_fields_set:
+            self.pruner = NoPruner(type="none")
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> StudySpec:
         if isinstance(self.sampler, GridSampler):
             for name, param in self.search_space.searched():
                 if isinstance(param, Range) and param.step is None:
-                    raise ValueError(
+                    raise field_error(
+                        ("sampler", "type"),
                         f"the grid sampler needs finite choices: search_space.{name} is a "
-                        "continuous range (give choices or a step)"
+                        "continuous range (give choices or a step)",
+                        "grid",
                     )
         if self.task != "auto":
             _check_metric(self.objective.metric, self.task)
@@ -505,7 +581,11 @@ def _check_metric(metric: str, task: str) -> None:
     if task == "multiclass":
         allowed = allowed - {"val_auc"}
     if metric not in allowed:
-        raise ValueError(f"objective.metric {metric} does not apply to a {task} task")
+        raise field_error(
+            ("objective", "metric"),
+            f"{metric} does not apply to a {task} task; use one of {sorted(allowed)}",
+            metric,
+        )
 
 
 def grid_values(param: Range | Choices) -> list[float]:

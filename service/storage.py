@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 
 import optuna
+from optuna.exceptions import StorageInternalError
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial
 
 from service.db import engine_kwargs
 from service.settings import get_settings
+from service.trial_writes import OneStatementTrialWrites
+
+log = logging.getLogger(__name__)
 
 MAX_RETRIES_ATTR = "regtune:max_retries"
 """Study system attribute holding the definition's ``budget.max_retries``."""
@@ -25,10 +30,29 @@ def retry_stale_trial(study: optuna.Study, trial: FrozenTrial) -> None:
     RetryHeartbeatStaleTrialCallback(max_retry=int(max_retries))(study, trial)
 
 
+class HeartbeatTolerantStorage(RDBStorage):
+    """RDBStorage whose trial heartbeat survives a database blip.
+
+    Optuna's heartbeat thread ends at the first error, so after a one-second outage a healthy
+    trial would be failed as stale. A missed beat is logged and the next one tried instead; a
+    worker that is really gone still stops beating.
+    """
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        try:
+            super().record_heartbeat(trial_id)
+        except StorageInternalError as exc:
+            log.warning("trial heartbeat missed (%s)", exc.__cause__ or exc)
+
+
+class Storage(OneStatementTrialWrites, HeartbeatTolerantStorage):
+    """The storage every regtune process uses: same tables and rows as Optuna's RDBStorage."""
+
+
 def make_storage(url: str | None = None) -> RDBStorage:
     settings = get_settings()
     url = url or settings.database_url
-    return RDBStorage(
+    return Storage(
         url,
         engine_kwargs=engine_kwargs(url),
         heartbeat_interval=settings.heartbeat_interval,

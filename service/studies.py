@@ -13,11 +13,12 @@ from optuna.study import StudyDirection
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from service import best_model
 from service import trials as trial_reads
 from service.claims import ACTIVE, utcnow
 from service.db import rowcount, transaction
 from service.errors import StudyNameTaken, StudyNotActive, StudyNotFound
-from service.spec import StudySpec
+from service.spec import METRIC_DIRECTIONS, SPARSITY_OBJECTIVES, StudySpec
 from service.storage import MAX_RETRIES_ATTR, get_storage
 from service.tables import StudyRow
 
@@ -27,11 +28,19 @@ STUDY_ID_ATTR = "regtune:study_id"
 
 
 def objective_names(spec: StudySpec) -> list[str]:
-    return [spec.objective.metric]
+    return list(spec.objectives) if spec.objectives else [spec.objective.metric]
 
 
 def objective_directions(spec: StudySpec) -> list[str]:
-    return [spec.objective.direction or "minimize"]
+    return stored_directions(spec.to_stored())
+
+
+def stored_directions(stored: dict[str, Any]) -> list[str]:
+    """Directions of a stored definition's objectives (without re-validating it)."""
+    names = stored.get("objectives") or [stored["objective"]["metric"]]
+    first = stored["objective"].get("direction") or METRIC_DIRECTIONS[names[0]]
+    rest = [METRIC_DIRECTIONS.get(n) or SPARSITY_OBJECTIVES[n] for n in names[1:]]
+    return [first, *rest]
 
 
 def _note(study_id: str, spec: StudySpec, api_url: str | None) -> str:
@@ -170,19 +179,41 @@ class StudySummary:
     counts: dict[str, int]
     best: trial_reads.TrialView | None
     best_test_metrics: dict[str, Any] | None
+    pareto: list[trial_reads.TrialView] | None = None
+    best_model: dict[str, Any] | None = None
+
+
+PARETO_LIMIT = 500
 
 
 def summarize(row: StudyRow) -> StudySummary:
-    spec_direction = row.spec["objective"].get("direction") or "minimize"
-    best = None
+    """Counts, best feasible trial, Pareto set (several objectives) and the saved best model."""
+    directions = stored_directions(row.spec)
+    osid = row.optuna_study_id or -1
+    best = pareto = None
     with transaction() as session:
-        counts = trial_reads.counts_by_state(session, row.optuna_study_id or -1)
-        number = trial_reads.best_trial_number(session, row.optuna_study_id or -1, spec_direction)
+        counts = trial_reads.counts_by_state(session, osid)
+        number = trial_reads.best_trial_number(session, osid, directions[0])
         if number is not None:
-            best = trial_reads.get_trial(session, row.optuna_study_id or -1, number)
+            best = trial_reads.get_trial(session, osid, number)
+        if len(directions) > 1:
+            numbers = trial_reads.pareto_numbers(session, osid, directions)
+            pareto = trial_reads.list_trials(
+                session, osid, numbers=numbers[:PARETO_LIMIT], limit=PARETO_LIMIT
+            )
+        model = best_model.read_info(session, osid)
     test_metrics = None
     if best is not None:
         test_metrics = {
             k.removeprefix("test_"): v for k, v in best.user_attrs.items() if k.startswith("test_")
         } or None
-    return StudySummary(row=row, counts=counts, best=best, best_test_metrics=test_metrics)
+        if model is not None and model.get("trial") == best.number:
+            test_metrics = model["test_metrics"]  # what the downloadable model scores
+    return StudySummary(
+        row=row,
+        counts=counts,
+        best=best,
+        best_test_metrics=test_metrics,
+        pareto=pareto,
+        best_model=model,
+    )

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column
 
 
 class Base(DeclarativeBase):
@@ -69,3 +69,40 @@ class ClaimRow(Base):
     worker_id: Mapped[str] = mapped_column(String(64), index=True)
     seq: Mapped[int] = mapped_column(Integer)
     claimed_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class DatasetRow(Base):
+    """An uploaded dataset of one tenant: its summary and its encoded arrays.
+
+    The arrays live in the database so that a worker on another machine needs only the database
+    URL. ``id`` is a content hash, so the same upload is one row per tenant.
+    """
+
+    __tablename__ = "regtune_datasets"
+
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    format: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(255))
+    task: Mapped[str] = mapped_column(String(16))
+    n_rows: Mapped[int] = mapped_column(Integer)
+    n_features: Mapped[int] = mapped_column(Integer)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """Columns, feature names, classes, target distribution and the missing-value policy."""
+    data: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ApiKeyRow(Base):
+    """An API key of a tenant. Only the SHA-256 digest of the secret is stored."""
+
+    __tablename__ = "regtune_api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from optuna.distributions import json_to_distribution
 from optuna.storages._rdb import models as _optuna_models
+from optuna.study._multi_objective import _is_pareto_front
 from optuna.trial import TrialState
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -136,8 +138,22 @@ def list_trials(
     return [views[i] for i in ids]
 
 
+def _infeasible() -> Any:
+    """Trials whose ``objective.max_nonzero`` constraint failed (user attr ``feasible: false``)."""
+    attr = om.TrialUserAttributeModel
+    return (
+        select(attr.trial_id)
+        .where(
+            attr.trial_id == om.TrialModel.trial_id,
+            attr.key == "feasible",
+            attr.value_json == "false",
+        )
+        .exists()
+    )
+
+
 def best_trial_number(session: Session, optuna_study_id: int, direction: str) -> int | None:
-    """Number of the best COMPLETE trial on objective 0, found with one indexed query."""
+    """Number of the best feasible COMPLETE trial on objective 0, found with one indexed query."""
     value = om.TrialValueModel.value
     order = value.desc() if direction == "maximize" else value.asc()
     query = (
@@ -148,11 +164,36 @@ def best_trial_number(session: Session, optuna_study_id: int, direction: str) ->
             om.TrialModel.state == TrialState.COMPLETE,
             om.TrialValueModel.objective == 0,
             om.TrialValueModel.value.is_not(None),
+            ~_infeasible(),
         )
         .order_by(order, om.TrialModel.number)
         .limit(1)
     )
     return session.scalar(query)
+
+
+def pareto_numbers(session: Session, optuna_study_id: int, directions: list[str]) -> list[int]:
+    """Numbers of the feasible COMPLETE trials no other such trial dominates (Optuna's rule)."""
+    rows = session.execute(
+        select(om.TrialModel.number, om.TrialValueModel.objective, om.TrialValueModel.value)
+        .join(om.TrialValueModel, om.TrialValueModel.trial_id == om.TrialModel.trial_id)
+        .where(
+            om.TrialModel.study_id == optuna_study_id,
+            om.TrialModel.state == TrialState.COMPLETE,
+            ~_infeasible(),
+        )
+    ).all()
+    signs = [-1.0 if d == "maximize" else 1.0 for d in directions]
+    points: dict[int, list[float]] = {}
+    for number, objective, value in rows:
+        point = points.setdefault(number, [math.inf] * len(signs))
+        if objective < len(signs) and value is not None:
+            point[objective] = signs[objective] * value
+    if not points:
+        return []
+    numbers = sorted(points)
+    on_front = _is_pareto_front(np.array([points[n] for n in numbers]), False)
+    return [n for n, keep in zip(numbers, on_front, strict=True) if keep]
 
 
 def get_trial(session: Session, optuna_study_id: int, number: int) -> TrialView | None:

@@ -5,22 +5,24 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Engine, delete, select, update
 
 from service.claims import utcnow
 from service.db import rowcount, transaction
+from service.settings import get_settings
 from service.tables import WorkerRow
 
 
 def new_worker_id() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    return f"{socket.gethostname()[:40]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
-def register(worker_id: str) -> None:
+def register(worker_id: str, *, engine: Engine | None = None) -> None:
     now = utcnow()
-    with transaction() as session:
-        session.add(
+    with transaction(engine) as session:
+        session.merge(
             WorkerRow(
                 id=worker_id,
                 host=socket.gethostname(),
@@ -31,9 +33,15 @@ def register(worker_id: str) -> None:
         )
 
 
-def beat(worker_id: str, *, study_id: str | None, trial_number: int | None) -> None:
+def beat(
+    worker_id: str,
+    *,
+    study_id: str | None,
+    trial_number: int | None,
+    engine: Engine | None = None,
+) -> None:
     """Record that the worker is alive; re-register if a sweep removed it meanwhile."""
-    with transaction() as session:
+    with transaction(engine) as session:
         updated = rowcount(
             session.execute(
                 update(WorkerRow)
@@ -43,14 +51,22 @@ def beat(worker_id: str, *, study_id: str | None, trial_number: int | None) -> N
             )
         )
     if updated == 0:
-        register(worker_id)
+        register(worker_id, engine=engine)
 
 
-def unregister(worker_id: str) -> None:
-    with transaction() as session:
+def unregister(worker_id: str, *, engine: Engine | None = None) -> None:
+    with transaction(engine) as session:
         session.execute(delete(WorkerRow).where(WorkerRow.id == worker_id))
 
 
-def live() -> list[WorkerRow]:
-    with transaction() as session:
-        return list(session.scalars(select(WorkerRow).order_by(WorkerRow.started_at)))
+def live(*, engine: Engine | None = None, now: datetime | None = None) -> list[WorkerRow]:
+    """Workers whose heartbeat is within the grace period, oldest first."""
+    cutoff = (now or utcnow()) - timedelta(seconds=get_settings().grace_period)
+    with transaction(engine) as session:
+        return list(
+            session.scalars(
+                select(WorkerRow)
+                .where(WorkerRow.last_seen >= cutoff)
+                .order_by(WorkerRow.started_at, WorkerRow.id)
+            )
+        )

@@ -11,6 +11,8 @@ import numpy as np
 from sklearn import datasets as skd
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
+from worker.missing import fill_missing
+
 BUILTIN_LOADERS = {
     "diabetes": skd.load_diabetes,
     "breast_cancer": skd.load_breast_cancer,
@@ -28,6 +30,8 @@ class Dataset:
     feature_names: list[str]
     true_support: np.ndarray | None = None
     """Indices of the features with non-zero true coefficients (sparse synthetic data only)."""
+    categorical_groups: tuple[tuple[int, int], ...] = ()
+    """[start, stop) feature ranges of one-hot encoded columns (uploads); NaN marks missing."""
 
     @property
     def n_classes(self) -> int:
@@ -162,6 +166,15 @@ def _stratify(y: np.ndarray, task: str) -> np.ndarray | None:
     return y if counts[counts > 0].min() >= 3 else None
 
 
+def split_test(data: Dataset, *, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (rest, test): the held-out test split every trial and the best model share."""
+    index = np.arange(len(data.y))
+    rest, test = train_test_split(
+        index, test_size=test_fraction, random_state=seed, stratify=_stratify(data.y, data.task)
+    )
+    return rest, test
+
+
 def make_splits(
     data: Dataset,
     *,
@@ -171,10 +184,7 @@ def make_splits(
     seed: int,
 ) -> Splits:
     """Test split first, then a holdout or k folds of the rest; same seed, same splits."""
-    index = np.arange(len(data.y))
-    rest, test = train_test_split(
-        index, test_size=test_fraction, random_state=seed, stratify=_stratify(data.y, data.task)
-    )
+    rest, test = split_test(data, test_fraction=test_fraction, seed=seed)
     pairs: list[tuple[np.ndarray, np.ndarray]]
     if folds:
         splitter: Any = (
@@ -193,14 +203,15 @@ def make_splits(
         pairs = [(train, val)]
     out = Splits(task=data.task, n_features=data.X.shape[1], n_classes=data.n_classes)
     for train, val in pairs:
-        scaler = Standardizer.fit(data.X[train], data.y[train], data.task)
+        X = fill_missing(data.X, train, data.categorical_groups)
+        scaler = Standardizer.fit(X[train], data.y[train], data.task)
         out.folds.append(
             Fold(
-                X_train=scaler.x(data.X[train]),
+                X_train=scaler.x(X[train]),
                 y_train=scaler.y(data.y[train], data.task),
-                X_val=scaler.x(data.X[val]),
+                X_val=scaler.x(X[val]),
                 y_val=scaler.y(data.y[val], data.task),
-                X_test=scaler.x(data.X[test]),
+                X_test=scaler.x(X[test]),
                 y_test=scaler.y(data.y[test], data.task),
                 scaler=scaler,
             )

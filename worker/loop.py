@@ -6,22 +6,31 @@ import logging
 import signal
 import threading
 import time
+from collections import OrderedDict
 from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from sqlalchemy import select
 
-from service import claims, workers
-from service.backoff import TRANSIENT, Backoff, retry_forever
+from service import claims, logs, workers
+from service.backoff import TRANSIENT, Backoff, describe, retry_forever
 from service.db import transaction
+from service.metrics import CLAIM_SECONDS_ATTR
 from service.settings import Settings, get_settings
 from service.spec import StudySpec
 from service.storage import get_storage
 from service.sweep import sweep
 from service.tables import StudyRow
 
+if TYPE_CHECKING:
+    from worker.objective import ObjectiveFactory
+
 log = logging.getLogger(__name__)
+STUDY_CACHE_SIZE = 32
+"""Studies a worker keeps loaded (with their cached trials) across claims."""
 
 
 class StudyStopped(Exception):
@@ -29,7 +38,11 @@ class StudyStopped(Exception):
 
 
 class HandBack(Exception):
-    """The worker is shutting down; the trial goes back to the queue with the same parameters."""
+    """The trial goes back to the queue with the same parameters.
+
+    Raised when the worker is shutting down, when it may have lost its slot (its heartbeat lapsed
+    long enough for a sweep to release it), or when the database went away mid-trial.
+    """
 
 
 class Worker:
@@ -39,6 +52,13 @@ class Worker:
         self.stopping = threading.Event()
         self.current: tuple[str | None, int | None] = (None, None)
         self._last_sweep = 0.0
+        self._last_beat = time.monotonic()
+        self._slot_at_risk = False
+        self._fence = max(1.0, float(self.settings.grace_period - self.settings.heartbeat_interval))
+        """Seconds without a recorded heartbeat after which a sweep may have taken our slot."""
+        self._factory: ObjectiveFactory | None = None
+        self._studies: OrderedDict[str, optuna.Study] = OrderedDict()
+        self._claim_seconds = 0.0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -55,41 +75,79 @@ class Worker:
         import torch
 
         torch.set_num_threads(self.settings.torch_threads)
+        self.objective_factory()  # a bad REGTUNE_OBJECTIVE_FACTORY fails here, not per trial
         retry_forever(lambda: workers.register(self.id), what="register", stop=self.stopping)
+        self._last_beat = time.monotonic()
+        logs.worker_var.set(self.id)
+        log.info("worker %s registered", self.id)
         beats = threading.Thread(target=self._heartbeat, name="regtune-heartbeat", daemon=True)
         beats.start()
         idle = Backoff(self.settings.poll_min, self.settings.poll_max)
+        outage = Backoff(0.5, 10.0)
         ran = 0
         try:
             while not self.stopping.is_set() and (max_trials is None or ran < max_trials):
                 try:
+                    if time.monotonic() - self._last_beat > self._fence:
+                        self._beat(raise_errors=True)
+                    asked = time.perf_counter()
                     claim = claims.claim(worker_id=self.id)
+                    self._claim_seconds = time.perf_counter() - asked
                 except TRANSIENT as exc:
-                    log.warning("database unavailable (%s); backing off", type(exc).__name__)
-                    self.stopping.wait(idle.next())
+                    delay = outage.next()
+                    log.warning("database unavailable (%s); retry in %.1fs", describe(exc), delay)
+                    self.stopping.wait(delay)
                     continue
+                outage.reset()
                 if claim is None:
                     self._maybe_sweep()
                     self.stopping.wait(idle.next())
                     continue
                 idle.reset()
-                self._run_claim(claim)
+                self._slot_at_risk = False
+                self.current = (claim.study_id, None)
+                with logs.context(study_id=claim.study_id):
+                    self._run_claim(claim)
                 ran += 1
         finally:
             self.stopping.set()
             try:
                 workers.unregister(self.id)
-            except TRANSIENT:
-                log.warning("could not unregister; the sweep will remove this worker")
+            except TRANSIENT as exc:
+                log.warning("could not unregister (%s); the sweep will remove it", describe(exc))
+            log.info("worker %s stopped after %d trials", self.id, ran)
         return ran
 
     def _heartbeat(self) -> None:
         while not self.stopping.wait(self.settings.heartbeat_interval):
-            study_id, number = self.current
-            try:
-                workers.beat(self.id, study_id=study_id, trial_number=number)
-            except Exception as exc:
-                log.warning("heartbeat failed (%s)", type(exc).__name__)
+            self._beat()
+
+    def _beat(self, *, raise_errors: bool = False) -> None:
+        """Record a heartbeat; note if the previous one is so old that the slot may be gone."""
+        study_id, number = self.current
+        try:
+            workers.beat(self.id, study_id=study_id, trial_number=number)
+        except Exception as exc:
+            if raise_errors:
+                raise
+            log.warning("heartbeat failed (%s)", describe(exc))
+            return
+        now = time.monotonic()
+        if now - self._last_beat > self._fence:
+            self._slot_at_risk = True
+        self._last_beat = now
+
+    def slot_lost(self) -> bool:
+        """True if the heartbeat lapsed long enough during this claim for a sweep to release it.
+
+        A trial must then not complete (the slot may be counted again elsewhere, which would
+        overshoot ``n_trials``), so it is handed back instead: wasted work, never an extra trial.
+        """
+        return self._slot_at_risk or time.monotonic() - self._last_beat > self._fence
+
+    def _check_slot(self) -> None:
+        if self.slot_lost():
+            raise HandBack("the heartbeat lapsed; the slot may have been released")
 
     def _maybe_sweep(self) -> None:
         if time.monotonic() - self._last_sweep < self.settings.sweep_interval:
@@ -102,6 +160,28 @@ class Worker:
 
     # ------------------------------------------------------------------ one trial
 
+    def objective_factory(self) -> ObjectiveFactory:
+        if self._factory is None:
+            from worker.objective import load_factory
+
+            self._factory = load_factory(self.settings.objective_factory)
+        return self._factory
+
+    def _load_study(self, optuna_name: str) -> optuna.Study:
+        """The study, kept across claims so that its trial cache stays warm.
+
+        A freshly loaded study reads every trial of the study when the sampler first asks, so
+        loading it per claim made each trial cost O(trials so far); kept, it reads only the trials
+        that are new or were unfinished since the last claim.
+        """
+        study = self._studies.pop(optuna_name, None)
+        if study is None:
+            study = optuna.load_study(study_name=optuna_name, storage=get_storage())
+        self._studies[optuna_name] = study
+        while len(self._studies) > STUDY_CACHE_SIZE:
+            self._studies.popitem(last=False)
+        return study
+
     def _study_status(self, study_id: str) -> str | None:
         with transaction() as session:
             return session.scalar(select(StudyRow.status).where(StudyRow.id == study_id))
@@ -110,65 +190,108 @@ class Worker:
         error: str | None = None
         try:
             error = self._run_trial(claim)
+        except TRANSIENT as exc:
+            log.warning("study %s: database error (%s)", claim.study_id, describe(exc))
         finally:
             self.current = (None, None)
-            retry_forever(
+        try:
+            completed = retry_forever(
                 lambda: claims.finish(claim_id=claim.id, study_id=claim.study_id, error=error),
                 what="finish the trial slot",
+                stop=self.stopping,
             )
+        except TRANSIENT:
+            log.warning("exiting without finishing the slot; the sweep will release it")
+            return
+        if completed:
+            self._save_best_model(claim.study_id)
+
+    def _save_best_model(self, study_id: str) -> None:
+        """This finish completed the study: retrain its best trial and store the model."""
+        from worker.artifacts import save_best_model
+
+        try:
+            save_best_model(study_id)
+        except Exception:
+            log.exception("study %s: could not save the best model", study_id)
 
     def _run_trial(self, claim: claims.Claim) -> str | None:
-        """Run one trial; return an error message if the objective itself failed."""
-        from worker.objective import make_objective
+        """Run one trial; return an error message if the objective itself failed.
+
+        Stopping, a lost slot and a database error mid-trial all hand the trial back (FAIL, with
+        a WAITING copy of its parameters); none of them counts against the study's error budget.
+        """
         from worker.policies import make_pruner, make_sampler
 
         with transaction() as session:
             row = session.get(StudyRow, claim.study_id)
-        if row is None:
+        if row is None or self.stopping.is_set():
             return None
         spec = StudySpec.model_validate(row.spec)
-        study = optuna.load_study(
-            study_name=row.optuna_name,
-            storage=get_storage(),
-            sampler=make_sampler(spec, claim_seq=claim.seq),
-            pruner=make_pruner(spec),
-        )
+        try:
+            study = self._load_study(row.optuna_name)
+        except KeyError:
+            log.info("study %s was deleted", claim.study_id)
+            return None
+        study.sampler = make_sampler(spec, claim_seq=claim.seq)
+        study.pruner = make_pruner(spec)
         number: list[int] = []
 
         def stop_check() -> None:
             if self.stopping.is_set():
-                raise HandBack()
-            if self._study_status(claim.study_id) in (None, "cancelled"):
+                raise HandBack("the worker is stopping")
+            self._check_slot()
+            try:
+                status = self._study_status(claim.study_id)
+            except TRANSIENT:
+                return  # a status check is best effort; the trial's own writes will tell
+            if status in (None, "cancelled"):
                 raise StudyStopped()
 
         try:
-            objective = make_objective(spec, stop_check=stop_check)
+            objective = self.objective_factory()(spec, stop_check=stop_check)
         except Exception as exc:
             log.exception("study %s cannot run", claim.study_id)
             return f"{type(exc).__name__}: {exc}"
 
-        def tracked(trial: optuna.Trial) -> float:
+        def tracked(trial: optuna.Trial) -> Any:
             number.append(trial.number)
             self.current = (claim.study_id, trial.number)
+            logs.trial_var.set(trial.number)
+            trial.storage.set_trial_system_attr(
+                trial._trial_id, CLAIM_SECONDS_ATTR, round(self._claim_seconds, 6)
+            )
             log.info("study %s trial %d started", claim.study_id, trial.number)
-            return objective(trial)
+            try:
+                result = objective(trial)
+            except optuna.TrialPruned:
+                self._check_slot()
+                raise
+            except TRANSIENT as exc:
+                raise HandBack(f"database error: {describe(exc)}") from exc
+            self._check_slot()
+            return result
 
         try:
             study.optimize(tracked, n_trials=1, gc_after_trial=False)
-        except HandBack:
-            if number:
-                trial = study._storage.get_trial(
-                    study._storage.get_trial_id_from_study_id_trial_number(
-                        study._study_id, number[0]
-                    )
-                )
-                RetryHeartbeatStaleTrialCallback(max_retry=None)(study, trial)
-                log.info("study %s trial %d handed back", claim.study_id, number[0])
+        except HandBack as exc:
+            # It reached us through Optuna's tell, so the FAIL is recorded: the retry is ours.
+            self._hand_back(study, claim, number, reason=str(exc))
         except StudyStopped:
             log.info("study %s stopped; trial %s ended", claim.study_id, number[:1])
+        except UpdateFinishedTrialError:
+            log.warning(
+                "study %s trial %s was failed by a sweep (heartbeat lapsed); its retry is queued",
+                claim.study_id,
+                number[:1],
+            )
         except TRANSIENT as exc:
             log.warning(
-                "database error during a trial (%s); its heartbeat will lapse", type(exc).__name__
+                "study %s trial %s: database error (%s); its heartbeat lapses and a sweep "
+                "retries it",
+                claim.study_id,
+                number[:1],
+                describe(exc),
             )
         except KeyError:
             log.info("study %s was deleted", claim.study_id)
@@ -176,6 +299,25 @@ class Worker:
             log.exception("study %s trial %s failed", claim.study_id, number[:1])
             return f"{type(exc).__name__}: {exc}"
         return None
+
+    def _hand_back(
+        self, study: optuna.Study, claim: claims.Claim, number: list[int], *, reason: str
+    ) -> None:
+        """Queue a WAITING copy of the failed trial's parameters for the next claim to run."""
+        if not number:
+            return
+        storage = study._storage
+
+        def enqueue() -> None:
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, number[0])
+            RetryHeartbeatStaleTrialCallback(max_retry=None)(study, storage.get_trial(trial_id))
+
+        try:
+            retry_forever(enqueue, what="hand the trial back", stop=self.stopping)
+        except TRANSIENT:
+            log.warning("study %s trial %d could not be handed back", claim.study_id, number[0])
+            return
+        log.info("study %s trial %d handed back (%s)", claim.study_id, number[0], reason)
 
 
 def run_worker(*, max_trials: int | None = None) -> int:

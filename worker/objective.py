@@ -5,14 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import optuna
 
 from service.spec import Choices, Fixed, Range, StudySpec
+from service.studies import objective_names
 from worker import data
+from worker.models import count_nonzero, nonzero_inputs
 from worker.train import EarlyStop, TrainConfig, TrainResult, train
 
 StopCheck = Callable[[], None]
 """Called every epoch; raises to stop the trial (study cancelled, worker shutting down)."""
+ObjectiveFactory = Callable[..., Callable[[optuna.Trial], Any]]
+"""``factory(spec, *, stop_check)`` → an Optuna objective; ``make_objective`` is the default."""
 
 
 def suggest(trial: optuna.Trial, spec: StudySpec) -> dict[str, float]:
@@ -88,22 +93,72 @@ def record(trial: optuna.Trial, result: TrainResult) -> None:
         trial.set_user_attr(key, value)
 
 
-def make_objective(spec: StudySpec, *, stop_check: StopCheck) -> Callable[[optuna.Trial], float]:
-    splits = prepare(spec)
+def stored_values(spec: StudySpec, params: dict[str, Any]) -> dict[str, float]:
+    """The values ``suggest`` gave a finished trial, rebuilt from its stored params."""
+    return {
+        name: param.value if isinstance(param, Fixed) else float(params[name])
+        for name, param in spec.search_space.items()
+    }
 
-    def objective(trial: optuna.Trial) -> float:
+
+def sparsity(result: TrainResult) -> dict[str, float]:
+    """Non-zero weights and input features in use, averaged over the folds' models."""
+    return {
+        "n_nonzero": float(np.mean([count_nonzero(m)[0] for m in result.models])),
+        "n_inputs": float(np.mean([nonzero_inputs(m) for m in result.models])),
+    }
+
+
+def constrain(trial: optuna.Trial, spec: StudySpec, result: TrainResult) -> None:
+    """``objective.max_nonzero`` as an Optuna constraint (feasible when ≤ 0)."""
+    limit = spec.objective.max_nonzero
+    if limit is None:
+        return
+    trial.set_constraint("max_nonzero", float(result.n_nonzero - limit))
+    trial.set_user_attr("feasible", result.n_nonzero <= limit)
+
+
+def make_objective(
+    spec: StudySpec, *, stop_check: StopCheck
+) -> Callable[[optuna.Trial], float | list[float]]:
+    splits = prepare(spec)
+    names = objective_names(spec)
+    multi = len(names) > 1
+
+    def objective(trial: optuna.Trial) -> float | list[float]:
         values = suggest(trial, spec)
         config = train_config(spec, values, n_out=n_outputs(splits))
 
         def on_epoch(epoch: int, metrics: dict[str, float]) -> bool:
+            if multi:  # Optuna neither records nor prunes multi-objective learning curves
+                stop_check()
+                return False
             trial.report(metrics[config.metric], epoch)
             stop_check()
             return trial.should_prune()
 
         result = train(config, splits.folds, on_epoch)
         record(trial, result)
+        measures = {**result.val_metrics, **sparsity(result)}
+        trial.set_user_attr("n_inputs", measures["n_inputs"])
+        if multi:
+            trial.set_user_attr("val_curve", result.curve)
+        constrain(trial, spec, result)
         if result.pruned:
             raise optuna.TrialPruned(f"pruned at epoch {result.epochs_run}")
+        if multi:
+            return [result.value, *(measures[name] for name in names[1:])]
         return result.value
 
     return objective
+
+
+def load_factory(path: str) -> ObjectiveFactory:
+    """The objective factory named ``module:function`` (setting ``REGTUNE_OBJECTIVE_FACTORY``)."""
+    import importlib
+
+    module_name, _, attr = path.partition(":")
+    factory = getattr(importlib.import_module(module_name), attr, None)
+    if not callable(factory):
+        raise ValueError(f"objective factory {path!r} is not a callable (module:function)")
+    return factory

@@ -72,6 +72,8 @@ class TrainResult:
     train_seconds: float
     pruned: bool = False
     stopped_early: bool = False
+    diverged: bool = False
+    """The loss became NaN or infinite (e.g. a learning rate far too large); training stopped."""
     curve: list[float] = field(default_factory=list)
 
 
@@ -169,7 +171,7 @@ def train(config: TrainConfig, folds: list[Fold], on_epoch: EpochHook | None = N
     worst = -math.inf if config.direction == "maximize" else math.inf
     best_value, best_epoch, waited = worst, 0, 0
     curve: list[float] = []
-    pruned = stopped_early = False
+    pruned = stopped_early = diverged = False
     epoch = 0
     for epoch in range(1, config.max_epochs + 1):
         for member in members:
@@ -177,6 +179,9 @@ def train(config: TrainConfig, folds: list[Fold], on_epoch: EpochHook | None = N
         metrics = _mean([m.validate(config.task) for m in members])
         value = metrics[config.metric]
         curve.append(value)
+        if not math.isfinite(metrics["val_loss"]):
+            diverged = True
+            break
         min_delta = config.early_stopping.min_delta if config.early_stopping else 0.0
         if (
             _better(value, best_value, direction=config.direction, min_delta=min_delta)
@@ -210,7 +215,7 @@ def train(config: TrainConfig, folds: list[Fold], on_epoch: EpochHook | None = N
     nonzero = [count_nonzero(m.model) for m in members]
     return TrainResult(
         models=[m.model for m in members],
-        value=val_metrics[config.metric],
+        value=val_metrics[config.metric] if math.isfinite(val_metrics[config.metric]) else worst,
         val_metrics=val_metrics,
         test_metrics=test_metrics,
         epochs_run=epoch,
@@ -220,5 +225,6 @@ def train(config: TrainConfig, folds: list[Fold], on_epoch: EpochHook | None = N
         train_seconds=seconds,
         pruned=pruned,
         stopped_early=stopped_early,
+        diverged=diverged,
         curve=curve,
     )

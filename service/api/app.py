@@ -10,7 +10,18 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from service.api import errors, health, studies
+from service.api import (
+    access,
+    best_model,
+    datasets,
+    errors,
+    health,
+    keys,
+    limits,
+    observability,
+    studies,
+    workers,
+)
 from service.settings import get_settings
 from service.spec import StudySpec
 
@@ -63,6 +74,14 @@ def create_app() -> FastAPI:
     errors.install(app)
     app.include_router(health.router)
     app.include_router(studies.router)
+    app.include_router(workers.router)
+    app.include_router(best_model.router)
+    app.include_router(observability.router)
+    observability.install(app)
+    app.include_router(datasets.router)
+    app.include_router(keys.router)
+    limits.install(app)
+    access.install(app)
     original = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -74,6 +93,7 @@ def create_app() -> FastAPI:
             )
             components.update(spec_schema.pop("$defs", {}))
             components["StudySpec"] = spec_schema
+            access.document(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

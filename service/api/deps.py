@@ -4,15 +4,29 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path
+from fastapi import Depends, Path, Request
 
 from service import studies
+from service.api.access import CALLER_KEY
+from service.auth import Caller
+from service.errors import Unauthorized
 from service.tables import StudyRow
 
 
-def tenant() -> str:
+def caller(request: Request) -> Caller:
+    """Who is calling, as the authentication middleware found it (``service.api.access``)."""
+    found = request.scope.get("state", {}).get(CALLER_KEY)
+    if not isinstance(found, Caller):
+        raise Unauthorized("the request was not authenticated")
+    return found
+
+
+CallerDep = Annotated[Caller, Depends(caller)]
+
+
+def tenant(who: CallerDep) -> str:
     """The caller's tenant. Without API keys configured, everyone is the default tenant."""
-    return "default"
+    return who.tenant
 
 
 TenantDep = Annotated[str, Depends(tenant)]

@@ -11,7 +11,15 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.errors import Conflict, DomainError, InvalidDefinition, NotFound
+from service.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidDefinition,
+    InvalidUpload,
+    NotFound,
+    Unauthorized,
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +88,32 @@ def install(app: FastAPI) -> None:
             422, "invalid_definition", exc.message, [f.__dict__ for f in exc.fields]
         )
 
+    @app.exception_handler(InvalidUpload)
+    async def _upload(_: Request, exc: InvalidUpload) -> JSONResponse:
+        fields = [f.__dict__ for f in exc.fields] or [{"path": "file", "rule": exc.message}]
+        return error_response(422, "invalid_upload", exc.message, fields)
+
+    @app.exception_handler(Unauthorized)
+    async def _unauthorized(_: Request, exc: Unauthorized) -> JSONResponse:
+        response = error_response(401, "unauthorized", exc.message)
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:
+        return error_response(403, "forbidden", exc.message)
+
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
         return error_response(400, "bad_request", exc.message)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
-            exc.status_code, "http_error"
-        )
+        code = {
+            401: "unauthorized",
+            403: "forbidden",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "too_large",
+        }.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail))

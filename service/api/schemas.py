@@ -40,6 +40,19 @@ class BestTrial(BaseModel):
     test_metrics: dict[str, Any] | None
 
 
+class BestModel(BaseModel):
+    """The best trial's model, saved when the study completed; GET …/best-model downloads it."""
+
+    artifact_id: str
+    trial: int
+    filename: str
+    bytes: int
+    sha256: str
+    test_metrics: dict[str, Any]
+    val_metrics: dict[str, Any]
+    created_at: datetime
+
+
 class StudyOut(BaseModel):
     id: str
     name: str
@@ -49,6 +62,10 @@ class StudyOut(BaseModel):
     counts: dict[str, int]
     progress: Progress
     best_trial: BestTrial | None
+    pareto_front: list[BestTrial] | None = Field(
+        default=None, description="several objectives: the non-dominated feasible trials"
+    )
+    best_model: BestModel | None = None
     error: str | None
     created_at: datetime
     started_at: datetime | None

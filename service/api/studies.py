@@ -6,11 +6,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from service import studies
+from service import datasets, studies
 from service import trials as trial_reads
 from service.api.body import YAML_TYPES, read_definition
 from service.api.deps import StudyDep, TenantDep
 from service.api.schemas import (
+    BestModel,
     BestTrial,
     CurvePoint,
     ErrorResponse,
@@ -22,7 +23,7 @@ from service.api.schemas import (
     TrialPage,
 )
 from service.db import transaction
-from service.errors import InvalidDefinition, TrialNotFound
+from service.errors import TrialNotFound
 from service.settings import get_settings
 from service.spec import EXAMPLE, StudySpec, resolve_task
 from service.tables import StudyRow
@@ -66,20 +67,34 @@ def trial_out(view: trial_reads.TrialView, *, with_curve: bool = False) -> Trial
     )
 
 
+def test_metrics_of(view: trial_reads.TrialView) -> dict[str, Any] | None:
+    prefix = "test_"
+    return {
+        k.removeprefix(prefix): v for k, v in view.user_attrs.items() if k.startswith(prefix)
+    } or None
+
+
+def best_trial_out(view: trial_reads.TrialView, test_metrics: dict[str, Any] | None) -> BestTrial:
+    return BestTrial(
+        number=view.number,
+        value=view.value,
+        values=view.values,
+        params=view.params,
+        n_nonzero=view.user_attrs.get("n_nonzero"),
+        user_attrs=view.user_attrs,
+        test_metrics=test_metrics,
+    )
+
+
 def study_out(row: StudyRow) -> StudyOut:
     summary = studies.summarize(row)
     done = summary.counts["COMPLETE"] + summary.counts["PRUNED"]
     best = None
     if summary.best is not None:
-        best = BestTrial(
-            number=summary.best.number,
-            value=summary.best.value,
-            values=summary.best.values,
-            params=summary.best.params,
-            n_nonzero=summary.best.user_attrs.get("n_nonzero"),
-            user_attrs=summary.best.user_attrs,
-            test_metrics=summary.best_test_metrics,
-        )
+        best = best_trial_out(summary.best, summary.best_test_metrics)
+    pareto = None
+    if summary.pareto is not None:
+        pareto = [best_trial_out(v, test_metrics_of(v)) for v in summary.pareto]
     return StudyOut(
         id=row.id,
         name=row.name,
@@ -94,6 +109,8 @@ def study_out(row: StudyRow) -> StudyOut:
             fraction=min(1.0, done / row.n_trials) if row.n_trials else 1.0,
         ),
         best_trial=best,
+        pareto_front=pareto,
+        best_model=BestModel.model_validate(summary.best_model) if summary.best_model else None,
         error=row.error,
         created_at=row.created_at,
         started_at=row.started_at,
@@ -112,10 +129,7 @@ def study_out(row: StudyRow) -> StudyOut:
 async def create_study(request: Request, response: Response, tenant: TenantDep) -> StudyOut:
     data = await read_definition(request)
     spec = StudySpec.model_validate(data)
-    try:
-        spec = resolve_task(spec)
-    except ValueError as exc:
-        raise InvalidDefinition(str(exc), fields=[]) from exc
+    spec = resolve_task(spec, datasets.uploaded_task(spec, tenant=tenant))
     row = studies.create_study(spec, tenant=tenant, api_url=get_settings().public_url)
     response.headers["Location"] = f"/v1/studies/{row.id}"
     return study_out(row)

@@ -1,0 +1,87 @@
+# One image for every role: `regtune api`, `regtune worker`, `regtune migrate`, `regtune dashboard`.
+#
+#   docker build -t regtune .
+#   docker build -t regtune --build-arg PIP_EXTRA_INDEX_URL=<PyTorch CPU wheel index> .
+#
+# Build arguments:
+#   BASE_IMAGE           a Debian-based image with python3 (3.11) and its venv module
+#   PIP_INDEX_URL, PIP_EXTRA_INDEX_URL, PIP_FIND_LINKS, PIP_TRUSTED_HOST
+#                        where pip looks; point one at PyTorch's CPU wheel index (or a folder of
+#                        wheels served over HTTP) to get the CPU build of torch
+#   EXTRA_CA_CERTS       PEM text of extra CA certificates pip must trust, e.g. a proxy's CA
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+
+# ---------------------------------------------------------------- build: a virtualenv in /opt/venv
+FROM ${BASE_IMAGE} AS build
+
+ARG PIP_INDEX_URL
+ARG PIP_EXTRA_INDEX_URL
+ARG PIP_FIND_LINKS
+ARG PIP_TRUSTED_HOST
+ARG EXTRA_CA_CERTS=""
+ARG TORCH_VERSION=2.13.0
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_DEFAULT_TIMEOUT=120 \
+    PIP_CERT=/opt/ca-bundle.pem \
+    PATH=/opt/venv/bin:$PATH
+
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+
+# pip trusts its own CA bundle plus whatever EXTRA_CA_CERTS adds (build stage only).
+RUN python3 -m venv /opt/venv \
+    && cat "$(python -c 'from pip._vendor import certifi; print(certifi.where())')" > /opt/ca-bundle.pem \
+    && printf '%s\n' "$EXTRA_CA_CERTS" >> /opt/ca-bundle.pem \
+    && pip install --upgrade "pip>=24" "setuptools>=68"
+
+# torch first and pinned: from a CPU index it is ~200 MB instead of a multi-GB CUDA build.
+RUN pip install "torch==${TORCH_VERSION}"
+
+# Dependencies in their own layer (they change less often than the code).
+WORKDIR /src
+COPY pyproject.toml ./
+RUN mkdir service worker && touch service/__init__.py worker/__init__.py \
+    && pip install --no-build-isolation . \
+    && pip uninstall --yes regtune
+
+COPY service ./service
+COPY worker ./worker
+RUN pip install --no-build-isolation --no-deps . \
+    && find /opt/venv -name '__pycache__' -type d -prune -exec rm -rf {} + \
+    && python -c "import service.cli, worker.loop"
+
+# ---------------------------------------------------------------- runtime: no compilers, no pip cache
+FROM ${BASE_IMAGE}
+
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+
+# tini as PID 1 forwards SIGTERM, so a worker hands its trial back on `docker stop`.
+# Error-Mode=any: an index that cannot be fetched fails the build instead of warning.
+# hadolint ignore=DL3008
+RUN apt-get update -o APT::Update::Error-Mode=any \
+    && apt-get install -y --no-install-recommends tini \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --system --gid 10001 regtune \
+    && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/regtune \
+        --shell /usr/sbin/nologin regtune \
+    && install -d -o regtune -g regtune /data
+
+COPY --from=build /opt/venv /opt/venv
+
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    REGTUNE_DATABASE_URL=sqlite:////data/regtune.db \
+    REGTUNE_ARTIFACT_DIR=/data/artifacts
+
+USER 10001:10001
+WORKDIR /data
+EXPOSE 8000 8080
+
+# The API's liveness; compose disables it for workers and points it at the dashboard's port there.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
+
+ENTRYPOINT ["tini", "--", "regtune"]
+CMD ["api", "--host", "0.0.0.0", "--port", "8000"]

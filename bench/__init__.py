@@ -1,0 +1,1 @@
+"""Benchmarks: each module is a script that prints a markdown table and writes JSON to results/."""

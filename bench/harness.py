@@ -1,0 +1,180 @@
+"""What every benchmark shares: arguments, a PostgreSQL server, the regtune processes, output.
+
+The PostgreSQL server and the process helpers are the test suite's own (``tests.pg``,
+``tests.support``), so a benchmark runs exactly what the tests run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.pg import PostgresServer, postgres_server
+from tests.support import Proc, free_port, wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+
+
+def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny budget: checks the script runs, not the numbers"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS, help="directory for the JSON results (bench/results)"
+    )
+    return parser.parse_args(argv)
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on, including how busy the machine was."""
+    import optuna
+    import sklearn
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "optuna": optuna.__version__,
+        "sklearn": sklearn.__version__,
+        "platform": platform.platform(),
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A markdown table; floats keep 4 significant digits."""
+
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return "" if value is None else str(value)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def publish(out: Path, name: str, payload: dict[str, Any], markdown: str) -> Path:
+    """Print the table and write ``payload`` (plus the machine) to ``out/name.json``."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.json"
+    payload = {"benchmark": name, "machine": machine(), **payload, "table": markdown}
+    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    sys.stdout.write(markdown + "\n\n")
+    sys.stdout.write(f"(written to {path})\n")
+    sys.stdout.flush()
+    return path
+
+
+@contextmanager
+def postgres() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL 15 on a loopback port (the test suite's server)."""
+    with postgres_server() as server:
+        yield server
+
+
+def fresh_database(kind: str, tmp: Path, server: PostgresServer | None, label: str) -> str:
+    """An empty database URL: a SQLite file under ``tmp`` or a new PostgreSQL database."""
+    if kind == "sqlite":
+        return f"sqlite:///{tmp / f'{label}.db'}"
+    assert server is not None, "a PostgreSQL database needs the server"
+    return server.create_database(f"b_{label}_{int(time.time() * 1000) % 10**9}")
+
+
+def use_database(url: str) -> None:
+    """Point this process's settings, engines and storage at ``url``."""
+    from service.db import get_engine
+    from service.settings import get_settings
+    from service.storage import get_storage
+
+    os.environ["REGTUNE_DATABASE_URL"] = url
+    for cached in (get_settings, get_engine, get_storage):
+        cached.cache_clear()
+
+
+class Service:
+    """The regtune API and worker processes on one database, run as a user would run them."""
+
+    def __init__(self, database_url: str, tmp: Path, **env: str) -> None:
+        self.tmp = tmp
+        self.env = {**os.environ, "REGTUNE_DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
+        self.env.update(env)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.procs: list[Proc] = []
+
+    def _spawn(self, name: str, *args: str) -> Proc:
+        cmd = [sys.executable, "-m", "service.cli", *args]
+        proc = Proc(cmd, self.env, self.tmp / f"{name}-{self.port}-{len(self.procs)}.log")
+        self.procs.append(proc)
+        return proc
+
+    def start_api(self, *extra: str) -> Service:
+        self._spawn("api", "api", "--port", str(self.port), *extra)
+        wait_for(
+            lambda: httpx.get(f"{self.url}/readyz", timeout=5).status_code == 200,
+            timeout=120,
+            what="the API to be ready",
+        )
+        return self
+
+    def start_workers(self, n: int) -> Service:
+        for _ in range(n):
+            self._spawn("worker", "worker")
+        return self
+
+    def submit(self, definition: dict[str, Any]) -> str:
+        response = httpx.post(f"{self.url}/v1/studies", json=definition, timeout=60)
+        response.raise_for_status()
+        return str(response.json()["id"])
+
+    def wait_done(self, study_id: str, *, timeout: float) -> dict[str, Any]:
+        def finished() -> dict[str, Any] | None:
+            study = httpx.get(f"{self.url}/v1/studies/{study_id}", timeout=30).json()
+            if study["status"] in ("completed", "failed", "cancelled"):
+                return dict(study)
+            return None
+
+        return wait_for(finished, timeout=timeout, interval=0.5, what=f"study {study_id}")
+
+    def logs(self) -> str:
+        return "\n".join(p.log() for p in self.procs)
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            proc.stop()
+
+    def __enter__(self) -> Service:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+@contextmanager
+def scratch(prefix: str) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix=f"regtune-bench-{prefix}-") as tmp:
+        yield Path(tmp)

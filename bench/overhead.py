@@ -1,0 +1,197 @@
+"""What regtune costs on top of the training itself, against plain Optuna, per trial.
+
+One objective (``worker.sleep_objective``: sleep T seconds spread over 10 reported epochs, with
+``should_prune`` after each), one search space, one sampler seed, run
+
+  (a) in one process with Optuna's in-memory storage — the baseline;
+  (b) in one process with Optuna's RDBStorage on SQLite and on PostgreSQL (what a user of plain
+      Optuna runs; SQLite as Optuna opens it, and once more with regtune's WAL pragmas);
+  (c) through regtune end to end: the API process and one worker process, the study submitted
+      over HTTP, every trial claimed and finished through the claim protocol.
+
+For (a) and (b) the time is that of ``study.optimize``; for (c) it is from the first claim to the
+last finish (the study's ``started_at`` → ``finished_at``), so start-up is excluded in every case.
+
+    python -m bench.overhead [--quick]
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bench import harness
+
+EPOCHS = 10
+IN_PROCESS = ("memory", "optuna-sqlite", "optuna-sqlite-wal", "optuna-postgresql")
+SERVICE = ("regtune-sqlite", "regtune-postgresql")
+LABELS = {
+    "memory": "(a) Optuna, in-memory",
+    "optuna-sqlite": "(b) Optuna RDBStorage, SQLite",
+    "optuna-sqlite-wal": "(b) Optuna RDBStorage, SQLite + WAL",
+    "optuna-postgresql": "(b) Optuna RDBStorage, PostgreSQL",
+    "regtune-sqlite": "(c) regtune API + 1 worker, SQLite",
+    "regtune-postgresql": "(c) regtune API + 1 worker, PostgreSQL",
+}
+
+
+def definition(n_trials: int, name: str = "overhead") -> dict[str, Any]:
+    """The study every configuration runs; the data is never loaded by the sleep objective."""
+    return {
+        "name": name,
+        "dataset": {"builtin": "diabetes"},
+        "model": {"kind": "linear"},
+        "search_space": {
+            "lambda": {"low": 1e-5, "high": 10.0, "log": True},
+            "l1_ratio": {"low": 0.0, "high": 1.0},
+            "dropout": {"low": 0.0, "high": 0.5},
+            "learning_rate": {"low": 1e-4, "high": 1e-1, "log": True},
+        },
+        "training": {"max_epochs": EPOCHS},
+        "sampler": {"type": "tpe", "seed": 0},
+        "pruner": {"type": "none"},
+        "budget": {"n_trials": n_trials, "max_parallel": 1},
+    }
+
+
+# ---------------------------------------------------------------------- (a) and (b): one process
+
+
+def run_in_process(config: str, url: str | None, seconds: float, n_trials: int) -> dict[str, Any]:
+    """Runs in a child process so that one configuration's imports and pragmas stay its own."""
+    import optuna
+
+    if config == "optuna-sqlite-wal":
+        import service.db  # noqa: F401 - registers regtune's SQLite pragmas on every engine
+
+    from service.spec import StudySpec, resolve_task
+    from worker.policies import make_pruner, make_sampler
+    from worker.sleep_objective import make_objective
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    spec = resolve_task(StudySpec.model_validate(definition(n_trials)))
+    study = optuna.create_study(
+        storage=url, sampler=make_sampler(spec), pruner=make_pruner(spec), direction="minimize"
+    )
+    objective = make_objective(spec, stop_check=lambda: None, trial_seconds=seconds)
+    started = time.perf_counter()
+    study.optimize(objective, n_trials=n_trials, gc_after_trial=False)
+    wall = time.perf_counter() - started
+    complete = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    return {"wall_s": wall, "complete": complete}
+
+
+def _child(config: str, url: str | None, seconds: float, n_trials: int) -> dict[str, Any]:
+    code = (
+        "import json, sys; from bench.overhead import run_in_process; "
+        "print(json.dumps(run_in_process(*json.loads(sys.argv[1]))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, json.dumps([config, url, seconds, n_trials])],
+        cwd=harness.ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+# ---------------------------------------------------------------------- (c): the service
+
+
+def _when(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).replace(tzinfo=None)
+
+
+def run_service(url: str, tmp: Path, seconds: float, n_trials: int) -> dict[str, Any]:
+    env = {
+        "REGTUNE_OBJECTIVE_FACTORY": "worker.sleep_objective:make_objective",
+        "REGTUNE_SLEEP_TRIAL_SECONDS": str(seconds),
+        "REGTUNE_POLL_MAX": "0.5",
+    }
+    with harness.Service(url, tmp, **env) as service:
+        service.start_api().start_workers(1)
+        study_id = service.submit(definition(n_trials, name=f"overhead-{seconds:g}"))
+        study = service.wait_done(study_id, timeout=120 + n_trials * (seconds + 2) * 3)
+    wall = (_when(study["finished_at"]) - _when(study["started_at"])).total_seconds()
+    return {"wall_s": wall, "complete": study["counts"]["COMPLETE"], "status": study["status"]}
+
+
+# ---------------------------------------------------------------------- the table
+
+
+def measure(quick: bool) -> list[dict[str, Any]]:
+    plans = [(0.02, 3)] if quick else [(1.0, 30), (0.1, 100)]
+    rows: list[dict[str, Any]] = []
+    with harness.postgres() as server, harness.scratch("overhead") as tmp:
+        for seconds, n_trials in plans:
+            for config in IN_PROCESS + SERVICE:
+                kind = "postgresql" if config.endswith("postgresql") else "sqlite"
+                url = None
+                if config != "memory":
+                    url = harness.fresh_database(kind, tmp, server, config.replace("-", "_"))
+                if config in SERVICE:
+                    assert url is not None
+                    result = run_service(url, tmp, seconds, n_trials)
+                else:
+                    result = _child(config, url, seconds, n_trials)
+                rows.append({"config": config, "trial_s": seconds, "n_trials": n_trials, **result})
+                print(f"  {config:20s} {seconds:g} s x {n_trials}: {result}", flush=True)
+    return rows
+
+
+def summarize(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
+    baseline = {r["trial_s"]: r for r in rows if r["config"] == "memory"}
+    out: list[dict[str, Any]] = []
+    for r in rows:
+        base = baseline[r["trial_s"]]
+        per_trial_ms = 1000 * r["wall_s"] / r["n_trials"]
+        base_ms = 1000 * base["wall_s"] / base["n_trials"]
+        out.append(
+            {
+                **r,
+                "label": LABELS[r["config"]],
+                "ms_per_trial": per_trial_ms,
+                "sleep_ms_per_trial": 1000 * r["trial_s"],
+                "overhead_vs_sleep_ms": per_trial_ms - 1000 * r["trial_s"],
+                "overhead_vs_a_ms": per_trial_ms - base_ms,
+                "ratio_vs_a": r["wall_s"] / base["wall_s"] * base["n_trials"] / r["n_trials"],
+            }
+        )
+    headers = [
+        "trial",
+        "configuration",
+        "trials",
+        "ms/trial",
+        "overhead over (a), ms/trial",
+        "ratio to (a)",
+        "overhead over the bare sleep, ms/trial",
+    ]
+    table_rows = [
+        [
+            f"{r['trial_s']:g} s / {EPOCHS} epochs",
+            r["label"],
+            f"{r['complete']}/{r['n_trials']}",
+            round(r["ms_per_trial"], 1),
+            round(r["overhead_vs_a_ms"], 1),
+            f"{r['ratio_vs_a']:.3f}",
+            round(r["overhead_vs_sleep_ms"], 1),
+        ]
+        for r in out
+    ]
+    return out, harness.table(headers, table_rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = harness.parse_args(__doc__ or "", argv)
+    rows, markdown = summarize(measure(args.quick))
+    harness.publish(args.out, "overhead", {"quick": args.quick, "rows": rows}, markdown)
+
+
+if __name__ == "__main__":
+    main()

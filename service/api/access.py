@@ -1,0 +1,92 @@
+"""Who may call: bearer-key authentication for every path but health and docs, and CORS.
+
+Authentication is ASGI middleware rather than a route dependency so that it also covers routes
+and mounted apps that never ask for a tenant (metrics, workers). The caller it finds is put in
+the request state, where ``deps.tenant`` reads it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import anyio
+from fastapi import FastAPI
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from service.api.errors import error_response
+from service.auth import authenticate
+from service.backoff import TRANSIENT
+from service.errors import Unauthorized
+from service.settings import get_settings
+
+log = logging.getLogger(__name__)
+PUBLIC_PATHS = frozenset(
+    {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+)
+CALLER_KEY = "caller"
+
+
+class Authenticate:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+            await self.app(scope, receive, send)
+            return
+        header = Headers(scope=scope).get("authorization")
+        try:
+            caller = await anyio.to_thread.run_sync(authenticate, header, get_settings())
+        except Unauthorized as exc:
+            response = error_response(401, "unauthorized", exc.message)
+            response.headers["WWW-Authenticate"] = "Bearer"
+            await response(scope, receive, send)
+            return
+        except TRANSIENT as exc:
+            log.warning("cannot check the API key: database unavailable (%s)", type(exc).__name__)
+            await error_response(503, "unavailable", "the database is unavailable; retry")(
+                scope, receive, send
+            )
+            return
+        scope.setdefault("state", {})[CALLER_KEY] = caller
+        await self.app(scope, receive, send)
+
+
+def install(app: FastAPI) -> None:
+    """Add authentication, then CORS outside it (preflights carry no key) when configured."""
+    app.add_middleware(Authenticate)
+    origins = get_settings().cors_origins
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["Location"],
+        )
+
+
+def document(schema: dict[str, Any]) -> None:
+    """Say in the OpenAPI schema what the middleware does: bearer keys, 401s, 413s."""
+    components = schema.setdefault("components", {})
+    components.setdefault("securitySchemes", {})["bearer"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key (POST /v1/keys), or REGTUNE_ADMIN_KEY.",
+    }
+    schema["security"] = [{"bearer": []}]
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+    for path, operations in schema.get("paths", {}).items():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            if path in PUBLIC_PATHS:
+                operation["security"] = []
+                continue
+            responses.setdefault("401", {"description": "no key, or an unknown or revoked key"})
+            responses["401"].setdefault("content", error)
+            if "requestBody" in operation:
+                responses.setdefault("413", {"description": "the request body is too large"})
+                responses["413"].setdefault("content", error)

@@ -1,0 +1,53 @@
+"""Download the best model of a completed study: weights, preprocessing and definition."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+
+from service import best_model
+from service.api.deps import StudyDep
+from service.api.schemas import ErrorResponse
+from service.db import transaction
+from service.errors import BestModelNotFound
+
+router = APIRouter(prefix="/v1", tags=["studies"])
+CHUNK = 1 << 16
+
+
+def _chunks(artifact_id: str) -> Iterator[bytes]:
+    with best_model.open_artifact(artifact_id) as reader:
+        while chunk := reader.read(CHUNK):
+            yield chunk
+
+
+@router.get(
+    "/studies/{study_id}/best-model",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {best_model.MEDIA_TYPE: {}}, "description": "a safetensors file"},
+        404: {"model": ErrorResponse},
+    },
+    summary="Download the best trial's model (saved when the study completes)",
+)
+def download_best_model(study: StudyDep) -> StreamingResponse:
+    with transaction() as session:
+        info: dict[str, Any] | None = best_model.read_info(session, study.optuna_study_id or -1)
+    if info is None:
+        raise BestModelNotFound(
+            f"study {study.id!r} has no best model yet (status {study.status}); it is saved "
+            "when the study completes with at least one COMPLETE trial"
+        )
+    return StreamingResponse(
+        _chunks(info["artifact_id"]),
+        media_type=best_model.MEDIA_TYPE,
+        headers={
+            "Content-Disposition": f'attachment; filename="{info["filename"]}"',
+            "Content-Length": str(info["bytes"]),
+            "ETag": f'"{info["sha256"]}"',
+            "X-Regtune-Trial": str(info["trial"]),
+        },
+    )

@@ -1,0 +1,161 @@
+"""Dataset resources under /v1: upload (multipart, size-limited), list, read, delete."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile, status
+from pydantic import BaseModel, Field
+
+from service import datasets
+from service.api.deps import TenantDep
+from service.api.schemas import ErrorResponse
+from service.settings import get_settings
+from service.tables import DatasetRow
+from service.tabular import Limits
+
+router = APIRouter(prefix="/v1", tags=["datasets"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse},
+    409: {"model": ErrorResponse},
+    413: {"model": ErrorResponse},
+    422: {"model": ErrorResponse},
+}
+DatasetId = Annotated[str, Path(max_length=64, description="dataset id (a content hash)")]
+CHUNK = 1 << 20
+
+
+class ColumnInfo(BaseModel):
+    name: str
+    kind: Literal["numeric", "categorical"]
+    n_missing: int
+    categories: list[str] | None = None
+    features: list[int] = Field(description="[start, stop) of its encoded features")
+
+
+class DatasetBrief(BaseModel):
+    id: str
+    name: str
+    format: Literal["csv", "parquet"]
+    target: str
+    task: Literal["regression", "binary", "multiclass"]
+    n_rows: int
+    n_features: int
+    size_bytes: int
+    created_at: datetime
+
+
+class DatasetOut(DatasetBrief):
+    sha256: str
+    columns: list[ColumnInfo]
+    feature_names: list[str]
+    classes: list[str] | None
+    target_distribution: dict[str, Any]
+    missing: dict[str, Any] = Field(description="the missing-value policy and counts")
+
+
+class DatasetPage(BaseModel):
+    items: list[DatasetBrief]
+    total: int
+    offset: int
+    limit: int
+
+
+def _brief(row: DatasetRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "format": row.format,
+        "target": row.target,
+        "task": row.task,
+        "n_rows": row.n_rows,
+        "n_features": row.n_features,
+        "size_bytes": row.size_bytes,
+        "created_at": row.created_at,
+    }
+
+
+def dataset_out(row: DatasetRow) -> DatasetOut:
+    s = row.summary
+    return DatasetOut(
+        **_brief(row),
+        sha256=s["sha256"],
+        columns=[ColumnInfo(**c) for c in s["columns"]],
+        feature_names=s["feature_names"],
+        classes=s.get("classes"),
+        target_distribution=s["target_distribution"],
+        missing=s["missing"],
+    )
+
+
+def _read(upload: UploadFile) -> tuple[bytes, str]:
+    """The file's bytes and SHA-256 (the body limit already bounds its size)."""
+    digest = hashlib.sha256()
+    parts = []
+    upload.file.seek(0)
+    while chunk := upload.file.read(CHUNK):
+        digest.update(chunk)
+        parts.append(chunk)
+    return b"".join(parts), digest.hexdigest()
+
+
+@router.post(
+    "/datasets",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DatasetOut,
+    responses={
+        200: {"model": DatasetOut, "description": "the same upload exists already"},
+        **ERRORS,
+    },
+    summary="Upload a CSV or Parquet file as a dataset (multipart/form-data)",
+)
+def upload_dataset(
+    response: Response,
+    tenant: TenantDep,
+    file: Annotated[
+        UploadFile, File(description="CSV (UTF-8, comma-separated, header row) or Parquet")
+    ],
+    target: Annotated[str, Form(min_length=1, max_length=255, description="target column")],
+    task: Annotated[
+        Literal["auto", "regression", "binary", "multiclass"],
+        Form(description="auto: text or two-valued targets are classification, else regression"),
+    ] = "auto",
+) -> DatasetOut:
+    raw, sha256 = _read(file)
+    row, new = datasets.create(
+        raw,
+        file_sha256=sha256,
+        filename=file.filename,
+        target=target,
+        task=task,
+        tenant=tenant,
+        limits=Limits.from_settings(get_settings()),
+    )
+    response.status_code = status.HTTP_201_CREATED if new else status.HTTP_200_OK
+    response.headers["Location"] = f"/v1/datasets/{row.id}"
+    return dataset_out(row)
+
+
+@router.get("/datasets", response_model=DatasetPage, responses=ERRORS)
+def list_datasets(
+    tenant: TenantDep,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> DatasetPage:
+    rows, total = datasets.list_rows(tenant=tenant, offset=offset, limit=limit)
+    items = [DatasetBrief(**_brief(r)) for r in rows]
+    return DatasetPage(items=items, total=total, offset=offset, limit=limit)
+
+
+@router.get("/datasets/{dataset_id}", response_model=DatasetOut, responses=ERRORS)
+def get_dataset(dataset_id: DatasetId, tenant: TenantDep) -> DatasetOut:
+    return dataset_out(datasets.get(dataset_id, tenant=tenant))
+
+
+@router.delete("/datasets/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
+def delete_dataset(dataset_id: DatasetId, tenant: TenantDep) -> Response:
+    """409 while a queued or running study trains on it."""
+    datasets.delete(dataset_id, tenant=tenant)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

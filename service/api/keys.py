@@ -1,0 +1,77 @@
+"""API keys under /v1/keys: only the admin key (REGTUNE_ADMIN_KEY) may create, list or revoke."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from service import auth
+from service.api.deps import CallerDep
+from service.api.schemas import ErrorResponse
+from service.settings import get_settings
+from service.tables import ApiKeyRow
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    403: {"model": ErrorResponse},
+    404: {"model": ErrorResponse},
+    422: {"model": ErrorResponse},
+}
+
+
+def admin(caller: CallerDep) -> None:
+    auth.require_admin(caller, get_settings())
+
+
+router = APIRouter(prefix="/v1", tags=["keys"], dependencies=[Depends(admin)])
+TenantName = Annotated[str, Field(pattern=auth.TENANT_PATTERN, examples=["team-a"])]
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tenant: TenantName
+
+
+class KeyOut(BaseModel):
+    id: str
+    tenant: str
+    prefix: str = Field(description="the first characters of the secret, to recognise it")
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class NewKey(KeyOut):
+    key: str = Field(description="the secret; shown only in this response")
+
+
+def key_out(row: ApiKeyRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "tenant": row.tenant,
+        "prefix": row.prefix,
+        "created_at": row.created_at,
+        "revoked_at": row.revoked_at,
+    }
+
+
+@router.post("/keys", status_code=status.HTTP_201_CREATED, response_model=NewKey, responses=ERRORS)
+def create_key(body: KeyCreate, response: Response) -> NewKey:
+    row, secret = auth.create_key(body.tenant)
+    response.headers["Location"] = f"/v1/keys/{row.id}"
+    return NewKey(**key_out(row), key=secret)
+
+
+@router.get("/keys", response_model=list[KeyOut], responses=ERRORS)
+def list_keys(
+    tenant: Annotated[str | None, Query(pattern=auth.TENANT_PATTERN)] = None,
+) -> list[KeyOut]:
+    return [KeyOut(**key_out(r)) for r in auth.list_keys(tenant=tenant)]
+
+
+@router.delete("/keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
+def revoke_key(key_id: Annotated[str, Path(max_length=64)]) -> Response:
+    """Revoke at once; the key's next request gets 401."""
+    auth.revoke_key(key_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

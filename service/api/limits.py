@@ -1,0 +1,80 @@
+"""Request body limits: one for definitions and other JSON, a larger one for dataset uploads.
+
+Checked from Content-Length before anything is read, and again while the body streams in, so a
+client that lies about (or omits) the length is still cut off at the limit with a 413.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.api.errors import error_response
+from service.settings import get_settings
+
+UPLOAD_PATHS = frozenset({"/v1/datasets"})
+DRAIN_FACTOR = 4
+"""Read and drop up to this many times the limit before answering, so the client hears the 413."""
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, limit: int, setting: str) -> None:
+        super().__init__(
+            status_code=413,
+            detail=f"the request body is larger than {limit} bytes ({setting})",
+        )
+
+
+class BodyLimit:
+    def __init__(self, app: ASGIApp, *, max_body: int, max_upload: int) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.max_upload = max_upload
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        upload = scope["method"] == "POST" and scope["path"] in UPLOAD_PATHS
+        limit = self.max_upload if upload else self.max_body
+        setting = "REGTUNE_MAX_UPLOAD_BYTES" if upload else "REGTUNE_MAX_BODY_BYTES"
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            await _drain(receive, limit * DRAIN_FACTOR)
+            error = BodyTooLarge(limit, setting)
+            await error_response(413, "too_large", str(error.detail))(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    await _drain(receive, limit * (DRAIN_FACTOR - 1))
+                    raise BodyTooLarge(limit, setting)
+            return message
+
+        await self.app(scope, limited, send)
+
+
+async def _drain(receive: Receive, budget: int) -> None:
+    """Consume the rest of the body (up to ``budget`` bytes) without keeping it."""
+    seen = 0
+    while seen <= budget:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        seen += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
+
+
+def install(app: FastAPI) -> None:
+    settings = get_settings()
+    app.add_middleware(
+        BodyLimit, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes
+    )

@@ -1,0 +1,54 @@
+"""The worker pool as the API shows it: live workers and what they are running."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from service import workers
+from service.api.deps import TenantDep
+from service.db import transaction
+from service.tables import StudyRow
+
+router = APIRouter(prefix="/v1", tags=["workers"])
+
+
+class WorkerOut(BaseModel):
+    id: str
+    host: str
+    pid: int
+    started_at: datetime
+    last_heartbeat: datetime = Field(description="UTC time of the worker's last heartbeat")
+    study_id: str | None = Field(description="study of the running trial; null when idle")
+    trial_number: int | None = Field(description="number of the running trial; null when idle")
+
+
+@router.get("/workers", response_model=list[WorkerOut])
+def list_workers(tenant: TenantDep) -> list[WorkerOut]:
+    """Workers whose heartbeat is within the grace period, oldest first.
+
+    A worker's current study and trial are shown only when the study belongs to the caller.
+    """
+    rows = workers.live()
+    running = {r.study_id for r in rows if r.study_id is not None}
+    with transaction() as session:
+        own = set(
+            session.scalars(
+                select(StudyRow.id).where(StudyRow.id.in_(running), StudyRow.tenant == tenant)
+            )
+        )
+    return [
+        WorkerOut(
+            id=r.id,
+            host=r.host,
+            pid=r.pid,
+            started_at=r.started_at,
+            last_heartbeat=r.last_seen,
+            study_id=r.study_id if r.study_id in own else None,
+            trial_number=r.trial_number if r.study_id in own else None,
+        )
+        for r in rows
+    ]

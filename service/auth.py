@@ -1,0 +1,159 @@
+"""API keys and tenants: who a request comes from, and whether a server may listen openly.
+
+Secrets are 256-bit random tokens, so a plain SHA-256 digest is a safe thing to store (no slow
+hash needed); lookups go by digest and the final comparison is constant-time. A secret is shown
+once, when it is created, and never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+
+from service.claims import utcnow
+from service.db import transaction
+from service.errors import Forbidden, NotFound, Unauthorized
+from service.settings import Settings
+from service.tables import ApiKeyRow
+
+SECRET_PREFIX = "rt_"
+DEFAULT_TENANT = "default"
+"""Everyone's tenant when no key is configured, and the admin key's tenant."""
+TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+class KeyNotFound(NotFound):
+    pass
+
+
+@dataclass(frozen=True)
+class Caller:
+    tenant: str
+    admin: bool = False
+    key_id: str | None = None
+
+
+OPEN = Caller(DEFAULT_TENANT)
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _any_active_key() -> bool:
+    with transaction() as session:
+        found = session.scalar(select(ApiKeyRow.id).where(ApiKeyRow.revoked_at.is_(None)).limit(1))
+    return found is not None
+
+
+def keys_configured(settings: Settings) -> bool:
+    """Auth is on once an admin key is set or any unrevoked key exists."""
+    return settings.admin_key is not None or _any_active_key()
+
+
+def _bearer(authorization: str | None) -> str:
+    if not authorization:
+        raise Unauthorized("this endpoint needs an API key: send Authorization: Bearer <key>")
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("the Authorization header must be: Bearer <key>")
+    return token.strip()
+
+
+def authenticate(authorization: str | None, settings: Settings) -> Caller:
+    """The caller behind an ``Authorization`` header; ``Unauthorized`` if it is not a live key."""
+    if not keys_configured(settings):
+        return OPEN
+    presented = digest(_bearer(authorization))
+    if settings.admin_key is not None and hmac.compare_digest(
+        presented, digest(settings.admin_key.get_secret_value())
+    ):
+        return Caller(DEFAULT_TENANT, admin=True)
+    with transaction() as session:
+        row = session.scalar(
+            select(ApiKeyRow).where(ApiKeyRow.digest == presented, ApiKeyRow.revoked_at.is_(None))
+        )
+    if row is None or not hmac.compare_digest(row.digest, presented):
+        raise Unauthorized("the API key is unknown or revoked")
+    return Caller(row.tenant, key_id=row.id)
+
+
+def require_admin(caller: Caller, settings: Settings) -> None:
+    if settings.admin_key is None:
+        raise Forbidden("managing API keys needs REGTUNE_ADMIN_KEY set on the server")
+    if not caller.admin:
+        raise Forbidden("only the admin key (REGTUNE_ADMIN_KEY) manages API keys")
+
+
+# ---------------------------------------------------------------------------- keys
+
+
+def create_key(tenant: str) -> tuple[ApiKeyRow, str]:
+    """A new key of ``tenant``; the secret is returned here and nowhere else, ever."""
+    secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+    row = ApiKeyRow(
+        id=uuid.uuid4().hex[:16],
+        tenant=tenant,
+        digest=digest(secret),
+        prefix=secret[:10],
+        created_at=utcnow(),
+        revoked_at=None,
+    )
+    with transaction() as session:
+        session.add(row)
+    return row, secret
+
+
+def list_keys(*, tenant: str | None = None) -> list[ApiKeyRow]:
+    query = select(ApiKeyRow).order_by(ApiKeyRow.created_at, ApiKeyRow.id)
+    if tenant is not None:
+        query = query.where(ApiKeyRow.tenant == tenant)
+    with transaction() as session:
+        return list(session.scalars(query).all())
+
+
+def revoke_key(key_id: str) -> None:
+    """Revoke at once: the next request with this key is refused. Revoking twice is a no-op."""
+    with transaction() as session:
+        if session.get(ApiKeyRow, key_id) is None:
+            raise KeyNotFound(f"no API key with id {key_id!r}")
+        session.execute(
+            update(ApiKeyRow)
+            .where(ApiKeyRow.id == key_id, ApiKeyRow.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+
+
+# ---------------------------------------------------------------------------- binding
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def bind_refusal(host: str, settings: Settings) -> str | None:
+    """Why the API must not listen on ``host`` as configured, or None if it may."""
+    if is_loopback(host) or settings.insecure_no_auth:
+        return None
+    try:
+        configured = keys_configured(settings)
+    except Exception:  # no database or no tables yet: no keys either
+        configured = False
+    if configured:
+        return None
+    return (
+        f"refusing to listen on {host} without API keys: anyone who reaches it could run and "
+        "delete studies. Set REGTUNE_ADMIN_KEY (then create keys with POST /v1/keys), bind "
+        "127.0.0.1, or set REGTUNE_INSECURE_NO_AUTH=1 if a trusted network guards the port."
+    )

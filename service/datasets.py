@@ -1,0 +1,208 @@
+"""Uploaded datasets in the domain: create (content-addressed), read, list, delete. No HTTP.
+
+A dataset is stored whole in the database (summary plus encoded arrays in safetensors, which
+holds raw tensors and cannot carry code), so a worker anywhere needs only the database URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from service.claims import ACTIVE, utcnow
+from service.db import transaction
+from service.errors import (
+    DatasetInUse,
+    DatasetNotFound,
+    FieldProblem,
+    InvalidDefinition,
+    InvalidUpload,
+)
+from service.spec import StudySpec, Uploaded
+from service.tables import DatasetRow, StudyRow
+from service.tabular import TASKS, Limits, read_table
+
+ID_CHARS = 32
+
+
+def content_id(file_sha256: str, *, target: str, task: str) -> str:
+    """The dataset id: a hash of the file's bytes and of what was asked of them."""
+    digest = hashlib.sha256(f"regtune-dataset-v1\0{file_sha256}\0{target}\0{task}".encode())
+    return digest.hexdigest()[:ID_CHARS]
+
+
+def encode_arrays(X: np.ndarray, y: np.ndarray) -> bytes:
+    from safetensors.numpy import save
+
+    return save({"X": np.ascontiguousarray(X), "y": np.ascontiguousarray(y)})
+
+
+def decode_arrays(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
+    from safetensors.numpy import load
+
+    arrays = load(blob)
+    return arrays["X"], arrays["y"]
+
+
+def _display_name(filename: str | None) -> str:
+    base = re.split(r"[\\/]", filename or "")[-1].strip()
+    return "".join(ch for ch in base if ch.isprintable())[:255] or "upload"
+
+
+def _check_options(target: str, task: str) -> None:
+    if not target.strip():
+        raise InvalidUpload("target must name a column of the file", [])
+    if task not in TASKS:
+        raise InvalidUpload(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+
+
+def create(
+    raw: bytes,
+    *,
+    file_sha256: str,
+    filename: str | None,
+    target: str,
+    task: str = "auto",
+    tenant: str = "default",
+    limits: Limits | None = None,
+) -> tuple[DatasetRow, bool]:
+    """Store an upload; return the row and whether it is new (the same upload is one dataset)."""
+    _check_options(target, task)
+    dataset_id = content_id(file_sha256, target=target, task=task)
+    existing = _find(dataset_id, tenant=tenant)
+    if existing is not None:
+        return existing, False
+    name = _display_name(filename)
+    table = read_table(raw, filename=name, target=target, task=task, limits=limits)
+    summary: dict[str, Any] = {
+        "sha256": file_sha256,
+        "requested_task": task,
+        "columns": table.columns,
+        "feature_names": table.feature_names,
+        "groups": [list(g) for g in table.groups],
+        "classes": table.classes,
+        "target_distribution": table.target_summary,
+        "missing": table.missing,
+    }
+    row = DatasetRow(
+        tenant=tenant,
+        id=dataset_id,
+        name=name,
+        format=table.format,
+        target=target,
+        task=table.task,
+        n_rows=int(table.X.shape[0]),
+        n_features=int(table.X.shape[1]),
+        size_bytes=len(raw),
+        summary=summary,
+        data=encode_arrays(table.X, table.y),
+        created_at=utcnow(),
+    )
+    try:
+        with transaction() as session:
+            session.add(row)
+    except IntegrityError:
+        existing = _find(dataset_id, tenant=tenant)
+        if existing is None:
+            raise
+        return existing, False
+    row.data = b""  # the caller reports the summary; no need to hold the arrays
+    return row, True
+
+
+def _find(dataset_id: str, *, tenant: str) -> DatasetRow | None:
+    with transaction() as session:
+        return session.get(DatasetRow, (tenant, dataset_id))
+
+
+def get(dataset_id: str, *, tenant: str = "default") -> DatasetRow:
+    row = _find(dataset_id, tenant=tenant)
+    if row is None:
+        raise DatasetNotFound(f"no dataset with id {dataset_id!r}")
+    return row
+
+
+def uploaded_task(spec: StudySpec, *, tenant: str) -> str | None:
+    """The task stored with the uploaded dataset a definition names; None for other data."""
+    if not isinstance(spec.dataset, Uploaded):
+        return None
+    row = _find(spec.dataset.id, tenant=tenant)
+    if row is None:
+        rule = "no uploaded dataset has this id (upload one with POST /v1/datasets)"
+        raise InvalidDefinition(f"dataset.id: {rule}", fields=[FieldProblem("dataset.id", rule)])
+    if spec.task not in ("auto", row.task):
+        rule = f"the dataset was uploaded as a {row.task} task; use task: auto or {row.task}"
+        raise InvalidDefinition(f"task: {rule}", fields=[FieldProblem("task", rule)])
+    return row.task
+
+
+def list_rows(
+    *, tenant: str = "default", offset: int = 0, limit: int = 50
+) -> tuple[list[DatasetRow], int]:
+    where = DatasetRow.tenant == tenant
+    with transaction() as session:
+        total = session.scalar(select(func.count()).select_from(DatasetRow).where(where)) or 0
+        rows = session.scalars(
+            select(DatasetRow)
+            .where(where)
+            .order_by(DatasetRow.created_at.desc(), DatasetRow.id)
+            .offset(offset)
+            .limit(limit)
+        ).all()
+    return list(rows), int(total)
+
+
+def active_users(dataset_id: str, *, tenant: str) -> list[str]:
+    """Ids of the tenant's queued or running studies that train on the dataset."""
+    with transaction() as session:
+        rows = session.execute(
+            select(StudyRow.id, StudyRow.spec).where(
+                StudyRow.tenant == tenant, StudyRow.status.in_(ACTIVE)
+            )
+        ).all()
+    return [sid for sid, spec in rows if (spec.get("dataset") or {}).get("id") == dataset_id]
+
+
+def delete(dataset_id: str, *, tenant: str = "default") -> None:
+    row = get(dataset_id, tenant=tenant)
+    users = active_users(row.id, tenant=tenant)
+    if users:
+        raise DatasetInUse(
+            f"dataset {dataset_id!r} is used by queued or running studies: {', '.join(users)}; "
+            "cancel them first"
+        )
+    with transaction() as session:
+        stored = session.get(DatasetRow, (tenant, row.id))
+        if stored is not None:
+            session.delete(stored)
+
+
+@dataclass(frozen=True)
+class StoredArrays:
+    task: str
+    X: np.ndarray
+    y: np.ndarray
+    feature_names: list[str]
+    groups: list[tuple[int, int]]
+
+
+def load_arrays(dataset_id: str) -> StoredArrays:
+    """What a worker trains on. The id is a content hash, so any tenant's copy is the same."""
+    with transaction() as session:
+        found = session.execute(
+            select(DatasetRow.task, DatasetRow.summary, DatasetRow.data)
+            .where(DatasetRow.id == dataset_id)
+            .limit(1)
+        ).first()
+    if found is None:
+        raise DatasetNotFound(f"no dataset with id {dataset_id!r}")
+    task, summary, blob = found
+    X, y = decode_arrays(blob)
+    groups = [(int(a), int(b)) for a, b in summary.get("groups", [])]
+    return StoredArrays(task, X, y, list(summary["feature_names"]), groups)

@@ -1,0 +1,79 @@
+"""A live progress bar for a study: complete / pruned / failed of n, best value, elapsed, ETA."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from service.client import Client, Study
+
+EXIT_CODES = {"completed": 0, "failed": 1, "cancelled": 2}
+"""``regtune submit --watch`` exits with these; a failed study is non-zero, as CI expects."""
+
+
+def best_text(study: Study) -> str:
+    best = study.get("best_trial")
+    if not best:
+        return "-"
+    values = best.get("values") or [best.get("value")]
+    shown = ", ".join("-" if v is None else f"{v:.6g}" for v in values)
+    return f"{shown} (#{best['number']})"
+
+
+def fields(study: Study) -> dict[str, Any]:
+    counts = study["counts"]
+    return {
+        "status": study["status"],
+        "complete": counts.get("COMPLETE", 0),
+        "pruned": counts.get("PRUNED", 0),
+        "failed": counts.get("FAIL", 0),
+        "running": counts.get("RUNNING", 0),
+        "best": best_text(study),
+    }
+
+
+def make_progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(
+            "[green]complete {task.fields[complete]}[/] · [yellow]pruned {task.fields[pruned]}[/]"
+            " · [red]failed {task.fields[failed]}[/] · running {task.fields[running]}"
+        ),
+        TextColumn("best {task.fields[best]}"),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        refresh_per_second=4,
+    )
+
+
+def watch(
+    client: Client, study: Study, *, console: Console, poll: float = 1.0, timeout: float = 86400
+) -> Study:
+    """Redraw the bar on every poll until the study is completed, failed or cancelled."""
+    progress = make_progress(console)
+    with progress:
+        task = progress.add_task(
+            study["name"], total=study["progress"]["n_trials"], **fields(study)
+        )
+
+        def update(current: Study) -> None:
+            progress.update(task, completed=current["progress"]["done"], **fields(current))
+
+        update(study)
+        final = client.wait(study["id"], poll=poll, timeout=timeout, on_update=update)
+        progress.refresh()
+    return final

@@ -1,0 +1,305 @@
+"""The worker pool with real processes: kills, shutdowns, database and API restarts, sharing.
+
+Every test runs real worker processes (``python -m service.cli worker``) and a real API under
+uvicorn, on a real PostgreSQL unless it says SQLite, with the fast failure-detection settings of
+``tests.support.process_env`` (heartbeat 1 s, grace 4 s, sweep 1 s).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import signal
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import optuna
+import pytest
+from optuna.trial import FrozenTrial, TrialState
+
+from tests.pg import PostgresServer, postgres_server
+from tests.support import Proc, Stack, free_port, regtune, wait_for
+
+DONE = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def definition(n_trials: int, *, max_parallel: int = 4, name: str | None = None) -> dict[str, Any]:
+    """A linear elastic net on synthetic data whose trials take about half a second."""
+    return {
+        "name": name or f"pool-{uuid.uuid4().hex[:8]}",
+        "dataset": {
+            "synthetic": {"kind": "sparse_regression", "n_samples": 2000, "n_features": 10}
+        },
+        "model": {"kind": "linear"},
+        "search_space": {
+            "lambda": {"low": 1e-4, "high": 1.0, "log": True},
+            "l1_ratio": {"low": 0.0, "high": 1.0},
+            "learning_rate": {"low": 1e-3, "high": 1e-1, "log": True},
+        },
+        "training": {"max_epochs": 20, "batch_size": 32, "early_stopping": None},
+        "sampler": {"type": "random", "seed": 0},
+        "pruner": {"type": "none"},
+        "budget": {"n_trials": n_trials, "max_parallel": max_parallel, "max_retries": 2},
+    }
+
+
+class Trials:
+    """Optuna's own view of a study's trials, read straight from the database."""
+
+    def __init__(self, url: str, optuna_name: str) -> None:
+        self.storage = optuna.storages.RDBStorage(url)
+        self.study_id = self.storage.get_study_id_from_name(optuna_name)
+
+    def all(self) -> list[FrozenTrial]:
+        return self.storage.get_all_trials(self.study_id, deepcopy=False)
+
+    def by_number(self, number: int) -> FrozenTrial:
+        return next(t for t in self.all() if t.number == number)
+
+    def close(self) -> None:
+        self.storage.engine.dispose()
+
+
+@pytest.fixture
+def trials_of() -> Iterator[Any]:
+    opened: list[Trials] = []
+
+    def open_(url: str, study: dict[str, Any]) -> Trials:
+        opened.append(Trials(url, study["optuna_study_name"]))
+        return opened[-1]
+
+    yield open_
+    for t in opened:
+        t.close()
+
+
+def started(proc: Proc, study_id: str) -> list[int]:
+    """Trial numbers the worker's log says it started, in order."""
+    return [int(n) for n in re.findall(rf"study {study_id} trial (\d+) started", proc.log())]
+
+
+def signal_mid_trial(workers: list[Proc], trials: Trials, study_id: str, sig: int) -> Proc:
+    """Send ``sig`` to a worker whose newest trial is RUNNING and began under 0.2 s ago."""
+
+    def fresh_trial() -> Proc | None:
+        for proc in workers:
+            numbers = started(proc, study_id)
+            if not numbers:
+                continue
+            trial = trials.by_number(numbers[-1])
+            assert trial.datetime_start is not None
+            if trial.state == TrialState.RUNNING and (
+                datetime.now() - trial.datetime_start < timedelta(seconds=0.2)
+            ):
+                proc.signal(sig)
+                return proc
+        return None
+
+    return wait_for(fresh_trial, timeout=120, interval=0.03, what="a worker mid-trial")
+
+
+def assert_at_rest(trials: list[FrozenTrial], n_trials: int) -> None:
+    """Exactly n COMPLETE/PRUNED, nothing RUNNING or WAITING, numbers 0..N-1 without repeats."""
+    states = [t.state for t in trials]
+    assert sum(s in DONE for s in states) == n_trials
+    assert TrialState.RUNNING not in states
+    assert TrialState.WAITING not in states
+    assert sorted(t.number for t in trials) == list(range(len(trials)))
+
+
+def assert_retried(trials: list[FrozenTrial], number: int) -> None:
+    """Trial ``number`` is FAIL and a finished retry carries its parameters."""
+    failed = next(t for t in trials if t.number == number)
+    assert failed.state == TrialState.FAIL
+    retries = [t for t in trials if t.system_attrs.get("failed_trial") == number]
+    assert len(retries) == 1
+    assert retries[0].state in DONE
+    assert retries[0].params == failed.params
+
+
+def test_sigkill_mid_trial_is_retried_with_its_parameters(
+    stack_factory: type[Stack], pg_url: str, trials_of: Any
+) -> None:
+    """Must-show 1: 4 workers, 40 trials, one worker SIGKILLed mid-trial."""
+    stack = stack_factory(pg_url).start_api()
+    study = stack.submit(definition(40))
+    workers = stack.start_workers(4)
+    trials = trials_of(pg_url, study)
+
+    killed = signal_mid_trial(workers, trials, study["id"], signal.SIGKILL)
+    killed.popen.wait(timeout=30)
+    number = started(killed, study["id"])[-1]
+
+    final = stack.wait_status(study["id"], timeout=300)
+    assert final["progress"]["done"] == 40 and final["counts"]["RUNNING"] == 0
+    all_trials = trials.all()
+    assert_at_rest(all_trials, 40)
+    assert_retried(all_trials, number)
+    assert [t.number for t in all_trials if t.state == TrialState.FAIL] == [number]
+
+
+def test_sigterm_hands_the_trial_back_and_exits(
+    stack_factory: type[Stack], pg_url: str, trials_of: Any
+) -> None:
+    """Must-show 2: SIGTERM mid-trial; the worker exits within 10 s and its trial is re-run."""
+    stack = stack_factory(pg_url).start_api()
+    study = stack.submit(definition(24))
+    workers = stack.start_workers(3)
+    trials = trials_of(pg_url, study)
+
+    stopped = signal_mid_trial(workers, trials, study["id"], signal.SIGTERM)
+    assert stopped.popen.wait(timeout=10) == 0
+    number = started(stopped, study["id"])[-1]
+    assert re.search(rf"trial {number} handed back", stopped.log())
+
+    stack.wait_status(study["id"], timeout=300)
+    all_trials = trials.all()
+    assert_at_rest(all_trials, 24)
+    assert_retried(all_trials, number)
+    assert all(w.alive() for w in workers if w is not stopped)
+
+
+@pytest.fixture
+def own_pg() -> Iterator[PostgresServer]:
+    """A PostgreSQL of this test's own, so restarting it disturbs no other test."""
+    with postgres_server() as server:
+        yield server
+
+
+def test_database_restart_workers_back_off_and_continue(
+    stack_factory: type[Stack], own_pg: PostgresServer, trials_of: Any
+) -> None:
+    """Must-show 3: ``pg_ctl restart -m fast`` under 3 workers; /readyz 503 then 200."""
+    url = own_pg.create_database("pool")
+    stack = stack_factory(url).start_api()
+    study = stack.submit(definition(40))
+    workers = stack.start_workers(3)
+    trials = trials_of(url, study)
+    wait_for(lambda: sum(t.state in DONE for t in trials.all()) >= 6, timeout=180, what="6 trials")
+
+    readiness: list[int] = []
+    watching = threading.Event()
+
+    def watch_readyz() -> None:
+        while not watching.is_set():
+            try:
+                readiness.append(httpx.get(f"{stack.url}/readyz", timeout=3).status_code)
+            except httpx.HTTPError:
+                readiness.append(-1)
+            watching.wait(0.02)
+
+    watcher = threading.Thread(target=watch_readyz)
+    watcher.start()
+    try:
+        logs_before = [len(w.log()) for w in workers]
+        own_pg.restart("fast")
+        wait_for(lambda: 503 in readiness and readiness[-1] == 200, timeout=60, what="503, 200")
+    finally:
+        watching.set()
+        watcher.join()
+    assert readiness[readiness.index(503) :].count(200) >= 1
+
+    stack.wait_status(study["id"], timeout=300)
+    assert_at_rest(trials.all(), 40)
+    for worker, offset in zip(workers, logs_before, strict=True):
+        assert worker.alive(), "a worker died with the database"
+        assert re.search(r"trial \d+ started", worker.log()[offset:]), "a worker stopped working"
+
+
+def test_api_restart_does_not_disturb_the_workers(
+    stack_factory: type[Stack], pg_url: str, trials_of: Any
+) -> None:
+    """Must-show 4: the API process is stopped mid-study and started again."""
+    stack = stack_factory(pg_url).start_api()
+    study = stack.submit(definition(30))
+    workers = stack.start_workers(3)
+    trials = trials_of(pg_url, study)
+    wait_for(lambda: sum(t.state in DONE for t in trials.all()) >= 3, timeout=180, what="trials")
+
+    assert stack.api is not None
+    assert stack.api.stop() == 0
+    down_at = sum(t.state in DONE for t in trials.all())
+    wait_for(
+        lambda: sum(t.state in DONE for t in trials.all()) >= down_at + 4,
+        timeout=120,
+        what="progress while the API is down",
+    )
+    stack.start_api()
+
+    final = stack.wait_status(study["id"], timeout=300)
+    assert final["progress"]["done"] == 30
+    assert_at_rest(trials.all(), 30)
+    assert all(w.alive() for w in workers)
+
+
+def test_two_studies_share_the_pool_and_max_parallel_holds(
+    stack_factory: type[Stack], pg_url: str, trials_of: Any
+) -> None:
+    """Must-show 5: two studies of 20 trials on 4 workers; one has max_parallel = 1."""
+    stack = stack_factory(pg_url).start_api()
+    narrow = stack.submit(definition(20, max_parallel=1))
+    wide = stack.submit(definition(20, max_parallel=4))
+    stack.start_workers(4)
+    for study in (narrow, wide):
+        stack.wait_status(study["id"], timeout=300)
+
+    runs: dict[str, list[FrozenTrial]] = {}
+    for study in (narrow, wide):
+        runs[study["id"]] = trials_of(pg_url, study).all()
+        assert_at_rest(runs[study["id"]], 20)
+
+    intervals = sorted(
+        (t.datetime_start, t.datetime_complete) for t in runs[narrow["id"]] if t.state in DONE
+    )
+    for (_, end), (start, _) in itertools.pairwise(intervals):
+        assert end is not None and start is not None
+        assert start >= end, "two trials of the max_parallel = 1 study overlapped"
+
+    starts = sorted((t.datetime_start, sid) for sid, ts in runs.items() for t in ts)
+    switches = sum(a[1] != b[1] for a, b in itertools.pairwise(starts))
+    assert switches >= 4, f"the studies ran one after the other ({switches} switches)"
+
+
+def test_sqlite_embedded_with_dashboard_reading(
+    stack_factory: type[Stack], sqlite_url: str, tmp_path: Path, trials_of: Any
+) -> None:
+    """Must-show 6: SQLite, 3 workers, optuna-dashboard reading the file, 60 trials, no lock."""
+    stack = stack_factory(sqlite_url).start_api()
+    port = free_port()
+    dashboard = Proc(regtune("dashboard", "--port", str(port)), stack.env, tmp_path / "dash.log")
+    dash = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(
+            lambda: httpx.get(f"{dash}/api/studies", timeout=5).status_code == 200,
+            timeout=90,
+            what="dashboard",
+        )
+        study = stack.submit(definition(60, max_parallel=3))
+        listed = httpx.get(f"{dash}/api/studies", timeout=30).json()["study_summaries"]
+        (dash_id,) = [
+            s["study_id"] for s in listed if s["study_name"] == study["optuna_study_name"]
+        ]
+        stack.start_workers(3)
+        answers: list[int] = []
+
+        def dashboard_reads_until_done() -> bool:
+            # what the dashboard's study page fetches: the study with all its trials
+            answers.append(httpx.get(f"{dash}/api/studies/{dash_id}", timeout=30).status_code)
+            return stack.study(study["id"])["status"] == "completed"
+
+        wait_for(dashboard_reads_until_done, timeout=400, interval=0.3, what="60 trials")
+        assert len(answers) >= 3 and set(answers) == {200}
+        shown = httpx.get(f"{dash}/api/studies/{dash_id}", timeout=30).json()["trials"]
+        assert sum(t["state"] in ("Complete", "Pruned") for t in shown) == 60
+    finally:
+        dashboard.stop()
+
+    assert_at_rest(trials_of(sqlite_url, study).all(), 60)
+    logs = stack.logs() + dashboard.log()
+    assert "database is locked" not in logs
+    assert re.search(r"trial \d+ started", logs)

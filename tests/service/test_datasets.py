@@ -1,0 +1,326 @@
+"""Uploads through a real API process: malformed files get a clear 4xx and store nothing;
+good files become content-addressed datasets that studies can use."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from service.spec import EXAMPLE
+from tests.support import Stack, regtune
+
+ADMIN = "test-admin-key-0123456789abcdef"
+LIMIT = 60 * 1024 * 1024
+"""The upload limit of this module's API: above the 50 MB line, below the over-limit file."""
+
+
+def frame(n: int = 120, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame(
+        {
+            "x1": rng.normal(size=n),
+            "x2": rng.integers(0, 10, size=n),
+            "color": rng.choice(["red", "green", "blue"], size=n),
+        }
+    )
+    df["y"] = 2.0 * df["x1"] - 0.5 * df["x2"] + (df["color"] == "red") + rng.normal(0, 0.1, n)
+    df.loc[[3, 17], "x1"] = np.nan
+    df.loc[[5], "color"] = None
+    return df
+
+
+def csv_bytes(df: pd.DataFrame | None = None) -> bytes:
+    return (frame() if df is None else df).to_csv(index=False).encode()
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("datasets")
+    stack = Stack(
+        f"sqlite:///{tmp / 'regtune.db'}",
+        tmp,
+        REGTUNE_ADMIN_KEY=ADMIN,
+        REGTUNE_MAX_UPLOAD_BYTES=str(LIMIT),
+    )
+    stack.start_api()
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture
+def http(api: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=api.url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=120
+    ) as client:
+        yield client
+
+
+def upload(
+    http: httpx.Client, content: bytes, *, filename: str = "data.csv", **form: str
+) -> httpx.Response:
+    data = {"target": "y", **form}
+    return http.post("/v1/datasets", files={"file": (filename, content)}, data=data)
+
+
+def stored_rows(api: Stack) -> int:
+    engine = sa.create_engine(api.database_url)
+    try:
+        with engine.connect() as connection:
+            return int(
+                connection.execute(sa.text("SELECT count(*) FROM regtune_datasets")).scalar()
+            )
+    finally:
+        engine.dispose()
+
+
+def _wide() -> bytes:
+    header = ",".join(f"c{i}" for i in range(10_000)) + ",y\n"
+    row = ",".join("1" for _ in range(10_001)) + "\n"
+    return (header + row * 30).encode()
+
+
+def _latin1() -> bytes:
+    return csv_bytes().replace(b"red", "rouge café".encode("latin-1"), 1)
+
+
+def _garbage() -> bytes:
+    return np.random.default_rng(7).integers(0, 256, 64 * 1024, dtype=np.uint8).tobytes()
+
+
+# (case id, filename, content builder, status, words the error must contain)
+MALFORMED: list[tuple[str, str, Callable[[], bytes], int, str]] = [
+    ("wrong delimiter", "d.csv", lambda: csv_bytes().replace(b",", b";"), 422, "semicolons"),
+    ("binary garbage", "d.csv", _garbage, 422, "looks binary"),
+    ("empty file", "d.csv", lambda: b"", 422, "the file is empty"),
+    ("header only", "d.csv", lambda: b"x1,x2,color,y\n", 422, "no data rows"),
+    (
+        "text in a numeric column",
+        "d.csv",
+        lambda: csv_bytes().replace(b"\n", b"\noops", 3),
+        422,
+        "holds numbers but data row",
+    ),
+    (
+        "formula in a numeric column",
+        "d.csv",
+        lambda: b"x1,y\n=1+1,1\n" + b"2,3\n" * 30,
+        422,
+        "text '=1+1'",
+    ),
+    (
+        "duplicate column names",
+        "d.csv",
+        lambda: csv_bytes().replace(b"x1,x2", b"x1,x1", 1),
+        422,
+        "duplicate column name 'x1'",
+    ),
+    (
+        "missing target column",
+        "d.csv",
+        lambda: csv_bytes().replace(b",y\n", b",z\n", 1),
+        422,
+        "target column 'y' is not in the file",
+    ),
+    ("10,000 columns", "d.csv", _wide, 422, "10001 columns"),
+    (
+        "one 50 MB line",
+        "d.csv",
+        lambda: b"x1,y\n" + b"7" * (50 * 1024 * 1024) + b",1\n",
+        422,
+        "bytes long",
+    ),
+    ("over the limit", "d.csv", lambda: b"x1,y\n" + b"1,2\n" * (LIMIT // 4 + 10), 413, "larger"),
+    (
+        "a Parquet file that is really a CSV",
+        "d.parquet",
+        csv_bytes,
+        422,
+        "not a Parquet file",
+    ),
+    ("non-UTF-8 bytes", "d.csv", _latin1, 422, "not UTF-8"),
+    ("too few rows", "d.csv", lambda: b"x1,y\n1,2\n3,4\n", 422, "at least 20"),
+    ("ragged row", "d.csv", lambda: b"x1,y\n1,2\n3,4,5\n" + b"1,2\n" * 30, 422, "Expected 2"),
+    (
+        "an empty column",
+        "d.csv",
+        lambda: b"x1,e,y\n" + b"1,,2\n" * 30,
+        422,
+        "column 'e' is empty in every row",
+    ),
+    (
+        "too many categories",
+        "d.csv",
+        lambda: b"x1,name,y\n" + b"".join(b"1,n%d,%d\n" % (i, i) for i in range(80)),
+        422,
+        "80 distinct text values",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("filename", "build", "status", "words"),
+    [pytest.param(*case[1:], id=case[0]) for case in MALFORMED],
+)
+def test_malformed_upload_is_a_clear_4xx_and_stores_nothing(
+    api: Stack,
+    http: httpx.Client,
+    filename: str,
+    build: Callable[[], bytes],
+    status: int,
+    words: str,
+) -> None:
+    before = http.get("/v1/datasets").json()["total"], stored_rows(api)
+    response = upload(http, build(), filename=filename)
+    assert response.status_code == status, response.text[:500]
+    error = response.json()["error"]
+    assert words in error["message"], error
+    assert (http.get("/v1/datasets").json()["total"], stored_rows(api)) == before
+
+
+def test_missing_form_fields_are_named(http: httpx.Client) -> None:
+    response = http.post("/v1/datasets", files={"file": ("d.csv", csv_bytes())})
+    assert response.status_code == 422
+    assert [f["path"] for f in response.json()["error"]["fields"]] == ["target"]
+    response = http.post("/v1/datasets", data={"target": "y"})
+    assert response.status_code == 422
+    assert "file" in [f["path"] for f in response.json()["error"]["fields"]]
+    response = upload(http, csv_bytes(), task="ordinal")
+    assert response.status_code == 422
+    assert [f["path"] for f in response.json()["error"]["fields"]] == ["task"]
+
+
+def test_a_large_definition_body_is_413(http: httpx.Client) -> None:
+    definition = {**EXAMPLE, "padding": "x" * 2_000_000}
+    response = http.post("/v1/studies", json=definition)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "too_large"
+
+
+def test_upload_is_content_addressed_and_described(http: httpx.Client) -> None:
+    first = upload(http, csv_bytes())
+    assert first.status_code == 201, first.text
+    body = first.json()
+    assert first.headers["location"] == f"/v1/datasets/{body['id']}"
+    again = upload(http, csv_bytes(), filename="renamed.csv")
+    assert again.status_code == 200
+    assert again.json()["id"] == body["id"]
+    assert upload(http, csv_bytes(), task="regression").json()["id"] != body["id"]
+
+    got = http.get(f"/v1/datasets/{body['id']}").json()
+    assert (got["n_rows"], got["n_features"], got["task"]) == (120, 5, "regression")
+    assert got["feature_names"] == ["x1", "x2", "color=blue", "color=green", "color=red"]
+    color = next(c for c in got["columns"] if c["name"] == "color")
+    assert color == {
+        "name": "color",
+        "kind": "categorical",
+        "n_missing": 1,
+        "categories": ["blue", "green", "red"],
+        "features": [2, 5],
+    }
+    assert got["missing"]["policy"] == "impute"
+    assert got["missing"]["missing_by_column"] == {"x1": 2, "color": 1}
+    assert got["target_distribution"]["kind"] == "numeric"
+    assert sum(got["target_distribution"]["histogram"]["counts"]) == 120
+
+    listed = http.get("/v1/datasets").json()
+    assert body["id"] in [d["id"] for d in listed["items"]]
+
+
+def test_parquet_and_classification_targets(http: httpx.Client) -> None:
+    df = frame(seed=3)
+    buffer = io.BytesIO()
+    df.to_parquet(buffer)
+    response = upload(http, buffer.getvalue(), filename="d.parquet", target="color")
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert (body["format"], body["task"], body["classes"]) == (
+        "parquet",
+        "multiclass",
+        ["blue", "green", "red"],
+    )
+    assert body["n_rows"] == 119  # the row without a color is dropped, and says so
+    assert body["missing"]["target_missing_rows_dropped"] == 1
+    counts = {c["label"]: c["count"] for c in body["target_distribution"]["classes"]}
+    assert counts == df["color"].value_counts().to_dict()
+
+    binary = frame(seed=4).assign(y=lambda d: np.where(d["x1"].fillna(0) > 0, "yes", "no"))
+    response = upload(http, csv_bytes(binary))
+    assert response.status_code == 201, response.text
+    assert (response.json()["task"], response.json()["classes"]) == ("binary", ["no", "yes"])
+    three = frame(seed=5).assign(y=lambda d: d["color"].fillna("red"))
+    response = upload(http, csv_bytes(three), task="binary")
+    assert response.status_code == 422
+    assert "exactly 2 classes" in response.json()["error"]["message"]
+
+
+def test_studies_use_uploads_and_deleting_waits_for_them(http: httpx.Client) -> None:
+    dataset = upload(http, csv_bytes(frame(seed=11))).json()
+    definition = {**EXAMPLE, "name": "on-upload", "dataset": {"id": dataset["id"]}}
+    created = http.post("/v1/studies", json=definition)
+    assert created.status_code == 201, created.text
+    study = created.json()
+    assert study["definition"]["task"] == "regression"
+
+    busy = http.delete(f"/v1/datasets/{dataset['id']}")
+    assert busy.status_code == 409
+    assert study["id"] in busy.json()["error"]["message"]
+    assert http.get(f"/v1/datasets/{dataset['id']}").status_code == 200
+
+    assert http.post(f"/v1/studies/{study['id']}/cancel").status_code == 200
+    assert http.delete(f"/v1/datasets/{dataset['id']}").status_code == 204
+    assert http.get(f"/v1/datasets/{dataset['id']}").status_code == 404
+    assert http.delete(f"/v1/datasets/{dataset['id']}").status_code == 404
+
+
+def test_a_definition_naming_a_missing_or_mismatched_dataset_is_422(http: httpx.Client) -> None:
+    unknown = {**EXAMPLE, "name": "no-such-data", "dataset": {"id": "0" * 32}}
+    response = http.post("/v1/studies", json=unknown)
+    assert response.status_code == 422
+    assert [f["path"] for f in response.json()["error"]["fields"]] == ["dataset.id"]
+
+    dataset = upload(http, csv_bytes(frame(seed=12))).json()
+    wrong = {**EXAMPLE, "name": "wrong-task", "dataset": {"id": dataset["id"]}, "task": "binary"}
+    wrong["objective"] = {"metric": "val_loss"}
+    response = http.post("/v1/studies", json=wrong)
+    assert response.status_code == 422
+    assert [f["path"] for f in response.json()["error"]["fields"]] == ["task"]
+    names = {s["name"] for s in http.get("/v1/studies", params={"limit": 500}).json()["items"]}
+    assert not names & {"no-such-data", "wrong-task"}
+
+
+def test_cli_uploads_and_lists(api: Stack, tmp_path: Path) -> None:
+    path = tmp_path / "houses.csv"
+    path.write_bytes(csv_bytes(frame(seed=21)))
+    env: dict[str, Any] = {**api.env, "REGTUNE_URL": api.url, "REGTUNE_KEY": ADMIN}
+    uploaded = subprocess.run(
+        regtune("datasets", "upload", str(path), "--target", "y"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert uploaded.returncode == 0, uploaded.stderr
+    assert "regression" in uploaded.stdout
+    listed = subprocess.run(
+        regtune("datasets", "ls"), env=env, capture_output=True, text=True, timeout=120
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert "houses.csv" in listed.stdout
+    bad = subprocess.run(
+        regtune("datasets", "upload", str(path), "--target", "nope"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 1
+    assert "target column 'nope' is not in the file" in bad.stderr

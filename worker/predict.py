@@ -1,0 +1,185 @@
+"""A saved best model: the safetensors file format, loading it, predicting and scoring a table.
+
+One file holds everything needed to predict, and nothing executable (no pickle):
+tensors ``member.{i}.{name}`` (one model per validation fold; one for a holdout) and string
+metadata — the architecture, the training split's standardization statistics of each member
+(``Standardizer.as_dict``), the feature names, the study definition and the trial's params.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from worker.data import Standardizer
+from worker.metrics import evaluate
+from worker.models import build_model
+
+FORMAT = "regtune.model/1"
+
+
+class Ensemble(nn.Module):
+    """Raw features in; standardized per member; outputs on member 0's scale.
+
+    With a holdout there is one member and this is exactly the trial's model. With k folds the
+    members' predictions are averaged (regression: in original units; classification:
+    probabilities) and returned as member 0's standardized target or as logits.
+    """
+
+    def __init__(
+        self, members: Sequence[nn.Module], scalers: list[Standardizer], task: str
+    ) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.scalers = scalers
+        self.task = task
+
+    def _member(self, i: int, X: torch.Tensor) -> torch.Tensor:
+        scaler = self.scalers[i]
+        mean = torch.from_numpy(np.asarray(scaler.x_mean, dtype=np.float64))
+        scale = torch.from_numpy(np.asarray(scaler.x_scale, dtype=np.float64))
+        return self.members[i](((X.double() - mean) / scale).float())
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        if len(self.members) == 1:
+            return self._member(0, X)
+        outs = [self._member(i, X).double() for i in range(len(self.members))]
+        if self.task == "regression":
+            first = self.scalers[0]
+            raw = torch.stack(
+                [o * s.y_scale + s.y_mean for o, s in zip(outs, self.scalers, strict=True)]
+            )
+            return (raw.mean(0) - first.y_mean) / first.y_scale
+        if self.task == "binary":
+            p = torch.stack([torch.sigmoid(o) for o in outs]).mean(0).clamp(1e-12, 1 - 1e-12)
+            return torch.log(p) - torch.log1p(-p)
+        return torch.stack([torch.softmax(o, dim=-1) for o in outs]).mean(0).clamp_min(1e-12).log()
+
+
+@dataclass
+class SavedModel:
+    model: Ensemble
+    task: str
+    feature_names: list[str]
+    info: dict[str, Any]
+    """study_id, trial, params, definition, test_metrics, val_metrics."""
+
+    @property
+    def scaler(self) -> Standardizer:
+        return self.model.scalers[0]
+
+    def features(self, frame: Any) -> np.ndarray:
+        """The model's feature columns of a table, by name (or by position if unnamed)."""
+        missing = [n for n in self.feature_names if n not in frame.columns]
+        if not missing:
+            return frame[self.feature_names].to_numpy(dtype=np.float64)
+        if frame.shape[1] == len(self.feature_names):
+            return frame.to_numpy(dtype=np.float64)
+        raise ValueError(
+            f"the table lacks feature columns {missing[:5]} (the model needs "
+            f"{len(self.feature_names)}: {self.feature_names[:5]}...)"
+        )
+
+    @torch.no_grad()
+    def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """``prediction`` in the target's units (regression) or class index; plus probabilities."""
+        self.model.eval()
+        out = self.model(torch.from_numpy(np.asarray(X, dtype=np.float64))).double()
+        if self.task == "regression":
+            scaler = self.scaler
+            return {"prediction": out.squeeze(-1).numpy() * scaler.y_scale + scaler.y_mean}
+        if self.task == "binary":
+            prob = torch.sigmoid(out.squeeze(-1)).numpy()
+            return {"prediction": (prob >= 0.5).astype(np.int64), "probability": prob}
+        prob = torch.softmax(out, dim=-1).numpy()
+        columns = {f"probability_{k}": prob[:, k] for k in range(prob.shape[1])}
+        return {"prediction": prob.argmax(axis=1), **columns}
+
+    def score(self, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        """The test metrics the API reports (``loss``, ``rmse``, ``accuracy``...) on (X, y)."""
+        target = self.scaler.y(np.asarray(y), self.task)
+        metrics = evaluate(
+            self.model,
+            torch.from_numpy(np.asarray(X, dtype=np.float64)),
+            target,
+            self.task,
+            self.scaler,
+        )
+        return {k.removeprefix("val_"): v for k, v in metrics.items()}
+
+
+def save(
+    path: Path,
+    *,
+    models: Sequence[nn.Module],
+    scalers: list[Standardizer],
+    task: str,
+    architecture: dict[str, Any],
+    feature_names: list[str],
+    info: dict[str, Any],
+) -> None:
+    tensors = {
+        f"member.{i}.{name}": tensor.detach().contiguous().clone()
+        for i, model in enumerate(models)
+        for name, tensor in model.state_dict().items()
+    }
+    metadata = {
+        "format": FORMAT,
+        "task": task,
+        "architecture": json.dumps(architecture),
+        "preprocessing": json.dumps([s.as_dict() for s in scalers]),
+        "feature_names": json.dumps(feature_names),
+        "info": json.dumps(info),
+    }
+    save_file(tensors, str(path), metadata=metadata)
+
+
+def load(path: Path | str) -> SavedModel:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata() or {}
+    if metadata.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a regtune model (format {metadata.get('format')!r})")
+    tensors = load_file(str(path))
+    arch = json.loads(metadata["architecture"])
+    scalers = [
+        Standardizer(
+            np.asarray(s["x_mean"], dtype=np.float64),
+            np.asarray(s["x_scale"], dtype=np.float64),
+            float(s["y_mean"]),
+            float(s["y_scale"]),
+        )
+        for s in json.loads(metadata["preprocessing"])
+    ]
+    members = []
+    for i in range(len(scalers)):
+        model = build_model(
+            arch["kind"],
+            n_in=arch["n_in"],
+            n_out=arch["n_out"],
+            hidden_layers=list(arch["hidden_layers"]),
+            batch_norm=arch["batch_norm"],
+            dropout=arch["dropout"],
+        )
+        prefix = f"member.{i}."
+        model.load_state_dict(
+            {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
+        )
+        model.eval()
+        members.append(model)
+    task = metadata["task"]
+    return SavedModel(
+        model=Ensemble(members, scalers, task),
+        task=task,
+        feature_names=json.loads(metadata["feature_names"]),
+        info=json.loads(metadata["info"]),
+    )
