@@ -48,7 +48,6 @@ RUN mkdir service worker && touch service/__init__.py worker/__init__.py \
 COPY service ./service
 COPY worker ./worker
 RUN pip install --no-build-isolation --no-deps . \
-    && find /opt/venv -name '__pycache__' -type d -prune -exec rm -rf {} + \
     && python -c "import service.cli, worker.loop"
 
 # ---------------------------------------------------------------- runtime: no compilers, no pip cache
@@ -62,8 +61,8 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN apt-get update -o APT::Update::Error-Mode=any \
     && apt-get install -y --no-install-recommends tini \
     && rm -rf /var/lib/apt/lists/* \
-    && groupadd --system --gid 10001 regtune \
-    && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/regtune \
+    && groupadd --gid 10001 regtune \
+    && useradd --uid 10001 --gid 10001 --create-home --home-dir /home/regtune \
         --shell /usr/sbin/nologin regtune \
     && install -d -o regtune -g regtune /data
 

@@ -57,6 +57,7 @@ teardown() {
     fi
     "${COMPOSE[@]}" down --volumes --remove-orphans --timeout 60 >/dev/null 2>&1
   fi
+  log "containers removed after $(elapsed "$t")s"
   if [ -n "$ENGINE_PID" ]; then
     kill "$ENGINE_PID" 2>/dev/null
     for _ in $(seq 60); do kill -0 "$ENGINE_PID" 2>/dev/null || break; sleep 0.5; done
@@ -69,6 +70,7 @@ teardown() {
   if [ -n "$PG_DATA" ]; then
     su postgres -s /bin/sh -c "'$PG_BIN/pg_ctl' -D '$PG_DATA' -m immediate -w stop" >/dev/null 2>&1
   fi
+  log "engine stopped after $(elapsed "$t")s"
   rm -rf "$WORK"
   log "teardown took $(elapsed "$t")s; exit code $code"
   exit "$code"
@@ -236,9 +238,23 @@ PG_PORT=$PG_PORT
 API_PORT=$API_PORT
 DASHBOARD_PORT=$DASHBOARD_PORT
 EOF
-COMPOSE=(docker-compose --project-name "regtune-smoke-$$" --project-directory "$ROOT"
-  --env-file "$WORK/smoke.env" -f "$ROOT/docker-compose.yml" -f "$ROOT/docker-compose.host.yml")
+# The stack as docker-compose.yml + docker-compose.host.yml resolve it, less the published ports:
+# with host networking there is nothing to publish, and compose v1 refuses the combination.
 t=$(date +%s)
+docker-compose --project-directory "$ROOT" --env-file "$WORK/smoke.env" \
+  -f "$ROOT/docker-compose.yml" -f "$ROOT/docker-compose.host.yml" config >"$WORK/resolved.yml" \
+  || die "docker-compose config"
+python3 - "$WORK/resolved.yml" "$WORK/compose.yml" <<'EOF'
+import sys, yaml
+config = yaml.safe_load(open(sys.argv[1]))
+for name, service in config["services"].items():
+    assert service.get("network_mode") == "host", f"{name} is not on the host network"
+    service.pop("ports", None)
+yaml.safe_dump(config, open(sys.argv[2], "w"), sort_keys=False)
+EOF
+chmod 600 "$WORK/resolved.yml" "$WORK/compose.yml"
+COMPOSE=(docker-compose --project-name "regtune-smoke-$$" --project-directory "$ROOT"
+  -f "$WORK/compose.yml")
 "${COMPOSE[@]}" up -d --no-build --scale "worker=$WORKERS" >"$WORK/up.log" 2>&1 \
   || { cat "$WORK/up.log" >&2; die "docker-compose up"; }
 API="http://127.0.0.1:$API_PORT"

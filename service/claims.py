@@ -8,6 +8,7 @@ protocol is the same on SQLite (writers serialized) and PostgreSQL (row locks, R
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,8 @@ om: Any = _optuna_models  # Optuna's SQLAlchemy models are untyped
 log = logging.getLogger(__name__)
 
 ACTIVE = ("queued", "running")
+CLAIM_ATTR = "regtune:claim"
+"""Trial system attribute naming the claim a trial runs under (see ``link_trial``)."""
 
 
 def utcnow() -> datetime:
@@ -192,15 +195,42 @@ def settle(session: Session, *, study_id: str | None = None, now: datetime) -> i
     return rowcount(completed)
 
 
+def link_trial(storage: Any, trial_id: int, claim: Claim, engine: Engine | None = None) -> bool:
+    """Mark the trial as running under ``claim``; False if the claim was released meanwhile.
+
+    The trial's heartbeat is recorded first, so a linked RUNNING trial can always go stale; from
+    then on the sweep keeps the slot for as long as the trial runs (``release_dead_workers``).
+    """
+    storage.record_heartbeat(trial_id)
+    storage.set_trial_system_attr(trial_id, CLAIM_ATTR, claim.id)
+    with transaction(engine) as session:
+        return session.get(ClaimRow, claim.id) is not None
+
+
+def _running_trial_of(claim_id: int) -> Any:
+    attr = om.TrialSystemAttributeModel
+    return (
+        select(attr.trial_id)
+        .join(om.TrialModel, om.TrialModel.trial_id == attr.trial_id)
+        .where(
+            attr.key == CLAIM_ATTR,
+            attr.value_json == json.dumps(claim_id),
+            om.TrialModel.state == TrialState.RUNNING,
+        )
+        .exists()
+    )
+
+
 def release_dead_workers(
     engine: Engine | None = None, *, grace: timedelta, now: datetime | None = None
 ) -> int:
     """Give back the slots of workers whose heartbeat stopped; return how many were released.
 
-    A worker is dead when its ``last_seen`` is older than ``grace`` (or its row is gone). Each
-    release is a conditional DELETE that re-checks this, so a worker that beats at the last moment
-    keeps its slot; a worker that comes back after a longer silence finds its slot gone and hands
-    its trial back (see ``worker.loop``), so a slot is never counted twice.
+    A worker is dead when its ``last_seen`` is older than ``grace`` (or its row is gone). A slot
+    whose trial is still RUNNING is kept even then: the trial's own Optuna heartbeat decides
+    (``fail_stale_trials`` runs first in a sweep), so a slow but live worker can never complete a
+    trial whose slot was already counted again elsewhere. Each release is one conditional DELETE
+    that re-checks both conditions.
     """
     now = now or utcnow()
     cutoff = now - grace
@@ -214,7 +244,11 @@ def release_dead_workers(
         ).all()
         for claim_id, study_id, worker_id in orphaned:
             gone = session.execute(
-                delete(ClaimRow).where(ClaimRow.id == claim_id, ClaimRow.worker_id.not_in(alive))
+                delete(ClaimRow).where(
+                    ClaimRow.id == claim_id,
+                    ClaimRow.worker_id.not_in(alive),
+                    ~_running_trial_of(claim_id),
+                )
             )
             if rowcount(gone) != 1:
                 continue

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -46,8 +46,56 @@ def field_error(path: tuple[str, ...], message: str, value: Any = None) -> Valid
     return ValidationError.from_exception_data("StudySpec", [detail])
 
 
+def _leaves(annotation: Any) -> set[Any]:
+    """The plain types (and literal values) an annotation admits."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _leaves(get_args(annotation)[0])
+    if origin is Literal:
+        return {type(v) for v in get_args(annotation)}
+    args = get_args(annotation)
+    return set().union(*(_leaves(a) for a in args)) if args else {annotation}
+
+
+def _list_item(annotation: Any) -> Any:
+    """The item annotation of the list an annotation admits, if any."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _list_item(get_args(annotation)[0])
+    if origin is list:
+        return get_args(annotation)[0]
+    return next((i for a in get_args(annotation) if (i := _list_item(a)) is not None), None)
+
+
+def _wrong_json_type(value: Any, annotation: Any) -> str | None:
+    """pydantic's lax mode reads true as 1, 0 as false and "5" as 5; a definition must not."""
+    if isinstance(value, list):
+        item = _list_item(annotation)
+        problems = [_wrong_json_type(v, item) for v in value] if item is not None else []
+        return next((f"item {i} {p}" for i, p in enumerate(problems) if p), None)
+    leaves = _leaves(annotation) - {type(None)}
+    if isinstance(value, bool) and bool not in leaves:
+        return f"must not be a boolean, got {str(value).lower()}"
+    if leaves == {bool} and value is not None and not isinstance(value, bool):
+        return f"must be true or false, got {value!r}"
+    if isinstance(value, str) and leaves and leaves <= {int, float}:
+        return f"must be a number, got the string {value[:40]!r}"
+    return None
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _json_types(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, field in cls.model_fields.items():
+                key = field.alias if field.alias in data else name
+                problem = _wrong_json_type(data.get(key), field.annotation)
+                if problem:
+                    raise ValueError(f"{key} {problem}")
+        return data
 
 
 # --------------------------------------------------------------------------- datasets

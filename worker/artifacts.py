@@ -29,6 +29,7 @@ from service.storage import get_storage
 from service.studies import stored_directions
 from service.tables import StudyRow
 from worker import data, predict
+from worker.missing import fill_missing
 from worker.objective import n_outputs, prepare, stored_values, train_config
 from worker.train import train
 
@@ -83,10 +84,11 @@ def _retrain_and_upload(
         feature_names=list(dataset.feature_names),
         info={},
     )
-    _, test = data.split_test(
+    rest, test = data.split_test(
         dataset, test_fraction=spec.validation.test_fraction, seed=spec.validation.split_seed
     )
-    test_metrics = saved.score(dataset.X[test], dataset.y[test])
+    X = fill_missing(dataset.X, rest, dataset.categorical_groups)  # uploads may have holes
+    test_metrics = saved.score(X[test], dataset.y[test])
     _compare(row.id, view, test_metrics)
     val_metrics = {k.removeprefix("val_"): v for k, v in result.val_metrics.items()}
     info = {

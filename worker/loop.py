@@ -6,6 +6,7 @@ import logging
 import signal
 import threading
 import time
+import warnings
 from collections import OrderedDict
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import TrialState
 from sqlalchemy import select
 
 from service import claims, logs, workers
@@ -137,17 +139,13 @@ class Worker:
             self._slot_at_risk = True
         self._last_beat = now
 
-    def slot_lost(self) -> bool:
-        """True if the heartbeat lapsed long enough during this claim for a sweep to release it.
+    def slot_at_risk(self) -> bool:
+        """True if the heartbeat lapsed long enough since the claim for a sweep to release it.
 
-        A trial must then not complete (the slot may be counted again elsewhere, which would
-        overshoot ``n_trials``), so it is handed back instead: wasted work, never an extra trial.
+        Checked before a trial starts: once the trial runs and is linked to the claim, the sweep
+        keeps the slot for as long as the trial's own heartbeat lives.
         """
         return self._slot_at_risk or time.monotonic() - self._last_beat > self._fence
-
-    def _check_slot(self) -> None:
-        if self.slot_lost():
-            raise HandBack("the heartbeat lapsed; the slot may have been released")
 
     def _maybe_sweep(self) -> None:
         if time.monotonic() - self._last_sweep < self.settings.sweep_interval:
@@ -227,6 +225,9 @@ class Worker:
             row = session.get(StudyRow, claim.study_id)
         if row is None or self.stopping.is_set():
             return None
+        if self.slot_at_risk():
+            log.warning("study %s: heartbeat lapsed since the claim; slot given back", row.id)
+            return None
         spec = StudySpec.model_validate(row.spec)
         try:
             study = self._load_study(row.optuna_name)
@@ -240,7 +241,6 @@ class Worker:
         def stop_check() -> None:
             if self.stopping.is_set():
                 raise HandBack("the worker is stopping")
-            self._check_slot()
             try:
                 status = self._study_status(claim.study_id)
             except TRANSIENT:
@@ -263,14 +263,11 @@ class Worker:
             )
             log.info("study %s trial %d started", claim.study_id, trial.number)
             try:
-                result = objective(trial)
-            except optuna.TrialPruned:
-                self._check_slot()
-                raise
+                if not claims.link_trial(study._storage, trial._trial_id, claim):
+                    raise HandBack("the slot was released while the trial started")
+                return objective(trial)
             except TRANSIENT as exc:
                 raise HandBack(f"database error: {describe(exc)}") from exc
-            self._check_slot()
-            return result
 
         try:
             study.optimize(tracked, n_trials=1, gc_after_trial=False)
@@ -286,13 +283,10 @@ class Worker:
                 number[:1],
             )
         except TRANSIENT as exc:
-            log.warning(
-                "study %s trial %s: database error (%s); its heartbeat lapses and a sweep "
-                "retries it",
-                claim.study_id,
-                number[:1],
-                describe(exc),
-            )
+            # Optuna could not even record the FAIL: the trial is still RUNNING. Fail it and queue
+            # its retry once the database is back, before the slot is given back.
+            log.warning("study %s: database error mid-trial (%s)", claim.study_id, describe(exc))
+            self._hand_back(study, claim, number, reason="database error", fail_first=True)
         except KeyError:
             log.info("study %s was deleted", claim.study_id)
         except Exception as exc:
@@ -301,16 +295,44 @@ class Worker:
         return None
 
     def _hand_back(
-        self, study: optuna.Study, claim: claims.Claim, number: list[int], *, reason: str
+        self,
+        study: optuna.Study,
+        claim: claims.Claim,
+        number: list[int],
+        *,
+        reason: str,
+        fail_first: bool = False,
     ) -> None:
-        """Queue a WAITING copy of the failed trial's parameters for the next claim to run."""
+        """Queue a WAITING copy of the failed trial's parameters for the next claim to run.
+
+        With ``fail_first`` the trial is first moved RUNNING → FAIL; if a sweep failed it already
+        (and so queued the retry itself), nothing more is done.
+        """
         if not number:
             return
         storage = study._storage
 
+        def fail() -> bool:
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, number[0])
+            try:
+                return bool(storage.set_trial_state_values(trial_id, state=TrialState.FAIL))
+            except UpdateFinishedTrialError:
+                return False
+
+        if fail_first:
+            try:
+                if not retry_forever(fail, what="fail the trial", stop=self.stopping):
+                    return
+            except TRANSIENT:
+                log.warning("study %s trial %d left to the sweep", claim.study_id, number[0])
+                return
+
         def enqueue() -> None:
             trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, number[0])
-            RetryHeartbeatStaleTrialCallback(max_retry=None)(study, storage.get_trial(trial_id))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                retry = RetryHeartbeatStaleTrialCallback(max_retry=None)
+            retry(study, storage.get_trial(trial_id))
 
         try:
             retry_forever(enqueue, what="hand the trial back", stop=self.stopping)

@@ -70,7 +70,7 @@ def install(app: FastAPI) -> None:
 
 
 def document(schema: dict[str, Any]) -> None:
-    """Say in the OpenAPI schema what the middleware does: bearer keys, 401s, 413s."""
+    """Say in the OpenAPI schema what happens before a route runs: keys (401), bodies (400, 413)."""
     components = schema.setdefault("components", {})
     components.setdefault("securitySchemes", {})["bearer"] = {
         "type": "http",
@@ -88,5 +88,7 @@ def document(schema: dict[str, Any]) -> None:
             responses.setdefault("401", {"description": "no key, or an unknown or revoked key"})
             responses["401"].setdefault("content", error)
             if "requestBody" in operation:
+                responses.setdefault("400", {"description": "the body cannot be parsed"})
+                responses["400"].setdefault("content", error)
                 responses.setdefault("413", {"description": "the request body is too large"})
                 responses["413"].setdefault("content", error)

@@ -77,11 +77,11 @@ def create_app() -> FastAPI:
     app.include_router(workers.router)
     app.include_router(best_model.router)
     app.include_router(observability.router)
-    observability.install(app)
     app.include_router(datasets.router)
     app.include_router(keys.router)
-    limits.install(app)
+    limits.install(app)  # middleware: the first installed is the innermost
     access.install(app)
+    observability.install(app)  # outermost, so refused requests are logged and counted too
     original = app.openapi
 
     def openapi() -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import yaml
@@ -12,6 +13,17 @@ from service.api.errors import BadBody
 
 MAX_DEFINITION_BYTES = 1_000_000
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+
+
+class DefinitionLoader(yaml.SafeLoader):
+    """YAML 1.2 numbers: ``1e-5`` is a float (PyYAML's YAML 1.1 rules read it as a string)."""
+
+
+DefinitionLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 async def read_definition(request: Request) -> dict[str, Any]:
@@ -26,7 +38,8 @@ async def read_definition(request: Request) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise BadBody("the body is not UTF-8 text") from exc
     try:
-        data = yaml.safe_load(text) if content_type in YAML_TYPES else json.loads(text)
+        is_yaml = content_type in YAML_TYPES
+        data = yaml.load(text, DefinitionLoader) if is_yaml else json.loads(text)  # a SafeLoader
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
         kind = "YAML" if content_type in YAML_TYPES else "JSON"
         raise BadBody(f"the body is not valid {kind}: {exc}".splitlines()[0]) from exc

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile, status
@@ -11,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from service import datasets
 from service.api.deps import TenantDep
-from service.api.schemas import ErrorResponse
+from service.api.schemas import ErrorResponse, UtcDateTime
 from service.settings import get_settings
 from service.tables import DatasetRow
 from service.tabular import Limits
@@ -44,7 +43,7 @@ class DatasetBrief(BaseModel):
     n_rows: int
     n_features: int
     size_bytes: int
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class DatasetOut(DatasetBrief):

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from service.errors import (
     Conflict,
@@ -55,6 +56,15 @@ def validation_fields(errors: list[Any]) -> list[dict[str, str]]:
 
 def _validation_message(fields: list[dict[str, str]]) -> str:
     return "; ".join(f"{f['path']}: {f['rule']}" for f in fields[:5]) or "invalid request"
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves on this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.path_regex.match(request.scope["path"]):
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))
 
 
 def install(app: FastAPI) -> None:
@@ -108,7 +118,7 @@ def install(app: FastAPI) -> None:
         return error_response(400, "bad_request", exc.message)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {
             401: "unauthorized",
             403: "forbidden",
@@ -116,4 +126,8 @@ def install(app: FastAPI) -> None:
             405: "method_not_allowed",
             413: "too_large",
         }.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail))
+        response = error_response(exc.status_code, code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            response.headers["Allow"] = _allowed_methods(request)
+        return response

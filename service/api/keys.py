@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
@@ -10,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service import auth
 from service.api.deps import CallerDep
-from service.api.schemas import ErrorResponse
+from service.api.schemas import ErrorResponse, UtcDateTime
 from service.settings import get_settings
 from service.tables import ApiKeyRow
 
@@ -38,8 +37,8 @@ class KeyOut(BaseModel):
     id: str
     tenant: str
     prefix: str = Field(description="the first characters of the secret, to recognise it")
-    created_at: datetime
-    revoked_at: datetime | None
+    created_at: UtcDateTime
+    revoked_at: UtcDateTime | None
 
 
 class NewKey(KeyOut):

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _local(value: datetime) -> datetime:
+    return value if value.tzinfo else value.astimezone()
+
+
+UtcDateTime = Annotated[datetime, AfterValidator(_utc)]
+"""regtune stores naive UTC; answers carry the offset, as RFC 3339 date-time requires."""
+LocalDateTime = Annotated[datetime, AfterValidator(_local)]
+"""Optuna stores trial times as naive local time."""
 
 
 class FieldError(BaseModel):
@@ -50,7 +64,7 @@ class BestModel(BaseModel):
     sha256: str
     test_metrics: dict[str, Any]
     val_metrics: dict[str, Any]
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class StudyOut(BaseModel):
@@ -67,9 +81,9 @@ class StudyOut(BaseModel):
     )
     best_model: BestModel | None = None
     error: str | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    created_at: UtcDateTime
+    started_at: UtcDateTime | None
+    finished_at: UtcDateTime | None
 
 
 class StudyBrief(BaseModel):
@@ -79,8 +93,8 @@ class StudyBrief(BaseModel):
     n_trials: int
     done: int
     running: int
-    created_at: datetime
-    finished_at: datetime | None
+    created_at: UtcDateTime
+    finished_at: UtcDateTime | None
 
 
 class StudyPage(BaseModel):
@@ -102,8 +116,8 @@ class TrialOut(BaseModel):
     values: list[float | None] | None
     params: dict[str, Any]
     user_attrs: dict[str, Any]
-    datetime_start: datetime | None
-    datetime_complete: datetime | None
+    datetime_start: LocalDateTime | None
+    datetime_complete: LocalDateTime | None
     learning_curve: list[CurvePoint] | None = None
     retried_from: int | None = None
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from service import workers
 from service.api.deps import TenantDep
+from service.api.schemas import UtcDateTime
 from service.db import transaction
 from service.tables import StudyRow
 
@@ -20,8 +19,8 @@ class WorkerOut(BaseModel):
     id: str
     host: str
     pid: int
-    started_at: datetime
-    last_heartbeat: datetime = Field(description="UTC time of the worker's last heartbeat")
+    started_at: UtcDateTime
+    last_heartbeat: UtcDateTime = Field(description="UTC time of the worker's last heartbeat")
     study_id: str | None = Field(description="study of the running trial; null when idle")
     trial_number: int | None = Field(description="number of the running trial; null when idle")
 

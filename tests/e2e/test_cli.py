@@ -164,7 +164,7 @@ def test_dashboard_with_the_same_artifact_store_lists_the_best_model(
         base = f"http://127.0.0.1:{port}"
         optuna_id = httpx.get(f"{stack.url}/v1/studies/{study['id']}").json()
         studies = wait_for(
-            lambda: httpx.get(f"{base}/api/studies", timeout=5).json()["studies"],
+            lambda: httpx.get(f"{base}/api/studies", timeout=5).json()["study_summaries"],
             timeout=120,
             what="dashboard up",
         )

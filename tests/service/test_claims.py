@@ -279,3 +279,28 @@ def test_sweep_fails_a_stale_trial_queues_its_retry_and_frees_the_slot(db: str) 
     assert trials[1].system_attrs["failed_trial"] == trials[0].number
     assert _row(row.id).n_running == 0
     assert claims.claim(worker_id="next") is not None
+
+
+def test_a_running_trial_keeps_its_slot_until_its_own_heartbeat_lapses(db: str) -> None:
+    """A worker whose heartbeat row is stale but whose trial still beats is slow, not dead."""
+    row = _study(5, 5)
+    storage = get_storage()
+    workers.register("slow")
+    taken = claim(worker_id="slow", now=utcnow() - timedelta(seconds=30))
+    assert taken is not None
+    study = optuna.load_study(study_name=row.optuna_name, storage=storage)
+    trial = study.ask()
+    assert claims.link_trial(storage, trial._trial_id, taken)
+    _age_worker("slow", 30)
+
+    assert sweep() == 0  # the trial's heartbeat is fresh: the slot stays taken
+    assert _row(row.id).n_running == 1
+    study.tell(trial, 1.0)  # the slow worker completes it; only then may the slot go
+    assert sweep() == 1
+    final = _row(row.id)
+    assert (final.n_running, final.n_done) == (0, 1)
+    # a claim released before its trial was linked is refused to the trial
+    late = claim(worker_id="late", now=utcnow() - timedelta(seconds=30))
+    assert late is not None
+    assert release_dead_workers(grace=timedelta(seconds=4)) == 1
+    assert not claims.link_trial(storage, study.ask()._trial_id, late)

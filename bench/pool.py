@@ -1,0 +1,261 @@
+"""How the worker pool scales: trials per second with 1, 2, 4, 8 and 16 workers.
+
+Each trial is ``worker.sleep_objective``: 0.2 s of sleep over 10 reported epochs (with
+``should_prune`` and the worker's cancellation check after each), run by real ``regtune worker``
+processes through the real claim → Optuna trial → finish protocol, with an API process beside
+them, on SQLite and on PostgreSQL. Sleeping instead of training means the database and the
+protocol are what is measured, not the CPU. The baseline is the same objective in one process
+with Optuna's in-memory storage; the difference per trial is the pool's overhead.
+
+Throughput is the study's trials over the span from its first trial's start to its last trial's
+end, so process start-up is excluded. While a PostgreSQL run goes, the connections to its
+database are sampled, and the CPU seconds the workers, the API and PostgreSQL used per trial are
+read from /proc: on a small machine that, not the database's locks, is what bounds the scaling.
+
+    python -m bench.pool [--quick]
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import harness
+from tests.pg import PostgresServer
+from tests.support import wait_for
+
+SLEEP_SECONDS = 0.2
+EPOCHS = 10
+WORKERS = (1, 2, 4, 8, 16)
+QUICK_WORKERS = (1, 2)
+BACKENDS = ("sqlite", "postgresql")
+TRIALS_PER_WORKER = 20
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def definition(n_trials: int, max_parallel: int) -> dict[str, Any]:
+    """The study every run submits; the sleep objective never loads its data."""
+    return {
+        "name": f"pool-{max_parallel}",
+        "dataset": {"builtin": "diabetes"},
+        "model": {"kind": "linear"},
+        "search_space": {
+            "lambda": {"low": 1e-5, "high": 10.0, "log": True},
+            "l1_ratio": {"low": 0.0, "high": 1.0},
+            "learning_rate": {"low": 1e-4, "high": 1e-1, "log": True},
+        },
+        "training": {"max_epochs": EPOCHS},
+        "sampler": {"type": "random", "seed": 0},
+        "pruner": {"type": "none"},
+        "budget": {"n_trials": n_trials, "max_parallel": max_parallel},
+    }
+
+
+def in_memory_seconds_per_trial(n_trials: int) -> float:
+    """The same objective, one process, Optuna's in-memory storage: the floor per trial."""
+    import optuna
+
+    from service.spec import StudySpec, resolve_task
+    from worker.policies import make_pruner, make_sampler
+    from worker.sleep_objective import make_objective
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    spec = resolve_task(StudySpec.model_validate(definition(n_trials, 1)))
+    study = optuna.create_study(sampler=make_sampler(spec), pruner=make_pruner(spec))
+    objective = make_objective(spec, stop_check=lambda: None, trial_seconds=SLEEP_SECONDS)
+    start = time.perf_counter()
+    study.optimize(objective, n_trials=n_trials)
+    return (time.perf_counter() - start) / n_trials
+
+
+# ---------------------------------------------------------------------- what a run costs
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def postgres_pids(server: PostgresServer) -> list[int]:
+    """The postmaster and its children (backends, checkpointer, WAL writer...)."""
+    postmaster = int((server.data_dir / "postmaster.pid").read_text().split()[0])
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == postmaster:
+                children.append(int(entry.name))
+    return [postmaster, *children]
+
+
+class ConnectionWatch(threading.Thread):
+    """Samples how many connections the run's database has, from outside the pool."""
+
+    def __init__(self, server: PostgresServer, database: str) -> None:
+        super().__init__(daemon=True)
+        self.server = server
+        self.database = database
+        self.peak = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        import psycopg
+
+        dsn = f"host=127.0.0.1 port={self.server.port} user=postgres dbname=postgres"
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            while not self.done.wait(0.1):
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (self.database,)
+                ).fetchone()
+                self.peak = max(self.peak, int(row[0]) if row else 0)
+
+
+# ---------------------------------------------------------------------- one run
+
+
+def run_pool(
+    kind: str, n_workers: int, n_trials: int, server: PostgresServer | None, tmp: Path
+) -> dict[str, Any]:
+    import optuna
+
+    url = harness.fresh_database(kind, tmp, server, f"{kind}{n_workers}")
+    env = {
+        "REGTUNE_OBJECTIVE_FACTORY": "worker.sleep_objective:make_objective",
+        "REGTUNE_SLEEP_TRIAL_SECONDS": str(SLEEP_SECONDS),
+        "REGTUNE_POLL_MIN": "0.05",
+        "REGTUNE_POLL_MAX": "0.5",
+        "REGTUNE_LOG_LEVEL": "WARNING",
+    }
+    watch = None
+    with harness.Service(url, tmp, **env) as service:
+        service.start_api().start_workers(n_workers)
+        wait_for(
+            lambda: len(httpx.get(f"{service.url}/v1/workers", timeout=30).json()) == n_workers,
+            timeout=900,
+            interval=1,
+            what=f"{n_workers} workers registered",
+        )
+        if server is not None:
+            watch = ConnectionWatch(server, url.rsplit("/", 1)[1])
+            watch.start()
+        pg_pids = postgres_pids(server) if server is not None else []
+        cpu_before = {p.pid: cpu_seconds(p.pid) for p in service.procs}
+        pg_before = sum(cpu_seconds(pid) for pid in pg_pids)
+        study_id = service.submit(definition(n_trials, n_workers))
+        study = service.wait_done(study_id, timeout=max(600, n_trials * 5))
+        workers_cpu = sum(cpu_seconds(p.pid) - cpu_before[p.pid] for p in service.procs[1:])
+        api_cpu = cpu_seconds(service.procs[0].pid) - cpu_before[service.procs[0].pid]
+        pg_cpu = sum(cpu_seconds(pid) for pid in postgres_pids(server)) - pg_before if server else 0
+        if watch is not None:
+            watch.done.set()
+            watch.join()
+        locked = "database is locked" in service.logs()
+
+    storage = optuna.storages.RDBStorage(url)
+    trials = storage.get_all_trials(storage.get_study_id_from_name(study["optuna_study_name"]))
+    storage.engine.dispose()
+    finished = [t for t in trials if t.datetime_start and t.datetime_complete]
+    span = (
+        max(t.datetime_complete for t in finished) - min(t.datetime_start for t in finished)  # type: ignore[type-var]
+    ).total_seconds()
+    done = study["progress"]["done"]
+    return {
+        "backend": kind,
+        "workers": n_workers,
+        "trials": done,
+        "trials_total": len(trials),
+        "seconds": round(span, 3),
+        "trials_per_s": done / span,
+        "seconds_per_trial_per_worker": span * n_workers / done,
+        "cpu_s_per_trial": {
+            "workers": workers_cpu / done,
+            "api": api_cpu / done,
+            "postgresql": pg_cpu / done if server else None,
+        },
+        "peak_connections": watch.peak if watch else None,
+        "database_is_locked": locked,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = harness.parse_args(__doc__ or "", argv)
+    counts = QUICK_WORKERS if args.quick else WORKERS
+    per_worker = 3 if args.quick else TRIALS_PER_WORKER
+    baseline = in_memory_seconds_per_trial(10 if args.quick else 50)
+    runs: list[dict[str, Any]] = []
+    with harness.scratch("pool") as tmp, harness.postgres() as server:
+        for kind in BACKENDS:
+            for n in counts:
+                runs.append(run_pool(kind, n, max(6, per_worker * n), server, tmp))
+                r = runs[-1]
+                print(f"{kind:10} {n:2} workers: {r['trials_per_s']:.2f} trials/s", flush=True)
+
+    rows = []
+    for r in runs:
+        one = next(x for x in runs if x["backend"] == r["backend"] and x["workers"] == 1)
+        r["speedup"] = r["trials_per_s"] / one["trials_per_s"]
+        r["ideal_trials_per_s"] = r["workers"] / SLEEP_SECONDS
+        r["overhead_s_per_trial"] = r["seconds_per_trial_per_worker"] - baseline
+        cpu = r["cpu_s_per_trial"]
+        rows.append(
+            [
+                r["backend"],
+                r["workers"],
+                r["trials"],
+                r["trials_per_s"],
+                r["ideal_trials_per_s"],
+                r["speedup"],
+                r["overhead_s_per_trial"] * 1000,
+                cpu["workers"] * 1000,
+                None if cpu["postgresql"] is None else cpu["postgresql"] * 1000,
+                r["peak_connections"],
+            ]
+        )
+    markdown = harness.table(
+        [
+            "backend",
+            "workers",
+            "trials",
+            "trials/s",
+            "ideal trials/s",
+            "speed-up vs 1",
+            "overhead ms/trial",
+            "worker CPU ms/trial",
+            "PostgreSQL CPU ms/trial",
+            "peak connections",
+        ],
+        rows,
+    )
+    markdown += (
+        f"\n\nIn-memory Optuna, one process, same objective: {baseline * 1000:.1f} ms per trial "
+        f"({SLEEP_SECONDS * 1000:.0f} ms of it sleeping). Overhead = seconds per trial per worker "
+        "in the pool minus that."
+    )
+    harness.publish(
+        args.out,
+        "pool",
+        {
+            "sleep_seconds": SLEEP_SECONDS,
+            "epochs": EPOCHS,
+            "quick": args.quick,
+            "in_memory_s_per_trial": baseline,
+            "runs": runs,
+        },
+        markdown,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,247 @@
+"""API keys and tenants through a real API process and a real worker.
+
+Tenant B's key on tenant A's objects gets 404 on every endpoint, and A's objects are unchanged;
+no key is 401; a revoked key is 401 on its very next request; secrets never reach the logs.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support import Stack, process_env, regtune, wait_for
+
+ADMIN = "auth-admin-key-0123456789abcdef"
+PUBLIC = {"/healthz", "/readyz"}
+STUDY = {
+    "name": "a-private-study",
+    "model": {"kind": "linear"},
+    "search_space": {"lambda": {"low": 1e-4, "high": 1e-1, "log": True}, "l1_ratio": 0.5},
+    "training": {"max_epochs": 3, "batch_size": 32},
+    "pruner": {"type": "none"},
+    "budget": {"n_trials": 1, "max_parallel": 1},
+}
+
+
+def csv_bytes() -> bytes:
+    rows = "".join(f"{i % 7},{(i * 13) % 5},{i % 7 * 2 + (i * 13) % 5}\n" for i in range(60))
+    return ("a,b,y\n" + rows).encode()
+
+
+class Tenants:
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.admin = self.client(ADMIN)
+        self.keys: dict[str, dict[str, Any]] = {}
+        for name in ("alpha", "beta"):
+            created = self.admin.post("/v1/keys", json={"tenant": name})
+            assert created.status_code == 201, created.text
+            self.keys[name] = created.json()
+        self.a = self.client(self.keys["alpha"]["key"])
+        self.b = self.client(self.keys["beta"]["key"])
+
+    def client(self, key: str | None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.Client(base_url=self.stack.url, headers=headers, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Tenants, dict[str, Any]]]:
+    """Tenant alpha owns a dataset and a completed study with one trial and a best model."""
+    tmp = tmp_path_factory.mktemp("auth")
+    stack = Stack(f"sqlite:///{tmp / 'regtune.db'}", tmp, REGTUNE_ADMIN_KEY=ADMIN)
+    stack.start_api()
+    try:
+        tenants = Tenants(stack)
+        dataset = tenants.a.post(
+            "/v1/datasets", files={"file": ("a.csv", csv_bytes())}, data={"target": "y"}
+        ).json()
+        study = tenants.a.post("/v1/studies", json={**STUDY, "dataset": {"id": dataset["id"]}})
+        assert study.status_code == 201, study.text
+        study_id = study.json()["id"]
+        stack.start_workers(1)
+        wait_for(
+            lambda: tenants.a.get(f"/v1/studies/{study_id}").json()["status"] == "completed",
+            timeout=600,
+            interval=0.5,
+            what="alpha's study to complete",
+        )
+        objects = {"study_id": study_id, "dataset_id": dataset["id"], "number": 0}
+        yield tenants, objects
+    finally:
+        stack.stop()
+
+
+def operations(client: httpx.Client) -> list[tuple[str, str]]:
+    schema = client.get("/openapi.json").json()
+    return [(m.upper(), p) for p, ops in schema["paths"].items() for m in ops]
+
+
+def fill(path: str, objects: dict[str, Any]) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: str(objects[m.group(1)]), path)
+
+
+def snapshot(tenants: Tenants, objects: dict[str, Any]) -> dict[str, Any]:
+    a, sid = tenants.a, objects["study_id"]
+    return {
+        "study": a.get(f"/v1/studies/{sid}").json(),
+        "trials": a.get(f"/v1/studies/{sid}/trials").json(),
+        "dataset": a.get(f"/v1/datasets/{objects['dataset_id']}").json(),
+    }
+
+
+def test_another_tenant_gets_404_on_every_object_endpoint(
+    world: tuple[Tenants, dict[str, Any]],
+) -> None:
+    tenants, objects = world
+    before = snapshot(tenants, objects)
+    checked = []
+    for method, path in operations(tenants.a):
+        if "{" not in path or path.startswith("/v1/keys"):
+            continue
+        url = fill(path, objects)
+        if method == "GET":
+            assert tenants.a.get(url).status_code == 200, f"alpha cannot {method} {url}"
+        response = tenants.b.request(method, url)
+        assert response.status_code == 404, f"{method} {path}: {response.status_code}"
+        assert response.json()["error"]["code"] == "not_found"
+        checked.append(f"{method} {path}")
+    assert {
+        "GET /v1/studies/{study_id}",
+        "DELETE /v1/studies/{study_id}",
+        "POST /v1/studies/{study_id}/cancel",
+        "GET /v1/studies/{study_id}/trials",
+        "GET /v1/studies/{study_id}/trials/{number}",
+        "GET /v1/datasets/{dataset_id}",
+        "DELETE /v1/datasets/{dataset_id}",
+    } <= set(checked)
+    assert snapshot(tenants, objects) == before
+
+
+def test_another_tenant_sees_nothing_in_lists_and_cannot_use_the_dataset(
+    world: tuple[Tenants, dict[str, Any]],
+) -> None:
+    tenants, objects = world
+    assert tenants.b.get("/v1/studies").json()["total"] == 0
+    assert tenants.b.get("/v1/datasets").json()["total"] == 0
+    for worker in tenants.b.get("/v1/workers").json():
+        assert worker["study_id"] is None
+    borrowed = {**STUDY, "name": "borrowed", "dataset": {"id": objects["dataset_id"]}}
+    response = tenants.b.post("/v1/studies", json=borrowed)
+    assert response.status_code == 422
+    assert [f["path"] for f in response.json()["error"]["fields"]] == ["dataset.id"]
+    # the same name in another tenant is another study
+    own = tenants.b.post(
+        "/v1/studies", json={**STUDY, "dataset": {"builtin": "diabetes"}, "budget": {"n_trials": 1}}
+    )
+    assert own.status_code == 201, own.text
+    assert tenants.b.post(f"/v1/studies/{own.json()['id']}/cancel").status_code == 200
+
+
+def test_no_key_or_a_bad_key_is_401_everywhere_but_health(
+    world: tuple[Tenants, dict[str, Any]],
+) -> None:
+    tenants, objects = world
+    anonymous = tenants.client(None)
+    wrong = tenants.client("rt_not-a-real-key-at-all-0000000000000")
+    basic = tenants.client(None)
+    basic.headers["Authorization"] = "Basic YWxpY2U6c2VjcmV0"
+    for method, path in operations(tenants.a):
+        url = fill(path, {**objects, "key_id": tenants.keys["alpha"]["id"]})
+        if path in PUBLIC:
+            assert anonymous.request(method, url).status_code in (200, 503)
+            continue
+        for client in (anonymous, wrong, basic):
+            response = client.request(method, url)
+            assert response.status_code == 401, f"{method} {path}: {response.status_code}"
+            assert response.headers["www-authenticate"] == "Bearer"
+            assert response.json()["error"]["code"] == "unauthorized"
+    assert tenants.a.get(f"/v1/studies/{objects['study_id']}").status_code == 200
+
+
+def test_only_the_admin_key_manages_keys(world: tuple[Tenants, dict[str, Any]]) -> None:
+    tenants, _ = world
+    assert tenants.a.post("/v1/keys", json={"tenant": "alpha"}).status_code == 403
+    assert tenants.a.get("/v1/keys").status_code == 403
+    assert tenants.a.delete(f"/v1/keys/{tenants.keys['beta']['id']}").status_code == 403
+    listed = tenants.admin.get("/v1/keys").json()
+    assert {k["tenant"] for k in listed} >= {"alpha", "beta"}
+    assert all("key" not in k for k in listed)
+    assert tenants.admin.post("/v1/keys", json={"tenant": "bad name!"}).status_code == 422
+    assert tenants.admin.delete("/v1/keys/nope").status_code == 404
+
+
+def test_a_revoked_key_is_refused_on_its_next_request(
+    world: tuple[Tenants, dict[str, Any]],
+) -> None:
+    tenants, _ = world
+    created = tenants.admin.post("/v1/keys", json={"tenant": "gamma"}).json()
+    gamma = tenants.client(created["key"])
+    assert gamma.get("/v1/studies").status_code == 200
+    assert tenants.admin.delete(f"/v1/keys/{created['id']}").status_code == 204
+    assert gamma.get("/v1/studies").status_code == 401
+    assert tenants.admin.delete(f"/v1/keys/{created['id']}").status_code == 204  # idempotent
+
+
+def test_secrets_never_reach_the_logs(world: tuple[Tenants, dict[str, Any]]) -> None:
+    tenants, _ = world
+    tenants.client("rt_a-wrong-secret-that-must-not-be-logged").get("/v1/studies")
+    logs = tenants.stack.logs()
+    assert "GET /v1/studies" in logs  # the log is there, and it is the right one
+    for secret in [ADMIN, "rt_a-wrong-secret-that-must-not-be-logged"] + [
+        k["key"] for k in tenants.keys.values()
+    ]:
+        assert secret not in logs
+
+
+def test_cors_is_off_unless_configured(world: tuple[Tenants, dict[str, Any]]) -> None:
+    tenants, _ = world
+    response = tenants.a.get("/v1/studies", headers={"Origin": "http://127.0.0.1:9999"})
+    assert "access-control-allow-origin" not in response.headers
+
+
+def test_cors_allows_only_the_configured_origins(
+    stack_factory: type[Stack], sqlite_url: str
+) -> None:
+    stack = stack_factory(
+        sqlite_url, REGTUNE_CORS_ORIGINS="http://127.0.0.1:3000, http://localhost:3000"
+    ).start_api()
+    preflight = {
+        "Origin": "http://127.0.0.1:3000",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type",
+    }
+    allowed = httpx.options(f"{stack.url}/v1/studies", headers=preflight, timeout=30)
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == "http://127.0.0.1:3000"
+    other = {**preflight, "Origin": "http://127.0.0.1:4000"}
+    refused = httpx.options(f"{stack.url}/v1/studies", headers=other, timeout=30)
+    assert "access-control-allow-origin" not in refused.headers
+
+
+def test_without_keys_loopback_is_open_and_key_management_is_off(
+    stack_factory: type[Stack], sqlite_url: str
+) -> None:
+    stack = stack_factory(sqlite_url).start_api()
+    assert httpx.get(f"{stack.url}/v1/studies", timeout=30).status_code == 200
+    response = httpx.post(f"{stack.url}/v1/keys", json={"tenant": "alpha"}, timeout=30)
+    assert response.status_code == 403
+    assert "REGTUNE_ADMIN_KEY" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("command", ["api", "serve"])
+def test_refuses_a_non_loopback_address_without_keys(command: str, sqlite_url: str) -> None:
+    result = subprocess.run(
+        regtune(command, "--host", "0.0.0.0", "--port", "9"),
+        env=process_env(sqlite_url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "refusing to listen on 0.0.0.0 without API keys" in " ".join(result.stderr.split())

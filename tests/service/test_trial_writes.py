@@ -1,0 +1,72 @@
+"""One-statement trial writes store exactly what Optuna's RDBStorage stores, with its errors."""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution, IntDistribution
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.storages import RDBStorage
+
+from service.db import engine_kwargs
+from service.storage import Storage, make_storage
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+REPORTS = [0.5, math.inf, -math.inf, math.nan, 1e-300, -2.0]
+
+
+def _run(storage: RDBStorage) -> optuna.trial.FrozenTrial:
+    """The same trial through any storage: three parameters (two trials so the
+    distribution cache is warm), six reports including non-finite ones, one overwrite."""
+    study = optuna.create_study(storage=storage, sampler=optuna.samplers.RandomSampler(seed=1))
+    for _ in range(2):
+        trial = study.ask()
+        trial.suggest_float("x", 0.0, 1.0)
+        trial.suggest_float("lr", 1e-4, 1e-1, log=True)
+        trial.suggest_int("n", 1, 9)
+        for step, value in enumerate(REPORTS):
+            trial.report(value, step)
+        storage.set_trial_intermediate_value(trial._trial_id, 0, 0.25)  # an upsert
+        study.tell(trial, 1.0)
+    return study.trials[-1]
+
+
+def _curve(trial: optuna.trial.FrozenTrial) -> list[str]:
+    return [repr(trial.intermediate_values[s]) for s in sorted(trial.intermediate_values)]
+
+
+def test_reports_and_params_are_stored_as_optuna_stores_them(database_url: str) -> None:
+    ours = make_storage(database_url)
+    assert isinstance(ours, Storage)
+    fast = _run(ours)
+    plain = _run(RDBStorage(database_url, engine_kwargs=engine_kwargs(database_url)))
+    assert _curve(fast) == _curve(plain) == [repr(v) for v in [0.25, *REPORTS[1:]]]
+    assert fast.distributions == plain.distributions
+    assert set(fast.params) == {"x", "lr", "n"}
+    assert isinstance(fast.params["n"], int)
+    ours.engine.dispose()
+
+
+def test_writes_to_finished_or_unknown_trials_fail_like_optuna(database_url: str) -> None:
+    storage = make_storage(database_url)
+    study = optuna.create_study(storage=storage)
+    trial = study.ask()
+    trial.suggest_float("x", 0.0, 1.0)
+    study.tell(trial, 1.0)
+    backend: RDBStorage = storage
+    dist = FloatDistribution(0.0, 1.0)
+    with pytest.raises(UpdateFinishedTrialError):
+        backend.set_trial_intermediate_value(trial._trial_id, 3, 1.0)
+    with pytest.raises(UpdateFinishedTrialError):
+        backend._set_trial_param(trial._trial_id, "y", 0.5, dist, dist)
+    with pytest.raises(KeyError):
+        backend.set_trial_intermediate_value(10**6, 1, 1.0)
+    running = study.ask()
+    with pytest.raises(ValueError, match="distribution"):
+        backend._set_trial_param(running._trial_id, "x", 1.0, IntDistribution(0, 3), dist)
+    backend._set_trial_param(running._trial_id, "x", 0.5, dist, dist)
+    backend._set_trial_param(running._trial_id, "x", 0.7, dist, dist)  # ignored, as in Optuna
+    assert backend.get_trial(running._trial_id).params == {"x": 0.5}
+    storage.engine.dispose()
