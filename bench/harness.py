@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import sys
 import tempfile
 import time
@@ -29,6 +30,8 @@ RESULTS = ROOT / "bench" / "results"
 
 
 def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The arguments every benchmark takes; also makes SIGTERM run the clean-up (servers stop)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--quick", action="store_true", help="tiny budget: checks the script runs, not the numbers"

@@ -70,7 +70,7 @@ teardown() {
   if [ -n "$PG_DATA" ]; then
     su postgres -s /bin/sh -c "'$PG_BIN/pg_ctl' -D '$PG_DATA' -m immediate -w stop" >/dev/null 2>&1
   fi
-  log "engine stopped after $(elapsed "$t")s"
+  log "engine stopped after $(elapsed "$t")s (its images stay in $CACHE/engine)"
   rm -rf "$WORK"
   log "teardown took $(elapsed "$t")s; exit code $code"
   exit "$code"
@@ -83,21 +83,31 @@ if [ -n "${DOCKER_HOST:-}" ] && docker info >/dev/null 2>&1; then
   log "using the engine at $DOCKER_HOST"
 else
   t=$(date +%s)
-  mkdir -p "$WORK/data" "$WORK/x"
+  # The engine's images and layers stay in the cache (like /var/lib/docker), so a rerun rebuilds
+  # only what changed; REGTUNE_SMOKE_FRESH=1 starts from an empty engine.
+  exec 9>"$CACHE/engine.lock"
+  flock -n 9 || die "another compose smoke run holds $CACHE/engine.lock"
+  [ "${REGTUNE_SMOKE_FRESH:-0}" = 1 ] && rm -rf "$CACHE/engine"
+  mkdir -p "$CACHE/engine" "$WORK/x"
   dockerd --bridge=none --iptables=false --ip6tables=false \
-    --data-root "$WORK/data" --exec-root "$WORK/x" --pidfile "$WORK/dockerd.pid" \
+    --data-root "$CACHE/engine" --exec-root "$WORK/x" --pidfile "$WORK/dockerd.pid" \
     -H "unix://$WORK/docker.sock" >"$WORK/dockerd.log" 2>&1 &
   ENGINE_PID=$!
   export DOCKER_HOST="unix://$WORK/docker.sock"
   for _ in $(seq 120); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
   docker info >/dev/null 2>&1 || { tail -20 "$WORK/dockerd.log" >&2; die "dockerd did not start"; }
   log "engine up in $(elapsed "$t")s (pid $ENGINE_PID, no bridge, no iptables)"
+  # leftovers of an interrupted run on this engine
+  docker ps -aq | xargs -r docker rm -f >/dev/null
+  docker volume prune -f >/dev/null
 fi
 T_ENGINE=$(elapsed "$T0")
 
 # ------------------------------------------------------------------------------ 2. base image
 t=$(date +%s)
-if [ -f "$CACHE/base-$SUITE.tar" ]; then
+if docker image inspect "$BASE_TAG" >/dev/null 2>&1; then
+  log "base image $BASE_TAG already in the engine"
+elif [ -f "$CACHE/base-$SUITE.tar" ]; then
   docker load -q -i "$CACHE/base-$SUITE.tar" >/dev/null
   log "base image loaded from $CACHE/base-$SUITE.tar"
 else
@@ -139,7 +149,12 @@ T_BASE=$(elapsed "$t")
 # ------------------------------------------------------------------------------ 3. project image
 # pip's sources on this machine, as its own config says; local ones are served over loopback HTTP.
 t=$(date +%s)
-PKG_PORT=$(free_port)
+# the same port as last time if it is free: the URLs are build arguments, part of the layer cache
+PKG_PORT=$(cat "$CACHE/pkg-port" 2>/dev/null || true)
+if [ -z "$PKG_PORT" ] || ! python3 -c "import socket,sys; socket.socket().bind(('127.0.0.1', int(sys.argv[1])))" "$PKG_PORT" 2>/dev/null; then
+  PKG_PORT=$(free_port)
+  echo "$PKG_PORT" >"$CACHE/pkg-port"
+fi
 mkdir -p "$WORK/pkgs"
 PIP_PY="$ROOT/.venv/bin/python"
 [ -x "$PIP_PY" ] || PIP_PY=python3
@@ -200,6 +215,7 @@ log "building $IMAGE (find-links: ${BUILD_PIP_FIND_LINKS:-none})"
 DOCKER_BUILDKIT=0 docker build --network host --force-rm -t "$IMAGE" "${BUILD_ARGS[@]}" "$ROOT" \
   >"$WORK/build.log" 2>&1 || { tail -40 "$WORK/build.log" >&2; die "docker build"; }
 kill "$PKG_PID" 2>/dev/null; PKG_PID=""
+docker image prune -f >/dev/null  # the previous run's image, now untagged
 T_BUILD=$(elapsed "$t")
 IMAGE_MB=$(($(docker image inspect -f '{{.Size}}' "$IMAGE") / 1000000))
 log "image built in ${T_BUILD}s, ${IMAGE_MB} MB"
@@ -312,8 +328,10 @@ done
 # the dashboard reads the same database and lists the study
 DASH="http://127.0.0.1:$DASHBOARD_PORT"
 for _ in $(seq 60); do curl -sf "$DASH/api/studies" >/dev/null && break; sleep 1; done
-curl -sf "$DASH/api/studies" | grep -q "$NAME" || die "the dashboard does not list $NAME"
-curl -sf "$DASH/dashboard" | grep -qi "<html" || die "the dashboard page does not answer"
+listed=$(curl -sf "$DASH/api/studies") || die "the dashboard's API does not answer"
+grep -q "$NAME" <<<"$listed" || die "the dashboard does not list $NAME"
+page=$(curl -sf "$DASH/dashboard") || die "the dashboard page does not answer"
+grep -qi "<html" <<<"$page" || die "the dashboard page is not HTML"
 api_cid=$("${COMPOSE[@]}" ps -q api)
 health=""
 for _ in $(seq 60); do
@@ -323,12 +341,40 @@ for _ in $(seq 60); do
 done
 [ "$health" = healthy ] || die "api container health: $health"
 
-# a graceful stop: workers hand back and exit 0 well within the grace period
-t=$(date +%s)
-"${COMPOSE[@]}" stop --timeout 60 worker >/dev/null 2>&1
-codes=$(for cid in $("${COMPOSE[@]}" ps -q worker); do docker inspect -f '{{.State.ExitCode}}' "$cid"; done | sort -u | tr '\n' ' ')
-T_STOP=$(elapsed "$t")
-[ "$codes" = "0 " ] || die "workers exited with codes: $codes"
+# Hand-back: stop the workers in the middle of long trials. Each must exit 0 well within the
+# grace period, and its trial must go back to the queue (WAITING), none left RUNNING.
+LONG=$(jq -c --arg name "$NAME-handback" '.name = $name | .training.max_epochs = 10000
+  | .training.early_stopping = null | .training.batch_size = 16 | .pruner = {"type": "none"}
+  | .budget.n_trials = 6' <<<"$STUDY")
+long_id=$(curl -sS -f -X POST "$API/v1/studies" -H 'Content-Type: application/json' \
+  -H "Authorization: Bearer $ADMIN_KEY" --data "$LONG" | jq -r .id) || die "POST the long study"
+running=0
+for _ in $(seq 120); do
+  running=$(curl -sf -H "Authorization: Bearer $ADMIN_KEY" "$API/v1/studies/$long_id" \
+    | jq -r .progress.running)
+  [ "$running" = "$WORKERS" ] && break
+  sleep 1
+done
+[ "$running" = "$WORKERS" ] || die "the long study never had $WORKERS trials running ($running)"
+worker_ids=$("${COMPOSE[@]}" ps -q worker)
+stop_at=$(date +%s.%N)
+# shellcheck disable=SC2086
+docker stop --time 60 $worker_ids >/dev/null
+STOPS=$(for cid in $worker_ids; do
+  docker inspect -f '{{.State.ExitCode}} {{.State.FinishedAt}}' "$cid"
+done | python3 -c '
+import sys, datetime as dt
+start = float(sys.argv[1])
+for line in sys.stdin:
+    code, finished = line.split()
+    end = dt.datetime.fromisoformat(finished.rstrip("Z")[:26]).replace(tzinfo=dt.timezone.utc)
+    print(f"exit {code} after {end.timestamp() - start:.1f}s")
+' "$stop_at")
+grep -qv '^exit 0 ' <<<"$STOPS" && die "a worker did not stop cleanly: $STOPS"
+long=$(curl -sf -H "Authorization: Bearer $ADMIN_KEY" "$API/v1/studies/$long_id")
+[ "$(jq '.counts.RUNNING // 0' <<<"$long")" = 0 ] || die "trials left RUNNING: $(jq -c .counts <<<"$long")"
+[ "$(jq '.counts.WAITING // 0' <<<"$long")" = "$WORKERS" ] \
+  || die "expected $WORKERS trials handed back (WAITING): $(jq -c .counts <<<"$long")"
 
 cat <<EOF
 
@@ -341,6 +387,7 @@ study                  ${T_STUDY}s: $N_TRIALS trials → $n_complete COMPLETE + 
 trials per worker      ${PER_WORKER[*]}
 best value             $(jq -r '.best_trial.value // "n/a"' <<<"$study")
 dashboard              lists "$NAME"; api container $health
-workers stopped        ${T_STOP}s, exit codes $codes
+hand-back              $WORKERS workers stopped mid-trial, trials $(jq -c .counts <<<"$long")
+workers stopped        $(tr '\n' ';' <<<"$STOPS" | sed 's/;$//; s/;/; /g')
 total so far           $(elapsed "$T0")s (teardown follows)
 EOF

@@ -31,6 +31,22 @@ restart reaches a worker as that as well as SQLAlchemy's own ``OperationalError`
 """
 
 
+def caused_by_database(exc: BaseException) -> bool:
+    """True if ``exc`` is, or was raised while handling, a transient database error.
+
+    Optuna can replace a storage error with an unrelated one while cleaning up after it (an
+    ``UnboundLocalError`` when recording a trial's FAIL fails too), so the chain is searched.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, TRANSIENT):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def describe(exc: BaseException) -> str:
     """``Type: first line of the message`` of the innermost cause: what a log line should say."""
     while exc.__cause__ is not None:

@@ -285,18 +285,37 @@ class Client:
         timeout: float = 3600,
         poll: float = 1.0,
         on_update: Callable[[Study], None] | None = None,
+        model_grace: float = 300,
     ) -> Study:
-        """Poll until the study reaches a final status; ``on_update`` sees every poll."""
+        """Poll until the study reaches a final status; ``on_update`` sees every poll.
+
+        A completed study's best model is saved just after it completes (the worker retrains
+        the best trial); this waits up to ``model_grace`` more seconds for it to appear.
+        """
         deadline = time.monotonic() + timeout
+        completed_at: float | None = None
         while True:
             study = self.study(study_id)
             if on_update is not None:
                 on_update(study)
             if study["status"] in FINAL_STATUSES:
-                return study
+                if not awaits_model(study):
+                    return study
+                completed_at = completed_at or time.monotonic()
+                if time.monotonic() - completed_at > model_grace:
+                    return study
             if time.monotonic() > deadline:
                 raise TimeoutError(f"study {study_id} still {study['status']} after {timeout}s")
             time.sleep(poll)
+
+
+def awaits_model(study: Study) -> bool:
+    """Completed with a best trial, and its model is not saved yet."""
+    return (
+        study["status"] == "completed"
+        and study.get("best_trial") is not None
+        and study.get("best_model") is None
+    )
 
 
 def _api_error(response: httpx.Response) -> ApiError:

@@ -24,9 +24,10 @@ from service.errors import (
     InvalidDefinition,
     InvalidUpload,
 )
+from service.fileformats import Limits
 from service.spec import StudySpec, Uploaded
 from service.tables import DatasetRow, StudyRow
-from service.tabular import TASKS, Limits, read_table
+from service.tabular import TASKS, read_table
 
 ID_CHARS = 32
 
@@ -46,7 +47,7 @@ def encode_arrays(X: np.ndarray, y: np.ndarray) -> bytes:
 def decode_arrays(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
     from safetensors.numpy import load
 
-    arrays = load(blob)
+    arrays = load(bytes(blob))  # psycopg may hand back a memoryview
     return arrays["X"], arrays["y"]
 
 

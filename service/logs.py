@@ -22,9 +22,7 @@ study_var: ContextVar[str | None] = ContextVar("regtune_study_id", default=None)
 trial_var: ContextVar[int | None] = ContextVar("regtune_trial", default=None)
 worker_var: ContextVar[str | None] = ContextVar("regtune_worker_id", default=None)
 
-_SECRET = re.compile(
-    r"(?i)(bearer\s+|(?:api[_-]?)?key[=:]\s*|\b(?=rt_))[A-Za-z0-9._~+/=-]{4,}"
-)
+_SECRET = re.compile(r"(?i)(bearer\s+|(?:api[_-]?)?key[=:]\s*|\b(?=rt_))[A-Za-z0-9._~+/=-]{4,}")
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
 

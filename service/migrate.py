@@ -28,5 +28,7 @@ def upgrade(url: str) -> None:
             command.upgrade(config, "head")
     finally:
         engine.dispose()
-    make_storage(url).remove_session()
+    storage = make_storage(url)  # creates or upgrades Optuna's tables
+    storage.remove_session()
+    storage.engine.dispose()  # else its connections stay open until a garbage collection
     log.info("database is at the newest schema")

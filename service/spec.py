@@ -67,20 +67,29 @@ def _list_item(annotation: Any) -> Any:
     return next((i for a in get_args(annotation) if (i := _list_item(a)) is not None), None)
 
 
-def _wrong_json_type(value: Any, annotation: Any) -> str | None:
-    """pydantic's lax mode reads true as 1, 0 as false and "5" as 5; a definition must not."""
+class Mistyped:
+    """Stands in for a value of the wrong JSON type, so the field's own validation rejects it
+    (with the field's path) where pydantic's lax mode would read true as 1, 0 as false, "5" as 5.
+    """
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+def _json_typed(value: Any, annotation: Any) -> Any:
     if isinstance(value, list):
         item = _list_item(annotation)
-        problems = [_wrong_json_type(v, item) for v in value] if item is not None else []
-        return next((f"item {i} {p}" for i, p in enumerate(problems) if p), None)
+        return value if item is None else [_json_typed(v, item) for v in value]
     leaves = _leaves(annotation) - {type(None)}
-    if isinstance(value, bool) and bool not in leaves:
-        return f"must not be a boolean, got {str(value).lower()}"
-    if leaves == {bool} and value is not None and not isinstance(value, bool):
-        return f"must be true or false, got {value!r}"
-    if isinstance(value, str) and leaves and leaves <= {int, float}:
-        return f"must be a number, got the string {value[:40]!r}"
-    return None
+    wrong = (
+        (isinstance(value, bool) and bool not in leaves)
+        or (leaves == {bool} and value is not None and not isinstance(value, bool))
+        or (isinstance(value, str) and bool(leaves) and leaves <= {int, float})
+    )
+    return Mistyped(value) if wrong else value
 
 
 class Strict(BaseModel):
@@ -89,13 +98,14 @@ class Strict(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _json_types(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            for name, field in cls.model_fields.items():
-                key = field.alias if field.alias in data else name
-                problem = _wrong_json_type(data.get(key), field.annotation)
-                if problem:
-                    raise ValueError(f"{key} {problem}")
-        return data
+        if not isinstance(data, dict):
+            return data
+        checked = dict(data)
+        for name, field in cls.model_fields.items():
+            key = field.alias if field.alias in data else name
+            if key in data:
+                checked[key] = _json_typed(data[key], field.annotation)
+        return checked
 
 
 # --------------------------------------------------------------------------- datasets
@@ -202,6 +212,11 @@ class Fixed(BaseModel):
     @model_serializer
     def _as_number(self) -> float:
         return self.value
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, _schema: Any, _handler: Any) -> dict[str, Any]:
+        """Written as a plain number (``dropout: 0.2``), in requests as in answers."""
+        return {"type": "number", "title": "Fixed", "description": "a fixed value"}
 
     @property
     def values(self) -> tuple[float, float]:

@@ -193,9 +193,9 @@ def summarize(row: StudyRow) -> StudySummary:
     best = pareto = None
     with transaction() as session:
         counts = trial_reads.counts_by_state(session, osid)
-        number = trial_reads.best_trial_number(session, osid, directions[0])
-        if number is not None:
-            best = trial_reads.get_trial(session, osid, number)
+        best = trial_reads.best_trial(
+            session, osid, directions[0], n_complete=counts["COMPLETE"], key=row.id
+        )
         if len(directions) > 1:
             numbers = trial_reads.pareto_numbers(session, osid, directions)
             pareto = trial_reads.list_trials(

@@ -1,15 +1,12 @@
-"""Reading an uploaded table safely: CSV or Parquet bytes → numeric features and a target.
+"""An uploaded table → numeric features and a target, checked column by column.
 
-Nothing in a file is executed or unpickled: CSV cells are text to pandas' C parser (a leading
-``=`` is just a character), Parquet is read by pyarrow with a checked schema. Every rejection
-names the column, row or byte at fault. Missing feature values stay NaN here; the worker fills
-them with statistics of the training split (see ``worker/missing.py``).
+Numbers stay numbers, text columns are one-hot encoded under a cap, a column mixing the two is
+refused with the row at fault. Missing feature values stay NaN here; the worker fills them with
+statistics of the training split (see ``worker/missing.py``).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,34 +14,12 @@ import numpy as np
 import pandas as pd
 
 from service.errors import InvalidUpload
-from service.settings import Settings
+from service.fileformats import NA_TOKENS, Limits, detect_format, read_csv, read_parquet
 
-PARQUET_MAGIC = b"PAR1"
-PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
-NA_TOKENS = ["", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "none", "?"]
 MAX_CELLS = 40_000_000
 """rows x features after encoding; bounds the memory of one parsed upload (float64)."""
 MAX_ABS_VALUE = 1e100
 TASKS = ("auto", "regression", "binary", "multiclass")
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_columns: int = 1_000
-    max_categories: int = 50
-    min_rows: int = 20
-    max_rows: int = 2_000_000
-    max_line_bytes: int = 1024 * 1024
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Limits:
-        return cls(
-            max_columns=settings.dataset_max_columns,
-            max_categories=settings.dataset_max_categories,
-            min_rows=settings.dataset_min_rows,
-            max_rows=settings.dataset_max_rows,
-            max_line_bytes=settings.dataset_max_line_bytes,
-        )
 
 
 @dataclass
@@ -64,169 +39,6 @@ class Table:
     classes: list[str] | None
     target_summary: dict[str, Any]
     missing: dict[str, Any]
-
-
-# ---------------------------------------------------------------------------- reading bytes
-
-
-def _looks_like_text(raw: bytes) -> bool:
-    head = raw[:4096]
-    if b"\0" in head:
-        return False
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return exc.start > len(head) - 4  # a multi-byte character cut at the edge
-    return True
-
-
-def detect_format(raw: bytes, filename: str) -> str:
-    if raw.startswith(PARQUET_MAGIC):
-        return "parquet"
-    if filename.lower().endswith(PARQUET_SUFFIXES):
-        looks = "; it looks like CSV text" if _looks_like_text(raw) else ""
-        raise InvalidUpload(
-            f"{filename} is not a Parquet file: it does not start with the PAR1 magic bytes{looks}"
-        )
-    return "csv"
-
-
-def _check_text(raw: bytes, limits: Limits) -> None:
-    nul = raw.find(b"\0")
-    if nul >= 0:
-        raise InvalidUpload(
-            f"the file looks binary (a NUL byte at offset {nul}); send UTF-8 CSV text or Parquet"
-        )
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise InvalidUpload(
-            f"the file is not UTF-8 text: byte 0x{raw[exc.start]:02x} at line {line} "
-            f"(offset {exc.start}); save it as UTF-8"
-        ) from None
-    ends = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == ord("\n"))
-    bounds = np.concatenate(([-1], ends, [len(raw)]))
-    lengths = np.diff(bounds) - 1
-    longest = int(np.argmax(lengths))
-    if lengths[longest] > limits.max_line_bytes:
-        raise InvalidUpload(
-            f"line {longest + 1} is {int(lengths[longest])} bytes long; at most "
-            f"{limits.max_line_bytes} bytes per line (REGTUNE_DATASET_MAX_LINE_BYTES)"
-        )
-
-
-def _delimiter_hint(header: list[str]) -> str:
-    if len(header) != 1:
-        return ""
-    for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
-        if sep in header[0]:
-            return f"; the header is one column, so the file looks delimited by {name}: use commas"
-    return ""
-
-
-def _check_header(names: list[str], *, target: str, limits: Limits, hint: str = "") -> None:
-    if len(names) - 1 > limits.max_columns:
-        raise InvalidUpload(
-            f"the file has {len(names)} columns; at most {limits.max_columns + 1} "
-            "(REGTUNE_DATASET_MAX_COLUMNS features plus the target)"
-        )
-    seen: dict[str, int] = {}
-    for i, name in enumerate(names):
-        if name in seen:
-            raise InvalidUpload(
-                f"duplicate column name {name!r} (columns {seen[name] + 1} and {i + 1}); "
-                "column names must be unique"
-            )
-        seen[name] = i
-    if target not in seen:
-        shown = ", ".join(repr(n[:40]) for n in names[:8]) + (", ..." if len(names) > 8 else "")
-        raise InvalidUpload(f"target column {target!r} is not in the file (columns: {shown}){hint}")
-
-
-def _read_csv(raw: bytes, *, target: str, limits: Limits) -> tuple[list[str], list[pd.Series]]:
-    _check_text(raw, limits)
-    text_start = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
-    first_end = raw.find(b"\n", text_start)
-    first = raw[text_start : first_end if first_end >= 0 else len(raw)].decode("utf-8")
-    if not first.strip():
-        raise InvalidUpload("the first line is empty; it must be the header with column names")
-    header = next(csv.reader([first.rstrip("\r")]))
-    names = [n.strip() or f"column_{i + 1}" for i, n in enumerate(header)]
-    _check_header(names, target=target, limits=limits, hint=_delimiter_hint(header))
-    try:
-        frame = pd.read_csv(
-            io.BytesIO(raw[text_start:]),
-            header=None,
-            skiprows=1,
-            names=list(range(len(names))),
-            keep_default_na=False,
-            na_values=NA_TOKENS,
-            skipinitialspace=True,
-            engine="c",
-            encoding="utf-8",
-            nrows=limits.max_rows + 1,
-            low_memory=False,
-        )
-    except pd.errors.EmptyDataError:
-        frame = pd.DataFrame(columns=list(range(len(names))))
-    except (pd.errors.ParserError, ValueError, OverflowError) as exc:
-        message = str(exc).replace("Error tokenizing data. C error: ", "").strip()
-        raise InvalidUpload(f"the CSV cannot be parsed: {message}") from None
-    return names, [frame[i] for i in range(len(names))]
-
-
-def _read_parquet(raw: bytes, *, target: str, limits: Limits) -> tuple[list[str], list[pd.Series]]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    import pyarrow.types as pat
-
-    try:
-        parquet = pq.ParquetFile(pa.BufferReader(raw))
-        schema = parquet.schema_arrow
-        meta = parquet.metadata
-    except (pa.ArrowException, OSError, ValueError) as exc:
-        raise InvalidUpload(f"the Parquet file cannot be read: {exc}") from None
-    fields = [f for f in schema if not f.name.startswith("__index_level_")]
-    names = [f.name for f in fields]
-    _check_header(names, target=target, limits=limits)
-    if meta.num_rows > limits.max_rows:
-        raise InvalidUpload(
-            f"the file has {meta.num_rows} rows; at most {limits.max_rows} "
-            "(REGTUNE_DATASET_MAX_ROWS)"
-        )
-    for f in fields:
-        kind = f.type.value_type if pat.is_dictionary(f.type) else f.type
-        supported = (
-            pat.is_integer(kind)
-            or pat.is_floating(kind)
-            or pat.is_boolean(kind)
-            or pat.is_string(kind)
-            or pat.is_large_string(kind)
-            or pat.is_null(kind)
-        )
-        if not supported:
-            raise InvalidUpload(
-                f"column {f.name!r} has Parquet type {f.type}; only numbers, booleans and text "
-                "are supported"
-            )
-    try:
-        table = parquet.read(columns=names)
-    except (pa.ArrowException, OSError, ValueError) as exc:
-        raise InvalidUpload(f"the Parquet file cannot be read: {exc}") from None
-    series: list[pd.Series] = []
-    for f, column in zip(fields, table.columns, strict=True):
-        kind = f.type.value_type if pat.is_dictionary(f.type) else f.type
-        if pat.is_dictionary(f.type):
-            column = column.cast(kind)
-        if pat.is_boolean(kind) or pat.is_integer(kind) or pat.is_floating(kind):
-            values = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
-            series.append(pd.Series(values, dtype="float64"))
-        elif pat.is_null(kind):
-            series.append(pd.Series(np.full(len(column), np.nan)))
-        else:
-            series.append(pd.Series(column.to_pylist(), dtype="object"))
-    return names, series
 
 
 # ---------------------------------------------------------------------------- columns
@@ -420,7 +232,7 @@ def read_table(
     if not raw:
         raise InvalidUpload("the file is empty")
     fmt = detect_format(raw, filename)
-    reader = _read_parquet if fmt == "parquet" else _read_csv
+    reader = read_parquet if fmt == "parquet" else read_csv
     names, values = reader(raw, target=target, limits=limits)
     n_rows = len(values[0]) if values else 0
     if n_rows == 0:

@@ -14,7 +14,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from service.client import Client, Study
+from service.client import Client, Study, awaits_model
 
 EXIT_CODES = {"completed": 0, "failed": 1, "cancelled": 2}
 """``regtune submit --watch`` exits with these; a failed study is non-zero, as CI expects."""
@@ -32,7 +32,7 @@ def best_text(study: Study) -> str:
 def fields(study: Study) -> dict[str, Any]:
     counts = study["counts"]
     return {
-        "status": study["status"],
+        "status": "saving the best model" if awaits_model(study) else study["status"],
         "complete": counts.get("COMPLETE", 0),
         "pruned": counts.get("PRUNED", 0),
         "failed": counts.get("FAIL", 0),

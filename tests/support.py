@@ -158,6 +158,9 @@ class Stack:
         return "\n".join(p.log() for p in procs)
 
     def stop(self) -> None:
+        for proc in self.workers:  # all hand back at once, then wait for each
+            if proc.alive():
+                proc.signal(signal.SIGTERM)
         for proc in self.workers:
             proc.stop()
         if self.api is not None:

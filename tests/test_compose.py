@@ -96,7 +96,15 @@ def test_compose_config_is_valid_and_names_real_commands_and_settings(
         )
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["worker"]["scale"] >= 1
-    assert services["worker"]["stop_grace_period"] in ("60s", "1m", "1m0s")
+    # a stopped worker hands its trial back at the next epoch; SIGKILL must not come first
+    assert seconds(services["worker"]["stop_grace_period"]) >= 30
+
+
+def seconds(duration: str) -> float:
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", duration)
+    assert parts and "".join(n + u for n, u in parts) == duration, duration
+    return sum(float(n) * units[u] for n, u in parts)
 
 
 def test_default_stack_publishes_the_dashboard_on_loopback_only(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 from sqlalchemy import select
 
 from service import claims, logs, workers
-from service.backoff import TRANSIENT, Backoff, describe, retry_forever
+from service.backoff import TRANSIENT, Backoff, caused_by_database, describe, retry_forever
 from service.db import transaction
 from service.metrics import CLAIM_SECONDS_ATTR
 from service.settings import Settings, get_settings
@@ -209,7 +209,8 @@ class Worker:
         from worker.artifacts import save_best_model
 
         try:
-            save_best_model(study_id)
+            with logs.context(study_id=study_id):  # not the last trial's id: a retrain
+                save_best_model(study_id)
         except Exception:
             log.exception("study %s: could not save the best model", study_id)
 
@@ -282,16 +283,16 @@ class Worker:
                 claim.study_id,
                 number[:1],
             )
-        except TRANSIENT as exc:
+        except KeyError:
+            log.info("study %s was deleted", claim.study_id)
+        except Exception as exc:
+            if not caused_by_database(exc):
+                log.exception("study %s trial %s failed", claim.study_id, number[:1])
+                return f"{type(exc).__name__}: {exc}"
             # Optuna could not even record the FAIL: the trial is still RUNNING. Fail it and queue
             # its retry once the database is back, before the slot is given back.
             log.warning("study %s: database error mid-trial (%s)", claim.study_id, describe(exc))
             self._hand_back(study, claim, number, reason="database error", fail_first=True)
-        except KeyError:
-            log.info("study %s was deleted", claim.study_id)
-        except Exception as exc:
-            log.exception("study %s trial %s failed", claim.study_id, number[:1])
-            return f"{type(exc).__name__}: {exc}"
         return None
 
     def _hand_back(

@@ -11,9 +11,9 @@ from pydantic import BaseModel, Field
 from service import datasets
 from service.api.deps import TenantDep
 from service.api.schemas import ErrorResponse, UtcDateTime
+from service.fileformats import Limits
 from service.settings import get_settings
 from service.tables import DatasetRow
-from service.tabular import Limits
 
 router = APIRouter(prefix="/v1", tags=["datasets"])
 ERRORS: dict[int | str, dict[str, Any]] = {

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.support import ROOT
 
@@ -29,3 +30,72 @@ def test_pool_smoke(tmp_path: Path) -> None:
         assert not run["database_is_locked"]
     assert runs["postgresql", 2]["peak_connections"] <= 4 * 3  # 2 workers + the API
     assert 0.2 <= result["in_memory_s_per_trial"] < 1
+
+
+def _quick(name: str, out: Path) -> tuple[str, dict[str, Any]]:
+    """Run ``bench.<name> --quick``; return what it printed and the JSON it wrote."""
+    done = subprocess.run(
+        [sys.executable, "-m", f"bench.{name}", "--quick", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((out / f"{name}.json").read_text())
+    assert result["quick"] is True and result["machine"]["cores"] >= 1
+    assert result["table"] in done.stdout
+    return done.stdout, result
+
+
+def test_overhead_smoke(tmp_path: Path) -> None:
+    stdout, result = _quick("overhead", tmp_path)
+    assert "| trial | configuration |" in stdout
+    rows = {r["config"]: r for r in result["rows"]}
+    assert set(rows) == {
+        "memory",
+        "optuna-sqlite",
+        "optuna-sqlite-wal",
+        "optuna-postgresql",
+        "regtune-sqlite",
+        "regtune-postgresql",
+    }
+    for row in rows.values():  # every trial ran, through the service too
+        assert row["complete"] == row["n_trials"]
+        assert row["wall_s"] > 0
+    assert rows["memory"]["ratio_vs_a"] == 1.0
+    assert rows["regtune-postgresql"]["status"] == "completed"
+
+
+def test_pruning_smoke(tmp_path: Path) -> None:
+    stdout, result = _quick("pruning", tmp_path)
+    assert "| dataset | pruner |" in stdout
+    assert {r["pruner"] for r in result["rows"]} == {
+        "none",
+        "median",
+        "successive_halving",
+        "hyperband",
+    }
+    none = next(r for r in result["runs"] if r["pruner"] == "none")
+    assert none["pruned"] == 0 and none["saved_fraction"] == 0 and none["equal_quality"]
+    for run in result["runs"]:
+        assert 0 < run["epochs"] <= 4 * 4  # 4 trials of at most 4 epochs
+        assert -1 <= run["best_test"] <= 1  # an R² on held-out rows
+
+
+def test_quality_smoke(tmp_path: Path) -> None:
+    stdout, result = _quick("quality", tmp_path)
+    assert "ElasticNetCV" in stdout and "MLPRegressor" in stdout
+    rows = {(r["dataset"], r["model"]): r for r in result["rows"]}
+    assert set(rows) == {("diabetes", "linear"), ("friedman1", "linear"), ("friedman1", "mlp")}
+    assert rows["diabetes", "linear"]["sklearn"]["test"] > 0.2  # ElasticNetCV's test R²
+    assert "best_linear" in rows["friedman1", "mlp"]
+
+
+def test_api_load_smoke(tmp_path: Path) -> None:
+    stdout, result = _quick("api_load", tmp_path)
+    assert "| requests | count |" in stdout
+    overall = result["rows"][-1]
+    assert overall["requests"] == "all"
+    assert overall["count"] == int(result["setup"]["rate"] * result["setup"]["seconds"])
+    assert overall["errors"] == 0

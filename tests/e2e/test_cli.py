@@ -194,6 +194,7 @@ def test_study_commands_and_json_output(stack: Stack, tmp_path: Path) -> None:
     assert "already exists" in watched.stderr and "Traceback" not in watched.stderr
 
     stack.wait_status(study_id)
+    wait_for(lambda: stack.study(study_id)["best_model"], timeout=300, what="the best model")
     listed = json.loads(cli(stack, "ls", "--json").stdout)
     assert study_id in [s["id"] for s in listed["items"]]
     shown = json.loads(cli(stack, "show", study_id, "--json").stdout)

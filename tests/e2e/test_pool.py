@@ -25,7 +25,7 @@ import pytest
 from optuna.trial import FrozenTrial, TrialState
 
 from tests.pg import PostgresServer, postgres_server
-from tests.support import Proc, Stack, free_port, regtune, wait_for
+from tests.support import Proc, Stack, free_port, process_env, regtune, wait_for
 
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -54,7 +54,7 @@ class Trials:
     """Optuna's own view of a study's trials, read straight from the database."""
 
     def __init__(self, url: str, optuna_name: str) -> None:
-        self.storage = optuna.storages.RDBStorage(url)
+        self.storage = optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
         self.study_id = self.storage.get_study_id_from_name(optuna_name)
 
     def all(self) -> list[FrozenTrial]:
@@ -119,6 +119,13 @@ def signal_mid_trial(workers: list[Proc], trials: Trials, study_id: str, sig: in
     return wait_for(fresh_trial, timeout=300, interval=0.03, what="a worker mid-trial")
 
 
+def completed(stack: Stack, study: dict[str, Any]) -> dict[str, Any]:
+    """Wait for the study to end; it must have completed (not failed on database errors)."""
+    final = stack.wait_status(study["id"], ("completed", "failed", "cancelled"), timeout=600)
+    assert final["status"] == "completed", final.get("error")
+    return final
+
+
 def assert_at_rest(trials: list[FrozenTrial], n_trials: int) -> None:
     """Exactly n COMPLETE/PRUNED, nothing RUNNING or WAITING, numbers 0..N-1 without repeats."""
     states = [t.state for t in trials]
@@ -158,7 +165,7 @@ def test_sigkill_mid_trial_is_retried_with_its_parameters(
     killed.popen.wait(timeout=30)
     number = started(killed, study["id"])[-1]
 
-    final = stack.wait_status(study["id"], timeout=300)
+    final = completed(stack, study)
     assert final["progress"]["done"] == 40 and final["counts"]["RUNNING"] == 0
     all_trials = trials.all()
     assert_at_rest(all_trials, 40)
@@ -180,7 +187,7 @@ def test_sigterm_hands_the_trial_back_and_exits(
     number = started(stopped, study["id"])[-1]
     assert re.search(rf"trial {number} handed back", stopped.log())
 
-    stack.wait_status(study["id"], timeout=300)
+    completed(stack, study)
     all_trials = trials.all()
     assert_at_rest(all_trials, 24)
     assert_retried(all_trials, number)
@@ -196,7 +203,7 @@ def own_pg() -> Iterator[PostgresServer]:
 
 
 def test_database_restart_workers_back_off_and_continue(
-    stack_factory: type[Stack], own_pg: PostgresServer, trials_of: Any
+    own_pg: PostgresServer, stack_factory: type[Stack], trials_of: Any
 ) -> None:
     """Must-show 3: ``pg_ctl restart -m fast`` under 3 workers; /readyz 503 then 200."""
     url = own_pg.create_database("pool")
@@ -228,7 +235,7 @@ def test_database_restart_workers_back_off_and_continue(
         watcher.join()
     assert readiness[readiness.index(503) :].count(200) >= 1
 
-    stack.wait_status(study["id"], timeout=300)
+    completed(stack, study)
     assert_at_rest(trials.all(), 40)
     for worker, offset in zip(workers, logs_before, strict=True):
         assert worker.alive(), "a worker died with the database"
@@ -246,7 +253,8 @@ def test_api_restart_does_not_disturb_the_workers(
     wait_for(lambda: sum(t.state in DONE for t in trials.all()) >= 3, timeout=180, what="trials")
 
     assert stack.api is not None
-    assert stack.api.stop() == 0
+    stack.api.stop()
+    assert not stack.api.alive()
     down_at = sum(t.state in DONE for t in trials.all())
     wait_for(
         lambda: sum(t.state in DONE for t in trials.all()) >= down_at + 4,
@@ -255,7 +263,7 @@ def test_api_restart_does_not_disturb_the_workers(
     )
     stack.start_api()
 
-    final = stack.wait_status(study["id"], timeout=300)
+    final = completed(stack, study)
     assert final["progress"]["done"] == 30
     assert_at_rest(trials.all(), 30)
     assert all(w.alive() for w in workers)
@@ -290,7 +298,7 @@ def test_two_studies_share_the_pool_and_max_parallel_holds(
     assert {w["pid"] for w in json.loads(shown.stdout)} == {w.pid for w in workers}
 
     for study in (narrow, wide):
-        stack.wait_status(study["id"], timeout=300)
+        completed(stack, study)
 
     runs: dict[str, list[FrozenTrial]] = {}
     for study in (narrow, wide):
@@ -310,40 +318,51 @@ def test_two_studies_share_the_pool_and_max_parallel_holds(
 
 
 def test_sqlite_embedded_with_dashboard_reading(
-    stack_factory: type[Stack], sqlite_url: str, tmp_path: Path, trials_of: Any
+    sqlite_url: str, tmp_path: Path, trials_of: Any
 ) -> None:
-    """Must-show 6: SQLite, 3 workers, optuna-dashboard reading the file, 60 trials, no lock."""
-    stack = stack_factory(sqlite_url).start_api()
-    port = free_port()
-    dashboard = Proc(regtune("dashboard", "--port", str(port)), stack.env, tmp_path / "dash.log")
-    dash = f"http://127.0.0.1:{port}"
+    """Must-show 6: `regtune serve` on SQLite, 3 workers, the dashboard reading the same file."""
+    port, dash_port = free_port(), free_port()
+    serve = Proc(
+        regtune(
+            "serve",
+            *("--port", str(port), "--workers", "3"),
+            *("--dashboard", "--dashboard-port", str(dash_port)),
+        ),
+        process_env(sqlite_url),
+        tmp_path / "serve.log",
+    )
+    api, dash = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{dash_port}"
     try:
+        for url in (f"{api}/readyz", f"{dash}/api/studies"):
+            wait_for(lambda u=url: httpx.get(u, timeout=5).status_code == 200, timeout=120)
         wait_for(
-            lambda: httpx.get(f"{dash}/api/studies", timeout=5).status_code == 200,
-            timeout=90,
-            what="dashboard",
+            lambda: len(httpx.get(f"{api}/v1/workers", timeout=30).json()) == 3,
+            timeout=120,
+            what="3 workers",
         )
-        study = stack.submit(definition(60, max_parallel=3))
+        created = httpx.post(f"{api}/v1/studies", json=definition(60, max_parallel=3), timeout=30)
+        assert created.status_code == 201, created.text
+        study = created.json()
         listed = httpx.get(f"{dash}/api/studies", timeout=30).json()["study_summaries"]
         (dash_id,) = [
             s["study_id"] for s in listed if s["study_name"] == study["optuna_study_name"]
         ]
-        stack.start_workers(3)
         answers: list[int] = []
 
         def dashboard_reads_until_done() -> bool:
             # what the dashboard's study page fetches: the study with all its trials
             answers.append(httpx.get(f"{dash}/api/studies/{dash_id}", timeout=30).status_code)
-            return stack.study(study["id"])["status"] == "completed"
+            status = httpx.get(f"{api}/v1/studies/{study['id']}", timeout=30).json()["status"]
+            return status == "completed"
 
-        wait_for(dashboard_reads_until_done, timeout=400, interval=0.3, what="60 trials")
+        wait_for(dashboard_reads_until_done, timeout=600, interval=0.3, what="60 trials")
         assert len(answers) >= 3 and set(answers) == {200}
         shown = httpx.get(f"{dash}/api/studies/{dash_id}", timeout=30).json()["trials"]
         assert sum(t["state"] in ("Complete", "Pruned") for t in shown) == 60
     finally:
-        dashboard.stop()
+        serve.stop(timeout=60)
 
     assert_at_rest(trials_of(sqlite_url, study).all(), 60)
-    logs = stack.logs() + dashboard.log()
+    logs = serve.log()
     assert "database is locked" not in logs
-    assert re.search(r"trial \d+ started", logs)
+    assert len(re.findall(r"trial \d+ started", logs)) >= 60

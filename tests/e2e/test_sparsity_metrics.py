@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, func, select
 
 from service.tables import StudyRow
-from tests.support import ROOT, Stack
+from tests.support import ROOT, Stack, wait_for
 from worker import data
 
 pytestmark = pytest.mark.slow
@@ -54,7 +54,17 @@ def sparse(stack: Stack) -> dict[str, dict[str, Any]]:
         "constrained": stack.submit(example("sparse-constrained.yaml", n_trials=10))["id"],
         "pareto": stack.submit(example("sparse-pareto.yaml", n_trials=12))["id"],
     }
-    return {k: stack.wait_status(v, timeout=1200) for k, v in ids.items()}
+    return {k: finished(stack, v) for k, v in ids.items()}
+
+
+def finished(stack: Stack, study_id: str) -> dict[str, Any]:
+    """Completed, and its best model saved (the finishing worker retrains it just after)."""
+    stack.wait_status(study_id, timeout=1200)
+    return wait_for(
+        lambda: (s := stack.study(study_id))["best_model"] is not None and s,
+        timeout=300,
+        what=f"the best model of {study_id}",
+    )
 
 
 def all_trials(stack: Stack, study_id: str) -> list[dict[str, Any]]:
@@ -155,4 +165,5 @@ def test_example_runs_on_a_tiny_budget(stack: Stack, path: Path) -> None:
     assert study["progress"]["done"] == 2
     assert study["counts"]["COMPLETE"] + study["counts"]["PRUNED"] == 2
     if study["best_trial"] is not None:
+        study = finished(stack, study["id"])
         assert study["best_model"]["trial"] == study["best_trial"]["number"]

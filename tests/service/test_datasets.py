@@ -324,3 +324,32 @@ def test_cli_uploads_and_lists(api: Stack, tmp_path: Path) -> None:
     )
     assert bad.returncode == 1
     assert "target column 'nope' is not in the file" in bad.stderr
+
+
+def test_a_streamed_body_without_length_is_cut_off_at_the_limit(api: Stack) -> None:
+    boundary = "regtune-test-boundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="target"\r\n\r\ny\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n'
+        "Content-Type: text/csv\r\n\r\nx1,y\r\n"
+    ).encode()
+
+    def body() -> Iterator[bytes]:
+        yield head
+        chunk = b"1,2\n" * 65_536
+        for _ in range(LIMIT // len(chunk) + 2):
+            yield chunk
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    response = httpx.post(
+        f"{api.url}/v1/datasets",
+        content=body(),
+        headers={
+            "Authorization": f"Bearer {ADMIN}",
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+        },
+        timeout=120,
+    )
+    assert "content-length" not in {k.lower() for k in response.request.headers}
+    assert response.status_code == 413, response.text[:300]
+    assert "REGTUNE_MAX_UPLOAD_BYTES" in response.json()["error"]["message"]
