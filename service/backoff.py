@@ -48,9 +48,11 @@ def caused_by_database(exc: BaseException) -> bool:
 
 
 def describe(exc: BaseException) -> str:
-    """``Type: first line of the message`` of the innermost cause: what a log line should say."""
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
+    """``Type: first line`` of the root of the error chain: what a log line should say."""
+    seen: set[int] = set()
+    while id(exc) not in seen and (exc.__cause__ or exc.__context__) is not None:
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
     message = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {message[0]}" if message else type(exc).__name__
 
