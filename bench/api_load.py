@@ -25,6 +25,9 @@ from typing import Any
 from bench import harness
 
 GOAL_P99_MS = 50.0
+IN_FLIGHT = 32
+TIMEOUT_S = 10.0
+GRACE_S = 60.0
 MIX = (("study", 0.4), ("trial_page", 0.4), ("study_list", 0.2))
 
 
@@ -194,21 +197,33 @@ def _path(kind: str, study_id: str, n_trials: int, rng: random.Random) -> str:
 
 
 async def _load(base: str, study_id: str, n_trials: int, rate: float, seconds: float) -> list[Any]:
+    """Open loop: request i is due at ``i / rate``; its latency counts from then.
+
+    At most ``IN_FLIGHT`` requests are outstanding (a waiting request's clock keeps running), so
+    a server that falls behind shows as latency rather than swamping the client; a request not
+    answered within ``TIMEOUT_S``, or still waiting ``GRACE_S`` after the last was due, counts
+    as an error.
+    """
     import httpx
 
     rng = random.Random(0)
     kinds, weights = zip(*MIX, strict=True)
     results: list[tuple[str, float, int | str]] = []
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
+    gate = asyncio.Semaphore(IN_FLIGHT)
+    limits = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT)
+    async with httpx.AsyncClient(base_url=base, timeout=TIMEOUT_S, limits=limits) as client:
 
         async def one(kind: str, path: str, scheduled: float) -> None:
+            status: int | str = "not answered"
             try:
-                response = await client.get(path)
-                status: int | str = response.status_code
-            except httpx.HTTPError as exc:
-                status = type(exc).__name__
-            results.append((kind, time.perf_counter() - scheduled, status))
+                async with gate:
+                    try:
+                        response = await client.get(path)
+                        status = response.status_code
+                    except httpx.HTTPError as exc:
+                        status = type(exc).__name__
+            finally:
+                results.append((kind, time.perf_counter() - scheduled, status))
 
         tasks = []
         start = time.perf_counter()
@@ -220,7 +235,10 @@ async def _load(base: str, study_id: str, n_trials: int, rate: float, seconds: f
             kind = rng.choices(kinds, weights)[0]
             path = _path(kind, study_id, n_trials, rng)
             tasks.append(asyncio.create_task(one(kind, path, scheduled)))
-        await asyncio.gather(*tasks)
+        _, late = await asyncio.wait(tasks, timeout=GRACE_S)
+        for task in late:  # the server fell hopelessly behind: what is left counts as errors
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
         elapsed = time.perf_counter() - start
     print(f"  sent {len(results)} requests in {elapsed:.1f} s", flush=True)
     return results

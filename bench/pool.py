@@ -125,9 +125,32 @@ class ConnectionWatch(threading.Thread):
 # ---------------------------------------------------------------------- one run
 
 
+class Progress:
+    """Reads the study's ``n_done`` straight from the database (not through the API)."""
+
+    def __init__(self, url: str, study_id: str) -> None:
+        from sqlalchemy import create_engine, text
+
+        self.engine = create_engine(url)
+        self.query = text("SELECT n_done FROM regtune_studies WHERE id = :id")
+        self.study_id = study_id
+
+    def done(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(self.query, {"id": self.study_id}).scalar() or 0)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
 def run_pool(
     kind: str, n_workers: int, n_trials: int, server: PostgresServer | None, tmp: Path
 ) -> dict[str, Any]:
+    """One study of ``n_trials`` on ``n_workers`` fresh workers; throughput and what it cost.
+
+    CPU per trial is taken between 10 % and 90 % of the study, so start-up (imports) and the
+    end (the finishing worker retrains and stores the best model) are left out.
+    """
     import optuna
 
     url = harness.fresh_database(kind, tmp, server, f"{kind}{n_workers}")
@@ -150,14 +173,32 @@ def run_pool(
         if server is not None:
             watch = ConnectionWatch(server, url.rsplit("/", 1)[1])
             watch.start()
-        pg_pids = postgres_pids(server) if server is not None else []
-        cpu_before = {p.pid: cpu_seconds(p.pid) for p in service.procs}
-        pg_before = sum(cpu_seconds(pid) for pid in pg_pids)
+
+        def cpu() -> tuple[float, float, float, float]:
+            """(time, workers, API, PostgreSQL) CPU seconds so far."""
+            pg = sum(cpu_seconds(pid) for pid in postgres_pids(server)) if server else 0.0
+            procs = service.procs
+            return (
+                time.monotonic(),
+                sum(cpu_seconds(p.pid) for p in procs[1:]),
+                cpu_seconds(procs[0].pid),
+                pg,
+            )
+
         study_id = service.submit(definition(n_trials, n_workers))
+        progress = Progress(url, study_id)
+        marks: list[tuple[int, tuple[float, float, float, float]]] = []
+        for share in (0.1, 0.9):
+            threshold = max(1, round(n_trials * share))
+            done = wait_for(
+                lambda t=threshold: (d := progress.done()) >= t and d,
+                timeout=max(600, n_trials * 5),
+                interval=0.05,
+                what=f"{threshold} trials",
+            )
+            marks.append((done, cpu()))
+        progress.close()
         study = service.wait_done(study_id, timeout=max(600, n_trials * 5))
-        workers_cpu = sum(cpu_seconds(p.pid) - cpu_before[p.pid] for p in service.procs[1:])
-        api_cpu = cpu_seconds(service.procs[0].pid) - cpu_before[service.procs[0].pid]
-        pg_cpu = sum(cpu_seconds(pid) for pid in postgres_pids(server)) - pg_before if server else 0
         if watch is not None:
             watch.done.set()
             watch.join()
@@ -166,11 +207,12 @@ def run_pool(
     storage = optuna.storages.RDBStorage(url)
     trials = storage.get_all_trials(storage.get_study_id_from_name(study["optuna_study_name"]))
     storage.engine.dispose()
-    finished = [t for t in trials if t.datetime_start and t.datetime_complete]
-    span = (
-        max(t.datetime_complete for t in finished) - min(t.datetime_start for t in finished)  # type: ignore[type-var]
-    ).total_seconds()
+    ends = [t.datetime_complete for t in trials if t.datetime_complete]
+    starts = [t.datetime_start for t in trials if t.datetime_start]
+    span = (max(ends) - min(starts)).total_seconds()
     done = study["progress"]["done"]
+    (done_a, a), (done_b, b) = marks
+    steady = max(1, done_b - done_a)
     return {
         "backend": kind,
         "workers": n_workers,
@@ -178,11 +220,12 @@ def run_pool(
         "trials_total": len(trials),
         "seconds": round(span, 3),
         "trials_per_s": done / span,
+        "steady_trials_per_s": steady / (b[0] - a[0]) if b[0] > a[0] else None,
         "seconds_per_trial_per_worker": span * n_workers / done,
         "cpu_s_per_trial": {
-            "workers": workers_cpu / done,
-            "api": api_cpu / done,
-            "postgresql": pg_cpu / done if server else None,
+            "workers": (b[1] - a[1]) / steady,
+            "api": (b[2] - a[2]) / steady,
+            "postgresql": (b[3] - a[3]) / steady if server else None,
         },
         "peak_connections": watch.peak if watch else None,
         "database_is_locked": locked,
@@ -198,7 +241,8 @@ def main(argv: list[str] | None = None) -> None:
     with harness.scratch("pool") as tmp, harness.postgres() as server:
         for kind in BACKENDS:
             for n in counts:
-                runs.append(run_pool(kind, n, max(6, per_worker * n), server, tmp))
+                pg = server if kind == "postgresql" else None
+                runs.append(run_pool(kind, n, max(6, per_worker * n), pg, tmp))
                 r = runs[-1]
                 print(f"{kind:10} {n:2} workers: {r['trials_per_s']:.2f} trials/s", flush=True)
 

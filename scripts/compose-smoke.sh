@@ -215,10 +215,13 @@ log "building $IMAGE (find-links: ${BUILD_PIP_FIND_LINKS:-none})"
 DOCKER_BUILDKIT=0 docker build --network host --force-rm -t "$IMAGE" "${BUILD_ARGS[@]}" "$ROOT" \
   >"$WORK/build.log" 2>&1 || { tail -40 "$WORK/build.log" >&2; die "docker build"; }
 kill "$PKG_PID" 2>/dev/null; PKG_PID=""
+cp "$WORK/build.log" "$CACHE/last-build.log"
+CACHED=$(grep -c 'Using cache' "$WORK/build.log" || true)
+STEPS=$(grep -c '^Step ' "$WORK/build.log" || true)
 docker image prune -f >/dev/null  # the previous run's image, now untagged
 T_BUILD=$(elapsed "$t")
 IMAGE_MB=$(($(docker image inspect -f '{{.Size}}' "$IMAGE") / 1000000))
-log "image built in ${T_BUILD}s, ${IMAGE_MB} MB"
+log "image built in ${T_BUILD}s, ${IMAGE_MB} MB ($CACHED of $STEPS steps from the layer cache)"
 docker run --rm --network host --entrypoint sh "$IMAGE" -c \
   '[ "$(id -u)" != 0 ] && ! command -v gcc && ! command -v cc && regtune --help' >/dev/null \
   || die "the image runs as root, ships a compiler, or its regtune command fails"
@@ -381,7 +384,7 @@ cat <<EOF
 == compose smoke: passed ==
 engine ready           ${T_ENGINE}s (dockerd, --bridge=none, host networking only)
 base image             ${T_BASE}s ($BASE_TAG, debootstrap minbase + python3, cached in $CACHE)
-image build            ${T_BUILD}s ($IMAGE, ${IMAGE_MB} MB)
+image build            ${T_BUILD}s ($IMAGE, ${IMAGE_MB} MB, $CACHED of $STEPS steps cached)
 stack up (api ready)   ${T_UP}s (postgres stand-in + local PostgreSQL, migrate, api, $WORKERS workers, dashboard)
 study                  ${T_STUDY}s: $N_TRIALS trials → $n_complete COMPLETE + $n_pruned PRUNED, status $(jq -r .status <<<"$study")
 trials per worker      ${PER_WORKER[*]}

@@ -124,7 +124,10 @@ def read_csv(raw: bytes, *, target: str, limits: Limits) -> tuple[list[str], lis
     first = raw[text_start : first_end if first_end >= 0 else len(raw)].decode("utf-8")
     if not first.strip():
         raise InvalidUpload("the first line is empty; it must be the header with column names")
-    header = next(csv.reader([first.rstrip("\r")]))
+    try:
+        header = next(csv.reader([first.rstrip("\r")]))
+    except csv.Error as exc:
+        raise InvalidUpload(f"the header line cannot be read as CSV: {exc}") from None
     names = [n.strip() or f"column_{i + 1}" for i, n in enumerate(header)]
     _check_header(names, target=target, limits=limits, hint=_delimiter_hint(header))
     try:

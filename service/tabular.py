@@ -90,7 +90,7 @@ def _numeric(name: str, numbers: np.ndarray) -> Column:
         row = int(np.flatnonzero(bad)[0])
         raise InvalidUpload(
             f"column {name!r} has a value out of range at data row {row + 1} "
-            f"({numbers[row]!r}; |x| must be ≤ {MAX_ABS_VALUE:g})"
+            f"({float(numbers[row])!r}; |x| must be ≤ {MAX_ABS_VALUE:g})"
         )
     return Column(name, numbers, None, missing)
 

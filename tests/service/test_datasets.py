@@ -14,8 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from service.errors import InvalidUpload
+from service.fileformats import Limits
 from service.spec import EXAMPLE
+from service.tabular import read_table
 from tests.support import Stack, regtune
 
 ADMIN = "test-admin-key-0123456789abcdef"
@@ -147,6 +152,7 @@ MALFORMED: list[tuple[str, str, Callable[[], bytes], int, str]] = [
         "not a Parquet file",
     ),
     ("non-UTF-8 bytes", "d.csv", _latin1, 422, "not UTF-8"),
+    ("a bare carriage return in the header", "d.csv", lambda: b"x\r1,y\n1,2\n", 422, "header"),
     ("too few rows", "d.csv", lambda: b"x1,y\n1,2\n3,4\n", 422, "at least 20"),
     ("ragged row", "d.csv", lambda: b"x1,y\n1,2\n3,4,5\n" + b"1,2\n" * 30, 422, "Expected 2"),
     (
@@ -353,3 +359,29 @@ def test_a_streamed_body_without_length_is_cut_off_at_the_limit(api: Stack) -> N
     assert "content-length" not in {k.lower() for k in response.request.headers}
     assert response.status_code == 413, response.text[:300]
     assert "REGTUNE_MAX_UPLOAD_BYTES" in response.json()["error"]["message"]
+
+
+CSV_ALPHABET = st.sampled_from([*'0123456789.,-+eE"\r\n ;ab=NAnul\t', "é", "\x00"])
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, database=None)
+@given(
+    raw=st.one_of(
+        st.binary(max_size=400),
+        st.text(CSV_ALPHABET, max_size=400).map(lambda t: ("a,y\n" + t).encode()),
+        st.text(CSV_ALPHABET, max_size=400).map(str.encode),
+        st.binary(max_size=400).map(lambda b: b"PAR1" + b + b"PAR1"),
+    ),
+    filename=st.sampled_from(["d.csv", "d.parquet", "d", ""]),
+    task=st.sampled_from(["auto", "regression", "binary", "multiclass"]),
+)
+def test_any_bytes_become_a_table_or_a_rejection(raw: bytes, filename: str, task: str) -> None:
+    """The parser's only failure is InvalidUpload (a 422), whatever the bytes."""
+    limits = Limits(min_rows=2)
+    try:
+        table = read_table(raw, filename=filename, target="y", task=task, limits=limits)
+    except InvalidUpload as exc:
+        assert exc.message
+        return
+    assert table.X.shape[0] == table.y.shape[0] >= 2
+    assert not np.isinf(table.X).any()
