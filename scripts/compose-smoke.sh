@@ -212,13 +212,17 @@ for crt in /usr/local/share/ca-certificates/*.crt /usr/local/share/ca-certificat
 done
 [ -n "$CA" ] && BUILD_ARGS+=(--build-arg "EXTRA_CA_CERTS=$CA")
 log "building $IMAGE (find-links: ${BUILD_PIP_FIND_LINKS:-none})"
-DOCKER_BUILDKIT=0 docker build --network host --force-rm -t "$IMAGE" "${BUILD_ARGS[@]}" "$ROOT" \
-  >"$WORK/build.log" 2>&1 || { tail -40 "$WORK/build.log" >&2; die "docker build"; }
+# The build stage gets a tag of its own so that its layers stay in the cache for the next run.
+for target in build ""; do
+  DOCKER_BUILDKIT=0 docker build --network host --force-rm ${target:+--target "$target"} \
+    -t "$IMAGE${target:+-$target}" "${BUILD_ARGS[@]}" "$ROOT" >>"$WORK/build.log" 2>&1 \
+    || { tail -40 "$WORK/build.log" >&2; die "docker build${target:+ --target $target}"; }
+done
 kill "$PKG_PID" 2>/dev/null; PKG_PID=""
 cp "$WORK/build.log" "$CACHE/last-build.log"
 CACHED=$(grep -c 'Using cache' "$WORK/build.log" || true)
 STEPS=$(grep -c '^Step ' "$WORK/build.log" || true)
-docker image prune -f >/dev/null  # the previous run's image, now untagged
+docker image prune -f >/dev/null  # the previous run's images, now untagged
 T_BUILD=$(elapsed "$t")
 IMAGE_MB=$(($(docker image inspect -f '{{.Size}}' "$IMAGE") / 1000000))
 log "image built in ${T_BUILD}s, ${IMAGE_MB} MB ($CACHED of $STEPS steps from the layer cache)"
