@@ -100,6 +100,19 @@ def postgres_pids(server: PostgresServer) -> list[int]:
     return [postmaster, *children]
 
 
+def transactions(server: PostgresServer, database: str) -> int:
+    """Transactions committed or rolled back in ``database`` so far (PostgreSQL's own count)."""
+    import psycopg
+
+    dsn = f"host=127.0.0.1 port={server.port} user=postgres dbname=postgres"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s",
+            (database,),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
 class ConnectionWatch(threading.Thread):
     """Samples how many connections the run's database has, from outside the pool."""
 
@@ -170,12 +183,13 @@ def run_pool(
             interval=1,
             what=f"{n_workers} workers registered",
         )
+        database = url.rsplit("/", 1)[1]
         if server is not None:
-            watch = ConnectionWatch(server, url.rsplit("/", 1)[1])
+            watch = ConnectionWatch(server, database)
             watch.start()
 
-        def cpu() -> tuple[float, float, float, float]:
-            """(time, workers, API, PostgreSQL) CPU seconds so far."""
+        def cpu() -> tuple[float, float, float, float, int]:
+            """(time, workers, API, PostgreSQL) CPU seconds so far, and transactions."""
             pg = sum(cpu_seconds(pid) for pid in postgres_pids(server)) if server else 0.0
             procs = service.procs
             return (
@@ -183,11 +197,12 @@ def run_pool(
                 sum(cpu_seconds(p.pid) for p in procs[1:]),
                 cpu_seconds(procs[0].pid),
                 pg,
+                transactions(server, database) if server else 0,
             )
 
         study_id = service.submit(definition(n_trials, n_workers))
         progress = Progress(url, study_id)
-        marks: list[tuple[int, tuple[float, float, float, float]]] = []
+        marks: list[tuple[int, tuple[float, float, float, float, int]]] = []
         for share in (0.1, 0.9):
             threshold = max(1, round(n_trials * share))
             done = wait_for(
@@ -227,6 +242,7 @@ def run_pool(
             "api": (b[2] - a[2]) / steady,
             "postgresql": (b[3] - a[3]) / steady if server else None,
         },
+        "transactions_per_trial": (b[4] - a[4]) / steady if server else None,
         "peak_connections": watch.peak if watch else None,
         "database_is_locked": locked,
     }
@@ -264,6 +280,7 @@ def main(argv: list[str] | None = None) -> None:
                 r["overhead_s_per_trial"] * 1000,
                 cpu["workers"] * 1000,
                 None if cpu["postgresql"] is None else cpu["postgresql"] * 1000,
+                r["transactions_per_trial"],
                 r["peak_connections"],
             ]
         )
@@ -278,6 +295,7 @@ def main(argv: list[str] | None = None) -> None:
             "overhead ms/trial",
             "worker CPU ms/trial",
             "PostgreSQL CPU ms/trial",
+            "PostgreSQL transactions/trial",
             "peak connections",
         ],
         rows,

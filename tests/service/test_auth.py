@@ -65,12 +65,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Tenants, d
         assert study.status_code == 201, study.text
         study_id = study.json()["id"]
         stack.start_workers(1)
-        wait_for(
-            lambda: tenants.a.get(f"/v1/studies/{study_id}").json()["status"] == "completed",
-            timeout=600,
-            interval=0.5,
-            what="alpha's study to complete",
-        )
+
+        def settled() -> bool:
+            study = tenants.a.get(f"/v1/studies/{study_id}").json()
+            # the best model is saved just after completion; wait for it so nothing moves later
+            return study["status"] == "completed" and study.get("best_model", True) is not None
+
+        wait_for(settled, timeout=600, interval=0.5, what="alpha's study to complete")
         objects = {"study_id": study_id, "dataset_id": dataset["id"], "number": 0}
         yield tenants, objects
     finally:

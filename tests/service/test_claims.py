@@ -215,6 +215,11 @@ def test_budget_and_parallel_limits_are_checked_by_the_claim(db: str) -> None:
     final = _row(row.id)
     assert (final.n_done, final.n_running, final.status) == (3, 0, "completed")
     assert claim(worker_id="w") is None
+    # the budget alone (max_parallel has room): slots in flight count against n_trials
+    small = _study(2, 5)
+    assert claim(worker_id="w") and claim(worker_id="w")
+    assert claim(worker_id="w") is None
+    assert _row(small.id).n_running == 2
 
 
 def _age_worker(worker_id: str, seconds: float) -> None:
