@@ -11,7 +11,7 @@
 #   EXTRA_CA_CERTS       PEM text of extra CA certificates pip must trust, e.g. a proxy's CA
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
-# ---------------------------------------------------------------- build: a virtualenv in /opt/venv
+# ---------------------------------------------------------------- build: the dependencies in /opt/venv
 FROM ${BASE_IMAGE} AS build
 
 ARG PIP_INDEX_URL
@@ -38,17 +38,12 @@ RUN python3 -m venv /opt/venv \
 # torch first and pinned: from a CPU index it is ~200 MB instead of a multi-GB CUDA build.
 RUN pip install "torch==${TORCH_VERSION}"
 
-# Dependencies in their own layer (they change less often than the code).
+# The project's dependencies, read from pyproject.toml alone: code changes do not invalidate them.
 WORKDIR /src
 COPY pyproject.toml ./
 RUN mkdir service worker && touch service/__init__.py worker/__init__.py \
     && pip install --no-build-isolation . \
     && pip uninstall --yes regtune
-
-COPY service ./service
-COPY worker ./worker
-RUN pip install --no-build-isolation --no-deps . \
-    && python -c "import service.cli, worker.loop"
 
 # ---------------------------------------------------------------- runtime: no compilers, no pip cache
 FROM ${BASE_IMAGE}
@@ -73,6 +68,14 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     REGTUNE_DATABASE_URL=sqlite:////data/regtune.db \
     REGTUNE_ARTIFACT_DIR=/data/artifacts
+
+# The project itself: a small layer on top of the dependencies.
+COPY pyproject.toml /tmp/regtune/
+COPY service /tmp/regtune/service
+COPY worker /tmp/regtune/worker
+RUN pip install --no-cache-dir --disable-pip-version-check --no-build-isolation --no-deps /tmp/regtune \
+    && rm -rf /tmp/regtune \
+    && regtune --help >/dev/null
 
 USER 10001:10001
 WORKDIR /data

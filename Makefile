@@ -25,7 +25,7 @@ system-deps:
 test: setup system-deps
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/pytest -q -p no:cacheprovider --durations=30 $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .
