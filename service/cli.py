@@ -102,6 +102,15 @@ def worker(
     _setup_logging()
     retry_forever(lambda: upgrade(get_settings().database_url), what="migrate the database")
     run_worker(max_trials=max_trials)
+    # Everything is committed and the worker unregistered: skip the interpreter's teardown, whose
+    # final garbage collection of torch's object graph can take many seconds, so that a worker
+    # asked to stop is gone at once.
+    import logging
+    import os
+
+    logging.shutdown()
+    sys.stdout.flush()
+    os._exit(0)
 
 
 @app.command()

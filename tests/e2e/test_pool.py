@@ -357,8 +357,12 @@ def test_sqlite_embedded_with_dashboard_reading(
 
         wait_for(dashboard_reads_until_done, timeout=600, interval=0.3, what="60 trials")
         assert len(answers) >= 3 and set(answers) == {200}
-        shown = httpx.get(f"{dash}/api/studies/{dash_id}", timeout=30).json()["trials"]
-        assert sum(t["state"] in ("Complete", "Pruned") for t in shown) == 60
+
+        def dashboard_shows_all() -> bool:  # the dashboard refreshes its view on its own clock
+            shown = httpx.get(f"{dash}/api/studies/{dash_id}", timeout=30).json()["trials"]
+            return sum(t["state"] in ("Complete", "Pruned") for t in shown) == 60
+
+        wait_for(dashboard_shows_all, timeout=120, interval=1, what="60 trials in the dashboard")
     finally:
         serve.stop(timeout=60)
 
