@@ -19,6 +19,9 @@ from typing import Any
 import numpy as np
 import optuna
 from optuna.artifacts import upload_artifact
+from optuna.storages._rdb import models as _optuna_models
+from optuna.trial import TrialState
+from sqlalchemy import Engine, exists, select
 
 from service import best_model
 from service import trials as trial_reads
@@ -33,7 +36,38 @@ from worker.missing import fill_missing
 from worker.objective import n_outputs, prepare, stored_values, train_config
 from worker.train import train
 
+om: Any = _optuna_models  # Optuna's SQLAlchemy models are untyped
+
 log = logging.getLogger(__name__)
+
+
+def studies_missing_a_model(engine: Engine | None = None, *, limit: int = 1) -> list[str]:
+    """Completed studies with a COMPLETE trial but no saved model.
+
+    The worker whose finish completes a study saves its model; when the study completed some
+    other way (the sweep released the last slot, the deadline passed, that worker died while
+    retraining), an idle worker catches up here.
+    """
+    trials, attrs = om.TrialModel, om.StudyUserAttributeModel
+    with transaction(engine) as session:
+        rows = session.scalars(
+            select(StudyRow.id)
+            .where(
+                StudyRow.status == "completed",
+                StudyRow.optuna_study_id.is_not(None),
+                exists().where(
+                    trials.study_id == StudyRow.optuna_study_id,
+                    trials.state == TrialState.COMPLETE,
+                ),
+                ~exists().where(
+                    attrs.study_id == StudyRow.optuna_study_id,
+                    attrs.key == best_model.BEST_MODEL_ATTR,
+                ),
+            )
+            .order_by(StudyRow.finished_at.desc())
+            .limit(limit)
+        ).all()
+    return list(rows)
 
 
 def save_best_model(study_id: str) -> dict[str, Any] | None:

@@ -157,6 +157,16 @@ class Worker:
             sweep()
         except Exception as exc:
             log.warning("sweep failed (%s)", type(exc).__name__)
+            return
+        from worker.artifacts import studies_missing_a_model
+
+        try:
+            missing = studies_missing_a_model(limit=1)
+        except Exception as exc:
+            log.warning("could not look for studies without a model (%s)", type(exc).__name__)
+            return
+        for study_id in missing:
+            self._save_best_model(study_id)
 
     # ------------------------------------------------------------------ one trial
 

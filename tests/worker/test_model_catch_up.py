@@ -1,0 +1,67 @@
+"""Idle workers find completed studies whose best model was never saved."""
+
+from __future__ import annotations
+
+import optuna
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState, create_trial
+
+from service.best_model import BEST_MODEL_ATTR
+from service.claims import utcnow
+from service.db import make_engine, transaction
+from service.migrate import upgrade
+from service.storage import make_storage
+from service.tables import StudyRow
+from worker.artifacts import studies_missing_a_model
+
+
+def _study_row(study_id: str, osid: int, status: str) -> StudyRow:
+    now = utcnow()
+    return StudyRow(
+        id=study_id,
+        tenant="default",
+        name=study_id,
+        optuna_name=study_id,
+        optuna_study_id=osid,
+        spec={},
+        status=status,
+        n_trials=1,
+        max_parallel=1,
+        max_retries=0,
+        n_running=0,
+        n_done=1,
+        n_claims=1,
+        n_errors=0,
+        created_at=now,
+        updated_at=now,
+        finished_at=now,
+    )
+
+
+def test_completed_study_without_a_model_is_found_until_one_is_saved(database_url: str) -> None:
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    storage = make_storage(database_url)
+    studies = {}
+    for name, status, trial_state in [
+        ("done", "completed", TrialState.COMPLETE),
+        ("running", "running", TrialState.COMPLETE),
+        ("all-pruned", "completed", TrialState.PRUNED),
+    ]:
+        study = optuna.create_study(storage=storage, study_name=name)
+        study.add_trial(
+            create_trial(
+                state=trial_state,
+                value=1.0 if trial_state == TrialState.COMPLETE else None,
+                params={"x": 0.5},
+                distributions={"x": FloatDistribution(0, 1)},
+                intermediate_values={1: 1.0},
+            )
+        )
+        studies[name] = study
+        with transaction(engine) as session:
+            session.add(_study_row(name, study._study_id, status))
+    assert studies_missing_a_model(engine, limit=10) == ["done"]
+    studies["done"].set_user_attr(BEST_MODEL_ATTR, {"artifact_id": "a", "trial": 0})
+    assert studies_missing_a_model(engine, limit=10) == []
+    engine.dispose()
