@@ -10,11 +10,14 @@
 #   4. starts PostgreSQL on a free loopback port in place of the postgres image,
 #   5. runs docker-compose.yml + docker-compose.host.yml with 3 workers, submits a study to the API
 #      container over HTTP, waits until it is completed, checks that the 3 worker containers ran
-#      its trials and that the dashboard shows it,
+#      its trials and that the dashboard shows it; then stops the workers in the middle of trials:
+#      each must hand its trial back and exit 0,
 #   6. tears everything down: containers, volumes, the engine it started, its mounts, PostgreSQL.
+#      The engine's images stay in $REGTUNE_SMOKE_CACHE/engine as a layer cache for the next run;
+#      REGTUNE_SMOKE_FRESH=1 starts from an empty engine.
 #
 # Needs root (dockerd, debootstrap), dockerd/containerd/runc, docker, docker-compose, debootstrap,
-# PostgreSQL 15 server binaries, python3, curl. Usage: sudo scripts/compose-smoke.sh
+# PostgreSQL 15 server binaries, python3 with PyYAML, curl, jq. Usage: sudo scripts/compose-smoke.sh
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -33,7 +36,7 @@ die() { log "FAILED: $*"; exit 1; }
 elapsed() { echo $(($(date +%s) - $1)); }
 
 [ "$(id -u)" -eq 0 ] || die "run as root (the docker engine and debootstrap need it)"
-for tool in dockerd docker docker-compose debootstrap python3 curl; do
+for tool in dockerd docker docker-compose debootstrap python3 curl jq flock; do
   command -v "$tool" >/dev/null || die "missing $tool"
 done
 [ -x "$PG_BIN/initdb" ] || die "PostgreSQL binaries not found in $PG_BIN"
