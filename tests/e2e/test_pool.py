@@ -126,6 +126,18 @@ def completed(stack: Stack, study: dict[str, Any]) -> dict[str, Any]:
     return final
 
 
+def at_rest(trials: Any) -> list[FrozenTrial]:
+    """The trials once nothing is RUNNING or WAITING: an orphan (a trial cut off by a database
+    outage before its first heartbeat) is failed by the sweep within the grace period."""
+
+    def settled() -> list[FrozenTrial] | None:
+        current = trials.all()
+        busy = {TrialState.RUNNING, TrialState.WAITING}
+        return None if any(t.state in busy for t in current) else current
+
+    return wait_for(settled, timeout=120, what="no RUNNING or WAITING trial")
+
+
 def assert_at_rest(trials: list[FrozenTrial], n_trials: int) -> None:
     """Exactly n COMPLETE/PRUNED, nothing RUNNING or WAITING, numbers 0..N-1 without repeats."""
     states = [t.state for t in trials]
@@ -236,7 +248,7 @@ def test_database_restart_workers_back_off_and_continue(
     assert readiness[readiness.index(503) :].count(200) >= 1
 
     completed(stack, study)
-    assert_at_rest(trials.all(), 40)
+    assert_at_rest(at_rest(trials), 40)
     for worker, offset in zip(workers, logs_before, strict=True):
         assert worker.alive(), "a worker died with the database"
         assert re.search(r"trial \d+ started", worker.log()[offset:]), "a worker stopped working"

@@ -1,0 +1,83 @@
+"""The sweep leaves nothing RUNNING that nobody runs, on both backends."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import optuna
+from optuna.distributions import FloatDistribution
+from optuna.storages._rdb import models as om
+from optuna.trial import TrialState, create_trial
+
+from service.claims import utcnow
+from service.db import make_engine, transaction
+from service.migrate import upgrade
+from service.storage import make_storage
+from service.sweep import fail_orphaned_trials
+from service.tables import StudyRow
+
+
+def _row(name: str, osid: int, status: str) -> StudyRow:
+    now = utcnow()
+    return StudyRow(
+        id=name,
+        tenant="default",
+        name=name,
+        optuna_name=name,
+        optuna_study_id=osid,
+        spec={},
+        status=status,
+        n_trials=5,
+        max_parallel=1,
+        max_retries=2,
+        n_running=0,
+        n_done=0,
+        n_claims=0,
+        n_errors=0,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _add(study: optuna.Study, storage: Any, state: TrialState, *, minutes_ago: float) -> int:
+    study.add_trial(
+        create_trial(
+            state=state,
+            params={"x": 0.25},
+            distributions={"x": FloatDistribution(0, 1)},
+        )
+    )
+    trial = study.trials[-1]
+    started = datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=minutes_ago)
+    with storage.scoped_session() as session:
+        row = session.get(om.TrialModel, trial._trial_id)
+        row._datetime_start_utc = started
+        session.commit()
+    return trial._trial_id
+
+
+def test_orphans_are_failed_retried_only_while_the_study_runs(database_url: str) -> None:
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    storage = make_storage(database_url)
+    active = optuna.create_study(storage=storage, study_name="active")
+    ended = optuna.create_study(storage=storage, study_name="ended")
+    with transaction(engine) as session:
+        session.add(_row("active", active._study_id, "running"))
+        session.add(_row("ended", ended._study_id, "completed"))
+    orphan = _add(active, storage, TrialState.RUNNING, minutes_ago=10)  # never sent a heartbeat
+    fresh = _add(active, storage, TrialState.RUNNING, minutes_ago=0)  # just started: left alone
+    leftover_running = _add(ended, storage, TrialState.RUNNING, minutes_ago=10)
+    leftover_waiting = _add(ended, storage, TrialState.WAITING, minutes_ago=0)
+
+    assert fail_orphaned_trials(engine, storage) == 3
+    assert storage.get_trial(orphan).state == TrialState.FAIL
+    assert storage.get_trial(fresh).state == TrialState.RUNNING
+    assert storage.get_trial(leftover_running).state == TrialState.FAIL
+    assert storage.get_trial(leftover_waiting).state == TrialState.FAIL
+    retries = [t for t in active.get_trials() if t.state == TrialState.WAITING]
+    assert len(retries) == 1 and retries[0].params == {"x": 0.25}
+    assert all(t.state != TrialState.WAITING for t in ended.get_trials())
+    assert fail_orphaned_trials(engine, storage) == 0
+    engine.dispose()
