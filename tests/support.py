@@ -165,3 +165,31 @@ class Stack:
             proc.stop()
         if self.api is not None:
             self.api.stop()
+
+
+def study_row(name: str, optuna_study_id: int, status: str, **overrides: Any) -> Any:
+    """A regtune study row written straight to the table, for tests of the sweep and catch-up."""
+    from service.claims import utcnow
+    from service.tables import StudyRow
+
+    now = utcnow()
+    fields: dict[str, Any] = {
+        "id": name,
+        "tenant": "default",
+        "name": name,
+        "optuna_name": name,
+        "optuna_study_id": optuna_study_id,
+        "spec": {},
+        "status": status,
+        "n_trials": 5,
+        "max_parallel": 1,
+        "max_retries": 2,
+        "n_running": 0,
+        "n_done": 0,
+        "n_claims": 0,
+        "n_errors": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+    fields.update(overrides)
+    return StudyRow(**fields)

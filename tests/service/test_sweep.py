@@ -10,34 +10,11 @@ from optuna.distributions import FloatDistribution
 from optuna.storages._rdb import models as om
 from optuna.trial import TrialState, create_trial
 
-from service.claims import utcnow
 from service.db import make_engine, transaction
 from service.migrate import upgrade
 from service.storage import make_storage
 from service.sweep import fail_orphaned_trials
-from service.tables import StudyRow
-
-
-def _row(name: str, osid: int, status: str) -> StudyRow:
-    now = utcnow()
-    return StudyRow(
-        id=name,
-        tenant="default",
-        name=name,
-        optuna_name=name,
-        optuna_study_id=osid,
-        spec={},
-        status=status,
-        n_trials=5,
-        max_parallel=1,
-        max_retries=2,
-        n_running=0,
-        n_done=0,
-        n_claims=0,
-        n_errors=0,
-        created_at=now,
-        updated_at=now,
-    )
+from tests.support import study_row
 
 
 def _add(study: optuna.Study, storage: Any, state: TrialState, *, minutes_ago: float) -> int:
@@ -64,8 +41,8 @@ def test_orphans_are_failed_retried_only_while_the_study_runs(database_url: str)
     active = optuna.create_study(storage=storage, study_name="active")
     ended = optuna.create_study(storage=storage, study_name="ended")
     with transaction(engine) as session:
-        session.add(_row("active", active._study_id, "running"))
-        session.add(_row("ended", ended._study_id, "completed"))
+        session.add(study_row("active", active._study_id, "running"))
+        session.add(study_row("ended", ended._study_id, "completed"))
     orphan = _add(active, storage, TrialState.RUNNING, minutes_ago=10)  # never sent a heartbeat
     fresh = _add(active, storage, TrialState.RUNNING, minutes_ago=0)  # just started: left alone
     leftover_running = _add(ended, storage, TrialState.RUNNING, minutes_ago=10)

@@ -11,31 +11,8 @@ from service.claims import utcnow
 from service.db import make_engine, transaction
 from service.migrate import upgrade
 from service.storage import make_storage
-from service.tables import StudyRow
+from tests.support import study_row
 from worker.artifacts import studies_missing_a_model
-
-
-def _study_row(study_id: str, osid: int, status: str) -> StudyRow:
-    now = utcnow()
-    return StudyRow(
-        id=study_id,
-        tenant="default",
-        name=study_id,
-        optuna_name=study_id,
-        optuna_study_id=osid,
-        spec={},
-        status=status,
-        n_trials=1,
-        max_parallel=1,
-        max_retries=0,
-        n_running=0,
-        n_done=1,
-        n_claims=1,
-        n_errors=0,
-        created_at=now,
-        updated_at=now,
-        finished_at=now,
-    )
 
 
 def test_completed_study_without_a_model_is_found_until_one_is_saved(database_url: str) -> None:
@@ -60,7 +37,18 @@ def test_completed_study_without_a_model_is_found_until_one_is_saved(database_ur
         )
         studies[name] = study
         with transaction(engine) as session:
-            session.add(_study_row(name, study._study_id, status))
+            session.add(
+                study_row(
+                    name,
+                    study._study_id,
+                    status,
+                    n_trials=1,
+                    max_retries=0,
+                    n_done=1,
+                    n_claims=1,
+                    finished_at=utcnow(),
+                )
+            )
     assert studies_missing_a_model(engine, limit=10) == ["done"]
     studies["done"].set_user_attr(BEST_MODEL_ATTR, {"artifact_id": "a", "trial": 0})
     assert studies_missing_a_model(engine, limit=10) == []
