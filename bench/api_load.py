@@ -150,12 +150,12 @@ def seed_database(url: str, n_trials: int, n_small: int) -> str:
     import optuna
     from sqlalchemy import update
 
-    from service.db import transaction
-    from service.migrate import upgrade
-    from service.spec import StudySpec, resolve_task
-    from service.storage import get_storage
-    from service.studies import create_study
-    from service.tables import StudyRow
+    from service.spec.definition import StudySpec, resolve_task
+    from service.store.db import transaction
+    from service.store.migrate import upgrade
+    from service.store.optuna_storage import get_storage
+    from service.store.studies import create_study
+    from service.store.tables import StudyRow
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     harness.use_database(url)

@@ -109,9 +109,9 @@ def fresh_database(kind: str, tmp: Path, server: PostgresServer | None, label: s
 
 def use_database(url: str) -> None:
     """Point this process's settings, engines and storage at ``url``."""
-    from service.db import get_engine
     from service.settings import get_settings
-    from service.storage import get_storage
+    from service.store.db import get_engine
+    from service.store.optuna_storage import get_storage
 
     os.environ["REGTUNE_DATABASE_URL"] = url
     for cached in (get_settings, get_engine, get_storage):
@@ -130,7 +130,7 @@ class Service:
         self.procs: list[Proc] = []
 
     def _spawn(self, name: str, *args: str) -> Proc:
-        cmd = [sys.executable, "-m", "service.cli", *args]
+        cmd = [sys.executable, "-m", "service.cli.app", *args]
         proc = Proc(cmd, self.env, self.tmp / f"{name}-{self.port}-{len(self.procs)}.log")
         self.procs.append(proc)
         return proc

@@ -1,6 +1,6 @@
 """What regtune costs on top of the training itself, against plain Optuna, per trial.
 
-One objective (``worker.sleep_objective``: sleep T seconds spread over 10 reported epochs, with
+One objective (``bench.sleep_objective``: sleep T seconds spread over 10 reported epochs, with
 ``should_prune`` after each), one search space, one sampler seed, run
 
   (a) in one process with Optuna's in-memory storage — the baseline;
@@ -67,11 +67,11 @@ def run_in_process(config: str, url: str | None, seconds: float, n_trials: int) 
     import optuna
 
     if config == "optuna-sqlite-wal":
-        import service.db  # noqa: F401 - registers regtune's SQLite pragmas on every engine
+        import service.store.db  # noqa: F401 - registers regtune's SQLite pragmas on every engine
 
-    from service.spec import StudySpec, resolve_task
+    from bench.sleep_objective import make_objective
+    from service.spec.definition import StudySpec, resolve_task
     from worker.policies import make_pruner, make_sampler
-    from worker.sleep_objective import make_objective
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = resolve_task(StudySpec.model_validate(definition(n_trials)))
@@ -110,7 +110,7 @@ def _when(value: str) -> datetime:
 
 def run_service(url: str, tmp: Path, seconds: float, n_trials: int) -> dict[str, Any]:
     env = {
-        "REGTUNE_OBJECTIVE_FACTORY": "worker.sleep_objective:make_objective",
+        "REGTUNE_OBJECTIVE_FACTORY": "bench.sleep_objective:make_objective",
         "REGTUNE_SLEEP_TRIAL_SECONDS": str(seconds),
         "REGTUNE_POLL_MAX": "0.5",
     }

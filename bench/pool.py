@@ -1,6 +1,6 @@
 """How the worker pool scales: trials per second with 1, 2, 4, 8 and 16 workers.
 
-Each trial is ``worker.sleep_objective``: 0.2 s of sleep over 10 reported epochs (with
+Each trial is ``bench.sleep_objective``: 0.2 s of sleep over 10 reported epochs (with
 ``should_prune`` and the worker's cancellation check after each), run by real ``regtune worker``
 processes through the real claim → Optuna trial → finish protocol, with an API process beside
 them, on SQLite and on PostgreSQL. Sleeping instead of training means the database and the
@@ -60,9 +60,9 @@ def in_memory_seconds_per_trial(n_trials: int) -> float:
     """The same objective, one process, Optuna's in-memory storage: the floor per trial."""
     import optuna
 
-    from service.spec import StudySpec, resolve_task
+    from bench.sleep_objective import make_objective
+    from service.spec.definition import StudySpec, resolve_task
     from worker.policies import make_pruner, make_sampler
-    from worker.sleep_objective import make_objective
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = resolve_task(StudySpec.model_validate(definition(n_trials, 1)))
@@ -168,7 +168,7 @@ def run_pool(
 
     url = harness.fresh_database(kind, tmp, server, f"{kind}{n_workers}")
     env = {
-        "REGTUNE_OBJECTIVE_FACTORY": "worker.sleep_objective:make_objective",
+        "REGTUNE_OBJECTIVE_FACTORY": "bench.sleep_objective:make_objective",
         "REGTUNE_SLEEP_TRIAL_SECONDS": str(SLEEP_SECONDS),
         "REGTUNE_POLL_MIN": "0.05",
         "REGTUNE_POLL_MAX": "0.5",

@@ -57,7 +57,7 @@ def run_study(definition: dict[str, Any]) -> dict[str, Any]:
     import optuna
     import torch
 
-    from service.spec import StudySpec, resolve_task
+    from service.spec.definition import StudySpec, resolve_task
     from worker.objective import make_objective
     from worker.policies import make_pruner, make_sampler
 

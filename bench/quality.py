@@ -72,7 +72,7 @@ def _splits(dataset: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
     """The rows regtune trains and validates on (together) and its test rows, unstandardized."""
     from sklearn.model_selection import train_test_split
 
-    from service.spec import StudySpec
+    from service.spec.definition import StudySpec
     from worker import data
 
     spec = StudySpec.model_validate(definition(dataset, "linear", 1, 1))

@@ -67,7 +67,7 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
         description=(
             "module:function the worker calls to turn a definition into an Optuna objective; "
-            "benchmarks use worker.sleep_objective:make_objective."
+            "benchmarks use bench.sleep_objective:make_objective."
         ),
     )
     sleep_trial_seconds: float = Field(

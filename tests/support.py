@@ -98,7 +98,7 @@ class Proc:
 
 
 def regtune(*args: str) -> list[str]:
-    return [sys.executable, "-m", "service.cli", *args]
+    return [sys.executable, "-m", "service.cli.app", *args]
 
 
 class Stack:
@@ -169,8 +169,8 @@ class Stack:
 
 def study_row(name: str, optuna_study_id: int, status: str, **overrides: Any) -> Any:
     """A regtune study row written straight to the table, for tests of the sweep and catch-up."""
-    from service.claims import utcnow
-    from service.tables import StudyRow
+    from service.store.claims import utcnow
+    from service.store.tables import StudyRow
 
     now = utcnow()
     fields: dict[str, Any] = {

@@ -16,7 +16,7 @@ import pytest
 import typer
 import yaml
 
-from service.cli import app
+from service.cli.app import app
 from service.settings import Settings
 from tests.support import ROOT
 

@@ -11,7 +11,7 @@ import numpy as np
 from sklearn import datasets as skd
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
-from worker.missing import fill_missing
+from service.ingest.preprocess import fill_missing
 
 BUILTIN_LOADERS = {
     "diabetes": skd.load_diabetes,

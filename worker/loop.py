@@ -17,15 +17,17 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 from sqlalchemy import select
 
-from service import claims, logs, workers
-from service.backoff import TRANSIENT, Backoff, caused_by_database, describe, retry_forever
-from service.db import transaction
-from service.metrics import CLAIM_SECONDS_ATTR
+from service import logs
 from service.settings import Settings, get_settings
-from service.spec import StudySpec
-from service.storage import get_storage
-from service.sweep import sweep
-from service.tables import StudyRow
+from service.spec.definition import StudySpec
+from service.store import claims
+from service.store import worker_registry as workers
+from service.store.backoff import TRANSIENT, Backoff, caused_by_database, describe, retry_forever
+from service.store.claims import CLAIM_SECONDS_ATTR
+from service.store.db import transaction
+from service.store.optuna_storage import get_storage
+from service.store.sweep import sweep
+from service.store.tables import StudyRow
 
 if TYPE_CHECKING:
     from worker.objective import ObjectiveFactory
@@ -156,7 +158,7 @@ class Worker:
         except Exception as exc:
             log.warning("sweep failed (%s)", type(exc).__name__)
             return
-        from worker.artifacts import studies_missing_a_model
+        from worker.best_model import studies_missing_a_model
 
         try:
             missing = studies_missing_a_model(limit=1)
@@ -216,7 +218,7 @@ class Worker:
 
     def _save_best_model(self, study_id: str) -> None:
         """This finish completed the study: retrain its best trial and store the model."""
-        from worker.artifacts import save_best_model
+        from worker.best_model import save_best_model
 
         try:
             with logs.context(study_id=study_id):  # not the last trial's id: a retrain

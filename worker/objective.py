@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import optuna
 
-from service.spec import Choices, Fixed, Range, StudySpec
-from service.studies import objective_names
+from service.spec.definition import Choices, Fixed, Range, StudySpec
+from service.store.studies import objective_names
 from worker import data
 from worker.models import count_nonzero, nonzero_inputs
 from worker.train import EarlyStop, TrainConfig, TrainResult, train

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import optuna
 
-from service import spec as s
+from service.spec import definition as s
 
 
 def make_sampler(spec: s.StudySpec, *, claim_seq: int = 0) -> optuna.samplers.BaseSampler:

@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from worker.data import Fold
-from worker.metrics import evaluate
+from worker.evaluation import evaluate
 from worker.models import build_model, count_nonzero, penalized_weights
 
 EpochHook = Callable[[int, dict[str, float]], bool]

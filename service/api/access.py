@@ -17,10 +17,10 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api.errors import error_response
-from service.auth import authenticate
-from service.backoff import TRANSIENT
 from service.errors import Unauthorized
 from service.settings import get_settings
+from service.store.backoff import TRANSIENT
+from service.store.keys import authenticate
 
 log = logging.getLogger(__name__)
 PUBLIC_PATHS = frozenset(

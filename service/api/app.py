@@ -23,7 +23,7 @@ from service.api import (
     workers,
 )
 from service.settings import get_settings
-from service.spec import StudySpec
+from service.spec.definition import StudySpec
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class Sweeper(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        from service.sweep import sweep
+        from service.store.sweep import sweep
 
         while not self.stopped.wait(self.interval):
             try:
@@ -47,8 +47,8 @@ class Sweeper(threading.Thread):
 
 
 def _migrate_with_retry() -> None:
-    from service.backoff import retry_forever
-    from service.migrate import upgrade
+    from service.store.backoff import retry_forever
+    from service.store.migrate import upgrade
 
     retry_forever(lambda: upgrade(get_settings().database_url), what="migrate the database")
 

@@ -8,11 +8,11 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from service import best_model
 from service.api.deps import StudyDep
 from service.api.schemas import ErrorResponse
-from service.db import transaction
 from service.errors import BestModelNotFound
+from service.store import best_model
+from service.store.db import transaction
 
 router = APIRouter(prefix="/v1", tags=["studies"])
 CHUNK = 1 << 16

@@ -8,12 +8,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile, status
 from pydantic import BaseModel, Field
 
-from service import datasets
 from service.api.deps import TenantDep
 from service.api.schemas import ErrorResponse, UtcDateTime
-from service.fileformats import Limits
+from service.ingest.formats import Limits
 from service.settings import get_settings
-from service.tables import DatasetRow
+from service.store import datasets
+from service.store.tables import DatasetRow
 
 router = APIRouter(prefix="/v1", tags=["datasets"])
 ERRORS: dict[int | str, dict[str, Any]] = {

@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
-from service import studies
 from service.api.access import CALLER_KEY
-from service.auth import Caller
 from service.errors import Unauthorized
-from service.tables import StudyRow
+from service.store import studies
+from service.store.keys import Caller
+from service.store.tables import StudyRow
 
 
 def caller(request: Request) -> Caller:

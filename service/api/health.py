@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from service.api.schemas import Health
-from service.db import get_engine
+from service.store.db import get_engine
 
 router = APIRouter(tags=["health"])
 

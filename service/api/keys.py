@@ -7,11 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from service import auth
 from service.api.deps import CallerDep
 from service.api.schemas import ErrorResponse, UtcDateTime
 from service.settings import get_settings
-from service.tables import ApiKeyRow
+from service.store import keys as auth
+from service.store.tables import ApiKeyRow
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorResponse},

@@ -18,7 +18,7 @@ from prometheus_client import (
 from prometheus_client.core import Metric
 
 from service import logs
-from service.metrics import DatabaseCollector
+from service.api.prometheus import DatabaseCollector
 
 log = logging.getLogger("regtune.access")
 router = APIRouter(tags=["health"])

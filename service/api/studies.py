@@ -6,8 +6,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from service import datasets, studies
-from service import trials as trial_reads
 from service.api.body import YAML_TYPES, read_definition
 from service.api.deps import StudyDep, TenantDep
 from service.api.schemas import (
@@ -22,11 +20,13 @@ from service.api.schemas import (
     TrialOut,
     TrialPage,
 )
-from service.db import transaction
 from service.errors import TrialNotFound
 from service.settings import get_settings
-from service.spec import EXAMPLE, StudySpec, resolve_task
-from service.tables import StudyRow
+from service.spec.definition import EXAMPLE, StudySpec, resolve_task
+from service.store import datasets, studies
+from service.store import trials as trial_reads
+from service.store.db import transaction
+from service.store.tables import StudyRow
 
 router = APIRouter(prefix="/v1", tags=["studies"])
 StatusFilter = Literal["queued", "running", "completed", "cancelled", "failed"]

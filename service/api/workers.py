@@ -6,11 +6,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from service import workers
 from service.api.deps import TenantDep
 from service.api.schemas import UtcDateTime
-from service.db import transaction
-from service.tables import StudyRow
+from service.store import worker_registry as workers
+from service.store.db import transaction
+from service.store.tables import StudyRow
 
 router = APIRouter(prefix="/v1", tags=["workers"])
 

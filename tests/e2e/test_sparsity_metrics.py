@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, func, select
 
-from service.tables import StudyRow
+from service.store.tables import StudyRow
 from tests.support import ROOT, Stack, wait_for
 from worker import data
 

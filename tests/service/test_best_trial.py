@@ -7,10 +7,10 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from service.db import make_engine, transaction
-from service.migrate import upgrade
-from service.storage import make_storage
-from service.trials import BEST_CANDIDATES, best_trial_number
+from service.store.db import make_engine, transaction
+from service.store.migrate import upgrade
+from service.store.optuna_storage import make_storage
+from service.store.trials import BEST_CANDIDATES, best_trial_number
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

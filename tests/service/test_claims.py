@@ -18,16 +18,17 @@ import optuna
 import pytest
 from sqlalchemy import func, select, update
 
-from service import claims, workers
-from service.claims import Claim, claim, finish, release_dead_workers, utcnow
-from service.db import _sessionmaker, get_engine, make_engine, transaction
-from service.migrate import upgrade
 from service.settings import get_settings
-from service.spec import StudySpec
-from service.storage import get_storage, make_storage
-from service.studies import create_study
-from service.sweep import sweep
-from service.tables import ClaimRow, StudyRow, WorkerRow
+from service.spec.definition import StudySpec
+from service.store import claims
+from service.store import worker_registry as workers
+from service.store.claims import Claim, claim, finish, release_dead_workers, utcnow
+from service.store.db import _sessionmaker, get_engine, make_engine, transaction
+from service.store.migrate import upgrade
+from service.store.optuna_storage import get_storage, make_storage
+from service.store.studies import create_study
+from service.store.sweep import sweep
+from service.store.tables import ClaimRow, StudyRow, WorkerRow
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -18,9 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.errors import InvalidUpload
-from service.fileformats import Limits
-from service.spec import EXAMPLE
-from service.tabular import read_table
+from service.ingest.columns import read_table
+from service.ingest.formats import Limits
+from service.spec.definition import EXAMPLE
 from tests.support import Stack, regtune
 
 ADMIN = "test-admin-key-0123456789abcdef"

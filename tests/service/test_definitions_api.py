@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.spec import EXAMPLE
+from service.spec.definition import EXAMPLE
 from tests.support import Stack
 
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from service.spec import StudySpec
-from service.studies import objective_directions, objective_names
+from service.spec.definition import StudySpec
+from service.store.studies import objective_directions, objective_names
 
 
 def spec(**extra: Any) -> StudySpec:

@@ -10,10 +10,10 @@ from optuna.distributions import FloatDistribution
 from optuna.storages._rdb import models as om
 from optuna.trial import TrialState, create_trial
 
-from service.db import make_engine, transaction
-from service.migrate import upgrade
-from service.storage import make_storage
-from service.sweep import fail_orphaned_trials
+from service.store.db import make_engine, transaction
+from service.store.migrate import upgrade
+from service.store.optuna_storage import make_storage
+from service.store.sweep import fail_orphaned_trials
 from tests.support import study_row
 
 

@@ -10,8 +10,8 @@ from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import RDBStorage
 
-from service.db import engine_kwargs
-from service.storage import Storage, make_storage
+from service.store.db import engine_kwargs
+from service.store.optuna_storage import Storage, make_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 REPORTS = [0.5, math.inf, -math.inf, math.nan, 1e-300, -2.0]

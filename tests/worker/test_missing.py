@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from service.ingest.preprocess import fill_missing
 from worker.data import Dataset, make_splits
-from worker.missing import fill_missing
 
 NAN = np.nan
 

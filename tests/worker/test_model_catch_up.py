@@ -6,13 +6,13 @@ import optuna
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from service.best_model import BEST_MODEL_ATTR
-from service.claims import utcnow
-from service.db import make_engine, transaction
-from service.migrate import upgrade
-from service.storage import make_storage
+from service.store.best_model import BEST_MODEL_ATTR
+from service.store.claims import utcnow
+from service.store.db import make_engine, transaction
+from service.store.migrate import upgrade
+from service.store.optuna_storage import make_storage
 from tests.support import study_row
-from worker.artifacts import studies_missing_a_model
+from worker.best_model import studies_missing_a_model
 
 
 def test_completed_study_without_a_model_is_found_until_one_is_saved(database_url: str) -> None:

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.spec import StudySpec, resolve_task
-from worker import data, predict
+from service.spec.definition import StudySpec, resolve_task
+from worker import data
+from worker import modelfile as predict
 from worker.objective import n_outputs, prepare, train_config
 from worker.train import train
 

@@ -6,9 +6,10 @@ import optuna
 import pytest
 from pydantic import ValidationError
 
+from bench import sleep_objective
 from service.settings import Settings
-from service.spec import StudySpec
-from worker import objective, sleep_objective
+from service.spec.definition import StudySpec
+from worker import objective
 from worker.objective import load_factory
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -35,12 +36,12 @@ def test_the_factory_setting_names_a_function() -> None:
     assert load_factory("worker.objective:make_objective") is objective.make_objective
     assert (
         load_factory(
-            Settings(objective_factory="worker.sleep_objective:make_objective").objective_factory
+            Settings(objective_factory="bench.sleep_objective:make_objective").objective_factory
         )
         is sleep_objective.make_objective
     )
     with pytest.raises(ValueError, match="not a callable"):
-        load_factory("worker.sleep_objective:TARGET")
+        load_factory("bench.sleep_objective:TARGET")
     with pytest.raises(ImportError):
         load_factory("worker.no_such_module:make_objective")
     with pytest.raises(ValidationError, match="objective_factory"):

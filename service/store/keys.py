@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import select, update
 
-from service.claims import utcnow
-from service.db import transaction
 from service.errors import Forbidden, NotFound, Unauthorized
 from service.settings import Settings
-from service.tables import ApiKeyRow
+from service.store.claims import utcnow
+from service.store.db import transaction
+from service.store.tables import ApiKeyRow
 
 SECRET_PREFIX = "rt_"
 DEFAULT_TENANT = "default"

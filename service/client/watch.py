@@ -14,7 +14,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from service.client import Client, Study, awaits_model
+from service.client.http import Client, Study, awaits_model
 
 EXIT_CODES = {"completed": 0, "failed": 1, "cancelled": 2}
 """``regtune submit --watch`` exits with these; a failed study is non-zero, as CI expects."""

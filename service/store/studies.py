@@ -13,14 +13,14 @@ from optuna.study import StudyDirection
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from service import best_model
-from service import trials as trial_reads
-from service.claims import ACTIVE, utcnow
-from service.db import rowcount, transaction
 from service.errors import StudyNameTaken, StudyNotActive, StudyNotFound
-from service.spec import METRIC_DIRECTIONS, SPARSITY_OBJECTIVES, StudySpec
-from service.storage import MAX_RETRIES_ATTR, get_storage
-from service.tables import StudyRow
+from service.spec.definition import METRIC_DIRECTIONS, SPARSITY_OBJECTIVES, StudySpec
+from service.store import best_model
+from service.store import trials as trial_reads
+from service.store.claims import ACTIVE, utcnow
+from service.store.db import rowcount, transaction
+from service.store.optuna_storage import MAX_RETRIES_ATTR, get_storage
+from service.store.tables import StudyRow
 
 STATUSES = ("queued", "running", "completed", "cancelled", "failed")
 SPEC_ATTR = "regtune:definition"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from service.migrate import VERSION_TABLE
-from service.tables import Base
+from service.store.migrate import VERSION_TABLE
+from service.store.tables import Base
 
 
 def _run(connection: Connection) -> None:

@@ -10,9 +10,9 @@ from optuna.exceptions import StorageInternalError
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial
 
-from service.db import engine_kwargs
 from service.settings import get_settings
-from service.trial_writes import OneStatementTrialWrites
+from service.store.db import engine_kwargs
+from service.store.optuna_internals import OneStatementTrialWrites
 
 log = logging.getLogger(__name__)
 

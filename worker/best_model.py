@@ -23,16 +23,17 @@ from optuna.storages._rdb import models as _optuna_models
 from optuna.trial import TrialState
 from sqlalchemy import Engine, exists, select
 
-from service import best_model
-from service import trials as trial_reads
-from service.claims import utcnow
-from service.db import transaction
-from service.spec import StudySpec
-from service.storage import get_storage
-from service.studies import stored_directions
-from service.tables import StudyRow
-from worker import data, predict
-from worker.missing import fill_missing
+from service.ingest.preprocess import fill_missing
+from service.spec.definition import StudySpec
+from service.store import best_model
+from service.store import trials as trial_reads
+from service.store.claims import utcnow
+from service.store.db import transaction
+from service.store.optuna_storage import get_storage
+from service.store.studies import stored_directions
+from service.store.tables import StudyRow
+from worker import data
+from worker import modelfile as predict
 from worker.objective import n_outputs, prepare, stored_values, train_config
 from worker.train import train
 

@@ -19,12 +19,15 @@ from optuna.trial import TrialState
 from sqlalchemy import Engine, Select, case, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from service.db import rowcount, transaction
-from service.tables import ClaimRow, StudyRow, WorkerRow
+from service.store.db import rowcount, transaction
+from service.store.tables import ClaimRow, StudyRow, WorkerRow
 
 om: Any = _optuna_models  # Optuna's SQLAlchemy models are untyped
 
 log = logging.getLogger(__name__)
+
+CLAIM_SECONDS_ATTR = "regtune:claim_seconds"
+"""System attribute of a trial: how long its claim took (read by the Prometheus histogram)."""
 
 ACTIVE = ("queued", "running")
 CLAIM_ATTR = "regtune:claim"

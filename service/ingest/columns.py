@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from service.errors import InvalidUpload
-from service.fileformats import NA_TOKENS, Limits, detect_format, read_csv, read_parquet
+from service.ingest.formats import NA_TOKENS, Limits, detect_format, read_csv, read_parquet
 
 MAX_CELLS = 40_000_000
 """rows x features after encoding; bounds the memory of one parsed upload (float64)."""

@@ -1,6 +1,6 @@
 """A typed Python client for the regtune API, over httpx. The CLI is built on it.
 
-    from service.client import Client
+    from service.client.http import Client
 
     with Client("http://127.0.0.1:8000", key=None) as rt:
         study = rt.submit("examples/diabetes-enet.yaml")

@@ -17,10 +17,10 @@ from optuna.storages._rdb import models as _optuna_models
 from optuna.trial import TrialState
 from sqlalchemy import Engine, or_, select
 
-from service.claims import ACTIVE, release_dead_workers, utcnow
-from service.db import transaction
 from service.settings import get_settings
-from service.tables import ClaimRow, StudyRow
+from service.store.claims import ACTIVE, release_dead_workers, utcnow
+from service.store.db import transaction
+from service.store.tables import ClaimRow, StudyRow
 
 log = logging.getLogger(__name__)
 om: Any = _optuna_models  # Optuna's SQLAlchemy models are untyped
@@ -35,7 +35,7 @@ def fail_stale_trials(
     Studies still scheduling and studies with a slot held (a cancelled study's last trials) are
     swept, so no trial of a dead worker stays RUNNING.
     """
-    from service.storage import get_storage
+    from service.store.optuna_storage import get_storage
 
     storage = storage or get_storage()
     with transaction(engine) as session:
@@ -68,7 +68,7 @@ def fail_orphaned_trials(
     active studies are retried with the same parameters; a study that ended gets no retries, and
     retries still WAITING there are failed too, so an ended study has nothing left to run.
     """
-    from service.storage import get_storage, retry_stale_trial
+    from service.store.optuna_storage import get_storage, retry_stale_trial
 
     storage = storage or get_storage()
     grace = timedelta(seconds=get_settings().grace_period)

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from service.client import ApiError, Client, ClientError
+from service.client.http import ApiError, Client, ClientError
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Hyperparameter tuning for regularized models."
@@ -49,8 +49,8 @@ def _fail(exc: Exception) -> NoReturn:
 
 def _refuse_open_bind(host: str) -> None:
     """Without keys the API is open to whoever reaches it: allow that on loopback only."""
-    from service.auth import bind_refusal
     from service.settings import get_settings
+    from service.store.keys import bind_refusal
 
     refusal = bind_refusal(host, get_settings())
     if refusal:
@@ -61,8 +61,8 @@ def _refuse_open_bind(host: str) -> None:
 @app.command()
 def migrate() -> None:
     """Create or upgrade the database schema (regtune's and Optuna's tables)."""
-    from service.migrate import upgrade
     from service.settings import get_settings
+    from service.store.migrate import upgrade
 
     _setup_logging()
     upgrade(get_settings().database_url)
@@ -94,9 +94,9 @@ def worker(
     max_trials: Annotated[int | None, typer.Option(help="Exit after this many trials.")] = None,
 ) -> None:
     """Run one worker: claim trial slots and run them until stopped (SIGTERM hands back)."""
-    from service.backoff import retry_forever
-    from service.migrate import upgrade
     from service.settings import get_settings
+    from service.store.backoff import retry_forever
+    from service.store.migrate import upgrade
     from worker.loop import run_worker
 
     _setup_logging()
@@ -121,10 +121,10 @@ def dashboard(
     """Run optuna-dashboard on regtune's database."""
     from optuna_dashboard import run_server
 
-    from service.storage import make_storage
+    from service.store.optuna_storage import make_storage
 
     _setup_logging()
-    from service.best_model import artifact_store
+    from service.store.best_model import artifact_store
 
     run_server(make_storage(), host=host, port=port, artifact_store=artifact_store())
 
@@ -140,7 +140,7 @@ def serve(
     dashboard_port: Annotated[int, typer.Option(help="Dashboard port.")] = 8080,
 ) -> None:
     """Embedded mode: API + N workers (+ dashboard) on one database; Ctrl-C stops all."""
-    from service.serve import serve as run
+    from service.cli.serve import serve as run
 
     _setup_logging()
     _refuse_open_bind(host)
@@ -190,8 +190,8 @@ def submit(
     as_json: JsonOpt = False,
 ) -> None:
     """Submit a study definition; with --watch, follow it (exit 1 if it fails, 2 if cancelled)."""
-    from service.watch import EXIT_CODES
-    from service.watch import watch as follow
+    from service.client.watch import EXIT_CODES
+    from service.client.watch import watch as follow
 
     try:
         with _client(url, key) as client:
@@ -427,7 +427,7 @@ def predict(
     try:
         import pandas as pd
 
-        from worker.predict import load
+        from worker.modelfile import load
 
         saved = load(model)
         frame = pd.read_csv(data, float_precision="round_trip")

@@ -21,15 +21,14 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
-from service.claims import utcnow
-from service.db import transaction
 from service.settings import get_settings
-from service.studies import STATUSES
-from service.tables import ClaimRow, StudyRow, WorkerRow
+from service.store.claims import CLAIM_SECONDS_ATTR, utcnow
+from service.store.db import transaction
+from service.store.studies import STATUSES
+from service.store.tables import ClaimRow, StudyRow, WorkerRow
 
 om: Any = _optuna_models  # Optuna's SQLAlchemy models are untyped
 
-CLAIM_SECONDS_ATTR = "regtune:claim_seconds"
 """Trial system attribute: seconds the worker's claim transaction took for this trial."""
 DURATION_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, math.inf)
 CLAIM_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, math.inf)

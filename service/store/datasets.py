@@ -15,8 +15,6 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from service.claims import ACTIVE, utcnow
-from service.db import transaction
 from service.errors import (
     DatasetInUse,
     DatasetNotFound,
@@ -24,10 +22,12 @@ from service.errors import (
     InvalidDefinition,
     InvalidUpload,
 )
-from service.fileformats import Limits
-from service.spec import StudySpec, Uploaded
-from service.tables import DatasetRow, StudyRow
-from service.tabular import TASKS, read_table
+from service.ingest.columns import TASKS, read_table
+from service.ingest.formats import Limits
+from service.spec.definition import StudySpec, Uploaded
+from service.store.claims import ACTIVE, utcnow
+from service.store.db import transaction
+from service.store.tables import DatasetRow, StudyRow
 
 ID_CHARS = 32
 

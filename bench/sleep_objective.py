@@ -1,7 +1,7 @@
 """A synthetic objective that sleeps instead of training: for measuring the service's own cost.
 
 A worker runs it when started with
-``REGTUNE_OBJECTIVE_FACTORY=worker.sleep_objective:make_objective`` (the way Ray Tune measures its
+``REGTUNE_OBJECTIVE_FACTORY=bench.sleep_objective:make_objective`` (the way Ray Tune measures its
 overhead with sleeping trainables). Each trial suggests the
 definition's search space exactly as a real trial does, then reports ``training.max_epochs`` epochs
 spread evenly over ``REGTUNE_SLEEP_TRIAL_SECONDS``, calling ``stop_check`` and ``should_prune``
@@ -18,7 +18,7 @@ from collections.abc import Callable
 import optuna
 
 from service.settings import get_settings
-from service.spec import Choices, Range, StudySpec
+from service.spec.definition import Choices, Range, StudySpec
 from worker.objective import StopCheck, suggest
 
 TARGET = 0.3

@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, delete, select, update
 
-from service.claims import utcnow
-from service.db import rowcount, transaction
 from service.settings import get_settings
-from service.tables import WorkerRow
+from service.store.claims import utcnow
+from service.store.db import rowcount, transaction
+from service.store.tables import WorkerRow
 
 
 def new_worker_id() -> str:

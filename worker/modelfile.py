@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from worker.data import Standardizer
-from worker.metrics import evaluate
+from worker.evaluation import evaluate
 from worker.models import build_model
 
 FORMAT = "regtune.model/1"

@@ -9,8 +9,8 @@ import subprocess
 import sys
 import time
 
-from service.migrate import upgrade
 from service.settings import get_settings
+from service.store.migrate import upgrade
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def serve(*, host: str, port: int, workers: int, dashboard: bool, dashboard_port
     """Run until Ctrl-C or SIGTERM, then stop every child (workers hand their trials back)."""
     settings = get_settings()
     upgrade(settings.database_url)
-    me = [sys.executable, "-m", "service.cli"]
+    me = [sys.executable, "-m", "service.cli.app"]
     children = [_spawn([*me, "api", "--host", host, "--port", str(port)])]
     children += [_spawn([*me, "worker"]) for _ in range(workers)]
     if dashboard:
@@ -32,7 +32,7 @@ def serve(*, host: str, port: int, workers: int, dashboard: bool, dashboard_port
                 [
                     sys.executable,
                     "-m",
-                    "service.cli",
+                    "service.cli.app",
                     "dashboard",
                     "--host",
                     host,
