@@ -1,0 +1,70 @@
+"""Uploading and listing your own datasets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from service.cli.output import JsonOpt, KeyOpt, UrlOpt, call, console, print_json
+
+app = typer.Typer(no_args_is_help=True, help="Upload and list your own datasets.")
+
+
+@app.command("upload")
+def upload_dataset(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or Parquet.")],
+    target: Annotated[str, typer.Option("--target", help="The column to predict.")],
+    task: Annotated[str, typer.Option(help="auto, regression, binary or multiclass.")] = "auto",
+    url: UrlOpt = None,
+    key: KeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Upload a dataset; use its id in a definition as dataset: {id: ID}."""
+    dataset = call(url, key, lambda client: client.upload_dataset(file, target=target, task=task))
+    if as_json:
+        print_json(dataset)
+        return
+    console.print(
+        Text.assemble(
+            "dataset ",
+            (dataset["id"], "bold"),
+            f" ({dataset['name']}): {dataset['n_rows']} rows, {dataset['n_features']} features, "
+            f"task {dataset['task']}",
+        )
+    )
+    missing = dataset["missing"]["missing_by_column"]
+    if missing:
+        shown = ", ".join(f"{k} {v}" for k, v in missing.items())
+        console.print(f"missing values (filled from each training split): {shown}")
+
+
+@app.command("ls")
+def list_datasets(url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = False) -> None:
+    """List your datasets."""
+    page = call(url, key, lambda client: client.datasets(limit=500))
+    if as_json:
+        print_json(page)
+        return
+    table = Table("id", "name", "target", "task", "rows", "features", "uploaded")
+    for d in page["items"]:
+        table.add_row(
+            d["id"],
+            d["name"],
+            d["target"],
+            d["task"],
+            str(d["n_rows"]),
+            str(d["n_features"]),
+            d["created_at"],
+        )
+    console.print(table)
+
+
+@app.command("rm")
+def remove_dataset(dataset_id: str, url: UrlOpt = None, key: KeyOpt = None) -> None:
+    """Delete a dataset (refused while a queued or running study uses it)."""
+    call(url, key, lambda client: client.delete_dataset(dataset_id))
+    console.print(f"deleted dataset {dataset_id}")

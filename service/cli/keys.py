@@ -1,0 +1,35 @@
+"""Creating and revoking API keys (admin key only)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from service.cli.output import JsonOpt, KeyOpt, UrlOpt, call, console, print_json
+
+app = typer.Typer(no_args_is_help=True, help="Create and revoke API keys (admin key only).")
+
+
+@app.command("create")
+def create_key(
+    tenant: Annotated[str, typer.Argument(help="The tenant the key acts for.")],
+    url: UrlOpt = None,
+    key: KeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an API key; its secret is printed once and cannot be shown again."""
+    created = call(url, key, lambda client: client.create_key(tenant))
+    if as_json:
+        print_json(created)
+        return
+    console.print(f"key {created['id']} for tenant {created['tenant']}; secret (shown once):")
+    sys.stdout.write(created["key"] + "\n")
+
+
+@app.command("revoke")
+def revoke_key(key_id: str, url: UrlOpt = None, key: KeyOpt = None) -> None:
+    """Revoke an API key; its next request is refused."""
+    call(url, key, lambda client: client.revoke_key(key_id))
+    console.print(f"revoked key {key_id}")

@@ -1,0 +1,60 @@
+"""What every talking command shares: the options, the client call, and the two outputs.
+
+Human output goes to the terminal; ``--json`` prints pure JSON on stdout and nothing else there
+(progress and messages go to stderr).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from service.client.http import Client, ClientError
+
+console = Console()
+err = Console(stderr=True)
+
+UrlOpt = Annotated[str | None, typer.Option("--url", envvar="REGTUNE_URL", help="API base URL.")]
+KeyOpt = Annotated[str | None, typer.Option("--key", envvar="REGTUNE_KEY", help="API key.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+T = TypeVar("T")
+
+
+def fail(exc: Exception | str) -> NoReturn:
+    """Print the API's message (never a traceback) and exit 1."""
+    err.print(Text.assemble(("error: ", "bold red"), str(exc)))
+    raise typer.Exit(1)
+
+
+def call(url: str | None, key: str | None, request: Callable[[Client], T]) -> T:
+    """One conversation with the API; any failure is printed as one line and exits 1."""
+    try:
+        with Client(url, key=key) as client:
+            return request(client)
+    except (ClientError, OSError) as exc:
+        fail(exc)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list):
+        return ", ".join(fmt(v) for v in value)
+    return str(value)
+
+
+def params(values: dict[str, Any]) -> str:
+    return " ".join(f"{k}={fmt(v)}" for k, v in values.items())

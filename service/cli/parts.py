@@ -1,0 +1,123 @@
+"""Running the parts: migrate, api, worker, dashboard, and all of them at once (serve)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from service.cli.output import err
+
+
+def _setup_logging() -> None:
+    """JSON lines with study and trial ids (REGTUNE_LOG_FORMAT=text for people)."""
+    from service.logs import setup
+    from service.settings import get_settings
+
+    settings = get_settings()
+    setup(fmt=settings.log_format, level=settings.log_level)
+
+
+def _refuse_open_bind(host: str) -> None:
+    """Without keys the API is open to whoever reaches it: allow that on loopback only."""
+    from service.settings import get_settings
+    from service.store.keys import bind_refusal
+
+    refusal = bind_refusal(host, get_settings())
+    if refusal:
+        err.print(Text.assemble(("error: ", "bold red"), refusal))
+        raise typer.Exit(2)
+
+
+def migrate() -> None:
+    """Create or upgrade the database schema (regtune's and Optuna's tables)."""
+    from service.settings import get_settings
+    from service.store.migrate import upgrade
+
+    _setup_logging()
+    upgrade(get_settings().database_url)
+
+
+def api(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+) -> None:
+    """Run the REST API (migrates the database on start)."""
+    import uvicorn
+
+    _setup_logging()
+    _refuse_open_bind(host)
+    uvicorn.run(
+        "service.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_level="info",
+        log_config=None,  # our JSON handler (service.logs) formats uvicorn's lines too
+        access_log=False,  # one line per request comes from service.api.observability
+    )
+
+
+def worker(
+    max_trials: Annotated[int | None, typer.Option(help="Exit after this many trials.")] = None,
+) -> None:
+    """Run one worker: claim trial slots and run them until stopped (SIGTERM hands back)."""
+    from service.settings import get_settings
+    from service.store.backoff import retry_forever
+    from service.store.migrate import upgrade
+    from worker.loop import run_worker
+
+    _setup_logging()
+    retry_forever(lambda: upgrade(get_settings().database_url), what="migrate the database")
+    run_worker(max_trials=max_trials)
+    # Everything is committed and the worker unregistered: skip the interpreter's teardown, whose
+    # final garbage collection of torch's object graph can take many seconds, so that a worker
+    # asked to stop is gone at once.
+    import logging
+    import os
+
+    logging.shutdown()
+    sys.stdout.flush()
+    os._exit(0)
+
+
+def dashboard(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8080,
+) -> None:
+    """Run optuna-dashboard on regtune's database."""
+    from optuna_dashboard import run_server
+
+    from service.store.optuna_storage import make_storage
+
+    _setup_logging()
+    from service.store.best_model import artifact_store
+
+    run_server(make_storage(), host=host, port=port, artifact_store=artifact_store())
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="API port.")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", help="Worker processes.")] = 2,
+    dashboard: Annotated[
+        bool, typer.Option("--dashboard", help="Also run optuna-dashboard.")
+    ] = False,
+    dashboard_port: Annotated[int, typer.Option(help="Dashboard port.")] = 8080,
+) -> None:
+    """Embedded mode: API + N workers (+ dashboard) on one database; Ctrl-C stops all."""
+    from service.cli.serve import serve as run
+
+    _setup_logging()
+    _refuse_open_bind(host)
+    raise typer.Exit(
+        run(
+            host=host,
+            port=port,
+            workers=workers,
+            dashboard=dashboard,
+            dashboard_port=dashboard_port,
+        )
+    )

@@ -1,0 +1,250 @@
+"""Commands about studies: submit, list, show, trials, cancel, remove, best, and the workers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from service.cli.output import (
+    JsonOpt,
+    KeyOpt,
+    UrlOpt,
+    call,
+    console,
+    err,
+    fmt,
+    params,
+    print_json,
+)
+from service.client.http import Client
+
+
+def submit(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="Definition (YAML or JSON).")
+    ],
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="Show live progress until the study ends.")
+    ] = False,
+    poll: Annotated[float, typer.Option(help="Seconds between progress polls.")] = 1.0,
+    url: UrlOpt = None,
+    key: KeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Submit a study definition; with --watch, follow it (exit 1 if it fails, 2 if cancelled)."""
+    from service.client.watch import EXIT_CODES
+    from service.client.watch import watch as follow
+
+    def submit_and_follow(client: Client) -> Any:
+        study = client.submit(file.read_text())
+        if not as_json:
+            console.print(
+                f"created study [bold]{study['id']}[/bold] ({study['name']}), "
+                f"status {study['status']}"
+            )
+        if watch:
+            study = follow(client, study, console=err if as_json else console, poll=poll)
+        return study
+
+    study = call(url, key, submit_and_follow)
+    if as_json:
+        print_json(study)
+    elif watch:
+        _print_summary(study)
+    if watch:
+        raise typer.Exit(EXIT_CODES.get(study["status"], 1))
+
+
+def list_studies(
+    status: Annotated[str | None, typer.Option(help="Filter by status.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many (newest first).")] = 50,
+    url: UrlOpt = None,
+    key: KeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List studies, newest first."""
+    page = call(url, key, lambda client: client.studies(status=status, limit=limit))
+    if as_json:
+        print_json(page)
+        return
+    table = Table("id", "name", "status", "done", "running", "created")
+    for s in page["items"]:
+        table.add_row(
+            s["id"],
+            s["name"],
+            s["status"],
+            f"{s['done']}/{s['n_trials']}",
+            str(s["running"]),
+            str(s["created_at"]),
+        )
+    console.print(table)
+    if page["total"] > len(page["items"]):
+        console.print(f"{len(page['items'])} of {page['total']} studies")
+
+
+def _print_summary(study: Any) -> None:
+    p = study["progress"]
+    console.print(
+        f"[bold]{study['name']}[/bold] {study['id']}  status {study['status']}  "
+        f"{p['done']}/{p['n_trials']} done"
+    )
+    console.print("counts: " + (", ".join(f"{k} {v}" for k, v in study["counts"].items() if v)))
+    if study.get("error"):
+        console.print(Text.assemble(("error: ", "red"), study["error"]))
+    best = study.get("best_trial")
+    if best:
+        console.print(
+            Text(
+                f"best trial #{best['number']}: value {fmt(best['values'] or best['value'])}, "
+                f"non-zero {fmt(best['n_nonzero'])}, {params(best['params'])}"
+            )
+        )
+        if best.get("test_metrics"):
+            console.print(Text(f"  test: {params(best['test_metrics'])}"))
+    front = study.get("pareto_front")
+    if front:
+        names = study["definition"].get("objectives") or []
+        table = Table("trial", *names, "n_inputs", "params", title="Pareto front")
+        for t in front:
+            table.add_row(
+                str(t["number"]),
+                *(fmt(v) for v in t["values"] or []),
+                fmt(t["user_attrs"].get("n_inputs")),
+                params(t["params"]),
+            )
+        console.print(table)
+    model = study.get("best_model")
+    if model:
+        console.print(
+            f"best model: {model['filename']} ({model['bytes']} bytes, trial {model['trial']})"
+            f" — regtune best {study['id']} --download {model['filename']}"
+        )
+
+
+def show(study_id: str, url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = False) -> None:
+    """Show a study: status, counts, best trial, Pareto front, saved model."""
+    study = call(url, key, lambda client: client.study(study_id))
+    if as_json:
+        print_json(study)
+        return
+    _print_summary(study)
+
+
+def trials(
+    study_id: str,
+    state: Annotated[
+        str | None, typer.Option(help="COMPLETE, PRUNED, FAIL, RUNNING or WAITING.")
+    ] = None,
+    offset: Annotated[int, typer.Option(help="Skip this many.")] = 0,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
+    url: UrlOpt = None,
+    key: KeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List a study's trials: state, value(s), non-zero weights, epochs, params."""
+    page = call(
+        url, key, lambda client: client.trials(study_id, state=state, offset=offset, limit=limit)
+    )
+    if as_json:
+        print_json(page)
+        return
+    table = Table("#", "state", "value", "non-zero", "epochs", "params")
+    for t in page["items"]:
+        attrs = t["user_attrs"]
+        table.add_row(
+            str(t["number"]),
+            t["state"],
+            fmt(t["values"] if t["values"] and len(t["values"]) > 1 else t["value"]),
+            fmt(attrs.get("n_nonzero")),
+            fmt(attrs.get("epochs_run")),
+            Text(params(t["params"])),
+        )
+    console.print(table)
+    console.print(f"{len(page['items'])} of {page['total']} trials")
+
+
+def cancel(study_id: str, url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = False) -> None:
+    """Cancel a study: no new trials; running ones stop at their next epoch."""
+    study = call(url, key, lambda client: client.cancel(study_id))
+    if as_json:
+        print_json(study)
+    else:
+        console.print(f"study {study['id']} {study['status']}")
+
+
+def remove(study_id: str, url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = False) -> None:
+    """Delete a study and its Optuna study."""
+    call(url, key, lambda client: client.delete(study_id))
+    if as_json:
+        print_json({"id": study_id, "deleted": True})
+    else:
+        console.print(f"study {study_id} deleted")
+
+
+def best(
+    study_id: str,
+    download: Annotated[
+        Path | None,
+        typer.Option("--download", "-d", dir_okay=False, help="Save the best model here."),
+    ] = None,
+    url: UrlOpt = None,
+    key: KeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The best trial (params, value, test metrics); --download saves its model (safetensors)."""
+    study = call(url, key, lambda client: client.study(study_id))
+    saved = (
+        call(url, key, lambda client: client.download_best_model(study_id, download))
+        if download
+        else None
+    )
+    best_trial = study.get("best_trial")
+    if as_json:
+        print_json(
+            {
+                "study_id": study["id"],
+                "best_trial": best_trial,
+                "best_model": study.get("best_model"),
+                "downloaded": str(saved) if saved else None,
+            }
+        )
+        return
+    if not best_trial:
+        console.print(f"study {study_id} has no completed trial yet")
+    else:
+        console.print(
+            Text(
+                f"trial #{best_trial['number']}  value {fmt(best_trial['value'])}  "
+                f"non-zero {fmt(best_trial['n_nonzero'])}\n"
+                f"params: {params(best_trial['params'])}\n"
+                f"test:   {params(best_trial['test_metrics'] or {})}"
+            )
+        )
+    if saved:
+        console.print(f"saved {saved}")
+
+
+def list_workers(url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = False) -> None:
+    """List live workers: host, pid, the trial each is running, last heartbeat."""
+
+    live = call(url, key, lambda client: client.workers())
+    if as_json:
+        print_json(live)
+        return
+    table = Table("id", "host", "pid", "study", "trial", "last heartbeat (UTC)")
+    for w in live:
+        trial = w["trial_number"]
+        table.add_row(
+            w["id"],
+            w["host"],
+            str(w["pid"]),
+            w["study_id"] or "-",
+            "-" if trial is None else str(trial),
+            w["last_heartbeat"],
+        )
+    console.print(table)
+    console.print(f"{len(live)} live worker{'s' if len(live) != 1 else ''}")
