@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import optuna
 from optuna.artifacts import upload_artifact
-from optuna.storages._rdb import models as _optuna_models
 from optuna.trial import TrialState
 from sqlalchemy import Engine, exists, select
 
@@ -29,6 +28,7 @@ from service.store import best_model
 from service.store import trials as trial_reads
 from service.store.claims import utcnow
 from service.store.db import transaction
+from service.store.optuna_internals import om
 from service.store.optuna_storage import get_storage
 from service.store.studies import stored_directions
 from service.store.tables import StudyRow
@@ -36,8 +36,6 @@ from worker import data
 from worker import modelfile as predict
 from worker.objective import n_outputs, prepare, stored_values, train_config
 from worker.train import train
-
-om: Any = _optuna_models  # Optuna's SQLAlchemy models are untyped
 
 log = logging.getLogger(__name__)
 

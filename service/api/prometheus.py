@@ -13,9 +13,7 @@ import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import timedelta
-from typing import Any
 
-from optuna.storages._rdb import models as _optuna_models
 from optuna.trial import TrialState
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -24,10 +22,9 @@ from sqlalchemy import func, select
 from service.settings import get_settings
 from service.store.claims import CLAIM_SECONDS_ATTR, utcnow
 from service.store.db import transaction
+from service.store.optuna_internals import om, trial_completed_utc, trial_started_utc
 from service.store.studies import STATUSES
 from service.store.tables import ClaimRow, StudyRow, WorkerRow
-
-om: Any = _optuna_models  # Optuna's SQLAlchemy models are untyped
 
 """Trial system attribute: seconds the worker's claim transaction took for this trial."""
 DURATION_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, math.inf)
@@ -79,13 +76,13 @@ class DatabaseCollector(Collector):
             durations = session.execute(
                 select(
                     om.TrialModel.state,
-                    om.TrialModel._datetime_start_utc,
-                    om.TrialModel._datetime_complete_utc,
+                    trial_started_utc(),
+                    trial_completed_utc(),
                 ).where(
                     om.TrialModel.study_id.in_(ours),
                     om.TrialModel.state.in_(FINISHED),
-                    om.TrialModel._datetime_start_utc.is_not(None),
-                    om.TrialModel._datetime_complete_utc.is_not(None),
+                    trial_started_utc().is_not(None),
+                    trial_completed_utc().is_not(None),
                 )
             ).all()
             claim_seconds = session.scalars(

@@ -10,14 +10,11 @@ import json
 from typing import Any, BinaryIO
 
 from optuna.artifacts import FileSystemArtifactStore
-from optuna.artifacts._protocol import ArtifactStore
-from optuna.storages._rdb import models as _optuna_models
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.settings import Settings, get_settings
-
-om: Any = _optuna_models  # Optuna's SQLAlchemy models are untyped
+from service.store.optuna_internals import ArtifactStore, om
 
 BEST_MODEL_ATTR = "regtune:best_model"
 """Study user attribute: ``{artifact_id, trial, filename, test_metrics, ...}`` of the model."""

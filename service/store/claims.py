@@ -14,15 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from optuna.storages._rdb import models as _optuna_models
 from optuna.trial import TrialState
 from sqlalchemy import Engine, Select, case, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.store.db import rowcount, transaction
+from service.store.optuna_internals import om
 from service.store.tables import ClaimRow, StudyRow, WorkerRow
-
-om: Any = _optuna_models  # Optuna's SQLAlchemy models are untyped
 
 log = logging.getLogger(__name__)
 

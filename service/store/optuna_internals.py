@@ -1,12 +1,15 @@
-"""Per-epoch reports and suggested parameters written in one SQL statement each.
+"""The one module that touches Optuna's private API; tests/service/test_optuna_contract.py
+checks every name, signature and column used here against the installed Optuna.
 
-Optuna's RDBStorage writes an intermediate value as three statements in an ORM session (read the
-trial to check it is still running, look the step up, insert or update) and a parameter as two.
-A trial of 10 epochs and 4 parameters makes 14 such writes, which is most of what plain Optuna
-costs per trial on a database. Here each is one conditional ``INSERT … SELECT … WHERE the trial
-is not finished`` (an upsert for reports): the same rows, the same errors (``KeyError`` for an
-unknown trial, ``UpdateFinishedTrialError`` for a finished one), a third of the round trips.
-SQLite and PostgreSQL only; any other database keeps Optuna's own code.
+- ``om``: Optuna's SQLAlchemy models (its tables), for reads and counts in SQL.
+- ``trial_started_utc``, ``stale_trial_ids``, ``is_pareto_front``: private helpers it has.
+- ``OneStatementTrialWrites``: per-epoch reports and suggested parameters written in one SQL
+  statement each. Optuna's RDBStorage writes an intermediate value as three statements in an
+  ORM session (read the trial to check it is still running, look the step up, insert or update)
+  and a parameter as two; here each is one conditional ``INSERT … SELECT … WHERE the trial is
+  not finished`` (an upsert for reports): the same rows, the same errors (``KeyError`` for an
+  unknown trial, ``UpdateFinishedTrialError`` for a finished one), a third of the round trips.
+  SQLite and PostgreSQL only; any other database keeps Optuna's own code.
 """
 
 from __future__ import annotations
@@ -14,16 +17,51 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import numpy as np
 from optuna import distributions
+from optuna.artifacts._protocol import ArtifactStore
 from optuna.exceptions import StorageInternalError
 from optuna.storages import RDBStorage
 from optuna.storages._rdb import models as _optuna_models
+from optuna.study._multi_objective import _is_pareto_front
 from optuna.trial import TrialState
 from sqlalchemy import Engine, exists, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-om: Any = _optuna_models  # Optuna's SQLAlchemy models are untyped
+__all__ = [
+    "ArtifactStore",
+    "OneStatementTrialWrites",
+    "is_pareto_front",
+    "om",
+    "stale_trial_ids",
+    "trial_completed_utc",
+    "trial_started_utc",
+]
+
+om: Any = _optuna_models
+"""Optuna's SQLAlchemy models (untyped)."""
+
+
+def trial_started_utc() -> Any:
+    """The column of a trial's start time in UTC (``datetime_start`` is local time)."""
+    return om.TrialModel._datetime_start_utc
+
+
+def trial_completed_utc() -> Any:
+    """The column of a trial's completion time in UTC."""
+    return om.TrialModel._datetime_complete_utc
+
+
+def stale_trial_ids(storage: RDBStorage, study_id: int) -> list[int]:
+    """RUNNING trials of ``study_id`` whose heartbeat is older than the grace period."""
+    return list(storage._get_stale_trial_ids(study_id))
+
+
+def is_pareto_front(points: np.ndarray) -> np.ndarray:
+    """Which rows of ``points`` (all objectives minimized) are non-dominated."""
+    return np.asarray(_is_pareto_front(points, False))
+
 
 log = logging.getLogger(__name__)
 

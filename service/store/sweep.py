@@ -10,20 +10,18 @@ import copy
 import logging
 import warnings
 from datetime import timedelta
-from typing import Any
 
 import optuna
-from optuna.storages._rdb import models as _optuna_models
 from optuna.trial import TrialState
 from sqlalchemy import Engine, or_, select
 
 from service.settings import get_settings
 from service.store.claims import ACTIVE, release_dead_workers, utcnow
 from service.store.db import transaction
+from service.store.optuna_internals import om, stale_trial_ids, trial_started_utc
 from service.store.tables import ClaimRow, StudyRow
 
 log = logging.getLogger(__name__)
-om: Any = _optuna_models  # Optuna's SQLAlchemy models are untyped
 FINISHED = ("completed", "cancelled", "failed")
 
 
@@ -77,7 +75,7 @@ def fail_orphaned_trials(
     never_beat = (
         (trials.state == TrialState.RUNNING)
         & beats.trial_id.is_(None)
-        & (trials._datetime_start_utc < cutoff)
+        & (trial_started_utc() < cutoff)
     )
     with transaction(engine) as session:
         rows = session.execute(
@@ -98,9 +96,7 @@ def fail_orphaned_trials(
         if state == TrialState.RUNNING and not orphan:
             # a finished study's trial with a heartbeat: fail it only once the heartbeat lapsed
             if name not in stale:
-                stale[name] = set(
-                    storage._get_stale_trial_ids(storage.get_study_id_from_name(name))
-                )
+                stale[name] = set(stale_trial_ids(storage, storage.get_study_id_from_name(name)))
             if trial_id not in stale[name]:
                 continue  # still alive: a cancelled study's trial stops at its next epoch
         try:

@@ -17,13 +17,11 @@ from typing import Any
 
 import numpy as np
 from optuna.distributions import json_to_distribution
-from optuna.storages._rdb import models as _optuna_models
-from optuna.study._multi_objective import _is_pareto_front
 from optuna.trial import TrialState
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-om: Any = _optuna_models  # Optuna's SQLAlchemy models are untyped
+from service.store.optuna_internals import is_pareto_front, om
 
 STATES = [s.name for s in TrialState]
 
@@ -265,7 +263,7 @@ def pareto_numbers(session: Session, optuna_study_id: int, directions: list[str]
     if not points:
         return []
     numbers = sorted(points)
-    on_front = _is_pareto_front(np.array([points[n] for n in numbers]), False)
+    on_front = is_pareto_front(np.array([points[n] for n in numbers]))
     return [n for n, keep in zip(numbers, on_front, strict=True) if keep]
 
 
