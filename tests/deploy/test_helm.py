@@ -19,13 +19,13 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from service.settings import Settings
 from service.store.scaling import SCALER_QUERY
 from tests.support import ROOT
 from tests.test_compose import (
     COMPOSE,
     assert_regtune_command,
     dockerfile_instructions,
-    known_env_names,
     seconds,
 )
 
@@ -237,7 +237,7 @@ def test_no_database_fails_with_a_message_naming_the_values() -> None:
 
 @pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
 def test_containers_run_real_commands_with_real_settings(value_set: str) -> None:
-    known = known_env_names()
+    known = {f"REGTUNE_{name.upper()}" for name in Settings.model_fields}
     found = workloads(rendered(value_set))
     assert set(found) == {"api", "worker", "migrate"} | (
         {"dashboard"} if value_set == "production" else set()
@@ -253,6 +253,13 @@ def test_containers_run_real_commands_with_real_settings(value_set: str) -> None
         assert len(names) == len(set(names)), names
         unknown = set(names) - known
         assert not unknown, f"{component}: variables the code does not read: {sorted(unknown)}"
+        # and the values given as text are ones the code accepts
+        literal = {
+            e["name"].removeprefix("REGTUNE_").lower(): e["value"]
+            for e in spec["env"]
+            if "value" in e
+        }
+        Settings(**literal)
 
 
 def compose_services() -> dict[str, Any]:
