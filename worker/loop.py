@@ -7,15 +7,15 @@ import signal
 import threading
 import time
 import warnings
-from collections import OrderedDict
+from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import optuna
+from cachetools import LRUCache
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
-from sqlalchemy import select
 
 from service import logs
 from service.settings import Settings, get_settings
@@ -23,11 +23,9 @@ from service.spec.definition import StudySpec
 from service.store import claims
 from service.store import worker_registry as workers
 from service.store.backoff import TRANSIENT, Backoff, caused_by_database, describe, retry_forever
-from service.store.claims import CLAIM_SECONDS_ATTR
-from service.store.db import transaction
+from service.store.claims import ACTIVE, CLAIM_SECONDS_ATTR
 from service.store.optuna_storage import get_storage
 from service.store.sweep import sweep
-from service.store.tables import StudyRow
 
 if TYPE_CHECKING:
     from worker.objective import ObjectiveFactory
@@ -61,7 +59,10 @@ class Worker:
         self._fence = max(1.0, float(self.settings.grace_period - self.settings.heartbeat_interval))
         """Seconds without a recorded heartbeat after which a sweep may have taken our slot."""
         self._factory: ObjectiveFactory | None = None
-        self._studies: OrderedDict[str, optuna.Study] = OrderedDict()
+        self._studies: LRUCache[str, optuna.Study] = LRUCache(maxsize=STUDY_CACHE_SIZE)
+        self._definitions: LRUCache[str, StudySpec] = LRUCache(maxsize=STUDY_CACHE_SIZE)
+        self._stopped_study: str | None = None
+        """Set by the heartbeat when the study being run was cancelled or deleted."""
         self._claim_seconds = 0.0
 
     # ------------------------------------------------------------------ lifecycle
@@ -130,12 +131,14 @@ class Worker:
         """Record a heartbeat; note if the previous one is so old that the slot may be gone."""
         study_id, number = self.current
         try:
-            workers.beat(self.id, study_id=study_id, trial_number=number)
+            status = workers.beat(self.id, study_id=study_id, trial_number=number)
         except Exception as exc:
             if raise_errors:
                 raise
             log.warning("heartbeat failed (%s)", describe(exc))
             return
+        if study_id is not None and status not in ACTIVE:
+            self._stopped_study = study_id
         now = time.monotonic()
         if now - self._last_beat > self._fence:
             self._slot_at_risk = True
@@ -184,17 +187,19 @@ class Worker:
         loading it per claim made each trial cost O(trials so far); kept, it reads only the trials
         that are new or were unfinished since the last claim.
         """
-        study = self._studies.pop(optuna_name, None)
+        study = self._studies.get(optuna_name)
         if study is None:
             study = optuna.load_study(study_name=optuna_name, storage=get_storage())
-        self._studies[optuna_name] = study
-        while len(self._studies) > STUDY_CACHE_SIZE:
-            self._studies.popitem(last=False)
+            self._studies[optuna_name] = study
         return study
 
-    def _study_status(self, study_id: str) -> str | None:
-        with transaction() as session:
-            return session.scalar(select(StudyRow.status).where(StudyRow.id == study_id))
+    def _definition(self, claim: claims.Claim) -> StudySpec:
+        """The stored definition, parsed once per study (it never changes once stored)."""
+        spec = self._definitions.get(claim.study_id)
+        if spec is None:
+            spec = StudySpec.model_validate(claim.definition)
+            self._definitions[claim.study_id] = spec
+        return spec
 
     def _run_claim(self, claim: claims.Claim) -> None:
         error: str | None = None
@@ -202,6 +207,10 @@ class Worker:
             error = self._run_trial(claim)
         except TRANSIENT as exc:
             log.warning("study %s: database error (%s)", claim.study_id, describe(exc))
+        except Exception as exc:
+            # Whatever one claim raises is that claim's failure, never the worker's death.
+            log.exception("study %s: the claim failed", claim.study_id)
+            error = f"{type(exc).__name__}: {exc}"
         finally:
             self.current = (None, None)
         try:
@@ -234,42 +243,27 @@ class Worker:
         """
         from worker.policies import make_pruner, make_sampler
 
-        with transaction() as session:
-            row = session.get(StudyRow, claim.study_id)
-        if row is None or self.stopping.is_set():
+        if self.stopping.is_set():
             return None
         if self.slot_at_risk():
-            log.warning("study %s: heartbeat lapsed since the claim; slot given back", row.id)
+            log.warning(
+                "study %s: heartbeat lapsed since the claim; slot given back", claim.study_id
+            )
             return None
-        spec = StudySpec.model_validate(row.spec)
         try:
-            study = self._load_study(row.optuna_name)
+            study = self._load_study(claim.optuna_name)
         except KeyError:
             log.info("study %s was deleted", claim.study_id)
             return None
-        study.sampler = make_sampler(spec, claim_seq=claim.seq)
-        study.pruner = make_pruner(spec)
-        number: list[int] = []
-
-        def stop_check() -> None:
-            """After each epoch: stop if the worker is stopping or the study was cancelled.
-
-            One primary-key read per epoch: cancelling promises a stop at the next epoch.
-            """
-            if self.stopping.is_set():
-                raise HandBack("the worker is stopping")
-            try:
-                status = self._study_status(claim.study_id)
-            except TRANSIENT:
-                return  # a status check is best effort; the trial's own writes will tell
-            if status in (None, "cancelled"):
-                raise StudyStopped()
-
         try:
-            objective = self.objective_factory()(spec, stop_check=stop_check)
+            spec = self._definition(claim)
+            study.sampler = make_sampler(spec, claim_seq=claim.seq)
+            study.pruner = make_pruner(spec)
+            objective = self.objective_factory()(spec, stop_check=self._stop_check(claim))
         except Exception as exc:
             log.exception("study %s cannot run", claim.study_id)
-            return f"{type(exc).__name__}: {exc}"
+            return self._record_failure(study, exc)
+        number: list[int] = []
 
         def tracked(trial: optuna.Trial) -> Any:
             number.append(trial.number)
@@ -285,6 +279,11 @@ class Worker:
                 return objective(trial)
             except TRANSIENT as exc:
                 raise HandBack(f"database error: {describe(exc)}") from exc
+            except (optuna.TrialPruned, HandBack, StudyStopped):
+                raise
+            except Exception as exc:
+                _note_error(trial, exc)
+                raise
 
         try:
             study.optimize(tracked, n_trials=1, gc_after_trial=False)
@@ -310,6 +309,32 @@ class Worker:
             log.warning("study %s: database error mid-trial (%s)", claim.study_id, describe(exc))
             self._hand_back(study, claim, number, reason="database error", fail_first=True)
         return None
+
+    def _stop_check(self, claim: claims.Claim) -> Callable[[], None]:
+        def stop_check() -> None:
+            """After each epoch: stop if the worker is stopping or the study was cancelled.
+
+            Cancellation arrives on the heartbeat's round trip: a cancelled study's running
+            trials stop within one heartbeat interval plus one epoch.
+            """
+            if self.stopping.is_set():
+                raise HandBack("the worker is stopping")
+            if self._stopped_study == claim.study_id:
+                raise StudyStopped()
+
+        return stop_check
+
+    def _record_failure(self, study: optuna.Study, exc: BaseException) -> str:
+        """A claim that failed before its trial could start still leaves a FAIL trial saying why."""
+        error = f"{type(exc).__name__}: {exc}"
+        storage = study._storage
+        try:
+            trial_id = storage.create_new_trial(study._study_id)
+            storage.set_trial_user_attr(trial_id, "error", error[:2000])
+            storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+        except Exception as record_exc:
+            log.warning("could not record the failed trial (%s)", describe(record_exc))
+        return error
 
     def _hand_back(
         self,
@@ -357,6 +382,14 @@ class Worker:
             log.warning("study %s trial %d could not be handed back", claim.study_id, number[0])
             return
         log.info("study %s trial %d handed back (%s)", claim.study_id, number[0], reason)
+
+
+def _note_error(trial: optuna.Trial, exc: Exception) -> None:
+    """Record why a trial failed where the API shows it (its user attributes)."""
+    try:
+        trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:2000])
+    except Exception as record_exc:
+        log.warning("could not record the trial's error (%s)", describe(record_exc))
 
 
 def run_worker(*, max_trials: int | None = None) -> int:

@@ -38,9 +38,14 @@ def utcnow() -> datetime:
 
 @dataclass(frozen=True)
 class Claim:
+    """A slot taken in a study, with what the worker needs to run it (no second read)."""
+
     id: int
     study_id: str
     seq: int
+    optuna_name: str
+    definition: dict[str, Any]
+    """The validated definition the API stored; the worker never re-validates it."""
 
 
 def _done_subquery(study: type[StudyRow] = StudyRow) -> Any:
@@ -77,26 +82,29 @@ def _least_recently_served(now: datetime) -> Select[Any]:
     )
 
 
-def _take(session: Session, study_id: str, *, now: datetime) -> bool:
-    """The one conditional UPDATE that decides a claim: True if this transaction won the slot."""
-    return (
-        rowcount(
-            session.execute(
-                update(StudyRow)
-                .where(StudyRow.id == study_id, *_eligible(now))
-                .values(
-                    n_running=StudyRow.n_running + 1,
-                    n_claims=StudyRow.n_claims + 1,
-                    last_served_at=now,
-                    status="running",
-                    started_at=func.coalesce(StudyRow.started_at, now),
-                    updated_at=now,
-                )
-                .execution_options(synchronize_session=False)
-            )
+def _take(
+    session: Session, study_id: str, *, now: datetime
+) -> tuple[int, str, dict[str, Any]] | None:
+    """The one conditional UPDATE that decides a claim: the study's row if this one won the slot.
+
+    ``RETURNING`` hands back the claim's sequence number, the Optuna study and the definition in
+    the same round trip.
+    """
+    taken = session.execute(
+        update(StudyRow)
+        .where(StudyRow.id == study_id, *_eligible(now))
+        .values(
+            n_running=StudyRow.n_running + 1,
+            n_claims=StudyRow.n_claims + 1,
+            last_served_at=now,
+            status="running",
+            started_at=func.coalesce(StudyRow.started_at, now),
+            updated_at=now,
         )
-        == 1
-    )
+        .returning(StudyRow.n_claims, StudyRow.optuna_name, StudyRow.spec)
+        .execution_options(synchronize_session=False)
+    ).first()
+    return None if taken is None else (int(taken[0]), str(taken[1]), dict(taken[2]))
 
 
 def claim(
@@ -122,15 +130,22 @@ def claim(
         if not candidates:
             candidates = list(session.scalars(_least_recently_served(now).limit(8)))
         for study_id in candidates:
-            if not _take(session, study_id, now=now):
+            taken = _take(session, study_id, now=now)
+            if taken is None:
                 continue
-            seq = session.scalar(select(StudyRow.n_claims).where(StudyRow.id == study_id))
+            seq, optuna_name, definition = taken
             row = ClaimRow(
                 study_id=study_id, worker_id=worker_id, seq=int(seq or 0), claimed_at=now
             )
             session.add(row)
             session.flush()
-            return Claim(id=row.id, study_id=study_id, seq=row.seq)
+            return Claim(
+                id=row.id,
+                study_id=study_id,
+                seq=row.seq,
+                optuna_name=optuna_name,
+                definition=definition,
+            )
     return None
 
 

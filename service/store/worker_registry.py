@@ -12,7 +12,7 @@ from sqlalchemy import Engine, delete, select, update
 from service.settings import get_settings
 from service.store.claims import utcnow
 from service.store.db import rowcount, transaction
-from service.store.tables import WorkerRow
+from service.store.tables import StudyRow, WorkerRow
 
 
 def new_worker_id() -> str:
@@ -39,8 +39,12 @@ def beat(
     study_id: str | None,
     trial_number: int | None,
     engine: Engine | None = None,
-) -> None:
-    """Record that the worker is alive; re-register if a sweep removed it meanwhile."""
+) -> str | None:
+    """Record that the worker is alive; re-register if a sweep removed it meanwhile.
+
+    Returns the status of ``study_id`` (None if it is gone or none was given): cancellation
+    reaches a running trial on the heartbeat's round trip, not through a read every epoch.
+    """
     with transaction(engine) as session:
         updated = rowcount(
             session.execute(
@@ -50,8 +54,14 @@ def beat(
                 .execution_options(synchronize_session=False)
             )
         )
+        status = (
+            session.scalar(select(StudyRow.status).where(StudyRow.id == study_id))
+            if study_id is not None
+            else None
+        )
     if updated == 0:
         register(worker_id, engine=engine)
+    return status
 
 
 def unregister(worker_id: str, *, engine: Engine | None = None) -> None:

@@ -1,0 +1,29 @@
+"""Objective factories for protocol tests, loaded by workers through REGTUNE_OBJECTIVE_FACTORY.
+
+They stand in for a trainer that raises, the one thing a real definition should never make it do,
+so that the worker's handling of it can be shown end to end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import optuna
+
+from service.spec.definition import StudySpec
+from worker.objective import StopCheck, suggest
+
+
+def make_failing_objective(
+    spec: StudySpec, *, stop_check: StopCheck
+) -> Callable[[optuna.Trial], float]:
+    """Raises while building the objective for studies named ``unbuildable*``, else in the trial."""
+    if spec.name.startswith("unbuildable"):
+        raise RuntimeError("the model cannot be built for this definition")
+
+    def objective(trial: optuna.Trial) -> float:
+        suggest(trial, spec)
+        stop_check()
+        raise FloatingPointError("the trainer diverged")
+
+    return objective
