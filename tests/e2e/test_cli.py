@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 import pandas as pd
@@ -47,13 +47,18 @@ def cli(stack: Stack, *args: str, timeout: float = 600) -> subprocess.CompletedP
     )
 
 
-def in_pty(args: list[str], env: dict[str, str], timeout: float = 900) -> tuple[int, str]:
-    """Run a command on a pseudo-terminal (as a person would) and return (exit code, output)."""
+def in_pty(
+    args: list[str], env: dict[str, str], timeout: float = 900, stdout: IO[bytes] | None = None
+) -> tuple[int, str]:
+    """Run a command on a pseudo-terminal (as a person would) and return (exit code, output).
+
+    With ``stdout``, standard output goes there instead (``regtune ... > file`` in a terminal).
+    """
     leader, follower = pty.openpty()
     proc = subprocess.Popen(
         args,
         stdin=follower,
-        stdout=follower,
+        stdout=follower if stdout is None else stdout,
         stderr=follower,
         env={**env, "TERM": "xterm-256color", "COLUMNS": "160", "LINES": "40"},
         cwd=ROOT,
@@ -221,14 +226,22 @@ def test_study_commands_and_json_output(stack: Stack, tmp_path: Path) -> None:
 
 
 def test_watch_json_reports_the_final_study_on_stdout(stack: Stack, tmp_path: Path) -> None:
+    """`regtune submit --watch --json > out.json` in a terminal: the bar is drawn live on the
+    terminal (stderr) and stdout holds only the final study, exactly as the API answers it."""
     import yaml
 
     path = tmp_path / "logistic.yaml"
     path.write_text(yaml.safe_dump({**tiny("breast-cancer-logistic.yaml"), "name": "cli-watch"}))
-    result = cli(stack, "submit", str(path), "--watch", "--json", "--poll", "0.3")
-    assert result.returncode == 0, result.stderr
-    final = json.loads(result.stdout)
+    env = {**stack.env, "REGTUNE_URL": stack.url}
+    args = regtune("submit", str(path), "--watch", "--json", "--poll", "0.3")
+    with (tmp_path / "out.json").open("wb") as out:
+        code, terminal = in_pty(args, env, stdout=out)
+    assert code == 0, terminal[-3000:]
+    final = json.loads((tmp_path / "out.json").read_text())  # pure JSON, nothing else
     assert final["status"] == "completed" and final["progress"]["done"] == 2
+    assert final == stack.study(final["id"])
+    assert "2/2" in terminal and "━" in terminal and "\x1b[" in terminal  # the live bar
+    assert '"status"' not in terminal  # ... and no JSON on the terminal
 
 
 def test_logs_are_json_lines_with_study_and_trial_ids(
@@ -253,12 +266,15 @@ def test_python_client_readme_example(stack: Stack, tmp_path: Path) -> None:
 
     with Client(stack.url) as rt:
         study = rt.submit({**tiny("diabetes-enet.yaml"), "name": "client-example"})
-        done = rt.wait(study["id"], poll=0.5, timeout=600)
-        assert done["status"] == "completed" and done["best_trial"] is not None
-        saved = rt.download_best_model(study["id"], tmp_path / "m.safetensors")
-        assert saved.stat().st_size == done["best_model"]["bytes"]  # type: ignore[index]
+        done = rt.wait(study.id, poll=0.5, timeout=600)
+        assert done.status == "completed" and done.best_trial is not None
+        assert done.best_model is not None
+        saved = rt.download_best_model(study.id, tmp_path / "m.safetensors")
+        assert saved.stat().st_size == done.best_model.bytes
+        # the client's models give back exactly the JSON the API sent
+        assert done.model_dump(mode="json") == stack.study(study.id)
         with pytest.raises(ApiError) as caught:
             rt.submit({**tiny("diabetes-enet.yaml"), "name": "x", "budget": {"n_trials": 0}})
     assert caught.value.status == 422
-    assert "budget.n_trials" in [f["path"] for f in caught.value.fields]
+    assert "budget.n_trials" in [f.path for f in caught.value.fields]
     assert sys.modules["service.client.http"].__doc__ is not None
