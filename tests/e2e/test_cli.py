@@ -4,22 +4,18 @@ model out and back in (`regtune predict`), the dashboard listing it, and JSON lo
 from __future__ import annotations
 
 import json
-import os
-import pty
-import select
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import pandas as pd
 import pytest
 
 from service.spec.definition import StudySpec, resolve_task
-from tests.support import ROOT, Proc, Stack, free_port, regtune, wait_for
+from tests.support import ROOT, Proc, Stack, free_port, in_pty, regtune, wait_for
 from worker import data
 
 pytestmark = pytest.mark.slow
@@ -45,42 +41,6 @@ def cli(stack: Stack, *args: str, timeout: float = 600) -> subprocess.CompletedP
     return subprocess.run(
         regtune(*args), env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
     )
-
-
-def in_pty(
-    args: list[str], env: dict[str, str], timeout: float = 900, stdout: IO[bytes] | None = None
-) -> tuple[int, str]:
-    """Run a command on a pseudo-terminal (as a person would) and return (exit code, output).
-
-    With ``stdout``, standard output goes there instead (``regtune ... > file`` in a terminal).
-    """
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen(
-        args,
-        stdin=follower,
-        stdout=follower if stdout is None else stdout,
-        stderr=follower,
-        env={**env, "TERM": "xterm-256color", "COLUMNS": "160", "LINES": "40"},
-        cwd=ROOT,
-    )
-    os.close(follower)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([leader], [], [], 0.5)
-        if ready:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # the follower side closed: the process exited
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        elif proc.poll() is not None:
-            break
-    code = proc.wait(timeout=30)
-    os.close(leader)
-    return code, b"".join(chunks).decode(errors="replace")
 
 
 def tiny(name: str, *, n_trials: int = 2, max_epochs: int = 3) -> dict[str, Any]:

@@ -10,7 +10,6 @@ import pty
 import re
 import select
 import subprocess
-import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from service import logs
-from tests.support import ROOT, process_env, regtune
+from tests.support import ROOT, in_pty, process_env, regtune
 
 PERSON = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} ")  # "12:04:31.207 INFO  logger  message"
 
@@ -119,33 +118,16 @@ def test_library_start_up_chatter_is_quiet_unless_debugging(sqlite_url: str) -> 
     assert '"msg": "Waiting for application startup."' in stream.getvalue()
 
 
-def run_on_terminal(args: list[str], env: dict[str, str], timeout: float = 120) -> str:
-    """Run a command with stdout and stderr on a pseudo-terminal; return what it showed."""
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen(args, stdout=follower, stderr=follower, env=env, cwd=ROOT)
-    os.close(follower)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if select.select([leader], [], [], 0.5)[0]:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # the process closed the terminal: it exited
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        elif proc.poll() is not None:
-            break
-    assert proc.wait(timeout=30) == 0, b"".join(chunks)
-    os.close(leader)
-    return b"".join(chunks).decode(errors="replace").replace("\r\n", "\n")
+def on_terminal(args: list[str], env: dict[str, str]) -> str:
+    code, shown = in_pty(args, env, timeout=120)
+    assert code == 0, shown
+    return shown.replace("\r\n", "\n")
 
 
 def test_regtune_migrate_talks_to_a_person_and_to_a_pipe(tmp_path: Path) -> None:
     env = process_env(f"sqlite:///{tmp_path / 'regtune.db'}")
     env.pop("REGTUNE_LOG_FORMAT", None)
-    shown = run_on_terminal(regtune("migrate"), env).strip().splitlines()
+    shown = on_terminal(regtune("migrate"), env).strip().splitlines()
     assert shown and all(PERSON.match(line) for line in shown), shown
     assert "database is at the newest schema" in shown[-1]
     assert not [line for line in shown if "alembic" in line or "Warning" in line], shown
@@ -157,5 +139,5 @@ def test_regtune_migrate_talks_to_a_person_and_to_a_pipe(tmp_path: Path) -> None
     records = [json.loads(line) for line in piped.stderr.splitlines()]  # every line parses
     assert [r["msg"] for r in records] == ["database is at the newest schema"]
 
-    as_set = run_on_terminal(regtune("migrate"), {**env, "REGTUNE_LOG_FORMAT": "json"})
+    as_set = on_terminal(regtune("migrate"), {**env, "REGTUNE_LOG_FORMAT": "json"})
     assert json.loads(as_set.strip())["msg"] == "database is at the newest schema"
