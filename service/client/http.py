@@ -60,7 +60,8 @@ class ApiError(ClientError):
         self.fields = fields
 
     def __str__(self) -> str:
-        detail = "; ".join(f"{f.path}: {f.rule}" for f in self.fields)
+        shown = [f for f in self.fields if f.rule not in self.message]
+        detail = "; ".join(f"{f.path}: {f.rule}" for f in shown)
         return f"{self.status} {self.code}: {self.message}" + (
             f" [{detail}]" if detail and detail not in self.message else ""
         )
