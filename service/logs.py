@@ -1,9 +1,11 @@
-"""Logging for the API and the workers: one JSON object per line, with study and trial ids.
+"""Logging for the API and the workers, with study, trial and worker ids on every line.
 
-The ids come from context variables that the API (per request) and the worker (per claimed
-trial) set, so every line written meanwhile carries them — including Optuna's and uvicorn's,
-which are routed through the same handler. Secrets never reach a line: bearer tokens and
-``key=`` values are masked.
+Two formats: short human lines on a terminal, one JSON object per line otherwise (a file, a
+pipe, a container's log collector); ``REGTUNE_LOG_FORMAT`` (auto | text | json) overrides the
+guess. The ids come from context variables that the API (per request) and the worker (per
+claimed trial) set, so every line written meanwhile carries them — including Optuna's and
+uvicorn's, which are routed through the same handler. Secrets never reach a line: bearer tokens
+and ``key=`` values are masked.
 """
 
 from __future__ import annotations
@@ -11,23 +13,46 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import re
 import sys
+import warnings
 from collections.abc import Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, TextIO
+
+LogFormat = Literal["auto", "json", "text"]
 
 study_var: ContextVar[str | None] = ContextVar("regtune_study_id", default=None)
 trial_var: ContextVar[int | None] = ContextVar("regtune_trial", default=None)
 worker_var: ContextVar[str | None] = ContextVar("regtune_worker_id", default=None)
 
+QUIET = ("alembic", "uvicorn.error", "httpx", "httpcore")
+"""Libraries whose INFO lines are start-up chatter (Alembic's plugin set-up and migration
+context, uvicorn's lifecycle): WARNING and up only, unless the log level is DEBUG. A filter on
+the handler, not logger levels, because uvicorn sets its loggers' levels itself."""
+
 _SECRET = re.compile(r"(?i)(bearer\s+|(?:api[_-]?)?key[=:]\s*|\b(?=rt_))[A-Za-z0-9._~+/=-]{4,}")
-_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn's copy of the message with terminal colours
+}
+_TAGS = (("study_id", "study"), ("trial", "trial"), ("worker_id", "worker"))
+_LEVEL_COLOURS = {"WARNING": "33", "ERROR": "31", "CRITICAL": "1;31", "DEBUG": "2"}
 
 
 def redact(text: str) -> str:
     return _SECRET.sub(lambda m: m.group(1) + "***", text)
+
+
+def _ids(record: logging.LogRecord) -> dict[str, Any]:
+    return {
+        "study_id": getattr(record, "study_id", None) or study_var.get(),
+        "trial": _first(getattr(record, "trial", None), trial_var.get()),
+        "worker_id": getattr(record, "worker_id", None) or worker_var.get(),
+    }
 
 
 class JsonFormatter(logging.Formatter):
@@ -39,9 +64,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "msg": redact(record.getMessage()),
-            "study_id": getattr(record, "study_id", None) or study_var.get(),
-            "trial": _first(getattr(record, "trial", None), trial_var.get()),
-            "worker_id": getattr(record, "worker_id", None) or worker_var.get(),
+            **_ids(record),
         }
         for key, value in record.__dict__.items():
             if key not in _STANDARD and key not in entry and not key.startswith("_"):
@@ -52,26 +75,59 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+    """``12:04:31.207 INFO  worker.loop  study 3f… trial 4 started  study=3f… trial=4``: local
+    time, the level (coloured on a colour terminal), the logger, the message, then the ids."""
+
+    def __init__(self, *, colour: bool = False) -> None:
+        super().__init__()
+        self.colour = colour
 
     def format(self, record: logging.LogRecord) -> str:
-        ids = [f"study={study_var.get()}" if study_var.get() else ""]
-        ids.append(f"trial={trial_var.get()}" if trial_var.get() is not None else "")
-        line = redact(super().format(record))
-        return " ".join([line, *filter(None, ids)])
+        when = datetime.fromtimestamp(record.created).strftime("%H:%M:%S.%f")[:-3]
+        level = f"{record.levelname:<7}"
+        if self.colour and record.levelname in _LEVEL_COLOURS:
+            level = f"\x1b[{_LEVEL_COLOURS[record.levelname]}m{level}\x1b[0m"
+        ids = _ids(record)
+        tags = [f"{name}={ids[key]}" for key, name in _TAGS if ids[key] is not None]
+        line = "  ".join([f"{when} {level} {record.name}", record.getMessage(), " ".join(tags)])
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return redact(line.rstrip())
+
+
+class QuietLibraries(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        return not any(record.name == n or record.name.startswith(n + ".") for n in QUIET)
 
 
 def _first(*values: Any) -> Any:
     return next((v for v in values if v is not None), None)
 
 
-def setup(*, fmt: str = "json", level: str = "INFO") -> None:
-    """Route every logger (ours, uvicorn's, Optuna's) to stderr in one format."""
+def is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # closed or not a real file
+        return False
+
+
+def formatter(fmt: LogFormat, stream: TextIO) -> logging.Formatter:
+    """``auto``: text for a person at a terminal, JSON for anything else."""
+    terminal = is_terminal(stream)
+    if fmt == "json" or (fmt == "auto" and not terminal):
+        return JsonFormatter()
+    return TextFormatter(colour=terminal and "NO_COLOR" not in os.environ)
+
+
+def setup(*, fmt: LogFormat = "auto", level: str = "INFO", stream: TextIO | None = None) -> None:
+    """Route every logger (ours, uvicorn's, Optuna's) to ``stream`` (stderr) in one format."""
     import optuna
 
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    stream = stream or sys.stderr
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter(fmt, stream))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -79,7 +135,11 @@ def setup(*, fmt: str = "json", level: str = "INFO") -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
-    logging.captureWarnings(True)  # warnings become JSON lines too
+    if logging.getLevelName(level) != logging.DEBUG:
+        handler.addFilter(QuietLibraries())
+        # regtune opts into Optuna's experimental heartbeat on purpose: no warning per process
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    logging.captureWarnings(True)  # warnings become log lines too
     optuna.logging.disable_default_handler()
     optuna.logging.enable_propagation()
 

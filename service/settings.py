@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from service.logs import LogFormat
+
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "admin", "example"}
 
 
@@ -55,8 +57,10 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = Field(
         default=None, description="Endpoint of an S3-compatible store (MinIO, Ceph...)."
     )
-    log_format: Literal["json", "text"] = Field(
-        default="json", description="json: one object per line with study and trial ids."
+    log_format: LogFormat = Field(
+        default="auto",
+        description="text: lines for people; json: one object per line with study and trial "
+        "ids; auto: text when stderr is a terminal, else json.",
     )
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     public_url: str | None = Field(

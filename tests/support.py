@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import pty
+import select
 import signal
 import socket
 import subprocess
@@ -10,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import httpx
 
@@ -95,6 +97,42 @@ class Proc:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+def in_pty(
+    args: list[str], env: dict[str, str], timeout: float = 900, stdout: IO[bytes] | None = None
+) -> tuple[int, str]:
+    """Run a command on a pseudo-terminal (as a person would) and return (exit code, output).
+
+    With ``stdout``, standard output goes there instead (``regtune ... > file`` in a terminal).
+    """
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        args,
+        stdin=follower,
+        stdout=follower if stdout is None else stdout,
+        stderr=follower,
+        env={**env, "TERM": "xterm-256color", "COLUMNS": "160", "LINES": "40"},
+        cwd=ROOT,
+    )
+    os.close(follower)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the follower side closed: the process exited
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        elif proc.poll() is not None:
+            break
+    code = proc.wait(timeout=30)
+    os.close(leader)
+    return code, b"".join(chunks).decode(errors="replace")
 
 
 def regtune(*args: str) -> list[str]:

@@ -6,10 +6,15 @@ import hashlib
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile, status
-from pydantic import BaseModel, Field
 
 from service.api.deps import TenantDep
-from service.api.schemas import ErrorResponse, UtcDateTime
+from service.api.schemas import (
+    ColumnInfo,
+    DatasetBrief,
+    DatasetOut,
+    DatasetPage,
+    ErrorResponse,
+)
 from service.ingest.formats import Limits
 from service.settings import get_settings
 from service.store import datasets
@@ -24,42 +29,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 DatasetId = Annotated[str, Path(max_length=64, description="dataset id (a content hash)")]
 CHUNK = 1 << 20
-
-
-class ColumnInfo(BaseModel):
-    name: str
-    kind: Literal["numeric", "categorical"]
-    n_missing: int
-    categories: list[str] | None = None
-    features: list[int] = Field(description="[start, stop) of its encoded features")
-
-
-class DatasetBrief(BaseModel):
-    id: str
-    name: str
-    format: Literal["csv", "parquet"]
-    target: str
-    task: Literal["regression", "binary", "multiclass"]
-    n_rows: int
-    n_features: int
-    size_bytes: int
-    created_at: UtcDateTime
-
-
-class DatasetOut(DatasetBrief):
-    sha256: str
-    columns: list[ColumnInfo]
-    feature_names: list[str]
-    classes: list[str] | None
-    target_distribution: dict[str, Any]
-    missing: dict[str, Any] = Field(description="the missing-value policy and counts")
-
-
-class DatasetPage(BaseModel):
-    items: list[DatasetBrief]
-    total: int
-    offset: int
-    limit: int
 
 
 def _brief(row: DatasetRow) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import CallerDep
-from service.api.schemas import ErrorResponse, UtcDateTime
+from service.api.schemas import ErrorResponse, KeyOut, NewKey
 from service.settings import get_settings
 from service.store import keys as auth
 from service.store.tables import ApiKeyRow
@@ -31,18 +31,6 @@ TenantName = Annotated[str, Field(pattern=auth.TENANT_PATTERN, examples=["team-a
 class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tenant: TenantName
-
-
-class KeyOut(BaseModel):
-    id: str
-    tenant: str
-    prefix: str = Field(description="the first characters of the secret, to recognise it")
-    created_at: UtcDateTime
-    revoked_at: UtcDateTime | None
-
-
-class NewKey(KeyOut):
-    key: str = Field(description="the secret; shown only in this response")
 
 
 def key_out(row: ApiKeyRow) -> dict[str, Any]:

@@ -1,9 +1,13 @@
-"""Response bodies of the REST API (the request body is ``service.spec.StudySpec``)."""
+"""Response bodies of the REST API (the request body is ``service.spec.StudySpec``).
+
+pydantic only, no FastAPI: the Python client (``service.client``) parses answers into these same
+models, so a field added here reaches the client without a second copy.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, Field
 
@@ -97,11 +101,20 @@ class StudyBrief(BaseModel):
     finished_at: UtcDateTime | None
 
 
-class StudyPage(BaseModel):
-    items: list[StudyBrief]
+ItemT = TypeVar("ItemT", bound=BaseModel)
+
+
+class Page(BaseModel, Generic[ItemT]):
+    """One page of a listing: ``items`` from ``offset`` on, at most ``limit``, of ``total``."""
+
+    items: list[ItemT]
     total: int
     offset: int
     limit: int
+
+
+class StudyPage(Page[StudyBrief]):
+    pass
 
 
 class CurvePoint(BaseModel):
@@ -122,11 +135,63 @@ class TrialOut(BaseModel):
     retried_from: int | None = None
 
 
-class TrialPage(BaseModel):
-    items: list[TrialOut]
-    total: int
-    offset: int
-    limit: int
+class TrialPage(Page[TrialOut]):
+    pass
+
+
+class ColumnInfo(BaseModel):
+    name: str
+    kind: Literal["numeric", "categorical"]
+    n_missing: int
+    categories: list[str] | None = None
+    features: list[int] = Field(description="[start, stop) of its encoded features")
+
+
+class DatasetBrief(BaseModel):
+    id: str
+    name: str
+    format: Literal["csv", "parquet"]
+    target: str
+    task: Literal["regression", "binary", "multiclass"]
+    n_rows: int
+    n_features: int
+    size_bytes: int
+    created_at: UtcDateTime
+
+
+class DatasetOut(DatasetBrief):
+    sha256: str
+    columns: list[ColumnInfo]
+    feature_names: list[str]
+    classes: list[str] | None
+    target_distribution: dict[str, Any]
+    missing: dict[str, Any] = Field(description="the missing-value policy and counts")
+
+
+class DatasetPage(Page[DatasetBrief]):
+    pass
+
+
+class KeyOut(BaseModel):
+    id: str
+    tenant: str
+    prefix: str = Field(description="the first characters of the secret, to recognise it")
+    created_at: UtcDateTime
+    revoked_at: UtcDateTime | None
+
+
+class NewKey(KeyOut):
+    key: str = Field(description="the secret; shown only in this response")
+
+
+class WorkerOut(BaseModel):
+    id: str
+    host: str
+    pid: int
+    started_at: UtcDateTime
+    last_heartbeat: UtcDateTime = Field(description="UTC time of the worker's last heartbeat")
+    study_id: str | None = Field(description="study of the running trial; null when idle")
+    trial_number: int | None = Field(description="number of the running trial; null when idle")
 
 
 class Health(BaseModel):

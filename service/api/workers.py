@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from service.api.deps import TenantDep
-from service.api.schemas import UtcDateTime
+from service.api.schemas import WorkerOut
 from service.store import worker_registry as workers
 from service.store.db import transaction
 from service.store.tables import StudyRow
 
 router = APIRouter(prefix="/v1", tags=["workers"])
-
-
-class WorkerOut(BaseModel):
-    id: str
-    host: str
-    pid: int
-    started_at: UtcDateTime
-    last_heartbeat: UtcDateTime = Field(description="UTC time of the worker's last heartbeat")
-    study_id: str | None = Field(description="study of the running trial; null when idle")
-    trial_number: int | None = Field(description="number of the running trial; null when idle")
 
 
 @router.get("/workers", response_model=list[WorkerOut])

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from service.cli.output import JsonOpt, KeyOpt, UrlOpt, call, console, print_json
+from service.cli.output import JsonOpt, KeyOpt, UrlOpt, call, console, fmt, print_json
 
 app = typer.Typer(no_args_is_help=True, help="Upload and list your own datasets.")
 
@@ -31,12 +31,12 @@ def upload_dataset(
     console.print(
         Text.assemble(
             "dataset ",
-            (dataset["id"], "bold"),
-            f" ({dataset['name']}): {dataset['n_rows']} rows, {dataset['n_features']} features, "
-            f"task {dataset['task']}",
+            (dataset.id, "bold"),
+            f" ({dataset.name}): {dataset.n_rows} rows, {dataset.n_features} features, "
+            f"task {dataset.task}",
         )
     )
-    missing = dataset["missing"]["missing_by_column"]
+    missing = dataset.missing["missing_by_column"]
     if missing:
         shown = ", ".join(f"{k} {v}" for k, v in missing.items())
         console.print(f"missing values (filled from each training split): {shown}")
@@ -49,16 +49,16 @@ def list_datasets(url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = Fal
     if as_json:
         print_json(page)
         return
-    table = Table("id", "name", "target", "task", "rows", "features", "uploaded")
-    for d in page["items"]:
+    table = Table("id", "name", "target", "task", "rows", "features", "uploaded (UTC)")
+    for d in page.items:
         table.add_row(
-            d["id"],
-            d["name"],
-            d["target"],
-            d["task"],
-            str(d["n_rows"]),
-            str(d["n_features"]),
-            d["created_at"],
+            d.id,
+            d.name,
+            d.target,
+            d.task,
+            str(d.n_rows),
+            str(d.n_features),
+            fmt(d.created_at),
         )
     console.print(table)
 

@@ -24,8 +24,8 @@ def create_key(
     if as_json:
         print_json(created)
         return
-    console.print(f"key {created['id']} for tenant {created['tenant']}; secret (shown once):")
-    sys.stdout.write(created["key"] + "\n")
+    console.print(f"key {created.id} for tenant {created.tenant}; secret (shown once):")
+    sys.stdout.write(created.key + "\n")
 
 
 @app.command("revoke")

@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 from rich.console import Console
 from rich.text import Text
 
@@ -42,8 +45,10 @@ def call(url: str | None, key: str | None, request: Callable[[Client], T]) -> T:
         fail(exc)
 
 
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+def print_json(data: BaseModel | list[Any] | dict[str, Any]) -> None:
+    """The API's answer as it sent it: models (also inside a list or dict) are dumped with
+    ``model_dump(mode="json")``."""
+    sys.stdout.write(json.dumps(to_jsonable_python(data), indent=2) + "\n")
 
 
 def fmt(value: Any) -> str:
@@ -51,6 +56,8 @@ def fmt(value: Any) -> str:
         return "-"
     if isinstance(value, float):
         return f"{value:.6g}"
+    if isinstance(value, datetime):
+        return f"{value:%Y-%m-%d %H:%M:%S}"
     if isinstance(value, list):
         return ", ".join(fmt(v) for v in value)
     return str(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Annotated
 
@@ -12,7 +13,8 @@ from service.cli.output import err
 
 
 def _setup_logging() -> None:
-    """JSON lines with study and trial ids (REGTUNE_LOG_FORMAT=text for people)."""
+    """Lines for people on a terminal, else JSON lines with study and trial ids (see
+    REGTUNE_LOG_FORMAT)."""
     from service.logs import setup
     from service.settings import get_settings
 
@@ -49,6 +51,7 @@ def api(
 
     _setup_logging()
     _refuse_open_bind(host)
+    logging.getLogger("regtune.api").info("API on http://%s:%d (docs at /docs)", host, port)
     uvicorn.run(
         "service.api.app:create_app",
         factory=True,
@@ -75,7 +78,6 @@ def worker(
     # Everything is committed and the worker unregistered: skip the interpreter's teardown, whose
     # final garbage collection of torch's object graph can take many seconds, so that a worker
     # asked to stop is gone at once.
-    import logging
     import os
 
     logging.shutdown()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
+from service.api.schemas import StudyOut
 from service.cli.output import (
     JsonOpt,
     KeyOpt,
@@ -39,12 +40,11 @@ def submit(
     from service.client.watch import EXIT_CODES
     from service.client.watch import watch as follow
 
-    def submit_and_follow(client: Client) -> Any:
+    def submit_and_follow(client: Client) -> StudyOut:
         study = client.submit(file.read_text())
         if not as_json:
             console.print(
-                f"created study [bold]{study['id']}[/bold] ({study['name']}), "
-                f"status {study['status']}"
+                f"created study [bold]{study.id}[/bold] ({study.name}), status {study.status}"
             )
         if watch:
             study = follow(client, study, console=err if as_json else console, poll=poll)
@@ -56,7 +56,7 @@ def submit(
     elif watch:
         _print_summary(study)
     if watch:
-        raise typer.Exit(EXIT_CODES.get(study["status"], 1))
+        raise typer.Exit(EXIT_CODES.get(study.status, 1))
 
 
 def list_studies(
@@ -71,57 +71,56 @@ def list_studies(
     if as_json:
         print_json(page)
         return
-    table = Table("id", "name", "status", "done", "running", "created")
-    for s in page["items"]:
+    table = Table("id", "name", "status", "done", "running", "created (UTC)")
+    for s in page.items:
         table.add_row(
-            s["id"],
-            s["name"],
-            s["status"],
-            f"{s['done']}/{s['n_trials']}",
-            str(s["running"]),
-            str(s["created_at"]),
+            s.id,
+            s.name,
+            s.status,
+            f"{s.done}/{s.n_trials}",
+            str(s.running),
+            fmt(s.created_at),
         )
     console.print(table)
-    if page["total"] > len(page["items"]):
-        console.print(f"{len(page['items'])} of {page['total']} studies")
+    if page.total > len(page.items):
+        console.print(f"{len(page.items)} of {page.total} studies")
 
 
-def _print_summary(study: Any) -> None:
-    p = study["progress"]
+def _print_summary(study: StudyOut) -> None:
+    p = study.progress
     console.print(
-        f"[bold]{study['name']}[/bold] {study['id']}  status {study['status']}  "
-        f"{p['done']}/{p['n_trials']} done"
+        f"[bold]{study.name}[/bold] {study.id}  status {study.status}  {p.done}/{p.n_trials} done"
     )
-    console.print("counts: " + (", ".join(f"{k} {v}" for k, v in study["counts"].items() if v)))
-    if study.get("error"):
-        console.print(Text.assemble(("error: ", "red"), study["error"]))
-    best = study.get("best_trial")
+    console.print("counts: " + (", ".join(f"{k} {v}" for k, v in study.counts.items() if v)))
+    if study.error:
+        console.print(Text.assemble(("error: ", "red"), study.error))
+    best = study.best_trial
     if best:
         console.print(
             Text(
-                f"best trial #{best['number']}: value {fmt(best['values'] or best['value'])}, "
-                f"non-zero {fmt(best['n_nonzero'])}, {params(best['params'])}"
+                f"best trial #{best.number}: value {fmt(best.values or best.value)}, "
+                f"non-zero {fmt(best.n_nonzero)}, {params(best.params)}"
             )
         )
-        if best.get("test_metrics"):
-            console.print(Text(f"  test: {params(best['test_metrics'])}"))
-    front = study.get("pareto_front")
+        if best.test_metrics:
+            console.print(Text(f"  test: {params(best.test_metrics)}"))
+    front = study.pareto_front
     if front:
-        names = study["definition"].get("objectives") or []
+        names = study.definition.get("objectives") or []
         table = Table("trial", *names, "n_inputs", "params", title="Pareto front")
         for t in front:
             table.add_row(
-                str(t["number"]),
-                *(fmt(v) for v in t["values"] or []),
-                fmt(t["user_attrs"].get("n_inputs")),
-                params(t["params"]),
+                str(t.number),
+                *(fmt(v) for v in t.values or []),
+                fmt(t.user_attrs.get("n_inputs")),
+                params(t.params),
             )
         console.print(table)
-    model = study.get("best_model")
+    model = study.best_model
     if model:
         console.print(
-            f"best model: {model['filename']} ({model['bytes']} bytes, trial {model['trial']})"
-            f" — regtune best {study['id']} --download {model['filename']}"
+            f"best model: {model.filename} ({model.bytes} bytes, trial {model.trial})"
+            f" — regtune best {study.id} --download {model.filename}"
         )
 
 
@@ -153,18 +152,18 @@ def trials(
         print_json(page)
         return
     table = Table("#", "state", "value", "non-zero", "epochs", "params")
-    for t in page["items"]:
-        attrs = t["user_attrs"]
+    for t in page.items:
+        attrs = t.user_attrs
         table.add_row(
-            str(t["number"]),
-            t["state"],
-            fmt(t["values"] if t["values"] and len(t["values"]) > 1 else t["value"]),
+            str(t.number),
+            t.state,
+            fmt(t.values if t.values and len(t.values) > 1 else t.value),
             fmt(attrs.get("n_nonzero")),
             fmt(attrs.get("epochs_run")),
-            Text(params(t["params"])),
+            Text(params(t.params)),
         )
     console.print(table)
-    console.print(f"{len(page['items'])} of {page['total']} trials")
+    console.print(f"{len(page.items)} of {page.total} trials")
 
 
 def cancel(study_id: str, url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = False) -> None:
@@ -173,7 +172,7 @@ def cancel(study_id: str, url: UrlOpt = None, key: KeyOpt = None, as_json: JsonO
     if as_json:
         print_json(study)
     else:
-        console.print(f"study {study['id']} {study['status']}")
+        console.print(f"study {study.id} {study.status}")
 
 
 def remove(study_id: str, url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = False) -> None:
@@ -202,13 +201,13 @@ def best(
         if download
         else None
     )
-    best_trial = study.get("best_trial")
+    best_trial = study.best_trial
     if as_json:
         print_json(
             {
-                "study_id": study["id"],
+                "study_id": study.id,
                 "best_trial": best_trial,
-                "best_model": study.get("best_model"),
+                "best_model": study.best_model,
                 "downloaded": str(saved) if saved else None,
             }
         )
@@ -218,10 +217,10 @@ def best(
     else:
         console.print(
             Text(
-                f"trial #{best_trial['number']}  value {fmt(best_trial['value'])}  "
-                f"non-zero {fmt(best_trial['n_nonzero'])}\n"
-                f"params: {params(best_trial['params'])}\n"
-                f"test:   {params(best_trial['test_metrics'] or {})}"
+                f"trial #{best_trial.number}  value {fmt(best_trial.value)}  "
+                f"non-zero {fmt(best_trial.n_nonzero)}\n"
+                f"params: {params(best_trial.params)}\n"
+                f"test:   {params(best_trial.test_metrics or {})}"
             )
         )
     if saved:
@@ -237,14 +236,13 @@ def list_workers(url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = Fals
         return
     table = Table("id", "host", "pid", "study", "trial", "last heartbeat (UTC)")
     for w in live:
-        trial = w["trial_number"]
         table.add_row(
-            w["id"],
-            w["host"],
-            str(w["pid"]),
-            w["study_id"] or "-",
-            "-" if trial is None else str(trial),
-            w["last_heartbeat"],
+            w.id,
+            w.host,
+            str(w.pid),
+            w.study_id or "-",
+            fmt(w.trial_number),
+            fmt(w.last_heartbeat),
         )
     console.print(table)
     console.print(f"{len(live)} live worker{'s' if len(live) != 1 else ''}")

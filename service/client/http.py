@@ -4,10 +4,13 @@
 
     with Client("http://127.0.0.1:8000", key=None) as rt:
         study = rt.submit("examples/diabetes-enet.yaml")
-        done = rt.wait(study["id"])
-        print(done["best_trial"]["value"], done["best_trial"]["params"])
-        rt.download_best_model(study["id"], "model.safetensors")
+        done = rt.wait(study.id)
+        if done.best_trial:
+            print(done.best_trial.value, done.best_trial.params)
+        rt.download_best_model(study.id, "model.safetensors")
 
+Answers are the API's own response models (``service.api.schemas``: ``StudyOut``, ``TrialOut``,
+``StudyPage``...), parsed and typed; ``model_dump(mode="json")`` gives back the API's JSON.
 Every error answer of the API raises ``ApiError`` (status, machine-readable code, message and
 the field paths at fault); an unreachable server raises ``ApiUnreachable``.
 """
@@ -18,12 +21,28 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from service.api.schemas import (
+    DatasetOut,
+    DatasetPage,
+    ErrorResponse,
+    FieldError,
+    NewKey,
+    StudyOut,
+    StudyPage,
+    TrialOut,
+    TrialPage,
+    WorkerOut,
+)
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 FINAL_STATUSES = ("completed", "cancelled", "failed")
+ModelT = TypeVar("ModelT", bound=BaseModel)
+_WORKERS = TypeAdapter(list[WorkerOut])
 
 
 class ClientError(Exception):
@@ -33,7 +52,7 @@ class ClientError(Exception):
 class ApiError(ClientError):
     """An error answer from the API, with its code and field problems."""
 
-    def __init__(self, status: int, code: str, message: str, fields: list[dict[str, str]]):
+    def __init__(self, status: int, code: str, message: str, fields: list[FieldError]):
         super().__init__(message)
         self.status = status
         self.code = code
@@ -41,7 +60,8 @@ class ApiError(ClientError):
         self.fields = fields
 
     def __str__(self) -> str:
-        detail = "; ".join(f"{f['path']}: {f['rule']}" for f in self.fields)
+        shown = [f for f in self.fields if f.rule not in self.message]
+        detail = "; ".join(f"{f.path}: {f.rule}" for f in shown)
         return f"{self.status} {self.code}: {self.message}" + (
             f" [{detail}]" if detail and detail not in self.message else ""
         )
@@ -51,90 +71,9 @@ class ApiUnreachable(ClientError):
     """No HTTP answer at all: wrong URL, server down, network error."""
 
 
-# --------------------------------------------------------------------------- answer shapes
-
-
-class Progress(TypedDict):
-    done: int
-    n_trials: int
-    running: int
-    fraction: float
-
-
-class BestTrial(TypedDict):
-    number: int
-    value: float | None
-    values: list[float | None] | None
-    params: dict[str, Any]
-    n_nonzero: int | None
-    user_attrs: dict[str, Any]
-    test_metrics: dict[str, Any] | None
-
-
-class BestModel(TypedDict):
-    artifact_id: str
-    trial: int
-    filename: str
-    bytes: int
-    sha256: str
-    test_metrics: dict[str, Any]
-    val_metrics: dict[str, Any]
-    created_at: str
-
-
-class Study(TypedDict):
-    id: str
-    name: str
-    status: str
-    optuna_study_name: str
-    definition: dict[str, Any]
-    counts: dict[str, int]
-    progress: Progress
-    best_trial: BestTrial | None
-    pareto_front: list[BestTrial] | None
-    best_model: BestModel | None
-    error: str | None
-    created_at: str
-    started_at: str | None
-    finished_at: str | None
-
-
-class StudyBrief(TypedDict):
-    id: str
-    name: str
-    status: str
-    n_trials: int
-    done: int
-    running: int
-    created_at: str
-    finished_at: str | None
-
-
-class StudyPage(TypedDict):
-    items: list[StudyBrief]
-    total: int
-    offset: int
-    limit: int
-
-
-class Trial(TypedDict):
-    number: int
-    state: str
-    value: float | None
-    values: list[float | None] | None
-    params: dict[str, Any]
-    user_attrs: dict[str, Any]
-    datetime_start: str | None
-    datetime_complete: str | None
-    learning_curve: list[dict[str, Any]] | None
-    retried_from: int | None
-
-
-class TrialPage(TypedDict):
-    items: list[Trial]
-    total: int
-    offset: int
-    limit: int
+class UnexpectedAnswer(ClientError):
+    """A success answer that is not the API's response model: not a regtune API, or another
+    version of it."""
 
 
 # --------------------------------------------------------------------------- the client
@@ -178,9 +117,13 @@ class Client:
             raise _api_error(response)
         return response
 
+    def _answer(self, model: type[ModelT], method: str, path: str, **kwargs: Any) -> ModelT:
+        """One request whose answer is parsed into ``model``, the route's response model."""
+        return _parse(model, self._request(method, path, **kwargs))
+
     # ------------------------------------------------------------------ studies
 
-    def submit(self, definition: dict[str, Any] | str | Path) -> Study:
+    def submit(self, definition: dict[str, Any] | str | Path) -> StudyOut:
         """Create a study from a mapping, a YAML/JSON file path, or YAML/JSON text."""
         if isinstance(definition, Path) or (
             isinstance(definition, str) and "\n" not in definition and Path(definition).is_file()
@@ -195,16 +138,16 @@ class Client:
             )
         else:
             response = self._request("POST", "/v1/studies", json=definition)
-        return response.json()
+        return _parse(StudyOut, response)
 
-    def study(self, study_id: str) -> Study:
-        return self._request("GET", f"/v1/studies/{study_id}").json()
+    def study(self, study_id: str) -> StudyOut:
+        return self._answer(StudyOut, "GET", f"/v1/studies/{study_id}")
 
     def studies(self, *, status: str | None = None, offset: int = 0, limit: int = 50) -> StudyPage:
         params: dict[str, Any] = {"offset": offset, "limit": limit}
         if status:
             params["status"] = status
-        return self._request("GET", "/v1/studies", params=params).json()
+        return self._answer(StudyPage, "GET", "/v1/studies", params=params)
 
     def trials(
         self, study_id: str, *, state: str | None = None, offset: int = 0, limit: int = 50
@@ -212,15 +155,13 @@ class Client:
         params: dict[str, Any] = {"offset": offset, "limit": limit}
         if state:
             params["state"] = state
-        response = self._request("GET", f"/v1/studies/{study_id}/trials", params=params)
-        return response.json()
+        return self._answer(TrialPage, "GET", f"/v1/studies/{study_id}/trials", params=params)
 
-    def trial(self, study_id: str, number: int) -> Trial:
-        response = self._request("GET", f"/v1/studies/{study_id}/trials/{number}")
-        return response.json()
+    def trial(self, study_id: str, number: int) -> TrialOut:
+        return self._answer(TrialOut, "GET", f"/v1/studies/{study_id}/trials/{number}")
 
-    def cancel(self, study_id: str) -> Study:
-        return self._request("POST", f"/v1/studies/{study_id}/cancel").json()
+    def cancel(self, study_id: str) -> StudyOut:
+        return self._answer(StudyOut, "POST", f"/v1/studies/{study_id}/cancel")
 
     def delete(self, study_id: str) -> None:
         self._request("DELETE", f"/v1/studies/{study_id}")
@@ -242,14 +183,16 @@ class Client:
             raise ApiUnreachable(f"cannot reach the regtune API at {self.url} ({exc})") from None
         return path
 
-    def workers(self) -> list[dict[str, Any]]:
-        return self._request("GET", "/v1/workers").json()
+    def workers(self) -> list[WorkerOut]:
+        response = self._request("GET", "/v1/workers")
+        try:
+            return _WORKERS.validate_json(response.content)
+        except ValidationError as exc:
+            raise _unexpected(response, exc) from None
 
     # ------------------------------------------------------------------ datasets and keys
 
-    def upload_dataset(
-        self, path: str | Path, *, target: str, task: str = "auto"
-    ) -> dict[str, Any]:
+    def upload_dataset(self, path: str | Path, *, target: str, task: str = "auto") -> DatasetOut:
         """Upload a CSV or Parquet file; the same file and target twice is one dataset."""
         path = Path(path)
         with path.open("rb") as handle:
@@ -259,21 +202,21 @@ class Client:
                 files={"file": (path.name, handle)},
                 data={"target": target, "task": task},
             )
-        return response.json()
+        return _parse(DatasetOut, response)
 
-    def datasets(self, *, offset: int = 0, limit: int = 50) -> dict[str, Any]:
+    def datasets(self, *, offset: int = 0, limit: int = 50) -> DatasetPage:
         params = {"offset": offset, "limit": limit}
-        return self._request("GET", "/v1/datasets", params=params).json()
+        return self._answer(DatasetPage, "GET", "/v1/datasets", params=params)
 
-    def dataset(self, dataset_id: str) -> dict[str, Any]:
-        return self._request("GET", f"/v1/datasets/{dataset_id}").json()
+    def dataset(self, dataset_id: str) -> DatasetOut:
+        return self._answer(DatasetOut, "GET", f"/v1/datasets/{dataset_id}")
 
     def delete_dataset(self, dataset_id: str) -> None:
         self._request("DELETE", f"/v1/datasets/{dataset_id}")
 
-    def create_key(self, tenant: str) -> dict[str, Any]:
+    def create_key(self, tenant: str) -> NewKey:
         """A new API key of ``tenant`` (admin key only); its secret is in ``key``, shown once."""
-        return self._request("POST", "/v1/keys", json={"tenant": tenant}).json()
+        return self._answer(NewKey, "POST", "/v1/keys", json={"tenant": tenant})
 
     def revoke_key(self, key_id: str) -> None:
         self._request("DELETE", f"/v1/keys/{key_id}")
@@ -284,9 +227,9 @@ class Client:
         *,
         timeout: float = 3600,
         poll: float = 1.0,
-        on_update: Callable[[Study], None] | None = None,
+        on_update: Callable[[StudyOut], None] | None = None,
         model_grace: float = 300,
-    ) -> Study:
+    ) -> StudyOut:
         """Poll until the study reaches a final status; ``on_update`` sees every poll.
 
         A completed study's best model is saved just after it completes (the worker retrains
@@ -298,31 +241,42 @@ class Client:
             study = self.study(study_id)
             if on_update is not None:
                 on_update(study)
-            if study["status"] in FINAL_STATUSES:
+            if study.status in FINAL_STATUSES:
                 if not awaits_model(study):
                     return study
                 completed_at = completed_at or time.monotonic()
                 if time.monotonic() - completed_at > model_grace:
                     return study
             if time.monotonic() > deadline:
-                raise TimeoutError(f"study {study_id} still {study['status']} after {timeout}s")
+                raise TimeoutError(f"study {study_id} still {study.status} after {timeout}s")
             time.sleep(poll)
 
 
-def awaits_model(study: Study) -> bool:
+def awaits_model(study: StudyOut) -> bool:
     """Completed with a best trial, and its model is not saved yet."""
-    return (
-        study["status"] == "completed"
-        and study.get("best_trial") is not None
-        and study.get("best_model") is None
+    return study.status == "completed" and study.best_trial is not None and study.best_model is None
+
+
+def _parse(model: type[ModelT], response: httpx.Response) -> ModelT:
+    try:
+        return model.model_validate_json(response.content)
+    except ValidationError as exc:
+        raise _unexpected(response, exc) from None
+
+
+def _unexpected(response: httpx.Response, exc: ValidationError) -> UnexpectedAnswer:
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "body"
+    return UnexpectedAnswer(
+        f"{response.request.method} {response.request.url.path}: the answer is not what this "
+        f"client expects ({where}: {first['msg']}); is {response.request.url.host} a regtune API "
+        "of the same version?"
     )
 
 
 def _api_error(response: httpx.Response) -> ApiError:
     try:
-        error = response.json()["error"]
-        return ApiError(
-            response.status_code, error["code"], error["message"], error.get("fields", [])
-        )
-    except (ValueError, KeyError, TypeError):
+        error = ErrorResponse.model_validate_json(response.content).error
+    except ValidationError:
         return ApiError(response.status_code, "http_error", response.text[:500] or "", [])
+    return ApiError(response.status_code, error.code, error.message, error.fields)

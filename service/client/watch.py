@@ -14,25 +14,26 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from service.client.http import Client, Study, awaits_model
+from service.api.schemas import StudyOut
+from service.client.http import Client, awaits_model
 
 EXIT_CODES = {"completed": 0, "failed": 1, "cancelled": 2}
 """``regtune submit --watch`` exits with these; a failed study is non-zero, as CI expects."""
 
 
-def best_text(study: Study) -> str:
-    best = study.get("best_trial")
-    if not best:
+def best_text(study: StudyOut) -> str:
+    best = study.best_trial
+    if best is None:
         return "-"
-    values = best.get("values") or [best.get("value")]
+    values = best.values or [best.value]
     shown = ", ".join("-" if v is None else f"{v:.6g}" for v in values)
-    return f"{shown} (#{best['number']})"
+    return f"{shown} (#{best.number})"
 
 
-def fields(study: Study) -> dict[str, Any]:
-    counts = study["counts"]
+def fields(study: StudyOut) -> dict[str, Any]:
+    counts = study.counts
     return {
-        "status": "saving the best model" if awaits_model(study) else study["status"],
+        "status": "saving the best model" if awaits_model(study) else study.status,
         "complete": counts.get("COMPLETE", 0),
         "pruned": counts.get("PRUNED", 0),
         "failed": counts.get("FAIL", 0),
@@ -61,19 +62,22 @@ def make_progress(console: Console) -> Progress:
 
 
 def watch(
-    client: Client, study: Study, *, console: Console, poll: float = 1.0, timeout: float = 86400
-) -> Study:
+    client: Client,
+    study: StudyOut,
+    *,
+    console: Console,
+    poll: float = 1.0,
+    timeout: float = 86400,
+) -> StudyOut:
     """Redraw the bar on every poll until the study is completed, failed or cancelled."""
     progress = make_progress(console)
     with progress:
-        task = progress.add_task(
-            study["name"], total=study["progress"]["n_trials"], **fields(study)
-        )
+        task = progress.add_task(study.name, total=study.progress.n_trials, **fields(study))
 
-        def update(current: Study) -> None:
-            progress.update(task, completed=current["progress"]["done"], **fields(current))
+        def update(current: StudyOut) -> None:
+            progress.update(task, completed=current.progress.done, **fields(current))
 
         update(study)
-        final = client.wait(study["id"], poll=poll, timeout=timeout, on_update=update)
+        final = client.wait(study.id, poll=poll, timeout=timeout, on_update=update)
         progress.refresh()
     return final

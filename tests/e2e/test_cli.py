@@ -4,12 +4,8 @@ model out and back in (`regtune predict`), the dashboard listing it, and JSON lo
 from __future__ import annotations
 
 import json
-import os
-import pty
-import select
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +15,7 @@ import pandas as pd
 import pytest
 
 from service.spec.definition import StudySpec, resolve_task
-from tests.support import ROOT, Proc, Stack, free_port, regtune, wait_for
+from tests.support import ROOT, Proc, Stack, free_port, in_pty, regtune, wait_for
 from worker import data
 
 pytestmark = pytest.mark.slow
@@ -45,37 +41,6 @@ def cli(stack: Stack, *args: str, timeout: float = 600) -> subprocess.CompletedP
     return subprocess.run(
         regtune(*args), env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
     )
-
-
-def in_pty(args: list[str], env: dict[str, str], timeout: float = 900) -> tuple[int, str]:
-    """Run a command on a pseudo-terminal (as a person would) and return (exit code, output)."""
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen(
-        args,
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-        env={**env, "TERM": "xterm-256color", "COLUMNS": "160", "LINES": "40"},
-        cwd=ROOT,
-    )
-    os.close(follower)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([leader], [], [], 0.5)
-        if ready:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # the follower side closed: the process exited
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        elif proc.poll() is not None:
-            break
-    code = proc.wait(timeout=30)
-    os.close(leader)
-    return code, b"".join(chunks).decode(errors="replace")
 
 
 def tiny(name: str, *, n_trials: int = 2, max_epochs: int = 3) -> dict[str, Any]:
@@ -221,14 +186,22 @@ def test_study_commands_and_json_output(stack: Stack, tmp_path: Path) -> None:
 
 
 def test_watch_json_reports_the_final_study_on_stdout(stack: Stack, tmp_path: Path) -> None:
+    """`regtune submit --watch --json > out.json` in a terminal: the bar is drawn live on the
+    terminal (stderr) and stdout holds only the final study, exactly as the API answers it."""
     import yaml
 
     path = tmp_path / "logistic.yaml"
     path.write_text(yaml.safe_dump({**tiny("breast-cancer-logistic.yaml"), "name": "cli-watch"}))
-    result = cli(stack, "submit", str(path), "--watch", "--json", "--poll", "0.3")
-    assert result.returncode == 0, result.stderr
-    final = json.loads(result.stdout)
+    env = {**stack.env, "REGTUNE_URL": stack.url}
+    args = regtune("submit", str(path), "--watch", "--json", "--poll", "0.3")
+    with (tmp_path / "out.json").open("wb") as out:
+        code, terminal = in_pty(args, env, stdout=out)
+    assert code == 0, terminal[-3000:]
+    final = json.loads((tmp_path / "out.json").read_text())  # pure JSON, nothing else
     assert final["status"] == "completed" and final["progress"]["done"] == 2
+    assert final == stack.study(final["id"])
+    assert "2/2" in terminal and "━" in terminal and "\x1b[" in terminal  # the live bar
+    assert '"status"' not in terminal  # ... and no JSON on the terminal
 
 
 def test_logs_are_json_lines_with_study_and_trial_ids(
@@ -253,12 +226,15 @@ def test_python_client_readme_example(stack: Stack, tmp_path: Path) -> None:
 
     with Client(stack.url) as rt:
         study = rt.submit({**tiny("diabetes-enet.yaml"), "name": "client-example"})
-        done = rt.wait(study["id"], poll=0.5, timeout=600)
-        assert done["status"] == "completed" and done["best_trial"] is not None
-        saved = rt.download_best_model(study["id"], tmp_path / "m.safetensors")
-        assert saved.stat().st_size == done["best_model"]["bytes"]  # type: ignore[index]
+        done = rt.wait(study.id, poll=0.5, timeout=600)
+        assert done.status == "completed" and done.best_trial is not None
+        assert done.best_model is not None
+        saved = rt.download_best_model(study.id, tmp_path / "m.safetensors")
+        assert saved.stat().st_size == done.best_model.bytes
+        # the client's models give back exactly the JSON the API sent
+        assert done.model_dump(mode="json") == stack.study(study.id)
         with pytest.raises(ApiError) as caught:
             rt.submit({**tiny("diabetes-enet.yaml"), "name": "x", "budget": {"n_trials": 0}})
     assert caught.value.status == 422
-    assert "budget.n_trials" in [f["path"] for f in caught.value.fields]
+    assert "budget.n_trials" in [f.path for f in caught.value.fields]
     assert sys.modules["service.client.http"].__doc__ is not None

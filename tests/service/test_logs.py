@@ -1,0 +1,143 @@
+"""Log lines for people on a terminal, JSON lines for machines, and no library chatter."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import pty
+import re
+import select
+import subprocess
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from service import logs
+from tests.support import ROOT, in_pty, process_env, regtune
+
+PERSON = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} ")  # "12:04:31.207 INFO  logger  message"
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """``setup`` reconfigures the process's logging: give the next test the logging it had."""
+    root, optuna_root = logging.getLogger(), logging.getLogger("optuna")
+    saved = (root.handlers[:], root.level, optuna_root.handlers[:], optuna_root.propagate)
+    with warnings.catch_warnings():
+        yield
+        logging.captureWarnings(False)
+    root.handlers[:], level, optuna_root.handlers[:], optuna_root.propagate = saved
+    root.setLevel(level)
+
+
+@pytest.fixture
+def terminal() -> Iterator[tuple[io.TextIOWrapper, int]]:
+    """A real pseudo-terminal: (the stream a process writes to, the fd a person reads from)."""
+    leader, follower = pty.openpty()
+    stream = open(follower, "w", buffering=1, closefd=True)  # noqa: SIM115 - closed below
+    try:
+        yield stream, leader
+    finally:
+        stream.close()
+        os.close(leader)
+
+
+def read_terminal(fd: int) -> str:
+    chunks = []
+    while select.select([fd], [], [], 0.2)[0]:
+        chunks.append(os.read(fd, 65536))
+    return b"".join(chunks).decode().replace("\r\n", "\n")
+
+
+def log_a_trial_line() -> None:
+    with logs.context(study_id="s-1", trial=3):
+        logging.getLogger("worker.loop").info("trial started with Bearer rt_secret123456")
+
+
+def test_a_terminal_gets_lines_for_people(terminal: tuple[io.TextIOWrapper, int]) -> None:
+    stream, fd = terminal
+    logs.setup(fmt="auto", stream=stream)
+    log_a_trial_line()
+    logging.getLogger("service.x").warning("disk almost full")
+    first, second = read_terminal(fd).splitlines()
+    assert PERSON.match(first), first
+    assert "INFO" in first and "worker.loop" in first and "trial started" in first
+    assert first.endswith("study=s-1 trial=3")
+    assert "rt_secret123456" not in first and "***" in first
+    assert "\x1b[33mWARNING" in second  # the level stands out on a colour terminal
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(first)
+
+
+def test_a_file_or_pipe_gets_json_lines() -> None:
+    stream = io.StringIO()
+    logs.setup(fmt="auto", stream=stream)
+    log_a_trial_line()
+    (record,) = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert record["logger"] == "worker.loop" and record["level"] == "INFO"
+    assert record["study_id"] == "s-1" and record["trial"] == 3
+    assert "rt_secret123456" not in record["msg"]
+
+
+def test_the_format_setting_overrides_the_guess(terminal: tuple[io.TextIOWrapper, int]) -> None:
+    stream, fd = terminal
+    logs.setup(fmt="json", stream=stream)
+    log_a_trial_line()
+    assert json.loads(read_terminal(fd))["trial"] == 3
+
+    piped = io.StringIO()
+    logs.setup(fmt="text", stream=piped)
+    log_a_trial_line()
+    line = piped.getvalue().strip()
+    assert PERSON.match(line) and "\x1b[" not in line  # no colour codes into a file
+
+
+def test_library_start_up_chatter_is_quiet_unless_debugging(sqlite_url: str) -> None:
+    from service.store.migrate import upgrade
+
+    stream = io.StringIO()
+    logs.setup(fmt="json", level="INFO", stream=stream)
+    upgrade(sqlite_url)  # Alembic's plugin set-up and migration context log at INFO
+    logging.getLogger("uvicorn.error").info("Waiting for application startup.")
+    logging.getLogger("uvicorn.error").error("Exception in ASGI application")
+    records = [json.loads(line) for line in stream.getvalue().splitlines()]
+    names = {r["logger"] for r in records}
+    assert not any(n.startswith("alembic") for n in names), names
+    assert [r["msg"] for r in records if r["logger"] == "uvicorn.error"] == [
+        "Exception in ASGI application"  # a library's warnings and errors still come through
+    ]
+    assert "py.warnings" not in names  # Optuna's experimental-heartbeat warning
+
+    stream = io.StringIO()
+    logs.setup(fmt="json", level="DEBUG", stream=stream)
+    logging.getLogger("uvicorn.error").info("Waiting for application startup.")
+    assert '"msg": "Waiting for application startup."' in stream.getvalue()
+
+
+def on_terminal(args: list[str], env: dict[str, str]) -> str:
+    code, shown = in_pty(args, env, timeout=120)
+    assert code == 0, shown
+    return shown.replace("\r\n", "\n")
+
+
+def test_regtune_migrate_talks_to_a_person_and_to_a_pipe(tmp_path: Path) -> None:
+    env = process_env(f"sqlite:///{tmp_path / 'regtune.db'}")
+    env.pop("REGTUNE_LOG_FORMAT", None)
+    shown = on_terminal(regtune("migrate"), env).strip().splitlines()
+    assert shown and all(PERSON.match(line) for line in shown), shown
+    assert "database is at the newest schema" in shown[-1]
+    assert not [line for line in shown if "alembic" in line or "Warning" in line], shown
+
+    piped = subprocess.run(
+        regtune("migrate"), env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert piped.returncode == 0, piped.stderr
+    records = [json.loads(line) for line in piped.stderr.splitlines()]  # every line parses
+    assert [r["msg"] for r in records] == ["database is at the newest schema"]
+
+    as_set = on_terminal(regtune("migrate"), {**env, "REGTUNE_LOG_FORMAT": "json"})
+    assert json.loads(as_set.strip())["msg"] == "database is at the newest schema"
