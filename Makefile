@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TEST_PROCESSES ?= 2
 
-.PHONY: setup run test lint bench system-deps helm chart-sync smoke-compose clean
+.PHONY: setup run test test-fast lint bench system-deps helm chart-sync smoke-compose clean
 
 setup: $(STAMP)
 
@@ -32,10 +33,18 @@ $(BIN)/helm: | $(STAMP)
 chart-sync: setup
 	$(BIN)/python -c 'from service.store.scaling import SCALER_QUERY as q; import sys; sys.stdout.write(q)' > deploy/helm/regtune/files/scaler.sql
 
+# Everything: lint, types, the import contracts, then every test (two processes; a test that
+# hangs fails by name after its timeout).
 test: setup system-deps helm
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest -q -p no:cacheprovider --durations=30 $(PYTEST_ARGS)
+	$(BIN)/lint-imports
+	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_PROCESSES) --timeout=900 --durations=30 $(PYTEST_ARGS)
+
+# The edit loop: unit tests and the SQLite conformance suite (no PostgreSQL, no end-to-end).
+test-fast: setup
+	$(BIN)/lint-imports
+	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_PROCESSES) --timeout=300 -m "not e2e and not postgresql" $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

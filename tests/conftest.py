@@ -12,6 +12,20 @@ from tests.pg import PostgresServer, postgres_server
 from tests.support import Stack
 
 BACKENDS = ["sqlite", "postgresql"]
+E2E_DIRS = ("tests/e2e/", "tests/bench/", "tests/test_compose.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tiers: ``e2e`` by folder, ``postgresql`` by the fixtures a test asks for."""
+    for item in items:
+        path = item.nodeid
+        if path.startswith(E2E_DIRS):
+            item.add_marker(pytest.mark.e2e)
+        names = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("database_url") if callspec else None
+        if names & {"pg", "pg_url"} or backend == "postgresql" or "postgresql" in path:
+            item.add_marker(pytest.mark.postgresql)
 
 
 @pytest.fixture(scope="session")

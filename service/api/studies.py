@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
 
 from service.api.body import YAML_TYPES, read_definition
 from service.api.deps import StudyDep, TenantDep
@@ -128,10 +129,15 @@ def study_out(row: StudyRow) -> StudyOut:
 )
 async def create_study(request: Request, response: Response, tenant: TenantDep) -> StudyOut:
     data = await read_definition(request)
+    created = await run_in_threadpool(_create, data, tenant)  # database and Optuna work block
+    response.headers["Location"] = f"/v1/studies/{created.id}"
+    return created
+
+
+def _create(data: Any, tenant: str) -> StudyOut:
     spec = StudySpec.model_validate(data)
     spec = resolve_task(spec, datasets.uploaded_task(spec, tenant=tenant))
     row = studies.create_study(spec, tenant=tenant, api_url=get_settings().public_url)
-    response.headers["Location"] = f"/v1/studies/{row.id}"
     return study_out(row)
 
 

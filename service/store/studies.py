@@ -10,6 +10,7 @@ from typing import Any
 
 import optuna
 from optuna.study import StudyDirection
+from optuna_dashboard import save_note
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -106,10 +107,6 @@ def create_study(
 
 def _set_dashboard_note(study: optuna.Study, text: str) -> None:
     """Write the study note optuna-dashboard shows (its own storage format for notes)."""
-    try:
-        from optuna_dashboard import save_note
-    except ImportError:  # the dashboard is optional at runtime
-        return
     save_note(study, text)
 
 
