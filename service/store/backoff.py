@@ -12,6 +12,7 @@ from typing import TypeVar
 from optuna.exceptions import StorageInternalError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -89,16 +90,28 @@ def retry_forever(
     With ``stop``, give up (re-raising the last error) once ``stop`` is set: a worker asked to
     exit does not wait for the database to come back.
     """
-    backoff = Backoff(first, cap)
-    while True:
-        try:
-            return action()
-        except TRANSIENT as exc:
-            if stop is not None and stop.is_set():
-                raise
-            delay = backoff.next()
-            log.warning("could not %s (%s); retrying in %.1fs", what, describe(exc), delay)
-            if stop is None:
-                time.sleep(delay)
-            elif stop.wait(delay):
-                raise
+
+    def stopped(_: RetryCallState) -> bool:
+        return stop is not None and stop.is_set()
+
+    def sleep(delay: float) -> None:
+        if stop is None:
+            time.sleep(delay)
+        else:
+            stop.wait(delay)
+
+    def warn(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        delay = state.next_action.sleep if state.next_action else 0.0
+        cause = describe(error) if error else "unknown error"
+        log.warning("could not %s (%s); retrying in %.1fs", what, cause, delay)
+
+    retrying = Retrying(
+        retry=retry_if_exception_type(TRANSIENT),
+        wait=wait_exponential_jitter(initial=first, max=cap, jitter=first),
+        stop=stopped,
+        sleep=sleep,
+        before_sleep=warn,
+        reraise=True,
+    )
+    return retrying(action)
