@@ -1,7 +1,7 @@
 """The worker pool with real processes: kills, shutdowns, database and API restarts, sharing.
 
-Every test runs real worker processes (``python -m service.cli.app worker``) and a real API under
-uvicorn, on a real PostgreSQL unless it says SQLite, with the fast failure-detection settings of
+Every test runs real worker processes (``python -m service.cli.app worker``) on the sleep
+objective and a real API under uvicorn, on a real PostgreSQL unless it says SQLite, with the fast failure-detection settings of
 ``tests.support.process_env`` (heartbeat 1 s, grace 4 s, sweep 1 s).
 """
 
@@ -28,10 +28,15 @@ from tests.pg import PostgresServer, postgres_server
 from tests.support import Proc, Stack, free_port, process_env, regtune, wait_for
 
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
+SLEEP = {
+    "REGTUNE_OBJECTIVE_FACTORY": "bench.sleep_objective:make_objective",
+    "REGTUNE_SLEEP_TRIAL_SECONDS": "0.5",
+}
+"""The protocol is under test here, not the model: trials sleep through their epochs."""
 
 
 def definition(n_trials: int, *, max_parallel: int = 4, name: str | None = None) -> dict[str, Any]:
-    """A linear elastic net on synthetic data whose trials take about half a second."""
+    """A linear elastic net on synthetic data; with ``SLEEP`` each trial takes half a second."""
     return {
         "name": name or f"pool-{uuid.uuid4().hex[:8]}",
         "dataset": {
@@ -168,7 +173,7 @@ def test_sigkill_mid_trial_is_retried_with_its_parameters(
     stack_factory: type[Stack], pg_url: str, trials_of: Any
 ) -> None:
     """Must-show 1: 4 workers, 40 trials, one worker SIGKILLed mid-trial."""
-    stack = stack_factory(pg_url).start_api()
+    stack = stack_factory(pg_url, **SLEEP).start_api()
     study = stack.submit(definition(40))
     workers = stack.start_workers(4)
     trials = trials_of(pg_url, study)
@@ -189,7 +194,7 @@ def test_sigterm_hands_the_trial_back_and_exits(
     stack_factory: type[Stack], pg_url: str, trials_of: Any
 ) -> None:
     """Must-show 2: SIGTERM mid-trial; the worker exits within 10 s and its trial is re-run."""
-    stack = stack_factory(pg_url).start_api()
+    stack = stack_factory(pg_url, **SLEEP).start_api()
     study = stack.submit(definition(24))
     workers = stack.start_workers(3)
     trials = trials_of(pg_url, study)
@@ -219,7 +224,7 @@ def test_database_restart_workers_back_off_and_continue(
 ) -> None:
     """Must-show 3: ``pg_ctl restart -m fast`` under 3 workers; /readyz 503 then 200."""
     url = own_pg.create_database("pool")
-    stack = stack_factory(url).start_api()
+    stack = stack_factory(url, **SLEEP).start_api()
     study = stack.submit(definition(40))
     workers = stack.start_workers(3)
     trials = trials_of(url, study)
@@ -258,7 +263,7 @@ def test_api_restart_does_not_disturb_the_workers(
     stack_factory: type[Stack], pg_url: str, trials_of: Any
 ) -> None:
     """Must-show 4: the API process is stopped mid-study and started again."""
-    stack = stack_factory(pg_url).start_api()
+    stack = stack_factory(pg_url, **SLEEP).start_api()
     study = stack.submit(definition(30))
     workers = stack.start_workers(3)
     trials = trials_of(pg_url, study)
@@ -285,7 +290,7 @@ def test_two_studies_share_the_pool_and_max_parallel_holds(
     stack_factory: type[Stack], pg_url: str, trials_of: Any
 ) -> None:
     """Must-show 5: two studies of 20 trials on 4 workers; one has max_parallel = 1."""
-    stack = stack_factory(pg_url).start_api()
+    stack = stack_factory(pg_url, **SLEEP).start_api()
     narrow = stack.submit(definition(20, max_parallel=1))
     wide = stack.submit(definition(20, max_parallel=4))
     workers = stack.start_workers(4)
@@ -340,7 +345,7 @@ def test_sqlite_embedded_with_dashboard_reading(
             *("--port", str(port), "--workers", "3"),
             *("--dashboard", "--dashboard-port", str(dash_port)),
         ),
-        process_env(sqlite_url),
+        process_env(sqlite_url, **SLEEP),
         tmp_path / "serve.log",
     )
     api, dash = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{dash_port}"

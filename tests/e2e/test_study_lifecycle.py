@@ -71,17 +71,23 @@ def test_study_runs_end_to_end(stack_factory: type[Stack], sqlite_url: str) -> N
     assert "val_r2" in detail.json()["user_attrs"]
 
 
-def test_cancel_stops_running_trials_within_an_epoch(
+def test_cancel_stops_running_trials_within_a_heartbeat_and_an_epoch(
     stack_factory: type[Stack], sqlite_url: str
 ) -> None:
-    stack = stack_factory(sqlite_url).start_api()
+    """A cancel reaches a running trial on its worker's heartbeat (1 s here): it stops within
+    one heartbeat interval plus one epoch (0.5 s epochs of the sleep objective)."""
+    stack = stack_factory(
+        sqlite_url,
+        REGTUNE_OBJECTIVE_FACTORY="bench.sleep_objective:make_objective",
+        REGTUNE_SLEEP_TRIAL_SECONDS="100",
+    ).start_api()
     stack.start_workers(1)
     slow = {
-        "name": "slow-digits",
-        "dataset": {"builtin": "digits"},
-        "model": {"kind": "mlp", "hidden_layers": [256, 256]},
-        "search_space": {"dropout": 0.2},
-        "training": {"max_epochs": 500, "batch_size": 16, "early_stopping": None},
+        "name": "slow-sleep",
+        "dataset": {"builtin": "diabetes"},
+        "model": {"kind": "linear"},
+        "search_space": {"lambda": {"low": 1e-4, "high": 1.0, "log": True}},
+        "training": {"max_epochs": 200, "early_stopping": None},
         "pruner": {"type": "none"},
         "budget": {"n_trials": 3},
     }
@@ -111,7 +117,8 @@ def test_cancel_stops_running_trials_within_an_epoch(
 
     wait_for(settled, timeout=120, what="no RUNNING trial")
     final = httpx.get(f"{stack.url}/v1/studies/{study_id}/trials/{trial['number']}", timeout=30)
-    assert len(final.json()["learning_curve"]) <= epochs_seen + 1
+    heartbeat_epochs = 1.0 / 0.5
+    assert len(final.json()["learning_curve"]) <= epochs_seen + heartbeat_epochs + 1
     assert final.json()["state"] == "FAIL"
     study = stack.study(study_id)
     assert study["status"] == "cancelled"
