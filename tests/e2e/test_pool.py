@@ -2,7 +2,8 @@
 
 Every test runs real worker processes (``python -m service.cli.app worker``) on the sleep
 objective and a real API under uvicorn, on a real PostgreSQL unless it says SQLite, with the
-fast failure-detection settings of ``tests.support.process_env`` (heartbeat 1 s, grace 4 s, sweep 1 s).
+fast failure-detection settings of ``tests.support.process_env`` (heartbeat 1 s, grace 4 s,
+sweep 1 s).
 """
 
 from __future__ import annotations
