@@ -6,9 +6,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
 
 from service.api.body import YAML_TYPES, read_definition
 from service.api.deps import StudyDep, TenantDep
+from service.api.errors import invalid_definition
 from service.api.schemas import (
     BestModel,
     BestTrial,
@@ -135,8 +137,11 @@ async def create_study(request: Request, response: Response, tenant: TenantDep) 
 
 
 def _create(data: Any, tenant: str) -> StudyOut:
-    spec = StudySpec.model_validate(data)
-    spec = resolve_task(spec, datasets.uploaded_task(spec, tenant=tenant))
+    try:
+        spec = StudySpec.model_validate(data)
+        spec = resolve_task(spec, datasets.uploaded_task(spec, tenant=tenant))
+    except ValidationError as exc:
+        raise invalid_definition(exc) from None
     row = studies.create_study(spec, tenant=tenant, api_url=get_settings().public_url)
     return study_out(row)
 
