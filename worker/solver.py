@@ -189,7 +189,8 @@ thread pool's hand-off costs more than the work (10× on a busy 2-core machine).
 
 
 @contextmanager
-def _threads(n_entries: int) -> Iterator[None]:
+def threads_for(n_entries: int) -> Iterator[None]:
+    """One torch thread while solving (and evaluating) a problem with X of ``n_entries``."""
     before = torch.get_num_threads()
     if n_entries < SMALL and before > 1:
         torch.set_num_threads(1)
@@ -233,7 +234,7 @@ class Fista:
         if input_l2 is not None:
             l2 = l2 + _tensor(input_l2).double()
         self.n_entries = Xt.numel()
-        with _threads(self.n_entries):
+        with threads_for(self.n_entries):
             self.smooth: _LeastSquares | _CrossEntropy = (
                 _LeastSquares(Xt, yt.double(), l2)
                 if task == "regression"
@@ -270,7 +271,7 @@ class Fista:
 
     def run(self, steps: int, *, tol: float) -> bool:
         """Advance at most ``steps`` iterations, fewer if the stopping rule is met; → converged."""
-        with _threads(self.n_entries):
+        with threads_for(self.n_entries):
             for _ in range(steps):
                 if self.converged:
                     break
