@@ -86,7 +86,7 @@ class _Smooth(Protocol):
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(torch.vdot(a.reshape(-1), b.reshape(-1)))
+    return float(torch.vdot(a.view(-1), b.view(-1)))
 
 
 class _LeastSquares:
@@ -162,12 +162,12 @@ class _CrossEntropy:
         # per row log Σ_k p_k e^{δ_k} − ⟨p, δ⟩; written log1p(Σ_k p_k expm1(δ_k)) − ⟨p, δ⟩ its
         # rounding error scales with δ, not with the loss (binary: one class against δ = 0)
         delta = image_new - image
-        if float(delta.abs().max()) < 1:
+        if float(torch.linalg.vector_norm(delta, math.inf)) < 1:
             rows = torch.log1p(torch.linalg.vecdot(at, torch.expm1(delta)))
         else:  # a long step: the plain difference loses nothing
             rows = self._log_partition(image_new) - self._log_partition(image)
-        linear = torch.vdot(at.reshape(-1), delta.reshape(-1))
-        return float(rows.sum() - linear) / self.n + 0.5 * _dot(self.l2 * dP, dP)
+        curvature = float(rows.sum() - torch.vdot(at.view(-1), delta.view(-1))) / self.n
+        return curvature + 0.5 * _dot(self.l2 * dP, dP)
 
     def unpack(self, P: torch.Tensor) -> LinearState:
         return LinearState(P[:, :-1].clone(), P[:, -1].clone())
@@ -252,8 +252,8 @@ class Fista:
                 start.bias.detach().double().reshape(n_out),
             )
         ).clone()
-        self.l1 = torch.zeros_like(self.P[0])  # the threshold per column: never the bias
-        self.l1[:n_features] = lam * l1_ratio
+        self.l1 = lam * l1_ratio
+        self.n_features = n_features  # P[:, :n_features] is W; a last column, if any, is b
         self.image = self.smooth.image(self.P)
         self.P_prev, self.image_prev = self.P, self.image
         self.t = 1.0
@@ -263,7 +263,7 @@ class Fista:
 
     def objective(self) -> float:
         smooth = self.smooth.value(self.P, self.image)
-        return smooth + _dot(self.l1, self.P.abs().sum(0))
+        return smooth + self.l1 * float(self.P[:, : self.n_features].abs().sum())
 
     def state(self) -> LinearState:
         """The current parameters (copies), with the intercept the solution implies."""
@@ -283,17 +283,16 @@ class Fista:
         beta = (self.t - 1) / t_next
         self.t = t_next
         Y, image_y = self.P, self.image
-        if beta > 0:
-            Y = torch.add(Y, self.P - self.P_prev, alpha=beta)
-            image_y = torch.add(image_y, self.image - self.image_prev, alpha=beta)
+        if beta > 0:  # Y = P + β(P − P_prev), and its image likewise
+            Y = torch.lerp(self.P_prev, self.P, 1 + beta)
+            image_y = torch.lerp(self.image_prev, self.image, 1 + beta)
         gradient, at = self.smooth.grad(Y, image_y)
         L = self.L * self.shrink
-        sparse = bool(self.l1.any())
         while True:
             P_new = torch.add(Y, gradient, alpha=-1 / L)
-            if sparse:  # soft-thresholding: exact zeros wherever |P| ≤ threshold
-                threshold = self.l1 / L
-                P_new = P_new - torch.clamp(P_new, -threshold, threshold)
+            if self.l1 > 0:  # soft-thresholding of W (never b): exact zeros
+                W = P_new[:, : self.n_features]
+                W.copy_(F.softshrink(W, self.l1 / L))
             dP = P_new - Y
             image_new = self.smooth.image(P_new)
             step2 = _dot(dP, dP)
