@@ -18,6 +18,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal, assert_never
 
 import numpy as np
 import torch
@@ -27,7 +28,9 @@ from worker.data import Fold
 from worker.metrics import evaluate
 from worker.models import build_model, count_nonzero
 from worker.solver import Fista, LinearState, Task, threads_for
-from worker.train import EpochHook, TrainConfig, TrainResult
+from worker.train import EpochHook, TrainConfig, TrainResult, train
+
+Solver = Literal["exact", "minibatch"]
 
 
 @dataclass(frozen=True)
@@ -206,6 +209,26 @@ def train_exact(
         iterations=[m.solver.iterations for m in members],
         converged=all(m.solver.converged for m in members),
     )
+
+
+def fit(
+    config: TrainConfig,
+    folds: list[Fold],
+    on_epoch: EpochHook | None = None,
+    *,
+    solver: Solver,
+    options: ExactOptions | None = None,
+    warm_start: Sequence[LinearState] | None = None,
+) -> TrainResult:
+    """The trainer a definition asks for (``training.solver``), for trials, the best model's
+    retraining and the refit alike, so that all three train the same way."""
+    match solver:
+        case "exact":
+            return train_exact(config, folds, on_epoch, options=options, warm_start=warm_start)
+        case "minibatch":
+            return train(config, folds, on_epoch)
+        case _:
+            assert_never(solver)
 
 
 class WarmStarts:

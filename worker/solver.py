@@ -11,11 +11,12 @@ scikit-learn does). The L1 part is applied as its proximal operator, so zeros ar
 minimizers as scikit-learn: ElasticNet/Lasso ``alpha = λ``; Ridge ``alpha = λ · n``;
 LogisticRegression ``C = 1 / (λ · n)``.
 
-Stopping rule (the promise of ``tol``): after an iteration from the extrapolated point ``y`` to
-``x⁺`` with step ``1/L``, the distance from 0 to the subdifferential of F at ``x⁺`` is at most
-``(L_f + L) · ‖x⁺ − y‖₂`` (``L_f`` a global Lipschitz bound of the smooth part's gradient). The
-solver stops when that bound is ≤ ``tol``. F being ``μ``-strongly convex with ``μ ≥ λ(1 − ρ)``,
-the parameters are then within ``tol / μ`` of the minimizer.
+Stopping rule (the promise of ``tol``): the solver stops when dist(0, ∂F(x)), the Euclidean
+norm of the objective's minimal subgradient over W and b, is ≤ ``tol``. After a step from the
+extrapolated point ``y`` to ``x⁺`` with step ``1/L`` that distance is at most
+``(L_f + L) · ‖x⁺ − y‖₂`` (``L_f`` a global Lipschitz bound of the smooth part's gradient), which
+costs nothing; near ``tol`` the distance itself is computed. F being ``μ``-strongly convex with
+``μ ≥ λ(1 − ρ)``, the parameters are then within ``tol / μ`` of the minimizer.
 """
 
 from __future__ import annotations
@@ -207,6 +208,9 @@ class Fista:
 
     shrink = 0.9
     """Each iteration first tries the step 1/(0.9·L), so steps grow back after a backtrack."""
+    check_within = 30.0
+    """When the free bound is within this factor of ``tol``, the exact residual is computed:
+    the bound overstates it 3–30 times, a third of the iterations on our datasets."""
 
     def __init__(
         self,
@@ -308,7 +312,18 @@ class Fista:
         self.P, self.image = P_new, image_new
         self.iterations += 1
         self.residual = (self.L_max + L) * math.sqrt(step2)
+        if tol < self.residual <= self.check_within * tol:
+            self.residual = min(self.residual, self.optimality())
         self.converged = self.residual <= tol
+
+    def optimality(self) -> float:
+        """dist(0, ∂F) at the current point, exactly: the norm of the minimal subgradient
+        (one gradient's cost; the bound after each step is free but pessimistic)."""
+        gradient, _ = self.smooth.grad(self.P, self.image)
+        W, gW = self.P[:, : self.n_features], gradient[:, : self.n_features]
+        minimal = torch.where(W != 0, gW + self.l1 * torch.sign(W), F.softshrink(gW, self.l1))
+        intercept = gradient[:, self.n_features :]  # empty when b is eliminated (regression)
+        return math.sqrt(float((minimal * minimal).sum() + (intercept * intercept).sum()))
 
 
 def solve(

@@ -12,7 +12,14 @@ import torch
 from sklearn.linear_model import ElasticNet, LogisticRegression
 
 from worker.data import Splits, load, make_splits
-from worker.exact import ExactOptions, WarmStarts, input_dropout_l2, train_exact
+from worker.exact import (
+    ExactOptions,
+    ExactResult,
+    WarmStarts,
+    fit,
+    input_dropout_l2,
+    train_exact,
+)
 from worker.solver import LinearState
 from worker.train import TrainConfig, TrainResult
 
@@ -184,3 +191,14 @@ def test_minibatch_only_options_are_refused() -> None:
         warnings.simplefilter("error")
         with pytest.raises(ValueError, match="one state per fold"):
             train_exact(_config("multiclass", 3), splits.folds, warm_start=[])
+
+
+def test_fit_dispatches_on_the_solver_name() -> None:
+    splits = _splits("diabetes")
+    config = _config("regression", 1, lam=0.01, l1_ratio=0.5, max_epochs=2, batch_size=None)
+    exact = fit(config, splits.folds, solver="exact")
+    minibatch = fit(config, splits.folds, solver="minibatch")
+    assert isinstance(exact, ExactResult) and exact.converged
+    assert not isinstance(minibatch, ExactResult) and minibatch.epochs_run == 2
+    with pytest.raises(AssertionError):
+        fit(config, splits.folds, solver="newton")  # type: ignore[arg-type]
