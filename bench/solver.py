@@ -32,9 +32,12 @@ from typing import Any
 import numpy as np
 
 from bench import harness
+from worker.exact import ExactOptions
 
 DATASETS = ("iris", "breast_cancer", "diabetes")
 N_PAIRS = 30
+OPTIONS = ExactOptions()
+"""The solver's options for every exact run (``--report-every`` sets K)."""
 TEST_METRIC = {"regression": "val_r2", "binary": "val_accuracy", "multiclass": "val_accuracy"}
 
 
@@ -60,7 +63,7 @@ def _timed(run: Callable[[], dict[str, Any]], repeats: int) -> dict[str, Any]:
 
 def run_trials(splits: Any, grid: list[tuple[float, float]], mode: str) -> dict[str, Any]:
     """Fit every pair as one trial; → fits, solver iterations, the best trial's test metric."""
-    from worker.exact import ExactOptions, WarmStarts, train_exact
+    from worker.exact import WarmStarts, train_exact
     from worker.train import TrainConfig
 
     n_out = splits.n_classes if splits.task == "multiclass" else 1
@@ -70,7 +73,7 @@ def run_trials(splits: Any, grid: list[tuple[float, float]], mode: str) -> dict[
         config = TrainConfig(task=splits.task, n_out=n_out, lam=lam, l1_ratio=rho)
         start = warm_starts.nearest(lam, rho) if mode == "warm" else None
         hook = None if mode == "no reports" else (lambda *_: False)
-        result = train_exact(config, splits.folds, hook, options=ExactOptions(), warm_start=start)
+        result = train_exact(config, splits.folds, hook, options=OPTIONS, warm_start=start)
         warm_starts.add(lam, rho, result.states)
         iterations += sum(result.iterations)
         if result.val_metrics["val_loss"] < best_loss:
@@ -114,7 +117,7 @@ def run_study(name: str, n_trials: int, mode: str) -> dict[str, Any]:
     def exact(config: Any, folds: Any, on_epoch: Any) -> Any:
         nonlocal iterations
         start = warm_starts.nearest(config.lam, config.l1_ratio) if "warm" in mode else None
-        result = train_exact(config, folds, on_epoch, warm_start=start)
+        result = train_exact(config, folds, on_epoch, options=OPTIONS, warm_start=start)
         if result.converged:
             warm_starts.add(config.lam, config.l1_ratio, result.states)
         iterations += sum(result.iterations)
@@ -207,10 +210,13 @@ def summarize(rows: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--report-every", type=int, default=ExactOptions.report_every)
     extra, rest = parser.parse_known_args(argv)
     args = harness.parse_args(__doc__ or "", rest)
+    global OPTIONS
+    OPTIONS = ExactOptions(report_every=extra.report_every)
     rows = measure(args.quick, 1 if args.quick else extra.repeats)
-    payload = {"quick": args.quick, "pairs": N_PAIRS, "rows": rows}
+    payload = {"quick": args.quick, "pairs": N_PAIRS, "options": vars(OPTIONS), "rows": rows}
     harness.publish(args.out, "solver", payload, summarize(rows))
 
 

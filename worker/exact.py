@@ -35,11 +35,17 @@ Solver = Literal["exact", "minibatch"]
 
 @dataclass(frozen=True)
 class ExactOptions:
-    """How far to solve: ``tol`` bounds the objective's subgradient norm (``worker.solver``)."""
+    """How far to solve and how often to report.
+
+    ``tol`` bounds the norm of the objective's minimal subgradient (``worker.solver``): at 1e-6
+    the validation loss is within 3e-5 (relative) of the exact minimizer's on iris, breast
+    cancer and diabetes. ``report_every`` = K iterations per reported "epoch": an iteration
+    costs ~0.1 ms, a report through the service a few ms (a database write and read), so a
+    smaller K makes the reports, not the solve, the trial's cost."""
 
     tol: float = 1e-6
     max_iter: int = 10_000
-    report_every: int = 10
+    report_every: int = 25
 
     def __post_init__(self) -> None:
         if not self.tol > 0:

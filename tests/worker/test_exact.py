@@ -58,7 +58,8 @@ def test_each_fold_gets_scikit_learns_elastic_net() -> None:
     assert result.n_nonzero == int(nonzero) and result.n_weights == 10
     # the trial's value is the final model's; without a hook no epoch is evaluated but the last
     assert result.value == result.val_metrics["val_loss"] and result.curve == [result.value]
-    assert result.best_epoch == result.epochs_run == -(-max(result.iterations) // 10)
+    epochs = -(-max(result.iterations) // ExactOptions().report_every)  # ceil
+    assert result.best_epoch == result.epochs_run == epochs
 
 
 def test_multiclass_trial_matches_multinomial_logistic_regression() -> None:
