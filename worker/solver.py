@@ -57,7 +57,7 @@ class SolveResult:
     """The callback asked to stop (a pruned trial)."""
     objective: float
     residual: float
-    """Bound on the distance from 0 to the subdifferential of F at the returned point."""
+    """dist(0, ∂F) at the returned point, or an upper bound on it (``tol`` is promised on it)."""
 
 
 class _Smooth(Protocol):
@@ -67,6 +67,8 @@ class _Smooth(Protocol):
 
     lipschitz: float
     """A global bound on the Lipschitz constant of ∇f."""
+
+    def pack(self, state: LinearState) -> torch.Tensor: ...
 
     def image(self, P: torch.Tensor) -> torch.Tensor: ...
 
@@ -160,8 +162,8 @@ class _CrossEntropy:
     def bregman(
         self, dP: torch.Tensor, image: torch.Tensor, image_new: torch.Tensor, at: torch.Tensor
     ) -> float:
-        # per row log Σ_k p_k e^{δ_k} − ⟨p, δ⟩; written log1p(Σ_k p_k expm1(δ_k)) − ⟨p, δ⟩ its
-        # rounding error scales with δ, not with the loss (binary: one class against δ = 0)
+        # per row log Σ_k p_k e^{δ_k} − ⟨p, δ⟩; written log1p(Σ_k p_k expm1(δ_k)) − ⟨p, δ⟩, its
+        # rounding error scales with δ, not with the loss (binary: class 1 against δ₀ = 0)
         delta = image_new - image
         if float(torch.linalg.vector_norm(delta, math.inf)) < 1:
             rows = torch.log1p(torch.linalg.vecdot(at, torch.expm1(delta)))
@@ -210,7 +212,8 @@ class Fista:
     """Each iteration first tries the step 1/(0.9·L), so steps grow back after a backtrack."""
     check_within = 30.0
     """When the free bound is within this factor of ``tol``, the exact residual is computed:
-    the bound overstates it 3–30 times, a third of the iterations on our datasets."""
+    the bound overstates it 3–30 times; checking saves a third of the iterations on iris and
+    breast cancer."""
 
     def __init__(
         self,
@@ -239,7 +242,7 @@ class Fista:
             l2 = l2 + _tensor(input_l2).double()
         self.n_entries = Xt.numel()
         with threads_for(self.n_entries):
-            self.smooth: _LeastSquares | _CrossEntropy = (
+            self.smooth: _Smooth = (
                 _LeastSquares(Xt, yt.double(), l2)
                 if task == "regression"
                 else _CrossEntropy(Xt, yt, l2, n_out)
@@ -337,7 +340,7 @@ def solve(
     input_l2: ArrayLike | None = None,
     tol: float = 1e-6,
     max_iter: int = 10_000,
-    report_every: int = 10,
+    report_every: int = 25,
     callback: Callback | None = None,
     warm_start: LinearState | None = None,
 ) -> SolveResult:
