@@ -1,0 +1,205 @@
+"""The exact trainer: the minibatch trainer's contract, scikit-learn's coefficients, pruning."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import optuna
+import pytest
+import torch
+from sklearn.linear_model import ElasticNet, LogisticRegression
+
+from worker.data import Splits, load, make_splits
+from worker.exact import (
+    ExactOptions,
+    ExactResult,
+    WarmStarts,
+    fit,
+    input_dropout_l2,
+    train_exact,
+)
+from worker.solver import LinearState
+from worker.train import TrainConfig, TrainResult
+
+
+def _splits(name: str, *, folds: int | None = None) -> Splits:
+    holdout = None if folds else 0.2
+    return make_splits(
+        load({"builtin": name}), test_fraction=0.2, holdout=holdout, folds=folds, seed=0
+    )
+
+
+def _config(task: str, n_out: int, **overrides: Any) -> TrainConfig:
+    base: dict[str, Any] = {"task": task, "n_out": n_out, "model_kind": "linear"}
+    return TrainConfig(**(base | overrides))
+
+
+def _weights(model: torch.nn.Module) -> tuple[np.ndarray, np.ndarray]:
+    layer = model[1]
+    assert isinstance(layer, torch.nn.Linear)
+    return layer.weight.detach().double().numpy(), layer.bias.detach().double().numpy()
+
+
+def test_each_fold_gets_scikit_learns_elastic_net() -> None:
+    splits = _splits("diabetes", folds=3)
+    config = _config("regression", 1, lam=0.01, l1_ratio=0.6)
+    result = train_exact(config, splits.folds, options=ExactOptions(tol=1e-10))
+    assert isinstance(result, TrainResult) and result.converged and len(result.models) == 3
+    for model, fold in zip(result.models, splits.folds, strict=True):
+        X, y = fold.X_train.astype(np.float64), fold.y_train.astype(np.float64)
+        reference = ElasticNet(alpha=0.01, l1_ratio=0.6, tol=1e-12, max_iter=1_000_000).fit(X, y)
+        weight, bias = _weights(model)
+        np.testing.assert_allclose(weight.ravel(), reference.coef_, atol=1e-4)
+        np.testing.assert_allclose(bias, [reference.intercept_], atol=1e-4)
+        assert np.array_equal(weight.ravel() == 0, reference.coef_ == 0)
+    nonzero = np.mean([int((_weights(m)[0] != 0).sum()) for m in result.models])
+    assert result.n_nonzero == int(nonzero) and result.n_weights == 10
+    # the trial's value is the final model's; without a hook no epoch is evaluated but the last
+    assert result.value == result.val_metrics["val_loss"] and result.curve == [result.value]
+    epochs = -(-max(result.iterations) // ExactOptions().report_every)  # ceil
+    assert result.best_epoch == result.epochs_run == epochs
+
+
+def test_multiclass_trial_matches_multinomial_logistic_regression() -> None:
+    splits = _splits("iris")
+    lam, fold = 0.01, splits.folds[0]
+    result = train_exact(_config("multiclass", 3, lam=lam, l1_ratio=0.0), splits.folds,
+                         options=ExactOptions(tol=1e-10))  # fmt: skip
+    X, y = fold.X_train.astype(np.float64), fold.y_train
+    reference = LogisticRegression(C=1 / (lam * len(y)), tol=1e-12, max_iter=100_000).fit(X, y)
+    weight, _ = _weights(result.models[0])
+    np.testing.assert_allclose(weight, reference.coef_, atol=1e-4)
+    assert result.val_metrics["val_accuracy"] == pytest.approx(
+        reference.score(fold.X_val.astype(np.float64), fold.y_val)
+    )
+    assert set(result.test_metrics) == {"val_loss", "val_accuracy"}  # same keys as ``train``
+
+
+def test_the_metric_is_reported_every_k_iterations_and_a_prune_stops() -> None:
+    splits = _splits("breast_cancer", folds=2)
+    config = _config("binary", 1, lam=1e-3, l1_ratio=0.5, metric="val_auc", direction="maximize")
+    options = ExactOptions(tol=1e-9, report_every=5)
+    steps: list[int] = []
+
+    def record(epoch: int, metrics: dict[str, float]) -> bool:
+        steps.append(epoch)
+        return False
+
+    full = train_exact(config, splits.folds, record, options=options)
+    assert full.converged and steps == list(range(1, full.epochs_run + 1))
+    assert len(full.curve) == full.epochs_run and full.curve[-1] == full.value
+    assert max(full.iterations) > 5 * (full.epochs_run - 1)
+    assert max(full.iterations) <= 5 * full.epochs_run
+
+    pruned = train_exact(config, splits.folds, lambda epoch, _: epoch == 3, options=options)
+    assert pruned.pruned and not pruned.converged and pruned.epochs_run == 3
+    assert pruned.iterations == [15, 15]
+
+
+def test_pruning_works_through_optuna() -> None:
+    """Trials report to Optuna every K iterations; a bad λ is pruned before it is solved."""
+    splits = _splits("breast_cancer")
+    options = ExactOptions(tol=1e-7, report_every=5)
+    lambdas = [1e-3, 2e-3, 3e-3, 10.0]
+
+    def objective(trial: optuna.Trial) -> float:
+        lam = lambdas[trial.number]
+        config = _config("binary", 1, lam=lam, l1_ratio=1.0)
+
+        def on_epoch(epoch: int, metrics: dict[str, float]) -> bool:
+            trial.report(metrics["val_loss"], epoch)
+            return trial.should_prune()
+
+        result = train_exact(config, splits.folds, on_epoch, options=options)
+        if result.pruned:
+            raise optuna.TrialPruned()
+        return result.value
+
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+    study = optuna.create_study(pruner=pruner)
+    study.optimize(objective, n_trials=len(lambdas))
+    states = [t.state for t in study.trials]
+    assert states[:3] == [optuna.trial.TrialState.COMPLETE] * 3
+    assert states[3] == optuna.trial.TrialState.PRUNED  # λ = 10 keeps no weight at all
+    first = study.trials[0]
+    assert sorted(first.intermediate_values) == list(range(1, len(first.intermediate_values) + 1))
+    assert first.value == first.intermediate_values[max(first.intermediate_values)]
+
+
+def test_warm_start_from_the_nearest_trial_saves_iterations() -> None:
+    splits = _splits("breast_cancer", folds=3)
+    options = ExactOptions(tol=1e-8)
+    warm_starts = WarmStarts()
+    for lam, l1_ratio in [(1e-1, 0.9), (3e-3, 0.4), (1e-4, 0.1)]:
+        done = train_exact(_config("binary", 1, lam=lam, l1_ratio=l1_ratio), splits.folds,
+                           options=options)  # fmt: skip
+        warm_starts.add(lam, l1_ratio, done.states)
+    config = _config("binary", 1, lam=4e-3, l1_ratio=0.5)
+    nearest = warm_starts.nearest(4e-3, 0.5)
+    assert nearest is not None
+    cold = train_exact(config, splits.folds, options=options)
+    warm = train_exact(config, splits.folds, options=options, warm_start=nearest)
+    assert sum(warm.iterations) < sum(cold.iterations)
+    assert warm.value == pytest.approx(cold.value, rel=1e-6)
+
+
+def test_warm_starts_pick_the_nearest_in_log_lambda_and_l1_ratio() -> None:
+    zero = LinearState(torch.zeros(1, 2, dtype=torch.float64), torch.zeros(1))
+    warm_starts = WarmStarts(capacity=2)
+    assert warm_starts.nearest(1.0, 0.5) is None
+    warm_starts.add(1e-3, 0.5, [zero])
+    warm_starts.add(1.0, 0.0, [zero])
+    assert warm_starts.nearest(1e-3 * 1.5, 0.6) is warm_starts.nearest(1e-3, 0.5)
+    warm_starts.add(10.0, 1.0, [zero])  # over capacity: the oldest goes
+    assert len(warm_starts) == 2
+
+
+def test_marginalized_dropout_is_the_expected_dropout_loss() -> None:
+    """For ½·MSE, the per-feature ridge equals the mean loss over dropout masks."""
+    rng = np.random.default_rng(0)
+    X, w, p = rng.standard_normal((200, 4)), np.array([1.0, -2.0, 0.5, 0.0]), 0.3
+    y = X @ w + 0.1 * rng.standard_normal(200)
+    masks = rng.random((4000, *X.shape)) >= p
+    dropped = np.einsum("mnd,d->mn", masks * X / (1 - p), w)
+    monte_carlo = 0.5 * np.mean((y - dropped) ** 2)
+    ridge = input_dropout_l2(X, task="regression", n_out=1, dropout=p)
+    marginalized = 0.5 * np.mean((y - X @ w) ** 2) + 0.5 * float(ridge @ w**2)
+    assert monte_carlo == pytest.approx(marginalized, rel=5e-3)
+
+
+def test_dropout_shrinks_a_linear_trial_like_a_ridge() -> None:
+    splits = _splits("diabetes")
+    options = ExactOptions(tol=1e-9)
+    plain = train_exact(_config("regression", 1, lam=1e-4, l1_ratio=0.0), splits.folds,
+                        options=options)  # fmt: skip
+    dropped = train_exact(_config("regression", 1, lam=1e-4, l1_ratio=0.0, dropout=0.5),
+                          splits.folds, options=options)  # fmt: skip
+    assert np.linalg.norm(_weights(dropped.models[0])[0]) < np.linalg.norm(
+        _weights(plain.models[0])[0]
+    )
+    assert isinstance(dropped.models[0][0], torch.nn.Dropout)  # saved as the model it stands for
+
+
+def test_minibatch_only_options_are_refused() -> None:
+    splits = _splits("iris")
+    with pytest.raises(ValueError, match="linear models"):
+        train_exact(_config("multiclass", 3, model_kind="mlp"), splits.folds)
+    with pytest.raises(ValueError, match="tol must be > 0"):
+        ExactOptions(tol=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="one state per fold"):
+            train_exact(_config("multiclass", 3), splits.folds, warm_start=[])
+
+
+def test_fit_dispatches_on_the_solver_name() -> None:
+    splits = _splits("diabetes")
+    config = _config("regression", 1, lam=0.01, l1_ratio=0.5, max_epochs=2, batch_size=None)
+    exact = fit(config, splits.folds, solver="exact")
+    minibatch = fit(config, splits.folds, solver="minibatch")
+    assert isinstance(exact, ExactResult) and exact.converged
+    assert not isinstance(minibatch, ExactResult) and minibatch.epochs_run == 2
+    with pytest.raises(AssertionError):
+        fit(config, splits.folds, solver="newton")  # type: ignore[arg-type]
