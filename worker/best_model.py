@@ -2,7 +2,7 @@
 
 Trials do not keep their weights, so the worker that completes a study retrains the best
 feasible trial with the same parameters, splits and seed (training is deterministic on CPU),
-saves it with ``worker.predict.save`` and uploads it with ``optuna.artifacts.upload_artifact``
+saves it with ``worker.modelfile.save`` and uploads it with ``optuna.artifacts.upload_artifact``
 to the study, so optuna-dashboard started with the same artifact store lists it. The record
 (artifact id, trial, test metrics of the saved model) goes into a study user attribute.
 """

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from worker.data import Fold
-from worker.metrics import evaluate
+from worker.evaluation import evaluate
 from worker.models import build_model, count_nonzero
 from worker.solver import Fista, LinearState, Task, threads_for
 from worker.train import EpochHook, TrainConfig, TrainResult, train
