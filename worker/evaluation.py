@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
+from scipy.stats import rankdata
 from torch import nn
 
 from worker.data import Standardizer
@@ -16,6 +16,18 @@ from worker.data import Standardizer
 def predict_raw(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
     model.eval()
     return model(X)
+
+
+def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC by the rank-sum (Mann–Whitney U) formula, ties averaged: the value scikit-learn's
+    ``roc_auc_score`` gives, at a small fraction of its cost on every epoch's report."""
+    positives = y == 1
+    n_pos = int(positives.sum())
+    n_neg = len(y) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return math.nan
+    ranks = rankdata(score)
+    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def evaluate(
@@ -40,7 +52,7 @@ def evaluate(
         loss = float(torch.nn.functional.binary_cross_entropy_with_logits(logits, target_t))
         prob = torch.sigmoid(logits).numpy()
         metrics = {"val_loss": loss, "val_accuracy": float(np.mean((prob >= 0.5) == y))}
-        metrics["val_auc"] = float(roc_auc_score(y, prob)) if len(np.unique(y)) == 2 else math.nan
+        metrics["val_auc"] = roc_auc(y, logits.numpy())
         return metrics
     logits = out.double()
     loss = float(torch.nn.functional.cross_entropy(logits, torch.from_numpy(y)))

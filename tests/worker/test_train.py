@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -162,3 +164,16 @@ def test_early_stopping_restores_the_best_epoch() -> None:
     assert result.value == pytest.approx(min(result.curve), rel=1e-9)
     assert result.value == pytest.approx(result.curve[result.best_epoch - 1], rel=1e-9)
     assert nonzero_inputs(result.models[0]) <= 40
+
+
+def test_rank_auc_equals_scikit_learn() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from worker.evaluation import roc_auc
+
+    rng = np.random.default_rng(0)
+    for n in (7, 50, 400):
+        y = rng.integers(0, 2, n)
+        score = np.round(rng.normal(size=n) + y, 1)  # rounded: ties happen
+        assert roc_auc(y, score) == pytest.approx(roc_auc_score(y, score), abs=1e-12)
+    assert math.isnan(roc_auc(np.ones(5, dtype=int), np.arange(5.0)))
