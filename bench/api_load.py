@@ -151,6 +151,7 @@ def seed_database(url: str, n_trials: int, n_small: int) -> str:
     from sqlalchemy import update
 
     from service.spec.definition import StudySpec, resolve_task
+    from service.spec.enums import StudyStatus
     from service.store.db import transaction
     from service.store.migrate import upgrade
     from service.store.optuna_storage import get_storage
@@ -177,7 +178,7 @@ def seed_database(url: str, n_trials: int, n_small: int) -> str:
         session.execute(
             update(StudyRow)
             .where(StudyRow.id == big.id)
-            .values(status="completed", n_done=n_trials)
+            .values(status=StudyStatus.COMPLETED, n_done=n_trials)
             .execution_options(synchronize_session=False)
         )
     return big.id

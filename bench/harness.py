@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from service.spec.enums import FINAL
 from tests.pg import PostgresServer, postgres_server
 from tests.support import Proc, free_port, wait_for
 
@@ -157,7 +158,7 @@ class Service:
     def wait_done(self, study_id: str, *, timeout: float) -> dict[str, Any]:
         def finished() -> dict[str, Any] | None:
             study = httpx.get(f"{self.url}/v1/studies/{study_id}", timeout=30).json()
-            if study["status"] in ("completed", "failed", "cancelled"):
+            if study["status"] in FINAL:
                 return dict(study)
             return None
 

@@ -18,7 +18,8 @@ from collections.abc import Callable
 import optuna
 
 from service.settings import get_settings
-from service.spec.definition import Choices, Range, StudySpec
+from service.spec.definition import StudySpec
+from service.spec.space import Choices, Range
 from worker.objective import StopCheck, suggest
 
 TARGET = 0.3

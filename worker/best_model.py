@@ -24,13 +24,14 @@ from sqlalchemy import Engine, exists, select
 
 from service.ingest.preprocess import fill_missing
 from service.spec.definition import StudySpec
+from service.spec.enums import StudyStatus
 from service.store import best_model
 from service.store import trials as trial_reads
 from service.store.claims import utcnow
 from service.store.db import transaction
 from service.store.optuna_internals import om
 from service.store.optuna_storage import get_storage
-from service.store.studies import stored_directions
+from service.store.studies import objective_directions
 from service.store.tables import StudyRow
 from worker import data
 from worker import modelfile as predict
@@ -52,7 +53,7 @@ def studies_missing_a_model(engine: Engine | None = None, *, limit: int = 1) -> 
         rows = session.scalars(
             select(StudyRow.id)
             .where(
-                StudyRow.status == "completed",
+                StudyRow.status == StudyStatus.COMPLETED,
                 StudyRow.optuna_study_id.is_not(None),
                 exists().where(
                     trials.study_id == StudyRow.optuna_study_id,
@@ -76,7 +77,8 @@ def save_best_model(study_id: str) -> dict[str, Any] | None:
         if row is None or row.optuna_study_id is None:
             return None
         osid = row.optuna_study_id
-        number = trial_reads.best_trial_number(session, osid, stored_directions(row.spec)[0])
+        spec = StudySpec.from_stored(row.spec)
+        number = trial_reads.best_trial_number(session, osid, objective_directions(spec)[0])
         existing = best_model.read_info(session, osid)
         view = trial_reads.get_trial(session, osid, number) if number is not None else None
     if view is None:
@@ -84,7 +86,6 @@ def save_best_model(study_id: str) -> dict[str, Any] | None:
         return None
     if existing is not None and existing.get("trial") == view.number:
         return existing
-    spec = StudySpec.model_validate(row.spec)
     record = _retrain_and_upload(row, spec, view)
     log.info(
         "study %s best model saved from trial %d (artifact %s)",

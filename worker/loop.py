@@ -20,10 +20,11 @@ from optuna.trial import TrialState
 from service import logs
 from service.settings import Settings, get_settings
 from service.spec.definition import StudySpec
+from service.spec.enums import ACTIVE
 from service.store import claims
 from service.store import worker_registry as workers
 from service.store.backoff import TRANSIENT, Backoff, caused_by_database, describe, retry_forever
-from service.store.claims import ACTIVE, CLAIM_SECONDS_ATTR
+from service.store.claims import CLAIM_SECONDS_ATTR
 from service.store.optuna_storage import get_storage
 from service.store.sweep import sweep
 
@@ -197,7 +198,7 @@ class Worker:
         """The stored definition, parsed once per study (it never changes once stored)."""
         spec = self._definitions.get(claim.study_id)
         if spec is None:
-            spec = StudySpec.model_validate(claim.definition)
+            spec = StudySpec.from_stored(claim.definition)
             self._definitions[claim.study_id] = spec
         return spec
 

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 import optuna
 
-from service.spec.definition import Choices, Fixed, Range, StudySpec
+from service.spec.definition import StudySpec
+from service.spec.space import KNOBS, Choices, Fixed, Range
 from service.store.studies import objective_names
 from worker import data
 from worker.models import count_nonzero, nonzero_inputs
@@ -27,7 +28,7 @@ def suggest(trial: optuna.Trial, spec: StudySpec) -> dict[str, float]:
             values[name] = param.value
         elif isinstance(param, Choices):
             values[name] = float(trial.suggest_categorical(name, param.choices))
-        elif isinstance(param, Range) and name == "batch_size":
+        elif isinstance(param, Range) and KNOBS[name].integer:
             values[name] = trial.suggest_int(
                 name, int(param.low), int(param.high), step=int(param.step or 1), log=param.log
             )

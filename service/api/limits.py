@@ -1,7 +1,9 @@
-"""Request body limits: one for definitions and other JSON, a larger one for dataset uploads.
+"""Limits the service's settings set: request body sizes, and what one study may ask for.
 
-Checked from Content-Length before anything is read, and again while the body streams in, so a
-client that lies about (or omits) the length is still cut off at the limit with a 413.
+Body limits are checked from Content-Length before anything is read, and again while the body
+streams in, so a client that lies about (or omits) the length is still cut off at the limit with
+a 413. Definition limits are checked here, when a study is created, and nowhere else: a stored
+definition stays valid for a worker configured with other limits.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.errors import error_response
-from service.settings import get_settings
+from service.errors import FieldProblem, InvalidDefinition
+from service.settings import Settings, get_settings
+from service.spec.definition import StudySpec
 
 UPLOAD_PATHS = frozenset({"/v1/datasets"})
 DRAIN_FACTOR = 4
@@ -78,3 +82,12 @@ def install(app: FastAPI) -> None:
     app.add_middleware(
         BodyLimit, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes
     )
+
+
+def check_definition(spec: StudySpec, settings: Settings) -> None:
+    """Refuse what this service's settings do not allow, as a 422 naming the field."""
+    limit, n_trials = settings.max_trials_per_study, spec.budget.n_trials
+    if n_trials > limit:
+        rule = f"n_trials must be ≤ {limit} (REGTUNE_MAX_TRIALS_PER_STUDY), got {n_trials}"
+        path = "budget.n_trials"
+        raise InvalidDefinition(f"{path}: {rule}", [FieldProblem(path, rule)])

@@ -20,10 +20,10 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from service.settings import get_settings
+from service.spec.enums import StudyStatus
 from service.store.claims import CLAIM_SECONDS_ATTR, utcnow
 from service.store.db import transaction
 from service.store.optuna_internals import om, trial_completed_utc, trial_started_utc
-from service.store.studies import STATUSES
 from service.store.tables import ClaimRow, StudyRow, WorkerRow
 
 """Trial system attribute: seconds the worker's claim transaction took for this trial."""
@@ -90,7 +90,7 @@ class DatabaseCollector(Collector):
                     om.TrialSystemAttributeModel.key == CLAIM_SECONDS_ATTR
                 )
             ).all()
-        yield _gauge("regtune_studies", "Studies by status.", "status", studies, STATUSES)
+        yield _gauge("regtune_studies", "Studies by status.", "status", studies, tuple(StudyStatus))
         trials = {state.name: int(count) for state, count in trial_rows}
         yield _gauge("regtune_trials", "Trials by state.", "state", trials, _state_names())
         yield _single("regtune_workers_live", "Workers with a recent heartbeat.", live)

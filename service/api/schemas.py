@@ -11,6 +11,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, Field
 
+from service.spec.enums import StudyStatus
+
 
 def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
@@ -74,7 +76,7 @@ class BestModel(BaseModel):
 class StudyOut(BaseModel):
     id: str
     name: str
-    status: str
+    status: StudyStatus
     optuna_study_name: str
     definition: dict[str, Any]
     counts: dict[str, int]
@@ -93,7 +95,7 @@ class StudyOut(BaseModel):
 class StudyBrief(BaseModel):
     id: str
     name: str
-    status: str
+    status: StudyStatus
     n_trials: int
     done: int
     running: int

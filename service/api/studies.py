@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from service.api.body import YAML_TYPES, read_definition
 from service.api.deps import StudyDep, TenantDep
 from service.api.errors import invalid_definition
+from service.api.limits import check_definition
 from service.api.schemas import (
     BestModel,
     BestTrial,
@@ -26,13 +27,13 @@ from service.api.schemas import (
 from service.errors import TrialNotFound
 from service.settings import get_settings
 from service.spec.definition import EXAMPLE, StudySpec, resolve_task
+from service.spec.enums import StudyStatus
 from service.store import datasets, studies
 from service.store import trials as trial_reads
 from service.store.db import transaction
 from service.store.tables import StudyRow
 
 router = APIRouter(prefix="/v1", tags=["studies"])
-StatusFilter = Literal["queued", "running", "completed", "cancelled", "failed"]
 StateFilter = Literal["RUNNING", "COMPLETE", "PRUNED", "FAIL", "WAITING"]
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse},
@@ -142,6 +143,7 @@ def _create(data: Any, tenant: str) -> StudyOut:
         spec = resolve_task(spec, datasets.uploaded_task(spec, tenant=tenant))
     except ValidationError as exc:
         raise invalid_definition(exc) from None
+    check_definition(spec, get_settings())
     row = studies.create_study(spec, tenant=tenant, api_url=get_settings().public_url)
     return study_out(row)
 
@@ -149,7 +151,7 @@ def _create(data: Any, tenant: str) -> StudyOut:
 @router.get("/studies", response_model=StudyPage, responses=ERRORS)
 def list_studies(
     tenant: TenantDep,
-    status_: Annotated[StatusFilter | None, Query(alias="status")] = None,
+    status_: Annotated[StudyStatus | None, Query(alias="status")] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> StudyPage:

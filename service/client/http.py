@@ -38,9 +38,9 @@ from service.api.schemas import (
     TrialPage,
     WorkerOut,
 )
+from service.spec.enums import FINAL, StudyStatus
 
 DEFAULT_URL = "http://127.0.0.1:8000"
-FINAL_STATUSES = ("completed", "cancelled", "failed")
 ModelT = TypeVar("ModelT", bound=BaseModel)
 _WORKERS = TypeAdapter(list[WorkerOut])
 
@@ -241,7 +241,7 @@ class Client:
             study = self.study(study_id)
             if on_update is not None:
                 on_update(study)
-            if study.status in FINAL_STATUSES:
+            if study.status in FINAL:
                 if not awaits_model(study):
                     return study
                 completed_at = completed_at or time.monotonic()
@@ -254,7 +254,11 @@ class Client:
 
 def awaits_model(study: StudyOut) -> bool:
     """Completed with a best trial, and its model is not saved yet."""
-    return study.status == "completed" and study.best_trial is not None and study.best_model is None
+    return (
+        study.status == StudyStatus.COMPLETED
+        and study.best_trial is not None
+        and study.best_model is None
+    )
 
 
 def _parse(model: type[ModelT], response: httpx.Response) -> ModelT:

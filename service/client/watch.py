@@ -16,8 +16,13 @@ from rich.progress import (
 
 from service.api.schemas import StudyOut
 from service.client.http import Client, awaits_model
+from service.spec.enums import StudyStatus
 
-EXIT_CODES = {"completed": 0, "failed": 1, "cancelled": 2}
+EXIT_CODES: dict[str, int] = {
+    StudyStatus.COMPLETED: 0,
+    StudyStatus.FAILED: 1,
+    StudyStatus.CANCELLED: 2,
+}
 """``regtune submit --watch`` exits with these; a failed study is non-zero, as CI expects."""
 
 

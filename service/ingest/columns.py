@@ -15,11 +15,12 @@ import pandas as pd
 
 from service.errors import InvalidUpload
 from service.ingest.formats import NA_TOKENS, Limits, detect_format, read_csv, read_parquet
+from service.spec.enums import Task
 
 MAX_CELLS = 40_000_000
 """rows x features after encoding; bounds the memory of one parsed upload (float64)."""
 MAX_ABS_VALUE = 1e100
-TASKS = ("auto", "regression", "binary", "multiclass")
+TASKS = tuple(Task)
 
 
 @dataclass

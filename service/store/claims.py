@@ -18,6 +18,7 @@ from optuna.trial import TrialState
 from sqlalchemy import Engine, Select, case, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from service.spec.enums import ACTIVE, StudyStatus
 from service.store.db import rowcount, transaction
 from service.store.optuna_internals import om
 from service.store.tables import ClaimRow, StudyRow, WorkerRow
@@ -27,7 +28,6 @@ log = logging.getLogger(__name__)
 CLAIM_SECONDS_ATTR = "regtune:claim_seconds"
 """System attribute of a trial: how long its claim took (read by the Prometheus histogram)."""
 
-ACTIVE = ("queued", "running")
 CLAIM_ATTR = "regtune:claim"
 """Trial system attribute naming the claim a trial runs under (see ``link_trial``)."""
 
@@ -97,7 +97,7 @@ def _take(
             n_running=StudyRow.n_running + 1,
             n_claims=StudyRow.n_claims + 1,
             last_served_at=now,
-            status="running",
+            status=StudyStatus.RUNNING,
             started_at=func.coalesce(StudyRow.started_at, now),
             updated_at=now,
         )
@@ -199,13 +199,13 @@ def settle(session: Session, *, study_id: str | None = None, now: datetime) -> i
                 & (StudyRow.n_running == 0),
             ),
         )
-        .values(status="completed", finished_at=now, updated_at=now)
+        .values(status=StudyStatus.COMPLETED, finished_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     session.execute(
         update(StudyRow)
         .where(*where, StudyRow.n_errors > StudyRow.max_retries)
-        .values(status="failed", finished_at=now, updated_at=now)
+        .values(status=StudyStatus.FAILED, finished_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     return rowcount(completed)

@@ -25,7 +25,8 @@ from service.errors import (
 from service.ingest.columns import TASKS, read_table
 from service.ingest.formats import Limits
 from service.spec.definition import StudySpec, Uploaded
-from service.store.claims import ACTIVE, utcnow
+from service.spec.enums import ACTIVE, Task
+from service.store.claims import utcnow
 from service.store.db import transaction
 from service.store.tables import DatasetRow, StudyRow
 
@@ -137,7 +138,7 @@ def uploaded_task(spec: StudySpec, *, tenant: str) -> str | None:
     if row is None:
         rule = "no uploaded dataset has this id (upload one with POST /v1/datasets)"
         raise InvalidDefinition(f"dataset.id: {rule}", fields=[FieldProblem("dataset.id", rule)])
-    if spec.task not in ("auto", row.task):
+    if spec.task not in (Task.AUTO, row.task):
         rule = f"the dataset was uploaded as a {row.task} task; use task: auto or {row.task}"
         raise InvalidDefinition(f"task: {rule}", fields=[FieldProblem("task", rule)])
     return row.task
@@ -167,7 +168,11 @@ def active_users(dataset_id: str, *, tenant: str) -> list[str]:
                 StudyRow.tenant == tenant, StudyRow.status.in_(ACTIVE)
             )
         ).all()
-    return [sid for sid, spec in rows if (spec.get("dataset") or {}).get("id") == dataset_id]
+    return [sid for sid, spec in rows if _trains_on(StudySpec.from_stored(spec), dataset_id)]
+
+
+def _trains_on(spec: StudySpec, dataset_id: str) -> bool:
+    return isinstance(spec.dataset, Uploaded) and spec.dataset.id == dataset_id
 
 
 def delete(dataset_id: str, *, tenant: str = "default") -> None:

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
-SCALER_QUERY = """\
+from service.spec.enums import ACTIVE
+
+SCALER_QUERY = f"""\
 SELECT COALESCE(SUM(CASE
     WHEN n_trials - n_done <= 0 OR max_parallel <= 0 THEN 0
     WHEN n_trials - n_done < max_parallel THEN n_trials - n_done
     ELSE max_parallel
 END), 0) AS wanted_workers
 FROM regtune_studies
-WHERE status IN ('queued', 'running')
+WHERE status IN ({", ".join(f"'{status}'" for status in ACTIVE)})
 """
 """For each queued or running study, ``min(max_parallel, n_trials - n_done)``, never negative,
 summed: the slots being run plus the slots open, each study capped by its ``max_parallel``.

@@ -15,15 +15,16 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from service.errors import StudyNameTaken, StudyNotActive, StudyNotFound
-from service.spec.definition import METRIC_DIRECTIONS, SPARSITY_OBJECTIVES, StudySpec
+from service.spec.definition import StudySpec
+from service.spec.enums import ACTIVE, StudyStatus
+from service.spec.objective import direction_of
 from service.store import best_model
 from service.store import trials as trial_reads
-from service.store.claims import ACTIVE, utcnow
+from service.store.claims import utcnow
 from service.store.db import rowcount, transaction
 from service.store.optuna_storage import MAX_RETRIES_ATTR, get_storage
 from service.store.tables import StudyRow
 
-STATUSES = ("queued", "running", "completed", "cancelled", "failed")
 SPEC_ATTR = "regtune:definition"
 STUDY_ID_ATTR = "regtune:study_id"
 
@@ -33,15 +34,9 @@ def objective_names(spec: StudySpec) -> list[str]:
 
 
 def objective_directions(spec: StudySpec) -> list[str]:
-    return stored_directions(spec.to_stored())
-
-
-def stored_directions(stored: dict[str, Any]) -> list[str]:
-    """Directions of a stored definition's objectives (without re-validating it)."""
-    names = stored.get("objectives") or [stored["objective"]["metric"]]
-    first = stored["objective"].get("direction") or METRIC_DIRECTIONS[names[0]]
-    rest = [METRIC_DIRECTIONS.get(n) or SPARSITY_OBJECTIVES[n] for n in names[1:]]
-    return [first, *rest]
+    names = objective_names(spec)
+    first = spec.objective.direction or direction_of(names[0])
+    return [first, *(direction_of(name) for name in names[1:])]
 
 
 def _note(study_id: str, spec: StudySpec, api_url: str | None) -> str:
@@ -64,7 +59,7 @@ def create_study(
         name=spec.name,
         optuna_name=f"{spec.name} [{study_id}]",
         spec=spec.to_stored(),
-        status="queued",
+        status=StudyStatus.QUEUED,
         n_trials=spec.budget.n_trials,
         max_parallel=spec.budget.max_parallel,
         max_retries=spec.budget.max_retries,
@@ -144,7 +139,7 @@ def cancel(study_id: str, *, tenant: str = "default") -> StudyRow:
             session.execute(
                 update(StudyRow)
                 .where(StudyRow.id == row.id, StudyRow.status.in_(ACTIVE))
-                .values(status="cancelled", finished_at=now, updated_at=now)
+                .values(status=StudyStatus.CANCELLED, finished_at=now, updated_at=now)
                 .execution_options(synchronize_session=False)
             )
         )
@@ -159,7 +154,7 @@ def delete(study_id: str, *, tenant: str = "default") -> None:
         session.execute(
             update(StudyRow)
             .where(StudyRow.id == row.id)
-            .values(status="cancelled")
+            .values(status=StudyStatus.CANCELLED)
             .execution_options(synchronize_session=False)
         )
     with contextlib.suppress(KeyError):
@@ -185,7 +180,7 @@ PARETO_LIMIT = 500
 
 def summarize(row: StudyRow) -> StudySummary:
     """Counts, best feasible trial, Pareto set (several objectives) and the saved best model."""
-    directions = stored_directions(row.spec)
+    directions = objective_directions(StudySpec.from_stored(row.spec))
     osid = row.optuna_study_id or -1
     best = pareto = None
     with transaction() as session:

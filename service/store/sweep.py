@@ -16,13 +16,13 @@ from optuna.trial import TrialState
 from sqlalchemy import Engine, or_, select
 
 from service.settings import get_settings
-from service.store.claims import ACTIVE, release_dead_workers, utcnow
+from service.spec.enums import ACTIVE, FINAL
+from service.store.claims import release_dead_workers, utcnow
 from service.store.db import transaction
 from service.store.optuna_internals import om, stale_trial_ids, trial_started_utc
 from service.store.tables import ClaimRow, StudyRow
 
 log = logging.getLogger(__name__)
-FINISHED = ("completed", "cancelled", "failed")
 
 
 def fail_stale_trials(
@@ -86,7 +86,7 @@ def fail_orphaned_trials(
                 or_(
                     never_beat,
                     trials.state.in_([TrialState.RUNNING, TrialState.WAITING])
-                    & StudyRow.status.in_(FINISHED),
+                    & StudyRow.status.in_(FINAL),
                 )
             )
         ).all()

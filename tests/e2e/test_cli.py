@@ -90,7 +90,7 @@ def test_best_model_download_and_predict_reproduce_the_reported_test_metric(
     assert model_path.stat().st_size == answer["best_model"]["bytes"]
     assert model_path.read_bytes()[:8] != b"\x80\x04\x95"  # safetensors, not a pickle
 
-    spec = resolve_task(StudySpec.model_validate(study["definition"]))
+    spec = resolve_task(StudySpec.from_stored(study["definition"]))
     dataset = data.load(spec.dataset.model_dump(mode="json"))
     _, test = data.split_test(
         dataset, test_fraction=spec.validation.test_fraction, seed=spec.validation.split_seed

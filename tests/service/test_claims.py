@@ -20,6 +20,7 @@ from sqlalchemy import func, select, update
 
 from service.settings import get_settings
 from service.spec.definition import StudySpec
+from service.spec.enums import ACTIVE
 from service.store import claims
 from service.store import worker_registry as workers
 from service.store.claims import Claim, claim, finish, release_dead_workers, utcnow
@@ -95,7 +96,7 @@ def _claim_until_done(
                     status = session.scalar(
                         select(StudyRow.status).where(StudyRow.optuna_name == optuna_name)
                     )
-                if status not in claims.ACTIVE:
+                if status not in ACTIVE:
                     return ran
                 time.sleep(0.01)
                 continue

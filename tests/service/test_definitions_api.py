@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from service.spec.definition import EXAMPLE
-from tests.support import Stack
+from tests.support import Proc, Stack, regtune
 
 
 @pytest.fixture(scope="module")
@@ -161,3 +161,26 @@ def test_unknown_study_and_trial_are_404(api: Stack) -> None:
     missing = httpx.get(f"{api.url}/v1/studies/{created['id']}/trials/7", timeout=30)
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "not_found"
+
+
+def test_a_study_the_api_accepted_runs_on_a_worker_with_a_lower_trial_limit(api: Stack) -> None:
+    """Settings limits are checked when a study is created, never when a worker reads it back."""
+    definition = _with("name", "above-the-worker-limit")
+    definition["budget"] = {"n_trials": 12, "max_parallel": 2}
+    created = _post(api, definition, "json")
+    assert created.status_code == 201, created.text
+    lower = {
+        **api.env,
+        "REGTUNE_MAX_TRIALS_PER_STUDY": "5",
+        "REGTUNE_OBJECTIVE_FACTORY": "bench.sleep_objective:make_objective",
+        "REGTUNE_SLEEP_TRIAL_SECONDS": "0",
+    }
+    worker = Proc(regtune("worker"), lower, api.tmp / "worker-lower-limit.log")
+    try:
+        study = api.wait_status(created.json()["id"], ("completed", "failed"), timeout=180)
+        assert study["status"] == "completed", (study, worker.log())
+        assert study["counts"]["COMPLETE"] + study["counts"]["PRUNED"] == 12
+        assert study["error"] is None
+        assert worker.alive()
+    finally:
+        worker.stop()

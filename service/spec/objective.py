@@ -1,0 +1,62 @@
+"""What a study optimizes: a validation metric and its direction, or several objectives."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from service.spec.enums import Task
+from service.spec.strict import Strict, field_error
+
+MetricName = Literal["val_loss", "val_rmse", "val_r2", "val_accuracy", "val_auc"]
+ObjectiveName = Literal[
+    "val_loss", "val_rmse", "val_r2", "val_accuracy", "val_auc", "n_nonzero", "n_inputs"
+]
+Direction = Literal["minimize", "maximize"]
+METRIC_DIRECTIONS: dict[str, Direction] = {
+    "val_loss": "minimize",
+    "val_rmse": "minimize",
+    "val_r2": "maximize",
+    "val_accuracy": "maximize",
+    "val_auc": "maximize",
+}
+SPARSITY_OBJECTIVES: dict[str, Direction] = {"n_nonzero": "minimize", "n_inputs": "minimize"}
+"""Sparsity measures a study can minimize beside a metric: non-zero weights, input features used."""
+REGRESSION_METRICS = {"val_loss", "val_rmse", "val_r2"}
+CLASSIFICATION_METRICS = {"val_loss", "val_accuracy", "val_auc"}
+
+
+class Objective(Strict):
+    metric: MetricName = "val_loss"
+    direction: Direction | None = None
+    max_nonzero: int | None = Field(
+        default=None,
+        ge=0,
+        description="a trial is feasible only if its model keeps at most this many non-zero "
+        "weights (an Optuna constraint: best trial and Pareto set come from feasible trials)",
+    )
+
+    @model_validator(mode="after")
+    def _default_direction(self) -> Objective:
+        if self.direction is None:
+            self.direction = METRIC_DIRECTIONS[self.metric]
+        return self
+
+
+def direction_of(name: str) -> Direction:
+    """The direction of an objective named in ``objectives`` (a metric or a sparsity measure)."""
+    return METRIC_DIRECTIONS.get(name) or SPARSITY_OBJECTIVES[name]
+
+
+def check_metric(metric: str, task: Task) -> None:
+    """Refuse a metric the (resolved) task cannot compute, naming ``objective.metric``."""
+    allowed = REGRESSION_METRICS if task == Task.REGRESSION else CLASSIFICATION_METRICS
+    if task == Task.MULTICLASS:
+        allowed = allowed - {"val_auc"}
+    if metric not in allowed:
+        raise field_error(
+            ("objective", "metric"),
+            f"{metric} does not apply to a {task} task; use one of {sorted(allowed)}",
+            metric,
+        )

@@ -1,0 +1,155 @@
+"""How a study searches and when it stops: sampler, pruner and budget (Optuna's vocabulary)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from service.spec.strict import Strict
+
+
+class SamplerBase(Strict):
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+
+
+class TPESampler(SamplerBase):
+    type: Literal["tpe"]
+    n_startup_trials: int = Field(default=10, ge=0, le=10_000)
+    multivariate: bool = True
+    constant_liar: bool = True
+
+
+class RandomSampler(SamplerBase):
+    type: Literal["random"]
+
+
+class GridSampler(SamplerBase):
+    type: Literal["grid"]
+
+
+class GPSampler(SamplerBase):
+    type: Literal["gp"]
+    n_startup_trials: int = Field(default=10, ge=0, le=10_000)
+
+
+class CmaEsSampler(SamplerBase):
+    type: Literal["cmaes"]
+    n_startup_trials: int = Field(default=1, ge=0, le=10_000)
+    sigma0: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+
+
+class NSGAIISampler(SamplerBase):
+    type: Literal["nsgaii"]
+    population_size: int = Field(default=50, ge=2, le=10_000)
+
+
+class QMCSampler(SamplerBase):
+    type: Literal["qmc"]
+    qmc_type: Literal["sobol", "halton"] = "sobol"
+    scramble: bool = True
+
+
+Sampler = Annotated[
+    TPESampler
+    | RandomSampler
+    | GridSampler
+    | GPSampler
+    | CmaEsSampler
+    | NSGAIISampler
+    | QMCSampler,
+    Field(discriminator="type"),
+]
+
+
+class NoPruner(Strict):
+    type: Literal["none"]
+
+
+class MedianPruner(Strict):
+    type: Literal["median"]
+    n_startup_trials: int = Field(default=5, ge=0, le=10_000)
+    n_warmup_steps: int = Field(default=0, ge=0, le=10_000)
+    interval_steps: int = Field(default=1, ge=1, le=10_000)
+
+
+class PercentilePruner(MedianPruner):
+    type: Literal["percentile"]  # type: ignore[assignment]
+    percentile: float = Field(default=25.0, ge=0, le=100)
+
+
+class SuccessiveHalvingPruner(Strict):
+    type: Literal["successive_halving"]
+    min_resource: int | Literal["auto"] = "auto"
+    reduction_factor: int = Field(default=4, ge=2, le=100)
+    min_early_stopping_rate: int = Field(default=0, ge=0, le=100)
+
+    @field_validator("min_resource")
+    @classmethod
+    def _min_resource(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError(f"min_resource must be ≥ 1 or 'auto', got {value}")
+        return value
+
+
+class HyperbandPruner(Strict):
+    type: Literal["hyperband"]
+    min_resource: int = Field(default=1, ge=1, le=10_000)
+    max_resource: int | Literal["auto"] = "auto"
+    reduction_factor: int = Field(default=3, ge=2, le=100)
+
+    @model_validator(mode="after")
+    def _resources(self) -> HyperbandPruner:
+        if isinstance(self.max_resource, int) and self.max_resource <= self.min_resource:
+            raise ValueError(
+                "max_resource must be > min_resource, "
+                f"got {self.max_resource} ≤ {self.min_resource}"
+            )
+        return self
+
+
+class ThresholdPruner(Strict):
+    type: Literal["threshold"]
+    lower: float | None = Field(default=None, allow_inf_nan=False)
+    upper: float | None = Field(default=None, allow_inf_nan=False)
+    n_warmup_steps: int = Field(default=0, ge=0, le=10_000)
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> ThresholdPruner:
+        if self.lower is None and self.upper is None:
+            raise ValueError("give lower, upper or both")
+        if self.lower is not None and self.upper is not None and self.lower > self.upper:
+            raise ValueError(f"lower must be ≤ upper, got {self.lower} > {self.upper}")
+        return self
+
+
+InnerPruner = Annotated[
+    MedianPruner | PercentilePruner | SuccessiveHalvingPruner | HyperbandPruner | ThresholdPruner,
+    Field(discriminator="type"),
+]
+
+
+class PatientPruner(Strict):
+    type: Literal["patient"]
+    wrapped: InnerPruner | None = None
+    patience: int = Field(default=3, ge=0, le=10_000)
+    min_delta: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+
+
+Pruner = Annotated[
+    NoPruner
+    | MedianPruner
+    | PercentilePruner
+    | SuccessiveHalvingPruner
+    | HyperbandPruner
+    | ThresholdPruner
+    | PatientPruner,
+    Field(discriminator="type"),
+]
+
+
+class Budget(Strict):
+    n_trials: int = Field(default=50, ge=1)
+    timeout_s: float | None = Field(default=None, gt=0, le=30 * 24 * 3600, allow_inf_nan=False)
+    max_parallel: int = Field(default=4, ge=1, le=1_000)
+    max_retries: int = Field(default=2, ge=0, le=20)

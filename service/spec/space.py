@@ -1,0 +1,206 @@
+"""The search space: the knobs a study tunes, each fixed, a range or a set of choices.
+
+``SearchSpace`` is the one registry of knobs: each is declared there once, with its bounds
+(``Knob``) and its default; everything else (validation, ``items()``, ``KNOBS``, the worker's
+suggestions) reads that declaration.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import (
+    BeforeValidator,
+    Discriminator,
+    Field,
+    GetCoreSchemaHandler,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+from pydantic_core import CoreSchema, core_schema
+
+from service.spec.strict import Strict
+
+
+class Range(Strict):
+    low: float = Field(allow_inf_nan=False)
+    high: float = Field(allow_inf_nan=False)
+    log: bool = False
+    step: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if not self.low < self.high:
+            raise ValueError(f"low must be < high, got low={self.low}, high={self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log range needs low > 0, got low={self.low}")
+        if self.log and self.step is not None:
+            raise ValueError("step cannot be combined with log")
+        return self
+
+    @property
+    def values(self) -> tuple[float, float]:
+        return self.low, self.high
+
+
+class Choices(Strict):
+    choices: list[float] = Field(min_length=1, max_length=1_000)
+
+    @field_validator("choices")
+    @classmethod
+    def _finite(cls, value: list[float]) -> list[float]:
+        if any(not math.isfinite(v) for v in value):
+            raise ValueError("choices must be finite numbers")
+        if len(set(value)) != len(value):
+            raise ValueError("choices must be distinct")
+        return value
+
+    @property
+    def values(self) -> tuple[float, float]:
+        return min(self.choices), max(self.choices)
+
+
+class Fixed(Strict):
+    value: float = Field(allow_inf_nan=False)
+
+    @model_serializer
+    def _as_number(self) -> float:
+        return self.value
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, _schema: Any, _handler: Any) -> dict[str, Any]:
+        """Written as a plain number (``dropout: 0.2``), in requests as in answers."""
+        return {"type": "number", "title": "Fixed", "description": "a fixed value"}
+
+    @property
+    def values(self) -> tuple[float, float]:
+        return self.value, self.value
+
+
+def _param_tag(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return "fixed"
+    if isinstance(value, dict):
+        return "choices" if "choices" in value else "range"
+    if isinstance(value, Fixed | Range | Choices):
+        return {Fixed: "fixed", Range: "range", Choices: "choices"}[type(value)]
+    return None
+
+
+def _to_fixed(value: Any) -> Any:
+    """A plain number is a fixed value."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return Fixed(value=value)
+    return value
+
+
+Param = Annotated[
+    Annotated[Fixed, Tag("fixed")]
+    | Annotated[Range, Tag("range")]
+    | Annotated[Choices, Tag("choices")],
+    Discriminator(
+        _param_tag,
+        custom_error_type="param_kind",
+        custom_error_message=(
+            "a parameter is a number, {low, high[, log][, step]} or {choices: [...]}"
+        ),
+    ),
+    BeforeValidator(_to_fixed),
+]
+
+
+@dataclass(frozen=True)
+class Knob:
+    """The values a knob may take: ``low`` to ``high``, either end open; integers if ``integer``.
+
+    Used as an annotation of a ``SearchSpace`` field, it checks the field's parameter.
+    """
+
+    low: float
+    high: float
+    low_open: bool = False
+    high_open: bool = False
+    integer: bool = False
+
+    def rule(self, name: str) -> str:
+        low_op = "<" if self.low_open else "≤"
+        high_op = "<" if self.high_open else "≤"
+        return f"{self.low:g} {low_op} {name} {high_op} {self.high:g}"
+
+    def check(self, name: str, param: Fixed | Range | Choices) -> None:
+        lo, hi = param.values
+        too_low = lo <= self.low if self.low_open else lo < self.low
+        too_high = hi >= self.high if self.high_open else hi > self.high
+        if too_low or too_high:
+            raise ValueError(f"must satisfy {self.rule(name)}, got {lo:g}..{hi:g}")
+        if self.integer and isinstance(param, Range) and param.step is None and not param.log:
+            raise ValueError(f"a {name} range needs an integer step")
+
+    def _validate(self, param: Any, info: ValidationInfo) -> Any:
+        if param is not None:
+            self.check(knob_name(str(info.field_name)), param)
+        return param
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.with_info_after_validator_function(self._validate, handler(source))
+
+
+def knob_name(attribute: str) -> str:
+    """The knob's name in a definition (``lambda_`` is the attribute for the keyword ``lambda``)."""
+    return attribute.removesuffix("_")
+
+
+class SearchSpace(Strict):
+    """Regularization knobs plus training knobs; each fixed, a range, or a set of choices."""
+
+    lambda_: Annotated[Param, Knob(0.0, 1.0e6, low_open=True)] = Field(
+        default_factory=lambda: Range(low=1e-5, high=10.0, log=True),
+        alias="lambda",
+        description="penalty strength λ",
+    )
+    l1_ratio: Annotated[Param, Knob(0.0, 1.0)] = Field(
+        default_factory=lambda: Range(low=0.0, high=1.0),
+        description="elastic-net mix ρ: 0 is pure L2 (ridge), 1 is pure L1 (lasso)",
+    )
+    dropout: Annotated[Param, Knob(0.0, 1.0, high_open=True)] = Field(
+        default_factory=lambda: Fixed(value=0.0), description="probability of dropping a unit"
+    )
+    learning_rate: Annotated[Param, Knob(0.0, 10.0, low_open=True)] = Field(
+        default_factory=lambda: Fixed(value=1e-2), description="the optimizer's step size"
+    )
+    batch_size: Annotated[Param | None, Knob(1.0, 1.0e6, integer=True)] = Field(
+        default=None, description="searched minibatch size (else training.batch_size)"
+    )
+
+    def items(self) -> list[tuple[str, Fixed | Range | Choices]]:
+        """Every knob the definition sets (or defaults), by its name in a definition."""
+        pairs = ((knob_name(attr), getattr(self, attr)) for attr in type(self).model_fields)
+        return [(name, param) for name, param in pairs if param is not None]
+
+    def searched(self) -> list[tuple[str, Range | Choices]]:
+        return [(n, p) for n, p in self.items() if not isinstance(p, Fixed)]
+
+
+KNOBS: dict[str, Knob] = {
+    knob_name(attr): next(m for m in field.metadata if isinstance(m, Knob))
+    for attr, field in SearchSpace.model_fields.items()
+}
+"""Each knob's bounds by its name in a definition."""
+
+
+def grid_values(param: Range | Choices) -> list[float]:
+    """The finite values a grid sampler walks: the choices, or the range's steps."""
+    if isinstance(param, Choices):
+        return list(param.choices)
+    assert param.step is not None
+    count = math.floor((param.high - param.low) / param.step + 1e-9) + 1
+    return [param.low + i * param.step for i in range(count)]

@@ -1,0 +1,102 @@
+"""The definition's own rules: JSON types as written, bounds from the knob registry, and the
+stored form reading back as what was accepted."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from service.spec.definition import EXAMPLE, StudySpec, resolve_task
+from service.spec.enums import Task
+from service.spec.space import KNOBS, SearchSpace
+
+
+def _with(path: str, value: Any) -> dict[str, Any]:
+    definition = copy.deepcopy(EXAMPLE)
+    *parents, leaf = path.split(".")
+    node = definition
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[leaf] = value
+    return definition
+
+
+def _problems(definition: dict[str, Any]) -> list[tuple[str, str]]:
+    with pytest.raises(ValidationError) as caught:
+        StudySpec.model_validate(definition)
+    return [(".".join(map(str, e["loc"])), e["msg"]) for e in caught.value.errors()]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        ("budget.n_trials", True, "Input should be a valid integer"),
+        ("budget.n_trials", "5", "Input should be a valid integer"),
+        ("training.momentum", False, "Input should be a valid number"),
+        ("training.momentum", "0.5", "Input should be a valid number"),
+        ("model.batch_norm", 1, "Input should be a valid boolean"),
+        ("model.batch_norm", "true", "Input should be a valid boolean"),
+        ("model.hidden_layers", [8, True], "Input should be a valid integer"),
+        ("task", "clustering", "Input should be 'auto', 'regression', 'binary' or 'multiclass'"),
+    ],
+)
+def test_json_values_of_the_wrong_type_are_refused_at_their_path(
+    path: str, value: Any, message: str
+) -> None:
+    found = _problems(_with(path, value))
+    assert any(p.startswith(path) and m == message for p, m in found), found
+
+
+def test_an_integer_is_a_valid_float_and_enum_values_are_read_from_strings() -> None:
+    spec = StudySpec.model_validate(
+        _with("search_space.lambda", {"low": 1, "high": 10, "log": True}) | {"task": "regression"}
+    )
+    assert spec.task is Task.REGRESSION
+    assert dict(spec.search_space.items())["lambda"].values == (1.0, 10.0)
+
+
+def test_the_readme_error_example_is_what_a_user_gets() -> None:
+    [(path, message)] = _problems(_with("search_space.l1_ratio", 1.5))
+    assert path == "search_space.l1_ratio"
+    assert message == "Value error, must satisfy 0 ≤ l1_ratio ≤ 1, got 1.5..1.5"
+
+
+def test_every_knob_has_its_bounds_in_the_registry() -> None:
+    names = {field.alias or attr for attr, field in SearchSpace.model_fields.items()}
+    assert set(KNOBS) == names
+    assert [name for name, _ in SearchSpace().items()] == [
+        "lambda",
+        "l1_ratio",
+        "dropout",
+        "learning_rate",
+    ]
+
+
+def test_the_settings_limit_is_not_part_of_the_definition() -> None:
+    spec = StudySpec.model_validate(_with("budget.n_trials", 10**9))
+    assert StudySpec.from_stored(spec.to_stored()).budget.n_trials == 10**9
+
+
+@pytest.mark.parametrize(
+    "definition",
+    [
+        EXAMPLE,
+        _with("objectives", ["val_loss", "n_nonzero"]) | {"pruner": {"type": "none"}},
+        _with("search_space.dropout", 0.2) | {"sampler": {"type": "qmc"}},
+        _with("dataset", {"synthetic": {"kind": "classification", "n_classes": 3}}),
+        _with("pruner", {"type": "patient", "wrapped": {"type": "percentile"}}),
+    ],
+)
+def test_a_stored_definition_reads_back_as_accepted(definition: dict[str, Any]) -> None:
+    spec = resolve_task(StudySpec.model_validate(definition))
+    assert StudySpec.from_stored(spec.to_stored()) == spec
+
+
+def test_a_stored_definition_is_held_to_the_definition_rules() -> None:
+    stored = StudySpec.model_validate(EXAMPLE).to_stored()
+    stored["budget"]["n_trials"] = 0
+    with pytest.raises(ValidationError, match=r"budget\.n_trials"):
+        StudySpec.from_stored(stored)

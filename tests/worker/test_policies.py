@@ -1,0 +1,48 @@
+"""Every sampler and pruner a definition admits builds its Optuna counterpart; nothing else does."""
+
+from __future__ import annotations
+
+import copy
+from types import SimpleNamespace
+from typing import Any, get_args
+
+import optuna
+import pytest
+
+from service.spec.definition import EXAMPLE, StudySpec
+from service.spec.policies import Pruner, Sampler
+from worker.policies import make_pruner, make_sampler
+
+
+def _types(union: Any) -> list[str]:
+    members = get_args(get_args(union)[0])
+    return [get_args(m.model_fields["type"].annotation)[0] for m in members]
+
+
+def _spec(**parts: Any) -> StudySpec:
+    definition = copy.deepcopy(EXAMPLE)
+    definition["search_space"] = {"lambda": {"choices": [0.1, 1.0]}, "l1_ratio": 0.5}
+    definition.update(parts)
+    return StudySpec.model_validate(definition)
+
+
+@pytest.mark.parametrize("kind", _types(Sampler))
+def test_every_sampler_type_builds(kind: str) -> None:
+    sampler = make_sampler(_spec(sampler={"type": kind, "seed": 1}), claim_seq=3)
+    assert isinstance(sampler, optuna.samplers.BaseSampler)
+
+
+@pytest.mark.parametrize("kind", _types(Pruner))
+def test_every_pruner_type_builds(kind: str) -> None:
+    extra = {"lower": 0.0} if kind == "threshold" else {}
+    pruner = make_pruner(_spec(pruner={"type": kind, **extra}))
+    assert isinstance(pruner, optuna.pruners.BasePruner)
+
+
+def test_an_unknown_sampler_or_pruner_is_an_error_not_a_fallback() -> None:
+    alien = SimpleNamespace(type="bayesopt", seed=None)
+    unknown = _spec().model_copy(update={"sampler": alien, "pruner": alien})
+    with pytest.raises(AssertionError):
+        make_sampler(unknown)
+    with pytest.raises(AssertionError):
+        make_pruner(unknown)
