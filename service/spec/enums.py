@@ -26,8 +26,7 @@ FINAL = (StudyStatus.COMPLETED, StudyStatus.CANCELLED, StudyStatus.FAILED)
 
 
 class Task(StrEnum):
-    """What the model predicts. ``auto`` exists only in a definition: ``resolve_task`` (or the
-    uploaded dataset) replaces it by what the data says before anything trains."""
+    """What the model predicts; ``auto``: as the data says (settled when the study is created)."""
 
     AUTO = "auto"
     REGRESSION = "regression"
