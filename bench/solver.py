@@ -102,7 +102,7 @@ def run_study(name: str, n_trials: int, mode: str) -> dict[str, Any]:
 
     import optuna
 
-    from service.spec import StudySpec, resolve_task
+    from service.spec.definition import StudySpec, resolve_task
     from worker import objective as objective_module
     from worker.exact import WarmStarts, train_exact
     from worker.policies import make_pruner, make_sampler

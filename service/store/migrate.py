@@ -31,4 +31,4 @@ def upgrade(url: str) -> None:
     storage = make_storage(url)  # creates or upgrades Optuna's tables
     storage.remove_session()
     storage.engine.dispose()  # else its connections stay open until a garbage collection
-    log.debug("database is at the newest schema")
+    log.info("database is at the newest schema")
