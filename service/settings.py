@@ -101,6 +101,35 @@ class Settings(BaseSettings):
     dataset_min_rows: int = Field(default=20, ge=2)
     dataset_max_rows: int = Field(default=2_000_000, ge=2)
     dataset_max_line_bytes: int = Field(default=1024 * 1024, ge=100)
+    dataset_max_cells: int = Field(
+        default=20_000_000,
+        ge=100,
+        description="Most rows × columns an upload may decode to (checked from a Parquet file's "
+        "metadata before any data is read).",
+    )
+
+    # ------------------------------------------------------------------ what a study may cost
+    max_grid_points: int = Field(
+        default=100_000, ge=1, description="Most points a grid sampler's search space may have."
+    )
+    max_trial_memory_mb: int = Field(
+        default=2048,
+        ge=16,
+        description="Most memory (MiB) one trial of a definition may need by the API's estimate "
+        "(data, model and optimizer state per fold, activations, sampler).",
+    )
+    max_trial_tflop: float = Field(
+        default=100.0,
+        gt=0,
+        description="Most compute (TFLOP) one trial may need: 6 × parameters × training rows × "
+        "epochs × folds.",
+    )
+    worker_memory_mb: int = Field(
+        default=4096,
+        ge=0,
+        description="Memory limit (MiB) a worker sets on itself, so a trial that needs more "
+        "fails with MemoryError instead of being killed; 0 leaves it unlimited.",
+    )
 
     @field_validator("database_url")
     @classmethod

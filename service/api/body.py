@@ -12,6 +12,8 @@ from fastapi import Request
 from service.api.errors import BadBody
 
 MAX_DEFINITION_BYTES = 1_000_000
+MAX_DEPTH = 32
+"""Deepest nesting a definition may have; the deepest real one is about 5 levels."""
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 
 
@@ -43,6 +45,41 @@ async def read_definition(request: Request) -> dict[str, Any]:
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
         kind = "YAML" if content_type in YAML_TYPES else "JSON"
         raise BadBody(f"the body is not valid {kind}: {exc}".splitlines()[0]) from exc
+    except RecursionError:
+        raise BadBody(f"the body is nested too deeply (at most {MAX_DEPTH} levels)") from None
     if not isinstance(data, dict):
         raise BadBody("the definition must be a mapping (a JSON object)")
+    if depth(data) > MAX_DEPTH:
+        raise BadBody(f"the body is nested too deeply (at most {MAX_DEPTH} levels)")
     return data
+
+
+def depth(value: Any) -> int:
+    """How deeply lists and mappings nest in ``value``, without recursion.
+
+    YAML anchors make shared and even self-containing nodes, so each node is measured once
+    (a billion laughs costs its size, not its expansion) and a cycle is an error.
+    """
+    measured: dict[int, int] = {}
+    open_: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(value, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if not isinstance(node, dict | list) or (id(node) in measured and not children_done):
+            continue
+        children = [c for c in (node.values() if isinstance(node, dict) else node)]
+        if children_done:
+            open_.discard(id(node))
+            nested = [measured.get(id(c), 0) for c in children if isinstance(c, dict | list)]
+            measured[id(node)] = 1 + max(nested, default=0)
+            continue
+        if id(node) in open_:
+            raise BadBody("the body refers to itself (a YAML alias inside its own anchor)")
+        open_.add(id(node))
+        stack.append((node, True))
+        for child in children:
+            if isinstance(child, dict | list):
+                if id(child) in open_:
+                    raise BadBody("the body refers to itself (a YAML alias inside its own anchor)")
+                stack.append((child, False))
+    return measured.get(id(value), 0)

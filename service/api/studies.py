@@ -26,6 +26,7 @@ from service.api.schemas import (
 )
 from service.errors import TrialNotFound
 from service.settings import get_settings
+from service.spec import cost
 from service.spec.definition import EXAMPLE, StudySpec, resolve_task
 from service.spec.enums import StudyStatus
 from service.store import datasets, studies
@@ -144,6 +145,8 @@ def _create(data: Any, tenant: str) -> StudyOut:
     except ValidationError as exc:
         raise invalid_definition(exc) from None
     check_definition(spec, get_settings())
+    shape = cost.shape_of(spec, datasets.uploaded_shape(spec, tenant=tenant))
+    cost.check(spec, shape, cost.Budget.from_settings(get_settings()))
     row = studies.create_study(spec, tenant=tenant, api_url=get_settings().public_url)
     return study_out(row)
 

@@ -24,6 +24,7 @@ from service.errors import (
 )
 from service.ingest.columns import TASKS, read_table
 from service.ingest.formats import Limits
+from service.spec.cost import DataShape
 from service.spec.definition import StudySpec, Uploaded
 from service.spec.enums import ACTIVE, Task
 from service.store.claims import utcnow
@@ -142,6 +143,17 @@ def uploaded_task(spec: StudySpec, *, tenant: str) -> str | None:
         rule = f"the dataset was uploaded as a {row.task} task; use task: auto or {row.task}"
         raise InvalidDefinition(f"task: {rule}", fields=[FieldProblem("task", rule)])
     return row.task
+
+
+def uploaded_shape(spec: StudySpec, *, tenant: str) -> DataShape | None:
+    """Rows, features and classes of the uploaded dataset a definition names; None otherwise."""
+    if not isinstance(spec.dataset, Uploaded):
+        return None
+    row = _find(spec.dataset.id, tenant=tenant)
+    if row is None:
+        return None
+    classes = len(row.summary.get("classes") or []) or 1
+    return DataShape(rows=row.n_rows, features=row.n_features, classes=classes)
 
 
 def list_rows(

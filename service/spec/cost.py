@@ -1,0 +1,288 @@
+"""What a study definition asks of a worker, estimated before the study is accepted.
+
+A definition can be valid field by field and still be one no worker can run: a grid over four
+knobs of 1,000 choices each (Optuna's ``GridSampler`` builds the whole product), an MLP of
+``[4096] × 8`` under 3 folds, a batch-norm model trained on batches of one row. Such a study
+would be claimed by every worker in turn and kill or occupy each one. The API estimates the
+grid size, the memory of one trial (data, model and optimizer state per fold, activations,
+the sampler) and its compute (epochs × rows × parameters) here, and rejects what is over the
+configured budget with a 422 naming the field to change.
+
+Only ``StudySpec`` is imported from the definition; the rest is read from its attributes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from service.errors import FieldProblem, InvalidDefinition
+from service.settings import Settings
+from service.spec.definition import StudySpec
+
+FLOAT32 = 4
+FLOAT64 = 8
+BUILTIN_SHAPES: dict[str, tuple[int, int, int]] = {
+    "diabetes": (442, 10, 1),
+    "breast_cancer": (569, 30, 2),
+    "wine": (178, 13, 3),
+    "digits": (1797, 64, 10),
+    "iris": (150, 4, 3),
+}
+"""Rows, features and classes (1 for regression) of scikit-learn's datasets."""
+GRID_POINT_BYTES = 200
+"""Optuna's GridSampler holds one tuple per grid point (and sets of their ids)."""
+GP_MATRIX_COPIES = 6
+"""The GP sampler's n × n kernel matrices (kernel, Cholesky factor, gradients) in float64."""
+
+
+@dataclass(frozen=True)
+class DataShape:
+    rows: int
+    features: int
+    classes: int
+    """Distinct target values (1 for regression)."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    max_grid_points: int
+    max_trial_memory_bytes: int
+    max_trial_flop: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Budget:
+        return cls(
+            max_grid_points=settings.max_grid_points,
+            max_trial_memory_bytes=settings.max_trial_memory_mb * 1024 * 1024,
+            max_trial_flop=settings.max_trial_tflop * 1e12,
+        )
+
+
+@dataclass(frozen=True)
+class Cost:
+    grid_points: int | None
+    """Points of the grid (grid sampler only)."""
+    parameters: int
+    """Weights and biases of one model."""
+    members: int
+    """Models trained side by side: one per fold, one for a holdout."""
+    train_rows: int
+    val_rows: int
+    memory: dict[str, int]
+    """Bytes of one trial by part: data, model, activations, sampler."""
+    flop: float
+    """Floating-point operations of one trial that runs every epoch."""
+
+    @property
+    def memory_bytes(self) -> int:
+        return sum(self.memory.values())
+
+
+def shape_of(spec: StudySpec, uploaded: DataShape | None = None) -> DataShape:
+    """The dataset's shape: known for built-ins, given for synthetic data, stored for uploads."""
+    builtin = getattr(spec.dataset, "builtin", None)
+    if builtin is not None:
+        return DataShape(*BUILTIN_SHAPES[builtin])
+    synthetic = getattr(spec.dataset, "synthetic", None)
+    if synthetic is not None:
+        classes = synthetic.n_classes if synthetic.kind == "classification" else 1
+        return DataShape(synthetic.n_samples, synthetic.n_features, classes)
+    if uploaded is None:
+        raise ValueError("the shape of an uploaded dataset must be given")
+    return uploaded
+
+
+def grid_points(spec: StudySpec) -> int | None:
+    """Size of the grid the grid sampler enumerates, counted without building it."""
+    if spec.sampler.type != "grid":
+        return None
+    total = 1
+    for _, searched in spec.search_space.searched():
+        param: Any = searched
+        choices = getattr(param, "choices", None)
+        if choices is not None:
+            total *= len(choices)
+        elif param.step:
+            total *= math.floor((param.high - param.low) / param.step + 1e-9) + 1
+    return total
+
+
+def _layer_widths(spec: StudySpec, shape: DataShape) -> list[int]:
+    n_out = shape.classes if shape.classes > 2 else 1
+    hidden = list(spec.model.hidden_layers) if spec.model.kind == "mlp" else []
+    return [shape.features, *hidden, n_out]
+
+
+def _parameters(widths: list[int], *, batch_norm: bool) -> int:
+    weights = sum(a * b + b for a, b in itertools.pairwise(widths))
+    norms = 4 * sum(widths[1:-1]) if batch_norm else 0  # weight, bias, running mean and var
+    return weights + norms
+
+
+def _splits(spec: StudySpec, rows: int) -> tuple[int, int, int, int]:
+    """(members, training rows, validation rows, rows left after the test split) per fold."""
+    validation = spec.validation
+    rest = rows - math.ceil(rows * validation.test_fraction)
+    if validation.folds:
+        val = math.ceil(rest / validation.folds)
+        return validation.folds, rest - val, val, rest
+    val = math.ceil(rest * (validation.holdout or 0.2))
+    return 1, rest - val, val, rest
+
+
+def _largest_batch(spec: StudySpec, train_rows: int) -> int:
+    sizes: list[float] = []
+    searched = spec.search_space.batch_size
+    if searched is not None:
+        sizes.append(max(getattr(searched, "values", (train_rows, train_rows))))
+    elif spec.training.batch_size != "full":
+        sizes.append(float(spec.training.batch_size))
+    return int(min(max(sizes, default=train_rows), train_rows))
+
+
+def estimate(spec: StudySpec, shape: DataShape) -> Cost:
+    """Memory and compute of one trial of ``spec`` on data of ``shape`` (upper estimates)."""
+    members, train_rows, val_rows, _ = _splits(spec, shape.rows)
+    widths = _layer_widths(spec, shape)
+    parameters = _parameters(widths, batch_norm=spec.model.batch_norm)
+    optimizer_copies = 2 if spec.training.optimizer == "adam" else 1
+    best_copy = (
+        1 if spec.training.early_stopping and spec.training.early_stopping.restore_best else 0
+    )
+    # weights, gradients, optimizer state, the restored best epoch, the L2 term's squares
+    model = members * parameters * FLOAT32 * (3 + optimizer_copies + best_copy)
+    # the table as loaded (float64, plus a filled copy), then each member's standardized splits
+    data = (
+        2 * shape.rows * shape.features * FLOAT64 + members * shape.rows * shape.features * FLOAT32
+    )
+    units = sum(widths[1:])
+    batch = _largest_batch(spec, train_rows)
+    eval_rows = max(val_rows, shape.rows - train_rows - val_rows)
+    activations = (4 * batch + 2 * eval_rows) * units * FLOAT32 + 3 * max(
+        a * b for a, b in itertools.pairwise(widths)
+    ) * FLOAT32
+    grid = grid_points(spec)
+    sampler = 0
+    if grid is not None:
+        sampler = grid * GRID_POINT_BYTES
+    elif spec.sampler.type == "gp":
+        sampler = GP_MATRIX_COPIES * spec.budget.n_trials**2 * FLOAT64
+    flop = 6.0 * parameters * train_rows * spec.training.max_epochs * members
+    return Cost(
+        grid_points=grid,
+        parameters=parameters,
+        members=members,
+        train_rows=train_rows,
+        val_rows=val_rows,
+        memory={"data": data, "model": model, "activations": activations, "sampler": sampler},
+        flop=flop,
+    )
+
+
+def _mib(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+def _memory_field(spec: StudySpec, part: str) -> str:
+    if part == "model":
+        return "model.hidden_layers" if spec.model.kind == "mlp" else "dataset"
+    if part == "activations":
+        return (
+            "training.batch_size" if spec.training.batch_size != "full" else "model.hidden_layers"
+        )
+    if part == "sampler":
+        return "sampler.type" if spec.sampler.type == "grid" else "budget.n_trials"
+    return "dataset"
+
+
+def problems(spec: StudySpec, shape: DataShape, budget: Budget) -> list[FieldProblem]:
+    """Every reason a worker could not run ``spec``; empty if it fits the budget."""
+    found: list[FieldProblem] = []
+    found += _shape_problems(spec, shape)
+    if found:
+        return found
+    cost = estimate(spec, shape)
+    if cost.grid_points is not None and cost.grid_points > budget.max_grid_points:
+        found.append(
+            FieldProblem(
+                "search_space",
+                f"the grid sampler would enumerate {cost.grid_points:.3g} points; at most "
+                f"{budget.max_grid_points} (REGTUNE_MAX_GRID_POINTS): give fewer choices or a "
+                "larger step, or use another sampler",
+            )
+        )
+    if cost.memory_bytes > budget.max_trial_memory_bytes:
+        part = max(cost.memory, key=lambda k: cost.memory[k])
+        parts = ", ".join(f"{k} {_mib(v)}" for k, v in cost.memory.items() if v)
+        found.append(
+            FieldProblem(
+                _memory_field(spec, part),
+                f"one trial needs about {_mib(cost.memory_bytes)} ({parts}; "
+                f"{cost.parameters:,} parameters × {cost.members} model(s)); at most "
+                f"{_mib(budget.max_trial_memory_bytes)} (REGTUNE_MAX_TRIAL_MEMORY_MB)",
+            )
+        )
+    if cost.flop > budget.max_trial_flop:
+        found.append(
+            FieldProblem(
+                "training.max_epochs",
+                f"one trial needs about {cost.flop / 1e12:.3g} TFLOP ({cost.parameters:,} "
+                f"parameters × {cost.train_rows:,} rows × {spec.training.max_epochs} epochs × "
+                f"{cost.members} model(s)); at most {budget.max_trial_flop / 1e12:g} TFLOP "
+                "(REGTUNE_MAX_TRIAL_TFLOP): fewer epochs, a smaller model or fewer folds",
+            )
+        )
+    return found
+
+
+def _shape_problems(spec: StudySpec, shape: DataShape) -> list[FieldProblem]:
+    """Rules that need the data's size: enough rows for the folds, batches batch norm can use."""
+    found: list[FieldProblem] = []
+    _, train_rows, val_rows, rest = _splits(spec, shape.rows)
+    folds = spec.validation.folds
+    if folds and folds > rest:
+        found.append(
+            FieldProblem(
+                "validation.folds",
+                f"{folds} folds need at least {folds} rows outside the test split; the dataset "
+                f"has {shape.rows} rows and {rest} of them are left after the test split",
+            )
+        )
+    elif train_rows < 2 or val_rows < 1:
+        found.append(
+            FieldProblem(
+                "validation",
+                f"the splits leave {train_rows} training and {val_rows} validation rows of "
+                f"{shape.rows}; lower validation.test_fraction or the holdout",
+            )
+        )
+    if spec.model.kind == "mlp" and spec.model.batch_norm:
+        found += _batch_norm_problems(spec)
+    return found
+
+
+def _batch_norm_problems(spec: StudySpec) -> list[FieldProblem]:
+    """Batch norm cannot train on one row (its variance is undefined): every step is skipped."""
+    rule = (
+        "batch_norm needs batches of at least 2 rows (a batch of one has no variance, so "
+        "nothing would train); use batch_size ≥ 2 or batch_norm: false"
+    )
+    searched: Any = spec.search_space.batch_size
+    if searched is not None:
+        if min(searched.values) < 2:
+            return [FieldProblem("search_space.batch_size", f"{rule}, got {searched.values}")]
+        return []
+    if spec.training.batch_size != "full" and spec.training.batch_size < 2:
+        return [FieldProblem("training.batch_size", f"{rule}, got {spec.training.batch_size}")]
+    return []
+
+
+def check(spec: StudySpec, shape: DataShape, budget: Budget) -> None:
+    """Raise ``InvalidDefinition`` (a 422) naming every field whose cost is over the budget."""
+    found = problems(spec, shape, budget)
+    if found:
+        message = "; ".join(f"{p.path}: {p.rule}" for p in found)
+        raise InvalidDefinition(message, fields=found)

@@ -1,0 +1,203 @@
+"""Definitions no worker could run, and bodies no parser should choke on, are refused up front:
+a 4xx JSON naming the field, and nothing stored (issue 15, items 1, 5, 6 and 10)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from sklearn import datasets as skd
+
+from service.spec import cost
+from service.spec.definition import EXAMPLE, StudySpec
+from tests.support import Stack
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("admission")
+    stack = Stack(f"sqlite:///{tmp / 'regtune.db'}", tmp)
+    stack.start_api()
+    yield stack
+    stack.stop()
+
+
+def definition(name: str, **changes: Any) -> dict[str, Any]:
+    body = copy.deepcopy(EXAMPLE)
+    body["name"] = name
+    for path, value in changes.items():
+        *parents, leaf = path.split("__")
+        node = body
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return body
+
+
+def assert_refused(api: Stack, response: httpx.Response, status: int, field: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    error = response.json()["error"]
+    assert field in [f["path"] for f in error["fields"]], error
+    assert httpx.get(f"{api.url}/v1/studies", timeout=30).json()["total"] == 0
+
+
+GRID_BOMB = definition(
+    "grid-bomb",
+    sampler={"type": "grid"},
+    search_space={
+        name: {"choices": [round(0.0005 * (i + 1), 6) for i in range(1000)]}
+        for name in ("lambda", "l1_ratio", "dropout", "learning_rate")
+    },
+)
+WIDE_MLP = definition(
+    "wide-mlp",
+    model={"kind": "mlp", "hidden_layers": [4096] * 8},
+    validation={"folds": 3},
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        pytest.param(GRID_BOMB, "search_space", id="grid of 1000^4 points"),
+        pytest.param(
+            definition(
+                "grid-step",
+                sampler={"type": "grid"},
+                search_space={"lambda": {"low": 1e-9, "high": 1.0, "step": 1e-9}, "l1_ratio": 0.5},
+            ),
+            "search_space",
+            id="grid of a range with a tiny step",
+        ),
+        pytest.param(WIDE_MLP, "model.hidden_layers", id="MLP [4096]x8 under 3 folds"),
+        pytest.param(
+            definition("gp-many", sampler={"type": "gp"}, budget__n_trials=10_000),
+            "budget.n_trials",
+            id="GP sampler over 10,000 trials",
+        ),
+        pytest.param(
+            definition(
+                "long",
+                dataset={"synthetic": {"kind": "sparse_regression", "n_samples": 200_000}},
+                model={"kind": "mlp", "hidden_layers": [1024, 1024]},
+                training={"max_epochs": 10_000},
+            ),
+            "training.max_epochs",
+            id="10,000 epochs of a 1M-parameter MLP on 200k rows",
+        ),
+    ],
+)
+def test_a_definition_no_worker_can_hold_is_refused_with_the_field(
+    api: Stack, body: dict[str, Any], field: str
+) -> None:
+    assert_refused(api, httpx.post(f"{api.url}/v1/studies", json=body, timeout=30), 422, field)
+
+
+def test_the_budget_is_configurable(tmp_path: Any) -> None:
+    """A server with a larger budget accepts the wide MLP (the limit is a setting, not a rule)."""
+    stack = Stack(
+        f"sqlite:///{tmp_path / 'regtune.db'}",
+        tmp_path,
+        REGTUNE_MAX_TRIAL_MEMORY_MB="65536",
+        REGTUNE_MAX_TRIAL_TFLOP="100000",
+    ).start_api()
+    try:
+        assert httpx.post(f"{stack.url}/v1/studies", json=WIDE_MLP, timeout=30).status_code == 201
+    finally:
+        stack.stop()
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        (
+            {"model": {"kind": "mlp", "batch_norm": True}, "training__batch_size": 1},
+            "training.batch_size",
+        ),
+        (
+            {
+                "model": {"kind": "mlp", "batch_norm": True},
+                "search_space__batch_size": {"low": 1, "high": 64, "step": 1},
+            },
+            "search_space.batch_size",
+        ),
+    ],
+    ids=["fixed batch of one", "searched batch sizes from one"],
+)
+def test_batch_norm_on_batches_of_one_row_is_refused(
+    api: Stack, changes: dict[str, Any], field: str
+) -> None:
+    body = definition("bn-one", **changes)
+    assert_refused(api, httpx.post(f"{api.url}/v1/studies", json=body, timeout=30), 422, field)
+
+
+def test_more_folds_than_rows_is_refused(api: Stack) -> None:
+    body = definition(
+        "folds",
+        dataset={"builtin": "iris"},
+        validation={"folds": 20, "test_fraction": 0.89},
+        objective={"metric": "val_loss"},
+    )
+    assert_refused(
+        api, httpx.post(f"{api.url}/v1/studies", json=body, timeout=30), 422, "validation.folds"
+    )
+
+
+def nested(levels: int, *, yaml_text: bool) -> str:
+    if yaml_text:
+        return "name: deep\ndataset: " + "[" * levels + "]" * levels + "\n"
+    return '{"name": "deep", "dataset": ' + "[" * levels + "]" * levels + "}"
+
+
+@pytest.mark.parametrize("levels", [100, 1000, 100_000])
+@pytest.mark.parametrize("kind", ["json", "yaml"])
+def test_deeply_nested_bodies_get_a_json_400(api: Stack, levels: int, kind: str) -> None:
+    content_type = "application/yaml" if kind == "yaml" else "application/json"
+    response = httpx.post(
+        f"{api.url}/v1/studies",
+        content=nested(levels, yaml_text=kind == "yaml"),
+        headers={"Content-Type": content_type},
+        timeout=60,
+    )
+    assert_refused(api, response, 400, "body")
+    assert "nested too deeply" in response.json()["error"]["message"]
+
+
+def test_a_self_referencing_yaml_alias_gets_a_json_400(api: Stack) -> None:
+    response = httpx.post(
+        f"{api.url}/v1/studies",
+        content="name: loop\ndataset: &d [*d]\n",
+        headers={"Content-Type": "application/yaml"},
+        timeout=60,
+    )
+    assert_refused(api, response, 400, "body")
+
+
+def test_builtin_shapes_are_scikit_learns() -> None:
+    for name, (rows, features, classes) in cost.BUILTIN_SHAPES.items():
+        bunch = getattr(skd, f"load_{name}")()
+        assert bunch.data.shape == (rows, features)
+        assert (len(np.unique(bunch.target)) if name != "diabetes" else 1) == classes
+
+
+def test_the_examples_fit_the_default_budget() -> None:
+    """Every shipped example and the OpenAPI example stays well inside the defaults."""
+    from pathlib import Path
+
+    import yaml
+
+    from service.settings import Settings
+
+    budget = cost.Budget.from_settings(Settings())
+    bodies = [EXAMPLE] + [
+        yaml.safe_load(p.read_text()) for p in sorted(Path("examples").glob("*.yaml"))
+    ]
+    for body in bodies:
+        spec = StudySpec.model_validate(json.loads(json.dumps(body)))
+        assert cost.problems(spec, cost.shape_of(spec), budget) == [], body["name"]
