@@ -102,7 +102,7 @@ class Settings(BaseSettings):
     dataset_max_rows: int = Field(default=2_000_000, ge=2)
     dataset_max_line_bytes: int = Field(default=1024 * 1024, ge=100)
     dataset_max_cells: int = Field(
-        default=20_000_000,
+        default=40_000_000,
         ge=100,
         description="Most rows × columns an upload may decode to (checked from a Parquet file's "
         "metadata before any data is read).",

@@ -17,8 +17,6 @@ from service.errors import InvalidUpload
 from service.ingest.formats import NA_TOKENS, Limits, detect_format, read_csv, read_parquet
 from service.spec.enums import Task
 
-MAX_CELLS = 40_000_000
-"""rows x features after encoding; bounds the memory of one parsed upload (float64)."""
 MAX_ABS_VALUE = 1e100
 TASKS = tuple(Task)
 
@@ -55,7 +53,7 @@ class Column:
     missing: np.ndarray
 
 
-def _classify(name: str, values: pd.Series) -> Column:
+def _classify(name: str, values: pd.Series, limits: Limits) -> Column:
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values):
         numbers = values.to_numpy(dtype="float64", na_value=np.nan)
         return _numeric(name, numbers)
@@ -79,6 +77,14 @@ def _classify(name: str, values: pd.Series) -> Column:
             f"column {name!r} holds numbers but data row {row + 1} has text {shown!r}"
         )
     stripped[missing] = None
+    lengths = np.fromiter((0 if v is None else len(v) for v in stripped), np.int64, len(stripped))
+    over = np.flatnonzero(lengths > limits.max_text_chars)
+    if over.size:
+        row = int(over[0])
+        raise InvalidUpload(
+            f"column {name!r} has a text value of {int(lengths[row])} characters at data row "
+            f"{row + 1}; text values are categories of at most {limits.max_text_chars} characters"
+        )
     return Column(name, None, stripped, missing)
 
 
@@ -114,8 +120,9 @@ def _target(column: Column, task: str, limits: Limits) -> tuple[str, np.ndarray,
             raise InvalidUpload(
                 f"task regression needs a numeric target; {column.name!r} holds text ({first!r})"
             )
-        labels, codes = np.unique(column.text[keep].astype(str), return_inverse=True)
-        classes = [str(v) for v in labels]
+        labels = pd.Categorical(column.text[keep])  # sorted; no fixed-width copy of the text
+        classes = [str(v) for v in labels.categories]
+        codes = labels.codes
     else:
         assert column.numeric is not None
         values = column.numeric[keep]
@@ -184,9 +191,10 @@ def _encode(features: list[Column], keep: np.ndarray, limits: Limits) -> Encoded
             f"one-hot encoding gives {width} features; at most {limits.max_columns} "
             "(REGTUNE_DATASET_MAX_COLUMNS)"
         )
-    if n * width > MAX_CELLS:
+    if n * width > limits.max_cells:
         raise InvalidUpload(
-            f"{n} rows x {width} features is more than {MAX_CELLS} values; upload fewer rows"
+            f"{n} rows x {width} features is more than {limits.max_cells} values "
+            "(REGTUNE_DATASET_MAX_CELLS); upload fewer rows"
         )
     X = np.empty((n, width), dtype=np.float64)
     names: list[str] = []
@@ -202,7 +210,7 @@ def _encode(features: list[Column], keep: np.ndarray, limits: Limits) -> Encoded
             info: dict[str, Any] = {"name": col.name, "kind": "numeric"}
         else:
             text = col.text[keep]
-            present = text[~missing].astype(str)
+            present = text[~missing]
             categories = sorted(set(present.tolist()))
             if len(categories) > limits.max_categories:
                 raise InvalidUpload(
@@ -210,7 +218,7 @@ def _encode(features: list[Column], keep: np.ndarray, limits: Limits) -> Encoded
                     f"{limits.max_categories} are one-hot encoded (REGTUNE_DATASET_MAX_CATEGORIES)"
                 )
             codes = np.full(n, -1)
-            codes[~missing] = np.searchsorted(np.array(categories, dtype=object), present)
+            codes[~missing] = pd.Categorical(present, categories=categories).codes
             block = (codes[:, None] == np.arange(len(categories))[None, :]).astype(np.float64)
             block[missing] = np.nan
             X[:, start : start + len(categories)] = block
@@ -238,11 +246,8 @@ def read_table(
     n_rows = len(values[0]) if values else 0
     if n_rows == 0:
         raise InvalidUpload("the file has a header but no data rows")
-    if n_rows > limits.max_rows:
-        raise InvalidUpload(
-            f"the file has more than {limits.max_rows} rows (REGTUNE_DATASET_MAX_ROWS)"
-        )
-    columns = [_classify(name, v) for name, v in zip(names, values, strict=True)]
+    limits.check_size(n_rows, len(names))
+    columns = [_classify(name, v, limits) for name, v in zip(names, values, strict=True)]
     target_col = columns[names.index(target)]
     features = [c for c in columns if c.name != target]
     if not features:

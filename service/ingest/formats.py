@@ -4,6 +4,12 @@ No pickle and no eval: CSV goes to pandas' C parser with every cell as text or n
 leading ``=`` is just a character), Parquet to pyarrow after its schema is checked. Binary
 garbage, other encodings, overlong lines, too many columns and duplicate or missing names are
 refused up front, each with the byte, line or column at fault.
+
+A Parquet file is bounded before its data is read: rows, rows × columns and decoded bytes come
+from its metadata, so a few compressed megabytes that decode to gigabytes are refused at once.
+It is then read batch by batch with the same limits counted on what was really decoded (the
+metadata may lie), text columns stay dictionary-encoded (one copy per distinct value), and page
+checksums are verified where the writer stored them.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,6 +26,9 @@ from service.errors import InvalidUpload
 from service.settings import Settings
 
 PARQUET_MAGIC = b"PAR1"
+PARQUET_BATCH_ROWS = 65_536
+BYTES_PER_CELL = 8
+"""A decoded cell is a float64: the decoded-size budget is ``max_cells`` × this."""
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 NA_TOKENS = ["", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "none", "?"]
 
@@ -30,6 +40,8 @@ class Limits:
     min_rows: int = 20
     max_rows: int = 2_000_000
     max_line_bytes: int = 1024 * 1024
+    max_cells: int = 40_000_000
+    max_text_chars: int = 1_000
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
@@ -39,7 +51,30 @@ class Limits:
             min_rows=settings.dataset_min_rows,
             max_rows=settings.dataset_max_rows,
             max_line_bytes=settings.dataset_max_line_bytes,
+            max_cells=settings.dataset_max_cells,
         )
+
+    @property
+    def max_decoded_bytes(self) -> int:
+        return self.max_cells * BYTES_PER_CELL
+
+    def check_size(self, rows: int, columns: int, *, decoded: int = 0, what: str = "") -> None:
+        """Refuse a table of ``rows`` × ``columns`` (or ``decoded`` bytes) over the limits."""
+        if rows > self.max_rows:
+            raise InvalidUpload(
+                f"the file has {rows}{what} rows; at most {self.max_rows} "
+                "(REGTUNE_DATASET_MAX_ROWS)"
+            )
+        if rows * columns > self.max_cells:
+            raise InvalidUpload(
+                f"the file has {rows}{what} rows × {columns} columns = {rows * columns} values; at "
+                f"most {self.max_cells} (REGTUNE_DATASET_MAX_CELLS)"
+            )
+        if decoded > self.max_decoded_bytes:
+            raise InvalidUpload(
+                f"the file decodes to {decoded}{what} bytes; at most {self.max_decoded_bytes} "
+                "(8 bytes × REGTUNE_DATASET_MAX_CELLS)"
+            )
 
 
 def _looks_like_text(raw: bytes) -> bool:
@@ -152,27 +187,14 @@ def read_csv(raw: bytes, *, target: str, limits: Limits) -> tuple[list[str], lis
     return names, [frame[i] for i in range(len(names))]
 
 
-def read_parquet(raw: bytes, *, target: str, limits: Limits) -> tuple[list[str], list[pd.Series]]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+def _parquet_fields(schema: Any, *, target: str, limits: Limits) -> list[Any]:
+    """The data columns of a Parquet schema, checked like a CSV header, of supported types."""
     import pyarrow.types as pat
 
-    try:
-        parquet = pq.ParquetFile(pa.BufferReader(raw))
-        schema = parquet.schema_arrow
-        meta = parquet.metadata
-    except (pa.ArrowException, OSError, ValueError) as exc:
-        raise InvalidUpload(f"the Parquet file cannot be read: {exc}") from None
     fields = [f for f in schema if not f.name.startswith("__index_level_")]
-    names = [f.name for f in fields]
-    _check_header(names, target=target, limits=limits)
-    if meta.num_rows > limits.max_rows:
-        raise InvalidUpload(
-            f"the file has {meta.num_rows} rows; at most {limits.max_rows} "
-            "(REGTUNE_DATASET_MAX_ROWS)"
-        )
+    _check_header([f.name for f in fields], target=target, limits=limits)
     for f in fields:
-        kind = f.type.value_type if pat.is_dictionary(f.type) else f.type
+        kind = _value_type(f.type)
         supported = (
             pat.is_integer(kind)
             or pat.is_floating(kind)
@@ -186,20 +208,86 @@ def read_parquet(raw: bytes, *, target: str, limits: Limits) -> tuple[list[str],
                 f"column {f.name!r} has Parquet type {f.type}; only numbers, booleans and text "
                 "are supported"
             )
+    return fields
+
+
+def _value_type(kind: Any) -> Any:
+    import pyarrow.types as pat
+
+    return kind.value_type if pat.is_dictionary(kind) else kind
+
+
+def _is_text(kind: Any) -> bool:
+    import pyarrow.types as pat
+
+    kind = _value_type(kind)
+    return bool(pat.is_string(kind) or pat.is_large_string(kind))
+
+
+def _open_parquet(raw: bytes, **options: Any) -> Any:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     try:
-        table = parquet.read(columns=names)
+        return pq.ParquetFile(pa.BufferReader(raw), page_checksum_verification=True, **options)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise InvalidUpload(f"the Parquet file cannot be read: {exc}") from None
-    series: list[pd.Series] = []
-    for f, column in zip(fields, table.columns, strict=True):
-        kind = f.type.value_type if pat.is_dictionary(f.type) else f.type
-        if pat.is_dictionary(f.type):
+
+
+def read_parquet(raw: bytes, *, target: str, limits: Limits) -> tuple[list[str], list[pd.Series]]:
+    import pyarrow as pa
+
+    meta = _open_parquet(raw).metadata
+    fields = _parquet_fields(_open_parquet(raw).schema_arrow, target=target, limits=limits)
+    names = [f.name for f in fields]
+    declared = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    limits.check_size(meta.num_rows, len(names), decoded=declared)
+    text = [f.name for f in fields if _is_text(f.type)]
+    parquet = _open_parquet(raw, read_dictionary=text)
+    chunks: list[list[Any]] = [[] for _ in names]
+    rows = decoded = 0
+    try:
+        for batch in parquet.iter_batches(
+            batch_size=PARQUET_BATCH_ROWS, columns=names, use_threads=False
+        ):
+            rows += batch.num_rows
+            decoded += batch.nbytes
+            limits.check_size(rows, len(names), decoded=decoded, what=" (decoded)")
+            for i, column in enumerate(batch.columns):
+                chunks[i].append(column)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise InvalidUpload(f"the Parquet file cannot be read: {exc}") from None
+    return names, [
+        _series(f, pa.chunked_array(c, type=f.type if not c else None), limits)
+        for f, c in zip(fields, chunks, strict=True)
+    ]
+
+
+def _series(field: Any, column: Any, limits: Limits) -> pd.Series:
+    """One decoded Parquet column as the Series ``read_table`` expects: float64 or object."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.types as pat
+
+    kind = _value_type(field.type)
+    if pat.is_null(kind):
+        return pd.Series(np.full(len(column), np.nan))
+    if not _is_text(kind):
+        if pat.is_dictionary(column.type):
             column = column.cast(kind)
-        if pat.is_boolean(kind) or pat.is_integer(kind) or pat.is_floating(kind):
-            values = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
-            series.append(pd.Series(values, dtype="float64"))
-        elif pat.is_null(kind):
-            series.append(pd.Series(np.full(len(column), np.nan)))
-        else:
-            series.append(pd.Series(column.to_pylist(), dtype="object"))
-    return names, series
+        return pd.Series(column.cast(pa.float64()).to_numpy(), dtype="float64")
+    if pat.is_dictionary(column.type):
+        values = pa.chunked_array(
+            [c.dictionary for c in column.chunks], type=column.type.value_type
+        )
+    else:
+        values = column
+    if len(values):
+        longest = pc.max(pc.utf8_length(values)).as_py() or 0
+        if longest > limits.max_text_chars:
+            raise InvalidUpload(
+                f"column {field.name!r} has a text value of {longest} characters; text values "
+                f"are categories of at most {limits.max_text_chars} characters"
+            )
+    series = column.to_pandas()  # a dictionary column becomes a Categorical: one str per value
+    return series.astype("object").where(series.notna(), None)
