@@ -22,7 +22,6 @@ from optuna.artifacts import upload_artifact
 from optuna.trial import TrialState
 from sqlalchemy import Engine, exists, select
 
-from service.ingest.preprocess import fill_missing
 from service.spec.definition import StudySpec
 from service.spec.enums import StudyStatus
 from service.store import best_model
@@ -100,10 +99,11 @@ def _retrain_and_upload(
     row: StudyRow, spec: StudySpec, view: trial_reads.TrialView
 ) -> dict[str, Any]:
     dataset = data.load(spec.dataset.model_dump(mode="json"))
-    splits = prepare(spec)
+    splits = prepare(spec, with_fill=True)
     config = train_config(spec, stored_values(spec, view.params), n_out=n_outputs(splits))
     result = train(config, splits.folds)
     scalers = [fold.scaler for fold in splits.folds]
+    fills = [fold.fill for fold in splits.folds if fold.fill is not None]
     architecture = {
         "kind": config.model_kind,
         "n_in": splits.n_features,
@@ -113,16 +113,15 @@ def _retrain_and_upload(
         "dropout": config.dropout,
     }
     saved = predict.SavedModel(
-        model=predict.Ensemble(result.models, scalers, splits.task),
+        model=predict.Ensemble(result.models, scalers, splits.task, fills),
         task=splits.task,
         feature_names=list(dataset.feature_names),
         info={},
     )
-    rest, test = data.split_test(
+    _, test = data.split_test(
         dataset, test_fraction=spec.validation.test_fraction, seed=spec.validation.split_seed
     )
-    X = fill_missing(dataset.X, rest, dataset.categorical_groups)  # uploads may have holes
-    test_metrics = saved.score(X[test], dataset.y[test])
+    test_metrics = saved.score(dataset.X[test], dataset.y[test])  # holes filled per member
     _compare(row.id, view, test_metrics)
     val_metrics = {k.removeprefix("val_"): v for k, v in result.val_metrics.items()}
     info = {
@@ -146,6 +145,7 @@ def _retrain_and_upload(
             architecture=architecture,
             feature_names=list(dataset.feature_names),
             info=info,
+            fills=fills,
         )
         content = path.read_bytes()
         artifact_id = upload_artifact(

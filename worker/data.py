@@ -11,7 +11,7 @@ import numpy as np
 from sklearn import datasets as skd
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
-from service.ingest.preprocess import fill_missing
+from service.ingest.preprocess import FillValues
 
 BUILTIN_LOADERS = {
     "diabetes": skd.load_diabetes,
@@ -84,6 +84,9 @@ class Fold:
     X_test: np.ndarray
     y_test: np.ndarray
     scaler: Standardizer
+    fill: FillValues | None = None
+    """Missing-value fill fitted on this fold's training rows (when the data has holes, or
+    when asked for: a saved model carries it)."""
 
 
 @dataclass
@@ -182,8 +185,12 @@ def make_splits(
     holdout: float | None,
     folds: int | None,
     seed: int,
+    with_fill: bool = False,
 ) -> Splits:
-    """Test split first, then a holdout or k folds of the rest; same seed, same splits."""
+    """Test split first, then a holdout or k folds of the rest; same seed, same splits.
+
+    With ``with_fill`` every fold carries its fill values even if nothing is missing.
+    """
     rest, test = split_test(data, test_fraction=test_fraction, seed=seed)
     pairs: list[tuple[np.ndarray, np.ndarray]]
     if folds:
@@ -202,8 +209,12 @@ def make_splits(
         )
         pairs = [(train, val)]
     out = Splits(task=data.task, n_features=data.X.shape[1], n_classes=data.n_classes)
+    holes = bool(np.isnan(data.X).any())
     for train, val in pairs:
-        X = fill_missing(data.X, train, data.categorical_groups)
+        fill = (
+            FillValues.fit(data.X[train], data.categorical_groups) if holes or with_fill else None
+        )
+        X = fill.apply(data.X) if fill is not None else data.X
         scaler = Standardizer.fit(X[train], data.y[train], data.task)
         out.folds.append(
             Fold(
@@ -214,6 +225,7 @@ def make_splits(
                 X_test=scaler.x(X[test]),
                 y_test=scaler.y(data.y[test], data.task),
                 scaler=scaler,
+                fill=fill,
             )
         )
     return out

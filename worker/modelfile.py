@@ -3,7 +3,9 @@
 One file holds everything needed to predict, and nothing executable (no pickle):
 tensors ``member.{i}.{name}`` (one model per validation fold; one for a holdout) and string
 metadata — the architecture, the training split's standardization statistics of each member
-(``Standardizer.as_dict``), the feature names, the study definition and the trial's params.
+(``Standardizer.as_dict``), the missing-value fill of each member (``FillValues.as_dict``:
+medians and modes of its training rows), the feature names, the study definition and the
+trial's params.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from service.ingest.preprocess import FillValues
 from worker.data import Standardizer
 from worker.evaluation import evaluate
 from worker.models import build_model
@@ -27,7 +30,8 @@ FORMAT = "regtune.model/1"
 
 
 class Ensemble(nn.Module):
-    """Raw features in; standardized per member; outputs on member 0's scale.
+    """Raw features in; missing values filled and standardized per member; outputs on member
+    0's scale.
 
     With a holdout there is one member and this is exactly the trial's model. With k folds the
     members' predictions are averaged (regression: in original units; classification:
@@ -35,14 +39,22 @@ class Ensemble(nn.Module):
     """
 
     def __init__(
-        self, members: Sequence[nn.Module], scalers: list[Standardizer], task: str
+        self,
+        members: Sequence[nn.Module],
+        scalers: list[Standardizer],
+        task: str,
+        fills: Sequence[FillValues | None] | None = None,
     ) -> None:
         super().__init__()
         self.members = nn.ModuleList(members)
         self.scalers = scalers
         self.task = task
+        self.fills = list(fills) if fills is not None else [None] * len(scalers)
 
     def _member(self, i: int, X: torch.Tensor) -> torch.Tensor:
+        fill = self.fills[i]
+        if fill is not None and bool(torch.isnan(X).any()):
+            X = torch.from_numpy(fill.apply(X.double().numpy()))
         scaler = self.scalers[i]
         mean = torch.from_numpy(np.asarray(scaler.x_mean, dtype=np.float64))
         scale = torch.from_numpy(np.asarray(scaler.x_scale, dtype=np.float64))
@@ -125,6 +137,7 @@ def save(
     architecture: dict[str, Any],
     feature_names: list[str],
     info: dict[str, Any],
+    fills: Sequence[FillValues] | None = None,
 ) -> None:
     tensors = {
         f"member.{i}.{name}": tensor.detach().contiguous().clone()
@@ -139,6 +152,8 @@ def save(
         "feature_names": json.dumps(feature_names),
         "info": json.dumps(info),
     }
+    if fills is not None:
+        metadata["fill_values"] = json.dumps([f.as_dict() for f in fills])
     save_file(tensors, str(path), metadata=metadata)
 
 
@@ -177,8 +192,11 @@ def load(path: Path | str) -> SavedModel:
         model.eval()
         members.append(model)
     task = metadata["task"]
+    fills = None
+    if "fill_values" in metadata:  # files saved before fill values travelled have none
+        fills = [FillValues.from_dict(f) for f in json.loads(metadata["fill_values"])]
     return SavedModel(
-        model=Ensemble(members, scalers, task),
+        model=Ensemble(members, scalers, task, fills),
         task=task,
         feature_names=json.loads(metadata["feature_names"]),
         info=json.loads(metadata["info"]),

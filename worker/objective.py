@@ -67,11 +67,16 @@ def train_config(spec: StudySpec, values: dict[str, float], *, n_out: int) -> Tr
     )
 
 
-def prepare(spec: StudySpec) -> data.Splits:
+def prepare(spec: StudySpec, *, with_fill: bool = False) -> data.Splits:
     dataset = data.load(spec.dataset.model_dump(mode="json"))
     v = spec.validation
     return data.make_splits(
-        dataset, test_fraction=v.test_fraction, holdout=v.holdout, folds=v.folds, seed=v.split_seed
+        dataset,
+        test_fraction=v.test_fraction,
+        holdout=v.holdout,
+        folds=v.folds,
+        seed=v.split_seed,
+        with_fill=with_fill,
     )
 
 
