@@ -48,6 +48,10 @@ class StudyNotActive(Conflict):
     pass
 
 
+class StudyRunning(Conflict):
+    """The study has trials running; it can be deleted once they stopped."""
+
+
 class DatasetNotFound(NotFound):
     pass
 

@@ -14,7 +14,7 @@ from optuna_dashboard import save_note
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from service.errors import StudyNameTaken, StudyNotActive, StudyNotFound
+from service.errors import StudyNameTaken, StudyNotActive, StudyNotFound, StudyRunning
 from service.spec.definition import StudySpec
 from service.spec.enums import ACTIVE, StudyStatus
 from service.spec.objective import direction_of
@@ -149,13 +149,28 @@ def cancel(study_id: str, *, tenant: str = "default") -> StudyRow:
 
 
 def delete(study_id: str, *, tenant: str = "default") -> None:
+    """Delete the study, its Optuna study and every trial; ``StudyRunning`` while trials run.
+
+    One conditional UPDATE stops scheduling only if no slot is held, so a trial can neither be
+    running nor start while its Optuna rows are deleted (a worker writing to a trial being
+    deleted is what left Optuna studies behind). A refused delete changes nothing.
+    """
     row = get_row(study_id, tenant=tenant)
     with transaction() as session:
-        session.execute(
-            update(StudyRow)
-            .where(StudyRow.id == row.id)
-            .values(status=StudyStatus.CANCELLED)
-            .execution_options(synchronize_session=False)
+        won = rowcount(
+            session.execute(
+                update(StudyRow)
+                .where(StudyRow.id == row.id, StudyRow.n_running == 0)
+                .values(status=StudyStatus.CANCELLED, updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+        )
+        running = session.scalar(select(StudyRow.n_running).where(StudyRow.id == row.id))
+    if won != 1:
+        raise StudyRunning(
+            f"study {study_id!r} has {running} trial(s) running; cancel it first "
+            f"(POST /v1/studies/{study_id}/cancel; running trials stop at their next epoch), "
+            "then delete it"
         )
     with contextlib.suppress(KeyError):
         optuna.delete_study(study_name=row.optuna_name, storage=get_storage())
