@@ -68,6 +68,7 @@ def _monotonic_done() -> Any:
 def _eligible(now: datetime) -> list[Any]:
     return [
         StudyRow.status.in_(ACTIVE),
+        StudyRow.optuna_study_id.is_not(None),  # None while the study is being created
         StudyRow.n_running < StudyRow.max_parallel,
         StudyRow.n_done + StudyRow.n_running < StudyRow.n_trials,
         or_(StudyRow.deadline.is_(None), StudyRow.deadline > now),

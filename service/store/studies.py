@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -11,6 +12,7 @@ from typing import Any
 import optuna
 from optuna.study import StudyDirection
 from optuna_dashboard import save_note
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -50,14 +52,22 @@ def _note(study_id: str, spec: StudySpec, api_url: str | None) -> str:
 def create_study(
     spec: StudySpec, *, tenant: str = "default", api_url: str | None = None
 ) -> StudyRow:
-    """Store the definition and create its Optuna study; the name is unique per tenant."""
+    """Store the definition and create its Optuna study; the name is unique per tenant.
+
+    The regtune row comes first, without an Optuna study id (workers do not claim such a
+    row), then the Optuna study, then the id is set by a conditional UPDATE. A process killed in
+    between leaves a row without an Optuna study id, which the sweep removes with whatever
+    Optuna study it had (``sweep.remove_unfinished_studies``); never an Optuna study nobody
+    knows about.
+    """
     study_id = uuid.uuid4().hex[:16]
     now = utcnow()
     row = StudyRow(
         id=study_id,
         tenant=tenant,
         name=spec.name,
-        optuna_name=f"{spec.name} [{study_id}]",
+        optuna_name=optuna_name(spec.name, study_id),
+        optuna_study_id=None,
         spec=spec.to_stored(),
         status=StudyStatus.QUEUED,
         n_trials=spec.budget.n_trials,
@@ -71,33 +81,60 @@ def create_study(
         created_at=now,
         updated_at=now,
     )
-    with transaction() as session:
-        if session.scalar(
-            select(StudyRow.id).where(StudyRow.tenant == tenant, StudyRow.name == spec.name)
-        ):
-            raise StudyNameTaken(f"a study named {spec.name!r} already exists")
-    storage = get_storage()
-    study = optuna.create_study(
-        storage=storage,
-        study_name=row.optuna_name,
-        directions=[StudyDirection[d.upper()] for d in objective_directions(spec)],
-    )
+    taken = StudyNameTaken(f"a study named {spec.name!r} already exists")
     try:
+        with transaction() as session:
+            if session.scalar(
+                select(StudyRow.id).where(StudyRow.tenant == tenant, StudyRow.name == spec.name)
+            ):
+                raise taken
+            session.add(row)
+    except IntegrityError as exc:
+        raise taken from exc
+    storage = get_storage()
+    try:
+        study = optuna.create_study(
+            storage=storage,
+            study_name=row.optuna_name,
+            directions=[StudyDirection[d.upper()] for d in objective_directions(spec)],
+        )
         study.set_metric_names(objective_names(spec))
         storage.set_study_system_attr(study._study_id, MAX_RETRIES_ATTR, spec.budget.max_retries)
         study.set_user_attr(STUDY_ID_ATTR, study_id)
         study.set_user_attr(SPEC_ATTR, spec.to_stored())
         _set_dashboard_note(study, _note(study_id, spec, api_url))
-        row.optuna_study_id = study._study_id
         with transaction() as session:
-            session.add(row)
-    except IntegrityError as exc:
-        optuna.delete_study(study_name=row.optuna_name, storage=storage)
-        raise StudyNameTaken(f"a study named {spec.name!r} already exists") from exc
+            linked = session.execute(
+                update(StudyRow)
+                .where(StudyRow.id == study_id, StudyRow.optuna_study_id.is_(None))
+                .values(optuna_study_id=study._study_id)
+                .execution_options(synchronize_session=False)
+            )
+            if rowcount(linked) != 1:
+                raise RuntimeError(f"study {study_id} was removed while it was being created")
     except BaseException:
-        optuna.delete_study(study_name=row.optuna_name, storage=storage)
+        _undo_creation(row)
         raise
+    row.optuna_study_id = study._study_id
     return row
+
+
+def optuna_name(name: str, study_id: str) -> str:
+    """The Optuna study name of a regtune study (``OPTUNA_NAME`` matches it)."""
+    return f"{name} [{study_id}]"
+
+
+OPTUNA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127} \[[0-9a-f]{16}\]$")
+"""Optuna study names regtune creates; the sweep removes such a study when it has no row."""
+
+
+def _undo_creation(row: StudyRow) -> None:
+    with contextlib.suppress(Exception):
+        optuna.delete_study(study_name=row.optuna_name, storage=get_storage())
+    with contextlib.suppress(Exception), transaction() as session:
+        session.execute(
+            sql_delete(StudyRow).where(StudyRow.id == row.id, StudyRow.optuna_study_id.is_(None))
+        )
 
 
 def _set_dashboard_note(study: optuna.Study, text: str) -> None:

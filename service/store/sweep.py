@@ -6,23 +6,27 @@ Optuna fails stale trials only inside ``study.optimize``; when the dead worker w
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import warnings
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import optuna
 from optuna.trial import TrialState
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import Engine, delete, or_, select
 
 from service.settings import get_settings
 from service.spec.enums import ACTIVE, FINAL
 from service.store.claims import release_dead_workers, utcnow
-from service.store.db import transaction
+from service.store.db import rowcount, transaction
 from service.store.optuna_internals import om, stale_trial_ids, trial_started_utc
+from service.store.studies import OPTUNA_NAME
 from service.store.tables import ClaimRow, StudyRow
 
 log = logging.getLogger(__name__)
+CREATION_GRACE = timedelta(minutes=2)
+"""How long a study may stay half-created (a row, no Optuna study id) before it is removed."""
 
 
 def fail_stale_trials(
@@ -112,12 +116,77 @@ def fail_orphaned_trials(
     return failed
 
 
+def remove_unfinished_studies(
+    engine: Engine | None = None,
+    storage: optuna.storages.RDBStorage | None = None,
+    *,
+    now: datetime | None = None,
+) -> list[str]:
+    """Remove studies whose creating request died (a row without an Optuna study id for
+    longer than ``CREATION_GRACE``), with the Optuna study it may have made; return their ids.
+
+    The row is deleted first, by a conditional DELETE: a creation that was only slow then
+    finds its row gone, and undoes itself instead of linking it.
+    """
+    from service.store.optuna_storage import get_storage
+
+    storage = storage or get_storage()
+    cutoff = (now or utcnow()) - CREATION_GRACE
+    unfinished = StudyRow.optuna_study_id.is_(None), StudyRow.created_at < cutoff
+    with transaction(engine) as session:
+        rows = session.execute(select(StudyRow.id, StudyRow.optuna_name).where(*unfinished)).all()
+    removed = []
+    for study_id, name in rows:
+        with transaction(engine) as session:
+            gone = session.execute(delete(StudyRow).where(StudyRow.id == study_id, *unfinished))
+        if rowcount(gone) != 1:
+            continue
+        with contextlib.suppress(KeyError):
+            optuna.delete_study(study_name=name, storage=storage)
+        removed.append(study_id)
+        log.warning("removed study %s: its creation never finished", study_id)
+    return removed
+
+
+def remove_orphaned_optuna_studies(
+    engine: Engine | None = None, storage: optuna.storages.RDBStorage | None = None
+) -> list[str]:
+    """Remove Optuna studies named as regtune names them but without a regtune row.
+
+    A regtune row always exists before its Optuna study and is deleted after it, so such a
+    study was left by an older version killed mid-creation; nothing else makes one.
+    """
+    from service.store.optuna_storage import get_storage
+
+    storage = storage or get_storage()
+    studies = om.StudyModel
+    with transaction(engine) as session:
+        names = session.scalars(
+            select(studies.study_name).where(
+                studies.study_name.like("% [%]"),
+                ~select(StudyRow.id).where(StudyRow.optuna_name == studies.study_name).exists(),
+            )
+        ).all()
+    removed = []
+    for name in names:
+        if not OPTUNA_NAME.match(name):
+            continue
+        with contextlib.suppress(KeyError):
+            optuna.delete_study(study_name=name, storage=storage)
+            removed.append(name)
+            log.warning("removed Optuna study %r: no regtune study owns it", name)
+    return removed
+
+
 def sweep(engine: Engine | None = None, storage: optuna.storages.RDBStorage | None = None) -> int:
     """Fail stale trials (enqueuing their retries), then release dead workers' slots.
 
     In this order a dead worker's trial is already FAIL, with its retry WAITING, when its slot
-    comes free, so the next claim of that study runs the retry. Returns the slots released.
+    comes free, so the next claim of that study runs the retry. Half-created studies and
+    Optuna studies without a regtune study are removed too. Returns the slots released.
     """
     fail_stale_trials(engine, storage)
     fail_orphaned_trials(engine, storage)
+    remove_unfinished_studies(engine, storage)
+    remove_orphaned_optuna_studies(engine, storage)
     return release_dead_workers(engine, grace=timedelta(seconds=get_settings().grace_period))
