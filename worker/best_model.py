@@ -10,9 +10,11 @@ to the study, so optuna-dashboard started with the same artifact store lists it.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import tempfile
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,8 @@ import numpy as np
 import optuna
 from optuna.artifacts import upload_artifact
 from optuna.trial import TrialState
-from sqlalchemy import Engine, exists, select
+from sqlalchemy import Engine, and_, exists, select, update
+from sqlalchemy.orm import aliased
 
 from service.spec.definition import StudySpec
 from service.spec.enums import StudyStatus
@@ -38,19 +41,38 @@ from worker.objective import n_outputs, prepare, stored_values, train_config
 from worker.train import train
 
 log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 3
+"""Tries at saving one study's model before it is given up (the reason stays on the study)."""
+RETRY_DELAYS = (timedelta(minutes=1), timedelta(minutes=10))
+"""Wait after the 1st, 2nd... failed try before the catch-up tries that study again."""
+CANDIDATES = 50
+"""Studies looked at per catch-up query; those backing off are skipped in Python."""
 
 
-def studies_missing_a_model(engine: Engine | None = None, *, limit: int = 1) -> list[str]:
-    """Completed studies with a COMPLETE trial but no saved model.
+def studies_missing_a_model(
+    engine: Engine | None = None, *, limit: int = 1, now: datetime | None = None
+) -> list[str]:
+    """Completed studies with a COMPLETE trial but no saved model, newest first.
 
     The worker whose finish completes a study saves its model; when the study completed some
     other way (the sweep released the last slot, the deadline passed, that worker died while
-    retraining), an idle worker catches up here.
+    retraining), an idle worker catches up here. A study that will get no model (no usable
+    trial, or too many failed tries) is skipped for good, one whose last try failed until its
+    back-off passed: one bad study never holds up the others.
     """
+    now = now or utcnow()
     trials, attrs = om.TrialModel, om.StudyUserAttributeModel
+    system, marks = om.StudySystemAttributeModel, aliased(om.StudySystemAttributeModel)
     with transaction(engine) as session:
-        rows = session.scalars(
-            select(StudyRow.id)
+        rows = session.execute(
+            select(StudyRow.id, system.value_json)
+            .outerjoin(
+                system,
+                and_(
+                    system.study_id == StudyRow.optuna_study_id,
+                    system.key == best_model.MODEL_FAILURES_ATTR,
+                ),
+            )
             .where(
                 StudyRow.status == StudyStatus.COMPLETED,
                 StudyRow.optuna_study_id.is_not(None),
@@ -62,11 +84,54 @@ def studies_missing_a_model(engine: Engine | None = None, *, limit: int = 1) -> 
                     attrs.study_id == StudyRow.optuna_study_id,
                     attrs.key == best_model.BEST_MODEL_ATTR,
                 ),
+                ~exists().where(
+                    marks.study_id == StudyRow.optuna_study_id,
+                    marks.key == best_model.NO_MODEL_ATTR,
+                ),
             )
             .order_by(StudyRow.finished_at.desc())
-            .limit(limit)
+            .limit(max(limit, CANDIDATES))
         ).all()
-    return list(rows)
+    due = [sid for sid, failures in rows if failures is None or _retry_due(failures, now)]
+    return due[:limit]
+
+
+def _retry_due(failures_json: str, now: datetime) -> bool:
+    retry_after = json.loads(failures_json).get("retry_after")
+    return retry_after is None or datetime.fromisoformat(retry_after) <= now
+
+
+def _record(row: StudyRow, key: str, value: dict[str, Any], error: str) -> None:
+    """Keep why a study has no model: on its Optuna study (for the catch-up) and its row."""
+    assert row.optuna_study_id is not None
+    get_storage().set_study_system_attr(row.optuna_study_id, key, value)
+    with transaction() as session:
+        session.execute(
+            update(StudyRow)
+            .where(StudyRow.id == row.id)
+            .values(error=error[:2000])
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _record_failure(row: StudyRow, exc: Exception) -> None:
+    """One more failed try: back off, or give up after ``MAX_ATTEMPTS``."""
+    assert row.optuna_study_id is not None
+    previous = get_storage().get_study_system_attrs(row.optuna_study_id)
+    attempts = int(previous.get(best_model.MODEL_FAILURES_ATTR, {}).get("attempts", 0)) + 1
+    error = f"{type(exc).__name__}: {exc}"
+    if attempts >= MAX_ATTEMPTS:
+        reason = f"best model not saved: gave up after {attempts} attempts; last error: {error}"
+        _record(row, best_model.NO_MODEL_ATTR, {"reason": reason, "attempts": attempts}, reason)
+        return
+    delay = RETRY_DELAYS[min(attempts, len(RETRY_DELAYS)) - 1]
+    failures = {
+        "attempts": attempts,
+        "error": error[:2000],
+        "retry_after": (utcnow() + delay).isoformat(),
+    }
+    message = f"best model not saved yet (attempt {attempts} of {MAX_ATTEMPTS}): {error}"
+    _record(row, best_model.MODEL_FAILURES_ATTR, failures, message)
 
 
 def save_best_model(study_id: str) -> dict[str, Any] | None:
@@ -81,11 +146,20 @@ def save_best_model(study_id: str) -> dict[str, Any] | None:
         existing = best_model.read_info(session, osid)
         view = trial_reads.get_trial(session, osid, number) if number is not None else None
     if view is None:
-        log.info("study %s has no COMPLETE feasible trial: no best model", study_id)
+        reason = (
+            "no best model: no COMPLETE trial with a finite value that meets the constraints "
+            "(every trial diverged, was pruned or was infeasible)"
+        )
+        log.info("study %s has no COMPLETE trial with a finite value: no best model", study_id)
+        _record(row, best_model.NO_MODEL_ATTR, {"reason": reason, "attempts": 0}, reason)
         return None
     if existing is not None and existing.get("trial") == view.number:
         return existing
-    record = _retrain_and_upload(row, spec, view)
+    try:
+        record = _retrain_and_upload(row, spec, view)
+    except Exception as exc:
+        _record_failure(row, exc)
+        raise
     log.info(
         "study %s best model saved from trial %d (artifact %s)",
         study_id,

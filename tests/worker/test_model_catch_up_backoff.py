@@ -1,0 +1,144 @@
+"""One study whose model cannot be saved does not block the catch-up of the others
+(issue 15, item 9): a study with no usable trial is marked once, a failing one backs off and is
+given up after a few attempts, and the reason is visible on the study."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState, create_trial
+from sqlalchemy import Engine
+
+from service.spec.definition import EXAMPLE, StudySpec, resolve_task
+from service.store import best_model
+from service.store.claims import utcnow
+from service.store.db import make_engine, transaction
+from service.store.migrate import upgrade
+from service.store.optuna_storage import make_storage
+from service.store.tables import StudyRow
+from tests.support import Proc, process_env, regtune, study_row, wait_for
+from worker.best_model import MAX_ATTEMPTS, save_best_model, studies_missing_a_model
+
+SPEC = resolve_task(StudySpec.model_validate(EXAMPLE)).to_stored()
+PARAMS = {"lambda": 1e-3, "l1_ratio": 0.5, "learning_rate": 1e-2}
+DISTRIBUTIONS = {
+    "lambda": FloatDistribution(1e-5, 10.0, log=True),
+    "l1_ratio": FloatDistribution(0.0, 1.0),
+    "learning_rate": FloatDistribution(1e-3, 1e-1, log=True),
+}
+
+
+def add_completed(
+    engine: Engine, storage: Any, name: str, *, value: float, spec: dict[str, Any], age_s: int
+) -> None:
+    """A completed study without a model: one COMPLETE trial, finished ``age_s`` seconds ago."""
+    study = optuna.create_study(storage=storage, study_name=name)
+    study.add_trial(
+        create_trial(
+            state=TrialState.COMPLETE,
+            value=value,
+            params=PARAMS,
+            distributions=DISTRIBUTIONS,
+            user_attrs={"diverged": not math.isfinite(value)},
+        )
+    )
+    finished = utcnow() - timedelta(seconds=age_s)
+    with transaction(engine) as session:
+        session.add(
+            study_row(
+                name,
+                study._study_id,
+                "completed",
+                spec=spec,
+                n_trials=1,
+                n_done=1,
+                finished_at=finished,
+            )
+        )
+
+
+def setup(url: str, tmp_path: Path) -> tuple[Engine, Any]:
+    upgrade(url)
+    engine, storage = make_engine(url), make_storage(url)
+    add_completed(engine, storage, "good", value=0.5, spec=SPEC, age_s=300)
+    add_completed(engine, storage, "diverged", value=math.inf, spec=SPEC, age_s=10)
+    broken = {**SPEC, "dataset": {"id": "0123456789abcdef"}}  # its data is gone: retrain fails
+    add_completed(engine, storage, "broken", value=0.4, spec=broken, age_s=5)
+    return engine, storage
+
+
+def error_of(engine: Engine, study_id: str) -> str | None:
+    with transaction(engine) as session:
+        row = session.get(StudyRow, study_id)
+        return None if row is None else row.error
+
+
+def test_failing_studies_back_off_and_are_given_up(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REGTUNE_DATABASE_URL", database_url)
+    monkeypatch.setenv("REGTUNE_ARTIFACT_DIR", str(tmp_path / "artifacts"))
+    from service.settings import get_settings
+    from service.store.db import get_engine
+    from service.store.optuna_storage import get_storage
+
+    for cached in (get_settings, get_engine, get_storage):
+        cached.cache_clear()
+    engine, _ = setup(database_url, tmp_path)
+    tried: list[str] = []
+    now = utcnow()
+    for _ in range(3):  # what an idle worker does at each sweep, one study at a time
+        (study_id,) = studies_missing_a_model(engine, limit=1, now=now)
+        tried.append(study_id)
+        with contextlib.suppress(Exception):
+            save_best_model(study_id)
+    assert tried == ["broken", "diverged", "good"]
+    assert studies_missing_a_model(engine, limit=5, now=now) == []  # broken is backing off
+    assert "no COMPLETE trial with a finite value" in (error_of(engine, "diverged") or "")
+    assert "best model" in (error_of(engine, "broken") or "")
+
+    later = now
+    for attempt in range(2, MAX_ATTEMPTS + 1):
+        later += timedelta(days=1)
+        assert studies_missing_a_model(engine, limit=5, now=later) == ["broken"], attempt
+        with pytest.raises(Exception):  # noqa: B017 - any error of the retrain
+            save_best_model("broken")
+    assert studies_missing_a_model(engine, limit=5, now=later + timedelta(days=30)) == []
+    assert f"gave up after {MAX_ATTEMPTS} attempts" in (error_of(engine, "broken") or "")
+    with transaction(engine) as session:
+        good = session.get(StudyRow, "good")
+        assert good is not None and good.optuna_study_id is not None
+        assert best_model.read_info(session, good.optuna_study_id) is not None
+    engine.dispose()
+    for cached in (get_settings, get_engine, get_storage):
+        cached.cache_clear()
+
+
+def test_an_idle_worker_saves_the_others_despite_a_diverged_study(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """A real worker process: the newest missing model is the diverged study's."""
+    engine, _ = setup(sqlite_url, tmp_path)
+    env = process_env(sqlite_url, REGTUNE_ARTIFACT_DIR=str(tmp_path / "artifacts"))
+    worker = Proc(regtune("worker"), env, tmp_path / "worker.log")
+    try:
+
+        def saved() -> bool:
+            with transaction(engine) as session:
+                row = session.get(StudyRow, "good")
+                assert row is not None and row.optuna_study_id is not None
+                return best_model.read_info(session, row.optuna_study_id) is not None
+
+        wait_for(saved, timeout=300, what="the good study's model")
+        assert worker.alive()
+    finally:
+        worker.stop()
+    assert worker.log().count("diverged has no COMPLETE trial") == 1
+    engine.dispose()
