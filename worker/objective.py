@@ -92,6 +92,7 @@ def record(trial: optuna.Trial, result: TrainResult) -> None:
         "best_epoch": result.best_epoch,
         "train_seconds": round(result.train_seconds, 4),
         "stopped_early": result.stopped_early,
+        "diverged": result.diverged,
     }
     attrs.update({k: v for k, v in result.val_metrics.items()})
     attrs.update({"test_" + k.removeprefix("val_"): v for k, v in result.test_metrics.items()})

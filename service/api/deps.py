@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 
 from service.api.access import CALLER_KEY
-from service.errors import Unauthorized
+from service.errors import Forbidden, Unauthorized
 from service.store import studies
 from service.store.keys import Caller
 from service.store.tables import StudyRow
@@ -30,6 +30,21 @@ def tenant(who: CallerDep) -> str:
 
 
 TenantDep = Annotated[str, Depends(tenant)]
+
+
+def sees_the_pool(who: Caller) -> bool:
+    """Pool-wide views (every tenant's totals, every worker) are the operator's: the admin key,
+    or anyone when no keys are configured. A tenant's key sees only its own."""
+    return who.admin or who.key_id is None
+
+
+def operator(who: CallerDep) -> Caller:
+    if not sees_the_pool(who):
+        raise Forbidden("this pool-wide view needs the admin key (REGTUNE_ADMIN_KEY)")
+    return who
+
+
+OperatorDep = Annotated[Caller, Depends(operator)]
 
 
 def study(

@@ -18,7 +18,9 @@ from prometheus_client import (
 from prometheus_client.core import Metric
 
 from service import logs
+from service.api.deps import OperatorDep
 from service.api.prometheus import DatabaseCollector
+from service.api.schemas import ErrorResponse
 
 log = logging.getLogger("regtune.access")
 router = APIRouter(tags=["health"])
@@ -46,8 +48,13 @@ class _Registry(CollectorRegistry):
 _registry: _Registry | None = None
 
 
-@router.get("/metrics", response_class=Response, summary="Prometheus metrics")
-def metrics() -> Response:
+@router.get(
+    "/metrics",
+    response_class=Response,
+    summary="Prometheus metrics (pool-wide: the admin key when keys are on)",
+    responses={403: {"model": ErrorResponse, "description": "a tenant's key"}},
+)
+def metrics(_: OperatorDep) -> Response:
     global _registry
     if _registry is None:
         _registry = _Registry()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy import select
 
-from service.api.deps import TenantDep
+from service.api.deps import CallerDep, sees_the_pool
 from service.api.schemas import WorkerOut
 from service.store import worker_registry as workers
 from service.store.db import transaction
@@ -15,19 +15,24 @@ router = APIRouter(prefix="/v1", tags=["workers"])
 
 
 @router.get("/workers", response_model=list[WorkerOut])
-def list_workers(tenant: TenantDep) -> list[WorkerOut]:
+def list_workers(caller: CallerDep) -> list[WorkerOut]:
     """Workers whose heartbeat is within the grace period, oldest first.
 
-    A worker's current study and trial are shown only when the study belongs to the caller.
+    The admin key (or anyone, without keys) sees every worker; a tenant's key sees only the
+    workers running its own trials, with their study and trial.
     """
     rows = workers.live()
     running = {r.study_id for r in rows if r.study_id is not None}
     with transaction() as session:
         own = set(
             session.scalars(
-                select(StudyRow.id).where(StudyRow.id.in_(running), StudyRow.tenant == tenant)
+                select(StudyRow.id).where(
+                    StudyRow.id.in_(running), StudyRow.tenant == caller.tenant
+                )
             )
         )
+    if not sees_the_pool(caller):
+        rows = [r for r in rows if r.study_id in own]
     return [
         WorkerOut(
             id=r.id,

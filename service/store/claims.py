@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 CLAIM_SECONDS_ATTR = "regtune:claim_seconds"
 """System attribute of a trial: how long its claim took (read by the Prometheus histogram)."""
 
+DEADLINE_MESSAGE = (
+    "budget.timeout_s passed before budget.n_trials trials were done; the study ended with the "
+    "trials it had (progress.done)"
+)
 CLAIM_ATTR = "regtune:claim"
 """Trial system attribute naming the claim a trial runs under (see ``link_trial``)."""
 
@@ -189,6 +193,7 @@ def settle(session: Session, *, study_id: str | None = None, now: datetime) -> i
     where: list[Any] = [StudyRow.status.in_(ACTIVE)]
     if study_id is not None:
         where.append(StudyRow.id == study_id)
+    short = StudyRow.n_done < StudyRow.n_trials
     completed = session.execute(
         update(StudyRow)
         .where(
@@ -200,7 +205,12 @@ def settle(session: Session, *, study_id: str | None = None, now: datetime) -> i
                 & (StudyRow.n_running == 0),
             ),
         )
-        .values(status=StudyStatus.COMPLETED, finished_at=now, updated_at=now)
+        .values(
+            status=StudyStatus.COMPLETED,
+            finished_at=now,
+            updated_at=now,
+            error=case((short, DEADLINE_MESSAGE), else_=StudyRow.error),
+        )
         .execution_options(synchronize_session=False)
     )
     session.execute(

@@ -1,0 +1,105 @@
+"""The weaker items of issue 15 (item 10): a deadline that ends a study says so, a diverged trial
+is marked, and pool-wide views (/metrics, /v1/workers) are not every tenant's to read."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import optuna
+import pytest
+
+from service.spec.definition import EXAMPLE, StudySpec, resolve_task
+from service.store.claims import utcnow
+from service.store.db import make_engine, transaction
+from service.store.tables import WorkerRow
+from tests.support import Stack, wait_for
+
+ADMIN = "weak-items-admin-key-0123456789"
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("weak")
+    stack = Stack(f"sqlite:///{tmp / 'regtune.db'}", tmp, REGTUNE_ADMIN_KEY=ADMIN)
+    stack.start_api()
+    yield stack
+    stack.stop()
+
+
+def client(api: Stack, key: str) -> httpx.Client:
+    return httpx.Client(base_url=api.url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+
+
+def test_a_study_ended_by_its_deadline_says_so(api: Stack) -> None:
+    """``timeout_s: 1`` and no worker: the study completes with 0 trials and a message."""
+    with client(api, ADMIN) as admin:
+        body = {**copy.deepcopy(EXAMPLE), "name": "deadline", "budget": {"timeout_s": 1}}
+        study = admin.post("/v1/studies", json=body).json()
+
+        def ended() -> dict[str, Any] | None:
+            found: dict[str, Any] = admin.get(f"/v1/studies/{study['id']}").json()
+            return found if found["status"] == "completed" else None
+
+        final = wait_for(ended, timeout=60, what="the deadline to end the study")
+    assert final["progress"]["done"] == 0
+    assert "budget.timeout_s passed" in final["error"]
+
+
+def test_pool_wide_views_need_the_admin_key(api: Stack) -> None:
+    with client(api, ADMIN) as admin:
+        keys = {t: admin.post("/v1/keys", json={"tenant": t}).json()["key"] for t in "ab"}
+        with client(api, keys["a"]) as a:
+            own = a.post("/v1/studies", json={**copy.deepcopy(EXAMPLE), "name": "mine"}).json()
+        engine = make_engine(api.database_url)
+        with transaction(engine) as session:
+            now = utcnow()
+            for i, study_id in enumerate([own["id"], None]):
+                session.add(
+                    WorkerRow(
+                        id=f"w{i}",
+                        host=f"host-{i}",
+                        pid=100 + i,
+                        started_at=now,
+                        last_seen=now,
+                        study_id=study_id,
+                        trial_number=0 if study_id else None,
+                    )
+                )
+        engine.dispose()
+
+        assert admin.get("/metrics").status_code == 200
+        assert {w["id"] for w in admin.get("/v1/workers").json()} == {"w0", "w1"}
+        for tenant, sees in (("a", {"w0"}), ("b", set())):
+            with client(api, keys[tenant]) as caller:
+                refused = caller.get("/metrics")
+                assert refused.status_code == 403, refused.text
+                assert "admin key" in refused.json()["error"]["message"]
+                workers = caller.get("/v1/workers").json()
+                assert {w["id"] for w in workers} == sees
+                assert all(w["study_id"] == own["id"] for w in workers)
+
+
+def test_a_diverged_trial_is_marked() -> None:
+    """A learning rate far too large: the trial is COMPLETE at +inf, with ``diverged: true``."""
+    from worker.objective import make_objective
+
+    spec = resolve_task(
+        StudySpec.model_validate(
+            {
+                "name": "boom",
+                "dataset": {"builtin": "diabetes"},
+                "model": {"kind": "linear"},
+                "search_space": {"lambda": 1e-5, "l1_ratio": 0.0, "learning_rate": 9.9},
+                "training": {"max_epochs": 50, "optimizer": "sgd", "batch_size": 8},
+                "pruner": {"type": "none"},
+            }
+        )
+    )
+    study = optuna.create_study()
+    study.optimize(make_objective(spec, stop_check=lambda: None), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.COMPLETE
+    assert trial.value == float("inf") and trial.user_attrs["diverged"] is True
