@@ -87,6 +87,11 @@ class Settings(BaseSettings):
         default=False,
         description="Allow `api`/`serve` on a non-loopback address without any API key.",
     )
+    dashboard_network_ok: bool = Field(
+        default=False,
+        description="Let `regtune dashboard` listen off loopback: only inside a container whose "
+        "port is published on loopback (optuna-dashboard has no authentication).",
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated origins allowed by CORS; none: CORS off."
     )

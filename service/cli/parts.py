@@ -70,9 +70,11 @@ def worker(
     from service.settings import get_settings
     from service.store.backoff import retry_forever
     from service.store.migrate import upgrade
+    from worker.limits import limit_from_settings
     from worker.loop import run_worker
 
     _setup_logging()
+    limit_from_settings()  # REGTUNE_WORKER_MEMORY_MB: a trial too large fails, the worker lives
     retry_forever(lambda: upgrade(get_settings().database_url), what="migrate the database")
     run_worker(max_trials=max_trials)
     # Everything is committed and the worker unregistered: skip the interpreter's teardown, whose
@@ -89,12 +91,17 @@ def dashboard(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8080,
 ) -> None:
-    """Run optuna-dashboard on regtune's database."""
+    """Run optuna-dashboard on regtune's database (loopback only: it has no authentication)."""
     from optuna_dashboard import run_server
 
+    from service.cli.serve import dashboard_bind_refusal
+    from service.settings import get_settings
     from service.store.optuna_storage import make_storage
 
     _setup_logging()
+    if refusal := dashboard_bind_refusal(host, get_settings()):
+        err.print(Text.assemble(("error: ", "bold red"), refusal))
+        raise typer.Exit(2)
     from service.store.best_model import artifact_store
 
     run_server(make_storage(), host=host, port=port, artifact_store=artifact_store())

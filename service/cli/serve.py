@@ -1,4 +1,10 @@
-"""Embedded mode: the API, N workers and optionally the dashboard as child processes."""
+"""Embedded mode: the API, N workers and optionally the dashboard as child processes.
+
+A child that dies is started again, with a back-off, so one worker killed by a trial (or by
+the kernel's OOM killer) costs that worker's trial, never the API or the other workers. Only a
+child that cannot even start (it dies within ``QUICK_EXIT_S`` of every start, ``GIVE_UP``
+times in a row: a port in use, a bad setting) stops ``serve``.
+"""
 
 from __future__ import annotations
 
@@ -8,43 +14,126 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 
-from service.settings import get_settings
+from service.settings import Settings, get_settings
+from service.store.backoff import Backoff
+from service.store.keys import is_loopback
 from service.store.migrate import upgrade
 
 log = logging.getLogger(__name__)
+QUICK_EXIT_S = 10.0
+"""A child that dies sooner than this after starting has not really started."""
+GIVE_UP = 5
+"""Quick deaths in a row after which ``serve`` stops instead of restarting the child."""
+MIB = 1024 * 1024
 
 
-def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(args, env=os.environ.copy())
+def dashboard_bind_refusal(host: str, settings: Settings) -> str | None:
+    """Why optuna-dashboard must not listen on ``host``, or None if it may.
+
+    The dashboard has no authentication and can delete studies, so it listens on loopback only,
+    whatever keys the API has. ``REGTUNE_DASHBOARD_NETWORK_OK=1`` is for a container whose
+    published port is loopback-only (docker compose's ``127.0.0.1:8080:8080``).
+    """
+    if is_loopback(host) or settings.dashboard_network_ok:
+        return None
+    return (
+        f"refusing to serve optuna-dashboard on {host}: it has no authentication, and anyone "
+        "who reaches it can read every tenant's studies and delete them. Bind 127.0.0.1 and "
+        "reach it through an SSH tunnel (ssh -L 8080:127.0.0.1:8080 host) or an authenticating "
+        "reverse proxy; in a container whose port is published on loopback only, set "
+        "REGTUNE_DASHBOARD_NETWORK_OK=1."
+    )
+
+
+def worker_memory_mb(settings: Settings, workers: int) -> int:
+    """Each local worker's memory limit: the setting, but no more than its share of the
+    machine (three quarters of physical memory split between the workers)."""
+    if settings.worker_memory_mb <= 0:
+        return 0
+    try:
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return settings.worker_memory_mb
+    share = int(physical * 0.75 / max(1, workers) / MIB)
+    return max(256, min(settings.worker_memory_mb, share))
+
+
+@dataclass
+class Child:
+    """One child process and how to start it again."""
+
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    critical: bool = True
+    """Whether failing to start it at all stops ``serve`` (the API, the dashboard)."""
+    popen: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    quick_deaths: int = 0
+    restarts: int = 0
+    backoff: Backoff = field(default_factory=lambda: Backoff(1.0, 30.0))
+    due: float | None = None
+    """When a dead child is to be started again (monotonic seconds)."""
+
+    def start(self) -> None:
+        self.popen = subprocess.Popen(self.args, env=self.env)
+        self.started_at = time.monotonic()
+        self.due = None
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def died(self, now: float) -> bool:
+        """True once, when the child is found dead: its restart is then scheduled."""
+        if self.popen is None or self.due is not None or self.popen.poll() is None:
+            return False
+        code = self.popen.returncode
+        quick = now - self.started_at < QUICK_EXIT_S
+        self.quick_deaths = self.quick_deaths + 1 if quick else 0
+        if not quick:
+            self.backoff.reset()
+        delay = self.backoff.next()
+        self.due = now + delay
+        self.restarts += 1
+        how = f"signal {-code}" if code < 0 else f"code {code}"
+        log.error(
+            "%s (pid %d) died with %s; restarting in %.1fs", self.name, self.popen.pid, how, delay
+        )
+        return True
+
+    def stop(self) -> None:
+        if self.alive():
+            assert self.popen is not None
+            self.popen.send_signal(signal.SIGTERM)
 
 
 def serve(*, host: str, port: int, workers: int, dashboard: bool, dashboard_port: int) -> int:
     """Run until Ctrl-C or SIGTERM, then stop every child (workers hand their trials back)."""
     settings = get_settings()
+    dashboard_host = host
+    if dashboard and dashboard_bind_refusal(host, settings):
+        dashboard_host = "127.0.0.1"
+        log.warning("optuna-dashboard listens on 127.0.0.1 only (it has no authentication)")
     upgrade(settings.database_url)
     me = [sys.executable, "-m", "service.cli.app"]
-    children = [_spawn([*me, "api", "--host", host, "--port", str(port)])]
-    children += [_spawn([*me, "worker"]) for _ in range(workers)]
+    env = os.environ.copy()
+    worker_env = {**env, "REGTUNE_WORKER_MEMORY_MB": str(worker_memory_mb(settings, workers))}
+    children = [Child("api", [*me, "api", "--host", host, "--port", str(port)], env)]
+    children += [
+        Child(f"worker {i + 1}", [*me, "worker"], worker_env, critical=False)
+        for i in range(workers)
+    ]
     if dashboard:
-        children.append(
-            _spawn(
-                [
-                    sys.executable,
-                    "-m",
-                    "service.cli.app",
-                    "dashboard",
-                    "--host",
-                    host,
-                    "--port",
-                    str(dashboard_port),
-                ]
-            )
-        )
+        args = [*me, "dashboard", "--host", dashboard_host, "--port", str(dashboard_port)]
+        children.append(Child("dashboard", args, env))
+    for child in children:
+        child.start()
     print(f"regtune API        http://{host}:{port}  (docs: http://{host}:{port}/docs)", flush=True)
     print(f"workers            {workers} on {settings.database_url}", flush=True)
     if dashboard:
-        print(f"optuna-dashboard   http://{host}:{dashboard_port}", flush=True)
+        print(f"optuna-dashboard   http://{dashboard_host}:{dashboard_port}", flush=True)
 
     stopping = False
 
@@ -56,18 +145,29 @@ def serve(*, host: str, port: int, workers: int, dashboard: bool, dashboard_port
     signal.signal(signal.SIGTERM, _stop)
     code = 0
     while not stopping:
+        now = time.monotonic()
         for child in children:
-            if child.poll() is not None:
-                log.error("child %s exited with %s; stopping", child.args, child.returncode)
+            if child.died(now) and child.critical and child.quick_deaths >= GIVE_UP:
+                log.error(
+                    "%s cannot start (%d quick exits in a row); stopping", child.name, GIVE_UP
+                )
                 stopping, code = True, 1
+            elif child.due is not None and now >= child.due and not stopping:
+                child.start()
+                log.info("%s restarted (pid %d)", child.name, child.popen.pid if child.popen else 0)
         time.sleep(0.2)
+    return _stop_all(children, code)
+
+
+def _stop_all(children: list[Child], code: int) -> int:
     for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
+        child.stop()
     deadline = time.monotonic() + 30
     for child in children:
+        if child.popen is None:
+            continue
         try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            child.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            child.kill()
+            child.popen.kill()
     return code

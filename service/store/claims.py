@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 CLAIM_SECONDS_ATTR = "regtune:claim_seconds"
 """System attribute of a trial: how long its claim took (read by the Prometheus histogram)."""
 
+DIED_BEFORE_TRIAL = (
+    "a worker died after claiming a slot, before its trial started (killed, or out of memory "
+    "while loading the data or building the sampler)"
+)
 DEADLINE_MESSAGE = (
     "budget.timeout_s passed before budget.n_trials trials were done; the study ended with the "
     "trials it had (progress.done)"
@@ -248,6 +252,45 @@ def _running_trial_of(claim_id: int) -> Any:
     )
 
 
+def _any_trial_of(claim_id: int) -> Any:
+    attr = om.TrialSystemAttributeModel
+    return (
+        select(attr.trial_id)
+        .where(attr.key == CLAIM_ATTR, attr.value_json == json.dumps(claim_id))
+        .exists()
+        .select()
+    )
+
+
+def fail_study_killed_by(
+    optuna_study_id: int, *, number: int, deaths: int, engine: Engine | None = None
+) -> bool:
+    """End a study whose trial ``number`` killed its worker ``deaths`` times (no retries left).
+
+    Such a trial would kill every worker that claims it; the study fails with the reason, as
+    it does when the objective raises more than ``max_retries`` times. True if it was active.
+    """
+    now = utcnow()
+    error = (
+        f"trial {number}: the worker running it died {deaths} times (killed, or out of memory: "
+        "see REGTUNE_WORKER_MEMORY_MB); no retries left (budget.max_retries)"
+    )
+    with transaction(engine) as session:
+        ended = session.execute(
+            update(StudyRow)
+            .where(StudyRow.optuna_study_id == optuna_study_id, StudyRow.status.in_(ACTIVE))
+            .values(
+                status=StudyStatus.FAILED,
+                n_errors=StudyRow.n_errors + 1,
+                error=error,
+                finished_at=now,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    return rowcount(ended) == 1
+
+
 def release_dead_workers(
     engine: Engine | None = None, *, grace: timedelta, now: datetime | None = None
 ) -> int:
@@ -279,10 +322,19 @@ def release_dead_workers(
             )
             if rowcount(gone) != 1:
                 continue
+            values: dict[str, Any] = {
+                "n_running": StudyRow.n_running - 1,
+                "n_done": _monotonic_done(),
+                "updated_at": now,
+            }
+            if not session.scalar(_any_trial_of(claim_id)):
+                # it died before its trial started: loading the data or building the sampler
+                # killed it (out of memory?); a study doing that to every worker must end
+                values.update(n_errors=StudyRow.n_errors + 1, error=DIED_BEFORE_TRIAL)
             session.execute(
                 update(StudyRow)
                 .where(StudyRow.id == study_id)
-                .values(n_running=StudyRow.n_running - 1, n_done=_monotonic_done(), updated_at=now)
+                .values(**values)
                 .execution_options(synchronize_session=False)
             )
             released += 1

@@ -24,10 +24,24 @@ def retry_stale_trial(study: optuna.Study, trial: FrozenTrial) -> None:
     """Re-enqueue a trial whose worker died, with the same parameters, up to ``max_retries``.
 
     Optuna's callback is configured per storage; regtune's retry budget is per study, so the
-    budget is read from the study and handed to Optuna's own callback.
+    budget is read from the study and handed to Optuna's own callback. When no retry is left,
+    the same parameters killed a worker ``max_retries + 1`` times: the study fails with that
+    reason rather than hand the next worker a trial like it.
     """
     max_retries = study._storage.get_study_system_attrs(study._study_id).get(MAX_RETRIES_ATTR, 2)
+    history = list(trial.system_attrs.get("retry_history", []))  # Optuna appends to it
     RetryHeartbeatStaleTrialCallback(max_retry=int(max_retries))(study, trial)
+    if len(history) >= int(max_retries):  # Optuna queued no retry: these parameters kill workers
+        from service.store.claims import fail_study_killed_by
+
+        number = trial.system_attrs.get("failed_trial", trial.number)
+        if fail_study_killed_by(study._study_id, number=number, deaths=len(history) + 1):
+            log.error(
+                "study %s failed: trial %d killed its worker %d times",
+                study.study_name,
+                number,
+                len(history) + 1,
+            )
 
 
 class HeartbeatTolerantStorage(RDBStorage):
