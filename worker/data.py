@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
+from cachetools import LRUCache
 from sklearn import datasets as skd
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from service.ingest.preprocess import FillValues
 
+MIB = 1024 * 1024
+CACHE_BYTES = 512 * MIB
+_cache_lock = threading.Lock()
 BUILTIN_LOADERS = {
     "diabetes": skd.load_diabetes,
     "breast_cancer": skd.load_breast_cancer,
@@ -145,8 +150,7 @@ def _synthetic(params: dict[str, Any]) -> Dataset:
     return Dataset(X, y.astype(np.int64), "binary" if n_classes == 2 else "multiclass", names)
 
 
-@lru_cache(maxsize=32)
-def _load_cached(ref_json: str) -> Dataset:
+def _load_ref(ref_json: str) -> Dataset:
     ref = json.loads(ref_json)
     if "builtin" in ref:
         return _builtin(ref["builtin"])
@@ -157,9 +161,35 @@ def _load_cached(ref_json: str) -> Dataset:
     return load_uploaded(ref["id"])
 
 
+def _nbytes(data: Dataset) -> int:
+    return int(data.X.nbytes + data.y.nbytes)
+
+
+@lru_cache
+def _cache() -> LRUCache[str, Dataset]:
+    """Datasets kept between claims, bounded in bytes: a quarter of the worker's memory limit,
+    at most ``CACHE_BYTES`` (a count of datasets would let a few large uploads fill it)."""
+    from service.settings import get_settings
+
+    limit = get_settings().worker_memory_mb * MIB // 4
+    return LRUCache(
+        maxsize=min(CACHE_BYTES, limit) if limit > 0 else CACHE_BYTES, getsizeof=_nbytes
+    )
+
+
 def load(ref: dict[str, Any]) -> Dataset:
     """The dataset a definition refers to; cached per process by its definition."""
-    return _load_cached(json.dumps(ref, sort_keys=True))
+    key = json.dumps(ref, sort_keys=True)
+    cache = _cache()
+    with _cache_lock:
+        found = cache.get(key)
+    if found is not None:
+        return found
+    data = _load_ref(key)
+    with _cache_lock:
+        if _nbytes(data) <= cache.maxsize:
+            cache[key] = data
+    return data
 
 
 def _stratify(y: np.ndarray, task: str) -> np.ndarray | None:
