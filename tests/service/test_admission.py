@@ -201,3 +201,58 @@ def test_the_examples_fit_the_default_budget() -> None:
     for body in bodies:
         spec = StudySpec.model_validate(json.loads(json.dumps(body)))
         assert cost.problems(spec, cost.shape_of(spec), budget) == [], body["name"]
+
+
+def test_a_yaml_billion_laughs_is_refused_cheaply(api: Stack) -> None:
+    """Nine levels of nine aliases: 387 M strings if expanded; each node is measured once."""
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, 9):
+        prev, name = chr(ord("a") + level - 1), chr(ord("a") + level)
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    body = "name: laughs\ndataset: {builtin: diabetes}\n" + "\n".join(lines) + "\n"
+    response = httpx.post(
+        f"{api.url}/v1/studies",
+        content=body,
+        headers={"Content-Type": "application/yaml"},
+        timeout=60,
+    )
+    assert response.status_code == 422, response.text  # unknown fields a..i, named
+    assert "a" in [f["path"] for f in response.json()["error"]["fields"]]
+
+
+def test_names_that_look_like_sql_are_refused(api: Stack) -> None:
+    for name in ("x'; DROP TABLE regtune_studies; --", 'a" OR "1"="1', "名前"):
+        response = httpx.post(f"{api.url}/v1/studies", json=definition(name), timeout=30)
+        assert_refused(api, response, 422, "name")
+
+
+def test_a_gzip_body_is_bytes_not_a_decompression(api: Stack) -> None:
+    """The API never inflates a request body: gzip bytes are an unparseable definition."""
+    import gzip
+
+    packed = gzip.compress(json.dumps(definition("gz")).encode() + b" " * 50_000_000)
+    response = httpx.post(
+        f"{api.url}/v1/studies",
+        content=packed,
+        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+        timeout=60,
+    )
+    assert_refused(api, response, 400, "body")
+
+
+def test_concurrent_submissions_of_one_name_make_one_study(api: Stack) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = definition("twins")
+    with ThreadPoolExecutor(10) as pool:
+        codes = list(
+            pool.map(
+                lambda _: httpx.post(f"{api.url}/v1/studies", json=body, timeout=60).status_code,
+                range(10),
+            )
+        )
+    assert sorted(codes) == [201] + [409] * 9
+    listed = httpx.get(f"{api.url}/v1/studies", timeout=30).json()
+    assert [s["name"] for s in listed["items"]].count("twins") == 1
+    deleted = httpx.delete(f"{api.url}/v1/studies/{listed['items'][0]['id']}", timeout=30)
+    assert deleted.status_code == 204
