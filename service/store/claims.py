@@ -252,11 +252,18 @@ def _running_trial_of(claim_id: int) -> Any:
     )
 
 
-def _any_trial_of(claim_id: int) -> Any:
+def _any_trial_of(claim_id: int, claimed_at: datetime) -> Any:
+    """Whether a trial started under this claim (SQLite reuses the ids of deleted claims, so a
+    trial linked to an older claim of the same id, started before this one, does not count)."""
     attr = om.TrialSystemAttributeModel
     return (
         select(attr.trial_id)
-        .where(attr.key == CLAIM_ATTR, attr.value_json == json.dumps(claim_id))
+        .join(om.TrialModel, om.TrialModel.trial_id == attr.trial_id)
+        .where(
+            attr.key == CLAIM_ATTR,
+            attr.value_json == json.dumps(claim_id),
+            om.TrialModel._datetime_start_utc >= claimed_at,
+        )
         .exists()
         .select()
     )
@@ -308,11 +315,11 @@ def release_dead_workers(
     released = 0
     with transaction(engine) as session:
         orphaned = session.execute(
-            select(ClaimRow.id, ClaimRow.study_id, ClaimRow.worker_id)
+            select(ClaimRow.id, ClaimRow.study_id, ClaimRow.worker_id, ClaimRow.claimed_at)
             .where(ClaimRow.claimed_at < cutoff, ClaimRow.worker_id.not_in(alive))
             .order_by(ClaimRow.id)
         ).all()
-        for claim_id, study_id, worker_id in orphaned:
+        for claim_id, study_id, worker_id, claimed_at in orphaned:
             gone = session.execute(
                 delete(ClaimRow).where(
                     ClaimRow.id == claim_id,
@@ -327,7 +334,7 @@ def release_dead_workers(
                 "n_done": _monotonic_done(),
                 "updated_at": now,
             }
-            if not session.scalar(_any_trial_of(claim_id)):
+            if not session.scalar(_any_trial_of(claim_id, claimed_at)):
                 # it died before its trial started: loading the data or building the sampler
                 # killed it (out of memory?); a study doing that to every worker must end
                 values.update(n_errors=StudyRow.n_errors + 1, error=DIED_BEFORE_TRIAL)

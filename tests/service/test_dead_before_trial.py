@@ -1,0 +1,91 @@
+"""A worker that dies between its claim and its trial counts as an error of the study
+(issue 15, item 1): a study whose data or sampler kills every worker ends ``failed`` instead of
+cycling through the pool. A worker that dies after its trial finished costs the study nothing."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+
+import optuna
+import pytest
+from optuna.storages._rdb import models as om
+from sqlalchemy import update
+
+from service.settings import get_settings
+from service.spec.definition import StudySpec
+from service.store.claims import (
+    CLAIM_ATTR,
+    DIED_BEFORE_TRIAL,
+    claim,
+    release_dead_workers,
+    utcnow,
+)
+from service.store.db import _sessionmaker, get_engine, transaction
+from service.store.migrate import upgrade
+from service.store.optuna_storage import get_storage
+from service.store.studies import create_study
+from service.store.tables import StudyRow
+
+
+def _clear_caches() -> None:
+    for cached in (get_settings, get_engine, get_storage, _sessionmaker):
+        cached.cache_clear()
+
+
+@pytest.fixture
+def db(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setenv("REGTUNE_DATABASE_URL", database_url)
+    _clear_caches()
+    upgrade(database_url)
+    yield database_url
+    get_engine().dispose()
+    get_storage().engine.dispose()
+    _clear_caches()
+
+
+def _row(study_id: str) -> StudyRow:
+    with transaction() as session:
+        row = session.get(StudyRow, study_id)
+    assert row is not None
+    return row
+
+
+def test_deaths_before_the_trial_count_and_end_the_study(db: str) -> None:
+    spec = StudySpec.model_validate(
+        {
+            "name": f"s-{uuid.uuid4().hex[:8]}",
+            "dataset": {"synthetic": {"kind": "sparse_regression"}},
+            "task": "regression",
+            "budget": {"n_trials": 10, "max_parallel": 10, "max_retries": 1},
+        }
+    )
+    row = create_study(spec)
+    past = utcnow() - timedelta(seconds=60)
+    grace = timedelta(seconds=4)
+
+    # died after its trial finished: no error
+    finished = claim(worker_id="gone-after", now=past - timedelta(seconds=60))
+    assert finished is not None
+    study = optuna.load_study(study_name=row.optuna_name, storage=get_storage())
+    trial = study.ask()
+    get_storage().set_trial_system_attr(trial._trial_id, CLAIM_ATTR, finished.id)
+    study.tell(trial, 1.0)
+    with transaction() as session:  # it ran a minute before the next claims
+        session.execute(
+            update(om.TrialModel)
+            .where(om.TrialModel.trial_id == trial._trial_id)
+            .values(_datetime_start_utc=past - timedelta(seconds=50))
+            .execution_options(synchronize_session=False)
+        )
+    assert release_dead_workers(grace=grace) == 1
+    assert _row(row.id).n_errors == 0
+
+    # died before its trial started: one error each; max_retries + 1 of them fail the study
+    for attempt in range(2):
+        assert claim(worker_id=f"gone-before-{attempt}", now=past) is not None
+        assert release_dead_workers(grace=grace) == 1
+        after = _row(row.id)
+        assert after.n_errors == attempt + 1 and after.error == DIED_BEFORE_TRIAL
+    assert _row(row.id).status == "failed"
