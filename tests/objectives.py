@@ -6,6 +6,8 @@ so that the worker's handling of it can be shown end to end.
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Callable
 
 import optuna
@@ -25,5 +27,16 @@ def make_failing_objective(
         suggest(trial, spec)
         stop_check()
         raise FloatingPointError("the trainer diverged")
+
+    return objective
+
+
+def kill_the_worker(spec: StudySpec, *, stop_check: StopCheck) -> Callable[[optuna.Trial], float]:
+    """Every trial SIGKILLs its worker once started, as the kernel's OOM killer would."""
+
+    def objective(trial: optuna.Trial) -> float:
+        suggest(trial, spec)
+        os.kill(os.getpid(), signal.SIGKILL)
+        raise AssertionError("unreachable")
 
     return objective

@@ -111,9 +111,7 @@ def test_a_killed_child_is_restarted_and_the_api_stays_up(served: Any) -> None:
 def test_a_trial_that_kills_its_worker_fails_the_study(served: Any) -> None:
     """Each claim of the study SIGKILLs its worker: after max_retries + 1 deaths the study is
     failed with the reason, the pool (restarted worker, API) carries on with other studies."""
-    serve = served(
-        "--workers", "1", REGTUNE_OBJECTIVE_FACTORY="tests.e2e.objectives:kill_the_worker"
-    )
+    serve = served("--workers", "1", REGTUNE_OBJECTIVE_FACTORY="tests.objectives:kill_the_worker")
     study = httpx.post(f"{serve.url}/v1/studies", json=definition(), timeout=30).json()
 
     def ended() -> dict[str, Any] | None:
