@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from service.spec.enums import ACTIVE, StudyStatus
 from service.store.db import rowcount, transaction
-from service.store.optuna_internals import om
+from service.store.optuna_internals import om, trial_started_utc
 from service.store.tables import ClaimRow, StudyRow, WorkerRow
 
 log = logging.getLogger(__name__)
@@ -262,7 +262,7 @@ def _any_trial_of(claim_id: int, claimed_at: datetime) -> Any:
         .where(
             attr.key == CLAIM_ATTR,
             attr.value_json == json.dumps(claim_id),
-            om.TrialModel._datetime_start_utc >= claimed_at,
+            trial_started_utc() >= claimed_at,
         )
         .exists()
         .select()
