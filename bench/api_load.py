@@ -42,7 +42,7 @@ def _definition(name: str, n_trials: int) -> dict[str, Any]:
             "dropout": {"low": 0.0, "high": 0.5},
             "learning_rate": {"low": 1e-4, "high": 1e-1, "log": True},
         },
-        "training": {"max_epochs": 10},
+        "training": {"solver": "minibatch", "max_epochs": 10},
         "budget": {"n_trials": n_trials},
     }
 

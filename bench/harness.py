@@ -40,6 +40,13 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.
     parser.add_argument(
         "--out", type=Path, default=RESULTS, help="directory for the JSON results (bench/results)"
     )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="seeds or random splits per comparison, where the benchmark has them "
+        "(default: the benchmark's own)",
+    )
     return parser.parse_args(argv)
 
 

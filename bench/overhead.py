@@ -52,7 +52,7 @@ def definition(n_trials: int, name: str = "overhead") -> dict[str, Any]:
             "dropout": {"low": 0.0, "high": 0.5},
             "learning_rate": {"low": 1e-4, "high": 1e-1, "log": True},
         },
-        "training": {"max_epochs": EPOCHS},
+        "training": {"solver": "minibatch", "max_epochs": EPOCHS},
         "sampler": {"type": "tpe", "seed": 0},
         "pruner": {"type": "none"},
         "budget": {"n_trials": n_trials, "max_parallel": 1},

@@ -49,7 +49,7 @@ def definition(n_trials: int, max_parallel: int) -> dict[str, Any]:
             "l1_ratio": {"low": 0.0, "high": 1.0},
             "learning_rate": {"low": 1e-4, "high": 1e-1, "log": True},
         },
-        "training": {"max_epochs": EPOCHS},
+        "training": {"solver": "minibatch", "max_epochs": EPOCHS},
         "sampler": {"type": "random", "seed": 0},
         "pruner": {"type": "none"},
         "budget": {"n_trials": n_trials, "max_parallel": max_parallel},

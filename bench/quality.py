@@ -44,7 +44,6 @@ def definition(dataset: str, kind: str, n_trials: int, epochs: int) -> dict[str,
     space: dict[str, Any] = {
         "lambda": {"low": 1e-6, "high": 1.0, "log": True},
         "l1_ratio": {"low": 0.0, "high": 1.0},
-        "learning_rate": {"low": 1e-3, "high": 1e-1, "log": True},
     }
     model: dict[str, Any] = {"kind": "linear"}
     if kind == "mlp":

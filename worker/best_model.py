@@ -1,10 +1,12 @@
-"""Best model out: when a study completes, retrain its best trial and store it as an artifact.
+"""Best model out: when a study completes, train its best configuration and store it.
 
-Trials do not keep their weights, so the worker that completes a study retrains the best
-feasible trial with the same parameters, splits and seed (training is deterministic on CPU),
-saves it with ``worker.modelfile.save`` and uploads it with ``optuna.artifacts.upload_artifact``
-to the study, so optuna-dashboard started with the same artifact store lists it. The record
-(artifact id, trial, test metrics of the saved model) goes into a study user attribute.
+Trials do not keep their weights, so the worker that completes a study trains the best
+feasible trial's configuration again (``worker.refit``): by default on every non-test row (the
+refit), or with ``refit: false`` on the trial's own splits and seed (training is deterministic
+on CPU, so that reproduces the trial). It saves the model with ``worker.modelfile.save`` and
+uploads it with ``optuna.artifacts.upload_artifact`` to the study, so optuna-dashboard started
+with the same artifact store lists it. The record (artifact id, trial, test metrics of the saved
+model, rows it trained on) goes into a study user attribute.
 """
 
 from __future__ import annotations
@@ -37,8 +39,7 @@ from service.store.studies import objective_directions
 from service.store.tables import StudyRow
 from worker import data
 from worker import modelfile as predict
-from worker.objective import n_outputs, prepare, stored_values, train_config
-from worker.train import train
+from worker.refit import best_fit
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
@@ -173,9 +174,8 @@ def _retrain_and_upload(
     row: StudyRow, spec: StudySpec, view: trial_reads.TrialView
 ) -> dict[str, Any]:
     dataset = data.load(spec.dataset.model_dump(mode="json"))
-    splits = prepare(spec, with_fill=True)
-    config = train_config(spec, stored_values(spec, view.params), n_out=n_outputs(splits))
-    result = train(config, splits.folds)
+    fitted = best_fit(spec, view.params, view.user_attrs)
+    result, splits, config = fitted.result, fitted.splits, fitted.config
     scalers = [fold.scaler for fold in splits.folds]
     fills = [fold.fill for fold in splits.folds if fold.fill is not None]
     architecture = {
@@ -196,8 +196,9 @@ def _retrain_and_upload(
         dataset, test_fraction=spec.validation.test_fraction, seed=spec.validation.split_seed
     )
     test_metrics = saved.score(dataset.X[test], dataset.y[test])  # holes filled per member
-    _compare(row.id, view, test_metrics)
-    val_metrics = {k.removeprefix("val_"): v for k, v in result.val_metrics.items()}
+    if not fitted.refit:
+        _compare(row.id, view, test_metrics)
+    val_metrics = _trial_val_metrics(view) if fitted.refit else _unprefixed(result.val_metrics)
     info = {
         "study_id": row.id,
         "study_name": row.name,
@@ -206,6 +207,9 @@ def _retrain_and_upload(
         "definition": row.spec,
         "test_metrics": test_metrics,
         "val_metrics": val_metrics,
+        "refit": fitted.refit,
+        "train_rows": fitted.train_rows,
+        "refit_epochs": fitted.epochs,
     }
     filename = f"{row.name}-trial{view.number}.safetensors"
     study = optuna.load_study(study_name=row.optuna_name, storage=get_storage())
@@ -236,10 +240,25 @@ def _retrain_and_upload(
         "sha256": hashlib.sha256(content).hexdigest(),
         "test_metrics": test_metrics,
         "val_metrics": val_metrics,
+        "refit": fitted.refit,
+        "train_rows": fitted.train_rows,
         "created_at": utcnow().isoformat(),
     }
     study.set_user_attr(best_model.BEST_MODEL_ATTR, record)
     return record
+
+
+def _unprefixed(metrics: dict[str, float]) -> dict[str, float]:
+    return {k.removeprefix("val_"): v for k, v in metrics.items()}
+
+
+def _trial_val_metrics(view: trial_reads.TrialView) -> dict[str, float]:
+    """The best trial's own validation figures (a refit has no validation rows of its own)."""
+    return {
+        key.removeprefix("val_"): float(value)
+        for key, value in view.user_attrs.items()
+        if key.startswith("val_") and key != "val_curve" and isinstance(value, int | float)
+    }
 
 
 def _compare(study_id: str, view: trial_reads.TrialView, test_metrics: dict[str, float]) -> None:

@@ -8,8 +8,9 @@ in lockstep, as in ``train``. What differs, by design:
 * no early stopping: the answer is the minimizer itself (the same as scikit-learn's), so
   ``best_epoch`` is the last one and the refit needs no epoch count, only the solve again;
 * the budget is ``max_iter`` solver iterations per fold, not ``max_epochs``;
-* dropout of the inputs is marginalized: its expected effect is added as a per-feature ridge
-  (``input_dropout_l2``), since a deterministic solver draws no masks.
+* dropout and Gaussian noise of the inputs are marginalized: their expected effect is added as
+  a per-feature ridge (``input_dropout_l2``, ``input_noise_l2``), since a deterministic solver
+  draws no masks and no noise.
 """
 
 from __future__ import annotations
@@ -81,6 +82,17 @@ def input_dropout_l2(X: np.ndarray, *, task: str, n_out: int, dropout: float) ->
     return dropout / (1 - dropout) * curvature * second_moment
 
 
+def input_noise_l2(n_in: int, *, task: str, n_out: int, std: float) -> np.ndarray:
+    """The ridge coefficient per input that Gaussian input noise of standard deviation σ adds in
+    expectation: exactly σ² for ½·MSE (E[(y − (x + ε)·w)²] = (y − x·w)² + σ²·|w|²), and the
+    same quadratic approximation as ``input_dropout_l2`` for the cross-entropy."""
+    if not std >= 0:
+        raise ValueError(f"input noise std must be ≥ 0, got {std=}")
+    classes = 1 if task == "regression" else max(2, n_out)
+    curvature = 1.0 if task == "regression" else (1 / classes) * (1 - 1 / classes)
+    return np.full(n_in, std**2 * curvature)
+
+
 class _Member:
     """One fold: its solver, and a float32 ``nn`` model mirroring the solver's parameters."""
 
@@ -92,6 +104,11 @@ class _Member:
             input_l2 = input_dropout_l2(
                 fold.X_train, task=config.task, n_out=config.n_out, dropout=config.dropout
             )
+        if config.input_noise > 0:
+            noise_l2 = input_noise_l2(
+                n_in, task=config.task, n_out=config.n_out, std=config.input_noise
+            )
+            input_l2 = noise_l2 if input_l2 is None else input_l2 + noise_l2
         self.solver = Fista(
             fold.X_train,
             fold.y_train,

@@ -36,6 +36,14 @@ def penalized_weights(model: nn.Module) -> list[torch.Tensor]:
     return [m.weight for m in model.modules() if isinstance(m, nn.Linear)]
 
 
+def weighted_penalties(model: nn.Module, layer_penalty: float) -> list[tuple[torch.Tensor, float]]:
+    """Each penalized weight matrix with its multiplier of λ: 1 for the first layer (the one
+    that reads the inputs, where L1 selects features), ``layer_penalty`` for every later one
+    (0: only the input layer is penalized; 1: every layer alike)."""
+    weights = penalized_weights(model)
+    return [(w, 1.0 if i == 0 else layer_penalty) for i, w in enumerate(weights)]
+
+
 def count_nonzero(model: nn.Module) -> tuple[int, int]:
     weights = penalized_weights(model)
     return sum(int((w != 0).sum()) for w in weights), sum(w.numel() for w in weights)

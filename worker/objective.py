@@ -12,8 +12,9 @@ from service.spec.definition import StudySpec
 from service.spec.space import KNOBS, Choices, Fixed, Range
 from service.store.studies import objective_names
 from worker import data
+from worker.exact import ExactOptions, Solver, fit
 from worker.models import count_nonzero, nonzero_inputs
-from worker.train import EarlyStop, TrainConfig, TrainResult, train
+from worker.train import EarlyStop, TrainConfig, TrainResult
 
 StopCheck = Callable[[], None]
 """Called every epoch; raises to stop the trial (study cancelled, worker shutting down)."""
@@ -26,6 +27,9 @@ def suggest(trial: optuna.Trial, spec: StudySpec) -> dict[str, float]:
     for name, param in spec.search_space.items():
         if isinstance(param, Fixed):
             values[name] = param.value
+        elif isinstance(param, Choices) and KNOBS[name].boolean:
+            flags = [bool(c) for c in param.choices]
+            values[name] = float(trial.suggest_categorical(name, flags))
         elif isinstance(param, Choices):
             values[name] = float(trial.suggest_categorical(name, param.choices))
         elif isinstance(param, Range) and KNOBS[name].integer:
@@ -49,10 +53,12 @@ def train_config(spec: StudySpec, values: dict[str, float], *, n_out: int) -> Tr
         n_out=n_out,
         model_kind=spec.model.kind,
         hidden_layers=tuple(spec.model.hidden_layers),
-        batch_norm=spec.model.batch_norm,
+        batch_norm=bool(values["batch_norm"]) if "batch_norm" in values else spec.model.batch_norm,
         lam=values["lambda"],
         l1_ratio=values["l1_ratio"],
         dropout=values["dropout"],
+        input_noise=values.get("input_noise", 0.0),
+        layer_penalty=values.get("layer_penalty", 1.0),
         learning_rate=values["learning_rate"],
         batch_size=None if batch == "full" else int(batch),
         optimizer=training.optimizer,
@@ -65,6 +71,32 @@ def train_config(spec: StudySpec, values: dict[str, float], *, n_out: int) -> Tr
         metric=spec.objective.metric,
         direction=spec.objective.direction or "minimize",
     )
+
+
+def solver_of(spec: StudySpec) -> Solver:
+    """The trainer the definition asks for (the definition fills it in from the model kind)."""
+    solver = spec.training.solver
+    if solver is None:
+        return "exact" if spec.model.kind == "linear" else "minibatch"
+    return solver
+
+
+def exact_options(spec: StudySpec) -> ExactOptions:
+    training = spec.training
+    return ExactOptions(
+        tol=training.tol, max_iter=training.max_iter, report_every=training.report_every
+    )
+
+
+def fit_spec(
+    spec: StudySpec,
+    config: TrainConfig,
+    folds: list[data.Fold],
+    on_epoch: Callable[[int, dict[str, float]], bool] | None = None,
+) -> TrainResult:
+    """Train ``config`` on ``folds`` the way the definition says: trials, the best model and
+    its refit all go through here."""
+    return fit(config, folds, on_epoch, solver=solver_of(spec), options=exact_options(spec))
 
 
 def prepare(spec: StudySpec, *, with_fill: bool = False) -> data.Splits:
@@ -144,7 +176,7 @@ def make_objective(
             stop_check()
             return trial.should_prune()
 
-        result = train(config, splits.folds, on_epoch)
+        result = fit_spec(spec, config, splits.folds, on_epoch)
         record(trial, result)
         measures = {**result.val_metrics, **sparsity(result)}
         trial.set_user_attr("n_inputs", measures["n_inputs"])

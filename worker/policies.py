@@ -8,6 +8,7 @@ definition admits but this module does not build fails type checking, and at run
 
 from __future__ import annotations
 
+import math
 from typing import assert_never
 
 import optuna
@@ -30,7 +31,7 @@ from service.spec.policies import (
     ThresholdPruner,
     TPESampler,
 )
-from service.spec.space import grid_values
+from service.spec.space import KNOBS, grid_values
 
 
 def make_sampler(spec: StudySpec, *, claim_seq: int = 0) -> optuna.samplers.BaseSampler:
@@ -47,7 +48,10 @@ def make_sampler(spec: StudySpec, *, claim_seq: int = 0) -> optuna.samplers.Base
         case RandomSampler():
             return optuna.samplers.RandomSampler(seed=seed)
         case GridSampler():
-            space = {name: grid_values(param) for name, param in spec.search_space.searched()}
+            space = {
+                name: grid_values(param, KNOBS[name])
+                for name, param in spec.search_space.searched()
+            }
             return optuna.samplers.GridSampler(space, seed=seed)
         case GPSampler():
             return optuna.samplers.GPSampler(seed=seed, n_startup_trials=config.n_startup_trials)
@@ -101,9 +105,18 @@ def _inner_pruner(config: InnerPruner, max_epochs: int) -> optuna.pruners.BasePr
             assert_never(config)
 
 
+def epoch_budget(spec: StudySpec) -> int:
+    """The most epochs a trial reports: ``max_epochs``, or under the exact solver one per
+    ``report_every`` iterations up to ``max_iter``."""
+    training = spec.training
+    if training.solver == "exact":
+        return math.ceil(training.max_iter / training.report_every)
+    return training.max_epochs
+
+
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     config = spec.pruner
-    max_epochs = spec.training.max_epochs
+    max_epochs = epoch_budget(spec)
     match config:
         case NoPruner():
             return optuna.pruners.NopPruner()

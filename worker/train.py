@@ -8,6 +8,10 @@ proximal operator (soft-thresholding by lr·λ·ρ), which is what makes weights
 With ``optimizer=sgd``, ``momentum=0`` and full batches this is ISTA and converges to the same
 minimizer as scikit-learn: ElasticNet/Lasso ``alpha = λ``; Ridge ``alpha = λ · n_samples``;
 LogisticRegression ``C = 1 / (λ · n_samples)``.
+
+Two of the seeds' techniques act here: ``input_noise`` (Gaussian noise of that standard
+deviation on the standardized inputs of every training batch: data augmentation for tables)
+and ``layer_penalty`` (λ on an MLP's first layer, λ · layer_penalty on every later layer).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from torch.nn import functional as F
 
 from worker.data import Fold
 from worker.evaluation import evaluate
-from worker.models import build_model, count_nonzero, penalized_weights
+from worker.models import build_model, count_nonzero, weighted_penalties
 
 EpochHook = Callable[[int, dict[str, float]], bool]
 """Called after every epoch with (epoch, validation metrics); returning True stops (prunes)."""
@@ -48,6 +52,10 @@ class TrainConfig:
     lam: float = 1e-3
     l1_ratio: float = 0.5
     dropout: float = 0.0
+    input_noise: float = 0.0
+    """Std of the Gaussian noise added to the standardized inputs of every training batch."""
+    layer_penalty: float = 1.0
+    """λ's multiplier on an MLP's layers after the first (``worker.models.weighted_penalties``)."""
     learning_rate: float = 1e-2
     batch_size: int | None = 128
     optimizer: str = "adam"
@@ -85,19 +93,23 @@ def data_loss(output: torch.Tensor, target: torch.Tensor, task: str) -> torch.Te
     return F.cross_entropy(output, target)
 
 
-def _l2_term(model: nn.Module, lam: float, l1_ratio: float) -> torch.Tensor | float:
+def _l2_term(
+    model: nn.Module, lam: float, l1_ratio: float, layer_penalty: float = 1.0
+) -> torch.Tensor | float:
     if lam == 0 or l1_ratio == 1:
         return 0.0
-    return lam * (1 - l1_ratio) / 2 * sum((w * w).sum() for w in penalized_weights(model))
+    pairs = weighted_penalties(model, layer_penalty)
+    return lam * (1 - l1_ratio) / 2 * sum(scale * (w * w).sum() for w, scale in pairs)
 
 
 @torch.no_grad()
-def prox_l1(model: nn.Module, threshold: float) -> None:
-    """Soft-thresholding: w ← sign(w) · max(|w| − threshold, 0)."""
+def prox_l1(model: nn.Module, threshold: float, layer_penalty: float = 1.0) -> None:
+    """Soft-thresholding: w ← sign(w) · max(|w| − threshold · m, 0), m the layer's multiplier."""
     if threshold <= 0:
         return
-    for w in penalized_weights(model):
-        w.copy_(torch.sign(w) * torch.clamp(w.abs() - threshold, min=0.0))
+    for w, scale in weighted_penalties(model, layer_penalty):
+        if scale > 0:
+            w.copy_(torch.sign(w) * torch.clamp(w.abs() - threshold * scale, min=0.0))
 
 
 def _optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
@@ -139,11 +151,15 @@ class _Member:
             if config.batch_norm and len(idx) < 2:
                 continue
             self.optimizer.zero_grad(set_to_none=True)
-            loss = data_loss(self.model(self.X[idx]), self.y[idx], config.task)
-            loss = loss + _l2_term(self.model, config.lam, config.l1_ratio)
+            inputs = self.X[idx]
+            if config.input_noise > 0:
+                noise = torch.randn(inputs.shape, generator=self.generator, dtype=inputs.dtype)
+                inputs = inputs + config.input_noise * noise
+            loss = data_loss(self.model(inputs), self.y[idx], config.task)
+            loss = loss + _l2_term(self.model, config.lam, config.l1_ratio, config.layer_penalty)
             loss.backward()
             self.optimizer.step()
-            prox_l1(self.model, threshold)
+            prox_l1(self.model, threshold, config.layer_penalty)
 
     def validate(self, task: str) -> dict[str, float]:
         return evaluate(self.model, self.X_val, self.fold.y_val, task, self.fold.scaler)

@@ -70,6 +70,10 @@ class BestModel(BaseModel):
     sha256: str
     test_metrics: dict[str, Any]
     val_metrics: dict[str, Any]
+    refit: bool = False
+    """Trained again on every non-test row (the definition's ``refit``), not the trial's own."""
+    train_rows: int | None = None
+    """Rows the saved model trained on (per fold model when not refit)."""
     created_at: UtcDateTime
 
 

@@ -32,10 +32,15 @@ from service.spec.policies import (
     Sampler,
     TPESampler,
 )
-from service.spec.space import Range, SearchSpace
+from service.spec.space import Choices, Fixed, Range, SearchSpace
 from service.spec.strict import Strict, field_error
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+EXACT_IGNORES = ("learning_rate", "batch_size")
+"""Knobs of the minibatch trainer that the exact solver does not use (searching them is an
+error under ``training.solver: exact``)."""
+MLP_ONLY = {"layer_penalty": 1.0, "batch_norm": 0.0}
+"""Knobs a linear model has no use for, with the value that means "not used"."""
 BUILTIN_TASKS: dict[str, Task] = {
     "diabetes": Task.REGRESSION,
     "breast_cancer": Task.BINARY,
@@ -120,6 +125,17 @@ class EarlyStopping(Strict):
 
 
 class Training(Strict):
+    solver: Literal["exact", "minibatch"] | None = Field(
+        default=None,
+        description="exact: full-batch proximal gradient to `tol` (linear models only); "
+        "minibatch: the optimizer over minibatches for `max_epochs`. Default: exact for "
+        "model.kind linear, minibatch otherwise",
+    )
+    tol: float = Field(default=1e-6, gt=0, le=1.0, allow_inf_nan=False)
+    max_iter: int = Field(default=10_000, ge=1, le=1_000_000)
+    report_every: int = Field(
+        default=25, ge=1, le=100_000, description="exact solver iterations per reported epoch"
+    )
     max_epochs: int = Field(default=50, ge=1, le=10_000)
     batch_size: int | Literal["full"] = 128
     optimizer: Literal["adam", "sgd"] = "adam"
@@ -172,6 +188,12 @@ class StudySpec(Strict):
     sampler: Sampler = Field(default_factory=lambda: TPESampler(type="tpe", seed=0))
     pruner: Pruner = Field(default_factory=lambda: HyperbandPruner(type="hyperband"))
     budget: Budget = Field(default_factory=Budget)
+    refit: bool = Field(
+        default=True,
+        description="when the study completes, train the best configuration again on every "
+        "non-test row (training + validation) for the best model; false keeps the best "
+        "trial's own model(s)",
+    )
 
     @field_validator("objectives")
     @classmethod
@@ -218,6 +240,45 @@ class StudySpec(Strict):
         return self
 
     @model_validator(mode="after")
+    def _mlp_knobs(self) -> StudySpec:
+        """Knobs that only an MLP has: a linear model has one layer and no normalization."""
+        if self.model.kind == "mlp":
+            return self
+        for name, param in self.search_space.items():
+            if name in MLP_ONLY and not _neutral(name, param):
+                raise field_error(
+                    ("search_space", name),
+                    f"{name} applies to MLPs only (model.kind linear has one layer)",
+                    name,
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _solver(self) -> StudySpec:
+        """Fill ``training.solver`` from the model, and refuse what the exact solver ignores."""
+        training = self.training
+        if training.solver is None:
+            training.solver = "exact" if self.model.kind == "linear" else "minibatch"
+        if training.solver != "exact":
+            return self
+        if self.model.kind != "linear":
+            raise field_error(
+                ("training", "solver"),
+                f"the exact solver trains linear models only, got model.kind {self.model.kind}: "
+                "give training.solver minibatch",
+                "exact",
+            )
+        for name, _param in self.search_space.searched():
+            if name in EXACT_IGNORES:
+                raise field_error(
+                    ("search_space", name),
+                    f"the exact solver does not use {name}: fix it or give "
+                    "training.solver minibatch to search it",
+                    name,
+                )
+        return self
+
+    @model_validator(mode="after")
     def _consistent(self) -> StudySpec:
         if isinstance(self.sampler, GridSampler):
             for name, param in self.search_space.searched():
@@ -245,6 +306,10 @@ class StudySpec(Strict):
         is the server's data at fault, not a caller's.
         """
         return cls.model_validate(data)
+
+
+def _neutral(name: str, param: Fixed | Range | Choices) -> bool:
+    return isinstance(param, Fixed) and param.value == MLP_ONLY[name]
 
 
 def resolve_task(spec: StudySpec, uploaded_task: str | None = None) -> StudySpec:
@@ -276,9 +341,8 @@ EXAMPLE: dict[str, Any] = {
     "search_space": {
         "lambda": {"low": 1e-5, "high": 10.0, "log": True},
         "l1_ratio": {"low": 0.0, "high": 1.0},
-        "learning_rate": {"low": 1e-3, "high": 1e-1, "log": True},
     },
-    "training": {"max_epochs": 30, "batch_size": 64, "optimizer": "adam"},
+    "training": {"solver": "exact", "tol": 1e-6, "max_iter": 10_000, "report_every": 25},
     "validation": {"holdout": 0.2},
     "objective": {"metric": "val_loss", "direction": "minimize"},
     "sampler": {"type": "tpe", "seed": 0},

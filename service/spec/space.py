@@ -128,6 +128,8 @@ class Knob:
     low_open: bool = False
     high_open: bool = False
     integer: bool = False
+    boolean: bool = False
+    """A flag: written true/false or {choices: [true, false]}, suggested as a category."""
 
     def rule(self, name: str) -> str:
         low_op = "<" if self.low_open else "≤"
@@ -135,6 +137,10 @@ class Knob:
         return f"{self.low:g} {low_op} {name} {high_op} {self.high:g}"
 
     def check(self, name: str, param: Fixed | Range | Choices) -> None:
+        if self.boolean:
+            if isinstance(param, Range) or not set(param.values) <= {0.0, 1.0}:
+                raise ValueError(f"{name} must be true, false or {{choices: [true, false]}}")
+            return
         lo, hi = param.values
         too_low = lo <= self.low if self.low_open else lo < self.low
         too_high = hi >= self.high if self.high_open else hi > self.high
@@ -142,6 +148,18 @@ class Knob:
             raise ValueError(f"must satisfy {self.rule(name)}, got {lo:g}..{hi:g}")
         if self.integer and isinstance(param, Range) and param.step is None and not param.log:
             raise ValueError(f"a {name} range needs an integer step")
+
+    def _flags(self, value: Any) -> Any:
+        """A flag's true/false read as 1/0 (the registry's parameters are numbers)."""
+        if not self.boolean:
+            return value
+        if isinstance(value, bool):
+            return Fixed(value=float(value))
+        if isinstance(value, dict) and isinstance(value.get("choices"), list):
+            choices = value["choices"]
+            if all(isinstance(c, bool) for c in choices):
+                return {**value, "choices": [float(c) for c in choices]}
+        return value
 
     def _validate(self, param: Any, info: ValidationInfo) -> Any:
         if param is not None:
@@ -151,7 +169,8 @@ class Knob:
     def __get_pydantic_core_schema__(
         self, source: Any, handler: GetCoreSchemaHandler
     ) -> CoreSchema:
-        return core_schema.with_info_after_validator_function(self._validate, handler(source))
+        after = core_schema.with_info_after_validator_function(self._validate, handler(source))
+        return core_schema.no_info_before_validator_function(self._flags, after)
 
 
 def knob_name(attribute: str) -> str:
@@ -180,6 +199,21 @@ class SearchSpace(Strict):
     batch_size: Annotated[Param | None, Knob(1.0, 1.0e6, integer=True)] = Field(
         default=None, description="searched minibatch size (else training.batch_size)"
     )
+    input_noise: Annotated[Param, Knob(0.0, 10.0)] = Field(
+        default_factory=lambda: Fixed(value=0.0),
+        description="std of Gaussian noise added to the standardized inputs while training "
+        "(data augmentation; under the exact solver its expected effect, a ridge)",
+    )
+    layer_penalty: Annotated[Param, Knob(0.0, 1.0e3)] = Field(
+        default_factory=lambda: Fixed(value=1.0),
+        description="λ's multiplier on an MLP's layers after the first: 0 penalizes only the "
+        "input layer, 1 every layer alike",
+    )
+    batch_norm: Annotated[Param | None, Knob(0.0, 1.0, boolean=True)] = Field(
+        default=None,
+        description="batch normalization in an MLP: true, false or {choices: [true, false]} "
+        "(else model.batch_norm)",
+    )
 
     def items(self) -> list[tuple[str, Fixed | Range | Choices]]:
         """Every knob the definition sets (or defaults), by its name in a definition."""
@@ -197,9 +231,12 @@ KNOBS: dict[str, Knob] = {
 """Each knob's bounds by its name in a definition."""
 
 
-def grid_values(param: Range | Choices) -> list[float]:
-    """The finite values a grid sampler walks: the choices, or the range's steps."""
+def grid_values(param: Range | Choices, knob: Knob | None = None) -> list[Any]:
+    """The finite values a grid sampler walks: the choices (a flag's as true/false), or the
+    range's steps."""
     if isinstance(param, Choices):
+        if knob is not None and knob.boolean:
+            return [bool(c) for c in param.choices]
         return list(param.choices)
     assert param.step is not None
     count = math.floor((param.high - param.low) / param.step + 1e-9) + 1

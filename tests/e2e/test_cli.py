@@ -104,12 +104,15 @@ def test_best_model_download_and_predict_reproduce_the_reported_test_metric(
     assert result.returncode == 0, result.stderr
     predicted = json.loads(result.stdout)
     assert predicted["rows"] == len(test)
-    reported = study["best_trial"]["test_metrics"]
+    saved = answer["best_model"]
+    reported = saved["test_metrics"]
     assert set(reported) == {"loss", "rmse", "r2"}
     for name, value in reported.items():
         assert predicted["metrics"][name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
-        # ... and the retrained model is the trial's own: the trial's recorded test metric
-        assert best["user_attrs"][f"test_{name}"] == pytest.approx(value, rel=1e-6), name
+    # the saved model is the refit on every non-test row; the trial keeps its own figures
+    assert saved["refit"] is True
+    assert saved["train_rows"] == len(dataset.y) - len(test)
+    assert saved["val_metrics"]["loss"] == pytest.approx(best["user_attrs"]["val_loss"])
 
     out = tmp_path / "pred.csv"
     result = cli(stack, "predict", "-m", str(model_path), str(csv), "--out", str(out))

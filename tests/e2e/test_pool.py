@@ -49,7 +49,12 @@ def definition(n_trials: int, *, max_parallel: int = 4, name: str | None = None)
             "l1_ratio": {"low": 0.0, "high": 1.0},
             "learning_rate": {"low": 1e-3, "high": 1e-1, "log": True},
         },
-        "training": {"max_epochs": 20, "batch_size": 32, "early_stopping": None},
+        "training": {
+            "solver": "minibatch",
+            "max_epochs": 20,
+            "batch_size": 32,
+            "early_stopping": None,
+        },
         "sampler": {"type": "random", "seed": 0},
         "pruner": {"type": "none"},
         "budget": {"n_trials": n_trials, "max_parallel": max_parallel, "max_retries": 2},

@@ -49,9 +49,7 @@ def test_upload_then_tune_on_it(stack_factory: type[Stack], database_url: str) -
             "search_space": {
                 "lambda": {"low": 1e-4, "high": 1e-1, "log": True},
                 "l1_ratio": {"low": 0.0, "high": 1.0},
-                "learning_rate": {"low": 1e-2, "high": 1e-1, "log": True},
             },
-            "training": {"max_epochs": 30, "batch_size": 64},
             "pruner": {"type": "none"},
             "budget": {"n_trials": 6, "max_parallel": 2},
         }

@@ -69,6 +69,20 @@ CASES: list[tuple[str, Any, str, int, str]] = [
         422,
         "search_space.learning_rate",
     ),
+    (
+        "exact solver for an MLP",
+        _with("model", {"kind": "mlp"}),
+        "json",
+        422,
+        "training.solver",
+    ),
+    (
+        "learning rate searched under the exact solver",
+        _with("search_space.learning_rate", {"low": 1e-3, "high": 1e-1, "log": True}),
+        "json",
+        422,
+        "search_space.learning_rate",
+    ),
     ("unknown sampler", _with("sampler", {"type": "bayesopt"}), "json", 422, "sampler"),
     ("unknown pruner", _with("pruner", {"type": "magic"}), "json", 422, "pruner"),
     (

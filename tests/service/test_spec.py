@@ -72,6 +72,8 @@ def test_every_knob_has_its_bounds_in_the_registry() -> None:
         "l1_ratio",
         "dropout",
         "learning_rate",
+        "input_noise",
+        "layer_penalty",
     ]
 
 
@@ -100,3 +102,61 @@ def test_a_stored_definition_is_held_to_the_definition_rules() -> None:
     stored["budget"]["n_trials"] = 0
     with pytest.raises(ValidationError, match=r"budget\.n_trials"):
         StudySpec.from_stored(stored)
+
+
+def test_the_solver_follows_the_model_unless_given() -> None:
+    linear = copy.deepcopy(EXAMPLE)
+    del linear["training"]
+    assert StudySpec.model_validate(linear).training.solver == "exact"
+    mlp = linear | {"model": {"kind": "mlp"}, "search_space": {"learning_rate": 1e-3}}
+    assert StudySpec.model_validate(mlp).training.solver == "minibatch"
+    searched = _with("search_space.learning_rate", {"low": 1e-3, "high": 1e-1, "log": True})
+    searched["training"] = {"solver": "minibatch"}
+    spec = StudySpec.model_validate(searched)
+    assert StudySpec.from_stored(spec.to_stored()) == spec
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "where", "rule"),
+    [
+        ("model", {"kind": "mlp"}, "training.solver", "the exact solver trains linear models only"),
+        (
+            "search_space.batch_size",
+            {"choices": [32, 64]},
+            "search_space.batch_size",
+            "the exact solver does not use batch_size",
+        ),
+    ],
+)
+def test_what_the_exact_solver_cannot_do_is_refused(
+    path: str, value: Any, where: str, rule: str
+) -> None:
+    [(found, message)] = _problems(_with(path, value))
+    assert found == where
+    assert rule in message
+
+
+@pytest.mark.parametrize(
+    ("knob", "value", "rule"),
+    [
+        ("batch_norm", 2, "batch_norm must be true, false or {choices: [true, false]}"),
+        ("batch_norm", {"low": 0, "high": 1}, "batch_norm must be true, false"),
+        ("input_noise", -0.1, "must satisfy 0 ≤ input_noise ≤ 10"),
+        ("layer_penalty", {"low": 0.0, "high": 1.0}, "layer_penalty applies to MLPs only"),
+        ("batch_norm", {"choices": [True, False]}, "batch_norm applies to MLPs only"),
+    ],
+)
+def test_the_seeds_knobs_are_checked_at_their_path(knob: str, value: Any, rule: str) -> None:
+    [(found, message)] = _problems(_with(f"search_space.{knob}", value))
+    assert found == f"search_space.{knob}"
+    assert rule in message
+
+
+def test_batch_norm_reads_true_and_false_and_its_choices() -> None:
+    definition = _with("search_space.batch_norm", {"choices": [True, False]})
+    definition |= {"model": {"kind": "mlp"}, "training": {"solver": "minibatch"}}
+    spec = StudySpec.model_validate(definition)
+    assert dict(spec.search_space.searched())["batch_norm"].values == (0.0, 1.0)
+    assert StudySpec.from_stored(spec.to_stored()) == spec
+    definition["search_space"]["batch_norm"] = True
+    assert StudySpec.model_validate(definition).search_space.batch_norm.values == (1.0, 1.0)

@@ -46,3 +46,13 @@ def test_an_unknown_sampler_or_pruner_is_an_error_not_a_fallback() -> None:
         make_sampler(unknown)
     with pytest.raises(AssertionError):
         make_pruner(unknown)
+
+
+def test_hyperband_auto_counts_the_exact_solvers_reports() -> None:
+    spec = _spec(
+        pruner={"type": "hyperband"},
+        training={"solver": "exact", "max_iter": 1_000, "report_every": 30},
+    )
+    pruner = make_pruner(spec)
+    assert isinstance(pruner, optuna.pruners.HyperbandPruner)
+    assert pruner._max_resource == 34  # ceil(1000 / 30)

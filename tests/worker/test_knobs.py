@@ -1,0 +1,120 @@
+"""The seeds' remaining techniques, each a knob of the search space: input noise, a penalty per
+layer, and batch normalization as a choice."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import optuna
+import pytest
+import torch
+from sklearn.linear_model import Ridge
+
+from service.spec.definition import EXAMPLE, StudySpec, resolve_task
+from worker.data import Fold, Standardizer, load, make_splits
+from worker.exact import ExactOptions, input_noise_l2, train_exact
+from worker.models import penalized_weights, weighted_penalties
+from worker.objective import suggest, train_config
+from worker.policies import make_sampler
+from worker.train import TrainConfig, train
+
+
+def _fold(name: str) -> Fold:
+    return make_splits(load({"builtin": name}), test_fraction=0.2, holdout=0.2, folds=None,
+                       seed=0).folds[0]  # fmt: skip
+
+
+def _mlp(**overrides: Any) -> TrainConfig:
+    base: dict[str, Any] = {
+        "task": "regression",
+        "n_out": 1,
+        "model_kind": "mlp",
+        "hidden_layers": (16, 16),
+        "max_epochs": 4,
+        "batch_size": 64,
+        "early_stopping": None,
+    }
+    return TrainConfig(**(base | overrides))
+
+
+def _first_weights(result: Any) -> np.ndarray:
+    return penalized_weights(result.models[0])[0].detach().numpy().copy()
+
+
+def test_input_noise_perturbs_training_reproducibly_and_never_evaluation() -> None:
+    fold = _fold("diabetes")
+    plain = train(_mlp(), [fold])
+    noisy = train(_mlp(input_noise=0.5), [fold])
+    again = train(_mlp(input_noise=0.5), [fold])
+    assert not np.array_equal(_first_weights(plain), _first_weights(noisy))
+    assert np.array_equal(_first_weights(noisy), _first_weights(again))  # seeded
+    model = noisy.models[0].eval()
+    X = torch.from_numpy(fold.X_val)
+    assert torch.equal(model(X), model(X))  # no noise at evaluation
+
+
+def test_input_noise_under_the_exact_solver_is_its_expected_ridge() -> None:
+    """For ½·MSE, Gaussian input noise σ adds exactly ½·σ²·|w|²: the noisy trial's answer is
+    scikit-learn's Ridge with alpha = σ²·n (no other penalty)."""
+    X, y = load({"builtin": "diabetes"}).X, load({"builtin": "diabetes"}).y
+    scaler = Standardizer.fit(X, y, "regression")
+    Xs, ys = scaler.x(X), scaler.y(y, "regression")
+    fold = Fold(Xs, ys, Xs, ys, Xs, ys, scaler)
+    sigma = 0.3
+    assert np.allclose(input_noise_l2(10, task="regression", n_out=1, std=sigma), sigma**2)
+    config = TrainConfig(task="regression", n_out=1, lam=0.0, l1_ratio=0.0, input_noise=sigma)
+    result = train_exact(config, [fold], options=ExactOptions(tol=1e-10, max_iter=100_000))
+    ours = result.models[0][1].weight.detach().double().numpy().ravel()
+    reference = Ridge(alpha=sigma**2 * len(ys)).fit(Xs.astype(np.float64), ys).coef_
+    assert np.allclose(ours, reference, atol=1e-4)
+
+
+def test_layer_penalty_weighs_the_layers_after_the_first() -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+    assert [scale for _, scale in weighted_penalties(model, 0.25)] == [1.0, 0.25]
+    fold = _fold("diabetes")
+    lasso = {"lam": 1.0, "l1_ratio": 1.0, "learning_rate": 1e-2}
+    input_only = train(_mlp(layer_penalty=0.0, **lasso), [fold]).models[0]
+    every = train(_mlp(layer_penalty=1.0, **lasso), [fold]).models[0]
+    first, *later = penalized_weights(input_only)
+    assert (first == 0).any()  # the input layer is still sparsified
+    assert all((w != 0).all() for w in later)  # the others are not penalized at all
+    assert any((w == 0).any() for w in penalized_weights(every)[1:])
+
+
+def _mlp_spec(search_space: dict[str, Any]) -> StudySpec:
+    definition = copy.deepcopy(EXAMPLE)
+    definition["model"] = {"kind": "mlp", "hidden_layers": [8]}
+    definition["training"] = {"solver": "minibatch", "max_epochs": 2}
+    definition["search_space"] = {"lambda": 1e-3, "l1_ratio": 0.5} | search_space
+    return resolve_task(StudySpec.model_validate(definition))
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "grid"])
+def test_batch_norm_is_a_choice_the_sampler_makes(sampler: str) -> None:
+    spec = _mlp_spec({"batch_norm": {"choices": [True, False]}})
+    spec = spec.model_copy(update={"sampler": type(spec.sampler)(type="tpe", seed=0)})
+    if sampler == "grid":
+        spec = StudySpec.model_validate(spec.to_stored() | {"sampler": {"type": "grid"}})
+    study = optuna.create_study(sampler=make_sampler(spec))
+    seen = set()
+
+    def objective(trial: optuna.Trial) -> float:
+        config = train_config(spec, suggest(trial, spec), n_out=1)
+        assert trial.params["batch_norm"] is config.batch_norm  # shown as true/false
+        seen.add(config.batch_norm)
+        return 1.0
+
+    study.optimize(objective, n_trials=2 if sampler == "grid" else 6)
+    assert seen == {True, False}
+
+
+def test_a_fixed_batch_norm_knob_overrides_the_model_flag() -> None:
+    spec = _mlp_spec({"batch_norm": True, "input_noise": 0.1, "layer_penalty": 0.5})
+    trial = optuna.create_study().ask()
+    config = train_config(spec, suggest(trial, spec), n_out=1)
+    assert (config.batch_norm, config.input_noise, config.layer_penalty) == (True, 0.1, 0.5)
+    result = train(config, [_fold("diabetes")])
+    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in result.models[0].modules())
