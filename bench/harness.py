@@ -30,8 +30,13 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 
 
-def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """The arguments every benchmark takes; also makes SIGTERM run the clean-up (servers stop)."""
+def parse_args(
+    description: str,
+    argv: Sequence[str] | None = None,
+    extra: dict[str, dict[str, Any]] | None = None,
+) -> argparse.Namespace:
+    """The arguments every benchmark takes, plus ``extra`` (flag → ``add_argument`` keywords);
+    also makes SIGTERM run the clean-up (servers stop)."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
@@ -47,6 +52,8 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.
         help="seeds or random splits per comparison, where the benchmark has them "
         "(default: the benchmark's own)",
     )
+    for flag, options in (extra or {}).items():
+        parser.add_argument(flag, **options)
     return parser.parse_args(argv)
 
 
