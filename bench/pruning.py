@@ -14,7 +14,7 @@ sampler and pruner (``worker.objective.make_objective``, ``worker.policies``): t
 the same pruning decisions a worker makes, without the service around it (whose per-trial cost
 ``bench.overhead`` measures), so that 2,160 trials fit in a few minutes.
 
-    python -m bench.pruning [--quick] [--repeats SEEDS]
+    python -m bench.pruning [--quick] [--repeats SEEDS] [--datasets a,b] [--pruners a,b]
 """
 
 from __future__ import annotations
@@ -116,8 +116,14 @@ def epochs_to_reach(progress: list[tuple[int, float]], target: float) -> int | N
     return None
 
 
-def measure(quick: bool, repeats: int | None = None) -> list[dict[str, Any]]:
-    datasets = ["diabetes"] if quick else list(DATASETS)
+def measure(
+    quick: bool,
+    repeats: int | None = None,
+    datasets: list[str] | None = None,
+    pruners: list[str] | None = None,
+) -> list[dict[str, Any]]:
+    datasets = datasets or (["diabetes"] if quick else list(DATASETS))
+    pruners = ["none", *(p for p in pruners or PRUNERS if p != "none")]
     seeds = list(range(repeats or (1 if quick else 3)))
     n_trials, epochs = (4, 4) if quick else (60, 30)
     runs: list[dict[str, Any]] = []
@@ -125,7 +131,7 @@ def measure(quick: bool, repeats: int | None = None) -> list[dict[str, Any]]:
         run_study(definition(dataset, "none", 0, 1, 1))
     for dataset in datasets:
         for seed in seeds:
-            for pruner in PRUNERS:
+            for pruner in pruners:
                 result = run_study(definition(dataset, pruner, seed, n_trials, epochs))
                 runs.append({"dataset": dataset, "pruner": pruner, "seed": seed, **result})
                 print(
@@ -149,7 +155,7 @@ def measure(quick: bool, repeats: int | None = None) -> list[dict[str, Any]]:
 def summarize(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
     rows: list[dict[str, Any]] = []
     for dataset in dict.fromkeys(r["dataset"] for r in runs):
-        for pruner in PRUNERS:
+        for pruner in dict.fromkeys(r["pruner"] for r in runs):
             group = [r for r in runs if r["dataset"] == dataset and r["pruner"] == pruner]
             reached = [r["epochs_to_equal_quality"] for r in group]
             rows.append(
@@ -204,9 +210,20 @@ def summarize(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
     return rows, harness.table(headers, table_rows)
 
 
+def _names(value: str | None) -> list[str] | None:
+    return value.split(",") if value else None
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = harness.parse_args(__doc__ or "", argv)
-    runs = measure(args.quick, args.repeats)
+    args = harness.parse_args(
+        __doc__ or "",
+        argv,
+        extra={
+            "--datasets": {"default": None, "help": "comma-separated (default: all three)"},
+            "--pruners": {"default": None, "help": "comma-separated names of PRUNERS"},
+        },
+    )
+    runs = measure(args.quick, args.repeats, _names(args.datasets), _names(args.pruners))
     rows, markdown = summarize(runs)
     for run in runs:
         run.pop("progress")
