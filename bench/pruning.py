@@ -31,6 +31,7 @@ PRUNERS: dict[str, dict[str, Any]] = {
     "successive_halving": {"type": "successive_halving"},
     "hyperband": {"type": "hyperband", "min_resource": 1},
     "hyperband_min5": {"type": "hyperband", "min_resource": 5},
+    "median_warmup5": {"type": "median", "n_startup_trials": 10, "n_warmup_steps": 5},
     "median_warmup10": {"type": "median", "n_startup_trials": 10, "n_warmup_steps": 10},
     "patient_median": {
         "type": "patient",

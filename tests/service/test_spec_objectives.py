@@ -77,4 +77,4 @@ def test_max_nonzero_is_a_single_objective_constraint() -> None:
     s = spec(objective={"metric": "val_loss", "max_nonzero": 5})
     assert s.objective.max_nonzero == 5
     assert objective_names(s) == ["val_loss"]
-    assert s.pruner.type == "hyperband"  # pruning still applies
+    assert s.pruner.type == "median"  # pruning still applies
