@@ -30,6 +30,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def definition(name: str, **changes: Any) -> dict[str, Any]:
     body = copy.deepcopy(EXAMPLE)
     body["name"] = name
+    body["training"]["solver"] = "minibatch"  # MLPs and searched learning rates need it
     for path, value in changes.items():
         *parents, leaf = path.split("__")
         node = body

@@ -93,7 +93,12 @@ def test_a_diverged_trial_is_marked() -> None:
                 "dataset": {"builtin": "diabetes"},
                 "model": {"kind": "linear"},
                 "search_space": {"lambda": 1e-5, "l1_ratio": 0.0, "learning_rate": 9.9},
-                "training": {"max_epochs": 50, "optimizer": "sgd", "batch_size": 8},
+                "training": {
+                    "solver": "minibatch",  # the exact solver has no learning rate to diverge
+                    "max_epochs": 50,
+                    "optimizer": "sgd",
+                    "batch_size": 8,
+                },
                 "pruner": {"type": "none"},
             }
         )
