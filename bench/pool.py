@@ -176,7 +176,7 @@ def run_pool(
     }
     watch = None
     with harness.Service(url, tmp, **env) as service:
-        service.start_api().start_workers(n_workers)
+        service.start_api("--workers", "1").start_workers(n_workers)
         wait_for(
             lambda: len(httpx.get(f"{service.url}/v1/workers", timeout=30).json()) == n_workers,
             timeout=900,

@@ -20,7 +20,7 @@ from service.api.errors import error_response
 from service.errors import Unauthorized
 from service.settings import get_settings
 from service.store.backoff import TRANSIENT
-from service.store.keys import authenticate
+from service.store.keys import authenticate, cached_caller
 
 log = logging.getLogger(__name__)
 PUBLIC_PATHS = frozenset(
@@ -39,7 +39,10 @@ class Authenticate:
             return
         header = Headers(scope=scope).get("authorization")
         try:
-            caller = await anyio.to_thread.run_sync(authenticate, header, get_settings())
+            settings = get_settings()
+            caller = cached_caller(header, settings) or await anyio.to_thread.run_sync(
+                authenticate, header, settings
+            )
         except Unauthorized as exc:
             response = error_response(401, "unauthorized", exc.message)
             response.headers["WWW-Authenticate"] = "Bearer"

@@ -37,13 +37,19 @@ class Sweeper(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        from service.store.sweep import sweep
+        from service.store.sweep import sweep, sweep_lease
 
+        lease = sweep_lease(self.interval)  # one API process sweeps; the others stand by
         while not self.stopped.wait(self.interval):
             try:
-                sweep()
+                if lease.acquire():
+                    sweep()
             except Exception as exc:
                 log.warning("sweep failed, retrying later: %s", type(exc).__name__)
+        try:
+            lease.release()
+        except Exception as exc:
+            log.warning("could not release the sweep lease: %s", type(exc).__name__)
 
 
 def _migrate_with_retry() -> None:
@@ -62,6 +68,7 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         sweeper.stopped.set()
+        sweeper.join(timeout=5)  # it hands the sweep lease over to another process
 
 
 def create_app() -> FastAPI:

@@ -13,7 +13,7 @@ from service.store.keys import Caller
 from service.store.tables import StudyRow
 
 
-def caller(request: Request) -> Caller:
+async def caller(request: Request) -> Caller:
     """Who is calling, as the authentication middleware found it (``service.api.access``)."""
     found = request.scope.get("state", {}).get(CALLER_KEY)
     if not isinstance(found, Caller):
@@ -24,7 +24,7 @@ def caller(request: Request) -> Caller:
 CallerDep = Annotated[Caller, Depends(caller)]
 
 
-def tenant(who: CallerDep) -> str:
+async def tenant(who: CallerDep) -> str:
     """The caller's tenant. Without API keys configured, everyone is the default tenant."""
     return who.tenant
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from service.api.body import YAML_TYPES, read_definition
 from service.api.deps import StudyDep, TenantDep
@@ -31,7 +31,7 @@ from service.spec.definition import EXAMPLE, StudySpec, resolve_task
 from service.spec.enums import StudyStatus
 from service.store import datasets, studies
 from service.store import trials as trial_reads
-from service.store.db import transaction
+from service.store.reads import read
 from service.store.tables import StudyRow
 
 router = APIRouter(prefix="/v1", tags=["studies"])
@@ -52,6 +52,11 @@ _CREATE_BODY = {
         },
     }
 }
+
+
+def json_body(model: BaseModel) -> Response:
+    """The model as JSON, serialized once by pydantic (FastAPI would validate and encode again)."""
+    return Response(model.model_dump_json(), media_type="application/json")
 
 
 def trial_out(view: trial_reads.TrialView, *, with_curve: bool = False) -> TrialOut:
@@ -157,7 +162,7 @@ def list_studies(
     status_: Annotated[StudyStatus | None, Query(alias="status")] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> StudyPage:
+) -> Response:
     rows, total = studies.list_rows(tenant=tenant, status=status_, offset=offset, limit=limit)
     items = [
         StudyBrief(
@@ -172,12 +177,12 @@ def list_studies(
         )
         for r in rows
     ]
-    return StudyPage(items=items, total=total, offset=offset, limit=limit)
+    return json_body(StudyPage(items=items, total=total, offset=offset, limit=limit))
 
 
 @router.get("/studies/{study_id}", response_model=StudyOut, responses=ERRORS)
-def get_study(study: StudyDep) -> StudyOut:
-    return study_out(study)
+def get_study(study: StudyDep) -> Response:
+    return json_body(study_out(study))
 
 
 @router.get("/studies/{study_id}/trials", response_model=TrialPage, responses=ERRORS)
@@ -186,21 +191,23 @@ def list_trials(
     state: StateFilter | None = None,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> TrialPage:
+) -> Response:
     osid = study.optuna_study_id or -1
-    with transaction() as session:
-        total = trial_reads.count_trials(session, osid, state)
-        views = trial_reads.list_trials(session, osid, state=state, offset=offset, limit=limit)
-    return TrialPage(items=[trial_out(v) for v in views], total=total, offset=offset, limit=limit)
+    total, views = read(
+        lambda session: trial_reads.trial_page(
+            session, osid, key=study.id, state=state, offset=offset, limit=limit
+        )
+    )
+    page = TrialPage(items=[trial_out(v) for v in views], total=total, offset=offset, limit=limit)
+    return json_body(page)
 
 
 @router.get("/studies/{study_id}/trials/{number}", response_model=TrialOut, responses=ERRORS)
-def get_trial(study: StudyDep, number: Annotated[int, Path(ge=0, le=2**31 - 1)]) -> TrialOut:
-    with transaction() as session:
-        view = trial_reads.get_trial(session, study.optuna_study_id or -1, number)
+def get_trial(study: StudyDep, number: Annotated[int, Path(ge=0, le=2**31 - 1)]) -> Response:
+    view = read(lambda session: trial_reads.get_trial(session, study.optuna_study_id or -1, number))
     if view is None:
         raise TrialNotFound(f"study {study.id!r} has no trial {number}")
-    return trial_out(view, with_curve=True)
+    return json_body(trial_out(view, with_curve=True))
 
 
 @router.post("/studies/{study_id}/cancel", response_model=StudyOut, responses=ERRORS)

@@ -45,8 +45,14 @@ def migrate() -> None:
 def api(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="API processes [default: the number of CPUs]."),
+    ] = None,
 ) -> None:
     """Run the REST API (migrates the database on start)."""
+    import os
+
     import uvicorn
 
     _setup_logging()
@@ -60,6 +66,7 @@ def api(
         log_level="info",
         log_config=None,  # our JSON handler (service.logs) formats uvicorn's lines too
         access_log=False,  # one line per request comes from service.api.observability
+        workers=workers or os.cpu_count() or 1,
     )
 
 
@@ -111,6 +118,10 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="API port.")] = 8000,
     workers: Annotated[int, typer.Option("--workers", help="Worker processes.")] = 2,
+    api_workers: Annotated[
+        int | None,
+        typer.Option("--api-workers", min=1, help="API processes [default: the number of CPUs]."),
+    ] = None,
     dashboard: Annotated[
         bool, typer.Option("--dashboard", help="Also run optuna-dashboard.")
     ] = False,
@@ -126,6 +137,7 @@ def serve(
             host=host,
             port=port,
             workers=workers,
+            api_workers=api_workers,
             dashboard=dashboard,
             dashboard_port=dashboard_port,
         )

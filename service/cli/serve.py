@@ -109,7 +109,15 @@ class Child:
             self.popen.send_signal(signal.SIGTERM)
 
 
-def serve(*, host: str, port: int, workers: int, dashboard: bool, dashboard_port: int) -> int:
+def serve(
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    dashboard: bool,
+    dashboard_port: int,
+    api_workers: int | None = None,
+) -> int:
     """Run until Ctrl-C or SIGTERM, then stop every child (workers hand their trials back)."""
     settings = get_settings()
     dashboard_host = host
@@ -120,7 +128,9 @@ def serve(*, host: str, port: int, workers: int, dashboard: bool, dashboard_port
     me = [sys.executable, "-m", "service.cli.app"]
     env = os.environ.copy()
     worker_env = {**env, "REGTUNE_WORKER_MEMORY_MB": str(worker_memory_mb(settings, workers))}
-    children = [Child("api", [*me, "api", "--host", host, "--port", str(port)], env)]
+    api = [*me, "api", "--host", host, "--port", str(port)]
+    api += ["--workers", str(api_workers or os.cpu_count() or 1)]
+    children = [Child("api", api, env)]
     children += [
         Child(f"worker {i + 1}", [*me, "worker"], worker_env, critical=False)
         for i in range(workers)

@@ -3,6 +3,10 @@
 Secrets are 256-bit random tokens, so a plain SHA-256 digest is a safe thing to store (no slow
 hash needed); lookups go by digest and the final comparison is constant-time. A secret is shown
 once, when it is created, and never logged.
+
+Every request is authenticated, so each process remembers what it read about a key for
+``KEY_CACHE_SECONDS``: a revoked key is refused by the process that revoked it at once, and by
+every other API process at most ``KEY_CACHE_SECONDS`` later.
 """
 
 from __future__ import annotations
@@ -11,9 +15,12 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 
+from cachetools import TTLCache
 from sqlalchemy import select, update
 
 from service.errors import Forbidden, NotFound, Unauthorized
@@ -26,6 +33,9 @@ SECRET_PREFIX = "rt_"
 DEFAULT_TENANT = "default"
 """Everyone's tenant when no key is configured, and the admin key's tenant."""
 TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+KEY_CACHE_SECONDS = 2.0
+"""The longest a revoked key is still accepted, by an API process other than the one that
+revoked it."""
 
 
 class KeyNotFound(NotFound):
@@ -46,9 +56,22 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+_LOCK = threading.Lock()
+_KEYS: TTLCache[str, tuple[Caller | None, float]] = TTLCache(maxsize=4096, ttl=KEY_CACHE_SECONDS)
+"""Digest of a presented secret → (its caller, or None for an unknown or revoked key; when the
+lookup started). The start, not the insertion, bounds how long the answer is trusted."""
+_ANY_KEY: TTLCache[str, bool] = TTLCache(maxsize=1, ttl=KEY_CACHE_SECONDS)
+
+
 def _any_active_key() -> bool:
+    with _LOCK:
+        known = _ANY_KEY.get("any")
+    if known is not None:
+        return known
     with transaction() as session:
         found = session.scalar(select(ApiKeyRow.id).where(ApiKeyRow.revoked_at.is_(None)).limit(1))
+    with _LOCK:
+        _ANY_KEY["any"] = found is not None
     return found is not None
 
 
@@ -66,22 +89,54 @@ def _bearer(authorization: str | None) -> str:
     return token.strip()
 
 
-def authenticate(authorization: str | None, settings: Settings) -> Caller:
-    """The caller behind an ``Authorization`` header; ``Unauthorized`` if it is not a live key."""
-    if not keys_configured(settings):
-        return OPEN
+def cached_caller(authorization: str | None, settings: Settings) -> Caller | None:
+    """The caller if it is known without the database, else None (then call ``authenticate``).
+
+    Raises ``Unauthorized`` for a malformed header, or a key known to be unknown or revoked.
+    """
+    if settings.admin_key is None:
+        with _LOCK:
+            configured = _ANY_KEY.get("any")
+        if configured is None:
+            return None
+        if not configured:
+            return OPEN
     presented = digest(_bearer(authorization))
     if settings.admin_key is not None and hmac.compare_digest(
         presented, digest(settings.admin_key.get_secret_value())
     ):
         return Caller(DEFAULT_TENANT, admin=True)
+    with _LOCK:
+        found = _KEYS.get(presented)
+    if found is None or time.monotonic() - found[1] >= KEY_CACHE_SECONDS:
+        return None
+    caller = found[0]
+    if caller is None:
+        raise Unauthorized("the API key is unknown or revoked")
+    return caller
+
+
+def authenticate(authorization: str | None, settings: Settings) -> Caller:
+    """The caller behind an ``Authorization`` header; ``Unauthorized`` if it is not a live key."""
+    known = cached_caller(authorization, settings)
+    if known is not None:
+        return known
+    if not keys_configured(settings):
+        return OPEN
+    presented = digest(_bearer(authorization))
+    started = time.monotonic()
     with transaction() as session:
         row = session.scalar(
             select(ApiKeyRow).where(ApiKeyRow.digest == presented, ApiKeyRow.revoked_at.is_(None))
         )
-    if row is None or not hmac.compare_digest(row.digest, presented):
+    caller = None
+    if row is not None and hmac.compare_digest(row.digest, presented):
+        caller = Caller(row.tenant, key_id=row.id)
+    with _LOCK:
+        _KEYS[presented] = (caller, started)
+    if caller is None:
         raise Unauthorized("the API key is unknown or revoked")
-    return Caller(row.tenant, key_id=row.id)
+    return caller
 
 
 def require_admin(caller: Caller, settings: Settings) -> None:
@@ -119,7 +174,7 @@ def list_keys(*, tenant: str | None = None) -> list[ApiKeyRow]:
 
 
 def revoke_key(key_id: str) -> None:
-    """Revoke at once: the next request with this key is refused. Revoking twice is a no-op."""
+    """Revoke: refused at once by this process, by all within ``KEY_CACHE_SECONDS``. Idempotent."""
     with transaction() as session:
         if session.get(ApiKeyRow, key_id) is None:
             raise KeyNotFound(f"no API key with id {key_id!r}")
@@ -128,6 +183,11 @@ def revoke_key(key_id: str) -> None:
             .where(ApiKeyRow.id == key_id, ApiKeyRow.revoked_at.is_(None))
             .values(revoked_at=utcnow())
         )
+    with _LOCK:  # refused here at once; other processes forget it within KEY_CACHE_SECONDS
+        for presented, (caller, started) in list(_KEYS.items()):
+            if caller is not None and caller.key_id == key_id:
+                _KEYS[presented] = (None, started)
+        _ANY_KEY.clear()
 
 
 # ---------------------------------------------------------------------------- binding

@@ -1,4 +1,4 @@
-"""Create and upgrade the database: regtune's tables through Alembic, Optuna's through Optuna."""
+"""Create and upgrade the database: Optuna's tables (through Optuna), then regtune's (Alembic)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ log = logging.getLogger(__name__)
 
 def upgrade(url: str) -> None:
     """Bring the database at ``url`` to the newest schema. Safe to run from several processes."""
+    storage = make_storage(url)  # creates or upgrades Optuna's tables, which ours index
+    storage.remove_session()
+    storage.engine.dispose()  # else its connections stay open until a garbage collection
     engine = make_engine(url)
     try:
         with engine.begin() as connection:
@@ -28,7 +31,4 @@ def upgrade(url: str) -> None:
             command.upgrade(config, "head")
     finally:
         engine.dispose()
-    storage = make_storage(url)  # creates or upgrades Optuna's tables
-    storage.remove_session()
-    storage.engine.dispose()  # else its connections stay open until a garbage collection
     log.info("database is at the newest schema")

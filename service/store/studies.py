@@ -15,6 +15,7 @@ from optuna_dashboard import save_note
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, load_only
 
 from service.errors import StudyNameTaken, StudyNotActive, StudyNotFound, StudyRunning
 from service.spec.definition import StudySpec
@@ -25,6 +26,7 @@ from service.store import trials as trial_reads
 from service.store.claims import utcnow
 from service.store.db import rowcount, transaction
 from service.store.optuna_storage import MAX_RETRIES_ATTR, get_storage
+from service.store.reads import read
 from service.store.tables import StudyRow
 
 SPEC_ATTR = "regtune:definition"
@@ -143,29 +145,46 @@ def _set_dashboard_note(study: optuna.Study, text: str) -> None:
 
 
 def get_row(study_id: str, *, tenant: str = "default") -> StudyRow:
-    with transaction() as session:
-        row = session.get(StudyRow, study_id)
+    row = read(lambda session: session.get(StudyRow, study_id))
     if row is None or row.tenant != tenant:
         raise StudyNotFound(f"no study with id {study_id!r}")
     return row
 
 
+BRIEF = (
+    StudyRow.id,
+    StudyRow.tenant,
+    StudyRow.name,
+    StudyRow.status,
+    StudyRow.n_trials,
+    StudyRow.n_done,
+    StudyRow.n_running,
+    StudyRow.created_at,
+    StudyRow.finished_at,
+)
+
+
 def list_rows(
     *, tenant: str = "default", status: str | None = None, offset: int = 0, limit: int = 50
 ) -> tuple[list[StudyRow], int]:
+    """A page of a tenant's studies, newest first, with the ``BRIEF`` columns loaded only."""
     where = [StudyRow.tenant == tenant]
     if status is not None:
         where.append(StudyRow.status == status)
-    with transaction() as session:
+
+    def page(session: Session) -> tuple[list[StudyRow], int]:
         total = session.scalar(select(func.count()).select_from(StudyRow).where(*where)) or 0
         rows = session.scalars(
             select(StudyRow)
+            .options(load_only(*BRIEF))
             .where(*where)
             .order_by(StudyRow.created_at.desc(), StudyRow.id)
             .offset(offset)
             .limit(limit)
         ).all()
-    return list(rows), int(total)
+        return list(rows), int(total)
+
+    return read(page)
 
 
 def cancel(study_id: str, *, tenant: str = "default") -> StudyRow:
@@ -234,18 +253,18 @@ def summarize(row: StudyRow) -> StudySummary:
     """Counts, best feasible trial, Pareto set (several objectives) and the saved best model."""
     directions = objective_directions(StudySpec.from_stored(row.spec))
     osid = row.optuna_study_id or -1
-    best = pareto = None
-    with transaction() as session:
-        counts = trial_reads.counts_by_state(session, osid)
-        best = trial_reads.best_trial(
-            session, osid, directions[0], n_complete=counts["COMPLETE"], key=row.id
-        )
+
+    def reads(session: Session) -> tuple[Any, ...]:
+        counts, best = trial_reads.study_reads(session, osid, key=row.id, direction=directions[0])
+        pareto = None
         if len(directions) > 1:
             numbers = trial_reads.pareto_numbers(session, osid, directions)
             pareto = trial_reads.list_trials(
                 session, osid, numbers=numbers[:PARETO_LIMIT], limit=PARETO_LIMIT
             )
-        model = best_model.read_info(session, osid)
+        return counts, best, pareto, best_model.read_info(session, osid)
+
+    counts, best, pareto, model = read(reads)
     test_metrics = None
     if best is not None:
         test_metrics = {

@@ -1,7 +1,8 @@
 """Finding work that nobody will finish: trials of dead workers, slots they held, lapsed deadlines.
 
 Optuna fails stale trials only inside ``study.optimize``; when the dead worker was the only one
-(or the others are busy) nobody would call it, so the API process and idle workers sweep too.
+(or the others are busy) nobody would call it, so the API and idle workers sweep too. Of the API
+processes (``regtune api --workers N``, replicas), only the holder of the sweep lease sweeps.
 """
 
 from __future__ import annotations
@@ -9,12 +10,16 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import os
+import socket
+import uuid
 import warnings
 from datetime import datetime, timedelta
 
 import optuna
 from optuna.trial import TrialState
-from sqlalchemy import Engine, delete, or_, select
+from sqlalchemy import Engine, delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from service.settings import get_settings
 from service.spec.enums import ACTIVE, FINAL
@@ -22,7 +27,7 @@ from service.store.claims import release_dead_workers, utcnow
 from service.store.db import rowcount, transaction
 from service.store.optuna_internals import om, stale_trial_ids, trial_started_utc
 from service.store.studies import OPTUNA_NAME
-from service.store.tables import ClaimRow, StudyRow
+from service.store.tables import ClaimRow, LeaseRow, StudyRow
 
 log = logging.getLogger(__name__)
 CREATION_GRACE = timedelta(minutes=2)
@@ -35,18 +40,22 @@ def fail_stale_trials(
     """Fail trials whose Optuna heartbeat lapsed; the storage's callback enqueues their retries.
 
     Studies still scheduling and studies with a slot held (a cancelled study's last trials) are
-    swept, so no trial of a dead worker stays RUNNING.
+    swept, so no trial of a dead worker stays RUNNING; only those with a RUNNING trial are loaded.
     """
     from service.store.optuna_storage import get_storage
 
     storage = storage or get_storage()
+    trials = om.TrialModel
     with transaction(engine) as session:
         names = session.scalars(
             select(StudyRow.optuna_name).where(
                 or_(
                     StudyRow.status.in_(ACTIVE),
                     StudyRow.id.in_(select(ClaimRow.study_id).distinct()),
-                )
+                ),
+                StudyRow.optuna_study_id.in_(
+                    select(trials.study_id).where(trials.state == TrialState.RUNNING)
+                ),
             )
         ).all()
     for name in names:
@@ -86,12 +95,9 @@ def fail_orphaned_trials(
             select(trials.trial_id, trials.state, StudyRow.status, StudyRow.optuna_name, never_beat)
             .join(StudyRow, StudyRow.optuna_study_id == trials.study_id)
             .outerjoin(beats, beats.trial_id == trials.trial_id)
-            .where(
-                or_(
-                    never_beat,
-                    trials.state.in_([TrialState.RUNNING, TrialState.WAITING])
-                    & StudyRow.status.in_(FINAL),
-                )
+            .where(  # the first condition lets the index of open trials find the candidates
+                trials.state.in_([TrialState.RUNNING, TrialState.WAITING]),
+                or_(never_beat, StudyRow.status.in_(FINAL)),
             )
         ).all()
     failed = 0
@@ -190,3 +196,61 @@ def sweep(engine: Engine | None = None, storage: optuna.storages.RDBStorage | No
     remove_unfinished_studies(engine, storage)
     remove_orphaned_optuna_studies(engine, storage)
     return release_dead_workers(engine, grace=timedelta(seconds=get_settings().grace_period))
+
+
+SWEEP_LEASE = "sweep"
+
+
+class Lease:
+    """A named job that one process at a time may run, on SQLite and PostgreSQL alike.
+
+    Held by a row (``regtune_leases``) that a single conditional UPDATE renews or takes over
+    once it expired, so two processes can never both win. A holder that dies is replaced
+    ``seconds`` after its last renewal. Holders' clocks must agree to well within ``seconds``.
+    """
+
+    def __init__(self, name: str, *, seconds: float, engine: Engine | None = None) -> None:
+        self.name = name
+        self.seconds = seconds
+        self.engine = engine
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    def acquire(self) -> bool:
+        """Take or renew the lease; True if this process holds it for ``seconds`` from now."""
+        now = utcnow()
+        until = now + timedelta(seconds=self.seconds)
+        with transaction(self.engine) as session:
+            won = rowcount(
+                session.execute(
+                    update(LeaseRow)
+                    .where(
+                        LeaseRow.name == self.name,
+                        or_(LeaseRow.holder == self.holder, LeaseRow.expires_at < now),
+                    )
+                    .values(holder=self.holder, expires_at=until)
+                    .execution_options(synchronize_session=False)
+                )
+            )
+        if won:
+            return True
+        try:
+            with transaction(self.engine) as session:
+                session.add(LeaseRow(name=self.name, holder=self.holder, expires_at=until))
+        except IntegrityError:
+            return False  # somebody holds it (or took it first)
+        return True
+
+    def release(self) -> None:
+        """Let another process take over at once (on shutdown)."""
+        with transaction(self.engine) as session:
+            session.execute(
+                update(LeaseRow)
+                .where(LeaseRow.name == self.name, LeaseRow.holder == self.holder)
+                .values(expires_at=utcnow() - timedelta(seconds=1))
+                .execution_options(synchronize_session=False)
+            )
+
+
+def sweep_lease(interval: float, engine: Engine | None = None) -> Lease:
+    """The lease of the API's sweep: renewed every ``interval``, lost after three missed."""
+    return Lease(SWEEP_LEASE, seconds=3 * interval, engine=engine)

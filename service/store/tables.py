@@ -40,7 +40,11 @@ class StudyRow(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
-    __table_args__ = (Index("ix_regtune_studies_tenant_name", "tenant", "name", unique=True),)
+    __table_args__ = (
+        Index("ix_regtune_studies_tenant_name", "tenant", "name", unique=True),
+        Index("ix_regtune_studies_tenant_status_created", "tenant", "status", "created_at"),
+        Index("ix_regtune_studies_tenant_created", "tenant", "created_at"),
+    )
 
 
 class WorkerRow(Base):
@@ -106,3 +110,13 @@ class ApiKeyRow(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class LeaseRow(Base):
+    """A job that must run in one process at a time (the sweep): who holds it, until when."""
+
+    __tablename__ = "regtune_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(DateTime)

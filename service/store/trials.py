@@ -9,19 +9,34 @@ from __future__ import annotations
 import json
 import math
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
+from cachetools import LRUCache
 from optuna.distributions import json_to_distribution
 from optuna.trial import TrialState
-from sqlalchemy import func, select
+from sqlalchemy import (
+    Float,
+    Integer,
+    String,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    func,
+    literal,
+    null,
+    select,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from service.store.optuna_internals import is_pareto_front, om
+from service.store.trial_index import study_index
 
 STATES = [s.name for s in TrialState]
 
@@ -44,7 +59,7 @@ class TrialView:
 
 
 def _float(value: float | None, kind: Any) -> float | None:
-    name = getattr(kind, "name", "FINITE")
+    name = kind if isinstance(kind, str) else getattr(kind, "name", "FINITE")
     if name == "INF_POS":
         return math.inf
     if name == "INF_NEG":
@@ -89,24 +104,26 @@ def list_trials(
     numbers: list[int] | None = None,
     with_curves: bool = False,
 ) -> list[TrialView]:
-    """A page of trials in number order: one query for the page, one per attribute table.
-
-    Columns are read as plain rows, not ORM objects: building Optuna's models for 50 trials and
-    their several hundred attribute rows cost more than the queries themselves.
-    """
+    """A page of trials in number order, selected and paged in SQL."""
     trial = om.TrialModel.__table__
-    query = select(
-        trial.c.trial_id,
-        trial.c.number,
-        trial.c.state,
-        trial.c.datetime_start,
-        trial.c.datetime_complete,
-    ).where(trial.c.study_id == optuna_study_id)
+    query = select(trial.c.trial_id).where(trial.c.study_id == optuna_study_id)
     if state is not None:
         query = query.where(trial.c.state == TrialState[state])
     if numbers is not None:
         query = query.where(trial.c.number.in_(numbers))
     query = query.order_by(trial.c.number).offset(offset).limit(limit)
+    return trials_by_id(session, list(session.scalars(query)), with_curves=with_curves)
+
+
+def trials_by_id(session: Session, ids: list[int], *, with_curves: bool = False) -> list[TrialView]:
+    """The trials ``ids``, in that order: one query for the trials, one for all their attributes.
+
+    Columns are read as plain rows, not ORM objects: building Optuna's models for 50 trials and
+    their several hundred attribute rows cost more than the queries themselves.
+    """
+    if not ids:
+        return []
+    trial = om.TrialModel.__table__
     views: dict[int, TrialView] = {
         trial_id: TrialView(
             number=number,
@@ -117,45 +134,117 @@ def list_trials(
             datetime_start=start,
             datetime_complete=complete,
         )
-        for trial_id, number, trial_state, start, complete in session.execute(query)
+        for trial_id, number, trial_state, start, complete in session.execute(
+            select(
+                trial.c.trial_id,
+                trial.c.number,
+                trial.c.state,
+                trial.c.datetime_start,
+                trial.c.datetime_complete,
+            ).where(among(session, trial.c.trial_id, ids))
+        ).all()
     }
-    if not views:
-        return []
-    ids = list(views)
 
-    def rows(model: Any, *columns: str) -> Any:
-        table = model.__table__
-        return session.execute(
-            select(table.c.trial_id, *(table.c[c] for c in columns)).where(
-                table.c.trial_id.in_(ids)
-            )
-        )
-
-    for trial_id, name, value, dist in rows(
-        om.TrialParamModel, "param_name", "param_value", "distribution_json"
-    ):
-        views[trial_id].params[name] = _distribution(dist).to_external_repr(value)
     values: dict[int, dict[int, float | None]] = {}
-    for trial_id, objective, value, kind in rows(
-        om.TrialValueModel, "objective", "value", "value_type"
-    ):
-        values.setdefault(trial_id, {})[objective] = _float(value, kind)
+    for trial_id, kind, key, number, text in session.execute(
+        _attributes(session, ids, with_curves)
+    ).all():
+        view = views[trial_id]
+        match kind:
+            case "p":
+                view.params[key] = _distribution(text).to_external_repr(number)
+            case "v":
+                values.setdefault(trial_id, {})[int(key)] = _float(number, text)
+            case "u":
+                view.user_attrs[key] = json.loads(text)
+            case "i":
+                view.intermediate_values[int(key)] = _float(number, text)
+            case "s":
+                view.system_attrs[key] = json.loads(text)
     for trial_id, by_objective in values.items():
         views[trial_id].values = [by_objective[k] for k in sorted(by_objective)]
-    for trial_id, key, value_json in rows(om.TrialUserAttributeModel, "key", "value_json"):
-        views[trial_id].user_attrs[key] = json.loads(value_json)
+    for view in views.values():
+        if len(view.intermediate_values) > 1:
+            view.intermediate_values = dict(sorted(view.intermediate_values.items()))
+    return [views[i] for i in ids if i in views]
+
+
+def among(session: Session, column: Any, ids: list[int]) -> Any:
+    """``column IN ids``; on PostgreSQL as ``= ANY(array)``, one parameter whatever the number of
+    ids, so that psycopg caches and prepares the statement (it does neither past 50 parameters:
+    converting such a query costs it milliseconds each time)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(Integer)))
+    return column.in_(ids)
+
+
+def _attributes(session: Session, ids: list[int], with_curves: bool) -> Any:
+    """Every attribute row of the trials ``ids`` in one statement (one round trip, not five):
+    (trial id, kind, key, number, text) with kind p(aram), v(alue), u(ser attribute),
+    i(ntermediate value) or s(ystem attribute)."""
+
+    def part(model: Any, kind: str, key: Any, number: Any, text: Any) -> Any:
+        table = model.__table__
+        return select(
+            table.c.trial_id,
+            literal(kind, String).label("kind"),
+            cast(key, String).label("key"),
+            cast(number, Float).label("number"),
+            cast(text, Text).label("text"),
+        ).where(among(session, table.c.trial_id, ids))
+
+    def column(model: Any, name: str) -> Any:
+        return model.__table__.c[name]
+
+    params, values = om.TrialParamModel, om.TrialValueModel
+    users, curves, systems = (
+        om.TrialUserAttributeModel,
+        om.TrialIntermediateValueModel,
+        om.TrialSystemAttributeModel,
+    )
+    parts = [
+        part(
+            params,
+            "p",
+            column(params, "param_name"),
+            column(params, "param_value"),
+            column(params, "distribution_json"),
+        ),
+        part(
+            values,
+            "v",
+            column(values, "objective"),
+            column(values, "value"),
+            column(values, "value_type"),
+        ),
+        part(users, "u", column(users, "key"), null(), column(users, "value_json")),
+    ]
     if with_curves:
-        curve = rows(
-            om.TrialIntermediateValueModel, "step", "intermediate_value", "intermediate_value_type"
+        parts.append(
+            part(
+                curves,
+                "i",
+                column(curves, "step"),
+                column(curves, "intermediate_value"),
+                column(curves, "intermediate_value_type"),
+            )
         )
-        for trial_id, step, value, kind in sorted(curve, key=lambda r: r[1]):
-            views[trial_id].intermediate_values[step] = _float(value, kind)
-        for trial_id, key, value_json in rows(om.TrialSystemAttributeModel, "key", "value_json"):
-            views[trial_id].system_attrs[key] = json.loads(value_json)
-    return [views[i] for i in ids]
+        parts.append(
+            part(systems, "s", column(systems, "key"), null(), column(systems, "value_json"))
+        )
+    return union_all(*parts)
 
 
-def _infeasible() -> Any:
+def value_of(session: Session, trial_id: int) -> float | None:
+    """Objective 0 of a trial, as stored (None for an infinite value or none at all)."""
+    values = om.TrialValueModel.__table__
+    found = session.scalar(
+        select(values.c.value).where(values.c.trial_id == trial_id, values.c.objective == 0)
+    )
+    return None if found is None else float(found)
+
+
+def infeasible() -> Any:
     """Trials whose ``objective.max_nonzero`` constraint failed (user attr ``feasible: false``)."""
     attr = om.TrialUserAttributeModel
     return (
@@ -196,7 +285,7 @@ def best_trial_number(session: Session, optuna_study_id: int, direction: str) ->
     )
     candidates = session.execute(query.limit(BEST_CANDIDATES)).all()
     attr = om.TrialUserAttributeModel
-    infeasible = set(
+    marked = set(
         session.scalars(
             select(attr.trial_id).where(
                 attr.trial_id.in_([trial_id for _, trial_id in candidates]),
@@ -206,41 +295,60 @@ def best_trial_number(session: Session, optuna_study_id: int, direction: str) ->
         )
     )
     for number, trial_id in candidates:
-        if trial_id not in infeasible:
+        if trial_id not in marked:
             return int(number)
     if len(candidates) < BEST_CANDIDATES:
         return None
-    found = session.execute(query.where(~_infeasible()).limit(1)).first()
+    found = session.execute(query.where(~infeasible()).limit(1)).first()
     return None if found is None else int(found[0])
 
 
-_BEST: OrderedDict[tuple[Any, ...], TrialView | None] = OrderedDict()
-_BEST_LOCK = threading.Lock()
-BEST_CACHE_SIZE = 256
+_BEST_VIEWS: LRUCache[tuple[str, int, int], TrialView] = LRUCache(maxsize=256)
+_BEST_VIEWS_LOCK = threading.Lock()
 
 
-def best_trial(
-    session: Session, optuna_study_id: int, direction: str, *, n_complete: int, key: str
-) -> TrialView | None:
-    """The best feasible COMPLETE trial with its curve, remembered per count of COMPLETE trials.
+def study_reads(
+    session: Session, optuna_study_id: int, *, key: str, direction: str
+) -> tuple[dict[str, int], TrialView | None]:
+    """Counts by state and the best feasible COMPLETE trial (with its curve), from the index.
 
-    Optuna refuses any change to a finished trial and a COMPLETE trial stays COMPLETE, so while
-    a study has the same number of COMPLETE trials it has the same ones and the same best: only
-    a newly completed trial makes this process look again. ``key`` (regtune's study id) keeps a
-    reused Optuna study id from meeting an old entry. Callers must not modify the view.
+    ``key`` is regtune's study id. A COMPLETE trial never changes, so the best trial's view is
+    remembered by its number. Callers must not modify the view.
     """
-    cache_key = (key, optuna_study_id, direction, n_complete)
-    with _BEST_LOCK:
-        if cache_key in _BEST:
-            _BEST.move_to_end(cache_key)
-            return _BEST[cache_key]
-    number = best_trial_number(session, optuna_study_id, direction)
-    best = None if number is None else get_trial(session, optuna_study_id, number)
-    with _BEST_LOCK:
-        _BEST[cache_key] = best
-        while len(_BEST) > BEST_CACHE_SIZE:
-            _BEST.popitem(last=False)
-    return best
+    index = study_index(key, optuna_study_id)
+    with index.lock:
+        index.refresh(session, optuna_study_id)
+        counts = index.counts()
+        best = index.update_best(session, optuna_study_id, direction)
+    if best is None:
+        return counts, None
+    cache_key = (key, optuna_study_id, best.number)
+    with _BEST_VIEWS_LOCK:
+        view = _BEST_VIEWS.get(cache_key)
+    if view is None:
+        view = get_trial(session, optuna_study_id, best.number)
+        if view is not None:
+            with _BEST_VIEWS_LOCK:
+                _BEST_VIEWS[cache_key] = view
+    return counts, view
+
+
+def trial_page(
+    session: Session,
+    optuna_study_id: int,
+    *,
+    key: str,
+    state: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[int, list[TrialView]]:
+    """How many trials (of ``state``) the study has, and the page of them in number order."""
+    index = study_index(key, optuna_study_id)
+    with index.lock:
+        index.refresh(session, optuna_study_id)
+        total = index.total(state)
+        ids = index.page(state, offset, limit)
+    return total, trials_by_id(session, ids)
 
 
 def pareto_numbers(session: Session, optuna_study_id: int, directions: list[str]) -> list[int]:
@@ -251,7 +359,7 @@ def pareto_numbers(session: Session, optuna_study_id: int, directions: list[str]
         .where(
             om.TrialModel.study_id == optuna_study_id,
             om.TrialModel.state == TrialState.COMPLETE,
-            ~_infeasible(),
+            ~infeasible(),
         )
     ).all()
     signs = [-1.0 if d == "maximize" else 1.0 for d in directions]

@@ -93,8 +93,13 @@ def test_quality_smoke(tmp_path: Path) -> None:
 
 def test_api_load_smoke(tmp_path: Path) -> None:
     stdout, result = _quick("api_load", tmp_path)
-    assert "| requests | count |" in stdout
-    overall = result["rows"][-1]
-    assert overall["requests"] == "all"
-    assert overall["count"] == int(result["setup"]["rate"] * result["setup"]["seconds"])
-    assert overall["errors"] == 0
+    assert "| trials | server | processes | sustainable req/s |" in stdout
+    searches = {(s["target"], s["processes"]) for s in result["searches"]}
+    processes = result["setup"]["processes"]
+    assert searches == {("regtune", 1), ("regtune", processes), ("optuna-dashboard", 1)}
+    for search in result["searches"]:
+        assert search["one_at_a_time_ms"] > 0
+        for step in search["steps"]:
+            assert step["requests"] == int(step["rate"] * result["setup"]["step_seconds"])
+            assert 0 < step["loadgen_cpu"] < 1
+    assert set(result["one_at_a_time_median_ms"]["300"]) >= {"study", "trial_page", "metrics"}

@@ -1,7 +1,8 @@
 """API keys and tenants through a real API process and a real worker.
 
 Tenant B's key on tenant A's objects gets 404 on every endpoint, and A's objects are unchanged;
-no key is 401; a revoked key is 401 on its very next request; secrets never reach the logs.
+no key is 401; a revoked key is 401 within ``KEY_CACHE_SECONDS`` (in every API process; see
+test_api_processes); secrets never reach the logs.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from service.store.keys import KEY_CACHE_SECONDS
 from tests.support import Stack, process_env, regtune, wait_for
 
 ADMIN = "auth-admin-key-0123456789abcdef"
@@ -177,7 +179,7 @@ def test_only_the_admin_key_manages_keys(world: tuple[Tenants, dict[str, Any]]) 
     assert tenants.admin.delete("/v1/keys/nope").status_code == 404
 
 
-def test_a_revoked_key_is_refused_on_its_next_request(
+def test_a_revoked_key_is_refused_within_the_cache_bound(
     world: tuple[Tenants, dict[str, Any]],
 ) -> None:
     tenants, _ = world
@@ -185,7 +187,11 @@ def test_a_revoked_key_is_refused_on_its_next_request(
     gamma = tenants.client(created["key"])
     assert gamma.get("/v1/studies").status_code == 200
     assert tenants.admin.delete(f"/v1/keys/{created['id']}").status_code == 204
-    assert gamma.get("/v1/studies").status_code == 401
+    wait_for(
+        lambda: gamma.get("/v1/studies").status_code == 401,
+        timeout=KEY_CACHE_SECONDS + 30,
+        what="the revoked key to be refused",
+    )
     assert tenants.admin.delete(f"/v1/keys/{created['id']}").status_code == 204  # idempotent
 
 

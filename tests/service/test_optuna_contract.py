@@ -34,7 +34,12 @@ COLUMNS: dict[str, set[str]] = {
     },
     "TrialParamModel": {"trial_id", "param_name", "param_value", "distribution_json"},
     "TrialValueModel": {"trial_id", "objective", "value", "value_type"},
-    "TrialIntermediateValueModel": {"trial_id", "step", "intermediate_value"},
+    "TrialIntermediateValueModel": {
+        "trial_id",
+        "step",
+        "intermediate_value",
+        "intermediate_value_type",
+    },
     "TrialUserAttributeModel": {"trial_id", "key", "value_json"},
     "TrialSystemAttributeModel": {"trial_id", "key", "value_json"},
     "TrialHeartbeatModel": {"trial_id", "heartbeat"},

@@ -1,0 +1,66 @@
+"""``regtune api --workers 2``: two processes serve one port; exactly one of them sweeps; a revoked
+key is refused by both within ``KEY_CACHE_SECONDS``; SIGTERM stops them all and hands the sweep
+lease over."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import httpx
+from sqlalchemy import select
+
+from service.store.claims import utcnow
+from service.store.db import make_engine, transaction
+from service.store.keys import KEY_CACHE_SECONDS
+from service.store.tables import LeaseRow
+from tests.support import Proc, free_port, process_env, regtune, wait_for
+
+ADMIN = "processes-admin-key-0123456789abcdef"
+
+
+def _fresh(base: str, key: str) -> int:
+    """One request on a new connection, so successive ones reach either process."""
+    headers = {"Authorization": f"Bearer {key}", "Connection": "close"}
+    return httpx.get(f"{base}/v1/studies", headers=headers, timeout=30).status_code
+
+
+def test_two_api_processes_share_the_work_and_the_rules(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'regtune.db'}"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    api = Proc(
+        regtune("api", "--port", str(port), "--workers", "2"),
+        process_env(url, REGTUNE_ADMIN_KEY=ADMIN),
+        tmp_path / "api.log",
+    )
+    engine = make_engine(url)
+    try:
+        wait_for(lambda: httpx.get(f"{base}/readyz", timeout=5).status_code == 200, timeout=120)
+        admin = {"Authorization": f"Bearer {ADMIN}"}
+        created = httpx.post(f"{base}/v1/keys", json={"tenant": "t"}, headers=admin, timeout=30)
+        key = created.json()["key"]
+        assert all(_fresh(base, key) == 200 for _ in range(20))  # both processes cache it
+
+        def one_holder() -> bool:
+            with transaction(engine) as session:
+                leases = session.scalars(select(LeaseRow)).all()
+            return len(leases) == 1 and leases[0].expires_at > utcnow()
+
+        wait_for(one_holder, timeout=60, what="one process to hold the sweep lease")
+
+        revoked = httpx.delete(f"{base}/v1/keys/{created.json()['id']}", headers=admin, timeout=30)
+        assert revoked.status_code == 204
+        bound = time.monotonic() + KEY_CACHE_SECONDS
+        wait_for(lambda: time.monotonic() >= bound, timeout=KEY_CACHE_SECONDS + 1)
+        assert [_fresh(base, key) for _ in range(20)] == [401] * 20
+
+        api.signal(signal.SIGTERM)
+        assert api.stop(timeout=60) == 0, api.log()
+        with transaction(engine) as session:
+            lease = session.scalars(select(LeaseRow)).one()
+        assert lease.expires_at <= utcnow()  # handed over on the way out
+    finally:
+        api.stop()
+        engine.dispose()
