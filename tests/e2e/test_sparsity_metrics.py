@@ -160,7 +160,15 @@ def test_example_runs_on_a_tiny_budget(stack: Stack, path: Path) -> None:
     definition = yaml.safe_load(path.read_text())
     definition["name"] = f"tiny-{path.stem}"
     definition["budget"]["n_trials"] = 2
-    definition["training"]["max_epochs"] = min(definition["training"]["max_epochs"], 4)
+    training = definition.setdefault("training", {})
+    if training.get("solver", "exact" if definition["model"]["kind"] == "linear" else None) == (
+        "exact"
+    ):
+        training["max_iter"] = min(
+            training.get("max_iter", 10_000), 200
+        )  # the exact solver's budget
+    else:
+        training["max_epochs"] = min(training.get("max_epochs", 50), 4)
     study = stack.wait_status(stack.submit(definition)["id"], timeout=900)
     assert study["progress"]["done"] == 2
     assert study["counts"]["COMPLETE"] + study["counts"]["PRUNED"] == 2
