@@ -121,7 +121,7 @@ def test_host_override_uses_host_networking_only(tmp_path: Path) -> None:
     for name, service in services.items():
         assert service.get("network_mode") == "host", name
         assert "networks" not in service, name
-    assert services["api"]["command"][-3:] == ["127.0.0.1", "--port", "8000"]
+    assert services["api"]["command"][1:5] == ["--host", "127.0.0.1", "--port", "8000"]
     assert services["dashboard"]["command"][2] == "127.0.0.1"
     url = services["worker"]["environment"]["REGTUNE_DATABASE_URL"]
     assert url.endswith("@127.0.0.1:15432/regtune")
