@@ -1,6 +1,6 @@
 """A large finished study for the API benchmark, created through the domain, filled in bulk.
 
-The study is created as users create one (``service.store.studies.create_study``); its first
+The study is created as users create one (``service.store.repos.studies.create_study``); its first
 trials go through Optuna's own ``study.add_trials``, the rest are written with PostgreSQL's
 ``COPY`` into Optuna's tables, row for row what ``add_trials`` writes (70 % COMPLETE, 30 % PRUNED;
 4 parameters, a learning curve of up to 10 epochs and 8 user attributes each). Optuna then reads
@@ -158,8 +158,8 @@ def seed_database(url: str, n_trials: int, n_small: int) -> str:
     from service.spec.enums import StudyStatus
     from service.store.db import transaction
     from service.store.migrate import upgrade
-    from service.store.optuna_storage import get_storage
-    from service.store.studies import create_study
+    from service.store.repos.studies import create_study
+    from service.store.scheduling.retries import get_storage
     from service.store.tables import StudyRow
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

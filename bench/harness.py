@@ -126,7 +126,7 @@ def use_database(url: str) -> None:
     """Point this process's settings, engines and storage at ``url``."""
     from service.settings import get_settings
     from service.store.db import get_engine
-    from service.store.optuna_storage import get_storage
+    from service.store.scheduling.retries import get_storage
 
     os.environ["REGTUNE_DATABASE_URL"] = url
     for cached in (get_settings, get_engine, get_storage):

@@ -207,7 +207,7 @@ class Stack:
 
 def study_row(name: str, optuna_study_id: int, status: str, **overrides: Any) -> Any:
     """A regtune study row written straight to the table, for tests of the sweep and catch-up."""
-    from service.store.claims import utcnow
+    from service.store.clock import utcnow
     from service.store.tables import StudyRow
 
     now = utcnow()

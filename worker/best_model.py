@@ -29,14 +29,15 @@ from sqlalchemy.orm import aliased
 
 from service.spec.definition import StudySpec
 from service.spec.enums import StudyStatus
-from service.store import best_model
-from service.store import trials as trial_reads
-from service.store.claims import utcnow
+from service.spec.objective import objective_directions
+from service.store.clock import utcnow
 from service.store.db import transaction
-from service.store.optuna_internals import om
-from service.store.optuna_storage import get_storage
-from service.store.studies import objective_directions
+from service.store.optuna_db.attrs import BEST_MODEL_ATTR, MODEL_FAILURES_ATTR, NO_MODEL_ATTR
+from service.store.optuna_db.internals import om
+from service.store.repos import best_model
+from service.store.scheduling.retries import get_storage
 from service.store.tables import StudyRow
+from service.store.trials import views as trial_reads
 from worker import data
 from worker import modelfile as predict
 from worker.refit import best_fit
@@ -71,7 +72,7 @@ def studies_missing_a_model(
                 system,
                 and_(
                     system.study_id == StudyRow.optuna_study_id,
-                    system.key == best_model.MODEL_FAILURES_ATTR,
+                    system.key == MODEL_FAILURES_ATTR,
                 ),
             )
             .where(
@@ -83,11 +84,11 @@ def studies_missing_a_model(
                 ),
                 ~exists().where(
                     attrs.study_id == StudyRow.optuna_study_id,
-                    attrs.key == best_model.BEST_MODEL_ATTR,
+                    attrs.key == BEST_MODEL_ATTR,
                 ),
                 ~exists().where(
                     marks.study_id == StudyRow.optuna_study_id,
-                    marks.key == best_model.NO_MODEL_ATTR,
+                    marks.key == NO_MODEL_ATTR,
                 ),
             )
             .order_by(StudyRow.finished_at.desc())
@@ -119,11 +120,11 @@ def _record_failure(row: StudyRow, exc: Exception) -> None:
     """One more failed try: back off, or give up after ``MAX_ATTEMPTS``."""
     assert row.optuna_study_id is not None
     previous = get_storage().get_study_system_attrs(row.optuna_study_id)
-    attempts = int(previous.get(best_model.MODEL_FAILURES_ATTR, {}).get("attempts", 0)) + 1
+    attempts = int(previous.get(MODEL_FAILURES_ATTR, {}).get("attempts", 0)) + 1
     error = f"{type(exc).__name__}: {exc}"
     if attempts >= MAX_ATTEMPTS:
         reason = f"best model not saved: gave up after {attempts} attempts; last error: {error}"
-        _record(row, best_model.NO_MODEL_ATTR, {"reason": reason, "attempts": attempts}, reason)
+        _record(row, NO_MODEL_ATTR, {"reason": reason, "attempts": attempts}, reason)
         return
     delay = RETRY_DELAYS[min(attempts, len(RETRY_DELAYS)) - 1]
     failures = {
@@ -132,7 +133,7 @@ def _record_failure(row: StudyRow, exc: Exception) -> None:
         "retry_after": (utcnow() + delay).isoformat(),
     }
     message = f"best model not saved yet (attempt {attempts} of {MAX_ATTEMPTS}): {error}"
-    _record(row, best_model.MODEL_FAILURES_ATTR, failures, message)
+    _record(row, MODEL_FAILURES_ATTR, failures, message)
 
 
 def save_best_model(study_id: str) -> dict[str, Any] | None:
@@ -152,7 +153,7 @@ def save_best_model(study_id: str) -> dict[str, Any] | None:
             "(every trial diverged, was pruned or was infeasible)"
         )
         log.info("study %s has no COMPLETE trial with a finite value: no best model", study_id)
-        _record(row, best_model.NO_MODEL_ATTR, {"reason": reason, "attempts": 0}, reason)
+        _record(row, NO_MODEL_ATTR, {"reason": reason, "attempts": 0}, reason)
         return None
     if existing is not None and existing.get("trial") == view.number:
         return existing
@@ -244,7 +245,7 @@ def _retrain_and_upload(
         "train_rows": fitted.train_rows,
         "created_at": utcnow().isoformat(),
     }
-    study.set_user_attr(best_model.BEST_MODEL_ATTR, record)
+    study.set_user_attr(BEST_MODEL_ATTR, record)
     return record
 
 

@@ -21,12 +21,12 @@ from service import logs
 from service.settings import Settings, get_settings
 from service.spec.definition import StudySpec
 from service.spec.enums import ACTIVE
-from service.store import claims
-from service.store import worker_registry as workers
 from service.store.backoff import TRANSIENT, Backoff, caused_by_database, describe, retry_forever
-from service.store.claims import CLAIM_SECONDS_ATTR
-from service.store.optuna_storage import get_storage
-from service.store.sweep import sweep
+from service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
+from service.store.scheduling import claims
+from service.store.scheduling import workers as workers
+from service.store.scheduling.retries import get_storage
+from service.store.scheduling.sweep import sweep
 
 if TYPE_CHECKING:
     from worker.objective import ObjectiveFactory

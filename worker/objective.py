@@ -9,8 +9,8 @@ import numpy as np
 import optuna
 
 from service.spec.definition import StudySpec
+from service.spec.objective import objective_names
 from service.spec.space import KNOBS, Choices, Fixed, Range
-from service.store.studies import objective_names
 from worker import data
 from worker.exact import ExactOptions, Solver, fit
 from worker.models import count_nonzero, nonzero_inputs

@@ -6,7 +6,7 @@ caches the result per process, and this module never writes anything to disk.
 
 from __future__ import annotations
 
-from service.store import datasets
+from service.store.repos import datasets
 from worker.data import Dataset
 
 

@@ -20,7 +20,7 @@ from service.api.errors import error_response
 from service.errors import Unauthorized
 from service.settings import get_settings
 from service.store.backoff import TRANSIENT
-from service.store.keys import authenticate, cached_caller
+from service.store.repos.keys import authenticate, cached_caller
 
 log = logging.getLogger(__name__)
 PUBLIC_PATHS = frozenset(

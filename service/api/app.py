@@ -37,7 +37,8 @@ class Sweeper(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        from service.store.sweep import sweep, sweep_lease
+        from service.store.scheduling.lease import sweep_lease
+        from service.store.scheduling.sweep import sweep
 
         lease = sweep_lease(self.interval)  # one API process sweeps; the others stand by
         while not self.stopped.wait(self.interval):

@@ -11,8 +11,8 @@ from fastapi.responses import StreamingResponse
 from service.api.deps import StudyDep
 from service.api.schemas import ErrorResponse
 from service.errors import BestModelNotFound
-from service.store import best_model
 from service.store.db import transaction
+from service.store.repos import best_model
 
 router = APIRouter(prefix="/v1", tags=["studies"])
 CHUNK = 1 << 16

@@ -17,7 +17,7 @@ from service.api.schemas import (
 )
 from service.ingest.formats import Limits
 from service.settings import get_settings
-from service.store import datasets
+from service.store.repos import datasets
 from service.store.tables import DatasetRow
 
 router = APIRouter(prefix="/v1", tags=["datasets"])

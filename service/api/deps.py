@@ -8,8 +8,8 @@ from fastapi import Depends, Path, Request
 
 from service.api.access import CALLER_KEY
 from service.errors import Forbidden, Unauthorized
-from service.store import studies
-from service.store.keys import Caller
+from service.store.repos import studies
+from service.store.repos.keys import Caller
 from service.store.tables import StudyRow
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from service.api.deps import CallerDep
 from service.api.schemas import ErrorResponse, KeyOut, NewKey
 from service.settings import get_settings
-from service.store import keys as auth
+from service.store.repos import keys as auth
 from service.store.tables import ApiKeyRow
 
 ERRORS: dict[int | str, dict[str, Any]] = {

@@ -29,10 +29,10 @@ from service.settings import get_settings
 from service.spec import cost
 from service.spec.definition import EXAMPLE, StudySpec, resolve_task
 from service.spec.enums import StudyStatus
-from service.store import datasets, studies
-from service.store import trials as trial_reads
 from service.store.reads import read
+from service.store.repos import datasets, studies
 from service.store.tables import StudyRow
+from service.store.trials import views as trial_reads
 
 router = APIRouter(prefix="/v1", tags=["studies"])
 StateFilter = Literal["RUNNING", "COMPLETE", "PRUNED", "FAIL", "WAITING"]

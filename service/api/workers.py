@@ -7,8 +7,8 @@ from sqlalchemy import select
 
 from service.api.deps import CallerDep, sees_the_pool
 from service.api.schemas import WorkerOut
-from service.store import worker_registry as workers
 from service.store.db import transaction
+from service.store.scheduling import workers as workers
 from service.store.tables import StudyRow
 
 router = APIRouter(prefix="/v1", tags=["workers"])

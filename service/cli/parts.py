@@ -25,7 +25,7 @@ def _setup_logging() -> None:
 def _refuse_open_bind(host: str) -> None:
     """Without keys the API is open to whoever reaches it: allow that on loopback only."""
     from service.settings import get_settings
-    from service.store.keys import bind_refusal
+    from service.store.repos.keys import bind_refusal
 
     refusal = bind_refusal(host, get_settings())
     if refusal:
@@ -103,13 +103,13 @@ def dashboard(
 
     from service.cli.serve import dashboard_bind_refusal
     from service.settings import get_settings
-    from service.store.optuna_storage import make_storage
+    from service.store.optuna_db.storage import make_storage
 
     _setup_logging()
     if refusal := dashboard_bind_refusal(host, get_settings()):
         err.print(Text.assemble(("error: ", "bold red"), refusal))
         raise typer.Exit(2)
-    from service.store.best_model import artifact_store
+    from service.store.repos.best_model import artifact_store
 
     run_server(make_storage(), host=host, port=port, artifact_store=artifact_store())
 

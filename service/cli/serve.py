@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 from service.settings import Settings, get_settings
 from service.store.backoff import Backoff
-from service.store.keys import is_loopback
 from service.store.migrate import upgrade
+from service.store.repos.keys import is_loopback
 
 log = logging.getLogger(__name__)
 QUICK_EXIT_S = 10.0

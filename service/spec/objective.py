@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
 
 from service.spec.enums import Task
 from service.spec.strict import Strict, field_error
+
+if TYPE_CHECKING:
+    from service.spec.definition import StudySpec
 
 MetricName = Literal["val_loss", "val_rmse", "val_r2", "val_accuracy", "val_auc"]
 ObjectiveName = Literal[
@@ -60,3 +63,13 @@ def check_metric(metric: str, task: Task) -> None:
             f"{metric} does not apply to a {task} task; use one of {sorted(allowed)}",
             metric,
         )
+
+
+def objective_names(spec: StudySpec) -> list[str]:
+    return list(spec.objectives) if spec.objectives else [spec.objective.metric]
+
+
+def objective_directions(spec: StudySpec) -> list[str]:
+    names = objective_names(spec)
+    first = spec.objective.direction or direction_of(names[0])
+    return [first, *(direction_of(name) for name in names[1:])]

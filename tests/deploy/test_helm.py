@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from service.settings import Settings
-from service.store.scaling import SCALER_QUERY
+from service.store.scheduling.scaling import SCALER_QUERY
 from tests.support import ROOT
 from tests.test_compose import (
     COMPOSE,
@@ -399,7 +399,7 @@ def test_dashboard_is_off_by_default_and_cluster_internal_when_on() -> None:
 
 def test_chart_file_is_the_store_query_byte_for_byte() -> None:
     assert (CHART / "files" / "scaler.sql").read_bytes() == SCALER_QUERY.encode(), (
-        "deploy/helm/regtune/files/scaler.sql differs from service/store/scaling.py: "
+        "deploy/helm/regtune/files/scaler.sql differs from service/store/scheduling/scaling.py: "
         "run `make chart-sync`"
     )
 

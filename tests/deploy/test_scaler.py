@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, MetaData, Table, create_engine, insert, text
 
-from service.store.scaling import SCALER_QUERY, wanted_workers
+from service.store.scheduling.scaling import SCALER_QUERY, wanted_workers
 from tests.conftest import BACKENDS
 from tests.pg import PostgresServer
 from tests.support import ROOT, process_env, regtune

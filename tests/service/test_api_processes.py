@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select
 
-from service.store.claims import utcnow
+from service.store.clock import utcnow
 from service.store.db import make_engine, transaction
-from service.store.keys import KEY_CACHE_SECONDS
+from service.store.repos.keys import KEY_CACHE_SECONDS
 from service.store.tables import LeaseRow
 from tests.support import Proc, free_port, process_env, regtune, wait_for
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.store.keys import KEY_CACHE_SECONDS
+from service.store.repos.keys import KEY_CACHE_SECONDS
 from tests.support import Stack, process_env, regtune, wait_for
 
 ADMIN = "auth-admin-key-0123456789abcdef"

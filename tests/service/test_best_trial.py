@@ -9,8 +9,8 @@ from optuna.trial import TrialState, create_trial
 
 from service.store.db import make_engine, transaction
 from service.store.migrate import upgrade
-from service.store.optuna_storage import make_storage
-from service.store.trials import BEST_CANDIDATES, best_trial_number
+from service.store.scheduling.retries import storage_with_retries
+from service.store.trials.views import BEST_CANDIDATES, best_trial_number
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -35,7 +35,7 @@ def test_best_skips_infeasible_trials_beyond_the_first_candidates(
 ) -> None:
     upgrade(database_url)
     engine = make_engine(database_url)
-    study = optuna.create_study(storage=make_storage(database_url), direction=direction)
+    study = optuna.create_study(storage=storage_with_retries(database_url), direction=direction)
     sign = 1.0 if direction == "minimize" else -1.0
     _add(study, None)  # pruned trials never count
     _add(study, sign * 5.0, feasible=True)
@@ -54,7 +54,7 @@ def test_best_skips_infeasible_trials_beyond_the_first_candidates(
 def test_no_best_without_a_feasible_complete_trial(database_url: str) -> None:
     upgrade(database_url)
     engine = make_engine(database_url)
-    study = optuna.create_study(storage=make_storage(database_url))
+    study = optuna.create_study(storage=storage_with_retries(database_url))
     with transaction(engine) as session:
         assert best_trial_number(session, study._study_id, "minimize") is None
     for i in range(BEST_CANDIDATES + 1):

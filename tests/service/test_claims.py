@@ -21,14 +21,15 @@ from sqlalchemy import func, select, update
 from service.settings import get_settings
 from service.spec.definition import StudySpec
 from service.spec.enums import ACTIVE
-from service.store import claims
-from service.store import worker_registry as workers
-from service.store.claims import Claim, claim, finish, release_dead_workers, utcnow
+from service.store.clock import utcnow
 from service.store.db import _sessionmaker, get_engine, make_engine, transaction
 from service.store.migrate import upgrade
-from service.store.optuna_storage import get_storage, make_storage
-from service.store.studies import create_study
-from service.store.sweep import sweep
+from service.store.repos.studies import create_study
+from service.store.scheduling import claims
+from service.store.scheduling import workers as workers
+from service.store.scheduling.claims import Claim, claim, finish, release_dead_workers
+from service.store.scheduling.retries import get_storage, storage_with_retries
+from service.store.scheduling.sweep import sweep
 from service.store.tables import ClaimRow, StudyRow, WorkerRow
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -86,7 +87,7 @@ def _claim_until_done(
 ) -> int:
     """Claim, run one trial, finish; repeat until no slot is left. Returns the trials run."""
     engine = make_engine(url)
-    storage = make_storage(url)
+    storage = storage_with_retries(url)
     ran = 0
     try:
         while True:

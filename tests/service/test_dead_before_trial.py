@@ -15,17 +15,17 @@ from sqlalchemy import update
 
 from service.settings import get_settings
 from service.spec.definition import StudySpec
-from service.store.claims import (
+from service.store.db import _sessionmaker, get_engine, transaction
+from service.store.migrate import upgrade
+from service.store.repos.studies import create_study
+from service.store.scheduling.claims import (
     CLAIM_ATTR,
     DIED_BEFORE_TRIAL,
     claim,
     release_dead_workers,
     utcnow,
 )
-from service.store.db import _sessionmaker, get_engine, transaction
-from service.store.migrate import upgrade
-from service.store.optuna_storage import get_storage
-from service.store.studies import create_study
+from service.store.scheduling.retries import get_storage
 from service.store.tables import StudyRow
 
 

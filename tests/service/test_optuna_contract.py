@@ -1,6 +1,6 @@
 """Optuna's private names regtune relies on, checked against the installed Optuna.
 
-Everything private is touched in ``service.store.optuna_internals`` only; this test fails loudly,
+Everything private is touched in ``service.store.optuna_db.internals`` only; this test fails loudly,
 naming the missing piece, when an Optuna release renames a model, a column or a signature.
 """
 
@@ -16,8 +16,8 @@ import pytest
 from optuna.storages import RDBStorage
 from sqlalchemy import inspect as sa_inspect
 
-from service.store import optuna_internals
-from service.store.optuna_internals import ArtifactStore, is_pareto_front, om
+from service.store.optuna_db import internals as optuna_internals
+from service.store.optuna_db.internals import ArtifactStore, is_pareto_front, om
 
 ROOT = Path(__file__).resolve().parents[2]
 

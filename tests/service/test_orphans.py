@@ -20,11 +20,11 @@ import optuna
 import sqlalchemy as sa
 
 from service.spec.definition import EXAMPLE
-from service.store.claims import utcnow
+from service.store.clock import utcnow
 from service.store.db import make_engine, transaction
 from service.store.migrate import upgrade
-from service.store.optuna_storage import make_storage
-from service.store.sweep import (
+from service.store.scheduling.retries import storage_with_retries
+from service.store.scheduling.sweep import (
     CREATION_GRACE,
     remove_orphaned_optuna_studies,
     remove_unfinished_studies,
@@ -40,7 +40,7 @@ def test_half_created_studies_and_ownerless_optuna_studies_are_removed(
 ) -> None:
     upgrade(database_url)
     engine = make_engine(database_url)
-    storage = make_storage(database_url)
+    storage = storage_with_retries(database_url)
     now = utcnow()
     with transaction(engine) as session:
         # killed after the row, before the Optuna study / after it, before linking / just now
@@ -105,7 +105,7 @@ def test_kill_9_of_the_api_during_post_leaves_no_orphan(sqlite_url: str, tmp_pat
         poster.join()
         stack.stop()
 
-    storage = make_storage(sqlite_url)
+    storage = storage_with_retries(sqlite_url)
     cut_short = remove_unfinished_studies(engine, storage, now=utcnow() + LATER)
     remove_orphaned_optuna_studies(engine, storage)
     rows = {r.optuna_name: r for r in _rows(engine)}

@@ -15,15 +15,15 @@ from optuna.storages._rdb import models
 from optuna.trial import TrialState, create_trial
 from sqlalchemy import delete, func, inspect, select, update
 
-from service.store.claims import utcnow
+from service.store.clock import utcnow
 from service.store.db import make_engine, transaction
 from service.store.migrate import upgrade
-from service.store.optuna_storage import make_storage
-from service.store.sweep import Lease
+from service.store.scheduling.lease import Lease
+from service.store.scheduling.retries import storage_with_retries
 from service.store.tables import LeaseRow, StudyRow
-from service.store.trial_index import study_index
-from service.store.trial_stats import TrialStats
-from service.store.trials import best_trial_number, study_reads, trial_page
+from service.store.trials.index import study_index
+from service.store.trials.stats import TrialStats
+from service.store.trials.views import best_trial_number, study_reads, trial_page
 from tests.support import study_row
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -62,7 +62,7 @@ def _expected(study: optuna.Study) -> tuple[dict[str, int], dict[str | None, lis
 def test_the_trial_index_follows_new_and_changing_trials(database_url: str, direction: str) -> None:
     upgrade(database_url)
     engine = make_engine(database_url)
-    storage = make_storage(database_url)
+    storage = storage_with_retries(database_url)
     study = optuna.create_study(storage=storage, direction=direction)
     key = uuid.uuid4().hex  # regtune's study id: a fresh database reuses Optuna's ids
     rng = random.Random(0)
@@ -111,7 +111,7 @@ def test_the_trial_index_follows_new_and_changing_trials(database_url: str, dire
 def test_metrics_tallies_follow_trials_and_deleted_studies(database_url: str) -> None:
     upgrade(database_url)
     engine = make_engine(database_url)
-    storage = make_storage(database_url)
+    storage = storage_with_retries(database_url)
     stats = TrialStats((1.0, 10.0, float("inf")), (0.1, float("inf")))
     rng = random.Random(1)
     studies = [optuna.create_study(storage=storage, study_name=f"s{i}") for i in range(3)]

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from service.spec.definition import StudySpec
-from service.store.studies import objective_directions, objective_names
+from service.spec.objective import objective_directions, objective_names
 
 
 def spec(**extra: Any) -> StudySpec:

@@ -12,8 +12,8 @@ from optuna.trial import TrialState, create_trial
 
 from service.store.db import make_engine, transaction
 from service.store.migrate import upgrade
-from service.store.optuna_storage import make_storage
-from service.store.sweep import fail_orphaned_trials
+from service.store.scheduling.retries import storage_with_retries
+from service.store.scheduling.sweep import fail_orphaned_trials
 from tests.support import study_row
 
 
@@ -37,7 +37,7 @@ def _add(study: optuna.Study, storage: Any, state: TrialState, *, minutes_ago: f
 def test_orphans_are_failed_retried_only_while_the_study_runs(database_url: str) -> None:
     upgrade(database_url)
     engine = make_engine(database_url)
-    storage = make_storage(database_url)
+    storage = storage_with_retries(database_url)
     active = optuna.create_study(storage=storage, study_name="active")
     ended = optuna.create_study(storage=storage, study_name="ended")
     with transaction(engine) as session:

@@ -11,7 +11,8 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import RDBStorage
 
 from service.store.db import engine_kwargs
-from service.store.optuna_storage import Storage, make_storage
+from service.store.optuna_db.storage import Storage
+from service.store.scheduling.retries import storage_with_retries
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 REPORTS = [0.5, math.inf, -math.inf, math.nan, 1e-300, -2.0]
@@ -38,7 +39,7 @@ def _curve(trial: optuna.trial.FrozenTrial) -> list[str]:
 
 
 def test_reports_and_params_are_stored_as_optuna_stores_them(database_url: str) -> None:
-    ours = make_storage(database_url)
+    ours = storage_with_retries(database_url)
     assert isinstance(ours, Storage)
     fast = _run(ours)
     plain = _run(RDBStorage(database_url, engine_kwargs=engine_kwargs(database_url)))
@@ -50,7 +51,7 @@ def test_reports_and_params_are_stored_as_optuna_stores_them(database_url: str) 
 
 
 def test_writes_to_finished_or_unknown_trials_fail_like_optuna(database_url: str) -> None:
-    storage = make_storage(database_url)
+    storage = storage_with_retries(database_url)
     study = optuna.create_study(storage=storage)
     trial = study.ask()
     trial.suggest_float("x", 0.0, 1.0)

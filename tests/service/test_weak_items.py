@@ -12,7 +12,7 @@ import optuna
 import pytest
 
 from service.spec.definition import EXAMPLE, StudySpec, resolve_task
-from service.store.claims import utcnow
+from service.store.clock import utcnow
 from service.store.db import make_engine, transaction
 from service.store.tables import WorkerRow
 from tests.support import Stack, wait_for

@@ -6,11 +6,11 @@ import optuna
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from service.store.best_model import BEST_MODEL_ATTR
-from service.store.claims import utcnow
+from service.store.clock import utcnow
 from service.store.db import make_engine, transaction
 from service.store.migrate import upgrade
-from service.store.optuna_storage import make_storage
+from service.store.optuna_db.attrs import BEST_MODEL_ATTR
+from service.store.scheduling.retries import storage_with_retries
 from tests.support import study_row
 from worker.best_model import studies_missing_a_model
 
@@ -18,7 +18,7 @@ from worker.best_model import studies_missing_a_model
 def test_completed_study_without_a_model_is_found_until_one_is_saved(database_url: str) -> None:
     upgrade(database_url)
     engine = make_engine(database_url)
-    storage = make_storage(database_url)
+    storage = storage_with_retries(database_url)
     studies = {}
     for name, status, trial_state in [
         ("done", "completed", TrialState.COMPLETE),

@@ -17,11 +17,11 @@ from optuna.trial import TrialState, create_trial
 from sqlalchemy import Engine
 
 from service.spec.definition import EXAMPLE, StudySpec, resolve_task
-from service.store import best_model
-from service.store.claims import utcnow
+from service.store.clock import utcnow
 from service.store.db import make_engine, transaction
 from service.store.migrate import upgrade
-from service.store.optuna_storage import make_storage
+from service.store.repos import best_model
+from service.store.scheduling.retries import storage_with_retries
 from service.store.tables import StudyRow
 from tests.support import Proc, process_env, regtune, study_row, wait_for
 from worker.best_model import MAX_ATTEMPTS, save_best_model, studies_missing_a_model
@@ -66,7 +66,7 @@ def add_completed(
 
 def setup(url: str, tmp_path: Path) -> tuple[Engine, Any]:
     upgrade(url)
-    engine, storage = make_engine(url), make_storage(url)
+    engine, storage = make_engine(url), storage_with_retries(url)
     add_completed(engine, storage, "good", value=0.5, spec=SPEC, age_s=300)
     add_completed(engine, storage, "diverged", value=math.inf, spec=SPEC, age_s=10)
     broken = {**SPEC, "dataset": {"id": "0123456789abcdef"}}  # its data is gone: retrain fails
@@ -87,7 +87,7 @@ def test_failing_studies_back_off_and_are_given_up(
     monkeypatch.setenv("REGTUNE_ARTIFACT_DIR", str(tmp_path / "artifacts"))
     from service.settings import get_settings
     from service.store.db import get_engine
-    from service.store.optuna_storage import get_storage
+    from service.store.scheduling.retries import get_storage
 
     for cached in (get_settings, get_engine, get_storage):
         cached.cache_clear()

@@ -27,7 +27,7 @@ from service.ingest.formats import Limits
 from service.spec.cost import DataShape
 from service.spec.definition import StudySpec, Uploaded
 from service.spec.enums import ACTIVE, Task
-from service.store.claims import utcnow
+from service.store.clock import utcnow
 from service.store.db import transaction
 from service.store.tables import DatasetRow, StudyRow
 

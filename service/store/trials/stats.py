@@ -1,7 +1,7 @@
 """What /metrics reports about trials, kept per process and brought up to date by deltas.
 
 Counting every trial and bucketing every finished trial's duration at each scrape costs time in
-proportion to all trials ever run. As in ``service.store.trial_index``, a finished trial never
+proportion to all trials ever run. As in ``service.store.trials.index``, a finished trial never
 changes and a study's trial ids become visible in increasing order, so each process folds a
 finished trial into its tallies once and, per scrape, reads only the trials created since the
 previous scrape (per study, above the highest id seen) and the few that were still RUNNING or
@@ -21,8 +21,8 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from service.store.claims import CLAIM_SECONDS_ATTR
-from service.store.optuna_internals import om
+from service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
+from service.store.optuna_db.internals import om
 from service.store.tables import ClaimRow, StudyRow, WorkerRow
 
 FINISHED = ("COMPLETE", "PRUNED", "FAIL")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,27 +19,16 @@ from sqlalchemy.orm import Session, load_only
 from service.errors import StudyNameTaken, StudyNotActive, StudyNotFound, StudyRunning
 from service.spec.definition import StudySpec
 from service.spec.enums import ACTIVE, StudyStatus
-from service.spec.objective import direction_of
-from service.store import best_model
-from service.store import trials as trial_reads
-from service.store.claims import utcnow
+from service.spec.objective import objective_directions, objective_names
+from service.store.clock import utcnow
 from service.store.db import rowcount, transaction
-from service.store.optuna_storage import MAX_RETRIES_ATTR, get_storage
+from service.store.optuna_db.attrs import MAX_RETRIES_ATTR, SPEC_ATTR, STUDY_ID_ATTR
+from service.store.optuna_db.names import optuna_name
 from service.store.reads import read
+from service.store.repos import best_model
+from service.store.scheduling.retries import get_storage
 from service.store.tables import StudyRow
-
-SPEC_ATTR = "regtune:definition"
-STUDY_ID_ATTR = "regtune:study_id"
-
-
-def objective_names(spec: StudySpec) -> list[str]:
-    return list(spec.objectives) if spec.objectives else [spec.objective.metric]
-
-
-def objective_directions(spec: StudySpec) -> list[str]:
-    names = objective_names(spec)
-    first = spec.objective.direction or direction_of(names[0])
-    return [first, *(direction_of(name) for name in names[1:])]
+from service.store.trials import views as trial_reads
 
 
 def _note(study_id: str, spec: StudySpec, api_url: str | None) -> str:
@@ -119,15 +107,6 @@ def create_study(
         raise
     row.optuna_study_id = study._study_id
     return row
-
-
-def optuna_name(name: str, study_id: str) -> str:
-    """The Optuna study name of a regtune study (``OPTUNA_NAME`` matches it)."""
-    return f"{name} [{study_id}]"
-
-
-OPTUNA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127} \[[0-9a-f]{16}\]$")
-"""Optuna study names regtune creates; the sweep removes such a study when it has no row."""
 
 
 def _undo_creation(row: StudyRow) -> None:

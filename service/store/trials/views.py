@@ -35,8 +35,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from service.store.optuna_internals import is_pareto_front, om
-from service.store.trial_index import study_index
+from service.store.optuna_db.internals import is_pareto_front, om
+from service.store.trials.index import study_index
 
 STATES = [s.name for s in TrialState]
 

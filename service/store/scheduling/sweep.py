@@ -10,24 +10,21 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
-import os
-import socket
-import uuid
 import warnings
 from datetime import datetime, timedelta
 
 import optuna
 from optuna.trial import TrialState
-from sqlalchemy import Engine, delete, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, delete, or_, select
 
 from service.settings import get_settings
 from service.spec.enums import ACTIVE, FINAL
-from service.store.claims import release_dead_workers, utcnow
+from service.store.clock import utcnow
 from service.store.db import rowcount, transaction
-from service.store.optuna_internals import om, stale_trial_ids, trial_started_utc
-from service.store.studies import OPTUNA_NAME
-from service.store.tables import ClaimRow, LeaseRow, StudyRow
+from service.store.optuna_db.internals import om, stale_trial_ids, trial_started_utc
+from service.store.optuna_db.names import OPTUNA_NAME
+from service.store.scheduling.claims import release_dead_workers
+from service.store.tables import ClaimRow, StudyRow
 
 log = logging.getLogger(__name__)
 CREATION_GRACE = timedelta(minutes=2)
@@ -42,7 +39,7 @@ def fail_stale_trials(
     Studies still scheduling and studies with a slot held (a cancelled study's last trials) are
     swept, so no trial of a dead worker stays RUNNING; only those with a RUNNING trial are loaded.
     """
-    from service.store.optuna_storage import get_storage
+    from service.store.scheduling.retries import get_storage
 
     storage = storage or get_storage()
     trials = om.TrialModel
@@ -79,7 +76,7 @@ def fail_orphaned_trials(
     active studies are retried with the same parameters; a study that ended gets no retries, and
     retries still WAITING there are failed too, so an ended study has nothing left to run.
     """
-    from service.store.optuna_storage import get_storage, retry_stale_trial
+    from service.store.scheduling.retries import get_storage, retry_stale_trial
 
     storage = storage or get_storage()
     grace = timedelta(seconds=get_settings().grace_period)
@@ -134,7 +131,7 @@ def remove_unfinished_studies(
     The row is deleted first, by a conditional DELETE: a creation that was only slow then
     finds its row gone, and undoes itself instead of linking it.
     """
-    from service.store.optuna_storage import get_storage
+    from service.store.scheduling.retries import get_storage
 
     storage = storage or get_storage()
     cutoff = (now or utcnow()) - CREATION_GRACE
@@ -162,7 +159,7 @@ def remove_orphaned_optuna_studies(
     A regtune row always exists before its Optuna study and is deleted after it, so such a
     study was left by an older version killed mid-creation; nothing else makes one.
     """
-    from service.store.optuna_storage import get_storage
+    from service.store.scheduling.retries import get_storage
 
     storage = storage or get_storage()
     studies = om.StudyModel
@@ -196,61 +193,3 @@ def sweep(engine: Engine | None = None, storage: optuna.storages.RDBStorage | No
     remove_unfinished_studies(engine, storage)
     remove_orphaned_optuna_studies(engine, storage)
     return release_dead_workers(engine, grace=timedelta(seconds=get_settings().grace_period))
-
-
-SWEEP_LEASE = "sweep"
-
-
-class Lease:
-    """A named job that one process at a time may run, on SQLite and PostgreSQL alike.
-
-    Held by a row (``regtune_leases``) that a single conditional UPDATE renews or takes over
-    once it expired, so two processes can never both win. A holder that dies is replaced
-    ``seconds`` after its last renewal. Holders' clocks must agree to well within ``seconds``.
-    """
-
-    def __init__(self, name: str, *, seconds: float, engine: Engine | None = None) -> None:
-        self.name = name
-        self.seconds = seconds
-        self.engine = engine
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-    def acquire(self) -> bool:
-        """Take or renew the lease; True if this process holds it for ``seconds`` from now."""
-        now = utcnow()
-        until = now + timedelta(seconds=self.seconds)
-        with transaction(self.engine) as session:
-            won = rowcount(
-                session.execute(
-                    update(LeaseRow)
-                    .where(
-                        LeaseRow.name == self.name,
-                        or_(LeaseRow.holder == self.holder, LeaseRow.expires_at < now),
-                    )
-                    .values(holder=self.holder, expires_at=until)
-                    .execution_options(synchronize_session=False)
-                )
-            )
-        if won:
-            return True
-        try:
-            with transaction(self.engine) as session:
-                session.add(LeaseRow(name=self.name, holder=self.holder, expires_at=until))
-        except IntegrityError:
-            return False  # somebody holds it (or took it first)
-        return True
-
-    def release(self) -> None:
-        """Let another process take over at once (on shutdown)."""
-        with transaction(self.engine) as session:
-            session.execute(
-                update(LeaseRow)
-                .where(LeaseRow.name == self.name, LeaseRow.holder == self.holder)
-                .values(expires_at=utcnow() - timedelta(seconds=1))
-                .execution_options(synchronize_session=False)
-            )
-
-
-def sweep_lease(interval: float, engine: Engine | None = None) -> Lease:
-    """The lease of the API's sweep: renewed every ``interval``, lost after three missed."""
-    return Lease(SWEEP_LEASE, seconds=3 * interval, engine=engine)

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, delete, select, update
 
 from service.settings import get_settings
-from service.store.claims import utcnow
+from service.store.clock import utcnow
 from service.store.db import rowcount, transaction
 from service.store.tables import StudyRow, WorkerRow
 

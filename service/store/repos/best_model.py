@@ -14,15 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.settings import Settings, get_settings
-from service.store.optuna_internals import ArtifactStore, om
+from service.store.optuna_db.attrs import BEST_MODEL_ATTR
+from service.store.optuna_db.internals import ArtifactStore, om
 
-BEST_MODEL_ATTR = "regtune:best_model"
-"""Study user attribute: ``{artifact_id, trial, filename, test_metrics, ...}`` of the model."""
-NO_MODEL_ATTR = "regtune:no_best_model"
-"""Study system attribute ``{reason, attempts}``: no model will be saved (no usable trial, or
-saving failed too often); the catch-up does not look at the study again."""
-MODEL_FAILURES_ATTR = "regtune:best_model_failures"
-"""Study system attribute ``{attempts, error, retry_after}``: saving failed; retry after then."""
 MEDIA_TYPE = "application/vnd.regtune.model+safetensors"
 
 

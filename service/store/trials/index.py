@@ -28,7 +28,7 @@ from optuna.trial import TrialState
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from service.store.optuna_internals import om
+from service.store.optuna_db.internals import om
 
 STATES = [s.name for s in TrialState]
 OPEN_STATES = frozenset({"RUNNING", "WAITING"})
@@ -73,7 +73,7 @@ class StudyIndex:
 
     def refresh(self, session: Session, optuna_study_id: int) -> None:
         """Read what changed since the last refresh: new trials, and the ones that were open."""
-        from service.store.trials import among
+        from service.store.trials.views import among
 
         trials = om.TrialModel.__table__
         changed = trials.c.trial_id > self.watermark
@@ -130,7 +130,7 @@ class StudyIndex:
 
     def update_best(self, session: Session, optuna_study_id: int, direction: str) -> Best | None:
         """The best trial, searched in SQL once, then only among trials completed since."""
-        from service.store.trials import best_trial_number, value_of
+        from service.store.trials.views import best_trial_number, value_of
 
         completed, self._completed = self._completed, []
         sign = -1.0 if direction == "maximize" else 1.0
@@ -151,7 +151,7 @@ class StudyIndex:
 
 
 def _feasible_values(session: Session, trial_ids: Sequence[int]) -> Iterable[tuple[int, float]]:
-    from service.store.trials import among, infeasible
+    from service.store.trials.views import among, infeasible
 
     if not trial_ids:
         return []

@@ -25,7 +25,7 @@ from sqlalchemy import select, update
 
 from service.errors import Forbidden, NotFound, Unauthorized
 from service.settings import Settings
-from service.store.claims import utcnow
+from service.store.clock import utcnow
 from service.store.db import transaction
 from service.store.tables import ApiKeyRow
 

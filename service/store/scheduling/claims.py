@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from optuna.trial import TrialState
@@ -19,14 +19,13 @@ from sqlalchemy import Engine, Select, case, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.spec.enums import ACTIVE, StudyStatus
+from service.store.clock import utcnow
 from service.store.db import rowcount, transaction
-from service.store.optuna_internals import om, trial_started_utc
+from service.store.optuna_db.attrs import CLAIM_ATTR
+from service.store.optuna_db.internals import om, trial_started_utc
 from service.store.tables import ClaimRow, StudyRow, WorkerRow
 
 log = logging.getLogger(__name__)
-
-CLAIM_SECONDS_ATTR = "regtune:claim_seconds"
-"""System attribute of a trial: how long its claim took (read by the Prometheus histogram)."""
 
 DIED_BEFORE_TRIAL = (
     "a worker died after claiming a slot, before its trial started (killed, or out of memory "
@@ -36,12 +35,6 @@ DEADLINE_MESSAGE = (
     "budget.timeout_s passed before budget.n_trials trials were done; the study ended with the "
     "trials it had (progress.done)"
 )
-CLAIM_ATTR = "regtune:claim"
-"""Trial system attribute naming the claim a trial runs under (see ``link_trial``)."""
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,53 @@
+"""Optuna's RDBStorage on regtune's database, with heartbeats and per-study retries."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import optuna
+from optuna.exceptions import StorageInternalError
+from optuna.storages import RDBStorage
+from optuna.trial import FrozenTrial
+
+from service.settings import get_settings
+from service.store.db import engine_kwargs
+from service.store.optuna_db.internals import OneStatementTrialWrites
+
+log = logging.getLogger(__name__)
+
+
+class HeartbeatTolerantStorage(RDBStorage):
+    """RDBStorage whose trial heartbeat survives a database blip.
+
+    Optuna's heartbeat thread ends at the first error, so after a one-second outage a healthy
+    trial would be failed as stale. A missed beat is logged and the next one tried instead; a
+    worker that is really gone still stops beating.
+    """
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        try:
+            super().record_heartbeat(trial_id)
+        except StorageInternalError as exc:
+            log.warning("trial heartbeat missed (%s)", exc.__cause__ or exc)
+
+
+class Storage(OneStatementTrialWrites, HeartbeatTolerantStorage):
+    """The storage every regtune process uses: same tables and rows as Optuna's RDBStorage."""
+
+
+def make_storage(
+    url: str | None = None,
+    *,
+    on_stale_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
+) -> RDBStorage:
+    """Optuna's storage on regtune's database; ``on_stale_trial`` handles dead workers' trials."""
+    settings = get_settings()
+    url = url or settings.database_url
+    return Storage(
+        url,
+        engine_kwargs=engine_kwargs(url),
+        heartbeat_interval=settings.heartbeat_interval,
+        grace_period=settings.grace_period,
+        heartbeat_stale_trial_callback=on_stale_trial,
+    )
