@@ -36,12 +36,6 @@ def unnamed(split: Split, values: Mapping[str, object]) -> dict[str, float]:
     }
 
 
-@torch.no_grad()
-def predict_raw(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
-    model.eval()
-    return model(X)
-
-
 def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
     """ROC AUC by the rank-sum (Mann–Whitney U) formula, ties averaged: the value scikit-learn's
     ``roc_auc_score`` gives, at a small fraction of its cost on every epoch's report."""
@@ -54,12 +48,14 @@ def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
     return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+@torch.no_grad()
 def evaluate(
     model: nn.Module, X: torch.Tensor, y: np.ndarray, task: str, scaler: Standardizer
 ) -> dict[str, float]:
     """Regression: loss (½·MSE, standardized target), r2 and rmse (original units).
     Classification: loss (mean cross-entropy), accuracy, and ROC AUC for binary tasks."""
-    out = predict_raw(model, X)
+    model.eval()
+    out = model(X)
     if task == "regression":
         pred = out.squeeze(-1).double().numpy()
         target = y.astype(np.float64)
