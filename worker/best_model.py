@@ -22,31 +22,24 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 import math
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
 from optuna.artifacts import upload_artifact
-from optuna.trial import TrialState
-from sqlalchemy import Engine, and_, exists, select, update
-from sqlalchemy.orm import aliased
 
 from service.ingest.preprocess import FillValues
 from service.spec.definition import StudySpec
-from service.spec.enums import StudyStatus
 from service.spec.objective import objective_directions
 from service.store.clock import utcnow
 from service.store.db import transaction
-from service.store.optuna_db.attrs import BEST_MODEL_ATTR, MODEL_FAILURES_ATTR, NO_MODEL_ATTR
-from service.store.optuna_db.internals import om
+from service.store.optuna_db.attrs import BEST_MODEL_ATTR
 from service.store.repos import best_model
 from service.store.scheduling.retries import get_storage
 from service.store.tables import StudyRow
@@ -60,97 +53,6 @@ from worker.trainers.config import TrainConfig
 from worker.trainers.result import TrainResult
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 3
-"""Tries at saving one study's model before it is given up (the reason stays on the study)."""
-RETRY_DELAYS = (timedelta(minutes=1), timedelta(minutes=10))
-"""Wait after the 1st, 2nd... failed try before the catch-up tries that study again."""
-CANDIDATES = 50
-"""Studies looked at per catch-up query; those backing off are skipped in Python."""
-
-
-def studies_missing_a_model(
-    engine: Engine | None = None, *, limit: int = 1, now: datetime | None = None
-) -> list[str]:
-    """Completed studies with a COMPLETE trial but no saved model, newest first.
-
-    The worker whose finish completes a study saves its model; when the study completed some
-    other way (the sweep released the last slot, the deadline passed, that worker died while
-    retraining), an idle worker catches up here. A study that will get no model (no usable
-    trial, or too many failed tries) is skipped for good, one whose last try failed until its
-    back-off passed: one bad study never holds up the others.
-    """
-    now = now or utcnow()
-    trials, attrs = om.TrialModel, om.StudyUserAttributeModel
-    system, marks = om.StudySystemAttributeModel, aliased(om.StudySystemAttributeModel)
-    with transaction(engine) as session:
-        rows = session.execute(
-            select(StudyRow.id, system.value_json)
-            .outerjoin(
-                system,
-                and_(
-                    system.study_id == StudyRow.optuna_study_id,
-                    system.key == MODEL_FAILURES_ATTR,
-                ),
-            )
-            .where(
-                StudyRow.status == StudyStatus.COMPLETED,
-                StudyRow.optuna_study_id.is_not(None),
-                exists().where(
-                    trials.study_id == StudyRow.optuna_study_id,
-                    trials.state == TrialState.COMPLETE,
-                ),
-                ~exists().where(
-                    attrs.study_id == StudyRow.optuna_study_id,
-                    attrs.key == BEST_MODEL_ATTR,
-                ),
-                ~exists().where(
-                    marks.study_id == StudyRow.optuna_study_id,
-                    marks.key == NO_MODEL_ATTR,
-                ),
-            )
-            .order_by(StudyRow.finished_at.desc())
-            .limit(max(limit, CANDIDATES))
-        ).all()
-    due = [sid for sid, failures in rows if failures is None or _retry_due(failures, now)]
-    return due[:limit]
-
-
-def _retry_due(failures_json: str, now: datetime) -> bool:
-    retry_after = json.loads(failures_json).get("retry_after")
-    return retry_after is None or datetime.fromisoformat(retry_after) <= now
-
-
-def _record(row: StudyRow, key: str, value: dict[str, Any], error: str) -> None:
-    """Keep why a study has no model: on its Optuna study (for the catch-up) and its row."""
-    assert row.optuna_study_id is not None
-    get_storage().set_study_system_attr(row.optuna_study_id, key, value)
-    with transaction() as session:
-        session.execute(
-            update(StudyRow)
-            .where(StudyRow.id == row.id)
-            .values(error=error[:2000])
-            .execution_options(synchronize_session=False)
-        )
-
-
-def _record_failure(row: StudyRow, exc: Exception) -> None:
-    """One more failed try: back off, or give up after ``MAX_ATTEMPTS``."""
-    assert row.optuna_study_id is not None
-    previous = get_storage().get_study_system_attrs(row.optuna_study_id)
-    attempts = int(previous.get(MODEL_FAILURES_ATTR, {}).get("attempts", 0)) + 1
-    error = f"{type(exc).__name__}: {exc}"
-    if attempts >= MAX_ATTEMPTS:
-        reason = f"best model not saved: gave up after {attempts} attempts; last error: {error}"
-        _record(row, NO_MODEL_ATTR, {"reason": reason, "attempts": attempts}, reason)
-        return
-    delay = RETRY_DELAYS[min(attempts, len(RETRY_DELAYS)) - 1]
-    failures = {
-        "attempts": attempts,
-        "error": error[:2000],
-        "retry_after": (utcnow() + delay).isoformat(),
-    }
-    message = f"best model not saved yet (attempt {attempts} of {MAX_ATTEMPTS}): {error}"
-    _record(row, MODEL_FAILURES_ATTR, failures, message)
 
 
 def save_best_model(study_id: str) -> dict[str, Any] | None:
@@ -170,14 +72,14 @@ def save_best_model(study_id: str) -> dict[str, Any] | None:
             "(every trial diverged, was pruned or was infeasible)"
         )
         log.info("study %s has no COMPLETE trial with a finite value: no best model", study_id)
-        _record(row, NO_MODEL_ATTR, {"reason": reason, "attempts": 0}, reason)
+        best_model.mark_no_model(study_id, osid, reason=reason)
         return None
     if existing is not None and existing.get("trial") == view.number:
         return existing
     try:
         record = _retrain_and_upload(row, spec, view)
     except Exception as exc:
-        _record_failure(row, exc)
+        best_model.record_failure(study_id, osid, error=f"{type(exc).__name__}: {exc}")
         raise
     log.info(
         "study %s best model saved from trial %d (artifact %s)",
