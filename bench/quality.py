@@ -6,7 +6,7 @@ as ``worker.data.split_test`` makes it), on the same test rows:
 * **regtune, in process**: a 30-trial study (TPE seeded s, the default pruner, the exact
   solver, a 20 % holdout) through regtune's own objective, sampler and pruner with Optuna's
   in-memory storage, then the refit of the best configuration on every non-test row
-  (``worker.refit``), scored on the test rows. Wall time: the study plus the refit.
+  (``worker.best_model.best_fit``), scored on the test rows. Wall time: the study plus the refit.
 * **scikit-learn**: ``ElasticNetCV`` (regression) or elastic-net ``LogisticRegressionCV``
   (classification, saga), standardized in a pipeline, 5-fold CV on the same non-test rows, then
   refit on all of them (what it does by default). Wall time: ``fit``.
@@ -103,10 +103,10 @@ def run_regtune(dataset: str, seed: int, n_trials: int) -> dict[str, Any]:
     import torch
 
     from service.spec.definition import StudySpec, resolve_task
+    from worker.best_model import best_fit
     from worker.models import penalized_weights
     from worker.objective import make_objective
     from worker.policies import make_pruner, make_sampler
-    from worker.refit import best_fit
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     torch.set_num_threads(1)  # what a worker uses (REGTUNE_TORCH_THREADS)
@@ -125,7 +125,7 @@ def run_regtune(dataset: str, seed: int, n_trials: int) -> dict[str, Any]:
     coef = penalized_weights(fitted.result.models[0])[0].detach().numpy()
     return {
         "task": spec.task.value,
-        "test": fitted.result.test_metrics["val_" + METRIC[spec.task.value]],
+        "test": fitted.result.test_metrics["test_" + METRIC[spec.task.value]],
         "wall_s": wall,
         "params": best.params,
         "pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials),

@@ -3,7 +3,8 @@
 For iris, breast cancer and diabetes, 30 (λ, ρ) pairs drawn from the default search space
 (λ log-uniform on [1e-5, 10], ρ uniform on [0, 1], seeded) are fitted as 30 trials would fit
 them, on regtune's splits (``worker.data.make_splits``: 20 % test, then a 20 % holdout or 5
-folds), with ``worker.exact.train_exact`` reporting the validation metric every 10 iterations:
+folds), with ``worker.trainers.exact.train_exact`` reporting the validation metric every 10
+iterations:
 
 * cold — every trial from zeros;
 * warm — every trial from the solution of the finished trial nearest in (log λ, ρ);
@@ -32,13 +33,13 @@ from typing import Any
 import numpy as np
 
 from bench import harness
-from worker.exact import ExactOptions
+from worker.trainers.config import ExactOptions
 
 DATASETS = ("iris", "breast_cancer", "diabetes")
 N_PAIRS = 30
 OPTIONS = ExactOptions()
 """The solver's options for every exact run (``--report-every`` sets K)."""
-TEST_METRIC = {"regression": "val_r2", "binary": "val_accuracy", "multiclass": "val_accuracy"}
+TEST_METRIC = {"regression": "r2", "binary": "accuracy", "multiclass": "accuracy"}
 
 
 def pairs(n: int, seed: int = 0) -> list[tuple[float, float]]:
@@ -63,22 +64,24 @@ def _timed(run: Callable[[], dict[str, Any]], repeats: int) -> dict[str, Any]:
 
 def run_trials(splits: Any, grid: list[tuple[float, float]], mode: str) -> dict[str, Any]:
     """Fit every pair as one trial; → fits, solver iterations, the best trial's test metric."""
-    from worker.exact import WarmStarts, train_exact
-    from worker.train import TrainConfig
+    from worker.trainers.config import TrainConfig
+    from worker.trainers.exact import WarmStarts, train_exact
 
     n_out = splits.n_classes if splits.task == "multiclass" else 1
     warm_starts = WarmStarts()
     iterations, best_loss, best_test = 0, math.inf, math.nan
     for lam, rho in grid:
-        config = TrainConfig(task=splits.task, n_out=n_out, lam=lam, l1_ratio=rho)
+        config = TrainConfig(
+            task=splits.task, n_out=n_out, solver="exact", lam=lam, l1_ratio=rho, exact=OPTIONS
+        )
         start = warm_starts.nearest(lam, rho) if mode == "warm" else None
         hook = None if mode == "no reports" else (lambda *_: False)
-        result = train_exact(config, splits.folds, hook, options=OPTIONS, warm_start=start)
+        result = train_exact(config, splits.folds, hook, warm_start=start)
         warm_starts.add(lam, rho, result.states)
         iterations += sum(result.iterations)
         if result.val_metrics["val_loss"] < best_loss:
             best_loss = result.val_metrics["val_loss"]
-            best_test = result.test_metrics[TEST_METRIC[splits.task]]
+            best_test = result.test_metrics["test_" + TEST_METRIC[splits.task]]
     return {"fits": len(grid) * len(splits.folds), "iterations": iterations, "test": best_test}
 
 
@@ -120,7 +123,7 @@ def run_study(name: str, n_trials: int, mode: str) -> dict[str, Any]:
         "fits": n_trials,
         "iterations": None,
         "pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials),
-        "test": best.user_attrs["test_" + TEST_METRIC[spec.task].removeprefix("val_")],
+        "test": best.user_attrs["test_" + TEST_METRIC[spec.task]],
     }
 
 

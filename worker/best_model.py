@@ -1,139 +1,58 @@
 """Best model out: when a study completes, train its best configuration and store it.
 
 Trials do not keep their weights, so the worker that completes a study trains the best
-feasible trial's configuration again (``worker.refit``): by default on every non-test row (the
+feasible trial's configuration again (``best_fit``): by default on every non-test row (the
 refit), or with ``refit: false`` on the trial's own splits and seed (training is deterministic
-on CPU, so that reproduces the trial). It saves the model with ``worker.modelfile.save`` and
-uploads it with ``optuna.artifacts.upload_artifact`` to the study, so optuna-dashboard started
-with the same artifact store lists it. The record (artifact id, trial, test metrics of the saved
+on CPU, so that reproduces the trial).
+
+The refit: a trial trains on the training split (or k − 1 folds) and is judged on the
+validation rows. Once a study has chosen, those rows are better used as training data, as
+scikit-learn's ``*CV`` estimators do: the refit trains one model on all non-test rows with the
+chosen parameters, for the number of epochs early stopping chose in the trial (minibatch; there
+is nothing left to stop on) or to the same tolerance (exact: the minimizer on the union). Its
+test metric is what the best model reports; the trial's validation figures stay the trial's.
+
+The model is saved with ``worker.modelfile.save`` and uploaded with
+``optuna.artifacts.upload_artifact`` to the study, so optuna-dashboard started with the same
+artifact store lists it. The record (artifact id, trial, test metrics of the saved
 model, rows it trained on) goes into a study user attribute.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import json
 import logging
 import math
 import tempfile
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
 from optuna.artifacts import upload_artifact
-from optuna.trial import TrialState
-from sqlalchemy import Engine, and_, exists, select, update
-from sqlalchemy.orm import aliased
 
+from service.ingest.preprocess import FillValues
 from service.spec.definition import StudySpec
-from service.spec.enums import StudyStatus
 from service.spec.objective import objective_directions
 from service.store.clock import utcnow
 from service.store.db import transaction
-from service.store.optuna_db.attrs import BEST_MODEL_ATTR, MODEL_FAILURES_ATTR, NO_MODEL_ATTR
-from service.store.optuna_db.internals import om
+from service.store.optuna_db.attrs import BEST_MODEL_ATTR
 from service.store.repos import best_model
 from service.store.scheduling.retries import get_storage
 from service.store.tables import StudyRow
 from service.store.trials import views as trial_reads
 from worker import data
 from worker import modelfile as predict
-from worker.refit import best_fit
+from worker.evaluation import unnamed
+from worker.objective import n_outputs, prepare, stored_values, train_config
+from worker.trainers import fit
+from worker.trainers.config import TrainConfig
+from worker.trainers.result import TrainResult
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 3
-"""Tries at saving one study's model before it is given up (the reason stays on the study)."""
-RETRY_DELAYS = (timedelta(minutes=1), timedelta(minutes=10))
-"""Wait after the 1st, 2nd... failed try before the catch-up tries that study again."""
-CANDIDATES = 50
-"""Studies looked at per catch-up query; those backing off are skipped in Python."""
-
-
-def studies_missing_a_model(
-    engine: Engine | None = None, *, limit: int = 1, now: datetime | None = None
-) -> list[str]:
-    """Completed studies with a COMPLETE trial but no saved model, newest first.
-
-    The worker whose finish completes a study saves its model; when the study completed some
-    other way (the sweep released the last slot, the deadline passed, that worker died while
-    retraining), an idle worker catches up here. A study that will get no model (no usable
-    trial, or too many failed tries) is skipped for good, one whose last try failed until its
-    back-off passed: one bad study never holds up the others.
-    """
-    now = now or utcnow()
-    trials, attrs = om.TrialModel, om.StudyUserAttributeModel
-    system, marks = om.StudySystemAttributeModel, aliased(om.StudySystemAttributeModel)
-    with transaction(engine) as session:
-        rows = session.execute(
-            select(StudyRow.id, system.value_json)
-            .outerjoin(
-                system,
-                and_(
-                    system.study_id == StudyRow.optuna_study_id,
-                    system.key == MODEL_FAILURES_ATTR,
-                ),
-            )
-            .where(
-                StudyRow.status == StudyStatus.COMPLETED,
-                StudyRow.optuna_study_id.is_not(None),
-                exists().where(
-                    trials.study_id == StudyRow.optuna_study_id,
-                    trials.state == TrialState.COMPLETE,
-                ),
-                ~exists().where(
-                    attrs.study_id == StudyRow.optuna_study_id,
-                    attrs.key == BEST_MODEL_ATTR,
-                ),
-                ~exists().where(
-                    marks.study_id == StudyRow.optuna_study_id,
-                    marks.key == NO_MODEL_ATTR,
-                ),
-            )
-            .order_by(StudyRow.finished_at.desc())
-            .limit(max(limit, CANDIDATES))
-        ).all()
-    due = [sid for sid, failures in rows if failures is None or _retry_due(failures, now)]
-    return due[:limit]
-
-
-def _retry_due(failures_json: str, now: datetime) -> bool:
-    retry_after = json.loads(failures_json).get("retry_after")
-    return retry_after is None or datetime.fromisoformat(retry_after) <= now
-
-
-def _record(row: StudyRow, key: str, value: dict[str, Any], error: str) -> None:
-    """Keep why a study has no model: on its Optuna study (for the catch-up) and its row."""
-    assert row.optuna_study_id is not None
-    get_storage().set_study_system_attr(row.optuna_study_id, key, value)
-    with transaction() as session:
-        session.execute(
-            update(StudyRow)
-            .where(StudyRow.id == row.id)
-            .values(error=error[:2000])
-            .execution_options(synchronize_session=False)
-        )
-
-
-def _record_failure(row: StudyRow, exc: Exception) -> None:
-    """One more failed try: back off, or give up after ``MAX_ATTEMPTS``."""
-    assert row.optuna_study_id is not None
-    previous = get_storage().get_study_system_attrs(row.optuna_study_id)
-    attempts = int(previous.get(MODEL_FAILURES_ATTR, {}).get("attempts", 0)) + 1
-    error = f"{type(exc).__name__}: {exc}"
-    if attempts >= MAX_ATTEMPTS:
-        reason = f"best model not saved: gave up after {attempts} attempts; last error: {error}"
-        _record(row, NO_MODEL_ATTR, {"reason": reason, "attempts": attempts}, reason)
-        return
-    delay = RETRY_DELAYS[min(attempts, len(RETRY_DELAYS)) - 1]
-    failures = {
-        "attempts": attempts,
-        "error": error[:2000],
-        "retry_after": (utcnow() + delay).isoformat(),
-    }
-    message = f"best model not saved yet (attempt {attempts} of {MAX_ATTEMPTS}): {error}"
-    _record(row, MODEL_FAILURES_ATTR, failures, message)
 
 
 def save_best_model(study_id: str) -> dict[str, Any] | None:
@@ -153,14 +72,14 @@ def save_best_model(study_id: str) -> dict[str, Any] | None:
             "(every trial diverged, was pruned or was infeasible)"
         )
         log.info("study %s has no COMPLETE trial with a finite value: no best model", study_id)
-        _record(row, NO_MODEL_ATTR, {"reason": reason, "attempts": 0}, reason)
+        best_model.mark_no_model(study_id, osid, reason=reason)
         return None
     if existing is not None and existing.get("trial") == view.number:
         return existing
     try:
         record = _retrain_and_upload(row, spec, view)
     except Exception as exc:
-        _record_failure(row, exc)
+        best_model.record_failure(study_id, osid, error=f"{type(exc).__name__}: {exc}")
         raise
     log.info(
         "study %s best model saved from trial %d (artifact %s)",
@@ -199,7 +118,8 @@ def _retrain_and_upload(
     test_metrics = saved.score(dataset.X[test], dataset.y[test])  # holes filled per member
     if not fitted.refit:
         _compare(row.id, view, test_metrics)
-    val_metrics = _trial_val_metrics(view) if fitted.refit else _unprefixed(result.val_metrics)
+    # a refit has no validation rows of its own: the best trial's figures stand for it
+    val_metrics = unnamed("val", view.user_attrs if fitted.refit else result.val_metrics)
     info = {
         "study_id": row.id,
         "study_name": row.name,
@@ -249,31 +169,94 @@ def _retrain_and_upload(
     return record
 
 
-def _unprefixed(metrics: dict[str, float]) -> dict[str, float]:
-    return {k.removeprefix("val_"): v for k, v in metrics.items()}
-
-
-def _trial_val_metrics(view: trial_reads.TrialView) -> dict[str, float]:
-    """The best trial's own validation figures (a refit has no validation rows of its own)."""
-    return {
-        key.removeprefix("val_"): float(value)
-        for key, value in view.user_attrs.items()
-        if key.startswith("val_") and key != "val_curve" and isinstance(value, int | float)
-    }
-
-
 def _compare(study_id: str, view: trial_reads.TrialView, test_metrics: dict[str, float]) -> None:
     """Warn if the retrained model does not reproduce the trial (non-deterministic training)."""
+    reported = unnamed("test", view.user_attrs)
     for key, value in test_metrics.items():
-        reported = view.user_attrs.get(f"test_{key}")
-        if isinstance(reported, float) and not np.isclose(value, reported, rtol=1e-9, atol=0):
-            if math.isnan(value) and math.isnan(reported):
-                continue
-            log.warning(
-                "study %s trial %d: retrained test_%s %.10g differs from the trial's %.10g",
-                study_id,
-                view.number,
-                key,
-                value,
-                reported,
-            )
+        if key not in reported or np.isclose(value, reported[key], rtol=1e-9, atol=0):
+            continue
+        if math.isnan(value) and math.isnan(reported[key]):
+            continue
+        log.warning(
+            "study %s trial %d: retrained test_%s %.10g differs from the trial's %.10g",
+            study_id,
+            view.number,
+            key,
+            value,
+            reported[key],
+        )
+
+
+# --------------------------------------------------------------------------- the refit
+
+
+@dataclass
+class BestFit:
+    """The best model's training: its result, the splits it trained on, how many rows."""
+
+    result: TrainResult
+    splits: data.Splits
+    config: TrainConfig
+    train_rows: int
+    refit: bool
+    epochs: int | None = None
+    """Epochs the refit trained for (minibatch refit only)."""
+
+
+def refit_splits(spec: StudySpec) -> data.Splits:
+    """One fold that trains on every non-test row, standardized with their statistics.
+
+    The refit has no validation rows: its "validation" set is its training set (nothing stops
+    or is chosen on it), so its validation figures are not reported."""
+    dataset = data.load(spec.dataset.model_dump(mode="json"))
+    v = spec.validation
+    rest, test = data.split_test(dataset, test_fraction=v.test_fraction, seed=v.split_seed)
+    fill = FillValues.fit(dataset.X[rest], dataset.categorical_groups)
+    X = fill.apply(dataset.X)
+    scaler = data.Standardizer.fit(X[rest], dataset.y[rest], dataset.task)
+    X_rest, y_rest = scaler.x(X[rest]), scaler.y(dataset.y[rest], dataset.task)
+    fold = data.Fold(
+        X_train=X_rest,
+        y_train=y_rest,
+        X_val=X_rest,
+        y_val=y_rest,
+        X_test=scaler.x(X[test]),
+        y_test=scaler.y(dataset.y[test], dataset.task),
+        scaler=scaler,
+        fill=fill,
+    )
+    return data.Splits(
+        task=dataset.task,
+        n_features=dataset.X.shape[1],
+        n_classes=dataset.n_classes,
+        folds=[fold],
+    )
+
+
+def refit_epochs(config: TrainConfig, trial_attrs: Mapping[str, Any]) -> int:
+    """The epochs the trial's model had: its best epoch when early stopping restored it, else
+    every epoch it ran."""
+    stop = config.early_stopping
+    key = "best_epoch" if stop is not None and stop.restore_best else "epochs_run"
+    epochs = trial_attrs.get(key) or trial_attrs.get("epochs_run") or config.max_epochs
+    return max(1, int(epochs))
+
+
+def best_fit(spec: StudySpec, params: Mapping[str, Any], trial_attrs: Mapping[str, Any]) -> BestFit:
+    """Train the best trial's configuration for the best model: refit on all non-test rows
+    (``spec.refit``), or retrain the trial's own folds."""
+    values = stored_values(spec, dict(params))
+    if not spec.refit:
+        splits = prepare(spec, with_fill=True)
+        config = train_config(spec, values, n_out=n_outputs(splits))
+        rows = len(splits.folds[0].y_train)
+        return BestFit(fit(config, splits.folds), splits, config, rows, refit=False)
+    splits = refit_splits(spec)
+    config = train_config(spec, values, n_out=n_outputs(splits))
+    epochs = None
+    if config.solver == "minibatch":
+        epochs = refit_epochs(config, trial_attrs)
+        config = dataclasses.replace(config, max_epochs=epochs, early_stopping=None)
+    result = fit(config, splits.folds)
+    rows = len(splits.folds[0].y_train)
+    return BestFit(result, splits, config, rows, refit=True, epochs=epochs)

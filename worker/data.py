@@ -14,17 +14,11 @@ from sklearn import datasets as skd
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from service.ingest.preprocess import FillValues
+from service.spec.datasets import BuiltinDataset
 
 MIB = 1024 * 1024
 CACHE_BYTES = 512 * MIB
 _cache_lock = threading.Lock()
-BUILTIN_LOADERS = {
-    "diabetes": skd.load_diabetes,
-    "breast_cancer": skd.load_breast_cancer,
-    "wine": skd.load_wine,
-    "digits": skd.load_digits,
-    "iris": skd.load_iris,
-}
 
 
 @dataclass(frozen=True)
@@ -103,15 +97,13 @@ class Splits:
 
 
 def _builtin(name: str) -> Dataset:
-    bunch = BUILTIN_LOADERS[name]()
-    task = (
-        "regression"
-        if name == "diabetes"
-        else ("binary" if name == "breast_cancer" else "multiclass")
-    )
-    y = bunch.target.astype(np.float64 if task == "regression" else np.int64)
+    """A registry dataset, by scikit-learn's ``load_<name>``."""
+    builtin = BuiltinDataset(name)  # type: ignore[call-arg]  # lookup by value
+    bunch = getattr(skd, f"load_{builtin.value}")()
+    regression = builtin.task == "regression"
+    y = bunch.target.astype(np.float64 if regression else np.int64)
     names = [str(n) for n in getattr(bunch, "feature_names", range(bunch.data.shape[1]))]
-    return Dataset(np.asarray(bunch.data, dtype=np.float64), y, task, names)
+    return Dataset(np.asarray(bunch.data, dtype=np.float64), y, builtin.task.value, names)
 
 
 def _synthetic(params: dict[str, Any]) -> Dataset:

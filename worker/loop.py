@@ -162,7 +162,7 @@ class Worker:
         except Exception as exc:
             log.warning("sweep failed (%s)", type(exc).__name__)
             return
-        from worker.best_model import studies_missing_a_model
+        from service.store.repos.best_model import studies_missing_a_model
 
         try:
             missing = studies_missing_a_model(limit=1)

@@ -118,14 +118,8 @@ class SavedModel:
     def score(self, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
         """The test metrics the API reports (``loss``, ``rmse``, ``accuracy``...) on (X, y)."""
         target = self.scaler.y(np.asarray(y), self.task)
-        metrics = evaluate(
-            self.model,
-            torch.from_numpy(np.asarray(X, dtype=np.float64)),
-            target,
-            self.task,
-            self.scaler,
-        )
-        return {k.removeprefix("val_"): v for k, v in metrics.items()}
+        X_t = torch.from_numpy(np.asarray(X, dtype=np.float64))
+        return evaluate(self.model, X_t, target, self.task, self.scaler)
 
 
 def save(

@@ -31,6 +31,16 @@ def build_model(
     return nn.Sequential(*layers)
 
 
+@torch.no_grad()
+def set_linear(model: nn.Module, weight: torch.Tensor, bias: torch.Tensor) -> None:
+    """Set a ``linear`` model's affine layer (a solver's answer, or a warm start)."""
+    layer = model[1] if isinstance(model, nn.Sequential) else None
+    if not isinstance(layer, nn.Linear):
+        raise ValueError(f"a linear model (Dropout → Linear) is needed, got {model}")
+    layer.weight.copy_(weight.reshape(layer.weight.shape))
+    layer.bias.copy_(bias.reshape(layer.bias.shape))
+
+
 def penalized_weights(model: nn.Module) -> list[torch.Tensor]:
     """The weights the penalty applies to: Linear weight matrices, never biases or BatchNorm."""
     return [m.weight for m in model.modules() if isinstance(m, nn.Linear)]

@@ -12,9 +12,10 @@ from service.spec.definition import StudySpec
 from service.spec.objective import objective_names
 from service.spec.space import KNOBS, Choices, Fixed, Range
 from worker import data
-from worker.exact import ExactOptions, Solver, fit
 from worker.models import count_nonzero, nonzero_inputs
-from worker.train import EarlyStop, TrainConfig, TrainResult
+from worker.trainers import fit
+from worker.trainers.config import EarlyStop, ExactOptions, TrainConfig
+from worker.trainers.result import TrainResult
 
 StopCheck = Callable[[], None]
 """Called every epoch; raises to stop the trial (study cancelled, worker shutting down)."""
@@ -51,6 +52,7 @@ def train_config(spec: StudySpec, values: dict[str, float], *, n_out: int) -> Tr
     return TrainConfig(
         task=spec.task,
         n_out=n_out,
+        solver=spec.solver,
         model_kind=spec.model.kind,
         hidden_layers=tuple(spec.model.hidden_layers),
         batch_norm=bool(values["batch_norm"]) if "batch_norm" in values else spec.model.batch_norm,
@@ -67,36 +69,13 @@ def train_config(spec: StudySpec, values: dict[str, float], *, n_out: int) -> Tr
         early_stopping=EarlyStop(stop.patience, stop.min_delta, stop.restore_best)
         if stop
         else None,
+        exact=ExactOptions(
+            tol=training.tol, max_iter=training.max_iter, report_every=training.report_every
+        ),
         seed=training.seed,
         metric=spec.objective.metric,
         direction=spec.objective.direction or "minimize",
     )
-
-
-def solver_of(spec: StudySpec) -> Solver:
-    """The trainer the definition asks for (the definition fills it in from the model kind)."""
-    solver = spec.training.solver
-    if solver is None:
-        return "exact" if spec.model.kind == "linear" else "minibatch"
-    return solver
-
-
-def exact_options(spec: StudySpec) -> ExactOptions:
-    training = spec.training
-    return ExactOptions(
-        tol=training.tol, max_iter=training.max_iter, report_every=training.report_every
-    )
-
-
-def fit_spec(
-    spec: StudySpec,
-    config: TrainConfig,
-    folds: list[data.Fold],
-    on_epoch: Callable[[int, dict[str, float]], bool] | None = None,
-) -> TrainResult:
-    """Train ``config`` on ``folds`` the way the definition says: trials, the best model and
-    its refit all go through here."""
-    return fit(config, folds, on_epoch, solver=solver_of(spec), options=exact_options(spec))
 
 
 def prepare(spec: StudySpec, *, with_fill: bool = False) -> data.Splits:
@@ -126,8 +105,8 @@ def record(trial: optuna.Trial, result: TrainResult) -> None:
         "stopped_early": result.stopped_early,
         "diverged": result.diverged,
     }
-    attrs.update({k: v for k, v in result.val_metrics.items()})
-    attrs.update({"test_" + k.removeprefix("val_"): v for k, v in result.test_metrics.items()})
+    attrs.update(result.val_metrics)
+    attrs.update(result.test_metrics)
     for key, value in attrs.items():
         trial.set_user_attr(key, value)
 
@@ -176,7 +155,7 @@ def make_objective(
             stop_check()
             return trial.should_prune()
 
-        result = fit_spec(spec, config, splits.folds, on_epoch)
+        result = fit(config, splits.folds, on_epoch)
         record(trial, result)
         measures = {**result.val_metrics, **sparsity(result)}
         trial.set_user_attr("n_inputs", measures["n_inputs"])

@@ -20,18 +20,11 @@ from typing import Any
 
 from service.errors import FieldProblem, InvalidDefinition
 from service.settings import Settings
+from service.spec.datasets import BuiltinDataset
 from service.spec.definition import StudySpec
 
 FLOAT32 = 4
 FLOAT64 = 8
-BUILTIN_SHAPES: dict[str, tuple[int, int, int]] = {
-    "diabetes": (442, 10, 1),
-    "breast_cancer": (569, 30, 2),
-    "wine": (178, 13, 3),
-    "digits": (1797, 64, 10),
-    "iris": (150, 4, 3),
-}
-"""Rows, features and classes (1 for regression) of scikit-learn's datasets."""
 GRID_POINT_BYTES = 200
 """Optuna's GridSampler holds one tuple per grid point (and sets of their ids)."""
 GP_MATRIX_COPIES = 6
@@ -83,9 +76,9 @@ class Cost:
 
 def shape_of(spec: StudySpec, uploaded: DataShape | None = None) -> DataShape:
     """The dataset's shape: known for built-ins, given for synthetic data, stored for uploads."""
-    builtin = getattr(spec.dataset, "builtin", None)
+    builtin: BuiltinDataset | None = getattr(spec.dataset, "builtin", None)
     if builtin is not None:
-        return DataShape(*BUILTIN_SHAPES[builtin])
+        return DataShape(builtin.rows, builtin.features, builtin.classes)
     synthetic = getattr(spec.dataset, "synthetic", None)
     if synthetic is not None:
         classes = synthetic.n_classes if synthetic.kind == "classification" else 1

@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from service.spec.datasets import BuiltinDataset
 from service.spec.enums import Task
 from service.spec.objective import SPARSITY_OBJECTIVES, Objective, ObjectiveName, check_metric
 from service.spec.policies import (
@@ -41,20 +42,15 @@ EXACT_IGNORES = ("learning_rate", "batch_size")
 error under ``training.solver: exact``)."""
 MLP_ONLY = {"layer_penalty": 1.0, "batch_norm": 0.0}
 """Knobs a linear model has no use for, with the value that means "not used"."""
-BUILTIN_TASKS: dict[str, Task] = {
-    "diabetes": Task.REGRESSION,
-    "breast_cancer": Task.BINARY,
-    "wine": Task.MULTICLASS,
-    "digits": Task.MULTICLASS,
-    "iris": Task.MULTICLASS,
-}
+Solver = Literal["exact", "minibatch"]
+"""The trainers a definition can name (``training.solver``); ``worker.trainers.fit`` runs them."""
 
 
 # --------------------------------------------------------------------------- datasets
 
 
 class Builtin(Strict):
-    builtin: Literal["diabetes", "breast_cancer", "wine", "digits", "iris"]
+    builtin: BuiltinDataset = Field(strict=False)
 
 
 class Uploaded(Strict):
@@ -125,7 +121,7 @@ class EarlyStopping(Strict):
 
 
 class Training(Strict):
-    solver: Literal["exact", "minibatch"] | None = Field(
+    solver: Solver | None = Field(
         default=None,
         description="exact: full-batch proximal gradient to `tol` (linear models only); "
         "minibatch: the optimizer over minibatches for `max_epochs`. Default: exact for "
@@ -297,6 +293,12 @@ class StudySpec(Strict):
             check_metric(self.objective.metric, self.task)
         return self
 
+    @property
+    def solver(self) -> Solver:
+        """The trainer this study's trials use (``_solver`` fills it in from the model kind)."""
+        assert self.training.solver is not None, "filled in by validation"
+        return self.training.solver
+
     def to_stored(self) -> dict[str, Any]:
         """The JSON the studies table keeps; ``from_stored`` reads it back."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=False)
@@ -322,7 +324,7 @@ def resolve_task(spec: StudySpec, uploaded_task: str | None = None) -> StudySpec
         return spec
     data = spec.dataset
     if isinstance(data, Builtin):
-        task = BUILTIN_TASKS[data.builtin]
+        task = data.builtin.task
     elif isinstance(data, Synthetic):
         params = data.synthetic
         if params.kind == "classification":

@@ -9,9 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
-from sklearn import datasets as skd
 
 from service.spec import cost
 from service.spec.definition import EXAMPLE, StudySpec
@@ -178,13 +176,6 @@ def test_a_self_referencing_yaml_alias_gets_a_json_400(api: Stack) -> None:
         timeout=60,
     )
     assert_refused(api, response, 400, "body")
-
-
-def test_builtin_shapes_are_scikit_learns() -> None:
-    for name, (rows, features, classes) in cost.BUILTIN_SHAPES.items():
-        bunch = getattr(skd, f"load_{name}")()
-        assert bunch.data.shape == (rows, features)
-        assert (len(np.unique(bunch.target)) if name != "diabetes" else 1) == classes
 
 
 def test_the_examples_fit_the_default_budget() -> None:

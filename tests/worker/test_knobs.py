@@ -14,11 +14,13 @@ from sklearn.linear_model import Ridge
 
 from service.spec.definition import EXAMPLE, StudySpec, resolve_task
 from worker.data import Fold, Standardizer, load, make_splits
-from worker.exact import ExactOptions, input_noise_l2, train_exact
 from worker.models import penalized_weights, weighted_penalties
 from worker.objective import suggest, train_config
 from worker.policies import make_sampler
-from worker.train import TrainConfig, train
+from worker.trainers.config import ExactOptions, TrainConfig
+from worker.trainers.exact import input_noise_l2, train_exact
+from worker.trainers.fista import LinearState
+from worker.trainers.minibatch import train_minibatch as train
 
 
 def _fold(name: str) -> Fold:
@@ -58,17 +60,23 @@ def test_input_noise_perturbs_training_reproducibly_and_never_evaluation() -> No
 def test_input_noise_under_the_exact_solver_is_its_expected_ridge() -> None:
     """For ½·MSE, Gaussian input noise σ adds exactly ½·σ²·|w|²: the noisy trial's answer is
     scikit-learn's Ridge with alpha = σ²·n (no other penalty)."""
-    X, y = load({"builtin": "diabetes"}).X, load({"builtin": "diabetes"}).y
+    diabetes = load({"builtin": "diabetes"})
+    X, y = diabetes.X, diabetes.y
     scaler = Standardizer.fit(X, y, "regression")
     Xs, ys = scaler.x(X), scaler.y(y, "regression")
     fold = Fold(Xs, ys, Xs, ys, Xs, ys, scaler)
     sigma = 0.3
     assert np.allclose(input_noise_l2(10, task="regression", n_out=1, std=sigma), sigma**2)
-    config = TrainConfig(task="regression", n_out=1, lam=0.0, l1_ratio=0.0, input_noise=sigma)
-    result = train_exact(config, [fold], options=ExactOptions(tol=1e-10, max_iter=100_000))
+    reference = Ridge(alpha=sigma**2 * len(ys)).fit(Xs.astype(np.float64), ys)
+    start = LinearState(torch.from_numpy(reference.coef_[None, :]), torch.tensor([0.0]))
+    options = ExactOptions(tol=1e-8, max_iter=50)  # from the answer: certified in a few steps
+    config = TrainConfig(
+        task="regression", n_out=1, lam=0.0, l1_ratio=0.0, input_noise=sigma, exact=options
+    )
+    result = train_exact(config, [fold], warm_start=[start])
+    assert result.converged
     ours = result.models[0][1].weight.detach().double().numpy().ravel()
-    reference = Ridge(alpha=sigma**2 * len(ys)).fit(Xs.astype(np.float64), ys).coef_
-    assert np.allclose(ours, reference, atol=1e-4)
+    assert np.allclose(ours, reference.coef_, atol=1e-4)
 
 
 def test_layer_penalty_weighs_the_layers_after_the_first() -> None:

@@ -10,9 +10,9 @@ from service.store.clock import utcnow
 from service.store.db import make_engine, transaction
 from service.store.migrate import upgrade
 from service.store.optuna_db.attrs import BEST_MODEL_ATTR
+from service.store.repos.best_model import studies_missing_a_model
 from service.store.scheduling.retries import storage_with_retries
 from tests.support import study_row
-from worker.best_model import studies_missing_a_model
 
 
 def test_completed_study_without_a_model_is_found_until_one_is_saved(database_url: str) -> None:

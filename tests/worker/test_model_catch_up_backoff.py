@@ -21,10 +21,11 @@ from service.store.clock import utcnow
 from service.store.db import make_engine, transaction
 from service.store.migrate import upgrade
 from service.store.repos import best_model
+from service.store.repos.best_model import MAX_ATTEMPTS, studies_missing_a_model
 from service.store.scheduling.retries import storage_with_retries
 from service.store.tables import StudyRow
 from tests.support import Proc, process_env, regtune, study_row, wait_for
-from worker.best_model import MAX_ATTEMPTS, save_best_model, studies_missing_a_model
+from worker.best_model import save_best_model
 
 SPEC = resolve_task(StudySpec.model_validate(EXAMPLE)).to_stored()
 PARAMS = {"lambda": 1e-3, "l1_ratio": 0.5, "learning_rate": 1e-2}

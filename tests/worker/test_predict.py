@@ -10,8 +10,9 @@ import pytest
 from service.spec.definition import StudySpec, resolve_task
 from worker import data
 from worker import modelfile as predict
+from worker.evaluation import unnamed
 from worker.objective import n_outputs, prepare, train_config
-from worker.train import train
+from worker.trainers import fit
 
 
 def trained(name: str, validation: dict[str, object]) -> tuple[StudySpec, object, data.Splits]:
@@ -28,7 +29,7 @@ def trained(name: str, validation: dict[str, object]) -> tuple[StudySpec, object
     )
     splits = prepare(spec)
     values = {"lambda": 1e-3, "l1_ratio": 0.5, "dropout": 0.1, "learning_rate": 1e-2}
-    result = train(train_config(spec, values, n_out=n_outputs(splits)), splits.folds)
+    result = fit(train_config(spec, values, n_out=n_outputs(splits)), splits.folds)
     return spec, result, splits
 
 
@@ -62,8 +63,7 @@ def test_a_holdout_model_scores_exactly_what_the_trial_measured(tmp_path: Path, 
     dataset = data.load(spec.dataset.model_dump(mode="json"))
     _, test = data.split_test(dataset, test_fraction=0.2, seed=0)
     scored = saved.score(dataset.X[test], dataset.y[test])
-    expected = {k.removeprefix("val_"): v for k, v in result.test_metrics.items()}  # type: ignore[attr-defined]
-    assert scored == expected
+    assert scored == unnamed("test", result.test_metrics)  # type: ignore[attr-defined]
     predicted = saved.predict(dataset.X[test])["prediction"]
     assert len(predicted) == len(test)
     if splits.task != "regression":

@@ -10,8 +10,8 @@ import pytest
 
 from service.spec.definition import StudySpec, resolve_task
 from worker import data
-from worker.refit import best_fit, refit_epochs
-from worker.train import EarlyStop, TrainConfig
+from worker.best_model import best_fit, refit_epochs
+from worker.trainers.config import EarlyStop, TrainConfig
 
 PARAMS = {"lambda": 1e-2, "l1_ratio": 0.5}
 
@@ -37,7 +37,7 @@ def test_the_refit_trains_on_every_non_test_row(validation: dict[str, Any]) -> N
     assert fitted.refit and fitted.train_rows == n_rest
     assert len(fitted.result.models) == 1
     assert len(fitted.splits.folds[0].y_test) == n_test
-    assert np.isfinite(fitted.result.test_metrics["val_r2"])
+    assert np.isfinite(fitted.result.test_metrics["test_r2"])
 
 
 def test_refit_false_keeps_the_trials_own_folds() -> None:

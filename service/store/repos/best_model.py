@@ -1,21 +1,29 @@
-"""The best model of a study as an Optuna artifact: where it is stored and how to find it.
+"""The best model of a study as an Optuna artifact: where it is stored, how to find it, which
+studies still lack one and why one was not saved.
 
-The worker that completes a study writes the file (``worker/artifacts.py``); the API and the
+The worker that completes a study writes the file (``worker.best_model``); the API and the
 dashboard read it through the same artifact store, built here from the settings.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from typing import Any, BinaryIO
 
 from optuna.artifacts import FileSystemArtifactStore
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from optuna.trial import TrialState
+from sqlalchemy import Engine, and_, exists, select, update
+from sqlalchemy.orm import Session, aliased
 
 from service.settings import Settings, get_settings
-from service.store.optuna_db.attrs import BEST_MODEL_ATTR
+from service.spec.enums import StudyStatus
+from service.store.clock import utcnow
+from service.store.db import transaction
+from service.store.optuna_db.attrs import BEST_MODEL_ATTR, MODEL_FAILURES_ATTR, NO_MODEL_ATTR
 from service.store.optuna_db.internals import ArtifactStore, om
+from service.store.scheduling.retries import get_storage
+from service.store.tables import StudyRow
 
 MEDIA_TYPE = "application/vnd.regtune.model+safetensors"
 
@@ -46,3 +54,103 @@ def read_info(session: Session, optuna_study_id: int) -> dict[str, Any] | None:
 
 def open_artifact(artifact_id: str, settings: Settings | None = None) -> BinaryIO:
     return artifact_store(settings).open_reader(artifact_id)
+
+
+# --------------------------------------------------------------------------- saving it, or not
+
+MAX_ATTEMPTS = 3
+"""Tries at saving one study's model before it is given up (the reason stays on the study)."""
+RETRY_DELAYS = (timedelta(minutes=1), timedelta(minutes=10))
+"""Wait after the 1st, 2nd... failed try before the catch-up tries that study again."""
+CANDIDATES = 50
+"""Studies looked at per catch-up query; those backing off are skipped in Python."""
+
+
+def studies_missing_a_model(
+    engine: Engine | None = None, *, limit: int = 1, now: datetime | None = None
+) -> list[str]:
+    """Completed studies with a COMPLETE trial but no saved model, newest first.
+
+    The worker whose finish completes a study saves its model; when the study completed some
+    other way (the sweep released the last slot, the deadline passed, that worker died while
+    retraining), an idle worker catches up here. A study that will get no model (no usable
+    trial, or too many failed tries) is skipped for good, one whose last try failed until its
+    back-off passed: one bad study never holds up the others.
+    """
+    now = now or utcnow()
+    trials, attrs = om.TrialModel, om.StudyUserAttributeModel
+    system, marks = om.StudySystemAttributeModel, aliased(om.StudySystemAttributeModel)
+    with transaction(engine) as session:
+        rows = session.execute(
+            select(StudyRow.id, system.value_json)
+            .outerjoin(
+                system,
+                and_(
+                    system.study_id == StudyRow.optuna_study_id,
+                    system.key == MODEL_FAILURES_ATTR,
+                ),
+            )
+            .where(
+                StudyRow.status == StudyStatus.COMPLETED,
+                StudyRow.optuna_study_id.is_not(None),
+                exists().where(
+                    trials.study_id == StudyRow.optuna_study_id,
+                    trials.state == TrialState.COMPLETE,
+                ),
+                ~exists().where(
+                    attrs.study_id == StudyRow.optuna_study_id,
+                    attrs.key == BEST_MODEL_ATTR,
+                ),
+                ~exists().where(
+                    marks.study_id == StudyRow.optuna_study_id,
+                    marks.key == NO_MODEL_ATTR,
+                ),
+            )
+            .order_by(StudyRow.finished_at.desc())
+            .limit(max(limit, CANDIDATES))
+        ).all()
+    due = [sid for sid, failures in rows if failures is None or _retry_due(failures, now)]
+    return due[:limit]
+
+
+def _retry_due(failures_json: str, now: datetime) -> bool:
+    retry_after = json.loads(failures_json).get("retry_after")
+    return retry_after is None or datetime.fromisoformat(retry_after) <= now
+
+
+def _record(
+    study_id: str, optuna_study_id: int, key: str, value: dict[str, Any], error: str
+) -> None:
+    """Keep why a study has no model: on its Optuna study (for the catch-up) and its row."""
+    get_storage().set_study_system_attr(optuna_study_id, key, value)
+    with transaction() as session:
+        session.execute(
+            update(StudyRow)
+            .where(StudyRow.id == study_id)
+            .values(error=error[:2000])
+            .execution_options(synchronize_session=False)
+        )
+
+
+def mark_no_model(study_id: str, optuna_study_id: int, *, reason: str) -> None:
+    """The study will get no model (no usable trial): the catch-up never looks at it again."""
+    _record(study_id, optuna_study_id, NO_MODEL_ATTR, {"reason": reason, "attempts": 0}, reason)
+
+
+def record_failure(study_id: str, optuna_study_id: int, *, error: str) -> None:
+    """One more failed try at saving the model: back off, or give up after ``MAX_ATTEMPTS``."""
+    previous = get_storage().get_study_system_attrs(optuna_study_id)
+    attempts = int(previous.get(MODEL_FAILURES_ATTR, {}).get("attempts", 0)) + 1
+    if attempts >= MAX_ATTEMPTS:
+        reason = f"best model not saved: gave up after {attempts} attempts; last error: {error}"
+        value = {"reason": reason, "attempts": attempts}
+        _record(study_id, optuna_study_id, NO_MODEL_ATTR, value, reason)
+        return
+    delay = RETRY_DELAYS[min(attempts, len(RETRY_DELAYS)) - 1]
+    failures = {
+        "attempts": attempts,
+        "error": error[:2000],
+        "retry_after": (utcnow() + delay).isoformat(),
+    }
+    message = f"best model not saved yet (attempt {attempts} of {MAX_ATTEMPTS}): {error}"
+    _record(study_id, optuna_study_id, MODEL_FAILURES_ATTR, failures, message)

@@ -1,9 +1,9 @@
-"""The exact trainer for ``model.kind: linear``: each fold solved to a tolerance by
-``worker.solver``, with the same contract as the minibatch trainer (``worker.train.train``).
+"""The exact trainer for ``model.kind: linear``: each fold solved to a tolerance by FISTA
+(``worker.trainers.fista``), with the same contract as the minibatch trainer.
 
 The validation metric is reported every ``report_every`` solver iterations: that block is the
 "epoch" the hook, the learning curve and the pruner see, so pruning still applies. Folds advance
-in lockstep, as in ``train``. What differs, by design:
+in lockstep, as in the minibatch trainer. What differs, by design:
 
 * no early stopping: the answer is the minimizer itself (the same as scikit-learn's), so
   ``best_epoch`` is the last one and the refit needs no epoch count, only the solve again;
@@ -18,53 +18,15 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Literal, assert_never
 
 import numpy as np
-import torch
-from torch import nn
 
 from worker.data import Fold
-from worker.evaluation import evaluate
-from worker.models import build_model, count_nonzero
-from worker.solver import Fista, LinearState, Task, threads_for
-from worker.train import EpochHook, TrainConfig, TrainResult, train
-
-Solver = Literal["exact", "minibatch"]
-
-
-@dataclass(frozen=True)
-class ExactOptions:
-    """How far to solve and how often to report.
-
-    ``tol`` bounds the norm of the objective's minimal subgradient (``worker.solver``): at 1e-6
-    the validation loss is within 3e-5 (relative) of the exact minimizer's on iris, breast
-    cancer and diabetes. ``report_every`` = K iterations per reported "epoch": an iteration
-    costs ~0.1 ms, a report through the service a few ms (a database write and read), so a
-    smaller K makes the reports, not the solve, the trial's cost."""
-
-    tol: float = 1e-6
-    max_iter: int = 10_000
-    report_every: int = 25
-
-    def __post_init__(self) -> None:
-        if not self.tol > 0:
-            raise ValueError(f"tol must be > 0, got {self.tol=}")
-        if self.max_iter < 1:
-            raise ValueError(f"max_iter must be ≥ 1, got {self.max_iter=}")
-        if self.report_every < 1:
-            raise ValueError(f"report_every must be ≥ 1, got {self.report_every=}")
-
-
-@dataclass
-class ExactResult(TrainResult):
-    states: list[LinearState] = field(default_factory=list)
-    """Each fold's solution in float64: the warm start of a neighbouring trial."""
-    iterations: list[int] = field(default_factory=list)
-    """Solver iterations per fold."""
-    converged: bool = False
-    """Every fold met the tolerance (False when pruned or out of ``max_iter``)."""
+from worker.evaluation import score_folds
+from worker.models import build_model, set_linear
+from worker.trainers.config import EpochHook, TrainConfig
+from worker.trainers.fista import Fista, LinearState, Task, per_fold, threads_for
+from worker.trainers.result import TrainResult, build_result
 
 
 def input_dropout_l2(X: np.ndarray, *, task: str, n_out: int, dropout: float) -> np.ndarray:
@@ -97,7 +59,6 @@ class _Member:
     """One fold: its solver, and a float32 ``nn`` model mirroring the solver's parameters."""
 
     def __init__(self, config: TrainConfig, fold: Fold, warm_start: LinearState | None) -> None:
-        self.fold = fold
         n_in = fold.X_train.shape[1]
         input_l2 = None
         if config.dropout > 0:
@@ -127,22 +88,10 @@ class _Member:
             batch_norm=False,
             dropout=config.dropout,
         )
-        self.X_val = torch.from_numpy(fold.X_val)
 
-    @torch.no_grad()
     def sync(self) -> None:
         state = self.solver.state()
-        layer = self.model[1]
-        assert isinstance(layer, nn.Linear)
-        layer.weight.copy_(state.weight)
-        layer.bias.copy_(state.bias)
-
-    def validate(self, task: str) -> dict[str, float]:
-        return evaluate(self.model, self.X_val, self.fold.y_val, task, self.fold.scaler)
-
-    def test(self, task: str) -> dict[str, float]:
-        X_test = torch.from_numpy(self.fold.X_test)
-        return evaluate(self.model, X_test, self.fold.y_test, task, self.fold.scaler)
+        set_linear(self.model, state.weight, state.bias)
 
 
 def _task(name: str) -> Task:
@@ -152,20 +101,17 @@ def _task(name: str) -> Task:
     raise ValueError(f"task must be regression, binary or multiclass, got {name=}")
 
 
-def _mean(metrics: list[dict[str, float]]) -> dict[str, float]:
-    return {k: float(np.mean([m[k] for m in metrics])) for k in metrics[0]}
-
-
 def _solve(
-    members: list[_Member], config: TrainConfig, on_epoch: EpochHook | None, options: ExactOptions
-) -> tuple[int, list[float], bool]:
+    members: list[_Member], folds: list[Fold], config: TrainConfig, on_epoch: EpochHook | None
+) -> tuple[int, list[float] | None, bool]:
     """Advance the folds in lockstep, K iterations an epoch, reporting each → (epochs run,
     learning curve, pruned). Without a hook nobody sees the epochs: no evaluation between."""
+    options = config.exact
     if on_epoch is None:
         for member in members:
             member.solver.run(options.max_iter, tol=options.tol)
         iterations = max(m.solver.iterations for m in members)
-        return math.ceil(iterations / options.report_every), [], False
+        return math.ceil(iterations / options.report_every), None, False
     curve: list[float] = []
     epoch = 0
     while True:
@@ -174,7 +120,7 @@ def _solve(
             member.solver.run(min(options.report_every, budget), tol=options.tol)
             member.sync()
         epoch += 1
-        metrics = _mean([m.validate(config.task) for m in members])
+        metrics = score_folds([m.model for m in members], folds, "val", config.task)
         curve.append(metrics[config.metric])
         if not math.isfinite(metrics["val_loss"]):
             return epoch, curve, False
@@ -189,69 +135,34 @@ def train_exact(
     folds: list[Fold],
     on_epoch: EpochHook | None = None,
     *,
-    options: ExactOptions | None = None,
     warm_start: Sequence[LinearState] | None = None,
-) -> ExactResult:
-    """Solve every fold to ``options.tol``; report the mean validation metric over folds every
-    ``options.report_every`` iterations (the hook returning True prunes). ``warm_start``: one
-    state per fold, e.g. the ``states`` of the finished trial nearest in (λ, ρ)."""
+) -> TrainResult:
+    """Solve every fold to ``config.exact.tol``; report the mean validation metric over folds
+    every ``config.exact.report_every`` iterations (the hook returning True prunes).
+    ``warm_start``: one state per fold, e.g. the ``states`` of the finished trial nearest in
+    (λ, ρ)."""
     if config.model_kind != "linear":
         raise ValueError(f"the exact solver trains linear models, got {config.model_kind=}")
-    options = options or ExactOptions()
-    if warm_start is not None and len(warm_start) != len(folds):
-        raise ValueError(f"warm_start needs one state per fold, got {len(warm_start)=}")
-    starts = list(warm_start) if warm_start is not None else [None] * len(folds)
+    starts = per_fold(warm_start, len(folds))
     started = time.perf_counter()
     members = [_Member(config, fold, start) for fold, start in zip(folds, starts, strict=True)]
     with threads_for(sum(fold.X_train.size for fold in folds)):
-        epochs, curve, pruned = _solve(members, config, on_epoch, options)
+        epochs, curve, pruned = _solve(members, folds, config, on_epoch)
         for member in members:
             member.sync()
-        metrics = _mean([m.validate(config.task) for m in members])
-        test_metrics = _mean([m.test(config.task) for m in members])
-    seconds = time.perf_counter() - started
-    value = metrics[config.metric]
-    if on_epoch is None:
-        curve = [value]
-    nonzero = [count_nonzero(m.model) for m in members]
-    worst = -math.inf if config.direction == "maximize" else math.inf
-    return ExactResult(
-        models=[m.model for m in members],
-        value=value if math.isfinite(value) else worst,
-        val_metrics=metrics,
-        test_metrics=test_metrics,
-        epochs_run=epochs,
-        best_epoch=epochs,
-        n_nonzero=int(np.mean([nz for nz, _ in nonzero])),
-        n_weights=nonzero[0][1],
-        train_seconds=seconds,
-        pruned=pruned,
-        diverged=not math.isfinite(metrics["val_loss"]),
-        curve=curve,
-        states=[m.solver.state() for m in members],
-        iterations=[m.solver.iterations for m in members],
-        converged=all(m.solver.converged for m in members),
-    )
-
-
-def fit(
-    config: TrainConfig,
-    folds: list[Fold],
-    on_epoch: EpochHook | None = None,
-    *,
-    solver: Solver,
-    options: ExactOptions | None = None,
-    warm_start: Sequence[LinearState] | None = None,
-) -> TrainResult:
-    """The trainer a definition asks for (``training.solver``), for trials, the best model's
-    retraining and the refit alike, so that all three train the same way."""
-    match solver:
-        case "exact":
-            return train_exact(config, folds, on_epoch, options=options, warm_start=warm_start)
-        case "minibatch":
-            return train(config, folds, on_epoch)
-        case _:
-            assert_never(solver)
+        return build_result(
+            config,
+            [m.model for m in members],
+            folds,
+            started=started,
+            epochs_run=epochs,
+            best_epoch=epochs,
+            curve=curve,
+            pruned=pruned,
+            states=[m.solver.state() for m in members],
+            iterations=[m.solver.iterations for m in members],
+            converged=all(m.solver.converged for m in members),
+        )
 
 
 class WarmStarts:

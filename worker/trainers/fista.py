@@ -22,7 +22,7 @@ costs nothing; near ``tol`` the distance itself is computed. F being ``μ``-stro
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -41,23 +41,6 @@ class LinearState:
 
     weight: torch.Tensor
     bias: torch.Tensor
-
-
-Callback = Callable[[int, LinearState], bool]
-"""Called every ``report_every`` iterations with (iteration, current parameters); True stops."""
-
-
-@dataclass(frozen=True)
-class SolveResult:
-    state: LinearState
-    iterations: int
-    converged: bool
-    """The stopping rule was met (else ``max_iter`` was reached or the callback stopped it)."""
-    stopped: bool
-    """The callback asked to stop (a pruned trial)."""
-    objective: float
-    residual: float
-    """dist(0, ∂F) at the returned point, or an upper bound on it (``tol`` is promised on it)."""
 
 
 class _Smooth(Protocol):
@@ -86,6 +69,15 @@ class _Smooth(Protocol):
         ...
 
     def unpack(self, P: torch.Tensor) -> LinearState: ...
+
+
+def per_fold(warm_start: Sequence[LinearState] | None, n_folds: int) -> list[LinearState | None]:
+    """A trainer's starting states: one per fold (``None``: each fold's default start)."""
+    if warm_start is None:
+        return [None] * n_folds
+    if len(warm_start) != n_folds:
+        raise ValueError(f"warm_start needs one state per fold, got {len(warm_start)=}")
+    return list(warm_start)
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -228,7 +220,8 @@ class Fista:
         warm_start: LinearState | None = None,
     ) -> None:
         """``input_l2`` adds ½ · Σ_j c_j · ‖W[:, j]‖² to the smooth part (marginalized input
-        dropout, see ``worker.exact``); ``warm_start`` is the starting point (default zeros)."""
+        dropout, see ``worker.trainers.exact``); ``warm_start`` is the starting point (default
+        zeros)."""
         _check("lam", lam >= 0 and math.isfinite(lam), lam, "finite and ≥ 0")
         _check("l1_ratio", 0 <= l1_ratio <= 1, l1_ratio, "in [0, 1]")
         Xt, yt = _tensor(X).double(), _tensor(y)
@@ -327,55 +320,3 @@ class Fista:
         minimal = torch.where(W != 0, gW + self.l1 * torch.sign(W), F.softshrink(gW, self.l1))
         intercept = gradient[:, self.n_features :]  # empty when b is eliminated (regression)
         return math.sqrt(float((minimal * minimal).sum() + (intercept * intercept).sum()))
-
-
-def solve(
-    X: ArrayLike,
-    y: ArrayLike,
-    *,
-    task: Task,
-    lam: float,
-    l1_ratio: float,
-    n_classes: int | None = None,
-    input_l2: ArrayLike | None = None,
-    tol: float = 1e-6,
-    max_iter: int = 10_000,
-    report_every: int = 25,
-    callback: Callback | None = None,
-    warm_start: LinearState | None = None,
-) -> SolveResult:
-    """Minimize F to ``tol`` (see the module docstring) in at most ``max_iter`` iterations.
-
-    ``X`` should be standardized (the step size and ``tol`` assume features of unit scale).
-    ``callback(iteration, state)`` runs after iterations K, 2K, … (K = ``report_every``) while
-    not converged; returning True stops the solve (``stopped``)."""
-    _check("tol", tol > 0, tol, "> 0")
-    _check("max_iter", max_iter >= 1, max_iter, "≥ 1")
-    _check("report_every", report_every >= 1, report_every, "≥ 1")
-    fista = Fista(
-        X,
-        y,
-        task=task,
-        lam=lam,
-        l1_ratio=l1_ratio,
-        n_classes=n_classes,
-        input_l2=input_l2,
-        warm_start=warm_start,
-    )
-    stopped = False
-    while fista.iterations < max_iter and not fista.converged:
-        steps = min(report_every - fista.iterations % report_every, max_iter - fista.iterations)
-        fista.run(steps, tol=tol)
-        if fista.converged or callback is None or fista.iterations % report_every:
-            continue
-        if callback(fista.iterations, fista.state()):
-            stopped = True
-            break
-    return SolveResult(
-        state=fista.state(),
-        iterations=fista.iterations,
-        converged=fista.converged,
-        stopped=stopped,
-        objective=fista.objective(),
-        residual=fista.residual,
-    )

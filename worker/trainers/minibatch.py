@@ -1,4 +1,5 @@
-"""Training one configuration: the regularized objective, proximal L1, early stopping.
+"""The minibatch trainer: the regularized objective through an optimizer, proximal L1, early
+stopping.
 
     loss(w) = data_term + λ · ( ρ · Σ|w| + (1 − ρ)/2 · Σ w² )
     data_term = ½ · mean squared error (regression) | mean cross-entropy (classification)
@@ -19,70 +20,18 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from worker.data import Fold
-from worker.evaluation import evaluate
-from worker.models import build_model, count_nonzero, weighted_penalties
-
-EpochHook = Callable[[int, dict[str, float]], bool]
-"""Called after every epoch with (epoch, validation metrics); returning True stops (prunes)."""
-
-
-@dataclass(frozen=True)
-class EarlyStop:
-    patience: int
-    min_delta: float
-    restore_best: bool
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    task: str
-    n_out: int
-    model_kind: str = "linear"
-    hidden_layers: tuple[int, ...] = (64, 64)
-    batch_norm: bool = False
-    lam: float = 1e-3
-    l1_ratio: float = 0.5
-    dropout: float = 0.0
-    input_noise: float = 0.0
-    """Std of the Gaussian noise added to the standardized inputs of every training batch."""
-    layer_penalty: float = 1.0
-    """λ's multiplier on an MLP's layers after the first (``worker.models.weighted_penalties``)."""
-    learning_rate: float = 1e-2
-    batch_size: int | None = 128
-    optimizer: str = "adam"
-    momentum: float = 0.0
-    max_epochs: int = 50
-    early_stopping: EarlyStop | None = None
-    seed: int = 0
-    metric: str = "val_loss"
-    direction: str = "minimize"
-
-
-@dataclass
-class TrainResult:
-    models: list[nn.Module]
-    value: float
-    val_metrics: dict[str, float]
-    test_metrics: dict[str, float]
-    epochs_run: int
-    best_epoch: int
-    n_nonzero: int
-    n_weights: int
-    train_seconds: float
-    pruned: bool = False
-    stopped_early: bool = False
-    diverged: bool = False
-    """The loss became NaN or infinite (e.g. a learning rate far too large); training stopped."""
-    curve: list[float] = field(default_factory=list)
+from worker.evaluation import score_folds
+from worker.models import build_model, set_linear, weighted_penalties
+from worker.trainers.config import EpochHook, TrainConfig
+from worker.trainers.fista import LinearState, per_fold
+from worker.trainers.result import TrainResult, build_result
 
 
 def data_loss(output: torch.Tensor, target: torch.Tensor, task: str) -> torch.Tensor:
@@ -123,20 +72,26 @@ def _optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
 class _Member:
     """One model on one fold (k of them train side by side under cross-validation)."""
 
-    def __init__(self, config: TrainConfig, fold: Fold, n_in: int, generator: torch.Generator):
-        self.fold = fold
+    def __init__(
+        self,
+        config: TrainConfig,
+        fold: Fold,
+        generator: torch.Generator,
+        warm_start: LinearState | None,
+    ) -> None:
         self.model = build_model(
             config.model_kind,
-            n_in=n_in,
+            n_in=fold.X_train.shape[1],
             n_out=config.n_out,
             hidden_layers=list(config.hidden_layers),
             batch_norm=config.batch_norm,
             dropout=config.dropout,
         )
+        if warm_start is not None:
+            set_linear(self.model, warm_start.weight, warm_start.bias)
         self.optimizer = _optimizer(config, self.model)
         self.X = torch.from_numpy(fold.X_train)
         self.y = torch.from_numpy(fold.y_train)
-        self.X_val = torch.from_numpy(fold.X_val)
         self.generator = generator
         self.best_state: dict[str, torch.Tensor] | None = None
 
@@ -161,13 +116,6 @@ class _Member:
             self.optimizer.step()
             prox_l1(self.model, threshold, config.layer_penalty)
 
-    def validate(self, task: str) -> dict[str, float]:
-        return evaluate(self.model, self.X_val, self.fold.y_val, task, self.fold.scaler)
-
-
-def _mean(metrics: list[dict[str, float]]) -> dict[str, float]:
-    return {k: float(np.mean([m[k] for m in metrics])) for k in metrics[0]}
-
 
 def _better(value: float, best: float, *, direction: str, min_delta: float) -> bool:
     if math.isnan(value):
@@ -177,12 +125,25 @@ def _better(value: float, best: float, *, direction: str, min_delta: float) -> b
     return value < best - min_delta
 
 
-def train(config: TrainConfig, folds: list[Fold], on_epoch: EpochHook | None = None) -> TrainResult:
-    """Train one model per fold in lockstep; the metric of an epoch is the mean over folds."""
+def train_minibatch(
+    config: TrainConfig,
+    folds: list[Fold],
+    on_epoch: EpochHook | None = None,
+    *,
+    warm_start: Sequence[LinearState] | None = None,
+) -> TrainResult:
+    """Train one model per fold in lockstep for ``max_epochs`` (or until early stopping); the
+    metric of an epoch is the mean over folds. ``warm_start`` (linear models): one starting
+    state per fold instead of the random initialization."""
+    if warm_start is not None and config.model_kind != "linear":
+        raise ValueError(f"a warm start needs a linear model, got {config.model_kind=}")
+    starts = per_fold(warm_start, len(folds))
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    n_in = folds[0].X_train.shape[1]
-    members = [_Member(config, fold, n_in, generator) for fold in folds]
+    members = [
+        _Member(config, fold, generator, start) for fold, start in zip(folds, starts, strict=True)
+    ]
+    models = [m.model for m in members]
     started = time.perf_counter()
     worst = -math.inf if config.direction == "maximize" else math.inf
     best_value, best_epoch, waited = worst, 0, 0
@@ -192,7 +153,7 @@ def train(config: TrainConfig, folds: list[Fold], on_epoch: EpochHook | None = N
     for epoch in range(1, config.max_epochs + 1):
         for member in members:
             member.epoch(config)
-        metrics = _mean([m.validate(config.task) for m in members])
+        metrics = score_folds(models, folds, "val", config.task)
         value = metrics[config.metric]
         curve.append(value)
         if not math.isfinite(metrics["val_loss"]):
@@ -218,29 +179,15 @@ def train(config: TrainConfig, folds: list[Fold], on_epoch: EpochHook | None = N
     for member in members:
         if member.best_state is not None:
             member.model.load_state_dict(member.best_state)
-    seconds = time.perf_counter() - started
-    val_metrics = _mean([m.validate(config.task) for m in members])
-    test_metrics = _mean(
-        [
-            evaluate(
-                m.model, torch.from_numpy(m.fold.X_test), m.fold.y_test, config.task, m.fold.scaler
-            )
-            for m in members
-        ]
-    )
-    nonzero = [count_nonzero(m.model) for m in members]
-    return TrainResult(
-        models=[m.model for m in members],
-        value=val_metrics[config.metric] if math.isfinite(val_metrics[config.metric]) else worst,
-        val_metrics=val_metrics,
-        test_metrics=test_metrics,
+    return build_result(
+        config,
+        models,
+        folds,
+        started=started,
         epochs_run=epoch,
         best_epoch=best_epoch,
-        n_nonzero=int(np.mean([nz for nz, _ in nonzero])),
-        n_weights=nonzero[0][1],
-        train_seconds=seconds,
+        curve=curve,
         pruned=pruned,
         stopped_early=stopped_early,
         diverged=diverged,
-        curve=curve,
     )

@@ -1,0 +1,34 @@
+"""The built-in datasets: the one list of their names, with what the API needs to know of each
+(task and shape) without loading anything. The worker loads a member ``name`` with
+scikit-learn's ``load_<name>`` (``worker.data``); no other list of them exists.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from service.spec.enums import Task
+
+
+class BuiltinDataset(StrEnum):
+    """A scikit-learn toy dataset: its name, task and shape (rows, features, classes; 1 class
+    for regression)."""
+
+    task: Task
+    rows: int
+    features: int
+    classes: int
+
+    def __new__(
+        cls, name: str, task: Task, rows: int, features: int, classes: int
+    ) -> BuiltinDataset:
+        member = str.__new__(cls, name)
+        member._value_ = name
+        member.task, member.rows, member.features, member.classes = task, rows, features, classes
+        return member
+
+    DIABETES = "diabetes", Task.REGRESSION, 442, 10, 1
+    BREAST_CANCER = "breast_cancer", Task.BINARY, 569, 30, 2
+    WINE = "wine", Task.MULTICLASS, 178, 13, 3
+    DIGITS = "digits", Task.MULTICLASS, 1797, 64, 10
+    IRIS = "iris", Task.MULTICLASS, 150, 4, 3

@@ -1,0 +1,36 @@
+"""The trainers: ``fit`` trains one configuration with the trainer its config names.
+
+``exact`` (FISTA to a tolerance, linear models) and ``minibatch`` (an optimizer over minibatches,
+any model) return the same ``TrainResult``; trials, the best model's retraining and the refit all
+go through ``fit``, so all three train the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import assert_never
+
+from worker.data import Fold
+from worker.trainers.config import EpochHook, TrainConfig
+from worker.trainers.exact import train_exact
+from worker.trainers.fista import LinearState
+from worker.trainers.minibatch import train_minibatch
+from worker.trainers.result import TrainResult
+
+
+def fit(
+    config: TrainConfig,
+    folds: list[Fold],
+    on_epoch: EpochHook | None = None,
+    *,
+    warm_start: Sequence[LinearState] | None = None,
+) -> TrainResult:
+    """Train one model per fold with ``config.solver``; ``warm_start`` (linear models): one
+    starting state per fold."""
+    match config.solver:
+        case "exact":
+            return train_exact(config, folds, on_epoch, warm_start=warm_start)
+        case "minibatch":
+            return train_minibatch(config, folds, on_epoch, warm_start=warm_start)
+        case _:
+            assert_never(config.solver)
