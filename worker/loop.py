@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from cachetools import LRUCache
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from service import logs
@@ -25,7 +24,7 @@ from service.store.backoff import TRANSIENT, Backoff, caused_by_database, descri
 from service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
 from service.store.scheduling import claims
 from service.store.scheduling import workers as workers
-from service.store.scheduling.retries import get_storage
+from service.store.scheduling.retries import get_storage, queue_retry
 from service.store.scheduling.sweep import sweep
 
 if TYPE_CHECKING:
@@ -374,8 +373,7 @@ class Worker:
             trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, number[0])
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                retry = RetryHeartbeatStaleTrialCallback(max_retry=None)
-            retry(study, storage.get_trial(trial_id))
+                queue_retry(study, storage.get_trial(trial_id), max_retry=None)
 
         try:
             retry_forever(enqueue, what="hand the trial back", stop=self.stopping)
