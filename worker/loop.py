@@ -8,6 +8,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
+from datetime import timedelta
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +65,8 @@ class Worker:
         self._stopped_study: str | None = None
         """Set by the heartbeat when the study being run was cancelled or deleted."""
         self._claim_seconds = 0.0
+        self._failed_by_sweep = False
+        """Set when a sweep failed the running trial as stale (its retry is the sweep's)."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -203,6 +206,7 @@ class Worker:
 
     def _run_claim(self, claim: claims.Claim) -> None:
         error: str | None = None
+        self._failed_by_sweep = False
         try:
             error = self._run_trial(claim)
         except TRANSIENT as exc:
@@ -214,8 +218,11 @@ class Worker:
         finally:
             self.current = (None, None)
         try:
+            swept = timedelta(seconds=self.settings.grace_period) if self._failed_by_sweep else None
             completed = retry_forever(
-                lambda: claims.finish(claim_id=claim.id, study_id=claim.study_id, error=error),
+                lambda: claims.finish(
+                    claim_id=claim.id, study_id=claim.study_id, error=error, failed_by_sweep=swept
+                ),
                 what="finish the trial slot",
                 stop=self.stopping,
             )
@@ -293,6 +300,7 @@ class Worker:
         except StudyStopped:
             log.info("study %s stopped; trial %s ended", claim.study_id, number[:1])
         except UpdateFinishedTrialError:
+            self._failed_by_sweep = True
             log.warning(
                 "study %s trial %s was failed by a sweep (heartbeat lapsed); its retry is queued",
                 claim.study_id,

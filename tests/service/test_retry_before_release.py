@@ -183,3 +183,32 @@ def test_the_sweeps_own_order_still_frees_the_slot_at_once(db: str) -> None:
     rerun = _run_claim("alive")
     assert rerun.system_attrs["failed_trial"] == study._storage.get_trial(killed).number
     _assert_at_rest(row, study)
+
+
+def test_a_live_worker_whose_trial_a_sweep_failed_leaves_its_slot_to_the_sweep(db: str) -> None:
+    """A slow worker (its trial's heartbeat lapsed under load) finishes between the sweep's two
+    writes: the slot waits for the retry there too."""
+    row, study = _study(2)
+    storage = study._storage
+    past = utcnow() - timedelta(seconds=60)
+    workers.register("slow")
+    taken = claim(worker_id="slow", now=past)
+    assert taken is not None
+    trial = study.ask(X)
+    assert link_trial(storage, trial._trial_id, taken)
+    _run_claim("alive")
+
+    _fail_stale_trial(study, trial._trial_id)  # sweep, first write
+    finish(claim_id=taken.id, study_id=row.id, failed_by_sweep=GRACE)  # tell refused: finish
+    assert claim(worker_id="alive") is None  # the slot waits for the retry
+    retry_stale_trial(study, copy.deepcopy(storage.get_trial(trial._trial_id)))  # second write
+    assert sweep() == 1
+    rerun = _run_claim("alive")
+    assert rerun.system_attrs["retry_history"] == [trial.number]
+    _assert_at_rest(row, study)
+    # without a sweep in between, a worker's own finish gives the slot back at once
+    other, _ = _study(1)
+    mine = claim(worker_id="slow")
+    assert mine is not None
+    finish(claim_id=mine.id, study_id=other.id, failed_by_sweep=GRACE)
+    assert _row(other.id).n_running == 0

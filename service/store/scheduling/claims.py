@@ -35,6 +35,8 @@ DEADLINE_MESSAGE = (
     "budget.timeout_s passed before budget.n_trials trials were done; the study ended with the "
     "trials it had (progress.done)"
 )
+SWEPT = "(sweep)"
+"""The worker id of a slot left to the sweep (a worker id that never heartbeats)."""
 
 
 @dataclass(frozen=True)
@@ -158,15 +160,32 @@ def finish(
     study_id: str,
     error: str | None = None,
     now: datetime | None = None,
+    failed_by_sweep: timedelta | None = None,
 ) -> bool:
     """Give the slot back and bring ``n_done`` up to date; complete or fail the study if due.
 
-    Returns True if this call completed the study (exactly one finisher sees True), which is
-    the worker's cue to save the best model.
+    ``failed_by_sweep`` (the grace period) is for a slot whose trial a sweep failed as stale
+    while this worker ran it: if that sweep has not queued the retry yet, the slot is handed to
+    the sweep (``SWEPT``), which gives it back once the retry is queued, so the next claim runs
+    the retry (``release_dead_workers``). Returns True if this call completed the study (exactly
+    one finisher sees True), which is the worker's cue to save the best model.
     """
     now = now or utcnow()
     with transaction(engine) as session:
-        released = rowcount(session.execute(delete(ClaimRow).where(ClaimRow.id == claim_id)))
+        release = delete(ClaimRow).where(ClaimRow.id == claim_id)
+        if failed_by_sweep is not None:
+            claimed_at = session.scalar(select(ClaimRow.claimed_at).where(ClaimRow.id == claim_id))
+            if claimed_at is not None:
+                pending = _retry_in_flight(claim_id, claimed_at, now - failed_by_sweep)
+                release = release.where(~pending)
+        released = rowcount(session.execute(release))
+        if not released and failed_by_sweep is not None:
+            session.execute(
+                update(ClaimRow)
+                .where(ClaimRow.id == claim_id)
+                .values(worker_id=SWEPT)
+                .execution_options(synchronize_session=False)
+            )
         values: dict[str, object] = {"n_done": _monotonic_done(), "updated_at": now}
         if released == 1:
             values["n_running"] = StudyRow.n_running - 1
