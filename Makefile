@@ -54,9 +54,11 @@ lint: setup
 bench: setup system-deps
 	$(BIN)/python -m bench.all
 
-# Maintainer check (root, not part of `make test`): build the image, run the compose stack with
-# host networking and 3 workers, finish a study, tear it all down.
-smoke-compose:
+# The dockerized pool (root; .ci/run runs it after `make test`): install the engine if missing,
+# build the image, run the compose stack with host networking and 3 workers, finish a study,
+# tear it all down.
+smoke-compose: setup
+	scripts/install-system-deps.sh --compose
 	scripts/compose-smoke.sh
 
 clean:

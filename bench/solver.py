@@ -85,9 +85,12 @@ def run_trials(splits: Any, grid: list[tuple[float, float]], mode: str) -> dict[
     return {"fits": len(grid) * len(splits.folds), "iterations": iterations, "test": best_test}
 
 
-def study_definition(name: str, n_trials: int, pruner: str) -> dict[str, Any]:
-    """The defaults a user gets: λ, ρ searched, TPE, hyperband, a 20 % holdout."""
-    return {
+def study_definition(
+    name: str, n_trials: int, pruner: str, *, solver: str = "exact"
+) -> dict[str, Any]:
+    """The defaults a user gets: λ, ρ searched, TPE, hyperband, a 20 % holdout; ``minibatch``
+    searches the learning rate too."""
+    definition: dict[str, Any] = {
         "name": f"solver-{name}",
         "dataset": {"builtin": name},
         "model": {"kind": "linear"},
@@ -95,6 +98,14 @@ def study_definition(name: str, n_trials: int, pruner: str) -> dict[str, Any]:
         "pruner": {"type": pruner},
         "budget": {"n_trials": n_trials},
     }
+    if solver == "minibatch":
+        definition["training"] = {"solver": "minibatch"}
+        definition["search_space"] = {
+            "lambda": {"low": 1e-5, "high": 10.0, "log": True},
+            "l1_ratio": {"low": 0.0, "high": 1.0},
+            "learning_rate": {"low": 1e-3, "high": 1e-1, "log": True},
+        }
+    return definition
 
 
 def run_study(name: str, n_trials: int, mode: str) -> dict[str, Any]:
@@ -107,14 +118,9 @@ def run_study(name: str, n_trials: int, mode: str) -> dict[str, Any]:
     from worker.policies import make_pruner, make_sampler
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    definition = study_definition(name, n_trials, "none" if "no pruning" in mode else "hyperband")
-    if mode == "minibatch":
-        definition["training"] = {"solver": "minibatch"}
-        definition["search_space"] = {
-            "lambda": {"low": 1e-5, "high": 10.0, "log": True},
-            "l1_ratio": {"low": 0.0, "high": 1.0},
-            "learning_rate": {"low": 1e-3, "high": 1e-1, "log": True},
-        }
+    pruner = "none" if "no pruning" in mode else "hyperband"
+    solver = "minibatch" if mode == "minibatch" else "exact"
+    definition = study_definition(name, n_trials, pruner, solver=solver)
     spec = resolve_task(StudySpec.model_validate(definition))
     study = optuna.create_study(sampler=make_sampler(spec), pruner=make_pruner(spec))
     study.optimize(make_objective(spec, stop_check=lambda: None), n_trials=n_trials)

@@ -292,18 +292,15 @@ migrate_id=$("${COMPOSE[@]}" ps -q migrate)
 [ "$(docker inspect -f '{{.State.ExitCode}}' "$migrate_id")" = 0 ] || die "migrate did not exit 0"
 
 NAME="smoke-$$-$(date +%s)"
-STUDY=$(cat <<EOF
-{"name": "$NAME", "dataset": {"builtin": "diabetes"}, "model": {"kind": "linear"},
- "search_space": {"lambda": {"low": 1e-5, "high": 1.0, "log": true},
-                  "l1_ratio": {"low": 0.0, "high": 1.0},
-                  "learning_rate": {"low": 1e-3, "high": 1e-1, "log": true}},
- "training": {"max_epochs": 30, "batch_size": 64},
- "validation": {"holdout": 0.2},
- "objective": {"metric": "val_loss", "direction": "minimize"},
- "sampler": {"type": "tpe", "seed": 0}, "pruner": {"type": "median", "n_startup_trials": 4},
- "budget": {"n_trials": $N_TRIALS, "max_parallel": $WORKERS}}
-EOF
-)
+# The two studies are data (scripts/compose-smoke.studies.json), so the fast test
+# tests/test_shipped_definitions.py checks them against the API's rules on every change.
+STUDIES="$ROOT/scripts/compose-smoke.studies.json"
+definition() {
+  jq -c --arg name "$2" --argjson n "$3" --argjson p "$WORKERS" \
+    '.[$key] | .name = $name | .budget.n_trials = $n | .budget.max_parallel = $p' \
+    --arg key "$1" "$STUDIES"
+}
+STUDY=$(definition study "$NAME" "$N_TRIALS") || die "cannot read $STUDIES"
 t=$(date +%s)
 created=$(curl -sS -f -X POST "$API/v1/studies" -H 'Content-Type: application/json' \
   -H "Authorization: Bearer $ADMIN_KEY" --data "$STUDY") || die "POST /v1/studies failed"
@@ -353,9 +350,7 @@ done
 
 # Hand-back: stop the workers in the middle of long trials. Each must exit 0 well within the
 # grace period, and its trial must go back to the queue (WAITING), none left RUNNING.
-LONG=$(jq -c --arg name "$NAME-handback" '.name = $name | .training.max_epochs = 10000
-  | .training.early_stopping = null | .training.batch_size = 16 | .pruner = {"type": "none"}
-  | .budget.n_trials = 6' <<<"$STUDY")
+LONG=$(definition handback "$NAME-handback" 6) || die "cannot read $STUDIES"
 long_id=$(curl -sS -f -X POST "$API/v1/studies" -H 'Content-Type: application/json' \
   -H "Authorization: Bearer $ADMIN_KEY" --data "$LONG" | jq -r .id) || die "POST the long study"
 running=0

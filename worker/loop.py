@@ -8,13 +8,13 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
+from datetime import timedelta
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import optuna
 from cachetools import LRUCache
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from service import logs
@@ -25,7 +25,7 @@ from service.store.backoff import TRANSIENT, Backoff, caused_by_database, descri
 from service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
 from service.store.scheduling import claims
 from service.store.scheduling import workers as workers
-from service.store.scheduling.retries import get_storage
+from service.store.scheduling.retries import get_storage, queue_retry
 from service.store.scheduling.sweep import sweep
 
 if TYPE_CHECKING:
@@ -65,6 +65,8 @@ class Worker:
         self._stopped_study: str | None = None
         """Set by the heartbeat when the study being run was cancelled or deleted."""
         self._claim_seconds = 0.0
+        self._failed_by_sweep = False
+        """Set when a sweep failed the running trial as stale (its retry is the sweep's)."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -204,6 +206,7 @@ class Worker:
 
     def _run_claim(self, claim: claims.Claim) -> None:
         error: str | None = None
+        self._failed_by_sweep = False
         try:
             error = self._run_trial(claim)
         except TRANSIENT as exc:
@@ -215,8 +218,11 @@ class Worker:
         finally:
             self.current = (None, None)
         try:
+            swept = timedelta(seconds=self.settings.grace_period) if self._failed_by_sweep else None
             completed = retry_forever(
-                lambda: claims.finish(claim_id=claim.id, study_id=claim.study_id, error=error),
+                lambda: claims.finish(
+                    claim_id=claim.id, study_id=claim.study_id, error=error, failed_by_sweep=swept
+                ),
                 what="finish the trial slot",
                 stop=self.stopping,
             )
@@ -294,6 +300,7 @@ class Worker:
         except StudyStopped:
             log.info("study %s stopped; trial %s ended", claim.study_id, number[:1])
         except UpdateFinishedTrialError:
+            self._failed_by_sweep = True
             log.warning(
                 "study %s trial %s was failed by a sweep (heartbeat lapsed); its retry is queued",
                 claim.study_id,
@@ -374,8 +381,7 @@ class Worker:
             trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, number[0])
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                retry = RetryHeartbeatStaleTrialCallback(max_retry=None)
-            retry(study, storage.get_trial(trial_id))
+                queue_retry(study, storage.get_trial(trial_id), max_retry=None)
 
         try:
             retry_forever(enqueue, what="hand the trial back", stop=self.stopping)

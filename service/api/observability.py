@@ -12,13 +12,16 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
+    Gauge,
     Histogram,
     generate_latest,
 )
 from prometheus_client.core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import logs
+from service.api import multiprocess
 from service.api.deps import OperatorDep
 from service.api.prometheus import DatabaseCollector
 from service.api.schemas import ErrorResponse
@@ -35,15 +38,28 @@ REQUEST_SECONDS = Histogram(
 )
 
 
+API_PROCESSES = Gauge(
+    "regtune_api_processes",
+    "API processes serving, one series per process (pid) of regtune api --workers N.",
+    multiprocess_mode="liveall",
+)
+
+
 class _Registry(CollectorRegistry):
-    """This process's own metrics (requests, Python process) plus the database-backed ones."""
+    """The request metrics plus the database-backed ones.
+
+    Under ``regtune api`` the request metrics are every API process's, summed from the shared
+    directory (``service.api.multiprocess``); otherwise (an app built in a test) this process's,
+    with its Python process metrics.
+    """
 
     def __init__(self) -> None:
         super().__init__(auto_describe=True)
         self.register(DatabaseCollector())
+        self.shared = MultiProcessCollector(None) if multiprocess.enabled() else None
 
     def collect(self) -> Iterator[Metric]:
-        yield from REGISTRY.collect()
+        yield from (self.shared or REGISTRY).collect()
         yield from super().collect()
 
 
@@ -114,4 +130,5 @@ def install(app: FastAPI) -> None:
     if not logging.getLogger().handlers:
         settings = get_settings()
         logs.setup(fmt=settings.log_format, level=settings.log_level)
+    API_PROCESSES.set(1)
     app.add_middleware(AccessLog)

@@ -25,7 +25,7 @@ from service.api.schemas import (
     TrialPage,
 )
 from service.errors import TrialNotFound
-from service.settings import get_settings
+from service.settings import Settings, get_settings
 from service.spec import cost
 from service.spec.definition import EXAMPLE, StudySpec, resolve_task
 from service.spec.enums import StudyStatus
@@ -143,15 +143,25 @@ async def create_study(request: Request, response: Response, tenant: TenantDep) 
     return created
 
 
-def _create(data: Any, tenant: str) -> StudyOut:
+def admit(data: Any, *, tenant: str, settings: Settings) -> StudySpec:
+    """The definition as ``POST /v1/studies`` accepts it, or the ``InvalidDefinition`` (422) it
+    answers: every rule in one place, which the shipped definitions are tested against.
+
+    Only a definition naming an uploaded dataset reads the database.
+    """
     try:
         spec = StudySpec.model_validate(data)
         spec = resolve_task(spec, datasets.uploaded_task(spec, tenant=tenant))
     except ValidationError as exc:
         raise invalid_definition(exc) from None
-    check_definition(spec, get_settings())
+    check_definition(spec, settings)
     shape = cost.shape_of(spec, datasets.uploaded_shape(spec, tenant=tenant))
-    cost.check(spec, shape, cost.Budget.from_settings(get_settings()))
+    cost.check(spec, shape, cost.Budget.from_settings(settings))
+    return spec
+
+
+def _create(data: Any, tenant: str) -> StudyOut:
+    spec = admit(data, tenant=tenant, settings=get_settings())
     row = studies.create_study(spec, tenant=tenant, api_url=get_settings().public_url)
     return study_out(row)
 

@@ -55,19 +55,22 @@ def api(
 
     import uvicorn
 
+    from service.api.multiprocess import shared_metrics
+
     _setup_logging()
     _refuse_open_bind(host)
     logging.getLogger("regtune.api").info("API on http://%s:%d (docs at /docs)", host, port)
-    uvicorn.run(
-        "service.api.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        log_level="info",
-        log_config=None,  # our JSON handler (service.logs) formats uvicorn's lines too
-        access_log=False,  # one line per request comes from service.api.observability
-        workers=workers or os.cpu_count() or 1,
-    )
+    with shared_metrics():  # /metrics in any process counts the requests of all of them
+        uvicorn.run(
+            "service.api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            log_level="info",
+            log_config=None,  # our JSON handler (service.logs) formats uvicorn's lines too
+            access_log=False,  # one line per request comes from service.api.observability
+            workers=workers or os.cpu_count() or 1,
+        )
 
 
 def worker(

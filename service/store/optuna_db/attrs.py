@@ -26,3 +26,6 @@ CLAIM_ATTR = "regtune:claim"
 """Trial system attribute naming the claim a trial runs under (see ``claims.link_trial``)."""
 CLAIM_SECONDS_ATTR = "regtune:claim_seconds"
 """Trial system attribute: how long its claim took (read by the Prometheus histogram)."""
+RETRY_OF_ATTR = "regtune:retry_of"
+"""Trial system attribute of a queued retry: the id of the failed trial it re-runs (a dead
+worker's slot is given back once it exists, see ``claims._retry_in_flight``)."""

@@ -15,14 +15,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from optuna.trial import TrialState
-from sqlalchemy import Engine, Select, case, delete, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, Select, String, case, cast, delete, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from service.spec.enums import ACTIVE, StudyStatus
 from service.store.clock import utcnow
 from service.store.db import rowcount, transaction
-from service.store.optuna_db.attrs import CLAIM_ATTR
-from service.store.optuna_db.internals import om, trial_started_utc
+from service.store.optuna_db.attrs import CLAIM_ATTR, RETRY_OF_ATTR
+from service.store.optuna_db.internals import om, trial_completed_utc, trial_started_utc
 from service.store.tables import ClaimRow, StudyRow, WorkerRow
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,8 @@ DEADLINE_MESSAGE = (
     "budget.timeout_s passed before budget.n_trials trials were done; the study ended with the "
     "trials it had (progress.done)"
 )
+SWEPT = "(sweep)"
+"""The worker id of a slot left to the sweep (a worker id that never heartbeats)."""
 
 
 @dataclass(frozen=True)
@@ -158,15 +160,32 @@ def finish(
     study_id: str,
     error: str | None = None,
     now: datetime | None = None,
+    failed_by_sweep: timedelta | None = None,
 ) -> bool:
     """Give the slot back and bring ``n_done`` up to date; complete or fail the study if due.
 
-    Returns True if this call completed the study (exactly one finisher sees True), which is
-    the worker's cue to save the best model.
+    ``failed_by_sweep`` (the grace period) is for a slot whose trial a sweep failed as stale
+    while this worker ran it: if that sweep has not queued the retry yet, the slot is handed to
+    the sweep (``SWEPT``), which gives it back once the retry is queued, so the next claim runs
+    the retry (``release_dead_workers``). Returns True if this call completed the study (exactly
+    one finisher sees True), which is the worker's cue to save the best model.
     """
     now = now or utcnow()
     with transaction(engine) as session:
-        released = rowcount(session.execute(delete(ClaimRow).where(ClaimRow.id == claim_id)))
+        release = delete(ClaimRow).where(ClaimRow.id == claim_id)
+        if failed_by_sweep is not None:
+            claimed_at = session.scalar(select(ClaimRow.claimed_at).where(ClaimRow.id == claim_id))
+            if claimed_at is not None:
+                pending = _retry_in_flight(claim_id, claimed_at, now - failed_by_sweep)
+                release = release.where(~pending)
+        released = rowcount(session.execute(release))
+        if not released and failed_by_sweep is not None:
+            session.execute(
+                update(ClaimRow)
+                .where(ClaimRow.id == claim_id)
+                .values(worker_id=SWEPT)
+                .execution_options(synchronize_session=False)
+            )
         values: dict[str, object] = {"n_done": _monotonic_done(), "updated_at": now}
         if released == 1:
             values["n_running"] = StudyRow.n_running - 1
@@ -245,6 +264,34 @@ def _running_trial_of(claim_id: int) -> Any:
     )
 
 
+def _retry_in_flight(claim_id: int, claimed_at: datetime, since: datetime) -> Any:
+    """Whether a trial of this claim failed at or after ``since`` and its retry is not queued yet.
+
+    Failing a stale trial and queuing its retry are two writes (Optuna's ``fail_stale_trials``,
+    then the storage's callback). A slot given back between the two goes to a fresh trial; once
+    that spends the budget, the retry lands on an ended study and is failed unrun. So the slot
+    waits for the retry; ``since`` bounds the wait when whoever failed the trial died before
+    queuing the retry (or no retry is due: the objective raised, retries ran out).
+    """
+    attr, retry = om.TrialSystemAttributeModel, aliased(om.TrialSystemAttributeModel)
+    queued = select(retry.trial_id).where(
+        retry.key == RETRY_OF_ATTR, retry.value_json == cast(attr.trial_id, String)
+    )
+    return (
+        select(attr.trial_id)
+        .join(om.TrialModel, om.TrialModel.trial_id == attr.trial_id)
+        .where(
+            attr.key == CLAIM_ATTR,
+            attr.value_json == json.dumps(claim_id),
+            om.TrialModel.state == TrialState.FAIL,
+            trial_started_utc() >= claimed_at,
+            trial_completed_utc() >= since,
+            ~queued.exists(),
+        )
+        .exists()
+    )
+
+
 def _any_trial_of(claim_id: int, claimed_at: datetime) -> Any:
     """Whether a trial started under this claim (SQLite reuses the ids of deleted claims, so a
     trial linked to an older claim of the same id, started before this one, does not count)."""
@@ -299,8 +346,9 @@ def release_dead_workers(
     A worker is dead when its ``last_seen`` is older than ``grace`` (or its row is gone). A slot
     whose trial is still RUNNING is kept even then: the trial's own Optuna heartbeat decides
     (``fail_stale_trials`` runs first in a sweep), so a slow but live worker can never complete a
-    trial whose slot was already counted again elsewhere. Each release is one conditional DELETE
-    that re-checks both conditions.
+    trial whose slot was already counted again elsewhere. A slot whose trial was just failed is
+    kept until that trial's retry is queued (``_retry_in_flight``), so the next claim runs the
+    retry. Each release is one conditional DELETE that re-checks these conditions.
     """
     now = now or utcnow()
     cutoff = now - grace
@@ -318,6 +366,7 @@ def release_dead_workers(
                     ClaimRow.id == claim_id,
                     ClaimRow.worker_id.not_in(alive),
                     ~_running_trial_of(claim_id),
+                    ~_retry_in_flight(claim_id, claimed_at, cutoff),
                 )
             )
             if rowcount(gone) != 1:
