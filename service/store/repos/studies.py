@@ -29,6 +29,7 @@ from service.store.repos import best_model
 from service.store.scheduling.retries import get_storage
 from service.store.tables import StudyRow
 from service.store.trials import views as trial_reads
+from service.store.trials.best import pareto_numbers
 
 
 def _note(study_id: str, spec: StudySpec, api_url: str | None) -> str:
@@ -237,7 +238,7 @@ def summarize(row: StudyRow) -> StudySummary:
         counts, best = trial_reads.study_reads(session, osid, key=row.id, direction=directions[0])
         pareto = None
         if len(directions) > 1:
-            numbers = trial_reads.pareto_numbers(session, osid, directions)
+            numbers = pareto_numbers(session, osid, directions)
             pareto = trial_reads.list_trials(
                 session, osid, numbers=numbers[:PARETO_LIMIT], limit=PARETO_LIMIT
             )
