@@ -232,9 +232,13 @@ class StudySummary:
 PARETO_LIMIT = 500
 
 
-def summarize(row: StudyRow) -> StudySummary:
-    """Counts, best feasible trial, Pareto set (several objectives) and the saved best model."""
-    directions = objective_directions(StudySpec.from_stored(row.spec))
+def summarize(row: StudyRow, *, spec: StudySpec | None = None) -> StudySummary:
+    """Counts, best feasible trial, Pareto set (several objectives) and the saved best model.
+
+    ``spec`` is the row's definition when the caller has it already (a request parses a stored
+    definition at most once).
+    """
+    directions = objective_directions(spec or StudySpec.from_stored(row.spec))
     osid = row.optuna_study_id or -1
 
     def reads(session: Session) -> tuple[Any, ...]:
