@@ -1,6 +1,7 @@
 """The API's incremental reads agree with the database as trials come and change, on both
 backends: counts, pages and the best trial (``trials.index``), /metrics tallies
-(``trials.stats``), both through one delta cursor, the sweep lease, and the read indexes the migration adds."""
+(``trials.stats``), both through one delta cursor, the sweep lease, and the read indexes the
+migration adds."""
 
 from __future__ import annotations
 
