@@ -64,10 +64,6 @@ class InvalidUpload(DomainError):
     """An uploaded file cannot become a dataset; the message names the problem."""
 
 
-class UploadTooLarge(DomainError):
-    """The upload is over the configured size limit."""
-
-
 class Unauthorized(DomainError):
     """No key, an unknown key or a revoked key."""
 

@@ -23,6 +23,7 @@ from service.spec.definition import StudySpec
 from service.spec.enums import ACTIVE
 from service.store.backoff import TRANSIENT, Backoff, caused_by_database, describe, retry_forever
 from service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
+from service.store.optuna_db.internals import storage_of, study_id_of, trial_id_of
 from service.store.scheduling import claims
 from service.store.scheduling import workers as workers
 from service.store.scheduling.retries import get_storage, queue_retry
@@ -277,11 +278,11 @@ class Worker:
             self.current = (claim.study_id, trial.number)
             logs.trial_var.set(trial.number)
             trial.storage.set_trial_system_attr(
-                trial._trial_id, CLAIM_SECONDS_ATTR, round(self._claim_seconds, 6)
+                trial_id_of(trial), CLAIM_SECONDS_ATTR, round(self._claim_seconds, 6)
             )
             log.info("study %s trial %d started", claim.study_id, trial.number)
             try:
-                if not claims.link_trial(study._storage, trial._trial_id, claim):
+                if not claims.link_trial(storage_of(study), trial_id_of(trial), claim):
                     raise HandBack("the slot was released while the trial started")
                 return objective(trial)
             except TRANSIENT as exc:
@@ -335,9 +336,9 @@ class Worker:
     def _record_failure(self, study: optuna.Study, exc: BaseException) -> str:
         """A claim that failed before its trial could start still leaves a FAIL trial saying why."""
         error = f"{type(exc).__name__}: {exc}"
-        storage = study._storage
+        storage = storage_of(study)
         try:
-            trial_id = storage.create_new_trial(study._study_id)
+            trial_id = storage.create_new_trial(study_id_of(study))
             storage.set_trial_user_attr(trial_id, "error", error[:2000])
             storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
         except Exception as record_exc:
@@ -360,10 +361,10 @@ class Worker:
         """
         if not number:
             return
-        storage = study._storage
+        storage, optuna_study_id = storage_of(study), study_id_of(study)
 
         def fail() -> bool:
-            trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, number[0])
+            trial_id = storage.get_trial_id_from_study_id_trial_number(optuna_study_id, number[0])
             try:
                 return bool(storage.set_trial_state_values(trial_id, state=TrialState.FAIL))
             except UpdateFinishedTrialError:
@@ -378,7 +379,7 @@ class Worker:
                 return
 
         def enqueue() -> None:
-            trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, number[0])
+            trial_id = storage.get_trial_id_from_study_id_trial_number(optuna_study_id, number[0])
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 queue_retry(study, storage.get_trial(trial_id), max_retry=None)

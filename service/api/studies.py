@@ -96,8 +96,9 @@ def best_trial_out(view: trial_reads.TrialView, test_metrics: dict[str, Any] | N
     )
 
 
-def study_out(row: StudyRow) -> StudyOut:
-    summary = studies.summarize(row)
+def study_out(row: StudyRow, *, spec: StudySpec | None = None) -> StudyOut:
+    """The study as the API shows it; ``spec``: its definition, if this request parsed it."""
+    summary = studies.summarize(row, spec=spec)
     done = summary.counts["COMPLETE"] + summary.counts["PRUNED"]
     best = None
     if summary.best is not None:
@@ -163,7 +164,7 @@ def admit(data: Any, *, tenant: str, settings: Settings) -> StudySpec:
 def _create(data: Any, tenant: str) -> StudyOut:
     spec = admit(data, tenant=tenant, settings=get_settings())
     row = studies.create_study(spec, tenant=tenant, api_url=get_settings().public_url)
-    return study_out(row)
+    return study_out(row, spec=spec)
 
 
 @router.get("/studies", response_model=StudyPage, responses=ERRORS)

@@ -72,7 +72,6 @@ class Child:
     popen: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     quick_deaths: int = 0
-    restarts: int = 0
     backoff: Backoff = field(default_factory=lambda: Backoff(1.0, 30.0))
     due: float | None = None
     """When a dead child is to be started again (monotonic seconds)."""
@@ -96,7 +95,6 @@ class Child:
             self.backoff.reset()
         delay = self.backoff.next()
         self.due = now + delay
-        self.restarts += 1
         how = f"signal {-code}" if code < 0 else f"code {code}"
         log.error(
             "%s (pid %d) died with %s; restarting in %.1fs", self.name, self.popen.pid, how, delay

@@ -67,12 +67,3 @@ class FillValues:
     def from_dict(cls, stored: dict[str, Any]) -> FillValues:
         groups = tuple((int(a), int(b)) for a, b in stored.get("groups", []))
         return cls(np.asarray(stored["values"], dtype=np.float64), groups)
-
-
-def fill_missing(
-    X: np.ndarray, train: np.ndarray, groups: Sequence[tuple[int, int]] = ()
-) -> np.ndarray:
-    """``X`` with every NaN filled from rows ``train``; ``X`` itself when nothing is missing."""
-    if not np.isnan(X).any():
-        return X
-    return FillValues.fit(X[train], groups).apply(X)

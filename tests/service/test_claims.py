@@ -11,62 +11,69 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import optuna
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import Engine, func, select, update
 
-from service.settings import get_settings
 from service.spec.definition import StudySpec
 from service.spec.enums import ACTIVE
 from service.store.clock import utcnow
-from service.store.db import _sessionmaker, get_engine, make_engine, transaction
+from service.store.db import make_engine, transaction
 from service.store.migrate import upgrade
+from service.store.optuna_db.internals import om, trial_id_of
 from service.store.repos.studies import create_study
 from service.store.scheduling import claims
 from service.store.scheduling import workers as workers
 from service.store.scheduling.claims import Claim, claim, finish, release_dead_workers
-from service.store.scheduling.retries import get_storage, storage_with_retries
+from service.store.scheduling.retries import storage_with_retries
 from service.store.scheduling.sweep import sweep
 from service.store.tables import ClaimRow, StudyRow, WorkerRow
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def _clear_caches() -> None:
-    for cached in (get_settings, get_engine, get_storage, _sessionmaker):
-        cached.cache_clear()
+@dataclass
+class Db:
+    """The database under test, handed to every call: nothing reads the process's settings."""
+
+    url: str
+    engine: Engine
+    storage: optuna.storages.RDBStorage
 
 
 @pytest.fixture
-def db(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """This process (and the claimer processes it spawns) configured for ``database_url``."""
-    monkeypatch.setenv("REGTUNE_DATABASE_URL", database_url)
-    monkeypatch.setenv("REGTUNE_GRACE_PERIOD", "4")
-    _clear_caches()
+def db(database_url: str) -> Iterator[Db]:
     upgrade(database_url)
-    yield database_url
-    get_engine().dispose()
-    get_storage().engine.dispose()
-    _clear_caches()
+    found = Db(database_url, make_engine(database_url), storage_with_retries(database_url))
+    yield found
+    found.engine.dispose()
+    found.storage.engine.dispose()
 
 
-def _study(n_trials: int, max_parallel: int, name: str | None = None) -> StudyRow:
+def _study(
+    db: Db, n_trials: int, max_parallel: int, name: str | None = None, *, max_retries: int = 2
+) -> StudyRow:
     spec = StudySpec.model_validate(
         {
             "name": name or f"s-{uuid.uuid4().hex[:8]}",
             "dataset": {"synthetic": {"kind": "sparse_regression"}},
             "task": "regression",
-            "budget": {"n_trials": n_trials, "max_parallel": max_parallel},
+            "budget": {
+                "n_trials": n_trials,
+                "max_parallel": max_parallel,
+                "max_retries": max_retries,
+            },
         }
     )
-    return create_study(spec)
+    return create_study(spec, engine=db.engine, storage=db.storage)
 
 
-def _row(study_id: str) -> StudyRow:
-    with transaction() as session:
+def _row(db: Db, study_id: str) -> StudyRow:
+    with transaction(db.engine) as session:
         row = session.get(StudyRow, study_id)
     assert row is not None
     return row
@@ -131,10 +138,10 @@ def _claimer_process(
     out.put(sum(results))
 
 
-def test_exact_budget_and_max_parallel_under_concurrent_claimers(db: str) -> None:
+def test_exact_budget_and_max_parallel_under_concurrent_claimers(db: Db) -> None:
     """3 processes × 2 threads claim one study: exactly n trials, never more than max_parallel."""
     n_trials, max_parallel = 30, 3
-    row = _study(n_trials, max_parallel)
+    row = _study(db, n_trials, max_parallel)
     ctx = multiprocessing.get_context("spawn")
     held, peak, lock, out = ctx.Value("i", 0), ctx.Value("i", 0), ctx.Lock(), ctx.Queue()
     seen: list[int] = []
@@ -142,7 +149,7 @@ def test_exact_budget_and_max_parallel_under_concurrent_claimers(db: str) -> Non
 
     def watch_n_done() -> None:
         while not watching.is_set():
-            seen.append(_row(row.id).n_done)
+            seen.append(_row(db, row.id).n_done)
             time.sleep(0.02)
 
     watcher = threading.Thread(target=watch_n_done)
@@ -150,7 +157,7 @@ def test_exact_budget_and_max_parallel_under_concurrent_claimers(db: str) -> Non
     procs = [
         ctx.Process(
             target=_claimer_process,
-            args=(db, row.optuna_name, f"p{i}", 2, held, peak, lock, out),
+            args=(db.url, row.optuna_name, f"p{i}", 2, held, peak, lock, out),
         )
         for i in range(3)
     ]
@@ -168,8 +175,8 @@ def test_exact_budget_and_max_parallel_under_concurrent_claimers(db: str) -> Non
             if p.is_alive():
                 p.kill()
 
-    final = _row(row.id)
-    study = optuna.load_study(study_name=row.optuna_name, storage=get_storage())
+    final = _row(db, row.id)
+    study = optuna.load_study(study_name=row.optuna_name, storage=db.storage)
     states = [t.state for t in study.get_trials(deepcopy=False)]
     counted = sum(
         s in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for s in states
@@ -180,53 +187,56 @@ def test_exact_budget_and_max_parallel_under_concurrent_claimers(db: str) -> Non
     assert final.n_claims == n_trials
     assert 2 <= peak.value <= max_parallel
     assert seen == sorted(seen), "n_done went down"
-    with transaction() as session:
+    with transaction(db.engine) as session:
         assert session.scalar(select(func.count()).select_from(ClaimRow)) == 0
 
 
-def test_claims_are_fair_least_recently_served_first(db: str) -> None:
-    a, b, c = _study(10, 10, "a"), _study(10, 10, "b"), _study(10, 10, "c")
+def test_claims_are_fair_least_recently_served_first(db: Db) -> None:
+    a, b, c = _study(db, 10, 10, "a"), _study(db, 10, 10, "b"), _study(db, 10, 10, "c")
     t0 = utcnow()
     order = []
     for i in range(9):
-        taken = claim(worker_id="w", now=t0 + timedelta(seconds=i))
+        taken = claim(engine=db.engine, worker_id="w", now=t0 + timedelta(seconds=i))
         assert taken is not None
         order.append(taken.study_id)
     assert order == [a.id, b.id, c.id] * 3
     # A study at its max_parallel is passed over, the others keep being served.
-    d = _study(10, 1, "d")
-    served = [claim(worker_id="w", now=t0 + timedelta(seconds=20 + i)) for i in range(4)]
+    d = _study(db, 10, 1, "d")
+    served = [
+        claim(engine=db.engine, worker_id="w", now=t0 + timedelta(seconds=20 + i)) for i in range(4)
+    ]
     assert [s.study_id for s in served if s] == [d.id, a.id, b.id, c.id]
 
 
-def test_budget_and_parallel_limits_are_checked_by_the_claim(db: str) -> None:
-    row = _study(3, 2)
-    first, second = claim(worker_id="w"), claim(worker_id="w")
+def test_budget_and_parallel_limits_are_checked_by_the_claim(db: Db) -> None:
+    row = _study(db, 3, 2)
+    first, second = claim(engine=db.engine, worker_id="w"), claim(engine=db.engine, worker_id="w")
     assert first is not None and second is not None
-    assert claim(worker_id="w") is None  # max_parallel = 2
-    _run_one_trial(get_storage(), row.optuna_name, 0)
-    finish(claim_id=first.id, study_id=row.id)
-    assert _row(row.id).n_done == 1
-    third = claim(worker_id="w")
+    assert claim(engine=db.engine, worker_id="w") is None  # max_parallel = 2
+    _run_one_trial(db.storage, row.optuna_name, 0)
+    finish(engine=db.engine, claim_id=first.id, study_id=row.id)
+    assert _row(db, row.id).n_done == 1
+    third = claim(engine=db.engine, worker_id="w")
     assert third is not None and third.seq == 3
-    assert claim(worker_id="w") is None  # n_done + n_running = 3 = n_trials
-    finish(claim_id=first.id, study_id=row.id)  # finishing twice gives nothing back twice
-    assert _row(row.id).n_running == 2
+    assert claim(engine=db.engine, worker_id="w") is None  # n_done + n_running = 3 = n_trials
+    # finishing twice gives nothing back twice
+    finish(engine=db.engine, claim_id=first.id, study_id=row.id)
+    assert _row(db, row.id).n_running == 2
     for taken in (second, third):
-        _run_one_trial(get_storage(), row.optuna_name, 0)
-        finish(claim_id=taken.id, study_id=row.id)
-    final = _row(row.id)
+        _run_one_trial(db.storage, row.optuna_name, 0)
+        finish(engine=db.engine, claim_id=taken.id, study_id=row.id)
+    final = _row(db, row.id)
     assert (final.n_done, final.n_running, final.status) == (3, 0, "completed")
-    assert claim(worker_id="w") is None
+    assert claim(engine=db.engine, worker_id="w") is None
     # the budget alone (max_parallel has room): slots in flight count against n_trials
-    small = _study(2, 5)
-    assert claim(worker_id="w") and claim(worker_id="w")
-    assert claim(worker_id="w") is None
-    assert _row(small.id).n_running == 2
+    small = _study(db, 2, 5)
+    assert claim(engine=db.engine, worker_id="w") and claim(engine=db.engine, worker_id="w")
+    assert claim(engine=db.engine, worker_id="w") is None
+    assert _row(db, small.id).n_running == 2
 
 
-def _age_worker(worker_id: str, seconds: float) -> None:
-    with transaction() as session:
+def _age_worker(db: Db, worker_id: str, seconds: float) -> None:
+    with transaction(db.engine) as session:
         session.execute(
             update(WorkerRow)
             .where(WorkerRow.id == worker_id)
@@ -234,81 +244,99 @@ def _age_worker(worker_id: str, seconds: float) -> None:
         )
 
 
-def test_dead_workers_slots_are_released_and_live_ones_kept(db: str) -> None:
-    row = _study(10, 10)
+def test_dead_workers_slots_are_released_and_live_ones_kept(db: Db) -> None:
+    row = _study(db, 10, 10)
     past = utcnow() - timedelta(seconds=30)
     for worker_id in ("dead", "alive"):
-        workers.register(worker_id)
-    _age_worker("dead", 30)
-    dead = claim(worker_id="dead", now=past)
-    alive = claim(worker_id="alive", now=past)
-    ghost = claim(worker_id="never-registered", now=past)
-    young = claim(worker_id="unregistered-just-now")
+        workers.register(worker_id, engine=db.engine)
+    _age_worker(db, "dead", 30)
+    dead = claim(engine=db.engine, worker_id="dead", now=past)
+    alive = claim(engine=db.engine, worker_id="alive", now=past)
+    ghost = claim(engine=db.engine, worker_id="never-registered", now=past)
+    young = claim(engine=db.engine, worker_id="unregistered-just-now")
     assert dead and alive and ghost and young
-    assert _row(row.id).n_running == 4
+    assert _row(db, row.id).n_running == 4
 
-    assert release_dead_workers(grace=timedelta(seconds=4)) == 2
-    with transaction() as session:
+    assert release_dead_workers(engine=db.engine, grace=timedelta(seconds=4)) == 2
+    with transaction(db.engine) as session:
         held = set(session.scalars(select(ClaimRow.worker_id)))
         registered = set(session.scalars(select(WorkerRow.id)))
     assert held == {"alive", "unregistered-just-now"}
     assert registered == {"alive"}
-    assert _row(row.id).n_running == 2
-    assert [w.id for w in workers.live()] == ["alive"]
+    assert _row(db, row.id).n_running == 2
+    assert [w.id for w in workers.live(engine=db.engine)] == ["alive"]
     # The dead worker's late finish must not give the slot back a second time.
-    finish(claim_id=dead.id, study_id=row.id)
-    assert _row(row.id).n_running == 2
+    finish(engine=db.engine, claim_id=dead.id, study_id=row.id)
+    assert _row(db, row.id).n_running == 2
 
 
-def test_sweep_fails_a_stale_trial_queues_its_retry_and_frees_the_slot(db: str) -> None:
-    row = _study(5, 5)
-    storage = get_storage()
-    workers.register("doomed")
-    taken = claim(worker_id="doomed", now=utcnow() - timedelta(seconds=30))
+def _trial_of_a_dead_worker(db: Db, row: StudyRow, worker_id: str) -> None:
+    """A trial whose worker, and the trial's own heartbeat, went silent a while ago."""
+    workers.register(worker_id, engine=db.engine)
+    taken = claim(engine=db.engine, worker_id=worker_id, now=utcnow() - timedelta(seconds=30))
     assert taken is not None
-    study = optuna.load_study(study_name=row.optuna_name, storage=storage)
+    study = optuna.load_study(study_name=row.optuna_name, storage=db.storage)
     trial = study.ask({"lambda": optuna.distributions.FloatDistribution(1e-5, 1.0, log=True)})
-    storage.record_heartbeat(trial._trial_id)
-    om: Any = optuna.storages._rdb.models
+    assert claims.link_trial(db.storage, trial_id_of(trial), taken, engine=db.engine)
+    db.storage.record_heartbeat(trial_id_of(trial))
     beat = om.TrialHeartbeatModel
-    with transaction() as session:
-        last = session.scalar(select(beat.heartbeat).where(beat.trial_id == trial._trial_id))
+    with transaction(db.engine) as session:
+        last = session.scalar(select(beat.heartbeat).where(beat.trial_id == trial_id_of(trial)))
         session.execute(
             update(beat)
-            .where(beat.trial_id == trial._trial_id)
+            .where(beat.trial_id == trial_id_of(trial))
             .values(heartbeat=last - timedelta(seconds=60))
         )
-    _age_worker("doomed", 30)
+    _age_worker(db, worker_id, 30)
 
-    assert sweep() == 1
-    trials = optuna.load_study(study_name=row.optuna_name, storage=storage).get_trials()
+
+def test_sweep_fails_a_stale_trial_queues_its_retry_and_frees_the_slot(db: Db) -> None:
+    row = _study(db, 5, 5)
+    _trial_of_a_dead_worker(db, row, "doomed")
+
+    assert sweep(engine=db.engine, storage=db.storage) == 1
+    trials = optuna.load_study(study_name=row.optuna_name, storage=db.storage).get_trials()
     assert [t.state.name for t in trials] == ["FAIL", "WAITING"]
     assert trials[1].params == trials[0].params
     assert trials[1].system_attrs["failed_trial"] == trials[0].number
-    assert _row(row.id).n_running == 0
-    assert claims.claim(worker_id="next") is not None
+    assert _row(db, row.id).n_running == 0
+    assert claims.claim(engine=db.engine, worker_id="next") is not None
 
 
-def test_a_running_trial_keeps_its_slot_until_its_own_heartbeat_lapses(db: str) -> None:
+def test_a_stale_trial_with_no_retry_left_fails_the_study(db: Db) -> None:
+    """The retry budget is the study row's ``max_retries``: with none, one death ends it."""
+    row = _study(db, 5, 5, max_retries=0)
+    _trial_of_a_dead_worker(db, row, "doomed")
+
+    assert sweep(engine=db.engine, storage=db.storage) == 1
+    trials = optuna.load_study(study_name=row.optuna_name, storage=db.storage).get_trials()
+    assert [t.state.name for t in trials] == ["FAIL"]
+    final = _row(db, row.id)
+    assert final.status == "failed" and "died 1 times" in (final.error or "")
+
+
+def test_a_running_trial_keeps_its_slot_until_its_own_heartbeat_lapses(db: Db) -> None:
     """A worker whose heartbeat row is stale but whose trial still beats is slow, not dead."""
-    row = _study(5, 5)
-    storage = get_storage()
-    workers.register("slow")
-    taken = claim(worker_id="slow", now=utcnow() - timedelta(seconds=30))
+    row = _study(db, 5, 5)
+    storage = db.storage
+    workers.register("slow", engine=db.engine)
+    taken = claim(engine=db.engine, worker_id="slow", now=utcnow() - timedelta(seconds=30))
     assert taken is not None
     study = optuna.load_study(study_name=row.optuna_name, storage=storage)
     trial = study.ask()
-    assert claims.link_trial(storage, trial._trial_id, taken)
-    _age_worker("slow", 30)
+    assert claims.link_trial(storage, trial_id_of(trial), taken, engine=db.engine)
+    _age_worker(db, "slow", 30)
 
-    assert sweep() == 0  # the trial's heartbeat is fresh: the slot stays taken
-    assert _row(row.id).n_running == 1
+    assert (
+        sweep(engine=db.engine, storage=db.storage) == 0
+    )  # the trial's heartbeat is fresh: the slot stays taken
+    assert _row(db, row.id).n_running == 1
     study.tell(trial, 1.0)  # the slow worker completes it; only then may the slot go
-    assert sweep() == 1
-    final = _row(row.id)
+    assert sweep(engine=db.engine, storage=db.storage) == 1
+    final = _row(db, row.id)
     assert (final.n_running, final.n_done) == (0, 1)
     # a claim released before its trial was linked is refused to the trial
-    late = claim(worker_id="late", now=utcnow() - timedelta(seconds=30))
+    late = claim(engine=db.engine, worker_id="late", now=utcnow() - timedelta(seconds=30))
     assert late is not None
-    assert release_dead_workers(grace=timedelta(seconds=4)) == 1
-    assert not claims.link_trial(storage, study.ask()._trial_id, late)
+    assert release_dead_workers(engine=db.engine, grace=timedelta(seconds=4)) == 1
+    assert not claims.link_trial(storage, trial_id_of(study.ask()), late, engine=db.engine)

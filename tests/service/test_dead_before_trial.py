@@ -10,13 +10,12 @@ from datetime import timedelta
 
 import optuna
 import pytest
-from optuna.storages._rdb import models as om
-from sqlalchemy import update
+from sqlalchemy import Engine, update
 
-from service.settings import get_settings
 from service.spec.definition import StudySpec
-from service.store.db import _sessionmaker, get_engine, transaction
+from service.store.db import make_engine, transaction
 from service.store.migrate import upgrade
+from service.store.optuna_db.internals import om, trial_id_of
 from service.store.repos.studies import create_study
 from service.store.scheduling.claims import (
     CLAIM_ATTR,
@@ -25,34 +24,31 @@ from service.store.scheduling.claims import (
     release_dead_workers,
     utcnow,
 )
-from service.store.scheduling.retries import get_storage
+from service.store.scheduling.retries import storage_with_retries
 from service.store.tables import StudyRow
 
 
-def _clear_caches() -> None:
-    for cached in (get_settings, get_engine, get_storage, _sessionmaker):
-        cached.cache_clear()
-
-
 @pytest.fixture
-def db(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("REGTUNE_DATABASE_URL", database_url)
-    _clear_caches()
+def db(database_url: str) -> Iterator[tuple[Engine, optuna.storages.RDBStorage]]:
+    """The database under test, passed to every call (nothing reads the process's settings)."""
     upgrade(database_url)
-    yield database_url
-    get_engine().dispose()
-    get_storage().engine.dispose()
-    _clear_caches()
+    engine, storage = make_engine(database_url), storage_with_retries(database_url)
+    yield engine, storage
+    engine.dispose()
+    storage.engine.dispose()
 
 
-def _row(study_id: str) -> StudyRow:
-    with transaction() as session:
+def _row(engine: Engine, study_id: str) -> StudyRow:
+    with transaction(engine) as session:
         row = session.get(StudyRow, study_id)
     assert row is not None
     return row
 
 
-def test_deaths_before_the_trial_count_and_end_the_study(db: str) -> None:
+def test_deaths_before_the_trial_count_and_end_the_study(
+    db: tuple[Engine, optuna.storages.RDBStorage],
+) -> None:
+    engine, storage = db
     spec = StudySpec.model_validate(
         {
             "name": f"s-{uuid.uuid4().hex[:8]}",
@@ -61,31 +57,31 @@ def test_deaths_before_the_trial_count_and_end_the_study(db: str) -> None:
             "budget": {"n_trials": 10, "max_parallel": 10, "max_retries": 1},
         }
     )
-    row = create_study(spec)
+    row = create_study(spec, engine=engine, storage=storage)
     past = utcnow() - timedelta(seconds=60)
     grace = timedelta(seconds=4)
 
     # died after its trial finished: no error
-    finished = claim(worker_id="gone-after", now=past - timedelta(seconds=60))
+    finished = claim(engine=engine, worker_id="gone-after", now=past - timedelta(seconds=60))
     assert finished is not None
-    study = optuna.load_study(study_name=row.optuna_name, storage=get_storage())
+    study = optuna.load_study(study_name=row.optuna_name, storage=storage)
     trial = study.ask()
-    get_storage().set_trial_system_attr(trial._trial_id, CLAIM_ATTR, finished.id)
+    storage.set_trial_system_attr(trial_id_of(trial), CLAIM_ATTR, finished.id)
     study.tell(trial, 1.0)
-    with transaction() as session:  # it ran a minute before the next claims
+    with transaction(engine) as session:  # it ran a minute before the next claims
         session.execute(
             update(om.TrialModel)
-            .where(om.TrialModel.trial_id == trial._trial_id)
+            .where(om.TrialModel.trial_id == trial_id_of(trial))
             .values(_datetime_start_utc=past - timedelta(seconds=50))
             .execution_options(synchronize_session=False)
         )
-    assert release_dead_workers(grace=grace) == 1
-    assert _row(row.id).n_errors == 0
+    assert release_dead_workers(engine=engine, grace=grace) == 1
+    assert _row(engine, row.id).n_errors == 0
 
     # died before its trial started: one error each; max_retries + 1 of them fail the study
     for attempt in range(2):
-        assert claim(worker_id=f"gone-before-{attempt}", now=past) is not None
-        assert release_dead_workers(grace=grace) == 1
-        after = _row(row.id)
+        assert claim(engine=engine, worker_id=f"gone-before-{attempt}", now=past) is not None
+        assert release_dead_workers(engine=engine, grace=grace) == 1
+        after = _row(engine, row.id)
         assert after.n_errors == attempt + 1 and after.error == DIED_BEFORE_TRIAL
-    assert _row(row.id).status == "failed"
+    assert _row(engine, row.id).status == "failed"

@@ -1,6 +1,7 @@
 """The API's incremental reads agree with the database as trials come and change, on both
-backends: counts, pages and the best trial (``trial_index``), /metrics tallies
-(``trial_stats``), the sweep lease, and the read indexes the migration adds."""
+backends: counts, pages and the best trial (``trials.index``), /metrics tallies
+(``trials.stats``), both through one delta cursor, the sweep lease, and the read indexes the
+migration adds."""
 
 from __future__ import annotations
 
@@ -21,9 +22,10 @@ from service.store.migrate import upgrade
 from service.store.scheduling.lease import Lease
 from service.store.scheduling.retries import storage_with_retries
 from service.store.tables import LeaseRow, StudyRow
+from service.store.trials.best import best_trial_number
 from service.store.trials.index import study_index
 from service.store.trials.stats import TrialStats
-from service.store.trials.views import best_trial_number, study_reads, trial_page
+from service.store.trials.views import study_reads, trial_page
 from tests.support import study_row
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -104,7 +106,7 @@ def test_the_trial_index_follows_new_and_changing_trials(database_url: str, dire
     storage.set_trial_user_attr(waiting._trial_id, "feasible", False)
     storage.set_trial_state_values(waiting._trial_id, TrialState.COMPLETE, [2 * best_value])
     check()  # better, but infeasible: the best stays
-    assert study_index(key, study._study_id).open.keys() == {second, running[2]}
+    assert study_index(key, study._study_id).cursor.open.keys() == {second, running[2]}
     engine.dispose()
 
 

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.ingest.preprocess import fill_missing
+from service.ingest.preprocess import FillValues
 from worker.data import Dataset, make_splits
 
 NAN = np.nan
+
+
+def fill_missing(
+    X: np.ndarray, train: np.ndarray, groups: list[tuple[int, int]] | None = None
+) -> np.ndarray:
+    """What the worker does: fill values fitted on the training rows, applied to every row."""
+    return FillValues.fit(X[train], groups or []).apply(X)
 
 
 def test_fill_uses_training_rows_only() -> None:

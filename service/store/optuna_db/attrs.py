@@ -6,13 +6,8 @@ here and nowhere else.
 
 from __future__ import annotations
 
-# Study attributes
-SPEC_ATTR = "regtune:definition"
-"""Study user attribute: the definition as submitted (what the dashboard shows)."""
-STUDY_ID_ATTR = "regtune:study_id"
-"""Study system attribute: the regtune study id the Optuna study belongs to."""
-MAX_RETRIES_ATTR = "regtune:max_retries"
-"""Study system attribute holding the definition's ``budget.max_retries``."""
+# Study attributes (the definition is not one: it lives in the study's row, and the dashboard
+# shows it in the study's note)
 BEST_MODEL_ATTR = "regtune:best_model"
 """Study user attribute: ``{artifact_id, trial, filename, test_metrics, ...}`` of the model."""
 NO_MODEL_ATTR = "regtune:no_best_model"

@@ -2,6 +2,8 @@
 checks every name, signature and column used here against the installed Optuna.
 
 - ``om``: Optuna's SQLAlchemy models (its tables), for reads and counts in SQL.
+- ``storage_of``, ``study_id_of``, ``trial_id_of``, ``engine_of``: what a ``Study`` or ``Trial``
+  keeps privately (its storage, its row ids, the database under them).
 - ``trial_started_utc``, ``stale_trial_ids``, ``is_pareto_front``: private helpers it has.
 - ``OneStatementTrialWrites``: per-epoch reports and suggested parameters written in one SQL
   statement each. Optuna's RDBStorage writes an intermediate value as three statements in an
@@ -18,13 +20,15 @@ import logging
 from typing import Any
 
 import numpy as np
+import optuna
 from optuna import distributions
 from optuna.artifacts._protocol import ArtifactStore
 from optuna.exceptions import StorageInternalError
-from optuna.storages import RDBStorage
+from optuna.storages import BaseStorage, RDBStorage
+from optuna.storages._cached_storage import _CachedStorage
 from optuna.storages._rdb import models as _optuna_models
 from optuna.study._multi_objective import _is_pareto_front
-from optuna.trial import TrialState
+from optuna.trial import BaseTrial, TrialState
 from sqlalchemy import Engine, exists, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -32,15 +36,44 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 __all__ = [
     "ArtifactStore",
     "OneStatementTrialWrites",
+    "engine_of",
     "is_pareto_front",
     "om",
     "stale_trial_ids",
+    "storage_of",
+    "study_id_of",
     "trial_completed_utc",
+    "trial_id_of",
     "trial_started_utc",
 ]
 
 om: Any = _optuna_models
 """Optuna's SQLAlchemy models (untyped)."""
+
+
+def storage_of(study: optuna.Study) -> BaseStorage:
+    """The storage a study reads and writes through (Optuna wraps an RDBStorage in a cache)."""
+    return study._storage
+
+
+def study_id_of(study: optuna.Study) -> int:
+    """The study's row id in Optuna's ``studies`` table."""
+    return int(study._study_id)
+
+
+def trial_id_of(trial: BaseTrial) -> int:
+    """The trial's row id in Optuna's ``trials`` table (a live or a frozen trial)."""
+    return int(trial._trial_id)  # type: ignore[attr-defined]
+
+
+def engine_of(study: optuna.Study) -> Engine:
+    """The engine of the database a study is stored in."""
+    storage = study._storage
+    if isinstance(storage, _CachedStorage):
+        storage = storage._backend
+    if not isinstance(storage, RDBStorage):
+        raise TypeError(f"study {study.study_name!r} is not in a database: {type(storage)}")
+    return storage.engine
 
 
 def trial_started_utc() -> Any:

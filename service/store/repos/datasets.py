@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 
 from service.errors import (
@@ -172,19 +172,23 @@ def list_rows(
     return list(rows), int(total)
 
 
-def active_users(dataset_id: str, *, tenant: str) -> list[str]:
-    """Ids of the tenant's queued or running studies that train on the dataset."""
-    with transaction() as session:
-        rows = session.execute(
-            select(StudyRow.id, StudyRow.spec).where(
-                StudyRow.tenant == tenant, StudyRow.status.in_(ACTIVE)
+def active_users(dataset_id: str, *, tenant: str, engine: Engine | None = None) -> list[str]:
+    """Ids of the tenant's queued or running studies that train on the dataset.
+
+    Matched in SQL on the stored definition's ``dataset.id`` (an uploaded dataset's reference),
+    so a request parses no definition, however many studies the tenant runs.
+    """
+    with transaction(engine) as session:
+        found = session.scalars(
+            select(StudyRow.id)
+            .where(
+                StudyRow.tenant == tenant,
+                StudyRow.status.in_(ACTIVE),
+                StudyRow.spec[("dataset", "id")].as_string() == dataset_id,
             )
-        ).all()
-    return [sid for sid, spec in rows if _trains_on(StudySpec.from_stored(spec), dataset_id)]
-
-
-def _trains_on(spec: StudySpec, dataset_id: str) -> bool:
-    return isinstance(spec.dataset, Uploaded) and spec.dataset.id == dataset_id
+            .order_by(StudyRow.created_at, StudyRow.id)
+        )
+        return list(found)
 
 
 def delete(dataset_id: str, *, tenant: str = "default") -> None:

@@ -9,10 +9,11 @@ from datetime import timedelta
 from typing import Any
 
 import optuna
+from optuna.storages import RDBStorage
 from optuna.study import StudyDirection
 from optuna_dashboard import save_note
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, load_only
 
@@ -22,27 +23,37 @@ from service.spec.enums import ACTIVE, StudyStatus
 from service.spec.objective import objective_directions, objective_names
 from service.store.clock import utcnow
 from service.store.db import rowcount, transaction
-from service.store.optuna_db.attrs import MAX_RETRIES_ATTR, SPEC_ATTR, STUDY_ID_ATTR
+from service.store.optuna_db.internals import study_id_of
 from service.store.optuna_db.names import optuna_name
 from service.store.reads import read
 from service.store.repos import best_model
 from service.store.scheduling.retries import get_storage
 from service.store.tables import StudyRow
 from service.store.trials import views as trial_reads
+from service.store.trials.best import pareto_numbers
 
 
-def _note(study_id: str, spec: StudySpec, api_url: str | None) -> str:
+def _note(study_id: str, name: str, definition: dict[str, Any], api_url: str | None) -> str:
+    """What optuna-dashboard shows of a study: its definition and a link back to the API."""
     import yaml
 
     link = f"{api_url.rstrip('/')}/v1/studies/{study_id}" if api_url else f"/v1/studies/{study_id}"
-    body = yaml.safe_dump(spec.to_stored(), sort_keys=False)
-    return f"# {spec.name}\n\nregtune study `{study_id}` — [{link}]({link})\n\n```yaml\n{body}```\n"
+    body = yaml.safe_dump(definition, sort_keys=False)
+    return f"# {name}\n\nregtune study `{study_id}` — [{link}]({link})\n\n```yaml\n{body}```\n"
 
 
 def create_study(
-    spec: StudySpec, *, tenant: str = "default", api_url: str | None = None
+    spec: StudySpec,
+    *,
+    tenant: str = "default",
+    api_url: str | None = None,
+    engine: Engine | None = None,
+    storage: RDBStorage | None = None,
 ) -> StudyRow:
     """Store the definition and create its Optuna study; the name is unique per tenant.
+
+    The definition is stored once, in the study's row; the Optuna study gets its objectives
+    and the note optuna-dashboard shows.
 
     The regtune row comes first, without an Optuna study id (workers do not claim such a
     row), then the Optuna study, then the id is set by a conditional UPDATE. A process killed in
@@ -51,6 +62,7 @@ def create_study(
     knows about.
     """
     study_id = uuid.uuid4().hex[:16]
+    definition = spec.to_stored()
     now = utcnow()
     row = StudyRow(
         id=study_id,
@@ -58,7 +70,7 @@ def create_study(
         name=spec.name,
         optuna_name=optuna_name(spec.name, study_id),
         optuna_study_id=None,
-        spec=spec.to_stored(),
+        spec=definition,
         status=StudyStatus.QUEUED,
         n_trials=spec.budget.n_trials,
         max_parallel=spec.budget.max_parallel,
@@ -73,7 +85,7 @@ def create_study(
     )
     taken = StudyNameTaken(f"a study named {spec.name!r} already exists")
     try:
-        with transaction() as session:
+        with transaction(engine) as session:
             if session.scalar(
                 select(StudyRow.id).where(StudyRow.tenant == tenant, StudyRow.name == spec.name)
             ):
@@ -81,7 +93,7 @@ def create_study(
             session.add(row)
     except IntegrityError as exc:
         raise taken from exc
-    storage = get_storage()
+    storage = storage or get_storage()
     try:
         study = optuna.create_study(
             storage=storage,
@@ -89,38 +101,30 @@ def create_study(
             directions=[StudyDirection[d.upper()] for d in objective_directions(spec)],
         )
         study.set_metric_names(objective_names(spec))
-        storage.set_study_system_attr(study._study_id, MAX_RETRIES_ATTR, spec.budget.max_retries)
-        study.set_user_attr(STUDY_ID_ATTR, study_id)
-        study.set_user_attr(SPEC_ATTR, spec.to_stored())
-        _set_dashboard_note(study, _note(study_id, spec, api_url))
-        with transaction() as session:
+        save_note(study, _note(study_id, spec.name, definition, api_url))
+        with transaction(engine) as session:
             linked = session.execute(
                 update(StudyRow)
                 .where(StudyRow.id == study_id, StudyRow.optuna_study_id.is_(None))
-                .values(optuna_study_id=study._study_id)
+                .values(optuna_study_id=study_id_of(study))
                 .execution_options(synchronize_session=False)
             )
             if rowcount(linked) != 1:
                 raise RuntimeError(f"study {study_id} was removed while it was being created")
     except BaseException:
-        _undo_creation(row)
+        _undo_creation(row, engine=engine, storage=storage)
         raise
-    row.optuna_study_id = study._study_id
+    row.optuna_study_id = study_id_of(study)
     return row
 
 
-def _undo_creation(row: StudyRow) -> None:
+def _undo_creation(row: StudyRow, *, engine: Engine | None, storage: RDBStorage) -> None:
     with contextlib.suppress(Exception):
-        optuna.delete_study(study_name=row.optuna_name, storage=get_storage())
-    with contextlib.suppress(Exception), transaction() as session:
+        optuna.delete_study(study_name=row.optuna_name, storage=storage)
+    with contextlib.suppress(Exception), transaction(engine) as session:
         session.execute(
             sql_delete(StudyRow).where(StudyRow.id == row.id, StudyRow.optuna_study_id.is_(None))
         )
-
-
-def _set_dashboard_note(study: optuna.Study, text: str) -> None:
-    """Write the study note optuna-dashboard shows (its own storage format for notes)."""
-    save_note(study, text)
 
 
 def get_row(study_id: str, *, tenant: str = "default") -> StudyRow:
@@ -228,16 +232,20 @@ class StudySummary:
 PARETO_LIMIT = 500
 
 
-def summarize(row: StudyRow) -> StudySummary:
-    """Counts, best feasible trial, Pareto set (several objectives) and the saved best model."""
-    directions = objective_directions(StudySpec.from_stored(row.spec))
+def summarize(row: StudyRow, *, spec: StudySpec | None = None) -> StudySummary:
+    """Counts, best feasible trial, Pareto set (several objectives) and the saved best model.
+
+    ``spec`` is the row's definition when the caller has it already (a request parses a stored
+    definition at most once).
+    """
+    directions = objective_directions(spec or StudySpec.from_stored(row.spec))
     osid = row.optuna_study_id or -1
 
     def reads(session: Session) -> tuple[Any, ...]:
         counts, best = trial_reads.study_reads(session, osid, key=row.id, direction=directions[0])
         pareto = None
         if len(directions) > 1:
-            numbers = trial_reads.pareto_numbers(session, osid, directions)
+            numbers = pareto_numbers(session, osid, directions)
             pareto = trial_reads.list_trials(
                 session, osid, numbers=numbers[:PARETO_LIMIT], limit=PARETO_LIMIT
             )

@@ -9,10 +9,14 @@ from functools import lru_cache
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial
+from sqlalchemy import Engine, select
 
-from service.store.optuna_db.attrs import MAX_RETRIES_ATTR, RETRY_OF_ATTR
+from service.store.db import transaction
+from service.store.optuna_db.attrs import RETRY_OF_ATTR
+from service.store.optuna_db.internals import engine_of, study_id_of, trial_id_of
 from service.store.optuna_db.storage import make_storage
 from service.store.scheduling.claims import fail_study_killed_by
+from service.store.tables import StudyRow
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +29,7 @@ def queue_retry(study: optuna.Study, trial: FrozenTrial, *, max_retry: int | Non
     retry of its trial is queued, so the claim that takes the slot runs the retry.
     """
     marked = copy.deepcopy(trial)  # Optuna appends to its retry_history: keep a cached trial
-    marked.system_attrs = {**trial.system_attrs, RETRY_OF_ATTR: trial._trial_id}
+    marked.system_attrs = {**trial.system_attrs, RETRY_OF_ATTR: trial_id_of(trial)}
     RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, marked)
 
 
@@ -33,22 +37,33 @@ def retry_stale_trial(study: optuna.Study, trial: FrozenTrial) -> None:
     """Re-enqueue a trial whose worker died, with the same parameters, up to ``max_retries``.
 
     Optuna's callback is configured per storage; regtune's retry budget is per study, so the
-    budget is read from the study and handed to Optuna's own callback. When no retry is left,
-    the same parameters killed a worker ``max_retries + 1`` times: the study fails with that
-    reason rather than hand the next worker a trial like it.
+    budget is read from the study's row and handed to Optuna's own callback. When no retry is
+    left, the same parameters killed a worker ``max_retries + 1`` times: the study fails with
+    that reason rather than hand the next worker a trial like it.
     """
-    max_retries = study._storage.get_study_system_attrs(study._study_id).get(MAX_RETRIES_ATTR, 2)
+    engine, optuna_study_id = engine_of(study), study_id_of(study)
+    max_retries = _max_retries(engine, optuna_study_id)
     history = list(trial.system_attrs.get("retry_history", []))  # Optuna appends to it
-    queue_retry(study, trial, max_retry=int(max_retries))
-    if len(history) >= int(max_retries):  # Optuna queued no retry: these parameters kill workers
+    queue_retry(study, trial, max_retry=max_retries)
+    if len(history) >= max_retries:  # Optuna queued no retry: these parameters kill workers
         number = trial.system_attrs.get("failed_trial", trial.number)
-        if fail_study_killed_by(study._study_id, number=number, deaths=len(history) + 1):
+        deaths = len(history) + 1
+        if fail_study_killed_by(optuna_study_id, number=number, deaths=deaths, engine=engine):
             log.error(
                 "study %s failed: trial %d killed its worker %d times",
                 study.study_name,
                 number,
-                len(history) + 1,
+                deaths,
             )
+
+
+def _max_retries(engine: Engine, optuna_study_id: int) -> int:
+    """The study's ``budget.max_retries``; none for an Optuna study regtune has no row of."""
+    with transaction(engine) as session:
+        found = session.scalar(
+            select(StudyRow.max_retries).where(StudyRow.optuna_study_id == optuna_study_id)
+        )
+    return 0 if found is None else int(found)
 
 
 def storage_with_retries(url: str | None = None) -> RDBStorage:

@@ -2,36 +2,28 @@
 
 Counting a study's trials or reading a page at an offset costs, in SQL, time in proportion to
 the study (an index walks every entry it counts or skips: 15 ms for a page deep into 100,000
-trials on PostgreSQL). Two facts of Optuna make a cheaper way exact:
-
-- a finished trial (COMPLETE, PRUNED, FAIL) never changes again: Optuna refuses every write to it;
-- Optuna creates a study's trials one at a time, under a lock on the study's row, so a study's
-  trial ids become visible in increasing order (as do their numbers).
-
-So a process remembers, per study, the (number, trial id) of each trial by state, and before each
-read asks the database only for the trials above the highest id it has seen and for the few it
-last saw RUNNING or WAITING. A read then costs what changed since the previous one, not the size
+trials on PostgreSQL). So a process remembers, per study, the (number, trial id) of each trial by
+state, and before each read brings it up to date through the delta cursor
+(``service.store.trials.cursor``): a read costs what changed since the previous one, not the size
 of the study. The best trial is kept the same way: only newly completed trials can displace it.
 """
 
 from __future__ import annotations
 
 import bisect
-import math
 import threading
 from array import array
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from cachetools import LRUCache
 from optuna.trial import TrialState
-from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from service.store.optuna_db.internals import om
+from service.store.trials.best import best_trial_number, feasible_values, value_of
+from service.store.trials.cursor import OPEN_STATES, Change, Cursor, read_changes
 
 STATES = [s.name for s in TrialState]
-OPEN_STATES = frozenset({"RUNNING", "WAITING"})
 MAX_STUDIES = 64
 """Studies whose index a process keeps (least recently read first out): 100,000 trials take
 about 2 MB."""
@@ -60,56 +52,38 @@ class Best:
 class StudyIndex:
     """The trials of one Optuna study as this process last saw them; use under ``lock``."""
 
-    def __init__(self) -> None:
+    def __init__(self, optuna_study_id: int) -> None:
         self.lock = threading.Lock()
-        self.watermark = 0
+        self.cursor: Cursor[tuple[int, str]] = Cursor(optuna_study_id)
+        """Open trials are kept with their sort key and the state they were read in."""
         self.all = array("q")
         self.by_state: dict[str, array[int]] = {s: array("q") for s in STATES}
-        self.open: dict[int, tuple[int, str]] = {}
-        self.built = False
         self.best: Best | None = None
         self.best_direction: str | None = None
         self._completed: list[int] = []
 
-    def refresh(self, session: Session, optuna_study_id: int) -> None:
+    def refresh(self, session: Session) -> None:
         """Read what changed since the last refresh: new trials, and the ones that were open."""
-        from service.store.trials.views import among
+        number = om.TrialModel.__table__.c.number
+        for change in read_changes(session, [self.cursor], number):
+            self._apply(change, int(change.row.number or 0))
 
-        trials = om.TrialModel.__table__
-        changed = trials.c.trial_id > self.watermark
-        if self.open:
-            changed = or_(changed, among(session, trials.c.trial_id, list(self.open)))
-        rows = session.execute(
-            select(trials.c.trial_id, trials.c.number, trials.c.state).where(
-                trials.c.study_id == optuna_study_id, changed
-            )
-        )
-        seen_up_to = self.watermark
-        for trial_id, number, state in rows:
-            self._apply(int(trial_id), int(number or 0), state.name, new=trial_id > seen_up_to)
-        self.built = True
-
-    def _apply(self, trial_id: int, number: int, state: str, *, new: bool) -> None:
-        seen = self.open.get(trial_id)
-        if seen is None and not new:
-            return  # already finished when last seen: it cannot have changed
-        if seen is None:
-            key = _key(number, trial_id)
+    def _apply(self, change: Change[tuple[int, str]], number: int) -> None:
+        state = change.state
+        if change.seen is None:
+            key = _key(number, change.trial_id)
             bisect.insort(self.all, key)
-            self.watermark = max(self.watermark, trial_id)
         else:
-            key, previous = seen
-            if previous == state:
-                return
-            column = self.by_state[previous]
-            del column[bisect.bisect_left(column, key)]
-        bisect.insort(self.by_state[state], key)
+            key, previous = change.seen
+            if previous != state:
+                column = self.by_state[previous]
+                del column[bisect.bisect_left(column, key)]
+        if change.seen is None or change.seen[1] != state:
+            bisect.insort(self.by_state[state], key)
         if state in OPEN_STATES:
-            self.open[trial_id] = (key, state)
-        else:
-            self.open.pop(trial_id, None)
-            if state == "COMPLETE":
-                self._completed.append(trial_id)
+            self.cursor.open[change.trial_id] = (key, state)
+        elif state == "COMPLETE":
+            self._completed.append(change.trial_id)
 
     def counts(self) -> dict[str, int]:
         return {s: len(column) for s, column in self.by_state.items()}
@@ -128,10 +102,9 @@ class StudyIndex:
             return _trial_id(self.all[at])
         return None
 
-    def update_best(self, session: Session, optuna_study_id: int, direction: str) -> Best | None:
+    def update_best(self, session: Session, direction: str) -> Best | None:
         """The best trial, searched in SQL once, then only among trials completed since."""
-        from service.store.trials.views import best_trial_number, value_of
-
+        optuna_study_id = self.cursor.optuna_study_id
         completed, self._completed = self._completed, []
         sign = -1.0 if direction == "maximize" else 1.0
         if self.best_direction != direction or len(completed) > DELTA_LIMIT:
@@ -143,31 +116,11 @@ class StudyIndex:
             if number is not None and value is not None:
                 self.best = Best((sign * value, number), number)
             return self.best
-        for number, value in _feasible_values(session, completed):
+        for number, value in feasible_values(session, completed):
             rank = (sign * value, number)
             if self.best is None or rank < self.best.rank:
                 self.best = Best(rank, number)
         return self.best
-
-
-def _feasible_values(session: Session, trial_ids: Sequence[int]) -> Iterable[tuple[int, float]]:
-    from service.store.trials.views import among, infeasible
-
-    if not trial_ids:
-        return []
-    trials, values = om.TrialModel, om.TrialValueModel
-    rows = session.execute(
-        select(trials.number, values.value)
-        .join(values, values.trial_id == trials.trial_id)
-        .where(
-            among(session, trials.trial_id, list(trial_ids)),
-            trials.state == TrialState.COMPLETE,
-            values.objective == 0,
-            values.value.is_not(None),
-            ~infeasible(),
-        )
-    ).all()
-    return [(int(n), float(v)) for n, v in rows if not math.isnan(v)]
 
 
 _INDEXES: LRUCache[tuple[str, int], StudyIndex] = LRUCache(maxsize=MAX_STUDIES)
@@ -180,12 +133,5 @@ def study_index(key: str, optuna_study_id: int) -> StudyIndex:
     with _INDEXES_LOCK:
         index = _INDEXES.get((key, optuna_study_id))
         if index is None:
-            index = _INDEXES[(key, optuna_study_id)] = StudyIndex()
+            index = _INDEXES[(key, optuna_study_id)] = StudyIndex(optuna_study_id)
         return index
-
-
-def forget(key: str) -> None:
-    """Drop the indexes of a deleted study."""
-    with _INDEXES_LOCK:
-        for cached in [k for k in _INDEXES if k[0] == key]:
-            del _INDEXES[cached]

@@ -1,11 +1,10 @@
 """What /metrics reports about trials, kept per process and brought up to date by deltas.
 
 Counting every trial and bucketing every finished trial's duration at each scrape costs time in
-proportion to all trials ever run. As in ``service.store.trials.index``, a finished trial never
-changes and a study's trial ids become visible in increasing order, so each process folds a
-finished trial into its tallies once and, per scrape, reads only the trials created since the
-previous scrape (per study, above the highest id seen) and the few that were still RUNNING or
-WAITING. A scrape costs what changed since the last one, plus one probe per study.
+proportion to all trials ever run. A finished trial never changes, so each process folds it into
+its tallies once, and per scrape reads only what changed through the delta cursor
+(``service.store.trials.cursor``), as the trial index does. A scrape costs what changed since the
+last one, plus one probe per study.
 """
 
 from __future__ import annotations
@@ -13,21 +12,19 @@ from __future__ import annotations
 import bisect
 import json
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
 from service.store.optuna_db.internals import om
 from service.store.tables import ClaimRow, StudyRow, WorkerRow
+from service.store.trials.cursor import Change, Cursor, read_changes
 
 FINISHED = ("COMPLETE", "PRUNED", "FAIL")
-STUDIES_PER_QUERY = 200
-"""Studies probed for new trials in one statement (an OR of one index range per study)."""
 
 
 @dataclass
@@ -68,18 +65,17 @@ class Snapshot:
 
 
 @dataclass
-class _Study:
-    watermark: int
-    finished: dict[str, int]
-    durations: dict[str, Histogram]
-    claim_seconds: Histogram
+class _Open:
+    state: str
+    claim_seconds: float | None
 
 
 @dataclass
-class _Open:
-    study: tuple[str, int]
-    state: str
-    claim_seconds: float | None
+class _Study:
+    cursor: Cursor[_Open]
+    finished: dict[str, int]
+    durations: dict[str, Histogram]
+    claim_seconds: Histogram
 
 
 def _seconds(start: datetime | None, complete: datetime | None) -> float | None:
@@ -97,11 +93,10 @@ class TrialStats:
         self.claim_buckets = claim_buckets
         self.lock = threading.Lock()
         self.studies: dict[tuple[str, int], _Study] = {}
-        self.open: dict[int, _Open] = {}
 
-    def _new_study(self) -> _Study:
+    def _new_study(self, optuna_study_id: int) -> _Study:
         return _Study(
-            watermark=0,
+            cursor=Cursor(optuna_study_id),
             finished=dict.fromkeys(FINISHED, 0),
             durations={s: Histogram(self.duration_buckets) for s in FINISHED},
             claim_seconds=Histogram(self.claim_buckets),
@@ -125,13 +120,12 @@ class TrialStats:
             }
             for gone in set(self.studies) - ours:
                 del self.studies[gone]
-            self.open = {k: v for k, v in self.open.items() if v.study in ours}
             for key in ours - set(self.studies):
-                self.studies[key] = self._new_study()
+                self.studies[key] = self._new_study(key[1])
             try:
                 self._read_changes(session)
             except BaseException:  # half-folded tallies would be wrong forever: start over
-                self.studies, self.open = {}, {}
+                self.studies = {}
                 raise
             live = session.scalar(
                 select(func.count()).select_from(WorkerRow).where(WorkerRow.last_seen >= live_since)
@@ -142,48 +136,34 @@ class TrialStats:
     def _read_changes(self, session: Session) -> None:
         trials = om.TrialModel.__table__
         attrs = om.TrialSystemAttributeModel.__table__
-        by_optuna_id = {key[1]: key for key in self.studies}
-        columns = (
-            trials.c.trial_id,
-            trials.c.study_id,
-            trials.c.state,
-            trials.c.datetime_start,
-            trials.c.datetime_complete,
-            attrs.c.value_json,
-        )
         joined = trials.outerjoin(
             attrs, and_(attrs.c.trial_id == trials.c.trial_id, attrs.c.key == CLAIM_SECONDS_ATTR)
         )
-        conditions: list[Any] = [
-            and_(trials.c.study_id == key[1], trials.c.trial_id > study.watermark)
-            for key, study in self.studies.items()
-        ]
-        open_ids = list(self.open)
-        for start in range(0, len(open_ids), 1000):
-            conditions.append(trials.c.trial_id.in_(open_ids[start : start + 1000]))
-        self.open = {}
-        for start in range(0, len(conditions), STUDIES_PER_QUERY):
-            chunk = conditions[start : start + STUDIES_PER_QUERY]
-            rows = session.execute(select(*columns).select_from(joined).where(or_(*chunk)))
-            self._fold(rows, by_optuna_id)
+        by_optuna_id = {study.cursor.optuna_study_id: study for study in self.studies.values()}
+        changes = read_changes(
+            session,
+            [study.cursor for study in self.studies.values()],
+            trials.c.datetime_start,
+            trials.c.datetime_complete,
+            attrs.c.value_json,
+            joined=joined,
+        )
+        for change in changes:
+            self._fold(by_optuna_id[change.cursor.optuna_study_id], change)
 
-    def _fold(self, rows: Iterable[Any], by_optuna_id: dict[int, tuple[str, int]]) -> None:
-        for trial_id, optuna_id, state, start, complete, claim_json in rows:
-            key = by_optuna_id.get(optuna_id)
-            if key is None:
-                continue
-            study = self.studies[key]
-            study.watermark = max(study.watermark, trial_id)
-            claim = None if claim_json is None else float(json.loads(claim_json))
-            if state.name not in FINISHED:
-                self.open[trial_id] = _Open(key, state.name, claim)
-                continue
-            study.finished[state.name] += 1
-            seconds = _seconds(start, complete)
-            if seconds is not None:
-                study.durations[state.name].add(seconds)
-            if claim is not None:
-                study.claim_seconds.add(claim)
+    @staticmethod
+    def _fold(study: _Study, change: Change[_Open]) -> None:
+        *_, start, complete, claim_json = change.row
+        claim = None if claim_json is None else float(json.loads(claim_json))
+        if change.state not in FINISHED:
+            study.cursor.open[change.trial_id] = _Open(change.state, claim)
+            return
+        study.finished[change.state] += 1
+        seconds = _seconds(start, complete)
+        if seconds is not None:
+            study.durations[change.state].add(seconds)
+        if claim is not None:
+            study.claim_seconds.add(claim)
 
     def _totals(self, statuses: dict[str, int], live: int, claims: int) -> Snapshot:
         trials = dict.fromkeys(["RUNNING", "WAITING", *FINISHED], 0)
@@ -194,10 +174,10 @@ class TrialStats:
                 trials[state] += study.finished[state]
                 durations[state] = durations[state].plus(study.durations[state])
             claim_seconds = claim_seconds.plus(study.claim_seconds)
-        for trial in self.open.values():
-            trials[trial.state] += 1
-            if trial.claim_seconds is not None:
-                claim_seconds.add(trial.claim_seconds)
+            for trial in study.cursor.open.values():
+                trials[trial.state] += 1
+                if trial.claim_seconds is not None:
+                    claim_seconds.add(trial.claim_seconds)
         return Snapshot(
             studies={str(k): int(v) for k, v in statuses.items()},
             trials=trials,

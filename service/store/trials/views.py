@@ -14,31 +14,25 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-import numpy as np
 from cachetools import LRUCache
 from optuna.distributions import json_to_distribution
 from optuna.trial import TrialState
 from sqlalchemy import (
     Float,
-    Integer,
     String,
     Text,
-    any_,
-    bindparam,
     cast,
-    func,
     literal,
     null,
     select,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from service.store.optuna_db.internals import is_pareto_front, om
+from service.store.db import among
+from service.store.optuna_db.internals import om
+from service.store.trials.best import best_trial_number as best_trial_number
 from service.store.trials.index import study_index
-
-STATES = [s.name for s in TrialState]
 
 
 @dataclass
@@ -67,25 +61,6 @@ def _float(value: float | None, kind: Any) -> float | None:
     if name == "NAN":
         return math.nan
     return value
-
-
-def counts_by_state(session: Session, optuna_study_id: int) -> dict[str, int]:
-    rows = session.execute(
-        select(om.TrialModel.state, func.count())
-        .where(om.TrialModel.study_id == optuna_study_id)
-        .group_by(om.TrialModel.state)
-    ).all()
-    counts = dict.fromkeys(STATES, 0)
-    for state, count in rows:
-        counts[state.name] = int(count)
-    return counts
-
-
-def count_trials(session: Session, optuna_study_id: int, state: str | None = None) -> int:
-    query = select(func.count()).where(om.TrialModel.study_id == optuna_study_id)
-    if state is not None:
-        query = query.where(om.TrialModel.state == TrialState[state])
-    return int(session.scalar(query) or 0)
 
 
 @lru_cache(maxsize=1024)
@@ -169,15 +144,6 @@ def trials_by_id(session: Session, ids: list[int], *, with_curves: bool = False)
     return [views[i] for i in ids if i in views]
 
 
-def among(session: Session, column: Any, ids: list[int]) -> Any:
-    """``column IN ids``; on PostgreSQL as ``= ANY(array)``, one parameter whatever the number of
-    ids, so that psycopg caches and prepares the statement (it does neither past 50 parameters:
-    converting such a query costs it milliseconds each time)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(ids), type_=ARRAY(Integer)))
-    return column.in_(ids)
-
-
 def _attributes(session: Session, ids: list[int], with_curves: bool) -> Any:
     """Every attribute row of the trials ``ids`` in one statement (one round trip, not five):
     (trial id, kind, key, number, text) with kind p(aram), v(alue), u(ser attribute),
@@ -235,74 +201,6 @@ def _attributes(session: Session, ids: list[int], with_curves: bool) -> Any:
     return union_all(*parts)
 
 
-def value_of(session: Session, trial_id: int) -> float | None:
-    """Objective 0 of a trial, as stored (None for an infinite value or none at all)."""
-    values = om.TrialValueModel.__table__
-    found = session.scalar(
-        select(values.c.value).where(values.c.trial_id == trial_id, values.c.objective == 0)
-    )
-    return None if found is None else float(found)
-
-
-def infeasible() -> Any:
-    """Trials whose ``objective.max_nonzero`` constraint failed (user attr ``feasible: false``)."""
-    attr = om.TrialUserAttributeModel
-    return (
-        select(attr.trial_id)
-        .where(
-            attr.trial_id == om.TrialModel.trial_id,
-            attr.key == "feasible",
-            attr.value_json == "false",
-        )
-        .exists()
-    )
-
-
-BEST_CANDIDATES = 16
-"""How many of the best trials are checked for feasibility before searching the whole study."""
-
-
-def best_trial_number(session: Session, optuna_study_id: int, direction: str) -> int | None:
-    """Number of the best feasible COMPLETE trial on objective 0.
-
-    The best few by value are read first (a top-N sort) and checked for a failed constraint in
-    one indexed lookup; only if all of them failed does the query filter every trial, because
-    "not exists an infeasible mark" over the whole study costs a scan per request (20 ms at
-    10,000 trials), whereas the top-N sort costs about 2 ms.
-    """
-    value = om.TrialValueModel.value
-    order = value.desc() if direction == "maximize" else value.asc()
-    query = (
-        select(om.TrialModel.number, om.TrialModel.trial_id)
-        .join(om.TrialValueModel, om.TrialValueModel.trial_id == om.TrialModel.trial_id)
-        .where(
-            om.TrialModel.study_id == optuna_study_id,
-            om.TrialModel.state == TrialState.COMPLETE,
-            om.TrialValueModel.objective == 0,
-            om.TrialValueModel.value.is_not(None),
-        )
-        .order_by(order, om.TrialModel.number)
-    )
-    candidates = session.execute(query.limit(BEST_CANDIDATES)).all()
-    attr = om.TrialUserAttributeModel
-    marked = set(
-        session.scalars(
-            select(attr.trial_id).where(
-                attr.trial_id.in_([trial_id for _, trial_id in candidates]),
-                attr.key == "feasible",
-                attr.value_json == "false",
-            )
-        )
-    )
-    for number, trial_id in candidates:
-        if trial_id not in marked:
-            return int(number)
-    if len(candidates) < BEST_CANDIDATES:
-        return None
-    found = session.execute(query.where(~infeasible()).limit(1)).first()
-    return None if found is None else int(found[0])
-
-
 _BEST_VIEWS: LRUCache[tuple[str, int, int], TrialView] = LRUCache(maxsize=256)
 _BEST_VIEWS_LOCK = threading.Lock()
 
@@ -317,9 +215,9 @@ def study_reads(
     """
     index = study_index(key, optuna_study_id)
     with index.lock:
-        index.refresh(session, optuna_study_id)
+        index.refresh(session)
         counts = index.counts()
-        best = index.update_best(session, optuna_study_id, direction)
+        best = index.update_best(session, direction)
     if best is None:
         return counts, None
     cache_key = (key, optuna_study_id, best.number)
@@ -345,34 +243,10 @@ def trial_page(
     """How many trials (of ``state``) the study has, and the page of them in number order."""
     index = study_index(key, optuna_study_id)
     with index.lock:
-        index.refresh(session, optuna_study_id)
+        index.refresh(session)
         total = index.total(state)
         ids = index.page(state, offset, limit)
     return total, trials_by_id(session, ids)
-
-
-def pareto_numbers(session: Session, optuna_study_id: int, directions: list[str]) -> list[int]:
-    """Numbers of the feasible COMPLETE trials no other such trial dominates (Optuna's rule)."""
-    rows = session.execute(
-        select(om.TrialModel.number, om.TrialValueModel.objective, om.TrialValueModel.value)
-        .join(om.TrialValueModel, om.TrialValueModel.trial_id == om.TrialModel.trial_id)
-        .where(
-            om.TrialModel.study_id == optuna_study_id,
-            om.TrialModel.state == TrialState.COMPLETE,
-            ~infeasible(),
-        )
-    ).all()
-    signs = [-1.0 if d == "maximize" else 1.0 for d in directions]
-    points: dict[int, list[float]] = {}
-    for number, objective, value in rows:
-        point = points.setdefault(number, [math.inf] * len(signs))
-        if objective < len(signs) and value is not None:
-            point[objective] = signs[objective] * value
-    if not points:
-        return []
-    numbers = sorted(points)
-    on_front = is_pareto_front(np.array([points[n] for n in numbers]))
-    return [n for n, keep in zip(numbers, on_front, strict=True) if keep]
 
 
 def get_trial(session: Session, optuna_study_id: int, number: int) -> TrialView | None:
