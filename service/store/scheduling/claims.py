@@ -292,6 +292,11 @@ def _retry_in_flight(claim_id: int, claimed_at: datetime, since: datetime) -> An
     )
 
 
+def _active(study_id: str) -> Any:
+    """Whether the study still schedules trials (an ended study has no retry to wait for)."""
+    return select(StudyRow.id).where(StudyRow.id == study_id, StudyRow.status.in_(ACTIVE)).exists()
+
+
 def _any_trial_of(claim_id: int, claimed_at: datetime) -> Any:
     """Whether a trial started under this claim (SQLite reuses the ids of deleted claims, so a
     trial linked to an older claim of the same id, started before this one, does not count)."""
@@ -348,7 +353,8 @@ def release_dead_workers(
     (``fail_stale_trials`` runs first in a sweep), so a slow but live worker can never complete a
     trial whose slot was already counted again elsewhere. A slot whose trial was just failed is
     kept until that trial's retry is queued (``_retry_in_flight``), so the next claim runs the
-    retry. Each release is one conditional DELETE that re-checks these conditions.
+    retry, unless the study has ended (no retry is due then). Each release is one conditional
+    DELETE that re-checks these conditions.
     """
     now = now or utcnow()
     cutoff = now - grace
@@ -366,7 +372,7 @@ def release_dead_workers(
                     ClaimRow.id == claim_id,
                     ClaimRow.worker_id.not_in(alive),
                     ~_running_trial_of(claim_id),
-                    ~_retry_in_flight(claim_id, claimed_at, cutoff),
+                    or_(~_retry_in_flight(claim_id, claimed_at, cutoff), ~_active(study_id)),
                 )
             )
             if rowcount(gone) != 1:
