@@ -153,7 +153,19 @@ def uploaded_shape(spec: StudySpec, *, tenant: str) -> DataShape | None:
     if row is None:
         return None
     classes = len(row.summary.get("classes") or []) or 1
-    return DataShape(rows=row.n_rows, features=row.n_features, classes=classes)
+    return DataShape(
+        rows=row.n_rows,
+        features=row.n_features,
+        classes=classes,
+        smallest_class=smallest_class(row.summary),
+    )
+
+
+def smallest_class(summary: dict[str, Any]) -> int | None:
+    """Rows of the least populated class, from the counts stored with the upload."""
+    distribution = summary.get("target_distribution") or {}
+    counts = [int(c["count"]) for c in distribution.get("classes") or []]
+    return min(counts) if counts else None
 
 
 def list_rows(
