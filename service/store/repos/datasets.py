@@ -23,6 +23,7 @@ from service.errors import (
     InvalidUpload,
 )
 from service.ingest.columns import TASKS, read_table
+from service.ingest.encoder import Encoder
 from service.ingest.formats import Limits
 from service.spec.cost import DataShape
 from service.spec.definition import StudySpec, Uploaded
@@ -220,19 +221,22 @@ class StoredArrays:
     y: np.ndarray
     feature_names: list[str]
     groups: list[tuple[int, int]]
+    encoder: Encoder
+    """What upload did to the file's columns; a saved model carries it for predict."""
 
 
 def load_arrays(dataset_id: str) -> StoredArrays:
     """What a worker trains on. The id is a content hash, so any tenant's copy is the same."""
     with transaction() as session:
         found = session.execute(
-            select(DatasetRow.task, DatasetRow.summary, DatasetRow.data)
+            select(DatasetRow.task, DatasetRow.target, DatasetRow.summary, DatasetRow.data)
             .where(DatasetRow.id == dataset_id)
             .limit(1)
         ).first()
     if found is None:
         raise DatasetNotFound(f"no dataset with id {dataset_id!r}")
-    task, summary, blob = found
+    task, target, summary, blob = found
     X, y = decode_arrays(blob)
     groups = [(int(a), int(b)) for a, b in summary.get("groups", [])]
-    return StoredArrays(task, X, y, list(summary["feature_names"]), groups)
+    encoder = Encoder.from_upload(summary["columns"], target=target, classes=summary["classes"])
+    return StoredArrays(task, X, y, list(summary["feature_names"]), groups, encoder)
