@@ -95,23 +95,7 @@ def _retrain_and_upload(
 ) -> dict[str, Any]:
     dataset = data.load(spec.dataset.model_dump(mode="json"))
     fitted = best_fit(spec, view.params, view.user_attrs)
-    result, splits, config = fitted.result, fitted.splits, fitted.config
-    scalers = [fold.scaler for fold in splits.folds]
-    fills = [fold.fill for fold in splits.folds if fold.fill is not None]
-    architecture = {
-        "kind": config.model_kind,
-        "n_in": splits.n_features,
-        "n_out": config.n_out,
-        "hidden_layers": list(config.hidden_layers),
-        "batch_norm": config.batch_norm,
-        "dropout": config.dropout,
-    }
-    saved = predict.SavedModel(
-        model=predict.Ensemble(result.models, scalers, splits.task, fills),
-        task=splits.task,
-        feature_names=list(dataset.feature_names),
-        info={},
-    )
+    saved = loaded(dataset, fitted)
     _, test = data.split_test(
         dataset, test_fraction=spec.validation.test_fraction, seed=spec.validation.split_seed
     )
@@ -119,7 +103,7 @@ def _retrain_and_upload(
     if not fitted.refit:
         _compare(row.id, view, test_metrics)
     # a refit has no validation rows of its own: the best trial's figures stand for it
-    val_metrics = unnamed("val", view.user_attrs if fitted.refit else result.val_metrics)
+    val_metrics = unnamed("val", view.user_attrs if fitted.refit else fitted.result.val_metrics)
     info = {
         "study_id": row.id,
         "study_name": row.name,
@@ -136,16 +120,7 @@ def _retrain_and_upload(
     study = optuna.load_study(study_name=row.optuna_name, storage=get_storage())
     with tempfile.TemporaryDirectory(prefix="regtune-model-") as tmp:
         path = Path(tmp) / filename
-        predict.save(
-            path,
-            models=result.models,
-            scalers=scalers,
-            task=splits.task,
-            architecture=architecture,
-            feature_names=list(dataset.feature_names),
-            info=info,
-            fills=fills,
-        )
+        write(path, dataset, fitted, info)
         content = path.read_bytes()
         artifact_id = upload_artifact(
             artifact_store=best_model.artifact_store(),
@@ -167,6 +142,48 @@ def _retrain_and_upload(
     }
     study.set_user_attr(BEST_MODEL_ATTR, record)
     return record
+
+
+def loaded(dataset: data.Dataset, fitted: BestFit) -> predict.SavedModel:
+    """The best fit as a saved model would load: the fold models, their preprocessing and the
+    dataset's encoder."""
+    splits = fitted.splits
+    return predict.SavedModel(
+        model=predict.Ensemble(
+            fitted.result.models,
+            [fold.scaler for fold in splits.folds],
+            splits.task,
+            [fold.fill for fold in splits.folds if fold.fill is not None],
+        ),
+        task=splits.task,
+        feature_names=list(dataset.feature_names),
+        info={},
+        encoder=dataset.columns,
+    )
+
+
+def write(path: Path, dataset: data.Dataset, fitted: BestFit, info: dict[str, Any]) -> None:
+    """The model file of a best fit: weights, preprocessing, the encoder (raw columns, one-hot
+    categories, labels, missing-value tokens) and ``info``."""
+    splits, config = fitted.splits, fitted.config
+    predict.save(
+        path,
+        models=fitted.result.models,
+        scalers=[fold.scaler for fold in splits.folds],
+        task=splits.task,
+        architecture={
+            "kind": config.model_kind,
+            "n_in": splits.n_features,
+            "n_out": config.n_out,
+            "hidden_layers": list(config.hidden_layers),
+            "batch_norm": config.batch_norm,
+            "dropout": config.dropout,
+        },
+        feature_names=list(dataset.feature_names),
+        info=info,
+        fills=[fold.fill for fold in splits.folds if fold.fill is not None],
+        encoder=dataset.columns,
+    )
 
 
 def _compare(study_id: str, view: trial_reads.TrialView, test_metrics: dict[str, float]) -> None:

@@ -13,6 +13,7 @@ from cachetools import LRUCache
 from sklearn import datasets as skd
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
+from service.ingest.encoder import Encoder
 from service.ingest.preprocess import FillValues
 from service.spec.datasets import BuiltinDataset
 
@@ -31,10 +32,22 @@ class Dataset:
     """Indices of the features with non-zero true coefficients (sparse synthetic data only)."""
     categorical_groups: tuple[tuple[int, int], ...] = ()
     """[start, stop) feature ranges of one-hot encoded columns (uploads); NaN marks missing."""
+    encoder: Encoder | None = None
+    """The upload's columns, categories and labels (uploads); see ``columns``."""
 
     @property
     def n_classes(self) -> int:
         return int(self.y.max()) + 1 if self.task != "regression" else 1
+
+    @property
+    def columns(self) -> Encoder:
+        """What predict needs to read a file of this data: the upload's encoder, or for built-in
+        and synthetic data numeric columns named as the features, a ``target`` column and the
+        class codes as labels."""
+        if self.encoder is not None:
+            return self.encoder
+        classes = None if self.task == "regression" else [str(k) for k in range(self.n_classes)]
+        return Encoder.numeric(self.feature_names, classes=classes)
 
 
 @dataclass

@@ -4,8 +4,13 @@ One file holds everything needed to predict, and nothing executable (no pickle):
 tensors ``member.{i}.{name}`` (one model per validation fold; one for a holdout) and string
 metadata — the architecture, the training split's standardization statistics of each member
 (``Standardizer.as_dict``), the missing-value fill of each member (``FillValues.as_dict``:
-medians and modes of its training rows), the feature names, the study definition and the
-trial's params.
+medians and modes of its training rows), the feature names, the encoder (``Encoder.as_dict``:
+the raw columns, their one-hot categories, the target's name and labels, the missing-value
+tokens), the study definition and the trial's params.
+
+With the encoder, predict takes a file exactly as upload took it and answers in the target's
+own labels. A file saved before the encoder travelled still loads: its columns are bound by
+feature name and its classes are answered as codes 0..k-1.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from service.ingest.encoder import Encoder, Rows
 from service.ingest.preprocess import FillValues
 from worker.data import Standardizer
 from worker.evaluation import evaluate
@@ -83,43 +89,76 @@ class SavedModel:
     feature_names: list[str]
     info: dict[str, Any]
     """study_id, trial, params, definition, test_metrics, val_metrics."""
+    encoder: Encoder | None = None
+    """None in a file saved before the encoder travelled."""
 
     @property
     def scaler(self) -> Standardizer:
         return self.model.scalers[0]
 
+    @property
+    def columns(self) -> Encoder:
+        """The encoder; for an older file, numeric columns named as the features."""
+        return self.encoder or Encoder.numeric(self.feature_names)
+
+    def labels(self, n_classes: int) -> np.ndarray:
+        """The class labels in code order: numbers when the target held numbers, else text;
+        the codes 0..k-1 for a file saved without labels."""
+        classes = self.columns.classes
+        if classes is None:
+            return np.arange(n_classes)
+        return _label_values(classes)
+
+    def read(self, raw: bytes, *, filename: str, target: str | None = None) -> Rows:
+        """A CSV or Parquet file as upload takes it → features (and target, if present)."""
+        return self.columns.read(raw, filename=filename, target=target)
+
     def features(self, frame: Any) -> np.ndarray:
-        """The model's feature columns of a table, by name (or by position if unnamed)."""
+        """The model's (encoded) feature columns of a table, by name; a missing one is refused."""
         missing = [n for n in self.feature_names if n not in frame.columns]
-        if not missing:
-            return frame[self.feature_names].to_numpy(dtype=np.float64)
-        if frame.shape[1] == len(self.feature_names):
-            return frame.to_numpy(dtype=np.float64)
-        raise ValueError(
-            f"the table lacks feature columns {missing[:5]} (the model needs "
-            f"{len(self.feature_names)}: {self.feature_names[:5]}...)"
-        )
+        if missing:
+            raise ValueError(
+                f"the table lacks feature columns {missing[:5]} (the model needs "
+                f"{len(self.feature_names)}: {self.feature_names[:5]}...); columns are matched "
+                "by name"
+            )
+        return frame[self.feature_names].to_numpy(dtype=np.float64)
 
     @torch.no_grad()
     def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
-        """``prediction`` in the target's units (regression) or class index; plus probabilities."""
+        """``prediction`` in the target's units (regression) or its labels; for classification
+        also ``probability_<label>`` of every label."""
         self.model.eval()
-        out = self.model(torch.from_numpy(np.asarray(X, dtype=np.float64))).double()
+        out = self.model(torch.from_numpy(np.array(X, dtype=np.float64))).double()
         if self.task == "regression":
             scaler = self.scaler
             return {"prediction": out.squeeze(-1).numpy() * scaler.y_scale + scaler.y_mean}
         if self.task == "binary":
-            prob = torch.sigmoid(out.squeeze(-1)).numpy()
-            return {"prediction": (prob >= 0.5).astype(np.int64), "probability": prob}
-        prob = torch.softmax(out, dim=-1).numpy()
-        columns = {f"probability_{k}": prob[:, k] for k in range(prob.shape[1])}
-        return {"prediction": prob.argmax(axis=1), **columns}
+            p = torch.sigmoid(out.squeeze(-1)).numpy()
+            prob = np.stack([1 - p, p], axis=1)
+        else:
+            prob = torch.softmax(out, dim=-1).numpy()
+        labels = self.labels(prob.shape[1])
+        columns = {f"probability_{c}": prob[:, k] for k, c in enumerate(labels)}
+        return {"prediction": labels[prob.argmax(axis=1)], **columns}
 
     def score(self, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
         """The test metrics the API reports (``loss``, ``rmse``, ``accuracy``...) on (X, y)."""
         target = self.scaler.y(np.asarray(y), self.task)
         X_t = torch.from_numpy(np.asarray(X, dtype=np.float64))
         return evaluate(self.model, X_t, target, self.task, self.scaler)
+
+
+def _label_values(classes: Sequence[str]) -> np.ndarray:
+    """Labels as the user wrote them: a numeric target's labels back as numbers (integers when
+    every one is), text as text."""
+    try:
+        numbers = np.array([float(c) for c in classes])
+    except ValueError:
+        return np.array(list(classes), dtype=object)
+    if np.all(numbers == np.round(numbers)):
+        return numbers.astype(np.int64)
+    return numbers
 
 
 def save(
@@ -132,7 +171,13 @@ def save(
     feature_names: list[str],
     info: dict[str, Any],
     fills: Sequence[FillValues] | None = None,
+    encoder: Encoder | None = None,
 ) -> None:
+    if encoder is not None and encoder.feature_names != list(feature_names):
+        raise ValueError(
+            f"the encoder gives features {encoder.feature_names[:5]}..., the model has "
+            f"{list(feature_names)[:5]}..."
+        )
     tensors = {
         f"member.{i}.{name}": tensor.detach().contiguous().clone()
         for i, model in enumerate(models)
@@ -148,6 +193,8 @@ def save(
     }
     if fills is not None:
         metadata["fill_values"] = json.dumps([f.as_dict() for f in fills])
+    if encoder is not None:
+        metadata["encoder"] = json.dumps(encoder.as_dict())
     save_file(tensors, str(path), metadata=metadata)
 
 
@@ -194,4 +241,7 @@ def load(path: Path | str) -> SavedModel:
         task=task,
         feature_names=json.loads(metadata["feature_names"]),
         info=json.loads(metadata["info"]),
+        encoder=Encoder.from_dict(json.loads(metadata["encoder"]))
+        if "encoder" in metadata
+        else None,
     )

@@ -18,4 +18,5 @@ def load_uploaded(dataset_id: str) -> Dataset:
         task=stored.task,
         feature_names=stored.feature_names,
         categorical_groups=tuple(stored.groups),
+        encoder=stored.encoder,
     )

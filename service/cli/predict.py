@@ -10,41 +10,61 @@ import typer
 from rich.text import Text
 
 from service.cli.output import JsonOpt, err, fail, params, print_json
+from service.errors import InvalidUpload
 
 
 def predict(
     data: Annotated[
-        Path, typer.Argument(exists=True, dir_okay=False, help="CSV with the feature columns.")
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            help="CSV or Parquet in the upload's format (the same columns, by name).",
+        ),
     ],
     model: Annotated[
         Path, typer.Option("--model", "-m", exists=True, dir_okay=False, help="Saved model.")
     ],
     target: Annotated[
         str | None,
-        typer.Option(help="Target column to score against (default: 'target' if present)."),
+        typer.Option(help="Target column to score against (default: the model's, if present)."),
     ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write predictions here (CSV).")
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Predict a CSV with a downloaded best model; score it if the target column is there."""
+    """Predict a file with a downloaded best model, in the target's own labels; score it if the
+    target column is there."""
     try:
         import pandas as pd
 
         from worker.modelfile import load
 
         saved = load(model)
-        frame = pd.read_csv(data, float_precision="round_trip")
-        column = target or ("target" if "target" in frame.columns else None)
-        if column is not None and column not in frame.columns:
-            raise ValueError(f"no column {column!r} in {data}")
-        features = frame.drop(columns=[column]) if column else frame
-        X = saved.features(features)
-        predictions = pd.DataFrame(saved.predict(X))
-        metrics = saved.score(X, frame[column].to_numpy()) if column else None
-    except (OSError, ValueError, KeyError) as exc:
+        rows = saved.read(data.read_bytes(), filename=data.name, target=target)
+        predictions = pd.DataFrame(saved.predict(rows.X))
+        metrics = None
+        if rows.y is not None and rows.scored is not None and rows.scored.any():
+            metrics = saved.score(rows.X[rows.scored], rows.y)
+    except (OSError, ValueError, KeyError, InvalidUpload) as exc:
         fail(exc)
+    for column, values in rows.unknown.items():
+        shown = ", ".join(repr(v) for v in values[:5]) + (", ..." if len(values) > 5 else "")
+        err.print(
+            Text(
+                f"warning: column {column!r} has values the model never saw ({shown}); "
+                "they are encoded as none of its categories"
+            )
+        )
+    if saved.encoder is None:
+        err.print(
+            Text(
+                "warning: this model file predates stored column encodings and labels: columns "
+                "bind by feature name and classes are answered as codes 0..k-1 (a model saved by "
+                "this version carries the labels)"
+            )
+        )
     if out is not None:
         predictions.to_csv(out, index=False)
     if as_json:

@@ -41,7 +41,7 @@ def submit(
     from service.client.watch import watch as follow
 
     def submit_and_follow(client: Client) -> StudyOut:
-        study = client.submit(file.read_text())
+        study = client.submit(file)
         if not as_json:
             console.print(
                 f"created study [bold]{study.id}[/bold] ({study.name}), status {study.status}"

@@ -3,7 +3,7 @@
     from service.client.http import Client
 
     with Client("http://127.0.0.1:8000", key=None) as rt:
-        study = rt.submit("examples/diabetes-enet.yaml")
+        study = rt.submit(Path("examples/diabetes-enet.yaml"))
         done = rt.wait(study.id)
         if done.best_trial:
             print(done.best_trial.value, done.best_trial.params)
@@ -124,11 +124,10 @@ class Client:
     # ------------------------------------------------------------------ studies
 
     def submit(self, definition: dict[str, Any] | str | Path) -> StudyOut:
-        """Create a study from a mapping, a YAML/JSON file path, or YAML/JSON text."""
-        if isinstance(definition, Path) or (
-            isinstance(definition, str) and "\n" not in definition and Path(definition).is_file()
-        ):
-            definition = Path(definition).read_text()
+        """Create a study from a mapping, a YAML/JSON file (a ``Path``), or YAML/JSON text (a
+        ``str``, never taken for a file name)."""
+        if isinstance(definition, Path):
+            definition = definition.read_text()
         if isinstance(definition, str):
             response = self._request(
                 "POST",

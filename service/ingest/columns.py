@@ -14,10 +14,11 @@ import numpy as np
 import pandas as pd
 
 from service.errors import InvalidUpload
-from service.ingest.formats import NA_TOKENS, Limits, detect_format, read_csv, read_parquet
+from service.ingest.encoder import Feature, duplicate_names, one_hot
+from service.ingest.formats import Limits, detect_format, read_csv, read_parquet
+from service.ingest.values import Column, classify, label
 from service.spec.enums import Task
 
-MAX_ABS_VALUE = 1e100
 TASKS = tuple(Task)
 
 
@@ -38,74 +39,6 @@ class Table:
     classes: list[str] | None
     target_summary: dict[str, Any]
     missing: dict[str, Any]
-
-
-# ---------------------------------------------------------------------------- columns
-
-
-@dataclass
-class Column:
-    name: str
-    numeric: np.ndarray | None
-    """float64 with NaN for missing, when the column holds numbers."""
-    text: np.ndarray | None
-    """object array of stripped strings (None for missing), when it holds text."""
-    missing: np.ndarray
-
-
-def _classify(name: str, values: pd.Series, limits: Limits) -> Column:
-    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values):
-        numbers = values.to_numpy(dtype="float64", na_value=np.nan)
-        return _numeric(name, numbers)
-    strings = values.astype("object").where(values.notna(), None)
-    stripped = np.array(
-        [None if v is None else str(v).strip() for v in strings.to_numpy()], dtype=object
-    )
-    missing = np.array([v is None or v in NA_TOKENS for v in stripped], dtype=bool)
-    if missing.all():
-        raise InvalidUpload(f"column {name!r} is empty in every row")
-    numbers = pd.to_numeric(pd.Series(stripped).where(~missing), errors="coerce").to_numpy(
-        dtype="float64", na_value=np.nan
-    )
-    text = ~missing & np.isnan(numbers)
-    if not text.any():
-        return _numeric(name, numbers)
-    if (~missing & ~text).any():
-        row = int(np.flatnonzero(text)[0])
-        shown = str(stripped[row])[:40]
-        raise InvalidUpload(
-            f"column {name!r} holds numbers but data row {row + 1} has text {shown!r}"
-        )
-    stripped[missing] = None
-    lengths = np.fromiter((0 if v is None else len(v) for v in stripped), np.int64, len(stripped))
-    over = np.flatnonzero(lengths > limits.max_text_chars)
-    if over.size:
-        row = int(over[0])
-        raise InvalidUpload(
-            f"column {name!r} has a text value of {int(lengths[row])} characters at data row "
-            f"{row + 1}; text values are categories of at most {limits.max_text_chars} characters"
-        )
-    return Column(name, None, stripped, missing)
-
-
-def _numeric(name: str, numbers: np.ndarray) -> Column:
-    missing = np.isnan(numbers)
-    if missing.all():
-        raise InvalidUpload(f"column {name!r} is empty in every row")
-    bad = ~missing & ~(np.abs(np.nan_to_num(numbers, nan=0.0)) <= MAX_ABS_VALUE)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise InvalidUpload(
-            f"column {name!r} has a value out of range at data row {row + 1} "
-            f"({float(numbers[row])!r}; |x| must be ≤ {MAX_ABS_VALUE:g})"
-        )
-    return Column(name, numbers, None, missing)
-
-
-def _label(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 # ---------------------------------------------------------------------------- target
@@ -133,7 +66,7 @@ def _target(column: Column, task: str, limits: Limits) -> tuple[str, np.ndarray,
             if len(distinct) < 2:
                 raise InvalidUpload(f"target column {column.name!r} is constant")
             return task, values.astype(np.float64), None
-        classes = [_label(float(v)) for v in distinct]
+        classes = [label(float(v)) for v in distinct]
         codes = np.searchsorted(distinct, values)
     if len(classes) < 2:
         raise InvalidUpload(f"target column {column.name!r} has one class ({classes[0]!r})")
@@ -183,9 +116,22 @@ def target_summary(y: np.ndarray, task: str, classes: list[str] | None) -> dict[
 Encoded = tuple[np.ndarray, list[str], list[tuple[int, int]], list[dict[str, Any]]]
 
 
+def _fit(features: list[Column], keep: np.ndarray) -> list[Feature]:
+    """Each column numeric, or text with the sorted categories of the kept rows."""
+    fitted = []
+    for col in features:
+        if col.text is None:
+            fitted.append(Feature(col.name))
+            continue
+        present = col.text[keep][~col.missing[keep]]
+        fitted.append(Feature(col.name, tuple(sorted(set(present.tolist())))))
+    return fitted
+
+
 def _encode(features: list[Column], keep: np.ndarray, limits: Limits) -> Encoded:
     n = int(keep.sum())
-    width = sum(1 if c.text is None else len(set(c.text[keep]) - {None}) for c in features)
+    fitted = _fit(features, keep)
+    width = sum(len(f.names) for f in fitted)
     if width > limits.max_columns:
         raise InvalidUpload(
             f"one-hot encoding gives {width} features; at most {limits.max_columns} "
@@ -196,35 +142,34 @@ def _encode(features: list[Column], keep: np.ndarray, limits: Limits) -> Encoded
             f"{n} rows x {width} features is more than {limits.max_cells} values "
             "(REGTUNE_DATASET_MAX_CELLS); upload fewer rows"
         )
+    for name, first, second in duplicate_names(fitted)[:1]:
+        raise InvalidUpload(
+            f"columns {first!r} and {second!r} both become the feature {name!r} (a text column "
+            "C becomes one feature C=<value> per value); rename one of them"
+        )
     X = np.empty((n, width), dtype=np.float64)
     names: list[str] = []
     groups: list[tuple[int, int]] = []
     columns: list[dict[str, Any]] = []
-    for col in features:
+    for col, feature in zip(features, fitted, strict=True):
         start = len(names)
         missing = col.missing[keep]
-        if col.text is None:
+        if feature.categories is None:
             assert col.numeric is not None
             X[:, start] = col.numeric[keep]
-            names.append(col.name)
             info: dict[str, Any] = {"name": col.name, "kind": "numeric"}
         else:
-            text = col.text[keep]
-            present = text[~missing]
-            categories = sorted(set(present.tolist()))
+            categories = list(feature.categories)
             if len(categories) > limits.max_categories:
                 raise InvalidUpload(
                     f"column {col.name!r} has {len(categories)} distinct text values; at most "
                     f"{limits.max_categories} are one-hot encoded (REGTUNE_DATASET_MAX_CATEGORIES)"
                 )
-            codes = np.full(n, -1)
-            codes[~missing] = pd.Categorical(present, categories=categories).codes
-            block = (codes[:, None] == np.arange(len(categories))[None, :]).astype(np.float64)
-            block[missing] = np.nan
-            X[:, start : start + len(categories)] = block
-            names += [f"{col.name}={c}" for c in categories]
+            assert col.text is not None
+            X[:, start : start + len(categories)] = one_hot(col.text[keep], missing, categories)
             groups.append((start, start + len(categories)))
             info = {"name": col.name, "kind": "categorical", "categories": categories}
+        names += feature.names
         info["n_missing"] = int(missing.sum())
         info["features"] = [start, len(names)]
         columns.append(info)
@@ -247,7 +192,7 @@ def read_table(
     if n_rows == 0:
         raise InvalidUpload("the file has a header but no data rows")
     limits.check_size(n_rows, len(names))
-    columns = [_classify(name, v, limits) for name, v in zip(names, values, strict=True)]
+    columns = [classify(name, v, limits) for name, v in zip(names, values, strict=True)]
     target_col = columns[names.index(target)]
     features = [c for c in columns if c.name != target]
     if not features:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +31,8 @@ PARQUET_BATCH_ROWS = 65_536
 BYTES_PER_CELL = 8
 """A decoded cell is a float64: the decoded-size budget is ``max_cells`` × this."""
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
-NA_TOKENS = ["", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "none", "?"]
+NA_TOKENS = ("", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "none", "?")
+"""Cells read as missing values, in CSV and in Parquet text columns."""
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,7 @@ def _delimiter_hint(header: list[str]) -> str:
     return ""
 
 
-def _check_header(names: list[str], *, target: str, limits: Limits, hint: str = "") -> None:
+def _check_header(names: list[str], *, target: str | None, limits: Limits, hint: str = "") -> None:
     if len(names) - 1 > limits.max_columns:
         raise InvalidUpload(
             f"the file has {len(names)} columns; at most {limits.max_columns + 1} "
@@ -147,12 +149,15 @@ def _check_header(names: list[str], *, target: str, limits: Limits, hint: str = 
                 "column names must be unique"
             )
         seen[name] = i
-    if target not in seen:
+    if target is not None and target not in seen:
         shown = ", ".join(repr(n[:40]) for n in names[:8]) + (", ..." if len(names) > 8 else "")
         raise InvalidUpload(f"target column {target!r} is not in the file (columns: {shown}){hint}")
 
 
-def read_csv(raw: bytes, *, target: str, limits: Limits) -> tuple[list[str], list[pd.Series]]:
+def read_csv(
+    raw: bytes, *, target: str | None, limits: Limits, na_tokens: Sequence[str] = NA_TOKENS
+) -> tuple[list[str], list[pd.Series]]:
+    """Named columns of CSV bytes; ``target`` (when given) must be one of them."""
     _check_text(raw, limits)
     text_start = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
     first_end = raw.find(b"\n", text_start)
@@ -172,7 +177,7 @@ def read_csv(raw: bytes, *, target: str, limits: Limits) -> tuple[list[str], lis
             skiprows=1,
             names=list(range(len(names))),
             keep_default_na=False,
-            na_values=NA_TOKENS,
+            na_values=list(na_tokens),
             skipinitialspace=True,
             engine="c",
             encoding="utf-8",
@@ -187,7 +192,7 @@ def read_csv(raw: bytes, *, target: str, limits: Limits) -> tuple[list[str], lis
     return names, [frame[i] for i in range(len(names))]
 
 
-def _parquet_fields(schema: Any, *, target: str, limits: Limits) -> list[Any]:
+def _parquet_fields(schema: Any, *, target: str | None, limits: Limits) -> list[Any]:
     """The data columns of a Parquet schema, checked like a CSV header, of supported types."""
     import pyarrow.types as pat
 
@@ -234,7 +239,11 @@ def _open_parquet(raw: bytes, **options: Any) -> Any:
         raise InvalidUpload(f"the Parquet file cannot be read: {exc}") from None
 
 
-def read_parquet(raw: bytes, *, target: str, limits: Limits) -> tuple[list[str], list[pd.Series]]:
+def read_parquet(
+    raw: bytes, *, target: str | None, limits: Limits
+) -> tuple[list[str], list[pd.Series]]:
+    """Named columns of Parquet bytes (nulls are missing; missing-value text tokens are read as
+    such by the caller)."""
     import pyarrow as pa
 
     meta = _open_parquet(raw).metadata

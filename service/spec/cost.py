@@ -37,6 +37,9 @@ class DataShape:
     features: int
     classes: int
     """Distinct target values (1 for regression)."""
+    smallest_class: int | None = None
+    """Rows of the least populated class (classification; None when unknown or regression):
+    stratified folds need at least one member of each class per fold."""
 
 
 @dataclass(frozen=True)
@@ -78,11 +81,16 @@ def shape_of(spec: StudySpec, uploaded: DataShape | None = None) -> DataShape:
     """The dataset's shape: known for built-ins, given for synthetic data, stored for uploads."""
     builtin: BuiltinDataset | None = getattr(spec.dataset, "builtin", None)
     if builtin is not None:
-        return DataShape(builtin.rows, builtin.features, builtin.classes)
+        return DataShape(builtin.rows, builtin.features, builtin.classes, builtin.smallest_class)
     synthetic = getattr(spec.dataset, "synthetic", None)
     if synthetic is not None:
-        classes = synthetic.n_classes if synthetic.kind == "classification" else 1
-        return DataShape(synthetic.n_samples, synthetic.n_features, classes)
+        if synthetic.kind != "classification":
+            return DataShape(synthetic.n_samples, synthetic.n_features, 1)
+        # make_classification deals rows out evenly, then relabels a fraction flip_y at random
+        # (the worker's flip_y is min(0.5, noise)): a lower bound of the smallest class
+        even = synthetic.n_samples // synthetic.n_classes
+        smallest = math.floor(even * (1 - min(0.5, synthetic.noise)))
+        return DataShape(synthetic.n_samples, synthetic.n_features, synthetic.n_classes, smallest)
     if uploaded is None:
         raise ValueError("the shape of an uploaded dataset must be given")
     return uploaded
@@ -140,7 +148,7 @@ def estimate(spec: StudySpec, shape: DataShape) -> Cost:
     """Memory and compute of one trial of ``spec`` on data of ``shape`` (upper estimates)."""
     members, train_rows, val_rows, _ = _splits(spec, shape.rows)
     widths = _layer_widths(spec, shape)
-    parameters = _parameters(widths, batch_norm=spec.model.batch_norm)
+    parameters = _parameters(widths, batch_norm=batch_norm_possible(spec))
     optimizer_copies = 2 if spec.training.optimizer == "adam" else 1
     best_copy = (
         1 if spec.training.early_stopping and spec.training.early_stopping.restore_best else 0
@@ -231,17 +239,36 @@ def problems(spec: StudySpec, shape: DataShape, budget: Budget) -> list[FieldPro
     return found
 
 
+def _smallest_class_left(spec: StudySpec, shape: DataShape) -> int | None:
+    """Rows of the smallest class left after the (stratified) test split, rounded down."""
+    if shape.smallest_class is None or shape.classes < 2:
+        return None
+    return math.floor(shape.smallest_class * (1 - spec.validation.test_fraction))
+
+
 def _shape_problems(spec: StudySpec, shape: DataShape) -> list[FieldProblem]:
-    """Rules that need the data's size: enough rows for the folds, batches batch norm can use."""
+    """Rules that need the data's size: enough rows (and members of each class) for the folds,
+    batches batch norm can use."""
     found: list[FieldProblem] = []
     _, train_rows, val_rows, rest = _splits(spec, shape.rows)
     folds = spec.validation.folds
+    smallest = _smallest_class_left(spec, shape)
     if folds and folds > rest:
         found.append(
             FieldProblem(
                 "validation.folds",
                 f"{folds} folds need at least {folds} rows outside the test split; the dataset "
                 f"has {shape.rows} rows and {rest} of them are left after the test split",
+            )
+        )
+    elif folds and smallest is not None and folds > smallest:
+        found.append(
+            FieldProblem(
+                "validation.folds",
+                f"{folds} stratified folds need at least {folds} rows of every class outside "
+                f"the test split; the smallest class has {shape.smallest_class} rows and about "
+                f"{smallest} of them are left after the test split: use at most "
+                f"{max(smallest, 2)} folds or a holdout",
             )
         )
     elif train_rows < 2 or val_rows < 1:
@@ -252,16 +279,28 @@ def _shape_problems(spec: StudySpec, shape: DataShape) -> list[FieldProblem]:
                 f"{shape.rows}; lower validation.test_fraction or the holdout",
             )
         )
-    if spec.model.kind == "mlp" and spec.model.batch_norm:
+    if batch_norm_possible(spec):
         found += _batch_norm_problems(spec)
     return found
+
+
+def batch_norm_possible(spec: StudySpec) -> bool:
+    """Whether a trial may train with batch norm: ``model.batch_norm``, unless
+    ``search_space.batch_norm`` sets or searches it."""
+    if spec.model.kind != "mlp":
+        return False
+    searched: Any = spec.search_space.batch_norm
+    if searched is None:
+        return spec.model.batch_norm
+    return bool(max(searched.values) >= 1.0)
 
 
 def _batch_norm_problems(spec: StudySpec) -> list[FieldProblem]:
     """Batch norm cannot train on one row (its variance is undefined): every step is skipped."""
     rule = (
-        "batch_norm needs batches of at least 2 rows (a batch of one has no variance, so "
-        "nothing would train); use batch_size ≥ 2 or batch_norm: false"
+        "batch_norm (model.batch_norm or search_space.batch_norm) needs batches of at least 2 "
+        "rows (a batch of one has no variance, so nothing would train); use batch_size ≥ 2 or "
+        "batch_norm: false"
     )
     searched: Any = spec.search_space.batch_size
     if searched is not None:

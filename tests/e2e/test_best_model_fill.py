@@ -1,7 +1,8 @@
 """The downloaded best model fills missing values as training did (issue 15, item 4).
 
 Upload a CSV with holes, tune on it with a real worker, download the best model and predict
-rows with missing values, in Python and with ``regtune predict``: no NaN comes out.
+rows with missing values, in Python and with ``regtune predict`` (which reads the upload's own
+format, missing-value tokens and all): no NaN comes out.
 """
 
 from __future__ import annotations
@@ -64,8 +65,13 @@ def test_a_best_model_predicts_rows_with_missing_values(
     assert all(math.isfinite(v) for v in study["best_model"]["test_metrics"].values())
     assert "differs from the trial" not in stack.logs()
 
+    # the CLI takes the upload's own format: raw columns, text unencoded, missing-value tokens
+    raw = pd.DataFrame({f"x{i}": ["1"] * 4 for i in range(8)} | {"colour": ["red"] * 4})
+    raw.iloc[0, 0] = "?"  # a missing number
+    raw.iloc[1, -1] = "none"  # a missing category
+    raw.iloc[2, :] = ""  # nothing known at all
     csv = tmp_path / "new.csv"
-    rows.to_csv(csv, index=False)
+    raw.to_csv(csv, index=False)
     done = subprocess.run(
         regtune("predict", str(csv), "--model", str(model_path)),
         capture_output=True,

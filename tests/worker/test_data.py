@@ -18,3 +18,5 @@ def test_every_builtin_loads_with_the_task_and_shape_the_registry_gives(
     assert data.X.shape == (builtin.rows, builtin.features)
     classes = 1 if builtin.task == "regression" else len(np.unique(data.y))
     assert classes == builtin.classes == data.n_classes
+    smallest = None if builtin.task == "regression" else int(np.bincount(data.y).min())
+    assert smallest == builtin.smallest_class

@@ -23,6 +23,7 @@ from service.errors import (
     InvalidUpload,
 )
 from service.ingest.columns import TASKS, read_table
+from service.ingest.encoder import Encoder
 from service.ingest.formats import Limits
 from service.spec.cost import DataShape
 from service.spec.definition import StudySpec, Uploaded
@@ -153,7 +154,19 @@ def uploaded_shape(spec: StudySpec, *, tenant: str) -> DataShape | None:
     if row is None:
         return None
     classes = len(row.summary.get("classes") or []) or 1
-    return DataShape(rows=row.n_rows, features=row.n_features, classes=classes)
+    return DataShape(
+        rows=row.n_rows,
+        features=row.n_features,
+        classes=classes,
+        smallest_class=smallest_class(row.summary),
+    )
+
+
+def smallest_class(summary: dict[str, Any]) -> int | None:
+    """Rows of the least populated class, from the counts stored with the upload."""
+    distribution = summary.get("target_distribution") or {}
+    counts = [int(c["count"]) for c in distribution.get("classes") or []]
+    return min(counts) if counts else None
 
 
 def list_rows(
@@ -212,19 +225,22 @@ class StoredArrays:
     y: np.ndarray
     feature_names: list[str]
     groups: list[tuple[int, int]]
+    encoder: Encoder
+    """What upload did to the file's columns; a saved model carries it for predict."""
 
 
 def load_arrays(dataset_id: str) -> StoredArrays:
     """What a worker trains on. The id is a content hash, so any tenant's copy is the same."""
     with transaction() as session:
         found = session.execute(
-            select(DatasetRow.task, DatasetRow.summary, DatasetRow.data)
+            select(DatasetRow.task, DatasetRow.target, DatasetRow.summary, DatasetRow.data)
             .where(DatasetRow.id == dataset_id)
             .limit(1)
         ).first()
     if found is None:
         raise DatasetNotFound(f"no dataset with id {dataset_id!r}")
-    task, summary, blob = found
+    task, target, summary, blob = found
     X, y = decode_arrays(blob)
     groups = [(int(a), int(b)) for a, b in summary.get("groups", [])]
-    return StoredArrays(task, X, y, list(summary["feature_names"]), groups)
+    encoder = Encoder.from_upload(summary["columns"], target=target, classes=summary["classes"])
+    return StoredArrays(task, X, y, list(summary["feature_names"]), groups, encoder)

@@ -1,0 +1,236 @@
+"""What upload did to a file's columns, kept with a model so that predict does it again.
+
+Upload fits it: the feature columns in order, each numeric or a text column with its sorted
+categories, the target's name and class labels, and the missing-value tokens. The best-model
+file stores it as JSON (no pickle). Predict reads a file in the upload's own format with the
+same readers, binds columns by name (a missing one is refused by name; extra columns and their
+order do not matter), one-hot encodes text with the stored categories (a value never seen at
+upload is all zeros, as scikit-learn's ``handle_unknown="ignore"``) and maps the target's
+labels back to class codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from service.errors import InvalidUpload
+from service.ingest.formats import NA_TOKENS, Limits, detect_format, read_csv, read_parquet
+from service.ingest.values import cells, classify, label
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One column of the file: numeric, or text one-hot encoded over ``categories``."""
+
+    name: str
+    categories: tuple[str, ...] | None = None
+
+    @property
+    def names(self) -> list[str]:
+        """The model's feature names this column becomes (``city=oslo`` for a category)."""
+        if self.categories is None:
+            return [self.name]
+        return [f"{self.name}={c}" for c in self.categories]
+
+
+def one_hot(text: np.ndarray, missing: np.ndarray, categories: Sequence[str]) -> np.ndarray:
+    """Rows × categories of 0/1: NaN across a row whose value is missing, zeros for a value
+    that is not one of ``categories``."""
+    values = text.copy()
+    values[missing] = None
+    codes = pd.Index(list(categories), dtype=object).get_indexer(values)
+    block = (codes[:, None] == np.arange(len(categories))[None, :]).astype(np.float64)
+    block[missing] = np.nan
+    return block
+
+
+def duplicate_names(features: Sequence[Feature]) -> list[tuple[str, str, str]]:
+    """(feature name, first column, second column) for every name two columns both produce."""
+    seen: dict[str, str] = {}
+    found: list[tuple[str, str, str]] = []
+    for feature in features:
+        for name in feature.names:
+            if name in seen:
+                found.append((name, seen[name], feature.name))
+            seen.setdefault(name, feature.name)
+    return found
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A file read for predict: the model's features, and the target where the file has it."""
+
+    X: np.ndarray
+    y: np.ndarray | None = None
+    """Class codes (int64) or numbers (float64) of the rows in ``scored``; None without a
+    target column."""
+    scored: np.ndarray | None = None
+    """Rows with a target value."""
+    unknown: dict[str, list[str]] = field(default_factory=dict)
+    """Per text column, the values the model never saw (encoded as all zeros)."""
+
+
+@dataclass(frozen=True)
+class Encoder:
+    features: tuple[Feature, ...]
+    target: str = "target"
+    classes: tuple[str, ...] | None = None
+    """The target's labels in class-code order (classification); None for regression."""
+    na_tokens: tuple[str, ...] = NA_TOKENS
+
+    @classmethod
+    def numeric(
+        cls, names: Sequence[str], *, target: str = "target", classes: Sequence[str] | None = None
+    ) -> Encoder:
+        """Every feature a numeric column of its own name (built-in and synthetic data)."""
+        return cls(
+            tuple(Feature(n) for n in names),
+            target,
+            tuple(classes) if classes is not None else None,
+        )
+
+    @classmethod
+    def from_upload(
+        cls, columns: Sequence[Mapping[str, Any]], *, target: str, classes: Sequence[str] | None
+    ) -> Encoder:
+        """From an upload's column summary (``Table.columns``, stored with the dataset)."""
+        features = tuple(
+            Feature(c["name"], tuple(c["categories"]) if c["kind"] == "categorical" else None)
+            for c in columns
+        )
+        return cls(features, target, tuple(classes) if classes is not None else None)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [name for feature in self.features for name in feature.names]
+
+    @property
+    def groups(self) -> list[tuple[int, int]]:
+        """[start, stop) feature ranges of the one-hot encoded text columns."""
+        out, start = [], 0
+        for feature in self.features:
+            width = len(feature.names)
+            if feature.categories is not None:
+                out.append((start, start + width))
+            start += width
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "features": [
+                {"name": f.name, "categories": None if f.categories is None else list(f.categories)}
+                for f in self.features
+            ],
+            "target": self.target,
+            "classes": None if self.classes is None else list(self.classes),
+            "na_tokens": list(self.na_tokens),
+        }
+
+    @classmethod
+    def from_dict(cls, stored: Mapping[str, Any]) -> Encoder:
+        features = tuple(
+            Feature(f["name"], None if f["categories"] is None else tuple(f["categories"]))
+            for f in stored["features"]
+        )
+        classes = stored.get("classes")
+        return cls(
+            features,
+            str(stored["target"]),
+            None if classes is None else tuple(str(c) for c in classes),
+            tuple(stored.get("na_tokens", NA_TOKENS)),
+        )
+
+    # ---------------------------------------------------------------- predict's side
+
+    def read(
+        self,
+        raw: bytes,
+        *,
+        filename: str,
+        target: str | None = None,
+        limits: Limits | None = None,
+    ) -> Rows:
+        """A CSV or Parquet file as upload takes it → the model's features (and the target:
+        ``target``, else the model's own target column when the file has it)."""
+        limits = limits or Limits()
+        if not raw:
+            raise InvalidUpload("the file is empty")
+        if detect_format(raw, filename) == "parquet":
+            names, values = read_parquet(raw, target=target, limits=limits)
+        else:
+            names, values = read_csv(raw, target=target, limits=limits, na_tokens=self.na_tokens)
+        if not values or len(values[0]) == 0:
+            raise InvalidUpload("the file has a header but no data rows")
+        columns = dict(zip(names, values, strict=True))
+        X, unknown = self.encode(columns, limits)
+        column = target if target is not None else self.target
+        if column not in columns:
+            return Rows(X, unknown=unknown)
+        y, scored = self.target_values(columns[column], limits)
+        return Rows(X, y, scored, unknown)
+
+    def encode(
+        self, columns: Mapping[str, pd.Series], limits: Limits
+    ) -> tuple[np.ndarray, dict[str, list[str]]]:
+        """The model's features from named raw columns; a missing column is refused by name."""
+        lacking = [f.name for f in self.features if f.name not in columns]
+        if lacking:
+            needed = [f.name for f in self.features]
+            raise InvalidUpload(
+                f"the file lacks column(s) {lacking} the model was trained on (it needs "
+                f"{len(needed)}: {needed[:10]}{'...' if len(needed) > 10 else ''}); columns are "
+                "matched by name"
+            )
+        blocks: list[np.ndarray] = []
+        unknown: dict[str, list[str]] = {}
+        for feature in self.features:
+            values = columns[feature.name]
+            if feature.categories is None:
+                column = classify(
+                    feature.name, values, limits, na_tokens=self.na_tokens, allow_empty=True
+                )
+                if column.numeric is None:
+                    text = column.text if column.text is not None else column.missing
+                    row = int(np.flatnonzero(~column.missing)[0])
+                    raise InvalidUpload(
+                        f"column {feature.name!r} held numbers when the model was trained; data "
+                        f"row {row + 1} has text {str(text[row])[:40]!r}"
+                    )
+                blocks.append(column.numeric[:, None])
+                continue
+            text, missing = cells(values, self.na_tokens)
+            block = one_hot(text, missing, feature.categories)
+            unseen = ~missing & (np.nan_to_num(block).sum(axis=1) == 0)
+            if unseen.any():
+                unknown[feature.name] = sorted(set(text[unseen].tolist()))
+            blocks.append(block)
+        return np.hstack(blocks), unknown
+
+    def target_values(self, values: pd.Series, limits: Limits) -> tuple[np.ndarray, np.ndarray]:
+        """The target of the rows that have one (class codes, or numbers), and which rows."""
+        column = classify(self.target, values, limits, na_tokens=self.na_tokens, allow_empty=True)
+        scored = ~column.missing
+        if self.classes is None:
+            if column.numeric is None:
+                raise InvalidUpload(
+                    f"target column {self.target!r} holds text; the model predicts numbers"
+                )
+            return column.numeric[scored], scored
+        if column.numeric is not None:
+            labels = [label(float(v)) for v in column.numeric[scored]]
+        else:
+            assert column.text is not None
+            labels = [str(v) for v in column.text[scored]]
+        code = {c: i for i, c in enumerate(self.classes)}
+        unseen = sorted({v for v in labels if v not in code})
+        if unseen:
+            raise InvalidUpload(
+                f"target column {self.target!r} has label(s) {unseen[:5]} the model never saw "
+                f"(its labels: {list(self.classes)[:10]})"
+            )
+        return np.array([code[v] for v in labels], dtype=np.int64), scored

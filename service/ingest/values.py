@@ -1,0 +1,108 @@
+"""One column's cells → numbers or text, the same way at upload and at predict.
+
+A column is numeric when every present cell is a number, text when none is; a column mixing the
+two is refused with the row at fault. The missing-value tokens (``NA_TOKENS``, stored with a
+model so predict reads its file as upload read the training file) are missing in either kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from service.errors import InvalidUpload
+from service.ingest.formats import NA_TOKENS, Limits
+
+MAX_ABS_VALUE = 1e100
+
+
+@dataclass
+class Column:
+    name: str
+    numeric: np.ndarray | None
+    """float64 with NaN for missing, when the column holds numbers."""
+    text: np.ndarray | None
+    """object array of stripped strings (None for missing), when it holds text."""
+    missing: np.ndarray
+
+
+def cells(values: pd.Series, na_tokens: Sequence[str] = NA_TOKENS) -> tuple[np.ndarray, np.ndarray]:
+    """Every cell as a stripped string (None when missing: null or a missing-value token), and
+    the missing mask. Numbers are written as upload writes class labels (``2.0`` is ``"2"``)."""
+    tokens = set(na_tokens)
+    strings = values.astype("object").where(values.notna(), None).to_numpy()
+    stripped = np.array([None if v is None else label(v).strip() for v in strings], dtype=object)
+    missing = np.array([v is None or v in tokens for v in stripped], dtype=bool)
+    stripped[missing] = None
+    return stripped, missing
+
+
+def classify(
+    name: str,
+    values: pd.Series,
+    limits: Limits,
+    *,
+    na_tokens: Sequence[str] = NA_TOKENS,
+    allow_empty: bool = False,
+) -> Column:
+    """Numbers or text; an empty column is refused unless ``allow_empty`` (predict's rows may
+    all lack a value the model fills)."""
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values):
+        numbers = values.to_numpy(dtype="float64", na_value=np.nan)
+        return _numeric(name, numbers, allow_empty=allow_empty)
+    strings = values.astype("object").where(values.notna(), None)
+    stripped = np.array(
+        [None if v is None else str(v).strip() for v in strings.to_numpy()], dtype=object
+    )
+    missing = np.array([v is None or v in na_tokens for v in stripped], dtype=bool)
+    if missing.all():
+        if allow_empty:
+            return Column(name, np.full(len(stripped), np.nan), None, missing)
+        raise InvalidUpload(f"column {name!r} is empty in every row")
+    numbers = pd.to_numeric(pd.Series(stripped).where(~missing), errors="coerce").to_numpy(
+        dtype="float64", na_value=np.nan
+    )
+    text = ~missing & np.isnan(numbers)
+    if not text.any():
+        return _numeric(name, numbers, allow_empty=allow_empty)
+    if (~missing & ~text).any():
+        row = int(np.flatnonzero(text)[0])
+        shown = str(stripped[row])[:40]
+        raise InvalidUpload(
+            f"column {name!r} holds numbers but data row {row + 1} has text {shown!r}"
+        )
+    stripped[missing] = None
+    lengths = np.fromiter((0 if v is None else len(v) for v in stripped), np.int64, len(stripped))
+    over = np.flatnonzero(lengths > limits.max_text_chars)
+    if over.size:
+        row = int(over[0])
+        raise InvalidUpload(
+            f"column {name!r} has a text value of {int(lengths[row])} characters at data row "
+            f"{row + 1}; text values are categories of at most {limits.max_text_chars} characters"
+        )
+    return Column(name, None, stripped, missing)
+
+
+def _numeric(name: str, numbers: np.ndarray, *, allow_empty: bool = False) -> Column:
+    missing = np.isnan(numbers)
+    if missing.all() and not allow_empty:
+        raise InvalidUpload(f"column {name!r} is empty in every row")
+    bad = ~missing & ~(np.abs(np.nan_to_num(numbers, nan=0.0)) <= MAX_ABS_VALUE)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InvalidUpload(
+            f"column {name!r} has a value out of range at data row {row + 1} "
+            f"({float(numbers[row])!r}; |x| must be ≤ {MAX_ABS_VALUE:g})"
+        )
+    return Column(name, numbers, None, missing)
+
+
+def label(value: Any) -> str:
+    """A class label or category as text: an integral number without its ``.0``."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
