@@ -18,7 +18,6 @@ from service.spec.definition import StudySpec, resolve_task
 from tests.support import ROOT, Proc, Stack, free_port, in_pty, regtune, wait_for
 from worker import data
 
-pytestmark = pytest.mark.slow
 EXAMPLES = ROOT / "examples"
 
 

@@ -19,7 +19,6 @@ from service.store.tables import StudyRow
 from tests.support import ROOT, Stack, wait_for
 from worker import data
 
-pytestmark = pytest.mark.slow
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 
 
