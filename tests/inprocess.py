@@ -3,7 +3,8 @@ FastAPI's ``TestClient`` (no uvicorn, no socket, no other process)."""
 
 from __future__ import annotations
 
-import shutil
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,12 @@ def reset_process_state() -> None:
         cached.cache_clear()
     keys._KEYS.clear()
     keys._ANY_KEY.clear()
+
+
+def copy_database(source: Path, target: Path) -> None:
+    """A consistent copy of a SQLite file, with what its write-ahead log still holds."""
+    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)
 
 
 def migrated_template(directory: Path) -> Path:
@@ -45,7 +52,7 @@ class Apps:
     def __call__(self, *, database: Path | None = None, **settings: Any) -> TestClient:
         """A client of a new app; ``database``: start from a copy of that SQLite file."""
         path = self.tmp / f"api-{len(self.clients)}.db"
-        shutil.copyfile(database or self.template, path)
+        copy_database(database or self.template, path)
         values: dict[str, Any] = {
             "database_url": f"sqlite:///{path}",
             "artifact_dir": self.tmp / "artifacts",
