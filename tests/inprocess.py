@@ -16,9 +16,11 @@ from service.settings import Settings, use_settings
 
 def reset_process_state() -> None:
     """Forget the engines, storages and key answers cached for another database."""
-    from service.store import db, keys, optuna_storage, reads
+    from service.store import db, reads
+    from service.store.repos import keys
+    from service.store.scheduling import retries
 
-    for cached in (db.get_engine, db._sessionmaker, optuna_storage.get_storage):
+    for cached in (db.get_engine, db._sessionmaker, retries.get_storage):
         cached.cache_clear()
     for cached in (reads._read_engine, reads._sessions):
         cached.cache_clear()
