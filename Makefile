@@ -34,17 +34,20 @@ chart-sync: setup
 	$(BIN)/python -c 'from service.store.scheduling.scaling import SCALER_QUERY as q; import sys; sys.stdout.write(q)' > deploy/helm/regtune/files/scaler.sql
 
 # Everything: lint, types, the import contracts, then every test (two processes; a test that
-# hangs fails by name after its timeout).
+# hangs fails by name after its timeout). The pytest cache stays on: PYTEST_ARGS=--lf or --ff.
 test: setup system-deps helm
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_PROCESSES) --timeout=900 --durations=30 $(PYTEST_ARGS)
+	$(BIN)/pytest -q -n $(TEST_PROCESSES) --timeout=900 --durations=30 $(PYTEST_ARGS)
 
-# The edit loop: unit tests and the SQLite conformance suite (no PostgreSQL, no end-to-end).
+# The edit loop, about a minute: everything in this process (the definition, the store on SQLite,
+# every API route through the app itself, ingest, the trainers). A test that needs a process,
+# PostgreSQL, helm, Chromium or docker-compose is marked by its fixture and left to `make test`.
+FAST := not process and not postgresql and not helm and not browser and not docker
 test-fast: setup
 	$(BIN)/lint-imports
-	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_PROCESSES) --timeout=300 -m "not e2e and not postgresql" $(PYTEST_ARGS)
+	$(BIN)/pytest -q -n $(TEST_PROCESSES) --timeout=300 --durations=10 -m "$(FAST)" $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

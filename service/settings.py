@@ -159,6 +159,17 @@ class Settings(BaseSettings):
         return value
 
 
+_explicit: Settings | None = None
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    return Settings() if _explicit is None else _explicit
+
+
+def use_settings(settings: Settings | None) -> None:
+    """Make ``settings`` what ``get_settings()`` returns in this process (None: the environment's
+    again), for an app built with explicit settings."""
+    global _explicit
+    _explicit = settings
+    get_settings.cache_clear()

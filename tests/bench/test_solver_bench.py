@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
-from tests.support import ROOT
+from tests.support import Processes
 
 
-def test_solver_bench_smoke(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.solver", "--quick", "--out", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
+def test_solver_bench_smoke(tmp_path: Path, processes: Processes) -> None:
+    done = processes.run(
+        [sys.executable, "-m", "bench.solver", "--quick", "--out", str(tmp_path)], timeout=600
     )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads((tmp_path / "solver.json").read_text())

@@ -60,6 +60,12 @@ def helm_binary() -> str:
     return found
 
 
+@pytest.fixture(scope="session")
+def helm() -> str:
+    """The helm binary; its tests are left out of ``make test-fast``."""
+    return helm_binary()
+
+
 def run_helm(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [helm_binary(), *args], capture_output=True, text=True, timeout=60, check=False
@@ -146,7 +152,7 @@ def validate(manifest: Manifest, kubernetes_version: str) -> None:
 
 
 @pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
-def test_helm_lint_is_clean(value_set: str) -> None:
+def test_helm_lint_is_clean(value_set: str, helm: str) -> None:
     result = run_helm("lint", str(CHART), "--strict", *VALUE_SETS[value_set])
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[WARNING]" not in result.stdout and "[ERROR]" not in result.stdout, result.stdout
@@ -154,7 +160,9 @@ def test_helm_lint_is_clean(value_set: str) -> None:
 
 @pytest.mark.parametrize("kubernetes_version", KUBERNETES_VERSIONS)
 @pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
-def test_every_manifest_validates_strictly(value_set: str, kubernetes_version: str) -> None:
+def test_every_manifest_validates_strictly(
+    value_set: str, kubernetes_version: str, helm: str
+) -> None:
     docs = rendered(value_set)
     for manifest in docs:
         validate(manifest, kubernetes_version)
@@ -205,7 +213,7 @@ BROKEN = {
 
 
 @pytest.mark.parametrize("case", sorted(BROKEN))
-def test_a_broken_value_fails_validation(case: str) -> None:
+def test_a_broken_value_fails_validation(case: str, helm: str) -> None:
     extra, layer, fragment = BROKEN[case]
     result = template(*VALUE_SETS["defaults"], *extra)
     if layer == "helm":
@@ -226,7 +234,7 @@ def test_a_broken_value_fails_validation(case: str) -> None:
     assert all((e.split(":")[0] in keda_kinds) == (layer == "keda") for e in errors), errors
 
 
-def test_no_database_fails_with_a_message_naming_the_values() -> None:
+def test_no_database_fails_with_a_message_naming_the_values(helm: str) -> None:
     result = template()
     assert result.returncode != 0
     assert "database.url" in result.stderr and "database.existingSecret" in result.stderr
@@ -236,7 +244,7 @@ def test_no_database_fails_with_a_message_naming_the_values() -> None:
 
 
 @pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
-def test_containers_run_real_commands_with_real_settings(value_set: str) -> None:
+def test_containers_run_real_commands_with_real_settings(value_set: str, helm: str) -> None:
     known = {f"REGTUNE_{name.upper()}" for name in Settings.model_fields}
     found = workloads(rendered(value_set))
     assert set(found) == {"api", "worker", "migrate"} | (
@@ -266,7 +274,7 @@ def compose_services() -> dict[str, Any]:
     return yaml.safe_load(COMPOSE.read_text())["services"]
 
 
-def test_chart_agrees_with_compose_and_the_image() -> None:
+def test_chart_agrees_with_compose_and_the_image(helm: str) -> None:
     services = compose_services()
     found = workloads(rendered("production"))
     for component, workload in found.items():
@@ -288,7 +296,7 @@ def test_chart_agrees_with_compose_and_the_image() -> None:
     assert chart["appVersion"] == project["version"], "the default image tag is the project's"
 
 
-def test_pods_run_as_the_image_user_with_writable_data() -> None:
+def test_pods_run_as_the_image_user_with_writable_data(helm: str) -> None:
     instructions = dockerfile_instructions()
     user, group = (int(x) for x in [v for k, v in instructions if k == "USER"][-1].split(":"))
     workdir = [v for k, v in instructions if k == "WORKDIR"][-1]
@@ -315,7 +323,7 @@ def values_file(path: Path) -> dict[str, Any]:
     return yaml.safe_load(path.read_text())
 
 
-def test_shutdown_drains_the_api_and_lets_workers_hand_trials_back() -> None:
+def test_shutdown_drains_the_api_and_lets_workers_hand_trials_back(helm: str) -> None:
     default_grace = values_file(CHART / "values.yaml")["worker"]["terminationGracePeriodSeconds"]
     # the chart gives a stopping worker at least as long as compose does
     assert default_grace >= seconds(compose_services()["worker"]["stop_grace_period"])
@@ -340,7 +348,7 @@ def test_shutdown_drains_the_api_and_lets_workers_hand_trials_back() -> None:
         assert worker["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == grace
 
 
-def test_migrate_job_is_a_hook_that_runs_after_its_secret() -> None:
+def test_migrate_job_is_a_hook_that_runs_after_its_secret(helm: str) -> None:
     docs = rendered("defaults")
     job = one(docs, "Job", "migrate")
     hooks = job["metadata"]["annotations"]
@@ -364,7 +372,7 @@ def test_migrate_job_is_a_hook_that_runs_after_its_secret() -> None:
     }
 
 
-def test_existing_secrets_are_used_and_none_is_created() -> None:
+def test_existing_secrets_are_used_and_none_is_created(helm: str) -> None:
     docs = rendered("production")
     assert not [d for d in docs if d["kind"] == "Secret"]
     env = {e["name"]: e for e in container(one(docs, "Deployment", "api"))["env"]}
@@ -380,7 +388,7 @@ def test_existing_secrets_are_used_and_none_is_created() -> None:
     assert "REGTUNE_ADMIN_KEY" not in worker_env, "only the API needs the admin key"
 
 
-def test_dashboard_is_off_by_default_and_cluster_internal_when_on() -> None:
+def test_dashboard_is_off_by_default_and_cluster_internal_when_on(helm: str) -> None:
     components = {
         d["metadata"]["labels"]["app.kubernetes.io/component"] for d in rendered("defaults")
     }
@@ -405,7 +413,7 @@ def test_chart_file_is_the_store_query_byte_for_byte() -> None:
 
 
 @pytest.mark.parametrize("value_set", ["defaults", "production"])
-def test_scaled_object_runs_the_store_query_on_the_workers(value_set: str) -> None:
+def test_scaled_object_runs_the_store_query_on_the_workers(value_set: str, helm: str) -> None:
     docs = rendered(value_set)
     scaled = one(docs, "ScaledObject", "worker")["spec"]
     worker = one(docs, "Deployment", "worker")
@@ -433,7 +441,7 @@ def test_scaled_object_runs_the_store_query_on_the_workers(value_set: str) -> No
     assert ref["name"] == url_ref["valueFrom"]["secretKeyRef"]["name"]
 
 
-def test_without_keda_the_worker_count_is_fixed() -> None:
+def test_without_keda_the_worker_count_is_fixed(helm: str) -> None:
     docs = rendered("no-keda")
     assert one(docs, "Deployment", "worker")["spec"]["replicas"] == 2
     api_env = {e["name"]: e for e in container(one(docs, "Deployment", "api"))["env"]}

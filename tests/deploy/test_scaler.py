@@ -3,7 +3,6 @@ workers as the studies have slots open or being run, each study capped by its ma
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -15,12 +14,14 @@ from sqlalchemy import Engine, MetaData, Table, create_engine, insert, text
 from service.store.scheduling.scaling import SCALER_QUERY, wanted_workers
 from tests.conftest import BACKENDS
 from tests.pg import PostgresServer
-from tests.support import ROOT, process_env, regtune
+from tests.support import Processes, process_env, regtune
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def engine(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    module_processes: Processes,
 ) -> Iterator[Engine]:
     """One database per backend for the module, schema made by the `regtune migrate` command."""
     if request.param == "sqlite":
@@ -28,10 +29,8 @@ def engine(
     else:
         server: PostgresServer = request.getfixturevalue("pg")
         url = server.create_database(f"t_{uuid.uuid4().hex[:12]}")
-    migrate = subprocess.run(
-        regtune("migrate"), env=process_env(url), cwd=ROOT, capture_output=True, timeout=120
-    )
-    assert migrate.returncode == 0, migrate.stderr.decode()
+    migrate = module_processes.run(regtune("migrate"), env=process_env(url))
+    assert migrate.returncode == 0, migrate.stderr
     made = create_engine(url)
     yield made
     made.dispose()

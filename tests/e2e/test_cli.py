@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,25 +14,21 @@ import pandas as pd
 import pytest
 
 from service.spec.definition import StudySpec, resolve_task
-from tests.support import ROOT, Proc, Stack, free_port, in_pty, regtune, wait_for
+from tests.support import ROOT, Processes, Stack, free_port, regtune, wait_for
 from worker import data
 
-pytestmark = pytest.mark.slow
 EXAMPLES = ROOT / "examples"
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp("cli")
-    stack = Stack(
-        f"sqlite:///{tmp / 'regtune.db'}", tmp, REGTUNE_ARTIFACT_DIR=str(tmp / "artifacts")
+def stack(module_processes: Processes) -> Stack:
+    tmp = module_processes.tmp
+    stack = module_processes.stack(
+        f"sqlite:///{tmp / 'regtune.db'}", REGTUNE_ARTIFACT_DIR=str(tmp / "artifacts")
     )
-    try:
-        stack.start_api()
-        stack.start_workers(2)
-        yield stack
-    finally:
-        stack.stop()
+    stack.start_api()
+    stack.start_workers(2)
+    return stack
 
 
 def cli(stack: Stack, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -53,10 +48,15 @@ def tiny(name: str, *, n_trials: int = 2, max_epochs: int = 3) -> dict[str, Any]
 
 
 @pytest.fixture(scope="module")
-def watched(stack: Stack) -> dict[str, Any]:
-    """`regtune submit examples/diabetes-mlp.yaml --watch` on a terminal, run to completion."""
+def watched(stack: Stack, module_processes: Processes) -> dict[str, Any]:
+    """`regtune submit examples/diabetes-mlp.yaml --watch` (on a tiny budget) on a terminal, run
+    to completion."""
+    import yaml
+
+    path = stack.tmp / "diabetes-mlp.yaml"
+    path.write_text(yaml.safe_dump(tiny("diabetes-mlp.yaml", n_trials=6, max_epochs=6)))
     env = {**stack.env, "REGTUNE_URL": stack.url}
-    code, output = in_pty(regtune("submit", "examples/diabetes-mlp.yaml", "--watch"), env)
+    code, output = module_processes.pty(regtune("submit", str(path), "--watch"), env)
     studies = httpx.get(f"{stack.url}/v1/studies", params={"status": "completed"}).json()
     study_id = next(s["id"] for s in studies["items"] if s["name"] == "diabetes-mlp")
     return {"code": code, "output": output, "study": stack.study(study_id)}
@@ -121,13 +121,11 @@ def test_best_model_download_and_predict_reproduce_the_reported_test_metric(
 
 
 def test_dashboard_with_the_same_artifact_store_lists_the_best_model(
-    stack: Stack, watched: dict[str, Any], tmp_path: Path
+    stack: Stack, watched: dict[str, Any], processes: Processes
 ) -> None:
     study = watched["study"]
     port = free_port()
-    dashboard = Proc(
-        regtune("dashboard", "--port", str(port)), stack.env, tmp_path / "dashboard.log"
-    )
+    dashboard = processes.start(regtune("dashboard", "--port", str(port)), stack.env, "dash.log")
     try:
         base = f"http://127.0.0.1:{port}"
         optuna_id = httpx.get(f"{stack.url}/v1/studies/{study['id']}").json()
@@ -188,7 +186,9 @@ def test_study_commands_and_json_output(stack: Stack, tmp_path: Path) -> None:
     assert "cannot reach" in offline.stderr and "Traceback" not in offline.stderr
 
 
-def test_watch_json_reports_the_final_study_on_stdout(stack: Stack, tmp_path: Path) -> None:
+def test_watch_json_reports_the_final_study_on_stdout(
+    stack: Stack, tmp_path: Path, processes: Processes
+) -> None:
     """`regtune submit --watch --json > out.json` in a terminal: the bar is drawn live on the
     terminal (stderr) and stdout holds only the final study, exactly as the API answers it."""
     import yaml
@@ -198,7 +198,7 @@ def test_watch_json_reports_the_final_study_on_stdout(stack: Stack, tmp_path: Pa
     env = {**stack.env, "REGTUNE_URL": stack.url}
     args = regtune("submit", str(path), "--watch", "--json", "--poll", "0.3")
     with (tmp_path / "out.json").open("wb") as out:
-        code, terminal = in_pty(args, env, stdout=out)
+        code, terminal = processes.pty(args, env, stdout=out)
     assert code == 0, terminal[-3000:]
     final = json.loads((tmp_path / "out.json").read_text())  # pure JSON, nothing else
     assert final["status"] == "completed" and final["progress"]["done"] == 2

@@ -134,7 +134,6 @@ def check_dashboard(
     page.close()
 
 
-@pytest.mark.slow
 def test_dashboard_shows_what_the_api_created(
     browser: BrowserContext, database_url: str, stack_factory: type[Stack], tmp_path: Path
 ) -> None:
@@ -153,7 +152,6 @@ def test_dashboard_shows_what_the_api_created(
         dashboard.stop()
 
 
-@pytest.mark.slow
 def test_serve_with_dashboard(browser: BrowserContext, sqlite_url: str, tmp_path: Path) -> None:
     port, dashboard_port = free_port(), free_port()
     api_url = f"http://127.0.0.1:{port}"

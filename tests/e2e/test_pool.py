@@ -17,7 +17,6 @@ import threading
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,7 +25,7 @@ import pytest
 from optuna.trial import FrozenTrial, TrialState
 
 from tests.pg import PostgresServer, postgres_server
-from tests.support import Proc, Stack, free_port, process_env, regtune, wait_for
+from tests.support import Proc, Processes, Stack, free_port, process_env, regtune, wait_for
 
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
 SLEEP = {
@@ -341,18 +340,18 @@ def test_two_studies_share_the_pool_and_max_parallel_holds(
 
 
 def test_sqlite_embedded_with_dashboard_reading(
-    sqlite_url: str, tmp_path: Path, trials_of: Any
+    sqlite_url: str, processes: Processes, trials_of: Any
 ) -> None:
     """Must-show 6: `regtune serve` on SQLite, 3 workers, the dashboard reading the same file."""
     port, dash_port = free_port(), free_port()
-    serve = Proc(
+    serve = processes.start(
         regtune(
             "serve",
             *("--port", str(port), "--workers", "3"),
             *("--dashboard", "--dashboard-port", str(dash_port)),
         ),
         process_env(sqlite_url, **SLEEP),
-        tmp_path / "serve.log",
+        "serve.log",
     )
     api, dash = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{dash_port}"
     try:

@@ -7,13 +7,12 @@ import os
 import signal
 import subprocess
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support import Proc, Stack, free_port, process_env, regtune, wait_for
+from tests.support import Processes, Stack, free_port, process_env, regtune, wait_for
 
 ADMIN = "serve-admin-key-0123456789abcdef"
 
@@ -35,13 +34,13 @@ def definition(**changes: Any) -> dict[str, Any]:
 class Served:
     """``regtune serve`` as a child process, with its API's URL."""
 
-    def __init__(self, tmp: Path, url: str, *args: str, **env: str) -> None:
+    def __init__(self, processes: Processes, url: str, *args: str, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = Proc(
+        self.proc = processes.start(
             regtune("serve", "--port", str(self.port), *args),
             process_env(url, **env),
-            tmp / f"serve-{self.port}.log",
+            f"serve-{self.port}.log",
         )
         wait_for(
             lambda: httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200,
@@ -63,11 +62,11 @@ class Served:
 
 
 @pytest.fixture
-def served(tmp_path: Path, sqlite_url: str) -> Any:
+def served(processes: Processes, sqlite_url: str) -> Any:
     started: list[Served] = []
 
     def start(*args: str, **env: str) -> Served:
-        started.append(Served(tmp_path, sqlite_url, *args, **env))
+        started.append(Served(processes, sqlite_url, *args, **env))
         return started[-1]
 
     yield start
@@ -156,15 +155,11 @@ def non_loopback_address() -> str | None:
 
 
 def test_the_dashboard_is_never_served_off_loopback(
-    served: Any, sqlite_url: str, tmp_path: Path
+    served: Any, sqlite_url: str, processes: Processes
 ) -> None:
-    refused = subprocess.run(
+    refused = processes.run(
         regtune("dashboard", "--host", "0.0.0.0", "--port", str(free_port())),
         env=process_env(sqlite_url, REGTUNE_ADMIN_KEY=ADMIN),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
     )
     assert refused.returncode == 2, refused.stderr
     assert "no authentication" in refused.stderr

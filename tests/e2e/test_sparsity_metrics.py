@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, func, select
 
 from service.store.tables import StudyRow
-from tests.support import ROOT, Stack, wait_for
+from tests.support import ROOT, Processes, Stack, wait_for
 from worker import data
 
-pytestmark = pytest.mark.slow
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 
 
@@ -30,21 +28,17 @@ def example(name: str, **budget: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def stack(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp(request.param)
+def stack(request: pytest.FixtureRequest, module_processes: Processes) -> Stack:
+    tmp = module_processes.tmp / request.param
+    tmp.mkdir()
     if request.param == "sqlite":
         url = f"sqlite:///{tmp / 'regtune.db'}"
     else:
         url = request.getfixturevalue("pg").create_database(f"t_sparse_{tmp.name[-8:]}")
-    stack = Stack(url, tmp, REGTUNE_ARTIFACT_DIR=str(tmp / "artifacts"))
-    try:
-        stack.start_api()
-        stack.start_workers(2)
-        yield stack
-    finally:
-        stack.stop()
+    stack = module_processes.stack(url, REGTUNE_ARTIFACT_DIR=str(tmp / "artifacts"))
+    stack.start_api()
+    stack.start_workers(2)
+    return stack
 
 
 @pytest.fixture(scope="module")

@@ -5,24 +5,15 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from service.spec import cost
 from service.spec.definition import EXAMPLE, StudySpec
-from tests.support import Stack
-
-
-@pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp("admission")
-    stack = Stack(f"sqlite:///{tmp / 'regtune.db'}", tmp)
-    stack.start_api()
-    yield stack
-    stack.stop()
+from tests.inprocess import Apps
 
 
 def definition(name: str, **changes: Any) -> dict[str, Any]:
@@ -38,12 +29,12 @@ def definition(name: str, **changes: Any) -> dict[str, Any]:
     return body
 
 
-def assert_refused(api: Stack, response: httpx.Response, status: int, field: str) -> None:
+def assert_refused(api: TestClient, response: httpx.Response, status: int, field: str) -> None:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json")
     error = response.json()["error"]
     assert field in [f["path"] for f in error["fields"]], error
-    assert httpx.get(f"{api.url}/v1/studies", timeout=30).json()["total"] == 0
+    assert api.get("/v1/studies").json()["total"] == 0
 
 
 GRID_BOMB = definition(
@@ -93,23 +84,15 @@ WIDE_MLP = definition(
     ],
 )
 def test_a_definition_no_worker_can_hold_is_refused_with_the_field(
-    api: Stack, body: dict[str, Any], field: str
+    api: TestClient, body: dict[str, Any], field: str
 ) -> None:
-    assert_refused(api, httpx.post(f"{api.url}/v1/studies", json=body, timeout=30), 422, field)
+    assert_refused(api, api.post("/v1/studies", json=body), 422, field)
 
 
-def test_the_budget_is_configurable(tmp_path: Any) -> None:
+def test_the_budget_is_configurable(apps: Apps) -> None:
     """A server with a larger budget accepts the wide MLP (the limit is a setting, not a rule)."""
-    stack = Stack(
-        f"sqlite:///{tmp_path / 'regtune.db'}",
-        tmp_path,
-        REGTUNE_MAX_TRIAL_MEMORY_MB="65536",
-        REGTUNE_MAX_TRIAL_TFLOP="100000",
-    ).start_api()
-    try:
-        assert httpx.post(f"{stack.url}/v1/studies", json=WIDE_MLP, timeout=30).status_code == 201
-    finally:
-        stack.stop()
+    api = apps(max_trial_memory_mb=65536, max_trial_tflop=100000)
+    assert api.post("/v1/studies", json=WIDE_MLP).status_code == 201
 
 
 @pytest.mark.parametrize(
@@ -130,22 +113,20 @@ def test_the_budget_is_configurable(tmp_path: Any) -> None:
     ids=["fixed batch of one", "searched batch sizes from one"],
 )
 def test_batch_norm_on_batches_of_one_row_is_refused(
-    api: Stack, changes: dict[str, Any], field: str
+    api: TestClient, changes: dict[str, Any], field: str
 ) -> None:
     body = definition("bn-one", **changes)
-    assert_refused(api, httpx.post(f"{api.url}/v1/studies", json=body, timeout=30), 422, field)
+    assert_refused(api, api.post("/v1/studies", json=body), 422, field)
 
 
-def test_more_folds_than_rows_is_refused(api: Stack) -> None:
+def test_more_folds_than_rows_is_refused(api: TestClient) -> None:
     body = definition(
         "folds",
         dataset={"builtin": "iris"},
         validation={"folds": 20, "test_fraction": 0.89},
         objective={"metric": "val_loss"},
     )
-    assert_refused(
-        api, httpx.post(f"{api.url}/v1/studies", json=body, timeout=30), 422, "validation.folds"
-    )
+    assert_refused(api, api.post("/v1/studies", json=body), 422, "validation.folds")
 
 
 def nested(levels: int, *, yaml_text: bool) -> str:
@@ -156,24 +137,22 @@ def nested(levels: int, *, yaml_text: bool) -> str:
 
 @pytest.mark.parametrize("levels", [100, 1000, 100_000])
 @pytest.mark.parametrize("kind", ["json", "yaml"])
-def test_deeply_nested_bodies_get_a_json_400(api: Stack, levels: int, kind: str) -> None:
+def test_deeply_nested_bodies_get_a_json_400(api: TestClient, levels: int, kind: str) -> None:
     content_type = "application/yaml" if kind == "yaml" else "application/json"
-    response = httpx.post(
-        f"{api.url}/v1/studies",
+    response = api.post(
+        "/v1/studies",
         content=nested(levels, yaml_text=kind == "yaml"),
         headers={"Content-Type": content_type},
-        timeout=60,
     )
     assert_refused(api, response, 400, "body")
     assert "nested too deeply" in response.json()["error"]["message"]
 
 
-def test_a_self_referencing_yaml_alias_gets_a_json_400(api: Stack) -> None:
-    response = httpx.post(
-        f"{api.url}/v1/studies",
+def test_a_self_referencing_yaml_alias_gets_a_json_400(api: TestClient) -> None:
+    response = api.post(
+        "/v1/studies",
         content="name: loop\ndataset: &d [*d]\n",
         headers={"Content-Type": "application/yaml"},
-        timeout=60,
     )
     assert_refused(api, response, 400, "body")
 
@@ -195,56 +174,54 @@ def test_the_examples_fit_the_default_budget() -> None:
         assert cost.problems(spec, cost.shape_of(spec), budget) == [], body["name"]
 
 
-def test_a_yaml_billion_laughs_is_refused_cheaply(api: Stack) -> None:
+def test_a_yaml_billion_laughs_is_refused_cheaply(api: TestClient) -> None:
     """Nine levels of nine aliases: 387 M strings if expanded; each node is measured once."""
     lines = ["a: &a [x, x, x, x, x, x, x, x, x]"]
     for level in range(1, 9):
         prev, name = chr(ord("a") + level - 1), chr(ord("a") + level)
         lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
     body = "name: laughs\ndataset: {builtin: diabetes}\n" + "\n".join(lines) + "\n"
-    response = httpx.post(
-        f"{api.url}/v1/studies",
+    response = api.post(
+        "/v1/studies",
         content=body,
         headers={"Content-Type": "application/yaml"},
-        timeout=60,
     )
     assert response.status_code == 422, response.text  # unknown fields a..i, named
     assert "a" in [f["path"] for f in response.json()["error"]["fields"]]
 
 
-def test_names_that_look_like_sql_are_refused(api: Stack) -> None:
+def test_names_that_look_like_sql_are_refused(api: TestClient) -> None:
     for name in ("x'; DROP TABLE regtune_studies; --", 'a" OR "1"="1', "名前"):
-        response = httpx.post(f"{api.url}/v1/studies", json=definition(name), timeout=30)
+        response = api.post("/v1/studies", json=definition(name))
         assert_refused(api, response, 422, "name")
 
 
-def test_a_gzip_body_is_bytes_not_a_decompression(api: Stack) -> None:
+def test_a_gzip_body_is_bytes_not_a_decompression(api: TestClient) -> None:
     """The API never inflates a request body: gzip bytes are an unparseable definition."""
     import gzip
 
     packed = gzip.compress(json.dumps(definition("gz")).encode() + b" " * 50_000_000)
-    response = httpx.post(
-        f"{api.url}/v1/studies",
+    response = api.post(
+        "/v1/studies",
         content=packed,
         headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
-        timeout=60,
     )
     assert_refused(api, response, 400, "body")
 
 
-def test_concurrent_submissions_of_one_name_make_one_study(api: Stack) -> None:
+def test_concurrent_submissions_of_one_name_make_one_study(api: TestClient) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     body = definition("twins")
     with ThreadPoolExecutor(10) as pool:
         codes = list(
             pool.map(
-                lambda _: httpx.post(f"{api.url}/v1/studies", json=body, timeout=60).status_code,
+                lambda _: api.post("/v1/studies", json=body).status_code,
                 range(10),
             )
         )
     assert sorted(codes) == [201] + [409] * 9
-    listed = httpx.get(f"{api.url}/v1/studies", timeout=30).json()
+    listed = api.get("/v1/studies").json()
     assert [s["name"] for s in listed["items"]].count("twins") == 1
-    deleted = httpx.delete(f"{api.url}/v1/studies/{listed['items'][0]['id']}", timeout=30)
+    deleted = api.delete(f"/v1/studies/{listed['items'][0]['id']}")
     assert deleted.status_code == 204

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support import Proc, free_port, process_env, regtune, wait_for
+from tests.support import Processes, free_port, process_env, regtune, wait_for
 
 REQUESTS = 10
 HEALTHZ = re.compile(
@@ -63,13 +63,15 @@ def _healthz_count(metrics: str) -> float:
     return float(match.group(1)) if match else 0.0
 
 
-def test_metrics_of_one_process_count_the_requests_of_the_other(tmp_path: Path) -> None:
+def test_metrics_of_one_process_count_the_requests_of_the_other(
+    tmp_path: Path, processes: Processes
+) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    api = Proc(
+    api = processes.start(
         regtune("api", "--port", str(port), "--workers", "2"),
         process_env(f"sqlite:///{tmp_path / 'regtune.db'}"),
-        tmp_path / "api.log",
+        "api.log",
     )
     try:
         wait_for(lambda: _get(f"{base}/readyz").status_code == 200, timeout=120, what="ready")

@@ -15,7 +15,7 @@ from service.store.clock import utcnow
 from service.store.db import make_engine, transaction
 from service.store.repos.keys import KEY_CACHE_SECONDS
 from service.store.tables import LeaseRow
-from tests.support import Proc, free_port, process_env, regtune, wait_for
+from tests.support import Processes, free_port, process_env, regtune, wait_for
 
 ADMIN = "processes-admin-key-0123456789abcdef"
 
@@ -26,14 +26,16 @@ def _fresh(base: str, key: str) -> int:
     return httpx.get(f"{base}/v1/studies", headers=headers, timeout=30).status_code
 
 
-def test_two_api_processes_share_the_work_and_the_rules(tmp_path: Path) -> None:
+def test_two_api_processes_share_the_work_and_the_rules(
+    tmp_path: Path, processes: Processes
+) -> None:
     url = f"sqlite:///{tmp_path / 'regtune.db'}"
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    api = Proc(
+    api = processes.start(
         regtune("api", "--port", str(port), "--workers", "2"),
         process_env(url, REGTUNE_ADMIN_KEY=ADMIN),
-        tmp_path / "api.log",
+        "api.log",
     )
     engine = make_engine(url)
     try:

@@ -1,4 +1,5 @@
-"""API keys and tenants through a real API process and a real worker.
+"""API keys and tenants, on every route of the API (in-process) after a worker (in-process too)
+ran a study.
 
 Tenant B's key on tenant A's objects gets 404 on every endpoint, and A's objects are unchanged;
 no key is 401; a revoked key is 401 within ``KEY_CACHE_SECONDS`` (in every API process; see
@@ -7,16 +8,22 @@ test_api_processes); secrets never reach the logs.
 
 from __future__ import annotations
 
+import contextvars
+import io
+import logging
 import re
-import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
+from service import logs
 from service.store.repos.keys import KEY_CACHE_SECONDS
-from tests.support import Stack, process_env, regtune, wait_for
+from tests.inprocess import Apps, copy_database
+from tests.support import Processes, process_env, regtune, wait_for
 
 ADMIN = "auth-admin-key-0123456789abcdef"
 PUBLIC = {"/healthz", "/readyz"}
@@ -36,48 +43,63 @@ def csv_bytes() -> bytes:
 
 
 class Tenants:
-    def __init__(self, stack: Stack) -> None:
-        self.stack = stack
+    def __init__(self, app: TestClient, keys: dict[str, dict[str, Any]]) -> None:
+        self.app = app
         self.admin = self.client(ADMIN)
-        self.keys: dict[str, dict[str, Any]] = {}
-        for name in ("alpha", "beta"):
-            created = self.admin.post("/v1/keys", json={"tenant": name})
-            assert created.status_code == 201, created.text
-            self.keys[name] = created.json()
+        self.keys = keys
         self.a = self.client(self.keys["alpha"]["key"])
         self.b = self.client(self.keys["beta"]["key"])
 
     def client(self, key: str | None) -> httpx.Client:
+        """Another client of the same app (its lifespan is the first client's)."""
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        return httpx.Client(base_url=self.stack.url, headers=headers, timeout=60)
+        return TestClient(self.app.app, headers=headers)
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Tenants, dict[str, Any]]]:
-    """Tenant alpha owns a dataset and a completed study with one trial and a best model."""
+def settled_world(
+    tmp_path_factory: pytest.TempPathFactory, migrated_db: Path
+) -> Iterator[tuple[Path, dict[str, dict[str, Any]], dict[str, Any]]]:
+    """Tenant alpha owns a dataset and a completed study with one trial and a best model, run
+    by a worker in this process. Each test gets a copy of this database."""
+    from worker.loop import Worker
+
     tmp = tmp_path_factory.mktemp("auth")
-    stack = Stack(f"sqlite:///{tmp / 'regtune.db'}", tmp, REGTUNE_ADMIN_KEY=ADMIN)
-    stack.start_api()
+    apps = Apps(tmp, migrated_db)
     try:
-        tenants = Tenants(stack)
-        dataset = tenants.a.post(
+        app = apps(admin_key=ADMIN)
+        admin = TestClient(app.app, headers={"Authorization": f"Bearer {ADMIN}"})
+        keys = {}
+        for name in ("alpha", "beta"):
+            created = admin.post("/v1/keys", json={"tenant": name})
+            assert created.status_code == 201, created.text
+            keys[name] = created.json()
+        alpha = TestClient(app.app, headers={"Authorization": f"Bearer {keys['alpha']['key']}"})
+        dataset = alpha.post(
             "/v1/datasets", files={"file": ("a.csv", csv_bytes())}, data={"target": "y"}
         ).json()
-        study = tenants.a.post("/v1/studies", json={**STUDY, "dataset": {"id": dataset["id"]}})
+        study = alpha.post("/v1/studies", json={**STUDY, "dataset": {"id": dataset["id"]}})
         assert study.status_code == 201, study.text
         study_id = study.json()["id"]
-        stack.start_workers(1)
-
-        def settled() -> bool:
-            study = tenants.a.get(f"/v1/studies/{study_id}").json()
-            # the best model is saved just after completion; wait for it so nothing moves later
-            return study["status"] == "completed" and study.get("best_model", True) is not None
-
-        wait_for(settled, timeout=600, interval=0.5, what="alpha's study to complete")
-        objects = {"study_id": study_id, "dataset_id": dataset["id"], "number": 0}
-        yield tenants, objects
+        # in a context of its own: the worker's id stays out of this process's log lines
+        assert contextvars.copy_context().run(Worker().run, max_trials=1) == 1
+        settled = alpha.get(f"/v1/studies/{study_id}").json()
+        assert settled["status"] == "completed" and settled["best_model"] is not None, settled
+        path = Apps.database_path(app)
     finally:
-        stack.stop()
+        apps.close()
+    saved = tmp / "settled.db"
+    copy_database(path, saved)
+    yield saved, keys, {"study_id": study_id, "dataset_id": dataset["id"], "number": 0}
+
+
+@pytest.fixture
+def world(
+    apps: Apps, settled_world: tuple[Path, dict[str, dict[str, Any]], dict[str, Any]]
+) -> tuple[Tenants, dict[str, Any]]:
+    database, keys, objects = settled_world
+    app = apps(database=database, admin_key=ADMIN, artifact_dir=database.parent / "artifacts")
+    return Tenants(app, keys), objects
 
 
 def operations(client: httpx.Client) -> list[tuple[str, str]]:
@@ -195,15 +217,34 @@ def test_a_revoked_key_is_refused_within_the_cache_bound(
     assert tenants.admin.delete(f"/v1/keys/{created['id']}").status_code == 204  # idempotent
 
 
-def test_secrets_never_reach_the_logs(world: tuple[Tenants, dict[str, Any]]) -> None:
+@pytest.fixture
+def api_log() -> Iterator[io.StringIO]:
+    """The API's log lines as ``regtune api`` writes them (JSON), for one test."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    stream = io.StringIO()
+    logs.setup(fmt="json", level="INFO", stream=stream)
+    try:
+        yield stream
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+        logging.captureWarnings(False)
+
+
+def test_secrets_never_reach_the_logs(
+    world: tuple[Tenants, dict[str, Any]], api_log: io.StringIO
+) -> None:
     tenants, _ = world
     tenants.client("rt_a-wrong-secret-that-must-not-be-logged").get("/v1/studies")
-    logs = tenants.stack.logs()
-    assert "GET /v1/studies" in logs  # the log is there, and it is the right one
+    tenants.a.get("/v1/studies")
+    tenants.admin.get("/v1/keys")
+    written = api_log.getvalue()
+    assert "GET /v1/studies" in written  # the log is there, and it is the right one
     for secret in [ADMIN, "rt_a-wrong-secret-that-must-not-be-logged"] + [
         k["key"] for k in tenants.keys.values()
     ]:
-        assert secret not in logs
+        assert secret not in written
 
 
 def test_cors_is_off_unless_configured(world: tuple[Tenants, dict[str, Any]]) -> None:
@@ -212,43 +253,34 @@ def test_cors_is_off_unless_configured(world: tuple[Tenants, dict[str, Any]]) ->
     assert "access-control-allow-origin" not in response.headers
 
 
-def test_cors_allows_only_the_configured_origins(
-    stack_factory: type[Stack], sqlite_url: str
-) -> None:
-    stack = stack_factory(
-        sqlite_url, REGTUNE_CORS_ORIGINS="http://127.0.0.1:3000, http://localhost:3000"
-    ).start_api()
+def test_cors_allows_only_the_configured_origins(apps: Apps) -> None:
+    api = apps(cors_origins=["http://127.0.0.1:3000", "http://localhost:3000"])
     preflight = {
         "Origin": "http://127.0.0.1:3000",
         "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "authorization,content-type",
     }
-    allowed = httpx.options(f"{stack.url}/v1/studies", headers=preflight, timeout=30)
+    allowed = api.options("/v1/studies", headers=preflight)
     assert allowed.status_code == 200
     assert allowed.headers["access-control-allow-origin"] == "http://127.0.0.1:3000"
     other = {**preflight, "Origin": "http://127.0.0.1:4000"}
-    refused = httpx.options(f"{stack.url}/v1/studies", headers=other, timeout=30)
+    refused = api.options("/v1/studies", headers=other)
     assert "access-control-allow-origin" not in refused.headers
 
 
-def test_without_keys_loopback_is_open_and_key_management_is_off(
-    stack_factory: type[Stack], sqlite_url: str
-) -> None:
-    stack = stack_factory(sqlite_url).start_api()
-    assert httpx.get(f"{stack.url}/v1/studies", timeout=30).status_code == 200
-    response = httpx.post(f"{stack.url}/v1/keys", json={"tenant": "alpha"}, timeout=30)
+def test_without_keys_loopback_is_open_and_key_management_is_off(api: TestClient) -> None:
+    assert api.get("/v1/studies").status_code == 200
+    response = api.post("/v1/keys", json={"tenant": "alpha"})
     assert response.status_code == 403
     assert "REGTUNE_ADMIN_KEY" in response.json()["error"]["message"]
 
 
 @pytest.mark.parametrize("command", ["api", "serve"])
-def test_refuses_a_non_loopback_address_without_keys(command: str, sqlite_url: str) -> None:
-    result = subprocess.run(
-        regtune(command, "--host", "0.0.0.0", "--port", "9"),
-        env=process_env(sqlite_url),
-        capture_output=True,
-        text=True,
-        timeout=120,
+def test_refuses_a_non_loopback_address_without_keys(
+    command: str, sqlite_url: str, processes: Processes
+) -> None:
+    result = processes.run(
+        regtune(command, "--host", "0.0.0.0", "--port", "9"), env=process_env(sqlite_url)
     )
     assert result.returncode == 2, result.stderr
     assert "refusing to listen on 0.0.0.0 without API keys" in " ".join(result.stderr.split())

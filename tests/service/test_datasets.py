@@ -1,10 +1,9 @@
-"""Uploads through a real API process: malformed files get a clear 4xx and store nothing;
-good files become content-addressed datasets that studies can use."""
+"""Uploads through the API (in-process; the CLI's through a real one): malformed files get a
+clear 4xx and store nothing; good files become content-addressed datasets that studies can use."""
 
 from __future__ import annotations
 
 import io
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,8 @@ from service.errors import InvalidUpload
 from service.ingest.columns import read_table
 from service.ingest.formats import Limits
 from service.spec.definition import EXAMPLE
-from tests.support import Stack, regtune
+from tests.inprocess import Apps
+from tests.support import Processes, regtune
 
 ADMIN = "test-admin-key-0123456789abcdef"
 LIMIT = 60 * 1024 * 1024
@@ -47,26 +47,11 @@ def csv_bytes(df: pd.DataFrame | None = None) -> bytes:
     return (frame() if df is None else df).to_csv(index=False).encode()
 
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp("datasets")
-    stack = Stack(
-        f"sqlite:///{tmp / 'regtune.db'}",
-        tmp,
-        REGTUNE_ADMIN_KEY=ADMIN,
-        REGTUNE_MAX_UPLOAD_BYTES=str(LIMIT),
-    )
-    stack.start_api()
-    yield stack
-    stack.stop()
-
-
 @pytest.fixture
-def http(api: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=api.url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=120
-    ) as client:
-        yield client
+def http(apps: Apps) -> httpx.Client:
+    client = apps(admin_key=ADMIN, max_upload_bytes=LIMIT)
+    client.headers["Authorization"] = f"Bearer {ADMIN}"
+    return client
 
 
 def upload(
@@ -76,8 +61,10 @@ def upload(
     return http.post("/v1/datasets", files={"file": (filename, content)}, data=data)
 
 
-def stored_rows(api: Stack) -> int:
-    engine = sa.create_engine(api.database_url)
+def stored_rows() -> int:
+    from service.settings import get_settings
+
+    engine = sa.create_engine(get_settings().database_url)
     try:
         with engine.connect() as connection:
             return int(
@@ -177,19 +164,18 @@ MALFORMED: list[tuple[str, str, Callable[[], bytes], int, str]] = [
     [pytest.param(*case[1:], id=case[0]) for case in MALFORMED],
 )
 def test_malformed_upload_is_a_clear_4xx_and_stores_nothing(
-    api: Stack,
     http: httpx.Client,
     filename: str,
     build: Callable[[], bytes],
     status: int,
     words: str,
 ) -> None:
-    before = http.get("/v1/datasets").json()["total"], stored_rows(api)
+    before = http.get("/v1/datasets").json()["total"], stored_rows()
     response = upload(http, build(), filename=filename)
     assert response.status_code == status, response.text[:500]
     error = response.json()["error"]
     assert words in error["message"], error
-    assert (http.get("/v1/datasets").json()["total"], stored_rows(api)) == before
+    assert (http.get("/v1/datasets").json()["total"], stored_rows()) == before
 
 
 def test_missing_form_fields_are_named(http: httpx.Client) -> None:
@@ -303,36 +289,27 @@ def test_a_definition_naming_a_missing_or_mismatched_dataset_is_422(http: httpx.
     assert not names & {"no-such-data", "wrong-task"}
 
 
-def test_cli_uploads_and_lists(api: Stack, tmp_path: Path) -> None:
+def test_cli_uploads_and_lists(processes: Processes, sqlite_url: str, tmp_path: Path) -> None:
+    stack = processes.stack(sqlite_url, REGTUNE_ADMIN_KEY=ADMIN).start_api()
     path = tmp_path / "houses.csv"
     path.write_bytes(csv_bytes(frame(seed=21)))
-    env: dict[str, Any] = {**api.env, "REGTUNE_URL": api.url, "REGTUNE_KEY": ADMIN}
-    uploaded = subprocess.run(
-        regtune("datasets", "upload", str(path), "--target", "y"),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    env: dict[str, Any] = {**stack.env, "REGTUNE_URL": stack.url, "REGTUNE_KEY": ADMIN}
+    uploaded = processes.run(regtune("datasets", "upload", str(path), "--target", "y"), env=env)
     assert uploaded.returncode == 0, uploaded.stderr
     assert "regression" in uploaded.stdout
-    listed = subprocess.run(
-        regtune("datasets", "ls"), env=env, capture_output=True, text=True, timeout=120
-    )
+    listed = processes.run(regtune("datasets", "ls"), env=env)
     assert listed.returncode == 0, listed.stderr
     assert "houses.csv" in listed.stdout
-    bad = subprocess.run(
-        regtune("datasets", "upload", str(path), "--target", "nope"),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    bad = processes.run(regtune("datasets", "upload", str(path), "--target", "nope"), env=env)
     assert bad.returncode == 1
     assert "target column 'nope' is not in the file" in bad.stderr
 
 
-def test_a_streamed_body_without_length_is_cut_off_at_the_limit(api: Stack) -> None:
+def test_a_streamed_body_without_length_is_cut_off_at_the_limit(
+    processes: Processes, sqlite_url: str
+) -> None:
+    """Chunked transfer through uvicorn: no length to refuse up front, the stream is cut."""
+    stack = processes.stack(sqlite_url, REGTUNE_MAX_UPLOAD_BYTES=str(LIMIT)).start_api()
     boundary = "regtune-test-boundary"
     head = (
         f'--{boundary}\r\nContent-Disposition: form-data; name="target"\r\n\r\ny\r\n'
@@ -348,12 +325,9 @@ def test_a_streamed_body_without_length_is_cut_off_at_the_limit(api: Stack) -> N
         yield f"\r\n--{boundary}--\r\n".encode()
 
     response = httpx.post(
-        f"{api.url}/v1/datasets",
+        f"{stack.url}/v1/datasets",
         content=body(),
-        headers={
-            "Authorization": f"Bearer {ADMIN}",
-            "Content-Type": f"multipart/form-data; boundary={boundary}",
-        },
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
         timeout=120,
     )
     assert "content-length" not in {k.lower() for k in response.request.headers}

@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from service.spec.definition import EXAMPLE
-from tests.support import Proc, Stack, regtune
+from tests.inprocess import Apps
+from tests.support import Processes, process_env, regtune, wait_for
 
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp("definitions")
-    stack = Stack(f"sqlite:///{tmp / 'regtune.db'}", tmp, REGTUNE_MAX_TRIALS_PER_STUDY="1000")
-    stack.start_api()
-    yield stack
-    stack.stop()
+@pytest.fixture
+def api(apps: Apps) -> TestClient:
+    return apps(max_trials_per_study=1000)
 
 
 def _with(path: str, value: Any) -> dict[str, Any]:
@@ -124,23 +121,21 @@ CASES: list[tuple[str, Any, str, int, str]] = [
 ]
 
 
-def _post(api: Stack, body: Any, kind: str) -> httpx.Response:
+def _post(api: TestClient, body: Any, kind: str) -> httpx.Response:
     content = body if isinstance(body, str) else json.dumps(body)
     content_type = "application/yaml" if kind == "yaml" else "application/json"
-    return httpx.post(
-        f"{api.url}/v1/studies", content=content, headers={"Content-Type": content_type}, timeout=30
-    )
+    return api.post("/v1/studies", content=content, headers={"Content-Type": content_type})
 
 
-def _count(api: Stack) -> int:
-    return int(httpx.get(f"{api.url}/v1/studies", timeout=30).json()["total"])
+def _count(api: TestClient) -> int:
+    return int(api.get("/v1/studies").json()["total"])
 
 
 @pytest.mark.parametrize(
     ("body", "kind", "status", "path"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
 def test_malformed_definition_is_rejected(
-    api: Stack, body: Any, kind: str, status: int, path: str
+    api: TestClient, body: Any, kind: str, status: int, path: str
 ) -> None:
     before = _count(api)
     response = _post(api, body, kind)
@@ -155,7 +150,9 @@ def test_malformed_definition_is_rejected(
     assert _count(api) == before
 
 
-def test_valid_yaml_definition_is_accepted_and_a_duplicate_name_is_a_conflict(api: Stack) -> None:
+def test_valid_yaml_definition_is_accepted_and_a_duplicate_name_is_a_conflict(
+    api: TestClient,
+) -> None:
     import yaml
 
     body = yaml.safe_dump(_with("name", "yaml-study"))
@@ -165,36 +162,45 @@ def test_valid_yaml_definition_is_accepted_and_a_duplicate_name_is_a_conflict(ap
     again = _post(api, body, "yaml")
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "conflict"
-    assert httpx.delete(f"{api.url}/v1/studies/{first.json()['id']}", timeout=30).status_code == 204
-    assert httpx.get(f"{api.url}/v1/studies/{first.json()['id']}", timeout=30).status_code == 404
+    assert api.delete(f"/v1/studies/{first.json()['id']}").status_code == 204
+    assert api.get(f"/v1/studies/{first.json()['id']}").status_code == 404
 
 
-def test_unknown_study_and_trial_are_404(api: Stack) -> None:
-    assert httpx.get(f"{api.url}/v1/studies/nope", timeout=30).status_code == 404
+def test_unknown_study_and_trial_are_404(api: TestClient) -> None:
+    assert api.get("/v1/studies/nope").status_code == 404
     created = _post(api, _with("name", "empty"), "json").json()
-    missing = httpx.get(f"{api.url}/v1/studies/{created['id']}/trials/7", timeout=30)
+    missing = api.get(f"/v1/studies/{created['id']}/trials/7")
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "not_found"
 
 
-def test_a_study_the_api_accepted_runs_on_a_worker_with_a_lower_trial_limit(api: Stack) -> None:
+def test_a_study_the_api_accepted_runs_on_a_worker_with_a_lower_trial_limit(
+    api: TestClient, processes: Processes
+) -> None:
     """Settings limits are checked when a study is created, never when a worker reads it back."""
     definition = _with("name", "above-the-worker-limit")
     definition["budget"] = {"n_trials": 12, "max_parallel": 2}
     created = _post(api, definition, "json")
     assert created.status_code == 201, created.text
-    lower = {
-        **api.env,
-        "REGTUNE_MAX_TRIALS_PER_STUDY": "5",
-        "REGTUNE_OBJECTIVE_FACTORY": "bench.sleep_objective:make_objective",
-        "REGTUNE_SLEEP_TRIAL_SECONDS": "0",
-    }
-    worker = Proc(regtune("worker"), lower, api.tmp / "worker-lower-limit.log")
-    try:
-        study = api.wait_status(created.json()["id"], ("completed", "failed"), timeout=180)
-        assert study["status"] == "completed", (study, worker.log())
-        assert study["counts"]["COMPLETE"] + study["counts"]["PRUNED"] == 12
-        assert study["error"] is None
-        assert worker.alive()
-    finally:
-        worker.stop()
+    from service.settings import get_settings
+
+    lower = process_env(
+        get_settings().database_url,
+        REGTUNE_MAX_TRIALS_PER_STUDY="5",
+        REGTUNE_OBJECTIVE_FACTORY="bench.sleep_objective:make_objective",
+        REGTUNE_SLEEP_TRIAL_SECONDS="0",
+    )
+    worker = processes.start(regtune("worker"), lower, "worker-lower-limit.log")
+    study = wait_for(
+        lambda: (
+            (s := api.get(f"/v1/studies/{created.json()['id']}").json())["status"]
+            in ("completed", "failed")
+            and s
+        ),
+        timeout=180,
+        what="the study to end",
+    )
+    assert study["status"] == "completed", (study, worker.log())
+    assert study["counts"]["COMPLETE"] + study["counts"]["PRUNED"] == 12
+    assert study["error"] is None
+    assert worker.alive()

@@ -1,19 +1,19 @@
-"""Schemathesis against the running API's own OpenAPI schema, every operation, with a valid key:
-no 5xx, and every response (status, headers, body) as the schema says."""
+"""Schemathesis against the API's own OpenAPI schema, in-process, every operation, with a valid
+key: no 5xx, and every response (status, headers, body) as the schema says."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 import schemathesis
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tests.support import Stack
+from tests.inprocess import Apps
 
 ADMIN = "fuzz-admin-key-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
@@ -25,24 +25,38 @@ SEMANTIC_BODIES = {("POST", "/v1/studies"), ("POST", "/v1/datasets")}
 definition): a schema-valid body may rightly get 422 there. Every other check still applies."""
 
 
-@pytest.fixture(scope="module")
-def fuzzed_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp("fuzz")
-    stack = Stack(
-        f"sqlite:///{tmp / 'regtune.db'}",
-        tmp,
-        REGTUNE_ADMIN_KEY=ADMIN,
-        REGTUNE_MAX_TRIALS_PER_STUDY="1000",
+@pytest.fixture
+def fuzzed_api(apps: Apps) -> TestClient:
+    api = apps(admin_key=ADMIN, max_trials_per_study=1000)
+    rows = "".join(f"{i % 5},{i % 3},{i}\n" for i in range(40))
+    uploaded = api.post(
+        "/v1/datasets",
+        files={"file": ("seed.csv", "a,b,y\n" + rows)},
+        data={"target": "y"},
+        headers=AUTH,
     )
-    stack.start_api()
-    with httpx.Client(base_url=stack.url, headers=AUTH, timeout=60) as http:
-        rows = "".join(f"{i % 5},{i % 3},{i}\n" for i in range(40))
-        uploaded = http.post(
-            "/v1/datasets", files={"file": ("seed.csv", "a,b,y\n" + rows)}, data={"target": "y"}
-        )
-        assert uploaded.status_code == 201, uploaded.text
-    yield stack
-    stack.stop()
+    assert uploaded.status_code == 201, uploaded.text
+    CURRENT.app = api.app
+    return api
+
+
+class Current:
+    """The fuzzed test's app, its lifespan already run by the fixture's client (schemathesis
+    would start a second one and keep it for the rest of the process)."""
+
+    app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            assert self.app is not None, "no fuzzed_api"
+            await self.app(scope, receive, send)
+            return
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+
+
+CURRENT = Current()
 
 
 def _schema() -> Any:
@@ -50,6 +64,7 @@ def _schema() -> Any:
     from service.api.app import create_app
 
     loaded = schemathesis.openapi.from_dict(create_app().openapi())
+    loaded.app = CURRENT
     loaded.config.update(headers=AUTH, request_timeout=120)
     loaded.config.generation.update(max_examples=MAX_EXAMPLES)
     return loaded
@@ -58,8 +73,8 @@ def _schema() -> Any:
 schema = _schema()
 
 
-def test_the_fuzzed_schema_is_the_served_one(fuzzed_api: Stack) -> None:
-    served = httpx.get(f"{fuzzed_api.url}/openapi.json", timeout=60).json()
+def test_the_fuzzed_schema_is_the_served_one(fuzzed_api: TestClient) -> None:
+    served = fuzzed_api.get("/openapi.json").json()
     assert served == schema.raw_schema
 
 
@@ -71,8 +86,8 @@ def test_the_fuzzed_schema_is_the_served_one(fuzzed_api: Stack) -> None:
     derandomize=not os.environ.get("REGTUNE_FUZZ_RANDOM"),
     database=None,
 )
-def test_no_5xx_and_responses_match_the_schema(case: Any, fuzzed_api: Stack) -> None:
+def test_no_5xx_and_responses_match_the_schema(case: Any, fuzzed_api: TestClient) -> None:
     excluded = []
     if (case.method, case.path) in SEMANTIC_BODIES:
         excluded.append(positive_data_acceptance)
-    case.call_and_validate(base_url=fuzzed_api.url, headers=AUTH, excluded_checks=excluded)
+    case.call_and_validate(headers=AUTH, excluded_checks=excluded)

@@ -9,7 +9,6 @@ import os
 import pty
 import re
 import select
-import subprocess
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from service import logs
-from tests.support import ROOT, in_pty, process_env, regtune
+from tests.support import Processes, process_env, regtune
 
 PERSON = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} ")  # "12:04:31.207 INFO  logger  message"
 
@@ -118,26 +117,26 @@ def test_library_start_up_chatter_is_quiet_unless_debugging(sqlite_url: str) -> 
     assert '"msg": "Waiting for application startup."' in stream.getvalue()
 
 
-def on_terminal(args: list[str], env: dict[str, str]) -> str:
-    code, shown = in_pty(args, env, timeout=120)
+def on_terminal(processes: Processes, args: list[str], env: dict[str, str]) -> str:
+    code, shown = processes.pty(args, env, timeout=120)
     assert code == 0, shown
     return shown.replace("\r\n", "\n")
 
 
-def test_regtune_migrate_talks_to_a_person_and_to_a_pipe(tmp_path: Path) -> None:
+def test_regtune_migrate_talks_to_a_person_and_to_a_pipe(
+    tmp_path: Path, processes: Processes
+) -> None:
     env = process_env(f"sqlite:///{tmp_path / 'regtune.db'}")
     env.pop("REGTUNE_LOG_FORMAT", None)
-    shown = on_terminal(regtune("migrate"), env).strip().splitlines()
+    shown = on_terminal(processes, regtune("migrate"), env).strip().splitlines()
     assert shown and all(PERSON.match(line) for line in shown), shown
     assert "database is at the newest schema" in shown[-1]
     assert not [line for line in shown if "alembic" in line or "Warning" in line], shown
 
-    piped = subprocess.run(
-        regtune("migrate"), env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
+    piped = processes.run(regtune("migrate"), env=env)
     assert piped.returncode == 0, piped.stderr
     records = [json.loads(line) for line in piped.stderr.splitlines()]  # every line parses
     assert [r["msg"] for r in records] == ["database is at the newest schema"]
 
-    as_set = on_terminal(regtune("migrate"), {**env, "REGTUNE_LOG_FORMAT": "json"})
+    as_set = on_terminal(processes, regtune("migrate"), {**env, "REGTUNE_LOG_FORMAT": "json"})
     assert json.loads(as_set.strip())["msg"] == "database is at the newest schema"

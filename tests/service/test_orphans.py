@@ -12,7 +12,6 @@ import signal
 import threading
 import uuid
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,7 +29,7 @@ from service.store.scheduling.sweep import (
     remove_unfinished_studies,
 )
 from service.store.tables import StudyRow
-from tests.support import Stack, study_row
+from tests.support import Processes, study_row
 
 LATER = timedelta(hours=1)
 
@@ -71,14 +70,16 @@ def _rows(engine: sa.Engine) -> list[StudyRow]:
         return list(session.scalars(sa.select(StudyRow).order_by(StudyRow.id)))
 
 
-def test_kill_9_of_the_api_during_post_leaves_no_orphan(sqlite_url: str, tmp_path: Path) -> None:
+def test_kill_9_of_the_api_during_post_leaves_no_orphan(
+    sqlite_url: str, processes: Processes
+) -> None:
     """POSTs cut short by SIGKILL as soon as their row is written (the Optuna study being made
     meanwhile); then the sweep runs. Before the fix, 4 POSTs in 10 left an Optuna study behind."""
     engine = make_engine(sqlite_url)
     outcomes: list[Any] = []
     caught = 0
     for attempt in range(6):
-        stack = Stack(sqlite_url, tmp_path).start_api()
+        stack = processes.stack(sqlite_url).start_api()
         assert stack.api is not None
         name = f"killed-{attempt}"
 

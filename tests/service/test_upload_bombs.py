@@ -1,14 +1,15 @@
 """Uploads are bounded before they are decoded, and corrupted pages are caught (issue 15, item 3).
 
-A real API process; its peak resident memory (``VmHWM``) is read from /proc before and after,
-so "rejected before decoding" is checked as memory that was never allocated.
+The two bombs go to a real API process whose peak resident memory (``VmHWM``) is read from /proc
+before and after, so "rejected before decoding" is checked as memory that was never allocated;
+the other checks run in-process.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -16,19 +17,18 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from fastapi.testclient import TestClient
 
-from tests.support import Stack
+from tests.inprocess import Apps
+from tests.support import Processes, Stack
 
 MIB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp("bombs")
-    stack = Stack(f"sqlite:///{tmp / 'regtune.db'}", tmp)
-    stack.start_api()
-    yield stack
-    stack.stop()
+def served(module_processes: Processes) -> Stack:
+    tmp = module_processes.tmp
+    return module_processes.stack(f"sqlite:///{tmp / 'regtune.db'}").start_api()
 
 
 def peak_rss(api: Stack) -> int:
@@ -38,13 +38,13 @@ def peak_rss(api: Stack) -> int:
     return int(line.split()[1]) * 1024
 
 
-def upload(api: Stack, content: bytes, filename: str, target: str = "y") -> httpx.Response:
-    return httpx.post(
-        f"{api.url}/v1/datasets",
-        files={"file": (filename, content)},
-        data={"target": target},
-        timeout=300,
-    )
+def upload(
+    api: Stack | TestClient, content: bytes, filename: str, target: str = "y"
+) -> httpx.Response:
+    form: dict[str, Any] = {"files": {"file": (filename, content)}, "data": {"target": target}}
+    if isinstance(api, TestClient):
+        return api.post("/v1/datasets", **form)
+    return httpx.post(f"{api.url}/v1/datasets", timeout=300, **form)
 
 
 def parquet_bytes(table: pa.Table, **options: object) -> bytes:
@@ -53,22 +53,22 @@ def parquet_bytes(table: pa.Table, **options: object) -> bytes:
     return buffer.getvalue()
 
 
-def test_a_parquet_decompression_bomb_is_refused_from_its_metadata(api: Stack) -> None:
+def test_a_parquet_decompression_bomb_is_refused_from_its_metadata(served: Stack) -> None:
     """2 M rows x 60 zero columns: about 3 MB on disk, about 1 GB decoded."""
     rows = 2_000_000
     zeros = pa.array(np.zeros(rows))
     table = pa.table({**{f"x{i}": zeros for i in range(60)}, "y": zeros})
     content = parquet_bytes(table, compression="zstd")
     assert len(content) < 8 * MIB
-    before = peak_rss(api)
-    response = upload(api, content, "bomb.parquet")
+    before = peak_rss(served)
+    response = upload(served, content, "bomb.parquet")
     assert response.status_code == 422, response.text
     message = response.json()["error"]["message"]
     assert "REGTUNE_DATASET_MAX_CELLS" in message and "2000000 rows" in message
-    assert peak_rss(api) - before < 100 * MIB
+    assert peak_rss(served) - before < 100 * MIB
 
 
-def test_a_text_bomb_is_held_once_per_distinct_value(api: Stack) -> None:
+def test_a_text_bomb_is_held_once_per_distinct_value(served: Stack) -> None:
     """A dictionary-encoded text column: 200,000 rows of one 10 KB value (2 GB if each row kept
     its own copy) is refused for its over-long value without decoding the rows."""
     rows = 200_000
@@ -80,14 +80,14 @@ def test_a_text_bomb_is_held_once_per_distinct_value(api: Stack) -> None:
         }
     )
     content = parquet_bytes(table, compression="zstd")
-    before = peak_rss(api)
-    response = upload(api, content, "text.parquet")
+    before = peak_rss(served)
+    response = upload(served, content, "text.parquet")
     assert response.status_code == 422, response.text
     assert "characters" in response.json()["error"]["message"]
-    assert peak_rss(api) - before < 200 * MIB
+    assert peak_rss(served) - before < 200 * MIB
 
 
-def test_a_long_text_value_in_a_csv_is_refused_not_a_500(api: Stack) -> None:
+def test_a_long_text_value_in_a_csv_is_refused_not_a_500(api: TestClient) -> None:
     """One 500 KB text value among short ones (numpy's fixed-width strings would need GBs)."""
     lines = [f"{'red' if i % 2 else 'blue'},{i}" for i in range(20_000)]
     lines[7] = "x" * 500_000 + ",7"
@@ -113,7 +113,7 @@ def small_frame(n: int = 2000) -> pd.DataFrame:
     )
 
 
-def test_a_corrupted_page_is_caught_by_its_checksum(api: Stack) -> None:
+def test_a_corrupted_page_is_caught_by_its_checksum(api: TestClient) -> None:
     table = pa.Table.from_pandas(small_frame(), preserve_index=False)
     content = parquet_bytes(
         table, compression="none", use_dictionary=False, write_page_checksum=True
@@ -124,14 +124,9 @@ def test_a_corrupted_page_is_caught_by_its_checksum(api: Stack) -> None:
     assert "checksum" in response.json()["error"]["message"].lower()
 
 
-def test_rows_over_the_limit_are_refused_from_the_metadata(tmp_path: Path) -> None:
-    stack = Stack(
-        f"sqlite:///{tmp_path / 'regtune.db'}", tmp_path, REGTUNE_DATASET_MAX_ROWS="1000"
-    ).start_api()
-    try:
-        table = pa.Table.from_pandas(small_frame(5000), preserve_index=False)
-        response = upload(stack, parquet_bytes(table), "rows.parquet")
-        assert response.status_code == 422, response.text
-        assert "REGTUNE_DATASET_MAX_ROWS" in response.json()["error"]["message"]
-    finally:
-        stack.stop()
+def test_rows_over_the_limit_are_refused_from_the_metadata(apps: Apps) -> None:
+    api = apps(dataset_max_rows=1000)
+    table = pa.Table.from_pandas(small_frame(5000), preserve_index=False)
+    response = upload(api, parquet_bytes(table), "rows.parquet")
+    assert response.status_code == 422, response.text
+    assert "REGTUNE_DATASET_MAX_ROWS" in response.json()["error"]["message"]

@@ -4,36 +4,33 @@ is marked, and pool-wide views (/metrics, /v1/workers) are not every tenant's to
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import optuna
 import pytest
+from fastapi.testclient import TestClient
 
+from service.settings import get_settings
 from service.spec.definition import EXAMPLE, StudySpec, resolve_task
 from service.store.clock import utcnow
 from service.store.db import make_engine, transaction
 from service.store.tables import WorkerRow
-from tests.support import Stack, wait_for
+from tests.inprocess import Apps
+from tests.support import wait_for
 
 ADMIN = "weak-items-admin-key-0123456789"
 
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp("weak")
-    stack = Stack(f"sqlite:///{tmp / 'regtune.db'}", tmp, REGTUNE_ADMIN_KEY=ADMIN)
-    stack.start_api()
-    yield stack
-    stack.stop()
+@pytest.fixture
+def api(apps: Apps) -> TestClient:
+    return apps(admin_key=ADMIN)
 
 
-def client(api: Stack, key: str) -> httpx.Client:
-    return httpx.Client(base_url=api.url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+def client(api: TestClient, key: str) -> TestClient:
+    return TestClient(api.app, headers={"Authorization": f"Bearer {key}"})
 
 
-def test_a_study_ended_by_its_deadline_says_so(api: Stack) -> None:
+def test_a_study_ended_by_its_deadline_says_so(api: TestClient) -> None:
     """``timeout_s: 1`` and no worker: the study completes with 0 trials and a message."""
     with client(api, ADMIN) as admin:
         body = {**copy.deepcopy(EXAMPLE), "name": "deadline", "budget": {"timeout_s": 1}}
@@ -43,17 +40,17 @@ def test_a_study_ended_by_its_deadline_says_so(api: Stack) -> None:
             found: dict[str, Any] = admin.get(f"/v1/studies/{study['id']}").json()
             return found if found["status"] == "completed" else None
 
-        final = wait_for(ended, timeout=60, what="the deadline to end the study")
+        final = wait_for(ended, timeout=30, what="the deadline to end the study")
     assert final["progress"]["done"] == 0
     assert "budget.timeout_s passed" in final["error"]
 
 
-def test_pool_wide_views_need_the_admin_key(api: Stack) -> None:
+def test_pool_wide_views_need_the_admin_key(api: TestClient) -> None:
     with client(api, ADMIN) as admin:
         keys = {t: admin.post("/v1/keys", json={"tenant": t}).json()["key"] for t in "ab"}
         with client(api, keys["a"]) as a:
             own = a.post("/v1/studies", json={**copy.deepcopy(EXAMPLE), "name": "mine"}).json()
-        engine = make_engine(api.database_url)
+        engine = make_engine(get_settings().database_url)
         with transaction(engine) as session:
             now = utcnow()
             for i, study_id in enumerate([own["id"], None]):
@@ -95,7 +92,7 @@ def test_a_diverged_trial_is_marked() -> None:
                 "search_space": {"lambda": 1e-5, "l1_ratio": 0.0, "learning_rate": 9.9},
                 "training": {
                     "solver": "minibatch",  # the exact solver has no learning rate to diverge
-                    "max_epochs": 50,
+                    "max_epochs": 3,
                     "optimizer": "sgd",
                     "batch_size": 8,
                 },

@@ -24,7 +24,7 @@ from service.store.repos import best_model
 from service.store.repos.best_model import MAX_ATTEMPTS, studies_missing_a_model
 from service.store.scheduling.retries import storage_with_retries
 from service.store.tables import StudyRow
-from tests.support import Proc, process_env, regtune, study_row, wait_for
+from tests.support import Processes, process_env, regtune, study_row, wait_for
 from worker.best_model import save_best_model
 
 SPEC = resolve_task(StudySpec.model_validate(EXAMPLE)).to_stored()
@@ -123,12 +123,12 @@ def test_failing_studies_back_off_and_are_given_up(
 
 
 def test_an_idle_worker_saves_the_others_despite_a_diverged_study(
-    sqlite_url: str, tmp_path: Path
+    sqlite_url: str, tmp_path: Path, processes: Processes
 ) -> None:
     """A real worker process: the newest missing model is the diverged study's."""
     engine, _ = setup(sqlite_url, tmp_path)
     env = process_env(sqlite_url, REGTUNE_ARTIFACT_DIR=str(tmp_path / "artifacts"))
-    worker = Proc(regtune("worker"), env, tmp_path / "worker.log")
+    worker = processes.start(regtune("worker"), env, "worker.log")
     try:
 
         def saved() -> bool:
