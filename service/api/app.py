@@ -22,6 +22,7 @@ from service.api import (
     studies,
     workers,
 )
+from service.lifetime import if_child_die_with_parent
 from service.settings import Settings, get_settings, use_settings
 from service.spec.definition import StudySpec
 
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The API; with ``settings``, those instead of the environment's (in-process tests)."""
     if settings is not None:
         use_settings(settings)
+    if_child_die_with_parent()  # an API process of `regtune api --workers N` ends with it
     app = FastAPI(
         title="regtune",
         version="0.1.0",

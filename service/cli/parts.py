@@ -56,10 +56,12 @@ def api(
     import uvicorn
 
     from service.api.multiprocess import shared_metrics
+    from service.lifetime import mark_children
 
     _setup_logging()
     _refuse_open_bind(host)
     logging.getLogger("regtune.api").info("API on http://%s:%d (docs at /docs)", host, port)
+    mark_children()  # each API process dies with this one, even after a kill -9
     with shared_metrics():  # /metrics in any process counts the requests of all of them
         uvicorn.run(
             "service.api.app:create_app",

@@ -16,6 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from service.lifetime import preexec_die_with
 from service.settings import Settings, get_settings
 from service.store.backoff import Backoff
 from service.store.migrate import upgrade
@@ -77,7 +78,9 @@ class Child:
     """When a dead child is to be started again (monotonic seconds)."""
 
     def start(self) -> None:
-        self.popen = subprocess.Popen(self.args, env=self.env)
+        self.popen = subprocess.Popen(
+            self.args, env=self.env, preexec_fn=preexec_die_with(os.getpid())
+        )
         self.started_at = time.monotonic()
         self.due = None
 

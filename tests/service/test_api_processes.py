@@ -5,6 +5,7 @@ lease over."""
 from __future__ import annotations
 
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -66,3 +67,30 @@ def test_two_api_processes_share_the_work_and_the_rules(
     finally:
         api.stop()
         engine.dispose()
+
+
+def test_a_kill_9_of_the_parent_ends_every_api_process(
+    tmp_path: Path, processes: Processes
+) -> None:
+    """No API process outlives ``regtune api``: the port is free again and nobody answers."""
+    url = f"sqlite:///{tmp_path / 'regtune.db'}"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    api = processes.start(
+        regtune("api", "--port", str(port), "--workers", "2"), process_env(url), "api.log"
+    )
+    wait_for(lambda: httpx.get(f"{base}/readyz", timeout=5).status_code == 200, timeout=120)
+    children = [
+        int(pid) for pid in Path(f"/proc/{api.pid}/task/{api.pid}/children").read_text().split()
+    ]
+    assert len(children) >= 2  # the two API processes (and multiprocessing's resource tracker)
+
+    api.signal(signal.SIGKILL)
+    api.popen.wait(timeout=10)
+
+    def all_gone() -> bool:
+        return not any(Path(f"/proc/{pid}").exists() for pid in children)
+
+    wait_for(all_gone, timeout=30, what="the API processes to end with their parent")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))  # the port is free: no orphan holds it

@@ -1,0 +1,50 @@
+"""Child processes die with their parent: no API or worker outlives the command that started it.
+
+On Linux a child asks the kernel for a signal when its parent dies (``PR_SET_PDEATHSIG``), so a
+``kill -9`` of ``regtune api --workers N`` or ``regtune serve`` ends every child too. Elsewhere
+this is a no-op and the parent's own shutdown stops its children.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+import signal
+import sys
+from collections.abc import Callable
+
+PARENT_ENV = "REGTUNE_PARENT_PID"
+"""Set by a parent for the children it starts: the pid they must not outlive."""
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(sig: int = signal.SIGTERM, *, parent: int | None = None) -> None:
+    """Have ``sig`` sent to this process when its parent exits (Linux).
+
+    With ``parent`` (the pid the parent had when it started this process), a parent that died
+    before the request was made is caught too: the signal is sent at once.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+    if parent is not None and os.getppid() != parent:
+        os.kill(os.getpid(), sig)
+
+
+def mark_children() -> None:
+    """Name this process as the parent its children (started later, by any means) die with."""
+    os.environ[PARENT_ENV] = str(os.getpid())
+
+
+def if_child_die_with_parent() -> None:
+    """In a process started by one that called ``mark_children``: die with that parent."""
+    parent = os.environ.get(PARENT_ENV)
+    if parent and int(parent) != os.getpid():
+        die_with_parent(parent=int(parent))
+
+
+def preexec_die_with(parent: int) -> Callable[[], None]:
+    """A ``preexec_fn`` for ``subprocess.Popen``: the child gets SIGTERM when ``parent`` dies."""
+    return functools.partial(die_with_parent, parent=parent)
