@@ -33,13 +33,14 @@ $(BIN)/helm: | $(STAMP)
 chart-sync: setup
 	$(BIN)/python -c 'from service.store.scheduling.scaling import SCALER_QUERY as q; import sys; sys.stdout.write(q)' > deploy/helm/regtune/files/scaler.sql
 
-# Everything: lint, types, the import contracts, then every test (two processes; a test that
-# hangs fails by name after its timeout). The pytest cache stays on: PYTEST_ARGS=--lf or --ff.
+# Everything: lint, types, the import contracts, then every test (two processes, a module to a
+# process so a module's shared stack starts once; a test that hangs fails by name after its
+# timeout). The pytest cache stays on: PYTEST_ARGS=--lf or --ff.
 test: setup system-deps helm
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest -q -n $(TEST_PROCESSES) --timeout=900 --durations=30 $(PYTEST_ARGS)
+	$(BIN)/pytest -q -n $(TEST_PROCESSES) --dist loadscope --timeout=900 --durations=30 $(PYTEST_ARGS)
 
 # The edit loop, about a minute: everything in this process (the definition, the store on SQLite,
 # every API route through the app itself, ingest, the trainers). A test that needs a process,
