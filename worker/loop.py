@@ -100,7 +100,9 @@ class Worker:
                     if time.monotonic() - self._last_beat > self._fence:
                         self._beat(raise_errors=True)
                     asked = time.perf_counter()
-                    claim = claims.claim(worker_id=self.id)
+                    claim = claims.claim(
+                        worker_id=self.id, tenant_max_running=self.settings.tenant_max_running
+                    )
                     self._claim_seconds = time.perf_counter() - asked
                 except TRANSIENT as exc:
                     delay = outage.next()
@@ -321,10 +323,12 @@ class Worker:
 
     def _stop_check(self, claim: claims.Claim) -> Callable[[], None]:
         def stop_check() -> None:
-            """After each epoch: stop if the worker is stopping or the study was cancelled.
+            """Between solver iterations, minibatch steps and epochs: stop if the worker is
+            stopping or the study was cancelled.
 
-            Cancellation arrives on the heartbeat's round trip: a cancelled study's running
-            trials stop within one heartbeat interval plus one epoch.
+            A shutdown is seen within one iteration (admission bounds one at
+            ``REGTUNE_MAX_ITERATION_GFLOP``); a cancel arrives on the heartbeat's round trip, so
+            a cancelled study's running trials stop within one heartbeat interval more.
             """
             if self.stopping.is_set():
                 raise HandBack("the worker is stopping")

@@ -155,7 +155,7 @@ def make_objective(
             stop_check()
             return trial.should_prune()
 
-        result = fit(config, splits.folds, on_epoch)
+        result = fit(config, splits.folds, on_epoch, stop=stop_check)
         record(trial, result)
         measures = {**result.val_metrics, **sparsity(result)}
         trial.set_user_attr("n_inputs", measures["n_inputs"])

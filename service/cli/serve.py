@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ from service.settings import Settings, get_settings
 from service.store.backoff import Backoff
 from service.store.migrate import upgrade
 from service.store.repos.keys import is_loopback
+from service.store.scheduling.retries import hand_back_killed_worker
 
 log = logging.getLogger(__name__)
 QUICK_EXIT_S = 10.0
@@ -28,6 +30,8 @@ QUICK_EXIT_S = 10.0
 GIVE_UP = 5
 """Quick deaths in a row after which ``serve`` stops instead of restarting the child."""
 MIB = 1024 * 1024
+STOP_GRACE_S = 30.0
+"""How long children have to stop (workers hand their trials back) before they are killed."""
 
 
 def dashboard_bind_refusal(host: str, settings: Settings) -> str | None:
@@ -70,6 +74,7 @@ class Child:
     env: dict[str, str]
     critical: bool = True
     """Whether failing to start it at all stops ``serve`` (the API, the dashboard)."""
+    is_worker: bool = False
     popen: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     quick_deaths: int = 0
@@ -133,7 +138,7 @@ def serve(
     api += ["--workers", str(api_workers or os.cpu_count() or 1)]
     children = [Child("api", api, env)]
     children += [
-        Child(f"worker {i + 1}", [*me, "worker"], worker_env, critical=False)
+        Child(f"worker {i + 1}", [*me, "worker"], worker_env, critical=False, is_worker=True)
         for i in range(workers)
     ]
     if dashboard:
@@ -171,9 +176,12 @@ def serve(
 
 
 def _stop_all(children: list[Child], code: int) -> int:
+    """SIGTERM every child and give it ``STOP_GRACE_S`` to hand its trial back; a worker that
+    is killed after that has its trial handed back here, so a shutdown never counts as a
+    worker's death (nor fails a study with ``max_retries: 0``)."""
     for child in children:
         child.stop()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + STOP_GRACE_S
     for child in children:
         if child.popen is None:
             continue
@@ -181,4 +189,17 @@ def _stop_all(children: list[Child], code: int) -> int:
             child.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             child.popen.kill()
+            child.popen.wait()
+            if child.is_worker:
+                _hand_back_for(child)
     return code
+
+
+def _hand_back_for(child: Child) -> None:
+    assert child.popen is not None
+    try:
+        released = hand_back_killed_worker(host=socket.gethostname(), pid=child.popen.pid)
+    except Exception as exc:
+        log.warning("%s: could not hand its trial back (%s); the sweep will", child.name, exc)
+        return
+    log.warning("%s did not stop in time: killed, %d slot(s) handed back", child.name, released)
