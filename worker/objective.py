@@ -105,6 +105,9 @@ def record(trial: optuna.Trial, result: TrainResult) -> None:
         "stopped_early": result.stopped_early,
         "diverged": result.diverged,
     }
+    if result.iterations:  # the exact solver: whether it met tol, and in how many iterations
+        attrs["converged"] = result.converged
+        attrs["iterations"] = max(result.iterations)
     attrs.update(result.val_metrics)
     attrs.update(result.test_metrics)
     for key, value in attrs.items():
