@@ -68,7 +68,16 @@ class BestTrial(BaseModel):
     params: dict[str, Any]
     n_nonzero: int | None
     user_attrs: dict[str, Any]
-    test_metrics: dict[str, Any] | None
+    test_metrics: dict[str, Any] | None = Field(
+        description="The best trial's own test metrics: its models (one per fold), trained on "
+        "its training rows, scored on the test split."
+    )
+    refit_test_metrics: dict[str, Any] | None = Field(
+        default=None,
+        description="The saved best model's test metrics once the study completed: this "
+        "configuration retrained on every non-test row (the refit; best_model.test_metrics). "
+        "Its loss is on the refit's own standardization; compare r2 or accuracy.",
+    )
 
 
 class BestModel(BaseModel):
