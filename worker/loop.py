@@ -22,6 +22,7 @@ from service.settings import Settings, get_settings
 from service.spec.definition import StudySpec
 from service.spec.enums import ACTIVE
 from service.store.backoff import TRANSIENT, Backoff, caused_by_database, describe, retry_forever
+from service.store.db import connection_limit
 from service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
 from service.store.optuna_db.internals import storage_of, study_id_of, trial_id_of
 from service.store.scheduling import claims
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from worker.objective import ObjectiveFactory
 
 log = logging.getLogger(__name__)
+WORKER_ENGINES = 2
+"""regtune's engine and Optuna's storage: a worker reads trials through the first."""
 STUDY_CACHE_SIZE = 32
 """Studies a worker keeps loaded (with their cached trials) across claims."""
 
@@ -88,7 +91,7 @@ class Worker:
         retry_forever(lambda: workers.register(self.id), what="register", stop=self.stopping)
         self._last_beat = time.monotonic()
         logs.worker_var.set(self.id)
-        log.info("worker %s registered", self.id)
+        log.info("worker %s registered; %s", self.id, self.connections())
         beats = threading.Thread(target=self._heartbeat, name="regtune-heartbeat", daemon=True)
         beats.start()
         idle = Backoff(self.settings.poll_min, self.settings.poll_max)
@@ -128,6 +131,19 @@ class Worker:
                 log.warning("could not unregister (%s); the sweep will remove it", describe(exc))
             log.info("worker %s stopped after %d trials", self.id, ran)
         return ran
+
+    def connections(self) -> str:
+        """How many database connections this worker may hold: what a pool of N workers asks
+        of PostgreSQL's ``max_connections``."""
+        settings = self.settings
+        limit = connection_limit(settings, engines=WORKER_ENGINES)
+        if limit is None:
+            return "SQLite file: no database server connections"
+        return (
+            f"it may hold up to {limit} database connections ({WORKER_ENGINES} engines × "
+            f"(REGTUNE_DB_POOL_SIZE {settings.db_pool_size} + REGTUNE_DB_MAX_OVERFLOW "
+            f"{settings.db_max_overflow})); N workers need N × {limit} of max_connections"
+        )
 
     def _heartbeat(self) -> None:
         while not self.stopping.wait(self.settings.heartbeat_interval):

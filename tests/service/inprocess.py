@@ -23,14 +23,15 @@ def _clear() -> None:
 
 
 def api_client(
-    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, migrate: bool = True, **env: str
 ) -> Iterator[TestClient]:
     monkeypatch.setenv("REGTUNE_DATABASE_URL", url)
     monkeypatch.setenv("REGTUNE_ARTIFACT_DIR", str(tmp_path / "artifacts"))
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     _clear()
-    upgrade(url)
+    if migrate:
+        upgrade(url)
     try:
         yield TestClient(create_app(), raise_server_exceptions=False)
     finally:
