@@ -32,7 +32,9 @@ from typing import Any
 
 import numpy as np
 import optuna
+import torch
 from optuna.artifacts import upload_artifact
+from torch import nn
 
 from service.ingest.preprocess import FillValues
 from service.spec.definition import StudySpec
@@ -47,6 +49,7 @@ from service.store.trials import views as trial_reads
 from worker import data
 from worker import modelfile as predict
 from worker.evaluation import unnamed
+from worker.models import penalized_weights
 from worker.objective import n_outputs, prepare, stored_values, train_config
 from worker.trainers import fit
 from worker.trainers.config import TrainConfig
@@ -100,6 +103,13 @@ def _retrain_and_upload(
         dataset, test_fraction=spec.validation.test_fraction, seed=spec.validation.split_seed
     )
     test_metrics = saved.score(dataset.X[test], dataset.y[test])  # holes filled per member
+    n_nonzero, n_weights = fitted.sparsity
+    sparsity = {
+        "n_nonzero": n_nonzero,
+        "n_weights": n_weights,
+        "refit_lambda": fitted.refit_lambda,
+        "note": fitted.note,
+    }
     if not fitted.refit:
         _compare(row.id, view, test_metrics)
     # a refit has no validation rows of its own: the best trial's figures stand for it
@@ -115,6 +125,7 @@ def _retrain_and_upload(
         "refit": fitted.refit,
         "train_rows": fitted.train_rows,
         "refit_epochs": fitted.epochs,
+        **sparsity,
     }
     filename = f"{row.name}-trial{view.number}.safetensors"
     study = optuna.load_study(study_name=row.optuna_name, storage=get_storage())
@@ -138,6 +149,7 @@ def _retrain_and_upload(
         "val_metrics": val_metrics,
         "refit": fitted.refit,
         "train_rows": fitted.train_rows,
+        **sparsity,
         "created_at": utcnow().isoformat(),
     }
     study.set_user_attr(BEST_MODEL_ATTR, record)
@@ -218,6 +230,26 @@ class BestFit:
     refit: bool
     epochs: int | None = None
     """Epochs the refit trained for (minibatch refit only)."""
+    refit_lambda: float | None = None
+    """The λ the refit needed to keep ``objective.max_nonzero`` (when above the trial's)."""
+    note: str | None = None
+    """Why the saved model is not the plain refit (``max_nonzero``), if it is not."""
+
+    @property
+    def sparsity(self) -> tuple[int, int]:
+        """(non-zero weights, weights) of the saved model: a weight counts if any of its
+        members (one per fold without a refit) uses it, since their predictions are averaged."""
+        return saved_nonzero(self.result.models)
+
+
+def saved_nonzero(models: list[nn.Module]) -> tuple[int, int]:
+    per_member = [penalized_weights(m) for m in models]
+    nonzero = total = 0
+    for weights in zip(*per_member, strict=True):
+        used = torch.stack([w.detach() != 0 for w in weights]).any(dim=0)
+        nonzero += int(used.sum())
+        total += used.numel()
+    return nonzero, total
 
 
 def refit_splits(spec: StudySpec) -> data.Splits:
@@ -276,4 +308,59 @@ def best_fit(spec: StudySpec, params: Mapping[str, Any], trial_attrs: Mapping[st
         config = dataclasses.replace(config, max_epochs=epochs, early_stopping=None)
     result = fit(config, splits.folds)
     rows = len(splits.folds[0].y_train)
-    return BestFit(result, splits, config, rows, refit=True, epochs=epochs)
+    fitted = BestFit(result, splits, config, rows, refit=True, epochs=epochs)
+    limit = spec.objective.max_nonzero
+    if limit is None or fitted.sparsity[0] <= limit:
+        return fitted
+    return _within(limit, spec, values, fitted)
+
+
+def _within(limit: int, spec: StudySpec, values: dict[str, float], fitted: BestFit) -> BestFit:
+    """The refit over ``max_nonzero`` (more rows can wake more weights): the exact solver
+    raises λ to about the smallest value that keeps the limit (doubling, then bisecting in log
+    λ, warm-started), as glmnet's ``dfmax``; otherwise, or if that fails, the trial's own
+    models (``refit: false``) are saved."""
+    found = fitted.sparsity[0]
+    config = fitted.config
+    if config.solver == "exact" and config.l1_ratio > 0 and config.lam > 0:
+        raised = _raise_lambda(limit, fitted)
+        if raised is not None:
+            return dataclasses.replace(
+                raised,
+                note=f"the refit had {found} non-zero weights, over objective.max_nonzero "
+                f"{limit}: λ raised from {config.lam:.6g} to {raised.config.lam:.6g}",
+            )
+    own = best_fit(spec.model_copy(update={"refit": False}), values, {})
+    return dataclasses.replace(
+        own,
+        note=f"the refit had {found} non-zero weights, over objective.max_nonzero {limit}: "
+        "the trial's own models are saved",
+    )
+
+
+RAISES = 40
+BISECTIONS = 12
+
+
+def _raise_lambda(limit: int, fitted: BestFit) -> BestFit | None:
+    def solve(lam: float, start: TrainResult) -> BestFit:
+        config = dataclasses.replace(fitted.config, lam=lam)
+        result = fit(config, fitted.splits.folds, warm_start=start.states or None)
+        return dataclasses.replace(fitted, result=result, config=config, refit_lambda=lam)
+
+    low, high = fitted, None
+    for _ in range(RAISES):
+        tried = solve(low.config.lam * 2, low.result)
+        if tried.sparsity[0] <= limit:
+            high = tried
+            break
+        low = tried
+    if high is None:
+        return None
+    for _ in range(BISECTIONS):
+        middle = solve(math.sqrt(low.config.lam * high.config.lam), low.result)
+        if middle.sparsity[0] <= limit:
+            high = middle
+        else:
+            low = middle
+    return high

@@ -94,6 +94,14 @@ class BestModel(BaseModel):
     """Trained again on every non-test row (the definition's ``refit``), not the trial's own."""
     train_rows: int | None = None
     """Rows the saved model trained on (per fold model when not refit)."""
+    n_nonzero: int | None = None
+    """Non-zero weights of the saved model itself (a weight any of its fold models uses);
+    within ``objective.max_nonzero`` when the definition sets one."""
+    n_weights: int | None = None
+    refit_lambda: float | None = None
+    """The λ the refit needed to keep ``objective.max_nonzero``, when above the trial's."""
+    note: str | None = None
+    """Why the saved model is not the plain refit of the best trial, if it is not."""
     created_at: UtcDateTime
 
 
