@@ -52,8 +52,32 @@ class HandBack(Exception):
     """
 
 
+class _NoTracebackForStops(logging.Filter):
+    """Optuna logs a trial that raises with its traceback; a hand-back or a stopped study is the
+    worker's decision, not a crash, so its line keeps the reason and loses the traceback (the
+    worker says what it did with the trial in its own line)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HandBack | StudyStopped):
+            record.exc_info = record.exc_text = None
+        return True
+
+
+OPTUNA_TRIAL_LOGGER = "optuna.study._optimize"
+"""Where Optuna logs "Trial N failed … because of the following error" (with a traceback)."""
+
+
+def quiet_stops() -> None:
+    """Install ``_NoTracebackForStops`` on Optuna's trial logger, once per process."""
+    logger = logging.getLogger(OPTUNA_TRIAL_LOGGER)
+    if not any(isinstance(f, _NoTracebackForStops) for f in logger.filters):
+        logger.addFilter(_NoTracebackForStops())
+
+
 class Worker:
     def __init__(self, settings: Settings | None = None) -> None:
+        quiet_stops()
         self.settings = settings or get_settings()
         self.id = workers.new_worker_id()
         self.stopping = threading.Event()

@@ -216,6 +216,9 @@ class KeyOut(BaseModel):
 
 class NewKey(KeyOut):
     key: str = Field(description="the secret; shown only in this response")
+    warning: str | None = Field(
+        default=None, description="what the caller should know about this key's tenant"
+    )
 
 
 class WorkerOut(BaseModel):

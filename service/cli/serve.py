@@ -52,6 +52,19 @@ def dashboard_bind_refusal(host: str, settings: Settings) -> str | None:
     )
 
 
+def port_taken(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on, or None if it can (bound and let go at once,
+    with SO_REUSEADDR as uvicorn binds, so a closed connection's TIME_WAIT does not count)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
 def worker_memory_mb(settings: Settings, workers: int) -> int:
     """Each local worker's memory limit: the setting, but no more than its share of the
     machine (three quarters of physical memory split between the workers)."""
@@ -124,8 +137,23 @@ def serve(
     dashboard_port: int,
     api_workers: int | None = None,
 ) -> int:
-    """Run until Ctrl-C or SIGTERM, then stop every child (workers hand their trials back)."""
+    """Run until Ctrl-C or SIGTERM, then stop every child (workers hand their trials back).
+
+    A port already taken stops ``serve`` at once, before any worker starts taking work."""
     settings = get_settings()
+    ports = [("the API", host, port)]
+    if dashboard:
+        ports.append(("optuna-dashboard", host, dashboard_port))
+    for what, where, number in ports:
+        taken = port_taken(where, number)
+        if taken:
+            print(
+                f"regtune serve: cannot listen for {what} on {where}:{number}: {taken} (is "
+                "another regtune serve running?); stop it or choose another --port",
+                file=sys.stderr,
+                flush=True,
+            )
+            return 2
     dashboard_host = host
     if dashboard and dashboard_bind_refusal(host, settings):
         dashboard_host = "127.0.0.1"
