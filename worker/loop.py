@@ -276,12 +276,21 @@ class Worker:
             self._save_best_model(claim.study_id)
 
     def _save_best_model(self, study_id: str) -> None:
-        """This finish completed the study: retrain its best trial and store the model."""
-        from worker.best_model import save_best_model
+        """This finish completed the study: retrain its best trial and store the model.
+
+        A shutdown stops the retraining within one solver iteration or minibatch step, as it
+        stops a trial; the study then waits for another worker's catch-up."""
+        from worker.best_model import RefitStopped, save_best_model
+
+        def stop() -> None:
+            if self.stopping.is_set():
+                raise RefitStopped("the worker is stopping")
 
         try:
             with logs.context(study_id=study_id):  # not the last trial's id: a retrain
-                save_best_model(study_id)
+                save_best_model(study_id, stop=stop)
+        except RefitStopped:
+            log.info("study %s: best model left to another worker (stopping)", study_id)
         except Exception:
             log.exception("study %s: could not save the best model", study_id)
 
