@@ -141,9 +141,13 @@ def serve(
 
     A port already taken stops ``serve`` at once, before any worker starts taking work."""
     settings = get_settings()
+    dashboard_host = host
+    if dashboard and dashboard_bind_refusal(host, settings):
+        dashboard_host = "127.0.0.1"
+        log.warning("optuna-dashboard listens on 127.0.0.1 only (it has no authentication)")
     ports = [("the API", host, port)]
     if dashboard:
-        ports.append(("optuna-dashboard", host, dashboard_port))
+        ports.append(("optuna-dashboard", dashboard_host, dashboard_port))
     for what, where, number in ports:
         taken = port_taken(where, number)
         if taken:
@@ -154,10 +158,6 @@ def serve(
                 flush=True,
             )
             return 2
-    dashboard_host = host
-    if dashboard and dashboard_bind_refusal(host, settings):
-        dashboard_host = "127.0.0.1"
-        log.warning("optuna-dashboard listens on 127.0.0.1 only (it has no authentication)")
     upgrade(settings.database_url)
     me = [sys.executable, "-m", "service.cli.app"]
     env = os.environ.copy()
