@@ -4,30 +4,20 @@ named for what they are (issue 22, item 9: ``best_trial.test_metrics`` held the 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from pathlib import Path
 
 import optuna
-import pytest
 from fastapi.testclient import TestClient
 
 from service.spec.definition import EXAMPLE
 from service.store.optuna_db.attrs import BEST_MODEL_ATTR
 from service.store.scheduling.retries import get_storage
-from tests.service.inprocess import api_client
 
 TRIAL = {"loss": 0.42, "r2": 0.51}
 REFIT = {"loss": 0.31, "r2": 0.47}
 
 
-@pytest.fixture
-def client(
-    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[TestClient]:
-    yield from api_client(sqlite_url, tmp_path, monkeypatch)
-
-
-def test_the_trials_and_the_refit_models_test_metrics_are_both_shown(client: TestClient) -> None:
+def test_the_trials_and_the_refit_models_test_metrics_are_both_shown(api: TestClient) -> None:
+    client = api
     body = copy.deepcopy(EXAMPLE)
     body["name"] = "metrics"
     created = client.post("/v1/studies", json=body)

@@ -12,12 +12,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from service.settings import Settings
+from service.api.app import create_app
+from service.settings import Settings, use_settings
 from service.spec.definition import EXAMPLE
 from service.store.db import make_engine
 from service.store.migrate import upgrade
+from tests.inprocess import reset_process_state
 from tests.pg import PostgresServer
-from tests.service.inprocess import api_client
 from tests.support import free_port
 from worker.loop import Worker
 
@@ -37,10 +38,22 @@ def assert_503(response: object, cause: str) -> None:
     assert "127.0.0.1" not in error["message"]  # the database's address stays out
 
 
+def app_on(url: str, tmp_path: Path) -> Iterator[TestClient]:
+    """The app on ``url`` without its lifespan (which would wait for the database to migrate)."""
+    reset_process_state()
+    try:
+        yield TestClient(
+            create_app(Settings(database_url=url, artifact_dir=tmp_path / "artifacts")),
+            raise_server_exceptions=False,
+        )
+    finally:
+        use_settings(None)
+        reset_process_state()
+
+
 @pytest.fixture
-def down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/regtune"
-    yield from api_client(url, tmp_path, monkeypatch, migrate=False)
+def down(tmp_path: Path) -> Iterator[TestClient]:
+    yield from app_on(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/regtune", tmp_path)
 
 
 def test_a_database_that_is_down_gives_503_not_500(down: TestClient) -> None:
@@ -49,9 +62,7 @@ def test_a_database_that_is_down_gives_503_not_500(down: TestClient) -> None:
 
 
 @pytest.fixture
-def full(
-    pg: PostgresServer, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[TestClient]:
+def full(pg: PostgresServer, pg_url: str, tmp_path: Path) -> Iterator[TestClient]:
     """A PostgreSQL that turns regtune's connections away for their number (a role allowed
     none), as a server at max_connections does."""
     upgrade(pg_url)
@@ -60,8 +71,7 @@ def full(
         connection.execute(text("DROP ROLE IF EXISTS crowded"))
         connection.execute(text("CREATE ROLE crowded LOGIN CONNECTION LIMIT 0"))
     admin.dispose()
-    url = pg_url.replace("postgres@", "crowded@", 1)
-    yield from api_client(url, tmp_path, monkeypatch, migrate=False)
+    yield from app_on(pg_url.replace("postgres@", "crowded@", 1), tmp_path)
 
 
 def test_too_many_clients_gives_503_naming_the_cause(full: TestClient) -> None:

@@ -8,26 +8,22 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import optuna
 import pytest
 from fastapi.testclient import TestClient
 
 from service.cli import serve as serve_cli
-from service.settings import get_settings
-from tests.service.inprocess import api_client
+from service.settings import Settings, use_settings
+from tests.inprocess import Apps, reset_process_state
 from worker.loop import OPTUNA_TRIAL_LOGGER, HandBack, Worker
 
 ADMIN = "edges-admin-key-0123456789abcdef"
 
 
 @pytest.fixture
-def client(
-    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[TestClient]:
-    yield from api_client(sqlite_url, tmp_path, monkeypatch, REGTUNE_ADMIN_KEY=ADMIN)
+def client(apps: Apps) -> TestClient:
+    return apps(admin_key=ADMIN)
 
 
 def test_head_answers_as_get_without_a_body(client: TestClient) -> None:
@@ -54,8 +50,7 @@ def test_a_key_for_the_default_tenant_comes_with_a_warning(client: TestClient) -
 def test_serve_on_a_busy_port_exits_at_once_before_any_child_starts(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("REGTUNE_DATABASE_URL", sqlite_url)
-    get_settings.cache_clear()
+    use_settings(Settings(database_url=sqlite_url))
     started: list[str] = []
     monkeypatch.setattr(serve_cli.Child, "start", lambda child: started.append(child.name))
     with socket.socket() as busy:
@@ -66,7 +61,8 @@ def test_serve_on_a_busy_port_exits_at_once_before_any_child_starts(
         code = serve_cli.serve(
             host="127.0.0.1", port=port, workers=2, dashboard=False, dashboard_port=0
         )
-    get_settings.cache_clear()
+    use_settings(None)
+    reset_process_state()
     assert code != 0 and time.monotonic() - began < 2
     assert started == []
     err = capsys.readouterr().err
@@ -77,8 +73,6 @@ def test_serve_on_a_busy_port_exits_at_once_before_any_child_starts(
 def test_a_hand_back_is_logged_without_a_traceback(
     sqlite_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from service.settings import Settings
-
     Worker(Settings(database_url=sqlite_url))  # installs the filter, as every worker does
     optuna_logger = logging.getLogger("optuna")
     propagated, optuna_logger.propagate = optuna_logger.propagate, True
