@@ -148,6 +148,12 @@ class Settings(BaseSettings):
         description="Most trials one tenant's studies may run at once across the pool "
         "(0: no limit beyond each study's budget.max_parallel).",
     )
+    shutdown_grace_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds `regtune serve` gives its children to stop (workers hand their "
+        "trials back) before it kills them and hands a killed worker's trial back itself.",
+    )
     worker_memory_mb: int = Field(
         default=4096,
         ge=0,

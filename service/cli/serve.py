@@ -30,8 +30,6 @@ QUICK_EXIT_S = 10.0
 GIVE_UP = 5
 """Quick deaths in a row after which ``serve`` stops instead of restarting the child."""
 MIB = 1024 * 1024
-STOP_GRACE_S = 30.0
-"""How long children have to stop (workers hand their trials back) before they are killed."""
 
 
 def dashboard_bind_refusal(host: str, settings: Settings) -> str | None:
@@ -200,16 +198,16 @@ def serve(
                 child.start()
                 log.info("%s restarted (pid %d)", child.name, child.popen.pid if child.popen else 0)
         time.sleep(0.2)
-    return _stop_all(children, code)
+    return _stop_all(children, code, grace=settings.shutdown_grace_s)
 
 
-def _stop_all(children: list[Child], code: int) -> int:
-    """SIGTERM every child and give it ``STOP_GRACE_S`` to hand its trial back; a worker that
-    is killed after that has its trial handed back here, so a shutdown never counts as a
-    worker's death (nor fails a study with ``max_retries: 0``)."""
+def _stop_all(children: list[Child], code: int, *, grace: float) -> int:
+    """SIGTERM every child and give it ``grace`` seconds (``REGTUNE_SHUTDOWN_GRACE_S``) to hand
+    its trial back; a worker that is killed after that has its trial handed back here, so a
+    shutdown never counts as a worker's death (nor fails a study with ``max_retries: 0``)."""
     for child in children:
         child.stop()
-    deadline = time.monotonic() + STOP_GRACE_S
+    deadline = time.monotonic() + grace
     for child in children:
         if child.popen is None:
             continue

@@ -111,7 +111,6 @@ def test_a_worker_killed_on_shutdown_hands_its_trial_back(db: Db) -> None:
     optuna_study = optuna.load_study(study_name=claim.optuna_name, storage=db.storage)
     trial = optuna_study.ask()
     assert claims.link_trial(db.storage, trial_id_of(trial), claim, engine=db.engine)
-    workers.beat(worker_id, study_id=claim.study_id, trial_number=trial.number, engine=db.engine)
 
     released = hand_back_killed_worker(
         host=socket.gethostname(), pid=os.getpid(), engine=db.engine, storage=db.storage

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import warnings
 from functools import lru_cache
@@ -13,8 +14,8 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import Engine, delete, select
 
 from service.store.db import transaction
-from service.store.optuna_db.attrs import RETRY_OF_ATTR
-from service.store.optuna_db.internals import engine_of, study_id_of, trial_id_of
+from service.store.optuna_db.attrs import CLAIM_ATTR, RETRY_OF_ATTR
+from service.store.optuna_db.internals import engine_of, om, study_id_of, trial_id_of
 from service.store.optuna_db.storage import make_storage
 from service.store.scheduling.claims import fail_study_killed_by, finish
 from service.store.tables import ClaimRow, StudyRow, WorkerRow
@@ -92,19 +93,25 @@ def hand_back_killed_worker(
     the worker's own hand-back does, then its slots are released as a finish without error.
     """
     storage = storage or get_storage()
+    attr, trials = om.TrialSystemAttributeModel, om.TrialModel
     with transaction(engine) as session:
-        workers = session.execute(
-            select(WorkerRow.id, StudyRow.optuna_name, WorkerRow.trial_number)
-            .outerjoin(StudyRow, StudyRow.id == WorkerRow.study_id)
-            .where(WorkerRow.host == host, WorkerRow.pid == pid)
-        ).all()
-        ids = [row[0] for row in workers]
+        this_one = (WorkerRow.host == host, WorkerRow.pid == pid)
+        ids = list(session.scalars(select(WorkerRow.id).where(*this_one)))
         held = session.execute(
             select(ClaimRow.id, ClaimRow.study_id).where(ClaimRow.worker_id.in_(ids))
         ).all()
-    for _, optuna_name, number in workers:
-        if optuna_name is not None and number is not None:
-            _hand_back_running(storage, optuna_name, int(number))
+        running = session.execute(  # the trials linked to those claims (``link_trial``)
+            select(StudyRow.optuna_name, trials.number)
+            .join(trials, trials.study_id == StudyRow.optuna_study_id)
+            .join(attr, attr.trial_id == trials.trial_id)
+            .where(
+                attr.key == CLAIM_ATTR,
+                attr.value_json.in_([json.dumps(claim_id) for claim_id, _ in held]),
+                trials.state == TrialState.RUNNING,
+            )
+        ).all()
+    for optuna_name, number in running:
+        _hand_back_running(storage, optuna_name, int(number))
     for claim_id, study_id in held:
         finish(engine, claim_id=claim_id, study_id=study_id)
     with transaction(engine) as session:
