@@ -129,6 +129,31 @@ class Settings(BaseSettings):
         description="Most compute (TFLOP) one trial may need: 6 × parameters × training rows × "
         "epochs × folds.",
     )
+    max_iteration_gflop: float = Field(
+        default=5.0,
+        gt=0,
+        description="Most compute (GFLOP) one exact-solver iteration may need: the solver "
+        "checks for a cancel or a shutdown between iterations, so this bounds how long it "
+        "takes to see one.",
+    )
+    max_reports_per_trial: int = Field(
+        default=10_000,
+        ge=1,
+        description="Most epochs one trial may report (one learning-curve row each): "
+        "max_iter / report_every for the exact solver, max_epochs for minibatch.",
+    )
+    tenant_max_running: int = Field(
+        default=0,
+        ge=0,
+        description="Most trials one tenant's studies may run at once across the pool "
+        "(0: no limit beyond each study's budget.max_parallel).",
+    )
+    shutdown_grace_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds `regtune serve` gives its children to stop (workers hand their "
+        "trials back) before it kills them and hands a killed worker's trial back itself.",
+    )
     worker_memory_mb: int = Field(
         default=4096,
         ge=0,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Callable
 
 import optuna
@@ -27,6 +28,18 @@ def make_failing_objective(
         suggest(trial, spec)
         stop_check()
         raise FloatingPointError("the trainer diverged")
+
+    return objective
+
+
+def deaf_to_stops(spec: StudySpec, *, stop_check: StopCheck) -> Callable[[optuna.Trial], float]:
+    """Every trial sleeps 10 minutes without looking at ``stop_check``: a step that cannot be
+    interrupted, which ``regtune serve`` must kill on shutdown."""
+
+    def objective(trial: optuna.Trial) -> float:
+        suggest(trial, spec)
+        time.sleep(600)
+        return 0.0
 
     return objective
 

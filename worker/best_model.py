@@ -32,7 +32,9 @@ from typing import Any
 
 import numpy as np
 import optuna
+import torch
 from optuna.artifacts import upload_artifact
+from torch import nn
 
 from service.ingest.preprocess import FillValues
 from service.spec.definition import StudySpec
@@ -47,16 +49,24 @@ from service.store.trials import views as trial_reads
 from worker import data
 from worker import modelfile as predict
 from worker.evaluation import unnamed
+from worker.models import penalized_weights
 from worker.objective import n_outputs, prepare, stored_values, train_config
 from worker.trainers import fit
-from worker.trainers.config import TrainConfig
+from worker.trainers.config import StopCheck, TrainConfig
 from worker.trainers.result import TrainResult
 
 log = logging.getLogger(__name__)
 
 
-def save_best_model(study_id: str) -> dict[str, Any] | None:
-    """Retrain and upload the best trial's model unless it is already saved; return its record."""
+class RefitStopped(Exception):
+    """The worker is stopping: the retraining is abandoned, not failed (no try is counted), and
+    the catch-up of another worker saves the model (the autoscaler keeps one for it)."""
+
+
+def save_best_model(study_id: str, *, stop: StopCheck | None = None) -> dict[str, Any] | None:
+    """Retrain and upload the best trial's model unless it is already saved; return its record.
+    ``stop`` is called between solver iterations and minibatch steps; it raises
+    ``RefitStopped`` to abandon the retraining."""
     with transaction() as session:
         row = session.get(StudyRow, study_id)
         if row is None or row.optuna_study_id is None:
@@ -77,7 +87,9 @@ def save_best_model(study_id: str) -> dict[str, Any] | None:
     if existing is not None and existing.get("trial") == view.number:
         return existing
     try:
-        record = _retrain_and_upload(row, spec, view)
+        record = _retrain_and_upload(row, spec, view, stop=stop)
+    except RefitStopped:
+        raise
     except Exception as exc:
         best_model.record_failure(study_id, osid, error=f"{type(exc).__name__}: {exc}")
         raise
@@ -91,15 +103,22 @@ def save_best_model(study_id: str) -> dict[str, Any] | None:
 
 
 def _retrain_and_upload(
-    row: StudyRow, spec: StudySpec, view: trial_reads.TrialView
+    row: StudyRow, spec: StudySpec, view: trial_reads.TrialView, *, stop: StopCheck | None
 ) -> dict[str, Any]:
     dataset = data.load(spec.dataset.model_dump(mode="json"))
-    fitted = best_fit(spec, view.params, view.user_attrs)
+    fitted = best_fit(spec, view.params, view.user_attrs, stop=stop)
     saved = loaded(dataset, fitted)
     _, test = data.split_test(
         dataset, test_fraction=spec.validation.test_fraction, seed=spec.validation.split_seed
     )
     test_metrics = saved.score(dataset.X[test], dataset.y[test])  # holes filled per member
+    n_nonzero, n_weights = fitted.sparsity
+    sparsity = {
+        "n_nonzero": n_nonzero,
+        "n_weights": n_weights,
+        "refit_lambda": fitted.refit_lambda,
+        "note": fitted.note,
+    }
     if not fitted.refit:
         _compare(row.id, view, test_metrics)
     # a refit has no validation rows of its own: the best trial's figures stand for it
@@ -115,6 +134,7 @@ def _retrain_and_upload(
         "refit": fitted.refit,
         "train_rows": fitted.train_rows,
         "refit_epochs": fitted.epochs,
+        **sparsity,
     }
     filename = f"{row.name}-trial{view.number}.safetensors"
     study = optuna.load_study(study_name=row.optuna_name, storage=get_storage())
@@ -138,6 +158,7 @@ def _retrain_and_upload(
         "val_metrics": val_metrics,
         "refit": fitted.refit,
         "train_rows": fitted.train_rows,
+        **sparsity,
         "created_at": utcnow().isoformat(),
     }
     study.set_user_attr(BEST_MODEL_ATTR, record)
@@ -218,6 +239,26 @@ class BestFit:
     refit: bool
     epochs: int | None = None
     """Epochs the refit trained for (minibatch refit only)."""
+    refit_lambda: float | None = None
+    """The λ the refit needed to keep ``objective.max_nonzero`` (when above the trial's)."""
+    note: str | None = None
+    """Why the saved model is not the plain refit (``max_nonzero``), if it is not."""
+
+    @property
+    def sparsity(self) -> tuple[int, int]:
+        """(non-zero weights, weights) of the saved model: a weight counts if any of its
+        members (one per fold without a refit) uses it, since their predictions are averaged."""
+        return saved_nonzero(self.result.models)
+
+
+def saved_nonzero(models: list[nn.Module]) -> tuple[int, int]:
+    per_member = [penalized_weights(m) for m in models]
+    nonzero = total = 0
+    for weights in zip(*per_member, strict=True):
+        used = torch.stack([w.detach() != 0 for w in weights]).any(dim=0)
+        nonzero += int(used.sum())
+        total += used.numel()
+    return nonzero, total
 
 
 def refit_splits(spec: StudySpec) -> data.Splits:
@@ -259,21 +300,90 @@ def refit_epochs(config: TrainConfig, trial_attrs: Mapping[str, Any]) -> int:
     return max(1, int(epochs))
 
 
-def best_fit(spec: StudySpec, params: Mapping[str, Any], trial_attrs: Mapping[str, Any]) -> BestFit:
+def best_fit(
+    spec: StudySpec,
+    params: Mapping[str, Any],
+    trial_attrs: Mapping[str, Any],
+    *,
+    stop: StopCheck | None = None,
+) -> BestFit:
     """Train the best trial's configuration for the best model: refit on all non-test rows
-    (``spec.refit``), or retrain the trial's own folds."""
+    (``spec.refit``), or retrain the trial's own folds. ``stop``: as in ``fit``."""
     values = stored_values(spec, dict(params))
     if not spec.refit:
         splits = prepare(spec, with_fill=True)
         config = train_config(spec, values, n_out=n_outputs(splits))
         rows = len(splits.folds[0].y_train)
-        return BestFit(fit(config, splits.folds), splits, config, rows, refit=False)
+        result = fit(config, splits.folds, stop=stop)
+        return BestFit(result, splits, config, rows, refit=False)
     splits = refit_splits(spec)
     config = train_config(spec, values, n_out=n_outputs(splits))
     epochs = None
     if config.solver == "minibatch":
         epochs = refit_epochs(config, trial_attrs)
         config = dataclasses.replace(config, max_epochs=epochs, early_stopping=None)
-    result = fit(config, splits.folds)
+    result = fit(config, splits.folds, stop=stop)
     rows = len(splits.folds[0].y_train)
-    return BestFit(result, splits, config, rows, refit=True, epochs=epochs)
+    fitted = BestFit(result, splits, config, rows, refit=True, epochs=epochs)
+    limit = spec.objective.max_nonzero
+    if limit is None or fitted.sparsity[0] <= limit:
+        return fitted
+    return _within(limit, spec, values, fitted, stop=stop)
+
+
+def _within(
+    limit: int,
+    spec: StudySpec,
+    values: dict[str, float],
+    fitted: BestFit,
+    *,
+    stop: StopCheck | None,
+) -> BestFit:
+    """The refit over ``max_nonzero`` (more rows can wake more weights): the exact solver
+    raises λ to about the smallest value that keeps the limit (doubling, then bisecting in log
+    λ, warm-started), as glmnet's ``dfmax``; otherwise, or if that fails, the trial's own
+    models (``refit: false``) are saved."""
+    found = fitted.sparsity[0]
+    config = fitted.config
+    if config.solver == "exact" and config.l1_ratio > 0 and config.lam > 0:
+        raised = _raise_lambda(limit, fitted, stop=stop)
+        if raised is not None:
+            return dataclasses.replace(
+                raised,
+                note=f"the refit had {found} non-zero weights, over objective.max_nonzero "
+                f"{limit}: λ raised from {config.lam:.6g} to {raised.config.lam:.6g}",
+            )
+    own = best_fit(spec.model_copy(update={"refit": False}), values, {}, stop=stop)
+    return dataclasses.replace(
+        own,
+        note=f"the refit had {found} non-zero weights, over objective.max_nonzero {limit}: "
+        "the trial's own models are saved",
+    )
+
+
+RAISES = 40
+BISECTIONS = 12
+
+
+def _raise_lambda(limit: int, fitted: BestFit, *, stop: StopCheck | None) -> BestFit | None:
+    def solve(lam: float, start: TrainResult) -> BestFit:
+        config = dataclasses.replace(fitted.config, lam=lam)
+        result = fit(config, fitted.splits.folds, warm_start=start.states or None, stop=stop)
+        return dataclasses.replace(fitted, result=result, config=config, refit_lambda=lam)
+
+    low, high = fitted, None
+    for _ in range(RAISES):
+        tried = solve(low.config.lam * 2, low.result)
+        if tried.sparsity[0] <= limit:
+            high = tried
+            break
+        low = tried
+    if high is None:
+        return None
+    for _ in range(BISECTIONS):
+        middle = solve(math.sqrt(low.config.lam * high.config.lam), low.result)
+        if middle.sparsity[0] <= limit:
+            high = middle
+        else:
+            low = middle
+    return high

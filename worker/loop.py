@@ -22,6 +22,7 @@ from service.settings import Settings, get_settings
 from service.spec.definition import StudySpec
 from service.spec.enums import ACTIVE
 from service.store.backoff import TRANSIENT, Backoff, caused_by_database, describe, retry_forever
+from service.store.db import connection_limit
 from service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
 from service.store.optuna_db.internals import storage_of, study_id_of, trial_id_of
 from service.store.scheduling import claims
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from worker.objective import ObjectiveFactory
 
 log = logging.getLogger(__name__)
+WORKER_ENGINES = 2
+"""regtune's engine and Optuna's storage: a worker reads trials through the first."""
 STUDY_CACHE_SIZE = 32
 """Studies a worker keeps loaded (with their cached trials) across claims."""
 
@@ -49,8 +52,32 @@ class HandBack(Exception):
     """
 
 
+class _NoTracebackForStops(logging.Filter):
+    """Optuna logs a trial that raises with its traceback; a hand-back or a stopped study is the
+    worker's decision, not a crash, so its line keeps the reason and loses the traceback (the
+    worker says what it did with the trial in its own line)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HandBack | StudyStopped):
+            record.exc_info = record.exc_text = None
+        return True
+
+
+OPTUNA_TRIAL_LOGGER = "optuna.study._optimize"
+"""Where Optuna logs "Trial N failed … because of the following error" (with a traceback)."""
+
+
+def quiet_stops() -> None:
+    """Install ``_NoTracebackForStops`` on Optuna's trial logger, once per process."""
+    logger = logging.getLogger(OPTUNA_TRIAL_LOGGER)
+    if not any(isinstance(f, _NoTracebackForStops) for f in logger.filters):
+        logger.addFilter(_NoTracebackForStops())
+
+
 class Worker:
     def __init__(self, settings: Settings | None = None) -> None:
+        quiet_stops()
         self.settings = settings or get_settings()
         self.id = workers.new_worker_id()
         self.stopping = threading.Event()
@@ -88,7 +115,7 @@ class Worker:
         retry_forever(lambda: workers.register(self.id), what="register", stop=self.stopping)
         self._last_beat = time.monotonic()
         logs.worker_var.set(self.id)
-        log.info("worker %s registered", self.id)
+        log.info("worker %s registered; %s", self.id, self.connections())
         beats = threading.Thread(target=self._heartbeat, name="regtune-heartbeat", daemon=True)
         beats.start()
         idle = Backoff(self.settings.poll_min, self.settings.poll_max)
@@ -100,7 +127,9 @@ class Worker:
                     if time.monotonic() - self._last_beat > self._fence:
                         self._beat(raise_errors=True)
                     asked = time.perf_counter()
-                    claim = claims.claim(worker_id=self.id)
+                    claim = claims.claim(
+                        worker_id=self.id, tenant_max_running=self.settings.tenant_max_running
+                    )
                     self._claim_seconds = time.perf_counter() - asked
                 except TRANSIENT as exc:
                     delay = outage.next()
@@ -126,6 +155,19 @@ class Worker:
                 log.warning("could not unregister (%s); the sweep will remove it", describe(exc))
             log.info("worker %s stopped after %d trials", self.id, ran)
         return ran
+
+    def connections(self) -> str:
+        """How many database connections this worker may hold: what a pool of N workers asks
+        of PostgreSQL's ``max_connections``."""
+        settings = self.settings
+        limit = connection_limit(settings, engines=WORKER_ENGINES)
+        if limit is None:
+            return "SQLite file: no database server connections"
+        return (
+            f"it may hold up to {limit} database connections ({WORKER_ENGINES} engines × "
+            f"(REGTUNE_DB_POOL_SIZE {settings.db_pool_size} + REGTUNE_DB_MAX_OVERFLOW "
+            f"{settings.db_max_overflow})); N workers need N × {limit} of max_connections"
+        )
 
     def _heartbeat(self) -> None:
         while not self.stopping.wait(self.settings.heartbeat_interval):
@@ -234,12 +276,21 @@ class Worker:
             self._save_best_model(claim.study_id)
 
     def _save_best_model(self, study_id: str) -> None:
-        """This finish completed the study: retrain its best trial and store the model."""
-        from worker.best_model import save_best_model
+        """This finish completed the study: retrain its best trial and store the model.
+
+        A shutdown stops the retraining within one solver iteration or minibatch step, as it
+        stops a trial; the study then waits for another worker's catch-up."""
+        from worker.best_model import RefitStopped, save_best_model
+
+        def stop() -> None:
+            if self.stopping.is_set():
+                raise RefitStopped("the worker is stopping")
 
         try:
             with logs.context(study_id=study_id):  # not the last trial's id: a retrain
-                save_best_model(study_id)
+                save_best_model(study_id, stop=stop)
+        except RefitStopped:
+            log.info("study %s: best model left to another worker (stopping)", study_id)
         except Exception:
             log.exception("study %s: could not save the best model", study_id)
 
@@ -321,10 +372,12 @@ class Worker:
 
     def _stop_check(self, claim: claims.Claim) -> Callable[[], None]:
         def stop_check() -> None:
-            """After each epoch: stop if the worker is stopping or the study was cancelled.
+            """Between solver iterations, minibatch steps and epochs: stop if the worker is
+            stopping or the study was cancelled.
 
-            Cancellation arrives on the heartbeat's round trip: a cancelled study's running
-            trials stop within one heartbeat interval plus one epoch.
+            A shutdown is seen within one iteration (admission bounds one at
+            ``REGTUNE_MAX_ITERATION_GFLOP``); a cancel arrives on the heartbeat's round trip, so
+            a cancelled study's running trials stop within one heartbeat interval more.
             """
             if self.stopping.is_set():
                 raise HandBack("the worker is stopping")

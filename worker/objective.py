@@ -105,6 +105,9 @@ def record(trial: optuna.Trial, result: TrainResult) -> None:
         "stopped_early": result.stopped_early,
         "diverged": result.diverged,
     }
+    if result.iterations:  # the exact solver: whether it met tol, and in how many iterations
+        attrs["converged"] = result.converged
+        attrs["iterations"] = max(result.iterations)
     attrs.update(result.val_metrics)
     attrs.update(result.test_metrics)
     for key, value in attrs.items():
@@ -155,7 +158,7 @@ def make_objective(
             stop_check()
             return trial.should_prune()
 
-        result = fit(config, splits.folds, on_epoch)
+        result = fit(config, splits.folds, on_epoch, stop=stop_check)
         record(trial, result)
         measures = {**result.val_metrics, **sparsity(result)}
         trial.set_user_attr("n_inputs", measures["n_inputs"])

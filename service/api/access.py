@@ -16,7 +16,7 @@ from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.api.errors import error_response
+from service.api.errors import error_response, unavailable
 from service.errors import Unauthorized
 from service.settings import get_settings
 from service.store.backoff import TRANSIENT
@@ -50,9 +50,7 @@ class Authenticate:
             return
         except TRANSIENT as exc:
             log.warning("cannot check the API key: database unavailable (%s)", type(exc).__name__)
-            await error_response(503, "unavailable", "the database is unavailable; retry")(
-                scope, receive, send
-            )
+            await unavailable(exc)(scope, receive, send)
             return
         scope.setdefault("state", {})[CALLER_KEY] = caller
         await self.app(scope, receive, send)

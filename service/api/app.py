@@ -15,6 +15,7 @@ from service.api import (
     best_model,
     datasets,
     errors,
+    head,
     health,
     keys,
     limits,
@@ -92,7 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(observability.router)
     app.include_router(datasets.router)
     app.include_router(keys.router)
-    limits.install(app)  # middleware: the first installed is the innermost
+    head.install(app)  # middleware: the first installed is the innermost
+    limits.install(app)
     access.install(app)
     observability.install(app)  # outermost, so refused requests are logged and counted too
     original = app.openapi

@@ -8,7 +8,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from optuna.exceptions import StorageInternalError
 from pydantic import ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
@@ -22,8 +25,13 @@ from service.errors import (
     NotFound,
     Unauthorized,
 )
+from service.store.backoff import caused_by_database, describe, unavailable_cause
 
 log = logging.getLogger(__name__)
+RETRY_AFTER_S = 5
+"""What a 503 asks the caller to wait: about a worker's first back-off from an outage."""
+UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, ConnectionError, TimeoutError)
+"""Errors that say the database refused or dropped the connection, not that a request is wrong."""
 
 
 class BadBody(Exception):
@@ -39,6 +47,18 @@ def error_response(
 ) -> JSONResponse:
     body = {"error": {"code": code, "message": message, "fields": fields or []}}
     return JSONResponse(status_code=status, content=body)
+
+
+def unavailable(exc: BaseException) -> JSONResponse:
+    """503 with ``Retry-After``, naming why the database refused (its address stays out)."""
+    log.warning("database unavailable: %s", describe(exc))
+    response = error_response(
+        503,
+        "database_unavailable",
+        f"the database refused the request: {unavailable_cause(exc)}; retry in {RETRY_AFTER_S} s",
+    )
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
 
 
 def _path(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -75,6 +95,10 @@ def invalid_definition(exc: ValidationError) -> InvalidDefinition:
     return InvalidDefinition(_validation_message(fields), problems)
 
 
+async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
+    return unavailable(exc)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ValidationError)
     async def _pydantic(_: Request, exc: ValidationError) -> JSONResponse:
@@ -82,6 +106,16 @@ def install(app: FastAPI) -> None:
         # a stored row that no longer validates is the server's fault, never the caller's 422.
         log.error("stored data failed validation: %s", exc)
         return error_response(500, "internal_error", "stored data failed validation")
+
+    @app.exception_handler(StorageInternalError)
+    async def _storage(_: Request, exc: StorageInternalError) -> JSONResponse:
+        if caused_by_database(exc.__cause__ or exc.__context__ or exc):
+            return unavailable(exc)
+        log.error("Optuna's storage failed: %s", describe(exc))
+        return error_response(500, "internal_error", "the trial storage failed")
+
+    for kind in UNAVAILABLE:
+        app.add_exception_handler(kind, _unavailable)
 
     @app.exception_handler(RequestValidationError)
     async def _request(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
@@ -13,6 +14,12 @@ from service.settings import get_settings
 from service.store.repos import keys as auth
 from service.store.tables import ApiKeyRow
 
+log = logging.getLogger(__name__)
+DEFAULT_TENANT_WARNING = (
+    "tenant 'default' owns every study and dataset made before keys were turned on (and any "
+    "made without a key on loopback): this key reads, cancels and deletes all of them; give "
+    "a new team its own tenant name"
+)
 ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorResponse},
     404: {"model": ErrorResponse},
@@ -47,7 +54,11 @@ def key_out(row: ApiKeyRow) -> dict[str, Any]:
 def create_key(body: KeyCreate, response: Response) -> NewKey:
     row, secret = auth.create_key(body.tenant)
     response.headers["Location"] = f"/v1/keys/{row.id}"
-    return NewKey(**key_out(row), key=secret)
+    warning = None
+    if body.tenant == auth.DEFAULT_TENANT:
+        warning = DEFAULT_TENANT_WARNING
+        log.warning("key %s created for tenant %r: %s", row.id, body.tenant, warning)
+    return NewKey(**key_out(row), key=secret, warning=warning)
 
 
 @router.get("/keys", response_model=list[KeyOut], responses=ERRORS)

@@ -68,7 +68,16 @@ class BestTrial(BaseModel):
     params: dict[str, Any]
     n_nonzero: int | None
     user_attrs: dict[str, Any]
-    test_metrics: dict[str, Any] | None
+    test_metrics: dict[str, Any] | None = Field(
+        description="The best trial's own test metrics: its models (one per fold), trained on "
+        "its training rows, scored on the test split."
+    )
+    refit_test_metrics: dict[str, Any] | None = Field(
+        default=None,
+        description="The saved best model's test metrics once the study completed: this "
+        "configuration retrained on every non-test row (the refit; best_model.test_metrics). "
+        "Its loss is on the refit's own standardization; compare r2 or accuracy.",
+    )
 
 
 class BestModel(BaseModel):
@@ -85,6 +94,14 @@ class BestModel(BaseModel):
     """Trained again on every non-test row (the definition's ``refit``), not the trial's own."""
     train_rows: int | None = None
     """Rows the saved model trained on (per fold model when not refit)."""
+    n_nonzero: int | None = None
+    """Non-zero weights of the saved model itself (a weight any of its fold models uses);
+    within ``objective.max_nonzero`` when the definition sets one."""
+    n_weights: int | None = None
+    refit_lambda: float | None = None
+    """The λ the refit needed to keep ``objective.max_nonzero``, when above the trial's."""
+    note: str | None = None
+    """Why the saved model is not the plain refit of the best trial, if it is not."""
     created_at: UtcDateTime
 
 
@@ -199,6 +216,9 @@ class KeyOut(BaseModel):
 
 class NewKey(KeyOut):
     key: str = Field(description="the secret; shown only in this response")
+    warning: str | None = Field(
+        default=None, description="what the caller should know about this key's tenant"
+    )
 
 
 class WorkerOut(BaseModel):

@@ -84,7 +84,11 @@ def test_metrics_of(view: trial_reads.TrialView) -> dict[str, Any] | None:
     } or None
 
 
-def best_trial_out(view: trial_reads.TrialView, test_metrics: dict[str, Any] | None) -> BestTrial:
+def best_trial_out(
+    view: trial_reads.TrialView,
+    test_metrics: dict[str, Any] | None,
+    refit_test_metrics: dict[str, Any] | None = None,
+) -> BestTrial:
     return BestTrial(
         number=view.number,
         value=view.value,
@@ -93,6 +97,7 @@ def best_trial_out(view: trial_reads.TrialView, test_metrics: dict[str, Any] | N
         n_nonzero=view.user_attrs.get("n_nonzero"),
         user_attrs=view.user_attrs,
         test_metrics=test_metrics,
+        refit_test_metrics=refit_test_metrics,
     )
 
 
@@ -102,7 +107,9 @@ def study_out(row: StudyRow, *, spec: StudySpec | None = None) -> StudyOut:
     done = summary.counts["COMPLETE"] + summary.counts["PRUNED"]
     best = None
     if summary.best is not None:
-        best = best_trial_out(summary.best, summary.best_test_metrics)
+        best = best_trial_out(
+            summary.best, summary.best_test_metrics, summary.best_refit_test_metrics
+        )
     pareto = None
     if summary.pareto is not None:
         pareto = [best_trial_out(v, test_metrics_of(v)) for v in summary.pareto]

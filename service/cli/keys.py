@@ -24,6 +24,8 @@ def create_key(
     if as_json:
         print_json(created)
         return
+    if created.warning:
+        typer.secho(f"warning: {created.warning}", fg="yellow", err=True)
     console.print(f"key {created.id} for tenant {created.tenant}; secret (shown once):")
     sys.stdout.write(created.key + "\n")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ from service.settings import Settings, get_settings
 from service.store.backoff import Backoff
 from service.store.migrate import upgrade
 from service.store.repos.keys import is_loopback
+from service.store.scheduling.retries import hand_back_killed_worker
 
 log = logging.getLogger(__name__)
 QUICK_EXIT_S = 10.0
@@ -48,6 +50,19 @@ def dashboard_bind_refusal(host: str, settings: Settings) -> str | None:
     )
 
 
+def port_taken(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on, or None if it can (bound and let go at once,
+    with SO_REUSEADDR as uvicorn binds, so a closed connection's TIME_WAIT does not count)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
 def worker_memory_mb(settings: Settings, workers: int) -> int:
     """Each local worker's memory limit: the setting, but no more than its share of the
     machine (three quarters of physical memory split between the workers)."""
@@ -70,6 +85,7 @@ class Child:
     env: dict[str, str]
     critical: bool = True
     """Whether failing to start it at all stops ``serve`` (the API, the dashboard)."""
+    is_worker: bool = False
     popen: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     quick_deaths: int = 0
@@ -119,12 +135,27 @@ def serve(
     dashboard_port: int,
     api_workers: int | None = None,
 ) -> int:
-    """Run until Ctrl-C or SIGTERM, then stop every child (workers hand their trials back)."""
+    """Run until Ctrl-C or SIGTERM, then stop every child (workers hand their trials back).
+
+    A port already taken stops ``serve`` at once, before any worker starts taking work."""
     settings = get_settings()
     dashboard_host = host
     if dashboard and dashboard_bind_refusal(host, settings):
         dashboard_host = "127.0.0.1"
         log.warning("optuna-dashboard listens on 127.0.0.1 only (it has no authentication)")
+    ports = [("the API", host, port)]
+    if dashboard:
+        ports.append(("optuna-dashboard", dashboard_host, dashboard_port))
+    for what, where, number in ports:
+        taken = port_taken(where, number)
+        if taken:
+            print(
+                f"regtune serve: cannot listen for {what} on {where}:{number}: {taken} (is "
+                "another regtune serve running?); stop it or choose another --port",
+                file=sys.stderr,
+                flush=True,
+            )
+            return 2
     upgrade(settings.database_url)
     me = [sys.executable, "-m", "service.cli.app"]
     env = os.environ.copy()
@@ -133,7 +164,7 @@ def serve(
     api += ["--workers", str(api_workers or os.cpu_count() or 1)]
     children = [Child("api", api, env)]
     children += [
-        Child(f"worker {i + 1}", [*me, "worker"], worker_env, critical=False)
+        Child(f"worker {i + 1}", [*me, "worker"], worker_env, critical=False, is_worker=True)
         for i in range(workers)
     ]
     if dashboard:
@@ -167,13 +198,16 @@ def serve(
                 child.start()
                 log.info("%s restarted (pid %d)", child.name, child.popen.pid if child.popen else 0)
         time.sleep(0.2)
-    return _stop_all(children, code)
+    return _stop_all(children, code, grace=settings.shutdown_grace_s)
 
 
-def _stop_all(children: list[Child], code: int) -> int:
+def _stop_all(children: list[Child], code: int, *, grace: float) -> int:
+    """SIGTERM every child and give it ``grace`` seconds (``REGTUNE_SHUTDOWN_GRACE_S``) to hand
+    its trial back; a worker that is killed after that has its trial handed back here, so a
+    shutdown never counts as a worker's death (nor fails a study with ``max_retries: 0``)."""
     for child in children:
         child.stop()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + grace
     for child in children:
         if child.popen is None:
             continue
@@ -181,4 +215,17 @@ def _stop_all(children: list[Child], code: int) -> int:
             child.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             child.popen.kill()
+            child.popen.wait()
+            if child.is_worker:
+                _hand_back_for(child)
     return code
+
+
+def _hand_back_for(child: Child) -> None:
+    assert child.popen is not None
+    try:
+        released = hand_back_killed_worker(host=socket.gethostname(), pid=child.popen.pid)
+    except Exception as exc:
+        log.warning("%s: could not hand its trial back (%s); the sweep will", child.name, exc)
+        return
+    log.warning("%s did not stop in time: killed, %d slot(s) handed back", child.name, released)

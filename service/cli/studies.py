@@ -103,7 +103,9 @@ def _print_summary(study: StudyOut) -> None:
             )
         )
         if best.test_metrics:
-            console.print(Text(f"  test: {params(best.test_metrics)}"))
+            console.print(Text(f"  test (trial):       {params(best.test_metrics)}"))
+        if best.refit_test_metrics:
+            console.print(Text(f"  test (refit model): {params(best.refit_test_metrics)}"))
     front = study.pareto_front
     if front:
         names = study.definition.get("objectives") or []
@@ -220,7 +222,12 @@ def best(
                 f"trial #{best_trial.number}  value {fmt(best_trial.value)}  "
                 f"non-zero {fmt(best_trial.n_nonzero)}\n"
                 f"params: {params(best_trial.params)}\n"
-                f"test:   {params(best_trial.test_metrics or {})}"
+                f"test (trial):       {params(best_trial.test_metrics or {})}"
+                + (
+                    f"\ntest (refit model): {params(best_trial.refit_test_metrics)}"
+                    if best_trial.refit_test_metrics
+                    else ""
+                )
             )
         )
     if saved:

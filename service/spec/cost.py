@@ -5,8 +5,10 @@ knobs of 1,000 choices each (Optuna's ``GridSampler`` builds the whole product),
 ``[4096] × 8`` under 3 folds, a batch-norm model trained on batches of one row. Such a study
 would be claimed by every worker in turn and kill or occupy each one. The API estimates the
 grid size, the memory of one trial (data, model and optimizer state per fold, activations,
-the sampler) and its compute (epochs × rows × parameters) here, and rejects what is over the
-configured budget with a 422 naming the field to change.
+the sampler), its compute (epochs × rows × parameters for the minibatch trainer; ``max_iter``
+× the cost of one iteration for the exact solver, whose single iteration is bounded too, so a
+stop is seen within a second) and the learning-curve rows it writes here, and rejects what is
+over the configured budget with a 422 naming the field to change.
 
 Only ``StudySpec`` is imported from the definition; the rest is read from its attributes.
 """
@@ -47,6 +49,10 @@ class Budget:
     max_grid_points: int
     max_trial_memory_bytes: int
     max_trial_flop: float
+    max_iteration_flop: float = 5e9
+    """One exact-solver iteration: a stop (cancel, SIGTERM) is seen between two of them."""
+    max_reports: int = 10_000
+    """Learning-curve rows one trial writes (one per reported epoch)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Budget:
@@ -54,6 +60,8 @@ class Budget:
             max_grid_points=settings.max_grid_points,
             max_trial_memory_bytes=settings.max_trial_memory_mb * 1024 * 1024,
             max_trial_flop=settings.max_trial_tflop * 1e12,
+            max_iteration_flop=settings.max_iteration_gflop * 1e9,
+            max_reports=settings.max_reports_per_trial,
         )
 
 
@@ -70,7 +78,11 @@ class Cost:
     memory: dict[str, int]
     """Bytes of one trial by part: data, model, activations, sampler."""
     flop: float
-    """Floating-point operations of one trial that runs every epoch."""
+    """Floating-point operations of one trial that runs every epoch (every iteration)."""
+    iteration_flop: float = 0.0
+    """Exact solver: one iteration of one fold (gradient, step and one backtracking try)."""
+    reports: int = 0
+    """Reported epochs of one trial: learning-curve rows it writes."""
 
     @property
     def memory_bytes(self) -> int:
@@ -171,7 +183,18 @@ def estimate(spec: StudySpec, shape: DataShape) -> Cost:
         sampler = grid * GRID_POINT_BYTES
     elif spec.sampler.type == "gp":
         sampler = GP_MATRIX_COPIES * spec.budget.n_trials**2 * FLOAT64
-    flop = 6.0 * parameters * train_rows * spec.training.max_epochs * members
+    iteration = 0.0
+    training = spec.training
+    if spec.solver == "exact":
+        iteration = exact_iteration_flop(shape, train_rows)
+        reports = math.ceil(training.max_iter / training.report_every)
+        evaluation = 2.0 * parameters * val_rows * reports
+        flop = members * (
+            training.max_iter * iteration + evaluation + _exact_setup(shape, rows=train_rows)
+        )
+    else:
+        reports = training.max_epochs
+        flop = 6.0 * parameters * train_rows * training.max_epochs * members
     return Cost(
         grid_points=grid,
         parameters=parameters,
@@ -180,7 +203,28 @@ def estimate(spec: StudySpec, shape: DataShape) -> Cost:
         val_rows=val_rows,
         memory={"data": data, "model": model, "activations": activations, "sampler": sampler},
         flop=flop,
+        iteration_flop=iteration,
+        reports=reports,
     )
+
+
+def _outputs(shape: DataShape) -> int:
+    return shape.classes if shape.classes > 2 else 1
+
+
+def exact_iteration_flop(shape: DataShape, train_rows: int) -> float:
+    """One FISTA iteration (``worker.trainers.fista``): regression works through the d × d Gram
+    matrix (two products with it); classification makes three products with X (rows ×
+    (features + 1) × outputs): the image, the gradient and one backtracking try."""
+    if shape.classes <= 1:
+        return 4.0 * shape.features**2
+    return 6.0 * train_rows * (shape.features + 1) * _outputs(shape)
+
+
+def _exact_setup(shape: DataShape, *, rows: int) -> float:
+    """Before the first iteration: the Gram matrix and its eigenvalues, or X's spectral norm."""
+    d = shape.features + 1
+    return 2.0 * rows * d * d + 10.0 * d**3
 
 
 def _mib(n: float) -> str:
@@ -227,16 +271,62 @@ def problems(spec: StudySpec, shape: DataShape, budget: Budget) -> list[FieldPro
             )
         )
     if cost.flop > budget.max_trial_flop:
+        found.append(_compute_problem(spec, shape, cost, budget))
+    if cost.iteration_flop > budget.max_iteration_flop:
         found.append(
             FieldProblem(
-                "training.max_epochs",
-                f"one trial needs about {cost.flop / 1e12:.3g} TFLOP ({cost.parameters:,} "
-                f"parameters × {cost.train_rows:,} rows × {spec.training.max_epochs} epochs × "
-                f"{cost.members} model(s)); at most {budget.max_trial_flop / 1e12:g} TFLOP "
-                "(REGTUNE_MAX_TRIAL_TFLOP): fewer epochs, a smaller model or fewer folds",
+                "training.solver",
+                f"one exact-solver iteration needs about {cost.iteration_flop / 1e9:.3g} GFLOP "
+                f"({_per_iteration(shape, cost)}); at most {budget.max_iteration_flop / 1e9:g} "
+                "GFLOP (REGTUNE_MAX_ITERATION_GFLOP), so that a cancel or a shutdown is seen "
+                "within a second: use training.solver minibatch, or fewer rows or features",
+            )
+        )
+    if cost.reports > budget.max_reports:
+        exact = spec.solver == "exact"
+        given = (
+            f"max_iter {spec.training.max_iter:,} / report_every {spec.training.report_every:,}"
+            if exact
+            else f"max_epochs {spec.training.max_epochs:,}"
+        )
+        found.append(
+            FieldProblem(
+                "training.report_every" if exact else "training.max_epochs",
+                f"one trial would report {cost.reports:,} epochs ({given}), one learning-curve "
+                f"row each; at most {budget.max_reports:,} (REGTUNE_MAX_REPORTS_PER_TRIAL): "
+                + (
+                    f"report_every ≥ {math.ceil(spec.training.max_iter / budget.max_reports):,}"
+                    " or a smaller max_iter"
+                    if exact
+                    else "fewer epochs"
+                ),
             )
         )
     return found
+
+
+def _per_iteration(shape: DataShape, cost: Cost) -> str:
+    if shape.classes <= 1:
+        return f"{shape.features:,}² features through the Gram matrix"
+    return f"{cost.train_rows:,} rows × {shape.features:,} features × {_outputs(shape)} outputs"
+
+
+def _compute_problem(spec: StudySpec, shape: DataShape, cost: Cost, budget: Budget) -> FieldProblem:
+    limit = f"at most {budget.max_trial_flop / 1e12:g} TFLOP (REGTUNE_MAX_TRIAL_TFLOP)"
+    if spec.solver == "exact":
+        return FieldProblem(
+            "training.max_iter",
+            f"one trial needs about {cost.flop / 1e12:.3g} TFLOP (max_iter "
+            f"{spec.training.max_iter:,} iterations × {cost.iteration_flop / 1e9:.3g} GFLOP "
+            f"per iteration ({_per_iteration(shape, cost)}) × {cost.members} model(s)); "
+            f"{limit}: a smaller max_iter (a larger tol converges sooner) or fewer folds",
+        )
+    return FieldProblem(
+        "training.max_epochs",
+        f"one trial needs about {cost.flop / 1e12:.3g} TFLOP ({cost.parameters:,} "
+        f"parameters × {cost.train_rows:,} rows × {spec.training.max_epochs} epochs × "
+        f"{cost.members} model(s)); {limit}: fewer epochs, a smaller model or fewer folds",
+    )
 
 
 def _smallest_class_left(spec: StudySpec, shape: DataShape) -> int | None:

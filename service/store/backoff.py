@@ -48,6 +48,30 @@ def caused_by_database(exc: BaseException) -> bool:
     return False
 
 
+def unavailable_cause(exc: BaseException) -> str:
+    """Why the database refused, in words a caller can act on, without its address."""
+    text = describe(exc).lower()
+    if isinstance(exc, PoolTimeout) or "queuepool limit" in text:
+        return (
+            "every connection of this API process is in use (REGTUNE_DB_POOL_SIZE, "
+            "REGTUNE_DB_MAX_OVERFLOW)"
+        )
+    causes = [
+        (("too many clients", "too many connections", "remaining connection slots"),
+         "it has too many clients already (its max_connections is reached: fewer workers, a "
+         "smaller REGTUNE_DB_POOL_SIZE, or a pooler such as PgBouncer)"),
+        (("starting up", "shutting down", "in recovery"), "it is starting up or shutting down"),
+        (("database is locked", "lock timeout", "deadlock"), "it is busy (locked)"),
+        (("refused", "could not connect", "connection failed", "timeout expired", "timed out",
+          "server closed", "terminating connection", "no route", "name or service"),
+         "it refuses connections or cannot be reached (down or restarting)"),
+    ]  # fmt: skip
+    for needles, cause in causes:
+        if any(needle in text for needle in needles):
+            return cause
+    return f"it is unavailable ({describe(exc).split(':')[0]})"
+
+
 def describe(exc: BaseException) -> str:
     """``Type: first line`` of the root of the error chain: what a log line should say."""
     seen: set[int] = set()

@@ -12,7 +12,7 @@ from sqlalchemy import CursorResult, Engine, Integer, Result, any_, bindparam, c
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.settings import get_settings
+from service.settings import Settings, get_settings
 
 
 @event.listens_for(Engine, "connect")
@@ -57,6 +57,14 @@ def engine_kwargs(url: str) -> dict[str, Any]:
         "pool_recycle": 1800,
         "connect_args": {"connect_timeout": 5, "application_name": APPLICATION_NAME},
     }
+
+
+def connection_limit(settings: Settings, *, engines: int) -> int | None:
+    """Most server connections a process with ``engines`` engines may hold (None for SQLite: a
+    file, no server): what a pool of such processes needs of ``max_connections``."""
+    if settings.database_url.startswith("sqlite"):
+        return None
+    return engines * (settings.db_pool_size + settings.db_max_overflow)
 
 
 def make_engine(url: str) -> Engine:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import assert_never
 
 from worker.data import Fold
-from worker.trainers.config import EpochHook, TrainConfig
+from worker.trainers.config import EpochHook, StopCheck, TrainConfig
 from worker.trainers.exact import train_exact
 from worker.trainers.fista import LinearState
 from worker.trainers.minibatch import train_minibatch
@@ -24,13 +24,15 @@ def fit(
     on_epoch: EpochHook | None = None,
     *,
     warm_start: Sequence[LinearState] | None = None,
+    stop: StopCheck | None = None,
 ) -> TrainResult:
     """Train one model per fold with ``config.solver``; ``warm_start`` (linear models): one
-    starting state per fold."""
+    starting state per fold; ``stop``: called between solver iterations and minibatch steps,
+    raises to abandon the training (a cancel or a shutdown is seen within one of them)."""
     match config.solver:
         case "exact":
-            return train_exact(config, folds, on_epoch, warm_start=warm_start)
+            return train_exact(config, folds, on_epoch, warm_start=warm_start, stop=stop)
         case "minibatch":
-            return train_minibatch(config, folds, on_epoch, warm_start=warm_start)
+            return train_minibatch(config, folds, on_epoch, warm_start=warm_start, stop=stop)
         case _:
             assert_never(config.solver)

@@ -10,6 +10,9 @@ from service.spec.definition import Solver
 EpochHook = Callable[[int, dict[str, float]], bool]
 """Called after every epoch with (epoch, validation metrics named ``val_*``); True stops (prunes).
 For the exact trainer an "epoch" is ``ExactOptions.report_every`` solver iterations."""
+StopCheck = Callable[[], None]
+"""Called between solver iterations and minibatch steps; raises to stop the training at once
+(the study was cancelled, the worker is shutting down)."""
 
 
 @dataclass(frozen=True)

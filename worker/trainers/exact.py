@@ -24,7 +24,7 @@ import numpy as np
 from worker.data import Fold
 from worker.evaluation import score_folds
 from worker.models import build_model, set_linear
-from worker.trainers.config import EpochHook, TrainConfig
+from worker.trainers.config import EpochHook, StopCheck, TrainConfig
 from worker.trainers.fista import Fista, LinearState, Task, per_fold, threads_for
 from worker.trainers.result import TrainResult, build_result
 
@@ -102,14 +102,19 @@ def _task(name: str) -> Task:
 
 
 def _solve(
-    members: list[_Member], folds: list[Fold], config: TrainConfig, on_epoch: EpochHook | None
+    members: list[_Member],
+    folds: list[Fold],
+    config: TrainConfig,
+    on_epoch: EpochHook | None,
+    stop: StopCheck | None,
 ) -> tuple[int, list[float] | None, bool]:
     """Advance the folds in lockstep, K iterations an epoch, reporting each → (epochs run,
-    learning curve, pruned). Without a hook nobody sees the epochs: no evaluation between."""
+    learning curve, pruned). Without a hook nobody sees the epochs: no evaluation between.
+    ``stop`` is checked before every iteration."""
     options = config.exact
     if on_epoch is None:
         for member in members:
-            member.solver.run(options.max_iter, tol=options.tol)
+            member.solver.run(options.max_iter, tol=options.tol, stop=stop)
         iterations = max(m.solver.iterations for m in members)
         return math.ceil(iterations / options.report_every), None, False
     curve: list[float] = []
@@ -117,7 +122,7 @@ def _solve(
     while True:
         for member in members:
             budget = options.max_iter - member.solver.iterations
-            member.solver.run(min(options.report_every, budget), tol=options.tol)
+            member.solver.run(min(options.report_every, budget), tol=options.tol, stop=stop)
             member.sync()
         epoch += 1
         metrics = score_folds([m.model for m in members], folds, "val", config.task)
@@ -136,18 +141,20 @@ def train_exact(
     on_epoch: EpochHook | None = None,
     *,
     warm_start: Sequence[LinearState] | None = None,
+    stop: StopCheck | None = None,
 ) -> TrainResult:
     """Solve every fold to ``config.exact.tol``; report the mean validation metric over folds
     every ``config.exact.report_every`` iterations (the hook returning True prunes).
     ``warm_start``: one state per fold, e.g. the ``states`` of the finished trial nearest in
-    (λ, ρ)."""
+    (λ, ρ). ``stop`` is called before every solver iteration and raises to abandon the
+    training."""
     if config.model_kind != "linear":
         raise ValueError(f"the exact solver trains linear models, got {config.model_kind=}")
     starts = per_fold(warm_start, len(folds))
     started = time.perf_counter()
     members = [_Member(config, fold, start) for fold, start in zip(folds, starts, strict=True)]
     with threads_for(sum(fold.X_train.size for fold in folds)):
-        epochs, curve, pruned = _solve(members, folds, config, on_epoch)
+        epochs, curve, pruned = _solve(members, folds, config, on_epoch, stop)
         for member in members:
             member.sync()
         return build_result(

@@ -22,7 +22,7 @@ costs nothing; near ``tol`` the distance itself is computed. F being ``μ``-stro
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -269,12 +269,16 @@ class Fista:
         """The current parameters (copies), with the intercept the solution implies."""
         return self.smooth.unpack(self.P)
 
-    def run(self, steps: int, *, tol: float) -> bool:
-        """Advance at most ``steps`` iterations, fewer if the stopping rule is met; → converged."""
+    def run(self, steps: int, *, tol: float, stop: Callable[[], None] | None = None) -> bool:
+        """Advance at most ``steps`` iterations, fewer if the stopping rule is met; → converged.
+        ``stop`` is called before every iteration and raises to abandon the solve, so a stop is
+        seen within one iteration, whatever ``steps`` is."""
         with threads_for(self.n_entries):
             for _ in range(steps):
                 if self.converged:
                     break
+                if stop is not None:
+                    stop()
                 self._iterate(tol)
         return self.converged
 

@@ -29,7 +29,7 @@ from torch.nn import functional as F
 from worker.data import Fold
 from worker.evaluation import score_folds
 from worker.models import build_model, set_linear, weighted_penalties
-from worker.trainers.config import EpochHook, TrainConfig
+from worker.trainers.config import EpochHook, StopCheck, TrainConfig
 from worker.trainers.fista import LinearState, per_fold
 from worker.trainers.result import TrainResult, build_result
 
@@ -95,13 +95,15 @@ class _Member:
         self.generator = generator
         self.best_state: dict[str, torch.Tensor] | None = None
 
-    def epoch(self, config: TrainConfig) -> None:
+    def epoch(self, config: TrainConfig, stop: StopCheck | None = None) -> None:
         self.model.train()
         n = len(self.y)
         size = n if config.batch_size is None else min(config.batch_size, n)
         order = torch.randperm(n, generator=self.generator) if size < n else torch.arange(n)
         threshold = config.learning_rate * config.lam * config.l1_ratio
         for start in range(0, n, size):
+            if stop is not None:
+                stop()
             idx = order[start : start + size]
             if config.batch_norm and len(idx) < 2:
                 continue
@@ -131,10 +133,12 @@ def train_minibatch(
     on_epoch: EpochHook | None = None,
     *,
     warm_start: Sequence[LinearState] | None = None,
+    stop: StopCheck | None = None,
 ) -> TrainResult:
     """Train one model per fold in lockstep for ``max_epochs`` (or until early stopping); the
     metric of an epoch is the mean over folds. ``warm_start`` (linear models): one starting
-    state per fold instead of the random initialization."""
+    state per fold instead of the random initialization. ``stop`` is called before every
+    minibatch step and raises to abandon the training."""
     if warm_start is not None and config.model_kind != "linear":
         raise ValueError(f"a warm start needs a linear model, got {config.model_kind=}")
     starts = per_fold(warm_start, len(folds))
@@ -152,7 +156,7 @@ def train_minibatch(
     epoch = 0
     for epoch in range(1, config.max_epochs + 1):
         for member in members:
-            member.epoch(config)
+            member.epoch(config, stop)
         metrics = score_folds(models, folds, "val", config.task)
         value = metrics[config.metric]
         curve.append(value)

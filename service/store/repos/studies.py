@@ -225,8 +225,11 @@ class StudySummary:
     counts: dict[str, int]
     best: trial_reads.TrialView | None
     best_test_metrics: dict[str, Any] | None
+    """The best trial's own test metrics (its models, trained on its training rows)."""
     pareto: list[trial_reads.TrialView] | None = None
     best_model: dict[str, Any] | None = None
+    best_refit_test_metrics: dict[str, Any] | None = None
+    """The saved model's, when it is the best trial's configuration retrained (the refit)."""
 
 
 PARETO_LIMIT = 500
@@ -252,13 +255,13 @@ def summarize(row: StudyRow, *, spec: StudySpec | None = None) -> StudySummary:
         return counts, best, pareto, best_model.read_info(session, osid)
 
     counts, best, pareto, model = read(reads)
-    test_metrics = None
+    test_metrics = refit_metrics = None
     if best is not None:
         test_metrics = {
             k.removeprefix("test_"): v for k, v in best.user_attrs.items() if k.startswith("test_")
         } or None
         if model is not None and model.get("trial") == best.number:
-            test_metrics = model["test_metrics"]  # what the downloadable model scores
+            refit_metrics = model["test_metrics"]  # what the downloadable model scores
     return StudySummary(
         row=row,
         counts=counts,
@@ -266,4 +269,5 @@ def summarize(row: StudyRow, *, spec: StudySpec | None = None) -> StudySummary:
         best_test_metrics=test_metrics,
         pareto=pareto,
         best_model=model,
+        best_refit_test_metrics=refit_metrics,
     )

@@ -68,26 +68,58 @@ def _monotonic_done() -> Any:
     return case((done > StudyRow.n_done, done), else_=StudyRow.n_done)
 
 
-def _eligible(now: datetime) -> list[Any]:
-    return [
+def _tenant_running() -> Any:
+    """Trials running in all studies of the claimed study's tenant."""
+    same = aliased(StudyRow)
+    return (
+        select(func.coalesce(func.sum(same.n_running), 0))
+        .where(same.tenant == StudyRow.tenant)
+        .scalar_subquery()
+    )
+
+
+def _eligible(now: datetime, tenant_max_running: int = 0) -> list[Any]:
+    found = [
         StudyRow.status.in_(ACTIVE),
         StudyRow.optuna_study_id.is_not(None),  # None while the study is being created
         StudyRow.n_running < StudyRow.max_parallel,
         StudyRow.n_done + StudyRow.n_running < StudyRow.n_trials,
         or_(StudyRow.deadline.is_(None), StudyRow.deadline > now),
     ]
+    if tenant_max_running > 0:
+        found.append(_tenant_running() < tenant_max_running)
+    return found
 
 
-def _least_recently_served(now: datetime) -> Select[Any]:
+def _least_recently_served(now: datetime, tenant_max_running: int = 0) -> Select[Any]:
     return (
         select(StudyRow.id)
-        .where(*_eligible(now))
+        .where(*_eligible(now, tenant_max_running))
         .order_by(StudyRow.last_served_at.asc().nulls_first(), StudyRow.created_at, StudyRow.id)
     )
 
 
+TENANT_LOCK_CLASS = 0x7267
+"""First key of the PostgreSQL advisory locks that serialize claims of one tenant."""
+
+
+def _tenant_locked(session: Session, study_id: str) -> bool:
+    """PostgreSQL: take the study's tenant's claim lock for this transaction, without waiting.
+
+    Under READ COMMITTED the claim's UPDATE sees every claim committed before it started, and
+    claims of other studies of the tenant commit only after this lock is released, so the sum
+    of the tenant's running trials it checks is exact. Never waiting means no deadlock with the
+    row lock a concurrent claimer holds; a claimer that loses tries the next study."""
+    locked = session.scalar(
+        select(
+            func.pg_try_advisory_xact_lock(TENANT_LOCK_CLASS, func.hashtext(StudyRow.tenant))
+        ).where(StudyRow.id == study_id)
+    )
+    return bool(locked)
+
+
 def _take(
-    session: Session, study_id: str, *, now: datetime
+    session: Session, study_id: str, *, now: datetime, tenant_max_running: int = 0
 ) -> tuple[int, str, dict[str, Any]] | None:
     """The one conditional UPDATE that decides a claim: the study's row if this one won the slot.
 
@@ -96,7 +128,7 @@ def _take(
     """
     taken = session.execute(
         update(StudyRow)
-        .where(StudyRow.id == study_id, *_eligible(now))
+        .where(StudyRow.id == study_id, *_eligible(now, tenant_max_running))
         .values(
             n_running=StudyRow.n_running + 1,
             n_claims=StudyRow.n_claims + 1,
@@ -112,7 +144,11 @@ def _take(
 
 
 def claim(
-    engine: Engine | None = None, *, worker_id: str, now: datetime | None = None
+    engine: Engine | None = None,
+    *,
+    worker_id: str,
+    now: datetime | None = None,
+    tenant_max_running: int = 0,
 ) -> Claim | None:
     """Take one slot in the least recently served study that has room, or return None.
 
@@ -120,21 +156,26 @@ def claim(
     right now is skipped for the next one, so concurrent claimers spread over studies instead of
     queueing on one row. If that finds nothing (every eligible row is locked, or the database
     ignores row locks, as SQLite does), candidates are tried in order and the conditional UPDATE
-    decides. Either way ``n_done + n_running < n_trials`` and ``n_running < max_parallel`` are
-    checked by the statement that takes the slot, so the budget and the limit hold exactly.
+    decides. Either way ``n_done + n_running < n_trials``, ``n_running < max_parallel`` and
+    (``tenant_max_running`` > 0, ``REGTUNE_TENANT_MAX_RUNNING``) the tenant's running trials
+    below that cap are checked by the statement that takes the slot, so all three hold exactly.
     """
     now = now or utcnow()
+    cap = tenant_max_running
     with transaction(engine) as session:
+        postgresql = session.get_bind().dialect.name == "postgresql"
         candidates: list[str] = []
-        if session.get_bind().dialect.name == "postgresql":
+        if postgresql:
             locked = session.scalar(
-                _least_recently_served(now).limit(1).with_for_update(skip_locked=True)
+                _least_recently_served(now, cap).limit(1).with_for_update(skip_locked=True)
             )
             candidates = [locked] if locked is not None else []
         if not candidates:
-            candidates = list(session.scalars(_least_recently_served(now).limit(8)))
+            candidates = list(session.scalars(_least_recently_served(now, cap).limit(8)))
         for study_id in candidates:
-            taken = _take(session, study_id, now=now)
+            if cap > 0 and postgresql and not _tenant_locked(session, study_id):
+                continue
+            taken = _take(session, study_id, now=now, tenant_max_running=cap)
             if taken is None:
                 continue
             seq, optuna_name, definition = taken

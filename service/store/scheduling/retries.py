@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import copy
+import json
 import logging
+import warnings
 from functools import lru_cache
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.trial import FrozenTrial
-from sqlalchemy import Engine, select
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy import Engine, delete, select
 
 from service.store.db import transaction
-from service.store.optuna_db.attrs import RETRY_OF_ATTR
-from service.store.optuna_db.internals import engine_of, study_id_of, trial_id_of
+from service.store.optuna_db.attrs import CLAIM_ATTR, RETRY_OF_ATTR
+from service.store.optuna_db.internals import engine_of, om, study_id_of, trial_id_of
 from service.store.optuna_db.storage import make_storage
-from service.store.scheduling.claims import fail_study_killed_by
-from service.store.tables import StudyRow
+from service.store.scheduling.claims import fail_study_killed_by, finish
+from service.store.tables import ClaimRow, StudyRow, WorkerRow
 
 log = logging.getLogger(__name__)
 
@@ -74,3 +76,61 @@ def storage_with_retries(url: str | None = None) -> RDBStorage:
 @lru_cache
 def get_storage() -> RDBStorage:
     return storage_with_retries()
+
+
+def hand_back_killed_worker(
+    *,
+    host: str,
+    pid: int,
+    engine: Engine | None = None,
+    storage: RDBStorage | None = None,
+) -> int:
+    """Hand back what a worker held when its parent had to kill it on shutdown; → slots given.
+
+    ``regtune serve`` kills a worker that did not stop in time: that is the parent's decision,
+    not a trial killing its worker, so it must not count as a death (or as an error before the
+    trial started). Its running trial is failed and queued again with the same parameters, as
+    the worker's own hand-back does, then its slots are released as a finish without error.
+    """
+    storage = storage or get_storage()
+    attr, trials = om.TrialSystemAttributeModel, om.TrialModel
+    with transaction(engine) as session:
+        this_one = (WorkerRow.host == host, WorkerRow.pid == pid)
+        ids = list(session.scalars(select(WorkerRow.id).where(*this_one)))
+        held = session.execute(
+            select(ClaimRow.id, ClaimRow.study_id).where(ClaimRow.worker_id.in_(ids))
+        ).all()
+        running = session.execute(  # the trials linked to those claims (``link_trial``)
+            select(StudyRow.optuna_name, trials.number)
+            .join(trials, trials.study_id == StudyRow.optuna_study_id)
+            .join(attr, attr.trial_id == trials.trial_id)
+            .where(
+                attr.key == CLAIM_ATTR,
+                attr.value_json.in_([json.dumps(claim_id) for claim_id, _ in held]),
+                trials.state == TrialState.RUNNING,
+            )
+        ).all()
+    for optuna_name, number in running:
+        _hand_back_running(storage, optuna_name, int(number))
+    for claim_id, study_id in held:
+        finish(engine, claim_id=claim_id, study_id=study_id)
+    with transaction(engine) as session:
+        session.execute(delete(WorkerRow).where(WorkerRow.id.in_(ids)))
+    return len(held)
+
+
+def _hand_back_running(storage: RDBStorage, optuna_name: str, number: int) -> None:
+    try:
+        study = optuna.load_study(study_name=optuna_name, storage=storage)
+    except KeyError:  # deleted meanwhile
+        return
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id_of(study), number)
+    try:
+        if not storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+            return
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return  # it finished, or handed itself back, before it was killed
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        queue_retry(study, storage.get_trial(trial_id), max_retry=None)
+    log.info("trial %d of %s handed back for its killed worker", number, optuna_name)

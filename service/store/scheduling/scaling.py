@@ -10,23 +10,42 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
-from service.spec.enums import ACTIVE
+from service.spec.enums import ACTIVE, StudyStatus
+from service.store.optuna_db.attrs import BEST_MODEL_ATTR, NO_MODEL_ATTR
+from service.store.optuna_db.internals import om
+
+_TRIALS = om.TrialModel.__tablename__
+_MODEL_ATTRS = om.StudyUserAttributeModel.__tablename__
+_MARKS = om.StudySystemAttributeModel.__tablename__
 
 SCALER_QUERY = f"""\
 SELECT COALESCE(SUM(CASE
     WHEN n_trials - n_done <= 0 OR max_parallel <= 0 THEN 0
     WHEN n_trials - n_done < max_parallel THEN n_trials - n_done
     ELSE max_parallel
-END), 0) AS wanted_workers
+END), 0) + (
+    SELECT COUNT(*) FROM regtune_studies AS done
+    WHERE done.status = '{StudyStatus.COMPLETED.value}'
+    AND done.optuna_study_id IS NOT NULL
+    AND EXISTS (SELECT 1 FROM {_TRIALS} AS t
+        WHERE t.study_id = done.optuna_study_id AND t.state = 'COMPLETE')
+    AND NOT EXISTS (SELECT 1 FROM {_MODEL_ATTRS} AS model
+        WHERE model.study_id = done.optuna_study_id AND model.key = '{BEST_MODEL_ATTR}')
+    AND NOT EXISTS (SELECT 1 FROM {_MARKS} AS mark
+        WHERE mark.study_id = done.optuna_study_id AND mark.key = '{NO_MODEL_ATTR}')
+) AS wanted_workers
 FROM regtune_studies
 WHERE status IN ({", ".join(f"'{status}'" for status in ACTIVE)})
 """
 """For each queued or running study, ``min(max_parallel, n_trials - n_done)``, never negative,
-summed: the slots being run plus the slots open, each study capped by its ``max_parallel``.
+summed: the slots being run plus the slots open, each study capped by its ``max_parallel``;
+plus one for each completed study whose best model is still to be saved (a refit a stopped
+worker left, or one waiting out a failed try's back-off), as ``studies_missing_a_model`` finds
+them, so a pool scaled to zero keeps a worker to catch up.
 
-Completed, cancelled and failed studies want no worker (a cancelled study's running trials stop
-at their next epoch). With one trial per worker at a time, this is the number of workers that
-have something to do now; a KEDA target of 1 per worker makes it the pool's size.
+Cancelled and failed studies want no worker (a cancelled study's running trials stop at their
+next iteration). With one trial per worker at a time, this is the number of workers that have
+something to do now; a KEDA target of 1 per worker makes it the pool's size.
 """
 
 

@@ -2,6 +2,16 @@ SELECT COALESCE(SUM(CASE
     WHEN n_trials - n_done <= 0 OR max_parallel <= 0 THEN 0
     WHEN n_trials - n_done < max_parallel THEN n_trials - n_done
     ELSE max_parallel
-END), 0) AS wanted_workers
+END), 0) + (
+    SELECT COUNT(*) FROM regtune_studies AS done
+    WHERE done.status = 'completed'
+    AND done.optuna_study_id IS NOT NULL
+    AND EXISTS (SELECT 1 FROM trials AS t
+        WHERE t.study_id = done.optuna_study_id AND t.state = 'COMPLETE')
+    AND NOT EXISTS (SELECT 1 FROM study_user_attributes AS model
+        WHERE model.study_id = done.optuna_study_id AND model.key = 'regtune:best_model')
+    AND NOT EXISTS (SELECT 1 FROM study_system_attributes AS mark
+        WHERE mark.study_id = done.optuna_study_id AND mark.key = 'regtune:no_best_model')
+) AS wanted_workers
 FROM regtune_studies
 WHERE status IN ('queued', 'running')
