@@ -24,7 +24,12 @@ from service.spec.enums import ACTIVE
 from service.store.backoff import TRANSIENT, Backoff, caused_by_database, describe, retry_forever
 from service.store.db import connection_limit
 from service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
-from service.store.optuna_db.internals import storage_of, study_id_of, trial_id_of
+from service.store.optuna_db.internals import (
+    OPTUNA_TRIAL_LOGGER,
+    storage_of,
+    study_id_of,
+    trial_id_of,
+)
 from service.store.scheduling import claims
 from service.store.scheduling import workers as workers
 from service.store.scheduling.retries import get_storage, queue_retry
@@ -62,10 +67,6 @@ class _NoTracebackForStops(logging.Filter):
         if isinstance(error, HandBack | StudyStopped):
             record.exc_info = record.exc_text = None
         return True
-
-
-OPTUNA_TRIAL_LOGGER = "optuna.study._optimize"
-"""Where Optuna logs "Trial N failed … because of the following error" (with a traceback)."""
 
 
 def quiet_stops() -> None:

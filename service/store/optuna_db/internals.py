@@ -51,6 +51,10 @@ om: Any = _optuna_models
 """Optuna's SQLAlchemy models (untyped)."""
 
 
+OPTUNA_TRIAL_LOGGER = "optuna.study._optimize"
+"""Where Optuna logs "Trial N failed … because of the following error" (with a traceback)."""
+
+
 def storage_of(study: optuna.Study) -> BaseStorage:
     """The storage a study reads and writes through (Optuna wraps an RDBStorage in a cache)."""
     return study._storage
