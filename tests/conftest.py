@@ -10,6 +10,7 @@ its environment, and the session fails if one is still running at its end.
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import signal
 import time
@@ -26,7 +27,7 @@ from tests.support import OWNER, Processes, Stack, leftovers
 
 BACKENDS = ["sqlite", "postgresql"]
 MARKS = {
-    "process": {"processes", "module_processes", "stack_factory"},
+    "process": {"processes", "module_processes", "stack_factory", "spawn"},
     "postgresql": {"pg", "pg_url"},
     "helm": {"helm"},
     "browser": {"browser"},
@@ -140,6 +141,15 @@ def processes(tmp_path: Path) -> Iterator[Processes]:
         yield started
     finally:
         started.stop()
+
+
+@pytest.fixture
+def spawn() -> Iterator[multiprocessing.context.SpawnContext]:
+    """Python's ``spawn`` start method for a test's own processes; any left alive are killed."""
+    yield multiprocessing.get_context("spawn")
+    for child in multiprocessing.active_children():
+        child.kill()
+        child.join(timeout=10)
 
 
 @pytest.fixture(scope="module")

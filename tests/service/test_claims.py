@@ -138,11 +138,13 @@ def _claimer_process(
     out.put(sum(results))
 
 
-def test_exact_budget_and_max_parallel_under_concurrent_claimers(db: Db) -> None:
+def test_exact_budget_and_max_parallel_under_concurrent_claimers(
+    db: Db, spawn: multiprocessing.context.SpawnContext
+) -> None:
     """3 processes × 2 threads claim one study: exactly n trials, never more than max_parallel."""
     n_trials, max_parallel = 30, 3
     row = _study(db, n_trials, max_parallel)
-    ctx = multiprocessing.get_context("spawn")
+    ctx = spawn
     held, peak, lock, out = ctx.Value("i", 0), ctx.Value("i", 0), ctx.Lock(), ctx.Queue()
     seen: list[int] = []
     watching = threading.Event()
