@@ -12,6 +12,9 @@ One objective (``bench.sleep_objective``: sleep T seconds spread over 10 reporte
 For (a) and (b) the time is that of ``study.optimize``; for (c) it is from the first claim to the
 last finish (the study's ``started_at`` → ``finished_at``), so start-up is excluded in every case.
 
+``--quick`` is a smoke run: 3 trials of 0.02 s per configuration, the in-process ones one after
+another in a single child process.
+
     python -m bench.overhead [--quick]
 """
 
@@ -86,19 +89,24 @@ def run_in_process(config: str, url: str | None, seconds: float, n_trials: int) 
     return {"wall_s": wall, "complete": complete}
 
 
-def _child(config: str, url: str | None, seconds: float, n_trials: int) -> dict[str, Any]:
+def _child(
+    runs: list[tuple[str, str | None]], seconds: float, n_trials: int
+) -> list[dict[str, Any]]:
+    """``run_in_process`` for each (configuration, URL) of ``runs``, in order, in a child
+    process."""
     code = (
         "import json, sys; from bench.overhead import run_in_process; "
-        "print(json.dumps(run_in_process(*json.loads(sys.argv[1]))))"
+        "print(json.dumps([run_in_process(config, url, *json.loads(sys.argv[2])) "
+        "for config, url in json.loads(sys.argv[1])]))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code, json.dumps([config, url, seconds, n_trials])],
+        [sys.executable, "-c", code, json.dumps(runs), json.dumps([seconds, n_trials])],
         cwd=harness.ROOT,
         capture_output=True,
         text=True,
         check=True,
     )
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+    return list(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
 # ---------------------------------------------------------------------- (c): the service
@@ -125,23 +133,39 @@ def run_service(url: str, tmp: Path, seconds: float, n_trials: int) -> dict[str,
 # ---------------------------------------------------------------------- the table
 
 
-def measure(quick: bool) -> list[dict[str, Any]]:
+def measure(quick: bool, postgres: Path | None = None) -> list[dict[str, Any]]:
+    """Every configuration at each plan's trial length.
+
+    Each in-process configuration runs in a child of its own, so that one configuration's
+    imports and pragmas stay its own; ``quick`` runs them in one child, in ``IN_PROCESS``'s
+    order (the WAL pragmas, once registered, touch only the SQLite engines after them).
+    """
     plans = [(0.02, 3)] if quick else [(1.0, 30), (0.1, 100)]
     rows: list[dict[str, Any]] = []
-    with harness.postgres() as server, harness.scratch("overhead") as tmp:
+
+    def record(config: str, seconds: float, n_trials: int, result: dict[str, Any]) -> None:
+        rows.append({"config": config, "trial_s": seconds, "n_trials": n_trials, **result})
+        print(f"  {config:20s} {seconds:g} s x {n_trials}: {result}", flush=True)
+
+    with harness.postgres(postgres) as server, harness.scratch("overhead") as tmp:
+
+        def url_of(config: str) -> str | None:
+            if config == "memory":
+                return None
+            kind = "postgresql" if config.endswith("postgresql") else "sqlite"
+            return harness.fresh_database(kind, tmp, server, config.replace("-", "_"))
+
         for seconds, n_trials in plans:
-            for config in IN_PROCESS + SERVICE:
-                kind = "postgresql" if config.endswith("postgresql") else "sqlite"
-                url = None
-                if config != "memory":
-                    url = harness.fresh_database(kind, tmp, server, config.replace("-", "_"))
-                if config in SERVICE:
-                    assert url is not None
-                    result = run_service(url, tmp, seconds, n_trials)
-                else:
-                    result = _child(config, url, seconds, n_trials)
-                rows.append({"config": config, "trial_s": seconds, "n_trials": n_trials, **result})
-                print(f"  {config:20s} {seconds:g} s x {n_trials}: {result}", flush=True)
+            runs = [(config, url_of(config)) for config in IN_PROCESS]
+            for group in [runs] if quick else [[run] for run in runs]:
+                for (config, _), result in zip(
+                    group, _child(group, seconds, n_trials), strict=True
+                ):
+                    record(config, seconds, n_trials, result)
+            for config in SERVICE:
+                url = url_of(config)
+                assert url is not None
+                record(config, seconds, n_trials, run_service(url, tmp, seconds, n_trials))
     return rows
 
 
@@ -189,7 +213,7 @@ def summarize(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
 
 def main(argv: list[str] | None = None) -> None:
     args = harness.parse_args(__doc__ or "", argv)
-    rows, markdown = summarize(measure(args.quick))
+    rows, markdown = summarize(measure(args.quick, args.postgres))
     harness.publish(args.out, "overhead", {"quick": args.quick, "rows": rows}, markdown)
 
 
