@@ -13,7 +13,7 @@ For (a) and (b) the time is that of ``study.optimize``; for (c) it is from the f
 last finish (the study's ``started_at`` → ``finished_at``), so start-up is excluded in every case.
 
 ``--quick`` is a smoke run: 3 trials of 0.02 s per configuration, the in-process ones one after
-another in a single child process.
+another in a single child process, and that child and the two services at the same time.
 
     python -m bench.overhead [--quick]
 """
@@ -24,7 +24,10 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -133,20 +136,29 @@ def run_service(url: str, tmp: Path, seconds: float, n_trials: int) -> dict[str,
 # ---------------------------------------------------------------------- the table
 
 
+Results = list[tuple[str, dict[str, Any]]]
+"""(configuration, its result) pairs."""
+
+
+def _in_process(runs: list[tuple[str, str | None]], seconds: float, n_trials: int) -> Results:
+    return list(zip([c for c, _ in runs], _child(runs, seconds, n_trials), strict=True))
+
+
+def _service(config: str, url: str, tmp: Path, seconds: float, n_trials: int) -> Results:
+    return [(config, run_service(url, tmp, seconds, n_trials))]
+
+
 def measure(quick: bool, postgres: Path | None = None) -> list[dict[str, Any]]:
-    """Every configuration at each plan's trial length.
+    """Every configuration at each plan's trial length, one after another.
 
     Each in-process configuration runs in a child of its own, so that one configuration's
-    imports and pragmas stay its own; ``quick`` runs them in one child, in ``IN_PROCESS``'s
-    order (the WAL pragmas, once registered, touch only the SQLite engines after them).
+    imports and pragmas stay its own. ``quick`` is a smoke run whose numbers mean nothing: the
+    in-process configurations share one child (in ``IN_PROCESS``'s order: the WAL pragmas, once
+    registered, touch only the SQLite engines after them), and it and the two services run at
+    the same time.
     """
     plans = [(0.02, 3)] if quick else [(1.0, 30), (0.1, 100)]
     rows: list[dict[str, Any]] = []
-
-    def record(config: str, seconds: float, n_trials: int, result: dict[str, Any]) -> None:
-        rows.append({"config": config, "trial_s": seconds, "n_trials": n_trials, **result})
-        print(f"  {config:20s} {seconds:g} s x {n_trials}: {result}", flush=True)
-
     with harness.postgres(postgres) as server, harness.scratch("overhead") as tmp:
 
         def url_of(config: str) -> str | None:
@@ -157,15 +169,21 @@ def measure(quick: bool, postgres: Path | None = None) -> list[dict[str, Any]]:
 
         for seconds, n_trials in plans:
             runs = [(config, url_of(config)) for config in IN_PROCESS]
-            for group in [runs] if quick else [[run] for run in runs]:
-                for (config, _), result in zip(
-                    group, _child(group, seconds, n_trials), strict=True
-                ):
-                    record(config, seconds, n_trials, result)
+            groups = [runs] if quick else [[run] for run in runs]
+            tasks: list[Callable[[], Results]] = [
+                partial(_in_process, group, seconds, n_trials) for group in groups
+            ]
             for config in SERVICE:
-                url = url_of(config)
-                assert url is not None
-                record(config, seconds, n_trials, run_service(url, tmp, seconds, n_trials))
+                url = str(url_of(config))
+                tasks.append(partial(_service, config, url, tmp, seconds, n_trials))
+            if quick:
+                with ThreadPoolExecutor(len(tasks)) as pool:
+                    done = list(pool.map(lambda task: task(), tasks))
+            else:
+                done = [task() for task in tasks]
+            for config, result in (pair for results in done for pair in results):
+                rows.append({"config": config, "trial_s": seconds, "n_trials": n_trials, **result})
+                print(f"  {config:20s} {seconds:g} s x {n_trials}: {result}", flush=True)
     return rows
 
 

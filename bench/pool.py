@@ -12,8 +12,9 @@ end, so process start-up is excluded. While a PostgreSQL run goes, the connectio
 database are sampled, and the CPU seconds the workers, the API and PostgreSQL used per trial are
 read from /proc: on a small machine that, not the database's locks, is what bounds the scaling.
 
-``--quick`` is a smoke run: 4 trials of 0.05 s with 1 and then 2 workers, the second run
-reusing the first run's API and worker (one more worker started) on the same database.
+``--quick`` is a smoke run: per backend one API and 2 workers on one database, and two studies
+of 4 trials of 0.05 s, with at most 1 and then 2 trials at a time (the rows "1 worker" and
+"2 workers").
 
     python -m bench.pool [--quick]
 """
@@ -171,8 +172,7 @@ def start_service(
     sleep_seconds: float,
     workers: int,
 ) -> tuple[harness.Service, str]:
-    """The API and ``workers`` workers on a fresh database (:func:`add_workers` waits for them
-    to register)."""
+    """The API and ``workers`` workers on a fresh database; returns once they registered."""
     url = harness.fresh_database(kind, tmp, server, label)
     env = {
         "REGTUNE_OBJECTIVE_FACTORY": "bench.sleep_objective:make_objective",
@@ -184,15 +184,14 @@ def start_service(
     service = harness.Service(url, tmp, **env)
     try:
         service.start_api("--workers", "1").start_workers(workers)
+        wait_registered(service, workers)
     except BaseException:
         service.stop()
         raise
     return service, url
 
 
-def add_workers(service: harness.Service, n_workers: int) -> None:
-    """Start workers until ``n_workers`` run; return once all of them registered."""
-    service.start_workers(n_workers - (len(service.procs) - 1))
+def wait_registered(service: harness.Service, n_workers: int) -> None:
     wait_for(
         lambda: len(httpx.get(f"{service.url}/v1/workers", timeout=30).json()) == n_workers,
         timeout=900,
@@ -202,10 +201,15 @@ def add_workers(service: harness.Service, n_workers: int) -> None:
 
 
 def run_pool(
-    service: harness.Service, url: str, n_trials: int, server: PostgresServer | None
+    service: harness.Service,
+    url: str,
+    n_trials: int,
+    server: PostgresServer | None,
+    *,
+    n_workers: int,
 ) -> dict[str, Any]:
-    """One study of ``n_trials`` on the service's workers (as many slots as workers);
-    throughput and what it cost.
+    """One study of ``n_trials``, at most ``n_workers`` trials at a time, on the service's
+    workers; throughput and what it cost.
 
     CPU per trial is taken between 10 % and 90 % of the study, so start-up (imports) and the
     end (the finishing worker retrains and stores the best model) are left out.
@@ -213,7 +217,6 @@ def run_pool(
     import optuna
 
     kind = "sqlite" if server is None else "postgresql"
-    n_workers = len(service.procs) - 1
     watch = None
     database = url.rsplit("/", 1)[1]
     if server is not None:
@@ -295,14 +298,13 @@ def main(argv: list[str] | None = None) -> None:
     with harness.scratch("pool") as tmp, harness.postgres(args.postgres) as server:
         for kind in BACKENDS:
             pg = server if kind == "postgresql" else None
-            if args.quick:  # one API and database; a worker more for each run
+            if args.quick:  # one API, database and pool; each study uses n of its workers
                 service, url = start_service(
-                    kind, pg, tmp, kind, sleep_seconds=sleep_seconds, workers=counts[0]
+                    kind, pg, tmp, kind, sleep_seconds=sleep_seconds, workers=max(counts)
                 )
                 with service:
                     for n in counts:
-                        add_workers(service, n)
-                        measured(run_pool(service, url, QUICK_TRIALS, pg))
+                        measured(run_pool(service, url, QUICK_TRIALS, pg, n_workers=n))
                 continue
             for n in counts:
                 label = f"{kind}{n}"
@@ -310,8 +312,8 @@ def main(argv: list[str] | None = None) -> None:
                     kind, pg, tmp, label, sleep_seconds=sleep_seconds, workers=n
                 )
                 with service:
-                    add_workers(service, n)
-                    measured(run_pool(service, url, max(6, TRIALS_PER_WORKER * n), pg))
+                    n_trials = max(6, TRIALS_PER_WORKER * n)
+                    measured(run_pool(service, url, n_trials, pg, n_workers=n))
 
     rows = []
     for r in runs:
