@@ -16,6 +16,10 @@ the API processes and PostgreSQL used at the sustainable rate are reported besid
 Separately, each endpoint's median latency one request at a time at 1,000, 10,000 and 100,000
 trials shows whether cost stays flat as a study grows.
 
+``--quick`` is a smoke run with its own defaults (``QUICK``): one study of 60 trials (20 through
+Optuna, 40 copied) beside 3 small ones, 1-s steps from 20 requests/s, at most one halving.
+Options given on the command line win over either mode's defaults.
+
     python -m bench.api_load [--quick] [--step 30] [--sizes 10000,100000]
 """
 
@@ -37,15 +41,37 @@ from typing import Any
 import httpx
 
 from bench import harness, loadgen
-from bench.api_seed import seed_database
+from bench.api_seed import OPTUNA_BATCH, seed_database
 from tests.support import Proc, free_port, wait_for
 
 GOAL_P99_MS = 50.0
 MIX: tuple[tuple[str, float], ...] = (("study", 0.4), ("trial_page", 0.4), ("study_list", 0.2))
-FIRST_RATE = 50.0
-MIN_RATE = 0.5
 REFINEMENTS = 2
-SMALL_STUDIES = 40
+FULL: dict[str, Any] = {
+    "step": 30.0,
+    "sizes": "10000,100000",
+    "flat_sizes": "1000,10000,100000",
+    "first_rate": 50.0,
+    "min_rate": 0.5,
+    "max_rate": 3200.0,
+    "one_at_a_time": 200,
+    "small_studies": 40,
+    "optuna_batch": OPTUNA_BATCH,
+}
+"""The defaults, which give README's figures."""
+QUICK: dict[str, Any] = {
+    **FULL,
+    "step": 1.0,
+    "sizes": "60",
+    "flat_sizes": "60",
+    "first_rate": 20.0,
+    "min_rate": 10.0,
+    "max_rate": 20.0,
+    "one_at_a_time": 5,
+    "small_studies": 3,
+    "optuna_batch": 20,
+}
+"""``--quick``'s defaults: every path of the script on a tiny budget."""
 ENDPOINTS = ("study", "trial_page", "study_list", "trial", "metrics", "healthz")
 
 
@@ -176,19 +202,20 @@ def step(
         f"servers {servers:4.0%}  {'pass' if row['passed'] else 'FAIL'}",
         flush=True,
     )
-    drain(base, probe)
+    drain(base, probe, settle=min(1.0, seconds / 5))
     return row
 
 
-def drain(base: str, probe: str) -> None:
-    """Wait until a server that fell behind has worked off its queue (it answers a probe)."""
+def drain(base: str, probe: str, settle: float) -> None:
+    """Wait until a server that fell behind has worked off its queue (it answers a probe), then
+    let it idle ``settle`` seconds."""
     wait_for(
         lambda: httpx.get(base + probe, timeout=60).status_code < 500,
         timeout=900,
-        interval=1.0,
+        interval=min(1.0, settle),
         what="the server to catch up",
     )
-    time.sleep(1.0)
+    time.sleep(settle)
 
 
 def search(
@@ -197,13 +224,15 @@ def search(
     *,
     seconds: float,
     cpu_roots: list[int],
+    first_rate: float,
+    min_rate: float,
     max_rate: float,
     probe: str,
     alone_count: int = 30,
     alone_limit: float = 60.0,
 ) -> dict[str, Any]:
-    """Double from 50 requests/s until a step fails (halve while the first ones fail), then
-    bisect twice between the best pass and the first failure.
+    """Double from ``first_rate`` requests/s until a step fails (halve while the first ones
+    fail, down to ``min_rate``), then bisect twice between the best pass and the first failure.
 
     First the median of ``alone_count`` requests one at a time: a server whose single request
     already takes longer than the p99 goal passes at no rate, and its capacity is 1000 / that
@@ -228,14 +257,14 @@ def search(
     if alone is None or alone >= GOAL_P99_MS:
         return {**found, "sustainable_rate": 0.0, "at_best": None, "steps": steps}
     warm = min(10.0, seconds)  # every process of the server reached, caches built
-    asyncio.run(loadgen.open_loop(base, next_request, rate=FIRST_RATE / 5, seconds=warm))
-    drain(base, probe)
+    asyncio.run(loadgen.open_loop(base, next_request, rate=first_rate / 5, seconds=warm))
+    drain(base, probe, settle=min(1.0, seconds / 5))
 
     def at(rate: float) -> bool:
         steps.append(step(base, next_request, rate, seconds, cpu_roots, probe))
         return bool(steps[-1]["passed"])
 
-    rate = FIRST_RATE
+    rate = first_rate
     passed: float | None = None
     failed: float | None = None
     if at(rate):
@@ -248,7 +277,7 @@ def search(
             passed = rate
     else:
         failed = rate
-        while rate / 2 >= MIN_RATE:
+        while rate / 2 >= min_rate:
             rate /= 2
             if at(rate):
                 passed = rate
@@ -284,55 +313,68 @@ def sequential(base: str, study_id: str, n_trials: int, count: int) -> dict[str,
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The options; those not given take ``FULL``'s or, with ``--quick``, ``QUICK``'s value."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="tiny study, 2 s steps: a smoke run")
+    parser.add_argument("--quick", action="store_true", help="tiny study, 1 s steps: a smoke run")
     parser.add_argument("--out", type=Path, default=harness.RESULTS)
-    parser.add_argument("--step", type=float, default=30.0, help="seconds per step (30)")
-    parser.add_argument("--sizes", default="10000,100000", help="study sizes for the search")
-    parser.add_argument("--flat-sizes", default="1000,10000,100000", help="sizes, one at a time")
+    harness.add_postgres_argument(parser)
+    parser.add_argument("--step", type=float, help="seconds per step (30)")
+    parser.add_argument("--sizes", help="study sizes for the search (10000,100000)")
+    parser.add_argument("--flat-sizes", help="sizes, one at a time (1000,10000,100000)")
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="K for N")
-    parser.add_argument("--max-rate", type=float, default=3200.0)
-    parser.add_argument("--one-at-a-time", type=int, default=200, help="requests per endpoint")
+    parser.add_argument("--first-rate", type=float, help="requests/s of the first step (50)")
+    parser.add_argument("--min-rate", type=float, help="lowest rate tried (0.5)")
+    parser.add_argument("--max-rate", type=float, help="highest rate tried (3200)")
+    parser.add_argument("--one-at-a-time", type=int, help="requests per endpoint (200)")
+    parser.add_argument("--small-studies", type=int, help="studies beside the big one (40)")
+    parser.add_argument(
+        "--optuna-batch", type=int, help="trials seeded through Optuna, before the copy (100)"
+    )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean-up stops the servers
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for name, value in (QUICK if args.quick else FULL).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    return args
 
 
 def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    if args.quick:
-        args.sizes, args.flat_sizes, args.step, args.max_rate = "300", "300", 2.0, 100.0
-        args.one_at_a_time = 20
     search_sizes = [int(n) for n in args.sizes.split(",") if n]
     flat_sizes = [int(n) for n in args.flat_sizes.split(",") if n]
     searches: list[dict[str, Any]] = []
     flat: dict[int, dict[str, float]] = {}
-    with harness.postgres() as server:
+    rates = {"first_rate": args.first_rate, "min_rate": args.min_rate, "max_rate": args.max_rate}
+    with harness.postgres(args.postgres) as server:
         postgres = postmaster_pid(server)
         for n in sorted(set(search_sizes) | set(flat_sizes)):
             print(f"{n} trials:", flush=True)
-            url = server.create_database(f"api_load_{n}")
-            study_id = seed_database(url, n, SMALL_STUDIES)
+            url = harness.fresh_database("postgresql", tmp, server, f"api_load_{n}")
+            study_id = seed_database(url, n, args.small_studies, args.optuna_batch)
             optuna_id = _optuna_id(url, study_id)
-            if n in flat_sizes:
-                with regtune_api(url, tmp, args.processes) as (base, _):
-                    flat[n] = sequential(base, study_id, n, args.one_at_a_time)
-                print("  one at a time (median ms): " + _medians(flat[n]), flush=True)
-            if n not in search_sizes:
-                continue
-            for processes in sorted({1, args.processes}):
-                print(f"  regtune, {processes} API process(es):", flush=True)
+            # K = args.processes last: the one-at-a-time medians reuse its server
+            api_processes = sorted({1, args.processes}) if n in search_sizes else [args.processes]
+            for processes in api_processes:
                 with regtune_api(url, tmp, processes) as (base, pid):
+                    if processes == args.processes and n in flat_sizes:
+                        flat[n] = sequential(base, study_id, n, args.one_at_a_time)
+                        print("  one at a time (median ms): " + _medians(flat[n]), flush=True)
+                    if n not in search_sizes:
+                        continue
+                    print(f"  regtune, {processes} API process(es):", flush=True)
                     requests = regtune_requests(study_id, n)
                     found = search(
                         base,
                         requests,
                         seconds=args.step,
                         cpu_roots=[pid, postgres],
-                        max_rate=args.max_rate,
                         probe="/healthz",
+                        **rates,
                     )
                 searches.append(
                     {"n_trials": n, "target": "regtune", "processes": processes, **found}
                 )
+            if n not in search_sizes:
+                continue
             print("  optuna-dashboard:", flush=True)
             with dashboard(url, tmp) as (base, pid):
 
@@ -344,10 +386,10 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                     study_detail,
                     seconds=args.step,
                     cpu_roots=[pid, postgres],
-                    max_rate=args.max_rate,
                     probe="/api/meta",
                     alone_count=5,
                     alone_limit=300.0,
+                    **rates,
                 )
             searches.append({"n_trials": n, "target": "optuna-dashboard", "processes": 1, **found})
     return {
@@ -356,8 +398,10 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             "step_seconds": args.step,
             "goal_p99_ms": GOAL_P99_MS,
             "mix": dict(MIX),
-            "small_studies": SMALL_STUDIES,
+            "small_studies": args.small_studies,
+            "optuna_batch": args.optuna_batch,
             "processes": args.processes,
+            **rates,
         },
         "searches": searches,
         "ratios": _ratios(searches, args.processes),

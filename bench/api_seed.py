@@ -148,8 +148,9 @@ def bulk_copy(url: str, optuna_study_id: int, first_number: int, n: int, seed: i
             conn.execute(f"VACUUM ANALYZE {table}")  # what autovacuum would have done by now
 
 
-def seed_database(url: str, n_trials: int, n_small: int) -> str:
-    """Create the big study (and ``n_small`` empty ones) in ``url``; return the big study's id."""
+def seed_database(url: str, n_trials: int, n_small: int, optuna_batch: int = OPTUNA_BATCH) -> str:
+    """Create the big study (and ``n_small`` empty ones) in ``url``; return the big study's id.
+    The first ``optuna_batch`` trials go through Optuna's ``add_trials``, the rest are copied."""
     import optuna
     from sqlalchemy import update
 
@@ -170,7 +171,7 @@ def seed_database(url: str, n_trials: int, n_small: int) -> str:
     study = optuna.load_study(study_name=big.optuna_name, storage=get_storage())
     started = time.perf_counter()
     rng = random.Random(0)
-    first = min(OPTUNA_BATCH, n_trials)
+    first = min(optuna_batch, n_trials)
     study.add_trials([_frozen(_trial(rng, number)) for number in range(first)])
     if n_trials > first:
         bulk_copy(url, study._study_id, first, n_trials - first, seed=1)

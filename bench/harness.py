@@ -52,9 +52,21 @@ def parse_args(
         help="seeds or random splits per comparison, where the benchmark has them "
         "(default: the benchmark's own)",
     )
+    add_postgres_argument(parser)
     for flag, options in (extra or {}).items():
         parser.add_argument(flag, **options)
     return parser.parse_args(argv)
+
+
+def add_postgres_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--postgres",
+        type=Path,
+        default=None,
+        metavar="DATA_DIR",
+        help="use the running PostgreSQL server of this data directory, where the benchmark "
+        "needs one, instead of starting a throwaway one",
+    )
 
 
 def machine() -> dict[str, Any]:
@@ -108,10 +120,24 @@ def publish(out: Path, name: str, payload: dict[str, Any], markdown: str) -> Pat
 
 
 @contextmanager
-def postgres() -> Iterator[PostgresServer]:
-    """A throwaway PostgreSQL 15 on a loopback port (the test suite's server)."""
+def postgres(data_dir: Path | None = None) -> Iterator[PostgresServer]:
+    """The server already running on ``data_dir`` (``--postgres``), else a throwaway
+    PostgreSQL 15 on a loopback port (the test suite's server)."""
+    if data_dir is not None:
+        yield running_postgres(data_dir)
+        return
     with postgres_server() as server:
         yield server
+
+
+def running_postgres(data_dir: Path) -> PostgresServer:
+    """The server whose ``postmaster.pid`` is in ``data_dir`` (line 4: its port, 5: its socket
+    directory)."""
+    try:
+        lines = (data_dir / "postmaster.pid").read_text().splitlines()
+        return PostgresServer(data_dir, Path(lines[4]), int(lines[3]))
+    except (OSError, IndexError, ValueError) as exc:
+        raise ValueError(f"no running PostgreSQL server in {data_dir=}: {exc}") from exc
 
 
 def fresh_database(kind: str, tmp: Path, server: PostgresServer | None, label: str) -> str:
@@ -151,10 +177,13 @@ class Service:
         return proc
 
     def start_api(self, *extra: str) -> Service:
+        """The API (``extra``: its options); returns once it is ready. Workers start after it:
+        started together, their migrations and the API's wait on each other's locks."""
         self._spawn("api", "api", "--port", str(self.port), *extra)
         wait_for(
             lambda: httpx.get(f"{self.url}/readyz", timeout=5).status_code == 200,
             timeout=120,
+            interval=0.1,
             what="the API to be ready",
         )
         return self

@@ -12,6 +12,9 @@ One objective (``bench.sleep_objective``: sleep T seconds spread over 10 reporte
 For (a) and (b) the time is that of ``study.optimize``; for (c) it is from the first claim to the
 last finish (the study's ``started_at`` → ``finished_at``), so start-up is excluded in every case.
 
+``--quick`` is a smoke run: 3 trials of 0.02 s per configuration, the in-process ones one after
+another in a single child process, and that child and the two services at the same time.
+
     python -m bench.overhead [--quick]
 """
 
@@ -21,7 +24,10 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -86,19 +92,24 @@ def run_in_process(config: str, url: str | None, seconds: float, n_trials: int) 
     return {"wall_s": wall, "complete": complete}
 
 
-def _child(config: str, url: str | None, seconds: float, n_trials: int) -> dict[str, Any]:
+def _child(
+    runs: list[tuple[str, str | None]], seconds: float, n_trials: int
+) -> list[dict[str, Any]]:
+    """``run_in_process`` for each (configuration, URL) of ``runs``, in order, in a child
+    process."""
     code = (
         "import json, sys; from bench.overhead import run_in_process; "
-        "print(json.dumps(run_in_process(*json.loads(sys.argv[1]))))"
+        "print(json.dumps([run_in_process(config, url, *json.loads(sys.argv[2])) "
+        "for config, url in json.loads(sys.argv[1])]))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code, json.dumps([config, url, seconds, n_trials])],
+        [sys.executable, "-c", code, json.dumps(runs), json.dumps([seconds, n_trials])],
         cwd=harness.ROOT,
         capture_output=True,
         text=True,
         check=True,
     )
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+    return list(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
 # ---------------------------------------------------------------------- (c): the service
@@ -125,21 +136,52 @@ def run_service(url: str, tmp: Path, seconds: float, n_trials: int) -> dict[str,
 # ---------------------------------------------------------------------- the table
 
 
-def measure(quick: bool) -> list[dict[str, Any]]:
+Results = list[tuple[str, dict[str, Any]]]
+"""(configuration, its result) pairs."""
+
+
+def _in_process(runs: list[tuple[str, str | None]], seconds: float, n_trials: int) -> Results:
+    return list(zip([c for c, _ in runs], _child(runs, seconds, n_trials), strict=True))
+
+
+def _service(config: str, url: str, tmp: Path, seconds: float, n_trials: int) -> Results:
+    return [(config, run_service(url, tmp, seconds, n_trials))]
+
+
+def measure(quick: bool, postgres: Path | None = None) -> list[dict[str, Any]]:
+    """Every configuration at each plan's trial length, one after another.
+
+    Each in-process configuration runs in a child of its own, so that one configuration's
+    imports and pragmas stay its own. ``quick`` is a smoke run whose numbers mean nothing: the
+    in-process configurations share one child (in ``IN_PROCESS``'s order: the WAL pragmas, once
+    registered, touch only the SQLite engines after them), and it and the two services run at
+    the same time.
+    """
     plans = [(0.02, 3)] if quick else [(1.0, 30), (0.1, 100)]
     rows: list[dict[str, Any]] = []
-    with harness.postgres() as server, harness.scratch("overhead") as tmp:
+    with harness.postgres(postgres) as server, harness.scratch("overhead") as tmp:
+
+        def url_of(config: str) -> str | None:
+            if config == "memory":
+                return None
+            kind = "postgresql" if config.endswith("postgresql") else "sqlite"
+            return harness.fresh_database(kind, tmp, server, config.replace("-", "_"))
+
         for seconds, n_trials in plans:
-            for config in IN_PROCESS + SERVICE:
-                kind = "postgresql" if config.endswith("postgresql") else "sqlite"
-                url = None
-                if config != "memory":
-                    url = harness.fresh_database(kind, tmp, server, config.replace("-", "_"))
-                if config in SERVICE:
-                    assert url is not None
-                    result = run_service(url, tmp, seconds, n_trials)
-                else:
-                    result = _child(config, url, seconds, n_trials)
+            runs = [(config, url_of(config)) for config in IN_PROCESS]
+            groups = [runs] if quick else [[run] for run in runs]
+            tasks: list[Callable[[], Results]] = [
+                partial(_in_process, group, seconds, n_trials) for group in groups
+            ]
+            for config in SERVICE:
+                url = str(url_of(config))
+                tasks.append(partial(_service, config, url, tmp, seconds, n_trials))
+            if quick:
+                with ThreadPoolExecutor(len(tasks)) as pool:
+                    done = list(pool.map(lambda task: task(), tasks))
+            else:
+                done = [task() for task in tasks]
+            for config, result in (pair for results in done for pair in results):
                 rows.append({"config": config, "trial_s": seconds, "n_trials": n_trials, **result})
                 print(f"  {config:20s} {seconds:g} s x {n_trials}: {result}", flush=True)
     return rows
@@ -189,7 +231,7 @@ def summarize(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
 
 def main(argv: list[str] | None = None) -> None:
     args = harness.parse_args(__doc__ or "", argv)
-    rows, markdown = summarize(measure(args.quick))
+    rows, markdown = summarize(measure(args.quick, args.postgres))
     harness.publish(args.out, "overhead", {"quick": args.quick, "rows": rows}, markdown)
 
 

@@ -12,6 +12,10 @@ end, so process start-up is excluded. While a PostgreSQL run goes, the connectio
 database are sampled, and the CPU seconds the workers, the API and PostgreSQL used per trial are
 read from /proc: on a small machine that, not the database's locks, is what bounds the scaling.
 
+``--quick`` is a smoke run: per backend one API and 2 workers on one database, and two studies
+of 4 trials of 0.05 s, with at most 1 and then 2 trials at a time (the rows "1 worker" and
+"2 workers").
+
     python -m bench.pool [--quick]
 """
 
@@ -32,9 +36,12 @@ from tests.support import wait_for
 SLEEP_SECONDS = 0.2
 EPOCHS = 10
 WORKERS = (1, 2, 4, 8, 16)
-QUICK_WORKERS = (1, 2)
 BACKENDS = ("sqlite", "postgresql")
 TRIALS_PER_WORKER = 20
+QUICK_SLEEP_SECONDS = 0.05
+QUICK_WORKERS = (1, 2)
+QUICK_TRIALS = 4
+"""Trials per run in ``--quick``, whatever the number of workers."""
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -56,7 +63,7 @@ def definition(n_trials: int, max_parallel: int) -> dict[str, Any]:
     }
 
 
-def in_memory_seconds_per_trial(n_trials: int) -> float:
+def in_memory_seconds_per_trial(n_trials: int, sleep_seconds: float) -> float:
     """The same objective, one process, Optuna's in-memory storage: the floor per trial."""
     import optuna
 
@@ -67,7 +74,7 @@ def in_memory_seconds_per_trial(n_trials: int) -> float:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = resolve_task(StudySpec.model_validate(definition(n_trials, 1)))
     study = optuna.create_study(sampler=make_sampler(spec), pruner=make_pruner(spec))
-    objective = make_objective(spec, stop_check=lambda: None, trial_seconds=SLEEP_SECONDS)
+    objective = make_objective(spec, stop_check=lambda: None, trial_seconds=sleep_seconds)
     start = time.perf_counter()
     study.optimize(objective, n_trials=n_trials)
     return (time.perf_counter() - start) / n_trials
@@ -156,68 +163,96 @@ class Progress:
         self.engine.dispose()
 
 
+def start_service(
+    kind: str,
+    server: PostgresServer | None,
+    tmp: Path,
+    label: str,
+    *,
+    sleep_seconds: float,
+    workers: int,
+) -> tuple[harness.Service, str]:
+    """The API and ``workers`` workers on a fresh database; returns once they registered."""
+    url = harness.fresh_database(kind, tmp, server, label)
+    env = {
+        "REGTUNE_OBJECTIVE_FACTORY": "bench.sleep_objective:make_objective",
+        "REGTUNE_SLEEP_TRIAL_SECONDS": str(sleep_seconds),
+        "REGTUNE_POLL_MIN": "0.05",
+        "REGTUNE_POLL_MAX": "0.5",
+        "REGTUNE_LOG_LEVEL": "WARNING",
+    }
+    service = harness.Service(url, tmp, **env)
+    try:
+        service.start_api("--workers", "1").start_workers(workers)
+        wait_registered(service, workers)
+    except BaseException:
+        service.stop()
+        raise
+    return service, url
+
+
+def wait_registered(service: harness.Service, n_workers: int) -> None:
+    wait_for(
+        lambda: len(httpx.get(f"{service.url}/v1/workers", timeout=30).json()) == n_workers,
+        timeout=900,
+        interval=0.2,
+        what=f"{n_workers} workers registered",
+    )
+
+
 def run_pool(
-    kind: str, n_workers: int, n_trials: int, server: PostgresServer | None, tmp: Path
+    service: harness.Service,
+    url: str,
+    n_trials: int,
+    server: PostgresServer | None,
+    *,
+    n_workers: int,
 ) -> dict[str, Any]:
-    """One study of ``n_trials`` on ``n_workers`` fresh workers; throughput and what it cost.
+    """One study of ``n_trials``, at most ``n_workers`` trials at a time, on the service's
+    workers; throughput and what it cost.
 
     CPU per trial is taken between 10 % and 90 % of the study, so start-up (imports) and the
     end (the finishing worker retrains and stores the best model) are left out.
     """
     import optuna
 
-    url = harness.fresh_database(kind, tmp, server, f"{kind}{n_workers}")
-    env = {
-        "REGTUNE_OBJECTIVE_FACTORY": "bench.sleep_objective:make_objective",
-        "REGTUNE_SLEEP_TRIAL_SECONDS": str(SLEEP_SECONDS),
-        "REGTUNE_POLL_MIN": "0.05",
-        "REGTUNE_POLL_MAX": "0.5",
-        "REGTUNE_LOG_LEVEL": "WARNING",
-    }
+    kind = "sqlite" if server is None else "postgresql"
     watch = None
-    with harness.Service(url, tmp, **env) as service:
-        service.start_api("--workers", "1").start_workers(n_workers)
-        wait_for(
-            lambda: len(httpx.get(f"{service.url}/v1/workers", timeout=30).json()) == n_workers,
-            timeout=900,
-            interval=1,
-            what=f"{n_workers} workers registered",
+    database = url.rsplit("/", 1)[1]
+    if server is not None:
+        watch = ConnectionWatch(server, database)
+        watch.start()
+
+    def cpu() -> tuple[float, float, float, float, int]:
+        """(time, workers, API, PostgreSQL) CPU seconds so far, and transactions."""
+        pg = sum(cpu_seconds(pid) for pid in postgres_pids(server)) if server else 0.0
+        procs = service.procs
+        return (
+            time.monotonic(),
+            sum(cpu_seconds(p.pid) for p in procs[1:]),
+            cpu_seconds(procs[0].pid),
+            pg,
+            transactions(server, database) if server else 0,
         )
-        database = url.rsplit("/", 1)[1]
-        if server is not None:
-            watch = ConnectionWatch(server, database)
-            watch.start()
 
-        def cpu() -> tuple[float, float, float, float, int]:
-            """(time, workers, API, PostgreSQL) CPU seconds so far, and transactions."""
-            pg = sum(cpu_seconds(pid) for pid in postgres_pids(server)) if server else 0.0
-            procs = service.procs
-            return (
-                time.monotonic(),
-                sum(cpu_seconds(p.pid) for p in procs[1:]),
-                cpu_seconds(procs[0].pid),
-                pg,
-                transactions(server, database) if server else 0,
-            )
-
-        study_id = service.submit(definition(n_trials, n_workers))
-        progress = Progress(url, study_id)
-        marks: list[tuple[int, tuple[float, float, float, float, int]]] = []
-        for share in (0.1, 0.9):
-            threshold = max(1, round(n_trials * share))
-            done = wait_for(
-                lambda t=threshold: (d := progress.done()) >= t and d,
-                timeout=max(600, n_trials * 5),
-                interval=0.05,
-                what=f"{threshold} trials",
-            )
-            marks.append((done, cpu()))
-        progress.close()
-        study = service.wait_done(study_id, timeout=max(600, n_trials * 5))
-        if watch is not None:
-            watch.done.set()
-            watch.join()
-        locked = "database is locked" in service.logs()
+    study_id = service.submit(definition(n_trials, n_workers))
+    progress = Progress(url, study_id)
+    marks: list[tuple[int, tuple[float, float, float, float, int]]] = []
+    for share in (0.1, 0.9):
+        threshold = max(1, round(n_trials * share))
+        done = wait_for(
+            lambda t=threshold: (d := progress.done()) >= t and d,
+            timeout=max(600, n_trials * 5),
+            interval=0.05,
+            what=f"{threshold} trials",
+        )
+        marks.append((done, cpu()))
+    progress.close()
+    study = service.wait_done(study_id, timeout=max(600, n_trials * 5))
+    if watch is not None:
+        watch.done.set()
+        watch.join()
+    locked = "database is locked" in service.logs()
 
     storage = optuna.storages.RDBStorage(url)
     trials = storage.get_all_trials(storage.get_study_id_from_name(study["optuna_study_name"]))
@@ -251,22 +286,40 @@ def run_pool(
 def main(argv: list[str] | None = None) -> None:
     args = harness.parse_args(__doc__ or "", argv)
     counts = QUICK_WORKERS if args.quick else WORKERS
-    per_worker = 3 if args.quick else TRIALS_PER_WORKER
-    baseline = in_memory_seconds_per_trial(10 if args.quick else 50)
+    sleep_seconds = QUICK_SLEEP_SECONDS if args.quick else SLEEP_SECONDS
+    baseline = in_memory_seconds_per_trial(QUICK_TRIALS if args.quick else 50, sleep_seconds)
     runs: list[dict[str, Any]] = []
-    with harness.scratch("pool") as tmp, harness.postgres() as server:
+
+    def measured(run: dict[str, Any]) -> None:
+        runs.append(run)
+        name, n, rate = run["backend"], run["workers"], run["trials_per_s"]
+        print(f"{name:10} {n:2} workers: {rate:.2f} trials/s", flush=True)
+
+    with harness.scratch("pool") as tmp, harness.postgres(args.postgres) as server:
         for kind in BACKENDS:
+            pg = server if kind == "postgresql" else None
+            if args.quick:  # one API, database and pool; each study uses n of its workers
+                service, url = start_service(
+                    kind, pg, tmp, kind, sleep_seconds=sleep_seconds, workers=max(counts)
+                )
+                with service:
+                    for n in counts:
+                        measured(run_pool(service, url, QUICK_TRIALS, pg, n_workers=n))
+                continue
             for n in counts:
-                pg = server if kind == "postgresql" else None
-                runs.append(run_pool(kind, n, max(6, per_worker * n), pg, tmp))
-                r = runs[-1]
-                print(f"{kind:10} {n:2} workers: {r['trials_per_s']:.2f} trials/s", flush=True)
+                label = f"{kind}{n}"
+                service, url = start_service(
+                    kind, pg, tmp, label, sleep_seconds=sleep_seconds, workers=n
+                )
+                with service:
+                    n_trials = max(6, TRIALS_PER_WORKER * n)
+                    measured(run_pool(service, url, n_trials, pg, n_workers=n))
 
     rows = []
     for r in runs:
         one = next(x for x in runs if x["backend"] == r["backend"] and x["workers"] == 1)
         r["speedup"] = r["trials_per_s"] / one["trials_per_s"]
-        r["ideal_trials_per_s"] = r["workers"] / SLEEP_SECONDS
+        r["ideal_trials_per_s"] = r["workers"] / sleep_seconds
         r["overhead_s_per_trial"] = r["seconds_per_trial_per_worker"] - baseline
         cpu = r["cpu_s_per_trial"]
         rows.append(
@@ -302,14 +355,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     markdown += (
         f"\n\nIn-memory Optuna, one process, same objective: {baseline * 1000:.1f} ms per trial "
-        f"({SLEEP_SECONDS * 1000:.0f} ms of it sleeping). Overhead = seconds per trial per worker "
+        f"({sleep_seconds * 1000:.0f} ms of it sleeping). Overhead = seconds per trial per worker "
         "in the pool minus that."
     )
     harness.publish(
         args.out,
         "pool",
         {
-            "sleep_seconds": SLEEP_SECONDS,
+            "sleep_seconds": sleep_seconds,
             "epochs": EPOCHS,
             "quick": args.quick,
             "in_memory_s_per_trial": baseline,
