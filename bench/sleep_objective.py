@@ -20,7 +20,7 @@ import optuna
 from service.settings import get_settings
 from service.spec.definition import StudySpec
 from service.spec.space import Choices, Range
-from worker.objective import StopCheck, suggest
+from worker.search import StopCheck, suggest
 
 TARGET = 0.3
 """Where, in each searched parameter's normalized range, the synthetic optimum lies."""

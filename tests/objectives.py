@@ -14,7 +14,7 @@ from collections.abc import Callable
 import optuna
 
 from service.spec.definition import StudySpec
-from worker.objective import StopCheck, suggest
+from worker.search import StopCheck, suggest
 
 
 def make_failing_objective(

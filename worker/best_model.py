@@ -50,7 +50,8 @@ from worker import data
 from worker import modelfile as predict
 from worker.evaluation import unnamed
 from worker.models import penalized_weights
-from worker.objective import n_outputs, prepare, stored_values, train_config
+from worker.objective import n_outputs, prepare, train_config
+from worker.search import stored_values
 from worker.trainers import fit
 from worker.trainers.config import StopCheck, TrainConfig
 from worker.trainers.result import TrainResult

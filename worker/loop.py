@@ -36,7 +36,7 @@ from service.store.scheduling.retries import get_storage, queue_retry
 from service.store.scheduling.sweep import sweep
 
 if TYPE_CHECKING:
-    from worker.objective import ObjectiveFactory
+    from worker.search import ObjectiveFactory
 
 log = logging.getLogger(__name__)
 WORKER_ENGINES = 2
@@ -109,9 +109,6 @@ class Worker:
 
     def run(self, *, max_trials: int | None = None) -> int:
         """Loop until stopped (or ``max_trials`` claims ran); return how many trials ran."""
-        import torch
-
-        torch.set_num_threads(self.settings.torch_threads)
         self.objective_factory()  # a bad REGTUNE_OBJECTIVE_FACTORY fails here, not per trial
         retry_forever(lambda: workers.register(self.id), what="register", stop=self.stopping)
         self._last_beat = time.monotonic()
@@ -222,7 +219,7 @@ class Worker:
 
     def objective_factory(self) -> ObjectiveFactory:
         if self._factory is None:
-            from worker.objective import load_factory
+            from worker.search import load_factory
 
             self._factory = load_factory(self.settings.objective_factory)
         return self._factory

@@ -8,41 +8,15 @@ from typing import Any
 import numpy as np
 import optuna
 
+from service.settings import get_settings
 from service.spec.definition import StudySpec
 from service.spec.objective import objective_names
-from service.spec.space import KNOBS, Choices, Fixed, Range
 from worker import data
 from worker.models import count_nonzero, nonzero_inputs
+from worker.search import StopCheck, suggest
 from worker.trainers import fit
 from worker.trainers.config import EarlyStop, ExactOptions, TrainConfig
 from worker.trainers.result import TrainResult
-
-StopCheck = Callable[[], None]
-"""Called every epoch; raises to stop the trial (study cancelled, worker shutting down)."""
-ObjectiveFactory = Callable[..., Callable[[optuna.Trial], Any]]
-"""``factory(spec, *, stop_check)`` → an Optuna objective; ``make_objective`` is the default."""
-
-
-def suggest(trial: optuna.Trial, spec: StudySpec) -> dict[str, float]:
-    values: dict[str, float] = {}
-    for name, param in spec.search_space.items():
-        if isinstance(param, Fixed):
-            values[name] = param.value
-        elif isinstance(param, Choices) and KNOBS[name].boolean:
-            flags = [bool(c) for c in param.choices]
-            values[name] = float(trial.suggest_categorical(name, flags))
-        elif isinstance(param, Choices):
-            values[name] = float(trial.suggest_categorical(name, param.choices))
-        elif isinstance(param, Range) and KNOBS[name].integer:
-            values[name] = trial.suggest_int(
-                name, int(param.low), int(param.high), step=int(param.step or 1), log=param.log
-            )
-        else:
-            assert isinstance(param, Range)
-            values[name] = trial.suggest_float(
-                name, param.low, param.high, log=param.log, step=param.step
-            )
-    return values
 
 
 def train_config(spec: StudySpec, values: dict[str, float], *, n_out: int) -> TrainConfig:
@@ -114,14 +88,6 @@ def record(trial: optuna.Trial, result: TrainResult) -> None:
         trial.set_user_attr(key, value)
 
 
-def stored_values(spec: StudySpec, params: dict[str, Any]) -> dict[str, float]:
-    """The values ``suggest`` gave a finished trial, rebuilt from its stored params."""
-    return {
-        name: param.value if isinstance(param, Fixed) else float(params[name])
-        for name, param in spec.search_space.items()
-    }
-
-
 def sparsity(result: TrainResult) -> dict[str, float]:
     """Non-zero weights and input features in use, averaged over the folds' models."""
     return {
@@ -142,6 +108,9 @@ def constrain(trial: optuna.Trial, spec: StudySpec, result: TrainResult) -> None
 def make_objective(
     spec: StudySpec, *, stop_check: StopCheck
 ) -> Callable[[optuna.Trial], float | list[float]]:
+    import torch
+
+    torch.set_num_threads(get_settings().torch_threads)  # REGTUNE_TORCH_THREADS per worker
     splits = prepare(spec)
     names = objective_names(spec)
     multi = len(names) > 1
@@ -172,14 +141,3 @@ def make_objective(
         return result.value
 
     return objective
-
-
-def load_factory(path: str) -> ObjectiveFactory:
-    """The objective factory named ``module:function`` (setting ``REGTUNE_OBJECTIVE_FACTORY``)."""
-    import importlib
-
-    module_name, _, attr = path.partition(":")
-    factory = getattr(importlib.import_module(module_name), attr, None)
-    if not callable(factory):
-        raise ValueError(f"objective factory {path!r} is not a callable (module:function)")
-    return factory

@@ -15,8 +15,9 @@ from sklearn.linear_model import Ridge
 from service.spec.definition import EXAMPLE, StudySpec, resolve_task
 from worker.data import Fold, Standardizer, load, make_splits
 from worker.models import penalized_weights, weighted_penalties
-from worker.objective import suggest, train_config
+from worker.objective import train_config
 from worker.policies import make_sampler
+from worker.search import suggest
 from worker.trainers.config import ExactOptions, TrainConfig
 from worker.trainers.exact import input_noise_l2, train_exact
 from worker.trainers.fista import LinearState

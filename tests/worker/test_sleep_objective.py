@@ -10,7 +10,7 @@ from bench import sleep_objective
 from service.settings import Settings
 from service.spec.definition import StudySpec
 from worker import objective
-from worker.objective import load_factory
+from worker.search import load_factory
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
