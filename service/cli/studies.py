@@ -1,4 +1,5 @@
-"""Commands about studies: submit, list, show, trials, cancel, remove, best, and the workers."""
+"""Commands about studies: submit, list, show, trials, cancel, remove, best, report, and the
+workers."""
 
 from __future__ import annotations
 
@@ -232,6 +233,28 @@ def best(
         )
     if saved:
         console.print(f"saved {saved}")
+
+
+def report(
+    study_id: str,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", dir_okay=False, help="Write the page here (default: report-<id>.html)."
+        ),
+    ] = None,
+    open_it: Annotated[bool, typer.Option("--open", help="Open it in a web browser.")] = False,
+    url: UrlOpt = None,
+    key: KeyOpt = None,
+) -> None:
+    """The study report: one self-contained HTML page of plots (works offline)."""
+    path = out or Path(f"report-{study_id}.html")
+    call(url, key, lambda client: client.report(study_id, path))
+    console.print(f"wrote {path}")
+    if open_it:
+        import webbrowser
+
+        webbrowser.open(path.resolve().as_uri())
 
 
 def list_workers(url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = False) -> None:

@@ -233,3 +233,31 @@ def test_a_failed_study_shows_its_error_and_what_it_has(api: TestClient) -> None
     assert "dataset &#39;gone&#39; was deleted" in html
     assert _plots(html) >= 4
     assert "The best model is saved when the study completes" in html
+
+
+def test_client_and_cli_write_the_page(
+    api: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from service.cli import output
+    from service.cli.app import app
+    from service.client.http import Client
+
+    row = _finished_study("default", n=10)
+    transport = api._transport  # the app in-process, as the TestClient reaches it
+
+    def in_process(url: str | None, *, key: str | None = None) -> Client:
+        return Client("http://testserver", key=ADMIN, transport=transport)
+
+    with in_process(None) as client:
+        html = client.report(row.id, tmp_path / "client.html")
+    assert (tmp_path / "client.html").read_text(encoding="utf-8") == html
+    assert _plots(html) >= 6
+
+    monkeypatch.setattr(output, "Client", in_process)
+    out = tmp_path / "cli.html"
+    result = CliRunner().invoke(app, ["report", row.id, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out}" in result.output.replace("\n", "")
+    assert _plots(out.read_text(encoding="utf-8")) == _plots(html)
