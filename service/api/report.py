@@ -105,9 +105,9 @@ def build(row: StudyRow, *, base_url: str) -> str:
             [
                 figures.history(study, data.points),
                 figures.importances(study),
-                figures.contour(study),
             ],
         )
+    page.add("Where the search looked", [figures.knob_map(data, direction)])
     chosen = figures.chosen_lambda(data, data.best, direction)
     page.add(
         "Regularization path",

@@ -10,17 +10,21 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import optuna
 import plotly.graph_objects as go
 from optuna.distributions import BaseDistribution, json_to_distribution
 from optuna.trial import create_trial
+from plotly.subplots import make_subplots
 
 from service.store.trials.report import Point, ReportData
 
 COMPLETE_COLOR, PRUNED_COLOR, CHOSEN_COLOR = "#1f77b4", "#d62728", "#2ca02c"
 LAMBDA_BINS = 20
+GRID = 20
+"""Cells per axis of the knob map, at most (fewer for few trials: about two per cell)."""
 IMPORTANCE_TRIALS = 500
 """Sampled trials the importances are fitted on (a random forest per call: its cost grows with
 the trials)."""
@@ -90,18 +94,85 @@ def importances(study: optuna.Study) -> go.Figure | None:
     return _layout(fig, "Parameter importances (fANOVA)")
 
 
-def contour(study: optuna.Study) -> go.Figure | None:
-    trials = study.get_trials(deepcopy=False)
+def knob_map(data: ReportData, direction: str) -> go.Figure | None:
+    """λ × l1_ratio (and × dropout): the best value per cell of a grid over the sampled trials,
+    the trials on top and the best trial starred. A grid of cells rather than Optuna's contour,
+    whose grid has one row and column per trial: a few hundred trials take a browser seconds."""
     varied = [
         name
         for name in ("lambda", "l1_ratio", "dropout")
-        if len({t.params.get(name) for t in trials if name in t.params}) > 1
+        if len({p.params[name] for p in data.points if name in p.params}) > 1
     ]
-    if len(varied) < 2 or len(trials) < 3:
+    if len(varied) < 2:
         return None
-    fig = optuna.visualization.plot_contour(study, params=varied)
-    height = 420 if len(varied) == 2 else 720
-    return _layout(fig, " × ".join(_label(n) for n in varied), height=height)
+    pairs = [(a, b) for i, a in enumerate(varied) for b in varied[i + 1 :]]
+    fig = make_subplots(rows=1, cols=len(pairs), horizontal_spacing=0.08)
+    sign = -1.0 if direction == "maximize" else 1.0
+    for col, (x, y) in enumerate(pairs, start=1):
+        shown = [p for p in data.points if x in p.params and y in p.params]
+        n = max(4, min(GRID, int(math.sqrt(len(shown) / 2))))
+        xs = _edges([p.params[x] for p in shown], x, n)
+        ys = _edges([p.params[y] for p in shown], y, n)
+        cells: dict[tuple[int, int], float] = {}
+        for p in shown:
+            key = (_cell(xs, p.params[x], x), _cell(ys, p.params[y], y))
+            if key not in cells or sign * p.value < sign * cells[key]:
+                cells[key] = p.value
+        z = [[cells.get((i, j)) for i in range(len(xs) - 1)] for j in range(len(ys) - 1)]
+        fig.add_heatmap(
+            x=_centres(xs, x),
+            y=_centres(ys, y),
+            z=z,
+            colorscale="Blues_r" if sign > 0 else "Blues",
+            showscale=col == 1,
+            colorbar={"title": "best value"},
+            hoverongaps=False,
+            row=1,
+            col=col,
+        )
+        fig.add_scatter(
+            x=[p.params[x] for p in shown],
+            y=[p.params[y] for p in shown],
+            mode="markers",
+            marker={"size": 3, "color": "#444", "opacity": 0.35},
+            showlegend=False,
+            hoverinfo="skip",
+            row=1,
+            col=col,
+        )
+        if data.best is not None and x in data.best.params and y in data.best.params:
+            fig.add_scatter(
+                x=[data.best.params[x]],
+                y=[data.best.params[y]],
+                mode="markers",
+                marker={"symbol": "star", "size": 14, "color": CHOSEN_COLOR},
+                name=f"best (trial {data.best.number})",
+                showlegend=col == 1,
+                row=1,
+                col=col,
+            )
+        fig.update_xaxes(title=_label(x), type="log" if x == "lambda" else None, row=1, col=col)
+        fig.update_yaxes(title=_label(y), type="log" if y == "lambda" else None, row=1, col=col)
+    fig.update_layout(legend={"orientation": "h", "y": -0.2})
+    return _layout(fig, " × ".join(_label(n) for n in varied) + ": best value per cell")
+
+
+def _edges(values: list[float], name: str, n: int) -> list[float]:
+    low, high = min(values), max(values)
+    if name == "lambda":
+        low, high = math.log10(low), math.log10(high)
+    return [low + (high - low) * i / n for i in range(n + 1)]
+
+
+def _cell(edges: list[float], value: float, name: str) -> int:
+    v = math.log10(value) if name == "lambda" else value
+    width = (edges[-1] - edges[0]) / (len(edges) - 1) or 1.0
+    return max(0, min(len(edges) - 2, int((v - edges[0]) / width)))
+
+
+def _centres(edges: list[float], name: str) -> list[float]:
+    mids = [(a + b) / 2 for a, b in pairwise(edges)]
+    return [10**m for m in mids] if name == "lambda" else mids
 
 
 def _label(name: str) -> str:
@@ -205,13 +276,18 @@ def sparsity_path(data: ReportData, chosen: Chosen) -> go.Figure | None:
         y=[p.n_nonzero for p in shown],
         mode="markers",
         name="trials",
-        marker={"color": [p.value for p in shown], "colorscale": "Viridis", "showscale": True},
+        marker={
+            "color": [p.value for p in shown],
+            "colorscale": "Viridis",
+            "showscale": True,
+            "colorbar": {"title": "value"},
+        },
         text=[f"trial {p.number}: value {p.value:.4g}" for p in shown],
     )
     _mark(fig, chosen)
     return _layout(
         fig,
-        f"Path: non-zero weights against λ{_band_label(data)} (colour: objective)",
+        f"Non-zero weights against λ{_band_label(data)}",
         xaxis={"type": "log", "title": "λ (lambda)"},
         yaxis={"title": "non-zero weights"},
     )

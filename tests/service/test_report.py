@@ -72,31 +72,42 @@ def _key(api: TestClient, tenant: str) -> dict[str, str]:
 
 
 def _spec(kind: str = "linear") -> StudySpec:
+    space: dict[str, Any] = {
+        "lambda": {"low": 1e-4, "high": 1.0, "log": True},
+        "l1_ratio": {"low": 0.0, "high": 1.0},
+    }
+    if kind == "mlp":
+        space["dropout"] = {"low": 0.0, "high": 0.5}
     return StudySpec.model_validate(
         {
             "name": f"report-{uuid.uuid4().hex[:8]}",
             "dataset": {"builtin": "diabetes"},
             "task": "regression",
             "model": {"kind": kind},
-            "search_space": {
-                "lambda": {"low": 1e-4, "high": 1.0, "log": True},
-                "l1_ratio": {"low": 0.0, "high": 1.0},
-            },
+            "search_space": space,
             "pruner": {"type": "median"},
             "budget": {"n_trials": 60},
         }
     )
 
 
-def _trial(rng: random.Random, lam: float, l1: float, pruned: bool) -> Any:
+def _trial(
+    rng: random.Random, lam: float, l1: float, pruned: bool, dropout: float | None = None
+) -> Any:
     value = 0.3 + 0.05 * (math.log10(lam) + 2) ** 2 + 0.02 * l1 + rng.uniform(0, 0.02)
+    params: dict[str, float] = {"lambda": lam, "l1_ratio": l1}
+    distributions = dict(DISTRIBUTIONS)
+    if dropout is not None:
+        value += 0.1 * (dropout - 0.2) ** 2
+        params["dropout"] = dropout
+        distributions["dropout"] = FloatDistribution(0.0, 0.5)
     epochs = 3 if pruned else 8
     curve = {e: value * (1 + (8 - e) / 8) for e in range(1, epochs + 1)}
     return create_trial(
         state=TrialState.PRUNED if pruned else TrialState.COMPLETE,
         value=None if pruned else value,
-        params={"lambda": lam, "l1_ratio": l1},
-        distributions=DISTRIBUTIONS,
+        params=params,
+        distributions=distributions,
         intermediate_values=curve,
         user_attrs={
             "n_nonzero": max(0, min(6, int(6 - 2 * (math.log10(lam) + 4) * l1))),
@@ -106,13 +117,23 @@ def _trial(rng: random.Random, lam: float, l1: float, pruned: bool) -> Any:
     )
 
 
-def _finished_study(tenant: str, *, n: int = 60) -> StudyRow:
-    """A completed linear study of ``n`` trials (a fifth pruned) and a saved best model."""
-    row = create_study(_spec(), tenant=tenant)
+def finished_study(tenant: str, *, n: int = 60, kind: str = "linear") -> StudyRow:
+    """A completed study of ``n`` trials (a fifth pruned) and a saved best model; an ``mlp``
+    study searches dropout too."""
+    row = create_study(_spec(kind), tenant=tenant)
     study = optuna.load_study(study_name=row.optuna_name, storage=get_storage())
     rng = random.Random(0)
     study.add_trials(
-        [_trial(rng, 10 ** rng.uniform(-4, 0), rng.random(), pruned=i % 5 == 4) for i in range(n)]
+        [
+            _trial(
+                rng,
+                10 ** rng.uniform(-4, 0),
+                rng.random(),
+                pruned=i % 5 == 4,
+                dropout=rng.uniform(0, 0.5) if kind == "mlp" else None,
+            )
+            for i in range(n)
+        ]
     )
     _save_model(study, row)
     _set_status(row.id, "completed")
@@ -170,7 +191,7 @@ def _plots(html: str) -> int:
 
 
 def test_a_finished_study_has_every_plot_and_its_model(api: TestClient) -> None:
-    row = _finished_study("alpha")
+    row = finished_study("alpha")
     alpha = _key(api, "alpha")
     study = api.get(f"/v1/studies/{row.id}", headers=alpha)
     assert study.status_code == 200, study.text
@@ -183,8 +204,8 @@ def test_a_finished_study_has_every_plot_and_its_model(api: TestClient) -> None:
     for title in (
         "Optimization history",
         "Parameter importances",
-        "λ × l1_ratio",
-        "Path: non-zero weights against λ",
+        "λ × l1_ratio: best value per cell",
+        "Non-zero weights against λ at l1_ratio",
         "Validation curve",
         "against non-zero weights",
         "Learning curves",
@@ -205,7 +226,7 @@ def test_a_finished_study_has_every_plot_and_its_model(api: TestClient) -> None:
 
 
 def test_another_tenant_gets_404(api: TestClient) -> None:
-    row = _finished_study("alpha", n=5)
+    row = finished_study("alpha", n=5)
     beta = _key(api, "beta")
     answer = api.get(f"/v1/studies/{row.id}/report", headers=beta)
     assert answer.status_code == 404
@@ -244,7 +265,7 @@ def test_client_and_cli_write_the_page(
     from service.cli.app import app
     from service.client.http import Client
 
-    row = _finished_study("default", n=10)
+    row = finished_study("default", n=10)
     transport = api._transport  # the app in-process, as the TestClient reaches it
 
     def in_process(url: str | None, *, key: str | None = None) -> Client:
