@@ -103,7 +103,7 @@ def build(row: StudyRow, *, base_url: str) -> str:
         page.add(
             "The search",
             [
-                figures.history(study, data.points),
+                figures.history(study),
                 figures.importances(study),
             ],
         )

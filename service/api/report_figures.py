@@ -19,15 +19,14 @@ from optuna.distributions import BaseDistribution, json_to_distribution
 from optuna.trial import create_trial
 from plotly.subplots import make_subplots
 
-from service.store.trials.report import Point, ReportData
+from service.store.trials.report import BEST_KEPT, Point, ReportData
 
 COMPLETE_COLOR, PRUNED_COLOR, CHOSEN_COLOR = "#1f77b4", "#d62728", "#2ca02c"
 LAMBDA_BINS = 20
 GRID = 20
 """Cells per axis of the knob map, at most (fewer for few trials: about two per cell)."""
-IMPORTANCE_TRIALS = 500
-"""Sampled trials the importances are fitted on (a random forest per call: its cost grows with
-the trials)."""
+SEARCH_TRIALS = 400
+"""Sampled trials given to Optuna's plots (its history and importances copy every trial)."""
 
 
 def _layout(fig: go.Figure, title: str, **axes: Any) -> go.Figure:
@@ -47,7 +46,8 @@ class Chosen:
 
 
 def search_study(data: ReportData, direction: str) -> optuna.Study | None:
-    """The sampled trials as an in-memory Optuna study, for ``optuna.visualization``."""
+    """At most ``SEARCH_TRIALS`` of the sampled trials (evenly spaced, and the best) as an
+    in-memory Optuna study, for ``optuna.visualization``."""
     if not data.points:
         return None
     distributions: dict[str, BaseDistribution] = {
@@ -64,20 +64,31 @@ def search_study(data: ReportData, direction: str) -> optuna.Study | None:
                     if k in distributions
                 },
                 distributions={k: distributions[k] for k in p.params if k in distributions},
+                system_attrs={"number": p.number},
             )
-            for p in data.points
+            for p in search_points(data)
         ]
     )
     return study
 
 
-def history(study: optuna.Study, points: list[Point]) -> go.Figure:
+def search_points(data: ReportData) -> list[Point]:
+    points = data.points
+    if len(points) <= SEARCH_TRIALS:
+        return points
+    keep = {id(p) for p in sorted(points, key=lambda p: p.value)[:BEST_KEPT]}
+    keep |= {id(points[int(i * len(points) / SEARCH_TRIALS)]) for i in range(SEARCH_TRIALS)}
+    return [p for p in points if id(p) in keep]
+
+
+def history(study: optuna.Study) -> go.Figure:
     fig = optuna.visualization.plot_optimization_history(study)
-    numbers = [p.number for p in points]  # the in-memory study numbers its trials 0..n-1
+    trials = study.get_trials(deepcopy=False)
+    numbers = [t.system_attrs["number"] for t in trials]  # the study numbers them 0..n-1
     for trace in fig.data:
         if trace.x is not None and len(trace.x) and all(isinstance(x, int) for x in trace.x):
             trace.x = [numbers[x] for x in trace.x]
-    return _layout(fig, f"Optimization history ({len(points)} sampled COMPLETE trials)")
+    return _layout(fig, f"Optimization history ({len(trials)} sampled COMPLETE trials)")
 
 
 def importances(study: optuna.Study) -> go.Figure | None:
@@ -85,13 +96,8 @@ def importances(study: optuna.Study) -> go.Figure | None:
     searched = {name for t in trials for name in t.params}
     if len(trials) < 3 or len(searched) < 2:
         return None
-    if len(trials) > IMPORTANCE_TRIALS:
-        step = len(trials) / IMPORTANCE_TRIALS
-        kept = [trials[int(i * step)] for i in range(IMPORTANCE_TRIALS)]
-        study = optuna.create_study(direction=study.direction)
-        study.add_trials(kept)
-    fig = optuna.visualization.plot_param_importances(study)
-    return _layout(fig, "Parameter importances (fANOVA)")
+    fig = optuna.visualization.plot_param_importances(study)  # Optuna's default, PED-ANOVA
+    return _layout(fig, "Parameter importances (PED-ANOVA)")
 
 
 def knob_map(data: ReportData, direction: str) -> go.Figure | None:

@@ -203,7 +203,7 @@ def test_a_finished_study_has_every_plot_and_its_model(api: TestClient) -> None:
     html = page.text
     for title in (
         "Optimization history",
-        "Parameter importances",
+        "Parameter importances (PED-ANOVA)",
         "λ × l1_ratio: best value per cell",
         "Non-zero weights against λ at l1_ratio",
         "Validation curve",

@@ -148,18 +148,33 @@ def sample_points(
 ) -> list[Point]:
     """Every k-th COMPLETE trial (k from ``n_trials``, the study's trial count) and the
     ``BEST_KEPT`` best, at most about ``max_points``; ``l1_band``: only trials whose l1_ratio
-    lies within it; ``also``: a trial number to include whatever the sample."""
+    lies within it (the stride then assumes the band holds its width's share of the trials);
+    ``also``: a trial number to include whatever the sample."""
     trial, value = om.TrialModel, om.TrialValueModel
     query, joined = _sample_query(optuna_study_id, knobs)
     if l1_band is not None and "l1_ratio" in joined:
         query = query.where(joined["l1_ratio"].param_value.between(*l1_band))
-    stride = max(1, math.ceil(n_trials / max_points))
+    share = 1.0 if l1_band is None else max(0.05, l1_band[1] - l1_band[0])
+    stride = max(1, math.ceil(n_trials * share / max_points))
     spaced = query.order_by(trial.number).limit(max_points)
     if stride > 1:
         spaced = spaced.where(trial.number % stride == 0)
     order = value.value.desc() if direction == "maximize" else value.value.asc()
-    best = query.order_by(order, trial.number).limit(BEST_KEPT)
-    rows = [*session.execute(spaced).all(), *session.execute(best).all()]
+    top = (  # the best ids by value alone first: joining every trial's params before the sort
+        select(trial.trial_id)  # costs a lookup per trial
+        .join(value, and_(value.trial_id == trial.trial_id, value.objective == 0))
+        .where(
+            trial.study_id == optuna_study_id,
+            trial.state == TrialState.COMPLETE,
+            value.value.is_not(None),
+        )
+        .order_by(order, trial.number)
+        .limit(BEST_KEPT)
+    )
+    best_ids = list(session.scalars(top))
+    rows = list(session.execute(spaced).all())
+    if best_ids:
+        rows += session.execute(query.where(among(session, trial.trial_id, best_ids))).all()
     if also is not None:
         rows += session.execute(query.where(trial.number == also)).all()
     return _points(rows, knobs)
