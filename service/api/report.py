@@ -48,7 +48,12 @@ MAX_MODEL_BYTES = 16 << 20
     response_class=HTMLResponse,
     responses={
         200: {"content": {"text/html": {}}, "description": "the report, one HTML page"},
-        404: {"model": ErrorResponse},
+        404: {  # an error is JSON, whatever the route's own media type
+            "description": "no such study for this key",
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}
+            },
+        },
     },
     summary="The study report: one self-contained HTML page of plots (updates while it runs)",
 )

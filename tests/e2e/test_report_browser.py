@@ -26,7 +26,7 @@ COLD_SECONDS = 6.0
 
 
 @pytest.fixture
-def offline_browser(tmp_path: Path) -> Iterator[BrowserContext]:
+def browser(tmp_path: Path) -> Iterator[BrowserContext]:
     """Chromium from the system, headless, with every network request refused."""
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
@@ -43,7 +43,7 @@ def offline_browser(tmp_path: Path) -> Iterator[BrowserContext]:
 
 @pytest.mark.parametrize("kind", ["linear", "mlp"])
 def test_the_report_draws_offline_with_no_console_error(
-    api: TestClient, offline_browser: BrowserContext, tmp_path: Path, kind: str
+    api: TestClient, browser: BrowserContext, tmp_path: Path, kind: str
 ) -> None:
     row = finished_study("default", n=200, kind=kind)
     answer = api.get(f"/v1/studies/{row.id}/report")
@@ -53,7 +53,7 @@ def test_the_report_draws_offline_with_no_console_error(
     expected = answer.text.count('class="plotly-graph-div"')
     ARTIFACTS.mkdir(exist_ok=True)
 
-    page = offline_browser.new_page()
+    page = browser.new_page()
     problems: list[str] = []
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(str(e)))

@@ -1,5 +1,5 @@
 """The study report in-process: a study's trials written through Optuna, the page read through
-the app (``TestClient``) on a SQLite file; no worker, no server process.
+the app in-process (the ``apps`` fixture) on a SQLite file; no worker, no server process.
 
 A finished linear study's page carries every plot, its best model's coefficients by input name and
 its test metrics beside the baseline; another tenant gets 404; a queued study and a failed one
@@ -13,7 +13,6 @@ import math
 import random
 import re
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +26,15 @@ from optuna.trial import TrialState, create_trial
 from safetensors.numpy import save_file
 from sqlalchemy import update
 
-from service.api.app import create_app
 from service.settings import get_settings
 from service.spec.definition import StudySpec
-from service.store.db import _sessionmaker, get_engine, transaction
+from service.store.db import transaction
 from service.store.optuna_db.attrs import BEST_MODEL_ATTR
 from service.store.repos import best_model
 from service.store.repos.studies import create_study
 from service.store.scheduling.retries import get_storage
 from service.store.tables import StudyRow
+from tests.inprocess import Apps
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 ADMIN = "report-admin-key-0123456789abcdef"
@@ -47,22 +46,12 @@ DISTRIBUTIONS = {
 }
 
 
-def _clear_caches() -> None:
-    for cached in (get_settings, get_engine, get_storage, _sessionmaker):
-        cached.cache_clear()
-
-
 @pytest.fixture
-def api(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    monkeypatch.setenv("REGTUNE_DATABASE_URL", sqlite_url)
-    monkeypatch.setenv("REGTUNE_ADMIN_KEY", ADMIN)
-    monkeypatch.setenv("REGTUNE_ARTIFACT_DIR", str(tmp_path / "artifacts"))
-    _clear_caches()
-    with TestClient(create_app(), headers={"Authorization": f"Bearer {ADMIN}"}) as client:
-        yield client
-    get_engine().dispose()
-    get_storage().engine.dispose()
-    _clear_caches()
+def api(apps: Apps) -> TestClient:
+    """The app in-process with keys on, called with the admin key (the default tenant)."""
+    client = apps(admin_key=ADMIN)
+    client.headers["Authorization"] = f"Bearer {ADMIN}"
+    return client
 
 
 def _key(api: TestClient, tenant: str) -> dict[str, str]:
