@@ -24,7 +24,7 @@ from safetensors.numpy import load as load_tensors
 
 from service.api import report_figures as figures
 from service.api.deps import StudyDep
-from service.api.schemas import BestModel, ErrorResponse
+from service.api.schemas import BestModel
 from service.spec.definition import StudySpec
 from service.spec.enums import ACTIVE
 from service.spec.objective import objective_directions, objective_names
@@ -139,11 +139,12 @@ def _saved_steps(data: ReportData) -> str:
     if not complete or not pruned:
         return ""
     full, ran = float(np.mean(complete)), float(np.mean(pruned))
-    saved = max(0.0, full - ran) * data.counts.get("PRUNED", 0)
-    return (
+    saved = (full - ran) * data.counts.get("PRUNED", 0)
+    note = (
         f"{data.counts.get('PRUNED', 0)} pruned trials stopped after {ran:.1f} reported steps on "
-        f"average, against {full:.1f} for complete ones: about {saved:,.0f} steps saved."
+        f"average, against {full:.1f} for complete ones"
     )
+    return note + (f": about {saved:,.0f} steps saved." if saved >= 1 else ".")
 
 
 @lru_cache(maxsize=64)
@@ -273,5 +274,8 @@ def _render(
         base_url=base_url,
         n_points=len(data.points),
         best_kept=BEST_KEPT,
+        se_note="± 1 SE: the standard error across each trial's folds, averaged over a λ bin."
+        if figures.folds_known(data.band)
+        else "± 1 SE: the spread of the trials within a λ bin (a holdout has no folds).",
         plotly_js=_plotly_js(),
     )

@@ -186,24 +186,36 @@ def _label(name: str) -> str:
 
 
 def _bins(points: list[Point]) -> list[tuple[float, float, float, int]]:
-    """(λ at the bin's centre, mean value, standard error, trials) over log-spaced λ bins."""
+    """(λ at the bin's centre, mean value, standard error, trials) over log-spaced λ bins.
+
+    The standard error is the folds' (their mean over the bin's trials) when every trial has
+    one, as glmnet's ``cvsd``; otherwise the spread of the bin's trials around their mean.
+    """
     lams = [p.params["lambda"] for p in points if p.params.get("lambda", 0) > 0]
     if len(lams) < 2 or min(lams) == max(lams):
         return []
     low, high = math.log10(min(lams)), math.log10(max(lams))
     width = (high - low) / LAMBDA_BINS
-    groups: dict[int, list[float]] = {}
+    groups: dict[int, list[Point]] = {}
     for p in points:
         lam = p.params.get("lambda", 0)
         if lam > 0:
             i = min(LAMBDA_BINS - 1, int((math.log10(lam) - low) / width))
-            groups.setdefault(i, []).append(p.value)
+            groups.setdefault(i, []).append(p)
+    folds = folds_known(points)
     out = []
     for i in sorted(groups):
-        values = groups[i]
-        se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+        values = [p.value for p in groups[i]]
+        if folds:
+            se = statistics.fmean(p.fold_se or 0.0 for p in groups[i])
+        else:
+            se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
         out.append((10 ** (low + (i + 0.5) * width), statistics.fmean(values), se, len(values)))
     return out
+
+
+def folds_known(points: list[Point]) -> bool:
+    return bool(points) and all(p.fold_se is not None for p in points)
 
 
 def chosen_lambda(data: ReportData, best: Point | None, direction: str) -> Chosen:
@@ -258,7 +270,7 @@ def validation_curve(data: ReportData, metric: str, chosen: Chosen) -> go.Figure
         y=[b[1] for b in bins],
         error_y={"type": "data", "array": [b[2] for b in bins], "visible": True},
         mode="lines+markers",
-        name="mean ± 1 SE per λ bin",
+        name="mean ± 1 SE " + ("across folds" if folds_known(data.band) else "of the bin's trials"),
         line={"color": "#ff7f0e"},
     )
     _mark(fig, chosen)

@@ -46,9 +46,9 @@ def run_to_the_end(api: TestClient, study_id: str, *, timeout: float = 600) -> d
     try:
         while time.monotonic() < deadline:
             study: dict[str, Any] = api.get(f"/v1/studies/{study_id}").json()
-            if study["status"] != "running" and study["status"] != "queued":
-                if study["best_model"] is not None or study["status"] != "completed":
-                    return study
+            ended = study["status"] not in ("queued", "running")
+            if ended and (study["best_model"] is not None or study["status"] != "completed"):
+                return study
             time.sleep(0.5)
         raise AssertionError(f"study {study_id} did not end in {timeout} s: {study}")
     finally:
@@ -87,6 +87,8 @@ def test_each_example_gets_a_report_that_draws(
     assert expected >= 5, f"only {expected} plots"
 
     definition = study["definition"]
+    if definition["validation"].get("folds"):  # the validation curve's error bars are the folds'
+        assert "across folds" in html
     if definition["model"]["kind"] == "linear":
         best = study["best_trial"]
         assert study["best_model"]["trial"] == best["number"]

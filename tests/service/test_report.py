@@ -212,6 +212,7 @@ def test_a_finished_study_has_every_plot_and_its_model(api: TestClient) -> None:
     assert "0.42" in html and "≈ 77" in html  # test r2 beside the baseline's rmse
     assert f"regtune best {row.id} --download" in html
     assert "location.reload" in html and "if (false" in html  # a finished study stays put
+    assert "across folds" not in html  # a holdout: the error bars are the λ bin's spread
 
 
 def test_another_tenant_gets_404(api: TestClient) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,8 @@ from service.store.trials.best import best_trial_number
 
 BEST_KEPT = 50
 """Best trials added to every sample, so that the optimum and its neighbours are drawn."""
+FOLDS_ATTR = "fold_values"
+"""Trial user attribute: the objective metric of each fold's model (k-fold validation only)."""
 MAX_PARAMS = 12
 """Parameters read per sampled trial (one indexed join each)."""
 CURVES = 15
@@ -37,6 +40,8 @@ class Point:
     params: dict[str, float]
     """Optuna's internal representation (a choice's index for a categorical parameter)."""
     n_nonzero: float | None
+    fold_se: float | None = None
+    """Standard error of the objective across the trial's folds (with several folds)."""
 
 
 @dataclass
@@ -63,6 +68,19 @@ def _numeric(text: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
+
+
+def _standard_error(text: str | None) -> float | None:
+    """The standard error of the mean of a JSON list of fold values (None for fewer than 2)."""
+    if text is None:
+        return None
+    try:
+        values = [float(v) for v in json.loads(text)]
+    except (TypeError, ValueError):
+        return None
+    if len(values) < 2 or not all(math.isfinite(v) for v in values):
+        return None
+    return statistics.stdev(values) / math.sqrt(len(values))
 
 
 def state_counts(session: Session, optuna_study_id: int) -> dict[str, int]:
@@ -99,31 +117,36 @@ def _sample_query(optuna_study_id: int, knobs: list[str]) -> tuple[Any, dict[str
     """COMPLETE trials with objective 0, the knobs and ``n_nonzero`` as columns (one join each
     on a unique index), unfiltered and unordered."""
     trial, value = om.TrialModel, om.TrialValueModel
-    nonzero = aliased(om.TrialUserAttributeModel)
+    nonzero, folds = aliased(om.TrialUserAttributeModel), aliased(om.TrialUserAttributeModel)
     joined: dict[str, Any] = {name: aliased(om.TrialParamModel) for name in knobs}
     query = select(
         trial.number,
         value.value,
         nonzero.value_json,
+        folds.value_json,
         *(joined[name].param_value for name in knobs),
     ).join(value, and_(value.trial_id == trial.trial_id, value.objective == 0))
     for name, param in joined.items():
         query = query.outerjoin(
             param, and_(param.trial_id == trial.trial_id, param.param_name == name)
         )
-    query = query.outerjoin(
-        nonzero, and_(nonzero.trial_id == trial.trial_id, nonzero.key == "n_nonzero")
-    ).where(
-        trial.study_id == optuna_study_id,
-        trial.state == TrialState.COMPLETE,
-        value.value.is_not(None),
+    query = (
+        query.outerjoin(
+            nonzero, and_(nonzero.trial_id == trial.trial_id, nonzero.key == "n_nonzero")
+        )
+        .outerjoin(folds, and_(folds.trial_id == trial.trial_id, folds.key == FOLDS_ATTR))
+        .where(
+            trial.study_id == optuna_study_id,
+            trial.state == TrialState.COMPLETE,
+            value.value.is_not(None),
+        )
     )
     return query, joined
 
 
 def _points(rows: Any, knobs: list[str]) -> list[Point]:
     points: dict[int, Point] = {}
-    for number, value, nonzero, *params in rows:
+    for number, value, nonzero, folds, *params in rows:
         if value is None or not math.isfinite(value):
             continue
         points[int(number)] = Point(
@@ -131,6 +154,7 @@ def _points(rows: Any, knobs: list[str]) -> list[Point]:
             value=float(value),
             params={k: float(p) for k, p in zip(knobs, params, strict=True) if p is not None},
             n_nonzero=_numeric(nonzero),
+            fold_se=_standard_error(folds),
         )
     return [points[n] for n in sorted(points)]
 
