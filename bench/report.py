@@ -225,7 +225,8 @@ def main() -> None:
         ],
         rows,
     )
-    harness.publish(args.out, f"report-{args.backend}", {"results": results}, markdown)
+    payload = {"quick": args.quick, "backend": args.backend, "results": results}
+    harness.publish(args.out, "report", payload, markdown)
 
 
 if __name__ == "__main__":
