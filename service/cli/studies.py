@@ -3,6 +3,7 @@ workers."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -23,6 +24,7 @@ from service.cli.output import (
     print_json,
 )
 from service.client.http import Client
+from service.spec.enums import ACTIVE
 
 
 def submit(
@@ -244,6 +246,13 @@ def report(
         ),
     ] = None,
     open_it: Annotated[bool, typer.Option("--open", help="Open it in a web browser.")] = False,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch", "-w", help="Rewrite it while the study runs (the open page reloads itself)."
+        ),
+    ] = False,
+    poll: Annotated[float, typer.Option(help="Seconds between rewrites with --watch.")] = 10.0,
     url: UrlOpt = None,
     key: KeyOpt = None,
 ) -> None:
@@ -255,6 +264,12 @@ def report(
         import webbrowser
 
         webbrowser.open(path.resolve().as_uri())
+    while watch and call(url, key, lambda client: client.study(study_id)).status in ACTIVE:
+        time.sleep(poll)
+        call(url, key, lambda client: client.report(study_id, path))
+    if watch:
+        call(url, key, lambda client: client.report(study_id, path))  # the final page
+        console.print(f"the study has ended; wrote {path}")
 
 
 def list_workers(url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = False) -> None:

@@ -272,3 +272,33 @@ def test_client_and_cli_write_the_page(
     assert result.exit_code == 0, result.output
     assert f"wrote {out}" in result.output.replace("\n", "")
     assert _plots(out.read_text(encoding="utf-8")) == _plots(html)
+
+
+def test_cli_watch_rewrites_the_page_until_the_study_ends(
+    api: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from typer.testing import CliRunner
+
+    from service.cli import output
+    from service.cli.app import app
+    from service.client.http import Client
+
+    row = create_study(_spec())
+    transport = api._transport
+    monkeypatch.setattr(
+        output,
+        "Client",
+        lambda url, *, key=None: Client("http://testserver", key=ADMIN, transport=transport),
+    )
+    out = tmp_path / "live.html"
+    ends = threading.Timer(1.0, _set_status, args=(row.id, "cancelled", "cancelled by a test"))
+    ends.start()
+    result = CliRunner().invoke(app, ["report", row.id, "-o", str(out), "--watch", "--poll", "0.2"])
+    ends.join()
+    assert result.exit_code == 0, result.output
+    assert "the study has ended" in result.output
+    final = out.read_text(encoding="utf-8")
+    assert 'id="status">cancelled' in final and "cancelled by a test" in final
+    assert "if (false" in final  # the final page no longer reloads itself
