@@ -114,6 +114,7 @@ def build(row: StudyRow, *, base_url: str) -> str:
         )
     page.add("Where the search looked", [figures.knob_map(data, direction)])
     chosen = figures.chosen_lambda(data, data.best, direction)
+    chosen.model = (model or {}).get("refit_lambda")
     page.add(
         "Regularization path",
         [figures.sparsity_path(data, chosen), figures.validation_curve(data, metric, chosen)],
@@ -191,6 +192,12 @@ def _baseline(task: str, model: dict[str, Any] | None) -> tuple[str, dict[str, s
     return "the majority class", {"auc": "0.5"}
 
 
+def _number(value: Any) -> str:
+    if isinstance(value, int | float) and math.isfinite(value):
+        return f"{value:.6g}"
+    return "—"
+
+
 def _y_scale(model: dict[str, Any] | None) -> float | None:
     if model is None:
         return None
@@ -232,16 +239,22 @@ def _render(
     base_url: str,
     metric: str,
 ) -> str:
-    test = (model or {}).get("test_metrics") or (
+    trial_test = (
         {k.removeprefix("test_"): v for k, v in view.user_attrs.items() if k.startswith("test_")}
         if view
         else {}
     )
+    model_test = (model or {}).get("test_metrics") or {}
     baseline_name, baseline = _baseline(spec.task, model)
     metrics = [
-        (name, float(value), baseline.get(name, "—"))
-        for name, value in sorted(test.items())
-        if isinstance(value, int | float) and math.isfinite(value)
+        (
+            name,
+            _number(trial_test.get(name)),
+            _number(model_test.get(name)),
+            baseline.get(name, "—"),
+        )
+        for name in sorted(set(trial_test) | set(model_test))
+        if _number(trial_test.get(name)) != "—" or _number(model_test.get(name)) != "—"
     ]
     best = None
     if view is not None and view.value is not None:
@@ -252,8 +265,10 @@ def _render(
             "n_nonzero": view.user_attrs.get("n_nonzero"),
         }
     model_note = (
-        "Test metrics of the saved model." if model else "The best trial's test metrics."
-    ) + " The baseline predicts without the inputs (closed-form values on standardized targets)."
+        "The best trial's models were trained on its training rows; the saved model"
+        + (" is the refit on every non-test row." if model and model.get("refit") else ".")
+        + " The baseline predicts without the inputs (closed-form values on standardized targets)."
+    )
     return _template().render(
         study=row,
         counts={k: v for k, v in data.counts.items()},

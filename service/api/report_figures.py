@@ -39,10 +39,12 @@ def _layout(fig: go.Figure, title: str, **axes: Any) -> go.Figure:
 
 @dataclass
 class Chosen:
-    """The λ the report marks: the best trial's, and glmnet's one-standard-error choice."""
+    """The λ the report marks: the best trial's, glmnet's one-standard-error choice, and the
+    saved model's when its refit raised λ to keep ``objective.max_nonzero``."""
 
     best: float | None
     one_se: float | None
+    model: float | None = None
 
 
 def search_study(data: ReportData, direction: str) -> optuna.Study | None:
@@ -244,6 +246,14 @@ def _mark(fig: go.Figure, chosen: Chosen) -> None:
             line_color="#7f7f7f",
             annotation_text=f"one-SE λ≈{chosen.one_se:.3g}",
             annotation_position="bottom right",
+        )
+    if chosen.model is not None:
+        fig.add_vline(
+            x=chosen.model,
+            line_dash="dot",
+            line_color=PRUNED_COLOR,
+            annotation_text=f"saved model λ={chosen.model:.3g}",
+            annotation_position="top left",
         )
 
 

@@ -96,5 +96,8 @@ def test_each_example_gets_a_report_that_draws(
             "() => [...document.querySelectorAll('.annotation-text')].map(a => a.textContent)"
         )
         assert f"best λ={best['params']['lambda']:.3g}" in marks, marks
+        refit_lambda = study["best_model"].get("refit_lambda")  # the saved model's, if raised
+        if refit_lambda is not None:
+            assert f"saved model λ={refit_lambda:.3g}" in marks, marks
         assert "Best model: non-zero coefficients" in page.inner_text("body")
     page.close()

@@ -158,6 +158,11 @@ def _save_model(study: optuna.Study, row: StudyRow) -> None:
             "sha256": "0" * 64,
             "test_metrics": {"loss": 0.31, "r2": 0.42, "rmse": 55.0},
             "val_metrics": {"loss": best.value},
+            "refit": True,
+            "train_rows": 353,
+            "n_nonzero": 4,
+            "refit_lambda": 0.05,
+            "note": "the refit raised λ to keep at most 4 non-zero weights",
             "created_at": "2026-01-01T00:00:00+00:00",
         },
     )
@@ -210,6 +215,9 @@ def test_a_finished_study_has_every_plot_and_its_model(api: TestClient) -> None:
     chosen = f"best λ={best['params']['lambda']:.3g}"  # the path marks the best model's λ
     assert _in_figure(chosen) in html
     assert "0.42" in html and "≈ 77" in html  # test r2 beside the baseline's rmse
+    assert _in_figure("saved model λ=0.05") in html  # the refit's own λ, marked too
+    assert "the refit raised λ to keep at most 4 non-zero weights" in html
+    assert "refit on 353 rows, 4 non-zero weights, λ = 0.05" in html
     assert f"regtune best {row.id} --download" in html
     assert "location.reload" in html and "if (false" in html  # a finished study stays put
     assert "across folds" not in html  # a holdout: the error bars are the λ bin's spread
