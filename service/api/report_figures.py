@@ -359,7 +359,8 @@ def learning_curves(data: ReportData, metric: str) -> go.Figure | None:
             fig.add_scatter(
                 x=[s for s, _ in curve],
                 y=[v for _, v in curve],
-                mode="lines",
+                mode="lines+markers",  # a curve of one report is a point
+                marker={"size": 4},
                 name=state.lower(),
                 legendgroup=state,
                 showlegend=i == 0,
