@@ -9,6 +9,7 @@ from its safetensors file, read with numpy (the API never imports torch).
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ from service.store.tables import StudyRow
 from service.store.trials.report import BEST_KEPT, ReportData, report_data
 from service.store.trials.views import TrialView, get_trial
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["studies"])
 REFRESH_SECONDS = 10
 """How often the page reloads itself while the study is queued or running."""
@@ -127,10 +129,12 @@ def build(row: StudyRow, *, base_url: str) -> str:
         [figures.learning_curves(data, metric)],
         _saved_steps(data),
     )
-    weights = _coefficients(model) if spec.model.kind == "linear" and model else None
-    if weights is not None:
-        page.add("Best model coefficients", [figures.coefficients(*weights)])
-    return _render(row, spec, data, view, model, page, base_url=base_url, metric=metric)
+    linear = spec.model.kind == "linear"
+    facts = model_facts(model["artifact_id"], linear=linear) if model else ModelFacts()
+    if facts.weights is not None:
+        coefficients = figures.coefficients(list(facts.feature_names), list(facts.weights))
+        page.add("Best model coefficients", [coefficients])
+    return _render(row, spec, data, view, model, facts, page, base_url=base_url, metric=metric)
 
 
 def _saved_steps(data: ReportData) -> str:
@@ -148,46 +152,52 @@ def _saved_steps(data: ReportData) -> str:
     return note + (f": about {saved:,.0f} steps saved." if saved >= 1 else ".")
 
 
-@lru_cache(maxsize=64)
-def _model_file(artifact_id: str) -> bytes | None:
-    """A model file never changes once saved: read it once per process."""
-    with best_model.open_artifact(artifact_id) as reader:
-        content = reader.read(MAX_MODEL_BYTES + 1)
-    return content if len(content) <= MAX_MODEL_BYTES else None
+@dataclass(frozen=True)
+class ModelFacts:
+    """What the report shows of a saved model file."""
+
+    feature_names: tuple[str, ...] = ()
+    weights: tuple[float, ...] | None = None
+    """A linear model's weight per input on standardized inputs (averaged over its fold models;
+    the norm over classes for a multiclass model)."""
+    y_scale: float | None = None
+    """The training target's standard deviation (regression): the mean predictor's rmse."""
 
 
-def _metadata(content: bytes) -> dict[str, str]:
-    size = int.from_bytes(content[:8], "little")
-    header: dict[str, Any] = json.loads(content[8 : 8 + size])
-    return dict(header.get("__metadata__") or {})
-
-
-def _coefficients(model: dict[str, Any]) -> tuple[list[str], list[float]] | None:
-    """Input names and the best linear model's weights on standardized inputs (averaged over
-    its fold models; the norm over classes for a multiclass model)."""
+@lru_cache(maxsize=256)
+def model_facts(artifact_id: str, *, linear: bool) -> ModelFacts:
+    """Read once per process (a saved file never changes): the header always, the tensors of a
+    linear model of at most ``MAX_MODEL_BYTES``."""
     try:
-        content = _model_file(model["artifact_id"])
-        if content is None:
-            return None
-        names = json.loads(_metadata(content)["feature_names"])
-        tensors = load_tensors(content)
-    except (OSError, KeyError, ValueError):
-        return None
-    members = [t for k, t in sorted(tensors.items()) if k.endswith(".1.weight")]
-    if not members:
-        return None
-    weight = np.mean([np.asarray(m, dtype=np.float64) for m in members], axis=0)
-    per_input = weight[0] if weight.shape[0] == 1 else np.linalg.norm(weight, axis=0)
-    return [str(n) for n in names], [float(w) for w in per_input]
+        with best_model.open_artifact(artifact_id) as reader:
+            head = reader.read(8)
+            size = int.from_bytes(head, "little")
+            header = reader.read(size)
+            body = reader.read(MAX_MODEL_BYTES + 1) if linear else b""
+        meta: dict[str, str] = dict(json.loads(header).get("__metadata__") or {})
+        names = tuple(str(n) for n in json.loads(meta.get("feature_names", "[]")))
+        scalers = json.loads(meta.get("preprocessing", "[]"))
+        scale = scalers[0].get("y_scale") if scalers else None
+        weights = None
+        if linear and len(body) <= MAX_MODEL_BYTES:
+            tensors = load_tensors(head + header + body)
+            members = [t for k, t in sorted(tensors.items()) if k.endswith(".1.weight")]
+            if members:
+                weight = np.mean([np.asarray(m, dtype=np.float64) for m in members], axis=0)
+                per_input = weight[0] if weight.shape[0] == 1 else np.linalg.norm(weight, axis=0)
+                weights = tuple(float(w) for w in per_input)
+    except (OSError, KeyError, ValueError, IndexError, AttributeError) as exc:
+        log.warning("cannot read the model file %s: %s", artifact_id, type(exc).__name__)
+        return ModelFacts()
+    return ModelFacts(names, weights, float(scale) if scale is not None else None)
 
 
-def _baseline(task: str, model: dict[str, Any] | None) -> tuple[str, dict[str, str]]:
+def _baseline(task: str, facts: ModelFacts) -> tuple[str, dict[str, str]]:
     """What a predictor that ignores the inputs scores on the test rows (known in closed form)."""
     if task == "regression":
         values = {"loss": "≈ 0.5", "r2": "≈ 0"}
-        scale = _y_scale(model)
-        if scale is not None:
-            values["rmse"] = f"≈ {scale:.4g}"
+        if facts.y_scale is not None:
+            values["rmse"] = f"≈ {facts.y_scale:.4g}"
         return "the training mean", values
     return "the majority class", {"auc": "0.5"}
 
@@ -196,19 +206,6 @@ def _number(value: Any) -> str:
     if isinstance(value, int | float) and math.isfinite(value):
         return f"{value:.6g}"
     return "—"
-
-
-def _y_scale(model: dict[str, Any] | None) -> float | None:
-    if model is None:
-        return None
-    try:
-        content = _model_file(model["artifact_id"])
-        if content is None:
-            return None
-        scale = json.loads(_metadata(content)["preprocessing"])[0].get("y_scale")
-    except (OSError, KeyError, ValueError, IndexError):
-        return None
-    return float(scale) if scale is not None else None
 
 
 @lru_cache(maxsize=1)
@@ -234,6 +231,7 @@ def _render(
     data: ReportData,
     view: TrialView | None,
     model: dict[str, Any] | None,
+    facts: ModelFacts,
     page: Page,
     *,
     base_url: str,
@@ -245,7 +243,7 @@ def _render(
         else {}
     )
     model_test = (model or {}).get("test_metrics") or {}
-    baseline_name, baseline = _baseline(spec.task, model)
+    baseline_name, baseline = _baseline(spec.task, facts)
     metrics = [
         (
             name,
