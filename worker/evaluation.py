@@ -83,9 +83,20 @@ def score_folds(
     models: Sequence[nn.Module], folds: Sequence[Fold], split: Split, task: str
 ) -> dict[str, float]:
     """Each fold's model on that fold's ``split`` rows, averaged over folds, named for ``split``."""
+    return mean_of(split, scores_per_fold(models, folds, split, task))
+
+
+def scores_per_fold(
+    models: Sequence[nn.Module], folds: Sequence[Fold], split: Split, task: str
+) -> list[dict[str, float]]:
+    """Each fold's model on that fold's ``split`` rows (unnamed metrics, one dict per fold)."""
     per_fold = []
     for model, fold in zip(models, folds, strict=True):
         X, y = (fold.X_val, fold.y_val) if split == "val" else (fold.X_test, fold.y_test)
         per_fold.append(evaluate(model, torch.from_numpy(X), y, task, fold.scaler))
-    mean = {key: float(np.mean([m[key] for m in per_fold])) for key in per_fold[0]}
-    return named(split, mean)
+    return per_fold
+
+
+def mean_of(split: Split, per_fold: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """The folds' metrics averaged, named for ``split``."""
+    return named(split, {key: float(np.mean([m[key] for m in per_fold])) for key in per_fold[0]})

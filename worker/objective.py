@@ -84,6 +84,8 @@ def record(trial: optuna.Trial, result: TrainResult) -> None:
         attrs["iterations"] = max(result.iterations)
     attrs.update(result.val_metrics)
     attrs.update(result.test_metrics)
+    if result.fold_values:
+        attrs["fold_values"] = [round(v, 8) for v in result.fold_values]
     for key, value in attrs.items():
         trial.set_user_attr(key, value)
 

@@ -20,6 +20,7 @@ from service.api import (
     keys,
     limits,
     observability,
+    report,
     studies,
     workers,
 )
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(studies.router)
     app.include_router(workers.router)
     app.include_router(best_model.router)
+    app.include_router(report.router)
     app.include_router(observability.router)
     app.include_router(datasets.router)
     app.include_router(keys.router)

@@ -118,6 +118,9 @@ class StudyOut(BaseModel):
         default=None, description="several objectives: the non-dominated feasible trials"
     )
     best_model: BestModel | None = None
+    report_url: str | None = Field(
+        default=None, description="the study report: one HTML page of plots (GET it)"
+    )
     error: str | None
     created_at: UtcDateTime
     started_at: UtcDateTime | None

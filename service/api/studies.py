@@ -129,6 +129,7 @@ def study_out(row: StudyRow, *, spec: StudySpec | None = None) -> StudyOut:
         best_trial=best,
         pareto_front=pareto,
         best_model=BestModel.model_validate(summary.best_model) if summary.best_model else None,
+        report_url=f"/v1/studies/{row.id}/report",
         error=row.error,
         created_at=row.created_at,
         started_at=row.started_at,

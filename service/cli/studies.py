@@ -1,7 +1,9 @@
-"""Commands about studies: submit, list, show, trials, cancel, remove, best, and the workers."""
+"""Commands about studies: submit, list, show, trials, cancel, remove, best, report, and the
+workers."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +24,7 @@ from service.cli.output import (
     print_json,
 )
 from service.client.http import Client
+from service.spec.enums import ACTIVE
 
 
 def submit(
@@ -232,6 +235,41 @@ def best(
         )
     if saved:
         console.print(f"saved {saved}")
+
+
+def report(
+    study_id: str,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", dir_okay=False, help="Write the page here (default: report-<id>.html)."
+        ),
+    ] = None,
+    open_it: Annotated[bool, typer.Option("--open", help="Open it in a web browser.")] = False,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch", "-w", help="Rewrite it while the study runs (the open page reloads itself)."
+        ),
+    ] = False,
+    poll: Annotated[float, typer.Option(help="Seconds between rewrites with --watch.")] = 10.0,
+    url: UrlOpt = None,
+    key: KeyOpt = None,
+) -> None:
+    """The study report: one self-contained HTML page of plots (works offline)."""
+    path = out or Path(f"report-{study_id}.html")
+    call(url, key, lambda client: client.report(study_id, path))
+    console.print(f"wrote {path}")
+    if open_it:
+        import webbrowser
+
+        webbrowser.open(path.resolve().as_uri())
+    while watch and call(url, key, lambda client: client.study(study_id)).status in ACTIVE:
+        time.sleep(poll)
+        call(url, key, lambda client: client.report(study_id, path))
+    if watch:
+        call(url, key, lambda client: client.report(study_id, path))  # the final page
+        console.print(f"the study has ended; wrote {path}")
 
 
 def list_workers(url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = False) -> None:

@@ -182,6 +182,13 @@ class Client:
             raise ApiUnreachable(f"cannot reach the regtune API at {self.url} ({exc})") from None
         return path
 
+    def report(self, study_id: str, path: str | Path | None = None) -> str:
+        """The study report (one self-contained HTML page); also written to ``path`` if given."""
+        html = self._request("GET", f"/v1/studies/{study_id}/report").text
+        if path is not None:
+            Path(path).write_text(html, encoding="utf-8")
+        return html
+
     def workers(self) -> list[WorkerOut]:
         response = self._request("GET", "/v1/workers")
         try:

@@ -11,7 +11,7 @@ import numpy as np
 from torch import nn
 
 from worker.data import Fold
-from worker.evaluation import score_folds
+from worker.evaluation import mean_of, score_folds, scores_per_fold
 from worker.models import count_nonzero
 from worker.trainers.config import TrainConfig
 from worker.trainers.fista import LinearState
@@ -43,6 +43,8 @@ class TrainResult:
     """Exact trainer: solver iterations per fold."""
     converged: bool = False
     """Exact trainer: every fold met the tolerance (False when pruned or out of ``max_iter``)."""
+    fold_values: list[float] = field(default_factory=list)
+    """The objective metric of each fold's model, with several folds (the report's ± 1 SE)."""
 
 
 def build_result(
@@ -64,7 +66,8 @@ def build_result(
     """Score the final models on every fold's validation and test rows; ``curve=None``: no
     epoch was evaluated, the curve is the final value alone. ``started``: ``perf_counter()``
     when training began."""
-    val = score_folds(models, folds, "val", config.task)
+    val_folds = scores_per_fold(models, folds, "val", config.task)
+    val = mean_of("val", val_folds)
     test = score_folds(models, folds, "test", config.task)
     value = val[config.metric]
     worst = -math.inf if config.direction == "maximize" else math.inf
@@ -86,4 +89,7 @@ def build_result(
         states=list(states),
         iterations=list(iterations),
         converged=converged,
+        fold_values=[m[config.metric.removeprefix("val_")] for m in val_folds]
+        if len(val_folds) > 1
+        else [],
     )

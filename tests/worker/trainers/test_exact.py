@@ -68,6 +68,8 @@ def test_each_fold_gets_scikit_learns_elastic_net() -> None:
     assert result.n_nonzero == int(nonzero) and result.n_weights == 10
     # the trial's value is the final model's; without a hook no epoch is evaluated but the last
     assert result.value == result.val_metrics["val_loss"] and result.curve == [result.value]
+    assert len(result.fold_values) == 3  # each fold's value, for the report's ± 1 SE
+    assert np.isclose(np.mean(result.fold_values), result.value)
     epochs = -(-max(result.iterations) // options.report_every)  # ceil
     assert result.best_epoch == result.epochs_run == epochs
 

@@ -1,0 +1,294 @@
+"""``GET /v1/studies/{id}/report``: one self-contained HTML page telling a study's
+regularization story (plotly's JavaScript inlined, so the page and a saved copy work offline).
+
+The data comes from ``service.store.trials.report`` (counts, samples and SQL aggregates, never
+every trial); the figures from ``service.api.report_figures``; the best model's coefficients
+from its safetensors file, read with numpy (the API never imports torch).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+import numpy as np
+import plotly.graph_objects as go
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from safetensors.numpy import load as load_tensors
+
+from service.api import report_figures as figures
+from service.api.deps import StudyDep
+from service.api.schemas import BestModel
+from service.spec.definition import StudySpec
+from service.spec.enums import ACTIVE
+from service.spec.objective import objective_directions, objective_names
+from service.store.reads import read
+from service.store.repos import best_model
+from service.store.tables import StudyRow
+from service.store.trials.report import BEST_KEPT, ReportData, report_data
+from service.store.trials.views import TrialView, get_trial
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1", tags=["studies"])
+REFRESH_SECONDS = 10
+"""How often the page reloads itself while the study is queued or running."""
+MAX_POINTS = 2000
+"""COMPLETE trials sampled for the scatter plots (the λ band adds half as many)."""
+MAX_MODEL_BYTES = 16 << 20
+"""A linear model's file is read whole for its coefficients; larger files are not."""
+
+
+@router.get(
+    "/studies/{study_id}/report",
+    response_class=HTMLResponse,
+    responses={
+        200: {"content": {"text/html": {}}, "description": "the report, one HTML page"},
+        404: {  # an error is JSON, whatever the route's own media type
+            "description": "no such study for this key",
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}
+            },
+        },
+    },
+    summary="The study report: one self-contained HTML page of plots (updates while it runs)",
+)
+def study_report(study: StudyDep, request: Request) -> HTMLResponse:
+    base_url = str(request.base_url).rstrip("/")
+    return HTMLResponse(build(study, base_url=base_url), headers={"Cache-Control": "no-store"})
+
+
+@dataclass
+class Section:
+    title: str
+    figures: list[str]
+    note: str = ""
+
+
+@dataclass
+class Page:
+    sections: list[Section] = field(default_factory=list)
+
+    def add(self, title: str, figs: list[go.Figure | None], note: str = "") -> None:
+        shown = [_div(f) for f in figs if f is not None]
+        if shown:
+            self.sections.append(Section(title, shown, note))
+
+
+def _div(fig: go.Figure) -> str:
+    return str(
+        fig.to_html(
+            full_html=False,
+            include_plotlyjs=False,
+            config={"displaylogo": False, "responsive": True},
+        )
+    )
+
+
+def build(row: StudyRow, *, base_url: str) -> str:
+    """The report of one study as HTML."""
+    spec = StudySpec.from_stored(row.spec)
+    direction = objective_directions(spec)[0]
+    metric = objective_names(spec)[0]
+    osid = row.optuna_study_id
+
+    def reads(session: Any) -> tuple[ReportData, TrialView | None, dict[str, Any] | None]:
+        data = report_data(session, osid or -1, direction=direction, max_points=MAX_POINTS)
+        view = get_trial(session, osid or -1, data.best.number) if data.best else None
+        return data, view, best_model.read_info(session, osid or -1)
+
+    data, view, model = read(reads)
+    page = Page()
+    study = figures.search_study(data, direction)
+    if study is not None:
+        page.add(
+            "The search",
+            [
+                figures.history(study),
+                figures.importances(study),
+            ],
+        )
+    page.add("Where the search looked", [figures.knob_map(data, direction)])
+    chosen = figures.chosen_lambda(data, data.best, direction)
+    chosen.model = (model or {}).get("refit_lambda")
+    page.add(
+        "Regularization path",
+        [figures.sparsity_path(data, chosen), figures.validation_curve(data, metric, chosen)],
+        "Solid line: the best trial's λ; dashed: the largest λ whose mean is within one standard "
+        "error of the best λ bin's (glmnet's lambda.1se).",
+    )
+    page.add("Loss against sparsity", [figures.loss_vs_sparsity(data, metric)])
+    page.add(
+        "Learning curves",
+        [figures.learning_curves(data, metric)],
+        _saved_steps(data),
+    )
+    linear = spec.model.kind == "linear"
+    facts = model_facts(model["artifact_id"], linear=linear) if model else ModelFacts()
+    if facts.weights is not None:
+        coefficients = figures.coefficients(list(facts.feature_names), list(facts.weights))
+        page.add("Best model coefficients", [coefficients])
+    return _render(row, spec, data, view, model, facts, page, base_url=base_url, metric=metric)
+
+
+def _saved_steps(data: ReportData) -> str:
+    """The steps the pruner saved, estimated from the sampled curves and the state counts."""
+    complete = [len(c) for c in data.curves.get("COMPLETE", {}).values()]
+    pruned = [len(c) for c in data.curves.get("PRUNED", {}).values()]
+    if not complete or not pruned:
+        return ""
+    full, ran = float(np.mean(complete)), float(np.mean(pruned))
+    saved = (full - ran) * data.counts.get("PRUNED", 0)
+    note = (
+        f"{data.counts.get('PRUNED', 0)} pruned trials stopped after {ran:.1f} reported steps on "
+        f"average, against {full:.1f} for complete ones"
+    )
+    return note + (f": about {saved:,.0f} steps saved." if saved >= 1 else ".")
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What the report shows of a saved model file."""
+
+    feature_names: tuple[str, ...] = ()
+    weights: tuple[float, ...] | None = None
+    """A linear model's weight per input on standardized inputs (averaged over its fold models;
+    the norm over classes for a multiclass model)."""
+    y_scale: float | None = None
+    """The training target's standard deviation (regression): the mean predictor's rmse."""
+
+
+@lru_cache(maxsize=256)
+def model_facts(artifact_id: str, *, linear: bool) -> ModelFacts:
+    """Read once per process (a saved file never changes): the header always, the tensors of a
+    linear model of at most ``MAX_MODEL_BYTES``."""
+    try:
+        with best_model.open_artifact(artifact_id) as reader:
+            head = reader.read(8)
+            size = int.from_bytes(head, "little")
+            header = reader.read(size)
+            body = reader.read(MAX_MODEL_BYTES + 1) if linear else b""
+        meta: dict[str, str] = dict(json.loads(header).get("__metadata__") or {})
+        names = tuple(str(n) for n in json.loads(meta.get("feature_names", "[]")))
+        scalers = json.loads(meta.get("preprocessing", "[]"))
+        scale = scalers[0].get("y_scale") if scalers else None
+        weights = None
+        if linear and len(body) <= MAX_MODEL_BYTES:
+            tensors = load_tensors(head + header + body)
+            members = [t for k, t in sorted(tensors.items()) if k.endswith(".1.weight")]
+            if members:
+                weight = np.mean([np.asarray(m, dtype=np.float64) for m in members], axis=0)
+                per_input = weight[0] if weight.shape[0] == 1 else np.linalg.norm(weight, axis=0)
+                weights = tuple(float(w) for w in per_input)
+    except (OSError, KeyError, ValueError, IndexError, AttributeError) as exc:
+        log.warning("cannot read the model file %s: %s", artifact_id, type(exc).__name__)
+        return ModelFacts()
+    return ModelFacts(names, weights, float(scale) if scale is not None else None)
+
+
+def _baseline(task: str, facts: ModelFacts) -> tuple[str, dict[str, str]]:
+    """What a predictor that ignores the inputs scores on the test rows (known in closed form)."""
+    if task == "regression":
+        values = {"loss": "≈ 0.5", "r2": "≈ 0"}
+        if facts.y_scale is not None:
+            values["rmse"] = f"≈ {facts.y_scale:.4g}"
+        return "the training mean", values
+    return "the majority class", {"auc": "0.5"}
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, int | float) and math.isfinite(value):
+        return f"{value:.6g}"
+    return "—"
+
+
+@lru_cache(maxsize=1)
+def _plotly_js() -> str:
+    from plotly.offline import get_plotlyjs
+
+    return str(get_plotlyjs())
+
+
+@lru_cache(maxsize=1)
+def _template() -> jinja2.Template:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("service.api", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    return env.get_template("report.html.j2")
+
+
+def _render(
+    row: StudyRow,
+    spec: StudySpec,
+    data: ReportData,
+    view: TrialView | None,
+    model: dict[str, Any] | None,
+    facts: ModelFacts,
+    page: Page,
+    *,
+    base_url: str,
+    metric: str,
+) -> str:
+    trial_test = (
+        {k.removeprefix("test_"): v for k, v in view.user_attrs.items() if k.startswith("test_")}
+        if view
+        else {}
+    )
+    model_test = (model or {}).get("test_metrics") or {}
+    baseline_name, baseline = _baseline(spec.task, facts)
+    metrics = [
+        (
+            name,
+            _number(trial_test.get(name)),
+            _number(model_test.get(name)),
+            baseline.get(name, "—"),
+        )
+        for name in sorted(set(trial_test) | set(model_test))
+        if _number(trial_test.get(name)) != "—" or _number(model_test.get(name)) != "—"
+    ]
+    best = None
+    if view is not None and view.value is not None:
+        best = {
+            "number": view.number,
+            "value": view.value,
+            "params": {k: v for k, v in view.params.items() if isinstance(v, int | float)},
+            "n_nonzero": view.user_attrs.get("n_nonzero"),
+        }
+    model_note = (
+        "The best trial's models were trained on its training rows; the saved model"
+        + (" is the refit on every non-test row." if model and model.get("refit") else ".")
+        + " The baseline predicts without the inputs (closed-form values on standardized targets)."
+    )
+    return _template().render(
+        study=row,
+        counts={k: v for k, v in data.counts.items()},
+        done=data.counts.get("COMPLETE", 0) + data.counts.get("PRUNED", 0),
+        model_kind=spec.model.kind,
+        metric=metric,
+        direction=objective_directions(spec)[0],
+        built_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        live=row.status in ACTIVE,
+        refresh_s=REFRESH_SECONDS,
+        figures=bool(page.sections),
+        sections=page.sections,
+        best=best,
+        metrics=metrics,
+        baseline_name=baseline_name,
+        model_note=model_note,
+        model=BestModel.model_validate(model) if model else None,
+        base_url=base_url,
+        n_points=len(data.points),
+        best_kept=BEST_KEPT,
+        se_note="± 1 SE: the standard error across each trial's folds, averaged over a λ bin."
+        if figures.folds_known(data.band)
+        else "± 1 SE: the spread of the trials within a λ bin (a holdout has no folds).",
+        plotly_js=_plotly_js(),
+    )

@@ -1,0 +1,389 @@
+"""The study report's figures, on plotly: Optuna's own for the search, regtune's for the
+regularization story (λ path, validation curve ± 1 SE, loss against sparsity, learning curves).
+
+Every function takes what ``service.store.trials.report`` read (a sample, never every trial)
+and returns a figure, or None when the study has nothing to draw there yet.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+import optuna
+import plotly.graph_objects as go
+from optuna.distributions import BaseDistribution, json_to_distribution
+from optuna.trial import create_trial
+from plotly.subplots import make_subplots
+
+from service.store.trials.report import BEST_KEPT, Point, ReportData
+
+COMPLETE_COLOR, PRUNED_COLOR, CHOSEN_COLOR = "#1f77b4", "#d62728", "#2ca02c"
+LAMBDA_BINS = 20
+GRID = 20
+"""Cells per axis of the knob map, at most (fewer for few trials: about two per cell)."""
+SEARCH_TRIALS = 400
+"""Sampled trials given to Optuna's plots (its history and importances copy every trial)."""
+
+
+def _layout(fig: go.Figure, title: str, **axes: Any) -> go.Figure:
+    fig.update_layout(
+        title=title, template="plotly_white", height=420, margin={"l": 60, "r": 20, "t": 50}
+    )
+    fig.update_layout(**axes)
+    return fig
+
+
+@dataclass
+class Chosen:
+    """The λ the report marks: the best trial's, glmnet's one-standard-error choice, and the
+    saved model's when its refit raised λ to keep ``objective.max_nonzero``."""
+
+    best: float | None
+    one_se: float | None
+    model: float | None = None
+
+
+def search_study(data: ReportData, direction: str) -> optuna.Study | None:
+    """At most ``SEARCH_TRIALS`` of the sampled trials (evenly spaced, and the best) as an
+    in-memory Optuna study, for ``optuna.visualization``."""
+    if not data.points:
+        return None
+    distributions: dict[str, BaseDistribution] = {
+        name: json_to_distribution(text) for name, text in data.distributions.items()
+    }
+    study = optuna.create_study(direction="maximize" if direction == "maximize" else "minimize")
+    study.add_trials(
+        [
+            create_trial(
+                value=p.value,
+                params={
+                    k: distributions[k].to_external_repr(v)
+                    for k, v in p.params.items()
+                    if k in distributions
+                },
+                distributions={k: distributions[k] for k in p.params if k in distributions},
+                system_attrs={"number": p.number},
+            )
+            for p in search_points(data)
+        ]
+    )
+    return study
+
+
+def search_points(data: ReportData) -> list[Point]:
+    points = data.points
+    if len(points) <= SEARCH_TRIALS:
+        return points
+    keep = {id(p) for p in sorted(points, key=lambda p: p.value)[:BEST_KEPT]}
+    keep |= {id(points[int(i * len(points) / SEARCH_TRIALS)]) for i in range(SEARCH_TRIALS)}
+    return [p for p in points if id(p) in keep]
+
+
+def history(study: optuna.Study) -> go.Figure:
+    fig = optuna.visualization.plot_optimization_history(study)
+    trials = study.get_trials(deepcopy=False)
+    numbers = [t.system_attrs["number"] for t in trials]  # the study numbers them 0..n-1
+    for trace in fig.data:
+        if trace.x is not None and len(trace.x) and all(isinstance(x, int) for x in trace.x):
+            trace.x = [numbers[x] for x in trace.x]
+    return _layout(fig, f"Optimization history ({len(trials)} sampled COMPLETE trials)")
+
+
+def importances(study: optuna.Study) -> go.Figure | None:
+    trials = study.get_trials(deepcopy=False)
+    searched = {name for t in trials for name in t.params}
+    if len(trials) < 3 or len(searched) < 2:
+        return None
+    fig = optuna.visualization.plot_param_importances(study)  # Optuna's default, PED-ANOVA
+    return _layout(fig, "Parameter importances (PED-ANOVA)")
+
+
+def knob_map(data: ReportData, direction: str) -> go.Figure | None:
+    """λ × l1_ratio (and × dropout): the best value per cell of a grid over the sampled trials,
+    the trials on top and the best trial starred. A grid of cells rather than Optuna's contour,
+    whose grid has one row and column per trial: a few hundred trials take a browser seconds."""
+    varied = [
+        name
+        for name in ("lambda", "l1_ratio", "dropout")
+        if len({p.params[name] for p in data.points if name in p.params}) > 1
+    ]
+    if len(varied) < 2:
+        return None
+    pairs = [(a, b) for i, a in enumerate(varied) for b in varied[i + 1 :]]
+    fig = make_subplots(rows=1, cols=len(pairs), horizontal_spacing=0.08)
+    sign = -1.0 if direction == "maximize" else 1.0
+    for col, (x, y) in enumerate(pairs, start=1):
+        shown = [p for p in data.points if x in p.params and y in p.params]
+        n = max(4, min(GRID, int(math.sqrt(len(shown) / 2))))
+        xs = _edges([p.params[x] for p in shown], x, n)
+        ys = _edges([p.params[y] for p in shown], y, n)
+        cells: dict[tuple[int, int], float] = {}
+        for p in shown:
+            key = (_cell(xs, p.params[x], x), _cell(ys, p.params[y], y))
+            if key not in cells or sign * p.value < sign * cells[key]:
+                cells[key] = p.value
+        z = [[cells.get((i, j)) for i in range(len(xs) - 1)] for j in range(len(ys) - 1)]
+        fig.add_heatmap(
+            x=_centres(xs, x),
+            y=_centres(ys, y),
+            z=z,
+            colorscale="Blues_r" if sign > 0 else "Blues",
+            showscale=col == 1,
+            colorbar={"title": "best value"},
+            hoverongaps=False,
+            row=1,
+            col=col,
+        )
+        fig.add_scatter(
+            x=[p.params[x] for p in shown],
+            y=[p.params[y] for p in shown],
+            mode="markers",
+            marker={"size": 3, "color": "#444", "opacity": 0.35},
+            showlegend=False,
+            hoverinfo="skip",
+            row=1,
+            col=col,
+        )
+        if data.best is not None and x in data.best.params and y in data.best.params:
+            fig.add_scatter(
+                x=[data.best.params[x]],
+                y=[data.best.params[y]],
+                mode="markers",
+                marker={"symbol": "star", "size": 14, "color": CHOSEN_COLOR},
+                name=f"best (trial {data.best.number})",
+                showlegend=col == 1,
+                row=1,
+                col=col,
+            )
+        fig.update_xaxes(title=_label(x), type="log" if x == "lambda" else None, row=1, col=col)
+        fig.update_yaxes(title=_label(y), type="log" if y == "lambda" else None, row=1, col=col)
+    fig.update_layout(legend={"orientation": "h", "y": -0.2})
+    return _layout(fig, " × ".join(_label(n) for n in varied) + ": best value per cell")
+
+
+def _edges(values: list[float], name: str, n: int) -> list[float]:
+    low, high = min(values), max(values)
+    if name == "lambda":
+        low, high = math.log10(low), math.log10(high)
+    return [low + (high - low) * i / n for i in range(n + 1)]
+
+
+def _cell(edges: list[float], value: float, name: str) -> int:
+    v = math.log10(value) if name == "lambda" else value
+    width = (edges[-1] - edges[0]) / (len(edges) - 1) or 1.0
+    return max(0, min(len(edges) - 2, int((v - edges[0]) / width)))
+
+
+def _centres(edges: list[float], name: str) -> list[float]:
+    mids = [(a + b) / 2 for a, b in pairwise(edges)]
+    return [10**m for m in mids] if name == "lambda" else mids
+
+
+def _label(name: str) -> str:
+    return "λ" if name == "lambda" else name
+
+
+def _bins(points: list[Point]) -> list[tuple[float, float, float, int]]:
+    """(λ at the bin's centre, mean value, standard error, trials) over log-spaced λ bins.
+
+    The standard error is the folds' (their mean over the bin's trials) when every trial has
+    one, as glmnet's ``cvsd``; otherwise the spread of the bin's trials around their mean.
+    """
+    lams = [p.params["lambda"] for p in points if p.params.get("lambda", 0) > 0]
+    if len(lams) < 2 or min(lams) == max(lams):
+        return []
+    low, high = math.log10(min(lams)), math.log10(max(lams))
+    width = (high - low) / LAMBDA_BINS
+    groups: dict[int, list[Point]] = {}
+    for p in points:
+        lam = p.params.get("lambda", 0)
+        if lam > 0:
+            i = min(LAMBDA_BINS - 1, int((math.log10(lam) - low) / width))
+            groups.setdefault(i, []).append(p)
+    folds = folds_known(points)
+    out = []
+    for i in sorted(groups):
+        values = [p.value for p in groups[i]]
+        if folds:
+            se = statistics.fmean(p.fold_se or 0.0 for p in groups[i])
+        else:
+            se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+        out.append((10 ** (low + (i + 0.5) * width), statistics.fmean(values), se, len(values)))
+    return out
+
+
+def folds_known(points: list[Point]) -> bool:
+    return bool(points) and all(p.fold_se is not None for p in points)
+
+
+def chosen_lambda(data: ReportData, best: Point | None, direction: str) -> Chosen:
+    """The best trial's λ, and the largest λ whose binned mean is within one standard error of
+    the best bin's (glmnet's ``lambda.1se``: the sparsest model about as good as the best)."""
+    lam = best.params.get("lambda") if best is not None else None
+    bins = _bins(data.band)
+    if not bins:
+        return Chosen(lam, None)
+    sign = -1.0 if direction == "maximize" else 1.0
+    top = min(bins, key=lambda b: sign * b[1])
+    limit = sign * top[1] + top[2]
+    one_se = max(b[0] for b in bins if sign * b[1] <= limit)
+    return Chosen(lam, one_se)
+
+
+def _mark(fig: go.Figure, chosen: Chosen) -> None:
+    if chosen.best is not None:
+        fig.add_vline(
+            x=chosen.best, line_color=CHOSEN_COLOR, annotation_text=f"best λ={chosen.best:.3g}"
+        )
+    if chosen.one_se is not None:
+        fig.add_vline(
+            x=chosen.one_se,
+            line_dash="dash",
+            line_color="#7f7f7f",
+            annotation_text=f"one-SE λ≈{chosen.one_se:.3g}",
+            annotation_position="bottom right",
+        )
+    if chosen.model is not None:
+        fig.add_vline(
+            x=chosen.model,
+            line_dash="dot",
+            line_color=PRUNED_COLOR,
+            annotation_text=f"saved model λ={chosen.model:.3g}",
+            annotation_position="top left",
+        )
+
+
+def _band_label(data: ReportData) -> str:
+    if data.band_l1 is None:
+        return ""
+    return f" at l1_ratio ∈ [{data.band_l1[0]:.2f}, {data.band_l1[1]:.2f}]"
+
+
+def validation_curve(data: ReportData, metric: str, chosen: Chosen) -> go.Figure | None:
+    bins = _bins(data.band)
+    if not bins:
+        return None
+    fig = go.Figure()
+    fig.add_scatter(
+        x=[p.params["lambda"] for p in data.band if "lambda" in p.params],
+        y=[p.value for p in data.band if "lambda" in p.params],
+        mode="markers",
+        name="trials",
+        marker={"color": COMPLETE_COLOR, "opacity": 0.25, "size": 5},
+    )
+    fig.add_scatter(
+        x=[b[0] for b in bins],
+        y=[b[1] for b in bins],
+        error_y={"type": "data", "array": [b[2] for b in bins], "visible": True},
+        mode="lines+markers",
+        name="mean ± 1 SE " + ("across folds" if folds_known(data.band) else "of the bin's trials"),
+        line={"color": "#ff7f0e"},
+    )
+    _mark(fig, chosen)
+    return _layout(
+        fig,
+        f"Validation curve: {metric} against λ{_band_label(data)}",
+        xaxis={"type": "log", "title": "λ (lambda)"},
+        yaxis={"title": metric},
+    )
+
+
+def sparsity_path(data: ReportData, chosen: Chosen) -> go.Figure | None:
+    """Non-zero weights against λ (log), the chosen λ marked: the path's shape when per-trial
+    coefficients are not stored (the best model's are drawn by ``coefficients``)."""
+    shown = [p for p in data.band if "lambda" in p.params and p.n_nonzero is not None]
+    if len(shown) < 2:
+        return None
+    fig = go.Figure()
+    fig.add_scatter(
+        x=[p.params["lambda"] for p in shown],
+        y=[p.n_nonzero for p in shown],
+        mode="markers",
+        name="trials",
+        marker={
+            "color": [p.value for p in shown],
+            "colorscale": "Viridis",
+            "showscale": True,
+            "colorbar": {"title": "value"},
+        },
+        text=[f"trial {p.number}: value {p.value:.4g}" for p in shown],
+    )
+    _mark(fig, chosen)
+    return _layout(
+        fig,
+        f"Non-zero weights against λ{_band_label(data)}",
+        xaxis={"type": "log", "title": "λ (lambda)"},
+        yaxis={"title": "non-zero weights"},
+    )
+
+
+def loss_vs_sparsity(data: ReportData, metric: str) -> go.Figure | None:
+    shown = [p for p in data.points if p.n_nonzero is not None]
+    if not shown:
+        return None
+    fig = go.Figure()
+    fig.add_scatter(
+        x=[p.n_nonzero for p in shown],
+        y=[p.value for p in shown],
+        mode="markers",
+        name="trials (sample)",
+        marker={"color": COMPLETE_COLOR, "opacity": 0.3, "size": 5},
+    )
+    if data.front:
+        fig.add_scatter(
+            x=[nz for nz, _ in data.front],
+            y=[v for _, v in data.front],
+            mode="lines+markers",
+            line_shape="hv",
+            name="Pareto front (every trial)",
+            line={"color": PRUNED_COLOR},
+        )
+    return _layout(
+        fig,
+        f"{metric} against non-zero weights",
+        xaxis={"title": "non-zero weights"},
+        yaxis={"title": metric},
+    )
+
+
+def learning_curves(data: ReportData, metric: str) -> go.Figure | None:
+    if not any(data.curves.get(s) for s in ("COMPLETE", "PRUNED")):
+        return None
+    fig = go.Figure()
+    for state, color in (("COMPLETE", COMPLETE_COLOR), ("PRUNED", PRUNED_COLOR)):
+        for i, (number, curve) in enumerate(sorted(data.curves.get(state, {}).items())):
+            fig.add_scatter(
+                x=[s for s, _ in curve],
+                y=[v for _, v in curve],
+                mode="lines+markers",  # a curve of one report is a point
+                marker={"size": 4},
+                name=state.lower(),
+                legendgroup=state,
+                showlegend=i == 0,
+                line={"color": color, "width": 1},
+                hovertext=f"trial {number}",
+            )
+    return _layout(
+        fig,
+        f"Learning curves: complete against pruned trials (a sample), {metric} per step",
+        xaxis={"title": "step (epoch)"},
+        yaxis={"title": metric},
+    )
+
+
+def coefficients(names: list[str], weights: list[float]) -> go.Figure | None:
+    kept = [(n, w) for n, w in zip(names, weights, strict=False) if w != 0.0]
+    if not kept:
+        return None
+    kept.sort(key=lambda nw: abs(nw[1]))
+    fig = go.Figure(go.Bar(x=[w for _, w in kept], y=[n for n, _ in kept], orientation="h"))
+    return _layout(
+        fig,
+        f"Best model: non-zero coefficients ({len(kept)} of {len(names)} inputs, standardized)",
+        height=max(300, 22 * len(kept) + 120),
+        xaxis={"title": "coefficient (per standard deviation of the input)"},
+    )

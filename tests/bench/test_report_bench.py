@@ -1,0 +1,21 @@
+"""bench.report's quick mode end to end: it seeds a study, times the report and writes its JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from tests.support import Processes
+
+
+def test_report_bench_smoke(tmp_path: Path, processes: Processes) -> None:
+    done = processes.run(
+        [sys.executable, "-m", "bench.report", "--quick", "--out", str(tmp_path)], timeout=1200
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tmp_path / "report.json").read_text())
+    assert result["quick"] is True and result["table"] in done.stdout
+    (row,) = result["results"]
+    assert row["trials"] == 500 and 0 < row["points"] <= 3000
+    assert row["build_s"] > 0 and row["browser_reload_s"] > 0

@@ -1,0 +1,90 @@
+"""The study report in a real headless Chromium: the page, saved as ``regtune report -o`` saves
+it, opens offline with no console error, every plot draws, and the coefficient path marks the
+best model's λ. Screenshots go to test-artifacts/ (report-linear.png, report-mlp.png)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from playwright.sync_api import BrowserContext, sync_playwright
+
+from tests.e2e.test_dashboard_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.service.test_report import api, finished_study
+
+__all__ = ["api"]  # the in-process app fixture, shared with the fast tests
+LOAD_SECONDS = 4.0
+"""A reload's draw time (Chromium then has plotly's 4.7 MB of JavaScript compiled): the issue's
+budget is 2 s, which ``bench.report`` measures; a test on a shared two-core box gets twice
+that. The first open of a fresh profile also compiles the JavaScript and gets ``COLD_SECONDS``."""
+COLD_SECONDS = 6.0
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[BrowserContext]:
+    """Chromium from the system, headless, with every network request refused."""
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(Path(tempfile.mkdtemp(prefix="chromium-", dir=tmp_path))),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900},
+        )
+        context.route("http*://**", lambda route: route.abort())
+        yield context
+        context.close()
+
+
+@pytest.mark.parametrize("kind", ["linear", "mlp"])
+def test_the_report_draws_offline_with_no_console_error(
+    api: TestClient, browser: BrowserContext, tmp_path: Path, kind: str
+) -> None:
+    row = finished_study("default", n=200, kind=kind)
+    answer = api.get(f"/v1/studies/{row.id}/report")
+    assert answer.status_code == 200, answer.text
+    saved = tmp_path / f"report-{kind}.html"
+    saved.write_text(answer.text, encoding="utf-8")
+    expected = answer.text.count('class="plotly-graph-div"')
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    page = browser.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    drawn_js = f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {expected}"
+    seconds = []
+    for load in (lambda: page.goto(saved.as_uri(), wait_until="load"), page.reload):
+        started = time.perf_counter()
+        load()
+        page.wait_for_function(drawn_js, timeout=30_000)
+        seconds.append(time.perf_counter() - started)
+    (ARTIFACTS / f"report-{kind}-load.json").write_text(
+        json.dumps({"cold_s": seconds[0], "reload_s": seconds[1], "bytes": saved.stat().st_size})
+    )
+    try:
+        drawn = page.evaluate(
+            """() => [...document.querySelectorAll('.plotly-graph-div')].map(d => ({
+                 svg: d.querySelectorAll('.main-svg').length,
+                 marks: d.querySelectorAll('.point, .trace path, .bars path, .contour').length,
+                 title: (d.querySelector('.gtitle') || {}).textContent || ''}))"""
+        )
+    finally:
+        page.screenshot(path=str(ARTIFACTS / f"report-{kind}.png"), full_page=True)
+    assert problems == []
+    assert len(drawn) == expected == (8 if kind == "linear" else 7), drawn
+    assert all(d["svg"] > 0 and d["marks"] > 0 for d in drawn), drawn
+    assert seconds[0] < COLD_SECONDS, f"the first open took {seconds[0]:.2f} s to draw"
+    assert seconds[1] < LOAD_SECONDS, f"a reload took {seconds[1]:.2f} s to draw"
+
+    best = api.get(f"/v1/studies/{row.id}").json()["best_trial"]
+    marks = page.evaluate(
+        "() => [...document.querySelectorAll('.annotation-text')].map(a => a.textContent)"
+    )
+    assert f"best λ={best['params']['lambda']:.3g}" in marks, json.dumps(marks)
+    page.close()

@@ -1,0 +1,312 @@
+"""The study report in-process: a study's trials written through Optuna, the page read through
+the app in-process (the ``apps`` fixture) on a SQLite file; no worker, no server process.
+
+A finished linear study's page carries every plot, its best model's coefficients by input name and
+its test metrics beside the baseline; another tenant gets 404; a queued study and a failed one
+get a page that says so (with the error); the study JSON links to the report.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pytest
+from fastapi.testclient import TestClient
+from optuna.artifacts import upload_artifact
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState, create_trial
+from safetensors.numpy import save_file
+from sqlalchemy import update
+
+from service.settings import get_settings
+from service.spec.definition import StudySpec
+from service.store.db import transaction
+from service.store.optuna_db.attrs import BEST_MODEL_ATTR
+from service.store.repos import best_model
+from service.store.repos.studies import create_study
+from service.store.scheduling.retries import get_storage
+from service.store.tables import StudyRow
+from tests.inprocess import Apps
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+ADMIN = "report-admin-key-0123456789abcdef"
+FEATURES = ["age", "sex", "bmi", "bp", "s1", "s2"]
+WEIGHTS = [0.0, -0.2, 0.9, 0.4, 0.0, 0.1]
+DISTRIBUTIONS = {
+    "lambda": FloatDistribution(1e-4, 1.0, log=True),
+    "l1_ratio": FloatDistribution(0.0, 1.0),
+}
+
+
+@pytest.fixture
+def api(apps: Apps) -> TestClient:
+    """The app in-process with keys on, called with the admin key (the default tenant)."""
+    client = apps(admin_key=ADMIN)
+    client.headers["Authorization"] = f"Bearer {ADMIN}"
+    return client
+
+
+def _key(api: TestClient, tenant: str) -> dict[str, str]:
+    created = api.post("/v1/keys", json={"tenant": tenant})
+    assert created.status_code == 201, created.text
+    return {"Authorization": f"Bearer {created.json()['key']}"}
+
+
+def _spec(kind: str = "linear") -> StudySpec:
+    space: dict[str, Any] = {
+        "lambda": {"low": 1e-4, "high": 1.0, "log": True},
+        "l1_ratio": {"low": 0.0, "high": 1.0},
+    }
+    if kind == "mlp":
+        space["dropout"] = {"low": 0.0, "high": 0.5}
+    return StudySpec.model_validate(
+        {
+            "name": f"report-{uuid.uuid4().hex[:8]}",
+            "dataset": {"builtin": "diabetes"},
+            "task": "regression",
+            "model": {"kind": kind},
+            "search_space": space,
+            "pruner": {"type": "median"},
+            "budget": {"n_trials": 60},
+        }
+    )
+
+
+def _trial(
+    rng: random.Random, lam: float, l1: float, pruned: bool, dropout: float | None = None
+) -> Any:
+    value = 0.3 + 0.05 * (math.log10(lam) + 2) ** 2 + 0.02 * l1 + rng.uniform(0, 0.02)
+    params: dict[str, float] = {"lambda": lam, "l1_ratio": l1}
+    distributions = dict(DISTRIBUTIONS)
+    if dropout is not None:
+        value += 0.1 * (dropout - 0.2) ** 2
+        params["dropout"] = dropout
+        distributions["dropout"] = FloatDistribution(0.0, 0.5)
+    epochs = 3 if pruned else 8
+    curve = {e: value * (1 + (8 - e) / 8) for e in range(1, epochs + 1)}
+    return create_trial(
+        state=TrialState.PRUNED if pruned else TrialState.COMPLETE,
+        value=None if pruned else value,
+        params=params,
+        distributions=distributions,
+        intermediate_values=curve,
+        user_attrs={
+            "n_nonzero": max(0, min(6, int(6 - 2 * (math.log10(lam) + 4) * l1))),
+            "test_loss": value * 1.05,
+            "test_r2": 1 - 2 * value,
+        },
+    )
+
+
+def finished_study(tenant: str, *, n: int = 60, kind: str = "linear") -> StudyRow:
+    """A completed study of ``n`` trials (a fifth pruned) and a saved best model; an ``mlp``
+    study searches dropout too."""
+    row = create_study(_spec(kind), tenant=tenant)
+    study = optuna.load_study(study_name=row.optuna_name, storage=get_storage())
+    rng = random.Random(0)
+    study.add_trials(
+        [
+            _trial(
+                rng,
+                10 ** rng.uniform(-4, 0),
+                rng.random(),
+                pruned=i % 5 == 4,
+                dropout=rng.uniform(0, 0.5) if kind == "mlp" else None,
+            )
+            for i in range(n)
+        ]
+    )
+    _save_model(study, row)
+    _set_status(row.id, "completed")
+    return row
+
+
+def _save_model(study: optuna.Study, row: StudyRow) -> None:
+    """A model file as the worker writes it (tensors ``member.{i}.1.weight`` and metadata)."""
+    path = Path(get_settings().artifact_dir) / "model.safetensors"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(
+        {
+            "member.0.1.weight": np.array([WEIGHTS], dtype=np.float32),
+            "member.0.1.bias": np.zeros(1, dtype=np.float32),
+        },
+        str(path),
+        metadata={
+            "feature_names": '["' + '", "'.join(FEATURES) + '"]',
+            "preprocessing": '[{"y_scale": 77.0}]',
+        },
+    )
+    artifact = upload_artifact(
+        artifact_store=best_model.artifact_store(), file_path=str(path), study_or_trial=study
+    )
+    best = study.best_trial
+    study.set_user_attr(
+        BEST_MODEL_ATTR,
+        {
+            "artifact_id": artifact,
+            "trial": best.number,
+            "filename": f"{row.name}-trial{best.number}.safetensors",
+            "bytes": path.stat().st_size,
+            "sha256": "0" * 64,
+            "test_metrics": {"loss": 0.31, "r2": 0.42, "rmse": 55.0},
+            "val_metrics": {"loss": best.value},
+            "refit": True,
+            "train_rows": 353,
+            "n_nonzero": 4,
+            "refit_lambda": 0.05,
+            "note": "the refit raised λ to keep at most 4 non-zero weights",
+            "created_at": "2026-01-01T00:00:00+00:00",
+        },
+    )
+
+
+def _set_status(study_id: str, status: str, error: str | None = None) -> None:
+    with transaction() as session:
+        session.execute(
+            update(StudyRow).where(StudyRow.id == study_id).values(status=status, error=error)
+        )
+
+
+def _in_figure(text: str) -> str:
+    """``text`` as plotly writes it into a figure's JSON."""
+    return json.dumps(text)[1:-1]
+
+
+def _plots(html: str) -> int:
+    return len(re.findall(r'class="plotly-graph-div"', html))
+
+
+def test_a_finished_study_has_every_plot_and_its_model(api: TestClient) -> None:
+    row = finished_study("alpha")
+    alpha = _key(api, "alpha")
+    study = api.get(f"/v1/studies/{row.id}", headers=alpha)
+    assert study.status_code == 200, study.text
+    assert study.json()["report_url"] == f"/v1/studies/{row.id}/report"
+
+    page = api.get(study.json()["report_url"], headers=alpha)
+    assert page.status_code == 200, page.text
+    assert page.headers["content-type"].startswith("text/html")
+    html = page.text
+    for title in (
+        "Optimization history",
+        "Parameter importances (PED-ANOVA)",
+        "λ × l1_ratio: best value per cell",
+        "Non-zero weights against λ at l1_ratio",
+        "Validation curve",
+        "against non-zero weights",
+        "Learning curves",
+        "Best model: non-zero coefficients (4 of 6 inputs",
+    ):
+        assert _in_figure(title) in html, title
+    assert _plots(html) == 8
+    assert "https://" not in html.split("</script>", 1)[1].split("<script>")[0]  # no CDN
+    assert "cdn" not in html.lower().split("<body>", 1)[1]
+    for name in ("bmi", "bp", "sex", "s2"):
+        assert f'"{name}"' in html
+    best = api.get(f"/v1/studies/{row.id}", headers=alpha).json()["best_trial"]
+    chosen = f"best λ={best['params']['lambda']:.3g}"  # the path marks the best model's λ
+    assert _in_figure(chosen) in html
+    assert "0.42" in html and "≈ 77" in html  # test r2 beside the baseline's rmse
+    assert _in_figure("saved model λ=0.05") in html  # the refit's own λ, marked too
+    assert "the refit raised λ to keep at most 4 non-zero weights" in html
+    assert "refit on 353 rows, 4 non-zero weights, λ = 0.05" in html
+    assert f"regtune best {row.id} --download" in html
+    assert "location.reload" in html and "if (false" in html  # a finished study stays put
+    assert "across folds" not in html  # a holdout: the error bars are the λ bin's spread
+
+
+def test_another_tenant_gets_404(api: TestClient) -> None:
+    row = finished_study("alpha", n=5)
+    beta = _key(api, "beta")
+    answer = api.get(f"/v1/studies/{row.id}/report", headers=beta)
+    assert answer.status_code == 404
+    assert answer.json()["error"]["code"] == "not_found"
+    unknown = {"Authorization": "Bearer not-a-key-of-anyone"}
+    assert api.get(f"/v1/studies/{row.id}/report", headers=unknown).status_code == 401
+
+
+def test_a_queued_study_gets_a_page_that_updates(api: TestClient) -> None:
+    row = create_study(_spec("mlp"))
+    html = api.get(f"/v1/studies/{row.id}/report").text
+    assert 'id="status">queued' in html
+    assert 'id="empty"' in html and _plots(html) == 0
+    assert "if (true" in html  # reloads itself while the study runs
+
+
+def test_a_failed_study_shows_its_error_and_what_it_has(api: TestClient) -> None:
+    row = create_study(_spec())
+    study = optuna.load_study(study_name=row.optuna_name, storage=get_storage())
+    rng = random.Random(1)
+    study.add_trials([_trial(rng, 10 ** rng.uniform(-4, 0), rng.random(), False) for _ in range(4)])
+    _set_status(row.id, "failed", error="dataset 'gone' was deleted")
+    html = api.get(f"/v1/studies/{row.id}/report").text
+    assert 'id="status">failed' in html
+    assert "dataset &#39;gone&#39; was deleted" in html
+    assert _plots(html) >= 4
+    assert "The best model is saved when the study completes" in html
+
+
+def test_client_and_cli_write_the_page(
+    api: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from service.cli import output
+    from service.cli.app import app
+    from service.client.http import Client
+
+    row = finished_study("default", n=10)
+    transport = api._transport  # the app in-process, as the TestClient reaches it
+
+    def in_process(url: str | None, *, key: str | None = None) -> Client:
+        return Client("http://testserver", key=ADMIN, transport=transport)
+
+    with in_process(None) as client:
+        html = client.report(row.id, tmp_path / "client.html")
+    assert (tmp_path / "client.html").read_text(encoding="utf-8") == html
+    assert _plots(html) >= 6
+
+    monkeypatch.setattr(output, "Client", in_process)
+    out = tmp_path / "cli.html"
+    result = CliRunner().invoke(app, ["report", row.id, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out}" in result.output.replace("\n", "")
+    assert _plots(out.read_text(encoding="utf-8")) == _plots(html)
+
+
+def test_cli_watch_rewrites_the_page_until_the_study_ends(
+    api: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from typer.testing import CliRunner
+
+    from service.cli import output
+    from service.cli.app import app
+    from service.client.http import Client
+
+    row = create_study(_spec())
+    transport = api._transport
+    monkeypatch.setattr(
+        output,
+        "Client",
+        lambda url, *, key=None: Client("http://testserver", key=ADMIN, transport=transport),
+    )
+    out = tmp_path / "live.html"
+    ends = threading.Timer(1.0, _set_status, args=(row.id, "cancelled", "cancelled by a test"))
+    ends.start()
+    result = CliRunner().invoke(app, ["report", row.id, "-o", str(out), "--watch", "--poll", "0.2"])
+    ends.join()
+    assert result.exit_code == 0, result.output
+    assert "the study has ended" in result.output
+    final = out.read_text(encoding="utf-8")
+    assert 'id="status">cancelled' in final and "cancelled by a test" in final
+    assert "if (false" in final  # the final page no longer reloads itself
