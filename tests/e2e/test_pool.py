@@ -362,7 +362,7 @@ def test_sqlite_embedded_with_dashboard_reading(
             timeout=120,
             what="3 workers",
         )
-        created = httpx.post(f"{api}/v1/studies", json=definition(60, max_parallel=3), timeout=30)
+        created = httpx.post(f"{api}/v1/studies", json=definition(30, max_parallel=3), timeout=30)
         assert created.status_code == 201, created.text
         study = created.json()
         listed = httpx.get(f"{dash}/api/studies", timeout=30).json()["study_summaries"]
@@ -377,18 +377,18 @@ def test_sqlite_embedded_with_dashboard_reading(
             status = httpx.get(f"{api}/v1/studies/{study['id']}", timeout=30).json()["status"]
             return status == "completed"
 
-        wait_for(dashboard_reads_until_done, timeout=600, interval=0.3, what="60 trials")
+        wait_for(dashboard_reads_until_done, timeout=600, interval=0.3, what="30 trials")
         assert len(answers) >= 3 and set(answers) == {200}
 
         def dashboard_shows_all() -> bool:  # the dashboard refreshes its view on its own clock
             shown = httpx.get(f"{dash}/api/studies/{dash_id}", timeout=30).json()["trials"]
-            return sum(t["state"] in ("Complete", "Pruned") for t in shown) == 60
+            return sum(t["state"] in ("Complete", "Pruned") for t in shown) == 30
 
-        wait_for(dashboard_shows_all, timeout=120, interval=1, what="60 trials in the dashboard")
+        wait_for(dashboard_shows_all, timeout=120, interval=1, what="30 trials in the dashboard")
     finally:
         serve.stop(timeout=60)
 
-    assert_at_rest(trials_of(sqlite_url, study).all(), 60)
+    assert_at_rest(trials_of(sqlite_url, study).all(), 30)
     logs = serve.log()
     assert "database is locked" not in logs
-    assert len(re.findall(r"trial \d+ started", logs)) >= 60
+    assert len(re.findall(r"trial \d+ started", logs)) >= 30

@@ -20,6 +20,9 @@ AUTH = {"Authorization": f"Bearer {ADMIN}"}
 MAX_EXAMPLES = int(os.environ.get("REGTUNE_FUZZ_EXAMPLES", "30"))
 """Per operation and phase; bounded so the whole module runs in a few minutes on a busy box.
 Explore further with REGTUNE_FUZZ_EXAMPLES=500 REGTUNE_FUZZ_RANDOM=1."""
+PHASES = os.environ.get("REGTUNE_FUZZ_PHASES")
+"""Comma-separated schemathesis phases; all by default. ``make test-fast`` leaves out
+``coverage``, whose boundary values of every field of a definition are thousands of POSTs."""
 SEMANTIC_BODIES = {("POST", "/v1/studies"), ("POST", "/v1/datasets")}
 """Bodies whose validity the schema cannot fully say (a CSV's contents; cross-field rules of a
 definition): a schema-valid body may rightly get 422 there. Every other check still applies."""
@@ -67,6 +70,8 @@ def _schema() -> Any:
     loaded.app = CURRENT
     loaded.config.update(headers=AUTH, request_timeout=120)
     loaded.config.generation.update(max_examples=MAX_EXAMPLES)
+    if PHASES:
+        loaded.config.phases.update(phases=PHASES.split(","))
     return loaded
 
 
