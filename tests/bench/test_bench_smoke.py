@@ -28,7 +28,9 @@ def test_pool_smoke(tmp_path: Path, processes: Processes, pg: PostgresServer) ->
         assert not run["database_is_locked"]
     # 4 per process (2 workers + the API), plus the benchmark's own progress reader
     assert 0 < runs["postgresql", 2]["peak_connections"] <= 4 * 3 + 1
-    assert runs["postgresql", 2]["transactions_per_trial"] > 0
+    # PostgreSQL publishes its transaction counts at most once a second: a 4-trial smoke run may
+    # finish in between, so only the full run's figure means something
+    assert runs["postgresql", 2]["transactions_per_trial"] >= 0
     sleep = result["sleep_seconds"]
     assert sleep <= result["in_memory_s_per_trial"] < sleep + 0.5
 
