@@ -1,0 +1,33 @@
+"""The benchmarks run: each script's ``--quick`` mode end to end, checking what it writes.
+
+Those that need PostgreSQL use the session's server (``--postgres``) instead of starting one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.api_load import ENDPOINTS, QUICK
+from tests.bench.quick import _quick
+from tests.pg import PostgresServer
+from tests.support import Processes
+
+
+def test_api_load_smoke(tmp_path: Path, processes: Processes, pg: PostgresServer) -> None:
+    stdout, result = _quick(processes, "api_load", tmp_path, pg)
+    assert "| trials | server | processes | sustainable req/s |" in stdout
+    setup = result["setup"]
+    assert setup["step_seconds"] == QUICK["step"] and setup["small_studies"] == 3
+    searches = {(s["target"], s["processes"]) for s in result["searches"]}
+    k = setup["processes"]
+    assert searches == {("regtune", 1), ("regtune", k), ("optuna-dashboard", 1)}
+    for search in result["searches"]:
+        assert search["one_at_a_time_ms"] > 0
+        for step in search["steps"]:
+            assert step["requests"] == int(step["rate"] * setup["step_seconds"])
+            assert 0 < step["loadgen_cpu"] < 1
+        if search["steps"]:  # none if one request alone already misses the p99 goal
+            assert search["steps"][0]["rate"] == QUICK["first_rate"]
+    n = QUICK["sizes"]
+    assert list(result["ratios"]) == [n]
+    assert set(result["one_at_a_time_median_ms"][n]) == set(ENDPOINTS)
