@@ -291,18 +291,19 @@ def link_trial(storage: Any, trial_id: int, claim: Claim, engine: Engine | None 
         return session.get(ClaimRow, claim.id) is not None
 
 
-def _running_trial_of(claim_id: int) -> Any:
+def _trial_of(claim_id: int, *where: Any) -> Any:
+    """Whether a trial linked to this claim (``CLAIM_ATTR``) meets ``where``."""
     attr = om.TrialSystemAttributeModel
     return (
         select(attr.trial_id)
         .join(om.TrialModel, om.TrialModel.trial_id == attr.trial_id)
-        .where(
-            attr.key == CLAIM_ATTR,
-            attr.value_json == json.dumps(claim_id),
-            om.TrialModel.state == TrialState.RUNNING,
-        )
+        .where(attr.key == CLAIM_ATTR, attr.value_json == json.dumps(claim_id), *where)
         .exists()
     )
+
+
+def _running_trial_of(claim_id: int) -> Any:
+    return _trial_of(claim_id, om.TrialModel.state == TrialState.RUNNING)
 
 
 def _retry_in_flight(claim_id: int, claimed_at: datetime, since: datetime) -> Any:
@@ -318,18 +319,12 @@ def _retry_in_flight(claim_id: int, claimed_at: datetime, since: datetime) -> An
     queued = select(retry.trial_id).where(
         retry.key == RETRY_OF_ATTR, retry.value_json == cast(attr.trial_id, String)
     )
-    return (
-        select(attr.trial_id)
-        .join(om.TrialModel, om.TrialModel.trial_id == attr.trial_id)
-        .where(
-            attr.key == CLAIM_ATTR,
-            attr.value_json == json.dumps(claim_id),
-            om.TrialModel.state == TrialState.FAIL,
-            trial_started_utc() >= claimed_at,
-            trial_completed_utc() >= since,
-            ~queued.exists(),
-        )
-        .exists()
+    return _trial_of(
+        claim_id,
+        om.TrialModel.state == TrialState.FAIL,
+        trial_started_utc() >= claimed_at,
+        trial_completed_utc() >= since,
+        ~queued.exists(),
     )
 
 
@@ -341,18 +336,7 @@ def _active(study_id: str) -> Any:
 def _any_trial_of(claim_id: int, claimed_at: datetime) -> Any:
     """Whether a trial started under this claim (SQLite reuses the ids of deleted claims, so a
     trial linked to an older claim of the same id, started before this one, does not count)."""
-    attr = om.TrialSystemAttributeModel
-    return (
-        select(attr.trial_id)
-        .join(om.TrialModel, om.TrialModel.trial_id == attr.trial_id)
-        .where(
-            attr.key == CLAIM_ATTR,
-            attr.value_json == json.dumps(claim_id),
-            trial_started_utc() >= claimed_at,
-        )
-        .exists()
-        .select()
-    )
+    return _trial_of(claim_id, trial_started_utc() >= claimed_at).select()
 
 
 def fail_study_killed_by(
