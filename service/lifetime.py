@@ -19,6 +19,12 @@ PARENT_ENV = "REGTUNE_PARENT_PID"
 _PR_SET_PDEATHSIG = 1
 
 
+@functools.cache
+def _prctl() -> Callable[..., int]:
+    """libc's ``prctl``, looked up once: in a ``preexec_fn`` the forked child only calls it."""
+    return ctypes.CDLL(None, use_errno=True).prctl
+
+
 def die_with_parent(sig: int = signal.SIGTERM, *, parent: int | None = None) -> None:
     """Have ``sig`` sent to this process when its parent exits (Linux).
 
@@ -27,8 +33,7 @@ def die_with_parent(sig: int = signal.SIGTERM, *, parent: int | None = None) -> 
     """
     if not sys.platform.startswith("linux"):
         return
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+    _prctl()(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
     if parent is not None and os.getppid() != parent:
         os.kill(os.getpid(), sig)
 
@@ -46,5 +51,9 @@ def if_child_die_with_parent() -> None:
 
 
 def preexec_die_with(parent: int) -> Callable[[], None]:
-    """A ``preexec_fn`` for ``subprocess.Popen``: the child gets SIGTERM when ``parent`` dies."""
+    """A ``preexec_fn`` for ``subprocess.Popen``: the child gets SIGTERM when ``parent`` dies.
+
+    ``prctl`` is looked up here, in the parent, so the forked child does no library loading."""
+    if sys.platform.startswith("linux"):
+        _prctl()
     return functools.partial(die_with_parent, parent=parent)
