@@ -237,6 +237,28 @@ def test_budget_and_parallel_limits_are_checked_by_the_claim(db: Db) -> None:
     assert _row(db, small.id).n_running == 2
 
 
+def test_several_slots_of_one_study_are_taken_within_its_budget_and_parallel_limit(
+    db: Db,
+) -> None:
+    row = _study(db, 5, 3)
+    taken = claims.claim_slots(db.engine, worker_id="w", slots=4)
+    assert [t.study_id for t in taken] == [row.id] * 3  # max_parallel = 3
+    assert len({t.id for t in taken}) == 3 and [t.seq for t in taken] == [1, 2, 3]
+    assert claims.claim_slots(db.engine, worker_id="w", slots=2) == []
+    for t in taken:
+        _run_one_trial(db.storage, row.optuna_name, 0)
+        finish(engine=db.engine, claim_id=t.id, study_id=row.id)
+    # the budget: 3 done, 2 left, whatever was asked
+    rest = claims.claim_slots(db.engine, worker_id="w", slots=8)
+    assert len(rest) == 2 and _row(db, row.id).n_running == 2
+    # each slot is its own claim: a dead worker's slots go back one by one
+    later = utcnow() + timedelta(seconds=60)  # "w" never registered: it counts as dead
+    assert release_dead_workers(db.engine, grace=timedelta(seconds=30), now=later) == 2
+    assert _row(db, row.id).n_running == 0
+    with pytest.raises(ValueError, match="slots"):
+        claims.claim_slots(db.engine, worker_id="w", slots=0)
+
+
 def _age_worker(db: Db, worker_id: str, seconds: float) -> None:
     with transaction(db.engine) as session:
         session.execute(

@@ -150,7 +150,27 @@ def claim(
     now: datetime | None = None,
     tenant_max_running: int = 0,
 ) -> Claim | None:
-    """Take one slot in the least recently served study that has room, or return None.
+    """Take one slot in the least recently served study that has room, or return None."""
+    taken = claim_slots(
+        engine, worker_id=worker_id, slots=1, now=now, tenant_max_running=tenant_max_running
+    )
+    return taken[0] if taken else None
+
+
+def claim_slots(
+    engine: Engine | None = None,
+    *,
+    worker_id: str,
+    slots: int,
+    now: datetime | None = None,
+    tenant_max_running: int = 0,
+) -> list[Claim]:
+    """Take up to ``slots`` slots of one study, the least recently served that has room.
+
+    Every slot is its own claim (a row the sweep releases on its own), so a worker running
+    several trials of one study at once (a λ path, fused trials) keeps the budget exact exactly
+    as one trial does. The list is empty if no study has room; shorter than ``slots`` if the
+    chosen study's budget or ``max_parallel`` left fewer.
 
     PostgreSQL first tries ``FOR UPDATE SKIP LOCKED``: a study row another worker is claiming
     right now is skipped for the next one, so concurrent claimers spread over studies instead of
@@ -158,8 +178,10 @@ def claim(
     ignores row locks, as SQLite does), candidates are tried in order and the conditional UPDATE
     decides. Either way ``n_done + n_running < n_trials``, ``n_running < max_parallel`` and
     (``tenant_max_running`` > 0, ``REGTUNE_TENANT_MAX_RUNNING``) the tenant's running trials
-    below that cap are checked by the statement that takes the slot, so all three hold exactly.
+    below that cap are checked by the statement that takes each slot, so all three hold exactly.
     """
+    if slots < 1:
+        raise ValueError(f"slots must be >= 1, not {slots}")
     now = now or utcnow()
     cap = tenant_max_running
     with transaction(engine) as session:
@@ -175,23 +197,29 @@ def claim(
         for study_id in candidates:
             if cap > 0 and postgresql and not _tenant_locked(session, study_id):
                 continue
-            taken = _take(session, study_id, now=now, tenant_max_running=cap)
-            if taken is None:
-                continue
-            seq, optuna_name, definition = taken
-            row = ClaimRow(
-                study_id=study_id, worker_id=worker_id, seq=int(seq or 0), claimed_at=now
-            )
-            session.add(row)
-            session.flush()
-            return Claim(
-                id=row.id,
-                study_id=study_id,
-                seq=row.seq,
-                optuna_name=optuna_name,
-                definition=definition,
-            )
-    return None
+            taken: list[Claim] = []
+            while len(taken) < slots:
+                won = _take(session, study_id, now=now, tenant_max_running=cap)
+                if won is None:
+                    break
+                seq, optuna_name, definition = won
+                row = ClaimRow(
+                    study_id=study_id, worker_id=worker_id, seq=int(seq or 0), claimed_at=now
+                )
+                session.add(row)
+                session.flush()
+                taken.append(
+                    Claim(
+                        id=row.id,
+                        study_id=study_id,
+                        seq=row.seq,
+                        optuna_name=optuna_name,
+                        definition=definition,
+                    )
+                )
+            if taken:
+                return taken
+    return []
 
 
 def finish(
