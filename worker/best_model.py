@@ -34,9 +34,12 @@ import numpy as np
 import optuna
 import torch
 from optuna.artifacts import upload_artifact
+from optuna.storages import RDBStorage
+from sqlalchemy import Engine
 from torch import nn
 
 from service.ingest.preprocess import FillValues
+from service.settings import Settings
 from service.spec.definition import StudySpec
 from service.spec.objective import objective_directions
 from service.store.clock import utcnow
@@ -64,11 +67,24 @@ class RefitStopped(Exception):
     the catch-up of another worker saves the model (the autoscaler keeps one for it)."""
 
 
-def save_best_model(study_id: str, *, stop: StopCheck | None = None) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class Stores:
+    """Where a best model is read from and saved to: the process's own by default."""
+
+    engine: Engine | None = None
+    storage: RDBStorage | None = None
+    settings: Settings | None = None
+
+
+def save_best_model(
+    study_id: str, *, stop: StopCheck | None = None, stores: Stores | None = None
+) -> dict[str, Any] | None:
     """Retrain and upload the best trial's model unless it is already saved; return its record.
     ``stop`` is called between solver iterations and minibatch steps; it raises
     ``RefitStopped`` to abandon the retraining."""
-    with transaction() as session:
+    stores = stores or Stores()
+    engine, storage = stores.engine, stores.storage
+    with transaction(engine) as session:
         row = session.get(StudyRow, study_id)
         if row is None or row.optuna_study_id is None:
             return None
@@ -83,16 +99,17 @@ def save_best_model(study_id: str, *, stop: StopCheck | None = None) -> dict[str
             "(every trial diverged, was pruned or was infeasible)"
         )
         log.info("study %s has no COMPLETE trial with a finite value: no best model", study_id)
-        best_model.mark_no_model(study_id, osid, reason=reason)
+        best_model.mark_no_model(study_id, osid, reason=reason, engine=engine, storage=storage)
         return None
     if existing is not None and existing.get("trial") == view.number:
         return existing
     try:
-        record = _retrain_and_upload(row, spec, view, stop=stop)
+        record = _retrain_and_upload(row, spec, view, stop=stop, stores=stores)
     except RefitStopped:
         raise
     except Exception as exc:
-        best_model.record_failure(study_id, osid, error=f"{type(exc).__name__}: {exc}")
+        error = f"{type(exc).__name__}: {exc}"
+        best_model.record_failure(study_id, osid, error=error, engine=engine, storage=storage)
         raise
     log.info(
         "study %s best model saved from trial %d (artifact %s)",
@@ -104,10 +121,15 @@ def save_best_model(study_id: str, *, stop: StopCheck | None = None) -> dict[str
 
 
 def _retrain_and_upload(
-    row: StudyRow, spec: StudySpec, view: trial_reads.TrialView, *, stop: StopCheck | None
+    row: StudyRow,
+    spec: StudySpec,
+    view: trial_reads.TrialView,
+    *,
+    stop: StopCheck | None,
+    stores: Stores,
 ) -> dict[str, Any]:
-    dataset = data.load(spec.dataset.model_dump(mode="json"))
-    fitted = best_fit(spec, view.params, view.user_attrs, stop=stop)
+    dataset = data.load(spec.dataset.model_dump(mode="json"), engine=stores.engine)
+    fitted = best_fit(spec, view.params, view.user_attrs, stop=stop, engine=stores.engine)
     saved = loaded(dataset, fitted)
     _, test = data.split_test(
         dataset, test_fraction=spec.validation.test_fraction, seed=spec.validation.split_seed
@@ -138,13 +160,13 @@ def _retrain_and_upload(
         **sparsity,
     }
     filename = f"{row.name}-trial{view.number}.safetensors"
-    study = optuna.load_study(study_name=row.optuna_name, storage=get_storage())
+    study = optuna.load_study(study_name=row.optuna_name, storage=stores.storage or get_storage())
     with tempfile.TemporaryDirectory(prefix="regtune-model-") as tmp:
         path = Path(tmp) / filename
         write(path, dataset, fitted, info)
         content = path.read_bytes()
         artifact_id = upload_artifact(
-            artifact_store=best_model.artifact_store(),
+            artifact_store=best_model.artifact_store(stores.settings),
             file_path=str(path),
             study_or_trial=study,
             mimetype=best_model.MEDIA_TYPE,
@@ -262,12 +284,12 @@ def saved_nonzero(models: list[nn.Module]) -> tuple[int, int]:
     return nonzero, total
 
 
-def refit_splits(spec: StudySpec) -> data.Splits:
+def refit_splits(spec: StudySpec, *, engine: Engine | None = None) -> data.Splits:
     """One fold that trains on every non-test row, standardized with their statistics.
 
     The refit has no validation rows: its "validation" set is its training set (nothing stops
     or is chosen on it), so its validation figures are not reported."""
-    dataset = data.load(spec.dataset.model_dump(mode="json"))
+    dataset = data.load(spec.dataset.model_dump(mode="json"), engine=engine)
     v = spec.validation
     rest, test = data.split_test(dataset, test_fraction=v.test_fraction, seed=v.split_seed)
     fill = FillValues.fit(dataset.X[rest], dataset.categorical_groups)
@@ -307,17 +329,19 @@ def best_fit(
     trial_attrs: Mapping[str, Any],
     *,
     stop: StopCheck | None = None,
+    engine: Engine | None = None,
 ) -> BestFit:
     """Train the best trial's configuration for the best model: refit on all non-test rows
-    (``spec.refit``), or retrain the trial's own folds. ``stop``: as in ``fit``."""
+    (``spec.refit``), or retrain the trial's own folds. ``stop``: as in ``fit``; ``engine``:
+    where an uploaded dataset is read."""
     values = stored_values(spec, dict(params))
     if not spec.refit:
-        splits = prepare(spec, with_fill=True)
+        splits = prepare(spec, with_fill=True, engine=engine)
         config = train_config(spec, values, n_out=n_outputs(splits))
         rows = len(splits.folds[0].y_train)
         result = fit(config, splits.folds, stop=stop)
         return BestFit(result, splits, config, rows, refit=False)
-    splits = refit_splits(spec)
+    splits = refit_splits(spec, engine=engine)
     config = train_config(spec, values, n_out=n_outputs(splits))
     epochs = None
     if config.solver == "minibatch":

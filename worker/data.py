@@ -6,7 +6,7 @@ import json
 import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from cachetools import LRUCache
@@ -16,6 +16,9 @@ from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from service.ingest.encoder import Encoder
 from service.ingest.preprocess import FillValues
 from service.spec.datasets import BuiltinDataset
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 MIB = 1024 * 1024
 CACHE_BYTES = 512 * MIB
@@ -155,7 +158,7 @@ def _synthetic(params: dict[str, Any]) -> Dataset:
     return Dataset(X, y.astype(np.int64), "binary" if n_classes == 2 else "multiclass", names)
 
 
-def _load_ref(ref_json: str) -> Dataset:
+def _load_ref(ref_json: str, engine: Engine | None) -> Dataset:
     ref = json.loads(ref_json)
     if "builtin" in ref:
         return _builtin(ref["builtin"])
@@ -163,7 +166,7 @@ def _load_ref(ref_json: str) -> Dataset:
         return _synthetic(ref["synthetic"])
     from worker.uploads import load_uploaded
 
-    return load_uploaded(ref["id"])
+    return load_uploaded(ref["id"], engine=engine)
 
 
 def _nbytes(data: Dataset) -> int:
@@ -182,15 +185,16 @@ def _cache() -> LRUCache[str, Dataset]:
     )
 
 
-def load(ref: dict[str, Any]) -> Dataset:
-    """The dataset a definition refers to; cached per process by its definition."""
+def load(ref: dict[str, Any], *, engine: Engine | None = None) -> Dataset:
+    """The dataset a definition refers to; cached per process by its definition (an upload is
+    read through ``engine``, the process's database by default)."""
     key = json.dumps(ref, sort_keys=True)
     cache = _cache()
     with _cache_lock:
         found = cache.get(key)
     if found is not None:
         return found
-    data = _load_ref(key)
+    data = _load_ref(key, engine)
     with _cache_lock:
         if _nbytes(data) <= cache.maxsize:
             cache[key] = data

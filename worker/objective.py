@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import optuna
@@ -13,6 +13,9 @@ from service.spec.definition import StudySpec
 from service.spec.objective import objective_names
 from worker import data
 from worker.models import count_nonzero, nonzero_inputs
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 from worker.search import StopCheck, suggest
 from worker.trainers import fit
 from worker.trainers.config import EarlyStop, ExactOptions, TrainConfig
@@ -52,8 +55,10 @@ def train_config(spec: StudySpec, values: dict[str, float], *, n_out: int) -> Tr
     )
 
 
-def prepare(spec: StudySpec, *, with_fill: bool = False) -> data.Splits:
-    dataset = data.load(spec.dataset.model_dump(mode="json"))
+def prepare(
+    spec: StudySpec, *, with_fill: bool = False, engine: Engine | None = None
+) -> data.Splits:
+    dataset = data.load(spec.dataset.model_dump(mode="json"), engine=engine)
     v = spec.validation
     return data.make_splits(
         dataset,

@@ -6,12 +6,14 @@ caches the result per process, and this module never writes anything to disk.
 
 from __future__ import annotations
 
+from sqlalchemy import Engine
+
 from service.store.repos import datasets
 from worker.data import Dataset
 
 
-def load_uploaded(dataset_id: str) -> Dataset:
-    stored = datasets.load_arrays(dataset_id)
+def load_uploaded(dataset_id: str, *, engine: Engine | None = None) -> Dataset:
+    stored = datasets.load_arrays(dataset_id, engine=engine)
     return Dataset(
         X=stored.X.astype("float64", copy=False),
         y=stored.y,

@@ -12,23 +12,24 @@ from __future__ import annotations
 import copy
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 
 import optuna
 import pytest
 from optuna.trial import TrialState
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, update
 
-from service.settings import get_settings
+from service.settings import Settings
 from service.spec.definition import StudySpec
 from service.store.clock import utcnow
-from service.store.db import _sessionmaker, get_engine, transaction
+from service.store.db import make_engine, transaction
 from service.store.migrate import upgrade
 from service.store.optuna_db.internals import om
 from service.store.repos.studies import create_study
 from service.store.scheduling import workers
 from service.store.scheduling.claims import Claim, claim, finish, link_trial, release_dead_workers
-from service.store.scheduling.retries import get_storage, retry_stale_trial
+from service.store.scheduling.retries import retry_stale_trial, storage_with_retries
 from service.store.scheduling.sweep import sweep
 from service.store.tables import StudyRow, WorkerRow
 
@@ -36,31 +37,32 @@ GRACE = timedelta(seconds=4)
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
-def _clear_caches() -> None:
-    for cached in (get_settings, get_engine, get_storage, _sessionmaker):
-        cached.cache_clear()
+@dataclass
+class Db:
+    """The database under test, handed to every call: nothing reads the process's settings."""
+
+    engine: Engine
+    storage: optuna.storages.RDBStorage
 
 
 @pytest.fixture
-def db(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("REGTUNE_DATABASE_URL", database_url)
-    monkeypatch.setenv("REGTUNE_GRACE_PERIOD", str(int(GRACE.total_seconds())))
-    _clear_caches()
+def db(database_url: str) -> Iterator[Db]:
     upgrade(database_url)
-    yield database_url
-    get_engine().dispose()
-    get_storage().engine.dispose()
-    _clear_caches()
+    settings = Settings(database_url=database_url, grace_period=int(GRACE.total_seconds()))
+    found = Db(make_engine(database_url), storage_with_retries(database_url, settings=settings))
+    yield found
+    found.engine.dispose()
+    found.storage.engine.dispose()
 
 
-def _row(study_id: str) -> StudyRow:
-    with transaction() as session:
+def _row(db: Db, study_id: str) -> StudyRow:
+    with transaction(db.engine) as session:
         row = session.get(StudyRow, study_id)
     assert row is not None
     return row
 
 
-def _study(n_trials: int) -> tuple[StudyRow, optuna.Study]:
+def _study(db: Db, n_trials: int) -> tuple[StudyRow, optuna.Study]:
     spec = StudySpec.model_validate(
         {
             "name": f"s-{uuid.uuid4().hex[:8]}",
@@ -69,49 +71,49 @@ def _study(n_trials: int) -> tuple[StudyRow, optuna.Study]:
             "budget": {"n_trials": n_trials, "max_parallel": n_trials, "max_retries": 2},
         }
     )
-    row = create_study(spec)
-    return row, optuna.load_study(study_name=row.optuna_name, storage=get_storage())
+    row = create_study(spec, engine=db.engine, storage=db.storage)
+    return row, optuna.load_study(study_name=row.optuna_name, storage=db.storage)
 
 
 X = {"x": optuna.distributions.FloatDistribution(0, 1)}
 
 
-def _killed_mid_trial(row: StudyRow, study: optuna.Study) -> int:
+def _killed_mid_trial(db: Db, row: StudyRow, study: optuna.Study) -> int:
     """A worker claims, starts a trial and dies: its row and the trial's heartbeat go stale.
 
     Returns the trial's id. The study's other slots are then spent on finished trials, so the
     dead worker's slot is the last one (``n_done + n_running = n_trials``).
     """
     past = utcnow() - timedelta(seconds=60)
-    workers.register("killed")
-    taken = claim(worker_id="killed", now=past)
+    workers.register("killed", engine=db.engine)
+    taken = claim(db.engine, worker_id="killed", now=past)
     assert taken is not None
     trial = study.ask(X)
-    assert link_trial(study._storage, trial._trial_id, taken)
+    assert link_trial(study._storage, trial._trial_id, taken, db.engine)
     beat = om.TrialHeartbeatModel
-    with transaction() as session:
+    with transaction(db.engine) as session:
         session.execute(update(beat).where(beat.trial_id == trial._trial_id).values(heartbeat=past))
         session.execute(update(WorkerRow).where(WorkerRow.id == "killed").values(last_seen=past))
     for _ in range(row.n_trials - 1):
-        _run_claim("alive")
-    after = _row(row.id)
+        _run_claim(db, "alive")
+    after = _row(db, row.id)
     assert (after.n_done, after.n_running) == (row.n_trials - 1, 1)
-    assert claim(worker_id="alive") is None  # the budget is spent but for the dead slot
+    assert claim(db.engine, worker_id="alive") is None  # the budget is spent but for the dead slot
     return int(trial._trial_id)
 
 
-def _run_claim(worker_id: str) -> optuna.trial.FrozenTrial:
-    taken = claim(worker_id=worker_id)
+def _run_claim(db: Db, worker_id: str) -> optuna.trial.FrozenTrial:
+    taken = claim(db.engine, worker_id=worker_id)
     assert taken is not None
-    return _run(taken)
+    return _run(db, taken)
 
 
-def _run(taken: Claim) -> optuna.trial.FrozenTrial:
+def _run(db: Db, taken: Claim) -> optuna.trial.FrozenTrial:
     """Run the claim's trial (the WAITING retry if one is queued) and finish the slot."""
-    study = optuna.load_study(study_name=taken.optuna_name, storage=get_storage())
+    study = optuna.load_study(study_name=taken.optuna_name, storage=db.storage)
     trial = study.ask(X)
     study.tell(trial, 1.0)
-    finish(claim_id=taken.id, study_id=taken.study_id)
+    finish(db.engine, claim_id=taken.id, study_id=taken.study_id)
     return study._storage.get_trial(trial._trial_id)
 
 
@@ -120,47 +122,49 @@ def _fail_stale_trial(study: optuna.Study, trial_id: int) -> None:
     assert study._storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
 
 
-def _assert_at_rest(row: StudyRow, study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+def _assert_at_rest(db: Db, row: StudyRow, study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     trials = study._storage.get_all_trials(study._study_id, deepcopy=False)
     assert sum(t.state in DONE for t in trials) == row.n_trials
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
-    final = _row(row.id)
+    final = _row(db, row.id)
     assert (final.status, final.n_done, final.n_running) == ("completed", row.n_trials, 0)
     return trials
 
 
-def test_a_slot_released_mid_retry_waits_for_the_retry(db: str) -> None:
+def test_a_slot_released_mid_retry_waits_for_the_retry(db: Db) -> None:
     """Sweep A fails the stale trial; sweep B and a claim run before A queues the retry."""
-    row, study = _study(3)
-    killed = _killed_mid_trial(row, study)
+    row, study = _study(db, 3)
+    killed = _killed_mid_trial(db, row, study)
     storage = study._storage
 
     _fail_stale_trial(study, killed)  # sweep A, first write
-    release_dead_workers(grace=GRACE)  # sweep B (another idle worker's)
-    interloper = claim(worker_id="alive")  # the next claim: a fresh trial, if the slot came free
+    release_dead_workers(db.engine, grace=GRACE)  # sweep B (another idle worker's)
+    interloper = claim(
+        db.engine, worker_id="alive"
+    )  # the next claim: a fresh trial, if the slot came free
     if interloper is not None:
-        _run(interloper)
+        _run(db, interloper)
     retry_stale_trial(study, copy.deepcopy(storage.get_trial(killed)))  # sweep A, second write
-    sweep()  # sweep A goes on
-    while (taken := claim(worker_id="alive")) is not None:
-        _run(taken)
-    sweep()
+    sweep(db.engine, db.storage, grace=GRACE)  # sweep A goes on
+    while (taken := claim(db.engine, worker_id="alive")) is not None:
+        _run(db, taken)
+    sweep(db.engine, db.storage, grace=GRACE)
 
-    trials = _assert_at_rest(row, study)
+    trials = _assert_at_rest(db, row, study)
     failed = storage.get_trial(killed)
     retries = [t for t in trials if failed.number in t.system_attrs.get("retry_history", [])]
     assert [(t.state, t.params) for t in retries] == [(TrialState.COMPLETE, failed.params)]
     assert interloper is None, "the slot came free before the retry was queued"
 
 
-def test_the_slot_comes_free_when_no_retry_follows_within_the_grace_period(db: str) -> None:
+def test_the_slot_comes_free_when_no_retry_follows_within_the_grace_period(db: Db) -> None:
     """Whoever failed the trial died before queuing its retry: the slot is not held forever."""
-    row, study = _study(2)
-    killed = _killed_mid_trial(row, study)
+    row, study = _study(db, 2)
+    killed = _killed_mid_trial(db, row, study)
     _fail_stale_trial(study, killed)
-    assert release_dead_workers(grace=GRACE) == 0
+    assert release_dead_workers(db.engine, grace=GRACE) == 0
     trials = om.TrialModel
-    with transaction() as session:
+    with transaction(db.engine) as session:
         failed_at = session.scalar(
             select(trials._datetime_complete_utc).where(trials.trial_id == killed)
         )
@@ -170,45 +174,47 @@ def test_the_slot_comes_free_when_no_retry_follows_within_the_grace_period(db: s
             .values(_datetime_complete_utc=failed_at - 2 * GRACE)
             .execution_options(synchronize_session=False)
         )
-    assert release_dead_workers(grace=GRACE) == 1
-    _run_claim("alive")
-    _assert_at_rest(row, study)
+    assert release_dead_workers(db.engine, grace=GRACE) == 1
+    _run_claim(db, "alive")
+    _assert_at_rest(db, row, study)
 
 
-def test_the_sweeps_own_order_still_frees_the_slot_at_once(db: str) -> None:
+def test_the_sweeps_own_order_still_frees_the_slot_at_once(db: Db) -> None:
     """A whole sweep (fail, queue the retry, release) gives the slot back in one go."""
-    row, study = _study(2)
-    killed = _killed_mid_trial(row, study)
-    assert sweep() == 1
-    rerun = _run_claim("alive")
+    row, study = _study(db, 2)
+    killed = _killed_mid_trial(db, row, study)
+    assert sweep(db.engine, db.storage, grace=GRACE) == 1
+    rerun = _run_claim(db, "alive")
     assert rerun.system_attrs["failed_trial"] == study._storage.get_trial(killed).number
-    _assert_at_rest(row, study)
+    _assert_at_rest(db, row, study)
 
 
-def test_a_live_worker_whose_trial_a_sweep_failed_leaves_its_slot_to_the_sweep(db: str) -> None:
+def test_a_live_worker_whose_trial_a_sweep_failed_leaves_its_slot_to_the_sweep(db: Db) -> None:
     """A slow worker (its trial's heartbeat lapsed under load) finishes between the sweep's two
     writes: the slot waits for the retry there too."""
-    row, study = _study(2)
+    row, study = _study(db, 2)
     storage = study._storage
     past = utcnow() - timedelta(seconds=60)
-    workers.register("slow")
-    taken = claim(worker_id="slow", now=past)
+    workers.register("slow", engine=db.engine)
+    taken = claim(db.engine, worker_id="slow", now=past)
     assert taken is not None
     trial = study.ask(X)
-    assert link_trial(storage, trial._trial_id, taken)
-    _run_claim("alive")
+    assert link_trial(storage, trial._trial_id, taken, db.engine)
+    _run_claim(db, "alive")
 
     _fail_stale_trial(study, trial._trial_id)  # sweep, first write
-    finish(claim_id=taken.id, study_id=row.id, failed_by_sweep=GRACE)  # tell refused: finish
-    assert claim(worker_id="alive") is None  # the slot waits for the retry
+    finish(
+        db.engine, claim_id=taken.id, study_id=row.id, failed_by_sweep=GRACE
+    )  # tell refused: finish
+    assert claim(db.engine, worker_id="alive") is None  # the slot waits for the retry
     retry_stale_trial(study, copy.deepcopy(storage.get_trial(trial._trial_id)))  # second write
-    assert sweep() == 1
-    rerun = _run_claim("alive")
+    assert sweep(db.engine, db.storage, grace=GRACE) == 1
+    rerun = _run_claim(db, "alive")
     assert rerun.system_attrs["retry_history"] == [trial.number]
-    _assert_at_rest(row, study)
+    _assert_at_rest(db, row, study)
     # without a sweep in between, a worker's own finish gives the slot back at once
-    other, _ = _study(1)
-    mine = claim(worker_id="slow")
+    other, _ = _study(db, 1)
+    mine = claim(db.engine, worker_id="slow")
     assert mine is not None
-    finish(claim_id=mine.id, study_id=other.id, failed_by_sweep=GRACE)
-    assert _row(other.id).n_running == 0
+    finish(db.engine, claim_id=mine.id, study_id=other.id, failed_by_sweep=GRACE)
+    assert _row(db, other.id).n_running == 0

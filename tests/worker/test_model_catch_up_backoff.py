@@ -16,6 +16,7 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 from sqlalchemy import Engine
 
+from service.settings import Settings
 from service.spec.definition import EXAMPLE, StudySpec, resolve_task
 from service.store.clock import utcnow
 from service.store.db import make_engine, transaction
@@ -25,7 +26,7 @@ from service.store.repos.best_model import MAX_ATTEMPTS, studies_missing_a_model
 from service.store.scheduling.retries import storage_with_retries
 from service.store.tables import StudyRow
 from tests.support import Processes, process_env, regtune, study_row, wait_for
-from worker.best_model import save_best_model
+from worker.best_model import Stores, save_best_model
 
 SPEC = resolve_task(StudySpec.model_validate(EXAMPLE)).to_stored()
 PARAMS = {"lambda": 1e-3, "l1_ratio": 0.5, "learning_rate": 1e-2}
@@ -81,25 +82,17 @@ def error_of(engine: Engine, study_id: str) -> str | None:
         return None if row is None else row.error
 
 
-def test_failing_studies_back_off_and_are_given_up(
-    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("REGTUNE_DATABASE_URL", database_url)
-    monkeypatch.setenv("REGTUNE_ARTIFACT_DIR", str(tmp_path / "artifacts"))
-    from service.settings import get_settings
-    from service.store.db import get_engine
-    from service.store.scheduling.retries import get_storage
-
-    for cached in (get_settings, get_engine, get_storage):
-        cached.cache_clear()
-    engine, _ = setup(database_url, tmp_path)
+def test_failing_studies_back_off_and_are_given_up(database_url: str, tmp_path: Path) -> None:
+    engine, storage = setup(database_url, tmp_path)
+    settings = Settings(database_url=database_url, artifact_dir=tmp_path / "artifacts")
+    stores = Stores(engine=engine, storage=storage, settings=settings)
     tried: list[str] = []
     now = utcnow()
     for _ in range(3):  # what an idle worker does at each sweep, one study at a time
         (study_id,) = studies_missing_a_model(engine, limit=1, now=now)
         tried.append(study_id)
         with contextlib.suppress(Exception):
-            save_best_model(study_id)
+            save_best_model(study_id, stores=stores)
     assert tried == ["broken", "diverged", "good"]
     assert studies_missing_a_model(engine, limit=5, now=now) == []  # broken is backing off
     assert "no COMPLETE trial with a finite value" in (error_of(engine, "diverged") or "")
@@ -110,7 +103,7 @@ def test_failing_studies_back_off_and_are_given_up(
         later += timedelta(days=1)
         assert studies_missing_a_model(engine, limit=5, now=later) == ["broken"], attempt
         with pytest.raises(Exception):  # noqa: B017 - any error of the retrain
-            save_best_model("broken")
+            save_best_model("broken", stores=stores)
     assert studies_missing_a_model(engine, limit=5, now=later + timedelta(days=30)) == []
     assert f"gave up after {MAX_ATTEMPTS} attempts" in (error_of(engine, "broken") or "")
     with transaction(engine) as session:
@@ -118,8 +111,7 @@ def test_failing_studies_back_off_and_are_given_up(
         assert good is not None and good.optuna_study_id is not None
         assert best_model.read_info(session, good.optuna_study_id) is not None
     engine.dispose()
-    for cached in (get_settings, get_engine, get_storage):
-        cached.cache_clear()
+    storage.engine.dispose()
 
 
 def test_an_idle_worker_saves_the_others_despite_a_diverged_study(

@@ -35,7 +35,9 @@ Saver = Callable[..., Path]
 def saved_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Saver:
     """Upload ``raw`` (as the store does), refit a small model on it, write its model file."""
     uploads: dict[str, data.Dataset] = {}
-    monkeypatch.setattr("worker.uploads.load_uploaded", lambda dataset_id: uploads[dataset_id])
+    monkeypatch.setattr(
+        "worker.uploads.load_uploaded", lambda dataset_id, engine=None: uploads[dataset_id]
+    )
 
     def save(
         raw: bytes, *, target: str, task: str = "auto", filename: str = "up.csv", **model: Any

@@ -10,7 +10,7 @@ from optuna.exceptions import StorageInternalError
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial
 
-from service.settings import get_settings
+from service.settings import Settings, get_settings
 from service.store.db import engine_kwargs
 from service.store.optuna_db.internals import OneStatementTrialWrites
 
@@ -40,9 +40,11 @@ def make_storage(
     url: str | None = None,
     *,
     on_stale_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
+    settings: Settings | None = None,
 ) -> RDBStorage:
-    """Optuna's storage on regtune's database; ``on_stale_trial`` handles dead workers' trials."""
-    settings = get_settings()
+    """Optuna's storage on regtune's database; ``on_stale_trial`` handles dead workers' trials.
+    Heartbeats and the grace period are ``settings``' (the process's by default)."""
+    settings = settings or get_settings()
     url = url or settings.database_url
     return Storage(
         url,

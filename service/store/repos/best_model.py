@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, BinaryIO
 
 from optuna.artifacts import FileSystemArtifactStore
+from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 from sqlalchemy import Engine, and_, exists, select, update
 from sqlalchemy.orm import Session, aliased
@@ -119,11 +120,18 @@ def _retry_due(failures_json: str, now: datetime) -> bool:
 
 
 def _record(
-    study_id: str, optuna_study_id: int, key: str, value: dict[str, Any], error: str
+    study_id: str,
+    optuna_study_id: int,
+    key: str,
+    value: dict[str, Any],
+    error: str,
+    *,
+    engine: Engine | None,
+    storage: RDBStorage | None,
 ) -> None:
     """Keep why a study has no model: on its Optuna study (for the catch-up) and its row."""
-    get_storage().set_study_system_attr(optuna_study_id, key, value)
-    with transaction() as session:
+    (storage or get_storage()).set_study_system_attr(optuna_study_id, key, value)
+    with transaction(engine) as session:
         session.execute(
             update(StudyRow)
             .where(StudyRow.id == study_id)
@@ -132,19 +140,37 @@ def _record(
         )
 
 
-def mark_no_model(study_id: str, optuna_study_id: int, *, reason: str) -> None:
+def mark_no_model(
+    study_id: str,
+    optuna_study_id: int,
+    *,
+    reason: str,
+    engine: Engine | None = None,
+    storage: RDBStorage | None = None,
+) -> None:
     """The study will get no model (no usable trial): the catch-up never looks at it again."""
-    _record(study_id, optuna_study_id, NO_MODEL_ATTR, {"reason": reason, "attempts": 0}, reason)
+    value = {"reason": reason, "attempts": 0}
+    _record(study_id, optuna_study_id, NO_MODEL_ATTR, value, reason, engine=engine, storage=storage)
 
 
-def record_failure(study_id: str, optuna_study_id: int, *, error: str) -> None:
+def record_failure(
+    study_id: str,
+    optuna_study_id: int,
+    *,
+    error: str,
+    engine: Engine | None = None,
+    storage: RDBStorage | None = None,
+) -> None:
     """One more failed try at saving the model: back off, or give up after ``MAX_ATTEMPTS``."""
-    previous = get_storage().get_study_system_attrs(optuna_study_id)
+    storage = storage or get_storage()
+    previous = storage.get_study_system_attrs(optuna_study_id)
     attempts = int(previous.get(MODEL_FAILURES_ATTR, {}).get("attempts", 0)) + 1
     if attempts >= MAX_ATTEMPTS:
         reason = f"best model not saved: gave up after {attempts} attempts; last error: {error}"
         value = {"reason": reason, "attempts": attempts}
-        _record(study_id, optuna_study_id, NO_MODEL_ATTR, value, reason)
+        _record(
+            study_id, optuna_study_id, NO_MODEL_ATTR, value, reason, engine=engine, storage=storage
+        )
         return
     delay = RETRY_DELAYS[min(attempts, len(RETRY_DELAYS)) - 1]
     failures = {
@@ -153,4 +179,12 @@ def record_failure(study_id: str, optuna_study_id: int, *, error: str) -> None:
         "retry_after": (utcnow() + delay).isoformat(),
     }
     message = f"best model not saved yet (attempt {attempts} of {MAX_ATTEMPTS}): {error}"
-    _record(study_id, optuna_study_id, MODEL_FAILURES_ATTR, failures, message)
+    _record(
+        study_id,
+        optuna_study_id,
+        MODEL_FAILURES_ATTR,
+        failures,
+        message,
+        engine=engine,
+        storage=storage,
+    )

@@ -229,9 +229,9 @@ class StoredArrays:
     """What upload did to the file's columns; a saved model carries it for predict."""
 
 
-def load_arrays(dataset_id: str) -> StoredArrays:
+def load_arrays(dataset_id: str, *, engine: Engine | None = None) -> StoredArrays:
     """What a worker trains on. The id is a content hash, so any tenant's copy is the same."""
-    with transaction() as session:
+    with transaction(engine) as session:
         found = session.execute(
             select(DatasetRow.task, DatasetRow.target, DatasetRow.summary, DatasetRow.data)
             .where(DatasetRow.id == dataset_id)

@@ -13,6 +13,7 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import Engine, delete, select
 
+from service.settings import Settings
 from service.store.db import transaction
 from service.store.optuna_db.attrs import CLAIM_ATTR, RETRY_OF_ATTR
 from service.store.optuna_db.internals import engine_of, om, study_id_of, trial_id_of
@@ -68,9 +69,9 @@ def _max_retries(engine: Engine, optuna_study_id: int) -> int:
     return 0 if found is None else int(found)
 
 
-def storage_with_retries(url: str | None = None) -> RDBStorage:
+def storage_with_retries(url: str | None = None, *, settings: Settings | None = None) -> RDBStorage:
     """The storage workers, the sweep and the API share: dead workers' trials are retried."""
-    return make_storage(url, on_stale_trial=retry_stale_trial)
+    return make_storage(url, on_stale_trial=retry_stale_trial, settings=settings)
 
 
 @lru_cache

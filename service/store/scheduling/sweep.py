@@ -181,8 +181,14 @@ def remove_orphaned_optuna_studies(
     return removed
 
 
-def sweep(engine: Engine | None = None, storage: optuna.storages.RDBStorage | None = None) -> int:
-    """Fail stale trials (enqueuing their retries), then release dead workers' slots.
+def sweep(
+    engine: Engine | None = None,
+    storage: optuna.storages.RDBStorage | None = None,
+    *,
+    grace: timedelta | None = None,
+) -> int:
+    """Fail stale trials (enqueuing their retries), then release dead workers' slots (whose
+    heartbeat is older than ``grace``, ``REGTUNE_GRACE_PERIOD`` by default).
 
     In this order a dead worker's trial is already FAIL, with its retry WAITING, when its slot
     comes free, so the next claim of that study runs the retry. Half-created studies and
@@ -192,4 +198,5 @@ def sweep(engine: Engine | None = None, storage: optuna.storages.RDBStorage | No
     fail_orphaned_trials(engine, storage)
     remove_unfinished_studies(engine, storage)
     remove_orphaned_optuna_studies(engine, storage)
-    return release_dead_workers(engine, grace=timedelta(seconds=get_settings().grace_period))
+    grace = grace or timedelta(seconds=get_settings().grace_period)
+    return release_dead_workers(engine, grace=grace)
