@@ -26,6 +26,7 @@ from service.store.optuna_db.internals import (
     study_id_of,
     trial_id_of,
 )
+from service.store.optuna_db.notes import CHUNK_LENGTH, save_new_study_note
 
 ROOT = Path(__file__).resolve().parents[2]
 INTERNALS = Path("service/store/optuna_db/internals.py")
@@ -155,6 +156,19 @@ def test_what_a_study_and_a_trial_keep_privately(tmp_path: Path) -> None:
     engine = engine_of(study)
     assert str(engine.url) == url
     engine.dispose()
+
+
+def test_a_note_written_here_reads_back_in_optuna_dashboard(tmp_path: Path) -> None:
+    from optuna_dashboard import get_note
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'notes.db'}")
+    body = "# a study\n\n" + "".join(f"line {i} é\n" for i in range(800))  # three chunks
+    assert len(body) > 2 * CHUNK_LENGTH
+    save_new_study_note(storage_of(study), study_id_of(study), body)
+    assert get_note(study) == body
+    empty = optuna.create_study(storage=f"sqlite:///{tmp_path / 'notes.db'}")
+    save_new_study_note(storage_of(empty), study_id_of(empty), "")
+    assert get_note(empty) == ""
 
 
 def test_optuna_is_pinned_to_the_minor_series_this_contract_passed_on() -> None:

@@ -11,7 +11,6 @@ from typing import Any
 import optuna
 from optuna.storages import RDBStorage
 from optuna.study import StudyDirection
-from optuna_dashboard import save_note
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import IntegrityError
@@ -23,8 +22,9 @@ from service.spec.enums import ACTIVE, StudyStatus
 from service.spec.objective import objective_directions, objective_names
 from service.store.clock import utcnow
 from service.store.db import rowcount, transaction
-from service.store.optuna_db.internals import study_id_of
+from service.store.optuna_db.internals import storage_of, study_id_of
 from service.store.optuna_db.names import optuna_name
+from service.store.optuna_db.notes import save_new_study_note
 from service.store.reads import read
 from service.store.repos import best_model
 from service.store.scheduling.retries import get_storage
@@ -101,7 +101,8 @@ def create_study(
             directions=[StudyDirection[d.upper()] for d in objective_directions(spec)],
         )
         study.set_metric_names(objective_names(spec))
-        save_note(study, _note(study_id, spec.name, definition, api_url))
+        note = _note(study_id, spec.name, definition, api_url)
+        save_new_study_note(storage_of(study), study_id_of(study), note)
         with transaction(engine) as session:
             linked = session.execute(
                 update(StudyRow)
