@@ -117,11 +117,13 @@ def build(row: StudyRow, *, base_url: str) -> str:
     page.add("Where the search looked", [figures.knob_map(data, direction)])
     chosen = figures.chosen_lambda(data, data.best, direction)
     chosen.model = (model or {}).get("refit_lambda")
+    path = figures.coefficient_path(data, chosen, direction)
     page.add(
         "Regularization path",
-        [figures.sparsity_path(data, chosen), figures.validation_curve(data, metric, chosen)],
+        [path or figures.sparsity_path(data, chosen), figures.validation_curve(data, metric, chosen)],
         "Solid line: the best trial's λ; dashed: the largest λ whose mean is within one standard "
-        "error of the best λ bin's (glmnet's lambda.1se).",
+        "error of the best λ bin's (glmnet's lambda.1se)."
+        + (_entry_note(data, direction) if path is not None else ""),
     )
     page.add("Loss against sparsity", [figures.loss_vs_sparsity(data, metric)])
     page.add(
@@ -135,6 +137,17 @@ def build(row: StudyRow, *, base_url: str) -> str:
         coefficients = figures.coefficients(list(facts.feature_names), list(facts.weights))
         page.add("Best model coefficients", [coefficients])
     return _render(row, spec, data, view, model, facts, page, base_url=base_url, metric=metric)
+
+
+def _entry_note(data: ReportData, direction: str) -> str:
+    """The order in which inputs enter the path, from large λ to small (glmnet's story)."""
+    order = figures.entries(figures.path_trials(data, direction))
+    shown = ", ".join(f"{name} (λ={lam:.3g})" for name, lam in order[: figures.PATH_INPUTS])
+    more = f" and {len(order) - figures.PATH_INPUTS} more" if len(order) > figures.PATH_INPUTS else ""
+    return (
+        " Coefficient path: one trial per λ bin, the one nearest the best trial's l1_ratio; a "
+        f"circle marks where an input enters. Inputs enter, from large λ to small: {shown}{more}."
+    )
 
 
 def _saved_steps(data: ReportData) -> str:

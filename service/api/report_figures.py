@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
+import numpy as np
 import optuna
 import plotly.graph_objects as go
 from optuna.distributions import BaseDistribution, json_to_distribution
@@ -22,6 +23,10 @@ from plotly.subplots import make_subplots
 from service.store.trials.report import BEST_KEPT, Point, ReportData
 
 COMPLETE_COLOR, PRUNED_COLOR, CHOSEN_COLOR = "#1f77b4", "#d62728", "#2ca02c"
+PALETTE = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+)  # fmt: skip
 LAMBDA_BINS = 20
 GRID = 20
 """Cells per axis of the knob map, at most (fewer for few trials: about two per cell)."""
@@ -318,6 +323,93 @@ def sparsity_path(data: ReportData, chosen: Chosen) -> go.Figure | None:
         f"Non-zero weights against λ{_band_label(data)}",
         xaxis={"type": "log", "title": "λ (lambda)"},
         yaxis={"title": "non-zero weights"},
+    )
+
+
+PATH_BINS = 40
+"""Log-λ bins of the coefficient path: one trial drawn per bin."""
+PATH_INPUTS = 20
+"""Inputs drawn on the coefficient path, at most (the largest at the chosen λ first)."""
+
+
+def path_trials(data: ReportData, direction: str) -> list[Point]:
+    """The coefficient path's trials, from large λ to small: per log-λ bin of the band, the
+    trial whose l1_ratio is nearest the best trial's (the path at the best l1_ratio; a
+    regularization path's own points share it exactly), and the best trial itself."""
+    shown = [p for p in data.band if p.coefficients is not None and p.params.get("lambda", 0) > 0]
+    if len(shown) < 2:
+        return []
+    best = data.best
+    target = best.params.get("l1_ratio") if best is not None else None
+    logs = [math.log10(p.params["lambda"]) for p in shown]
+    low, high = min(logs), max(logs)
+    width = (high - low) / PATH_BINS or 1.0
+    chosen: dict[int, Point] = {}
+
+    def key(p: Point) -> tuple[float, float]:
+        gap = abs(p.params.get("l1_ratio", 0.0) - target) if target is not None else 0.0
+        return gap, -p.value if direction == "maximize" else p.value
+
+    for p, at in zip(shown, logs, strict=True):
+        i = min(PATH_BINS - 1, int((at - low) / width))
+        if i not in chosen or key(p) < key(chosen[i]):
+            chosen[i] = p
+    path = {p.number: p for p in chosen.values()}
+    if best is not None and best.coefficients is not None and "lambda" in best.params:
+        path = {n: p for n, p in path.items() if p.params["lambda"] != best.params["lambda"]}
+        path[best.number] = best
+    return sorted(path.values(), key=lambda p: -p.params["lambda"])
+
+
+def entries(path: list[Point]) -> list[tuple[str, float]]:
+    """Each input with the first λ, from large to small, at which its weight is non-zero."""
+    found: dict[str, float] = {}
+    for p in path:
+        for name, weight in (p.coefficients or {}).items():
+            if weight != 0.0 and name not in found:
+                found[name] = p.params["lambda"]
+    return sorted(found.items(), key=lambda nl: -nl[1])
+
+
+def coefficient_path(data: ReportData, chosen: Chosen, direction: str) -> go.Figure | None:
+    """Each input's weight against λ (log) at the best l1_ratio, where it enters marked, the
+    chosen λ marked: glmnet's ``plot(fit)``, from the trials' stored coefficients."""
+    path = path_trials(data, direction)
+    if len(path) < 2:
+        return None
+    entered = dict(entries(path))
+    at_best = (data.best.coefficients or {}) if data.best is not None else {}
+    names = sorted(entered, key=lambda n: (-abs(at_best.get(n, 0.0)), -entered[n]))
+    fig = go.Figure()
+    lams = np.array([p.params["lambda"] for p in path])
+    for i, name in enumerate(names[:PATH_INPUTS]):
+        weights = np.array([(p.coefficients or {}).get(name, 0.0) for p in path])
+        color = PALETTE[i % len(PALETTE)]
+        fig.add_scatter(
+            x=lams,
+            y=weights,
+            mode="lines",
+            name=name,
+            legendgroup=name,
+            line={"color": color, "width": 1.5},
+        )
+        fig.add_scatter(
+            x=[entered[name]],
+            y=[weights[int(np.argmax(lams <= entered[name]))]],
+            mode="markers",
+            legendgroup=name,
+            showlegend=False,
+            marker={"color": color, "size": 9, "symbol": "circle-open", "line": {"width": 2}},
+            hovertext=f"{name} enters at λ={entered[name]:.3g}",
+            hoverinfo="text",
+        )
+    _mark(fig, chosen)
+    shown = min(len(names), PATH_INPUTS)
+    return _layout(
+        fig,
+        f"Coefficient path: {shown} of {len(names)} inputs' weights against λ{_band_label(data)}",
+        xaxis={"type": "log", "title": "λ (lambda)"},
+        yaxis={"title": "weight (per standard deviation of the input)"},
     )
 
 

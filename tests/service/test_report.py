@@ -29,17 +29,21 @@ from sqlalchemy import update
 from service.settings import get_settings
 from service.spec.definition import StudySpec
 from service.store.db import transaction
-from service.store.optuna_db.attrs import BEST_MODEL_ATTR
+from service.store.optuna_db.attrs import BEST_MODEL_ATTR, COEFFICIENTS_ATTR
 from service.store.repos import best_model
 from service.store.repos.studies import create_study
 from service.store.scheduling.retries import get_storage
 from service.store.tables import StudyRow
+from service.store.trials.coefficients import encode
 from tests.inprocess import Apps
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 ADMIN = "report-admin-key-0123456789abcdef"
 FEATURES = ["age", "sex", "bmi", "bp", "s1", "s2"]
 WEIGHTS = [0.0, -0.2, 0.9, 0.4, 0.0, 0.1]
+TRUE = [0.05, -0.3, 1.0, 0.5, 0.02, 0.15]
+"""Each input's weight without a penalty: the path's trials shrink them (lasso-like), so the
+inputs enter, from large λ to small, in the order of their size: bmi, bp, sex, s2, age, s1."""
 DISTRIBUTIONS = {
     "lambda": FloatDistribution(1e-4, 1.0, log=True),
     "l1_ratio": FloatDistribution(0.0, 1.0),
@@ -91,6 +95,8 @@ def _trial(
         params["dropout"] = dropout
         distributions["dropout"] = FloatDistribution(0.0, 0.5)
     epochs = 3 if pruned else 8
+    shrunk = [math.copysign(max(0.0, abs(t) - lam * l1), t) / (1 + lam * (1 - l1)) for t in TRUE]
+    system_attrs = {} if dropout is not None else {COEFFICIENTS_ATTR: encode(FEATURES, shrunk)}
     curve = {e: value * (1 + (8 - e) / 8) for e in range(1, epochs + 1)}
     return create_trial(
         state=TrialState.PRUNED if pruned else TrialState.COMPLETE,
@@ -98,6 +104,7 @@ def _trial(
         params=params,
         distributions=distributions,
         intermediate_values=curve,
+        system_attrs=system_attrs,
         user_attrs={
             "n_nonzero": max(0, min(6, int(6 - 2 * (math.log10(lam) + 4) * l1))),
             "test_loss": value * 1.05,
@@ -199,7 +206,7 @@ def test_a_finished_study_has_every_plot_and_its_model(api: TestClient) -> None:
         "Optimization history",
         "Parameter importances (PED-ANOVA)",
         "λ × l1_ratio: best value per cell",
-        "Non-zero weights against λ at l1_ratio",
+        "Coefficient path: 6 of 6 inputs' weights against λ at l1_ratio",
         "Validation curve",
         "against non-zero weights",
         "Learning curves",
@@ -221,6 +228,11 @@ def test_a_finished_study_has_every_plot_and_its_model(api: TestClient) -> None:
     assert f"regtune best {row.id} --download" in html
     assert "location.reload" in html and "if (false" in html  # a finished study stays put
     assert "across folds" not in html  # a holdout: the error bars are the λ bin's spread
+    # the inputs enter the path in the order of their unpenalized size
+    order = re.search(r"Inputs enter, from large λ to small: (.*?)\.</p>", html)
+    assert order is not None, html[-3000:]
+    names = [part.split(" (")[0] for part in order.group(1).split(", ")]
+    assert names == ["bmi", "bp", "sex", "s2", "age", "s1"], order.group(1)
 
 
 def test_another_tenant_gets_404(api: TestClient) -> None:
