@@ -136,7 +136,7 @@ def build(row: StudyRow, *, base_url: str) -> str:
     if facts.weights is not None:
         coefficients = figures.coefficients(list(facts.feature_names), list(facts.weights))
         page.add("Best model coefficients", [coefficients])
-    return _render(row, spec, data, view, model, facts, page, base_url=base_url, metric=metric)
+    return _render(row, spec, data, view, model, page, base_url=base_url, metric=metric)
 
 
 def _entry_note(data: ReportData, direction: str) -> str:
@@ -173,8 +173,6 @@ class ModelFacts:
     weights: tuple[float, ...] | None = None
     """A linear model's weight per input on standardized inputs (averaged over its fold models;
     the norm over classes for a multiclass model)."""
-    y_scale: float | None = None
-    """The training target's standard deviation (regression): the mean predictor's rmse."""
 
 
 @lru_cache(maxsize=256)
@@ -189,8 +187,6 @@ def model_facts(artifact_id: str, *, linear: bool) -> ModelFacts:
             body = reader.read(MAX_MODEL_BYTES + 1) if linear else b""
         meta: dict[str, str] = dict(json.loads(header).get("__metadata__") or {})
         names = tuple(str(n) for n in json.loads(meta.get("feature_names", "[]")))
-        scalers = json.loads(meta.get("preprocessing", "[]"))
-        scale = scalers[0].get("y_scale") if scalers else None
         weights = None
         if linear and len(body) <= MAX_MODEL_BYTES:
             tensors = load_tensors(head + header + body)
@@ -202,17 +198,14 @@ def model_facts(artifact_id: str, *, linear: bool) -> ModelFacts:
     except (OSError, KeyError, ValueError, IndexError, AttributeError) as exc:
         log.warning("cannot read the model file %s: %s", artifact_id, type(exc).__name__)
         return ModelFacts()
-    return ModelFacts(names, weights, float(scale) if scale is not None else None)
+    return ModelFacts(names, weights)
 
 
-def _baseline(task: str, facts: ModelFacts) -> tuple[str, dict[str, str]]:
-    """What a predictor that ignores the inputs scores on the test rows (known in closed form)."""
-    if task == "regression":
-        values = {"loss": "≈ 0.5", "r2": "≈ 0"}
-        if facts.y_scale is not None:
-            values["rmse"] = f"≈ {facts.y_scale:.4g}"
-        return "the training mean", values
-    return "the majority class", {"auc": "0.5"}
+def _baseline(task: str, model: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    """What a predictor that ignores the inputs scored on the same test rows, as measured when
+    the model was saved (none for a model saved before it was)."""
+    name = "the training mean" if task == "regression" else "the majority class"
+    return name, dict((model or {}).get("baseline_metrics") or {})
 
 
 def _number(value: Any) -> str:
@@ -244,7 +237,6 @@ def _render(
     data: ReportData,
     view: TrialView | None,
     model: dict[str, Any] | None,
-    facts: ModelFacts,
     page: Page,
     *,
     base_url: str,
@@ -256,13 +248,13 @@ def _render(
         else {}
     )
     model_test = (model or {}).get("test_metrics") or {}
-    baseline_name, baseline = _baseline(spec.task, facts)
+    baseline_name, baseline = _baseline(spec.task, model)
     metrics = [
         (
             name,
             _number(trial_test.get(name)),
             _number(model_test.get(name)),
-            baseline.get(name, "—"),
+            _number(baseline.get(name)),
         )
         for name in sorted(set(trial_test) | set(model_test))
         if _number(trial_test.get(name)) != "—" or _number(model_test.get(name)) != "—"
@@ -278,7 +270,12 @@ def _render(
     model_note = (
         "The best trial's models were trained on its training rows; the saved model"
         + (" is the refit on every non-test row." if model and model.get("refit") else ".")
-        + " The baseline predicts without the inputs (closed-form values on standardized targets)."
+        + " The baseline ignores the inputs: "
+        + (
+            "the training rows' mean."
+            if spec.task == "regression"
+            else "the training rows' class frequencies (its guess: the majority class)."
+        )
     )
     return _template().render(
         study=row,

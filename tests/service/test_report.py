@@ -164,6 +164,7 @@ def _save_model(study: optuna.Study, row: StudyRow) -> None:
             "bytes": path.stat().st_size,
             "sha256": "0" * 64,
             "test_metrics": {"loss": 0.31, "r2": 0.42, "rmse": 55.0},
+            "baseline_metrics": {"loss": 0.52, "r2": -0.013, "rmse": 77.5},
             "val_metrics": {"loss": best.value},
             "refit": True,
             "train_rows": 353,
@@ -221,7 +222,9 @@ def test_a_finished_study_has_every_plot_and_its_model(api: TestClient) -> None:
     best = api.get(f"/v1/studies/{row.id}", headers=alpha).json()["best_trial"]
     chosen = f"best λ={best['params']['lambda']:.3g}"  # the path marks the best model's λ
     assert _in_figure(chosen) in html
-    assert "0.42" in html and "≈ 77" in html  # test r2 beside the baseline's rmse
+    table = html.split('id="test-metrics"', 1)[1].split("</table>", 1)[0]
+    assert "<td>r2</td><td>" in table and "<td>0.42</td><td>-0.013</td>" in table  # beside
+    assert "<td>55</td><td>77.5</td>" in table  # the saved model's rmse beside the mean's
     assert _in_figure("saved model λ=0.05") in html  # the refit's own λ, marked too
     assert "the refit raised λ to keep at most 4 non-zero weights" in html
     assert "refit on 353 rows, 4 non-zero weights, λ = 0.05" in html
