@@ -105,6 +105,8 @@ def mean_of(split: Split, per_fold: Sequence[Mapping[str, float]]) -> dict[str, 
 class _Constant(nn.Module):
     """The same output for every row, whatever its inputs."""
 
+    out: torch.Tensor
+
     def __init__(self, out: torch.Tensor) -> None:
         super().__init__()
         self.register_buffer("out", out)

@@ -21,8 +21,10 @@ import numpy as np
 import plotly.graph_objects as go
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from markupsafe import Markup
 from safetensors.numpy import load as load_tensors
 
+from service.api import report_assets as assets
 from service.api import report_figures as figures
 from service.api.deps import StudyDep
 from service.api.schemas import BestModel
@@ -39,8 +41,10 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["studies"])
 REFRESH_SECONDS = 10
 """How often the page reloads itself while the study is queued or running."""
-MAX_POINTS = 2000
-"""COMPLETE trials sampled for the scatter plots (the λ band adds half as many)."""
+MAX_POINTS = 1000
+"""COMPLETE trials sampled for the scatter plots (the λ band adds half as many): a browser draws
+every point as an SVG node, and past about a thousand a scatter's drawing is what a reader
+waits for, not what they learn from."""
 MAX_MODEL_BYTES = 16 << 20
 """A linear model's file is read whole for its coefficients; larger files are not."""
 
@@ -67,7 +71,7 @@ def study_report(study: StudyDep, request: Request) -> HTMLResponse:
 @dataclass
 class Section:
     title: str
-    figures: list[str]
+    figures: list[Markup]
     note: str = ""
 
 
@@ -76,19 +80,9 @@ class Page:
     sections: list[Section] = field(default_factory=list)
 
     def add(self, title: str, figs: list[go.Figure | None], note: str = "") -> None:
-        shown = [_div(f) for f in figs if f is not None]
+        shown = [assets.plot_div(f) for f in figs if f is not None]
         if shown:
             self.sections.append(Section(title, shown, note))
-
-
-def _div(fig: go.Figure) -> str:
-    return str(
-        fig.to_html(
-            full_html=False,
-            include_plotlyjs=False,
-            config={"displaylogo": False, "responsive": True},
-        )
-    )
 
 
 def build(row: StudyRow, *, base_url: str) -> str:
@@ -120,7 +114,10 @@ def build(row: StudyRow, *, base_url: str) -> str:
     path = figures.coefficient_path(data, chosen, direction)
     page.add(
         "Regularization path",
-        [path or figures.sparsity_path(data, chosen), figures.validation_curve(data, metric, chosen)],
+        [
+            path or figures.sparsity_path(data, chosen),
+            figures.validation_curve(data, metric, chosen),
+        ],
         "Solid line: the best trial's λ; dashed: the largest λ whose mean is within one standard "
         "error of the best λ bin's (glmnet's lambda.1se)."
         + (_entry_note(data, direction) if path is not None else ""),
@@ -143,7 +140,8 @@ def _entry_note(data: ReportData, direction: str) -> str:
     """The order in which inputs enter the path, from large λ to small (glmnet's story)."""
     order = figures.entries(figures.path_trials(data, direction))
     shown = ", ".join(f"{name} (λ={lam:.3g})" for name, lam in order[: figures.PATH_INPUTS])
-    more = f" and {len(order) - figures.PATH_INPUTS} more" if len(order) > figures.PATH_INPUTS else ""
+    extra = len(order) - figures.PATH_INPUTS
+    more = f" and {extra} more" if extra > 0 else ""
     return (
         " Coefficient path: one trial per λ bin, the one nearest the best trial's l1_ratio; a "
         f"circle marks where an input enters. Inputs enter, from large λ to small: {shown}{more}."
@@ -212,13 +210,6 @@ def _number(value: Any) -> str:
     if isinstance(value, int | float) and math.isfinite(value):
         return f"{value:.6g}"
     return "—"
-
-
-@lru_cache(maxsize=1)
-def _plotly_js() -> str:
-    from plotly.offline import get_plotlyjs
-
-    return str(get_plotlyjs())
 
 
 @lru_cache(maxsize=1)
@@ -300,5 +291,7 @@ def _render(
         se_note="± 1 SE: the standard error across each trial's folds, averaged over a λ bin."
         if figures.folds_known(data.band)
         else "± 1 SE: the spread of the trials within a λ bin (a holdout has no folds).",
-        plotly_js=_plotly_js(),
+        plotly_js=assets.plotly_js(),
+        template_json=assets.template_json(),
+        config_json=assets.config_json(),
     )

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session, aliased
 from service.store.db import among
 from service.store.optuna_db.attrs import COEFFICIENTS_ATTR
 from service.store.optuna_db.internals import om
+from service.store.trials.best import best_trial_number, by_value
 from service.store.trials.coefficients import decode
-from service.store.trials.best import best_trial_number
 
 BEST_KEPT = 50
 """Best trials added to every sample, so that the optimum and its neighbours are drawn."""
@@ -173,23 +173,11 @@ def _points(rows: Any, knobs: list[str]) -> list[Point]:
     return [points[n] for n in sorted(points)]
 
 
-def best_ids(session: Session, optuna_study_id: int, *, direction: str) -> list[int]:
-    """The ids of the ``BEST_KEPT`` best COMPLETE trials, by value alone (joining every trial's
-    parameters before the sort would cost a lookup per trial); read once per report."""
-    trial, value = om.TrialModel, om.TrialValueModel
-    order = value.value.desc() if direction == "maximize" else value.value.asc()
-    top = (
-        select(trial.trial_id)
-        .join(value, and_(value.trial_id == trial.trial_id, value.objective == 0))
-        .where(
-            trial.study_id == optuna_study_id,
-            trial.state == TrialState.COMPLETE,
-            value.value.is_not(None),
-        )
-        .order_by(order, trial.number)
-        .limit(BEST_KEPT)
-    )
-    return list(session.scalars(top))
+def best_rows(session: Session, optuna_study_id: int, *, direction: str) -> list[tuple[int, int]]:
+    """(number, id) of the ``BEST_KEPT`` best COMPLETE trials, by value alone (joining every
+    trial's parameters before the sort would cost a lookup per trial); read once per report."""
+    query = by_value(optuna_study_id, direction).limit(BEST_KEPT)
+    return [(int(number), int(trial_id)) for number, trial_id in session.execute(query).all()]
 
 
 def sample_points(
@@ -301,8 +289,9 @@ def report_data(
     found = distributions(session, optuna_study_id)
     knobs = list(found)[:MAX_PARAMS]
     total = sum(counts.values())
-    number = best_trial_number(session, optuna_study_id, direction)
-    top = best_ids(session, optuna_study_id, direction=direction)
+    top_rows = best_rows(session, optuna_study_id, direction=direction)
+    number = best_trial_number(session, optuna_study_id, direction, best=top_rows, limit=BEST_KEPT)
+    top = [trial_id for _, trial_id in top_rows]
     points = sample_points(
         session,
         optuna_study_id,
