@@ -34,6 +34,7 @@ from service.spec.objective import objective_directions, objective_names
 from service.store.reads import read
 from service.store.repos import best_model
 from service.store.tables import StudyRow
+from service.store.trials.coefficients import MAX_COEFFICIENTS
 from service.store.trials.report import BEST_KEPT, ReportData, report_data
 from service.store.trials.views import TrialView, get_trial
 
@@ -133,7 +134,17 @@ def build(row: StudyRow, *, base_url: str) -> str:
     if facts.weights is not None:
         coefficients = figures.coefficients(list(facts.feature_names), list(facts.weights))
         page.add("Best model coefficients", [coefficients])
-    return _render(row, spec, data, view, model, page, base_url=base_url, metric=metric)
+    return _render(
+        row,
+        spec,
+        data,
+        view,
+        model,
+        page,
+        base_url=base_url,
+        metric=metric,
+        path_drawn=path is not None,
+    )
 
 
 def _entry_note(data: ReportData, direction: str) -> str:
@@ -232,6 +243,7 @@ def _render(
     *,
     base_url: str,
     metric: str,
+    path_drawn: bool,
 ) -> str:
     trial_test = (
         {k.removeprefix("test_"): v for k, v in view.user_attrs.items() if k.startswith("test_")}
@@ -291,6 +303,13 @@ def _render(
         se_note="± 1 SE: the standard error across each trial's folds, averaged over a λ bin."
         if figures.folds_known(data.band)
         else "± 1 SE: the spread of the trials within a λ bin (a holdout has no folds).",
+        path_note=(
+            "The coefficient path draws the weights each linear trial stored (its largest "
+            f"{MAX_COEFFICIENTS}, rounded); the coefficients are the saved model's."
+            if path_drawn
+            else "No trial stored its weights by input (an MLP, or trials written before they "
+            "were): the path shows each trial's non-zero weights."
+        ),
         plotly_js=assets.plotly_js(),
         template_json=assets.template_json(),
         config_json=assets.config_json(),

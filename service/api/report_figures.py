@@ -129,7 +129,7 @@ def importances(study: optuna.Study) -> go.Figure | None:
         fig,
         "Parameter importances (PED-ANOVA)",
         xaxis={"title": "importance for the objective value"},
-        yaxis={"title": "hyperparameter"},
+        yaxis={"title": "hyperparameter", "automargin": True},
     )
 
 
@@ -284,7 +284,7 @@ def _mark(fig: go.Figure, chosen: Chosen) -> None:
             line_dash="dot",
             line_color=PRUNED_COLOR,
             annotation_text=f"saved model λ={chosen.model:.3g}",
-            annotation_position="top left",
+            annotation_position="bottom left",
         )
 
 
@@ -433,7 +433,8 @@ def coefficient_path(data: ReportData, chosen: Chosen, direction: str) -> go.Fig
     shown = min(len(names), PATH_INPUTS)
     return _layout(
         fig,
-        f"Coefficient path: {shown} of {len(names)} inputs' weights against λ{_band_label(data)}",
+        f"Coefficient path{_band_label(data)}"
+        + (f" ({shown} of {len(names)} inputs)" if shown < len(names) else ""),
         xaxis={"type": "log", "title": "λ (lambda)"},
         yaxis={"title": "weight (per standard deviation of the input)"},
     )

@@ -95,7 +95,8 @@ def _trial(
         params["dropout"] = dropout
         distributions["dropout"] = FloatDistribution(0.0, 0.5)
     epochs = 3 if pruned else 8
-    shrunk = [math.copysign(max(0.0, abs(t) - lam * l1), t) / (1 + lam * (1 - l1)) for t in TRUE]
+    cut = lam * (0.2 + l1)  # lasso-like soft-thresholding, stronger at larger λ
+    shrunk = [math.copysign(max(0.0, abs(t) - cut), t) / (1 + lam * (1 - l1)) for t in TRUE]
     system_attrs = {} if dropout is not None else {COEFFICIENTS_ATTR: encode(FEATURES, shrunk)}
     curve = {e: value * (1 + (8 - e) / 8) for e in range(1, epochs + 1)}
     return create_trial(
@@ -207,7 +208,7 @@ def test_a_finished_study_has_every_plot_and_its_model(api: TestClient) -> None:
         "Optimization history",
         "Parameter importances (PED-ANOVA)",
         "λ × l1_ratio: best value per cell",
-        "Coefficient path: 6 of 6 inputs' weights against λ at l1_ratio",
+        "Coefficient path at l1_ratio ∈",
         "Validation curve",
         "against non-zero weights",
         "Learning curves",
@@ -254,6 +255,19 @@ def test_a_queued_study_gets_a_page_that_updates(api: TestClient) -> None:
     assert 'id="status">queued' in html
     assert 'id="empty"' in html and _plots(html) == 0
     assert "if (true" in html  # reloads itself while the study runs
+
+
+def test_a_running_study_shows_what_it_has_and_updates(api: TestClient) -> None:
+    row = create_study(_spec())
+    study = optuna.load_study(study_name=row.optuna_name, storage=get_storage())
+    rng = random.Random(2)
+    study.add_trials([_trial(rng, 10 ** rng.uniform(-4, 0), rng.random(), False) for _ in range(6)])
+    study.ask()  # one trial still running
+    _set_status(row.id, "running")
+    html = api.get(f"/v1/studies/{row.id}/report").text
+    assert 'id="status">running' in html and "RUNNING 1" in html
+    assert _plots(html) >= 4 and 'id="error"' not in html
+    assert "if (true" in html  # reloads itself until the study ends
 
 
 def test_a_failed_study_shows_its_error_and_what_it_has(api: TestClient) -> None:

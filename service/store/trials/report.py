@@ -29,6 +29,8 @@ FOLDS_ATTR = "fold_values"
 """Trial user attribute: the objective metric of each fold's model (k-fold validation only)."""
 MAX_PARAMS = 12
 """Parameters read per sampled trial (one indexed join each)."""
+MIN_BAND = 10
+"""Fewer trials than this near the best l1_ratio: the λ path is drawn from every l1_ratio."""
 CURVES = 15
 """Learning curves drawn per state (COMPLETE, PRUNED)."""
 
@@ -319,6 +321,18 @@ def report_data(
             also=number,
             coefficients=True,
         )
+        if band_l1 is not None and len(band) < MIN_BAND:  # a small study: every l1_ratio
+            band_l1 = None
+            band = sample_points(
+                session,
+                optuna_study_id,
+                knobs=knobs,
+                n_trials=total,
+                max_points=max_points // 2,
+                best=top,
+                also=number,
+                coefficients=True,
+            )
     return ReportData(
         counts=counts,
         points=points,
