@@ -4,6 +4,7 @@ the non-zero ones, the largest ``MAX_COEFFICIENTS``, rounded; one attribute on t
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -11,6 +12,7 @@ import optuna
 import pytest
 import torch
 
+from service.spec.definition import EXAMPLE, StudySpec
 from service.store.optuna_db.attrs import COEFFICIENTS_ATTR
 from service.store.optuna_db.internals import trial_id_of
 from service.store.trials.coefficients import DIGITS, MAX_COEFFICIENTS, decode, encode
@@ -21,6 +23,7 @@ from worker.coefficients import (
     record_coefficients,
 )
 from worker.models import build_model
+from worker.objective import make_objective
 
 
 def test_fold_models_are_averaged_and_classes_take_the_norm() -> None:
@@ -54,3 +57,21 @@ def test_a_trial_records_its_models_weights_in_one_attribute() -> None:
     stored = storage.get_trial(trial_id_of(trial)).system_attrs
     assert stored == {COEFFICIENTS_ATTR: {"a": 0.5, "c": -0.25}}
     assert coefficient_attrs(linear_weights([model]), ["a", "b", "c"]) == stored
+
+
+def test_a_linear_trial_stores_a_weight_for_each_input_it_uses() -> None:
+    body = copy.deepcopy(EXAMPLE)
+    body.update(
+        name="coefficients",
+        task="regression",
+        dataset={"builtin": "diabetes"},
+        search_space={"lambda": 0.05, "l1_ratio": 1.0},
+        pruner={"type": "none"},
+    )
+    study = optuna.create_study()
+    objective = make_objective(StudySpec.model_validate(body), stop_check=lambda: None)
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[0]
+    stored = trial.system_attrs[COEFFICIENTS_ATTR]
+    assert 0 < len(stored) == trial.user_attrs["n_inputs"] < 10  # the lasso dropped some inputs
+    assert set(stored) <= {"age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"}
