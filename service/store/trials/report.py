@@ -306,33 +306,28 @@ def report_data(
     band_l1: tuple[float, float] | None = None
     band = points
     best = next((p for p in points if p.number == number), None)
-    if best is not None and "lambda" in found:
-        if "l1_ratio" in best.params:
-            center = best.params["l1_ratio"]
-            band_l1 = (max(0.0, center - 0.1), min(1.0, center + 0.1))
-        band = sample_points(
+
+    def near(l1_band: tuple[float, float] | None) -> list[Point]:
+        return sample_points(
             session,
             optuna_study_id,
             knobs=knobs,
             n_trials=total,
             max_points=max_points // 2,
             best=top,
-            l1_band=band_l1,
+            l1_band=l1_band,
             also=number,
             coefficients=True,
         )
+
+    if best is not None and "lambda" in found:
+        if "l1_ratio" in best.params:
+            center = best.params["l1_ratio"]
+            band_l1 = (max(0.0, center - 0.1), min(1.0, center + 0.1))
+        band = near(band_l1)
         if band_l1 is not None and len(band) < MIN_BAND:  # a small study: every l1_ratio
             band_l1 = None
-            band = sample_points(
-                session,
-                optuna_study_id,
-                knobs=knobs,
-                n_trials=total,
-                max_points=max_points // 2,
-                best=top,
-                also=number,
-                coefficients=True,
-            )
+            band = near(None)
     return ReportData(
         counts=counts,
         points=points,
