@@ -199,19 +199,32 @@ def sample_points(
     within it (the stride then assumes the band holds its width's share of the trials);
     ``also``: a trial number to include whatever the sample; ``coefficients``: read the
     trials' stored weights too."""
-    trial = om.TrialModel
+    trial, param = om.TrialModel, om.TrialParamModel
     query, joined = _sample_query(optuna_study_id, knobs, coefficients=coefficients)
-    if l1_band is not None and "l1_ratio" in joined:
+    if l1_band is not None and "l1_ratio" in joined:  # the best ones too
         query = query.where(joined["l1_ratio"].param_value.between(*l1_band))
+    # the ids first, from the (study_id, number) index and one join at most, then every column
+    # for those ids alone: joining every trial's columns before the limit costs PostgreSQL a
+    # hash join over the whole study
+    spaced = select(trial.trial_id).where(
+        trial.study_id == optuna_study_id, trial.state == TrialState.COMPLETE
+    )
+    if l1_band is not None and "l1_ratio" in knobs:
+        spaced = spaced.join(
+            param,
+            and_(
+                param.trial_id == trial.trial_id,
+                param.param_name == "l1_ratio",
+                param.param_value.between(*l1_band),
+            ),
+        )
     share = 1.0 if l1_band is None else max(0.05, l1_band[1] - l1_band[0])
     stride = max(1, math.ceil(n_trials * share / max_points))
-    spaced = query.order_by(trial.number).limit(max_points)
     if stride > 1:
         spaced = spaced.where(trial.number % stride == 0)
-    rows = list(session.execute(spaced).all())
-    if best:
-        rows += session.execute(query.where(among(session, trial.trial_id, best))).all()
-    if also is not None:
+    ids = set(session.scalars(spaced.order_by(trial.number).limit(max_points))) | set(best)
+    rows = list(session.execute(query.where(among(session, trial.trial_id, sorted(ids)))).all())
+    if also is not None and all(row[0] != also for row in rows):
         rows += session.execute(query.where(trial.number == also)).all()
     return _points(rows, knobs)
 
