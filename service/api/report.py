@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -35,7 +36,7 @@ from service.store.reads import read
 from service.store.repos import best_model
 from service.store.tables import StudyRow
 from service.store.trials.coefficients import MAX_COEFFICIENTS
-from service.store.trials.report import BEST_KEPT, ReportData, report_data
+from service.store.trials.report import BEST_KEPT, ReportData, report_data, sparsity_front
 from service.store.trials.views import TrialView, get_trial
 
 log = logging.getLogger(__name__)
@@ -94,11 +95,17 @@ def build(row: StudyRow, *, base_url: str) -> str:
     osid = row.optuna_study_id
 
     def reads(session: Any) -> tuple[ReportData, TrialView | None, dict[str, Any] | None]:
-        data = report_data(session, osid or -1, direction=direction, max_points=MAX_POINTS)
+        data = report_data(
+            session, osid or -1, direction=direction, max_points=MAX_POINTS, front=False
+        )
         view = get_trial(session, osid or -1, data.best.number) if data.best else None
         return data, view, best_model.read_info(session, osid or -1)
 
-    data, view, model = read(reads)
+    # the front's GROUP BY reads every trial: on its own connection, beside the samples
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-front") as pool:
+        front = pool.submit(read, lambda s: sparsity_front(s, osid or -1, direction=direction))
+        data, view, model = read(reads)
+        data.front = front.result()
     page = Page()
     study = figures.search_study(data, direction)
     if study is not None:

@@ -297,9 +297,16 @@ def sample_curves(
 
 
 def report_data(
-    session: Session, optuna_study_id: int, *, direction: str, max_points: int = 2000
+    session: Session,
+    optuna_study_id: int,
+    *,
+    direction: str,
+    max_points: int = 2000,
+    front: bool = True,
 ) -> ReportData:
-    """Everything the report draws for one study: about a dozen indexed queries."""
+    """Everything the report draws for one study: about a dozen indexed queries. ``front``:
+    False leaves the loss-against-sparsity front (``sparsity_front``, the one read of every
+    trial) to the caller, who may run it on another connection meanwhile."""
     counts = state_counts(session, optuna_study_id)
     found = distributions(session, optuna_study_id)
     knobs = list(found)[:MAX_PARAMS]
@@ -347,7 +354,7 @@ def report_data(
         band=band,
         band_l1=band_l1,
         best=best,
-        front=sparsity_front(session, optuna_study_id, direction=direction),
+        front=sparsity_front(session, optuna_study_id, direction=direction) if front else [],
         curves=sample_curves(session, optuna_study_id, counts=counts),
         distributions=found,
     )
