@@ -42,7 +42,7 @@ def bundle_version(text: str) -> str | None:
 @lru_cache(maxsize=1)
 def plotly_js() -> Markup:
     """The JavaScript to inline: the partial bundle when it matches plotly.py's plotly.js."""
-    text = (resources.files("service.api") / "static" / BUNDLE).read_text(encoding="utf-8")
+    text = (resources.files(__package__ or "") / "static" / BUNDLE).read_text(encoding="utf-8")
     if bundle_version(text) != get_plotlyjs_version():
         log.warning(
             "the vendored %s is v%s, plotly.py draws for v%s: the report inlines the full bundle",
