@@ -266,26 +266,36 @@ def chosen_lambda(data: ReportData, best: Point | None, direction: str) -> Chose
 
 
 def _mark(fig: go.Figure, chosen: Chosen) -> None:
-    if chosen.best is not None:
-        fig.add_vline(
-            x=chosen.best, line_color=CHOSEN_COLOR, annotation_text=f"best λ={chosen.best:.3g}"
+    """The chosen λs as vertical lines on a log-λ axis, each with its label: a line takes λ
+    itself, a label log10(λ) (plotly places annotations on a log axis by the exponent, so
+    ``add_vline``'s own label would sit at 10**λ and stretch the axis)."""
+    for lam, text, dash, color, where, side in _marks(chosen):
+        fig.add_vline(x=lam, line_dash=dash, line_color=color)
+        fig.add_annotation(
+            x=math.log10(lam),
+            xref="x",
+            y=1.0 if where == "top" else 0.0,
+            yref="y domain",
+            text=text,
+            showarrow=False,
+            xanchor=side,
+            yanchor="top" if where == "top" else "bottom",
+            font={"size": 11, "color": color},
         )
-    if chosen.one_se is not None:
-        fig.add_vline(
-            x=chosen.one_se,
-            line_dash="dash",
-            line_color="#7f7f7f",
-            annotation_text=f"one-SE λ≈{chosen.one_se:.3g}",
-            annotation_position="bottom right",
-        )
-    if chosen.model is not None:
-        fig.add_vline(
-            x=chosen.model,
-            line_dash="dot",
-            line_color=PRUNED_COLOR,
-            annotation_text=f"saved model λ={chosen.model:.3g}",
-            annotation_position="bottom left",
-        )
+
+
+def _marks(chosen: Chosen) -> list[tuple[float, str, str, str, str, str]]:
+    """(λ, label, dash, colour, top or bottom, label's anchor) of each chosen λ there is."""
+    out = []
+    if chosen.best is not None and chosen.best > 0:
+        out.append((chosen.best, f"best λ={chosen.best:.3g}", "solid", CHOSEN_COLOR, "top", "left"))
+    if chosen.one_se is not None and chosen.one_se > 0:
+        label = f"one-SE λ≈{chosen.one_se:.3g}"
+        out.append((chosen.one_se, label, "dash", "#7f7f7f", "bottom", "right"))
+    if chosen.model is not None and chosen.model > 0:
+        label = f"saved model λ={chosen.model:.3g}"
+        out.append((chosen.model, label, "dot", PRUNED_COLOR, "bottom", "left"))
+    return out
 
 
 def _band_label(data: ReportData) -> str:
