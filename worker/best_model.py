@@ -51,7 +51,7 @@ from service.store.tables import StudyRow
 from service.store.trials import views as trial_reads
 from worker import data
 from worker import modelfile as predict
-from worker.evaluation import unnamed
+from worker.evaluation import baseline_scores, unnamed
 from worker.models import penalized_weights
 from worker.objective import n_outputs, prepare, train_config
 from worker.search import stored_values
@@ -135,6 +135,7 @@ def _retrain_and_upload(
         dataset, test_fraction=spec.validation.test_fraction, seed=spec.validation.split_seed
     )
     test_metrics = saved.score(dataset.X[test], dataset.y[test])  # holes filled per member
+    baseline = baseline_scores(fitted.splits.folds, fitted.splits.task, fitted.config.n_out)
     n_nonzero, n_weights = fitted.sparsity
     sparsity = {
         "n_nonzero": n_nonzero,
@@ -154,6 +155,7 @@ def _retrain_and_upload(
         "definition": row.spec,
         "test_metrics": test_metrics,
         "val_metrics": val_metrics,
+        "baseline_metrics": baseline,
         "refit": fitted.refit,
         "train_rows": fitted.train_rows,
         "refit_epochs": fitted.epochs,
@@ -179,6 +181,7 @@ def _retrain_and_upload(
         "sha256": hashlib.sha256(content).hexdigest(),
         "test_metrics": test_metrics,
         "val_metrics": val_metrics,
+        "baseline_metrics": baseline,
         "refit": fitted.refit,
         "train_rows": fitted.train_rows,
         **sparsity,

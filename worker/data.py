@@ -110,6 +110,8 @@ class Splits:
     n_features: int
     n_classes: int
     folds: list[Fold] = field(default_factory=list)
+    feature_names: list[str] = field(default_factory=list)
+    """The model's inputs by name, in column order (encoded: ``city=oslo``)."""
 
 
 def _builtin(name: str) -> Dataset:
@@ -247,7 +249,12 @@ def make_splits(
             stratify=_stratify(data.y[rest], data.task),
         )
         pairs = [(train, val)]
-    out = Splits(task=data.task, n_features=data.X.shape[1], n_classes=data.n_classes)
+    out = Splits(
+        task=data.task,
+        n_features=data.X.shape[1],
+        n_classes=data.n_classes,
+        feature_names=list(data.feature_names),
+    )
     holes = bool(np.isnan(data.X).any())
     for train, val in pairs:
         fill = (

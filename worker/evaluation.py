@@ -100,3 +100,36 @@ def scores_per_fold(
 def mean_of(split: Split, per_fold: Sequence[Mapping[str, float]]) -> dict[str, float]:
     """The folds' metrics averaged, named for ``split``."""
     return named(split, {key: float(np.mean([m[key] for m in per_fold])) for key in per_fold[0]})
+
+
+class _Constant(nn.Module):
+    """The same output for every row, whatever its inputs."""
+
+    out: torch.Tensor
+
+    def __init__(self, out: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("out", out)
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        return self.out.expand(X.shape[0], -1)
+
+
+def baseline(fold: Fold, task: str, n_out: int) -> nn.Module:
+    """The predictor that ignores the inputs, fitted on the fold's training rows: their mean
+    (regression), or their class frequencies as logits (classification: its guess is the
+    majority class, its loss the entropy of the class prior)."""
+    if task == "regression":
+        return _Constant(torch.tensor([[float(np.mean(fold.y_train))]], dtype=torch.float32))
+    counts = np.bincount(fold.y_train, minlength=max(2, n_out)).astype(np.float64)
+    logits = np.log((counts + 0.5) / (counts.sum() + 0.5 * len(counts)))  # no class at log 0
+    if task == "binary":
+        logits = np.array([logits[1] - logits[0]])
+    return _Constant(torch.tensor(logits[None, :], dtype=torch.float32))
+
+
+def baseline_scores(folds: Sequence[Fold], task: str, n_out: int) -> dict[str, float]:
+    """Each fold's ``baseline`` on its test rows, averaged (unnamed metrics, as a saved
+    model's ``test_metrics``)."""
+    models = [baseline(fold, task, n_out) for fold in folds]
+    return unnamed("test", score_folds(models, folds, "test", task))

@@ -11,7 +11,9 @@ import optuna
 from service.settings import get_settings
 from service.spec.definition import StudySpec
 from service.spec.objective import objective_names
+from service.store.optuna_db.internals import trial_id_of
 from worker import data
+from worker.coefficients import linear_weights, record_coefficients
 from worker.models import count_nonzero, nonzero_inputs
 
 if TYPE_CHECKING:
@@ -121,6 +123,7 @@ def make_objective(
     splits = prepare(spec)
     names = objective_names(spec)
     multi = len(names) > 1
+    linear = spec.model.kind == "linear"
 
     def objective(trial: optuna.Trial) -> float | list[float]:
         values = suggest(trial, spec)
@@ -136,6 +139,9 @@ def make_objective(
 
         result = fit(config, splits.folds, on_epoch, stop=stop_check)
         record(trial, result)
+        if linear:  # the report's coefficient path
+            weights = linear_weights(result.models)
+            record_coefficients(trial.storage, trial_id_of(trial), weights, splits.feature_names)
         measures = {**result.val_metrics, **sparsity(result)}
         trial.set_user_attr("n_inputs", measures["n_inputs"])
         if multi:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -21,8 +22,10 @@ import numpy as np
 import plotly.graph_objects as go
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from markupsafe import Markup
 from safetensors.numpy import load as load_tensors
 
+from service.api import report_assets as assets
 from service.api import report_figures as figures
 from service.api.deps import StudyDep
 from service.api.schemas import BestModel
@@ -32,15 +35,18 @@ from service.spec.objective import objective_directions, objective_names
 from service.store.reads import read
 from service.store.repos import best_model
 from service.store.tables import StudyRow
-from service.store.trials.report import BEST_KEPT, ReportData, report_data
+from service.store.trials.coefficients import MAX_COEFFICIENTS
+from service.store.trials.report import BEST_KEPT, ReportData, report_data, sparsity_front
 from service.store.trials.views import TrialView, get_trial
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["studies"])
 REFRESH_SECONDS = 10
 """How often the page reloads itself while the study is queued or running."""
-MAX_POINTS = 2000
-"""COMPLETE trials sampled for the scatter plots (the λ band adds half as many)."""
+MAX_POINTS = 1000
+"""COMPLETE trials sampled for the scatter plots (the λ band adds half as many): a browser draws
+every point as an SVG node, and past about a thousand a scatter's drawing is what a reader
+waits for, not what they learn from."""
 MAX_MODEL_BYTES = 16 << 20
 """A linear model's file is read whole for its coefficients; larger files are not."""
 
@@ -67,7 +73,7 @@ def study_report(study: StudyDep, request: Request) -> HTMLResponse:
 @dataclass
 class Section:
     title: str
-    figures: list[str]
+    figures: list[Markup]
     note: str = ""
 
 
@@ -76,19 +82,9 @@ class Page:
     sections: list[Section] = field(default_factory=list)
 
     def add(self, title: str, figs: list[go.Figure | None], note: str = "") -> None:
-        shown = [_div(f) for f in figs if f is not None]
+        shown = [assets.plot_div(f) for f in figs if f is not None]
         if shown:
             self.sections.append(Section(title, shown, note))
-
-
-def _div(fig: go.Figure) -> str:
-    return str(
-        fig.to_html(
-            full_html=False,
-            include_plotlyjs=False,
-            config={"displaylogo": False, "responsive": True},
-        )
-    )
 
 
 def build(row: StudyRow, *, base_url: str) -> str:
@@ -99,11 +95,17 @@ def build(row: StudyRow, *, base_url: str) -> str:
     osid = row.optuna_study_id
 
     def reads(session: Any) -> tuple[ReportData, TrialView | None, dict[str, Any] | None]:
-        data = report_data(session, osid or -1, direction=direction, max_points=MAX_POINTS)
+        data = report_data(
+            session, osid or -1, direction=direction, max_points=MAX_POINTS, front=False
+        )
         view = get_trial(session, osid or -1, data.best.number) if data.best else None
         return data, view, best_model.read_info(session, osid or -1)
 
-    data, view, model = read(reads)
+    # the front's GROUP BY reads every trial: on its own connection, beside the samples
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-front") as pool:
+        front = pool.submit(read, lambda s: sparsity_front(s, osid or -1, direction=direction))
+        data, view, model = read(reads)
+        data.front = front.result()
     page = Page()
     study = figures.search_study(data, direction)
     if study is not None:
@@ -117,11 +119,16 @@ def build(row: StudyRow, *, base_url: str) -> str:
     page.add("Where the search looked", [figures.knob_map(data, direction)])
     chosen = figures.chosen_lambda(data, data.best, direction)
     chosen.model = (model or {}).get("refit_lambda")
+    path = figures.coefficient_path(data, chosen, direction)
     page.add(
         "Regularization path",
-        [figures.sparsity_path(data, chosen), figures.validation_curve(data, metric, chosen)],
+        [
+            path or figures.sparsity_path(data, chosen),
+            figures.validation_curve(data, metric, chosen),
+        ],
         "Solid line: the best trial's λ; dashed: the largest λ whose mean is within one standard "
-        "error of the best λ bin's (glmnet's lambda.1se).",
+        "error of the best λ bin's (glmnet's lambda.1se)."
+        + (_entry_note(data, direction) if path is not None else ""),
     )
     page.add("Loss against sparsity", [figures.loss_vs_sparsity(data, metric)])
     page.add(
@@ -134,7 +141,29 @@ def build(row: StudyRow, *, base_url: str) -> str:
     if facts.weights is not None:
         coefficients = figures.coefficients(list(facts.feature_names), list(facts.weights))
         page.add("Best model coefficients", [coefficients])
-    return _render(row, spec, data, view, model, facts, page, base_url=base_url, metric=metric)
+    return _render(
+        row,
+        spec,
+        data,
+        view,
+        model,
+        page,
+        base_url=base_url,
+        metric=metric,
+        path_drawn=path is not None,
+    )
+
+
+def _entry_note(data: ReportData, direction: str) -> str:
+    """The order in which inputs enter the path, from large λ to small (glmnet's story)."""
+    order = figures.entries(figures.path_trials(data, direction))
+    shown = ", ".join(f"{name} (λ={lam:.3g})" for name, lam in order[: figures.PATH_INPUTS])
+    extra = len(order) - figures.PATH_INPUTS
+    more = f" and {extra} more" if extra > 0 else ""
+    return (
+        " Coefficient path: one trial per λ bin, the one nearest the best trial's l1_ratio; a "
+        f"circle marks where an input enters. Inputs enter, from large λ to small: {shown}{more}."
+    )
 
 
 def _saved_steps(data: ReportData) -> str:
@@ -160,8 +189,6 @@ class ModelFacts:
     weights: tuple[float, ...] | None = None
     """A linear model's weight per input on standardized inputs (averaged over its fold models;
     the norm over classes for a multiclass model)."""
-    y_scale: float | None = None
-    """The training target's standard deviation (regression): the mean predictor's rmse."""
 
 
 @lru_cache(maxsize=256)
@@ -176,8 +203,6 @@ def model_facts(artifact_id: str, *, linear: bool) -> ModelFacts:
             body = reader.read(MAX_MODEL_BYTES + 1) if linear else b""
         meta: dict[str, str] = dict(json.loads(header).get("__metadata__") or {})
         names = tuple(str(n) for n in json.loads(meta.get("feature_names", "[]")))
-        scalers = json.loads(meta.get("preprocessing", "[]"))
-        scale = scalers[0].get("y_scale") if scalers else None
         weights = None
         if linear and len(body) <= MAX_MODEL_BYTES:
             tensors = load_tensors(head + header + body)
@@ -189,30 +214,20 @@ def model_facts(artifact_id: str, *, linear: bool) -> ModelFacts:
     except (OSError, KeyError, ValueError, IndexError, AttributeError) as exc:
         log.warning("cannot read the model file %s: %s", artifact_id, type(exc).__name__)
         return ModelFacts()
-    return ModelFacts(names, weights, float(scale) if scale is not None else None)
+    return ModelFacts(names, weights)
 
 
-def _baseline(task: str, facts: ModelFacts) -> tuple[str, dict[str, str]]:
-    """What a predictor that ignores the inputs scores on the test rows (known in closed form)."""
-    if task == "regression":
-        values = {"loss": "≈ 0.5", "r2": "≈ 0"}
-        if facts.y_scale is not None:
-            values["rmse"] = f"≈ {facts.y_scale:.4g}"
-        return "the training mean", values
-    return "the majority class", {"auc": "0.5"}
+def _baseline(task: str, model: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    """What a predictor that ignores the inputs scored on the same test rows, as measured when
+    the model was saved (none for a model saved before it was)."""
+    name = "the training mean" if task == "regression" else "the majority class"
+    return name, dict((model or {}).get("baseline_metrics") or {})
 
 
 def _number(value: Any) -> str:
     if isinstance(value, int | float) and math.isfinite(value):
         return f"{value:.6g}"
     return "—"
-
-
-@lru_cache(maxsize=1)
-def _plotly_js() -> str:
-    from plotly.offline import get_plotlyjs
-
-    return str(get_plotlyjs())
 
 
 @lru_cache(maxsize=1)
@@ -231,11 +246,11 @@ def _render(
     data: ReportData,
     view: TrialView | None,
     model: dict[str, Any] | None,
-    facts: ModelFacts,
     page: Page,
     *,
     base_url: str,
     metric: str,
+    path_drawn: bool,
 ) -> str:
     trial_test = (
         {k.removeprefix("test_"): v for k, v in view.user_attrs.items() if k.startswith("test_")}
@@ -243,13 +258,13 @@ def _render(
         else {}
     )
     model_test = (model or {}).get("test_metrics") or {}
-    baseline_name, baseline = _baseline(spec.task, facts)
+    baseline_name, baseline = _baseline(spec.task, model)
     metrics = [
         (
             name,
             _number(trial_test.get(name)),
             _number(model_test.get(name)),
-            baseline.get(name, "—"),
+            _number(baseline.get(name)),
         )
         for name in sorted(set(trial_test) | set(model_test))
         if _number(trial_test.get(name)) != "—" or _number(model_test.get(name)) != "—"
@@ -265,7 +280,12 @@ def _render(
     model_note = (
         "The best trial's models were trained on its training rows; the saved model"
         + (" is the refit on every non-test row." if model and model.get("refit") else ".")
-        + " The baseline predicts without the inputs (closed-form values on standardized targets)."
+        + " The baseline ignores the inputs: "
+        + (
+            "the training rows' mean."
+            if spec.task == "regression"
+            else "the training rows' class frequencies (its guess: the majority class)."
+        )
     )
     return _template().render(
         study=row,
@@ -290,5 +310,14 @@ def _render(
         se_note="± 1 SE: the standard error across each trial's folds, averaged over a λ bin."
         if figures.folds_known(data.band)
         else "± 1 SE: the spread of the trials within a λ bin (a holdout has no folds).",
-        plotly_js=_plotly_js(),
+        path_note=(
+            "The coefficient path draws the weights each linear trial stored (its largest "
+            f"{MAX_COEFFICIENTS}, rounded); the coefficients are the saved model's."
+            if path_drawn
+            else "No trial stored its weights by input (an MLP, or trials written before they "
+            "were): the path shows each trial's non-zero weights."
+        ),
+        plotly_js=assets.plotly_js(),
+        template_json=assets.template_json(),
+        config_json=assets.config_json(),
     )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
+import numpy as np
 import optuna
 import plotly.graph_objects as go
 from optuna.distributions import BaseDistribution, json_to_distribution
@@ -22,18 +23,23 @@ from plotly.subplots import make_subplots
 from service.store.trials.report import BEST_KEPT, Point, ReportData
 
 COMPLETE_COLOR, PRUNED_COLOR, CHOSEN_COLOR = "#1f77b4", "#d62728", "#2ca02c"
+PALETTE = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+)  # fmt: skip
 LAMBDA_BINS = 20
 GRID = 20
 """Cells per axis of the knob map, at most (fewer for few trials: about two per cell)."""
+KNOB_POINTS = 300
+"""Sampled trials drawn as dots over each cell map (a browser draws every dot as an SVG node;
+the cells are computed from the whole sample)."""
 SEARCH_TRIALS = 400
 """Sampled trials given to Optuna's plots (its history and importances copy every trial)."""
 
 
 def _layout(fig: go.Figure, title: str, **axes: Any) -> go.Figure:
-    fig.update_layout(
-        title=title, template="plotly_white", height=420, margin={"l": 60, "r": 20, "t": 50}
-    )
-    fig.update_layout(**axes)
+    margin = {"l": 60, "r": 20, "t": 50}
+    fig.update_layout({"title": title, "height": 420, "margin": margin, **axes})
     return fig
 
 
@@ -74,6 +80,13 @@ def search_study(data: ReportData, direction: str) -> optuna.Study | None:
     return study
 
 
+def spaced(points: list[Point], n: int) -> list[Point]:
+    """At most ``n`` of ``points``, evenly spaced."""
+    if len(points) <= n:
+        return points
+    return [points[int(i * len(points) / n)] for i in range(n)]
+
+
 def search_points(data: ReportData) -> list[Point]:
     points = data.points
     if len(points) <= SEARCH_TRIALS:
@@ -98,8 +111,26 @@ def importances(study: optuna.Study) -> go.Figure | None:
     searched = {name for t in trials for name in t.params}
     if len(trials) < 3 or len(searched) < 2:
         return None
-    fig = optuna.visualization.plot_param_importances(study)  # Optuna's default, PED-ANOVA
-    return _layout(fig, "Parameter importances (PED-ANOVA)")
+    # Optuna's importances (its default evaluator, PED-ANOVA), drawn as its
+    # plot_param_importances draws them: that function also copies every trial once per
+    # parameter for its hover text, most of the report's build time on a large sample
+    found = optuna.importance.get_param_importances(study)
+    names = list(reversed(found))
+    fig = go.Figure(
+        go.Bar(
+            x=np.array([found[n] for n in names]),
+            y=names,
+            orientation="h",
+            marker={"color": COMPLETE_COLOR},
+            hovertemplate="%{y}: %{x:.3f}<extra></extra>",
+        )
+    )
+    return _layout(
+        fig,
+        "Parameter importances (PED-ANOVA)",
+        xaxis={"title": "importance for the objective value"},
+        yaxis={"title": "hyperparameter", "automargin": True},
+    )
 
 
 def knob_map(data: ReportData, direction: str) -> go.Figure | None:
@@ -139,8 +170,8 @@ def knob_map(data: ReportData, direction: str) -> go.Figure | None:
             col=col,
         )
         fig.add_scatter(
-            x=[p.params[x] for p in shown],
-            y=[p.params[y] for p in shown],
+            x=np.array([p.params[x] for p in spaced(shown, KNOB_POINTS)]),
+            y=np.array([p.params[y] for p in spaced(shown, KNOB_POINTS)]),
             mode="markers",
             marker={"size": 3, "color": "#444", "opacity": 0.35},
             showlegend=False,
@@ -235,26 +266,36 @@ def chosen_lambda(data: ReportData, best: Point | None, direction: str) -> Chose
 
 
 def _mark(fig: go.Figure, chosen: Chosen) -> None:
-    if chosen.best is not None:
-        fig.add_vline(
-            x=chosen.best, line_color=CHOSEN_COLOR, annotation_text=f"best λ={chosen.best:.3g}"
+    """The chosen λs as vertical lines on a log-λ axis, each with its label: a line takes λ
+    itself, a label log10(λ) (plotly places annotations on a log axis by the exponent, so
+    ``add_vline``'s own label would sit at 10**λ and stretch the axis)."""
+    for lam, text, dash, color, where, side in _marks(chosen):
+        fig.add_vline(x=lam, line_dash=dash, line_color=color)
+        fig.add_annotation(
+            x=math.log10(lam),
+            xref="x",
+            y=1.0 if where == "top" else 0.0,
+            yref="y domain",
+            text=text,
+            showarrow=False,
+            xanchor=side,
+            yanchor="top" if where == "top" else "bottom",
+            font={"size": 11, "color": color},
         )
-    if chosen.one_se is not None:
-        fig.add_vline(
-            x=chosen.one_se,
-            line_dash="dash",
-            line_color="#7f7f7f",
-            annotation_text=f"one-SE λ≈{chosen.one_se:.3g}",
-            annotation_position="bottom right",
-        )
-    if chosen.model is not None:
-        fig.add_vline(
-            x=chosen.model,
-            line_dash="dot",
-            line_color=PRUNED_COLOR,
-            annotation_text=f"saved model λ={chosen.model:.3g}",
-            annotation_position="top left",
-        )
+
+
+def _marks(chosen: Chosen) -> list[tuple[float, str, str, str, str, str]]:
+    """(λ, label, dash, colour, top or bottom, label's anchor) of each chosen λ there is."""
+    out = []
+    if chosen.best is not None and chosen.best > 0:
+        out.append((chosen.best, f"best λ={chosen.best:.3g}", "solid", CHOSEN_COLOR, "top", "left"))
+    if chosen.one_se is not None and chosen.one_se > 0:
+        label = f"one-SE λ≈{chosen.one_se:.3g}"
+        out.append((chosen.one_se, label, "dash", "#7f7f7f", "bottom", "right"))
+    if chosen.model is not None and chosen.model > 0:
+        label = f"saved model λ={chosen.model:.3g}"
+        out.append((chosen.model, label, "dot", PRUNED_COLOR, "bottom", "left"))
+    return out
 
 
 def _band_label(data: ReportData) -> str:
@@ -269,8 +310,8 @@ def validation_curve(data: ReportData, metric: str, chosen: Chosen) -> go.Figure
         return None
     fig = go.Figure()
     fig.add_scatter(
-        x=[p.params["lambda"] for p in data.band if "lambda" in p.params],
-        y=[p.value for p in data.band if "lambda" in p.params],
+        x=np.array([p.params["lambda"] for p in data.band if "lambda" in p.params]),
+        y=np.array([p.value for p in data.band if "lambda" in p.params]),
         mode="markers",
         name="trials",
         marker={"color": COMPLETE_COLOR, "opacity": 0.25, "size": 5},
@@ -300,12 +341,12 @@ def sparsity_path(data: ReportData, chosen: Chosen) -> go.Figure | None:
         return None
     fig = go.Figure()
     fig.add_scatter(
-        x=[p.params["lambda"] for p in shown],
-        y=[p.n_nonzero for p in shown],
+        x=np.array([p.params["lambda"] for p in shown]),
+        y=np.array([p.n_nonzero for p in shown]),
         mode="markers",
         name="trials",
         marker={
-            "color": [p.value for p in shown],
+            "color": np.array([p.value for p in shown]),
             "colorscale": "Viridis",
             "showscale": True,
             "colorbar": {"title": "value"},
@@ -321,14 +362,102 @@ def sparsity_path(data: ReportData, chosen: Chosen) -> go.Figure | None:
     )
 
 
+PATH_BINS = 40
+"""Log-λ bins of the coefficient path: one trial drawn per bin."""
+PATH_INPUTS = 20
+"""Inputs drawn on the coefficient path, at most (the largest at the chosen λ first)."""
+
+
+def path_trials(data: ReportData, direction: str) -> list[Point]:
+    """The coefficient path's trials, from large λ to small: per log-λ bin of the band, the
+    trial whose l1_ratio is nearest the best trial's (the path at the best l1_ratio; a
+    regularization path's own points share it exactly), and the best trial itself."""
+    shown = [p for p in data.band if p.coefficients is not None and p.params.get("lambda", 0) > 0]
+    if len(shown) < 2:
+        return []
+    best = data.best
+    target = best.params.get("l1_ratio") if best is not None else None
+    logs = [math.log10(p.params["lambda"]) for p in shown]
+    low, high = min(logs), max(logs)
+    width = (high - low) / PATH_BINS or 1.0
+    chosen: dict[int, Point] = {}
+
+    def key(p: Point) -> tuple[float, float]:
+        gap = abs(p.params.get("l1_ratio", 0.0) - target) if target is not None else 0.0
+        return gap, -p.value if direction == "maximize" else p.value
+
+    for p, at in zip(shown, logs, strict=True):
+        i = min(PATH_BINS - 1, int((at - low) / width))
+        if i not in chosen or key(p) < key(chosen[i]):
+            chosen[i] = p
+    path = {p.number: p for p in chosen.values()}
+    if best is not None and best.coefficients is not None and "lambda" in best.params:
+        path = {n: p for n, p in path.items() if p.params["lambda"] != best.params["lambda"]}
+        path[best.number] = best
+    return sorted(path.values(), key=lambda p: -p.params["lambda"])
+
+
+def entries(path: list[Point]) -> list[tuple[str, float]]:
+    """Each input with the first λ, from large to small, at which its weight is non-zero."""
+    found: dict[str, float] = {}
+    for p in path:
+        for name, weight in (p.coefficients or {}).items():
+            if weight != 0.0 and name not in found:
+                found[name] = p.params["lambda"]
+    return sorted(found.items(), key=lambda nl: -nl[1])
+
+
+def coefficient_path(data: ReportData, chosen: Chosen, direction: str) -> go.Figure | None:
+    """Each input's weight against λ (log) at the best l1_ratio, where it enters marked, the
+    chosen λ marked: glmnet's ``plot(fit)``, from the trials' stored coefficients."""
+    path = path_trials(data, direction)
+    if len(path) < 2:
+        return None
+    entered = dict(entries(path))
+    at_best = (data.best.coefficients or {}) if data.best is not None else {}
+    names = sorted(entered, key=lambda n: (-abs(at_best.get(n, 0.0)), -entered[n]))
+    fig = go.Figure()
+    lams = np.array([p.params["lambda"] for p in path])
+    for i, name in enumerate(names[:PATH_INPUTS]):
+        weights = np.array([(p.coefficients or {}).get(name, 0.0) for p in path])
+        color = PALETTE[i % len(PALETTE)]
+        fig.add_scatter(
+            x=lams,
+            y=weights,
+            mode="lines",
+            name=name,
+            legendgroup=name,
+            line={"color": color, "width": 1.5},
+        )
+        fig.add_scatter(
+            x=[entered[name]],
+            y=[weights[int(np.argmax(lams <= entered[name]))]],
+            mode="markers",
+            legendgroup=name,
+            showlegend=False,
+            marker={"color": color, "size": 9, "symbol": "circle-open", "line": {"width": 2}},
+            hovertext=f"{name} enters at λ={entered[name]:.3g}",
+            hoverinfo="text",
+        )
+    _mark(fig, chosen)
+    shown = min(len(names), PATH_INPUTS)
+    return _layout(
+        fig,
+        f"Coefficient path{_band_label(data)}"
+        + (f" ({shown} of {len(names)} inputs)" if shown < len(names) else ""),
+        xaxis={"type": "log", "title": "λ (lambda)"},
+        yaxis={"title": "weight (per standard deviation of the input)"},
+    )
+
+
 def loss_vs_sparsity(data: ReportData, metric: str) -> go.Figure | None:
     shown = [p for p in data.points if p.n_nonzero is not None]
     if not shown:
         return None
     fig = go.Figure()
     fig.add_scatter(
-        x=[p.n_nonzero for p in shown],
-        y=[p.value for p in shown],
+        x=np.array([p.n_nonzero for p in shown]),
+        y=np.array([p.value for p in shown]),
         mode="markers",
         name="trials (sample)",
         marker={"color": COMPLETE_COLOR, "opacity": 0.3, "size": 5},

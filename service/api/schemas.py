@@ -90,6 +90,9 @@ class BestModel(BaseModel):
     sha256: str
     test_metrics: dict[str, Any]
     val_metrics: dict[str, Any]
+    baseline_metrics: dict[str, Any] | None = None
+    """A predictor that ignores the inputs, on the same test rows: the training mean
+    (regression) or the training class frequencies, whose guess is the majority class."""
     refit: bool = False
     """Trained again on every non-test row (the definition's ``refit``), not the trial's own."""
     train_rows: int | None = None

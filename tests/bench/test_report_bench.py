@@ -19,3 +19,5 @@ def test_report_bench_smoke(tmp_path: Path, processes: Processes) -> None:
     (row,) = result["results"]
     assert row["trials"] == 500 and 0 < row["points"] <= 3000
     assert row["build_s"] > 0 and row["browser_reload_s"] > 0
+    assert row["build_cpu_s"] > 0 and row["browser_first_cpu_s"] > 0
+    assert row["dashboard_s"] is not None  # optuna-dashboard's request, side by side

@@ -99,5 +99,13 @@ def test_each_example_gets_a_report_that_draws(
         refit_lambda = study["best_model"].get("refit_lambda")  # the saved model's, if raised
         if refit_lambda is not None:
             assert f"saved model λ={refit_lambda:.3g}" in marks, marks
-        assert "Best model: non-zero coefficients" in page.inner_text("body")
+        text = page.inner_text("body")
+        assert "Best model: non-zero coefficients" in text
+        assert "Coefficient path" in text and "Inputs enter, from large λ to small" in text
+    # the saved model's test metrics beside the baseline measured on the same rows
+    baseline = study["best_model"]["baseline_metrics"]
+    assert baseline and set(baseline) <= set(study["best_model"]["test_metrics"]), baseline
+    name = "accuracy" if "accuracy" in baseline else "r2"
+    cells = page.locator("#test-metrics tr", has_text=name).first.locator("td").all_inner_texts()
+    assert cells[-1] == f"{baseline[name]:.6g}", cells
     page.close()

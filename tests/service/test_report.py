@@ -29,17 +29,21 @@ from sqlalchemy import update
 from service.settings import get_settings
 from service.spec.definition import StudySpec
 from service.store.db import transaction
-from service.store.optuna_db.attrs import BEST_MODEL_ATTR
+from service.store.optuna_db.attrs import BEST_MODEL_ATTR, COEFFICIENTS_ATTR
 from service.store.repos import best_model
 from service.store.repos.studies import create_study
 from service.store.scheduling.retries import get_storage
 from service.store.tables import StudyRow
+from service.store.trials.coefficients import encode
 from tests.inprocess import Apps
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 ADMIN = "report-admin-key-0123456789abcdef"
 FEATURES = ["age", "sex", "bmi", "bp", "s1", "s2"]
 WEIGHTS = [0.0, -0.2, 0.9, 0.4, 0.0, 0.1]
+TRUE = [0.05, -0.3, 1.0, 0.5, 0.02, 0.15]
+"""Each input's weight without a penalty: the path's trials shrink them (lasso-like), so the
+inputs enter, from large λ to small, in the order of their size: bmi, bp, sex, s2, age, s1."""
 DISTRIBUTIONS = {
     "lambda": FloatDistribution(1e-4, 1.0, log=True),
     "l1_ratio": FloatDistribution(0.0, 1.0),
@@ -91,6 +95,9 @@ def _trial(
         params["dropout"] = dropout
         distributions["dropout"] = FloatDistribution(0.0, 0.5)
     epochs = 3 if pruned else 8
+    cut = lam * (0.2 + l1)  # lasso-like soft-thresholding, stronger at larger λ
+    shrunk = [math.copysign(max(0.0, abs(t) - cut), t) / (1 + lam * (1 - l1)) for t in TRUE]
+    system_attrs = {} if dropout is not None else {COEFFICIENTS_ATTR: encode(FEATURES, shrunk)}
     curve = {e: value * (1 + (8 - e) / 8) for e in range(1, epochs + 1)}
     return create_trial(
         state=TrialState.PRUNED if pruned else TrialState.COMPLETE,
@@ -98,6 +105,7 @@ def _trial(
         params=params,
         distributions=distributions,
         intermediate_values=curve,
+        system_attrs=system_attrs,
         user_attrs={
             "n_nonzero": max(0, min(6, int(6 - 2 * (math.log10(lam) + 4) * l1))),
             "test_loss": value * 1.05,
@@ -157,6 +165,7 @@ def _save_model(study: optuna.Study, row: StudyRow) -> None:
             "bytes": path.stat().st_size,
             "sha256": "0" * 64,
             "test_metrics": {"loss": 0.31, "r2": 0.42, "rmse": 55.0},
+            "baseline_metrics": {"loss": 0.52, "r2": -0.013, "rmse": 77.5},
             "val_metrics": {"loss": best.value},
             "refit": True,
             "train_rows": 353,
@@ -175,9 +184,10 @@ def _set_status(study_id: str, status: str, error: str | None = None) -> None:
         )
 
 
-def _in_figure(text: str) -> str:
-    """``text`` as plotly writes it into a figure's JSON."""
-    return json.dumps(text)[1:-1]
+def _in_figure(text: str, html: str) -> bool:
+    """Whether ``text`` is in a figure's JSON, as plotly writes it (escaped to ASCII by the
+    json module, raw UTF-8 by orjson when that is installed)."""
+    return text in html or json.dumps(text)[1:-1] in html
 
 
 def _plots(html: str) -> int:
@@ -199,13 +209,13 @@ def test_a_finished_study_has_every_plot_and_its_model(api: TestClient) -> None:
         "Optimization history",
         "Parameter importances (PED-ANOVA)",
         "λ × l1_ratio: best value per cell",
-        "Non-zero weights against λ at l1_ratio",
+        "Coefficient path at l1_ratio ∈",
         "Validation curve",
         "against non-zero weights",
         "Learning curves",
         "Best model: non-zero coefficients (4 of 6 inputs",
     ):
-        assert _in_figure(title) in html, title
+        assert _in_figure(title, html), title
     assert _plots(html) == 8
     assert "https://" not in html.split("</script>", 1)[1].split("<script>")[0]  # no CDN
     assert "cdn" not in html.lower().split("<body>", 1)[1]
@@ -213,14 +223,21 @@ def test_a_finished_study_has_every_plot_and_its_model(api: TestClient) -> None:
         assert f'"{name}"' in html
     best = api.get(f"/v1/studies/{row.id}", headers=alpha).json()["best_trial"]
     chosen = f"best λ={best['params']['lambda']:.3g}"  # the path marks the best model's λ
-    assert _in_figure(chosen) in html
-    assert "0.42" in html and "≈ 77" in html  # test r2 beside the baseline's rmse
-    assert _in_figure("saved model λ=0.05") in html  # the refit's own λ, marked too
+    assert _in_figure(chosen, html)
+    table = html.split('id="test-metrics"', 1)[1].split("</table>", 1)[0]
+    assert "<td>r2</td><td>" in table and "<td>0.42</td><td>-0.013</td>" in table  # beside
+    assert "<td>55</td><td>77.5</td>" in table  # the saved model's rmse beside the mean's
+    assert _in_figure("saved model λ=0.05", html)  # the refit's own λ, marked too
     assert "the refit raised λ to keep at most 4 non-zero weights" in html
     assert "refit on 353 rows, 4 non-zero weights, λ = 0.05" in html
     assert f"regtune best {row.id} --download" in html
     assert "location.reload" in html and "if (false" in html  # a finished study stays put
     assert "across folds" not in html  # a holdout: the error bars are the λ bin's spread
+    # the inputs enter the path in the order of their unpenalized size
+    order = re.search(r"Inputs enter, from large λ to small: (.*?)\.</p>", html)
+    assert order is not None, html[-3000:]
+    names = [part.split(" (")[0] for part in order.group(1).split(", ")]
+    assert names == ["bmi", "bp", "sex", "s2", "age", "s1"], order.group(1)
 
 
 def test_another_tenant_gets_404(api: TestClient) -> None:
@@ -239,6 +256,19 @@ def test_a_queued_study_gets_a_page_that_updates(api: TestClient) -> None:
     assert 'id="status">queued' in html
     assert 'id="empty"' in html and _plots(html) == 0
     assert "if (true" in html  # reloads itself while the study runs
+
+
+def test_a_running_study_shows_what_it_has_and_updates(api: TestClient) -> None:
+    row = create_study(_spec())
+    study = optuna.load_study(study_name=row.optuna_name, storage=get_storage())
+    rng = random.Random(2)
+    study.add_trials([_trial(rng, 10 ** rng.uniform(-4, 0), rng.random(), False) for _ in range(6)])
+    study.ask()  # one trial still running
+    _set_status(row.id, "running")
+    html = api.get(f"/v1/studies/{row.id}/report").text
+    assert 'id="status">running' in html and "RUNNING 1" in html
+    assert _plots(html) >= 4 and 'id="error"' not in html
+    assert "if (true" in html  # reloads itself until the study ends
 
 
 def test_a_failed_study_shows_its_error_and_what_it_has(api: TestClient) -> None:

@@ -24,3 +24,7 @@ CLAIM_SECONDS_ATTR = "regtune:claim_seconds"
 RETRY_OF_ATTR = "regtune:retry_of"
 """Trial system attribute of a queued retry: the id of the failed trial it re-runs (a dead
 worker's slot is given back once it exists, see ``claims._retry_in_flight``)."""
+COEFFICIENTS_ATTR = "regtune:coefficients"
+"""Trial system attribute of a linear trial: its weights by input name (non-zero ones, the
+largest few, rounded; the format is ``service.store.trials.coefficients``'s). The report draws
+the coefficient path from it."""

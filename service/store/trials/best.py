@@ -41,17 +41,11 @@ def infeasible() -> Any:
     )
 
 
-def best_trial_number(session: Session, optuna_study_id: int, direction: str) -> int | None:
-    """Number of the best feasible COMPLETE trial on objective 0.
-
-    The best few by value are read first (a top-N sort) and checked for a failed constraint in
-    one indexed lookup; only if all of them failed does the query filter every trial, because
-    "not exists an infeasible mark" over the whole study costs a scan per request (20 ms at
-    10,000 trials), whereas the top-N sort costs about 2 ms.
-    """
+def by_value(optuna_study_id: int, direction: str) -> Any:
+    """(number, trial id) of the study's COMPLETE trials, best objective 0 first."""
     value = om.TrialValueModel.value
     order = value.desc() if direction == "maximize" else value.asc()
-    query = (
+    return (
         select(om.TrialModel.number, om.TrialModel.trial_id)
         .join(om.TrialValueModel, om.TrialValueModel.trial_id == om.TrialModel.trial_id)
         .where(
@@ -62,7 +56,26 @@ def best_trial_number(session: Session, optuna_study_id: int, direction: str) ->
         )
         .order_by(order, om.TrialModel.number)
     )
-    candidates = session.execute(query.limit(BEST_CANDIDATES)).all()
+
+
+def best_trial_number(
+    session: Session,
+    optuna_study_id: int,
+    direction: str,
+    *,
+    best: Sequence[tuple[int, int]] | None = None,
+    limit: int = BEST_CANDIDATES,
+) -> int | None:
+    """Number of the best feasible COMPLETE trial on objective 0.
+
+    The best few by value are read first (a top-N sort) and checked for a failed constraint in
+    one indexed lookup; only if all of them failed does the query filter every trial, because
+    "not exists an infeasible mark" over the whole study costs a scan per request (20 ms at
+    10,000 trials), whereas the top-N sort costs about 2 ms. ``best``: the first ``limit``
+    rows of ``by_value``, when the caller has read them already.
+    """
+    query = by_value(optuna_study_id, direction)
+    candidates = list(best) if best is not None else session.execute(query.limit(limit)).all()
     attr = om.TrialUserAttributeModel
     marked = set(
         session.scalars(
@@ -76,7 +89,7 @@ def best_trial_number(session: Session, optuna_study_id: int, direction: str) ->
     for number, trial_id in candidates:
         if trial_id not in marked:
             return int(number)
-    if len(candidates) < BEST_CANDIDATES:
+    if len(candidates) < limit:
         return None
     found = session.execute(query.where(~infeasible()).limit(1)).first()
     return None if found is None else int(found[0])

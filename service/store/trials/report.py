@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from optuna.trial import TrialState
-from sqlalchemy import Float, and_, cast, func, select
+from sqlalchemy import Float, and_, cast, func, null, select
 from sqlalchemy.orm import Session, aliased
 
 from service.store.db import among
+from service.store.optuna_db.attrs import COEFFICIENTS_ATTR
 from service.store.optuna_db.internals import om
-from service.store.trials.best import best_trial_number
+from service.store.trials.best import best_trial_number, by_value
+from service.store.trials.coefficients import decode
 
 BEST_KEPT = 50
 """Best trials added to every sample, so that the optimum and its neighbours are drawn."""
@@ -27,6 +29,8 @@ FOLDS_ATTR = "fold_values"
 """Trial user attribute: the objective metric of each fold's model (k-fold validation only)."""
 MAX_PARAMS = 12
 """Parameters read per sampled trial (one indexed join each)."""
+MIN_BAND = 10
+"""Fewer trials than this near the best l1_ratio: the λ path is drawn from every l1_ratio."""
 CURVES = 15
 """Learning curves drawn per state (COMPLETE, PRUNED)."""
 
@@ -42,6 +46,8 @@ class Point:
     n_nonzero: float | None
     fold_se: float | None = None
     """Standard error of the objective across the trial's folds (with several folds)."""
+    coefficients: dict[str, float] | None = None
+    """A linear trial's weights by input name (read for the λ band only)."""
 
 
 @dataclass
@@ -50,7 +56,8 @@ class ReportData:
     points: list[Point]
     """A sample of COMPLETE trials (objective 0 finite), with the best ones."""
     band: list[Point]
-    """A sample of COMPLETE trials whose l1_ratio lies near the best trial's (the λ path)."""
+    """A sample of COMPLETE trials whose l1_ratio lies near the best trial's (the λ path),
+    with their coefficients where stored."""
     band_l1: tuple[float, float] | None
     best: Point | None
     """The best feasible COMPLETE trial (the one the API reports), always among ``points``."""
@@ -113,19 +120,27 @@ def distributions(session: Session, optuna_study_id: int) -> dict[str, str]:
     return {str(name): str(text) for name, text in sorted(rows)}
 
 
-def _sample_query(optuna_study_id: int, knobs: list[str]) -> tuple[Any, dict[str, Any]]:
+def _sample_query(
+    optuna_study_id: int, knobs: list[str], *, coefficients: bool = False
+) -> tuple[Any, dict[str, Any]]:
     """COMPLETE trials with objective 0, the knobs and ``n_nonzero`` as columns (one join each
-    on a unique index), unfiltered and unordered."""
+    on a unique index), and the stored coefficients if asked; unfiltered and unordered."""
     trial, value = om.TrialModel, om.TrialValueModel
     nonzero, folds = aliased(om.TrialUserAttributeModel), aliased(om.TrialUserAttributeModel)
+    weights = om.TrialSystemAttributeModel
     joined: dict[str, Any] = {name: aliased(om.TrialParamModel) for name in knobs}
     query = select(
         trial.number,
         value.value,
         nonzero.value_json,
         folds.value_json,
+        weights.value_json if coefficients else null(),
         *(joined[name].param_value for name in knobs),
     ).join(value, and_(value.trial_id == trial.trial_id, value.objective == 0))
+    if coefficients:
+        query = query.outerjoin(
+            weights, and_(weights.trial_id == trial.trial_id, weights.key == COEFFICIENTS_ATTR)
+        )
     for name, param in joined.items():
         query = query.outerjoin(
             param, and_(param.trial_id == trial.trial_id, param.param_name == name)
@@ -146,7 +161,7 @@ def _sample_query(optuna_study_id: int, knobs: list[str]) -> tuple[Any, dict[str
 
 def _points(rows: Any, knobs: list[str]) -> list[Point]:
     points: dict[int, Point] = {}
-    for number, value, nonzero, folds, *params in rows:
+    for number, value, nonzero, folds, weights, *params in rows:
         if value is None or not math.isfinite(value):
             continue
         points[int(number)] = Point(
@@ -155,8 +170,16 @@ def _points(rows: Any, knobs: list[str]) -> list[Point]:
             params={k: float(p) for k, p in zip(knobs, params, strict=True) if p is not None},
             n_nonzero=_numeric(nonzero),
             fold_se=_standard_error(folds),
+            coefficients=decode(weights),
         )
     return [points[n] for n in sorted(points)]
+
+
+def best_rows(session: Session, optuna_study_id: int, *, direction: str) -> list[tuple[int, int]]:
+    """(number, id) of the ``BEST_KEPT`` best COMPLETE trials, by value alone (joining every
+    trial's parameters before the sort would cost a lookup per trial); read once per report."""
+    query = by_value(optuna_study_id, direction).limit(BEST_KEPT)
+    return [(int(number), int(trial_id)) for number, trial_id in session.execute(query).all()]
 
 
 def sample_points(
@@ -165,41 +188,43 @@ def sample_points(
     *,
     knobs: list[str],
     n_trials: int,
-    direction: str,
     max_points: int,
+    best: list[int],
     l1_band: tuple[float, float] | None = None,
     also: int | None = None,
+    coefficients: bool = False,
 ) -> list[Point]:
-    """Every k-th COMPLETE trial (k from ``n_trials``, the study's trial count) and the
-    ``BEST_KEPT`` best, at most about ``max_points``; ``l1_band``: only trials whose l1_ratio
-    lies within it (the stride then assumes the band holds its width's share of the trials);
-    ``also``: a trial number to include whatever the sample."""
-    trial, value = om.TrialModel, om.TrialValueModel
-    query, joined = _sample_query(optuna_study_id, knobs)
-    if l1_band is not None and "l1_ratio" in joined:
+    """Every k-th COMPLETE trial (k from ``n_trials``, the study's trial count) and the trials
+    ``best`` (ids), at most about ``max_points``; ``l1_band``: only trials whose l1_ratio lies
+    within it (the stride then assumes the band holds its width's share of the trials);
+    ``also``: a trial number to include whatever the sample; ``coefficients``: read the
+    trials' stored weights too."""
+    trial, param = om.TrialModel, om.TrialParamModel
+    query, joined = _sample_query(optuna_study_id, knobs, coefficients=coefficients)
+    if l1_band is not None and "l1_ratio" in joined:  # the best ones too
         query = query.where(joined["l1_ratio"].param_value.between(*l1_band))
+    # the ids first, from the (study_id, number) index and one join at most, then every column
+    # for those ids alone: joining every trial's columns before the limit costs PostgreSQL a
+    # hash join over the whole study
+    spaced = select(trial.trial_id).where(
+        trial.study_id == optuna_study_id, trial.state == TrialState.COMPLETE
+    )
+    if l1_band is not None and "l1_ratio" in knobs:
+        spaced = spaced.join(
+            param,
+            and_(
+                param.trial_id == trial.trial_id,
+                param.param_name == "l1_ratio",
+                param.param_value.between(*l1_band),
+            ),
+        )
     share = 1.0 if l1_band is None else max(0.05, l1_band[1] - l1_band[0])
     stride = max(1, math.ceil(n_trials * share / max_points))
-    spaced = query.order_by(trial.number).limit(max_points)
     if stride > 1:
         spaced = spaced.where(trial.number % stride == 0)
-    order = value.value.desc() if direction == "maximize" else value.value.asc()
-    top = (  # the best ids by value alone first: joining every trial's params before the sort
-        select(trial.trial_id)  # costs a lookup per trial
-        .join(value, and_(value.trial_id == trial.trial_id, value.objective == 0))
-        .where(
-            trial.study_id == optuna_study_id,
-            trial.state == TrialState.COMPLETE,
-            value.value.is_not(None),
-        )
-        .order_by(order, trial.number)
-        .limit(BEST_KEPT)
-    )
-    best_ids = list(session.scalars(top))
-    rows = list(session.execute(spaced).all())
-    if best_ids:
-        rows += session.execute(query.where(among(session, trial.trial_id, best_ids))).all()
-    if also is not None:
+    ids = set(session.scalars(spaced.order_by(trial.number).limit(max_points))) | set(best)
+    rows = list(session.execute(query.where(among(session, trial.trial_id, sorted(ids)))).all())
+    if also is not None and all(row[0] != also for row in rows):
         rows += session.execute(query.where(trial.number == also)).all()
     return _points(rows, knobs)
 
@@ -272,46 +297,64 @@ def sample_curves(
 
 
 def report_data(
-    session: Session, optuna_study_id: int, *, direction: str, max_points: int = 2000
+    session: Session,
+    optuna_study_id: int,
+    *,
+    direction: str,
+    max_points: int = 2000,
+    front: bool = True,
 ) -> ReportData:
-    """Everything the report draws for one study: about a dozen indexed queries."""
+    """Everything the report draws for one study: about a dozen indexed queries. ``front``:
+    False leaves the loss-against-sparsity front (``sparsity_front``, the one read of every
+    trial) to the caller, who may run it on another connection meanwhile."""
     counts = state_counts(session, optuna_study_id)
     found = distributions(session, optuna_study_id)
     knobs = list(found)[:MAX_PARAMS]
     total = sum(counts.values())
-    number = best_trial_number(session, optuna_study_id, direction)
+    top_rows = best_rows(session, optuna_study_id, direction=direction)
+    number = best_trial_number(session, optuna_study_id, direction, best=top_rows, limit=BEST_KEPT)
+    top = [trial_id for _, trial_id in top_rows]
     points = sample_points(
         session,
         optuna_study_id,
         knobs=knobs,
         n_trials=total,
-        direction=direction,
         max_points=max_points,
+        best=top,
         also=number,
     )
     band_l1: tuple[float, float] | None = None
     band = points
     best = next((p for p in points if p.number == number), None)
-    if best is not None and "l1_ratio" in best.params and "lambda" in found:
-        center = best.params["l1_ratio"]
-        band_l1 = (max(0.0, center - 0.1), min(1.0, center + 0.1))
-        band = sample_points(
+
+    def near(l1_band: tuple[float, float] | None) -> list[Point]:
+        return sample_points(
             session,
             optuna_study_id,
             knobs=knobs,
             n_trials=total,
-            direction=direction,
             max_points=max_points // 2,
-            l1_band=band_l1,
+            best=top,
+            l1_band=l1_band,
             also=number,
+            coefficients=True,
         )
+
+    if best is not None and "lambda" in found:
+        if "l1_ratio" in best.params:
+            center = best.params["l1_ratio"]
+            band_l1 = (max(0.0, center - 0.1), min(1.0, center + 0.1))
+        band = near(band_l1)
+        if band_l1 is not None and len(band) < MIN_BAND:  # a small study: every l1_ratio
+            band_l1 = None
+            band = near(None)
     return ReportData(
         counts=counts,
         points=points,
         band=band,
         band_l1=band_l1,
         best=best,
-        front=sparsity_front(session, optuna_study_id, direction=direction),
+        front=sparsity_front(session, optuna_study_id, direction=direction) if front else [],
         curves=sample_curves(session, optuna_study_id, counts=counts),
         distributions=found,
     )
