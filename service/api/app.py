@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 from fastapi import FastAPI
 
 from service.api import (
@@ -20,6 +22,7 @@ from service.api import (
     keys,
     limits,
     observability,
+    render,
     report,
     studies,
     workers,
@@ -63,9 +66,27 @@ def _migrate_with_retry() -> None:
     retry_forever(lambda: upgrade(get_settings().database_url), what="migrate the database")
 
 
+def _warm() -> None:
+    """Read the recently updated studies as a GET would (trial index, best trial, body) before
+    the process serves: its first requests cost what later ones do, however large the study."""
+    from service.store.repos.studies import recently_updated
+    from service.store.trials.index import MAX_STUDIES
+
+    started = time.perf_counter()
+    try:
+        rows = recently_updated(MAX_STUDIES)
+        for row in rows:
+            render.study_body(row)
+    except Exception as exc:  # serving unwarmed beats not serving
+        log.warning("could not read the studies ahead: %s", type(exc).__name__)
+        return
+    log.info("read %d studies ahead in %.1f s", len(rows), time.perf_counter() - started)
+
+
 @asynccontextmanager
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     _migrate_with_retry()
+    await anyio.to_thread.run_sync(_warm)
     sweeper = Sweeper(get_settings().sweep_interval)
     sweeper.start()
     try:

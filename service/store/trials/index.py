@@ -13,6 +13,8 @@ from __future__ import annotations
 import bisect
 import threading
 from array import array
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from cachetools import LRUCache
@@ -61,6 +63,26 @@ class StudyIndex:
         self.best: Best | None = None
         self.best_direction: str | None = None
         self._completed: list[int] = []
+        self.begun = 0
+        """Refreshes begun; ``done``: the number of the last one finished."""
+        self.done = 0
+
+    @contextmanager
+    def current(self, session: Session) -> Iterator[None]:
+        """Hold the lock over an index at least as new as the database when this was called.
+
+        Requests arriving together share one refresh: one that waited while another refreshed
+        reads nothing again if that refresh began after it arrived. So under load the refreshes
+        do not queue up behind each other, one round trip each, with the lock held.
+        """
+        arrived = self.begun
+        with self.lock:
+            if self.done <= arrived:
+                self.begun += 1
+                began = self.begun
+                self.refresh(session)
+                self.done = began
+            yield
 
     def refresh(self, session: Session) -> None:
         """Read what changed since the last refresh: new trials, and the ones that were open."""

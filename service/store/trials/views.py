@@ -46,6 +46,7 @@ class TrialView:
     datetime_complete: datetime | None
     intermediate_values: dict[int, float | None] = field(default_factory=dict)
     system_attrs: dict[str, Any] = field(default_factory=dict)
+    trial_id: int = 0
 
     @property
     def value(self) -> float | None:
@@ -108,6 +109,7 @@ def trials_by_id(session: Session, ids: list[int], *, with_curves: bool = False)
             user_attrs={},
             datetime_start=start,
             datetime_complete=complete,
+            trial_id=trial_id,
         )
         for trial_id, number, trial_state, start, complete in session.execute(
             select(
@@ -214,8 +216,7 @@ def study_reads(
     remembered by its number. Callers must not modify the view.
     """
     index = study_index(key, optuna_study_id)
-    with index.lock:
-        index.refresh(session)
+    with index.current(session):
         counts = index.counts()
         best = index.update_best(session, direction)
     if best is None:
@@ -241,12 +242,25 @@ def trial_page(
     limit: int = 50,
 ) -> tuple[int, list[TrialView]]:
     """How many trials (of ``state``) the study has, and the page of them in number order."""
-    index = study_index(key, optuna_study_id)
-    with index.lock:
-        index.refresh(session)
-        total = index.total(state)
-        ids = index.page(state, offset, limit)
+    total, ids = page_ids(
+        session, optuna_study_id, key=key, state=state, offset=offset, limit=limit
+    )
     return total, trials_by_id(session, ids)
+
+
+def page_ids(
+    session: Session,
+    optuna_study_id: int,
+    *,
+    key: str,
+    state: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[int, list[int]]:
+    """How many trials (of ``state``) the study has, and the trial ids of the page."""
+    index = study_index(key, optuna_study_id)
+    with index.current(session):
+        return index.total(state), index.page(state, offset, limit)
 
 
 def get_trial(session: Session, optuna_study_id: int, number: int) -> TrialView | None:
