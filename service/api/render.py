@@ -135,16 +135,8 @@ def study_body(row: StudyRow) -> bytes:
     summary = studies.summarize(row)
     if summary.pareto is not None:
         return _study_out(row, summary).model_dump_json().encode()
-    shown = (
-        row.status,
-        row.n_trials,
-        row.error,
-        row.started_at,
-        row.finished_at,
-        summary.counts,
-        summary.best.number if summary.best else None,
-        summary.best_model,
-    )
+    best = summary.best.number if summary.best else None
+    shown = _shown(row, summary.counts, best, summary.best_model)
     with _LOCK:
         known = _STUDIES.get(row.id)
     if known is not None and known[0] == shown:
@@ -155,17 +147,46 @@ def study_body(row: StudyRow) -> bytes:
     return body
 
 
+def known_study_body(row: StudyRow) -> bytes | None:
+    """``study_body(row)`` if it needs neither the database nor rendering (a quiet study whose
+    settled index, best trial and model this process knows); None otherwise."""
+    if not studies.quiet(row):
+        return None
+    directions = studies.directions_of(row)
+    known_model, model = studies.known_model(row)
+    if len(directions) > 1 or not known_model:
+        return None
+    reads = trial_reads.settled_study_reads(
+        row.optuna_study_id or -1, key=row.id, direction=directions[0]
+    )
+    if reads is None:
+        return None
+    counts, best = reads
+    shown = _shown(row, counts, best.number if best else None, model)
+    with _LOCK:
+        known = _STUDIES.get(row.id)
+    return known[1] if known is not None and known[0] == shown else None
+
+
+def _shown(
+    row: StudyRow, counts: dict[str, int], best: int | None, model: dict[str, Any] | None
+) -> tuple[Any, ...]:
+    """What a study's body shows that can change."""
+    row_shows = (row.status, row.n_trials, row.error, row.started_at, row.finished_at)
+    return (*row_shows, counts, best, model)
+
+
 def trial_page_body(row: StudyRow, *, state: str | None, offset: int, limit: int) -> bytes:
     """A ``TrialPage`` as JSON: the page's finished trials as rendered before, the others read
     (one query for the trials, one for their attributes) and rendered."""
     osid = row.optuna_study_id or -1
+    quiet = studies.quiet(row)
 
     def page(session: Any) -> tuple[int, list[int], dict[int, bytes], list[Any]]:
         total, ids = trial_reads.page_ids(
-            session, osid, key=row.id, state=state, offset=offset, limit=limit
+            session, osid, key=row.id, state=state, offset=offset, limit=limit, quiet=quiet
         )
-        with _LOCK:
-            known = {i: b for i in ids if (b := _TRIALS.get((row.id, i))) is not None}
+        known = _rendered(row, ids)
         missing = [i for i in ids if i not in known]
         return total, ids, known, trial_reads.trials_by_id(session, missing) if missing else []
 
@@ -176,6 +197,31 @@ def trial_page_body(row: StudyRow, *, state: str | None, offset: int, limit: int
         if view.state in FINISHED:
             with _LOCK:
                 _TRIALS[(row.id, view.trial_id)] = body
+    return _page(ids, bodies, total, offset, limit)
+
+
+def known_trial_page_body(
+    row: StudyRow, *, state: str | None, offset: int, limit: int
+) -> bytes | None:
+    """``trial_page_body`` if it needs neither the database nor rendering; None otherwise."""
+    if not studies.quiet(row):
+        return None
+    found = trial_reads.settled_page_ids(
+        row.optuna_study_id or -1, key=row.id, state=state, offset=offset, limit=limit
+    )
+    if found is None:
+        return None
+    total, ids = found
+    bodies = _rendered(row, ids)
+    return _page(ids, bodies, total, offset, limit) if len(bodies) == len(ids) else None
+
+
+def _rendered(row: StudyRow, ids: list[int]) -> dict[int, bytes]:
+    with _LOCK:
+        return {i: b for i in ids if (b := _TRIALS.get((row.id, i))) is not None}
+
+
+def _page(ids: list[int], bodies: dict[int, bytes], total: int, offset: int, limit: int) -> bytes:
     items = b",".join(bodies[i] for i in ids if i in bodies)
     return b'{"items":[%b],"total":%d,"offset":%d,"limit":%d}' % (items, total, offset, limit)
 

@@ -104,7 +104,10 @@ async def list_studies(
 
 @router.get("/studies/{study_id}", response_model=StudyOut, responses=ERRORS)
 async def get_study(study: RecentStudyDep) -> Response:
-    return json_body(await run_in_threadpool(render.study_body, study))
+    body = render.known_study_body(study)
+    if body is None:
+        body = await run_in_threadpool(render.study_body, study)
+    return json_body(body)
 
 
 @router.get("/studies/{study_id}/trials", response_model=TrialPage, responses=ERRORS)
@@ -114,8 +117,11 @@ async def list_trials(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Response:
-    page = partial(render.trial_page_body, study, state=state, offset=offset, limit=limit)
-    return json_body(await run_in_threadpool(page))
+    body = render.known_trial_page_body(study, state=state, offset=offset, limit=limit)
+    if body is None:
+        page = partial(render.trial_page_body, study, state=state, offset=offset, limit=limit)
+        body = await run_in_threadpool(page)
+    return json_body(body)
 
 
 @router.get("/studies/{study_id}/trials/{number}", response_model=TrialOut, responses=ERRORS)

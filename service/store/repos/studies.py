@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, load_only
 
 from service.errors import StudyNameTaken, StudyNotActive, StudyNotFound, StudyRunning
 from service.spec.definition import StudySpec
-from service.spec.enums import ACTIVE, StudyStatus
+from service.spec.enums import ACTIVE, FINAL, StudyStatus
 from service.spec.objective import objective_directions, objective_names
 from service.store.clock import utcnow
 from service.store.db import rowcount, transaction
@@ -147,6 +147,7 @@ _LOCK = threading.Lock()
 _ROWS: TTLCache[str, StudyRow] = TTLCache(maxsize=1024, ttl=RECENT_SECONDS)
 _MODELS: LRUCache[str, dict[str, Any]] = LRUCache(maxsize=1024)
 """Studies' saved best-model records."""
+_NO_MODEL: TTLCache[str, bool] = TTLCache(maxsize=1024, ttl=RECENT_SECONDS)
 _DIRECTIONS: LRUCache[str, list[str]] = LRUCache(maxsize=4096)
 """A study's objective directions: its definition never changes, so it is parsed once."""
 
@@ -165,6 +166,7 @@ def forget(study_id: str) -> None:
     with _LOCK:
         _ROWS.pop(study_id, None)
         _MODELS.pop(study_id, None)
+        _NO_MODEL.pop(study_id, None)
         _changes += 1
 
 
@@ -184,18 +186,32 @@ def recent_row(study_id: str, *, tenant: str = "default") -> StudyRow | None:
     return row
 
 
-def _model_info(session: Session, study_id: str, optuna_study_id: int) -> dict[str, Any] | None:
+def quiet(row: StudyRow) -> bool:
+    """Ended with no trial slot held: no trial of the study can start or appear any more."""
+    return row.status in FINAL and not row.n_running
+
+
+def _model_info(session: Session, row: StudyRow) -> dict[str, Any] | None:
     """The saved best model's record: read until there is one, then remembered (a worker writes
-    it once, when the study completes)."""
+    it once, after the study ended); that an ended study has none yet is remembered for
+    ``RECENT_SECONDS``."""
+    known, found = known_model(row)
+    if known:
+        return found
+    found = best_model.read_info(session, row.optuna_study_id or -1)
     with _LOCK:
-        known = _MODELS.get(study_id)
-    if known is not None:
-        return known
-    found = best_model.read_info(session, optuna_study_id)
-    if found is not None:
-        with _LOCK:
-            _MODELS[study_id] = found
+        if found is not None:
+            _MODELS[row.id] = found
+        elif row.status in FINAL:
+            _NO_MODEL[row.id] = True
     return found
+
+
+def known_model(row: StudyRow) -> tuple[bool, dict[str, Any] | None]:
+    """(True, the record) if ``_model_info`` would read nothing; (False, None) otherwise."""
+    with _LOCK:
+        found = _MODELS.get(row.id)
+        return found is not None or row.id in _NO_MODEL, found
 
 
 def directions_of(row: StudyRow, spec: StudySpec | None = None) -> list[str]:
@@ -337,14 +353,16 @@ def summarize(row: StudyRow, *, spec: StudySpec | None = None) -> StudySummary:
     osid = row.optuna_study_id or -1
 
     def reads(session: Session) -> tuple[Any, ...]:
-        counts, best = trial_reads.study_reads(session, osid, key=row.id, direction=directions[0])
+        counts, best = trial_reads.study_reads(
+            session, osid, key=row.id, direction=directions[0], quiet=quiet(row)
+        )
         pareto = None
         if len(directions) > 1:
             numbers = pareto_numbers(session, osid, directions)
             pareto = trial_reads.list_trials(
                 session, osid, numbers=numbers[:PARETO_LIMIT], limit=PARETO_LIMIT
             )
-        return counts, best, pareto, _model_info(session, row.id, osid)
+        return counts, best, pareto, _model_info(session, row)
 
     counts, best, pareto, model = read(reads)
     test_metrics = refit_metrics = None

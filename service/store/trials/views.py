@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from service.store.db import among
 from service.store.optuna_db.internals import om
 from service.store.trials.best import best_trial_number as best_trial_number
-from service.store.trials.index import study_index
+from service.store.trials.index import known_index, study_index
 
 
 @dataclass
@@ -208,15 +208,16 @@ _BEST_VIEWS_LOCK = threading.Lock()
 
 
 def study_reads(
-    session: Session, optuna_study_id: int, *, key: str, direction: str
+    session: Session, optuna_study_id: int, *, key: str, direction: str, quiet: bool = False
 ) -> tuple[dict[str, int], TrialView | None]:
     """Counts by state and the best feasible COMPLETE trial (with its curve), from the index.
 
-    ``key`` is regtune's study id. A COMPLETE trial never changes, so the best trial's view is
-    remembered by its number. Callers must not modify the view.
+    ``key`` is regtune's study id; ``quiet``: see ``StudyIndex.current``. A COMPLETE trial never
+    changes, so the best trial's view is remembered by its number. Callers must not modify the
+    view.
     """
     index = study_index(key, optuna_study_id)
-    with index.current(session):
+    with index.current(session, quiet=quiet):
         counts = index.counts()
         best = index.update_best(session, direction)
     if best is None:
@@ -256,11 +257,43 @@ def page_ids(
     state: str | None = None,
     offset: int = 0,
     limit: int = 50,
+    quiet: bool = False,
 ) -> tuple[int, list[int]]:
     """How many trials (of ``state``) the study has, and the trial ids of the page."""
     index = study_index(key, optuna_study_id)
-    with index.current(session):
+    with index.current(session, quiet=quiet):
         return index.total(state), index.page(state, offset, limit)
+
+
+def settled_page_ids(
+    optuna_study_id: int, *, key: str, state: str | None, offset: int, limit: int
+) -> tuple[int, list[int]] | None:
+    """``page_ids`` of a settled index (``StudyIndex.if_settled``) without the database or any
+    wait; None otherwise."""
+    index = known_index(key, optuna_study_id)
+    if index is None:
+        return None
+    with index.if_settled() as settled:
+        return (index.total(state), index.page(state, offset, limit)) if settled else None
+
+
+def settled_study_reads(
+    optuna_study_id: int, *, key: str, direction: str
+) -> tuple[dict[str, int], TrialView | None] | None:
+    """``study_reads`` of a settled index whose best trial is known, without the database or
+    any wait; None otherwise."""
+    index = known_index(key, optuna_study_id)
+    if index is None:
+        return None
+    with index.if_settled() as settled:
+        if not settled or not index.best_known(direction):
+            return None
+        counts, best = index.counts(), index.best
+    if best is None:
+        return counts, None
+    with _BEST_VIEWS_LOCK:
+        view = _BEST_VIEWS.get((key, optuna_study_id, best.number))
+    return (counts, view) if view is not None else None
 
 
 def get_trial(session: Session, optuna_study_id: int, number: int) -> TrialView | None:
