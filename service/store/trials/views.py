@@ -14,6 +14,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from cachetools import LRUCache
 from optuna.distributions import json_to_distribution
 from optuna.trial import TrialState
@@ -62,6 +63,15 @@ def _float(value: float | None, kind: Any) -> float | None:
     if name == "NAN":
         return math.nan
     return value
+
+
+def _json(text: str) -> Any:
+    """An attribute's JSON, as Optuna wrote it (``json.dumps``: NaN and Infinity included, which
+    only the slower standard parser reads)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 @lru_cache(maxsize=1024)
@@ -133,11 +143,11 @@ def trials_by_id(session: Session, ids: list[int], *, with_curves: bool = False)
             case "v":
                 values.setdefault(trial_id, {})[int(key)] = _float(number, text)
             case "u":
-                view.user_attrs[key] = json.loads(text)
+                view.user_attrs[key] = _json(text)
             case "i":
                 view.intermediate_values[int(key)] = _float(number, text)
             case "s":
-                view.system_attrs[key] = json.loads(text)
+                view.system_attrs[key] = _json(text)
     for trial_id, by_objective in values.items():
         views[trial_id].values = [by_objective[k] for k in sorted(by_objective)]
     for view in views.values():
