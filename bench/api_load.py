@@ -7,9 +7,14 @@ highest open-loop rate (50, 100, 200, 400, 800 … requests/s, then two bisectio
 rate that passed and the first that failed) at which p99 latency stays under 50 ms with no error.
 The mix is what dashboards, ``--watch`` loops and scripts send: ``GET /v1/studies/{id}`` (40 %),
 pages of 50 of its trials at random offsets, a quarter filtered by state (40 %), and study lists
-(20 %). The same search then runs, on the same database, against optuna-dashboard's
+(20 %). The same search then runs, on the same database, against the floor
+(``bench.floor_app``: FastAPI answering the mix's routes with one indexed PostgreSQL query each,
+under uvicorn with the same process counts) and against optuna-dashboard's
 ``GET /api/studies/{id}`` (as ``regtune dashboard`` serves it), the request its page repeats to
-watch a study; the report gives the ratio of the sustainable rates.
+watch a study; the report gives regtune's rate over each. Every search ends with one step at
+80 % of the rate it found (the p99 there shows whether latency climbs before saturation), and
+after each size's regtune searches the API is restarted and sent the mix at that 80 % rate as
+soon as it reports ready: the first ``--restart-seconds`` of a fresh process.
 
 The load generator is one asyncio process (``bench.loadgen``) on the same 2 cores; the CPU it,
 the API processes and PostgreSQL used at the sustainable rate are reported beside the rate.
