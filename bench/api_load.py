@@ -158,56 +158,48 @@ def regtune_api(url: str, tmp: Path, processes: int) -> Iterator[tuple[str, int]
 @contextmanager
 def floor(url: str, tmp: Path, processes: int) -> Iterator[tuple[str, int]]:
     """``bench.floor_app`` under uvicorn with ``processes`` processes, as ``regtune api`` runs."""
-    from tests.support import process_env
-
-    port = free_port()
-    proc = Proc(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "bench.floor_app:create_app",
-            "--factory",
-            "--port",
-            str(port),
-            "--workers",
-            str(processes),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        process_env(url),
-        tmp / f"floor-{port}.log",
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(
-            lambda: httpx.get(f"{base}/healthz", timeout=5).status_code == 200,
-            timeout=120,
-            interval=0.1,
-            what="the floor app to answer",
-        )
-        yield base, proc.pid
-    finally:
-        proc.stop()
+    uvicorn = [sys.executable, "-m", "uvicorn", "bench.floor_app:create_app", "--factory"]
+    quiet = ["--no-access-log", "--log-level", "warning"]
+    with _served(
+        lambda port: [*uvicorn, "--port", str(port), "--workers", str(processes), *quiet],
+        url,
+        tmp / "floor",
+        probe="/healthz",
+        timeout=120,
+    ) as served:
+        yield served
 
 
 @contextmanager
 def dashboard(url: str, tmp: Path) -> Iterator[tuple[str, int]]:
-    from tests.support import process_env, regtune
+    from tests.support import regtune
+
+    with _served(
+        lambda port: regtune("dashboard", "--port", str(port)),
+        url,
+        tmp / "dashboard",
+        probe="/api/meta",
+        timeout=300,
+    ) as served:
+        yield served
+
+
+@contextmanager
+def _served(
+    command: Callable[[int], list[str]], url: str, log: Path, *, probe: str, timeout: float
+) -> Iterator[tuple[str, int]]:
+    """``command(port)`` on ``url``'s database until it answers ``probe``: (base URL, pid)."""
+    from tests.support import process_env
 
     port = free_port()
-    proc = Proc(
-        regtune("dashboard", "--port", str(port)),
-        process_env(url),
-        tmp / f"dashboard-{port}.log",
-    )
+    proc = Proc(command(port), process_env(url), log.with_name(f"{log.name}-{port}.log"))
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(
-            lambda: httpx.get(f"{base}/api/meta", timeout=30).status_code == 200,
-            timeout=300,
-            what="optuna-dashboard to answer",
+            lambda: httpx.get(f"{base}{probe}", timeout=30).status_code == 200,
+            timeout=timeout,
+            interval=0.1,
+            what=f"{log.name} to answer",
         )
         yield base, proc.pid
     finally:

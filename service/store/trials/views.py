@@ -243,22 +243,6 @@ def study_reads(
     return counts, view
 
 
-def trial_page(
-    session: Session,
-    optuna_study_id: int,
-    *,
-    key: str,
-    state: str | None = None,
-    offset: int = 0,
-    limit: int = 50,
-) -> tuple[int, list[TrialView]]:
-    """How many trials (of ``state``) the study has, and the page of them in number order."""
-    total, ids = page_ids(
-        session, optuna_study_id, key=key, state=state, offset=offset, limit=limit
-    )
-    return total, trials_by_id(session, ids)
-
-
 def page_ids(
     session: Session,
     optuna_study_id: int,
