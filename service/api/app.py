@@ -69,8 +69,9 @@ def _migrate_with_retry() -> None:
 
 
 def _warm() -> None:
-    """Read the recently updated studies as a GET would (trial index, best trial, body) before
-    the process serves: its first requests cost what later ones do, however large the study."""
+    """Read the recently updated studies as a GET would (trial index, best trial, body), and
+    every trial as /metrics does, before the process serves: its first requests cost what later
+    ones do, however large the studies."""
     from service.store.repos.studies import recently_updated
     from service.store.trials.index import MAX_STUDIES
 
@@ -79,6 +80,7 @@ def _warm() -> None:
         rows = recently_updated(MAX_STUDIES)
         for row in rows:
             render.study_body(row)
+        list(observability.registry().collect())  # /metrics' tallies of every trial
     except Exception as exc:  # serving unwarmed beats not serving
         log.warning("could not read the studies ahead: %s", type(exc).__name__)
         return
