@@ -68,6 +68,11 @@ def _migrate_with_retry() -> None:
     retry_forever(lambda: upgrade(get_settings().database_url), what="migrate the database")
 
 
+WARM_SECONDS = 30.0
+"""Reading ahead stops after this long (many large studies): the rest are read when first asked
+for, as any study evicted since."""
+
+
 def _warm() -> None:
     """Read the recently updated studies as a GET would (trial index, best trial, body), and
     every trial as /metrics does, before the process serves: its first requests cost what later
@@ -76,15 +81,19 @@ def _warm() -> None:
     from service.store.trials.index import MAX_STUDIES
 
     started = time.perf_counter()
+    read = 0
     try:
-        rows = recently_updated(MAX_STUDIES)
-        for row in rows:
+        for row in recently_updated(MAX_STUDIES):
+            if time.perf_counter() - started > WARM_SECONDS:
+                break
             render.study_body(row)
-        list(observability.registry().collect())  # /metrics' tallies of every trial
+            read += 1
+        if time.perf_counter() - started <= WARM_SECONDS:
+            list(observability.registry().collect())  # /metrics' tallies of every trial
     except Exception as exc:  # serving unwarmed beats not serving
         log.warning("could not read the studies ahead: %s", type(exc).__name__)
         return
-    log.info("read %d studies ahead in %.1f s", len(rows), time.perf_counter() - started)
+    log.info("read %d studies ahead in %.1f s", read, time.perf_counter() - started)
 
 
 @asynccontextmanager
