@@ -17,7 +17,7 @@ from service.settings import Settings, use_settings
 def reset_process_state() -> None:
     """Forget the engines, storages, key answers and study reads cached for another database (a
     copy of a database holds the same study ids)."""
-    from service.api import render
+    from service.api import observability, render
     from service.store import db, reads
     from service.store.repos import keys, studies
     from service.store.scheduling import retries
@@ -33,6 +33,7 @@ def reset_process_state() -> None:
         remembered.clear()
     for remembered in (views._BEST_VIEWS, render._TRIALS, render._STUDIES, render._LISTS):
         remembered.clear()
+    observability._registry = None  # its trial tallies are another database's
 
 
 def copy_database(source: Path, target: Path) -> None:
