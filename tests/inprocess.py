@@ -15,10 +15,13 @@ from service.settings import Settings, use_settings
 
 
 def reset_process_state() -> None:
-    """Forget the engines, storages and key answers cached for another database."""
+    """Forget the engines, storages, key answers and study reads cached for another database (a
+    copy of a database holds the same study ids)."""
+    from service.api import observability, render
     from service.store import db, reads
-    from service.store.repos import keys
+    from service.store.repos import keys, studies
     from service.store.scheduling import retries
+    from service.store.trials import index, views
 
     for cached in (db.get_engine, db._sessionmaker, retries.get_storage):
         cached.cache_clear()
@@ -26,6 +29,11 @@ def reset_process_state() -> None:
         cached.cache_clear()
     keys._KEYS.clear()
     keys._ANY_KEY.clear()
+    for remembered in (studies._ROWS, studies._MODELS, studies._NO_MODEL, index._INDEXES):
+        remembered.clear()
+    for remembered in (views._BEST_VIEWS, render._TRIALS, render._STUDIES, render._LISTS):
+        remembered.clear()
+    observability._registry = None  # its trial tallies are another database's
 
 
 def copy_database(source: Path, target: Path) -> None:

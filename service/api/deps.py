@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
+from fastapi.concurrency import run_in_threadpool
 
 from service.api.access import CALLER_KEY
 from service.errors import Forbidden, Unauthorized
@@ -54,3 +55,17 @@ def study(
 
 
 StudyDep = Annotated[StudyRow, Depends(study)]
+
+
+async def recent_study(
+    study_id: Annotated[str, Path(max_length=64, description="study id")], tenant: TenantDep
+) -> StudyRow:
+    """The study's row as read at most ``studies.RECENT_SECONDS`` ago (no database round trip,
+    no thread, when this process read it that recently): for reads that show the study."""
+    row = studies.recent_row(study_id, tenant=tenant)
+    if row is None:
+        row = await run_in_threadpool(studies.get_row, study_id, tenant=tenant)
+    return row
+
+
+RecentStudyDep = Annotated[StudyRow, Depends(recent_study)]

@@ -73,10 +73,15 @@ _registry: _Registry | None = None
     responses={403: {"model": ErrorResponse, "description": "a tenant's key"}},
 )
 def metrics(_: OperatorDep) -> Response:
+    return Response(generate_latest(registry()), media_type=CONTENT_TYPE_LATEST)
+
+
+def registry() -> _Registry:
+    """The registry /metrics reads; its first collection folds in every finished trial."""
     global _registry
     if _registry is None:
         _registry = _Registry()
-    return Response(generate_latest(_registry), media_type=CONTENT_TYPE_LATEST)
+    return _registry
 
 
 class AccessLog:

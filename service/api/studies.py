@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
+from service.api import render
 from service.api.body import YAML_TYPES, read_definition
-from service.api.deps import StudyDep, TenantDep
+from service.api.deps import RecentStudyDep, StudyDep, TenantDep
 from service.api.errors import invalid_definition
 from service.api.limits import check_definition
+from service.api.render import json_body, study_out, trial_out
 from service.api.schemas import (
-    BestModel,
-    BestTrial,
-    CurvePoint,
     ErrorResponse,
-    Progress,
-    StudyBrief,
     StudyOut,
     StudyPage,
     TrialOut,
@@ -31,7 +29,6 @@ from service.spec.definition import EXAMPLE, StudySpec, resolve_task
 from service.spec.enums import StudyStatus
 from service.store.reads import read
 from service.store.repos import datasets, studies
-from service.store.tables import StudyRow
 from service.store.trials import views as trial_reads
 
 router = APIRouter(prefix="/v1", tags=["studies"])
@@ -52,89 +49,6 @@ _CREATE_BODY = {
         },
     }
 }
-
-
-def json_body(model: BaseModel) -> Response:
-    """The model as JSON, serialized once by pydantic (FastAPI would validate and encode again)."""
-    return Response(model.model_dump_json(), media_type="application/json")
-
-
-def trial_out(view: trial_reads.TrialView, *, with_curve: bool = False) -> TrialOut:
-    curve = None
-    if with_curve:
-        curve = [CurvePoint(epoch=k, value=v) for k, v in sorted(view.intermediate_values.items())]
-    return TrialOut(
-        number=view.number,
-        state=view.state,
-        value=view.value,
-        values=view.values,
-        params=view.params,
-        user_attrs=view.user_attrs,
-        datetime_start=view.datetime_start,
-        datetime_complete=view.datetime_complete,
-        learning_curve=curve,
-        retried_from=view.system_attrs.get("failed_trial") if with_curve else None,
-    )
-
-
-def test_metrics_of(view: trial_reads.TrialView) -> dict[str, Any] | None:
-    prefix = "test_"
-    return {
-        k.removeprefix(prefix): v for k, v in view.user_attrs.items() if k.startswith(prefix)
-    } or None
-
-
-def best_trial_out(
-    view: trial_reads.TrialView,
-    test_metrics: dict[str, Any] | None,
-    refit_test_metrics: dict[str, Any] | None = None,
-) -> BestTrial:
-    return BestTrial(
-        number=view.number,
-        value=view.value,
-        values=view.values,
-        params=view.params,
-        n_nonzero=view.user_attrs.get("n_nonzero"),
-        user_attrs=view.user_attrs,
-        test_metrics=test_metrics,
-        refit_test_metrics=refit_test_metrics,
-    )
-
-
-def study_out(row: StudyRow, *, spec: StudySpec | None = None) -> StudyOut:
-    """The study as the API shows it; ``spec``: its definition, if this request parsed it."""
-    summary = studies.summarize(row, spec=spec)
-    done = summary.counts["COMPLETE"] + summary.counts["PRUNED"]
-    best = None
-    if summary.best is not None:
-        best = best_trial_out(
-            summary.best, summary.best_test_metrics, summary.best_refit_test_metrics
-        )
-    pareto = None
-    if summary.pareto is not None:
-        pareto = [best_trial_out(v, test_metrics_of(v)) for v in summary.pareto]
-    return StudyOut(
-        id=row.id,
-        name=row.name,
-        status=row.status,
-        optuna_study_name=row.optuna_name,
-        definition=row.spec,
-        counts=summary.counts,
-        progress=Progress(
-            done=done,
-            n_trials=row.n_trials,
-            running=summary.counts["RUNNING"],
-            fraction=min(1.0, done / row.n_trials) if row.n_trials else 1.0,
-        ),
-        best_trial=best,
-        pareto_front=pareto,
-        best_model=BestModel.model_validate(summary.best_model) if summary.best_model else None,
-        report_url=f"/v1/studies/{row.id}/report",
-        error=row.error,
-        created_at=row.created_at,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-    )
 
 
 @router.post(
@@ -176,49 +90,38 @@ def _create(data: Any, tenant: str) -> StudyOut:
 
 
 @router.get("/studies", response_model=StudyPage, responses=ERRORS)
-def list_studies(
+async def list_studies(
     tenant: TenantDep,
     status_: Annotated[StudyStatus | None, Query(alias="status")] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Response:
-    rows, total = studies.list_rows(tenant=tenant, status=status_, offset=offset, limit=limit)
-    items = [
-        StudyBrief(
-            id=r.id,
-            name=r.name,
-            status=r.status,
-            n_trials=r.n_trials,
-            done=r.n_done,
-            running=r.n_running,
-            created_at=r.created_at,
-            finished_at=r.finished_at,
-        )
-        for r in rows
-    ]
-    return json_body(StudyPage(items=items, total=total, offset=offset, limit=limit))
+    body = render.recent_study_list(tenant, status_, offset, limit)
+    if body is None:
+        body = await run_in_threadpool(render.study_list_body, tenant, status_, offset, limit)
+    return json_body(body)
 
 
 @router.get("/studies/{study_id}", response_model=StudyOut, responses=ERRORS)
-def get_study(study: StudyDep) -> Response:
-    return json_body(study_out(study))
+async def get_study(study: RecentStudyDep) -> Response:
+    body = render.known_study_body(study)
+    if body is None:
+        body = await run_in_threadpool(render.study_body, study)
+    return json_body(body)
 
 
 @router.get("/studies/{study_id}/trials", response_model=TrialPage, responses=ERRORS)
-def list_trials(
-    study: StudyDep,
+async def list_trials(
+    study: RecentStudyDep,
     state: StateFilter | None = None,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Response:
-    osid = study.optuna_study_id or -1
-    total, views = read(
-        lambda session: trial_reads.trial_page(
-            session, osid, key=study.id, state=state, offset=offset, limit=limit
-        )
-    )
-    page = TrialPage(items=[trial_out(v) for v in views], total=total, offset=offset, limit=limit)
-    return json_body(page)
+    body = render.known_trial_page_body(study, state=state, offset=offset, limit=limit)
+    if body is None:
+        page = partial(render.trial_page_body, study, state=state, offset=offset, limit=limit)
+        body = await run_in_threadpool(page)
+    return json_body(body)
 
 
 @router.get("/studies/{study_id}/trials/{number}", response_model=TrialOut, responses=ERRORS)

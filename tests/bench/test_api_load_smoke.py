@@ -20,7 +20,14 @@ def test_api_load_smoke(tmp_path: Path, processes: Processes, pg: PostgresServer
     assert setup["step_seconds"] == QUICK["step"] and setup["small_studies"] == 3
     searches = {(s["target"], s["processes"]) for s in result["searches"]}
     k = setup["processes"]
-    assert searches == {("regtune", 1), ("regtune", k), ("optuna-dashboard", 1)}
+    assert searches == {
+        ("regtune", 1),
+        ("regtune", k),
+        ("floor", 1),
+        ("floor", k),
+        ("optuna-dashboard", 1),
+    }
+    assert "the floor's rate" in stdout
     for search in result["searches"]:
         assert search["one_at_a_time_ms"] > 0
         for step in search["steps"]:
@@ -28,6 +35,12 @@ def test_api_load_smoke(tmp_path: Path, processes: Processes, pg: PostgresServer
             assert 0 < step["loadgen_cpu"] < 1
         if search["steps"]:  # none if one request alone already misses the p99 goal
             assert search["steps"][0]["rate"] == QUICK["first_rate"]
+        if search["at_best"]:  # the step at 80 % of the sustainable rate
+            assert search["at_80_percent"]["rate"] == round(0.8 * search["sustainable_rate"], 1)
     n = QUICK["sizes"]
-    assert list(result["ratios"]) == [n]
+    assert list(result["ratios"]) == [n] and list(result["floor_ratios"]) == [n]
+    (restart,) = result["restarts"]
+    assert restart["processes"] == k and restart["requests"] == int(
+        restart["rate"] * QUICK["restart_seconds"]
+    )
     assert set(result["one_at_a_time_median_ms"][n]) == set(ENDPOINTS)

@@ -25,7 +25,7 @@ from service.store.tables import LeaseRow, StudyRow
 from service.store.trials.best import best_trial_number
 from service.store.trials.index import study_index
 from service.store.trials.stats import TrialStats
-from service.store.trials.views import study_reads, trial_page
+from service.store.trials.views import page_ids, study_reads, trials_by_id
 from tests.support import study_row
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -76,7 +76,7 @@ def test_the_trial_index_follows_new_and_changing_trials(database_url: str, dire
             assert seen == counts
             for state in (None, "COMPLETE", "RUNNING", "WAITING"):
                 for offset in (0, 7, len(numbers[state]) - 3, len(numbers[state]) + 5):
-                    total, page = trial_page(
+                    total, ids = page_ids(
                         session,
                         study._study_id,
                         key=key,
@@ -84,6 +84,7 @@ def test_the_trial_index_follows_new_and_changing_trials(database_url: str, dire
                         offset=max(0, offset),
                         limit=5,
                     )
+                    page = trials_by_id(session, ids)
                     assert total == len(numbers[state])
                     assert [v.number for v in page] == numbers[state][max(0, offset) :][:5]
             expected = best_trial_number(session, study._study_id, direction)

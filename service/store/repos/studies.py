@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import optuna
+from cachetools import LRUCache, TTLCache
 from optuna.storages import RDBStorage
 from optuna.study import StudyDirection
 from sqlalchemy import Engine, func, select, update
@@ -18,7 +20,7 @@ from sqlalchemy.orm import Session, load_only
 
 from service.errors import StudyNameTaken, StudyNotActive, StudyNotFound, StudyRunning
 from service.spec.definition import StudySpec
-from service.spec.enums import ACTIVE, StudyStatus
+from service.spec.enums import ACTIVE, FINAL, StudyStatus
 from service.spec.objective import objective_directions, objective_names
 from service.store.clock import utcnow
 from service.store.db import rowcount, transaction
@@ -31,6 +33,11 @@ from service.store.scheduling.retries import get_storage
 from service.store.tables import StudyRow
 from service.store.trials import views as trial_reads
 from service.store.trials.best import pareto_numbers
+
+RECENT_SECONDS = 1.0
+"""How old a study row (and its page of the study list) an API process may answer from memory:
+another process's change (a worker finishing the study, a cancel through another API process)
+shows at most this much later; this process's own changes show at once."""
 
 
 def _note(study_id: str, name: str, definition: dict[str, Any], api_url: str | None) -> str:
@@ -116,6 +123,7 @@ def create_study(
         _undo_creation(row, engine=engine, storage=storage)
         raise
     row.optuna_study_id = study_id_of(study)
+    forget(study_id)
     return row
 
 
@@ -132,7 +140,90 @@ def get_row(study_id: str, *, tenant: str = "default") -> StudyRow:
     row = read(lambda session: session.get(StudyRow, study_id))
     if row is None or row.tenant != tenant:
         raise StudyNotFound(f"no study with id {study_id!r}")
+    _remember(row)
     return row
+
+
+_LOCK = threading.Lock()
+_ROWS: TTLCache[str, StudyRow] = TTLCache(maxsize=1024, ttl=RECENT_SECONDS)
+_MODELS: LRUCache[str, dict[str, Any]] = LRUCache(maxsize=1024)
+"""Studies' saved best-model records."""
+_NO_MODEL: TTLCache[str, bool] = TTLCache(maxsize=1024, ttl=RECENT_SECONDS)
+_DIRECTIONS: LRUCache[str, list[str]] = LRUCache(maxsize=4096)
+"""A study's objective directions: its definition never changes, so it is parsed once."""
+
+
+def _remember(row: StudyRow) -> None:
+    with _LOCK:
+        _ROWS[row.id] = row
+
+
+_changes = 0
+
+
+def forget(study_id: str) -> None:
+    """This process changed the study: its next read goes to the database."""
+    global _changes
+    with _LOCK:
+        _ROWS.pop(study_id, None)
+        _MODELS.pop(study_id, None)
+        _NO_MODEL.pop(study_id, None)
+        _changes += 1
+
+
+def changes() -> int:
+    """How many times this process changed a study: what it remembers of study lists from
+    before a change is stale."""
+    return _changes
+
+
+def recent_row(study_id: str, *, tenant: str = "default") -> StudyRow | None:
+    """The row as read at most ``RECENT_SECONDS`` ago, if it was; None: call ``get_row``.
+    Raises ``StudyNotFound`` for another tenant's study. Callers must not modify the row."""
+    with _LOCK:
+        row = _ROWS.get(study_id)
+    if row is not None and row.tenant != tenant:
+        raise StudyNotFound(f"no study with id {study_id!r}")
+    return row
+
+
+def quiet(row: StudyRow) -> bool:
+    """Ended with no trial slot held: no trial of the study can start or appear any more."""
+    return row.status in FINAL and not row.n_running
+
+
+def _model_info(session: Session, row: StudyRow) -> dict[str, Any] | None:
+    """The saved best model's record: read until there is one, then remembered (a worker writes
+    it once, after the study ended); that an ended study has none yet is remembered for
+    ``RECENT_SECONDS``."""
+    known, found = known_model(row)
+    if known:
+        return found
+    found = best_model.read_info(session, row.optuna_study_id or -1)
+    with _LOCK:
+        if found is not None:
+            _MODELS[row.id] = found
+        elif row.status in FINAL:
+            _NO_MODEL[row.id] = True
+    return found
+
+
+def known_model(row: StudyRow) -> tuple[bool, dict[str, Any] | None]:
+    """(True, the record) if ``_model_info`` would read nothing; (False, None) otherwise."""
+    with _LOCK:
+        found = _MODELS.get(row.id)
+        return found is not None or row.id in _NO_MODEL, found
+
+
+def directions_of(row: StudyRow, spec: StudySpec | None = None) -> list[str]:
+    """The objective directions of the study's definition, parsed once per process."""
+    with _LOCK:
+        found = _DIRECTIONS.get(row.id)
+    if found is None:
+        found = objective_directions(spec or StudySpec.from_stored(row.spec))
+        with _LOCK:
+            _DIRECTIONS[row.id] = found
+    return found
 
 
 BRIEF = (
@@ -171,6 +262,20 @@ def list_rows(
     return read(page)
 
 
+def recently_updated(limit: int) -> list[StudyRow]:
+    """Every tenant's studies that have an Optuna study, most recently updated first."""
+    return read(
+        lambda session: list(
+            session.scalars(
+                select(StudyRow)
+                .where(StudyRow.optuna_study_id.is_not(None))
+                .order_by(StudyRow.updated_at.desc())
+                .limit(limit)
+            ).all()
+        )
+    )
+
+
 def cancel(study_id: str, *, tenant: str = "default") -> StudyRow:
     row = get_row(study_id, tenant=tenant)
     now = utcnow()
@@ -183,6 +288,7 @@ def cancel(study_id: str, *, tenant: str = "default") -> StudyRow:
                 .execution_options(synchronize_session=False)
             )
         )
+    forget(study_id)
     if won != 1:
         raise StudyNotActive(f"study {study_id!r} is already {row.status}")
     return get_row(study_id, tenant=tenant)
@@ -206,6 +312,7 @@ def delete(study_id: str, *, tenant: str = "default") -> None:
             )
         )
         running = session.scalar(select(StudyRow.n_running).where(StudyRow.id == row.id))
+    forget(study_id)
     if won != 1:
         raise StudyRunning(
             f"study {study_id!r} has {running} trial(s) running; cancel it first "
@@ -218,6 +325,7 @@ def delete(study_id: str, *, tenant: str = "default") -> None:
         stored = session.get(StudyRow, row.id)
         if stored is not None:
             session.delete(stored)
+    forget(study_id)
 
 
 @dataclass
@@ -242,18 +350,20 @@ def summarize(row: StudyRow, *, spec: StudySpec | None = None) -> StudySummary:
     ``spec`` is the row's definition when the caller has it already (a request parses a stored
     definition at most once).
     """
-    directions = objective_directions(spec or StudySpec.from_stored(row.spec))
+    directions = directions_of(row, spec)
     osid = row.optuna_study_id or -1
 
     def reads(session: Session) -> tuple[Any, ...]:
-        counts, best = trial_reads.study_reads(session, osid, key=row.id, direction=directions[0])
+        counts, best = trial_reads.study_reads(
+            session, osid, key=row.id, direction=directions[0], quiet=quiet(row)
+        )
         pareto = None
         if len(directions) > 1:
             numbers = pareto_numbers(session, osid, directions)
             pareto = trial_reads.list_trials(
                 session, osid, numbers=numbers[:PARETO_LIMIT], limit=PARETO_LIMIT
             )
-        return counts, best, pareto, best_model.read_info(session, osid)
+        return counts, best, pareto, _model_info(session, row)
 
     counts, best, pareto, model = read(reads)
     test_metrics = refit_metrics = None

@@ -13,6 +13,8 @@ from __future__ import annotations
 import bisect
 import threading
 from array import array
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from cachetools import LRUCache
@@ -61,6 +63,44 @@ class StudyIndex:
         self.best: Best | None = None
         self.best_direction: str | None = None
         self._completed: list[int] = []
+        self.begun = 0
+        """Refreshes begun; ``done``: the number of the last one finished."""
+        self.done = 0
+        self.settled = False
+
+    @contextmanager
+    def current(self, session: Session, *, quiet: bool = False) -> Iterator[None]:
+        """Hold the lock over an index at least as new as the database when this was called.
+
+        Requests arriving together share one refresh: one that waited while another refreshed
+        reads nothing again if that refresh began after it arrived. So under load the refreshes
+        do not queue up behind each other, one round trip each, with the lock held.
+
+        ``quiet``: the caller read the study's row, before this call, as ended with no trial
+        slot held, so no trial can appear any more; once a refresh made after such a read left
+        no trial open, the index is ``settled`` and is never read again.
+        """
+        arrived = self.begun
+        with self.lock:
+            if self.done <= arrived and not self.settled:
+                self.begun += 1
+                began = self.begun
+                self.refresh(session)
+                self.done = began
+                self.settled = quiet and not self.cursor.open
+            yield
+
+    @contextmanager
+    def if_settled(self) -> Iterator[bool]:
+        """Without waiting or reading: the lock held and True if the index is settled, else
+        False (the lock is busy, or the study may still change)."""
+        if not self.settled or not self.lock.acquire(blocking=False):
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            self.lock.release()
 
     def refresh(self, session: Session) -> None:
         """Read what changed since the last refresh: new trials, and the ones that were open."""
@@ -102,6 +142,10 @@ class StudyIndex:
             return _trial_id(self.all[at])
         return None
 
+    def best_known(self, direction: str) -> bool:
+        """``best`` is up to date for ``direction`` (``update_best`` would read nothing)."""
+        return self.best_direction == direction and not self._completed
+
     def update_best(self, session: Session, direction: str) -> Best | None:
         """The best trial, searched in SQL once, then only among trials completed since."""
         optuna_study_id = self.cursor.optuna_study_id
@@ -125,6 +169,12 @@ class StudyIndex:
 
 _INDEXES: LRUCache[tuple[str, int], StudyIndex] = LRUCache(maxsize=MAX_STUDIES)
 _INDEXES_LOCK = threading.Lock()
+
+
+def known_index(key: str, optuna_study_id: int) -> StudyIndex | None:
+    """This process's index of a study if it has one; never creates one."""
+    with _INDEXES_LOCK:
+        return _INDEXES.get((key, optuna_study_id))
 
 
 def study_index(key: str, optuna_study_id: int) -> StudyIndex:

@@ -14,6 +14,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from cachetools import LRUCache
 from optuna.distributions import json_to_distribution
 from optuna.trial import TrialState
@@ -32,7 +33,7 @@ from sqlalchemy.orm import Session
 from service.store.db import among
 from service.store.optuna_db.internals import om
 from service.store.trials.best import best_trial_number as best_trial_number
-from service.store.trials.index import study_index
+from service.store.trials.index import known_index, study_index
 
 
 @dataclass
@@ -46,6 +47,7 @@ class TrialView:
     datetime_complete: datetime | None
     intermediate_values: dict[int, float | None] = field(default_factory=dict)
     system_attrs: dict[str, Any] = field(default_factory=dict)
+    trial_id: int = 0
 
     @property
     def value(self) -> float | None:
@@ -61,6 +63,15 @@ def _float(value: float | None, kind: Any) -> float | None:
     if name == "NAN":
         return math.nan
     return value
+
+
+def _json(text: str) -> Any:
+    """An attribute's JSON, as Optuna wrote it (``json.dumps``: NaN and Infinity included, which
+    only the slower standard parser reads)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 @lru_cache(maxsize=1024)
@@ -108,6 +119,7 @@ def trials_by_id(session: Session, ids: list[int], *, with_curves: bool = False)
             user_attrs={},
             datetime_start=start,
             datetime_complete=complete,
+            trial_id=trial_id,
         )
         for trial_id, number, trial_state, start, complete in session.execute(
             select(
@@ -131,11 +143,11 @@ def trials_by_id(session: Session, ids: list[int], *, with_curves: bool = False)
             case "v":
                 values.setdefault(trial_id, {})[int(key)] = _float(number, text)
             case "u":
-                view.user_attrs[key] = json.loads(text)
+                view.user_attrs[key] = _json(text)
             case "i":
                 view.intermediate_values[int(key)] = _float(number, text)
             case "s":
-                view.system_attrs[key] = json.loads(text)
+                view.system_attrs[key] = _json(text)
     for trial_id, by_objective in values.items():
         views[trial_id].values = [by_objective[k] for k in sorted(by_objective)]
     for view in views.values():
@@ -206,16 +218,16 @@ _BEST_VIEWS_LOCK = threading.Lock()
 
 
 def study_reads(
-    session: Session, optuna_study_id: int, *, key: str, direction: str
+    session: Session, optuna_study_id: int, *, key: str, direction: str, quiet: bool = False
 ) -> tuple[dict[str, int], TrialView | None]:
     """Counts by state and the best feasible COMPLETE trial (with its curve), from the index.
 
-    ``key`` is regtune's study id. A COMPLETE trial never changes, so the best trial's view is
-    remembered by its number. Callers must not modify the view.
+    ``key`` is regtune's study id; ``quiet``: see ``StudyIndex.current``. A COMPLETE trial never
+    changes, so the best trial's view is remembered by its number. Callers must not modify the
+    view.
     """
     index = study_index(key, optuna_study_id)
-    with index.lock:
-        index.refresh(session)
+    with index.current(session, quiet=quiet):
         counts = index.counts()
         best = index.update_best(session, direction)
     if best is None:
@@ -231,7 +243,7 @@ def study_reads(
     return counts, view
 
 
-def trial_page(
+def page_ids(
     session: Session,
     optuna_study_id: int,
     *,
@@ -239,14 +251,43 @@ def trial_page(
     state: str | None = None,
     offset: int = 0,
     limit: int = 50,
-) -> tuple[int, list[TrialView]]:
-    """How many trials (of ``state``) the study has, and the page of them in number order."""
+    quiet: bool = False,
+) -> tuple[int, list[int]]:
+    """How many trials (of ``state``) the study has, and the trial ids of the page."""
     index = study_index(key, optuna_study_id)
-    with index.lock:
-        index.refresh(session)
-        total = index.total(state)
-        ids = index.page(state, offset, limit)
-    return total, trials_by_id(session, ids)
+    with index.current(session, quiet=quiet):
+        return index.total(state), index.page(state, offset, limit)
+
+
+def settled_page_ids(
+    optuna_study_id: int, *, key: str, state: str | None, offset: int, limit: int
+) -> tuple[int, list[int]] | None:
+    """``page_ids`` of a settled index (``StudyIndex.if_settled``) without the database or any
+    wait; None otherwise."""
+    index = known_index(key, optuna_study_id)
+    if index is None:
+        return None
+    with index.if_settled() as settled:
+        return (index.total(state), index.page(state, offset, limit)) if settled else None
+
+
+def settled_study_reads(
+    optuna_study_id: int, *, key: str, direction: str
+) -> tuple[dict[str, int], TrialView | None] | None:
+    """``study_reads`` of a settled index whose best trial is known, without the database or
+    any wait; None otherwise."""
+    index = known_index(key, optuna_study_id)
+    if index is None:
+        return None
+    with index.if_settled() as settled:
+        if not settled or not index.best_known(direction):
+            return None
+        counts, best = index.counts(), index.best
+    if best is None:
+        return counts, None
+    with _BEST_VIEWS_LOCK:
+        view = _BEST_VIEWS.get((key, optuna_study_id, best.number))
+    return (counts, view) if view is not None else None
 
 
 def get_trial(session: Session, optuna_study_id: int, number: int) -> TrialView | None:

@@ -1,0 +1,261 @@
+"""The domain's reads as the API's response models, and the bodies worth keeping rendered.
+
+A GET of a study or a page of its trials is mostly serialization: a finished trial never changes,
+so its JSON is rendered once per process and a page is the join of its trials' bodies; a study's
+body is rendered again only when what it shows changed (status, counts, best trial, model).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from cachetools import LRUCache, TTLCache
+from fastapi import Response
+from pydantic import BaseModel
+
+from service.api.schemas import (
+    BestModel,
+    BestTrial,
+    CurvePoint,
+    Progress,
+    StudyBrief,
+    StudyOut,
+    StudyPage,
+    TrialOut,
+)
+from service.settings import get_settings
+from service.spec.definition import StudySpec
+from service.spec.enums import StudyStatus
+from service.store.reads import read
+from service.store.repos import studies
+from service.store.tables import StudyRow
+from service.store.trials import views as trial_reads
+
+FINISHED = frozenset({"COMPLETE", "PRUNED", "FAIL"})
+TRIAL_BODIES_BYTES = 64 * 2**20
+"""Rendered finished trials a process keeps (least recently used out), counted in body bytes:
+about 500 bytes each, so a 100,000-trial study fits, in about 90 MB of the process's memory."""
+_LOCK = threading.Lock()
+_TRIALS: LRUCache[tuple[str, int], bytes] = LRUCache(maxsize=TRIAL_BODIES_BYTES, getsizeof=len)
+_STUDIES: LRUCache[str, tuple[tuple[Any, ...], bytes]] = LRUCache(maxsize=1024)
+_LISTS: TTLCache[tuple[Any, ...], bytes] = TTLCache(maxsize=256, ttl=studies.RECENT_SECONDS)
+
+
+def json_body(model: BaseModel | bytes) -> Response:
+    """The model as JSON, serialized once by pydantic (FastAPI would validate and encode again),
+    or a body already rendered."""
+    body = model if isinstance(model, bytes) else model.model_dump_json()
+    return Response(body, media_type="application/json")
+
+
+def trial_out(view: trial_reads.TrialView, *, with_curve: bool = False) -> TrialOut:
+    curve = None
+    if with_curve:
+        curve = [CurvePoint(epoch=k, value=v) for k, v in sorted(view.intermediate_values.items())]
+    return TrialOut(
+        number=view.number,
+        state=view.state,
+        value=view.value,
+        values=view.values,
+        params=view.params,
+        user_attrs=view.user_attrs,
+        datetime_start=view.datetime_start,
+        datetime_complete=view.datetime_complete,
+        learning_curve=curve,
+        retried_from=view.system_attrs.get("failed_trial") if with_curve else None,
+    )
+
+
+def test_metrics_of(view: trial_reads.TrialView) -> dict[str, Any] | None:
+    prefix = "test_"
+    return {
+        k.removeprefix(prefix): v for k, v in view.user_attrs.items() if k.startswith(prefix)
+    } or None
+
+
+def best_trial_out(
+    view: trial_reads.TrialView,
+    test_metrics: dict[str, Any] | None,
+    refit_test_metrics: dict[str, Any] | None = None,
+) -> BestTrial:
+    return BestTrial(
+        number=view.number,
+        value=view.value,
+        values=view.values,
+        params=view.params,
+        n_nonzero=view.user_attrs.get("n_nonzero"),
+        user_attrs=view.user_attrs,
+        test_metrics=test_metrics,
+        refit_test_metrics=refit_test_metrics,
+    )
+
+
+def study_out(row: StudyRow, *, spec: StudySpec | None = None) -> StudyOut:
+    """The study as the API shows it; ``spec``: its definition, if this request parsed it."""
+    return _study_out(row, studies.summarize(row, spec=spec))
+
+
+def _study_out(row: StudyRow, summary: studies.StudySummary) -> StudyOut:
+    done = summary.counts["COMPLETE"] + summary.counts["PRUNED"]
+    best = None
+    if summary.best is not None:
+        best = best_trial_out(
+            summary.best, summary.best_test_metrics, summary.best_refit_test_metrics
+        )
+    pareto = None
+    if summary.pareto is not None:
+        pareto = [best_trial_out(v, test_metrics_of(v)) for v in summary.pareto]
+    return StudyOut(
+        id=row.id,
+        name=row.name,
+        status=row.status,
+        optuna_study_name=row.optuna_name,
+        definition=row.spec,
+        counts=summary.counts,
+        progress=Progress(
+            done=done,
+            n_trials=row.n_trials,
+            running=summary.counts["RUNNING"],
+            fraction=min(1.0, done / row.n_trials) if row.n_trials else 1.0,
+        ),
+        best_trial=best,
+        pareto_front=pareto,
+        best_model=BestModel.model_validate(summary.best_model) if summary.best_model else None,
+        report_url=f"/v1/studies/{row.id}/report",
+        error=row.error,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+    )
+
+
+def study_body(row: StudyRow) -> bytes:
+    """``study_out(row)`` as JSON, rendered again only when what it shows changed."""
+    summary = studies.summarize(row)
+    if summary.pareto is not None:
+        return _study_out(row, summary).model_dump_json().encode()
+    best = summary.best.number if summary.best else None
+    shown = _shown(row, summary.counts, best, summary.best_model)
+    with _LOCK:
+        known = _STUDIES.get(row.id)
+    if known is not None and known[0] == shown:
+        return known[1]
+    body = _study_out(row, summary).model_dump_json().encode()
+    with _LOCK:
+        _STUDIES[row.id] = (shown, body)
+    return body
+
+
+def known_study_body(row: StudyRow) -> bytes | None:
+    """``study_body(row)`` if it needs neither the database nor rendering (a quiet study whose
+    settled index, best trial and model this process knows); None otherwise."""
+    if not studies.quiet(row):
+        return None
+    directions = studies.directions_of(row)
+    known_model, model = studies.known_model(row)
+    if len(directions) > 1 or not known_model:
+        return None
+    reads = trial_reads.settled_study_reads(
+        row.optuna_study_id or -1, key=row.id, direction=directions[0]
+    )
+    if reads is None:
+        return None
+    counts, best = reads
+    shown = _shown(row, counts, best.number if best else None, model)
+    with _LOCK:
+        known = _STUDIES.get(row.id)
+    return known[1] if known is not None and known[0] == shown else None
+
+
+def _shown(
+    row: StudyRow, counts: dict[str, int], best: int | None, model: dict[str, Any] | None
+) -> tuple[Any, ...]:
+    """What a study's body shows that can change."""
+    row_shows = (row.status, row.n_trials, row.error, row.started_at, row.finished_at)
+    return (*row_shows, counts, best, model)
+
+
+def trial_page_body(row: StudyRow, *, state: str | None, offset: int, limit: int) -> bytes:
+    """A ``TrialPage`` as JSON: the page's finished trials as rendered before, the others read
+    (one query for the trials, one for their attributes) and rendered."""
+    osid = row.optuna_study_id or -1
+    quiet = studies.quiet(row)
+
+    def page(session: Any) -> tuple[int, list[int], dict[int, bytes], list[Any]]:
+        total, ids = trial_reads.page_ids(
+            session, osid, key=row.id, state=state, offset=offset, limit=limit, quiet=quiet
+        )
+        known = _rendered(row, ids)
+        missing = [i for i in ids if i not in known]
+        return total, ids, known, trial_reads.trials_by_id(session, missing) if missing else []
+
+    total, ids, bodies, views = read(page)
+    for view in views:
+        body = trial_out(view).model_dump_json().encode()
+        bodies[view.trial_id] = body
+        if view.state in FINISHED:
+            with _LOCK:
+                _TRIALS[(row.id, view.trial_id)] = body
+    return _page(ids, bodies, total, offset, limit)
+
+
+def known_trial_page_body(
+    row: StudyRow, *, state: str | None, offset: int, limit: int
+) -> bytes | None:
+    """``trial_page_body`` if it needs neither the database nor rendering; None otherwise."""
+    if not studies.quiet(row):
+        return None
+    found = trial_reads.settled_page_ids(
+        row.optuna_study_id or -1, key=row.id, state=state, offset=offset, limit=limit
+    )
+    if found is None:
+        return None
+    total, ids = found
+    bodies = _rendered(row, ids)
+    return _page(ids, bodies, total, offset, limit) if len(bodies) == len(ids) else None
+
+
+def _rendered(row: StudyRow, ids: list[int]) -> dict[int, bytes]:
+    with _LOCK:
+        return {i: b for i in ids if (b := _TRIALS.get((row.id, i))) is not None}
+
+
+def _page(ids: list[int], bodies: dict[int, bytes], total: int, offset: int, limit: int) -> bytes:
+    items = b",".join(bodies[i] for i in ids if i in bodies)
+    return b'{"items":[%b],"total":%d,"offset":%d,"limit":%d}' % (items, total, offset, limit)
+
+
+def recent_study_list(
+    tenant: str, status: StudyStatus | None, offset: int, limit: int
+) -> bytes | None:
+    """The ``StudyPage`` body as rendered at most ``RECENT_SECONDS`` ago by this process, and
+    since its last change to a study; None if not."""
+    with _LOCK:
+        return _LISTS.get(_list_key(tenant, status, offset, limit))
+
+
+def study_list_body(tenant: str, status: StudyStatus | None, offset: int, limit: int) -> bytes:
+    key = _list_key(tenant, status, offset, limit)
+    rows, total = studies.list_rows(tenant=tenant, status=status, offset=offset, limit=limit)
+    items = [
+        StudyBrief(
+            id=r.id,
+            name=r.name,
+            status=r.status,
+            n_trials=r.n_trials,
+            done=r.n_done,
+            running=r.n_running,
+            created_at=r.created_at,
+            finished_at=r.finished_at,
+        )
+        for r in rows
+    ]
+    body = StudyPage(items=items, total=total, offset=offset, limit=limit).model_dump_json()
+    with _LOCK:
+        _LISTS[key] = body.encode()
+    return body.encode()
+
+
+def _list_key(tenant: str, status: StudyStatus | None, offset: int, limit: int) -> tuple[Any, ...]:
+    return (get_settings().database_url, studies.changes(), tenant, status, offset, limit)

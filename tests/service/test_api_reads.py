@@ -1,0 +1,126 @@
+"""What the API's reads of a study cost the database, and that what it remembers is what it
+would render afresh: an ended study is read once, a running one on every request, and a process
+reads its studies before it serves."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import optuna
+from fastapi.testclient import TestClient
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState, create_trial
+from sqlalchemy import Engine, event, update
+
+from service.api.schemas import StudyOut, TrialPage
+from service.spec.definition import EXAMPLE
+from service.spec.enums import StudyStatus
+from service.store.db import transaction
+from service.store.scheduling.retries import get_storage
+from service.store.tables import StudyRow
+from service.store.trials.index import known_index
+from tests.inprocess import Apps
+from tests.support import wait_for
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+X = {"lambda": FloatDistribution(1e-5, 10, log=True)}
+
+
+def _study(api: TestClient, name: str, n: int) -> tuple[dict[str, Any], optuna.Study]:
+    created = api.post("/v1/studies", json={**copy.deepcopy(EXAMPLE), "name": name})
+    assert created.status_code == 201, created.text
+    study = optuna.load_study(study_name=created.json()["optuna_study_name"], storage=get_storage())
+    _add(study, n)
+    return created.json(), study
+
+
+def _add(study: optuna.Study, n: int) -> None:
+    study.add_trials(
+        [
+            create_trial(
+                state=TrialState.PRUNED if i % 3 == 0 else TrialState.COMPLETE,
+                value=None if i % 3 == 0 else 1.0 / (i + 1),
+                params={"lambda": 10.0 ** -(i % 5)},
+                distributions=X,
+                user_attrs={"n_nonzero": i % 7, "val_r2": 0.5},
+                intermediate_values={1: 2.0},
+            )
+            for i in range(n)
+        ]
+    )
+
+
+def _end(api: TestClient, study_id: str) -> None:
+    """Mark the study completed, as a worker would, and wait until the API shows it."""
+    with transaction() as session:
+        session.execute(
+            update(StudyRow)
+            .where(StudyRow.id == study_id)
+            .values(status=StudyStatus.COMPLETED)
+            .execution_options(synchronize_session=False)
+        )
+    wait_for(
+        lambda: api.get(f"/v1/studies/{study_id}").json()["status"] == "completed",
+        timeout=30,
+        interval=0.1,
+        what="the API to show the study completed",
+    )
+
+
+@contextmanager
+def statements() -> Iterator[list[str]]:
+    """The SQL statements run in this process meanwhile."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+
+
+def test_an_ended_study_is_read_once_then_served_from_memory(api: TestClient) -> None:
+    created, _ = _study(api, "ended", 120)
+    study_id = created["id"]
+    _end(api, study_id)
+    paths = [
+        f"/v1/studies/{study_id}",
+        f"/v1/studies/{study_id}/trials?offset=30&limit=50",
+        f"/v1/studies/{study_id}/trials?state=PRUNED&offset=3&limit=20",
+    ]
+    first = [api.get(path).text for path in paths]
+    with statements() as seen:
+        again = [api.get(path).text for path in paths]
+    assert again == first
+    assert not [s for s in seen if "trial" in s.lower()], seen  # a study row may be re-read
+    study = StudyOut.model_validate_json(first[0])
+    assert study.counts["COMPLETE"] == 80 and study.counts["PRUNED"] == 40
+    page = TrialPage.model_validate_json(first[1])
+    assert [t.number for t in page.items] == list(range(30, 80)) and page.total == 120
+    assert page.model_dump_json() == first[1]  # the joined bodies are pydantic's own page
+    pruned = TrialPage.model_validate_json(first[2])
+    assert [t.number for t in pruned.items] == list(range(9, 69, 3)) and pruned.total == 40
+
+
+def test_a_running_study_shows_a_trial_at_once(api: TestClient) -> None:
+    created, study = _study(api, "running", 10)
+    path = f"/v1/studies/{created['id']}/trials?offset=0&limit=50"
+    assert api.get(path).json()["total"] == 10
+    _add(study, 1)
+    assert api.get(path).json()["total"] == 11
+    assert api.get(f"/v1/studies/{created['id']}").json()["counts"]["PRUNED"] == 5
+
+
+def test_a_started_api_has_read_its_studies_before_serving(apps: Apps) -> None:
+    api = apps()
+    created, study = _study(api, "big", 300)
+    database = apps.database_path(api)
+    apps(database=database)  # a new app on a copy: started, nothing asked yet
+    index = known_index(created["id"], study._study_id)
+    assert index is not None and index.total(None) == 300
