@@ -68,11 +68,11 @@ def test_the_path_stops_when_validation_stops_improving() -> None:
     full = train_path(config, splits.folds, lambdas)
     stopped = train_path(config, splits.folds, lambdas, patience=3)
     values = [p.result.value for p in full]
-    best = int(np.argmin(values))
-    assert len(full) == 40 and best + 1 <= len(stopped) < 40
-    assert [p.result.value for p in stopped] == pytest.approx(values[: len(stopped)])
-    tail = values[len(stopped) - 3 : len(stopped)]
-    assert min(tail) >= min(values[: len(stopped) - 3])
+    n = len(stopped)
+    assert len(full) == 40 and 3 < n < 40
+    assert [p.result.value for p in stopped] == pytest.approx(values[:n])
+    assert min(values[n - 3 : n]) >= min(values[: n - 3])  # 3 points without improvement
+    assert min(values[: n - 3]) < min(values[: n - 4])  # ... right after the last one
 
 
 def test_the_grid_is_log_spaced_inside_the_range_largest_first() -> None:
