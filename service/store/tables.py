@@ -27,6 +27,8 @@ class StudyRow(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     n_trials: Mapped[int] = mapped_column(Integer)
     max_parallel: Mapped[int] = mapped_column(Integer)
+    """Slots in flight at most: ``budget.max_parallel`` times the trials one claim runs (a λ
+    path's points), so ``budget.max_parallel`` bounds the claims running at once."""
     n_running: Mapped[int] = mapped_column(Integer, default=0)
     n_done: Mapped[int] = mapped_column(Integer, default=0)
     max_retries: Mapped[int] = mapped_column(Integer, default=2)

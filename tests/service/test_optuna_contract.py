@@ -97,6 +97,17 @@ def test_private_methods_keep_their_signatures() -> None:
         "self",
         "study_id",
     ]
+    assert list(inspect.signature(RDBStorage._get_prepared_new_trial).parameters) == [
+        "self",
+        "study_id",
+        "template_trial",
+        "session",
+    ]
+    assert list(inspect.signature(om.StudyModel.find_or_raise_by_id).parameters) == [
+        "study_id",
+        "session",
+        "for_update",
+    ]
     assert {"open_reader", "write", "remove"} <= set(dir(ArtifactStore))
 
 

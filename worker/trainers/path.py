@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from worker.data import Fold
-from worker.models import build_model, nonzero_inputs, set_linear
+from worker.models import build_model, set_linear
 from worker.trainers.config import StopCheck, TrainConfig
 from worker.trainers.exact import input_dropout_l2, input_noise_l2
 from worker.trainers.fista import (
@@ -39,33 +39,12 @@ from worker.trainers.fista import (
 from worker.trainers.result import TrainResult, build_result
 
 
-def lambda_grid(low: float, high: float, points: int, *, offset: float = 0.0) -> list[float]:
-    """``points`` values of λ in [low, high], log-spaced, largest first.
-
-    ``offset`` in [0, 1) shifts the grid by that fraction of a step towards ``low``: paths with
-    different offsets cover the range densely, where one fixed grid would show the sampler the
-    same few values of λ again and again."""
-    if not 0 < low < high:
-        raise ValueError(f"a λ grid needs 0 < low < high, got {low=}, {high=}")
-    if points < 1:
-        raise ValueError(f"points must be ≥ 1, got {points=}")
-    if not 0 <= offset < 1:
-        raise ValueError(f"offset must be in [0, 1), got {offset=}")
-    top, span = math.log(high), math.log(high) - math.log(low)
-    if points == 1:
-        return [high * (low / high) ** offset]
-    step = span / (points - 1) if offset == 0 else span / points
-    return [min(high, max(low, math.exp(top - (k + offset) * step))) for k in range(points)]
-
-
 @dataclass
 class PathPoint:
     """One λ of a path: the result a single trial at that λ would have had."""
 
     lam: float
     result: TrainResult
-    n_inputs: float
-    """Input features in use, averaged over the folds' models."""
 
 
 class _FoldPath:
@@ -86,7 +65,9 @@ class _FoldPath:
                 fold.X_train, task=config.task, n_out=config.n_out, dropout=config.dropout
             )
         if config.input_noise > 0:
-            input_l2 += input_noise_l2(d, task=config.task, n_out=config.n_out, std=config.input_noise)
+            input_l2 += input_noise_l2(
+                d, task=config.task, n_out=config.n_out, std=config.input_noise
+            )
         self.input_l2 = torch.from_numpy(input_l2)
         if self.regression:
             self.x_mean, self.y_mean = X.mean(0), y.double().mean()
@@ -280,5 +261,4 @@ def _point(
         iterations=iterations,
         converged=all(path.converged for path in paths),
     )
-    return PathPoint(lam, result, float(np.mean([nonzero_inputs(m) for m in models])))
-
+    return PathPoint(lam, result)

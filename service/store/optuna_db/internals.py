@@ -5,6 +5,8 @@ checks every name, signature and column used here against the installed Optuna.
 - ``storage_of``, ``study_id_of``, ``trial_id_of``, ``engine_of``: what a ``Study`` or ``Trial``
   keeps privately (its storage, its row ids, the database under them).
 - ``trial_started_utc``, ``stale_trial_ids``, ``is_pareto_front``: private helpers it has.
+- ``add_finished_trials``: finished trials written by Optuna's own row writer inside the
+  caller's transaction (a λ path's points, with the release of their claims, in one commit).
 - ``OneStatementTrialWrites``: per-epoch reports and suggested parameters written in one SQL
   statement each. Optuna's RDBStorage writes an intermediate value as three statements in an
   ORM session (read the trial to check it is still running, look the step up, insert or update)
@@ -28,14 +30,16 @@ from optuna.storages import BaseStorage, RDBStorage
 from optuna.storages._cached_storage import _CachedStorage
 from optuna.storages._rdb import models as _optuna_models
 from optuna.study._multi_objective import _is_pareto_front
-from optuna.trial import BaseTrial, TrialState
+from optuna.trial import BaseTrial, FrozenTrial, TrialState
 from sqlalchemy import Engine, exists, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
 
 __all__ = [
     "ArtifactStore",
     "OneStatementTrialWrites",
+    "add_finished_trials",
     "engine_of",
     "is_pareto_front",
     "om",
@@ -78,6 +82,33 @@ def engine_of(study: optuna.Study) -> Engine:
     if not isinstance(storage, RDBStorage):
         raise TypeError(f"study {study.study_name!r} is not in a database: {type(storage)}")
     return storage.engine
+
+
+def _rdb(storage: BaseStorage) -> RDBStorage:
+    if isinstance(storage, _CachedStorage):
+        storage = storage._backend
+    if not isinstance(storage, RDBStorage):
+        raise TypeError(f"trials can be written in a transaction of a database only: {storage}")
+    return storage
+
+
+def add_finished_trials(
+    session: Session, storage: BaseStorage, study_id: int, trials: list[FrozenTrial]
+) -> list[int]:
+    """Write ``trials`` (finished, as ``optuna.trial.create_trial`` makes them) into the study
+    in ``session``'s transaction, numbered after every trial before them → their trial ids.
+
+    Optuna's ``add_trials`` commits each trial on its own; this is its row writer with the
+    commit left to the caller, under the lock Optuna takes on the study's row to number trials
+    (a session on the same database as ``storage``, e.g. regtune's)."""
+    rdb = _rdb(storage)
+    om.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)
+    ids = []
+    for trial in trials:
+        if not trial.state.is_finished():
+            raise ValueError(f"only finished trials are written here, got {trial.state.name}")
+        ids.append(int(rdb._get_prepared_new_trial(study_id, trial, session).trial_id))
+    return ids
 
 
 def trial_started_utc() -> Any:

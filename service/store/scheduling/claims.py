@@ -15,13 +15,26 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from optuna.trial import TrialState
-from sqlalchemy import Engine, Select, String, case, cast, delete, func, or_, select, update
+from sqlalchemy import (
+    Engine,
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 
 from service.spec.enums import ACTIVE, StudyStatus
 from service.store.clock import utcnow
 from service.store.db import rowcount, transaction
-from service.store.optuna_db.attrs import CLAIM_ATTR, RETRY_OF_ATTR
+from service.store.optuna_db.attrs import CLAIM_ATTR, PATH_CLAIM_PREFIX, RETRY_OF_ATTR
 from service.store.optuna_db.internals import om, trial_completed_utc, trial_started_utc
 from service.store.tables import ClaimRow, StudyRow, WorkerRow
 
@@ -62,7 +75,7 @@ def _done_subquery(study: type[StudyRow] = StudyRow) -> Any:
     )
 
 
-def _monotonic_done() -> Any:
+def monotonic_done() -> Any:
     """``max(n_done, count of COMPLETE/PRUNED)``: a stale snapshot can never lower the count."""
     done = _done_subquery()
     return case((done > StudyRow.n_done, done), else_=StudyRow.n_done)
@@ -197,29 +210,101 @@ def claim_slots(
         for study_id in candidates:
             if cap > 0 and postgresql and not _tenant_locked(session, study_id):
                 continue
-            taken: list[Claim] = []
-            while len(taken) < slots:
-                won = _take(session, study_id, now=now, tenant_max_running=cap)
-                if won is None:
-                    break
-                seq, optuna_name, definition = won
-                row = ClaimRow(
-                    study_id=study_id, worker_id=worker_id, seq=int(seq or 0), claimed_at=now
-                )
-                session.add(row)
-                session.flush()
-                taken.append(
-                    Claim(
-                        id=row.id,
-                        study_id=study_id,
-                        seq=row.seq,
-                        optuna_name=optuna_name,
-                        definition=definition,
-                    )
-                )
+            taken = _take_slots(
+                session, study_id, worker_id=worker_id, slots=slots, now=now, cap=cap
+            )
             if taken:
                 return taken
     return []
+
+
+def _take_slots(
+    session: Session,
+    study_id: str,
+    *,
+    worker_id: str,
+    slots: int,
+    now: datetime,
+    cap: int,
+    claimed_at: datetime | None = None,
+) -> list[Claim]:
+    claimed_at = claimed_at or now
+    taken: list[Claim] = []
+    while len(taken) < slots:
+        won = _take(session, study_id, now=now, tenant_max_running=cap)
+        if won is None:
+            break
+        seq, optuna_name, definition = won
+        row = ClaimRow(
+            study_id=study_id, worker_id=worker_id, seq=int(seq or 0), claimed_at=claimed_at
+        )
+        session.add(row)
+        session.flush()
+        taken.append(
+            Claim(
+                id=row.id,
+                study_id=study_id,
+                seq=row.seq,
+                optuna_name=optuna_name,
+                definition=definition,
+            )
+        )
+    return taken
+
+
+def path_claim_key(claim_id: int) -> str:
+    return f"{PATH_CLAIM_PREFIX}{claim_id}"
+
+
+def extend(
+    engine: Engine | None = None,
+    *,
+    claim: Claim,
+    worker_id: str,
+    slots: int,
+    trial_id: int,
+    now: datetime | None = None,
+    tenant_max_running: int = 0,
+) -> list[Claim]:
+    """Take up to ``slots`` more slots of ``claim``'s study for the trial ``trial_id`` that runs
+    under it (a λ path's further points), linked to that trial in the same transaction.
+
+    The same conditional UPDATE as any claim decides each slot; the link
+    (``path_claim_key``) makes the sweep treat every slot as the trial's own: kept while it
+    runs, given back (with no error counted) once it failed and its retry is queued. They
+    carry the first claim's time, so the trial counts as started under each of them."""
+    if slots < 1:
+        return []
+    now = now or utcnow()
+    with transaction(engine) as session:
+        first = session.scalar(select(ClaimRow.claimed_at).where(ClaimRow.id == claim.id))
+        if first is None:
+            return []
+        postgresql = session.get_bind().dialect.name == "postgresql"
+        if tenant_max_running > 0 and postgresql and not _tenant_locked(session, claim.study_id):
+            return []
+        taken = _take_slots(
+            session,
+            claim.study_id,
+            worker_id=worker_id,
+            slots=slots,
+            now=now,
+            cap=tenant_max_running,
+            claimed_at=first,
+        )
+        if taken:
+            session.execute(
+                insert(om.TrialSystemAttributeModel),
+                [
+                    {
+                        "trial_id": trial_id,
+                        "key": path_claim_key(t.id),
+                        "value_json": json.dumps(t.id),
+                    }
+                    for t in taken
+                ],
+            )
+        return taken
 
 
 def finish(
@@ -255,7 +340,7 @@ def finish(
                 .values(worker_id=SWEPT)
                 .execution_options(synchronize_session=False)
             )
-        values: dict[str, object] = {"n_done": _monotonic_done(), "updated_at": now}
+        values: dict[str, object] = {"n_done": monotonic_done(), "updated_at": now}
         if released == 1:
             values["n_running"] = StudyRow.n_running - 1
         if error is not None:
@@ -320,12 +405,17 @@ def link_trial(storage: Any, trial_id: int, claim: Claim, engine: Engine | None 
 
 
 def _trial_of(claim_id: int, *where: Any) -> Any:
-    """Whether a trial linked to this claim (``CLAIM_ATTR``) meets ``where``."""
+    """Whether a trial linked to this claim (``CLAIM_ATTR``, or a λ path's
+    ``path_claim_key``) meets ``where``."""
     attr = om.TrialSystemAttributeModel
+    linked = or_(
+        and_(attr.key == CLAIM_ATTR, attr.value_json == json.dumps(claim_id)),
+        attr.key == path_claim_key(claim_id),
+    )
     return (
         select(attr.trial_id)
         .join(om.TrialModel, om.TrialModel.trial_id == attr.trial_id)
-        .where(attr.key == CLAIM_ATTR, attr.value_json == json.dumps(claim_id), *where)
+        .where(linked, *where)
         .exists()
     )
 
@@ -432,7 +522,7 @@ def release_dead_workers(
                 continue
             values: dict[str, Any] = {
                 "n_running": StudyRow.n_running - 1,
-                "n_done": _monotonic_done(),
+                "n_done": monotonic_done(),
                 "updated_at": now,
             }
             if not session.scalar(_any_trial_of(claim_id, claimed_at)):

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from worker.data import Splits, load, make_splits
+from worker.paths import lambda_grid
 from worker.trainers.config import ExactOptions, TrainConfig
 from worker.trainers.exact import train_exact
-from worker.trainers.path import lambda_grid, train_path
+from worker.trainers.path import train_path
 
 TIGHT = ExactOptions(tol=1e-9, max_iter=200_000)
 """Both sides solved far below 1e-6, so their difference is the path's, not the tolerance's."""

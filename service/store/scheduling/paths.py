@@ -1,0 +1,93 @@
+"""A λ path's slots: its points written and its slots given back in one transaction.
+
+A path runs under one claim, with a running trial (the path's first point), and holds one more
+slot per further point (``claims.extend``). Its points are written as finished Optuna trials in
+the transaction that deletes those slots, one point per slot still held, so the study's count
+of finished trials and its slots in flight move together: ``n_trials`` stays exact whatever
+dies when. What a path did not write (it stopped early, failed, was stopped) goes back at once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy import Engine, delete, select, update
+from sqlalchemy.orm import Session
+
+from service.store.clock import utcnow
+from service.store.db import transaction
+from service.store.optuna_db.attrs import CLAIM_ATTR
+from service.store.optuna_db.internals import add_finished_trials, om
+from service.store.scheduling.claims import SWEPT, monotonic_done, settle
+from service.store.tables import ClaimRow, StudyRow
+
+
+def write_points(
+    engine: Engine | None = None,
+    *,
+    storage: BaseStorage,
+    optuna_study_id: int,
+    study_id: str,
+    trial_id: int,
+    slots: list[int],
+    points: list[FrozenTrial],
+    now: datetime | None = None,
+) -> int:
+    """Write ``points`` under the path's further ``slots`` (claim ids) and release every one of
+    those slots; → how many points were written.
+
+    Only as many points as slots are still held are written (a sweep may have released some);
+    none if the path's own trial ``trial_id`` is no longer running (a sweep failed it: its slots
+    then go to the sweep, which gives them back once the trial's retry is queued)."""
+    if len(points) > len(slots):
+        raise ValueError(f"{len(points)} points need as many slots, got {len(slots)}")
+    now = now or utcnow()
+    with transaction(engine) as session:
+        trials = om.TrialModel
+        state = session.scalar(
+            select(trials.state).where(trials.trial_id == trial_id).with_for_update()
+        )
+        if state != TrialState.RUNNING:
+            session.execute(
+                update(ClaimRow)
+                .where(ClaimRow.id.in_(slots))
+                .values(worker_id=SWEPT)
+                .execution_options(synchronize_session=False)
+            )
+            return 0
+        held = sorted(
+            session.scalars(
+                delete(ClaimRow).where(ClaimRow.id.in_(slots)).returning(ClaimRow.id)
+            ).all()
+        )
+        written = points[: len(held)]
+        for point, claim_id in zip(written, held, strict=False):
+            point.system_attrs[CLAIM_ATTR] = claim_id
+        add_finished_trials(session, storage, optuna_study_id, written)
+        _released(session, study_id, len(held), now)
+    return len(written)
+
+
+def release(engine: Engine | None = None, *, study_id: str, slots: list[int]) -> int:
+    """Give back a path's further slots unused (it failed or was stopped) → how many."""
+    if not slots:
+        return 0
+    now = utcnow()
+    with transaction(engine) as session:
+        held = session.scalars(
+            delete(ClaimRow).where(ClaimRow.id.in_(slots)).returning(ClaimRow.id)
+        ).all()
+        _released(session, study_id, len(held), now)
+    return len(held)
+
+
+def _released(session: Session, study_id: str, count: int, now: datetime) -> None:
+    session.execute(
+        update(StudyRow)
+        .where(StudyRow.id == study_id)
+        .values(n_running=StudyRow.n_running - count, n_done=monotonic_done(), updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    settle(session, study_id=study_id, now=now)

@@ -1,0 +1,137 @@
+"""λ-path trials end to end in this process: a study over the API, a worker, Optuna's tables and
+optuna-dashboard's API, with the exact solver on real data."""
+
+from __future__ import annotations
+
+import contextvars
+import math
+import threading
+import time
+from typing import Any
+
+import httpx
+import optuna
+import pytest
+from fastapi.testclient import TestClient
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState
+from optuna_dashboard import wsgi
+
+from service.store.optuna_db.attrs import PATH_OF_ATTR
+from tests.inprocess import Apps
+
+DEFINITION: dict[str, Any] = {
+    "name": "paths",
+    "dataset": {"builtin": "diabetes"},
+    "model": {"kind": "linear"},
+    "search_space": {
+        "lambda": {"low": 1e-4, "high": 10.0, "log": True},
+        "l1_ratio": {"low": 0.0, "high": 1.0},
+    },
+    "training": {"lambda_path": {"points": 8, "patience": None}},
+    "validation": {"folds": 3},
+    "sampler": {"type": "tpe", "seed": 0, "n_startup_trials": 5},
+    "budget": {"n_trials": 21, "max_parallel": 1},
+}
+
+
+def run_study(api: TestClient, definition: dict[str, Any], *, timeout: float = 120) -> str:
+    """Create the study, run a worker in this process until it has ended → the study's id."""
+    from worker.loop import Worker
+
+    created = api.post("/v1/studies", json=definition)
+    assert created.status_code == 201, created.text
+    study_id: str = created.json()["id"]
+    worker = Worker()
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(worker.run,))
+    thread.start()
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if api.get(f"/v1/studies/{study_id}").json()["status"] not in ("queued", "running"):
+                return study_id
+            time.sleep(0.1)
+        raise AssertionError(f"study {study_id} did not end in {timeout} s")
+    finally:
+        worker.stopping.set()
+        thread.join(timeout=60)
+
+
+def test_a_path_study_stores_exactly_its_budget_of_points_as_trials(apps: Apps) -> None:
+    api = apps()
+    study_id = run_study(api, DEFINITION)
+    study = api.get(f"/v1/studies/{study_id}").json()
+    assert study["status"] == "completed" and study["progress"]["done"] == 21, study
+    storage = optuna.storages.RDBStorage(f"sqlite:///{Apps.database_path(api)}")
+    optuna_study = optuna.load_study(study_name=study["optuna_study_name"], storage=storage)
+    trials = optuna_study.get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 21
+    # paths of 8, 8 and 5 points (the budget's rest): each path's first point is its claim's
+    # trial, the others name it; every point has the study's distributions and its λ in range
+    firsts = [t for t in trials if PATH_OF_ATTR not in t.system_attrs]
+    assert len(firsts) == 3
+    for first in firsts:
+        points = [first] + [t for t in trials if t.system_attrs.get(PATH_OF_ATTR) == first.number]
+        lambdas = [t.params["lambda"] for t in points]
+        assert lambdas == sorted(lambdas, reverse=True) and len(set(lambdas)) == len(points)
+        assert {t.params["l1_ratio"] for t in points} == {first.params["l1_ratio"]}
+    assert sorted(
+        len([first] + [t for t in trials if t.system_attrs.get(PATH_OF_ATTR) == first.number])
+        for first in firsts
+    ) == [5, 8, 8]
+    for t in trials:
+        assert t.distributions["lambda"] == FloatDistribution(1e-4, 10.0, log=True)
+        assert 1e-4 <= t.params["lambda"] <= 10.0 and math.isfinite(t.value)
+        assert {"n_nonzero", "n_inputs", "val_loss", "test_loss", "fold_values"} <= set(
+            t.user_attrs
+        )
+        assert len(t.user_attrs["fold_values"]) == 3
+    # the API pages and the best trial see every point
+    page = api.get(f"/v1/studies/{study_id}/trials", params={"limit": 100}).json()
+    assert len(page["items"]) == 21
+    best = min(trials, key=lambda t: t.value)
+    assert study["best_trial"]["number"] == best.number
+
+    # optuna-dashboard lists the points like any trial
+    dashboard = httpx.Client(transport=httpx.WSGITransport(app=wsgi(storage)), base_url="http://d")
+    summaries = dashboard.get("/api/studies").json()["study_summaries"]
+    sid = next(s["study_id"] for s in summaries if s["study_name"] == study["optuna_study_name"])
+    detail = dashboard.get(f"/api/studies/{sid}", params={"after": 0}).json()
+    assert len(detail["trials"]) == 21
+    assert {t["number"] for t in detail["trials"]} == set(range(21))
+    assert all({p["name"] for p in t["params"]} == {"lambda", "l1_ratio"} for t in detail["trials"])
+    storage.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"training": {"solver": "minibatch", "lambda_path": {"points": 5}}}, "exact solver"),
+        ({"search_space": {"lambda": 0.01}, "training": {"lambda_path": {"points": 5}}}, "range"),
+        ({"sampler": {"type": "cmaes"}, "training": {"lambda_path": {"points": 5}}}, "sampler"),
+        ({"training": {"lambda_path": {"points": 1}}}, "greater than or equal to 2"),
+        ({"training": {"lambda_path": {"points": 5, "stride": 2}}}, "Extra inputs"),
+    ],
+)
+def test_paths_asked_for_where_they_cannot_run_are_refused(
+    api: TestClient, change: dict[str, Any], message: str
+) -> None:
+    answer = api.post("/v1/studies", json={**DEFINITION, **change})
+    assert answer.status_code == 422, answer.text
+    fields = answer.json()["error"]["fields"]
+    assert any(
+        f["path"].startswith("training.lambda_path") and message in f["rule"] for f in fields
+    ), fields
+
+
+def test_paths_are_the_default_where_they_apply_and_can_be_turned_off(api: TestClient) -> None:
+    plain = {k: v for k, v in DEFINITION.items() if k != "training"}
+    on = api.post("/v1/studies", json={**plain, "name": "on"}).json()
+    off = api.post(
+        "/v1/studies", json={**plain, "name": "off", "training": {"lambda_path": None}}
+    ).json()
+    minibatch = {**plain, "name": "mb", "training": {"solver": "minibatch"}}
+    mb = api.post("/v1/studies", json=minibatch).json()
+    assert on["definition"]["training"]["lambda_path"] == {"points": 20, "patience": 5}
+    assert off["definition"]["training"]["lambda_path"] is None
+    assert mb["definition"]["training"]["lambda_path"] is None
