@@ -321,7 +321,7 @@ class Worker:
                 self.objective_factory(),
                 spec,
                 stop_check=self._stop_check(claim),
-                slots=paths.PathSlots(claim, self.id, self.settings.tenant_max_running),
+                slots=paths.PathSlots(claim, self.id),
             )
         except Exception as exc:
             log.exception("study %s cannot run", claim.study_id)

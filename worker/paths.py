@@ -39,7 +39,6 @@ class PathSlots:
 
     claim: claims.Claim
     worker_id: str
-    tenant_max_running: int = 0
 
     def take(self, trial: optuna.Trial, count: int) -> list[int]:
         """Up to ``count`` more slots for ``trial``'s path → their claim ids."""
@@ -48,7 +47,6 @@ class PathSlots:
             worker_id=self.worker_id,
             slots=count,
             trial_id=trial_id_of(trial),
-            tenant_max_running=self.tenant_max_running,
         )
         return [t.id for t in taken]
 

@@ -73,7 +73,7 @@ def create_study(
         spec=definition,
         status=StudyStatus.QUEUED,
         n_trials=spec.budget.n_trials,
-        max_parallel=spec.budget.max_parallel * spec.path_points,
+        max_parallel=spec.budget.max_parallel,
         max_retries=spec.budget.max_retries,
         n_running=0,
         n_done=0,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -91,14 +91,18 @@ def _tenant_running() -> Any:
     )
 
 
-def _eligible(now: datetime, tenant_max_running: int = 0) -> list[Any]:
-    found = [
+def _has_room(now: datetime) -> list[Any]:
+    """The study schedules trials and its budget has a slot left (reserved ones count)."""
+    return [
         StudyRow.status.in_(ACTIVE),
         StudyRow.optuna_study_id.is_not(None),  # None while the study is being created
-        StudyRow.n_running < StudyRow.max_parallel,
-        StudyRow.n_done + StudyRow.n_running < StudyRow.n_trials,
+        StudyRow.n_done + StudyRow.n_running + StudyRow.n_reserved < StudyRow.n_trials,
         or_(StudyRow.deadline.is_(None), StudyRow.deadline > now),
     ]
+
+
+def _eligible(now: datetime, tenant_max_running: int = 0) -> list[Any]:
+    found = [*_has_room(now), StudyRow.n_running < StudyRow.max_parallel]
     if tenant_max_running > 0:
         found.append(_tenant_running() < tenant_max_running)
     return found
@@ -210,46 +214,29 @@ def claim_slots(
         for study_id in candidates:
             if cap > 0 and postgresql and not _tenant_locked(session, study_id):
                 continue
-            taken = _take_slots(
-                session, study_id, worker_id=worker_id, slots=slots, now=now, cap=cap
-            )
+            taken: list[Claim] = []
+            while len(taken) < slots:
+                won = _take(session, study_id, now=now, tenant_max_running=cap)
+                if won is None:
+                    break
+                seq, optuna_name, definition = won
+                row = ClaimRow(
+                    study_id=study_id, worker_id=worker_id, seq=int(seq or 0), claimed_at=now
+                )
+                session.add(row)
+                session.flush()
+                taken.append(
+                    Claim(
+                        id=row.id,
+                        study_id=study_id,
+                        seq=row.seq,
+                        optuna_name=optuna_name,
+                        definition=definition,
+                    )
+                )
             if taken:
                 return taken
     return []
-
-
-def _take_slots(
-    session: Session,
-    study_id: str,
-    *,
-    worker_id: str,
-    slots: int,
-    now: datetime,
-    cap: int,
-    claimed_at: datetime | None = None,
-) -> list[Claim]:
-    claimed_at = claimed_at or now
-    taken: list[Claim] = []
-    while len(taken) < slots:
-        won = _take(session, study_id, now=now, tenant_max_running=cap)
-        if won is None:
-            break
-        seq, optuna_name, definition = won
-        row = ClaimRow(
-            study_id=study_id, worker_id=worker_id, seq=int(seq or 0), claimed_at=claimed_at
-        )
-        session.add(row)
-        session.flush()
-        taken.append(
-            Claim(
-                id=row.id,
-                study_id=study_id,
-                seq=row.seq,
-                optuna_name=optuna_name,
-                definition=definition,
-            )
-        )
-    return taken
 
 
 def path_claim_key(claim_id: int) -> str:
@@ -264,34 +251,44 @@ def extend(
     slots: int,
     trial_id: int,
     now: datetime | None = None,
-    tenant_max_running: int = 0,
 ) -> list[Claim]:
-    """Take up to ``slots`` more slots of ``claim``'s study for the trial ``trial_id`` that runs
-    under it (a λ path's further points), linked to that trial in the same transaction.
+    """Reserve up to ``slots`` more slots of ``claim``'s study for the trial ``trial_id`` that
+    runs under it (a λ path's further points), linked to that trial in the same transaction.
 
-    The same conditional UPDATE as any claim decides each slot; the link
-    (``path_claim_key``) makes the sweep treat every slot as the trial's own: kept while it
-    runs, given back (with no error counted) once it failed and its retry is queued. They
-    carry the first claim's time, so the trial counts as started under each of them."""
+    A reserved slot counts against the budget (``n_reserved``), not against ``max_parallel``
+    or the tenant's cap, which bound the claims running at once: a path is one. Each is taken
+    by a conditional UPDATE, as a claim is; the link (``path_claim_key``) makes the sweep
+    treat every one as the trial's own: kept while it runs, given back (with no error counted)
+    once it failed and its retry is queued. They carry the first claim's time, so the trial
+    counts as started under each of them."""
     if slots < 1:
         return []
     now = now or utcnow()
+    taken: list[Claim] = []
     with transaction(engine) as session:
         first = session.scalar(select(ClaimRow.claimed_at).where(ClaimRow.id == claim.id))
         if first is None:
             return []
-        postgresql = session.get_bind().dialect.name == "postgresql"
-        if tenant_max_running > 0 and postgresql and not _tenant_locked(session, claim.study_id):
-            return []
-        taken = _take_slots(
-            session,
-            claim.study_id,
-            worker_id=worker_id,
-            slots=slots,
-            now=now,
-            cap=tenant_max_running,
-            claimed_at=first,
-        )
+        while len(taken) < slots:
+            won = session.execute(
+                update(StudyRow)
+                .where(StudyRow.id == claim.study_id, *_has_room(now))
+                .values(n_reserved=StudyRow.n_reserved + 1, n_claims=StudyRow.n_claims + 1)
+                .returning(StudyRow.n_claims)
+                .execution_options(synchronize_session=False)
+            ).first()
+            if won is None:
+                break
+            row = ClaimRow(
+                study_id=claim.study_id,
+                worker_id=worker_id,
+                seq=int(won[0]),
+                claimed_at=first,
+                reserved=True,
+            )
+            session.add(row)
+            session.flush()
+            taken.append(replace(claim, id=row.id, seq=row.seq))
         if taken:
             session.execute(
                 insert(om.TrialSystemAttributeModel),
@@ -304,7 +301,7 @@ def extend(
                     for t in taken
                 ],
             )
-        return taken
+    return taken
 
 
 def finish(
@@ -372,7 +369,8 @@ def settle(session: Session, *, study_id: str | None = None, now: datetime) -> i
                 StudyRow.n_done >= StudyRow.n_trials,
                 (StudyRow.deadline.is_not(None))
                 & (StudyRow.deadline <= now)
-                & (StudyRow.n_running == 0),
+                & (StudyRow.n_running == 0)
+                & (StudyRow.n_reserved == 0),
             ),
         )
         .values(
@@ -505,11 +503,17 @@ def release_dead_workers(
     released = 0
     with transaction(engine) as session:
         orphaned = session.execute(
-            select(ClaimRow.id, ClaimRow.study_id, ClaimRow.worker_id, ClaimRow.claimed_at)
+            select(
+                ClaimRow.id,
+                ClaimRow.study_id,
+                ClaimRow.worker_id,
+                ClaimRow.claimed_at,
+                ClaimRow.reserved,
+            )
             .where(ClaimRow.claimed_at < cutoff, ClaimRow.worker_id.not_in(alive))
             .order_by(ClaimRow.id)
         ).all()
-        for claim_id, study_id, worker_id, claimed_at in orphaned:
+        for claim_id, study_id, worker_id, claimed_at, reserved in orphaned:
             gone = session.execute(
                 delete(ClaimRow).where(
                     ClaimRow.id == claim_id,
@@ -520,11 +524,11 @@ def release_dead_workers(
             )
             if rowcount(gone) != 1:
                 continue
-            values: dict[str, Any] = {
-                "n_running": StudyRow.n_running - 1,
-                "n_done": monotonic_done(),
-                "updated_at": now,
-            }
+            values: dict[str, Any] = {"n_done": monotonic_done(), "updated_at": now}
+            if reserved:
+                values["n_reserved"] = StudyRow.n_reserved - 1
+            else:
+                values["n_running"] = StudyRow.n_running - 1
             if not session.scalar(_any_trial_of(claim_id, claimed_at)):
                 # it died before its trial started: loading the data or building the sampler
                 # killed it (out of memory?); a study doing that to every worker must end

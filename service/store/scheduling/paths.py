@@ -1,15 +1,17 @@
 """A λ path's slots: its points written and its slots given back in one transaction.
 
-A path runs under one claim, with a running trial (the path's first point), and holds one more
-slot per further point (``claims.extend``). Its points are written as finished Optuna trials in
-the transaction that deletes those slots, one point per slot still held, so the study's count
-of finished trials and its slots in flight move together: ``n_trials`` stays exact whatever
-dies when. What a path did not write (it stopped early, failed, was stopped) goes back at once.
+A path runs under one claim, with a running trial (the path's first point), and reserves one
+more slot per further point (``claims.extend``: budget, not parallelism). Its points are written
+as finished Optuna trials in the transaction that deletes those slots, one point per slot still
+held, so the study's count of finished trials and its slots in flight move together:
+``n_trials`` stays exact whatever dies when. What a path did not write (it stopped early,
+failed, was stopped) goes back at once.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
@@ -17,7 +19,7 @@ from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session
 
 from service.store.clock import utcnow
-from service.store.db import transaction
+from service.store.db import among, transaction
 from service.store.optuna_db.attrs import CLAIM_ATTR
 from service.store.optuna_db.internals import add_finished_trials, om
 from service.store.scheduling.claims import SWEPT, monotonic_done, settle
@@ -52,16 +54,12 @@ def write_points(
         if state != TrialState.RUNNING:
             session.execute(
                 update(ClaimRow)
-                .where(ClaimRow.id.in_(slots))
+                .where(among(session, ClaimRow.id, slots))
                 .values(worker_id=SWEPT)
                 .execution_options(synchronize_session=False)
             )
             return 0
-        held = sorted(
-            session.scalars(
-                delete(ClaimRow).where(ClaimRow.id.in_(slots)).returning(ClaimRow.id)
-            ).all()
-        )
+        held = sorted(session.scalars(_delete(session, slots)).all())
         written = points[: len(held)]
         for point, claim_id in zip(written, held, strict=False):
             point.system_attrs[CLAIM_ATTR] = claim_id
@@ -76,18 +74,25 @@ def release(engine: Engine | None = None, *, study_id: str, slots: list[int]) ->
         return 0
     now = utcnow()
     with transaction(engine) as session:
-        held = session.scalars(
-            delete(ClaimRow).where(ClaimRow.id.in_(slots)).returning(ClaimRow.id)
-        ).all()
+        held = session.scalars(_delete(session, slots)).all()
         _released(session, study_id, len(held), now)
     return len(held)
+
+
+def _delete(session: Session, slots: list[int]) -> Any:
+    return (
+        delete(ClaimRow)
+        .where(among(session, ClaimRow.id, slots), ClaimRow.reserved.is_(True))
+        .returning(ClaimRow.id)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _released(session: Session, study_id: str, count: int, now: datetime) -> None:
     session.execute(
         update(StudyRow)
         .where(StudyRow.id == study_id)
-        .values(n_running=StudyRow.n_running - count, n_done=monotonic_done(), updated_at=now)
+        .values(n_reserved=StudyRow.n_reserved - count, n_done=monotonic_done(), updated_at=now)
         .execution_options(synchronize_session=False)
     )
     settle(session, study_id=study_id, now=now)
