@@ -188,6 +188,18 @@ class Service:
         )
         return self
 
+    def start_serve(self, *, workers: int) -> Service:
+        """``regtune serve``: one API process and ``workers`` workers, as a user runs it."""
+        port, n = str(self.port), str(workers)
+        self._spawn("serve", "serve", "--port", port, "--workers", n, "--api-workers", "1")
+        wait_for(
+            lambda: httpx.get(f"{self.url}/readyz", timeout=5).status_code == 200,
+            timeout=120,
+            interval=0.1,
+            what="regtune serve to be ready",
+        )
+        return self
+
     def start_workers(self, n: int) -> Service:
         for _ in range(n):
             self._spawn("worker", "worker")
