@@ -52,7 +52,6 @@ class PathSlots:
 
     def write(self, trial: optuna.Trial, slots: list[int], points: list[FrozenTrial]) -> int:
         return paths.write_points(
-            storage=trial.storage,
             optuna_study_id=study_id_of(trial.study),
             study_id=self.claim.study_id,
             trial_id=trial_id_of(trial),

@@ -394,7 +394,6 @@ def test_a_path_reserves_its_points_within_the_budget_but_not_max_parallel(db: D
     slots = [c.id for c in more]
     written = paths.write_points(
         db.engine,
-        storage=db.storage,
         optuna_study_id=optuna_id,
         study_id=row.id,
         trial_id=trial_id,

@@ -97,17 +97,11 @@ def test_private_methods_keep_their_signatures() -> None:
         "self",
         "study_id",
     ]
-    assert list(inspect.signature(RDBStorage._get_prepared_new_trial).parameters) == [
-        "self",
-        "study_id",
-        "template_trial",
-        "session",
-    ]
-    assert list(inspect.signature(om.StudyModel.find_or_raise_by_id).parameters) == [
-        "study_id",
-        "session",
-        "for_update",
-    ]
+    for model, method in (
+        (om.TrialValueModel, "value_to_stored_repr"),
+        (om.TrialIntermediateValueModel, "intermediate_value_to_stored_repr"),
+    ):
+        assert list(inspect.signature(getattr(model, method)).parameters) == ["value"]
     assert {"open_reader", "write", "remove"} <= set(dir(ArtifactStore))
 
 

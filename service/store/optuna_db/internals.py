@@ -5,8 +5,8 @@ checks every name, signature and column used here against the installed Optuna.
 - ``storage_of``, ``study_id_of``, ``trial_id_of``, ``engine_of``: what a ``Study`` or ``Trial``
   keeps privately (its storage, its row ids, the database under them).
 - ``trial_started_utc``, ``stale_trial_ids``, ``is_pareto_front``: private helpers it has.
-- ``add_finished_trials``: finished trials written by Optuna's own row writer inside the
-  caller's transaction (a λ path's points, with the release of their claims, in one commit).
+- ``add_finished_trials``: finished trials written as Optuna's rows inside the caller's
+  transaction (a λ path's points, with the release of their claims, in one commit).
 - ``OneStatementTrialWrites``: per-epoch reports and suggested parameters written in one SQL
   statement each. Optuna's RDBStorage writes an intermediate value as three statements in an
   ORM session (read the trial to check it is still running, look the step up, insert or update)
@@ -18,6 +18,7 @@ checks every name, signature and column used here against the installed Optuna.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -31,7 +32,7 @@ from optuna.storages._cached_storage import _CachedStorage
 from optuna.storages._rdb import models as _optuna_models
 from optuna.study._multi_objective import _is_pareto_front
 from optuna.trial import BaseTrial, FrozenTrial, TrialState
-from sqlalchemy import Engine, exists, literal, select
+from sqlalchemy import Engine, exists, func, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -84,30 +85,82 @@ def engine_of(study: optuna.Study) -> Engine:
     return storage.engine
 
 
-def _rdb(storage: BaseStorage) -> RDBStorage:
-    if isinstance(storage, _CachedStorage):
-        storage = storage._backend
-    if not isinstance(storage, RDBStorage):
-        raise TypeError(f"trials can be written in a transaction of a database only: {storage}")
-    return storage
-
-
-def add_finished_trials(
-    session: Session, storage: BaseStorage, study_id: int, trials: list[FrozenTrial]
-) -> list[int]:
+def add_finished_trials(session: Session, study_id: int, trials: list[FrozenTrial]) -> list[int]:
     """Write ``trials`` (finished, as ``optuna.trial.create_trial`` makes them) into the study
     in ``session``'s transaction, numbered after every trial before them → their trial ids.
 
-    Optuna's ``add_trials`` commits each trial on its own; this is its row writer with the
-    commit left to the caller, under the lock Optuna takes on the study's row to number trials
-    (a session on the same database as ``storage``, e.g. regtune's)."""
-    rdb = _rdb(storage)
-    om.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)
-    ids = []
+    The rows Optuna's own writer makes, in a handful of multi-row inserts: Optuna's
+    ``add_trials`` commits each trial on its own, and writes each attribute with a read and a
+    write. Numbering holds the lock Optuna takes on the study's row to number trials (a
+    session on the same database as the study's storage, e.g. regtune's)."""
+    if not trials:
+        return []
     for trial in trials:
         if not trial.state.is_finished():
             raise ValueError(f"only finished trials are written here, got {trial.state.name}")
-        ids.append(int(rdb._get_prepared_new_trial(study_id, trial, session).trial_id))
+    session.execute(
+        select(om.StudyModel.study_id).where(om.StudyModel.study_id == study_id).with_for_update()
+    )
+    trial_table = om.TrialModel
+    base = session.scalar(select(func.count()).where(trial_table.study_id == study_id)) or 0
+    rows = [
+        trial_table(
+            study_id=study_id,
+            number=base + k,
+            state=trial.state,
+            datetime_start=trial.datetime_start,
+            datetime_complete=trial.datetime_complete,
+        )
+        for k, trial in enumerate(trials)
+    ]
+    session.add_all(rows)
+    session.flush()
+    ids = [int(row.trial_id) for row in rows]
+    params: list[dict[str, Any]] = []
+    values: list[dict[str, Any]] = []
+    user: list[dict[str, Any]] = []
+    system: list[dict[str, Any]] = []
+    steps: list[dict[str, Any]] = []
+    for trial_id, trial in zip(ids, trials, strict=True):
+        for name, value in trial.params.items():
+            distribution = trial.distributions[name]
+            params.append(
+                {
+                    "trial_id": trial_id,
+                    "param_name": name,
+                    "param_value": distribution.to_internal_repr(value),
+                    "distribution_json": distributions.distribution_to_json(distribution),
+                }
+            )
+        for objective, value in enumerate(trial.values or []):
+            stored, kind = om.TrialValueModel.value_to_stored_repr(value)
+            values.append(
+                {"trial_id": trial_id, "objective": objective, "value": stored, "value_type": kind}
+            )
+        for rows_of, attrs in ((user, trial.user_attrs), (system, trial.system_attrs)):
+            rows_of.extend(
+                {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+                for key, value in attrs.items()
+            )
+        for step, value in trial.intermediate_values.items():
+            stored, kind = om.TrialIntermediateValueModel.intermediate_value_to_stored_repr(value)
+            steps.append(
+                {
+                    "trial_id": trial_id,
+                    "step": step,
+                    "intermediate_value": stored,
+                    "intermediate_value_type": kind,
+                }
+            )
+    for model, batch in (
+        (om.TrialParamModel, params),
+        (om.TrialValueModel, values),
+        (om.TrialUserAttributeModel, user),
+        (om.TrialSystemAttributeModel, system),
+        (om.TrialIntermediateValueModel, steps),
+    ):
+        if batch:
+            session.execute(insert(model), batch)
     return ids
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session
@@ -29,7 +28,6 @@ from service.store.tables import ClaimRow, StudyRow
 def write_points(
     engine: Engine | None = None,
     *,
-    storage: BaseStorage,
     optuna_study_id: int,
     study_id: str,
     trial_id: int,
@@ -46,26 +44,34 @@ def write_points(
     if len(points) > len(slots):
         raise ValueError(f"{len(points)} points need as many slots, got {len(slots)}")
     now = now or utcnow()
-    with transaction(engine) as session:
-        trials = om.TrialModel
-        state = session.scalar(
-            select(trials.state).where(trials.trial_id == trial_id).with_for_update()
-        )
-        if state != TrialState.RUNNING:
+    try:
+        with transaction(engine) as session:
+            held = sorted(session.scalars(_delete(session, slots)).all())  # the write lock first
+            trials = om.TrialModel
+            state = session.scalar(
+                select(trials.state).where(trials.trial_id == trial_id).with_for_update()
+            )
+            if state != TrialState.RUNNING:
+                raise _NotRunning
+            written = points[: len(held)]
+            for point, claim_id in zip(written, held, strict=False):
+                point.system_attrs[CLAIM_ATTR] = claim_id
+            add_finished_trials(session, optuna_study_id, written)
+            _released(session, study_id, len(held), now)
+    except _NotRunning:
+        with transaction(engine) as session:
             session.execute(
                 update(ClaimRow)
                 .where(among(session, ClaimRow.id, slots))
                 .values(worker_id=SWEPT)
                 .execution_options(synchronize_session=False)
             )
-            return 0
-        held = sorted(session.scalars(_delete(session, slots)).all())
-        written = points[: len(held)]
-        for point, claim_id in zip(written, held, strict=False):
-            point.system_attrs[CLAIM_ATTR] = claim_id
-        add_finished_trials(session, storage, optuna_study_id, written)
-        _released(session, study_id, len(held), now)
+        return 0
     return len(written)
+
+
+class _NotRunning(Exception):
+    """The path's trial was failed meanwhile: nothing is written (rolled back)."""
 
 
 def release(engine: Engine | None = None, *, study_id: str, slots: list[int]) -> int:
