@@ -256,52 +256,63 @@ def extend(
     runs under it (a λ path's further points), linked to that trial in the same transaction.
 
     A reserved slot counts against the budget (``n_reserved``), not against ``max_parallel``
-    or the tenant's cap, which bound the claims running at once: a path is one. Each is taken
-    by a conditional UPDATE, as a claim is; the link (``path_claim_key``) makes the sweep
-    treat every one as the trial's own: kept while it runs, given back (with no error counted)
-    once it failed and its retry is queued. They carry the first claim's time, so the trial
-    counts as started under each of them."""
+    or the tenant's cap, which bound the claims running at once: a path is one. All are taken
+    by one conditional UPDATE that re-checks the budget, as a claim is; the link
+    (``path_claim_key``) makes the sweep treat every one as the trial's own: kept while it
+    runs, given back (with no error counted) once it failed and its retry is queued. They carry
+    the first claim's time, so the trial counts as started under each of them."""
     if slots < 1:
         return []
     now = now or utcnow()
-    taken: list[Claim] = []
     with transaction(engine) as session:
         first = session.scalar(select(ClaimRow.claimed_at).where(ClaimRow.id == claim.id))
-        if first is None:
+        study = session.execute(
+            select(StudyRow.n_trials, StudyRow.n_done, StudyRow.n_running, StudyRow.n_reserved)
+            .where(StudyRow.id == claim.study_id)
+            .with_for_update()
+        ).first()
+        if first is None or study is None:
             return []
-        while len(taken) < slots:
-            won = session.execute(
-                update(StudyRow)
-                .where(StudyRow.id == claim.study_id, *_has_room(now))
-                .values(n_reserved=StudyRow.n_reserved + 1, n_claims=StudyRow.n_claims + 1)
-                .returning(StudyRow.n_claims)
-                .execution_options(synchronize_session=False)
-            ).first()
-            if won is None:
-                break
-            row = ClaimRow(
-                study_id=claim.study_id,
-                worker_id=worker_id,
-                seq=int(won[0]),
-                claimed_at=first,
-                reserved=True,
+        count = min(slots, study[0] - study[1] - study[2] - study[3])
+        if count < 1:
+            return []
+        won = session.execute(
+            update(StudyRow)
+            .where(
+                StudyRow.id == claim.study_id,
+                *_has_room(now),
+                StudyRow.n_done + StudyRow.n_running + StudyRow.n_reserved + count
+                <= StudyRow.n_trials,
             )
-            session.add(row)
-            session.flush()
-            taken.append(replace(claim, id=row.id, seq=row.seq))
-        if taken:
-            session.execute(
-                insert(om.TrialSystemAttributeModel),
-                [
-                    {
-                        "trial_id": trial_id,
-                        "key": path_claim_key(t.id),
-                        "value_json": json.dumps(t.id),
-                    }
-                    for t in taken
-                ],
-            )
-    return taken
+            .values(n_reserved=StudyRow.n_reserved + count, n_claims=StudyRow.n_claims + count)
+            .returning(StudyRow.n_claims)
+            .execution_options(synchronize_session=False)
+        ).first()
+        if won is None:  # the budget moved since the read: a shorter path next time
+            return []
+        last = int(won[0])
+        seqs = list(range(last - count + 1, last + 1))
+        rows = [
+            {
+                "study_id": claim.study_id,
+                "worker_id": worker_id,
+                "seq": seq,
+                "claimed_at": first,
+                "reserved": True,
+            }
+            for seq in seqs
+        ]
+        ids = session.scalars(
+            insert(ClaimRow).returning(ClaimRow.id, sort_by_parameter_order=True), rows
+        ).all()
+        session.execute(
+            insert(om.TrialSystemAttributeModel),
+            [
+                {"trial_id": trial_id, "key": path_claim_key(i), "value_json": json.dumps(i)}
+                for i in ids
+            ],
+        )
+    return [replace(claim, id=i, seq=seq) for i, seq in zip(ids, seqs, strict=True)]
 
 
 def finish(
