@@ -50,13 +50,23 @@ class PathSlots:
         )
         return [t.id for t in taken]
 
-    def write(self, trial: optuna.Trial, slots: list[int], points: list[FrozenTrial]) -> int:
+    def write(
+        self,
+        trial: optuna.Trial,
+        slots: list[int],
+        points: list[FrozenTrial],
+        *,
+        first: FrozenTrial | None = None,
+    ) -> int:
+        """The further ``points`` under ``slots``, and ``first``'s params and attributes on
+        ``trial``: one commit, every slot released."""
         return paths.write_points(
             optuna_study_id=study_id_of(trial.study),
             study_id=self.claim.study_id,
             trial_id=trial_id_of(trial),
             slots=slots,
             points=points,
+            first=first,
         )
 
     def release(self, slots: list[int]) -> int:
@@ -133,19 +143,13 @@ def run_path(
         return single(trial)
     try:
         points = solve(values, grid_for(spec, 1 + len(taken), trial))
-        first, rest = points[0], points[1:]
         distribution = lambda_distribution(spec)
-        trial.storage.set_trial_param(
-            trial_id_of(trial), LAMBDA, distribution.to_internal_repr(first.lam), distribution
-        )
-        further = [_frozen(trial, point, distribution) for point in rest]
+        first, *further = (_frozen(trial, point, distribution) for point in points)
+        del first.system_attrs[PATH_OF_ATTR]  # the path's own trial
         done, taken = taken, []
-        slots.write(trial, done, further)
-        for key, value in first.user_attrs.items():
-            trial.set_user_attr(key, value)
-        for key, bound in first.constraints.items():
-            trial.set_constraint(key, bound)
-        return first.values[0] if len(first.values) == 1 else first.values
+        slots.write(trial, done, further, first=first)
+        values_ = points[0].values
+        return values_[0] if len(values_) == 1 else values_
     finally:
         if taken:
             slots.release(taken)

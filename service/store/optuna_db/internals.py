@@ -5,8 +5,9 @@ checks every name, signature and column used here against the installed Optuna.
 - ``storage_of``, ``study_id_of``, ``trial_id_of``, ``engine_of``: what a ``Study`` or ``Trial``
   keeps privately (its storage, its row ids, the database under them).
 - ``trial_started_utc``, ``stale_trial_ids``, ``is_pareto_front``: private helpers it has.
-- ``add_finished_trials``: finished trials written as Optuna's rows inside the caller's
-  transaction (a λ path's points, with the release of their claims, in one commit).
+- ``add_finished_trials``, ``add_to_running_trial``: finished trials, and a running trial's
+  params and attributes, written as Optuna's rows inside the caller's transaction (a λ path's
+  points, with the release of their claims, in one commit).
 - ``OneStatementTrialWrites``: per-epoch reports and suggested parameters written in one SQL
   statement each. Optuna's RDBStorage writes an intermediate value as three statements in an
   ORM session (read the trial to check it is still running, look the step up, insert or update)
@@ -41,6 +42,7 @@ __all__ = [
     "ArtifactStore",
     "OneStatementTrialWrites",
     "add_finished_trials",
+    "add_to_running_trial",
     "engine_of",
     "is_pareto_front",
     "om",
@@ -162,6 +164,42 @@ def add_finished_trials(session: Session, study_id: int, trials: list[FrozenTria
         if batch:
             session.execute(insert(model), batch)
     return ids
+
+
+def add_to_running_trial(session: Session, trial_id: int, trial: FrozenTrial) -> None:
+    """Give the running trial ``trial_id`` the params and attributes of ``trial`` in
+    ``session``'s transaction (a λ path's first point: the rest of its points are written in
+    the same commit), attributes it has already replaced; its state and value are left to
+    Optuna's ``tell``."""
+    table: Any = DIALECTS[session.get_bind().dialect.name]
+    params = [
+        {
+            "trial_id": trial_id,
+            "param_name": name,
+            "param_value": trial.distributions[name].to_internal_repr(value),
+            "distribution_json": distributions.distribution_to_json(trial.distributions[name]),
+        }
+        for name, value in trial.params.items()
+    ]
+    if params:
+        session.execute(table(om.TrialParamModel).on_conflict_do_nothing(), params)
+    for model, attrs in (
+        (om.TrialUserAttributeModel, trial.user_attrs),
+        (om.TrialSystemAttributeModel, trial.system_attrs),
+    ):
+        if not attrs:
+            continue
+        statement = table(model)
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["trial_id", "key"],
+                set_={"value_json": statement.excluded.value_json},
+            ),
+            [
+                {"trial_id": trial_id, "key": k, "value_json": json.dumps(v)}
+                for k, v in attrs.items()
+            ],
+        )
 
 
 def trial_started_utc() -> Any:

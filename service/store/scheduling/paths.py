@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from service.store.clock import utcnow
 from service.store.db import among, transaction
 from service.store.optuna_db.attrs import CLAIM_ATTR
-from service.store.optuna_db.internals import add_finished_trials, om
+from service.store.optuna_db.internals import add_finished_trials, add_to_running_trial, om
 from service.store.scheduling.claims import SWEPT, monotonic_done, settle
 from service.store.tables import ClaimRow, StudyRow
 
@@ -33,11 +33,13 @@ def write_points(
     trial_id: int,
     slots: list[int],
     points: list[FrozenTrial],
+    first: FrozenTrial | None = None,
     now: datetime | None = None,
 ) -> int:
     """Write ``points`` under the path's further ``slots`` (claim ids) and release every one of
     those slots; → how many points were written.
 
+    ``first``: the params and attributes of the path's own trial, written in the same commit.
     Only as many points as slots are still held are written (a sweep may have released some);
     none if the path's own trial ``trial_id`` is no longer running (a sweep failed it: its slots
     then go to the sweep, which gives them back once the trial's retry is queued)."""
@@ -56,6 +58,8 @@ def write_points(
             written = points[: len(held)]
             for point, claim_id in zip(written, held, strict=False):
                 point.system_attrs[CLAIM_ATTR] = claim_id
+            if first is not None:
+                add_to_running_trial(session, trial_id, first)
             add_finished_trials(session, optuna_study_id, written)
             _released(session, study_id, len(held), now)
     except _NotRunning:
