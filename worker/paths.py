@@ -135,10 +135,9 @@ def run_path(
     points and release every slot in one transaction, and return the first point's value.
     With no further slot to be had (the budget's last trial, ``max_parallel`` reached) the
     trial runs as a single trial, λ from the sampler (``single``)."""
-    path = spec.training.lambda_path
-    assert path is not None, "run_path serves λ-path studies only"
+    assert spec.training.lambda_path is not None, "run_path serves λ-path studies only"
     values = suggest(trial, spec, skip=(LAMBDA,))
-    taken = slots.take(trial, path.points - 1)
+    taken = slots.take(trial, spec.path_points - 1)
     if not taken:
         return single(trial)
     try:

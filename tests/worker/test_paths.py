@@ -31,7 +31,7 @@ DEFINITION: dict[str, Any] = {
     "training": {"lambda_path": {"points": 8, "patience": None}},
     "validation": {"folds": 3},
     "sampler": {"type": "tpe", "seed": 0, "n_startup_trials": 5},
-    "budget": {"n_trials": 21, "max_parallel": 1},
+    "budget": {"n_trials": 68, "max_parallel": 1},
 }
 
 
@@ -61,24 +61,27 @@ def test_a_path_study_stores_exactly_its_budget_of_points_as_trials(apps: Apps) 
     api = apps()
     study_id = run_study(api, DEFINITION)
     study = api.get(f"/v1/studies/{study_id}").json()
-    assert study["status"] == "completed" and study["progress"]["done"] == 21, study
+    assert study["status"] == "completed" and study["progress"]["done"] == 68, study
     storage = optuna.storages.RDBStorage(f"sqlite:///{Apps.database_path(api)}")
     optuna_study = optuna.load_study(study_name=study["optuna_study_name"], storage=storage)
     trials = optuna_study.get_trials()
-    assert [t.state for t in trials] == [TrialState.COMPLETE] * 21
-    # paths of 8, 8 and 5 points (the budget's rest): each path's first point is its claim's
-    # trial, the others name it; every point has the study's distributions and its λ in range
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 68
+    # 8 paths of 8 points and one of 4 (the budget's rest): each path's first point is its
+    # claim's trial, the others name it; every point has the study's distributions, λ in range
     firsts = [t for t in trials if PATH_OF_ATTR not in t.system_attrs]
-    assert len(firsts) == 3
+    assert len(firsts) == 9
     for first in firsts:
         points = [first] + [t for t in trials if t.system_attrs.get(PATH_OF_ATTR) == first.number]
         lambdas = [t.params["lambda"] for t in points]
         assert lambdas == sorted(lambdas, reverse=True) and len(set(lambdas)) == len(points)
         assert {t.params["l1_ratio"] for t in points} == {first.params["l1_ratio"]}
-    assert sorted(
-        len([first] + [t for t in trials if t.system_attrs.get(PATH_OF_ATTR) == first.number])
-        for first in firsts
-    ) == [5, 8, 8]
+    assert (
+        sorted(
+            len([first] + [t for t in trials if t.system_attrs.get(PATH_OF_ATTR) == first.number])
+            for first in firsts
+        )
+        == [4] + [8] * 8
+    )
     for t in trials:
         assert t.distributions["lambda"] == FloatDistribution(1e-4, 10.0, log=True)
         assert 1e-4 <= t.params["lambda"] <= 10.0 and math.isfinite(t.value)
@@ -88,7 +91,7 @@ def test_a_path_study_stores_exactly_its_budget_of_points_as_trials(apps: Apps) 
         assert len(t.user_attrs["fold_values"]) == 3
     # the API pages and the best trial see every point
     page = api.get(f"/v1/studies/{study_id}/trials", params={"limit": 100}).json()
-    assert len(page["items"]) == 21
+    assert len(page["items"]) == 68
     best = min(trials, key=lambda t: t.value)
     assert study["best_trial"]["number"] == best.number
 
@@ -97,8 +100,8 @@ def test_a_path_study_stores_exactly_its_budget_of_points_as_trials(apps: Apps) 
     summaries = dashboard.get("/api/studies").json()["study_summaries"]
     sid = next(s["study_id"] for s in summaries if s["study_name"] == study["optuna_study_name"])
     detail = dashboard.get(f"/api/studies/{sid}", params={"after": 0}).json()
-    assert len(detail["trials"]) == 21
-    assert {t["number"] for t in detail["trials"]} == set(range(21))
+    assert len(detail["trials"]) == 68
+    assert {t["number"] for t in detail["trials"]} == set(range(68))
     assert all({p["name"] for p in t["params"]} == {"lambda", "l1_ratio"} for t in detail["trials"])
     storage.engine.dispose()
 
@@ -132,6 +135,26 @@ def test_paths_are_the_default_where_they_apply_and_can_be_turned_off(api: TestC
     ).json()
     minibatch = {**plain, "name": "mb", "training": {"solver": "minibatch"}}
     mb = api.post("/v1/studies", json=minibatch).json()
-    assert on["definition"]["training"]["lambda_path"] == {"points": 20, "patience": 5}
+    assert on["definition"]["training"]["lambda_path"] == {"points": 50, "patience": 10}
     assert off["definition"]["training"]["lambda_path"] is None
     assert mb["definition"]["training"]["lambda_path"] is None
+
+
+@pytest.mark.parametrize(
+    ("n_trials", "points", "expected"), [(30, 50, 3), (700, 50, 50), (8, 50, 2)]
+)
+def test_a_path_leaves_the_sampler_at_least_eight_choices_of_the_other_knobs(
+    n_trials: int, points: int, expected: int
+) -> None:
+    from service.spec.definition import StudySpec
+
+    spec = StudySpec.model_validate(
+        {
+            **DEFINITION,
+            "training": {"lambda_path": {"points": points}},
+            "budget": {"n_trials": n_trials},
+        }
+    )
+    assert spec.path_points == expected
+    off = StudySpec.model_validate({**DEFINITION, "training": {"lambda_path": None}})
+    assert off.path_points == 1
