@@ -216,9 +216,9 @@ def _point(spec: StudySpec, names: list[str], point: PathPoint) -> Point:
     if limit is not None:
         constraints["max_nonzero"] = float(result.n_nonzero - limit)
         attrs["feasible"] = result.n_nonzero <= limit
-    if len(names) > 1:
+    if len(names) > 1:  # Optuna records no learning curve of several objectives
         attrs["val_curve"] = result.curve
         values = [result.value, *(measures[name] for name in names[1:])]
-    else:
-        values = [result.value]
-    return Point(point.lam, values, attrs, constraints)
+        return Point(point.lam, values, attrs, constraints)
+    # a warm-started point's curve is the warm start's, not training's: its last value only
+    return Point(point.lam, [result.value], attrs, constraints, {result.epochs_run: result.value})

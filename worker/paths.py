@@ -82,6 +82,8 @@ class Point:
     """The objective value(s), as the single trial would return them."""
     user_attrs: dict[str, Any] = field(default_factory=dict)
     constraints: dict[str, float] = field(default_factory=dict)
+    curve: dict[int, float] = field(default_factory=dict)
+    """Reported values by epoch (Optuna's intermediate values)."""
 
 
 Solve = Callable[[dict[str, float], list[float]], list[Point]]
@@ -165,6 +167,7 @@ def _frozen(trial: optuna.Trial, point: Point, distribution: FloatDistribution) 
         user_attrs=point.user_attrs,
         system_attrs={PATH_OF_ATTR: trial.number},
         constraints=point.constraints or None,
+        intermediate_values=point.curve,
     )
 
 

@@ -89,6 +89,7 @@ def test_a_path_study_stores_exactly_its_budget_of_points_as_trials(apps: Apps) 
             t.user_attrs
         )
         assert len(t.user_attrs["fold_values"]) == 3
+        assert t.intermediate_values == {t.user_attrs["epochs_run"]: t.value}
     # the API pages and the best trial see every point
     page = api.get(f"/v1/studies/{study_id}/trials", params={"limit": 100}).json()
     assert len(page["items"]) == 68

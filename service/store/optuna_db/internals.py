@@ -167,7 +167,7 @@ def add_finished_trials(session: Session, study_id: int, trials: list[FrozenTria
 
 
 def add_to_running_trial(session: Session, trial_id: int, trial: FrozenTrial) -> None:
-    """Give the running trial ``trial_id`` the params and attributes of ``trial`` in
+    """Give the running trial ``trial_id`` the params, attributes and reports of ``trial`` in
     ``session``'s transaction (a λ path's first point: the rest of its points are written in
     the same commit), attributes it has already replaced; its state and value are left to
     Optuna's ``tell``."""
@@ -200,6 +200,19 @@ def add_to_running_trial(session: Session, trial_id: int, trial: FrozenTrial) ->
                 for k, v in attrs.items()
             ],
         )
+    steps = []
+    for step, value in trial.intermediate_values.items():
+        stored, kind = om.TrialIntermediateValueModel.intermediate_value_to_stored_repr(value)
+        steps.append(
+            {
+                "trial_id": trial_id,
+                "step": step,
+                "intermediate_value": stored,
+                "intermediate_value_type": kind,
+            }
+        )
+    if steps:
+        session.execute(table(om.TrialIntermediateValueModel).on_conflict_do_nothing(), steps)
 
 
 def trial_started_utc() -> Any:
