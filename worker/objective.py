@@ -207,7 +207,10 @@ def make_objective(
 
 
 def _point(spec: StudySpec, names: list[str], point: PathPoint) -> Point:
-    """A path's point as the trial at its λ records it (``record``, ``constrain``)."""
+    """A path's point as the trial at its λ records it (``record``, ``constrain``). What a
+    single trial writes once trained goes into ``Point.user_attrs`` / ``Point.system_attrs``
+    here instead: the path writes all its points in one commit (the report's coefficients
+    belong in ``system_attrs``, built as the single trial's writer builds them)."""
     result = point.result
     measures = {**result.val_metrics, **sparsity(result)}
     attrs = result_attrs(result) | {"n_inputs": measures["n_inputs"]}

@@ -84,6 +84,8 @@ class Point:
     constraints: dict[str, float] = field(default_factory=dict)
     curve: dict[int, float] = field(default_factory=dict)
     """Reported values by epoch (Optuna's intermediate values)."""
+    system_attrs: dict[str, Any] = field(default_factory=dict)
+    """What the trial at this λ keeps in its system attributes (e.g. its coefficients)."""
 
 
 Solve = Callable[[dict[str, float], list[float]], list[Point]]
@@ -165,7 +167,7 @@ def _frozen(trial: optuna.Trial, point: Point, distribution: FloatDistribution) 
         params=params,
         distributions={**trial.distributions, LAMBDA: distribution},
         user_attrs=point.user_attrs,
-        system_attrs={PATH_OF_ATTR: trial.number},
+        system_attrs={**point.system_attrs, PATH_OF_ATTR: trial.number},
         constraints=point.constraints or None,
         intermediate_values=point.curve,
     )
