@@ -438,5 +438,6 @@ def test_a_dead_paths_slots_are_kept_while_it_runs_and_freed_with_no_error_after
     final = _row(db, row.id)
     assert (final.n_running, final.n_reserved) == (0, 0)
     assert final.status == "failed" and final.n_errors == 1  # the one death, not four
+    assert final.optuna_study_id is not None
     states = [t.state.name for t in db.storage.get_all_trials(final.optuna_study_id)]
     assert states == ["FAIL"]
