@@ -22,7 +22,6 @@ after another:
 from __future__ import annotations
 
 import time
-import warnings
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from typing import Any
 import httpx
 
 from bench import harness
-from bench.quality import DATASETS, METRIC, _split, sklearn_model
+from bench.quality import DATASETS, METRIC, _split, run_sklearn, sklearn_model
 from bench.quality import definition as quality_definition
 from tests.support import wait_for
 
@@ -108,9 +107,8 @@ def throughput(client: httpx.Client, n_trials: int) -> list[dict[str, Any]]:
 
 def against_sklearn(client: httpx.Client, dataset: str, quick: bool, tmp: Path) -> dict[str, Any]:
     import pandas as pd
-    from sklearn.metrics import accuracy_score, r2_score
 
-    loaded, rest, test = _split(dataset, 0)
+    loaded, rest, _ = _split(dataset, 0)
     configurations = 40 if quick else sklearn_configurations(dataset, loaded.task, quick)
     frame = pd.DataFrame(loaded.X[rest], columns=loaded.feature_names)
     frame["target"] = loaded.y[rest]
@@ -125,26 +123,18 @@ def against_sklearn(client: httpx.Client, dataset: str, quick: bool, tmp: Path) 
     spec["dataset"] = {"id": uploaded.json()["id"]}
     found = run_study(client, spec, timeout=3600)
 
-    model = sklearn_model(dataset, loaded.task, quick)
-    began = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # convergence and API-transition warnings
-        model.fit(loaded.X[rest], loaded.y[rest])
-    sklearn_s = time.perf_counter() - began
-    predicted = model.predict(loaded.X[test])
-    regression = loaded.task == "regression"
-    score = r2_score if regression else accuracy_score
+    theirs = run_sklearn(dataset, 0, quick)
     metric = METRIC[loaded.task]
-    print(f"  {dataset}: regtune {found['wall_s']:.2f} s, sklearn {sklearn_s:.2f} s", flush=True)
+    print(f"  {dataset}: regtune {found['wall_s']:.2f} s, sklearn {theirs['wall_s']:.2f} s")
     return {
         "dataset": dataset,
         "configurations": configurations,
         "regtune_s": found["wall_s"],
-        "sklearn_s": sklearn_s,
-        "ratio": found["wall_s"] / sklearn_s,
+        "sklearn_s": theirs["wall_s"],
+        "ratio": found["wall_s"] / theirs["wall_s"],
         "metric": metric,
         "regtune_test": _metric(found["best_model"]["test_metrics"], metric),
-        "sklearn_test": float(score(loaded.y[test], predicted)),
+        "sklearn_test": theirs["test"],
     }
 
 

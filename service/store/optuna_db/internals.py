@@ -118,51 +118,12 @@ def add_finished_trials(session: Session, study_id: int, trials: list[FrozenTria
     session.add_all(rows)
     session.flush()
     ids = [int(row.trial_id) for row in rows]
-    params: list[dict[str, Any]] = []
-    values: list[dict[str, Any]] = []
-    user: list[dict[str, Any]] = []
-    system: list[dict[str, Any]] = []
-    steps: list[dict[str, Any]] = []
+    batches: dict[Any, list[dict[str, Any]]] = {}
     for trial_id, trial in zip(ids, trials, strict=True):
-        for name, value in trial.params.items():
-            distribution = trial.distributions[name]
-            params.append(
-                {
-                    "trial_id": trial_id,
-                    "param_name": name,
-                    "param_value": distribution.to_internal_repr(value),
-                    "distribution_json": distributions.distribution_to_json(distribution),
-                }
-            )
-        for objective, value in enumerate(trial.values or []):
-            stored, kind = om.TrialValueModel.value_to_stored_repr(value)
-            values.append(
-                {"trial_id": trial_id, "objective": objective, "value": stored, "value_type": kind}
-            )
-        for rows_of, attrs in ((user, trial.user_attrs), (system, trial.system_attrs)):
-            rows_of.extend(
-                {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
-                for key, value in attrs.items()
-            )
-        for step, value in trial.intermediate_values.items():
-            stored, kind = om.TrialIntermediateValueModel.intermediate_value_to_stored_repr(value)
-            steps.append(
-                {
-                    "trial_id": trial_id,
-                    "step": step,
-                    "intermediate_value": stored,
-                    "intermediate_value_type": kind,
-                }
-            )
-    for model, batch in (
-        (om.TrialParamModel, params),
-        (om.TrialValueModel, values),
-        (om.TrialUserAttributeModel, user),
-        (om.TrialSystemAttributeModel, system),
-        (om.TrialIntermediateValueModel, steps),
-    ):
-        if batch:
-            session.execute(insert(model), batch)
+        for model, found in _rows(trial_id, trial).items():
+            batches.setdefault(model, []).extend(found)
+    for model, batch in batches.items():
+        session.execute(insert(model), batch)
     return ids
 
 
@@ -171,48 +132,68 @@ def add_to_running_trial(session: Session, trial_id: int, trial: FrozenTrial) ->
     ``session``'s transaction (a λ path's first point: the rest of its points are written in
     the same commit), attributes it has already replaced; its state and value are left to
     Optuna's ``tell``."""
-    table: Any = DIALECTS[session.get_bind().dialect.name]
-    params = [
-        {
-            "trial_id": trial_id,
-            "param_name": name,
-            "param_value": trial.distributions[name].to_internal_repr(value),
-            "distribution_json": distributions.distribution_to_json(trial.distributions[name]),
-        }
-        for name, value in trial.params.items()
-    ]
-    if params:
-        session.execute(table(om.TrialParamModel).on_conflict_do_nothing(), params)
+    insert_into: Any = DIALECTS[session.get_bind().dialect.name]
+    for model, batch in _rows(trial_id, trial).items():
+        if model is om.TrialValueModel:
+            continue
+        statement = insert_into(model)
+        if model in (om.TrialUserAttributeModel, om.TrialSystemAttributeModel):
+            statement = statement.on_conflict_do_update(
+                index_elements=["trial_id", "key"],
+                set_={"value_json": statement.excluded.value_json},
+            )
+        else:
+            statement = statement.on_conflict_do_nothing()
+        session.execute(statement, batch)
+
+
+def _rows(trial_id: int, trial: FrozenTrial) -> dict[Any, list[dict[str, Any]]]:
+    """The rows of Optuna's tables that hold ``trial``'s params, values, attributes and
+    reports, by model (those it has none of left out)."""
+    rows: dict[Any, list[dict[str, Any]]] = {
+        om.TrialParamModel: [
+            {
+                "trial_id": trial_id,
+                "param_name": name,
+                "param_value": trial.distributions[name].to_internal_repr(value),
+                "distribution_json": distributions.distribution_to_json(trial.distributions[name]),
+            }
+            for name, value in trial.params.items()
+        ],
+        om.TrialValueModel: [
+            dict(
+                zip(
+                    ("value", "value_type"),
+                    om.TrialValueModel.value_to_stored_repr(value),
+                    strict=True,
+                ),
+                trial_id=trial_id,
+                objective=objective,
+            )
+            for objective, value in enumerate(trial.values or [])
+        ],
+        om.TrialIntermediateValueModel: [
+            dict(
+                zip(
+                    ("intermediate_value", "intermediate_value_type"),
+                    om.TrialIntermediateValueModel.intermediate_value_to_stored_repr(value),
+                    strict=True,
+                ),
+                trial_id=trial_id,
+                step=step,
+            )
+            for step, value in trial.intermediate_values.items()
+        ],
+    }
     for model, attrs in (
         (om.TrialUserAttributeModel, trial.user_attrs),
         (om.TrialSystemAttributeModel, trial.system_attrs),
     ):
-        if not attrs:
-            continue
-        statement = table(model)
-        session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["trial_id", "key"],
-                set_={"value_json": statement.excluded.value_json},
-            ),
-            [
-                {"trial_id": trial_id, "key": k, "value_json": json.dumps(v)}
-                for k, v in attrs.items()
-            ],
-        )
-    steps = []
-    for step, value in trial.intermediate_values.items():
-        stored, kind = om.TrialIntermediateValueModel.intermediate_value_to_stored_repr(value)
-        steps.append(
-            {
-                "trial_id": trial_id,
-                "step": step,
-                "intermediate_value": stored,
-                "intermediate_value_type": kind,
-            }
-        )
-    if steps:
-        session.execute(table(om.TrialIntermediateValueModel).on_conflict_do_nothing(), steps)
+        rows[model] = [
+            {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+            for key, value in attrs.items()
+        ]
+    return {model: found for model, found in rows.items() if found}
 
 
 def trial_started_utc() -> Any:
