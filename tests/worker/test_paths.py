@@ -3,10 +3,7 @@ optuna-dashboard's API, with the exact solver on real data."""
 
 from __future__ import annotations
 
-import contextvars
 import math
-import threading
-import time
 from typing import Any
 
 import httpx
@@ -18,7 +15,7 @@ from optuna.trial import TrialState
 from optuna_dashboard import wsgi
 
 from service.store.optuna_db.attrs import PATH_OF_ATTR
-from tests.inprocess import Apps
+from tests.inprocess import Apps, run_to_the_end
 
 DEFINITION: dict[str, Any] = {
     "name": "paths",
@@ -35,32 +32,12 @@ DEFINITION: dict[str, Any] = {
 }
 
 
-def run_study(api: TestClient, definition: dict[str, Any], *, timeout: float = 120) -> str:
-    """Create the study, run a worker in this process until it has ended → the study's id."""
-    from worker.loop import Worker
-
-    created = api.post("/v1/studies", json=definition)
-    assert created.status_code == 201, created.text
-    study_id: str = created.json()["id"]
-    worker = Worker()
-    thread = threading.Thread(target=contextvars.copy_context().run, args=(worker.run,))
-    thread.start()
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            if api.get(f"/v1/studies/{study_id}").json()["status"] not in ("queued", "running"):
-                return study_id
-            time.sleep(0.1)
-        raise AssertionError(f"study {study_id} did not end in {timeout} s")
-    finally:
-        worker.stopping.set()
-        thread.join(timeout=60)
-
-
 def test_a_path_study_stores_exactly_its_budget_of_points_as_trials(apps: Apps) -> None:
     api = apps()
-    study_id = run_study(api, DEFINITION)
-    study = api.get(f"/v1/studies/{study_id}").json()
+    created = api.post("/v1/studies", json=DEFINITION)
+    assert created.status_code == 201, created.text
+    study_id = created.json()["id"]
+    study = run_to_the_end(api, study_id, timeout=300)
     assert study["status"] == "completed" and study["progress"]["done"] == 68, study
     storage = optuna.storages.RDBStorage(f"sqlite:///{Apps.database_path(api)}")
     optuna_study = optuna.load_study(study_name=study["optuna_study_name"], storage=storage)
