@@ -73,6 +73,9 @@ def test_a_path_study_stores_exactly_its_budget_of_points_as_trials(apps: Apps) 
     assert len(page["items"]) == 68
     best = min(trials, key=lambda t: float(t.value or math.inf))
     assert study["best_trial"]["number"] == best.number
+    assert study["best_model"] is not None
+    report = api.get(study["report_url"])
+    assert report.status_code == 200 and "Optimization history" in report.text
 
     # optuna-dashboard lists the points like any trial
     dashboard = httpx.Client(transport=httpx.WSGITransport(app=wsgi(storage)), base_url="http://d")
