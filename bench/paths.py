@@ -1,6 +1,11 @@
 """λ-path trials: configurations per second, and regtune against scikit-learn's CV estimators.
 
-Everything runs on one ``regtune serve --workers 2`` (SQLite), studies submitted over HTTP one
+0. **CPU seconds per configuration** (what load does not change): the diabetes study below run
+   by one worker in this process on a SQLite file, with one trial per claim and with paths of
+   10, 20 and 50 points, 400 configurations each (claims, solves, writes and the best model's
+   refit all counted).
+
+The rest runs on one ``regtune serve --workers 2`` (SQLite), studies submitted over HTTP one
 after another:
 
 1. **Throughput, side by side**: the same linear study (diabetes, 5-fold CV, TPE, ``--trials``
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +144,63 @@ def against_sklearn(client: httpx.Client, dataset: str, quick: bool, tmp: Path) 
     }
 
 
+def cpu_per_configuration(
+    n_trials: int, points: list[int | None], tmp: Path
+) -> list[dict[str, Any]]:
+    """CPU seconds per configuration of the diabetes study, one worker in this process (claims,
+    solves, writes, the best model's refit): a figure the machine's load does not change."""
+    import threading
+
+    import optuna
+
+    from service.spec.definition import StudySpec, resolve_task
+    from service.store.migrate import upgrade
+    from service.store.repos.studies import create_study
+    from worker.loop import Worker
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = harness.fresh_database("sqlite", tmp, None, "cpu")
+    harness.use_database(url)
+    upgrade(url)
+    rows: list[dict[str, Any]] = []
+    for n, length in [(4, None), *((n_trials, p) for p in points)]:  # a warm-up first
+        spec = study("diabetes", n, name=f"cpu-{length}-{n}", paths=length is not None)
+        if length is not None:
+            spec["training"] = {"lambda_path": {"points": length}}
+        row = create_study(resolve_task(StudySpec.model_validate(spec)))
+        worker = Worker()
+        began = time.process_time()
+        thread = threading.Thread(target=worker.run)
+        thread.start()
+        wait_for(partial(_ended, str(row.id)), timeout=3600, interval=0.05, what=spec["name"])
+        worker.stopping.set()
+        thread.join()
+        seconds = time.process_time() - began
+        if n == n_trials:
+            rows.append(
+                {
+                    "study": f"paths of {length} points" if length else "one trial per claim",
+                    "configurations": n,
+                    "cpu_s": seconds,
+                    "cpu_s_per_configuration": seconds / n,
+                }
+            )
+            print(f"  {rows[-1]['study']}: {seconds:.2f} CPU s", flush=True)
+    single = next(r for r in rows if r["study"] == "one trial per claim")
+    for r in rows:
+        r["ratio"] = single["cpu_s_per_configuration"] / r["cpu_s_per_configuration"]
+    return rows
+
+
+def _ended(study_id: str) -> bool:
+    from service.store.db import transaction
+    from service.store.tables import StudyRow
+
+    with transaction() as session:
+        row = session.get(StudyRow, study_id)
+        return row is not None and row.status not in ("queued", "running")
+
+
 def _metric(metrics: dict[str, Any], name: str) -> float | None:
     found = metrics.get(name, metrics.get(f"test_{name}"))
     return None if found is None else float(found)
@@ -145,6 +208,8 @@ def _metric(metrics: dict[str, Any], name: str) -> float | None:
 
 def measure(quick: bool, n_trials: int, datasets: list[str]) -> dict[str, Any]:
     with harness.scratch("paths") as tmp:
+        lengths: list[int | None] = [None, 5] if quick else [None, 10, 20, 50]
+        cpu = cpu_per_configuration(40 if quick else 400, lengths, tmp)
         url = harness.fresh_database("sqlite", tmp, None, "paths")
         env = {"REGTUNE_ARTIFACT_DIR": str(tmp / "artifacts"), "REGTUNE_POLL_MAX": "0.2"}
         with harness.Service(url, tmp, **env) as service:
@@ -152,10 +217,23 @@ def measure(quick: bool, n_trials: int, datasets: list[str]) -> dict[str, Any]:
             with httpx.Client(base_url=service.url, timeout=60) as client:
                 rates = throughput(client, n_trials)
                 versus = [against_sklearn(client, d, quick, tmp) for d in datasets]
-    return {"throughput": rates, "sklearn": versus}
+    return {"cpu": cpu, "throughput": rates, "sklearn": versus}
 
 
 def summarize(result: dict[str, Any]) -> str:
+    cpu = harness.table(
+        [
+            "study (diabetes, 5-fold, one worker in process)",
+            "configurations",
+            "CPU s",
+            "CPU s per configuration",
+            "vs one trial per claim",
+        ],
+        [
+            [r["study"], r["configurations"], r["cpu_s"], r["cpu_s_per_configuration"], r["ratio"]]
+            for r in result["cpu"]
+        ],
+    )
     rates = harness.table(
         ["study (diabetes, 5-fold)", "configurations", "seconds", "configurations/s", "ratio"],
         [
@@ -188,7 +266,7 @@ def summarize(result: dict[str, Any]) -> str:
             for r in result["sklearn"]
         ],
     )
-    return f"{rates}\n\n{versus}"
+    return f"{cpu}\n\n{rates}\n\n{versus}"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -57,6 +57,8 @@ def test_quality_smoke(tmp_path: Path, processes: Processes) -> None:
 def test_paths_smoke(tmp_path: Path, processes: Processes) -> None:
     stdout, result = _quick(processes, "paths", tmp_path)
     assert "| study (diabetes, 5-fold) |" in stdout
+    single_cpu, path_cpu = result["cpu"]
+    assert single_cpu["ratio"] == 1 and path_cpu["cpu_s_per_configuration"] > 0
     paths, single = result["throughput"]
     assert paths["configurations"] == single["configurations"] == 40
     assert paths["ratio"] == paths["per_s"] / single["per_s"] > 0
