@@ -180,13 +180,22 @@ class Service:
         """The API (``extra``: its options); returns once it is ready. Workers start after it:
         started together, their migrations and the API's wait on each other's locks."""
         self._spawn("api", "api", "--port", str(self.port), *extra)
+        return self._ready("the API")
+
+    def _ready(self, what: str) -> Service:
         wait_for(
             lambda: httpx.get(f"{self.url}/readyz", timeout=5).status_code == 200,
             timeout=120,
             interval=0.1,
-            what="the API to be ready",
+            what=f"{what} to be ready",
         )
         return self
+
+    def start_serve(self, *, workers: int) -> Service:
+        """``regtune serve``: one API process and ``workers`` workers, as a user runs it."""
+        port, n = str(self.port), str(workers)
+        self._spawn("serve", "serve", "--port", port, "--workers", n, "--api-workers", "1")
+        return self._ready("regtune serve")
 
     def start_workers(self, n: int) -> Service:
         for _ in range(n):

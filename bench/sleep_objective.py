@@ -20,6 +20,7 @@ import optuna
 from service.settings import get_settings
 from service.spec.definition import StudySpec
 from service.spec.space import Choices, Range
+from worker.paths import PathSlots, Point, run_path
 from worker.search import StopCheck, suggest
 
 TARGET = 0.3
@@ -41,9 +42,15 @@ def score(spec: StudySpec, values: dict[str, float]) -> float:
 
 
 def make_objective(
-    spec: StudySpec, *, stop_check: StopCheck, trial_seconds: float | None = None
-) -> Callable[[optuna.Trial], float]:
-    """An objective that sleeps ``trial_seconds`` (default: the setting) over the epochs."""
+    spec: StudySpec,
+    *,
+    stop_check: StopCheck,
+    trial_seconds: float | None = None,
+    slots: PathSlots | None = None,
+) -> Callable[[optuna.Trial], float | list[float]]:
+    """An objective that sleeps ``trial_seconds`` (default: the setting) over the epochs; with
+    ``slots`` and ``training.lambda_path``, over a λ path's points instead, each point its own
+    trial (``worker.paths``: the path protocol runs for real, only the solver sleeps)."""
     seconds = get_settings().sleep_trial_seconds if trial_seconds is None else trial_seconds
     if seconds < 0:
         raise ValueError(f"trial_seconds must be ≥ 0, got {seconds=}")
@@ -60,4 +67,18 @@ def make_objective(
                 raise optuna.TrialPruned(f"pruned at epoch {epoch}")
         return value
 
-    return objective
+    if slots is None or spec.training.lambda_path is None:
+        return objective
+
+    def solve(values: dict[str, float], lambdas: list[float]) -> list[Point]:
+        points = []
+        for lam in lambdas:
+            time.sleep(seconds / len(lambdas))
+            stop_check()
+            points.append(Point(lam, [score(spec, {**values, "lambda": lam})]))
+        return points
+
+    def path_objective(trial: optuna.Trial) -> float | list[float]:
+        return run_path(trial, spec, slots=slots, solve=solve, single=objective)
+
+    return path_objective

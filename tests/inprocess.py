@@ -3,7 +3,10 @@ FastAPI's ``TestClient`` (no uvicorn, no socket, no other process)."""
 
 from __future__ import annotations
 
+import contextvars
 import sqlite3
+import threading
+import time
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -90,3 +93,25 @@ class Apps:
         from service.settings import get_settings
 
         return Path(get_settings().database_url.removeprefix("sqlite:///"))
+
+
+def run_to_the_end(api: TestClient, study_id: str, *, timeout: float = 600) -> dict[str, Any]:
+    """A worker in this process (in a context of its own) until the study has ended and its
+    best model is saved."""
+    from worker.loop import Worker
+
+    worker = Worker()
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(worker.run,))
+    thread.start()
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            study: dict[str, Any] = api.get(f"/v1/studies/{study_id}").json()
+            ended = study["status"] not in ("queued", "running")
+            if ended and (study["best_model"] is not None or study["status"] != "completed"):
+                return study
+            time.sleep(0.5)
+        raise AssertionError(f"study {study_id} did not end in {timeout} s: {study}")
+    finally:
+        worker.stopping.set()
+        thread.join(timeout=60)

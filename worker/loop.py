@@ -298,6 +298,7 @@ class Worker:
         Stopping, a lost slot and a database error mid-trial all hand the trial back (FAIL, with
         a WAITING copy of its parameters); none of them counts against the study's error budget.
         """
+        from worker import paths
         from worker.policies import make_pruner, make_sampler
 
         if self.stopping.is_set():
@@ -316,7 +317,12 @@ class Worker:
             spec = self._definition(claim)
             study.sampler = make_sampler(spec, claim_seq=claim.seq)
             study.pruner = make_pruner(spec)
-            objective = self.objective_factory()(spec, stop_check=self._stop_check(claim))
+            objective = paths.build_objective(
+                self.objective_factory(),
+                spec,
+                stop_check=self._stop_check(claim),
+                slots=paths.PathSlots(claim, self.id),
+            )
         except Exception as exc:
             log.exception("study %s cannot run", claim.study_id)
             return self._record_failure(study, exc)

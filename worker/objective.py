@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import optuna
+from cachetools import LRUCache
 
 from service.settings import get_settings
 from service.spec.definition import StudySpec
 from service.spec.objective import objective_names
 from service.store.optuna_db.internals import trial_id_of
 from worker import data
-from worker.coefficients import linear_weights, record_coefficients
+from worker.coefficients import coefficient_attrs, linear_weights, record_coefficients
 from worker.models import count_nonzero, nonzero_inputs
+from worker.paths import PathSlots, Point, run_path
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 from worker.search import StopCheck, suggest
 from worker.trainers import fit
 from worker.trainers.config import EarlyStop, ExactOptions, TrainConfig
+from worker.trainers.exact import WarmStarts
+from worker.trainers.path import PathPoint, train_path
 from worker.trainers.result import TrainResult
 
 
@@ -77,6 +83,12 @@ def n_outputs(splits: data.Splits) -> int:
 
 
 def record(trial: optuna.Trial, result: TrainResult) -> None:
+    for key, value in result_attrs(result).items():
+        trial.set_user_attr(key, value)
+
+
+def result_attrs(result: TrainResult) -> dict[str, Any]:
+    """The user attributes a trial's training leaves (the API and the dashboard show them)."""
     attrs: dict[str, Any] = {
         "n_nonzero": result.n_nonzero,
         "n_weights": result.n_weights,
@@ -93,8 +105,7 @@ def record(trial: optuna.Trial, result: TrainResult) -> None:
     attrs.update(result.test_metrics)
     if result.fold_values:
         attrs["fold_values"] = [round(v, 8) for v in result.fold_values]
-    for key, value in attrs.items():
-        trial.set_user_attr(key, value)
+    return attrs
 
 
 def sparsity(result: TrainResult) -> dict[str, float]:
@@ -114,9 +125,27 @@ def constrain(trial: optuna.Trial, spec: StudySpec, result: TrainResult) -> None
     trial.set_user_attr("feasible", result.n_nonzero <= limit)
 
 
+STUDIES_WARM = 32
+"""Studies whose solutions a worker keeps as warm starts."""
+_warm: LRUCache[str, WarmStarts] = LRUCache(maxsize=STUDIES_WARM)
+
+
+def warm_starts(spec: StudySpec) -> WarmStarts:
+    """This process's solved configurations of the study: the same definition, so the same
+    folds (``prepare`` is deterministic) and the same task."""
+    key = hashlib.sha256(json.dumps(spec.to_stored(), sort_keys=True).encode()).hexdigest()
+    found = _warm.get(key)
+    if found is None:
+        found = _warm[key] = WarmStarts()
+    return found
+
+
 def make_objective(
-    spec: StudySpec, *, stop_check: StopCheck
+    spec: StudySpec, *, stop_check: StopCheck, slots: PathSlots | None = None
 ) -> Callable[[optuna.Trial], float | list[float]]:
+    """The study's objective; with ``slots`` (lent by the loop) and ``training.lambda_path``
+    set, each trial solves a λ path and stores its further points as trials
+    (``worker.paths``)."""
     import torch
 
     torch.set_num_threads(get_settings().torch_threads)  # REGTUNE_TORCH_THREADS per worker
@@ -124,6 +153,7 @@ def make_objective(
     names = objective_names(spec)
     multi = len(names) > 1
     linear = spec.model.kind == "linear"
+    warm = warm_starts(spec) if spec.solver == "exact" else None
 
     def objective(trial: optuna.Trial) -> float | list[float]:
         values = suggest(trial, spec)
@@ -137,7 +167,10 @@ def make_objective(
             stop_check()
             return trial.should_prune()
 
-        result = fit(config, splits.folds, on_epoch, stop=stop_check)
+        start = None if warm is None else warm.nearest(config.lam, config.l1_ratio)
+        result = fit(config, splits.folds, on_epoch, warm_start=start, stop=stop_check)
+        if warm is not None and result.converged:
+            warm.add(config.lam, config.l1_ratio, result.states)
         record(trial, result)
         if linear:  # the report's coefficient path
             weights = linear_weights(result.models)
@@ -153,4 +186,49 @@ def make_objective(
             return [result.value, *(measures[name] for name in names[1:])]
         return result.value
 
-    return objective
+    if slots is None or spec.training.lambda_path is None:
+        return objective
+    path = spec.training.lambda_path
+    assert warm is not None, "paths run under the exact solver"
+
+    def solve(values: dict[str, float], lambdas: list[float]) -> list[Point]:
+        config = train_config(spec, {**values, "lambda": lambdas[0]}, n_out=n_outputs(splits))
+        found = train_path(
+            config,
+            splits.folds,
+            lambdas,
+            patience=path.patience,
+            warm_start=warm.nearest(lambdas[0], config.l1_ratio),
+            stop=stop_check,
+        )
+        for point in found:
+            if point.result.converged:
+                warm.add(point.lam, config.l1_ratio, point.result.states)
+        return [_point(spec, names, point, splits.feature_names) for point in found]
+
+    def path_objective(trial: optuna.Trial) -> float | list[float]:
+        return run_path(trial, spec, slots=slots, solve=solve, single=objective)
+
+    return path_objective
+
+
+def _point(spec: StudySpec, names: list[str], point: PathPoint, inputs: list[str]) -> Point:
+    """A path's point as the trial at its λ records it (``record``, ``constrain``, the report's
+    coefficients). What a single trial writes once trained goes into ``Point.user_attrs`` /
+    ``Point.system_attrs`` here instead: the path writes all its points in one commit."""
+    result = point.result
+    coefficients = coefficient_attrs(linear_weights(result.models), inputs)
+    measures = {**result.val_metrics, **sparsity(result)}
+    attrs = result_attrs(result) | {"n_inputs": measures["n_inputs"]}
+    constraints: dict[str, float] = {}
+    limit = spec.objective.max_nonzero
+    if limit is not None:
+        constraints["max_nonzero"] = float(result.n_nonzero - limit)
+        attrs["feasible"] = result.n_nonzero <= limit
+    if len(names) > 1:  # Optuna records no learning curve of several objectives
+        attrs["val_curve"] = result.curve
+        values = [result.value, *(measures[name] for name in names[1:])]
+        return Point(point.lam, values, attrs, constraints, system_attrs=coefficients)
+    # a warm-started point's curve is the warm start's, not training's: its last value only
+    curve = {result.epochs_run: result.value}
+    return Point(point.lam, [result.value], attrs, constraints, curve, coefficients)

@@ -6,7 +6,7 @@ loading torch, scikit-learn or the data; the default objective (``worker.objecti
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import optuna
@@ -20,9 +20,15 @@ ObjectiveFactory = Callable[..., Callable[[optuna.Trial], Any]]
 """``factory(spec, *, stop_check)`` → an Optuna objective; ``make_objective`` is the default."""
 
 
-def suggest(trial: optuna.Trial, spec: StudySpec) -> dict[str, float]:
+def suggest(
+    trial: optuna.Trial, spec: StudySpec, *, skip: Collection[str] = ()
+) -> dict[str, float]:
+    """The trial's value of every knob; the knobs in ``skip`` are left out (a λ path asks the
+    sampler for every knob but λ)."""
     values: dict[str, float] = {}
     for name, param in spec.search_space.items():
+        if name in skip:
+            continue
         if isinstance(param, Fixed):
             values[name] = param.value
         elif isinstance(param, Choices) and KNOBS[name].boolean:

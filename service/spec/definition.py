@@ -120,6 +120,39 @@ class EarlyStopping(Strict):
     restore_best: bool = True
 
 
+PATH_POINTS = 50
+"""λ points per path by default: CPU seconds per configuration of a 5-fold diabetes study,
+measured in one worker process, fall from 0.0093 (10 points) to 0.0065 (20), 0.0036 (50) and
+0.0031 (100), against 0.088 with one trial per claim (README, "Regularization paths")."""
+MIN_PATHS = 8
+"""A path takes at most ``n_trials / MIN_PATHS`` points (and at least 2), so that the sampler
+chooses the other knobs (``l1_ratio``, noise, dropout) at least this many times in a study."""
+PATH_SAMPLERS = ("tpe", "random", "gp", "qmc")
+"""Samplers that learn from (or ignore) every finished trial: a path's points are trials they
+did not propose. The grid sampler walks its own λ values, and CMA-ES and NSGA-II learn only from
+the trials of their own generations, so they run one trial per claim."""
+
+
+class LambdaPath(Strict):
+    """Regularization-path trials (``model.kind: linear``, exact solver, λ a range): one claim
+    solves ``points`` values of λ, log-spaced over its range, largest first, warm-started, for
+    one choice of the other knobs, and stores each as its own trial."""
+
+    points: int = Field(
+        default=PATH_POINTS,
+        ge=2,
+        le=200,
+        description="λ values solved (and trials stored) per path",
+    )
+    patience: int | None = Field(
+        default=10,
+        ge=1,
+        le=200,
+        description="stop a path after this many λ values without a better validation metric "
+        "(null: always solve every point)",
+    )
+
+
 class Training(Strict):
     solver: Solver | None = Field(
         default=None,
@@ -138,6 +171,11 @@ class Training(Strict):
     momentum: float = Field(default=0.0, ge=0, lt=1)
     early_stopping: EarlyStopping | None = Field(default_factory=EarlyStopping)
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    lambda_path: LambdaPath | None = Field(
+        default_factory=LambdaPath,
+        description="λ-path trials, the default where they apply (linear model, exact solver, "
+        "lambda a range, sampler tpe, random, gp or qmc); null: one trial per claim",
+    )
 
     @field_validator("batch_size")
     @classmethod
@@ -277,6 +315,43 @@ class StudySpec(Strict):
                     name,
                 )
         return self
+
+    @model_validator(mode="after")
+    def _path(self) -> StudySpec:
+        """Paths where they apply; asked for where they cannot, an error saying why."""
+        training = self.training
+        if training.lambda_path is None:
+            return self
+        reason = self._no_path_because()
+        if reason is None:
+            return self
+        if "lambda_path" in training.model_fields_set:
+            raise field_error(
+                ("training", "lambda_path"),
+                f"λ paths need {reason}: give training.lambda_path null",
+                None,
+            )
+        training.lambda_path = None
+        return self
+
+    def _no_path_because(self) -> str | None:
+        if self.solver != "exact":
+            return f"the exact solver, got training.solver {self.solver}"
+        if not isinstance(self.search_space.lambda_, Range):
+            return "search_space.lambda to be a range {low, high}"
+        if self.search_space.lambda_.step is not None:
+            return "a continuous lambda range (no step)"
+        if self.sampler.type not in PATH_SAMPLERS:
+            return f"a sampler among {', '.join(PATH_SAMPLERS)}, got {self.sampler.type}"
+        return None
+
+    @property
+    def path_points(self) -> int:
+        """Trials one claim may run: a path's points (at most ``n_trials / MIN_PATHS``), or 1."""
+        path = self.training.lambda_path
+        if path is None:
+            return 1
+        return max(2, min(path.points, self.budget.n_trials // MIN_PATHS))
 
     @model_validator(mode="after")
     def _consistent(self) -> StudySpec:

@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column
 
 
@@ -28,6 +39,8 @@ class StudyRow(Base):
     n_trials: Mapped[int] = mapped_column(Integer)
     max_parallel: Mapped[int] = mapped_column(Integer)
     n_running: Mapped[int] = mapped_column(Integer, default=0)
+    n_reserved: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Slots λ paths hold for their further points: budget, not parallelism (migration 0004)."""
     n_done: Mapped[int] = mapped_column(Integer, default=0)
     max_retries: Mapped[int] = mapped_column(Integer, default=2)
     n_claims: Mapped[int] = mapped_column(Integer, default=0)
@@ -73,6 +86,8 @@ class ClaimRow(Base):
     worker_id: Mapped[str] = mapped_column(String(64), index=True)
     seq: Mapped[int] = mapped_column(Integer)
     claimed_at: Mapped[datetime] = mapped_column(DateTime)
+    reserved: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """A λ path's further point (counted in the study's ``n_reserved``, not ``n_running``)."""
 
 
 class DatasetRow(Base):

@@ -52,3 +52,16 @@ def test_quality_smoke(tmp_path: Path, processes: Processes) -> None:
     assert rows["diabetes"]["sklearn"] > 0.2  # ElasticNetCV's test R²
     assert 0 < rows["sparse"]["sklearn_recall"] <= 1 and "regtune_precision" in rows["sparse"]
     assert {r["seed"] for r in result["runs"]} == {0, 1}
+
+
+def test_paths_smoke(tmp_path: Path, processes: Processes) -> None:
+    stdout, result = _quick(processes, "paths", tmp_path)
+    assert "| study (diabetes, 5-fold) |" in stdout
+    single_cpu, path_cpu = result["cpu"]
+    assert single_cpu["ratio"] == 1 and path_cpu["cpu_s_per_configuration"] > 0
+    paths, single = result["throughput"]
+    assert paths["configurations"] == single["configurations"] == 40
+    assert paths["ratio"] == paths["per_s"] / single["per_s"] > 0
+    (diabetes,) = result["sklearn"]
+    assert diabetes["configurations"] == 40 and diabetes["regtune_s"] > 0
+    assert -1 <= diabetes["regtune_test"] <= 1 and -1 <= diabetes["sklearn_test"] <= 1

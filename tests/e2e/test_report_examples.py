@@ -5,20 +5,16 @@ draws in headless Chromium with no console error; a linear study's path marks th
 
 from __future__ import annotations
 
-import contextvars
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from fastapi.testclient import TestClient
 from playwright.sync_api import BrowserContext
 
 from tests.e2e.test_dashboard_browser import ARTIFACTS
 from tests.e2e.test_report_browser import browser
-from tests.inprocess import Apps
+from tests.inprocess import Apps, run_to_the_end
 from tests.support import ROOT
 
 __all__ = ["browser"]  # the offline Chromium fixture
@@ -32,28 +28,6 @@ def tiny(path: Path) -> dict[str, Any]:
     if "max_epochs" in definition.get("training", {}):
         definition["training"]["max_epochs"] = 6
     return definition
-
-
-def run_to_the_end(api: TestClient, study_id: str, *, timeout: float = 600) -> dict[str, Any]:
-    """A worker in this process (in a context of its own) until the study has ended and its
-    best model is saved."""
-    from worker.loop import Worker
-
-    worker = Worker()
-    thread = threading.Thread(target=contextvars.copy_context().run, args=(worker.run,))
-    thread.start()
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            study: dict[str, Any] = api.get(f"/v1/studies/{study_id}").json()
-            ended = study["status"] not in ("queued", "running")
-            if ended and (study["best_model"] is not None or study["status"] != "completed"):
-                return study
-            time.sleep(0.5)
-        raise AssertionError(f"study {study_id} did not end in {timeout} s: {study}")
-    finally:
-        worker.stopping.set()
-        thread.join(timeout=60)
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])

@@ -26,7 +26,7 @@ from service.store.db import make_engine, transaction
 from service.store.migrate import upgrade
 from service.store.optuna_db.internals import om, trial_id_of
 from service.store.repos.studies import create_study
-from service.store.scheduling import claims
+from service.store.scheduling import claims, paths
 from service.store.scheduling import workers as workers
 from service.store.scheduling.claims import Claim, claim, finish, release_dead_workers
 from service.store.scheduling.retries import storage_with_retries
@@ -364,3 +364,80 @@ def test_a_running_trial_keeps_its_slot_until_its_own_heartbeat_lapses(db: Db) -
     assert late is not None
     assert release_dead_workers(engine=db.engine, grace=timedelta(seconds=4)) == 1
     assert not claims.link_trial(storage, trial_id_of(study.ask()), late, engine=db.engine)
+
+
+def _path_trial(db: Db, row: StudyRow, worker_id: str, *, now: Any = None) -> tuple[Claim, int]:
+    """A claim and its running trial, as a λ path starts."""
+    taken = claim(engine=db.engine, worker_id=worker_id, now=now)
+    assert taken is not None
+    study = optuna.load_study(study_name=row.optuna_name, storage=db.storage)
+    trial = study.ask({"l1_ratio": optuna.distributions.FloatDistribution(0, 1)})
+    assert claims.link_trial(db.storage, trial_id_of(trial), taken, engine=db.engine)
+    return taken, trial_id_of(trial)
+
+
+def test_a_path_reserves_its_points_within_the_budget_but_not_max_parallel(db: Db) -> None:
+    row = _study(db, 10, 1)
+    first, trial_id = _path_trial(db, row, "w")
+    more = claims.extend(db.engine, claim=first, worker_id="w", slots=20, trial_id=trial_id)
+    assert len(more) == 9  # the budget's rest; max_parallel = 1 counts the path once
+    assert (_row(db, row.id).n_running, _row(db, row.id).n_reserved) == (1, 9)
+    assert claim(engine=db.engine, worker_id="other") is None
+    lam = optuna.distributions.FloatDistribution(1e-3, 1.0, log=True)
+    points = [
+        optuna.trial.create_trial(
+            params={"lambda": 0.5 / (k + 1)}, distributions={"lambda": lam}, value=float(k)
+        )
+        for k in range(4)
+    ]
+    optuna_id = db.storage.get_study_id_from_name(row.optuna_name)
+    slots = [c.id for c in more]
+    written = paths.write_points(
+        db.engine,
+        optuna_study_id=optuna_id,
+        study_id=row.id,
+        trial_id=trial_id,
+        slots=slots,
+        points=points,
+    )
+    after = _row(db, row.id)
+    assert written == 4 and (after.n_done, after.n_running, after.n_reserved) == (4, 1, 0)
+    assert paths.release(db.engine, study_id=row.id, slots=slots) == 0  # given back once
+    trials = db.storage.get_all_trials(optuna_id)
+    assert [t.number for t in trials] == [0, 1, 2, 3, 4]
+    assert [t.state for t in trials[1:]] == [optuna.trial.TrialState.COMPLETE] * 4
+    assert [t.params["lambda"] for t in trials[1:]] == [0.5, 0.25, 0.5 / 3, 0.125]
+    # five slots open again: the next path takes one claim and reserves four
+    second = claim(engine=db.engine, worker_id="other")
+    assert second is None  # max_parallel: the first path's claim still runs
+    db.storage.set_trial_state_values(trial_id, optuna.trial.TrialState.COMPLETE, [0.0])
+    finish(engine=db.engine, claim_id=first.id, study_id=row.id)
+    assert _row(db, row.id).n_done == 5
+
+
+def test_a_dead_paths_slots_are_kept_while_it_runs_and_freed_with_no_error_after(
+    db: Db,
+) -> None:
+    row = _study(db, 10, 2, max_retries=0)
+    workers.register("doomed", engine=db.engine)
+    taken, trial_id = _path_trial(db, row, "doomed", now=utcnow() - timedelta(seconds=30))
+    more = claims.extend(db.engine, claim=taken, worker_id="doomed", slots=3, trial_id=trial_id)
+    assert len(more) == 3
+    _age_worker(db, "doomed", 30)
+    assert sweep(engine=db.engine, storage=db.storage) == 0  # the trial still beats
+    assert (_row(db, row.id).n_running, _row(db, row.id).n_reserved) == (1, 3)
+    # the path's trial goes silent: it fails, its retry is queued, then all four slots go back
+    beat = om.TrialHeartbeatModel
+    with transaction(db.engine) as session:
+        session.execute(
+            update(beat)
+            .where(beat.trial_id == trial_id)
+            .values(heartbeat=utcnow() - timedelta(seconds=60))
+        )
+    sweep(engine=db.engine, storage=db.storage)
+    final = _row(db, row.id)
+    assert (final.n_running, final.n_reserved) == (0, 0)
+    assert final.status == "failed" and final.n_errors == 1  # the one death, not four
+    assert final.optuna_study_id is not None
+    states = [t.state.name for t in db.storage.get_all_trials(final.optuna_study_id)]
+    assert states == ["FAIL"]

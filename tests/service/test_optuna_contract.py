@@ -97,6 +97,11 @@ def test_private_methods_keep_their_signatures() -> None:
         "self",
         "study_id",
     ]
+    for model, method in (
+        (om.TrialValueModel, "value_to_stored_repr"),
+        (om.TrialIntermediateValueModel, "intermediate_value_to_stored_repr"),
+    ):
+        assert list(inspect.signature(getattr(model, method)).parameters) == ["value"]
     assert {"open_reader", "write", "remove"} <= set(dir(ArtifactStore))
 
 

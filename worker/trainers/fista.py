@@ -88,14 +88,35 @@ class _LeastSquares:
     """½ · mean((X w + b − y)²) + ridge, with b eliminated exactly by centering; P = w (1, d),
     worked through the Gram matrix (d × d), so an iteration costs O(d²) whatever n is."""
 
-    def __init__(self, X: torch.Tensor, y: torch.Tensor, l2: torch.Tensor) -> None:
+    def __init__(
+        self,
+        *,
+        hessian: torch.Tensor,
+        cross: torch.Tensor,
+        yy: float,
+        x_mean: torch.Tensor,
+        y_mean: torch.Tensor,
+        lipschitz: float | None = None,
+    ) -> None:
+        """``lipschitz``: a known bound (default: the Hessian's largest eigenvalue)."""
+        self.hessian, self.cross, self.yy = hessian, cross, yy
+        self.x_mean, self.y_mean = x_mean, y_mean
+        if lipschitz is None:
+            lipschitz = float(torch.linalg.eigvalsh(hessian).max())
+        self.lipschitz = lipschitz
+
+    @classmethod
+    def of(cls, X: torch.Tensor, y: torch.Tensor, l2: torch.Tensor) -> _LeastSquares:
         n = len(y)
-        self.x_mean, self.y_mean = X.mean(0), y.mean()
-        Xc, yc = X - self.x_mean, y - self.y_mean
-        self.hessian = Xc.T @ Xc / n + torch.diag(l2)
-        self.cross = (yc @ Xc / n)[None, :]
-        self.yy = float(yc @ yc) / n
-        self.lipschitz = float(torch.linalg.eigvalsh(self.hessian).max())
+        x_mean, y_mean = X.mean(0), y.mean()
+        Xc, yc = X - x_mean, y - y_mean
+        return cls(
+            hessian=Xc.T @ Xc / n + torch.diag(l2),
+            cross=(yc @ Xc / n)[None, :],
+            yy=float(yc @ yc) / n,
+            x_mean=x_mean,
+            y_mean=y_mean,
+        )
 
     def pack(self, state: LinearState) -> torch.Tensor:
         return state.weight.reshape(1, -1)
@@ -122,16 +143,33 @@ class _CrossEntropy:
     """Mean cross-entropy of the logits X Wᵀ + b (logistic: one output; softmax: K) + ridge;
     P = [W | b] (n_out, d + 1) against X with a column of ones."""
 
-    def __init__(self, X: torch.Tensor, y: torch.Tensor, l2: torch.Tensor, n_out: int) -> None:
-        n = len(y)
-        self.X = torch.cat([X, torch.ones(n, 1, dtype=X.dtype)], dim=1)
-        self.n = n
-        self.l2 = torch.cat([l2, l2.new_zeros(1)])
-        self.binary = n_out == 1
-        self.target = y.double()[:, None] if self.binary else F.one_hot(y.long(), n_out).double()
+    def __init__(
+        self,
+        *,
+        X: torch.Tensor,
+        target: torch.Tensor,
+        l2: torch.Tensor,
+        binary: bool,
+        sigma: float | None = None,
+    ) -> None:
+        """``X`` ends with a column of ones (the intercept), ``l2`` with its 0; ``sigma``: a
+        known bound on ``X``'s largest singular value (default: computed)."""
+        self.X, self.target, self.l2, self.binary = X, target, l2, binary
+        self.n = len(X)
+        if sigma is None:
+            sigma = float(torch.linalg.matrix_norm(X, ord=2))
         # the loss's Hessian in the logits is ≤ ¼ (logistic) or ½ (softmax) times the identity
-        sigma = float(torch.linalg.matrix_norm(self.X, ord=2))
-        self.lipschitz = (0.25 if self.binary else 0.5) * sigma**2 / n + float(l2.max())
+        self.lipschitz = (0.25 if binary else 0.5) * sigma**2 / self.n + float(l2.max())
+
+    @classmethod
+    def of(cls, X: torch.Tensor, y: torch.Tensor, l2: torch.Tensor, n_out: int) -> _CrossEntropy:
+        binary = n_out == 1
+        return cls(
+            X=torch.cat([X, torch.ones(len(y), 1, dtype=X.dtype)], dim=1),
+            target=y.double()[:, None] if binary else F.one_hot(y.long(), n_out).double(),
+            l2=torch.cat([l2, l2.new_zeros(1)]),
+            binary=binary,
+        )
 
     def pack(self, state: LinearState) -> torch.Tensor:
         return torch.cat([state.weight, state.bias[:, None]], dim=1)
@@ -233,26 +271,50 @@ class Fista:
         l2 = torch.full((n_features,), lam * (1 - l1_ratio), dtype=torch.float64)
         if input_l2 is not None:
             l2 = l2 + _tensor(input_l2).double()
-        self.n_entries = Xt.numel()
-        with threads_for(self.n_entries):
-            self.smooth: _Smooth = (
-                _LeastSquares(Xt, yt.double(), l2)
+        n_entries = Xt.numel()
+        with threads_for(n_entries):
+            smooth: _Smooth = (
+                _LeastSquares.of(Xt, yt.double(), l2)
                 if task == "regression"
-                else _CrossEntropy(Xt, yt, l2, n_out)
+                else _CrossEntropy.of(Xt, yt, l2, n_out)
             )
-        self.L_max = max(self.smooth.lipschitz, 1e-12)
-        self.L = self.L_max
         start = warm_start or LinearState(
             torch.zeros(n_out, n_features, dtype=torch.float64),
             torch.zeros(n_out, dtype=torch.float64),
         )
-        self.P = self.smooth.pack(
+        packed = smooth.pack(
             LinearState(
                 start.weight.detach().double().reshape(n_out, n_features),
                 start.bias.detach().double().reshape(n_out),
             )
         ).clone()
-        self.l1 = lam * l1_ratio
+        self._start(smooth, packed, l1=lam * l1_ratio, n_features=n_features, n_entries=n_entries)
+
+    @classmethod
+    def on(
+        cls,
+        smooth: _Smooth,
+        start: torch.Tensor,
+        *,
+        l1: float,
+        n_features: int,
+        n_entries: int,
+    ) -> Fista:
+        """A solver of a prepared smooth part from packed parameters ``start`` (a λ path builds
+        each point's problem from data it prepared once per fold)."""
+        solver = cls.__new__(cls)
+        solver._start(smooth, start.clone(), l1=l1, n_features=n_features, n_entries=n_entries)
+        return solver
+
+    def _start(
+        self, smooth: _Smooth, P: torch.Tensor, *, l1: float, n_features: int, n_entries: int
+    ) -> None:
+        self.smooth = smooth
+        self.n_entries = n_entries
+        self.L_max = max(smooth.lipschitz, 1e-12)
+        self.L = self.L_max
+        self.P = P
+        self.l1 = l1
         self.n_features = n_features  # P[:, :n_features] is W; a last column, if any, is b
         self.image = self.smooth.image(self.P)
         self.P_prev, self.image_prev = self.P, self.image

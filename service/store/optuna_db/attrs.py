@@ -19,6 +19,12 @@ MODEL_FAILURES_ATTR = "regtune:best_model_failures"
 # Trial attributes
 CLAIM_ATTR = "regtune:claim"
 """Trial system attribute naming the claim a trial runs under (see ``claims.link_trial``)."""
+PATH_CLAIM_PREFIX = "regtune:path_claim:"
+"""Trial system attribute ``regtune:path_claim:<claim id>`` on a λ path's running trial, one
+for each further slot the path holds: the sweep keeps those slots while the trial runs, and once
+it is failed, until its retry is queued (``claims._trial_of``), as it does the trial's own."""
+PATH_OF_ATTR = "regtune:path_of"
+"""Trial system attribute of a λ path's point: the number of the trial whose claim ran it."""
 CLAIM_SECONDS_ATTR = "regtune:claim_seconds"
 """Trial system attribute: how long its claim took (read by the Prometheus histogram)."""
 RETRY_OF_ATTR = "regtune:retry_of"

@@ -5,6 +5,9 @@ checks every name, signature and column used here against the installed Optuna.
 - ``storage_of``, ``study_id_of``, ``trial_id_of``, ``engine_of``: what a ``Study`` or ``Trial``
   keeps privately (its storage, its row ids, the database under them).
 - ``trial_started_utc``, ``stale_trial_ids``, ``is_pareto_front``: private helpers it has.
+- ``add_finished_trials``, ``add_to_running_trial``: finished trials, and a running trial's
+  params and attributes, written as Optuna's rows inside the caller's transaction (a λ path's
+  points, with the release of their claims, in one commit).
 - ``OneStatementTrialWrites``: per-epoch reports and suggested parameters written in one SQL
   statement each. Optuna's RDBStorage writes an intermediate value as three statements in an
   ORM session (read the trial to check it is still running, look the step up, insert or update)
@@ -16,6 +19,7 @@ checks every name, signature and column used here against the installed Optuna.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -28,14 +32,17 @@ from optuna.storages import BaseStorage, RDBStorage
 from optuna.storages._cached_storage import _CachedStorage
 from optuna.storages._rdb import models as _optuna_models
 from optuna.study._multi_objective import _is_pareto_front
-from optuna.trial import BaseTrial, TrialState
-from sqlalchemy import Engine, exists, literal, select
+from optuna.trial import BaseTrial, FrozenTrial, TrialState
+from sqlalchemy import Engine, exists, func, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
 
 __all__ = [
     "ArtifactStore",
     "OneStatementTrialWrites",
+    "add_finished_trials",
+    "add_to_running_trial",
     "engine_of",
     "is_pareto_front",
     "om",
@@ -78,6 +85,115 @@ def engine_of(study: optuna.Study) -> Engine:
     if not isinstance(storage, RDBStorage):
         raise TypeError(f"study {study.study_name!r} is not in a database: {type(storage)}")
     return storage.engine
+
+
+def add_finished_trials(session: Session, study_id: int, trials: list[FrozenTrial]) -> list[int]:
+    """Write ``trials`` (finished, as ``optuna.trial.create_trial`` makes them) into the study
+    in ``session``'s transaction, numbered after every trial before them → their trial ids.
+
+    The rows Optuna's own writer makes, in a handful of multi-row inserts: Optuna's
+    ``add_trials`` commits each trial on its own, and writes each attribute with a read and a
+    write. Numbering holds the lock Optuna takes on the study's row to number trials (a
+    session on the same database as the study's storage, e.g. regtune's)."""
+    if not trials:
+        return []
+    for trial in trials:
+        if not trial.state.is_finished():
+            raise ValueError(f"only finished trials are written here, got {trial.state.name}")
+    session.execute(
+        select(om.StudyModel.study_id).where(om.StudyModel.study_id == study_id).with_for_update()
+    )
+    trial_table = om.TrialModel
+    base = session.scalar(select(func.count()).where(trial_table.study_id == study_id)) or 0
+    rows = [
+        trial_table(
+            study_id=study_id,
+            number=base + k,
+            state=trial.state,
+            datetime_start=trial.datetime_start,
+            datetime_complete=trial.datetime_complete,
+        )
+        for k, trial in enumerate(trials)
+    ]
+    session.add_all(rows)
+    session.flush()
+    ids = [int(row.trial_id) for row in rows]
+    batches: dict[Any, list[dict[str, Any]]] = {}
+    for trial_id, trial in zip(ids, trials, strict=True):
+        for model, found in _rows(trial_id, trial).items():
+            batches.setdefault(model, []).extend(found)
+    for model, batch in batches.items():
+        session.execute(insert(model), batch)
+    return ids
+
+
+def add_to_running_trial(session: Session, trial_id: int, trial: FrozenTrial) -> None:
+    """Give the running trial ``trial_id`` the params, attributes and reports of ``trial`` in
+    ``session``'s transaction (a λ path's first point: the rest of its points are written in
+    the same commit), attributes it has already replaced; its state and value are left to
+    Optuna's ``tell``."""
+    insert_into: Any = DIALECTS[session.get_bind().dialect.name]
+    for model, batch in _rows(trial_id, trial).items():
+        if model is om.TrialValueModel:
+            continue
+        statement = insert_into(model)
+        if model in (om.TrialUserAttributeModel, om.TrialSystemAttributeModel):
+            statement = statement.on_conflict_do_update(
+                index_elements=["trial_id", "key"],
+                set_={"value_json": statement.excluded.value_json},
+            )
+        else:
+            statement = statement.on_conflict_do_nothing()
+        session.execute(statement, batch)
+
+
+def _rows(trial_id: int, trial: FrozenTrial) -> dict[Any, list[dict[str, Any]]]:
+    """The rows of Optuna's tables that hold ``trial``'s params, values, attributes and
+    reports, by model (those it has none of left out)."""
+    rows: dict[Any, list[dict[str, Any]]] = {
+        om.TrialParamModel: [
+            {
+                "trial_id": trial_id,
+                "param_name": name,
+                "param_value": trial.distributions[name].to_internal_repr(value),
+                "distribution_json": distributions.distribution_to_json(trial.distributions[name]),
+            }
+            for name, value in trial.params.items()
+        ],
+        om.TrialValueModel: [
+            dict(
+                zip(
+                    ("value", "value_type"),
+                    om.TrialValueModel.value_to_stored_repr(value),
+                    strict=True,
+                ),
+                trial_id=trial_id,
+                objective=objective,
+            )
+            for objective, value in enumerate(trial.values or [])
+        ],
+        om.TrialIntermediateValueModel: [
+            dict(
+                zip(
+                    ("intermediate_value", "intermediate_value_type"),
+                    om.TrialIntermediateValueModel.intermediate_value_to_stored_repr(value),
+                    strict=True,
+                ),
+                trial_id=trial_id,
+                step=step,
+            )
+            for step, value in trial.intermediate_values.items()
+        ],
+    }
+    for model, attrs in (
+        (om.TrialUserAttributeModel, trial.user_attrs),
+        (om.TrialSystemAttributeModel, trial.system_attrs),
+    ):
+        rows[model] = [
+            {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+            for key, value in attrs.items()
+        ]
+    return {model: found for model, found in rows.items() if found}
 
 
 def trial_started_utc() -> Any:

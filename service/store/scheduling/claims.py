@@ -10,18 +10,31 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from optuna.trial import TrialState
-from sqlalchemy import Engine, Select, String, case, cast, delete, func, or_, select, update
+from sqlalchemy import (
+    Engine,
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 
 from service.spec.enums import ACTIVE, StudyStatus
 from service.store.clock import utcnow
 from service.store.db import rowcount, transaction
-from service.store.optuna_db.attrs import CLAIM_ATTR, RETRY_OF_ATTR
+from service.store.optuna_db.attrs import CLAIM_ATTR, PATH_CLAIM_PREFIX, RETRY_OF_ATTR
 from service.store.optuna_db.internals import om, trial_completed_utc, trial_started_utc
 from service.store.tables import ClaimRow, StudyRow, WorkerRow
 
@@ -62,7 +75,7 @@ def _done_subquery(study: type[StudyRow] = StudyRow) -> Any:
     )
 
 
-def _monotonic_done() -> Any:
+def monotonic_done() -> Any:
     """``max(n_done, count of COMPLETE/PRUNED)``: a stale snapshot can never lower the count."""
     done = _done_subquery()
     return case((done > StudyRow.n_done, done), else_=StudyRow.n_done)
@@ -78,14 +91,18 @@ def _tenant_running() -> Any:
     )
 
 
-def _eligible(now: datetime, tenant_max_running: int = 0) -> list[Any]:
-    found = [
+def _has_room(now: datetime) -> list[Any]:
+    """The study schedules trials and its budget has a slot left (reserved ones count)."""
+    return [
         StudyRow.status.in_(ACTIVE),
         StudyRow.optuna_study_id.is_not(None),  # None while the study is being created
-        StudyRow.n_running < StudyRow.max_parallel,
-        StudyRow.n_done + StudyRow.n_running < StudyRow.n_trials,
+        StudyRow.n_done + StudyRow.n_running + StudyRow.n_reserved < StudyRow.n_trials,
         or_(StudyRow.deadline.is_(None), StudyRow.deadline > now),
     ]
+
+
+def _eligible(now: datetime, tenant_max_running: int = 0) -> list[Any]:
+    found = [*_has_room(now), StudyRow.n_running < StudyRow.max_parallel]
     if tenant_max_running > 0:
         found.append(_tenant_running() < tenant_max_running)
     return found
@@ -222,6 +239,82 @@ def claim_slots(
     return []
 
 
+def path_claim_key(claim_id: int) -> str:
+    return f"{PATH_CLAIM_PREFIX}{claim_id}"
+
+
+def extend(
+    engine: Engine | None = None,
+    *,
+    claim: Claim,
+    worker_id: str,
+    slots: int,
+    trial_id: int,
+    now: datetime | None = None,
+) -> list[Claim]:
+    """Reserve up to ``slots`` more slots of ``claim``'s study for the trial ``trial_id`` that
+    runs under it (a λ path's further points), linked to that trial in the same transaction.
+
+    A reserved slot counts against the budget (``n_reserved``), not against ``max_parallel``
+    or the tenant's cap, which bound the claims running at once: a path is one. All are taken
+    by one conditional UPDATE that re-checks the budget, as a claim is; the link
+    (``path_claim_key``) makes the sweep treat every one as the trial's own: kept while it
+    runs, given back (with no error counted) once it failed and its retry is queued. They carry
+    the first claim's time, so the trial counts as started under each of them."""
+    if slots < 1:
+        return []
+    now = now or utcnow()
+    with transaction(engine) as session:
+        first = session.scalar(select(ClaimRow.claimed_at).where(ClaimRow.id == claim.id))
+        study = session.execute(
+            select(StudyRow.n_trials, StudyRow.n_done, StudyRow.n_running, StudyRow.n_reserved)
+            .where(StudyRow.id == claim.study_id)
+            .with_for_update()
+        ).first()
+        if first is None or study is None:
+            return []
+        count = min(slots, study[0] - study[1] - study[2] - study[3])
+        if count < 1:
+            return []
+        won = session.execute(
+            update(StudyRow)
+            .where(
+                StudyRow.id == claim.study_id,
+                *_has_room(now),
+                StudyRow.n_done + StudyRow.n_running + StudyRow.n_reserved + count
+                <= StudyRow.n_trials,
+            )
+            .values(n_reserved=StudyRow.n_reserved + count, n_claims=StudyRow.n_claims + count)
+            .returning(StudyRow.n_claims)
+            .execution_options(synchronize_session=False)
+        ).first()
+        if won is None:  # the budget moved since the read: a shorter path next time
+            return []
+        last = int(won[0])
+        seqs = list(range(last - count + 1, last + 1))
+        rows = [
+            {
+                "study_id": claim.study_id,
+                "worker_id": worker_id,
+                "seq": seq,
+                "claimed_at": first,
+                "reserved": True,
+            }
+            for seq in seqs
+        ]
+        ids = session.scalars(
+            insert(ClaimRow).returning(ClaimRow.id, sort_by_parameter_order=True), rows
+        ).all()
+        session.execute(
+            insert(om.TrialSystemAttributeModel),
+            [
+                {"trial_id": trial_id, "key": path_claim_key(i), "value_json": json.dumps(i)}
+                for i in ids
+            ],
+        )
+    return [replace(claim, id=i, seq=seq) for i, seq in zip(ids, seqs, strict=True)]
+
+
 def finish(
     engine: Engine | None = None,
     *,
@@ -255,7 +348,7 @@ def finish(
                 .values(worker_id=SWEPT)
                 .execution_options(synchronize_session=False)
             )
-        values: dict[str, object] = {"n_done": _monotonic_done(), "updated_at": now}
+        values: dict[str, object] = {"n_done": monotonic_done(), "updated_at": now}
         if released == 1:
             values["n_running"] = StudyRow.n_running - 1
         if error is not None:
@@ -287,7 +380,8 @@ def settle(session: Session, *, study_id: str | None = None, now: datetime) -> i
                 StudyRow.n_done >= StudyRow.n_trials,
                 (StudyRow.deadline.is_not(None))
                 & (StudyRow.deadline <= now)
-                & (StudyRow.n_running == 0),
+                & (StudyRow.n_running == 0)
+                & (StudyRow.n_reserved == 0),
             ),
         )
         .values(
@@ -320,12 +414,17 @@ def link_trial(storage: Any, trial_id: int, claim: Claim, engine: Engine | None 
 
 
 def _trial_of(claim_id: int, *where: Any) -> Any:
-    """Whether a trial linked to this claim (``CLAIM_ATTR``) meets ``where``."""
+    """Whether a trial linked to this claim (``CLAIM_ATTR``, or a λ path's
+    ``path_claim_key``) meets ``where``."""
     attr = om.TrialSystemAttributeModel
+    linked = or_(
+        and_(attr.key == CLAIM_ATTR, attr.value_json == json.dumps(claim_id)),
+        attr.key == path_claim_key(claim_id),
+    )
     return (
         select(attr.trial_id)
         .join(om.TrialModel, om.TrialModel.trial_id == attr.trial_id)
-        .where(attr.key == CLAIM_ATTR, attr.value_json == json.dumps(claim_id), *where)
+        .where(linked, *where)
         .exists()
     )
 
@@ -415,11 +514,17 @@ def release_dead_workers(
     released = 0
     with transaction(engine) as session:
         orphaned = session.execute(
-            select(ClaimRow.id, ClaimRow.study_id, ClaimRow.worker_id, ClaimRow.claimed_at)
+            select(
+                ClaimRow.id,
+                ClaimRow.study_id,
+                ClaimRow.worker_id,
+                ClaimRow.claimed_at,
+                ClaimRow.reserved,
+            )
             .where(ClaimRow.claimed_at < cutoff, ClaimRow.worker_id.not_in(alive))
             .order_by(ClaimRow.id)
         ).all()
-        for claim_id, study_id, worker_id, claimed_at in orphaned:
+        for claim_id, study_id, worker_id, claimed_at, reserved in orphaned:
             gone = session.execute(
                 delete(ClaimRow).where(
                     ClaimRow.id == claim_id,
@@ -430,11 +535,11 @@ def release_dead_workers(
             )
             if rowcount(gone) != 1:
                 continue
-            values: dict[str, Any] = {
-                "n_running": StudyRow.n_running - 1,
-                "n_done": _monotonic_done(),
-                "updated_at": now,
-            }
+            values: dict[str, Any] = {"n_done": monotonic_done(), "updated_at": now}
+            if reserved:
+                values["n_reserved"] = StudyRow.n_reserved - 1
+            else:
+                values["n_running"] = StudyRow.n_running - 1
             if not session.scalar(_any_trial_of(claim_id, claimed_at)):
                 # it died before its trial started: loading the data or building the sampler
                 # killed it (out of memory?); a study doing that to every worker must end

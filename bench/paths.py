@@ -1,0 +1,293 @@
+"""λ-path trials: configurations per second, and regtune against scikit-learn's CV estimators.
+
+0. **CPU seconds per configuration** (what load does not change): the diabetes study below run
+   by one worker in this process on a SQLite file, with one trial per claim and with paths of
+   10, 20 and 50 points, 400 configurations each (claims, solves, writes and the best model's
+   refit all counted).
+
+The rest runs on one ``regtune serve --workers 2`` (SQLite), studies submitted over HTTP one
+after another:
+
+1. **Throughput, side by side**: the same linear study (diabetes, 5-fold CV, TPE, ``--trials``
+   configurations) run with λ paths (``training.lambda_path``, the default) and with one trial per
+   claim (``lambda_path: null``); configurations per second from the study's first claim to its
+   last finish (``started_at`` → ``finished_at``), and their ratio (goal ≥ 20×).
+2. **Against scikit-learn**, per dataset of ``bench.quality``: the non-test rows of split 0
+   uploaded as a CSV, then a linear study of as many configurations as scikit-learn's CV
+   estimator scores (``ElasticNetCV``: 100 α × 7 l1_ratio = 700; ``LassoCV``: 100; elastic-net
+   ``LogisticRegressionCV``: 10 C × 3 l1_ratio = 30), 5-fold CV like it; wall time from the
+   submission to the best model saved, against the estimator's ``fit`` on the same rows (goal
+   ≤ 2×), with both test metrics.
+
+``--quick`` checks the script runs (40 configurations, diabetes only, a small scikit-learn grid).
+
+    python -m bench.paths [--quick] [--trials 300] [--datasets diabetes,iris]
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import harness
+from bench.quality import DATASETS, METRIC, _split, run_sklearn, sklearn_model
+from bench.quality import definition as quality_definition
+from tests.support import wait_for
+
+FOLDS = 5
+
+
+def study(dataset: str, n_trials: int, *, name: str, paths: bool) -> dict[str, Any]:
+    """``bench.quality``'s linear study with 5-fold CV; λ paths on (the default) or off."""
+    spec = quality_definition(dataset, 0, n_trials)
+    spec["name"] = name
+    spec["validation"] = {"folds": FOLDS, "split_seed": 0}
+    spec["budget"] = {"n_trials": n_trials, "max_parallel": 2}
+    if not paths:
+        spec["training"] = {"lambda_path": None}
+    return spec
+
+
+def sklearn_configurations(dataset: str, task: str, quick: bool) -> int:
+    """How many configurations the CV estimator scores (each on every fold)."""
+    estimator = sklearn_model(dataset, task, quick)[-1]
+    params = estimator.get_params()
+    if "Cs" in params:
+        return int(params["Cs"]) * len(params["l1_ratios"])
+    ratios = params.get("l1_ratio", 1.0)
+    n_ratios = len(ratios) if isinstance(ratios, list | tuple) else 1
+    alphas = params.get("alphas", params.get("n_alphas", 100))
+    return (alphas if isinstance(alphas, int) else len(alphas)) * n_ratios
+
+
+def _seconds(started: str | None, finished: str | None) -> float:
+    assert started and finished, "the study has not run"
+    return (datetime.fromisoformat(finished) - datetime.fromisoformat(started)).total_seconds()
+
+
+def run_study(client: httpx.Client, spec: dict[str, Any], *, timeout: float) -> dict[str, Any]:
+    """Submit, wait for the best model → the study, with ``wall_s`` (submission → model)."""
+    began = time.perf_counter()
+    created = client.post("/v1/studies", json=spec)
+    created.raise_for_status()
+    study_id = created.json()["id"]
+
+    def saved() -> dict[str, Any] | None:
+        found: dict[str, Any] = client.get(f"/v1/studies/{study_id}").json()
+        if found["status"] == "completed" and found["best_model"] is not None:
+            return found
+        assert found["status"] in ("queued", "running", "completed"), found
+        return None
+
+    found = wait_for(saved, timeout=timeout, interval=0.05, what=f"study {spec['name']}")
+    found["wall_s"] = time.perf_counter() - began
+    found["run_s"] = _seconds(found["started_at"], found["finished_at"])
+    return found
+
+
+def throughput(client: httpx.Client, n_trials: int) -> list[dict[str, Any]]:
+    # both workers load torch and the data first: start-up is no study's cost
+    run_study(client, study("diabetes", 4, name="warm-up", paths=False), timeout=600)
+    rows = []
+    for paths in (True, False):
+        name = f"throughput-{'paths' if paths else 'single'}"
+        found = run_study(client, study("diabetes", n_trials, name=name, paths=paths), timeout=3600)
+        done = found["progress"]["done"]
+        rows.append(
+            {
+                "study": "λ paths" if paths else "one trial per claim",
+                "configurations": done,
+                "run_s": found["run_s"],
+                "per_s": done / found["run_s"],
+            }
+        )
+        print(f"  {name}: {done} in {found['run_s']:.2f} s", flush=True)
+    rows[0]["ratio"] = rows[0]["per_s"] / rows[1]["per_s"]
+    return rows
+
+
+def against_sklearn(client: httpx.Client, dataset: str, quick: bool, tmp: Path) -> dict[str, Any]:
+    import pandas as pd
+
+    loaded, rest, _ = _split(dataset, 0)
+    configurations = 40 if quick else sklearn_configurations(dataset, loaded.task, quick)
+    frame = pd.DataFrame(loaded.X[rest], columns=loaded.feature_names)
+    frame["target"] = loaded.y[rest]
+    csv = tmp / f"{dataset}.csv"
+    frame.to_csv(csv, index=False)
+    with csv.open("rb") as handle:
+        uploaded = client.post(
+            "/v1/datasets", files={"file": (csv.name, handle)}, data={"target": "target"}
+        )
+    uploaded.raise_for_status()
+    spec = study(dataset, configurations, name=f"sklearn-{dataset}", paths=True)
+    spec["dataset"] = {"id": uploaded.json()["id"]}
+    found = run_study(client, spec, timeout=3600)
+
+    theirs = run_sklearn(dataset, 0, quick)
+    metric = METRIC[loaded.task]
+    print(f"  {dataset}: regtune {found['wall_s']:.2f} s, sklearn {theirs['wall_s']:.2f} s")
+    return {
+        "dataset": dataset,
+        "configurations": configurations,
+        "regtune_s": found["wall_s"],
+        "sklearn_s": theirs["wall_s"],
+        "ratio": found["wall_s"] / theirs["wall_s"],
+        "metric": metric,
+        "regtune_test": _metric(found["best_model"]["test_metrics"], metric),
+        "sklearn_test": theirs["test"],
+    }
+
+
+def cpu_per_configuration(
+    n_trials: int, points: list[int | None], tmp: Path
+) -> list[dict[str, Any]]:
+    """CPU seconds per configuration of the diabetes study, one worker in this process (claims,
+    solves, writes, the best model's refit): a figure the machine's load does not change."""
+    import threading
+
+    import optuna
+
+    from service.spec.definition import StudySpec, resolve_task
+    from service.store.migrate import upgrade
+    from service.store.repos.studies import create_study
+    from worker.loop import Worker
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = harness.fresh_database("sqlite", tmp, None, "cpu")
+    harness.use_database(url)
+    upgrade(url)
+    rows: list[dict[str, Any]] = []
+    for n, length in [(4, None), *((n_trials, p) for p in points)]:  # a warm-up first
+        spec = study("diabetes", n, name=f"cpu-{length}-{n}", paths=length is not None)
+        if length is not None:
+            spec["training"] = {"lambda_path": {"points": length}}
+        row = create_study(resolve_task(StudySpec.model_validate(spec)))
+        worker = Worker()
+        began = time.process_time()
+        thread = threading.Thread(target=worker.run)
+        thread.start()
+        wait_for(partial(_ended, str(row.id)), timeout=3600, interval=0.05, what=spec["name"])
+        worker.stopping.set()
+        thread.join()
+        seconds = time.process_time() - began
+        if n == n_trials:
+            rows.append(
+                {
+                    "study": f"paths of {length} points" if length else "one trial per claim",
+                    "configurations": n,
+                    "cpu_s": seconds,
+                    "cpu_s_per_configuration": seconds / n,
+                }
+            )
+            print(f"  {rows[-1]['study']}: {seconds:.2f} CPU s", flush=True)
+    single = next(r for r in rows if r["study"] == "one trial per claim")
+    for r in rows:
+        r["ratio"] = single["cpu_s_per_configuration"] / r["cpu_s_per_configuration"]
+    return rows
+
+
+def _ended(study_id: str) -> bool:
+    from service.store.db import transaction
+    from service.store.tables import StudyRow
+
+    with transaction() as session:
+        row = session.get(StudyRow, study_id)
+        return row is not None and row.status not in ("queued", "running")
+
+
+def _metric(metrics: dict[str, Any], name: str) -> float | None:
+    found = metrics.get(name, metrics.get(f"test_{name}"))
+    return None if found is None else float(found)
+
+
+def measure(quick: bool, n_trials: int, datasets: list[str]) -> dict[str, Any]:
+    with harness.scratch("paths") as tmp:
+        lengths: list[int | None] = [None, 5] if quick else [None, 10, 20, 50]
+        cpu = cpu_per_configuration(40 if quick else 400, lengths, tmp)
+        url = harness.fresh_database("sqlite", tmp, None, "paths")
+        env = {"REGTUNE_ARTIFACT_DIR": str(tmp / "artifacts"), "REGTUNE_POLL_MAX": "0.2"}
+        with harness.Service(url, tmp, **env) as service:
+            service.start_serve(workers=2)
+            with httpx.Client(base_url=service.url, timeout=60) as client:
+                rates = throughput(client, n_trials)
+                versus = [against_sklearn(client, d, quick, tmp) for d in datasets]
+    return {"cpu": cpu, "throughput": rates, "sklearn": versus}
+
+
+def summarize(result: dict[str, Any]) -> str:
+    cpu = harness.table(
+        [
+            "study (diabetes, 5-fold, one worker in process)",
+            "configurations",
+            "CPU s",
+            "CPU s per configuration",
+            "vs one trial per claim",
+        ],
+        [
+            [r["study"], r["configurations"], r["cpu_s"], r["cpu_s_per_configuration"], r["ratio"]]
+            for r in result["cpu"]
+        ],
+    )
+    rates = harness.table(
+        ["study (diabetes, 5-fold)", "configurations", "seconds", "configurations/s", "ratio"],
+        [
+            [r["study"], r["configurations"], r["run_s"], r["per_s"], r.get("ratio", "")]
+            for r in result["throughput"]
+        ],
+    )
+    versus = harness.table(
+        [
+            "dataset",
+            "configurations",
+            "regtune serve s (2 workers)",
+            "scikit-learn s",
+            "ratio",
+            "metric",
+            "regtune test",
+            "scikit-learn test",
+        ],
+        [
+            [
+                r["dataset"],
+                r["configurations"],
+                r["regtune_s"],
+                r["sklearn_s"],
+                r["ratio"],
+                r["metric"],
+                r["regtune_test"],
+                r["sklearn_test"],
+            ]
+            for r in result["sklearn"]
+        ],
+    )
+    return f"{cpu}\n\n{rates}\n\n{versus}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = harness.parse_args(
+        __doc__ or "",
+        argv,
+        extra={
+            "--datasets": {"default": None, "help": "comma-separated (default: all)"},
+            "--trials": {"type": int, "default": 300, "help": "configurations per study in (1)"},
+        },
+    )
+    datasets = (
+        args.datasets.split(",")
+        if args.datasets
+        else (["diabetes"] if args.quick else list(DATASETS))
+    )
+    n_trials = 40 if args.quick else args.trials
+    result = measure(args.quick, n_trials, datasets)
+    markdown = summarize(result)
+    harness.publish(args.out, "paths", {"quick": args.quick, **result}, markdown)
+
+
+if __name__ == "__main__":
+    main()

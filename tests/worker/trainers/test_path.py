@@ -1,0 +1,86 @@
+"""The λ path: every point is the minimizer a cold solve at that λ finds, screening or not."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+
+from worker.data import Splits, load, make_splits
+from worker.paths import lambda_grid
+from worker.trainers.config import ExactOptions, TrainConfig
+from worker.trainers.exact import train_exact
+from worker.trainers.path import train_path
+
+TIGHT = ExactOptions(tol=1e-9, max_iter=200_000)
+"""Both sides solved far below 1e-6, so their difference is the path's, not the tolerance's."""
+
+
+def _splits(name: str, *, folds: int | None = None) -> Splits:
+    holdout = None if folds else 0.2
+    return make_splits(
+        load({"builtin": name}), test_fraction=0.2, holdout=holdout, folds=folds, seed=0
+    )
+
+
+def _config(task: str, n_out: int, **overrides: Any) -> TrainConfig:
+    base: dict[str, Any] = {
+        "task": task,
+        "n_out": n_out,
+        "model_kind": "linear",
+        "solver": "exact",
+        "exact": TIGHT,
+    }
+    return TrainConfig(**(base | overrides))
+
+
+@pytest.mark.parametrize(
+    ("dataset", "task", "n_out", "folds", "knobs"),
+    [
+        ("diabetes", "regression", 1, 3, {"l1_ratio": 0.7}),
+        ("diabetes", "regression", 1, None, {"l1_ratio": 0.0, "input_noise": 0.1}),
+        ("breast_cancer", "binary", 1, None, {"l1_ratio": 0.9, "dropout": 0.2}),
+        ("iris", "multiclass", 3, 2, {"l1_ratio": 0.5}),
+    ],
+)
+def test_each_point_equals_a_cold_solve_at_its_lambda(
+    dataset: str, task: str, n_out: int, folds: int | None, knobs: dict[str, float]
+) -> None:
+    splits = _splits(dataset, folds=folds)
+    lambdas = lambda_grid(1e-3, 1.0, 6, offset=0.3)
+    points = train_path(_config(task, n_out, **knobs), splits.folds, lambdas)
+    assert [p.lam for p in points] == lambdas
+    for point in points:
+        cold = train_exact(_config(task, n_out, lam=point.lam, **knobs), splits.folds)
+        assert point.result.converged and cold.converged
+        for mine, theirs in zip(point.result.states, cold.states, strict=True):
+            np.testing.assert_allclose(mine.weight, theirs.weight, rtol=0, atol=1e-6)
+            np.testing.assert_allclose(mine.bias, theirs.bias, rtol=0, atol=1e-6)
+        assert point.result.n_nonzero == cold.n_nonzero
+        assert math.isclose(point.result.value, cold.value, rel_tol=1e-6)
+
+
+def test_the_path_stops_when_validation_stops_improving() -> None:
+    splits = _splits("diabetes")
+    config = _config("regression", 1, l1_ratio=0.5, exact=ExactOptions(tol=1e-6))
+    lambdas = lambda_grid(1e-6, 10.0, 40)
+    full = train_path(config, splits.folds, lambdas)
+    stopped = train_path(config, splits.folds, lambdas, patience=3)
+    values = [p.result.value for p in full]
+    n = len(stopped)
+    assert len(full) == 40 and 3 < n < 40
+    assert [p.result.value for p in stopped] == pytest.approx(values[:n])
+    assert min(values[n - 3 : n]) >= min(values[: n - 3])  # 3 points without improvement
+    assert min(values[: n - 3]) < min(values[: n - 4])  # ... right after the last one
+
+
+def test_the_grid_is_log_spaced_inside_the_range_largest_first() -> None:
+    assert lambda_grid(1e-4, 1.0, 5) == pytest.approx([1.0, 1e-1, 1e-2, 1e-3, 1e-4])
+    shifted = lambda_grid(1e-4, 1.0, 4, offset=0.5)
+    assert shifted == sorted(shifted, reverse=True)
+    assert all(1e-4 <= lam <= 1.0 for lam in shifted)
+    assert np.allclose(np.diff(np.log10(shifted)), -1.0)
+    with pytest.raises(ValueError, match="offset"):
+        lambda_grid(1e-4, 1.0, 4, offset=1.0)

@@ -1,0 +1,183 @@
+"""λ-path trials (DESIGN.md, "Regularization-path trials"): one claim, one choice of the other
+knobs from the sampler, a whole λ path stored as trials.
+
+The claim's own trial is the path's first point (largest λ); the loop lends the objective
+``PathSlots``: one more slot of the study per further point, taken in one transaction and linked
+to that trial, and the one transaction that writes the further points as finished trials and
+releases those slots. What a path does not write (it stopped early, failed, was stopped) goes
+back at once; if the worker dies, the sweep treats every slot as the trial's own. ``run_path``
+is that protocol, whatever solves the path: the exact solver (``worker.objective``) or the
+sleep objective of the protocol tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import FloatDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+from service.spec.definition import StudySpec
+from service.spec.space import Range
+from service.store.optuna_db.attrs import PATH_OF_ATTR
+from service.store.optuna_db.internals import study_id_of, trial_id_of
+from service.store.scheduling import claims, paths
+from worker.search import ObjectiveFactory, StopCheck, suggest
+
+LAMBDA = "lambda"
+
+
+@dataclass(frozen=True)
+class PathSlots:
+    """What the loop lends a path objective: the claim it runs under, and who holds it."""
+
+    claim: claims.Claim
+    worker_id: str
+
+    def take(self, trial: optuna.Trial, count: int) -> list[int]:
+        """Up to ``count`` more slots for ``trial``'s path → their claim ids."""
+        taken = claims.extend(
+            claim=self.claim,
+            worker_id=self.worker_id,
+            slots=count,
+            trial_id=trial_id_of(trial),
+        )
+        return [t.id for t in taken]
+
+    def write(
+        self,
+        trial: optuna.Trial,
+        slots: list[int],
+        points: list[FrozenTrial],
+        *,
+        first: FrozenTrial | None = None,
+    ) -> int:
+        """The further ``points`` under ``slots``, and ``first``'s params and attributes on
+        ``trial``: one commit, every slot released."""
+        return paths.write_points(
+            optuna_study_id=study_id_of(trial.study),
+            study_id=self.claim.study_id,
+            trial_id=trial_id_of(trial),
+            slots=slots,
+            points=points,
+            first=first,
+        )
+
+    def release(self, slots: list[int]) -> int:
+        return paths.release(study_id=self.claim.study_id, slots=slots)
+
+
+@dataclass
+class Point:
+    """One λ of a solved path: what the trial at that λ records."""
+
+    lam: float
+    values: list[float]
+    """The objective value(s), as the single trial would return them."""
+    user_attrs: dict[str, Any] = field(default_factory=dict)
+    constraints: dict[str, float] = field(default_factory=dict)
+    curve: dict[int, float] = field(default_factory=dict)
+    """Reported values by epoch (Optuna's intermediate values)."""
+    system_attrs: dict[str, Any] = field(default_factory=dict)
+    """What the trial at this λ keeps in its system attributes (e.g. its coefficients)."""
+
+
+Solve = Callable[[dict[str, float], list[float]], list[Point]]
+"""(the other knobs' values, the λ grid, largest first) → a point per λ solved, in grid order;
+fewer than the grid when the path stopped early, never none."""
+
+
+def lambda_distribution(spec: StudySpec) -> FloatDistribution:
+    param = spec.search_space.lambda_
+    assert isinstance(param, Range), "validation allows paths for a λ range only"
+    return FloatDistribution(param.low, param.high, log=param.log)
+
+
+def lambda_grid(low: float, high: float, points: int, *, offset: float = 0.0) -> list[float]:
+    """``points`` values of λ in [low, high], log-spaced, largest first.
+
+    ``offset`` in [0, 1) shifts the grid by that fraction of a step towards ``low``: paths with
+    different offsets cover the range densely, where one fixed grid would show the sampler the
+    same few values of λ again and again."""
+    if not 0 < low < high:
+        raise ValueError(f"a λ grid needs 0 < low < high, got {low=}, {high=}")
+    if points < 1:
+        raise ValueError(f"points must be ≥ 1, got {points=}")
+    if not 0 <= offset < 1:
+        raise ValueError(f"offset must be in [0, 1), got {offset=}")
+    top, span = math.log(high), math.log(high) - math.log(low)
+    if points == 1:
+        return [high * (low / high) ** offset]
+    step = span / (points - 1) if offset == 0 else span / points
+    return [min(high, max(low, math.exp(top - (k + offset) * step))) for k in range(points)]
+
+
+def grid_for(spec: StudySpec, points: int, trial: optuna.Trial) -> list[float]:
+    """The trial's path: ``points`` values over the searched λ range, shifted by an offset drawn
+    from the sampler's seed and the trial's number (reproducible, different for each path)."""
+    distribution = lambda_distribution(spec)
+    seed = spec.sampler.seed if spec.sampler.seed is not None else 0
+    offset = float(np.random.default_rng([seed, trial.number]).random())
+    return lambda_grid(distribution.low, distribution.high, points, offset=offset)
+
+
+def run_path(
+    trial: optuna.Trial,
+    spec: StudySpec,
+    *,
+    slots: PathSlots,
+    solve: Solve,
+    single: Callable[[optuna.Trial], float | list[float]],
+) -> float | list[float]:
+    """The objective of a path's own trial: take the path's slots, solve, write the further
+    points and release every slot in one transaction, and return the first point's value.
+    With no further slot to be had (the budget's last trial, ``max_parallel`` reached) the
+    trial runs as a single trial, λ from the sampler (``single``)."""
+    assert spec.training.lambda_path is not None, "run_path serves λ-path studies only"
+    values = suggest(trial, spec, skip=(LAMBDA,))
+    taken = slots.take(trial, spec.path_points - 1)
+    if not taken:
+        return single(trial)
+    try:
+        points = solve(values, grid_for(spec, 1 + len(taken), trial))
+        distribution = lambda_distribution(spec)
+        first, *further = (_frozen(trial, point, distribution) for point in points)
+        del first.system_attrs[PATH_OF_ATTR]  # the path's own trial
+        done, taken = taken, []
+        slots.write(trial, done, further, first=first)
+        values_ = points[0].values
+        return values_[0] if len(values_) == 1 else values_
+    finally:
+        if taken:
+            slots.release(taken)
+
+
+def _frozen(trial: optuna.Trial, point: Point, distribution: FloatDistribution) -> FrozenTrial:
+    params = {**trial.params, LAMBDA: point.lam}
+    return optuna.trial.create_trial(
+        state=TrialState.COMPLETE,
+        value=point.values[0] if len(point.values) == 1 else None,
+        values=point.values if len(point.values) > 1 else None,
+        params=params,
+        distributions={**trial.distributions, LAMBDA: distribution},
+        user_attrs=point.user_attrs,
+        system_attrs={**point.system_attrs, PATH_OF_ATTR: trial.number},
+        constraints=point.constraints or None,
+        intermediate_values=point.curve,
+    )
+
+
+def build_objective(
+    factory: ObjectiveFactory, spec: StudySpec, *, stop_check: StopCheck, slots: PathSlots
+) -> Callable[[optuna.Trial], Any]:
+    """The claim's objective: lent the path's slots when the study runs λ paths and the factory
+    takes them (a ``slots`` keyword), else one trial per claim."""
+    if spec.training.lambda_path is not None and "slots" in inspect.signature(factory).parameters:
+        return factory(spec, stop_check=stop_check, slots=slots)
+    return factory(spec, stop_check=stop_check)

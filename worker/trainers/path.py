@@ -1,0 +1,319 @@
+"""A regularization path: one configuration of the exact trainer solved for a whole λ grid.
+
+As glmnet and scikit-learn's ``*CV`` estimators do, the grid runs from the largest λ down, each
+point warm-started from the one before, with the sequential strong rule (Tibshirani et al.,
+2012) as the screening rule: at λ_k a feature j enters the working set only if it is non-zero
+at λ_{k−1} or |∇_j f| ≥ ρ(2λ_k − λ_{k−1}); the working problem is solved to ``tol``, and the
+features the rule left out are checked against the KKT condition |∇_j f| ≤ ρλ_k, violators
+added and the problem solved again. For least squares each point first tries the exact
+solve on the previous point's support and signs (an active-set homotopy: features enter when
+they break the KKT condition, leave when their sign flips), which on a fine grid is usually
+right at once; the proximal gradient runs only when it is not. Either way every point meets
+the same stopping rule as a cold ``train_exact`` on the whole problem: dist(0, ∂F) ≤ ``tol``.
+
+Folds advance together, one λ at a time; the path stops when the mean validation metric has
+not improved for ``patience`` points with some weight non-zero (glmnet stops a path early for the
+same reason; the all-zero models at its top tie, they do not count).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from worker.data import Fold
+from worker.models import build_model, set_linear
+from worker.trainers.config import StopCheck, TrainConfig
+from worker.trainers.exact import input_dropout_l2, input_noise_l2
+from worker.trainers.fista import (
+    Fista,
+    LinearState,
+    _CrossEntropy,
+    _LeastSquares,
+    _Smooth,
+    per_fold,
+    threads_for,
+)
+from worker.trainers.result import TrainResult, build_result
+
+
+@dataclass
+class PathPoint:
+    """One λ of a path: the result a single trial at that λ would have had."""
+
+    lam: float
+    result: TrainResult
+
+
+class _FoldPath:
+    """One fold's problem, prepared once for every λ: the centered Gram matrix (regression) or
+    the design with its intercept column (cross-entropy), and the current solution, packed as
+    ``fista`` packs it (W, and for the cross-entropy a last column b)."""
+
+    def __init__(self, config: TrainConfig, fold: Fold, start: LinearState | None) -> None:
+        X = torch.from_numpy(np.asarray(fold.X_train)).double()
+        y = torch.from_numpy(np.asarray(fold.y_train))
+        n, d = X.shape
+        self.n_features, self.n_entries = d, X.numel()
+        self.regression = config.task == "regression"
+        self.n_out = config.n_out if config.task == "multiclass" else 1
+        input_l2 = np.zeros(d)
+        if config.dropout > 0:
+            input_l2 += input_dropout_l2(
+                fold.X_train, task=config.task, n_out=config.n_out, dropout=config.dropout
+            )
+        if config.input_noise > 0:
+            input_l2 += input_noise_l2(
+                d, task=config.task, n_out=config.n_out, std=config.input_noise
+            )
+        self.input_l2 = torch.from_numpy(input_l2)
+        if self.regression:
+            self.x_mean, self.y_mean = X.mean(0), y.double().mean()
+            Xc, yc = X - self.x_mean, y.double() - self.y_mean
+            self.gram = Xc.T @ Xc / n
+            self.cross = (yc @ Xc / n)[None, :]
+            self.yy = float(yc @ yc) / n
+            self.gram_norm = float(torch.linalg.eigvalsh(self.gram).max())
+            self.P = torch.zeros(1, d, dtype=torch.float64)
+        else:
+            fresh = _CrossEntropy.of(X, y, torch.zeros(d, dtype=torch.float64), self.n_out)
+            self.X, self.target, self.binary = fresh.X, fresh.target, fresh.binary
+            self.sigma = float(torch.linalg.matrix_norm(self.X, ord=2))
+            self.P = torch.zeros(self.n_out, d + 1, dtype=torch.float64)
+        if start is not None:
+            weight = start.weight.detach().double().reshape(self.n_out, d)
+            self.P[:, :d] = weight
+            if not self.regression:
+                self.P[:, d] = start.bias.detach().double().reshape(self.n_out)
+        self.iterations = 0
+        self.converged = False
+
+    burst = 10
+    """Proximal gradient iterations between two tries of the exact solve on the support."""
+
+    def gradient(self, l2: torch.Tensor) -> torch.Tensor:
+        """∇f over W at the current solution (n_out, d), on every feature."""
+        d = self.n_features
+        if self.regression:
+            return self.P @ self.gram + l2 * self.P - self.cross
+        logits = self.X @ self.P.T
+        prob = torch.sigmoid(logits) if self.binary else torch.softmax(logits, dim=1)
+        return ((prob - self.target).T @ self.X[:, :d]) / len(self.X) + l2 * self.P[:, :d]
+
+    def _smooth(self, active: torch.Tensor, l2: torch.Tensor) -> _Smooth:
+        """The smooth part on the working set (the other weights held at 0)."""
+        if self.regression:
+            hessian = self.gram[active][:, active] + torch.diag(l2[active])
+            return _LeastSquares(
+                hessian=hessian,
+                cross=self.cross[:, active],
+                yy=self.yy,
+                x_mean=self.x_mean[active],
+                y_mean=self.y_mean,
+                lipschitz=self.gram_norm + float(l2.max()),  # ≥ the sub-Hessian's (interlacing)
+            )
+        columns = self._columns(active)
+        return _CrossEntropy(
+            X=self.X[:, columns],
+            target=self.target,
+            l2=torch.cat([l2[active], l2.new_zeros(1)]),
+            binary=self.binary,
+            sigma=self.sigma,
+        )
+
+    def _columns(self, active: torch.Tensor) -> torch.Tensor:
+        if self.regression:
+            return active
+        return torch.cat([active, torch.tensor([self.n_features])])
+
+    def solve(
+        self,
+        lam: float,
+        previous: float,
+        *,
+        l1_ratio: float,
+        tol: float,
+        max_iter: int,
+        stop: StopCheck | None,
+    ) -> None:
+        """Move the solution from λ = ``previous`` to ``lam``: screen, solve, check the KKT."""
+        d = self.n_features
+        l1 = lam * l1_ratio
+        l2 = lam * (1 - l1_ratio) + self.input_l2
+        W = self.P[:, :d]
+        if l1 > 0:
+            threshold = l1_ratio * (2 * lam - previous)
+            strong = (self.gradient(l2).abs() >= threshold).any(0)
+            keep = (W != 0).any(0) | strong
+        else:
+            keep = torch.ones(d, dtype=torch.bool)
+        self.iterations = 0
+        self.converged = self._newton(l1, l2, tol)
+        while not self.converged:
+            active = torch.nonzero(keep).flatten()
+            columns = self._columns(active)
+            solver = Fista.on(
+                self._smooth(active, l2),
+                self.P[:, columns],
+                l1=l1,
+                n_features=len(active),
+                n_entries=self.n_entries,
+            )
+            while self.iterations < max_iter and not solver.converged:
+                steps = min(self.burst, max_iter - self.iterations)
+                before = solver.iterations
+                solver.run(steps, tol=tol, stop=stop)
+                self.iterations += solver.iterations - before
+                self.P[:, :d] = 0
+                self.P[:, columns] = solver.P
+                if self._newton(l1, l2, tol):
+                    self.converged = True
+                    return
+            self.converged = solver.converged
+            if l1 == 0:
+                return
+            violators = ~keep & (self.gradient(l2).abs() > l1).any(0)
+            if not bool(violators.any()) or self.iterations >= max_iter:
+                return
+            keep |= violators
+
+    def _newton(self, l1: float, l2: torch.Tensor, tol: float, tries: int = 4) -> bool:
+        """Regression: the exact minimizer, if the current support and signs are its own.
+
+        On the support S with signs s the minimizer solves (G_SS + diag(l2_S)) w = c_S − l1·s:
+        one small linear solve (glmnet's speed comes from the same fact). Features whose
+        gradient breaks the KKT condition enter S with the sign that lowers F, those whose sign
+        flips leave it, and the solve is tried again, ``tries`` times at most. The solution is
+        taken when the whole problem's dist(0, ∂F) ≤ ``tol``, the promise every point keeps;
+        otherwise the proximal gradient goes on."""
+        if not self.regression:
+            return False
+        weight = self.P[0]
+        inside = (weight != 0) if l1 > 0 else torch.ones_like(weight, dtype=torch.bool)
+        signs = torch.sign(weight)
+        for _ in range(tries):
+            support = torch.nonzero(inside).flatten()
+            candidate = torch.zeros_like(weight)
+            if len(support):
+                hessian = self.gram[support][:, support] + torch.diag(l2[support])
+                rhs = self.cross[0, support] - l1 * signs[support]
+                try:
+                    solved = torch.linalg.solve(hessian, rhs)
+                except RuntimeError:  # singular: no ridge part and collinear features
+                    return False
+                flipped = torch.sign(solved) != signs[support]
+                if l1 > 0 and bool(flipped.any()):  # they cross zero: they leave the support
+                    inside[support[flipped]] = False
+                    continue
+                candidate[support] = solved
+            gradient = candidate @ self.gram + l2 * candidate - self.cross[0]
+            entering = ~inside & (gradient.abs() > l1)
+            if bool(entering.any()):
+                inside = inside | entering
+                signs = torch.where(entering, -torch.sign(gradient), signs)
+                continue
+            minimal = torch.where(candidate != 0, gradient + l1 * torch.sign(candidate), 0.0)
+            if float(torch.linalg.vector_norm(minimal)) > tol:
+                return False
+            self.P[0] = candidate
+            return True
+        return False
+
+    def state(self) -> LinearState:
+        d = self.n_features
+        if self.regression:
+            weight = self.P.clone()
+            return LinearState(weight, (self.y_mean - weight @ self.x_mean).reshape(1))
+        return LinearState(self.P[:, :d].clone(), self.P[:, d].clone())
+
+
+def _improved(value: float, best: float, direction: str) -> bool:
+    return value < best if direction == "minimize" else value > best
+
+
+def train_path(
+    config: TrainConfig,
+    folds: list[Fold],
+    lambdas: Sequence[float],
+    *,
+    patience: int | None = None,
+    warm_start: Sequence[LinearState] | None = None,
+    stop: StopCheck | None = None,
+    on_point: Callable[[PathPoint], None] | None = None,
+) -> list[PathPoint]:
+    """Solve ``config`` (its ``lam`` ignored) at every λ of ``lambdas``, largest first, on every
+    fold; stop after ``patience`` points without a better validation value. ``warm_start``: one
+    state per fold for the first point; ``stop`` is called before every solver iteration."""
+    if config.model_kind != "linear" or config.solver != "exact":
+        raise ValueError(f"a λ path needs the exact solver on a linear model, got {config=}")
+    if list(lambdas) != sorted(lambdas, reverse=True):
+        raise ValueError(f"a λ path runs from the largest λ down, got {lambdas=}")
+    starts = per_fold(warm_start, len(folds))
+    options = config.exact
+    points: list[PathPoint] = []
+    best, since_best = math.nan, 0
+    with threads_for(sum(fold.X_train.size for fold in folds)):
+        paths = [_FoldPath(config, fold, start) for fold, start in zip(folds, starts, strict=True)]
+        previous = lambdas[0] if lambdas else 0.0
+        for lam in lambdas:
+            started = time.perf_counter()
+            for path in paths:
+                path.solve(
+                    lam,
+                    previous,
+                    l1_ratio=config.l1_ratio,
+                    tol=options.tol,
+                    max_iter=options.max_iter,
+                    stop=stop,
+                )
+            previous = lam
+            point = _point(config, folds, paths, lam, started)
+            points.append(point)
+            if on_point is not None:
+                on_point(point)
+            value = point.result.value
+            if math.isnan(best) or _improved(value, best, config.direction):
+                best, since_best = value, 0
+            elif point.result.n_nonzero > 0:  # the empty models at the top of a path all tie
+                since_best += 1
+            if patience is not None and since_best >= patience:
+                break
+    return points
+
+
+def _point(
+    config: TrainConfig, folds: list[Fold], paths: list[_FoldPath], lam: float, started: float
+) -> PathPoint:
+    states = [path.state() for path in paths]
+    models = []
+    for state in states:
+        model = build_model(
+            "linear",
+            n_in=state.weight.shape[1],
+            n_out=config.n_out,
+            hidden_layers=[],
+            batch_norm=False,
+            dropout=config.dropout,
+        )
+        set_linear(model, state.weight, state.bias)
+        models.append(model)
+    iterations = [path.iterations for path in paths]
+    epochs = max(1, math.ceil(max(iterations) / config.exact.report_every))
+    result = build_result(
+        config,
+        models,
+        folds,
+        started=started,
+        epochs_run=epochs,
+        best_epoch=epochs,
+        curve=None,
+        states=states,
+        iterations=iterations,
+        converged=all(path.converged for path in paths),
+    )
+    return PathPoint(lam, result)
