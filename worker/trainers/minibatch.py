@@ -119,7 +119,7 @@ class _Member:
             prox_l1(self.model, threshold, config.layer_penalty)
 
 
-def _better(value: float, best: float, *, direction: str, min_delta: float) -> bool:
+def better(value: float, best: float, *, direction: str, min_delta: float) -> bool:
     if math.isnan(value):
         return False
     if direction == "maximize":
@@ -165,7 +165,7 @@ def train_minibatch(
             break
         min_delta = config.early_stopping.min_delta if config.early_stopping else 0.0
         if (
-            _better(value, best_value, direction=config.direction, min_delta=min_delta)
+            better(value, best_value, direction=config.direction, min_delta=min_delta)
             or best_epoch == 0
         ):
             best_value, best_epoch, waited = value, epoch, 0
