@@ -107,39 +107,58 @@ def constrain(trial: optuna.Trial, spec: StudySpec, result: TrainResult) -> None
     trial.set_user_attr("feasible", result.n_nonzero <= limit)
 
 
-def make_objective(
-    spec: StudySpec, *, stop_check: StopCheck
-) -> Callable[[optuna.Trial], float | list[float]]:
+def reporter(
+    trial: optuna.Trial, metric: str, *, multi: bool, stop_check: StopCheck
+) -> Callable[[int, dict[str, float]], bool]:
+    """The trial's epoch hook: report the metric, see a stop, say whether to prune."""
+
+    def on_epoch(epoch: int, metrics: dict[str, float]) -> bool:
+        if multi:  # Optuna neither records nor prunes multi-objective learning curves
+            stop_check()
+            return False
+        trial.report(metrics[metric], epoch)
+        stop_check()
+        return trial.should_prune()
+
+    return on_epoch
+
+
+def outcome(
+    trial: optuna.Trial, spec: StudySpec, result: TrainResult, names: list[str]
+) -> float | list[float]:
+    """Record a finished training on its trial; its value(s), or ``TrialPruned``."""
+    multi = len(names) > 1
+    record(trial, result)
+    measures = {**result.val_metrics, **sparsity(result)}
+    trial.set_user_attr("n_inputs", measures["n_inputs"])
+    if multi:
+        trial.set_user_attr("val_curve", result.curve)
+    constrain(trial, spec, result)
+    if result.pruned:
+        raise optuna.TrialPruned(f"pruned at epoch {result.epochs_run}")
+    if multi:
+        return [result.value, *(measures[name] for name in names[1:])]
+    return result.value
+
+
+def set_threads() -> None:
     import torch
 
     torch.set_num_threads(get_settings().torch_threads)  # REGTUNE_TORCH_THREADS per worker
+
+
+def make_objective(
+    spec: StudySpec, *, stop_check: StopCheck
+) -> Callable[[optuna.Trial], float | list[float]]:
+    set_threads()
     splits = prepare(spec)
     names = objective_names(spec)
-    multi = len(names) > 1
 
     def objective(trial: optuna.Trial) -> float | list[float]:
         values = suggest(trial, spec)
         config = train_config(spec, values, n_out=n_outputs(splits))
-
-        def on_epoch(epoch: int, metrics: dict[str, float]) -> bool:
-            if multi:  # Optuna neither records nor prunes multi-objective learning curves
-                stop_check()
-                return False
-            trial.report(metrics[config.metric], epoch)
-            stop_check()
-            return trial.should_prune()
-
+        on_epoch = reporter(trial, config.metric, multi=len(names) > 1, stop_check=stop_check)
         result = fit(config, splits.folds, on_epoch, stop=stop_check)
-        record(trial, result)
-        measures = {**result.val_metrics, **sparsity(result)}
-        trial.set_user_attr("n_inputs", measures["n_inputs"])
-        if multi:
-            trial.set_user_attr("val_curve", result.curve)
-        constrain(trial, spec, result)
-        if result.pruned:
-            raise optuna.TrialPruned(f"pruned at epoch {result.epochs_run}")
-        if multi:
-            return [result.value, *(measures[name] for name in names[1:])]
-        return result.value
+        return outcome(trial, spec, result, names)
 
     return objective

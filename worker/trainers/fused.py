@@ -39,7 +39,12 @@ DROPOUT_STREAM = 2
 def structure(config: TrainConfig) -> TrainConfig:
     """What members must share to be stacked: the config with the per-member knobs blanked."""
     return dataclasses.replace(
-        config, lam=0.0, l1_ratio=0.0, dropout=0.0, input_noise=0.0, layer_penalty=0.0,
+        config,
+        lam=0.0,
+        l1_ratio=0.0,
+        dropout=0.0,
+        input_noise=0.0,
+        layer_penalty=0.0,
         learning_rate=0.0,
     )
 
@@ -94,7 +99,7 @@ def train_fused(
     results: dict[int, TrainResult] = {}
     started = time.perf_counter()
 
-    def finish(position: int, epoch: int, **flags: bool) -> None:
+    def finish(position: int, epoch: int, ended: str | None = None) -> None:
         member, state = alive[position], progress[alive[position]]
         models = []
         for f, stack in enumerate(stacks):
@@ -103,8 +108,16 @@ def train_fused(
                 stack.load_into(model, state.best[f])
             models.append(model)
         results[member] = build_result(
-            state.config, models, folds, started=started, epochs_run=epoch,
-            best_epoch=state.best_epoch, curve=state.curve, **flags,
+            state.config,
+            models,
+            folds,
+            started=started,
+            epochs_run=epoch,
+            best_epoch=state.best_epoch,
+            curve=state.curve,
+            pruned=ended == "pruned",
+            stopped_early=ended == "stopped_early",
+            diverged=ended == "diverged",
         )
         if on_done is not None:
             on_done(member, results[member])
@@ -121,7 +134,7 @@ def train_fused(
             if ended is None and _patience_out(progress[alive[position]]):
                 ended = "stopped_early"
             if ended is not None:
-                finish(position, epoch, **{ended: True})
+                finish(position, epoch, ended)
                 leaving.append(position)
         if leaving:
             kept = [p for p in range(len(alive)) if p not in leaving]
@@ -140,8 +153,12 @@ def train_fused(
 def _template(config: TrainConfig, n_in: int) -> torch.nn.Sequential:
     """The model the minibatch trainer would build next from the global seed."""
     return build_model(
-        "mlp", n_in=n_in, n_out=config.n_out, hidden_layers=list(config.hidden_layers),
-        batch_norm=config.batch_norm, dropout=0.0,
+        "mlp",
+        n_in=n_in,
+        n_out=config.n_out,
+        hidden_layers=list(config.hidden_layers),
+        batch_norm=config.batch_norm,
+        dropout=0.0,
     )
 
 
@@ -178,7 +195,9 @@ def _epoch(
 
 
 @torch.no_grad()
-def _scores(stacks: Sequence[StackedMLP], folds: Sequence[Fold], task: str) -> list[dict[str, float]]:
+def _scores(
+    stacks: Sequence[StackedMLP], folds: Sequence[Fold], task: str
+) -> list[dict[str, float]]:
     """Each member's validation metrics, averaged over folds (one stacked pass per fold)."""
     outputs = [
         stack.forward(torch.from_numpy(fold.X_val), train=False)
@@ -187,14 +206,20 @@ def _scores(stacks: Sequence[StackedMLP], folds: Sequence[Fold], task: str) -> l
     return [
         mean_of(
             "val",
-            [metrics_of(out[k], fold.y_val, task, fold.scaler) for out, fold in zip(outputs, folds)],
+            [
+                metrics_of(out[k], fold.y_val, task, fold.scaler)
+                for out, fold in zip(outputs, folds, strict=True)
+            ],
         )
         for k in range(stacks[0].members)
     ]
 
 
 def _account(
-    state: _Progress, stacks: Sequence[StackedMLP], position: int, epoch: int,
+    state: _Progress,
+    stacks: Sequence[StackedMLP],
+    position: int,
+    epoch: int,
     metrics: dict[str, float],
 ) -> str | None:
     """Record an epoch's value; "diverged" if the member's loss is no longer finite."""

@@ -27,6 +27,10 @@ BN_EPS = 1e-5
 """``nn.BatchNorm1d``'s defaults."""
 
 
+KNOB_NAMES = ("lam", "l1_ratio", "dropout", "input_noise", "layer_penalty", "learning_rate")
+"""What members of one stack may set each for themselves (the rest is their shared structure)."""
+
+
 @dataclass
 class Knobs:
     """The per-member knobs, one entry per member (shape ``(K,)``)."""
@@ -43,16 +47,10 @@ class Knobs:
         def vector(name: str) -> torch.Tensor:
             return torch.tensor([float(getattr(c, name)) for c in configs], dtype=torch.float32)
 
-        return cls(
-            *(
-                vector(n)
-                for n in ("lam", "l1_ratio", "dropout", "input_noise", "layer_penalty")
-            ),
-            learning_rate=vector("learning_rate"),
-        )
+        return cls(**{name: vector(name) for name in KNOB_NAMES})
 
     def take(self, index: torch.Tensor) -> Knobs:
-        return Knobs(*(getattr(self, n)[index] for n in self.__dataclass_fields__))
+        return Knobs(**{name: getattr(self, name)[index] for name in KNOB_NAMES})
 
     def layer_scale(self, layer: int) -> torch.Tensor:
         """λ's multiplier on a layer, per member: 1 on the input layer, ``layer_penalty`` after."""
@@ -77,8 +75,8 @@ class StackedMLP:
         self.biases = [stack(m.bias) for m in linears]
         self.gammas = [stack(m.weight) for m in norms]
         self.betas = [stack(m.bias) for m in norms]
-        self.running_mean = [stack(m.running_mean) for m in norms]
-        self.running_var = [stack(m.running_var) for m in norms]
+        self.running_mean = [stack(_buffer(m.running_mean)) for m in norms]
+        self.running_var = [stack(_buffer(m.running_var)) for m in norms]
         self.batch_norm = bool(norms)
         self.task = config.task
         self.adam = config.optimizer == "adam"
@@ -111,7 +109,11 @@ class StackedMLP:
     # ------------------------------------------------------------------ forward
 
     def forward(
-        self, x: torch.Tensor, *, train: bool, dropout: torch.Tensor | None = None,
+        self,
+        x: torch.Tensor,
+        *,
+        train: bool,
+        dropout: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """``x``: (rows, in), shared by every member, or (K, rows, in); → (K, rows, out)."""
@@ -155,9 +157,11 @@ class StackedMLP:
                 out.squeeze(-1), target.float().expand(k, rows), reduction="none"
             ).mean(dim=1)
         else:
-            data = F.cross_entropy(
-                out.reshape(k * rows, -1), target.repeat(k), reduction="none"
-            ).view(k, rows).mean(dim=1)
+            data = (
+                F.cross_entropy(out.reshape(k * rows, -1), target.repeat(k), reduction="none")
+                .view(k, rows)
+                .mean(dim=1)
+            )
         total = data.sum()
         l2 = knobs.lam * (1 - knobs.l1_ratio) / 2
         if bool((l2 != 0).any()):
@@ -208,8 +212,12 @@ class StackedMLP:
         return [
             t[k].clone()
             for t in (
-                *self.weights, *self.biases, *self.gammas, *self.betas,
-                *self.running_mean, *self.running_var,
+                *self.weights,
+                *self.biases,
+                *self.gammas,
+                *self.betas,
+                *self.running_mean,
+                *self.running_var,
             )
         ]
 
@@ -217,20 +225,27 @@ class StackedMLP:
         linears = [m for m in model if isinstance(m, nn.Linear)]
         norms = [m for m in model if isinstance(m, nn.BatchNorm1d)]
         targets = [
-            *(m.weight for m in linears), *(m.bias for m in linears),
-            *(m.weight for m in norms), *(m.bias for m in norms),
-            *(m.running_mean for m in norms), *(m.running_var for m in norms),
+            *(m.weight for m in linears),
+            *(m.bias for m in linears),
+            *(m.weight for m in norms),
+            *(m.bias for m in norms),
+            *(_buffer(m.running_mean) for m in norms),
+            *(_buffer(m.running_var) for m in norms),
         ]
         with torch.no_grad():
             for target, value in zip(targets, snapshot, strict=True):
                 target.copy_(value)
             for m in norms:
-                m.num_batches_tracked.fill_(self.steps)
+                _buffer(m.num_batches_tracked).fill_(self.steps)
 
 
-def _dropout(
-    h: torch.Tensor, p: torch.Tensor, generator: torch.Generator | None
-) -> torch.Tensor:
+def _buffer(t: torch.Tensor | None) -> torch.Tensor:
+    """A batch-norm statistic (always there: ``build_model`` tracks running statistics)."""
+    assert t is not None
+    return t
+
+
+def _dropout(h: torch.Tensor, p: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """Inverted dropout with each member's own rate (a rate of 0 leaves its rows untouched)."""
     if not bool((p > 0).any()):
         return h
