@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -150,7 +151,9 @@ def _start(run: _Run, taken: list[Claim], *, n_out: int) -> list[TrainConfig]:
     configs: list[TrainConfig] = []
     for c in taken:
         study.sampler = make_sampler(spec, claim_seq=c.seq)
-        trial = study.ask()
+        with warnings.catch_warnings():  # "heartbeat … used with Study.optimize": ours beats
+            warnings.simplefilter("ignore", UserWarning)
+            trial = study.ask()
         member = _Member(c, trial)
         run.members.append(member)
         trial_id = trial_id_of(trial)
