@@ -265,6 +265,7 @@ def test_more_slots_of_a_named_study_come_from_that_study_only(db: Db) -> None:
     first = _study(db, 3, 4, "first")
     other = _study(db, 10, 10, "other")
     (taken,) = claims.claim_slots(db.engine, worker_id="w", slots=1, study_id=first.id)
+    assert taken.study_id == first.id
     more = claims.claim_slots(db.engine, worker_id="w", slots=8, study_id=first.id)
     assert [t.study_id for t in more] == [first.id] * 2  # the budget: 3 in all
     assert claims.claim_slots(db.engine, worker_id="w", slots=1, study_id=first.id) == []
