@@ -28,12 +28,17 @@ from service.spec.definition import StudySpec
 from service.spec.objective import objective_names
 from service.store.backoff import TRANSIENT, caused_by_database, describe
 from service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
-from service.store.optuna_db.internals import storage_of, trial_id_of
+from service.store.optuna_db.internals import (
+    note_report,
+    storage_of,
+    trial_id_of,
+    write_reports,
+)
 from service.store.scheduling import claims
 from service.store.scheduling.claims import Claim
 from service.store.scheduling.retries import get_storage
 from worker.loop import HandBack, StudyStopped, Worker, note_error
-from worker.search import suggest
+from worker.search import StopCheck, suggest
 
 if TYPE_CHECKING:
     from worker.data import Splits
@@ -198,20 +203,22 @@ def _train(run: _Run, configs: list[TrainConfig], splits: Splits) -> None:
 def _train_group(
     run: _Run, members: list[_Member], configs: list[TrainConfig], splits: Splits, names: list[str]
 ) -> None:
-    from worker.objective import outcome, reporter
+    from worker.objective import outcome
     from worker.trainers.fused import train_fused
 
     stop_check = run.worker.stop_check(members[0].claim)
-    hooks = [
-        reporter(m.trial, c.metric, multi=len(names) > 1, stop_check=stop_check)
-        for m, c in zip(members, configs, strict=True)
-    ]
+    multi = len(names) > 1
+    reports = _Reports()
 
     def on_epoch(k: int, epoch: int, metrics: dict[str, float]) -> bool:
-        return hooks[k](epoch, metrics)
+        if multi:  # Optuna neither records nor prunes multi-objective learning curves
+            stop_check()
+            return False
+        return reports.add(members[k].trial, epoch, metrics[configs[k].metric], stop_check)
 
     def on_done(k: int, result: TrainResult) -> None:
         member = members[k]
+        reports.flush()  # a pruned trial's value is its last report
         try:
             values = outcome(member.trial, run.spec, result, names)
         except optuna.TrialPruned:
@@ -221,6 +228,7 @@ def _train_group(
 
     try:
         train_fused(configs, splits.folds, on_epoch, on_done, stop=stop_check)
+        reports.flush()
     except Exception as exc:
         database = caused_by_database(exc)
         if database:
@@ -231,6 +239,26 @@ def _train_group(
         for m in members:
             if not m.ended:
                 _end(run, m, exc, database=database)
+
+
+class _Reports:
+    """The members' reports of an epoch, written in one transaction (``write_reports``) once the
+    next epoch begins or a member ends; each trial's pruner sees its own report at once."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[optuna.Trial, int, float]] = []
+
+    def add(self, trial: optuna.Trial, epoch: int, value: float, stop_check: StopCheck) -> bool:
+        if self.pending and self.pending[-1][1] != epoch:
+            self.flush()
+        if note_report(trial, epoch, value):
+            self.pending.append((trial, epoch, value))
+        stop_check()
+        return trial.should_prune()
+
+    def flush(self) -> None:
+        pending, self.pending = self.pending, []
+        write_reports(pending)
 
 
 def _tell(

@@ -11,6 +11,7 @@ import optuna
 from service.settings import get_settings
 from service.spec.definition import StudySpec
 from service.spec.objective import objective_names
+from service.store.optuna_db.internals import set_user_attrs
 from worker import data
 from worker.models import count_nonzero, nonzero_inputs
 from worker.search import StopCheck, suggest
@@ -86,8 +87,7 @@ def record(trial: optuna.Trial, result: TrainResult) -> None:
     attrs.update(result.test_metrics)
     if result.fold_values:
         attrs["fold_values"] = [round(v, 8) for v in result.fold_values]
-    for key, value in attrs.items():
-        trial.set_user_attr(key, value)
+    set_user_attrs(trial, attrs)  # one transaction, not one per attribute
 
 
 def sparsity(result: TrainResult) -> dict[str, float]:

@@ -16,7 +16,9 @@ checks every name, signature and column used here against the installed Optuna.
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -36,15 +38,19 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 __all__ = [
     "ArtifactStore",
     "OneStatementTrialWrites",
+    "backend_of",
     "engine_of",
     "is_pareto_front",
+    "note_report",
     "om",
+    "set_user_attrs",
     "stale_trial_ids",
     "storage_of",
     "study_id_of",
     "trial_completed_utc",
     "trial_id_of",
     "trial_started_utc",
+    "write_reports",
 ]
 
 om: Any = _optuna_models
@@ -100,6 +106,46 @@ def is_pareto_front(points: np.ndarray) -> np.ndarray:
     return np.asarray(_is_pareto_front(points, False))
 
 
+def backend_of(trial: optuna.Trial) -> BaseStorage:
+    """The storage under a live trial's cache (where regtune's one-statement writes live)."""
+    storage = trial.storage
+    return storage._backend if isinstance(storage, _CachedStorage) else storage
+
+
+def note_report(trial: optuna.Trial, step: int, value: float) -> bool:
+    """``trial.report(value, step)`` as the trial itself sees it (its pruner reads it at once);
+    True: its row is left to ``write_reports``, which writes several in one transaction; False:
+    the storage cannot batch, and ``Trial.report`` wrote it now."""
+    if not isinstance(backend_of(trial), OneStatementTrialWrites):
+        trial.report(value, step)
+        return False
+    trial._cached_frozen_trial.intermediate_values[step] = float(value)
+    return True
+
+
+def write_reports(reports: Sequence[tuple[optuna.Trial, int, float]]) -> None:
+    """The rows of reports ``note_report`` left (every trial on one batching storage), in one
+    transaction."""
+    if not reports:
+        return
+    backend = backend_of(reports[0][0])
+    assert isinstance(backend, OneStatementTrialWrites), "note_report wrote the others"
+    backend.set_trials_intermediate_values(
+        [(trial_id_of(trial), step, float(value)) for trial, step, value in reports]
+    )
+
+
+def set_user_attrs(trial: optuna.Trial, attrs: Mapping[str, Any]) -> None:
+    """``trial.set_user_attr`` for every item, in one transaction where the storage can."""
+    backend = backend_of(trial)
+    if not isinstance(backend, OneStatementTrialWrites):
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        return
+    backend.set_trial_user_attrs(trial_id_of(trial), attrs)
+    trial._cached_frozen_trial.user_attrs.update(attrs)
+
+
 log = logging.getLogger(__name__)
 
 UPDATABLE = (TrialState.RUNNING, TrialState.WAITING)
@@ -132,10 +178,59 @@ class OneStatementTrialWrites(RDBStorage):
     def set_trial_intermediate_value(
         self, trial_id: int, step: int, intermediate_value: float
     ) -> None:
+        self.set_trials_intermediate_values([(trial_id, step, intermediate_value)])
+
+    def set_trials_intermediate_values(self, reports: Sequence[tuple[int, int, float]]) -> None:
+        """(trial, step, value) reports of several trials in one transaction: the members of a
+        fused pass report an epoch together."""
         insert = self._fast()
         if insert is None:
-            super().set_trial_intermediate_value(trial_id, step, intermediate_value)
+            for trial_id, step, value in reports:
+                super().set_trial_intermediate_value(trial_id, step, value)
             return
+        missing: list[int] = []
+        try:
+            with self.engine.begin() as connection:
+                for trial_id, step, value in reports:
+                    statement = self._report(insert, trial_id, step, value)
+                    if connection.execute(statement).first() is None:
+                        missing.append(trial_id)
+        except SQLAlchemyError as exc:
+            raise StorageInternalError(f"could not report: {exc}") from exc
+        for trial_id in missing:
+            self._not_updatable(trial_id)
+
+    def set_trial_user_attrs(self, trial_id: int, attrs: Mapping[str, Any]) -> None:
+        """Several user attributes of one trial in one transaction (Optuna writes one per
+        transaction): the same rows, the same error for a finished trial."""
+        insert = self._fast()
+        if insert is None:
+            for key, value in attrs.items():
+                super().set_trial_user_attr(trial_id, key, value)
+            return
+        table = om.TrialUserAttributeModel.__table__
+        written = 0
+        try:
+            with self.engine.begin() as connection:
+                for key, value in attrs.items():
+                    row = select(
+                        literal(trial_id),
+                        literal(key, type_=table.c.key.type),
+                        literal(json.dumps(value), type_=table.c.value_json.type),
+                    ).where(_updatable(trial_id))
+                    statement = insert(table).from_select(["trial_id", "key", "value_json"], row)
+                    statement = statement.on_conflict_do_update(
+                        index_elements=["trial_id", "key"],
+                        set_={"value_json": statement.excluded.value_json},
+                    )
+                    found = connection.execute(statement.returning(table.c.trial_id)).first()
+                    written += found is not None
+        except SQLAlchemyError as exc:
+            raise StorageInternalError(f"could not set user attributes: {exc}") from exc
+        if attrs and not written:
+            self._not_updatable(trial_id)
+
+    def _report(self, insert: Any, trial_id: int, step: int, intermediate_value: float) -> Any:
         model = om.TrialIntermediateValueModel
         table = model.__table__
         value, kind = model.intermediate_value_to_stored_repr(intermediate_value)
@@ -155,13 +250,7 @@ class OneStatementTrialWrites(RDBStorage):
                 "intermediate_value_type": statement.excluded.intermediate_value_type,
             },
         )
-        try:
-            with self.engine.begin() as connection:
-                written = connection.execute(statement.returning(table.c.trial_id)).first()
-        except SQLAlchemyError as exc:
-            raise StorageInternalError(f"could not report step {step}: {exc}") from exc
-        if written is None:
-            self._not_updatable(trial_id)
+        return statement.returning(table.c.trial_id)
 
     def _set_trial_param(
         self,
