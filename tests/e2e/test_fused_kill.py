@@ -24,12 +24,12 @@ MEMBERS = 4
 STUDY: dict[str, Any] = {
     "name": "fused-kill",
     "dataset": {"builtin": "digits"},
-    "model": {"kind": "mlp", "hidden_layers": [64, 64]},
+    "model": {"kind": "mlp", "hidden_layers": [32]},
     "search_space": {
         "lambda": {"low": 1e-5, "high": 1e-2, "log": True},
         "learning_rate": {"low": 1e-3, "high": 1e-2, "log": True},
     },
-    "training": {"max_epochs": 40, "batch_size": 32, "early_stopping": None},
+    "training": {"max_epochs": 30, "batch_size": 32, "early_stopping": None},
     "sampler": {"type": "random", "seed": 0},
     "pruner": {"type": "none"},
     "budget": {"n_trials": 6, "max_parallel": MEMBERS, "max_retries": 2},

@@ -188,46 +188,73 @@ class OneStatementTrialWrites(RDBStorage):
             for trial_id, step, value in reports:
                 super().set_trial_intermediate_value(trial_id, step, value)
             return
-        missing: list[int] = []
-        try:
-            with self.engine.begin() as connection:
-                for trial_id, step, value in reports:
-                    statement = self._report(insert, trial_id, step, value)
-                    if connection.execute(statement).first() is None:
-                        missing.append(trial_id)
-        except SQLAlchemyError as exc:
-            raise StorageInternalError(f"could not report: {exc}") from exc
-        for trial_id in missing:
-            self._not_updatable(trial_id)
+        if len(reports) == 1:
+            trial_id, step, value = reports[0]
+            try:
+                with self.engine.begin() as connection:
+                    written = connection.execute(self._report(insert, trial_id, step, value))
+                    found = written.first() is not None
+            except SQLAlchemyError as exc:
+                raise StorageInternalError(f"could not report step {step}: {exc}") from exc
+            if not found:
+                self._not_updatable(trial_id)
+            return
+        model = om.TrialIntermediateValueModel
+        rows = []
+        for trial_id, step, value in reports:
+            stored, kind = model.intermediate_value_to_stored_repr(value)
+            rows.append(
+                {
+                    "trial_id": trial_id,
+                    "step": step,
+                    "intermediate_value": stored,
+                    "intermediate_value_type": kind,
+                }
+            )
+        self._upsert(model.__table__, rows, ["trial_id", "step"])
 
     def set_trial_user_attrs(self, trial_id: int, attrs: Mapping[str, Any]) -> None:
-        """Several user attributes of one trial in one transaction (Optuna writes one per
+        """Several user attributes of one trial in one statement (Optuna writes one per
         transaction): the same rows, the same error for a finished trial."""
-        insert = self._fast()
-        if insert is None:
+        if self._fast() is None:
             for key, value in attrs.items():
                 super().set_trial_user_attr(trial_id, key, value)
             return
-        table = om.TrialUserAttributeModel.__table__
-        written = 0
+        rows = [
+            {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+            for key, value in attrs.items()
+        ]
+        self._upsert(om.TrialUserAttributeModel.__table__, rows, ["trial_id", "key"])
+
+    def _upsert(self, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
+        """Insert or update ``rows`` of running trials in one transaction: one read of which
+        trials may still be written, one multi-row upsert; a finished trial's rows are not
+        written and its error raised, as Optuna raises it."""
+        if not rows:
+            return
+        trials = om.TrialModel.__table__
+        ids = {row["trial_id"] for row in rows}
         try:
             with self.engine.begin() as connection:
-                for key, value in attrs.items():
-                    row = select(
-                        literal(trial_id),
-                        literal(key, type_=table.c.key.type),
-                        literal(json.dumps(value), type_=table.c.value_json.type),
-                    ).where(_updatable(trial_id))
-                    statement = insert(table).from_select(["trial_id", "key", "value_json"], row)
-                    statement = statement.on_conflict_do_update(
-                        index_elements=["trial_id", "key"],
-                        set_={"value_json": statement.excluded.value_json},
+                live = set(
+                    connection.scalars(
+                        select(trials.c.trial_id).where(
+                            trials.c.trial_id.in_(ids), trials.c.state.in_(UPDATABLE)
+                        )
                     )
-                    found = connection.execute(statement.returning(table.c.trial_id)).first()
-                    written += found is not None
+                )
+                kept = [row for row in rows if row["trial_id"] in live]
+                if kept:
+                    statement = self._fast()(table).values(kept)
+                    columns = [c for c in kept[0] if c not in keys]
+                    statement = statement.on_conflict_do_update(
+                        index_elements=keys,
+                        set_={c: getattr(statement.excluded, c) for c in columns},
+                    )
+                    connection.execute(statement)
         except SQLAlchemyError as exc:
-            raise StorageInternalError(f"could not set user attributes: {exc}") from exc
-        if attrs and not written:
+            raise StorageInternalError(f"could not write {table.name}: {exc}") from exc
+        for trial_id in sorted(ids - live):
             self._not_updatable(trial_id)
 
     def _report(self, insert: Any, trial_id: int, step: int, intermediate_value: float) -> Any:
