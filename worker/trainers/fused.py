@@ -23,7 +23,7 @@ from worker.data import Fold
 from worker.evaluation import mean_of, metrics_of
 from worker.models import build_model
 from worker.trainers.config import StopCheck, TrainConfig
-from worker.trainers.minibatch import better
+from worker.trainers.minibatch import batches, better
 from worker.trainers.result import TrainResult, build_result
 from worker.trainers.stacked import Knobs, StackedMLP
 
@@ -173,18 +173,10 @@ def _epoch(
 ) -> None:
     """One pass over one fold's training rows, every member on the same batches."""
     order, noise, dropout = generators
-    n = len(y)
-    size = n if config.batch_size is None else min(config.batch_size, n)
-    perm = torch.randperm(n, generator=order) if size < n else torch.arange(n)
     noisy = bool((knobs.input_noise > 0).any())
     drops = knobs.dropout if bool((knobs.dropout > 0).any()) else None
     params = stack.parameters()
-    for start in range(0, n, size):
-        if stop is not None:
-            stop()
-        idx = perm[start : start + size]
-        if config.batch_norm and len(idx) < 2:
-            continue
+    for idx in batches(len(y), config, order, stop):
         inputs = X[idx]
         if noisy:
             draw = torch.randn((stack.members, *inputs.shape), generator=noise)
