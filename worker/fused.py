@@ -37,7 +37,8 @@ from service.store.optuna_db.internals import (
 from service.store.scheduling import claims
 from service.store.scheduling.claims import Claim
 from service.store.scheduling.retries import get_storage
-from worker.loop import HandBack, StudyStopped, Worker, note_error
+from worker.loop import HandBack, StudyStopped, Worker
+from worker.loop import _note_error as note_error
 from worker.search import StopCheck, suggest
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ def run_fused(worker: Worker, claim: Claim, *, limit: int | None = None) -> int:
     """Run ``claim``'s study fused if it fuses (→ the trials run, ``limit`` at most); 0: it does
     not, run it one trial at a time."""
     try:
-        spec = worker.definition(claim)
+        spec = worker._definition(claim)
     except Exception:
         return 0  # the ordinary path records why the definition cannot run
     wanted = width(spec, worker.settings)
@@ -113,7 +114,7 @@ def _run(worker: Worker, spec: StudySpec, taken: list[Claim]) -> None:
         _release(worker, taken, why="the worker is stopping or its heartbeat lapsed")
         return
     try:
-        study = worker.load_study(first.optuna_name)
+        study = worker._load_study(first.optuna_name)
     except KeyError:
         _release(worker, taken, why="the study was deleted")
         return
@@ -128,7 +129,7 @@ def _run(worker: Worker, spec: StudySpec, taken: list[Claim]) -> None:
         fits = fused_width(spec, shape, Budget.from_settings(worker.settings), asked=len(taken))
     except Exception as exc:
         log.exception("study %s cannot run", first.study_id)
-        error = worker.record_failure(study, exc)
+        error = worker._record_failure(study, exc)
         for c in taken:
             worker.finish_claim(c, error=error if c is first else None, failed_by_sweep=False)
         return
@@ -162,7 +163,7 @@ def _start(run: _Run, taken: list[Claim], *, n_out: int) -> list[TrainConfig]:
         member = _Member(c, trial)
         run.members.append(member)
         trial_id = trial_id_of(trial)
-        storage.set_trial_system_attr(trial_id, CLAIM_SECONDS_ATTR, round(worker.claim_seconds, 6))
+        storage.set_trial_system_attr(trial_id, CLAIM_SECONDS_ATTR, round(worker._claim_seconds, 6))
         if not claims.link_trial(storage, trial_id, c):
             _end(run, member, HandBack("the slot was released while the trial started"))
             continue
@@ -206,7 +207,7 @@ def _train_group(
     from worker.objective import outcome
     from worker.trainers.fused import train_fused
 
-    stop_check = run.worker.stop_check(members[0].claim)
+    stop_check = run.worker._stop_check(members[0].claim)
     multi = len(names) > 1
     reports = _Reports()
 
@@ -306,7 +307,7 @@ def _end(run: _Run, member: _Member, exc: BaseException, *, database: bool = Fal
             return
         fail_first = True  # still RUNNING: fail it once the database is back
     if isinstance(exc, HandBack):
-        worker.hand_back(run.study, c, [number], reason=str(exc), fail_first=fail_first)
+        worker._hand_back(run.study, c, [number], reason=str(exc), fail_first=fail_first)
     elif isinstance(exc, StudyStopped):
         log.info("study %s stopped; trial %d ended", c.study_id, number)
     worker.finish_claim(c, error=error, failed_by_sweep=False)

@@ -93,7 +93,7 @@ class Worker:
         self._definitions: LRUCache[str, StudySpec] = LRUCache(maxsize=STUDY_CACHE_SIZE)
         self._stopped_study: str | None = None
         """Set by the heartbeat when the study being run was cancelled or deleted."""
-        self.claim_seconds = 0.0
+        self._claim_seconds = 0.0
         self._failed_by_sweep = False
         """Set when a sweep failed the running trial as stale (its retry is the sweep's)."""
 
@@ -130,7 +130,7 @@ class Worker:
                     claim = claims.claim(
                         worker_id=self.id, tenant_max_running=self.settings.tenant_max_running
                     )
-                    self.claim_seconds = time.perf_counter() - asked
+                    self._claim_seconds = time.perf_counter() - asked
                 except TRANSIENT as exc:
                     delay = outage.next()
                     log.warning("database unavailable (%s); retry in %.1fs", describe(exc), delay)
@@ -229,7 +229,7 @@ class Worker:
             self._factory = load_factory(self.settings.objective_factory)
         return self._factory
 
-    def load_study(self, optuna_name: str) -> optuna.Study:
+    def _load_study(self, optuna_name: str) -> optuna.Study:
         """The study, kept across claims so that its trial cache stays warm.
 
         A freshly loaded study reads every trial of the study when the sampler first asks, so
@@ -242,7 +242,7 @@ class Worker:
             self._studies[optuna_name] = study
         return study
 
-    def definition(self, claim: claims.Claim) -> StudySpec:
+    def _definition(self, claim: claims.Claim) -> StudySpec:
         """The stored definition, parsed once per study (it never changes once stored)."""
         spec = self._definitions.get(claim.study_id)
         if spec is None:
@@ -320,18 +320,18 @@ class Worker:
             )
             return None
         try:
-            study = self.load_study(claim.optuna_name)
+            study = self._load_study(claim.optuna_name)
         except KeyError:
             log.info("study %s was deleted", claim.study_id)
             return None
         try:
-            spec = self.definition(claim)
+            spec = self._definition(claim)
             study.sampler = make_sampler(spec, claim_seq=claim.seq)
             study.pruner = make_pruner(spec)
-            objective = self.objective_factory()(spec, stop_check=self.stop_check(claim))
+            objective = self.objective_factory()(spec, stop_check=self._stop_check(claim))
         except Exception as exc:
             log.exception("study %s cannot run", claim.study_id)
-            return self.record_failure(study, exc)
+            return self._record_failure(study, exc)
         number: list[int] = []
 
         def tracked(trial: optuna.Trial) -> Any:
@@ -339,7 +339,7 @@ class Worker:
             self.current = (claim.study_id, trial.number)
             logs.trial_var.set(trial.number)
             trial.storage.set_trial_system_attr(
-                trial_id_of(trial), CLAIM_SECONDS_ATTR, round(self.claim_seconds, 6)
+                trial_id_of(trial), CLAIM_SECONDS_ATTR, round(self._claim_seconds, 6)
             )
             log.info("study %s trial %d started", claim.study_id, trial.number)
             try:
@@ -351,14 +351,14 @@ class Worker:
             except (optuna.TrialPruned, HandBack, StudyStopped):
                 raise
             except Exception as exc:
-                note_error(trial, exc)
+                _note_error(trial, exc)
                 raise
 
         try:
             study.optimize(tracked, n_trials=1, gc_after_trial=False)
         except HandBack as exc:
             # It reached us through Optuna's tell, so the FAIL is recorded: the retry is ours.
-            self.hand_back(study, claim, number, reason=str(exc))
+            self._hand_back(study, claim, number, reason=str(exc))
         except StudyStopped:
             log.info("study %s stopped; trial %s ended", claim.study_id, number[:1])
         except UpdateFinishedTrialError:
@@ -377,10 +377,10 @@ class Worker:
             # Optuna could not even record the FAIL: the trial is still RUNNING. Fail it and queue
             # its retry once the database is back, before the slot is given back.
             log.warning("study %s: database error mid-trial (%s)", claim.study_id, describe(exc))
-            self.hand_back(study, claim, number, reason="database error", fail_first=True)
+            self._hand_back(study, claim, number, reason="database error", fail_first=True)
         return None
 
-    def stop_check(self, claim: claims.Claim) -> Callable[[], None]:
+    def _stop_check(self, claim: claims.Claim) -> Callable[[], None]:
         def stop_check() -> None:
             """Between solver iterations, minibatch steps and epochs: stop if the worker is
             stopping or the study was cancelled.
@@ -396,7 +396,7 @@ class Worker:
 
         return stop_check
 
-    def record_failure(self, study: optuna.Study, exc: BaseException) -> str:
+    def _record_failure(self, study: optuna.Study, exc: BaseException) -> str:
         """A claim that failed before its trial could start still leaves a FAIL trial saying why."""
         error = f"{type(exc).__name__}: {exc}"
         storage = storage_of(study)
@@ -408,7 +408,7 @@ class Worker:
             log.warning("could not record the failed trial (%s)", describe(record_exc))
         return error
 
-    def hand_back(
+    def _hand_back(
         self,
         study: optuna.Study,
         claim: claims.Claim,
@@ -455,7 +455,7 @@ class Worker:
         log.info("study %s trial %d handed back (%s)", claim.study_id, number[0], reason)
 
 
-def note_error(trial: optuna.Trial, exc: Exception) -> None:
+def _note_error(trial: optuna.Trial, exc: Exception) -> None:
     """Record why a trial failed where the API shows it (its user attributes)."""
     try:
         trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:2000])
