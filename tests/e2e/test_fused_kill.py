@@ -32,7 +32,7 @@ STUDY: dict[str, Any] = {
     "training": {"max_epochs": 30, "batch_size": 32, "early_stopping": None},
     "sampler": {"type": "random", "seed": 0},
     "pruner": {"type": "none"},
-    "budget": {"n_trials": 6, "max_parallel": MEMBERS, "max_retries": 2},
+    "budget": {"n_trials": MEMBERS, "max_parallel": MEMBERS, "max_retries": 2},
 }
 
 
