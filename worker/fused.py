@@ -137,12 +137,13 @@ def _run(worker: Worker, spec: StudySpec, taken: list[Claim]) -> None:
         _release(worker, taken[fits:], why=f"{fits} fused trials fit REGTUNE_MAX_TRIAL_MEMORY_MB")
         taken = taken[:fits]
     run = _Run(worker, study, spec)
-    try:
-        configs = _start(run, taken, n_out=n_outputs(splits))
-    except Exception as exc:
-        _abandon(run, taken, exc)
-        return
-    _train(run, configs, splits)
+    with _heartbeats(run):  # from the first member's start: asking 16 trials takes a while
+        try:
+            configs = _start(run, taken, n_out=n_outputs(splits))
+        except Exception as exc:
+            _abandon(run, taken, exc)
+            return
+        _train(run, configs, splits)
 
 
 def _start(run: _Run, taken: list[Claim], *, n_out: int) -> list[TrainConfig]:
@@ -195,10 +196,9 @@ def _train(run: _Run, configs: list[TrainConfig], splits: Splits) -> None:
     if live:
         run.worker.current = (live[0].claim.study_id, live[0].trial.number)
     names = objective_names(run.spec)
-    with _heartbeats(run):
-        for group in groups(configs):
-            members = [live[i] for i in group]
-            _train_group(run, members, [configs[i] for i in group], splits, names)
+    for group in groups(configs):
+        members = [live[i] for i in group]
+        _train_group(run, members, [configs[i] for i in group], splits, names)
 
 
 def _train_group(
