@@ -15,7 +15,7 @@ import time
 
 from bench import harness
 
-BENCHMARKS = ("overhead", "pruning", "quality", "paths", "api_load", "pool", "report")
+BENCHMARKS = ("overhead", "pruning", "quality", "paths", "fused", "api_load", "pool", "report")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from service.logs import LogFormat
+from service.spec.definition import MAX_FUSED_TRIALS
 
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "admin", "example"}
 
@@ -40,6 +41,14 @@ class Settings(BaseSettings):
     poll_min: float = Field(default=0.2, gt=0, description="First idle back-off of a worker (s).")
     poll_max: float = Field(default=5.0, gt=0, description="Longest idle back-off of a worker (s).")
     torch_threads: int = Field(default=1, ge=1)
+    fused_trials: int = Field(
+        default=8,
+        ge=1,
+        le=MAX_FUSED_TRIALS,
+        description="Trials of an MLP study a worker claims and trains in one pass (one "
+        "stacked model, each member its own trial), unless the study's training.fused_trials "
+        "says otherwise; 1 runs one trial at a time.",
+    )
     db_pool_size: int = Field(
         default=2, ge=1, description="Connections kept per engine (a process has two engines)."
     )

@@ -55,7 +55,13 @@ def evaluate(
     """Regression: loss (½·MSE, standardized target), r2 and rmse (original units).
     Classification: loss (mean cross-entropy), accuracy, and ROC AUC for binary tasks."""
     model.eval()
-    out = model(X)
+    return metrics_of(model(X), y, task, scaler)
+
+
+def metrics_of(
+    out: torch.Tensor, y: np.ndarray, task: str, scaler: Standardizer
+) -> dict[str, float]:
+    """``evaluate``'s metrics of a model's outputs ``out`` on rows with targets ``y``."""
     if task == "regression":
         pred = out.squeeze(-1).double().numpy()
         target = y.astype(np.float64)

@@ -109,6 +109,8 @@ class Worker:
 
     def run(self, *, max_trials: int | None = None) -> int:
         """Loop until stopped (or ``max_trials`` claims ran); return how many trials ran."""
+        from worker.fused import run_fused
+
         self.objective_factory()  # a bad REGTUNE_OBJECTIVE_FACTORY fails here, not per trial
         retry_forever(lambda: workers.register(self.id), what="register", stop=self.stopping)
         self._last_beat = time.monotonic()
@@ -143,8 +145,11 @@ class Worker:
                 self._slot_at_risk = False
                 self.current = (claim.study_id, None)
                 with logs.context(study_id=claim.study_id):
-                    self._run_claim(claim)
-                ran += 1
+                    left = None if max_trials is None else max_trials - ran
+                    fused = run_fused(self, claim, limit=left)
+                    if not fused:
+                        self._run_claim(claim)
+                ran += fused or 1
         finally:
             self.stopping.set()
             try:
@@ -258,8 +263,15 @@ class Worker:
             error = f"{type(exc).__name__}: {exc}"
         finally:
             self.current = (None, None)
+        self.finish_claim(claim, error=error, failed_by_sweep=self._failed_by_sweep)
+
+    def finish_claim(
+        self, claim: claims.Claim, *, error: str | None, failed_by_sweep: bool
+    ) -> None:
+        """Give the slot back (counting ``error`` against the study); save the best model if
+        this finish completed the study."""
         try:
-            swept = timedelta(seconds=self.settings.grace_period) if self._failed_by_sweep else None
+            swept = timedelta(seconds=self.settings.grace_period) if failed_by_sweep else None
             completed = retry_forever(
                 lambda: claims.finish(
                     claim_id=claim.id, study_id=claim.study_id, error=error, failed_by_sweep=swept

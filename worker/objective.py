@@ -14,7 +14,7 @@ from cachetools import LRUCache
 from service.settings import get_settings
 from service.spec.definition import StudySpec
 from service.spec.objective import objective_names
-from service.store.optuna_db.internals import trial_id_of
+from service.store.optuna_db.internals import set_user_attrs, trial_id_of
 from worker import data
 from worker.coefficients import coefficient_attrs, linear_weights, record_coefficients
 from worker.models import count_nonzero, nonzero_inputs
@@ -83,8 +83,7 @@ def n_outputs(splits: data.Splits) -> int:
 
 
 def record(trial: optuna.Trial, result: TrainResult) -> None:
-    for key, value in result_attrs(result).items():
-        trial.set_user_attr(key, value)
+    set_user_attrs(trial, result_attrs(result))  # one transaction, not one per attribute
 
 
 def result_attrs(result: TrainResult) -> dict[str, Any]:
@@ -140,51 +139,70 @@ def warm_starts(spec: StudySpec) -> WarmStarts:
     return found
 
 
+def reporter(
+    trial: optuna.Trial, metric: str, *, multi: bool, stop_check: StopCheck
+) -> Callable[[int, dict[str, float]], bool]:
+    """The trial's epoch hook: report the metric, see a stop, say whether to prune."""
+
+    def on_epoch(epoch: int, metrics: dict[str, float]) -> bool:
+        if multi:  # Optuna neither records nor prunes multi-objective learning curves
+            stop_check()
+            return False
+        trial.report(metrics[metric], epoch)
+        stop_check()
+        return trial.should_prune()
+
+    return on_epoch
+
+
+def outcome(
+    trial: optuna.Trial, spec: StudySpec, result: TrainResult, names: list[str]
+) -> float | list[float]:
+    """Record a finished training on its trial; its value(s), or ``TrialPruned``."""
+    multi = len(names) > 1
+    record(trial, result)
+    measures = {**result.val_metrics, **sparsity(result)}
+    trial.set_user_attr("n_inputs", measures["n_inputs"])
+    if multi:
+        trial.set_user_attr("val_curve", result.curve)
+    constrain(trial, spec, result)
+    if result.pruned:
+        raise optuna.TrialPruned(f"pruned at epoch {result.epochs_run}")
+    if multi:
+        return [result.value, *(measures[name] for name in names[1:])]
+    return result.value
+
+
+def set_threads() -> None:
+    import torch
+
+    torch.set_num_threads(get_settings().torch_threads)  # REGTUNE_TORCH_THREADS per worker
+
+
 def make_objective(
     spec: StudySpec, *, stop_check: StopCheck, slots: PathSlots | None = None
 ) -> Callable[[optuna.Trial], float | list[float]]:
     """The study's objective; with ``slots`` (lent by the loop) and ``training.lambda_path``
     set, each trial solves a λ path and stores its further points as trials
     (``worker.paths``)."""
-    import torch
-
-    torch.set_num_threads(get_settings().torch_threads)  # REGTUNE_TORCH_THREADS per worker
+    set_threads()
     splits = prepare(spec)
     names = objective_names(spec)
-    multi = len(names) > 1
     linear = spec.model.kind == "linear"
     warm = warm_starts(spec) if spec.solver == "exact" else None
 
     def objective(trial: optuna.Trial) -> float | list[float]:
         values = suggest(trial, spec)
         config = train_config(spec, values, n_out=n_outputs(splits))
-
-        def on_epoch(epoch: int, metrics: dict[str, float]) -> bool:
-            if multi:  # Optuna neither records nor prunes multi-objective learning curves
-                stop_check()
-                return False
-            trial.report(metrics[config.metric], epoch)
-            stop_check()
-            return trial.should_prune()
-
+        on_epoch = reporter(trial, config.metric, multi=len(names) > 1, stop_check=stop_check)
         start = None if warm is None else warm.nearest(config.lam, config.l1_ratio)
         result = fit(config, splits.folds, on_epoch, warm_start=start, stop=stop_check)
         if warm is not None and result.converged:
             warm.add(config.lam, config.l1_ratio, result.states)
-        record(trial, result)
         if linear:  # the report's coefficient path
             weights = linear_weights(result.models)
             record_coefficients(trial.storage, trial_id_of(trial), weights, splits.feature_names)
-        measures = {**result.val_metrics, **sparsity(result)}
-        trial.set_user_attr("n_inputs", measures["n_inputs"])
-        if multi:
-            trial.set_user_attr("val_curve", result.curve)
-        constrain(trial, spec, result)
-        if result.pruned:
-            raise optuna.TrialPruned(f"pruned at epoch {result.epochs_run}")
-        if multi:
-            return [result.value, *(measures[name] for name in names[1:])]
-        return result.value
+        return outcome(trial, spec, result, names)
 
     if slots is None or spec.training.lambda_path is None:
         return objective

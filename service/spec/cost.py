@@ -208,6 +208,22 @@ def estimate(spec: StudySpec, shape: DataShape) -> Cost:
     )
 
 
+def fused_memory(cost: Cost, members: int) -> int:
+    """Bytes of ``members`` trials trained in one pass: the data and the sampler once, the
+    model, its optimizer state and the activations once per member."""
+    memory = cost.memory
+    return memory["data"] + memory["sampler"] + members * (memory["model"] + memory["activations"])
+
+
+def fused_width(spec: StudySpec, shape: DataShape, budget: Budget, *, asked: int) -> int:
+    """The most trials of ``spec``, at most ``asked``, that one fused pass may train within
+    ``REGTUNE_MAX_TRIAL_MEMORY_MB`` (at least 1: one trial is admitted on its own)."""
+    cost = estimate(spec, shape)
+    per_member = cost.memory["model"] + cost.memory["activations"]
+    room = budget.max_trial_memory_bytes - fused_memory(cost, 0)
+    return max(1, min(asked, room // max(per_member, 1)))
+
+
 def _outputs(shape: DataShape) -> int:
     return shape.classes if shape.classes > 2 else 1
 
@@ -268,6 +284,20 @@ def problems(spec: StudySpec, shape: DataShape, budget: Budget) -> list[FieldPro
                 f"one trial needs about {_mib(cost.memory_bytes)} ({parts}; "
                 f"{cost.parameters:,} parameters × {cost.members} model(s)); at most "
                 f"{_mib(budget.max_trial_memory_bytes)} (REGTUNE_MAX_TRIAL_MEMORY_MB)",
+            )
+        )
+    fused = spec.training.fused_trials or 1
+    one_fits = cost.memory_bytes <= budget.max_trial_memory_bytes
+    if one_fits and fused > 1 and fused_memory(cost, fused) > budget.max_trial_memory_bytes:
+        fit = fused_width(spec, shape, budget, asked=fused)
+        found.append(
+            FieldProblem(
+                "training.fused_trials",
+                f"{fused} fused trials need about {_mib(fused_memory(cost, fused))} (data "
+                f"{_mib(cost.memory['data'])} once, model and activations "
+                f"{_mib(cost.memory['model'] + cost.memory['activations'])} per trial); at most "
+                f"{_mib(budget.max_trial_memory_bytes)} (REGTUNE_MAX_TRIAL_MEMORY_MB): give "
+                f"fused_trials ≤ {fit}, got {fused}",
             )
         )
     if cost.flop > budget.max_trial_flop:

@@ -38,6 +38,8 @@ from service.spec.strict import Strict, field_error
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 EXACT_IGNORES = ("learning_rate", "batch_size")
+MAX_FUSED_TRIALS = 64
+"""Most trials one fused pass trains (``training.fused_trials``, ``REGTUNE_FUSED_TRIALS``)."""
 """Knobs of the minibatch trainer that the exact solver does not use (searching them is an
 error under ``training.solver: exact``)."""
 MLP_ONLY = {"layer_penalty": 1.0, "batch_norm": 0.0}
@@ -176,6 +178,14 @@ class Training(Strict):
         description="λ-path trials, the default where they apply (linear model, exact solver, "
         "lambda a range, sampler tpe, random, gp or qmc); null: one trial per claim",
     )
+    fused_trials: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_FUSED_TRIALS,
+        description="MLP studies: up to this many trials a worker trains in one pass as one "
+        "stacked model, each still its own trial (1: one at a time). Default: the worker's "
+        "REGTUNE_FUSED_TRIALS",
+    )
 
     @field_validator("batch_size")
     @classmethod
@@ -289,6 +299,19 @@ class StudySpec(Strict):
                     f"{name} applies to MLPs only (model.kind linear has one layer)",
                     name,
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _fused(self) -> StudySpec:
+        """Fused training stacks MLPs; a linear model's trials run one at a time."""
+        fused = self.training.fused_trials
+        if fused is not None and fused > 1 and self.model.kind != "mlp":
+            raise field_error(
+                ("training", "fused_trials"),
+                f"fused trials train MLPs only, got model.kind {self.model.kind}: give "
+                "fused_trials 1 or leave it out",
+                fused,
+            )
         return self
 
     @model_validator(mode="after")

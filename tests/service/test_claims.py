@@ -259,6 +259,19 @@ def test_several_slots_of_one_study_are_taken_within_its_budget_and_parallel_lim
         claims.claim_slots(db.engine, worker_id="w", slots=0)
 
 
+def test_more_slots_of_a_named_study_come_from_that_study_only(db: Db) -> None:
+    """A worker that read a fused study's definition tops its claim up with that study's slots,
+    never another's, within its budget and parallel limit."""
+    first = _study(db, 3, 4, "first")
+    other = _study(db, 10, 10, "other")
+    (taken,) = claims.claim_slots(db.engine, worker_id="w", slots=1, study_id=first.id)
+    assert taken.study_id == first.id
+    more = claims.claim_slots(db.engine, worker_id="w", slots=8, study_id=first.id)
+    assert [t.study_id for t in more] == [first.id] * 2  # the budget: 3 in all
+    assert claims.claim_slots(db.engine, worker_id="w", slots=1, study_id=first.id) == []
+    assert _row(db, first.id).n_running == 3 and _row(db, other.id).n_running == 0
+
+
 def _age_worker(db: Db, worker_id: str, seconds: float) -> None:
     with transaction(db.engine) as session:
         session.execute(

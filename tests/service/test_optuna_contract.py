@@ -180,3 +180,36 @@ def test_optuna_is_pinned_to_the_minor_series_this_contract_passed_on() -> None:
     text = ROOT.joinpath("pyproject.toml").read_text()
     major, minor = optuna.__version__.split(".")[:2]
     assert f'"optuna>={major}.{minor},<{major}.{int(minor) + 1}"' in text
+
+
+def test_batched_reports_and_attributes_write_what_optunas_own_writes_do(tmp_path: Path) -> None:
+    """``note_report`` + ``write_reports`` and ``set_user_attrs`` (one transaction for several
+    writes) leave the rows and the trial's own view that ``Trial.report`` and
+    ``Trial.set_user_attr`` leave, and refuse a finished trial as they do."""
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    from service.store.optuna_db.internals import note_report, set_user_attrs, write_reports
+    from service.store.optuna_db.storage import make_storage
+
+    storage = make_storage(f"sqlite:///{tmp_path / 'batched.db'}")
+    study = optuna.create_study(storage=storage)
+    first, second = study.ask(), study.ask()
+    assert note_report(first, 1, 0.5) and note_report(second, 1, 0.25)
+    write_reports([(first, 1, 0.5), (second, 1, 0.25)])
+    note_report(first, 2, 0.375)
+    write_reports([(first, 2, 0.375)])
+    first.report(0.125, 3)  # Optuna's own write after the batched ones
+    set_user_attrs(first, {"n_nonzero": 3, "stopped_early": True, "curve": [1.0, 2.0]})
+    set_user_attrs(first, {"n_nonzero": 4})
+    assert first.user_attrs == {"n_nonzero": 4, "stopped_early": True, "curve": [1.0, 2.0]}
+    assert first.should_prune() is False
+    study.tell(first, state=optuna.trial.TrialState.PRUNED)  # its value: the last report
+    study.tell(second, state=optuna.trial.TrialState.FAIL)
+    stored = {t.number: t for t in study.get_trials()}
+    assert stored[0].intermediate_values == {1: 0.5, 2: 0.375, 3: 0.125}
+    assert stored[0].value == 0.125 and stored[1].intermediate_values == {1: 0.25}
+    assert stored[0].user_attrs == first.user_attrs
+    with pytest.raises(UpdateFinishedTrialError):
+        write_reports([(second, 2, 1.0)])
+    with pytest.raises(UpdateFinishedTrialError):
+        set_user_attrs(second, {"n_nonzero": 1})

@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import nn
@@ -69,6 +69,23 @@ def _optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     return torch.optim.Adam(model.parameters(), lr=config.learning_rate)
 
 
+def batches(
+    n: int, config: TrainConfig, generator: torch.Generator, stop: StopCheck | None = None
+) -> Iterator[torch.Tensor]:
+    """One epoch's minibatches of row indices: the order is one draw from ``generator`` (none
+    for full batches), ``stop`` is called before each, and a batch of one row is skipped under
+    batch norm (it has no variance)."""
+    size = n if config.batch_size is None else min(config.batch_size, n)
+    order = torch.randperm(n, generator=generator) if size < n else torch.arange(n)
+    for start in range(0, n, size):
+        if stop is not None:
+            stop()
+        idx = order[start : start + size]
+        if config.batch_norm and len(idx) < 2:
+            continue
+        yield idx
+
+
 class _Member:
     """One model on one fold (k of them train side by side under cross-validation)."""
 
@@ -97,16 +114,8 @@ class _Member:
 
     def epoch(self, config: TrainConfig, stop: StopCheck | None = None) -> None:
         self.model.train()
-        n = len(self.y)
-        size = n if config.batch_size is None else min(config.batch_size, n)
-        order = torch.randperm(n, generator=self.generator) if size < n else torch.arange(n)
         threshold = config.learning_rate * config.lam * config.l1_ratio
-        for start in range(0, n, size):
-            if stop is not None:
-                stop()
-            idx = order[start : start + size]
-            if config.batch_norm and len(idx) < 2:
-                continue
+        for idx in batches(len(self.y), config, self.generator, stop):
             self.optimizer.zero_grad(set_to_none=True)
             inputs = self.X[idx]
             if config.input_noise > 0:
@@ -119,7 +128,7 @@ class _Member:
             prox_l1(self.model, threshold, config.layer_penalty)
 
 
-def _better(value: float, best: float, *, direction: str, min_delta: float) -> bool:
+def better(value: float, best: float, *, direction: str, min_delta: float) -> bool:
     if math.isnan(value):
         return False
     if direction == "maximize":
@@ -165,7 +174,7 @@ def train_minibatch(
             break
         min_delta = config.early_stopping.min_delta if config.early_stopping else 0.0
         if (
-            _better(value, best_value, direction=config.direction, min_delta=min_delta)
+            better(value, best_value, direction=config.direction, min_delta=min_delta)
             or best_epoch == 0
         ):
             best_value, best_epoch, waited = value, epoch, 0

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -43,15 +44,19 @@ __all__ = [
     "OneStatementTrialWrites",
     "add_finished_trials",
     "add_to_running_trial",
+    "backend_of",
     "engine_of",
     "is_pareto_front",
+    "note_report",
     "om",
+    "set_user_attrs",
     "stale_trial_ids",
     "storage_of",
     "study_id_of",
     "trial_completed_utc",
     "trial_id_of",
     "trial_started_utc",
+    "write_reports",
 ]
 
 om: Any = _optuna_models
@@ -216,6 +221,46 @@ def is_pareto_front(points: np.ndarray) -> np.ndarray:
     return np.asarray(_is_pareto_front(points, False))
 
 
+def backend_of(trial: optuna.Trial) -> BaseStorage:
+    """The storage under a live trial's cache (where regtune's one-statement writes live)."""
+    storage = trial.storage
+    return storage._backend if isinstance(storage, _CachedStorage) else storage
+
+
+def note_report(trial: optuna.Trial, step: int, value: float) -> bool:
+    """``trial.report(value, step)`` as the trial itself sees it (its pruner reads it at once);
+    True: its row is left to ``write_reports``, which writes several in one transaction; False:
+    the storage cannot batch, and ``Trial.report`` wrote it now."""
+    if not isinstance(backend_of(trial), OneStatementTrialWrites):
+        trial.report(value, step)
+        return False
+    trial._cached_frozen_trial.intermediate_values[step] = float(value)
+    return True
+
+
+def write_reports(reports: Sequence[tuple[optuna.Trial, int, float]]) -> None:
+    """The rows of reports ``note_report`` left (every trial on one batching storage), in one
+    transaction."""
+    if not reports:
+        return
+    backend = backend_of(reports[0][0])
+    assert isinstance(backend, OneStatementTrialWrites), "note_report wrote the others"
+    backend.set_trials_intermediate_values(
+        [(trial_id_of(trial), step, float(value)) for trial, step, value in reports]
+    )
+
+
+def set_user_attrs(trial: optuna.Trial, attrs: Mapping[str, Any]) -> None:
+    """``trial.set_user_attr`` for every item, in one transaction where the storage can."""
+    backend = backend_of(trial)
+    if not isinstance(backend, OneStatementTrialWrites):
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        return
+    backend.set_trial_user_attrs(trial_id_of(trial), attrs)
+    trial._cached_frozen_trial.user_attrs.update(attrs)
+
+
 log = logging.getLogger(__name__)
 
 UPDATABLE = (TrialState.RUNNING, TrialState.WAITING)
@@ -248,10 +293,86 @@ class OneStatementTrialWrites(RDBStorage):
     def set_trial_intermediate_value(
         self, trial_id: int, step: int, intermediate_value: float
     ) -> None:
+        self.set_trials_intermediate_values([(trial_id, step, intermediate_value)])
+
+    def set_trials_intermediate_values(self, reports: Sequence[tuple[int, int, float]]) -> None:
+        """(trial, step, value) reports of several trials in one transaction: the members of a
+        fused pass report an epoch together."""
         insert = self._fast()
         if insert is None:
-            super().set_trial_intermediate_value(trial_id, step, intermediate_value)
+            for trial_id, step, value in reports:
+                super().set_trial_intermediate_value(trial_id, step, value)
             return
+        if len(reports) == 1:
+            trial_id, step, value = reports[0]
+            try:
+                with self.engine.begin() as connection:
+                    written = connection.execute(self._report(insert, trial_id, step, value))
+                    found = written.first() is not None
+            except SQLAlchemyError as exc:
+                raise StorageInternalError(f"could not report step {step}: {exc}") from exc
+            if not found:
+                self._not_updatable(trial_id)
+            return
+        model = om.TrialIntermediateValueModel
+        rows = []
+        for trial_id, step, value in reports:
+            stored, kind = model.intermediate_value_to_stored_repr(value)
+            rows.append(
+                {
+                    "trial_id": trial_id,
+                    "step": step,
+                    "intermediate_value": stored,
+                    "intermediate_value_type": kind,
+                }
+            )
+        self._upsert(model.__table__, rows, ["trial_id", "step"])
+
+    def set_trial_user_attrs(self, trial_id: int, attrs: Mapping[str, Any]) -> None:
+        """Several user attributes of one trial in one statement (Optuna writes one per
+        transaction): the same rows, the same error for a finished trial."""
+        if self._fast() is None:
+            for key, value in attrs.items():
+                super().set_trial_user_attr(trial_id, key, value)
+            return
+        rows = [
+            {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+            for key, value in attrs.items()
+        ]
+        self._upsert(om.TrialUserAttributeModel.__table__, rows, ["trial_id", "key"])
+
+    def _upsert(self, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
+        """Insert or update ``rows`` of running trials in one transaction: one read of which
+        trials may still be written, one multi-row upsert; a finished trial's rows are not
+        written and its error raised, as Optuna raises it."""
+        if not rows:
+            return
+        trials = om.TrialModel.__table__
+        ids = {row["trial_id"] for row in rows}
+        try:
+            with self.engine.begin() as connection:
+                live = set(
+                    connection.scalars(
+                        select(trials.c.trial_id).where(
+                            trials.c.trial_id.in_(ids), trials.c.state.in_(UPDATABLE)
+                        )
+                    )
+                )
+                kept = [row for row in rows if row["trial_id"] in live]
+                if kept:
+                    statement = self._fast()(table).values(kept)
+                    columns = [c for c in kept[0] if c not in keys]
+                    statement = statement.on_conflict_do_update(
+                        index_elements=keys,
+                        set_={c: getattr(statement.excluded, c) for c in columns},
+                    )
+                    connection.execute(statement)
+        except SQLAlchemyError as exc:
+            raise StorageInternalError(f"could not write {table.name}: {exc}") from exc
+        for trial_id in sorted(ids - live):
+            self._not_updatable(trial_id)
+
+    def _report(self, insert: Any, trial_id: int, step: int, intermediate_value: float) -> Any:
         model = om.TrialIntermediateValueModel
         table = model.__table__
         value, kind = model.intermediate_value_to_stored_repr(intermediate_value)
@@ -271,13 +392,7 @@ class OneStatementTrialWrites(RDBStorage):
                 "intermediate_value_type": statement.excluded.intermediate_value_type,
             },
         )
-        try:
-            with self.engine.begin() as connection:
-                written = connection.execute(statement.returning(table.c.trial_id)).first()
-        except SQLAlchemyError as exc:
-            raise StorageInternalError(f"could not report step {step}: {exc}") from exc
-        if written is None:
-            self._not_updatable(trial_id)
+        return statement.returning(table.c.trial_id)
 
     def _set_trial_param(
         self,

@@ -181,8 +181,10 @@ def claim_slots(
     slots: int,
     now: datetime | None = None,
     tenant_max_running: int = 0,
+    study_id: str | None = None,
 ) -> list[Claim]:
-    """Take up to ``slots`` slots of one study, the least recently served that has room.
+    """Take up to ``slots`` slots of one study, the least recently served that has room (or
+    ``study_id``, if it has room: more slots of a study whose definition the caller has read).
 
     Every slot is its own claim (a row the sweep releases on its own), so a worker running
     several trials of one study at once (a λ path, fused trials) keeps the budget exact exactly
@@ -203,32 +205,32 @@ def claim_slots(
     cap = tenant_max_running
     with transaction(engine) as session:
         postgresql = session.get_bind().dialect.name == "postgresql"
-        candidates: list[str] = []
-        if postgresql:
+        candidates: list[str] = [] if study_id is None else [study_id]
+        if postgresql and study_id is None:
             locked = session.scalar(
                 _least_recently_served(now, cap).limit(1).with_for_update(skip_locked=True)
             )
             candidates = [locked] if locked is not None else []
-        if not candidates:
+        if not candidates and study_id is None:
             candidates = list(session.scalars(_least_recently_served(now, cap).limit(8)))
-        for study_id in candidates:
-            if cap > 0 and postgresql and not _tenant_locked(session, study_id):
+        for candidate in candidates:
+            if cap > 0 and postgresql and not _tenant_locked(session, candidate):
                 continue
             taken: list[Claim] = []
             while len(taken) < slots:
-                won = _take(session, study_id, now=now, tenant_max_running=cap)
+                won = _take(session, candidate, now=now, tenant_max_running=cap)
                 if won is None:
                     break
                 seq, optuna_name, definition = won
                 row = ClaimRow(
-                    study_id=study_id, worker_id=worker_id, seq=int(seq or 0), claimed_at=now
+                    study_id=candidate, worker_id=worker_id, seq=int(seq or 0), claimed_at=now
                 )
                 session.add(row)
                 session.flush()
                 taken.append(
                     Claim(
                         id=row.id,
-                        study_id=study_id,
+                        study_id=candidate,
                         seq=row.seq,
                         optuna_name=optuna_name,
                         definition=definition,

@@ -1,0 +1,65 @@
+"""SIGKILL of a worker mid fused pass: every member it was training is failed by the sweep (its
+own heartbeat stopped) and retried with its parameters, and the study ends with exactly
+``n_trials`` trials done, as it does when a worker dies in a single trial."""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+from optuna.trial import FrozenTrial, TrialState
+
+from tests.e2e.test_pool import (
+    assert_at_rest,
+    assert_no_work_lost,
+    assert_retried,
+    at_rest,
+    completed,
+    trials_of,
+)
+from tests.support import Stack, wait_for
+
+__all__ = ["trials_of"]  # the fixture
+MEMBERS = 4
+STUDY: dict[str, Any] = {
+    "name": "fused-kill",
+    "dataset": {"builtin": "digits"},
+    "model": {"kind": "mlp", "hidden_layers": [32]},
+    "search_space": {
+        "lambda": {"low": 1e-5, "high": 1e-2, "log": True},
+        "learning_rate": {"low": 1e-3, "high": 1e-2, "log": True},
+    },
+    "training": {"max_epochs": 30, "batch_size": 32, "early_stopping": None},
+    "sampler": {"type": "random", "seed": 0},
+    "pruner": {"type": "none"},
+    "budget": {"n_trials": MEMBERS, "max_parallel": MEMBERS, "max_retries": 2},
+}
+
+
+def test_a_killed_fused_worker_s_members_are_each_failed_and_retried(
+    stack_factory: type[Stack], sqlite_url: str, trials_of: Any
+) -> None:
+    stack = stack_factory(sqlite_url, REGTUNE_FUSED_TRIALS=str(MEMBERS)).start_api()
+    study = stack.submit(STUDY)
+    (victim,) = stack.start_workers(1)
+    trials = trials_of(sqlite_url, study)
+
+    def members_training() -> list[FrozenTrial] | None:
+        running = [
+            t for t in trials.all() if t.state == TrialState.RUNNING and t.intermediate_values
+        ]
+        return running if len(running) == MEMBERS else None
+
+    killed = wait_for(members_training, timeout=300, interval=0.05, what="a fused pass mid-way")
+    victim.signal(signal.SIGKILL)
+    victim.popen.wait(timeout=30)
+    assert "started (fused)" in victim.log()
+    stack.start_workers(1)
+
+    final = completed(stack, study)
+    assert final["progress"]["done"] == STUDY["budget"]["n_trials"]
+    all_trials = at_rest(trials)
+    assert_at_rest(all_trials, STUDY["budget"]["n_trials"])
+    for trial in killed:
+        assert_retried(all_trials, trial.number)
+    assert_no_work_lost(all_trials)

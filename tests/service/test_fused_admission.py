@@ -1,0 +1,62 @@
+"""``training.fused_trials`` is a strict field with a 422 naming it, and admission counts the
+memory of every fused member: the data once, the model and its activations per member."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.settings import Settings
+from service.spec import cost
+from service.spec.definition import StudySpec
+from tests.inprocess import Apps
+from tests.service.test_admission import assert_refused, definition
+
+
+def mlp(name: str, fused: Any, **changes: Any) -> dict[str, Any]:
+    return definition(
+        name,
+        model={"kind": "mlp", "hidden_layers": [64, 64]},
+        training__fused_trials=fused,
+        **changes,
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (mlp("zero", 0), "greater than or equal to 1"),
+        (mlp("many", 65), "less than or equal to 64"),
+        (mlp("text", "8"), "valid integer"),
+        (mlp("float", 2.5), "valid integer"),
+        (definition("linear", training__fused_trials=4), "fused trials train MLPs only"),
+    ],
+    ids=["zero", "over 64", "a string", "a fraction", "a linear model"],
+)
+def test_a_bad_fused_trials_is_a_422_naming_the_field(
+    api: TestClient, body: dict[str, Any], why: str
+) -> None:
+    response = api.post("/v1/studies", json=body)
+    assert_refused(api, response, 422, "training.fused_trials")
+    assert why in response.text
+
+
+def test_fused_members_memory_is_admitted_per_member(apps: Apps) -> None:
+    """64 members of a [1024, 1024] MLP need ~64× one member's model and activations: refused
+    under a budget one trial fits, with the most that fit, and that many are admitted."""
+    wide = {"model": {"kind": "mlp", "hidden_layers": [1024, 1024]}}
+    api = apps(max_trial_memory_mb=256)
+    too_many = api.post("/v1/studies", json={**mlp("wide-64", 64), **wide})
+    assert_refused(api, too_many, 422, "training.fused_trials")
+    fit = StudySpec.model_validate({**mlp("probe", 64), **wide})
+    budget = cost.Budget.from_settings(Settings(max_trial_memory_mb=256))
+    shape = cost.shape_of(fit)
+    most = cost.fused_width(fit, shape, budget, asked=64)
+    assert 1 < most < 64 and f"fused_trials ≤ {most}" in too_many.text
+    one = cost.estimate(fit, shape)
+    assert cost.fused_memory(one, most) <= budget.max_trial_memory_bytes
+    assert cost.fused_memory(one, most + 1) > budget.max_trial_memory_bytes
+    admitted = api.post("/v1/studies", json={**mlp("wide-most", most), **wide})
+    assert admitted.status_code == 201, admitted.text

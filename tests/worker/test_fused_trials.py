@@ -1,0 +1,75 @@
+"""Fused trials through the service, in this process: a worker claims up to ``fused_trials`` slots
+of an MLP study and trains them in one pass, and every member is still a trial of its own (its
+parameters, learning curve, pruning, attributes, row), with the study's counts exact."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.store.db import transaction
+from service.store.tables import ClaimRow
+from tests.inprocess import Apps
+
+EPOCHS = 4
+
+
+def mlp_study(name: str, n_trials: int, **training: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "dataset": {"builtin": "digits"},
+        "model": {"kind": "mlp", "hidden_layers": [16]},
+        "search_space": {
+            "lambda": {"low": 1e-5, "high": 1e-1, "log": True},
+            "l1_ratio": {"low": 0.0, "high": 1.0},
+            "learning_rate": {"low": 1e-3, "high": 3e-2, "log": True},
+            "dropout": {"low": 0.0, "high": 0.3},
+            "batch_size": {"choices": [64, 128]},
+        },
+        "training": {"max_epochs": EPOCHS, "early_stopping": None, **training},
+        "sampler": {"type": "tpe", "seed": 0, "n_startup_trials": 2},
+        "pruner": {"type": "threshold", "upper": 2.2, "n_warmup_steps": 1},
+        "budget": {"n_trials": n_trials, "max_parallel": 4},
+    }
+
+
+def run_worker(max_trials: int) -> int:
+    from worker.loop import Worker
+
+    return contextvars.copy_context().run(Worker().run, max_trials=max_trials)
+
+
+def test_each_fused_member_is_a_trial_of_its_own_and_the_counts_are_exact(
+    apps: Apps, caplog: pytest.LogCaptureFixture
+) -> None:
+    api: TestClient = apps()
+    created = api.post("/v1/studies", json=mlp_study("fused", 6, fused_trials=4))
+    assert created.status_code == 201, created.text
+    study_id = created.json()["id"]
+
+    with caplog.at_level(logging.INFO, logger="worker.fused"):
+        assert run_worker(6) == 6
+
+    fused = [r for r in caplog.records if "started (fused)" in r.getMessage()]
+    assert len(fused) == 6  # 4 in one pass (max_parallel 4), then the 2 the budget left
+    study = api.get(f"/v1/studies/{study_id}").json()
+    assert study["status"] == "completed" and study["progress"]["done"] == 6, study
+    assert study["counts"].get("RUNNING", 0) == 0 and study["counts"].get("FAIL", 0) == 0
+    with transaction() as session:
+        assert session.query(ClaimRow).count() == 0
+    trials = api.get(f"/v1/studies/{study_id}/trials", params={"limit": 50}).json()["items"]
+    assert sorted(t["number"] for t in trials) == list(range(6))
+    assert len({tuple(sorted(t["params"].items())) for t in trials}) == 6
+    for listed in trials:
+        trial = api.get(f"/v1/studies/{study_id}/trials/{listed['number']}").json()
+        attrs = trial["user_attrs"]
+        assert {"n_nonzero", "n_inputs", "val_loss", "test_loss", "test_accuracy"} <= set(attrs)
+        curve = [point["epoch"] for point in trial["learning_curve"]]
+        if trial["state"] == "COMPLETE":
+            assert curve == list(range(1, EPOCHS + 1)) and attrs["epochs_run"] == EPOCHS
+        else:  # pruned on its own, at the epoch its curve ends
+            assert trial["state"] == "PRUNED" and curve[-1] == attrs["epochs_run"] < EPOCHS

@@ -1,0 +1,346 @@
+"""Fused trials: a worker takes up to K slots of an MLP study, asks K trials and trains the members
+that share a structure in one pass (``worker.trainers.fused``).
+
+Each member is an ordinary Optuna trial under its own claim: asked with its claim's sampler seed,
+it reports every epoch, is pruned, stopped, recorded and told on its own, and its slot is given
+back the moment it ends. A worker stopping, a cancel or a database outage ends the members still
+training as it ends one trial (handed back, or failed), and each member's Optuna heartbeat is
+recorded, so a killed worker's members are failed and retried one by one by the sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import TrialState
+
+from service.settings import Settings
+from service.spec.cost import Budget, DataShape, fused_width
+from service.spec.definition import StudySpec
+from service.spec.objective import objective_names
+from service.store.backoff import TRANSIENT, caused_by_database, describe
+from service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
+from service.store.optuna_db.internals import (
+    note_report,
+    storage_of,
+    trial_id_of,
+    write_reports,
+)
+from service.store.scheduling import claims
+from service.store.scheduling.claims import Claim
+from service.store.scheduling.retries import get_storage
+from worker.loop import HandBack, StudyStopped, Worker
+from worker.loop import _note_error as note_error
+from worker.search import StopCheck, suggest
+
+if TYPE_CHECKING:
+    from worker.data import Splits
+    from worker.trainers.config import TrainConfig
+    from worker.trainers.result import TrainResult
+
+log = logging.getLogger(__name__)
+DEFAULT_FACTORY = Settings.model_fields["objective_factory"].default
+"""Fused runs stand in for the default objective; another factory's trials run one at a time."""
+
+
+def width(spec: StudySpec, settings: Settings) -> int:
+    """Trials of ``spec`` one pass may train: the definition's ``training.fused_trials``, else
+    the worker's ``REGTUNE_FUSED_TRIALS``; 1 for what the fused trainer does not stack."""
+    if settings.objective_factory != DEFAULT_FACTORY or spec.model.kind != "mlp":
+        return 1
+    return spec.training.fused_trials or settings.fused_trials
+
+
+@dataclass
+class _Member:
+    claim: Claim
+    trial: optuna.Trial
+    ended: bool = False
+
+
+@dataclass
+class _Run:
+    worker: Worker
+    study: optuna.Study
+    spec: StudySpec
+    members: list[_Member] = field(default_factory=list)
+
+    def live(self) -> list[_Member]:
+        return [m for m in self.members if not m.ended]
+
+
+def run_fused(worker: Worker, claim: Claim, *, limit: int | None = None) -> int:
+    """Run ``claim``'s study fused if it fuses (→ the trials run, ``limit`` at most); 0: it does
+    not, run it one trial at a time."""
+    try:
+        spec = worker._definition(claim)
+    except Exception:
+        return 0  # the ordinary path records why the definition cannot run
+    wanted = width(spec, worker.settings)
+    if limit is not None:
+        wanted = min(wanted, limit)
+    if wanted < 2:
+        return 0
+    taken = [claim]
+    try:
+        taken += claims.claim_slots(
+            worker_id=worker.id,
+            slots=wanted - 1,
+            study_id=claim.study_id,
+            tenant_max_running=worker.settings.tenant_max_running,
+        )
+    except TRANSIENT as exc:
+        log.warning("study %s: no more slots (%s)", claim.study_id, describe(exc))
+    try:
+        _run(worker, spec, taken)
+    finally:
+        worker.current = (None, None)
+    return len(taken)
+
+
+def _run(worker: Worker, spec: StudySpec, taken: list[Claim]) -> None:
+    from worker.objective import n_outputs, prepare, set_threads
+
+    first = taken[0]
+    if worker.stopping.is_set() or worker.slot_at_risk():
+        _release(worker, taken, why="the worker is stopping or its heartbeat lapsed")
+        return
+    try:
+        study = worker._load_study(first.optuna_name)
+    except KeyError:
+        _release(worker, taken, why="the study was deleted")
+        return
+    except TRANSIENT as exc:
+        _release(worker, taken, why=f"database error: {describe(exc)}")
+        return
+    try:
+        set_threads()
+        splits = prepare(spec)
+        rows = sum(len(x) for x in (splits.folds[0].X_train, splits.folds[0].X_val))
+        shape = DataShape(rows + len(splits.folds[0].X_test), splits.n_features, splits.n_classes)
+        fits = fused_width(spec, shape, Budget.from_settings(worker.settings), asked=len(taken))
+    except Exception as exc:
+        log.exception("study %s cannot run", first.study_id)
+        error = worker._record_failure(study, exc)
+        for c in taken:
+            worker.finish_claim(c, error=error if c is first else None, failed_by_sweep=False)
+        return
+    if fits < len(taken):
+        _release(worker, taken[fits:], why=f"{fits} fused trials fit REGTUNE_MAX_TRIAL_MEMORY_MB")
+        taken = taken[:fits]
+    run = _Run(worker, study, spec)
+    with _heartbeats(run):  # from the first member's start: asking 16 trials takes a while
+        try:
+            configs = _start(run, taken, n_out=n_outputs(splits))
+        except Exception as exc:
+            _abandon(run, taken, exc)
+            return
+        _train(run, configs, splits)
+
+
+def _start(run: _Run, taken: list[Claim], *, n_out: int) -> list[TrainConfig]:
+    """Ask one trial per claim (each with its claim's sampler seed), link it to its claim and
+    suggest its knobs; → the live members' training configs, in order."""
+    from worker.objective import train_config
+    from worker.policies import make_pruner, make_sampler
+
+    study, spec, worker = run.study, run.spec, run.worker
+    study.pruner = make_pruner(spec)
+    storage = storage_of(study)
+    configs: list[TrainConfig] = []
+    for c in taken:
+        study.sampler = make_sampler(spec, claim_seq=c.seq)
+        with warnings.catch_warnings():  # "heartbeat … used with Study.optimize": ours beats
+            warnings.simplefilter("ignore", UserWarning)
+            trial = study.ask()
+        member = _Member(c, trial)
+        run.members.append(member)
+        trial_id = trial_id_of(trial)
+        storage.set_trial_system_attr(trial_id, CLAIM_SECONDS_ATTR, round(worker._claim_seconds, 6))
+        if not claims.link_trial(storage, trial_id, c):
+            _end(run, member, HandBack("the slot was released while the trial started"))
+            continue
+        log.info("study %s trial %d started (fused)", c.study_id, trial.number)
+        configs.append(train_config(spec, suggest(trial, spec), n_out=n_out))
+    return configs
+
+
+def _abandon(run: _Run, taken: list[Claim], exc: Exception) -> None:
+    """Starting the members failed: end the ones asked, give back the slots of the others."""
+    database = caused_by_database(exc)
+    if not database:
+        log.exception("study %s: fused trials could not start", taken[0].study_id)
+    for m in run.live():
+        _end(
+            run,
+            m,
+            HandBack(f"database error: {describe(exc)}") if database else exc,
+            database=database,
+        )
+    asked = {m.claim.id for m in run.members}
+    _release(run.worker, [c for c in taken if c.id not in asked], why="the run could not start")
+
+
+def _train(run: _Run, configs: list[TrainConfig], splits: Splits) -> None:
+    from worker.trainers.fused import groups
+
+    live = run.live()
+    if live:
+        run.worker.current = (live[0].claim.study_id, live[0].trial.number)
+    names = objective_names(run.spec)
+    for group in groups(configs):
+        members = [live[i] for i in group]
+        _train_group(run, members, [configs[i] for i in group], splits, names)
+
+
+def _train_group(
+    run: _Run, members: list[_Member], configs: list[TrainConfig], splits: Splits, names: list[str]
+) -> None:
+    from worker.objective import outcome
+    from worker.trainers.fused import train_fused
+
+    stop_check = run.worker._stop_check(members[0].claim)
+    multi = len(names) > 1
+    reports = _Reports()
+
+    def on_epoch(k: int, epoch: int, metrics: dict[str, float]) -> bool:
+        if multi:  # Optuna neither records nor prunes multi-objective learning curves
+            stop_check()
+            return False
+        return reports.add(members[k].trial, epoch, metrics[configs[k].metric], stop_check)
+
+    def on_done(k: int, result: TrainResult) -> None:
+        member = members[k]
+        reports.flush()  # a pruned trial's value is its last report
+        try:
+            values = outcome(member.trial, run.spec, result, names)
+        except optuna.TrialPruned:
+            _tell(run, member, state=TrialState.PRUNED)
+            return
+        _tell(run, member, values=values)
+
+    try:
+        train_fused(configs, splits.folds, on_epoch, on_done, stop=stop_check)
+        reports.flush()
+    except Exception as exc:
+        database = caused_by_database(exc)
+        if database:
+            log.warning("study %s: database error mid-trial (%s)", run.spec.name, describe(exc))
+            exc = HandBack(f"database error: {describe(exc)}")
+        elif not isinstance(exc, HandBack | StudyStopped):
+            log.exception("study %s: fused trials failed", members[0].claim.study_id)
+        for m in members:
+            if not m.ended:
+                _end(run, m, exc, database=database)
+
+
+class _Reports:
+    """The members' reports of an epoch, written in one transaction (``write_reports``) once the
+    next epoch begins or a member ends; each trial's pruner sees its own report at once."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[optuna.Trial, int, float]] = []
+
+    def add(self, trial: optuna.Trial, epoch: int, value: float, stop_check: StopCheck) -> bool:
+        if self.pending and self.pending[-1][1] != epoch:
+            self.flush()
+        if note_report(trial, epoch, value):
+            self.pending.append((trial, epoch, value))
+        stop_check()
+        return trial.should_prune()
+
+    def flush(self) -> None:
+        pending, self.pending = self.pending, []
+        write_reports(pending)
+
+
+def _tell(
+    run: _Run,
+    member: _Member,
+    *,
+    values: float | list[float] | None = None,
+    state: TrialState | None = None,
+) -> None:
+    """Finish the member's trial as ``optimize`` would, then give its slot back."""
+    member.ended = True
+    swept = False
+    try:
+        run.study.tell(member.trial, values, state=state)
+    except (UpdateFinishedTrialError, ValueError):
+        swept = True  # a sweep failed it as stale meanwhile (and queued its retry)
+        log.warning(
+            "study %s trial %d was failed by a sweep (heartbeat lapsed); its retry is queued",
+            member.claim.study_id,
+            member.trial.number,
+        )
+    run.worker.finish_claim(member.claim, error=None, failed_by_sweep=swept)
+
+
+def _end(run: _Run, member: _Member, exc: BaseException, *, database: bool = False) -> None:
+    """End a member that did not finish training, as ``Worker`` ends one trial: handed back (a
+    stop, a lost slot, a database error), ended with its study (cancelled), or failed with its
+    error (counted against the study's ``max_retries``)."""
+    member.ended = True
+    worker, c, number = run.worker, member.claim, member.trial.number
+    error: str | None = None
+    if not isinstance(exc, HandBack | StudyStopped):
+        note_error(member.trial, exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
+        error = f"{type(exc).__name__}: {exc}"
+    fail_first = False
+    try:
+        run.study.tell(member.trial, state=TrialState.FAIL)
+    except (UpdateFinishedTrialError, ValueError):
+        worker.finish_claim(c, error=None, failed_by_sweep=True)
+        return
+    except Exception as tell_exc:
+        if not (database and caused_by_database(tell_exc)):  # it goes stale: the sweep retries it
+            log.warning("study %s trial %d: could not fail it (%s)", c.study_id, number, tell_exc)
+            worker.finish_claim(c, error=error, failed_by_sweep=False)
+            return
+        fail_first = True  # still RUNNING: fail it once the database is back
+    if isinstance(exc, HandBack):
+        worker._hand_back(run.study, c, [number], reason=str(exc), fail_first=fail_first)
+    elif isinstance(exc, StudyStopped):
+        log.info("study %s stopped; trial %d ended", c.study_id, number)
+    worker.finish_claim(c, error=error, failed_by_sweep=False)
+
+
+def _release(worker: Worker, taken: list[Claim], *, why: str) -> None:
+    """Give back slots no trial started under (not an error: the next claim takes them)."""
+    if taken:
+        log.info("study %s: %d slot(s) given back unused (%s)", taken[0].study_id, len(taken), why)
+    for c in taken:
+        worker.finish_claim(c, error=None, failed_by_sweep=False)
+
+
+@contextmanager
+def _heartbeats(run: _Run) -> Iterator[None]:
+    """Record the Optuna heartbeat of every member still training, as ``optimize`` records its
+    one trial's: a killed worker's members go stale and the sweep retries each of them."""
+    storage = get_storage()  # the one the study was loaded with (``Worker.load_study``)
+    done = threading.Event()
+    interval = run.worker.settings.heartbeat_interval
+
+    def beat() -> None:
+        while not done.wait(interval):
+            for m in run.live():
+                try:
+                    storage.record_heartbeat(trial_id_of(m.trial))
+                except Exception as exc:  # the next beat tries again
+                    log.warning("trial heartbeat missed (%s)", describe(exc))
+
+    thread = threading.Thread(target=beat, name="regtune-fused-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
