@@ -16,11 +16,17 @@ checks every name, signature and column used here against the installed Optuna.
 
 from __future__ import annotations
 
+import copy
 import logging
+import threading
+import time
+from collections.abc import Container, Sequence
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 import optuna
+from cachetools import LRUCache
 from optuna import distributions
 from optuna.artifacts._protocol import ArtifactStore
 from optuna.exceptions import StorageInternalError
@@ -28,14 +34,18 @@ from optuna.storages import BaseStorage, RDBStorage
 from optuna.storages._cached_storage import _CachedStorage
 from optuna.storages._rdb import models as _optuna_models
 from optuna.study._multi_objective import _is_pareto_front
-from optuna.trial import BaseTrial, TrialState
+from optuna.trial import BaseTrial, FrozenTrial, TrialState
 from sqlalchemy import Engine, exists, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from service.store.optuna_db.running import RunningTrial
+from service.store.optuna_db.running import write as write_running
+
 __all__ = [
     "ArtifactStore",
     "OneStatementTrialWrites",
+    "RunningTrialWrites",
     "engine_of",
     "is_pareto_front",
     "om",
@@ -104,6 +114,8 @@ log = logging.getLogger(__name__)
 
 UPDATABLE = (TrialState.RUNNING, TrialState.WAITING)
 DIALECTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+ENDED_KEPT = 64
+"""Trials this process ended, kept for the reads that follow (``tell`` reads the trial back)."""
 
 
 def _updatable(trial_id: int) -> Any:
@@ -202,4 +214,149 @@ class OneStatementTrialWrites(RDBStorage):
         except SQLAlchemyError as exc:
             raise StorageInternalError(f"could not set parameter {param_name}: {exc}") from exc
         if written is None:
+            self._not_updatable(trial_id)
+
+
+class RunningTrialWrites(OneStatementTrialWrites):
+    """A trial created in this process is kept in memory while it runs (``running``): reading it
+    costs no query, its reports and user attributes are written in batches (at most once a
+    second, then with its final state), and its final state, value and pending rows are one
+    transaction. Trials of other processes are read and written as Optuna does."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._keep()
+
+    def _keep(self) -> None:
+        self._running: dict[int, RunningTrial] = {}
+        self._ended: LRUCache[int, FrozenTrial] = LRUCache(maxsize=ENDED_KEPT)
+        self._running_lock = threading.Lock()
+
+    def __getstate__(self) -> dict[Any, Any]:
+        state = super().__getstate__()
+        for name in ("_running", "_ended", "_running_lock"):
+            state.pop(name, None)
+        return dict(state)
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        super().__setstate__(state)
+        self._keep()
+
+    def _mine(self, trial_id: int) -> RunningTrial | None:
+        with self._running_lock:
+            return self._running.get(trial_id)
+
+    def _create_new_trial(
+        self, study_id: int, template_trial: FrozenTrial | None = None
+    ) -> FrozenTrial:
+        frozen = super()._create_new_trial(study_id, template_trial)
+        if frozen.state == TrialState.RUNNING and self._fast() is not None:
+            with self._running_lock:
+                self._running[frozen._trial_id] = RunningTrial(copy.deepcopy(frozen))
+        return frozen
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        with self._running_lock:
+            mine = self._running.get(trial_id)
+            known = mine.trial if mine is not None else self._ended.get(trial_id)
+            if known is not None:
+                return copy.deepcopy(known)
+        return super().get_trial(trial_id)
+
+    def _get_trials(
+        self,
+        study_id: int,
+        states: Container[TrialState] | None,
+        included_trial_ids: set[int],
+        trial_id_greater_than: int,
+    ) -> list[FrozenTrial]:
+        trials = super()._get_trials(study_id, states, included_trial_ids, trial_id_greater_than)
+        with self._running_lock:
+            if not self._running:
+                return trials
+            return [
+                copy.deepcopy(self._running[t._trial_id].trial)
+                if t.state == TrialState.RUNNING and t._trial_id in self._running
+                else t
+                for t in trials
+            ]
+
+    def _set_trial_param(
+        self,
+        trial_id: int,
+        param_name: str,
+        param_value_internal: float,
+        distribution: distributions.BaseDistribution,
+        previous_distribution: distributions.BaseDistribution | None,
+    ) -> None:
+        super()._set_trial_param(
+            trial_id, param_name, param_value_internal, distribution, previous_distribution
+        )
+        mine = self._mine(trial_id)
+        if mine is not None and param_name not in mine.trial.params:
+            mine.trial.params[param_name] = distribution.to_external_repr(param_value_internal)
+            mine.trial.distributions[param_name] = distribution
+
+    def set_trial_intermediate_value(
+        self, trial_id: int, step: int, intermediate_value: float
+    ) -> None:
+        mine = self._mine(trial_id)
+        if mine is None:
+            super().set_trial_intermediate_value(trial_id, step, intermediate_value)
+            return
+        mine.report(step, intermediate_value)
+        self._flush_if_due(trial_id, mine)
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        mine = self._mine(trial_id)
+        if mine is None:
+            super().set_trial_user_attr(trial_id, key, value)
+            return
+        mine.set_user_attr(key, value)
+        self._flush_if_due(trial_id, mine)
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        super().set_trial_system_attr(trial_id, key, value)
+        mine = self._mine(trial_id)
+        if mine is not None:
+            mine.trial.system_attrs[key] = value
+
+    def flush(self) -> None:
+        """Write what every running trial of this process has pending (and is due)."""
+        with self._running_lock:
+            running = list(self._running.items())
+        for trial_id, mine in running:
+            self._flush_if_due(trial_id, mine)
+
+    def _flush_if_due(self, trial_id: int, mine: RunningTrial) -> None:
+        now = time.monotonic()
+        if mine.due(now):
+            self._write(trial_id, mine)
+            mine.written(now)
+
+    def set_trial_state_values(
+        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
+    ) -> bool:
+        mine = self._mine(trial_id)
+        if mine is None or not state.is_finished():
+            return bool(super().set_trial_state_values(trial_id, state, values))
+        completed = datetime.now()
+        final = None if values is None else list(values)
+        self._write(trial_id, mine, state=state, values=final, completed=completed)
+        mine.finished(state, final, completed)
+        with self._running_lock:
+            self._running.pop(trial_id, None)
+            self._ended[trial_id] = mine.trial
+        return True
+
+    def _write(self, trial_id: int, mine: RunningTrial, **final: Any) -> None:
+        """``running.write`` in a transaction of its own; Optuna's errors if it was not running."""
+        try:
+            with self.engine.begin() as connection:
+                written = write_running(connection, om, trial_id, mine, **final)
+        except SQLAlchemyError as exc:
+            raise StorageInternalError(f"could not write trial {trial_id}: {exc}") from exc
+        if not written:
+            with self._running_lock:
+                self._running.pop(trial_id, None)
             self._not_updatable(trial_id)

@@ -12,7 +12,7 @@ from optuna.trial import FrozenTrial
 
 from service.settings import Settings, get_settings
 from service.store.db import engine_kwargs
-from service.store.optuna_db.internals import OneStatementTrialWrites
+from service.store.optuna_db.internals import RunningTrialWrites
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class HeartbeatTolerantStorage(RDBStorage):
             log.warning("trial heartbeat missed (%s)", exc.__cause__ or exc)
 
 
-class Storage(OneStatementTrialWrites, HeartbeatTolerantStorage):
+class Storage(RunningTrialWrites, HeartbeatTolerantStorage):
     """The storage every regtune process uses: same tables and rows as Optuna's RDBStorage."""
 
 
