@@ -55,24 +55,25 @@ class Counters:
 
     def __init__(self) -> None:
         self.statements: Counter[str] = Counter()
-        self.transactions = 0
+        self.transactions: Counter[str] = Counter()
         self.connections = 0
         self.on = False
         self._lock = threading.Lock()
 
-    def _statement(self, *_args: Any) -> None:
+    def _count(self, counter: Counter[str]) -> None:
         if not self.on:
             return
         thread = re.sub(r"-\d+", "", threading.current_thread().name)
-        where = _label(sys._getframe(1))
+        where = _label(sys._getframe(2))
         key = where if thread == "MainThread" else f"[{thread}] {where}"
         with self._lock:
-            self.statements[key] += 1
+            counter[key] += 1
+
+    def _statement(self, *_args: Any) -> None:
+        self._count(self.statements)
 
     def _begin(self, *_args: Any) -> None:
-        if self.on:
-            with self._lock:
-                self.transactions += 1
+        self._count(self.transactions)
 
     def _connect(self, *_args: Any) -> None:
         if self.on:
@@ -124,15 +125,18 @@ def measure(url: str, *, warmup: int, trials: int) -> dict[str, Any]:
         worker.run(max_trials=trials)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         counters.on = False
-    per_trial = {k: v / trials for k, v in counters.statements.most_common()}
+    by_call = {
+        call: [counters.statements[call] / trials, counters.transactions[call] / trials]
+        for call, _ in (counters.statements | counters.transactions).most_common()
+    }
     return {
         "trials": trials,
         "statements_per_trial": sum(counters.statements.values()) / trials,
-        "transactions_per_trial": counters.transactions / trials,
+        "transactions_per_trial": sum(counters.transactions.values()) / trials,
         "connections_opened": counters.connections,
         "cpu_ms_per_trial": 1000 * cpu / trials,
         "wall_ms_per_trial": 1000 * wall / trials,
-        "by_call": per_trial,
+        "by_call": by_call,
     }
 
 
@@ -195,9 +199,9 @@ def main(argv: list[str] | None = None) -> None:
     ]
     markdown = harness.table(headers, rows)
     for backend, r in results.items():
-        calls = [[call, round(n, 2)] for call, n in r["by_call"].items()]
-        markdown += f"\n\n{backend}: statements per trial by call\n\n"
-        markdown += harness.table(["call", "statements/trial"], calls)
+        calls = [[call, round(n, 2), round(t, 2)] for call, (n, t) in r["by_call"].items()]
+        markdown += f"\n\n{backend}: per trial, by call\n\n"
+        markdown += harness.table(["call", "statements", "transactions"], calls)
     harness.publish(args.out, "trial_cost", {"quick": args.quick, **results}, markdown)
 
 

@@ -26,6 +26,7 @@ from service.store.db import connection_limit
 from service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
 from service.store.optuna_db.internals import (
     OPTUNA_TRIAL_LOGGER,
+    WorkerHeartbeats,
     storage_of,
     study_id_of,
     trial_id_of,
@@ -83,6 +84,8 @@ class Worker:
         self.id = workers.new_worker_id()
         self.stopping = threading.Event()
         self.current: tuple[str | None, int | None] = (None, None)
+        self._trial_id: int | None = None
+        """The running trial's row: the heartbeat thread beats for it (Optuna's is off)."""
         self._last_sweep = 0.0
         self._last_beat = time.monotonic()
         self._slot_at_risk = False
@@ -175,7 +178,9 @@ class Worker:
         """Record a heartbeat; note if the previous one is so old that the slot may be gone."""
         study_id, number = self.current
         try:
-            status = workers.beat(self.id, study_id=study_id, trial_number=number)
+            status = workers.beat(
+                self.id, study_id=study_id, trial_number=number, trial_id=self._trial_id
+            )
         except Exception as exc:
             if raise_errors:
                 raise
@@ -233,7 +238,8 @@ class Worker:
         """
         study = self._studies.get(optuna_name)
         if study is None:
-            study = optuna.load_study(study_name=optuna_name, storage=get_storage())
+            storage = WorkerHeartbeats(get_storage())
+            study = optuna.load_study(study_name=optuna_name, storage=storage)
             self._studies[optuna_name] = study
         return study
 
@@ -257,7 +263,7 @@ class Worker:
             log.exception("study %s: the claim failed", claim.study_id)
             error = f"{type(exc).__name__}: {exc}"
         finally:
-            self.current = (None, None)
+            self.current, self._trial_id = (None, None), None
         try:
             swept = timedelta(seconds=self.settings.grace_period) if self._failed_by_sweep else None
             completed = retry_forever(
@@ -320,18 +326,23 @@ class Worker:
         except Exception as exc:
             log.exception("study %s cannot run", claim.study_id)
             return self._record_failure(study, exc)
+        storage = storage_of(study)
+        if isinstance(storage, WorkerHeartbeats):
+            storage.waiting(study_id_of(study), found=claim.waiting)
         number: list[int] = []
 
         def tracked(trial: optuna.Trial) -> Any:
             number.append(trial.number)
             self.current = (claim.study_id, trial.number)
             logs.trial_var.set(trial.number)
-            trial.storage.set_trial_system_attr(
-                trial_id_of(trial), CLAIM_SECONDS_ATTR, round(self._claim_seconds, 6)
-            )
             log.info("study %s trial %d started", claim.study_id, trial.number)
             try:
-                if not claims.link_trial(storage_of(study), trial_id_of(trial), claim):
+                attrs = {CLAIM_SECONDS_ATTR: round(self._claim_seconds, 6)}
+                linked = claims.link_trial(
+                    storage_of(study), trial_id_of(trial), claim, attrs=attrs
+                )
+                self._trial_id = trial_id_of(trial)
+                if not linked:
                     raise HandBack("the slot was released while the trial started")
                 return objective(trial)
             except TRANSIENT as exc:

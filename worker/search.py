@@ -13,6 +13,7 @@ import optuna
 
 from service.spec.definition import StudySpec
 from service.spec.space import KNOBS, Choices, Fixed, Range
+from service.store.optuna_db.internals import params_together
 
 StopCheck = Callable[[], None]
 """Called every epoch; raises to stop the trial (study cancelled, worker shutting down)."""
@@ -21,6 +22,12 @@ ObjectiveFactory = Callable[..., Callable[[optuna.Trial], Any]]
 
 
 def suggest(trial: optuna.Trial, spec: StudySpec) -> dict[str, float]:
+    """Suggest every searched knob; the parameters are stored together, in one transaction."""
+    with params_together(trial):
+        return _suggest(trial, spec)
+
+
+def _suggest(trial: optuna.Trial, spec: StudySpec) -> dict[str, float]:
     values: dict[str, float] = {}
     for name, param in spec.search_space.items():
         if isinstance(param, Fixed):

@@ -17,10 +17,12 @@ checks every name, signature and column used here against the installed Optuna.
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import threading
 import time
-from collections.abc import Container, Sequence
+from collections.abc import Container, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -35,20 +37,24 @@ from optuna.storages._cached_storage import _CachedStorage
 from optuna.storages._rdb import models as _optuna_models
 from optuna.study._multi_objective import _is_pareto_front
 from optuna.trial import BaseTrial, FrozenTrial, TrialState
-from sqlalchemy import Engine, exists, literal, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, Executable, exists, func, literal, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from service.store.optuna_db.running import RunningTrial
+from service.store.optuna_db.running import FLUSH_SECONDS, UPDATABLE, RunningTrial
+from service.store.optuna_db.running import INSERTS as DIALECTS
 from service.store.optuna_db.running import write as write_running
 
 __all__ = [
     "ArtifactStore",
     "OneStatementTrialWrites",
     "RunningTrialWrites",
+    "WorkerHeartbeats",
+    "backend_of",
     "engine_of",
     "is_pareto_front",
     "om",
+    "params_together",
+    "record_trial_heartbeat",
     "stale_trial_ids",
     "storage_of",
     "study_id_of",
@@ -80,11 +86,14 @@ def trial_id_of(trial: BaseTrial) -> int:
     return int(trial._trial_id)  # type: ignore[attr-defined]
 
 
+def backend_of(storage: BaseStorage) -> BaseStorage:
+    """The storage under Optuna's cache (``storage`` itself if it is not cached)."""
+    return storage._backend if isinstance(storage, _CachedStorage) else storage
+
+
 def engine_of(study: optuna.Study) -> Engine:
     """The engine of the database a study is stored in."""
-    storage = study._storage
-    if isinstance(storage, _CachedStorage):
-        storage = storage._backend
+    storage = backend_of(study._storage)
     if not isinstance(storage, RDBStorage):
         raise TypeError(f"study {study.study_name!r} is not in a database: {type(storage)}")
     return storage.engine
@@ -112,8 +121,6 @@ def is_pareto_front(points: np.ndarray) -> np.ndarray:
 
 log = logging.getLogger(__name__)
 
-UPDATABLE = (TrialState.RUNNING, TrialState.WAITING)
-DIALECTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 ENDED_KEPT = 64
 """Trials this process ended, kept for the reads that follow (``tell`` reads the trial back)."""
 
@@ -289,13 +296,36 @@ class RunningTrialWrites(OneStatementTrialWrites):
         distribution: distributions.BaseDistribution,
         previous_distribution: distributions.BaseDistribution | None,
     ) -> None:
+        mine = self._mine(trial_id)
+        if mine is not None and mine.together:
+            if previous_distribution is not None:
+                distributions.check_distribution_compatibility(previous_distribution, distribution)
+            if param_name not in mine.trial.params:  # Optuna ignores a second one
+                mine.set_param(param_name, param_value_internal, distribution)
+            return
         super()._set_trial_param(
             trial_id, param_name, param_value_internal, distribution, previous_distribution
         )
-        mine = self._mine(trial_id)
         if mine is not None and param_name not in mine.trial.params:
             mine.trial.params[param_name] = distribution.to_external_repr(param_value_internal)
             mine.trial.distributions[param_name] = distribution
+
+    @contextmanager
+    def params_together(self, trial_id: int) -> Iterator[None]:
+        """The parameters a running trial of this process suggests in this block are written
+        together, in one transaction, when it ends (with anything else pending)."""
+        mine = self._mine(trial_id)
+        if mine is None or mine.together:
+            yield
+            return
+        mine.together = True
+        try:
+            yield
+        finally:
+            mine.together = False
+            now = time.monotonic()
+            self._write(trial_id, mine)
+            mine.written(now)
 
     def set_trial_intermediate_value(
         self, trial_id: int, step: int, intermediate_value: float
@@ -316,10 +346,12 @@ class RunningTrialWrites(OneStatementTrialWrites):
         self._flush_if_due(trial_id, mine)
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
-        super().set_trial_system_attr(trial_id, key, value)
         mine = self._mine(trial_id)
-        if mine is not None:
-            mine.trial.system_attrs[key] = value
+        if mine is None:
+            super().set_trial_system_attr(trial_id, key, value)
+            return
+        mine.set_system_attr(key, value)
+        self._flush_if_due(trial_id, mine)
 
     def flush(self) -> None:
         """Write what every running trial of this process has pending (and is due)."""
@@ -360,3 +392,107 @@ class RunningTrialWrites(OneStatementTrialWrites):
             with self._running_lock:
                 self._running.pop(trial_id, None)
             self._not_updatable(trial_id)
+
+    def start_trial(self, trial_id: int, system_attrs: dict[str, Any], check: Executable) -> Any:
+        """Record the trial's first heartbeat and its ``system_attrs`` and run ``check`` (a
+        scalar query), in one transaction; return what ``check`` found."""
+        table = om.TrialSystemAttributeModel.__table__
+        rows = [
+            {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+            for key, value in system_attrs.items()
+        ]
+        try:
+            with self.engine.begin() as connection:
+                record_trial_heartbeat(connection, trial_id)
+                if rows:
+                    insert = DIALECTS[connection.dialect.name](table).values(rows)
+                    changed = {"value_json": insert.excluded.value_json}
+                    connection.execute(
+                        insert.on_conflict_do_update(
+                            index_elements=["trial_id", "key"], set_=changed
+                        )
+                    )
+                found = connection.scalar(check)
+        except SQLAlchemyError as exc:
+            raise StorageInternalError(f"could not start trial {trial_id}: {exc}") from exc
+        mine = self._mine(trial_id)
+        if mine is not None:
+            mine.trial.system_attrs.update(system_attrs)
+        return found
+
+
+def record_trial_heartbeat(connection: Connection, trial_id: int) -> None:
+    """Optuna's ``record_heartbeat`` (the trial's heartbeat row, at the database's clock) as one
+    upsert in the caller's transaction, so a worker beats for its trial with its own beat."""
+    table = om.TrialHeartbeatModel.__table__
+    insert = DIALECTS[connection.dialect.name](table).values(
+        trial_id=trial_id, heartbeat=func.current_timestamp()
+    )
+    connection.execute(
+        insert.on_conflict_do_update(
+            index_elements=["trial_id"], set_={"heartbeat": func.current_timestamp()}
+        )
+    )
+
+
+class WorkerHeartbeats(_CachedStorage):
+    """Optuna's cache over an RDBStorage for the studies a worker runs, without Optuna's
+    heartbeat: no thread per trial and no look for stale trials before each one. The worker's
+    own heartbeat thread records its running trial's heartbeat (``record_trial_heartbeat``),
+    and the sweep fails stale trials (through a storage whose heartbeat is on)."""
+
+    def __init__(self, backend: RDBStorage) -> None:
+        super().__init__(backend)
+        self._no_waiting: set[int] = set()
+        self._read_at: dict[int, float] = {}
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        trial_id = super().create_new_trial(study_id, template_trial)
+        self._read_at.pop(study_id, None)  # the new trial's sampler reads the study afresh
+        return trial_id
+
+    def _read_trials_from_remote_storage(self, study_id: int) -> None:
+        """Read the study's new and unfinished trials, at most once a second once the running
+        trial has read them: the sampler's reads of one ask are one, and a pruner sees others'
+        trials as stored at most ``FLUSH_SECONDS`` ago (its own reports always at once)."""
+        now = time.monotonic()
+        last = self._read_at.get(study_id)
+        if last is not None and now - last < FLUSH_SECONDS:
+            return
+        super()._read_trials_from_remote_storage(study_id)
+        self._read_at[study_id] = now
+
+    def get_heartbeat_interval(self) -> int | None:
+        return None
+
+    def waiting(self, study_id: int, *, found: bool) -> None:
+        """Whether the next ask of ``study_id`` must look for a WAITING trial: not if its claim
+        found none (``Claim.waiting``), in the claim's own transaction."""
+        if found:
+            self._no_waiting.discard(study_id)
+        else:
+            self._no_waiting.add(study_id)
+
+    def get_all_trials(
+        self,
+        study_id: int,
+        deepcopy: bool = True,
+        states: Container[TrialState] | None = None,
+    ) -> list[FrozenTrial]:
+        waiting = isinstance(states, tuple) and states == (TrialState.WAITING,)
+        if waiting and study_id in self._no_waiting:
+            self._no_waiting.discard(study_id)
+            return []
+        return super().get_all_trials(study_id, deepcopy=deepcopy, states=states)
+
+
+@contextmanager
+def params_together(trial: optuna.Trial) -> Iterator[None]:
+    """Write the parameters ``trial`` suggests in this block in one transaction at its end
+    (``RunningTrialWrites.params_together``; one write each with any other storage)."""
+    backend = backend_of(trial.storage)
+    if not isinstance(backend, RunningTrialWrites):
+        yield
+        return
+    with backend.params_together(trial._trial_id):
+        yield

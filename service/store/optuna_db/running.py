@@ -4,9 +4,10 @@ Optuna writes every report and user attribute of a trial as a transaction of its
 the whole trial back (six queries) to build a ``Trial`` and before every pruning decision. A
 trial runs in exactly one process, so that process knows the trial better than the database
 does: it keeps the trial as it wrote it (``RunningTrial.trial``, what the pruner reads: the
-trial's own reports count at once) and writes the reports and user attributes not yet stored
-(``RunningTrial.reports``, ``.user_attrs``) at most once every ``FLUSH_SECONDS`` and with the
-trial's final state, all in one transaction (``write``).
+trial's own reports count at once) and writes the reports and attributes not yet stored
+(``RunningTrial.reports``, ``.user_attrs``, ``.system_attrs``) at most once every
+``FLUSH_SECONDS`` and with the trial's final state, all in one transaction (``write``); the
+parameters one suggestion round asks for are written together (``.params``).
 
 What decides who may write is the trial's row: ``write`` first moves it with a conditional
 UPDATE (to the final state, or onto itself) that only a RUNNING or WAITING trial matches, so
@@ -17,11 +18,12 @@ row stays locked until the batch commits, so no sweep fails the trial half-way t
 from __future__ import annotations
 
 import json
-import math
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from optuna.distributions import BaseDistribution, distribution_to_json
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import Connection, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -31,7 +33,8 @@ from service.store.db import rowcount
 FLUSH_SECONDS = 1.0
 """Reports reach the database (and optuna-dashboard's learning curves) at most this late."""
 UPDATABLE = (TrialState.RUNNING, TrialState.WAITING)
-INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+INSERTS: dict[str, Any] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+"""The dialects with ``INSERT … ON CONFLICT``: regtune's two databases."""
 
 
 @dataclass
@@ -41,8 +44,13 @@ class RunningTrial:
     trial: FrozenTrial
     reports: dict[int, float] = field(default_factory=dict)
     user_attrs: dict[str, Any] = field(default_factory=dict)
-    flushed_at: float = -math.inf
-    """``time.monotonic()`` of the last write; the first report is written at once."""
+    system_attrs: dict[str, Any] = field(default_factory=dict)
+    params: list[dict[str, Any]] = field(default_factory=list)
+    """Parameter rows suggested inside ``RunningTrialWrites.params_together``, not yet stored."""
+    flushed_at: float = field(default_factory=time.monotonic)
+    """``time.monotonic()`` of the last write (of the trial's creation, before the first)."""
+    together: bool = False
+    """Inside ``params_together``: parameters wait to be written in one statement."""
 
     def report(self, step: int, value: float) -> None:
         self.reports[step] = value
@@ -53,12 +61,31 @@ class RunningTrial:
         self.user_attrs[key] = value
         self.trial.user_attrs[key] = value
 
+    def set_system_attr(self, key: str, value: Any) -> None:
+        json.dumps(value)
+        self.system_attrs[key] = value
+        self.trial.system_attrs[key] = value
+
+    def set_param(self, name: str, internal: float, distribution: BaseDistribution) -> None:
+        self.params.append(
+            dict(
+                param_name=name,
+                param_value=internal,
+                distribution_json=distribution_to_json(distribution),
+            )
+        )
+        self.trial.params[name] = distribution.to_external_repr(internal)
+        self.trial.distributions[name] = distribution
+
     def due(self, now: float) -> bool:
-        return bool(self.reports or self.user_attrs) and now - self.flushed_at >= FLUSH_SECONDS
+        pending = self.reports or self.user_attrs or self.system_attrs
+        return bool(pending) and now - self.flushed_at >= FLUSH_SECONDS
 
     def written(self, now: float) -> None:
         self.reports.clear()
         self.user_attrs.clear()
+        self.system_attrs.clear()
+        self.params.clear()
         self.flushed_at = now
 
     def finished(self, state: TrialState, values: list[float] | None, at: datetime) -> None:
@@ -95,6 +122,9 @@ def write(
     if rowcount(claimed) != 1:
         return False
     insert = INSERTS[connection.dialect.name]
+    if running.params:
+        rows = [dict(trial_id=trial_id, **row) for row in running.params]
+        connection.execute(insert(tables.TrialParamModel.__table__).values(rows))
     if values:
         model = tables.TrialValueModel
         rows = []
@@ -116,13 +146,16 @@ def write(
                 )
             )
         _upsert(connection, insert, model.__table__, ("trial_id", "step"), rows)
-    if running.user_attrs:
-        rows = [
-            dict(trial_id=trial_id, key=key, value_json=json.dumps(value))
-            for key, value in running.user_attrs.items()
-        ]
-        table = tables.TrialUserAttributeModel.__table__
-        _upsert(connection, insert, table, ("trial_id", "key"), rows)
+    for attrs, model in (
+        (running.user_attrs, tables.TrialUserAttributeModel),
+        (running.system_attrs, tables.TrialSystemAttributeModel),
+    ):
+        if attrs:
+            rows = [
+                dict(trial_id=trial_id, key=key, value_json=json.dumps(value))
+                for key, value in attrs.items()
+            ]
+            _upsert(connection, insert, model.__table__, ("trial_id", "key"), rows)
     return True
 
 

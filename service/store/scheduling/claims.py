@@ -8,6 +8,7 @@ protocol is the same on SQLite (writers serialized) and PostgreSQL (row locks, R
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass
@@ -22,7 +23,13 @@ from service.spec.enums import ACTIVE, StudyStatus
 from service.store.clock import utcnow
 from service.store.db import rowcount, transaction
 from service.store.optuna_db.attrs import CLAIM_ATTR, RETRY_OF_ATTR
-from service.store.optuna_db.internals import om, trial_completed_utc, trial_started_utc
+from service.store.optuna_db.internals import (
+    RunningTrialWrites,
+    backend_of,
+    om,
+    trial_completed_utc,
+    trial_started_utc,
+)
 from service.store.tables import ClaimRow, StudyRow, WorkerRow
 
 log = logging.getLogger(__name__)
@@ -49,6 +56,9 @@ class Claim:
     optuna_name: str
     definition: dict[str, Any]
     """The validated definition the API stored; the worker never re-validates it."""
+    waiting: bool = True
+    """Whether the study had WAITING trials (retries, enqueued trials) when the slot was taken:
+    if not, the worker's ask need not look for one (``WorkerHeartbeats.waiting``)."""
 
 
 def _done_subquery(study: type[StudyRow] = StudyRow) -> Any:
@@ -218,8 +228,21 @@ def claim_slots(
                     )
                 )
             if taken:
-                return taken
+                waiting = session.scalar(_has_waiting(study_id))
+                return [dataclasses.replace(c, waiting=bool(waiting)) for c in taken]
     return []
+
+
+def _has_waiting(study_id: str) -> Any:
+    """Whether the study has a WAITING trial. Read after the slot is taken, in a statement of its
+    own: under READ COMMITTED it sees every retry queued before the slot it took was released."""
+    return (
+        select(om.TrialModel.trial_id)
+        .join(StudyRow, StudyRow.optuna_study_id == om.TrialModel.study_id)
+        .where(StudyRow.id == study_id, om.TrialModel.state == TrialState.WAITING)
+        .exists()
+        .select()
+    )
 
 
 def finish(
@@ -307,14 +330,32 @@ def settle(session: Session, *, study_id: str | None = None, now: datetime) -> i
     return rowcount(completed)
 
 
-def link_trial(storage: Any, trial_id: int, claim: Claim, engine: Engine | None = None) -> bool:
+def link_trial(
+    storage: Any,
+    trial_id: int,
+    claim: Claim,
+    engine: Engine | None = None,
+    *,
+    attrs: dict[str, Any] | None = None,
+) -> bool:
     """Mark the trial as running under ``claim``; False if the claim was released meanwhile.
 
     The trial's heartbeat is recorded first, so a linked RUNNING trial can always go stale; from
     then on the sweep keeps the slot for as long as the trial runs (``release_dead_workers``).
+    With regtune's storage the heartbeat, the link, the trial's other system ``attrs`` and the
+    check are one transaction.
     """
+    linked = {**(attrs or {}), CLAIM_ATTR: claim.id}
+    backend = backend_of(storage)
+    if isinstance(backend, RunningTrialWrites):
+        return bool(
+            backend.start_trial(
+                trial_id, linked, select(ClaimRow.id).where(ClaimRow.id == claim.id)
+            )
+        )
     storage.record_heartbeat(trial_id)
-    storage.set_trial_system_attr(trial_id, CLAIM_ATTR, claim.id)
+    for key, value in linked.items():
+        storage.set_trial_system_attr(trial_id, key, value)
     with transaction(engine) as session:
         return session.get(ClaimRow, claim.id) is not None
 
