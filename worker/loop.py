@@ -99,6 +99,8 @@ class Worker:
         self._claim_seconds = 0.0
         self._failed_by_sweep = False
         """Set when a sweep failed the running trial as stale (its retry is the sweep's)."""
+        self._told: list[bool] | None = None
+        """``finish``'s answer when the slot was finished with the trial's tell."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -253,7 +255,7 @@ class Worker:
 
     def _run_claim(self, claim: claims.Claim) -> None:
         error: str | None = None
-        self._failed_by_sweep = False
+        self._failed_by_sweep, self._told = False, None
         try:
             error = self._run_trial(claim)
         except TRANSIENT as exc:
@@ -264,6 +266,10 @@ class Worker:
             error = f"{type(exc).__name__}: {exc}"
         finally:
             self.current, self._trial_id = (None, None), None
+        if self._told:  # COMPLETE or PRUNED: the tell finished the slot
+            if self._told[0]:
+                self._save_best_model(claim.study_id)
+            return
         try:
             swept = timedelta(seconds=self.settings.grace_period) if self._failed_by_sweep else None
             completed = retry_forever(
@@ -344,6 +350,7 @@ class Worker:
                 self._trial_id = trial_id_of(trial)
                 if not linked:
                     raise HandBack("the slot was released while the trial started")
+                self._told = claims.finish_when_told(storage_of(study), trial_id_of(trial), claim)
                 return objective(trial)
             except TRANSIENT as exc:
                 raise HandBack(f"database error: {describe(exc)}") from exc

@@ -21,7 +21,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Container, Iterator, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -309,6 +309,14 @@ class RunningTrialWrites(OneStatementTrialWrites):
         if mine is not None and param_name not in mine.trial.params:
             mine.trial.params[param_name] = distribution.to_external_repr(param_value_internal)
             mine.trial.distributions[param_name] = distribution
+
+    def when_ended(self, trial_id: int, then: Callable[[Connection, TrialState], None]) -> None:
+        """Run ``then(connection, state)`` in the transaction that ends this running trial (its
+        final state, value and pending rows), so what the trial's end decides commits with it."""
+        mine = self._mine(trial_id)
+        if mine is None:
+            raise KeyError(f"trial {trial_id} is not running in this process")
+        mine.on_end = then
 
     @contextmanager
     def params_together(self, trial_id: int) -> Iterator[None]:

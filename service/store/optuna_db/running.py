@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -51,6 +52,8 @@ class RunningTrial:
     """``time.monotonic()`` of the last write (of the trial's creation, before the first)."""
     together: bool = False
     """Inside ``params_together``: parameters wait to be written in one statement."""
+    on_end: Callable[[Connection, TrialState], None] | None = None
+    """Run in the transaction that ends the trial (``RunningTrialWrites.when_ended``)."""
 
     def report(self, step: int, value: float) -> None:
         self.reports[step] = value
@@ -156,6 +159,8 @@ def write(
                 for key, value in attrs.items()
             ]
             _upsert(connection, insert, model.__table__, ("trial_id", "key"), rows)
+    if state is not None and running.on_end is not None:
+        running.on_end(connection, state)
     return True
 
 

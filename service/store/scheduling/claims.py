@@ -16,7 +16,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from optuna.trial import TrialState
-from sqlalchemy import Engine, Select, String, case, cast, delete, func, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    String,
+    case,
+    cast,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 
 from service.spec.enums import ACTIVE, StudyStatus
@@ -262,35 +274,81 @@ def finish(
     the retry (``release_dead_workers``). Returns True if this call completed the study (exactly
     one finisher sees True), which is the worker's cue to save the best model.
     """
-    now = now or utcnow()
     with transaction(engine) as session:
-        release = delete(ClaimRow).where(ClaimRow.id == claim_id)
-        if failed_by_sweep is not None:
-            claimed_at = session.scalar(select(ClaimRow.claimed_at).where(ClaimRow.id == claim_id))
-            if claimed_at is not None:
-                pending = _retry_in_flight(claim_id, claimed_at, now - failed_by_sweep)
-                release = release.where(~pending)
-        released = rowcount(session.execute(release))
-        if not released and failed_by_sweep is not None:
-            session.execute(
-                update(ClaimRow)
-                .where(ClaimRow.id == claim_id)
-                .values(worker_id=SWEPT)
-                .execution_options(synchronize_session=False)
-            )
-        values: dict[str, object] = {"n_done": _monotonic_done(), "updated_at": now}
-        if released == 1:
-            values["n_running"] = StudyRow.n_running - 1
-        if error is not None:
-            values["n_errors"] = StudyRow.n_errors + 1
-            values["error"] = error[:2000]
+        return finish_in(
+            session,
+            claim_id=claim_id,
+            study_id=study_id,
+            error=error,
+            now=now or utcnow(),
+            failed_by_sweep=failed_by_sweep,
+        )
+
+
+def finish_in(
+    session: Session,
+    *,
+    claim_id: int,
+    study_id: str,
+    now: datetime,
+    error: str | None = None,
+    failed_by_sweep: timedelta | None = None,
+) -> bool:
+    """``finish`` in the caller's transaction: a worker finishes the slot of a COMPLETE or
+    PRUNED trial in the transaction that tells the trial (no retry is due for either)."""
+    release = delete(ClaimRow).where(ClaimRow.id == claim_id)
+    if failed_by_sweep is not None:
+        claimed_at = session.scalar(select(ClaimRow.claimed_at).where(ClaimRow.id == claim_id))
+        if claimed_at is not None:
+            pending = _retry_in_flight(claim_id, claimed_at, now - failed_by_sweep)
+            release = release.where(~pending)
+    released = rowcount(session.execute(release))
+    if not released and failed_by_sweep is not None:
         session.execute(
-            update(StudyRow)
-            .where(StudyRow.id == study_id)
-            .values(**values)
+            update(ClaimRow)
+            .where(ClaimRow.id == claim_id)
+            .values(worker_id=SWEPT)
             .execution_options(synchronize_session=False)
         )
-        return settle(session, study_id=study_id, now=now) > 0
+    values: dict[str, object] = {"n_done": _monotonic_done(), "updated_at": now}
+    if released == 1:
+        values["n_running"] = StudyRow.n_running - 1
+    if error is not None:
+        values["n_errors"] = StudyRow.n_errors + 1
+        values["error"] = error[:2000]
+    session.execute(
+        update(StudyRow)
+        .where(StudyRow.id == study_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return settle(session, study_id=study_id, now=now) > 0
+
+
+TOLD_DONE = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def finish_when_told(storage: Any, trial_id: int, claim: Claim) -> list[bool] | None:
+    """Finish ``claim``'s slot in the transaction that tells its trial COMPLETE or PRUNED (no
+    retry is due for either: a FAIL is finished after its retry is queued, as before).
+
+    Returns the list that receives ``finish``'s answer once the trial is told so, or None if the
+    storage cannot (then, as for every FAIL, the worker calls ``finish`` itself)."""
+    backend = backend_of(storage)
+    if not isinstance(backend, RunningTrialWrites):
+        return None
+    told: list[bool] = []
+
+    def then(connection: Connection, state: TrialState) -> None:
+        if state not in TOLD_DONE:
+            return
+        with Session(bind=connection) as session:
+            told.append(
+                finish_in(session, claim_id=claim.id, study_id=claim.study_id, now=utcnow())
+            )
+
+    backend.when_ended(trial_id, then)
+    return told
 
 
 def settle(session: Session, *, study_id: str | None = None, now: datetime) -> int:
