@@ -41,7 +41,9 @@ class Settings(BaseSettings):
     poll_max: float = Field(default=5.0, gt=0, description="Longest idle back-off of a worker (s).")
     torch_threads: int = Field(default=1, ge=1)
     db_pool_size: int = Field(
-        default=2, ge=1, description="Connections kept per engine (a process has two engines)."
+        default=2,
+        ge=1,
+        description="Connections kept per engine (a worker has one engine, an API process three).",
     )
     db_max_overflow: int = Field(
         default=0, ge=0, description="Extra connections per engine beyond db_pool_size."

@@ -22,7 +22,7 @@ from service.settings import Settings, get_settings
 from service.spec.definition import StudySpec
 from service.spec.enums import ACTIVE
 from service.store.backoff import TRANSIENT, Backoff, caused_by_database, describe, retry_forever
-from service.store.db import connection_limit
+from service.store.db import connection_limit, get_engine
 from service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
 from service.store.optuna_db.internals import (
     OPTUNA_TRIAL_LOGGER,
@@ -31,6 +31,7 @@ from service.store.optuna_db.internals import (
     study_id_of,
     trial_id_of,
 )
+from service.store.optuna_db.storage import run_on
 from service.store.scheduling import claims
 from service.store.scheduling import workers as workers
 from service.store.scheduling.retries import get_storage, queue_retry
@@ -40,8 +41,8 @@ if TYPE_CHECKING:
     from worker.search import ObjectiveFactory
 
 log = logging.getLogger(__name__)
-WORKER_ENGINES = 2
-"""regtune's engine and Optuna's storage: a worker reads trials through the first."""
+WORKER_ENGINES = 1
+"""regtune's engine, which Optuna's storage shares in a worker (``storage.run_on``)."""
 STUDY_CACHE_SIZE = 32
 """Studies a worker keeps loaded (with their cached trials) across claims."""
 
@@ -115,6 +116,7 @@ class Worker:
     def run(self, *, max_trials: int | None = None) -> int:
         """Loop until stopped (or ``max_trials`` claims ran); return how many trials ran."""
         self.objective_factory()  # a bad REGTUNE_OBJECTIVE_FACTORY fails here, not per trial
+        run_on(get_storage(), get_engine())
         retry_forever(lambda: workers.register(self.id), what="register", stop=self.stopping)
         self._last_beat = time.monotonic()
         logs.worker_var.set(self.id)
@@ -167,7 +169,7 @@ class Worker:
         if limit is None:
             return "SQLite file: no database server connections"
         return (
-            f"it may hold up to {limit} database connections ({WORKER_ENGINES} engines × "
+            f"it may hold up to {limit} database connections ({WORKER_ENGINES} engine × "
             f"(REGTUNE_DB_POOL_SIZE {settings.db_pool_size} + REGTUNE_DB_MAX_OVERFLOW "
             f"{settings.db_max_overflow})); N workers need N × {limit} of max_connections"
         )
