@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import harness
+from bench.pool import wait_registered
 
 EPOCHS = 10
 IN_PROCESS = ("memory", "optuna-sqlite", "optuna-sqlite-wal", "optuna-postgresql")
@@ -85,11 +86,11 @@ def run_in_process(config: str, url: str | None, seconds: float, n_trials: int) 
         storage=url, sampler=make_sampler(spec), pruner=make_pruner(spec), direction="minimize"
     )
     objective = make_objective(spec, stop_check=lambda: None, trial_seconds=seconds)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     study.optimize(objective, n_trials=n_trials, gc_after_trial=False)
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     complete = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
-    return {"wall_s": wall, "complete": complete}
+    return {"wall_s": wall, "complete": complete, "cpu_s": {"process": cpu}}
 
 
 def _child(
@@ -127,10 +128,22 @@ def run_service(url: str, tmp: Path, seconds: float, n_trials: int) -> dict[str,
     }
     with harness.Service(url, tmp, **env) as service:
         service.start_api().start_workers(1)
+        wait_registered(service, 1)  # its imports are start-up, not the trials' cost
+        api, worker = service.procs[0].pid, service.procs[1].pid
+        before = harness.cpu_seconds(api), harness.cpu_seconds(worker)
         study_id = service.submit(definition(n_trials, name=f"overhead-{seconds:g}"))
         study = service.wait_done(study_id, timeout=120 + n_trials * (seconds + 2) * 3)
+        cpu = {
+            "worker": harness.cpu_seconds(worker) - before[1],
+            "api": harness.cpu_seconds(api) - before[0],
+        }
     wall = (_when(study["finished_at"]) - _when(study["started_at"])).total_seconds()
-    return {"wall_s": wall, "complete": study["counts"]["COMPLETE"], "status": study["status"]}
+    return {
+        "wall_s": wall,
+        "complete": study["counts"]["COMPLETE"],
+        "status": study["status"],
+        "cpu_s": cpu,
+    }
 
 
 # ---------------------------------------------------------------------- the table
@@ -213,6 +226,7 @@ def summarize(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
         "overhead over (a), ms/trial",
         "ratio to (a)",
         "overhead over the bare sleep, ms/trial",
+        "CPU ms/trial by process",
     ]
     table_rows = [
         [
@@ -223,6 +237,10 @@ def summarize(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
             round(r["overhead_vs_a_ms"], 1),
             f"{r['ratio_vs_a']:.3f}",
             round(r["overhead_vs_sleep_ms"], 1),
+            ", ".join(
+                f"{name} {1000 * seconds / r['n_trials']:.1f}"
+                for name, seconds in r["cpu_s"].items()
+            ),
         ]
         for r in out
     ]

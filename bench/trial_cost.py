@@ -8,6 +8,9 @@ transactions (``begin``) and the connections opened, each statement attributed t
 the worker loop, the objective or Optuna's optimize loop it comes from. CPU is the process's
 CPU seconds over the measured trials (the worker's own; for SQLite it includes the database's).
 
+Flatness: the same on studies that already have 100 and 10,000 finished trials (with the random
+sampler, so that only the service's cost can grow with the study).
+
     python -m bench.trial_cost [--quick] [--sqlite] [--trials N]
 """
 
@@ -21,7 +24,6 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -99,8 +101,39 @@ class Counters:
                 event.remove(target, name, hook)
 
 
-def measure(url: str, *, warmup: int, trials: int) -> dict[str, Any]:
-    """Run ``warmup`` then ``trials`` trials in a worker of this process; count the latter."""
+def _prefill(optuna_name: str, space: dict[str, Any], n: int) -> None:
+    """``n`` finished trials of 10 reports each, as earlier workers would have left them."""
+    import random
+
+    import optuna
+    from optuna.distributions import BaseDistribution, FloatDistribution
+
+    from service.store.scheduling.retries import get_storage
+
+    study = optuna.load_study(study_name=optuna_name, storage=get_storage())
+    dists: dict[str, BaseDistribution] = {
+        k: FloatDistribution(v["low"], v["high"], log=v.get("log", False)) for k, v in space.items()
+    }
+    rng = random.Random(0)
+    done = []
+    for _ in range(n):
+        value = rng.random()
+        done.append(
+            optuna.trial.create_trial(
+                params={k: rng.uniform(v["low"], v["high"]) for k, v in space.items()},
+                distributions=dists,
+                value=value,
+                intermediate_values={e: value * (2 - e / EPOCHS) for e in range(1, EPOCHS + 1)},
+            )
+        )
+    study.add_trials(done)
+
+
+def measure(url: str, *, warmup: int, trials: int, prefill: int = 0) -> dict[str, Any]:
+    """Run ``warmup`` then ``trials`` trials in a worker of this process; count the latter.
+
+    ``prefill``: the study has that many finished trials before (the sampler is then random,
+    so that what grows with the study is the service's cost, not TPE's)."""
     os.environ["REGTUNE_OBJECTIVE_FACTORY"] = "bench.sleep_objective:make_objective"
     os.environ["REGTUNE_SLEEP_TRIAL_SECONDS"] = "0"
     harness.use_database(url)
@@ -114,7 +147,12 @@ def measure(url: str, *, warmup: int, trials: int) -> dict[str, Any]:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     upgrade(url)
-    create_study(StudySpec.model_validate(definition(10 * (warmup + trials), name="trial-cost")))
+    study = definition(prefill + 10 * (warmup + trials), name="trial-cost")
+    if prefill:
+        study["sampler"] = {"type": "random", "seed": 0}
+    row = create_study(StudySpec.model_validate(study))
+    if prefill:
+        _prefill(row.optuna_name, study["search_space"], prefill)
     worker = Worker()
     counters = Counters()
     with counters.listening():
@@ -130,6 +168,7 @@ def measure(url: str, *, warmup: int, trials: int) -> dict[str, Any]:
         for call, _ in (counters.statements | counters.transactions).most_common()
     }
     return {
+        "study_size": prefill,
         "trials": trials,
         "statements_per_trial": sum(counters.statements.values()) / trials,
         "transactions_per_trial": sum(counters.transactions.values()) / trials,
@@ -140,23 +179,29 @@ def measure(url: str, *, warmup: int, trials: int) -> dict[str, Any]:
     }
 
 
-def _child(url: str, warmup: int, trials: int) -> dict[str, Any]:
+def _child(url: str, warmup: int, trials: int, prefill: int = 0) -> dict[str, Any]:
     """``measure`` in a child process: each database gets a process (and engines) of its own."""
     import json
     import subprocess
 
     code = (
         "import json, sys; from bench.trial_cost import measure; "
-        "print(json.dumps(measure(sys.argv[1], warmup=int(sys.argv[2]), trials=int(sys.argv[3]))))"
+        "print(json.dumps(measure(sys.argv[1], warmup=int(sys.argv[2]), trials=int(sys.argv[3]), "
+        "prefill=int(sys.argv[4]))))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code, url, str(warmup), str(trials)],
+        [sys.executable, "-c", code, url, str(warmup), str(trials), str(prefill)],
         cwd=harness.ROOT,
         capture_output=True,
         text=True,
         check=True,
     )
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+SIZES = (100, 10_000)
+"""Study sizes of the flatness rows: the per-trial cost at trial 10,000 against trial 100."""
+QUICK_SIZES = (20, 200)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -170,27 +215,29 @@ def main(argv: list[str] | None = None) -> None:
     )
     trials = args.trials or (5 if args.quick else 50)
     warmup = 2 if args.quick else 5
-    results: dict[str, Any] = {}
-    with harness.scratch("trial-cost") as tmp:
-        results["sqlite"] = _child(f"sqlite:///{Path(tmp) / 'cost.db'}", warmup, trials)
-        if not args.sqlite:
-            with harness.postgres(args.postgres) as server:
-                url = harness.fresh_database("postgresql", tmp, server, "cost")
-                results["postgresql"] = _child(url, warmup, trials)
-    rows = []
-    for backend, r in results.items():
-        rows.append(
-            [
-                backend,
-                round(r["statements_per_trial"], 1),
-                round(r["transactions_per_trial"], 1),
-                round(r["cpu_ms_per_trial"], 1),
-                round(r["wall_ms_per_trial"], 1),
-                r["connections_opened"],
-            ]
-        )
+    sizes = QUICK_SIZES if args.quick else SIZES
+    results: dict[str, dict[str, Any]] = {}
+    with harness.scratch("trial-cost") as tmp, harness.postgres(args.postgres) as server:
+        kinds = ["sqlite"] if args.sqlite else ["sqlite", "postgresql"]
+        for kind in kinds:
+            for size in (0, *sizes):
+                url = harness.fresh_database(kind, tmp, server, f"cost{size}")
+                results[f"{kind} {size}"] = _child(url, warmup, trials, size)
+    rows = [
+        [
+            label.split()[0],
+            r["study_size"] or "(TPE sampler)",
+            round(r["statements_per_trial"], 1),
+            round(r["transactions_per_trial"], 1),
+            round(r["cpu_ms_per_trial"], 1),
+            round(r["wall_ms_per_trial"], 1),
+            r["connections_opened"],
+        ]
+        for label, r in results.items()
+    ]
     headers = [
         "backend",
+        "finished trials before (random sampler)",
         "statements/trial",
         "transactions/trial",
         "CPU ms/trial",
@@ -198,9 +245,11 @@ def main(argv: list[str] | None = None) -> None:
         "connections opened",
     ]
     markdown = harness.table(headers, rows)
-    for backend, r in results.items():
+    for label, r in results.items():
+        if r["study_size"]:
+            continue
         calls = [[call, round(n, 2), round(t, 2)] for call, (n, t) in r["by_call"].items()]
-        markdown += f"\n\n{backend}: per trial, by call\n\n"
+        markdown += f"\n\n{label.split()[0]}: per trial, by call\n\n"
         markdown += harness.table(["call", "statements", "transactions"], calls)
     harness.publish(args.out, "trial_cost", {"quick": args.quick, **results}, markdown)
 

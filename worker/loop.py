@@ -336,7 +336,7 @@ class Worker:
             return self._record_failure(study, exc)
         storage = storage_of(study)
         if isinstance(storage, WorkerHeartbeats):
-            storage.waiting(study_id_of(study), found=claim.waiting)
+            storage.claimed(study_id_of(study), waiting=claim.waiting)
         number: list[int] = []
 
         def tracked(trial: optuna.Trial) -> Any:

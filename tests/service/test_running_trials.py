@@ -21,6 +21,7 @@ from service.store.optuna_db.internals import (
     WorkerHeartbeats,
     params_together,
     storage_of,
+    study_id_of,
     trial_id_of,
 )
 from service.store.repos.studies import create_study
@@ -150,3 +151,24 @@ def test_the_tell_of_a_complete_trial_finishes_its_slot(
         assert (told, held, counts) == ([], taken.id, (1, 0, "running"))
     engine.dispose()
     storage.engine.dispose()
+
+
+def test_a_claim_that_saw_a_waiting_trial_runs_it_even_right_after_a_read(
+    storages: tuple[RDBStorage, RDBStorage],
+) -> None:
+    ours, theirs = storages
+    study = optuna.load_study(
+        study_name=optuna.create_study(storage=ours).study_name, storage=WorkerHeartbeats(ours)
+    )
+    cache = storage_of(study)
+    assert isinstance(cache, WorkerHeartbeats)
+    cache.claimed(study_id_of(study), waiting=False)
+    first = study.ask()
+    study.tell(first, first.suggest_float("x", 0.0, 1.0))  # the sampler read the study
+    # a retry queued by another process (a sweep) just before the next claim took its slot
+    optuna.load_study(study_name=study.study_name, storage=theirs).enqueue_trial({"x": 0.5})
+    cache.claimed(study_id_of(study), waiting=True)
+    retry = study.ask()
+    assert retry.suggest_float("x", 0.0, 1.0) == 0.5
+    stored = theirs.get_all_trials(study_id_of(study))
+    assert [t.state for t in stored] == [TrialState.COMPLETE, TrialState.RUNNING]

@@ -473,10 +473,11 @@ class WorkerHeartbeats(_CachedStorage):
     def get_heartbeat_interval(self) -> int | None:
         return None
 
-    def waiting(self, study_id: int, *, found: bool) -> None:
-        """Whether the next ask of ``study_id`` must look for a WAITING trial: not if its claim
-        found none (``Claim.waiting``), in the claim's own transaction."""
-        if found:
+    def claimed(self, study_id: int, *, waiting: bool) -> None:
+        """A slot of ``study_id`` was just claimed: its ask reads the study afresh, and looks for
+        a WAITING trial only if the claim saw one (``Claim.waiting``, in its own transaction)."""
+        self._read_at.pop(study_id, None)
+        if waiting:
             self._no_waiting.discard(study_id)
         else:
             self._no_waiting.add(study_id)

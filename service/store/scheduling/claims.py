@@ -70,7 +70,7 @@ class Claim:
     """The validated definition the API stored; the worker never re-validates it."""
     waiting: bool = True
     """Whether the study had WAITING trials (retries, enqueued trials) when the slot was taken:
-    if not, the worker's ask need not look for one (``WorkerHeartbeats.waiting``)."""
+    if not, the worker's ask need not look for one (``WorkerHeartbeats.claimed``)."""
 
 
 def _done_subquery(study: type[StudyRow] = StudyRow) -> Any:
