@@ -154,9 +154,10 @@ def test_the_tell_of_a_complete_trial_finishes_its_slot(
 
 
 def test_a_claim_that_saw_a_waiting_trial_runs_it_even_right_after_a_read(
-    storages: tuple[RDBStorage, RDBStorage],
+    storages: tuple[RDBStorage, RDBStorage], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ours, theirs = storages
+    monkeypatch.setattr(running, "FLUSH_SECONDS", 3600.0)
     study = optuna.load_study(
         study_name=optuna.create_study(storage=ours).study_name, storage=WorkerHeartbeats(ours)
     )
@@ -170,5 +171,11 @@ def test_a_claim_that_saw_a_waiting_trial_runs_it_even_right_after_a_read(
     cache.claimed(study_id_of(study), waiting=True)
     retry = study.ask()
     assert retry.suggest_float("x", 0.0, 1.0) == 0.5
+    retry.report(0.25, 1)  # this process runs it now: kept, and written in batches
+    assert theirs.get_trial(trial_id_of(retry)).intermediate_values == {}
+    assert ours.get_trial(trial_id_of(retry)).intermediate_values == {1: 0.25}
+    study.tell(retry, 0.25)
     stored = theirs.get_all_trials(study_id_of(study))
-    assert [t.state for t in stored] == [TrialState.COMPLETE, TrialState.RUNNING]
+    assert [(t.state, t.params, t.intermediate_values) for t in stored][1:] == [
+        (TrialState.COMPLETE, {"x": 0.5}, {1: 0.25})
+    ]

@@ -310,13 +310,15 @@ class RunningTrialWrites(OneStatementTrialWrites):
             mine.trial.params[param_name] = distribution.to_external_repr(param_value_internal)
             mine.trial.distributions[param_name] = distribution
 
-    def when_ended(self, trial_id: int, then: Callable[[Connection, TrialState], None]) -> None:
+    def when_ended(self, trial_id: int, then: Callable[[Connection, TrialState], None]) -> bool:
         """Run ``then(connection, state)`` in the transaction that ends this running trial (its
-        final state, value and pending rows), so what the trial's end decides commits with it."""
+        final state, value and pending rows), so what the trial's end decides commits with it;
+        False if the trial is not running in this process."""
         mine = self._mine(trial_id)
         if mine is None:
-            raise KeyError(f"trial {trial_id} is not running in this process")
+            return False
         mine.on_end = then
+        return True
 
     @contextmanager
     def params_together(self, trial_id: int) -> Iterator[None]:
@@ -379,7 +381,13 @@ class RunningTrialWrites(OneStatementTrialWrites):
     ) -> bool:
         mine = self._mine(trial_id)
         if mine is None or not state.is_finished():
-            return bool(super().set_trial_state_values(trial_id, state, values))
+            moved = bool(super().set_trial_state_values(trial_id, state, values))
+            if moved and state == TrialState.RUNNING and self._fast() is not None:
+                # a WAITING trial (a retry, an enqueued trial) this process now runs
+                frozen = super().get_trial(trial_id)
+                with self._running_lock:
+                    self._running[trial_id] = RunningTrial(frozen)
+            return moved
         completed = datetime.now()
         final = None if values is None else list(values)
         self._write(trial_id, mine, state=state, values=final, completed=completed)

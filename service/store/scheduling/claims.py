@@ -333,7 +333,8 @@ def finish_when_told(storage: Any, trial_id: int, claim: Claim) -> list[bool] | 
     retry is due for either: a FAIL is finished after its retry is queued, as before).
 
     Returns the list that receives ``finish``'s answer once the trial is told so, or None if the
-    storage cannot (then, as for every FAIL, the worker calls ``finish`` itself)."""
+    storage cannot or the trial does not run in this process (then, as for every FAIL, the worker
+    calls ``finish`` itself)."""
     backend = backend_of(storage)
     if not isinstance(backend, RunningTrialWrites):
         return None
@@ -347,8 +348,7 @@ def finish_when_told(storage: Any, trial_id: int, claim: Claim) -> list[bool] | 
                 finish_in(session, claim_id=claim.id, study_id=claim.study_id, now=utcnow())
             )
 
-    backend.when_ended(trial_id, then)
-    return told
+    return told if backend.when_ended(trial_id, then) else None
 
 
 def settle(session: Session, *, study_id: str | None = None, now: datetime) -> int:
