@@ -15,7 +15,7 @@ import time
 
 from bench import harness
 
-BENCHMARKS = ("overhead", "pruning", "quality", "api_load", "pool", "report")
+BENCHMARKS = ("trial_cost", "overhead", "pruning", "quality", "api_load", "pool", "report")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,9 @@ One objective (``bench.sleep_objective``: sleep T seconds spread over 10 reporte
 
 For (a) and (b) the time is that of ``study.optimize``; for (c) it is from the first claim to the
 last finish (the study's ``started_at`` → ``finished_at``), so start-up is excluded in every case.
+Beside the wall time, the CPU seconds per trial of each process: the one process of (a) and (b)
+over ``study.optimize``; for (c) the worker's and the API's (from /proc), from the worker's
+registration to the study's end.
 
 ``--quick`` is a smoke run: 3 trials of 0.02 s per configuration, the in-process ones one after
 another in a single child process, and that child and the two services at the same time.

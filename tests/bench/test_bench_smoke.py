@@ -52,3 +52,12 @@ def test_quality_smoke(tmp_path: Path, processes: Processes) -> None:
     assert rows["diabetes"]["sklearn"] > 0.2  # ElasticNetCV's test R²
     assert 0 < rows["sparse"]["sklearn_recall"] <= 1 and "regtune_precision" in rows["sparse"]
     assert {r["seed"] for r in result["runs"]} == {0, 1}
+
+
+def test_trial_cost_smoke(tmp_path: Path, processes: Processes, pg: PostgresServer) -> None:
+    stdout, result = _quick(processes, "trial_cost", tmp_path, pg)
+    assert "| backend | finished trials before" in stdout
+    for backend in ("sqlite", "postgresql"):
+        cost = result[f"{backend} 0"]  # the budget: ten transactions for ten reports
+        assert 0 < cost["transactions_per_trial"] <= 10, cost["by_call"]
+        assert result[f"{backend} 200"]["study_size"] == 200
