@@ -261,6 +261,7 @@ class Worker:
         try:
             error = self._run_trial(claim)
         except TRANSIENT as exc:
+            self._told = None  # the tell that would have finished the slot did not commit
             log.warning("study %s: database error (%s)", claim.study_id, describe(exc))
         except Exception as exc:
             # Whatever one claim raises is that claim's failure, never the worker's death.
@@ -430,6 +431,7 @@ class Worker:
         With ``fail_first`` the trial is first moved RUNNING → FAIL; if a sweep failed it already
         (and so queued the retry itself), nothing more is done.
         """
+        self._told = None  # a FAIL: the slot is finished once the retry is queued
         if not number:
             return
         storage, optuna_study_id = storage_of(study), study_id_of(study)

@@ -3,6 +3,7 @@ own pruner, stored exactly once it ends, and never written after someone else en
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 
@@ -11,14 +12,17 @@ import pytest
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from service.spec.definition import StudySpec
+from service.store.clock import utcnow
 from service.store.db import engine_kwargs, make_engine, transaction
 from service.store.migrate import upgrade
 from service.store.optuna_db import running
 from service.store.optuna_db.internals import (
     WorkerHeartbeats,
+    om,
     params_together,
     storage_of,
     study_id_of,
@@ -179,3 +183,45 @@ def test_a_claim_that_saw_a_waiting_trial_runs_it_even_right_after_a_read(
     assert [(t.state, t.params, t.intermediate_values) for t in stored][1:] == [
         (TrialState.COMPLETE, {"x": 0.5}, {1: 0.25})
     ]
+
+
+def test_two_tells_that_finish_their_slots_at_once_count_both(database_url: str) -> None:
+    """The second tell's count misses the first's trial (PostgreSQL: its snapshot predates the
+    first's commit, it waited for the study row); ``n_done`` must count both all the same."""
+    upgrade(database_url)
+    engine, storage = make_engine(database_url), storage_with_retries(database_url)
+    spec = StudySpec.model_validate(
+        {
+            "name": f"s-{uuid.uuid4().hex[:8]}",
+            "dataset": {"synthetic": {"kind": "sparse_regression"}},
+            "task": "regression",
+            "budget": {"n_trials": 3, "max_parallel": 2},
+        }
+    )
+    row = create_study(spec, engine=engine, storage=storage)
+    taken = [claims.claim(engine=engine, worker_id=f"w{i}") for i in range(2)]
+    study = optuna.load_study(study_name=row.optuna_name, storage=storage)
+    asked = [trial_id_of(study.ask()) for _ in range(2)]
+    trials = om.TrialModel.__table__
+    first, second = Session(engine), Session(engine)
+
+    def tell_and_finish(session: Session, trial_id: int, claim: claims.Claim | None) -> None:
+        assert claim is not None
+        session.execute(
+            update(trials).where(trials.c.trial_id == trial_id).values(state=TrialState.COMPLETE)
+        )
+        claims.finish_in(session, claim_id=claim.id, study_id=row.id, now=utcnow(), told=True)
+
+    tell_and_finish(first, asked[0], taken[0])  # holds the study row until it commits
+    racer = threading.Thread(target=tell_and_finish, args=(second, asked[1], taken[1]))
+    racer.start()
+    racer.join(timeout=1.0)  # PostgreSQL: blocked on the study row; SQLite: on the write lock
+    first.commit()
+    racer.join()
+    second.commit()
+    with transaction(engine) as session:
+        counted = session.get(StudyRow, row.id)
+        assert counted is not None
+        assert (counted.n_done, counted.n_running) == (2, 0)
+    engine.dispose()
+    storage.engine.dispose()

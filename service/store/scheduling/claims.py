@@ -84,10 +84,16 @@ def _done_subquery(study: type[StudyRow] = StudyRow) -> Any:
     )
 
 
-def _monotonic_done() -> Any:
-    """``max(n_done, count of COMPLETE/PRUNED)``: a stale snapshot can never lower the count."""
+def _monotonic_done(*, told: bool = False) -> Any:
+    """``max(n_done, count of COMPLETE/PRUNED)``: a stale snapshot can never lower the count.
+
+    ``told``: this transaction itself made a trial COMPLETE or PRUNED, so no committed count
+    includes it yet: ``n_done + 1`` is a lower bound too. It is what keeps the count exact when
+    two such transactions race on PostgreSQL: the second waits for the study row, then counts
+    with a snapshot that misses the first's trial, but reads the first's ``n_done``."""
     done = _done_subquery()
-    return case((done > StudyRow.n_done, done), else_=StudyRow.n_done)
+    floor = StudyRow.n_done + 1 if told else StudyRow.n_done
+    return case((done > floor, done), else_=floor)
 
 
 def _tenant_running() -> Any:
@@ -293,9 +299,11 @@ def finish_in(
     now: datetime,
     error: str | None = None,
     failed_by_sweep: timedelta | None = None,
+    told: bool = False,
 ) -> bool:
     """``finish`` in the caller's transaction: a worker finishes the slot of a COMPLETE or
-    PRUNED trial in the transaction that tells the trial (no retry is due for either)."""
+    PRUNED trial in the transaction that tells the trial (``told``; no retry is due for
+    either)."""
     release = delete(ClaimRow).where(ClaimRow.id == claim_id)
     if failed_by_sweep is not None:
         claimed_at = session.scalar(select(ClaimRow.claimed_at).where(ClaimRow.id == claim_id))
@@ -310,7 +318,7 @@ def finish_in(
             .values(worker_id=SWEPT)
             .execution_options(synchronize_session=False)
         )
-    values: dict[str, object] = {"n_done": _monotonic_done(), "updated_at": now}
+    values: dict[str, object] = {"n_done": _monotonic_done(told=told), "updated_at": now}
     if released == 1:
         values["n_running"] = StudyRow.n_running - 1
     if error is not None:
@@ -345,7 +353,9 @@ def finish_when_told(storage: Any, trial_id: int, claim: Claim) -> list[bool] | 
             return
         with Session(bind=connection) as session:
             told.append(
-                finish_in(session, claim_id=claim.id, study_id=claim.study_id, now=utcnow())
+                finish_in(
+                    session, claim_id=claim.id, study_id=claim.study_id, now=utcnow(), told=True
+                )
             )
 
     return told if backend.when_ended(trial_id, then) else None
