@@ -12,7 +12,7 @@ import pytest
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from service.spec.definition import StudySpec
@@ -44,6 +44,23 @@ def storages(database_url: str) -> Iterator[tuple[RDBStorage, RDBStorage]]:
     yield ours, theirs
     ours.engine.dispose()
     theirs.engine.dispose()
+
+
+def _regtune_study(
+    database_url: str, *, n_trials: int, max_parallel: int
+) -> tuple[Engine, RDBStorage, StudyRow]:
+    """A study of regtune's (its row and its Optuna study), on a fresh engine and storage."""
+    upgrade(database_url)
+    engine, storage = make_engine(database_url), storage_with_retries(database_url)
+    spec = StudySpec.model_validate(
+        {
+            "name": f"s-{uuid.uuid4().hex[:8]}",
+            "dataset": {"synthetic": {"kind": "sparse_regression"}},
+            "task": "regression",
+            "budget": {"n_trials": n_trials, "max_parallel": max_parallel},
+        }
+    )
+    return engine, storage, create_study(spec, engine=engine, storage=storage)
 
 
 def _stored(storage: RDBStorage, trial: optuna.Trial) -> optuna.trial.FrozenTrial:
@@ -126,17 +143,7 @@ def test_nothing_is_written_to_a_trial_someone_else_ended(
 def test_the_tell_of_a_complete_trial_finishes_its_slot(
     database_url: str, state: TrialState
 ) -> None:
-    upgrade(database_url)
-    engine, storage = make_engine(database_url), storage_with_retries(database_url)
-    spec = StudySpec.model_validate(
-        {
-            "name": f"s-{uuid.uuid4().hex[:8]}",
-            "dataset": {"synthetic": {"kind": "sparse_regression"}},
-            "task": "regression",
-            "budget": {"n_trials": 1, "max_parallel": 1},
-        }
-    )
-    row = create_study(spec, engine=engine, storage=storage)
+    engine, storage, row = _regtune_study(database_url, n_trials=1, max_parallel=1)
     taken = claims.claim(engine=engine, worker_id="w")
     assert taken is not None and not taken.waiting
     study = optuna.load_study(study_name=row.optuna_name, storage=WorkerHeartbeats(storage))
@@ -188,17 +195,7 @@ def test_a_claim_that_saw_a_waiting_trial_runs_it_even_right_after_a_read(
 def test_two_tells_that_finish_their_slots_at_once_count_both(database_url: str) -> None:
     """The second tell's count misses the first's trial (PostgreSQL: its snapshot predates the
     first's commit, it waited for the study row); ``n_done`` must count both all the same."""
-    upgrade(database_url)
-    engine, storage = make_engine(database_url), storage_with_retries(database_url)
-    spec = StudySpec.model_validate(
-        {
-            "name": f"s-{uuid.uuid4().hex[:8]}",
-            "dataset": {"synthetic": {"kind": "sparse_regression"}},
-            "task": "regression",
-            "budget": {"n_trials": 3, "max_parallel": 2},
-        }
-    )
-    row = create_study(spec, engine=engine, storage=storage)
+    engine, storage, row = _regtune_study(database_url, n_trials=3, max_parallel=2)
     taken = [claims.claim(engine=engine, worker_id=f"w{i}") for i in range(2)]
     study = optuna.load_study(study_name=row.optuna_name, storage=storage)
     asked = [trial_id_of(study.ask()) for _ in range(2)]

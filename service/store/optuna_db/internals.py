@@ -337,31 +337,29 @@ class RunningTrialWrites(OneStatementTrialWrites):
             self._write(trial_id, mine)
             mine.written(now)
 
+    def _kept(self, trial_id: int, keep: Callable[[RunningTrial], None]) -> bool:
+        """``keep`` the write in this process's running trial (written when due); False if the
+        trial does not run here (the caller writes it as Optuna does)."""
+        mine = self._mine(trial_id)
+        if mine is None:
+            return False
+        keep(mine)
+        self._flush_if_due(trial_id, mine)
+        return True
+
     def set_trial_intermediate_value(
         self, trial_id: int, step: int, intermediate_value: float
     ) -> None:
-        mine = self._mine(trial_id)
-        if mine is None:
+        if not self._kept(trial_id, lambda mine: mine.report(step, intermediate_value)):
             super().set_trial_intermediate_value(trial_id, step, intermediate_value)
-            return
-        mine.report(step, intermediate_value)
-        self._flush_if_due(trial_id, mine)
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
-        mine = self._mine(trial_id)
-        if mine is None:
+        if not self._kept(trial_id, lambda mine: mine.set_user_attr(key, value)):
             super().set_trial_user_attr(trial_id, key, value)
-            return
-        mine.set_user_attr(key, value)
-        self._flush_if_due(trial_id, mine)
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
-        mine = self._mine(trial_id)
-        if mine is None:
+        if not self._kept(trial_id, lambda mine: mine.set_system_attr(key, value)):
             super().set_trial_system_attr(trial_id, key, value)
-            return
-        mine.set_system_attr(key, value)
-        self._flush_if_due(trial_id, mine)
 
     def flush(self) -> None:
         """Write what every running trial of this process has pending (and is due)."""
