@@ -361,13 +361,6 @@ class RunningTrialWrites(OneStatementTrialWrites):
         if not self._kept(trial_id, lambda mine: mine.set_system_attr(key, value)):
             super().set_trial_system_attr(trial_id, key, value)
 
-    def flush(self) -> None:
-        """Write what every running trial of this process has pending (and is due)."""
-        with self._running_lock:
-            running = list(self._running.items())
-        for trial_id, mine in running:
-            self._flush_if_due(trial_id, mine)
-
     def _flush_if_due(self, trial_id: int, mine: RunningTrial) -> None:
         now = time.monotonic()
         if mine.due(now):
