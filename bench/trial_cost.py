@@ -129,13 +129,16 @@ def _prefill(optuna_name: str, space: dict[str, Any], n: int) -> None:
     study.add_trials(done)
 
 
-def measure(url: str, *, warmup: int, trials: int, prefill: int = 0) -> dict[str, Any]:
+def measure(
+    url: str, *, warmup: int, trials: int, prefill: int = 0, sleep_seconds: float = 0.0
+) -> dict[str, Any]:
     """Run ``warmup`` then ``trials`` trials in a worker of this process; count the latter.
 
     ``prefill``: the study has that many finished trials before (the sampler is then random,
-    so that what grows with the study is the service's cost, not TPE's)."""
+    so that what grows with the study is the service's cost, not TPE's); ``sleep_seconds``:
+    the trial's length (its reports are then written at most once a second)."""
     os.environ["REGTUNE_OBJECTIVE_FACTORY"] = "bench.sleep_objective:make_objective"
-    os.environ["REGTUNE_SLEEP_TRIAL_SECONDS"] = "0"
+    os.environ["REGTUNE_SLEEP_TRIAL_SECONDS"] = str(sleep_seconds)
     harness.use_database(url)
     import optuna
 
