@@ -15,7 +15,17 @@ import time
 
 from bench import harness
 
-BENCHMARKS = ("overhead", "pruning", "quality", "paths", "fused", "api_load", "pool", "report")
+BENCHMARKS = (
+    "trial_cost",
+    "overhead",
+    "pruning",
+    "quality",
+    "paths",
+    "fused",
+    "api_load",
+    "pool",
+    "report",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

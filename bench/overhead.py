@@ -11,6 +11,9 @@ One objective (``bench.sleep_objective``: sleep T seconds spread over 10 reporte
 
 For (a) and (b) the time is that of ``study.optimize``; for (c) it is from the first claim to the
 last finish (the study's ``started_at`` → ``finished_at``), so start-up is excluded in every case.
+Beside the wall time, the CPU seconds per trial of each process: the one process of (a) and (b)
+over ``study.optimize``; for (c) the worker's and the API's (from /proc), from the worker's
+registration to the study's end.
 
 ``--quick`` is a smoke run: 3 trials of 0.02 s per configuration, the in-process ones one after
 another in a single child process, and that child and the two services at the same time.
@@ -32,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import harness
+from bench.pool import wait_registered
 
 EPOCHS = 10
 IN_PROCESS = ("memory", "optuna-sqlite", "optuna-sqlite-wal", "optuna-postgresql")
@@ -85,11 +89,11 @@ def run_in_process(config: str, url: str | None, seconds: float, n_trials: int) 
         storage=url, sampler=make_sampler(spec), pruner=make_pruner(spec), direction="minimize"
     )
     objective = make_objective(spec, stop_check=lambda: None, trial_seconds=seconds)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     study.optimize(objective, n_trials=n_trials, gc_after_trial=False)
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     complete = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
-    return {"wall_s": wall, "complete": complete}
+    return {"wall_s": wall, "complete": complete, "cpu_s": {"process": cpu}}
 
 
 def _child(
@@ -127,10 +131,22 @@ def run_service(url: str, tmp: Path, seconds: float, n_trials: int) -> dict[str,
     }
     with harness.Service(url, tmp, **env) as service:
         service.start_api().start_workers(1)
+        wait_registered(service, 1)  # its imports are start-up, not the trials' cost
+        api, worker = service.procs[0].pid, service.procs[1].pid
+        before = harness.cpu_seconds(api), harness.cpu_seconds(worker)
         study_id = service.submit(definition(n_trials, name=f"overhead-{seconds:g}"))
         study = service.wait_done(study_id, timeout=120 + n_trials * (seconds + 2) * 3)
+        cpu = {
+            "worker": harness.cpu_seconds(worker) - before[1],
+            "api": harness.cpu_seconds(api) - before[0],
+        }
     wall = (_when(study["finished_at"]) - _when(study["started_at"])).total_seconds()
-    return {"wall_s": wall, "complete": study["counts"]["COMPLETE"], "status": study["status"]}
+    return {
+        "wall_s": wall,
+        "complete": study["counts"]["COMPLETE"],
+        "status": study["status"],
+        "cpu_s": cpu,
+    }
 
 
 # ---------------------------------------------------------------------- the table
@@ -213,6 +229,7 @@ def summarize(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
         "overhead over (a), ms/trial",
         "ratio to (a)",
         "overhead over the bare sleep, ms/trial",
+        "CPU ms/trial by process",
     ]
     table_rows = [
         [
@@ -223,6 +240,10 @@ def summarize(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
             round(r["overhead_vs_a_ms"], 1),
             f"{r['ratio_vs_a']:.3f}",
             round(r["overhead_vs_sleep_ms"], 1),
+            ", ".join(
+                f"{name} {1000 * seconds / r['n_trials']:.1f}"
+                for name, seconds in r["cpu_s"].items()
+            ),
         ]
         for r in out
     ]

@@ -1,6 +1,7 @@
-"""How the worker pool scales: trials per second with 1, 2, 4, 8 and 16 workers.
+"""How the worker pool scales: trials per second with 1 to 8 workers on SQLite, 1 to 32 on
+PostgreSQL.
 
-Each trial is ``bench.sleep_objective``: 0.2 s of sleep over 10 reported epochs (with
+Each trial is ``bench.sleep_objective``: 1 s of sleep over 10 reported epochs (with
 ``should_prune`` and the worker's cancellation check after each), run by real ``regtune worker``
 processes through the real claim → Optuna trial → finish protocol, with an API process beside
 them, on SQLite and on PostgreSQL. Sleeping instead of training means the database and the
@@ -10,7 +11,8 @@ with Optuna's in-memory storage; the difference per trial is the pool's overhead
 Throughput is the study's trials over the span from its first trial's start to its last trial's
 end, so process start-up is excluded. While a PostgreSQL run goes, the connections to its
 database are sampled, and the CPU seconds the workers, the API and PostgreSQL used per trial are
-read from /proc: on a small machine that, not the database's locks, is what bounds the scaling.
+read from /proc: on a small machine that, not the database's locks, is what bounds the scaling;
+so is each worker's resident memory (the mean over the workers, at 90 % of the study).
 
 ``--quick`` is a smoke run: per backend one API and 2 workers on one database, and two studies
 of 4 trials of 0.05 s, with at most 1 and then 2 trials at a time (the rows "1 worker" and
@@ -21,7 +23,6 @@ of 4 trials of 0.05 s, with at most 1 and then 2 trials at a time (the rows "1 w
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
@@ -30,19 +31,19 @@ from typing import Any
 import httpx
 
 from bench import harness
+from bench.harness import cpu_seconds
 from tests.pg import PostgresServer
 from tests.support import wait_for
 
-SLEEP_SECONDS = 0.2
+SLEEP_SECONDS = 1.0
 EPOCHS = 10
-WORKERS = (1, 2, 4, 8, 16)
-BACKENDS = ("sqlite", "postgresql")
+WORKERS = {"sqlite": (1, 2, 4, 8), "postgresql": (1, 2, 4, 8, 16, 32)}
+BACKENDS = tuple(WORKERS)
 TRIALS_PER_WORKER = 20
 QUICK_SLEEP_SECONDS = 0.05
 QUICK_WORKERS = (1, 2)
 QUICK_TRIALS = 4
 """Trials per run in ``--quick``, whatever the number of workers."""
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def definition(n_trials: int, max_parallel: int) -> dict[str, Any]:
@@ -83,13 +84,14 @@ def in_memory_seconds_per_trial(n_trials: int, sleep_seconds: float) -> float:
 # ---------------------------------------------------------------------- what a run costs
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a live process (0 if it is gone)."""
+def resident_mb(pid: int) -> float:
+    """Resident memory of a live process in MB (0 if it is gone)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK
+    kb = next((int(line.split()[1]) for line in status.splitlines() if line[:6] == "VmRSS:"), 0)
+    return kb / 1024
 
 
 def postgres_pids(server: PostgresServer) -> list[int]:
@@ -247,6 +249,7 @@ def run_pool(
             what=f"{threshold} trials",
         )
         marks.append((done, cpu()))
+    worker_mb = [resident_mb(p.pid) for p in service.procs[1 : n_workers + 1]]
     progress.close()
     study = service.wait_done(study_id, timeout=max(600, n_trials * 5))
     if watch is not None:
@@ -279,13 +282,13 @@ def run_pool(
         },
         "transactions_per_trial": (b[4] - a[4]) / steady if server else None,
         "peak_connections": watch.peak if watch else None,
+        "worker_mb": sum(worker_mb) / len(worker_mb),
         "database_is_locked": locked,
     }
 
 
 def main(argv: list[str] | None = None) -> None:
     args = harness.parse_args(__doc__ or "", argv)
-    counts = QUICK_WORKERS if args.quick else WORKERS
     sleep_seconds = QUICK_SLEEP_SECONDS if args.quick else SLEEP_SECONDS
     baseline = in_memory_seconds_per_trial(QUICK_TRIALS if args.quick else 50, sleep_seconds)
     runs: list[dict[str, Any]] = []
@@ -297,6 +300,7 @@ def main(argv: list[str] | None = None) -> None:
 
     with harness.scratch("pool") as tmp, harness.postgres(args.postgres) as server:
         for kind in BACKENDS:
+            counts = QUICK_WORKERS if args.quick else WORKERS[kind]
             pg = server if kind == "postgresql" else None
             if args.quick:  # one API, database and pool; each study uses n of its workers
                 service, url = start_service(
@@ -334,6 +338,7 @@ def main(argv: list[str] | None = None) -> None:
                 cpu["workers"] * 1000,
                 None if cpu["postgresql"] is None else cpu["postgresql"] * 1000,
                 r["transactions_per_trial"],
+                r["worker_mb"],
                 r["peak_connections"],
             ]
         )
@@ -349,6 +354,7 @@ def main(argv: list[str] | None = None) -> None:
             "worker CPU ms/trial",
             "PostgreSQL CPU ms/trial",
             "PostgreSQL transactions/trial",
+            "worker MB",
             "peak connections",
         ],
         rows,

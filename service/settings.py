@@ -50,7 +50,9 @@ class Settings(BaseSettings):
         "says otherwise; 1 runs one trial at a time.",
     )
     db_pool_size: int = Field(
-        default=2, ge=1, description="Connections kept per engine (a process has two engines)."
+        default=2,
+        ge=1,
+        description="Connections kept per engine (a worker has one engine, an API process three).",
     )
     db_max_overflow: int = Field(
         default=0, ge=0, description="Extra connections per engine beyond db_pool_size."

@@ -29,8 +29,10 @@ from service.spec.objective import objective_names
 from service.store.backoff import TRANSIENT, caused_by_database, describe
 from service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
 from service.store.optuna_db.internals import (
+    WorkerHeartbeats,
     note_report,
     storage_of,
+    study_id_of,
     trial_id_of,
     write_reports,
 )
@@ -155,6 +157,8 @@ def _start(run: _Run, taken: list[Claim], *, n_out: int) -> list[TrainConfig]:
     study, spec, worker = run.study, run.spec, run.worker
     study.pruner = make_pruner(spec)
     storage = storage_of(study)
+    if isinstance(storage, WorkerHeartbeats):  # look for retries queued before these claims
+        storage.claimed(study_id_of(study), waiting=any(c.waiting for c in taken))
     configs: list[TrainConfig] = []
     for c in taken:
         study.sampler = make_sampler(spec, claim_seq=c.seq)

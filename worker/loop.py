@@ -22,14 +22,16 @@ from service.settings import Settings, get_settings
 from service.spec.definition import StudySpec
 from service.spec.enums import ACTIVE
 from service.store.backoff import TRANSIENT, Backoff, caused_by_database, describe, retry_forever
-from service.store.db import connection_limit
+from service.store.db import connection_limit, get_engine
 from service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
 from service.store.optuna_db.internals import (
     OPTUNA_TRIAL_LOGGER,
+    WorkerHeartbeats,
     storage_of,
     study_id_of,
     trial_id_of,
 )
+from service.store.optuna_db.storage import run_on
 from service.store.scheduling import claims
 from service.store.scheduling import workers as workers
 from service.store.scheduling.retries import get_storage, queue_retry
@@ -39,8 +41,8 @@ if TYPE_CHECKING:
     from worker.search import ObjectiveFactory
 
 log = logging.getLogger(__name__)
-WORKER_ENGINES = 2
-"""regtune's engine and Optuna's storage: a worker reads trials through the first."""
+WORKER_ENGINES = 1
+"""regtune's engine, which Optuna's storage shares in a worker (``storage.run_on``)."""
 STUDY_CACHE_SIZE = 32
 """Studies a worker keeps loaded (with their cached trials) across claims."""
 
@@ -83,6 +85,8 @@ class Worker:
         self.id = workers.new_worker_id()
         self.stopping = threading.Event()
         self.current: tuple[str | None, int | None] = (None, None)
+        self._trial_id: int | None = None
+        """The running trial's row: the heartbeat thread beats for it (Optuna's is off)."""
         self._last_sweep = 0.0
         self._last_beat = time.monotonic()
         self._slot_at_risk = False
@@ -96,6 +100,8 @@ class Worker:
         self._claim_seconds = 0.0
         self._failed_by_sweep = False
         """Set when a sweep failed the running trial as stale (its retry is the sweep's)."""
+        self._told: list[bool] | None = None
+        """``finish``'s answer when the slot was finished with the trial's tell."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -112,6 +118,7 @@ class Worker:
         from worker.fused import run_fused
 
         self.objective_factory()  # a bad REGTUNE_OBJECTIVE_FACTORY fails here, not per trial
+        run_on(get_storage(), get_engine())
         retry_forever(lambda: workers.register(self.id), what="register", stop=self.stopping)
         self._last_beat = time.monotonic()
         logs.worker_var.set(self.id)
@@ -167,7 +174,7 @@ class Worker:
         if limit is None:
             return "SQLite file: no database server connections"
         return (
-            f"it may hold up to {limit} database connections ({WORKER_ENGINES} engines × "
+            f"it may hold up to {limit} database connections ({WORKER_ENGINES} engine × "
             f"(REGTUNE_DB_POOL_SIZE {settings.db_pool_size} + REGTUNE_DB_MAX_OVERFLOW "
             f"{settings.db_max_overflow})); N workers need N × {limit} of max_connections"
         )
@@ -180,7 +187,9 @@ class Worker:
         """Record a heartbeat; note if the previous one is so old that the slot may be gone."""
         study_id, number = self.current
         try:
-            status = workers.beat(self.id, study_id=study_id, trial_number=number)
+            status = workers.beat(
+                self.id, study_id=study_id, trial_number=number, trial_id=self._trial_id
+            )
         except Exception as exc:
             if raise_errors:
                 raise
@@ -238,7 +247,8 @@ class Worker:
         """
         study = self._studies.get(optuna_name)
         if study is None:
-            study = optuna.load_study(study_name=optuna_name, storage=get_storage())
+            storage = WorkerHeartbeats(get_storage())
+            study = optuna.load_study(study_name=optuna_name, storage=storage)
             self._studies[optuna_name] = study
         return study
 
@@ -252,17 +262,22 @@ class Worker:
 
     def _run_claim(self, claim: claims.Claim) -> None:
         error: str | None = None
-        self._failed_by_sweep = False
+        self._failed_by_sweep, self._told = False, None
         try:
             error = self._run_trial(claim)
         except TRANSIENT as exc:
+            self._told = None  # the tell that would have finished the slot did not commit
             log.warning("study %s: database error (%s)", claim.study_id, describe(exc))
         except Exception as exc:
             # Whatever one claim raises is that claim's failure, never the worker's death.
             log.exception("study %s: the claim failed", claim.study_id)
             error = f"{type(exc).__name__}: {exc}"
         finally:
-            self.current = (None, None)
+            self.current, self._trial_id = (None, None), None
+        if self._told:  # COMPLETE or PRUNED: the tell finished the slot
+            if self._told[0]:
+                self._save_best_model(claim.study_id)
+            return
         self.finish_claim(claim, error=error, failed_by_sweep=self._failed_by_sweep)
 
     def finish_claim(
@@ -338,19 +353,25 @@ class Worker:
         except Exception as exc:
             log.exception("study %s cannot run", claim.study_id)
             return self._record_failure(study, exc)
+        storage = storage_of(study)
+        if isinstance(storage, WorkerHeartbeats):
+            storage.claimed(study_id_of(study), waiting=claim.waiting)
         number: list[int] = []
 
         def tracked(trial: optuna.Trial) -> Any:
             number.append(trial.number)
             self.current = (claim.study_id, trial.number)
             logs.trial_var.set(trial.number)
-            trial.storage.set_trial_system_attr(
-                trial_id_of(trial), CLAIM_SECONDS_ATTR, round(self._claim_seconds, 6)
-            )
             log.info("study %s trial %d started", claim.study_id, trial.number)
             try:
-                if not claims.link_trial(storage_of(study), trial_id_of(trial), claim):
+                attrs = {CLAIM_SECONDS_ATTR: round(self._claim_seconds, 6)}
+                linked = claims.link_trial(
+                    storage_of(study), trial_id_of(trial), claim, attrs=attrs
+                )
+                self._trial_id = trial_id_of(trial)
+                if not linked:
                     raise HandBack("the slot was released while the trial started")
+                self._told = claims.finish_when_told(storage_of(study), trial_id_of(trial), claim)
                 return objective(trial)
             except TRANSIENT as exc:
                 raise HandBack(f"database error: {describe(exc)}") from exc
@@ -428,6 +449,7 @@ class Worker:
         With ``fail_first`` the trial is first moved RUNNING → FAIL; if a sweep failed it already
         (and so queued the retry itself), nothing more is done.
         """
+        self._told = None  # a FAIL: the slot is finished once the retry is queued
         if not number:
             return
         storage, optuna_study_id = storage_of(study), study_id_of(study)

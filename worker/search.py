@@ -13,6 +13,7 @@ import optuna
 
 from service.spec.definition import StudySpec
 from service.spec.space import KNOBS, Choices, Fixed, Range
+from service.store.optuna_db.internals import params_together
 
 StopCheck = Callable[[], None]
 """Called every epoch; raises to stop the trial (study cancelled, worker shutting down)."""
@@ -23,8 +24,13 @@ ObjectiveFactory = Callable[..., Callable[[optuna.Trial], Any]]
 def suggest(
     trial: optuna.Trial, spec: StudySpec, *, skip: Collection[str] = ()
 ) -> dict[str, float]:
-    """The trial's value of every knob; the knobs in ``skip`` are left out (a λ path asks the
-    sampler for every knob but λ)."""
+    """The trial's value of every knob, the parameters stored together in one transaction; the
+    knobs in ``skip`` are left out (a λ path asks the sampler for every knob but λ)."""
+    with params_together(trial):
+        return _suggest(trial, spec, skip)
+
+
+def _suggest(trial: optuna.Trial, spec: StudySpec, skip: Collection[str]) -> dict[str, float]:
     values: dict[str, float] = {}
     for name, param in spec.search_space.items():
         if name in skip:

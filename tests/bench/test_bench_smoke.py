@@ -65,3 +65,12 @@ def test_paths_smoke(tmp_path: Path, processes: Processes) -> None:
     (diabetes,) = result["sklearn"]
     assert diabetes["configurations"] == 40 and diabetes["regtune_s"] > 0
     assert -1 <= diabetes["regtune_test"] <= 1 and -1 <= diabetes["sklearn_test"] <= 1
+
+
+def test_trial_cost_smoke(tmp_path: Path, processes: Processes, pg: PostgresServer) -> None:
+    stdout, result = _quick(processes, "trial_cost", tmp_path, pg)
+    assert "| backend | finished trials before" in stdout
+    for backend in ("sqlite", "postgresql"):
+        cost = result[f"{backend} 0"]  # the budget: ten transactions for ten reports
+        assert 0 < cost["transactions_per_trial"] <= 10, cost["by_call"]
+        assert result[f"{backend} 200"]["study_size"] == 200

@@ -81,6 +81,6 @@ def test_too_many_clients_gives_503_naming_the_cause(full: TestClient) -> None:
 def test_a_worker_says_how_many_connections_it_may_hold() -> None:
     url = "postgresql+psycopg://u@db/regtune"
     said = Worker(Settings(database_url=url, db_pool_size=2, db_max_overflow=1)).connections()
-    assert "up to 6 database connections" in said
-    assert "N × 6 of max_connections" in said
+    assert "up to 3 database connections" in said
+    assert "N × 3 of max_connections" in said
     assert "no database server" in Worker(Settings(database_url="sqlite:///x.db")).connections()

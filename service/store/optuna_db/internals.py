@@ -19,13 +19,19 @@ checks every name, signature and column used here against the installed Optuna.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
-from collections.abc import Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 import optuna
+from cachetools import LRUCache
 from optuna import distributions
 from optuna.artifacts._protocol import ArtifactStore
 from optuna.exceptions import StorageInternalError
@@ -34,14 +40,19 @@ from optuna.storages._cached_storage import _CachedStorage
 from optuna.storages._rdb import models as _optuna_models
 from optuna.study._multi_objective import _is_pareto_front
 from optuna.trial import BaseTrial, FrozenTrial, TrialState
-from sqlalchemy import Engine, exists, func, insert, literal, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, Executable, exists, func, insert, literal, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
+
+from service.store.optuna_db.running import FLUSH_SECONDS, UPDATABLE, RunningTrial
+from service.store.optuna_db.running import INSERTS as DIALECTS
+from service.store.optuna_db.running import write as write_running
 
 __all__ = [
     "ArtifactStore",
     "OneStatementTrialWrites",
+    "RunningTrialWrites",
+    "WorkerHeartbeats",
     "add_finished_trials",
     "add_to_running_trial",
     "backend_of",
@@ -49,6 +60,8 @@ __all__ = [
     "is_pareto_front",
     "note_report",
     "om",
+    "params_together",
+    "record_trial_heartbeat",
     "set_user_attrs",
     "stale_trial_ids",
     "storage_of",
@@ -82,11 +95,14 @@ def trial_id_of(trial: BaseTrial) -> int:
     return int(trial._trial_id)  # type: ignore[attr-defined]
 
 
+def backend_of(storage: BaseStorage) -> BaseStorage:
+    """The storage under Optuna's cache (``storage`` itself if it is not cached)."""
+    return storage._backend if isinstance(storage, _CachedStorage) else storage
+
+
 def engine_of(study: optuna.Study) -> Engine:
     """The engine of the database a study is stored in."""
-    storage = study._storage
-    if isinstance(storage, _CachedStorage):
-        storage = storage._backend
+    storage = backend_of(study._storage)
     if not isinstance(storage, RDBStorage):
         raise TypeError(f"study {study.study_name!r} is not in a database: {type(storage)}")
     return storage.engine
@@ -221,17 +237,11 @@ def is_pareto_front(points: np.ndarray) -> np.ndarray:
     return np.asarray(_is_pareto_front(points, False))
 
 
-def backend_of(trial: optuna.Trial) -> BaseStorage:
-    """The storage under a live trial's cache (where regtune's one-statement writes live)."""
-    storage = trial.storage
-    return storage._backend if isinstance(storage, _CachedStorage) else storage
-
-
 def note_report(trial: optuna.Trial, step: int, value: float) -> bool:
     """``trial.report(value, step)`` as the trial itself sees it (its pruner reads it at once);
     True: its row is left to ``write_reports``, which writes several in one transaction; False:
     the storage cannot batch, and ``Trial.report`` wrote it now."""
-    if not isinstance(backend_of(trial), OneStatementTrialWrites):
+    if not isinstance(backend_of(trial.storage), OneStatementTrialWrites):
         trial.report(value, step)
         return False
     trial._cached_frozen_trial.intermediate_values[step] = float(value)
@@ -243,7 +253,7 @@ def write_reports(reports: Sequence[tuple[optuna.Trial, int, float]]) -> None:
     transaction."""
     if not reports:
         return
-    backend = backend_of(reports[0][0])
+    backend = backend_of(reports[0][0].storage)
     assert isinstance(backend, OneStatementTrialWrites), "note_report wrote the others"
     backend.set_trials_intermediate_values(
         [(trial_id_of(trial), step, float(value)) for trial, step, value in reports]
@@ -252,7 +262,7 @@ def write_reports(reports: Sequence[tuple[optuna.Trial, int, float]]) -> None:
 
 def set_user_attrs(trial: optuna.Trial, attrs: Mapping[str, Any]) -> None:
     """``trial.set_user_attr`` for every item, in one transaction where the storage can."""
-    backend = backend_of(trial)
+    backend = backend_of(trial.storage)
     if not isinstance(backend, OneStatementTrialWrites):
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
@@ -263,8 +273,8 @@ def set_user_attrs(trial: optuna.Trial, attrs: Mapping[str, Any]) -> None:
 
 log = logging.getLogger(__name__)
 
-UPDATABLE = (TrialState.RUNNING, TrialState.WAITING)
-DIALECTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+ENDED_KEPT = 64
+"""Trials this process ended, kept for the reads that follow (``tell`` reads the trial back)."""
 
 
 def _updatable(trial_id: int) -> Any:
@@ -434,3 +444,307 @@ class OneStatementTrialWrites(RDBStorage):
             raise StorageInternalError(f"could not set parameter {param_name}: {exc}") from exc
         if written is None:
             self._not_updatable(trial_id)
+
+
+class RunningTrialWrites(OneStatementTrialWrites):
+    """A trial created in this process is kept in memory while it runs (``running``): reading it
+    costs no query, its reports and user attributes are written in batches (at most once a
+    second, then with its final state), and its final state, value and pending rows are one
+    transaction. Trials of other processes are read and written as Optuna does."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._keep()
+
+    def _keep(self) -> None:
+        self._running: dict[int, RunningTrial] = {}
+        self._ended: LRUCache[int, FrozenTrial] = LRUCache(maxsize=ENDED_KEPT)
+        self._running_lock = threading.Lock()
+
+    def __getstate__(self) -> dict[Any, Any]:
+        state = super().__getstate__()
+        for name in ("_running", "_ended", "_running_lock"):
+            state.pop(name, None)
+        return dict(state)
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        super().__setstate__(state)
+        self._keep()
+
+    def _mine(self, trial_id: int) -> RunningTrial | None:
+        with self._running_lock:
+            return self._running.get(trial_id)
+
+    def _create_new_trial(
+        self, study_id: int, template_trial: FrozenTrial | None = None
+    ) -> FrozenTrial:
+        frozen = super()._create_new_trial(study_id, template_trial)
+        if frozen.state == TrialState.RUNNING and self._fast() is not None:
+            with self._running_lock:
+                self._running[frozen._trial_id] = RunningTrial(copy.deepcopy(frozen))
+        return frozen
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        with self._running_lock:
+            mine = self._running.get(trial_id)
+            known = mine.trial if mine is not None else self._ended.get(trial_id)
+            if known is not None:
+                return copy.deepcopy(known)
+        return super().get_trial(trial_id)
+
+    def _get_trials(
+        self,
+        study_id: int,
+        states: Container[TrialState] | None,
+        included_trial_ids: set[int],
+        trial_id_greater_than: int,
+    ) -> list[FrozenTrial]:
+        trials = super()._get_trials(study_id, states, included_trial_ids, trial_id_greater_than)
+        with self._running_lock:
+            if not self._running:
+                return trials
+            return [
+                copy.deepcopy(self._running[t._trial_id].trial)
+                if t.state == TrialState.RUNNING and t._trial_id in self._running
+                else t
+                for t in trials
+            ]
+
+    def _set_trial_param(
+        self,
+        trial_id: int,
+        param_name: str,
+        param_value_internal: float,
+        distribution: distributions.BaseDistribution,
+        previous_distribution: distributions.BaseDistribution | None,
+    ) -> None:
+        mine = self._mine(trial_id)
+        if mine is not None and mine.together:
+            if previous_distribution is not None:
+                distributions.check_distribution_compatibility(previous_distribution, distribution)
+            if param_name not in mine.trial.params:  # Optuna ignores a second one
+                mine.set_param(param_name, param_value_internal, distribution)
+            return
+        super()._set_trial_param(
+            trial_id, param_name, param_value_internal, distribution, previous_distribution
+        )
+        if mine is not None and param_name not in mine.trial.params:
+            mine.trial.params[param_name] = distribution.to_external_repr(param_value_internal)
+            mine.trial.distributions[param_name] = distribution
+
+    def when_ended(self, trial_id: int, then: Callable[[Connection, TrialState], None]) -> bool:
+        """Run ``then(connection, state)`` in the transaction that ends this running trial (its
+        final state, value and pending rows), so what the trial's end decides commits with it;
+        False if the trial is not running in this process."""
+        mine = self._mine(trial_id)
+        if mine is None:
+            return False
+        mine.on_end = then
+        return True
+
+    @contextmanager
+    def params_together(self, trial_id: int) -> Iterator[None]:
+        """The parameters a running trial of this process suggests in this block are written
+        together, in one transaction, when it ends (with anything else pending)."""
+        mine = self._mine(trial_id)
+        if mine is None or mine.together:
+            yield
+            return
+        mine.together = True
+        try:
+            yield
+        finally:
+            mine.together = False
+            now = time.monotonic()
+            self._write(trial_id, mine)
+            mine.written(now)
+
+    def _kept(self, trial_id: int, keep: Callable[[RunningTrial], None]) -> bool:
+        """``keep`` the write in this process's running trial (written when due); False if the
+        trial does not run here (the caller writes it as Optuna does)."""
+        mine = self._mine(trial_id)
+        if mine is None:
+            return False
+        keep(mine)
+        self._flush_if_due(trial_id, mine)
+        return True
+
+    def set_trial_intermediate_value(
+        self, trial_id: int, step: int, intermediate_value: float
+    ) -> None:
+        if not self._kept(trial_id, lambda mine: mine.report(step, intermediate_value)):
+            super().set_trial_intermediate_value(trial_id, step, intermediate_value)
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        if not self._kept(trial_id, lambda mine: mine.set_user_attr(key, value)):
+            super().set_trial_user_attr(trial_id, key, value)
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        if not self._kept(trial_id, lambda mine: mine.set_system_attr(key, value)):
+            super().set_trial_system_attr(trial_id, key, value)
+
+    def set_trials_intermediate_values(self, reports: Sequence[tuple[int, int, float]]) -> None:
+        """Reports of several trials (fused members): kept with those running here, the rest
+        written in one statement."""
+        def keep(step: int, value: float) -> Callable[[RunningTrial], None]:
+            return lambda mine: mine.report(step, value)
+
+        others = [
+            (trial_id, step, value)
+            for trial_id, step, value in reports
+            if not self._kept(trial_id, keep(step, value))
+        ]
+        if others:
+            super().set_trials_intermediate_values(others)
+
+    def set_trial_user_attrs(self, trial_id: int, attrs: Mapping[str, Any]) -> None:
+        def keep(mine: RunningTrial) -> None:
+            for key, value in attrs.items():
+                mine.set_user_attr(key, value)
+
+        if not self._kept(trial_id, keep):
+            super().set_trial_user_attrs(trial_id, attrs)
+
+    def _flush_if_due(self, trial_id: int, mine: RunningTrial) -> None:
+        now = time.monotonic()
+        if mine.due(now):
+            self._write(trial_id, mine)
+            mine.written(now)
+
+    def set_trial_state_values(
+        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
+    ) -> bool:
+        mine = self._mine(trial_id)
+        if mine is None or not state.is_finished():
+            moved = bool(super().set_trial_state_values(trial_id, state, values))
+            if moved and state == TrialState.RUNNING and self._fast() is not None:
+                # a WAITING trial (a retry, an enqueued trial) this process now runs
+                frozen = super().get_trial(trial_id)
+                with self._running_lock:
+                    self._running[trial_id] = RunningTrial(frozen)
+            return moved
+        completed = datetime.now()
+        final = None if values is None else list(values)
+        self._write(trial_id, mine, state=state, values=final, completed=completed)
+        mine.finished(state, final, completed)
+        with self._running_lock:
+            self._running.pop(trial_id, None)
+            self._ended[trial_id] = mine.trial
+        return True
+
+    def _write(self, trial_id: int, mine: RunningTrial, **final: Any) -> None:
+        """``running.write`` in a transaction of its own; Optuna's errors if it was not running."""
+        try:
+            with self.engine.begin() as connection:
+                written = write_running(connection, om, trial_id, mine, **final)
+        except SQLAlchemyError as exc:
+            raise StorageInternalError(f"could not write trial {trial_id}: {exc}") from exc
+        if not written:
+            with self._running_lock:
+                self._running.pop(trial_id, None)
+            self._not_updatable(trial_id)
+
+    def start_trial(self, trial_id: int, system_attrs: dict[str, Any], check: Executable) -> Any:
+        """Record the trial's first heartbeat and its ``system_attrs`` and run ``check`` (a
+        scalar query), in one transaction; return what ``check`` found."""
+        table = om.TrialSystemAttributeModel.__table__
+        rows = [
+            {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+            for key, value in system_attrs.items()
+        ]
+        try:
+            with self.engine.begin() as connection:
+                record_trial_heartbeat(connection, trial_id)
+                if rows:
+                    insert = DIALECTS[connection.dialect.name](table).values(rows)
+                    changed = {"value_json": insert.excluded.value_json}
+                    connection.execute(
+                        insert.on_conflict_do_update(
+                            index_elements=["trial_id", "key"], set_=changed
+                        )
+                    )
+                found = connection.scalar(check)
+        except SQLAlchemyError as exc:
+            raise StorageInternalError(f"could not start trial {trial_id}: {exc}") from exc
+        mine = self._mine(trial_id)
+        if mine is not None:
+            mine.trial.system_attrs.update(system_attrs)
+        return found
+
+
+def record_trial_heartbeat(connection: Connection, trial_id: int) -> None:
+    """Optuna's ``record_heartbeat`` (the trial's heartbeat row, at the database's clock) as one
+    upsert in the caller's transaction, so a worker beats for its trial with its own beat."""
+    table = om.TrialHeartbeatModel.__table__
+    insert = DIALECTS[connection.dialect.name](table).values(
+        trial_id=trial_id, heartbeat=func.current_timestamp()
+    )
+    connection.execute(
+        insert.on_conflict_do_update(
+            index_elements=["trial_id"], set_={"heartbeat": func.current_timestamp()}
+        )
+    )
+
+
+class WorkerHeartbeats(_CachedStorage):
+    """Optuna's cache over an RDBStorage for the studies a worker runs, without Optuna's
+    heartbeat: no thread per trial and no look for stale trials before each one. The worker's
+    own heartbeat thread records its running trial's heartbeat (``record_trial_heartbeat``),
+    and the sweep fails stale trials (through a storage whose heartbeat is on)."""
+
+    def __init__(self, backend: RDBStorage) -> None:
+        super().__init__(backend)
+        self._no_waiting: set[int] = set()
+        self._read_at: dict[int, float] = {}
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        trial_id = super().create_new_trial(study_id, template_trial)
+        self._read_at.pop(study_id, None)  # the new trial's sampler reads the study afresh
+        return trial_id
+
+    def _read_trials_from_remote_storage(self, study_id: int) -> None:
+        """Read the study's new and unfinished trials, at most once a second once the running
+        trial has read them: the sampler's reads of one ask are one, and a pruner sees others'
+        trials as stored at most ``FLUSH_SECONDS`` ago (its own reports always at once)."""
+        now = time.monotonic()
+        last = self._read_at.get(study_id)
+        if last is not None and now - last < FLUSH_SECONDS:
+            return
+        super()._read_trials_from_remote_storage(study_id)
+        self._read_at[study_id] = now
+
+    def get_heartbeat_interval(self) -> int | None:
+        return None
+
+    def claimed(self, study_id: int, *, waiting: bool) -> None:
+        """A slot of ``study_id`` was just claimed: its ask reads the study afresh, and looks for
+        a WAITING trial only if the claim saw one (``Claim.waiting``, in its own transaction)."""
+        self._read_at.pop(study_id, None)
+        if waiting:
+            self._no_waiting.discard(study_id)
+        else:
+            self._no_waiting.add(study_id)
+
+    def get_all_trials(
+        self,
+        study_id: int,
+        deepcopy: bool = True,
+        states: Container[TrialState] | None = None,
+    ) -> list[FrozenTrial]:
+        waiting = isinstance(states, tuple) and states == (TrialState.WAITING,)
+        if waiting and study_id in self._no_waiting:
+            self._no_waiting.discard(study_id)
+            return []
+        return super().get_all_trials(study_id, deepcopy=deepcopy, states=states)
+
+
+@contextmanager
+def params_together(trial: optuna.Trial) -> Iterator[None]:
+    """Write the parameters ``trial`` suggests in this block in one transaction at its end
+    (``RunningTrialWrites.params_together``; one write each with any other storage)."""
+    backend = backend_of(trial.storage)
+    if not isinstance(backend, RunningTrialWrites):
+        yield
+        return
+    with backend.params_together(trial._trial_id):
+        yield

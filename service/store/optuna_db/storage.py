@@ -9,10 +9,12 @@ import optuna
 from optuna.exceptions import StorageInternalError
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial
+from sqlalchemy import Engine
+from sqlalchemy.orm import scoped_session, sessionmaker
 
 from service.settings import Settings, get_settings
 from service.store.db import engine_kwargs
-from service.store.optuna_db.internals import OneStatementTrialWrites
+from service.store.optuna_db.internals import RunningTrialWrites
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,7 @@ class HeartbeatTolerantStorage(RDBStorage):
             log.warning("trial heartbeat missed (%s)", exc.__cause__ or exc)
 
 
-class Storage(OneStatementTrialWrites, HeartbeatTolerantStorage):
+class Storage(RunningTrialWrites, HeartbeatTolerantStorage):
     """The storage every regtune process uses: same tables and rows as Optuna's RDBStorage."""
 
 
@@ -53,3 +55,18 @@ def make_storage(
         grace_period=settings.grace_period,
         heartbeat_stale_trial_callback=on_stale_trial,
     )
+
+
+def run_on(storage: RDBStorage, engine: Engine) -> None:
+    """Make ``storage`` use ``engine`` (the process's own, on the same database): one pool of
+    connections per process instead of two. A worker does, so it holds
+    ``db_pool_size + db_max_overflow`` connections (its main thread and its heartbeat thread);
+    the API keeps two pools, so Optuna's reads do not queue behind its own."""
+    if storage.engine is engine:
+        return
+    if storage.engine.url != engine.url:
+        raise ValueError(f"{storage.engine.url!r} and {engine.url!r} are different databases")
+    own = storage.engine
+    storage.engine = engine
+    storage.scoped_session = scoped_session(sessionmaker(bind=engine))
+    own.dispose()

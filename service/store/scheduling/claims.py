@@ -8,6 +8,7 @@ protocol is the same on SQLite (writers serialized) and PostgreSQL (row locks, R
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass, replace
@@ -16,6 +17,7 @@ from typing import Any
 
 from optuna.trial import TrialState
 from sqlalchemy import (
+    Connection,
     Engine,
     Select,
     String,
@@ -35,7 +37,13 @@ from service.spec.enums import ACTIVE, StudyStatus
 from service.store.clock import utcnow
 from service.store.db import rowcount, transaction
 from service.store.optuna_db.attrs import CLAIM_ATTR, PATH_CLAIM_PREFIX, RETRY_OF_ATTR
-from service.store.optuna_db.internals import om, trial_completed_utc, trial_started_utc
+from service.store.optuna_db.internals import (
+    RunningTrialWrites,
+    backend_of,
+    om,
+    trial_completed_utc,
+    trial_started_utc,
+)
 from service.store.tables import ClaimRow, StudyRow, WorkerRow
 
 log = logging.getLogger(__name__)
@@ -62,6 +70,9 @@ class Claim:
     optuna_name: str
     definition: dict[str, Any]
     """The validated definition the API stored; the worker never re-validates it."""
+    waiting: bool = True
+    """Whether the study had WAITING trials (retries, enqueued trials) when the slot was taken:
+    if not, the worker's ask need not look for one (``WorkerHeartbeats.claimed``)."""
 
 
 def _done_subquery(study: type[StudyRow] = StudyRow) -> Any:
@@ -75,10 +86,16 @@ def _done_subquery(study: type[StudyRow] = StudyRow) -> Any:
     )
 
 
-def monotonic_done() -> Any:
-    """``max(n_done, count of COMPLETE/PRUNED)``: a stale snapshot can never lower the count."""
+def monotonic_done(*, told: bool = False) -> Any:
+    """``max(n_done, count of COMPLETE/PRUNED)``: a stale snapshot can never lower the count.
+
+    ``told``: this transaction itself made a trial COMPLETE or PRUNED, so no committed count
+    includes it yet: ``n_done + 1`` is a lower bound too. It is what keeps the count exact when
+    two such transactions race on PostgreSQL: the second waits for the study row, then counts
+    with a snapshot that misses the first's trial, but reads the first's ``n_done``."""
     done = _done_subquery()
-    return case((done > StudyRow.n_done, done), else_=StudyRow.n_done)
+    floor = StudyRow.n_done + 1 if told else StudyRow.n_done
+    return case((done > floor, done), else_=floor)
 
 
 def _tenant_running() -> Any:
@@ -237,7 +254,8 @@ def claim_slots(
                     )
                 )
             if taken:
-                return taken
+                waiting = session.scalar(_has_waiting(candidate))
+                return [dataclasses.replace(c, waiting=bool(waiting)) for c in taken]
     return []
 
 
@@ -317,6 +335,18 @@ def extend(
     return [replace(claim, id=i, seq=seq) for i, seq in zip(ids, seqs, strict=True)]
 
 
+def _has_waiting(study_id: str) -> Any:
+    """Whether the study has a WAITING trial. Read after the slot is taken, in a statement of its
+    own: under READ COMMITTED it sees every retry queued before the slot it took was released."""
+    return (
+        select(om.TrialModel.trial_id)
+        .join(StudyRow, StudyRow.optuna_study_id == om.TrialModel.study_id)
+        .where(StudyRow.id == study_id, om.TrialModel.state == TrialState.WAITING)
+        .exists()
+        .select()
+    )
+
+
 def finish(
     engine: Engine | None = None,
     *,
@@ -334,35 +364,85 @@ def finish(
     the retry (``release_dead_workers``). Returns True if this call completed the study (exactly
     one finisher sees True), which is the worker's cue to save the best model.
     """
-    now = now or utcnow()
     with transaction(engine) as session:
-        release = delete(ClaimRow).where(ClaimRow.id == claim_id)
-        if failed_by_sweep is not None:
-            claimed_at = session.scalar(select(ClaimRow.claimed_at).where(ClaimRow.id == claim_id))
-            if claimed_at is not None:
-                pending = _retry_in_flight(claim_id, claimed_at, now - failed_by_sweep)
-                release = release.where(~pending)
-        released = rowcount(session.execute(release))
-        if not released and failed_by_sweep is not None:
-            session.execute(
-                update(ClaimRow)
-                .where(ClaimRow.id == claim_id)
-                .values(worker_id=SWEPT)
-                .execution_options(synchronize_session=False)
-            )
-        values: dict[str, object] = {"n_done": monotonic_done(), "updated_at": now}
-        if released == 1:
-            values["n_running"] = StudyRow.n_running - 1
-        if error is not None:
-            values["n_errors"] = StudyRow.n_errors + 1
-            values["error"] = error[:2000]
+        return finish_in(
+            session,
+            claim_id=claim_id,
+            study_id=study_id,
+            error=error,
+            now=now or utcnow(),
+            failed_by_sweep=failed_by_sweep,
+        )
+
+
+def finish_in(
+    session: Session,
+    *,
+    claim_id: int,
+    study_id: str,
+    now: datetime,
+    error: str | None = None,
+    failed_by_sweep: timedelta | None = None,
+    told: bool = False,
+) -> bool:
+    """``finish`` in the caller's transaction: a worker finishes the slot of a COMPLETE or
+    PRUNED trial in the transaction that tells the trial (``told``; no retry is due for
+    either)."""
+    release = delete(ClaimRow).where(ClaimRow.id == claim_id)
+    if failed_by_sweep is not None:
+        claimed_at = session.scalar(select(ClaimRow.claimed_at).where(ClaimRow.id == claim_id))
+        if claimed_at is not None:
+            pending = _retry_in_flight(claim_id, claimed_at, now - failed_by_sweep)
+            release = release.where(~pending)
+    released = rowcount(session.execute(release))
+    if not released and failed_by_sweep is not None:
         session.execute(
-            update(StudyRow)
-            .where(StudyRow.id == study_id)
-            .values(**values)
+            update(ClaimRow)
+            .where(ClaimRow.id == claim_id)
+            .values(worker_id=SWEPT)
             .execution_options(synchronize_session=False)
         )
-        return settle(session, study_id=study_id, now=now) > 0
+    values: dict[str, object] = {"n_done": monotonic_done(told=told), "updated_at": now}
+    if released == 1:
+        values["n_running"] = StudyRow.n_running - 1
+    if error is not None:
+        values["n_errors"] = StudyRow.n_errors + 1
+        values["error"] = error[:2000]
+    session.execute(
+        update(StudyRow)
+        .where(StudyRow.id == study_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return settle(session, study_id=study_id, now=now) > 0
+
+
+TOLD_DONE = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def finish_when_told(storage: Any, trial_id: int, claim: Claim) -> list[bool] | None:
+    """Finish ``claim``'s slot in the transaction that tells its trial COMPLETE or PRUNED (no
+    retry is due for either: a FAIL is finished after its retry is queued, as before).
+
+    Returns the list that receives ``finish``'s answer once the trial is told so, or None if the
+    storage cannot or the trial does not run in this process (then, as for every FAIL, the worker
+    calls ``finish`` itself)."""
+    backend = backend_of(storage)
+    if not isinstance(backend, RunningTrialWrites):
+        return None
+    told: list[bool] = []
+
+    def then(connection: Connection, state: TrialState) -> None:
+        if state not in TOLD_DONE:
+            return
+        with Session(bind=connection) as session:
+            told.append(
+                finish_in(
+                    session, claim_id=claim.id, study_id=claim.study_id, now=utcnow(), told=True
+                )
+            )
+
+    return told if backend.when_ended(trial_id, then) else None
 
 
 def settle(session: Session, *, study_id: str | None = None, now: datetime) -> int:
@@ -403,14 +483,32 @@ def settle(session: Session, *, study_id: str | None = None, now: datetime) -> i
     return rowcount(completed)
 
 
-def link_trial(storage: Any, trial_id: int, claim: Claim, engine: Engine | None = None) -> bool:
+def link_trial(
+    storage: Any,
+    trial_id: int,
+    claim: Claim,
+    engine: Engine | None = None,
+    *,
+    attrs: dict[str, Any] | None = None,
+) -> bool:
     """Mark the trial as running under ``claim``; False if the claim was released meanwhile.
 
     The trial's heartbeat is recorded first, so a linked RUNNING trial can always go stale; from
     then on the sweep keeps the slot for as long as the trial runs (``release_dead_workers``).
+    With regtune's storage the heartbeat, the link, the trial's other system ``attrs`` and the
+    check are one transaction.
     """
+    linked = {**(attrs or {}), CLAIM_ATTR: claim.id}
+    backend = backend_of(storage)
+    if isinstance(backend, RunningTrialWrites):
+        return bool(
+            backend.start_trial(
+                trial_id, linked, select(ClaimRow.id).where(ClaimRow.id == claim.id)
+            )
+        )
     storage.record_heartbeat(trial_id)
-    storage.set_trial_system_attr(trial_id, CLAIM_ATTR, claim.id)
+    for key, value in linked.items():
+        storage.set_trial_system_attr(trial_id, key, value)
     with transaction(engine) as session:
         return session.get(ClaimRow, claim.id) is not None
 

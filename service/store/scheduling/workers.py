@@ -12,6 +12,7 @@ from sqlalchemy import Engine, delete, select, update
 from service.settings import get_settings
 from service.store.clock import utcnow
 from service.store.db import rowcount, transaction
+from service.store.optuna_db.internals import record_trial_heartbeat
 from service.store.tables import StudyRow, WorkerRow
 
 
@@ -38,9 +39,13 @@ def beat(
     *,
     study_id: str | None,
     trial_number: int | None,
+    trial_id: int | None = None,
     engine: Engine | None = None,
 ) -> str | None:
     """Record that the worker is alive; re-register if a sweep removed it meanwhile.
+
+    ``trial_id``: the trial it runs, whose (Optuna) heartbeat is recorded in the same
+    transaction: one beat per worker, whatever it runs.
 
     Returns the status of ``study_id`` (None if it is gone or none was given): cancellation
     reaches a running trial on the heartbeat's round trip, not through a read every epoch.
@@ -54,6 +59,8 @@ def beat(
                 .execution_options(synchronize_session=False)
             )
         )
+        if trial_id is not None:
+            record_trial_heartbeat(session.connection(), trial_id)
         status = (
             session.scalar(select(StudyRow.status).where(StudyRow.id == study_id))
             if study_id is not None
