@@ -29,7 +29,9 @@ STUDY: dict[str, Any] = {
         "lambda": {"low": 1e-5, "high": 1e-2, "log": True},
         "learning_rate": {"low": 1e-3, "high": 1e-2, "log": True},
     },
-    "training": {"max_epochs": 30, "batch_size": 32, "early_stopping": None},
+    # long enough for the members' reports to reach the database (at most a second late)
+    # before the pass ends: the kill must land mid-pass
+    "training": {"max_epochs": 400, "batch_size": 32, "early_stopping": None},
     "sampler": {"type": "random", "seed": 0},
     "pruner": {"type": "none"},
     "budget": {"n_trials": MEMBERS, "max_parallel": MEMBERS, "max_retries": 2},
