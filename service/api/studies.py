@@ -18,16 +18,18 @@ from service.api.schemas import (
     CurvePoint,
     ErrorResponse,
     Progress,
+    SelectionOut,
     StudyBrief,
     StudyOut,
     StudyPage,
     TrialOut,
     TrialPage,
+    ValidationOut,
 )
 from service.errors import TrialNotFound
 from service.settings import Settings, get_settings
 from service.spec import cost
-from service.spec.definition import EXAMPLE, StudySpec, resolve_task
+from service.spec.definition import EXAMPLE, StudySpec, resolve_task, resolve_validation
 from service.spec.enums import StudyStatus
 from service.store.reads import read
 from service.store.repos import datasets, studies
@@ -127,6 +129,8 @@ def study_out(row: StudyRow, *, spec: StudySpec | None = None) -> StudyOut:
             fraction=min(1.0, done / row.n_trials) if row.n_trials else 1.0,
         ),
         best_trial=best,
+        validation=ValidationOut(scheme=summary.validation, chosen_by=summary.validation_chosen_by),
+        selection=SelectionOut(rule=summary.select, note=summary.select_note),
         pareto_front=pareto,
         best_model=BestModel.model_validate(summary.best_model) if summary.best_model else None,
         report_url=f"/v1/studies/{row.id}/report",
@@ -165,6 +169,16 @@ def admit(data: Any, *, tenant: str, settings: Settings) -> StudySpec:
         raise invalid_definition(exc) from None
     check_definition(spec, settings)
     shape = cost.shape_of(spec, datasets.uploaded_shape(spec, tenant=tenant))
+    try:
+        spec = resolve_validation(
+            spec,
+            rows=shape.rows,
+            features=shape.features,
+            outputs=shape.outputs,
+            smallest_class=shape.smallest_class,
+        )
+    except ValidationError as exc:
+        raise invalid_definition(exc) from None
     cost.check(spec, shape, cost.Budget.from_settings(settings))
     return spec
 

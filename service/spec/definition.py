@@ -35,6 +35,7 @@ from service.spec.policies import (
 )
 from service.spec.space import Choices, Fixed, Range, SearchSpace
 from service.spec.strict import Strict, field_error
+from service.spec.validation import Validation
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 EXACT_IGNORES = ("learning_rate", "batch_size")
@@ -145,21 +146,6 @@ class Training(Strict):
         if isinstance(value, int) and not 1 <= value <= 1_000_000:
             raise ValueError(f"batch_size must be between 1 and 1000000 or 'full', got {value}")
         return value
-
-
-class Validation(Strict):
-    holdout: float | None = Field(default=None, gt=0, lt=0.9)
-    folds: int | None = Field(default=None, ge=2, le=20)
-    test_fraction: float = Field(default=0.2, gt=0, lt=0.9)
-    split_seed: int = Field(default=0, ge=0, le=2**31 - 1)
-
-    @model_validator(mode="after")
-    def _one_scheme(self) -> Validation:
-        if self.holdout is not None and self.folds is not None:
-            raise ValueError("give either holdout or folds, not both")
-        if self.holdout is None and self.folds is None:
-            self.holdout = 0.2
-        return self
 
 
 # --------------------------------------------------------------------------- the definition
@@ -279,6 +265,27 @@ class StudySpec(Strict):
         return self
 
     @model_validator(mode="after")
+    def _select(self) -> StudySpec:
+        """``objective.select: one_se`` needs one objective, a searched λ and folds."""
+        if self.objective.select != "one_se":
+            return self
+        problem = None
+        if self.objectives is not None:
+            problem = "a study with several objectives has a Pareto front, not one best trial"
+        elif isinstance(self.search_space.lambda_, Fixed):
+            problem = "it picks the largest λ, so search_space.lambda must be searched"
+        elif self.validation.holdout is not None:
+            problem = (
+                "it needs the standard error across folds: give validation.folds or leave "
+                "validation out (then 5 folds are used), not a holdout"
+            )
+        if problem is not None:
+            raise field_error(
+                ("objective", "select"), f"one_se does not apply: {problem}", "one_se"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _consistent(self) -> StudySpec:
         if isinstance(self.sampler, GridSampler):
             for name, param in self.search_space.searched():
@@ -337,6 +344,30 @@ def resolve_task(spec: StudySpec, uploaded_task: str | None = None) -> StudySpec
         task = Task(uploaded_task)
     check_metric(spec.objective.metric, task)
     return spec.model_copy(update={"task": task})
+
+
+def resolve_validation(
+    spec: StudySpec, *, rows: int, features: int, outputs: int, smallest_class: int | None
+) -> StudySpec:
+    """Return the definition with its validation scheme decided for data of this shape (the
+    default when none is given: ``Validation.resolved``) and the reason stored."""
+    one_se = spec.objective.select == "one_se"
+    validation = spec.validation.resolved(
+        exact=spec.solver == "exact",
+        rows=rows,
+        features=features,
+        outputs=outputs,
+        smallest_class=smallest_class,
+        folds_needed=one_se,
+    )
+    if one_se and not validation.folds:
+        raise field_error(
+            ("objective", "select"),
+            f"one_se needs folds, and the data ({rows} rows) has too few rows (of its smallest "
+            "class) for 5 of them",
+            "one_se",
+        )
+    return spec.model_copy(update={"validation": validation})
 
 
 EXAMPLE: dict[str, Any] = {

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, load_only
 from service.errors import StudyNameTaken, StudyNotActive, StudyNotFound, StudyRunning
 from service.spec.definition import StudySpec
 from service.spec.enums import ACTIVE, StudyStatus
-from service.spec.objective import objective_directions, objective_names
+from service.spec.objective import Select, objective_directions, objective_names
 from service.store.clock import utcnow
 from service.store.db import rowcount, transaction
 from service.store.optuna_db.internals import storage_of, study_id_of
@@ -231,6 +231,13 @@ class StudySummary:
     best_model: dict[str, Any] | None = None
     best_refit_test_metrics: dict[str, Any] | None = None
     """The saved model's, when it is the best trial's configuration retrained (the refit)."""
+    validation: str = ""
+    """The scheme the trials were validated with (``5-fold``, ``holdout 0.2``)."""
+    validation_chosen_by: str = "definition"
+    select: Select = "best"
+    """``objective.select``: how ``best`` was chosen."""
+    select_note: str | None = None
+    """With ``one_se``: which trial's value and standard error the choice was measured against."""
 
 
 PARETO_LIMIT = 500
@@ -242,20 +249,24 @@ def summarize(row: StudyRow, *, spec: StudySpec | None = None) -> StudySummary:
     ``spec`` is the row's definition when the caller has it already (a request parses a stored
     definition at most once).
     """
-    directions = objective_directions(spec or StudySpec.from_stored(row.spec))
+    spec = spec or StudySpec.from_stored(row.spec)
+    directions = objective_directions(spec)
+    select_rule = spec.objective.select
     osid = row.optuna_study_id or -1
 
     def reads(session: Session) -> tuple[Any, ...]:
-        counts, best = trial_reads.study_reads(session, osid, key=row.id, direction=directions[0])
+        counts, best, one_se = trial_reads.study_reads(
+            session, osid, key=row.id, direction=directions[0], select=select_rule
+        )
         pareto = None
         if len(directions) > 1:
             numbers = pareto_numbers(session, osid, directions)
             pareto = trial_reads.list_trials(
                 session, osid, numbers=numbers[:PARETO_LIMIT], limit=PARETO_LIMIT
             )
-        return counts, best, pareto, best_model.read_info(session, osid)
+        return counts, best, one_se, pareto, best_model.read_info(session, osid)
 
-    counts, best, pareto, model = read(reads)
+    counts, best, one_se, pareto, model = read(reads)
     test_metrics = refit_metrics = None
     if best is not None:
         test_metrics = {
@@ -271,4 +282,8 @@ def summarize(row: StudyRow, *, spec: StudySpec | None = None) -> StudySummary:
         pareto=pareto,
         best_model=model,
         best_refit_test_metrics=refit_metrics,
+        validation=spec.validation.scheme,
+        validation_chosen_by=spec.validation.chosen_by or "definition",
+        select=select_rule,
+        select_note=None if one_se is None else one_se.note,
     )
