@@ -37,9 +37,7 @@ def test_small_data_under_the_exact_solver_gets_five_folds(api: TestClient) -> N
 
 def test_large_data_and_the_minibatch_trainer_get_a_holdout(api: TestClient) -> None:
     rows = FOLDS_MAX_CELLS // 10 + 1  # ten features: just over the rule
-    large = linear(
-        "large", dataset={"synthetic": {"kind": "sparse_regression", "n_samples": rows}}
-    )
+    large = linear("large", dataset={"synthetic": {"kind": "sparse_regression", "n_samples": rows}})
     large["dataset"]["synthetic"]["n_features"] = 10
     study = created(api, large)
     assert study["validation"]["scheme"] == "holdout 0.2"
@@ -47,7 +45,9 @@ def test_large_data_and_the_minibatch_trainer_get_a_holdout(api: TestClient) -> 
     under = linear("under", dataset={"synthetic": {"kind": "sparse_regression"}})
     under["dataset"]["synthetic"].update(n_samples=rows - 1, n_features=10)
     assert created(api, under)["validation"]["scheme"] == "5-fold"
-    mlp = created(api, {"name": "mlp", "dataset": {"builtin": "diabetes"}, "model": {"kind": "mlp"}})
+    mlp = created(
+        api, {"name": "mlp", "dataset": {"builtin": "diabetes"}, "model": {"kind": "mlp"}}
+    )
     assert mlp["validation"] == {
         "scheme": "holdout 0.2",
         "chosen_by": "default (holdout 0.2): minibatch trainer",
