@@ -3,18 +3,21 @@ the best trial's folds) of the best value, as glmnet's ``lambda.1se``; on both b
 
 from __future__ import annotations
 
+import math
 import statistics
 import uuid
 from typing import Any
 
 import optuna
 import pytest
+from fastapi.testclient import TestClient
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
+from service.spec.definition import StudySpec, resolve_task
 from service.store.db import make_engine, transaction
 from service.store.migrate import upgrade
-from service.store.scheduling.retries import storage_with_retries
+from service.store.scheduling.retries import get_storage, storage_with_retries
 from service.store.trials.best import chosen_trial_number
 from service.store.trials.views import study_reads
 
@@ -98,3 +101,44 @@ def test_without_fold_values_one_se_keeps_the_best(sqlite_url: str) -> None:
     with transaction(engine) as session:
         assert chosen_trial_number(session, study._study_id, "minimize", "one_se") == 0
     engine.dispose()
+
+
+def test_the_api_and_the_best_model_follow_one_se(api: TestClient) -> None:
+    """Real 5-fold trials of a one_se study: the API's best trial and the saved model are the
+    largest λ within one SE of the best value, computed here from the trials' own fold values."""
+    from worker.best_model import save_best_model
+    from worker.objective import make_objective
+    from worker.policies import make_pruner
+
+    body = {
+        "name": "one-se",
+        "dataset": {"builtin": "diabetes"},
+        "search_space": {"lambda": {"low": 1e-4, "high": 10.0, "log": True}, "l1_ratio": 1.0},
+        "objective": {"select": "one_se"},
+        "pruner": {"type": "none"},
+    }
+    created = api.post("/v1/studies", json=body).json()
+    spec = resolve_task(StudySpec.from_stored(created["definition"]))
+    study = optuna.load_study(
+        study_name=created["optuna_study_name"], storage=get_storage(), pruner=make_pruner(spec)
+    )
+    for lam in (1e-4, 1e-3, 0.003, 0.01, 0.02, 0.03, 0.05, 0.1, 1.0):
+        study.enqueue_trial({"lambda": lam})
+    study.optimize(make_objective(spec, stop_check=lambda: None), n_trials=9)
+
+    complete = study.get_trials(states=[TrialState.COMPLETE])
+    assert len(complete) == 9
+    best = min(complete, key=lambda t: t.value or math.inf)
+    folds = best.user_attrs["fold_values"]
+    assert len(folds) == 5  # the default for this data: 5 folds
+    threshold = best.value + statistics.stdev(folds) / math.sqrt(len(folds))
+    within = [t for t in complete if t.value is not None and t.value <= threshold]
+    expected = max(within, key=lambda t: t.params["lambda"])
+    assert expected.number != best.number  # the data leaves room: the rule changes the answer
+
+    shown = api.get(f"/v1/studies/{created['id']}").json()
+    assert shown["best_trial"]["number"] == expected.number
+    assert shown["selection"]["rule"] == "one_se"
+    assert f"trial #{best.number}" in shown["selection"]["note"]
+    record = save_best_model(created["id"])
+    assert record is not None and record["trial"] == expected.number
