@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import statistics
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 import optuna
 import pytest
@@ -51,7 +51,7 @@ def _add(
 
 @pytest.mark.parametrize("direction", ["minimize", "maximize"])
 def test_one_se_picks_the_largest_lambda_within_one_standard_error(
-    database_url: str, direction: str
+    database_url: str, direction: Literal["minimize", "maximize"]
 ) -> None:
     upgrade(database_url)
     engine = make_engine(database_url)
