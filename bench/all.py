@@ -15,7 +15,7 @@ import time
 
 from bench import harness
 
-BENCHMARKS = ("overhead", "pruning", "quality", "api_load", "pool", "report")
+BENCHMARKS = ("overhead", "pruning", "mlp", "folds", "quality", "api_load", "pool", "report")
 
 
 def main(argv: list[str] | None = None) -> int:
