@@ -37,6 +37,18 @@ PRUNERS: dict[str, dict[str, Any] | None] = {
     "hyperband_min5": {"type": "hyperband", "min_resource": 5},
     "median_warmup5": {"type": "median", "n_startup_trials": 10, "n_warmup_steps": 5},
     "median_warmup10": {"type": "median", "n_startup_trials": 10, "n_warmup_steps": 10},
+    "median_warmup2": {"type": "median", "n_startup_trials": 10, "n_warmup_steps": 2},
+    "percentile25_warmup5": {
+        "type": "percentile",
+        "percentile": 25.0,
+        "n_startup_trials": 10,
+        "n_warmup_steps": 5,
+    },
+    "patient1_percentile25": {
+        "type": "patient",
+        "patience": 1,
+        "wrapped": {"type": "percentile", "percentile": 25.0, "n_startup_trials": 10},
+    },
     "patient_median": {
         "type": "patient",
         "patience": 3,

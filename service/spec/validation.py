@@ -73,14 +73,14 @@ class Validation(Strict):
         members = left if smallest_class is None else int(smallest_class * (1 - self.test_fraction))
         cells = rows * features * outputs
         fits = members >= DEFAULT_FOLDS
-        if fits and folds_needed:
-            return self._chosen(folds=DEFAULT_FOLDS, why="objective.select one_se needs folds")
         if fits and exact and cells <= FOLDS_MAX_CELLS:
             return self._chosen(
                 folds=DEFAULT_FOLDS,
                 why=f"exact solver, {rows:,} rows × {features:,} features × {outputs} "
                 f"output(s) ≤ {FOLDS_MAX_CELLS:,}",
             )
+        if fits and folds_needed:
+            return self._chosen(folds=DEFAULT_FOLDS, why="objective.select one_se needs folds")
         if not exact:
             reason = "minibatch trainer"
         elif not fits:

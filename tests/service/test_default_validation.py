@@ -6,9 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
+from service.cli import output
+from service.cli.app import app
+from service.client.http import Client
 from service.spec.definition import StudySpec
 from service.spec.validation import FOLDS_MAX_CELLS
 from tests.service.test_admission import assert_refused
@@ -90,3 +95,23 @@ def test_one_se_on_too_few_rows_for_folds_is_refused(api: TestClient) -> None:
     body["dataset"] = {"synthetic": {"kind": "classification", "n_samples": 20, "n_classes": 5}}
     response = api.post("/v1/studies", json=body)
     assert_refused(api, response, 422, "objective.select")
+
+
+def test_regtune_show_says_which_validation_ran_and_how_the_best_is_chosen(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study = created(api, linear("shown", objective={"select": "one_se"}))
+
+    def forward(request: httpx.Request) -> httpx.Response:  # to the in-process API
+        answer = api.request(request.method, request.url.raw_path.decode(), content=request.content)
+        return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
+
+    def client(url: str | None, *, key: str | None = None, **_: Any) -> Client:
+        return Client(url, key=key, transport=httpx.MockTransport(forward))
+
+    monkeypatch.setattr(output, "Client", client)
+    result = CliRunner().invoke(app, ["show", study["id"], "--url", "http://regtune.test"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "validation: 5-fold (default (5-fold): exact solver, 442 rows" in text
+    assert "best trial chosen by one_se" in text
