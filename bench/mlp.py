@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from bench import harness
+from bench.pruning import MLP_SPACE
 
 DATASETS: dict[str, dict[str, Any]] = {
     "diabetes": {"builtin": "diabetes"},
@@ -47,12 +48,7 @@ def definition(dataset: str, seed: int, n_trials: int, epochs: int | None) -> di
         "name": f"mlp-{dataset}-{seed}",
         "dataset": DATASETS[dataset],
         "model": {"kind": "mlp", "hidden_layers": [64, 64]},
-        "search_space": {
-            "lambda": {"low": 1e-6, "high": 1e-1, "log": True},
-            "l1_ratio": {"low": 0.0, "high": 1.0},
-            "dropout": {"low": 0.0, "high": 0.5},
-            "learning_rate": {"low": 1e-4, "high": 3e-2, "log": True},
-        },
+        "search_space": MLP_SPACE,
         "training": training,
         "validation": {"test_fraction": 0.2, "split_seed": seed},
         "sampler": {"type": "tpe", "seed": seed},

@@ -64,6 +64,13 @@ DATASETS: dict[str, dict[str, Any]] = {
     "friedman1": {"synthetic": {"kind": "friedman1"}},
 }
 TEST_METRIC = {"regression": "test_r2", "multiclass": "test_accuracy", "binary": "test_accuracy"}
+MLP_SPACE: dict[str, Any] = {
+    "lambda": {"low": 1e-6, "high": 1e-1, "log": True},
+    "l1_ratio": {"low": 0.0, "high": 1.0},
+    "dropout": {"low": 0.0, "high": 0.5},
+    "learning_rate": {"low": 1e-4, "high": 3e-2, "log": True},
+}
+"""The MLP studies' search space (``bench.mlp`` tunes the same)."""
 EQUAL = 0.01
 """Equal quality: a best validation loss within 1 % of the unpruned study's best."""
 
@@ -73,12 +80,7 @@ def definition(dataset: str, pruner: str, seed: int, n_trials: int, epochs: int)
         "name": f"pruning-{dataset}-{pruner}-{seed}",
         "dataset": DATASETS[dataset],
         "model": {"kind": "mlp", "hidden_layers": [64, 64]},
-        "search_space": {
-            "lambda": {"low": 1e-6, "high": 1e-1, "log": True},
-            "l1_ratio": {"low": 0.0, "high": 1.0},
-            "dropout": {"low": 0.0, "high": 0.5},
-            "learning_rate": {"low": 1e-4, "high": 3e-2, "log": True},
-        },
+        "search_space": MLP_SPACE,
         "training": {"max_epochs": epochs, "batch_size": 64},
         "objective": {"metric": "val_loss"},
         "sampler": {"type": "tpe", "seed": seed},
