@@ -68,7 +68,7 @@ class Validation(Strict):
         ``folds_needed``: the definition asks for a rule that needs folds (``one_se``), so
         folds are the default whatever the size."""
         if self.given:
-            return self.model_copy(update={"chosen_by": self.chosen_by or "definition"})
+            return self.model_copy(update={"chosen_by": "definition"})
         left = rows - int(rows * self.test_fraction) - 1  # what the test split leaves, rounded down
         members = left if smallest_class is None else int(smallest_class * (1 - self.test_fraction))
         cells = rows * features * outputs

@@ -62,9 +62,10 @@ def test_large_data_and_the_minibatch_trainer_get_a_holdout(api: TestClient) -> 
 def test_a_given_scheme_is_kept_and_said_to_be_given(api: TestClient) -> None:
     study = created(api, linear("given", validation={"holdout": 0.3}))
     assert study["validation"] == {"scheme": "holdout 0.3", "chosen_by": "definition"}
-    # a stored definition sent again keeps its scheme
-    again = dict(study["definition"], name="again")
-    assert created(api, again)["validation"]["scheme"] == "holdout 0.3"
+    # a stored definition sent again keeps its scheme, now given by the definition
+    default = created(api, linear("default"))["definition"]
+    again = created(api, dict(default, name="again"))
+    assert again["validation"] == {"scheme": "5-fold", "chosen_by": "definition"}
 
 
 def test_one_se_defaults_to_folds_whatever_the_size(api: TestClient) -> None:
