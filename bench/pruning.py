@@ -176,6 +176,8 @@ def summarize(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
     for dataset in dict.fromkeys(r["dataset"] for r in runs):
         for pruner in dict.fromkeys(r["pruner"] for r in runs):
             group = [r for r in runs if r["dataset"] == dataset and r["pruner"] == pruner]
+            if not group:  # a pruner measured on other datasets only
+                continue
             reached = [r["epochs_to_equal_quality"] for r in group]
             val, val_se = _paired(runs, group, "best_val_loss")
             test, test_se = _paired(runs, group, "best_test")

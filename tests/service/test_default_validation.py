@@ -116,3 +116,21 @@ def test_regtune_show_says_which_validation_ran_and_how_the_best_is_chosen(
     text = " ".join(result.output.split())
     assert "validation: 5-fold (default (5-fold): exact solver, 442 rows" in text
     assert "best trial chosen by one_se" in text
+
+
+@pytest.mark.parametrize(("kind", "warmup"), [("mlp", 2), ("linear", 5)])
+def test_the_default_pruner_warms_up_by_trainer(kind: str, warmup: int) -> None:
+    """bench.pruning: 2 warm-up epochs saved more than 5 at equal quality for MLPs."""
+    spec = StudySpec.model_validate(
+        {"name": "p", "dataset": {"builtin": "diabetes"}, "model": {"kind": kind}}
+    )
+    assert spec.pruner.model_dump() == {
+        "type": "median",
+        "n_startup_trials": 10,
+        "n_warmup_steps": warmup,
+        "interval_steps": 1,
+    }
+    assert StudySpec.from_stored(spec.to_stored()).pruner == spec.pruner
+    given = {"type": "median", "n_warmup_steps": 7}
+    body = {"name": "p", "dataset": {"builtin": "diabetes"}, "model": {"kind": kind}}
+    assert StudySpec.model_validate(body | {"pruner": given}).pruner.n_warmup_steps == 7  # type: ignore[union-attr]
