@@ -19,6 +19,8 @@ BENCHMARKS = (
     "trial_cost",
     "overhead",
     "pruning",
+    "mlp",
+    "folds",
     "quality",
     "paths",
     "fused",

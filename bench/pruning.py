@@ -4,10 +4,13 @@ MLP studies (two hidden layers of 64, dropout, elastic-net penalty) of 60 trials
 digits and friedman1, TPE with the same seed for every pruner (``PRUNERS``: none, median,
 successive halving, hyperband with Optuna's defaults, and the candidates for regtune's default:
 hyperband from a later ``min_resource``, median after warm-up steps, and a patient wrapper) and
-3 seeds (``--repeats``). Reported per dataset and pruner, averaged
+5 seeds (``--repeats``). Reported per dataset and pruner, averaged
 over the seeds: epochs trained, wall time, the best validation loss and its trial's test metric,
 and the epochs saved against no pruning, both over the whole budget and to reach equal quality
-(the study's best validation loss within 1 % of the unpruned study's final best).
+(the study's best validation loss within 1 % of the unpruned study's final best), and the
+paired differences from the unpruned study of the same seed (best validation loss, its test
+metric) ± their standard error over the seeds: equal quality is a loss not worse by more than
+one standard error.
 
 The studies run in this process through Optuna's in-memory storage with regtune's own objective,
 sampler and pruner (``worker.objective.make_objective``, ``worker.policies``): the same trainer and
@@ -25,28 +28,49 @@ from typing import Any
 
 from bench import harness
 
-PRUNERS: dict[str, dict[str, Any]] = {
+PRUNERS: dict[str, dict[str, Any] | None] = {
     "none": {"type": "none"},
+    "default": None,
     "median": {"type": "median"},
     "successive_halving": {"type": "successive_halving"},
     "hyperband": {"type": "hyperband", "min_resource": 1},
     "hyperband_min5": {"type": "hyperband", "min_resource": 5},
     "median_warmup5": {"type": "median", "n_startup_trials": 10, "n_warmup_steps": 5},
     "median_warmup10": {"type": "median", "n_startup_trials": 10, "n_warmup_steps": 10},
+    "median_warmup2": {"type": "median", "n_startup_trials": 10, "n_warmup_steps": 2},
+    "percentile25_warmup5": {
+        "type": "percentile",
+        "percentile": 25.0,
+        "n_startup_trials": 10,
+        "n_warmup_steps": 5,
+    },
+    "patient1_percentile25": {
+        "type": "patient",
+        "patience": 1,
+        "wrapped": {"type": "percentile", "percentile": 25.0, "n_startup_trials": 10},
+    },
     "patient_median": {
         "type": "patient",
         "patience": 3,
         "wrapped": {"type": "median", "n_startup_trials": 10, "n_warmup_steps": 5},
     },
 }
-"""Each pruner measured, by name; the default is the one that saves half the epochs or more
-with the final best within 1 % on every dataset (README's table)."""
+"""Each pruner measured, by name (``default``: the definition gives none, so regtune's default
+runs); the default should save half the epochs or more at equal quality (the final best within
+one standard error over the seeds) on every dataset (README's table)."""
 DATASETS: dict[str, dict[str, Any]] = {
     "diabetes": {"builtin": "diabetes"},
     "digits": {"builtin": "digits"},
     "friedman1": {"synthetic": {"kind": "friedman1"}},
 }
 TEST_METRIC = {"regression": "test_r2", "multiclass": "test_accuracy", "binary": "test_accuracy"}
+MLP_SPACE: dict[str, Any] = {
+    "lambda": {"low": 1e-6, "high": 1e-1, "log": True},
+    "l1_ratio": {"low": 0.0, "high": 1.0},
+    "dropout": {"low": 0.0, "high": 0.5},
+    "learning_rate": {"low": 1e-4, "high": 3e-2, "log": True},
+}
+"""The MLP studies' search space (``bench.mlp`` tunes the same)."""
 EQUAL = 0.01
 """Equal quality: a best validation loss within 1 % of the unpruned study's best."""
 
@@ -56,18 +80,12 @@ def definition(dataset: str, pruner: str, seed: int, n_trials: int, epochs: int)
         "name": f"pruning-{dataset}-{pruner}-{seed}",
         "dataset": DATASETS[dataset],
         "model": {"kind": "mlp", "hidden_layers": [64, 64]},
-        "search_space": {
-            "lambda": {"low": 1e-6, "high": 1e-1, "log": True},
-            "l1_ratio": {"low": 0.0, "high": 1.0},
-            "dropout": {"low": 0.0, "high": 0.5},
-            "learning_rate": {"low": 1e-4, "high": 3e-2, "log": True},
-        },
+        "search_space": MLP_SPACE,
         "training": {"max_epochs": epochs, "batch_size": 64},
         "objective": {"metric": "val_loss"},
         "sampler": {"type": "tpe", "seed": seed},
-        "pruner": PRUNERS[pruner],
         "budget": {"n_trials": n_trials},
-    }
+    } | ({} if PRUNERS[pruner] is None else {"pruner": PRUNERS[pruner]})
 
 
 def run_study(definition: dict[str, Any]) -> dict[str, Any]:
@@ -125,7 +143,7 @@ def measure(
 ) -> list[dict[str, Any]]:
     datasets = datasets or (["diabetes"] if quick else list(DATASETS))
     pruners = ["none", *(p for p in pruners or PRUNERS if p != "none")]
-    seeds = list(range(repeats or (1 if quick else 3)))
+    seeds = list(range(repeats or (1 if quick else 5)))
     n_trials, epochs = (4, 4) if quick else (60, 30)
     runs: list[dict[str, Any]] = []
     for dataset in datasets:  # warm up: data loading and torch's first calls are not timed
@@ -158,7 +176,11 @@ def summarize(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
     for dataset in dict.fromkeys(r["dataset"] for r in runs):
         for pruner in dict.fromkeys(r["pruner"] for r in runs):
             group = [r for r in runs if r["dataset"] == dataset and r["pruner"] == pruner]
+            if not group:  # a pruner measured on other datasets only
+                continue
             reached = [r["epochs_to_equal_quality"] for r in group]
+            val, val_se = _paired(runs, group, "best_val_loss")
+            test, test_se = _paired(runs, group, "best_test")
             rows.append(
                 {
                     "dataset": dataset,
@@ -172,6 +194,12 @@ def summarize(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
                     "test_metric": TEST_METRIC[group[0]["task"]],
                     "saved_fraction": statistics.mean(r["saved_fraction"] for r in group),
                     "equal_quality_seeds": sum(r["equal_quality"] for r in group),
+                    "val_loss_difference": val,
+                    "val_loss_difference_se": val_se,
+                    "test_difference": test,
+                    "test_difference_se": test_se,
+                    # equal quality: the best validation loss not worse by more than 1 SE
+                    "within_1_se": bool(val <= val_se + 1e-12) if val_se == val_se else None,
                     "reached_equal_quality_seeds": sum(v is not None for v in reached),
                     "epochs_to_equal_quality": statistics.mean(v for v in reached if v is not None)
                     if any(v is not None for v in reached)
@@ -188,6 +216,9 @@ def summarize(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
         "its test metric",
         "epochs saved (whole budget)",
         "final best within 1 %",
+        "best val loss − unpruned ± SE",
+        "test metric − unpruned ± SE",
+        "equal quality (within 1 SE)",
         "epochs until the best is within 1 % of the unpruned best",
     ]
     table_rows = [
@@ -201,6 +232,9 @@ def summarize(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
             f"{r['test_metric'].removeprefix('test_')} {r['best_test']:.3f}",
             f"{100 * r['saved_fraction']:.0f} %",
             f"{r['equal_quality_seeds']}/{r['seeds']}",
+            f"{r['val_loss_difference']:+.4f} ± {r['val_loss_difference_se']:.4f}",
+            f"{r['test_difference']:+.4f} ± {r['test_difference_se']:.4f}",
+            {True: "yes", False: "no", None: "n/a"}[r["within_1_se"]],
             "never"
             if r["epochs_to_equal_quality"] is None
             else f"{r['epochs_to_equal_quality']:.0f} "
@@ -209,6 +243,25 @@ def summarize(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
         for r in rows
     ]
     return rows, harness.table(headers, table_rows)
+
+
+def _paired(
+    runs: list[dict[str, Any]], group: list[dict[str, Any]], key: str
+) -> tuple[float, float]:
+    """Mean and standard error over seeds of ``key`` minus the unpruned study's, seed by seed."""
+    differences = [
+        run[key]
+        - next(
+            r[key]
+            for r in runs
+            if r["dataset"] == run["dataset"] and r["seed"] == run["seed"] and r["pruner"] == "none"
+        )
+        for run in group
+    ]
+    mean = statistics.fmean(differences)
+    if len(differences) < 2:
+        return mean, float("nan")
+    return mean, statistics.stdev(differences) / len(differences) ** 0.5
 
 
 def _names(value: str | None) -> list[str] | None:

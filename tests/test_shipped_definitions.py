@@ -40,7 +40,7 @@ def readme_definitions() -> Iterator[tuple[str, dict[str, Any]]]:
 
 def bench_definitions() -> Iterator[tuple[str, dict[str, Any]]]:
     """What each benchmark submits (or validates itself), with the sizes its full run uses."""
-    from bench import api_seed, overhead, pool, pruning, quality, solver
+    from bench import api_seed, folds, mlp, overhead, pool, pruning, quality, solver
 
     yield "bench.api_seed", api_seed.definition("seed", 20)
     yield "bench.overhead", overhead.definition(200)
@@ -48,7 +48,11 @@ def bench_definitions() -> Iterator[tuple[str, dict[str, Any]]]:
     for dataset, pruner in itertools.product(pruning.DATASETS, pruning.PRUNERS):
         yield f"bench.pruning:{dataset}:{pruner}", pruning.definition(dataset, pruner, 0, 60, 30)
     for dataset in quality.DATASETS:
-        yield f"bench.quality:{dataset}", quality.definition(dataset, 0)
+        yield f"bench.quality:{dataset}", quality.definition(dataset, 0, 700)
+    for dataset in mlp.DATASETS:
+        yield f"bench.mlp:{dataset}", mlp.definition(dataset, 0, mlp.N_TRIALS, None)
+    for size, scheme in itertools.product([*folds.SIZES, *folds.BUILTINS], folds.SCHEMES):
+        yield f"bench.folds:{size}:{scheme}", folds.definition(size, scheme)
     for dataset, pruner, how in itertools.product(
         solver.DATASETS, ("none", "hyperband"), ("exact", "minibatch")
     ):
@@ -78,6 +82,8 @@ def test_every_kind_of_shipped_definition_is_found() -> None:
     assert sum(n.startswith("README.md") for n in names) >= 1
     assert {n.split(":")[0] for n in names if n.startswith("bench.")} == {
         "bench.api_seed",
+        "bench.folds",
+        "bench.mlp",
         "bench.overhead",
         "bench.pool",
         "bench.pruning",

@@ -49,6 +49,7 @@ from service.store.repos import best_model
 from service.store.scheduling.retries import get_storage
 from service.store.tables import StudyRow
 from service.store.trials import views as trial_reads
+from service.store.trials.best import chosen_trial_number
 from worker import data
 from worker import modelfile as predict
 from worker.evaluation import baseline_scores, unnamed
@@ -90,7 +91,8 @@ def save_best_model(
             return None
         osid = row.optuna_study_id
         spec = StudySpec.from_stored(row.spec)
-        number = trial_reads.best_trial_number(session, osid, objective_directions(spec)[0])
+        direction = objective_directions(spec)[0]
+        number = chosen_trial_number(session, osid, direction, spec.objective.select)
         existing = best_model.read_info(session, osid)
         view = trial_reads.get_trial(session, osid, number) if number is not None else None
     if view is None:

@@ -12,8 +12,9 @@ import optuna
 from cachetools import LRUCache
 
 from service.settings import get_settings
-from service.spec.definition import StudySpec
+from service.spec.definition import StudySpec, resolve_validation
 from service.spec.objective import objective_names
+from service.spec.validation import Validation
 from service.store.optuna_db.internals import set_user_attrs, trial_id_of
 from worker import data
 from worker.coefficients import coefficient_attrs, linear_weights, record_coefficients
@@ -63,11 +64,29 @@ def train_config(spec: StudySpec, values: dict[str, float], *, n_out: int) -> Tr
     )
 
 
+def validation_of(spec: StudySpec, dataset: data.Dataset) -> Validation:
+    """The definition's validation. A study created through the API has its scheme decided
+    already; a definition used directly (benches, tests) gets the same default from the data."""
+    if spec.validation.given:
+        return spec.validation
+    smallest = None
+    if dataset.task != "regression":
+        smallest = int(np.bincount(dataset.y.astype(np.int64)).min())
+    n_classes = dataset.n_classes
+    return resolve_validation(
+        spec,
+        rows=len(dataset.y),
+        features=dataset.X.shape[1],
+        outputs=n_classes if n_classes > 2 else 1,
+        smallest_class=smallest,
+    ).validation
+
+
 def prepare(
     spec: StudySpec, *, with_fill: bool = False, engine: Engine | None = None
 ) -> data.Splits:
     dataset = data.load(spec.dataset.model_dump(mode="json"), engine=engine)
-    v = spec.validation
+    v = validation_of(spec, dataset)
     return data.make_splits(
         dataset,
         test_fraction=v.test_fraction,

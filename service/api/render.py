@@ -19,10 +19,12 @@ from service.api.schemas import (
     BestTrial,
     CurvePoint,
     Progress,
+    SelectionOut,
     StudyBrief,
     StudyOut,
     StudyPage,
     TrialOut,
+    ValidationOut,
 )
 from service.settings import get_settings
 from service.spec.definition import StudySpec
@@ -120,6 +122,8 @@ def _study_out(row: StudyRow, summary: studies.StudySummary) -> StudyOut:
             fraction=min(1.0, done / row.n_trials) if row.n_trials else 1.0,
         ),
         best_trial=best,
+        validation=ValidationOut(scheme=summary.validation, chosen_by=summary.validation_chosen_by),
+        selection=SelectionOut(rule=summary.select, note=summary.select_note),
         pareto_front=pareto,
         best_model=BestModel.model_validate(summary.best_model) if summary.best_model else None,
         report_url=f"/v1/studies/{row.id}/report",
@@ -152,6 +156,8 @@ def known_study_body(row: StudyRow) -> bytes | None:
     settled index, best trial and model this process knows); None otherwise."""
     if not studies.quiet(row):
         return None
+    if studies.definition_of(row).objective.select == "one_se":
+        return None  # the settled index knows the best trial, not the one-SE choice
     directions = studies.directions_of(row)
     known_model, model = studies.known_model(row)
     if len(directions) > 1 or not known_model:

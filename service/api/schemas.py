@@ -108,6 +108,22 @@ class BestModel(BaseModel):
     created_at: UtcDateTime
 
 
+class ValidationOut(BaseModel):
+    scheme: str = Field(description="how the trials were validated: 5-fold, holdout 0.2, ...")
+    chosen_by: str = Field(
+        description="definition (given), or the default rule that chose it for this data"
+    )
+
+
+class SelectionOut(BaseModel):
+    rule: Literal["best", "one_se"] = Field(
+        description="objective.select: how best_trial is chosen among the COMPLETE trials"
+    )
+    note: str | None = Field(
+        default=None, description="one_se: the trial and standard error the choice measured"
+    )
+
+
 class StudyOut(BaseModel):
     id: str
     name: str
@@ -117,6 +133,8 @@ class StudyOut(BaseModel):
     counts: dict[str, int]
     progress: Progress
     best_trial: BestTrial | None
+    validation: ValidationOut | None = None
+    selection: SelectionOut | None = None
     pareto_front: list[BestTrial] | None = Field(
         default=None, description="several objectives: the non-dominated feasible trials"
     )

@@ -25,7 +25,7 @@ from service.api.schemas import (
 from service.errors import TrialNotFound
 from service.settings import Settings, get_settings
 from service.spec import cost
-from service.spec.definition import EXAMPLE, StudySpec, resolve_task
+from service.spec.definition import EXAMPLE, StudySpec, resolve_task, resolve_validation
 from service.spec.enums import StudyStatus
 from service.store.reads import read
 from service.store.repos import datasets, studies
@@ -79,6 +79,16 @@ def admit(data: Any, *, tenant: str, settings: Settings) -> StudySpec:
         raise invalid_definition(exc) from None
     check_definition(spec, settings)
     shape = cost.shape_of(spec, datasets.uploaded_shape(spec, tenant=tenant))
+    try:
+        spec = resolve_validation(
+            spec,
+            rows=shape.rows,
+            features=shape.features,
+            outputs=shape.outputs,
+            smallest_class=shape.smallest_class,
+        )
+    except ValidationError as exc:
+        raise invalid_definition(exc) from None
     cost.check(spec, shape, cost.Budget.from_settings(settings))
     return spec
 

@@ -97,6 +97,12 @@ def _print_summary(study: StudyOut) -> None:
     console.print("counts: " + (", ".join(f"{k} {v}" for k, v in study.counts.items() if v)))
     if study.error:
         console.print(Text.assemble(("error: ", "red"), study.error))
+    if study.validation:
+        v = study.validation
+        console.print(Text(f"validation: {v.scheme} ({v.chosen_by})"))
+    if study.selection and study.selection.rule != "best":
+        s = study.selection
+        console.print(Text(f"best trial chosen by {s.rule}" + (f": {s.note}" if s.note else "")))
     best = study.best_trial
     if best:
         console.print(

@@ -43,6 +43,11 @@ class DataShape:
     """Rows of the least populated class (classification; None when unknown or regression):
     stratified folds need at least one member of each class per fold."""
 
+    @property
+    def outputs(self) -> int:
+        """The model's outputs: one per class for a multiclass task, else one."""
+        return self.classes if self.classes > 2 else 1
+
 
 @dataclass(frozen=True)
 class Budget:
@@ -234,7 +239,7 @@ def exact_iteration_flop(shape: DataShape, train_rows: int) -> float:
     (features + 1) × outputs): the image, the gradient and one backtracking try."""
     if shape.classes <= 1:
         return 4.0 * shape.features**2
-    return 6.0 * train_rows * (shape.features + 1) * _outputs(shape)
+    return 6.0 * train_rows * (shape.features + 1) * shape.outputs
 
 
 def _exact_setup(shape: DataShape, *, rows: int) -> float:
@@ -338,7 +343,7 @@ def problems(spec: StudySpec, shape: DataShape, budget: Budget) -> list[FieldPro
 def _per_iteration(shape: DataShape, cost: Cost) -> str:
     if shape.classes <= 1:
         return f"{shape.features:,}² features through the Gram matrix"
-    return f"{cost.train_rows:,} rows × {shape.features:,} features × {_outputs(shape)} outputs"
+    return f"{cost.train_rows:,} rows × {shape.features:,} features × {shape.outputs} outputs"
 
 
 def _compute_problem(spec: StudySpec, shape: DataShape, cost: Cost, budget: Budget) -> FieldProblem:

@@ -35,6 +35,7 @@ from service.spec.policies import (
 )
 from service.spec.space import Choices, Fixed, Range, SearchSpace
 from service.spec.strict import Strict, field_error
+from service.spec.validation import Validation
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 EXACT_IGNORES = ("learning_rate", "batch_size")
@@ -44,6 +45,11 @@ MAX_FUSED_TRIALS = 64
 error under ``training.solver: exact``)."""
 MLP_ONLY = {"layer_penalty": 1.0, "batch_norm": 0.0}
 """Knobs a linear model has no use for, with the value that means "not used"."""
+MINIBATCH_WARMUP = 2
+EXACT_WARMUP = 5
+"""The default median pruner's warm-up by trainer: 2 epochs saved more epochs than 5 at equal
+quality on every dataset of ``bench.pruning`` (MLPs, 5 seeds); the exact solver's reported
+blocks keep 5 (``bench.quality`` measures its studies)."""
 Solver = Literal["exact", "minibatch"]
 """The trainers a definition can name (``training.solver``); ``worker.trainers.fit`` runs them."""
 
@@ -195,21 +201,6 @@ class Training(Strict):
         return value
 
 
-class Validation(Strict):
-    holdout: float | None = Field(default=None, gt=0, lt=0.9)
-    folds: int | None = Field(default=None, ge=2, le=20)
-    test_fraction: float = Field(default=0.2, gt=0, lt=0.9)
-    split_seed: int = Field(default=0, ge=0, le=2**31 - 1)
-
-    @model_validator(mode="after")
-    def _one_scheme(self) -> Validation:
-        if self.holdout is not None and self.folds is not None:
-            raise ValueError("give either holdout or folds, not both")
-        if self.holdout is None and self.folds is None:
-            self.holdout = 0.2
-        return self
-
-
 # --------------------------------------------------------------------------- the definition
 
 
@@ -231,9 +222,12 @@ class StudySpec(Strict):
     )
     sampler: Sampler = Field(default_factory=lambda: TPESampler(type="tpe", seed=0))
     pruner: Pruner = Field(
-        default_factory=lambda: MedianPruner(type="median", n_startup_trials=10, n_warmup_steps=5),
-        description="default: median after 10 finished trials and 5 warm-up epochs, the "
-        "candidate that kept quality on every dataset of bench.pruning (README)",
+        default_factory=lambda: MedianPruner(
+            type="median", n_startup_trials=10, n_warmup_steps=EXACT_WARMUP
+        ),
+        description="default: median after 10 finished trials and 2 warm-up epochs "
+        "(minibatch trainer) or 5 reported blocks of iterations (exact solver), the "
+        "candidates that kept quality on every dataset of bench.pruning (README)",
     )
     budget: Budget = Field(default_factory=Budget)
     refit: bool = Field(
@@ -320,6 +314,11 @@ class StudySpec(Strict):
         training = self.training
         if training.solver is None:
             training.solver = "exact" if self.model.kind == "linear" else "minibatch"
+        unset = "pruner" not in self.model_fields_set  # a multi-objective study set none
+        if training.solver == "minibatch" and unset:
+            self.pruner = MedianPruner(
+                type="median", n_startup_trials=10, n_warmup_steps=MINIBATCH_WARMUP
+            )
         if training.solver != "exact":
             return self
         if self.model.kind != "linear":
@@ -375,6 +374,26 @@ class StudySpec(Strict):
         if path is None:
             return 1
         return max(2, min(path.points, self.budget.n_trials // MIN_PATHS))
+
+    def _select(self) -> StudySpec:
+        """``objective.select: one_se`` needs one objective, a searched λ and folds."""
+        if self.objective.select != "one_se":
+            return self
+        problem = None
+        if self.objectives is not None:
+            problem = "a study with several objectives has a Pareto front, not one best trial"
+        elif isinstance(self.search_space.lambda_, Fixed):
+            problem = "it picks the largest λ, so search_space.lambda must be searched"
+        elif self.validation.holdout is not None:
+            problem = (
+                "it needs the standard error across folds: give validation.folds or leave "
+                "validation out (then 5 folds are used), not a holdout"
+            )
+        if problem is not None:
+            raise field_error(
+                ("objective", "select"), f"one_se does not apply: {problem}", "one_se"
+            )
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> StudySpec:
@@ -435,6 +454,30 @@ def resolve_task(spec: StudySpec, uploaded_task: str | None = None) -> StudySpec
         task = Task(uploaded_task)
     check_metric(spec.objective.metric, task)
     return spec.model_copy(update={"task": task})
+
+
+def resolve_validation(
+    spec: StudySpec, *, rows: int, features: int, outputs: int, smallest_class: int | None
+) -> StudySpec:
+    """Return the definition with its validation scheme decided for data of this shape (the
+    default when none is given: ``Validation.resolved``) and the reason stored."""
+    one_se = spec.objective.select == "one_se"
+    validation = spec.validation.resolved(
+        exact=spec.solver == "exact",
+        rows=rows,
+        features=features,
+        outputs=outputs,
+        smallest_class=smallest_class,
+        folds_needed=one_se,
+    )
+    if one_se and not validation.folds:
+        raise field_error(
+            ("objective", "select"),
+            f"one_se needs folds, and the data ({rows} rows) has too few rows (of its smallest "
+            "class) for 5 of them",
+            "one_se",
+        )
+    return spec.model_copy(update={"validation": validation})
 
 
 EXAMPLE: dict[str, Any] = {

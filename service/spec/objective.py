@@ -17,6 +17,7 @@ ObjectiveName = Literal[
     "val_loss", "val_rmse", "val_r2", "val_accuracy", "val_auc", "n_nonzero", "n_inputs"
 ]
 Direction = Literal["minimize", "maximize"]
+Select = Literal["best", "one_se"]
 METRIC_DIRECTIONS: dict[str, Direction] = {
     "val_loss": "minimize",
     "val_rmse": "minimize",
@@ -38,6 +39,13 @@ class Objective(Strict):
         ge=0,
         description="a trial is feasible only if its model keeps at most this many non-zero "
         "weights (an Optuna constraint: best trial and Pareto set come from feasible trials)",
+    )
+
+    select: Select = Field(
+        default="best",
+        description="which trial is the study's best: best, the best value; one_se, the "
+        "largest λ whose mean validation metric is within one standard error (across folds) "
+        "of the best's, as glmnet's lambda.1se (needs folds and a searched λ)",
     )
 
     @model_validator(mode="after")

@@ -45,9 +45,16 @@ def test_pruning_smoke(tmp_path: Path, processes: Processes) -> None:
 
 def test_quality_smoke(tmp_path: Path, processes: Processes) -> None:
     stdout, result = _quick(processes, "quality", tmp_path)
-    assert "| dataset | metric | splits |" in stdout
+    assert "| dataset | metric | configurations | splits |" in stdout
+    assert [(r["dataset"], r["configurations"]) for r in result["rows"]] == [
+        ("diabetes", 3),
+        ("diabetes", 6),
+        ("sparse", 3),
+        ("sparse", 6),
+    ]
+    assert all(r["validation"] == "5-fold" for r in result["rows"])  # the default for small data
+    assert "vs_first" in result["rows"][1] and "vs_first" not in result["rows"][0]
     rows = {r["dataset"]: r for r in result["rows"]}
-    assert set(rows) == {"diabetes", "sparse"}
     assert all(r["splits"] == 2 for r in rows.values())
     assert rows["diabetes"]["sklearn"] > 0.2  # ElasticNetCV's test R²
     assert 0 < rows["sparse"]["sklearn_recall"] <= 1 and "regtune_precision" in rows["sparse"]
@@ -74,3 +81,19 @@ def test_trial_cost_smoke(tmp_path: Path, processes: Processes, pg: PostgresServ
         cost = result[f"{backend} 0"]  # the budget: ten transactions for ten reports
         assert 0 < cost["transactions_per_trial"] <= 10, cost["by_call"]
         assert result[f"{backend} 200"]["study_size"] == 200
+
+
+def test_folds_smoke(tmp_path: Path, processes: Processes) -> None:
+    stdout, result = _quick(processes, "folds", tmp_path)
+    assert "| data | rows × features × outputs |" in stdout
+    for row in result["rows"]:  # five folds train five models where the holdout trains one
+        assert row["folds_ms"] > row["holdout_ms"] > 0
+
+
+def test_mlp_smoke(tmp_path: Path, processes: Processes) -> None:
+    stdout, result = _quick(processes, "mlp", tmp_path)
+    assert "| dataset | metric | splits |" in stdout
+    (row,) = result["rows"]
+    assert row["dataset"] == "diabetes" and row["splits"] == 1
+    for who in ("regtune", "default", "tuned"):
+        assert -10 < row[who] <= 1  # a test R² (5 epochs of scikit-learn's adam: far from fit)

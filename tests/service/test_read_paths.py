@@ -72,7 +72,7 @@ def test_the_trial_index_follows_new_and_changing_trials(database_url: str, dire
     def check() -> None:
         counts, numbers = _expected(study)
         with transaction(engine) as session:
-            seen, best = study_reads(session, study._study_id, key=key, direction=direction)
+            seen, best, _ = study_reads(session, study._study_id, key=key, direction=direction)
             assert seen == counts
             for state in (None, "COMPLETE", "RUNNING", "WAITING"):
                 for offset in (0, 7, len(numbers[state]) - 3, len(numbers[state]) + 5):

@@ -15,7 +15,11 @@ PARAMS = {"lambda": 0.028, "l1_ratio": 1.0}
 
 
 def spec(**parts: Any) -> StudySpec:
-    definition: dict[str, Any] = {"name": "r", "dataset": {"builtin": "diabetes"}} | parts
+    definition: dict[str, Any] = {
+        "name": "r",
+        "dataset": {"builtin": "diabetes"},
+        "validation": {"holdout": 0.2},  # the trial's model below is the holdout's
+    } | parts
     return resolve_task(StudySpec.model_validate(definition))
 
 

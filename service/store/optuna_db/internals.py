@@ -586,6 +586,7 @@ class RunningTrialWrites(OneStatementTrialWrites):
     def set_trials_intermediate_values(self, reports: Sequence[tuple[int, int, float]]) -> None:
         """Reports of several trials (fused members): kept with those running here, the rest
         written in one statement."""
+
         def keep(step: int, value: float) -> Callable[[RunningTrial], None]:
             return lambda mine: mine.report(step, value)
 

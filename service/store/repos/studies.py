@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, load_only
 from service.errors import StudyNameTaken, StudyNotActive, StudyNotFound, StudyRunning
 from service.spec.definition import StudySpec
 from service.spec.enums import ACTIVE, FINAL, StudyStatus
-from service.spec.objective import objective_directions, objective_names
+from service.spec.objective import Select, objective_directions, objective_names
 from service.store.clock import utcnow
 from service.store.db import rowcount, transaction
 from service.store.optuna_db.internals import storage_of, study_id_of
@@ -149,8 +149,8 @@ _ROWS: TTLCache[str, StudyRow] = TTLCache(maxsize=1024, ttl=RECENT_SECONDS)
 _MODELS: LRUCache[str, dict[str, Any]] = LRUCache(maxsize=1024)
 """Studies' saved best-model records."""
 _NO_MODEL: TTLCache[str, bool] = TTLCache(maxsize=1024, ttl=RECENT_SECONDS)
-_DIRECTIONS: LRUCache[str, list[str]] = LRUCache(maxsize=4096)
-"""A study's objective directions: its definition never changes, so it is parsed once."""
+_DEFINITIONS: LRUCache[str, StudySpec] = LRUCache(maxsize=4096)
+"""Studies' parsed definitions: a stored definition never changes, so it is parsed once."""
 
 
 def _remember(row: StudyRow) -> None:
@@ -215,15 +215,20 @@ def known_model(row: StudyRow) -> tuple[bool, dict[str, Any] | None]:
         return found is not None or row.id in _NO_MODEL, found
 
 
-def directions_of(row: StudyRow, spec: StudySpec | None = None) -> list[str]:
-    """The objective directions of the study's definition, parsed once per process."""
+def definition_of(row: StudyRow, spec: StudySpec | None = None) -> StudySpec:
+    """The study's definition, parsed once per process (a stored definition never changes)."""
     with _LOCK:
-        found = _DIRECTIONS.get(row.id)
+        found = _DEFINITIONS.get(row.id)
     if found is None:
-        found = objective_directions(spec or StudySpec.from_stored(row.spec))
+        found = spec or StudySpec.from_stored(row.spec)
         with _LOCK:
-            _DIRECTIONS[row.id] = found
+            _DEFINITIONS[row.id] = found
     return found
+
+
+def directions_of(row: StudyRow, spec: StudySpec | None = None) -> list[str]:
+    """The objective directions of the study's definition."""
+    return objective_directions(definition_of(row, spec))
 
 
 BRIEF = (
@@ -339,6 +344,13 @@ class StudySummary:
     best_model: dict[str, Any] | None = None
     best_refit_test_metrics: dict[str, Any] | None = None
     """The saved model's, when it is the best trial's configuration retrained (the refit)."""
+    validation: str = ""
+    """The scheme the trials were validated with (``5-fold``, ``holdout 0.2``)."""
+    validation_chosen_by: str = "definition"
+    select: Select = "best"
+    """``objective.select``: how ``best`` was chosen."""
+    select_note: str | None = None
+    """With ``one_se``: which trial's value and standard error the choice was measured against."""
 
 
 PARETO_LIMIT = 500
@@ -350,12 +362,19 @@ def summarize(row: StudyRow, *, spec: StudySpec | None = None) -> StudySummary:
     ``spec`` is the row's definition when the caller has it already (a request parses a stored
     definition at most once).
     """
-    directions = directions_of(row, spec)
+    spec = definition_of(row, spec)
+    directions = objective_directions(spec)
+    select_rule = spec.objective.select
     osid = row.optuna_study_id or -1
 
     def reads(session: Session) -> tuple[Any, ...]:
-        counts, best = trial_reads.study_reads(
-            session, osid, key=row.id, direction=directions[0], quiet=quiet(row)
+        counts, best, one_se = trial_reads.study_reads(
+            session,
+            osid,
+            key=row.id,
+            direction=directions[0],
+            quiet=quiet(row),
+            select=select_rule,
         )
         pareto = None
         if len(directions) > 1:
@@ -363,9 +382,9 @@ def summarize(row: StudyRow, *, spec: StudySpec | None = None) -> StudySummary:
             pareto = trial_reads.list_trials(
                 session, osid, numbers=numbers[:PARETO_LIMIT], limit=PARETO_LIMIT
             )
-        return counts, best, pareto, _model_info(session, row)
+        return counts, best, one_se, pareto, _model_info(session, row)
 
-    counts, best, pareto, model = read(reads)
+    counts, best, one_se, pareto, model = read(reads)
     test_metrics = refit_metrics = None
     if best is not None:
         test_metrics = {
@@ -381,4 +400,8 @@ def summarize(row: StudyRow, *, spec: StudySpec | None = None) -> StudySummary:
         pareto=pareto,
         best_model=model,
         best_refit_test_metrics=refit_metrics,
+        validation=spec.validation.scheme,
+        validation_chosen_by=spec.validation.chosen_by or "definition",
+        select=select_rule,
+        select_note=None if one_se is None else one_se.note,
     )

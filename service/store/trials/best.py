@@ -1,12 +1,17 @@
-"""The best trials of a study in SQL: best feasible value on objective 0, and the Pareto front."""
+"""The best trials of a study in SQL: best feasible value on objective 0, the trial the
+one-standard-error rule chooses, and the Pareto front."""
 
 from __future__ import annotations
 
+import json
 import math
+import statistics
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from optuna.distributions import json_to_distribution
 from optuna.trial import TrialState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,6 +21,9 @@ from service.store.optuna_db.internals import is_pareto_front, om
 
 BEST_CANDIDATES = 16
 """How many of the best trials are checked for feasibility before searching the whole study."""
+FOLDS_ATTR = "fold_values"
+"""Trial user attribute: the objective metric of each fold's model (k-fold validation only)."""
+LAMBDA = "lambda"
 
 
 def value_of(session: Session, trial_id: int) -> float | None:
@@ -136,3 +144,98 @@ def pareto_numbers(session: Session, optuna_study_id: int, directions: list[str]
     numbers = sorted(points)
     on_front = is_pareto_front(np.array([points[n] for n in numbers]))
     return [n for n, keep in zip(numbers, on_front, strict=True) if keep]
+
+
+def fold_standard_error(text: str | None) -> float | None:
+    """The standard error of the mean of a JSON list of fold values (None for fewer than 2)."""
+    if text is None:
+        return None
+    try:
+        values = [float(v) for v in json.loads(text)]
+    except (TypeError, ValueError):
+        return None
+    if len(values) < 2 or not all(math.isfinite(v) for v in values):
+        return None
+    return statistics.stdev(values) / math.sqrt(len(values))
+
+
+@dataclass(frozen=True)
+class OneSe:
+    """The trial the one-standard-error rule chose, and what it was measured against."""
+
+    number: int
+    best_number: int
+    """The trial with the best value; the threshold is its value ± its standard error."""
+    threshold: float
+    se: float | None
+    """The best trial's standard error across folds (None without fold values: no slack)."""
+
+    @property
+    def note(self) -> str:
+        if self.se is None:
+            return f"one_se: trial #{self.best_number} has no fold values, so it is chosen"
+        return (
+            f"one_se: the largest λ whose value is within 1 SE ({self.se:.4g}) of trial "
+            f"#{self.best_number}'s, i.e. within {self.threshold:.6g}"
+        )
+
+
+def one_se_choice(
+    session: Session, optuna_study_id: int, direction: str, best_number: int
+) -> OneSe:
+    """glmnet's ``lambda.1se``: among feasible COMPLETE trials whose value is within one
+    standard error (across the best trial's folds) of the best value, the one with the largest
+    λ — the most regularized model the data cannot tell from the best. Ties: the better value,
+    then the lower number."""
+    trials, values, attrs = om.TrialModel, om.TrialValueModel, om.TrialUserAttributeModel
+    best_value, folds = session.execute(
+        select(values.value, attrs.value_json)
+        .join(trials, trials.trial_id == values.trial_id)
+        .outerjoin(attrs, (attrs.trial_id == trials.trial_id) & (attrs.key == FOLDS_ATTR))
+        .where(
+            trials.study_id == optuna_study_id,
+            trials.number == best_number,
+            values.objective == 0,
+        )
+    ).one()
+    se = fold_standard_error(folds)
+    if se is None:
+        return OneSe(best_number, best_number, float(best_value), None)
+    maximize = direction == "maximize"
+    threshold = float(best_value) - se if maximize else float(best_value) + se
+    params = om.TrialParamModel
+    rows = session.execute(
+        select(trials.number, values.value, params.param_value, params.distribution_json)
+        .join(values, values.trial_id == trials.trial_id)
+        .join(params, (params.trial_id == trials.trial_id) & (params.param_name == LAMBDA))
+        .where(
+            trials.study_id == optuna_study_id,
+            trials.state == TrialState.COMPLETE,
+            values.objective == 0,
+            values.value >= threshold if maximize else values.value <= threshold,
+            ~infeasible(),
+        )
+    ).all()
+    sign = -1.0 if maximize else 1.0
+    ranked = [
+        (-_external(internal, distribution), sign * float(value), int(number))
+        for number, value, internal, distribution in rows
+        if value is not None and not math.isnan(value)
+    ]
+    number = min(ranked)[2] if ranked else best_number
+    return OneSe(number, best_number, threshold, se)
+
+
+def _external(internal: float, distribution_json: str) -> float:
+    """A parameter's value from Optuna's stored form (a choice is stored as its index)."""
+    return float(json_to_distribution(distribution_json).to_external_repr(internal))
+
+
+def chosen_trial_number(
+    session: Session, optuna_study_id: int, direction: str, select_rule: str
+) -> int | None:
+    """The study's best trial under ``objective.select``: the best value, or ``one_se``'s."""
+    number = best_trial_number(session, optuna_study_id, direction)
+    if number is None or select_rule != "one_se":
+        return number
+    return one_se_choice(session, optuna_study_id, direction, number).number

@@ -22,7 +22,13 @@ from optuna.trial import TrialState
 from sqlalchemy.orm import Session
 
 from service.store.optuna_db.internals import om
-from service.store.trials.best import best_trial_number, feasible_values, value_of
+from service.store.trials.best import (
+    OneSe,
+    best_trial_number,
+    feasible_values,
+    one_se_choice,
+    value_of,
+)
 from service.store.trials.cursor import OPEN_STATES, Change, Cursor, read_changes
 
 STATES = [s.name for s in TrialState]
@@ -67,6 +73,8 @@ class StudyIndex:
         """Refreshes begun; ``done``: the number of the last one finished."""
         self.done = 0
         self.settled = False
+        self._one_se: tuple[int, OneSe] | None = None
+        """The one-SE choice and how many trials were COMPLETE when it was made."""
 
     @contextmanager
     def current(self, session: Session, *, quiet: bool = False) -> Iterator[None]:
@@ -165,6 +173,19 @@ class StudyIndex:
             if self.best is None or rank < self.best.rank:
                 self.best = Best(rank, number)
         return self.best
+
+    def one_se(self, session: Session, direction: str) -> OneSe | None:
+        """The one-standard-error choice (after ``update_best``), searched again in SQL only
+        when trials have completed since the last search."""
+        if self.best is None:
+            return None
+        complete = len(self.by_state["COMPLETE"])
+        if self._one_se is None or self._one_se[0] != complete:
+            choice = one_se_choice(
+                session, self.cursor.optuna_study_id, direction, self.best.number
+            )
+            self._one_se = (complete, choice)
+        return self._one_se[1]
 
 
 _INDEXES: LRUCache[tuple[str, int], StudyIndex] = LRUCache(maxsize=MAX_STUDIES)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,13 +19,11 @@ from sqlalchemy.orm import Session, aliased
 from service.store.db import among
 from service.store.optuna_db.attrs import COEFFICIENTS_ATTR
 from service.store.optuna_db.internals import om
-from service.store.trials.best import best_trial_number, by_value
+from service.store.trials.best import FOLDS_ATTR, best_trial_number, by_value, fold_standard_error
 from service.store.trials.coefficients import decode
 
 BEST_KEPT = 50
 """Best trials added to every sample, so that the optimum and its neighbours are drawn."""
-FOLDS_ATTR = "fold_values"
-"""Trial user attribute: the objective metric of each fold's model (k-fold validation only)."""
 MAX_PARAMS = 12
 """Parameters read per sampled trial (one indexed join each)."""
 MIN_BAND = 10
@@ -75,19 +72,6 @@ def _numeric(text: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
-
-
-def _standard_error(text: str | None) -> float | None:
-    """The standard error of the mean of a JSON list of fold values (None for fewer than 2)."""
-    if text is None:
-        return None
-    try:
-        values = [float(v) for v in json.loads(text)]
-    except (TypeError, ValueError):
-        return None
-    if len(values) < 2 or not all(math.isfinite(v) for v in values):
-        return None
-    return statistics.stdev(values) / math.sqrt(len(values))
 
 
 def state_counts(session: Session, optuna_study_id: int) -> dict[str, int]:
@@ -169,7 +153,7 @@ def _points(rows: Any, knobs: list[str]) -> list[Point]:
             value=float(value),
             params={k: float(p) for k, p in zip(knobs, params, strict=True) if p is not None},
             n_nonzero=_numeric(nonzero),
-            fold_se=_standard_error(folds),
+            fold_se=fold_standard_error(folds),
             coefficients=decode(weights),
         )
     return [points[n] for n in sorted(points)]

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from service.store.db import among
 from service.store.optuna_db.internals import om
+from service.store.trials.best import OneSe
 from service.store.trials.best import best_trial_number as best_trial_number
 from service.store.trials.index import known_index, study_index
 
@@ -218,9 +219,16 @@ _BEST_VIEWS_LOCK = threading.Lock()
 
 
 def study_reads(
-    session: Session, optuna_study_id: int, *, key: str, direction: str, quiet: bool = False
-) -> tuple[dict[str, int], TrialView | None]:
-    """Counts by state and the best feasible COMPLETE trial (with its curve), from the index.
+    session: Session,
+    optuna_study_id: int,
+    *,
+    key: str,
+    direction: str,
+    quiet: bool = False,
+    select: str = "best",
+) -> tuple[dict[str, int], TrialView | None, OneSe | None]:
+    """Counts by state, the best feasible COMPLETE trial (with its curve) from the index, and
+    with ``select: one_se`` the trial that rule chose in its place (and why).
 
     ``key`` is regtune's study id; ``quiet``: see ``StudyIndex.current``. A COMPLETE trial never
     changes, so the best trial's view is remembered by its number. Callers must not modify the
@@ -230,17 +238,19 @@ def study_reads(
     with index.current(session, quiet=quiet):
         counts = index.counts()
         best = index.update_best(session, direction)
+        one_se = index.one_se(session, direction) if select == "one_se" else None
     if best is None:
-        return counts, None
-    cache_key = (key, optuna_study_id, best.number)
+        return counts, None, None
+    number = best.number if one_se is None else one_se.number
+    cache_key = (key, optuna_study_id, number)
     with _BEST_VIEWS_LOCK:
         view = _BEST_VIEWS.get(cache_key)
     if view is None:
-        view = get_trial(session, optuna_study_id, best.number)
+        view = get_trial(session, optuna_study_id, number)
         if view is not None:
             with _BEST_VIEWS_LOCK:
                 _BEST_VIEWS[cache_key] = view
-    return counts, view
+    return counts, view, one_se
 
 
 def page_ids(

@@ -1,0 +1,98 @@
+"""How a study validates its trials: a holdout or k folds, and the default between them.
+
+A single 20 % holdout is a noisy judge of a linear model: more trials on it overfit it. The
+exact solver makes folds cheap, so its default is 5-fold validation, as scikit-learn's ``*CV``
+estimators, whenever the data is small enough that the folds cost a trial little
+(``FOLDS_MAX_CELLS``, measured by ``bench.folds``: README, "Default validation"); a holdout
+otherwise, and always for the minibatch trainer. The choice is made once, when the study is
+created (``resolved``), and stored in the definition with the reason (``chosen_by``).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from service.spec.strict import Strict
+
+DEFAULT_FOLDS = 5
+DEFAULT_HOLDOUT = 0.2
+FOLDS_MAX_CELLS = 1_000_000
+"""Default to 5 folds (exact solver) up to this many rows × features × outputs: a 5-fold trial
+then costs the worker at most about 0.1–0.2 s of CPU more than a holdout trial (``bench.folds``),
+about what the service spends on any trial."""
+
+
+class Validation(Strict):
+    holdout: float | None = Field(default=None, gt=0, lt=0.9)
+    folds: int | None = Field(default=None, ge=2, le=20)
+    test_fraction: float = Field(default=0.2, gt=0, lt=0.9)
+    split_seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    chosen_by: str | None = Field(
+        default=None,
+        description="set when the study is created: 'definition' when holdout or folds was "
+        "given, else the default rule that chose (5 folds for the exact solver on small data, "
+        "a 20 % holdout otherwise)",
+    )
+
+    @model_validator(mode="after")
+    def _one_scheme(self) -> Validation:
+        if self.holdout is not None and self.folds is not None:
+            raise ValueError("give either holdout or folds, not both")
+        return self
+
+    @property
+    def given(self) -> bool:
+        """Whether the scheme is set (given, or chosen when the study was created)."""
+        return self.holdout is not None or self.folds is not None
+
+    @property
+    def scheme(self) -> str:
+        """The scheme in words: ``5-fold`` or ``holdout 0.2``."""
+        if self.folds:
+            return f"{self.folds}-fold"
+        return f"holdout {self.holdout or DEFAULT_HOLDOUT:g}"
+
+    def resolved(
+        self,
+        *,
+        exact: bool,
+        rows: int,
+        features: int,
+        outputs: int,
+        smallest_class: int | None,
+        folds_needed: bool = False,
+    ) -> Validation:
+        """This validation with its scheme decided: as given, or the default for this data.
+
+        ``smallest_class``: rows of the least populated class (None for regression);
+        ``folds_needed``: the definition asks for a rule that needs folds (``one_se``), so
+        folds are the default whatever the size."""
+        if self.given:
+            return self.model_copy(update={"chosen_by": "definition"})
+        left = rows - int(rows * self.test_fraction) - 1  # what the test split leaves, rounded down
+        members = left if smallest_class is None else int(smallest_class * (1 - self.test_fraction))
+        cells = rows * features * outputs
+        fits = members >= DEFAULT_FOLDS
+        if fits and exact and cells <= FOLDS_MAX_CELLS:
+            return self._chosen(
+                folds=DEFAULT_FOLDS,
+                why=f"exact solver, {rows:,} rows × {features:,} features × {outputs} "
+                f"output(s) ≤ {FOLDS_MAX_CELLS:,}",
+            )
+        if fits and folds_needed:
+            return self._chosen(folds=DEFAULT_FOLDS, why="objective.select one_se needs folds")
+        if not exact:
+            reason = "minibatch trainer"
+        elif not fits:
+            reason = "too few rows for 5 folds"
+        else:
+            reason = f"{rows:,} rows × {features:,} features × {outputs} > {FOLDS_MAX_CELLS:,}"
+        return self._chosen(holdout=DEFAULT_HOLDOUT, why=reason)
+
+    def _chosen(
+        self, *, why: str, folds: int | None = None, holdout: float | None = None
+    ) -> Validation:
+        scheme = f"{folds}-fold" if folds else f"holdout {holdout:g}"
+        return self.model_copy(
+            update={"folds": folds, "holdout": holdout, "chosen_by": f"default ({scheme}): {why}"}
+        )

@@ -1,0 +1,136 @@
+"""The default validation (5 folds for the exact solver on small data, a holdout otherwise) is
+decided when a study is created, stored with the reason and shown; ``objective.select: one_se``
+is refused, naming the field, wherever it cannot apply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from service.cli import output
+from service.cli.app import app
+from service.client.http import Client
+from service.spec.definition import StudySpec
+from service.spec.validation import FOLDS_MAX_CELLS
+from tests.service.test_admission import assert_refused
+
+
+def linear(name: str, **parts: Any) -> dict[str, Any]:
+    return {"name": name, "dataset": {"builtin": "diabetes"}, "model": {"kind": "linear"}, **parts}
+
+
+def created(api: TestClient, body: dict[str, Any]) -> dict[str, Any]:
+    response = api.post("/v1/studies", json=body)
+    assert response.status_code == 201, response.text
+    study: dict[str, Any] = response.json()
+    assert api.get(f"/v1/studies/{study['id']}").json()["validation"] == study["validation"]
+    return study
+
+
+def test_small_data_under_the_exact_solver_gets_five_folds(api: TestClient) -> None:
+    study = created(api, linear("small"))
+    stored = StudySpec.from_stored(study["definition"]).validation
+    assert (stored.folds, stored.holdout) == (5, None)
+    assert study["validation"]["scheme"] == "5-fold"
+    assert study["validation"]["chosen_by"].startswith("default (5-fold): exact solver, 442 rows")
+    assert study["selection"] == {"rule": "best", "note": None}
+
+
+def test_large_data_and_the_minibatch_trainer_get_a_holdout(api: TestClient) -> None:
+    rows = FOLDS_MAX_CELLS // 10 + 1  # ten features: just over the rule
+    large = linear("large", dataset={"synthetic": {"kind": "sparse_regression", "n_samples": rows}})
+    large["dataset"]["synthetic"]["n_features"] = 10
+    study = created(api, large)
+    assert study["validation"]["scheme"] == "holdout 0.2"
+    assert "> 1,000,000" in study["validation"]["chosen_by"]
+    under = linear("under", dataset={"synthetic": {"kind": "sparse_regression"}})
+    under["dataset"]["synthetic"].update(n_samples=rows - 1, n_features=10)
+    assert created(api, under)["validation"]["scheme"] == "5-fold"
+    mlp = created(
+        api, {"name": "mlp", "dataset": {"builtin": "diabetes"}, "model": {"kind": "mlp"}}
+    )
+    assert mlp["validation"] == {
+        "scheme": "holdout 0.2",
+        "chosen_by": "default (holdout 0.2): minibatch trainer",
+    }
+
+
+def test_a_given_scheme_is_kept_and_said_to_be_given(api: TestClient) -> None:
+    study = created(api, linear("given", validation={"holdout": 0.3}))
+    assert study["validation"] == {"scheme": "holdout 0.3", "chosen_by": "definition"}
+    # a stored definition sent again keeps its scheme, now given by the definition
+    default = created(api, linear("default"))["definition"]
+    again = created(api, dict(default, name="again"))
+    assert again["validation"] == {"scheme": "5-fold", "chosen_by": "definition"}
+
+
+def test_one_se_defaults_to_folds_whatever_the_size(api: TestClient) -> None:
+    body = linear("one-se", objective={"select": "one_se"})
+    body["dataset"] = {"synthetic": {"kind": "sparse_regression", "n_samples": 200_000}}
+    study = created(api, body)
+    assert study["validation"]["scheme"] == "5-fold"
+    assert study["selection"]["rule"] == "one_se"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"objective": {"select": "lambda_1se"}},
+        {"objective": {"select": "one_se"}, "validation": {"holdout": 0.2}},
+        {"objective": {"select": "one_se"}, "search_space": {"lambda": 0.1}},
+        {"objective": {"select": "one_se"}, "objectives": ["val_loss", "n_nonzero"]},
+    ],
+    ids=["unknown", "holdout", "fixed-lambda", "several-objectives"],
+)
+def test_one_se_where_it_cannot_apply_is_refused(api: TestClient, changes: dict[str, Any]) -> None:
+    response = api.post("/v1/studies", json=linear("refused", **changes))
+    assert_refused(api, response, 422, "objective.select")
+
+
+def test_one_se_on_too_few_rows_for_folds_is_refused(api: TestClient) -> None:
+    body = linear("tiny", objective={"select": "one_se"})
+    body["dataset"] = {"synthetic": {"kind": "classification", "n_samples": 20, "n_classes": 5}}
+    response = api.post("/v1/studies", json=body)
+    assert_refused(api, response, 422, "objective.select")
+
+
+def test_regtune_show_says_which_validation_ran_and_how_the_best_is_chosen(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study = created(api, linear("shown", objective={"select": "one_se"}))
+
+    def forward(request: httpx.Request) -> httpx.Response:  # to the in-process API
+        answer = api.request(request.method, request.url.raw_path.decode(), content=request.content)
+        return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
+
+    def client(url: str | None, *, key: str | None = None, **_: Any) -> Client:
+        return Client(url, key=key, transport=httpx.MockTransport(forward))
+
+    monkeypatch.setattr(output, "Client", client)
+    result = CliRunner().invoke(app, ["show", study["id"], "--url", "http://regtune.test"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "validation: 5-fold (default (5-fold): exact solver, 442 rows" in text
+    assert "best trial chosen by one_se" in text
+
+
+@pytest.mark.parametrize(("kind", "warmup"), [("mlp", 2), ("linear", 5)])
+def test_the_default_pruner_warms_up_by_trainer(kind: str, warmup: int) -> None:
+    """bench.pruning: 2 warm-up epochs saved more than 5 at equal quality for MLPs."""
+    spec = StudySpec.model_validate(
+        {"name": "p", "dataset": {"builtin": "diabetes"}, "model": {"kind": kind}}
+    )
+    assert spec.pruner.model_dump() == {
+        "type": "median",
+        "n_startup_trials": 10,
+        "n_warmup_steps": warmup,
+        "interval_steps": 1,
+    }
+    assert StudySpec.from_stored(spec.to_stored()).pruner == spec.pruner
+    given = {"type": "median", "n_warmup_steps": 7}
+    body = {"name": "p", "dataset": {"builtin": "diabetes"}, "model": {"kind": kind}}
+    assert StudySpec.model_validate(body | {"pruner": given}).pruner.n_warmup_steps == 7  # type: ignore[union-attr]
