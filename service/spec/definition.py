@@ -375,6 +375,7 @@ class StudySpec(Strict):
             return 1
         return max(2, min(path.points, self.budget.n_trials // MIN_PATHS))
 
+    @model_validator(mode="after")
     def _select(self) -> StudySpec:
         """``objective.select: one_se`` needs one objective, a searched λ and folds."""
         if self.objective.select != "one_se":
