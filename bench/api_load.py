@@ -522,7 +522,7 @@ def _floor_ratios(searches: list[dict[str, Any]]) -> dict[int, float | None]:
 
 
 def _optuna_id(url: str, study_id: str) -> int:
-    from service.store.repos.studies import get_row
+    from regtune.service.store.repos.studies import get_row
 
     harness.use_database(url)
     return int(get_row(study_id).optuna_study_id or -1)

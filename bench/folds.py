@@ -1,7 +1,7 @@
 """What 5-fold validation costs the exact solver, against a 20 % holdout, by dataset size.
 
 The default validation of an exact-solver study is 5-fold when the data is small enough
-(``service.spec.validation.FOLDS_MAX_CELLS``), a holdout otherwise; this is the measurement
+(``regtune.service.spec.validation.FOLDS_MAX_CELLS``), a holdout otherwise; this is the measurement
 that rule comes from. For synthetic regression data of each size (rows × features) and three
 built-in tables (whose correlated features need more iterations), one
 exact-solver trial is trained under each scheme at a few λ (elastic net, l1_ratio 0.5) through
@@ -60,9 +60,9 @@ def trial_cpu(size: tuple[int, int] | str, scheme: str, lambdas: list[float]) ->
     import optuna
     import torch
 
-    from service.spec import cost
-    from service.spec.definition import StudySpec, resolve_task
-    from worker.objective import make_objective
+    from regtune.service.spec import cost
+    from regtune.service.spec.definition import StudySpec, resolve_task
+    from regtune.worker.objective import make_objective
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     torch.set_num_threads(1)

@@ -70,7 +70,7 @@ def definition(
 def measured_worker(settings: Any) -> Any:
     """A worker that keeps apart the CPU seconds of the best model's retraining (once per study,
     whatever K: not a trial)."""
-    from worker.loop import Worker
+    from regtune.worker.loop import Worker
 
     class MeasuredWorker(Worker):
         refit_cpu = 0.0
@@ -91,9 +91,9 @@ def run_study(body: dict[str, Any]) -> dict[str, Any]:
     import optuna
     from fastapi.testclient import TestClient
 
-    from service.api.app import create_app
-    from service.settings import Settings
-    from service.store.migrate import upgrade
+    from regtune.service.api.app import create_app
+    from regtune.service.settings import Settings
+    from regtune.service.store.migrate import upgrade
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     reset_process_state()  # engines and storages cached for an earlier run's database
@@ -129,9 +129,9 @@ def warm_up(body: dict[str, Any], settings: Any) -> None:
     the measured time: what is compared is the trials' cost."""
     import torch
 
-    from service.settings import use_settings
-    from service.spec.definition import StudySpec, resolve_task
-    from worker.objective import prepare, set_threads
+    from regtune.service.settings import use_settings
+    from regtune.service.spec.definition import StudySpec, resolve_task
+    from regtune.worker.objective import prepare, set_threads
 
     use_settings(settings)
     set_threads()
@@ -184,10 +184,10 @@ def training_alone(quick: bool) -> list[dict[str, Any]]:
 
     import torch
 
-    from service.spec.definition import StudySpec, resolve_task
-    from worker.objective import n_outputs, prepare, train_config
-    from worker.trainers.fused import train_fused
-    from worker.trainers.minibatch import train_minibatch
+    from regtune.service.spec.definition import StudySpec, resolve_task
+    from regtune.worker.objective import n_outputs, prepare, train_config
+    from regtune.worker.trainers.fused import train_fused
+    from regtune.worker.trainers.minibatch import train_minibatch
 
     torch.set_num_threads(1)
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # its first use imports much of torch

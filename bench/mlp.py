@@ -1,7 +1,7 @@
 """Tuned MLPs against scikit-learn's ``MLPRegressor`` / ``MLPClassifier``, default and tuned.
 
 For each dataset and each of ``--repeats`` random splits (split seed s; 20 % test, as
-``worker.data.split_test`` makes it), on the same test rows:
+``regtune.worker.data.split_test`` makes it), on the same test rows:
 
 * **regtune**: a 60-trial MLP study with the defaults (two hidden layers of 64, the minibatch
   trainer, its early stopping, the default pruner and validation) searching λ, l1_ratio, dropout
@@ -60,10 +60,10 @@ def run_regtune(dataset: str, seed: int, n_trials: int, epochs: int | None) -> d
     import optuna
     import torch
 
-    from service.spec.definition import StudySpec, resolve_task
-    from worker.best_model import best_fit
-    from worker.objective import make_objective
-    from worker.policies import make_pruner, make_sampler
+    from regtune.service.spec.definition import StudySpec, resolve_task
+    from regtune.worker.best_model import best_fit
+    from regtune.worker.objective import make_objective
+    from regtune.worker.policies import make_pruner, make_sampler
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     torch.set_num_threads(1)
@@ -88,8 +88,8 @@ def run_regtune(dataset: str, seed: int, n_trials: int, epochs: int | None) -> d
 
 
 def _rows(dataset: str, seed: int) -> tuple[Any, np.ndarray, np.ndarray]:
-    from service.spec.definition import StudySpec
-    from worker import data
+    from regtune.service.spec.definition import StudySpec
+    from regtune.worker import data
 
     spec = StudySpec.model_validate(definition(dataset, seed, 1, None))
     loaded = data.load(spec.dataset.model_dump(mode="json"))

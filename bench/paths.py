@@ -153,10 +153,10 @@ def cpu_per_configuration(
 
     import optuna
 
-    from service.spec.definition import StudySpec, resolve_task
-    from service.store.migrate import upgrade
-    from service.store.repos.studies import create_study
-    from worker.loop import Worker
+    from regtune.service.spec.definition import StudySpec, resolve_task
+    from regtune.service.store.migrate import upgrade
+    from regtune.service.store.repos.studies import create_study
+    from regtune.worker.loop import Worker
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = harness.fresh_database("sqlite", tmp, None, "cpu")
@@ -193,8 +193,8 @@ def cpu_per_configuration(
 
 
 def _ended(study_id: str) -> bool:
-    from service.store.db import transaction
-    from service.store.tables import StudyRow
+    from regtune.service.store.db import transaction
+    from regtune.service.store.tables import StudyRow
 
     with transaction() as session:
         row = session.get(StudyRow, study_id)

@@ -1,14 +1,14 @@
 """Are regtune's tuned linear models, with the defaults, as good as scikit-learn's CV estimators?
 
 For every dataset and each of ``--repeats`` random splits (split seed s = 0, 1, ...; 20 % test,
-as ``worker.data.split_test`` makes it), on the same test rows, at each configuration count N
-(``--configurations``, default 30, 300 and 700):
+as ``regtune.worker.data.split_test`` makes it), on the same test rows, at each configuration count
+N (``--configurations``, default 30, 300 and 700):
 
 * **regtune, in process**: a study with the defaults (no validation given, so the default rule
   chooses: 5 folds for these data; TPE seeded s, the default pruner, the exact solver) through
   regtune's own objective, sampler and pruner with Optuna's in-memory storage, then the refit of
-  the best configuration on every non-test row (``worker.best_model.best_fit``), scored on the
-  test rows. One study of the largest N is run: its first N trials are exactly an N-trial study
+  the best configuration on every non-test row (``regtune.worker.best_model.best_fit``), scored on
+  the test rows. One study of the largest N is run: its first N trials are exactly an N-trial study
   (TPE and the pruner never look at the budget), so the best among them is that study's best.
 * **scikit-learn**: ``ElasticNetCV`` (regression) or elastic-net ``LogisticRegressionCV``
   (classification, saga), standardized in a pipeline, 5-fold CV on the same non-test rows, then
@@ -82,8 +82,8 @@ def definition(dataset: str, seed: int, n_trials: int) -> dict[str, Any]:
 
 
 def _split(dataset: str, seed: int) -> tuple[Any, np.ndarray, np.ndarray]:
-    from service.spec.definition import StudySpec
-    from worker import data
+    from regtune.service.spec.definition import StudySpec
+    from regtune.worker import data
 
     spec = StudySpec.model_validate(definition(dataset, seed, 1))
     loaded = data.load(spec.dataset.model_dump(mode="json"))
@@ -110,11 +110,11 @@ def run_regtune(dataset: str, seed: int, counts: list[int]) -> dict[int, dict[st
     import optuna
     import torch
 
-    from service.spec.definition import StudySpec, resolve_task
-    from worker.best_model import best_fit
-    from worker.models import penalized_weights
-    from worker.objective import make_objective, prepare
-    from worker.policies import make_pruner, make_sampler
+    from regtune.service.spec.definition import StudySpec, resolve_task
+    from regtune.worker.best_model import best_fit
+    from regtune.worker.models import penalized_weights
+    from regtune.worker.objective import make_objective, prepare
+    from regtune.worker.policies import make_pruner, make_sampler
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     torch.set_num_threads(1)  # what a worker uses (REGTUNE_TORCH_THREADS)
@@ -205,8 +205,8 @@ def run_service(seed: int, n_trials: int, tmp: Path) -> dict[str, Any]:
     """diabetes end to end: upload the non-test rows, a study, the best model, predict."""
     import pandas as pd
 
-    from service.client.http import Client
-    from worker import modelfile
+    from regtune.service.client.http import Client
+    from regtune.worker import modelfile
 
     loaded, rest, test = _split("diabetes", seed)
     frames = {}

@@ -63,12 +63,12 @@ def seed(url: str, n_trials: int) -> str:
     from sqlalchemy import update
 
     from bench.api_seed import bulk_copy
-    from service.spec.definition import StudySpec, resolve_task
-    from service.store.db import transaction
-    from service.store.migrate import upgrade
-    from service.store.repos.studies import create_study
-    from service.store.scheduling.retries import get_storage
-    from service.store.tables import StudyRow
+    from regtune.service.spec.definition import StudySpec, resolve_task
+    from regtune.service.store.db import transaction
+    from regtune.service.store.migrate import upgrade
+    from regtune.service.store.repos.studies import create_study
+    from regtune.service.store.scheduling.retries import get_storage
+    from regtune.service.store.tables import StudyRow
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     harness.use_database(url)
@@ -102,10 +102,10 @@ def add_coefficients(url: str, optuna_study_id: int) -> None:
     from sqlalchemy import and_, insert, select
     from sqlalchemy.orm import aliased
 
-    from service.store.db import make_engine
-    from service.store.optuna_db.attrs import COEFFICIENTS_ATTR
-    from service.store.optuna_db.internals import om
-    from service.store.trials.coefficients import encode
+    from regtune.service.store.db import make_engine
+    from regtune.service.store.optuna_db.attrs import COEFFICIENTS_ATTR
+    from regtune.service.store.optuna_db.internals import om
+    from regtune.service.store.trials.coefficients import encode
 
     trial = om.TrialModel
     lam, l1 = aliased(om.TrialParamModel), aliased(om.TrialParamModel)
@@ -137,12 +137,12 @@ def add_coefficients(url: str, optuna_study_id: int) -> None:
 
 def build_times(study_id: str) -> dict[str, Any]:
     """The report's build: first, then the median of ``BUILDS`` more, and the SQL part alone."""
-    from service.api import report
-    from service.spec.definition import StudySpec
-    from service.spec.objective import objective_directions
-    from service.store.reads import read
-    from service.store.repos.studies import get_row
-    from service.store.trials.report import report_data
+    from regtune.service.api import report
+    from regtune.service.spec.definition import StudySpec
+    from regtune.service.spec.objective import objective_directions
+    from regtune.service.store.reads import read
+    from regtune.service.store.repos.studies import get_row
+    from regtune.service.store.trials.report import report_data
 
     row = get_row(study_id)
     started = time.perf_counter()
@@ -233,7 +233,7 @@ def _dashboard_request(url: str, osid: int, answer: Any) -> None:
     import httpx
     from optuna_dashboard import wsgi
 
-    from service.store.scheduling.retries import get_storage
+    from regtune.service.store.scheduling.retries import get_storage
 
     harness.use_database(url)
     app = wsgi(get_storage())
@@ -251,7 +251,7 @@ def dashboard_time(url: str, study_id: str, *, timeout: float) -> float | None:
     import multiprocessing
     import queue
 
-    from service.store.repos.studies import get_row
+    from regtune.service.store.repos.studies import get_row
 
     osid = get_row(study_id).optuna_study_id
     context = multiprocessing.get_context("spawn")

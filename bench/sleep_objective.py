@@ -17,11 +17,11 @@ from collections.abc import Callable
 
 import optuna
 
-from service.settings import get_settings
-from service.spec.definition import StudySpec
-from service.spec.space import Choices, Range
-from worker.paths import PathSlots, Point, run_path
-from worker.search import StopCheck, suggest
+from regtune.service.settings import get_settings
+from regtune.service.spec.definition import StudySpec
+from regtune.service.spec.space import Choices, Range
+from regtune.worker.paths import PathSlots, Point, run_path
+from regtune.worker.search import StopCheck, suggest
 
 TARGET = 0.3
 """Where, in each searched parameter's normalized range, the synthetic optimum lies."""
@@ -50,7 +50,7 @@ def make_objective(
 ) -> Callable[[optuna.Trial], float | list[float]]:
     """An objective that sleeps ``trial_seconds`` (default: the setting) over the epochs; with
     ``slots`` and ``training.lambda_path``, over a λ path's points instead, each point its own
-    trial (``worker.paths``: the path protocol runs for real, only the solver sleeps)."""
+    trial (``regtune.worker.paths``: the path protocol runs for real, only the solver sleeps)."""
     seconds = get_settings().sleep_trial_seconds if trial_seconds is None else trial_seconds
     if seconds < 0:
         raise ValueError(f"trial_seconds must be ≥ 0, got {seconds=}")

@@ -108,7 +108,7 @@ def _prefill(optuna_name: str, space: dict[str, Any], n: int) -> None:
     import optuna
     from optuna.distributions import BaseDistribution, FloatDistribution
 
-    from service.store.scheduling.retries import get_storage
+    from regtune.service.store.scheduling.retries import get_storage
 
     study = optuna.load_study(study_name=optuna_name, storage=get_storage())
     dists: dict[str, BaseDistribution] = {
@@ -143,10 +143,10 @@ def measure(
     import optuna
 
     from bench.overhead import definition
-    from service.spec.definition import StudySpec
-    from service.store.migrate import upgrade
-    from service.store.repos.studies import create_study
-    from worker.loop import Worker
+    from regtune.service.spec.definition import StudySpec
+    from regtune.service.store.migrate import upgrade
+    from regtune.service.store.repos.studies import create_study
+    from regtune.worker.loop import Worker
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     upgrade(url)

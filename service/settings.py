@@ -9,8 +9,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from service.logs import LogFormat
-from service.spec.definition import MAX_FUSED_TRIALS
+from regtune.service.logs import LogFormat
+from regtune.service.spec.definition import MAX_FUSED_TRIALS
 
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "admin", "example"}
 
@@ -78,7 +78,7 @@ class Settings(BaseSettings):
         default=None, description="Base URL of the API, used in links shown by the dashboard."
     )
     objective_factory: str = Field(
-        default="worker.objective:make_objective",
+        default="regtune.worker.objective:make_objective",
         pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
         description=(
             "module:function the worker calls to turn a definition into an Optuna objective; "

@@ -13,18 +13,18 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from service.api.app import create_app
-from service.settings import Settings, use_settings
+from regtune.service.api.app import create_app
+from regtune.service.settings import Settings, use_settings
 
 
 def reset_process_state() -> None:
     """Forget the engines, storages, key answers and study reads cached for another database (a
     copy of a database holds the same study ids)."""
-    from service.api import observability, render
-    from service.store import db, reads
-    from service.store.repos import keys, studies
-    from service.store.scheduling import retries
-    from service.store.trials import index, views
+    from regtune.service.api import observability, render
+    from regtune.service.store import db, reads
+    from regtune.service.store.repos import keys, studies
+    from regtune.service.store.scheduling import retries
+    from regtune.service.store.trials import index, views
 
     for cached in (db.get_engine, db._sessionmaker, retries.get_storage):
         cached.cache_clear()
@@ -47,7 +47,7 @@ def copy_database(source: Path, target: Path) -> None:
 
 def migrated_template(directory: Path) -> Path:
     """An empty database at the newest schema, copied for each app (migrating costs ~0.5 s)."""
-    from service.store.migrate import upgrade
+    from regtune.service.store.migrate import upgrade
 
     path = directory / "template.db"
     upgrade(f"sqlite:///{path}")
@@ -90,7 +90,7 @@ class Apps:
 
     @staticmethod
     def database_path(client: TestClient) -> Path:
-        from service.settings import get_settings
+        from regtune.service.settings import get_settings
 
         return Path(get_settings().database_url.removeprefix("sqlite:///"))
 
@@ -98,7 +98,7 @@ class Apps:
 def run_to_the_end(api: TestClient, study_id: str, *, timeout: float = 600) -> dict[str, Any]:
     """A worker in this process (in a context of its own) until the study has ended and its
     best model is saved."""
-    from worker.loop import Worker
+    from regtune.worker.loop import Worker
 
     worker = Worker()
     thread = threading.Thread(target=contextvars.copy_context().run, args=(worker.run,))

@@ -16,9 +16,9 @@ import torch
 from optuna.storages import BaseStorage
 from torch import nn
 
-from service.store.optuna_db.attrs import COEFFICIENTS_ATTR
-from service.store.trials.coefficients import encode
-from worker.models import penalized_weights
+from regtune.service.store.optuna_db.attrs import COEFFICIENTS_ATTR
+from regtune.service.store.trials.coefficients import encode
+from regtune.worker.models import penalized_weights
 
 Weights = torch.Tensor | np.ndarray
 """One fold model's weight matrix, (outputs, inputs) as ``nn.Linear`` holds it."""

@@ -1,5 +1,5 @@
 """Fused trials: a worker takes up to K slots of an MLP study, asks K trials and trains the members
-that share a structure in one pass (``worker.trainers.fused``).
+that share a structure in one pass (``regtune.worker.trainers.fused``).
 
 Each member is an ordinary Optuna trial under its own claim: asked with its claim's sampler seed,
 it reports every epoch, is pruned, stopped, recorded and told on its own, and its slot is given
@@ -22,13 +22,13 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
-from service.settings import Settings
-from service.spec.cost import Budget, DataShape, fused_width
-from service.spec.definition import StudySpec
-from service.spec.objective import objective_names
-from service.store.backoff import TRANSIENT, caused_by_database, describe
-from service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
-from service.store.optuna_db.internals import (
+from regtune.service.settings import Settings
+from regtune.service.spec.cost import Budget, DataShape, fused_width
+from regtune.service.spec.definition import StudySpec
+from regtune.service.spec.objective import objective_names
+from regtune.service.store.backoff import TRANSIENT, caused_by_database, describe
+from regtune.service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
+from regtune.service.store.optuna_db.internals import (
     WorkerHeartbeats,
     note_report,
     storage_of,
@@ -36,17 +36,17 @@ from service.store.optuna_db.internals import (
     trial_id_of,
     write_reports,
 )
-from service.store.scheduling import claims
-from service.store.scheduling.claims import Claim
-from service.store.scheduling.retries import get_storage
-from worker.loop import HandBack, StudyStopped, Worker
-from worker.loop import _note_error as note_error
-from worker.search import StopCheck, suggest
+from regtune.service.store.scheduling import claims
+from regtune.service.store.scheduling.claims import Claim
+from regtune.service.store.scheduling.retries import get_storage
+from regtune.worker.loop import HandBack, StudyStopped, Worker
+from regtune.worker.loop import _note_error as note_error
+from regtune.worker.search import StopCheck, suggest
 
 if TYPE_CHECKING:
-    from worker.data import Splits
-    from worker.trainers.config import TrainConfig
-    from worker.trainers.result import TrainResult
+    from regtune.worker.data import Splits
+    from regtune.worker.trainers.config import TrainConfig
+    from regtune.worker.trainers.result import TrainResult
 
 log = logging.getLogger(__name__)
 DEFAULT_FACTORY = Settings.model_fields["objective_factory"].default
@@ -109,7 +109,7 @@ def run_fused(worker: Worker, claim: Claim, *, limit: int | None = None) -> int:
 
 
 def _run(worker: Worker, spec: StudySpec, taken: list[Claim]) -> None:
-    from worker.objective import n_outputs, prepare, set_threads
+    from regtune.worker.objective import n_outputs, prepare, set_threads
 
     first = taken[0]
     if worker.stopping.is_set() or worker.slot_at_risk():
@@ -151,8 +151,8 @@ def _run(worker: Worker, spec: StudySpec, taken: list[Claim]) -> None:
 def _start(run: _Run, taken: list[Claim], *, n_out: int) -> list[TrainConfig]:
     """Ask one trial per claim (each with its claim's sampler seed), link it to its claim and
     suggest its knobs; → the live members' training configs, in order."""
-    from worker.objective import train_config
-    from worker.policies import make_pruner, make_sampler
+    from regtune.worker.objective import train_config
+    from regtune.worker.policies import make_pruner, make_sampler
 
     study, spec, worker = run.study, run.spec, run.worker
     study.pruner = make_pruner(spec)
@@ -194,7 +194,7 @@ def _abandon(run: _Run, taken: list[Claim], exc: Exception) -> None:
 
 
 def _train(run: _Run, configs: list[TrainConfig], splits: Splits) -> None:
-    from worker.trainers.fused import groups
+    from regtune.worker.trainers.fused import groups
 
     live = run.live()
     if live:
@@ -208,8 +208,8 @@ def _train(run: _Run, configs: list[TrainConfig], splits: Splits) -> None:
 def _train_group(
     run: _Run, members: list[_Member], configs: list[TrainConfig], splits: Splits, names: list[str]
 ) -> None:
-    from worker.objective import outcome
-    from worker.trainers.fused import train_fused
+    from regtune.worker.objective import outcome
+    from regtune.worker.trainers.fused import train_fused
 
     stop_check = run.worker._stop_check(members[0].claim)
     multi = len(names) > 1

@@ -11,24 +11,24 @@ import numpy as np
 import optuna
 from cachetools import LRUCache
 
-from service.settings import get_settings
-from service.spec.definition import StudySpec, resolve_validation
-from service.spec.objective import objective_names
-from service.spec.validation import Validation
-from service.store.optuna_db.internals import set_user_attrs, trial_id_of
-from worker import data
-from worker.coefficients import coefficient_attrs, linear_weights, record_coefficients
-from worker.models import count_nonzero, nonzero_inputs
-from worker.paths import PathSlots, Point, run_path
+from regtune.service.settings import get_settings
+from regtune.service.spec.definition import StudySpec, resolve_validation
+from regtune.service.spec.objective import objective_names
+from regtune.service.spec.validation import Validation
+from regtune.service.store.optuna_db.internals import set_user_attrs, trial_id_of
+from regtune.worker import data
+from regtune.worker.coefficients import coefficient_attrs, linear_weights, record_coefficients
+from regtune.worker.models import count_nonzero, nonzero_inputs
+from regtune.worker.paths import PathSlots, Point, run_path
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
-from worker.search import StopCheck, suggest
-from worker.trainers import fit
-from worker.trainers.config import EarlyStop, ExactOptions, TrainConfig
-from worker.trainers.exact import WarmStarts
-from worker.trainers.path import PathPoint, train_path
-from worker.trainers.result import TrainResult
+from regtune.worker.search import StopCheck, suggest
+from regtune.worker.trainers import fit
+from regtune.worker.trainers.config import EarlyStop, ExactOptions, TrainConfig
+from regtune.worker.trainers.exact import WarmStarts
+from regtune.worker.trainers.path import PathPoint, train_path
+from regtune.worker.trainers.result import TrainResult
 
 
 def train_config(spec: StudySpec, values: dict[str, float], *, n_out: int) -> TrainConfig:
@@ -203,7 +203,7 @@ def make_objective(
 ) -> Callable[[optuna.Trial], float | list[float]]:
     """The study's objective; with ``slots`` (lent by the loop) and ``training.lambda_path``
     set, each trial solves a λ path and stores its further points as trials
-    (``worker.paths``)."""
+    (``regtune.worker.paths``)."""
     set_threads()
     splits = prepare(spec)
     names = objective_names(spec)

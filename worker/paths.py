@@ -6,7 +6,7 @@ The claim's own trial is the path's first point (largest λ); the loop lends the
 to that trial, and the one transaction that writes the further points as finished trials and
 releases those slots. What a path does not write (it stopped early, failed, was stopped) goes
 back at once; if the worker dies, the sweep treats every slot as the trial's own. ``run_path``
-is that protocol, whatever solves the path: the exact solver (``worker.objective``) or the
+is that protocol, whatever solves the path: the exact solver (``regtune.worker.objective``) or the
 sleep objective of the protocol tests and benchmarks.
 """
 
@@ -23,12 +23,12 @@ import optuna
 from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from service.spec.definition import StudySpec
-from service.spec.space import Range
-from service.store.optuna_db.attrs import PATH_OF_ATTR
-from service.store.optuna_db.internals import study_id_of, trial_id_of
-from service.store.scheduling import claims, paths
-from worker.search import ObjectiveFactory, StopCheck, suggest
+from regtune.service.spec.definition import StudySpec
+from regtune.service.spec.space import Range
+from regtune.service.store.optuna_db.attrs import PATH_OF_ATTR
+from regtune.service.store.optuna_db.internals import study_id_of, trial_id_of
+from regtune.service.store.scheduling import claims, paths
+from regtune.worker.search import ObjectiveFactory, StopCheck, suggest
 
 LAMBDA = "lambda"
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from service.store.repos import datasets
-from worker.data import Dataset
+from regtune.service.store.repos import datasets
+from regtune.worker.data import Dataset
 
 
 def load_uploaded(dataset_id: str, *, engine: Engine | None = None) -> Dataset:

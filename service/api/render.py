@@ -14,7 +14,7 @@ from cachetools import LRUCache, TTLCache
 from fastapi import Response
 from pydantic import BaseModel
 
-from service.api.schemas import (
+from regtune.service.api.schemas import (
     BestModel,
     BestTrial,
     CurvePoint,
@@ -26,13 +26,13 @@ from service.api.schemas import (
     TrialOut,
     ValidationOut,
 )
-from service.settings import get_settings
-from service.spec.definition import StudySpec
-from service.spec.enums import StudyStatus
-from service.store.reads import read
-from service.store.repos import studies
-from service.store.tables import StudyRow
-from service.store.trials import views as trial_reads
+from regtune.service.settings import get_settings
+from regtune.service.spec.definition import StudySpec
+from regtune.service.spec.enums import StudyStatus
+from regtune.service.store.reads import read
+from regtune.service.store.repos import studies
+from regtune.service.store.tables import StudyRow
+from regtune.service.store.trials import views as trial_reads
 
 FINISHED = frozenset({"COMPLETE", "PRUNED", "FAIL"})
 TRIAL_BODIES_BYTES = 64 * 2**20

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from service.spec.strict import Strict
+from regtune.service.spec.strict import Strict
 
 DEFAULT_FOLDS = 5
 DEFAULT_HOLDOUT = 0.2

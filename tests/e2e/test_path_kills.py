@@ -10,7 +10,7 @@ from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
-from service.store.optuna_db.attrs import PATH_OF_ATTR
+from regtune.service.store.optuna_db.attrs import PATH_OF_ATTR
 from tests.e2e.test_pool import (
     DONE,
     Trials,

@@ -15,13 +15,13 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 from sqlalchemy import Engine, event, update
 
-from service.api.schemas import StudyOut, TrialPage
-from service.spec.definition import EXAMPLE
-from service.spec.enums import StudyStatus
-from service.store.db import transaction
-from service.store.scheduling.retries import get_storage
-from service.store.tables import StudyRow
-from service.store.trials.index import known_index
+from regtune.service.api.schemas import StudyOut, TrialPage
+from regtune.service.spec.definition import EXAMPLE
+from regtune.service.spec.enums import StudyStatus
+from regtune.service.store.db import transaction
+from regtune.service.store.scheduling.retries import get_storage
+from regtune.service.store.tables import StudyRow
+from regtune.service.store.trials.index import known_index
 from tests.inprocess import Apps
 from tests.support import wait_for
 

@@ -11,11 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from service.cli import output
-from service.cli.app import app
-from service.client.http import Client
-from service.spec.definition import StudySpec
-from service.spec.validation import FOLDS_MAX_CELLS
+from regtune.service.cli import output
+from regtune.service.cli.app import app
+from regtune.service.client.http import Client
+from regtune.service.spec.definition import StudySpec
+from regtune.service.spec.validation import FOLDS_MAX_CELLS
 from tests.service.test_admission import assert_refused
 
 

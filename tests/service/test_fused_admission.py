@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from service.settings import Settings
-from service.spec import cost
-from service.spec.definition import StudySpec
+from regtune.service.settings import Settings
+from regtune.service.spec import cost
+from regtune.service.spec.definition import StudySpec
 from tests.inprocess import Apps
 from tests.service.test_admission import assert_refused, definition
 

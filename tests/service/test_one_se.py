@@ -14,12 +14,12 @@ from fastapi.testclient import TestClient
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from service.spec.definition import StudySpec, resolve_task
-from service.store.db import make_engine, transaction
-from service.store.migrate import upgrade
-from service.store.scheduling.retries import get_storage, storage_with_retries
-from service.store.trials.best import chosen_trial_number
-from service.store.trials.views import study_reads
+from regtune.service.spec.definition import StudySpec, resolve_task
+from regtune.service.store.db import make_engine, transaction
+from regtune.service.store.migrate import upgrade
+from regtune.service.store.scheduling.retries import get_storage, storage_with_retries
+from regtune.service.store.trials.best import chosen_trial_number
+from regtune.service.store.trials.views import study_reads
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 BEST_FOLDS = [0.9, 1.1, 1.0, 0.95, 1.05]
@@ -106,9 +106,9 @@ def test_without_fold_values_one_se_keeps_the_best(sqlite_url: str) -> None:
 def test_the_api_and_the_best_model_follow_one_se(api: TestClient) -> None:
     """Real 5-fold trials of a one_se study: the API's best trial and the saved model are the
     largest λ within one SE of the best value, computed here from the trials' own fold values."""
-    from worker.best_model import save_best_model
-    from worker.objective import make_objective
-    from worker.policies import make_pruner
+    from regtune.worker.best_model import save_best_model
+    from regtune.worker.objective import make_objective
+    from regtune.worker.policies import make_pruner
 
     body = {
         "name": "one-se",

@@ -1,7 +1,7 @@
 """Optuna's private names regtune relies on, checked against the installed Optuna.
 
-Everything private is touched in ``service.store.optuna_db.internals`` only; this test fails loudly,
-naming the missing piece, when an Optuna release renames a model, a column or a signature.
+Everything private is touched in ``regtune.service.store.optuna_db.internals`` only; this test fails
+loudly, naming the missing piece, when an Optuna release renames a model, a column or a signature.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import pytest
 from optuna.storages import RDBStorage
 from sqlalchemy import inspect as sa_inspect
 
-from service.store.optuna_db import internals as optuna_internals
-from service.store.optuna_db.internals import (
+from regtune.service.store.optuna_db import internals as optuna_internals
+from regtune.service.store.optuna_db.internals import (
     ArtifactStore,
     engine_of,
     is_pareto_front,
@@ -26,7 +26,7 @@ from service.store.optuna_db.internals import (
     study_id_of,
     trial_id_of,
 )
-from service.store.optuna_db.notes import CHUNK_LENGTH, save_new_study_note
+from regtune.service.store.optuna_db.notes import CHUNK_LENGTH, save_new_study_note
 
 ROOT = Path(__file__).resolve().parents[2]
 INTERNALS = Path("service/store/optuna_db/internals.py")
@@ -188,8 +188,8 @@ def test_batched_reports_and_attributes_write_what_optunas_own_writes_do(tmp_pat
     ``Trial.set_user_attr`` leave, and refuse a finished trial as they do."""
     from optuna.exceptions import UpdateFinishedTrialError
 
-    from service.store.optuna_db.internals import note_report, set_user_attrs, write_reports
-    from service.store.optuna_db.storage import make_storage
+    from regtune.service.store.optuna_db.internals import note_report, set_user_attrs, write_reports
+    from regtune.service.store.optuna_db.storage import make_storage
 
     storage = make_storage(f"sqlite:///{tmp_path / 'batched.db'}")
     study = optuna.create_study(storage=storage)

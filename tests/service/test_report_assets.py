@@ -6,7 +6,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs_version
 
-from service.api import report_assets
+from regtune.service.api import report_assets
 
 
 def test_the_vendored_bundle_is_the_plotly_js_that_plotly_py_draws_for() -> None:

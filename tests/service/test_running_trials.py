@@ -15,12 +15,12 @@ from optuna.trial import TrialState
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from service.spec.definition import StudySpec
-from service.store.clock import utcnow
-from service.store.db import engine_kwargs, make_engine, transaction
-from service.store.migrate import upgrade
-from service.store.optuna_db import running
-from service.store.optuna_db.internals import (
+from regtune.service.spec.definition import StudySpec
+from regtune.service.store.clock import utcnow
+from regtune.service.store.db import engine_kwargs, make_engine, transaction
+from regtune.service.store.migrate import upgrade
+from regtune.service.store.optuna_db import running
+from regtune.service.store.optuna_db.internals import (
     WorkerHeartbeats,
     om,
     params_together,
@@ -28,10 +28,10 @@ from service.store.optuna_db.internals import (
     study_id_of,
     trial_id_of,
 )
-from service.store.repos.studies import create_study
-from service.store.scheduling import claims
-from service.store.scheduling.retries import storage_with_retries
-from service.store.tables import ClaimRow, StudyRow
+from regtune.service.store.repos.studies import create_study
+from regtune.service.store.scheduling import claims
+from regtune.service.store.scheduling.retries import storage_with_retries
+from regtune.service.store.tables import ClaimRow, StudyRow
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from worker import data
-from worker.evaluation import baseline_scores
+from regtune.worker import data
+from regtune.worker.evaluation import baseline_scores
 
 
 def _splits(name: str) -> data.Splits:

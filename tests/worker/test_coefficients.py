@@ -12,18 +12,18 @@ import optuna
 import pytest
 import torch
 
-from service.spec.definition import EXAMPLE, StudySpec
-from service.store.optuna_db.attrs import COEFFICIENTS_ATTR
-from service.store.optuna_db.internals import trial_id_of
-from service.store.trials.coefficients import DIGITS, MAX_COEFFICIENTS, decode, encode
-from worker.coefficients import (
+from regtune.service.spec.definition import EXAMPLE, StudySpec
+from regtune.service.store.optuna_db.attrs import COEFFICIENTS_ATTR
+from regtune.service.store.optuna_db.internals import trial_id_of
+from regtune.service.store.trials.coefficients import DIGITS, MAX_COEFFICIENTS, decode, encode
+from regtune.worker.coefficients import (
     coefficient_attrs,
     input_weights,
     linear_weights,
     record_coefficients,
 )
-from worker.models import build_model
-from worker.objective import make_objective
+from regtune.worker.models import build_model
+from regtune.worker.objective import make_objective
 
 
 def test_fold_models_are_averaged_and_classes_take_the_norm() -> None:

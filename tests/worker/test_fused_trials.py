@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from service.store.db import transaction
-from service.store.tables import ClaimRow
+from regtune.service.store.db import transaction
+from regtune.service.store.tables import ClaimRow
 from tests.inprocess import Apps
 
 EPOCHS = 4
@@ -38,7 +38,7 @@ def mlp_study(name: str, n_trials: int, **training: Any) -> dict[str, Any]:
 
 
 def run_worker(max_trials: int) -> int:
-    from worker.loop import Worker
+    from regtune.worker.loop import Worker
 
     return contextvars.copy_context().run(Worker().run, max_trials=max_trials)
 
@@ -51,7 +51,7 @@ def test_each_fused_member_is_a_trial_of_its_own_and_the_counts_are_exact(
     assert created.status_code == 201, created.text
     study_id = created.json()["id"]
 
-    with caplog.at_level(logging.INFO, logger="worker.fused"):
+    with caplog.at_level(logging.INFO, logger="regtune.worker.fused"):
         assert run_worker(6) == 6
 
     fused = [r for r in caplog.records if "started (fused)" in r.getMessage()]

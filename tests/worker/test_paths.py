@@ -14,7 +14,7 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 from optuna_dashboard import wsgi
 
-from service.store.optuna_db.attrs import COEFFICIENTS_ATTR, PATH_OF_ATTR
+from regtune.service.store.optuna_db.attrs import COEFFICIENTS_ATTR, PATH_OF_ATTR
 from tests.inprocess import Apps, run_to_the_end
 
 DEFINITION: dict[str, Any] = {
@@ -133,7 +133,7 @@ def test_paths_are_the_default_where_they_apply_and_can_be_turned_off(api: TestC
 def test_a_path_leaves_the_sampler_at_least_eight_choices_of_the_other_knobs(
     n_trials: int, points: int, expected: int
 ) -> None:
-    from service.spec.definition import StudySpec
+    from regtune.service.spec.definition import StudySpec
 
     spec = StudySpec.model_validate(
         {

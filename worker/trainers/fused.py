@@ -1,9 +1,9 @@
 """Fused training: members of one structure trained in one pass as a stacked model, each with its
 own metrics, early stopping and pruning.
 
-A member sees what ``worker.trainers.minibatch`` would show it alone: the same initial weights
-(one ``torch.manual_seed``), the same batches (one generator for the batch order, shared), the
-same epoch metrics and stopping rule. Input noise and dropout draw from generators of their own,
+A member sees what ``regtune.worker.trainers.minibatch`` would show it alone: the same initial
+weights (one ``torch.manual_seed``), the same batches (one generator for the batch order, shared),
+the same epoch metrics and stopping rule. Input noise and dropout draw from generators of their own,
 so with both off a member's weights equal its training alone (to float rounding). A member that
 is pruned, stops early or diverges is scored and handed over at once (``on_done``), and leaves the
 stack; the others go on.
@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from worker.data import Fold
-from worker.evaluation import mean_of, metrics_of
-from worker.models import build_model
-from worker.trainers.config import StopCheck, TrainConfig
-from worker.trainers.minibatch import batches, better
-from worker.trainers.result import TrainResult, build_result
-from worker.trainers.stacked import Knobs, StackedMLP
+from regtune.worker.data import Fold
+from regtune.worker.evaluation import mean_of, metrics_of
+from regtune.worker.models import build_model
+from regtune.worker.trainers.config import StopCheck, TrainConfig
+from regtune.worker.trainers.minibatch import batches, better
+from regtune.worker.trainers.result import TrainResult, build_result
+from regtune.worker.trainers.stacked import Knobs, StackedMLP
 
 MemberEpochHook = Callable[[int, int, dict[str, float]], bool]
 """(member, epoch, its validation metrics) → True to prune that member."""
@@ -81,7 +81,9 @@ def train_fused(
     """Train MLP ``configs`` of one structure together, one stacked model per fold; return each
     member's result (also handed to ``on_done`` the moment that member ends)."""
     if not configs or any(structure(c) != structure(configs[0]) for c in configs):
-        raise ValueError("fused members must share one structure (see worker.trainers.fused)")
+        raise ValueError(
+            "fused members must share one structure (see regtune.worker.trainers.fused)"
+        )
     shared = configs[0]
     if shared.model_kind != "mlp":
         raise ValueError(f"fused training stacks MLPs, got {shared.model_kind=}")

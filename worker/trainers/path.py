@@ -26,11 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from worker.data import Fold
-from worker.models import build_model, set_linear
-from worker.trainers.config import StopCheck, TrainConfig
-from worker.trainers.exact import input_dropout_l2, input_noise_l2
-from worker.trainers.fista import (
+from regtune.worker.data import Fold
+from regtune.worker.models import build_model, set_linear
+from regtune.worker.trainers.config import StopCheck, TrainConfig
+from regtune.worker.trainers.exact import input_dropout_l2, input_noise_l2
+from regtune.worker.trainers.fista import (
     Fista,
     LinearState,
     _CrossEntropy,
@@ -39,7 +39,7 @@ from worker.trainers.fista import (
     per_fold,
     threads_for,
 )
-from worker.trainers.result import TrainResult, build_result
+from regtune.worker.trainers.result import TrainResult, build_result
 
 
 @dataclass

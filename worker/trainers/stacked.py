@@ -3,8 +3,8 @@ axis, so one batched matrix product trains them all.
 
 Each member keeps its own knobs (λ, l1_ratio, dropout, input noise, layer penalty, learning
 rate) as a vector over the members, and its own optimizer state; an update of the stack is, member
-by member, the update ``worker.trainers.minibatch`` makes to that member alone (Adam or SGD with
-momentum, then the proximal L1 step). A member that stops is taken out with ``keep``.
+by member, the update ``regtune.worker.trainers.minibatch`` makes to that member alone (Adam or SGD
+with momentum, then the proximal L1 step). A member that stops is taken out with ``keep``.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from worker.models import build_model
-from worker.trainers.config import TrainConfig
+from regtune.worker.models import build_model
+from regtune.worker.trainers.config import TrainConfig
 
 BETAS = (0.9, 0.999)
 EPS = 1e-8

@@ -32,5 +32,5 @@ RETRY_OF_ATTR = "regtune:retry_of"
 worker's slot is given back once it exists, see ``claims._retry_in_flight``)."""
 COEFFICIENTS_ATTR = "regtune:coefficients"
 """Trial system attribute of a linear trial: its weights by input name (non-zero ones, the
-largest few, rounded; the format is ``service.store.trials.coefficients``'s). The report draws
-the coefficient path from it."""
+largest few, rounded; the format is ``regtune.service.store.trials.coefficients``'s). The report
+draws the coefficient path from it."""

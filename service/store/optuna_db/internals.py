@@ -44,9 +44,9 @@ from sqlalchemy import Connection, Engine, Executable, exists, func, insert, lit
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from service.store.optuna_db.running import FLUSH_SECONDS, UPDATABLE, RunningTrial
-from service.store.optuna_db.running import INSERTS as DIALECTS
-from service.store.optuna_db.running import write as write_running
+from regtune.service.store.optuna_db.running import FLUSH_SECONDS, UPDATABLE, RunningTrial
+from regtune.service.store.optuna_db.running import INSERTS as DIALECTS
+from regtune.service.store.optuna_db.running import write as write_running
 
 __all__ = [
     "ArtifactStore",

@@ -29,7 +29,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import Connection, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from service.store.db import rowcount
+from regtune.service.store.db import rowcount
 
 FLUSH_SECONDS = 1.0
 """Reports reach the database (and optuna-dashboard's learning curves) at most this late."""

@@ -12,9 +12,9 @@ from optuna.trial import FrozenTrial
 from sqlalchemy import Engine
 from sqlalchemy.orm import scoped_session, sessionmaker
 
-from service.settings import Settings, get_settings
-from service.store.db import engine_kwargs
-from service.store.optuna_db.internals import RunningTrialWrites
+from regtune.service.settings import Settings, get_settings
+from regtune.service.store.db import engine_kwargs
+from regtune.service.store.optuna_db.internals import RunningTrialWrites
 
 log = logging.getLogger(__name__)
 

@@ -33,18 +33,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from service.spec.enums import ACTIVE, StudyStatus
-from service.store.clock import utcnow
-from service.store.db import rowcount, transaction
-from service.store.optuna_db.attrs import CLAIM_ATTR, PATH_CLAIM_PREFIX, RETRY_OF_ATTR
-from service.store.optuna_db.internals import (
+from regtune.service.spec.enums import ACTIVE, StudyStatus
+from regtune.service.store.clock import utcnow
+from regtune.service.store.db import rowcount, transaction
+from regtune.service.store.optuna_db.attrs import CLAIM_ATTR, PATH_CLAIM_PREFIX, RETRY_OF_ATTR
+from regtune.service.store.optuna_db.internals import (
     RunningTrialWrites,
     backend_of,
     om,
     trial_completed_utc,
     trial_started_utc,
 )
-from service.store.tables import ClaimRow, StudyRow, WorkerRow
+from regtune.service.store.tables import ClaimRow, StudyRow, WorkerRow
 
 log = logging.getLogger(__name__)
 

@@ -17,12 +17,12 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session
 
-from service.store.clock import utcnow
-from service.store.db import among, transaction
-from service.store.optuna_db.attrs import CLAIM_ATTR
-from service.store.optuna_db.internals import add_finished_trials, add_to_running_trial, om
-from service.store.scheduling.claims import SWEPT, monotonic_done, settle
-from service.store.tables import ClaimRow, StudyRow
+from regtune.service.store.clock import utcnow
+from regtune.service.store.db import among, transaction
+from regtune.service.store.optuna_db.attrs import CLAIM_ATTR
+from regtune.service.store.optuna_db.internals import add_finished_trials, add_to_running_trial, om
+from regtune.service.store.scheduling.claims import SWEPT, monotonic_done, settle
+from regtune.service.store.tables import ClaimRow, StudyRow
 
 
 def write_points(

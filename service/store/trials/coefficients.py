@@ -1,5 +1,6 @@
 """A linear trial's weights by input name, as its ``regtune:coefficients`` system attribute holds
-them: written by the worker (``worker.coefficients``), read by the report's coefficient path.
+them: written by the worker (``regtune.worker.coefficients``), read by the report's coefficient
+path.
 
 Size is the concern: a study may have 100,000 trials, so a trial keeps only its non-zero weights,
 at most ``MAX_COEFFICIENTS`` of them (the largest in magnitude), each to ``DIGITS`` significant

@@ -16,11 +16,16 @@ from optuna.trial import TrialState
 from sqlalchemy import Float, and_, cast, func, null, select
 from sqlalchemy.orm import Session, aliased
 
-from service.store.db import among
-from service.store.optuna_db.attrs import COEFFICIENTS_ATTR
-from service.store.optuna_db.internals import om
-from service.store.trials.best import FOLDS_ATTR, best_trial_number, by_value, fold_standard_error
-from service.store.trials.coefficients import decode
+from regtune.service.store.db import among
+from regtune.service.store.optuna_db.attrs import COEFFICIENTS_ATTR
+from regtune.service.store.optuna_db.internals import om
+from regtune.service.store.trials.best import (
+    FOLDS_ATTR,
+    best_trial_number,
+    by_value,
+    fold_standard_error,
+)
+from regtune.service.store.trials.coefficients import decode
 
 BEST_KEPT = 50
 """Best trials added to every sample, so that the optimum and its neighbours are drawn."""

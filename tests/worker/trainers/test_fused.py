@@ -11,11 +11,11 @@ from functools import cache
 import pytest
 import torch
 
-from worker.data import Splits, load, make_splits
-from worker.trainers.config import EarlyStop, TrainConfig
-from worker.trainers.fused import groups, train_fused
-from worker.trainers.minibatch import train_minibatch
-from worker.trainers.result import TrainResult
+from regtune.worker.data import Splits, load, make_splits
+from regtune.worker.trainers.config import EarlyStop, TrainConfig
+from regtune.worker.trainers.fused import groups, train_fused
+from regtune.worker.trainers.minibatch import train_minibatch
+from regtune.worker.trainers.result import TrainResult
 
 ATOL = 1e-5
 

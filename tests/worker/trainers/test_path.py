@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from worker.data import Splits, load, make_splits
-from worker.paths import lambda_grid
-from worker.trainers.config import ExactOptions, TrainConfig
-from worker.trainers.exact import train_exact
-from worker.trainers.path import train_path
+from regtune.worker.data import Splits, load, make_splits
+from regtune.worker.paths import lambda_grid
+from regtune.worker.trainers.config import ExactOptions, TrainConfig
+from regtune.worker.trainers.exact import train_exact
+from regtune.worker.trainers.path import train_path
 
 TIGHT = ExactOptions(tol=1e-9, max_iter=200_000)
 """Both sides solved far below 1e-6, so their difference is the path's, not the tolerance's."""
