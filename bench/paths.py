@@ -35,7 +35,7 @@ from typing import Any
 import httpx
 
 from bench import harness
-from bench.quality import DATASETS, METRIC, _split, run_sklearn, sklearn_model
+from bench.quality import DATASETS, METRIC, _split, default_configurations, run_sklearn
 from bench.quality import definition as quality_definition
 from tests.support import wait_for
 
@@ -54,15 +54,9 @@ def study(dataset: str, n_trials: int, *, name: str, paths: bool) -> dict[str, A
 
 
 def sklearn_configurations(dataset: str, task: str, quick: bool) -> int:
-    """How many configurations the CV estimator scores (each on every fold)."""
-    estimator = sklearn_model(dataset, task, quick)[-1]
-    params = estimator.get_params()
-    if "Cs" in params:
-        return int(params["Cs"]) * len(params["l1_ratios"])
-    ratios = params.get("l1_ratio", 1.0)
-    n_ratios = len(ratios) if isinstance(ratios, list | tuple) else 1
-    alphas = params.get("alphas", params.get("n_alphas", 100))
-    return (alphas if isinstance(alphas, int) else len(alphas)) * n_ratios
+    """How many configurations the CV estimator scores (each on every fold): the regression
+    estimators' default grid (100 α × 7 l1 ratios), 10 C × 3 l1 ratios for classification."""
+    return 40 if quick else default_configurations(task)
 
 
 def _seconds(started: str | None, finished: str | None) -> float:
@@ -129,7 +123,7 @@ def against_sklearn(client: httpx.Client, dataset: str, quick: bool, tmp: Path) 
     spec["dataset"] = {"id": uploaded.json()["id"]}
     found = run_study(client, spec, timeout=3600)
 
-    theirs = run_sklearn(dataset, 0, quick)
+    theirs = run_sklearn(dataset, 0, configurations, quick)
     metric = METRIC[loaded.task]
     print(f"  {dataset}: regtune {found['wall_s']:.2f} s, sklearn {theirs['wall_s']:.2f} s")
     return {

@@ -158,6 +158,12 @@ def grid(count: int) -> tuple[int, list[float]]:
     return count, [0.5]
 
 
+def default_configurations(task: str) -> int:
+    """What the CV estimators score by default: 100 α × 7 l1 ratios (``ElasticNetCV`` with
+    scikit-learn's own l1 ratios), 10 C × 3 l1 ratios for ``LogisticRegressionCV``."""
+    return 700 if task == "regression" else 30
+
+
 def sklearn_model(dataset: str, task: str, count: int, quick: bool) -> Any:
     """scikit-learn's CV estimator scoring ``count`` configurations, each on 5 folds."""
     from sklearn.linear_model import ElasticNetCV, LassoCV, LogisticRegressionCV

@@ -136,12 +136,13 @@ def run_study(name: str, n_trials: int, mode: str) -> dict[str, Any]:
 def run_sklearn(name: str, quick: bool) -> dict[str, Any]:
     from sklearn.metrics import accuracy_score, r2_score
 
-    from bench.quality import sklearn_model
+    from bench.quality import default_configurations, sklearn_model
     from regtune.worker import data
 
     dataset = data.load({"builtin": name})
     rest, test = data.split_test(dataset, test_fraction=0.2, seed=0)
-    model = sklearn_model("linear", dataset.task, quick)
+    count = 30 if quick else default_configurations(dataset.task)
+    model = sklearn_model("linear", dataset.task, count, quick)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence and API-transition warnings
         model.fit(dataset.X[rest], dataset.y[rest])

@@ -22,6 +22,7 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
+from regtune.service import logs
 from regtune.service.settings import Settings
 from regtune.service.spec.cost import Budget, DataShape, fused_width
 from regtune.service.spec.definition import StudySpec
@@ -172,7 +173,8 @@ def _start(run: _Run, taken: list[Claim], *, n_out: int) -> list[TrainConfig]:
         if not claims.link_trial(storage, trial_id, c):
             _end(run, member, HandBack("the slot was released while the trial started"))
             continue
-        log.info("study %s trial %d started (fused)", c.study_id, trial.number)
+        with logs.context(study_id=c.study_id, trial=trial.number):
+            log.info("study %s trial %d started (fused)", c.study_id, trial.number)
         configs.append(train_config(spec, suggest(trial, spec), n_out=n_out))
     return configs
 
@@ -277,7 +279,8 @@ def _tell(
     member.ended = True
     swept = False
     try:
-        run.study.tell(member.trial, values, state=state)
+        with logs.context(study_id=member.claim.study_id, trial=member.trial.number):
+            run.study.tell(member.trial, values, state=state)  # Optuna logs the trial's end
     except (UpdateFinishedTrialError, ValueError):
         swept = True  # a sweep failed it as stale meanwhile (and queued its retry)
         log.warning(
@@ -300,7 +303,8 @@ def _end(run: _Run, member: _Member, exc: BaseException, *, database: bool = Fal
         error = f"{type(exc).__name__}: {exc}"
     fail_first = False
     try:
-        run.study.tell(member.trial, state=TrialState.FAIL)
+        with logs.context(study_id=c.study_id, trial=number):
+            run.study.tell(member.trial, state=TrialState.FAIL)
     except (UpdateFinishedTrialError, ValueError):
         worker.finish_claim(c, error=None, failed_by_sweep=True)
         return
