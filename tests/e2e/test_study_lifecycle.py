@@ -87,7 +87,8 @@ def test_cancel_stops_running_trials_within_a_heartbeat_and_an_epoch(
         "dataset": {"builtin": "diabetes"},
         "model": {"kind": "linear"},
         "search_space": {"lambda": {"low": 1e-4, "high": 1.0, "log": True}},
-        "training": {"max_epochs": 200, "early_stopping": None},
+        # one trial per claim: a sleeping λ path reports no epoch until its points are solved
+        "training": {"max_epochs": 200, "early_stopping": None, "lambda_path": None},
         "pruner": {"type": "none"},
         "budget": {"n_trials": 3},
     }
