@@ -48,6 +48,13 @@ RUN mkdir regtune && touch regtune/__init__.py \
 # ---------------------------------------------------------------- build-worker: + torch and the trainers
 FROM build AS build-worker
 
+# a stage sees only the build arguments it declares itself
+ARG PIP_INDEX_URL
+ARG PIP_EXTRA_INDEX_URL
+ARG PIP_FIND_LINKS
+ARG PIP_TRUSTED_HOST
+ARG TORCH_VERSION=2.13.0
+
 # torch first and pinned: from a CPU index it is ~200 MB instead of a multi-GB CUDA build.
 RUN pip install "torch==${TORCH_VERSION}" \
     && pip install --no-build-isolation "/src[all]" \
