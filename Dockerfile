@@ -41,7 +41,7 @@ RUN pip install "torch==${TORCH_VERSION}"
 # The project's dependencies, read from pyproject.toml alone: code changes do not invalidate them.
 WORKDIR /src
 COPY pyproject.toml ./
-RUN mkdir service worker && touch service/__init__.py worker/__init__.py \
+RUN mkdir regtune && touch regtune/__init__.py \
     && pip install --no-build-isolation . \
     && pip uninstall --yes regtune
 
@@ -71,6 +71,7 @@ ENV PATH=/opt/venv/bin:$PATH \
 
 # The project itself: a small layer on top of the dependencies.
 COPY pyproject.toml /tmp/regtune/
+COPY regtune /tmp/regtune/regtune
 COPY service /tmp/regtune/service
 COPY worker /tmp/regtune/worker
 RUN pip install --no-cache-dir --disable-pip-version-check --no-build-isolation --no-deps /tmp/regtune \

@@ -31,7 +31,7 @@ $(BIN)/helm: | $(STAMP)
 
 # The chart's autoscaler query is written from the store's, never edited by hand.
 chart-sync: setup
-	$(BIN)/python -c 'from service.store.scheduling.scaling import SCALER_QUERY as q; import sys; sys.stdout.write(q)' > deploy/helm/regtune/files/scaler.sql
+	$(BIN)/python -c 'from regtune.service.store.scheduling.scaling import SCALER_QUERY as q; import sys; sys.stdout.write(q)' > deploy/helm/regtune/files/scaler.sql
 
 # Everything: lint, types, the import contracts, then every test (two processes, a module to a
 # process so a module's shared stack starts once; a test that hangs fails by name after its

@@ -410,7 +410,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
 
 def _optuna_id(url: str, study_id: str) -> int:
-    from service.store.repos.studies import get_row
+    from regtune.service.store.repos.studies import get_row
 
     harness.use_database(url)
     return int(get_row(study_id).optuna_study_id or -1)

@@ -1,7 +1,7 @@
 """A large finished study for the API benchmark, created through the domain, filled in bulk.
 
-The study is created as users create one (``service.store.repos.studies.create_study``); its first
-trials go through Optuna's own ``study.add_trials``, the rest are written with PostgreSQL's
+The study is created as users create one (``regtune.service.store.repos.studies.create_study``); its
+first trials go through Optuna's own ``study.add_trials``, the rest are written with PostgreSQL's
 ``COPY`` into Optuna's tables, row for row what ``add_trials`` writes (70 % COMPLETE, 30 % PRUNED;
 4 parameters, a learning curve of up to 10 epochs and 8 user attributes each). Optuna then reads
 the last trial back, so the rows are known to be ones Optuna understands. 100,000 trials take
@@ -155,13 +155,13 @@ def seed_database(url: str, n_trials: int, n_small: int, optuna_batch: int = OPT
     from sqlalchemy import update
 
     from bench import harness
-    from service.spec.definition import StudySpec, resolve_task
-    from service.spec.enums import StudyStatus
-    from service.store.db import transaction
-    from service.store.migrate import upgrade
-    from service.store.repos.studies import create_study
-    from service.store.scheduling.retries import get_storage
-    from service.store.tables import StudyRow
+    from regtune.service.spec.definition import StudySpec, resolve_task
+    from regtune.service.spec.enums import StudyStatus
+    from regtune.service.store.db import transaction
+    from regtune.service.store.migrate import upgrade
+    from regtune.service.store.repos.studies import create_study
+    from regtune.service.store.scheduling.retries import get_storage
+    from regtune.service.store.tables import StudyRow
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     os.environ["REGTUNE_MAX_TRIALS_PER_STUDY"] = str(max(n_trials, 10_000))

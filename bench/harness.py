@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from service.spec.enums import FINAL
+from regtune.service.spec.enums import FINAL
 from tests.pg import PostgresServer, postgres_server
 from tests.support import Proc, free_port, wait_for
 
@@ -150,9 +150,9 @@ def fresh_database(kind: str, tmp: Path, server: PostgresServer | None, label: s
 
 def use_database(url: str) -> None:
     """Point this process's settings, engines and storage at ``url``."""
-    from service.settings import get_settings
-    from service.store.db import get_engine
-    from service.store.scheduling.retries import get_storage
+    from regtune.service.settings import get_settings
+    from regtune.service.store.db import get_engine
+    from regtune.service.store.scheduling.retries import get_storage
 
     os.environ["REGTUNE_DATABASE_URL"] = url
     for cached in (get_settings, get_engine, get_storage):
@@ -171,7 +171,7 @@ class Service:
         self.procs: list[Proc] = []
 
     def _spawn(self, name: str, *args: str) -> Proc:
-        cmd = [sys.executable, "-m", "service.cli.app", *args]
+        cmd = [sys.executable, "-m", "regtune.service.cli.app", *args]
         proc = Proc(cmd, self.env, self.tmp / f"{name}-{self.port}-{len(self.procs)}.log")
         self.procs.append(proc)
         return proc

@@ -73,11 +73,11 @@ def run_in_process(config: str, url: str | None, seconds: float, n_trials: int) 
     import optuna
 
     if config == "optuna-sqlite-wal":
-        import service.store.db  # noqa: F401 - registers regtune's SQLite pragmas on every engine
+        import regtune.service.store.db  # noqa: F401 - registers regtune's SQLite pragmas on every engine
 
     from bench.sleep_objective import make_objective
-    from service.spec.definition import StudySpec, resolve_task
-    from worker.policies import make_pruner, make_sampler
+    from regtune.service.spec.definition import StudySpec, resolve_task
+    from regtune.worker.policies import make_pruner, make_sampler
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = resolve_task(StudySpec.model_validate(definition(n_trials)))

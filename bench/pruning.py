@@ -10,9 +10,9 @@ and the epochs saved against no pruning, both over the whole budget and to reach
 (the study's best validation loss within 1 % of the unpruned study's final best).
 
 The studies run in this process through Optuna's in-memory storage with regtune's own objective,
-sampler and pruner (``worker.objective.make_objective``, ``worker.policies``): the same trainer and
-the same pruning decisions a worker makes, without the service around it (whose per-trial cost
-``bench.overhead`` measures), so that 2,160 trials fit in a few minutes.
+sampler and pruner (``regtune.worker.objective.make_objective``, ``regtune.worker.policies``): the
+same trainer and the same pruning decisions a worker makes, without the service around it (whose
+per-trial cost ``bench.overhead`` measures), so that 2,160 trials fit in a few minutes.
 
     python -m bench.pruning [--quick] [--repeats SEEDS] [--datasets a,b] [--pruners a,b]
 """
@@ -74,9 +74,9 @@ def run_study(definition: dict[str, Any]) -> dict[str, Any]:
     import optuna
     import torch
 
-    from service.spec.definition import StudySpec, resolve_task
-    from worker.objective import make_objective
-    from worker.policies import make_pruner, make_sampler
+    from regtune.service.spec.definition import StudySpec, resolve_task
+    from regtune.worker.objective import make_objective
+    from regtune.worker.policies import make_pruner, make_sampler
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     torch.set_num_threads(1)  # what a worker uses (REGTUNE_TORCH_THREADS)

@@ -1,12 +1,13 @@
 """Are regtune's tuned linear models as good as scikit-learn's CV estimators, and faster?
 
 For every dataset and each of ``--repeats`` random splits (split seed s = 0, 1, ...; 20 % test,
-as ``worker.data.split_test`` makes it), on the same test rows:
+as ``regtune.worker.data.split_test`` makes it), on the same test rows:
 
 * **regtune, in process**: a 30-trial study (TPE seeded s, the default pruner, the exact
   solver, a 20 % holdout) through regtune's own objective, sampler and pruner with Optuna's
   in-memory storage, then the refit of the best configuration on every non-test row
-  (``worker.best_model.best_fit``), scored on the test rows. Wall time: the study plus the refit.
+  (``regtune.worker.best_model.best_fit``), scored on the test rows. Wall time: the study plus the
+  refit.
 * **scikit-learn**: ``ElasticNetCV`` (regression) or elastic-net ``LogisticRegressionCV``
   (classification, saga), standardized in a pipeline, 5-fold CV on the same non-test rows, then
   refit on all of them (what it does by default). Wall time: ``fit``.
@@ -75,8 +76,8 @@ def definition(dataset: str, seed: int, n_trials: int = N_TRIALS) -> dict[str, A
 
 
 def _split(dataset: str, seed: int) -> tuple[Any, np.ndarray, np.ndarray]:
-    from service.spec.definition import StudySpec
-    from worker import data
+    from regtune.service.spec.definition import StudySpec
+    from regtune.worker import data
 
     spec = StudySpec.model_validate(definition(dataset, seed))
     loaded = data.load(spec.dataset.model_dump(mode="json"))
@@ -102,11 +103,11 @@ def run_regtune(dataset: str, seed: int, n_trials: int) -> dict[str, Any]:
     import optuna
     import torch
 
-    from service.spec.definition import StudySpec, resolve_task
-    from worker.best_model import best_fit
-    from worker.models import penalized_weights
-    from worker.objective import make_objective
-    from worker.policies import make_pruner, make_sampler
+    from regtune.service.spec.definition import StudySpec, resolve_task
+    from regtune.worker.best_model import best_fit
+    from regtune.worker.models import penalized_weights
+    from regtune.worker.objective import make_objective
+    from regtune.worker.policies import make_pruner, make_sampler
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     torch.set_num_threads(1)  # what a worker uses (REGTUNE_TORCH_THREADS)
@@ -179,8 +180,8 @@ def run_service(seed: int, n_trials: int, tmp: Path) -> dict[str, Any]:
     """diabetes end to end: upload the non-test rows, a study, the best model, predict."""
     import pandas as pd
 
-    from service.client.http import Client
-    from worker import modelfile
+    from regtune.service.client.http import Client
+    from regtune.worker import modelfile
 
     loaded, rest, test = _split("diabetes", seed)
     frames = {}

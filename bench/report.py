@@ -57,12 +57,12 @@ def seed(url: str, n_trials: int) -> str:
     from sqlalchemy import update
 
     from bench.api_seed import bulk_copy
-    from service.spec.definition import StudySpec, resolve_task
-    from service.store.db import transaction
-    from service.store.migrate import upgrade
-    from service.store.repos.studies import create_study
-    from service.store.scheduling.retries import get_storage
-    from service.store.tables import StudyRow
+    from regtune.service.spec.definition import StudySpec, resolve_task
+    from regtune.service.store.db import transaction
+    from regtune.service.store.migrate import upgrade
+    from regtune.service.store.repos.studies import create_study
+    from regtune.service.store.scheduling.retries import get_storage
+    from regtune.service.store.tables import StudyRow
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     harness.use_database(url)
@@ -89,12 +89,12 @@ def seed(url: str, n_trials: int) -> str:
 
 def build_times(study_id: str) -> dict[str, Any]:
     """The report's build: first, then the median of ``BUILDS`` more, and the SQL part alone."""
-    from service.api import report
-    from service.spec.definition import StudySpec
-    from service.spec.objective import objective_directions
-    from service.store.reads import read
-    from service.store.repos.studies import get_row
-    from service.store.trials.report import report_data
+    from regtune.service.api import report
+    from regtune.service.spec.definition import StudySpec
+    from regtune.service.spec.objective import objective_directions
+    from regtune.service.store.reads import read
+    from regtune.service.store.repos.studies import get_row
+    from regtune.service.store.trials.report import report_data
 
     row = get_row(study_id)
     started = time.perf_counter()
@@ -156,8 +156,8 @@ def dashboard_time(url: str, study_id: str) -> float:
     import httpx
     from optuna_dashboard import wsgi
 
-    from service.store.repos.studies import get_row
-    from service.store.scheduling.retries import get_storage
+    from regtune.service.store.repos.studies import get_row
+    from regtune.service.store.scheduling.retries import get_storage
 
     osid = get_row(study_id).optuna_study_id
     app = wsgi(get_storage())

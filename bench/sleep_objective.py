@@ -17,10 +17,10 @@ from collections.abc import Callable
 
 import optuna
 
-from service.settings import get_settings
-from service.spec.definition import StudySpec
-from service.spec.space import Choices, Range
-from worker.search import StopCheck, suggest
+from regtune.service.settings import get_settings
+from regtune.service.spec.definition import StudySpec
+from regtune.service.spec.space import Choices, Range
+from regtune.worker.search import StopCheck, suggest
 
 TARGET = 0.3
 """Where, in each searched parameter's normalized range, the synthetic optimum lies."""

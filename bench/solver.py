@@ -2,8 +2,8 @@
 
 For iris, breast cancer and diabetes, 30 (λ, ρ) pairs drawn from the default search space
 (λ log-uniform on [1e-5, 10], ρ uniform on [0, 1], seeded) are fitted as 30 trials would fit
-them, on regtune's splits (``worker.data.make_splits``: 20 % test, then a 20 % holdout or 5
-folds), with ``worker.trainers.exact.train_exact`` reporting the validation metric every 10
+them, on regtune's splits (``regtune.worker.data.make_splits``: 20 % test, then a 20 % holdout or 5
+folds), with ``regtune.worker.trainers.exact.train_exact`` reporting the validation metric every 10
 iterations:
 
 * cold — every trial from zeros;
@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from bench import harness
-from worker.trainers.config import ExactOptions
+from regtune.worker.trainers.config import ExactOptions
 
 DATASETS = ("iris", "breast_cancer", "diabetes")
 N_PAIRS = 30
@@ -64,8 +64,8 @@ def _timed(run: Callable[[], dict[str, Any]], repeats: int) -> dict[str, Any]:
 
 def run_trials(splits: Any, grid: list[tuple[float, float]], mode: str) -> dict[str, Any]:
     """Fit every pair as one trial; → fits, solver iterations, the best trial's test metric."""
-    from worker.trainers.config import TrainConfig
-    from worker.trainers.exact import WarmStarts, train_exact
+    from regtune.worker.trainers.config import TrainConfig
+    from regtune.worker.trainers.exact import WarmStarts, train_exact
 
     n_out = splits.n_classes if splits.task == "multiclass" else 1
     warm_starts = WarmStarts()
@@ -113,9 +113,9 @@ def run_study(name: str, n_trials: int, mode: str) -> dict[str, Any]:
     trained by the solver the definition names (warm starts are measured by ``run_trials``)."""
     import optuna
 
-    from service.spec.definition import StudySpec, resolve_task
-    from worker.objective import make_objective
-    from worker.policies import make_pruner, make_sampler
+    from regtune.service.spec.definition import StudySpec, resolve_task
+    from regtune.worker.objective import make_objective
+    from regtune.worker.policies import make_pruner, make_sampler
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     pruner = "none" if "no pruning" in mode else "hyperband"
@@ -137,7 +137,7 @@ def run_sklearn(name: str, quick: bool) -> dict[str, Any]:
     from sklearn.metrics import accuracy_score, r2_score
 
     from bench.quality import sklearn_model
-    from worker import data
+    from regtune.worker import data
 
     dataset = data.load({"builtin": name})
     rest, test = data.split_test(dataset, test_fraction=0.2, seed=0)
@@ -153,7 +153,7 @@ def run_sklearn(name: str, quick: bool) -> dict[str, Any]:
 def measure(quick: bool, repeats: int) -> list[dict[str, Any]]:
     import torch
 
-    from worker import data
+    from regtune.worker import data
 
     torch.set_num_threads(1)  # as a worker runs (REGTUNE_TORCH_THREADS)
     n_pairs = 4 if quick else N_PAIRS

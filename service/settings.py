@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from service.logs import LogFormat
+from regtune.service.logs import LogFormat
 
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "admin", "example"}
 
@@ -67,7 +67,7 @@ class Settings(BaseSettings):
         default=None, description="Base URL of the API, used in links shown by the dashboard."
     )
     objective_factory: str = Field(
-        default="worker.objective:make_objective",
+        default="regtune.worker.objective:make_objective",
         pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
         description=(
             "module:function the worker calls to turn a definition into an Optuna objective; "

@@ -10,15 +10,15 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from service.api.app import create_app
-from service.settings import Settings, use_settings
+from regtune.service.api.app import create_app
+from regtune.service.settings import Settings, use_settings
 
 
 def reset_process_state() -> None:
     """Forget the engines, storages and key answers cached for another database."""
-    from service.store import db, reads
-    from service.store.repos import keys
-    from service.store.scheduling import retries
+    from regtune.service.store import db, reads
+    from regtune.service.store.repos import keys
+    from regtune.service.store.scheduling import retries
 
     for cached in (db.get_engine, db._sessionmaker, retries.get_storage):
         cached.cache_clear()
@@ -36,7 +36,7 @@ def copy_database(source: Path, target: Path) -> None:
 
 def migrated_template(directory: Path) -> Path:
     """An empty database at the newest schema, copied for each app (migrating costs ~0.5 s)."""
-    from service.store.migrate import upgrade
+    from regtune.service.store.migrate import upgrade
 
     path = directory / "template.db"
     upgrade(f"sqlite:///{path}")
@@ -79,6 +79,6 @@ class Apps:
 
     @staticmethod
     def database_path(client: TestClient) -> Path:
-        from service.settings import get_settings
+        from regtune.service.settings import get_settings
 
         return Path(get_settings().database_url.removeprefix("sqlite:///"))

@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import optuna
 
-from service.spec.definition import StudySpec
-from worker.search import StopCheck, suggest
+from regtune.service.spec.definition import StudySpec
+from regtune.worker.search import StopCheck, suggest
 
 
 def make_failing_objective(

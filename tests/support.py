@@ -160,7 +160,7 @@ def in_pty(
 
 
 def regtune(*args: str) -> list[str]:
-    return [sys.executable, "-m", "service.cli.app", *args]
+    return [sys.executable, "-m", "regtune.service.cli.app", *args]
 
 
 class Stack:
@@ -271,8 +271,8 @@ class Processes:
 
 def study_row(name: str, optuna_study_id: int, status: str, **overrides: Any) -> Any:
     """A regtune study row written straight to the table, for tests of the sweep and catch-up."""
-    from service.store.clock import utcnow
-    from service.store.tables import StudyRow
+    from regtune.service.store.clock import utcnow
+    from regtune.service.store.tables import StudyRow
 
     now = utcnow()
     fields: dict[str, Any] = {

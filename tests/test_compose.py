@@ -16,8 +16,8 @@ import pytest
 import typer
 import yaml
 
-from service.cli.app import app
-from service.settings import Settings
+from regtune.service.cli.app import app
+from regtune.service.settings import Settings
 from tests.support import ROOT, Processes
 
 COMPOSE = ROOT / "docker-compose.yml"

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 import yaml
 
-from service.api.body import DefinitionLoader
-from service.api.studies import admit
-from service.settings import Settings
-from service.spec.definition import EXAMPLE
+from regtune.service.api.body import DefinitionLoader
+from regtune.service.api.studies import admit
+from regtune.service.settings import Settings
+from regtune.service.spec.definition import EXAMPLE
 from tests.support import ROOT
 
 SMOKE_STUDIES = ROOT / "scripts" / "compose-smoke.studies.json"

@@ -12,7 +12,7 @@ chosen parameters, for the number of epochs early stopping chose in the trial (m
 is nothing left to stop on) or to the same tolerance (exact: the minimizer on the union). Its
 test metric is what the best model reports; the trial's validation figures stay the trial's.
 
-The model is saved with ``worker.modelfile.save`` and uploaded with
+The model is saved with ``regtune.worker.modelfile.save`` and uploaded with
 ``optuna.artifacts.upload_artifact`` to the study, so optuna-dashboard started with the same
 artifact store lists it. The record (artifact id, trial, test metrics of the saved
 model, rows it trained on) goes into a study user attribute.
@@ -36,25 +36,25 @@ import torch
 from optuna.artifacts import upload_artifact
 from torch import nn
 
-from service.ingest.preprocess import FillValues
-from service.spec.definition import StudySpec
-from service.spec.objective import objective_directions
-from service.store.clock import utcnow
-from service.store.db import transaction
-from service.store.optuna_db.attrs import BEST_MODEL_ATTR
-from service.store.repos import best_model
-from service.store.scheduling.retries import get_storage
-from service.store.tables import StudyRow
-from service.store.trials import views as trial_reads
-from worker import data
-from worker import modelfile as predict
-from worker.evaluation import unnamed
-from worker.models import penalized_weights
-from worker.objective import n_outputs, prepare, train_config
-from worker.search import stored_values
-from worker.trainers import fit
-from worker.trainers.config import StopCheck, TrainConfig
-from worker.trainers.result import TrainResult
+from regtune.service.ingest.preprocess import FillValues
+from regtune.service.spec.definition import StudySpec
+from regtune.service.spec.objective import objective_directions
+from regtune.service.store.clock import utcnow
+from regtune.service.store.db import transaction
+from regtune.service.store.optuna_db.attrs import BEST_MODEL_ATTR
+from regtune.service.store.repos import best_model
+from regtune.service.store.scheduling.retries import get_storage
+from regtune.service.store.tables import StudyRow
+from regtune.service.store.trials import views as trial_reads
+from regtune.worker import data
+from regtune.worker import modelfile as predict
+from regtune.worker.evaluation import unnamed
+from regtune.worker.models import penalized_weights
+from regtune.worker.objective import n_outputs, prepare, train_config
+from regtune.worker.search import stored_values
+from regtune.worker.trainers import fit
+from regtune.worker.trainers.config import StopCheck, TrainConfig
+from regtune.worker.trainers.result import TrainResult
 
 log = logging.getLogger(__name__)
 

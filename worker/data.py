@@ -13,9 +13,9 @@ from cachetools import LRUCache
 from sklearn import datasets as skd
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
-from service.ingest.encoder import Encoder
-from service.ingest.preprocess import FillValues
-from service.spec.datasets import BuiltinDataset
+from regtune.service.ingest.encoder import Encoder
+from regtune.service.ingest.preprocess import FillValues
+from regtune.service.spec.datasets import BuiltinDataset
 
 MIB = 1024 * 1024
 CACHE_BYTES = 512 * MIB
@@ -161,7 +161,7 @@ def _load_ref(ref_json: str) -> Dataset:
         return _builtin(ref["builtin"])
     if "synthetic" in ref:
         return _synthetic(ref["synthetic"])
-    from worker.uploads import load_uploaded
+    from regtune.worker.uploads import load_uploaded
 
     return load_uploaded(ref["id"])
 
@@ -174,7 +174,7 @@ def _nbytes(data: Dataset) -> int:
 def _cache() -> LRUCache[str, Dataset]:
     """Datasets kept between claims, bounded in bytes: a quarter of the worker's memory limit,
     at most ``CACHE_BYTES`` (a count of datasets would let a few large uploads fill it)."""
-    from service.settings import get_settings
+    from regtune.service.settings import get_settings
 
     limit = get_settings().worker_memory_mb * MIB // 4
     return LRUCache(

@@ -16,7 +16,7 @@ import torch
 from scipy.stats import rankdata
 from torch import nn
 
-from worker.data import Fold, Standardizer
+from regtune.worker.data import Fold, Standardizer
 
 Split = Literal["val", "test"]
 

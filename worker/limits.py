@@ -40,6 +40,6 @@ def limit_memory(max_bytes: int) -> int | None:
 
 def limit_from_settings() -> int | None:
     """Apply ``REGTUNE_WORKER_MEMORY_MB`` (0: no limit)."""
-    from service.settings import get_settings
+    from regtune.service.settings import get_settings
 
     return limit_memory(get_settings().worker_memory_mb * MIB)

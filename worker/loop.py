@@ -17,26 +17,32 @@ from cachetools import LRUCache
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
-from service import logs
-from service.settings import Settings, get_settings
-from service.spec.definition import StudySpec
-from service.spec.enums import ACTIVE
-from service.store.backoff import TRANSIENT, Backoff, caused_by_database, describe, retry_forever
-from service.store.db import connection_limit
-from service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
-from service.store.optuna_db.internals import (
+from regtune.service import logs
+from regtune.service.settings import Settings, get_settings
+from regtune.service.spec.definition import StudySpec
+from regtune.service.spec.enums import ACTIVE
+from regtune.service.store.backoff import (
+    TRANSIENT,
+    Backoff,
+    caused_by_database,
+    describe,
+    retry_forever,
+)
+from regtune.service.store.db import connection_limit
+from regtune.service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
+from regtune.service.store.optuna_db.internals import (
     OPTUNA_TRIAL_LOGGER,
     storage_of,
     study_id_of,
     trial_id_of,
 )
-from service.store.scheduling import claims
-from service.store.scheduling import workers as workers
-from service.store.scheduling.retries import get_storage, queue_retry
-from service.store.scheduling.sweep import sweep
+from regtune.service.store.scheduling import claims
+from regtune.service.store.scheduling import workers as workers
+from regtune.service.store.scheduling.retries import get_storage, queue_retry
+from regtune.service.store.scheduling.sweep import sweep
 
 if TYPE_CHECKING:
-    from worker.search import ObjectiveFactory
+    from regtune.worker.search import ObjectiveFactory
 
 log = logging.getLogger(__name__)
 WORKER_ENGINES = 2
@@ -205,7 +211,7 @@ class Worker:
         except Exception as exc:
             log.warning("sweep failed (%s)", type(exc).__name__)
             return
-        from service.store.repos.best_model import studies_missing_a_model
+        from regtune.service.store.repos.best_model import studies_missing_a_model
 
         try:
             missing = studies_missing_a_model(limit=1)
@@ -219,7 +225,7 @@ class Worker:
 
     def objective_factory(self) -> ObjectiveFactory:
         if self._factory is None:
-            from worker.search import load_factory
+            from regtune.worker.search import load_factory
 
             self._factory = load_factory(self.settings.objective_factory)
         return self._factory
@@ -278,7 +284,7 @@ class Worker:
 
         A shutdown stops the retraining within one solver iteration or minibatch step, as it
         stops a trial; the study then waits for another worker's catch-up."""
-        from worker.best_model import RefitStopped, save_best_model
+        from regtune.worker.best_model import RefitStopped, save_best_model
 
         def stop() -> None:
             if self.stopping.is_set():
@@ -298,7 +304,7 @@ class Worker:
         Stopping, a lost slot and a database error mid-trial all hand the trial back (FAIL, with
         a WAITING copy of its parameters); none of them counts against the study's error budget.
         """
-        from worker.policies import make_pruner, make_sampler
+        from regtune.worker.policies import make_pruner, make_sampler
 
         if self.stopping.is_set():
             return None

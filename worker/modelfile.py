@@ -26,11 +26,11 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from service.ingest.encoder import Encoder, Rows
-from service.ingest.preprocess import FillValues
-from worker.data import Standardizer
-from worker.evaluation import evaluate
-from worker.models import build_model
+from regtune.service.ingest.encoder import Encoder, Rows
+from regtune.service.ingest.preprocess import FillValues
+from regtune.worker.data import Standardizer
+from regtune.worker.evaluation import evaluate
+from regtune.worker.models import build_model
 
 FORMAT = "regtune.model/1"
 

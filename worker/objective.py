@@ -8,15 +8,15 @@ from typing import Any
 import numpy as np
 import optuna
 
-from service.settings import get_settings
-from service.spec.definition import StudySpec
-from service.spec.objective import objective_names
-from worker import data
-from worker.models import count_nonzero, nonzero_inputs
-from worker.search import StopCheck, suggest
-from worker.trainers import fit
-from worker.trainers.config import EarlyStop, ExactOptions, TrainConfig
-from worker.trainers.result import TrainResult
+from regtune.service.settings import get_settings
+from regtune.service.spec.definition import StudySpec
+from regtune.service.spec.objective import objective_names
+from regtune.worker import data
+from regtune.worker.models import count_nonzero, nonzero_inputs
+from regtune.worker.search import StopCheck, suggest
+from regtune.worker.trainers import fit
+from regtune.worker.trainers.config import EarlyStop, ExactOptions, TrainConfig
+from regtune.worker.trainers.result import TrainResult
 
 
 def train_config(spec: StudySpec, values: dict[str, float], *, n_out: int) -> TrainConfig:

@@ -13,8 +13,8 @@ from typing import assert_never
 
 import optuna
 
-from service.spec.definition import StudySpec
-from service.spec.policies import (
+from regtune.service.spec.definition import StudySpec
+from regtune.service.spec.policies import (
     CmaEsSampler,
     GPSampler,
     GridSampler,
@@ -31,7 +31,7 @@ from service.spec.policies import (
     ThresholdPruner,
     TPESampler,
 )
-from service.spec.space import KNOBS, grid_values
+from regtune.service.spec.space import KNOBS, grid_values
 
 
 def make_sampler(spec: StudySpec, *, claim_seq: int = 0) -> optuna.samplers.BaseSampler:

@@ -1,7 +1,8 @@
 """What a trial asks of the sampler, and how the loop finds the objective: light on imports.
 
 The loop and the sleep objective of the protocol tests and benchmarks use this module without
-loading torch, scikit-learn or the data; the default objective (``worker.objective``) loads them.
+loading torch, scikit-learn or the data; the default objective (``regtune.worker.objective``) loads
+them.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from typing import Any
 
 import optuna
 
-from service.spec.definition import StudySpec
-from service.spec.space import KNOBS, Choices, Fixed, Range
+from regtune.service.spec.definition import StudySpec
+from regtune.service.spec.space import KNOBS, Choices, Fixed, Range
 
 StopCheck = Callable[[], None]
 """Called every epoch; raises to stop the trial (study cancelled, worker shutting down)."""

@@ -6,8 +6,8 @@ caches the result per process, and this module never writes anything to disk.
 
 from __future__ import annotations
 
-from service.store.repos import datasets
-from worker.data import Dataset
+from regtune.service.store.repos import datasets
+from regtune.worker.data import Dataset
 
 
 def load_uploaded(dataset_id: str) -> Dataset:

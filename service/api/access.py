@@ -16,11 +16,11 @@ from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.api.errors import error_response, unavailable
-from service.errors import Unauthorized
-from service.settings import get_settings
-from service.store.backoff import TRANSIENT
-from service.store.repos.keys import authenticate, cached_caller
+from regtune.service.api.errors import error_response, unavailable
+from regtune.service.errors import Unauthorized
+from regtune.service.settings import get_settings
+from regtune.service.store.backoff import TRANSIENT
+from regtune.service.store.repos.keys import authenticate, cached_caller
 
 log = logging.getLogger(__name__)
 PUBLIC_PATHS = frozenset(

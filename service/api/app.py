@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from service.api import (
+from regtune.service.api import (
     access,
     best_model,
     datasets,
@@ -24,9 +24,9 @@ from service.api import (
     studies,
     workers,
 )
-from service.lifetime import if_child_die_with_parent
-from service.settings import Settings, get_settings, use_settings
-from service.spec.definition import StudySpec
+from regtune.service.lifetime import if_child_die_with_parent
+from regtune.service.settings import Settings, get_settings, use_settings
+from regtune.service.spec.definition import StudySpec
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,8 @@ class Sweeper(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        from service.store.scheduling.lease import sweep_lease
-        from service.store.scheduling.sweep import sweep
+        from regtune.service.store.scheduling.lease import sweep_lease
+        from regtune.service.store.scheduling.sweep import sweep
 
         lease = sweep_lease(self.interval)  # one API process sweeps; the others stand by
         while not self.stopped.wait(self.interval):
@@ -57,8 +57,8 @@ class Sweeper(threading.Thread):
 
 
 def _migrate_with_retry() -> None:
-    from service.store.backoff import retry_forever
-    from service.store.migrate import upgrade
+    from regtune.service.store.backoff import retry_forever
+    from regtune.service.store.migrate import upgrade
 
     retry_forever(lambda: upgrade(get_settings().database_url), what="migrate the database")
 

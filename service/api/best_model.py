@@ -8,11 +8,11 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from service.api.deps import StudyDep
-from service.api.schemas import ErrorResponse
-from service.errors import BestModelNotFound
-from service.store.db import transaction
-from service.store.repos import best_model
+from regtune.service.api.deps import StudyDep
+from regtune.service.api.schemas import ErrorResponse
+from regtune.service.errors import BestModelNotFound
+from regtune.service.store.db import transaction
+from regtune.service.store.repos import best_model
 
 router = APIRouter(prefix="/v1", tags=["studies"])
 CHUNK = 1 << 16

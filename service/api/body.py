@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from fastapi import Request
 
-from service.api.errors import BadBody
+from regtune.service.api.errors import BadBody
 
 MAX_DEFINITION_BYTES = 1_000_000
 MAX_DEPTH = 32

@@ -7,18 +7,18 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile, status
 
-from service.api.deps import TenantDep
-from service.api.schemas import (
+from regtune.service.api.deps import TenantDep
+from regtune.service.api.schemas import (
     ColumnInfo,
     DatasetBrief,
     DatasetOut,
     DatasetPage,
     ErrorResponse,
 )
-from service.ingest.formats import Limits
-from service.settings import get_settings
-from service.store.repos import datasets
-from service.store.tables import DatasetRow
+from regtune.service.ingest.formats import Limits
+from regtune.service.settings import get_settings
+from regtune.service.store.repos import datasets
+from regtune.service.store.tables import DatasetRow
 
 router = APIRouter(prefix="/v1", tags=["datasets"])
 ERRORS: dict[int | str, dict[str, Any]] = {

@@ -6,15 +6,16 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
-from service.api.access import CALLER_KEY
-from service.errors import Forbidden, Unauthorized
-from service.store.repos import studies
-from service.store.repos.keys import Caller
-from service.store.tables import StudyRow
+from regtune.service.api.access import CALLER_KEY
+from regtune.service.errors import Forbidden, Unauthorized
+from regtune.service.store.repos import studies
+from regtune.service.store.repos.keys import Caller
+from regtune.service.store.tables import StudyRow
 
 
 async def caller(request: Request) -> Caller:
-    """Who is calling, as the authentication middleware found it (``service.api.access``)."""
+    """Who is calling, as the authentication middleware found it
+    (``regtune.service.api.access``)."""
     found = request.scope.get("state", {}).get(CALLER_KEY)
     if not isinstance(found, Caller):
         raise Unauthorized("the request was not authenticated")

@@ -15,7 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
-from service.errors import (
+from regtune.service.errors import (
     Conflict,
     DomainError,
     FieldProblem,
@@ -25,7 +25,7 @@ from service.errors import (
     NotFound,
     Unauthorized,
 )
-from service.store.backoff import caused_by_database, describe, unavailable_cause
+from regtune.service.store.backoff import caused_by_database, describe, unavailable_cause
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 5

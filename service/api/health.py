@@ -6,8 +6,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from service.api.schemas import Health
-from service.store.db import get_engine
+from regtune.service.api.schemas import Health
+from regtune.service.store.db import get_engine
 
 router = APIRouter(tags=["health"])
 

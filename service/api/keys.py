@@ -8,11 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.api.deps import CallerDep
-from service.api.schemas import ErrorResponse, KeyOut, NewKey
-from service.settings import get_settings
-from service.store.repos import keys as auth
-from service.store.tables import ApiKeyRow
+from regtune.service.api.deps import CallerDep
+from regtune.service.api.schemas import ErrorResponse, KeyOut, NewKey
+from regtune.service.settings import get_settings
+from regtune.service.store.repos import keys as auth
+from regtune.service.store.tables import ApiKeyRow
 
 log = logging.getLogger(__name__)
 DEFAULT_TENANT_WARNING = (

@@ -13,10 +13,10 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.api.errors import error_response
-from service.errors import FieldProblem, InvalidDefinition
-from service.settings import Settings, get_settings
-from service.spec.definition import StudySpec
+from regtune.service.api.errors import error_response
+from regtune.service.errors import FieldProblem, InvalidDefinition
+from regtune.service.settings import Settings, get_settings
+from regtune.service.spec.definition import StudySpec
 
 UPLOAD_PATHS = frozenset({"/v1/datasets"})
 DRAIN_FACTOR = 4

@@ -20,12 +20,12 @@ from prometheus_client.core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service import logs
-from service.api import multiprocess
-from service.api.deps import OperatorDep
-from service.api.prometheus import DatabaseCollector
-from service.api.schemas import ErrorResponse
-from service.settings import get_settings
+from regtune.service import logs
+from regtune.service.api import multiprocess
+from regtune.service.api.deps import OperatorDep
+from regtune.service.api.prometheus import DatabaseCollector
+from regtune.service.api.schemas import ErrorResponse
+from regtune.service.settings import get_settings
 
 log = logging.getLogger("regtune.access")
 router = APIRouter(tags=["health"])
@@ -49,8 +49,8 @@ class _Registry(CollectorRegistry):
     """The request metrics plus the database-backed ones.
 
     Under ``regtune api`` the request metrics are every API process's, summed from the shared
-    directory (``service.api.multiprocess``); otherwise (an app built in a test) this process's,
-    with its Python process metrics.
+    directory (``regtune.service.api.multiprocess``); otherwise (an app built in a test) this
+    process's, with its Python process metrics.
     """
 
     def __init__(self) -> None:

@@ -5,7 +5,7 @@ would each see a slice. Everything here is read from the one database when /metr
 scraped: any API replica reports the same numbers, and worker-side measurements (trial
 durations from Optuna's trial datetimes, claim latency that each worker records on its trial
 as a system attribute) need no push gateway. Finished trials are folded in once per process
-(``service.store.trials.stats``), so a scrape costs the same at 1,000 or 100,000 trials.
+(``regtune.service.store.trials.stats``), so a scrape costs the same at 1,000 or 100,000 trials.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from optuna.trial import TrialState
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from service.settings import get_settings
-from service.spec.enums import StudyStatus
-from service.store.clock import utcnow
-from service.store.reads import read
-from service.store.trials.stats import FINISHED, Histogram, TrialStats
+from regtune.service.settings import get_settings
+from regtune.service.spec.enums import StudyStatus
+from regtune.service.store.clock import utcnow
+from regtune.service.store.reads import read
+from regtune.service.store.trials.stats import FINISHED, Histogram, TrialStats
 
 DURATION_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, math.inf)
 CLAIM_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, math.inf)

@@ -1,9 +1,9 @@
 """``GET /v1/studies/{id}/report``: one self-contained HTML page telling a study's
 regularization story (plotly's JavaScript inlined, so the page and a saved copy work offline).
 
-The data comes from ``service.store.trials.report`` (counts, samples and SQL aggregates, never
-every trial); the figures from ``service.api.report_figures``; the best model's coefficients
-from its safetensors file, read with numpy (the API never imports torch).
+The data comes from ``regtune.service.store.trials.report`` (counts, samples and SQL aggregates,
+never every trial); the figures from ``regtune.service.api.report_figures``; the best model's
+coefficients from its safetensors file, read with numpy (the API never imports torch).
 """
 
 from __future__ import annotations
@@ -23,17 +23,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from safetensors.numpy import load as load_tensors
 
-from service.api import report_figures as figures
-from service.api.deps import StudyDep
-from service.api.schemas import BestModel
-from service.spec.definition import StudySpec
-from service.spec.enums import ACTIVE
-from service.spec.objective import objective_directions, objective_names
-from service.store.reads import read
-from service.store.repos import best_model
-from service.store.tables import StudyRow
-from service.store.trials.report import BEST_KEPT, ReportData, report_data
-from service.store.trials.views import TrialView, get_trial
+from regtune.service.api import report_figures as figures
+from regtune.service.api.deps import StudyDep
+from regtune.service.api.schemas import BestModel
+from regtune.service.spec.definition import StudySpec
+from regtune.service.spec.enums import ACTIVE
+from regtune.service.spec.objective import objective_directions, objective_names
+from regtune.service.store.reads import read
+from regtune.service.store.repos import best_model
+from regtune.service.store.tables import StudyRow
+from regtune.service.store.trials.report import BEST_KEPT, ReportData, report_data
+from regtune.service.store.trials.views import TrialView, get_trial
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["studies"])
@@ -218,7 +218,7 @@ def _plotly_js() -> str:
 @lru_cache(maxsize=1)
 def _template() -> jinja2.Template:
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("service.api", "templates"),
+        loader=jinja2.PackageLoader("regtune.service.api", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )

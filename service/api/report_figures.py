@@ -1,7 +1,7 @@
 """The study report's figures, on plotly: Optuna's own for the search, regtune's for the
 regularization story (λ path, validation curve ± 1 SE, loss against sparsity, learning curves).
 
-Every function takes what ``service.store.trials.report`` read (a sample, never every trial)
+Every function takes what ``regtune.service.store.trials.report`` read (a sample, never every trial)
 and returns a figure, or None when the study has nothing to draw there yet.
 """
 
@@ -19,7 +19,7 @@ from optuna.distributions import BaseDistribution, json_to_distribution
 from optuna.trial import create_trial
 from plotly.subplots import make_subplots
 
-from service.store.trials.report import BEST_KEPT, Point, ReportData
+from regtune.service.store.trials.report import BEST_KEPT, Point, ReportData
 
 COMPLETE_COLOR, PRUNED_COLOR, CHOSEN_COLOR = "#1f77b4", "#d62728", "#2ca02c"
 LAMBDA_BINS = 20

@@ -1,7 +1,7 @@
-"""Response bodies of the REST API (the request body is ``service.spec.StudySpec``).
+"""Response bodies of the REST API (the request body is ``regtune.service.spec.StudySpec``).
 
-pydantic only, no FastAPI: the Python client (``service.client``) parses answers into these same
-models, so a field added here reaches the client without a second copy.
+pydantic only, no FastAPI: the Python client (``regtune.service.client``) parses answers into these
+same models, so a field added here reaches the client without a second copy.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from service.spec.enums import StudyStatus
+from regtune.service.spec.enums import StudyStatus
 
 
 def _utc(value: datetime) -> datetime:

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ValidationError
 
-from service.api.body import YAML_TYPES, read_definition
-from service.api.deps import StudyDep, TenantDep
-from service.api.errors import invalid_definition
-from service.api.limits import check_definition
-from service.api.schemas import (
+from regtune.service.api.body import YAML_TYPES, read_definition
+from regtune.service.api.deps import StudyDep, TenantDep
+from regtune.service.api.errors import invalid_definition
+from regtune.service.api.limits import check_definition
+from regtune.service.api.schemas import (
     BestModel,
     BestTrial,
     CurvePoint,
@@ -24,15 +24,15 @@ from service.api.schemas import (
     TrialOut,
     TrialPage,
 )
-from service.errors import TrialNotFound
-from service.settings import Settings, get_settings
-from service.spec import cost
-from service.spec.definition import EXAMPLE, StudySpec, resolve_task
-from service.spec.enums import StudyStatus
-from service.store.reads import read
-from service.store.repos import datasets, studies
-from service.store.tables import StudyRow
-from service.store.trials import views as trial_reads
+from regtune.service.errors import TrialNotFound
+from regtune.service.settings import Settings, get_settings
+from regtune.service.spec import cost
+from regtune.service.spec.definition import EXAMPLE, StudySpec, resolve_task
+from regtune.service.spec.enums import StudyStatus
+from regtune.service.store.reads import read
+from regtune.service.store.repos import datasets, studies
+from regtune.service.store.tables import StudyRow
+from regtune.service.store.trials import views as trial_reads
 
 router = APIRouter(prefix="/v1", tags=["studies"])
 StateFilter = Literal["RUNNING", "COMPLETE", "PRUNED", "FAIL", "WAITING"]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy import select
 
-from service.api.deps import CallerDep, sees_the_pool
-from service.api.schemas import WorkerOut
-from service.store.db import transaction
-from service.store.scheduling import workers as workers
-from service.store.tables import StudyRow
+from regtune.service.api.deps import CallerDep, sees_the_pool
+from regtune.service.api.schemas import WorkerOut
+from regtune.service.store.db import transaction
+from regtune.service.store.scheduling import workers as workers
+from regtune.service.store.tables import StudyRow
 
 router = APIRouter(prefix="/v1", tags=["workers"])
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from service.cli import datasets, keys, parts, predict, studies
+from regtune.service.cli import datasets, keys, parts, predict, studies
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Hyperparameter tuning for regularized models."

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from service.cli.output import JsonOpt, KeyOpt, UrlOpt, call, console, fmt, print_json
+from regtune.service.cli.output import JsonOpt, KeyOpt, UrlOpt, call, console, fmt, print_json
 
 app = typer.Typer(no_args_is_help=True, help="Upload and list your own datasets.")
 

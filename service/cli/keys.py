@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from service.cli.output import JsonOpt, KeyOpt, UrlOpt, call, console, print_json
+from regtune.service.cli.output import JsonOpt, KeyOpt, UrlOpt, call, console, print_json
 
 app = typer.Typer(no_args_is_help=True, help="Create and revoke API keys (admin key only).")
 

@@ -18,7 +18,7 @@ from pydantic_core import to_jsonable_python
 from rich.console import Console
 from rich.text import Text
 
-from service.client.http import Client, ClientError
+from regtune.service.client.http import Client, ClientError
 
 console = Console()
 err = Console(stderr=True)

@@ -9,14 +9,14 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from service.cli.output import err
+from regtune.service.cli.output import err
 
 
 def _setup_logging() -> None:
     """Lines for people on a terminal, else JSON lines with study and trial ids (see
     REGTUNE_LOG_FORMAT)."""
-    from service.logs import setup
-    from service.settings import get_settings
+    from regtune.service.logs import setup
+    from regtune.service.settings import get_settings
 
     settings = get_settings()
     setup(fmt=settings.log_format, level=settings.log_level)
@@ -24,8 +24,8 @@ def _setup_logging() -> None:
 
 def _refuse_open_bind(host: str) -> None:
     """Without keys the API is open to whoever reaches it: allow that on loopback only."""
-    from service.settings import get_settings
-    from service.store.repos.keys import bind_refusal
+    from regtune.service.settings import get_settings
+    from regtune.service.store.repos.keys import bind_refusal
 
     refusal = bind_refusal(host, get_settings())
     if refusal:
@@ -35,8 +35,8 @@ def _refuse_open_bind(host: str) -> None:
 
 def migrate() -> None:
     """Create or upgrade the database schema (regtune's and Optuna's tables)."""
-    from service.settings import get_settings
-    from service.store.migrate import upgrade
+    from regtune.service.settings import get_settings
+    from regtune.service.store.migrate import upgrade
 
     _setup_logging()
     upgrade(get_settings().database_url)
@@ -55,8 +55,8 @@ def api(
 
     import uvicorn
 
-    from service.api.multiprocess import shared_metrics
-    from service.lifetime import mark_children
+    from regtune.service.api.multiprocess import shared_metrics
+    from regtune.service.lifetime import mark_children
 
     _setup_logging()
     _refuse_open_bind(host)
@@ -64,13 +64,13 @@ def api(
     mark_children()  # each API process dies with this one, even after a kill -9
     with shared_metrics():  # /metrics in any process counts the requests of all of them
         uvicorn.run(
-            "service.api.app:create_app",
+            "regtune.service.api.app:create_app",
             factory=True,
             host=host,
             port=port,
             log_level="info",
-            log_config=None,  # our JSON handler (service.logs) formats uvicorn's lines too
-            access_log=False,  # one line per request comes from service.api.observability
+            log_config=None,  # our JSON handler (regtune.service.logs) formats uvicorn's lines too
+            access_log=False,  # one line per request comes from regtune.service.api.observability
             workers=workers or os.cpu_count() or 1,
         )
 
@@ -79,11 +79,11 @@ def worker(
     max_trials: Annotated[int | None, typer.Option(help="Exit after this many trials.")] = None,
 ) -> None:
     """Run one worker: claim trial slots and run them until stopped (SIGTERM hands back)."""
-    from service.settings import get_settings
-    from service.store.backoff import retry_forever
-    from service.store.migrate import upgrade
-    from worker.limits import limit_from_settings
-    from worker.loop import run_worker
+    from regtune.service.settings import get_settings
+    from regtune.service.store.backoff import retry_forever
+    from regtune.service.store.migrate import upgrade
+    from regtune.worker.limits import limit_from_settings
+    from regtune.worker.loop import run_worker
 
     _setup_logging()
     limit_from_settings()  # REGTUNE_WORKER_MEMORY_MB: a trial too large fails, the worker lives
@@ -106,15 +106,15 @@ def dashboard(
     """Run optuna-dashboard on regtune's database (loopback only: it has no authentication)."""
     from optuna_dashboard import run_server
 
-    from service.cli.serve import dashboard_bind_refusal
-    from service.settings import get_settings
-    from service.store.optuna_db.storage import make_storage
+    from regtune.service.cli.serve import dashboard_bind_refusal
+    from regtune.service.settings import get_settings
+    from regtune.service.store.optuna_db.storage import make_storage
 
     _setup_logging()
     if refusal := dashboard_bind_refusal(host, get_settings()):
         err.print(Text.assemble(("error: ", "bold red"), refusal))
         raise typer.Exit(2)
-    from service.store.repos.best_model import artifact_store
+    from regtune.service.store.repos.best_model import artifact_store
 
     run_server(make_storage(), host=host, port=port, artifact_store=artifact_store())
 
@@ -133,7 +133,7 @@ def serve(
     dashboard_port: Annotated[int, typer.Option(help="Dashboard port.")] = 8080,
 ) -> None:
     """Embedded mode: API + N workers (+ dashboard) on one database; Ctrl-C stops all."""
-    from service.cli.serve import serve as run
+    from regtune.service.cli.serve import serve as run
 
     _setup_logging()
     _refuse_open_bind(host)

@@ -9,8 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from service.cli.output import JsonOpt, err, fail, params, print_json
-from service.errors import InvalidUpload
+from regtune.service.cli.output import JsonOpt, err, fail, params, print_json
+from regtune.service.errors import InvalidUpload
 
 
 def predict(
@@ -39,7 +39,7 @@ def predict(
     try:
         import pandas as pd
 
-        from worker.modelfile import load
+        from regtune.worker.modelfile import load
 
         saved = load(model)
         rows = saved.read(data.read_bytes(), filename=data.name, target=target)

@@ -17,12 +17,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from service.lifetime import preexec_die_with
-from service.settings import Settings, get_settings
-from service.store.backoff import Backoff
-from service.store.migrate import upgrade
-from service.store.repos.keys import is_loopback
-from service.store.scheduling.retries import hand_back_killed_worker
+from regtune.service.lifetime import preexec_die_with
+from regtune.service.settings import Settings, get_settings
+from regtune.service.store.backoff import Backoff
+from regtune.service.store.migrate import upgrade
+from regtune.service.store.repos.keys import is_loopback
+from regtune.service.store.scheduling.retries import hand_back_killed_worker
 
 log = logging.getLogger(__name__)
 QUICK_EXIT_S = 10.0
@@ -157,7 +157,7 @@ def serve(
             )
             return 2
     upgrade(settings.database_url)
-    me = [sys.executable, "-m", "service.cli.app"]
+    me = [sys.executable, "-m", "regtune.service.cli.app"]
     env = os.environ.copy()
     worker_env = {**env, "REGTUNE_WORKER_MEMORY_MB": str(worker_memory_mb(settings, workers))}
     api = [*me, "api", "--host", host, "--port", str(port)]

@@ -11,8 +11,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from service.api.schemas import StudyOut
-from service.cli.output import (
+from regtune.service.api.schemas import StudyOut
+from regtune.service.cli.output import (
     JsonOpt,
     KeyOpt,
     UrlOpt,
@@ -23,8 +23,8 @@ from service.cli.output import (
     params,
     print_json,
 )
-from service.client.http import Client
-from service.spec.enums import ACTIVE
+from regtune.service.client.http import Client
+from regtune.service.spec.enums import ACTIVE
 
 
 def submit(
@@ -40,8 +40,8 @@ def submit(
     as_json: JsonOpt = False,
 ) -> None:
     """Submit a study definition; with --watch, follow it (exit 1 if it fails, 2 if cancelled)."""
-    from service.client.watch import EXIT_CODES
-    from service.client.watch import watch as follow
+    from regtune.service.client.watch import EXIT_CODES
+    from regtune.service.client.watch import watch as follow
 
     def submit_and_follow(client: Client) -> StudyOut:
         study = client.submit(file)

@@ -1,6 +1,6 @@
 """A typed Python client for the regtune API, over httpx. The CLI is built on it.
 
-    from service.client.http import Client
+    from regtune.service.client.http import Client
 
     with Client("http://127.0.0.1:8000", key=None) as rt:
         study = rt.submit(Path("examples/diabetes-enet.yaml"))
@@ -9,9 +9,9 @@
             print(done.best_trial.value, done.best_trial.params)
         rt.download_best_model(study.id, "model.safetensors")
 
-Answers are the API's own response models (``service.api.schemas``: ``StudyOut``, ``TrialOut``,
-``StudyPage``...), parsed and typed; ``model_dump(mode="json")`` gives back the API's JSON.
-Every error answer of the API raises ``ApiError`` (status, machine-readable code, message and
+Answers are the API's own response models (``regtune.service.api.schemas``: ``StudyOut``,
+``TrialOut``, ``StudyPage``...), parsed and typed; ``model_dump(mode="json")`` gives back the API's
+JSON. Every error answer of the API raises ``ApiError`` (status, machine-readable code, message and
 the field paths at fault); an unreachable server raises ``ApiUnreachable``.
 """
 
@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from service.api.schemas import (
+from regtune.service.api.schemas import (
     DatasetOut,
     DatasetPage,
     ErrorResponse,
@@ -38,7 +38,7 @@ from service.api.schemas import (
     TrialPage,
     WorkerOut,
 )
-from service.spec.enums import FINAL, StudyStatus
+from regtune.service.spec.enums import FINAL, StudyStatus
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 ModelT = TypeVar("ModelT", bound=BaseModel)

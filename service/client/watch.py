@@ -14,9 +14,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from service.api.schemas import StudyOut
-from service.client.http import Client, awaits_model
-from service.spec.enums import StudyStatus
+from regtune.service.api.schemas import StudyOut
+from regtune.service.client.http import Client, awaits_model
+from regtune.service.spec.enums import StudyStatus
 
 EXIT_CODES: dict[str, int] = {
     StudyStatus.COMPLETED: 0,

@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from service.errors import InvalidUpload
-from service.ingest.encoder import Feature, duplicate_names, one_hot
-from service.ingest.formats import Limits, detect_format, read_csv, read_parquet
-from service.ingest.values import Column, classify, label
-from service.spec.enums import Task
+from regtune.service.errors import InvalidUpload
+from regtune.service.ingest.encoder import Feature, duplicate_names, one_hot
+from regtune.service.ingest.formats import Limits, detect_format, read_csv, read_parquet
+from regtune.service.ingest.values import Column, classify, label
+from regtune.service.spec.enums import Task
 
 TASKS = tuple(Task)
 

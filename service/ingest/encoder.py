@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from service.errors import InvalidUpload
-from service.ingest.formats import NA_TOKENS, Limits, detect_format, read_csv, read_parquet
-from service.ingest.values import cells, classify, label
+from regtune.service.errors import InvalidUpload
+from regtune.service.ingest.formats import NA_TOKENS, Limits, detect_format, read_csv, read_parquet
+from regtune.service.ingest.values import cells, classify, label
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from service.errors import InvalidUpload
-from service.settings import Settings
+from regtune.service.errors import InvalidUpload
+from regtune.service.settings import Settings
 
 PARQUET_MAGIC = b"PAR1"
 PARQUET_BATCH_ROWS = 65_536

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from service.errors import InvalidUpload
-from service.ingest.formats import NA_TOKENS, Limits
+from regtune.service.errors import InvalidUpload
+from regtune.service.ingest.formats import NA_TOKENS, Limits
 
 MAX_ABS_VALUE = 1e100
 

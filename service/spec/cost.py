@@ -20,10 +20,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from service.errors import FieldProblem, InvalidDefinition
-from service.settings import Settings
-from service.spec.datasets import BuiltinDataset
-from service.spec.definition import StudySpec
+from regtune.service.errors import FieldProblem, InvalidDefinition
+from regtune.service.settings import Settings
+from regtune.service.spec.datasets import BuiltinDataset
+from regtune.service.spec.definition import StudySpec
 
 FLOAT32 = 4
 FLOAT64 = 8
@@ -213,8 +213,8 @@ def _outputs(shape: DataShape) -> int:
 
 
 def exact_iteration_flop(shape: DataShape, train_rows: int) -> float:
-    """One FISTA iteration (``worker.trainers.fista``): regression works through the d × d Gram
-    matrix (two products with it); classification makes three products with X (rows ×
+    """One FISTA iteration (``regtune.worker.trainers.fista``): regression works through the d × d
+    Gram matrix (two products with it); classification makes three products with X (rows ×
     (features + 1) × outputs): the image, the gradient and one backtracking try."""
     if shape.classes <= 1:
         return 4.0 * shape.features**2

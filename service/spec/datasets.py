@@ -1,13 +1,13 @@
 """The built-in datasets: the one list of their names, with what the API needs to know of each
 (task and shape) without loading anything. The worker loads a member ``name`` with
-scikit-learn's ``load_<name>`` (``worker.data``); no other list of them exists.
+scikit-learn's ``load_<name>`` (``regtune.worker.data``); no other list of them exists.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-from service.spec.enums import Task
+from regtune.service.spec.enums import Task
 
 
 class BuiltinDataset(StrEnum):

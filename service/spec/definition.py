@@ -3,7 +3,7 @@
 The parts live beside this module (``space``, ``policies``, ``objective``); this one holds the
 data, the model and its training, and ``StudySpec``, which puts them together. Limits that depend
 on the service's settings are not checked here: the API checks them when a study is created
-(``service.api.limits``), so a stored definition reads back the same in any process.
+(``regtune.service.api.limits``), so a stored definition reads back the same in any process.
 """
 
 from __future__ import annotations
@@ -20,10 +20,15 @@ from pydantic import (
     model_validator,
 )
 
-from service.spec.datasets import BuiltinDataset
-from service.spec.enums import Task
-from service.spec.objective import SPARSITY_OBJECTIVES, Objective, ObjectiveName, check_metric
-from service.spec.policies import (
+from regtune.service.spec.datasets import BuiltinDataset
+from regtune.service.spec.enums import Task
+from regtune.service.spec.objective import (
+    SPARSITY_OBJECTIVES,
+    Objective,
+    ObjectiveName,
+    check_metric,
+)
+from regtune.service.spec.policies import (
     Budget,
     CmaEsSampler,
     GridSampler,
@@ -33,8 +38,8 @@ from service.spec.policies import (
     Sampler,
     TPESampler,
 )
-from service.spec.space import Choices, Fixed, Range, SearchSpace
-from service.spec.strict import Strict, field_error
+from regtune.service.spec.space import Choices, Fixed, Range, SearchSpace
+from regtune.service.spec.strict import Strict, field_error
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 EXACT_IGNORES = ("learning_rate", "batch_size")
@@ -43,7 +48,8 @@ error under ``training.solver: exact``)."""
 MLP_ONLY = {"layer_penalty": 1.0, "batch_norm": 0.0}
 """Knobs a linear model has no use for, with the value that means "not used"."""
 Solver = Literal["exact", "minibatch"]
-"""The trainers a definition can name (``training.solver``); ``worker.trainers.fit`` runs them."""
+"""The trainers a definition can name (``training.solver``); ``regtune.worker.trainers.fit`` runs
+them."""
 
 
 # --------------------------------------------------------------------------- datasets

@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
 
-from service.spec.enums import Task
-from service.spec.strict import Strict, field_error
+from regtune.service.spec.enums import Task
+from regtune.service.spec.strict import Strict, field_error
 
 if TYPE_CHECKING:
-    from service.spec.definition import StudySpec
+    from regtune.service.spec.definition import StudySpec
 
 MetricName = Literal["val_loss", "val_rmse", "val_r2", "val_accuracy", "val_auc"]
 ObjectiveName = Literal[

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from service.spec.strict import Strict
+from regtune.service.spec.strict import Strict
 
 
 class SamplerBase(Strict):

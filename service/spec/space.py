@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic_core import CoreSchema, core_schema
 
-from service.spec.strict import Strict
+from regtune.service.spec.strict import Strict
 
 
 class Range(Strict):

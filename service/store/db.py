@@ -12,7 +12,7 @@ from sqlalchemy import CursorResult, Engine, Integer, Result, any_, bindparam, c
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.settings import Settings, get_settings
+from regtune.service.settings import Settings, get_settings
 
 
 @event.listens_for(Engine, "connect")

@@ -8,8 +8,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from service.store.db import make_engine
-from service.store.optuna_db.storage import make_storage
+from regtune.service.store.db import make_engine
+from regtune.service.store.optuna_db.storage import make_storage
 
 VERSION_TABLE = "regtune_alembic_version"
 """Optuna keeps its own ``alembic_version`` table in the same database; ours must not collide."""

@@ -21,8 +21,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import retry, retry_if_exception, stop_after_attempt
 
-from service.settings import get_settings
-from service.store.db import engine_kwargs
+from regtune.service.settings import get_settings
+from regtune.service.store.db import engine_kwargs
 
 T = TypeVar("T")
 

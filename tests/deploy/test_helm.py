@@ -19,8 +19,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from service.settings import Settings
-from service.store.scheduling.scaling import SCALER_QUERY
+from regtune.service.settings import Settings
+from regtune.service.store.scheduling.scaling import SCALER_QUERY
 from tests.support import ROOT
 from tests.test_compose import (
     COMPOSE,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, MetaData, Table, create_engine, insert, text
 
-from service.store.scheduling.scaling import SCALER_QUERY, wanted_workers
+from regtune.service.store.scheduling.scaling import SCALER_QUERY, wanted_workers
 from tests.conftest import BACKENDS
 from tests.pg import PostgresServer
 from tests.support import Processes, process_env, regtune

@@ -51,7 +51,7 @@ def test_a_best_model_predicts_rows_with_missing_values(
         model_path = tmp_path / "model.safetensors"
         model_path.write_bytes(http.get(f"/v1/studies/{study_id}/best-model").content)
 
-    from worker.modelfile import load
+    from regtune.worker.modelfile import load
 
     model = load(model_path)
     rows = pd.DataFrame(np.ones((4, len(model.feature_names))), columns=model.feature_names)

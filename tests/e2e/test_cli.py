@@ -13,9 +13,9 @@ import httpx
 import pandas as pd
 import pytest
 
-from service.spec.definition import StudySpec, resolve_task
+from regtune.service.spec.definition import StudySpec, resolve_task
+from regtune.worker import data
 from tests.support import ROOT, Processes, Stack, free_port, regtune, wait_for
-from worker import data
 
 EXAMPLES = ROOT / "examples"
 
@@ -225,7 +225,7 @@ def test_logs_are_json_lines_with_study_and_trial_ids(
 
 
 def test_python_client_readme_example(stack: Stack, tmp_path: Path) -> None:
-    from service.client.http import ApiError, Client
+    from regtune.service.client.http import ApiError, Client
 
     with Client(stack.url) as rt:
         study = rt.submit({**tiny("diabetes-enet.yaml"), "name": "client-example"})
@@ -240,4 +240,4 @@ def test_python_client_readme_example(stack: Stack, tmp_path: Path) -> None:
             rt.submit({**tiny("diabetes-enet.yaml"), "name": "x", "budget": {"n_trials": 0}})
     assert caught.value.status == 422
     assert "budget.n_trials" in [f.path for f in caught.value.fields]
-    assert sys.modules["service.client.http"].__doc__ is not None
+    assert sys.modules["regtune.service.client.http"].__doc__ is not None

@@ -1,6 +1,6 @@
 """The worker pool with real processes: kills, shutdowns, database and API restarts, sharing.
 
-Every test runs real worker processes (``python -m service.cli.app worker``) on the sleep
+Every test runs real worker processes (``python -m regtune.service.cli.app worker``) on the sleep
 objective and a real API under uvicorn, on a real PostgreSQL unless it says SQLite, with the
 fast failure-detection settings of ``tests.support.process_env`` (heartbeat 1 s, grace 4 s,
 sweep 1 s).

@@ -37,7 +37,7 @@ def tiny(path: Path) -> dict[str, Any]:
 def run_to_the_end(api: TestClient, study_id: str, *, timeout: float = 600) -> dict[str, Any]:
     """A worker in this process (in a context of its own) until the study has ended and its
     best model is saved."""
-    from worker.loop import Worker
+    from regtune.worker.loop import Worker
 
     worker = Worker()
     thread = threading.Thread(target=contextvars.copy_context().run, args=(worker.run,))

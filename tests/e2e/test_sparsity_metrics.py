@@ -14,9 +14,9 @@ from optuna.trial import TrialState
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, func, select
 
-from service.store.tables import StudyRow
+from regtune.service.store.tables import StudyRow
+from regtune.worker import data
 from tests.support import ROOT, Processes, Stack, wait_for
-from worker import data
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 

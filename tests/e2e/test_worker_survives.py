@@ -42,7 +42,7 @@ def test_no_study_kills_a_worker(stack_factory: type[Stack], sqlite_url: str) ->
 
     assert all(w.alive() for w in workers), stack.logs()
     # ... and they still run a healthy study to the end.
-    stack.env["REGTUNE_OBJECTIVE_FACTORY"] = "worker.objective:make_objective"
+    stack.env["REGTUNE_OBJECTIVE_FACTORY"] = "regtune.worker.objective:make_objective"
     healthy = stack.start_workers(1)
     for w in workers:
         w.stop()

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from service.spec import cost
-from service.spec.definition import EXAMPLE, StudySpec
+from regtune.service.spec import cost
+from regtune.service.spec.definition import EXAMPLE, StudySpec
 from tests.inprocess import Apps
 
 
@@ -163,7 +163,7 @@ def test_the_examples_fit_the_default_budget() -> None:
 
     import yaml
 
-    from service.settings import Settings
+    from regtune.service.settings import Settings
 
     budget = cost.Budget.from_settings(Settings())
     bodies = [EXAMPLE] + [

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from service.settings import Settings
-from service.spec import cost
-from service.spec.definition import EXAMPLE, StudySpec
+from regtune.service.settings import Settings
+from regtune.service.spec import cost
+from regtune.service.spec.definition import EXAMPLE, StudySpec
 
 BUDGET = cost.Budget.from_settings(Settings())
 WIDE = {"synthetic": {"kind": "classification", "n_samples": 20_000, "n_features": 1_000,

@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from service.ingest.columns import read_table
-from service.settings import Settings
-from service.spec import cost
-from service.spec.definition import EXAMPLE, StudySpec
-from service.store.repos.datasets import smallest_class
-from worker import data
+from regtune.service.ingest.columns import read_table
+from regtune.service.settings import Settings
+from regtune.service.spec import cost
+from regtune.service.spec.definition import EXAMPLE, StudySpec
+from regtune.service.store.repos.datasets import smallest_class
+from regtune.worker import data
 
 BUDGET = cost.Budget.from_settings(Settings())
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select
 
-from service.store.clock import utcnow
-from service.store.db import make_engine, transaction
-from service.store.repos.keys import KEY_CACHE_SECONDS
-from service.store.tables import LeaseRow
+from regtune.service.store.clock import utcnow
+from regtune.service.store.db import make_engine, transaction
+from regtune.service.store.repos.keys import KEY_CACHE_SECONDS
+from regtune.service.store.tables import LeaseRow
 from tests.support import Processes, free_port, process_env, regtune, wait_for
 
 ADMIN = "processes-admin-key-0123456789abcdef"

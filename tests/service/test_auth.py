@@ -20,8 +20,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from service import logs
-from service.store.repos.keys import KEY_CACHE_SECONDS
+from regtune.service import logs
+from regtune.service.store.repos.keys import KEY_CACHE_SECONDS
 from tests.inprocess import Apps, copy_database
 from tests.support import Processes, process_env, regtune, wait_for
 
@@ -62,7 +62,7 @@ def settled_world(
 ) -> Iterator[tuple[Path, dict[str, dict[str, Any]], dict[str, Any]]]:
     """Tenant alpha owns a dataset and a completed study with one trial and a best model, run
     by a worker in this process. Each test gets a copy of this database."""
-    from worker.loop import Worker
+    from regtune.worker.loop import Worker
 
     tmp = tmp_path_factory.mktemp("auth")
     apps = Apps(tmp, migrated_db)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from service.store.backoff import retry_forever
+from regtune.service.store.backoff import retry_forever
 
 
 def _flaky(failures: int) -> tuple[list[int], Callable[[], str]]:

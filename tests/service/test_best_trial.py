@@ -7,10 +7,10 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from service.store.db import make_engine, transaction
-from service.store.migrate import upgrade
-from service.store.scheduling.retries import storage_with_retries
-from service.store.trials.best import BEST_CANDIDATES, best_trial_number
+from regtune.service.store.db import make_engine, transaction
+from regtune.service.store.migrate import upgrade
+from regtune.service.store.scheduling.retries import storage_with_retries
+from regtune.service.store.trials.best import BEST_CANDIDATES, best_trial_number
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -8,9 +8,9 @@ import copy
 import optuna
 from fastapi.testclient import TestClient
 
-from service.spec.definition import EXAMPLE
-from service.store.optuna_db.attrs import BEST_MODEL_ATTR
-from service.store.scheduling.retries import get_storage
+from regtune.service.spec.definition import EXAMPLE
+from regtune.service.store.optuna_db.attrs import BEST_MODEL_ATTR
+from regtune.service.store.scheduling.retries import get_storage
 
 TRIAL = {"loss": 0.42, "r2": 0.51}
 REFIT = {"loss": 0.31, "r2": 0.47}

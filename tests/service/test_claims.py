@@ -19,19 +19,19 @@ import optuna
 import pytest
 from sqlalchemy import Engine, func, select, update
 
-from service.spec.definition import StudySpec
-from service.spec.enums import ACTIVE
-from service.store.clock import utcnow
-from service.store.db import make_engine, transaction
-from service.store.migrate import upgrade
-from service.store.optuna_db.internals import om, trial_id_of
-from service.store.repos.studies import create_study
-from service.store.scheduling import claims
-from service.store.scheduling import workers as workers
-from service.store.scheduling.claims import Claim, claim, finish, release_dead_workers
-from service.store.scheduling.retries import storage_with_retries
-from service.store.scheduling.sweep import sweep
-from service.store.tables import ClaimRow, StudyRow, WorkerRow
+from regtune.service.spec.definition import StudySpec
+from regtune.service.spec.enums import ACTIVE
+from regtune.service.store.clock import utcnow
+from regtune.service.store.db import make_engine, transaction
+from regtune.service.store.migrate import upgrade
+from regtune.service.store.optuna_db.internals import om, trial_id_of
+from regtune.service.store.repos.studies import create_study
+from regtune.service.store.scheduling import claims
+from regtune.service.store.scheduling import workers as workers
+from regtune.service.store.scheduling.claims import Claim, claim, finish, release_dead_workers
+from regtune.service.store.scheduling.retries import storage_with_retries
+from regtune.service.store.scheduling.sweep import sweep
+from regtune.service.store.tables import ClaimRow, StudyRow, WorkerRow
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

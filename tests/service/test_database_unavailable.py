@@ -12,15 +12,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from service.api.app import create_app
-from service.settings import Settings, use_settings
-from service.spec.definition import EXAMPLE
-from service.store.db import make_engine
-from service.store.migrate import upgrade
+from regtune.service.api.app import create_app
+from regtune.service.settings import Settings, use_settings
+from regtune.service.spec.definition import EXAMPLE
+from regtune.service.store.db import make_engine
+from regtune.service.store.migrate import upgrade
+from regtune.worker.loop import Worker
 from tests.inprocess import reset_process_state
 from tests.pg import PostgresServer
 from tests.support import free_port
-from worker.loop import Worker
 
 
 def definition() -> dict[str, object]:

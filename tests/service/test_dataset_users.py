@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from service.store.db import make_engine, transaction
-from service.store.migrate import upgrade
-from service.store.repos.datasets import active_users
+from regtune.service.store.db import make_engine, transaction
+from regtune.service.store.migrate import upgrade
+from regtune.service.store.repos.datasets import active_users
 from tests.support import study_row
 
 DATASET = "0123456789abcdef"

@@ -16,10 +16,10 @@ import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.errors import InvalidUpload
-from service.ingest.columns import read_table
-from service.ingest.formats import Limits
-from service.spec.definition import EXAMPLE
+from regtune.service.errors import InvalidUpload
+from regtune.service.ingest.columns import read_table
+from regtune.service.ingest.formats import Limits
+from regtune.service.spec.definition import EXAMPLE
 from tests.inprocess import Apps
 from tests.support import Processes, regtune
 
@@ -62,7 +62,7 @@ def upload(
 
 
 def stored_rows() -> int:
-    from service.settings import get_settings
+    from regtune.service.settings import get_settings
 
     engine = sa.create_engine(get_settings().database_url)
     try:

@@ -12,20 +12,20 @@ import optuna
 import pytest
 from sqlalchemy import Engine, update
 
-from service.spec.definition import StudySpec
-from service.store.db import make_engine, transaction
-from service.store.migrate import upgrade
-from service.store.optuna_db.internals import om, trial_id_of
-from service.store.repos.studies import create_study
-from service.store.scheduling.claims import (
+from regtune.service.spec.definition import StudySpec
+from regtune.service.store.db import make_engine, transaction
+from regtune.service.store.migrate import upgrade
+from regtune.service.store.optuna_db.internals import om, trial_id_of
+from regtune.service.store.repos.studies import create_study
+from regtune.service.store.scheduling.claims import (
     CLAIM_ATTR,
     DIED_BEFORE_TRIAL,
     claim,
     release_dead_workers,
     utcnow,
 )
-from service.store.scheduling.retries import storage_with_retries
-from service.store.tables import StudyRow
+from regtune.service.store.scheduling.retries import storage_with_retries
+from regtune.service.store.tables import StudyRow
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from service.spec.definition import EXAMPLE
+from regtune.service.spec.definition import EXAMPLE
 from tests.inprocess import Apps
 from tests.support import Processes, process_env, regtune, wait_for
 
@@ -182,7 +182,7 @@ def test_a_study_the_api_accepted_runs_on_a_worker_with_a_lower_trial_limit(
     definition["budget"] = {"n_trials": 12, "max_parallel": 2}
     created = _post(api, definition, "json")
     assert created.status_code == 201, created.text
-    from service.settings import get_settings
+    from regtune.service.settings import get_settings
 
     lower = process_env(
         get_settings().database_url,

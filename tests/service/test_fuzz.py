@@ -64,7 +64,7 @@ CURRENT = Current()
 
 def _schema() -> Any:
     """The schema the API process serves (``test_the_fuzzed_schema_is_the_served_one``)."""
-    from service.api.app import create_app
+    from regtune.service.api.app import create_app
 
     loaded = schemathesis.openapi.from_dict(create_app().openapi())
     loaded.app = CURRENT

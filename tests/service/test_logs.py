@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from service import logs
+from regtune.service import logs
 from tests.support import Processes, process_env, regtune
 
 PERSON = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} ")  # "12:04:31.207 INFO  logger  message"
@@ -54,7 +54,7 @@ def read_terminal(fd: int) -> str:
 
 def log_a_trial_line() -> None:
     with logs.context(study_id="s-1", trial=3):
-        logging.getLogger("worker.loop").info("trial started with Bearer rt_secret123456")
+        logging.getLogger("regtune.worker.loop").info("trial started with Bearer rt_secret123456")
 
 
 def test_a_terminal_gets_lines_for_people(terminal: tuple[io.TextIOWrapper, int]) -> None:
@@ -64,7 +64,7 @@ def test_a_terminal_gets_lines_for_people(terminal: tuple[io.TextIOWrapper, int]
     logging.getLogger("service.x").warning("disk almost full")
     first, second = read_terminal(fd).splitlines()
     assert PERSON.match(first), first
-    assert "INFO" in first and "worker.loop" in first and "trial started" in first
+    assert "INFO" in first and "regtune.worker.loop" in first and "trial started" in first
     assert first.endswith("study=s-1 trial=3")
     assert "rt_secret123456" not in first and "***" in first
     assert "\x1b[33mWARNING" in second  # the level stands out on a colour terminal
@@ -77,7 +77,7 @@ def test_a_file_or_pipe_gets_json_lines() -> None:
     logs.setup(fmt="auto", stream=stream)
     log_a_trial_line()
     (record,) = [json.loads(line) for line in stream.getvalue().splitlines()]
-    assert record["logger"] == "worker.loop" and record["level"] == "INFO"
+    assert record["logger"] == "regtune.worker.loop" and record["level"] == "INFO"
     assert record["study_id"] == "s-1" and record["trial"] == 3
     assert "rt_secret123456" not in record["msg"]
 
@@ -96,7 +96,7 @@ def test_the_format_setting_overrides_the_guess(terminal: tuple[io.TextIOWrapper
 
 
 def test_library_start_up_chatter_is_quiet_unless_debugging(sqlite_url: str) -> None:
-    from service.store.migrate import upgrade
+    from regtune.service.store.migrate import upgrade
 
     stream = io.StringIO()
     logs.setup(fmt="json", level="INFO", stream=stream)

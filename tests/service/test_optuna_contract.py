@@ -1,7 +1,7 @@
 """Optuna's private names regtune relies on, checked against the installed Optuna.
 
-Everything private is touched in ``service.store.optuna_db.internals`` only; this test fails loudly,
-naming the missing piece, when an Optuna release renames a model, a column or a signature.
+Everything private is touched in ``regtune.service.store.optuna_db.internals`` only; this test fails
+loudly, naming the missing piece, when an Optuna release renames a model, a column or a signature.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import pytest
 from optuna.storages import RDBStorage
 from sqlalchemy import inspect as sa_inspect
 
-from service.store.optuna_db import internals as optuna_internals
-from service.store.optuna_db.internals import (
+from regtune.service.store.optuna_db import internals as optuna_internals
+from regtune.service.store.optuna_db.internals import (
     ArtifactStore,
     engine_of,
     is_pareto_front,

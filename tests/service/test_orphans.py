@@ -18,17 +18,17 @@ import httpx
 import optuna
 import sqlalchemy as sa
 
-from service.spec.definition import EXAMPLE
-from service.store.clock import utcnow
-from service.store.db import make_engine, transaction
-from service.store.migrate import upgrade
-from service.store.scheduling.retries import storage_with_retries
-from service.store.scheduling.sweep import (
+from regtune.service.spec.definition import EXAMPLE
+from regtune.service.store.clock import utcnow
+from regtune.service.store.db import make_engine, transaction
+from regtune.service.store.migrate import upgrade
+from regtune.service.store.scheduling.retries import storage_with_retries
+from regtune.service.store.scheduling.sweep import (
     CREATION_GRACE,
     remove_orphaned_optuna_studies,
     remove_unfinished_studies,
 )
-from service.store.tables import StudyRow
+from regtune.service.store.tables import StudyRow
 from tests.support import Processes, study_row
 
 LATER = timedelta(hours=1)

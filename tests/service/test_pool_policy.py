@@ -17,16 +17,16 @@ import pytest
 from optuna.trial import TrialState
 from sqlalchemy import Engine
 
-from service.spec.definition import StudySpec
-from service.spec.enums import StudyStatus
-from service.store.db import make_engine, transaction
-from service.store.migrate import upgrade
-from service.store.optuna_db.internals import trial_id_of
-from service.store.repos.studies import create_study
-from service.store.scheduling import claims
-from service.store.scheduling import workers as workers
-from service.store.scheduling.retries import hand_back_killed_worker, storage_with_retries
-from service.store.tables import ClaimRow, StudyRow, WorkerRow
+from regtune.service.spec.definition import StudySpec
+from regtune.service.spec.enums import StudyStatus
+from regtune.service.store.db import make_engine, transaction
+from regtune.service.store.migrate import upgrade
+from regtune.service.store.optuna_db.internals import trial_id_of
+from regtune.service.store.repos.studies import create_study
+from regtune.service.store.scheduling import claims
+from regtune.service.store.scheduling import workers as workers
+from regtune.service.store.scheduling.retries import hand_back_killed_worker, storage_with_retries
+from regtune.service.store.tables import ClaimRow, StudyRow, WorkerRow
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 CAP = 3

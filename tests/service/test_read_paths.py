@@ -16,16 +16,16 @@ from optuna.storages._rdb import models
 from optuna.trial import TrialState, create_trial
 from sqlalchemy import delete, func, inspect, select, update
 
-from service.store.clock import utcnow
-from service.store.db import make_engine, transaction
-from service.store.migrate import upgrade
-from service.store.scheduling.lease import Lease
-from service.store.scheduling.retries import storage_with_retries
-from service.store.tables import LeaseRow, StudyRow
-from service.store.trials.best import best_trial_number
-from service.store.trials.index import study_index
-from service.store.trials.stats import TrialStats
-from service.store.trials.views import study_reads, trial_page
+from regtune.service.store.clock import utcnow
+from regtune.service.store.db import make_engine, transaction
+from regtune.service.store.migrate import upgrade
+from regtune.service.store.scheduling.lease import Lease
+from regtune.service.store.scheduling.retries import storage_with_retries
+from regtune.service.store.tables import LeaseRow, StudyRow
+from regtune.service.store.trials.best import best_trial_number
+from regtune.service.store.trials.index import study_index
+from regtune.service.store.trials.stats import TrialStats
+from regtune.service.store.trials.views import study_reads, trial_page
 from tests.support import study_row
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -26,14 +26,14 @@ from optuna.trial import TrialState, create_trial
 from safetensors.numpy import save_file
 from sqlalchemy import update
 
-from service.settings import get_settings
-from service.spec.definition import StudySpec
-from service.store.db import transaction
-from service.store.optuna_db.attrs import BEST_MODEL_ATTR
-from service.store.repos import best_model
-from service.store.repos.studies import create_study
-from service.store.scheduling.retries import get_storage
-from service.store.tables import StudyRow
+from regtune.service.settings import get_settings
+from regtune.service.spec.definition import StudySpec
+from regtune.service.store.db import transaction
+from regtune.service.store.optuna_db.attrs import BEST_MODEL_ATTR
+from regtune.service.store.repos import best_model
+from regtune.service.store.repos.studies import create_study
+from regtune.service.store.scheduling.retries import get_storage
+from regtune.service.store.tables import StudyRow
 from tests.inprocess import Apps
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -259,9 +259,9 @@ def test_client_and_cli_write_the_page(
 ) -> None:
     from typer.testing import CliRunner
 
-    from service.cli import output
-    from service.cli.app import app
-    from service.client.http import Client
+    from regtune.service.cli import output
+    from regtune.service.cli.app import app
+    from regtune.service.client.http import Client
 
     row = finished_study("default", n=10)
     transport = api._transport  # the app in-process, as the TestClient reaches it
@@ -289,9 +289,9 @@ def test_cli_watch_rewrites_the_page_until_the_study_ends(
 
     from typer.testing import CliRunner
 
-    from service.cli import output
-    from service.cli.app import app
-    from service.client.http import Client
+    from regtune.service.cli import output
+    from regtune.service.cli.app import app
+    from regtune.service.client.http import Client
 
     row = create_study(_spec())
     transport = api._transport

@@ -19,18 +19,24 @@ import pytest
 from optuna.trial import TrialState
 from sqlalchemy import select, update
 
-from service.settings import get_settings
-from service.spec.definition import StudySpec
-from service.store.clock import utcnow
-from service.store.db import _sessionmaker, get_engine, transaction
-from service.store.migrate import upgrade
-from service.store.optuna_db.internals import om
-from service.store.repos.studies import create_study
-from service.store.scheduling import workers
-from service.store.scheduling.claims import Claim, claim, finish, link_trial, release_dead_workers
-from service.store.scheduling.retries import get_storage, retry_stale_trial
-from service.store.scheduling.sweep import sweep
-from service.store.tables import StudyRow, WorkerRow
+from regtune.service.settings import get_settings
+from regtune.service.spec.definition import StudySpec
+from regtune.service.store.clock import utcnow
+from regtune.service.store.db import _sessionmaker, get_engine, transaction
+from regtune.service.store.migrate import upgrade
+from regtune.service.store.optuna_db.internals import om
+from regtune.service.store.repos.studies import create_study
+from regtune.service.store.scheduling import workers
+from regtune.service.store.scheduling.claims import (
+    Claim,
+    claim,
+    finish,
+    link_trial,
+    release_dead_workers,
+)
+from regtune.service.store.scheduling.retries import get_storage, retry_stale_trial
+from regtune.service.store.scheduling.sweep import sweep
+from regtune.service.store.tables import StudyRow, WorkerRow
 
 GRACE = timedelta(seconds=4)
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)

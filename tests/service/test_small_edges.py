@@ -13,10 +13,10 @@ import optuna
 import pytest
 from fastapi.testclient import TestClient
 
-from service.cli import serve as serve_cli
-from service.settings import Settings, use_settings
+from regtune.service.cli import serve as serve_cli
+from regtune.service.settings import Settings, use_settings
+from regtune.worker.loop import OPTUNA_TRIAL_LOGGER, HandBack, Worker
 from tests.inprocess import Apps, reset_process_state
-from worker.loop import OPTUNA_TRIAL_LOGGER, HandBack, Worker
 
 ADMIN = "edges-admin-key-0123456789abcdef"
 

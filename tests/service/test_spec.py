@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from service.spec.definition import EXAMPLE, StudySpec, resolve_task
-from service.spec.enums import Task
-from service.spec.space import KNOBS, SearchSpace
+from regtune.service.spec.definition import EXAMPLE, StudySpec, resolve_task
+from regtune.service.spec.enums import Task
+from regtune.service.spec.space import KNOBS, SearchSpace
 
 
 def _with(path: str, value: Any) -> dict[str, Any]:

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from service.spec.definition import StudySpec
-from service.spec.objective import objective_directions, objective_names
+from regtune.service.spec.definition import StudySpec
+from regtune.service.spec.objective import objective_directions, objective_names
 
 
 def spec(**extra: Any) -> StudySpec:

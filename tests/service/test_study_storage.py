@@ -6,12 +6,12 @@ from __future__ import annotations
 import optuna
 from optuna_dashboard import get_note
 
-from service.spec.definition import StudySpec
-from service.store.db import make_engine, transaction
-from service.store.migrate import upgrade
-from service.store.repos.studies import create_study
-from service.store.scheduling.retries import storage_with_retries
-from service.store.tables import StudyRow
+from regtune.service.spec.definition import StudySpec
+from regtune.service.store.db import make_engine, transaction
+from regtune.service.store.migrate import upgrade
+from regtune.service.store.repos.studies import create_study
+from regtune.service.store.scheduling.retries import storage_with_retries
+from regtune.service.store.tables import StudyRow
 
 
 def test_the_definition_is_stored_once(database_url: str) -> None:

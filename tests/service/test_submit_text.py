@@ -14,9 +14,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from service.cli import output
-from service.cli.app import app
-from service.client.http import ApiError, Client
+from regtune.service.cli import output
+from regtune.service.cli.app import app
+from regtune.service.client.http import ApiError, Client
 
 REFUSED = {"error": {"code": "invalid_definition", "message": "recorded", "fields": []}}
 

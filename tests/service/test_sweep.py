@@ -10,10 +10,10 @@ from optuna.distributions import FloatDistribution
 from optuna.storages._rdb import models as om
 from optuna.trial import TrialState, create_trial
 
-from service.store.db import make_engine, transaction
-from service.store.migrate import upgrade
-from service.store.scheduling.retries import storage_with_retries
-from service.store.scheduling.sweep import fail_orphaned_trials
+from regtune.service.store.db import make_engine, transaction
+from regtune.service.store.migrate import upgrade
+from regtune.service.store.scheduling.retries import storage_with_retries
+from regtune.service.store.scheduling.sweep import fail_orphaned_trials
 from tests.support import study_row
 
 

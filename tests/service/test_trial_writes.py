@@ -10,9 +10,9 @@ from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import RDBStorage
 
-from service.store.db import engine_kwargs
-from service.store.optuna_db.storage import Storage
-from service.store.scheduling.retries import storage_with_retries
+from regtune.service.store.db import engine_kwargs
+from regtune.service.store.optuna_db.storage import Storage
+from regtune.service.store.scheduling.retries import storage_with_retries
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 REPORTS = [0.5, math.inf, -math.inf, math.nan, 1e-300, -2.0]

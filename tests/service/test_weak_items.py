@@ -10,11 +10,11 @@ import optuna
 import pytest
 from fastapi.testclient import TestClient
 
-from service.settings import get_settings
-from service.spec.definition import EXAMPLE, StudySpec, resolve_task
-from service.store.clock import utcnow
-from service.store.db import make_engine, transaction
-from service.store.tables import WorkerRow
+from regtune.service.settings import get_settings
+from regtune.service.spec.definition import EXAMPLE, StudySpec, resolve_task
+from regtune.service.store.clock import utcnow
+from regtune.service.store.db import make_engine, transaction
+from regtune.service.store.tables import WorkerRow
 from tests.inprocess import Apps
 from tests.support import wait_for
 
@@ -81,7 +81,7 @@ def test_pool_wide_views_need_the_admin_key(api: TestClient) -> None:
 
 def test_a_diverged_trial_is_marked() -> None:
     """A learning rate far too large: the trial is COMPLETE at +inf, with ``diverged: true``."""
-    from worker.objective import make_objective
+    from regtune.worker.objective import make_objective
 
     spec = resolve_task(
         StudySpec.model_validate(

@@ -11,8 +11,8 @@ from typing import Any
 import optuna
 import pytest
 
-from service.spec.definition import EXAMPLE, StudySpec
-from worker.objective import make_objective
+from regtune.service.spec.definition import EXAMPLE, StudySpec
+from regtune.worker.objective import make_objective
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -1,12 +1,12 @@
-"""The built-in dataset registry (``service.spec.datasets``) says what the worker loads."""
+"""The built-in dataset registry (``regtune.service.spec.datasets``) says what the worker loads."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from service.spec.datasets import BuiltinDataset
-from worker.data import load
+from regtune.service.spec.datasets import BuiltinDataset
+from regtune.worker.data import load
 
 
 @pytest.mark.parametrize("builtin", list(BuiltinDataset))

@@ -12,16 +12,16 @@ import pytest
 import torch
 from sklearn.linear_model import Ridge
 
-from service.spec.definition import EXAMPLE, StudySpec, resolve_task
-from worker.data import Fold, Standardizer, load, make_splits
-from worker.models import penalized_weights, weighted_penalties
-from worker.objective import train_config
-from worker.policies import make_sampler
-from worker.search import suggest
-from worker.trainers.config import ExactOptions, TrainConfig
-from worker.trainers.exact import input_noise_l2, train_exact
-from worker.trainers.fista import LinearState
-from worker.trainers.minibatch import train_minibatch as train
+from regtune.service.spec.definition import EXAMPLE, StudySpec, resolve_task
+from regtune.worker.data import Fold, Standardizer, load, make_splits
+from regtune.worker.models import penalized_weights, weighted_penalties
+from regtune.worker.objective import train_config
+from regtune.worker.policies import make_sampler
+from regtune.worker.search import suggest
+from regtune.worker.trainers.config import ExactOptions, TrainConfig
+from regtune.worker.trainers.exact import input_noise_l2, train_exact
+from regtune.worker.trainers.fista import LinearState
+from regtune.worker.trainers.minibatch import train_minibatch as train
 
 
 def _fold(name: str) -> Fold:

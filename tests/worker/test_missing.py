@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.ingest.preprocess import FillValues
-from worker.data import Dataset, make_splits
+from regtune.service.ingest.preprocess import FillValues
+from regtune.worker.data import Dataset, make_splits
 
 NAN = np.nan
 

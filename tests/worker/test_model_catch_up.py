@@ -6,12 +6,12 @@ import optuna
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from service.store.clock import utcnow
-from service.store.db import make_engine, transaction
-from service.store.migrate import upgrade
-from service.store.optuna_db.attrs import BEST_MODEL_ATTR
-from service.store.repos.best_model import studies_missing_a_model
-from service.store.scheduling.retries import storage_with_retries
+from regtune.service.store.clock import utcnow
+from regtune.service.store.db import make_engine, transaction
+from regtune.service.store.migrate import upgrade
+from regtune.service.store.optuna_db.attrs import BEST_MODEL_ATTR
+from regtune.service.store.repos.best_model import studies_missing_a_model
+from regtune.service.store.scheduling.retries import storage_with_retries
 from tests.support import study_row
 
 

@@ -16,16 +16,16 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 from sqlalchemy import Engine
 
-from service.spec.definition import EXAMPLE, StudySpec, resolve_task
-from service.store.clock import utcnow
-from service.store.db import make_engine, transaction
-from service.store.migrate import upgrade
-from service.store.repos import best_model
-from service.store.repos.best_model import MAX_ATTEMPTS, studies_missing_a_model
-from service.store.scheduling.retries import storage_with_retries
-from service.store.tables import StudyRow
+from regtune.service.spec.definition import EXAMPLE, StudySpec, resolve_task
+from regtune.service.store.clock import utcnow
+from regtune.service.store.db import make_engine, transaction
+from regtune.service.store.migrate import upgrade
+from regtune.service.store.repos import best_model
+from regtune.service.store.repos.best_model import MAX_ATTEMPTS, studies_missing_a_model
+from regtune.service.store.scheduling.retries import storage_with_retries
+from regtune.service.store.tables import StudyRow
+from regtune.worker.best_model import save_best_model
 from tests.support import Processes, process_env, regtune, study_row, wait_for
-from worker.best_model import save_best_model
 
 SPEC = resolve_task(StudySpec.model_validate(EXAMPLE)).to_stored()
 PARAMS = {"lambda": 1e-3, "l1_ratio": 0.5, "learning_rate": 1e-2}
@@ -86,9 +86,9 @@ def test_failing_studies_back_off_and_are_given_up(
 ) -> None:
     monkeypatch.setenv("REGTUNE_DATABASE_URL", database_url)
     monkeypatch.setenv("REGTUNE_ARTIFACT_DIR", str(tmp_path / "artifacts"))
-    from service.settings import get_settings
-    from service.store.db import get_engine
-    from service.store.scheduling.retries import get_storage
+    from regtune.service.settings import get_settings
+    from regtune.service.store.db import get_engine
+    from regtune.service.store.scheduling.retries import get_storage
 
     for cached in (get_settings, get_engine, get_storage):
         cached.cache_clear()

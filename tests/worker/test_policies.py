@@ -9,9 +9,9 @@ from typing import Any, get_args
 import optuna
 import pytest
 
-from service.spec.definition import EXAMPLE, StudySpec
-from service.spec.policies import Pruner, Sampler
-from worker.policies import make_pruner, make_sampler
+from regtune.service.spec.definition import EXAMPLE, StudySpec
+from regtune.service.spec.policies import Pruner, Sampler
+from regtune.worker.policies import make_pruner, make_sampler
 
 
 def _types(union: Any) -> list[str]:

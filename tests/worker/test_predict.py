@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.spec.definition import StudySpec, resolve_task
-from worker import data
-from worker import modelfile as predict
-from worker.evaluation import unnamed
-from worker.objective import n_outputs, prepare, train_config
-from worker.trainers import fit
+from regtune.service.spec.definition import StudySpec, resolve_task
+from regtune.worker import data
+from regtune.worker import modelfile as predict
+from regtune.worker.evaluation import unnamed
+from regtune.worker.objective import n_outputs, prepare, train_config
+from regtune.worker.trainers import fit
 
 
 def trained(name: str, validation: dict[str, object]) -> tuple[StudySpec, object, data.Splits]:

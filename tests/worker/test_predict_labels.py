@@ -3,8 +3,8 @@
 
 Fast and in-process: the upload is read with ingest's own ``read_table`` and handed to the
 worker as the store hands it (``Encoder.from_upload`` of the stored column summary); the best
-model is refit and written by ``worker.best_model`` (``best_fit`` + ``write``), and the CLI runs
-under typer's ``CliRunner``.
+model is refit and written by ``regtune.worker.best_model`` (``best_fit`` + ``write``), and the CLI
+runs under typer's ``CliRunner``.
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from service.cli.app import app
-from service.errors import InvalidUpload
-from service.ingest.columns import read_table
-from service.ingest.encoder import Encoder
-from service.spec.definition import StudySpec, resolve_task
-from worker import best_model, data, modelfile
+from regtune.service.cli.app import app
+from regtune.service.errors import InvalidUpload
+from regtune.service.ingest.columns import read_table
+from regtune.service.ingest.encoder import Encoder
+from regtune.service.spec.definition import StudySpec, resolve_task
+from regtune.worker import best_model, data, modelfile
 
 Saver = Callable[..., Path]
 
@@ -35,7 +35,9 @@ Saver = Callable[..., Path]
 def saved_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Saver:
     """Upload ``raw`` (as the store does), refit a small model on it, write its model file."""
     uploads: dict[str, data.Dataset] = {}
-    monkeypatch.setattr("worker.uploads.load_uploaded", lambda dataset_id: uploads[dataset_id])
+    monkeypatch.setattr(
+        "regtune.worker.uploads.load_uploaded", lambda dataset_id: uploads[dataset_id]
+    )
 
     def save(
         raw: bytes, *, target: str, task: str = "auto", filename: str = "up.csv", **model: Any

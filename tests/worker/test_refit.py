@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from service.spec.definition import StudySpec, resolve_task
-from worker import data
-from worker.best_model import best_fit, refit_epochs
-from worker.trainers.config import EarlyStop, TrainConfig
+from regtune.service.spec.definition import StudySpec, resolve_task
+from regtune.worker import data
+from regtune.worker.best_model import best_fit, refit_epochs
+from regtune.worker.trainers.config import EarlyStop, TrainConfig
 
 PARAMS = {"lambda": 1e-2, "l1_ratio": 0.5}
 

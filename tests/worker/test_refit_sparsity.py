@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.spec.definition import StudySpec, resolve_task
-from worker.best_model import best_fit
+from regtune.service.spec.definition import StudySpec, resolve_task
+from regtune.worker.best_model import best_fit
 
 PARAMS = {"lambda": 0.028, "l1_ratio": 1.0}
 

@@ -16,16 +16,16 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 from sqlalchemy import Engine, update
 
-from service.spec.definition import StudySpec, resolve_task
-from service.spec.enums import StudyStatus
-from service.store.db import make_engine, transaction
-from service.store.migrate import upgrade
-from service.store.optuna_db.attrs import BEST_MODEL_ATTR, NO_MODEL_ATTR
-from service.store.repos.studies import create_study
-from service.store.scheduling.retries import storage_with_retries
-from service.store.scheduling.scaling import wanted_workers
-from service.store.tables import StudyRow
-from worker.best_model import RefitStopped, best_fit
+from regtune.service.spec.definition import StudySpec, resolve_task
+from regtune.service.spec.enums import StudyStatus
+from regtune.service.store.db import make_engine, transaction
+from regtune.service.store.migrate import upgrade
+from regtune.service.store.optuna_db.attrs import BEST_MODEL_ATTR, NO_MODEL_ATTR
+from regtune.service.store.repos.studies import create_study
+from regtune.service.store.scheduling.retries import storage_with_retries
+from regtune.service.store.scheduling.scaling import wanted_workers
+from regtune.service.store.tables import StudyRow
+from regtune.worker.best_model import RefitStopped, best_fit
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

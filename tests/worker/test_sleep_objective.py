@@ -7,10 +7,10 @@ import pytest
 from pydantic import ValidationError
 
 from bench import sleep_objective
-from service.settings import Settings
-from service.spec.definition import StudySpec
-from worker import objective
-from worker.search import load_factory
+from regtune.service.settings import Settings
+from regtune.service.spec.definition import StudySpec
+from regtune.worker import objective
+from regtune.worker.search import load_factory
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -33,7 +33,7 @@ def _spec(**extra: object) -> StudySpec:
 
 
 def test_the_factory_setting_names_a_function() -> None:
-    assert load_factory("worker.objective:make_objective") is objective.make_objective
+    assert load_factory("regtune.worker.objective:make_objective") is objective.make_objective
     assert (
         load_factory(
             Settings(objective_factory="bench.sleep_objective:make_objective").objective_factory
@@ -43,7 +43,7 @@ def test_the_factory_setting_names_a_function() -> None:
     with pytest.raises(ValueError, match="not a callable"):
         load_factory("bench.sleep_objective:TARGET")
     with pytest.raises(ImportError):
-        load_factory("worker.no_such_module:make_objective")
+        load_factory("regtune.worker.no_such_module:make_objective")
     with pytest.raises(ValidationError, match="objective_factory"):
         Settings(objective_factory="not a path")
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import assert_never
 
-from worker.data import Fold
-from worker.trainers.config import EpochHook, StopCheck, TrainConfig
-from worker.trainers.exact import train_exact
-from worker.trainers.fista import LinearState
-from worker.trainers.minibatch import train_minibatch
-from worker.trainers.result import TrainResult
+from regtune.worker.data import Fold
+from regtune.worker.trainers.config import EpochHook, StopCheck, TrainConfig
+from regtune.worker.trainers.exact import train_exact
+from regtune.worker.trainers.fista import LinearState
+from regtune.worker.trainers.minibatch import train_minibatch
+from regtune.worker.trainers.result import TrainResult
 
 
 def fit(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from service.spec.definition import Solver
+from regtune.service.spec.definition import Solver
 
 EpochHook = Callable[[int, dict[str, float]], bool]
 """Called after every epoch with (epoch, validation metrics named ``val_*``); True stops (prunes).
@@ -26,11 +26,11 @@ class EarlyStop:
 class ExactOptions:
     """How far the exact trainer solves and how often it reports.
 
-    ``tol`` bounds the norm of the objective's minimal subgradient (``worker.trainers.fista``):
-    at 1e-6 the validation loss is within 3e-5 (relative) of the exact minimizer's on iris,
-    breast cancer and diabetes. ``report_every`` = K iterations per reported "epoch": an
-    iteration costs ~0.1 ms, a report through the service a few ms (a database write and read),
-    so a smaller K makes the reports, not the solve, the trial's cost."""
+    ``tol`` bounds the norm of the objective's minimal subgradient
+    (``regtune.worker.trainers.fista``): at 1e-6 the validation loss is within 3e-5 (relative) of
+    the exact minimizer's on iris, breast cancer and diabetes. ``report_every`` = K iterations per
+    reported "epoch": an iteration costs ~0.1 ms, a report through the service a few ms (a database
+    write and read), so a smaller K makes the reports, not the solve, the trial's cost."""
 
     tol: float = 1e-6
     max_iter: int = 10_000
@@ -50,7 +50,7 @@ class TrainConfig:
     task: str
     n_out: int
     solver: Solver = "minibatch"
-    """The trainer (``worker.trainers.fit`` dispatches on it)."""
+    """The trainer (``regtune.worker.trainers.fit`` dispatches on it)."""
     model_kind: str = "linear"
     hidden_layers: tuple[int, ...] = (64, 64)
     batch_norm: bool = False
@@ -60,7 +60,8 @@ class TrainConfig:
     input_noise: float = 0.0
     """Std of the Gaussian noise added to the standardized inputs of every training batch."""
     layer_penalty: float = 1.0
-    """λ's multiplier on an MLP's layers after the first (``worker.models.weighted_penalties``)."""
+    """λ's multiplier on an MLP's layers after the first
+    (``regtune.worker.models.weighted_penalties``)."""
     learning_rate: float = 1e-2
     batch_size: int | None = 128
     optimizer: str = "adam"

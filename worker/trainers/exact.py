@@ -1,5 +1,5 @@
 """The exact trainer for ``model.kind: linear``: each fold solved to a tolerance by FISTA
-(``worker.trainers.fista``), with the same contract as the minibatch trainer.
+(``regtune.worker.trainers.fista``), with the same contract as the minibatch trainer.
 
 The validation metric is reported every ``report_every`` solver iterations: that block is the
 "epoch" the hook, the learning curve and the pruner see, so pruning still applies. Folds advance
@@ -21,12 +21,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from worker.data import Fold
-from worker.evaluation import score_folds
-from worker.models import build_model, set_linear
-from worker.trainers.config import EpochHook, StopCheck, TrainConfig
-from worker.trainers.fista import Fista, LinearState, Task, per_fold, threads_for
-from worker.trainers.result import TrainResult, build_result
+from regtune.worker.data import Fold
+from regtune.worker.evaluation import score_folds
+from regtune.worker.models import build_model, set_linear
+from regtune.worker.trainers.config import EpochHook, StopCheck, TrainConfig
+from regtune.worker.trainers.fista import Fista, LinearState, Task, per_fold, threads_for
+from regtune.worker.trainers.result import TrainResult, build_result
 
 
 def input_dropout_l2(X: np.ndarray, *, task: str, n_out: int, dropout: float) -> np.ndarray:

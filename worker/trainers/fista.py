@@ -220,8 +220,8 @@ class Fista:
         warm_start: LinearState | None = None,
     ) -> None:
         """``input_l2`` adds ½ · Σ_j c_j · ‖W[:, j]‖² to the smooth part (marginalized input
-        dropout, see ``worker.trainers.exact``); ``warm_start`` is the starting point (default
-        zeros)."""
+        dropout, see ``regtune.worker.trainers.exact``); ``warm_start`` is the starting point
+        (default zeros)."""
         _check("lam", lam >= 0 and math.isfinite(lam), lam, "finite and ≥ 0")
         _check("l1_ratio", 0 <= l1_ratio <= 1, l1_ratio, "in [0, 1]")
         Xt, yt = _tensor(X).double(), _tensor(y)

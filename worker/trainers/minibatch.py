@@ -26,12 +26,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from worker.data import Fold
-from worker.evaluation import score_folds
-from worker.models import build_model, set_linear, weighted_penalties
-from worker.trainers.config import EpochHook, StopCheck, TrainConfig
-from worker.trainers.fista import LinearState, per_fold
-from worker.trainers.result import TrainResult, build_result
+from regtune.worker.data import Fold
+from regtune.worker.evaluation import score_folds
+from regtune.worker.models import build_model, set_linear, weighted_penalties
+from regtune.worker.trainers.config import EpochHook, StopCheck, TrainConfig
+from regtune.worker.trainers.fista import LinearState, per_fold
+from regtune.worker.trainers.result import TrainResult, build_result
 
 
 def data_loss(output: torch.Tensor, target: torch.Tensor, task: str) -> torch.Tensor:

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from torch import nn
 
-from worker.data import Fold
-from worker.evaluation import mean_of, score_folds, scores_per_fold
-from worker.models import count_nonzero
-from worker.trainers.config import TrainConfig
-from worker.trainers.fista import LinearState
+from regtune.worker.data import Fold
+from regtune.worker.evaluation import mean_of, score_folds, scores_per_fold
+from regtune.worker.models import count_nonzero
+from regtune.worker.trainers.config import TrainConfig
+from regtune.worker.trainers.fista import LinearState
 
 
 @dataclass

@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from service.store.migrate import VERSION_TABLE
-from service.store.tables import Base
+from regtune.service.store.migrate import VERSION_TABLE
+from regtune.service.store.tables import Base
 
 
 def _run(connection: Connection) -> None:

@@ -10,9 +10,9 @@ from optuna.exceptions import StorageInternalError
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial
 
-from service.settings import get_settings
-from service.store.db import engine_kwargs
-from service.store.optuna_db.internals import OneStatementTrialWrites
+from regtune.service.settings import get_settings
+from regtune.service.store.db import engine_kwargs
+from regtune.service.store.optuna_db.internals import OneStatementTrialWrites
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The best model of a study as an Optuna artifact: where it is stored, how to find it, which
 studies still lack one and why one was not saved.
 
-The worker that completes a study writes the file (``worker.best_model``); the API and the
+The worker that completes a study writes the file (``regtune.worker.best_model``); the API and the
 dashboard read it through the same artifact store, built here from the settings.
 """
 
@@ -16,14 +16,18 @@ from optuna.trial import TrialState
 from sqlalchemy import Engine, and_, exists, select, update
 from sqlalchemy.orm import Session, aliased
 
-from service.settings import Settings, get_settings
-from service.spec.enums import StudyStatus
-from service.store.clock import utcnow
-from service.store.db import transaction
-from service.store.optuna_db.attrs import BEST_MODEL_ATTR, MODEL_FAILURES_ATTR, NO_MODEL_ATTR
-from service.store.optuna_db.internals import ArtifactStore, om
-from service.store.scheduling.retries import get_storage
-from service.store.tables import StudyRow
+from regtune.service.settings import Settings, get_settings
+from regtune.service.spec.enums import StudyStatus
+from regtune.service.store.clock import utcnow
+from regtune.service.store.db import transaction
+from regtune.service.store.optuna_db.attrs import (
+    BEST_MODEL_ATTR,
+    MODEL_FAILURES_ATTR,
+    NO_MODEL_ATTR,
+)
+from regtune.service.store.optuna_db.internals import ArtifactStore, om
+from regtune.service.store.scheduling.retries import get_storage
+from regtune.service.store.tables import StudyRow
 
 MEDIA_TYPE = "application/vnd.regtune.model+safetensors"
 

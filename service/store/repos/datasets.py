@@ -15,22 +15,22 @@ import numpy as np
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 
-from service.errors import (
+from regtune.service.errors import (
     DatasetInUse,
     DatasetNotFound,
     FieldProblem,
     InvalidDefinition,
     InvalidUpload,
 )
-from service.ingest.columns import TASKS, read_table
-from service.ingest.encoder import Encoder
-from service.ingest.formats import Limits
-from service.spec.cost import DataShape
-from service.spec.definition import StudySpec, Uploaded
-from service.spec.enums import ACTIVE, Task
-from service.store.clock import utcnow
-from service.store.db import transaction
-from service.store.tables import DatasetRow, StudyRow
+from regtune.service.ingest.columns import TASKS, read_table
+from regtune.service.ingest.encoder import Encoder
+from regtune.service.ingest.formats import Limits
+from regtune.service.spec.cost import DataShape
+from regtune.service.spec.definition import StudySpec, Uploaded
+from regtune.service.spec.enums import ACTIVE, Task
+from regtune.service.store.clock import utcnow
+from regtune.service.store.db import transaction
+from regtune.service.store.tables import DatasetRow, StudyRow
 
 ID_CHARS = 32
 

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from cachetools import TTLCache
 from sqlalchemy import select, update
 
-from service.errors import Forbidden, NotFound, Unauthorized
-from service.settings import Settings
-from service.store.clock import utcnow
-from service.store.db import transaction
-from service.store.tables import ApiKeyRow
+from regtune.service.errors import Forbidden, NotFound, Unauthorized
+from regtune.service.settings import Settings
+from regtune.service.store.clock import utcnow
+from regtune.service.store.db import transaction
+from regtune.service.store.tables import ApiKeyRow
 
 SECRET_PREFIX = "rt_"
 DEFAULT_TENANT = "default"

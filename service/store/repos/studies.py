@@ -17,20 +17,20 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, load_only
 
-from service.errors import StudyNameTaken, StudyNotActive, StudyNotFound, StudyRunning
-from service.spec.definition import StudySpec
-from service.spec.enums import ACTIVE, StudyStatus
-from service.spec.objective import objective_directions, objective_names
-from service.store.clock import utcnow
-from service.store.db import rowcount, transaction
-from service.store.optuna_db.internals import study_id_of
-from service.store.optuna_db.names import optuna_name
-from service.store.reads import read
-from service.store.repos import best_model
-from service.store.scheduling.retries import get_storage
-from service.store.tables import StudyRow
-from service.store.trials import views as trial_reads
-from service.store.trials.best import pareto_numbers
+from regtune.service.errors import StudyNameTaken, StudyNotActive, StudyNotFound, StudyRunning
+from regtune.service.spec.definition import StudySpec
+from regtune.service.spec.enums import ACTIVE, StudyStatus
+from regtune.service.spec.objective import objective_directions, objective_names
+from regtune.service.store.clock import utcnow
+from regtune.service.store.db import rowcount, transaction
+from regtune.service.store.optuna_db.internals import study_id_of
+from regtune.service.store.optuna_db.names import optuna_name
+from regtune.service.store.reads import read
+from regtune.service.store.repos import best_model
+from regtune.service.store.scheduling.retries import get_storage
+from regtune.service.store.tables import StudyRow
+from regtune.service.store.trials import views as trial_reads
+from regtune.service.store.trials.best import pareto_numbers
 
 
 def _note(study_id: str, name: str, definition: dict[str, Any], api_url: str | None) -> str:

@@ -18,12 +18,12 @@ from optuna.trial import TrialState
 from sqlalchemy import Engine, Select, String, case, cast, delete, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from service.spec.enums import ACTIVE, StudyStatus
-from service.store.clock import utcnow
-from service.store.db import rowcount, transaction
-from service.store.optuna_db.attrs import CLAIM_ATTR, RETRY_OF_ATTR
-from service.store.optuna_db.internals import om, trial_completed_utc, trial_started_utc
-from service.store.tables import ClaimRow, StudyRow, WorkerRow
+from regtune.service.spec.enums import ACTIVE, StudyStatus
+from regtune.service.store.clock import utcnow
+from regtune.service.store.db import rowcount, transaction
+from regtune.service.store.optuna_db.attrs import CLAIM_ATTR, RETRY_OF_ATTR
+from regtune.service.store.optuna_db.internals import om, trial_completed_utc, trial_started_utc
+from regtune.service.store.tables import ClaimRow, StudyRow, WorkerRow
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from datetime import timedelta
 from sqlalchemy import Engine, or_, update
 from sqlalchemy.exc import IntegrityError
 
-from service.store.clock import utcnow
-from service.store.db import rowcount, transaction
-from service.store.tables import LeaseRow
+from regtune.service.store.clock import utcnow
+from regtune.service.store.db import rowcount, transaction
+from regtune.service.store.tables import LeaseRow
 
 SWEEP_LEASE = "sweep"
 

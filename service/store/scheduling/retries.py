@@ -13,12 +13,12 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import Engine, delete, select
 
-from service.store.db import transaction
-from service.store.optuna_db.attrs import CLAIM_ATTR, RETRY_OF_ATTR
-from service.store.optuna_db.internals import engine_of, om, study_id_of, trial_id_of
-from service.store.optuna_db.storage import make_storage
-from service.store.scheduling.claims import fail_study_killed_by, finish
-from service.store.tables import ClaimRow, StudyRow, WorkerRow
+from regtune.service.store.db import transaction
+from regtune.service.store.optuna_db.attrs import CLAIM_ATTR, RETRY_OF_ATTR
+from regtune.service.store.optuna_db.internals import engine_of, om, study_id_of, trial_id_of
+from regtune.service.store.optuna_db.storage import make_storage
+from regtune.service.store.scheduling.claims import fail_study_killed_by, finish
+from regtune.service.store.tables import ClaimRow, StudyRow, WorkerRow
 
 log = logging.getLogger(__name__)
 

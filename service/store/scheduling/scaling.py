@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
-from service.spec.enums import ACTIVE, StudyStatus
-from service.store.optuna_db.attrs import BEST_MODEL_ATTR, NO_MODEL_ATTR
-from service.store.optuna_db.internals import om
+from regtune.service.spec.enums import ACTIVE, StudyStatus
+from regtune.service.store.optuna_db.attrs import BEST_MODEL_ATTR, NO_MODEL_ATTR
+from regtune.service.store.optuna_db.internals import om
 
 _TRIALS = om.TrialModel.__tablename__
 _MODEL_ATTRS = om.StudyUserAttributeModel.__tablename__

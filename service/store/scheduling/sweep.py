@@ -17,14 +17,14 @@ import optuna
 from optuna.trial import TrialState
 from sqlalchemy import Engine, delete, or_, select
 
-from service.settings import get_settings
-from service.spec.enums import ACTIVE, FINAL
-from service.store.clock import utcnow
-from service.store.db import rowcount, transaction
-from service.store.optuna_db.internals import om, stale_trial_ids, trial_started_utc
-from service.store.optuna_db.names import OPTUNA_NAME
-from service.store.scheduling.claims import release_dead_workers
-from service.store.tables import ClaimRow, StudyRow
+from regtune.service.settings import get_settings
+from regtune.service.spec.enums import ACTIVE, FINAL
+from regtune.service.store.clock import utcnow
+from regtune.service.store.db import rowcount, transaction
+from regtune.service.store.optuna_db.internals import om, stale_trial_ids, trial_started_utc
+from regtune.service.store.optuna_db.names import OPTUNA_NAME
+from regtune.service.store.scheduling.claims import release_dead_workers
+from regtune.service.store.tables import ClaimRow, StudyRow
 
 log = logging.getLogger(__name__)
 CREATION_GRACE = timedelta(minutes=2)
@@ -39,7 +39,7 @@ def fail_stale_trials(
     Studies still scheduling and studies with a slot held (a cancelled study's last trials) are
     swept, so no trial of a dead worker stays RUNNING; only those with a RUNNING trial are loaded.
     """
-    from service.store.scheduling.retries import get_storage
+    from regtune.service.store.scheduling.retries import get_storage
 
     storage = storage or get_storage()
     trials = om.TrialModel
@@ -76,7 +76,7 @@ def fail_orphaned_trials(
     active studies are retried with the same parameters; a study that ended gets no retries, and
     retries still WAITING there are failed too, so an ended study has nothing left to run.
     """
-    from service.store.scheduling.retries import get_storage, retry_stale_trial
+    from regtune.service.store.scheduling.retries import get_storage, retry_stale_trial
 
     storage = storage or get_storage()
     grace = timedelta(seconds=get_settings().grace_period)
@@ -131,7 +131,7 @@ def remove_unfinished_studies(
     The row is deleted first, by a conditional DELETE: a creation that was only slow then
     finds its row gone, and undoes itself instead of linking it.
     """
-    from service.store.scheduling.retries import get_storage
+    from regtune.service.store.scheduling.retries import get_storage
 
     storage = storage or get_storage()
     cutoff = (now or utcnow()) - CREATION_GRACE
@@ -159,7 +159,7 @@ def remove_orphaned_optuna_studies(
     A regtune row always exists before its Optuna study and is deleted after it, so such a
     study was left by an older version killed mid-creation; nothing else makes one.
     """
-    from service.store.scheduling.retries import get_storage
+    from regtune.service.store.scheduling.retries import get_storage
 
     storage = storage or get_storage()
     studies = om.StudyModel

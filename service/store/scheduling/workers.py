@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, delete, select, update
 
-from service.settings import get_settings
-from service.store.clock import utcnow
-from service.store.db import rowcount, transaction
-from service.store.tables import StudyRow, WorkerRow
+from regtune.service.settings import get_settings
+from regtune.service.store.clock import utcnow
+from regtune.service.store.db import rowcount, transaction
+from regtune.service.store.tables import StudyRow, WorkerRow
 
 
 def new_worker_id() -> str:

@@ -11,8 +11,8 @@ from optuna.trial import TrialState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.store.db import among
-from service.store.optuna_db.internals import is_pareto_front, om
+from regtune.service.store.db import among
+from regtune.service.store.optuna_db.internals import is_pareto_front, om
 
 BEST_CANDIDATES = 16
 """How many of the best trials are checked for feasibility before searching the whole study."""

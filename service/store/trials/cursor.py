@@ -21,8 +21,8 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from service.store.db import among
-from service.store.optuna_db.internals import om
+from regtune.service.store.db import among
+from regtune.service.store.optuna_db.internals import om
 
 T = TypeVar("T")
 OPEN_STATES = frozenset({"RUNNING", "WAITING"})

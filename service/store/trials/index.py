@@ -4,8 +4,8 @@ Counting a study's trials or reading a page at an offset costs, in SQL, time in 
 the study (an index walks every entry it counts or skips: 15 ms for a page deep into 100,000
 trials on PostgreSQL). So a process remembers, per study, the (number, trial id) of each trial by
 state, and before each read brings it up to date through the delta cursor
-(``service.store.trials.cursor``): a read costs what changed since the previous one, not the size
-of the study. The best trial is kept the same way: only newly completed trials can displace it.
+(``regtune.service.store.trials.cursor``): a read costs what changed since the previous one, not the
+size of the study. The best trial is kept the same way: only newly completed trials can displace it.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from cachetools import LRUCache
 from optuna.trial import TrialState
 from sqlalchemy.orm import Session
 
-from service.store.optuna_db.internals import om
-from service.store.trials.best import best_trial_number, feasible_values, value_of
-from service.store.trials.cursor import OPEN_STATES, Change, Cursor, read_changes
+from regtune.service.store.optuna_db.internals import om
+from regtune.service.store.trials.best import best_trial_number, feasible_values, value_of
+from regtune.service.store.trials.cursor import OPEN_STATES, Change, Cursor, read_changes
 
 STATES = [s.name for s in TrialState]
 MAX_STUDIES = 64

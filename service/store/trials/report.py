@@ -17,9 +17,9 @@ from optuna.trial import TrialState
 from sqlalchemy import Float, and_, cast, func, select
 from sqlalchemy.orm import Session, aliased
 
-from service.store.db import among
-from service.store.optuna_db.internals import om
-from service.store.trials.best import best_trial_number
+from regtune.service.store.db import among
+from regtune.service.store.optuna_db.internals import om
+from regtune.service.store.trials.best import best_trial_number
 
 BEST_KEPT = 50
 """Best trials added to every sample, so that the optimum and its neighbours are drawn."""

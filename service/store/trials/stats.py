@@ -3,8 +3,8 @@
 Counting every trial and bucketing every finished trial's duration at each scrape costs time in
 proportion to all trials ever run. A finished trial never changes, so each process folds it into
 its tallies once, and per scrape reads only what changed through the delta cursor
-(``service.store.trials.cursor``), as the trial index does. A scrape costs what changed since the
-last one, plus one probe per study.
+(``regtune.service.store.trials.cursor``), as the trial index does. A scrape costs what changed
+since the last one, plus one probe per study.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from datetime import datetime
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
-from service.store.optuna_db.internals import om
-from service.store.tables import ClaimRow, StudyRow, WorkerRow
-from service.store.trials.cursor import Change, Cursor, read_changes
+from regtune.service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
+from regtune.service.store.optuna_db.internals import om
+from regtune.service.store.tables import ClaimRow, StudyRow, WorkerRow
+from regtune.service.store.trials.cursor import Change, Cursor, read_changes
 
 FINISHED = ("COMPLETE", "PRUNED", "FAIL")
 

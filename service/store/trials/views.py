@@ -29,10 +29,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from service.store.db import among
-from service.store.optuna_db.internals import om
-from service.store.trials.best import best_trial_number as best_trial_number
-from service.store.trials.index import study_index
+from regtune.service.store.db import among
+from regtune.service.store.optuna_db.internals import om
+from regtune.service.store.trials.best import best_trial_number as best_trial_number
+from regtune.service.store.trials.index import study_index
 
 
 @dataclass

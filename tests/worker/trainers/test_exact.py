@@ -13,12 +13,12 @@ import pytest
 import torch
 from sklearn.linear_model import ElasticNet, LogisticRegression
 
-from worker.data import Splits, load, make_splits
-from worker.trainers import fit
-from worker.trainers.config import ExactOptions, TrainConfig
-from worker.trainers.exact import WarmStarts, input_dropout_l2, train_exact
-from worker.trainers.fista import LinearState
-from worker.trainers.result import TrainResult
+from regtune.worker.data import Splits, load, make_splits
+from regtune.worker.trainers import fit
+from regtune.worker.trainers.config import ExactOptions, TrainConfig
+from regtune.worker.trainers.exact import WarmStarts, input_dropout_l2, train_exact
+from regtune.worker.trainers.fista import LinearState
+from regtune.worker.trainers.result import TrainResult
 
 FEW = 50
 """Iterations a fold started at its optimum may take to certify it."""

@@ -19,8 +19,8 @@ import torch
 from sklearn.datasets import make_regression
 from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression, Ridge
 
-from worker.data import Standardizer, load
-from worker.trainers.fista import Fista, LinearState, Task
+from regtune.worker.data import Standardizer, load
+from regtune.worker.trainers.fista import Fista, LinearState, Task
 
 ATOL = 1e-4
 TOL = 1e-8

@@ -17,11 +17,11 @@ import pytest
 import torch
 from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression, Ridge
 
-from worker.data import Fold, Standardizer, load, make_splits
-from worker.models import build_model, nonzero_inputs
-from worker.trainers.config import EarlyStop, TrainConfig
-from worker.trainers.fista import LinearState
-from worker.trainers.minibatch import train_minibatch
+from regtune.worker.data import Fold, Standardizer, load, make_splits
+from regtune.worker.models import build_model, nonzero_inputs
+from regtune.worker.trainers.config import EarlyStop, TrainConfig
+from regtune.worker.trainers.fista import LinearState
+from regtune.worker.trainers.minibatch import train_minibatch
 
 EPOCHS = 5
 RTOL = 1e-4
@@ -201,7 +201,7 @@ def test_early_stopping_restores_the_best_epoch() -> None:
 def test_rank_auc_equals_scikit_learn() -> None:
     from sklearn.metrics import roc_auc_score
 
-    from worker.evaluation import roc_auc
+    from regtune.worker.evaluation import roc_auc
 
     rng = np.random.default_rng(0)
     for n in (7, 50, 400):

@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 import pytest
 
-from worker.data import load, make_splits
-from worker.trainers import fit
-from worker.trainers.config import ExactOptions, TrainConfig
+from regtune.worker.data import load, make_splits
+from regtune.worker.trainers import fit
+from regtune.worker.trainers.config import ExactOptions, TrainConfig
 
 
 class Stopped(Exception):

@@ -4,7 +4,7 @@ The indexes on Optuna's ``trials`` table are new indexes beside Optuna's own (wh
 left as Optuna defines it), named ``regtune_ix_*`` so they can never collide with Optuna's:
 
 - ``(study_id, trial_id)``: the trials of a study created since a given one (the per-process
-  trial index in ``service.store.trials.index`` reads only those);
+  trial index in ``regtune.service.store.trials.index`` reads only those);
 - ``(study_id, number)``: one trial by number;
 - ``(study_id, state)`` over RUNNING and WAITING trials only: what the sweep, the stale-trial
   check and the claim of a waiting retry look for, without walking the finished ones.

@@ -1,0 +1,1 @@
+"""regtune: hyperparameter tuning for regularized models, as a service."""
