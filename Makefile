@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# the CPU build of torch, pinned: an unpinned torch pulls a multi-GB CUDA build
 	$(BIN)/python -m pip install --quiet torch==2.13.0
+	# everything (the server, the worker, the test tools); `pip install regtune` alone is the client
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 

@@ -1,1 +1,68 @@
-"""regtune: hyperparameter tuning for regularized models, as a service."""
+"""regtune: hyperparameter tuning for regularized models, as a service.
+
+The client is the entry point a user needs (``pip install regtune``)::
+
+    import regtune
+
+    with regtune.Client("http://127.0.0.1:8000") as rt:
+        study = rt.submit("examples/diabetes-enet.yaml")
+        rt.wait(study.id)
+        print(rt.best_params(study.id), rt.best_value(study.id))
+        frame = rt.trials_dataframe(study.id)  # pandas, with Optuna's columns
+
+The names below are imported on first use, so ``import regtune.service...`` or
+``regtune.worker...`` (the server and the worker, installed with the ``server`` and ``worker``
+extras) never loads the client, and ``import regtune`` loads nothing but this module.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from regtune.service.api.schemas import DatasetOut, StudyOut, TrialOut, WorkerOut
+    from regtune.service.client.http import (
+        ApiError,
+        ApiUnreachable,
+        Client,
+        ClientError,
+        UnexpectedAnswer,
+    )
+
+__all__ = [
+    "ApiError",
+    "ApiUnreachable",
+    "Client",
+    "ClientError",
+    "DatasetOut",
+    "StudyOut",
+    "TrialOut",
+    "UnexpectedAnswer",
+    "WorkerOut",
+]
+
+_HOME = {
+    "ApiError": "regtune.service.client.http",
+    "ApiUnreachable": "regtune.service.client.http",
+    "Client": "regtune.service.client.http",
+    "ClientError": "regtune.service.client.http",
+    "UnexpectedAnswer": "regtune.service.client.http",
+    "DatasetOut": "regtune.service.api.schemas",
+    "StudyOut": "regtune.service.api.schemas",
+    "TrialOut": "regtune.service.api.schemas",
+    "WorkerOut": "regtune.service.api.schemas",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'regtune' has no attribute {name!r}")
+    value = getattr(import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
+from regtune.service.cli.extras import require
 from regtune.service.cli.output import err
 
 
@@ -35,6 +36,7 @@ def _refuse_open_bind(host: str) -> None:
 
 def migrate() -> None:
     """Create or upgrade the database schema (regtune's and Optuna's tables)."""
+    require("server", "migrate")
     from regtune.service.settings import get_settings
     from regtune.service.store.migrate import upgrade
 
@@ -51,6 +53,7 @@ def api(
     ] = None,
 ) -> None:
     """Run the REST API (migrates the database on start)."""
+    require("server", "api")
     import os
 
     import uvicorn
@@ -79,6 +82,7 @@ def worker(
     max_trials: Annotated[int | None, typer.Option(help="Exit after this many trials.")] = None,
 ) -> None:
     """Run one worker: claim trial slots and run them until stopped (SIGTERM hands back)."""
+    require("worker", "worker")
     from regtune.service.settings import get_settings
     from regtune.service.store.backoff import retry_forever
     from regtune.service.store.migrate import upgrade
@@ -104,6 +108,7 @@ def dashboard(
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8080,
 ) -> None:
     """Run optuna-dashboard on regtune's database (loopback only: it has no authentication)."""
+    require("server", "dashboard")
     from optuna_dashboard import run_server
 
     from regtune.service.cli.serve import dashboard_bind_refusal
@@ -133,6 +138,7 @@ def serve(
     dashboard_port: Annotated[int, typer.Option(help="Dashboard port.")] = 8080,
 ) -> None:
     """Embedded mode: API + N workers (+ dashboard) on one database; Ctrl-C stops all."""
+    require("worker" if workers else "server", "serve")
     from regtune.service.cli.serve import serve as run
 
     _setup_logging()

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
+from regtune.service.cli.extras import require
 from regtune.service.cli.output import JsonOpt, err, fail, params, print_json
 from regtune.service.errors import InvalidUpload
 
@@ -36,6 +37,7 @@ def predict(
 ) -> None:
     """Predict a file with a downloaded best model, in the target's own labels; score it if the
     target column is there."""
+    require("worker", "predict")  # the model runs in torch, the table is read with pandas
     try:
         import pandas as pd
 

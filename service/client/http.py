@@ -21,12 +21,13 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from regtune.service.api.schemas import (
+    BestTrial,
     DatasetOut,
     DatasetPage,
     ErrorResponse,
@@ -40,7 +41,12 @@ from regtune.service.api.schemas import (
 )
 from regtune.service.spec.enums import FINAL, StudyStatus
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 DEFAULT_URL = "http://127.0.0.1:8000"
+PAGE_LIMIT = 500
+"""The API's largest page of a listing."""
 ModelT = TypeVar("ModelT", bound=BaseModel)
 _WORKERS = TypeAdapter(list[WorkerOut])
 
@@ -155,6 +161,41 @@ class Client:
         if state:
             params["state"] = state
         return self._answer(TrialPage, "GET", f"/v1/studies/{study_id}/trials", params=params)
+
+    def all_trials(self, study_id: str, *, state: str | None = None) -> list[TrialOut]:
+        """Every trial of a study (or those in ``state``), page by page."""
+        found: list[TrialOut] = []
+        while True:
+            page = self.trials(study_id, state=state, offset=len(found), limit=PAGE_LIMIT)
+            found.extend(page.items)
+            if not page.items or len(found) >= page.total:
+                return found
+
+    def trials_dataframe(self, study_id: str) -> pd.DataFrame:
+        """The study's trials as Optuna's ``Study.trials_dataframe()`` gives them (needs pandas):
+        ``number``, ``value_<metric>``, ``datetime_start``, ``datetime_complete``, ``duration``,
+        ``params_<name>``, ``user_attrs_<name>``, ``state``."""
+        from regtune.service.client.frame import objective_names, trials_frame
+
+        names = objective_names(self.study(study_id).definition)
+        return trials_frame(self.all_trials(study_id), names)
+
+    def best_params(self, study_id: str) -> dict[str, Any]:
+        """The best trial's parameters, as Optuna's ``Study.best_params``."""
+        return self._best(study_id).params
+
+    def best_value(self, study_id: str) -> float:
+        """The best trial's objective value, as Optuna's ``Study.best_value``."""
+        value = self._best(study_id).value
+        if value is None:
+            raise ValueError(f"study {study_id} has several objectives: see its pareto_front")
+        return value
+
+    def _best(self, study_id: str) -> BestTrial:
+        best = self.study(study_id).best_trial
+        if best is None:
+            raise ValueError(f"study {study_id} has no completed trial yet")
+        return best
 
     def trial(self, study_id: str, number: int) -> TrialOut:
         return self._answer(TrialOut, "GET", f"/v1/studies/{study_id}/trials/{number}")
