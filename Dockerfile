@@ -1,5 +1,8 @@
-# One image for every role: `regtune api`, `regtune worker`, `regtune migrate`, `regtune dashboard`.
+# Two images, two build targets:
+#   api     regtune[server]: `regtune api`, `regtune migrate`, `regtune dashboard`; no torch
+#   worker  regtune[all]: `regtune worker` (and every other part); the default target
 #
+#   docker build --target api -t regtune-api .
 #   docker build -t regtune .
 #   docker build -t regtune --build-arg PIP_EXTRA_INDEX_URL=<PyTorch CPU wheel index> .
 #
@@ -11,7 +14,7 @@
 #   EXTRA_CA_CERTS       PEM text of extra CA certificates pip must trust, e.g. a proxy's CA
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
-# ---------------------------------------------------------------- build: the dependencies in /opt/venv
+# ---------------------------------------------------------------- build: the server's dependencies in /opt/venv
 FROM ${BASE_IMAGE} AS build
 
 ARG PIP_INDEX_URL
@@ -35,18 +38,23 @@ RUN python3 -m venv /opt/venv \
     && printf '%s\n' "$EXTRA_CA_CERTS" >> /opt/ca-bundle.pem \
     && pip install --upgrade "pip>=24" "setuptools>=68"
 
-# torch first and pinned: from a CPU index it is ~200 MB instead of a multi-GB CUDA build.
-RUN pip install "torch==${TORCH_VERSION}"
-
 # The project's dependencies, read from pyproject.toml alone: code changes do not invalidate them.
 WORKDIR /src
 COPY pyproject.toml ./
 RUN mkdir regtune && touch regtune/__init__.py \
-    && pip install --no-build-isolation . \
+    && pip install --no-build-isolation "/src[server]" \
+    && pip uninstall --yes regtune
+
+# ---------------------------------------------------------------- build-worker: + torch and the trainers
+FROM build AS build-worker
+
+# torch first and pinned: from a CPU index it is ~200 MB instead of a multi-GB CUDA build.
+RUN pip install "torch==${TORCH_VERSION}" \
+    && pip install --no-build-isolation "/src[all]" \
     && pip uninstall --yes regtune
 
 # ---------------------------------------------------------------- runtime: no compilers, no pip cache
-FROM ${BASE_IMAGE}
+FROM ${BASE_IMAGE} AS runtime
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 
@@ -61,24 +69,18 @@ RUN apt-get update -o APT::Update::Error-Mode=any \
         --shell /usr/sbin/nologin regtune \
     && install -d -o regtune -g regtune /data
 
-COPY --from=build /opt/venv /opt/venv
-
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     REGTUNE_DATABASE_URL=sqlite:////data/regtune.db \
     REGTUNE_ARTIFACT_DIR=/data/artifacts
 
-# The project itself: a small layer on top of the dependencies.
+# The project itself (the same in both images): regtune/ holds the links to service/ and worker/.
 COPY pyproject.toml /tmp/regtune/
 COPY regtune /tmp/regtune/regtune
 COPY service /tmp/regtune/service
 COPY worker /tmp/regtune/worker
-RUN pip install --no-cache-dir --disable-pip-version-check --no-build-isolation --no-deps /tmp/regtune \
-    && rm -rf /tmp/regtune \
-    && regtune --help >/dev/null
 
-USER 10001:10001
 WORKDIR /data
 EXPOSE 8000 8080
 
@@ -88,3 +90,20 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
 
 ENTRYPOINT ["tini", "--", "regtune"]
 CMD ["api", "--host", "0.0.0.0", "--port", "8000"]
+
+# ---------------------------------------------------------------- api: the API, dashboard and migrations
+FROM runtime AS api
+COPY --from=build /opt/venv /opt/venv
+RUN pip install --no-cache-dir --disable-pip-version-check --no-build-isolation --no-deps /tmp/regtune \
+    && rm -rf /tmp/regtune \
+    && regtune --help >/dev/null \
+    && ! python -c "import torch" 2>/dev/null
+USER 10001:10001
+
+# ---------------------------------------------------------------- worker (default): every part, with torch
+FROM runtime AS worker
+COPY --from=build-worker /opt/venv /opt/venv
+RUN pip install --no-cache-dir --disable-pip-version-check --no-build-isolation --no-deps /tmp/regtune \
+    && rm -rf /tmp/regtune \
+    && regtune --help >/dev/null
+USER 10001:10001

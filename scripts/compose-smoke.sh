@@ -28,6 +28,7 @@ N_TRIALS="${REGTUNE_SMOKE_TRIALS:-12}"
 SUITE=bookworm
 BASE_TAG="regtune-smoke-base:${SUITE}"
 IMAGE="regtune:smoke"
+API_IMAGE="regtune-api:smoke"
 WORK="$(mktemp -d /tmp/regtune-smoke.XXXXXX)"
 T0=$(date +%s)
 
@@ -214,12 +215,14 @@ for crt in /usr/local/share/ca-certificates/*.crt /usr/local/share/ca-certificat
   [ -f "$crt" ] && CA+="$(cat "$crt")"$'\n'
 done
 [ -n "$CA" ] && BUILD_ARGS+=(--build-arg "EXTRA_CA_CERTS=$CA")
-log "building $IMAGE (find-links: ${BUILD_PIP_FIND_LINKS:-none})"
-# The build stage gets a tag of its own so that its layers stay in the cache for the next run.
-for target in build ""; do
-  DOCKER_BUILDKIT=0 docker build --network host --force-rm ${target:+--target "$target"} \
-    -t "$IMAGE${target:+-$target}" "${BUILD_ARGS[@]}" "$ROOT" >>"$WORK/build.log" 2>&1 \
-    || { tail -40 "$WORK/build.log" >&2; die "docker build${target:+ --target $target}"; }
+log "building $IMAGE and $API_IMAGE (find-links: ${BUILD_PIP_FIND_LINKS:-none})"
+# The build stages get tags of their own so that their layers stay in the cache for the next run;
+# `api` is the API image (no torch), `worker` (the default target) the worker image.
+for target in build build-worker api worker; do
+  case $target in api) tag=$API_IMAGE ;; worker) tag=$IMAGE ;; *) tag=$IMAGE-$target ;; esac
+  DOCKER_BUILDKIT=0 docker build --network host --force-rm --target "$target" \
+    -t "$tag" "${BUILD_ARGS[@]}" "$ROOT" >>"$WORK/build.log" 2>&1 \
+    || { tail -40 "$WORK/build.log" >&2; die "docker build --target $target"; }
 done
 kill "$PKG_PID" 2>/dev/null; PKG_PID=""
 cp "$WORK/build.log" "$CACHE/last-build.log"
@@ -228,10 +231,16 @@ STEPS=$(grep -c '^Step ' "$WORK/build.log" || true)
 docker image prune -f >/dev/null  # the previous run's images, now untagged
 T_BUILD=$(elapsed "$t")
 IMAGE_MB=$(($(docker image inspect -f '{{.Size}}' "$IMAGE") / 1000000))
-log "image built in ${T_BUILD}s, ${IMAGE_MB} MB ($CACHED of $STEPS steps from the layer cache)"
-docker run --rm --network host --entrypoint sh "$IMAGE" -c \
-  '[ "$(id -u)" != 0 ] && ! command -v gcc && ! command -v cc && regtune --help' >/dev/null \
-  || die "the image runs as root, ships a compiler, or its regtune command fails"
+API_IMAGE_MB=$(($(docker image inspect -f '{{.Size}}' "$API_IMAGE") / 1000000))
+log "images built in ${T_BUILD}s: worker ${IMAGE_MB} MB, API ${API_IMAGE_MB} MB" \
+  "($CACHED of $STEPS steps from the layer cache)"
+for image in "$IMAGE" "$API_IMAGE"; do
+  docker run --rm --network host --entrypoint sh "$image" -c \
+    '[ "$(id -u)" != 0 ] && ! command -v gcc && ! command -v cc && regtune --help' >/dev/null \
+    || die "$image runs as root, ships a compiler, or its regtune command fails"
+done
+docker run --rm --network host --entrypoint python "$API_IMAGE" -c 'import torch' 2>/dev/null \
+  && die "$API_IMAGE has torch"
 
 # ------------------------------------------------------------------------------ 4. PostgreSQL
 t=$(date +%s)
@@ -258,6 +267,7 @@ DASHBOARD_PORT=$(free_port)
 ADMIN_KEY="$(python3 -c 'import secrets; print(secrets.token_hex(24))')"
 cat >"$WORK/smoke.env" <<EOF
 REGTUNE_IMAGE=$IMAGE
+REGTUNE_API_IMAGE=$API_IMAGE
 POSTGRES_PASSWORD=$POSTGRES_PASSWORD
 REGTUNE_ADMIN_KEY=$ADMIN_KEY
 PG_PORT=$PG_PORT
@@ -386,7 +396,7 @@ cat <<EOF
 == compose smoke: passed ==
 engine ready           ${T_ENGINE}s (dockerd, --bridge=none, host networking only)
 base image             ${T_BASE}s ($BASE_TAG, debootstrap minbase + python3, cached in $CACHE)
-image build            ${T_BUILD}s ($IMAGE, ${IMAGE_MB} MB, $CACHED of $STEPS steps cached)
+image build            ${T_BUILD}s ($IMAGE ${IMAGE_MB} MB, $API_IMAGE ${API_IMAGE_MB} MB, $CACHED of $STEPS steps cached)
 stack up (api ready)   ${T_UP}s (postgres stand-in + local PostgreSQL, migrate, api, $WORKERS workers, dashboard)
 study                  ${T_STUDY}s: $N_TRIALS trials → $n_complete COMPLETE + $n_pruned PRUNED, status $(jq -r .status <<<"$study")
 trials per worker      ${PER_WORKER[*]}

@@ -288,9 +288,16 @@ def test_chart_agrees_with_compose_and_the_image(helm: str) -> None:
     defaults = workloads(rendered("defaults"))
     for component in defaults:
         assert container(defaults[component])["args"] == services[component]["command"]
-    values = values_file(CHART / "values.yaml")
-    compose_image = re.fullmatch(r"\$\{REGTUNE_IMAGE:-(.+):(.+)\}", services["api"]["image"])
-    assert compose_image and values["image"]["repository"] == compose_image.group(1)
+    image = values_file(CHART / "values.yaml")["image"]
+    repositories = {"worker": image["repository"]}  # the worker image; the API image elsewhere
+    for component, workload in defaults.items():
+        compose_image = re.fullmatch(
+            r"\$\{REGTUNE_(?:API_)?IMAGE:-(.+):(.+)\}", services[component]["image"]
+        )
+        assert compose_image, services[component]["image"]
+        repository = repositories.get(component, image["apiRepository"])
+        assert compose_image.group(1) == repository, component
+        assert container(workload)["image"].rsplit(":", 1)[0] == repository, component
     chart = values_file(CHART / "Chart.yaml")
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert chart["appVersion"] == project["version"], "the default image tag is the project's"

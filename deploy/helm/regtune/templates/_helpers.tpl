@@ -34,8 +34,11 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
+{{/* The worker image for workers (torch), the API image (no torch) for every other part. */}}
 {{- define "regtune.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- $image := .root.Values.image }}
+{{- $repository := ternary $image.repository $image.apiRepository (eq .component "worker") }}
+{{- printf "%s:%s" $repository (default .root.Chart.AppVersion $image.tag) }}
 {{- end }}
 
 {{/* Secrets: the chart's own, or the ones named in values. */}}
@@ -151,7 +154,7 @@ affinity:
 {{- end }}
 
 {{- define "regtune.container" -}}
-image: {{ include "regtune.image" .root }}
+image: {{ include "regtune.image" . }}
 imagePullPolicy: {{ .root.Values.image.pullPolicy }}
 securityContext:
   {{- toYaml .root.Values.securityContext | nindent 2 }}
