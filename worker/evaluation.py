@@ -7,15 +7,14 @@ a definition's ``objective.metric`` uses; ``unnamed`` reads them back.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import numpy as np
 import torch
-from scipy.stats import rankdata
 from torch import nn
 
+from regtune.service.model.metrics import scores
 from regtune.worker.data import Fold, Standardizer
 
 Split = Literal["val", "test"]
@@ -36,18 +35,6 @@ def unnamed(split: Split, values: Mapping[str, object]) -> dict[str, float]:
     }
 
 
-def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
-    """ROC AUC by the rank-sum (Mann–Whitney U) formula, ties averaged: the value scikit-learn's
-    ``roc_auc_score`` gives, at a small fraction of its cost on every epoch's report."""
-    positives = y == 1
-    n_pos = int(positives.sum())
-    n_neg = len(y) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return math.nan
-    ranks = rankdata(score)
-    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
 @torch.no_grad()
 def evaluate(
     model: nn.Module, X: torch.Tensor, y: np.ndarray, task: str, scaler: Standardizer
@@ -55,28 +42,7 @@ def evaluate(
     """Regression: loss (½·MSE, standardized target), r2 and rmse (original units).
     Classification: loss (mean cross-entropy), accuracy, and ROC AUC for binary tasks."""
     model.eval()
-    out = model(X)
-    if task == "regression":
-        pred = out.squeeze(-1).double().numpy()
-        target = y.astype(np.float64)
-        mse = float(np.mean((pred - target) ** 2))
-        var = float(np.var(target))
-        return {
-            "loss": 0.5 * mse,
-            "rmse": math.sqrt(mse) * scaler.y_scale,
-            "r2": 1.0 - mse / var if var > 0 else 0.0,
-        }
-    if task == "binary":
-        logits = out.squeeze(-1).double()
-        target_t = torch.from_numpy(y).double()
-        loss = float(torch.nn.functional.binary_cross_entropy_with_logits(logits, target_t))
-        prob = torch.sigmoid(logits).numpy()
-        accuracy = float(np.mean((prob >= 0.5) == y))
-        return {"loss": loss, "accuracy": accuracy, "auc": roc_auc(y, logits.numpy())}
-    logits = out.double()
-    loss = float(torch.nn.functional.cross_entropy(logits, torch.from_numpy(y)))
-    accuracy = float(np.mean(logits.argmax(dim=1).numpy() == y))
-    return {"loss": loss, "accuracy": accuracy}
+    return scores(model(X).double().numpy(), y, task, scaler.y_scale)
 
 
 def score_folds(

@@ -28,11 +28,10 @@ from torch import nn
 
 from regtune.service.ingest.encoder import Encoder, Rows
 from regtune.service.ingest.preprocess import FillValues
+from regtune.service.model.saved import FORMAT, label_values
 from regtune.worker.data import Standardizer
 from regtune.worker.evaluation import evaluate
 from regtune.worker.models import build_model
-
-FORMAT = "regtune.model/1"
 
 
 class Ensemble(nn.Module):
@@ -107,7 +106,7 @@ class SavedModel:
         classes = self.columns.classes
         if classes is None:
             return np.arange(n_classes)
-        return _label_values(classes)
+        return label_values(classes)
 
     def read(self, raw: bytes, *, filename: str, target: str | None = None) -> Rows:
         """A CSV or Parquet file as upload takes it → features (and target, if present)."""
@@ -147,18 +146,6 @@ class SavedModel:
         target = self.scaler.y(np.asarray(y), self.task)
         X_t = torch.from_numpy(np.asarray(X, dtype=np.float64))
         return evaluate(self.model, X_t, target, self.task, self.scaler)
-
-
-def _label_values(classes: Sequence[str]) -> np.ndarray:
-    """Labels as the user wrote them: a numeric target's labels back as numbers (integers when
-    every one is), text as text."""
-    try:
-        numbers = np.array([float(c) for c in classes])
-    except ValueError:
-        return np.array(list(classes), dtype=object)
-    if np.all(numbers == np.round(numbers)):
-        return numbers.astype(np.int64)
-    return numbers
 
 
 def save(

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import csv
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TextIO
 
+import numpy as np
 import typer
 from rich.text import Text
 
-from regtune.service.cli.extras import require
 from regtune.service.cli.output import JsonOpt, err, fail, params, print_json
 from regtune.service.errors import InvalidUpload
 
@@ -37,15 +38,12 @@ def predict(
 ) -> None:
     """Predict a file with a downloaded best model, in the target's own labels; score it if the
     target column is there."""
-    require("worker", "predict")  # the model runs in torch, the table is read with pandas
     try:
-        import pandas as pd
-
-        from regtune.worker.modelfile import load
+        from regtune.service.model.saved import load
 
         saved = load(model)
         rows = saved.read(data.read_bytes(), filename=data.name, target=target)
-        predictions = pd.DataFrame(saved.predict(rows.X))
+        predictions = saved.predict(rows.X)
         metrics = None
         if rows.y is not None and rows.scored is not None and rows.scored.any():
             metrics = saved.score(rows.X[rows.scored], rows.y)
@@ -67,15 +65,24 @@ def predict(
                 "this version carries the labels)"
             )
         )
+    n_rows = len(rows.X)
     if out is not None:
-        predictions.to_csv(out, index=False)
+        with out.open("w", newline="") as handle:
+            write_csv(predictions, handle)
     if as_json:
-        result: dict[str, Any] = {"rows": len(predictions), "metrics": metrics}
+        result: dict[str, Any] = {"rows": n_rows, "metrics": metrics}
         if out is None:
-            result["predictions"] = predictions.to_dict(orient="list")
+            result["predictions"] = {k: v.tolist() for k, v in predictions.items()}
         print_json(result)
         return
     if out is None:
-        sys.stdout.write(predictions.to_csv(index=False))
+        write_csv(predictions, sys.stdout)
     if metrics is not None:
-        err.print(Text(f"{len(predictions)} rows  " + params(metrics)))
+        err.print(Text(f"{n_rows} rows  " + params(metrics)))
+
+
+def write_csv(columns: dict[str, np.ndarray], stream: TextIO) -> None:
+    """Named columns as CSV with a header, numbers in their shortest exact form."""
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(zip(*(v.tolist() for v in columns.values()), strict=True))

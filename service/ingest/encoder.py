@@ -13,14 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from regtune.service.errors import InvalidUpload
 from regtune.service.ingest.formats import NA_TOKENS, Limits, detect_format, read_csv, read_parquet
 from regtune.service.ingest.values import cells, classify, label
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -43,10 +45,20 @@ def one_hot(text: np.ndarray, missing: np.ndarray, categories: Sequence[str]) ->
     that is not one of ``categories``."""
     values = text.copy()
     values[missing] = None
-    codes = pd.Index(list(categories), dtype=object).get_indexer(values)
+    codes = _codes(values, categories)
     block = (codes[:, None] == np.arange(len(categories))[None, :]).astype(np.float64)
     block[missing] = np.nan
     return block
+
+
+def _codes(values: np.ndarray, categories: Sequence[str]) -> np.ndarray:
+    """Each value's position in ``categories``, -1 for none (pandas' hash index when present)."""
+    try:
+        import pandas as pd
+    except ModuleNotFoundError:
+        index = {c: i for i, c in enumerate(categories)}
+        return np.fromiter((index.get(v, -1) for v in values), np.int64, len(values))
+    return pd.Index(list(categories), dtype=object).get_indexer(values)
 
 
 def duplicate_names(features: Sequence[Feature]) -> list[tuple[str, str, str]]:
@@ -175,7 +187,7 @@ class Encoder:
         return Rows(X, y, scored, unknown)
 
     def encode(
-        self, columns: Mapping[str, pd.Series], limits: Limits
+        self, columns: Mapping[str, pd.Series | np.ndarray], limits: Limits
     ) -> tuple[np.ndarray, dict[str, list[str]]]:
         """The model's features from named raw columns; a missing column is refused by name."""
         lacking = [f.name for f in self.features if f.name not in columns]
@@ -211,7 +223,9 @@ class Encoder:
             blocks.append(block)
         return np.hstack(blocks), unknown
 
-    def target_values(self, values: pd.Series, limits: Limits) -> tuple[np.ndarray, np.ndarray]:
+    def target_values(
+        self, values: pd.Series | np.ndarray, limits: Limits
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The target of the rows that have one (class codes, or numbers), and which rows."""
         column = classify(self.target, values, limits, na_tokens=self.na_tokens, allow_empty=True)
         scored = ~column.missing

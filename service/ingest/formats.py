@@ -1,7 +1,10 @@
 """CSV and Parquet bytes → named columns, read safely and checked before anything is parsed.
 
 No pickle and no eval: CSV goes to pandas' C parser with every cell as text or number (a
-leading ``=`` is just a character), Parquet to pyarrow after its schema is checked. Binary
+leading ``=`` is just a character), Parquet to pyarrow after its schema is checked. Where pandas
+is not installed (``pip install regtune`` without extras, for ``regtune predict``), CSV goes to
+Python's csv module instead, every cell as text for ``values.classify`` to read as upload does;
+Parquet then needs pandas and pyarrow. Binary
 garbage, other encodings, overlong lines, too many columns and duplicate or missing names are
 refused up front, each with the byte, line or column at fault.
 
@@ -18,13 +21,16 @@ import csv
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from regtune.service.errors import InvalidUpload
-from regtune.service.settings import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from regtune.service.settings import Settings
 
 PARQUET_MAGIC = b"PAR1"
 PARQUET_BATCH_ROWS = 65_536
@@ -156,7 +162,7 @@ def _check_header(names: list[str], *, target: str | None, limits: Limits, hint:
 
 def read_csv(
     raw: bytes, *, target: str | None, limits: Limits, na_tokens: Sequence[str] = NA_TOKENS
-) -> tuple[list[str], list[pd.Series]]:
+) -> tuple[list[str], list[pd.Series] | list[np.ndarray]]:
     """Named columns of CSV bytes; ``target`` (when given) must be one of them."""
     _check_text(raw, limits)
     text_start = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
@@ -170,6 +176,10 @@ def read_csv(
         raise InvalidUpload(f"the header line cannot be read as CSV: {exc}") from None
     names = [n.strip() or f"column_{i + 1}" for i, n in enumerate(header)]
     _check_header(names, target=target, limits=limits, hint=_delimiter_hint(header))
+    try:
+        import pandas as pd
+    except ModuleNotFoundError:
+        return names, _read_csv_cells(raw[text_start:], len(names), limits)
     try:
         frame = pd.read_csv(
             io.BytesIO(raw[text_start:]),
@@ -190,6 +200,32 @@ def read_csv(
         message = str(exc).replace("Error tokenizing data. C error: ", "").strip()
         raise InvalidUpload(f"the CSV cannot be parsed: {message}") from None
     return names, [frame[i] for i in range(len(names))]
+
+
+def _read_csv_cells(raw: bytes, width: int, limits: Limits) -> list[np.ndarray]:
+    """The data rows of CSV bytes (header first) as text columns, without pandas: the csv
+    module's dialect is pandas' default one (commas, double quotes); blank lines are skipped,
+    a short row is padded with missing cells, a long one is refused."""
+    lines = io.StringIO(raw.decode("utf-8"), newline="")
+    reader = csv.reader(lines, skipinitialspace=True, strict=True)
+    rows: list[list[str | None]] = []
+    try:
+        next(reader, None)  # the header, read by the caller
+        for row in reader:
+            if not row:
+                continue
+            if len(row) > width:
+                raise InvalidUpload(
+                    f"the CSV cannot be parsed: Expected {width} fields in line "
+                    f"{reader.line_num}, saw {len(row)}"
+                )
+            rows.append([*row, *[None] * (width - len(row))])
+            if len(rows) > limits.max_rows:
+                break
+    except csv.Error as exc:
+        raise InvalidUpload(f"the CSV cannot be parsed: {exc} (line {reader.line_num})") from None
+    table = np.array(rows, dtype=object).reshape(len(rows), width)
+    return [table[:, j] for j in range(width)]
 
 
 def _parquet_fields(schema: Any, *, target: str | None, limits: Limits) -> list[Any]:
@@ -244,7 +280,14 @@ def read_parquet(
 ) -> tuple[list[str], list[pd.Series]]:
     """Named columns of Parquet bytes (nulls are missing; missing-value text tokens are read as
     such by the caller)."""
-    import pyarrow as pa
+    try:
+        import pandas  # noqa: F401
+        import pyarrow as pa
+    except ModuleNotFoundError as exc:
+        raise InvalidUpload(
+            f"reading Parquet needs pandas and pyarrow ({exc.name} is not installed): "
+            "pip install pandas pyarrow, or send CSV"
+        ) from None
 
     meta = _open_parquet(raw).metadata
     fields = _parquet_fields(_open_parquet(raw).schema_arrow, target=target, limits=limits)
@@ -274,6 +317,7 @@ def read_parquet(
 
 def _series(field: Any, column: Any, limits: Limits) -> pd.Series:
     """One decoded Parquet column as the Series ``read_table`` expects: float64 or object."""
+    import pandas as pd
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.types as pat

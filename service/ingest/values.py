@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from regtune.service.errors import InvalidUpload
 from regtune.service.ingest.formats import NA_TOKENS, Limits
+
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 MAX_ABS_VALUE = 1e100
 
@@ -30,11 +33,20 @@ class Column:
     missing: np.ndarray
 
 
-def cells(values: pd.Series, na_tokens: Sequence[str] = NA_TOKENS) -> tuple[np.ndarray, np.ndarray]:
+def objects(values: pd.Series | np.ndarray) -> np.ndarray:
+    """The cells as an object array, None for a null."""
+    if isinstance(values, np.ndarray):
+        return values
+    return values.astype("object").where(values.notna(), None).to_numpy()
+
+
+def cells(
+    values: pd.Series | np.ndarray, na_tokens: Sequence[str] = NA_TOKENS
+) -> tuple[np.ndarray, np.ndarray]:
     """Every cell as a stripped string (None when missing: null or a missing-value token), and
     the missing mask. Numbers are written as upload writes class labels (``2.0`` is ``"2"``)."""
     tokens = set(na_tokens)
-    strings = values.astype("object").where(values.notna(), None).to_numpy()
+    strings = objects(values)
     stripped = np.array([None if v is None else label(v).strip() for v in strings], dtype=object)
     missing = np.array([v is None or v in tokens for v in stripped], dtype=bool)
     stripped[missing] = None
@@ -43,7 +55,7 @@ def cells(values: pd.Series, na_tokens: Sequence[str] = NA_TOKENS) -> tuple[np.n
 
 def classify(
     name: str,
-    values: pd.Series,
+    values: pd.Series | np.ndarray,
     limits: Limits,
     *,
     na_tokens: Sequence[str] = NA_TOKENS,
@@ -51,21 +63,21 @@ def classify(
 ) -> Column:
     """Numbers or text; an empty column is refused unless ``allow_empty`` (predict's rows may
     all lack a value the model fills)."""
-    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values):
-        numbers = values.to_numpy(dtype="float64", na_value=np.nan)
-        return _numeric(name, numbers, allow_empty=allow_empty)
-    strings = values.astype("object").where(values.notna(), None)
+    if not isinstance(values, np.ndarray):
+        import pandas as pd
+
+        if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values):
+            numbers = values.to_numpy(dtype="float64", na_value=np.nan)
+            return _numeric(name, numbers, allow_empty=allow_empty)
     stripped = np.array(
-        [None if v is None else str(v).strip() for v in strings.to_numpy()], dtype=object
+        [None if v is None else str(v).strip() for v in objects(values)], dtype=object
     )
     missing = np.array([v is None or v in na_tokens for v in stripped], dtype=bool)
     if missing.all():
         if allow_empty:
             return Column(name, np.full(len(stripped), np.nan), None, missing)
         raise InvalidUpload(f"column {name!r} is empty in every row")
-    numbers = pd.to_numeric(pd.Series(stripped).where(~missing), errors="coerce").to_numpy(
-        dtype="float64", na_value=np.nan
-    )
+    numbers = to_numbers(stripped, missing)
     text = ~missing & np.isnan(numbers)
     if not text.any():
         return _numeric(name, numbers, allow_empty=allow_empty)
@@ -85,6 +97,29 @@ def classify(
             f"{row + 1}; text values are categories of at most {limits.max_text_chars} characters"
         )
     return Column(name, None, stripped, missing)
+
+
+def to_numbers(stripped: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """float64 of every present cell that reads as a number (pandas' ``to_numeric``), NaN for
+    the others; without pandas, Python's float() of the decimal and exponent forms it accepts."""
+    try:
+        import pandas as pd
+    except ModuleNotFoundError:
+        numbers = np.full(len(stripped), np.nan)
+        for i in np.flatnonzero(~missing):
+            numbers[i] = _number(stripped[i])
+        return numbers
+    series = pd.to_numeric(pd.Series(stripped).where(~missing), errors="coerce")
+    return series.to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _number(text: str) -> float:
+    if "_" in text or not text.isascii():  # float() reads 1_000 and other scripts' digits
+        return np.nan
+    try:
+        return float(text)
+    except ValueError:
+        return np.nan
 
 
 def _numeric(name: str, numbers: np.ndarray, *, allow_empty: bool = False) -> Column:

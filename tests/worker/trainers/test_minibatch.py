@@ -201,7 +201,7 @@ def test_early_stopping_restores_the_best_epoch() -> None:
 def test_rank_auc_equals_scikit_learn() -> None:
     from sklearn.metrics import roc_auc_score
 
-    from regtune.worker.evaluation import roc_auc
+    from regtune.service.model.metrics import roc_auc
 
     rng = np.random.default_rng(0)
     for n in (7, 50, 400):

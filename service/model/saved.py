@@ -1,0 +1,229 @@
+"""A best-model file (``regtune.model/1``, safetensors) loaded and run with numpy.
+
+The file holds, per member (one per validation fold; one for a holdout), the tensors of a
+``torch.nn.Sequential`` as the worker built it (``regtune.worker.models.build_model``): for a
+linear model Dropout → Linear, for an MLP (Linear → [BatchNorm] → ReLU → Dropout)* → Linear, by
+their positions (``member.{i}.{position}.weight``...). At prediction dropout is the identity and
+batch normalization uses its running statistics, so each member is a chain of affine maps and
+ReLUs, computed here in float64. Members are combined as the worker's ``Ensemble`` does:
+regression averages in original units, classification averages probabilities.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from regtune.service.ingest.encoder import Encoder, Rows
+from regtune.service.ingest.preprocess import FillValues
+from regtune.service.model.metrics import scores
+
+FORMAT = "regtune.model/1"
+BATCH_NORM_EPS = 1e-5
+"""torch's BatchNorm1d default, which the worker uses."""
+
+Layer = tuple[np.ndarray, np.ndarray] | None
+"""An affine map (weight: out × in, bias), or None for a ReLU."""
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """The training split's standardization of one member (``Standardizer.as_dict``)."""
+
+    x_mean: np.ndarray
+    x_scale: np.ndarray
+    y_mean: float = 0.0
+    y_scale: float = 1.0
+
+    @classmethod
+    def from_dict(cls, stored: Mapping[str, Any]) -> Scaling:
+        return cls(
+            np.asarray(stored["x_mean"], dtype=np.float64),
+            np.asarray(stored["x_scale"], dtype=np.float64),
+            float(stored["y_mean"]),
+            float(stored["y_scale"]),
+        )
+
+
+@dataclass(frozen=True)
+class Member:
+    layers: list[Layer]
+    scaling: Scaling
+    fill: FillValues | None
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        if self.fill is not None:
+            X = self.fill.apply(X)
+        out = (X - self.scaling.x_mean) / self.scaling.x_scale
+        for layer in self.layers:
+            if layer is None:
+                out = np.maximum(out, 0.0)
+            else:
+                weight, bias = layer
+                out = out @ weight.T + bias
+        return out
+
+
+def layers_of(architecture: Mapping[str, Any], tensors: Mapping[str, np.ndarray]) -> list[Layer]:
+    """The member's affine maps and ReLUs, in order, from its tensors by position."""
+
+    def affine(position: int) -> tuple[np.ndarray, np.ndarray]:
+        return (
+            tensors[f"{position}.weight"].astype(np.float64),
+            tensors[f"{position}.bias"].astype(np.float64),
+        )
+
+    if architecture["kind"] == "linear":
+        return [affine(1)]  # 0 is the input dropout
+    layers: list[Layer] = []
+    position = 0
+    for _ in architecture["hidden_layers"]:
+        weight, bias = affine(position)
+        position += 1
+        if architecture["batch_norm"]:
+            weight, bias = _fold_batch_norm(weight, bias, tensors, position)
+            position += 1
+        layers += [(weight, bias), None]
+        position += 2  # ReLU, Dropout
+    layers.append(affine(position))
+    return layers
+
+
+def _fold_batch_norm(
+    weight: np.ndarray, bias: np.ndarray, tensors: Mapping[str, np.ndarray], position: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The affine map followed by batch normalization (running statistics) as one map."""
+    gamma = tensors[f"{position}.weight"].astype(np.float64)
+    beta = tensors[f"{position}.bias"].astype(np.float64)
+    mean = tensors[f"{position}.running_mean"].astype(np.float64)
+    var = tensors[f"{position}.running_var"].astype(np.float64)
+    factor = gamma / np.sqrt(var + BATCH_NORM_EPS)
+    return weight * factor[:, None], (bias - mean) * factor + beta
+
+
+@dataclass(frozen=True)
+class SavedModel:
+    members: list[Member]
+    task: str
+    feature_names: list[str]
+    info: dict[str, Any]
+    """study_id, trial, params, definition, test_metrics, val_metrics."""
+    encoder: Encoder | None = None
+    """None in a file saved before the encoder travelled."""
+
+    @property
+    def scaling(self) -> Scaling:
+        return self.members[0].scaling
+
+    @property
+    def columns(self) -> Encoder:
+        """The encoder; for an older file, numeric columns named as the features."""
+        return self.encoder or Encoder.numeric(self.feature_names)
+
+    def read(self, raw: bytes, *, filename: str, target: str | None = None) -> Rows:
+        """A CSV or Parquet file as upload takes it → features (and target, if present)."""
+        return self.columns.read(raw, filename=filename, target=target)
+
+    def outputs(self, X: np.ndarray) -> np.ndarray:
+        """Member 0's standardized prediction (regression) or logits, of the whole ensemble."""
+        X = np.asarray(X, dtype=np.float64)
+        if len(self.members) == 1:
+            return self.members[0](X)
+        outs = [member(X) for member in self.members]
+        if self.task == "regression":
+            first = self.scaling
+            raw = np.stack(
+                [
+                    o * m.scaling.y_scale + m.scaling.y_mean
+                    for o, m in zip(outs, self.members, strict=True)
+                ]
+            )
+            return (raw.mean(0) - first.y_mean) / first.y_scale
+        if self.task == "binary":
+            p = np.clip(np.mean([_sigmoid(o) for o in outs], axis=0), 1e-12, 1 - 1e-12)
+            return np.log(p) - np.log1p(-p)
+        return np.log(np.maximum(np.mean([_softmax(o) for o in outs], axis=0), 1e-12))
+
+    def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """``prediction`` in the target's units (regression) or its labels; for classification
+        also ``probability_<label>`` of every label."""
+        out = self.outputs(X)
+        if self.task == "regression":
+            return {"prediction": out[:, 0] * self.scaling.y_scale + self.scaling.y_mean}
+        if self.task == "binary":
+            p = _sigmoid(out[:, 0])
+            prob = np.stack([1 - p, p], axis=1)
+        else:
+            prob = _softmax(out)
+        labels = self.labels(prob.shape[1])
+        columns = {f"probability_{c}": prob[:, k] for k, c in enumerate(labels)}
+        return {"prediction": labels[prob.argmax(axis=1)], **columns}
+
+    def score(self, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        """The test metrics the API reports (``loss``, ``rmse``, ``accuracy``...) on (X, y)."""
+        y = np.asarray(y)
+        if self.task == "regression":
+            y = (y - self.scaling.y_mean) / self.scaling.y_scale
+        return scores(self.outputs(X), y, self.task, self.scaling.y_scale)
+
+    def labels(self, n_classes: int) -> np.ndarray:
+        """The class labels in code order: numbers when the target held numbers, else text;
+        the codes 0..k-1 for a file saved without labels."""
+        classes = self.columns.classes
+        if classes is None:
+            return np.arange(n_classes)
+        return label_values(classes)
+
+
+def label_values(classes: Sequence[str]) -> np.ndarray:
+    """Labels as the user wrote them: a numeric target's labels back as numbers (integers when
+    every one is), text as text."""
+    try:
+        numbers = np.array([float(c) for c in classes])
+    except ValueError:
+        return np.array(list(classes), dtype=object)
+    if np.all(numbers == np.round(numbers)):
+        return numbers.astype(np.int64)
+    return numbers
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return np.exp(-np.logaddexp(0.0, -z))
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    return np.exp(z - np.logaddexp.reduce(z, axis=-1, keepdims=True))
+
+
+def load(path: Path | str) -> SavedModel:
+    from safetensors import safe_open
+    from safetensors.numpy import load_file
+
+    with safe_open(str(path), framework="np") as handle:
+        metadata = handle.metadata() or {}
+    if metadata.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a regtune model (format {metadata.get('format')!r})")
+    tensors = load_file(str(path))
+    architecture = json.loads(metadata["architecture"])
+    scalings = [Scaling.from_dict(s) for s in json.loads(metadata["preprocessing"])]
+    fills: list[FillValues | None] = [None] * len(scalings)
+    if "fill_values" in metadata:  # files saved before fill values travelled have none
+        fills = [FillValues.from_dict(f) for f in json.loads(metadata["fill_values"])]
+    members = []
+    for i, scaling in enumerate(scalings):
+        prefix = f"member.{i}."
+        own = {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
+        members.append(Member(layers_of(architecture, own), scaling, fills[i]))
+    encoder = metadata.get("encoder")
+    return SavedModel(
+        members=members,
+        task=metadata["task"],
+        feature_names=json.loads(metadata["feature_names"]),
+        info=json.loads(metadata["info"]),
+        encoder=Encoder.from_dict(json.loads(encoder)) if encoder is not None else None,
+    )
