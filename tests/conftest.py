@@ -22,12 +22,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.inprocess import Apps, migrated_template
+from tests.packaging import ClientInstall
 from tests.pg import PostgresServer, postgres_server
 from tests.support import OWNER, Processes, Stack, leftovers
 
 BACKENDS = ["sqlite", "postgresql"]
 MARKS = {
-    "process": {"processes", "module_processes", "stack_factory", "spawn"},
+    "process": {"processes", "module_processes", "stack_factory", "spawn", "client_install"},
     "postgresql": {"pg", "pg_url"},
     "helm": {"helm"},
     "browser": {"browser"},
@@ -71,6 +72,16 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if reporter is not None:
         reporter.write_line(message, red=True)
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# ------------------------------------------------------------------------------- packaging
+
+
+@pytest.fixture(scope="session")
+def client_install(tmp_path_factory: pytest.TempPathFactory) -> ClientInstall:
+    """``pip install .`` without extras in a fresh virtual environment (full tier: pip resolves
+    the client's dependencies from the configured package sources, ~30 s)."""
+    return ClientInstall.make(tmp_path_factory.mktemp("client-install"))
 
 
 # ------------------------------------------------------------------------------- in-process API

@@ -5,14 +5,16 @@ from __future__ import annotations
 import csv
 import sys
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
-import numpy as np
 import typer
 from rich.text import Text
 
 from regtune.service.cli.output import JsonOpt, err, fail, params, print_json
 from regtune.service.errors import InvalidUpload
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def predict(

@@ -108,7 +108,8 @@ def test_best_model_download_and_predict_reproduce_the_reported_test_metric(
     reported = saved["test_metrics"]
     assert set(reported) == {"loss", "rmse", "r2"}
     for name, value in reported.items():
-        assert predicted["metrics"][name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
+        # predict runs the model in float64 with numpy, the worker scored it in float32 with torch
+        assert predicted["metrics"][name] == pytest.approx(value, rel=1e-6, abs=1e-9), name
     # the saved model is the refit on every non-test row; the trial keeps its own figures
     assert saved["refit"] is True
     assert saved["train_rows"] == len(dataset.y) - len(test)
