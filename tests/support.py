@@ -295,3 +295,14 @@ def study_row(name: str, optuna_study_id: int, status: str, **overrides: Any) ->
     }
     fields.update(overrides)
     return StudyRow(**fields)
+
+
+def sqlite_stack(processes: Processes, workers: int) -> Stack:
+    """An API and ``workers`` workers on a SQLite file, best models in a folder beside it."""
+    tmp = processes.tmp
+    stack = processes.stack(
+        f"sqlite:///{tmp / 'regtune.db'}", REGTUNE_ARTIFACT_DIR=str(tmp / "artifacts")
+    )
+    stack.start_api()
+    stack.start_workers(workers)
+    return stack

@@ -15,7 +15,7 @@ import yaml
 from regtune.service.spec.definition import StudySpec, resolve_task
 from regtune.worker import data
 from tests.packaging import ClientInstall
-from tests.support import ROOT, Processes, Stack, in_pty
+from tests.support import ROOT, Processes, Stack, in_pty, sqlite_stack
 
 HEAVY = ("torch", "optuna", "sqlalchemy", "pandas", "sklearn", "fastapi", "uvicorn", "pyarrow")
 
@@ -62,13 +62,7 @@ def test_a_client_install_has_neither_torch_nor_the_server(client_install: Clien
 @pytest.fixture(scope="module")
 def server(module_processes: Processes) -> Stack:
     """A server as a team runs it (this environment: every extra), one worker."""
-    tmp = module_processes.tmp
-    stack = module_processes.stack(
-        f"sqlite:///{tmp / 'regtune.db'}", REGTUNE_ARTIFACT_DIR=str(tmp / "artifacts")
-    )
-    stack.start_api()
-    stack.start_workers(1)
-    return stack
+    return sqlite_stack(module_processes, workers=1)
 
 
 def test_submit_watch_best_and_predict_from_a_client_install(

@@ -23,13 +23,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
-from regtune.service.ingest.encoder import Encoder, Rows
+from regtune.service.ingest.encoder import Encoder
 from regtune.service.ingest.preprocess import FillValues
-from regtune.service.model.saved import FORMAT, label_values
-from regtune.worker.data import Standardizer
+from regtune.service.model.saved import FORMAT, Labelled, read_file
+from regtune.service.model.standardizer import Standardizer
 from regtune.worker.evaluation import evaluate
 from regtune.worker.models import build_model
 
@@ -81,36 +81,15 @@ class Ensemble(nn.Module):
         return torch.stack([torch.softmax(o, dim=-1) for o in outs]).mean(0).clamp_min(1e-12).log()
 
 
-@dataclass
-class SavedModel:
+@dataclass(kw_only=True)
+class SavedModel(Labelled):
+    """The model as torch modules (the worker scores its refit with it)."""
+
     model: Ensemble
-    task: str
-    feature_names: list[str]
-    info: dict[str, Any]
-    """study_id, trial, params, definition, test_metrics, val_metrics."""
-    encoder: Encoder | None = None
-    """None in a file saved before the encoder travelled."""
 
     @property
     def scaler(self) -> Standardizer:
         return self.model.scalers[0]
-
-    @property
-    def columns(self) -> Encoder:
-        """The encoder; for an older file, numeric columns named as the features."""
-        return self.encoder or Encoder.numeric(self.feature_names)
-
-    def labels(self, n_classes: int) -> np.ndarray:
-        """The class labels in code order: numbers when the target held numbers, else text;
-        the codes 0..k-1 for a file saved without labels."""
-        classes = self.columns.classes
-        if classes is None:
-            return np.arange(n_classes)
-        return label_values(classes)
-
-    def read(self, raw: bytes, *, filename: str, target: str | None = None) -> Rows:
-        """A CSV or Parquet file as upload takes it → features (and target, if present)."""
-        return self.columns.read(raw, filename=filename, target=target)
 
     def features(self, frame: Any) -> np.ndarray:
         """The model's (encoded) feature columns of a table, by name; a missing one is refused."""
@@ -186,25 +165,11 @@ def save(
 
 
 def load(path: Path | str) -> SavedModel:
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as handle:
-        metadata = handle.metadata() or {}
-    if metadata.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a regtune model (format {metadata.get('format')!r})")
-    tensors = load_file(str(path))
-    arch = json.loads(metadata["architecture"])
-    scalers = [
-        Standardizer(
-            np.asarray(s["x_mean"], dtype=np.float64),
-            np.asarray(s["x_scale"], dtype=np.float64),
-            float(s["y_mean"]),
-            float(s["y_scale"]),
-        )
-        for s in json.loads(metadata["preprocessing"])
-    ]
+    """The file as the worker's torch model (predict runs it with numpy: ``read_file``)."""
+    stored = read_file(path)
+    arch = stored.architecture
     members = []
-    for i in range(len(scalers)):
+    for tensors in stored.tensors:
         model = build_model(
             arch["kind"],
             n_in=arch["n_in"],
@@ -213,22 +178,13 @@ def load(path: Path | str) -> SavedModel:
             batch_norm=arch["batch_norm"],
             dropout=arch["dropout"],
         )
-        prefix = f"member.{i}."
-        model.load_state_dict(
-            {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
-        )
+        model.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()})
         model.eval()
         members.append(model)
-    task = metadata["task"]
-    fills = None
-    if "fill_values" in metadata:  # files saved before fill values travelled have none
-        fills = [FillValues.from_dict(f) for f in json.loads(metadata["fill_values"])]
     return SavedModel(
-        model=Ensemble(members, scalers, task, fills),
-        task=task,
-        feature_names=json.loads(metadata["feature_names"]),
-        info=json.loads(metadata["info"]),
-        encoder=Encoder.from_dict(json.loads(metadata["encoder"]))
-        if "encoder" in metadata
-        else None,
+        model=Ensemble(members, stored.scalers, stored.task, stored.fills),
+        task=stored.task,
+        feature_names=stored.feature_names,
+        info=stored.info,
+        encoder=stored.encoder,
     )

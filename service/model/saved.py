@@ -22,6 +22,7 @@ import numpy as np
 from regtune.service.ingest.encoder import Encoder, Rows
 from regtune.service.ingest.preprocess import FillValues
 from regtune.service.model.metrics import scores
+from regtune.service.model.standardizer import Standardizer
 
 FORMAT = "regtune.model/1"
 BATCH_NORM_EPS = 1e-5
@@ -32,34 +33,15 @@ Layer = tuple[np.ndarray, np.ndarray] | None
 
 
 @dataclass(frozen=True)
-class Scaling:
-    """The training split's standardization of one member (``Standardizer.as_dict``)."""
-
-    x_mean: np.ndarray
-    x_scale: np.ndarray
-    y_mean: float = 0.0
-    y_scale: float = 1.0
-
-    @classmethod
-    def from_dict(cls, stored: Mapping[str, Any]) -> Scaling:
-        return cls(
-            np.asarray(stored["x_mean"], dtype=np.float64),
-            np.asarray(stored["x_scale"], dtype=np.float64),
-            float(stored["y_mean"]),
-            float(stored["y_scale"]),
-        )
-
-
-@dataclass(frozen=True)
 class Member:
     layers: list[Layer]
-    scaling: Scaling
+    scaler: Standardizer
     fill: FillValues | None
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
         if self.fill is not None:
             X = self.fill.apply(X)
-        out = (X - self.scaling.x_mean) / self.scaling.x_scale
+        out = (X - self.scaler.x_mean) / self.scaler.x_scale
         for layer in self.layers:
             if layer is None:
                 out = np.maximum(out, 0.0)
@@ -107,18 +89,63 @@ def _fold_batch_norm(
 
 
 @dataclass(frozen=True)
-class SavedModel:
-    members: list[Member]
+class ModelFile:
+    """What a model file holds: per member its tensors (by position), standardization and
+    missing-value fill; the architecture, task, feature names, encoder and trial info."""
+
+    task: str
+    architecture: dict[str, Any]
+    tensors: list[dict[str, np.ndarray]]
+    scalers: list[Standardizer]
+    fills: list[FillValues | None]
+    feature_names: list[str]
+    info: dict[str, Any]
+    encoder: Encoder | None
+
+
+def read_file(path: Path | str) -> ModelFile:
+    from safetensors import safe_open
+    from safetensors.numpy import load_file
+
+    with safe_open(str(path), framework="np") as handle:
+        metadata = handle.metadata() or {}
+    if metadata.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a regtune model (format {metadata.get('format')!r})")
+    tensors = load_file(str(path))
+    scalers = [Standardizer.from_dict(s) for s in json.loads(metadata["preprocessing"])]
+    fills: list[FillValues | None] = [None] * len(scalers)
+    if "fill_values" in metadata:  # files saved before fill values travelled have none
+        fills = [FillValues.from_dict(f) for f in json.loads(metadata["fill_values"])]
+    members = []
+    for i in range(len(scalers)):
+        prefix = f"member.{i}."
+        members.append(
+            {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
+        )
+    encoder = metadata.get("encoder")
+    return ModelFile(
+        task=metadata["task"],
+        architecture=json.loads(metadata["architecture"]),
+        tensors=members,
+        scalers=scalers,
+        fills=fills,
+        feature_names=json.loads(metadata["feature_names"]),
+        info=json.loads(metadata["info"]),
+        encoder=Encoder.from_dict(json.loads(encoder)) if encoder is not None else None,
+    )
+
+
+@dataclass(kw_only=True)
+class Labelled:
+    """A saved model's description, and what predict reads and answers in: the stored encoder
+    and the target's labels."""
+
     task: str
     feature_names: list[str]
     info: dict[str, Any]
     """study_id, trial, params, definition, test_metrics, val_metrics."""
     encoder: Encoder | None = None
     """None in a file saved before the encoder travelled."""
-
-    @property
-    def scaling(self) -> Scaling:
-        return self.members[0].scaling
 
     @property
     def columns(self) -> Encoder:
@@ -129,6 +156,25 @@ class SavedModel:
         """A CSV or Parquet file as upload takes it → features (and target, if present)."""
         return self.columns.read(raw, filename=filename, target=target)
 
+    def labels(self, n_classes: int) -> np.ndarray:
+        """The class labels in code order: numbers when the target held numbers, else text;
+        the codes 0..k-1 for a file saved without labels."""
+        classes = self.columns.classes
+        if classes is None:
+            return np.arange(n_classes)
+        return label_values(classes)
+
+
+@dataclass(kw_only=True)
+class SavedModel(Labelled):
+    """The model run with numpy."""
+
+    members: list[Member]
+
+    @property
+    def scaler(self) -> Standardizer:
+        return self.members[0].scaler
+
     def outputs(self, X: np.ndarray) -> np.ndarray:
         """Member 0's standardized prediction (regression) or logits, of the whole ensemble."""
         X = np.asarray(X, dtype=np.float64)
@@ -136,10 +182,10 @@ class SavedModel:
             return self.members[0](X)
         outs = [member(X) for member in self.members]
         if self.task == "regression":
-            first = self.scaling
+            first = self.scaler
             raw = np.stack(
                 [
-                    o * m.scaling.y_scale + m.scaling.y_mean
+                    o * m.scaler.y_scale + m.scaler.y_mean
                     for o, m in zip(outs, self.members, strict=True)
                 ]
             )
@@ -154,7 +200,7 @@ class SavedModel:
         also ``probability_<label>`` of every label."""
         out = self.outputs(X)
         if self.task == "regression":
-            return {"prediction": out[:, 0] * self.scaling.y_scale + self.scaling.y_mean}
+            return {"prediction": out[:, 0] * self.scaler.y_scale + self.scaler.y_mean}
         if self.task == "binary":
             p = _sigmoid(out[:, 0])
             prob = np.stack([1 - p, p], axis=1)
@@ -168,16 +214,8 @@ class SavedModel:
         """The test metrics the API reports (``loss``, ``rmse``, ``accuracy``...) on (X, y)."""
         y = np.asarray(y)
         if self.task == "regression":
-            y = (y - self.scaling.y_mean) / self.scaling.y_scale
-        return scores(self.outputs(X), y, self.task, self.scaling.y_scale)
-
-    def labels(self, n_classes: int) -> np.ndarray:
-        """The class labels in code order: numbers when the target held numbers, else text;
-        the codes 0..k-1 for a file saved without labels."""
-        classes = self.columns.classes
-        if classes is None:
-            return np.arange(n_classes)
-        return label_values(classes)
+            y = (y - self.scaler.y_mean) / self.scaler.y_scale
+        return scores(self.outputs(X), y, self.task, self.scaler.y_scale)
 
 
 def label_values(classes: Sequence[str]) -> np.ndarray:
@@ -201,29 +239,15 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 
 def load(path: Path | str) -> SavedModel:
-    from safetensors import safe_open
-    from safetensors.numpy import load_file
-
-    with safe_open(str(path), framework="np") as handle:
-        metadata = handle.metadata() or {}
-    if metadata.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a regtune model (format {metadata.get('format')!r})")
-    tensors = load_file(str(path))
-    architecture = json.loads(metadata["architecture"])
-    scalings = [Scaling.from_dict(s) for s in json.loads(metadata["preprocessing"])]
-    fills: list[FillValues | None] = [None] * len(scalings)
-    if "fill_values" in metadata:  # files saved before fill values travelled have none
-        fills = [FillValues.from_dict(f) for f in json.loads(metadata["fill_values"])]
-    members = []
-    for i, scaling in enumerate(scalings):
-        prefix = f"member.{i}."
-        own = {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
-        members.append(Member(layers_of(architecture, own), scaling, fills[i]))
-    encoder = metadata.get("encoder")
+    stored = read_file(path)
+    members = [
+        Member(layers_of(stored.architecture, tensors), scaler, fill)
+        for tensors, scaler, fill in zip(stored.tensors, stored.scalers, stored.fills, strict=True)
+    ]
     return SavedModel(
         members=members,
-        task=metadata["task"],
-        feature_names=json.loads(metadata["feature_names"]),
-        info=json.loads(metadata["info"]),
-        encoder=Encoder.from_dict(json.loads(encoder)) if encoder is not None else None,
+        task=stored.task,
+        feature_names=stored.feature_names,
+        info=stored.info,
+        encoder=stored.encoder,
     )

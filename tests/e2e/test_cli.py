@@ -15,20 +15,14 @@ import pytest
 
 from regtune.service.spec.definition import StudySpec, resolve_task
 from regtune.worker import data
-from tests.support import ROOT, Processes, Stack, free_port, regtune, wait_for
+from tests.support import ROOT, Processes, Stack, free_port, regtune, sqlite_stack, wait_for
 
 EXAMPLES = ROOT / "examples"
 
 
 @pytest.fixture(scope="module")
 def stack(module_processes: Processes) -> Stack:
-    tmp = module_processes.tmp
-    stack = module_processes.stack(
-        f"sqlite:///{tmp / 'regtune.db'}", REGTUNE_ARTIFACT_DIR=str(tmp / "artifacts")
-    )
-    stack.start_api()
-    stack.start_workers(2)
-    return stack
+    return sqlite_stack(module_processes, workers=2)
 
 
 def cli(stack: Stack, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
