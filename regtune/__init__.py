@@ -2,10 +2,12 @@
 
 The client is the entry point a user needs (``pip install regtune``)::
 
+    from pathlib import Path
+
     import regtune
 
     with regtune.Client("http://127.0.0.1:8000") as rt:
-        study = rt.submit("examples/diabetes-enet.yaml")
+        study = rt.submit(Path("examples/diabetes-enet.yaml"))
         rt.wait(study.id)
         print(rt.best_params(study.id), rt.best_value(study.id))
         frame = rt.trials_dataframe(study.id)  # pandas, with Optuna's columns

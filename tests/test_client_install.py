@@ -5,6 +5,8 @@ it submits, watches, downloads and predicts against a running server."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,22 @@ from tests.packaging import ClientInstall
 from tests.support import ROOT, Processes, Stack, in_pty, sqlite_stack
 
 HEAVY = ("torch", "optuna", "sqlalchemy", "pandas", "sklearn", "fastapi", "uvicorn", "pyarrow")
+
+
+def test_the_client_commands_import_nothing_of_the_server_even_when_installed() -> None:
+    """In this environment (every extra installed), loading the CLI and the client imports
+    none of the server's or the worker's packages: they are imported by the commands that
+    need them."""
+    probe = (
+        "import sys, regtune, regtune.service.cli.app, regtune.service.client.watch; "
+        "regtune.Client; "
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def test_the_wheel_holds_only_the_regtune_package(client_install: ClientInstall) -> None:
