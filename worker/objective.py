@@ -20,15 +20,15 @@ from regtune.worker import data
 from regtune.worker.coefficients import coefficient_attrs, linear_weights, record_coefficients
 from regtune.worker.models import count_nonzero, nonzero_inputs
 from regtune.worker.paths import PathSlots, Point, run_path
-
-if TYPE_CHECKING:
-    from sqlalchemy import Engine
 from regtune.worker.search import StopCheck, suggest
 from regtune.worker.trainers import fit
 from regtune.worker.trainers.config import EarlyStop, ExactOptions, TrainConfig
 from regtune.worker.trainers.exact import WarmStarts
 from regtune.worker.trainers.path import PathPoint, train_path
 from regtune.worker.trainers.result import TrainResult
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 def train_config(spec: StudySpec, values: dict[str, float], *, n_out: int) -> TrainConfig:
@@ -99,10 +99,6 @@ def prepare(
 
 def n_outputs(splits: data.Splits) -> int:
     return splits.n_classes if splits.task == "multiclass" else 1
-
-
-def record(trial: optuna.Trial, result: TrainResult) -> None:
-    set_user_attrs(trial, result_attrs(result))  # one transaction, not one per attribute
 
 
 def result_attrs(result: TrainResult) -> dict[str, Any]:
@@ -179,11 +175,11 @@ def outcome(
 ) -> float | list[float]:
     """Record a finished training on its trial; its value(s), or ``TrialPruned``."""
     multi = len(names) > 1
-    record(trial, result)
     measures = {**result.val_metrics, **sparsity(result)}
-    trial.set_user_attr("n_inputs", measures["n_inputs"])
+    attrs = result_attrs(result) | {"n_inputs": measures["n_inputs"]}
     if multi:
-        trial.set_user_attr("val_curve", result.curve)
+        attrs["val_curve"] = result.curve
+    set_user_attrs(trial, attrs)  # one write, not one per attribute
     constrain(trial, spec, result)
     if result.pruned:
         raise optuna.TrialPruned(f"pruned at epoch {result.epochs_run}")
