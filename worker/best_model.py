@@ -25,6 +25,8 @@ import hashlib
 import logging
 import math
 import tempfile
+import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +46,7 @@ from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.objective import objective_directions
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import transaction
-from regtune.service.store.optuna_db.attrs import BEST_MODEL_ATTR
+from regtune.service.store.optuna_db.internals import study_id_of
 from regtune.service.store.repos import best_model
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.service.store.tables import StudyRow
@@ -84,12 +86,47 @@ def save_best_model(
     ``stop`` is called between solver iterations and minibatch steps; it raises
     ``RefitStopped`` to abandon the retraining."""
     stores = stores or Stores()
-    engine, storage = stores.engine, stores.storage
+    engine = stores.engine
     with transaction(engine) as session:
         row = session.get(StudyRow, study_id)
         if row is None or row.optuna_study_id is None:
             return None
         osid = row.optuna_study_id
+    owner = uuid.uuid4().hex
+    if not best_model.take_lease(osid, owner, engine=engine):
+        log.info("study %s: another worker is saving its best model", study_id)
+        return None
+    try:
+        return _save_holding_the_lease(
+            row, osid, stop=_renewing(stop, osid, owner, engine), stores=stores
+        )
+    finally:
+        best_model.release_lease(osid, owner, engine=engine)
+
+
+def _renewing(stop: StopCheck | None, osid: int, owner: str, engine: Engine | None) -> StopCheck:
+    """``stop``, renewing the study's lease a few times per ``LEASE`` as the retraining goes on."""
+    every = best_model.LEASE.total_seconds() / 3
+    due = time.monotonic() + every
+
+    def check() -> None:
+        nonlocal due
+        if stop is not None:
+            stop()
+        if time.monotonic() >= due:
+            due = time.monotonic() + every
+            if not best_model.take_lease(osid, owner, engine=engine):
+                log.warning("lost the lease on study %s's best model; publishing decides", osid)
+
+    return check
+
+
+def _save_holding_the_lease(
+    row: StudyRow, osid: int, *, stop: StopCheck, stores: Stores
+) -> dict[str, Any] | None:
+    engine, storage = stores.engine, stores.storage
+    study_id = row.id
+    with transaction(engine) as session:
         spec = StudySpec.from_stored(row.spec)
         direction = objective_directions(spec)[0]
         number = chosen_trial_number(session, osid, direction, spec.objective.select)
@@ -106,7 +143,7 @@ def save_best_model(
     if existing is not None and existing.get("trial") == view.number:
         return existing
     try:
-        record = _retrain_and_upload(row, spec, view, stop=stop, stores=stores)
+        record = _retrain_and_upload(row, spec, view, existing, stop=stop, stores=stores)
     except RefitStopped:
         raise
     except Exception as exc:
@@ -126,6 +163,7 @@ def _retrain_and_upload(
     row: StudyRow,
     spec: StudySpec,
     view: trial_reads.TrialView,
+    existing: dict[str, Any] | None,
     *,
     stop: StopCheck | None,
     stores: Stores,
@@ -189,8 +227,14 @@ def _retrain_and_upload(
         **sparsity,
         "created_at": utcnow().isoformat(),
     }
-    study.set_user_attr(BEST_MODEL_ATTR, record)
-    return record
+    standing = best_model.publish(
+        study_id_of(study), record, replaces=existing, engine=stores.engine
+    )
+    if standing["artifact_id"] != artifact_id:  # another saver published first: its file stands
+        best_model.discard_artifact(
+            study_id_of(study), artifact_id, settings=stores.settings, engine=stores.engine
+        )
+    return standing
 
 
 def loaded(dataset: data.Dataset, fitted: BestFit) -> predict.SavedModel:

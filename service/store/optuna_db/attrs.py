@@ -15,6 +15,9 @@ NO_MODEL_ATTR = "regtune:no_best_model"
 saving failed too often); the catch-up does not look at the study again."""
 MODEL_FAILURES_ATTR = "regtune:best_model_failures"
 """Study system attribute ``{attempts, error, retry_after}``: saving failed; retry after then."""
+MODEL_LEASE_ATTR = "regtune:best_model_lease"
+"""Study system attribute ``{owner, until}``: a worker is retraining the study's model; the
+others' catch-up leaves the study alone until then (the owner renews it while it trains)."""
 
 # Trial attributes
 CLAIM_ATTR = "regtune:claim"

@@ -34,6 +34,7 @@ import optuna
 from cachetools import LRUCache
 from optuna import distributions
 from optuna.artifacts._protocol import ArtifactStore
+from optuna.artifacts._upload import ARTIFACTS_ATTR_PREFIX
 from optuna.exceptions import StorageInternalError
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.storages._cached_storage import _CachedStorage
@@ -49,6 +50,7 @@ from regtune.service.store.optuna_db.running import INSERTS as DIALECTS
 from regtune.service.store.optuna_db.running import write as write_running
 
 __all__ = [
+    "ARTIFACTS_ATTR_PREFIX",
     "ArtifactStore",
     "OneStatementTrialWrites",
     "RunningTrialWrites",

@@ -14,19 +14,21 @@ from typing import Any, BinaryIO
 from optuna.artifacts import FileSystemArtifactStore
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
-from sqlalchemy import Engine, and_, exists, select, update
+from sqlalchemy import Engine, and_, delete, exists, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from regtune.service.settings import Settings, get_settings
 from regtune.service.spec.enums import StudyStatus
 from regtune.service.store.clock import utcnow
-from regtune.service.store.db import transaction
+from regtune.service.store.db import rowcount, transaction
 from regtune.service.store.optuna_db.attrs import (
     BEST_MODEL_ATTR,
     MODEL_FAILURES_ATTR,
+    MODEL_LEASE_ATTR,
     NO_MODEL_ATTR,
 )
-from regtune.service.store.optuna_db.internals import ArtifactStore, om
+from regtune.service.store.optuna_db.internals import ARTIFACTS_ATTR_PREFIX, ArtifactStore, om
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.service.store.tables import StudyRow
 
@@ -68,7 +70,10 @@ MAX_ATTEMPTS = 3
 RETRY_DELAYS = (timedelta(minutes=1), timedelta(minutes=10))
 """Wait after the 1st, 2nd... failed try before the catch-up tries that study again."""
 CANDIDATES = 50
-"""Studies looked at per catch-up query; those backing off are skipped in Python."""
+"""Studies looked at per catch-up query; those backing off or leased are skipped in Python."""
+LEASE = timedelta(minutes=5)
+"""How long a retraining holds its study without renewing: a worker that dies while retraining
+leaves the model to the others' catch-up after this."""
 
 
 def studies_missing_a_model(
@@ -84,16 +89,21 @@ def studies_missing_a_model(
     """
     now = now or utcnow()
     trials, attrs = om.TrialModel, om.StudyUserAttributeModel
-    system, marks = om.StudySystemAttributeModel, aliased(om.StudySystemAttributeModel)
+    system = om.StudySystemAttributeModel
+    failed, leased, marks = aliased(system), aliased(system), aliased(system)
     with transaction(engine) as session:
         rows = session.execute(
-            select(StudyRow.id, system.value_json)
+            select(StudyRow.id, failed.value_json, leased.value_json)
             .outerjoin(
-                system,
+                failed,
                 and_(
-                    system.study_id == StudyRow.optuna_study_id,
-                    system.key == MODEL_FAILURES_ATTR,
+                    failed.study_id == StudyRow.optuna_study_id,
+                    failed.key == MODEL_FAILURES_ATTR,
                 ),
+            )
+            .outerjoin(
+                leased,
+                and_(leased.study_id == StudyRow.optuna_study_id, leased.key == MODEL_LEASE_ATTR),
             )
             .where(
                 StudyRow.status == StudyStatus.COMPLETED,
@@ -114,8 +124,17 @@ def studies_missing_a_model(
             .order_by(StudyRow.finished_at.desc())
             .limit(max(limit, CANDIDATES))
         ).all()
-    due = [sid for sid, failures in rows if failures is None or _retry_due(failures, now)]
+    due = [
+        sid
+        for sid, failures, lease in rows
+        if (failures is None or _retry_due(failures, now))
+        and (lease is None or _lease_expired(lease, now))
+    ]
     return due[:limit]
+
+
+def _lease_expired(lease_json: str, now: datetime) -> bool:
+    return datetime.fromisoformat(json.loads(lease_json)["until"]) <= now
 
 
 def _retry_due(failures_json: str, now: datetime) -> bool:
@@ -192,3 +211,131 @@ def record_failure(
         engine=engine,
         storage=storage,
     )
+
+
+# --------------------------------------------------------------------------- one saver per study
+
+
+def take_lease(
+    optuna_study_id: int, owner: str, *, engine: Engine | None = None, now: datetime | None = None
+) -> bool:
+    """Hold (or renew) the right to retrain a study's model until ``now + LEASE``.
+
+    True if ``owner`` holds it now: nobody held it, ``owner`` already did, or the holder's lease
+    ran out. The finishing worker and an idle worker's catch-up can both reach a completed study
+    without a model; only the one holding the lease retrains it.
+    """
+    now = now or utcnow()
+    system = om.StudySystemAttributeModel
+    value = json.dumps({"owner": owner, "until": (now + LEASE).isoformat()})
+    where = (system.study_id == optuna_study_id, system.key == MODEL_LEASE_ATTR)
+    try:
+        with transaction(engine) as session:
+            session.execute(
+                insert(system).values(
+                    study_id=optuna_study_id, key=MODEL_LEASE_ATTR, value_json=value
+                )
+            )
+        return True
+    except IntegrityError:
+        pass  # held, by this owner or another: renew or take over below, if it may
+    with transaction(engine) as session:
+        current = session.scalar(select(system.value_json).where(*where))
+        if current is None:
+            return False  # released meanwhile: the model was saved, or the save gave up
+        held = json.loads(current)
+        if held["owner"] != owner and datetime.fromisoformat(held["until"]) > now:
+            return False
+        swapped = session.execute(
+            update(system)
+            .where(*where, system.value_json == current)
+            .values(value_json=value)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(rowcount(swapped))
+
+
+def release_lease(optuna_study_id: int, owner: str, *, engine: Engine | None = None) -> None:
+    """Give up the lease if ``owner`` still holds it (saved, failed or stopping)."""
+    system = om.StudySystemAttributeModel
+    with transaction(engine) as session:
+        current = session.scalar(
+            select(system.value_json).where(
+                system.study_id == optuna_study_id, system.key == MODEL_LEASE_ATTR
+            )
+        )
+        if current is None or json.loads(current)["owner"] != owner:
+            return
+        session.execute(
+            delete(system)
+            .where(
+                system.study_id == optuna_study_id,
+                system.key == MODEL_LEASE_ATTR,
+                system.value_json == current,
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+
+def publish(
+    optuna_study_id: int,
+    record: dict[str, Any],
+    *,
+    replaces: dict[str, Any] | None,
+    engine: Engine | None = None,
+) -> dict[str, Any]:
+    """Make ``record`` the study's best model if the standing one is still ``replaces``; return
+    the record that stands afterwards (another saver's, if it published first).
+
+    The lease keeps savers apart; this keeps the record from changing under a reader even when a
+    lease ran out mid-retraining (a paused worker): the first record of a trial stands.
+    """
+    attr = om.StudyUserAttributeModel
+    where = (attr.study_id == optuna_study_id, attr.key == BEST_MODEL_ATTR)
+    value = json.dumps(record)
+    try:
+        with transaction(engine) as session:
+            current = session.scalar(select(attr.value_json).where(*where))
+            if current is None:
+                session.execute(
+                    insert(attr).values(
+                        study_id=optuna_study_id, key=BEST_MODEL_ATTR, value_json=value
+                    )
+                )
+                return record
+            if current is not None and json.loads(current) == replaces:
+                swapped = session.execute(
+                    update(attr)
+                    .where(*where, attr.value_json == current)
+                    .values(value_json=value)
+                    .execution_options(synchronize_session=False)
+                )
+                if rowcount(swapped):
+                    return record
+    except IntegrityError:
+        pass  # another saver inserted the first record between the read and the insert
+    with transaction(engine) as session:
+        standing = read_info(session, optuna_study_id)
+    return standing if standing is not None else record
+
+
+def discard_artifact(
+    optuna_study_id: int,
+    artifact_id: str,
+    *,
+    settings: Settings | None = None,
+    engine: Engine | None = None,
+) -> None:
+    """Remove an uploaded model no record points to (its saver lost ``publish``): from the
+    artifact store and from the study's artifact list, which optuna-dashboard shows."""
+    system = om.StudySystemAttributeModel
+    with transaction(engine) as session:
+        session.execute(
+            delete(system)
+            .where(
+                system.study_id == optuna_study_id,
+                system.key == ARTIFACTS_ATTR_PREFIX + artifact_id,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    artifact_store(settings).remove(artifact_id)
