@@ -171,6 +171,58 @@ def use_database(url: str) -> None:
         cached.cache_clear()
 
 
+def run_in_process(spec: dict[str, Any], *, timeout: float = 3600) -> tuple[str, float]:
+    """Create the study ``spec`` in this process's database (``use_database``), admitted as
+    ``POST /v1/studies`` admits it (its validation decided by the default rule), and run it with
+    one worker in this process, as ``regtune worker`` runs it, until it ended and the worker saved
+    its best model; return the study's id and the CPU seconds the process spent meanwhile."""
+    import threading
+    from functools import partial
+
+    from regtune.service.api.studies import admit
+    from regtune.service.settings import get_settings
+    from regtune.service.store.repos.studies import create_study
+    from regtune.worker.loop import Worker
+
+    row = create_study(admit(spec, tenant="default", settings=get_settings()))
+    worker = Worker()
+    began = time.process_time()
+    thread = threading.Thread(target=worker.run, name=f"worker-{spec['name']}")
+    thread.start()
+    try:
+        wait_for(partial(_settled, str(row.id)), timeout=timeout, interval=0.05, what=spec["name"])
+    finally:
+        worker.stopping.set()
+        thread.join()
+    return str(row.id), time.process_time() - began
+
+
+def _settled(study_id: str) -> bool:
+    """The study ended and, if it completed, its model was saved (or will not be)."""
+    from sqlalchemy import select
+
+    from regtune.service.store.db import transaction
+    from regtune.service.store.optuna_db.attrs import MODEL_FAILURES_ATTR, NO_MODEL_ATTR
+    from regtune.service.store.optuna_db.internals import om
+    from regtune.service.store.repos.best_model import read_info
+    from regtune.service.store.tables import StudyRow
+
+    system = om.StudySystemAttributeModel
+    with transaction() as session:
+        row = session.get(StudyRow, study_id)
+        if row is None or row.status in ("queued", "running"):
+            return False
+        if row.status != "completed" or row.optuna_study_id is None:
+            return True
+        marks = select(system.key).where(
+            system.study_id == row.optuna_study_id,
+            system.key.in_((NO_MODEL_ATTR, MODEL_FAILURES_ATTR)),
+        )
+        return session.execute(marks).first() is not None or (
+            read_info(session, row.optuna_study_id) is not None
+        )
+
+
 class Service:
     """The regtune API and worker processes on one database, run as a user would run them."""
 

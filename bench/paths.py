@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -143,14 +142,9 @@ def cpu_per_configuration(
 ) -> list[dict[str, Any]]:
     """CPU seconds per configuration of the diabetes study, one worker in this process (claims,
     solves, writes, the best model's refit): a figure the machine's load does not change."""
-    import threading
-
     import optuna
 
-    from regtune.service.spec.definition import StudySpec, resolve_task
     from regtune.service.store.migrate import upgrade
-    from regtune.service.store.repos.studies import create_study
-    from regtune.worker.loop import Worker
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = harness.fresh_database("sqlite", tmp, None, "cpu")
@@ -161,15 +155,7 @@ def cpu_per_configuration(
         spec = study("diabetes", n, name=f"cpu-{length}-{n}", paths=length is not None)
         if length is not None:
             spec["training"] = {"lambda_path": {"points": length}}
-        row = create_study(resolve_task(StudySpec.model_validate(spec)))
-        worker = Worker()
-        began = time.process_time()
-        thread = threading.Thread(target=worker.run)
-        thread.start()
-        wait_for(partial(_ended, str(row.id)), timeout=3600, interval=0.05, what=spec["name"])
-        worker.stopping.set()
-        thread.join()
-        seconds = time.process_time() - began
+        _, seconds = harness.run_in_process(spec)
         if n == n_trials:
             rows.append(
                 {
@@ -184,15 +170,6 @@ def cpu_per_configuration(
     for r in rows:
         r["ratio"] = single["cpu_s_per_configuration"] / r["cpu_s_per_configuration"]
     return rows
-
-
-def _ended(study_id: str) -> bool:
-    from regtune.service.store.db import transaction
-    from regtune.service.store.tables import StudyRow
-
-    with transaction() as session:
-        row = session.get(StudyRow, study_id)
-        return row is not None and row.status not in ("queued", "running")
 
 
 def _metric(metrics: dict[str, Any], name: str) -> float | None:

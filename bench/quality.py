@@ -4,12 +4,12 @@ For every dataset and each of ``--repeats`` random splits (split seed s = 0, 1, 
 as ``regtune.worker.data.split_test`` makes it), on the same test rows, at each configuration count
 N (``--configurations``, default 30, 300 and 700):
 
-* **regtune, in process**: a study with the defaults (no validation given, so the default rule
-  chooses: 5 folds for these data; TPE seeded s, the default pruner, the exact solver) through
-  regtune's own objective, sampler and pruner with Optuna's in-memory storage, then the refit of
-  the best configuration on every non-test row (``regtune.worker.best_model.best_fit``), scored on
-  the test rows. One study of the largest N is run: its first N trials are exactly an N-trial study
-  (TPE and the pruner never look at the budget), so the best among them is that study's best.
+* **regtune, in process**: a study of N configurations with the defaults (no validation given,
+  so the default rule chooses: 5 folds for these data; the exact solver with λ paths; TPE seeded
+  s; the default pruner), run on a SQLite file by one worker in the bench's process as
+  ``regtune worker`` runs it; the best model it saves (the refit of the chosen configuration on
+  every non-test row) scored on the test rows. One study per N: a path's length depends on the
+  budget (at most N / 8 points), so the first N trials of a bigger study are not an N-study.
 * **scikit-learn**: ``ElasticNetCV`` (regression) or elastic-net ``LogisticRegressionCV``
   (classification, saga), standardized in a pipeline, 5-fold CV on the same non-test rows, then
   refit on all of them, scoring N configurations: 10 α (or C) × 3 l1 ratios at 30, 100 × 3 at
@@ -32,6 +32,7 @@ prediction.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 import warnings
@@ -105,45 +106,54 @@ def _support(coef: np.ndarray, truth: np.ndarray | None) -> dict[str, float]:
 
 
 def run_regtune(dataset: str, seed: int, counts: list[int]) -> dict[int, dict[str, Any]]:
-    """One study of ``max(counts)`` trials in this process; for each N in ``counts`` the best of
-    its first N trials refit and scored: test metric, wall time, selected features."""
+    """For each N in ``counts``, a study of N configurations with the defaults run by one worker
+    in this process on the bench's database, as ``regtune worker`` runs it; its best model (the
+    worker's refit on every non-test row) scored on the test rows: test metric, wall time from
+    creation to the saved model, selected features."""
     import optuna
-    import torch
 
-    from regtune.service.spec.definition import StudySpec, resolve_task
+    from regtune.service.spec.definition import StudySpec
+    from regtune.service.store.db import transaction
+    from regtune.service.store.repos.best_model import read_info
+    from regtune.service.store.scheduling.retries import get_storage
+    from regtune.service.store.tables import StudyRow
     from regtune.worker.best_model import best_fit
     from regtune.worker.models import penalized_weights
-    from regtune.worker.objective import make_objective, prepare
-    from regtune.worker.policies import make_pruner, make_sampler
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    torch.set_num_threads(1)  # what a worker uses (REGTUNE_TORCH_THREADS)
-    spec = resolve_task(StudySpec.model_validate(definition(dataset, seed, max(counts))))
-    folds = len(prepare(spec).folds)
-    sign = -1.0 if spec.objective.direction == "maximize" else 1.0
-    study = optuna.create_study(
-        direction=spec.objective.direction or "minimize",
-        sampler=make_sampler(spec),
-        pruner=make_pruner(spec),
-    )
-    objective = make_objective(spec, stop_check=lambda: None)
     loaded, _, _ = _split(dataset, seed)
     found: dict[int, dict[str, Any]] = {}
-    started = time.perf_counter()
-    for n in sorted(counts):
-        study.optimize(objective, n_trials=n - len(study.trials))
-        complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-        best = min(complete, key=lambda t: (sign * (t.value or 0.0), t.number))
-        fitted = best_fit(spec, best.params, best.user_attrs)
-        coef = penalized_weights(fitted.result.models[0])[0].detach().numpy()
+    for n in counts:
+        spec = definition(dataset, seed, n)
+        spec["name"] = f"quality-{dataset}-{seed}-{n}"
+        started = time.perf_counter()
+        study_id, _ = harness.run_in_process(spec)
+        wall = time.perf_counter() - started
+        with transaction() as session:
+            row = session.get(StudyRow, study_id)
+            assert row is not None and row.optuna_study_id is not None
+            stored = StudySpec.from_stored(row.spec)
+            record = read_info(session, row.optuna_study_id)
+            optuna_name = row.optuna_name
+        assert record is not None, f"{spec['name']}: no best model saved"
+        metric = METRIC[stored.task.value]
+        study = optuna.load_study(study_name=optuna_name, storage=get_storage())
+        trials = study.get_trials(deepcopy=False)
+        best = next(t for t in trials if t.number == record["trial"])
+        support = {}
+        if loaded.true_support is not None:  # the saved model's weights: the same refit again
+            fitted = best_fit(stored, best.params, best.user_attrs)
+            coef = penalized_weights(fitted.result.models[0])[0].detach().numpy()
+            support = _support(np.abs(coef).max(axis=0), loaded.true_support)
         found[n] = {
-            "task": spec.task.value,
-            "folds": folds,
-            "test": fitted.result.test_metrics["test_" + METRIC[spec.task.value]],
-            "wall_s": time.perf_counter() - started,  # the study so far and this refit
+            "task": stored.task.value,
+            "folds": stored.validation.folds or 1,
+            "test": float(record["test_metrics"][metric]),
+            "wall_s": wall,
             "params": best.params,
-            "pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials),
-            **_support(np.abs(coef).max(axis=0), loaded.true_support),
+            "trials": len(trials),
+            "pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in trials),
+            **support,
         }
     return found
 
@@ -256,29 +266,19 @@ def _mean_se(values: list[float]) -> tuple[float, float]:
 def measure(
     quick: bool, repeats: int, datasets: list[str], counts: list[int], service: bool
 ) -> dict[str, Any]:
+    from regtune.service.store.migrate import upgrade
+
     runs: list[dict[str, Any]] = []
-    for dataset in datasets:  # warm up: data loading and torch's first calls are not timed
-        run_regtune(dataset, 0, [1])
-    for dataset in datasets:
-        for seed in range(repeats):
-            ours = run_regtune(dataset, seed, counts)
-            for n in counts:
-                theirs = run_sklearn(dataset, seed, n, quick)
-                runs.append(
-                    {
-                        "dataset": dataset,
-                        "seed": seed,
-                        "configurations": n,
-                        "regtune": ours[n],
-                        "sklearn": theirs,
-                    }
-                )
-                print(
-                    f"  {dataset:13s} split {seed} N {n:4d} regtune {ours[n]['test']:.4f} "
-                    f"({ours[n]['wall_s']:.1f} s, {ours[n]['folds']} fold(s)) "
-                    f"sklearn {theirs['test']:.4f} ({theirs['wall_s']:.1f} s)",
-                    flush=True,
-                )
+    with harness.scratch("quality-studies") as tmp:
+        os.environ["REGTUNE_ARTIFACT_DIR"] = str(tmp / "artifacts")
+        url = harness.fresh_database("sqlite", tmp, None, "quality")
+        harness.use_database(url)
+        upgrade(url)
+        for dataset in datasets:  # warm up: data loading and torch's first calls are not timed
+            run_regtune(dataset, 0, [8])
+        for dataset in datasets:
+            for seed in range(repeats):
+                runs.extend(_compare(dataset, seed, counts, quick))
     service_runs: list[dict[str, Any]] = []
     if service:
         with harness.scratch("quality") as tmp:
@@ -295,6 +295,30 @@ def measure(
                 )
                 print(f"  service diabetes split {seed} {ours} sklearn {theirs}", flush=True)
     return {"runs": runs, "service_runs": service_runs}
+
+
+def _compare(dataset: str, seed: int, counts: list[int], quick: bool) -> list[dict[str, Any]]:
+    """regtune and scikit-learn on one split, at each configuration count."""
+    ours = run_regtune(dataset, seed, counts)
+    runs = []
+    for n in counts:
+        theirs = run_sklearn(dataset, seed, n, quick)
+        runs.append(
+            {
+                "dataset": dataset,
+                "seed": seed,
+                "configurations": n,
+                "regtune": ours[n],
+                "sklearn": theirs,
+            }
+        )
+        print(
+            f"  {dataset:13s} split {seed} N {n:4d} regtune {ours[n]['test']:.4f} "
+            f"({ours[n]['wall_s']:.1f} s, {ours[n]['folds']} fold(s)) "
+            f"sklearn {theirs['test']:.4f} ({theirs['wall_s']:.1f} s)",
+            flush=True,
+        )
+    return runs
 
 
 def _mean(group: list[dict[str, Any]], who: str, key: str) -> float:
