@@ -115,7 +115,9 @@ def against_sklearn(client: httpx.Client, dataset: str, quick: bool, tmp: Path) 
     frame.to_csv(csv, index=False)
     with csv.open("rb") as handle:
         uploaded = client.post(
-            "/v1/datasets", files={"file": (csv.name, handle)}, data={"target": "target"}
+            "/v1/datasets",
+            files={"file": (csv.name, handle)},
+            data={"target": "target", "task": loaded.task},  # iris's 0/1/2: classes, not values
         )
     uploaded.raise_for_status()
     spec = study(dataset, configurations, name=f"sklearn-{dataset}", paths=True)
@@ -133,6 +135,7 @@ def against_sklearn(client: httpx.Client, dataset: str, quick: bool, tmp: Path) 
         "ratio": found["wall_s"] / theirs["wall_s"],
         "metric": metric,
         "regtune_test": _metric(found["best_model"]["test_metrics"], metric),
+        "run_s": found["run_s"],
         "sklearn_test": theirs["test"],
     }
 
