@@ -39,6 +39,7 @@ from regtune.worker.trainers.fista import (
     per_fold,
     threads_for,
 )
+from regtune.worker.trainers.newton import newton_on_support
 from regtune.worker.trainers.result import TrainResult, build_result
 
 
@@ -190,9 +191,22 @@ class _FoldPath:
         gradient breaks the KKT condition enter S with the sign that lowers F, those whose sign
         flips leave it, and the solve is tried again, ``tries`` times at most. The solution is
         taken when the whole problem's dist(0, ∂F) ≤ ``tol``, the promise every point keeps;
-        otherwise the proximal gradient goes on."""
+        otherwise the proximal gradient goes on. Cross-entropy: Newton's method on the support
+        (``newton_on_support``), under the same rule."""
         if not self.regression:
-            return False
+            found = newton_on_support(
+                self.X,
+                self.target,
+                self.P,
+                binary=self.binary,
+                l1=l1,
+                l2=torch.cat([l2, l2.new_zeros(1)]),
+                tol=tol,
+            )
+            if found is None:
+                return False
+            self.P = found
+            return True
         weight = self.P[0]
         inside = (weight != 0) if l1 > 0 else torch.ones_like(weight, dtype=torch.bool)
         signs = torch.sign(weight)
