@@ -74,22 +74,26 @@ for, as any study evicted since."""
 
 
 def _warm() -> None:
-    """Read the recently updated studies as a GET would (trial index, best trial, body), and
-    every trial as /metrics does, before the process serves: its first requests cost what later
-    ones do, however large the studies."""
+    """Read the recently updated studies as a GET would (trial index, best trial, body), every
+    trial as /metrics does, and build the latest study's report, before the process serves: its
+    first requests cost what later ones do, however large the studies."""
     from regtune.service.store.repos.studies import recently_updated
     from regtune.service.store.trials.index import MAX_STUDIES
 
     started = time.perf_counter()
     read = 0
     try:
-        for row in recently_updated(MAX_STUDIES):
+        rows = recently_updated(MAX_STUDIES)
+        for row in rows:
             if time.perf_counter() - started > WARM_SECONDS:
                 break
             render.study_body(row)
             read += 1
         if time.perf_counter() - started <= WARM_SECONDS:
             list(observability.registry().collect())  # /metrics' tallies of every trial
+        if rows and time.perf_counter() - started <= WARM_SECONDS:
+            report.warm(rows[0])
+            log.info("built the report of study %s ahead", rows[0].id)
     except Exception as exc:  # serving unwarmed beats not serving
         log.warning("could not read the studies ahead: %s", type(exc).__name__)
         return

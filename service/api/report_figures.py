@@ -2,7 +2,9 @@
 regularization story (λ path, validation curve ± 1 SE, loss against sparsity, learning curves).
 
 Every function takes what ``regtune.service.store.trials.report`` read (a sample, never every trial)
-and returns a figure, or None when the study has nothing to draw there yet.
+and returns a figure, or None when the study has nothing to draw there yet. Optuna's plotting and
+importance modules are imported with this one (Optuna imports them lazily, and its importances
+import scikit-learn, about a second): the API pays that before it serves, not on a first report.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import numpy as np
 import optuna
 import plotly.graph_objects as go
 from optuna.distributions import BaseDistribution, json_to_distribution
+from optuna.importance import get_param_importances  # imports scikit-learn: ~1 s, once
 from optuna.trial import create_trial
+from optuna.visualization import plot_optimization_history
 from plotly.subplots import make_subplots
 
 from regtune.service.store.trials.report import BEST_KEPT, Point, ReportData
@@ -97,7 +101,7 @@ def search_points(data: ReportData) -> list[Point]:
 
 
 def history(study: optuna.Study) -> go.Figure:
-    fig = optuna.visualization.plot_optimization_history(study)
+    fig = plot_optimization_history(study)
     trials = study.get_trials(deepcopy=False)
     numbers = [t.system_attrs["number"] for t in trials]  # the study numbers them 0..n-1
     for trace in fig.data:
@@ -114,7 +118,7 @@ def importances(study: optuna.Study) -> go.Figure | None:
     # Optuna's importances (its default evaluator, PED-ANOVA), drawn as its
     # plot_param_importances draws them: that function also copies every trial once per
     # parameter for its hover text, most of the report's build time on a large sample
-    found = optuna.importance.get_param_importances(study)
+    found = get_param_importances(study)
     names = list(reversed(found))
     fig = go.Figure(
         go.Bar(

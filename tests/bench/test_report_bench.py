@@ -1,4 +1,5 @@
-"""bench.report's quick mode end to end: it seeds a study, times the report and writes its JSON."""
+"""bench.report's quick mode end to end: it seeds a study, starts the API, times the report and
+writes its JSON."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ def test_report_bench_smoke(tmp_path: Path, processes: Processes) -> None:
     assert result["quick"] is True and result["table"] in done.stdout
     (row,) = result["results"]
     assert row["trials"] == 500 and 0 < row["points"] <= 3000
+    assert row["api_ready_s"] > 0 and row["first_build_s"] > 0  # a started API's first request
     assert row["build_s"] > 0 and row["browser_reload_s"] > 0
     assert row["build_cpu_s"] > 0 and row["browser_first_cpu_s"] > 0
     assert row["dashboard_s"] is not None  # optuna-dashboard's request, side by side

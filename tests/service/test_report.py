@@ -9,6 +9,7 @@ get a page that says so (with the error); the study JSON links to the report.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import random
 import re
@@ -238,6 +239,22 @@ def test_a_finished_study_has_every_plot_and_its_model(api: TestClient) -> None:
     assert order is not None, html[-3000:]
     names = [part.split(" (")[0] for part in order.group(1).split(", ")]
     assert names == ["bmi", "bp", "sex", "s2", "age", "s1"], order.group(1)
+
+
+def test_the_api_builds_the_latest_report_before_it_serves(
+    api: TestClient, apps: Apps, caplog: pytest.LogCaptureFixture
+) -> None:
+    older = finished_study("alpha", n=5)
+    latest = finished_study("beta", n=30)
+    with caplog.at_level(logging.INFO, logger="regtune.service.api.app"):
+        restarted = apps(database=Apps.database_path(api), admin_key=ADMIN)
+    warmed = [r.getMessage() for r in caplog.records if "report of study" in r.getMessage()]
+    assert warmed == [f"built the report of study {latest.id} ahead"]
+    restarted.headers["Authorization"] = f"Bearer {ADMIN}"
+    for row in (latest, older):  # the one built ahead and another: each page whole
+        page = restarted.get(f"/v1/studies/{row.id}/report", headers=_key(restarted, row.tenant))
+        assert page.status_code == 200, page.text
+        assert _plots(page.text) == 8
 
 
 def test_another_tenant_gets_404(api: TestClient) -> None:
