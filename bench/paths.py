@@ -16,8 +16,9 @@ after another:
    uploaded as a CSV, then a linear study of as many configurations as scikit-learn's CV
    estimator scores (``ElasticNetCV``: 100 α × 7 l1_ratio = 700; ``LassoCV``: 100; elastic-net
    ``LogisticRegressionCV``: 10 C × 3 l1_ratio = 30), 5-fold CV like it; wall time from the
-   submission to the best model saved, against the estimator's ``fit`` on the same rows (goal
-   ≤ 2×), with both test metrics.
+   submission to the best model saved (its record's time), against the estimator's ``fit`` on
+   the same rows (goal ≤ 2×), with both test metrics; and when the polling client saw the model
+   (the API answers a row from memory for up to a second).
 
 ``--quick`` checks the script runs (40 configurations, diabetes only, a small scikit-learn grid).
 
@@ -64,8 +65,10 @@ def _seconds(started: str | None, finished: str | None) -> float:
 
 
 def run_study(client: httpx.Client, spec: dict[str, Any], *, timeout: float) -> dict[str, Any]:
-    """Submit, wait for the best model → the study, with ``wall_s`` (submission → model)."""
-    began = time.perf_counter()
+    """Submit, wait for the best model → the study, with ``saved_s`` (submission → the model's
+    record written, by the shared clock) and ``wall_s`` (submission → the client seeing it: an
+    API process answers a study's row from memory for up to ``RECENT_SECONDS``)."""
+    began, began_at = time.perf_counter(), time.time()
     created = client.post("/v1/studies", json=spec)
     created.raise_for_status()
     study_id = created.json()["id"]
@@ -79,6 +82,8 @@ def run_study(client: httpx.Client, spec: dict[str, Any], *, timeout: float) -> 
 
     found = wait_for(saved, timeout=timeout, interval=0.05, what=f"study {spec['name']}")
     found["wall_s"] = time.perf_counter() - began
+    saved_at = datetime.fromisoformat(found["best_model"]["created_at"]).timestamp()
+    found["saved_s"] = saved_at - began_at
     found["run_s"] = _seconds(found["started_at"], found["finished_at"])
     return found
 
@@ -126,13 +131,14 @@ def against_sklearn(client: httpx.Client, dataset: str, quick: bool, tmp: Path) 
 
     theirs = run_sklearn(dataset, 0, configurations, quick)
     metric = METRIC[loaded.task]
-    print(f"  {dataset}: regtune {found['wall_s']:.2f} s, sklearn {theirs['wall_s']:.2f} s")
+    print(f"  {dataset}: regtune {found['saved_s']:.2f} s, sklearn {theirs['wall_s']:.2f} s")
     return {
         "dataset": dataset,
         "configurations": configurations,
-        "regtune_s": found["wall_s"],
+        "regtune_s": found["saved_s"],
+        "regtune_seen_s": found["wall_s"],
         "sklearn_s": theirs["wall_s"],
-        "ratio": found["wall_s"] / theirs["wall_s"],
+        "ratio": found["saved_s"] / theirs["wall_s"],
         "metric": metric,
         "regtune_test": _metric(found["best_model"]["test_metrics"], metric),
         "run_s": found["run_s"],
@@ -219,7 +225,8 @@ def summarize(result: dict[str, Any]) -> str:
         [
             "dataset",
             "configurations",
-            "regtune serve s (2 workers)",
+            "regtune serve s (2 workers): submitted → model saved",
+            "the client saw it at",
             "scikit-learn s",
             "ratio",
             "metric",
@@ -231,6 +238,7 @@ def summarize(result: dict[str, Any]) -> str:
                 r["dataset"],
                 r["configurations"],
                 r["regtune_s"],
+                r["regtune_seen_s"],
                 r["sklearn_s"],
                 r["ratio"],
                 r["metric"],
