@@ -206,6 +206,18 @@ class _CrossEntropy:
         return LinearState(P[:, :-1].clone(), P[:, -1].clone())
 
 
+def distance_to_optimality(
+    P: torch.Tensor, gradient: torch.Tensor, *, l1: float, n_features: int
+) -> float:
+    """dist(0, ∂F) at ``P`` = [W | b] for F = f + l1 |W|, given ∇f there: the norm of the
+    minimal subgradient, W's entries at 0 counting only what l1 cannot absorb, b (the columns
+    after ``n_features``, if any) its gradient."""
+    W, gW = P[:, :n_features], gradient[:, :n_features]
+    minimal = torch.where(W != 0, gW + l1 * torch.sign(W), F.softshrink(gW, l1))
+    intercept = gradient[:, n_features:]
+    return math.sqrt(float((minimal * minimal).sum() + (intercept * intercept).sum()))
+
+
 def _tensor(values: ArrayLike) -> torch.Tensor:
     tensor = values if isinstance(values, torch.Tensor) else torch.from_numpy(np.asarray(values))
     return tensor.detach()
@@ -382,7 +394,4 @@ class Fista:
         """dist(0, ∂F) at the current point, exactly: the norm of the minimal subgradient
         (one gradient's cost; the bound after each step is free but pessimistic)."""
         gradient, _ = self.smooth.grad(self.P, self.image)
-        W, gW = self.P[:, : self.n_features], gradient[:, : self.n_features]
-        minimal = torch.where(W != 0, gW + self.l1 * torch.sign(W), F.softshrink(gW, self.l1))
-        intercept = gradient[:, self.n_features :]  # empty when b is eliminated (regression)
-        return math.sqrt(float((minimal * minimal).sum() + (intercept * intercept).sum()))
+        return distance_to_optimality(self.P, gradient, l1=self.l1, n_features=self.n_features)

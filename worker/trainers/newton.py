@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from regtune.worker.trainers.fista import distance_to_optimality
+
 MAX_UNKNOWNS = 400
 """Largest system solved (entries of W on the support, plus the intercepts): its Hessian costs
 O(n · unknowns²) to form, beyond which the proximal gradient's O(n · d) iterations are cheaper."""
@@ -167,8 +169,4 @@ def _optimality(
 ) -> float:
     """dist(0, ∂F) at P over every weight: ``Fista.optimality``'s rule."""
     gradient = _gradient(X, target, P, binary=binary, l2=l2)
-    d = X.shape[1] - 1
-    W, gW = P[:, :d], gradient[:, :d]
-    minimal = torch.where(W != 0, gW + l1 * torch.sign(W), F.softshrink(gW, l1))
-    intercept = gradient[:, d:]
-    return float(torch.sqrt((minimal * minimal).sum() + (intercept * intercept).sum()))
+    return distance_to_optimality(P, gradient, l1=l1, n_features=X.shape[1] - 1)
