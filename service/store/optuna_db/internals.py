@@ -48,6 +48,7 @@ from sqlalchemy.orm import Session
 from regtune.service.store.optuna_db.running import FLUSH_SECONDS, UPDATABLE, RunningTrial
 from regtune.service.store.optuna_db.running import INSERTS as DIALECTS
 from regtune.service.store.optuna_db.running import write as write_running
+from regtune.service.store.optuna_db.trial_rows import read_trials
 
 __all__ = [
     "ARTIFACTS_ATTR_PREFIX",
@@ -301,6 +302,24 @@ class OneStatementTrialWrites(RDBStorage):
             raise KeyError(f"Record does not exist: trial {trial_id}")
         self.check_trial_is_updatable(trial_id, state)
         raise StorageInternalError(f"trial {trial_id} ({state.name}) was not written")
+
+    def _get_trials(
+        self,
+        study_id: int,
+        states: Container[TrialState] | None,
+        included_trial_ids: set[int],
+        trial_id_greater_than: int,
+    ) -> list[FrozenTrial]:
+        """Optuna's read of a study's trials, in Core (``trial_rows.read_trials``)."""
+        if self._fast() is None:
+            return super()._get_trials(study_id, states, included_trial_ids, trial_id_greater_than)
+        try:
+            with self.engine.connect() as connection:
+                return read_trials(
+                    connection, om, study_id, states, included_trial_ids, trial_id_greater_than
+                )
+        except SQLAlchemyError as exc:
+            raise StorageInternalError(f"could not read the trials of study {study_id}") from exc
 
     def set_trial_intermediate_value(
         self, trial_id: int, step: int, intermediate_value: float
