@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -41,11 +42,26 @@ from optuna.storages._cached_storage import _CachedStorage
 from optuna.storages._rdb import models as _optuna_models
 from optuna.study._multi_objective import _is_pareto_front
 from optuna.trial import BaseTrial, FrozenTrial, TrialState
-from sqlalchemy import Connection, Engine, Executable, exists, func, insert, literal, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Executable,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+)
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from regtune.service.store.optuna_db.running import FLUSH_SECONDS, UPDATABLE, RunningTrial
+from regtune.service.store.optuna_db.running import (
+    FLUSH_SECONDS,
+    UPDATABLE,
+    RunningTrial,
+    insert_rows,
+)
 from regtune.service.store.optuna_db.running import INSERTS as DIALECTS
 from regtune.service.store.optuna_db.running import write as write_running
 from regtune.service.store.optuna_db.trial_rows import read_trials
@@ -678,13 +694,7 @@ class RunningTrialWrites(OneStatementTrialWrites):
             with self.engine.begin() as connection:
                 record_trial_heartbeat(connection, trial_id)
                 if rows:
-                    insert = DIALECTS[connection.dialect.name](table).values(rows)
-                    changed = {"value_json": insert.excluded.value_json}
-                    connection.execute(
-                        insert.on_conflict_do_update(
-                            index_elements=["trial_id", "key"], set_=changed
-                        )
-                    )
+                    insert_rows(connection, table, ("trial_id", "key"), rows)
                 found = connection.scalar(check)
         except SQLAlchemyError as exc:
             raise StorageInternalError(f"could not start trial {trial_id}: {exc}") from exc
@@ -697,14 +707,17 @@ class RunningTrialWrites(OneStatementTrialWrites):
 def record_trial_heartbeat(connection: Connection, trial_id: int) -> None:
     """Optuna's ``record_heartbeat`` (the trial's heartbeat row, at the database's clock) as one
     upsert in the caller's transaction, so a worker beats for its trial with its own beat."""
+    connection.execute(_heartbeat_statement(connection.dialect.name), {"beat_id": trial_id})
+
+
+@cache
+def _heartbeat_statement(dialect: str) -> Any:
     table = om.TrialHeartbeatModel.__table__
-    insert = DIALECTS[connection.dialect.name](table).values(
-        trial_id=trial_id, heartbeat=func.current_timestamp()
+    insert = DIALECTS[dialect](table).values(
+        trial_id=bindparam("beat_id"), heartbeat=func.current_timestamp()
     )
-    connection.execute(
-        insert.on_conflict_do_update(
-            index_elements=["trial_id"], set_={"heartbeat": func.current_timestamp()}
-        )
+    return insert.on_conflict_do_update(
+        index_elements=["trial_id"], set_={"heartbeat": func.current_timestamp()}
     )
 
 
