@@ -127,3 +127,22 @@ def test_the_trials_read_is_optunas(database_url: str) -> None:
         ours._get_trials(sid + 100, None, set(), -1)
     ours.engine.dispose()
     plain.engine.dispose()
+
+
+def test_a_new_trial_is_created_as_optuna_creates_it(database_url: str) -> None:
+    ours = storage_with_retries(database_url)
+    assert isinstance(ours, Storage)
+    plain = RDBStorage(database_url, engine_kwargs=engine_kwargs(database_url))
+    sid = optuna.create_study(storage=plain)._study_id
+    created = []
+    for storage in (ours, plain, ours, ours, plain):  # numbered in turn, whoever creates
+        created.append(storage._create_new_trial(sid))
+    assert [t.number for t in created] == [0, 1, 2, 3, 4]
+    for trial in created:
+        stored = plain.get_trial(trial._trial_id)
+        assert (repr(stored), stored._trial_id) == (repr(trial), trial._trial_id)
+        assert stored.state == optuna.trial.TrialState.RUNNING
+    with pytest.raises(KeyError):
+        ours._create_new_trial(sid + 100)
+    ours.engine.dispose()
+    plain.engine.dispose()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Container, Iterator, Mapping, Sequence
@@ -64,7 +65,7 @@ from regtune.service.store.optuna_db.running import (
 )
 from regtune.service.store.optuna_db.running import INSERTS as DIALECTS
 from regtune.service.store.optuna_db.running import write as write_running
-from regtune.service.store.optuna_db.trial_rows import read_trials
+from regtune.service.store.optuna_db.trial_rows import create_trial, read_trials
 
 __all__ = [
     "ARTIFACTS_ATTR_PREFIX",
@@ -292,6 +293,8 @@ def set_user_attrs(trial: optuna.Trial, attrs: Mapping[str, Any]) -> None:
 
 log = logging.getLogger(__name__)
 
+CREATE_ATTEMPTS = 5
+"""Optuna's tries at creating a trial (a deadlock between workers fails one)."""
 ENDED_KEPT = 64
 """Trials this process ended, kept for the reads that follow (``tell`` reads the trial back)."""
 
@@ -318,6 +321,23 @@ class OneStatementTrialWrites(RDBStorage):
             raise KeyError(f"Record does not exist: trial {trial_id}")
         self.check_trial_is_updatable(trial_id, state)
         raise StorageInternalError(f"trial {trial_id} ({state.name}) was not written")
+
+    def _create_new_trial(
+        self, study_id: int, template_trial: FrozenTrial | None = None
+    ) -> FrozenTrial:
+        """A new trial (no template) in Core (``trial_rows.create_trial``), retried on a
+        database error as Optuna retries it (deadlocks)."""
+        if template_trial is not None or self._fast() is None:
+            return super()._create_new_trial(study_id, template_trial)
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                with self.engine.begin() as connection:
+                    return create_trial(connection, om, study_id)
+            except SQLAlchemyError as exc:
+                if attempt == CREATE_ATTEMPTS:
+                    raise StorageInternalError(f"could not create a trial: {exc}") from exc
+                time.sleep(random.random() * 2.0)
+        raise AssertionError("unreachable")
 
     def _get_trials(
         self,

@@ -1,4 +1,4 @@
-"""A study's trials read as Optuna's RDBStorage reads them, in SQLAlchemy Core.
+"""A study's trials read, and a new trial created, as Optuna's RDBStorage does, in SQLAlchemy Core.
 
 Optuna's ``_get_trials`` loads ORM objects (the trials, then their params, values, attributes
 and reports by ``selectinload``) and builds a ``FrozenTrial`` from each: the same statements
@@ -6,6 +6,8 @@ here, one query per table, the ids of each batch of trials in an ``IN`` list as 
 ``selectinload`` sends them, and the same ``FrozenTrial`` built from plain rows, without the ORM's
 identity map and attribute instrumentation that made most of a worker's CPU per trial. Every
 statement is built once per process and only its parameters change (SQLAlchemy's compiled cache).
+``create_trial`` is Optuna's creation of a new RUNNING trial: the same four statements (the
+study's row locked, the trial inserted, numbered by the trials before it) without an ORM session.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from optuna import distributions
 from optuna.trial import FrozenTrial, TrialState
-from sqlalchemy import Connection, Select, bindparam, or_, select
+from sqlalchemy import Connection, Select, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import OperationalError
 
 BATCH = 500
@@ -43,8 +45,28 @@ def _statements(tables: Any) -> dict[str, Any]:
     def children(table: Any, *columns: Any, order: Any) -> Select[Any]:
         return select(table.c.trial_id, *columns).where(table.c.trial_id.in_(ids)).order_by(order)
 
+    trials = tables.TrialModel.__table__
+    trial: Any = bindparam("of_trial")
     return {
-        "study": select(studies.c.study_id).where(studies.c.study_id == bindparam("study_id")),
+        "study": select(studies.c.study_id).where(studies.c.study_id == bindparam("of_study")),
+        "lock": select(studies.c.study_id)
+        .where(studies.c.study_id == bindparam("of_study"))
+        .with_for_update(),
+        "new": insert(trials)
+        .values(
+            number=None,
+            study_id=bindparam("of_study"),
+            state=TrialState.RUNNING,
+            datetime_start=bindparam("started", type_=trials.c.datetime_start.type),
+            datetime_complete=None,
+        )
+        .returning(trials.c.trial_id),
+        "before": select(func.count(trials.c.trial_id)).where(
+            trials.c.study_id == bindparam("of_study"), trials.c.trial_id < trial
+        ),
+        "number": update(trials)
+        .where(trials.c.trial_id == trial)
+        .values(number=bindparam("new_number", type_=trials.c.number.type)),
         "params": children(
             params,
             params.c.param_name,
@@ -103,7 +125,7 @@ def read_trials(
     the study does not exist."""
     statements = _statements(tables)
     included = {t for t in included_trial_ids if t <= trial_id_greater_than}
-    if connection.scalar(statements["study"], {"study_id": study_id}) is None:
+    if connection.scalar(statements["study"], {"of_study": study_id}) is None:
         raise KeyError(NOT_FOUND)
     trial_id = tables.TrialModel.__table__.c.trial_id
     where: list[Any] = []
@@ -187,4 +209,32 @@ def _frozen(tables: Any, parts: dict[str, Any]) -> FrozenTrial:
         system_attrs=parts["system"],
         intermediate_values=parts["reports"],
         trial_id=row.trial_id,
+    )
+
+
+def create_trial(connection: Connection, tables: Any, study_id: int) -> FrozenTrial:
+    """``RDBStorage._create_new_trial`` without a template, in the caller's transaction: a
+    RUNNING trial started now, numbered by the study's trials before it (under the lock on the
+    study's row, as Optuna numbers them); ``KeyError`` if the study does not exist."""
+    statements = _statements(tables)
+    study = {"of_study": study_id}
+    if connection.scalar(statements["lock"], study) is None:
+        raise KeyError(NOT_FOUND)
+    stored = datetime.now().astimezone(UTC).replace(tzinfo=None)
+    trial_id = int(connection.execute(statements["new"], {**study, "started": stored}).scalar_one())
+    number = int(connection.scalar(statements["before"], {**study, "of_trial": trial_id}) or 0)
+    connection.execute(statements["number"], {"of_trial": trial_id, "new_number": number})
+    return FrozenTrial(
+        number=number,
+        state=TrialState.RUNNING,
+        value=None,
+        values=None,
+        datetime_start=_local(stored),
+        datetime_complete=None,
+        params={},
+        distributions={},
+        user_attrs={},
+        system_attrs={},
+        intermediate_values={},
+        trial_id=trial_id,
     )
