@@ -146,3 +146,30 @@ def test_a_new_trial_is_created_as_optuna_creates_it(database_url: str) -> None:
         ours._create_new_trial(sid + 100)
     ours.engine.dispose()
     plain.engine.dispose()
+
+
+@pytest.mark.parametrize("direction", ["minimize", "maximize"])
+def test_the_best_trial_and_the_study_attributes_are_read_as_optuna_reads_them(
+    database_url: str, direction: str
+) -> None:
+    ours = storage_with_retries(database_url)
+    assert isinstance(ours, Storage)
+    plain = RDBStorage(database_url, engine_kwargs=engine_kwargs(database_url))
+    study = optuna.create_study(storage=plain, direction=direction)
+    sid = study._study_id
+    with pytest.raises(ValueError):
+        ours._get_best_trial_id(sid, study.direction)
+    study.set_metric_names(["loss"])
+    plain.set_study_system_attr(sid, "note", {"a": [1, None]})
+    for value in (2.0, -math.inf, 0.5, math.inf, -3.0):
+        study.add_trial(optuna.trial.create_trial(value=value))
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
+    best = ours._get_best_trial_id(sid, study.direction)
+    assert best == plain._get_best_trial_id(sid, study.direction)
+    assert ours.get_trial(best).value == (-math.inf if direction == "minimize" else math.inf)
+    assert ours.get_study_system_attrs(sid) == plain.get_study_system_attrs(sid)
+    assert ours.get_study_system_attrs(sid)["note"] == {"a": [1, None]}
+    with pytest.raises(KeyError):
+        ours.get_study_system_attrs(sid + 100)
+    ours.engine.dispose()
+    plain.engine.dispose()

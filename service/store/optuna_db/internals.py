@@ -41,6 +41,7 @@ from optuna.exceptions import StorageInternalError
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.storages._cached_storage import _CachedStorage
 from optuna.storages._rdb import models as _optuna_models
+from optuna.study import StudyDirection
 from optuna.study._multi_objective import _is_pareto_front
 from optuna.trial import BaseTrial, FrozenTrial, TrialState
 from sqlalchemy import (
@@ -65,7 +66,12 @@ from regtune.service.store.optuna_db.running import (
 )
 from regtune.service.store.optuna_db.running import INSERTS as DIALECTS
 from regtune.service.store.optuna_db.running import write as write_running
-from regtune.service.store.optuna_db.trial_rows import create_trial, read_trials
+from regtune.service.store.optuna_db.trial_rows import (
+    best_trial_id,
+    create_trial,
+    read_trials,
+    study_system_attrs,
+)
 
 __all__ = [
     "ARTIFACTS_ATTR_PREFIX",
@@ -321,6 +327,24 @@ class OneStatementTrialWrites(RDBStorage):
             raise KeyError(f"Record does not exist: trial {trial_id}")
         self.check_trial_is_updatable(trial_id, state)
         raise StorageInternalError(f"trial {trial_id} ({state.name}) was not written")
+
+    def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
+        if self._fast() is None:
+            return super().get_study_system_attrs(study_id)
+        try:
+            with self.engine.connect() as connection:
+                return study_system_attrs(connection, om, study_id)
+        except SQLAlchemyError as exc:
+            raise StorageInternalError(f"could not read study {study_id}'s attributes") from exc
+
+    def _get_best_trial_id(self, study_id: int, direction: StudyDirection) -> int:
+        if self._fast() is None:
+            return super()._get_best_trial_id(study_id, direction)
+        try:
+            with self.engine.connect() as connection:
+                return best_trial_id(connection, om, study_id, direction)
+        except SQLAlchemyError as exc:
+            raise StorageInternalError(f"could not read study {study_id}'s best trial") from exc
 
     def _create_new_trial(
         self, study_id: int, template_trial: FrozenTrial | None = None

@@ -1,4 +1,4 @@
-"""A study's trials read, and a new trial created, as Optuna's RDBStorage does, in SQLAlchemy Core.
+"""Optuna's reads and writes of every trial, as its RDBStorage does them, in SQLAlchemy Core.
 
 Optuna's ``_get_trials`` loads ORM objects (the trials, then their params, values, attributes
 and reports by ``selectinload``) and builds a ``FrozenTrial`` from each: the same statements
@@ -7,7 +7,9 @@ here, one query per table, the ids of each batch of trials in an ``IN`` list as 
 identity map and attribute instrumentation that made most of a worker's CPU per trial. Every
 statement is built once per process and only its parameters change (SQLAlchemy's compiled cache).
 ``create_trial`` is Optuna's creation of a new RUNNING trial: the same four statements (the
-study's row locked, the trial inserted, numbered by the trials before it) without an ORM session.
+study's row locked, the trial inserted, numbered by the trials before it) without an ORM session;
+``best_trial_id`` and ``study_system_attrs`` are the two reads of the line Optuna logs when a
+trial finishes ("… Best is trial N …", with the study's metric names).
 """
 
 from __future__ import annotations
@@ -19,8 +21,21 @@ from functools import cache
 from typing import Any
 
 from optuna import distributions
+from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
-from sqlalchemy import Connection, Select, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    asc,
+    bindparam,
+    case,
+    desc,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import OperationalError
 
 BATCH = 500
@@ -47,7 +62,29 @@ def _statements(tables: Any) -> dict[str, Any]:
 
     trials = tables.TrialModel.__table__
     trial: Any = bindparam("of_trial")
+    kinds = tables.TrialValueModel.TrialValueType
+    kind = case(
+        (values.c.value_type == kinds.INF_NEG, -1),
+        (values.c.value_type == kinds.FINITE, 0),
+        (values.c.value_type == kinds.INF_POS, 1),
+    )
+    best = (
+        select(trials.c.trial_id)
+        .join(values, values.c.trial_id == trials.c.trial_id)
+        .where(
+            trials.c.study_id == bindparam("of_study"),
+            trials.c.state == TrialState.COMPLETE,
+            values.c.objective == 0,
+        )
+        .limit(1)
+    )
+    study_attrs = tables.StudySystemAttributeModel.__table__
     return {
+        "lowest": best.order_by(asc(kind), asc(values.c.value)),
+        "highest": best.order_by(desc(kind), desc(values.c.value)),
+        "study_attrs": select(study_attrs.c.key, study_attrs.c.value_json)
+        .where(study_attrs.c.study_id == bindparam("of_study"))
+        .order_by(study_attrs.c.study_system_attribute_id),
         "study": select(studies.c.study_id).where(studies.c.study_id == bindparam("of_study")),
         "lock": select(studies.c.study_id)
         .where(studies.c.study_id == bindparam("of_study"))
@@ -238,3 +275,25 @@ def create_trial(connection: Connection, tables: Any, study_id: int) -> FrozenTr
         intermediate_values={},
         trial_id=trial_id,
     )
+
+
+def best_trial_id(connection: Connection, tables: Any, study_id: int, direction: Any) -> int:
+    """``RDBStorage._get_best_trial_id``: the COMPLETE trial with the best first value
+    (``ValueError`` if none)."""
+    order = "highest" if direction == StudyDirection.MAXIMIZE else "lowest"
+    found = connection.scalar(_statements(tables)[order], {"of_study": study_id})
+    if found is None:
+        raise ValueError(NOT_FOUND)
+    return int(found)
+
+
+def study_system_attrs(connection: Connection, tables: Any, study_id: int) -> dict[str, Any]:
+    """``RDBStorage.get_study_system_attrs`` (``KeyError`` for an unknown study)."""
+    statements = _statements(tables)
+    study = {"of_study": study_id}
+    if connection.scalar(statements["study"], study) is None:
+        raise KeyError(NOT_FOUND)
+    return {
+        row.key: json.loads(row.value_json)
+        for row in connection.execute(statements["study_attrs"], study)
+    }
