@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import optuna
 import pytest
@@ -150,7 +151,7 @@ def test_a_new_trial_is_created_as_optuna_creates_it(database_url: str) -> None:
 
 @pytest.mark.parametrize("direction", ["minimize", "maximize"])
 def test_the_best_trial_and_the_study_attributes_are_read_as_optuna_reads_them(
-    database_url: str, direction: str
+    database_url: str, direction: Literal["minimize", "maximize"]
 ) -> None:
     ours = storage_with_retries(database_url)
     assert isinstance(ours, Storage)
