@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import optuna
 import pytest
@@ -71,3 +72,105 @@ def test_writes_to_finished_or_unknown_trials_fail_like_optuna(database_url: str
     backend._set_trial_param(running._trial_id, "x", 0.7, dist, dist)  # ignored, as in Optuna
     assert backend.get_trial(running._trial_id).params == {"x": 0.5}
     storage.engine.dispose()
+
+
+def _varied_study(storage: RDBStorage) -> optuna.Study:
+    """Trials in every state, with params of each kind, user and system attributes (JSON of
+    several types) and non-finite reports; and a study of two objectives' values."""
+    two = optuna.create_study(storage=storage, directions=["minimize", "maximize"])
+    two.add_trial(optuna.trial.create_trial(values=[1.0, -math.inf]))
+    study = optuna.create_study(storage=storage)
+    for k in range(4):
+        trial = study.ask()
+        trial.suggest_float("x", 0.0, 1.0)
+        trial.suggest_float("lr", 1e-4, 1e-1, log=True)
+        trial.suggest_int("n", 1, 9)
+        trial.suggest_categorical("kind", ["a", None, 3])
+        trial.set_user_attr("note", {"k": k, "list": [1, 2.5, None]})
+        storage.set_trial_system_attr(trial._trial_id, "sys", f"s{k}")
+        for step, value in enumerate(REPORTS[: k + 2]):
+            trial.report(value, step)
+        if k == 0:
+            study.tell(trial, math.inf)
+        elif k == 1:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        elif k == 2:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    study.enqueue_trial({"x": 0.5})
+    return study
+
+
+def test_the_trials_read_is_optunas(database_url: str) -> None:
+    ours = storage_with_retries(database_url)
+    assert isinstance(ours, Storage)
+    plain = RDBStorage(database_url, engine_kwargs=engine_kwargs(database_url))
+    study = _varied_study(plain)  # written by Optuna: nothing of it is kept in ``ours``
+    sid = study._study_id
+    ids = [t._trial_id for t in plain.get_all_trials(sid)]
+    running = (optuna.trial.TrialState.RUNNING,)
+    for states, included, above in [
+        (None, set(), -1),
+        (running, set(), -1),
+        (None, set(), ids[1]),
+        (None, {ids[0], ids[2]}, ids[2]),
+        ((optuna.trial.TrialState.WAITING,), set(), ids[0]),
+    ]:
+        read = ours._get_trials(sid, states, included, above)
+        # repr: every field, NaN reports included, trial ids and times in the same order
+        assert [(repr(t), t._trial_id) for t in read] == [
+            (repr(t), t._trial_id) for t in plain._get_trials(sid, states, included, above)
+        ]
+        assert read
+    assert len(ours._get_trials(sid, None, set(), -1)) == 5
+    assert ours._get_trials(sid - 1, None, set(), -1) == plain._get_trials(sid - 1, None, set(), -1)
+    assert ours._get_trials(sid - 1, None, set(), -1)[0].values == [1.0, -math.inf]
+    with pytest.raises(KeyError):
+        ours._get_trials(sid + 100, None, set(), -1)
+    ours.engine.dispose()
+    plain.engine.dispose()
+
+
+def test_a_new_trial_is_created_as_optuna_creates_it(database_url: str) -> None:
+    ours = storage_with_retries(database_url)
+    assert isinstance(ours, Storage)
+    plain = RDBStorage(database_url, engine_kwargs=engine_kwargs(database_url))
+    sid = optuna.create_study(storage=plain)._study_id
+    created = []
+    for storage in (ours, plain, ours, ours, plain):  # numbered in turn, whoever creates
+        created.append(storage._create_new_trial(sid))
+    assert [t.number for t in created] == [0, 1, 2, 3, 4]
+    for trial in created:
+        stored = plain.get_trial(trial._trial_id)
+        assert (repr(stored), stored._trial_id) == (repr(trial), trial._trial_id)
+        assert stored.state == optuna.trial.TrialState.RUNNING
+    with pytest.raises(KeyError):
+        ours._create_new_trial(sid + 100)
+    ours.engine.dispose()
+    plain.engine.dispose()
+
+
+@pytest.mark.parametrize("direction", ["minimize", "maximize"])
+def test_the_best_trial_and_the_study_attributes_are_read_as_optuna_reads_them(
+    database_url: str, direction: Literal["minimize", "maximize"]
+) -> None:
+    ours = storage_with_retries(database_url)
+    assert isinstance(ours, Storage)
+    plain = RDBStorage(database_url, engine_kwargs=engine_kwargs(database_url))
+    study = optuna.create_study(storage=plain, direction=direction)
+    sid = study._study_id
+    with pytest.raises(ValueError):
+        ours._get_best_trial_id(sid, study.direction)
+    study.set_metric_names(["loss"])
+    plain.set_study_system_attr(sid, "note", {"a": [1, None]})
+    for value in (2.0, -math.inf, 0.5, math.inf, -3.0):
+        study.add_trial(optuna.trial.create_trial(value=value))
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
+    best = ours._get_best_trial_id(sid, study.direction)
+    assert best == plain._get_best_trial_id(sid, study.direction)
+    assert ours.get_trial(best).value == (-math.inf if direction == "minimize" else math.inf)
+    assert ours.get_study_system_attrs(sid) == plain.get_study_system_attrs(sid)
+    assert ours.get_study_system_attrs(sid)["note"] == {"a": [1, None]}
+    with pytest.raises(KeyError):
+        ours.get_study_system_attrs(sid + 100)
+    ours.engine.dispose()
+    plain.engine.dispose()

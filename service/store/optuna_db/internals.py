@@ -22,11 +22,13 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -39,15 +41,37 @@ from optuna.exceptions import StorageInternalError
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.storages._cached_storage import _CachedStorage
 from optuna.storages._rdb import models as _optuna_models
+from optuna.study import StudyDirection
 from optuna.study._multi_objective import _is_pareto_front
 from optuna.trial import BaseTrial, FrozenTrial, TrialState
-from sqlalchemy import Connection, Engine, Executable, exists, func, insert, literal, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Executable,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+)
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from regtune.service.store.optuna_db.running import FLUSH_SECONDS, UPDATABLE, RunningTrial
+from regtune.service.store.optuna_db.running import (
+    FLUSH_SECONDS,
+    UPDATABLE,
+    RunningTrial,
+    insert_rows,
+)
 from regtune.service.store.optuna_db.running import INSERTS as DIALECTS
 from regtune.service.store.optuna_db.running import write as write_running
+from regtune.service.store.optuna_db.trial_rows import (
+    best_trial_id,
+    create_trial,
+    read_trials,
+    study_system_attrs,
+)
 
 __all__ = [
     "ARTIFACTS_ATTR_PREFIX",
@@ -275,6 +299,8 @@ def set_user_attrs(trial: optuna.Trial, attrs: Mapping[str, Any]) -> None:
 
 log = logging.getLogger(__name__)
 
+CREATE_ATTEMPTS = 5
+"""Optuna's tries at creating a trial (a deadlock between workers fails one)."""
 ENDED_KEPT = 64
 """Trials this process ended, kept for the reads that follow (``tell`` reads the trial back)."""
 
@@ -301,6 +327,59 @@ class OneStatementTrialWrites(RDBStorage):
             raise KeyError(f"Record does not exist: trial {trial_id}")
         self.check_trial_is_updatable(trial_id, state)
         raise StorageInternalError(f"trial {trial_id} ({state.name}) was not written")
+
+    def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
+        if self._fast() is None:
+            return super().get_study_system_attrs(study_id)
+        try:
+            with self.engine.connect() as connection:
+                return study_system_attrs(connection, om, study_id)
+        except SQLAlchemyError as exc:
+            raise StorageInternalError(f"could not read study {study_id}'s attributes") from exc
+
+    def _get_best_trial_id(self, study_id: int, direction: StudyDirection) -> int:
+        if self._fast() is None:
+            return super()._get_best_trial_id(study_id, direction)
+        try:
+            with self.engine.connect() as connection:
+                return best_trial_id(connection, om, study_id, direction)
+        except SQLAlchemyError as exc:
+            raise StorageInternalError(f"could not read study {study_id}'s best trial") from exc
+
+    def _create_new_trial(
+        self, study_id: int, template_trial: FrozenTrial | None = None
+    ) -> FrozenTrial:
+        """A new trial (no template) in Core (``trial_rows.create_trial``), retried on a
+        database error as Optuna retries it (deadlocks)."""
+        if template_trial is not None or self._fast() is None:
+            return super()._create_new_trial(study_id, template_trial)
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                with self.engine.begin() as connection:
+                    return create_trial(connection, om, study_id)
+            except SQLAlchemyError as exc:
+                if attempt == CREATE_ATTEMPTS:
+                    raise StorageInternalError(f"could not create a trial: {exc}") from exc
+                time.sleep(random.random() * 2.0)
+        raise AssertionError("unreachable")
+
+    def _get_trials(
+        self,
+        study_id: int,
+        states: Container[TrialState] | None,
+        included_trial_ids: set[int],
+        trial_id_greater_than: int,
+    ) -> list[FrozenTrial]:
+        """Optuna's read of a study's trials, in Core (``trial_rows.read_trials``)."""
+        if self._fast() is None:
+            return super()._get_trials(study_id, states, included_trial_ids, trial_id_greater_than)
+        try:
+            with self.engine.connect() as connection:
+                return read_trials(
+                    connection, om, study_id, states, included_trial_ids, trial_id_greater_than
+                )
+        except SQLAlchemyError as exc:
+            raise StorageInternalError(f"could not read the trials of study {study_id}") from exc
 
     def set_trial_intermediate_value(
         self, trial_id: int, step: int, intermediate_value: float
@@ -659,13 +738,7 @@ class RunningTrialWrites(OneStatementTrialWrites):
             with self.engine.begin() as connection:
                 record_trial_heartbeat(connection, trial_id)
                 if rows:
-                    insert = DIALECTS[connection.dialect.name](table).values(rows)
-                    changed = {"value_json": insert.excluded.value_json}
-                    connection.execute(
-                        insert.on_conflict_do_update(
-                            index_elements=["trial_id", "key"], set_=changed
-                        )
-                    )
+                    insert_rows(connection, table, ("trial_id", "key"), rows)
                 found = connection.scalar(check)
         except SQLAlchemyError as exc:
             raise StorageInternalError(f"could not start trial {trial_id}: {exc}") from exc
@@ -678,14 +751,17 @@ class RunningTrialWrites(OneStatementTrialWrites):
 def record_trial_heartbeat(connection: Connection, trial_id: int) -> None:
     """Optuna's ``record_heartbeat`` (the trial's heartbeat row, at the database's clock) as one
     upsert in the caller's transaction, so a worker beats for its trial with its own beat."""
+    connection.execute(_heartbeat_statement(connection.dialect.name), {"beat_id": trial_id})
+
+
+@cache
+def _heartbeat_statement(dialect: str) -> Any:
     table = om.TrialHeartbeatModel.__table__
-    insert = DIALECTS[connection.dialect.name](table).values(
-        trial_id=trial_id, heartbeat=func.current_timestamp()
+    insert = DIALECTS[dialect](table).values(
+        trial_id=bindparam("beat_id"), heartbeat=func.current_timestamp()
     )
-    connection.execute(
-        insert.on_conflict_do_update(
-            index_elements=["trial_id"], set_={"heartbeat": func.current_timestamp()}
-        )
+    return insert.on_conflict_do_update(
+        index_elements=["trial_id"], set_={"heartbeat": func.current_timestamp()}
     )
 
 

@@ -22,11 +22,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from optuna.distributions import BaseDistribution, distribution_to_json
 from optuna.trial import FrozenTrial, TrialState
-from sqlalchemy import Connection, update
+from sqlalchemy import Connection, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from regtune.service.store.db import rowcount
@@ -97,6 +98,44 @@ class RunningTrial:
         self.trial.datetime_complete = at
 
 
+@cache
+def _moves(trials: Any) -> tuple[Any, Any]:
+    """The conditional UPDATEs that open a batch: the row onto itself, or to its final state."""
+    match = (trials.c.trial_id == bindparam("match_id"), trials.c.state.in_(UPDATABLE))
+    return (
+        update(trials).where(*match).values(state=trials.c.state),
+        update(trials)
+        .where(*match)
+        .values(
+            state=bindparam("final_state", type_=trials.c.state.type),
+            datetime_complete=bindparam("completed", type_=trials.c.datetime_complete.type),
+        ),
+    )
+
+
+@cache
+def rows_statement(dialect: str, table: Any, key: tuple[str, ...], columns: tuple[str, ...]) -> Any:
+    """``INSERT`` of ``columns`` (``ON CONFLICT (key) DO UPDATE`` unless ``key`` is empty),
+    built once per process: executed with a list of rows, SQLAlchemy sends it as one multi-row
+    statement ("insertmanyvalues", which ``RETURNING`` turns on for every driver) from a
+    statement it compiled once, where a ``values(rows)`` statement is compiled every time."""
+    statement = INSERTS[dialect](table)
+    if key:
+        statement = statement.on_conflict_do_update(
+            index_elements=list(key),
+            set_={c: statement.excluded[c] for c in columns if c not in key},
+        )
+    return statement.returning(table.c.trial_id)
+
+
+def insert_rows(
+    connection: Connection, table: Any, key: tuple[str, ...], rows: list[dict[str, Any]]
+) -> None:
+    """``rows`` (all with the same columns) inserted, or upserted on ``key``, in one statement."""
+    statement = rows_statement(connection.dialect.name, table, key, tuple(rows[0]))
+    connection.execute(statement, rows).close()
+
+
 def write(
     connection: Connection,
     tables: Any,
@@ -112,29 +151,26 @@ def write(
 
     ``tables`` is Optuna's models module; ``completed`` is local time, as Optuna's trials carry.
     """
-    trial = tables.TrialModel.__table__
-    moved: dict[str, Any] = {"state": trial.c.state}
-    if state is not None:
+    onto_itself, to_final = _moves(tables.TrialModel.__table__)
+    if state is None:
+        claimed = connection.execute(onto_itself, {"match_id": trial_id})
+    else:
         stamp = (completed or datetime.now()).astimezone(UTC).replace(tzinfo=None)
-        moved = {"state": state, "datetime_complete": stamp}
-    claimed = connection.execute(
-        update(trial)
-        .where(trial.c.trial_id == trial_id, trial.c.state.in_(UPDATABLE))
-        .values(**moved)
-    )
+        claimed = connection.execute(
+            to_final, {"match_id": trial_id, "final_state": state, "completed": stamp}
+        )
     if rowcount(claimed) != 1:
         return False
-    insert = INSERTS[connection.dialect.name]
     if running.params:
         rows = [dict(trial_id=trial_id, **row) for row in running.params]
-        connection.execute(insert(tables.TrialParamModel.__table__).values(rows))
+        insert_rows(connection, tables.TrialParamModel.__table__, (), rows)
     if values:
         model = tables.TrialValueModel
         rows = []
         for objective, value in enumerate(values):
             stored, kind = model.value_to_stored_repr(value)
             rows.append(dict(trial_id=trial_id, objective=objective, value=stored, value_type=kind))
-        _upsert(connection, insert, model.__table__, ("trial_id", "objective"), rows)
+        insert_rows(connection, model.__table__, ("trial_id", "objective"), rows)
     if running.reports:
         model = tables.TrialIntermediateValueModel
         rows = []
@@ -148,7 +184,7 @@ def write(
                     intermediate_value_type=kind,
                 )
             )
-        _upsert(connection, insert, model.__table__, ("trial_id", "step"), rows)
+        insert_rows(connection, model.__table__, ("trial_id", "step"), rows)
     for attrs, model in (
         (running.user_attrs, tables.TrialUserAttributeModel),
         (running.system_attrs, tables.TrialSystemAttributeModel),
@@ -158,20 +194,7 @@ def write(
                 dict(trial_id=trial_id, key=key, value_json=json.dumps(value))
                 for key, value in attrs.items()
             ]
-            _upsert(connection, insert, model.__table__, ("trial_id", "key"), rows)
+            insert_rows(connection, model.__table__, ("trial_id", "key"), rows)
     if state is not None and running.on_end is not None:
         running.on_end(connection, state)
     return True
-
-
-def _upsert(
-    connection: Connection,
-    insert: Any,
-    table: Any,
-    key: tuple[str, ...],
-    rows: list[dict[str, Any]],
-) -> None:
-    """One multi-row INSERT … ON CONFLICT (key) DO UPDATE of ``rows``."""
-    statement = insert(table).values(rows)
-    changed = {c: statement.excluded[c] for c in rows[0] if c not in key}
-    connection.execute(statement.on_conflict_do_update(index_elements=list(key), set_=changed))

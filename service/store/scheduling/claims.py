@@ -13,15 +13,20 @@ import json
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from optuna.trial import TrialState
 from sqlalchemy import (
     Connection,
+    DateTime,
     Engine,
+    Integer,
     Select,
     String,
+    Text,
     and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -58,6 +63,13 @@ DEADLINE_MESSAGE = (
 )
 SWEPT = "(sweep)"
 """The worker id of a slot left to the sweep (a worker id that never heartbeats)."""
+
+NOW: Any = bindparam("now", type_=DateTime)
+"""The statements of a claim and its finish are built once per process (``@cache``) with their
+values as named parameters: building one costs more CPU than running it."""
+CAP: Any = bindparam("cap", type_=Integer)
+STUDY: Any = bindparam("study", type_=String)
+CLAIM_ID: Any = bindparam("claim", type_=Integer)
 
 
 @dataclass(frozen=True)
@@ -108,8 +120,9 @@ def _tenant_running() -> Any:
     )
 
 
-def _has_room(now: datetime) -> list[Any]:
-    """The study schedules trials and its budget has a slot left (reserved ones count)."""
+def _has_room(now: Any) -> list[Any]:
+    """The study schedules trials and its budget has a slot left (reserved ones count) at
+    ``now`` (a time, or the ``NOW`` parameter)."""
     return [
         StudyRow.status.in_(ACTIVE),
         StudyRow.optuna_study_id.is_not(None),  # None while the study is being created
@@ -118,19 +131,24 @@ def _has_room(now: datetime) -> list[Any]:
     ]
 
 
-def _eligible(now: datetime, tenant_max_running: int = 0) -> list[Any]:
-    found = [*_has_room(now), StudyRow.n_running < StudyRow.max_parallel]
-    if tenant_max_running > 0:
-        found.append(_tenant_running() < tenant_max_running)
+def _eligible(capped: bool) -> list[Any]:
+    """The study may take a slot now (``NOW``), with the tenant's cap (``CAP``) if ``capped``."""
+    found = [*_has_room(NOW), StudyRow.n_running < StudyRow.max_parallel]
+    if capped:
+        found.append(_tenant_running() < CAP)
     return found
 
 
-def _least_recently_served(now: datetime, tenant_max_running: int = 0) -> Select[Any]:
-    return (
+@cache
+def _least_recently_served(capped: bool, *, locked: bool) -> Select[Any]:
+    """Candidates by last service: the first unlocked one (``locked``: PostgreSQL's ``SKIP
+    LOCKED``), else the first eight."""
+    query = (
         select(StudyRow.id)
-        .where(*_eligible(now, tenant_max_running))
+        .where(*_eligible(capped))
         .order_by(StudyRow.last_served_at.asc().nulls_first(), StudyRow.created_at, StudyRow.id)
     )
+    return query.limit(1).with_for_update(skip_locked=True) if locked else query.limit(8)
 
 
 TENANT_LOCK_CLASS = 0x7267
@@ -160,21 +178,37 @@ def _take(
     ``RETURNING`` hands back the claim's sequence number, the Optuna study and the definition in
     the same round trip.
     """
-    taken = session.execute(
+    taken = (
+        session.connection()
+        .execute(
+            _take_statement(tenant_max_running > 0),
+            {"study": study_id, "now": now, "cap": tenant_max_running},
+        )
+        .first()
+    )
+    return None if taken is None else (int(taken[0]), str(taken[1]), dict(taken[2]))
+
+
+@cache
+def _take_statement(capped: bool) -> Any:
+    return (
         update(StudyRow)
-        .where(StudyRow.id == study_id, *_eligible(now, tenant_max_running))
+        .where(StudyRow.id == STUDY, *_eligible(capped))
         .values(
             n_running=StudyRow.n_running + 1,
             n_claims=StudyRow.n_claims + 1,
-            last_served_at=now,
+            last_served_at=NOW,
             status=StudyStatus.RUNNING,
-            started_at=func.coalesce(StudyRow.started_at, now),
-            updated_at=now,
+            started_at=func.coalesce(StudyRow.started_at, NOW),
+            updated_at=NOW,
         )
         .returning(StudyRow.n_claims, StudyRow.optuna_name, StudyRow.spec)
-        .execution_options(synchronize_session=False)
-    ).first()
-    return None if taken is None else (int(taken[0]), str(taken[1]), dict(taken[2]))
+    )
+
+
+@cache
+def _claim_row() -> Any:
+    return insert(ClaimRow).returning(ClaimRow.id)
 
 
 def claim(
@@ -220,16 +254,18 @@ def claim_slots(
         raise ValueError(f"slots must be >= 1, not {slots}")
     now = now or utcnow()
     cap = tenant_max_running
+    bound = {"now": now, "cap": cap}
     with transaction(engine) as session:
-        postgresql = session.get_bind().dialect.name == "postgresql"
+        connection = session.connection()
+        postgresql = connection.dialect.name == "postgresql"
         candidates: list[str] = [] if study_id is None else [study_id]
         if postgresql and study_id is None:
-            locked = session.scalar(
-                _least_recently_served(now, cap).limit(1).with_for_update(skip_locked=True)
-            )
+            locked = connection.scalar(_least_recently_served(cap > 0, locked=True), bound)
             candidates = [locked] if locked is not None else []
         if not candidates and study_id is None:
-            candidates = list(session.scalars(_least_recently_served(now, cap).limit(8)))
+            candidates = list(
+                connection.scalars(_least_recently_served(cap > 0, locked=False), bound)
+            )
         for candidate in candidates:
             if cap > 0 and postgresql and not _tenant_locked(session, candidate):
                 continue
@@ -238,23 +274,20 @@ def claim_slots(
                 won = _take(session, candidate, now=now, tenant_max_running=cap)
                 if won is None:
                     break
-                seq, optuna_name, definition = won
-                row = ClaimRow(
-                    study_id=candidate, worker_id=worker_id, seq=int(seq or 0), claimed_at=now
-                )
-                session.add(row)
-                session.flush()
+                number, optuna_name, definition = won
+                seq = int(number or 0)
+                row = {"study_id": candidate, "worker_id": worker_id, "seq": seq, "claimed_at": now}
                 taken.append(
                     Claim(
-                        id=row.id,
+                        id=int(connection.execute(_claim_row(), row).scalar_one()),
                         study_id=candidate,
-                        seq=row.seq,
+                        seq=seq,
                         optuna_name=optuna_name,
                         definition=definition,
                     )
                 )
             if taken:
-                waiting = session.scalar(_has_waiting(candidate))
+                waiting = connection.scalar(_has_waiting(), {"study": candidate})
                 return [dataclasses.replace(c, waiting=bool(waiting)) for c in taken]
     return []
 
@@ -335,13 +368,15 @@ def extend(
     return [replace(claim, id=i, seq=seq) for i, seq in zip(ids, seqs, strict=True)]
 
 
-def _has_waiting(study_id: str) -> Any:
-    """Whether the study has a WAITING trial. Read after the slot is taken, in a statement of its
-    own: under READ COMMITTED it sees every retry queued before the slot it took was released."""
+@cache
+def _has_waiting() -> Any:
+    """Whether the study ``STUDY`` has a WAITING trial. Read after the slot is taken, in a
+    statement of its own: under READ COMMITTED it sees every retry queued before the slot it
+    took was released."""
     return (
         select(om.TrialModel.trial_id)
         .join(StudyRow, StudyRow.optuna_study_id == om.TrialModel.study_id)
-        .where(StudyRow.id == study_id, om.TrialModel.state == TrialState.WAITING)
+        .where(StudyRow.id == STUDY, om.TrialModel.state == TrialState.WAITING)
         .exists()
         .select()
     )
@@ -388,13 +423,15 @@ def finish_in(
     """``finish`` in the caller's transaction: a worker finishes the slot of a COMPLETE or
     PRUNED trial in the transaction that tells the trial (``told``; no retry is due for
     either)."""
-    release = delete(ClaimRow).where(ClaimRow.id == claim_id)
+    session.flush()  # the statements below run on the session's connection
+    connection = session.connection()
+    release = _release()
     if failed_by_sweep is not None:
         claimed_at = session.scalar(select(ClaimRow.claimed_at).where(ClaimRow.id == claim_id))
         if claimed_at is not None:
             pending = _retry_in_flight(claim_id, claimed_at, now - failed_by_sweep)
             release = release.where(~pending)
-    released = rowcount(session.execute(release))
+    released = rowcount(connection.execute(release, {"claim": claim_id}))
     if not released and failed_by_sweep is not None:
         session.execute(
             update(ClaimRow)
@@ -402,19 +439,29 @@ def finish_in(
             .values(worker_id=SWEPT)
             .execution_options(synchronize_session=False)
         )
-    values: dict[str, object] = {"n_done": monotonic_done(told=told), "updated_at": now}
-    if released == 1:
-        values["n_running"] = StudyRow.n_running - 1
-    if error is not None:
-        values["n_errors"] = StudyRow.n_errors + 1
-        values["error"] = error[:2000]
-    session.execute(
-        update(StudyRow)
-        .where(StudyRow.id == study_id)
-        .values(**values)
-        .execution_options(synchronize_session=False)
+    counted = {"study": study_id, "now": now, "error_text": (error or "")[:2000]}
+    connection.execute(
+        _count(released=released == 1, errored=error is not None, told=told), counted
     )
     return settle(session, study_id=study_id, now=now) > 0
+
+
+@cache
+def _release() -> Any:
+    return delete(ClaimRow).where(ClaimRow.id == CLAIM_ID)
+
+
+@cache
+def _count(*, released: bool, errored: bool, told: bool) -> Any:
+    """The study's counts after a finish: ``n_done`` brought up to date, the slot given back if
+    ``released``, the error counted if ``errored``."""
+    values: dict[str, object] = {"n_done": monotonic_done(told=told), "updated_at": NOW}
+    if released:
+        values["n_running"] = StudyRow.n_running - 1
+    if errored:
+        values["n_errors"] = StudyRow.n_errors + 1
+        values["error"] = bindparam("error_text", type_=Text)
+    return update(StudyRow).where(StudyRow.id == STUDY).values(**values)
 
 
 TOLD_DONE = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -450,37 +497,47 @@ def settle(session: Session, *, study_id: str | None = None, now: datetime) -> i
 
     Returns how many studies this statement completed.
     """
+    session.flush()  # the statements below run on the session's connection
+    connection = session.connection()
+    completes, fails = _settle(one_study=study_id is not None)
+    bound = {"now": now, "study": study_id}
+    completed = connection.execute(completes, bound)
+    connection.execute(fails, bound)
+    return rowcount(completed)
+
+
+@cache
+def _settle(*, one_study: bool) -> tuple[Any, Any]:
+    """The UPDATEs that complete and fail studies (the study ``STUDY`` if ``one_study``)."""
     where: list[Any] = [StudyRow.status.in_(ACTIVE)]
-    if study_id is not None:
-        where.append(StudyRow.id == study_id)
+    if one_study:
+        where.append(StudyRow.id == STUDY)
     short = StudyRow.n_done < StudyRow.n_trials
-    completed = session.execute(
+    completes = (
         update(StudyRow)
         .where(
             *where,
             or_(
                 StudyRow.n_done >= StudyRow.n_trials,
                 (StudyRow.deadline.is_not(None))
-                & (StudyRow.deadline <= now)
+                & (StudyRow.deadline <= NOW)
                 & (StudyRow.n_running == 0)
                 & (StudyRow.n_reserved == 0),
             ),
         )
         .values(
             status=StudyStatus.COMPLETED,
-            finished_at=now,
-            updated_at=now,
+            finished_at=NOW,
+            updated_at=NOW,
             error=case((short, DEADLINE_MESSAGE), else_=StudyRow.error),
         )
-        .execution_options(synchronize_session=False)
     )
-    session.execute(
+    fails = (
         update(StudyRow)
         .where(*where, StudyRow.n_errors > StudyRow.max_retries)
-        .values(status=StudyStatus.FAILED, finished_at=now, updated_at=now)
-        .execution_options(synchronize_session=False)
+        .values(status=StudyStatus.FAILED, finished_at=NOW, updated_at=NOW)
     )
-    return rowcount(completed)
+    return completes, fails
 
 
 def link_trial(

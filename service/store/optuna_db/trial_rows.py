@@ -1,0 +1,299 @@
+"""Optuna's reads and writes of every trial, as its RDBStorage does them, in SQLAlchemy Core.
+
+Optuna's ``_get_trials`` loads ORM objects (the trials, then their params, values, attributes
+and reports by ``selectinload``) and builds a ``FrozenTrial`` from each: the same statements
+here, one query per table, the ids of each batch of trials in an ``IN`` list as Optuna's
+``selectinload`` sends them, and the same ``FrozenTrial`` built from plain rows, without the ORM's
+identity map and attribute instrumentation that made most of a worker's CPU per trial. Every
+statement is built once per process and only its parameters change (SQLAlchemy's compiled cache).
+``create_trial`` is Optuna's creation of a new RUNNING trial: the same four statements (the
+study's row locked, the trial inserted, numbered by the trials before it) without an ORM session;
+``best_trial_id`` and ``study_system_attrs`` are the two reads of the line Optuna logs when a
+trial finishes ("… Best is trial N …", with the study's metric names).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Container, Iterable
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from optuna import distributions
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy import (
+    Connection,
+    Select,
+    asc,
+    bindparam,
+    case,
+    desc,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.exc import OperationalError
+
+BATCH = 500
+"""Trial ids per ``IN`` list of the child queries: ``selectinload``'s batch."""
+TOO_MANY_IDS = "too many SQL variables"
+"""SQLite's error for an ``IN`` list over its variable limit."""
+NOT_FOUND = "Record does not exist."
+"""Optuna's ``KeyError`` message for an unknown study."""
+
+
+@cache
+def _statements(tables: Any) -> dict[str, Any]:
+    """The statements of one read, built once (``tables``: Optuna's models module)."""
+    studies = tables.StudyModel.__table__
+    params = tables.TrialParamModel.__table__
+    values = tables.TrialValueModel.__table__
+    user = tables.TrialUserAttributeModel.__table__
+    system = tables.TrialSystemAttributeModel.__table__
+    reports = tables.TrialIntermediateValueModel.__table__
+    ids: Any = bindparam("ids", expanding=True)
+
+    def children(table: Any, *columns: Any, order: Any) -> Select[Any]:
+        return select(table.c.trial_id, *columns).where(table.c.trial_id.in_(ids)).order_by(order)
+
+    trials = tables.TrialModel.__table__
+    trial: Any = bindparam("of_trial")
+    kinds = tables.TrialValueModel.TrialValueType
+    kind = case(
+        (values.c.value_type == kinds.INF_NEG, -1),
+        (values.c.value_type == kinds.FINITE, 0),
+        (values.c.value_type == kinds.INF_POS, 1),
+    )
+    best = (
+        select(trials.c.trial_id)
+        .join(values, values.c.trial_id == trials.c.trial_id)
+        .where(
+            trials.c.study_id == bindparam("of_study"),
+            trials.c.state == TrialState.COMPLETE,
+            values.c.objective == 0,
+        )
+        .limit(1)
+    )
+    study_attrs = tables.StudySystemAttributeModel.__table__
+    return {
+        "lowest": best.order_by(asc(kind), asc(values.c.value)),
+        "highest": best.order_by(desc(kind), desc(values.c.value)),
+        "study_attrs": select(study_attrs.c.key, study_attrs.c.value_json)
+        .where(study_attrs.c.study_id == bindparam("of_study"))
+        .order_by(study_attrs.c.study_system_attribute_id),
+        "study": select(studies.c.study_id).where(studies.c.study_id == bindparam("of_study")),
+        "lock": select(studies.c.study_id)
+        .where(studies.c.study_id == bindparam("of_study"))
+        .with_for_update(),
+        "new": insert(trials)
+        .values(
+            number=None,
+            study_id=bindparam("of_study"),
+            state=TrialState.RUNNING,
+            datetime_start=bindparam("started", type_=trials.c.datetime_start.type),
+            datetime_complete=None,
+        )
+        .returning(trials.c.trial_id),
+        "before": select(func.count(trials.c.trial_id)).where(
+            trials.c.study_id == bindparam("of_study"), trials.c.trial_id < trial
+        ),
+        "number": update(trials)
+        .where(trials.c.trial_id == trial)
+        .values(number=bindparam("new_number", type_=trials.c.number.type)),
+        "params": children(
+            params,
+            params.c.param_name,
+            params.c.param_value,
+            params.c.distribution_json,
+            order=params.c.param_id,
+        ),
+        "values": children(
+            values,
+            values.c.objective,
+            values.c.value,
+            values.c.value_type,
+            order=values.c.objective,
+        ),
+        "user": children(user, user.c.key, user.c.value_json, order=user.c.trial_user_attribute_id),
+        "system": children(
+            system, system.c.key, system.c.value_json, order=system.c.trial_system_attribute_id
+        ),
+        "reports": children(
+            reports,
+            reports.c.step,
+            reports.c.intermediate_value,
+            reports.c.intermediate_value_type,
+            order=reports.c.trial_intermediate_value_id,
+        ),
+    }
+
+
+def _trials_query(
+    tables: Any, study_id: int, states: Container[TrialState] | None, where: list[Any]
+) -> Select[Any]:
+    trials = tables.TrialModel.__table__
+    query = select(
+        trials.c.trial_id,
+        trials.c.number,
+        trials.c.state,
+        trials.c.datetime_start,
+        trials.c.datetime_complete,
+    ).where(trials.c.study_id == study_id, *where)
+    if states is not None:
+        assert isinstance(states, Iterable)
+        query = query.where(trials.c.state.in_(list(states)))
+    return query.order_by(trials.c.trial_id)
+
+
+def read_trials(
+    connection: Connection,
+    tables: Any,
+    study_id: int,
+    states: Container[TrialState] | None,
+    included_trial_ids: set[int],
+    trial_id_greater_than: int,
+) -> list[FrozenTrial]:
+    """``RDBStorage._get_trials``: the study's trials in ``states`` (all if None) whose id is
+    greater than ``trial_id_greater_than`` or in ``included_trial_ids``, by id; ``KeyError`` if
+    the study does not exist."""
+    statements = _statements(tables)
+    included = {t for t in included_trial_ids if t <= trial_id_greater_than}
+    if connection.scalar(statements["study"], {"of_study": study_id}) is None:
+        raise KeyError(NOT_FOUND)
+    trial_id = tables.TrialModel.__table__.c.trial_id
+    where: list[Any] = []
+    if included and trial_id_greater_than > -1:
+        where = [or_(trial_id.in_(sorted(included)), trial_id > trial_id_greater_than)]
+    elif trial_id_greater_than > -1:
+        where = [trial_id > trial_id_greater_than]
+    try:
+        rows = connection.execute(_trials_query(tables, study_id, states, where)).all()
+    except OperationalError as exc:
+        # Too many ids for one IN list (SQLite's variable limit): Optuna filters in Python.
+        if TOO_MANY_IDS not in str(exc):
+            raise
+        rows = [
+            row
+            for row in connection.execute(_trials_query(tables, study_id, states, [])).all()
+            if row.trial_id in included or row.trial_id > trial_id_greater_than
+        ]
+    found: dict[int, dict[str, Any]] = {
+        row.trial_id: {
+            "row": row,
+            "params": [],
+            "values": [],
+            "user": {},
+            "system": {},
+            "reports": {},
+        }
+        for row in rows
+    }
+    ids = list(found)
+    for start in range(0, len(ids), BATCH):
+        batch = {"ids": ids[start : start + BATCH]}
+        for row in connection.execute(statements["params"], batch):
+            found[row.trial_id]["params"].append(row)
+        for row in connection.execute(statements["values"], batch):
+            found[row.trial_id]["values"].append(row)
+        for name in ("user", "system"):
+            for row in connection.execute(statements[name], batch):
+                found[row.trial_id][name][row.key] = json.loads(row.value_json)
+        for row in connection.execute(statements["reports"], batch):
+            found[row.trial_id]["reports"][row.step] = (
+                tables.TrialIntermediateValueModel.stored_repr_to_intermediate_value(
+                    row.intermediate_value, row.intermediate_value_type
+                )
+            )
+    return [_frozen(tables, parts) for parts in found.values()]
+
+
+def _local(stored: datetime | None) -> datetime | None:
+    """A stored trial time (naive UTC) as Optuna's trials carry it (naive local time)."""
+    return None if stored is None else stored.replace(tzinfo=UTC).astimezone().replace(tzinfo=None)
+
+
+def _frozen(tables: Any, parts: dict[str, Any]) -> FrozenTrial:
+    """``RDBStorage._build_frozen_trial_from_trial_model`` from plain rows."""
+    row = parts["row"]
+    values: list[float] | None = None
+    if parts["values"]:
+        values = [0.0 for _ in parts["values"]]
+        for value in parts["values"]:
+            values[value.objective] = tables.TrialValueModel.stored_repr_to_value(
+                value.value, value.value_type
+            )
+    dists = {
+        p.param_name: distributions.json_to_distribution(p.distribution_json)
+        for p in parts["params"]
+    }
+    return FrozenTrial(
+        number=row.number,
+        state=row.state,
+        value=None,
+        values=values,
+        datetime_start=_local(row.datetime_start),
+        datetime_complete=_local(row.datetime_complete),
+        params={
+            p.param_name: dists[p.param_name].to_external_repr(p.param_value)
+            for p in parts["params"]
+        },
+        distributions=dists,
+        user_attrs=parts["user"],
+        system_attrs=parts["system"],
+        intermediate_values=parts["reports"],
+        trial_id=row.trial_id,
+    )
+
+
+def create_trial(connection: Connection, tables: Any, study_id: int) -> FrozenTrial:
+    """``RDBStorage._create_new_trial`` without a template, in the caller's transaction: a
+    RUNNING trial started now, numbered by the study's trials before it (under the lock on the
+    study's row, as Optuna numbers them); ``KeyError`` if the study does not exist."""
+    statements = _statements(tables)
+    study = {"of_study": study_id}
+    if connection.scalar(statements["lock"], study) is None:
+        raise KeyError(NOT_FOUND)
+    stored = datetime.now().astimezone(UTC).replace(tzinfo=None)
+    trial_id = int(connection.execute(statements["new"], {**study, "started": stored}).scalar_one())
+    number = int(connection.scalar(statements["before"], {**study, "of_trial": trial_id}) or 0)
+    connection.execute(statements["number"], {"of_trial": trial_id, "new_number": number})
+    return FrozenTrial(
+        number=number,
+        state=TrialState.RUNNING,
+        value=None,
+        values=None,
+        datetime_start=_local(stored),
+        datetime_complete=None,
+        params={},
+        distributions={},
+        user_attrs={},
+        system_attrs={},
+        intermediate_values={},
+        trial_id=trial_id,
+    )
+
+
+def best_trial_id(connection: Connection, tables: Any, study_id: int, direction: Any) -> int:
+    """``RDBStorage._get_best_trial_id``: the COMPLETE trial with the best first value
+    (``ValueError`` if none)."""
+    order = "highest" if direction == StudyDirection.MAXIMIZE else "lowest"
+    found = connection.scalar(_statements(tables)[order], {"of_study": study_id})
+    if found is None:
+        raise ValueError(NOT_FOUND)
+    return int(found)
+
+
+def study_system_attrs(connection: Connection, tables: Any, study_id: int) -> dict[str, Any]:
+    """``RDBStorage.get_study_system_attrs`` (``KeyError`` for an unknown study)."""
+    statements = _statements(tables)
+    study = {"of_study": study_id}
+    if connection.scalar(statements["study"], study) is None:
+        raise KeyError(NOT_FOUND)
+    return {
+        row.key: json.loads(row.value_json)
+        for row in connection.execute(statements["study_attrs"], study)
+    }
