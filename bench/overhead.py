@@ -12,8 +12,9 @@ One objective (``bench.sleep_objective``: sleep T seconds spread over 10 reporte
 For (a) and (b) the time is that of ``study.optimize``; for (c) it is from the first claim to the
 last finish (the study's ``started_at`` → ``finished_at``), so start-up is excluded in every case.
 Beside the wall time, the CPU seconds per trial of each process: the one process of (a) and (b)
-over ``study.optimize``; for (c) the worker's and the API's (from /proc), from the worker's
-registration to the study's end.
+over ``study.optimize``; for (c) the worker's and the API's (from /proc) from the study's first
+finished trial to its last but one (its row read every 10 ms): the steady state, without the
+first trial's set-up or the best model's retraining, which follows the last.
 
 ``--quick`` is a smoke run: 3 trials of 0.02 s per configuration, the in-process ones one after
 another in a single child process, and that child and the two services at the same time.
@@ -34,8 +35,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from bench import harness
 from bench.pool import wait_registered
+from tests.support import wait_for
 
 EPOCHS = 10
 IN_PROCESS = ("memory", "optuna-sqlite", "optuna-sqlite-wal", "optuna-postgresql")
@@ -132,21 +136,45 @@ def run_service(url: str, tmp: Path, seconds: float, n_trials: int) -> dict[str,
     with harness.Service(url, tmp, **env) as service:
         service.start_api().start_workers(1)
         wait_registered(service, 1)  # its imports are start-up, not the trials' cost
-        api, worker = service.procs[0].pid, service.procs[1].pid
-        before = harness.cpu_seconds(api), harness.cpu_seconds(worker)
+        pids = {"worker": service.procs[1].pid, "api": service.procs[0].pid}
         study_id = service.submit(definition(n_trials, name=f"overhead-{seconds:g}"))
-        study = service.wait_done(study_id, timeout=120 + n_trials * (seconds + 2) * 3)
-        cpu = {
-            "worker": harness.cpu_seconds(worker) - before[1],
-            "api": harness.cpu_seconds(api) - before[0],
-        }
+        first, last = 1, n_trials - 1
+        timeout = 120 + n_trials * (seconds + 2) * 3
+        cpu = cpu_between(url, study_id, pids, first, last, timeout=timeout)
+        study = service.wait_done(study_id, timeout=timeout)
     wall = (_when(study["finished_at"]) - _when(study["started_at"])).total_seconds()
     return {
         "wall_s": wall,
         "complete": study["counts"]["COMPLETE"],
         "status": study["status"],
         "cpu_s": cpu,
+        "cpu_trials": last - first,
     }
+
+
+def cpu_between(
+    url: str, study_id: str, pids: dict[str, int], first: int, last: int, *, timeout: float
+) -> dict[str, float]:
+    """CPU seconds of each process while the study went from ``first`` to ``last`` finished
+    trials (read from its row every 10 ms): the steady state, without the first trial's set-up
+    or the best model's retraining after the last."""
+    from regtune.service.store.db import make_engine
+    from regtune.service.store.tables import StudyRow
+
+    engine = make_engine(url)
+
+    def done() -> int:
+        with engine.connect() as connection:
+            query = select(StudyRow.n_done).where(StudyRow.id == study_id)
+            return int(connection.execute(query).scalar_one())
+
+    try:
+        wait_for(lambda: done() >= first, timeout=timeout, interval=0.01, what="first trial")
+        before = {name: harness.cpu_seconds(pid) for name, pid in pids.items()}
+        wait_for(lambda: done() >= last, timeout=timeout, interval=0.01, what="last trial")
+        return {name: harness.cpu_seconds(pid) - before[name] for name, pid in pids.items()}
+    finally:
+        engine.dispose()
 
 
 # ---------------------------------------------------------------------- the table
@@ -241,7 +269,7 @@ def summarize(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
             f"{r['ratio_vs_a']:.3f}",
             round(r["overhead_vs_sleep_ms"], 1),
             ", ".join(
-                f"{name} {1000 * seconds / r['n_trials']:.1f}"
+                f"{name} {1000 * seconds / r.get('cpu_trials', r['n_trials']):.1f}"
                 for name, seconds in r["cpu_s"].items()
             ),
         ]
