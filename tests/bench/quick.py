@@ -1,28 +1,85 @@
-"""Running a benchmark's ``--quick`` mode for the smoke tests."""
+"""Running a benchmark's ``--quick`` mode for the smoke tests.
+
+A benchmark that trains or solves in its own process runs in the test's process
+(:func:`in_process`): torch, scikit-learn and Optuna are imported once for all of them instead of
+once per benchmark. One that starts servers or child processes runs as ``python -m bench.<name>``
+(:func:`in_child`), as a user runs it.
+"""
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
+import signal
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.pg import PostgresServer
 from tests.support import Processes
 
+Bench = Callable[[str], tuple[str, dict[str, Any]]]
+"""``bench(name)``: what ``bench.<name> --quick`` printed, and the JSON it wrote."""
 
-def _quick(
+
+def in_child(
     processes: Processes, name: str, out: Path, pg: PostgresServer | None = None
 ) -> tuple[str, dict[str, Any]]:
-    """Run ``bench.<name> --quick`` (on ``pg``, if given); return what it printed and the JSON
-    it wrote."""
+    """Run ``bench.<name> --quick`` (on ``pg``, if given) in a process of its own; return what
+    it printed and the JSON it wrote."""
     server = ["--postgres", str(pg.data_dir)] if pg else []
     done = processes.run(
         [sys.executable, "-m", f"bench.{name}", "--quick", "--out", str(out), *server],
         timeout=1200,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads((out / f"{name}.json").read_text())
+    return done.stdout, _written(name, out, done.stdout)
+
+
+def in_process(
+    name: str, out: Path, capsys: pytest.CaptureFixture[str]
+) -> tuple[str, dict[str, Any]]:
+    """Run ``bench.<name>``'s ``main(["--quick", ...])`` in this process; what it changes in the
+    process (environment, settings, cached engines, torch's threads, Optuna's verbosity, the
+    SIGTERM handler) is put back afterwards."""
+    capsys.readouterr()
+    with _restored():
+        importlib.import_module(f"bench.{name}").main(["--quick", "--out", str(out)])
+    stdout = capsys.readouterr().out
+    return stdout, _written(name, out, stdout)
+
+
+def _written(name: str, out: Path, stdout: str) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads((out / f"{name}.json").read_text())
     assert result["quick"] is True and result["machine"]["cores"] >= 1
-    assert result["table"] in done.stdout
-    return done.stdout, result
+    assert result["table"] in stdout
+    return result
+
+
+@contextmanager
+def _restored() -> Iterator[None]:
+    import optuna
+    import torch
+
+    from regtune.service.settings import use_settings
+    from tests.inprocess import reset_process_state
+
+    environ = dict(os.environ)
+    sigterm = signal.getsignal(signal.SIGTERM)
+    threads = torch.get_num_threads()
+    verbosity = optuna.logging.get_verbosity()
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(environ)
+        signal.signal(signal.SIGTERM, sigterm)
+        torch.set_num_threads(threads)
+        optuna.logging.set_verbosity(verbosity)
+        use_settings(None)
+        reset_process_state()

@@ -8,13 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.api_load import ENDPOINTS, QUICK
-from tests.bench.quick import _quick
+from tests.bench.quick import in_child
 from tests.pg import PostgresServer
 from tests.support import Processes
 
 
 def test_api_load_smoke(tmp_path: Path, processes: Processes, pg: PostgresServer) -> None:
-    stdout, result = _quick(processes, "api_load", tmp_path, pg)
+    stdout, result = in_child(processes, "api_load", tmp_path, pg)
     assert "| trials | server | processes | sustainable req/s |" in stdout
     setup = result["setup"]
     assert setup["step_seconds"] == QUICK["step"] and setup["small_studies"] == 3

@@ -1,6 +1,8 @@
 """The benchmarks run: each script's ``--quick`` mode end to end, checking what it writes.
 
-Those that need PostgreSQL use the session's server (``--postgres``) instead of starting one.
+Those that start servers or children run as a process of their own (``in_child``), on the
+session's PostgreSQL server (``--postgres``) where they need one; the others in the test's
+process (the ``bench`` fixture).
 """
 
 from __future__ import annotations
@@ -8,13 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.pruning import PRUNERS
-from tests.bench.quick import _quick
+from tests.bench.quick import Bench, in_child
 from tests.pg import PostgresServer
 from tests.support import Processes
 
 
 def test_overhead_smoke(tmp_path: Path, processes: Processes, pg: PostgresServer) -> None:
-    stdout, result = _quick(processes, "overhead", tmp_path, pg)
+    stdout, result = in_child(processes, "overhead", tmp_path, pg)
     assert "| trial | configuration |" in stdout
     rows = {r["config"]: r for r in result["rows"]}
     assert set(rows) == {
@@ -32,8 +34,8 @@ def test_overhead_smoke(tmp_path: Path, processes: Processes, pg: PostgresServer
     assert rows["regtune-postgresql"]["status"] == "completed"
 
 
-def test_pruning_smoke(tmp_path: Path, processes: Processes) -> None:
-    stdout, result = _quick(processes, "pruning", tmp_path)
+def test_pruning_smoke(bench: Bench) -> None:
+    stdout, result = bench("pruning")
     assert "| dataset | pruner |" in stdout
     assert {r["pruner"] for r in result["rows"]} == set(PRUNERS)
     none = next(r for r in result["runs"] if r["pruner"] == "none")
@@ -43,8 +45,8 @@ def test_pruning_smoke(tmp_path: Path, processes: Processes) -> None:
         assert -1 <= run["best_test"] <= 1  # an R² on held-out rows
 
 
-def test_quality_smoke(tmp_path: Path, processes: Processes) -> None:
-    stdout, result = _quick(processes, "quality", tmp_path)
+def test_quality_smoke(bench: Bench) -> None:
+    stdout, result = bench("quality")
     assert "| dataset | metric | configurations | splits |" in stdout
     assert [(r["dataset"], r["configurations"]) for r in result["rows"]] == [
         ("diabetes", 3),
@@ -62,7 +64,7 @@ def test_quality_smoke(tmp_path: Path, processes: Processes) -> None:
 
 
 def test_paths_smoke(tmp_path: Path, processes: Processes) -> None:
-    stdout, result = _quick(processes, "paths", tmp_path)
+    stdout, result = in_child(processes, "paths", tmp_path)
     assert "| study (diabetes, 5-fold) |" in stdout
     single_cpu, path_cpu = result["cpu"]
     assert single_cpu["ratio"] == 1 and path_cpu["cpu_s_per_configuration"] > 0
@@ -75,7 +77,7 @@ def test_paths_smoke(tmp_path: Path, processes: Processes) -> None:
 
 
 def test_trial_cost_smoke(tmp_path: Path, processes: Processes, pg: PostgresServer) -> None:
-    stdout, result = _quick(processes, "trial_cost", tmp_path, pg)
+    stdout, result = in_child(processes, "trial_cost", tmp_path, pg)
     assert "| backend | finished trials before" in stdout
     for backend in ("sqlite", "postgresql"):
         cost = result[f"{backend} 0"]  # the issue's budget: ten transactions for ten reports
@@ -83,15 +85,15 @@ def test_trial_cost_smoke(tmp_path: Path, processes: Processes, pg: PostgresServ
         assert result[f"{backend} 200"]["study_size"] == 200
 
 
-def test_folds_smoke(tmp_path: Path, processes: Processes) -> None:
-    stdout, result = _quick(processes, "folds", tmp_path)
+def test_folds_smoke(bench: Bench) -> None:
+    stdout, result = bench("folds")
     assert "| data | rows × features × outputs |" in stdout
     for row in result["rows"]:  # five folds train five models where the holdout trains one
         assert row["folds_ms"] > row["holdout_ms"] > 0
 
 
-def test_mlp_smoke(tmp_path: Path, processes: Processes) -> None:
-    stdout, result = _quick(processes, "mlp", tmp_path)
+def test_mlp_smoke(bench: Bench) -> None:
+    stdout, result = bench("mlp")
     assert "| dataset | metric | splits |" in stdout
     (row,) = result["rows"]
     assert row["dataset"] == "diabetes" and row["splits"] == 1

@@ -8,13 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.pool import QUICK_TRIALS
-from tests.bench.quick import _quick
+from tests.bench.quick import in_child
 from tests.pg import PostgresServer
 from tests.support import Processes
 
 
 def test_pool_smoke(tmp_path: Path, processes: Processes, pg: PostgresServer) -> None:
-    stdout, result = _quick(processes, "pool", tmp_path, pg)
+    stdout, result = in_child(processes, "pool", tmp_path, pg)
     assert "| backend | workers |" in stdout
     runs = {(r["backend"], r["workers"]): r for r in result["runs"]}
     assert set(runs) == {("sqlite", 1), ("sqlite", 2), ("postgresql", 1), ("postgresql", 2)}

@@ -1,0 +1,21 @@
+"""The smoke tests' runner of a benchmark in the test's own process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.bench.quick import Bench, in_process
+
+
+@pytest.fixture
+def bench(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Bench:
+    """``bench(name)``: ``bench.<name> --quick`` in this process → (what it printed, its JSON);
+    marks the test ``bench``."""
+
+    def run(name: str) -> tuple[str, dict[str, Any]]:
+        return in_process(name, tmp_path, capsys)
+
+    return run
