@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.paths import QUICK_CONFIGURATIONS
 from bench.pruning import PRUNERS
 from tests.bench.quick import Bench, in_child
 from tests.pg import PostgresServer
@@ -69,10 +70,10 @@ def test_paths_smoke(tmp_path: Path, processes: Processes) -> None:
     single_cpu, path_cpu = result["cpu"]
     assert single_cpu["ratio"] == 1 and path_cpu["cpu_s_per_configuration"] > 0
     paths, single = result["throughput"]
-    assert paths["configurations"] == single["configurations"] == 40
+    assert paths["configurations"] == single["configurations"] == QUICK_CONFIGURATIONS
     assert paths["ratio"] == paths["per_s"] / single["per_s"] > 0
     (diabetes,) = result["sklearn"]
-    assert diabetes["configurations"] == 40 and diabetes["regtune_s"] > 0
+    assert diabetes["configurations"] == QUICK_CONFIGURATIONS and diabetes["regtune_s"] > 0
     assert -1 <= diabetes["regtune_test"] <= 1 and -1 <= diabetes["sklearn_test"] <= 1
 
 
