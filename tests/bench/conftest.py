@@ -12,10 +12,10 @@ from tests.bench.quick import Bench, in_process
 
 @pytest.fixture
 def bench(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Bench:
-    """``bench(name)``: ``bench.<name> --quick`` in this process → (what it printed, its JSON);
-    marks the test ``bench``."""
+    """``bench(name, *argv)``: ``bench.<name> --quick *argv`` in this process → (what it
+    printed, its JSON); marks the test ``bench``."""
 
-    def run(name: str) -> tuple[str, dict[str, Any]]:
-        return in_process(name, tmp_path, capsys)
+    def run(name: str, *argv: str) -> tuple[str, dict[str, Any]]:
+        return in_process(name, tmp_path, capsys, *argv)
 
     return run

@@ -13,18 +13,21 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
 from tests.pg import PostgresServer
 from tests.support import Processes
 
-Bench = Callable[[str], tuple[str, dict[str, Any]]]
-"""``bench(name)``: what ``bench.<name> --quick`` printed, and the JSON it wrote."""
+
+class Bench(Protocol):
+    def __call__(self, name: str, *argv: str) -> tuple[str, dict[str, Any]]:
+        """What ``bench.<name> --quick *argv`` printed, and the JSON it wrote."""
+        ...
 
 
 def in_child(
@@ -42,14 +45,14 @@ def in_child(
 
 
 def in_process(
-    name: str, out: Path, capsys: pytest.CaptureFixture[str]
+    name: str, out: Path, capsys: pytest.CaptureFixture[str], *argv: str
 ) -> tuple[str, dict[str, Any]]:
-    """Run ``bench.<name>``'s ``main(["--quick", ...])`` in this process; what it changes in the
-    process (environment, settings, cached engines, torch's threads, Optuna's verbosity, the
+    """Run ``bench.<name>``'s ``main(["--quick", *argv])`` in this process; what it changes in
+    the process (environment, settings, cached engines, torch's threads, Optuna's verbosity, the
     SIGTERM handler) is put back afterwards."""
     capsys.readouterr()
     with _restored():
-        importlib.import_module(f"bench.{name}").main(["--quick", "--out", str(out)])
+        importlib.import_module(f"bench.{name}").main(["--quick", "--out", str(out), *argv])
     stdout = capsys.readouterr().out
     return stdout, _written(name, out, stdout)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bench.paths import QUICK_CONFIGURATIONS
 from bench.pruning import PRUNERS
+from bench.trial_cost import QUICK_SIZES
 from tests.bench.quick import Bench, in_child
 from tests.pg import PostgresServer
 from tests.support import Processes
@@ -77,13 +78,13 @@ def test_paths_smoke(tmp_path: Path, processes: Processes) -> None:
     assert -1 <= diabetes["regtune_test"] <= 1 and -1 <= diabetes["sklearn_test"] <= 1
 
 
-def test_trial_cost_smoke(tmp_path: Path, processes: Processes, pg: PostgresServer) -> None:
-    stdout, result = in_child(processes, "trial_cost", tmp_path, pg)
+def test_trial_cost_smoke(bench: Bench, pg: PostgresServer) -> None:
+    stdout, result = bench("trial_cost", "--postgres", str(pg.data_dir))
     assert "| backend | finished trials before" in stdout
     for backend in ("sqlite", "postgresql"):
         cost = result[f"{backend} 0"]  # the budget: ten transactions for ten reports
         assert 0 < cost["transactions_per_trial"] <= 10, cost["by_call"]
-        assert result[f"{backend} 200"]["study_size"] == 200
+        assert result[f"{backend} {QUICK_SIZES[-1]}"]["study_size"] == QUICK_SIZES[-1]
 
 
 def test_folds_smoke(bench: Bench) -> None:
