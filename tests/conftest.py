@@ -29,7 +29,14 @@ from tests.support import OWNER, Processes, Stack, leftovers
 
 BACKENDS = ["sqlite", "postgresql"]
 MARKS = {
-    "process": {"processes", "module_processes", "stack_factory", "spawn", "client_install"},
+    "process": {
+        "processes",
+        "module_processes",
+        "stack_factory",
+        "spawn",
+        "client_install",
+        "bench_with_servers",
+    },
     "postgresql": {"pg", "pg_url"},
     "helm": {"helm"},
     "browser": {"browser"},

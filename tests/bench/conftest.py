@@ -1,4 +1,4 @@
-"""The smoke tests' runner of a benchmark in the test's own process."""
+"""The smoke tests' runners of a benchmark in the test's own process."""
 
 from __future__ import annotations
 
@@ -19,3 +19,10 @@ def bench(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Bench:
         return in_process(name, tmp_path, capsys, *argv)
 
     return run
+
+
+@pytest.fixture
+def bench_with_servers(bench: Bench) -> Bench:
+    """:func:`bench` for a benchmark that starts servers or workers of its own (it stops them
+    before it returns); marks the test ``process`` too."""
+    return bench

@@ -1,10 +1,7 @@
-"""Running a benchmark's ``--quick`` mode for the smoke tests.
-
-A benchmark that trains or solves in its own process runs in the test's process
-(:func:`in_process`): torch, scikit-learn and Optuna are imported once for all of them instead of
-once per benchmark. One that starts servers or child processes runs as ``python -m bench.<name>``
-(:func:`in_child`), as a user runs it.
-"""
+"""Running a benchmark's ``--quick`` mode for the smoke tests, in the test's process: torch,
+scikit-learn and Optuna are imported once for all of them instead of once per benchmark. The
+servers and workers a benchmark starts are still real processes (``harness.Service``), which it
+stops before it returns."""
 
 from __future__ import annotations
 
@@ -12,7 +9,6 @@ import importlib
 import json
 import os
 import signal
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,28 +16,11 @@ from typing import Any, Protocol
 
 import pytest
 
-from tests.pg import PostgresServer
-from tests.support import Processes
-
 
 class Bench(Protocol):
     def __call__(self, name: str, *argv: str) -> tuple[str, dict[str, Any]]:
         """What ``bench.<name> --quick *argv`` printed, and the JSON it wrote."""
         ...
-
-
-def in_child(
-    processes: Processes, name: str, out: Path, pg: PostgresServer | None = None
-) -> tuple[str, dict[str, Any]]:
-    """Run ``bench.<name> --quick`` (on ``pg``, if given) in a process of its own; return what
-    it printed and the JSON it wrote."""
-    server = ["--postgres", str(pg.data_dir)] if pg else []
-    done = processes.run(
-        [sys.executable, "-m", f"bench.{name}", "--quick", "--out", str(out), *server],
-        timeout=1200,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout, _written(name, out, done.stdout)
 
 
 def in_process(

@@ -1,20 +1,15 @@
-"""The benchmarks run: each script's ``--quick`` mode end to end, checking what it writes.
-
-Those that need PostgreSQL use the session's server (``--postgres``) instead of starting one.
-"""
+"""``bench.api_load --quick`` end to end on the session's PostgreSQL server: the searches, the
+restart and the one-at-a-time medians it writes."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from bench.api_load import ENDPOINTS, QUICK
-from tests.bench.quick import in_child
+from tests.bench.quick import Bench
 from tests.pg import PostgresServer
-from tests.support import Processes
 
 
-def test_api_load_smoke(tmp_path: Path, processes: Processes, pg: PostgresServer) -> None:
-    stdout, result = in_child(processes, "api_load", tmp_path, pg)
+def test_api_load_smoke(bench_with_servers: Bench, pg: PostgresServer) -> None:
+    stdout, result = bench_with_servers("api_load", "--postgres", str(pg.data_dir))
     assert "| trials | server | processes | sustainable req/s |" in stdout
     setup = result["setup"]
     assert setup["step_seconds"] == QUICK["step"] and setup["small_studies"] == 3

@@ -1,24 +1,18 @@
-"""The benchmarks run: each script's ``--quick`` mode end to end, checking what it writes.
-
-Those that start servers or children run as a process of their own (``in_child``), on the
-session's PostgreSQL server (``--postgres``) where they need one; the others in the test's
-process (the ``bench`` fixture).
+"""The benchmarks run: each script's ``--quick`` mode end to end in the test's process, checking
+what it writes. Those that need PostgreSQL use the session's server (``--postgres``).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from bench.paths import QUICK_CONFIGURATIONS
 from bench.pruning import PRUNERS
 from bench.trial_cost import QUICK_SIZES
-from tests.bench.quick import Bench, in_child
+from tests.bench.quick import Bench
 from tests.pg import PostgresServer
-from tests.support import Processes
 
 
-def test_overhead_smoke(tmp_path: Path, processes: Processes, pg: PostgresServer) -> None:
-    stdout, result = in_child(processes, "overhead", tmp_path, pg)
+def test_overhead_smoke(bench_with_servers: Bench, pg: PostgresServer) -> None:
+    stdout, result = bench_with_servers("overhead", "--postgres", str(pg.data_dir))
     assert "| trial | configuration |" in stdout
     rows = {r["config"]: r for r in result["rows"]}
     assert set(rows) == {
@@ -65,8 +59,8 @@ def test_quality_smoke(bench: Bench) -> None:
     assert {r["seed"] for r in result["runs"]} == {0, 1}
 
 
-def test_paths_smoke(tmp_path: Path, processes: Processes) -> None:
-    stdout, result = in_child(processes, "paths", tmp_path)
+def test_paths_smoke(bench_with_servers: Bench) -> None:
+    stdout, result = bench_with_servers("paths")
     assert "| study (diabetes, 5-fold) |" in stdout
     single_cpu, path_cpu = result["cpu"]
     assert single_cpu["ratio"] == 1 and path_cpu["cpu_s_per_configuration"] > 0
