@@ -45,10 +45,11 @@ test: setup system-deps helm
 
 # The edit loop, about a minute: everything in this process (the definition, the store on SQLite,
 # every API route through the app itself, ingest, the trainers). A test that needs a process,
-# PostgreSQL, helm, Chromium or docker-compose is marked by its fixture and left to `make test`.
+# PostgreSQL, helm, Chromium or docker-compose, or runs a benchmark, is marked by its fixture and
+# left to `make test`.
 # The schema fuzzer tries 10 examples per operation here and skips its coverage phase (the
 # boundary values of every field); `make test` runs every phase with 30.
-FAST := not process and not postgresql and not helm and not browser and not docker
+FAST := not process and not postgresql and not helm and not browser and not docker and not bench
 test-fast: setup
 	$(BIN)/lint-imports
 	REGTUNE_FUZZ_EXAMPLES=$${REGTUNE_FUZZ_EXAMPLES:-10} \

@@ -22,7 +22,8 @@ Separately, each endpoint's median latency one request at a time at 1,000, 10,00
 trials shows whether cost stays flat as a study grows.
 
 ``--quick`` is a smoke run with its own defaults (``QUICK``): one study of 60 trials (20 through
-Optuna, 40 copied) beside 3 small ones, 1-s steps from 20 requests/s, at most one halving.
+Optuna, 40 copied) beside 3 small ones, one process per server (K = 1), 0.5-s steps from 20
+requests/s, at most one halving.
 Options given on the command line win over either mode's defaults.
 
     python -m bench.api_load [--quick] [--step 30] [--sizes 10000,100000]
@@ -63,11 +64,12 @@ FULL: dict[str, Any] = {
     "small_studies": 40,
     "optuna_batch": OPTUNA_BATCH,
     "restart_seconds": 1.0,
+    "processes": os.cpu_count() or 1,
 }
 """The defaults, which give README's figures."""
 QUICK: dict[str, Any] = {
     **FULL,
-    "step": 1.0,
+    "step": 0.5,
     "sizes": "60",
     "flat_sizes": "60",
     "first_rate": 20.0,
@@ -76,7 +78,8 @@ QUICK: dict[str, Any] = {
     "one_at_a_time": 5,
     "small_studies": 3,
     "optuna_batch": 20,
-    "restart_seconds": 1.0,
+    "restart_seconds": 0.5,
+    "processes": 1,
 }
 """``--quick``'s defaults: every path of the script on a tiny budget."""
 ENDPOINTS = ("study", "trial_page", "study_list", "trial", "metrics", "healthz")
@@ -363,7 +366,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--step", type=float, help="seconds per step (30)")
     parser.add_argument("--sizes", help="study sizes for the search (10000,100000)")
     parser.add_argument("--flat-sizes", help="sizes, one at a time (1000,10000,100000)")
-    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="K for N")
+    parser.add_argument("--processes", type=int, help="K (the number of CPUs)")
     parser.add_argument("--first-rate", type=float, help="requests/s of the first step (50)")
     parser.add_argument("--min-rate", type=float, help="lowest rate tried (0.5)")
     parser.add_argument("--max-rate", type=float, help="highest rate tried (3200)")

@@ -329,6 +329,7 @@ def main(argv: list[str] | None = None) -> None:
         args.out,
         "fused",
         {
+            "quick": args.quick,
             "speed": speeds,
             "training_alone": alone,
             "quality": qualities,

@@ -161,14 +161,14 @@ def fresh_database(kind: str, tmp: Path, server: PostgresServer | None, label: s
 
 
 def use_database(url: str) -> None:
-    """Point this process's settings, engines and storage at ``url``."""
-    from regtune.service.settings import get_settings
-    from regtune.service.store.db import get_engine
-    from regtune.service.store.scheduling.retries import get_storage
+    """Point this process's settings, engines and storage at ``url`` (and forget what it read
+    from another database)."""
+    from regtune.service.settings import use_settings
+    from tests.inprocess import reset_process_state
 
     os.environ["REGTUNE_DATABASE_URL"] = url
-    for cached in (get_settings, get_engine, get_storage):
-        cached.cache_clear()
+    use_settings(None)
+    reset_process_state()
 
 
 def run_in_process(spec: dict[str, Any], *, timeout: float = 3600) -> tuple[str, float]:

@@ -6,7 +6,7 @@ One objective (``bench.sleep_objective``: sleep T seconds spread over 10 reporte
   (a) in one process with Optuna's in-memory storage — the baseline;
   (b) in one process with Optuna's RDBStorage on SQLite and on PostgreSQL (what a user of plain
       Optuna runs; SQLite as Optuna opens it, and once more with regtune's WAL pragmas);
-  (c) through regtune end to end: the API process and one worker process, the study submitted
+  (c) through regtune end to end: one API process and one worker process, the study submitted
       over HTTP, every trial claimed and finished through the claim protocol.
 
 For (a) and (b) the time is that of ``study.optimize``; for (c) it is from the first claim to the
@@ -134,7 +134,8 @@ def run_service(url: str, tmp: Path, seconds: float, n_trials: int) -> dict[str,
         "REGTUNE_POLL_MAX": "0.5",
     }
     with harness.Service(url, tmp, **env) as service:
-        service.start_api().start_workers(1)
+        # one API process: the one whose CPU is read (with several, uvicorn's supervisor's)
+        service.start_api("--workers", "1").start_workers(1)
         wait_registered(service, 1)  # its imports are start-up, not the trials' cost
         pids = {"worker": service.procs[1].pid, "api": service.procs[0].pid}
         study_id = service.submit(definition(n_trials, name=f"overhead-{seconds:g}"))

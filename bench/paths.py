@@ -20,7 +20,8 @@ after another:
    the same rows (goal ≤ 2×), with both test metrics; and when the polling client saw the model
    (the API answers a row from memory for up to a second).
 
-``--quick`` checks the script runs (40 configurations, diabetes only, a small scikit-learn grid).
+``--quick`` checks the script runs (``QUICK_CONFIGURATIONS`` configurations, diabetes only, a
+small scikit-learn grid, ``regtune serve --workers 1``).
 
     python -m bench.paths [--quick] [--trials 300] [--datasets diabetes,iris]
 """
@@ -40,6 +41,9 @@ from bench.quality import definition as quality_definition
 from tests.support import wait_for
 
 FOLDS = 5
+QUICK_CONFIGURATIONS = 10
+WORKERS = 2
+"""``regtune serve``'s workers (1 with ``--quick``)."""
 
 
 def study(dataset: str, n_trials: int, *, name: str, paths: bool) -> dict[str, Any]:
@@ -56,7 +60,7 @@ def study(dataset: str, n_trials: int, *, name: str, paths: bool) -> dict[str, A
 def sklearn_configurations(dataset: str, task: str, quick: bool) -> int:
     """How many configurations the CV estimator scores (each on every fold): the regression
     estimators' default grid (100 α × 7 l1 ratios), 10 C × 3 l1 ratios for classification."""
-    return 40 if quick else default_configurations(task)
+    return QUICK_CONFIGURATIONS if quick else default_configurations(task)
 
 
 def _seconds(started: str | None, finished: str | None) -> float:
@@ -113,7 +117,7 @@ def against_sklearn(client: httpx.Client, dataset: str, quick: bool, tmp: Path) 
     import pandas as pd
 
     loaded, rest, _ = _split(dataset, 0)
-    configurations = 40 if quick else sklearn_configurations(dataset, loaded.task, quick)
+    configurations = sklearn_configurations(dataset, loaded.task, quick)
     frame = pd.DataFrame(loaded.X[rest], columns=loaded.feature_names)
     frame["target"] = loaded.y[rest]
     csv = tmp / f"{dataset}.csv"
@@ -187,17 +191,18 @@ def _metric(metrics: dict[str, Any], name: str) -> float | None:
 
 
 def measure(quick: bool, n_trials: int, datasets: list[str]) -> dict[str, Any]:
+    workers = 1 if quick else WORKERS
     with harness.scratch("paths") as tmp:
         lengths: list[int | None] = [None, 5] if quick else [None, 10, 20, 50]
-        cpu = cpu_per_configuration(40 if quick else 400, lengths, tmp)
+        cpu = cpu_per_configuration(QUICK_CONFIGURATIONS if quick else 400, lengths, tmp)
         url = harness.fresh_database("sqlite", tmp, None, "paths")
         env = {"REGTUNE_ARTIFACT_DIR": str(tmp / "artifacts"), "REGTUNE_POLL_MAX": "0.2"}
         with harness.Service(url, tmp, **env) as service:
-            service.start_serve(workers=2)
+            service.start_serve(workers=workers)
             with httpx.Client(base_url=service.url, timeout=60) as client:
                 rates = throughput(client, n_trials)
                 versus = [against_sklearn(client, d, quick, tmp) for d in datasets]
-    return {"cpu": cpu, "throughput": rates, "sklearn": versus}
+    return {"cpu": cpu, "throughput": rates, "sklearn": versus, "workers": workers}
 
 
 def summarize(result: dict[str, Any]) -> str:
@@ -225,7 +230,7 @@ def summarize(result: dict[str, Any]) -> str:
         [
             "dataset",
             "configurations",
-            "regtune serve s (2 workers): submitted → model saved",
+            f"regtune serve s ({result['workers']} worker(s)): submitted → model saved",
             "the client saw it at",
             "scikit-learn s",
             "ratio",
@@ -265,7 +270,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.datasets
         else (["diabetes"] if args.quick else list(DATASETS))
     )
-    n_trials = 40 if args.quick else args.trials
+    n_trials = QUICK_CONFIGURATIONS if args.quick else args.trials
     result = measure(args.quick, n_trials, datasets)
     markdown = summarize(result)
     harness.publish(args.out, "paths", {"quick": args.quick, **result}, markdown)

@@ -16,7 +16,7 @@ so is each worker's resident memory (the mean over the workers, at 90 % of the s
 
 ``--quick`` is a smoke run: per backend one API and 2 workers on one database, and two studies
 of 4 trials of 0.05 s, with at most 1 and then 2 trials at a time (the rows "1 worker" and
-"2 workers").
+"2 workers"); the two backends run at the same time.
 
     python -m bench.pool [--quick]
 """
@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -287,6 +289,19 @@ def run_pool(
     }
 
 
+def quick_runs(
+    kind: str, server: PostgresServer, tmp: Path, *, sleep_seconds: float
+) -> list[dict[str, Any]]:
+    """``--quick``'s runs of one backend: one API, database and pool; each study uses n of its
+    workers."""
+    pg = server if kind == "postgresql" else None
+    service, url = start_service(
+        kind, pg, tmp, kind, sleep_seconds=sleep_seconds, workers=max(QUICK_WORKERS)
+    )
+    with service:
+        return [run_pool(service, url, QUICK_TRIALS, pg, n_workers=n) for n in QUICK_WORKERS]
+
+
 def main(argv: list[str] | None = None) -> None:
     args = harness.parse_args(__doc__ or "", argv)
     sleep_seconds = QUICK_SLEEP_SECONDS if args.quick else SLEEP_SECONDS
@@ -299,25 +314,19 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name:10} {n:2} workers: {rate:.2f} trials/s", flush=True)
 
     with harness.scratch("pool") as tmp, harness.postgres(args.postgres) as server:
-        for kind in BACKENDS:
-            counts = QUICK_WORKERS if args.quick else WORKERS[kind]
+        if args.quick:  # a smoke run's figures mean nothing: both backends at once
+            quick = partial(quick_runs, server=server, tmp=tmp, sleep_seconds=sleep_seconds)
+            with ThreadPoolExecutor(len(BACKENDS)) as threads:
+                for found in list(threads.map(quick, BACKENDS)):
+                    for run in found:
+                        measured(run)
+        for kind, n in [] if args.quick else [(k, n) for k in BACKENDS for n in WORKERS[k]]:
             pg = server if kind == "postgresql" else None
-            if args.quick:  # one API, database and pool; each study uses n of its workers
-                service, url = start_service(
-                    kind, pg, tmp, kind, sleep_seconds=sleep_seconds, workers=max(counts)
-                )
-                with service:
-                    for n in counts:
-                        measured(run_pool(service, url, QUICK_TRIALS, pg, n_workers=n))
-                continue
-            for n in counts:
-                label = f"{kind}{n}"
-                service, url = start_service(
-                    kind, pg, tmp, label, sleep_seconds=sleep_seconds, workers=n
-                )
-                with service:
-                    n_trials = max(6, TRIALS_PER_WORKER * n)
-                    measured(run_pool(service, url, n_trials, pg, n_workers=n))
+            service, url = start_service(
+                kind, pg, tmp, f"{kind}{n}", sleep_seconds=sleep_seconds, workers=n
+            )
+            with service:
+                measured(run_pool(service, url, max(6, TRIALS_PER_WORKER * n), pg, n_workers=n))
 
     rows = []
     for r in runs:

@@ -234,7 +234,7 @@ def run_service(seed: int, n_trials: int, tmp: Path) -> dict[str, Any]:
     url = harness.fresh_database("sqlite", tmp, None, f"quality{seed}")
     env = {"REGTUNE_ARTIFACT_DIR": str(tmp / f"artifacts{seed}"), "REGTUNE_POLL_MAX": "0.5"}
     with harness.Service(url, tmp, **env) as service:
-        service.start_api().start_workers(1)
+        service.start_api("--workers", "1").start_workers(1)
         with Client(service.url) as client:
             started = time.perf_counter()
             uploaded = client.upload_dataset(frames["train"], target="target")

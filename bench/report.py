@@ -36,7 +36,9 @@ from bench import harness
 from bench.api_seed import COLUMNS, OPTUNA_BATCH, _copy_rows, _frozen, _trial, definition
 
 BUILDS = 5
-"""Report builds timed per size after the first."""
+"""Report builds timed per size after the first (2 with ``--quick``)."""
+QUICK_TRIALS = 100
+"""The one study size of ``--quick``."""
 INPUTS = ("age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6")
 UNPENALIZED = (0.05, -0.3, 1.0, 0.5, 0.02, 0.15, -0.4, 0.1, 0.7, 0.03)
 """Each input's weight at λ = 0; a trial's are shrunk lasso-like by its λ and l1_ratio."""
@@ -157,8 +159,8 @@ def first_request(url: str, study_id: str, tmp: Path) -> dict[str, float]:
     return {"api_ready_s": ready, "first_build_s": first, "first_build_cpu_s": cpu}
 
 
-def build_times(study_id: str) -> dict[str, Any]:
-    """The report built in this process: the median of ``BUILDS`` builds after a first one, and
+def build_times(study_id: str, timed: int = BUILDS) -> dict[str, Any]:
+    """The report built in this process: the median of ``timed`` builds after a first one, and
     the SQL part alone."""
     from regtune.service.api import report
     from regtune.service.spec.definition import StudySpec
@@ -171,7 +173,7 @@ def build_times(study_id: str) -> dict[str, Any]:
     html = report.build(row, base_url="http://bench")
     builds, cpu, reads = [], [], []
     direction = objective_directions(StudySpec.from_stored(row.spec))[0]
-    for _ in range(BUILDS):
+    for _ in range(timed):
         started, used = time.perf_counter(), time.process_time()
         html = report.build(row, base_url="http://bench")
         builds.append(time.perf_counter() - started)
@@ -287,9 +289,10 @@ def dashboard_time(url: str, study_id: str, *, timeout: float) -> float | None:
         child.join()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     args = harness.parse_args(
         __doc__ or "",
+        argv,
         extra={
             "--sizes": {"default": "10000,100000", "help": "trials per study, comma-separated"},
             "--backend": {"default": "sqlite", "choices": ["sqlite", "postgresql"]},
@@ -300,7 +303,8 @@ def main() -> None:
             },
         },
     )
-    sizes = [500] if args.quick else [int(s) for s in args.sizes.split(",")]
+    sizes = [QUICK_TRIALS] if args.quick else [int(s) for s in args.sizes.split(",")]
+    timed = 2 if args.quick else BUILDS
     rows, results = [], []
     with tempfile.TemporaryDirectory(prefix="regtune-bench-report-") as scratch:
         tmp = Path(scratch)
@@ -314,7 +318,7 @@ def main() -> None:
                 seeded = time.perf_counter() - started
                 result: dict[str, Any] = {"trials": n, "seed_s": seeded}
                 result.update(first_request(url, study_id, tmp))
-                result.update(build_times(study_id))
+                result.update(build_times(study_id, timed))
                 result.update(browser_times(result.pop("html"), tmp))
                 result["dashboard_s"] = dashboard_time(
                     url, study_id, timeout=args.dashboard_timeout

@@ -11,6 +11,9 @@ CPU seconds over the measured trials (the worker's own; for SQLite it includes t
 Flatness: the same on studies that already have 100 and 10,000 finished trials (with the random
 sampler, so that only the service's cost can grow with the study).
 
+Each database is measured in a child process of its own (its own engines); ``--quick`` (a smoke
+run: 10 and 50 finished trials, 5 measured trials) measures them one after another in this one.
+
     python -m bench.trial_cost [--quick] [--sqlite] [--trials N]
 """
 
@@ -182,7 +185,7 @@ def measure(
     }
 
 
-def _child(url: str, warmup: int, trials: int, prefill: int = 0) -> dict[str, Any]:
+def _child(url: str, *, warmup: int, trials: int, prefill: int = 0) -> dict[str, Any]:
     """``measure`` in a child process: each database gets a process (and engines) of its own."""
     import json
     import subprocess
@@ -204,7 +207,7 @@ def _child(url: str, warmup: int, trials: int, prefill: int = 0) -> dict[str, An
 
 SIZES = (100, 10_000)
 """Study sizes of the flatness rows: the per-trial cost at trial 10,000 against trial 100."""
-QUICK_SIZES = (20, 200)
+QUICK_SIZES = (10, 50)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -225,7 +228,8 @@ def main(argv: list[str] | None = None) -> None:
         for kind in kinds:
             for size in (0, *sizes):
                 url = harness.fresh_database(kind, tmp, server, f"cost{size}")
-                results[f"{kind} {size}"] = _child(url, warmup, trials, size)
+                run = measure if args.quick else _child
+                results[f"{kind} {size}"] = run(url, warmup=warmup, trials=trials, prefill=size)
     rows = [
         [
             label.split()[0],

@@ -2,9 +2,10 @@
 
 A test is in the full tier because of what it asks for, never because of its folder: a fixture
 that starts a process marks it ``process``; PostgreSQL (the ``pg`` fixtures, or a ``postgresql``
-parameter) ``postgresql``; helm ``helm``; Chromium ``browser``; docker-compose ``docker``.
-``make test-fast`` deselects all five. Every process a test starts carries the session's id in
-its environment, and the session fails if one is still running at its end.
+parameter) ``postgresql``; helm ``helm``; Chromium ``browser``; docker-compose ``docker``; a
+benchmark's ``--quick`` run in the test's process ``bench``. ``make test-fast`` deselects all
+six. Every process a test starts carries the session's id in its environment, and the session
+fails if one is still running at its end.
 """
 
 from __future__ import annotations
@@ -28,11 +29,19 @@ from tests.support import OWNER, Processes, Stack, leftovers
 
 BACKENDS = ["sqlite", "postgresql"]
 MARKS = {
-    "process": {"processes", "module_processes", "stack_factory", "spawn", "client_install"},
+    "process": {
+        "processes",
+        "module_processes",
+        "stack_factory",
+        "spawn",
+        "client_install",
+        "bench_with_servers",
+    },
     "postgresql": {"pg", "pg_url"},
     "helm": {"helm"},
     "browser": {"browser"},
     "docker": {"docker_compose"},
+    "bench": {"bench"},
 }
 
 

@@ -1,28 +1,83 @@
-"""Running a benchmark's ``--quick`` mode for the smoke tests."""
+"""Running a benchmark's ``--quick`` mode for the smoke tests.
+
+In the test's process (:func:`in_process`): torch, scikit-learn and Optuna are imported once for
+all of them instead of once per benchmark; the servers and workers a benchmark starts are still
+real processes (``harness.Service``), which it stops before it returns. A benchmark that starts
+processes through ``multiprocessing`` (whose resource tracker would outlive the test) runs as
+``python -m bench.<name>`` (:func:`in_child`).
+"""
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from tests.pg import PostgresServer
+import pytest
+
 from tests.support import Processes
 
 
-def _quick(
-    processes: Processes, name: str, out: Path, pg: PostgresServer | None = None
-) -> tuple[str, dict[str, Any]]:
-    """Run ``bench.<name> --quick`` (on ``pg``, if given); return what it printed and the JSON
-    it wrote."""
-    server = ["--postgres", str(pg.data_dir)] if pg else []
+class Bench(Protocol):
+    def __call__(self, name: str, *argv: str) -> tuple[str, dict[str, Any]]:
+        """What ``bench.<name> --quick *argv`` printed, and the JSON it wrote."""
+        ...
+
+
+def in_child(processes: Processes, name: str, out: Path) -> tuple[str, dict[str, Any]]:
+    """Run ``python -m bench.<name> --quick``; what it printed, and the JSON it wrote."""
     done = processes.run(
-        [sys.executable, "-m", f"bench.{name}", "--quick", "--out", str(out), *server],
-        timeout=1200,
+        [sys.executable, "-m", f"bench.{name}", "--quick", "--out", str(out)], timeout=1200
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads((out / f"{name}.json").read_text())
+    return done.stdout, _written(name, out, done.stdout)
+
+
+def in_process(
+    name: str, out: Path, capsys: pytest.CaptureFixture[str], *argv: str
+) -> tuple[str, dict[str, Any]]:
+    """Run ``bench.<name>``'s ``main(["--quick", *argv])`` in this process; what it changes in
+    the process (environment, settings, cached engines, torch's threads, Optuna's verbosity, the
+    SIGTERM handler) is put back afterwards."""
+    capsys.readouterr()
+    with _restored():
+        importlib.import_module(f"bench.{name}").main(["--quick", "--out", str(out), *argv])
+    stdout = capsys.readouterr().out
+    return stdout, _written(name, out, stdout)
+
+
+def _written(name: str, out: Path, stdout: str) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads((out / f"{name}.json").read_text())
     assert result["quick"] is True and result["machine"]["cores"] >= 1
-    assert result["table"] in done.stdout
-    return done.stdout, result
+    assert result["table"] in stdout
+    return result
+
+
+@contextmanager
+def _restored() -> Iterator[None]:
+    import optuna
+    import torch
+
+    from regtune.service.settings import use_settings
+    from tests.inprocess import reset_process_state
+
+    environ = dict(os.environ)
+    sigterm = signal.getsignal(signal.SIGTERM)
+    threads = torch.get_num_threads()
+    verbosity = optuna.logging.get_verbosity()
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(environ)
+        signal.signal(signal.SIGTERM, sigterm)
+        torch.set_num_threads(threads)
+        optuna.logging.set_verbosity(verbosity)
+        use_settings(None)
+        reset_process_state()

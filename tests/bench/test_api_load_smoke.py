@@ -1,32 +1,21 @@
-"""The benchmarks run: each script's ``--quick`` mode end to end, checking what it writes.
-
-Those that need PostgreSQL use the session's server (``--postgres``) instead of starting one.
-"""
+"""``bench.api_load --quick`` end to end on the session's PostgreSQL server: the searches, the
+restart and the one-at-a-time medians it writes."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from bench.api_load import ENDPOINTS, QUICK
-from tests.bench.quick import _quick
+from tests.bench.quick import Bench
 from tests.pg import PostgresServer
-from tests.support import Processes
 
 
-def test_api_load_smoke(tmp_path: Path, processes: Processes, pg: PostgresServer) -> None:
-    stdout, result = _quick(processes, "api_load", tmp_path, pg)
+def test_api_load_smoke(bench_with_servers: Bench, pg: PostgresServer) -> None:
+    stdout, result = bench_with_servers("api_load", "--postgres", str(pg.data_dir))
     assert "| trials | server | processes | sustainable req/s |" in stdout
     setup = result["setup"]
     assert setup["step_seconds"] == QUICK["step"] and setup["small_studies"] == 3
     searches = {(s["target"], s["processes"]) for s in result["searches"]}
-    k = setup["processes"]
-    assert searches == {
-        ("regtune", 1),
-        ("regtune", k),
-        ("floor", 1),
-        ("floor", k),
-        ("optuna-dashboard", 1),
-    }
+    assert setup["processes"] == QUICK["processes"] == 1  # K = 1: one search per server
+    assert searches == {("regtune", 1), ("floor", 1), ("optuna-dashboard", 1)}
     assert "the floor's rate" in stdout
     for search in result["searches"]:
         assert search["one_at_a_time_ms"] > 0
@@ -40,7 +29,7 @@ def test_api_load_smoke(tmp_path: Path, processes: Processes, pg: PostgresServer
     n = QUICK["sizes"]
     assert list(result["ratios"]) == [n] and list(result["floor_ratios"]) == [n]
     (restart,) = result["restarts"]
-    assert restart["processes"] == k and restart["requests"] == int(
+    assert restart["processes"] == 1 and restart["requests"] == int(
         restart["rate"] * QUICK["restart_seconds"]
     )
     assert set(result["one_at_a_time_median_ms"][n]) == set(ENDPOINTS)

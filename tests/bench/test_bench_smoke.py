@@ -1,20 +1,18 @@
-"""The benchmarks run: each script's ``--quick`` mode end to end, checking what it writes.
-
-Those that need PostgreSQL use the session's server (``--postgres``) instead of starting one.
+"""The benchmarks run: each script's ``--quick`` mode end to end in the test's process, checking
+what it writes. Those that need PostgreSQL use the session's server (``--postgres``).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from bench.paths import QUICK_CONFIGURATIONS
 from bench.pruning import PRUNERS
-from tests.bench.quick import _quick
+from bench.trial_cost import QUICK_SIZES
+from tests.bench.quick import Bench
 from tests.pg import PostgresServer
-from tests.support import Processes
 
 
-def test_overhead_smoke(tmp_path: Path, processes: Processes, pg: PostgresServer) -> None:
-    stdout, result = _quick(processes, "overhead", tmp_path, pg)
+def test_overhead_smoke(bench_with_servers: Bench, pg: PostgresServer) -> None:
+    stdout, result = bench_with_servers("overhead", "--postgres", str(pg.data_dir))
     assert "| trial | configuration |" in stdout
     rows = {r["config"]: r for r in result["rows"]}
     assert set(rows) == {
@@ -32,8 +30,8 @@ def test_overhead_smoke(tmp_path: Path, processes: Processes, pg: PostgresServer
     assert rows["regtune-postgresql"]["status"] == "completed"
 
 
-def test_pruning_smoke(tmp_path: Path, processes: Processes) -> None:
-    stdout, result = _quick(processes, "pruning", tmp_path)
+def test_pruning_smoke(bench: Bench) -> None:
+    stdout, result = bench("pruning")
     assert "| dataset | pruner |" in stdout
     assert {r["pruner"] for r in result["rows"]} == set(PRUNERS)
     none = next(r for r in result["runs"] if r["pruner"] == "none")
@@ -43,8 +41,8 @@ def test_pruning_smoke(tmp_path: Path, processes: Processes) -> None:
         assert -1 <= run["best_test"] <= 1  # an R² on held-out rows
 
 
-def test_quality_smoke(tmp_path: Path, processes: Processes) -> None:
-    stdout, result = _quick(processes, "quality", tmp_path)
+def test_quality_smoke(bench: Bench) -> None:
+    stdout, result = bench("quality")
     assert "| dataset | metric | configurations | splits |" in stdout
     assert [(r["dataset"], r["configurations"]) for r in result["rows"]] == [
         ("diabetes", 3),
@@ -61,37 +59,37 @@ def test_quality_smoke(tmp_path: Path, processes: Processes) -> None:
     assert {r["seed"] for r in result["runs"]} == {0, 1}
 
 
-def test_paths_smoke(tmp_path: Path, processes: Processes) -> None:
-    stdout, result = _quick(processes, "paths", tmp_path)
+def test_paths_smoke(bench_with_servers: Bench) -> None:
+    stdout, result = bench_with_servers("paths")
     assert "| study (diabetes, 5-fold) |" in stdout
     single_cpu, path_cpu = result["cpu"]
     assert single_cpu["ratio"] == 1 and path_cpu["cpu_s_per_configuration"] > 0
     paths, single = result["throughput"]
-    assert paths["configurations"] == single["configurations"] == 40
+    assert paths["configurations"] == single["configurations"] == QUICK_CONFIGURATIONS
     assert paths["ratio"] == paths["per_s"] / single["per_s"] > 0
     (diabetes,) = result["sklearn"]
-    assert diabetes["configurations"] == 40 and diabetes["regtune_s"] > 0
+    assert diabetes["configurations"] == QUICK_CONFIGURATIONS and diabetes["regtune_s"] > 0
     assert -1 <= diabetes["regtune_test"] <= 1 and -1 <= diabetes["sklearn_test"] <= 1
 
 
-def test_trial_cost_smoke(tmp_path: Path, processes: Processes, pg: PostgresServer) -> None:
-    stdout, result = _quick(processes, "trial_cost", tmp_path, pg)
+def test_trial_cost_smoke(bench: Bench, pg: PostgresServer) -> None:
+    stdout, result = bench("trial_cost", "--postgres", str(pg.data_dir))
     assert "| backend | finished trials before" in stdout
     for backend in ("sqlite", "postgresql"):
         cost = result[f"{backend} 0"]  # the issue's budget: ten transactions for ten reports
         assert 0 < cost["transactions_per_trial"] <= 10, cost["by_call"]
-        assert result[f"{backend} 200"]["study_size"] == 200
+        assert result[f"{backend} {QUICK_SIZES[-1]}"]["study_size"] == QUICK_SIZES[-1]
 
 
-def test_folds_smoke(tmp_path: Path, processes: Processes) -> None:
-    stdout, result = _quick(processes, "folds", tmp_path)
+def test_folds_smoke(bench: Bench) -> None:
+    stdout, result = bench("folds")
     assert "| data | rows × features × outputs |" in stdout
     for row in result["rows"]:  # five folds train five models where the holdout trains one
         assert row["folds_ms"] > row["holdout_ms"] > 0
 
 
-def test_mlp_smoke(tmp_path: Path, processes: Processes) -> None:
-    stdout, result = _quick(processes, "mlp", tmp_path)
+def test_mlp_smoke(bench: Bench) -> None:
+    stdout, result = bench("mlp")
     assert "| dataset | metric | splits |" in stdout
     (row,) = result["rows"]
     assert row["dataset"] == "diabetes" and row["splits"] == 1

@@ -1,20 +1,14 @@
-"""The benchmarks run: each script's ``--quick`` mode end to end, checking what it writes.
-
-Those that need PostgreSQL use the session's server (``--postgres``) instead of starting one.
-"""
+"""``bench.pool --quick`` end to end on SQLite and the session's PostgreSQL server."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from bench.pool import QUICK_TRIALS
-from tests.bench.quick import _quick
+from tests.bench.quick import Bench
 from tests.pg import PostgresServer
-from tests.support import Processes
 
 
-def test_pool_smoke(tmp_path: Path, processes: Processes, pg: PostgresServer) -> None:
-    stdout, result = _quick(processes, "pool", tmp_path, pg)
+def test_pool_smoke(bench_with_servers: Bench, pg: PostgresServer) -> None:
+    stdout, result = bench_with_servers("pool", "--postgres", str(pg.data_dir))
     assert "| backend | workers |" in stdout
     runs = {(r["backend"], r["workers"]): r for r in result["runs"]}
     assert set(runs) == {("sqlite", 1), ("sqlite", 2), ("postgresql", 1), ("postgresql", 2)}

@@ -3,22 +3,17 @@ writes its JSON."""
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
+from bench.report import QUICK_TRIALS
+from tests.bench.quick import in_child
 from tests.support import Processes
 
 
 def test_report_bench_smoke(tmp_path: Path, processes: Processes) -> None:
-    done = processes.run(
-        [sys.executable, "-m", "bench.report", "--quick", "--out", str(tmp_path)], timeout=1200
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads((tmp_path / "report.json").read_text())
-    assert result["quick"] is True and result["table"] in done.stdout
+    _, result = in_child(processes, "report", tmp_path)
     (row,) = result["results"]
-    assert row["trials"] == 500 and 0 < row["points"] <= 3000
+    assert row["trials"] == QUICK_TRIALS and 0 < row["points"] <= 3000
     assert row["api_ready_s"] > 0 and row["first_build_s"] > 0  # a started API's first request
     assert row["build_s"] > 0 and row["browser_reload_s"] > 0
     assert row["build_cpu_s"] > 0 and row["browser_first_cpu_s"] > 0
