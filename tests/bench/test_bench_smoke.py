@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from bench.paths import QUICK_CONFIGURATIONS
 from bench.pruning import PRUNERS
+from bench.short_trials import QUICK_TRIALS
 from bench.trial_cost import QUICK_SIZES
 from tests.bench.quick import Bench
 from tests.pg import PostgresServer
@@ -95,3 +96,11 @@ def test_mlp_smoke(bench: Bench) -> None:
     assert row["dataset"] == "diabetes" and row["splits"] == 1
     for who in ("regtune", "default", "tuned"):
         assert -10 < row[who] <= 1  # a test R² (5 epochs of scikit-learn's adam: far from fit)
+
+
+def test_short_trials_smoke(bench_with_servers: Bench) -> None:
+    stdout, result = bench_with_servers("short_trials")
+    assert "× the baseline" in stdout
+    runs = result["runs"]
+    assert [r["trials"] for r in runs] == [QUICK_TRIALS] * 3  # every configuration scored
+    assert runs[0]["ratio"] == 1.0 and all(r["wall_s"] > 0 for r in runs)
