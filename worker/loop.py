@@ -127,7 +127,7 @@ class Worker:
         run_on(get_storage(), get_engine())
         retry_forever(lambda: workers.register(self.id), what="register", stop=self.stopping)
         self._last_beat = time.monotonic()
-        logs.worker_var.set(self.id)
+        named = logs.worker_var.set(self.id)  # this loop's log lines carry its id, until it ends
         log.info("worker %s registered; %s", self.id, self.connections())
         beats = threading.Thread(target=self._heartbeat, name="regtune-heartbeat", daemon=True)
         beats.start()
@@ -170,6 +170,7 @@ class Worker:
             except TRANSIENT as exc:
                 log.warning("could not unregister (%s); the sweep will remove it", describe(exc))
             log.info("worker %s stopped after %d trials", self.id, ran)
+            logs.worker_var.reset(named)
         return ran
 
     def connections(self) -> str:

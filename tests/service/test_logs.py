@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from regtune.service import logs
 from tests.support import Processes, process_env, regtune
@@ -140,3 +141,11 @@ def test_regtune_migrate_talks_to_a_person_and_to_a_pipe(
 
     as_set = on_terminal(processes, regtune("migrate"), {**env, "REGTUNE_LOG_FORMAT": "json"})
     assert json.loads(as_set.strip())["msg"] == "database is at the newest schema"
+
+
+def test_a_worker_s_id_leaves_the_log_context_when_its_loop_ends(api: TestClient) -> None:
+    """A worker run in a process that goes on (a test, a bench) does not sign later lines."""
+    from regtune.worker.loop import Worker
+
+    assert Worker().run(max_trials=0) == 0
+    assert logs.worker_var.get() is None
