@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from bench.paths import QUICK_CONFIGURATIONS
 from bench.pruning import PRUNERS
-from bench.short_trials import QUICK_TRIALS
 from bench.trial_cost import QUICK_SIZES
 from tests.bench.quick import Bench
 from tests.pg import PostgresServer
@@ -65,9 +64,11 @@ def test_paths_smoke(bench_with_servers: Bench) -> None:
     assert "| study (diabetes, 5-fold) |" in stdout
     single_cpu, path_cpu = result["cpu"]
     assert single_cpu["ratio"] == 1 and path_cpu["cpu_s_per_configuration"] > 0
-    paths, single = result["throughput"]
+    paths, single, in_memory = result["throughput"]
     assert paths["configurations"] == single["configurations"] == QUICK_CONFIGURATIONS
+    assert in_memory["configurations"] == QUICK_CONFIGURATIONS
     assert paths["ratio"] == paths["per_s"] / single["per_s"] > 0
+    assert in_memory["vs_in_memory"] == 1 and single["vs_in_memory"] > 0
     (diabetes,) = result["sklearn"]
     assert diabetes["configurations"] == QUICK_CONFIGURATIONS and diabetes["regtune_s"] > 0
     assert -1 <= diabetes["regtune_test"] <= 1 and -1 <= diabetes["sklearn_test"] <= 1
@@ -96,11 +97,3 @@ def test_mlp_smoke(bench: Bench) -> None:
     assert row["dataset"] == "diabetes" and row["splits"] == 1
     for who in ("regtune", "default", "tuned"):
         assert -10 < row[who] <= 1  # a test R² (5 epochs of scikit-learn's adam: far from fit)
-
-
-def test_short_trials_smoke(bench_with_servers: Bench) -> None:
-    stdout, result = bench_with_servers("short_trials")
-    assert "× the baseline" in stdout
-    runs = result["runs"]
-    assert [r["trials"] for r in runs] == [QUICK_TRIALS] * 3  # every configuration scored
-    assert runs[0]["ratio"] == 1.0 and all(r["wall_s"] > 0 for r in runs)
