@@ -5,6 +5,7 @@ reads its studies before it serves."""
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,6 +16,7 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 from sqlalchemy import Engine, event, update
 
+from regtune.service.api.app import Sweeper
 from regtune.service.api.schemas import StudyOut, TrialPage
 from regtune.service.spec.definition import EXAMPLE
 from regtune.service.spec.enums import StudyStatus
@@ -72,11 +74,12 @@ def _end(api: TestClient, study_id: str) -> None:
 
 @contextmanager
 def statements() -> Iterator[list[str]]:
-    """The SQL statements run in this process meanwhile."""
+    """The SQL statements run in this process meanwhile, the background sweep's aside."""
     seen: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
+        if not isinstance(threading.current_thread(), Sweeper):
+            seen.append(statement)
 
     event.listen(Engine, "before_cursor_execute", record)
     try:
