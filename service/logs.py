@@ -131,10 +131,15 @@ def setup(*, fmt: LogFormat = "auto", level: str = "INFO", stream: TextIO | None
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+    # regtune's access log (regtune.service.api.observability) writes one line per request;
+    # uvicorn's would be a second, paid on the event loop, whoever set up the logging first.
+    access = logging.getLogger("uvicorn.access")
+    access.handlers[:] = []
+    access.propagate = False
     if logging.getLevelName(level) != logging.DEBUG:
         handler.addFilter(QuietLibraries())
         # regtune opts into Optuna's experimental heartbeat on purpose: no warning per process

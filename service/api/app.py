@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -24,9 +23,9 @@ from regtune.service.api import (
     limits,
     multiprocess,
     observability,
-    render,
     report,
     studies,
+    warm,
     workers,
 )
 from regtune.service.lifetime import if_child_die_with_parent
@@ -68,48 +67,19 @@ def _migrate_with_retry() -> None:
     retry_forever(lambda: upgrade(get_settings().database_url), what="migrate the database")
 
 
-WARM_SECONDS = 30.0
-"""Reading ahead stops after this long (many large studies): the rest are read when first asked
-for, as any study evicted since."""
-
-
-def _warm() -> None:
-    """Read the recently updated studies as a GET would (trial index, best trial, body), every
-    trial as /metrics does, and build the latest study's report, before the process serves: its
-    first requests cost what later ones do, however large the studies."""
-    from regtune.service.store.repos.studies import recently_updated
-    from regtune.service.store.trials.index import MAX_STUDIES
-
-    started = time.perf_counter()
-    read = 0
-    try:
-        rows = recently_updated(MAX_STUDIES)
-        for row in rows:
-            if time.perf_counter() - started > WARM_SECONDS:
-                break
-            render.study_body(row)
-            read += 1
-        if time.perf_counter() - started <= WARM_SECONDS:
-            list(observability.registry().collect())  # /metrics' tallies of every trial
-        if rows and time.perf_counter() - started <= WARM_SECONDS:
-            report.warm(rows[0])
-            log.info("built the report of study %s ahead", rows[0].id)
-    except Exception as exc:  # serving unwarmed beats not serving
-        log.warning("could not read the studies ahead: %s", type(exc).__name__)
-        return
-    log.info("read %d studies ahead in %.1f s", read, time.perf_counter() - started)
-
-
 @asynccontextmanager
-async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     _migrate_with_retry()
-    await anyio.to_thread.run_sync(_warm)
+    warm.prepare_routes(app)
+    latest = await anyio.to_thread.run_sync(warm.read_ahead)
     if multiprocess.enabled():  # a process of `regtune api`; an app built in a test comes and goes
+        await warm.rehearse(app, latest)
         # What startup made (modules, the app, the indexes) lives as long as the process: out
         # of the collector's sight, a full collection scans only what requests made, in a
         # millisecond, instead of pausing every request in flight for tens of them.
         gc.collect()
         gc.freeze()
+        await anyio.to_thread.run_sync(multiprocess.start_together)
     sweeper = Sweeper(get_settings().sweep_interval)
     sweeper.start()
     try:

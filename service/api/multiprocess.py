@@ -1,4 +1,4 @@
-"""Prometheus metrics of ``regtune api --workers N``, summed over its processes.
+"""The processes of ``regtune api --workers N``: metrics summed over them, and a common start.
 
 Each API process counts its own requests. In prometheus-client's multiprocess mode every process
 writes its samples to files in one directory (``PROMETHEUS_MULTIPROC_DIR``), and ``/metrics`` in
@@ -9,6 +9,11 @@ its live gauges stop counting while its requests stay counted.
 
 This module imports prometheus-client only after the variable is set: the value class it uses
 is chosen at import time.
+
+The processes also start serving together. Each one listens on the shared socket as soon as its
+start-up ends, so the first one warm would take every connection a client opens meanwhile (and
+keep it: clients reuse connections) while its siblings still read ahead. Each process marks
+itself warm in the same directory and waits, up to ``TOGETHER_SECONDS``, for the others.
 """
 
 from __future__ import annotations
@@ -18,12 +23,17 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
+PROCESSES_ENV = "REGTUNE_API_PROCESSES"
 WATCH_SECONDS = 0.5
+TOGETHER_SECONDS = 60.0
+"""A process that is not warm by then (a database far slower for one of them) is not waited
+for: the others serve."""
 
 
 def enabled() -> bool:
@@ -32,14 +42,15 @@ def enabled() -> bool:
 
 
 @contextmanager
-def shared_metrics() -> Iterator[Path]:
-    """A fresh metrics directory for the API processes started inside; removed at exit.
+def api_processes(count: int) -> Iterator[Path]:
+    """A fresh directory for the ``count`` API processes started inside; removed at exit.
 
     A directory the operator set in ``PROMETHEUS_MULTIPROC_DIR`` is the parent of the fresh one.
     """
     given = os.environ.get(ENV)
     path = Path(tempfile.mkdtemp(prefix="regtune-metrics-", dir=given or None))
     os.environ[ENV] = str(path)
+    os.environ[PROCESSES_ENV] = str(count)
     stop = threading.Event()
     watcher = threading.Thread(
         target=_mark_dead_children, args=(stop,), name="regtune-metrics-children", daemon=True
@@ -54,7 +65,22 @@ def shared_metrics() -> Iterator[Path]:
             os.environ[ENV] = given
         else:
             os.environ.pop(ENV, None)
+        os.environ.pop(PROCESSES_ENV, None)
         shutil.rmtree(path, ignore_errors=True)
+
+
+def start_together(timeout: float = TOGETHER_SECONDS) -> None:
+    """Mark this API process warm, then wait until its siblings are, or ``timeout`` passed.
+    A process restarted later (its predecessor died) finds them marked and goes on at once."""
+    directory, count = os.environ.get(ENV), int(os.environ.get(PROCESSES_ENV) or 1)
+    if not directory or count <= 1:
+        return
+    warm = Path(directory, "warm")
+    warm.mkdir(exist_ok=True)
+    (warm / str(os.getpid())).touch()
+    deadline = time.monotonic() + timeout
+    while sum(1 for _ in warm.iterdir()) < count and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def _mark_dead_children(stop: threading.Event) -> None:

@@ -58,14 +58,15 @@ def api(
 
     import uvicorn
 
-    from regtune.service.api.multiprocess import shared_metrics
+    from regtune.service.api.multiprocess import api_processes
     from regtune.service.lifetime import mark_children
 
     _setup_logging()
     _refuse_open_bind(host)
     logging.getLogger("regtune.api").info("API on http://%s:%d (docs at /docs)", host, port)
     mark_children()  # each API process dies with this one, even after a kill -9
-    with shared_metrics():  # /metrics in any process counts the requests of all of them
+    processes = workers or os.cpu_count() or 1
+    with api_processes(processes):  # /metrics in any of them counts the requests of all
         uvicorn.run(
             "regtune.service.api.app:create_app",
             factory=True,
@@ -74,7 +75,7 @@ def api(
             log_level="info",
             log_config=None,  # our JSON handler (regtune.service.logs) formats uvicorn's lines too
             access_log=False,  # one line per request comes from regtune.service.api.observability
-            workers=workers or os.cpu_count() or 1,
+            workers=processes,
         )
 
 

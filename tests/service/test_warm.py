@@ -1,0 +1,80 @@
+"""What an API process does before it serves: it reads ahead, rehearses the reads clients
+repeat (as the admin when keys are on), and its siblings of ``regtune api --workers N`` start
+serving together."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from pathlib import Path
+
+import optuna
+import pytest
+from fastapi.testclient import TestClient
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState, create_trial
+
+from regtune.service.api import multiprocess, warm
+from regtune.service.spec.definition import EXAMPLE
+from regtune.service.store.scheduling.retries import get_storage
+from tests.inprocess import Apps
+
+ADMIN = "admin-secret-for-warm-up"
+
+
+def _study_with_trials(api: TestClient, n: int = 60) -> str:
+    created = api.post("/v1/studies", json={**copy.deepcopy(EXAMPLE), "name": "warm"})
+    assert created.status_code == 201, created.text
+    study = optuna.load_study(study_name=created.json()["optuna_study_name"], storage=get_storage())
+    study.add_trials(
+        [
+            create_trial(
+                state=TrialState.COMPLETE,
+                value=1.0 / (i + 1),
+                params={"lambda": 10.0 ** -(i % 5)},
+                distributions={"lambda": FloatDistribution(1e-5, 10, log=True)},
+            )
+            for i in range(n)
+        ]
+    )
+    return str(created.json()["id"])
+
+
+@pytest.mark.parametrize("keys", [False, True], ids=["open", "admin key"])
+def test_the_rehearsal_reads_the_latest_study_on_every_route(apps: Apps, keys: bool) -> None:
+    api = apps(admin_key=ADMIN) if keys else apps()
+    if keys:
+        api.headers["Authorization"] = f"Bearer {ADMIN}"
+    study_id = _study_with_trials(api)
+    latest = warm.read_ahead()
+    assert latest is not None and latest.id == study_id
+    statuses = asyncio.run(warm.rehearse(api.app, latest))  # type: ignore[arg-type]
+    assert set(statuses) == set(warm.rehearsal_paths(latest))
+    assert any(study_id in path and "trials?" in path for path in statuses)
+    assert set(statuses.values()) == {200}, statuses
+
+
+def test_without_studies_the_rehearsal_lists_them(apps: Apps) -> None:
+    api = apps()
+    assert warm.read_ahead() is None
+    statuses = asyncio.run(warm.rehearse(api.app, None))  # type: ignore[arg-type]
+    assert statuses and set(statuses.values()) == {200}
+    assert all(path.startswith("/v1/studies") and "/" not in path[12:] for path in statuses)
+
+
+def test_a_process_waits_for_its_siblings_then_marks_itself_warm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(multiprocess.ENV, str(tmp_path))
+    monkeypatch.setenv(multiprocess.PROCESSES_ENV, "2")
+    (tmp_path / "warm").mkdir()
+    (tmp_path / "warm" / "1").touch()  # the sibling is warm: no wait
+    multiprocess.start_together(timeout=600)
+    assert len(list((tmp_path / "warm").iterdir())) == 2
+
+
+def test_a_single_process_does_not_wait(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(multiprocess.ENV, str(tmp_path))
+    monkeypatch.setenv(multiprocess.PROCESSES_ENV, "1")
+    multiprocess.start_together(timeout=600)
+    assert not (tmp_path / "warm").exists()
