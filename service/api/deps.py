@@ -65,7 +65,7 @@ async def recent_study(
     no thread, when this process read it that recently): for reads that show the study."""
     row = studies.recent_row(study_id, tenant=tenant)
     if row is None:
-        row = await run_in_threadpool(studies.get_row, study_id, tenant=tenant)
+        row = await run_in_threadpool(studies.recent_or_read_row, study_id, tenant=tenant)
     return row
 
 

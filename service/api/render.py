@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from cachetools import LRUCache, TTLCache
+from cachetools import LRUCache, TTLCache, cached
 from fastapi import Response
 from pydantic import BaseModel
 
@@ -42,6 +42,8 @@ _LOCK = threading.Lock()
 _TRIALS: LRUCache[tuple[str, int], bytes] = LRUCache(maxsize=TRIAL_BODIES_BYTES, getsizeof=len)
 _STUDIES: LRUCache[str, tuple[tuple[Any, ...], bytes]] = LRUCache(maxsize=1024)
 _LISTS: TTLCache[tuple[Any, ...], bytes] = TTLCache(maxsize=256, ttl=studies.RECENT_SECONDS)
+_READ = threading.Condition(_LOCK)
+"""One rendering of an expired study list at a time: requests asking meanwhile wait for it."""
 
 
 def json_body(model: BaseModel | bytes) -> Response:
@@ -241,8 +243,12 @@ def recent_study_list(
         return _LISTS.get(_list_key(tenant, status, offset, limit))
 
 
+def _list_key(tenant: str, status: StudyStatus | None, offset: int, limit: int) -> tuple[Any, ...]:
+    return (get_settings().database_url, studies.changes(), tenant, status, offset, limit)
+
+
+@cached(_LISTS, key=_list_key, condition=_READ)
 def study_list_body(tenant: str, status: StudyStatus | None, offset: int, limit: int) -> bytes:
-    key = _list_key(tenant, status, offset, limit)
     rows, total = studies.list_rows(tenant=tenant, status=status, offset=offset, limit=limit)
     items = [
         StudyBrief(
@@ -257,11 +263,5 @@ def study_list_body(tenant: str, status: StudyStatus | None, offset: int, limit:
         )
         for r in rows
     ]
-    body = StudyPage(items=items, total=total, offset=offset, limit=limit).model_dump_json()
-    with _LOCK:
-        _LISTS[key] = body.encode()
-    return body.encode()
-
-
-def _list_key(tenant: str, status: StudyStatus | None, offset: int, limit: int) -> tuple[Any, ...]:
-    return (get_settings().database_url, studies.changes(), tenant, status, offset, limit)
+    page = StudyPage(items=items, total=total, offset=offset, limit=limit)
+    return page.model_dump_json().encode()

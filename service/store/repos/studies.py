@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import optuna
-from cachetools import LRUCache, TTLCache
+from cachetools import LRUCache, TTLCache, cached
 from optuna.storages import RDBStorage
 from optuna.study import StudyDirection
 from sqlalchemy import Engine, func, select, update
@@ -145,12 +145,37 @@ def get_row(study_id: str, *, tenant: str = "default") -> StudyRow:
 
 
 _LOCK = threading.Lock()
+_READ = threading.Condition(_LOCK)
+"""One read of a remembered entry at a time: callers that miss it meanwhile wait for that read.
+Each entry of a study expires at once for every request; without this, each request of that
+moment read it too, holding a thread while it waited for one of the pool's few connections,
+and a process under load stalled for 50-100 ms every ``RECENT_SECONDS``."""
 _ROWS: TTLCache[str, StudyRow] = TTLCache(maxsize=1024, ttl=RECENT_SECONDS)
 _MODELS: LRUCache[str, dict[str, Any]] = LRUCache(maxsize=1024)
 """Studies' saved best-model records."""
-_NO_MODEL: TTLCache[str, bool] = TTLCache(maxsize=1024, ttl=RECENT_SECONDS)
+_ENDED_MODEL_READS: TTLCache[str, dict[str, Any] | None] = TTLCache(
+    maxsize=1024, ttl=RECENT_SECONDS
+)
+"""What an ended study's best-model record was read to be (None: none yet), for
+``RECENT_SECONDS``. A running study's is read on each request: its record may appear any time."""
 _DEFINITIONS: LRUCache[str, StudySpec] = LRUCache(maxsize=4096)
 """Studies' parsed definitions: a stored definition never changes, so it is parsed once."""
+
+
+@cached(_ROWS, key=lambda study_id: study_id, condition=_READ)
+def _read_row(study_id: str) -> StudyRow:
+    row = read(lambda session: session.get(StudyRow, study_id))
+    if row is None:  # raised, not remembered: a study created meanwhile is found at once
+        raise StudyNotFound(f"no study with id {study_id!r}")
+    return row
+
+
+def recent_or_read_row(study_id: str, *, tenant: str = "default") -> StudyRow:
+    """``recent_row``, or the row read now (once for all callers asking meanwhile)."""
+    row = _read_row(study_id)
+    if row.tenant != tenant:
+        raise StudyNotFound(f"no study with id {study_id!r}")
+    return row
 
 
 def _remember(row: StudyRow) -> None:
@@ -167,7 +192,7 @@ def forget(study_id: str) -> None:
     with _LOCK:
         _ROWS.pop(study_id, None)
         _MODELS.pop(study_id, None)
-        _NO_MODEL.pop(study_id, None)
+        _ENDED_MODEL_READS.pop(study_id, None)
         _changes += 1
 
 
@@ -199,20 +224,29 @@ def _model_info(session: Session, row: StudyRow) -> dict[str, Any] | None:
     known, found = known_model(row)
     if known:
         return found
+    if row.status in FINAL:
+        return _read_ended_model(session, row)
+    return _read_model(session, row)
+
+
+def _read_model(session: Session, row: StudyRow) -> dict[str, Any] | None:
     found = best_model.read_info(session, row.optuna_study_id or -1)
-    with _LOCK:
-        if found is not None:
+    if found is not None:
+        with _LOCK:
             _MODELS[row.id] = found
-        elif row.status in FINAL:
-            _NO_MODEL[row.id] = True
     return found
+
+
+@cached(_ENDED_MODEL_READS, key=lambda _session, row: row.id, condition=_READ)
+def _read_ended_model(session: Session, row: StudyRow) -> dict[str, Any] | None:
+    return _read_model(session, row)
 
 
 def known_model(row: StudyRow) -> tuple[bool, dict[str, Any] | None]:
     """(True, the record) if ``_model_info`` would read nothing; (False, None) otherwise."""
     with _LOCK:
         found = _MODELS.get(row.id)
-        return found is not None or row.id in _NO_MODEL, found
+        return found is not None or row.id in _ENDED_MODEL_READS, found
 
 
 def definition_of(row: StudyRow, spec: StudySpec | None = None) -> StudySpec:
