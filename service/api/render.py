@@ -8,6 +8,7 @@ body is rendered again only when what it shows changed (status, counts, best tri
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from cachetools import LRUCache, TTLCache, cached
@@ -38,6 +39,10 @@ FINISHED = frozenset({"COMPLETE", "PRUNED", "FAIL"})
 TRIAL_BODIES_BYTES = 64 * 2**20
 """Rendered finished trials a process keeps (least recently used out), counted in body bytes:
 about 500 bytes each, so a 100,000-trial study fits, in about 90 MB of the process's memory."""
+TRIAL_BODY_BYTES = 1024
+"""A generous guess at one rendered trial's size (most are about 550 bytes)."""
+AHEAD_PAGE = 1000
+"""Trials rendered ahead per read."""
 _LOCK = threading.Lock()
 _TRIALS: LRUCache[tuple[str, int], bytes] = LRUCache(maxsize=TRIAL_BODIES_BYTES, getsizeof=len)
 _STUDIES: LRUCache[str, tuple[tuple[Any, ...], bytes]] = LRUCache(maxsize=1024)
@@ -187,6 +192,15 @@ def _shown(
 def trial_page_body(row: StudyRow, *, state: str | None, offset: int, limit: int) -> bytes:
     """A ``TrialPage`` as JSON: the page's finished trials as rendered before, the others read
     (one query for the trials, one for their attributes) and rendered."""
+    total, ids, bodies = _render_page(row, state=state, offset=offset, limit=limit)
+    return _page(ids, bodies, total, offset, limit)
+
+
+def _render_page(
+    row: StudyRow, *, state: str | None, offset: int, limit: int
+) -> tuple[int, list[int], dict[int, bytes]]:
+    """(how many trials of ``state``, the page's trial ids, their bodies); what it rendered of
+    finished trials is kept."""
     osid = row.optuna_study_id or -1
     quiet = studies.quiet(row)
 
@@ -205,7 +219,22 @@ def trial_page_body(row: StudyRow, *, state: str | None, offset: int, limit: int
         if view.state in FINISHED:
             with _LOCK:
                 _TRIALS[(row.id, view.trial_id)] = body
-    return _page(ids, bodies, total, offset, limit)
+    return total, ids, bodies
+
+
+def render_ahead(row: StudyRow, *, deadline: float) -> int:
+    """Render the study's trials before any page asks for them, ``AHEAD_PAGE`` at a time, until
+    all are, ``time.perf_counter()`` reaches ``deadline``, or what is kept would push out what
+    was rendered before (the cache is full). How many trials it went through."""
+    offset, total = 0, 1
+    while offset < total and time.perf_counter() < deadline:
+        with _LOCK:
+            room = _TRIALS.maxsize - _TRIALS.currsize
+        if room < AHEAD_PAGE * TRIAL_BODY_BYTES:
+            break
+        total, ids, _ = _render_page(row, state=None, offset=offset, limit=AHEAD_PAGE)
+        offset += len(ids) or total
+    return min(offset, total)
 
 
 def known_trial_page_body(

@@ -42,7 +42,8 @@ def prepare_routes(app: FastAPI) -> None:
 
 def read_ahead() -> StudyRow | None:
     """Read the recently updated studies as a GET would (trial index, best trial, body), every
-    trial as /metrics does, and build the latest study's report; the study to rehearse on."""
+    trial as /metrics does, build the latest study's report, and render the studies' trials as
+    their pages show them (as many as the process keeps); the study to rehearse on."""
     from regtune.service.store.repos.studies import recently_updated
     from regtune.service.store.trials.index import MAX_STUDIES
 
@@ -60,10 +61,18 @@ def read_ahead() -> StudyRow | None:
         if rows and time.perf_counter() - started <= READ_AHEAD_SECONDS:
             report.warm(rows[0])
             log.info("built the report of study %s ahead", rows[0].id)
+        rendered = sum(
+            render.render_ahead(row, deadline=started + READ_AHEAD_SECONDS) for row in rows
+        )
     except Exception as exc:  # serving unwarmed beats not serving
         log.warning("could not read the studies ahead: %s", type(exc).__name__)
         return None
-    log.info("read %d studies ahead in %.1f s", read, time.perf_counter() - started)
+    log.info(
+        "read %d studies and rendered %d trials ahead in %.1f s",
+        read,
+        rendered,
+        time.perf_counter() - started,
+    )
     own = [row for row in rows if row.tenant == DEFAULT_TENANT]
     return next(iter(own or rows), None)
 

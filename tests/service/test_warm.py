@@ -14,8 +14,9 @@ from fastapi.testclient import TestClient
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from regtune.service.api import multiprocess, warm
+from regtune.service.api import multiprocess, render, warm
 from regtune.service.spec.definition import EXAMPLE
+from regtune.service.store.repos import studies
 from regtune.service.store.scheduling.retries import get_storage
 from tests.inprocess import Apps
 
@@ -52,6 +53,25 @@ def test_the_rehearsal_reads_the_latest_study_on_every_route(apps: Apps, keys: b
     assert set(statuses) == set(warm.rehearsal_paths(latest))
     assert any(study_id in path and "trials?" in path for path in statuses)
     assert set(statuses.values()) == {200}, statuses
+
+
+def test_reading_ahead_renders_each_finished_trial_once(apps: Apps) -> None:
+    api = apps()
+    study_id = _study_with_trials(api, n=1200)  # two reads of AHEAD_PAGE
+    render._TRIALS.clear()
+    assert warm.read_ahead() is not None
+    assert sum(1 for study, _ in render._TRIALS if study == study_id) == 1200
+
+
+def test_rendering_ahead_stops_before_it_would_push_out_what_is_kept(
+    apps: Apps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = apps()
+    study_id = _study_with_trials(api, n=30)
+    row = studies.get_row(study_id)
+    monkeypatch.setattr(render, "TRIAL_BODY_BYTES", render.TRIAL_BODIES_BYTES)
+    render._TRIALS.clear()
+    assert render.render_ahead(row, deadline=float("inf")) == 0 and not render._TRIALS
 
 
 def test_without_studies_the_rehearsal_lists_them(apps: Apps) -> None:
