@@ -136,10 +136,21 @@ def _undo_creation(row: StudyRow, *, engine: Engine | None, storage: RDBStorage)
         )
 
 
-def get_row(study_id: str, *, tenant: str = "default") -> StudyRow:
+def _fetch(study_id: str) -> StudyRow:
     row = read(lambda session: session.get(StudyRow, study_id))
-    if row is None or row.tenant != tenant:
+    if row is None:  # raised, not remembered: a study created meanwhile is found at once
         raise StudyNotFound(f"no study with id {study_id!r}")
+    return row
+
+
+def _own(row: StudyRow, tenant: str) -> StudyRow:
+    if row.tenant != tenant:
+        raise StudyNotFound(f"no study with id {row.id!r}")
+    return row
+
+
+def get_row(study_id: str, *, tenant: str = "default") -> StudyRow:
+    row = _own(_fetch(study_id), tenant)
     _remember(row)
     return row
 
@@ -162,20 +173,12 @@ _DEFINITIONS: LRUCache[str, StudySpec] = LRUCache(maxsize=4096)
 """Studies' parsed definitions: a stored definition never changes, so it is parsed once."""
 
 
-@cached(_ROWS, key=lambda study_id: study_id, condition=_READ)
-def _read_row(study_id: str) -> StudyRow:
-    row = read(lambda session: session.get(StudyRow, study_id))
-    if row is None:  # raised, not remembered: a study created meanwhile is found at once
-        raise StudyNotFound(f"no study with id {study_id!r}")
-    return row
+_read_row = cached(_ROWS, key=lambda study_id: study_id, condition=_READ)(_fetch)
 
 
 def recent_or_read_row(study_id: str, *, tenant: str = "default") -> StudyRow:
     """``recent_row``, or the row read now (once for all callers asking meanwhile)."""
-    row = _read_row(study_id)
-    if row.tenant != tenant:
-        raise StudyNotFound(f"no study with id {study_id!r}")
-    return row
+    return _own(_read_row(study_id), tenant)
 
 
 def _remember(row: StudyRow) -> None:
@@ -203,7 +206,8 @@ def changes() -> int:
 
 
 def recent_row(study_id: str, *, tenant: str = "default") -> StudyRow | None:
-    """The row as read at most ``RECENT_SECONDS`` ago, if it was; None: call ``get_row``.
+    """The row as read at most ``RECENT_SECONDS`` ago, if it was; None: call
+    ``recent_or_read_row``.
     Raises ``StudyNotFound`` for another tenant's study. Callers must not modify the row."""
     with _LOCK:
         row = _ROWS.get(study_id)
