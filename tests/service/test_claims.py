@@ -237,6 +237,21 @@ def test_budget_and_parallel_limits_are_checked_by_the_claim(db: Db) -> None:
     assert _row(db, small.id).n_running == 2
 
 
+def test_a_trial_told_outside_regtune_is_counted_by_the_next_sweep(db: Db) -> None:
+    """A worker's told trial counts itself (``n_done + 1``, no count of the study); one told
+    some other way (optuna-dashboard's tell, Optuna itself) is counted by the sweep, and a study
+    whose budget it spent completes there."""
+    row = _study(db, 2, 2)
+    _run_one_trial(db.storage, row.optuna_name, 0)  # no claim, no finish
+    assert _row(db, row.id).n_done == 0
+    assert release_dead_workers(db.engine, grace=timedelta(seconds=60)) == 0
+    assert (_row(db, row.id).n_done, _row(db, row.id).status) == (1, "queued")
+    _run_one_trial(db.storage, row.optuna_name, 1)
+    release_dead_workers(db.engine, grace=timedelta(seconds=60))
+    assert (_row(db, row.id).n_done, _row(db, row.id).status) == (2, "completed")
+    assert claim(engine=db.engine, worker_id="w") is None
+
+
 def test_several_slots_of_one_study_are_taken_within_its_budget_and_parallel_limit(
     db: Db,
 ) -> None:

@@ -54,6 +54,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    text,
 )
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -69,6 +70,7 @@ from regtune.service.store.optuna_db.running import write as write_running
 from regtune.service.store.optuna_db.trial_rows import (
     best_trial_id,
     create_trial,
+    next_number,
     read_trials,
     study_system_attrs,
 )
@@ -86,6 +88,7 @@ __all__ = [
     "is_pareto_front",
     "note_report",
     "om",
+    "open_trials",
     "params_together",
     "record_trial_heartbeat",
     "set_user_attrs",
@@ -151,7 +154,7 @@ def add_finished_trials(session: Session, study_id: int, trials: list[FrozenTria
         select(om.StudyModel.study_id).where(om.StudyModel.study_id == study_id).with_for_update()
     )
     trial_table = om.TrialModel
-    base = session.scalar(select(func.count()).where(trial_table.study_id == study_id)) or 0
+    base = next_number(session.connection(), om, study_id)
     rows = [
         trial_table(
             study_id=study_id,
@@ -251,6 +254,13 @@ def trial_started_utc() -> Any:
 def trial_completed_utc() -> Any:
     """The column of a trial's completion time in UTC."""
     return om.TrialModel._datetime_complete_utc
+
+
+def open_trials() -> Any:
+    """A trial is RUNNING or WAITING, in the very words of the index of open trials (migration
+    0003): SQLite uses a partial index only for a query that repeats its condition, and neither
+    database can prove it from a bound state."""
+    return text("trials.state IN ('RUNNING', 'WAITING')")
 
 
 def stale_trial_ids(storage: RDBStorage, study_id: int) -> list[int]:

@@ -6,8 +6,9 @@ here, one query per table, the ids of each batch of trials in an ``IN`` list as 
 ``selectinload`` sends them, and the same ``FrozenTrial`` built from plain rows, without the ORM's
 identity map and attribute instrumentation that made most of a worker's CPU per trial. Every
 statement is built once per process and only its parameters change (SQLAlchemy's compiled cache).
-``create_trial`` is Optuna's creation of a new RUNNING trial: the same four statements (the
-study's row locked, the trial inserted, numbered by the trials before it) without an ORM session;
+``create_trial`` is Optuna's creation of a new RUNNING trial without an ORM session: the study's
+row locked, the trial inserted and numbered in one statement (``next_number``: Optuna's number,
+read without walking the study);
 ``best_trial_id`` and ``study_system_attrs`` are the two reads of the line Optuna logs when a
 trial finishes ("… Best is trial N …", with the study's metric names).
 """
@@ -34,7 +35,6 @@ from sqlalchemy import (
     insert,
     or_,
     select,
-    update,
 )
 from sqlalchemy.exc import OperationalError
 
@@ -61,7 +61,6 @@ def _statements(tables: Any) -> dict[str, Any]:
         return select(table.c.trial_id, *columns).where(table.c.trial_id.in_(ids)).order_by(order)
 
     trials = tables.TrialModel.__table__
-    trial: Any = bindparam("of_trial")
     kinds = tables.TrialValueModel.TrialValueType
     kind = case(
         (values.c.value_type == kinds.INF_NEG, -1),
@@ -79,6 +78,12 @@ def _statements(tables: Any) -> dict[str, Any]:
         .limit(1)
     )
     study_attrs = tables.StudySystemAttributeModel.__table__
+    last = (  # the number of the study's latest trial (see ``next_number``)
+        select(trials.c.number)
+        .where(trials.c.study_id == bindparam("of_study"))
+        .order_by(trials.c.trial_id.desc())
+        .limit(1)
+    )
     return {
         "lowest": best.order_by(asc(kind), asc(values.c.value)),
         "highest": best.order_by(desc(kind), desc(values.c.value)),
@@ -91,19 +96,14 @@ def _statements(tables: Any) -> dict[str, Any]:
         .with_for_update(),
         "new": insert(trials)
         .values(
-            number=None,
+            number=func.coalesce(last.scalar_subquery() + 1, 0),
             study_id=bindparam("of_study"),
             state=TrialState.RUNNING,
             datetime_start=bindparam("started", type_=trials.c.datetime_start.type),
             datetime_complete=None,
         )
-        .returning(trials.c.trial_id),
-        "before": select(func.count(trials.c.trial_id)).where(
-            trials.c.study_id == bindparam("of_study"), trials.c.trial_id < trial
-        ),
-        "number": update(trials)
-        .where(trials.c.trial_id == trial)
-        .values(number=bindparam("new_number", type_=trials.c.number.type)),
+        .returning(trials.c.trial_id, trials.c.number),
+        "last": last,
         "params": children(
             params,
             params.c.param_name,
@@ -249,6 +249,19 @@ def _frozen(tables: Any, parts: dict[str, Any]) -> FrozenTrial:
     )
 
 
+def next_number(connection: Connection, tables: Any, study_id: int) -> int:
+    """The number of the study's next trial, read under the lock on the study's row.
+
+    Optuna numbers a new trial by counting the study's trials before it, which walks the whole
+    study (0.45 ms at 10,000 trials on SQLite, and growing); under that lock every trial got its
+    number so, so the number after the study's latest trial's is the same count, read from one
+    index entry (an index of the study's trials by id). ``create_trial`` reads it inside its
+    INSERT: SQLite takes no lock for ``FOR UPDATE``, only for a write, so a read before the
+    insert could race another process's new trial."""
+    last = connection.scalar(_statements(tables)["last"], {"of_study": study_id})
+    return 0 if last is None else int(last) + 1
+
+
 def create_trial(connection: Connection, tables: Any, study_id: int) -> FrozenTrial:
     """``RDBStorage._create_new_trial`` without a template, in the caller's transaction: a
     RUNNING trial started now, numbered by the study's trials before it (under the lock on the
@@ -258,11 +271,9 @@ def create_trial(connection: Connection, tables: Any, study_id: int) -> FrozenTr
     if connection.scalar(statements["lock"], study) is None:
         raise KeyError(NOT_FOUND)
     stored = datetime.now().astimezone(UTC).replace(tzinfo=None)
-    trial_id = int(connection.execute(statements["new"], {**study, "started": stored}).scalar_one())
-    number = int(connection.scalar(statements["before"], {**study, "of_trial": trial_id}) or 0)
-    connection.execute(statements["number"], {"of_trial": trial_id, "new_number": number})
+    trial_id, number = connection.execute(statements["new"], {**study, "started": stored}).one()
     return FrozenTrial(
-        number=number,
+        number=int(number),
         state=TrialState.RUNNING,
         value=None,
         values=None,

@@ -46,6 +46,7 @@ from regtune.service.store.optuna_db.internals import (
     RunningTrialWrites,
     backend_of,
     om,
+    open_trials,
     trial_completed_utc,
     trial_started_utc,
 )
@@ -101,13 +102,17 @@ def _done_subquery(study: type[StudyRow] = StudyRow) -> Any:
 def monotonic_done(*, told: bool = False) -> Any:
     """``max(n_done, count of COMPLETE/PRUNED)``: a stale snapshot can never lower the count.
 
-    ``told``: this transaction itself made a trial COMPLETE or PRUNED, so no committed count
-    includes it yet: ``n_done + 1`` is a lower bound too. It is what keeps the count exact when
-    two such transactions race on PostgreSQL: the second waits for the study row, then counts
-    with a snapshot that misses the first's trial, but reads the first's ``n_done``."""
+    ``told``: this transaction itself made a trial COMPLETE or PRUNED, in the same commit as
+    this count, so ``n_done + 1``, without a count: every finish of a worker's trial is counted
+    so, and a count walks the whole study (0.7 ms at 10,000 trials on SQLite, and growing). It is
+    also what keeps the count exact when two such transactions race on PostgreSQL: the second
+    waits for the study row and reads the first's ``n_done``. Trials finished some other way (a
+    dead worker's told trial, a trial told from outside regtune) are counted by the finishes that
+    count and by every sweep (``recount_done``)."""
+    if told:
+        return StudyRow.n_done + 1
     done = _done_subquery()
-    floor = StudyRow.n_done + 1 if told else StudyRow.n_done
-    return case((done > floor, done), else_=floor)
+    return case((done > StudyRow.n_done, done), else_=StudyRow.n_done)
 
 
 def _tenant_running() -> Any:
@@ -376,7 +381,7 @@ def _has_waiting() -> Any:
     return (
         select(om.TrialModel.trial_id)
         .join(StudyRow, StudyRow.optuna_study_id == om.TrialModel.study_id)
-        .where(StudyRow.id == STUDY, om.TrialModel.state == TrialState.WAITING)
+        .where(StudyRow.id == STUDY, open_trials(), om.TrialModel.state == TrialState.WAITING)
         .exists()
         .select()
     )
@@ -710,5 +715,25 @@ def release_dead_workers(
             released += 1
             log.warning("released the slot of dead worker %s in study %s", worker_id, study_id)
         session.execute(delete(WorkerRow).where(WorkerRow.last_seen < cutoff))
+        recount_done(session, now=now)
         settle(session, now=now)
     return released
+
+
+def recount_done(session: Session, *, now: datetime) -> int:
+    """Bring every active study's ``n_done`` up to its COMPLETE and PRUNED trials → how many
+    studies had trials no finish counted (told from outside regtune, e.g. optuna-dashboard's
+    human-in-the-loop tell); the sweep's part of ``monotonic_done``."""
+    done = _done_subquery()
+    return rowcount(
+        session.execute(
+            update(StudyRow)
+            .where(
+                StudyRow.status.in_(ACTIVE),
+                StudyRow.optuna_study_id.is_not(None),
+                done > StudyRow.n_done,
+            )
+            .values(n_done=done, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    )

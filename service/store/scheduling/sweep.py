@@ -21,7 +21,12 @@ from regtune.service.settings import get_settings
 from regtune.service.spec.enums import ACTIVE, FINAL
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import rowcount, transaction
-from regtune.service.store.optuna_db.internals import om, stale_trial_ids, trial_started_utc
+from regtune.service.store.optuna_db.internals import (
+    om,
+    open_trials,
+    stale_trial_ids,
+    trial_started_utc,
+)
 from regtune.service.store.optuna_db.names import OPTUNA_NAME
 from regtune.service.store.scheduling.claims import release_dead_workers
 from regtune.service.store.tables import ClaimRow, StudyRow
@@ -51,7 +56,7 @@ def fail_stale_trials(
                     StudyRow.id.in_(select(ClaimRow.study_id).distinct()),
                 ),
                 StudyRow.optuna_study_id.in_(
-                    select(trials.study_id).where(trials.state == TrialState.RUNNING)
+                    select(trials.study_id).where(open_trials(), trials.state == TrialState.RUNNING)
                 ),
             )
         ).all()
@@ -93,7 +98,7 @@ def fail_orphaned_trials(
             .join(StudyRow, StudyRow.optuna_study_id == trials.study_id)
             .outerjoin(beats, beats.trial_id == trials.trial_id)
             .where(  # the first condition lets the index of open trials find the candidates
-                trials.state.in_([TrialState.RUNNING, TrialState.WAITING]),
+                open_trials(),
                 or_(never_beat, StudyRow.status.in_(FINAL)),
             )
         ).all()
