@@ -18,18 +18,15 @@ from regtune.service.settings import Settings, use_settings
 
 
 def reset_process_state() -> None:
-    """Forget the engines, storages, key answers and study reads cached for another database (a
-    copy of a database holds the same study ids)."""
+    """Close the engines and storages of the databases used so far (each follows the settings'
+    database by itself: ``PerDatabase``) and forget the key answers and study reads kept from
+    another database (a copy of a database holds the same study ids)."""
     from regtune.service.api import observability, render
-    from regtune.service.store import db, reads
+    from regtune.service.store.db import close_database
     from regtune.service.store.repos import keys, studies
-    from regtune.service.store.scheduling import retries
     from regtune.service.store.trials import index, views
 
-    for cached in (db.get_engine, db._sessionmaker, retries.get_storage):
-        cached.cache_clear()
-    for cached in (reads._read_engine, reads._sessions):
-        cached.cache_clear()
+    close_database()
     keys._KEYS.clear()
     keys._ANY_KEY.clear()
     for remembered in (studies._ROWS, studies._MODELS, studies._ENDED_MODEL_READS, index._INDEXES):

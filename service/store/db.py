@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import lru_cache
-from typing import Any, cast
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from sqlalchemy import CursorResult, Engine, Integer, Result, any_, bindparam, create_engine, event
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, sessionmaker
 
 from regtune.service.settings import Settings, get_settings
+
+T = TypeVar("T")
 
 
 @event.listens_for(Engine, "connect")
@@ -86,14 +88,65 @@ def among(session: Session, column: Any, ids: list[int]) -> Any:
     return column.in_(ids)
 
 
-@lru_cache
-def get_engine() -> Engine:
-    return make_engine(get_settings().database_url)
+class PerDatabase(Generic[T]):
+    """What a process makes once per database URL (an engine, Optuna's storage): the settings'
+    database decides which one a call gets, so a process that changes its settings (a test, a
+    benchmark) gets the new database's without forgetting anything, and ``close_database`` ends
+    what was made for a database no longer used."""
+
+    made: ClassVar[list[PerDatabase[Any]]] = []
+
+    def __init__(
+        self, make: Callable[[str], T], dispose: Callable[[T], None] | None = None
+    ) -> None:
+        self._make = make
+        self._dispose = dispose
+        self._by_url: dict[str, T] = {}
+        self._lock = threading.Lock()
+        PerDatabase.made.append(self)
+
+    def __call__(self, url: str | None = None) -> T:
+        url = url or get_settings().database_url
+        found = self._by_url.get(url)
+        if found is None:
+            with self._lock:
+                found = self._by_url.get(url)
+                if found is None:
+                    found = self._by_url[url] = self._make(url)
+        return found
+
+    def close(self, url: str | None = None) -> None:
+        with self._lock:
+            urls = [url] if url is not None else list(self._by_url)
+            found = [self._by_url.pop(u) for u in urls if u in self._by_url]
+        if self._dispose is not None:
+            for made in found:
+                self._dispose(made)
 
 
-@lru_cache
+def close_database(url: str | None = None) -> None:
+    """Dispose of every engine and storage this process made for the database ``url`` (for
+    every database if None)."""
+    for per_database in PerDatabase.made:
+        per_database.close(url)
+
+
+def dispose_engine(engine: Engine) -> None:
+    _SESSIONS.pop(engine, None)
+    engine.dispose()
+
+
+get_engine = PerDatabase(make_engine, dispose_engine)
+"""The process's read-write engine of the settings' database."""
+
+_SESSIONS: dict[Engine, sessionmaker[Session]] = {}
+
+
 def _sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+    found = _SESSIONS.get(engine)
+    if found is None:
+        found = _SESSIONS[engine] = sessionmaker(bind=engine, expire_on_commit=False)
+    return found
 
 
 @contextmanager

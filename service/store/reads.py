@@ -13,7 +13,6 @@ pool (``REGTUNE_DB_POOL_SIZE`` connections), so an API process holds at most thr
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
 from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine
@@ -21,8 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import retry, retry_if_exception, stop_after_attempt
 
-from regtune.service.settings import get_settings
-from regtune.service.store.db import engine_kwargs
+from regtune.service.store.db import PerDatabase, dispose_engine, engine_kwargs
 
 T = TypeVar("T")
 
@@ -31,13 +29,7 @@ def _dropped(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
-def read_engine() -> Engine:
-    """An autocommit engine without pre-ping, beside the read-write one (its own small pool)."""
-    return _read_engine(get_settings().database_url)
-
-
-@lru_cache
-def _read_engine(url: str) -> Engine:
+def _make_read_engine(url: str) -> Engine:
     kwargs = engine_kwargs(url)
     kwargs["pool_pre_ping"] = False
     if not url.startswith("sqlite"):
@@ -45,13 +37,15 @@ def _read_engine(url: str) -> Engine:
     return create_engine(url, isolation_level="AUTOCOMMIT", **kwargs)
 
 
-@lru_cache
-def _sessions(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
+read_engine = PerDatabase(_make_read_engine, dispose_engine)
+"""An autocommit engine without pre-ping, beside the read-write one (its own small pool)."""
+_sessions = PerDatabase(
+    lambda url: sessionmaker(bind=read_engine(url), expire_on_commit=False, autoflush=False)
+)
 
 
 @retry(retry=retry_if_exception(_dropped), stop=stop_after_attempt(2), reraise=True)
 def read(fn: Callable[[Session], T]) -> T:
     """``fn(session)`` on a read-only session; run again once if its connection was dropped."""
-    with _sessions(read_engine())() as session:
+    with _sessions()() as session:
         return fn(session)
