@@ -22,7 +22,7 @@ Separately, each endpoint's median latency one request at a time at 1,000, 10,00
 trials shows whether cost stays flat as a study grows.
 
 ``--quick`` is a smoke run with its own defaults (``QUICK``): one study of 60 trials (20 through
-Optuna, 40 copied) beside 3 small ones, one process per server (K = 1), 0.5-s steps from 20
+Optuna, 40 copied) beside 3 small ones, one process per server (K = 1), 0.25-s steps from 20
 requests/s, at most one halving.
 Options given on the command line win over either mode's defaults.
 
@@ -69,7 +69,7 @@ FULL: dict[str, Any] = {
 """The defaults, which give README's figures."""
 QUICK: dict[str, Any] = {
     **FULL,
-    "step": 0.5,
+    "step": 0.25,
     "sizes": "60",
     "flat_sizes": "60",
     "first_rate": 20.0,
@@ -78,7 +78,7 @@ QUICK: dict[str, Any] = {
     "one_at_a_time": 5,
     "small_studies": 3,
     "optuna_batch": 20,
-    "restart_seconds": 0.5,
+    "restart_seconds": 0.25,
     "processes": 1,
 }
 """``--quick``'s defaults: every path of the script on a tiny budget."""

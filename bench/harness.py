@@ -278,7 +278,7 @@ class Service:
                 return dict(study)
             return None
 
-        return wait_for(finished, timeout=timeout, interval=0.5, what=f"study {study_id}")
+        return wait_for(finished, timeout=timeout, interval=0.1, what=f"study {study_id}")
 
     def logs(self) -> str:
         return "\n".join(p.log() for p in self.procs)
