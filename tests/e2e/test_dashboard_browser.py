@@ -17,6 +17,7 @@ import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, sync_playwright
 
+from regtune.service.store.repos.studies import RECENT_SECONDS
 from tests.support import ROOT, Proc, Stack, free_port, process_env, regtune, wait_for
 
 CHROMIUM = "/usr/bin/chromium"
@@ -102,10 +103,16 @@ def page_text(page: Page, url: str, *, expect: str, shot: str) -> str:
 def check_dashboard(
     browser: BrowserContext, dashboard_url: str, api_url: str, study_id: str, label: str
 ) -> None:
-    """The dashboard shows the study as the API reports it."""
-    study = httpx.get(f"{api_url}/v1/studies/{study_id}", timeout=30).json()
+    """The dashboard shows the study as the API reports it. Each API process may answer a study
+    from memory up to ``RECENT_SECONDS`` old, so under several processes (``serve``) one that
+    has not read the study since it completed may still say so: asked until every one has."""
+
+    def completed() -> dict[str, Any] | None:
+        found = httpx.get(f"{api_url}/v1/studies/{study_id}", timeout=30).json()
+        return dict(found) if found["status"] == "completed" else None
+
+    study = wait_for(completed, timeout=2 * RECENT_SECONDS + 5, interval=0.1, what="completed")
     n_total = sum(study["counts"].values())
-    assert study["status"] == "completed"
     assert study["progress"]["done"] == N_TRIALS
     sid = dashboard_study_id(dashboard_url, study["optuna_study_name"])
 
