@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -55,11 +57,18 @@ def weighted_penalties(model: nn.Module, layer_penalty: float) -> list[tuple[tor
 
 
 def count_nonzero(model: nn.Module) -> tuple[int, int]:
-    weights = penalized_weights(model)
+    return count_nonzero_of(penalized_weights(model))
+
+
+def count_nonzero_of(weights: Sequence[torch.Tensor]) -> tuple[int, int]:
+    """(non-zero, all) penalized weights of a model, given its penalized weight matrices."""
     return sum(int((w != 0).sum()) for w in weights), sum(w.numel() for w in weights)
 
 
 def nonzero_inputs(model: nn.Module) -> int:
+    return nonzero_inputs_of(penalized_weights(model))
+
+
+def nonzero_inputs_of(weights: Sequence[torch.Tensor]) -> int:
     """How many input features the first layer still uses (a column with any non-zero weight)."""
-    first = penalized_weights(model)[0]
-    return int((first != 0).any(dim=0).sum())
+    return int((weights[0] != 0).any(dim=0).sum())

@@ -18,7 +18,7 @@ from regtune.service.spec.validation import Validation
 from regtune.service.store.optuna_db.internals import set_user_attrs, trial_id_of
 from regtune.worker import data
 from regtune.worker.coefficients import coefficient_attrs, linear_weights, record_coefficients
-from regtune.worker.models import count_nonzero, nonzero_inputs
+from regtune.worker.models import count_nonzero_of, nonzero_inputs_of
 from regtune.worker.paths import PathSlots, Point, run_path
 from regtune.worker.search import StopCheck, suggest
 from regtune.worker.trainers import fit
@@ -124,9 +124,10 @@ def result_attrs(result: TrainResult) -> dict[str, Any]:
 
 def sparsity(result: TrainResult) -> dict[str, float]:
     """Non-zero weights and input features in use, averaged over the folds' models."""
+    weights = result.fold_weights()
     return {
-        "n_nonzero": float(np.mean([count_nonzero(m)[0] for m in result.models])),
-        "n_inputs": float(np.mean([nonzero_inputs(m) for m in result.models])),
+        "n_nonzero": float(np.mean([count_nonzero_of(w)[0] for w in weights])),
+        "n_inputs": float(np.mean([nonzero_inputs_of(w) for w in weights])),
     }
 
 
@@ -250,7 +251,7 @@ def _point(spec: StudySpec, names: list[str], point: PathPoint, inputs: list[str
     coefficients). What a single trial writes once trained goes into ``Point.user_attrs`` /
     ``Point.system_attrs`` here instead: the path writes all its points in one commit."""
     result = point.result
-    coefficients = coefficient_attrs(linear_weights(result.models), inputs)
+    coefficients = coefficient_attrs([w[0] for w in result.fold_weights()], inputs)
     measures = {**result.val_metrics, **sparsity(result)}
     attrs = result_attrs(result) | {"n_inputs": measures["n_inputs"]}
     constraints: dict[str, float] = {}

@@ -27,7 +27,6 @@ import numpy as np
 import torch
 
 from regtune.worker.data import Fold
-from regtune.worker.models import build_model, set_linear
 from regtune.worker.trainers.config import StopCheck, TrainConfig
 from regtune.worker.trainers.exact import input_dropout_l2, input_noise_l2
 from regtune.worker.trainers.fista import (
@@ -304,23 +303,11 @@ def _point(
     config: TrainConfig, folds: list[Fold], paths: list[_FoldPath], lam: float, started: float
 ) -> PathPoint:
     states = [path.state() for path in paths]
-    models = []
-    for state in states:
-        model = build_model(
-            "linear",
-            n_in=state.weight.shape[1],
-            n_out=config.n_out,
-            hidden_layers=[],
-            batch_norm=False,
-            dropout=config.dropout,
-        )
-        set_linear(model, state.weight, state.bias)
-        models.append(model)
     iterations = [path.iterations for path in paths]
     epochs = max(1, math.ceil(max(iterations) / config.exact.report_every))
-    result = build_result(
+    result = build_result(  # no modules: the states are the point's linear models
         config,
-        models,
+        [],
         folds,
         started=started,
         epochs_run=epochs,

@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 from torch import nn
 
 from regtune.worker.data import Fold
-from regtune.worker.evaluation import mean_of, score_folds, scores_per_fold
-from regtune.worker.models import count_nonzero
+from regtune.worker.evaluation import affine_scores_per_fold, mean_of, scores_per_fold
+from regtune.worker.models import count_nonzero, count_nonzero_of, penalized_weights
 from regtune.worker.trainers.config import TrainConfig
 from regtune.worker.trainers.fista import LinearState
 
@@ -20,7 +21,8 @@ from regtune.worker.trainers.fista import LinearState
 @dataclass
 class TrainResult:
     models: list[nn.Module]
-    """One model per fold (one for a holdout)."""
+    """One model per fold (one for a holdout); none for a λ path's point, whose linear models
+    are its ``states`` (a module per point and fold cost more than scoring it)."""
     value: float
     """The objective metric of the final models (the worst value if it is not finite)."""
     val_metrics: dict[str, float]
@@ -46,6 +48,12 @@ class TrainResult:
     fold_values: list[float] = field(default_factory=list)
     """The objective metric of each fold's model, with several folds (the report's ± 1 SE)."""
 
+    def fold_weights(self) -> list[list[torch.Tensor]]:
+        """Each fold model's penalized weight matrices (a path point's: its states' weights)."""
+        if self.models:
+            return [penalized_weights(m) for m in self.models]
+        return [[state.weight] for state in self.states]
+
 
 def build_result(
     config: TrainConfig,
@@ -65,13 +73,20 @@ def build_result(
 ) -> TrainResult:
     """Score the final models on every fold's validation and test rows; ``curve=None``: no
     epoch was evaluated, the curve is the final value alone. ``started``: ``perf_counter()``
-    when training began."""
-    val_folds = scores_per_fold(models, folds, "val", config.task)
+    when training began. No ``models``: the linear models are ``states`` (a λ path's point)."""
+    if models:
+        val_folds = scores_per_fold(models, folds, "val", config.task)
+        test_folds = scores_per_fold(models, folds, "test", config.task)
+        nonzero = [count_nonzero(m) for m in models]
+    else:
+        layers = [(state.weight, state.bias) for state in states]
+        val_folds = affine_scores_per_fold(layers, folds, "val", config.task)
+        test_folds = affine_scores_per_fold(layers, folds, "test", config.task)
+        nonzero = [count_nonzero_of([state.weight]) for state in states]
     val = mean_of("val", val_folds)
-    test = score_folds(models, folds, "test", config.task)
+    test = mean_of("test", test_folds)
     value = val[config.metric]
     worst = -math.inf if config.direction == "maximize" else math.inf
-    nonzero = [count_nonzero(m) for m in models]
     return TrainResult(
         models=list(models),
         value=value if math.isfinite(value) else worst,

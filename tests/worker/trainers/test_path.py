@@ -58,6 +58,10 @@ def test_each_point_equals_a_cold_solve_at_its_lambda(
         for mine, theirs in zip(point.result.states, cold.states, strict=True):
             np.testing.assert_allclose(mine.weight, theirs.weight, rtol=0, atol=1e-6)
             np.testing.assert_allclose(mine.bias, theirs.bias, rtol=0, atol=1e-6)
+        # a point is scored from its states, the cold solve through its modules: same metrics
+        scored = {**point.result.val_metrics, **point.result.test_metrics}
+        for name, value in {**cold.val_metrics, **cold.test_metrics}.items():
+            assert scored[name] == pytest.approx(value, rel=1e-4, abs=1e-5), name
         assert point.result.n_nonzero == cold.n_nonzero
         assert math.isclose(point.result.value, cold.value, rel_tol=1e-6)
 
