@@ -153,27 +153,27 @@ def add_finished_trials(session: Session, study_id: int, trials: list[FrozenTria
     session.execute(
         select(om.StudyModel.study_id).where(om.StudyModel.study_id == study_id).with_for_update()
     )
-    trial_table = om.TrialModel
-    base = next_number(session.connection(), om, study_id)
+    connection = session.connection()
+    table = om.TrialModel.__table__
+    base = next_number(connection, om, study_id)
     rows = [
-        trial_table(
-            study_id=study_id,
-            number=base + k,
-            state=trial.state,
-            datetime_start=trial.datetime_start,
-            datetime_complete=trial.datetime_complete,
-        )
+        {
+            "study_id": study_id,
+            "number": base + k,
+            "state": trial.state,
+            "datetime_start": trial.datetime_start,
+            "datetime_complete": trial.datetime_complete,
+        }
         for k, trial in enumerate(trials)
     ]
-    session.add_all(rows)
-    session.flush()
-    ids = [int(row.trial_id) for row in rows]
+    new = insert(table).returning(table.c.trial_id, sort_by_parameter_order=True)
+    ids = [int(i) for i in connection.execute(new, rows).scalars()]
     batches: dict[Any, list[dict[str, Any]]] = {}
     for trial_id, trial in zip(ids, trials, strict=True):
         for model, found in _rows(trial_id, trial).items():
             batches.setdefault(model, []).extend(found)
-    for model, batch in batches.items():
-        session.execute(insert(model), batch)
+    for model, batch in batches.items():  # Core inserts: the ORM's bulk path costs more per row
+        connection.execute(insert(model.__table__), batch)
     return ids
 
 
