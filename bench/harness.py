@@ -223,6 +223,10 @@ def _settled(study_id: str) -> bool:
         )
 
 
+STOP_SECONDS = 1.0
+"""How long a benchmark's process may take to end once asked (``Service.stop``)."""
+
+
 class Service:
     """The regtune API and worker processes on one database, run as a user would run them."""
 
@@ -284,8 +288,20 @@ class Service:
         return "\n".join(p.log() for p in self.procs)
 
     def stop(self) -> None:
-        for proc in reversed(self.procs):
-            proc.stop()
+        """The workers asked to stop all at once, then the first process (the API, or
+        ``serve``); each killed if it has not ended within ``STOP_SECONDS``. A benchmark's
+        database is scratch: a worker that is saving the last study's best model (importing
+        torch for it takes seconds and cannot be interrupted) is not waited for. The
+        hand-back on SIGTERM is the suite's to check (``tests/e2e/test_pool.py``)."""
+        workers = self.procs[1:]
+        for proc in workers:
+            if proc.alive():
+                proc.signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_SECONDS
+        for proc in workers:
+            proc.stop(timeout=max(0.0, deadline - time.monotonic()))
+        for proc in self.procs[:1]:
+            proc.stop(timeout=STOP_SECONDS)
 
     def __enter__(self) -> Service:
         return self
