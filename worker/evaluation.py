@@ -71,19 +71,19 @@ def scores_per_fold(
 
 
 def affine_scores_per_fold(
-    layers: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    layers: Sequence[tuple[np.ndarray, np.ndarray]],
     folds: Sequence[Fold],
     split: Split,
     task: str,
 ) -> list[dict[str, float]]:
-    """``scores_per_fold`` of linear models given by their affine layer (weight, bias), without a
-    module: the outputs computed in numpy, in float32 as the model computes them (its input
-    dropout is off when it is evaluated)."""
+    """``scores_per_fold`` of linear models given by their affine layer (weight (n_out, n_in),
+    bias), without a module: the outputs computed in numpy, in float32 as the model computes
+    them (its input dropout is off when it is evaluated)."""
     per_fold = []
     for (weight, bias), fold in zip(layers, folds, strict=True):
         X, y = (fold.X_val, fold.y_val) if split == "val" else (fold.X_test, fold.y_test)
-        b = bias.detach().to(torch.float32).numpy().reshape(-1)
-        w = weight.detach().to(torch.float32).numpy().reshape(len(b), -1)
+        b = np.asarray(bias, dtype=np.float32).reshape(-1)
+        w = np.asarray(weight, dtype=np.float32).reshape(len(b), -1)
         per_fold.append(scores(X @ w.T + b, y, task, fold.scaler.y_scale))
     return per_fold
 

@@ -248,9 +248,10 @@ class _FoldPath:
 
     def state(self) -> LinearState:
         d = self.n_features
-        if self.regression:
-            weight = self.P.clone()
-            return LinearState(weight, (self.y_mean - weight @ self.x_mean).reshape(1))
+        if self.regression:  # in numpy, as the solve: a handful of tiny torch calls cost more
+            weight = self.P.numpy().copy()
+            bias = float(self.y_mean) - weight @ self.x_mean.numpy()
+            return LinearState(torch.from_numpy(weight), torch.from_numpy(bias.reshape(1)))
         return LinearState(self.P[:, :d].clone(), self.P[:, d].clone())
 
 

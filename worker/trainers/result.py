@@ -79,7 +79,7 @@ def build_result(
         test_folds = scores_per_fold(models, folds, "test", config.task)
         nonzero = [count_nonzero(m) for m in models]
     else:
-        layers = [(state.weight, state.bias) for state in states]
+        layers = [(state.weight.detach().numpy(), state.bias.detach().numpy()) for state in states]
         val_folds = affine_scores_per_fold(layers, folds, "val", config.task)
         test_folds = affine_scores_per_fold(layers, folds, "test", config.task)
         nonzero = [count_nonzero_of([state.weight]) for state in states]
