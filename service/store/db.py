@@ -6,6 +6,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from sqlalchemy import CursorResult, Engine, Integer, Result, any_, bindparam, create_engine, event
@@ -131,22 +132,13 @@ def close_database(url: str | None = None) -> None:
         per_database.close(url)
 
 
-def dispose_engine(engine: Engine) -> None:
-    _SESSIONS.pop(engine, None)
-    engine.dispose()
-
-
-get_engine = PerDatabase(make_engine, dispose_engine)
+get_engine = PerDatabase(make_engine, Engine.dispose)
 """The process's read-write engine of the settings' database."""
 
-_SESSIONS: dict[Engine, sessionmaker[Session]] = {}
 
-
+@lru_cache
 def _sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    found = _SESSIONS.get(engine)
-    if found is None:
-        found = _SESSIONS[engine] = sessionmaker(bind=engine, expire_on_commit=False)
-    return found
+    return sessionmaker(bind=engine, expire_on_commit=False)
 
 
 @contextmanager

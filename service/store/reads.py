@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import retry, retry_if_exception, stop_after_attempt
 
-from regtune.service.store.db import PerDatabase, dispose_engine, engine_kwargs
+from regtune.service.store.db import PerDatabase, engine_kwargs
 
 T = TypeVar("T")
 
@@ -37,7 +37,7 @@ def _make_read_engine(url: str) -> Engine:
     return create_engine(url, isolation_level="AUTOCOMMIT", **kwargs)
 
 
-read_engine = PerDatabase(_make_read_engine, dispose_engine)
+read_engine = PerDatabase(_make_read_engine, Engine.dispose)
 """An autocommit engine without pre-ping, beside the read-write one (its own small pool)."""
 _sessions = PerDatabase(
     lambda url: sessionmaker(bind=read_engine(url), expire_on_commit=False, autoflush=False)

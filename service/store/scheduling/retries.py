@@ -13,7 +13,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import Engine, delete, select
 
 from regtune.service.settings import Settings
-from regtune.service.store.db import PerDatabase, dispose_engine, transaction
+from regtune.service.store.db import PerDatabase, transaction
 from regtune.service.store.optuna_db.attrs import CLAIM_ATTR, RETRY_OF_ATTR
 from regtune.service.store.optuna_db.internals import engine_of, om, study_id_of, trial_id_of
 from regtune.service.store.optuna_db.storage import make_storage
@@ -73,7 +73,7 @@ def storage_with_retries(url: str | None = None, *, settings: Settings | None = 
     return make_storage(url, on_stale_trial=retry_stale_trial, settings=settings)
 
 
-get_storage = PerDatabase(storage_with_retries, lambda storage: dispose_engine(storage.engine))
+get_storage = PerDatabase(storage_with_retries, lambda storage: storage.engine.dispose())
 """The process's Optuna storage of the settings' database."""
 
 
