@@ -21,8 +21,8 @@ the API processes and PostgreSQL used at the sustainable rate are reported besid
 Separately, each endpoint's median latency one request at a time at 1,000, 10,000 and 100,000
 trials shows whether cost stays flat as a study grows.
 
-``--quick`` is a smoke run with its own defaults (``QUICK``): one study of 60 trials (20 through
-Optuna, 40 copied) beside 3 small ones, one process per server (K = 1), 0.25-s steps from 20
+``--quick`` is a smoke run with its own defaults (``QUICK``): one study of 60 trials (5 through
+Optuna, 55 copied) beside 3 small ones, one process per server (K = 1), 0.25-s steps from 20
 requests/s, at most one halving.
 Options given on the command line win over either mode's defaults.
 
@@ -48,7 +48,7 @@ import httpx
 
 from bench import harness, loadgen
 from bench.api_seed import OPTUNA_BATCH, seed_database
-from tests.support import Proc, free_port, wait_for
+from tests.support import wait_for
 
 GOAL_P99_MS = 50.0
 MIX: tuple[tuple[str, float], ...] = (("study", 0.4), ("trial_page", 0.4), ("study_list", 0.2))
@@ -77,7 +77,7 @@ QUICK: dict[str, Any] = {
     "max_rate": 20.0,
     "one_at_a_time": 5,
     "small_studies": 3,
-    "optuna_batch": 20,
+    "optuna_batch": 5,
     "restart_seconds": 0.25,
     "processes": 1,
 }
@@ -163,7 +163,7 @@ def floor(url: str, tmp: Path, processes: int) -> Iterator[tuple[str, int]]:
     """``bench.floor_app`` under uvicorn with ``processes`` processes, as ``regtune api`` runs."""
     uvicorn = [sys.executable, "-m", "uvicorn", "bench.floor_app:create_app", "--factory"]
     quiet = ["--no-access-log", "--log-level", "warning"]
-    with _served(
+    with harness.served(
         lambda port: [*uvicorn, "--port", str(port), "--workers", str(processes), *quiet],
         url,
         tmp / "floor",
@@ -171,42 +171,6 @@ def floor(url: str, tmp: Path, processes: int) -> Iterator[tuple[str, int]]:
         timeout=120,
     ) as served:
         yield served
-
-
-@contextmanager
-def dashboard(url: str, tmp: Path) -> Iterator[tuple[str, int]]:
-    from tests.support import regtune
-
-    with _served(
-        lambda port: regtune("dashboard", "--port", str(port)),
-        url,
-        tmp / "dashboard",
-        probe="/api/meta",
-        timeout=300,
-    ) as served:
-        yield served
-
-
-@contextmanager
-def _served(
-    command: Callable[[int], list[str]], url: str, log: Path, *, probe: str, timeout: float
-) -> Iterator[tuple[str, int]]:
-    """``command(port)`` on ``url``'s database until it answers ``probe``: (base URL, pid)."""
-    from tests.support import process_env
-
-    port = free_port()
-    proc = Proc(command(port), process_env(url), log.with_name(f"{log.name}-{port}.log"))
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(
-            lambda: httpx.get(f"{base}{probe}", timeout=30).status_code == 200,
-            timeout=timeout,
-            interval=0.1,
-            what=f"{log.name} to answer",
-        )
-        yield base, proc.pid
-    finally:
-        proc.stop()
 
 
 # ----------------------------------------------------------------------------- the search
@@ -438,7 +402,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                     )
                 searches.append({"n_trials": n, "target": "floor", "processes": processes, **found})
             print("  optuna-dashboard:", flush=True)
-            with dashboard(url, tmp) as (base, pid):
+            with harness.dashboard(url, tmp) as (base, pid):
 
                 def study_detail(optuna_id: int = optuna_id) -> tuple[str, str]:
                     return "dashboard_study", f"/api/studies/{optuna_id}"

@@ -14,9 +14,10 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -70,10 +71,8 @@ def add_postgres_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def machine() -> dict[str, Any]:
-    """What the numbers were measured on, including how busy the machine was."""
-    import optuna
-    import sklearn
-
+    """What the numbers were measured on, including how busy the machine was (the libraries'
+    versions from their metadata: importing scikit-learn to ask costs a second)."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -87,8 +86,8 @@ def machine() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),
-        "optuna": optuna.__version__,
-        "sklearn": sklearn.__version__,
+        "optuna": version("optuna"),
+        "sklearn": version("scikit-learn"),
         "platform": platform.platform(),
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -223,6 +222,47 @@ def _settled(study_id: str) -> bool:
         )
 
 
+@contextmanager
+def served(
+    command: Callable[[int], list[str]], url: str, log: Path, *, probe: str, timeout: float
+) -> Iterator[tuple[str, int]]:
+    """``command(port)`` on ``url``'s database until it answers ``probe``: (base URL, pid)."""
+    from tests.support import process_env
+
+    port = free_port()
+    proc = Proc(command(port), process_env(url), log.with_name(f"{log.name}-{port}.log"))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base, timeout=30) as client:
+            wait_for(
+                lambda: client.get(probe).status_code == 200,
+                timeout=timeout,
+                interval=0.1,
+                what=f"{log.name} to answer",
+            )
+        yield base, proc.pid
+    finally:
+        proc.stop()
+
+
+@contextmanager
+def dashboard(url: str, tmp: Path) -> Iterator[tuple[str, int]]:
+    """``regtune dashboard`` (optuna-dashboard) on ``url``'s database: (base URL, pid)."""
+    from tests.support import regtune
+
+    with served(
+        lambda port: regtune("dashboard", "--port", str(port)),
+        url,
+        tmp / "dashboard",
+        probe="/api/meta",
+        timeout=300,
+    ) as found:
+        yield found
+
+
+FRESH = {"Cache-Control": "no-cache"}
+"""A study read as it is now, not as the API process read it up to a second ago."""
+
 STOP_SECONDS = 1.0
 """How long a benchmark's process may take to end once asked (``Service.stop``)."""
 
@@ -251,12 +291,13 @@ class Service:
         return self._ready("the API")
 
     def _ready(self, what: str) -> Service:
-        wait_for(
-            lambda: httpx.get(f"{self.url}/readyz", timeout=5).status_code == 200,
-            timeout=120,
-            interval=0.1,
-            what=f"{what} to be ready",
-        )
+        with httpx.Client(base_url=self.url, timeout=5) as client:  # one TLS context, not one a try
+            wait_for(
+                lambda: client.get("/readyz").status_code == 200,
+                timeout=120,
+                interval=0.1,
+                what=f"{what} to be ready",
+            )
         return self
 
     def start_serve(self, *, workers: int) -> Service:
@@ -277,7 +318,7 @@ class Service:
 
     def wait_done(self, study_id: str, *, timeout: float) -> dict[str, Any]:
         def finished() -> dict[str, Any] | None:
-            study = httpx.get(f"{self.url}/v1/studies/{study_id}", timeout=30).json()
+            study = httpx.get(f"{self.url}/v1/studies/{study_id}", headers=FRESH, timeout=30).json()
             if study["status"] in FINAL:
                 return dict(study)
             return None

@@ -75,14 +75,15 @@ def _seconds(started: str | None, finished: str | None) -> float:
 def run_study(client: httpx.Client, spec: dict[str, Any], *, timeout: float) -> dict[str, Any]:
     """Submit, wait for the best model → the study, with ``saved_s`` (submission → the model's
     record written, by the shared clock) and ``wall_s`` (submission → the client seeing it: an
-    API process answers a study's row from memory for up to ``RECENT_SECONDS``)."""
+    API process answers a study's row from memory for up to ``RECENT_SECONDS``, unless asked
+    ``no-cache``, as here)."""
     began, began_at = time.perf_counter(), time.time()
     created = client.post("/v1/studies", json=spec)
     created.raise_for_status()
     study_id = created.json()["id"]
 
     def saved() -> dict[str, Any] | None:
-        found: dict[str, Any] = client.get(f"/v1/studies/{study_id}").json()
+        found: dict[str, Any] = client.get(f"/v1/studies/{study_id}", headers=harness.FRESH).json()
         if found["status"] == "completed" and found["best_model"] is not None:
             return found
         assert found["status"] in ("queued", "running", "completed"), found

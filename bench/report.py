@@ -13,7 +13,8 @@ page's size and the points it carries; the time headless Chromium takes to open 
 draw every plot (first open of a fresh profile, then a reload, and Chromium's own CPU seconds for
 each, which a busy machine changes less than the wall clock); and, in the same run,
 optuna-dashboard's ``GET /api/studies/{id}`` (what its study page fetches before it draws
-anything) in a child process, one request, stopped after ``--dashboard-timeout`` seconds.
+anything), served by ``regtune dashboard``: one request, given up after ``--dashboard-timeout``
+seconds.
 
 Every trial also carries the weights a linear trial records (``regtune:coefficients``), so the
 report draws its coefficient path from them as it would for a real study.
@@ -253,43 +254,27 @@ def browser_times(html: str, tmp: Path) -> dict[str, float]:
     }
 
 
-def _dashboard_request(url: str, osid: int, answer: Any) -> None:
-    """In a child process: optuna-dashboard's ``GET /api/studies/{id}`` (WSGI), one request."""
+def dashboard_time(url: str, study_id: str, tmp: Path, *, timeout: float) -> float | None:
+    """optuna-dashboard's study request (``regtune dashboard``, the page's first data request)
+    on the same database, or None if it took longer than ``timeout`` seconds (it reads every
+    trial: minutes at 100,000)."""
     import httpx
-    from optuna_dashboard import wsgi
-
-    from regtune.service.store.scheduling.retries import get_storage
-
-    harness.use_database(url)
-    app = wsgi(get_storage())
-    with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="http://dash") as client:
-        started = time.perf_counter()
-        reply = client.get(f"/api/studies/{osid}", params={"after": 0}, timeout=None)
-        seconds = time.perf_counter() - started
-    reply.raise_for_status()
-    answer.put(seconds)
-
-
-def dashboard_time(url: str, study_id: str, *, timeout: float) -> float | None:
-    """optuna-dashboard's study request on the same database, or None if it took longer than
-    ``timeout`` seconds (it reads every trial: minutes at 100,000)."""
-    import multiprocessing
-    import queue
 
     from regtune.service.store.repos.studies import get_row
 
     osid = get_row(study_id).optuna_study_id
-    context = multiprocessing.get_context("spawn")
-    answer = context.Queue()
-    child = context.Process(target=_dashboard_request, args=(url, osid, answer), daemon=True)
-    child.start()
-    try:
-        return float(answer.get(timeout=timeout + 30))  # the child's imports come first
-    except queue.Empty:
-        return None
-    finally:
-        child.kill()
-        child.join()
+    with (
+        harness.dashboard(url, tmp) as (base, _),
+        httpx.Client(base_url=base, timeout=timeout) as client,
+    ):
+        started = time.perf_counter()
+        try:
+            reply = client.get(f"/api/studies/{osid}", params={"after": 0})
+        except httpx.TimeoutException:
+            return None
+        seconds = time.perf_counter() - started
+    reply.raise_for_status()
+    return seconds
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -324,7 +309,7 @@ def main(argv: list[str] | None = None) -> None:
                 result.update(build_times(study_id, timed))
                 result.update(browser_times(result.pop("html"), tmp))
                 result["dashboard_s"] = dashboard_time(
-                    url, study_id, timeout=args.dashboard_timeout
+                    url, study_id, tmp, timeout=args.dashboard_timeout
                 )
                 results.append(result)
                 dashboard = result["dashboard_s"]

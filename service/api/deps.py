@@ -59,10 +59,16 @@ StudyDep = Annotated[StudyRow, Depends(study)]
 
 
 async def recent_study(
-    study_id: Annotated[str, Path(max_length=64, description="study id")], tenant: TenantDep
+    study_id: Annotated[str, Path(max_length=64, description="study id")],
+    tenant: TenantDep,
+    request: Request,
 ) -> StudyRow:
     """The study's row as read at most ``studies.RECENT_SECONDS`` ago (no database round trip,
-    no thread, when this process read it that recently): for reads that show the study."""
+    no thread, when this process read it that recently): for reads that show the study. A
+    request that says ``Cache-Control: no-cache`` (a client waiting for the study to end) gets
+    the row as it is now, which the process then remembers for everyone."""
+    if "no-cache" in request.headers.get("cache-control", "").lower():
+        return await run_in_threadpool(studies.get_row, study_id, tenant=tenant)
     row = studies.recent_row(study_id, tenant=tenant)
     if row is None:
         row = await run_in_threadpool(studies.recent_or_read_row, study_id, tenant=tenant)

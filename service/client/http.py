@@ -145,8 +145,11 @@ class Client:
             response = self._request("POST", "/v1/studies", json=definition)
         return _parse(StudyOut, response)
 
-    def study(self, study_id: str) -> StudyOut:
-        return self._answer(StudyOut, "GET", f"/v1/studies/{study_id}")
+    def study(self, study_id: str, *, fresh: bool = False) -> StudyOut:
+        """The study; ``fresh``: as it is now, where an API process may otherwise answer it as
+        it read it up to a second ago (``Cache-Control: no-cache``)."""
+        headers = {"Cache-Control": "no-cache"} if fresh else None
+        return self._answer(StudyOut, "GET", f"/v1/studies/{study_id}", headers=headers)
 
     def studies(self, *, status: str | None = None, offset: int = 0, limit: int = 50) -> StudyPage:
         params: dict[str, Any] = {"offset": offset, "limit": limit}
@@ -285,7 +288,7 @@ class Client:
         deadline = time.monotonic() + timeout
         completed_at: float | None = None
         while True:
-            study = self.study(study_id)
+            study = self.study(study_id, fresh=True)
             if on_update is not None:
                 on_update(study)
             if study.status in FINAL:

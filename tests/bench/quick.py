@@ -2,9 +2,7 @@
 
 In the test's process (:func:`in_process`): torch, scikit-learn and Optuna are imported once for
 all of them instead of once per benchmark; the servers and workers a benchmark starts are still
-real processes (``harness.Service``), which it stops before it returns. A benchmark that starts
-processes through ``multiprocessing`` (whose resource tracker would outlive the test) runs as
-``python -m bench.<name>`` (:func:`in_child`).
+real processes (``harness.Service``), which it stops before it returns.
 """
 
 from __future__ import annotations
@@ -13,7 +11,6 @@ import importlib
 import json
 import os
 import signal
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,22 +18,11 @@ from typing import Any, Protocol
 
 import pytest
 
-from tests.support import Processes
-
 
 class Bench(Protocol):
     def __call__(self, name: str, *argv: str) -> tuple[str, dict[str, Any]]:
         """What ``bench.<name> --quick *argv`` printed, and the JSON it wrote."""
         ...
-
-
-def in_child(processes: Processes, name: str, out: Path) -> tuple[str, dict[str, Any]]:
-    """Run ``python -m bench.<name> --quick``; what it printed, and the JSON it wrote."""
-    done = processes.run(
-        [sys.executable, "-m", f"bench.{name}", "--quick", "--out", str(out)], timeout=1200
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout, _written(name, out, done.stdout)
 
 
 def in_process(

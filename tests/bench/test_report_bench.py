@@ -3,15 +3,12 @@ writes its JSON."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from bench.report import QUICK_TRIALS
-from tests.bench.quick import in_child
-from tests.support import Processes
+from tests.bench.quick import Bench
 
 
-def test_report_bench_smoke(tmp_path: Path, processes: Processes) -> None:
-    _, result = in_child(processes, "report", tmp_path)
+def test_report_bench_smoke(bench_with_servers: Bench) -> None:
+    _, result = bench_with_servers("report")
     (row,) = result["results"]
     assert row["trials"] == QUICK_TRIALS and 0 < row["points"] <= 3000
     assert row["api_ready_s"] > 0 and row["first_build_s"] > 0  # a started API's first request

@@ -111,6 +111,23 @@ def test_an_ended_study_is_read_once_then_served_from_memory(api: TestClient) ->
     assert [t.number for t in pruned.items] == list(range(9, 69, 3)) and pruned.total == 40
 
 
+def test_a_no_cache_read_sees_another_process_end_the_study_at_once(api: TestClient) -> None:
+    created, _ = _study(api, "waited-for", 3)
+    study_id = created["id"]
+    assert api.get(f"/v1/studies/{study_id}").json()["status"] == "queued"  # now remembered
+    with transaction() as session:  # a worker ends it: this process is not told
+        session.execute(
+            update(StudyRow)
+            .where(StudyRow.id == study_id)
+            .values(status=StudyStatus.COMPLETED)
+            .execution_options(synchronize_session=False)
+        )
+    # a plain read may answer "queued" for up to RECENT_SECONDS more; this one may not
+    fresh = api.get(f"/v1/studies/{study_id}", headers={"Cache-Control": "no-cache"})
+    assert fresh.json()["status"] == "completed"
+    assert api.get(f"/v1/studies/{study_id}").json()["status"] == "completed"  # remembered
+
+
 def test_a_running_study_shows_a_trial_at_once(api: TestClient) -> None:
     created, study = _study(api, "running", 10)
     path = f"/v1/studies/{created['id']}/trials?offset=0&limit=50"
