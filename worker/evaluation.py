@@ -7,6 +7,7 @@ a definition's ``objective.metric`` uses; ``unnamed`` reads them back.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
@@ -88,9 +89,58 @@ def affine_scores_per_fold(
     return per_fold
 
 
+class AffineScorer:
+    """``affine_scores_per_fold`` on both splits, for many linear models on the same folds (a λ
+    path's points). Regression stacks every fold's validation and test rows once, so a point's
+    outputs on all of them are one product and its squared errors one sum per fold and split,
+    where each fold and split took a dozen small numpy calls: most of a point's scoring. The
+    outputs are float32, as the model computes them; the errors are summed in float64."""
+
+    def __init__(self, folds: Sequence[Fold], task: str) -> None:
+        self.folds, self.task = folds, task
+        if task != "regression":
+            return
+        parts = [(f.X_val, f.y_val) for f in folds] + [(f.X_test, f.y_test) for f in folds]
+        self.X = np.concatenate([X for X, _ in parts]).astype(np.float32, copy=False)
+        sizes = [len(y) for _, y in parts]
+        self.group = np.repeat(np.arange(len(parts)), sizes)
+        self.rows = np.arange(len(self.group))
+        self.target = np.concatenate([np.asarray(y, dtype=np.float64) for _, y in parts])
+        self.sizes = np.asarray(sizes, dtype=np.float64)
+        self.variance = [float(np.var(np.asarray(y, dtype=np.float64))) for _, y in parts]
+        self.y_scale = [f.scaler.y_scale for f in folds] * 2
+
+    def __call__(
+        self, layers: Sequence[tuple[np.ndarray, np.ndarray]]
+    ) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
+        """Each fold's (validation, test) metrics of the models ``layers``, one per fold."""
+        if self.task != "regression":
+            return (
+                affine_scores_per_fold(layers, self.folds, "val", self.task),
+                affine_scores_per_fold(layers, self.folds, "test", self.task),
+            )
+        weight = np.stack([np.asarray(w, dtype=np.float32).reshape(-1) for w, _ in layers] * 2)
+        bias = np.asarray([np.asarray(b).reshape(-1)[0] for _, b in layers] * 2, np.float32)
+        out = (self.X @ weight.T)[self.rows, self.group] + bias[self.group]
+        errors = (out.astype(np.float64) - self.target) ** 2
+        total = np.bincount(self.group, weights=errors, minlength=len(self.sizes))
+        with np.errstate(invalid="ignore", divide="ignore"):  # an empty split: NaN, as scores
+            mses = (total / self.sizes).tolist()
+        metrics = [
+            {
+                "loss": 0.5 * mse,
+                "rmse": math.sqrt(mse) * scale,
+                "r2": 1.0 - mse / var if var > 0 else 0.0,
+            }
+            for mse, var, scale in zip(mses, self.variance, self.y_scale, strict=True)
+        ]
+        return metrics[: len(self.folds)], metrics[len(self.folds) :]
+
+
 def mean_of(split: Split, per_fold: Sequence[Mapping[str, float]]) -> dict[str, float]:
     """The folds' metrics averaged, named for ``split``."""
-    return named(split, {key: float(np.mean([m[key] for m in per_fold])) for key in per_fold[0]})
+    n = len(per_fold)
+    return named(split, {key: math.fsum(m[key] for m in per_fold) / n for key in per_fold[0]})
 
 
 class _Constant(nn.Module):

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from regtune.worker.data import Fold
+from regtune.worker.evaluation import AffineScorer
 from regtune.worker.trainers.config import StopCheck, TrainConfig
 from regtune.worker.trainers.exact import input_dropout_l2, input_noise_l2
 from regtune.worker.trainers.fista import (
@@ -148,15 +149,16 @@ class _FoldPath:
         d = self.n_features
         l1 = lam * l1_ratio
         l2 = lam * (1 - l1_ratio) + self.input_l2
-        W = self.P[:, :d]
-        if l1 > 0:
+        self.iterations = 0
+        self.converged = self._newton(l1, l2, tol)  # on a fine grid, usually right at once
+        if self.converged:
+            return
+        if l1 > 0:  # the screening, at the previous point's solution (a failed try keeps it)
             threshold = l1_ratio * (2 * lam - previous)
             strong = (self.gradient(l2).abs() >= threshold).any(0)
-            keep = (W != 0).any(0) | strong
+            keep = (self.P[:, :d] != 0).any(0) | strong
         else:
             keep = torch.ones(d, dtype=torch.bool)
-        self.iterations = 0
-        self.converged = self._newton(l1, l2, tol)
         while not self.converged:
             active = torch.nonzero(keep).flatten()
             columns = self._columns(active)
@@ -282,6 +284,7 @@ def train_path(
     best, since_best = math.nan, 0
     with threads_for(sum(fold.X_train.size for fold in folds)):
         paths = [_FoldPath(config, fold, start) for fold, start in zip(folds, starts, strict=True)]
+        scorer = AffineScorer(folds, config.task)
         previous = lambdas[0] if lambdas else 0.0
         for lam in lambdas:
             started = time.perf_counter()
@@ -295,7 +298,7 @@ def train_path(
                     stop=stop,
                 )
             previous = lam
-            point = _point(config, folds, paths, lam, started)
+            point = _point(config, folds, paths, lam, started, scorer)
             points.append(point)
             if on_point is not None:
                 on_point(point)
@@ -310,7 +313,12 @@ def train_path(
 
 
 def _point(
-    config: TrainConfig, folds: list[Fold], paths: list[_FoldPath], lam: float, started: float
+    config: TrainConfig,
+    folds: list[Fold],
+    paths: list[_FoldPath],
+    lam: float,
+    started: float,
+    scorer: AffineScorer,
 ) -> PathPoint:
     states = [path.state() for path in paths]
     iterations = [path.iterations for path in paths]
@@ -326,5 +334,6 @@ def _point(
         states=states,
         iterations=iterations,
         converged=all(path.converged for path in paths),
+        scorer=scorer,
     )
     return PathPoint(lam, result)

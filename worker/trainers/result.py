@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from regtune.worker.data import Fold
-from regtune.worker.evaluation import affine_scores_per_fold, mean_of, scores_per_fold
+from regtune.worker.evaluation import AffineScorer, mean_of, scores_per_fold
 from regtune.worker.models import count_nonzero, count_nonzero_of, penalized_weights
 from regtune.worker.trainers.config import TrainConfig
 from regtune.worker.trainers.fista import LinearState
@@ -70,18 +70,19 @@ def build_result(
     states: Sequence[LinearState] = (),
     iterations: Sequence[int] = (),
     converged: bool = False,
+    scorer: AffineScorer | None = None,
 ) -> TrainResult:
     """Score the final models on every fold's validation and test rows; ``curve=None``: no
     epoch was evaluated, the curve is the final value alone. ``started``: ``perf_counter()``
-    when training began. No ``models``: the linear models are ``states`` (a λ path's point)."""
+    when training began. No ``models``: the linear models are ``states`` (a λ path's point),
+    scored by ``scorer`` (made once for a path's folds)."""
     if models:
         val_folds = scores_per_fold(models, folds, "val", config.task)
         test_folds = scores_per_fold(models, folds, "test", config.task)
         nonzero = [count_nonzero(m) for m in models]
     else:
         layers = [(state.weight.detach().numpy(), state.bias.detach().numpy()) for state in states]
-        val_folds = affine_scores_per_fold(layers, folds, "val", config.task)
-        test_folds = affine_scores_per_fold(layers, folds, "test", config.task)
+        val_folds, test_folds = (scorer or AffineScorer(folds, config.task))(layers)
         nonzero = [count_nonzero_of([state.weight]) for state in states]
     val = mean_of("val", val_folds)
     test = mean_of("test", test_folds)
