@@ -34,11 +34,8 @@ def input_weights(weights: Sequence[Weights]) -> np.ndarray:
     predictions are); signed with one output, the norm over outputs (classes) otherwise."""
     if not weights:
         raise ValueError("no weights: at least one fold model is needed")
-    matrices = [
-        w.detach().double().cpu().numpy() if isinstance(w, torch.Tensor) else np.asarray(w, float)
-        for w in weights
-    ]
-    mean = np.mean(matrices, axis=0).reshape(matrices[0].shape[0], -1)
+    matrices = [w.detach().numpy() if isinstance(w, torch.Tensor) else w for w in weights]
+    mean = np.mean(matrices, axis=0, dtype=np.float64).reshape(matrices[0].shape[0], -1)
     return np.asarray(mean[0] if mean.shape[0] == 1 else np.linalg.norm(mean, axis=0))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -61,8 +62,10 @@ def count_nonzero(model: nn.Module) -> tuple[int, int]:
 
 
 def count_nonzero_of(weights: Sequence[torch.Tensor]) -> tuple[int, int]:
-    """(non-zero, all) penalized weights of a model, given its penalized weight matrices."""
-    return sum(int((w != 0).sum()) for w in weights), sum(w.numel() for w in weights)
+    """(non-zero, all) penalized weights of a model, given its penalized weight matrices
+    (counted in numpy, on the tensors' own memory: a λ path counts them for every point)."""
+    arrays = [w.detach().numpy() for w in weights]
+    return sum(int(np.count_nonzero(a)) for a in arrays), sum(a.size for a in arrays)
 
 
 def nonzero_inputs(model: nn.Module) -> int:
@@ -71,4 +74,4 @@ def nonzero_inputs(model: nn.Module) -> int:
 
 def nonzero_inputs_of(weights: Sequence[torch.Tensor]) -> int:
     """How many input features the first layer still uses (a column with any non-zero weight)."""
-    return int((weights[0] != 0).any(dim=0).sum())
+    return int(np.count_nonzero(weights[0].detach().numpy().any(axis=0)))

@@ -126,8 +126,8 @@ def sparsity(result: TrainResult) -> dict[str, float]:
     """Non-zero weights and input features in use, averaged over the folds' models."""
     weights = result.fold_weights()
     return {
-        "n_nonzero": float(np.mean([count_nonzero_of(w)[0] for w in weights])),
-        "n_inputs": float(np.mean([nonzero_inputs_of(w) for w in weights])),
+        "n_nonzero": sum(count_nonzero_of(w)[0] for w in weights) / len(weights),
+        "n_inputs": sum(nonzero_inputs_of(w) for w in weights) / len(weights),
     }
 
 

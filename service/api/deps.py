@@ -66,9 +66,10 @@ async def recent_study(
     """The study's row as read at most ``studies.RECENT_SECONDS`` ago (no database round trip,
     no thread, when this process read it that recently): for reads that show the study. A
     request that says ``Cache-Control: no-cache`` (a client waiting for the study to end) gets
-    the row as it is now, which the process then remembers for everyone."""
+    the row (and its best model) as they are now, which the process then remembers for
+    everyone."""
     if "no-cache" in request.headers.get("cache-control", "").lower():
-        return await run_in_threadpool(studies.get_row, study_id, tenant=tenant)
+        return await run_in_threadpool(studies.read_row_now, study_id, tenant=tenant)
     row = studies.recent_row(study_id, tenant=tenant)
     if row is None:
         row = await run_in_threadpool(studies.recent_or_read_row, study_id, tenant=tenant)

@@ -182,19 +182,23 @@ def add_to_running_trial(session: Session, trial_id: int, trial: FrozenTrial) ->
     ``session``'s transaction (a λ path's first point: the rest of its points are written in
     the same commit), attributes it has already replaced; its state and value are left to
     Optuna's ``tell``."""
-    insert_into: Any = DIALECTS[session.get_bind().dialect.name]
+    connection = session.connection()
     for model, batch in _rows(trial_id, trial).items():
-        if model is om.TrialValueModel:
-            continue
-        statement = insert_into(model)
-        if model in (om.TrialUserAttributeModel, om.TrialSystemAttributeModel):
-            statement = statement.on_conflict_do_update(
-                index_elements=["trial_id", "key"],
-                set_={"value_json": statement.excluded.value_json},
-            )
-        else:
-            statement = statement.on_conflict_do_nothing()
-        session.execute(statement, batch)
+        if model is not om.TrialValueModel:  # Core, as above: the ORM's bulk path costs more
+            connection.execute(_upsert(connection.dialect.name, model), batch)
+
+
+@cache
+def _upsert(dialect: str, model: Any) -> Any:
+    """The insert of ``model``'s rows into a running trial: attributes replace those of the
+    same key, the rest (params, reports) keep what is there."""
+    statement: Any = DIALECTS[dialect](model.__table__)
+    if model in (om.TrialUserAttributeModel, om.TrialSystemAttributeModel):
+        return statement.on_conflict_do_update(
+            index_elements=["trial_id", "key"],
+            set_={"value_json": statement.excluded.value_json},
+        )
+    return statement.on_conflict_do_nothing()
 
 
 def _rows(trial_id: int, trial: FrozenTrial) -> dict[Any, list[dict[str, Any]]]:

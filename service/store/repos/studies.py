@@ -205,6 +205,14 @@ def changes() -> int:
     return _changes
 
 
+def read_row_now(study_id: str, *, tenant: str = "default") -> StudyRow:
+    """The row as it is now, for a client waiting for the study to change: read, remembered for
+    every caller, and what this process remembered of its missing model forgotten."""
+    with _LOCK:
+        _ENDED_MODEL_READS.pop(study_id, None)
+    return get_row(study_id, tenant=tenant)
+
+
 def recent_row(study_id: str, *, tenant: str = "default") -> StudyRow | None:
     """The row as read at most ``RECENT_SECONDS`` ago, if it was; None: call
     ``recent_or_read_row``.

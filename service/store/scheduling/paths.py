@@ -21,7 +21,7 @@ from regtune.service.store.clock import utcnow
 from regtune.service.store.db import among, transaction
 from regtune.service.store.optuna_db.attrs import CLAIM_ATTR
 from regtune.service.store.optuna_db.internals import add_finished_trials, add_to_running_trial, om
-from regtune.service.store.scheduling.claims import SWEPT, monotonic_done, settle
+from regtune.service.store.scheduling.claims import SWEPT, settle
 from regtune.service.store.tables import ClaimRow, StudyRow
 
 
@@ -61,7 +61,7 @@ def write_points(
             if first is not None:
                 add_to_running_trial(session, trial_id, first)
             add_finished_trials(session, optuna_study_id, written)
-            _released(session, study_id, len(held), now)
+            _released(session, study_id, len(held), now, finished=len(written))
     except _NotRunning:
         with transaction(engine) as session:
             session.execute(
@@ -98,11 +98,20 @@ def _delete(session: Session, slots: list[int]) -> Any:
     )
 
 
-def _released(session: Session, study_id: str, count: int, now: datetime) -> None:
+def _released(
+    session: Session, study_id: str, count: int, now: datetime, *, finished: int = 0
+) -> None:
+    """``count`` slots given back, ``finished`` of them as the COMPLETE trials this transaction
+    wrote: counted so, as ``monotonic_done(told=True)`` counts a told trial (no count of the
+    study; what finished otherwise is counted by the sweep)."""
     session.execute(
         update(StudyRow)
         .where(StudyRow.id == study_id)
-        .values(n_reserved=StudyRow.n_reserved - count, n_done=monotonic_done(), updated_at=now)
+        .values(
+            n_reserved=StudyRow.n_reserved - count,
+            n_done=StudyRow.n_done + finished,
+            updated_at=now,
+        )
         .execution_options(synchronize_session=False)
     )
     settle(session, study_id=study_id, now=now)
