@@ -12,7 +12,7 @@ from regtune.worker.data import Splits, load, make_splits
 from regtune.worker.paths import lambda_grid
 from regtune.worker.trainers.config import ExactOptions, TrainConfig
 from regtune.worker.trainers.exact import train_exact
-from regtune.worker.trainers.path import train_path
+from regtune.worker.trainers.path import _FoldPath, _SupportsTogether, train_path
 
 TIGHT = ExactOptions(tol=1e-9, max_iter=200_000)
 """Both sides solved far below 1e-6, so their difference is the path's, not the tolerance's."""
@@ -88,3 +88,34 @@ def test_the_grid_is_log_spaced_inside_the_range_largest_first() -> None:
     assert np.allclose(np.diff(np.log10(shifted)), -1.0)
     with pytest.raises(ValueError, match="offset"):
         lambda_grid(1e-4, 1.0, 4, offset=1.0)
+
+
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.5, 0.0])
+@pytest.mark.parametrize("twin", [False, True])
+def test_the_folds_solved_together_are_each_folds_own_exact_solve(
+    l1_ratio: float, twin: bool
+) -> None:
+    """One batched try on the folds' supports answers, fold by fold, what each fold's own try
+    answers, from random starts (support changes both ways), with a column twice (the lasso's
+    singular system) or not."""
+    splits = _splits("diabetes", folds=4)
+    if twin:
+        for fold in splits.folds:
+            for name in ("X_train", "X_val", "X_test"):
+                X = getattr(fold, name)
+                setattr(fold, name, np.hstack([X, X[:, :1]]))
+    config = _config("regression", 1, l1_ratio=l1_ratio)
+    rng = np.random.default_rng(0)
+    for lam in (0.5, 0.05, 0.005):
+        alone = [_FoldPath(config, fold, None) for fold in splits.folds]
+        together = [_FoldPath(config, fold, None) for fold in splits.folds]
+        for a, b in zip(alone, together, strict=True):
+            start = rng.normal(size=a.n_features) * (rng.random(a.n_features) < 0.5)
+            a.P.numpy()[0], b.P.numpy()[0] = start, start
+        l2 = lam * (1 - l1_ratio) + alone[0].input_l2.numpy()
+        expected = [a._least_squares(lam * l1_ratio, l2, 1e-9) for a in alone]
+        solver = _SupportsTogether.of(together)
+        assert solver is not None
+        assert solver.solve(lam, l1_ratio, 1e-9) == expected
+        for a, b in zip(alone, together, strict=True):
+            np.testing.assert_allclose(b.P.numpy(), a.P.numpy(), rtol=0, atol=1e-9)
