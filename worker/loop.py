@@ -1,4 +1,5 @@
-"""The worker: claim a slot, run exactly one Optuna trial, finish the slot; back off when idle."""
+"""The worker: claim a slot, run exactly one Optuna trial, finish the slot; back off when idle
+(woken early by a commit to a SQLite database: ``scheduling.wake``)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ from regtune.service.store.scheduling import claims
 from regtune.service.store.scheduling import workers as workers
 from regtune.service.store.scheduling.retries import get_storage, queue_retry
 from regtune.service.store.scheduling.sweep import sweep
+from regtune.service.store.scheduling.wake import Changes
 
 if TYPE_CHECKING:
     from regtune.worker.search import ObjectiveFactory
@@ -133,12 +135,14 @@ class Worker:
         beats.start()
         idle = Backoff(self.settings.poll_min, self.settings.poll_max)
         outage = Backoff(0.5, 10.0)
+        changes = Changes(self.settings.database_url)  # what ends an idle wait early
         ran = 0
         try:
             while not self.stopping.is_set() and (max_trials is None or ran < max_trials):
                 try:
                     if time.monotonic() - self._last_beat > self._fence:
                         self._beat(raise_errors=True)
+                    changes.mark()
                     asked = time.perf_counter()
                     claim = claims.claim(
                         worker_id=self.id, tenant_max_running=self.settings.tenant_max_running
@@ -152,7 +156,7 @@ class Worker:
                 outage.reset()
                 if claim is None:
                     self._maybe_sweep()
-                    self.stopping.wait(idle.next())
+                    changes.wait(idle.next(), self.stopping)
                     continue
                 idle.reset()
                 self._slot_at_risk = False
@@ -165,6 +169,7 @@ class Worker:
                 ran += fused or 1
         finally:
             self.stopping.set()
+            changes.close()
             try:
                 workers.unregister(self.id)
             except TRANSIENT as exc:
