@@ -16,11 +16,13 @@ trial finishes ("… Best is trial N …", with the study's metric names).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Container, Iterable
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
+import orjson
 from optuna import distributions
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
@@ -149,6 +151,23 @@ def _trials_query(
     return query.order_by(trials.c.trial_id)
 
 
+_LONG_DIGITS = re.compile(r"\d{19}")
+"""A run of digits that may be an integer past 64 bits, which orjson would read as a float."""
+
+
+def attr_value(text: str) -> Any:
+    """An attribute's stored JSON, parsed by orjson (several times the speed of Python's json on
+    the short values attributes hold: a trial read parses a score of them), or by Python's json
+    where only it reads it as written: ``NaN`` and ``Infinity`` (which ``json.dumps`` writes) and
+    integers past 64 bits."""
+    if len(text) < 19 or not _LONG_DIGITS.search(text):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
+
+
 def read_trials(
     connection: Connection,
     tables: Any,
@@ -201,7 +220,7 @@ def read_trials(
             found[row.trial_id]["values"].append(row)
         for name in ("user", "system"):
             for row in connection.execute(statements[name], batch):
-                found[row.trial_id][name][row.key] = json.loads(row.value_json)
+                found[row.trial_id][name][row.key] = attr_value(row.value_json)
         for row in connection.execute(statements["reports"], batch):
             found[row.trial_id]["reports"][row.step] = (
                 tables.TrialIntermediateValueModel.stored_repr_to_intermediate_value(
