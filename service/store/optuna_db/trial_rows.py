@@ -181,8 +181,6 @@ def read_trials(
     the study does not exist."""
     statements = _statements(tables)
     included = {t for t in included_trial_ids if t <= trial_id_greater_than}
-    if connection.scalar(statements["study"], {"of_study": study_id}) is None:
-        raise KeyError(NOT_FOUND)
     trial_id = tables.TrialModel.__table__.c.trial_id
     where: list[Any] = []
     if included and trial_id_greater_than > -1:
@@ -200,6 +198,8 @@ def read_trials(
             for row in connection.execute(_trials_query(tables, study_id, states, [])).all()
             if row.trial_id in included or row.trial_id > trial_id_greater_than
         ]
+    if not rows and connection.scalar(statements["study"], {"of_study": study_id}) is None:
+        raise KeyError(NOT_FOUND)  # asked only when no trial was found: a trial has its study
     found: dict[int, dict[str, Any]] = {
         row.trial_id: {
             "row": row,

@@ -454,7 +454,7 @@ def finish_in(
     connection.execute(
         _count(released=released == 1, errored=error is not None, told=told), counted
     )
-    return settle(session, study_id=study_id, now=now) > 0
+    return settle(session, study_id=study_id, now=now, failures=error is not None) > 0
 
 
 @cache
@@ -503,8 +503,12 @@ def finish_when_told(storage: Any, trial_id: int, claim: Claim) -> list[bool] | 
     return told if backend.when_ended(trial_id, then) else None
 
 
-def settle(session: Session, *, study_id: str | None = None, now: datetime) -> int:
-    """Move studies whose budget, deadline or error budget is spent to their final status.
+def settle(
+    session: Session, *, study_id: str | None = None, now: datetime, failures: bool = True
+) -> int:
+    """Move studies whose budget, deadline or error budget is spent to their final status;
+    ``failures=False``: the caller's transaction counted no error, so no error budget can have
+    been spent by it (one statement instead of two: a λ path's write, a trial's success).
 
     Returns how many studies this statement completed.
     """
@@ -513,7 +517,8 @@ def settle(session: Session, *, study_id: str | None = None, now: datetime) -> i
     completes, fails = _settle(one_study=study_id is not None)
     bound = {"now": now, "study": study_id}
     completed = connection.execute(completes, bound)
-    connection.execute(fails, bound)
+    if failures:
+        connection.execute(fails, bound)
     return rowcount(completed)
 
 

@@ -114,4 +114,4 @@ def _released(
         )
         .execution_options(synchronize_session=False)
     )
-    settle(session, study_id=study_id, now=now)
+    settle(session, study_id=study_id, now=now, failures=False)
