@@ -7,6 +7,7 @@ import contextvars
 import copy
 import sqlite3
 import threading
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -28,36 +29,44 @@ def _waiting(changes: Changes, stop: threading.Event) -> threading.Thread:
     return thread
 
 
-def test_a_wait_ends_once_another_connection_commits(tmp_path: Path) -> None:
+@pytest.fixture
+def watched(tmp_path: Path) -> Iterator[tuple[sqlite3.Connection, Changes]]:
+    """Another connection to a SQLite file, and a worker's watch of that file, marked."""
     path = tmp_path / "watched.db"
     with closing(sqlite3.connect(path)) as other:
         other.execute("CREATE TABLE t (x)")
         other.commit()
         changes = Changes(f"sqlite:///{path}")
         changes.mark()
-        stop = threading.Event()
-        thread = _waiting(changes, stop)
-        other.execute("INSERT INTO t VALUES (1)")
-        other.commit()
-        thread.join(timeout=60)  # a hang guard: an hour's wait would outlive it
-        alive = thread.is_alive()
-        stop.set()
+        yield other, changes
         changes.close()
+
+
+def _commit(other: sqlite3.Connection) -> None:
+    other.execute("INSERT INTO t VALUES (1)")
+    other.commit()
+
+
+def test_a_wait_ends_once_another_connection_commits(
+    watched: tuple[sqlite3.Connection, Changes],
+) -> None:
+    other, changes = watched
+    stop = threading.Event()
+    thread = _waiting(changes, stop)
+    _commit(other)
+    thread.join(timeout=60)  # a hang guard: an hour's wait would outlive it
+    alive = thread.is_alive()
+    stop.set()
     assert not alive
 
 
-def test_a_commit_before_the_wait_ends_it_at_once(tmp_path: Path) -> None:
+def test_a_commit_before_the_wait_ends_it_at_once(
+    watched: tuple[sqlite3.Connection, Changes],
+) -> None:
     """What was committed between ``mark`` (the claim) and the wait counts."""
-    path = tmp_path / "watched.db"
-    with closing(sqlite3.connect(path)) as other:
-        other.execute("CREATE TABLE t (x)")
-        other.commit()
-        changes = Changes(f"sqlite:///{path}")
-        changes.mark()
-        other.execute("INSERT INTO t VALUES (1)")
-        other.commit()
-        changes.wait(HOUR, threading.Event())  # returns at its first look
-        changes.close()
+    other, changes = watched
+    _commit(other)
+    changes.wait(HOUR, threading.Event())  # returns at its first look
 
 
 @pytest.mark.parametrize(
