@@ -5,18 +5,15 @@ Every function takes what ``regtune.service.store.trials.report`` read (a sample
 and returns a figure, or None when the study has nothing to draw there yet. Optuna's plotting and
 importance modules are imported with this one (Optuna imports them lazily): the API pays that
 before it serves, not on a first report. The importances are PED-ANOVA's, which need no
-scikit-learn, so ``optuna.importance`` is imported without it (:func:`_importance`).
+scikit-learn, so ``optuna.importance`` is imported without it (``optuna_importance``).
 """
 
 from __future__ import annotations
 
-import importlib
 import math
 import statistics
-import sys
 from dataclasses import dataclass
 from itertools import pairwise
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -27,27 +24,10 @@ from optuna.trial import create_trial
 from optuna.visualization import plot_optimization_history
 from plotly.subplots import make_subplots
 
+from regtune.service.importance import optuna_importance
 from regtune.service.store.trials.report import BEST_KEPT, Point, ReportData
 
-
-def _importance() -> ModuleType:
-    """``optuna.importance``, imported without scikit-learn if nothing has loaded it yet.
-
-    The package imports scikit-learn's random forests for its fANOVA and MDI evaluators when
-    scikit-learn is installed (``regtune[all]``): 0.8 s of every API start here. The report asks
-    for PED-ANOVA's importances, which need neither, so an API process skips them; in that
-    process those two evaluators then say scikit-learn is missing, and nothing there uses them.
-    """
-    if "sklearn" in sys.modules or "optuna.importance" in sys.modules:
-        return importlib.import_module("optuna.importance")
-    sys.modules["sklearn"] = None  # type: ignore[assignment]  # halts the import: ImportError
-    try:
-        return importlib.import_module("optuna.importance")
-    finally:
-        del sys.modules["sklearn"]
-
-
-get_param_importances = _importance().get_param_importances
+get_param_importances = optuna_importance().get_param_importances
 
 COMPLETE_COLOR, PRUNED_COLOR, CHOSEN_COLOR = "#1f77b4", "#d62728", "#2ca02c"
 PALETTE = (

@@ -110,6 +110,9 @@ def dashboard(
 ) -> None:
     """Run optuna-dashboard on regtune's database (loopback only: it has no authentication)."""
     require("server", "dashboard")
+    from regtune.service.importance import optuna_importance
+
+    optuna_importance()  # before optuna-dashboard imports it: PED-ANOVA needs no scikit-learn
     from optuna_dashboard import run_server
 
     from regtune.service.cli.serve import dashboard_bind_refusal
