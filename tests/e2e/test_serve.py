@@ -120,7 +120,9 @@ def test_a_trial_that_kills_its_worker_fails_the_study(served: Any) -> None:
     final = wait_for(ended, timeout=300, interval=1, what="the study to end")
     assert final["status"] == "failed", final
     assert "died 2 times" in final["error"], final["error"]
-    assert final["counts"]["FAIL"] == 2 and final["counts"]["WAITING"] == 0
+    trials = httpx.get(f"{serve.url}/v1/studies/{study['id']}/trials", timeout=10).json()
+    seen = f"{final}\n{trials}\n{serve.proc.log()[-6000:]}"  # what a failure here needs told
+    assert final["counts"]["FAIL"] == 2 and final["counts"]["WAITING"] == 0, seen
     assert serve.proc.alive() and serve.proc.log().count("died with signal 9") >= 2
     assert httpx.get(f"{serve.url}/healthz", timeout=10).status_code == 200
 
