@@ -55,6 +55,7 @@ from sqlalchemy import (
     literal,
     select,
     text,
+    update,
 )
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -341,6 +342,36 @@ class OneStatementTrialWrites(RDBStorage):
             raise KeyError(f"Record does not exist: trial {trial_id}")
         self.check_trial_is_updatable(trial_id, state)
         raise StorageInternalError(f"trial {trial_id} ({state.name}) was not written")
+
+    def set_trial_state_values(
+        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
+    ) -> bool:
+        """Optuna's, as one conditional UPDATE where Optuna reads the trial, then writes it: a
+        trial leaves WAITING for RUNNING, or an open state for a finished one, once, whoever
+        else tries at the same moment. Optuna's read locks the row on PostgreSQL, but SQLite
+        has no ``FOR UPDATE`` and reads outside the write's transaction, so two sweeps could
+        both fail one stale trial (and queue two retries of it), or two workers both take one
+        WAITING trial. With ``values``, Optuna's own."""
+        if values is not None:
+            return bool(super().set_trial_state_values(trial_id, state, values))
+        trials = om.TrialModel.__table__
+        now = datetime.now()  # local time, as Optuna writes it
+        moved = update(trials).where(trials.c.trial_id == trial_id)
+        if state == TrialState.RUNNING:
+            moved = moved.where(trials.c.state == TrialState.WAITING).values(
+                state=state, datetime_start=now
+            )
+        else:
+            written = {"datetime_complete": now} if state.is_finished() else {}
+            moved = moved.where(trials.c.state.in_(UPDATABLE)).values(state=state, **written)
+        with self.engine.begin() as connection:
+            if connection.execute(moved).rowcount == 1:
+                return True
+            found = connection.scalar(select(trials.c.state).where(trials.c.trial_id == trial_id))
+        if found is None:
+            raise KeyError(f"Record does not exist: trial {trial_id}")
+        self.check_trial_is_updatable(trial_id, found)  # finished: UpdateFinishedTrialError
+        return False  # RUNNING asked of a trial that is not WAITING (another worker took it)
 
     def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
         if self._fast() is None:
