@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from regtune.service.model.metrics import scores
+from regtune.service.model.metrics import regression_scores, scores
 from regtune.worker.data import Fold, Standardizer
 
 Split = Literal["val", "test"]
@@ -127,11 +127,7 @@ class AffineScorer:
         with np.errstate(invalid="ignore", divide="ignore"):  # an empty split: NaN, as scores
             mses = (total / self.sizes).tolist()
         metrics = [
-            {
-                "loss": 0.5 * mse,
-                "rmse": math.sqrt(mse) * scale,
-                "r2": 1.0 - mse / var if var > 0 else 0.0,
-            }
+            regression_scores(mse, var, scale)
             for mse, var, scale in zip(mses, self.variance, self.y_scale, strict=True)
         ]
         return metrics[: len(self.folds)], metrics[len(self.folds) :]

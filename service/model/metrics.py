@@ -19,13 +19,9 @@ def scores(out: np.ndarray, y: np.ndarray, task: str, y_scale: float = 1.0) -> d
     if task == "regression":
         pred = out.reshape(len(out), -1)[:, 0]
         target = np.asarray(y, dtype=np.float64)
-        mse = float(np.mean((pred - target) ** 2))
-        var = float(np.var(target))
-        return {
-            "loss": 0.5 * mse,
-            "rmse": math.sqrt(mse) * y_scale,
-            "r2": 1.0 - mse / var if var > 0 else 0.0,
-        }
+        return regression_scores(
+            float(np.mean((pred - target) ** 2)), float(np.var(target)), y_scale
+        )
     codes = np.asarray(y, dtype=np.int64)
     if task == "binary":
         logits = out.reshape(len(out), -1)[:, 0]
@@ -37,6 +33,16 @@ def scores(out: np.ndarray, y: np.ndarray, task: str, y_scale: float = 1.0) -> d
     loss = float(-np.mean(log_prob[np.arange(len(codes)), codes]))
     accuracy = float(np.mean(out.argmax(axis=1) == codes))
     return {"loss": loss, "accuracy": accuracy}
+
+
+def regression_scores(mse: float, variance: float, y_scale: float = 1.0) -> dict[str, float]:
+    """Regression's metrics from the mean squared error on the standardized target and that
+    target's variance (``scores``, and the worker's scoring of a λ path's folds at once)."""
+    return {
+        "loss": 0.5 * mse,
+        "rmse": math.sqrt(mse) * y_scale,
+        "r2": 1.0 - mse / variance if variance > 0 else 0.0,
+    }
 
 
 def roc_auc(y: np.ndarray, score: np.ndarray) -> float:

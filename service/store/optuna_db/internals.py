@@ -335,13 +335,19 @@ class OneStatementTrialWrites(RDBStorage):
 
     def _not_updatable(self, trial_id: int) -> None:
         """Raise what Optuna raises when a write found no running trial."""
+        state = self._updatable_state(trial_id)
+        raise StorageInternalError(f"trial {trial_id} ({state.name}) was not written")
+
+    def _updatable_state(self, trial_id: int) -> TrialState:
+        """The trial's state if it can still be written, else what Optuna raises: ``KeyError``
+        for an unknown trial, ``UpdateFinishedTrialError`` for a finished one."""
         trials = om.TrialModel.__table__
         with self.engine.connect() as connection:
             state = connection.scalar(select(trials.c.state).where(trials.c.trial_id == trial_id))
         if state is None:
             raise KeyError(f"Record does not exist: trial {trial_id}")
         self.check_trial_is_updatable(trial_id, state)
-        raise StorageInternalError(f"trial {trial_id} ({state.name}) was not written")
+        return TrialState(state)
 
     def set_trial_state_values(
         self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
@@ -367,10 +373,7 @@ class OneStatementTrialWrites(RDBStorage):
         with self.engine.begin() as connection:
             if connection.execute(moved).rowcount == 1:
                 return True
-            found = connection.scalar(select(trials.c.state).where(trials.c.trial_id == trial_id))
-        if found is None:
-            raise KeyError(f"Record does not exist: trial {trial_id}")
-        self.check_trial_is_updatable(trial_id, found)  # finished: UpdateFinishedTrialError
+        self._updatable_state(trial_id)  # unknown or finished: raises as Optuna does
         return False  # RUNNING asked of a trial that is not WAITING (another worker took it)
 
     def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
