@@ -20,7 +20,7 @@ import optuna
 from regtune.service.settings import get_settings
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.space import Choices, Range
-from regtune.worker.paths import PathSlots, Point, run_path
+from regtune.worker.paths import Grid, PathSlots, Point, run_path
 from regtune.worker.search import StopCheck, suggest
 
 TARGET = 0.3
@@ -70,8 +70,8 @@ def make_objective(
     if slots is None or spec.training.lambda_path is None:
         return objective
 
-    def solve(values: dict[str, float], lambdas: list[float]) -> list[Point]:
-        points = []
+    def solve(values: dict[str, float], grid: Grid) -> list[Point]:
+        points, lambdas = [], grid.lambdas()
         for lam in lambdas:
             time.sleep(seconds / len(lambdas))
             stop_check()

@@ -19,12 +19,12 @@ from regtune.service.store.optuna_db.internals import set_user_attrs, trial_id_o
 from regtune.worker import data
 from regtune.worker.coefficients import coefficient_attrs, linear_weights, record_coefficients
 from regtune.worker.models import count_nonzero_of, nonzero_inputs_of
-from regtune.worker.paths import PathSlots, Point, run_path
+from regtune.worker.paths import Grid, PathSlots, Point, run_path
 from regtune.worker.search import StopCheck, suggest
 from regtune.worker.trainers import fit
 from regtune.worker.trainers.config import EarlyStop, ExactOptions, TrainConfig
 from regtune.worker.trainers.exact import WarmStarts
-from regtune.worker.trainers.path import PathPoint, train_path
+from regtune.worker.trainers.path import PathPoint, lambda_max, train_path
 from regtune.worker.trainers.result import TrainResult
 
 if TYPE_CHECKING:
@@ -225,8 +225,9 @@ def make_objective(
     path = spec.training.lambda_path
     assert warm is not None, "paths run under the exact solver"
 
-    def solve(values: dict[str, float], lambdas: list[float]) -> list[Point]:
-        config = train_config(spec, {**values, "lambda": lambdas[0]}, n_out=n_outputs(splits))
+    def solve(values: dict[str, float], grid: Grid) -> list[Point]:
+        config = train_config(spec, {**values, "lambda": grid.high}, n_out=n_outputs(splits))
+        lambdas = grid.lambdas(zeroes_above=lambda_max(config, splits.folds))
         found = train_path(
             config,
             splits.folds,

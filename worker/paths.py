@@ -26,7 +26,11 @@ from optuna.trial import FrozenTrial, TrialState
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.space import Range
 from regtune.service.store.optuna_db.attrs import PATH_OF_ATTR
-from regtune.service.store.optuna_db.internals import study_id_of, trial_id_of
+from regtune.service.store.optuna_db.internals import (
+    WorkerHeartbeats,
+    study_id_of,
+    trial_id_of,
+)
 from regtune.service.store.scheduling import claims, paths
 from regtune.worker.search import ObjectiveFactory, StopCheck, suggest
 
@@ -59,15 +63,20 @@ class PathSlots:
         first: FrozenTrial | None = None,
     ) -> int:
         """The further ``points`` under ``slots``, and ``first``'s params and attributes on
-        ``trial``: one commit, every slot released."""
-        return paths.write_points(
-            optuna_study_id=study_id_of(trial.study),
+        ``trial``: one commit, every slot released. The points written stay in the worker's
+        cache of the study, which the sampler's next read then leaves out."""
+        optuna_study_id = study_id_of(trial.study)
+        written = paths.write_points(
+            optuna_study_id=optuna_study_id,
             study_id=self.claim.study_id,
             trial_id=trial_id_of(trial),
             slots=slots,
             points=points,
             first=first,
         )
+        if isinstance(trial.storage, WorkerHeartbeats):
+            trial.storage.add_written(optuna_study_id, points[:written])
+        return written
 
     def release(self, slots: list[int]) -> int:
         return paths.release(study_id=self.claim.study_id, slots=slots)
@@ -88,8 +97,34 @@ class Point:
     """What the trial at this λ keeps in its system attributes (e.g. its coefficients)."""
 
 
-Solve = Callable[[dict[str, float], list[float]], list[Point]]
-"""(the other knobs' values, the λ grid, largest first) → a point per λ solved, in grid order;
+@dataclass(frozen=True)
+class Grid:
+    """A path's λ values, but for where the data puts its ends: ``points`` log-spaced over the
+    searched range [``low``, ``high``], shifted by ``offset`` of a step."""
+
+    low: float
+    high: float
+    points: int
+    offset: float = 0.0
+    min_ratio: float | None = None
+    """The path ends at this fraction of the largest useful λ (``lambdas``), if above ``low``."""
+
+    def lambdas(self, zeroes_above: float = math.inf) -> list[float]:
+        """The values, largest first. ``zeroes_above``: the smallest λ at which every weight
+        is 0 (glmnet's λ_max), if known. As glmnet's and scikit-learn's grids do, the path
+        then runs from it (every λ above is the same empty model) down to ``min_ratio`` of it,
+        both kept inside the searched range."""
+        high, low = min(self.high, zeroes_above), self.low
+        if high <= low:  # every λ of the range zeroes every weight: the range as it is
+            high = self.high
+        elif self.min_ratio is not None and zeroes_above < math.inf:
+            end = zeroes_above * self.min_ratio
+            low = end if low < end < high else low
+        return lambda_grid(low, high, self.points, offset=self.offset)
+
+
+Solve = Callable[[dict[str, float], Grid], list[Point]]
+"""(the other knobs' values, the path's λ grid) → a point per λ solved, largest λ first;
 fewer than the grid when the path stopped early, never none."""
 
 
@@ -118,13 +153,15 @@ def lambda_grid(low: float, high: float, points: int, *, offset: float = 0.0) ->
     return [min(high, max(low, math.exp(top - (k + offset) * step))) for k in range(points)]
 
 
-def grid_for(spec: StudySpec, points: int, trial: optuna.Trial) -> list[float]:
+def grid_for(spec: StudySpec, points: int, trial: optuna.Trial) -> Grid:
     """The trial's path: ``points`` values over the searched λ range, shifted by an offset drawn
     from the sampler's seed and the trial's number (reproducible, different for each path)."""
     distribution = lambda_distribution(spec)
     seed = spec.sampler.seed if spec.sampler.seed is not None else 0
     offset = float(np.random.default_rng([seed, trial.number]).random())
-    return lambda_grid(distribution.low, distribution.high, points, offset=offset)
+    path = spec.training.lambda_path
+    assert path is not None, "validation allows grids for λ paths only"
+    return Grid(distribution.low, distribution.high, points, offset, path.min_ratio)
 
 
 def run_path(

@@ -122,7 +122,11 @@ def test_paths_are_the_default_where_they_apply_and_can_be_turned_off(api: TestC
     ).json()
     minibatch = {**plain, "name": "mb", "training": {"solver": "minibatch"}}
     mb = api.post("/v1/studies", json=minibatch).json()
-    assert on["definition"]["training"]["lambda_path"] == {"points": 50, "patience": 10}
+    assert on["definition"]["training"]["lambda_path"] == {
+        "points": 100,
+        "min_ratio": 1e-3,
+        "patience": 10,
+    }
     assert off["definition"]["training"]["lambda_path"] is None
     assert mb["definition"]["training"]["lambda_path"] is None
 

@@ -83,6 +83,7 @@ class _FoldPath:
             self.P = torch.zeros(1, d, dtype=torch.float64)
             # numpy views of the same memory, for the exact solve on the support (below)
             self.gram_np, self.cross_np = self.gram.numpy(), self.cross[0].numpy()
+            self.x_mean_np, self.y_mean_value = self.x_mean.numpy(), float(self.y_mean)
         else:
             fresh = _CrossEntropy.of(X, y, torch.zeros(d, dtype=torch.float64), self.n_out)
             self.X, self.target, self.binary = fresh.X, fresh.target, fresh.binary
@@ -252,7 +253,7 @@ class _FoldPath:
         d = self.n_features
         if self.regression:  # in numpy, as the solve: a handful of tiny torch calls cost more
             weight = self.P.numpy().copy()
-            bias = float(self.y_mean) - weight @ self.x_mean.numpy()
+            bias = self.y_mean_value - weight @ self.x_mean_np
             return LinearState(torch.from_numpy(weight), torch.from_numpy(bias.reshape(1)))
         return LinearState(self.P[:, :d].clone(), self.P[:, d].clone())
 
@@ -316,6 +317,29 @@ class _SupportsTogether:
             if not open_.any():
                 break
         return solved.tolist()
+
+
+def lambda_max(config: TrainConfig, folds: Sequence[Fold]) -> float:
+    """The smallest λ at which every fold's weights are all 0 (glmnet's λ_max): a weight stays
+    0 while |∇_j f| ≤ ρλ at the model of the intercept alone, so the largest such gradient over
+    ρ (``l1_ratio``); infinite without an L1 part. The ridge parts add nothing at 0."""
+    if config.l1_ratio <= 0:
+        return math.inf
+    largest = 0.0
+    for fold in folds:
+        X = np.asarray(fold.X_train, dtype=np.float64)
+        y = np.asarray(fold.y_train)
+        if config.task == "regression":
+            target = y.astype(np.float64)[:, None]
+        elif config.task == "multiclass":
+            target = np.eye(config.n_out)[y.astype(np.int64)]
+        else:
+            target = y.astype(np.float64)[:, None]
+        # the intercept alone predicts the mean (least squares) or the class frequencies
+        # (cross-entropy): either way the residual is the target less its mean
+        residual = target - target.mean(0)
+        largest = max(largest, float(np.abs(residual.T @ X).max()) / len(X))
+    return largest / config.l1_ratio
 
 
 def _improved(value: float, best: float, direction: str) -> bool:

@@ -25,7 +25,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Container, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Container, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from functools import cache
@@ -140,7 +140,8 @@ def engine_of(study: optuna.Study) -> Engine:
 
 def add_finished_trials(session: Session, study_id: int, trials: list[FrozenTrial]) -> list[int]:
     """Write ``trials`` (finished, as ``optuna.trial.create_trial`` makes them) into the study
-    in ``session``'s transaction, numbered after every trial before them → their trial ids.
+    in ``session``'s transaction, numbered after every trial before them → their trial ids;
+    each of ``trials`` then carries its id and number, as a trial Optuna read back would.
 
     The rows Optuna's own writer makes, in a handful of multi-row inserts: Optuna's
     ``add_trials`` commits each trial on its own, and writes each attribute with a read and a
@@ -170,9 +171,10 @@ def add_finished_trials(session: Session, study_id: int, trials: list[FrozenTria
     new = insert(table).returning(table.c.trial_id, sort_by_parameter_order=True)
     ids = [int(i) for i in connection.execute(new, rows).scalars()]
     batches: dict[Any, list[dict[str, Any]]] = {}
-    for trial_id, trial in zip(ids, trials, strict=True):
+    for k, (trial_id, trial) in enumerate(zip(ids, trials, strict=True)):
         for model, found in _rows(trial_id, trial).items():
             batches.setdefault(model, []).extend(found)
+        trial._trial_id, trial.number = trial_id, base + k
     for model, batch in batches.items():  # Core inserts: the ORM's bulk path costs more per row
         connection.execute(insert(model.__table__), batch)
     return ids
@@ -417,14 +419,23 @@ class OneStatementTrialWrites(RDBStorage):
         states: Container[TrialState] | None,
         included_trial_ids: set[int],
         trial_id_greater_than: int,
+        excluded_trial_ids: Collection[int] = (),
     ) -> list[FrozenTrial]:
-        """Optuna's read of a study's trials, in Core (``trial_rows.read_trials``)."""
+        """Optuna's read of a study's trials, in Core (``trial_rows.read_trials``), but for
+        ``excluded_trial_ids``."""
         if self._fast() is None:
-            return super()._get_trials(study_id, states, included_trial_ids, trial_id_greater_than)
+            found = super()._get_trials(study_id, states, included_trial_ids, trial_id_greater_than)
+            return [t for t in found if t._trial_id not in excluded_trial_ids]
         try:
             with self.engine.connect() as connection:
                 return read_trials(
-                    connection, om, study_id, states, included_trial_ids, trial_id_greater_than
+                    connection,
+                    om,
+                    study_id,
+                    states,
+                    included_trial_ids,
+                    trial_id_greater_than,
+                    excluded_trial_ids,
                 )
         except SQLAlchemyError as exc:
             raise StorageInternalError(f"could not read the trials of study {study_id}") from exc
@@ -627,8 +638,11 @@ class RunningTrialWrites(OneStatementTrialWrites):
         states: Container[TrialState] | None,
         included_trial_ids: set[int],
         trial_id_greater_than: int,
+        excluded_trial_ids: Collection[int] = (),
     ) -> list[FrozenTrial]:
-        trials = super()._get_trials(study_id, states, included_trial_ids, trial_id_greater_than)
+        trials = super()._get_trials(
+            study_id, states, included_trial_ids, trial_id_greater_than, excluded_trial_ids
+        )
         with self._running_lock:
             if not self._running:
                 return trials
@@ -823,6 +837,8 @@ class WorkerHeartbeats(_CachedStorage):
         super().__init__(backend)
         self._no_waiting: set[int] = set()
         self._read_at: dict[int, float] = {}
+        self._written: dict[int, set[int]] = {}
+        """Ids of finished trials this process wrote and cached since the study's last read."""
 
     def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
         trial_id = super().create_new_trial(study_id, template_trial)
@@ -837,8 +853,45 @@ class WorkerHeartbeats(_CachedStorage):
         last = self._read_at.get(study_id)
         if last is not None and now - last < FLUSH_SECONDS:
             return
-        super()._read_trials_from_remote_storage(study_id)
+        written = self._written.pop(study_id, None)
+        if not written:
+            super()._read_trials_from_remote_storage(study_id)
+        else:
+            self._read_leaving_out(study_id, written)
         self._read_at[study_id] = now
+
+    def _read_leaving_out(self, study_id: int, written: set[int]) -> None:
+        """Optuna's read of the study's new and unfinished trials, but for those this process
+        wrote (already cached). They were committed before this read: on SQLite every trial of
+        a lower id was too, and is read now, so the read's mark moves past them."""
+        backend = self._backend
+        assert isinstance(backend, OneStatementTrialWrites), "a worker's storage is regtune's"
+        with self._lock:
+            study = self._studies[study_id]
+            trials = backend._get_trials(
+                study_id,
+                states=None,
+                included_trial_ids=study.unfinished_trial_ids,
+                trial_id_greater_than=study.last_finished_trial_id,
+                excluded_trial_ids=written,
+            )
+            self._add_trials_to_cache(study_id, trials)
+            for trial in trials:
+                if not trial.state.is_finished():
+                    study.unfinished_trial_ids.add(trial._trial_id)
+                    continue
+                study.unfinished_trial_ids.discard(trial._trial_id)
+                study.last_finished_trial_id = max(study.last_finished_trial_id, trial._trial_id)
+            study.last_finished_trial_id = max(study.last_finished_trial_id, max(written))
+
+    def add_written(self, study_id: int, trials: list[FrozenTrial]) -> None:
+        """Finished ``trials`` this process just wrote (each with its id and number): cached
+        as read, so that the study's next read leaves them out."""
+        with self._lock:
+            if study_id not in self._studies:  # not read yet: the first read reads them all
+                return
+            self._add_trials_to_cache(study_id, trials)
+            self._written.setdefault(study_id, set()).update(t._trial_id for t in trials)
 
     def get_heartbeat_interval(self) -> int | None:
         return None

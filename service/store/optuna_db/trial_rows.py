@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Container, Iterable
+from collections.abc import Collection, Container, Iterable
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -175,10 +175,12 @@ def read_trials(
     states: Container[TrialState] | None,
     included_trial_ids: set[int],
     trial_id_greater_than: int,
+    excluded_trial_ids: Collection[int] = (),
 ) -> list[FrozenTrial]:
     """``RDBStorage._get_trials``: the study's trials in ``states`` (all if None) whose id is
-    greater than ``trial_id_greater_than`` or in ``included_trial_ids``, by id; ``KeyError`` if
-    the study does not exist."""
+    greater than ``trial_id_greater_than`` or in ``included_trial_ids``, and not in
+    ``excluded_trial_ids``, by id; ``KeyError`` if the study does not exist (asked only when
+    nothing was excluded)."""
     statements = _statements(tables)
     included = {t for t in included_trial_ids if t <= trial_id_greater_than}
     trial_id = tables.TrialModel.__table__.c.trial_id
@@ -187,6 +189,9 @@ def read_trials(
         where = [or_(trial_id.in_(sorted(included)), trial_id > trial_id_greater_than)]
     elif trial_id_greater_than > -1:
         where = [trial_id > trial_id_greater_than]
+    excluded = set(excluded_trial_ids)
+    if excluded:
+        where.append(trial_id.not_in(sorted(excluded)))
     try:
         rows = connection.execute(_trials_query(tables, study_id, states, where)).all()
     except OperationalError as exc:
@@ -196,10 +201,13 @@ def read_trials(
         rows = [
             row
             for row in connection.execute(_trials_query(tables, study_id, states, [])).all()
-            if row.trial_id in included or row.trial_id > trial_id_greater_than
+            if (row.trial_id in included or row.trial_id > trial_id_greater_than)
+            and row.trial_id not in excluded
         ]
-    if not rows and connection.scalar(statements["study"], {"of_study": study_id}) is None:
-        raise KeyError(NOT_FOUND)  # asked only when no trial was found: a trial has its study
+    # the study is asked for only when no trial was found (a trial has its study)
+    lost = not rows and not excluded
+    if lost and connection.scalar(statements["study"], {"of_study": study_id}) is None:
+        raise KeyError(NOT_FOUND)
     found: dict[int, dict[str, Any]] = {
         row.trial_id: {
             "row": row,

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from regtune.worker.data import Splits, load, make_splits
-from regtune.worker.paths import lambda_grid
+from regtune.worker.paths import Grid, lambda_grid
 from regtune.worker.trainers.config import ExactOptions, TrainConfig
 from regtune.worker.trainers.exact import train_exact
-from regtune.worker.trainers.path import _FoldPath, _SupportsTogether, train_path
+from regtune.worker.trainers.path import _FoldPath, _SupportsTogether, lambda_max, train_path
 
 TIGHT = ExactOptions(tol=1e-9, max_iter=200_000)
 """Both sides solved far below 1e-6, so their difference is the path's, not the tolerance's."""
@@ -88,6 +88,39 @@ def test_the_grid_is_log_spaced_inside_the_range_largest_first() -> None:
     assert np.allclose(np.diff(np.log10(shifted)), -1.0)
     with pytest.raises(ValueError, match="offset"):
         lambda_grid(1e-4, 1.0, 4, offset=1.0)
+
+
+@pytest.mark.parametrize(
+    ("dataset", "task", "n_out", "knobs"),
+    [
+        ("diabetes", "regression", 1, {"l1_ratio": 0.3, "input_noise": 0.1}),
+        ("breast_cancer", "binary", 1, {"l1_ratio": 0.9, "dropout": 0.2}),
+        ("iris", "multiclass", 3, {"l1_ratio": 0.5}),
+    ],
+)
+def test_lambda_max_is_where_the_first_weight_leaves_zero(
+    dataset: str, task: str, n_out: int, knobs: dict[str, float]
+) -> None:
+    splits = _splits(dataset, folds=3)
+    top = lambda_max(_config(task, n_out, **knobs), splits.folds)
+    above = train_exact(_config(task, n_out, lam=top * 1.001, **knobs), splits.folds)
+    below = train_exact(_config(task, n_out, lam=top * 0.99, **knobs), splits.folds)
+    assert above.converged and below.converged
+    assert not any(state.weight.any() for state in above.states)
+    assert any(state.weight.any() for state in below.states)  # the fold of the largest gradient
+    assert lambda_max(_config(task, n_out, l1_ratio=0.0), splits.folds) == math.inf
+
+
+def test_a_grid_starts_where_the_weights_leave_zero_inside_the_range() -> None:
+    grid = Grid(1e-4, 10.0, 5)
+    assert grid.lambdas() == lambda_grid(1e-4, 10.0, 5)
+    assert grid.lambdas(zeroes_above=1.0) == pytest.approx([1.0, 1e-1, 1e-2, 1e-3, 1e-4])
+    assert grid.lambdas(zeroes_above=100.0) == grid.lambdas()
+    assert grid.lambdas(zeroes_above=1e-5) == grid.lambdas()  # every λ zeroes every weight
+    ratio = Grid(1e-4, 10.0, 3, min_ratio=1e-2)
+    assert ratio.lambdas(zeroes_above=1.0) == pytest.approx([1.0, 1e-1, 1e-2])
+    assert ratio.lambdas(zeroes_above=1e-3) == lambda_grid(1e-4, 1e-3, 3)  # the range's low
+    assert ratio.lambdas() == lambda_grid(1e-4, 10.0, 3)  # no λ_max known (no L1 part)
 
 
 @pytest.mark.parametrize("l1_ratio", [1.0, 0.5, 0.0])

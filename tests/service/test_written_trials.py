@@ -1,0 +1,85 @@
+"""The trials a worker writes itself (a λ path's points) stay in its cache of the study: the
+sampler's next read leaves them out, and the worker sees the study as any other process does."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution
+from optuna.storages import RDBStorage
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial
+
+from regtune.service.store.db import engine_kwargs, transaction
+from regtune.service.store.migrate import upgrade
+from regtune.service.store.optuna_db.internals import WorkerHeartbeats, add_finished_trials
+from regtune.service.store.scheduling.retries import storage_with_retries
+
+LAMBDA = FloatDistribution(1e-4, 10.0, log=True)
+
+
+@pytest.fixture
+def storages(database_url: str) -> Iterator[tuple[RDBStorage, RDBStorage]]:
+    """regtune's storage (the worker's) and Optuna's plain one (another process's view)."""
+    upgrade(database_url)
+    ours = storage_with_retries(database_url)
+    theirs = RDBStorage(database_url, engine_kwargs=engine_kwargs(database_url))
+    yield ours, theirs
+    ours.engine.dispose()
+    theirs.engine.dispose()
+
+
+def _point(lam: float, value: float) -> FrozenTrial:
+    return optuna.trial.create_trial(
+        params={"lambda": lam},
+        distributions={"lambda": LAMBDA},
+        value=value,
+        user_attrs={"n_nonzero": 3, "fold_values": [value, value]},
+        system_attrs={"regtune:path_of": 0},
+        intermediate_values={1: value},
+    )
+
+
+def _seen(trials: list[FrozenTrial]) -> list[tuple[Any, ...]]:
+    return [
+        (t.number, t.state, t.params, t.value, t.user_attrs, t.system_attrs, t.intermediate_values)
+        for t in trials
+    ]
+
+
+def test_a_workers_own_points_are_not_read_back(
+    storages: tuple[RDBStorage, RDBStorage], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ours, theirs = storages
+    study_id = theirs.create_new_study([StudyDirection.MINIMIZE], "paths")
+    others = optuna.load_study(study_name="paths", storage=theirs)
+    others.add_trial(_point(5.0, 0.9))
+    worker = WorkerHeartbeats(ours)
+    assert len(worker.get_all_trials(study_id)) == 1
+
+    # the worker writes a path's points, as ``paths.write_points`` does; another process a trial
+    points = [_point(lam, 0.5 + lam) for lam in (1.0, 0.1, 0.01)]
+    with transaction(ours.engine) as session:
+        add_finished_trials(session, study_id, points)
+    assert [p.number for p in points] == [1, 2, 3]
+    worker.add_written(study_id, points)
+    others.add_trial(_point(0.001, 0.7))
+
+    read: list[int] = []
+    reader = ours._get_trials
+
+    def counted(*args: Any, **kwargs: Any) -> list[FrozenTrial]:
+        found = reader(*args, **kwargs)
+        read.extend(t.number for t in found)
+        return found
+
+    monkeypatch.setattr(ours, "_get_trials", counted)
+    worker.claimed(study_id, waiting=False)  # the next ask reads the study afresh
+    assert _seen(worker.get_all_trials(study_id)) == _seen(theirs.get_all_trials(study_id))
+    assert read == [4]  # the other process's new trial only
+    read.clear()
+    worker.claimed(study_id, waiting=False)
+    assert len(worker.get_all_trials(study_id)) == 5 and read == []  # nothing new since
