@@ -24,7 +24,7 @@ from regtune.worker.search import StopCheck, suggest
 from regtune.worker.trainers import fit
 from regtune.worker.trainers.config import EarlyStop, ExactOptions, TrainConfig
 from regtune.worker.trainers.exact import WarmStarts
-from regtune.worker.trainers.path import PathPoint, lambda_max, train_path
+from regtune.worker.trainers.path import PathPoint, largest_gradient, train_path
 from regtune.worker.trainers.result import TrainResult
 
 if TYPE_CHECKING:
@@ -225,9 +225,11 @@ def make_objective(
     path = spec.training.lambda_path
     assert warm is not None, "paths run under the exact solver"
 
+    gradient = largest_gradient(splits.folds, task=spec.task, n_out=n_outputs(splits))
+
     def solve(values: dict[str, float], grid: Grid) -> list[Point]:
         config = train_config(spec, {**values, "lambda": grid.high}, n_out=n_outputs(splits))
-        lambdas = grid.lambdas(zeroes_above=lambda_max(config, splits.folds))
+        lambdas = grid.lambdas(gradient, l1_ratio=config.l1_ratio)
         found = train_path(
             config,
             splits.folds,

@@ -107,18 +107,22 @@ class Grid:
     points: int
     offset: float = 0.0
     min_ratio: float | None = None
-    """The path ends at this fraction of the largest useful λ (``lambdas``), if above ``low``."""
+    """The path ends at this fraction of the lasso's λ_max (``lambdas``), if above ``low``."""
 
-    def lambdas(self, zeroes_above: float = math.inf) -> list[float]:
-        """The values, largest first. ``zeroes_above``: the smallest λ at which every weight
-        is 0 (glmnet's λ_max), if known. As glmnet's and scikit-learn's grids do, the path
-        then runs from it (every λ above is the same empty model) down to ``min_ratio`` of it,
-        both kept inside the searched range."""
-        high, low = min(self.high, zeroes_above), self.low
-        if high <= low:  # every λ of the range zeroes every weight: the range as it is
-            high = self.high
-        elif self.min_ratio is not None and zeroes_above < math.inf:
-            end = zeroes_above * self.min_ratio
+    def lambdas(self, gradient: float | None = None, *, l1_ratio: float = 1.0) -> list[float]:
+        """The values, largest first. ``gradient``, if known: the largest gradient of the loss
+        at the intercept-only model. Every weight is 0 from λ_max = gradient / ``l1_ratio`` up
+        (the same empty model), so the path starts there, and it ends at ``min_ratio`` ×
+        gradient: the grid of glmnet and scikit-learn's ``ElasticNetCV`` for the lasso, which
+        a smaller ``l1_ratio`` extends upwards only. Both ends stay inside the searched range;
+        every λ of the range zeroing every weight, the range as it is."""
+        high, low = self.high, self.low
+        if gradient is None:
+            return lambda_grid(low, high, self.points, offset=self.offset)
+        top = gradient / l1_ratio if l1_ratio > 0 else math.inf
+        if top > low:
+            high = min(high, top)
+            end = gradient * self.min_ratio if self.min_ratio is not None else low
             low = end if low < end < high else low
         return lambda_grid(low, high, self.points, offset=self.offset)
 

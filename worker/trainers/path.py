@@ -319,27 +319,23 @@ class _SupportsTogether:
         return solved.tolist()
 
 
-def lambda_max(config: TrainConfig, folds: Sequence[Fold]) -> float:
-    """The smallest λ at which every fold's weights are all 0 (glmnet's λ_max): a weight stays
-    0 while |∇_j f| ≤ ρλ at the model of the intercept alone, so the largest such gradient over
-    ρ (``l1_ratio``); infinite without an L1 part. The ridge parts add nothing at 0."""
-    if config.l1_ratio <= 0:
-        return math.inf
+def largest_gradient(folds: Sequence[Fold], *, task: str, n_out: int) -> float:
+    """The largest |∇_j f| over the folds at the model of the intercept alone: a weight stays 0
+    while |∇_j f| ≤ ρλ there, so every weight of every fold is 0 from λ = this / ρ (glmnet's
+    λ_max; ρ = ``l1_ratio``). The ridge parts add nothing at 0."""
     largest = 0.0
     for fold in folds:
         X = np.asarray(fold.X_train, dtype=np.float64)
         y = np.asarray(fold.y_train)
-        if config.task == "regression":
-            target = y.astype(np.float64)[:, None]
-        elif config.task == "multiclass":
-            target = np.eye(config.n_out)[y.astype(np.int64)]
+        if task == "multiclass":
+            target = np.eye(n_out)[y.astype(np.int64)]
         else:
             target = y.astype(np.float64)[:, None]
         # the intercept alone predicts the mean (least squares) or the class frequencies
         # (cross-entropy): either way the residual is the target less its mean
         residual = target - target.mean(0)
         largest = max(largest, float(np.abs(residual.T @ X).max()) / len(X))
-    return largest / config.l1_ratio
+    return largest
 
 
 def _improved(value: float, best: float, direction: str) -> bool:

@@ -12,7 +12,7 @@ from regtune.worker.data import Splits, load, make_splits
 from regtune.worker.paths import Grid, lambda_grid
 from regtune.worker.trainers.config import ExactOptions, TrainConfig
 from regtune.worker.trainers.exact import train_exact
-from regtune.worker.trainers.path import _FoldPath, _SupportsTogether, lambda_max, train_path
+from regtune.worker.trainers.path import _FoldPath, _SupportsTogether, largest_gradient, train_path
 
 TIGHT = ExactOptions(tol=1e-9, max_iter=200_000)
 """Both sides solved far below 1e-6, so their difference is the path's, not the tolerance's."""
@@ -102,25 +102,24 @@ def test_lambda_max_is_where_the_first_weight_leaves_zero(
     dataset: str, task: str, n_out: int, knobs: dict[str, float]
 ) -> None:
     splits = _splits(dataset, folds=3)
-    top = lambda_max(_config(task, n_out, **knobs), splits.folds)
+    top = largest_gradient(splits.folds, task=task, n_out=n_out) / knobs["l1_ratio"]
     above = train_exact(_config(task, n_out, lam=top * 1.001, **knobs), splits.folds)
     below = train_exact(_config(task, n_out, lam=top * 0.99, **knobs), splits.folds)
     assert above.converged and below.converged
     assert not any(state.weight.any() for state in above.states)
     assert any(state.weight.any() for state in below.states)  # the fold of the largest gradient
-    assert lambda_max(_config(task, n_out, l1_ratio=0.0), splits.folds) == math.inf
 
 
-def test_a_grid_starts_where_the_weights_leave_zero_inside_the_range() -> None:
-    grid = Grid(1e-4, 10.0, 5)
-    assert grid.lambdas() == lambda_grid(1e-4, 10.0, 5)
-    assert grid.lambdas(zeroes_above=1.0) == pytest.approx([1.0, 1e-1, 1e-2, 1e-3, 1e-4])
-    assert grid.lambdas(zeroes_above=100.0) == grid.lambdas()
-    assert grid.lambdas(zeroes_above=1e-5) == grid.lambdas()  # every λ zeroes every weight
-    ratio = Grid(1e-4, 10.0, 3, min_ratio=1e-2)
-    assert ratio.lambdas(zeroes_above=1.0) == pytest.approx([1.0, 1e-1, 1e-2])
-    assert ratio.lambdas(zeroes_above=1e-3) == lambda_grid(1e-4, 1e-3, 3)  # the range's low
-    assert ratio.lambdas() == lambda_grid(1e-4, 10.0, 3)  # no λ_max known (no L1 part)
+def test_a_path_runs_from_lambda_max_to_a_fraction_of_the_lassos_inside_the_range() -> None:
+    grid = Grid(1e-4, 10.0, 3, min_ratio=1e-2)
+    assert grid.lambdas() == lambda_grid(1e-4, 10.0, 3)  # the data unknown: the range
+    assert grid.lambdas(1.0) == pytest.approx([1.0, 1e-1, 1e-2])  # the lasso: glmnet's grid
+    # less L1: λ_max moves up (here past the range's top), the end stays
+    assert grid.lambdas(1.0, l1_ratio=0.5) == pytest.approx(lambda_grid(1e-2, 2.0, 3))
+    assert grid.lambdas(1.0, l1_ratio=0.0) == pytest.approx(lambda_grid(1e-2, 10.0, 3))
+    assert grid.lambdas(1e-3) == lambda_grid(1e-4, 1e-3, 3)  # the end below the range's low
+    assert grid.lambdas(1e-5) == grid.lambdas()  # every λ of the range zeroes every weight
+    assert Grid(1e-4, 10.0, 3).lambdas(1.0) == lambda_grid(1e-4, 1.0, 3)  # no min_ratio
 
 
 @pytest.mark.parametrize("l1_ratio", [1.0, 0.5, 0.0])
