@@ -1,5 +1,6 @@
 """A trial attribute reads back as Python's json reads what ``json.dumps`` wrote, through orjson
-where orjson reads it the same (``trial_rows.attr_value``)."""
+where orjson reads it the same (``trial_rows.attr_value``); one written through orjson
+(``trial_rows.attr_json``) reads back as the value ``json.dumps`` wrote does."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import json
 import math
 from typing import Any
 
+import numpy as np
 import pytest
 
-from regtune.service.store.optuna_db.trial_rows import attr_value
+from regtune.service.store.optuna_db.trial_rows import attr_json, attr_value
 
 VALUES: list[Any] = [
     0.1,
@@ -30,6 +32,9 @@ VALUES: list[Any] = [
     None,
     [],
     {},
+    {1: "an integer key", 2.5: None},
+    np.float64(0.25),
+    {"n_nonzero": 3, "weights": {"λ": -0.5, "x1": 1e-12}, "converged": False},
 ]
 
 
@@ -38,3 +43,9 @@ def test_an_attribute_reads_back_as_json_reads_it(value: Any) -> None:
     text = json.dumps(value)
     assert repr(attr_value(text)) == repr(json.loads(text))
     assert type(attr_value(text)) is type(json.loads(text))
+
+
+@pytest.mark.parametrize("value", VALUES, ids=repr)
+def test_an_attribute_written_by_orjson_reads_back_as_json_dumps_wrote_it(value: Any) -> None:
+    assert repr(json.loads(attr_json(value))) == repr(json.loads(json.dumps(value)))
+    assert repr(attr_value(attr_json(value))) == repr(json.loads(json.dumps(value)))

@@ -1,5 +1,6 @@
-"""The trials a worker writes itself (a λ path's points) stay in its cache of the study: the
-sampler's next read leaves them out, and the worker sees the study as any other process does."""
+"""A worker's cache of a study holds what its sampler and pruner read: the trials it wrote
+itself (a λ path's points) stay in it, the next read leaves them out, and of the others' finished
+trials it reads no user attributes or coefficients."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from optuna.trial import FrozenTrial
 
 from regtune.service.store.db import engine_kwargs, transaction
 from regtune.service.store.migrate import upgrade
+from regtune.service.store.optuna_db.attrs import COEFFICIENTS_ATTR
 from regtune.service.store.optuna_db.internals import WorkerHeartbeats, add_finished_trials
 from regtune.service.store.scheduling.retries import storage_with_retries
 
@@ -38,14 +40,23 @@ def _point(lam: float, value: float) -> FrozenTrial:
         distributions={"lambda": LAMBDA},
         value=value,
         user_attrs={"n_nonzero": 3, "fold_values": [value, value]},
-        system_attrs={"regtune:path_of": 0},
+        system_attrs={"regtune:path_of": 0, COEFFICIENTS_ATTR: {"x1": 0.5}},
         intermediate_values={1: value},
     )
 
 
-def _seen(trials: list[FrozenTrial]) -> list[tuple[Any, ...]]:
+def _sampled(trials: list[FrozenTrial]) -> list[tuple[Any, ...]]:
+    """What samplers and pruners read of a trial."""
     return [
-        (t.number, t.state, t.params, t.value, t.user_attrs, t.system_attrs, t.intermediate_values)
+        (
+            t.number,
+            t.state,
+            t.params,
+            t.distributions,
+            t.values,
+            {k: v for k, v in t.system_attrs.items() if k != COEFFICIENTS_ATTR},
+            t.intermediate_values,
+        )
         for t in trials
     ]
 
@@ -78,8 +89,24 @@ def test_a_workers_own_points_are_not_read_back(
 
     monkeypatch.setattr(ours, "_get_trials", counted)
     worker.claimed(study_id, waiting=False)  # the next ask reads the study afresh
-    assert _seen(worker.get_all_trials(study_id)) == _seen(theirs.get_all_trials(study_id))
+    cached = worker.get_all_trials(study_id)
+    assert _sampled(cached) == _sampled(theirs.get_all_trials(study_id))
     assert read == [4]  # the other process's new trial only
+    assert [t.user_attrs for t in cached] == [{}] + [p.user_attrs for p in points] + [{}]
     read.clear()
     worker.claimed(study_id, waiting=False)
     assert len(worker.get_all_trials(study_id)) == 5 and read == []  # nothing new since
+
+
+def test_the_sampler_reads_an_unfinished_trial_whole(
+    storages: tuple[RDBStorage, RDBStorage],
+) -> None:
+    ours, theirs = storages
+    study_id = theirs.create_new_study([StudyDirection.MINIMIZE], "waiting")
+    others = optuna.load_study(study_name="waiting", storage=theirs)
+    others.enqueue_trial({"lambda": 0.5}, user_attrs={"why": "retry"})
+    others.add_trial(_point(5.0, 0.9))
+    worker = WorkerHeartbeats(ours)
+    waiting, done = worker.get_all_trials(study_id)
+    assert waiting.user_attrs == {"why": "retry"} and "fixed_params" in waiting.system_attrs
+    assert done.user_attrs == {} and done.system_attrs == {"regtune:path_of": 0}

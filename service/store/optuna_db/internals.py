@@ -39,7 +39,7 @@ from optuna.artifacts._protocol import ArtifactStore
 from optuna.artifacts._upload import ARTIFACTS_ATTR_PREFIX
 from optuna.exceptions import StorageInternalError
 from optuna.storages import BaseStorage, RDBStorage
-from optuna.storages._cached_storage import _CachedStorage
+from optuna.storages._cached_storage import _CachedStorage, _StudyInfo
 from optuna.storages._rdb import models as _optuna_models
 from optuna.study import StudyDirection
 from optuna.study._multi_objective import _is_pareto_front
@@ -69,6 +69,7 @@ from regtune.service.store.optuna_db.running import (
 from regtune.service.store.optuna_db.running import INSERTS as DIALECTS
 from regtune.service.store.optuna_db.running import write as write_running
 from regtune.service.store.optuna_db.trial_rows import (
+    attr_json,
     best_trial_id,
     create_trial,
     next_number,
@@ -247,7 +248,7 @@ def _rows(trial_id: int, trial: FrozenTrial) -> dict[Any, list[dict[str, Any]]]:
         (om.TrialSystemAttributeModel, trial.system_attrs),
     ):
         rows[model] = [
-            {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+            {"trial_id": trial_id, "key": key, "value_json": attr_json(value)}
             for key, value in attrs.items()
         ]
     return {model: found for model, found in rows.items() if found}
@@ -420,9 +421,11 @@ class OneStatementTrialWrites(RDBStorage):
         included_trial_ids: set[int],
         trial_id_greater_than: int,
         excluded_trial_ids: Collection[int] = (),
+        *,
+        for_sampler: bool = False,
     ) -> list[FrozenTrial]:
         """Optuna's read of a study's trials, in Core (``trial_rows.read_trials``), but for
-        ``excluded_trial_ids``."""
+        ``excluded_trial_ids`` (``for_sampler``: ``read_trials``'s)."""
         if self._fast() is None:
             found = super()._get_trials(study_id, states, included_trial_ids, trial_id_greater_than)
             return [t for t in found if t._trial_id not in excluded_trial_ids]
@@ -436,6 +439,7 @@ class OneStatementTrialWrites(RDBStorage):
                     included_trial_ids,
                     trial_id_greater_than,
                     excluded_trial_ids,
+                    for_sampler=for_sampler,
                 )
         except SQLAlchemyError as exc:
             raise StorageInternalError(f"could not read the trials of study {study_id}") from exc
@@ -639,9 +643,16 @@ class RunningTrialWrites(OneStatementTrialWrites):
         included_trial_ids: set[int],
         trial_id_greater_than: int,
         excluded_trial_ids: Collection[int] = (),
+        *,
+        for_sampler: bool = False,
     ) -> list[FrozenTrial]:
         trials = super()._get_trials(
-            study_id, states, included_trial_ids, trial_id_greater_than, excluded_trial_ids
+            study_id,
+            states,
+            included_trial_ids,
+            trial_id_greater_than,
+            excluded_trial_ids,
+            for_sampler=for_sampler,
         )
         with self._running_lock:
             if not self._running:
@@ -853,27 +864,27 @@ class WorkerHeartbeats(_CachedStorage):
         last = self._read_at.get(study_id)
         if last is not None and now - last < FLUSH_SECONDS:
             return
-        written = self._written.pop(study_id, None)
-        if not written:
-            super()._read_trials_from_remote_storage(study_id)
-        else:
-            self._read_leaving_out(study_id, written)
+        self._read(study_id, self._written.pop(study_id, set()))
         self._read_at[study_id] = now
 
-    def _read_leaving_out(self, study_id: int, written: set[int]) -> None:
-        """Optuna's read of the study's new and unfinished trials, but for those this process
-        wrote (already cached). They were committed before this read: on SQLite every trial of
-        a lower id was too, and is read now, so the read's mark moves past them."""
+    def _read(self, study_id: int, written: set[int]) -> None:
+        """Optuna's read of the study's new and unfinished trials, as its samplers and pruners
+        see them (``read_trials(for_sampler=True)``: the worker reads no other trial's user
+        attributes or coefficients; the best model reads the trial it refits from the
+        database), and but for those this process wrote (``add_written``, already cached).
+        Those were committed before this read: on SQLite every trial of a lower id was too, and
+        is read now, so the read's mark moves past them."""
         backend = self._backend
         assert isinstance(backend, OneStatementTrialWrites), "a worker's storage is regtune's"
         with self._lock:
-            study = self._studies[study_id]
+            study = self._studies.setdefault(study_id, _StudyInfo())
             trials = backend._get_trials(
                 study_id,
                 states=None,
                 included_trial_ids=study.unfinished_trial_ids,
                 trial_id_greater_than=study.last_finished_trial_id,
                 excluded_trial_ids=written,
+                for_sampler=True,
             )
             self._add_trials_to_cache(study_id, trials)
             for trial in trials:
@@ -882,7 +893,8 @@ class WorkerHeartbeats(_CachedStorage):
                     continue
                 study.unfinished_trial_ids.discard(trial._trial_id)
                 study.last_finished_trial_id = max(study.last_finished_trial_id, trial._trial_id)
-            study.last_finished_trial_id = max(study.last_finished_trial_id, max(written))
+            if written:
+                study.last_finished_trial_id = max(study.last_finished_trial_id, max(written))
 
     def add_written(self, study_id: int, trials: list[FrozenTrial]) -> None:
         """Finished ``trials`` this process just wrote (each with its id and number): cached

@@ -40,6 +40,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import OperationalError
 
+from regtune.service.store.optuna_db.attrs import COEFFICIENTS_ATTR
+
 BATCH = 500
 """Trial ids per ``IN`` list of the child queries: ``selectinload``'s batch."""
 TOO_MANY_IDS = "too many SQL variables"
@@ -124,6 +126,9 @@ def _statements(tables: Any) -> dict[str, Any]:
         "system": children(
             system, system.c.key, system.c.value_json, order=system.c.trial_system_attribute_id
         ),
+        "system_sampled": children(
+            system, system.c.key, system.c.value_json, order=system.c.trial_system_attribute_id
+        ).where(system.c.key != COEFFICIENTS_ATTR),
         "reports": children(
             reports,
             reports.c.step,
@@ -155,6 +160,21 @@ _LONG_DIGITS = re.compile(r"\d{19}")
 """A run of digits that may be an integer past 64 bits, which orjson would read as a float."""
 
 
+def attr_json(value: Any) -> str:
+    """An attribute's JSON as Optuna stores it, written by orjson (several times the speed of
+    Python's json on a path's hundreds of attributes; compact, UTF-8), or by Python's json where
+    orjson would write something else: for ``NaN`` and ``Infinity`` (orjson writes ``null``:
+    any value with a ``null`` goes this way), keys that are not strings, integers past 64 bits
+    and types orjson leaves to the caller (numpy scalars)."""
+    try:
+        written = orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value)
+    if b"null" in written:
+        return json.dumps(value)
+    return written.decode()
+
+
 def attr_value(text: str) -> Any:
     """An attribute's stored JSON, parsed by orjson (several times the speed of Python's json on
     the short values attributes hold: a trial read parses a score of them), or by Python's json
@@ -176,11 +196,17 @@ def read_trials(
     included_trial_ids: set[int],
     trial_id_greater_than: int,
     excluded_trial_ids: Collection[int] = (),
+    *,
+    for_sampler: bool = False,
 ) -> list[FrozenTrial]:
     """``RDBStorage._get_trials``: the study's trials in ``states`` (all if None) whose id is
     greater than ``trial_id_greater_than`` or in ``included_trial_ids``, and not in
     ``excluded_trial_ids``, by id; ``KeyError`` if the study does not exist (asked only when
-    nothing was excluded)."""
+    nothing was excluded).
+
+    ``for_sampler``: what samplers and pruners read of a finished trial, its state, params,
+    values, reports and system attributes (constraints, pruners' rungs), without its user
+    attributes and coefficients (most of a trial's rows); unfinished trials whole."""
     statements = _statements(tables)
     included = {t for t in included_trial_ids if t <= trial_id_greater_than}
     trial_id = tables.TrialModel.__table__.c.trial_id
@@ -220,21 +246,26 @@ def read_trials(
         for row in rows
     }
     ids = list(found)
+    users = [row.trial_id for row in rows if not row.state.is_finished()] if for_sampler else ids
+    system = statements["system_sampled" if for_sampler else "system"]
     for start in range(0, len(ids), BATCH):
         batch = {"ids": ids[start : start + BATCH]}
         for row in connection.execute(statements["params"], batch):
             found[row.trial_id]["params"].append(row)
         for row in connection.execute(statements["values"], batch):
             found[row.trial_id]["values"].append(row)
-        for name in ("user", "system"):
-            for row in connection.execute(statements[name], batch):
-                found[row.trial_id][name][row.key] = attr_value(row.value_json)
+        for row in connection.execute(system, batch):
+            found[row.trial_id]["system"][row.key] = attr_value(row.value_json)
         for row in connection.execute(statements["reports"], batch):
             found[row.trial_id]["reports"][row.step] = (
                 tables.TrialIntermediateValueModel.stored_repr_to_intermediate_value(
                     row.intermediate_value, row.intermediate_value_type
                 )
             )
+    for start in range(0, len(users), BATCH):
+        batch = {"ids": users[start : start + BATCH]}
+        for row in connection.execute(statements["user"], batch):
+            found[row.trial_id]["user"][row.key] = attr_value(row.value_json)
     return [_frozen(tables, parts) for parts in found.values()]
 
 
