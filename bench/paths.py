@@ -24,14 +24,20 @@ after another:
    the same rows (goal ≤ 2×), with both test metrics; and when the polling client saw the model
    (the API answers a row from memory for up to a second).
 
-``--quick`` checks the script runs (``QUICK_CONFIGURATIONS`` configurations, diabetes only, a
-small scikit-learn grid, ``regtune serve --workers 1``).
+A λ-path study takes about half a second here, so one run of it is at the mercy of the machine's
+noise: (1) and (2) run each path study and each scikit-learn fit ``--repeats`` times and
+compare their medians (the range beside them); the one-trial-per-claim study, a few seconds
+long, runs once.
 
-    python -m bench.paths [--quick] [--trials 300] [--datasets diabetes,iris]
+``--quick`` checks the script runs (``QUICK_CONFIGURATIONS`` configurations, diabetes only, a
+small scikit-learn grid, ``regtune serve --workers 1``, one run of each).
+
+    python -m bench.paths [--quick] [--trials 300] [--datasets diabetes,iris] [--repeats 5]
 """
 
 from __future__ import annotations
 
+import statistics
 import time
 from datetime import datetime
 from pathlib import Path
@@ -48,6 +54,7 @@ FOLDS = 5
 QUICK_CONFIGURATIONS = 10
 WORKERS = 2
 """``regtune serve``'s workers (1 with ``--quick``)."""
+REPEATS = 5
 
 
 def study(dataset: str, n_trials: int, *, name: str, paths: bool) -> dict[str, Any]:
@@ -132,25 +139,36 @@ def in_memory(n_trials: int) -> dict[str, Any]:
     }
 
 
+def _spread(values: list[float]) -> str:
+    return f"{min(values):.3g}–{max(values):.3g} ({len(values)})" if len(values) > 1 else ""
+
+
 def throughput(
-    client: httpx.Client, n_trials: int, baseline: dict[str, Any]
+    client: httpx.Client, n_trials: int, baseline: dict[str, Any], repeats: int
 ) -> list[dict[str, Any]]:
     # both workers load torch and the data first: start-up is no study's cost
     run_study(client, study("diabetes", 4, name="warm-up", paths=False), timeout=600)
     rows = []
     for paths in (True, False):
-        name = f"throughput-{'paths' if paths else 'single'}"
-        found = run_study(client, study("diabetes", n_trials, name=name, paths=paths), timeout=3600)
-        done = found["progress"]["done"]
+        seconds, done = [], 0
+        for run in range(repeats if paths else 1):
+            name = f"throughput-{'paths' if paths else 'single'}-{run}"
+            spec = study("diabetes", n_trials, name=name, paths=paths)
+            found = run_study(client, spec, timeout=3600)
+            done = found["progress"]["done"]
+            seconds.append(found["run_s"])
+            print(f"  {name}: {done} in {found['run_s']:.2f} s", flush=True)
+        median = statistics.median(seconds)
         rows.append(
             {
                 "study": "λ paths" if paths else "one trial per claim",
                 "configurations": done,
-                "run_s": found["run_s"],
-                "per_s": done / found["run_s"],
+                "run_s": median,
+                "runs_s": seconds,
+                "spread": _spread(seconds),
+                "per_s": done / median,
             }
         )
-        print(f"  {name}: {done} in {found['run_s']:.2f} s", flush=True)
     rows[0]["ratio"] = rows[0]["per_s"] / rows[1]["per_s"]
     rows.append(baseline)
     for row in rows:
@@ -158,7 +176,9 @@ def throughput(
     return rows
 
 
-def against_sklearn(client: httpx.Client, dataset: str, quick: bool, tmp: Path) -> dict[str, Any]:
+def against_sklearn(
+    client: httpx.Client, dataset: str, quick: bool, tmp: Path, repeats: int
+) -> dict[str, Any]:
     import pandas as pd
 
     loaded, rest, _ = _split(dataset, 0)
@@ -174,24 +194,31 @@ def against_sklearn(client: httpx.Client, dataset: str, quick: bool, tmp: Path) 
             data={"target": "target", "task": loaded.task},  # iris's 0/1/2: classes, not values
         )
     uploaded.raise_for_status()
-    spec = study(dataset, configurations, name=f"sklearn-{dataset}", paths=True)
-    spec["dataset"] = {"id": uploaded.json()["id"]}
-    found = run_study(client, spec, timeout=3600)
-
-    theirs = run_sklearn(dataset, 0, configurations, quick)
+    ours, theirs = [], []
+    for run in range(repeats):
+        spec = study(dataset, configurations, name=f"sklearn-{dataset}-{run}", paths=True)
+        spec["dataset"] = {"id": uploaded.json()["id"]}
+        ours.append(run_study(client, spec, timeout=3600))
+        theirs.append(run_sklearn(dataset, 0, configurations, quick))
+    saved = [found["saved_s"] for found in ours]
+    fits = [fit["wall_s"] for fit in theirs]
     metric = METRIC[loaded.task]
-    print(f"  {dataset}: regtune {found['saved_s']:.2f} s, sklearn {theirs['wall_s']:.2f} s")
+    print(f"  {dataset}: regtune {saved} s, sklearn {fits} s", flush=True)
     return {
         "dataset": dataset,
         "configurations": configurations,
-        "regtune_s": found["saved_s"],
-        "regtune_seen_s": found["wall_s"],
-        "sklearn_s": theirs["wall_s"],
-        "ratio": found["saved_s"] / theirs["wall_s"],
+        "regtune_s": statistics.median(saved),
+        "regtune_runs_s": saved,
+        "regtune_spread": _spread(saved),
+        "regtune_seen_s": statistics.median(found["wall_s"] for found in ours),
+        "sklearn_s": statistics.median(fits),
+        "sklearn_runs_s": fits,
+        "sklearn_spread": _spread(fits),
+        "ratio": statistics.median(saved) / statistics.median(fits),
         "metric": metric,
-        "regtune_test": _metric(found["best_model"]["test_metrics"], metric),
-        "run_s": found["run_s"],
-        "sklearn_test": theirs["test"],
+        "regtune_test": _metric(ours[0]["best_model"]["test_metrics"], metric),
+        "run_s": statistics.median(found["run_s"] for found in ours),
+        "sklearn_test": theirs[0]["test"],
     }
 
 
@@ -235,7 +262,7 @@ def _metric(metrics: dict[str, Any], name: str) -> float | None:
     return None if found is None else float(found)
 
 
-def measure(quick: bool, n_trials: int, datasets: list[str]) -> dict[str, Any]:
+def measure(quick: bool, n_trials: int, datasets: list[str], repeats: int) -> dict[str, Any]:
     workers = 1 if quick else WORKERS
     with harness.scratch("paths") as tmp:
         lengths: list[int | None] = [None, 5] if quick else [None, 10, 20, 50]
@@ -246,9 +273,15 @@ def measure(quick: bool, n_trials: int, datasets: list[str]) -> dict[str, Any]:
         with harness.Service(url, tmp, **env) as service:
             service.start_serve(workers=workers)
             with httpx.Client(base_url=service.url, timeout=60) as client:
-                rates = throughput(client, n_trials, baseline)
-                versus = [against_sklearn(client, d, quick, tmp) for d in datasets]
-    return {"cpu": cpu, "throughput": rates, "sklearn": versus, "workers": workers}
+                rates = throughput(client, n_trials, baseline, repeats)
+                versus = [against_sklearn(client, d, quick, tmp, repeats) for d in datasets]
+    return {
+        "cpu": cpu,
+        "throughput": rates,
+        "sklearn": versus,
+        "workers": workers,
+        "repeats": repeats,
+    }
 
 
 def summarize(result: dict[str, Any]) -> str:
@@ -269,7 +302,8 @@ def summarize(result: dict[str, Any]) -> str:
         [
             "study (diabetes, 5-fold)",
             "configurations",
-            "seconds",
+            "seconds (median)",
+            "range (runs)",
             "configurations/s",
             "paths over one trial per claim",
             "wall × in-memory Optuna",
@@ -279,6 +313,7 @@ def summarize(result: dict[str, Any]) -> str:
                 r["study"],
                 r["configurations"],
                 r["run_s"],
+                r.get("spread", ""),
                 r["per_s"],
                 r.get("ratio", ""),
                 r["vs_in_memory"],
@@ -290,10 +325,12 @@ def summarize(result: dict[str, Any]) -> str:
         [
             "dataset",
             "configurations",
-            f"regtune serve s ({result['workers']} worker(s)): submitted → model saved",
+            f"regtune serve s ({result['workers']} worker(s)): submitted → model saved (median)",
+            "range (runs)",
             "the client saw it at",
-            "scikit-learn s",
-            "ratio",
+            "scikit-learn s (median)",
+            "range (runs)",
+            "ratio of the medians",
             "metric",
             "regtune test",
             "scikit-learn test",
@@ -303,8 +340,10 @@ def summarize(result: dict[str, Any]) -> str:
                 r["dataset"],
                 r["configurations"],
                 r["regtune_s"],
+                r.get("regtune_spread", ""),
                 r["regtune_seen_s"],
                 r["sklearn_s"],
+                r.get("sklearn_spread", ""),
                 r["ratio"],
                 r["metric"],
                 r["regtune_test"],
@@ -331,7 +370,8 @@ def main(argv: list[str] | None = None) -> None:
         else (["diabetes"] if args.quick else list(DATASETS))
     )
     n_trials = QUICK_CONFIGURATIONS if args.quick else args.trials
-    result = measure(args.quick, n_trials, datasets)
+    repeats = 1 if args.quick else (args.repeats or REPEATS)  # runs of each path study and fit
+    result = measure(args.quick, n_trials, datasets, repeats)
     markdown = summarize(result)
     harness.publish(args.out, "paths", {"quick": args.quick, **result}, markdown)
 
