@@ -895,19 +895,20 @@ class WorkerHeartbeats(_CachedStorage):
         last = self._read_at.get(study_id)
         if last is not None and now - last < FLUSH_SECONDS:
             return
-        self._read(study_id, self._written.pop(study_id, set()))
+        self._read(study_id)
         self._read_at[study_id] = now
 
-    def _read(self, study_id: int, written: set[int]) -> None:
+    def _read(self, study_id: int) -> None:
         """Optuna's read of the study's new and unfinished trials, as its samplers and pruners
         see them (``read_trials(for_sampler=True)``: the worker reads no other trial's user
         attributes or coefficients; the best model reads the trial it refits from the
-        database), and but for those this process wrote (``add_written``, already cached).
-        Those were committed before this read: on SQLite every trial of a lower id was too, and
-        is read now, so the read's mark moves past them."""
+        database), but for those this process wrote (``add_written``, already cached). Those
+        were committed before this read: on SQLite every trial of a lower id was too, and is
+        read now, so the read's mark moves past them."""
         backend = self._backend
         assert isinstance(backend, OneStatementTrialWrites), "a worker's storage is regtune's"
         with self._lock:
+            written = self._written.pop(study_id, set())
             study = self._studies.setdefault(study_id, _StudyInfo())
             trials = backend._get_trials(
                 study_id,
