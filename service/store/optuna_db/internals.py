@@ -139,29 +139,10 @@ def engine_of(study: optuna.Study) -> Engine:
     return storage.engine
 
 
-Rows = dict[Any, list[dict[str, Any]]]
-"""The rows of Optuna's tables that hold a trial's params, values, attributes and reports, by
-model (``rows_of``)."""
-
-
-def rows_of(trial: FrozenTrial, trial_id: int = 0) -> Rows:
-    """``trial``'s rows, built before the transaction that writes them: their JSON is most of a
-    write's work, and the transaction then holds SQLite's write lock for less. ``trial_id`` 0:
-    the write sets the id the trial gets."""
-    return _rows(trial_id, trial)
-
-
-def add_finished_trials(
-    session: Session,
-    study_id: int,
-    trials: list[FrozenTrial],
-    *,
-    built: Sequence[Rows] | None = None,
-) -> list[int]:
+def add_finished_trials(session: Session, study_id: int, trials: list[FrozenTrial]) -> list[int]:
     """Write ``trials`` (finished, as ``optuna.trial.create_trial`` makes them) into the study
     in ``session``'s transaction, numbered after every trial before them → their trial ids;
     each of ``trials`` then carries its id and number, as a trial Optuna read back would.
-    ``built``: their rows, if built already (``rows_of``).
 
     The rows Optuna's own writer makes, in a handful of multi-row inserts: Optuna's
     ``add_trials`` commits each trial on its own, and writes each attribute with a read and a
@@ -190,29 +171,23 @@ def add_finished_trials(
     ]
     new = insert(table).returning(table.c.trial_id, sort_by_parameter_order=True)
     ids = [int(i) for i in connection.execute(new, rows).scalars()]
-    if built is None:
-        built = [_rows(0, trial) for trial in trials]
     batches: dict[Any, list[dict[str, Any]]] = {}
-    for k, (trial_id, trial, found) in enumerate(zip(ids, trials, built, strict=True)):
-        for model, batch in found.items():
-            for row in batch:
-                row["trial_id"] = trial_id
-            batches.setdefault(model, []).extend(batch)
+    for k, (trial_id, trial) in enumerate(zip(ids, trials, strict=True)):
+        for model, found in _rows(trial_id, trial).items():
+            batches.setdefault(model, []).extend(found)
         trial._trial_id, trial.number = trial_id, base + k
     for model, batch in batches.items():  # Core inserts: the ORM's bulk path costs more per row
         connection.execute(insert(model.__table__), batch)
     return ids
 
 
-def add_to_running_trial(
-    session: Session, trial_id: int, trial: FrozenTrial, *, rows: Rows | None = None
-) -> None:
+def add_to_running_trial(session: Session, trial_id: int, trial: FrozenTrial) -> None:
     """Give the running trial ``trial_id`` the params, attributes and reports of ``trial`` in
     ``session``'s transaction (a λ path's first point: the rest of its points are written in
     the same commit), attributes it has already replaced; its state and value are left to
-    Optuna's ``tell``. ``rows``: ``rows_of(trial, trial_id)``, if built already."""
+    Optuna's ``tell``."""
     connection = session.connection()
-    for model, batch in (rows if rows is not None else _rows(trial_id, trial)).items():
+    for model, batch in _rows(trial_id, trial).items():
         if model is not om.TrialValueModel:  # Core, as above: the ORM's bulk path costs more
             connection.execute(_upsert(connection.dialect.name, model), batch)
 
@@ -236,7 +211,7 @@ def _distribution_json(distribution: distributions.BaseDistribution) -> str:
     return distributions.distribution_to_json(distribution)
 
 
-def _rows(trial_id: int, trial: FrozenTrial) -> Rows:
+def _rows(trial_id: int, trial: FrozenTrial) -> dict[Any, list[dict[str, Any]]]:
     """The rows of Optuna's tables that hold ``trial``'s params, values, attributes and
     reports, by model (those it has none of left out)."""
     rows: dict[Any, list[dict[str, Any]]] = {

@@ -10,7 +10,6 @@ failed, was stopped) goes back at once.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -21,12 +20,7 @@ from sqlalchemy.orm import Session
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import among, transaction
 from regtune.service.store.optuna_db.attrs import CLAIM_ATTR
-from regtune.service.store.optuna_db.internals import (
-    add_finished_trials,
-    add_to_running_trial,
-    om,
-    rows_of,
-)
+from regtune.service.store.optuna_db.internals import add_finished_trials, add_to_running_trial, om
 from regtune.service.store.scheduling.claims import SWEPT, settle
 from regtune.service.store.tables import ClaimRow, StudyRow
 
@@ -52,8 +46,6 @@ def write_points(
     if len(points) > len(slots):
         raise ValueError(f"{len(points)} points need as many slots, got {len(slots)}")
     now = now or utcnow()
-    rows = [rows_of(point) for point in points]  # outside: the transaction holds the lock
-    first_rows = rows_of(first, trial_id) if first is not None else None
     try:
         with transaction(engine) as session:
             held = sorted(session.scalars(_delete(session, slots)).all())  # the write lock first
@@ -63,15 +55,12 @@ def write_points(
             )
             if state != TrialState.RUNNING:
                 raise _NotRunning
-            written, rows = points[: len(held)], rows[: len(held)]
-            for point, found, claim_id in zip(written, rows, held, strict=False):
+            written = points[: len(held)]
+            for point, claim_id in zip(written, held, strict=False):
                 point.system_attrs[CLAIM_ATTR] = claim_id
-                found.setdefault(om.TrialSystemAttributeModel, []).append(
-                    {"trial_id": 0, "key": CLAIM_ATTR, "value_json": json.dumps(claim_id)}
-                )
             if first is not None:
-                add_to_running_trial(session, trial_id, first, rows=first_rows)
-            add_finished_trials(session, optuna_study_id, written, built=rows)
+                add_to_running_trial(session, trial_id, first)
+            add_finished_trials(session, optuna_study_id, written)
             _released(session, study_id, len(held), now, finished=len(written))
     except _NotRunning:
         with transaction(engine) as session:
