@@ -124,6 +124,12 @@ def result_attrs(result: TrainResult) -> dict[str, Any]:
 
 def sparsity(result: TrainResult) -> dict[str, float]:
     """Non-zero weights and input features in use, averaged over the folds' models."""
+    stacked = result.stacked_weights
+    if stacked is not None:  # a path's point: (folds, outputs, inputs), counted at once
+        return {
+            "n_nonzero": np.count_nonzero(stacked) / len(stacked),
+            "n_inputs": np.count_nonzero(stacked.any(axis=1)) / len(stacked),
+        }
     weights = result.fold_weights()
     return {
         "n_nonzero": sum(count_nonzero_of(w)[0] for w in weights) / len(weights),
@@ -271,7 +277,9 @@ def _point(spec: StudySpec, names: list[str], point: PathPoint, inputs: list[str
     coefficients). What a single trial writes once trained goes into ``Point.user_attrs`` /
     ``Point.system_attrs`` here instead: the path writes all its points in one commit."""
     result = point.result
-    coefficients = coefficient_attrs([w[0] for w in result.fold_weights()], inputs)
+    stacked = result.stacked_weights
+    weights = [w[0] for w in result.fold_weights()] if stacked is None else stacked
+    coefficients = coefficient_attrs(weights, inputs)
     measures = {**result.val_metrics, **sparsity(result)}
     attrs = result_attrs(result) | {"n_inputs": measures["n_inputs"]}
     constraints: dict[str, float] = {}
