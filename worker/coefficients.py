@@ -29,17 +29,24 @@ def linear_weights(models: Sequence[nn.Module]) -> list[Weights]:
     return [penalized_weights(m)[0] for m in models]
 
 
-def input_weights(weights: Sequence[Weights]) -> np.ndarray:
+def input_weights(weights: Sequence[Weights] | np.ndarray) -> np.ndarray:
     """One number per input, on standardized inputs: the fold models' weights averaged (their
-    predictions are); signed with one output, the norm over outputs (classes) otherwise."""
-    if not weights:
+    predictions are); signed with one output, the norm over outputs (classes) otherwise.
+    ``weights``: a matrix per fold, or them stacked (folds, outputs, inputs)."""
+    if not len(weights):
         raise ValueError("no weights: at least one fold model is needed")
-    matrices = [w.detach().numpy() if isinstance(w, torch.Tensor) else w for w in weights]
+    matrices = (  # stacked already (a path's point), or one per fold
+        weights
+        if isinstance(weights, np.ndarray)
+        else [w.detach().numpy() if isinstance(w, torch.Tensor) else w for w in weights]
+    )
     mean = np.mean(matrices, axis=0, dtype=np.float64).reshape(matrices[0].shape[0], -1)
     return np.asarray(mean[0] if mean.shape[0] == 1 else np.linalg.norm(mean, axis=0))
 
 
-def coefficient_attrs(weights: Sequence[Weights], names: Sequence[str]) -> dict[str, Any]:
+def coefficient_attrs(
+    weights: Sequence[Weights] | np.ndarray, names: Sequence[str]
+) -> dict[str, Any]:
     """The trial system attribute that records these weights, to merge into a trial's
     ``system_attrs`` (a batch of trials written at once)."""
     return {COEFFICIENTS_ATTR: encode(names, input_weights(weights).tolist())}

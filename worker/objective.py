@@ -124,6 +124,12 @@ def result_attrs(result: TrainResult) -> dict[str, Any]:
 
 def sparsity(result: TrainResult) -> dict[str, float]:
     """Non-zero weights and input features in use, averaged over the folds' models."""
+    stacked = result.stacked_weights
+    if stacked is not None:  # a path's point: (folds, outputs, inputs), counted at once
+        return {
+            "n_nonzero": np.count_nonzero(stacked) / len(stacked),
+            "n_inputs": np.count_nonzero(stacked.any(axis=1)) / len(stacked),
+        }
     weights = result.fold_weights()
     return {
         "n_nonzero": sum(count_nonzero_of(w)[0] for w in weights) / len(weights),
@@ -143,15 +149,32 @@ def constrain(trial: optuna.Trial, spec: StudySpec, result: TrainResult) -> None
 STUDIES_WARM = 32
 """Studies whose solutions a worker keeps as warm starts."""
 _warm: LRUCache[str, WarmStarts] = LRUCache(maxsize=STUDIES_WARM)
+STUDIES_PREPARED = 4
+"""Studies whose folds a worker keeps: a claim of the same study needs no split of its own."""
+_prepared: LRUCache[str, data.Splits] = LRUCache(maxsize=STUDIES_PREPARED)
+
+
+def _key(spec: StudySpec) -> str:
+    return hashlib.sha256(json.dumps(spec.to_stored(), sort_keys=True).encode()).hexdigest()
 
 
 def warm_starts(spec: StudySpec) -> WarmStarts:
     """This process's solved configurations of the study: the same definition, so the same
     folds (``prepare`` is deterministic) and the same task."""
-    key = hashlib.sha256(json.dumps(spec.to_stored(), sort_keys=True).encode()).hexdigest()
+    key = _key(spec)
     found = _warm.get(key)
     if found is None:
         found = _warm[key] = WarmStarts()
+    return found
+
+
+def prepared(spec: StudySpec) -> data.Splits:
+    """``prepare(spec)``, once per study in this process: every claim trains on the same folds
+    (read, never changed)."""
+    key = _key(spec)
+    found = _prepared.get(key)
+    if found is None:
+        found = _prepared[key] = prepare(spec)
     return found
 
 
@@ -202,7 +225,7 @@ def make_objective(
     set, each trial solves a λ path and stores its further points as trials
     (``regtune.worker.paths``)."""
     set_threads()
-    splits = prepare(spec)
+    splits = prepared(spec)
     names = objective_names(spec)
     linear = spec.model.kind == "linear"
     warm = warm_starts(spec) if spec.solver == "exact" else None
@@ -254,7 +277,9 @@ def _point(spec: StudySpec, names: list[str], point: PathPoint, inputs: list[str
     coefficients). What a single trial writes once trained goes into ``Point.user_attrs`` /
     ``Point.system_attrs`` here instead: the path writes all its points in one commit."""
     result = point.result
-    coefficients = coefficient_attrs([w[0] for w in result.fold_weights()], inputs)
+    stacked = result.stacked_weights
+    weights = [w[0] for w in result.fold_weights()] if stacked is None else stacked
+    coefficients = coefficient_attrs(weights, inputs)
     measures = {**result.val_metrics, **sparsity(result)}
     attrs = result_attrs(result) | {"n_inputs": measures["n_inputs"]}
     constraints: dict[str, float] = {}

@@ -264,7 +264,13 @@ class _SupportsTogether:
     rows and columns off the support replaced by the identity's, so they solve to 0). A point's
     folds usually take the exact solve at the first try, and one batched step of a dozen numpy
     calls replaces one per fold. Folds it leaves unsolved go on alone (``_FoldPath.solve``).
-    Up to ``FEATURES`` features: beyond, a fold's solve on its support alone costs less."""
+    Up to ``FEATURES`` features: beyond, a fold's solve on its support alone costs less.
+
+    The lasso (``l1_ratio`` 1) needs no solve for a point's first try. On a support S with signs
+    s its minimizer is w = H⁻¹(c − λs) with H = G_SS (+ the inputs' fixed L2) the same at every
+    λ: the path is a line in λ until the support changes (LARS' observation). Each solve also
+    gives the line's slope H⁻¹s, so the next λ's first try, on the previous point's support and
+    signs, is w − Δλ·H⁻¹s; only a changed support takes a solve."""
 
     FEATURES = 64
 
@@ -274,6 +280,11 @@ class _SupportsTogether:
         self.cross = np.stack([path.cross_np for path in paths])
         self.input_l2 = np.stack([path.input_l2.numpy() for path in paths])
         self.eye = np.eye(self.gram.shape[1], dtype=bool)
+        self.slope = np.zeros_like(self.cross)
+        """Each fold's H⁻¹s on its solution's support and signs, where ``sloped`` says so."""
+        self.sloped = np.zeros(len(paths), dtype=bool)
+        self.sloped_l1 = 0.0
+        """The L1 strength of the solutions ``slope`` continues."""
 
     @classmethod
     def of(cls, paths: Sequence[_FoldPath]) -> _SupportsTogether | None:
@@ -287,19 +298,29 @@ class _SupportsTogether:
         weight = np.stack([path.P.numpy()[0] for path in self.paths])
         inside = weight != 0 if l1 > 0 else np.ones_like(weight, dtype=bool)
         signs = np.sign(weight)
-        hessian = self.gram + l2[:, :, None] * self.eye
+        hessian: np.ndarray | None = None  # made for the first solve: the line's try needs none
         open_ = np.ones(len(self.paths), dtype=bool)  # still trying
         solved = np.zeros(len(self.paths), dtype=bool)
-        for _ in range(tries):
-            both = inside[:, :, None] & inside[:, None, :]
-            system = np.where(both, hessian, self.eye)
-            rhs = np.where(inside, self.cross - l1 * signs, 0.0)
-            try:
-                candidate = np.linalg.solve(system, rhs[:, :, None])[:, :, 0]
-            except np.linalg.LinAlgError:  # a fold's is singular: each open fold tries alone
-                for f in np.flatnonzero(open_):
-                    solved[f] = self.paths[int(f)]._least_squares(l1, l2[f], tol, tries)
-                break
+        sloped = np.zeros(len(self.paths), dtype=bool)  # solved here, the slope known
+        lasso = l1_ratio == 1
+        along = lasso and bool(self.sloped.all())  # the first try follows the lines
+        slope = self.slope
+        for attempt in range(tries + along):
+            if attempt == 0 and along:
+                candidate = weight - (l1 - self.sloped_l1) * self.slope
+            else:
+                if hessian is None:
+                    hessian = self.gram + l2[:, :, None] * self.eye
+                both = inside[:, :, None] & inside[:, None, :]
+                system = np.where(both, hessian, self.eye)
+                rhs = np.stack([self.cross - l1 * signs, signs], axis=2)  # and the slope's
+                try:
+                    found = np.linalg.solve(system, np.where(inside[:, :, None], rhs, 0.0))
+                except np.linalg.LinAlgError:  # a fold's is singular: each open fold tries alone
+                    for f in np.flatnonzero(open_):
+                        solved[f] = self.paths[int(f)]._least_squares(l1, l2[f], tol, tries)
+                    break
+                candidate, slope = found[:, :, 0], found[:, :, 1]
             flipped = inside & (np.sign(candidate) != signs) if l1 > 0 else ~inside
             flips = open_ & flipped.any(1)
             inside[flips] &= ~flipped[flips]  # they cross zero: they leave the support
@@ -310,12 +331,17 @@ class _SupportsTogether:
             signs[enters] = np.where(entering[enters], -np.sign(gradient[enters]), signs[enters])
             final = open_ & ~flips & ~enters
             minimal = np.where(candidate != 0, gradient + l1 * np.sign(candidate), 0.0)
-            solved |= final & (np.linalg.norm(minimal, axis=1) <= tol)
-            for f in np.flatnonzero(final & solved):
+            met = final & (np.linalg.norm(minimal, axis=1) <= tol)
+            solved |= met
+            sloped |= met
+            for f in np.flatnonzero(met):
                 self.paths[int(f)].P.numpy()[0] = candidate[f]
-            open_ &= ~final
+                self.slope[f] = slope[f]
+            # a line's end short of the tolerance (rounding) takes the solve
+            open_ &= ~(met if attempt == 0 and along else final)
             if not open_.any():
                 break
+        self.sloped, self.sloped_l1 = sloped & lasso, l1
         return solved.tolist()
 
 

@@ -13,7 +13,7 @@ from torch import nn
 
 from regtune.worker.data import Fold
 from regtune.worker.evaluation import AffineScorer, mean_of, scores_per_fold
-from regtune.worker.models import count_nonzero, count_nonzero_of, penalized_weights
+from regtune.worker.models import count_nonzero, penalized_weights
 from regtune.worker.trainers.config import TrainConfig
 from regtune.worker.trainers.fista import LinearState
 
@@ -47,6 +47,9 @@ class TrainResult:
     """Exact trainer: every fold met the tolerance (False when pruned or out of ``max_iter``)."""
     fold_values: list[float] = field(default_factory=list)
     """The objective metric of each fold's model, with several folds (the report's ± 1 SE)."""
+    stacked_weights: np.ndarray | None = None
+    """A λ path's point: its ``states``' weight matrices stacked (folds, outputs, inputs), for
+    counting and averaging them at once (a path does so for every point)."""
 
     def fold_weights(self) -> list[list[torch.Tensor]]:
         """Each fold model's penalized weight matrices (a path point's: its states' weights)."""
@@ -80,10 +83,15 @@ def build_result(
         val_folds = scores_per_fold(models, folds, "val", config.task)
         test_folds = scores_per_fold(models, folds, "test", config.task)
         nonzero = [count_nonzero(m) for m in models]
+        stacked = None
     else:
-        layers = [(state.weight.detach().numpy(), state.bias.detach().numpy()) for state in states]
-        val_folds, test_folds = (scorer or AffineScorer(folds, config.task))(layers)
-        nonzero = [count_nonzero_of([state.weight]) for state in states]
+        stacked = np.stack([state.weight.detach().numpy() for state in states])
+        biases = [state.bias.detach().numpy() for state in states]
+        val_folds, test_folds = (scorer or AffineScorer(folds, config.task))(
+            list(zip(stacked, biases, strict=True))
+        )
+        size = stacked[0].size
+        nonzero = [(int(n), size) for n in np.count_nonzero(stacked.reshape(len(states), -1), 1)]
     val = mean_of("val", val_folds)
     test = mean_of("test", test_folds)
     value = val[config.metric]
@@ -108,4 +116,5 @@ def build_result(
         fold_values=[m[config.metric.removeprefix("val_")] for m in val_folds]
         if len(val_folds) > 1
         else [],
+        stacked_weights=stacked,
     )

@@ -66,6 +66,35 @@ def test_each_point_equals_a_cold_solve_at_its_lambda(
         assert math.isclose(point.result.value, cold.value, rel_tol=1e-6)
 
 
+@pytest.mark.parametrize("knobs", [{"l1_ratio": 1.0}, {"l1_ratio": 1.0, "input_noise": 0.1}])
+def test_a_lasso_path_follows_its_lines_and_each_point_equals_a_cold_solve(
+    knobs: dict[str, float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lasso's path is a line in λ while the support holds: a point's first try is the
+    previous point moved along it, no solve (each point took one at least before). The inputs'
+    fixed L2 (``input_noise``) keeps the lines straight."""
+    splits = _splits("diabetes", folds=3)
+    lambdas = lambda_grid(1e-3, 1.0, 40)
+    solves: list[int] = []
+    solve = np.linalg.solve
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        solves.append(1)
+        return solve(*args, **kwargs)
+
+    monkeypatch.setattr(np.linalg, "solve", counted)
+    points = train_path(_config("regression", 1, **knobs), splits.folds, lambdas)
+    monkeypatch.undo()
+    assert [p.lam for p in points] == lambdas
+    assert 0 < len(solves) < len(lambdas)  # one a point at least, without the lines
+    for point in points:
+        cold = train_exact(_config("regression", 1, lam=point.lam, **knobs), splits.folds)
+        assert point.result.converged and cold.converged
+        for mine, theirs in zip(point.result.states, cold.states, strict=True):
+            np.testing.assert_allclose(mine.weight, theirs.weight, rtol=0, atol=1e-6)
+            np.testing.assert_allclose(mine.bias, theirs.bias, rtol=0, atol=1e-6)
+
+
 def test_the_path_stops_when_validation_stops_improving() -> None:
     splits = _splits("diabetes")
     config = _config("regression", 1, l1_ratio=0.5, exact=ExactOptions(tol=1e-6))
