@@ -46,11 +46,17 @@ from typing import Any
 import httpx
 
 from bench import harness
-from bench.quality import DATASETS, METRIC, _split, default_configurations, run_sklearn
+from bench.quality import (
+    DATASETS,
+    FOLDS,
+    METRIC,
+    _split,
+    default_configurations,
+    run_sklearn,
+)
 from bench.quality import definition as quality_definition
 from tests.support import wait_for
 
-FOLDS = 5
 QUICK_CONFIGURATIONS = 10
 WORKERS = 2
 """``regtune serve``'s workers (1 with ``--quick``)."""

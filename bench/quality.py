@@ -61,6 +61,8 @@ DATASETS: dict[str, dict[str, Any]] = {
     },
 }
 CONFIGURATIONS = (30, 300, 700)
+FOLDS = 5
+"""The CV estimators' folds, and what the default rule chooses for regtune on these data."""
 QUICK_CONFIGURATIONS = (3, 6)
 METRIC = {"regression": "r2", "binary": "accuracy", "multiclass": "accuracy"}
 
@@ -174,8 +176,9 @@ def default_configurations(task: str) -> int:
     return 700 if task == "regression" else 30
 
 
-def sklearn_model(dataset: str, task: str, count: int, quick: bool) -> Any:
-    """scikit-learn's CV estimator scoring ``count`` configurations, each on 5 folds."""
+def sklearn_model(dataset: str, task: str, count: int, quick: bool, cv: Any = FOLDS) -> Any:
+    """scikit-learn's CV estimator scoring ``count`` configurations, each on 5 folds: its own
+    (``cv`` 5) or those given."""
     from sklearn.linear_model import ElasticNetCV, LassoCV, LogisticRegressionCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -183,27 +186,35 @@ def sklearn_model(dataset: str, task: str, count: int, quick: bool) -> Any:
     model: Any
     alphas, l1_ratios = grid(count)
     if dataset == "sparse":
-        model = LassoCV(alphas=count, cv=5)
+        model = LassoCV(alphas=count, cv=cv)
     elif task == "regression":
-        model = ElasticNetCV(alphas=alphas, l1_ratio=l1_ratios, cv=5)
+        model = ElasticNetCV(alphas=alphas, l1_ratio=l1_ratios, cv=cv)
     else:
         model = LogisticRegressionCV(
             Cs=alphas,
             l1_ratios=l1_ratios,
             solver="saga",
             scoring="neg_log_loss",
-            cv=5,
+            cv=cv,
             max_iter=100 if quick else 2000,
             random_state=0,
         )
     return make_pipeline(StandardScaler(), model)
 
 
-def run_sklearn(dataset: str, seed: int, count: int, quick: bool) -> dict[str, Any]:
+def run_sklearn(
+    dataset: str, seed: int, count: int, quick: bool, *, regtunes_folds: bool = False
+) -> dict[str, Any]:
+    """The CV estimator on split ``seed``: on its own folds (contiguous ``KFold`` or
+    ``StratifiedKFold``, unshuffled), or ``regtunes_folds``: on the folds regtune's study drew
+    (``regtune.worker.data.fold_positions``), which takes the fold draw out of the comparison."""
     from sklearn.metrics import accuracy_score, r2_score
 
+    from regtune.worker.data import fold_positions
+
     loaded, rest, test = _split(dataset, seed)
-    model = sklearn_model(dataset, loaded.task, count, quick)
+    cv = fold_positions(loaded, rest, FOLDS, seed) if regtunes_folds else FOLDS
+    model = sklearn_model(dataset, loaded.task, count, quick, cv)
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence and API-transition warnings
@@ -303,6 +314,8 @@ def _compare(dataset: str, seed: int, counts: list[int], quick: bool) -> list[di
     runs = []
     for n in counts:
         theirs = run_sklearn(dataset, seed, n, quick)
+        if ours[n]["folds"] == FOLDS:  # the default rule chose the CV estimators' 5 folds
+            theirs["on_regtunes_folds"] = run_sklearn(dataset, seed, n, quick, regtunes_folds=True)
         runs.append(
             {
                 "dataset": dataset,
@@ -341,6 +354,7 @@ def _row(
         "sklearn": _mean(group, "sklearn", "test"),
         "difference": diff,
         "se": se,
+        **_on_regtunes_folds(group),
         "regtune_s": _mean(group, "regtune", "wall_s"),
         "sklearn_s": _mean(group, "sklearn", "wall_s"),
     }
@@ -355,6 +369,16 @@ def _row(
             row[f"{who}_precision"] = _mean(group, who, "precision")
             row[f"{who}_recall"] = _mean(group, who, "recall")
     return row
+
+
+def _on_regtunes_folds(group: list[dict[str, Any]]) -> dict[str, float]:
+    """regtune − the CV estimator given regtune's folds: the tuner against the tuner, the fold
+    draw taken out (absent from runs before it was measured)."""
+    if not all("on_regtunes_folds" in r["sklearn"] for r in group):
+        return {}
+    same = [r["regtune"]["test"] - r["sklearn"]["on_regtunes_folds"]["test"] for r in group]
+    diff, se = _mean_se(same)
+    return {"difference_same_folds": diff, "se_same_folds": se}
 
 
 def summarize(result: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
@@ -382,6 +406,7 @@ def summarize(result: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
         "scikit-learn CV",
         "difference ± SE",
         "≥ 0 or within 0.5 SE",
+        "difference ± SE, scikit-learn on regtune's folds",
         "regtune vs its first row ± SE",
         "regtune s",
         "scikit-learn s",
@@ -398,6 +423,9 @@ def summarize(result: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
             f"{r['sklearn']:.4f}",
             f"{r['difference']:+.4f} ± {r['se']:.4f}",
             {True: "yes", False: "no", None: "n/a"}[r["at_least_sklearn"]],
+            f"{r['difference_same_folds']:+.4f} ± {r['se_same_folds']:.4f}"
+            if "difference_same_folds" in r
+            else "",
             f"{r['vs_first']:+.4f} ± {r['vs_first_se']:.4f}" if "vs_first" in r else "",
             f"{r['regtune_s']:.2f}",
             f"{r['sklearn_s']:.2f}",

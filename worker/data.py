@@ -185,6 +185,19 @@ def split_test(data: Dataset, *, test_fraction: float, seed: int) -> tuple[np.nd
     return rest, test
 
 
+def fold_positions(
+    data: Dataset, rest: np.ndarray, folds: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The k folds of the non-test rows ``rest``: (train, validation) positions in ``rest``,
+    shuffled by ``seed`` (stratified by class for classification)."""
+    splitter: Any = (
+        KFold(folds, shuffle=True, random_state=seed)
+        if data.task == "regression"
+        else StratifiedKFold(folds, shuffle=True, random_state=seed)
+    )
+    return list(splitter.split(rest, data.y[rest]))
+
+
 def make_splits(
     data: Dataset,
     *,
@@ -201,12 +214,7 @@ def make_splits(
     rest, test = split_test(data, test_fraction=test_fraction, seed=seed)
     pairs: list[tuple[np.ndarray, np.ndarray]]
     if folds:
-        splitter: Any = (
-            KFold(folds, shuffle=True, random_state=seed)
-            if data.task == "regression"
-            else StratifiedKFold(folds, shuffle=True, random_state=seed)
-        )
-        pairs = [(rest[a], rest[b]) for a, b in splitter.split(rest, data.y[rest])]
+        pairs = [(rest[a], rest[b]) for a, b in fold_positions(data, rest, folds, seed)]
     else:
         train, val = train_test_split(
             rest,

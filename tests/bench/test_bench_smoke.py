@@ -57,6 +57,9 @@ def test_quality_smoke(bench: Bench) -> None:
     assert rows["diabetes"]["sklearn"] > 0.2  # ElasticNetCV's test R²
     assert 0 < rows["sparse"]["sklearn_recall"] <= 1 and "regtune_precision" in rows["sparse"]
     assert {r["seed"] for r in result["runs"]} == {0, 1}
+    # scikit-learn again on the folds regtune drew: the tuner against the tuner
+    assert all("difference_same_folds" in r and r["se_same_folds"] >= 0 for r in rows.values())
+    assert "scikit-learn on regtune's folds" in stdout
 
 
 def test_paths_smoke(bench_with_servers: Bench) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from regtune.service.spec.datasets import BuiltinDataset
 from regtune.service.spec.definition import StudySpec
-from regtune.worker.data import load
+from regtune.worker.data import fold_positions, load, make_splits, split_test
 from regtune.worker.objective import prepare, prepared
 
 
@@ -38,3 +38,18 @@ def test_a_studys_claims_share_its_folds_made_once() -> None:
     for mine, theirs in zip(first.folds, again.folds, strict=True):
         np.testing.assert_array_equal(mine.X_train, theirs.X_train)
         np.testing.assert_array_equal(mine.y_val, theirs.y_val)
+
+
+@pytest.mark.parametrize("builtin", ["diabetes", "wine"])
+def test_the_folds_positions_are_the_folds_a_study_trains_on(builtin: str) -> None:
+    """``fold_positions`` (what a bench hands scikit-learn) are ``make_splits``' own folds: each
+    non-test row validated once, by the fold that holds it."""
+    dataset = load({"builtin": builtin})
+    rest, _ = split_test(dataset, test_fraction=0.2, seed=3)
+    positions = fold_positions(dataset, rest, 5, 3)
+    splits = make_splits(dataset, test_fraction=0.2, holdout=None, folds=5, seed=3)
+    validated = np.sort(np.concatenate([val for _, val in positions]))
+    np.testing.assert_array_equal(validated, np.arange(len(rest)))
+    for (train, val), fold in zip(positions, splits.folds, strict=True):
+        np.testing.assert_array_equal(fold.scaler.x(dataset.X[rest[val]]), fold.X_val)
+        np.testing.assert_array_equal(fold.scaler.x(dataset.X[rest[train]]), fold.X_train)
