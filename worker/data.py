@@ -141,16 +141,19 @@ def _nbytes(data: Dataset) -> int:
     return int(data.X.nbytes + data.y.nbytes)
 
 
-@lru_cache
-def _cache() -> LRUCache[str, Dataset]:
-    """Datasets kept between claims, bounded in bytes: a quarter of the worker's memory limit,
-    at most ``CACHE_BYTES`` (a count of datasets would let a few large uploads fill it)."""
+def cache_bytes() -> int:
+    """What a worker keeps of data between claims, per cache: a quarter of its memory limit, at
+    most ``CACHE_BYTES`` (a count of datasets would let a few large uploads fill it)."""
     from regtune.service.settings import get_settings
 
     limit = get_settings().worker_memory_mb * MIB // 4
-    return LRUCache(
-        maxsize=min(CACHE_BYTES, limit) if limit > 0 else CACHE_BYTES, getsizeof=_nbytes
-    )
+    return min(CACHE_BYTES, limit) if limit > 0 else CACHE_BYTES
+
+
+@lru_cache
+def _cache() -> LRUCache[str, Dataset]:
+    """Datasets kept between claims, bounded in bytes (``cache_bytes``)."""
+    return LRUCache(maxsize=cache_bytes(), getsizeof=_nbytes)
 
 
 def load(ref: dict[str, Any], *, engine: Engine | None = None) -> Dataset:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -149,9 +150,21 @@ def constrain(trial: optuna.Trial, spec: StudySpec, result: TrainResult) -> None
 STUDIES_WARM = 32
 """Studies whose solutions a worker keeps as warm starts."""
 _warm: LRUCache[str, WarmStarts] = LRUCache(maxsize=STUDIES_WARM)
-STUDIES_PREPARED = 4
-"""Studies whose folds a worker keeps: a claim of the same study needs no split of its own."""
-_prepared: LRUCache[str, data.Splits] = LRUCache(maxsize=STUDIES_PREPARED)
+
+
+def _splits_bytes(splits: data.Splits) -> int:
+    return sum(
+        array.nbytes
+        for f in splits.folds
+        for array in (f.X_train, f.y_train, f.X_val, f.y_val, f.X_test, f.y_test)
+    )
+
+
+@lru_cache
+def _prepared() -> LRUCache[str, data.Splits]:
+    """Studies' folds a worker keeps, so that a claim of the same study needs no split of its
+    own; bounded in bytes as the datasets are (a study's folds copy its data k + 1 times)."""
+    return LRUCache(maxsize=data.cache_bytes(), getsizeof=_splits_bytes)
 
 
 def _key(spec: StudySpec) -> str:
@@ -169,12 +182,14 @@ def warm_starts(spec: StudySpec) -> WarmStarts:
 
 
 def prepared(spec: StudySpec) -> data.Splits:
-    """``prepare(spec)``, once per study in this process: every claim trains on the same folds
-    (read, never changed)."""
-    key = _key(spec)
-    found = _prepared.get(key)
+    """``prepare(spec)``, once per study in this process while it fits ``_prepared``: every
+    claim trains on the same folds (read, never changed)."""
+    key, cache = _key(spec), _prepared()
+    found = cache.get(key)
     if found is None:
-        found = _prepared[key] = prepare(spec)
+        found = prepare(spec)
+        if _splits_bytes(found) <= cache.maxsize:  # else made again by every claim
+            cache[key] = found
     return found
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from regtune.service.spec.datasets import BuiltinDataset
 from regtune.service.spec.definition import StudySpec
+from regtune.worker import data, objective
 from regtune.worker.data import fold_positions, load, make_splits, split_test
 from regtune.worker.objective import prepare, prepared
 
@@ -30,7 +31,7 @@ def test_a_studys_claims_share_its_folds_made_once() -> None:
     spec = StudySpec.model_validate(
         {"name": "folds", "dataset": {"builtin": "diabetes"}, "validation": {"folds": 3}}
     )
-    other = spec.model_copy(update={"name": "other folds"})
+    other = spec.model_copy(update={"name": "other-folds"})
     first = prepared(spec)
     assert prepared(spec) is first
     assert prepared(other) is not first  # another study: its own
@@ -38,6 +39,22 @@ def test_a_studys_claims_share_its_folds_made_once() -> None:
     for mine, theirs in zip(first.folds, again.folds, strict=True):
         np.testing.assert_array_equal(mine.X_train, theirs.X_train)
         np.testing.assert_array_equal(mine.y_val, theirs.y_val)
+
+
+def test_folds_too_large_for_the_workers_cache_are_made_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The folds kept are bounded in bytes as the datasets are: a study whose folds exceed the
+    bound is split by every claim, not kept."""
+    spec = StudySpec.model_validate(
+        {"name": "large-folds", "dataset": {"builtin": "diabetes"}, "validation": {"folds": 3}}
+    )
+    monkeypatch.setattr(data, "cache_bytes", lambda: 10_000)  # diabetes' folds: ~140 kB
+    objective._prepared.cache_clear()
+    try:
+        assert prepared(spec) is not prepared(spec)
+    finally:
+        objective._prepared.cache_clear()
 
 
 @pytest.mark.parametrize("builtin", ["diabetes", "wine"])
