@@ -29,7 +29,13 @@ def reset_process_state() -> None:
     close_database()
     keys._KEYS.clear()
     keys._ANY_KEY.clear()
-    for remembered in (studies._ROWS, studies._MODELS, studies._ENDED_MODEL_READS, index._INDEXES):
+    for remembered in (
+        studies._ROWS,
+        studies._HELD,
+        studies._MODELS,
+        studies._ENDED_MODEL_READS,
+        index._INDEXES,
+    ):
         remembered.clear()
     for remembered in (views._BEST_VIEWS, render._TRIALS, render._STUDIES, render._LISTS):
         remembered.clear()

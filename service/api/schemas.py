@@ -39,6 +39,10 @@ LocalDateTime = Annotated[datetime, AfterValidator(_local)]
 """Optuna stores trial times as naive local time."""
 
 
+STUDY_WAIT_MAX = 60.0
+"""The longest ``GET /v1/studies/{id}?wait=`` holds its answer (seconds)."""
+
+
 class FieldError(BaseModel):
     path: str = Field(examples=["budget.n_trials"])
     rule: str = Field(examples=["must be ≥ 1"])

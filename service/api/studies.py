@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from functools import partial
 from typing import Annotated, Any, Literal
 
@@ -16,6 +18,7 @@ from regtune.service.api.errors import invalid_definition
 from regtune.service.api.limits import check_definition
 from regtune.service.api.render import json_body, study_out, trial_out
 from regtune.service.api.schemas import (
+    STUDY_WAIT_MAX,
     ErrorResponse,
     StudyOut,
     StudyPage,
@@ -29,6 +32,7 @@ from regtune.service.spec.definition import EXAMPLE, StudySpec, resolve_task, re
 from regtune.service.spec.enums import StudyStatus
 from regtune.service.store.reads import read
 from regtune.service.store.repos import datasets, studies
+from regtune.service.store.tables import StudyRow
 from regtune.service.store.trials import views as trial_reads
 
 router = APIRouter(prefix="/v1", tags=["studies"])
@@ -113,11 +117,39 @@ async def list_studies(
 
 
 @router.get("/studies/{study_id}", response_model=StudyOut, responses=ERRORS)
-async def get_study(study: RecentStudyDep) -> Response:
+async def get_study(
+    study: RecentStudyDep,
+    wait: Annotated[
+        float | None,
+        Query(
+            gt=0,
+            le=STUDY_WAIT_MAX,
+            description="hold the answer up to this many seconds until the study has ended and "
+            "the best model it will have is saved (a client waiting for the end asks once "
+            "instead of polling)",
+        ),
+    ] = None,
+) -> Response:
+    if wait is not None:
+        study = await _settled(study, wait)
     body = render.known_study_body(study)
     if body is None:
         body = await run_in_threadpool(render.study_body, study)
     return json_body(body)
+
+
+async def _settled(row: StudyRow, wait: float) -> StudyRow:
+    """The study's row once it has ended with nothing more to come (its best model saved, if it
+    will have one), or as it is after ``wait`` seconds: read again every
+    ``studies.HELD_SECONDS``, one read for all the requests holding theirs."""
+    deadline = time.monotonic() + wait
+    while not await run_in_threadpool(studies.settled, row):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        await asyncio.sleep(min(studies.HELD_SECONDS, left))
+        row = await run_in_threadpool(studies.held_row, row.id, tenant=row.tenant)
+    return row
 
 
 @router.get("/studies/{study_id}/trials", response_model=TrialPage, responses=ERRORS)

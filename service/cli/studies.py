@@ -34,7 +34,9 @@ def submit(
     watch: Annotated[
         bool, typer.Option("--watch", "-w", help="Show live progress until the study ends.")
     ] = False,
-    poll: Annotated[float, typer.Option(help="Seconds between progress polls.")] = 1.0,
+    poll: Annotated[
+        float, typer.Option(help="Seconds between progress updates (the end is seen at once).")
+    ] = 1.0,
     url: UrlOpt = None,
     key: KeyOpt = None,
     as_json: JsonOpt = False,

@@ -27,6 +27,7 @@ import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from regtune.service.api.schemas import (
+    STUDY_WAIT_MAX,
     BestTrial,
     DatasetOut,
     DatasetPage,
@@ -145,11 +146,28 @@ class Client:
             response = self._request("POST", "/v1/studies", json=definition)
         return _parse(StudyOut, response)
 
-    def study(self, study_id: str, *, fresh: bool = False) -> StudyOut:
+    def study(self, study_id: str, *, fresh: bool = False, hold: float | None = None) -> StudyOut:
         """The study; ``fresh``: as it is now, where an API process may otherwise answer it as
-        it read it up to a second ago (``Cache-Control: no-cache``)."""
+        it read it up to a second ago (``Cache-Control: no-cache``); ``hold``: the server keeps
+        its answer up to that many seconds (at most 60) until the study has ended and its best
+        model is saved (``?wait=``)."""
         headers = {"Cache-Control": "no-cache"} if fresh else None
-        return self._answer(StudyOut, "GET", f"/v1/studies/{study_id}", headers=headers)
+        if hold is None:
+            return self._answer(StudyOut, "GET", f"/v1/studies/{study_id}", headers=headers)
+        timeout = self._http.timeout
+        return self._answer(
+            StudyOut,
+            "GET",
+            f"/v1/studies/{study_id}",
+            headers=headers,
+            params={"wait": hold},
+            timeout=httpx.Timeout(
+                timeout.connect,
+                read=(timeout.read or 0) + hold,
+                write=timeout.write,
+                pool=timeout.pool,
+            ),
+        )
 
     def studies(self, *, status: str | None = None, offset: int = 0, limit: int = 50) -> StudyPage:
         params: dict[str, Any] = {"offset": offset, "limit": limit}
@@ -280,7 +298,9 @@ class Client:
         on_update: Callable[[StudyOut], None] | None = None,
         model_grace: float = 300,
     ) -> StudyOut:
-        """Poll until the study reaches a final status; ``on_update`` sees every poll.
+        """Until the study reaches a final status; ``on_update`` sees every answer, at least
+        every ``poll`` seconds: each request asks the server to hold its answer that long, until
+        the study has ended (``?wait=``), so the end is seen as it happens.
 
         A completed study's best model is saved just after it completes (the worker retrains
         the best trial); this waits up to ``model_grace`` more seconds for it to appear.
@@ -288,7 +308,9 @@ class Client:
         deadline = time.monotonic() + timeout
         completed_at: float | None = None
         while True:
-            study = self.study(study_id, fresh=True)
+            asked = time.monotonic()
+            hold = max(0.001, min(poll, STUDY_WAIT_MAX, deadline - asked))
+            study = self.study(study_id, fresh=True, hold=hold)
             if on_update is not None:
                 on_update(study)
             if study.status in FINAL:
@@ -299,7 +321,7 @@ class Client:
                     return study
             if time.monotonic() > deadline:
                 raise TimeoutError(f"study {study_id} still {study.status} after {timeout}s")
-            time.sleep(poll)
+            time.sleep(max(0.0, poll - (time.monotonic() - asked)))  # a server that did not hold
 
 
 def awaits_model(study: StudyOut) -> bool:

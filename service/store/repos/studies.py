@@ -175,6 +175,29 @@ _DEFINITIONS: LRUCache[str, StudySpec] = LRUCache(maxsize=4096)
 
 _read_row = cached(_ROWS, key=lambda study_id: study_id, condition=_READ)(_fetch)
 
+HELD_SECONDS = 0.05
+"""How often a study's row is read again for the requests that hold their answer until it has
+ended (``GET /v1/studies/{id}?wait=``): once for all of them."""
+_HELD: TTLCache[str, StudyRow] = TTLCache(maxsize=1024, ttl=HELD_SECONDS)
+
+
+def _fetch_fresh(study_id: str) -> StudyRow:
+    with _LOCK:  # its missing model read again too: it may be saved any moment
+        _ENDED_MODEL_READS.pop(study_id, None)
+    return _fetch(study_id)
+
+
+_read_held = cached(_HELD, key=lambda study_id: study_id, condition=_READ)(_fetch_fresh)
+
+
+def held_row(study_id: str, *, tenant: str = "default") -> StudyRow:
+    """The row as read at most ``HELD_SECONDS`` ago, for a request holding its answer until the
+    study has ended: one read for every such request of that moment, remembered for every
+    caller as ``read_row_now``'s is."""
+    row = _own(_read_held(study_id), tenant)
+    _remember(row)
+    return row
+
 
 def recent_or_read_row(study_id: str, *, tenant: str = "default") -> StudyRow:
     """``recent_row``, or the row read now (once for all callers asking meanwhile)."""
@@ -222,6 +245,17 @@ def recent_row(study_id: str, *, tenant: str = "default") -> StudyRow | None:
     if row is not None and row.tenant != tenant:
         raise StudyNotFound(f"no study with id {study_id!r}")
     return row
+
+
+def settled(row: StudyRow) -> bool:
+    """Ended with nothing more to come: failed or cancelled, or completed with its best model
+    saved (a worker saves it just after the end) or with no best trial to save one of."""
+    if row.status not in FINAL:
+        return False
+    if row.status != StudyStatus.COMPLETED:
+        return True
+    summary = summarize(row)
+    return summary.best is None or summary.best_model is not None
 
 
 def quiet(row: StudyRow) -> bool:

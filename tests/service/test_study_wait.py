@@ -1,0 +1,71 @@
+"""``GET /v1/studies/{id}?wait=``: the answer held until the study has ended and its best model
+is saved, so a client waiting for the end asks once instead of polling; and the client's
+``wait`` asking that way."""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+
+import pytest
+from fastapi.testclient import TestClient
+
+import regtune
+from tests.service.test_client_optuna import STUDY, ThroughApp
+
+
+def _worker_until_stopped() -> tuple[threading.Thread, threading.Event]:
+    from regtune.worker.loop import Worker
+
+    worker = Worker()
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(worker.run,))
+    thread.start()
+    return thread, worker.stopping
+
+
+def test_a_held_answer_comes_once_the_study_ended_and_its_model_is_saved(
+    api: TestClient,
+) -> None:
+    study_id = api.post("/v1/studies", json=STUDY).json()["id"]
+    thread, stopping = _worker_until_stopped()
+    try:  # one request, while the worker runs the whole study and saves its model
+        held = api.get(f"/v1/studies/{study_id}", params={"wait": 60})
+    finally:
+        stopping.set()
+        thread.join(timeout=60)
+    assert held.status_code == 200
+    body = held.json()
+    assert body["status"] == "completed" and body["progress"]["done"] == 3
+    assert body["best_model"] is not None
+
+
+def test_a_hold_that_runs_out_answers_the_study_as_it_is(api: TestClient) -> None:
+    study_id = api.post("/v1/studies", json=STUDY).json()["id"]  # no worker: it stays queued
+    held = api.get(f"/v1/studies/{study_id}", params={"wait": 0.2})
+    assert held.status_code == 200 and held.json()["status"] == "queued"
+
+
+@pytest.mark.parametrize("wait", ["0", "-1", "61", "soon"])
+def test_a_hold_outside_its_bounds_is_refused_naming_the_parameter(
+    api: TestClient, wait: str
+) -> None:
+    study_id = api.post("/v1/studies", json=STUDY).json()["id"]
+    refused = api.get(f"/v1/studies/{study_id}", params={"wait": wait})
+    assert refused.status_code == 422
+    assert "wait" in refused.text
+
+
+def test_the_clients_wait_sees_the_end_through_held_answers(api: TestClient) -> None:
+    seen: list[str] = []
+    with regtune.Client("http://regtune.test", transport=ThroughApp(api)) as client:
+        study = client.submit(STUDY)
+        thread, stopping = _worker_until_stopped()
+        try:
+            done = client.wait(
+                study.id, poll=30, timeout=600, on_update=lambda s: seen.append(s.status)
+            )
+        finally:
+            stopping.set()
+            thread.join(timeout=60)
+    assert done.status == "completed" and done.best_model is not None
+    assert seen == ["completed"]  # one answer, held from submission to the saved model
