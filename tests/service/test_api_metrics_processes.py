@@ -88,6 +88,12 @@ def test_metrics_of_one_process_count_the_requests_of_the_other(
             assert [_get(f"{base}/healthz").status_code for _ in range(REQUESTS)] == [
                 200
             ] * REQUESTS
+            # a request is counted once its answer is sent: the last may still be on its way
+            wait_for(
+                lambda: _healthz_count(_get(f"{base}/metrics").text) - before >= REQUESTS,
+                timeout=30,
+                what="the first process counting its requests",
+            )
         with _stopped(first):  # the second process answers the scrape
             metrics = _get(f"{base}/metrics").text
 
