@@ -163,7 +163,7 @@ class Client:
             params={"wait": hold},
             timeout=httpx.Timeout(
                 timeout.connect,
-                read=(timeout.read or 0) + hold,
+                read=None if timeout.read is None else timeout.read + hold,  # None: unbounded
                 write=timeout.write,
                 pool=timeout.pool,
             ),
