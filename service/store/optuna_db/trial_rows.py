@@ -88,6 +88,9 @@ def _statements(tables: Any) -> dict[str, Any]:
         .order_by(trials.c.trial_id.desc())
         .limit(1)
     )
+    system_attrs = children(
+        system, system.c.key, system.c.value_json, order=system.c.trial_system_attribute_id
+    )
     return {
         "lowest": best.order_by(asc(kind), asc(values.c.value)),
         "highest": best.order_by(desc(kind), desc(values.c.value)),
@@ -123,12 +126,8 @@ def _statements(tables: Any) -> dict[str, Any]:
             order=values.c.objective,
         ),
         "user": children(user, user.c.key, user.c.value_json, order=user.c.trial_user_attribute_id),
-        "system": children(
-            system, system.c.key, system.c.value_json, order=system.c.trial_system_attribute_id
-        ),
-        "system_sampled": children(
-            system, system.c.key, system.c.value_json, order=system.c.trial_system_attribute_id
-        ).where(system.c.key != COEFFICIENTS_ATTR),
+        "system": system_attrs,
+        "system_sampled": system_attrs.where(system.c.key != COEFFICIENTS_ATTR),
         "reports": children(
             reports,
             reports.c.step,
