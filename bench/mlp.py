@@ -18,7 +18,7 @@ For each dataset and each of ``--repeats`` random splits (split seed s; 20 % tes
 Reported per dataset: the test metric of each (R² or accuracy), the paired differences regtune
 − scikit-learn ± their standard error over the splits, and wall times.
 
-    python -m bench.mlp [--quick] [--repeats SPLITS] [--datasets friedman1,digits]
+    python -m bench.mlp [--quick] [--repeats SPLITS] [--datasets friedman1,breast_cancer]
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ DATASETS: dict[str, dict[str, Any]] = {
     "diabetes": {"builtin": "diabetes"},
     "friedman1": {"synthetic": {"kind": "friedman1"}},
     "digits": {"builtin": "digits"},
+    "breast_cancer": {"builtin": "breast_cancer"},
+    "wine": {"builtin": "wine"},
 }
 N_TRIALS = 60
 METRIC = {"regression": "r2", "binary": "accuracy", "multiclass": "accuracy"}

@@ -18,7 +18,7 @@ from cachetools import LRUCache
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
-from regtune.service import logs
+from regtune.service import heap, logs
 from regtune.service.settings import Settings, get_settings
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.enums import ACTIVE
@@ -121,8 +121,12 @@ class Worker:
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
 
-    def run(self, *, max_trials: int | None = None) -> int:
-        """Loop until stopped (or ``max_trials`` claims ran); return how many trials ran."""
+    def run(self, *, max_trials: int | None = None, settle_heap: bool = False) -> int:
+        """Loop until stopped (or ``max_trials`` claims ran); return how many trials ran.
+
+        ``settle_heap`` (``regtune worker``): at start and after every claim that imported
+        modules, freeze the heap (``heap.Resettle``), so that a full garbage collection never
+        holds the database's lock for a tenth of a second."""
         from regtune.worker.fused import run_fused
 
         self.objective_factory()  # a bad REGTUNE_OBJECTIVE_FACTORY fails here, not per trial
@@ -136,6 +140,8 @@ class Worker:
         idle = Backoff(self.settings.poll_min, self.settings.poll_max)
         outage = Backoff(0.5, 10.0)
         changes = Changes(self.settings.database_url)  # what ends an idle wait early
+        settle = heap.Resettle() if settle_heap else lambda: False
+        settle()
         ran = 0
         try:
             while not self.stopping.is_set() and (max_trials is None or ran < max_trials):
@@ -167,6 +173,7 @@ class Worker:
                     if not fused:
                         self._run_claim(claim)
                 ran += fused or 1
+                settle()  # the first claim of a kind imported what it needs: frozen too
         finally:
             self.stopping.set()
             changes.close()
@@ -503,7 +510,7 @@ def _note_error(trial: optuna.Trial, exc: Exception) -> None:
         log.warning("could not record the trial's error (%s)", describe(record_exc))
 
 
-def run_worker(*, max_trials: int | None = None) -> int:
+def run_worker(*, max_trials: int | None = None, settle_heap: bool = False) -> int:
     worker = Worker()
     worker.install_signal_handlers()
-    return worker.run(max_trials=max_trials)
+    return worker.run(max_trials=max_trials, settle_heap=settle_heap)

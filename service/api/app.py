@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -12,6 +11,7 @@ from typing import Any
 import anyio
 from fastapi import FastAPI
 
+from regtune.service import heap
 from regtune.service.api import (
     access,
     best_model,
@@ -74,11 +74,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     latest = await anyio.to_thread.run_sync(warm.read_ahead)
     if multiprocess.enabled():  # a process of `regtune api`; an app built in a test comes and goes
         await warm.rehearse(app, latest)
-        # What startup made (modules, the app, the indexes) lives as long as the process: out
-        # of the collector's sight, a full collection scans only what requests made, in a
-        # millisecond, instead of pausing every request in flight for tens of them.
-        gc.collect()
-        gc.freeze()
+        heap.settle()  # a full collection then pauses requests for a millisecond, not tens
         await anyio.to_thread.run_sync(multiprocess.start_together)
     sweeper = Sweeper(get_settings().sweep_interval)
     sweeper.start()

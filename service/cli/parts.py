@@ -93,7 +93,7 @@ def worker(
     _setup_logging()
     limit_from_settings()  # REGTUNE_WORKER_MEMORY_MB: a trial too large fails, the worker lives
     retry_forever(lambda: upgrade(get_settings().database_url), what="migrate the database")
-    run_worker(max_trials=max_trials)
+    run_worker(max_trials=max_trials, settle_heap=True)
     # Everything is committed and the worker unregistered: skip the interpreter's teardown, whose
     # final garbage collection of torch's object graph can take many seconds, so that a worker
     # asked to stop is gone at once.
