@@ -12,7 +12,13 @@ from typing import TypeVar
 from optuna.exceptions import StorageInternalError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    wait_exponential,
+    wait_random,
+)
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -132,7 +138,9 @@ def retry_forever(
 
     retrying = Retrying(
         retry=retry_if_exception_type(TRANSIENT),
-        wait=wait_exponential_jitter(initial=first, max=cap, jitter=first),
+        # exponential from ``first`` up to ``cap``, plus up to ``first`` of jitter (tenacity's
+        # wait_exponential_jitter, whose ``initial`` is deprecated and ``multiplier`` new in 9.2)
+        wait=wait_exponential(multiplier=first, max=cap) + wait_random(0, first),
         stop=stopped,
         sleep=sleep,
         before_sleep=warn,

@@ -4,6 +4,7 @@ what it writes. Those that need PostgreSQL use the session's server (``--postgre
 
 from __future__ import annotations
 
+from bench.fold_draws import DRAWS
 from bench.paths import QUICK_CONFIGURATIONS
 from bench.pruning import PRUNERS
 from bench.trial_cost import QUICK_SIZES
@@ -84,6 +85,18 @@ def test_trial_cost_smoke(bench: Bench, pg: PostgresServer) -> None:
         cost = result[f"{backend} 0"]  # the budget: ten transactions for ten reports
         assert 0 < cost["transactions_per_trial"] <= 10, cost["by_call"]
         assert result[f"{backend} {QUICK_SIZES[-1]}"]["study_size"] == QUICK_SIZES[-1]
+
+
+def test_fold_draws_smoke(bench: Bench) -> None:
+    stdout, result = bench("fold_draws")
+    assert "| dataset | metric | configurations | splits | folds |" in stdout
+    rows = {r["draw"]: r for r in result["rows"]}
+    assert list(rows) == list(DRAWS) and all(r["dataset"] == "sparse" for r in rows.values())
+    own = rows["own folds"]
+    assert own["difference"] == 0 and own["cpu_ratio"] == 1  # the baseline against itself
+    assert all(0 < r["test"] <= 1 and r["splits"] == 2 for r in rows.values())  # test R²
+    assert rows["5 folds × 3, repeated"]["cpu_ratio"] > 1.5  # 15 fits per configuration, not 5
+    assert len(result["runs"]) == 2 * len(DRAWS)
 
 
 def test_folds_smoke(bench: Bench) -> None:
