@@ -24,12 +24,10 @@ standard error over the splits, and the fits' CPU time over the own folds'.
 from __future__ import annotations
 
 import statistics
-import time
-import warnings
 from typing import Any
 
 from bench import harness
-from bench.quality import METRIC, _split, sklearn_model
+from bench.quality import METRIC, _split, run_sklearn
 
 DRAWS = ("own folds", "5 folds, shuffled", "5 folds × 2, repeated", "5 folds × 3, repeated")
 DRAWS_10 = "10 folds, shuffled"
@@ -60,20 +58,9 @@ def _cv(draw: str, task: str, seed: int) -> Any:
 
 
 def run(dataset: str, seed: int, count: int, draw: str, quick: bool) -> dict[str, Any]:
-    from sklearn.metrics import accuracy_score, r2_score
-
-    loaded, rest, test = _split(dataset, seed)
-    model = sklearn_model(dataset, loaded.task, count, quick, _cv(draw, loaded.task, seed))
-    started = time.process_time()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # convergence and API-transition warnings
-        model.fit(loaded.X[rest], loaded.y[rest])
-    cpu = time.process_time() - started
-    predicted = model.predict(loaded.X[test])
-    y = loaded.y[test]
-    regression = loaded.task == "regression"
-    score = r2_score(y, predicted) if regression else accuracy_score(y, predicted)
-    return {"task": loaded.task, "test": float(score), "cpu_s": cpu}
+    task = _split(dataset, seed)[0].task
+    found = run_sklearn(dataset, seed, count, quick, cv=_cv(draw, task, seed))
+    return {key: found[key] for key in ("task", "test", "cpu_s")}
 
 
 def measure(

@@ -203,29 +203,43 @@ def sklearn_model(dataset: str, task: str, count: int, quick: bool, cv: Any = FO
 
 
 def run_sklearn(
-    dataset: str, seed: int, count: int, quick: bool, *, regtunes_folds: bool = False
+    dataset: str,
+    seed: int,
+    count: int,
+    quick: bool,
+    *,
+    regtunes_folds: bool = False,
+    cv: Any = None,
 ) -> dict[str, Any]:
     """The CV estimator on split ``seed``: on its own folds (contiguous ``KFold`` or
     ``StratifiedKFold``, unshuffled), or ``regtunes_folds``: on the folds regtune's study drew
-    (``regtune.worker.data.fold_positions``), which takes the fold draw out of the comparison."""
+    (``regtune.worker.data.fold_positions``), which takes the fold draw out of the comparison,
+    or on ``cv`` (a scikit-learn splitter); its wall and CPU seconds."""
     from sklearn.metrics import accuracy_score, r2_score
 
     from regtune.worker.data import fold_positions
 
     loaded, rest, test = _split(dataset, seed)
-    cv = fold_positions(loaded, rest, FOLDS, seed) if regtunes_folds else FOLDS
+    if cv is None:
+        cv = fold_positions(loaded, rest, FOLDS, seed) if regtunes_folds else FOLDS
     model = sklearn_model(dataset, loaded.task, count, quick, cv)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence and API-transition warnings
         model.fit(loaded.X[rest], loaded.y[rest])
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     predicted = model.predict(loaded.X[test])
     regression = loaded.task == "regression"
     y = loaded.y[test]
     score = r2_score(y, predicted) if regression else accuracy_score(y, predicted)
     coef = np.abs(np.atleast_2d(model[-1].coef_)).max(axis=0)
-    return {"test": float(score), "wall_s": wall, **_support(coef, loaded.true_support)}
+    return {
+        "task": loaded.task,
+        "test": float(score),
+        "wall_s": wall,
+        "cpu_s": cpu,
+        **_support(coef, loaded.true_support),
+    }
 
 
 def run_service(seed: int, n_trials: int, tmp: Path) -> dict[str, Any]:
