@@ -30,10 +30,11 @@ def settle() -> int:
 class Resettle:
     """``settle`` again whenever the process imported modules since the last time.
 
-    A worker imports what a kind of trial needs on its first claim of that kind (torch on the
-    first, its optimizers' machinery on the first MLP): called between claims, this freezes those
-    modules too, each set once, without importing at start what the worker may never run. What
-    a claim left alive at that moment is frozen with them (a few times in a process's life)."""
+    A worker imports at start most of what it runs (torch among it), and on the first claim of
+    a kind what start-up did not (the λ path's pieces, torch's optimizer machinery on the first
+    MLP): called between claims, this freezes those modules too, each set once, without
+    importing at start what the worker may never run. What a claim left alive at that moment is
+    frozen with them (a few times in a process's life)."""
 
     def __init__(self) -> None:
         self.modules = -1

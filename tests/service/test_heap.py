@@ -51,9 +51,9 @@ def test_settle_freezes_what_survives_a_collection() -> None:
 
 def test_a_worker_s_heap_is_settled_again_after_a_claim_of_a_new_kind_only() -> None:
     """Linear, then MLP claims, two of each, as a worker's loop settles between them: the first
-    of each kind imported modules (torch; its optimizers' machinery) and is followed by a
-    settle, the second is not; at the end the collector walks a small part of what is frozen
-    (torch alone is most of a worker's objects)."""
+    of each kind imported modules (the solver's, torch's optimizer machinery) and is followed
+    by a settle, the second is not; at the end the collector walks a small part of what is
+    frozen (torch alone is most of a worker's objects)."""
     done = subprocess.run(
         [sys.executable, "-c", CLAIMS], capture_output=True, text=True, timeout=300, check=False
     )
