@@ -150,9 +150,7 @@ def _own(row: StudyRow, tenant: str) -> StudyRow:
 
 
 def get_row(study_id: str, *, tenant: str = "default") -> StudyRow:
-    row = _own(_fetch(study_id), tenant)
-    _remember(row)
-    return row
+    return _remembered(_own(_fetch(study_id), tenant))
 
 
 _LOCK = threading.Lock()
@@ -194,9 +192,7 @@ def held_row(study_id: str, *, tenant: str = "default") -> StudyRow:
     """The row as read at most ``HELD_SECONDS`` ago, for a request holding its answer until the
     study has ended: one read for every such request of that moment, remembered for every
     caller as ``read_row_now``'s is."""
-    row = _own(_read_held(study_id), tenant)
-    _remember(row)
-    return row
+    return _remembered(_own(_read_held(study_id), tenant))
 
 
 def recent_or_read_row(study_id: str, *, tenant: str = "default") -> StudyRow:
@@ -204,9 +200,10 @@ def recent_or_read_row(study_id: str, *, tenant: str = "default") -> StudyRow:
     return _own(_read_row(study_id), tenant)
 
 
-def _remember(row: StudyRow) -> None:
+def _remembered(row: StudyRow) -> StudyRow:
     with _LOCK:
         _ROWS[row.id] = row
+    return row
 
 
 _changes = 0
@@ -231,9 +228,7 @@ def changes() -> int:
 def read_row_now(study_id: str, *, tenant: str = "default") -> StudyRow:
     """The row as it is now, for a client waiting for the study to change: read, remembered for
     every caller, and what this process remembered of its missing model forgotten."""
-    with _LOCK:
-        _ENDED_MODEL_READS.pop(study_id, None)
-    return get_row(study_id, tenant=tenant)
+    return _remembered(_own(_fetch_fresh(study_id), tenant))
 
 
 def recent_row(study_id: str, *, tenant: str = "default") -> StudyRow | None:
