@@ -192,7 +192,8 @@ class Worker:
         """What ends an idle wait early. On PostgreSQL the wait listens on one of the engine's
         connections, which only a pool of two or more can lend (the heartbeat needs one)."""
         limit = connection_limit(self.settings, engines=WORKER_ENGINES)
-        engine = get_engine() if limit is not None and limit >= 2 else None
+        listens = self.settings.listen_for_work and limit is not None and limit >= 2
+        engine = get_engine() if listens else None
         return Changes(self.settings.database_url, engine=engine)
 
     def connections(self) -> str:
