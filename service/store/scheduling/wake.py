@@ -35,7 +35,7 @@ DATABASE_ERRORS = (SQLAlchemyError, psycopg.Error)
 
 WATCH_SECONDS = 0.02
 """How often a waiting worker reads SQLite's data version (a pragma: microseconds)."""
-LISTEN_SECONDS = 0.1
+LISTEN_SECONDS = 0.25
 """How long one look for a notification blocks: how soon a waiting worker sees its stop."""
 CHANNEL = "regtune_work"
 """The channel migration 0005's trigger notifies."""
