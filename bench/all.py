@@ -26,6 +26,7 @@ BENCHMARKS = (
     "fused",
     "api_load",
     "pool",
+    "wake",
     "report",
 )
 

@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     )
     poll_min: float = Field(default=0.2, gt=0, description="First idle back-off of a worker (s).")
     poll_max: float = Field(default=5.0, gt=0, description="Longest idle back-off of a worker (s).")
+    listen_for_work: bool = Field(
+        default=True,
+        description="PostgreSQL: an idle worker LISTENs for what may have made room (a study "
+        "submitted, slots given back) instead of waiting out its back-off. Turn it off behind a "
+        "transaction-pooling proxy (PgBouncer), which cannot hold a LISTEN.",
+    )
     torch_threads: int = Field(default=1, ge=1)
     fused_trials: int = Field(
         default=8,

@@ -139,7 +139,7 @@ class Worker:
         beats.start()
         idle = Backoff(self.settings.poll_min, self.settings.poll_max)
         outage = Backoff(0.5, 10.0)
-        changes = Changes(self.settings.database_url)  # what ends an idle wait early
+        changes = self._changes()  # what ends an idle wait early
         settle = heap.Resettle() if settle_heap else lambda: False
         settle()
         ran = 0
@@ -161,9 +161,12 @@ class Worker:
                     continue
                 outage.reset()
                 if claim is None:
-                    self._maybe_sweep()
+                    if self._sweep_due():
+                        changes.busy()  # the sweep and a catch-up refit use the whole pool
+                        self._sweep()
                     changes.wait(idle.next(), self.stopping)
                     continue
+                changes.busy()
                 idle.reset()
                 self._slot_at_risk = False
                 self.current = (claim.study_id, None)
@@ -184,6 +187,14 @@ class Worker:
             log.info("worker %s stopped after %d trials", self.id, ran)
             logs.worker_var.reset(named)
         return ran
+
+    def _changes(self) -> Changes:
+        """What ends an idle wait early. On PostgreSQL the wait listens on one of the engine's
+        connections, which only a pool of two or more can lend (the heartbeat needs one)."""
+        limit = connection_limit(self.settings, engines=WORKER_ENGINES)
+        listens = self.settings.listen_for_work and limit is not None and limit >= 2
+        engine = get_engine() if listens else None
+        return Changes(self.settings.database_url, engine=engine)
 
     def connections(self) -> str:
         """How many database connections this worker may hold: what a pool of N workers asks
@@ -229,9 +240,10 @@ class Worker:
         """
         return self._slot_at_risk or time.monotonic() - self._last_beat > self._fence
 
-    def _maybe_sweep(self) -> None:
-        if time.monotonic() - self._last_sweep < self.settings.sweep_interval:
-            return
+    def _sweep_due(self) -> bool:
+        return time.monotonic() - self._last_sweep >= self.settings.sweep_interval
+
+    def _sweep(self) -> None:
         self._last_sweep = time.monotonic()
         try:
             sweep()

@@ -8,6 +8,7 @@ from bench.fold_draws import DRAWS
 from bench.paths import QUICK_CONFIGURATIONS
 from bench.pruning import PRUNERS
 from bench.trial_cost import QUICK_SIZES
+from bench.wake import BASELINE, CONFIGURATIONS, LISTEN, QUICK_ROUNDS
 from tests.bench.quick import Bench
 from tests.pg import PostgresServer
 
@@ -113,3 +114,21 @@ def test_mlp_smoke(bench: Bench) -> None:
     assert row["dataset"] == "diabetes" and row["splits"] == 1
     for who in ("regtune", "default", "tuned"):
         assert -10 < row[who] <= 1  # a test R² (5 epochs of scikit-learn's adam: far from fit)
+
+
+def test_wake_smoke(bench_with_servers: Bench, pg: PostgresServer) -> None:
+    stdout, result = bench_with_servers("wake", "--postgres", str(pg.data_dir))
+    assert "| configuration | median latency (s) | max latency (s) | rounds |" in stdout
+    rows = {r["configuration"]: r for r in result["configurations"]}
+    assert list(rows) == list(CONFIGURATIONS)
+    assert len(result["idle_seconds"]) == QUICK_ROUNDS
+    for row in rows.values():
+        assert row["rounds"] == len(row["runs"]) == QUICK_ROUNDS
+        # the trial started after the POST was sent: the two clocks are one
+        assert 0 < row["min_s"] <= row["median_s"] <= row["max_s"] < 60
+        idled = [r["idle_s"] for r in row["runs"]]
+        assert all(a >= b for a, b in zip(idled, result["idle_seconds"], strict=True))
+        assert row["listener_warnings"] == []
+    assert rows[LISTEN]["listen_for_work"] and not rows[BASELINE]["listen_for_work"]
+    assert rows[LISTEN]["median_vs_listen"] == 1
+    assert result["baseline_over_listen"] == rows[BASELINE]["median_vs_listen"] > 0

@@ -1,5 +1,6 @@
-"""An idle worker is woken by a commit to its SQLite database instead of sleeping out its
-back-off: a study submitted to idle workers starts at once (``scheduling.wake``)."""
+"""An idle worker is woken by a commit to its SQLite database, or a notification of its
+PostgreSQL database, instead of sleeping out its back-off: a study submitted to idle workers
+starts at once (``scheduling.wake``)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,20 @@ import threading
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, insert, text, update
+from sqlalchemy.engine import make_url
 
 from regtune.service.spec.definition import EXAMPLE
+from regtune.service.store.clock import utcnow
+from regtune.service.store.db import make_engine
+from regtune.service.store.migrate import upgrade
 from regtune.service.store.scheduling.wake import Changes, sqlite_file
+from regtune.service.store.tables import StudyRow
 from regtune.worker import loop
 from tests.inprocess import Apps
 from tests.support import wait_for
@@ -92,16 +101,16 @@ def test_a_missing_file_is_not_created(tmp_path: Path) -> None:
 
 
 def test_a_study_submitted_to_an_idle_worker_starts_before_its_back_off_ends(
-    apps: Apps, monkeypatch: pytest.MonkeyPatch
+    apps: Apps, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The worker's back-off is an hour; the study is created while it waits."""
-    api: TestClient = apps(poll_min=HOUR, poll_max=HOUR)
+    api: TestClient = apps(database_url=database_url, poll_min=HOUR, poll_max=HOUR)
     idle = threading.Event()
 
     class Watched(Changes):  # the real wait, telling the test when the worker is in it
-        def wait(self, timeout: float, stop: threading.Event) -> None:
+        def wait(self, timeout: float, stop: threading.Event) -> bool:
             idle.set()
-            super().wait(timeout, stop)
+            return super().wait(timeout, stop)
 
     monkeypatch.setattr(loop, "Changes", Watched)
     worker = loop.Worker()
@@ -123,3 +132,149 @@ def test_a_study_submitted_to_an_idle_worker_starts_before_its_back_off_ends(
     finally:
         worker.stopping.set()
         thread.join(timeout=60)
+
+
+# ------------------------------------------------------------------ PostgreSQL: LISTEN/NOTIFY
+
+
+@pytest.fixture
+def studies_db(pg_url: str) -> Iterator[Engine]:
+    """A migrated PostgreSQL database with one queued study row, ``s``."""
+    upgrade(pg_url)
+    engine = make_engine(pg_url)
+    now = utcnow()
+    with engine.begin() as connection:
+        connection.execute(
+            insert(StudyRow).values(
+                id="s",
+                tenant="t",
+                name="s",
+                optuna_name="s",
+                spec={},
+                status="queued",
+                n_trials=10,
+                max_parallel=2,
+                n_running=0,
+                n_reserved=0,
+                n_done=0,
+                max_retries=0,
+                n_claims=0,
+                n_errors=0,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    yield engine
+    engine.dispose()
+
+
+def _heard(listener: psycopg.Connection[Any], writer: Engine, change: dict[str, Any]) -> bool:
+    """Whether updating study ``s`` by ``change`` notified ``regtune_work``: the writer's own
+    marker notification follows the change, so what arrives first tells (no timing)."""
+    if change:
+        with writer.begin() as connection:
+            values = {column: text(f"{column} {delta}") for column, delta in change.items()}
+            connection.execute(update(StudyRow).where(StudyRow.id == "s").values(**values))
+    with writer.begin() as connection:
+        connection.execute(text("NOTIFY regtune_work, 'marker'"))
+    payloads = []
+    for note in listener.notifies(timeout=60):  # a hang guard: the marker always comes
+        payloads.append(note.payload)
+        if note.payload == "marker":
+            break
+    assert payloads[-1] == "marker", payloads
+    return payloads != ["marker"]
+
+
+@pytest.mark.parametrize(
+    ("change", "heard"),
+    [
+        ({"status": "|| ''", "n_running": "+ 0"}, False),  # nothing changed
+        ({"n_running": "+ 1"}, False),  # a claim takes room
+        ({"n_running": "+ 1", "n_done": "+ 0"}, False),
+        ({"n_reserved": "+ 3"}, False),  # a path reserves slots
+        ({"n_running": "- 1", "n_done": "+ 1"}, False),  # a trial finished: its worker goes on
+        ({"n_running": "- 1"}, True),  # a trial handed back or failed for a retry
+        ({"n_reserved": "- 1"}, True),  # a path's unused slot released
+        ({"n_trials": "+ 5"}, True),  # the budget grew
+        ({"max_parallel": "+ 1"}, True),
+    ],
+)
+def test_postgresql_notifies_when_room_grows(
+    studies_db: Engine, pg_url: str, change: dict[str, str], heard: bool
+) -> None:
+    with studies_db.begin() as connection:  # room to give back, for the changes that do
+        connection.execute(
+            update(StudyRow).where(StudyRow.id == "s").values(n_running=2, n_reserved=3)
+        )
+    dsn = make_url(pg_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as listener:
+        listener.execute("LISTEN regtune_work")
+        assert _heard(listener, studies_db, change) is heard
+
+
+def test_postgresql_notifies_when_a_study_becomes_claimable_or_its_status_changes(
+    studies_db: Engine, pg_url: str
+) -> None:
+    """A new row has no Optuna study yet (workers pass it by): its Optuna id wakes them."""
+    dsn = make_url(pg_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as listener:
+        listener.execute("LISTEN regtune_work")
+        assert _heard(listener, studies_db, {"status": "|| ''"}) is False
+        assert _heard(listener, studies_db, {"status": "|| 'x'"}) is True
+        with studies_db.begin() as connection:
+            now = utcnow()
+            connection.execute(
+                insert(StudyRow).values(
+                    id="t",
+                    tenant="t",
+                    name="t",
+                    optuna_name="t",
+                    spec={},
+                    status="queued",
+                    n_trials=1,
+                    max_parallel=1,
+                    max_retries=0,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        assert _heard(listener, studies_db, {}) is False  # the insert itself said nothing
+        with studies_db.begin() as connection:
+            connection.execute(update(StudyRow).where(StudyRow.id == "t").values(optuna_study_id=7))
+        assert next(listener.notifies(timeout=60)).payload == ""
+
+
+def test_a_listening_wait_ends_on_a_notification_and_gives_its_connection_back(
+    studies_db: Engine,
+) -> None:
+    changes = Changes(str(studies_db.url), engine=studies_db)
+    stop = threading.Event()
+    assert changes.wait(HOUR, stop), "what changed before it listened went unheard: look at once"
+    assert studies_db.pool.checkedout() == 1  # listening, on a connection of the pool
+    woke: list[bool] = []
+    thread = threading.Thread(target=lambda: woke.append(changes.wait(HOUR, stop)))
+    thread.start()
+    with studies_db.begin() as connection:
+        connection.execute(update(StudyRow).values(n_trials=StudyRow.n_trials + 1))
+    thread.join(timeout=60)  # a hang guard: an hour's wait would outlive it
+    stop.set()
+    assert woke == [True]
+    changes.busy()
+    assert studies_db.pool.checkedout() == 0
+    with studies_db.connect() as connection:  # the connection came back listening to nothing
+        listening = connection.execute(text("SELECT pg_listening_channels()")).all()
+    assert listening == []
+
+
+def test_a_stop_ends_a_listening_wait(studies_db: Engine) -> None:
+    changes = Changes(str(studies_db.url), engine=studies_db)
+    stop = threading.Event()
+    changes.wait(HOUR, stop)
+    thread = threading.Thread(target=changes.wait, args=(HOUR, stop))
+    thread.start()
+    stop.set()
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    changes.close()
+    assert studies_db.pool.checkedout() == 0
