@@ -27,6 +27,7 @@ from regtune.service.store.scheduling.wake import Changes, sqlite_file
 from regtune.service.store.tables import StudyRow
 from regtune.worker import loop
 from tests.inprocess import Apps
+from tests.pg import postgres_server
 from tests.support import wait_for
 
 HOUR = 3600.0
@@ -278,3 +279,49 @@ def test_a_stop_ends_a_listening_wait(studies_db: Engine) -> None:
     assert not thread.is_alive()
     changes.close()
     assert studies_db.pool.checkedout() == 0
+
+
+def test_an_idle_worker_listens_again_after_the_database_restarts(
+    apps: Apps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection it listened on dies with the server; with an hour of back-off, only a new
+    LISTEN can bring the study submitted after the restart to it."""
+    waits: list[float] = []
+
+    class Watched(Changes):
+        def wait(self, timeout: float, stop: threading.Event) -> bool:
+            waits.append(timeout)
+            return super().wait(timeout, stop)
+
+    monkeypatch.setattr(loop, "Changes", Watched)
+    with postgres_server() as own:  # its own server: restarting it disturbs no other test
+        api: TestClient = apps(
+            database_url=own.create_database("relisten"), poll_min=HOUR, poll_max=HOUR
+        )
+        worker = loop.Worker()
+        thread = threading.Thread(target=contextvars.copy_context().run, args=(worker.run,))
+        thread.start()
+        try:
+            # the first wait listens and returns at once; the second is listening
+            wait_for(lambda: len(waits) >= 2, timeout=60, interval=0.05, what="a listening wait")
+            own.restart("fast")
+            wait_for(
+                lambda: api.get("/readyz").status_code == 200,
+                timeout=60,
+                interval=0.1,
+                what="the API to see the database again",
+            )
+            spec = copy.deepcopy(EXAMPLE) | {"name": "after-restart"}
+            spec["budget"] = {"n_trials": 1, "max_parallel": 1}
+            created = api.post("/v1/studies", json=spec)
+            assert created.status_code == 201, created.text
+            study_id = created.json()["id"]
+            wait_for(
+                lambda: api.get(f"/v1/studies/{study_id}").json()["progress"]["done"] == 1,
+                timeout=120,  # a hang guard, far inside the worker's hour of back-off
+                interval=0.1,
+                what="the idle worker to run the study",
+            )
+        finally:
+            worker.stopping.set()
+            thread.join(timeout=60)

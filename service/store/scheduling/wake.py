@@ -37,6 +37,9 @@ WATCH_SECONDS = 0.02
 """How often a waiting worker reads SQLite's data version (a pragma: microseconds)."""
 LISTEN_SECONDS = 0.25
 """How long one look for a notification blocks: how soon a waiting worker sees its stop."""
+RELISTEN_SECONDS = 1.0
+"""After the connection it listened on broke (a database restart), how long a worker waits
+before it looks for work and listens again: its back-off may be long, the outage short."""
 CHANNEL = "regtune_work"
 """The channel migration 0005's trigger notifies."""
 
@@ -135,10 +138,12 @@ class _Listener:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._held: PoolProxiedConnection | None = None
+        self._said: set[str] = set()
 
     def wait(self, timeout: float, stop: threading.Event) -> bool | None:
-        """True once notified; False after ``timeout`` or the stop; None if it cannot listen
-        (the caller waits its back-off out)."""
+        """True once notified, or soon after the connection broke (look, then listen again);
+        False after ``timeout`` or the stop; None if it cannot listen (the caller waits its
+        back-off out)."""
         if self._held is None:
             if not self._listen():
                 return None
@@ -150,9 +155,9 @@ class _Listener:
                 for _ in connection.notifies(timeout=min(LISTEN_SECONDS, left), stop_after=1):
                     return True
         except DATABASE_ERRORS as exc:
-            log.warning("stopped listening for work (%s); waiting out the back-off", exc)
+            self._say("lost", f"lost the connection it listened on ({exc}); will listen again")
             self._drop()
-            return None
+            return not stop.wait(min(RELISTEN_SECONDS, max(0.0, deadline - time.monotonic())))
         return False
 
     def release(self) -> None:
@@ -171,18 +176,24 @@ class _Listener:
         try:
             held = self._engine.raw_connection()
         except DATABASE_ERRORS as exc:
-            log.warning("cannot listen for work (%s); waiting out the back-off", exc)
+            self._say("connect", f"cannot listen for work ({exc}); waiting out the back-off")
             return False
         try:
             held.cursor().execute(f"LISTEN {CHANNEL}")
             held.commit()
         except DATABASE_ERRORS as exc:
-            log.warning("cannot listen for work (%s); waiting out the back-off", exc)
+            self._say("listen", f"cannot listen for work ({exc}); waiting out the back-off")
             held.invalidate()
             held.close()
             return False
         self._held = held
         return True
+
+    def _say(self, what: str, message: str) -> None:
+        """A warning the first time, debug after: a proxy that refuses LISTEN refuses it at
+        every idle wait."""
+        log.log(logging.DEBUG if what in self._said else logging.WARNING, message)
+        self._said.add(what)
 
     def _drop(self) -> None:
         held, self._held = self._held, None
