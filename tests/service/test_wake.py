@@ -9,14 +9,14 @@ import copy
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, insert, text, update
+from sqlalchemy import Connection, Engine, insert, text, update
 from sqlalchemy.engine import make_url
 
 from regtune.service.spec.definition import EXAMPLE
@@ -101,16 +101,14 @@ def test_a_missing_file_is_not_created(tmp_path: Path) -> None:
     assert not path.exists()
 
 
-def test_a_study_submitted_to_an_idle_worker_starts_before_its_back_off_ends(
-    apps: Apps, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The worker's back-off is an hour; the study is created while it waits."""
-    api: TestClient = apps(database_url=database_url, poll_min=HOUR, poll_max=HOUR)
-    idle = threading.Event()
+@contextmanager
+def _worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
+    """A worker running in a thread → the back-off of each wait it entered (the real wait)."""
+    waits: list[float] = []
 
-    class Watched(Changes):  # the real wait, telling the test when the worker is in it
+    class Watched(Changes):
         def wait(self, timeout: float, stop: threading.Event) -> bool:
-            idle.set()
+            waits.append(timeout)
             return super().wait(timeout, stop)
 
     monkeypatch.setattr(loop, "Changes", Watched)
@@ -118,24 +116,68 @@ def test_a_study_submitted_to_an_idle_worker_starts_before_its_back_off_ends(
     thread = threading.Thread(target=contextvars.copy_context().run, args=(worker.run,))
     thread.start()
     try:
-        assert idle.wait(timeout=60), "the worker never went idle"
-        spec = copy.deepcopy(EXAMPLE) | {"name": "woken"}
-        spec["budget"] = {"n_trials": 2, "max_parallel": 1}
-        created = api.post("/v1/studies", json=spec)
-        assert created.status_code == 201, created.text
-        study_id = created.json()["id"]
-        wait_for(
-            lambda: api.get(f"/v1/studies/{study_id}").json()["progress"]["done"] == 2,
-            timeout=120,  # a hang guard, far inside the worker's hour of back-off
-            interval=0.1,
-            what="the idle worker to run the study",
-        )
+        yield waits
     finally:
         worker.stopping.set()
         thread.join(timeout=60)
 
 
+def _run_by_the_idle_worker(api: TestClient, name: str, n_trials: int) -> None:
+    spec = copy.deepcopy(EXAMPLE) | {"name": name}
+    spec["budget"] = {"n_trials": n_trials, "max_parallel": 1}
+    created = api.post("/v1/studies", json=spec)
+    assert created.status_code == 201, created.text
+    study_id = created.json()["id"]
+    wait_for(
+        lambda: api.get(f"/v1/studies/{study_id}").json()["progress"]["done"] == n_trials,
+        timeout=120,  # a hang guard, far inside the worker's hour of back-off
+        interval=0.1,
+        what="the idle worker to run the study",
+    )
+
+
+def test_a_study_submitted_to_an_idle_worker_starts_before_its_back_off_ends(
+    apps: Apps, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker's back-off is an hour; the study is created while it waits."""
+    api: TestClient = apps(database_url=database_url, poll_min=HOUR, poll_max=HOUR)
+    with _worker(monkeypatch) as waits:
+        wait_for(lambda: waits, timeout=60, interval=0.05, what="the worker to go idle")
+        _run_by_the_idle_worker(api, "woken", 2)
+
+
 # ------------------------------------------------------------------ PostgreSQL: LISTEN/NOTIFY
+
+
+def _insert_study(
+    connection: Connection, study_id: str, *, n_trials: int, max_parallel: int
+) -> None:
+    """A queued study row without an Optuna study (as ``studies.create`` first writes it)."""
+    now = utcnow()
+    connection.execute(
+        insert(StudyRow).values(
+            id=study_id,
+            tenant="t",
+            name=study_id,
+            optuna_name=study_id,
+            spec={},
+            status="queued",
+            n_trials=n_trials,
+            max_parallel=max_parallel,
+            max_retries=0,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+
+
+@contextmanager
+def _listening(pg_url: str) -> Iterator[psycopg.Connection[Any]]:
+    """A connection of its own that LISTENs on the workers' channel."""
+    dsn = make_url(pg_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as listener:
+        listener.execute("LISTEN regtune_work")
+        yield listener
 
 
 @pytest.fixture
@@ -143,28 +185,8 @@ def studies_db(pg_url: str) -> Iterator[Engine]:
     """A migrated PostgreSQL database with one queued study row, ``s``."""
     upgrade(pg_url)
     engine = make_engine(pg_url)
-    now = utcnow()
     with engine.begin() as connection:
-        connection.execute(
-            insert(StudyRow).values(
-                id="s",
-                tenant="t",
-                name="s",
-                optuna_name="s",
-                spec={},
-                status="queued",
-                n_trials=10,
-                max_parallel=2,
-                n_running=0,
-                n_reserved=0,
-                n_done=0,
-                max_retries=0,
-                n_claims=0,
-                n_errors=0,
-                created_at=now,
-                updated_at=now,
-            )
-        )
+        _insert_study(connection, "s", n_trials=10, max_parallel=2)
     yield engine
     engine.dispose()
 
@@ -208,9 +230,7 @@ def test_postgresql_notifies_when_room_grows(
         connection.execute(
             update(StudyRow).where(StudyRow.id == "s").values(n_running=2, n_reserved=3)
         )
-    dsn = make_url(pg_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as listener:
-        listener.execute("LISTEN regtune_work")
+    with _listening(pg_url) as listener:
         assert _heard(listener, studies_db, change) is heard
 
 
@@ -218,28 +238,11 @@ def test_postgresql_notifies_when_a_study_becomes_claimable_or_its_status_change
     studies_db: Engine, pg_url: str
 ) -> None:
     """A new row has no Optuna study yet (workers pass it by): its Optuna id wakes them."""
-    dsn = make_url(pg_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as listener:
-        listener.execute("LISTEN regtune_work")
+    with _listening(pg_url) as listener:
         assert _heard(listener, studies_db, {"status": "|| ''"}) is False
         assert _heard(listener, studies_db, {"status": "|| 'x'"}) is True
         with studies_db.begin() as connection:
-            now = utcnow()
-            connection.execute(
-                insert(StudyRow).values(
-                    id="t",
-                    tenant="t",
-                    name="t",
-                    optuna_name="t",
-                    spec={},
-                    status="queued",
-                    n_trials=1,
-                    max_parallel=1,
-                    max_retries=0,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
+            _insert_study(connection, "t", n_trials=1, max_parallel=1)
         assert _heard(listener, studies_db, {}) is False  # the insert itself said nothing
         with studies_db.begin() as connection:
             connection.execute(update(StudyRow).where(StudyRow.id == "t").values(optuna_study_id=7))
@@ -286,22 +289,11 @@ def test_an_idle_worker_listens_again_after_the_database_restarts(
 ) -> None:
     """The connection it listened on dies with the server; with an hour of back-off, only a new
     LISTEN can bring the study submitted after the restart to it."""
-    waits: list[float] = []
-
-    class Watched(Changes):
-        def wait(self, timeout: float, stop: threading.Event) -> bool:
-            waits.append(timeout)
-            return super().wait(timeout, stop)
-
-    monkeypatch.setattr(loop, "Changes", Watched)
     with postgres_server() as own:  # its own server: restarting it disturbs no other test
         api: TestClient = apps(
             database_url=own.create_database("relisten"), poll_min=HOUR, poll_max=HOUR
         )
-        worker = loop.Worker()
-        thread = threading.Thread(target=contextvars.copy_context().run, args=(worker.run,))
-        thread.start()
-        try:
+        with _worker(monkeypatch) as waits:
             # the first wait listens and returns at once; the second is listening
             wait_for(lambda: len(waits) >= 2, timeout=60, interval=0.05, what="a listening wait")
             own.restart("fast")
@@ -311,17 +303,4 @@ def test_an_idle_worker_listens_again_after_the_database_restarts(
                 interval=0.1,
                 what="the API to see the database again",
             )
-            spec = copy.deepcopy(EXAMPLE) | {"name": "after-restart"}
-            spec["budget"] = {"n_trials": 1, "max_parallel": 1}
-            created = api.post("/v1/studies", json=spec)
-            assert created.status_code == 201, created.text
-            study_id = created.json()["id"]
-            wait_for(
-                lambda: api.get(f"/v1/studies/{study_id}").json()["progress"]["done"] == 1,
-                timeout=120,  # a hang guard, far inside the worker's hour of back-off
-                interval=0.1,
-                what="the idle worker to run the study",
-            )
-        finally:
-            worker.stopping.set()
-            thread.join(timeout=60)
+            _run_by_the_idle_worker(api, "after-restart", 1)
