@@ -46,7 +46,11 @@ class Settings(BaseSettings):
         "submitted, slots given back) instead of waiting out its back-off. Turn it off behind a "
         "transaction-pooling proxy (PgBouncer), which cannot hold a LISTEN.",
     )
-    torch_threads: int = Field(default=1, ge=1)
+    torch_threads: int = Field(
+        default=1,
+        ge=1,
+        description="Compute threads per worker process: torch's, and the BLAS numpy calls.",
+    )
     fused_trials: int = Field(
         default=8,
         ge=1,

@@ -91,46 +91,94 @@ def affine_scores_per_fold(
 
 class AffineScorer:
     """``affine_scores_per_fold`` on both splits, for many linear models on the same folds (a λ
-    path's points). Regression stacks every fold's validation and test rows once, so a point's
-    outputs on all of them are one product and its squared errors one sum per fold and split,
-    where each fold and split took a dozen small numpy calls: most of a point's scoring. The
-    outputs are float32, as the model computes them; the errors are summed in float64."""
+    path's points). Regression stacks every fold's rows of a split once, so the outputs of many
+    points' models on all of them are one product and their squared errors one product more
+    (``mses``), where each point, fold and split took a dozen small numpy calls: most of a
+    point's scoring. The outputs are float32, as the model computes them; the errors are summed
+    in float64."""
+
+    CELLS = 4_000_000
+    """Most outputs one product of ``mses`` computes (rows × points × folds): 16 MB of float32."""
 
     def __init__(self, folds: Sequence[Fold], task: str) -> None:
         self.folds, self.task = folds, task
         if task != "regression":
             return
-        parts = [(f.X_val, f.y_val) for f in folds] + [(f.X_test, f.y_test) for f in folds]
-        self.X = np.concatenate([X for X, _ in parts]).astype(np.float32, copy=False)
-        sizes = [len(y) for _, y in parts]
-        self.group = np.repeat(np.arange(len(parts)), sizes)
-        self.rows = np.arange(len(self.group))
-        self.target = np.concatenate([np.asarray(y, dtype=np.float64) for _, y in parts])
-        self.sizes = np.asarray(sizes, dtype=np.float64)
-        self.variance = [float(np.var(np.asarray(y, dtype=np.float64))) for _, y in parts]
-        self.y_scale = [f.scaler.y_scale for f in folds] * 2
+        self.splits = {
+            split: _Stacked(
+                [(f.X_val, f.y_val) if split == "val" else (f.X_test, f.y_test) for f in folds]
+            )
+            for split in ("val", "test")
+        }
+        self.y_scale = [f.scaler.y_scale for f in folds]
 
-    def __call__(
-        self, layers: Sequence[tuple[np.ndarray, np.ndarray]]
-    ) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
+    def __call__(self, layers: Sequence[tuple[np.ndarray, np.ndarray]]) -> Scores:
         """Each fold's (validation, test) metrics of the models ``layers``, one per fold."""
         if self.task != "regression":
             return (
                 affine_scores_per_fold(layers, self.folds, "val", self.task),
                 affine_scores_per_fold(layers, self.folds, "test", self.task),
             )
-        weight = np.stack([np.asarray(w, dtype=np.float32).reshape(-1) for w, _ in layers] * 2)
-        bias = np.asarray([np.asarray(b).reshape(-1)[0] for _, b in layers] * 2, np.float32)
-        out = (self.X @ weight.T)[self.rows, self.group] + bias[self.group]
-        errors = (out.astype(np.float64) - self.target) ** 2
-        total = np.bincount(self.group, weights=errors, minlength=len(self.sizes))
-        with np.errstate(invalid="ignore", divide="ignore"):  # an empty split: NaN, as scores
-            mses = (total / self.sizes).tolist()
-        metrics = [
-            regression_scores(mse, var, scale)
-            for mse, var, scale in zip(mses, self.variance, self.y_scale, strict=True)
+        weights = np.stack([np.asarray(w).reshape(-1) for w, _ in layers])[None]
+        biases = np.asarray([np.asarray(b).reshape(-1)[0] for _, b in layers])[None]
+        val, test = (self.metrics(split, self.mses(split, weights, biases))[0] for split in SPLITS)
+        return val, test
+
+    def mses(self, split: Split, weights: np.ndarray, biases: np.ndarray) -> np.ndarray:
+        """Regression: the mean squared error of each of P points' F fold models (``weights``
+        (P, F, d), ``biases`` (P, F)) on each fold's rows of ``split`` → (P, F); NaN for a fold
+        without such rows."""
+        stacked = self.splits[split]
+        n_points, n_folds, _ = weights.shape
+        chunk = max(1, self.CELLS // max(1, len(stacked.group) * n_folds))
+        return np.concatenate(
+            [
+                stacked.mses(weights[start : start + chunk], biases[start : start + chunk])
+                for start in range(0, n_points, chunk)
+            ]
+        )
+
+    def metrics(self, split: Split, mses: np.ndarray) -> list[list[dict[str, float]]]:
+        """``mses`` (P, F) as each point's per-fold metrics, unnamed as ``scores`` gives them."""
+        variance, scale = self.splits[split].variance, self.y_scale
+        return [
+            [
+                regression_scores(mse, var, y)
+                for mse, var, y in zip(row, variance, scale, strict=True)
+            ]
+            for row in mses.tolist()
         ]
-        return metrics[: len(self.folds)], metrics[len(self.folds) :]
+
+
+SPLITS: tuple[Split, Split] = ("val", "test")
+Scores = tuple[list[dict[str, float]], list[dict[str, float]]]
+"""Each fold's (validation, test) metrics of one model per fold."""
+
+
+class _Stacked:
+    """One split's rows of every fold, stacked: which fold each row is of, and its target."""
+
+    def __init__(self, parts: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
+        self.X = np.concatenate([X for X, _ in parts]).astype(np.float32, copy=False)
+        sizes = [len(y) for _, y in parts]
+        self.group = np.repeat(np.arange(len(parts)), sizes)
+        self.rows = np.arange(len(self.group))
+        self.target = np.concatenate([np.asarray(y, dtype=np.float64) for _, y in parts])
+        self.sizes = np.asarray(sizes, dtype=np.float64)
+        self.variance = [
+            float(np.var(np.asarray(y, dtype=np.float64))) if len(y) else math.nan for _, y in parts
+        ]
+        # (folds, rows): row r's squared error counts towards its fold's sum
+        self.member = (self.group[None, :] == np.arange(len(parts))[:, None]).astype(np.float64)
+
+    def mses(self, weights: np.ndarray, biases: np.ndarray) -> np.ndarray:
+        n_points, n_folds, d = weights.shape
+        w = np.asarray(weights, dtype=np.float32).reshape(n_points * n_folds, d)
+        out = (self.X @ w.T).reshape(len(self.rows), n_points, n_folds)[self.rows, :, self.group]
+        out = out + np.asarray(biases, dtype=np.float32).T[self.group]
+        errors = (out.astype(np.float64) - self.target[:, None]) ** 2
+        with np.errstate(invalid="ignore", divide="ignore"):  # an empty split: NaN, as scores
+            return (self.member @ errors / self.sizes[:, None]).T
 
 
 def mean_of(split: Split, per_fold: Sequence[Mapping[str, float]]) -> dict[str, float]:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import optuna
-from optuna.distributions import FloatDistribution
+from optuna.distributions import BaseDistribution, FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from regtune.service.spec.definition import StudySpec
@@ -187,8 +187,12 @@ def run_path(
         return single(trial)
     try:
         points = solve(values, grid_for(spec, 1 + len(taken), trial))
-        distribution = lambda_distribution(spec)
-        first, *further = (_frozen(trial, point, distribution) for point in points)
+        # the trial's params and distributions once: each read of them is a deep copy
+        params, distributions = trial.params, trial.distributions
+        distributions[LAMBDA] = lambda_distribution(spec)
+        first, *further = (
+            _frozen(point, params, distributions, path_of=trial.number) for point in points
+        )
         del first.system_attrs[PATH_OF_ATTR]  # the path's own trial
         done, taken = taken, []
         slots.write(trial, done, further, first=first)
@@ -199,16 +203,23 @@ def run_path(
             slots.release(taken)
 
 
-def _frozen(trial: optuna.Trial, point: Point, distribution: FloatDistribution) -> FrozenTrial:
-    params = {**trial.params, LAMBDA: point.lam}
+def _frozen(
+    point: Point,
+    params: dict[str, Any],
+    distributions: dict[str, BaseDistribution],
+    *,
+    path_of: int,
+) -> FrozenTrial:
+    """``point`` as a finished trial of the path's other knobs (``params``, without λ), under
+    ``distributions`` (λ's included)."""
     return optuna.trial.create_trial(
         state=TrialState.COMPLETE,
         value=point.values[0] if len(point.values) == 1 else None,
         values=point.values if len(point.values) > 1 else None,
-        params=params,
-        distributions={**trial.distributions, LAMBDA: distribution},
+        params={**params, LAMBDA: point.lam},
+        distributions=distributions,
         user_attrs=point.user_attrs,
-        system_attrs={**point.system_attrs, PATH_OF_ATTR: trial.number},
+        system_attrs={**point.system_attrs, PATH_OF_ATTR: path_of},
         constraints=point.constraints or None,
         intermediate_values=point.curve,
     )

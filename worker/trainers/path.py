@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from regtune.worker.data import Fold
-from regtune.worker.evaluation import AffineScorer
+from regtune.worker.evaluation import AffineScorer, Scores, mean_of
 from regtune.worker.trainers.config import StopCheck, TrainConfig
 from regtune.worker.trainers.exact import input_dropout_l2, input_noise_l2
 from regtune.worker.trainers.fista import (
@@ -249,14 +249,6 @@ class _FoldPath:
             return True
         return False
 
-    def state(self) -> LinearState:
-        d = self.n_features
-        if self.regression:  # in numpy, as the solve: a handful of tiny torch calls cost more
-            weight = self.P.numpy().copy()
-            bias = self.y_mean_value - weight @ self.x_mean_np
-            return LinearState(torch.from_numpy(weight), torch.from_numpy(bias.reshape(1)))
-        return LinearState(self.P[:, :d].clone(), self.P[:, d].clone())
-
 
 class _SupportsTogether:
     """``_FoldPath._least_squares`` for every fold of a regression path at once: the folds'
@@ -376,18 +368,21 @@ def train_path(
     patience: int | None = None,
     warm_start: Sequence[LinearState] | None = None,
     stop: StopCheck | None = None,
-    on_point: Callable[[PathPoint], None] | None = None,
 ) -> list[PathPoint]:
     """Solve ``config`` (its ``lam`` ignored) at every λ of ``lambdas``, largest first, on every
     fold; stop after ``patience`` points without a better validation value. ``warm_start``: one
-    state per fold for the first point; ``stop`` is called before every solver iteration."""
+    state per fold for the first point; ``stop`` is called before every solver iteration.
+
+    A regression point's validation error is computed as it is solved (the stopping rule needs
+    it); its test error, and every point's result, once the path has ended, all points at once
+    (``AffineScorer.mses``)."""
     if config.model_kind != "linear" or config.solver != "exact":
         raise ValueError(f"a λ path needs the exact solver on a linear model, got {config=}")
     if list(lambdas) != sorted(lambdas, reverse=True):
         raise ValueError(f"a λ path runs from the largest λ down, got {lambdas=}")
     starts = per_fold(warm_start, len(folds))
     options = config.exact
-    points: list[PathPoint] = []
+    solved_points: list[_Solved] = []
     best, since_best = math.nan, 0
     with threads_for(sum(fold.X_train.size for fold in folds)):
         paths = [_FoldPath(config, fold, start) for fold, start in zip(folds, starts, strict=True)]
@@ -412,42 +407,110 @@ def train_path(
                     stop=stop,
                 )
             previous = lam
-            point = _point(config, folds, paths, lam, started, scorer)
-            points.append(point)
-            if on_point is not None:
-                on_point(point)
-            value = point.result.value
-            if math.isnan(best) or _improved(value, best, config.direction):
-                best, since_best = value, 0
-            elif point.result.n_nonzero > 0:  # the empty models at the top of a path all tie
+            point = _Solved.of(paths, lam, started, config, scorer)
+            solved_points.append(point)
+            if math.isnan(best) or _improved(point.value, best, config.direction):
+                best, since_best = point.value, 0
+            elif point.weights.any():  # the empty models at the top of a path all tie
                 since_best += 1
             if patience is not None and since_best >= patience:
                 break
+    return _points(config, folds, solved_points, scorer)
+
+
+@dataclass
+class _Solved:
+    """A solved point of a path, before its result is built: each fold's affine layer and
+    solver outcome, and (regression) its validation errors."""
+
+    lam: float
+    weights: np.ndarray
+    """(folds, outputs, inputs), float64."""
+    biases: np.ndarray
+    """(folds, outputs)."""
+    iterations: list[int]
+    converged: bool
+    seconds: float
+    value: float
+    """The mean validation metric the stopping rule compares (the worst value if not finite)."""
+    val_mses: np.ndarray | None = None
+    """Regression: each fold's validation MSE; its test MSE comes with the others' at the end."""
+    scores: Scores | None = None
+    """Classification: each fold's validation and test metrics, scored as it was solved."""
+
+    @classmethod
+    def of(
+        cls,
+        paths: list[_FoldPath],
+        lam: float,
+        started: float,
+        config: TrainConfig,
+        scorer: AffineScorer,
+    ) -> _Solved:
+        d = paths[0].n_features
+        packed = np.stack([path.P.numpy() for path in paths])
+        if paths[0].regression:
+            weights = packed.copy()
+            biases = np.stack(
+                [p.y_mean_value - w @ p.x_mean_np for p, w in zip(paths, weights, strict=True)]
+            )
+        else:
+            weights, biases = packed[:, :, :d].copy(), packed[:, :, d].copy()
+        val_mses, scores = None, None
+        if config.task == "regression":
+            val_mses = scorer.mses("val", weights[None, :, 0], biases[None, :, 0])[0]
+            val_folds = scorer.metrics("val", val_mses[None])[0]
+        else:
+            scores = scorer(list(zip(weights, biases, strict=True)))
+            val_folds = scores[0]
+        value = mean_of("val", val_folds)[config.metric]
+        worst = -math.inf if config.direction == "maximize" else math.inf
+        return cls(
+            lam=lam,
+            weights=weights,
+            biases=biases,
+            iterations=[path.iterations for path in paths],
+            converged=all(path.converged for path in paths),
+            seconds=time.perf_counter() - started,
+            value=value if math.isfinite(value) else worst,
+            val_mses=val_mses,
+            scores=scores,
+        )
+
+
+def _points(
+    config: TrainConfig, folds: list[Fold], solved: list[_Solved], scorer: AffineScorer
+) -> list[PathPoint]:
+    """The path's points as the results single trials at their λ would have had."""
+    scores = [point.scores for point in solved]
+    if solved and config.task == "regression":
+        weights = np.stack([point.weights[:, 0] for point in solved])
+        biases = np.stack([point.biases[:, 0] for point in solved])
+        val = scorer.metrics(
+            "val", np.stack([p.val_mses for p in solved if p.val_mses is not None])
+        )
+        test = scorer.metrics("test", scorer.mses("test", weights, biases))
+        scores = [(v, t) for v, t in zip(val, test, strict=True)]
+    points = []
+    for point, scored in zip(solved, scores, strict=True):
+        epochs = max(1, math.ceil(max(point.iterations) / config.exact.report_every))
+        states = [
+            LinearState(torch.from_numpy(w), torch.from_numpy(b))
+            for w, b in zip(point.weights, point.biases, strict=True)
+        ]
+        result = build_result(  # no modules: the states are the point's linear models
+            config,
+            [],
+            folds,
+            started=time.perf_counter() - point.seconds,
+            epochs_run=epochs,
+            best_epoch=epochs,
+            curve=None,
+            states=states,
+            iterations=point.iterations,
+            converged=point.converged,
+            scores=scored,
+            stacked=point.weights,
+        )
+        points.append(PathPoint(point.lam, result))
     return points
-
-
-def _point(
-    config: TrainConfig,
-    folds: list[Fold],
-    paths: list[_FoldPath],
-    lam: float,
-    started: float,
-    scorer: AffineScorer,
-) -> PathPoint:
-    states = [path.state() for path in paths]
-    iterations = [path.iterations for path in paths]
-    epochs = max(1, math.ceil(max(iterations) / config.exact.report_every))
-    result = build_result(  # no modules: the states are the point's linear models
-        config,
-        [],
-        folds,
-        started=started,
-        epochs_run=epochs,
-        best_epoch=epochs,
-        curve=None,
-        states=states,
-        iterations=iterations,
-        converged=all(path.converged for path in paths),
-        scorer=scorer,
-    )
-    return PathPoint(lam, result)

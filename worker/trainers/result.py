@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from regtune.worker.data import Fold
-from regtune.worker.evaluation import AffineScorer, mean_of, scores_per_fold
+from regtune.worker.evaluation import AffineScorer, Scores, mean_of, scores_per_fold
 from regtune.worker.models import count_nonzero, penalized_weights
 from regtune.worker.trainers.config import TrainConfig
 from regtune.worker.trainers.fista import LinearState
@@ -74,22 +74,28 @@ def build_result(
     iterations: Sequence[int] = (),
     converged: bool = False,
     scorer: AffineScorer | None = None,
+    scores: Scores | None = None,
+    stacked: np.ndarray | None = None,
 ) -> TrainResult:
     """Score the final models on every fold's validation and test rows; ``curve=None``: no
     epoch was evaluated, the curve is the final value alone. ``started``: ``perf_counter()``
     when training began. No ``models``: the linear models are ``states`` (a λ path's point),
-    scored by ``scorer`` (made once for a path's folds)."""
+    scored by ``scorer`` (made once for a path's folds), unless ``scores`` are given; ``stacked``:
+    their weights stacked (folds, outputs, inputs), if at hand."""
     if models:
         val_folds = scores_per_fold(models, folds, "val", config.task)
         test_folds = scores_per_fold(models, folds, "test", config.task)
         nonzero = [count_nonzero(m) for m in models]
         stacked = None
     else:
-        stacked = np.stack([state.weight.detach().numpy() for state in states])
-        biases = [state.bias.detach().numpy() for state in states]
-        val_folds, test_folds = (scorer or AffineScorer(folds, config.task))(
-            list(zip(stacked, biases, strict=True))
-        )
+        if stacked is None:
+            stacked = np.stack([state.weight.detach().numpy() for state in states])
+        if scores is None:
+            biases = [state.bias.detach().numpy() for state in states]
+            scores = (scorer or AffineScorer(folds, config.task))(
+                list(zip(stacked, biases, strict=True))
+            )
+        val_folds, test_folds = scores
         size = stacked[0].size
         nonzero = [(int(n), size) for n in np.count_nonzero(stacked.reshape(len(states), -1), 1)]
     val = mean_of("val", val_folds)
@@ -103,7 +109,7 @@ def build_result(
         test_metrics=test,
         epochs_run=epochs_run,
         best_epoch=best_epoch,
-        n_nonzero=int(np.mean([nz for nz, _ in nonzero])),
+        n_nonzero=int(sum(nz for nz, _ in nonzero) / len(nonzero)),
         n_weights=nonzero[0][1],
         train_seconds=time.perf_counter() - started,
         pruned=pruned,
