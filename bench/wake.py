@@ -80,8 +80,8 @@ QUIET_WINDOW = 0.3
 QUIET_CPU_SECONDS = 0.05
 """The workers are quiet when together they used at most this much CPU over ``QUIET_WINDOW``
 seconds (waiting costs them a few ms a second; a garbage collection, a whole core)."""
-LISTENER_WARNINGS = ("listening for work", "cannot listen for work")
-"""What ``scheduling.wake`` logs when a worker falls back to its back-off."""
+LISTENER_WARNINGS = ("lost the connection it listened on", "cannot listen for work")
+"""What ``scheduling.wake`` logs when a worker cannot listen or lost its listening connection."""
 
 
 def study(name: str, n_trials: int) -> dict[str, Any]:

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from regtune.worker.data import Fold
-from regtune.worker.evaluation import AffineScorer, Scores, mean_of
+from regtune.worker.evaluation import AffineScorer, mean_of
 from regtune.worker.trainers.config import StopCheck, TrainConfig
 from regtune.worker.trainers.exact import input_dropout_l2, input_noise_l2
 from regtune.worker.trainers.fista import (
@@ -420,8 +420,8 @@ def train_path(
 
 @dataclass
 class _Solved:
-    """A solved point of a path, before its result is built: each fold's affine layer and
-    solver outcome, and (regression) its validation errors."""
+    """A solved point of a path, before its result is built: each fold's affine layer, solver
+    outcome and validation metrics."""
 
     lam: float
     weights: np.ndarray
@@ -433,10 +433,11 @@ class _Solved:
     seconds: float
     value: float
     """The mean validation metric the stopping rule compares (the worst value if not finite)."""
-    val_mses: np.ndarray | None = None
-    """Regression: each fold's validation MSE; its test MSE comes with the others' at the end."""
-    scores: Scores | None = None
-    """Classification: each fold's validation and test metrics, scored as it was solved."""
+    val_folds: list[dict[str, float]]
+    """Each fold's validation metrics, scored as it was solved (the stopping rule needs them)."""
+    test_folds: list[dict[str, float]] | None = None
+    """Each fold's test metrics: classification's scored with the validation rows, regression's
+    all points' at once when the path has ended (``_points``)."""
 
     @classmethod
     def of(
@@ -456,13 +457,12 @@ class _Solved:
             )
         else:
             weights, biases = packed[:, :, :d].copy(), packed[:, :, d].copy()
-        val_mses, scores = None, None
+        test_folds = None
         if config.task == "regression":
-            val_mses = scorer.mses("val", weights[None, :, 0], biases[None, :, 0])[0]
-            val_folds = scorer.metrics("val", val_mses[None])[0]
+            mses = scorer.mses("val", weights[None, :, 0], biases[None, :, 0])
+            val_folds = scorer.metrics("val", mses)[0]
         else:
-            scores = scorer(list(zip(weights, biases, strict=True)))
-            val_folds = scores[0]
+            val_folds, test_folds = scorer(list(zip(weights, biases, strict=True)))
         value = mean_of("val", val_folds)[config.metric]
         worst = -math.inf if config.direction == "maximize" else math.inf
         return cls(
@@ -473,8 +473,8 @@ class _Solved:
             converged=all(path.converged for path in paths),
             seconds=time.perf_counter() - started,
             value=value if math.isfinite(value) else worst,
-            val_mses=val_mses,
-            scores=scores,
+            val_folds=val_folds,
+            test_folds=test_folds,
         )
 
 
@@ -482,17 +482,16 @@ def _points(
     config: TrainConfig, folds: list[Fold], solved: list[_Solved], scorer: AffineScorer
 ) -> list[PathPoint]:
     """The path's points as the results single trials at their λ would have had."""
-    scores = [point.scores for point in solved]
-    if solved and config.task == "regression":
-        weights = np.stack([point.weights[:, 0] for point in solved])
-        biases = np.stack([point.biases[:, 0] for point in solved])
-        val = scorer.metrics(
-            "val", np.stack([p.val_mses for p in solved if p.val_mses is not None])
-        )
-        test = scorer.metrics("test", scorer.mses("test", weights, biases))
-        scores = [(v, t) for v, t in zip(val, test, strict=True)]
+    unscored = [point for point in solved if point.test_folds is None]
+    if unscored:  # regression: every point's test rows in one product
+        weights = np.stack([point.weights[:, 0] for point in unscored])
+        biases = np.stack([point.biases[:, 0] for point in unscored])
+        tests = scorer.metrics("test", scorer.mses("test", weights, biases))
+        for point, test_folds in zip(unscored, tests, strict=True):
+            point.test_folds = test_folds
     points = []
-    for point, scored in zip(solved, scores, strict=True):
+    for point in solved:
+        assert point.test_folds is not None, "every point is scored by now"
         epochs = max(1, math.ceil(max(point.iterations) / config.exact.report_every))
         states = [
             LinearState(torch.from_numpy(w), torch.from_numpy(b))
@@ -509,7 +508,7 @@ def _points(
             states=states,
             iterations=point.iterations,
             converged=point.converged,
-            scores=scored,
+            scores=(point.val_folds, point.test_folds),
             stacked=point.weights,
         )
         points.append(PathPoint(point.lam, result))
