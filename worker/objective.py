@@ -46,6 +46,7 @@ def train_config(spec: StudySpec, values: dict[str, float], *, n_out: int) -> Tr
         batch_norm=bool(values["batch_norm"]) if "batch_norm" in values else spec.model.batch_norm,
         lam=values["lambda"],
         l1_ratio=values["l1_ratio"],
+        relax=values.get("relax", 0.0),
         dropout=values["dropout"],
         input_noise=values.get("input_noise", 0.0),
         layer_penalty=values.get("layer_penalty", 1.0),

@@ -11,6 +11,10 @@ they break the KKT condition, leave when their sign flips), which on a fine grid
 right at once; the proximal gradient runs only when it is not. Either way every point meets
 the same stopping rule as a cold ``train_exact`` on the whole problem: dist(0, ∂F) ≤ ``tol``.
 
+A regression's ``relax`` moves each point's fold solutions towards the least squares on their
+supports (``regtune.worker.trainers.relax``) before they are scored; the path itself, and the
+warm starts it leaves, are the elastic net's.
+
 Folds advance together, one λ at a time; the path stops when the mean validation metric has
 not improved for ``patience`` points with some weight non-zero (glmnet stops a path early for the
 same reason; the all-zero models at its top tie, they do not count).
@@ -40,6 +44,7 @@ from regtune.worker.trainers.fista import (
     threads_for,
 )
 from regtune.worker.trainers.newton import newton_on_support
+from regtune.worker.trainers.relax import relaxed
 from regtune.worker.trainers.result import TrainResult, build_result
 
 
@@ -380,6 +385,8 @@ def train_path(
         raise ValueError(f"a λ path needs the exact solver on a linear model, got {config=}")
     if list(lambdas) != sorted(lambdas, reverse=True):
         raise ValueError(f"a λ path runs from the largest λ down, got {lambdas=}")
+    if config.relax > 0 and config.task != "regression":
+        raise ValueError(f"relax applies to least squares, got {config.task=}")
     starts = per_fold(warm_start, len(folds))
     options = config.exact
     solved_points: list[_Solved] = []
@@ -425,7 +432,7 @@ class _Solved:
 
     lam: float
     weights: np.ndarray
-    """(folds, outputs, inputs), float64."""
+    """The models' weights (folds, outputs, inputs), float64: relaxed, if the path is."""
     biases: np.ndarray
     """(folds, outputs)."""
     iterations: list[int]
@@ -438,6 +445,9 @@ class _Solved:
     test_folds: list[dict[str, float]] | None = None
     """Each fold's test metrics: classification's scored with the validation rows, regression's
     all points' at once when the path has ended (``_points``)."""
+    solutions: tuple[np.ndarray, np.ndarray] | None = None
+    """A relaxed point's elastic-net solutions (weights, biases), shaped as the model's: its
+    states (the warm start of neighbouring trials). None: they are the model's."""
 
     @classmethod
     def of(
@@ -450,11 +460,16 @@ class _Solved:
     ) -> _Solved:
         d = paths[0].n_features
         packed = np.stack([path.P.numpy() for path in paths])
+        solutions = None
         if paths[0].regression:
             weights = packed.copy()
-            biases = np.stack(
-                [p.y_mean_value - w @ p.x_mean_np for p, w in zip(paths, weights, strict=True)]
-            )
+            if config.relax > 0:
+                solutions = (packed, _biases(paths, packed))
+                for path, weight in zip(paths, weights, strict=True):
+                    weight[0] = relaxed(
+                        path.gram_np, path.cross_np, weight[0], path.input_l2.numpy(), config.relax
+                    )
+            biases = _biases(paths, weights)
         else:
             weights, biases = packed[:, :, :d].copy(), packed[:, :, d].copy()
         test_folds = None
@@ -475,7 +490,13 @@ class _Solved:
             value=value if math.isfinite(value) else worst,
             val_folds=val_folds,
             test_folds=test_folds,
+            solutions=solutions,
         )
+
+
+def _biases(paths: list[_FoldPath], weights: np.ndarray) -> np.ndarray:
+    """Regression: each fold's intercept for its weights (folds, 1, inputs), ȳ − w·x̄."""
+    return np.stack([p.y_mean_value - w @ p.x_mean_np for p, w in zip(paths, weights, strict=True)])
 
 
 def _points(
@@ -493,9 +514,10 @@ def _points(
     for point in solved:
         assert point.test_folds is not None, "every point is scored by now"
         epochs = max(1, math.ceil(max(point.iterations) / config.exact.report_every))
+        weights, biases = point.solutions or (point.weights, point.biases)
         states = [
             LinearState(torch.from_numpy(w), torch.from_numpy(b))
-            for w, b in zip(point.weights, point.biases, strict=True)
+            for w, b in zip(weights, biases, strict=True)
         ]
         result = build_result(  # no modules: the states are the point's linear models
             config,
