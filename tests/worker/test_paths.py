@@ -51,7 +51,8 @@ def test_a_path_study_stores_exactly_its_budget_of_points_as_trials(apps: Apps) 
         points = [first] + [t for t in trials if t.system_attrs.get(PATH_OF_ATTR) == first.number]
         lambdas = [t.params["lambda"] for t in points]
         assert lambdas == sorted(lambdas, reverse=True) and len(set(lambdas)) == len(points)
-        assert {t.params["l1_ratio"] for t in points} == {first.params["l1_ratio"]}
+        for shared in ("l1_ratio", "relax"):  # relax: searched by default for a regression
+            assert {t.params[shared] for t in points} == {first.params[shared]}
     assert (
         sorted(
             len([first] + [t for t in trials if t.system_attrs.get(PATH_OF_ATTR) == first.number])
@@ -89,7 +90,8 @@ def test_a_path_study_stores_exactly_its_budget_of_points_as_trials(apps: Apps) 
     detail = dashboard.get(f"/api/studies/{sid}", params={"after": 0}).json()
     assert len(detail["trials"]) == 68
     assert {t["number"] for t in detail["trials"]} == set(range(68))
-    assert all({p["name"] for p in t["params"]} == {"lambda", "l1_ratio"} for t in detail["trials"])
+    names = {"lambda", "l1_ratio", "relax"}
+    assert all({p["name"] for p in t["params"]} == names for t in detail["trials"])
     storage.engine.dispose()
 
 
