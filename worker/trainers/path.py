@@ -44,7 +44,7 @@ from regtune.worker.trainers.fista import (
     threads_for,
 )
 from regtune.worker.trainers.newton import newton_on_support
-from regtune.worker.trainers.relax import relaxed
+from regtune.worker.trainers.relax import SupportFits
 from regtune.worker.trainers.result import TrainResult, build_result
 
 
@@ -395,6 +395,13 @@ def train_path(
         paths = [_FoldPath(config, fold, start) for fold, start in zip(folds, starts, strict=True)]
         scorer = AffineScorer(folds, config.task)
         together = _SupportsTogether.of(paths)
+        fits = None
+        if config.relax > 0:
+            fits = SupportFits(
+                np.stack([path.gram_np for path in paths]),
+                np.stack([path.cross_np for path in paths]),
+                np.stack([path.input_l2.numpy() for path in paths]),
+            )
         previous = lambdas[0] if lambdas else 0.0
         for lam in lambdas:
             started = time.perf_counter()
@@ -414,7 +421,7 @@ def train_path(
                     stop=stop,
                 )
             previous = lam
-            point = _Solved.of(paths, lam, started, config, scorer)
+            point = _Solved.of(paths, lam, started, config, scorer, fits)
             solved_points.append(point)
             if math.isnan(best) or _improved(point.value, best, config.direction):
                 best, since_best = point.value, 0
@@ -457,18 +464,17 @@ class _Solved:
         started: float,
         config: TrainConfig,
         scorer: AffineScorer,
+        fits: SupportFits | None = None,
     ) -> _Solved:
+        """``fits``: a relaxed regression path's (``config.relax``)."""
         d = paths[0].n_features
         packed = np.stack([path.P.numpy() for path in paths])
         solutions = None
         if paths[0].regression:
             weights = packed.copy()
-            if config.relax > 0:
+            if fits is not None:
                 solutions = (packed, _biases(paths, packed))
-                for path, weight in zip(paths, weights, strict=True):
-                    weight[0] = relaxed(
-                        path.gram_np, path.cross_np, weight[0], path.input_l2.numpy(), config.relax
-                    )
+                weights[:, 0] = fits.relaxed(weights[:, 0], config.relax)
             biases = _biases(paths, weights)
         else:
             weights, biases = packed[:, :, :d].copy(), packed[:, :, d].copy()

@@ -54,6 +54,45 @@ def relaxed(
     return (1 - relax) * weight + relax * fitted
 
 
+class SupportFits:
+    """The folds' ``least_squares_on_support``, remembered for each fold's last support: along a
+    λ path the supports change at a few points only, and a fit depends on its support alone."""
+
+    def __init__(self, grams: np.ndarray, crosses: np.ndarray, input_l2: np.ndarray) -> None:
+        """``grams`` (folds, d, d), ``crosses`` and ``input_l2`` (folds, d)."""
+        self.grams, self.crosses, self.input_l2 = grams, crosses, input_l2
+        self._supports = np.zeros(crosses.shape, dtype=bool)
+        self._fits = np.zeros_like(crosses)
+
+    def relaxed(self, weights: np.ndarray, relax: float) -> np.ndarray:
+        """``relaxed`` for every fold at once: ``weights`` (folds, d) → the relaxed (folds, d)."""
+        supports = weights != 0
+        changed = np.flatnonzero((supports != self._supports).any(1))
+        if len(changed):
+            self._fits[changed] = self._solved(changed, supports[changed], weights[changed])
+        self._supports = supports
+        return (1 - relax) * weights + relax * self._fits
+
+    def _solved(self, folds: np.ndarray, supports: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """The fits of ``folds`` on their ``supports``, in one batched solve: the rows and columns
+        off a support replaced by the identity's, so they solve to 0 (as ``_SupportsTogether``
+        in ``path``); a singular one makes each fold solve alone."""
+        d = supports.shape[1]
+        both = supports[:, :, None] & supports[:, None, :]
+        hessian = self.grams[folds] + self.input_l2[folds][:, :, None] * np.eye(d)
+        system = np.where(both, hessian, np.eye(d))
+        rhs = np.where(supports, self.crosses[folds], 0.0)
+        try:
+            return np.linalg.solve(system, rhs[:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:
+            return np.stack(
+                [
+                    least_squares_on_support(self.grams[f], self.crosses[f], w, self.input_l2[f])
+                    for f, w in zip(folds, weights, strict=True)
+                ]
+            )
+
+
 def moments(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """(G, c, x̄, ȳ) of training rows: the centered XᵀX/n and Xᵀy/n with the means they were
     centered by (a model's bias is ȳ − w·x̄)."""
