@@ -49,10 +49,15 @@ def test_a_path_study_stores_exactly_its_budget_of_points_as_trials(apps: Apps) 
     assert len(firsts) == 9
     for first in firsts:
         points = [first] + [t for t in trials if t.system_attrs.get(PATH_OF_ATTR) == first.number]
+        # a regression's relax is searched by default: each λ at relax 0, ½ and 1 in turn
         lambdas = [t.params["lambda"] for t in points]
-        assert lambdas == sorted(lambdas, reverse=True) and len(set(lambdas)) == len(points)
-        for shared in ("l1_ratio", "relax"):  # relax: searched by default for a regression
-            assert {t.params[shared] for t in points} == {first.params[shared]}
+        assert lambdas == sorted(lambdas, reverse=True) and len(set(lambdas)) == -(
+            -len(points) // 3
+        )
+        assert [t.params["relax"] for t in points] == [
+            [0.0, 0.5, 1.0][i % 3] for i in range(len(points))
+        ]
+        assert {t.params["l1_ratio"] for t in points} == {first.params["l1_ratio"]}
     assert (
         sorted(
             len([first] + [t for t in trials if t.system_attrs.get(PATH_OF_ATTR) == first.number])

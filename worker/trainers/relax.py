@@ -64,14 +64,14 @@ class SupportFits:
         self._supports = np.zeros(crosses.shape, dtype=bool)
         self._fits = np.zeros_like(crosses)
 
-    def relaxed(self, weights: np.ndarray, relax: float) -> np.ndarray:
-        """``relaxed`` for every fold at once: ``weights`` (folds, d) → the relaxed (folds, d)."""
+    def least_squares(self, weights: np.ndarray) -> np.ndarray:
+        """Each fold's least squares on the support of its ``weights`` (folds, d)."""
         supports = weights != 0
         changed = np.flatnonzero((supports != self._supports).any(1))
         if len(changed):
             self._fits[changed] = self._solved(changed, supports[changed], weights[changed])
         self._supports = supports
-        return (1 - relax) * weights + relax * self._fits
+        return self._fits
 
     def _solved(self, folds: np.ndarray, supports: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """The fits of ``folds`` on their ``supports``, in one batched solve: the rows and columns

@@ -131,3 +131,34 @@ def test_relax_is_refused_for_the_cross_entropy() -> None:
         train_exact(config, splits.folds)
     with pytest.raises(ValueError, match="least squares"):
         train_path(config, splits.folds, [0.1, 0.01])
+
+
+def test_a_relaxed_path_stores_each_lambda_at_each_relax_value_from_one_solve() -> None:
+    splits = _splits(SPARSE, folds=3)
+    lambdas = lambda_grid(1e-3, 1.0, 6, offset=0.3)
+    shares = (0.0, 0.5, 1.0)
+    points = train_path(_config(l1_ratio=0.9), splits.folds, lambdas, relax=shares)
+    assert [(p.lam, p.relax) for p in points] == [(lam, r) for lam in lambdas for r in shares]
+    for point in points:
+        cold = train_exact(_config(lam=point.lam, l1_ratio=0.9, relax=point.relax), splits.folds)
+        assert point.result.stacked_weights is not None
+        for weights, module in zip(point.result.stacked_weights, cold.models, strict=True):
+            np.testing.assert_allclose(weights.ravel(), _model(module)[0], atol=1e-5)
+        scored = {**point.result.val_metrics, **point.result.test_metrics}
+        for name, value in {**cold.val_metrics, **cold.test_metrics}.items():
+            assert scored[name] == pytest.approx(value, rel=1e-4, abs=1e-5), name
+        for mine, theirs in zip(point.result.states, cold.states, strict=True):
+            np.testing.assert_allclose(mine.weight, theirs.weight, rtol=0, atol=1e-6)
+
+
+def test_a_relaxed_path_stops_on_each_lambdas_best_relax_value() -> None:
+    """The stopping rule compares a λ's best point: patience counts λ values, not points."""
+    splits = _splits(SPARSE, folds=3)
+    lambdas = lambda_grid(1e-4, 1.0, 60)
+    shares = (0.0, 0.5, 1.0)
+    points = train_path(_config(l1_ratio=1.0), splits.folds, lambdas, relax=shares, patience=5)
+    assert len(points) % 3 == 0 and len(points) < 3 * len(lambdas)
+    best = [min(points[i : i + 3], key=lambda p: p.result.value) for i in range(0, len(points), 3)]
+    values = [p.result.value for p in best]
+    top = int(np.argmin(values))
+    assert len(values) - 1 - top == 5  # five λ without a better best, then it stopped
