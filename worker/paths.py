@@ -41,8 +41,8 @@ LAMBDA = "lambda"
 RELAX = "relax"
 RELAX_VALUES = 3
 """The relax values a path stores each λ at when relax is a range without a step: its ends and
-middle (0, ½, 1 by default; glmnet's relaxed fit scores 5 by default, at each λ of 100 where a
-path here takes ~40 of a finer, shifted grid)."""
+middle (0, 0.4 and 0.8 by default). glmnet's relaxed fit scores 5 at each of its 100 λ; the
+budget counts configurations here, and 3 leave a path more λ values."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""``search_space.relax``, the relaxed elastic net: searched over [0, 1] by default where it
+"""``search_space.relax``, the relaxed elastic net: searched over [0, 0.8] by default where it
 applies (a linear regression under the exact solver, a sampler other than grid), refused with a
 422 naming the field where it does not, and never filled in when a stored definition is read."""
 
@@ -16,7 +16,7 @@ from regtune.service.settings import get_settings
 from regtune.service.spec.definition import EXAMPLE, RELAX_DEFAULT, StudySpec, resolve_relax
 from regtune.service.spec.space import Fixed, Range
 
-FULL = {"low": 0.0, "high": 1.0, "log": False, "step": None}
+FULL = {"low": 0.0, "high": 0.8, "log": False, "step": None}
 """``RELAX_DEFAULT`` as ``to_stored`` writes it."""
 
 
@@ -49,7 +49,7 @@ def test_a_linear_regression_searches_relax_by_default() -> None:
     spec = admitted(definition())
     assert spec.search_space.relax == RELAX_DEFAULT
     assert spec.to_stored()["search_space"]["relax"] == FULL
-    assert dict(spec.search_space.searched())["relax"].values == (0.0, 1.0)
+    assert dict(spec.search_space.searched())["relax"].values == (0.0, 0.8)
 
 
 @pytest.mark.parametrize(

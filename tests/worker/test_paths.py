@@ -49,7 +49,7 @@ def test_a_path_study_stores_exactly_its_budget_of_points_as_trials(apps: Apps) 
     assert len(firsts) == 9
     for first in firsts:
         points = [first] + [t for t in trials if t.system_attrs.get(PATH_OF_ATTR) == first.number]
-        # a regression's relax is searched by default: each λ at relax 0, ½ and 1 in turn
+        # a regression's relax is searched by default: each λ at relax 0, 0.4 and 0.8 in turn
         lambdas = [t.params["lambda"] for t in points]
         assert lambdas == sorted(lambdas, reverse=True) and len(set(lambdas)) == -(
             -len(points) // 3
