@@ -490,21 +490,19 @@ class _Solved:
         if not paths[0].regression:
             weights, biases = packed[:, :, :d].copy(), packed[:, :, d].copy()
             val_folds, test_folds = scorer(list(zip(weights, biases, strict=True)))
-            value = cls._value(val_folds, config)
-            return [
-                cls(
-                    lam,
-                    relax[0],
-                    weights,
-                    biases,
-                    iterations,
-                    converged,
-                    seconds,
-                    value,
-                    val_folds,
-                    test_folds,
-                )
-            ]
+            point = cls(
+                lam=lam,
+                relax=relax[0],
+                weights=weights,
+                biases=biases,
+                iterations=iterations,
+                converged=converged,
+                seconds=seconds,
+                value=cls._value(val_folds, config),
+                val_folds=val_folds,
+                test_folds=test_folds,
+            )
+            return [point]
         solution = packed[:, 0]
         if fits is None:  # every relax value 0
             models = np.repeat(solution[None], len(relax), axis=0)
