@@ -4,7 +4,6 @@ applies (a linear regression under the exact solver, a sampler other than grid),
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from regtune.service.errors import InvalidDefinition
 from regtune.service.settings import get_settings
 from regtune.service.spec.definition import EXAMPLE, RELAX_DEFAULT, StudySpec, resolve_relax
 from regtune.service.spec.space import Fixed, Range
+from tests.support import changed
 
 FULL = {"low": 0.0, "high": 0.8, "log": False, "step": None}
 """``RELAX_DEFAULT`` as ``to_stored`` writes it."""
@@ -23,15 +23,7 @@ FULL = {"low": 0.0, "high": 0.8, "log": False, "step": None}
 def definition(**changes: Any) -> dict[str, Any]:
     """The OpenAPI example (diabetes, a linear regression under the exact solver), changed at
     ``a__b`` paths."""
-    body = copy.deepcopy(EXAMPLE)
-    body["name"] = "relax"
-    for path, value in changes.items():
-        *parents, leaf = path.split("__")
-        node = body
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    return body
+    return changed(EXAMPLE, name="relax", **changes)
 
 
 def admitted(body: dict[str, Any]) -> StudySpec:

@@ -27,6 +27,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -487,22 +488,21 @@ class _Solved:
         iterations = [path.iterations for path in paths]
         converged = all(path.converged for path in paths)
         seconds = (time.perf_counter() - started) / len(relax)
+        made = partial(cls, lam=lam, iterations=iterations, converged=converged, seconds=seconds)
         if not paths[0].regression:
             weights, biases = packed[:, :, :d].copy(), packed[:, :, d].copy()
             val_folds, test_folds = scorer(list(zip(weights, biases, strict=True)))
-            point = cls(
-                lam=lam,
-                relax=relax[0],
-                weights=weights,
-                biases=biases,
-                iterations=iterations,
-                converged=converged,
-                seconds=seconds,
-                value=cls._value(val_folds, config),
-                val_folds=val_folds,
-                test_folds=test_folds,
-            )
-            return [point]
+            value = cls._value(val_folds, config)
+            return [
+                made(
+                    relax=relax[0],
+                    weights=weights,
+                    biases=biases,
+                    value=value,
+                    val_folds=val_folds,
+                    test_folds=test_folds,
+                )
+            ]
         solution = packed[:, 0]
         if fits is None:  # every relax value 0
             models = np.repeat(solution[None], len(relax), axis=0)
@@ -515,14 +515,10 @@ class _Solved:
         scored = scorer.metrics("val", scorer.mses("val", models, biases))
         solutions = None if fits is None else (packed, _biases(paths, packed))
         return [
-            cls(
-                lam=lam,
+            made(
                 relax=share,
                 weights=weights[:, None, :],
                 biases=bias[:, None],
-                iterations=iterations,
-                converged=converged,
-                seconds=seconds,
                 value=cls._value(val_folds, config),
                 val_folds=val_folds,
                 solutions=solutions,
