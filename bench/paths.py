@@ -29,10 +29,15 @@ noise: (1) and (2) run each path study and each scikit-learn fit ``--repeats`` t
 compare their medians (the range beside them); the one-trial-per-claim study, a few seconds
 long, runs once.
 
+``--versus-relax 0`` runs each regression study of (2) a second time, with
+``search_space.relax: 0`` (the elastic net alone) instead of the default's relaxed paths,
+alternating with it, and adds a table of the two side by side.
+
 ``--quick`` checks the script runs (``QUICK_CONFIGURATIONS`` configurations, diabetes only, a
 small scikit-learn grid, ``regtune serve --workers 1``, one run of each).
 
     python -m bench.paths [--quick] [--trials 300] [--datasets diabetes,iris] [--repeats 5]
+        [--versus-relax 0]
 """
 
 from __future__ import annotations
@@ -188,8 +193,15 @@ def throughput(
 
 
 def against_sklearn(
-    client: httpx.Client, dataset: str, quick: bool, tmp: Path, repeats: int
+    client: httpx.Client,
+    dataset: str,
+    quick: bool,
+    tmp: Path,
+    repeats: int,
+    versus_relax: float | None = None,
 ) -> dict[str, Any]:
+    """(2) for one dataset; ``versus_relax``: each run of a regression's study is followed by
+    the same study with ``search_space.relax`` that value instead of the default's."""
     import pandas as pd
 
     loaded, rest, _ = _split(dataset, 0)
@@ -205,13 +217,30 @@ def against_sklearn(
             data={"target": "target", "task": loaded.task},  # iris's 0/1/2: classes, not values
         )
     uploaded.raise_for_status()
-    ours, theirs = [], []
+    ours, theirs, versus = [], [], []
     for run in range(repeats):
         spec = study(dataset, configurations, name=f"sklearn-{dataset}-{run}", paths=True)
         spec["dataset"] = {"id": uploaded.json()["id"]}
         ours.append(run_study(client, spec, timeout=3600))
+        if versus_relax is not None and loaded.task == "regression":
+            spec = {
+                **spec,
+                "name": f"{spec['name']}-relax",
+                "search_space": {**spec["search_space"]},
+            }
+            spec["search_space"]["relax"] = versus_relax
+            versus.append(run_study(client, spec, timeout=3600)["saved_s"])
         theirs.append(run_sklearn(dataset, 0, configurations, quick))
     saved = [found["saved_s"] for found in ours]
+    compared = {}
+    if versus:
+        compared = {
+            "versus_relax": versus_relax,
+            "versus_s": statistics.median(versus),
+            "versus_runs_s": versus,
+            "versus_spread": _spread(versus),
+            "versus_ratio": statistics.median(saved) / statistics.median(versus),
+        }
     fits = [fit["wall_s"] for fit in theirs]
     metric = METRIC[loaded.task]
     print(f"  {dataset}: regtune {saved} s, sklearn {fits} s", flush=True)
@@ -230,6 +259,7 @@ def against_sklearn(
         "regtune_test": _metric(ours[0]["best_model"]["test_metrics"], metric),
         "run_s": statistics.median(found["run_s"] for found in ours),
         "sklearn_test": theirs[0]["test"],
+        **compared,
     }
 
 
@@ -273,7 +303,13 @@ def _metric(metrics: dict[str, Any], name: str) -> float | None:
     return None if found is None else float(found)
 
 
-def measure(quick: bool, n_trials: int, datasets: list[str], repeats: int) -> dict[str, Any]:
+def measure(
+    quick: bool,
+    n_trials: int,
+    datasets: list[str],
+    repeats: int,
+    versus_relax: float | None = None,
+) -> dict[str, Any]:
     workers = 1 if quick else WORKERS
     with harness.scratch("paths") as tmp:
         lengths: list[int | None] = [None, 5] if quick else [None, 10, 20, 50]
@@ -285,7 +321,9 @@ def measure(quick: bool, n_trials: int, datasets: list[str], repeats: int) -> di
             service.start_serve(workers=workers)
             with httpx.Client(base_url=service.url, timeout=60) as client:
                 rates = throughput(client, n_trials, baseline, repeats)
-                versus = [against_sklearn(client, d, quick, tmp, repeats) for d in datasets]
+                versus = [
+                    against_sklearn(client, d, quick, tmp, repeats, versus_relax) for d in datasets
+                ]
     return {
         "cpu": cpu,
         "throughput": rates,
@@ -363,7 +401,34 @@ def summarize(result: dict[str, Any]) -> str:
             for r in result["sklearn"]
         ],
     )
-    return f"{cpu}\n\n{rates}\n\n{versus}"
+    compared = [r for r in result["sklearn"] if "versus_s" in r]
+    if not compared:
+        return f"{cpu}\n\n{rates}\n\n{versus}"
+    relax = compared[0]["versus_relax"]
+    alternated = harness.table(
+        [
+            "dataset",
+            "configurations",
+            "the default's relax: s (median)",
+            "range (runs)",
+            f"relax {relax:g}: s (median)",
+            "range (runs)",
+            "default ÷ that",
+        ],
+        [
+            [
+                r["dataset"],
+                r["configurations"],
+                r["regtune_s"],
+                r["regtune_spread"],
+                r["versus_s"],
+                r["versus_spread"],
+                r["versus_ratio"],
+            ]
+            for r in compared
+        ],
+    )
+    return f"{cpu}\n\n{rates}\n\n{versus}\n\n{alternated}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -373,6 +438,12 @@ def main(argv: list[str] | None = None) -> None:
         extra={
             "--datasets": {"default": None, "help": "comma-separated (default: all)"},
             "--trials": {"type": int, "default": 300, "help": "configurations per study in (1)"},
+            "--versus-relax": {
+                "type": float,
+                "default": None,
+                "help": "(2) also runs each regression study with this search_space.relax, "
+                "alternating with the default's",
+            },
         },
     )
     datasets = (
@@ -382,7 +453,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     n_trials = QUICK_CONFIGURATIONS if args.quick else args.trials
     repeats = 1 if args.quick else (args.repeats or REPEATS)  # runs of each path study and fit
-    result = measure(args.quick, n_trials, datasets, repeats)
+    result = measure(args.quick, n_trials, datasets, repeats, args.versus_relax)
     markdown = summarize(result)
     harness.publish(args.out, "paths", {"quick": args.quick, **result}, markdown)
 

@@ -21,13 +21,18 @@ own 30-configuration result (more trials must not make it worse), and wall times
 synthetic data (true support known) regtune searches λ with ``l1_ratio: 1``; the precision and
 recall of the selected features (non-zero coefficients) against the true support are reported.
 
+``--relax 0`` (a number: fixed) or ``--relax 0,1`` (a range) gives regtune's studies that
+``search_space.relax`` instead of the default's (searched over [0, 0.8] for these regressions),
+to measure the default against the elastic net alone and against relaxing all the way; the
+results go to ``quality-relax-<value>.json``.
+
 ``--service`` also runs regtune end to end for one dataset (diabetes): the non-test rows
 uploaded as a CSV, a study created through the API and run by one worker, the best model
 downloaded and ``predict`` run on the test rows' CSV; wall time from the upload to the
 prediction.
 
     python -m bench.quality [--quick] [--repeats 10] [--datasets iris,diabetes]
-        [--configurations 30,300,700] [--service]
+        [--configurations 30,300,700] [--relax 0 | --relax 0,1] [--service]
 """
 
 from __future__ import annotations
@@ -67,12 +72,15 @@ QUICK_CONFIGURATIONS = (3, 6)
 METRIC = {"regression": "r2", "binary": "accuracy", "multiclass": "accuracy"}
 
 
-def definition(dataset: str, seed: int, n_trials: int) -> dict[str, Any]:
-    """The study with the defaults: only the data, the searched space and the seeds given."""
+def definition(dataset: str, seed: int, n_trials: int, relax: Any = None) -> dict[str, Any]:
+    """The study with the defaults: only the data, the searched space and the seeds given;
+    ``relax``: a ``search_space.relax`` instead of the default's."""
     space: dict[str, Any] = {
         "lambda": {"low": 1e-6, "high": 10.0, "log": True},
         "l1_ratio": 1.0 if dataset == "sparse" else {"low": 0.0, "high": 1.0},
     }
+    if relax is not None:
+        space["relax"] = relax
     return {
         "name": f"quality-{dataset}-{seed}",
         "dataset": DATASETS[dataset],
@@ -107,7 +115,9 @@ def _support(coef: np.ndarray, truth: np.ndarray | None) -> dict[str, float]:
     }
 
 
-def run_regtune(dataset: str, seed: int, counts: list[int]) -> dict[int, dict[str, Any]]:
+def run_regtune(
+    dataset: str, seed: int, counts: list[int], relax: Any = None
+) -> dict[int, dict[str, Any]]:
     """For each N in ``counts``, a study of N configurations with the defaults run by one worker
     in this process on the bench's database, as ``regtune worker`` runs it; its best model (the
     worker's refit on every non-test row) scored on the test rows: test metric, wall time from
@@ -126,7 +136,7 @@ def run_regtune(dataset: str, seed: int, counts: list[int]) -> dict[int, dict[st
     loaded, _, _ = _split(dataset, seed)
     found: dict[int, dict[str, Any]] = {}
     for n in counts:
-        spec = definition(dataset, seed, n)
+        spec = definition(dataset, seed, n, relax)
         spec["name"] = f"quality-{dataset}-{seed}-{n}"
         started = time.perf_counter()
         study_id, _ = harness.run_in_process(spec)
@@ -289,7 +299,12 @@ def _mean_se(values: list[float]) -> tuple[float, float]:
 
 
 def measure(
-    quick: bool, repeats: int, datasets: list[str], counts: list[int], service: bool
+    quick: bool,
+    repeats: int,
+    datasets: list[str],
+    counts: list[int],
+    service: bool,
+    relax: Any = None,
 ) -> dict[str, Any]:
     from regtune.service.store.migrate import upgrade
 
@@ -303,7 +318,7 @@ def measure(
             run_regtune(dataset, 0, [8])
         for dataset in datasets:
             for seed in range(repeats):
-                runs.extend(_compare(dataset, seed, counts, quick))
+                runs.extend(_compare(dataset, seed, counts, quick, relax))
     service_runs: list[dict[str, Any]] = []
     if service:
         with harness.scratch("quality") as tmp:
@@ -322,9 +337,11 @@ def measure(
     return {"runs": runs, "service_runs": service_runs}
 
 
-def _compare(dataset: str, seed: int, counts: list[int], quick: bool) -> list[dict[str, Any]]:
+def _compare(
+    dataset: str, seed: int, counts: list[int], quick: bool, relax: Any = None
+) -> list[dict[str, Any]]:
     """regtune and scikit-learn on one split, at each configuration count."""
-    ours = run_regtune(dataset, seed, counts)
+    ours = run_regtune(dataset, seed, counts, relax)
     runs = []
     for n in counts:
         theirs = run_sklearn(dataset, seed, n, quick)
@@ -464,6 +481,11 @@ def main(argv: list[str] | None = None) -> None:
                 "help": "comma-separated configuration counts (default: 30,300,700)",
             },
             "--service": {"action": "store_true", "help": "also run diabetes end to end"},
+            "--relax": {
+                "default": None,
+                "help": "regtune's search_space.relax: a number or LOW,HIGH (default: the "
+                "definition's default)",
+            },
         },
     )
     datasets = (
@@ -477,14 +499,24 @@ def main(argv: list[str] | None = None) -> None:
         else list(QUICK_CONFIGURATIONS if args.quick else CONFIGURATIONS)
     )
     repeats = args.repeats or (2 if args.quick else 10)
-    result = measure(args.quick, repeats, datasets, counts, args.service)
+    relax = _relax(args.relax)
+    result = measure(args.quick, repeats, datasets, counts, args.service, relax)
     rows, markdown = summarize(result)
+    name = "quality" if args.relax is None else f"quality-relax-{args.relax.replace(',', '-')}"
     harness.publish(
         args.out,
-        "quality",
-        {"quick": args.quick, "counts": counts, "rows": rows, **result},
+        name,
+        {"quick": args.quick, "counts": counts, "relax": relax, "rows": rows, **result},
         markdown,
     )
+
+
+def _relax(given: str | None) -> Any:
+    """``--relax``: None, a fixed value, or {low, high}."""
+    if given is None:
+        return None
+    low, _, high = given.partition(",")
+    return float(low) if not high else {"low": float(low), "high": float(high)}
 
 
 if __name__ == "__main__":

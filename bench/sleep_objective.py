@@ -75,7 +75,9 @@ def make_objective(
         for lam in lambdas:
             time.sleep(seconds / len(lambdas))
             stop_check()
-            points.append(Point(lam, [score(spec, {**values, "lambda": lam})]))
+            for relax in grid.relax or (None,):  # a relaxed path's values, one point each
+                knobs = {**values, "lambda": lam} | ({} if relax is None else {"relax": relax})
+                points.append(Point(lam, [score(spec, knobs)], relax=relax))
         return points
 
     def path_objective(trial: optuna.Trial) -> float | list[float]:

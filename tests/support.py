@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import pty
 import select
@@ -306,3 +307,15 @@ def sqlite_stack(processes: Processes, workers: int) -> Stack:
     stack.start_api()
     stack.start_workers(workers)
     return stack
+
+
+def changed(body: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """A deep copy of ``body`` with each ``a__b=value`` set at ``body["a"]["b"]``."""
+    body = copy.deepcopy(body)
+    for path, value in changes.items():
+        *parents, leaf = path.split("__")
+        node = body
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return body

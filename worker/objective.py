@@ -46,6 +46,7 @@ def train_config(spec: StudySpec, values: dict[str, float], *, n_out: int) -> Tr
         batch_norm=bool(values["batch_norm"]) if "batch_norm" in values else spec.model.batch_norm,
         lam=values["lambda"],
         l1_ratio=values["l1_ratio"],
+        relax=values.get("relax", 0.0),
         dropout=values["dropout"],
         input_noise=values.get("input_noise", 0.0),
         layer_penalty=values.get("layer_penalty", 1.0),
@@ -291,11 +292,14 @@ def make_objective(
             patience=path.patience,
             warm_start=warm.nearest(lambdas[0], config.l1_ratio),
             stop=stop_check,
+            relax=grid.relax or None,
         )
-        for point in found:
-            if point.result.converged:
+        first = found[0].relax
+        for point in found:  # a λ's relax values share its solution: once per λ
+            if point.result.converged and point.relax == first:
                 warm.add(point.lam, config.l1_ratio, point.result.states)
-        return [_point(spec, names, point, splits.feature_names) for point in found]
+        relaxed = bool(grid.relax)
+        return [_point(spec, names, point, splits.feature_names, relaxed) for point in found]
 
     def path_objective(trial: optuna.Trial) -> float | list[float]:
         return run_path(trial, spec, slots=slots, solve=solve, single=objective)
@@ -303,11 +307,14 @@ def make_objective(
     return path_objective
 
 
-def _point(spec: StudySpec, names: list[str], point: PathPoint, inputs: list[str]) -> Point:
+def _point(
+    spec: StudySpec, names: list[str], point: PathPoint, inputs: list[str], relaxed: bool
+) -> Point:
     """A path's point as the trial at its λ records it (``record``, ``constrain``, the report's
     coefficients). What a single trial writes once trained goes into ``Point.user_attrs`` /
     ``Point.system_attrs`` here instead: the path writes all its points in one commit."""
     result = point.result
+    relax = point.relax if relaxed else None
     stacked = result.stacked_weights
     weights = [w[0] for w in result.fold_weights()] if stacked is None else stacked
     coefficients = coefficient_attrs(weights, inputs)
@@ -321,7 +328,7 @@ def _point(spec: StudySpec, names: list[str], point: PathPoint, inputs: list[str
     if len(names) > 1:  # Optuna records no learning curve of several objectives
         attrs["val_curve"] = result.curve
         values = [result.value, *(measures[name] for name in names[1:])]
-        return Point(point.lam, values, attrs, constraints, system_attrs=coefficients)
+        return Point(point.lam, values, attrs, constraints, system_attrs=coefficients, relax=relax)
     # a warm-started point's curve is the warm start's, not training's: its last value only
     curve = {result.epochs_run: result.value}
-    return Point(point.lam, [result.value], attrs, constraints, curve, coefficients)
+    return Point(point.lam, [result.value], attrs, constraints, curve, coefficients, relax)

@@ -1,6 +1,9 @@
 """λ-path trials (DESIGN.md, "Regularization-path trials"): one claim, one choice of the other
 knobs from the sampler, a whole λ path stored as trials.
 
+With ``relax`` searched (a relaxed regression), each λ is stored at ``relax_values`` too, each
+(λ, relax) its own trial: one solve serves them all, as glmnet's relaxed fit does.
+
 The claim's own trial is the path's first point (largest λ); the loop lends the objective
 ``PathSlots``: one more slot of the study per further point, taken in one transaction and linked
 to that trial, and the one transaction that writes the further points as finished trials and
@@ -20,11 +23,11 @@ from typing import Any
 
 import numpy as np
 import optuna
-from optuna.distributions import BaseDistribution, FloatDistribution
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from regtune.service.spec.definition import StudySpec
-from regtune.service.spec.space import Range
+from regtune.service.spec.space import Choices, Fixed, Range, grid_values
 from regtune.service.store.optuna_db.attrs import PATH_OF_ATTR
 from regtune.service.store.optuna_db.internals import (
     WorkerHeartbeats,
@@ -35,6 +38,11 @@ from regtune.service.store.scheduling import claims, paths
 from regtune.worker.search import ObjectiveFactory, StopCheck, suggest
 
 LAMBDA = "lambda"
+RELAX = "relax"
+RELAX_VALUES = 3
+"""The relax values a path stores each λ at when relax is a range without a step: its ends and
+middle (0, 0.4 and 0.8 by default). glmnet's relaxed fit scores 5 at each of its 100 λ; the
+budget counts configurations here, and 3 leave a path more λ values."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +92,7 @@ class PathSlots:
 
 @dataclass
 class Point:
-    """One λ of a solved path: what the trial at that λ records."""
+    """One λ (and relax) of a solved path: what the trial there records."""
 
     lam: float
     values: list[float]
@@ -95,6 +103,8 @@ class Point:
     """Reported values by epoch (Optuna's intermediate values)."""
     system_attrs: dict[str, Any] = field(default_factory=dict)
     """What the trial at this λ keeps in its system attributes (e.g. its coefficients)."""
+    relax: float | None = None
+    """The point's relax value, on a relaxed path (``Grid.relax``)."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +118,9 @@ class Grid:
     offset: float = 0.0
     min_ratio: float | None = None
     """The path ends at this fraction of the lasso's λ_max (``lambdas``), if above ``low``."""
+    relax: tuple[float, ...] = ()
+    """The relax values each λ is stored at, in order, one point each (``relax_values``); none:
+    one point per λ."""
 
     def lambdas(self, gradient: float | None = None, *, l1_ratio: float = 1.0) -> list[float]:
         """The values, largest first. ``gradient``, if known: the largest gradient of the loss
@@ -128,8 +141,33 @@ class Grid:
 
 
 Solve = Callable[[dict[str, float], Grid], list[Point]]
-"""(the other knobs' values, the path's λ grid) → a point per λ solved, largest λ first;
-fewer than the grid when the path stopped early, never none."""
+"""(the other knobs' values, the path's λ grid) → a point per λ solved (per λ and relax value of
+``Grid.relax``, relax inner), largest λ first; fewer than the grid when the path stopped early,
+never none."""
+
+
+def relax_values(spec: StudySpec) -> tuple[float, ...]:
+    """The relax values a path stores each λ at: a searched relax's choices, its range's steps,
+    or its ends and middle (``RELAX_VALUES``); none when relax is fixed or left out (every point
+    at that value)."""
+    param = spec.search_space.relax
+    if param is None or isinstance(param, Fixed):
+        return ()
+    if isinstance(param, Choices):
+        return tuple(float(c) for c in param.choices)
+    if param.step is not None:
+        return tuple(float(v) for v in grid_values(param))
+    spaced = np.geomspace if param.log else np.linspace
+    return tuple(float(v) for v in spaced(param.low, param.high, RELAX_VALUES))
+
+
+def relax_distribution(spec: StudySpec) -> BaseDistribution:
+    """The distribution a searched relax's trials record (as ``suggest`` would have)."""
+    param = spec.search_space.relax
+    if isinstance(param, Choices):
+        return CategoricalDistribution([float(c) for c in param.choices])
+    assert isinstance(param, Range), "a path enumerates a searched relax only"
+    return FloatDistribution(param.low, param.high, log=param.log, step=param.step)
 
 
 def lambda_distribution(spec: StudySpec) -> FloatDistribution:
@@ -158,14 +196,17 @@ def lambda_grid(low: float, high: float, points: int, *, offset: float = 0.0) ->
 
 
 def grid_for(spec: StudySpec, points: int, trial: optuna.Trial) -> Grid:
-    """The trial's path: ``points`` values over the searched λ range, shifted by an offset drawn
-    from the sampler's seed and the trial's number (reproducible, different for each path)."""
+    """The trial's path of ``points`` trials: enough values over the searched λ range (each at
+    every ``relax_values``), shifted by an offset drawn from the sampler's seed and the trial's
+    number (reproducible, different for each path)."""
     distribution = lambda_distribution(spec)
     seed = spec.sampler.seed if spec.sampler.seed is not None else 0
     offset = float(np.random.default_rng([seed, trial.number]).random())
     path = spec.training.lambda_path
     assert path is not None, "validation allows grids for λ paths only"
-    return Grid(distribution.low, distribution.high, points, offset, path.min_ratio)
+    relax = relax_values(spec)
+    lambdas = -(-points // max(1, len(relax)))  # ceil
+    return Grid(distribution.low, distribution.high, lambdas, offset, path.min_ratio, relax)
 
 
 def run_path(
@@ -181,15 +222,18 @@ def run_path(
     With no further slot to be had (the budget's last trial, ``max_parallel`` reached) the
     trial runs as a single trial, λ from the sampler (``single``)."""
     assert spec.training.lambda_path is not None, "run_path serves λ-path studies only"
-    values = suggest(trial, spec, skip=(LAMBDA,))
+    relaxed = bool(relax_values(spec))  # relax is a path's, not the sampler's
+    values = suggest(trial, spec, skip=(LAMBDA, RELAX) if relaxed else (LAMBDA,))
     taken = slots.take(trial, spec.path_points - 1)
     if not taken:
         return single(trial)
     try:
-        points = solve(values, grid_for(spec, 1 + len(taken), trial))
+        points = solve(values, grid_for(spec, 1 + len(taken), trial))[: 1 + len(taken)]
         # the trial's params and distributions once: each read of them is a deep copy
         params, distributions = trial.params, trial.distributions
         distributions[LAMBDA] = lambda_distribution(spec)
+        if relaxed:
+            distributions[RELAX] = relax_distribution(spec)
         first, *further = (
             _frozen(point, params, distributions, path_of=trial.number) for point in points
         )
@@ -210,13 +254,17 @@ def _frozen(
     *,
     path_of: int,
 ) -> FrozenTrial:
-    """``point`` as a finished trial of the path's other knobs (``params``, without λ), under
-    ``distributions`` (λ's included)."""
+    """``point`` as a finished trial of the path's other knobs (``params``, without λ and a
+    path's relax), under ``distributions`` (theirs included)."""
     return optuna.trial.create_trial(
         state=TrialState.COMPLETE,
         value=point.values[0] if len(point.values) == 1 else None,
         values=point.values if len(point.values) > 1 else None,
-        params={**params, LAMBDA: point.lam},
+        params={
+            **params,
+            LAMBDA: point.lam,
+            **({} if point.relax is None else {RELAX: point.relax}),
+        },
         distributions=distributions,
         user_attrs=point.user_attrs,
         system_attrs={**point.system_attrs, PATH_OF_ATTR: path_of},

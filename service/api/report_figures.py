@@ -371,26 +371,31 @@ def sparsity_path(data: ReportData, chosen: Chosen) -> go.Figure | None:
 
 PATH_BINS = 40
 """Log-λ bins of the coefficient path: one trial drawn per bin."""
+PATH_SHARED = ("l1_ratio", "relax")
+"""The knobs a coefficient path holds fixed (a λ path's points share them exactly)."""
 PATH_INPUTS = 20
 """Inputs drawn on the coefficient path, at most (the largest at the chosen λ first)."""
 
 
 def path_trials(data: ReportData, direction: str) -> list[Point]:
     """The coefficient path's trials, from large λ to small: per log-λ bin of the band, the
-    trial whose l1_ratio is nearest the best trial's (the path at the best l1_ratio; a
-    regularization path's own points share it exactly), and the best trial itself."""
+    trial whose l1_ratio and relax are nearest the best trial's (the path at the best
+    l1_ratio and relax; a regularization path's own points share them exactly), and the best
+    trial itself."""
     shown = [p for p in data.band if p.coefficients is not None and p.params.get("lambda", 0) > 0]
     if len(shown) < 2:
         return []
     best = data.best
-    target = best.params.get("l1_ratio") if best is not None else None
+    target = best.params if best is not None else None
     logs = [math.log10(p.params["lambda"]) for p in shown]
     low, high = min(logs), max(logs)
     width = (high - low) / PATH_BINS or 1.0
     chosen: dict[int, Point] = {}
 
     def key(p: Point) -> tuple[float, float]:
-        gap = abs(p.params.get("l1_ratio", 0.0) - target) if target is not None else 0.0
+        gap = 0.0
+        if target is not None:
+            gap = sum(abs(p.params.get(k, 0.0) - target.get(k, 0.0)) for k in PATH_SHARED)
         return gap, -p.value if direction == "maximize" else p.value
 
     for p, at in zip(shown, logs, strict=True):
@@ -415,8 +420,8 @@ def entries(path: list[Point]) -> list[tuple[str, float]]:
 
 
 def coefficient_path(data: ReportData, chosen: Chosen, direction: str) -> go.Figure | None:
-    """Each input's weight against λ (log) at the best l1_ratio, where it enters marked, the
-    chosen λ marked: glmnet's ``plot(fit)``, from the trials' stored coefficients."""
+    """Each input's weight against λ (log) at the best l1_ratio (and relax), where it enters
+    marked, the chosen λ marked: glmnet's ``plot(fit)``, from the trials' stored coefficients."""
     path = path_trials(data, direction)
     if len(path) < 2:
         return None

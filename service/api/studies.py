@@ -28,7 +28,13 @@ from regtune.service.api.schemas import (
 from regtune.service.errors import TrialNotFound
 from regtune.service.settings import Settings, get_settings
 from regtune.service.spec import cost
-from regtune.service.spec.definition import EXAMPLE, StudySpec, resolve_task, resolve_validation
+from regtune.service.spec.definition import (
+    EXAMPLE,
+    StudySpec,
+    resolve_relax,
+    resolve_task,
+    resolve_validation,
+)
 from regtune.service.spec.enums import StudyStatus
 from regtune.service.store.reads import read
 from regtune.service.store.repos import datasets, studies
@@ -79,6 +85,7 @@ def admit(data: Any, *, tenant: str, settings: Settings) -> StudySpec:
     try:
         spec = StudySpec.model_validate(data)
         spec = resolve_task(spec, datasets.uploaded_task(spec, tenant=tenant))
+        spec = resolve_relax(spec)
     except ValidationError as exc:
         raise invalid_definition(exc) from None
     check_definition(spec, settings)

@@ -50,6 +50,26 @@ MAX_FUSED_TRIALS = 64
 error under ``training.solver: exact``)."""
 MLP_ONLY = {"layer_penalty": 1.0, "batch_norm": 0.0}
 """Knobs a linear model has no use for, with the value that means "not used"."""
+RELAX_NEUTRAL = 0.0
+"""``search_space.relax`` that means "not relaxed" (the plain elastic net); left out means it too,
+unless ``resolve_relax`` searches it."""
+RELAX_DEFAULT = Range(low=0.0, high=0.8)
+"""``search_space.relax`` when a definition leaves it out and relax applies (a linear regression
+under the exact solver, a sampler other than grid, some knob searched; ``resolve_relax``):
+searched over [0, 0.8], which a λ path stores each λ at 0, 0.4 and 0.8 of. ``bench.quality
+--relax`` measured it against the elastic net alone and against [0, 1] (README, "Tuned
+quality"): relaxing kept the test R² of diabetes and raised friedman1's and the sparse data's;
+relaxing all the way (1, least squares on the support, whose selection by CV is noisy) lost on
+diabetes. Filled in when a study is created, never when a stored definition is read back, so an
+older study keeps the search space it ran with."""
+RELAX_SOLVER = (
+    "relax applies to a linear model under the exact solver (training.solver exact): its "
+    "least-squares fit is solved exactly"
+)
+RELAX_TASK = (
+    "relax applies to regression (least squares): a relaxed cross-entropy on separable classes "
+    "has no finite minimizer"
+)
 MINIBATCH_WARMUP = 2
 EXACT_WARMUP = 5
 """The default median pruner's warm-up by trainer: 2 epochs saved more epochs than 5 at equal
@@ -356,6 +376,14 @@ class StudySpec(Strict):
         return self
 
     @model_validator(mode="after")
+    def _relax(self) -> StudySpec:
+        """A relaxed fit is least squares on the elastic net's support, solved by the exact
+        solver: a linear regression's. After ``_solver``, which fills ``training.solver``; a
+        ``task: auto`` is checked again once resolved (``resolve_relax``)."""
+        _check_relax(self)
+        return self
+
+    @model_validator(mode="after")
     def _path(self) -> StudySpec:
         """Paths where they apply; asked for where they cannot, an error saying why."""
         training = self.training
@@ -451,6 +479,43 @@ class StudySpec(Strict):
 
 def _neutral(name: str, param: Fixed | Range | Choices) -> bool:
     return isinstance(param, Fixed) and param.value == MLP_ONLY[name]
+
+
+def _relax_neutral(param: Fixed | Range | Choices | None) -> bool:
+    return param is None or (isinstance(param, Fixed) and param.value == RELAX_NEUTRAL)
+
+
+def _check_relax(spec: StudySpec) -> None:
+    """Refuse a ``search_space.relax`` other than 0 where a relaxed fit does not apply."""
+    param = spec.search_space.relax
+    if _relax_neutral(param):
+        return
+    if spec.model.kind != "linear" or spec.solver != "exact":
+        rule = f"{RELAX_SOLVER}, got model.kind {spec.model.kind}, training.solver {spec.solver}"
+        raise field_error(("search_space", "relax"), rule, param)
+    if spec.task not in (Task.REGRESSION, Task.AUTO):
+        raise field_error(("search_space", "relax"), f"{RELAX_TASK}, got task {spec.task}", param)
+
+
+def resolve_relax(spec: StudySpec) -> StudySpec:
+    """Return the definition with ``search_space.relax`` as a study is created with it: checked
+    against the resolved task (after ``resolve_task``), and, left out where it applies (a linear
+    regression under the exact solver, a sampler other than grid, which needs finite values,
+    and some knob searched), searched over ``RELAX_DEFAULT``. Left out elsewhere it stays out:
+    0, the elastic net.
+
+    Not a validator: ``StudySpec.from_stored`` must read an older study's search space as it was.
+    """
+    _check_relax(spec)
+    if spec.search_space.relax is not None:
+        return spec
+    linear_regression = spec.model.kind == "linear" and spec.task == Task.REGRESSION
+    if not linear_regression or spec.solver != "exact" or spec.sampler.type == "grid":
+        return spec
+    if not spec.search_space.searched():  # every knob fixed: one configuration, as given
+        return spec
+    space = spec.search_space.model_copy(update={"relax": RELAX_DEFAULT.model_copy()})
+    return spec.model_copy(update={"search_space": space})
 
 
 def resolve_task(spec: StudySpec, uploaded_task: str | None = None) -> StudySpec:

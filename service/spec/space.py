@@ -190,6 +190,14 @@ class SearchSpace(Strict):
         default_factory=lambda: Range(low=0.0, high=1.0),
         description="elastic-net mix ρ: 0 is pure L2 (ridge), 1 is pure L1 (lasso)",
     )
+    relax: Annotated[Param | None, Knob(0.0, 1.0)] = Field(
+        default=None,
+        description="relaxed elastic net (least squares only, exact solver): the model is "
+        "(1 − relax)·w + relax·(least squares on w's non-zero features); 0 is the elastic net, "
+        "1 least squares on the features it selected (glmnet's relaxed fit, its γ = 1 − relax). "
+        "Left out: searched over [0, 0.8] for a linear regression under the exact solver (any "
+        "sampler but grid), else 0. A λ path stores each λ at its ends and middle",
+    )
     dropout: Annotated[Param, Knob(0.0, 1.0, high_open=True)] = Field(
         default_factory=lambda: Fixed(value=0.0), description="probability of dropping a unit"
     )

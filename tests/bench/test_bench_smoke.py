@@ -65,8 +65,9 @@ def test_quality_smoke(bench: Bench) -> None:
 
 
 def test_paths_smoke(bench_with_servers: Bench) -> None:
-    stdout, result = bench_with_servers("paths")
+    stdout, result = bench_with_servers("paths", "--versus-relax", "0")
     assert "| study (diabetes, 5-fold) |" in stdout
+    assert "| relax 0: s (median) |" in stdout
     single_cpu, path_cpu = result["cpu"]
     assert single_cpu["ratio"] == 1 and path_cpu["cpu_s_per_configuration"] > 0
     paths, single, in_memory = result["throughput"]
@@ -77,6 +78,9 @@ def test_paths_smoke(bench_with_servers: Bench) -> None:
     (diabetes,) = result["sklearn"]
     assert diabetes["configurations"] == QUICK_CONFIGURATIONS and diabetes["regtune_s"] > 0
     assert -1 <= diabetes["regtune_test"] <= 1 and -1 <= diabetes["sklearn_test"] <= 1
+    # the same study with the elastic net alone, alternating with the default's relaxed paths
+    assert diabetes["versus_relax"] == 0 and diabetes["versus_s"] > 0
+    assert diabetes["versus_ratio"] == diabetes["regtune_s"] / diabetes["versus_s"]
 
 
 def test_trial_cost_smoke(bench: Bench, pg: PostgresServer) -> None:

@@ -69,7 +69,8 @@ def signal_mid_path(workers: list[Proc], trials: Trials, study_id: str, sig: int
 
 
 def knobs(trial: FrozenTrial) -> dict[str, Any]:
-    return {k: v for k, v in trial.params.items() if k != "lambda"}
+    """The knobs the sampler chose: not a path's own λ and relax (searched by default here)."""
+    return {k: v for k, v in trial.params.items() if k not in ("lambda", "relax")}
 
 
 def test_paths_keep_the_budget_exact_under_sigkill_and_sigterm(

@@ -3,7 +3,6 @@ a 4xx JSON naming the field, and nothing stored (issue 15, items 1, 5, 6 and 10)
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
@@ -14,19 +13,12 @@ from fastapi.testclient import TestClient
 from regtune.service.spec import cost
 from regtune.service.spec.definition import EXAMPLE, StudySpec
 from tests.inprocess import Apps
+from tests.support import changed
 
 
 def definition(name: str, **changes: Any) -> dict[str, Any]:
-    body = copy.deepcopy(EXAMPLE)
-    body["name"] = name
-    body["training"]["solver"] = "minibatch"  # MLPs and searched learning rates need it
-    for path, value in changes.items():
-        *parents, leaf = path.split("__")
-        node = body
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    return body
+    # minibatch: MLPs and searched learning rates need it
+    return changed(EXAMPLE, name=name, training__solver="minibatch", **changes)
 
 
 def assert_refused(api: TestClient, response: httpx.Response, status: int, field: str) -> None:

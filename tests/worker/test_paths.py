@@ -49,8 +49,12 @@ def test_a_path_study_stores_exactly_its_budget_of_points_as_trials(apps: Apps) 
     assert len(firsts) == 9
     for first in firsts:
         points = [first] + [t for t in trials if t.system_attrs.get(PATH_OF_ATTR) == first.number]
+        # a regression's relax is searched by default: each λ at relax 0, 0.4 and 0.8 in turn
         lambdas = [t.params["lambda"] for t in points]
-        assert lambdas == sorted(lambdas, reverse=True) and len(set(lambdas)) == len(points)
+        assert lambdas == sorted(lambdas, reverse=True)
+        assert len(set(lambdas)) == -(-len(points) // 3)  # ceil
+        relax = [t.params["relax"] for t in points]
+        assert relax == [[0.0, 0.4, 0.8][i % 3] for i in range(len(points))]
         assert {t.params["l1_ratio"] for t in points} == {first.params["l1_ratio"]}
     assert (
         sorted(
@@ -89,7 +93,8 @@ def test_a_path_study_stores_exactly_its_budget_of_points_as_trials(apps: Apps) 
     detail = dashboard.get(f"/api/studies/{sid}", params={"after": 0}).json()
     assert len(detail["trials"]) == 68
     assert {t["number"] for t in detail["trials"]} == set(range(68))
-    assert all({p["name"] for p in t["params"]} == {"lambda", "l1_ratio"} for t in detail["trials"])
+    names = {"lambda", "l1_ratio", "relax"}
+    assert all({p["name"] for p in t["params"]} == names for t in detail["trials"])
     storage.engine.dispose()
 
 

@@ -56,6 +56,9 @@ class TrainConfig:
     batch_norm: bool = False
     lam: float = 1e-3
     l1_ratio: float = 0.5
+    relax: float = 0.0
+    """The relaxed fit's share (``regtune.worker.trainers.relax``): least squares under the exact
+    solver only; 0 is the elastic net."""
     dropout: float = 0.0
     input_noise: float = 0.0
     """Std of the Gaussian noise added to the standardized inputs of every training batch."""

@@ -10,7 +10,11 @@ in lockstep, as in the minibatch trainer. What differs, by design:
 * the budget is ``max_iter`` solver iterations per fold, not ``max_epochs``;
 * dropout and Gaussian noise of the inputs are marginalized: their expected effect is added as
   a per-feature ridge (``input_dropout_l2``, ``input_noise_l2``), since a deterministic solver
-  draws no masks and no noise.
+  draws no masks and no noise;
+* a regression's ``relax`` moves each fold's solution towards the least squares on its support
+  once solved (``regtune.worker.trainers.relax``): the learning curve is the elastic net's
+  solve, the final metrics are the relaxed model's. ``states`` stay the elastic net's solutions,
+  the warm start of a neighbouring trial.
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 
 from regtune.worker.data import Fold
 from regtune.worker.evaluation import score_folds
 from regtune.worker.models import build_model, set_linear
 from regtune.worker.trainers.config import EpochHook, StopCheck, TrainConfig
 from regtune.worker.trainers.fista import Fista, LinearState, Task, per_fold, threads_for
+from regtune.worker.trainers.relax import moments, relaxed
 from regtune.worker.trainers.result import TrainResult, build_result
 
 
@@ -60,6 +66,7 @@ class _Member:
 
     def __init__(self, config: TrainConfig, fold: Fold, warm_start: LinearState | None) -> None:
         n_in = fold.X_train.shape[1]
+        self.fold = fold
         input_l2 = None
         if config.dropout > 0:
             input_l2 = input_dropout_l2(
@@ -70,6 +77,7 @@ class _Member:
                 n_in, task=config.task, n_out=config.n_out, std=config.input_noise
             )
             input_l2 = noise_l2 if input_l2 is None else input_l2 + noise_l2
+        self.input_l2 = np.zeros(n_in) if input_l2 is None else input_l2
         self.solver = Fista(
             fold.X_train,
             fold.y_train,
@@ -92,6 +100,14 @@ class _Member:
     def sync(self) -> None:
         state = self.solver.state()
         set_linear(self.model, state.weight, state.bias)
+
+    def relax(self, share: float) -> None:
+        """Set the model to the relaxed fit of the solver's solution (least squares)."""
+        gram, cross, x_mean, y_mean = moments(self.fold.X_train, self.fold.y_train)
+        weight = self.solver.state().weight.detach().double().numpy().reshape(-1)
+        weight = relaxed(gram, cross, weight, self.input_l2, share)
+        bias = np.array([y_mean - weight @ x_mean])
+        set_linear(self.model, torch.from_numpy(weight), torch.from_numpy(bias))
 
 
 def _task(name: str) -> Task:
@@ -150,6 +166,8 @@ def train_exact(
     training."""
     if config.model_kind != "linear":
         raise ValueError(f"the exact solver trains linear models, got {config.model_kind=}")
+    if config.relax > 0 and config.task != "regression":
+        raise ValueError(f"relax applies to least squares, got {config.task=}")
     starts = per_fold(warm_start, len(folds))
     started = time.perf_counter()
     members = [_Member(config, fold, start) for fold, start in zip(folds, starts, strict=True)]
@@ -157,6 +175,8 @@ def train_exact(
         epochs, curve, pruned = _solve(members, folds, config, on_epoch, stop)
         for member in members:
             member.sync()
+            if config.relax > 0:
+                member.relax(config.relax)
         return build_result(
             config,
             [m.model for m in members],

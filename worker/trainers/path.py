@@ -11,6 +11,11 @@ they break the KKT condition, leave when their sign flips), which on a fine grid
 right at once; the proximal gradient runs only when it is not. Either way every point meets
 the same stopping rule as a cold ``train_exact`` on the whole problem: dist(0, ∂F) ≤ ``tol``.
 
+A relaxed regression path (``relax``: glmnet's ``relax = TRUE``) stores each λ at several
+relax values, each its own point: the fold solutions moved that far towards the least squares
+on their supports (``regtune.worker.trainers.relax``), one solve serving them all. The path
+itself, and the warm starts it leaves, are the elastic net's.
+
 Folds advance together, one λ at a time; the path stops when the mean validation metric has
 not improved for ``patience`` points with some weight non-zero (glmnet stops a path early for the
 same reason; the all-zero models at its top tie, they do not count).
@@ -22,6 +27,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -40,15 +46,17 @@ from regtune.worker.trainers.fista import (
     threads_for,
 )
 from regtune.worker.trainers.newton import newton_on_support
+from regtune.worker.trainers.relax import SupportFits
 from regtune.worker.trainers.result import TrainResult, build_result
 
 
 @dataclass
 class PathPoint:
-    """One λ of a path: the result a single trial at that λ would have had."""
+    """One λ (and relax) of a path: the result a single trial there would have had."""
 
     lam: float
     result: TrainResult
+    relax: float = 0.0
 
 
 class _FoldPath:
@@ -368,10 +376,13 @@ def train_path(
     patience: int | None = None,
     warm_start: Sequence[LinearState] | None = None,
     stop: StopCheck | None = None,
+    relax: Sequence[float] | None = None,
 ) -> list[PathPoint]:
     """Solve ``config`` (its ``lam`` ignored) at every λ of ``lambdas``, largest first, on every
     fold; stop after ``patience`` points without a better validation value. ``warm_start``: one
     state per fold for the first point; ``stop`` is called before every solver iteration.
+    ``relax``: the relax values each λ is stored at, one point each in that order (a λ's best
+    is what the stopping rule compares); default ``config.relax`` alone.
 
     A regression point's validation error is computed as it is solved (the stopping rule needs
     it); its test error, and every point's result, once the path has ended, all points at once
@@ -380,6 +391,11 @@ def train_path(
         raise ValueError(f"a λ path needs the exact solver on a linear model, got {config=}")
     if list(lambdas) != sorted(lambdas, reverse=True):
         raise ValueError(f"a λ path runs from the largest λ down, got {lambdas=}")
+    shares = tuple(relax) if relax is not None else (config.relax,)
+    if not shares:
+        raise ValueError("a path stores each λ at one relax value at least, got none")
+    if any(share > 0 for share in shares) and config.task != "regression":
+        raise ValueError(f"relax applies to least squares, got {config.task=}")
     starts = per_fold(warm_start, len(folds))
     options = config.exact
     solved_points: list[_Solved] = []
@@ -388,6 +404,13 @@ def train_path(
         paths = [_FoldPath(config, fold, start) for fold, start in zip(folds, starts, strict=True)]
         scorer = AffineScorer(folds, config.task)
         together = _SupportsTogether.of(paths)
+        fits = None
+        if any(share > 0 for share in shares):
+            fits = SupportFits(
+                np.stack([path.gram_np for path in paths]),
+                np.stack([path.cross_np for path in paths]),
+                np.stack([path.input_l2.numpy() for path in paths]),
+            )
         previous = lambdas[0] if lambdas else 0.0
         for lam in lambdas:
             started = time.perf_counter()
@@ -407,8 +430,12 @@ def train_path(
                     stop=stop,
                 )
             previous = lam
-            point = _Solved.of(paths, lam, started, config, scorer)
-            solved_points.append(point)
+            variants = _Solved.of(paths, lam, started, config, scorer, fits, shares)
+            solved_points.extend(variants)
+            point = variants[0]
+            for variant in variants[1:]:
+                if _improved(variant.value, point.value, config.direction):
+                    point = variant
             if math.isnan(best) or _improved(point.value, best, config.direction):
                 best, since_best = point.value, 0
             elif point.weights.any():  # the empty models at the top of a path all tie
@@ -424,8 +451,9 @@ class _Solved:
     outcome and validation metrics."""
 
     lam: float
+    relax: float
     weights: np.ndarray
-    """(folds, outputs, inputs), float64."""
+    """The models' weights (folds, outputs, inputs), float64: relaxed, if the point is."""
     biases: np.ndarray
     """(folds, outputs)."""
     iterations: list[int]
@@ -438,6 +466,9 @@ class _Solved:
     test_folds: list[dict[str, float]] | None = None
     """Each fold's test metrics: classification's scored with the validation rows, regression's
     all points' at once when the path has ended (``_points``)."""
+    solutions: tuple[np.ndarray, np.ndarray] | None = None
+    """A relaxed point's elastic-net solutions (weights, biases), shaped as the model's: its
+    states (the warm start of neighbouring trials). None: they are the model's."""
 
     @classmethod
     def of(
@@ -447,35 +478,65 @@ class _Solved:
         started: float,
         config: TrainConfig,
         scorer: AffineScorer,
-    ) -> _Solved:
+        fits: SupportFits | None = None,
+        relax: Sequence[float] = (0.0,),
+    ) -> list[_Solved]:
+        """The λ just solved as a point per ``relax`` value (``fits``: a relaxed regression
+        path's), each scored on the validation rows."""
         d = paths[0].n_features
         packed = np.stack([path.P.numpy() for path in paths])
-        if paths[0].regression:
-            weights = packed.copy()
-            biases = np.stack(
-                [p.y_mean_value - w @ p.x_mean_np for p, w in zip(paths, weights, strict=True)]
-            )
-        else:
+        iterations = [path.iterations for path in paths]
+        converged = all(path.converged for path in paths)
+        seconds = (time.perf_counter() - started) / len(relax)
+        made = partial(cls, lam=lam, iterations=iterations, converged=converged, seconds=seconds)
+        if not paths[0].regression:
             weights, biases = packed[:, :, :d].copy(), packed[:, :, d].copy()
-        test_folds = None
-        if config.task == "regression":
-            mses = scorer.mses("val", weights[None, :, 0], biases[None, :, 0])
-            val_folds = scorer.metrics("val", mses)[0]
-        else:
             val_folds, test_folds = scorer(list(zip(weights, biases, strict=True)))
+            value = cls._value(val_folds, config)
+            return [
+                made(
+                    relax=relax[0],
+                    weights=weights,
+                    biases=biases,
+                    value=value,
+                    val_folds=val_folds,
+                    test_folds=test_folds,
+                )
+            ]
+        solution = packed[:, 0]
+        if fits is None:  # every relax value 0
+            models = np.repeat(solution[None], len(relax), axis=0)
+        else:  # (relax values, folds, inputs)
+            least = fits.least_squares(solution)
+            models = np.stack([(1 - share) * solution + share * least for share in relax])
+        x_means = np.stack([path.x_mean_np for path in paths])
+        y_means = np.array([path.y_mean_value for path in paths])
+        biases = y_means - np.einsum("pfd,fd->pf", models, x_means)
+        scored = scorer.metrics("val", scorer.mses("val", models, biases))
+        solutions = None if fits is None else (packed, _biases(paths, packed))
+        return [
+            made(
+                relax=share,
+                weights=weights[:, None, :],
+                biases=bias[:, None],
+                value=cls._value(val_folds, config),
+                val_folds=val_folds,
+                solutions=solutions,
+            )
+            for share, weights, bias, val_folds in zip(relax, models, biases, scored, strict=True)
+        ]
+
+    @staticmethod
+    def _value(val_folds: list[dict[str, float]], config: TrainConfig) -> float:
+        """The mean validation metric, the worst value if it is not finite."""
         value = mean_of("val", val_folds)[config.metric]
         worst = -math.inf if config.direction == "maximize" else math.inf
-        return cls(
-            lam=lam,
-            weights=weights,
-            biases=biases,
-            iterations=[path.iterations for path in paths],
-            converged=all(path.converged for path in paths),
-            seconds=time.perf_counter() - started,
-            value=value if math.isfinite(value) else worst,
-            val_folds=val_folds,
-            test_folds=test_folds,
-        )
+        return value if math.isfinite(value) else worst
+
+
+def _biases(paths: list[_FoldPath], weights: np.ndarray) -> np.ndarray:
+    """Regression: each fold's intercept for its weights (folds, 1, inputs), ȳ − w·x̄."""
+    return np.stack([p.y_mean_value - w @ p.x_mean_np for p, w in zip(paths, weights, strict=True)])
 
 
 def _points(
@@ -493,9 +554,10 @@ def _points(
     for point in solved:
         assert point.test_folds is not None, "every point is scored by now"
         epochs = max(1, math.ceil(max(point.iterations) / config.exact.report_every))
+        weights, biases = point.solutions or (point.weights, point.biases)
         states = [
             LinearState(torch.from_numpy(w), torch.from_numpy(b))
-            for w, b in zip(point.weights, point.biases, strict=True)
+            for w, b in zip(weights, biases, strict=True)
         ]
         result = build_result(  # no modules: the states are the point's linear models
             config,
@@ -511,5 +573,5 @@ def _points(
             scores=(point.val_folds, point.test_folds),
             stacked=point.weights,
         )
-        points.append(PathPoint(point.lam, result))
+        points.append(PathPoint(point.lam, result, point.relax))
     return points
