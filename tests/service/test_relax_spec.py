@@ -171,3 +171,10 @@ def test_the_api_stores_the_default_and_answers_422(api: TestClient) -> None:
     assert response.status_code == 422, response.text
     paths = [f["path"] for f in response.json()["error"]["fields"]]
     assert paths == ["search_space.relax"]
+
+
+def test_a_definition_with_every_knob_fixed_gets_no_default() -> None:
+    """One configuration, as given: searching relax would make it several."""
+    spec = admitted(definition(search_space={"lambda": 0.01, "l1_ratio": 0.5}))
+    assert spec.search_space.searched() == []
+    assert spec.search_space.relax is None
