@@ -30,8 +30,15 @@ from regtune.worker.data import Fold
 from regtune.worker.evaluation import score_folds
 from regtune.worker.models import build_model, set_linear
 from regtune.worker.trainers.config import EpochHook, StopCheck, TrainConfig
-from regtune.worker.trainers.fista import Fista, LinearState, Task, per_fold, threads_for
-from regtune.worker.trainers.relax import moments, relaxed
+from regtune.worker.trainers.fista import (
+    Fista,
+    LinearState,
+    Task,
+    _LeastSquares,
+    per_fold,
+    threads_for,
+)
+from regtune.worker.trainers.relax import relaxed
 from regtune.worker.trainers.result import TrainResult, build_result
 
 
@@ -66,7 +73,6 @@ class _Member:
 
     def __init__(self, config: TrainConfig, fold: Fold, warm_start: LinearState | None) -> None:
         n_in = fold.X_train.shape[1]
-        self.fold = fold
         input_l2 = None
         if config.dropout > 0:
             input_l2 = input_dropout_l2(
@@ -77,7 +83,6 @@ class _Member:
                 n_in, task=config.task, n_out=config.n_out, std=config.input_noise
             )
             input_l2 = noise_l2 if input_l2 is None else input_l2 + noise_l2
-        self.input_l2 = np.zeros(n_in) if input_l2 is None else input_l2
         self.solver = Fista(
             fold.X_train,
             fold.y_train,
@@ -101,12 +106,17 @@ class _Member:
         state = self.solver.state()
         set_linear(self.model, state.weight, state.bias)
 
-    def relax(self, share: float) -> None:
-        """Set the model to the relaxed fit of the solver's solution (least squares)."""
-        gram, cross, x_mean, y_mean = moments(self.fold.X_train, self.fold.y_train)
+    def relax(self, share: float, ridge: float) -> None:
+        """Set the model to the relaxed fit of the solver's solution (least squares), from the
+        solver's own centered Gram matrix, less λ's ridge part ``ridge``: the inputs' fixed L2
+        stays in it."""
+        smooth = self.solver.smooth
+        assert isinstance(smooth, _LeastSquares), "relax applies to least squares"
+        d = smooth.hessian.shape[0]
+        gram = (smooth.hessian - ridge * torch.eye(d, dtype=smooth.hessian.dtype)).numpy()
         weight = self.solver.state().weight.detach().double().numpy().reshape(-1)
-        weight = relaxed(gram, cross, weight, self.input_l2, share)
-        bias = np.array([y_mean - weight @ x_mean])
+        weight = relaxed(gram, smooth.cross[0].numpy(), weight, np.zeros(d), share)
+        bias = np.array([float(smooth.y_mean) - weight @ smooth.x_mean.numpy()])
         set_linear(self.model, torch.from_numpy(weight), torch.from_numpy(bias))
 
 
@@ -176,7 +186,7 @@ def train_exact(
         for member in members:
             member.sync()
             if config.relax > 0:
-                member.relax(config.relax)
+                member.relax(config.relax, ridge=config.lam * (1 - config.l1_ratio))
         return build_result(
             config,
             [m.model for m in members],

@@ -91,13 +91,3 @@ class SupportFits:
                     for f, w in zip(folds, weights, strict=True)
                 ]
             )
-
-
-def moments(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """(G, c, x̄, ȳ) of training rows: the centered XᵀX/n and Xᵀy/n with the means they were
-    centered by (a model's bias is ȳ − w·x̄)."""
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64).reshape(len(X))
-    x_mean, y_mean = X.mean(0), float(y.mean())
-    centered = X - x_mean
-    return centered.T @ centered / len(X), (y - y_mean) @ centered / len(X), x_mean, y_mean
