@@ -24,7 +24,13 @@ recall of the selected features (non-zero coefficients) against the true support
 ``--relax 0`` (a number: fixed) or ``--relax 0,1`` (a range) gives regtune's studies that
 ``search_space.relax`` instead of the default's (searched over [0, 0.8] for these regressions),
 to measure the default against the elastic net alone and against relaxing all the way; the
-results go to ``quality-relax-<value>.json``.
+results go to ``quality-relax-<value>.json``. ``--select one_se`` gives them
+``objective.select: one_se`` (glmnet's ``lambda.1se``) instead of the best value
+(``quality-select-one_se.json``).
+
+For classification the test log loss (the mean cross-entropy, what both sides select by on
+their validation folds) is reported too, as the paired difference regtune − scikit-learn (lower
+is better).
 
 ``--service`` also runs regtune end to end for one dataset (diabetes): the non-test rows
 uploaded as a CSV, a study created through the API and run by one worker, the best model
@@ -32,7 +38,7 @@ downloaded and ``predict`` run on the test rows' CSV; wall time from the upload 
 prediction.
 
     python -m bench.quality [--quick] [--repeats 10] [--datasets iris,diabetes]
-        [--configurations 30,300,700] [--relax 0 | --relax 0,1] [--service]
+        [--configurations 30,300,700] [--relax 0 | --relax 0,1] [--select one_se] [--service]
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ import os
 import statistics
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,20 +79,47 @@ QUICK_CONFIGURATIONS = (3, 6)
 METRIC = {"regression": "r2", "binary": "accuracy", "multiclass": "accuracy"}
 
 
-def definition(dataset: str, seed: int, n_trials: int, relax: Any = None) -> dict[str, Any]:
-    """The study with the defaults: only the data, the searched space and the seeds given;
-    ``relax``: a ``search_space.relax`` instead of the default's."""
+@dataclass(frozen=True)
+class Variant:
+    """What regtune's studies set instead of the defaults: a ``search_space.relax`` (a number,
+    or {low, high}), an ``objective.select``."""
+
+    relax: Any = None
+    select: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The results' file name."""
+        name = "quality"
+        if self.relax is not None:
+            ends = self.relax.values() if isinstance(self.relax, dict) else [self.relax]
+            name += "-relax-" + "-".join(f"{v:g}" for v in ends)
+        if self.select is not None:
+            name += f"-select-{self.select}"
+        return name
+
+
+DEFAULTS = Variant()
+
+
+def definition(
+    dataset: str, seed: int, n_trials: int, variant: Variant = DEFAULTS
+) -> dict[str, Any]:
+    """The study with the defaults: only the data, the searched space and the seeds given, but
+    for what ``variant`` sets."""
     space: dict[str, Any] = {
         "lambda": {"low": 1e-6, "high": 10.0, "log": True},
         "l1_ratio": 1.0 if dataset == "sparse" else {"low": 0.0, "high": 1.0},
     }
-    if relax is not None:
-        space["relax"] = relax
+    if variant.relax is not None:
+        space["relax"] = variant.relax
+    objective = {"select": variant.select} if variant.select is not None else {}
     return {
         "name": f"quality-{dataset}-{seed}",
         "dataset": DATASETS[dataset],
         "model": {"kind": "linear"},
         "search_space": space,
+        **({"objective": objective} if objective else {}),
         "validation": {"test_fraction": 0.2, "split_seed": seed},
         "sampler": {"type": "tpe", "seed": seed},
         "budget": {"n_trials": n_trials},
@@ -116,7 +150,7 @@ def _support(coef: np.ndarray, truth: np.ndarray | None) -> dict[str, float]:
 
 
 def run_regtune(
-    dataset: str, seed: int, counts: list[int], relax: Any = None
+    dataset: str, seed: int, counts: list[int], variant: Variant = DEFAULTS
 ) -> dict[int, dict[str, Any]]:
     """For each N in ``counts``, a study of N configurations with the defaults run by one worker
     in this process on the bench's database, as ``regtune worker`` runs it; its best model (the
@@ -136,7 +170,7 @@ def run_regtune(
     loaded, _, _ = _split(dataset, seed)
     found: dict[int, dict[str, Any]] = {}
     for n in counts:
-        spec = definition(dataset, seed, n, relax)
+        spec = definition(dataset, seed, n, variant)
         spec["name"] = f"quality-{dataset}-{seed}-{n}"
         started = time.perf_counter()
         study_id, _ = harness.run_in_process(spec)
@@ -161,6 +195,11 @@ def run_regtune(
             "task": stored.task.value,
             "folds": stored.validation.folds or 1,
             "test": float(record["test_metrics"][metric]),
+            **(
+                {"test_loss": float(record["test_metrics"]["loss"])}
+                if stored.task.value != "regression"
+                else {}
+            ),
             "wall_s": wall,
             "params": best.params,
             "trials": len(trials),
@@ -225,7 +264,7 @@ def run_sklearn(
     ``StratifiedKFold``, unshuffled), or ``regtunes_folds``: on the folds regtune's study drew
     (``regtune.worker.data.fold_positions``), which takes the fold draw out of the comparison,
     or on ``cv`` (a scikit-learn splitter); its wall and CPU seconds."""
-    from sklearn.metrics import accuracy_score, r2_score
+    from sklearn.metrics import accuracy_score, log_loss, r2_score
 
     from regtune.worker.data import fold_positions
 
@@ -243,9 +282,19 @@ def run_sklearn(
     y = loaded.y[test]
     score = r2_score(y, predicted) if regression else accuracy_score(y, predicted)
     coef = np.abs(np.atleast_2d(model[-1].coef_)).max(axis=0)
+    loss = (
+        {}
+        if regression
+        else {
+            "test_loss": float(
+                log_loss(y, model.predict_proba(loaded.X[test]), labels=model.classes_)
+            )
+        }
+    )
     return {
         "task": loaded.task,
         "test": float(score),
+        **loss,
         "wall_s": wall,
         "cpu_s": cpu,
         **_support(coef, loaded.true_support),
@@ -304,7 +353,7 @@ def measure(
     datasets: list[str],
     counts: list[int],
     service: bool,
-    relax: Any = None,
+    variant: Variant = DEFAULTS,
 ) -> dict[str, Any]:
     from regtune.service.store.migrate import upgrade
 
@@ -318,7 +367,7 @@ def measure(
             run_regtune(dataset, 0, [8])
         for dataset in datasets:
             for seed in range(repeats):
-                runs.extend(_compare(dataset, seed, counts, quick, relax))
+                runs.extend(_compare(dataset, seed, counts, quick, variant))
     service_runs: list[dict[str, Any]] = []
     if service:
         with harness.scratch("quality") as tmp:
@@ -338,10 +387,10 @@ def measure(
 
 
 def _compare(
-    dataset: str, seed: int, counts: list[int], quick: bool, relax: Any = None
+    dataset: str, seed: int, counts: list[int], quick: bool, variant: Variant = DEFAULTS
 ) -> list[dict[str, Any]]:
     """regtune and scikit-learn on one split, at each configuration count."""
-    ours = run_regtune(dataset, seed, counts, relax)
+    ours = run_regtune(dataset, seed, counts, variant)
     runs = []
     for n in counts:
         theirs = run_sklearn(dataset, seed, n, quick)
@@ -386,6 +435,7 @@ def _row(
         "difference": diff,
         "se": se,
         **_on_regtunes_folds(group),
+        **_test_loss(group),
         "regtune_s": _mean(group, "regtune", "wall_s"),
         "sklearn_s": _mean(group, "sklearn", "wall_s"),
     }
@@ -400,6 +450,15 @@ def _row(
             row[f"{who}_precision"] = _mean(group, who, "precision")
             row[f"{who}_recall"] = _mean(group, who, "recall")
     return row
+
+
+def _test_loss(group: list[dict[str, Any]]) -> dict[str, float]:
+    """Classification: regtune − the CV estimator in test log loss (lower is better), the
+    metric both select by (absent from runs before it was measured)."""
+    if not all("test_loss" in r["regtune"] and "test_loss" in r["sklearn"] for r in group):
+        return {}
+    diff, se = _mean_se([r["regtune"]["test_loss"] - r["sklearn"]["test_loss"] for r in group])
+    return {"loss_difference": diff, "loss_se": se}
 
 
 def _on_regtunes_folds(group: list[dict[str, Any]]) -> dict[str, float]:
@@ -439,6 +498,7 @@ def summarize(result: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
         "≥ 0 or within 0.5 SE",
         "difference ± SE, scikit-learn on regtune's folds",
         "regtune vs its first row ± SE",
+        "test log loss difference ± SE (lower is better)",
         "regtune s",
         "scikit-learn s",
         "support precision / recall (regtune; scikit-learn)",
@@ -458,6 +518,7 @@ def summarize(result: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
             if "difference_same_folds" in r
             else "",
             f"{r['vs_first']:+.4f} ± {r['vs_first_se']:.4f}" if "vs_first" in r else "",
+            f"{r['loss_difference']:+.4f} ± {r['loss_se']:.4f}" if "loss_difference" in r else "",
             f"{r['regtune_s']:.2f}",
             f"{r['sklearn_s']:.2f}",
             f"{r['regtune_precision']:.2f} / {r['regtune_recall']:.2f}; "
@@ -486,6 +547,11 @@ def main(argv: list[str] | None = None) -> None:
                 "help": "regtune's search_space.relax: a number or LOW,HIGH (default: the "
                 "definition's default)",
             },
+            "--select": {
+                "default": None,
+                "choices": ["best", "one_se"],
+                "help": "regtune's objective.select (default: the definition's default)",
+            },
         },
     )
     datasets = (
@@ -499,14 +565,20 @@ def main(argv: list[str] | None = None) -> None:
         else list(QUICK_CONFIGURATIONS if args.quick else CONFIGURATIONS)
     )
     repeats = args.repeats or (2 if args.quick else 10)
-    relax = _relax(args.relax)
-    result = measure(args.quick, repeats, datasets, counts, args.service, relax)
+    variant = Variant(_relax(args.relax), args.select)
+    result = measure(args.quick, repeats, datasets, counts, args.service, variant)
     rows, markdown = summarize(result)
-    name = "quality" if args.relax is None else f"quality-relax-{args.relax.replace(',', '-')}"
     harness.publish(
         args.out,
-        name,
-        {"quick": args.quick, "counts": counts, "relax": relax, "rows": rows, **result},
+        variant.name,
+        {
+            "quick": args.quick,
+            "counts": counts,
+            "relax": variant.relax,
+            "select": variant.select,
+            "rows": rows,
+            **result,
+        },
         markdown,
     )
 

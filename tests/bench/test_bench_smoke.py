@@ -7,6 +7,8 @@ from __future__ import annotations
 from bench.fold_draws import DRAWS
 from bench.paths import QUICK_CONFIGURATIONS
 from bench.pruning import PRUNERS
+from bench.quality import Variant
+from bench.quality import definition as quality_definition
 from bench.trial_cost import QUICK_SIZES
 from bench.wake import BASELINE, CONFIGURATIONS, LISTEN, QUICK_ROUNDS
 from tests.bench.quick import Bench
@@ -62,6 +64,31 @@ def test_quality_smoke(bench: Bench) -> None:
     # scikit-learn again on the folds regtune drew: the tuner against the tuner
     assert all("difference_same_folds" in r and r["se_same_folds"] >= 0 for r in rows.values())
     assert "scikit-learn on regtune's folds" in stdout
+
+
+def test_quality_classification_smoke(bench: Bench) -> None:
+    stdout, result = bench("quality", "--datasets", "iris")
+    assert "test log loss difference ± SE (lower is better)" in stdout
+    for row in result["rows"]:  # accuracy judged, the log loss both select by beside it
+        assert row["metric"] == "accuracy" and row["loss_se"] >= 0
+    for run in result["runs"]:
+        assert run["regtune"]["test_loss"] > 0 and run["sklearn"]["test_loss"] > 0
+
+
+def test_quality_variants() -> None:
+    """What ``--relax`` and ``--select`` give regtune's studies, and where their results go."""
+    from regtune.service.spec.definition import StudySpec
+
+    assert Variant().name == "quality"
+    assert Variant(0.0).name == "quality-relax-0"
+    assert Variant({"low": 0.0, "high": 1.0}).name == "quality-relax-0-1"
+    assert Variant(select="one_se").name == "quality-select-one_se"
+    spec = StudySpec.model_validate(
+        quality_definition("breast_cancer", 0, 30, Variant(select="one_se"))
+    )
+    assert spec.objective.select == "one_se" and spec.search_space.relax is None
+    spec = StudySpec.model_validate(quality_definition("diabetes", 0, 30, Variant(0.0)))
+    assert spec.objective.select == "best" and spec.search_space.relax is not None
 
 
 def test_paths_smoke(bench_with_servers: Bench) -> None:
