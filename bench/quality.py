@@ -26,7 +26,8 @@ recall of the selected features (non-zero coefficients) against the true support
 to measure the default against the elastic net alone and against relaxing all the way; the
 results go to ``quality-relax-<value>.json``. ``--select one_se`` gives them
 ``objective.select: one_se`` (glmnet's ``lambda.1se``) instead of the best value
-(``quality-select-one_se.json``).
+(``quality-select-one_se.json``); ``--folds 10`` gives them ``validation.folds`` 10 instead
+of what the default rule chooses (``quality-folds-10.json``); scikit-learn keeps its 5.
 
 For classification the test log loss (the mean cross-entropy, what both sides select by on
 their validation folds) is reported too, as the paired difference regtune − scikit-learn (lower
@@ -38,7 +39,8 @@ downloaded and ``predict`` run on the test rows' CSV; wall time from the upload 
 prediction.
 
     python -m bench.quality [--quick] [--repeats 10] [--datasets iris,diabetes]
-        [--configurations 30,300,700] [--relax 0 | --relax 0,1] [--select one_se] [--service]
+        [--configurations 30,300,700] [--relax 0 | --relax 0,1] [--select one_se] [--folds 10]
+        [--service]
 """
 
 from __future__ import annotations
@@ -82,10 +84,11 @@ METRIC = {"regression": "r2", "binary": "accuracy", "multiclass": "accuracy"}
 @dataclass(frozen=True)
 class Variant:
     """What regtune's studies set instead of the defaults: a ``search_space.relax`` (a number,
-    or {low, high}), an ``objective.select``."""
+    or {low, high}), an ``objective.select``, ``validation.folds``."""
 
     relax: Any = None
     select: str | None = None
+    folds: int | None = None
 
     @property
     def name(self) -> str:
@@ -96,6 +99,8 @@ class Variant:
             name += "-relax-" + "-".join(f"{v:g}" for v in ends)
         if self.select is not None:
             name += f"-select-{self.select}"
+        if self.folds is not None:
+            name += f"-folds-{self.folds}"
         return name
 
 
@@ -114,13 +119,14 @@ def definition(
     if variant.relax is not None:
         space["relax"] = variant.relax
     objective = {"select": variant.select} if variant.select is not None else {}
+    folds = {"folds": variant.folds} if variant.folds is not None else {}
     return {
         "name": f"quality-{dataset}-{seed}",
         "dataset": DATASETS[dataset],
         "model": {"kind": "linear"},
         "search_space": space,
         **({"objective": objective} if objective else {}),
-        "validation": {"test_fraction": 0.2, "split_seed": seed},
+        "validation": {"test_fraction": 0.2, "split_seed": seed, **folds},
         "sampler": {"type": "tpe", "seed": seed},
         "budget": {"n_trials": n_trials},
     }
@@ -552,6 +558,11 @@ def main(argv: list[str] | None = None) -> None:
                 "choices": ["best", "one_se"],
                 "help": "regtune's objective.select (default: the definition's default)",
             },
+            "--folds": {
+                "type": int,
+                "default": None,
+                "help": "regtune's validation.folds (default: what the default rule chooses)",
+            },
         },
     )
     datasets = (
@@ -565,7 +576,7 @@ def main(argv: list[str] | None = None) -> None:
         else list(QUICK_CONFIGURATIONS if args.quick else CONFIGURATIONS)
     )
     repeats = args.repeats or (2 if args.quick else 10)
-    variant = Variant(_relax(args.relax), args.select)
+    variant = Variant(_relax(args.relax), args.select, args.folds)
     result = measure(args.quick, repeats, datasets, counts, args.service, variant)
     rows, markdown = summarize(result)
     harness.publish(
@@ -576,6 +587,7 @@ def main(argv: list[str] | None = None) -> None:
             "counts": counts,
             "relax": variant.relax,
             "select": variant.select,
+            "folds": variant.folds,
             "rows": rows,
             **result,
         },

@@ -83,12 +83,15 @@ def test_quality_variants() -> None:
     assert Variant(0.0).name == "quality-relax-0"
     assert Variant({"low": 0.0, "high": 1.0}).name == "quality-relax-0-1"
     assert Variant(select="one_se").name == "quality-select-one_se"
+    assert Variant(folds=10).name == "quality-folds-10"
     spec = StudySpec.model_validate(
         quality_definition("breast_cancer", 0, 30, Variant(select="one_se"))
     )
     assert spec.objective.select == "one_se" and spec.search_space.relax is None
     spec = StudySpec.model_validate(quality_definition("diabetes", 0, 30, Variant(0.0)))
     assert spec.objective.select == "best" and spec.search_space.relax is not None
+    spec = StudySpec.model_validate(quality_definition("wine", 0, 30, Variant(folds=10)))
+    assert spec.validation.folds == 10
 
 
 def test_paths_smoke(bench_with_servers: Bench) -> None:
