@@ -33,10 +33,11 @@ long, runs once.
 ``search_space.relax: 0`` (the elastic net alone) instead of the default's relaxed paths,
 alternating with it, and adds a table of the two side by side.
 
-``--cpu-only`` runs (0) alone, on ``--cpu-dataset`` (diabetes, a dataset of ``bench.quality``,
-or ``sparse-20k``: 20,000 rows × 100 features, 10 informative, where a path's per-fold work on
-the rows shows) with ``--cpu-trials`` configurations (400): a whole process short enough to time
-one version of the code against another (``farm-bench --vs``).
+``--cpu-only`` runs (0) alone, on ``--cpu-dataset`` (diabetes, or another dataset of
+``bench.quality``, its larger ones included: ``sparse-20k``, ``friedman1-20k``, 20,000 rows,
+where a path's per-fold work on the rows shows) with ``--cpu-trials`` configurations (400): a
+whole process short enough to time one version of the code against another, in turn.
+``--datasets`` takes the larger ones too, for (2).
 
 ``--quick`` checks the script runs (``QUICK_CONFIGURATIONS`` configurations, diabetes only, a
 small scikit-learn grid, ``regtune serve --workers 1``, one run of each).
@@ -69,18 +70,6 @@ from tests.support import wait_for
 
 QUICK_CONFIGURATIONS = 10
 CPU_CONFIGURATIONS = 400
-LARGE: dict[str, dict[str, Any]] = {
-    "sparse-20k": {
-        "synthetic": {
-            "kind": "sparse_regression",
-            "n_samples": 20_000,
-            "n_features": 100,
-            "n_informative": 10,
-            "noise": 5.0,
-        }
-    }
-}
-"""Datasets for (0) only: the rows a path's folds hold, where a small dataset hides them."""
 WORKERS = 2
 HOLD = 30
 """Seconds the API holds each answer to the waiting client (``?wait=``): it asks, not polls."""
@@ -89,11 +78,8 @@ REPEATS = 5
 
 
 def study(dataset: str, n_trials: int, *, name: str, paths: bool) -> dict[str, Any]:
-    """``bench.quality``'s linear study with 5-fold CV (on ``LARGE``'s data, diabetes's
-    search space); λ paths on (the default) or off."""
-    spec = quality_definition(dataset if dataset not in LARGE else "diabetes", 0, n_trials)
-    if dataset in LARGE:
-        spec["dataset"] = LARGE[dataset]
+    """``bench.quality``'s linear study with 5-fold CV; λ paths on (the default) or off."""
+    spec = quality_definition(dataset, 0, n_trials)
     spec["name"] = name
     spec["validation"] = {"folds": FOLDS, "split_seed": 0}
     spec["budget"] = {"n_trials": n_trials, "max_parallel": 2}
@@ -472,7 +458,7 @@ def main(argv: list[str] | None = None) -> None:
             "--cpu-only": {"action": "store_true", "help": "(0) alone"},
             "--cpu-dataset": {
                 "default": "diabetes",
-                "help": f"(0)'s data: a dataset of bench.quality or one of {', '.join(LARGE)}",
+                "help": "(0)'s data: a dataset of bench.quality (its larger ones included)",
             },
             "--cpu-trials": {
                 "type": int,
