@@ -33,11 +33,17 @@ long, runs once.
 ``search_space.relax: 0`` (the elastic net alone) instead of the default's relaxed paths,
 alternating with it, and adds a table of the two side by side.
 
+``--cpu-only`` runs (0) alone, on ``--cpu-dataset`` (diabetes, or another dataset of
+``bench.quality``, its larger ones included: ``sparse-20k``, ``friedman1-20k``, 20,000 rows,
+where a path's per-fold work on the rows shows) with ``--cpu-trials`` configurations (400): a
+whole process short enough to time one version of the code against another, in turn.
+``--datasets`` takes the larger ones too, for (2).
+
 ``--quick`` checks the script runs (``QUICK_CONFIGURATIONS`` configurations, diabetes only, a
 small scikit-learn grid, ``regtune serve --workers 1``, one run of each).
 
     python -m bench.paths [--quick] [--trials 300] [--datasets diabetes,iris] [--repeats 5]
-        [--versus-relax 0]
+        [--versus-relax 0] [--cpu-only] [--cpu-dataset sparse-20k] [--cpu-trials 200]
 """
 
 from __future__ import annotations
@@ -63,6 +69,7 @@ from bench.quality import definition as quality_definition
 from tests.support import wait_for
 
 QUICK_CONFIGURATIONS = 10
+CPU_CONFIGURATIONS = 400
 WORKERS = 2
 HOLD = 30
 """Seconds the API holds each answer to the waiting client (``?wait=``): it asks, not polls."""
@@ -264,10 +271,11 @@ def against_sklearn(
 
 
 def cpu_per_configuration(
-    n_trials: int, points: list[int | None], tmp: Path
+    n_trials: int, points: list[int | None], tmp: Path, dataset: str = "diabetes"
 ) -> list[dict[str, Any]]:
-    """CPU seconds per configuration of the diabetes study, one worker in this process (claims,
-    solves, writes, the best model's refit): a figure the machine's load does not change."""
+    """CPU seconds per configuration of the ``dataset`` study, one worker in this process
+    (claims, solves, writes, the best model's refit): a figure the machine's load does not
+    change."""
     import optuna
 
     from regtune.service.store.migrate import upgrade
@@ -278,7 +286,7 @@ def cpu_per_configuration(
     upgrade(url)
     rows: list[dict[str, Any]] = []
     for n, length in [(4, None), *((n_trials, p) for p in points)]:  # a warm-up first
-        spec = study("diabetes", n, name=f"cpu-{length}-{n}", paths=length is not None)
+        spec = study(dataset, n, name=f"cpu-{length}-{n}", paths=length is not None)
         if length is not None:
             spec["training"] = {"lambda_path": {"points": length}}
         _, seconds = harness.run_in_process(spec)
@@ -309,11 +317,17 @@ def measure(
     datasets: list[str],
     repeats: int,
     versus_relax: float | None = None,
+    cpu_dataset: str = "diabetes",
+    cpu_trials: int = CPU_CONFIGURATIONS,
+    cpu_only: bool = False,
 ) -> dict[str, Any]:
     workers = 1 if quick else WORKERS
     with harness.scratch("paths") as tmp:
         lengths: list[int | None] = [None, 5] if quick else [None, 10, 20, 50]
-        cpu = cpu_per_configuration(QUICK_CONFIGURATIONS if quick else 400, lengths, tmp)
+        cpu_n = QUICK_CONFIGURATIONS if quick else cpu_trials
+        cpu = cpu_per_configuration(cpu_n, lengths, tmp, cpu_dataset)
+        if cpu_only:
+            return {"cpu": cpu, "cpu_dataset": cpu_dataset, "workers": workers}
         baseline = in_memory(n_trials)
         url = harness.fresh_database("sqlite", tmp, None, "paths")
         env = {"REGTUNE_ARTIFACT_DIR": str(tmp / "artifacts"), "REGTUNE_POLL_MAX": "0.2"}
@@ -328,6 +342,7 @@ def measure(
         "cpu": cpu,
         "throughput": rates,
         "sklearn": versus,
+        "cpu_dataset": cpu_dataset,
         "workers": workers,
         "repeats": repeats,
     }
@@ -336,7 +351,7 @@ def measure(
 def summarize(result: dict[str, Any]) -> str:
     cpu = harness.table(
         [
-            "study (diabetes, 5-fold, one worker in process)",
+            f"study ({result.get('cpu_dataset', 'diabetes')}, 5-fold, one worker in process)",
             "configurations",
             "CPU s",
             "CPU s per configuration",
@@ -347,6 +362,8 @@ def summarize(result: dict[str, Any]) -> str:
             for r in result["cpu"]
         ],
     )
+    if "throughput" not in result:  # --cpu-only
+        return cpu
     rates = harness.table(
         [
             "study (diabetes, 5-fold)",
@@ -438,6 +455,16 @@ def main(argv: list[str] | None = None) -> None:
         extra={
             "--datasets": {"default": None, "help": "comma-separated (default: all)"},
             "--trials": {"type": int, "default": 300, "help": "configurations per study in (1)"},
+            "--cpu-only": {"action": "store_true", "help": "(0) alone"},
+            "--cpu-dataset": {
+                "default": "diabetes",
+                "help": "(0)'s data: a dataset of bench.quality (its larger ones included)",
+            },
+            "--cpu-trials": {
+                "type": int,
+                "default": CPU_CONFIGURATIONS,
+                "help": "(0)'s configurations per study",
+            },
             "--versus-relax": {
                 "type": float,
                 "default": None,
@@ -453,7 +480,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     n_trials = QUICK_CONFIGURATIONS if args.quick else args.trials
     repeats = 1 if args.quick else (args.repeats or REPEATS)  # runs of each path study and fit
-    result = measure(args.quick, n_trials, datasets, repeats, args.versus_relax)
+    result = measure(
+        args.quick,
+        n_trials,
+        datasets,
+        repeats,
+        args.versus_relax,
+        cpu_dataset=args.cpu_dataset,
+        cpu_trials=args.cpu_trials,
+        cpu_only=args.cpu_only,
+    )
     markdown = summarize(result)
     harness.publish(args.out, "paths", {"quick": args.quick, **result}, markdown)
 

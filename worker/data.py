@@ -68,6 +68,9 @@ class Fold:
     fill: FillValues | None = None
     """Missing-value fill fitted on this fold's training rows (when the data has holes, or
     when asked for: a saved model carries it)."""
+    derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """What a trainer computes from these rows once and keeps while the fold is kept (a λ
+    path's centered moments): the rows are never changed, so neither is what they give."""
 
 
 @dataclass

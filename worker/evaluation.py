@@ -91,21 +91,23 @@ def affine_scores_per_fold(
 
 class AffineScorer:
     """``affine_scores_per_fold`` on both splits, for many linear models on the same folds (a λ
-    path's points). Regression stacks every fold's rows of a split once, so the outputs of many
-    points' models on all of them are one product and their squared errors one product more
-    (``mses``), where each point, fold and split took a dozen small numpy calls: most of a
-    point's scoring. The outputs are float32, as the model computes them; the errors are summed
-    in float64."""
+    path's points). Regression keeps every fold's rows of a split once, so the outputs of many
+    points' models on a fold's rows are one product (``mses``), where each point, fold and
+    split took a dozen small numpy calls: most of a point's scoring. A fold's rows meet its own
+    models only (a product of every row with every fold's models, then a pick of the row's own,
+    did the folds' work k times: 18 % of a 20,000-row study). The outputs are float32, as the
+    model computes them; the errors are summed in float64."""
 
     CELLS = 4_000_000
-    """Most outputs one product of ``mses`` computes (rows × points × folds): 16 MB of float32."""
+    """Most outputs one product of ``mses`` computes (a fold's rows × points): 16 MB of
+    float32."""
 
     def __init__(self, folds: Sequence[Fold], task: str) -> None:
         self.folds, self.task = folds, task
         if task != "regression":
             return
         self.splits = {
-            split: _Stacked(
+            split: _SplitRows(
                 [(f.X_val, f.y_val) if split == "val" else (f.X_test, f.y_test) for f in folds]
             )
             for split in ("val", "test")
@@ -129,8 +131,8 @@ class AffineScorer:
         (P, F, d), ``biases`` (P, F)) on each fold's rows of ``split`` → (P, F); NaN for a fold
         without such rows."""
         stacked = self.splits[split]
-        n_points, n_folds, _ = weights.shape
-        chunk = max(1, self.CELLS // max(1, len(stacked.group) * n_folds))
+        n_points = weights.shape[0]
+        chunk = max(1, self.CELLS // max(1, stacked.rows))
         return np.concatenate(
             [
                 stacked.mses(weights[start : start + chunk], biases[start : start + chunk])
@@ -155,30 +157,27 @@ Scores = tuple[list[dict[str, float]], list[dict[str, float]]]
 """Each fold's (validation, test) metrics of one model per fold."""
 
 
-class _Stacked:
-    """One split's rows of every fold, stacked: which fold each row is of, and its target."""
+class _SplitRows:
+    """One split's rows of every fold (float32, as the model reads them) and their targets."""
 
     def __init__(self, parts: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
-        self.X = np.concatenate([X for X, _ in parts]).astype(np.float32, copy=False)
-        sizes = [len(y) for _, y in parts]
-        self.group = np.repeat(np.arange(len(parts)), sizes)
-        self.rows = np.arange(len(self.group))
-        self.target = np.concatenate([np.asarray(y, dtype=np.float64) for _, y in parts])
-        self.sizes = np.asarray(sizes, dtype=np.float64)
-        self.variance = [
-            float(np.var(np.asarray(y, dtype=np.float64))) if len(y) else math.nan for _, y in parts
-        ]
-        # (folds, rows): row r's squared error counts towards its fold's sum
-        self.member = (self.group[None, :] == np.arange(len(parts))[:, None]).astype(np.float64)
+        self.X = [np.asarray(X, dtype=np.float32) for X, _ in parts]
+        self.target = [np.asarray(y, dtype=np.float64) for _, y in parts]
+        self.rows = max((len(y) for y in self.target), default=0)
+        """The largest fold's rows."""
+        self.variance = [float(np.var(y)) if len(y) else math.nan for y in self.target]
 
     def mses(self, weights: np.ndarray, biases: np.ndarray) -> np.ndarray:
-        n_points, n_folds, d = weights.shape
-        w = np.asarray(weights, dtype=np.float32).reshape(n_points * n_folds, d)
-        out = (self.X @ w.T).reshape(len(self.rows), n_points, n_folds)[self.rows, :, self.group]
-        out = out + np.asarray(biases, dtype=np.float32).T[self.group]
-        errors = (out.astype(np.float64) - self.target[:, None]) ** 2
-        with np.errstate(invalid="ignore", divide="ignore"):  # an empty split: NaN, as scores
-            return (self.member @ errors / self.sizes[:, None]).T
+        """Each fold's rows times the points' models of that fold only: one product a fold."""
+        n_points, n_folds, _ = weights.shape
+        w = np.asarray(weights, dtype=np.float32)
+        b = np.asarray(biases, dtype=np.float32)
+        out = np.empty((n_points, n_folds))
+        for f, (X, y) in enumerate(zip(self.X, self.target, strict=True)):
+            errors = (X @ w[:, f].T + b[:, f]).astype(np.float64) - y[:, None]
+            with np.errstate(invalid="ignore", divide="ignore"):  # no rows: NaN, as scores
+                out[:, f] = np.einsum("rp,rp->p", errors, errors) / len(y)
+        return out
 
 
 def mean_of(split: Split, per_fold: Sequence[Mapping[str, float]]) -> dict[str, float]:

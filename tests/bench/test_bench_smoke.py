@@ -75,6 +75,15 @@ def test_quality_classification_smoke(bench: Bench) -> None:
         assert run["regtune"]["test_loss"] > 0 and run["sklearn"]["test_loss"] > 0
 
 
+def test_paths_cpu_only_on_large_data(bench: Bench) -> None:
+    stdout, result = bench("paths", "--cpu-only", "--cpu-dataset", "friedman1-20k")
+    assert "| study (friedman1-20k, 5-fold, one worker in process) |" in stdout
+    assert result["cpu_dataset"] == "friedman1-20k" and "throughput" not in result
+    single, *paths = result["cpu"]
+    assert single["study"] == "one trial per claim" and single["ratio"] == 1
+    assert paths and all(r["cpu_s_per_configuration"] > 0 for r in paths)
+
+
 def test_quality_variants() -> None:
     """What ``--relax`` and ``--select`` give regtune's studies, and where their results go."""
     from regtune.service.spec.definition import StudySpec

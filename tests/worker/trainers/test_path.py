@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from regtune.worker.data import Splits, load, make_splits
 from regtune.worker.paths import Grid, lambda_grid
@@ -180,3 +181,25 @@ def test_the_folds_solved_together_are_each_folds_own_exact_solve(
         assert solver.solve(lam, l1_ratio, 1e-9) == expected
         for a, b in zip(alone, together, strict=True):
             np.testing.assert_allclose(b.P.numpy(), a.P.numpy(), rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("dataset", "task", "n_out"), [("diabetes", "regression", 1), ("iris", "multiclass", 3)]
+)
+def test_a_folds_problem_is_made_once_and_later_paths_on_it_are_as_on_fresh_folds(
+    dataset: str, task: str, n_out: int
+) -> None:
+    """A path keeps what it derives from a fold's rows with the fold (``Fold.derived``): a
+    second path on the same folds, other knobs, solves from it exactly as on folds just made."""
+    kept, fresh = _splits(dataset, folds=3), _splits(dataset, folds=3)
+    lambdas = lambda_grid(1e-3, 1.0, 5, offset=0.2)
+    train_path(_config(task, n_out, l1_ratio=0.9), kept.folds, lambdas)
+    derived = [dict(fold.derived) for fold in kept.folds]
+    assert all(derived)  # made by the first path
+    again = train_path(_config(task, n_out, l1_ratio=0.3, dropout=0.1), kept.folds, lambdas)
+    assert [dict(fold.derived) for fold in kept.folds] == derived  # the same objects, kept
+    first = train_path(_config(task, n_out, l1_ratio=0.3, dropout=0.1), fresh.folds, lambdas)
+    for mine, theirs in zip(again, first, strict=True):
+        assert mine.result.value == theirs.result.value
+        for a, b in zip(mine.result.states, theirs.result.states, strict=True):
+            assert torch.equal(a.weight, b.weight) and torch.equal(a.bias, b.bias)
