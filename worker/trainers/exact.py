@@ -38,6 +38,7 @@ from regtune.worker.trainers.fista import (
     per_fold,
     threads_for,
 )
+from regtune.worker.trainers.moments import FoldMoments
 from regtune.worker.trainers.relax import relaxed
 from regtune.worker.trainers.result import TrainResult, build_result
 
@@ -83,16 +84,19 @@ class _Member:
                 n_in, task=config.task, n_out=config.n_out, std=config.input_noise
             )
             input_l2 = noise_l2 if input_l2 is None else input_l2 + noise_l2
-        self.solver = Fista(
-            fold.X_train,
-            fold.y_train,
-            task=_task(config.task),
-            lam=config.lam,
-            l1_ratio=config.l1_ratio,
-            n_classes=config.n_out if config.task == "multiclass" else None,
-            input_l2=input_l2,
-            warm_start=warm_start,
-        )
+        if config.task == "regression":  # from the fold's kept moments (``FoldMoments``)
+            self.solver = _least_squares(config, fold, input_l2, warm_start)
+        else:
+            self.solver = Fista(
+                fold.X_train,
+                fold.y_train,
+                task=_task(config.task),
+                lam=config.lam,
+                l1_ratio=config.l1_ratio,
+                n_classes=config.n_out if config.task == "multiclass" else None,
+                input_l2=input_l2,
+                warm_start=warm_start,
+            )
         self.model = build_model(
             "linear",
             n_in=n_in,
@@ -118,6 +122,22 @@ class _Member:
         weight = relaxed(gram, smooth.cross[0].numpy(), weight, np.zeros(d), share)
         bias = np.array([float(smooth.y_mean) - weight @ smooth.x_mean.numpy()])
         set_linear(self.model, torch.from_numpy(weight), torch.from_numpy(bias))
+
+
+def _least_squares(
+    config: TrainConfig, fold: Fold, input_l2: np.ndarray | None, warm_start: LinearState | None
+) -> Fista:
+    """``Fista`` on the fold's least squares, as ``Fista(fold.X_train, fold.y_train, ...)``
+    builds it, from the fold's moments made once (``FoldMoments``) instead of its rows."""
+    n, d = fold.X_train.shape
+    l2 = torch.full((d,), config.lam * (1 - config.l1_ratio), dtype=torch.float64)
+    if input_l2 is not None:
+        l2 = l2 + torch.from_numpy(np.asarray(input_l2)).double()
+    smooth = FoldMoments.of(fold).least_squares(l2)
+    start = torch.zeros(1, d, dtype=torch.float64)
+    if warm_start is not None:
+        start = warm_start.weight.detach().double().reshape(1, d)
+    return Fista.on(smooth, start, l1=config.lam * config.l1_ratio, n_features=d, n_entries=n * d)
 
 
 def _task(name: str) -> Task:

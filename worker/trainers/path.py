@@ -45,6 +45,7 @@ from regtune.worker.trainers.fista import (
     per_fold,
     threads_for,
 )
+from regtune.worker.trainers.moments import FoldMoments
 from regtune.worker.trainers.newton import newton_on_support
 from regtune.worker.trainers.relax import SupportFits
 from regtune.worker.trainers.result import TrainResult, build_result
@@ -63,48 +64,9 @@ SIGMA_KEY = "path_sigma"
 """``Fold.derived``: the cross-entropy's design (rows and intercept column)'s spectral norm."""
 
 
-@dataclass(frozen=True)
-class _Moments:
-    """A regression fold's training rows as least squares needs them: centered Gram matrix and
-    cross moments over n, the means, and the Gram matrix's largest eigenvalue. Computed once a
-    fold (``of``), not once a path: the O(n·d²) product was 15 % of a 20,000-row study."""
-
-    x_mean: torch.Tensor
-    y_mean: torch.Tensor
-    gram: torch.Tensor
-    cross: torch.Tensor
-    """(1, d)."""
-    yy: float
-    gram_norm: float
-
-    KEY = "path_moments"
-
-    @classmethod
-    def of(cls, fold: Fold) -> _Moments:
-        found = fold.derived.get(cls.KEY)
-        if isinstance(found, cls):
-            return found
-        X = torch.from_numpy(np.asarray(fold.X_train)).double()
-        y = torch.from_numpy(np.asarray(fold.y_train)).double()
-        n = len(X)
-        x_mean, y_mean = X.mean(0), y.mean()
-        Xc, yc = X - x_mean, y - y_mean
-        gram = Xc.T @ Xc / n
-        made = cls(
-            x_mean=x_mean,
-            y_mean=y_mean,
-            gram=gram,
-            cross=(yc @ Xc / n)[None, :],
-            yy=float(yc @ yc) / n,
-            gram_norm=float(torch.linalg.eigvalsh(gram).max()),
-        )
-        fold.derived[cls.KEY] = made
-        return made
-
-
 class _FoldPath:
     """One fold's problem, prepared once for every λ: the centered Gram matrix (regression,
-    ``_Moments``) or the design with its intercept column (cross-entropy), and the current
+    ``FoldMoments``) or the design with its intercept column (cross-entropy), and the current
     solution, packed as ``fista`` packs it (W, and for the cross-entropy a last column b)."""
 
     def __init__(self, config: TrainConfig, fold: Fold, start: LinearState | None) -> None:
@@ -123,7 +85,7 @@ class _FoldPath:
             )
         self.input_l2 = torch.from_numpy(input_l2)
         if self.regression:
-            moments = _Moments.of(fold)
+            moments = FoldMoments.of(fold)
             self.x_mean, self.y_mean = moments.x_mean, moments.y_mean
             self.gram, self.cross, self.yy = moments.gram, moments.cross, moments.yy
             self.gram_norm = moments.gram_norm

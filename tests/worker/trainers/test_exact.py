@@ -17,7 +17,8 @@ from regtune.worker.data import Splits, load, make_splits
 from regtune.worker.trainers import fit
 from regtune.worker.trainers.config import ExactOptions, TrainConfig
 from regtune.worker.trainers.exact import WarmStarts, input_dropout_l2, train_exact
-from regtune.worker.trainers.fista import LinearState
+from regtune.worker.trainers.fista import Fista, LinearState
+from regtune.worker.trainers.moments import FoldMoments
 from regtune.worker.trainers.result import TrainResult
 
 FEW = 50
@@ -215,3 +216,28 @@ def test_fit_dispatches_on_the_solver_name() -> None:
     assert minibatch.epochs_run == 2
     with pytest.raises(AssertionError):
         fit(dataclasses.replace(config, solver="newton"), splits.folds)  # type: ignore[arg-type]
+
+
+def test_a_regression_trial_solves_from_its_folds_kept_moments_as_from_their_rows() -> None:
+    """A fold's least squares is made once (``FoldMoments``) and every later trial on it, other
+    knobs and warm start, solves the problem ``Fista`` makes from the rows, to the bit."""
+    splits = _splits("diabetes", folds=3)
+    config = _config("regression", 1, lam=0.05, l1_ratio=0.5, input_noise=0.1)
+    first = train_exact(config, splits.folds)
+    assert all(FoldMoments.KEY in fold.derived for fold in splits.folds)
+    again = dataclasses.replace(config, lam=0.02, l1_ratio=0.8)
+    kept = train_exact(again, splits.folds, warm_start=first.states)
+    for fold, state, start in zip(splits.folds, kept.states, first.states, strict=True):
+        solver = Fista(
+            fold.X_train,
+            fold.y_train,
+            task="regression",
+            lam=again.lam,
+            l1_ratio=again.l1_ratio,
+            input_l2=np.full(fold.X_train.shape[1], 0.1**2),
+            warm_start=start,
+        )
+        while not solver.run(again.exact.report_every, tol=again.exact.tol):
+            pass
+        assert torch.equal(solver.state().weight, state.weight)
+        assert torch.equal(solver.state().bias, state.bias)
