@@ -84,6 +84,17 @@ def _dot(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(torch.vdot(a.view(-1), b.view(-1)))
 
 
+def centered_moments(
+    X: torch.Tensor, y: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, float]:
+    """(x̄, ȳ, G, c, yy) of training rows (float64): the centered XᵀX/n, Xᵀy/n (1, d) and yᵀy/n,
+    with the means they were centered by (a model's bias is ȳ − w·x̄)."""
+    n = len(y)
+    x_mean, y_mean = X.mean(0), y.mean()
+    Xc, yc = X - x_mean, y - y_mean
+    return x_mean, y_mean, Xc.T @ Xc / n, (yc @ Xc / n)[None, :], float(yc @ yc) / n
+
+
 class _LeastSquares:
     """½ · mean((X w + b − y)²) + ridge, with b eliminated exactly by centering; P = w (1, d),
     worked through the Gram matrix (d × d), so an iteration costs O(d²) whatever n is."""
@@ -107,16 +118,8 @@ class _LeastSquares:
 
     @classmethod
     def of(cls, X: torch.Tensor, y: torch.Tensor, l2: torch.Tensor) -> _LeastSquares:
-        n = len(y)
-        x_mean, y_mean = X.mean(0), y.mean()
-        Xc, yc = X - x_mean, y - y_mean
-        return cls(
-            hessian=Xc.T @ Xc / n + torch.diag(l2),
-            cross=(yc @ Xc / n)[None, :],
-            yy=float(yc @ yc) / n,
-            x_mean=x_mean,
-            y_mean=y_mean,
-        )
+        x_mean, y_mean, gram, cross, yy = centered_moments(X, y)
+        return cls(hessian=gram + torch.diag(l2), cross=cross, yy=yy, x_mean=x_mean, y_mean=y_mean)
 
     def pack(self, state: LinearState) -> torch.Tensor:
         return state.weight.reshape(1, -1)

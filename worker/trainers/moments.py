@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from regtune.worker.data import Fold
-from regtune.worker.trainers.fista import _LeastSquares, threads_for
+from regtune.worker.trainers.fista import _LeastSquares, centered_moments, threads_for
 
 
 @dataclass(frozen=True)
@@ -42,17 +42,14 @@ class FoldMoments:
             return found
         X = torch.from_numpy(np.asarray(fold.X_train)).double()
         y = torch.from_numpy(np.asarray(fold.y_train)).double()
-        n = len(X)
         with threads_for(X.numel()):  # as ``Fista`` makes them from the rows
-            x_mean, y_mean = X.mean(0), y.mean()
-            Xc, yc = X - x_mean, y - y_mean
-            gram = Xc.T @ Xc / n
+            x_mean, y_mean, gram, cross, yy = centered_moments(X, y)
         made = cls(
             x_mean=x_mean,
             y_mean=y_mean,
             gram=gram,
-            cross=(yc @ Xc / n)[None, :],
-            yy=float(yc @ yc) / n,
+            cross=cross,
+            yy=yy,
             gram_norm=float(torch.linalg.eigvalsh(gram).max()),
         )
         fold.derived[cls.KEY] = made
