@@ -57,6 +57,35 @@ def test_folds_too_large_for_the_workers_cache_are_made_again(
         objective._prepared.cache_clear()
 
 
+def test_the_cache_counts_what_trainers_keep_with_a_fold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fold keeps its Gram matrix once a fit made it (``Fold.derived``): on wide data that is
+    more than its rows, so the bound counts it when the folds are cached, not after."""
+    spec = StudySpec.model_validate(
+        {
+            "name": "wide-folds",
+            "dataset": {"synthetic": {"kind": "sparse_regression", "n_samples": 60, "n_features": 200}},
+            "validation": {"folds": 3},
+        }
+    )
+    splits = prepare(spec)
+    rows = sum(
+        a.nbytes
+        for f in splits.folds
+        for a in (f.X_train, f.y_train, f.X_val, f.y_val, f.X_test, f.y_test)
+    )
+    gram = 8 * 200 * 200 * len(splits.folds)
+    assert rows < gram
+    monkeypatch.setattr(data, "cache_bytes", lambda: rows + gram // 2)  # the rows alone fit
+    objective._prepared.cache_clear()
+    try:
+        assert prepared(spec) is not prepared(spec)
+        monkeypatch.setattr(data, "cache_bytes", lambda: 2 * (rows + gram))
+        objective._prepared.cache_clear()
+        assert prepared(spec) is prepared(spec)
+    finally:
+        objective._prepared.cache_clear()
+
+
 @pytest.mark.parametrize("builtin", ["diabetes", "wine"])
 def test_the_folds_positions_are_the_folds_a_study_trains_on(builtin: str) -> None:
     """``fold_positions`` (what a bench hands scikit-learn) are ``make_splits``' own folds: each
