@@ -63,7 +63,9 @@ def test_the_cache_counts_what_trainers_keep_with_a_fold(monkeypatch: pytest.Mon
     spec = StudySpec.model_validate(
         {
             "name": "wide-folds",
-            "dataset": {"synthetic": {"kind": "sparse_regression", "n_samples": 60, "n_features": 200}},
+            "dataset": {
+                "synthetic": {"kind": "sparse_regression", "n_samples": 60, "n_features": 200}
+            },
             "validation": {"folds": 3},
         }
     )
