@@ -29,6 +29,11 @@ results go to ``quality-relax-<value>.json``. ``--select one_se`` gives them
 (``quality-select-one_se.json``); ``--folds 10`` gives them ``validation.folds`` 10 instead
 of what the default rule chooses (``quality-folds-10.json``); scikit-learn keeps its 5.
 
+Where a difference comes from (a second table): regtune's refit at the configuration the CV
+estimator chose (its α or C and l1_ratio in regtune's parameters), which compares the estimators
+and leaves the choice out, and for classification regtune's choice with the CV estimator's
+l1_ratio instead of its own; each − scikit-learn, paired by split.
+
 For classification the test log loss (the mean cross-entropy, what both sides select by on
 their validation folds) is reported too, as the paired difference regtune − scikit-learn (lower
 is better).
@@ -298,6 +303,7 @@ def run_sklearn(
         warnings.simplefilter("ignore")  # convergence and API-transition warnings
         model.fit(loaded.X[rest], loaded.y[rest])
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    chosen = _chosen(model[-1], loaded.task, loaded.y[rest])
     predicted = model.predict(loaded.X[test])
     regression = loaded.task == "regression"
     y = loaded.y[test]
@@ -318,8 +324,53 @@ def run_sklearn(
         **loss,
         "wall_s": wall,
         "cpu_s": cpu,
+        "chosen": chosen,
         **_support(coef, loaded.true_support),
     }
+
+
+def _chosen(estimator: Any, task: str, rest_y: np.ndarray) -> dict[str, float]:
+    """The configuration a fitted CV estimator chose, in regtune's parameters for its refit on
+    the non-test rows (targets ``rest_y``).
+
+    ``LogisticRegression``'s C weighs the summed cross-entropy where regtune's λ weighs the
+    penalty against the mean: λ = 1 / (C · rows). ``ElasticNet``'s objective is regtune's but
+    on the raw target, where regtune standardizes it (scale s, ``Standardizer``): with w = s·v,
+    the objective divided by s² is regtune's in v with λ·ρ' = α·ρ / s and λ·(1 − ρ') =
+    α·(1 − ρ)."""
+    if task != "regression":
+        return {
+            "lambda": 1.0 / (float(np.ravel(estimator.C_)[0]) * len(rest_y)),
+            "l1_ratio": float(np.ravel(estimator.l1_ratio_)[0]),
+        }
+    alpha = float(estimator.alpha_)
+    rho = float(getattr(estimator, "l1_ratio_", 1.0))  # LassoCV: the lasso
+    scale = float(rest_y.std()) or 1.0
+    l1, l2 = alpha * rho / scale, alpha * (1 - rho)
+    return {"lambda": l1 + l2, "l1_ratio": l1 / (l1 + l2)}
+
+
+def refit_at(
+    dataset: str, seed: int, n: int, params: dict[str, float], variant: Variant = DEFAULTS
+) -> dict[str, float]:
+    """The best model regtune's study on split ``seed`` would have saved had it chosen
+    ``params``: its refit on every non-test row (``best_fit``), scored on the test rows. A
+    relax that ``params`` leave out is 0, the elastic net."""
+    from regtune.service.spec.definition import StudySpec, resolve_relax, resolve_task
+    from regtune.worker.best_model import best_fit, loaded
+
+    spec = StudySpec.model_validate(definition(dataset, seed, n, variant))
+    spec = resolve_relax(resolve_task(spec))
+    values = {"relax": 0.0, **params} if spec.search_space.relax is not None else dict(params)
+    data, _, test = _split(dataset, seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = best_fit(spec, values, {})
+    scores = loaded(data, fitted).score(data.X[test], data.y[test])
+    found = {"test": float(scores[METRIC[spec.task.value]])}
+    if spec.task.value != "regression":
+        found["test_loss"] = float(scores["loss"])
+    return found
 
 
 def run_service(seed: int, n_trials: int, tmp: Path) -> dict[str, Any]:
@@ -415,6 +466,17 @@ def _compare(
     runs = []
     for n in counts:
         theirs = run_sklearn(dataset, seed, n, quick)
+        # where a difference comes from: the estimator (regtune at scikit-learn's choice) or,
+        # for classification, the choice of l1_ratio (regtune's, but scikit-learn's l1_ratio)
+        theirs["regtune_at_choice"] = refit_at(dataset, seed, n, theirs["chosen"], variant)
+        if ours[n]["task"] != "regression":  # there, l1_ratio means the same on both sides
+            ours[n]["at_sklearns_l1_ratio"] = refit_at(
+                dataset,
+                seed,
+                n,
+                {**ours[n]["params"], "l1_ratio": theirs["chosen"]["l1_ratio"]},
+                variant,
+            )
         if ours[n]["folds"] == FOLDS:  # the default rule chose the CV estimators' 5 folds
             theirs["on_regtunes_folds"] = run_sklearn(dataset, seed, n, quick, regtunes_folds=True)
         runs.append(
@@ -457,6 +519,7 @@ def _row(
         "se": se,
         **_on_regtunes_folds(group),
         **_test_loss(group),
+        **_sources(group),
         "regtune_s": _mean(group, "regtune", "wall_s"),
         "sklearn_s": _mean(group, "sklearn", "wall_s"),
     }
@@ -480,6 +543,27 @@ def _test_loss(group: list[dict[str, Any]]) -> dict[str, float]:
         return {}
     diff, se = _mean_se([r["regtune"]["test_loss"] - r["sklearn"]["test_loss"] for r in group])
     return {"loss_difference": diff, "loss_se": se}
+
+
+def _sources(group: list[dict[str, Any]]) -> dict[str, float]:
+    """Where regtune − the CV estimator comes from (absent from runs before it was measured):
+    ``estimator_*``, regtune's refit at the CV estimator's choice − the CV estimator (the same
+    model fitted by two solvers: 0 when the solvers agree), and for classification
+    ``l1_ratio_*``, regtune's choice with the CV estimator's l1_ratio instead of its own − the
+    CV estimator; each in the test metric and, for classification, the test log loss."""
+    sources = {
+        "estimator": lambda r: r["sklearn"].get("regtune_at_choice"),
+        "l1_ratio": lambda r: r["regtune"].get("at_sklearns_l1_ratio"),
+    }
+    found: dict[str, float] = {}
+    for name, refit in sources.items():
+        if not all(refit(r) is not None for r in group):
+            continue
+        for key, suffix in (("test", ""), ("test_loss", "_loss")):
+            if key in group[0]["sklearn"]:
+                diff, se = _mean_se([refit(r)[key] - r["sklearn"][key] for r in group])
+                found[f"{name}{suffix}_difference"], found[f"{name}{suffix}_se"] = diff, se
+    return found
 
 
 def _on_regtunes_folds(group: list[dict[str, Any]]) -> dict[str, float]:
@@ -549,7 +633,50 @@ def summarize(result: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
         ]
         for r in rows
     ]
-    return rows, harness.table(headers, table_rows)
+    return rows, harness.table(headers, table_rows) + _sources_table(rows)
+
+
+def _sources_table(rows: list[dict[str, Any]]) -> str:
+    """The second table: regtune − scikit-learn with regtune's choice, at scikit-learn's choice
+    (the estimators compared), and with regtune's choice but scikit-learn's l1_ratio."""
+    measured = [r for r in rows if "estimator_difference" in r]
+    if not measured:
+        return ""
+
+    def cell(r: dict[str, Any], name: str) -> str:
+        if f"{name}_difference" not in r:
+            return ""
+        return f"{r[f'{name}_difference']:+.4f} ± {r[f'{name}_se']:.4f}"
+
+    headers = [
+        "dataset",
+        "configurations",
+        "regtune's choice",
+        "at scikit-learn's choice",
+        "regtune's choice, scikit-learn's l1_ratio",
+        "log loss: regtune's choice",
+        "log loss: at scikit-learn's choice",
+        "log loss: scikit-learn's l1_ratio",
+    ]
+    table_rows = [
+        [
+            r["dataset"],
+            r["configurations"],
+            f"{r['difference']:+.4f} ± {r['se']:.4f}",
+            cell(r, "estimator"),
+            cell(r, "l1_ratio"),
+            f"{r['loss_difference']:+.4f} ± {r['loss_se']:.4f}" if "loss_difference" in r else "",
+            cell(r, "estimator_loss"),
+            cell(r, "l1_ratio_loss"),
+        ]
+        for r in measured
+    ]
+    title = (
+        "\n\nWhere the difference comes from: regtune's refit − scikit-learn in the test metric "
+        "(then the test log loss), with regtune's choice, at scikit-learn's choice, and with "
+        "regtune's choice but scikit-learn's l1_ratio:\n\n"
+    )
+    return title + harness.table(headers, table_rows)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -64,6 +64,11 @@ def test_quality_smoke(bench: Bench) -> None:
     # scikit-learn again on the folds regtune drew: the tuner against the tuner
     assert all("difference_same_folds" in r and r["se_same_folds"] >= 0 for r in rows.values())
     assert "scikit-learn on regtune's folds" in stdout
+    # where a difference comes from: regtune's refit at scikit-learn's choice (regression: the
+    # estimator only, l1_ratio does not mean the same on both sides)
+    assert "Where the difference comes from" in stdout
+    for row in rows.values():
+        assert row["estimator_se"] >= 0 and "l1_ratio_difference" not in row
 
 
 def test_quality_classification_smoke(bench: Bench) -> None:
@@ -73,6 +78,10 @@ def test_quality_classification_smoke(bench: Bench) -> None:
         assert row["metric"] == "accuracy" and row["loss_se"] >= 0
     for run in result["runs"]:
         assert run["regtune"]["test_loss"] > 0 and run["sklearn"]["test_loss"] > 0
+        assert run["sklearn"]["regtune_at_choice"]["test_loss"] > 0
+        assert 0 <= run["regtune"]["at_sklearns_l1_ratio"]["test"] <= 1
+    for row in result["rows"]:
+        assert {"estimator_loss_se", "l1_ratio_difference", "l1_ratio_loss_se"} <= set(row)
 
 
 def test_paths_cpu_only_on_large_data(bench: Bench) -> None:
