@@ -303,7 +303,7 @@ def run_sklearn(
         warnings.simplefilter("ignore")  # convergence and API-transition warnings
         model.fit(loaded.X[rest], loaded.y[rest])
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
-    chosen = _chosen(model[-1], loaded.task, loaded.y[rest])
+    chosen = _chosen(model[-1], loaded.task, loaded.X[rest], loaded.y[rest])
     predicted = model.predict(loaded.X[test])
     regression = loaded.task == "regression"
     y = loaded.y[test]
@@ -329,23 +329,25 @@ def run_sklearn(
     }
 
 
-def _chosen(estimator: Any, task: str, rest_y: np.ndarray) -> dict[str, float]:
+def _chosen(estimator: Any, task: str, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """The configuration a fitted CV estimator chose, in regtune's parameters for its refit on
-    the non-test rows (targets ``rest_y``).
+    the non-test rows ``X``, ``y``.
 
     ``LogisticRegression``'s C weighs the summed cross-entropy where regtune's λ weighs the
     penalty against the mean: λ = 1 / (C · rows). ``ElasticNet``'s objective is regtune's but
     on the raw target, where regtune standardizes it (scale s, ``Standardizer``): with w = s·v,
     the objective divided by s² is regtune's in v with λ·ρ' = α·ρ / s and λ·(1 − ρ') =
     α·(1 − ρ)."""
+    from regtune.service.model.standardizer import Standardizer
+
     if task != "regression":
         return {
-            "lambda": 1.0 / (float(np.ravel(estimator.C_)[0]) * len(rest_y)),
+            "lambda": 1.0 / (float(np.ravel(estimator.C_)[0]) * len(y)),
             "l1_ratio": float(np.ravel(estimator.l1_ratio_)[0]),
         }
     alpha = float(estimator.alpha_)
     rho = float(getattr(estimator, "l1_ratio_", 1.0))  # LassoCV: the lasso
-    scale = float(rest_y.std()) or 1.0
+    scale = Standardizer.fit(X, y, task).y_scale  # the refit's own
     l1, l2 = alpha * rho / scale, alpha * (1 - rho)
     return {"lambda": l1 + l2, "l1_ratio": l1 / (l1 + l2)}
 

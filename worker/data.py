@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 from cachetools import LRUCache
@@ -20,6 +21,8 @@ from regtune.service.spec.datasets import BuiltinDataset
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+
+T = TypeVar("T")
 
 MIB = 1024 * 1024
 CACHE_BYTES = 512 * MIB
@@ -71,6 +74,12 @@ class Fold:
     derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     """What a trainer computes from these rows once and keeps while the fold is kept (a λ
     path's centered moments): the rows are never changed, so neither is what they give."""
+
+    def kept(self, key: str, make: Callable[[], T]) -> T:
+        """``derived[key]``: kept from an earlier call, or ``make()`` now (and kept)."""
+        if key not in self.derived:
+            self.derived[key] = make()
+        return cast(T, self.derived[key])
 
 
 @dataclass

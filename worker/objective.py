@@ -156,15 +156,16 @@ _warm: LRUCache[str, WarmStarts] = LRUCache(maxsize=STUDIES_WARM)
 
 def _splits_bytes(splits: data.Splits) -> int:
     """A study's folds' rows, and what trainers derive from each fold and keep with it
-    (``Fold.derived``), counted when the folds are cached: at most a float64 Gram matrix of the
-    features (``FoldMoments``) and its few vectors."""
+    (``Fold.derived``), counted when the folds are cached: for regression a float64 Gram matrix
+    of the features and its few vectors (``FoldMoments``); for classification a number."""
     rows = sum(
         array.nbytes
         for f in splits.folds
         for array in (f.X_train, f.y_train, f.X_val, f.y_val, f.X_test, f.y_test)
     )
-    derived = sum(8 * (f.X_train.shape[1] + 2) ** 2 for f in splits.folds)
-    return rows + derived
+    if splits.task != "regression":
+        return rows
+    return rows + sum(8 * (f.X_train.shape[1] + 2) ** 2 for f in splits.folds)
 
 
 @lru_cache

@@ -37,14 +37,15 @@ class FoldMoments:
     @classmethod
     def of(cls, fold: Fold) -> FoldMoments:
         """The fold's moments: kept from an earlier fit, or made (and kept) now."""
-        found = fold.derived.get(cls.KEY)
-        if isinstance(found, cls):
-            return found
+        return fold.kept(cls.KEY, lambda: cls.make(fold))
+
+    @classmethod
+    def make(cls, fold: Fold) -> FoldMoments:
         X = torch.from_numpy(np.asarray(fold.X_train)).double()
         y = torch.from_numpy(np.asarray(fold.y_train)).double()
         with threads_for(X.numel()):  # as ``Fista`` makes them from the rows
             x_mean, y_mean, gram, cross, yy = centered_moments(X, y)
-        made = cls(
+        return cls(
             x_mean=x_mean,
             y_mean=y_mean,
             gram=gram,
@@ -52,8 +53,6 @@ class FoldMoments:
             yy=yy,
             gram_norm=float(torch.linalg.eigvalsh(gram).max()),
         )
-        fold.derived[cls.KEY] = made
-        return made
 
     def least_squares(self, l2: torch.Tensor) -> _LeastSquares:
         """The smooth part of a fit with ridge ``l2`` (per input) on every input: the same

@@ -98,10 +98,10 @@ class _FoldPath:
             y = torch.from_numpy(np.asarray(fold.y_train))
             fresh = _CrossEntropy.of(X, y, torch.zeros(d, dtype=torch.float64), self.n_out)
             self.X, self.target, self.binary = fresh.X, fresh.target, fresh.binary
-            sigma = fold.derived.get(SIGMA_KEY)  # an SVD of the rows: once a fold
-            if not isinstance(sigma, float):
-                sigma = fold.derived[SIGMA_KEY] = float(torch.linalg.matrix_norm(self.X, ord=2))
-            self.sigma = sigma
+            design = self.X  # an SVD of the rows: once a fold
+            self.sigma = fold.kept(
+                SIGMA_KEY, lambda: float(torch.linalg.matrix_norm(design, ord=2))
+            )
             self.P = torch.zeros(self.n_out, d + 1, dtype=torch.float64)
         if start is not None:
             weight = start.weight.detach().double().reshape(self.n_out, d)
