@@ -61,6 +61,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(mark)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test that started processes reports what they logged (``log_excerpts``)."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when != "call" or not report.failed:
+        return
+    funcargs = getattr(item, "funcargs", {})
+    for name in ("processes", "module_processes"):
+        started = funcargs.get(name)
+        if isinstance(started, Processes) and started.procs():
+            report.sections.append((f"what the processes logged ({name})", started.log_excerpts()))
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Fail the run if a process a test started outlived the tests (after fixture teardown)."""

@@ -269,6 +269,53 @@ class Processes:
         for proc in self.started:
             proc.stop()
 
+    def procs(self) -> list[Proc]:
+        """Every process started, the stacks' first (API, then workers)."""
+        ours = [p for s in self.stacks for p in ([s.api] if s.api else []) + s.workers]
+        return ours + self.started
+
+    def log_excerpts(self) -> str:
+        """What a failed test's processes said that explains it (``log_excerpt`` of each)."""
+        return "\n".join(log_excerpt(proc) for proc in self.procs())
+
+
+def memory_of(pid: int) -> str:
+    """A live process's memory and threads, as Linux counts them (``/proc/<pid>/status``)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return "running"
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    wanted = ("VmData", "VmRSS", "Threads")
+    return "running, " + ", ".join(f"{k} {fields[k].strip()}" for k in wanted if k in fields)
+
+
+NOTABLE = ('"level": "WARNING"', '"level": "ERROR"', '"level": "CRITICAL"', "Traceback")
+"""Log lines a failure report keeps, besides each log's last lines."""
+
+
+def log_excerpt(proc: Proc, *, last: int = 8, notable: int = 20, width: int = 1500) -> str:
+    """``proc``'s exit code, its last ``notable`` warnings and errors (tracebacks included) and
+    its last ``last`` lines, each cut at ``width`` characters: enough to tell what a process
+    did when a test that started it failed, where its log file is gone with the machine (CI)."""
+    try:
+        lines = proc.log().splitlines()
+    except OSError as exc:
+        return f"--- {proc.log_path.name}: unreadable ({exc})"
+    tail = set(range(max(0, len(lines) - last), len(lines)))
+    marked = [i for i, line in enumerate(lines) if any(m in line for m in NOTABLE)]
+    keep = sorted(tail | set(marked[-notable:]))
+    code = proc.popen.poll()
+    state = f"exit {code}" if code is not None else memory_of(proc.pid)
+    shown = [f"--- {proc.log_path.name} (pid {proc.pid}, {state}, {len(lines)} lines)"]
+    previous = -1
+    for i in keep:
+        if i > previous + 1:
+            shown.append(f"    [... {i - previous - 1} lines]")
+        shown.append(f"{i + 1:6d} {lines[i][:width]}")
+        previous = i
+    return "\n".join(shown)
+
 
 def study_row(name: str, optuna_study_id: int, status: str, **overrides: Any) -> Any:
     """A regtune study row written straight to the table, for tests of the sweep and catch-up."""

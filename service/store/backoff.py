@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from optuna.exceptions import StorageInternalError
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import InterfaceError, InternalError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from tenacity import (
     RetryCallState,
@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 
 TRANSIENT = (
     OperationalError,
-    DBAPIError,
+    InterfaceError,
+    InternalError,
     PoolTimeout,
     StorageInternalError,
     ConnectionError,
@@ -34,7 +35,10 @@ TRANSIENT = (
 """Errors that mean "the database is unreachable or busy right now", not "the request is wrong".
 
 Optuna wraps every SQLAlchemy error of its storage in ``StorageInternalError``, so a database
-restart reaches a worker as that as well as SQLAlchemy's own ``OperationalError``.
+restart reaches a worker as that as well as SQLAlchemy's own ``OperationalError``. A statement
+the database refuses (``IntegrityError``, ``ProgrammingError``, ``DataError``) is not among
+them: it fails the same way every time, so waiting it out, or handing its trial back to run
+again, would loop for ever (a trial handed back on each claim, its copies piling up).
 """
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, ProgrammingError
 
-from regtune.service.store.backoff import retry_forever
+from regtune.service.store.backoff import caused_by_database, retry_forever
 
 
 def _flaky(failures: int) -> tuple[list[int], Callable[[], str]]:
@@ -48,3 +49,35 @@ def test_a_stop_gives_up_with_the_last_error() -> None:
     with pytest.raises(OperationalError):
         retry_forever(action, what="test", first=0.001, stop=stop)
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        IntegrityError("INSERT ...", {}, sqlite3.IntegrityError("UNIQUE constraint failed")),
+        ProgrammingError("SELECT ...", {}, sqlite3.ProgrammingError("no such column")),
+        DataError("INSERT ...", {}, sqlite3.DataError("string or blob too big")),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_a_statement_the_database_refuses_is_not_waited_out(refusal: DBAPIError) -> None:
+    """It fails the same way every time: retried (or its trial handed back) it loops for ever."""
+    calls: list[int] = []
+
+    def action() -> None:
+        calls.append(1)
+        raise refusal
+
+    with pytest.raises(type(refusal)):
+        retry_forever(action, what="test", first=0.001)
+    assert calls == [1]
+    assert not caused_by_database(refusal)
+    try:  # as the worker sees it: raised while handling another error
+        try:
+            raise refusal
+        except DBAPIError as exc:
+            raise RuntimeError("recording the trial failed too") from exc
+    except RuntimeError as chained:
+        assert not caused_by_database(chained)
+    outage = OperationalError("SELECT 1", {}, sqlite3.OperationalError("database is locked"))
+    assert caused_by_database(outage)

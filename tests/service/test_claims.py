@@ -24,6 +24,7 @@ from regtune.service.spec.enums import ACTIVE
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade
+from regtune.service.store.optuna_db.attrs import CLAIM_ATTR, PATH_CLAIM_PREFIX, RETRY_OF_ATTR
 from regtune.service.store.optuna_db.internals import om, trial_id_of
 from regtune.service.store.repos.studies import create_study
 from regtune.service.store.scheduling import claims, paths
@@ -469,3 +470,52 @@ def test_a_dead_paths_slots_are_kept_while_it_runs_and_freed_with_no_error_after
     assert final.optuna_study_id is not None
     states = [t.state.name for t in db.storage.get_all_trials(final.optuna_study_id)]
     assert states == ["FAIL"]
+
+
+def _attr_keys(db: Db, trial_id: int) -> list[str]:
+    """A trial's system attribute keys as stored (no process's cache in between)."""
+    attr = om.TrialSystemAttributeModel
+    with transaction(db.engine) as session:
+        return sorted(session.scalars(select(attr.key).where(attr.trial_id == trial_id)))
+
+
+def test_a_dead_paths_retry_runs_as_a_path_again_on_the_claim_ids_it_held(db: Db) -> None:
+    row = _study(db, 10, 1, max_retries=2)
+    workers.register("doomed", engine=db.engine)
+    taken, trial_id = _path_trial(db, row, "doomed", now=utcnow() - timedelta(seconds=30))
+    more = claims.extend(db.engine, claim=taken, worker_id="doomed", slots=3, trial_id=trial_id)
+    held = [c.id for c in more]
+    _age_worker(db, "doomed", 30)
+    beat = om.TrialHeartbeatModel
+    with transaction(db.engine) as session:
+        session.execute(
+            update(beat)
+            .where(beat.trial_id == trial_id)
+            .values(heartbeat=utcnow() - timedelta(seconds=60))
+        )
+    # another process sweeps: it reads the dead path's trial, slot links and all, from the table
+    sweeper = storage_with_retries(db.url)
+    sweep(engine=db.engine, storage=sweeper)  # failed, its retry queued, its 4 slots back
+    sweeper.engine.dispose()
+    assert (_row(db, row.id).n_running, _row(db, row.id).n_reserved) == (0, 0)
+    assert [claims.path_claim_key(i) for i in held] == [
+        k for k in _attr_keys(db, trial_id) if k.startswith(PATH_CLAIM_PREFIX)
+    ]
+
+    retry = claim(engine=db.engine, worker_id="w")
+    assert retry is not None
+    study = optuna.load_study(study_name=row.optuna_name, storage=db.storage)
+    trial = study.ask()  # the WAITING retry, with the dead path's knobs
+    queued = _attr_keys(db, trial_id_of(trial))
+    assert RETRY_OF_ATTR in queued
+    assert [k for k in queued if k.startswith(PATH_CLAIM_PREFIX) or k == CLAIM_ATTR] == []
+    assert claims.link_trial(db.storage, trial_id_of(trial), retry, engine=db.engine)
+    # SQLite numbers the new slots as the dead path's were (max id + 1): the links must not clash
+    again = claims.extend(
+        db.engine, claim=retry, worker_id="w", slots=3, trial_id=trial_id_of(trial)
+    )
+    assert len(again) == 3
+    if db.engine.dialect.name == "sqlite":
+        assert [retry.id, *(c.id for c in again)] == [taken.id, *held]  # what made them clash
+    linked = [k for k in _attr_keys(db, trial_id_of(trial)) if k.startswith(PATH_CLAIM_PREFIX)]
+    assert linked == sorted(claims.path_claim_key(c.id) for c in again)

@@ -37,3 +37,9 @@ COEFFICIENTS_ATTR = "regtune:coefficients"
 """Trial system attribute of a linear trial: its weights by input name (non-zero ones, the
 largest few, rounded; the format is ``regtune.service.store.trials.coefficients``'s). The report
 draws the coefficient path from it."""
+
+
+def claim_link(key: str) -> bool:
+    """Whether a trial's system attribute ``key`` ties it to a claim of the worker that ran it
+    (``CLAIM_ATTR``, a path's ``PATH_CLAIM_PREFIX`` keys, ``CLAIM_SECONDS_ATTR``)."""
+    return key in (CLAIM_ATTR, CLAIM_SECONDS_ATTR) or key.startswith(PATH_CLAIM_PREFIX)

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, delete, select
 
 from regtune.service.settings import Settings
 from regtune.service.store.db import PerDatabase, transaction
-from regtune.service.store.optuna_db.attrs import CLAIM_ATTR, RETRY_OF_ATTR
+from regtune.service.store.optuna_db.attrs import CLAIM_ATTR, RETRY_OF_ATTR, claim_link
 from regtune.service.store.optuna_db.internals import engine_of, om, study_id_of, trial_id_of
 from regtune.service.store.optuna_db.storage import make_storage
 from regtune.service.store.scheduling.claims import fail_study_killed_by, finish
@@ -28,10 +28,14 @@ def queue_retry(study: optuna.Study, trial: FrozenTrial, *, max_retry: int | Non
 
     The copy names the trial it re-runs (``RETRY_OF_ATTR``; Optuna's callback carries the
     failed trial's system attributes over): a dead worker's slot is given back only once the
-    retry of its trial is queued, so the claim that takes the slot runs the retry.
+    retry of its trial is queued, so the claim that takes the slot runs the retry. It carries
+    none of the failed trial's links to its claims (``claim_link``): the retry runs under a
+    claim of its own, and SQLite gives a deleted claim's id to the next one, so a copied link
+    would name another claim (a λ path's retry, reserving its slots, collided with its own).
     """
     marked = copy.deepcopy(trial)  # Optuna appends to its retry_history: keep a cached trial
-    marked.system_attrs = {**trial.system_attrs, RETRY_OF_ATTR: trial_id_of(trial)}
+    kept = {k: v for k, v in trial.system_attrs.items() if not claim_link(k)}
+    marked.system_attrs = {**kept, RETRY_OF_ATTR: trial_id_of(trial)}
     RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, marked)
 
 
