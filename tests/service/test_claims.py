@@ -288,6 +288,17 @@ def test_more_slots_of_a_named_study_come_from_that_study_only(db: Db) -> None:
     assert _row(db, first.id).n_running == 3 and _row(db, other.id).n_running == 0
 
 
+def _silence(db: Db, trial_id: int) -> None:
+    """The trial's heartbeat a minute old: the next sweep fails it as stale."""
+    beat = om.TrialHeartbeatModel
+    with transaction(db.engine) as session:
+        session.execute(
+            update(beat)
+            .where(beat.trial_id == trial_id)
+            .values(heartbeat=utcnow() - timedelta(seconds=60))
+        )
+
+
 def _age_worker(db: Db, worker_id: str, seconds: float) -> None:
     with transaction(db.engine) as session:
         session.execute(
@@ -456,13 +467,7 @@ def test_a_dead_paths_slots_are_kept_while_it_runs_and_freed_with_no_error_after
     assert sweep(engine=db.engine, storage=db.storage) == 0  # the trial still beats
     assert (_row(db, row.id).n_running, _row(db, row.id).n_reserved) == (1, 3)
     # the path's trial goes silent: it fails, its retry is queued, then all four slots go back
-    beat = om.TrialHeartbeatModel
-    with transaction(db.engine) as session:
-        session.execute(
-            update(beat)
-            .where(beat.trial_id == trial_id)
-            .values(heartbeat=utcnow() - timedelta(seconds=60))
-        )
+    _silence(db, trial_id)
     sweep(engine=db.engine, storage=db.storage)
     final = _row(db, row.id)
     assert (final.n_running, final.n_reserved) == (0, 0)
@@ -486,13 +491,7 @@ def test_a_dead_paths_retry_runs_as_a_path_again_on_the_claim_ids_it_held(db: Db
     more = claims.extend(db.engine, claim=taken, worker_id="doomed", slots=3, trial_id=trial_id)
     held = [c.id for c in more]
     _age_worker(db, "doomed", 30)
-    beat = om.TrialHeartbeatModel
-    with transaction(db.engine) as session:
-        session.execute(
-            update(beat)
-            .where(beat.trial_id == trial_id)
-            .values(heartbeat=utcnow() - timedelta(seconds=60))
-        )
+    _silence(db, trial_id)
     # another process sweeps: it reads the dead path's trial, slot links and all, from the table
     sweeper = storage_with_retries(db.url)
     sweep(engine=db.engine, storage=sweeper)  # failed, its retry queued, its 4 slots back
