@@ -295,16 +295,19 @@ NOTABLE = ('"level": "WARNING"', '"level": "ERROR"', '"level": "CRITICAL"', "Tra
 
 
 def log_excerpt(proc: Proc, *, last: int = 8, notable: int = 20, width: int = 1500) -> str:
-    """``proc``'s exit code, its last ``notable`` warnings and errors (tracebacks included) and
-    its last ``last`` lines, each cut at ``width`` characters: enough to tell what a process
-    did when a test that started it failed, where its log file is gone with the machine (CI)."""
+    """``proc``'s exit code (or memory), ``notable`` of its warnings and errors (tracebacks
+    included: the first quarter of them from the start, where a cascade began, the rest from
+    the end) and its last ``last`` lines, each cut at ``width`` characters: enough to tell what
+    a process did when a test that started it failed, where its log file is gone with the
+    machine (CI)."""
     try:
         lines = proc.log().splitlines()
     except OSError as exc:
         return f"--- {proc.log_path.name}: unreadable ({exc})"
     tail = set(range(max(0, len(lines) - last), len(lines)))
     marked = [i for i, line in enumerate(lines) if any(m in line for m in NOTABLE)]
-    keep = sorted(tail | set(marked[-notable:]))
+    first = notable // 4
+    keep = sorted(tail | set(marked[:first]) | set(marked[first - notable :]))
     code = proc.popen.poll()
     state = f"exit {code}" if code is not None else memory_of(proc.pid)
     shown = [f"--- {proc.log_path.name} (pid {proc.pid}, {state}, {len(lines)} lines)"]
