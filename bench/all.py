@@ -22,6 +22,7 @@ BENCHMARKS = (
     "mlp",
     "folds",
     "quality",
+    "uploads",
     "paths",
     "fused",
     "api_load",

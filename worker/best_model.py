@@ -11,11 +11,15 @@ scikit-learn's ``*CV`` estimators do: the refit trains one model on all non-test
 chosen parameters, for the number of epochs early stopping chose in the trial (minibatch; there
 is nothing left to stop on) or to the same tolerance (exact: the minimizer on the union). Its
 test metric is what the best model reports; the trial's validation figures stay the trial's.
+Then, by default (``refit_rows: all``), the test rows have done their work too: the saved model
+is the same refit on every row, as scikit-learn's ``refit`` and glmnet's final fit use all the
+data they are given, and its test metric is the one just measured without them (a model
+trained on fewer rows: a cautious figure). ``refit_rows: non_test`` saves the measured refit.
 
 The model is saved with ``regtune.worker.modelfile.save`` and uploaded with
 ``optuna.artifacts.upload_artifact`` to the study, so optuna-dashboard started with the same
-artifact store lists it. The record (artifact id, trial, test metrics of the saved
-model, rows it trained on) goes into a study user attribute.
+artifact store lists it. The record (artifact id, trial, test metrics, rows the saved model
+trained on) goes into a study user attribute.
 """
 
 from __future__ import annotations
@@ -170,12 +174,19 @@ def _retrain_and_upload(
 ) -> dict[str, Any]:
     dataset = data.load(spec.dataset.model_dump(mode="json"), engine=stores.engine)
     fitted = best_fit(spec, view.params, view.user_attrs, stop=stop, engine=stores.engine)
-    saved = loaded(dataset, fitted)
+    measured = loaded(dataset, fitted)
     _, test = data.split_test(
         dataset, test_fraction=spec.validation.test_fraction, seed=spec.validation.split_seed
     )
-    test_metrics = saved.score(dataset.X[test], dataset.y[test])  # holes filled per member
+    test_metrics = measured.score(dataset.X[test], dataset.y[test])  # holes filled per member
     baseline = baseline_scores(fitted.splits.folds, fitted.splits.task, fitted.config.n_out)
+    if not fitted.refit:
+        _compare(row.id, view, test_metrics)
+    elif spec.refit_rows == "all":  # measured on the test rows: now they train the saved model
+        every = best_fit(
+            spec, view.params, view.user_attrs, stop=stop, engine=stores.engine, every_row=True
+        )
+        fitted = every if every.refit else fitted  # over max_nonzero either way: the measured
     n_nonzero, n_weights = fitted.sparsity
     sparsity = {
         "n_nonzero": n_nonzero,
@@ -183,8 +194,6 @@ def _retrain_and_upload(
         "refit_lambda": fitted.refit_lambda,
         "note": fitted.note,
     }
-    if not fitted.refit:
-        _compare(row.id, view, test_metrics)
     # a refit has no validation rows of its own: the best trial's figures stand for it
     val_metrics = unnamed("val", view.user_attrs if fitted.refit else fitted.result.val_metrics)
     info = {
@@ -197,6 +206,7 @@ def _retrain_and_upload(
         "val_metrics": val_metrics,
         "baseline_metrics": baseline,
         "refit": fitted.refit,
+        "refit_rows": fitted.rows,
         "train_rows": fitted.train_rows,
         "refit_epochs": fitted.epochs,
         **sparsity,
@@ -223,6 +233,7 @@ def _retrain_and_upload(
         "val_metrics": val_metrics,
         "baseline_metrics": baseline,
         "refit": fitted.refit,
+        "refit_rows": fitted.rows,
         "train_rows": fitted.train_rows,
         **sparsity,
         "created_at": utcnow().isoformat(),
@@ -309,12 +320,21 @@ class BestFit:
     config: TrainConfig
     train_rows: int
     refit: bool
+    every_row: bool = False
+    """A refit on the test rows too (``refit_rows: all``)."""
     epochs: int | None = None
     """Epochs the refit trained for (minibatch refit only)."""
     refit_lambda: float | None = None
     """The λ the refit needed to keep ``objective.max_nonzero`` (when above the trial's)."""
     note: str | None = None
     """Why the saved model is not the plain refit (``max_nonzero``), if it is not."""
+
+    @property
+    def rows(self) -> str | None:
+        """The definition's ``refit_rows`` this fit is, or None for the trial's own models."""
+        if not self.refit:
+            return None
+        return "all" if self.every_row else "non_test"
 
     @property
     def sparsity(self) -> tuple[int, int]:
@@ -333,14 +353,20 @@ def saved_nonzero(models: list[nn.Module]) -> tuple[int, int]:
     return nonzero, total
 
 
-def refit_splits(spec: StudySpec, *, engine: Engine | None = None) -> data.Splits:
-    """One fold that trains on every non-test row, standardized with their statistics.
+def refit_splits(
+    spec: StudySpec, *, engine: Engine | None = None, every_row: bool = False
+) -> data.Splits:
+    """One fold that trains on every non-test row (or ``every_row``: on the test rows too),
+    standardized with their statistics.
 
     The refit has no validation rows: its "validation" set is its training set (nothing stops
-    or is chosen on it), so its validation figures are not reported."""
+    or is chosen on it), so its validation figures are not reported; nor are its test figures
+    when it trained on the test rows."""
     dataset = data.load(spec.dataset.model_dump(mode="json"), engine=engine)
     v = spec.validation
     rest, test = data.split_test(dataset, test_fraction=v.test_fraction, seed=v.split_seed)
+    if every_row:
+        rest = np.arange(len(dataset.y))
     fill = FillValues.fit(dataset.X[rest], dataset.categorical_groups)
     X = fill.apply(dataset.X)
     scaler = data.Standardizer.fit(X[rest], dataset.y[rest], dataset.task)
@@ -379,10 +405,11 @@ def best_fit(
     *,
     stop: StopCheck | None = None,
     engine: Engine | None = None,
+    every_row: bool = False,
 ) -> BestFit:
     """Train the best trial's configuration for the best model: refit on all non-test rows
-    (``spec.refit``), or retrain the trial's own folds. ``stop``: as in ``fit``; ``engine``:
-    where an uploaded dataset is read."""
+    (``spec.refit``; ``every_row``: on the test rows too), or retrain the trial's own folds.
+    ``stop``: as in ``fit``; ``engine``: where an uploaded dataset is read."""
     values = stored_values(spec, dict(params))
     if not spec.refit:
         splits = prepare(spec, with_fill=True, engine=engine)
@@ -390,7 +417,7 @@ def best_fit(
         rows = len(splits.folds[0].y_train)
         result = fit(config, splits.folds, stop=stop)
         return BestFit(result, splits, config, rows, refit=False)
-    splits = refit_splits(spec, engine=engine)
+    splits = refit_splits(spec, engine=engine, every_row=every_row)
     config = train_config(spec, values, n_out=n_outputs(splits))
     epochs = None
     if config.solver == "minibatch":
@@ -398,7 +425,7 @@ def best_fit(
         config = dataclasses.replace(config, max_epochs=epochs, early_stopping=None)
     result = fit(config, splits.folds, stop=stop)
     rows = len(splits.folds[0].y_train)
-    fitted = BestFit(result, splits, config, rows, refit=True, epochs=epochs)
+    fitted = BestFit(result, splits, config, rows, refit=True, every_row=every_row, epochs=epochs)
     limit = spec.objective.max_nonzero
     if limit is None or fitted.sparsity[0] <= limit:
         return fitted

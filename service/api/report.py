@@ -286,7 +286,7 @@ def _render(
         }
     model_note = (
         "The best trial's models were trained on its training rows; the saved model"
-        + (" is the refit on every non-test row." if model and model.get("refit") else ".")
+        + _refit_words(model)
         + " The baseline ignores the inputs: "
         + (
             "the training rows' mean."
@@ -328,3 +328,15 @@ def _render(
         template_json=assets.template_json(),
         config_json=assets.config_json(),
     )
+
+
+def _refit_words(model: dict[str, Any] | None) -> str:
+    """How the saved model trained, ending the report's note on the test metrics."""
+    if not model or not model.get("refit"):
+        return "."
+    if model.get("refit_rows") == "all":
+        return (
+            "'s test metrics are the refit's on every non-test row; the saved model is the "
+            "same refit on every row, the test rows too (refit_rows: all)."
+        )
+    return " is the refit on every non-test row."

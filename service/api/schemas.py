@@ -78,8 +78,9 @@ class BestTrial(BaseModel):
     )
     refit_test_metrics: dict[str, Any] | None = Field(
         default=None,
-        description="The saved best model's test metrics once the study completed: this "
-        "configuration retrained on every non-test row (the refit; best_model.test_metrics). "
+        description="The best model's test metrics once the study completed: this "
+        "configuration retrained on every non-test row (the refit; best_model.test_metrics), "
+        "before refit_rows all trains the saved model on the test rows too. "
         "Its loss is on the refit's own standardization; compare r2 or accuracy.",
     )
 
@@ -99,6 +100,10 @@ class BestModel(BaseModel):
     (regression) or the training class frequencies, whose guess is the majority class."""
     refit: bool = False
     """Trained again on every non-test row (the definition's ``refit``), not the trial's own."""
+    refit_rows: Literal["all", "non_test"] | None = None
+    """The refit's rows (the definition's ``refit_rows``): ``all``, the test rows too, once
+    ``test_metrics`` were measured on them by the refit on the other rows; ``non_test``, the
+    measured refit itself; None without a refit (or for a model saved before the choice)."""
     train_rows: int | None = None
     """Rows the saved model trained on (per fold model when not refit)."""
     n_nonzero: int | None = None

@@ -131,8 +131,12 @@ def _print_summary(study: StudyOut) -> None:
         console.print(table)
     model = study.best_model
     if model:
+        rows = ""
+        if model.train_rows is not None:
+            rows = f", trained on {model.train_rows:,} rows"
+            rows += ", the test rows too" if model.refit_rows == "all" else ""
         console.print(
-            f"best model: {model.filename} ({model.bytes} bytes, trial {model.trial})"
+            f"best model: {model.filename} ({model.bytes} bytes, trial {model.trial}{rows})"
             f" — regtune best {study.id} --download {model.filename}"
         )
 

@@ -76,6 +76,7 @@ EXACT_WARMUP = 5
 quality on every dataset of ``bench.pruning`` (MLPs, 5 seeds); the exact solver's reported
 blocks keep 5 (``bench.quality`` measures its studies)."""
 Solver = Literal["exact", "minibatch"]
+RefitRows = Literal["all", "non_test"]
 """The trainers a definition can name (``training.solver``); ``regtune.worker.trainers.fit`` runs
 them."""
 
@@ -273,6 +274,13 @@ class StudySpec(Strict):
         "non-test row (training + validation) for the best model; false keeps the best "
         "trial's own model(s)",
     )
+    refit_rows: RefitRows = Field(
+        default="all",
+        description="the rows the refit trains the saved model on: 'all' (the default) every "
+        "row, the test rows too, once the test metric is measured on them by the refit on the "
+        "other rows, as scikit-learn's and glmnet's final fit uses all the data given; "
+        "'non_test' saves that measured refit itself",
+    )
 
     @field_validator("objectives")
     @classmethod
@@ -330,6 +338,18 @@ class StudySpec(Strict):
                     f"{name} applies to MLPs only (model.kind linear has one layer)",
                     name,
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _refit_rows(self) -> StudySpec:
+        """Rows for the refit mean nothing without one."""
+        if not self.refit and "refit_rows" in self.model_fields_set:
+            raise field_error(
+                ("refit_rows",),
+                "refit_rows applies to refit: true (refit false saves the best trial's own "
+                "models): leave it out",
+                self.refit_rows,
+            )
         return self
 
     @model_validator(mode="after")

@@ -10,6 +10,8 @@ from bench.pruning import PRUNERS
 from bench.quality import Variant
 from bench.quality import definition as quality_definition
 from bench.trial_cost import QUICK_SIZES
+from bench.uploads import NON_TEST as UPLOAD_BASELINE
+from bench.uploads import TABLES as UPLOAD_TABLES
 from bench.wake import BASELINE, CONFIGURATIONS, LISTEN, QUICK_ROUNDS
 from tests.bench.quick import Bench
 from tests.pg import PostgresServer
@@ -184,3 +186,18 @@ def test_wake_smoke(bench_with_servers: Bench, pg: PostgresServer) -> None:
     assert rows[LISTEN]["listen_for_work"] and not rows[BASELINE]["listen_for_work"]
     assert rows[LISTEN]["median_vs_listen"] == 1
     assert result["baseline_over_listen"] == rows[BASELINE]["median_vs_listen"] > 0
+
+
+def test_uploads_smoke(bench_with_servers: Bench) -> None:
+    """Three public tables uploaded to ``regtune serve``: the default study's model trains on
+    every uploaded row, the baseline's on the 80 % its test split leaves."""
+    stdout, result = bench_with_servers("uploads")
+    assert "| table | metric | configurations |" in stdout
+    rows = {r["table"]: r for r in result["rows"]}
+    assert set(rows) == set(UPLOAD_TABLES)
+    for name, row in rows.items():
+        assert row["metric"] == ("r2" if UPLOAD_TABLES[name].task == "regression" else "accuracy")
+        assert row["validation"] == "5-fold"
+        assert row["regtune"]["train_rows"] == 240  # --quick: 300 rows, 80 % uploaded
+        assert row[UPLOAD_BASELINE]["train_rows"] == 192  # ...and 80 % of those
+        assert row["sklearn_s"] > 0 and row["regtune"]["wall_s"] > 0

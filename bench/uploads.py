@@ -1,0 +1,290 @@
+"""Public tables uploaded as a user uploads them: is the model regtune saves as good as
+scikit-learn's CV estimator, scored on the user's own test file?
+
+The tables are statsmodels' datasets, each with the target its documentation names:
+
+* **anes96**: the 1996 American National Election Survey, 944 rows × 10 features; party
+  identification, 7 classes;
+* **fair**: a survey on extramarital affairs, 6,366 rows × 8; time spent in affairs
+  (regression);
+* **randhie**: the RAND Health Insurance Experiment, 20,190 rows × 9; doctor visits
+  (regression).
+
+For each table and each of ``--repeats`` random splits s (80 % / 20 %, stratified for
+classification, ``train_test_split`` with seed s), the training rows are written to a CSV file
+and uploaded to ``regtune serve`` (one API process, 2 workers, SQLite) with its task (a
+numeric target of 7 values is a regression unless the upload says otherwise); at each configuration
+count N a linear study with the defaults (only the searched λ and l1_ratio given, as in
+``bench.quality``; TPE seeded s) is created over HTTP, its best model downloaded and scored on
+the test rows' CSV as ``regtune predict`` scores it. Two studies per split and N:
+
+* **regtune**: the defaults, ``refit_rows: all`` (the saved model trains on every uploaded row);
+* **regtune, non-test refit**: ``refit_rows: non_test``, the saved model trained on the 80 % of
+  the upload its test split leaves (the default before ``refit_rows``): the baseline.
+
+Against scikit-learn's CV estimator fitted on the training CSV (``bench.quality``'s: 5-fold,
+standardized, ``ElasticNetCV`` or elastic-net ``LogisticRegressionCV``, N configurations).
+Reported per table and N: each regtune − scikit-learn in the test metric (R² or accuracy),
+paired by split, ± its standard error; the wall time from the study's creation to the
+downloaded model, and scikit-learn's fit.
+
+    python -m bench.uploads [--quick] [--repeats 10] [--tables anes96,fair]
+        [--configurations 30,700]
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import harness
+from bench.quality import _mean_se, definition, sklearn_model
+
+
+@dataclass(frozen=True)
+class Table:
+    """A statsmodels dataset: its module name, the target column, its task."""
+
+    name: str
+    target: str
+    task: str
+
+    def frame(self) -> Any:
+        import statsmodels.datasets as datasets
+
+        return getattr(datasets, self.name).load_pandas().data
+
+
+TABLES = {
+    t.name: t
+    for t in (
+        Table("anes96", "PID", "multiclass"),
+        Table("fair", "affairs", "regression"),
+        Table("randhie", "mdvis", "regression"),
+    )
+}
+CONFIGURATIONS = (30, 700)
+QUICK_CONFIGURATIONS = (6,)
+VARIANTS = {"regtune": "all", "regtune, non-test refit": "non_test"}
+WORKERS = 2
+
+
+def split(table: Table, seed: int, tmp: Path, rows: int | None = None) -> tuple[Path, Path]:
+    """The training and test CSV files of split ``seed`` (the first ``rows`` rows: --quick)."""
+    from sklearn.model_selection import train_test_split
+
+    frame = table.frame()
+    if rows is not None:
+        frame = frame.iloc[:rows]
+    stratify = frame[table.target] if table.task != "regression" else None
+    train, test = train_test_split(frame, test_size=0.2, random_state=seed, stratify=stratify)
+    paths = tmp / f"{table.name}-{seed}-train.csv", tmp / f"{table.name}-{seed}-test.csv"
+    train.to_csv(paths[0], index=False)
+    test.to_csv(paths[1], index=False)
+    return paths
+
+
+def metric(task: str) -> str:
+    return "r2" if task == "regression" else "accuracy"
+
+
+def run_sklearn(table: Table, files: tuple[Path, Path], count: int, quick: bool) -> dict[str, Any]:
+    """The CV estimator fitted on the training CSV, scored on the test CSV."""
+    import pandas as pd
+    from sklearn.metrics import accuracy_score, r2_score
+
+    train, test = (pd.read_csv(f) for f in files)
+    X, y = train.drop(columns=table.target).to_numpy(float), train[table.target].to_numpy()
+    model = sklearn_model(table.name, table.task, count, quick)
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence and API-transition warnings
+        model.fit(X, y)
+    wall = time.perf_counter() - started
+    predicted = model.predict(test.drop(columns=table.target).to_numpy(float))
+    score = r2_score if table.task == "regression" else accuracy_score
+    return {"test": float(score(test[table.target].to_numpy(), predicted)), "wall_s": wall}
+
+
+def run_regtune(
+    service: harness.Service,
+    client: Any,
+    table: Table,
+    dataset_id: str,
+    test_file: Path,
+    seed: int,
+    count: int,
+    refit_rows: str,
+) -> dict[str, Any]:
+    """A study with the defaults (but ``refit_rows``) on the upload; its best model downloaded
+    and scored on the test CSV as ``regtune predict`` scores it."""
+    import pandas as pd
+
+    from regtune.worker import modelfile
+
+    spec = definition("diabetes", seed, count)  # its searched space, seeds and budget
+    spec.update(
+        name=f"{table.name}-{seed}-{count}-{refit_rows}",
+        dataset={"id": dataset_id},
+        validation={},  # the default rule, as a user who gives none
+        refit_rows=refit_rows,
+    )
+    started = time.perf_counter()
+    study_id = service.submit(spec)
+    done = client.wait(study_id, timeout=600 + count)
+    assert done.status == "completed", service.logs()[-3000:]
+    path = client.download_best_model(study_id, service.tmp / f"best-{study_id}.safetensors")
+    wall = time.perf_counter() - started
+    saved = modelfile.load(path)
+    frame = pd.read_csv(test_file)
+    scores = saved.score(saved.features(frame), frame[table.target].to_numpy())
+    return {
+        "test": float(scores[metric(table.task)]),
+        "wall_s": wall,
+        "train_rows": saved.info.get("train_rows"),
+        "validation": done.validation.scheme if done.validation else None,
+    }
+
+
+def measure(
+    quick: bool, repeats: int, tables: list[str], counts: list[int]
+) -> list[dict[str, Any]]:
+    from regtune.service.client.http import Client
+
+    runs: list[dict[str, Any]] = []
+    with harness.scratch("uploads") as tmp:
+        url = harness.fresh_database("sqlite", tmp, None, "uploads")
+        env = {"REGTUNE_ARTIFACT_DIR": str(tmp / "artifacts"), "REGTUNE_POLL_MAX": "0.5"}
+        with harness.Service(url, tmp, **env) as service, Client(service.url) as client:
+            service.start_serve(workers=WORKERS)
+            for name in tables:
+                table = TABLES[name]
+                for seed in range(repeats):
+                    files = split(table, seed, tmp, rows=300 if quick else None)
+                    uploaded = client.upload_dataset(files[0], target=table.target, task=table.task)
+                    for n in counts:
+                        run: dict[str, Any] = {"table": name, "seed": seed, "configurations": n}
+                        for label, rows in VARIANTS.items():
+                            run[label] = run_regtune(
+                                service, client, table, uploaded.id, files[1], seed, n, rows
+                            )
+                        run["sklearn"] = run_sklearn(table, files, n, quick)
+                        runs.append(run)
+                        print(
+                            f"  {name:8s} split {seed} N {n:4d} "
+                            + " ".join(f"{k} {run[k]['test']:.4f}" for k in (*VARIANTS, "sklearn")),
+                            flush=True,
+                        )
+    return runs
+
+
+def summarize(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
+    rows = []
+    for name in dict.fromkeys(r["table"] for r in runs):
+        for n in sorted({r["configurations"] for r in runs if r["table"] == name}):
+            group = [r for r in runs if r["table"] == name and r["configurations"] == n]
+            table = TABLES[name]
+            row: dict[str, Any] = {
+                "table": name,
+                "task": table.task,
+                "metric": metric(table.task),
+                "configurations": n,
+                "splits": len(group),
+                "validation": group[0]["regtune"]["validation"],
+                "sklearn": _mean([r["sklearn"]["test"] for r in group]),
+                "sklearn_s": _mean([r["sklearn"]["wall_s"] for r in group]),
+            }
+            for label in VARIANTS:
+                diff, se = _mean_se([r[label]["test"] - r["sklearn"]["test"] for r in group])
+                row[label] = {
+                    "test": _mean([r[label]["test"] for r in group]),
+                    "difference": diff,
+                    "se": se,
+                    "train_rows": group[0][label]["train_rows"],
+                    "wall_s": _mean([r[label]["wall_s"] for r in group]),
+                }
+            best = row["regtune"]
+            se = best["se"]
+            row["at_least_sklearn"] = (
+                bool(best["difference"] >= -0.5 * se - 1e-12) if se == se else None
+            )
+            rows.append(row)
+    headers = [
+        "table",
+        "metric",
+        "configurations",
+        "splits",
+        "regtune validation",
+        "regtune (rows trained)",
+        "non-test refit (rows)",
+        "scikit-learn CV",
+        "regtune − scikit-learn ± SE",
+        "≥ 0 or within 0.5 SE",
+        "non-test refit − scikit-learn ± SE",
+        "regtune s",
+        "non-test refit s",
+        "scikit-learn s",
+    ]
+    body = [
+        [
+            r["table"],
+            r["metric"],
+            r["configurations"],
+            r["splits"],
+            r["validation"],
+            f"{r['regtune']['test']:.4f} ({r['regtune']['train_rows']})",
+            f"{r[NON_TEST]['test']:.4f} ({r[NON_TEST]['train_rows']})",
+            f"{r['sklearn']:.4f}",
+            f"{r['regtune']['difference']:+.4f} ± {r['regtune']['se']:.4f}",
+            {True: "yes", False: "no", None: "n/a"}[r["at_least_sklearn"]],
+            f"{r[NON_TEST]['difference']:+.4f} ± {r[NON_TEST]['se']:.4f}",
+            f"{r['regtune']['wall_s']:.2f}",
+            f"{r[NON_TEST]['wall_s']:.2f}",
+            f"{r['sklearn_s']:.2f}",
+        ]
+        for r in rows
+    ]
+    return rows, harness.table(headers, body)
+
+
+NON_TEST = "regtune, non-test refit"
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = harness.parse_args(
+        __doc__ or "",
+        argv,
+        extra={
+            "--tables": {"default": None, "help": "comma-separated (default: all)"},
+            "--configurations": {
+                "default": None,
+                "help": "comma-separated configuration counts (default: 30,700)",
+            },
+        },
+    )
+    tables = args.tables.split(",") if args.tables else list(TABLES)
+    counts = (
+        [int(n) for n in args.configurations.split(",")]
+        if args.configurations
+        else list(QUICK_CONFIGURATIONS if args.quick else CONFIGURATIONS)
+    )
+    repeats = args.repeats or (1 if args.quick else 10)
+    runs = measure(args.quick, repeats, tables, counts)
+    rows, markdown = summarize(runs)
+    harness.publish(
+        args.out,
+        "uploads",
+        {"quick": args.quick, "counts": counts, "workers": WORKERS, "rows": rows, "runs": runs},
+        markdown,
+    )
+
+
+if __name__ == "__main__":
+    main()
