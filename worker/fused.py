@@ -40,7 +40,7 @@ from regtune.service.store.optuna_db.internals import (
 from regtune.service.store.scheduling import claims
 from regtune.service.store.scheduling.claims import Claim
 from regtune.service.store.scheduling.retries import get_storage
-from regtune.worker.loop import HandBack, StudyStopped, Worker
+from regtune.worker.loop import DatabaseHandBack, HandBack, StudyStopped, Worker
 from regtune.worker.loop import _note_error as note_error
 from regtune.worker.search import StopCheck, suggest
 
@@ -188,7 +188,7 @@ def _abandon(run: _Run, taken: list[Claim], exc: Exception) -> None:
         _end(
             run,
             m,
-            HandBack(f"database error: {describe(exc)}") if database else exc,
+            DatabaseHandBack(exc) if database else exc,
             database=database,
         )
     asked = {m.claim.id for m in run.members}
@@ -240,7 +240,7 @@ def _train_group(
         database = caused_by_database(exc)
         if database:
             log.warning("study %s: database error mid-trial (%s)", run.spec.name, describe(exc))
-            exc = HandBack(f"database error: {describe(exc)}")
+            exc = DatabaseHandBack(exc)
         elif not isinstance(exc, HandBack | StudyStopped):
             log.exception("study %s: fused trials failed", members[0].claim.study_id)
         for m in members:
@@ -315,7 +315,10 @@ def _end(run: _Run, member: _Member, exc: BaseException, *, database: bool = Fal
             return
         fail_first = True  # still RUNNING: fail it once the database is back
     if isinstance(exc, HandBack):
-        worker._hand_back(run.study, c, [number], reason=str(exc), fail_first=fail_first)
+        database = isinstance(exc, DatabaseHandBack)
+        error = worker._hand_back(
+            run.study, c, [number], reason=str(exc), fail_first=fail_first, database=database
+        )
     elif isinstance(exc, StudyStopped):
         log.info("study %s stopped; trial %d ended", c.study_id, number)
     worker.finish_claim(c, error=error, failed_by_sweep=False)

@@ -30,7 +30,7 @@ from regtune.service.store.backoff import (
     retry_forever,
 )
 from regtune.service.store.db import connection_limit, get_engine
-from regtune.service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
+from regtune.service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR, DATABASE_HANDBACKS_ATTR
 from regtune.service.store.optuna_db.internals import (
     OPTUNA_TRIAL_LOGGER,
     WorkerHeartbeats,
@@ -65,6 +65,22 @@ class HandBack(Exception):
     Raised when the worker is shutting down, when it may have lost its slot (its heartbeat lapsed
     long enough for a sweep to release it), or when the database went away mid-trial.
     """
+
+
+class DatabaseHandBack(HandBack):
+    """A hand-back for a database error mid-trial (``TRANSIENT``): bounded per parameters by
+    ``DATABASE_HANDBACKS``."""
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(f"database error: {describe(exc)}")
+
+
+DATABASE_HANDBACKS = 10
+"""Hand-backs of one trial's parameters for a database error mid-trial before that error is
+the trial's own (counted against ``max_retries``). An outage stops the claims too, so it hands a
+trial back once or twice; the same parameters failing on ten claims that succeeded is an error
+the database gives every time (a table missing after a broken migration), which would otherwise
+be handed back on every claim for ever."""
 
 
 class _NoTracebackForStops(logging.Filter):
@@ -405,7 +421,7 @@ class Worker:
                 self._told = claims.finish_when_told(storage_of(study), trial_id_of(trial), claim)
                 return objective(trial)
             except TRANSIENT as exc:
-                raise HandBack(f"database error: {describe(exc)}") from exc
+                raise DatabaseHandBack(exc) from exc
             except (optuna.TrialPruned, HandBack, StudyStopped):
                 raise
             except Exception as exc:
@@ -416,7 +432,8 @@ class Worker:
             study.optimize(tracked, n_trials=1, gc_after_trial=False)
         except HandBack as exc:
             # It reached us through Optuna's tell, so the FAIL is recorded: the retry is ours.
-            self._hand_back(study, claim, number, reason=str(exc))
+            database = isinstance(exc, DatabaseHandBack)
+            return self._hand_back(study, claim, number, reason=str(exc), database=database)
         except StudyStopped:
             log.info("study %s stopped; trial %s ended", claim.study_id, number[:1])
         except UpdateFinishedTrialError:
@@ -435,7 +452,10 @@ class Worker:
             # Optuna could not even record the FAIL: the trial is still RUNNING. Fail it and queue
             # its retry once the database is back, before the slot is given back.
             log.warning("study %s: database error mid-trial (%s)", claim.study_id, describe(exc))
-            self._hand_back(study, claim, number, reason="database error", fail_first=True)
+            reason = f"database error: {describe(exc)}"
+            return self._hand_back(
+                study, claim, number, reason=reason, fail_first=True, database=True
+            )
         return None
 
     def _stop_check(self, claim: claims.Claim) -> Callable[[], None]:
@@ -474,15 +494,18 @@ class Worker:
         *,
         reason: str,
         fail_first: bool = False,
-    ) -> None:
+        database: bool = False,
+    ) -> str | None:
         """Queue a WAITING copy of the failed trial's parameters for the next claim to run.
 
         With ``fail_first`` the trial is first moved RUNNING → FAIL; if a sweep failed it already
-        (and so queued the retry itself), nothing more is done.
+        (and so queued the retry itself), nothing more is done. A ``database`` error that these
+        parameters met on ``DATABASE_HANDBACKS`` claims before is not handed back again: it is
+        returned, the trial's error.
         """
         self._told = None  # a FAIL: the slot is finished once the retry is queued
         if not number:
-            return
+            return None
         storage, optuna_study_id = storage_of(study), study_id_of(study)
 
         def fail() -> bool:
@@ -495,23 +518,35 @@ class Worker:
         if fail_first:
             try:
                 if not retry_forever(fail, what="fail the trial", stop=self.stopping):
-                    return
+                    return None
             except TRANSIENT:
                 log.warning("study %s trial %d left to the sweep", claim.study_id, number[0])
-                return
+                return None
 
-        def enqueue() -> None:
+        def enqueue() -> int | None:
+            """The parameters' database hand-backs with this one, or None once queued."""
             trial_id = storage.get_trial_id_from_study_id_trial_number(optuna_study_id, number[0])
+            trial = storage.get_trial(trial_id)
+            handed = int(trial.system_attrs.get(DATABASE_HANDBACKS_ATTR, 0)) + int(database)
+            if handed > DATABASE_HANDBACKS:
+                return handed
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                queue_retry(study, storage.get_trial(trial_id), max_retry=None)
+                attrs = {DATABASE_HANDBACKS_ATTR: handed} if handed else None
+                queue_retry(study, trial, max_retry=None, attrs=attrs)
+            return None
 
         try:
-            retry_forever(enqueue, what="hand the trial back", stop=self.stopping)
+            refused = retry_forever(enqueue, what="hand the trial back", stop=self.stopping)
         except TRANSIENT:
             log.warning("study %s trial %d could not be handed back", claim.study_id, number[0])
-            return
+            return None
+        if refused is not None:
+            error = f"{reason} (on {refused} claims of these parameters in a row: not handed back)"
+            log.error("study %s trial %d failed: %s", claim.study_id, number[0], error)
+            return error
         log.info("study %s trial %d handed back (%s)", claim.study_id, number[0], reason)
+        return None
 
 
 def _note_error(trial: optuna.Trial, exc: Exception) -> None:

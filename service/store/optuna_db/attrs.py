@@ -33,6 +33,10 @@ CLAIM_SECONDS_ATTR = "regtune:claim_seconds"
 RETRY_OF_ATTR = "regtune:retry_of"
 """Trial system attribute of a queued retry: the id of the failed trial it re-runs (a dead
 worker's slot is given back once it exists, see ``claims._retry_in_flight``)."""
+DATABASE_HANDBACKS_ATTR = "regtune:database_handbacks"
+"""Trial system attribute of a queued retry: how many times these parameters were handed back
+for a database error mid-trial (carried from copy to copy; ``worker.loop.DATABASE_HANDBACKS``
+bounds it)."""
 COEFFICIENTS_ATTR = "regtune:coefficients"
 """Trial system attribute of a linear trial: its weights by input name (non-zero ones, the
 largest few, rounded; the format is ``regtune.service.store.trials.coefficients``'s). The report

@@ -6,6 +6,7 @@ import copy
 import json
 import logging
 import warnings
+from typing import Any
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
@@ -23,8 +24,15 @@ from regtune.service.store.tables import ClaimRow, StudyRow, WorkerRow
 log = logging.getLogger(__name__)
 
 
-def queue_retry(study: optuna.Study, trial: FrozenTrial, *, max_retry: int | None) -> None:
-    """Queue a WAITING copy of the failed ``trial`` (Optuna's retry), up to ``max_retry`` times.
+def queue_retry(
+    study: optuna.Study,
+    trial: FrozenTrial,
+    *,
+    max_retry: int | None,
+    attrs: dict[str, Any] | None = None,
+) -> None:
+    """Queue a WAITING copy of the failed ``trial`` (Optuna's retry), up to ``max_retry`` times;
+    ``attrs``: system attributes the copy carries besides the failed trial's.
 
     The copy names the trial it re-runs (``RETRY_OF_ATTR``; Optuna's callback carries the
     failed trial's system attributes over): a dead worker's slot is given back only once the
@@ -35,7 +43,7 @@ def queue_retry(study: optuna.Study, trial: FrozenTrial, *, max_retry: int | Non
     """
     marked = copy.deepcopy(trial)  # Optuna appends to its retry_history: keep a cached trial
     kept = {k: v for k, v in trial.system_attrs.items() if not claim_link(k)}
-    marked.system_attrs = {**kept, RETRY_OF_ATTR: trial_id_of(trial)}
+    marked.system_attrs = {**kept, **(attrs or {}), RETRY_OF_ATTR: trial_id_of(trial)}
     RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, marked)
 
 

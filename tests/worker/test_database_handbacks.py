@@ -1,0 +1,76 @@
+"""A database error that the same parameters meet on every claim ends as the trial's error.
+
+An outage stops the claims too, so a trial handed back for a database error mid-trial is
+retried once the database answers. An error the database gives every time (here on storing a
+finished trial's value: a trigger that names a table a broken migration left out) used to be
+handed back on every claim for ever, a FAIL and a WAITING copy each time. Now the parameters
+are handed back ``DATABASE_HANDBACKS`` times and then fail as errors, counted against
+``max_retries``, so the study fails and says why.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+import time
+
+import optuna
+from fastapi.testclient import TestClient
+from optuna.trial import TrialState
+from sqlalchemy import text
+
+from regtune.service.store.db import get_engine
+from regtune.service.store.optuna_db.attrs import DATABASE_HANDBACKS_ATTR
+from regtune.service.store.scheduling.retries import get_storage
+from regtune.worker.loop import DATABASE_HANDBACKS, Worker
+
+BROKEN = """
+CREATE TRIGGER broken BEFORE INSERT ON trial_values
+BEGIN INSERT INTO regtune_left_out (x) VALUES (1); END
+"""
+
+
+def test_parameters_that_meet_the_same_database_error_on_every_claim_end_as_errors(
+    api: TestClient,
+) -> None:
+    body = {
+        "name": "broken-schema",
+        "dataset": {"builtin": "diabetes"},
+        "search_space": {"lambda": {"low": 1e-3, "high": 1.0, "log": True}, "l1_ratio": 0.5},
+        "training": {"lambda_path": None},
+        "pruner": {"type": "none"},
+        "budget": {"n_trials": 4, "max_retries": 1},
+    }
+    created = api.post("/v1/studies", json=body)
+    assert created.status_code == 201, created.text
+    study_id = created.json()["id"]
+    with get_engine().begin() as connection:
+        connection.execute(text(BROKEN))
+
+    worker = Worker()
+    runner = threading.Thread(target=contextvars.copy_context().run, args=(worker.run,))
+    runner.start()
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            if api.get(f"/v1/studies/{study_id}").json()["status"] == "failed":
+                break
+            time.sleep(0.05)
+    finally:
+        worker.stopping.set()
+        runner.join(timeout=30)
+    assert not runner.is_alive()
+
+    shown = api.get(f"/v1/studies/{study_id}").json()
+    assert shown["status"] == "failed", shown
+    assert "regtune_left_out" in str(shown), shown  # the study says why
+    study = optuna.load_study(study_name=created.json()["optuna_study_name"], storage=get_storage())
+    trials = study.get_trials(deepcopy=False)
+    # two parameter sets (max_retries 1: the second error fails the study), each handed back
+    # DATABASE_HANDBACKS times and then failed: no more trials than that, none left waiting
+    assert len(trials) == 2 * (DATABASE_HANDBACKS + 1)
+    assert all(t.state == TrialState.FAIL for t in trials)
+    lineages = {tuple(sorted(t.params.items())) for t in trials}
+    assert len(lineages) == 2
+    counted = sorted(t.system_attrs.get(DATABASE_HANDBACKS_ATTR, 0) for t in trials)
+    assert counted == sorted(list(range(DATABASE_HANDBACKS + 1)) * 2)
