@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import signal
 import uuid
+from datetime import datetime
 from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
@@ -27,6 +28,9 @@ SLEEP = {
     "REGTUNE_SLEEP_TRIAL_SECONDS": "1.5",
 }
 """A path takes 1.5 s, whatever its length: a worker is caught mid-path most of the time."""
+EARLY = 0.6
+"""A signal lands within this many seconds of the path's start, so that the path cannot finish
+its last point before it sees the stop (it checks once a point: 0.2–0.75 s apart)."""
 N_TRIALS = 60
 __all__ = ["trials_of"]  # the fixture
 
@@ -48,7 +52,8 @@ def definition() -> dict[str, Any]:
 
 
 def signal_mid_path(workers: list[Proc], trials: Trials, study_id: str, sig: int) -> Proc:
-    """Send ``sig`` to a worker whose newest path trial is RUNNING, after a few paths ended."""
+    """Send ``sig`` to a worker whose newest path trial is RUNNING and began less than ``EARLY``
+    seconds ago, after a few paths ended."""
     wait_for(
         lambda: sum(t.state in DONE for t in trials.all()) >= 12, timeout=300, what="two paths"
     )
@@ -56,11 +61,12 @@ def signal_mid_path(workers: list[Proc], trials: Trials, study_id: str, sig: int
     def running_path() -> Proc | None:
         for proc in workers:
             numbers = started(proc, study_id)
-            if (
-                proc.alive()
-                and numbers
-                and trials.by_number(numbers[-1]).state == TrialState.RUNNING
-            ):
+            if not (proc.alive() and numbers):
+                continue
+            trial = trials.by_number(numbers[-1])
+            began = trial.datetime_start or datetime.min  # Optuna's local time
+            since = (datetime.now() - began).total_seconds()
+            if trial.state == TrialState.RUNNING and since < EARLY:
                 proc.signal(sig)
                 return proc
         return None
