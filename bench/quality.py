@@ -38,6 +38,12 @@ For classification the test log loss (the mean cross-entropy, what both sides se
 their validation folds) is reported too, as the paired difference regtune − scikit-learn (lower
 is better).
 
+``--independent-folds`` also fits scikit-learn's estimator on a third partition of the same
+non-test rows, drawn independently of both (``KFold`` / ``StratifiedKFold``, shuffled, seeded
+with the split's seed + ``INDEPENDENT_OFFSET``), and reports regtune − that: where regtune's
+folds and scikit-learn's own are both random partitions of shuffled rows, a third tells whether
+a difference on scikit-learn's own folds is the tuner or the luck of that one draw.
+
 ``--service`` also runs regtune end to end for one dataset (diabetes): the non-test rows
 uploaded as a CSV, a study created through the API and run by one worker, the best model
 downloaded and ``predict`` run on the test rows' CSV; wall time from the upload to the
@@ -45,7 +51,7 @@ prediction.
 
     python -m bench.quality [--quick] [--repeats 10] [--datasets iris,diabetes]
         [--configurations 30,300,700] [--relax 0 | --relax 0,1] [--select one_se] [--folds 10]
-        [--service]
+        [--independent-folds] [--service]
 """
 
 from __future__ import annotations
@@ -98,6 +104,8 @@ CONFIGURATIONS = (30, 300, 700)
 FOLDS = 5
 """The CV estimators' folds, and what the default rule chooses for regtune on these data."""
 QUICK_CONFIGURATIONS = (3, 6)
+INDEPENDENT_OFFSET = 777
+"""Added to the split's seed for the independent fold draw (``--independent-folds``)."""
 METRIC = {"regression": "r2", "binary": "accuracy", "multiclass": "accuracy"}
 
 
@@ -428,6 +436,7 @@ def measure(
     counts: list[int],
     service: bool,
     variant: Variant = DEFAULTS,
+    independent: bool = False,
 ) -> dict[str, Any]:
     from regtune.service.store.migrate import upgrade
 
@@ -441,7 +450,7 @@ def measure(
             run_regtune(dataset, 0, [8])
         for dataset in datasets:
             for seed in range(repeats):
-                runs.extend(_compare(dataset, seed, counts, quick, variant))
+                runs.extend(_compare(dataset, seed, counts, quick, variant, independent))
     service_runs: list[dict[str, Any]] = []
     if service:
         with harness.scratch("quality") as tmp:
@@ -460,8 +469,22 @@ def measure(
     return {"runs": runs, "service_runs": service_runs}
 
 
+def independent_folds(task: str, seed: int) -> Any:
+    """5 folds drawn independently of regtune's and of scikit-learn's own
+    (``--independent-folds``)."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    kind = KFold if task == "regression" else StratifiedKFold
+    return kind(FOLDS, shuffle=True, random_state=seed + INDEPENDENT_OFFSET)
+
+
 def _compare(
-    dataset: str, seed: int, counts: list[int], quick: bool, variant: Variant = DEFAULTS
+    dataset: str,
+    seed: int,
+    counts: list[int],
+    quick: bool,
+    variant: Variant = DEFAULTS,
+    independent: bool = False,
 ) -> list[dict[str, Any]]:
     """regtune and scikit-learn on one split, at each configuration count."""
     ours = run_regtune(dataset, seed, counts, variant)
@@ -481,6 +504,9 @@ def _compare(
             )
         if ours[n]["folds"] == FOLDS:  # the default rule chose the CV estimators' 5 folds
             theirs["on_regtunes_folds"] = run_sklearn(dataset, seed, n, quick, regtunes_folds=True)
+        if independent:
+            cv = independent_folds(ours[n]["task"], seed)
+            theirs["on_independent_folds"] = run_sklearn(dataset, seed, n, quick, cv=cv)
         runs.append(
             {
                 "dataset": dataset,
@@ -520,6 +546,7 @@ def _row(
         "difference": diff,
         "se": se,
         **_on_regtunes_folds(group),
+        **_on_independent_folds(group),
         **_test_loss(group),
         **_sources(group),
         "regtune_s": _mean(group, "regtune", "wall_s"),
@@ -576,6 +603,22 @@ def _on_regtunes_folds(group: list[dict[str, Any]]) -> dict[str, float]:
     same = [r["regtune"]["test"] - r["sklearn"]["on_regtunes_folds"]["test"] for r in group]
     diff, se = _mean_se(same)
     return {"difference_same_folds": diff, "se_same_folds": se}
+
+
+def _on_independent_folds(group: list[dict[str, Any]]) -> dict[str, float]:
+    """regtune − the CV estimator on an independent fold draw, and the CV estimator on its own
+    folds − on that draw (``--independent-folds``)."""
+    if not all("on_independent_folds" in r["sklearn"] for r in group):
+        return {}
+    third = [r["sklearn"]["on_independent_folds"]["test"] for r in group]
+    diff, se = _mean_se([r["regtune"]["test"] - t for r, t in zip(group, third, strict=True)])
+    own, own_se = _mean_se([r["sklearn"]["test"] - t for r, t in zip(group, third, strict=True)])
+    return {
+        "difference_independent": diff,
+        "se_independent": se,
+        "own_minus_independent": own,
+        "own_minus_independent_se": own_se,
+    }
 
 
 def summarize(result: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
@@ -635,7 +678,40 @@ def summarize(result: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
         ]
         for r in rows
     ]
-    return rows, harness.table(headers, table_rows) + _sources_table(rows)
+    return rows, harness.table(headers, table_rows) + _sources_table(rows) + _draws_table(rows)
+
+
+def _draws_table(rows: list[dict[str, Any]]) -> str:
+    """``--independent-folds``: regtune and scikit-learn's own folds, each against scikit-learn
+    on an independent fold draw."""
+    measured = [r for r in rows if "difference_independent" in r]
+    if not measured:
+        return ""
+    headers = [
+        "dataset",
+        "configurations",
+        "splits",
+        "regtune − scikit-learn on its own folds",
+        "regtune − scikit-learn on regtune's folds",
+        "regtune − scikit-learn on an independent draw",
+        "scikit-learn: own folds − independent draw",
+    ]
+    table_rows = [
+        [
+            r["dataset"],
+            r["configurations"],
+            r["splits"],
+            f"{r['difference']:+.4f} ± {r['se']:.4f}",
+            f"{r['difference_same_folds']:+.4f} ± {r['se_same_folds']:.4f}"
+            if "difference_same_folds" in r
+            else "",
+            f"{r['difference_independent']:+.4f} ± {r['se_independent']:.4f}",
+            f"{r['own_minus_independent']:+.4f} ± {r['own_minus_independent_se']:.4f}",
+        ]
+        for r in measured
+    ]
+    title = "\n\nThe fold draws (paired by split, ± SE):\n\n"
+    return title + harness.table(headers, table_rows)
 
 
 def _sources_table(rows: list[dict[str, Any]]) -> str:
@@ -692,6 +768,10 @@ def main(argv: list[str] | None = None) -> None:
                 "help": "comma-separated configuration counts (default: 30,300,700)",
             },
             "--service": {"action": "store_true", "help": "also run diabetes end to end"},
+            "--independent-folds": {
+                "action": "store_true",
+                "help": "also fit scikit-learn on a fold draw independent of both sides'",
+            },
             "--relax": {
                 "default": None,
                 "help": "regtune's search_space.relax: a number or LOW,HIGH (default: the "
@@ -721,7 +801,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     repeats = args.repeats or (2 if args.quick else 10)
     variant = Variant(_relax(args.relax), args.select, args.folds)
-    result = measure(args.quick, repeats, datasets, counts, args.service, variant)
+    result = measure(
+        args.quick, repeats, datasets, counts, args.service, variant, args.independent_folds
+    )
     rows, markdown = summarize(result)
     harness.publish(
         args.out,

@@ -201,3 +201,16 @@ def test_uploads_smoke(bench_with_servers: Bench) -> None:
         assert row["regtune"]["train_rows"] == 240  # --quick: 300 rows, 80 % uploaded
         assert row[UPLOAD_BASELINE]["train_rows"] == 192  # ...and 80 % of those
         assert row["sklearn_s"] > 0 and row["regtune"]["wall_s"] > 0
+
+
+def test_quality_independent_folds_smoke(bench: Bench) -> None:
+    """``--independent-folds``: scikit-learn on a third fold draw, and its table."""
+    stdout, result = bench(
+        "quality", "--independent-folds", "--datasets", "wine", "--configurations", "3"
+    )
+    assert "| regtune − scikit-learn on an independent draw |" in stdout
+    (row,) = result["rows"]
+    assert {"difference_independent", "own_minus_independent"} <= set(row)
+    for run in result["runs"]:
+        third = run["sklearn"]["on_independent_folds"]
+        assert 0 <= third["test"] <= 1
