@@ -34,6 +34,7 @@ downloaded model, and scikit-learn's fit.
 
 from __future__ import annotations
 
+import statistics
 import time
 import warnings
 from dataclasses import dataclass
@@ -68,7 +69,8 @@ TABLES = {
 }
 CONFIGURATIONS = (30, 700)
 QUICK_CONFIGURATIONS = (6,)
-VARIANTS = {"regtune": "all", "regtune, non-test refit": "non_test"}
+NON_TEST = "regtune, non-test refit"
+VARIANTS = {"regtune": "all", NON_TEST: "non_test"}
 WORKERS = 2
 
 
@@ -194,17 +196,17 @@ def summarize(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
                 "configurations": n,
                 "splits": len(group),
                 "validation": group[0]["regtune"]["validation"],
-                "sklearn": _mean([r["sklearn"]["test"] for r in group]),
-                "sklearn_s": _mean([r["sklearn"]["wall_s"] for r in group]),
+                "sklearn": statistics.fmean([r["sklearn"]["test"] for r in group]),
+                "sklearn_s": statistics.fmean([r["sklearn"]["wall_s"] for r in group]),
             }
             for label in VARIANTS:
                 diff, se = _mean_se([r[label]["test"] - r["sklearn"]["test"] for r in group])
                 row[label] = {
-                    "test": _mean([r[label]["test"] for r in group]),
+                    "test": statistics.fmean([r[label]["test"] for r in group]),
                     "difference": diff,
                     "se": se,
                     "train_rows": group[0][label]["train_rows"],
-                    "wall_s": _mean([r[label]["wall_s"] for r in group]),
+                    "wall_s": statistics.fmean([r[label]["wall_s"] for r in group]),
                 }
             best = row["regtune"]
             se = best["se"]
@@ -248,13 +250,6 @@ def summarize(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
         for r in rows
     ]
     return rows, harness.table(headers, body)
-
-
-NON_TEST = "regtune, non-test refit"
-
-
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values)
 
 
 def main(argv: list[str] | None = None) -> None:
