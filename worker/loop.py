@@ -370,7 +370,8 @@ class Worker:
         """Run one trial; return an error message if the objective itself failed.
 
         Stopping, a lost slot and a database error mid-trial all hand the trial back (FAIL, with
-        a WAITING copy of its parameters); none of them counts against the study's error budget.
+        a WAITING copy of its parameters); none of them counts against the study's error budget,
+        but for a database error its parameters met ``DATABASE_HANDBACKS`` times already.
         """
         from regtune.worker import paths
         from regtune.worker.policies import make_pruner, make_sampler

@@ -76,9 +76,10 @@ EXACT_WARMUP = 5
 quality on every dataset of ``bench.pruning`` (MLPs, 5 seeds); the exact solver's reported
 blocks keep 5 (``bench.quality`` measures its studies)."""
 Solver = Literal["exact", "minibatch"]
-RefitRows = Literal["all", "non_test"]
 """The trainers a definition can name (``training.solver``); ``regtune.worker.trainers.fit`` runs
 them."""
+RefitRows = Literal["all", "non_test"]
+"""The rows the best model's refit trains on (``refit_rows``): every row, or the non-test rows."""
 
 
 # --------------------------------------------------------------------------- datasets
