@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import harness
-from bench.quality import _mean_se, definition, sklearn_model
+from bench.quality import METRIC, _mean_se, definition, sklearn_model
 
 
 @dataclass(frozen=True)
@@ -87,10 +87,6 @@ def split(table: Table, seed: int, tmp: Path, rows: int | None = None) -> tuple[
     train.to_csv(paths[0], index=False)
     test.to_csv(paths[1], index=False)
     return paths
-
-
-def metric(task: str) -> str:
-    return "r2" if task == "regression" else "accuracy"
 
 
 def run_sklearn(table: Table, files: tuple[Path, Path], count: int, quick: bool) -> dict[str, Any]:
@@ -144,7 +140,7 @@ def run_regtune(
     frame = pd.read_csv(test_file)
     scores = saved.score(saved.features(frame), frame[table.target].to_numpy())
     return {
-        "test": float(scores[metric(table.task)]),
+        "test": float(scores[METRIC[table.task]]),
         "wall_s": wall,
         "train_rows": saved.info.get("train_rows"),
         "validation": done.validation.scheme if done.validation else None,
@@ -192,7 +188,7 @@ def summarize(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
             row: dict[str, Any] = {
                 "table": name,
                 "task": table.task,
-                "metric": metric(table.task),
+                "metric": METRIC[table.task],
                 "configurations": n,
                 "splits": len(group),
                 "validation": group[0]["regtune"]["validation"],
