@@ -131,7 +131,7 @@ def run_regtune(
         refit_rows=refit_rows,
     )
     started = time.perf_counter()
-    study_id = service.submit(spec)
+    study_id = client.submit(spec).id  # as a user's script submits: the client's connection
     done = client.wait(study_id, timeout=600 + count)
     assert done.status == "completed", service.logs()[-3000:]
     path = client.download_best_model(study_id, service.tmp / f"best-{study_id}.safetensors")
