@@ -147,14 +147,14 @@ async def get_study(
 
 async def _settled(row: StudyRow, wait: float) -> StudyRow:
     """The study's row once it has ended with nothing more to come (its best model saved, if it
-    will have one), or as it is after ``wait`` seconds: read again every
-    ``studies.HELD_SECONDS``, one read for all the requests holding theirs."""
+    will have one), or as it is after ``wait`` seconds: looked at again every
+    ``studies.held_interval()``, one read for all the requests holding theirs."""
     deadline = time.monotonic() + wait
     while not await run_in_threadpool(studies.settled, row):
         left = deadline - time.monotonic()
         if left <= 0:
             break
-        await asyncio.sleep(min(studies.HELD_SECONDS, left))
+        await asyncio.sleep(min(studies.held_interval(), left))
         row = await run_in_threadpool(studies.held_row, row.id, tenant=row.tenant)
     return row
 

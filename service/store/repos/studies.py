@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,6 +30,7 @@ from regtune.service.store.optuna_db.names import optuna_name
 from regtune.service.store.optuna_db.notes import save_new_study_note
 from regtune.service.store.reads import read
 from regtune.service.store.repos import best_model
+from regtune.service.store.scheduling import wake
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.service.store.tables import StudyRow
 from regtune.service.store.trials import views as trial_reads
@@ -175,8 +177,13 @@ _read_row = cached(_ROWS, key=lambda study_id: study_id, condition=_READ)(_fetch
 
 HELD_SECONDS = 0.05
 """How often a study's row is read again for the requests that hold their answer until it has
-ended (``GET /v1/studies/{id}?wait=``): once for all of them."""
-_HELD: TTLCache[str, StudyRow] = TTLCache(maxsize=1024, ttl=HELD_SECONDS)
+ended (``GET /v1/studies/{id}?wait=``), where nothing tells that the database changed: once for
+all of them."""
+WATCHED_SECONDS = 0.02
+"""How often they look where something does: SQLite's data version (``wake.DataVersion``, read in
+microseconds). The row is read again only once another connection has committed."""
+_HELD: LRUCache[tuple[str, tuple[str, int]], StudyRow] = LRUCache(maxsize=1024)
+"""Rows read for held answers, by study and by the database's state when read (``_stamp``)."""
 
 
 def _fetch_fresh(study_id: str) -> StudyRow:
@@ -185,14 +192,30 @@ def _fetch_fresh(study_id: str) -> StudyRow:
     return _fetch(study_id)
 
 
-_read_held = cached(_HELD, key=lambda study_id: study_id, condition=_READ)(_fetch_fresh)
+_read_held = cached(_HELD, key=lambda study_id, stamp: (study_id, stamp), condition=_READ)(
+    lambda study_id, stamp: _fetch_fresh(study_id)
+)
+
+
+def _stamp() -> tuple[str, int]:
+    """The database's state as this process can tell it: SQLite's data version, else the
+    ``HELD_SECONDS`` period of now (its rows are read once per period)."""
+    version = wake.versions().read()
+    if version is not None:
+        return ("version", version)
+    return ("period", int(time.monotonic() / HELD_SECONDS))
+
+
+def held_interval() -> float:
+    """How long a request holding its answer waits between two looks at the study's row."""
+    return WATCHED_SECONDS if wake.versions().watches else HELD_SECONDS
 
 
 def held_row(study_id: str, *, tenant: str = "default") -> StudyRow:
-    """The row as read at most ``HELD_SECONDS`` ago, for a request holding its answer until the
-    study has ended: one read for every such request of that moment, remembered for every
-    caller as ``read_row_now``'s is."""
-    return _remembered(_own(_read_held(study_id), tenant))
+    """The row as read since the database last changed (on SQLite) or at most ``HELD_SECONDS``
+    ago, for a request holding its answer until the study has ended: one read for every such
+    request of that moment, remembered for every caller as ``read_row_now``'s is."""
+    return _remembered(_own(_read_held(study_id, _stamp()), tenant))
 
 
 def recent_or_read_row(study_id: str, *, tenant: str = "default") -> StudyRow:

@@ -12,6 +12,9 @@ slots looked again only after its back-off. ``Changes`` ends that wait early:
   room grows (migration 0005 says when). An idle worker ``LISTEN``s on one of its engine's
   pooled connections, the one its claims leave free, so the pool needs no extra connection; it
   gives the connection back to the pool (``busy``) as soon as it has work.
+
+The API's answers held until a study has ended (``GET /v1/studies/{id}?wait=``) look at SQLite's
+data version too (``versions``): the study's row is read again only once something was committed.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import PoolProxiedConnection
+
+from regtune.service.store.db import PerDatabase
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +64,7 @@ class Changes:
 
     def __init__(self, url: str, *, engine: Engine | None = None) -> None:
         file = sqlite_file(url)
-        self._version = _DataVersion(file) if file is not None else None
+        self._version = _Watch(file) if file is not None else None
         self._listener: _Listener | None = None
         if engine is not None and engine.dialect.name == "postgresql":
             self._listener = _Listener(engine)
@@ -92,16 +97,61 @@ class Changes:
         self.busy()
 
 
-class _DataVersion:
-    """SQLite's ``PRAGMA data_version`` of a file, read on a connection of its own."""
+class DataVersion:
+    """SQLite's ``PRAGMA data_version`` of ``file``, read on a connection of its own: it changes
+    whenever another connection has committed. Safe to read from several threads. No file (another
+    database, or an in-memory one): nothing to read."""
 
-    def __init__(self, file: Path) -> None:
+    def __init__(self, file: Path | None) -> None:
         self._file = file
         self._connection: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def watches(self) -> bool:
+        """Whether a change can be seen here at all."""
+        return self._file is not None
+
+    def read(self) -> int | None:
+        """The version now; None if there is no file or it cannot be read (gone, unreadable)."""
+        if self._file is None:
+            return None
+        with self._lock:
+            try:
+                if self._connection is None:
+                    self._connection = sqlite3.connect(  # read-write: never creates the file
+                        f"{self._file.resolve().as_uri()}?mode=rw",
+                        uri=True,
+                        check_same_thread=False,
+                    )
+                return int(self._connection.execute("PRAGMA data_version").fetchone()[0])
+            except sqlite3.Error:
+                self._close()  # the file is gone or unreadable: read again next time
+                return None
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+versions = PerDatabase(lambda url: DataVersion(sqlite_file(url)), DataVersion.close)
+"""This process's reader of each database's data version (``DataVersion``)."""
+
+
+class _Watch:
+    """An idle worker's wait on a SQLite file: over once the version differs from ``mark``'s."""
+
+    def __init__(self, file: Path) -> None:
+        self._version = DataVersion(file)
         self._marked: int | None = None
 
     def mark(self) -> None:
-        self._marked = self._read()
+        self._marked = self._version.read()
 
     def wait(self, timeout: float, stop: threading.Event) -> bool:
         if self._marked is None:  # its version could not be read
@@ -111,25 +161,12 @@ class _DataVersion:
         while (left := deadline - time.monotonic()) > 0:
             if stop.wait(min(WATCH_SECONDS, left)):
                 return False
-            if self._read() != self._marked:
+            if self._version.read() != self._marked:
                 return True
         return False
 
     def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-
-    def _read(self) -> int | None:
-        try:
-            if self._connection is None:
-                self._connection = sqlite3.connect(  # read-write: never creates the file
-                    f"{self._file.resolve().as_uri()}?mode=rw", uri=True, check_same_thread=False
-                )
-            return int(self._connection.execute("PRAGMA data_version").fetchone()[0])
-        except sqlite3.Error:
-            self.close()  # the file is gone or unreadable: the back-off alone, until it is back
-            return None
+        self._version.close()
 
 
 class _Listener:
