@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -25,6 +26,8 @@ from regtune.service.errors import (
     NotFound,
     Unauthorized,
 )
+from regtune.service.spec.definition import StudySpec
+from regtune.service.spec.locations import union_tags, written
 from regtune.service.store.backoff import caused_by_database, describe, unavailable_cause
 
 log = logging.getLogger(__name__)
@@ -61,7 +64,7 @@ def unavailable(exc: BaseException) -> JSONResponse:
     return response
 
 
-def _path(loc: tuple[Any, ...] | list[Any]) -> str:
+def _path(loc: Sequence[Any]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "body"
 
@@ -88,9 +91,12 @@ def _allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
-def invalid_definition(exc: ValidationError) -> InvalidDefinition:
-    """A user's definition failed validation: the 422 names every field and rule."""
-    fields = validation_fields(list(exc.errors()))
+def invalid_definition(exc: ValidationError, data: Any) -> InvalidDefinition:
+    """A user's definition (``data``, as sent) failed validation: the 422 names every field, as
+    the user wrote it, and its rule."""
+    tags = union_tags(StudySpec)
+    errors = [{**e, "loc": written(e.get("loc", ()), data, tags)} for e in exc.errors()]
+    fields = validation_fields(errors)
     problems = [FieldProblem(path=f["path"], rule=f["rule"]) for f in fields]
     return InvalidDefinition(_validation_message(fields), problems)
 

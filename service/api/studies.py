@@ -87,7 +87,7 @@ def admit(data: Any, *, tenant: str, settings: Settings) -> StudySpec:
         spec = resolve_task(spec, datasets.uploaded_task(spec, tenant=tenant))
         spec = resolve_relax(spec)
     except ValidationError as exc:
-        raise invalid_definition(exc) from None
+        raise invalid_definition(exc, data) from None
     check_definition(spec, settings)
     shape = cost.shape_of(spec, datasets.uploaded_shape(spec, tenant=tenant))
     try:
@@ -99,7 +99,7 @@ def admit(data: Any, *, tenant: str, settings: Settings) -> StudySpec:
             smallest_class=shape.smallest_class,
         )
     except ValidationError as exc:
-        raise invalid_definition(exc) from None
+        raise invalid_definition(exc, data) from None
     cost.check(spec, shape, cost.Budget.from_settings(settings))
     return spec
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from regtune.service.errors import InvalidUpload
+from regtune.service.errors import FieldProblem, InvalidUpload
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -157,7 +157,8 @@ def _check_header(names: list[str], *, target: str | None, limits: Limits, hint:
         seen[name] = i
     if target is not None and target not in seen:
         shown = ", ".join(repr(n[:40]) for n in names[:8]) + (", ..." if len(names) > 8 else "")
-        raise InvalidUpload(f"target column {target!r} is not in the file (columns: {shown}){hint}")
+        message = f"target column {target!r} is not in the file (columns: {shown}){hint}"
+        raise InvalidUpload(message, [FieldProblem(path="target", rule=message)])
 
 
 def read_csv(

@@ -145,7 +145,8 @@ class Knob:
         too_low = lo <= self.low if self.low_open else lo < self.low
         too_high = hi >= self.high if self.high_open else hi > self.high
         if too_low or too_high:
-            raise ValueError(f"must satisfy {self.rule(name)}, got {lo:g}..{hi:g}")
+            got = f"{lo:g}" if lo == hi else f"{lo:g}..{hi:g}"
+            raise ValueError(f"must satisfy {self.rule(name)}, got {got}")
         if self.integer and isinstance(param, Range) and param.step is None and not param.log:
             raise ValueError(f"a {name} range needs an integer step")
 

@@ -188,6 +188,9 @@ def test_missing_form_fields_are_named(http: httpx.Client) -> None:
     response = upload(http, csv_bytes(), task="ordinal")
     assert response.status_code == 422
     assert [f["path"] for f in response.json()["error"]["fields"]] == ["task"]
+    response = upload(http, csv_bytes(), target="nope")  # a target the file does not have
+    assert response.status_code == 422
+    assert [f["path"] for f in response.json()["error"]["fields"]] == ["target"]
 
 
 def test_a_large_definition_body_is_413(http: httpx.Client) -> None:
