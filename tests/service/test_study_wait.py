@@ -7,16 +7,13 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event
 
 import regtune
 from tests.inprocess import Apps
+from tests.service.test_api_reads import statements
 from tests.service.test_client_optuna import STUDY, ThroughApp
 
 
@@ -77,22 +74,9 @@ def test_the_clients_wait_sees_the_end_through_held_answers(api: TestClient) -> 
     assert seen == ["completed"]  # one answer, held from submission to the saved model
 
 
-@contextmanager
-def _row_reads() -> Iterator[list[str]]:
-    """The statements reading regtune's study rows on the API's read engine meanwhile."""
-    from regtune.service.store.reads import read_engine
-
-    engine, seen = read_engine(), []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if "FROM regtune_studies" in statement:
-            seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+def _row_reads(seen: list[str]) -> list[str]:
+    """The statements that read regtune's study rows."""
+    return [statement for statement in seen if "FROM regtune_studies" in statement]
 
 
 def test_on_sqlite_a_held_answer_reads_the_row_again_only_after_a_commit(apps: Apps) -> None:
@@ -100,12 +84,14 @@ def test_on_sqlite_a_held_answer_reads_the_row_again_only_after_a_commit(apps: A
 
     api = apps(sweep_interval=60)  # no sweep's lease to renew, no worker: nothing commits
     study_id = api.post("/v1/studies", json=STUDY).json()["id"]
-    with _row_reads() as reads:
+    with statements() as seen:
         held = api.get(f"/v1/studies/{study_id}", params={"wait": 1.0})
     assert held.json()["status"] == "queued"
     looks = 1.0 / studies.held_interval()
     assert looks >= 40  # it looked every 20 ms ...
-    assert len(reads) <= 2  # ... and read the row once (a period's reads: 1 s / 50 ms = 20)
+    assert (
+        len(_row_reads(seen)) <= 2
+    )  # ... and read the row once (a period's reads: 1 s / 50 ms = 20)
 
     def cancel_soon() -> None:  # a commit on a connection of its own, as another process's
         time.sleep(0.3)
@@ -113,8 +99,8 @@ def test_on_sqlite_a_held_answer_reads_the_row_again_only_after_a_commit(apps: A
 
     canceller = threading.Thread(target=cancel_soon)
     canceller.start()
-    with _row_reads() as reads:
+    with statements() as seen:
         held = api.get(f"/v1/studies/{study_id}", params={"wait": 30})
     canceller.join()
     assert held.json()["status"] == "cancelled"  # seen at the commit, not at the hold's end
-    assert 1 <= len(reads) <= 4
+    assert 1 <= len(_row_reads(seen)) <= 4
