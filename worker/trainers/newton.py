@@ -90,43 +90,43 @@ def _on_orthant(
         return None
     keep_side = signs != 0 if l1 > 0 else torch.zeros_like(fs)
 
-    def value(Q: torch.Tensor) -> float:
+    def value(Q: torch.Tensor) -> tuple[float, torch.Tensor]:
+        """F at Q, and Q's logits (the next step starts from them if Q is taken)."""
         logits = Xs @ Q.T
         partition = F.softplus(logits[:, 0]) if binary else torch.logsumexp(logits, dim=1)
         data = partition.mean() - (logits * target).sum() / n
-        return float(data + 0.5 * (l2s * Q * Q).sum() + l1 * (signs * Q).sum())
+        return float(data + 0.5 * (l2s * Q * Q).sum() + l1 * (signs * Q).sum()), logits
 
     def moved(t: float, step: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         Q = Ps.clone()
         Q.view(-1)[index] += t * step
         return torch.where(keep_side & (torch.sign(Q) != signs), torch.zeros_like(Q), Q)
 
-    current = value(Ps)
+    current, logits = value(Ps)
     for _ in range(STEPS):
         index = torch.nonzero(fs.flatten()).flatten()
-        logits = Xs @ Ps.T
         prob = torch.sigmoid(logits) if binary else torch.softmax(logits, dim=1)
         gradient = ((prob - target).T @ Xs / n + l2s * Ps + l1 * signs).flatten()[index]
         if float(torch.linalg.vector_norm(gradient)) <= tol / 4:
             break
         hessian = _hessian(Xs, prob, binary)[index][:, index]
-        hessian += torch.diag(l2s.repeat(len(Ps))[index])
-        damping = 1e-10 * (1.0 + float(hessian.diagonal().max()))
-        hessian += damping * torch.eye(len(index), dtype=hessian.dtype)
+        diagonal = hessian.diagonal()  # a view: the ridge and the damping added in place
+        diagonal += l2s.repeat(len(Ps))[index]
+        diagonal += 1e-10 * (1.0 + float(diagonal.max()))
         try:
             step = -torch.linalg.solve(hessian, gradient)
         except RuntimeError:  # singular even with the damping: leave it to the gradient steps
             return None
         t, trial = 1.0, moved(1.0, step, index)
         # Armijo backtracking on the projected point (sufficient decrease from its own move)
-        while (found := value(trial)) > current + 1e-4 * float(
+        while (found := value(trial))[0] > current + 1e-4 * float(
             gradient @ (trial - Ps).flatten()[index]
         ):
             t /= 2
             if t < 1e-6:  # no progress on this orthant: the caller looks at the KKT conditions
                 return _placed(P, used, Ps)
             trial = moved(t, step, index)
-        Ps, current = trial, found
+        Ps, (current, logits) = trial, found
         fs = fs & ((Ps != 0) | ~keep_side)  # weights stopped at 0 leave the support
     return _placed(P, used, Ps)
 
