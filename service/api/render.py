@@ -163,8 +163,9 @@ def known_study_body(row: StudyRow) -> bytes | None:
     settled index, best trial and model this process knows); None otherwise."""
     if not studies.quiet(row):
         return None
-    if studies.definition_of(row).objective.select == "one_se":
-        return None  # the settled index knows the best trial, not the one-SE choice
+    objective = studies.definition_of(row).objective
+    if objective.select == "one_se" or objective.relax_margin:
+        return None  # the settled index knows the best value's trial, not what these chose
     directions = studies.directions_of(row)
     known_model, model = studies.known_model(row)
     if len(directions) > 1 or not known_model:

@@ -1,5 +1,6 @@
-"""The best trials of a study in SQL: best feasible value on objective 0, the trial the
-one-standard-error rule chooses, and the Pareto front."""
+"""The best trials of a study in SQL: best feasible value on objective 0, the unrelaxed trial the
+relax margin keeps in its place, the trial the one-standard-error rule chooses, and the Pareto
+front."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ BEST_CANDIDATES = 16
 FOLDS_ATTR = "fold_values"
 """Trial user attribute: the objective metric of each fold's model (k-fold validation only)."""
 LAMBDA = "lambda"
+RELAX = "relax"
 
 
 def value_of(session: Session, trial_id: int) -> float | None:
@@ -226,16 +228,119 @@ def one_se_choice(
     return OneSe(number, best_number, threshold, se)
 
 
+@dataclass(frozen=True)
+class RelaxMargin:
+    """``objective.relax_margin``'s choice: the best trial, or the best unrelaxed one when the
+    best is relaxed and not better by more than ``margin`` standard errors of their fold
+    differences."""
+
+    number: int
+    best_number: int
+    unrelaxed: int | None
+    """The best feasible COMPLETE trial with relax 0, if the best is relaxed and one exists."""
+    gain: float = 0.0
+    """How much better the best's value is than the unrelaxed one's."""
+    se: float | None = None
+    margin: float = 0.0
+
+    @property
+    def note(self) -> str | None:
+        if self.unrelaxed is None:
+            return None
+        kept = "kept" if self.number == self.best_number else "not kept"
+        se = "no standard error" if self.se is None else f"SE {self.se:.4g}"
+        return (
+            f"relax_margin: relaxed trial #{self.best_number} beats unrelaxed trial "
+            f"#{self.unrelaxed} by {self.gain:.4g} ({se} of their fold differences, margin "
+            f"{self.margin:g} SE): {kept}"
+        )
+
+
+def relax_margin_choice(
+    session: Session, optuna_study_id: int, direction: str, best_number: int, margin: float
+) -> RelaxMargin:
+    """The best trial, unless it is relaxed (its ``relax`` > 0) and its value beats the best
+    feasible unrelaxed trial's by at most ``margin`` standard errors of the differences between
+    their fold values (paired: the same folds); then that unrelaxed trial. Trials without fold
+    values keep the best."""
+    sign = -1.0 if direction == "maximize" else 1.0
+    relaxes = _relax_by_number(session, optuna_study_id, direction)
+    if relaxes.get(best_number, 0.0) == 0.0:
+        return RelaxMargin(best_number, best_number, None)
+    unrelaxed = next((n for n, r in relaxes.items() if r == 0.0), None)
+    if unrelaxed is None:
+        return RelaxMargin(best_number, best_number, None)
+    folds = _fold_values(session, optuna_study_id, (best_number, unrelaxed))
+    best, plain = folds.get(best_number), folds.get(unrelaxed)
+    if best is None or plain is None:
+        return RelaxMargin(best_number, best_number, None)
+    gain = sign * (statistics.fmean(plain) - statistics.fmean(best))
+    differences = [p - b for p, b in zip(plain, best, strict=True)]
+    se = statistics.stdev(differences) / math.sqrt(len(differences))
+    number = best_number if gain > margin * se else unrelaxed
+    return RelaxMargin(number, best_number, unrelaxed, gain, se, margin)
+
+
+def _relax_by_number(session: Session, optuna_study_id: int, direction: str) -> dict[int, float]:
+    """Each feasible COMPLETE trial's relax (trials without one left out), best value first."""
+    trials, values, params = om.TrialModel, om.TrialValueModel, om.TrialParamModel
+    order = values.value.desc() if direction == "maximize" else values.value.asc()
+    rows = session.execute(
+        select(trials.number, params.param_value, params.distribution_json)
+        .join(values, values.trial_id == trials.trial_id)
+        .join(params, (params.trial_id == trials.trial_id) & (params.param_name == RELAX))
+        .where(
+            trials.study_id == optuna_study_id,
+            trials.state == TrialState.COMPLETE,
+            values.objective == 0,
+            values.value.is_not(None),
+            ~infeasible(),
+        )
+        .order_by(order, trials.number)
+    ).all()
+    return {int(n): _external(internal, d) for n, internal, d in rows}
+
+
+def _fold_values(
+    session: Session, optuna_study_id: int, numbers: Sequence[int]
+) -> dict[int, list[float]]:
+    """The fold values of the trials ``numbers`` that have finite ones (at least 2)."""
+    trials, attrs = om.TrialModel, om.TrialUserAttributeModel
+    rows = session.execute(
+        select(trials.number, attrs.value_json)
+        .join(attrs, (attrs.trial_id == trials.trial_id) & (attrs.key == FOLDS_ATTR))
+        .where(trials.study_id == optuna_study_id, among(session, trials.number, list(numbers)))
+    ).all()
+    found = {}
+    for number, text in rows:
+        folds = [float(v) for v in json.loads(text)]
+        if len(folds) >= 2 and all(math.isfinite(v) for v in folds):
+            found[int(number)] = folds
+    return found
+
+
 def _external(internal: float, distribution_json: str) -> float:
     """A parameter's value from Optuna's stored form (a choice is stored as its index)."""
     return float(json_to_distribution(distribution_json).to_external_repr(internal))
 
 
 def chosen_trial_number(
-    session: Session, optuna_study_id: int, direction: str, select_rule: str
+    session: Session,
+    optuna_study_id: int,
+    direction: str,
+    select_rule: str,
+    relax_margin: float | None = None,
 ) -> int | None:
-    """The study's best trial under ``objective.select``: the best value, or ``one_se``'s."""
+    """The study's best trial: the best value, the unrelaxed trial ``relax_margin`` keeps in its
+    place, and under ``objective.select: one_se`` the largest λ within one standard error of
+    that."""
     number = best_trial_number(session, optuna_study_id, direction)
-    if number is None or select_rule != "one_se":
+    if number is None:
+        return None
+    if relax_margin:
+        number = relax_margin_choice(
+            session, optuna_study_id, direction, number, relax_margin
+        ).number
+    if select_rule != "one_se":
         return number
     return one_se_choice(session, optuna_study_id, direction, number).number
