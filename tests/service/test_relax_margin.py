@@ -195,3 +195,47 @@ def test_a_margin_that_cannot_apply_is_a_422_naming_it(
     error = created["error"]
     assert [f["path"] for f in error["fields"]] == ["objective.relax_margin"], error
     assert rule in error["message"], error
+
+
+@pytest.mark.parametrize(("margin", "kept"), [(None, True), (5.0, False)])
+def test_the_api_and_the_best_model_follow_the_margin(
+    api: TestClient, margin: float | None, kept: bool
+) -> None:
+    """Real 5-fold trials of a study with the default margin (which keeps the relaxed best
+    here) and a wide one (which does not): the API's best trial and the saved model are the
+    rule's choice, computed here from the trials' own fold values."""
+    from regtune.service.spec.definition import StudySpec, resolve_task
+    from regtune.service.store.scheduling.retries import get_storage
+    from regtune.worker.best_model import save_best_model
+    from regtune.worker.objective import make_objective
+    from regtune.worker.policies import make_pruner
+
+    objective = {} if margin is None else {"relax_margin": margin}
+    created = _created(api, pruner={"type": "none"}, objective=objective)
+    spec = resolve_task(StudySpec.from_stored(created["definition"]))
+    margin = RELAX_MARGIN if margin is None else margin
+    assert spec.objective.relax_margin == margin
+    study = optuna.load_study(
+        study_name=created["optuna_study_name"], storage=get_storage(), pruner=make_pruner(spec)
+    )
+    for lam in (0.05, 0.2, 1.0):
+        for relax in (0.0, 0.4, 0.8):
+            study.enqueue_trial({"lambda": lam, "relax": relax})
+    study.optimize(make_objective(spec, stop_check=lambda: None), n_trials=9)
+
+    complete = study.get_trials(states=[TrialState.COMPLETE])
+    assert len(complete) == 9
+    best = min(complete, key=lambda t: t.value or math.inf)
+    assert best.params["relax"] > 0  # diabetes' sparse truth: a relaxed fit has the best value
+    plain = min((t for t in complete if t.params["relax"] == 0), key=lambda t: t.value or math.inf)
+    se = _paired_se(plain.user_attrs["fold_values"], best.user_attrs["fold_values"])
+    assert plain.value is not None and best.value is not None
+    assert (plain.value - best.value > margin * se) is kept
+    expected = best if kept else plain
+
+    shown = api.get(f"/v1/studies/{created['id']}").json()
+    assert shown["best_trial"]["number"] == expected.number
+    assert f"#{best.number}" in shown["selection"]["note"]
+    assert ("not kept" in shown["selection"]["note"]) is not kept
+    record = save_best_model(created["id"])
+    assert record is not None and record["trial"] == expected.number
