@@ -9,10 +9,11 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from optuna.distributions import json_to_distribution
+from optuna.distributions import BaseDistribution, json_to_distribution
 from optuna.trial import TrialState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -205,17 +206,9 @@ def one_se_choice(
         return OneSe(best_number, best_number, float(best_value), None)
     maximize = direction == "maximize"
     threshold = float(best_value) - se if maximize else float(best_value) + se
-    params = om.TrialParamModel
     rows = session.execute(
-        select(trials.number, values.value, params.param_value, params.distribution_json)
-        .join(values, values.trial_id == trials.trial_id)
-        .join(params, (params.trial_id == trials.trial_id) & (params.param_name == LAMBDA))
-        .where(
-            trials.study_id == optuna_study_id,
-            trials.state == TrialState.COMPLETE,
-            values.objective == 0,
-            values.value >= threshold if maximize else values.value <= threshold,
-            ~infeasible(),
+        _with_param(optuna_study_id, LAMBDA).where(
+            values.value >= threshold if maximize else values.value <= threshold
         )
     ).all()
     sign = -1.0 if maximize else 1.0
@@ -264,11 +257,8 @@ def relax_margin_choice(
     their fold values (paired: the same folds); then that unrelaxed trial. Trials without fold
     values keep the best."""
     sign = -1.0 if direction == "maximize" else 1.0
-    relaxes = _relax_by_number(session, optuna_study_id, direction)
-    if relaxes.get(best_number, 0.0) == 0.0:
-        return RelaxMargin(best_number, best_number, None)
-    unrelaxed = next((n for n, r in relaxes.items() if r == 0.0), None)
-    if unrelaxed is None:
+    relaxed, unrelaxed = _best_unrelaxed(session, optuna_study_id, direction, best_number)
+    if not relaxed or unrelaxed is None:
         return RelaxMargin(best_number, best_number, None)
     folds = _fold_values(session, optuna_study_id, (best_number, unrelaxed))
     best, plain = folds.get(best_number), folds.get(unrelaxed)
@@ -281,24 +271,48 @@ def relax_margin_choice(
     return RelaxMargin(number, best_number, unrelaxed, gain, se, margin)
 
 
-def _relax_by_number(session: Session, optuna_study_id: int, direction: str) -> dict[int, float]:
-    """Each feasible COMPLETE trial's relax (trials without one left out), best value first."""
+def _best_unrelaxed(
+    session: Session, optuna_study_id: int, direction: str, best_number: int
+) -> tuple[bool, int | None]:
+    """Whether trial ``best_number`` is relaxed, and if it is, the best feasible COMPLETE trial
+    with relax 0 (None: none). Two indexed reads: the best's relax, then the top unrelaxed
+    trial, relax 0 as the study's relax distribution stores it."""
     trials, values, params = om.TrialModel, om.TrialValueModel, om.TrialParamModel
+    best = session.execute(
+        _with_param(optuna_study_id, RELAX).where(trials.number == best_number)
+    ).one_or_none()
+    if best is None or _external(best.param_value, best.distribution_json) == 0.0:
+        return False, None
+    try:
+        zero = _distribution(best.distribution_json).to_internal_repr(0.0)
+    except ValueError:  # 0 is not among the choices: no trial is unrelaxed
+        return True, None
     order = values.value.desc() if direction == "maximize" else values.value.asc()
-    rows = session.execute(
-        select(trials.number, params.param_value, params.distribution_json)
+    unrelaxed = session.scalar(
+        _with_param(optuna_study_id, RELAX)
+        .where(params.param_value == zero, values.value.is_not(None))
+        .order_by(order, trials.number)
+        .limit(1)
+        .with_only_columns(trials.number)
+    )
+    return True, None if unrelaxed is None else int(unrelaxed)
+
+
+def _with_param(optuna_study_id: int, name: str) -> Any:
+    """(number, value on objective 0, param ``name`` as stored, its distribution) of the
+    study's feasible COMPLETE trials that have that param."""
+    trials, values, params = om.TrialModel, om.TrialValueModel, om.TrialParamModel
+    return (
+        select(trials.number, values.value, params.param_value, params.distribution_json)
         .join(values, values.trial_id == trials.trial_id)
-        .join(params, (params.trial_id == trials.trial_id) & (params.param_name == RELAX))
+        .join(params, (params.trial_id == trials.trial_id) & (params.param_name == name))
         .where(
             trials.study_id == optuna_study_id,
             trials.state == TrialState.COMPLETE,
             values.objective == 0,
-            values.value.is_not(None),
             ~infeasible(),
         )
-        .order_by(order, trials.number)
-    ).all()
-    return {int(n): _external(internal, d) for n, internal, d in rows}
+    )
 
 
 def _fold_values(
@@ -321,7 +335,13 @@ def _fold_values(
 
 def _external(internal: float, distribution_json: str) -> float:
     """A parameter's value from Optuna's stored form (a choice is stored as its index)."""
-    return float(json_to_distribution(distribution_json).to_external_repr(internal))
+    return float(_distribution(distribution_json).to_external_repr(internal))
+
+
+@lru_cache(maxsize=256)
+def _distribution(distribution_json: str) -> BaseDistribution:
+    """A stored distribution, parsed once: a study's trials share a few."""
+    return json_to_distribution(distribution_json)
 
 
 def chosen_trial_number(

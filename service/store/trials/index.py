@@ -192,6 +192,11 @@ class StudyIndex:
             self._relax_margin = (complete, choice)
         return self._relax_margin[1]
 
+    def known_relax_margin(self) -> RelaxMargin | None:
+        """``relax_margin``'s choice as last made, if no trial has completed since."""
+        made = self._relax_margin
+        return made[1] if made is not None and made[0] == len(self.by_state["COMPLETE"]) else None
+
     def one_se(self, session: Session, direction: str, best: int | None = None) -> OneSe | None:
         """The one-standard-error choice from trial ``best`` (default: the best value's; after
         ``update_best``), searched again in SQL only when trials have completed since the last

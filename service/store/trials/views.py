@@ -285,10 +285,10 @@ def settled_page_ids(
 
 
 def settled_study_reads(
-    optuna_study_id: int, *, key: str, direction: str
+    optuna_study_id: int, *, key: str, direction: str, relax_margin: float | None = None
 ) -> tuple[dict[str, int], TrialView | None] | None:
-    """``study_reads`` of a settled index whose best trial is known, without the database or
-    any wait; None otherwise."""
+    """``study_reads`` of a settled index whose best trial (and ``relax_margin``'s choice, if
+    the study has one) is known, without the database or any wait; None otherwise."""
     index = known_index(key, optuna_study_id)
     if index is None:
         return None
@@ -296,10 +296,14 @@ def settled_study_reads(
         if not settled or not index.best_known(direction):
             return None
         counts, best = index.counts(), index.best
+        kept = index.known_relax_margin() if relax_margin and best is not None else None
+        if relax_margin and best is not None and kept is None:
+            return None
     if best is None:
         return counts, None
+    number = best.number if kept is None else kept.number
     with _BEST_VIEWS_LOCK:
-        view = _BEST_VIEWS.get((key, optuna_study_id, best.number))
+        view = _BEST_VIEWS.get((key, optuna_study_id, number))
     return (counts, view) if view is not None else None
 
 
