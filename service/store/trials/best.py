@@ -262,7 +262,7 @@ def relax_margin_choice(
         return RelaxMargin(best_number, best_number, None)
     folds = _fold_values(session, optuna_study_id, (best_number, unrelaxed))
     best, plain = folds.get(best_number), folds.get(unrelaxed)
-    if best is None or plain is None:
+    if best is None or plain is None or len(best) != len(plain):
         return RelaxMargin(best_number, best_number, None)
     gain = sign * (statistics.fmean(plain) - statistics.fmean(best))
     differences = [p - b for p, b in zip(plain, best, strict=True)]
