@@ -51,7 +51,7 @@ prediction.
 
     python -m bench.quality [--quick] [--repeats 10] [--datasets iris,diabetes]
         [--configurations 30,300,700] [--relax 0 | --relax 0,1] [--select one_se] [--folds 10]
-        [--independent-folds] [--service]
+        [--relax-margin 0] [--independent-folds] [--service]
 """
 
 from __future__ import annotations
@@ -112,11 +112,13 @@ METRIC = {"regression": "r2", "binary": "accuracy", "multiclass": "accuracy"}
 @dataclass(frozen=True)
 class Variant:
     """What regtune's studies set instead of the defaults: a ``search_space.relax`` (a number,
-    or {low, high}), an ``objective.select``, ``validation.folds``."""
+    or {low, high}), an ``objective.select``, ``validation.folds``, an
+    ``objective.relax_margin``."""
 
     relax: Any = None
     select: str | None = None
     folds: int | None = None
+    relax_margin: float | None = None
 
     @property
     def name(self) -> str:
@@ -129,6 +131,8 @@ class Variant:
             name += f"-select-{self.select}"
         if self.folds is not None:
             name += f"-folds-{self.folds}"
+        if self.relax_margin is not None:
+            name += f"-relax-margin-{self.relax_margin:g}"
         return name
 
 
@@ -146,7 +150,9 @@ def definition(
     }
     if variant.relax is not None:
         space["relax"] = variant.relax
-    objective = {"select": variant.select} if variant.select is not None else {}
+    objective: dict[str, Any] = {"select": variant.select} if variant.select is not None else {}
+    if variant.relax_margin is not None:
+        objective["relax_margin"] = variant.relax_margin
     folds = {"folds": variant.folds} if variant.folds is not None else {}
     return {
         "name": f"quality-{dataset}-{seed}",
@@ -787,6 +793,12 @@ def main(argv: list[str] | None = None) -> None:
                 "default": None,
                 "help": "regtune's validation.folds (default: what the default rule chooses)",
             },
+            "--relax-margin": {
+                "type": float,
+                "default": None,
+                "help": "regtune's objective.relax_margin (default: the definition's default; "
+                "0: the best value, relaxed or not)",
+            },
         },
     )
     datasets = (
@@ -800,7 +812,7 @@ def main(argv: list[str] | None = None) -> None:
         else list(QUICK_CONFIGURATIONS if args.quick else CONFIGURATIONS)
     )
     repeats = args.repeats or (2 if args.quick else 10)
-    variant = Variant(_relax(args.relax), args.select, args.folds)
+    variant = Variant(_relax(args.relax), args.select, args.folds, args.relax_margin)
     result = measure(
         args.quick, repeats, datasets, counts, args.service, variant, args.independent_folds
     )
@@ -814,6 +826,7 @@ def main(argv: list[str] | None = None) -> None:
             "relax": variant.relax,
             "select": variant.select,
             "folds": variant.folds,
+            "relax_margin": variant.relax_margin,
             "rows": rows,
             **result,
         },

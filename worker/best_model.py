@@ -133,7 +133,9 @@ def _save_holding_the_lease(
     with transaction(engine) as session:
         spec = StudySpec.from_stored(row.spec)
         direction = objective_directions(spec)[0]
-        number = chosen_trial_number(session, osid, direction, spec.objective.select)
+        number = chosen_trial_number(
+            session, osid, direction, spec.objective.select, spec.objective.relax_margin
+        )
         existing = best_model.read_info(session, osid)
         view = trial_reads.get_trial(session, osid, number) if number is not None else None
     if view is None:

@@ -163,14 +163,18 @@ def known_study_body(row: StudyRow) -> bytes | None:
     settled index, best trial and model this process knows); None otherwise."""
     if not studies.quiet(row):
         return None
-    if studies.definition_of(row).objective.select == "one_se":
+    objective = studies.definition_of(row).objective
+    if objective.select == "one_se":
         return None  # the settled index knows the best trial, not the one-SE choice
     directions = studies.directions_of(row)
     known_model, model = studies.known_model(row)
     if len(directions) > 1 or not known_model:
         return None
     reads = trial_reads.settled_study_reads(
-        row.optuna_study_id or -1, key=row.id, direction=directions[0]
+        row.optuna_study_id or -1,
+        key=row.id,
+        direction=directions[0],
+        relax_margin=objective.relax_margin,
     )
     if reads is None:
         return None

@@ -129,7 +129,9 @@ class SelectionOut(BaseModel):
         description="objective.select: how best_trial is chosen among the COMPLETE trials"
     )
     note: str | None = Field(
-        default=None, description="one_se: the trial and standard error the choice measured"
+        default=None,
+        description="objective.relax_margin and one_se: the trials and standard errors the "
+        "choice measured",
     )
 
 

@@ -32,6 +32,7 @@ from regtune.service.spec.definition import (
     EXAMPLE,
     StudySpec,
     resolve_relax,
+    resolve_relax_margin,
     resolve_task,
     resolve_validation,
 )
@@ -98,6 +99,7 @@ def admit(data: Any, *, tenant: str, settings: Settings) -> StudySpec:
             outputs=shape.outputs,
             smallest_class=shape.smallest_class,
         )
+        spec = resolve_relax_margin(spec)
     except ValidationError as exc:
         raise invalid_definition(exc, data) from None
     cost.check(spec, shape, cost.Budget.from_settings(settings))

@@ -102,9 +102,10 @@ def _print_summary(study: StudyOut) -> None:
     if study.validation:
         v = study.validation
         console.print(Text(f"validation: {v.scheme} ({v.chosen_by})"))
-    if study.selection and study.selection.rule != "best":
-        s = study.selection
-        console.print(Text(f"best trial chosen by {s.rule}" + (f": {s.note}" if s.note else "")))
+    s = study.selection
+    if s and (s.rule != "best" or s.note):  # one_se, or the relax margin kept another trial
+        how = "best trial" if s.rule == "best" else f"best trial chosen by {s.rule}"
+        console.print(Text(how + (f": {s.note}" if s.note else "")))
     best = study.best_trial
     if best:
         console.print(

@@ -48,6 +48,17 @@ class Objective(Strict):
         "of the best's, as glmnet's lambda.1se (needs folds and a searched λ)",
     )
 
+    relax_margin: float | None = Field(
+        default=None,
+        ge=0,
+        le=10,
+        allow_inf_nan=False,
+        description="a relaxed configuration (relax > 0) is the study's best only when its "
+        "validation value beats the best unrelaxed one's by more than this many standard "
+        "errors of their differences across folds (0: the best value, relaxed or not); left "
+        "out, set when the study is created: 0.5 where relax is searched under k folds",
+    )
+
     @model_validator(mode="after")
     def _default_direction(self) -> Objective:
         if self.direction is None:

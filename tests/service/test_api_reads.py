@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import optuna
+import pytest
 from fastapi.testclient import TestClient
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
@@ -29,25 +30,40 @@ from tests.support import wait_for
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 X = {"lambda": FloatDistribution(1e-5, 10, log=True)}
+FOLD_NOISE = [0.01, -0.02, 0.0, 0.02, -0.01]
 
 
-def _study(api: TestClient, name: str, n: int) -> tuple[dict[str, Any], optuna.Study]:
-    created = api.post("/v1/studies", json={**copy.deepcopy(EXAMPLE), "name": name})
+def _study(
+    api: TestClient, name: str, n: int, *, relaxed: bool = False
+) -> tuple[dict[str, Any], optuna.Study]:
+    """A study of ``EXAMPLE`` with ``n`` trials; ``relaxed``: under 5 folds with relax searched
+    (so ``objective.relax_margin`` chooses its best), its trials relaxed in turn."""
+    body = {**copy.deepcopy(EXAMPLE), "name": name}
+    if relaxed:
+        body["validation"] = {"folds": 5}
+        body["search_space"]["relax"] = {"low": 0.0, "high": 0.8}
+    created = api.post("/v1/studies", json=body)
     assert created.status_code == 201, created.text
+    assert bool(created.json()["definition"]["objective"]["relax_margin"]) is relaxed
     study = optuna.load_study(study_name=created.json()["optuna_study_name"], storage=get_storage())
-    _add(study, n)
+    _add(study, n, relaxed=relaxed)
     return created.json(), study
 
 
-def _add(study: optuna.Study, n: int) -> None:
+def _add(study: optuna.Study, n: int, *, relaxed: bool = False) -> None:
+    relax = {"relax": FloatDistribution(0.0, 0.8)} if relaxed else {}
     study.add_trials(
         [
             create_trial(
                 state=TrialState.PRUNED if i % 3 == 0 else TrialState.COMPLETE,
                 value=None if i % 3 == 0 else 1.0 / (i + 1),
-                params={"lambda": 10.0 ** -(i % 5)},
-                distributions=X,
-                user_attrs={"n_nonzero": i % 7, "val_r2": 0.5},
+                params={"lambda": 10.0 ** -(i % 5), **({"relax": 0.4 * (i % 2)} if relax else {})},
+                distributions={**X, **relax},
+                user_attrs={
+                    "n_nonzero": i % 7,
+                    "val_r2": 0.5,
+                    **({"fold_values": [1.0 / (i + 1) + d for d in FOLD_NOISE]} if relax else {}),
+                },
                 intermediate_values={1: 2.0},
             )
             for i in range(n)
@@ -88,8 +104,11 @@ def statements() -> Iterator[list[str]]:
         event.remove(Engine, "before_cursor_execute", record)
 
 
-def test_an_ended_study_is_read_once_then_served_from_memory(api: TestClient) -> None:
-    created, _ = _study(api, "ended", 120)
+@pytest.mark.parametrize("relaxed", [False, True], ids=["best", "relax-margin"])
+def test_an_ended_study_is_read_once_then_served_from_memory(
+    api: TestClient, relaxed: bool
+) -> None:
+    created, _ = _study(api, f"ended-{relaxed}", 120, relaxed=relaxed)
     study_id = created["id"]
     _end(api, study_id)
     paths = [
@@ -104,6 +123,9 @@ def test_an_ended_study_is_read_once_then_served_from_memory(api: TestClient) ->
     assert not [s for s in seen if "trial" in s.lower()], seen  # a study row may be re-read
     study = StudyOut.model_validate_json(first[0])
     assert study.counts["COMPLETE"] == 80 and study.counts["PRUNED"] == 40
+    if relaxed:  # the relaxed best by value, better on every fold than the unrelaxed #118
+        assert study.best_trial is not None and study.best_trial.number == 119
+        assert study.selection is not None and "#118" in (study.selection.note or "")
     page = TrialPage.model_validate_json(first[1])
     assert [t.number for t in page.items] == list(range(30, 80)) and page.total == 120
     assert page.model_dump_json() == first[1]  # the joined bodies are pydantic's own page

@@ -448,7 +448,8 @@ class StudySummary:
     select: Select = "best"
     """``objective.select``: how ``best`` was chosen."""
     select_note: str | None = None
-    """With ``one_se``: which trial's value and standard error the choice was measured against."""
+    """Why ``best`` is not the best value's trial (``objective.relax_margin``, ``one_se``): the
+    trials and standard errors the choice measured."""
 
 
 PARETO_LIMIT = 500
@@ -466,13 +467,14 @@ def summarize(row: StudyRow, *, spec: StudySpec | None = None) -> StudySummary:
     osid = row.optuna_study_id or -1
 
     def reads(session: Session) -> tuple[Any, ...]:
-        counts, best, one_se = trial_reads.study_reads(
+        counts, best, note = trial_reads.study_reads(
             session,
             osid,
             key=row.id,
             direction=directions[0],
             quiet=quiet(row),
             select=select_rule,
+            relax_margin=spec.objective.relax_margin,
         )
         pareto = None
         if len(directions) > 1:
@@ -480,9 +482,9 @@ def summarize(row: StudyRow, *, spec: StudySpec | None = None) -> StudySummary:
             pareto = trial_reads.list_trials(
                 session, osid, numbers=numbers[:PARETO_LIMIT], limit=PARETO_LIMIT
             )
-        return counts, best, one_se, pareto, _model_info(session, row)
+        return counts, best, note, pareto, _model_info(session, row)
 
-    counts, best, one_se, pareto, model = read(reads)
+    counts, best, note, pareto, model = read(reads)
     test_metrics = refit_metrics = None
     if best is not None:
         test_metrics = {
@@ -501,5 +503,5 @@ def summarize(row: StudyRow, *, spec: StudySpec | None = None) -> StudySummary:
         validation=spec.validation.scheme,
         validation_chosen_by=spec.validation.chosen_by or "definition",
         select=select_rule,
-        select_note=None if one_se is None else one_se.note,
+        select_note=note,
     )

@@ -1,5 +1,6 @@
-"""The best trials of a study in SQL: best feasible value on objective 0, the trial the
-one-standard-error rule chooses, and the Pareto front."""
+"""The best trials of a study in SQL: best feasible value on objective 0, the unrelaxed trial the
+relax margin keeps in its place, the trial the one-standard-error rule chooses, and the Pareto
+front."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from optuna.distributions import json_to_distribution
+from optuna.distributions import BaseDistribution, json_to_distribution
 from optuna.trial import TrialState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,6 +26,7 @@ BEST_CANDIDATES = 16
 FOLDS_ATTR = "fold_values"
 """Trial user attribute: the objective metric of each fold's model (k-fold validation only)."""
 LAMBDA = "lambda"
+RELAX = "relax"
 
 
 def value_of(session: Session, trial_id: int) -> float | None:
@@ -203,17 +206,9 @@ def one_se_choice(
         return OneSe(best_number, best_number, float(best_value), None)
     maximize = direction == "maximize"
     threshold = float(best_value) - se if maximize else float(best_value) + se
-    params = om.TrialParamModel
     rows = session.execute(
-        select(trials.number, values.value, params.param_value, params.distribution_json)
-        .join(values, values.trial_id == trials.trial_id)
-        .join(params, (params.trial_id == trials.trial_id) & (params.param_name == LAMBDA))
-        .where(
-            trials.study_id == optuna_study_id,
-            trials.state == TrialState.COMPLETE,
-            values.objective == 0,
-            values.value >= threshold if maximize else values.value <= threshold,
-            ~infeasible(),
+        _with_param(optuna_study_id, LAMBDA).where(
+            values.value >= threshold if maximize else values.value <= threshold
         )
     ).all()
     sign = -1.0 if maximize else 1.0
@@ -226,16 +221,146 @@ def one_se_choice(
     return OneSe(number, best_number, threshold, se)
 
 
+@dataclass(frozen=True)
+class RelaxMargin:
+    """``objective.relax_margin``'s choice: the best trial, or the best unrelaxed one when the
+    best is relaxed and not better by more than ``margin`` standard errors of their fold
+    differences."""
+
+    number: int
+    best_number: int
+    unrelaxed: int | None
+    """The best feasible COMPLETE trial with relax 0, if the best is relaxed and one exists."""
+    gain: float = 0.0
+    """How much better the best's value is than the unrelaxed one's."""
+    se: float | None = None
+    margin: float = 0.0
+
+    @property
+    def note(self) -> str | None:
+        if self.unrelaxed is None:
+            return None
+        kept = "kept" if self.number == self.best_number else "not kept"
+        se = "no standard error" if self.se is None else f"SE {self.se:.4g}"
+        return (
+            f"relax_margin: relaxed trial #{self.best_number} beats unrelaxed trial "
+            f"#{self.unrelaxed} by {self.gain:.4g} ({se} of their fold differences, margin "
+            f"{self.margin:g} SE): {kept}"
+        )
+
+
+def relax_margin_choice(
+    session: Session, optuna_study_id: int, direction: str, best_number: int, margin: float
+) -> RelaxMargin:
+    """The best trial, unless it is relaxed (its ``relax`` > 0) and its value beats the best
+    feasible unrelaxed trial's by at most ``margin`` standard errors of the differences between
+    their fold values (paired: the same folds); then that unrelaxed trial. Trials without fold
+    values keep the best."""
+    sign = -1.0 if direction == "maximize" else 1.0
+    relaxed, unrelaxed = _best_unrelaxed(session, optuna_study_id, direction, best_number)
+    if not relaxed or unrelaxed is None:
+        return RelaxMargin(best_number, best_number, None)
+    folds = _fold_values(session, optuna_study_id, (best_number, unrelaxed))
+    best, plain = folds.get(best_number), folds.get(unrelaxed)
+    if best is None or plain is None or len(best) != len(plain):
+        return RelaxMargin(best_number, best_number, None)
+    gain = sign * (statistics.fmean(plain) - statistics.fmean(best))
+    differences = [p - b for p, b in zip(plain, best, strict=True)]
+    se = statistics.stdev(differences) / math.sqrt(len(differences))
+    number = best_number if gain > margin * se else unrelaxed
+    return RelaxMargin(number, best_number, unrelaxed, gain, se, margin)
+
+
+def _best_unrelaxed(
+    session: Session, optuna_study_id: int, direction: str, best_number: int
+) -> tuple[bool, int | None]:
+    """Whether trial ``best_number`` is relaxed, and if it is, the best feasible COMPLETE trial
+    with relax 0 (None: none). Two indexed reads: the best's relax, then the top unrelaxed
+    trial, relax 0 as the study's relax distribution stores it."""
+    trials, values, params = om.TrialModel, om.TrialValueModel, om.TrialParamModel
+    best = session.execute(
+        _with_param(optuna_study_id, RELAX).where(trials.number == best_number)
+    ).one_or_none()
+    if best is None or _external(best.param_value, best.distribution_json) == 0.0:
+        return False, None
+    try:
+        zero = _distribution(best.distribution_json).to_internal_repr(0.0)
+    except ValueError:  # 0 is not among the choices: no trial is unrelaxed
+        return True, None
+    order = values.value.desc() if direction == "maximize" else values.value.asc()
+    unrelaxed = session.scalar(
+        _with_param(optuna_study_id, RELAX)
+        .where(params.param_value == zero, values.value.is_not(None))
+        .order_by(order, trials.number)
+        .limit(1)
+        .with_only_columns(trials.number)
+    )
+    return True, None if unrelaxed is None else int(unrelaxed)
+
+
+def _with_param(optuna_study_id: int, name: str) -> Any:
+    """(number, value on objective 0, param ``name`` as stored, its distribution) of the
+    study's feasible COMPLETE trials that have that param."""
+    trials, values, params = om.TrialModel, om.TrialValueModel, om.TrialParamModel
+    return (
+        select(trials.number, values.value, params.param_value, params.distribution_json)
+        .join(values, values.trial_id == trials.trial_id)
+        .join(params, (params.trial_id == trials.trial_id) & (params.param_name == name))
+        .where(
+            trials.study_id == optuna_study_id,
+            trials.state == TrialState.COMPLETE,
+            values.objective == 0,
+            ~infeasible(),
+        )
+    )
+
+
+def _fold_values(
+    session: Session, optuna_study_id: int, numbers: Sequence[int]
+) -> dict[int, list[float]]:
+    """The fold values of the trials ``numbers`` that have finite ones (at least 2)."""
+    trials, attrs = om.TrialModel, om.TrialUserAttributeModel
+    rows = session.execute(
+        select(trials.number, attrs.value_json)
+        .join(attrs, (attrs.trial_id == trials.trial_id) & (attrs.key == FOLDS_ATTR))
+        .where(trials.study_id == optuna_study_id, among(session, trials.number, list(numbers)))
+    ).all()
+    found = {}
+    for number, text in rows:
+        folds = [float(v) for v in json.loads(text)]
+        if len(folds) >= 2 and all(math.isfinite(v) for v in folds):
+            found[int(number)] = folds
+    return found
+
+
 def _external(internal: float, distribution_json: str) -> float:
     """A parameter's value from Optuna's stored form (a choice is stored as its index)."""
-    return float(json_to_distribution(distribution_json).to_external_repr(internal))
+    return float(_distribution(distribution_json).to_external_repr(internal))
+
+
+@lru_cache(maxsize=256)
+def _distribution(distribution_json: str) -> BaseDistribution:
+    """A stored distribution, parsed once: a study's trials share a few."""
+    return json_to_distribution(distribution_json)
 
 
 def chosen_trial_number(
-    session: Session, optuna_study_id: int, direction: str, select_rule: str
+    session: Session,
+    optuna_study_id: int,
+    direction: str,
+    select_rule: str,
+    relax_margin: float | None = None,
 ) -> int | None:
-    """The study's best trial under ``objective.select``: the best value, or ``one_se``'s."""
+    """The study's best trial: the best value, the unrelaxed trial ``relax_margin`` keeps in its
+    place, and under ``objective.select: one_se`` the largest λ within one standard error of
+    that."""
     number = best_trial_number(session, optuna_study_id, direction)
-    if number is None or select_rule != "one_se":
+    if number is None:
+        return None
+    if relax_margin:
+        number = relax_margin_choice(
+            session, optuna_study_id, direction, number, relax_margin
+        ).number
+    if select_rule != "one_se":
         return number
     return one_se_choice(session, optuna_study_id, direction, number).number

@@ -24,9 +24,11 @@ from sqlalchemy.orm import Session
 from regtune.service.store.optuna_db.internals import om
 from regtune.service.store.trials.best import (
     OneSe,
+    RelaxMargin,
     best_trial_number,
     feasible_values,
     one_se_choice,
+    relax_margin_choice,
     value_of,
 )
 from regtune.service.store.trials.cursor import OPEN_STATES, Change, Cursor, read_changes
@@ -73,8 +75,11 @@ class StudyIndex:
         """Refreshes begun; ``done``: the number of the last one finished."""
         self.done = 0
         self.settled = False
-        self._one_se: tuple[int, OneSe] | None = None
-        """The one-SE choice and how many trials were COMPLETE when it was made."""
+        self._one_se: tuple[tuple[int, int], OneSe] | None = None
+        """The one-SE choice, and how many trials were COMPLETE when it was made and from which
+        trial."""
+        self._relax_margin: tuple[int, RelaxMargin] | None = None
+        """The relax margin's choice and how many trials were COMPLETE when it was made."""
 
     @contextmanager
     def current(self, session: Session, *, quiet: bool = False) -> Iterator[None]:
@@ -174,17 +179,35 @@ class StudyIndex:
                 self.best = Best(rank, number)
         return self.best
 
-    def one_se(self, session: Session, direction: str) -> OneSe | None:
-        """The one-standard-error choice (after ``update_best``), searched again in SQL only
-        when trials have completed since the last search."""
+    def relax_margin(self, session: Session, direction: str, margin: float) -> RelaxMargin | None:
+        """``objective.relax_margin``'s choice (after ``update_best``), searched again in SQL
+        only when trials have completed since the last search."""
         if self.best is None:
             return None
         complete = len(self.by_state["COMPLETE"])
-        if self._one_se is None or self._one_se[0] != complete:
-            choice = one_se_choice(
-                session, self.cursor.optuna_study_id, direction, self.best.number
+        if self._relax_margin is None or self._relax_margin[0] != complete:
+            choice = relax_margin_choice(
+                session, self.cursor.optuna_study_id, direction, self.best.number, margin
             )
-            self._one_se = (complete, choice)
+            self._relax_margin = (complete, choice)
+        return self._relax_margin[1]
+
+    def known_relax_margin(self) -> RelaxMargin | None:
+        """``relax_margin``'s choice as last made, if no trial has completed since."""
+        made = self._relax_margin
+        return made[1] if made is not None and made[0] == len(self.by_state["COMPLETE"]) else None
+
+    def one_se(self, session: Session, direction: str, best: int | None = None) -> OneSe | None:
+        """The one-standard-error choice from trial ``best`` (default: the best value's; after
+        ``update_best``), searched again in SQL only when trials have completed since the last
+        search."""
+        if self.best is None:
+            return None
+        best = self.best.number if best is None else best
+        made = (len(self.by_state["COMPLETE"]), best)
+        if self._one_se is None or self._one_se[0] != made:
+            choice = one_se_choice(session, self.cursor.optuna_study_id, direction, best)
+            self._one_se = (made, choice)
         return self._one_se[1]
 
 

@@ -32,7 +32,6 @@ from sqlalchemy.orm import Session
 
 from regtune.service.store.db import among
 from regtune.service.store.optuna_db.internals import om
-from regtune.service.store.trials.best import OneSe
 from regtune.service.store.trials.best import best_trial_number as best_trial_number
 from regtune.service.store.trials.index import known_index, study_index
 
@@ -226,9 +225,10 @@ def study_reads(
     direction: str,
     quiet: bool = False,
     select: str = "best",
-) -> tuple[dict[str, int], TrialView | None, OneSe | None]:
-    """Counts by state, the best feasible COMPLETE trial (with its curve) from the index, and
-    with ``select: one_se`` the trial that rule chose in its place (and why).
+    relax_margin: float | None = None,
+) -> tuple[dict[str, int], TrialView | None, str | None]:
+    """Counts by state, the best feasible COMPLETE trial (with its curve) from the index, or
+    the trial ``relax_margin`` and ``select: one_se`` chose in its place, and why (a note).
 
     ``key`` is regtune's study id; ``quiet``: see ``StudyIndex.current``. A COMPLETE trial never
     changes, so the best trial's view is remembered by its number. Callers must not modify the
@@ -238,10 +238,13 @@ def study_reads(
     with index.current(session, quiet=quiet):
         counts = index.counts()
         best = index.update_best(session, direction)
-        one_se = index.one_se(session, direction) if select == "one_se" else None
-    if best is None:
-        return counts, None, None
-    number = best.number if one_se is None else one_se.number
+        if best is None:
+            return counts, None, None
+        kept = index.relax_margin(session, direction, relax_margin) if relax_margin else None
+        number = best.number if kept is None else kept.number
+        one_se = index.one_se(session, direction, number) if select == "one_se" else None
+    number = number if one_se is None else one_se.number
+    notes = [n for n in (kept and kept.note, one_se and one_se.note) if n]
     cache_key = (key, optuna_study_id, number)
     with _BEST_VIEWS_LOCK:
         view = _BEST_VIEWS.get(cache_key)
@@ -250,7 +253,7 @@ def study_reads(
         if view is not None:
             with _BEST_VIEWS_LOCK:
                 _BEST_VIEWS[cache_key] = view
-    return counts, view, one_se
+    return counts, view, "; ".join(notes) or None
 
 
 def page_ids(
@@ -282,10 +285,10 @@ def settled_page_ids(
 
 
 def settled_study_reads(
-    optuna_study_id: int, *, key: str, direction: str
+    optuna_study_id: int, *, key: str, direction: str, relax_margin: float | None = None
 ) -> tuple[dict[str, int], TrialView | None] | None:
-    """``study_reads`` of a settled index whose best trial is known, without the database or
-    any wait; None otherwise."""
+    """``study_reads`` of a settled index whose best trial (and ``relax_margin``'s choice, if
+    the study has one) is known, without the database or any wait; None otherwise."""
     index = known_index(key, optuna_study_id)
     if index is None:
         return None
@@ -293,10 +296,14 @@ def settled_study_reads(
         if not settled or not index.best_known(direction):
             return None
         counts, best = index.counts(), index.best
+        kept = index.known_relax_margin() if relax_margin and best is not None else None
+        if relax_margin and best is not None and kept is None:
+            return None
     if best is None:
         return counts, None
+    number = best.number if kept is None else kept.number
     with _BEST_VIEWS_LOCK:
-        view = _BEST_VIEWS.get((key, optuna_study_id, best.number))
+        view = _BEST_VIEWS.get((key, optuna_study_id, number))
     return (counts, view) if view is not None else None
 
 
