@@ -118,3 +118,26 @@ def run_to_the_end(api: TestClient, study_id: str, *, timeout: float = 600) -> d
     finally:
         worker.stopping.set()
         thread.join(timeout=60)
+
+
+def cli_output(api: TestClient, monkeypatch: Any, *args: str) -> str:
+    """What ``regtune ARGS --url …`` prints, its requests answered by the in-process API
+    (whitespace collapsed); fails if the command does."""
+    import httpx
+    from typer.testing import CliRunner
+
+    from regtune.service.cli import output
+    from regtune.service.cli.app import app
+    from regtune.service.client.http import Client
+
+    def forward(request: httpx.Request) -> httpx.Response:
+        answer = api.request(request.method, request.url.raw_path.decode(), content=request.content)
+        return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
+
+    def client(url: str | None, *, key: str | None = None, **_: Any) -> Client:
+        return Client(url, key=key, transport=httpx.MockTransport(forward))
+
+    monkeypatch.setattr(output, "Client", client)
+    result = CliRunner().invoke(app, [*args, "--url", "http://regtune.test"])
+    assert result.exit_code == 0, result.output
+    return " ".join(result.output.split())

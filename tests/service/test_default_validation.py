@@ -6,16 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
-from typer.testing import CliRunner
 
-from regtune.service.cli import output
-from regtune.service.cli.app import app
-from regtune.service.client.http import Client
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.validation import FOLDS_MAX_CELLS
+from tests.inprocess import cli_output
 from tests.service.test_admission import assert_refused
 
 
@@ -102,18 +98,7 @@ def test_regtune_show_says_which_validation_ran_and_how_the_best_is_chosen(
     api: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     study = created(api, linear("shown", objective={"select": "one_se"}))
-
-    def forward(request: httpx.Request) -> httpx.Response:  # to the in-process API
-        answer = api.request(request.method, request.url.raw_path.decode(), content=request.content)
-        return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
-
-    def client(url: str | None, *, key: str | None = None, **_: Any) -> Client:
-        return Client(url, key=key, transport=httpx.MockTransport(forward))
-
-    monkeypatch.setattr(output, "Client", client)
-    result = CliRunner().invoke(app, ["show", study["id"], "--url", "http://regtune.test"])
-    assert result.exit_code == 0, result.output
-    text = " ".join(result.output.split())
+    text = cli_output(api, monkeypatch, "show", study["id"])
     assert "validation: 5-fold (default (5-fold): exact solver, 442 rows" in text
     assert "best trial chosen by one_se" in text
 

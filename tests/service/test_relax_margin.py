@@ -21,6 +21,7 @@ from regtune.service.store.migrate import upgrade
 from regtune.service.store.scheduling.retries import storage_with_retries
 from regtune.service.store.trials.best import chosen_trial_number, relax_margin_choice
 from regtune.service.store.trials.views import study_reads
+from tests.inprocess import cli_output
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 PLAIN_FOLDS = [1.0, 1.2, 0.9, 1.1, 0.8]  # mean 1.0
@@ -199,7 +200,7 @@ def test_a_margin_that_cannot_apply_is_a_422_naming_it(
 
 @pytest.mark.parametrize(("margin", "kept"), [(None, True), (5.0, False)])
 def test_the_api_and_the_best_model_follow_the_margin(
-    api: TestClient, margin: float | None, kept: bool
+    api: TestClient, monkeypatch: pytest.MonkeyPatch, margin: float | None, kept: bool
 ) -> None:
     """Real 5-fold trials of a study with the default margin (which keeps the relaxed best
     here) and a wide one (which does not): the API's best trial and the saved model are the
@@ -239,3 +240,6 @@ def test_the_api_and_the_best_model_follow_the_margin(
     assert ("not kept" in shown["selection"]["note"]) is not kept
     record = save_best_model(created["id"])
     assert record is not None and record["trial"] == expected.number
+    shown_by_cli = cli_output(api, monkeypatch, "show", created["id"])
+    assert f"best trial: relax_margin: relaxed trial #{best.number}" in shown_by_cli
+    assert f"best trial #{expected.number}:" in shown_by_cli
