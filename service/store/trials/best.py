@@ -151,6 +151,12 @@ def pareto_numbers(session: Session, optuna_study_id: int, directions: list[str]
 
 def fold_standard_error(text: str | None) -> float | None:
     """The standard error of the mean of a JSON list of fold values (None for fewer than 2)."""
+    values = _parsed_folds(text)
+    return None if values is None else statistics.stdev(values) / math.sqrt(len(values))
+
+
+def _parsed_folds(text: str | None) -> list[float] | None:
+    """A trial's stored ``fold_values`` (JSON), if it holds at least 2, all finite."""
     if text is None:
         return None
     try:
@@ -159,7 +165,7 @@ def fold_standard_error(text: str | None) -> float | None:
         return None
     if len(values) < 2 or not all(math.isfinite(v) for v in values):
         return None
-    return statistics.stdev(values) / math.sqrt(len(values))
+    return values
 
 
 @dataclass(frozen=True)
@@ -233,7 +239,8 @@ class RelaxMargin:
     """The best feasible COMPLETE trial with relax 0, if the best is relaxed and one exists."""
     gain: float = 0.0
     """How much better the best's value is than the unrelaxed one's."""
-    se: float | None = None
+    se: float = 0.0
+    """The standard error of their fold differences."""
     margin: float = 0.0
 
     @property
@@ -241,11 +248,10 @@ class RelaxMargin:
         if self.unrelaxed is None:
             return None
         kept = "kept" if self.number == self.best_number else "not kept"
-        se = "no standard error" if self.se is None else f"SE {self.se:.4g}"
         return (
             f"relax_margin: relaxed trial #{self.best_number} beats unrelaxed trial "
-            f"#{self.unrelaxed} by {self.gain:.4g} ({se} of their fold differences, margin "
-            f"{self.margin:g} SE): {kept}"
+            f"#{self.unrelaxed} by {self.gain:.4g} (SE {self.se:.4g} of their fold differences, "
+            f"margin {self.margin:g} SE): {kept}"
         )
 
 
@@ -327,8 +333,8 @@ def _fold_values(
     ).all()
     found = {}
     for number, text in rows:
-        folds = [float(v) for v in json.loads(text)]
-        if len(folds) >= 2 and all(math.isfinite(v) for v in folds):
+        folds = _parsed_folds(text)
+        if folds is not None:
             found[int(number)] = folds
     return found
 

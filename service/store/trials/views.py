@@ -296,9 +296,11 @@ def settled_study_reads(
         if not settled or not index.best_known(direction):
             return None
         counts, best = index.counts(), index.best
-        kept = index.known_relax_margin() if relax_margin and best is not None else None
-        if relax_margin and best is not None and kept is None:
-            return None
+        kept = None
+        if relax_margin and best is not None:
+            kept = index.known_relax_margin()
+            if kept is None:  # not chosen since the last completed trial: the database decides
+                return None
     if best is None:
         return counts, None
     number = best.number if kept is None else kept.number
