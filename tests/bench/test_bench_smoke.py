@@ -86,6 +86,19 @@ def test_quality_classification_smoke(bench: Bench) -> None:
         assert {"estimator_loss_se", "l1_ratio_difference", "l1_ratio_loss_se"} <= set(row)
 
 
+def test_quality_baseline_only_up_to_a_count(bench: Bench) -> None:
+    """``--baseline-max``: scikit-learn fitted at the counts up to it; above, regtune's row
+    keeps its test metric and its difference from its first row, the baseline's cells empty."""
+    stdout, result = bench("quality", "--datasets", "diabetes", "--baseline-max", "3")
+    first, more = result["rows"]
+    assert (first["configurations"], more["configurations"]) == (3, 6)
+    assert first["difference"] == first["difference"] and first["at_least_sklearn"] is not None
+    assert "difference" not in more and "sklearn" not in more and more["at_least_sklearn"] is None
+    assert more["vs_first_se"] >= 0 and 0 < more["regtune"] <= 1
+    assert [r["sklearn"] is None for r in result["runs"]] == [False, True, False, True]
+    assert "| not run |" in stdout
+
+
 def test_paths_cpu_only_on_large_data(bench: Bench) -> None:
     stdout, result = bench("paths", "--cpu-only", "--cpu-dataset", "friedman1-20k")
     assert "| study (friedman1-20k, 5-fold, one worker in process) |" in stdout
