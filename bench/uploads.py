@@ -30,7 +30,7 @@ paired by split, ± its standard error; the wall time from the study's creation 
 downloaded model, and scikit-learn's fit.
 
     python -m bench.uploads [--quick] [--repeats 10] [--tables anes96,fair]
-        [--configurations 30,700] [--relax-margin 0]
+        [--configurations 30,700] [--relax-margin 0] [--relax 0]
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import harness
-from bench.quality import METRIC, _mean_se, definition, sklearn_model
+from bench.quality import METRIC, Variant, _mean_se, _relax, definition, sklearn_model
 
 
 @dataclass(frozen=True)
@@ -118,10 +118,11 @@ def run_regtune(
     count: int,
     refit_rows: str,
     relax_margin: float | None = None,
+    relax: Any = None,
 ) -> dict[str, Any]:
-    """A study with the defaults (but ``refit_rows`` and ``relax_margin``, if given) on the
-    upload; its best model downloaded and scored on the test CSV as ``regtune predict`` scores
-    it."""
+    """A study with the defaults (but ``refit_rows``, and ``relax_margin`` and ``relax`` if
+    given) on the upload; its best model downloaded and scored on the test CSV as ``regtune
+    predict`` scores it; the best trial's parameters and the selection's note beside it."""
     import pandas as pd
 
     from regtune.worker import modelfile
@@ -135,6 +136,8 @@ def run_regtune(
     )
     if relax_margin is not None:
         spec["objective"] = {"relax_margin": relax_margin}
+    if relax is not None:
+        spec["search_space"]["relax"] = relax
     started = time.perf_counter()
     study_id = client.submit(spec).id  # as a user's script submits: the client's connection
     done = client.wait(study_id, timeout=600 + count)
@@ -149,6 +152,8 @@ def run_regtune(
         "wall_s": wall,
         "train_rows": saved.info.get("train_rows"),
         "validation": done.validation.scheme if done.validation else None,
+        "chosen": dict(done.best_trial.params) if done.best_trial else None,
+        "selection_note": done.selection.note if done.selection else None,
     }
 
 
@@ -158,6 +163,7 @@ def measure(
     tables: list[str],
     counts: list[int],
     relax_margin: float | None = None,
+    relax: Any = None,
 ) -> list[dict[str, Any]]:
     from regtune.service.client.http import Client
 
@@ -185,6 +191,7 @@ def measure(
                                 n,
                                 rows,
                                 relax_margin,
+                                relax,
                             )
                         run["sklearn"] = run_sklearn(table, files, n, quick)
                         runs.append(run)
@@ -228,6 +235,9 @@ def summarize(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
                     "se": se,
                     "train_rows": group[0][label]["train_rows"],
                     "wall_s": statistics.fmean([r[label]["wall_s"] for r in group]),
+                    "relaxed_best": sum(
+                        (r[label].get("chosen") or {}).get("relax", 0.0) > 0 for r in group
+                    ),
                 }
             best = row["regtune"]
             se = best["se"]
@@ -250,6 +260,7 @@ def summarize(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
         "regtune s",
         "non-test refit s",
         "scikit-learn s",
+        "regtune's best relaxed (splits)",
     ]
     body = [
         [
@@ -267,6 +278,7 @@ def summarize(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
             f"{r['regtune']['wall_s']:.2f}",
             f"{r[NON_TEST]['wall_s']:.2f}",
             f"{r['sklearn_s']:.2f}",
+            r["regtune"]["relaxed_best"],
         ]
         for r in rows
     ]
@@ -289,6 +301,11 @@ def main(argv: list[str] | None = None) -> None:
                 "help": "regtune's objective.relax_margin (default: the definition's default; "
                 "0: the best value, relaxed or not)",
             },
+            "--relax": {
+                "default": None,
+                "help": "regtune's search_space.relax: a number or LOW,HIGH (default: the "
+                "definition's default)",
+            },
         },
     )
     tables = args.tables.split(",") if args.tables else list(TABLES)
@@ -298,8 +315,9 @@ def main(argv: list[str] | None = None) -> None:
         else list(QUICK_CONFIGURATIONS if args.quick else CONFIGURATIONS)
     )
     repeats = args.repeats or (1 if args.quick else 10)
-    runs = measure(args.quick, repeats, tables, counts, args.relax_margin)
-    name = "uploads" if args.relax_margin is None else f"uploads-relax-margin-{args.relax_margin:g}"
+    relax = _relax(args.relax)
+    runs = measure(args.quick, repeats, tables, counts, args.relax_margin, relax)
+    name = Variant(relax=relax, relax_margin=args.relax_margin).name.replace("quality", "uploads")
     rows, markdown = summarize(runs)
     harness.publish(
         args.out,
@@ -309,6 +327,7 @@ def main(argv: list[str] | None = None) -> None:
             "counts": counts,
             "workers": WORKERS,
             "relax_margin": args.relax_margin,
+            "relax": relax,
             "rows": rows,
             "runs": runs,
         },

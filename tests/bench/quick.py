@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,7 +40,10 @@ def in_process(
 
 
 def _written(name: str, out: Path, stdout: str) -> dict[str, Any]:
-    result: dict[str, Any] = json.loads((out / f"{name}.json").read_text())
+    """The JSON the run wrote under ``out``: ``<name>.json``, or the variant's name it printed
+    (``bench.uploads --relax 0``: ``uploads-relax-0.json``)."""
+    (path,) = re.findall(rf"\(written to ({re.escape(str(out))}/{name}[^)]*\.json)\)", stdout)
+    result: dict[str, Any] = json.loads(Path(path).read_text())
     assert result["quick"] is True and result["machine"]["cores"] >= 1
     assert result["table"] in stdout
     return result

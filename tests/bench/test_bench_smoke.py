@@ -214,6 +214,21 @@ def test_uploads_smoke(bench_with_servers: Bench) -> None:
         assert row["regtune"]["train_rows"] == 240  # --quick: 300 rows, 80 % uploaded
         assert row[UPLOAD_BASELINE]["train_rows"] == 192  # ...and 80 % of those
         assert row["sklearn_s"] > 0 and row["regtune"]["wall_s"] > 0
+    for run in result["runs"]:  # what each study chose, beside what its model scored
+        assert {"lambda", "l1_ratio"} <= set(run["regtune"]["chosen"])
+    regression = [r for r in result["runs"] if UPLOAD_TABLES[r["table"]].task == "regression"]
+    assert all("relax" in r["regtune"]["chosen"] for r in regression)  # searched by default
+    relaxed = sum(r["regtune"]["chosen"]["relax"] > 0 for r in regression if r["table"] == "fair")
+    assert rows["fair"]["regtune"]["relaxed_best"] == relaxed
+
+
+def test_uploads_with_relax_given(bench_with_servers: Bench) -> None:
+    """``--relax 0``: the elastic net alone, in every study of a regression upload."""
+    _, result = bench_with_servers("uploads", "--tables", "fair", "--relax", "0")
+    assert result["relax"] == 0.0
+    for run in result["runs"]:  # fixed, so not among the searched parameters
+        assert "relax" not in run["regtune"]["chosen"] and "lambda" in run["regtune"]["chosen"]
+    assert result["rows"][0]["regtune"]["relaxed_best"] == 0
 
 
 def test_quality_independent_folds_smoke(bench: Bench) -> None:
