@@ -11,6 +11,7 @@ from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade
 from regtune.service.store.scheduling.retries import storage_with_retries
 from regtune.service.store.trials.best import BEST_CANDIDATES, best_trial_number
+from tests.service.optuna_studies import directed_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -33,10 +34,7 @@ def _add(study: optuna.Study, value: float | None, *, feasible: bool | None = No
 def test_best_skips_infeasible_trials_beyond_the_first_candidates(
     database_url: str, direction: str
 ) -> None:
-    upgrade(database_url)
-    engine = make_engine(database_url)
-    study = optuna.create_study(storage=storage_with_retries(database_url), direction=direction)
-    sign = 1.0 if direction == "minimize" else -1.0
+    engine, study, sign = directed_study(database_url, direction)
     _add(study, None)  # pruned trials never count
     _add(study, sign * 5.0, feasible=True)
     with transaction(engine) as session:

@@ -20,6 +20,7 @@ from regtune.service.store.migrate import upgrade
 from regtune.service.store.scheduling.retries import get_storage, storage_with_retries
 from regtune.service.store.trials.best import chosen_trial_number
 from regtune.service.store.trials.views import study_reads
+from tests.service.optuna_studies import directed_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 BEST_FOLDS = [0.9, 1.1, 1.0, 0.95, 1.05]
@@ -53,10 +54,7 @@ def _add(
 def test_one_se_picks_the_largest_lambda_within_one_standard_error(
     database_url: str, direction: Literal["minimize", "maximize"]
 ) -> None:
-    upgrade(database_url)
-    engine = make_engine(database_url)
-    study = optuna.create_study(storage=storage_with_retries(database_url), direction=direction)
-    sign = 1.0 if direction == "minimize" else -1.0
+    engine, study, sign = directed_study(database_url, direction)
     _add(study, 0.01, sign * 1.0, folds=[sign * v for v in BEST_FOLDS])  # 0: the best value
     _add(study, 0.1, sign * 1.02)  # 1: within 1 SE
     _add(study, 1.0, sign * (1.0 + SE * 1.01))  # 2: just outside

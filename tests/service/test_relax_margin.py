@@ -22,6 +22,7 @@ from regtune.service.store.scheduling.retries import storage_with_retries
 from regtune.service.store.trials.best import chosen_trial_number, relax_margin_choice
 from regtune.service.store.trials.views import study_reads
 from tests.inprocess import cli_output
+from tests.service.optuna_studies import directed_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 PLAIN_FOLDS = [1.0, 1.2, 0.9, 1.1, 0.8]  # mean 1.0
@@ -68,10 +69,7 @@ def _paired_se(a: list[float], b: list[float]) -> float:
 def test_a_relaxed_best_within_the_margin_gives_way_to_the_best_unrelaxed_trial(
     database_url: str, direction: Literal["minimize", "maximize"]
 ) -> None:
-    upgrade(database_url)
-    engine = make_engine(database_url)
-    study = optuna.create_study(storage=storage_with_retries(database_url), direction=direction)
-    sign = 1.0 if direction == "minimize" else -1.0
+    engine, study, sign = directed_study(database_url, direction)
     plain = _add(study, 0.0, PLAIN_FOLDS, sign=sign)  # 0: the best unrelaxed trial
     _add(study, 0.0, _shifted(PLAIN_FOLDS, 0.05), sign=sign)  # 1: a worse unrelaxed one
     se = _paired_se(_shifted(PLAIN_FOLDS, -0.003), PLAIN_FOLDS)
