@@ -506,39 +506,9 @@ def _compare(
     ours = run_regtune(dataset, seed, counts, variant)
     runs = []
     for n in counts:
-        if baseline_max is not None and n > baseline_max:
-            runs.append(
-                {
-                    "dataset": dataset,
-                    "seed": seed,
-                    "configurations": n,
-                    "regtune": ours[n],
-                    "sklearn": None,
-                }
-            )
-            print(
-                f"  {dataset:13s} split {seed} N {n:4d} regtune {ours[n]['test']:.4f} "
-                f"({ours[n]['wall_s']:.1f} s, {ours[n]['folds']} fold(s)) sklearn not run",
-                flush=True,
-            )
-            continue
-        theirs = run_sklearn(dataset, seed, n, quick)
-        # where a difference comes from: the estimator (regtune at scikit-learn's choice) or,
-        # for classification, the choice of l1_ratio (regtune's, but scikit-learn's l1_ratio)
-        theirs["regtune_at_choice"] = refit_at(dataset, seed, n, theirs["chosen"], variant)
-        if ours[n]["task"] != "regression":  # there, l1_ratio means the same on both sides
-            ours[n]["at_sklearns_l1_ratio"] = refit_at(
-                dataset,
-                seed,
-                n,
-                {**ours[n]["params"], "l1_ratio": theirs["chosen"]["l1_ratio"]},
-                variant,
-            )
-        if ours[n]["folds"] == FOLDS:  # the default rule chose the CV estimators' 5 folds
-            theirs["on_regtunes_folds"] = run_sklearn(dataset, seed, n, quick, regtunes_folds=True)
-        if independent:
-            cv = independent_folds(ours[n]["task"], seed)
-            theirs["on_independent_folds"] = run_sklearn(dataset, seed, n, quick, cv=cv)
+        theirs = None
+        if baseline_max is None or n <= baseline_max:
+            theirs = _baseline(dataset, seed, n, quick, variant, independent, ours[n])
         runs.append(
             {
                 "dataset": dataset,
@@ -551,10 +521,45 @@ def _compare(
         print(
             f"  {dataset:13s} split {seed} N {n:4d} regtune {ours[n]['test']:.4f} "
             f"({ours[n]['wall_s']:.1f} s, {ours[n]['folds']} fold(s)) "
-            f"sklearn {theirs['test']:.4f} ({theirs['wall_s']:.1f} s)",
+            + (
+                f"sklearn {theirs['test']:.4f} ({theirs['wall_s']:.1f} s)"
+                if theirs
+                else "sklearn not run"
+            ),
             flush=True,
         )
     return runs
+
+
+def _baseline(
+    dataset: str,
+    seed: int,
+    n: int,
+    quick: bool,
+    variant: Variant,
+    independent: bool,
+    ours: dict[str, Any],
+) -> dict[str, Any]:
+    """scikit-learn's CV estimator on split ``seed`` at ``n`` configurations, and where its
+    difference from regtune's study ``ours`` comes from."""
+    theirs = run_sklearn(dataset, seed, n, quick)
+    # where a difference comes from: the estimator (regtune at scikit-learn's choice) or,
+    # for classification, the choice of l1_ratio (regtune's, but scikit-learn's l1_ratio)
+    theirs["regtune_at_choice"] = refit_at(dataset, seed, n, theirs["chosen"], variant)
+    if ours["task"] != "regression":  # there, l1_ratio means the same on both sides
+        ours["at_sklearns_l1_ratio"] = refit_at(
+            dataset,
+            seed,
+            n,
+            {**ours["params"], "l1_ratio": theirs["chosen"]["l1_ratio"]},
+            variant,
+        )
+    if ours["folds"] == FOLDS:  # the default rule chose the CV estimators' 5 folds
+        theirs["on_regtunes_folds"] = run_sklearn(dataset, seed, n, quick, regtunes_folds=True)
+    if independent:
+        cv = independent_folds(ours["task"], seed)
+        theirs["on_independent_folds"] = run_sklearn(dataset, seed, n, quick, cv=cv)
+    return theirs
 
 
 def _mean(group: list[dict[str, Any]], who: str, key: str) -> float:
