@@ -43,8 +43,12 @@ Reported per table and N: each regtune − scikit-learn in the test metric (R² 
 paired by split, ± its standard error; the wall time from the study's creation to the
 downloaded model, and scikit-learn's fit.
 
+``--test-fraction 0`` gives regtune's studies ``validation.test_fraction`` 0: no test split of
+the upload's own, so the folds hold every uploaded row, as scikit-learn's do
+(``uploads-test-fraction-0.json``).
+
     python -m bench.uploads [--quick] [--repeats 10] [--tables anes96,fair]
-        [--configurations 30,700] [--relax-margin 0] [--relax 0]
+        [--configurations 30,700] [--relax-margin 0] [--relax 0] [--test-fraction 0]
 """
 
 from __future__ import annotations
@@ -152,17 +156,20 @@ def run_regtune(
     refit_rows: str,
     relax_margin: float | None = None,
     relax: Any = None,
+    test_fraction: float | None = None,
 ) -> dict[str, Any]:
-    """A study with the defaults (but ``refit_rows``, and ``relax_margin`` and ``relax`` if
-    given) on the upload; its best model downloaded and scored on the test CSV as ``regtune
-    predict`` scores it; the best trial's parameters and the selection's note beside it."""
+    """A study with the defaults (but ``refit_rows``, and ``relax_margin``, ``relax`` and
+    ``test_fraction`` if given) on the upload; its best model downloaded and scored on the test
+    CSV as ``regtune predict`` scores it; the best trial's parameters and the selection's note
+    beside it."""
     from regtune.service.model.saved import load
 
     spec = definition("diabetes", seed, count)  # its searched space, seeds and budget
     spec.update(
         name=f"{table.name}-{seed}-{count}-{refit_rows}",
         dataset={"id": dataset_id},
-        validation={},  # the default rule, as a user who gives none
+        # the default rule, as a user who gives none
+        validation={} if test_fraction is None else {"test_fraction": test_fraction},
         refit_rows=refit_rows,
     )
     if relax_margin is not None:
@@ -196,6 +203,7 @@ def measure(
     counts: list[int],
     relax_margin: float | None = None,
     relax: Any = None,
+    test_fraction: float | None = None,
 ) -> list[dict[str, Any]]:
     from regtune.service.client.http import Client
 
@@ -224,6 +232,7 @@ def measure(
                                 rows,
                                 relax_margin,
                                 relax,
+                                test_fraction,
                             )
                         run["sklearn"] = run_sklearn(table, files, n, quick)
                         runs.append(run)
@@ -338,6 +347,12 @@ def main(argv: list[str] | None = None) -> None:
                 "help": "regtune's search_space.relax: a number or LOW,HIGH (default: the "
                 "definition's default)",
             },
+            "--test-fraction": {
+                "type": float,
+                "default": None,
+                "help": "regtune's validation.test_fraction (default: the definition's "
+                "default; 0: no test split, every uploaded row in the folds)",
+            },
         },
     )
     tables = args.tables.split(",") if args.tables else list(TABLES)
@@ -348,8 +363,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     repeats = args.repeats or (1 if args.quick else 10)
     relax = _relax(args.relax)
-    runs = measure(args.quick, repeats, tables, counts, args.relax_margin, relax)
+    runs = measure(
+        args.quick, repeats, tables, counts, args.relax_margin, relax, args.test_fraction
+    )
     name = Variant(relax=relax, relax_margin=args.relax_margin).name.replace("quality", "uploads")
+    if args.test_fraction is not None:
+        name += f"-test-fraction-{args.test_fraction:g}"
     rows, markdown = summarize(runs)
     harness.publish(
         args.out,
@@ -360,6 +379,7 @@ def main(argv: list[str] | None = None) -> None:
             "workers": WORKERS,
             "relax_margin": args.relax_margin,
             "relax": relax,
+            "test_fraction": args.test_fraction,
             "rows": rows,
             "runs": runs,
         },

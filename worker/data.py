@@ -192,8 +192,11 @@ def _stratify(y: np.ndarray, task: str) -> np.ndarray | None:
 
 
 def split_test(data: Dataset, *, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row indices (rest, test): the held-out test split every trial and the best model share."""
+    """Row indices (rest, test): the held-out test split every trial and the best model share;
+    no test rows at ``test_fraction`` 0."""
     index = np.arange(len(data.y))
+    if test_fraction == 0:
+        return index, index[:0]
     rest, test = train_test_split(
         index, test_size=test_fraction, random_state=seed, stratify=_stratify(data.y, data.task)
     )

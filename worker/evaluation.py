@@ -141,11 +141,12 @@ class AffineScorer:
         )
 
     def metrics(self, split: Split, mses: np.ndarray) -> list[list[dict[str, float]]]:
-        """``mses`` (P, F) as each point's per-fold metrics, unnamed as ``scores`` gives them."""
+        """``mses`` (P, F) as each point's per-fold metrics, unnamed as ``scores`` gives them
+        (none for a split without rows, as ``scores``)."""
         variance, scale = self.splits[split].variance, self.y_scale
         return [
             [
-                regression_scores(mse, var, y)
+                {} if math.isnan(var) else regression_scores(mse, var, y)
                 for mse, var, y in zip(row, variance, scale, strict=True)
             ]
             for row in mses.tolist()

@@ -25,6 +25,14 @@ from regtune.service.cli.output import (
 )
 from regtune.service.client.http import Client
 from regtune.service.spec.enums import ACTIVE
+from regtune.service.spec.validation import Validation
+
+NO_TEST_SPLIT = "none (validation.test_fraction 0: every row validates)"
+
+
+def _test_split(study: StudyOut) -> bool:
+    """Whether the study holds out a test split (``validation.test_fraction`` above 0)."""
+    return Validation.model_validate(study.definition.get("validation") or {}).test_fraction > 0
 
 
 def submit(
@@ -118,6 +126,8 @@ def _print_summary(study: StudyOut) -> None:
             console.print(Text(f"  test (trial):       {params(best.test_metrics)}"))
         if best.refit_test_metrics:
             console.print(Text(f"  test (refit model): {params(best.refit_test_metrics)}"))
+        if not _test_split(study):
+            console.print(Text(f"  test: {NO_TEST_SPLIT}"))
     front = study.pareto_front
     if front:
         names = study.definition.get("objectives") or []
@@ -238,7 +248,11 @@ def best(
                 f"trial #{best_trial.number}  value {fmt(best_trial.value)}  "
                 f"non-zero {fmt(best_trial.n_nonzero)}\n"
                 f"params: {params(best_trial.params)}\n"
-                f"test (trial):       {params(best_trial.test_metrics or {})}"
+                + (
+                    f"test (trial):       {params(best_trial.test_metrics or {})}"
+                    if _test_split(study)
+                    else f"test: {NO_TEST_SPLIT}"
+                )
                 + (
                     f"\ntest (refit model): {params(best_trial.refit_test_metrics)}"
                     if best_trial.refit_test_metrics

@@ -14,7 +14,10 @@ import numpy as np
 
 def scores(out: np.ndarray, y: np.ndarray, task: str, y_scale: float = 1.0) -> dict[str, float]:
     """``out``: the model's outputs (standardized prediction, or logits); ``y``: the
-    standardized target or the class codes."""
+    standardized target or the class codes. No rows (a study without a test split): no
+    metrics."""
+    if len(y) == 0:
+        return {}
     out = np.asarray(out, dtype=np.float64)
     if task == "regression":
         pred = out.reshape(len(out), -1)[:, 0]

@@ -25,7 +25,15 @@ about what the service spends on any trial."""
 class Validation(Strict):
     holdout: float | None = Field(default=None, gt=0, lt=0.9)
     folds: int | None = Field(default=None, ge=2, le=20)
-    test_fraction: float = Field(default=0.2, gt=0, lt=0.9)
+    test_fraction: float = Field(
+        default=0.2,
+        ge=0,
+        lt=0.9,
+        description="the rows held out as the test split, which the trials and the best model "
+        "are scored on and nothing is chosen by; 0: none, every row in the holdout or the folds "
+        "(as scikit-learn's *CV estimators, for data with a test file of its own), and no test "
+        "metrics",
+    )
     split_seed: int = Field(default=0, ge=0, le=2**31 - 1)
     chosen_by: str | None = Field(
         default=None,

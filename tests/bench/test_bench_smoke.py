@@ -239,6 +239,15 @@ def test_uploads_with_relax_given(bench_with_servers: Bench) -> None:
     assert result["rows"][0]["regtune"]["relaxed_best"] == 0
 
 
+def test_uploads_without_a_test_split(bench_with_servers: Bench) -> None:
+    """``--test-fraction 0``: the studies keep no test rows of the upload, so both variants'
+    models train on every uploaded row."""
+    _, result = bench_with_servers("uploads", "--tables", "star98", "--test-fraction", "0")
+    assert result["test_fraction"] == 0.0
+    (row,) = result["rows"]
+    assert row["regtune"]["train_rows"] == row[UPLOAD_BASELINE]["train_rows"] == _rest(300)
+
+
 def test_quality_independent_folds_smoke(bench: Bench) -> None:
     """``--independent-folds``: scikit-learn on a third fold draw, and its table."""
     stdout, result = bench(

@@ -1,0 +1,116 @@
+"""``validation.test_fraction: 0``: no test split. Every row is in the folds (or the holdout), as
+in scikit-learn's ``*CV`` estimators, for data that has a test file of its own; nothing reports
+a test metric, and the best model trains on every row."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from regtune.service.cli.studies import NO_TEST_SPLIT
+from regtune.service.spec.definition import StudySpec
+from regtune.worker import data
+from tests.inprocess import cli_output, run_to_the_end
+
+
+def _definition(builtin: str, **validation: Any) -> dict[str, Any]:
+    return {
+        "name": f"no-test-{builtin}",
+        "dataset": {"builtin": builtin},
+        "model": {"kind": "linear"},
+        "search_space": {
+            "lambda": {"low": 1e-4, "high": 1.0, "log": True},
+            "l1_ratio": {"low": 0.0, "high": 1.0},
+        },
+        "validation": {"test_fraction": 0, **validation},
+        "sampler": {"type": "tpe", "seed": 0},
+        "budget": {"n_trials": 24},
+    }
+
+
+@pytest.mark.parametrize("validation", [{"folds": 5}, {"holdout": 0.25}])
+def test_every_row_validates_once_and_none_is_a_test_row(validation: dict[str, Any]) -> None:
+    spec = StudySpec.model_validate(_definition("breast_cancer", **validation))
+    dataset = data.load(spec.dataset.model_dump(mode="json"))
+    rest, test = data.split_test(dataset, test_fraction=0, seed=0)
+    assert len(test) == 0 and np.array_equal(rest, np.arange(len(dataset.y)))
+    splits = data.make_splits(
+        dataset,
+        test_fraction=0,
+        holdout=spec.validation.holdout,
+        folds=spec.validation.folds,
+        seed=0,
+    )
+    validated = np.concatenate([f.y_val for f in splits.folds])
+    rows = len(dataset.y)
+    assert len(validated) == (rows if validation.get("folds") else math.ceil(rows * 0.25))
+    assert all(len(f.y_test) == 0 and len(f.y_train) + len(f.y_val) == rows for f in splits.folds)
+
+
+@pytest.mark.parametrize("builtin", ["diabetes", "breast_cancer"])
+def test_a_study_without_a_test_split_reports_no_test_metric_and_saves_a_model_of_every_row(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch, builtin: str
+) -> None:
+    """λ-path trials (regression: relaxed paths too) and the best model, with no test rows:
+    no ``test_*`` attribute on any trial, no test metrics on the study or its model, which
+    trained on every row; ``show``, ``best`` and the report say so rather than fail."""
+    created = api.post("/v1/studies", json=_definition(builtin, folds=5))
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["definition"]["validation"]["test_fraction"] == 0
+    study = run_to_the_end(api, body["id"])
+    assert study["status"] == "completed", study
+
+    listed = api.get(f"/v1/studies/{body['id']}/trials", params={"limit": 100}).json()["items"]
+    assert len(listed) == 24
+    assert len({t["params"]["l1_ratio"] for t in listed}) < 24  # λ paths: points share l1_ratio
+    for trial in listed:
+        assert "val_loss" in trial["user_attrs"]
+        assert not [k for k in trial["user_attrs"] if k.startswith("test_")], trial
+
+    model = study["best_model"]
+    dataset = data.load({"builtin": builtin})
+    assert model["test_metrics"] == {} and model["train_rows"] == len(dataset.y)
+    assert not study["best_trial"]["test_metrics"]
+
+    shown = cli_output(api, monkeypatch, "show", body["id"])
+    assert f"test: {NO_TEST_SPLIT}" in shown
+    best = cli_output(api, monkeypatch, "best", body["id"])
+    assert f"test: {NO_TEST_SPLIT}" in best and "test (trial)" not in best
+    report = api.get(f"/v1/studies/{body['id']}/report")
+    assert report.status_code == 200, report.text[:2000]
+
+
+def test_a_negative_test_fraction_is_refused_by_name(api: TestClient) -> None:
+    answer = api.post(
+        "/v1/studies", json=_definition("diabetes") | {"validation": {"test_fraction": -0.1}}
+    )
+    assert answer.status_code == 422, answer.text
+    assert "validation.test_fraction" in answer.text
+
+
+def test_an_mlp_study_without_a_test_split_trains_fused_trials_and_a_model_of_every_row(
+    api: TestClient,
+) -> None:
+    """The minibatch trainer, its trials fused, and the MLP refit: no test rows to score."""
+    definition = _definition("diabetes", holdout=0.2) | {
+        "model": {"kind": "mlp", "hidden_layers": [8]},
+        "search_space": {"lambda": {"low": 1e-4, "high": 1e-1, "log": True}, "dropout": 0.1},
+        "training": {"max_epochs": 3, "fused_trials": 4},
+        "budget": {"n_trials": 4},
+    }
+    created = api.post("/v1/studies", json=definition)
+    assert created.status_code == 201, created.text
+    study = run_to_the_end(api, created.json()["id"])
+    assert study["status"] == "completed", study
+    listed = api.get(f"/v1/studies/{study['id']}/trials").json()["items"]
+    assert len(listed) == 4
+    assert all(not [k for k in t["user_attrs"] if k.startswith("test_")] for t in listed)
+    model = study["best_model"]
+    assert model["test_metrics"] == {} and model["train_rows"] == len(
+        data.load({"builtin": "diabetes"}).y
+    )
