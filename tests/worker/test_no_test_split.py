@@ -83,6 +83,7 @@ def test_a_study_without_a_test_split_reports_no_test_metric_and_saves_a_model_o
     assert f"test: {NO_TEST_SPLIT}" in best and "test (trial)" not in best
     report = api.get(f"/v1/studies/{body['id']}/report")
     assert report.status_code == 200, report.text[:2000]
+    assert 'id="no-test-split"' in report.text and 'id="test-metrics"' not in report.text
 
 
 def test_a_negative_test_fraction_is_refused_by_name(api: TestClient) -> None:
