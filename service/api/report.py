@@ -308,7 +308,7 @@ def _render(
         sections=page.sections,
         best=best,
         metrics=metrics,
-        test_split=spec.validation.test_fraction > 0,
+        test_split=spec.validation.test_split,
         baseline_name=baseline_name,
         model_note=model_note,
         model=BestModel.model_validate(model) if model else None,

@@ -32,7 +32,7 @@ NO_TEST_SPLIT = "none (validation.test_fraction 0: every row validates)"
 
 def _test_split(study: StudyOut) -> bool:
     """Whether the study holds out a test split (``validation.test_fraction`` above 0)."""
-    return Validation.model_validate(study.definition.get("validation") or {}).test_fraction > 0
+    return Validation.model_validate(study.definition.get("validation") or {}).test_split
 
 
 def submit(

@@ -54,6 +54,11 @@ class Validation(Strict):
         return self.holdout is not None or self.folds is not None
 
     @property
+    def test_split(self) -> bool:
+        """Whether a test split is held out (``test_fraction`` above 0)."""
+        return self.test_fraction > 0
+
+    @property
     def scheme(self) -> str:
         """The scheme in words: ``5-fold`` or ``holdout 0.2``."""
         if self.folds:
