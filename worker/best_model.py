@@ -175,7 +175,11 @@ def _retrain_and_upload(
     stores: Stores,
 ) -> dict[str, Any]:
     dataset = data.load(spec.dataset.model_dump(mode="json"), engine=stores.engine)
-    fitted = best_fit(spec, view.params, view.user_attrs, stop=stop, engine=stores.engine)
+    # no test split: the non-test rows are every row, so the one refit is the saved model
+    every_row = spec.refit_rows == "all" and not spec.validation.test_split
+    fitted = best_fit(
+        spec, view.params, view.user_attrs, stop=stop, engine=stores.engine, every_row=every_row
+    )
     measured = loaded(dataset, fitted)
     _, test = data.split_test(
         dataset, test_fraction=spec.validation.test_fraction, seed=spec.validation.split_seed
@@ -184,7 +188,7 @@ def _retrain_and_upload(
     baseline = baseline_scores(fitted.splits.folds, fitted.splits.task, fitted.config.n_out)
     if not fitted.refit:
         _compare(row.id, view, test_metrics)
-    elif spec.refit_rows == "all":  # measured on the test rows: now they train the saved model
+    elif spec.refit_rows == "all" and not fitted.every_row:  # measured: now the test rows train
         every = best_fit(
             spec, view.params, view.user_attrs, stop=stop, engine=stores.engine, every_row=True
         )

@@ -1,7 +1,13 @@
-"""A live progress bar for a study: complete / pruned / failed of n, best value, elapsed, ETA."""
+"""A study's progress while it runs: complete / pruned / failed of n, best value, elapsed, ETA.
+
+On a terminal, a live bar. Elsewhere (a CI log, a pipe), where a bar cannot redraw, a line when
+the progress changes (at most one every ``LOG_EVERY`` seconds, and at every change of status),
+each whole, however narrow the log."""
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
 from typing import Any
 
 from rich.console import Console
@@ -24,6 +30,10 @@ EXIT_CODES: dict[str, int] = {
     StudyStatus.CANCELLED: 2,
 }
 """``regtune submit --watch`` exits with these; a failed study is non-zero, as CI expects."""
+
+
+LOG_EVERY = 10.0
+"""Seconds between progress lines outside a terminal (a change of status prints at once)."""
 
 
 def best_text(study: StudyOut) -> str:
@@ -74,7 +84,10 @@ def watch(
     poll: float = 1.0,
     timeout: float = 86400,
 ) -> StudyOut:
-    """Redraw the bar on every poll until the study is completed, failed or cancelled."""
+    """Follow the study until it is completed, failed or cancelled (and its best model saved):
+    on a terminal, redraw the bar on every poll; elsewhere, print progress lines."""
+    if not console.is_terminal:
+        return _log(client, study, console=console, poll=poll, timeout=timeout)
     progress = make_progress(console)
     with progress:
         task = progress.add_task(study.name, total=study.progress.n_trials, **fields(study))
@@ -86,3 +99,32 @@ def watch(
         final = client.wait(study.id, poll=poll, timeout=timeout, on_update=update)
         progress.refresh()
     return final
+
+
+def line(study: StudyOut) -> str:
+    """The bar's figures as one line of text."""
+    f = fields(study)
+    return (
+        f"{study.name} {study.progress.done}/{study.progress.n_trials} · complete {f['complete']}"
+        f" · pruned {f['pruned']} · failed {f['failed']} · running {f['running']}"
+        f" · best {f['best']} · {f['status']}"
+    )
+
+
+def _log(
+    client: Client, study: StudyOut, *, console: Console, poll: float, timeout: float
+) -> StudyOut:
+    started = time.monotonic()
+    last: dict[str, Any] = {"line": None, "status": None, "at": -LOG_EVERY}
+
+    def update(current: StudyOut) -> None:
+        now, text, status = time.monotonic(), line(current), fields(current)["status"]
+        due = status != last["status"] or now - last["at"] >= LOG_EVERY
+        if text == last["line"] or not due:
+            return
+        elapsed = timedelta(seconds=round(now - started))
+        console.print(f"{text} · {elapsed}", soft_wrap=True, markup=False, highlight=False)
+        last.update(line=text, status=status, at=now)
+
+    update(study)
+    return client.wait(study.id, poll=poll, timeout=timeout, on_update=update)

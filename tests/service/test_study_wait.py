@@ -5,6 +5,7 @@ is saved, so a client waiting for the end asks once instead of polling; and the 
 from __future__ import annotations
 
 import contextvars
+import io
 import threading
 import time
 
@@ -72,6 +73,35 @@ def test_the_clients_wait_sees_the_end_through_held_answers(api: TestClient) -> 
             thread.join(timeout=60)
     assert done.status == "completed" and done.best_model is not None
     assert seen == ["completed"]  # one answer, held from submission to the saved model
+
+
+def test_watching_outside_a_terminal_prints_whole_lines_to_the_end(api: TestClient) -> None:
+    """``regtune submit --watch`` in a CI log or a pipe: no bar to redraw, so lines of the
+    progress, none cut to the log's width, the last one the study completed with its best."""
+    from rich.console import Console
+
+    from regtune.service.client.watch import watch
+
+    log = io.StringIO()
+    console = Console(file=log, width=40)
+    assert not console.is_terminal
+    with regtune.Client("http://regtune.test", transport=ThroughApp(api)) as client:
+        study = client.submit(STUDY)
+        thread, stopping = _worker_until_stopped()
+        try:
+            done = watch(client, study, console=console, poll=30)
+        finally:
+            stopping.set()
+            thread.join(timeout=60)
+    assert done.status == "completed" and done.best_trial is not None
+    lines = log.getvalue().splitlines()
+    assert lines[0].startswith("notebook 0/3 · complete 0 · pruned 0 · failed 0 · running 0")
+    assert lines[0].split(" · ")[-2] == "queued"
+    best = f"best {done.best_trial.value:.6g} (#{done.best_trial.number})"
+    assert lines[-1].startswith(
+        f"notebook 3/3 · complete 3 · pruned 0 · failed 0 · running 0 · {best} · completed · 0:"
+    )
+    assert "\x1b[" not in log.getvalue(), log.getvalue()
 
 
 def _row_reads(seen: list[str]) -> list[str]:

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from regtune.service.cli.studies import NO_TEST_SPLIT
 from regtune.service.spec.definition import StudySpec
-from regtune.worker import data
+from regtune.worker import best_model, data
 from tests.inprocess import cli_output, run_to_the_end
 
 
@@ -95,9 +95,18 @@ def test_a_negative_test_fraction_is_refused_by_name(api: TestClient) -> None:
 
 
 def test_an_mlp_study_without_a_test_split_trains_fused_trials_and_a_model_of_every_row(
-    api: TestClient,
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The minibatch trainer, its trials fused, and the MLP refit: no test rows to score."""
+    """The minibatch trainer, its trials fused, and the MLP refit: no test rows to score, and
+    one refit (its non-test rows are every row, so there is no second one for ``refit_rows``)."""
+    refits: list[int] = []
+    train = best_model.fit
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        refits.append(len(args[1][0].y_train))
+        return train(*args, **kwargs)
+
+    monkeypatch.setattr(best_model, "fit", counted)
     definition = _definition("diabetes", holdout=0.2) | {
         "model": {"kind": "mlp", "hidden_layers": [8]},
         "search_space": {"lambda": {"low": 1e-4, "high": 1e-1, "log": True}, "dropout": 0.1},
@@ -112,6 +121,6 @@ def test_an_mlp_study_without_a_test_split_trains_fused_trials_and_a_model_of_ev
     assert len(listed) == 4
     assert all(not [k for k in t["user_attrs"] if k.startswith("test_")] for t in listed)
     model = study["best_model"]
-    assert model["test_metrics"] == {} and model["train_rows"] == len(
-        data.load({"builtin": "diabetes"}).y
-    )
+    rows = len(data.load({"builtin": "diabetes"}).y)
+    assert model["test_metrics"] == {} and model["train_rows"] == rows
+    assert model["refit_rows"] == "all" and refits == [rows]
