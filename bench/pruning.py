@@ -57,7 +57,7 @@ PRUNERS: dict[str, dict[str, Any] | None] = {
 }
 """Each pruner measured, by name (``default``: the definition gives none, so regtune's default
 runs); the default should save half the epochs or more at equal quality (the final best within
-one standard error over the seeds) on every dataset (README's table)."""
+one standard error over the seeds) on every dataset (bench/RESULTS.md's table)."""
 DATASETS: dict[str, dict[str, Any]] = {
     "diabetes": {"builtin": "diabetes"},
     "digits": {"builtin": "digits"},

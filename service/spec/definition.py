@@ -57,7 +57,7 @@ RELAX_DEFAULT = Range(low=0.0, high=0.8)
 """``search_space.relax`` when a definition leaves it out and relax applies (a linear regression
 under the exact solver, a sampler other than grid, some knob searched; ``resolve_relax``):
 searched over [0, 0.8], which a λ path stores each λ at 0, 0.4 and 0.8 of. ``bench.quality
---relax`` measured it against the elastic net alone and against [0, 1] (README, "Tuned
+--relax`` measured it against the elastic net alone and against [0, 1] (bench/RESULTS.md, "Tuned
 quality"): relaxing kept the test R² of diabetes and raised friedman1's and the sparse data's;
 relaxing all the way (1, least squares on the support, whose selection by CV is noisy) lost on
 diabetes. Filled in when a study is created, never when a stored definition is read back, so an
@@ -70,7 +70,7 @@ Where the data hardly tells a relaxed fit from the elastic net (real tables of f
 features: diabetes, fair, randhie), the relaxed values were the winner's curse of three times
 the candidates, and lost in test; where relaxing pays (sparse signals: friedman1, the sparse
 data) it wins by more than the margin. ``bench.quality`` and ``bench.uploads`` measured 0, 0.5
-and 1 (README, "Tuned quality")."""
+and 1 (bench/RESULTS.md, "Tuned quality")."""
 RELAX_SOLVER = (
     "relax applies to a linear model under the exact solver (training.solver exact): its "
     "least-squares fit is solved exactly"
@@ -171,8 +171,8 @@ PATH_MIN_RATIO = 1e-3
 1e-3 of the lasso's λ_max (``n_alphas``, ``eps``). Measured on a 700-configuration 5-fold
 diabetes study in one worker process: 0.57 CPU s against 0.75 s with 50 points over the whole
 searched range (12 paths instead of 24; 9 of the 700 points the empty model instead of 131),
-at equal quality (``bench.quality``; README, "Regularization paths"). With 1e-4 the same study
-took 0.60 s; the classification datasets' best λ lies inside either grid."""
+at equal quality (``bench.quality``; bench/RESULTS.md, "Regularization paths"). With 1e-4 the
+same study took 0.60 s; the classification datasets' best λ lies inside either grid."""
 MIN_PATHS = 8
 """A path takes at most ``n_trials / MIN_PATHS`` points (and at least 2), so that the sampler
 chooses the other knobs (``l1_ratio``, noise, dropout) at least this many times in a study."""

@@ -13,7 +13,7 @@ input noise), and the model
 elastic net's either way. glmnet's γ is 1 − relax. Hastie, Tibshirani & Tibshirani (2020) found
 the relaxed lasso the best of lasso, best subset and stepwise selection over a wide range of
 signal-to-noise ratios; ``bench.quality`` measures it against scikit-learn's CV estimators
-(README, "Tuned quality").
+(bench/RESULTS.md, "Tuned quality").
 
 Least squares only: on separable classes the cross-entropy has no finite minimizer on a support.
 """
