@@ -20,8 +20,9 @@ from rich.text import Text
 
 from regtune.service.client.http import Client, ClientError
 
-console = Console()
-err = Console(stderr=True)
+# outside a terminal (a pipe, a CI log) a line is not broken at rich's default 80 columns
+console = Console(soft_wrap=not sys.stdout.isatty())
+err = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
 
 UrlOpt = Annotated[str | None, typer.Option("--url", envvar="REGTUNE_URL", help="API base URL.")]
 KeyOpt = Annotated[str | None, typer.Option("--key", envvar="REGTUNE_KEY", help="API key.")]
