@@ -9,7 +9,17 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from regtune.service.cli.output import JsonOpt, KeyOpt, UrlOpt, call, console, fmt, print_json
+from regtune.service.cli.output import (
+    JsonOpt,
+    KeyOpt,
+    UrlOpt,
+    call,
+    console,
+    fmt,
+    id_column,
+    name_column,
+    print_json,
+)
 
 app = typer.Typer(no_args_is_help=True, help="Upload and list your own datasets.")
 
@@ -49,7 +59,15 @@ def list_datasets(url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = Fal
     if as_json:
         print_json(page)
         return
-    table = Table("id", "name", "target", "task", "rows", "features", "uploaded (UTC)")
+    table = Table(
+        id_column("id", [d.id for d in page.items]),
+        name_column("name"),
+        "target",
+        "task",
+        "rows",
+        "features",
+        "uploaded (UTC)",
+    )
     for d in page.items:
         table.add_row(
             d.id,

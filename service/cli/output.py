@@ -16,6 +16,7 @@ import typer
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 from rich.console import Console
+from rich.table import Column
 from rich.text import Text
 
 from regtune.service.client.http import Client, ClientError
@@ -23,6 +24,18 @@ from regtune.service.client.http import Client, ClientError
 # outside a terminal (a pipe, a CI log) a line is not broken at rich's default 80 columns
 console = Console(soft_wrap=not sys.stdout.isatty())
 err = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
+
+
+def id_column(header: str, values: list[str]) -> Column:
+    """A table column of ids, never cut or wrapped, however narrow the output: an id is what the
+    next command takes (other columns give way first)."""
+    return Column(header, no_wrap=True, min_width=max([len(v) for v in values], default=0))
+
+
+def name_column(header: str) -> Column:
+    """A column of names, folded onto more lines rather than cut."""
+    return Column(header, overflow="fold")
+
 
 UrlOpt = Annotated[str | None, typer.Option("--url", envvar="REGTUNE_URL", help="API base URL.")]
 KeyOpt = Annotated[str | None, typer.Option("--key", envvar="REGTUNE_KEY", help="API key.")]

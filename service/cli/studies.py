@@ -20,6 +20,8 @@ from regtune.service.cli.output import (
     console,
     err,
     fmt,
+    id_column,
+    name_column,
     params,
     print_json,
 )
@@ -84,7 +86,14 @@ def list_studies(
     if as_json:
         print_json(page)
         return
-    table = Table("id", "name", "status", "done", "running", "created (UTC)")
+    table = Table(
+        id_column("id", [s.id for s in page.items]),
+        name_column("name"),
+        "status",
+        "done",
+        "running",
+        "created (UTC)",
+    )
     for s in page.items:
         table.add_row(
             s.id,
@@ -306,7 +315,14 @@ def list_workers(url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = Fals
     if as_json:
         print_json(live)
         return
-    table = Table("id", "host", "pid", "study", "trial", "last heartbeat (UTC)")
+    table = Table(
+        id_column("id", [w.id for w in live]),
+        "host",
+        "pid",
+        id_column("study", [w.study_id or "-" for w in live]),
+        "trial",
+        "last heartbeat (UTC)",
+    )
     for w in live:
         table.add_row(
             w.id,

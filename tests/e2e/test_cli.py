@@ -170,15 +170,17 @@ def test_study_commands_and_json_output(stack: Stack, tmp_path: Path) -> None:
     assert table.returncode == 0 and "COMPLETE" in table.stdout
     human = cli(stack, "show", study_id)
     assert "best trial #" in human.stdout and "best model" in human.stdout
-    narrow = subprocess.run(  # a pipe 40 columns wide: lines stay whole, a log reads them
-        regtune("show", study_id),
-        env={**stack.env, "REGTUNE_URL": stack.url, "COLUMNS": "40"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    (saved,) = [line for line in narrow.stdout.splitlines() if line.startswith("best model:")]
-    assert saved.endswith(".safetensors") and "--download" in saved, narrow.stdout
+
+    def narrow(*args: str) -> str:  # a pipe 40 columns wide
+        env = {**stack.env, "REGTUNE_URL": stack.url, "COLUMNS": "40"}
+        done = subprocess.run(regtune(*args), env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    shown_narrow = narrow("show", study_id)  # lines stay whole: a log reads them
+    (saved,) = [line for line in shown_narrow.splitlines() if line.startswith("best model:")]
+    assert saved.endswith(".safetensors") and "--download" in saved, shown_narrow
+    assert study_id in narrow("ls")  # an id is never cut: the next command takes it
 
     missing = cli(stack, "show", "0123456789abcdef")
     assert missing.returncode == 1
