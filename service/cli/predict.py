@@ -38,8 +38,7 @@ def predict(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Predict a file with a downloaded best model, in the target's own labels; score it if the
-    target column is there."""
+    """Predict a file with a downloaded best model; score it if the file has the target column."""
     try:
         from regtune.service.model.saved import load
 
