@@ -8,7 +8,7 @@ from typing import Literal
 import optuna
 import pytest
 from optuna.distributions import FloatDistribution, IntDistribution
-from optuna.exceptions import UpdateFinishedTrialError
+from optuna.exceptions import StorageInternalError, UpdateFinishedTrialError
 from optuna.storages import RDBStorage
 
 from regtune.service.store.db import engine_kwargs
@@ -174,3 +174,39 @@ def test_the_best_trial_and_the_study_attributes_are_read_as_optuna_reads_them(
         ours.get_study_system_attrs(sid + 100)
     ours.engine.dispose()
     plain.engine.dispose()
+
+
+def test_creating_a_trial_is_tried_again_after_a_database_error_as_optuna_does(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deadlock between workers fails one insert: the trial is created on a later try; a
+    database that keeps failing is Optuna's ``StorageInternalError`` after the last one."""
+    from sqlalchemy.exc import OperationalError
+
+    from regtune.service.store.optuna_db import internals
+
+    storage = storage_with_retries(database_url)
+    study = optuna.create_study(storage=storage)
+    create = internals.create_trial
+    failures = {"left": 2, "tries": 0}
+
+    def deadlocked(*args: object, **kwargs: object) -> object:
+        failures["tries"] += 1
+        if failures["left"]:
+            failures["left"] -= 1
+            raise OperationalError("INSERT INTO trials", {}, Exception("deadlock detected"))
+        return create(*args, **kwargs)
+
+    monkeypatch.setattr(internals, "create_trial", deadlocked)
+    monkeypatch.setattr(internals, "CREATE_ATTEMPTS", 3)
+    monkeypatch.setattr(internals, "CREATE_WAIT", 0.01)
+    trial = study.ask()
+    assert failures["tries"] == 3 and trial.number == 0
+    assert [t.number for t in study.get_trials(deepcopy=False)] == [0]
+
+    failures["left"], failures["tries"] = 5, 0
+    with pytest.raises(StorageInternalError, match="could not create a trial"):
+        study.ask()
+    assert failures["tries"] == 3
+    assert len(study.get_trials(deepcopy=False)) == 1
+    storage.engine.dispose()

@@ -22,7 +22,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Collection, Container, Iterator, Mapping, Sequence
@@ -59,6 +58,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random
 
 from regtune.service.store.optuna_db.running import (
     FLUSH_SECONDS,
@@ -325,6 +325,8 @@ log = logging.getLogger(__name__)
 
 CREATE_ATTEMPTS = 5
 """Optuna's tries at creating a trial (a deadlock between workers fails one)."""
+CREATE_WAIT = 2.0
+"""Up to this many seconds (at random, as Optuna waits) before the next try."""
 ENDED_KEPT = 64
 """Trials this process ended, kept for the reads that follow (``tell`` reads the trial back)."""
 
@@ -410,14 +412,17 @@ class OneStatementTrialWrites(RDBStorage):
         database error as Optuna retries it (deadlocks)."""
         if template_trial is not None or self._fast() is None:
             return super()._create_new_trial(study_id, template_trial)
-        for attempt in range(1, CREATE_ATTEMPTS + 1):
-            try:
-                with self.engine.begin() as connection:
+        try:
+            for attempt in Retrying(
+                retry=retry_if_exception_type(SQLAlchemyError),
+                stop=stop_after_attempt(CREATE_ATTEMPTS),
+                wait=wait_random(0, CREATE_WAIT),
+                reraise=True,
+            ):
+                with attempt, self.engine.begin() as connection:
                     return create_trial(connection, om, study_id)
-            except SQLAlchemyError as exc:
-                if attempt == CREATE_ATTEMPTS:
-                    raise StorageInternalError(f"could not create a trial: {exc}") from exc
-                time.sleep(random.random() * 2.0)
+        except SQLAlchemyError as exc:
+            raise StorageInternalError(f"could not create a trial: {exc}") from exc
         raise AssertionError("unreachable")
 
     def _get_trials(
