@@ -240,12 +240,14 @@ def test_uploads_with_relax_given(bench_with_servers: Bench) -> None:
 
 
 def test_uploads_without_a_test_split(bench_with_servers: Bench) -> None:
-    """``--test-fraction 0``: the studies keep no test rows of the upload, so both variants'
-    models train on every uploaded row."""
-    _, result = bench_with_servers("uploads", "--tables", "star98", "--test-fraction", "0")
+    """``--test-fraction 0``: the studies keep no test rows of the upload, so the model trains
+    on every uploaded row, and the non-test refit, which would be the same study, is not run."""
+    stdout, result = bench_with_servers("uploads", "--tables", "star98", "--test-fraction", "0")
     assert result["test_fraction"] == 0.0
     (row,) = result["rows"]
-    assert row["regtune"]["train_rows"] == row[UPLOAD_BASELINE]["train_rows"] == _rest(300)
+    assert row["regtune"]["train_rows"] == _rest(300) and UPLOAD_BASELINE not in row
+    assert all(UPLOAD_BASELINE not in run for run in result["runs"])
+    assert "the same study" in stdout
 
 
 def test_quality_independent_folds_smoke(bench: Bench) -> None:
