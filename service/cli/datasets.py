@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from regtune.service.cli.output import (
@@ -16,8 +15,7 @@ from regtune.service.cli.output import (
     call,
     console,
     fmt,
-    id_column,
-    name_column,
+    listing,
     print_json,
 )
 
@@ -59,16 +57,13 @@ def list_datasets(url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = Fal
     if as_json:
         print_json(page)
         return
-    table = Table(
-        id_column("id", [d.id for d in page.items]),
-        name_column("name"),
-        "target",
-        "task",
-        "rows",
-        "features",
-        "uploaded (UTC)",
+    items = page.items
+    table = listing(
+        [d.id for d in items],
+        [d.name for d in items],
+        *("target", "task", "rows", "features", "uploaded (UTC)"),
     )
-    for d in page.items:
+    for d in items:
         table.add_row(
             d.id,
             d.name,

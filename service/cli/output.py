@@ -16,7 +16,7 @@ import typer
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 from rich.console import Console
-from rich.table import Column
+from rich.table import Column, Table
 from rich.text import Text
 
 from regtune.service.client.http import Client, ClientError
@@ -26,15 +26,24 @@ console = Console(soft_wrap=not sys.stdout.isatty())
 err = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
 
 
+NAME_WIDTH = 40
+"""The widest a listing's name column insists on being."""
+
+
 def id_column(header: str, values: list[str]) -> Column:
     """A table column of ids, never cut or wrapped, however narrow the output: an id is what the
     next command takes (other columns give way first)."""
     return Column(header, no_wrap=True, min_width=max([len(v) for v in values], default=0))
 
 
-def name_column(header: str) -> Column:
-    """A column of names, folded onto more lines rather than cut."""
-    return Column(header, overflow="fold")
+def listing(ids: list[str], names: list[str], *headers: str) -> Table:
+    """A table of things by id and name, then ``headers``: ids and names (up to ``NAME_WIDTH``)
+    are never cut, the other columns give way."""
+    return Table(
+        id_column("id", ids),
+        Column("name", no_wrap=True, min_width=min(NAME_WIDTH, max(map(len, names), default=0))),
+        *headers,
+    )
 
 
 UrlOpt = Annotated[str | None, typer.Option("--url", envvar="REGTUNE_URL", help="API base URL.")]

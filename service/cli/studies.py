@@ -21,7 +21,7 @@ from regtune.service.cli.output import (
     err,
     fmt,
     id_column,
-    name_column,
+    listing,
     params,
     print_json,
 )
@@ -86,13 +86,9 @@ def list_studies(
     if as_json:
         print_json(page)
         return
-    table = Table(
-        id_column("id", [s.id for s in page.items]),
-        name_column("name"),
-        "status",
-        "done",
-        "running",
-        "created (UTC)",
+    items = page.items
+    table = listing(
+        [s.id for s in items], [s.name for s in items], "status", "done", "running", "created (UTC)"
     )
     for s in page.items:
         table.add_row(
