@@ -70,8 +70,10 @@ def call(url: str | None, key: str | None, request: Callable[[Client], T]) -> T:
 
 def print_json(data: BaseModel | list[Any] | dict[str, Any]) -> None:
     """The API's answer as it sent it: models (also inside a list or dict) are dumped with
-    ``model_dump(mode="json")``."""
-    sys.stdout.write(json.dumps(to_jsonable_python(data), indent=2) + "\n")
+    ``model_dump(mode="json")``; a non-finite number (a metric of one class) is null, so any
+    JSON parser reads it."""
+    plain = to_jsonable_python(data, inf_nan_mode="null")
+    sys.stdout.write(json.dumps(plain, indent=2, allow_nan=False) + "\n")
 
 
 def fmt(value: Any) -> str:

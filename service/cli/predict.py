@@ -70,6 +70,8 @@ def predict(
     if out is not None:
         with out.open("w", newline="") as handle:
             write_csv(predictions, handle)
+        if not as_json:
+            err.print(Text(f"wrote {n_rows} predictions to {out}"))
     if as_json:
         result: dict[str, Any] = {"rows": n_rows, "metrics": metrics}
         if out is None:

@@ -183,7 +183,7 @@ class Encoder:
         column = target if target is not None else self.target
         if column not in columns:
             return Rows(X, unknown=unknown)
-        y, scored = self.target_values(columns[column], limits)
+        y, scored = self.target_values(columns[column], limits, column=column)
         return Rows(X, y, scored, unknown)
 
     def encode(
@@ -224,27 +224,29 @@ class Encoder:
         return np.hstack(blocks), unknown
 
     def target_values(
-        self, values: pd.Series | np.ndarray, limits: Limits
+        self, values: pd.Series | np.ndarray, limits: Limits, *, column: str | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The target of the rows that have one (class codes, or numbers), and which rows."""
-        column = classify(self.target, values, limits, na_tokens=self.na_tokens, allow_empty=True)
-        scored = ~column.missing
+        """The target of the rows that have one (class codes, or numbers), and which rows;
+        ``values`` are those of ``column`` (default: the model's target column)."""
+        name = self.target if column is None else column
+        read = classify(name, values, limits, na_tokens=self.na_tokens, allow_empty=True)
+        scored = ~read.missing
         if self.classes is None:
-            if column.numeric is None:
+            if read.numeric is None:
                 raise InvalidUpload(
-                    f"target column {self.target!r} holds text; the model predicts numbers"
+                    f"target column {name!r} holds text; the model predicts numbers"
                 )
-            return column.numeric[scored], scored
-        if column.numeric is not None:
-            labels = [label(float(v)) for v in column.numeric[scored]]
+            return read.numeric[scored], scored
+        if read.numeric is not None:
+            labels = [label(float(v)) for v in read.numeric[scored]]
         else:
-            assert column.text is not None
-            labels = [str(v) for v in column.text[scored]]
+            assert read.text is not None
+            labels = [str(v) for v in read.text[scored]]
         code = {c: i for i, c in enumerate(self.classes)}
         unseen = sorted({v for v in labels if v not in code})
         if unseen:
             raise InvalidUpload(
-                f"target column {self.target!r} has label(s) {unseen[:5]} the model never saw "
+                f"target column {name!r} has label(s) {unseen[:5]} the model never saw "
                 f"(its labels: {list(self.classes)[:10]})"
             )
         return np.array([code[v] for v in labels], dtype=np.int64), scored

@@ -104,11 +104,14 @@ class ModelFile:
 
 
 def read_file(path: Path | str) -> ModelFile:
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
     from safetensors.numpy import load_file
 
-    with safe_open(str(path), framework="np") as handle:
-        metadata = handle.metadata() or {}
+    try:
+        with safe_open(str(path), framework="np") as handle:
+            metadata = handle.metadata() or {}
+    except SafetensorError as exc:  # not a safetensors file at all (a CSV given as the model)
+        raise ValueError(f"{path} is not a regtune model file ({exc})") from exc
     if metadata.get("format") != FORMAT:
         raise ValueError(f"{path} is not a regtune model (format {metadata.get('format')!r})")
     tensors = load_file(str(path))

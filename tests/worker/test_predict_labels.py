@@ -258,3 +258,44 @@ def test_two_columns_that_one_hot_encode_to_one_name_are_refused() -> None:
     frame.to_csv(buffer, index=False)
     with pytest.raises(InvalidUpload, match=r"'city' and 'city=oslo'"):
         read_table(buffer.getvalue().encode(), filename="dup.csv", target="label")
+
+
+def test_a_file_that_is_no_model_is_refused_in_one_line(tmp_path: Path) -> None:
+    """The CSV given as the model by mistake: an error naming the file, no traceback."""
+    rows = csv(separable(["no", "yes"]), tmp_path / "rows.csv")
+    result = run(str(rows), "--model", str(rows))
+    assert result.exit_code == 1
+    assert f"{rows} is not a regtune model file" in result.output
+    assert "Traceback" not in result.output and "╭" not in result.output
+
+
+def test_a_target_given_by_name_is_the_column_the_error_names(
+    saved_model: Saver, tmp_path: Path
+) -> None:
+    """``--target city`` on a regression model: the text is in ``city``, and the error says so
+    (not the model's own target column)."""
+    frame = separable([1.5, 2.5]).assign(price=lambda f: f["x"] * 10.0).drop(columns=["label"])
+    path = csv(frame, tmp_path / "houses.csv")
+    model = saved_model(path.read_bytes(), target="price", task="regression")
+    result = run(str(path), "--model", str(model), "--target", "city")
+    assert result.exit_code == 1
+    assert "target column 'city' holds text" in result.output, result.output
+
+
+def test_json_is_strict_and_out_says_where_it_wrote(saved_model: Saver, tmp_path: Path) -> None:
+    """Rows of one class score no AUC: ``--json`` answers null (any JSON parser reads it, as
+    NaN it would not), and ``-o`` says where the predictions went."""
+    frame = separable(["no", "yes"])
+    model = saved_model(csv(frame, tmp_path / "train.csv").read_bytes(), target="label")
+    one_class = csv(frame[frame["label"] == "yes"], tmp_path / "yes.csv")
+    result = run(str(one_class), "--model", str(model), "--json")
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    assert answer["metrics"]["auc"] is None and answer["metrics"]["accuracy"] is not None
+    out = tmp_path / "preds.csv"
+    written = run(str(one_class), "--model", str(model), "-o", str(out))
+    assert written.exit_code == 0, written.output
+    assert f"wrote {len(answer['predictions']['prediction'])} predictions to {out}" in " ".join(
+        written.stderr.split()
+    )
+    assert out.read_text().splitlines()[0].startswith("prediction")
