@@ -31,6 +31,7 @@ from regtune.service.spec import cost
 from regtune.service.spec.definition import (
     EXAMPLE,
     StudySpec,
+    check_task,
     resolve_relax,
     resolve_relax_margin,
     resolve_task,
@@ -85,6 +86,7 @@ def admit(data: Any, *, tenant: str, settings: Settings) -> StudySpec:
     """
     try:
         spec = StudySpec.model_validate(data)
+        check_task(spec)
         spec = resolve_task(spec, datasets.uploaded_task(spec, tenant=tenant))
         spec = resolve_relax(spec)
     except ValidationError as exc:

@@ -548,20 +548,38 @@ def resolve_relax(spec: StudySpec) -> StudySpec:
     return spec.model_copy(update={"search_space": space})
 
 
+def data_task(dataset: Builtin | Synthetic | Uploaded) -> Task | None:
+    """The task a built-in or synthetic dataset is; None for an upload (its row says)."""
+    if isinstance(dataset, Builtin):
+        return dataset.builtin.task
+    if isinstance(dataset, Synthetic):
+        params = dataset.synthetic
+        if params.kind == "classification":
+            return Task.BINARY if params.n_classes == 2 else Task.MULTICLASS
+        return Task.REGRESSION
+    return None
+
+
+def check_task(spec: StudySpec) -> None:
+    """Refuse a ``task`` other than the one a built-in or synthetic dataset is (an upload's is
+    checked against its stored task): a regression target is no class label, and a class count
+    is the data's."""
+    task = data_task(spec.dataset)
+    if spec.task in (Task.AUTO, task) or task is None:
+        return
+    data = spec.dataset
+    named = f"builtin {data.builtin}" if isinstance(data, Builtin) else "the synthetic data"
+    raise field_error(
+        ("task",), f"{named} is a {task} task; use task: auto or {task}", spec.task.value
+    )
+
+
 def resolve_task(spec: StudySpec, uploaded_task: str | None = None) -> StudySpec:
     """Return the definition with ``task: auto`` replaced by what the data says."""
     if spec.task != Task.AUTO:
         return spec
-    data = spec.dataset
-    if isinstance(data, Builtin):
-        task = data.builtin.task
-    elif isinstance(data, Synthetic):
-        params = data.synthetic
-        if params.kind == "classification":
-            task = Task.BINARY if params.n_classes == 2 else Task.MULTICLASS
-        else:
-            task = Task.REGRESSION
-    else:
+    task = data_task(spec.dataset)
+    if task is None:
         if uploaded_task is None:
             raise ValueError("the task of an uploaded dataset is unknown")
         task = Task(uploaded_task)

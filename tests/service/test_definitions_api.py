@@ -107,6 +107,28 @@ CASES: list[tuple[str, Any, str, int, str]] = [
     ("unsafe name", _with("name", "../../etc/passwd"), "json", 422, "name"),
     ("missing dataset", _without("dataset"), "json", 422, "dataset"),
     ("unknown builtin dataset", _with("dataset", {"builtin": "mnist"}), "json", 422, "dataset"),
+    ("a regression called binary", _with("task", "binary"), "json", 422, "task"),
+    (
+        "a binary dataset called multiclass",
+        {**_with("dataset", {"builtin": "breast_cancer"}), "task": "multiclass"},
+        "json",
+        422,
+        "task",
+    ),
+    (
+        "ten classes called binary",
+        {**_with("dataset", {"builtin": "digits"}), "task": "binary"},
+        "json",
+        422,
+        "task",
+    ),
+    (
+        "synthetic regression called binary",
+        {**_with("dataset", {"synthetic": {"kind": "sparse_regression"}}), "task": "binary"},
+        "json",
+        422,
+        "task",
+    ),
     (
         "metric not for the task",
         _with("objective", {"metric": "val_accuracy"}),
