@@ -18,7 +18,25 @@ YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yam
 
 
 class DefinitionLoader(yaml.SafeLoader):
-    """YAML 1.2 numbers: ``1e-5`` is a float (PyYAML's YAML 1.1 rules read it as a string)."""
+    """YAML 1.2 numbers: ``1e-5`` is a float (PyYAML's YAML 1.1 rules read it as a string); a
+    key given twice in one mapping is an error (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[str] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(
+                key_node, yaml.ScalarNode
+            ):
+                continue
+            if key_node.value in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping",
+                    node.start_mark,
+                    f"{key_node.value!r} is given twice",
+                    key_node.start_mark,
+                )
+            seen.add(key_node.value)
+        return super().construct_mapping(node, deep=deep)
 
 
 DefinitionLoader.add_implicit_resolver(
@@ -42,16 +60,37 @@ async def read_definition(request: Request) -> dict[str, Any]:
     try:
         is_yaml = content_type in YAML_TYPES
         data = yaml.load(text, DefinitionLoader) if is_yaml else json.loads(text)  # a SafeLoader
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        kind = "YAML" if content_type in YAML_TYPES else "JSON"
-        raise BadBody(f"the body is not valid {kind}: {exc}".splitlines()[0]) from exc
+    except yaml.YAMLError as exc:
+        raise BadBody(f"the body is not valid YAML: {yaml_problem(exc)}{one_line(text)}") from exc
+    except json.JSONDecodeError as exc:
+        raise BadBody(f"the body is not valid JSON: {exc}".splitlines()[0]) from exc
     except RecursionError:
         raise BadBody(f"the body is nested too deeply (at most {MAX_DEPTH} levels)") from None
     if not isinstance(data, dict):
-        raise BadBody("the definition must be a mapping (a JSON object)")
+        hint = one_line(text) if is_yaml else ""
+        raise BadBody(f"the definition must be a mapping (a JSON object){hint}")
     if depth(data) > MAX_DEPTH:
         raise BadBody(f"the body is nested too deeply (at most {MAX_DEPTH} levels)")
     return data
+
+
+def one_line(text: str) -> str:
+    """A hint for YAML that arrived on one line, as ``curl -d @file`` sends a file."""
+    if "\n" in text.strip():
+        return ""
+    return " (the YAML came as one line: curl -d drops line breaks, --data-binary keeps them)"
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's error as one line that says where: the problem at its line and column, and what
+    it was reading (from which line)."""
+    if not isinstance(exc, yaml.MarkedYAMLError) or exc.problem_mark is None:
+        return str(exc).splitlines()[0]
+    mark = exc.problem_mark
+    said = f"{exc.problem} at line {mark.line + 1}, column {mark.column + 1}"
+    if exc.context and exc.context_mark is not None:
+        said += f" ({exc.context} from line {exc.context_mark.line + 1})"
+    return said
 
 
 def depth(value: Any) -> int:

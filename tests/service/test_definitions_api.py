@@ -247,8 +247,47 @@ def test_valid_yaml_definition_is_accepted_and_a_duplicate_name_is_a_conflict(
     again = _post(api, body, "yaml")
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "conflict"
+    study_id = first.json()["id"]  # the one in the way, and how to clear it
+    assert f"(id {study_id})" in again.json()["error"]["message"]
+    assert f"regtune rm {study_id}" in again.json()["error"]["message"]
     assert api.delete(f"/v1/studies/{first.json()['id']}").status_code == 204
     assert api.get(f"/v1/studies/{first.json()['id']}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (
+            "name: x\ndataset: {builtin: diabetes\nmodel: {kind: linear}\n",
+            "expected ',' or '}', but got ':' at line 3, column 6 (while parsing a flow mapping "
+            "from line 2)",
+        ),
+        ("name: x\nbudget:\n\tn_trials: 3\n", "at line 3, column 1"),
+        (
+            "budget: {n_trials: 3}\nname: x\nbudget: {n_trials: 5}\n",
+            "'budget' is given twice at line 3, column 1",
+        ),
+        (
+            "name: xdataset: {builtin: diabetes}model: {kind: linear}",
+            "curl -d drops line breaks, --data-binary keeps them",
+        ),
+        (
+            "# a definition with a comment first, sent by curl -dname: x",
+            "must be a mapping (a JSON object) (the YAML came as one line: curl -d drops",
+        ),
+    ],
+    ids=[
+        "unclosed flow mapping",
+        "tab indent",
+        "key given twice",
+        "one line (curl -d)",
+        "one comment line (curl -d)",
+    ],
+)
+def test_a_yaml_mistake_is_a_400_that_says_where(api: TestClient, text: str, said: str) -> None:
+    answer = _post(api, text, "yaml")
+    assert answer.status_code == 400, answer.text
+    assert said in answer.json()["error"]["message"], answer.json()
 
 
 def test_unknown_study_and_trial_are_404(api: TestClient) -> None:

@@ -92,16 +92,20 @@ def create_study(
         created_at=now,
         updated_at=now,
     )
-    taken = StudyNameTaken(f"a study named {spec.name!r} already exists")
+    taken = f"a study named {spec.name!r} already exists"
     try:
         with transaction(engine) as session:
-            if session.scalar(
+            existing = session.scalar(
                 select(StudyRow.id).where(StudyRow.tenant == tenant, StudyRow.name == spec.name)
-            ):
-                raise taken
+            )
+            if existing:
+                raise StudyNameTaken(
+                    f"{taken} (id {existing}); give this one another name, or remove that one "
+                    f"first (regtune rm {existing}; DELETE /v1/studies/{existing})"
+                )
             session.add(row)
-    except IntegrityError as exc:
-        raise taken from exc
+    except IntegrityError as exc:  # created meanwhile by another request
+        raise StudyNameTaken(taken) from exc
     storage = storage or get_storage()
     try:
         study = optuna.create_study(
