@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from regtune.service.api.deps import StudyDep
 from regtune.service.api.schemas import ErrorResponse
 from regtune.service.errors import BestModelNotFound
+from regtune.service.spec.enums import StudyStatus
 from regtune.service.store.db import transaction
 from regtune.service.store.repos import best_model
 
@@ -37,9 +38,11 @@ def download_best_model(study: StudyDep) -> StreamingResponse:
     with transaction() as session:
         info: dict[str, Any] | None = best_model.read_info(session, study.optuna_study_id or -1)
     if info is None:
+        ended = study.status in (StudyStatus.FAILED, StudyStatus.CANCELLED)
         raise BestModelNotFound(
-            f"study {study.id!r} has no best model yet (status {study.status}); it is saved "
-            "when the study completes with at least one COMPLETE trial"
+            f"study {study.id!r} has no best model{'' if ended else ' yet'} (status "
+            f"{study.status}); one is saved when a study completes with at least one COMPLETE "
+            "trial"
         )
     return StreamingResponse(
         _chunks(info["artifact_id"]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -104,6 +104,11 @@ def list_studies(
         console.print(f"{len(page.items)} of {page.total} studies")
 
 
+def sorted_by_name(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Metrics in one order wherever they are shown (the trial's and the refit's)."""
+    return dict(sorted(metrics.items()))
+
+
 def _print_summary(study: StudyOut) -> None:
     p = study.progress
     console.print(
@@ -117,7 +122,7 @@ def _print_summary(study: StudyOut) -> None:
         console.print(Text(f"validation: {v.scheme} ({v.chosen_by})"))
     s = study.selection
     if s and (s.rule != "best" or s.note):  # one_se, or the relax margin kept another trial
-        how = "best trial" if s.rule == "best" else f"best trial chosen by {s.rule}"
+        how = "selection" if s.rule == "best" else f"selection by {s.rule}"
         console.print(Text(how + (f": {s.note}" if s.note else "")))
     best = study.best_trial
     if best:
@@ -128,9 +133,12 @@ def _print_summary(study: StudyOut) -> None:
             )
         )
         if best.test_metrics:
-            console.print(Text(f"  test (trial):       {params(best.test_metrics)}"))
+            console.print(
+                Text(f"  test (trial):       {params(sorted_by_name(best.test_metrics))}")
+            )
         if best.refit_test_metrics:
-            console.print(Text(f"  test (refit model): {params(best.refit_test_metrics)}"))
+            refit = sorted_by_name(best.refit_test_metrics)
+            console.print(Text(f"  test (refit model): {params(refit)}"))
         if not _test_split(study):
             console.print(Text(f"  test: {NO_TEST_SPLIT}"))
     front = study.pareto_front
@@ -178,6 +186,7 @@ def trials(
     as_json: JsonOpt = False,
 ) -> None:
     """List a study's trials: state, value(s), non-zero weights, epochs, params."""
+    state = state.upper() if state else None  # complete, COMPLETE: the same state
     page = call(
         url, key, lambda client: client.trials(study_id, state=state, offset=offset, limit=limit)
     )
@@ -196,7 +205,10 @@ def trials(
             Text(params(t.params)),
         )
     console.print(table)
-    console.print(f"{len(page.items)} of {page.total} trials")
+    shown = f"{len(page.items)} of {page.total} trials"
+    if offset + len(page.items) < page.total:
+        shown += f" (the next ones: --offset {offset + len(page.items)})"
+    console.print(shown)
 
 
 def cancel(study_id: str, url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = False) -> None:

@@ -53,7 +53,7 @@ def test_delete_while_a_trial_runs_is_409_then_deletes_everything(
 
     refused = httpx.delete(f"{stack.url}/v1/studies/{sid}", timeout=30)
     assert refused.status_code == 409, refused.text
-    assert "cancel" in refused.json()["error"]["message"]
+    assert f"regtune cancel {sid}" in refused.json()["error"]["message"]  # the command to type
     assert stack.study(sid)["status"] == "running"  # a refused request changes nothing
     assert optuna_study_exists(url, name)
 

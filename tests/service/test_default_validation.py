@@ -100,7 +100,7 @@ def test_regtune_show_says_which_validation_ran_and_how_the_best_is_chosen(
     study = created(api, linear("shown", objective={"select": "one_se"}))
     text = cli_output(api, monkeypatch, "show", study["id"])
     assert "validation: 5-fold (default (5-fold): exact solver, 442 rows" in text
-    assert "best trial chosen by one_se" in text
+    assert "selection by one_se" in text
 
 
 @pytest.mark.parametrize(("kind", "warmup"), [("mlp", 2), ("linear", 5)])

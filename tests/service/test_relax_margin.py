@@ -239,5 +239,5 @@ def test_the_api_and_the_best_model_follow_the_margin(
     record = save_best_model(created["id"])
     assert record is not None and record["trial"] == expected.number
     shown_by_cli = cli_output(api, monkeypatch, "show", created["id"])
-    assert f"best trial: relax_margin: relaxed trial #{best.number}" in shown_by_cli
+    assert f"selection: relax_margin: relaxed trial #{best.number}" in shown_by_cli
     assert f"best trial #{expected.number}:" in shown_by_cli

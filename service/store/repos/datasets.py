@@ -138,7 +138,10 @@ def uploaded_task(spec: StudySpec, *, tenant: str) -> str | None:
         return None
     row = _find(spec.dataset.id, tenant=tenant)
     if row is None:
-        rule = "no uploaded dataset has this id (upload one with POST /v1/datasets)"
+        rule = (
+            "no uploaded dataset has this id (upload one with regtune datasets upload, or "
+            "POST /v1/datasets)"
+        )
         raise InvalidDefinition(f"dataset.id: {rule}", fields=[FieldProblem("dataset.id", rule)])
     if spec.task not in (Task.AUTO, row.task):
         rule = f"the dataset was uploaded as a {row.task} task; use task: auto or {row.task}"

@@ -423,7 +423,8 @@ def delete(study_id: str, *, tenant: str = "default") -> None:
     if won != 1:
         raise StudyRunning(
             f"study {study_id!r} has {running} trial(s) running; cancel it first "
-            f"(POST /v1/studies/{study_id}/cancel; running trials stop at their next epoch), "
+            f"(regtune cancel {study_id}, or POST /v1/studies/{study_id}/cancel; running trials "
+            "stop at their next epoch), "
             "then delete it"
         )
     with contextlib.suppress(KeyError):

@@ -1,0 +1,45 @@
+"""What the CLI and the API's errors say to a person: the next command to type, not only the
+route; words that fit the study's state; a page that says where the next one starts."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.inprocess import cli_output, run_to_the_end
+from tests.service.test_client_optuna import STUDY
+
+
+def test_trials_take_a_state_in_any_case_and_say_where_the_next_page_starts(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = api.post("/v1/studies", json=STUDY | {"name": "pages"}).json()
+    study = run_to_the_end(api, created["id"])
+    done = study["counts"]["COMPLETE"]
+    assert done == 3
+    shown = cli_output(
+        api, monkeypatch, "trials", created["id"], "--state", "complete", "--limit", "2"
+    )
+    assert "2 of 3 trials (the next ones: --offset 2)" in shown
+    last = cli_output(
+        api, monkeypatch, "trials", created["id"], "--state", "Complete", "--offset", "2"
+    )
+    assert "1 of 3 trials" in last and "--offset" not in last
+
+
+def test_a_cancelled_study_has_no_best_model_and_not_yet_one(api: TestClient) -> None:
+    created = api.post("/v1/studies", json=STUDY | {"name": "stopped"}).json()  # no worker
+    assert api.post(f"/v1/studies/{created['id']}/cancel").status_code == 200
+    answer = api.get(f"/v1/studies/{created['id']}/best-model")
+    assert answer.status_code == 404
+    message = answer.json()["error"]["message"]
+    assert "has no best model (status cancelled)" in message and "yet" not in message
+    queued = api.post("/v1/studies", json=STUDY | {"name": "waiting"}).json()
+    waiting = api.get(f"/v1/studies/{queued['id']}/best-model").json()["error"]["message"]
+    assert "has no best model yet (status queued)" in waiting
+
+
+def test_an_unknown_dataset_id_names_the_command_that_uploads_one(api: TestClient) -> None:
+    answer = api.post("/v1/studies", json=STUDY | {"dataset": {"id": "deadbeef"}})
+    assert answer.status_code == 422
+    assert "regtune datasets upload" in answer.json()["error"]["message"]
