@@ -26,7 +26,7 @@ from regtune.service.errors import (
     NotFound,
     Unauthorized,
 )
-from regtune.service.spec.definition import StudySpec
+from regtune.service.spec.definition import PATTERN_WORDS, StudySpec
 from regtune.service.spec.locations import union_tags, written
 from regtune.service.store.backoff import caused_by_database, describe, unavailable_cause
 
@@ -70,6 +70,14 @@ def _path(loc: Sequence[Any]) -> str:
 
 
 def _rule(error: dict[str, Any]) -> str:
+    """The rule an input broke, in words: a pattern as what it allows, a number where text
+    belongs with the quotes YAML needs; else pydantic's message."""
+    kind, given = error.get("type"), error.get("input")
+    pattern = (error.get("ctx") or {}).get("pattern")
+    if kind == "string_pattern_mismatch" and pattern in PATTERN_WORDS:
+        return f"must be {PATTERN_WORDS[pattern]}, got {given!r}"
+    if kind == "string_type" and isinstance(given, int | float) and not isinstance(given, bool):
+        return f"must be text, got the number {given} (in YAML, quote it: '{given}')"
     message = str(error.get("msg", "invalid"))
     return message.removeprefix("Value error, ")
 

@@ -43,6 +43,12 @@ from regtune.service.spec.strict import Strict, field_error
 from regtune.service.spec.validation import Validation
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+DATASET_ID_PATTERN = r"^[0-9a-f]{8,64}$"
+PATTERN_WORDS = {
+    NAME_PATTERN: "1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit",
+    DATASET_ID_PATTERN: "8 to 64 lowercase hexadecimal digits (an id regtune answered)",
+}
+"""Each pattern a definition's text must match, in words for a person (the 422 says them)."""
 EXACT_IGNORES = ("learning_rate", "batch_size")
 MAX_FUSED_TRIALS = 64
 """Most trials one fused pass trains (``training.fused_trials``, ``REGTUNE_FUSED_TRIALS``)."""
@@ -99,7 +105,7 @@ class Builtin(Strict):
 
 
 class Uploaded(Strict):
-    id: str = Field(pattern=r"^[0-9a-f]{8,64}$")
+    id: str = Field(pattern=DATASET_ID_PATTERN)
 
 
 class SyntheticParams(Strict):

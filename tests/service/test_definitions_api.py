@@ -290,6 +290,30 @@ def test_a_yaml_mistake_is_a_400_that_says_where(api: TestClient, text: str, sai
     assert said in answer.json()["error"]["message"], answer.json()
 
 
+@pytest.mark.parametrize(
+    ("path", "value", "said"),
+    [
+        (
+            "name",
+            "bad name!",
+            "name: must be 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or "
+            "digit, got 'bad name!'",
+        ),
+        ("name", "x" * 200, "name: must be 1 to 128 letters"),
+        ("name", 123, "name: must be text, got the number 123 (in YAML, quote it: '123')"),
+        ("dataset", {"id": "Not-An-Id"}, "dataset.id: must be 8 to 64 lowercase hexadecimal"),
+    ],
+    ids=["a space and a bang", "200 characters", "a number", "a dataset id"],
+)
+def test_a_rule_is_said_in_words_not_as_a_pattern(
+    api: TestClient, path: str, value: Any, said: str
+) -> None:
+    answer = _post(api, _with(path, value), "json")
+    assert answer.status_code == 422, answer.text
+    assert said in answer.json()["error"]["message"], answer.json()
+    assert "should match pattern" not in answer.text
+
+
 def test_unknown_study_and_trial_are_404(api: TestClient) -> None:
     assert api.get("/v1/studies/nope").status_code == 404
     created = _post(api, _with("name", "empty"), "json").json()
