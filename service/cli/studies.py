@@ -125,7 +125,16 @@ def _print_summary(study: StudyOut) -> None:
         how = "selection" if s.rule == "best" else f"selection by {s.rule}"
         console.print(Text(how + (f": {s.note}" if s.note else "")))
     best = study.best_trial
-    if best:
+    objectives = study.definition.get("objectives") or []
+    if best and len(objectives) > 1 and best.values:  # one trial of a front: say which
+        values = " ".join(f"{n}={fmt(v)}" for n, v in zip(objectives, best.values, strict=False))
+        console.print(
+            Text(
+                f"best trial #{best.number} (the front's best {objectives[0]}; the whole front "
+                f"below): {values}, non-zero {fmt(best.n_nonzero)}, {params(best.params)}"
+            )
+        )
+    elif best:
         console.print(
             Text(
                 f"best trial #{best.number}: value {fmt(best.values or best.value)}, "

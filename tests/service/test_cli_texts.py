@@ -43,3 +43,25 @@ def test_an_unknown_dataset_id_names_the_command_that_uploads_one(api: TestClien
     answer = api.post("/v1/studies", json=STUDY | {"dataset": {"id": "deadbeef"}})
     assert answer.status_code == 422
     assert "regtune datasets upload" in answer.json()["error"]["message"]
+
+
+def test_show_says_which_trial_of_a_front_it_calls_best(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two objectives: the study's best trial is one point of the Pareto front, by the first."""
+    definition = STUDY | {
+        "name": "front",
+        "objectives": ["val_loss", "n_nonzero"],
+        "search_space": {"lambda": {"low": 1e-3, "high": 1.0, "log": True}, "l1_ratio": 1.0},
+        "pruner": {"type": "none"},
+    }
+    created = api.post("/v1/studies", json=definition)
+    assert created.status_code == 201, created.text
+    study = run_to_the_end(api, created.json()["id"])
+    best = study["best_trial"]
+    shown = cli_output(api, monkeypatch, "show", study["id"])
+    assert (
+        f"best trial #{best['number']} (the front's best val_loss; the whole front below): "
+        f"val_loss=" in shown
+    ), shown
+    assert "Pareto front" in shown
