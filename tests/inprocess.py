@@ -131,7 +131,9 @@ def cli_output(api: TestClient, monkeypatch: Any, *args: str) -> str:
     from regtune.service.client.http import Client
 
     def forward(request: httpx.Request) -> httpx.Response:
-        answer = api.request(request.method, request.url.raw_path.decode(), content=request.content)
+        kind = {k: v for k, v in request.headers.items() if k == "content-type"}  # a boundary
+        path = request.url.raw_path.decode()
+        answer = api.request(request.method, path, content=request.content, headers=kind)
         return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
 
     def client(url: str | None, *, key: str | None = None, **_: Any) -> Client:

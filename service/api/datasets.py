@@ -55,6 +55,7 @@ def dataset_out(row: DatasetRow) -> DatasetOut:
         classes=s.get("classes"),
         target_distribution=s["target_distribution"],
         missing=s["missing"],
+        ignored=s.get("ignored", []),  # absent in rows stored before columns could be ignored
     )
 
 
@@ -90,6 +91,10 @@ def upload_dataset(
         Literal["auto", "regression", "binary", "multiclass"],
         Form(description="auto: text or two-valued targets are classification, else regression"),
     ] = "auto",
+    ignore: Annotated[
+        list[str] | None,
+        Form(description="a column to leave out (a row id, say); repeat for several"),
+    ] = None,
 ) -> DatasetOut:
     raw, sha256 = _read(file)
     row, new = datasets.create(
@@ -98,6 +103,7 @@ def upload_dataset(
         filename=file.filename,
         target=target,
         task=task,
+        ignore=ignore or (),
         tenant=tenant,
         limits=Limits.from_settings(get_settings()),
     )

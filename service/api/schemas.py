@@ -235,6 +235,9 @@ class DatasetOut(DatasetBrief):
     classes: list[str] | None
     target_distribution: dict[str, Any]
     missing: dict[str, Any] = Field(description="the missing-value policy and counts")
+    ignored: list[str] = Field(
+        default_factory=list, description="columns of the file left out at upload (sorted)"
+    )
 
 
 class DatasetPage(Page[DatasetBrief]):

@@ -14,6 +14,7 @@ from regtune.service.cli.output import (
     UrlOpt,
     call,
     console,
+    counted,
     fmt,
     listing,
     print_json,
@@ -27,22 +28,36 @@ def upload_dataset(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or Parquet.")],
     target: Annotated[str, typer.Option("--target", help="The column to predict.")],
     task: Annotated[str, typer.Option(help="auto, regression, binary or multiclass.")] = "auto",
+    ignore: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ignore",
+            metavar="COLUMN",
+            help="A column to leave out (a row id, say); repeat for several.",
+        ),
+    ] = None,
     url: UrlOpt = None,
     key: KeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Upload a dataset; use its id in a definition as dataset: {id: ID}."""
-    dataset = call(url, key, lambda client: client.upload_dataset(file, target=target, task=task))
+    dataset = call(
+        url,
+        key,
+        lambda client: client.upload_dataset(file, target=target, task=task, ignore=ignore or ()),
+    )
     if as_json:
         print_json(dataset)
         return
+    rows, features = counted(dataset.n_rows, "row"), counted(dataset.n_features, "feature")
+    said = [rows, features, f"task {dataset.task}"]
+    dropped = dataset.missing.get("target_missing_rows_dropped")
+    if dropped:
+        said.append(f"{counted(dropped, 'row')} without a target dropped")
+    if dataset.ignored:
+        said.append(f"ignored: {', '.join(dataset.ignored)}")
     console.print(
-        Text.assemble(
-            "dataset ",
-            (dataset.id, "bold"),
-            f" ({dataset.name}): {dataset.n_rows} rows, {dataset.n_features} features, "
-            f"task {dataset.task}",
-        )
+        Text.assemble("dataset ", (dataset.id, "bold"), f" ({dataset.name}): ", ", ".join(said))
     )
     missing = dataset.missing["missing_by_column"]
     if missing:

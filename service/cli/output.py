@@ -88,5 +88,10 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+def counted(n: int, noun: str) -> str:
+    """``1 feature``, ``5 features``: the plural only when it is not one."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def params(values: dict[str, Any]) -> str:
     return " ".join(f"{k}={fmt(v)}" for k, v in values.items())

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -260,15 +260,23 @@ class Client:
 
     # ------------------------------------------------------------------ datasets and keys
 
-    def upload_dataset(self, path: str | Path, *, target: str, task: str = "auto") -> DatasetOut:
-        """Upload a CSV or Parquet file; the same file and target twice is one dataset."""
+    def upload_dataset(
+        self,
+        path: str | Path,
+        *,
+        target: str,
+        task: str = "auto",
+        ignore: Sequence[str] = (),
+    ) -> DatasetOut:
+        """Upload a CSV or Parquet file, leaving out the ``ignore``d columns; the same file,
+        target and ignored columns twice is one dataset."""
         path = Path(path)
         with path.open("rb") as handle:
             response = self._request(
                 "POST",
                 "/v1/datasets",
                 files={"file": (path.name, handle)},
-                data={"target": target, "task": task},
+                data={"target": target, "task": task, "ignore": list(ignore)},
             )
         return _parse(DatasetOut, response)
 

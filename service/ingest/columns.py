@@ -7,13 +7,14 @@ statistics of the training split (see ``worker/missing.py``).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from regtune.service.errors import InvalidUpload
+from regtune.service.errors import FieldProblem, InvalidUpload
 from regtune.service.ingest.encoder import Feature, duplicate_names, one_hot
 from regtune.service.ingest.formats import Limits, detect_format, read_csv, read_parquet
 from regtune.service.ingest.values import Column, classify, label
@@ -176,18 +177,33 @@ def _encode(features: list[Column], keep: np.ndarray, limits: Limits) -> Encoded
     return X, names, groups, columns
 
 
+def _ignore_problem(rule: str) -> InvalidUpload:
+    return InvalidUpload(f"ignore: {rule}", [FieldProblem(path="ignore", rule=rule)])
+
+
 def read_table(
-    raw: bytes, *, filename: str, target: str, task: str = "auto", limits: Limits | None = None
+    raw: bytes,
+    *,
+    filename: str,
+    target: str,
+    task: str = "auto",
+    ignore: Collection[str] = (),
+    limits: Limits | None = None,
 ) -> Table:
-    """Parse, check and encode an upload; raise ``InvalidUpload`` naming the first problem."""
+    """Parse, check and encode an upload; raise ``InvalidUpload`` naming the first problem.
+
+    ``ignore``d columns (a row id, say) are dropped as they are read: never classified, encoded
+    or counted against the column and cell limits, so a file without them predicts."""
     limits = limits or Limits()
     if task not in TASKS:
         raise InvalidUpload(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    if target in ignore:
+        raise _ignore_problem(f"{target!r} is the target column; it cannot be left out")
     if not raw:
         raise InvalidUpload("the file is empty")
     fmt = detect_format(raw, filename)
     reader = read_parquet if fmt == "parquet" else read_csv
-    names, values = reader(raw, target=target, limits=limits)
+    names, values = reader(raw, target=target, limits=limits, ignore=ignore)
     n_rows = len(values[0]) if values else 0
     if n_rows == 0:
         raise InvalidUpload("the file has a header but no data rows")
@@ -195,6 +211,11 @@ def read_table(
     columns = [classify(name, v, limits) for name, v in zip(names, values, strict=True)]
     target_col = columns[names.index(target)]
     features = [c for c in columns if c.name != target]
+    if not features and ignore:
+        raise _ignore_problem(
+            f"leaving out {', '.join(map(repr, sorted(ignore)))} leaves no feature column "
+            "besides the target"
+        )
     if not features:
         raise InvalidUpload("the file has no feature columns besides the target")
     keep = ~target_col.missing

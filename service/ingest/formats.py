@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -141,10 +141,26 @@ def _delimiter_hint(header: list[str]) -> str:
     return ""
 
 
-def _check_header(names: list[str], *, target: str | None, limits: Limits, hint: str = "") -> None:
-    if len(names) - 1 > limits.max_columns:
+def _shown(names: Sequence[str]) -> str:
+    """The first few column names, for a message that says which columns the file has."""
+    return ", ".join(repr(n[:40]) for n in names[:8]) + (", ..." if len(names) > 8 else "")
+
+
+def _check_header(
+    names: list[str],
+    *,
+    target: str | None,
+    limits: Limits,
+    ignore: Collection[str] = (),
+    hint: str = "",
+) -> None:
+    """Refuse duplicate names, a target or ignored column the file lacks, and more columns than
+    the limit (ignored columns are dropped as they are read, so they do not count)."""
+    kept = sum(name not in ignore for name in names)
+    if kept - 1 > limits.max_columns:
+        left_out = f" besides the {len(names) - kept} ignored" if kept < len(names) else ""
         raise InvalidUpload(
-            f"the file has {len(names)} columns; at most {limits.max_columns + 1} "
+            f"the file has {kept} columns{left_out}; at most {limits.max_columns + 1} "
             "(REGTUNE_DATASET_MAX_COLUMNS features plus the target)"
         )
     seen: dict[str, int] = {}
@@ -156,15 +172,25 @@ def _check_header(names: list[str], *, target: str | None, limits: Limits, hint:
             )
         seen[name] = i
     if target is not None and target not in seen:
-        shown = ", ".join(repr(n[:40]) for n in names[:8]) + (", ..." if len(names) > 8 else "")
-        message = f"target column {target!r} is not in the file (columns: {shown}){hint}"
+        message = f"target column {target!r} is not in the file (columns: {_shown(names)}){hint}"
         raise InvalidUpload(message, [FieldProblem(path="target", rule=message)])
+    for name in ignore:
+        if name not in seen:
+            rule = f"column {name!r} is not in the file (columns: {_shown(names)}){hint}"
+            raise InvalidUpload(f"ignore: {rule}", [FieldProblem(path="ignore", rule=rule)])
 
 
 def read_csv(
-    raw: bytes, *, target: str | None, limits: Limits, na_tokens: Sequence[str] = NA_TOKENS
+    raw: bytes,
+    *,
+    target: str | None,
+    limits: Limits,
+    na_tokens: Sequence[str] = NA_TOKENS,
+    ignore: Collection[str] = (),
 ) -> tuple[list[str], list[pd.Series] | list[np.ndarray]]:
-    """Named columns of CSV bytes; ``target`` (when given) must be one of them."""
+    """Named columns of CSV bytes but the ``ignore``d ones; ``target`` (when given) and each
+    ignored name must be columns of the file. Every row is still checked for its field count
+    (pandas' ``usecols`` would pass a ragged row)."""
     _check_text(raw, limits)
     text_start = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
     first_end = raw.find(b"\n", text_start)
@@ -176,11 +202,13 @@ def read_csv(
     except csv.Error as exc:
         raise InvalidUpload(f"the header line cannot be read as CSV: {exc}") from None
     names = [n.strip() or f"column_{i + 1}" for i, n in enumerate(header)]
-    _check_header(names, target=target, limits=limits, hint=_delimiter_hint(header))
+    _check_header(names, target=target, limits=limits, ignore=ignore, hint=_delimiter_hint(header))
+    kept = [i for i, name in enumerate(names) if name not in ignore]
     try:
         import pandas as pd
     except ModuleNotFoundError:
-        return names, _read_csv_cells(raw[text_start:], len(names), limits)
+        cells = _read_csv_cells(raw[text_start:], len(names), limits)
+        return [names[i] for i in kept], [cells[i] for i in kept]
     try:
         frame = pd.read_csv(
             io.BytesIO(raw[text_start:]),
@@ -200,7 +228,7 @@ def read_csv(
     except (pd.errors.ParserError, ValueError, OverflowError) as exc:
         message = str(exc).replace("Error tokenizing data. C error: ", "").strip()
         raise InvalidUpload(f"the CSV cannot be parsed: {message}") from None
-    return names, [frame[i] for i in range(len(names))]
+    return [names[i] for i in kept], [frame[i] for i in kept]
 
 
 def _read_csv_cells(raw: bytes, width: int, limits: Limits) -> list[np.ndarray]:
@@ -229,12 +257,16 @@ def _read_csv_cells(raw: bytes, width: int, limits: Limits) -> list[np.ndarray]:
     return [table[:, j] for j in range(width)]
 
 
-def _parquet_fields(schema: Any, *, target: str | None, limits: Limits) -> list[Any]:
-    """The data columns of a Parquet schema, checked like a CSV header, of supported types."""
+def _parquet_fields(
+    schema: Any, *, target: str | None, limits: Limits, ignore: Collection[str]
+) -> list[Any]:
+    """The data columns of a Parquet schema but the ignored ones, checked like a CSV header, of
+    supported types (an ignored column may be of any type: it is never read)."""
     import pyarrow.types as pat
 
     fields = [f for f in schema if not f.name.startswith("__index_level_")]
-    _check_header([f.name for f in fields], target=target, limits=limits)
+    _check_header([f.name for f in fields], target=target, limits=limits, ignore=ignore)
+    fields = [f for f in fields if f.name not in ignore]
     for f in fields:
         kind = _value_type(f.type)
         supported = (
@@ -277,10 +309,10 @@ def _open_parquet(raw: bytes, **options: Any) -> Any:
 
 
 def read_parquet(
-    raw: bytes, *, target: str | None, limits: Limits
+    raw: bytes, *, target: str | None, limits: Limits, ignore: Collection[str] = ()
 ) -> tuple[list[str], list[pd.Series]]:
-    """Named columns of Parquet bytes (nulls are missing; missing-value text tokens are read as
-    such by the caller)."""
+    """Named columns of Parquet bytes but the ``ignore``d ones (never decoded; nulls are
+    missing; missing-value text tokens are read as such by the caller)."""
     try:
         import pandas  # noqa: F401
         import pyarrow as pa
@@ -291,7 +323,8 @@ def read_parquet(
         ) from None
 
     meta = _open_parquet(raw).metadata
-    fields = _parquet_fields(_open_parquet(raw).schema_arrow, target=target, limits=limits)
+    schema = _open_parquet(raw).schema_arrow
+    fields = _parquet_fields(schema, target=target, limits=limits, ignore=ignore)
     names = [f.name for f in fields]
     declared = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
     limits.check_size(meta.num_rows, len(names), decoded=declared)

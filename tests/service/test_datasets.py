@@ -3,6 +3,7 @@ clear 4xx and store nothing; good files become content-addressed datasets that s
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -255,6 +256,103 @@ def test_parquet_and_classification_targets(http: httpx.Client) -> None:
     response = upload(http, csv_bytes(three), task="binary")
     assert response.status_code == 422
     assert "exactly 2 classes" in response.json()["error"]["message"]
+
+
+def with_id(df: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The frame with a row id first, as exported from a database."""
+    df = frame() if df is None else df
+    return df.assign(id=np.arange(1000, 1000 + len(df)))[["id", *df.columns]]
+
+
+def test_ignored_columns_are_left_out_recorded_and_part_of_the_id(http: httpx.Client) -> None:
+    content = csv_bytes(with_id())
+    kept = upload(http, content)
+    assert kept.status_code == 201, kept.text
+    assert "id" in kept.json()["feature_names"] and kept.json()["ignored"] == []
+    sha = hashlib.sha256(content).hexdigest()
+    assert (
+        kept.json()["id"]
+        == hashlib.sha256(  # the id of every upload before ``ignore``
+            f"regtune-dataset-v1\0{sha}\0y\0auto".encode()
+        ).hexdigest()[:32]
+    )
+
+    left_out = http.post(
+        "/v1/datasets",
+        files={"file": ("data.csv", content)},
+        data={"target": "y", "ignore": ["id", "x2"]},
+    )
+    assert left_out.status_code == 201, left_out.text
+    body = left_out.json()
+    assert body["id"] != kept.json()["id"]
+    assert body["ignored"] == ["id", "x2"]
+    assert body["feature_names"] == ["x1", "color=blue", "color=green", "color=red"]
+    assert [c["name"] for c in body["columns"]] == ["x1", "color"]
+    assert http.get(f"/v1/datasets/{body['id']}").json()["ignored"] == ["id", "x2"]
+    reordered = http.post(
+        "/v1/datasets",
+        files={"file": ("data.csv", content)},
+        data={"target": "y", "ignore": ["x2", "id", "x2"]},
+    )
+    assert (reordered.status_code, reordered.json()["id"]) == (200, body["id"])
+    nothing = http.post(
+        "/v1/datasets", files={"file": ("data.csv", content)}, data={"target": "y", "ignore": []}
+    )
+    assert (nothing.status_code, nothing.json()["id"]) == (200, kept.json()["id"])
+
+
+def test_an_ignored_column_is_dropped_before_it_is_checked(http: httpx.Client) -> None:
+    """Dropped before it is classified or counted: an empty column, a column over the limit,
+    a Parquet type upload cannot read. The rows are still checked whole."""
+    notes = csv_bytes(frame().assign(notes=None))
+    assert upload(http, notes).status_code == 422
+    answer = upload(http, notes, ignore="notes")
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["ignored"] == ["notes"]
+
+    numeric = csv_bytes(with_id(frame().drop(columns=["color"])))
+    narrow = Limits(max_columns=2)  # x1 and x2
+    with pytest.raises(InvalidUpload, match="the file has 4 columns"):
+        read_table(numeric, filename="d.csv", target="y", limits=narrow)
+    table = read_table(numeric, filename="d.csv", target="y", ignore=["id"], limits=narrow)
+    assert table.feature_names == ["x1", "x2"]
+
+    ragged = b"x1,id,y\n1,2,3\n4,5,6,7\n" + b"1,2,3\n" * 30
+    with pytest.raises(InvalidUpload, match="Expected 3 fields"):
+        read_table(ragged, filename="d.csv", target="y", ignore=["id"])
+
+    buffer = io.BytesIO()
+    frame().assign(seen=pd.Timestamp("2024-01-01")).to_parquet(buffer)
+    assert upload(http, buffer.getvalue(), filename="d.parquet").status_code == 422
+    answer = upload(http, buffer.getvalue(), filename="d.parquet", ignore="seen")
+    assert answer.status_code == 201, answer.text
+    assert "seen" not in [c["name"] for c in answer.json()["columns"]]
+
+
+@pytest.mark.parametrize(
+    ("ignore", "words"),
+    [
+        (["nope"], "column 'nope' is not in the file (columns: 'id', 'x1', 'x2', 'color', 'y')"),
+        ([""], "column '' is not in the file"),
+        (["id", "y"], "'y' is the target column"),
+        (["id", "x1", "x2", "color"], "leaves no feature column"),
+    ],
+    ids=["not a column", "an empty name", "the target", "every feature"],
+)
+def test_a_bad_ignore_is_a_422_naming_ignore(
+    http: httpx.Client, ignore: list[str], words: str
+) -> None:
+    before = stored_rows()
+    response = http.post(
+        "/v1/datasets",
+        files={"file": ("data.csv", csv_bytes(with_id()))},
+        data={"target": "y", "ignore": ignore},
+    )
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert [f["path"] for f in error["fields"]] == ["ignore"], error
+    assert words in error["message"] and error["message"].startswith("ignore: "), error
+    assert stored_rows() == before
 
 
 def test_studies_use_uploads_and_deleting_waits_for_them(http: httpx.Client) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from regtune.service.cli.app import app
@@ -27,6 +28,7 @@ from regtune.service.ingest.columns import read_table
 from regtune.service.ingest.encoder import Encoder
 from regtune.service.spec.definition import StudySpec, resolve_task
 from regtune.worker import best_model, data, modelfile
+from tests.inprocess import cli_output, run_to_the_end
 
 Saver = Callable[..., Path]
 
@@ -246,6 +248,49 @@ def test_a_model_file_saved_before_the_encoder_still_predicts_by_name(tmp_path: 
     assert answer["metrics"]["r2"] > 0.3
     result = run(str(csv(frame.drop(columns=["bmi"]), tmp_path / "b.csv")), "--model", str(old))
     assert result.exit_code == 1 and "bmi" in result.output
+
+
+# --------------------------------------------------------------------------- ignored columns
+
+
+def test_a_column_ignored_at_upload_is_not_needed_to_predict(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``datasets upload --ignore id``, a study, ``best --download``, then ``predict`` on rows
+    without the id (and on rows that still have it: extra columns are ignored by name)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=60)
+    frame = pd.DataFrame({"id": np.arange(7000, 7060), "x": x, "y": 3.0 * x + 1.0})
+    frame.loc[[4, 9], "y"] = np.nan
+    train = csv(frame, tmp_path / "train.csv")
+    said = cli_output(
+        api, monkeypatch, "datasets", "upload", str(train), "--target", "y", "--ignore", "id"
+    )
+    assert "58 rows, 1 feature, task regression, 2 rows without a target dropped, " in said
+    assert said.endswith("ignored: id"), said
+    (dataset,) = api.get("/v1/datasets").json()["items"]
+    assert dataset["n_features"] == 1
+
+    definition = {
+        "name": "no-id",
+        "dataset": {"id": dataset["id"]},
+        "model": {"kind": "linear"},
+        "search_space": {"lambda": {"low": 1e-4, "high": 1e-2, "log": True}, "l1_ratio": 0.0},
+        "budget": {"n_trials": 2},
+    }
+    created = api.post("/v1/studies", json=definition)
+    assert created.status_code == 201, created.text
+    study = run_to_the_end(api, created.json()["id"], timeout=300)
+    assert study["status"] == "completed", study
+    model = tmp_path / "model.safetensors"
+    cli_output(api, monkeypatch, "best", study["id"], "--download", str(model))
+
+    without_id = predicted(csv(frame.drop(columns=["id", "y"]), tmp_path / "new.csv"), model)
+    assert without_id["metrics"] is None
+    assert np.allclose(without_id["predictions"]["prediction"], 3.0 * x + 1.0, atol=0.2)
+    with_id = predicted(train, model)
+    assert with_id["predictions"]["prediction"] == without_id["predictions"]["prediction"]
+    assert with_id["metrics"]["r2"] > 0.99
 
 
 # --------------------------------------------------------------------------- item 10

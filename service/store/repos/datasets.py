@@ -7,7 +7,9 @@ holds raw tensors and cannot carry code), so a worker anywhere needs only the da
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,10 +37,14 @@ from regtune.service.store.tables import DatasetRow, StudyRow
 ID_CHARS = 32
 
 
-def content_id(file_sha256: str, *, target: str, task: str) -> str:
-    """The dataset id: a hash of the file's bytes and of what was asked of them."""
-    digest = hashlib.sha256(f"regtune-dataset-v1\0{file_sha256}\0{target}\0{task}".encode())
-    return digest.hexdigest()[:ID_CHARS]
+def content_id(file_sha256: str, *, target: str, task: str, ignore: Collection[str] = ()) -> str:
+    """The dataset id: a hash of the file's bytes and of what was asked of them. The ignored
+    columns count as a set (order and repeats do not), and nothing ignored hashes as before
+    ignoring existed, so older datasets keep their ids."""
+    key = f"regtune-dataset-v1\0{file_sha256}\0{target}\0{task}"
+    if ignore:
+        key += f"\0ignore\0{json.dumps(sorted(set(ignore)))}"
+    return hashlib.sha256(key.encode()).hexdigest()[:ID_CHARS]
 
 
 def encode_arrays(X: np.ndarray, y: np.ndarray) -> bytes:
@@ -73,20 +79,25 @@ def create(
     filename: str | None,
     target: str,
     task: str = "auto",
+    ignore: Collection[str] = (),
     tenant: str = "default",
     limits: Limits | None = None,
 ) -> tuple[DatasetRow, bool]:
-    """Store an upload; return the row and whether it is new (the same upload is one dataset)."""
+    """Store an upload; return the row and whether it is new (the same upload is one dataset).
+
+    ``ignore``: columns of the file left out of the dataset (a row id, say)."""
     _check_options(target, task)
-    dataset_id = content_id(file_sha256, target=target, task=task)
+    ignored = sorted(set(ignore))
+    dataset_id = content_id(file_sha256, target=target, task=task, ignore=ignored)
     existing = _find(dataset_id, tenant=tenant)
     if existing is not None:
         return existing, False
     name = _display_name(filename)
-    table = read_table(raw, filename=name, target=target, task=task, limits=limits)
+    table = read_table(raw, filename=name, target=target, task=task, ignore=ignored, limits=limits)
     summary: dict[str, Any] = {
         "sha256": file_sha256,
         "requested_task": task,
+        "ignored": ignored,
         "columns": table.columns,
         "feature_names": table.feature_names,
         "groups": [list(g) for g in table.groups],
