@@ -18,8 +18,9 @@ router = APIRouter(prefix="/v1", tags=["workers"])
 def list_workers(caller: CallerDep) -> list[WorkerOut]:
     """Workers whose heartbeat is within the grace period, oldest first.
 
-    The admin key (or anyone, without keys) sees every worker; a tenant's key sees only the
-    workers running its own trials, with their study and trial.
+    The admin key (or anyone, without keys) sees every worker and what it runs (the operator
+    sees which study fills the pool); a tenant's key sees only the workers running its own
+    trials, with their study and trial.
     """
     rows = workers.live()
     running = {r.study_id for r in rows if r.study_id is not None}
@@ -31,7 +32,9 @@ def list_workers(caller: CallerDep) -> list[WorkerOut]:
                 )
             )
         )
-    if not sees_the_pool(caller):
+    if sees_the_pool(caller):
+        own = running
+    else:
         rows = [r for r in rows if r.study_id in own]
     return [
         WorkerOut(

@@ -1,4 +1,4 @@
-"""Creating and revoking API keys (admin key only)."""
+"""Listing, creating and revoking API keys (admin key only)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,42 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
-from regtune.service.cli.output import JsonOpt, KeyOpt, UrlOpt, call, console, print_json
+from regtune.service.cli.output import (
+    JsonOpt,
+    KeyOpt,
+    UrlOpt,
+    call,
+    console,
+    fmt,
+    id_column,
+    print_json,
+)
 
-app = typer.Typer(no_args_is_help=True, help="Create and revoke API keys (admin key only).")
+app = typer.Typer(no_args_is_help=True, help="List, create and revoke API keys (admin key only).")
+
+
+@app.command("ls")
+def list_keys(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's keys.")] = None,
+    url: UrlOpt = None,
+    key: KeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List API keys: id (what revoke takes), tenant, prefix of the secret, created, revoked."""
+    keys = call(url, key, lambda client: client.keys(tenant))
+    if as_json:
+        print_json(keys)
+        return
+    table = Table(
+        id_column("id", [k.id for k in keys]), "tenant", "prefix", "created (UTC)", "revoked (UTC)"
+    )
+    for k in keys:
+        table.add_row(k.id, k.tenant, k.prefix, fmt(k.created_at), fmt(k.revoked_at))
+    console.print(table)
+    live = sum(k.revoked_at is None for k in keys)
+    console.print(f"{len(keys)} key{'s' if len(keys) != 1 else ''}, {live} not revoked")
 
 
 @app.command("create")

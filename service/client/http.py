@@ -33,6 +33,7 @@ from regtune.service.api.schemas import (
     DatasetPage,
     ErrorResponse,
     FieldError,
+    KeyOut,
     NewKey,
     StudyOut,
     StudyPage,
@@ -50,6 +51,7 @@ PAGE_LIMIT = 500
 """The API's largest page of a listing."""
 ModelT = TypeVar("ModelT", bound=BaseModel)
 _WORKERS = TypeAdapter(list[WorkerOut])
+_KEYS = TypeAdapter(list[KeyOut])
 
 
 class ClientError(Exception):
@@ -293,6 +295,15 @@ class Client:
     def create_key(self, tenant: str) -> NewKey:
         """A new API key of ``tenant`` (admin key only); its secret is in ``key``, shown once."""
         return self._answer(NewKey, "POST", "/v1/keys", json={"tenant": tenant})
+
+    def keys(self, tenant: str | None = None) -> list[KeyOut]:
+        """Every API key (admin key only), or ``tenant``'s; secrets are never shown again."""
+        params = {"tenant": tenant} if tenant else None
+        response = self._request("GET", "/v1/keys", params=params)
+        try:
+            return _KEYS.validate_json(response.content)
+        except ValidationError as exc:
+            raise _unexpected(response, exc) from None
 
     def revoke_key(self, key_id: str) -> None:
         self._request("DELETE", f"/v1/keys/{key_id}")

@@ -330,6 +330,28 @@ def values_file(path: Path) -> dict[str, Any]:
     return yaml.safe_load(path.read_text())
 
 
+def mebibytes(quantity: str) -> float:
+    """A Kubernetes memory quantity (``4Gi``, ``512Mi``, ``1G``) in MiB."""
+    units = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1024**2, "K": 1e3 / 2**20}
+    units |= {"M": 1e6 / 2**20, "G": 1e9 / 2**20}
+    for suffix in sorted(units, key=len, reverse=True):
+        if quantity.endswith(suffix):
+            return float(quantity.removesuffix(suffix)) * units[suffix]
+    return float(quantity) / 2**20
+
+
+@pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
+def test_a_workers_own_memory_cap_is_under_its_pods_limit(value_set: str, helm: str) -> None:
+    """A trial too big fails with MemoryError (counted, retried) before the cgroup's OOM killer
+    takes the pod: the worker's cap (REGTUNE_WORKER_MEMORY_MB) is under the container's limit,
+    with room for the interpreter and torch."""
+    spec = container(workloads(rendered(value_set))["worker"])
+    env = {e["name"]: e.get("value") for e in spec["env"]}
+    cap = int(env["REGTUNE_WORKER_MEMORY_MB"])
+    limit = mebibytes(spec["resources"]["limits"]["memory"])
+    assert 0 < cap <= limit - 256, (cap, limit)
+
+
 def test_shutdown_drains_the_api_and_lets_workers_hand_trials_back(helm: str) -> None:
     default_grace = values_file(CHART / "values.yaml")["worker"]["terminationGracePeriodSeconds"]
     # the chart gives a stopping worker at least as long as compose does

@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 
 from regtune.service import logs
 from regtune.service.store.repos.keys import KEY_CACHE_SECONDS
-from tests.inprocess import Apps, copy_database
+from tests.inprocess import Apps, cli_output, copy_database
 from tests.support import Processes, process_env, regtune, wait_for
 
 ADMIN = "auth-admin-key-0123456789abcdef"
@@ -199,6 +199,20 @@ def test_only_the_admin_key_manages_keys(world: tuple[Tenants, dict[str, Any]]) 
     assert all("key" not in k for k in listed)
     assert tenants.admin.post("/v1/keys", json={"tenant": "bad name!"}).status_code == 422
     assert tenants.admin.delete("/v1/keys/nope").status_code == 404
+
+
+def test_keys_ls_lists_the_ids_revoke_takes(
+    world: tuple[Tenants, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``regtune keys ls`` (admin key): every key by id and tenant, never a secret."""
+    tenants, _ = world
+    listed = cli_output(tenants.admin, monkeypatch, "keys", "ls")
+    for name in ("alpha", "beta"):
+        assert tenants.keys[name]["id"] in listed and name in listed
+        assert tenants.keys[name]["key"] not in listed
+    assert "2 keys, 2 not revoked" in listed
+    only = cli_output(tenants.admin, monkeypatch, "keys", "ls", "--tenant", "beta")
+    assert tenants.keys["beta"]["id"] in only and tenants.keys["alpha"]["id"] not in only
 
 
 def test_a_revoked_key_is_refused_within_the_cache_bound(

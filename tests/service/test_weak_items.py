@@ -68,7 +68,11 @@ def test_pool_wide_views_need_the_admin_key(api: TestClient) -> None:
         engine.dispose()
 
         assert admin.get("/metrics").status_code == 200
-        assert {w["id"] for w in admin.get("/v1/workers").json()} == {"w0", "w1"}
+        pool = {w["id"]: w for w in admin.get("/v1/workers").json()}
+        assert set(pool) == {"w0", "w1"}
+        # the operator sees which study fills the pool, whoever's it is
+        assert (pool["w0"]["study_id"], pool["w0"]["trial_number"]) == (own["id"], 0)
+        assert (pool["w1"]["study_id"], pool["w1"]["trial_number"]) == (None, None)
         for tenant, sees in (("a", {"w0"}), ("b", set())):
             with client(api, keys[tenant]) as caller:
                 refused = caller.get("/metrics")
