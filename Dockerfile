@@ -74,7 +74,7 @@ RUN apt-get update -o APT::Update::Error-Mode=any \
     && groupadd --gid 10001 regtune \
     && useradd --uid 10001 --gid 10001 --create-home --home-dir /home/regtune \
         --shell /usr/sbin/nologin regtune \
-    && install -d -o regtune -g regtune /data
+    && install -d -o regtune -g regtune /data /data/artifacts
 
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \

@@ -10,8 +10,9 @@
 #   4. starts PostgreSQL on a free loopback port in place of the postgres image,
 #   5. runs docker-compose.yml + docker-compose.host.yml with 3 workers, submits a study to the API
 #      container over HTTP, waits until it is completed, checks that the 3 worker containers ran
-#      its trials and that the dashboard shows it; then stops the workers in the middle of trials:
-#      each must hand its trial back and exit 0,
+#      its trials, downloads its best model through the API (a worker container saved it: the
+#      artifact volume is shared) and that the dashboard shows it; then stops the workers in the
+#      middle of trials: each must hand its trial back and exit 0,
 #   6. tears everything down: containers, volumes, the engine it started, its mounts, PostgreSQL.
 #      The engine's images stay in $REGTUNE_SMOKE_CACHE/engine as a layer cache for the next run;
 #      REGTUNE_SMOKE_FRESH=1 starts from an empty engine.
@@ -341,6 +342,35 @@ started_by() {  # started_by STUDY_ID: NAME=COUNT per worker container
 mapfile -t PER_WORKER < <(started_by "$STUDY_ID")
 [ "${#PER_WORKER[@]}" -eq "$WORKERS" ] || die "expected $WORKERS worker containers"
 
+# the best model, saved by a worker container into the shared artifact volume, downloaded from the
+# host through the API container: a 200 with the whole safetensors file, as the study describes it
+model_info=""
+for _ in $(seq 120); do
+  model_info=$(curl -sf -H "Authorization: Bearer $ADMIN_KEY" "$API/v1/studies/$STUDY_ID" \
+    | jq -c '.best_model // empty') || true
+  [ -n "$model_info" ] && break
+  sleep 1
+done
+[ -n "$model_info" ] || die "study $STUDY_ID has no best model 120 s after it completed"
+MODEL="$WORK/best.safetensors"
+code=$(curl -sS -o "$MODEL" -w '%{http_code}' -H "Authorization: Bearer $ADMIN_KEY" \
+  "$API/v1/studies/$STUDY_ID/best-model") || die "GET best-model: the download broke off"
+[ "$code" = 200 ] || die "GET best-model answered $code: $(head -c 500 "$MODEL")"
+MODEL_CHECK=$(python3 - "$MODEL" "$model_info" <<'EOF'
+import hashlib, json, struct, sys
+data, info = open(sys.argv[1], "rb").read(), json.loads(sys.argv[2])
+assert len(data) > 8, f"{len(data)} bytes"
+(size,) = struct.unpack("<Q", data[:8])
+header = json.loads(data[8 : 8 + size])  # a safetensors file: header length, JSON header, tensors
+tensors = [k for k in header if k != "__metadata__"]
+assert tensors, "no tensors in the header"
+assert len(data) == info["bytes"], f"{len(data)} bytes, the study says {info['bytes']}"
+assert hashlib.sha256(data).hexdigest() == info["sha256"], "sha256 differs from the study's"
+print(f"{len(data)} bytes, {len(tensors)} tensors, sha256 as recorded")
+EOF
+) || die "the downloaded best model is not the safetensors file the study describes"
+log "best model downloaded through the API: $MODEL_CHECK"
+
 # the dashboard reads the same database and lists the study
 DASH="http://127.0.0.1:$DASHBOARD_PORT"
 for _ in $(seq 60); do curl -sf "$DASH/api/studies" >/dev/null && break; sleep 1; done
@@ -406,6 +436,7 @@ stack up (api ready)   ${T_UP}s (postgres stand-in + local PostgreSQL, migrate, 
 study                  ${T_STUDY}s: $N_TRIALS trials → $n_complete COMPLETE + $n_pruned PRUNED, status $(jq -r .status <<<"$study")
 trials per worker      ${PER_WORKER[*]} (the long study: ${LONG_PER_WORKER[*]})
 best value             $(jq -r '.best_trial.value // "n/a"' <<<"$study")
+best model             $MODEL_CHECK (downloaded from the API; a worker saved it)
 dashboard              lists "$NAME"; api container $health
 hand-back              $WORKERS workers stopped mid-trial, trials $(jq -c .counts <<<"$long")
 workers stopped        $(tr '\n' ';' <<<"$STOPS" | sed 's/;$//; s/;/; /g')

@@ -74,3 +74,13 @@ class Forbidden(DomainError):
 
 class BestModelNotFound(NotFound):
     """The study has no saved best model (yet): it is not completed, or no trial completed."""
+
+
+class BestModelFileMissing(BestModelNotFound):
+    """The study has a best model, but this process's artifact store lacks its file: the worker
+    that saved it wrote to another store (its own REGTUNE_ARTIFACT_DIR).
+
+    A 404 like its parent, not a 5xx: the file is not found here and a retry will not find it
+    (a 503 would invite one), as optuna-dashboard answers a missing artifact; the message names
+    the deployment fix and the API logs it for the operator.
+    """

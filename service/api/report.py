@@ -23,6 +23,7 @@ import plotly.graph_objects as go
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
+from optuna.artifacts.exceptions import ArtifactNotFound
 from safetensors.numpy import load as load_tensors
 
 from regtune.service.api import report_assets as assets
@@ -198,29 +199,41 @@ class ModelFacts:
     the norm over classes for a multiclass model)."""
 
 
-@lru_cache(maxsize=256)
 def model_facts(artifact_id: str, *, linear: bool) -> ModelFacts:
-    """Read once per process (a saved file never changes): the header always, the tensors of a
-    linear model of at most ``MAX_MODEL_BYTES``."""
+    """What the report shows of the model file; nothing if this process cannot read it (not in
+    its artifact store, or not a model file): the page goes without, a later one tries again."""
     try:
-        with best_model.open_artifact(artifact_id) as reader:
-            head = reader.read(8)
-            size = int.from_bytes(head, "little")
-            header = reader.read(size)
-            body = reader.read(MAX_MODEL_BYTES + 1) if linear else b""
-        meta: dict[str, str] = dict(json.loads(header).get("__metadata__") or {})
-        names = tuple(str(n) for n in json.loads(meta.get("feature_names", "[]")))
-        weights = None
-        if linear and len(body) <= MAX_MODEL_BYTES:
-            tensors = load_tensors(head + header + body)
-            members = [t for k, t in sorted(tensors.items()) if k.endswith(".1.weight")]
-            if members:
-                weight = np.mean([np.asarray(m, dtype=np.float64) for m in members], axis=0)
-                per_input = weight[0] if weight.shape[0] == 1 else np.linalg.norm(weight, axis=0)
-                weights = tuple(float(w) for w in per_input)
+        return _model_facts(artifact_id, linear=linear)
+    except ArtifactNotFound:
+        log.warning(
+            "the model file %s is not in this process's artifact store: the API and the workers "
+            "must share one",
+            artifact_id,
+        )
     except (OSError, KeyError, ValueError, IndexError, AttributeError) as exc:
         log.warning("cannot read the model file %s: %s", artifact_id, type(exc).__name__)
-        return ModelFacts()
+    return ModelFacts()
+
+
+@lru_cache(maxsize=256)
+def _model_facts(artifact_id: str, *, linear: bool) -> ModelFacts:
+    """Read once per process (a saved file never changes; a failed read is not kept): the header
+    always, the tensors of a linear model of at most ``MAX_MODEL_BYTES``."""
+    with best_model.open_artifact(artifact_id) as reader:
+        head = reader.read(8)
+        size = int.from_bytes(head, "little")
+        header = reader.read(size)
+        body = reader.read(MAX_MODEL_BYTES + 1) if linear else b""
+    meta: dict[str, str] = dict(json.loads(header).get("__metadata__") or {})
+    names = tuple(str(n) for n in json.loads(meta.get("feature_names", "[]")))
+    weights = None
+    if linear and len(body) <= MAX_MODEL_BYTES:
+        tensors = load_tensors(head + header + body)
+        members = [t for k, t in sorted(tensors.items()) if k.endswith(".1.weight")]
+        if members:
+            weight = np.mean([np.asarray(m, dtype=np.float64) for m in members], axis=0)
+            per_input = weight[0] if weight.shape[0] == 1 else np.linalg.norm(weight, axis=0)
+            weights = tuple(float(w) for w in per_input)
     return ModelFacts(names, weights)
 
 

@@ -80,6 +80,10 @@ class ApiUnreachable(ClientError):
     """No HTTP answer at all: wrong URL, server down, network error."""
 
 
+class BrokenDownload(ClientError):
+    """The API began a download and broke it off: nothing was saved."""
+
+
 class UnexpectedAnswer(ClientError):
     """A success answer that is not the API's response model: not a regtune API, or another
     version of it."""
@@ -230,20 +234,32 @@ class Client:
         self._request("DELETE", f"/v1/studies/{study_id}")
 
     def download_best_model(self, study_id: str, path: str | Path) -> Path:
-        """Save the best model (safetensors) of a completed study to ``path``."""
+        """Save the best model (safetensors) of a completed study to ``path``; a download that
+        breaks off leaves nothing behind."""
         path = Path(path)
+        partial = path.with_name(path.name + ".part")
+        response: httpx.Response | None = None
         try:
             with self._http.stream("GET", f"/v1/studies/{study_id}/best-model") as response:
                 if response.status_code >= 400:
                     response.read()
                     raise _api_error(response)
-                partial = path.with_name(path.name + ".part")
                 with partial.open("wb") as out:
                     for chunk in response.iter_bytes():
                         out.write(chunk)
-                partial.replace(path)
         except httpx.TransportError as exc:
-            raise ApiUnreachable(f"cannot reach the regtune API at {self.url} ({exc})") from None
+            partial.unlink(missing_ok=True)
+            if response is None:
+                raise ApiUnreachable(
+                    f"cannot reach the regtune API at {self.url} ({exc})"
+                ) from None
+            expected = response.headers.get("Content-Length", "?")
+            raise BrokenDownload(
+                f"the API at {self.url} broke off the download of study {study_id}'s best model "
+                f"after {response.num_bytes_downloaded} of {expected} bytes ({exc}); nothing was "
+                "saved, the API's log says why"
+            ) from None
+        partial.replace(path)
         return path
 
     def report(self, study_id: str, path: str | Path | None = None) -> str:

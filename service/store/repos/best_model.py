@@ -8,16 +8,19 @@ dashboard read it through the same artifact store, built here from the settings.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime, timedelta
 from typing import Any, BinaryIO
 
 from optuna.artifacts import FileSystemArtifactStore
+from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 from sqlalchemy import Engine, and_, delete, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from regtune.service.errors import BestModelFileMissing
 from regtune.service.settings import Settings, get_settings
 from regtune.service.spec.enums import StudyStatus
 from regtune.service.store.clock import utcnow
@@ -32,6 +35,7 @@ from regtune.service.store.optuna_db.internals import ARTIFACTS_ATTR_PREFIX, Art
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.service.store.tables import StudyRow
 
+log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/vnd.regtune.model+safetensors"
 
 
@@ -60,7 +64,37 @@ def read_info(session: Session, optuna_study_id: int) -> dict[str, Any] | None:
 
 
 def open_artifact(artifact_id: str, settings: Settings | None = None) -> BinaryIO:
+    """The stored file, opened; optuna's ``ArtifactNotFound`` if this process's store lacks it."""
     return artifact_store(settings).open_reader(artifact_id)
+
+
+def open_model(study_id: str, artifact_id: str, settings: Settings | None = None) -> BinaryIO:
+    """A study's saved model file, opened before anything is answered; ``BestModelFileMissing``
+    if this process's artifact store lacks it, which means the worker that saved it wrote to
+    another store: the processes of one deployment must share one."""
+    settings = settings or get_settings()
+    try:
+        return open_artifact(artifact_id, settings)
+    except ArtifactNotFound:
+        where = (
+            f"S3 bucket {settings.s3_bucket!r}"
+            if settings.artifact_store == "s3"
+            else f"REGTUNE_ARTIFACT_DIR {str(settings.artifact_dir)!r}"
+        )
+        log.warning(
+            "study %s: its model file (artifact %s) is not in this process's artifact store (%s):"
+            " the API and the workers must share one",
+            study_id,
+            artifact_id,
+            where,
+        )
+        raise BestModelFileMissing(
+            f"the model file of study {study_id!r} (artifact {artifact_id}) is not in this "
+            "API's artifact store (the worker that saved it wrote to another one, or the file "
+            "was removed). The API and the workers must share one artifact store: the same "
+            "REGTUNE_ARTIFACT_DIR volume, or the same remote store (REGTUNE_ARTIFACT_STORE=s3 "
+            "with the same REGTUNE_S3_BUCKET)"
+        ) from None
 
 
 # --------------------------------------------------------------------------- saving it, or not

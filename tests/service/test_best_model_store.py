@@ -1,0 +1,80 @@
+"""A best model whose file is not in the API's artifact store (a worker on another host wrote it
+to its own REGTUNE_ARTIFACT_DIR): the download is a JSON error that names the fix, never a 200
+whose body breaks off; the report and the CLI carry on without a traceback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from regtune.service.cli import output
+from regtune.service.cli.app import app
+from regtune.service.client.http import BrokenDownload, Client
+from regtune.service.settings import get_settings
+from tests.inprocess import run_to_the_end
+from tests.service.test_client_optuna import STUDY
+
+SHARE = "The API and the workers must share one artifact store"
+
+
+def in_process(api: TestClient) -> Any:
+    """``output.Client`` answered by the app in this process, streaming as over a socket."""
+
+    def client(url: str | None, *, key: str | None = None, **_: Any) -> Client:
+        return Client("http://testserver", key=key, transport=api._transport)
+
+    return client
+
+
+def test_a_model_file_missing_from_the_api_store_is_a_404_naming_the_shared_store(
+    api: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = api.post("/v1/studies", json=STUDY | {"name": "elsewhere"}).json()
+    study = run_to_the_end(api, created["id"])
+    artifact_id = study["best_model"]["artifact_id"]
+    assert api.get(f"/v1/studies/{study['id']}/best-model").content[:8]  # saved and served
+    (Path(get_settings().artifact_dir) / artifact_id).unlink()  # as another host's store
+
+    answer = api.get(f"/v1/studies/{study['id']}/best-model")
+    assert answer.status_code == 404
+    assert answer.headers["content-type"] == "application/json"
+    code, message = answer.json()["error"]["code"], answer.json()["error"]["message"]
+    assert code == "not_found"
+    assert artifact_id in message and "not in this API's artifact store" in message
+    assert SHARE in message and "REGTUNE_ARTIFACT_DIR" in message
+
+    report = api.get(f"/v1/studies/{study['id']}/report")
+    assert report.status_code == 200 and 'id="status">completed' in report.text
+
+    monkeypatch.setattr(output, "Client", in_process(api))
+    saved = tmp_path / "m.safetensors"
+    result = CliRunner().invoke(app, ["best", study["id"], "--download", str(saved)])
+    shown = " ".join(result.output.split())
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in shown and "cannot reach" not in shown
+    assert "error: 404 not_found" in shown and artifact_id in shown and SHARE in shown
+    assert not saved.exists() and not saved.with_name(saved.name + ".part").exists()
+
+
+class BreaksOff(httpx.SyncByteStream):
+    def __iter__(self) -> Iterator[bytes]:
+        yield b"\x10\x00\x00\x00"
+        raise httpx.RemoteProtocolError("peer closed connection without sending complete body")
+
+
+def test_a_download_the_server_breaks_off_saves_nothing_and_says_so(tmp_path: Path) -> None:
+    def answer(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"Content-Length": "4268"}, stream=BreaksOff())
+
+    saved = tmp_path / "m.safetensors"
+    client = Client("http://regtune.test", transport=httpx.MockTransport(answer))
+    with client, pytest.raises(BrokenDownload, match="after 4 of 4268 bytes"):
+        client.download_best_model("s1", saved)
+    assert list(tmp_path.iterdir()) == []
