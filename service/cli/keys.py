@@ -14,6 +14,7 @@ from regtune.service.cli.output import (
     UrlOpt,
     call,
     console,
+    counted,
     fmt,
     id_column,
     print_json,
@@ -41,7 +42,7 @@ def list_keys(
         table.add_row(k.id, k.tenant, k.prefix, fmt(k.created_at), fmt(k.revoked_at))
     console.print(table)
     live = sum(k.revoked_at is None for k in keys)
-    console.print(f"{len(keys)} key{'s' if len(keys) != 1 else ''}, {live} not revoked")
+    console.print(f"{counted(len(keys), 'key')}, {live} not revoked")
 
 
 @app.command("create")
