@@ -74,3 +74,7 @@ class Forbidden(DomainError):
 
 class BestModelNotFound(NotFound):
     """The study has no saved best model (yet): it is not completed, or no trial completed."""
+
+
+class InvalidSettings(DomainError):
+    """``REGTUNE_*`` variables that cannot be used: each field names one, its rule, its value."""
