@@ -84,3 +84,7 @@ class BestModelFileMissing(BestModelNotFound):
     (a 503 would invite one), as optuna-dashboard answers a missing artifact; the message names
     the deployment fix and the API logs it for the operator.
     """
+
+
+class InvalidSettings(DomainError):
+    """``REGTUNE_*`` variables that cannot be used: each field names one, its rule, its value."""

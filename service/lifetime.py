@@ -1,4 +1,5 @@
-"""Child processes die with their parent: no API or worker outlives the command that started it.
+"""Child processes die with their parent: no API or worker outlives the command that started it;
+and a wait at start-up ends when the process is asked to stop.
 
 On Linux a child asks the kernel for a signal when its parent dies (``PR_SET_PDEATHSIG``), so a
 ``kill -9`` of ``regtune api --workers N`` or ``regtune serve`` ends every child too. Elsewhere
@@ -12,7 +13,10 @@ import functools
 import os
 import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
 
 PARENT_ENV = "REGTUNE_PARENT_PID"
 """Set by a parent for the children it starts: the pid they must not outlive."""
@@ -57,3 +61,52 @@ def preexec_die_with(parent: int) -> Callable[[], None]:
     if sys.platform.startswith("linux"):
         _prctl()
     return functools.partial(die_with_parent, parent=parent)
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class Stopped(Exception):
+    """SIGTERM or SIGINT came before ``awaited`` did; the error met last is the cause."""
+
+    def __init__(self, signum: int, *, awaited: str) -> None:
+        self.signum = signum
+        self.awaited = awaited
+        super().__init__(f"stopped by {signal.Signals(signum).name} before {awaited}")
+
+    @property
+    def exit_status(self) -> int:
+        """The shell's status for a process a signal ended: 128 + its number."""
+        return 128 + self.signum
+
+
+class StopEvent(threading.Event):
+    """Set by the first stop signal, which it remembers."""
+
+    signum: int | None = None
+
+    def handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self.signum is None:
+            self.signum = signum
+        self.set()
+
+
+@contextmanager
+def stop_on_signals(*, awaited: str) -> Iterator[threading.Event]:
+    """While inside, SIGTERM and SIGINT set the event yielded, so a wait that watches it (the
+    worker's ``retry_forever(..., stop=...)``) ends at once; the block then ends with
+    ``Stopped`` however it went, so the process does not go on to start after all. The previous
+    handlers are back afterwards (call from the main thread)."""
+    stop = StopEvent()
+    previous = {sig: signal.signal(sig, stop.handle) for sig in STOP_SIGNALS}
+    try:
+        yield stop
+    except Exception as exc:
+        if stop.signum is None:
+            raise
+        raise Stopped(stop.signum, awaited=awaited) from exc
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if stop.signum is not None:
+        raise Stopped(stop.signum, awaited=awaited)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from regtune.service.errors import FieldProblem, InvalidSettings
 from regtune.service.logs import LogFormat
 from regtune.service.spec.definition import MAX_FUSED_TRIALS
 
@@ -21,6 +27,14 @@ def normalize_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def hide_password(url: str) -> str:
+    """``url`` fit for a message: its password as ``***``, even when it cannot be parsed."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return re.sub(r":[^:/@\s]+@", ":***@", url)
 
 
 class Settings(BaseSettings):
@@ -185,7 +199,18 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _normalize_url(cls, value: str) -> str:
-        return normalize_database_url(value.strip())
+        url = normalize_database_url(value.strip())
+        try:
+            make_url(url).get_dialect()
+        except NoSuchModuleError:  # an ArgumentError too: first
+            scheme = url.split(":", 1)[0]
+            raise ValueError(
+                f"SQLAlchemy has no database driver {scheme!r} (regtune uses sqlite:/// or "
+                "postgresql://)"
+            ) from None
+        except ArgumentError:
+            raise ValueError("cannot be parsed as a database URL") from None
+        return url
 
     @field_validator("admin_key")
     @classmethod
@@ -194,7 +219,7 @@ class Settings(BaseSettings):
             return None
         secret = value.get_secret_value()
         if len(secret) < 16 or secret.lower() in PLACEHOLDER_SECRETS:
-            raise ValueError("REGTUNE_ADMIN_KEY must be a random secret of at least 16 characters")
+            raise ValueError("must be a random secret of at least 16 characters")
         return value
 
     @field_validator("cors_origins", mode="before")
@@ -210,7 +235,41 @@ _explicit: Settings | None = None
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings() if _explicit is None else _explicit
+    """The settings of this process; ``InvalidSettings`` names each variable that is wrong."""
+    if _explicit is not None:
+        return _explicit
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise InvalidSettings(
+            f"{exc.error_count()} REGTUNE_* variable(s) cannot be used",
+            fields=[_problem(error) for error in exc.errors()],
+        ) from exc
+
+
+_SECRETS = {
+    name
+    for name, field in Settings.model_fields.items()
+    if SecretStr in (field.annotation, *getattr(field.annotation, "__args__", ()))
+}
+
+
+def _problem(error: ErrorDetails) -> FieldProblem:
+    """One variable as the user spelled it (names are case-insensitive), the rule it breaks and
+    the value it has: a password hidden, a secret not shown at all."""
+    name = str(error["loc"][0]) if error["loc"] else ""
+    variable = f"{Settings.model_config.get('env_prefix', '')}{name}".upper()
+    spelled = [key for key in os.environ if key.upper() == variable]
+    given = [key for key in spelled if os.environ[key] == error["input"]]
+    variable = next(iter(given or spelled), variable)
+    ctx = error.get("ctx") or {}
+    rule = str(ctx["error"]) if error["type"] == "value_error" and "error" in ctx else error["msg"]
+    if name in _SECRETS:
+        return FieldProblem(path=variable, rule=rule)
+    value = error["input"]
+    if name == "database_url" and isinstance(value, str):
+        value = hide_password(value)
+    return FieldProblem(path=variable, rule=f"{rule}, got {value!r}")
 
 
 def use_settings(settings: Settings | None) -> None:

@@ -69,7 +69,8 @@ def _migrate_with_retry() -> None:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    _migrate_with_retry()
+    if not multiprocess.enabled():  # `regtune api` migrated before it started this process
+        _migrate_with_retry()
     warm.prepare_routes(app)
     latest = await anyio.to_thread.run_sync(warm.read_ahead)
     if multiprocess.enabled():  # a process of `regtune api`; an app built in a test comes and goes

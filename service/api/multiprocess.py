@@ -18,6 +18,7 @@ itself warm in the same directory and waits, up to ``TOGETHER_SECONDS``, for the
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import shutil
@@ -28,6 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+log = logging.getLogger(__name__)
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 PROCESSES_ENV = "REGTUNE_API_PROCESSES"
 WATCH_SECONDS = 0.5
@@ -67,6 +69,40 @@ def api_processes(count: int) -> Iterator[Path]:
             os.environ.pop(ENV, None)
         os.environ.pop(PROCESSES_ENV, None)
         shutil.rmtree(path, ignore_errors=True)
+
+
+def serve(app: str, *, host: str, port: int, processes: int) -> int:
+    """Serve the app factory ``app`` (``module:function``) in ``processes`` uvicorn processes
+    until stopped; the exit status, non-zero when a process could not start.
+
+    uvicorn's supervisor stops the others when one fails to start, then returns as after a
+    Ctrl-C: its status is read here from its processes' exit codes, so that whatever restarts
+    ``regtune api`` on failure sees one. The only use of the supervisor's attributes."""
+    import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(
+        app,
+        factory=True,
+        host=host,
+        port=port,
+        log_level="info",
+        log_config=None,  # our JSON handler (regtune.service.logs) formats uvicorn's lines too
+        access_log=False,  # one line per request comes from regtune.service.api.observability
+        workers=processes,
+    )
+    if processes <= 1:
+        server = uvicorn.Server(config)
+        server.run()
+        return 0 if server.started else STARTUP_FAILURE
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    supervisor.run()
+    failed = [p.pid for p in supervisor.processes if p.exitcode == STARTUP_FAILURE]
+    if failed:
+        log.error("API process(es) %s could not start (see above); stopped", failed)
+        return STARTUP_FAILURE
+    return 0
 
 
 def start_together(timeout: float = TOGETHER_SECONDS) -> None:

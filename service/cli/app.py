@@ -5,9 +5,13 @@ from __future__ import annotations
 import typer
 
 from regtune.service.cli import datasets, keys, parts, predict, studies
+from regtune.service.cli.failures import Regtune
 
 app = typer.Typer(
-    no_args_is_help=True, add_completion=False, help="Hyperparameter tuning for regularized models."
+    cls=Regtune,
+    no_args_is_help=True,
+    add_completion=False,
+    help="Hyperparameter tuning for regularized models.",
 )
 for command in (parts.migrate, parts.api, parts.worker, parts.dashboard, parts.serve):
     app.command()(command)

@@ -34,6 +34,19 @@ def _refuse_open_bind(host: str) -> None:
         raise typer.Exit(2)
 
 
+def _wait_and_migrate() -> None:
+    """Migrate the database, waiting for it as long as it is away; SIGTERM or Ctrl-C ends the
+    wait at once (``Stopped``), as it ends the process once it serves."""
+    from regtune.service.lifetime import stop_on_signals
+    from regtune.service.settings import get_settings
+    from regtune.service.store.backoff import retry_forever
+    from regtune.service.store.migrate import upgrade
+
+    url = get_settings().database_url
+    with stop_on_signals(awaited="the database answered") as stop:
+        retry_forever(lambda: upgrade(url), what="migrate the database", stop=stop)
+
+
 def migrate() -> None:
     """Create or upgrade the database schema (regtune's and Optuna's tables)."""
     require("server", "migrate")
@@ -52,31 +65,24 @@ def api(
         typer.Option("--workers", min=1, help="API processes [default: the number of CPUs]."),
     ] = None,
 ) -> None:
-    """Run the REST API (migrates the database on start)."""
+    """Run the REST API (migrates the database first, waiting for it if it is away)."""
     require("server", "api")
     import os
 
-    import uvicorn
-
-    from regtune.service.api.multiprocess import api_processes
+    from regtune.service.api.multiprocess import api_processes, serve
     from regtune.service.lifetime import mark_children
 
     _setup_logging()
     _refuse_open_bind(host)
+    _wait_and_migrate()  # before any API process starts: they find the schema ready
     logging.getLogger("regtune.api").info("API on http://%s:%d (docs at /docs)", host, port)
     mark_children()  # each API process dies with this one, even after a kill -9
     processes = workers or os.cpu_count() or 1
     with api_processes(processes):  # /metrics in any of them counts the requests of all
-        uvicorn.run(
-            "regtune.service.api.app:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            log_level="info",
-            log_config=None,  # our JSON handler (regtune.service.logs) formats uvicorn's lines too
-            access_log=False,  # one line per request comes from regtune.service.api.observability
-            workers=processes,
+        status = serve(
+            "regtune.service.api.app:create_app", host=host, port=port, processes=processes
         )
+    raise typer.Exit(status)
 
 
 def worker(
@@ -84,15 +90,12 @@ def worker(
 ) -> None:
     """Run one worker: claim trial slots and run them until stopped (SIGTERM hands back)."""
     require("worker", "worker")
-    from regtune.service.settings import get_settings
-    from regtune.service.store.backoff import retry_forever
-    from regtune.service.store.migrate import upgrade
     from regtune.worker.limits import limit_from_settings
     from regtune.worker.loop import run_worker
 
     _setup_logging()
     limit_from_settings()  # REGTUNE_WORKER_MEMORY_MB: a trial too large fails, the worker lives
-    retry_forever(lambda: upgrade(get_settings().database_url), what="migrate the database")
+    _wait_and_migrate()
     run_worker(max_trials=max_trials, settle_heap=True)
     # Everything is committed and the worker unregistered: skip the interpreter's teardown, whose
     # final garbage collection of torch's object graph can take many seconds, so that a worker

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 from regtune.service.lifetime import preexec_die_with
-from regtune.service.settings import Settings, get_settings
+from regtune.service.settings import Settings, get_settings, hide_password
 from regtune.service.store.backoff import Backoff
 from regtune.service.store.migrate import upgrade
 from regtune.service.store.repos.keys import is_loopback
@@ -173,7 +173,7 @@ def serve(
     for child in children:
         child.start()
     print(f"regtune API        http://{host}:{port}  (docs: http://{host}:{port}/docs)", flush=True)
-    print(f"workers            {workers} on {settings.database_url}", flush=True)
+    print(f"workers            {workers} on {hide_password(settings.database_url)}", flush=True)
     if dashboard:
         print(f"optuna-dashboard   http://{dashboard_host}:{dashboard_port}", flush=True)
 

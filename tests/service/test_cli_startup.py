@@ -1,0 +1,116 @@
+"""Starting the parts when something is wrong: a signal ends the wait for a database that does
+not answer, a bad setting or an unreachable database is one line and a failure status, and an
+API process that cannot start fails ``regtune api``."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import Processes, free_port, process_env, regtune, wait_for
+
+BOX = set("│╭╮╰╯─┌┐└┘")
+"""Rich's traceback boxes."""
+
+
+def unreachable() -> str:
+    """A PostgreSQL URL with a password, on a port nobody listens on."""
+    return f"postgresql://regtune:s3cret-pw@127.0.0.1:{free_port()}/regtune"
+
+
+@pytest.mark.parametrize(
+    ("workers", "sig"),
+    [(1, signal.SIGTERM), (2, signal.SIGTERM), (2, signal.SIGINT)],
+    ids=["1-SIGTERM", "2-SIGTERM", "2-SIGINT"],
+)
+def test_api_waiting_for_its_database_stops_on_a_signal(
+    tmp_path: Path, processes: Processes, workers: int, sig: signal.Signals
+) -> None:
+    api = processes.start(
+        regtune("api", "--port", str(free_port()), "--workers", str(workers)),
+        process_env(unreachable()),
+        "api.log",
+    )
+    wait_for(lambda: "could not migrate the database" in api.log(), timeout=60, what="a retry")
+
+    api.signal(sig)
+    api.popen.wait(timeout=30)
+
+    assert api.popen.returncode == 128 + sig, api.log()
+    last = api.log().strip().splitlines()[-1]
+    assert last.startswith(f"error: stopped by {sig.name} before the database answered"), last
+    assert "s3cret-pw" not in api.log()
+
+
+BAD = [
+    ({"REGTUNE_HEARTBEAT_INTERVAL": "abc"}, ["worker"], "REGTUNE_HEARTBEAT_INTERVAL: Input"),
+    ({"REGTUNE_GRACE_PERIOD": "x"}, ["api"], "REGTUNE_GRACE_PERIOD: Input"),
+    ({"regtune_grace_period": "x"}, ["api"], "regtune_grace_period: Input"),
+    ({"REGTUNE_DATABASE_URL": "notaurl"}, ["migrate"], "REGTUNE_DATABASE_URL: cannot be parsed"),
+    ({"REGTUNE_DATABASE_URL": "notaurl"}, ["worker"], "REGTUNE_DATABASE_URL: cannot be parsed"),
+    ({"REGTUNE_DATABASE_URL": "foo://bar"}, ["api"], "REGTUNE_DATABASE_URL: SQLAlchemy has no"),
+    ({"REGTUNE_DATABASE_URL": "unreachable"}, ["migrate"], "cannot reach the database at"),
+    ({"REGTUNE_DATABASE_URL": "unreachable"}, ["dashboard"], "cannot reach the database at"),
+    ({"REGTUNE_DATABASE_URL": "missing"}, ["migrate"], "cannot reach the database at"),
+    ({"REGTUNE_DATABASE_URL": "missing"}, ["dashboard"], "cannot reach the database at"),
+]
+
+
+@pytest.mark.parametrize(
+    ("env", "command", "expected"),
+    BAD,
+    ids=[f"{command[0]}-{name}={value}" for env, command, _ in BAD for name, value in env.items()],
+)
+def test_a_bad_setting_is_one_line_and_a_failure(
+    tmp_path: Path, processes: Processes, env: dict[str, str], command: list[str], expected: str
+) -> None:
+    places = {"unreachable": unreachable(), "missing": f"sqlite:///{tmp_path}/no/such/dir.db"}
+    env = {name: places.get(value, value) for name, value in env.items()}
+    if command[0] in ("api", "dashboard"):
+        command = [*command, "--port", str(free_port())]
+    base = process_env(f"sqlite:///{tmp_path / 'regtune.db'}")
+    base = {name: value for name, value in base.items() if name.upper() not in map(str.upper, env)}
+    result = processes.run(regtune(*command), env={**base, **env}, timeout=120)
+
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode != 0, result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: {expected}"), lines[0]
+    assert "Traceback" not in result.stderr and not BOX & set(result.stderr)
+    assert "s3cret-pw" not in result.stderr + result.stdout
+
+
+def test_api_with_an_unknown_database_driver_exits_non_zero(
+    tmp_path: Path, processes: Processes
+) -> None:
+    """It used to start its processes, see them fail and exit 0: a supervisor saw success."""
+    for workers in ("1", "2"):
+        result = processes.run(
+            regtune("api", "--port", str(free_port()), "--workers", workers),
+            env=process_env("foo://bar"),
+            timeout=120,
+        )
+        assert result.returncode != 0, result.stderr
+        assert "REGTUNE_DATABASE_URL" in result.stderr and "'foo'" in result.stderr
+
+
+def test_api_processes_that_cannot_start_give_a_failure_status(
+    tmp_path: Path, processes: Processes
+) -> None:
+    """uvicorn's supervisor stops when a process fails to start and returns as after a Ctrl-C;
+    the status says it failed (the contract on the supervisor's processes and exit codes)."""
+    port = free_port()
+    script = (
+        "import sys\n"
+        "from regtune.service.api.multiprocess import serve\n"
+        f"sys.exit(serve('tests.service.unstartable_app:create_app', host='127.0.0.1', "
+        f"port={port}, processes=2))\n"
+    )
+    env = process_env(f"sqlite:///{tmp_path / 'regtune.db'}")
+    result = processes.run([sys.executable, "-c", script], env=env, timeout=120)
+
+    assert result.returncode != 0, result.stderr
+    assert "could not start" in result.stderr, result.stderr
