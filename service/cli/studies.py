@@ -275,12 +275,12 @@ def best(
                 f"non-zero {fmt(best_trial.n_nonzero)}\n"
                 f"params: {params(best_trial.params)}\n"
                 + (
-                    f"test (trial):       {params(best_trial.test_metrics or {})}"
+                    f"test (trial):       {params(sorted_by_name(best_trial.test_metrics or {}))}"
                     if _test_split(study)
                     else f"test: {NO_TEST_SPLIT}"
                 )
                 + (
-                    f"\ntest (refit model): {params(best_trial.refit_test_metrics)}"
+                    f"\ntest (refit model): {params(sorted_by_name(best_trial.refit_test_metrics))}"
                     if best_trial.refit_test_metrics
                     else ""
                 )

@@ -25,6 +25,12 @@ def test_trials_take_a_state_in_any_case_and_say_where_the_next_page_starts(
         api, monkeypatch, "trials", created["id"], "--state", "Complete", "--offset", "2"
     )
     assert "1 of 3 trials" in last and "--offset" not in last
+    for command in ("show", "best"):  # the trial's and the refit's metrics in one order
+        said = cli_output(api, monkeypatch, command, created["id"])
+        for label in ("test (trial):", "test (refit model):"):
+            shown = said.split(label)[1].split()
+            names = [part.split("=")[0] for part in shown if "=" in part][:3]
+            assert names == ["loss", "r2", "rmse"], (command, label, said)
 
 
 def test_a_cancelled_study_has_no_best_model_and_not_yet_one(api: TestClient) -> None:
