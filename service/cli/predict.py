@@ -81,7 +81,7 @@ def predict(
     if out is None:
         write_csv(predictions, sys.stdout)
     if metrics is not None:
-        err.print(Text(f"{n_rows} rows  " + params(metrics)))
+        err.print(Text(f"{n_rows} rows  " + params(dict(sorted(metrics.items())))))
 
 
 def write_csv(columns: dict[str, np.ndarray], stream: TextIO) -> None:
