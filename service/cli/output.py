@@ -93,5 +93,10 @@ def counted(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
+def sorted_by_name(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Metrics in one order wherever they are shown (a trial's, a refit's, predict's)."""
+    return dict(sorted(metrics.items()))
+
+
 def params(values: dict[str, Any]) -> str:
     return " ".join(f"{k}={fmt(v)}" for k, v in values.items())

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 import typer
 from rich.text import Text
 
-from regtune.service.cli.output import JsonOpt, err, fail, params, print_json
+from regtune.service.cli.output import JsonOpt, err, fail, params, print_json, sorted_by_name
 from regtune.service.errors import InvalidUpload
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def predict(
     if out is None:
         write_csv(predictions, sys.stdout)
     if metrics is not None:
-        err.print(Text(f"{n_rows} rows  " + params(dict(sorted(metrics.items())))))
+        err.print(Text(f"{n_rows} rows  " + params(sorted_by_name(metrics))))
 
 
 def write_csv(columns: dict[str, np.ndarray], stream: TextIO) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -24,6 +24,7 @@ from regtune.service.cli.output import (
     listing,
     params,
     print_json,
+    sorted_by_name,
 )
 from regtune.service.client.http import Client
 from regtune.service.spec.enums import ACTIVE
@@ -102,11 +103,6 @@ def list_studies(
     console.print(table)
     if page.total > len(page.items):
         console.print(f"{len(page.items)} of {page.total} studies")
-
-
-def sorted_by_name(metrics: dict[str, Any]) -> dict[str, Any]:
-    """Metrics in one order wherever they are shown (the trial's and the refit's)."""
-    return dict(sorted(metrics.items()))
 
 
 def _print_summary(study: StudyOut) -> None:
