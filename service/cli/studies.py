@@ -91,7 +91,7 @@ def list_studies(
     table = listing(
         [s.id for s in items], [s.name for s in items], "status", "done", "running", "created (UTC)"
     )
-    for s in page.items:
+    for s in items:
         table.add_row(
             s.id,
             s.name,
@@ -122,19 +122,17 @@ def _print_summary(study: StudyOut) -> None:
         console.print(Text(how + (f": {s.note}" if s.note else "")))
     best = study.best_trial
     objectives = study.definition.get("objectives") or []
-    if best and len(objectives) > 1 and best.values:  # one trial of a front: say which
-        values = " ".join(f"{n}={fmt(v)}" for n, v in zip(objectives, best.values, strict=False))
+    if best:
+        if len(objectives) > 1 and best.values:  # one trial of a front: say which
+            pairs = zip(objectives, best.values, strict=False)
+            which = f" (the front's best {objectives[0]}; the whole front below)"
+            value = " ".join(f"{n}={fmt(v)}" for n, v in pairs)
+        else:
+            which, value = "", f"value {fmt(best.values or best.value)}"
         console.print(
             Text(
-                f"best trial #{best.number} (the front's best {objectives[0]}; the whole front "
-                f"below): {values}, non-zero {fmt(best.n_nonzero)}, {params(best.params)}"
-            )
-        )
-    elif best:
-        console.print(
-            Text(
-                f"best trial #{best.number}: value {fmt(best.values or best.value)}, "
-                f"non-zero {fmt(best.n_nonzero)}, {params(best.params)}"
+                f"best trial #{best.number}{which}: {value}, non-zero {fmt(best.n_nonzero)}, "
+                f"{params(best.params)}"
             )
         )
         if best.test_metrics:

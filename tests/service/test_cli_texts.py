@@ -71,3 +71,4 @@ def test_show_says_which_trial_of_a_front_it_calls_best(
         f"val_loss=" in shown
     ), shown
     assert "Pareto front" in shown
+    assert "test (trial): loss=" in shown  # its test metrics, as any best trial's
