@@ -14,9 +14,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from regtune.service.errors import FieldProblem, InvalidUpload
+from regtune.service.errors import InvalidUpload
 from regtune.service.ingest.encoder import Feature, duplicate_names, one_hot
-from regtune.service.ingest.formats import Limits, detect_format, read_csv, read_parquet
+from regtune.service.ingest.formats import (
+    Limits,
+    detect_format,
+    ignore_problem,
+    read_csv,
+    read_parquet,
+)
 from regtune.service.ingest.values import Column, classify, label
 from regtune.service.spec.enums import Task
 
@@ -177,10 +183,6 @@ def _encode(features: list[Column], keep: np.ndarray, limits: Limits) -> Encoded
     return X, names, groups, columns
 
 
-def _ignore_problem(rule: str) -> InvalidUpload:
-    return InvalidUpload(f"ignore: {rule}", [FieldProblem(path="ignore", rule=rule)])
-
-
 def read_table(
     raw: bytes,
     *,
@@ -198,7 +200,7 @@ def read_table(
     if task not in TASKS:
         raise InvalidUpload(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     if target in ignore:
-        raise _ignore_problem(f"{target!r} is the target column; it cannot be left out")
+        raise ignore_problem(f"{target!r} is the target column; it cannot be left out")
     if not raw:
         raise InvalidUpload("the file is empty")
     fmt = detect_format(raw, filename)
@@ -212,7 +214,7 @@ def read_table(
     target_col = columns[names.index(target)]
     features = [c for c in columns if c.name != target]
     if not features and ignore:
-        raise _ignore_problem(
+        raise ignore_problem(
             f"leaving out {', '.join(map(repr, sorted(ignore)))} leaves no feature column "
             "besides the target"
         )

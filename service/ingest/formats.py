@@ -141,6 +141,11 @@ def _delimiter_hint(header: list[str]) -> str:
     return ""
 
 
+def ignore_problem(rule: str) -> InvalidUpload:
+    """A column the upload was asked to leave out cannot be: the 422 names ``ignore``."""
+    return InvalidUpload(f"ignore: {rule}", [FieldProblem(path="ignore", rule=rule)])
+
+
 def _shown(names: Sequence[str]) -> str:
     """The first few column names, for a message that says which columns the file has."""
     return ", ".join(repr(n[:40]) for n in names[:8]) + (", ..." if len(names) > 8 else "")
@@ -176,8 +181,9 @@ def _check_header(
         raise InvalidUpload(message, [FieldProblem(path="target", rule=message)])
     for name in ignore:
         if name not in seen:
-            rule = f"column {name!r} is not in the file (columns: {_shown(names)}){hint}"
-            raise InvalidUpload(f"ignore: {rule}", [FieldProblem(path="ignore", rule=rule)])
+            raise ignore_problem(
+                f"column {name!r} is not in the file (columns: {_shown(names)}){hint}"
+            )
 
 
 def read_csv(
