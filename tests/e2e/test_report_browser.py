@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,11 +17,6 @@ from tests.e2e.test_dashboard_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from tests.service.test_report import api, finished_study
 
 __all__ = ["api"]  # the in-process app fixture, shared with the fast tests
-LOAD_SECONDS = 4.0
-"""A reload's draw time (Chromium then has plotly's 1.5 MB of JavaScript compiled): the issue's
-budget is 2 s, which ``bench.report`` measures; a test on a shared two-core box gets twice
-that. The first open of a fresh profile also compiles the JavaScript and gets ``COLD_SECONDS``."""
-COLD_SECONDS = 6.0
 
 
 @pytest.fixture
@@ -58,15 +52,9 @@ def test_the_report_draws_offline_with_no_console_error(
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(str(e)))
     drawn_js = f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {expected}"
-    seconds = []
     for load in (lambda: page.goto(saved.as_uri(), wait_until="load"), page.reload):
-        started = time.perf_counter()
-        load()
+        load()  # how long a draw takes is bench.report's to measure
         page.wait_for_function(drawn_js, timeout=30_000)
-        seconds.append(time.perf_counter() - started)
-    (ARTIFACTS / f"report-{kind}-load.json").write_text(
-        json.dumps({"cold_s": seconds[0], "reload_s": seconds[1], "bytes": saved.stat().st_size})
-    )
     try:
         drawn = page.evaluate(
             """() => [...document.querySelectorAll('.plotly-graph-div')].map(d => ({
@@ -79,8 +67,6 @@ def test_the_report_draws_offline_with_no_console_error(
     assert problems == []
     assert len(drawn) == expected == (8 if kind == "linear" else 7), drawn
     assert all(d["svg"] > 0 and d["marks"] > 0 for d in drawn), drawn
-    assert seconds[0] < COLD_SECONDS, f"the first open took {seconds[0]:.2f} s to draw"
-    assert seconds[1] < LOAD_SECONDS, f"a reload took {seconds[1]:.2f} s to draw"
 
     best = api.get(f"/v1/studies/{row.id}").json()["best_trial"]
     marks = page.evaluate(
