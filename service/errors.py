@@ -86,5 +86,10 @@ class BestModelFileMissing(BestModelNotFound):
     """
 
 
+class ArtifactStoreUnavailable(DomainError):
+    """The artifact store failed to open a file it may well hold (access denied, unreachable,
+    an I/O error): a 503 to retry, unlike a file it lacks."""
+
+
 class InvalidSettings(DomainError):
     """``REGTUNE_*`` variables that cannot be used: each field names one, its rule, its value."""

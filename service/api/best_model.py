@@ -34,6 +34,10 @@ def _chunks(reader: BinaryIO) -> Iterator[bytes]:
             "model": ErrorResponse,
             "description": "no best model (yet), or its file is not in this API's artifact store",
         },
+        503: {
+            "model": ErrorResponse,
+            "description": "the artifact store failed to open the file (retry after Retry-After)",
+        },
     },
     summary="Download the best trial's model (saved when the study completes)",
 )

@@ -49,8 +49,29 @@ def operator(who: CallerDep) -> Caller:
 OperatorDep = Annotated[Caller, Depends(operator)]
 
 
+async def reach(who: CallerDep) -> studies.Reach:
+    """Whose studies the caller reads and acts on: its tenant's, or every tenant's for the admin
+    key (the operator cancels what fills the pool). It creates studies in its own tenant."""
+    return None if who.admin else who.tenant
+
+
+ReachDep = Annotated[studies.Reach, Depends(reach)]
+
+
+def listed_tenant(reach: studies.Reach, asked: str | None) -> studies.Reach:
+    """Whose studies a listing shows: the tenant asked for (``?tenant=``), within reach."""
+    if asked is None or asked == reach:
+        return reach
+    if reach is None:
+        return asked
+    raise Forbidden(
+        f"tenant: a tenant's key lists only its own studies ({reach!r}), not {asked!r}; "
+        "every tenant's are the admin key's (REGTUNE_ADMIN_KEY)"
+    )
+
+
 def study(
-    study_id: Annotated[str, Path(max_length=64, description="study id")], tenant: TenantDep
+    study_id: Annotated[str, Path(max_length=64, description="study id")], tenant: ReachDep
 ) -> StudyRow:
     return studies.get_row(study_id, tenant=tenant)
 
@@ -60,7 +81,7 @@ StudyDep = Annotated[StudyRow, Depends(study)]
 
 async def recent_study(
     study_id: Annotated[str, Path(max_length=64, description="study id")],
-    tenant: TenantDep,
+    tenant: ReachDep,
     request: Request,
 ) -> StudyRow:
     """The study's row as read at most ``studies.RECENT_SECONDS`` ago (no database round trip,

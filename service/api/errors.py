@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
 from regtune.service.errors import (
+    ArtifactStoreUnavailable,
     Conflict,
     DomainError,
     FieldProblem,
@@ -29,6 +30,7 @@ from regtune.service.errors import (
 from regtune.service.spec.definition import PATTERN_WORDS, StudySpec
 from regtune.service.spec.locations import union_tags, written
 from regtune.service.store.backoff import caused_by_database, describe, unavailable_cause
+from regtune.service.store.repos.best_model import STORE_RETRY_AFTER_S
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 5
@@ -170,6 +172,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Forbidden)
     async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:
         return error_response(403, "forbidden", exc.message)
+
+    @app.exception_handler(ArtifactStoreUnavailable)
+    async def _store(_: Request, exc: ArtifactStoreUnavailable) -> JSONResponse:
+        response = error_response(503, "artifact_store_unavailable", exc.message)
+        response.headers["Retry-After"] = str(STORE_RETRY_AFTER_S)
+        return response
 
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:

@@ -118,6 +118,7 @@ def _study_out(row: StudyRow, summary: studies.StudySummary) -> StudyOut:
     return StudyOut(
         id=row.id,
         name=row.name,
+        tenant=row.tenant,
         status=row.status,
         optuna_study_name=row.optuna_name,
         definition=row.spec,
@@ -268,7 +269,7 @@ def _page(ids: list[int], bodies: dict[int, bytes], total: int, offset: int, lim
 
 
 def recent_study_list(
-    tenant: str, status: StudyStatus | None, offset: int, limit: int
+    tenant: studies.Reach, status: StudyStatus | None, offset: int, limit: int
 ) -> bytes | None:
     """The ``StudyPage`` body as rendered at most ``RECENT_SECONDS`` ago by this process, and
     since its last change to a study; None if not."""
@@ -276,17 +277,22 @@ def recent_study_list(
         return _LISTS.get(_list_key(tenant, status, offset, limit))
 
 
-def _list_key(tenant: str, status: StudyStatus | None, offset: int, limit: int) -> tuple[Any, ...]:
+def _list_key(
+    tenant: studies.Reach, status: StudyStatus | None, offset: int, limit: int
+) -> tuple[Any, ...]:
     return (get_settings().database_url, studies.changes(), tenant, status, offset, limit)
 
 
 @cached(_LISTS, key=_list_key, condition=_READ)
-def study_list_body(tenant: str, status: StudyStatus | None, offset: int, limit: int) -> bytes:
+def study_list_body(
+    tenant: studies.Reach, status: StudyStatus | None, offset: int, limit: int
+) -> bytes:
     rows, total = studies.list_rows(tenant=tenant, status=status, offset=offset, limit=limit)
     items = [
         StudyBrief(
             id=r.id,
             name=r.name,
+            tenant=r.tenant,
             status=r.status,
             n_trials=r.n_trials,
             done=r.n_done,

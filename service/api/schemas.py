@@ -138,6 +138,7 @@ class SelectionOut(BaseModel):
 class StudyOut(BaseModel):
     id: str
     name: str
+    tenant: str
     status: StudyStatus
     optuna_study_name: str
     definition: dict[str, Any]
@@ -162,6 +163,7 @@ class StudyOut(BaseModel):
 class StudyBrief(BaseModel):
     id: str
     name: str
+    tenant: str
     status: StudyStatus
     n_trials: int
     done: int

@@ -13,7 +13,13 @@ from pydantic import ValidationError
 
 from regtune.service.api import render
 from regtune.service.api.body import YAML_TYPES, read_definition
-from regtune.service.api.deps import RecentStudyDep, StudyDep, TenantDep
+from regtune.service.api.deps import (
+    ReachDep,
+    RecentStudyDep,
+    StudyDep,
+    TenantDep,
+    listed_tenant,
+)
 from regtune.service.api.errors import invalid_definition
 from regtune.service.api.limits import check_definition
 from regtune.service.api.render import json_body, study_out, trial_out
@@ -116,11 +122,20 @@ def _create(data: Any, tenant: str) -> StudyOut:
 
 @router.get("/studies", response_model=StudyPage, responses=ERRORS)
 async def list_studies(
-    tenant: TenantDep,
+    reach: ReachDep,
     status_: Annotated[StudyStatus | None, Query(alias="status")] = None,
+    tenant_: Annotated[
+        str | None,
+        Query(
+            alias="tenant",
+            max_length=128,
+            description="only this tenant's studies (the admin key, which lists every tenant's)",
+        ),
+    ] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Response:
+    tenant = listed_tenant(reach, tenant_)
     body = render.recent_study_list(tenant, status_, offset, limit)
     if body is None:
         body = await run_in_threadpool(render.study_list_body, tenant, status_, offset, limit)
@@ -186,11 +201,11 @@ def get_trial(study: StudyDep, number: Annotated[int, Path(ge=0, le=2**31 - 1)])
 
 
 @router.post("/studies/{study_id}/cancel", response_model=StudyOut, responses=ERRORS)
-def cancel_study(study: StudyDep, tenant: TenantDep) -> StudyOut:
-    return study_out(studies.cancel(study.id, tenant=tenant))
+def cancel_study(study: StudyDep) -> StudyOut:
+    return study_out(studies.cancel(study.id, tenant=study.tenant))
 
 
 @router.delete("/studies/{study_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
-def delete_study(study: StudyDep, tenant: TenantDep) -> Response:
-    studies.delete(study.id, tenant=tenant)
+def delete_study(study: StudyDep) -> Response:
+    studies.delete(study.id, tenant=study.tenant)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

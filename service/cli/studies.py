@@ -77,24 +77,29 @@ def submit(
 
 def list_studies(
     status: Annotated[str | None, typer.Option(help="Filter by status.")] = None,
+    tenant: Annotated[
+        str | None, typer.Option(help="Only this tenant's (the admin key lists every tenant's).")
+    ] = None,
     limit: Annotated[int, typer.Option(help="At most this many (newest first).")] = 50,
     url: UrlOpt = None,
     key: KeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List studies, newest first."""
-    page = call(url, key, lambda client: client.studies(status=status, limit=limit))
+    page = call(url, key, lambda client: client.studies(status=status, tenant=tenant, limit=limit))
     if as_json:
         print_json(page)
         return
     items = page.items
-    table = listing(
-        [s.id for s in items], [s.name for s in items], "status", "done", "running", "created (UTC)"
-    )
+    whose = len({s.tenant for s in items}) > 1  # the admin key's listing of several tenants
+    headers = ["tenant"] if whose else []
+    headers += ["status", "done", "running", "created (UTC)"]
+    table = listing([s.id for s in items], [s.name for s in items], *headers)
     for s in items:
         table.add_row(
             s.id,
             s.name,
+            *([s.tenant] if whose else []),
             s.status,
             f"{s.done}/{s.n_trials}",
             str(s.running),

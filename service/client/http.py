@@ -175,10 +175,21 @@ class Client:
             ),
         )
 
-    def studies(self, *, status: str | None = None, offset: int = 0, limit: int = 50) -> StudyPage:
+    def studies(
+        self,
+        *,
+        status: str | None = None,
+        tenant: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> StudyPage:
+        """A page of studies, newest first: the key's tenant's, or with the admin key every
+        tenant's (``tenant``: only that one's)."""
         params: dict[str, Any] = {"offset": offset, "limit": limit}
         if status:
             params["status"] = status
+        if tenant:
+            params["tenant"] = tenant
         return self._answer(StudyPage, "GET", "/v1/studies", params=params)
 
     def trials(

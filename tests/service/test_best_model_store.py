@@ -17,6 +17,7 @@ from regtune.service.cli import output
 from regtune.service.cli.app import app
 from regtune.service.client.http import BrokenDownload, Client
 from regtune.service.settings import get_settings
+from regtune.service.store.repos.best_model import STORE_RETRY_AFTER_S
 from tests.inprocess import run_to_the_end
 from tests.service.test_client_optuna import STUDY
 
@@ -61,6 +62,28 @@ def test_a_model_file_missing_from_the_api_store_is_a_404_naming_the_shared_stor
     assert "Traceback" not in shown and "cannot reach" not in shown
     assert "error: 404 not_found" in shown and artifact_id in shown and SHARE in shown
     assert not saved.exists() and not saved.with_name(saved.name + ".part").exists()
+
+
+def test_a_store_that_fails_to_open_the_file_is_a_503_to_retry(api: TestClient) -> None:
+    """Not a missing file but a store that fails (here an I/O error: a directory where the file
+    was; on S3 access denied or an unreachable endpoint): 503 with Retry-After, the store named,
+    and the report still served without the model's facts."""
+    created = api.post("/v1/studies", json=STUDY | {"name": "store-fails"}).json()
+    study = run_to_the_end(api, created["id"])
+    artifact_id = study["best_model"]["artifact_id"]
+    stored = Path(get_settings().artifact_dir) / artifact_id
+    stored.unlink()
+    stored.mkdir()  # opening it for reading is an OSError (IsADirectoryError), as root too
+
+    answer = api.get(f"/v1/studies/{study['id']}/best-model")
+    assert answer.status_code == 503
+    assert answer.headers["retry-after"] == str(STORE_RETRY_AFTER_S)
+    error = answer.json()["error"]
+    assert error["code"] == "artifact_store_unavailable"
+    assert "REGTUNE_ARTIFACT_DIR" in error["message"] and "IsADirectoryError" in error["message"]
+    assert study["id"] in error["message"]
+    report = api.get(f"/v1/studies/{study['id']}/report")
+    assert report.status_code == 200 and 'id="status">completed' in report.text
 
 
 class BreaksOff(httpx.SyncByteStream):

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, and_, delete, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from regtune.service.errors import BestModelFileMissing
+from regtune.service.errors import ArtifactStoreUnavailable, BestModelFileMissing
 from regtune.service.settings import Settings, get_settings
 from regtune.service.spec.enums import StudyStatus
 from regtune.service.store.clock import utcnow
@@ -37,6 +37,8 @@ from regtune.service.store.tables import StudyRow
 
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/vnd.regtune.model+safetensors"
+STORE_RETRY_AFTER_S = 5
+"""What a download the artifact store failed is told to wait (``Retry-After``)."""
 
 
 def artifact_store(settings: Settings | None = None) -> ArtifactStore:
@@ -71,16 +73,17 @@ def open_artifact(artifact_id: str, settings: Settings | None = None) -> BinaryI
 def open_model(study_id: str, artifact_id: str, settings: Settings | None = None) -> BinaryIO:
     """A study's saved model file, opened before anything is answered; ``BestModelFileMissing``
     if this process's artifact store lacks it, which means the worker that saved it wrote to
-    another store: the processes of one deployment must share one."""
+    another store: the processes of one deployment must share one. ``ArtifactStoreUnavailable``
+    if the store failed otherwise."""
     settings = settings or get_settings()
+    where = (
+        f"S3 bucket {settings.s3_bucket!r}"
+        if settings.artifact_store == "s3"
+        else f"REGTUNE_ARTIFACT_DIR {str(settings.artifact_dir)!r}"
+    )
     try:
         return open_artifact(artifact_id, settings)
     except ArtifactNotFound:
-        where = (
-            f"S3 bucket {settings.s3_bucket!r}"
-            if settings.artifact_store == "s3"
-            else f"REGTUNE_ARTIFACT_DIR {str(settings.artifact_dir)!r}"
-        )
         log.warning(
             "study %s: its model file (artifact %s) is not in this process's artifact store (%s):"
             " the API and the workers must share one",
@@ -95,6 +98,19 @@ def open_model(study_id: str, artifact_id: str, settings: Settings | None = None
             "REGTUNE_ARTIFACT_DIR volume, or the same remote store (REGTUNE_ARTIFACT_STORE=s3 "
             "with the same REGTUNE_S3_BUCKET)"
         ) from None
+    except Exception as exc:  # the store's own: OSError from a file system, botocore's from S3
+        log.warning(
+            "study %s: cannot open its model file (artifact %s) in %s: %s",
+            study_id,
+            artifact_id,
+            where,
+            exc,
+        )
+        raise ArtifactStoreUnavailable(
+            f"the artifact store ({where}) failed to open the model file of study {study_id!r}: "
+            f"{type(exc).__name__}; retry in {STORE_RETRY_AFTER_S} s, and if it persists, check "
+            "the store's access and health"
+        ) from exc
 
 
 # --------------------------------------------------------------------------- saving it, or not

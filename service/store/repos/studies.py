@@ -8,7 +8,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeAlias
 
 import optuna
 from cachetools import LRUCache, TTLCache, cached
@@ -36,6 +36,9 @@ from regtune.service.store.tables import StudyRow
 from regtune.service.store.trials import views as trial_reads
 from regtune.service.store.trials.best import pareto_numbers
 
+Reach: TypeAlias = str | None
+"""Whose studies a caller may read and act on: a tenant's, or every tenant's (None: the admin
+key's). A study out of reach is not found."""
 RECENT_SECONDS = 1.0
 """How old a study row (and its page of the study list) an API process may answer from memory:
 another process's change (a worker finishing the study, a cancel through another API process)
@@ -149,13 +152,13 @@ def _fetch(study_id: str) -> StudyRow:
     return row
 
 
-def _own(row: StudyRow, tenant: str) -> StudyRow:
-    if row.tenant != tenant:
+def _own(row: StudyRow, tenant: Reach) -> StudyRow:
+    if tenant is not None and row.tenant != tenant:
         raise StudyNotFound(f"no study with id {row.id!r}")
     return row
 
 
-def get_row(study_id: str, *, tenant: str = "default") -> StudyRow:
+def get_row(study_id: str, *, tenant: Reach = "default") -> StudyRow:
     return _remembered(_own(_fetch(study_id), tenant))
 
 
@@ -215,14 +218,14 @@ def held_interval() -> float:
     return WATCHED_SECONDS if wake.versions().watches else HELD_SECONDS
 
 
-def held_row(study_id: str, *, tenant: str = "default") -> StudyRow:
+def held_row(study_id: str, *, tenant: Reach = "default") -> StudyRow:
     """The row as read since the database last changed (on SQLite) or at most ``HELD_SECONDS``
     ago, for a request holding its answer until the study has ended: one read for every such
     request of that moment, remembered for every caller as ``read_row_now``'s is."""
     return _remembered(_own(_read_held(study_id, _stamp()), tenant))
 
 
-def recent_or_read_row(study_id: str, *, tenant: str = "default") -> StudyRow:
+def recent_or_read_row(study_id: str, *, tenant: Reach = "default") -> StudyRow:
     """``recent_row``, or the row read now (once for all callers asking meanwhile)."""
     return _own(_read_row(study_id), tenant)
 
@@ -252,21 +255,19 @@ def changes() -> int:
     return _changes
 
 
-def read_row_now(study_id: str, *, tenant: str = "default") -> StudyRow:
+def read_row_now(study_id: str, *, tenant: Reach = "default") -> StudyRow:
     """The row as it is now, for a client waiting for the study to change: read, remembered for
     every caller, and what this process remembered of its missing model forgotten."""
     return _remembered(_own(_fetch_fresh(study_id), tenant))
 
 
-def recent_row(study_id: str, *, tenant: str = "default") -> StudyRow | None:
+def recent_row(study_id: str, *, tenant: Reach = "default") -> StudyRow | None:
     """The row as read at most ``RECENT_SECONDS`` ago, if it was; None: call
     ``recent_or_read_row``.
     Raises ``StudyNotFound`` for another tenant's study. Callers must not modify the row."""
     with _LOCK:
         row = _ROWS.get(study_id)
-    if row is not None and row.tenant != tenant:
-        raise StudyNotFound(f"no study with id {study_id!r}")
-    return row
+    return row if row is None else _own(row, tenant)
 
 
 def settled(row: StudyRow) -> bool:
@@ -347,10 +348,11 @@ BRIEF = (
 
 
 def list_rows(
-    *, tenant: str = "default", status: str | None = None, offset: int = 0, limit: int = 50
+    *, tenant: Reach = "default", status: str | None = None, offset: int = 0, limit: int = 50
 ) -> tuple[list[StudyRow], int]:
-    """A page of a tenant's studies, newest first, with the ``BRIEF`` columns loaded only."""
-    where = [StudyRow.tenant == tenant]
+    """A page of a tenant's studies (every tenant's: None), newest first, with the ``BRIEF``
+    columns loaded only."""
+    where = [] if tenant is None else [StudyRow.tenant == tenant]
     if status is not None:
         where.append(StudyRow.status == status)
 
@@ -383,7 +385,7 @@ def recently_updated(limit: int) -> list[StudyRow]:
     )
 
 
-def cancel(study_id: str, *, tenant: str = "default") -> StudyRow:
+def cancel(study_id: str, *, tenant: Reach = "default") -> StudyRow:
     row = get_row(study_id, tenant=tenant)
     now = utcnow()
     with transaction() as session:
@@ -401,7 +403,7 @@ def cancel(study_id: str, *, tenant: str = "default") -> StudyRow:
     return get_row(study_id, tenant=tenant)
 
 
-def delete(study_id: str, *, tenant: str = "default") -> None:
+def delete(study_id: str, *, tenant: Reach = "default") -> None:
     """Delete the study, its Optuna study and every trial; ``StudyRunning`` while trials run.
 
     One conditional UPDATE stops scheduling only if no slot is held, so a trial can neither be
