@@ -332,8 +332,7 @@ def read_parquet(
     schema = _open_parquet(raw).schema_arrow
     fields = _parquet_fields(schema, target=target, limits=limits, ignore=ignore)
     names = [f.name for f in fields]
-    declared = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
-    limits.check_size(meta.num_rows, len(names), decoded=declared)
+    limits.check_size(meta.num_rows, len(names), decoded=_declared_bytes(meta, names))
     text = [f.name for f in fields if _is_text(f.type)]
     parquet = _open_parquet(raw, read_dictionary=text)
     chunks: list[list[Any]] = [[] for _ in names]
@@ -353,6 +352,21 @@ def read_parquet(
         _series(f, pa.chunked_array(c, type=f.type if not c else None), limits)
         for f, c in zip(fields, chunks, strict=True)
     ]
+
+
+def _declared_bytes(meta: Any, names: Collection[str]) -> int:
+    """What the file's metadata says the ``names`` columns decode to, before any is decoded
+    (the uncompressed size of their column chunks; an ignored column's are not counted)."""
+    kept = set(names)
+    total = 0
+    for i in range(meta.num_row_groups):
+        group = meta.row_group(i)
+        for j in range(group.num_columns):
+            chunk = group.column(j)
+            top = chunk.path_in_schema  # "a", or "a.list.element" for a nested column
+            if top in kept or top.split(".", 1)[0] in kept:
+                total += chunk.total_uncompressed_size
+    return total
 
 
 def _series(field: Any, column: Any, limits: Limits) -> pd.Series:

@@ -328,6 +328,16 @@ def test_an_ignored_column_is_dropped_before_it_is_checked(http: httpx.Client) -
     assert answer.status_code == 201, answer.text
     assert "seen" not in [c["name"] for c in answer.json()["columns"]]
 
+    buffer = io.BytesIO()
+    frame().assign(notes="n" * 20_000).to_parquet(buffer, compression="zstd")
+    small = Limits(max_cells=700)  # 600 cells with the notes; 8 bytes a cell: 5,600 decoded
+    with pytest.raises(InvalidUpload, match="decodes to"):
+        read_table(buffer.getvalue(), filename="d.parquet", target="y", limits=small)
+    table = read_table(
+        buffer.getvalue(), filename="d.parquet", target="y", ignore=["notes"], limits=small
+    )
+    assert "notes" not in table.feature_names
+
 
 @pytest.mark.parametrize(
     ("ignore", "words"),
