@@ -500,7 +500,10 @@ class StudySpec(Strict):
 
     def to_stored(self) -> dict[str, Any]:
         """The JSON the studies table keeps; ``from_stored`` reads it back."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=False)
+        stored = self.model_dump(mode="json", by_alias=True, exclude_none=False)
+        if not self.refit:  # rows for a refit there is not: a definition may not give them
+            del stored["refit_rows"]
+        return stored
 
     @classmethod
     def from_stored(cls, data: dict[str, Any]) -> StudySpec:
@@ -510,6 +513,8 @@ class StudySpec(Strict):
         worker reads what the API stored whatever its configuration. A ``ValidationError`` here
         is the server's data at fault, not a caller's.
         """
+        if data.get("refit") is False and "refit_rows" in data:  # stored before it was left out
+            data = {k: v for k, v in data.items() if k != "refit_rows"}
         return cls.model_validate(data)
 
 

@@ -16,6 +16,7 @@ from regtune.service.store.scheduling.retries import get_storage
 from regtune.worker import data, modelfile
 from regtune.worker.best_model import best_fit, loaded, save_best_model
 from regtune.worker.objective import make_objective
+from tests.inprocess import run_to_the_end
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -95,6 +96,20 @@ def test_refit_rows_without_a_refit_is_refused(api: TestClient) -> None:
     assert answer.status_code == 422, answer.text
     text = answer.text
     assert "refit_rows" in text and "refit: true" in text
+
+
+def test_a_study_without_a_refit_runs_and_reads_back(api: TestClient) -> None:
+    """``refit: false`` stored ``refit_rows`` with it, which its own rule refuses: every trial
+    failed and every read of the study was a 500."""
+    created = api.post("/v1/studies", json=_definition(refit=False, budget={"n_trials": 3}))
+    assert created.status_code == 201, created.text
+    assert "refit_rows" not in created.json()["definition"]
+    study = run_to_the_end(api, created.json()["id"])
+    assert study["status"] == "completed", study["error"]
+    assert study["best_model"] is not None and study["best_model"]["refit"] is False
+    for path in ("", "/report", "/trials"):
+        url = f"/v1/studies/{study['id']}{path}"
+        assert api.get(url, headers={"Cache-Control": "no-cache"}).status_code == 200, url
 
 
 def test_refit_rows_takes_only_its_two_values(api: TestClient) -> None:
