@@ -70,7 +70,9 @@ class BestTrial(BaseModel):
     value: float | None
     values: list[float | None] | None
     params: dict[str, Any]
-    n_nonzero: int | None
+    n_nonzero: float | None = Field(
+        description="non-zero weights of the trial's models, the mean over its folds"
+    )
     user_attrs: dict[str, Any]
     test_metrics: dict[str, Any] | None = Field(
         description="The best trial's own test metrics: its models (one per fold), trained on "

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import optuna
+import pytest
+
 from regtune.service.spec.definition import StudySpec, resolve_task
 from regtune.worker.best_model import best_fit
+from regtune.worker.objective import make_objective
 
 PARAMS = {"lambda": 0.028, "l1_ratio": 1.0}
 
@@ -51,3 +55,30 @@ def test_a_minibatch_refit_over_the_limit_saves_the_trials_own_model() -> None:
     kept = best_fit(study, {}, {"epochs_run": 5})
     assert not kept.refit
     assert kept.note is not None and "trial's own models" in kept.note
+
+
+def test_a_trial_is_feasible_only_when_its_folds_mean_is_within_max_nonzero() -> None:
+    """At λ 0.0639 diabetes' five lasso fold models keep 5.6 weights on average: over a limit
+    of 5 (an integer's truncation, 5, passed it), and the value multi-objective studies use."""
+    lasso = spec(
+        search_space={
+            "lambda": {"low": 1e-3, "high": 1.0, "log": True},
+            "l1_ratio": 1.0,
+            "relax": 0,
+        },
+        validation={"folds": 5},
+        training={"lambda_path": None},
+        pruner={"type": "none"},
+        objective={"max_nonzero": 5},
+    )
+    study = optuna.create_study()
+    for lam in (0.0639, 0.0871):
+        study.enqueue_trial({"lambda": lam})
+    study.optimize(make_objective(lasso, stop_check=lambda: None), n_trials=2)
+    over, within = (t.user_attrs for t in study.trials)
+    assert over["n_nonzero"] == 5.6 and over["feasible"] is False
+    assert within["n_nonzero"] == 4.4 and within["feasible"] is True
+    assert [t.system_attrs["constraints:max_nonzero"] for t in study.trials] == [
+        pytest.approx(0.6),
+        pytest.approx(-0.6),
+    ]

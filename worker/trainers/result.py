@@ -31,7 +31,9 @@ class TrainResult:
     """Mean over folds, named ``test_*``."""
     epochs_run: int
     best_epoch: int
-    n_nonzero: int
+    n_nonzero: float
+    """Non-zero weights of a fold model, the mean over folds (``objective.max_nonzero`` holds it
+    to its limit; an integer's truncation let 4.8 pass a limit of 4)."""
     n_weights: int
     train_seconds: float
     pruned: bool = False
@@ -109,7 +111,7 @@ def build_result(
         test_metrics=test,
         epochs_run=epochs_run,
         best_epoch=best_epoch,
-        n_nonzero=int(sum(nz for nz, _ in nonzero) / len(nonzero)),
+        n_nonzero=sum(nz for nz, _ in nonzero) / len(nonzero),
         n_weights=nonzero[0][1],
         train_seconds=time.perf_counter() - started,
         pruned=pruned,

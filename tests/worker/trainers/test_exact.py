@@ -66,7 +66,7 @@ def test_each_fold_gets_scikit_learns_elastic_net() -> None:
         np.testing.assert_allclose(bias, [reference.intercept_], atol=1e-4)
         assert np.array_equal(weight.ravel() == 0, reference.coef_ == 0)
     nonzero = np.mean([int((_weights(m)[0] != 0).sum()) for m in result.models])
-    assert result.n_nonzero == int(nonzero) and result.n_weights == 10
+    assert result.n_nonzero == pytest.approx(nonzero) and result.n_weights == 10
     # the trial's value is the final model's; without a hook no epoch is evaluated but the last
     assert result.value == result.val_metrics["val_loss"] and result.curve == [result.value]
     assert len(result.fold_values) == 3  # each fold's value, for the report's ± 1 SE
