@@ -12,6 +12,7 @@ regression averages in original units, classification averages probabilities.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from regtune.service.ingest.encoder import Encoder, Rows
+from regtune.service.ingest.formats import Limits
 from regtune.service.ingest.preprocess import FillValues
 from regtune.service.model.metrics import scores
 from regtune.service.model.standardizer import Standardizer
@@ -159,6 +161,31 @@ class Labelled:
         """A CSV or Parquet file as upload takes it → features (and target, if present)."""
         return self.columns.read(raw, filename=filename, target=target)
 
+    def inputs(self, X: Any) -> np.ndarray:
+        """What the model runs on. A pandas DataFrame holds raw columns as upload took them:
+        bound by name in any order and encoded as at upload (text stays text, other columns are
+        ignored, a missing one is refused by name, a category the model never saw is none of its
+        categories, with a warning). Anything else is the encoded inputs, in ``feature_names``
+        order, and must have that many columns."""
+        if hasattr(X, "columns"):  # a DataFrame (pandas is optional where a client predicts)
+            named = {str(name): X[name] for name in X.columns}
+            encoded, unknown = self.columns.encode(named, Limits())
+            for name, values in unknown.items():
+                warnings.warn(
+                    f"column {name!r} has values the model never saw ({values[:5]}): encoded as "
+                    "none of its categories",
+                    stacklevel=3,
+                )
+            return encoded
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != len(self.feature_names):
+            raise ValueError(
+                f"X has shape {X.shape}; the model takes rows of {len(self.feature_names)} "
+                f"encoded inputs in feature_names order ({self.feature_names[:5]}...), or a "
+                "DataFrame of the raw columns, bound by name"
+            )
+        return X
+
     def labels(self, n_classes: int) -> np.ndarray:
         """The class labels in code order: numbers when the target held numbers, else text;
         the codes 0..k-1 for a file saved without labels."""
@@ -178,9 +205,10 @@ class SavedModel(Labelled):
     def scaler(self) -> Standardizer:
         return self.members[0].scaler
 
-    def outputs(self, X: np.ndarray) -> np.ndarray:
-        """Member 0's standardized prediction (regression) or logits, of the whole ensemble."""
-        X = np.asarray(X, dtype=np.float64)
+    def outputs(self, X: Any) -> np.ndarray:
+        """Member 0's standardized prediction (regression) or logits, of the whole ensemble;
+        ``X`` as ``inputs`` takes it."""
+        X = self.inputs(X)
         if len(self.members) == 1:
             return self.members[0](X)
         outs = [member(X) for member in self.members]
@@ -198,9 +226,10 @@ class SavedModel(Labelled):
             return np.log(p) - np.log1p(-p)
         return np.log(np.maximum(np.mean([_softmax(o) for o in outs], axis=0), 1e-12))
 
-    def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
+    def predict(self, X: Any) -> dict[str, np.ndarray]:
         """``prediction`` in the target's units (regression) or its labels; for classification
-        also ``probability_<label>`` of every label."""
+        also ``probability_<label>`` of every label. ``X``: a DataFrame of raw columns, bound by
+        name, or the encoded inputs (``inputs``)."""
         out = self.outputs(X)
         if self.task == "regression":
             return {"prediction": out[:, 0] * self.scaler.y_scale + self.scaler.y_mean}
@@ -213,8 +242,10 @@ class SavedModel(Labelled):
         columns = {f"probability_{c}": prob[:, k] for k, c in enumerate(labels)}
         return {"prediction": labels[prob.argmax(axis=1)], **columns}
 
-    def score(self, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
-        """The test metrics the API reports (``loss``, ``rmse``, ``accuracy``...) on (X, y)."""
+    def score(self, X: Any, y: Any) -> dict[str, float]:
+        """The test metrics the API reports (``loss``, ``rmse``, ``accuracy``...) on (X, y):
+        ``X`` as ``predict`` takes it, ``y`` the target in its units, or the class codes (the
+        index of each label in ``labels``: ``read`` gives both from a file)."""
         y = np.asarray(y)
         if self.task == "regression":
             y = (y - self.scaler.y_mean) / self.scaler.y_scale

@@ -344,3 +344,29 @@ def test_json_is_strict_and_out_says_where_it_wrote(saved_model: Saver, tmp_path
         written.stderr.split()
     )
     assert out.read_text().splitlines()[0].startswith("prediction")
+
+
+def test_python_predict_binds_a_dataframes_columns_by_name(
+    saved_model: Saver, tmp_path: Path
+) -> None:
+    """``saved.load(path).predict(frame)``: the raw columns of a DataFrame, in any order, with
+    text and extra columns, as ``regtune predict`` reads them from a file; an array of the wrong
+    width is refused, never broadcast or read by position."""
+    from regtune.service.model import saved
+
+    frame = separable(["no", "yes"])
+    model = saved_model(csv(frame, tmp_path / "train.csv").read_bytes(), target="label")
+    loaded = saved.load(model)
+    shuffled = frame[["label", "city", "w", "x"]].assign(id=np.arange(len(frame)))
+    by_name = loaded.predict(shuffled)
+    from_file = predicted(csv(frame, tmp_path / "rows.csv"), model)["predictions"]
+    assert by_name["prediction"].tolist() == from_file["prediction"]
+    assert np.allclose(by_name["probability_yes"], from_file["probability_yes"])
+    with pytest.warns(UserWarning, match="narvik"):
+        loaded.predict(frame.assign(city="narvik"))
+    with pytest.raises(InvalidUpload, match="city"):
+        loaded.predict(frame.drop(columns=["city"]))
+    with pytest.raises(ValueError, match="feature_names order"):
+        loaded.predict(frame[["x", "w"]].to_numpy())
+    encoded = loaded.read(csv(frame, tmp_path / "again.csv").read_bytes(), filename="again.csv")
+    assert loaded.predict(encoded.X)["prediction"].tolist() == from_file["prediction"]
