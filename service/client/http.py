@@ -291,21 +291,26 @@ class Client:
 
     def upload_dataset(
         self,
-        path: str | Path,
+        source: str | Path | pd.DataFrame,
         *,
         target: str,
         task: str = "auto",
         ignore: Sequence[str] = (),
     ) -> DatasetOut:
-        """Upload a CSV or Parquet file, leaving out the ``ignore``d columns; the same file,
-        target and ignored columns twice is one dataset."""
-        path = Path(path)
+        """Upload a CSV or Parquet file, or a pandas DataFrame (sent as CSV without its index:
+        text stays text, missing values are empty cells), leaving out the ``ignore``d columns;
+        the same table, target and ignored columns twice is one dataset."""
+        form = {"target": target, "task": task, "ignore": list(ignore)}
+        if not isinstance(source, str | Path):
+            table = source.to_csv(index=False).encode()
+            response = self._request(
+                "POST", "/v1/datasets", files={"file": ("frame.csv", table)}, data=form
+            )
+            return _parse(DatasetOut, response)
+        path = Path(source)
         with path.open("rb") as handle:
             response = self._request(
-                "POST",
-                "/v1/datasets",
-                files={"file": (path.name, handle)},
-                data={"target": target, "task": task, "ignore": list(ignore)},
+                "POST", "/v1/datasets", files={"file": (path.name, handle)}, data=form
             )
         return _parse(DatasetOut, response)
 

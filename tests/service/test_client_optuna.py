@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import contextvars
+from pathlib import Path
 
 import httpx
+import numpy as np
 import optuna
 import pandas as pd
 import pytest
@@ -77,3 +79,26 @@ def test_the_client_answers_as_optuna_does_on_the_same_study(api: TestClient) ->
     assert (frame["duration"] > pd.Timedelta(0)).all()
     assert best_params == theirs.best_params
     assert best_value == pytest.approx(theirs.best_value)
+
+
+def test_a_dataframe_uploads_as_its_csv_would(api: TestClient, tmp_path: Path) -> None:
+    """Text stays text, a NaN is a missing cell, the index is left out: the same dataset (the
+    same id) as the DataFrame's CSV file uploaded from disk."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=40),
+            "city": ["oslo", "bergen"] * 20,
+            "y": rng.normal(size=40),
+        },
+        index=pd.RangeIndex(100, 140, name="row"),
+    )
+    frame.loc[103, "x"] = np.nan
+    path = tmp_path / "frame.csv"
+    frame.to_csv(path, index=False)
+    with regtune.Client("http://regtune.test", transport=ThroughApp(api)) as client:
+        uploaded = client.upload_dataset(frame, target="y", ignore=[])
+        from_file = client.upload_dataset(path, target="y")
+    assert uploaded.id == from_file.id
+    assert uploaded.feature_names == ["x", "city=bergen", "city=oslo"]
+    assert "row" not in [c.name for c in uploaded.columns]
