@@ -423,7 +423,10 @@ class Worker:
                 return objective(trial)
             except TRANSIENT as exc:
                 raise DatabaseHandBack(exc) from exc
-            except (optuna.TrialPruned, HandBack, StudyStopped):
+            except (optuna.TrialPruned, HandBack):
+                raise
+            except StudyStopped as exc:
+                _note_error(trial, exc)  # why it FAILs (a deleted study takes the trial along)
                 raise
             except Exception as exc:
                 _note_error(trial, exc)
@@ -471,7 +474,7 @@ class Worker:
             if self.stopping.is_set():
                 raise HandBack("the worker is stopping")
             if self._stopped_study == claim.study_id:
-                raise StudyStopped()
+                raise StudyStopped("the study was cancelled while the trial ran")
 
         return stop_check
 

@@ -121,6 +121,7 @@ def test_cancel_stops_running_trials_within_a_heartbeat_and_an_epoch(
     heartbeat_epochs = 1.0 / 0.5
     assert len(final.json()["learning_curve"]) <= epochs_seen + heartbeat_epochs + 1
     assert final.json()["state"] == "FAIL"
+    assert "the study was cancelled while the trial ran" in final.json()["user_attrs"]["error"]
     study = stack.study(study_id)
     assert study["status"] == "cancelled"
     assert study["counts"]["RUNNING"] == 0
