@@ -1,5 +1,6 @@
 """What the sdist and the wheel carry: the licence text the project declares, the package whole
-(every module and data file, nothing of tests/ or bench/)."""
+(every module and data file, nothing of tests/ or bench/), and in the sdist nothing beyond what
+the wheel is built from."""
 
 from __future__ import annotations
 
@@ -30,6 +31,27 @@ def test_the_wheel_and_the_sdist_carry_the_licence(distributions: Distributions)
     assert "License-Expression: Apache-2.0" in metadata
     assert "License-File: LICENSE" in metadata
     assert distributions.read(distributions.sdist, "LICENSE") == text
+
+
+def test_the_sdist_holds_only_what_the_wheel_is_built_from(distributions: Distributions) -> None:
+    files = distributions.files(distributions.sdist)
+    tops = {name.split("/")[0] for name in files}
+    assert tops == {
+        "LICENSE",
+        "MANIFEST.in",
+        "PKG-INFO",
+        "README.md",
+        "pyproject.toml",
+        "regtune",
+        "regtune.egg-info",
+        "setup.cfg",
+    }, tops
+    wheel = distributions.files(distributions.wheel)
+    assert [f for f in files if f.startswith("regtune/")] == [
+        f for f in wheel if f.startswith("regtune/")
+    ]
+    # pip building from the sdist makes the same wheel as from the checkout
+    assert distributions.files(distributions.wheel_from_sdist) == wheel
 
 
 def test_the_wheel_holds_every_module_and_data_file_and_nothing_else(
