@@ -1,7 +1,7 @@
 """The parts of the CLI that need an extra: a plain message naming it when it is not installed.
 
-``pip install regtune`` is the client; the API, the dashboard and migrations need
-``regtune[server]``, a worker (and ``serve``, which runs workers) ``regtune[worker]``. Each such
+The package without extras is the client; the API, the dashboard and migrations need the
+``server`` extra, a worker (and ``serve``, which runs workers) the ``worker`` extra. Each such
 command checks for its extra's packages before importing anything, so a laptop install answers
 with the ``pip install`` line to run instead of a traceback.
 """
@@ -41,6 +41,12 @@ def missing(extra: Extra) -> str | None:
     return next((name for name in names if find_spec(name) is None), None)
 
 
+def install_line(extra: Extra) -> str:
+    """How to install ``extra``: by the package's name, or from a checkout of the repository
+    (regtune is installed from its sources, not from a package index)."""
+    return f"pip install 'regtune[{extra}]' (from a checkout: pip install '.[{extra}]')"
+
+
 def require(extra: Extra, command: str) -> None:
     """Exit with status 2 and the ``pip install`` line when ``extra`` is not installed."""
     absent = missing(extra)
@@ -50,7 +56,7 @@ def require(extra: Extra, command: str) -> None:
         Text.assemble(
             ("error: ", "bold red"),
             f"`regtune {command}` needs the {extra} extra ({absent} is not installed): "
-            f"pip install 'regtune[{extra}]'",
+            f"{install_line(extra)}",
         )
     )
     raise typer.Exit(2)
