@@ -64,7 +64,11 @@ def test_the_wheel_holds_every_module_and_data_file_and_nothing_else(
         for path in (ROOT / part).rglob("*")
         if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
     }
-    package = {"regtune/__init__.py", "regtune/py.typed"}
+    package = {
+        f"regtune/{path.name}"
+        for path in (ROOT / "regtune").iterdir()
+        if path.is_file() and not path.is_symlink()  # __init__.py, __main__.py, py.typed
+    }
     assert {f for f in files if not f.startswith(f"{DIST_INFO}/")} == checkout | package
     for wanted in (
         "regtune/service/py.typed",
