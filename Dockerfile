@@ -36,11 +36,11 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN python3 -m venv /opt/venv \
     && cat "$(python -c 'from pip._vendor import certifi; print(certifi.where())')" > /opt/ca-bundle.pem \
     && printf '%s\n' "$EXTRA_CA_CERTS" >> /opt/ca-bundle.pem \
-    && pip install --upgrade "pip>=24" "setuptools>=68"
+    && pip install --upgrade "pip>=24" "setuptools>=77"
 
 # The project's dependencies, read from pyproject.toml alone: code changes do not invalidate them.
 WORKDIR /src
-COPY pyproject.toml ./
+COPY pyproject.toml LICENSE ./
 RUN mkdir regtune && touch regtune/__init__.py \
     && pip install --no-build-isolation "/src[server]" \
     && pip uninstall --yes regtune
@@ -83,7 +83,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     REGTUNE_ARTIFACT_DIR=/data/artifacts
 
 # The project itself (the same in both images): regtune/ holds the links to service/ and worker/.
-COPY pyproject.toml /tmp/regtune/
+COPY pyproject.toml LICENSE /tmp/regtune/
 COPY regtune /tmp/regtune/regtune
 COPY service /tmp/regtune/service
 COPY worker /tmp/regtune/worker

@@ -12,9 +12,10 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# the CPU build of torch, pinned: an unpinned torch pulls a multi-GB CUDA build
+	# torch pinned, on its own before the rest; where this pin resolves to a CUDA build, install
+	# the CPU build of torch 2.13.0 into $(VENV) first (README, "Installing the client")
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	# everything (the server, the worker, the test tools); `pip install regtune` alone is the client
+	# everything (the server, the worker, the test tools); `pip install .` alone is the client
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 

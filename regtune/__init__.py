@@ -1,6 +1,6 @@
 """regtune: hyperparameter tuning for regularized models, as a service.
 
-The client is the entry point a user needs (``pip install regtune``)::
+The client is the entry point a user needs (``pip install .`` in a checkout)::
 
     from pathlib import Path
 

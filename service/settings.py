@@ -85,8 +85,8 @@ class Settings(BaseSettings):
     artifact_dir: Path = Field(default=Path("./regtune-artifacts"))
     artifact_store: Literal["filesystem", "s3"] = Field(
         default="filesystem",
-        description="Where best models go: artifact_dir, or an S3-compatible bucket (boto3; "
-        "credentials from the usual AWS_* variables).",
+        description="Where best models go: artifact_dir, or an S3-compatible bucket (boto3, the "
+        "s3 extra; credentials from the usual AWS_* variables).",
     )
     s3_bucket: str | None = Field(default=None, description="Bucket of the s3 artifact store.")
     s3_endpoint_url: str | None = Field(

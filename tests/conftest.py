@@ -23,7 +23,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.inprocess import Apps, migrated_template
-from tests.packaging import ClientInstall
+from tests.packaging import ClientInstall, Distributions
 from tests.pg import PostgresServer, postgres_server
 from tests.support import OWNER, Processes, Stack, leftovers
 
@@ -35,6 +35,7 @@ MARKS = {
         "stack_factory",
         "spawn",
         "client_install",
+        "distributions",
         "bench_with_servers",
     },
     "postgresql": {"pg", "pg_url"},
@@ -105,6 +106,13 @@ def client_install(tmp_path_factory: pytest.TempPathFactory) -> ClientInstall:
     """``pip install .`` without extras in a fresh virtual environment (full tier: pip resolves
     the client's dependencies from the configured package sources, ~30 s)."""
     return ClientInstall.make(tmp_path_factory.mktemp("client-install"))
+
+
+@pytest.fixture(scope="session")
+def distributions(tmp_path_factory: pytest.TempPathFactory) -> Distributions:
+    """The sdist and the wheel of a copy of the checkout, and a wheel built from that sdist
+    (full tier: three builds with this environment's setuptools, a few seconds)."""
+    return Distributions.make(tmp_path_factory.mktemp("distributions"))
 
 
 # ------------------------------------------------------------------------------- in-process API

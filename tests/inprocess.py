@@ -131,9 +131,10 @@ def cli_output(api: TestClient, monkeypatch: Any, *args: str) -> str:
     from regtune.service.client.http import Client
 
     def forward(request: httpx.Request) -> httpx.Response:
-        kind = {k: v for k, v in request.headers.items() if k == "content-type"}  # a boundary
+        # the body's type (a multipart boundary) and the caller's key
+        kept = {k: v for k, v in request.headers.items() if k in ("content-type", "authorization")}
         path = request.url.raw_path.decode()
-        answer = api.request(request.method, path, content=request.content, headers=kind)
+        answer = api.request(request.method, path, content=request.content, headers=kept)
         return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
 
     def client(url: str | None, *, key: str | None = None, **_: Any) -> Client:

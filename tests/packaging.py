@@ -1,5 +1,6 @@
 """The project as a user installs it: its wheel, and ``pip install .`` (no extras) in a fresh
-virtual environment, for the tests of what a client install holds and runs."""
+virtual environment, for the tests of what a client install holds and runs; its sdist and wheel
+built from a copy of the checkout, for the tests of what each carries."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support import ROOT, owned
 
-SOURCES = ("pyproject.toml", "README.md", "regtune", "service", "worker")
+SOURCES = ("pyproject.toml", "README.md", "LICENSE", "regtune", "service", "worker")
 """What the build reads (regtune/ holds the links to service/ and worker/)."""
 
 
@@ -89,3 +91,91 @@ class ClientInstall:
             text=True,
             timeout=300,
         )
+
+
+CHECKOUT_LEFT_OUT = shutil.ignore_patterns(
+    ".git",
+    ".venv",
+    "__pycache__",
+    "*.pyc",
+    "*.egg-info",
+    "build",
+    "dist",
+    ".*_cache",
+    ".hypothesis",
+    "regtune-artifacts",
+    "test-artifacts",
+    "*.db",
+    "*.db-*",
+)
+"""What a copy of the checkout leaves out: version control, environments, caches and what runs
+leave behind (never in a distribution either way). The tests, benchmarks and docs stay, so that
+a file setuptools would pick up by default shows."""
+
+
+def build_sdist(source: Path, out: Path) -> Path:
+    """``source``'s sdist, by this environment's setuptools (as ``python -m build --sdist
+    --no-isolation`` builds it)."""
+    code = (
+        "import sys\nfrom setuptools import build_meta\nprint(build_meta.build_sdist(sys.argv[1]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(out)],
+        env=clean_env(),
+        cwd=source,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out / done.stdout.strip().splitlines()[-1]
+
+
+def build_wheel(source: Path, out: Path) -> Path:
+    """``source``'s wheel, as ``pip wheel .`` builds it."""
+    pip("wheel", "--no-deps", "--no-build-isolation", "-w", str(out), str(source))
+    (wheel,) = out.glob("regtune-*.whl")
+    return wheel
+
+
+@dataclass(frozen=True)
+class Distributions:
+    """The sdist and the wheel of a copy of the checkout, and the wheel built from that sdist
+    (as pip builds one from an sdist)."""
+
+    sdist: Path
+    wheel: Path
+    wheel_from_sdist: Path
+
+    @classmethod
+    def make(cls, tmp: Path) -> Distributions:
+        checkout = tmp / "checkout"
+        shutil.copytree(ROOT, checkout, symlinks=True, ignore=CHECKOUT_LEFT_OUT)
+        sdist = build_sdist(checkout, tmp / "sdist")
+        wheel = build_wheel(checkout, tmp / "wheel")
+        unpacked = tmp / "unpacked"
+        with tarfile.open(sdist) as archive:
+            archive.extractall(unpacked, filter="data")
+        (root,) = unpacked.iterdir()
+        return cls(sdist, wheel, build_wheel(root, tmp / "wheel-from-sdist"))
+
+    @staticmethod
+    def files(archive: Path) -> list[str]:
+        """The files in ``archive`` (an sdist: without its top folder ``regtune-<version>/``)."""
+        if archive.suffix == ".whl":
+            with zipfile.ZipFile(archive) as wheel:
+                return sorted(n for n in wheel.namelist() if not n.endswith("/"))
+        with tarfile.open(archive) as sdist:
+            return sorted(m.name.split("/", 1)[1] for m in sdist.getmembers() if m.isfile())
+
+    @staticmethod
+    def read(archive: Path, name: str) -> bytes:
+        """One file of ``archive``, by its name in :meth:`files`."""
+        if archive.suffix == ".whl":
+            with zipfile.ZipFile(archive) as wheel:
+                return wheel.read(name)
+        with tarfile.open(archive) as sdist:
+            top = sdist.getnames()[0].split("/")[0]
+            member = sdist.extractfile(f"{top}/{name}")
+            assert member is not None, name
+            return member.read()

@@ -92,11 +92,20 @@ def process_env(database_url: str, **extra: str) -> dict[str, str]:
 class Proc:
     """A child process whose output goes to a log file the test can read."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self, args: list[str], env: dict[str, str], log_path: Path, *, session: bool = False
+    ) -> None:
+        """``session``: in a session (and process group) of its own, which a test can signal
+        as a terminal signals its foreground group on Ctrl-C (``os.killpg``)."""
         self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115 - open for the process's lifetime
         self.popen = subprocess.Popen(
-            args, env=owned(env), stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT
+            args,
+            env=owned(env),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            start_new_session=session,
         )
 
     @property
@@ -242,8 +251,10 @@ class Processes:
         self.started: list[Proc] = []
         self.stacks: list[Stack] = []
 
-    def start(self, args: list[str], env: dict[str, str], log_name: str) -> Proc:
-        proc = Proc(args, env, self.tmp / log_name)
+    def start(
+        self, args: list[str], env: dict[str, str], log_name: str, *, session: bool = False
+    ) -> Proc:
+        proc = Proc(args, env, self.tmp / log_name, session=session)
         self.started.append(proc)
         return proc
 

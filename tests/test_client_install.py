@@ -1,4 +1,4 @@
-"""``pip install regtune`` on a laptop (issue 25): the wheel installs one package, ``regtune``;
+"""``pip install .`` on a laptop (issue 25): the wheel installs one package, ``regtune``;
 without extras it is the client and the CLI's client commands, with no torch and no server, and
 it submits, watches, downloads and predicts against a running server."""
 
@@ -74,7 +74,8 @@ def test_a_client_install_has_neither_torch_nor_the_server(client_install: Clien
     for extra, command in (("worker", "serve"), ("worker", "worker"), ("server", "api")):
         answer = client_install.regtune(command, COLUMNS="200")
         assert answer.returncode == 2, answer
-        assert f"pip install 'regtune[{extra}]'" in answer.stderr, answer.stderr
+        hint = f"pip install 'regtune[{extra}]' (from a checkout: pip install '.[{extra}]')"
+        assert hint in answer.stderr, answer.stderr
 
 
 @pytest.fixture(scope="module")

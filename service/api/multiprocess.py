@@ -10,6 +10,11 @@ its live gauges stop counting while its requests stay counted.
 This module imports prometheus-client only after the variable is set: the value class it uses
 is chosen at import time.
 
+A single process (``--workers 1``) is served in ``regtune api``'s own process, and ends as the
+supervisor of several does: a SIGTERM or Ctrl-C stops it with status 0, after the directory is
+removed (uvicorn raises the signal that stopped it again once it has shut down, which would end
+the process at once, before any cleanup, with status 143).
+
 The processes also start serving together. Each one listens on the shared socket as soon as its
 start-up ends, so the first one warm would take every connection a client opens meanwhile (and
 keep it: clients reuse connections) while its siblings still read ahead. Each process marks
@@ -22,12 +27,20 @@ import logging
 import multiprocessing
 import os
 import shutil
+import signal
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from regtune.service.lifetime import STOP_SIGNALS
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = logging.getLogger(__name__)
 ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -93,9 +106,7 @@ def serve(app: str, *, host: str, port: int, processes: int) -> int:
         workers=processes,
     )
     if processes <= 1:
-        server = uvicorn.Server(config)
-        server.run()
-        return 0 if server.started else STARTUP_FAILURE
+        return _serve_here(config)
     supervisor = Multiprocess(config, sockets=[config.bind_socket()])
     supervisor.run()
     failed = [p.pid for p in supervisor.processes if p.exitcode == STARTUP_FAILURE]
@@ -103,6 +114,36 @@ def serve(app: str, *, host: str, port: int, processes: int) -> int:
         log.error("API process(es) %s could not start (see above); stopped", failed)
         return STARTUP_FAILURE
     return 0
+
+
+class _StopSignal(Exception):
+    """SIGTERM or SIGINT, raised in this process once uvicorn has let go of them."""
+
+
+def _raise_stop(signum: int, _frame: FrameType | None) -> None:
+    raise _StopSignal(signum)
+
+
+def _serve_here(config: uvicorn.Config) -> int:
+    """Serve in this process until stopped; 0 when a signal stopped it, as for several.
+
+    uvicorn puts its own handlers in place while it serves, then restores the ones it found and
+    raises the signal that stopped it again: the ones here turn that into ``_StopSignal``, so
+    the process goes on to its cleanup and its status 0. A signal before uvicorn's handlers are
+    in place stops the start the same way."""
+    import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+
+    server = uvicorn.Server(config)
+    previous = {sig: signal.signal(sig, _raise_stop) for sig in STOP_SIGNALS}
+    try:
+        server.run()
+    except _StopSignal:
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0 if server.started else STARTUP_FAILURE
 
 
 def start_together(timeout: float = TOGETHER_SECONDS) -> None:

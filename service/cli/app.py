@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from regtune.service.cli import datasets, keys, parts, predict, studies
@@ -13,6 +15,36 @@ app = typer.Typer(
     add_completion=False,
     help="Hyperparameter tuning for regularized models.",
 )
+
+
+def _print_version(asked: bool) -> None:
+    """``regtune --version``: the installed distribution's version, then exit 0."""
+    if not asked:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        typer.echo(f"regtune {version('regtune')}")
+    except PackageNotFoundError:  # imported from a checkout that was never installed
+        typer.echo("regtune (not installed: no version)")
+    raise typer.Exit(0)
+
+
+@app.callback()
+def main(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print regtune's version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Hyperparameter tuning for regularized models."""
+
+
 for command in (parts.migrate, parts.api, parts.worker, parts.dashboard, parts.serve):
     app.command()(command)
 app.command()(studies.submit)

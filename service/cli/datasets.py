@@ -18,6 +18,7 @@ from regtune.service.cli.output import (
     fmt,
     listing,
     print_json,
+    print_table,
 )
 
 app = typer.Typer(no_args_is_help=True, help="Upload and list your own datasets.")
@@ -88,7 +89,7 @@ def list_datasets(url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = Fal
             str(d.n_features),
             fmt(d.created_at),
         )
-    console.print(table)
+    print_table(table)
 
 
 @app.command("rm")

@@ -18,6 +18,7 @@ from regtune.service.cli.output import (
     fmt,
     id_column,
     print_json,
+    print_table,
 )
 
 app = typer.Typer(no_args_is_help=True, help="List, create and revoke API keys (admin key only).")
@@ -40,7 +41,7 @@ def list_keys(
     )
     for k in keys:
         table.add_row(k.id, k.tenant, k.prefix, fmt(k.created_at), fmt(k.revoked_at))
-    console.print(table)
+    print_table(table)
     live = sum(k.revoked_at is None for k in keys)
     console.print(f"{counted(len(keys), 'key')}, {live} not revoked")
 

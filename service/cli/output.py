@@ -37,13 +37,24 @@ def id_column(header: str, values: list[str]) -> Column:
 
 
 def listing(ids: list[str], names: list[str], *headers: str) -> Table:
-    """A table of things by id and name, then ``headers``: ids and names (up to ``NAME_WIDTH``)
-    are never cut, the other columns give way."""
+    """A table of things by id and name, then ``headers``: on a terminal, ids and names (up to
+    ``NAME_WIDTH``) are never cut, the other columns give way (see ``print_table``)."""
     return Table(
         id_column("id", ids),
         Column("name", no_wrap=True, min_width=min(NAME_WIDTH, max(map(len, names), default=0))),
         *headers,
     )
+
+
+def print_table(table: Table) -> None:
+    """Print a table on stdout. On a terminal it fits the terminal's width (the columns other
+    than ids and names give way). Elsewhere (a pipe, a file, a CI log) nothing is cut or folded:
+    it takes the width its cells need, as a line there is not broken at rich's default 80
+    columns either."""
+    if not console.is_terminal:
+        unbounded = console.options.update_width(sys.maxsize)
+        table.width = console.measure(table, options=unbounded).maximum
+    console.print(table, crop=False)
 
 
 UrlOpt = Annotated[str | None, typer.Option("--url", envvar="REGTUNE_URL", help="API base URL.")]

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from regtune.service.cli.extras import require
+from regtune.service.cli.extras import require, require_artifact_store
 from regtune.service.cli.output import err
 
 
@@ -67,6 +67,7 @@ def api(
 ) -> None:
     """Run the REST API (migrates the database first, waiting for it if it is away)."""
     require("server", "api")
+    require_artifact_store("api")
     import os
 
     from regtune.service.api.multiprocess import api_processes, serve
@@ -90,6 +91,7 @@ def worker(
 ) -> None:
     """Run one worker: claim trial slots and run them until stopped (SIGTERM hands back)."""
     require("worker", "worker")
+    require_artifact_store("worker")
     from regtune.worker.limits import limit_from_settings
     from regtune.worker.loop import run_worker
 
@@ -113,6 +115,7 @@ def dashboard(
 ) -> None:
     """Run optuna-dashboard on regtune's database (loopback only: it has no authentication)."""
     require("server", "dashboard")
+    require_artifact_store("dashboard")
     from regtune.service.importance import optuna_importance
 
     optuna_importance()  # before optuna-dashboard imports it: PED-ANOVA needs no scikit-learn
@@ -146,6 +149,7 @@ def serve(
 ) -> None:
     """Embedded mode: API + N workers (+ dashboard) on one database; Ctrl-C stops all."""
     require("worker" if workers else "server", "serve")
+    require_artifact_store("serve")
     from regtune.service.cli.serve import serve as run
 
     _setup_logging()

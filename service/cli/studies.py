@@ -24,6 +24,7 @@ from regtune.service.cli.output import (
     listing,
     params,
     print_json,
+    print_table,
     sorted_by_name,
 )
 from regtune.service.client.http import Client
@@ -105,7 +106,7 @@ def list_studies(
             str(s.running),
             fmt(s.created_at),
         )
-    console.print(table)
+    print_table(table)
     if page.total > len(page.items):
         console.print(f"{len(page.items)} of {page.total} studies")
 
@@ -160,7 +161,7 @@ def _print_summary(study: StudyOut) -> None:
                 fmt(t.user_attrs.get("n_inputs")),
                 params(t.params),
             )
-        console.print(table)
+        print_table(table)
     model = study.best_model
     if model:
         rows = ""
@@ -212,7 +213,7 @@ def trials(
             fmt(attrs.get("epochs_run")),
             Text(params(t.params)),
         )
-    console.print(table)
+    print_table(table)
     shown = f"{len(page.items)} of {page.total} trials"
     if offset + len(page.items) < page.total:
         shown += f" (the next ones: --offset {offset + len(page.items)})"
@@ -348,5 +349,5 @@ def list_workers(url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = Fals
             fmt(w.trial_number),
             fmt(w.last_heartbeat),
         )
-    console.print(table)
+    print_table(table)
     console.print(f"{len(live)} live worker{'s' if len(live) != 1 else ''}")

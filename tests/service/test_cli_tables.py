@@ -1,0 +1,86 @@
+"""The CLI's tables outside a terminal (a pipe, a file, a CI log) are whole: every header and
+every cell on one line, whatever the width, never squeezed to rich's default 80 columns
+(``datasets ls`` used to show its headers as ``ta…``). On a terminal they fit its width, ids and
+names kept whole (``regtune.service.cli.output.listing``)."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from regtune.service.cli.output import params
+from tests.inprocess import Apps, cli_output, run_to_the_end
+from tests.service.test_client_optuna import STUDY
+
+ADMIN = "tables-admin-key-0123456789abcdef"
+LONG = "a-name-long-enough-to-fill-half-of-eighty-columns"
+
+
+def row(*cells: str) -> str:
+    """Cells as one line of a table, whitespace collapsed as ``cli_output`` collapses it."""
+    return "│ " + " │ ".join(cells) + " │"
+
+
+def header(*names: str) -> str:
+    return "┃ " + " ┃ ".join(names) + " ┃"
+
+
+@pytest.fixture(autouse=True)
+def eighty_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The width rich gives output that is not a terminal, unless told otherwise."""
+    monkeypatch.setenv("COLUMNS", "80")
+
+
+def test_datasets_ls_is_whole(api: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    csv = "a,b,the_value_to_predict\n" + "".join(f"{i},{i % 3},{i * 2}\n" for i in range(40))
+    uploaded = api.post(
+        "/v1/datasets",
+        files={"file": (f"{LONG}.csv", csv.encode())},
+        data={"target": "the_value_to_predict"},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    dataset = uploaded.json()
+
+    shown = cli_output(api, monkeypatch, "datasets", "ls")
+
+    assert "…" not in shown, shown
+    assert header("id", "name", "target", "task", "rows", "features", "uploaded (UTC)") in shown
+    cells = (dataset["id"], dataset["name"], "the_value_to_predict", dataset["task"], "40", "2")
+    assert row(*cells) in shown, shown
+
+
+def test_ls_and_trials_are_whole(api: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    created = api.post("/v1/studies", json=STUDY | {"name": LONG}).json()
+    run_to_the_end(api, created["id"])
+
+    listed = cli_output(api, monkeypatch, "ls")
+    assert "…" not in listed, listed
+    assert header("id", "name", "status", "done", "running", "created (UTC)") in listed
+    assert row(created["id"], LONG, "completed", "3/3", "0") in listed, listed
+
+    trials = cli_output(api, monkeypatch, "trials", created["id"])
+    assert "…" not in trials, trials
+    assert header("#", "state", "value", "non-zero", "epochs", "params") in trials
+    for trial in api.get(f"/v1/studies/{created['id']}/trials").json()["items"]:
+        assert f"│ {trial['number']} │ COMPLETE │" in trials, trials
+        assert f" {params(trial['params'])} │" in trials, trials
+
+
+def test_keys_ls_and_workers_are_whole(apps: Apps, monkeypatch: pytest.MonkeyPatch) -> None:
+    from regtune.service.store.scheduling import workers
+
+    api = apps(admin_key=ADMIN)
+    key = api.post("/v1/keys", json={"tenant": LONG}, headers={"Authorization": f"Bearer {ADMIN}"})
+    assert key.status_code == 201, key.text
+    worker_id = f"{LONG}-4242-abcdef"
+    workers.register(worker_id)
+
+    keys = cli_output(api, monkeypatch, "keys", "ls", "--key", ADMIN)
+    assert "…" not in keys, keys
+    assert header("id", "tenant", "prefix", "created (UTC)", "revoked (UTC)") in keys
+    assert row(key.json()["id"], LONG, key.json()["prefix"]) in keys, keys
+
+    live = cli_output(api, monkeypatch, "workers", "--key", ADMIN)
+    assert "…" not in live, live
+    assert header("id", "host", "pid", "study", "trial", "last heartbeat (UTC)") in live
+    assert f"│ {worker_id} │" in live and "│ - │ - │" in live, live
