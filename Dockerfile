@@ -1,6 +1,6 @@
 # Two images, two build targets:
-#   api     regtune[server]: `regtune api`, `regtune migrate`, `regtune dashboard`; no torch
-#   worker  regtune[all]: `regtune worker` (and every other part); the default target
+#   api     regtune[server,s3]: `regtune api`, `regtune migrate`, `regtune dashboard`; no torch
+#   worker  regtune[all,s3]: `regtune worker` (and every other part); the default target
 #
 #   docker build --target api -t regtune-api .
 #   docker build -t regtune .
@@ -42,7 +42,7 @@ RUN python3 -m venv /opt/venv \
 WORKDIR /src
 COPY pyproject.toml LICENSE ./
 RUN mkdir regtune && touch regtune/__init__.py \
-    && pip install --no-build-isolation "/src[server]" \
+    && pip install --no-build-isolation "/src[server,s3]" \
     && pip uninstall --yes regtune
 
 # ---------------------------------------------------------------- build-worker: + torch and the trainers
@@ -57,7 +57,7 @@ ARG TORCH_VERSION=2.13.0
 
 # torch first and pinned: from a CPU index it is ~200 MB instead of a multi-GB CUDA build.
 RUN pip install "torch==${TORCH_VERSION}" \
-    && pip install --no-build-isolation "/src[all]" \
+    && pip install --no-build-isolation "/src[all,s3]" \
     && pip uninstall --yes regtune
 
 # ---------------------------------------------------------------- runtime: no compilers, no pip cache
