@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from regtune.service.api.schemas import StudyOut
+from regtune.service.api.schemas import BestTrial, StudyOut
 from regtune.service.cli.output import (
     JsonOpt,
     KeyOpt,
@@ -127,14 +127,8 @@ def _print_summary(study: StudyOut) -> None:
         how = "selection" if s.rule == "best" else f"selection by {s.rule}"
         console.print(Text(how + (f": {s.note}" if s.note else "")))
     best = study.best_trial
-    objectives = study.definition.get("objectives") or []
     if best:
-        if len(objectives) > 1 and best.values:  # one trial of a front: say which
-            pairs = zip(objectives, best.values, strict=False)
-            which = f" (the front's best {objectives[0]}; the whole front below)"
-            value = " ".join(f"{n}={fmt(v)}" for n, v in pairs)
-        else:
-            which, value = "", f"value {fmt(best.values or best.value)}"
+        which, value = _best_value(study, best, front="the whole front below")
         console.print(
             Text(
                 f"best trial #{best.number}{which}: {value}, non-zero {fmt(best.n_nonzero)}, "
@@ -172,6 +166,17 @@ def _print_summary(study: StudyOut) -> None:
             f"best model: {model.filename} ({model.bytes} bytes, trial {model.trial}{rows})"
             f" — regtune best {study.id} --download {model.filename}"
         )
+
+
+def _best_value(study: StudyOut, best: BestTrial, *, front: str) -> tuple[str, str]:
+    """Which trial ``best`` is and its value: with several objectives, one trial of the Pareto
+    front (the best first objective), its value of each (``front``: where the rest is)."""
+    objectives = study.definition.get("objectives") or []
+    if len(objectives) > 1 and best.values:
+        pairs = zip(objectives, best.values, strict=False)
+        which = f" (the front's best {objectives[0]}; {front})"
+        return which, " ".join(f"{n}={fmt(v)}" for n, v in pairs)
+    return "", f"value {fmt(best.values or best.value)}"
 
 
 def show(study_id: str, url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = False) -> None:
@@ -269,9 +274,10 @@ def best(
     if not best_trial:
         console.print(f"study {study_id} has no completed trial yet")
     else:
+        which, value = _best_value(study, best_trial, front=f"regtune show {study.id}: the front")
         console.print(
             Text(
-                f"trial #{best_trial.number}  value {fmt(best_trial.value)}  "
+                f"trial #{best_trial.number}{which}  {value}  "
                 f"non-zero {fmt(best_trial.n_nonzero)}\n"
                 f"params: {params(best_trial.params)}\n"
                 + (

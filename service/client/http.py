@@ -41,6 +41,7 @@ from regtune.service.api.schemas import (
     TrialPage,
     WorkerOut,
 )
+from regtune.service.client.frame import objective_names
 from regtune.service.spec.enums import FINAL, StudyStatus
 
 if TYPE_CHECKING:
@@ -213,27 +214,37 @@ class Client:
         """The study's trials as Optuna's ``Study.trials_dataframe()`` gives them (needs pandas):
         ``number``, ``value_<metric>``, ``datetime_start``, ``datetime_complete``, ``duration``,
         ``params_<name>``, ``user_attrs_<name>``, ``state``."""
-        from regtune.service.client.frame import objective_names, trials_frame
+        from regtune.service.client.frame import trials_frame
 
         names = objective_names(self.study(study_id).definition)
         return trials_frame(self.all_trials(study_id), names)
 
     def best_params(self, study_id: str) -> dict[str, Any]:
-        """The best trial's parameters, as Optuna's ``Study.best_params``."""
+        """The best trial's parameters, as Optuna's ``Study.best_params``: a ``RuntimeError``
+        for a study of several objectives, a ``ValueError`` before a trial has completed."""
         return self._best(study_id).params
 
     def best_value(self, study_id: str) -> float:
-        """The best trial's objective value, as Optuna's ``Study.best_value``."""
+        """The best trial's objective value, as Optuna's ``Study.best_value``: a
+        ``RuntimeError`` for a study of several objectives, a ``ValueError`` before a trial has
+        completed."""
         value = self._best(study_id).value
         if value is None:
-            raise ValueError(f"study {study_id} has several objectives: see its pareto_front")
+            raise ValueError(f"study {study_id}'s best trial has no value")
         return value
 
     def _best(self, study_id: str) -> BestTrial:
-        best = self.study(study_id).best_trial
-        if best is None:
+        study = self.study(study_id)
+        names = objective_names(study.definition)
+        if len(names) > 1:  # best_trial is one trial of the front (the best first objective)
+            raise RuntimeError(
+                f"study {study_id} has {len(names)} objectives ({', '.join(names)}), so no single "
+                "best trial: use its Pareto front (the study's pareto_front, Optuna's "
+                "Study.best_trials)"
+            )
+        if study.best_trial is None:
             raise ValueError(f"study {study_id} has no completed trial yet")
-        return best
+        return study.best_trial
 
     def trial(self, study_id: str, number: int) -> TrialOut:
         return self._answer(TrialOut, "GET", f"/v1/studies/{study_id}/trials/{number}")

@@ -72,3 +72,9 @@ def test_show_says_which_trial_of_a_front_it_calls_best(
     ), shown
     assert "Pareto front" in shown
     assert "test (trial): loss=" in shown  # its test metrics, as any best trial's
+    said = cli_output(api, monkeypatch, "best", study["id"])
+    assert (
+        f"trial #{best['number']} (the front's best val_loss; regtune show {study['id']}: the "
+        "front) val_loss="
+    ) in said, said
+    assert "n_nonzero=" in said

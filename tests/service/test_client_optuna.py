@@ -81,6 +81,36 @@ def test_the_client_answers_as_optuna_does_on_the_same_study(api: TestClient) ->
     assert best_value == pytest.approx(theirs.best_value)
 
 
+def test_best_value_and_params_of_several_objectives_are_an_error_as_in_optuna(
+    api: TestClient,
+) -> None:
+    """The API's ``best_trial`` of such a study is one trial of the front (the best first
+    objective, with its ``value``): the client does not pass it off as the best."""
+    from regtune.worker.loop import Worker
+
+    pareto = STUDY | {"name": "front", "objectives": ["val_loss", "n_nonzero"]}
+    with regtune.Client("http://regtune.test", transport=ThroughApp(api)) as client:
+        study = client.submit(pareto)
+        assert contextvars.copy_context().run(Worker().run, max_trials=3) == 3
+        done = client.study(study.id)
+        assert done.best_trial is not None and done.best_trial.value is not None
+        for helper in (client.best_value, client.best_params):
+            with pytest.raises(RuntimeError, match="2 objectives") as caught:
+                helper(study.id)
+            assert "pareto_front" in str(caught.value) and "best_trials" in str(caught.value)
+        frame = client.trials_dataframe(study.id)  # the front's trials, with both values
+
+    theirs = optuna.load_study(
+        study_name=done.optuna_study_name, storage=get_settings().database_url
+    )
+    with pytest.raises(RuntimeError):
+        theirs.best_value  # noqa: B018 - the property raises
+    assert {"values_val_loss", "values_n_nonzero"} <= set(frame.columns)
+    assert done.pareto_front and {t.number for t in done.pareto_front} == {
+        t.number for t in theirs.best_trials
+    }
+
+
 def test_a_dataframe_uploads_as_its_csv_would(api: TestClient, tmp_path: Path) -> None:
     """Text stays text, a NaN is a missing cell, the index is left out: the same dataset (the
     same id) as the DataFrame's CSV file uploaded from disk."""
