@@ -24,6 +24,7 @@ from regtune.service.spec.datasets import BuiltinDataset
 from regtune.service.spec.enums import Task
 from regtune.service.spec.objective import (
     SPARSITY_OBJECTIVES,
+    STORED,
     Objective,
     ObjectiveName,
     check_metric,
@@ -515,7 +516,7 @@ class StudySpec(Strict):
         """
         if data.get("refit") is False and "refit_rows" in data:  # stored before it was left out
             data = {k: v for k, v in data.items() if k != "refit_rows"}
-        return cls.model_validate(data)
+        return cls.model_validate(data, context={STORED: True})
 
 
 def _neutral(name: str, param: Fixed | Range | Choices) -> bool:

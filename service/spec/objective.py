@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from regtune.service.spec.enums import Task
 from regtune.service.spec.strict import Strict, field_error
@@ -17,6 +17,9 @@ ObjectiveName = Literal[
     "val_loss", "val_rmse", "val_r2", "val_accuracy", "val_auc", "n_nonzero", "n_inputs"
 ]
 Direction = Literal["minimize", "maximize"]
+STORED = "stored"
+"""Validation context key: the definition is a study's stored one (``StudySpec.from_stored``),
+read back as it was accepted; rules added since then do not refuse it."""
 Select = Literal["best", "one_se"]
 METRIC_DIRECTIONS: dict[str, Direction] = {
     "val_loss": "minimize",
@@ -58,6 +61,23 @@ class Objective(Strict):
         "errors of their differences across folds (0: the best value, relaxed or not); left "
         "out, set when the study is created: 0.5 where relax is searched under k folds",
     )
+
+    @field_validator("direction")
+    @classmethod
+    def _direction_fits(cls, value: Direction | None, info: ValidationInfo) -> Direction | None:
+        """A metric has one direction that is better: the opposite would pick the worst model.
+        A stored definition reads back as it was accepted (``STORED``)."""
+        metric = info.data.get("metric")
+        if value is None or metric is None or (info.context or {}).get(STORED):
+            return value
+        natural = METRIC_DIRECTIONS[metric]
+        if value != natural:
+            better = "lower" if natural == "minimize" else "higher"
+            raise ValueError(
+                f"{metric} needs direction {natural} ({better} is better), got {value}: give "
+                f"{natural} or leave direction out (it follows the metric)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _default_direction(self) -> Objective:

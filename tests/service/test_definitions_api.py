@@ -352,3 +352,24 @@ def test_a_study_the_api_accepted_runs_on_a_worker_with_a_lower_trial_limit(
     assert study["counts"]["COMPLETE"] + study["counts"]["PRUNED"] == 12
     assert study["error"] is None
     assert worker.alive()
+
+
+def test_a_direction_against_the_metric_is_a_422_that_says_which_it_needs(
+    api: TestClient,
+) -> None:
+    before = _count(api)
+    body = _with("objective", {"metric": "val_r2", "direction": "minimize"})
+    response = _post(api, body, "json")
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_definition"
+    [field] = error["fields"]
+    assert field["path"] == "objective.direction"
+    assert field["rule"] == (
+        "val_r2 needs direction maximize (higher is better), got minimize: give maximize or "
+        "leave direction out (it follows the metric)"
+    )
+    assert error["message"] == f"objective.direction: {field['rule']}"
+    assert _count(api) == before
+    body["objective"]["direction"] = "maximize"
+    assert _post(api, body, "json").status_code == 201

@@ -78,3 +78,50 @@ def test_max_nonzero_is_a_single_objective_constraint() -> None:
     assert s.objective.max_nonzero == 5
     assert objective_names(s) == ["val_loss"]
     assert s.pruner.type == "median"  # pruning still applies
+
+
+CONTRARY = [
+    ("diabetes", "val_loss", "maximize", "minimize"),
+    ("diabetes", "val_rmse", "maximize", "minimize"),
+    ("diabetes", "val_r2", "minimize", "maximize"),
+    ("breast_cancer", "val_accuracy", "minimize", "maximize"),
+    ("breast_cancer", "val_auc", "minimize", "maximize"),
+]
+
+
+@pytest.mark.parametrize(("dataset", "metric", "given", "needed"), CONTRARY)
+def test_a_direction_against_the_metric_is_refused_at_objective_direction(
+    dataset: str, metric: str, given: str, needed: str
+) -> None:
+    """Minimizing R² (or maximizing a loss) would make the worst model the study's best."""
+    [(path, message)] = problems(
+        dataset={"builtin": dataset}, objective={"metric": metric, "direction": given}
+    )
+    assert path == "objective.direction"
+    assert f"{metric} needs direction {needed}" in message and f"got {given}" in message
+    assert "leave direction out" in message
+    given_right = spec(
+        dataset={"builtin": dataset}, objective={"metric": metric, "direction": needed}
+    )
+    left_out = spec(dataset={"builtin": dataset}, objective={"metric": metric})
+    assert given_right.objective.direction == left_out.objective.direction == needed
+
+
+def test_a_direction_against_the_first_of_several_objectives_is_refused() -> None:
+    """With ``objectives``, ``objective.direction`` is the first objective's; the others (the
+    sparsity measures) have no direction to give."""
+    [(path, message)] = problems(
+        objectives=["val_r2", "n_nonzero"], objective={"metric": "val_r2", "direction": "minimize"}
+    )
+    assert path == "objective.direction" and "val_r2 needs direction maximize" in message
+    s = spec(
+        objectives=["val_r2", "n_nonzero"], objective={"metric": "val_r2", "direction": "maximize"}
+    )
+    assert objective_directions(s) == ["maximize", "minimize"]
+
+
+def test_a_stored_definition_with_a_contrary_direction_reads_back_as_it_ran() -> None:
+    """A study accepted before the rule keeps the direction its Optuna study was created with."""
+    stored = spec(objective={"metric": "val_r2"}).to_stored()
+    stored["objective"]["direction"] = "minimize"
+    assert objective_directions(StudySpec.from_stored(stored)) == ["minimize"]
