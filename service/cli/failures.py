@@ -3,14 +3,18 @@ traceback.
 
 The parts raise domain errors (``InvalidSettings``, ``Stopped``) or let a database error
 through; this is the one place that turns them into words. ``REGTUNE_LOG_LEVEL=DEBUG`` logs the
-traceback as well.
+traceback as well. A reader that goes away (``regtune predict … | head -1``) is no error: the
+command ends quietly, as a Unix tool does.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from typing import Any
 
+import click
 import typer
 from rich.text import Text
 from typer.core import TyperGroup
@@ -24,6 +28,9 @@ log = logging.getLogger("regtune.cli")
 SETTINGS_STATUS = 2
 """Like a wrong option: the command cannot run as configured."""
 UNREACHABLE_STATUS = 1
+CLOSED_PIPE_STATUS = 141
+"""A command whose output's reader went away: 128 + SIGPIPE (13), the status a shell reports
+for ``seq``, ``cat`` or ``grep`` stopped the same way, so ``set -o pipefail`` sees the same."""
 
 
 def explain(exc: Exception) -> tuple[list[str], int] | None:
@@ -39,10 +46,10 @@ def explain(exc: Exception) -> tuple[list[str], int] | None:
 
         return [f"{exc} (last error: {describe(cause)})"], exc.exit_status
     try:
-        from regtune.service.store.backoff import caused_by_database, describe
+        from regtune.service.store.backoff import DATABASE_TRANSIENT, caused_by_database, describe
     except ImportError:  # the client alone: no database of its own
         return None
-    if not caused_by_database(exc):
+    if not caused_by_database(exc, among=DATABASE_TRANSIENT):  # not any ConnectionError
         return None
     from regtune.service.settings import get_settings, hide_password
 
@@ -55,7 +62,16 @@ class Regtune(TyperGroup):
 
     def invoke(self, ctx: Any) -> Any:
         try:
-            return super().invoke(ctx)
+            try:
+                result = super().invoke(ctx)
+            except (typer.Exit, click.exceptions.Exit):
+                sys.stdout.flush()  # a closed pipe found here, not in the exit's own flush
+                raise
+            sys.stdout.flush()
+            return result
+        except BrokenPipeError:
+            _discard_stdout()
+            raise typer.Exit(CLOSED_PIPE_STATUS) from None
         except Exception as exc:
             explained = explain(exc)
             if explained is None:
@@ -65,3 +81,16 @@ class Regtune(TyperGroup):
             for line in lines:
                 err.print(Text.assemble(("error: ", "bold red"), line))
             raise typer.Exit(status) from None
+
+
+def _discard_stdout() -> None:
+    """Point stdout at the null device, so that what is still buffered for the reader that went
+    away is dropped at exit instead of failing again (Python's documented way, "Note on
+    SIGPIPE" in the ``signal`` module)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError):  # not a file (a test runner's buffer): nothing to redirect
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)

@@ -6,7 +6,9 @@ Human output goes to the terminal; ``--json`` prints pure JSON on stdout and not
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -21,9 +23,19 @@ from rich.text import Text
 
 from regtune.service.client.http import Client, ClientError
 
+
+class CliConsole(Console):
+    """rich's console, whose closed pipe ends the command as a closed stdout does
+    (``failures.Regtune``: quietly, status 141), not with rich's own exit status 1."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+
 # outside a terminal (a pipe, a CI log) a line is not broken at rich's default 80 columns
-console = Console(soft_wrap=not sys.stdout.isatty())
-err = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
+console = CliConsole(soft_wrap=not sys.stdout.isatty())
+err = CliConsole(stderr=True, soft_wrap=not sys.stderr.isatty())
 
 
 NAME_WIDTH = 40
@@ -75,6 +87,8 @@ def call(url: str | None, key: str | None, request: Callable[[Client], T]) -> T:
     try:
         with Client(url, key=key) as client:
             return request(client)
+    except BrokenPipeError:  # the output's reader went away: no failure (failures.Regtune)
+        raise
     except (ClientError, OSError) as exc:
         fail(exc)
 

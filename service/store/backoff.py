@@ -23,27 +23,34 @@ from tenacity import (
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-TRANSIENT = (
+DATABASE_TRANSIENT = (
     OperationalError,
     InterfaceError,
     InternalError,
     PoolTimeout,
     StorageInternalError,
-    ConnectionError,
-    TimeoutError,
 )
-"""Errors that mean "the database is unreachable or busy right now", not "the request is wrong".
+"""The database's own errors (SQLAlchemy's, Optuna's storage's) that mean "unreachable or busy
+right now": the ones that may be described as the database's fault."""
+TRANSIENT = (*DATABASE_TRANSIENT, ConnectionError, TimeoutError)
+"""Errors that mean "the database is unreachable or busy right now", not "the request is wrong":
+what a worker or the API waits out or retries.
 
 Optuna wraps every SQLAlchemy error of its storage in ``StorageInternalError``, so a database
 restart reaches a worker as that as well as SQLAlchemy's own ``OperationalError``. A statement
 the database refuses (``IntegrityError``, ``ProgrammingError``, ``DataError``) is not among
 them: it fails the same way every time, so waiting it out, or handing its trial back to run
-again, would loop for ever (a trial handed back on each claim, its copies piling up).
+again, would loop for ever (a trial handed back on each claim, its copies piling up). The
+built-in ``ConnectionError`` and ``TimeoutError`` are worth a retry too, but are not the
+database's alone (a closed pipe is a ``ConnectionError``): ``DATABASE_TRANSIENT`` leaves them out.
 """
 
 
-def caused_by_database(exc: BaseException) -> bool:
-    """True if ``exc`` is, or was raised while handling, a transient database error.
+def caused_by_database(
+    exc: BaseException, *, among: tuple[type[BaseException], ...] = TRANSIENT
+) -> bool:
+    """True if ``exc`` is, or was raised while handling, a transient database error (one of
+    ``among``; ``DATABASE_TRANSIENT`` for the database's own errors only).
 
     Optuna can replace a storage error with an unrelated one while cleaning up after it (an
     ``UnboundLocalError`` when recording a trial's FAIL fails too), so the chain is searched.
@@ -51,7 +58,7 @@ def caused_by_database(exc: BaseException) -> bool:
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
-        if isinstance(current, TRANSIENT):
+        if isinstance(current, among):
             return True
         seen.add(id(current))
         current = current.__cause__ or current.__context__
