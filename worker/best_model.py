@@ -184,10 +184,13 @@ def _retrain_and_upload(
     _, test = data.split_test(
         dataset, test_fraction=spec.validation.test_fraction, seed=spec.validation.split_seed
     )
-    test_metrics = measured.score(dataset.X[test], dataset.y[test])  # holes filled per member
+    test_metrics = None  # no test split (validation.test_fraction 0): nothing to score
+    if len(test):
+        test_metrics = measured.score(dataset.X[test], dataset.y[test])  # holes filled per member
     baseline = baseline_scores(fitted.splits.folds, fitted.splits.task, fitted.config.n_out)
     if not fitted.refit:
-        _compare(row.id, view, test_metrics)
+        if test_metrics is not None:
+            _compare(row.id, view, test_metrics)
     elif spec.refit_rows == "all" and not fitted.every_row:  # measured: now the test rows train
         every = best_fit(
             spec, view.params, view.user_attrs, stop=stop, engine=stores.engine, every_row=True

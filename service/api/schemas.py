@@ -83,7 +83,8 @@ class BestTrial(BaseModel):
         description="The best model's test metrics once the study completed: this "
         "configuration retrained on every non-test row (the refit; best_model.test_metrics), "
         "before refit_rows all trains the saved model on the test rows too. "
-        "Its loss is on the refit's own standardization; compare r2 or accuracy.",
+        "Its loss is on the refit's own standardization; compare r2 or accuracy. "
+        "Null without a test split (validation.test_fraction 0), as test_metrics.",
     )
 
 
@@ -95,7 +96,8 @@ class BestModel(BaseModel):
     filename: str
     bytes: int
     sha256: str
-    test_metrics: dict[str, Any]
+    test_metrics: dict[str, Any] | None
+    """None without a test split (``validation.test_fraction: 0``): no row to score."""
     val_metrics: dict[str, Any]
     baseline_metrics: dict[str, Any] | None = None
     """A predictor that ignores the inputs, on the same test rows: the training mean

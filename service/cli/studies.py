@@ -159,7 +159,9 @@ def _print_summary(study: StudyOut) -> None:
     model = study.best_model
     if model:
         rows = ""
-        if model.train_rows is not None:
+        if model.train_rows is not None and model.refit and not _test_split(study):
+            rows = f", trained on every row ({model.train_rows:,}; no test split)"
+        elif model.train_rows is not None:
             rows = f", trained on {model.train_rows:,} rows"
             rows += ", the test rows too" if model.refit_rows == "all" else ""
         console.print(

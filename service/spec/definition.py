@@ -358,13 +358,29 @@ class StudySpec(Strict):
         return self
 
     @model_validator(mode="after")
-    def _refit_rows(self) -> StudySpec:
-        """Rows for the refit mean nothing without one."""
-        if not self.refit and "refit_rows" in self.model_fields_set:
+    def _refit_rows(self, info: ValidationInfo) -> StudySpec:
+        """Rows for the refit mean nothing without one, and leaving out test rows nothing
+        without a test split (a stored definition reads back as it was accepted)."""
+        given = "refit_rows" in self.model_fields_set
+        if not self.refit and given:
             raise field_error(
                 ("refit_rows",),
                 "refit_rows applies to refit: true (refit false saves the best trial's own "
                 "models): leave it out",
+                self.refit_rows,
+            )
+        stored = (info.context or {}).get(STORED)
+        if (
+            given
+            and self.refit_rows == "non_test"
+            and not self.validation.test_split
+            and not stored
+        ):
+            raise field_error(
+                ("refit_rows",),
+                "refit_rows non_test leaves the test rows out of the refit, and "
+                "validation.test_fraction 0 holds none out: the refit trains on every row "
+                "either way; leave refit_rows out",
                 self.refit_rows,
             )
         return self

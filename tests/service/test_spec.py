@@ -109,6 +109,18 @@ def test_a_definition_stored_with_refit_rows_and_no_refit_reads_back() -> None:
     assert StudySpec.from_stored(stored | {"refit_rows": "all"}).refit is False
 
 
+def test_refit_rows_non_test_without_a_test_split_is_refused_at_refit_rows() -> None:
+    """``test_fraction: 0`` holds out no row, so there are no test rows to leave out."""
+    no_test = {"folds": 3, "test_fraction": 0}
+    [(path, message)] = _problems(_with("refit_rows", "non_test") | {"validation": no_test})
+    assert path == "refit_rows"
+    assert "validation.test_fraction 0" in message and "leave refit_rows out" in message
+    for rows in ({}, {"refit_rows": "all"}):
+        assert StudySpec.model_validate(EXAMPLE | rows | {"validation": no_test}).refit
+    stored = StudySpec.model_validate(EXAMPLE | {"validation": no_test}).to_stored()
+    assert StudySpec.from_stored(stored | {"refit_rows": "non_test"}).refit_rows == "non_test"
+
+
 def test_a_stored_definition_is_held_to_the_definition_rules() -> None:
     stored = StudySpec.model_validate(EXAMPLE).to_stored()
     stored["budget"]["n_trials"] = 0

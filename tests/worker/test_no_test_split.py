@@ -74,16 +74,28 @@ def test_a_study_without_a_test_split_reports_no_test_metric_and_saves_a_model_o
 
     model = study["best_model"]
     dataset = data.load({"builtin": builtin})
-    assert model["test_metrics"] == {} and model["train_rows"] == len(dataset.y)
-    assert not study["best_trial"]["test_metrics"]
+    assert model["test_metrics"] is None and model["train_rows"] == len(dataset.y)
+    assert study["best_trial"]["test_metrics"] is None
+    assert study["best_trial"]["refit_test_metrics"] is None
 
     shown = cli_output(api, monkeypatch, "show", body["id"])
     assert f"test: {NO_TEST_SPLIT}" in shown
+    assert f"trained on every row ({len(dataset.y):,}; no test split)" in shown
+    assert "test rows too" not in shown
     best = cli_output(api, monkeypatch, "best", body["id"])
     assert f"test: {NO_TEST_SPLIT}" in best and "test (trial)" not in best
     report = api.get(f"/v1/studies/{body['id']}/report")
     assert report.status_code == 200, report.text[:2000]
     assert 'id="no-test-split"' in report.text and 'id="test-metrics"' not in report.text
+
+
+def test_refit_rows_non_test_without_a_test_split_is_a_422_saying_why(api: TestClient) -> None:
+    answer = api.post("/v1/studies", json=_definition("diabetes") | {"refit_rows": "non_test"})
+    assert answer.status_code == 422, answer.text
+    [field] = answer.json()["error"]["fields"]
+    assert field["path"] == "refit_rows"
+    assert "validation.test_fraction 0 holds none out" in field["rule"]
+    assert "leave refit_rows out" in field["rule"]
 
 
 def test_a_negative_test_fraction_is_refused_by_name(api: TestClient) -> None:
@@ -122,5 +134,30 @@ def test_an_mlp_study_without_a_test_split_trains_fused_trials_and_a_model_of_ev
     assert all(not [k for k in t["user_attrs"] if k.startswith("test_")] for t in listed)
     model = study["best_model"]
     rows = len(data.load({"builtin": "diabetes"}).y)
-    assert model["test_metrics"] == {} and model["train_rows"] == rows
+    assert model["test_metrics"] is None and model["train_rows"] == rows
     assert model["refit_rows"] == "all" and refits == [rows]
+
+
+def test_without_a_refit_the_best_trials_own_models_are_saved_once_with_no_test_metric(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``refit: false``: the best trial's fold models, trained once more as they were, and no
+    second training for ``refit_rows`` (there is no refit to extend to the test rows)."""
+    fits: list[int] = []
+    fit = best_model.best_fit
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        fits.append(1)
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(best_model, "best_fit", counted)
+    definition = _definition("diabetes", holdout=0.25) | {"refit": False, "budget": {"n_trials": 4}}
+    definition["training"] = {"lambda_path": None}
+    created = api.post("/v1/studies", json=definition)
+    assert created.status_code == 201, created.text
+    study = run_to_the_end(api, created.json()["id"])
+    assert study["status"] == "completed", study
+    model = study["best_model"]
+    rows = len(data.load({"builtin": "diabetes"}).y)
+    assert model["refit"] is False and model["test_metrics"] is None
+    assert model["train_rows"] < rows and len(fits) == 1

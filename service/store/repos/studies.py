@@ -492,6 +492,8 @@ def summarize(row: StudyRow, *, spec: StudySpec | None = None) -> StudySummary:
         return counts, best, note, pareto, _model_info(session, row)
 
     counts, best, note, pareto, model = read(reads)
+    if model is not None and model.get("test_metrics") == {}:  # saved before: no test split
+        model = {**model, "test_metrics": None}
     test_metrics = refit_metrics = None
     if best is not None:
         test_metrics = {
