@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
-from pydantic import ValidationError
+from pydantic import BeforeValidator, ValidationError
 
 from regtune.service.api import render
 from regtune.service.api.body import YAML_TYPES, read_definition
@@ -50,7 +50,11 @@ from regtune.service.store.tables import StudyRow
 from regtune.service.store.trials import views as trial_reads
 
 router = APIRouter(prefix="/v1", tags=["studies"])
-StateFilter = Literal["RUNNING", "COMPLETE", "PRUNED", "FAIL", "WAITING"]
+StateFilter = Annotated[
+    Literal["RUNNING", "COMPLETE", "PRUNED", "FAIL", "WAITING"],
+    BeforeValidator(lambda value: value.upper() if isinstance(value, str) else value),
+]
+"""A trial state, in any case (``complete``, ``Complete``): Optuna's names are upper case."""
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse},
     404: {"model": ErrorResponse},
@@ -181,7 +185,13 @@ async def _settled(row: StudyRow, wait: float) -> StudyRow:
 @router.get("/studies/{study_id}/trials", response_model=TrialPage, responses=ERRORS)
 async def list_trials(
     study: RecentStudyDep,
-    state: StateFilter | None = None,
+    state: Annotated[
+        StateFilter | None,
+        Query(
+            description="only trials in this state: RUNNING, COMPLETE, PRUNED, FAIL or "
+            "WAITING, in any case"
+        ),
+    ] = None,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Response:

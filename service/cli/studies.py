@@ -193,7 +193,7 @@ def show(study_id: str, url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt
 def trials(
     study_id: str,
     state: Annotated[
-        str | None, typer.Option(help="COMPLETE, PRUNED, FAIL, RUNNING or WAITING.")
+        str | None, typer.Option(help="COMPLETE, PRUNED, FAIL, RUNNING or WAITING (any case).")
     ] = None,
     offset: Annotated[int, typer.Option(help="Skip this many.")] = 0,
     limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
@@ -202,7 +202,6 @@ def trials(
     as_json: JsonOpt = False,
 ) -> None:
     """List a study's trials: state, value(s), non-zero weights, epochs, params."""
-    state = state.upper() if state else None  # complete, COMPLETE: the same state
     page = call(
         url, key, lambda client: client.trials(study_id, state=state, offset=offset, limit=limit)
     )

@@ -196,9 +196,11 @@ class Client:
     def trials(
         self, study_id: str, *, state: str | None = None, offset: int = 0, limit: int = 50
     ) -> TrialPage:
+        """A page of the study's trials, by number; ``state``: only those in it (``COMPLETE``,
+        ``PRUNED``, ``FAIL``, ``RUNNING``, ``WAITING``, in any case)."""
         params: dict[str, Any] = {"offset": offset, "limit": limit}
         if state:
-            params["state"] = state
+            params["state"] = state.upper()  # as an API before it took any case needs
         return self._answer(TrialPage, "GET", f"/v1/studies/{study_id}/trials", params=params)
 
     def all_trials(self, study_id: str, *, state: str | None = None) -> list[TrialOut]:
