@@ -14,7 +14,6 @@ import os
 import sys
 from typing import Any
 
-import click
 import typer
 from rich.text import Text
 from typer.core import TyperGroup
@@ -64,7 +63,7 @@ class Regtune(TyperGroup):
         try:
             try:
                 result = super().invoke(ctx)
-            except (typer.Exit, click.exceptions.Exit):
+            except typer.Exit:
                 sys.stdout.flush()  # a closed pipe found here, not in the exit's own flush
                 raise
             sys.stdout.flush()
