@@ -55,6 +55,10 @@ StateFilter = Annotated[
     BeforeValidator(lambda value: value.upper() if isinstance(value, str) else value),
 ]
 """A trial state, in any case (``complete``, ``Complete``): Optuna's names are upper case."""
+StatusFilter = Annotated[
+    StudyStatus, BeforeValidator(lambda value: value.lower() if isinstance(value, str) else value)
+]
+"""A study status, in any case (``Running``, ``RUNNING``): regtune's are lower case."""
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse},
     404: {"model": ErrorResponse},
@@ -127,7 +131,7 @@ def _create(data: Any, tenant: str) -> StudyOut:
 @router.get("/studies", response_model=StudyPage, responses=ERRORS)
 async def list_studies(
     reach: ReachDep,
-    status_: Annotated[StudyStatus | None, Query(alias="status")] = None,
+    status_: Annotated[StatusFilter | None, Query(alias="status")] = None,
     tenant_: Annotated[
         str | None,
         Query(

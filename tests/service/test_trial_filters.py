@@ -1,8 +1,11 @@
 """A trial state filter takes the state in any case, as the CLI does: ``complete``,
 ``Complete`` and ``COMPLETE`` are the same state (Optuna's names are upper case), through the API
-and the Python client; an unknown state is a 422 naming the ones there are."""
+and the Python client; an unknown state is a 422 naming the ones there are. So does the study
+listing's status filter (regtune's statuses are lower case)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -38,3 +41,15 @@ def test_the_client_takes_a_trial_state_in_any_case(api: TestClient) -> None:
         every = client.all_trials(created["id"], state="Complete")
     assert [t.number for t in page.items] == [0, 3, 6] and page.total == 3
     assert [t.number for t in every] == [1, 2, 4, 5, 7, 8]
+
+
+@pytest.mark.parametrize("case", [str.lower, str.title, str.upper])
+def test_the_study_status_filter_takes_any_case(api: TestClient, case: Any) -> None:
+    """A study's status is lower case; the listing's filter takes it as the trials' does."""
+    created, _ = _study(api, f"status-{case.__name__}", 3)
+    status = api.get(f"/v1/studies/{created['id']}").json()["status"]
+    listed = api.get("/v1/studies", params={"status": case(status)})
+    assert listed.status_code == 200, listed.text
+    assert created["id"] in [s["id"] for s in listed.json()["items"]]
+    unknown = api.get("/v1/studies", params={"status": "done"})
+    assert unknown.status_code == 422 and unknown.json()["error"]["fields"][0]["path"] == "status"
