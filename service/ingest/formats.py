@@ -328,9 +328,9 @@ def read_parquet(
             "pip install pandas pyarrow, or send CSV"
         ) from None
 
-    meta = _open_parquet(raw).metadata
-    schema = _open_parquet(raw).schema_arrow
-    fields = _parquet_fields(schema, target=target, limits=limits, ignore=ignore)
+    opened = _open_parquet(raw)
+    meta = opened.metadata
+    fields = _parquet_fields(opened.schema_arrow, target=target, limits=limits, ignore=ignore)
     names = [f.name for f in fields]
     limits.check_size(meta.num_rows, len(names), decoded=_declared_bytes(meta, names))
     text = [f.name for f in fields if _is_text(f.type)]
