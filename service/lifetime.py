@@ -92,21 +92,30 @@ class StopEvent(threading.Event):
 
 
 @contextmanager
+def stop_signals_handled(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
+    """While inside, SIGTERM and SIGINT go to ``handler``; the previous handlers are back
+    afterwards (call from the main thread)."""
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, restored in previous.items():
+            signal.signal(sig, restored)
+
+
+@contextmanager
 def stop_on_signals(*, awaited: str) -> Iterator[threading.Event]:
     """While inside, SIGTERM and SIGINT set the event yielded, so a wait that watches it (the
     worker's ``retry_forever(..., stop=...)``) ends at once; the block then ends with
     ``Stopped`` however it went, so the process does not go on to start after all. The previous
     handlers are back afterwards (call from the main thread)."""
     stop = StopEvent()
-    previous = {sig: signal.signal(sig, stop.handle) for sig in STOP_SIGNALS}
-    try:
-        yield stop
-    except Exception as exc:
-        if stop.signum is None:
-            raise
-        raise Stopped(stop.signum, awaited=awaited) from exc
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with stop_signals_handled(stop.handle):
+        try:
+            yield stop
+        except Exception as exc:
+            if stop.signum is None:
+                raise
+            raise Stopped(stop.signum, awaited=awaited) from exc
     if stop.signum is not None:
         raise Stopped(stop.signum, awaited=awaited)

@@ -27,7 +27,6 @@ import logging
 import multiprocessing
 import os
 import shutil
-import signal
 import tempfile
 import threading
 import time
@@ -37,7 +36,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from regtune.service.lifetime import STOP_SIGNALS
+from regtune.service.lifetime import stop_signals_handled
 
 if TYPE_CHECKING:
     import uvicorn
@@ -135,14 +134,11 @@ def _serve_here(config: uvicorn.Config) -> int:
     from uvicorn.config import STARTUP_FAILURE
 
     server = uvicorn.Server(config)
-    previous = {sig: signal.signal(sig, _raise_stop) for sig in STOP_SIGNALS}
-    try:
-        server.run()
-    except _StopSignal:
-        return 0
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with stop_signals_handled(_raise_stop):
+        try:
+            server.run()
+        except _StopSignal:
+            return 0
     return 0 if server.started else STARTUP_FAILURE
 
 
