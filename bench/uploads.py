@@ -33,9 +33,11 @@ count N a linear study with the defaults (only the searched λ and l1_ratio give
 the test rows' CSV as ``regtune predict`` scores it. Two studies per split and N, which runs
 first alternating by split:
 
-* **regtune**: the defaults, ``refit_rows: all`` (the saved model trains on every uploaded row);
-* **regtune, non-test refit**: ``refit_rows: non_test``, the saved model trained on the 80 % of
-  the upload its test split leaves (the default before ``refit_rows``): the baseline.
+* **regtune**: the defaults: under folds an upload holds no test split of its own, every
+  uploaded row is in the folds, and the saved model trains on all of them;
+* **regtune, test split**: ``validation.test_fraction: 0.2``, the default before this one: the
+  folds hold the 80 % of the upload its own test split leaves (which gives the study its test
+  metrics), the saved model trains on every row: the baseline.
 
 Against scikit-learn's CV estimator fitted on the training CSV (``bench.quality``'s: 5-fold,
 standardized, ``ElasticNetCV`` or elastic-net ``LogisticRegressionCV``, N configurations).
@@ -43,10 +45,8 @@ Reported per table and N: each regtune − scikit-learn in the test metric (R² 
 paired by split, ± its standard error; the wall time from the study's creation to the
 downloaded model, and scikit-learn's fit.
 
-``--test-fraction 0`` gives regtune's studies ``validation.test_fraction`` 0: no test split of
-the upload's own, so the folds hold every uploaded row, as scikit-learn's do
-(``uploads-test-fraction-0.json``); the non-test refit would then be the same study, so only the
-default runs.
+``--test-fraction F`` gives regtune's studies ``validation.test_fraction`` F and runs no
+baseline (``uploads-test-fraction-F.json``).
 
     python -m bench.uploads [--quick] [--repeats 10] [--tables anes96,fair]
         [--configurations 30,700] [--relax-margin 0] [--relax 0] [--test-fraction 0]
@@ -106,8 +106,11 @@ TABLES = {
 }
 CONFIGURATIONS = (30, 700)
 QUICK_CONFIGURATIONS = (6,)
-NON_TEST = "regtune, non-test refit"
-VARIANTS = {"regtune": "all", NON_TEST: "non_test"}
+TEST_SPLIT = "regtune, test split"
+VARIANTS: dict[str, dict[str, Any]] = {
+    "regtune": {},
+    TEST_SPLIT: {"validation": {"test_fraction": 0.2}},
+}
 WORKERS = 2
 
 
@@ -154,25 +157,23 @@ def run_regtune(
     test_file: Path,
     seed: int,
     count: int,
-    refit_rows: str,
+    label: str,
+    changes: dict[str, Any],
     relax_margin: float | None = None,
     relax: Any = None,
-    test_fraction: float | None = None,
 ) -> dict[str, Any]:
-    """A study with the defaults (but ``refit_rows``, and ``relax_margin``, ``relax`` and
-    ``test_fraction`` if given) on the upload; its best model downloaded and scored on the test
-    CSV as ``regtune predict`` scores it; the best trial's parameters and the selection's note
-    beside it."""
+    """A study with the defaults (but ``changes``, and ``relax_margin`` and ``relax`` if
+    given) on the upload; its best model downloaded and scored on the test CSV as ``regtune
+    predict`` scores it; the best trial's parameters and the selection's note beside it."""
     from regtune.service.model.saved import load
 
     spec = definition("diabetes", seed, count)  # its searched space, seeds and budget
     spec.update(
-        name=f"{table.name}-{seed}-{count}-{refit_rows}",
+        name=f"{table.name}-{seed}-{count}-{label.replace(', ', '-').replace(' ', '-')}",
         dataset={"id": dataset_id},
-        # the default rule, as a user who gives none
-        validation={} if test_fraction is None else {"test_fraction": test_fraction},
-        refit_rows=refit_rows,
+        validation={},  # the default rule, as a user who gives none
     )
+    spec.update(changes)
     if relax_margin is not None:
         spec["objective"] = {"relax_margin": relax_margin}
     if relax is not None:
@@ -192,6 +193,7 @@ def run_regtune(
         "wall_s": wall,
         "train_rows": saved.info.get("train_rows"),
         "validation": done.validation.scheme if done.validation else None,
+        "test_fraction": done.definition["validation"]["test_fraction"],
         "chosen": dict(done.best_trial.params) if done.best_trial else None,
         "selection_note": done.selection.note if done.selection else None,
     }
@@ -209,8 +211,11 @@ def measure(
     from regtune.service.client.http import Client
 
     runs: list[dict[str, Any]] = []
-    # no test split: the non-test refit trains on every row too, the same study as the default's
-    variants = {"regtune": VARIANTS["regtune"]} if test_fraction == 0 else VARIANTS
+    variants = (
+        VARIANTS
+        if test_fraction is None
+        else {"regtune": {"validation": {"test_fraction": test_fraction}}}
+    )
     with harness.scratch("uploads") as tmp:
         url = harness.fresh_database("sqlite", tmp, None, "uploads")
         env = {"REGTUNE_ARTIFACT_DIR": str(tmp / "artifacts"), "REGTUNE_POLL_MAX": "0.5"}
@@ -223,7 +228,7 @@ def measure(
                     uploaded = client.upload_dataset(files[0], target=table.target, task=table.task)
                     for n in counts:
                         run: dict[str, Any] = {"table": name, "seed": seed, "configurations": n}
-                        for label, rows in _in_turn(variants, seed):
+                        for label, changes in _in_turn(variants, seed):
                             run[label] = run_regtune(
                                 service,
                                 client,
@@ -232,10 +237,10 @@ def measure(
                                 files[1],
                                 seed,
                                 n,
-                                rows,
+                                label,
+                                changes,
                                 relax_margin,
                                 relax,
-                                test_fraction,
                             )
                         run["sklearn"] = run_sklearn(table, files, n, quick)
                         runs.append(run)
@@ -247,7 +252,7 @@ def measure(
     return runs
 
 
-def _in_turn(variants: dict[str, str], turn: int) -> list[tuple[str, str]]:
+def _in_turn(variants: dict[str, dict[str, Any]], turn: int) -> list[tuple[str, dict[str, Any]]]:
     """The variants, the first one first on even turns (splits), last on odd ones: the first
     study on a new upload pays for the workers' first read of it, which would otherwise count
     against one variant alone."""
@@ -283,6 +288,11 @@ def summarize(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
                         (r[label].get("chosen") or {}).get("relax", 0.0) > 0 for r in group
                     ),
                 }
+            if TEST_SPLIT in row:  # the default against the baseline, paired by split
+                gain, gain_se = _mean_se(
+                    [r["regtune"]["test"] - r[TEST_SPLIT]["test"] for r in group]
+                )
+                row[TEST_SPLIT].update(gain=gain, gain_se=gain_se)
             best = row["regtune"]
             se = best["se"]
             row["at_least_sklearn"] = (
@@ -296,19 +306,20 @@ def summarize(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
         "splits",
         "regtune validation",
         "regtune (rows trained)",
-        "non-test refit (rows)",
+        "test split (rows)",
         "scikit-learn CV",
         "regtune − scikit-learn ± SE",
         "≥ 0 or within 0.5 SE",
-        "non-test refit − scikit-learn ± SE",
+        "test split − scikit-learn ± SE",
+        "regtune − test split ± SE",
         "regtune s",
-        "non-test refit s",
+        "test split s",
         "scikit-learn s",
         "regtune's best relaxed (splits)",
     ]
 
     def baseline(r: dict[str, Any], shown: Callable[[dict[str, Any]], str]) -> str:
-        return shown(r[NON_TEST]) if NON_TEST in r else "the same study"
+        return shown(r[TEST_SPLIT]) if TEST_SPLIT in r else "not run"
 
     body = [
         [
@@ -323,6 +334,7 @@ def summarize(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
             f"{r['regtune']['difference']:+.4f} ± {r['regtune']['se']:.4f}",
             {True: "yes", False: "no", None: "n/a"}[r["at_least_sklearn"]],
             baseline(r, lambda b: f"{b['difference']:+.4f} ± {b['se']:.4f}"),
+            baseline(r, lambda b: f"{b['gain']:+.4f} ± {b['gain_se']:.4f}"),
             f"{r['regtune']['wall_s']:.2f}",
             baseline(r, lambda b: f"{b['wall_s']:.2f}"),
             f"{r['sklearn_s']:.2f}",

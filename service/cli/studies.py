@@ -31,7 +31,10 @@ from regtune.service.client.http import Client
 from regtune.service.spec.enums import ACTIVE
 from regtune.service.spec.validation import Validation
 
-NO_TEST_SPLIT = "none (validation.test_fraction 0: every row validates)"
+NO_TEST_SPLIT = (
+    "none (validation.test_fraction 0, an upload's default under folds: every row validates, "
+    "and the validation score above is the estimate)"
+)
 
 
 def _test_split(study: StudyOut) -> bool:

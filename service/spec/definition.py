@@ -619,8 +619,10 @@ def resolve_validation(
     spec: StudySpec, *, rows: int, features: int, outputs: int, smallest_class: int | None
 ) -> StudySpec:
     """Return the definition with its validation scheme decided for data of this shape (the
-    default when none is given: ``Validation.resolved``) and the reason stored."""
+    default when none is given: ``Validation.resolved``) and the reason stored. An upload's
+    test split is decided there too, kept when ``refit_rows: non_test`` asks for one."""
     one_se = spec.objective.select == "one_se"
+    keeps_test = "refit_rows" in spec.model_fields_set and spec.refit_rows == "non_test"
     validation = spec.validation.resolved(
         exact=spec.solver == "exact",
         rows=rows,
@@ -628,6 +630,7 @@ def resolve_validation(
         outputs=outputs,
         smallest_class=smallest_class,
         folds_needed=one_se,
+        uploaded=isinstance(spec.dataset, Uploaded) and not keeps_test,
     )
     if one_se and not validation.folds:
         raise field_error(

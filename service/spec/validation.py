@@ -6,6 +6,12 @@ estimators, whenever the data is small enough that the folds cost a trial little
 (``FOLDS_MAX_CELLS``, measured by ``bench.folds``: README, "Default validation"); a holdout
 otherwise, and always for the minibatch trainer. The choice is made once, when the study is
 created (``resolved``), and stored in the definition with the reason (``chosen_by``).
+
+An uploaded dataset is the user's training file: validated by folds, it holds no test split of
+its own unless ``test_fraction`` is given, so every uploaded row is in the folds, as in
+scikit-learn's ``*CV`` estimators (``bench.uploads``: README, "Uploaded tables"). The folds'
+score is then the study's estimate; a holdout keeps its test split, the only unbiased score
+after the holdout chose.
 """
 
 from __future__ import annotations
@@ -16,6 +22,11 @@ from regtune.service.spec.strict import Strict
 
 DEFAULT_FOLDS = 5
 DEFAULT_HOLDOUT = 0.2
+DEFAULT_TEST_FRACTION = 0.2
+UPLOAD_NO_TEST = (
+    "no test split: an upload is the training rows, all of them in the folds (give "
+    "validation.test_fraction to hold some out)"
+)
 FOLDS_MAX_CELLS = 1_000_000
 """Default to 5 folds (exact solver) up to this many rows × features × outputs: a 5-fold trial
 then costs the worker at most about 0.1–0.2 s of CPU more than a holdout trial (``bench.folds``),
@@ -26,13 +37,14 @@ class Validation(Strict):
     holdout: float | None = Field(default=None, gt=0, lt=0.9)
     folds: int | None = Field(default=None, ge=2, le=20)
     test_fraction: float = Field(
-        default=0.2,
+        default=DEFAULT_TEST_FRACTION,
         ge=0,
         lt=0.9,
         description="the rows held out as the test split, which the trials and the best model "
         "are scored on and nothing is chosen by; 0: none, every row in the holdout or the folds "
         "(as scikit-learn's *CV estimators, for data with a test file of its own), and no test "
-        "metrics",
+        "metrics. Left out: 0.2, or 0 for an uploaded dataset validated by folds (its rows are "
+        "the training file: every one in the folds)",
     )
     split_seed: int = Field(default=0, ge=0, le=2**31 - 1)
     chosen_by: str | None = Field(
@@ -74,12 +86,48 @@ class Validation(Strict):
         outputs: int,
         smallest_class: int | None,
         folds_needed: bool = False,
+        uploaded: bool = False,
     ) -> Validation:
-        """This validation with its scheme decided: as given, or the default for this data.
+        """This validation with its scheme decided: as given, or the default for this data,
+        and for an upload its test split (none under folds unless given: module docstring).
 
         ``smallest_class``: rows of the least populated class (None for regression);
         ``folds_needed``: the definition asks for a rule that needs folds (``one_se``), so
-        folds are the default whatever the size."""
+        folds are the default whatever the size; ``uploaded``: the data is an upload."""
+        test_given = "test_fraction" in self.model_fields_set
+        if uploaded and not test_given:
+            scheme = self.model_copy(update={"test_fraction": 0.0})._scheme_for(
+                exact=exact,
+                rows=rows,
+                features=features,
+                outputs=outputs,
+                smallest_class=smallest_class,
+                folds_needed=folds_needed,
+            )
+            if scheme.folds:
+                return scheme.model_copy(
+                    update={"chosen_by": f"{scheme.chosen_by}; {UPLOAD_NO_TEST}"}
+                )
+            return scheme.model_copy(update={"test_fraction": DEFAULT_TEST_FRACTION})
+        return self._scheme_for(
+            exact=exact,
+            rows=rows,
+            features=features,
+            outputs=outputs,
+            smallest_class=smallest_class,
+            folds_needed=folds_needed,
+        )
+
+    def _scheme_for(
+        self,
+        *,
+        exact: bool,
+        rows: int,
+        features: int,
+        outputs: int,
+        smallest_class: int | None,
+        folds_needed: bool,
+    ) -> Validation:
         if self.given:
             return self.model_copy(update={"chosen_by": "definition"})
         left = rows - int(rows * self.test_fraction) - 1  # what the test split leaves, rounded down

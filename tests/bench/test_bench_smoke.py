@@ -12,8 +12,8 @@ from bench.pruning import PRUNERS
 from bench.quality import Variant
 from bench.quality import definition as quality_definition
 from bench.trial_cost import QUICK_SIZES
-from bench.uploads import NON_TEST as UPLOAD_BASELINE
 from bench.uploads import TABLES as UPLOAD_TABLES
+from bench.uploads import TEST_SPLIT as UPLOAD_BASELINE
 from bench.wake import BASELINE, CONFIGURATIONS, LISTEN, QUICK_ROUNDS
 from tests.bench.quick import Bench
 from tests.pg import PostgresServer
@@ -204,8 +204,8 @@ def test_wake_smoke(bench_with_servers: Bench, pg: PostgresServer) -> None:
 
 
 def test_uploads_smoke(bench_with_servers: Bench) -> None:
-    """Six public tables uploaded to ``regtune serve``: the default study's model trains on
-    every uploaded row, the baseline's on the 80 % its test split leaves."""
+    """Six public tables uploaded to ``regtune serve``: the default study holds no test split
+    of the upload's own, the baseline 20 %; both models train on every uploaded row."""
     stdout, result = bench_with_servers("uploads")
     assert "| table | metric | configurations |" in stdout
     rows = {r["table"]: r for r in result["rows"]}
@@ -215,10 +215,12 @@ def test_uploads_smoke(bench_with_servers: Bench) -> None:
         assert row["validation"] == "5-fold"
         uploaded = _rest(min(300, len(UPLOAD_TABLES[name].frame())))  # --quick: 300 rows at most
         assert row["regtune"]["train_rows"] == uploaded  # 80 % of them uploaded
-        assert row[UPLOAD_BASELINE]["train_rows"] == _rest(uploaded)  # ...and 80 % of those
+        assert row[UPLOAD_BASELINE]["train_rows"] == uploaded  # the test rows too
+        assert {"gain", "gain_se"} <= set(row[UPLOAD_BASELINE])  # paired with the default
         assert row["sklearn_s"] > 0 and row["regtune"]["wall_s"] > 0
     for run in result["runs"]:  # what each study chose, beside what its model scored
         assert {"lambda", "l1_ratio"} <= set(run["regtune"]["chosen"])
+        assert (run["regtune"]["test_fraction"], run[UPLOAD_BASELINE]["test_fraction"]) == (0, 0.2)
     regression = [r for r in result["runs"] if UPLOAD_TABLES[r["table"]].task == "regression"]
     assert all("relax" in r["regtune"]["chosen"] for r in regression)  # searched by default
     relaxed = sum(r["regtune"]["chosen"]["relax"] > 0 for r in regression if r["table"] == "fair")
@@ -239,15 +241,16 @@ def test_uploads_with_relax_given(bench_with_servers: Bench) -> None:
     assert result["rows"][0]["regtune"]["relaxed_best"] == 0
 
 
-def test_uploads_without_a_test_split(bench_with_servers: Bench) -> None:
-    """``--test-fraction 0``: the studies keep no test rows of the upload, so the model trains
-    on every uploaded row, and the non-test refit, which would be the same study, is not run."""
-    stdout, result = bench_with_servers("uploads", "--tables", "star98", "--test-fraction", "0")
-    assert result["test_fraction"] == 0.0
+def test_uploads_with_a_test_fraction_given(bench_with_servers: Bench) -> None:
+    """``--test-fraction 0.25``: the studies hold that test split of the upload (the model
+    still trains on every uploaded row), and the baseline is not run."""
+    stdout, result = bench_with_servers("uploads", "--tables", "star98", "--test-fraction", "0.25")
+    assert result["test_fraction"] == 0.25
     (row,) = result["rows"]
     assert row["regtune"]["train_rows"] == _rest(300) and UPLOAD_BASELINE not in row
+    assert all(run["regtune"]["test_fraction"] == 0.25 for run in result["runs"])
     assert all(UPLOAD_BASELINE not in run for run in result["runs"])
-    assert "the same study" in stdout
+    assert "not run" in stdout
 
 
 def test_quality_independent_folds_smoke(bench: Bench) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -62,6 +64,43 @@ def test_a_given_scheme_is_kept_and_said_to_be_given(api: TestClient) -> None:
     default = created(api, linear("default"))["definition"]
     again = created(api, dict(default, name="again"))
     assert again["validation"] == {"scheme": "5-fold", "chosen_by": "definition"}
+
+
+def test_an_upload_under_folds_holds_no_test_split_unless_asked(api: TestClient) -> None:
+    """An upload is the user's training file: every row in the folds, as in scikit-learn's
+    ``*CV`` estimators; a given test fraction, a holdout and ``refit_rows: non_test`` keep one."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(300, 4)), columns=["a", "b", "c", "y"])
+    uploaded = api.post(
+        "/v1/datasets",
+        files={"file": ("t.csv", frame.to_csv(index=False).encode())},
+        data={"target": "y"},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    upload = {"id": uploaded.json()["id"]}
+
+    def test_fraction(name: str, **parts: Any) -> tuple[float, str]:
+        study = created(api, linear(name, dataset=upload, **parts))
+        validation = StudySpec.from_stored(study["definition"]).validation
+        assert study["validation"]["chosen_by"] == validation.chosen_by
+        return validation.test_fraction, study["validation"]["chosen_by"]
+
+    fraction, why = test_fraction("default")
+    assert fraction == 0.0
+    assert why.startswith("default (5-fold): exact solver, 300 rows")
+    assert why.endswith(
+        "no test split: an upload is the training rows, all of them in the "
+        "folds (give validation.test_fraction to hold some out)"
+    )
+    assert test_fraction("folds", validation={"folds": 3})[0] == 0.0
+    assert test_fraction("asked", validation={"test_fraction": 0.25})[0] == 0.25
+    assert test_fraction("holdout", validation={"holdout": 0.2}) == (0.2, "definition")
+    assert test_fraction("non-test", refit_rows="non_test")[0] == 0.2
+    mlp = created(api, {"name": "mlp", "dataset": upload, "model": {"kind": "mlp"}})
+    assert StudySpec.from_stored(mlp["definition"]).validation.test_fraction == 0.2
+    # a builtin dataset keeps its test split (bench.quality scores on it)
+    builtin = created(api, linear("builtin"))
+    assert StudySpec.from_stored(builtin["definition"]).validation.test_fraction == 0.2
 
 
 def test_one_se_defaults_to_folds_whatever_the_size(api: TestClient) -> None:
