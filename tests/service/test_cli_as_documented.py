@@ -1,5 +1,6 @@
-"""Every command that talks to the API takes ``--json`` and prints pure JSON on stdout (README,
-"Using regtune": "every command takes --json"), the ones that change a thing included."""
+"""The CLI as the README says it is: every command that talks to the API takes ``--json`` and
+prints pure JSON on stdout ("Using regtune": "every command takes --json"), the ones that change
+a thing included; the help shows the defaults "Running the parts" gives."""
 
 from __future__ import annotations
 
@@ -87,3 +88,15 @@ def test_revoke_rm_and_report_print_json(
     page = tmp_path / "report.html"
     assert run("report", study["id"], "-o", str(page)) == {"id": study["id"], "path": str(page)}
     assert page.read_text().lstrip().lower().startswith("<!doctype html")
+
+
+@pytest.mark.parametrize(("command", "option"), [("api", "--workers"), ("serve", "--api-workers")])
+def test_the_api_process_count_s_default_is_shown_in_help(command: str, option: str) -> None:
+    """README, "Running the parts": K processes, default one per CPU; the help says so too
+    (written as ``[default: …]`` in the help text, rich took it for markup and printed nothing)."""
+    from regtune.service.cli.app import app
+
+    result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.output.splitlines() if option in line)
+    assert "one per CPU" in line, line
