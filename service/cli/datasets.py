@@ -93,7 +93,12 @@ def list_datasets(url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = Fal
 
 
 @app.command("rm")
-def remove_dataset(dataset_id: str, url: UrlOpt = None, key: KeyOpt = None) -> None:
+def remove_dataset(
+    dataset_id: str, url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = False
+) -> None:
     """Delete a dataset (refused while a queued or running study uses it)."""
     call(url, key, lambda client: client.delete_dataset(dataset_id))
-    console.print(f"deleted dataset {dataset_id}")
+    if as_json:
+        print_json({"id": dataset_id, "deleted": True})
+    else:
+        console.print(f"deleted dataset {dataset_id}")

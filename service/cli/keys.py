@@ -65,7 +65,12 @@ def create_key(
 
 
 @app.command("revoke")
-def revoke_key(key_id: str, url: UrlOpt = None, key: KeyOpt = None) -> None:
+def revoke_key(
+    key_id: str, url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = False
+) -> None:
     """Revoke an API key; its next request is refused."""
     call(url, key, lambda client: client.revoke_key(key_id))
-    console.print(f"revoked key {key_id}")
+    if as_json:
+        print_json({"id": key_id, "revoked": True})
+    else:
+        console.print(f"revoked key {key_id}")

@@ -62,7 +62,7 @@ def api(
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
     workers: Annotated[
         int | None,
-        typer.Option("--workers", min=1, help="API processes [default: the number of CPUs]."),
+        typer.Option("--workers", min=1, help="API processes.", show_default="one per CPU"),
     ] = None,
 ) -> None:
     """Run the REST API (migrates the database first, waiting for it if it is away)."""
@@ -140,7 +140,7 @@ def serve(
     workers: Annotated[int, typer.Option("--workers", help="Worker processes.")] = 2,
     api_workers: Annotated[
         int | None,
-        typer.Option("--api-workers", min=1, help="API processes [default: the number of CPUs]."),
+        typer.Option("--api-workers", min=1, help="API processes.", show_default="one per CPU"),
     ] = None,
     dashboard: Annotated[
         bool, typer.Option("--dashboard", help="Also run optuna-dashboard.")

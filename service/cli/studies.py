@@ -318,11 +318,13 @@ def report(
     poll: Annotated[float, typer.Option(help="Seconds between rewrites with --watch.")] = 10.0,
     url: UrlOpt = None,
     key: KeyOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """The study report: one self-contained HTML page of plots (works offline)."""
     path = out or Path(f"report-{study_id}.html")
     call(url, key, lambda client: client.report(study_id, path))
-    console.print(f"wrote {path}")
+    if not as_json:
+        console.print(f"wrote {path}")
     if open_it:
         import webbrowser
 
@@ -332,7 +334,10 @@ def report(
         call(url, key, lambda client: client.report(study_id, path))
     if watch:
         call(url, key, lambda client: client.report(study_id, path))  # the final page
-        console.print(f"the study has ended; wrote {path}")
+        if not as_json:
+            console.print(f"the study has ended; wrote {path}")
+    if as_json:
+        print_json({"id": study_id, "path": str(path)})
 
 
 def list_workers(url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = False) -> None:

@@ -1,0 +1,102 @@
+"""The CLI as the README says it is: every command that talks to the API takes ``--json`` and
+prints pure JSON on stdout ("Using regtune": "every command takes --json"), the ones that change
+a thing included; the help shows the defaults "Running the parts" gives."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+import regtune
+from tests.inprocess import Apps
+from tests.service.test_client_optuna import STUDY, ThroughApp
+
+ADMIN = "cli-json-admin-key-0123456789abcdef"
+SERVER_PARTS = {"migrate", "api", "worker", "dashboard", "serve"}
+"""The commands that run a part of the service rather than ask the API something."""
+
+
+def _leaves(command: Any, name: str = "") -> Iterator[tuple[str, Any]]:
+    """Each command of the app by its full name (``keys revoke``); typer's groups hold theirs."""
+    if hasattr(command, "commands"):
+        for sub_name, sub in command.commands.items():
+            yield from _leaves(sub, f"{name} {sub_name}".strip())
+    else:
+        yield name, command
+
+
+def test_every_command_that_asks_the_api_takes_json() -> None:
+    from regtune.service.cli.app import app
+
+    lacking = [
+        name
+        for name, command in _leaves(typer.main.get_command(app))
+        if name not in SERVER_PARTS and not any("--json" in param.opts for param in command.params)
+    ]
+    assert lacking == []
+
+
+@pytest.fixture
+def cli(apps: Apps, monkeypatch: pytest.MonkeyPatch) -> tuple[TestClient, Callable[..., object]]:
+    """The admin's API in this process, and ``run(*args)``: the CLI against it, its stdout parsed
+    as JSON."""
+    from regtune.service.cli import output
+    from regtune.service.cli.app import app
+
+    api = apps(admin_key=ADMIN)
+    monkeypatch.setattr(
+        output,
+        "Client",
+        lambda url, *, key=None: regtune.Client(url, key=key, transport=ThroughApp(api)),
+    )
+
+    def run(*args: str) -> object:
+        argv = [*args, "--url", "http://regtune.test", "--key", ADMIN, "--json"]
+        result = CliRunner().invoke(app, argv)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    return api, run
+
+
+def test_revoke_rm_and_report_print_json(
+    cli: tuple[TestClient, Callable[..., object]], tmp_path: Path
+) -> None:
+    api, run = cli
+    auth = {"Authorization": f"Bearer {ADMIN}"}
+    key = api.post("/v1/keys", json={"tenant": "team-a"}, headers=auth).json()
+    assert run("keys", "revoke", key["id"]) == {"id": key["id"], "revoked": True}
+
+    rows = "x,y\n" + "".join(f"{i},{2 * i + 1}\n" for i in range(30))
+    dataset = api.post(
+        "/v1/datasets",
+        files={"file": ("rows.csv", io.BytesIO(rows.encode()))},
+        data={"target": "y"},
+        headers=auth,
+    ).json()
+    assert run("datasets", "rm", dataset["id"]) == {"id": dataset["id"], "deleted": True}
+
+    study = api.post("/v1/studies", json=STUDY, headers=auth).json()
+    page = tmp_path / "report.html"
+    assert run("report", study["id"], "-o", str(page)) == {"id": study["id"], "path": str(page)}
+    assert page.read_text().lstrip().lower().startswith("<!doctype html")
+
+
+@pytest.mark.parametrize(("command", "option"), [("api", "--workers"), ("serve", "--api-workers")])
+def test_the_api_process_count_s_default_is_shown_in_help(command: str, option: str) -> None:
+    """README, "Running the parts": K processes, default one per CPU; the help says so too
+    (written as ``[default: …]`` in the help text, rich took it for markup and printed nothing)."""
+    from regtune.service.cli.app import app
+
+    result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.output.splitlines() if option in line)
+    assert "one per CPU" in line, line
