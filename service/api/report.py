@@ -97,7 +97,13 @@ def build(row: StudyRow, *, base_url: str) -> str:
 
     def reads(session: Any) -> tuple[ReportData, TrialView | None, dict[str, Any] | None]:
         data = report_data(
-            session, osid or -1, direction=direction, max_points=MAX_POINTS, front=False
+            session,
+            osid or -1,
+            direction=direction,
+            max_points=MAX_POINTS,
+            front=False,
+            select=spec.objective.select,
+            relax_margin=spec.objective.relax_margin,
         )
         view = get_trial(session, osid or -1, data.best.number) if data.best else None
         return data, view, best_model.read_info(session, osid or -1)

@@ -301,6 +301,45 @@ def test_a_failed_study_shows_its_error_and_what_it_has(api: TestClient) -> None
     assert "The best model is saved when the study completes" in html
 
 
+def test_the_best_model_is_the_trial_the_study_chose(api: TestClient) -> None:
+    """Under ``objective.select: one_se`` the page's best model is the API's best trial (the
+    largest λ within one standard error of the best value), with that trial's test metrics."""
+    spec = StudySpec.model_validate(
+        {
+            **_spec().model_dump(mode="json", exclude_none=True),
+            "validation": {"folds": 5},
+            "objective": {"metric": "val_loss", "select": "one_se"},
+        }
+    )
+    row = create_study(spec)
+    study = optuna.load_study(study_name=row.optuna_name, storage=get_storage())
+    folds = [0.9, 1.1, 1.0, 0.95, 1.05]  # SE ≈ 0.035
+    for lam, value, test_loss, fold_values in (
+        (0.01, 1.0, 1.25, folds),  # 0: the best value
+        (0.1, 1.02, 1.5, None),  # 1: within 1 SE, the largest such λ: the study's choice
+        (1.0, 2.0, 2.5, None),  # 2: far outside
+    ):
+        study.add_trial(
+            create_trial(
+                state=TrialState.COMPLETE,
+                value=value,
+                params={"lambda": lam, "l1_ratio": 0.5},
+                distributions=DISTRIBUTIONS,
+                user_attrs={
+                    "test_loss": test_loss,
+                    **({"fold_values": fold_values} if fold_values else {}),
+                },
+            )
+        )
+    _set_status(row.id, "completed")
+    shown = api.get(f"/v1/studies/{row.id}").json()
+    assert shown["best_trial"]["number"] == 1
+    html = api.get(f"/v1/studies/{row.id}/report").text
+    assert "Trial 1: val_loss = 1.02" in html
+    assert "<td>loss</td><td>1.5</td>" in html  # trial 1's test loss, not trial 0's 1.25
+    assert "Trial 0:" not in html
+
+
 def test_client_and_cli_write_the_page(
     api: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -356,11 +356,14 @@ def chosen_trial_number(
     direction: str,
     select_rule: str,
     relax_margin: float | None = None,
+    *,
+    best: Sequence[tuple[int, int]] | None = None,
+    limit: int = BEST_CANDIDATES,
 ) -> int | None:
     """The study's best trial: the best value, the unrelaxed trial ``relax_margin`` keeps in its
     place, and under ``objective.select: one_se`` the largest λ within one standard error of
-    that."""
-    number = best_trial_number(session, optuna_study_id, direction)
+    that. ``best``, ``limit``: as ``best_trial_number``'s."""
+    number = best_trial_number(session, optuna_study_id, direction, best=best, limit=limit)
     if number is None:
         return None
     if relax_margin:

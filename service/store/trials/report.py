@@ -21,8 +21,8 @@ from regtune.service.store.optuna_db.attrs import COEFFICIENTS_ATTR
 from regtune.service.store.optuna_db.internals import om
 from regtune.service.store.trials.best import (
     FOLDS_ATTR,
-    best_trial_number,
     by_value,
+    chosen_trial_number,
     fold_standard_error,
 )
 from regtune.service.store.trials.coefficients import decode
@@ -292,16 +292,22 @@ def report_data(
     direction: str,
     max_points: int = 2000,
     front: bool = True,
+    select: str = "best",
+    relax_margin: float | None = None,
 ) -> ReportData:
     """Everything the report draws for one study: about a dozen indexed queries. ``front``:
     False leaves the loss-against-sparsity front (``sparsity_front``, the one read of every
-    trial) to the caller, who may run it on another connection meanwhile."""
+    trial) to the caller, who may run it on another connection meanwhile. ``select``,
+    ``relax_margin``: the study's ``objective``'s, so that ``best`` is the trial the API
+    reports and the saved model is."""
     counts = state_counts(session, optuna_study_id)
     found = distributions(session, optuna_study_id)
     knobs = list(found)[:MAX_PARAMS]
     total = sum(counts.values())
     top_rows = best_rows(session, optuna_study_id, direction=direction)
-    number = best_trial_number(session, optuna_study_id, direction, best=top_rows, limit=BEST_KEPT)
+    number = chosen_trial_number(
+        session, optuna_study_id, direction, select, relax_margin, best=top_rows, limit=BEST_KEPT
+    )
     top = [trial_id for _, trial_id in top_rows]
     points = sample_points(
         session,
