@@ -31,7 +31,7 @@ from regtune.service.api import report_figures as figures
 from regtune.service.api.deps import StudyDep
 from regtune.service.api.schemas import BestModel
 from regtune.service.spec.definition import StudySpec
-from regtune.service.spec.enums import ACTIVE
+from regtune.service.spec.enums import ACTIVE, StudyStatus
 from regtune.service.spec.objective import objective_directions, objective_names
 from regtune.service.store.reads import read
 from regtune.service.store.repos import best_model
@@ -303,16 +303,15 @@ def _render(
             "params": {k: v for k, v in view.params.items() if isinstance(v, int | float)},
             "n_nonzero": view.user_attrs.get("n_nonzero"),
         }
-    model_note = (
-        "The best trial's models were trained on its training rows; the saved model"
-        + _refit_words(model)
-        + " The baseline ignores the inputs: "
-        + (
+    model_note = "The best trial's models were trained on its training rows; " + _saved_words(
+        model, row.status
+    )
+    if model:
+        model_note += " The baseline ignores the inputs: " + (
             "the training rows' mean."
             if spec.task == "regression"
             else "the training rows' class frequencies (its guess: the majority class)."
         )
-    )
     return _template().render(
         study=row,
         counts={k: v for k, v in data.counts.items()},
@@ -331,6 +330,7 @@ def _render(
         baseline_name=baseline_name,
         model_note=model_note,
         model=BestModel.model_validate(model) if model else None,
+        unsaved=_unsaved(row.status) if not model else None,
         base_url=base_url,
         n_points=len(data.points),
         best_kept=BEST_KEPT,
@@ -350,13 +350,32 @@ def _render(
     )
 
 
-def _refit_words(model: dict[str, Any] | None) -> str:
-    """How the saved model trained, ending the report's note on the test metrics."""
-    if not model or not model.get("refit"):
-        return "."
+def _unsaved(status: str) -> str:
+    """Why a study has no saved model: it has not completed yet, or it never will."""
+    match status:
+        case StudyStatus.CANCELLED:
+            return "No model was saved: the study was cancelled before it completed."
+        case StudyStatus.FAILED:
+            return "No model was saved: the study failed before it completed."
+        case StudyStatus.COMPLETED:
+            return "No model was saved: the study completed without a COMPLETE feasible trial."
+    return "The best model is saved when the study completes with at least one COMPLETE trial."
+
+
+def _saved_words(model: dict[str, Any] | None, status: str) -> str:
+    """How the saved model trained, or why there is none: the end of the report's note on the
+    test metrics."""
+    if not model:
+        return (
+            "the model is saved when the study completes."
+            if status in ACTIVE
+            else "no model was saved (see below)."
+        )
+    if not model.get("refit"):
+        return "the saved model is the best trial's own (refit: false)."
     if model.get("refit_rows") == "all":
         return (
-            "'s test metrics are the refit's on every non-test row; the saved model is the "
-            "same refit on every row, the test rows too (refit_rows: all)."
+            "the saved model's test metrics are the refit's on every non-test row; the saved "
+            "model is the same refit on every row, the test rows too (refit_rows: all)."
         )
-    return " is the refit on every non-test row."
+    return "the saved model is the refit on every non-test row."

@@ -298,7 +298,7 @@ def test_a_failed_study_shows_its_error_and_what_it_has(api: TestClient) -> None
     assert 'id="status">failed' in html
     assert "dataset &#39;gone&#39; was deleted" in html
     assert _plots(html) >= 4
-    assert "The best model is saved when the study completes" in html
+    assert "No model was saved: the study failed before it completed." in html
 
 
 def test_the_best_model_is_the_trial_the_study_chose(api: TestClient) -> None:
@@ -338,6 +338,22 @@ def test_the_best_model_is_the_trial_the_study_chose(api: TestClient) -> None:
     assert "Trial 1: val_loss = 1.02" in html
     assert "<td>loss</td><td>1.5</td>" in html  # trial 1's test loss, not trial 0's 1.25
     assert "Trial 0:" not in html
+
+
+def test_a_cancelled_study_says_no_model_was_saved(api: TestClient) -> None:
+    """A study cancelled mid-run (one COMPLETE trial, the running ones FAILed by the cancel) has
+    its best trial's test metrics, and says in whole sentences that no model was saved."""
+    row = create_study(_spec())
+    study = optuna.load_study(study_name=row.optuna_name, storage=get_storage())
+    study.add_trial(_trial(random.Random(2), 0.01, 0.5, False))
+    study.add_trial(create_trial(state=TrialState.FAIL, params={}, distributions={}))
+    _set_status(row.id, "cancelled")
+    html = api.get(f"/v1/studies/{row.id}/report").text
+    assert 'id="status">cancelled' in html and "FAIL 1" in html
+    assert "Trial 0: val_loss" in html and "<th>best trial</th>" in html
+    assert "the saved model." not in html
+    assert "<th>saved model</th>" not in html  # no column of dashes for a model that is not
+    assert "No model was saved: the study was cancelled before it completed." in html
 
 
 def test_client_and_cli_write_the_page(
