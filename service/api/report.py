@@ -36,9 +36,10 @@ from regtune.service.spec.objective import objective_directions, objective_names
 from regtune.service.store.reads import read
 from regtune.service.store.repos import best_model
 from regtune.service.store.tables import StudyRow
+from regtune.service.store.trials.best import pareto_numbers
 from regtune.service.store.trials.coefficients import MAX_COEFFICIENTS
 from regtune.service.store.trials.report import BEST_KEPT, ReportData, report_data, sparsity_front
-from regtune.service.store.trials.views import TrialView, get_trial
+from regtune.service.store.trials.views import TrialView, get_trial, list_trials
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["studies"])
@@ -78,6 +79,18 @@ class Section:
     note: str = ""
 
 
+FRONT_ROWS = 50
+"""Pareto-front trials listed on the page (the API and ``regtune show`` list more)."""
+
+
+@dataclass
+class Front:
+    """A multi-objective study's Pareto front: its first ``FRONT_ROWS`` trials, and its size."""
+
+    trials: list[TrialView] = field(default_factory=list)
+    size: int = 0
+
+
 @dataclass
 class Page:
     sections: list[Section] = field(default_factory=list)
@@ -91,11 +104,14 @@ class Page:
 def build(row: StudyRow, *, base_url: str) -> str:
     """The report of one study as HTML."""
     spec = StudySpec.from_stored(row.spec)
-    direction = objective_directions(spec)[0]
+    directions = objective_directions(spec)
+    direction = directions[0]
     metric = objective_names(spec)[0]
     osid = row.optuna_study_id
 
-    def reads(session: Any) -> tuple[ReportData, TrialView | None, dict[str, Any] | None]:
+    def reads(
+        session: Any,
+    ) -> tuple[ReportData, TrialView | None, dict[str, Any] | None, Front]:
         data = report_data(
             session,
             osid or -1,
@@ -106,12 +122,19 @@ def build(row: StudyRow, *, base_url: str) -> str:
             relax_margin=spec.objective.relax_margin,
         )
         view = get_trial(session, osid or -1, data.best.number) if data.best else None
-        return data, view, best_model.read_info(session, osid or -1)
+        front = Front()
+        if len(directions) > 1:
+            numbers = pareto_numbers(session, osid or -1, directions)
+            front = Front(
+                list_trials(session, osid or -1, numbers=numbers[:FRONT_ROWS], limit=FRONT_ROWS),
+                len(numbers),
+            )
+        return data, view, best_model.read_info(session, osid or -1), front
 
     # the front's GROUP BY reads every trial: on its own connection, beside the samples
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-front") as pool:
         front = pool.submit(read, lambda s: sparsity_front(s, osid or -1, direction=direction))
-        data, view, model = read(reads)
+        data, view, model, pareto = read(reads)
         data.front = front.result()
     page = Page()
     study = figures.search_study(data, direction)
@@ -158,6 +181,7 @@ def build(row: StudyRow, *, base_url: str) -> str:
         base_url=base_url,
         metric=metric,
         path_drawn=path is not None,
+        pareto=pareto,
     )
 
 
@@ -256,6 +280,12 @@ def _number(value: Any) -> str:
     return "—"
 
 
+def _params(params: dict[str, Any]) -> str:
+    return ", ".join(
+        f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in params.items()
+    )
+
+
 @lru_cache(maxsize=1)
 def _template() -> jinja2.Template:
     env = jinja2.Environment(
@@ -277,6 +307,7 @@ def _render(
     base_url: str,
     metric: str,
     path_drawn: bool,
+    pareto: Front,
 ) -> str:
     trial_test = (
         {k.removeprefix("test_"): v for k, v in view.user_attrs.items() if k.startswith("test_")}
@@ -319,6 +350,12 @@ def _render(
         model_kind=spec.model.kind,
         metric=metric,
         direction=objective_directions(spec)[0],
+        objectives=list(zip(objective_names(spec), objective_directions(spec), strict=True)),
+        front=[
+            (t.number, [_number(v) for v in t.values or []], _params(t.params))
+            for t in pareto.trials
+        ],
+        front_size=pareto.size,
         built_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         live=row.status in ACTIVE,
         refresh_s=REFRESH_SECONDS,

@@ -356,6 +356,41 @@ def test_a_cancelled_study_says_no_model_was_saved(api: TestClient) -> None:
     assert "No model was saved: the study was cancelled before it completed." in html
 
 
+def test_a_multi_objective_study_names_its_objectives_and_front(api: TestClient) -> None:
+    """``objectives: [val_loss, n_nonzero]``: the page names both objectives, says which trial of
+    the front it details, and lists the front (the trials no other dominates), as
+    ``regtune show`` does."""
+    spec = StudySpec.model_validate(
+        {
+            **_spec().model_dump(mode="json", exclude_none=True, exclude={"objective"}),
+            "objectives": ["val_loss", "n_nonzero"],
+            "pruner": {"type": "none"},
+        }
+    )
+    row = create_study(spec)
+    study = optuna.load_study(study_name=row.optuna_name, storage=get_storage())
+    for lam, values in ((0.01, [0.30, 6.0]), (0.1, [0.35, 3.0]), (0.05, [0.40, 4.0])):
+        study.add_trial(
+            create_trial(
+                state=TrialState.COMPLETE,
+                values=values,
+                params={"lambda": lam, "l1_ratio": 0.5},
+                distributions=DISTRIBUTIONS,
+                user_attrs={"n_nonzero": values[1]},
+            )
+        )
+    _set_status(row.id, "completed")
+    shown = api.get(f"/v1/studies/{row.id}").json()
+    assert sorted(t["number"] for t in shown["pareto_front"]) == [0, 1]
+    html = api.get(f"/v1/studies/{row.id}/report").text
+    assert "objectives val_loss (minimize), n_nonzero (minimize)" in html
+    assert "Trial 0 (the Pareto front's best val_loss): val_loss = 0.3" in html
+    front = html.split('id="pareto-front"', 1)[1].split("</table>", 1)[0]
+    assert "<td>0</td><td>0.3</td><td>6</td>" in front
+    assert "<td>1</td><td>0.35</td><td>3</td>" in front
+    assert "<td>2</td>" not in front  # dominated by trial 1
+
+
 def test_client_and_cli_write_the_page(
     api: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
