@@ -280,6 +280,13 @@ def _number(value: Any) -> str:
     return "—"
 
 
+def _count(value: Any) -> str | None:
+    """Non-zero weights as a count reads: 1376 (stored 1376.0), 8.6 (a mean over folds)."""
+    if isinstance(value, int | float) and math.isfinite(value):
+        return f"{value:.6g}"
+    return None
+
+
 def _params(params: dict[str, Any]) -> str:
     return ", ".join(
         f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in params.items()
@@ -332,7 +339,7 @@ def _render(
             "number": view.number,
             "value": view.value,
             "params": {k: v for k, v in view.params.items() if isinstance(v, int | float)},
-            "n_nonzero": view.user_attrs.get("n_nonzero"),
+            "n_nonzero": _count(view.user_attrs.get("n_nonzero")),
         }
     model_note = "The best trial's models were trained on its training rows; " + _saved_words(
         model, row.status

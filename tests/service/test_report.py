@@ -385,6 +385,7 @@ def test_a_multi_objective_study_names_its_objectives_and_front(api: TestClient)
     html = api.get(f"/v1/studies/{row.id}/report").text
     assert "objectives val_loss (minimize), n_nonzero (minimize)" in html
     assert "Trial 0 (the Pareto front's best val_loss): val_loss = 0.3" in html
+    assert "; 6 non-zero weights." in html  # a count, though stored as 6.0 (a mean over folds)
     front = html.split('id="pareto-front"', 1)[1].split("</table>", 1)[0]
     assert "<td>0</td><td>0.3</td><td>6</td>" in front
     assert "<td>1</td><td>0.35</td><td>3</td>" in front
