@@ -369,6 +369,7 @@ def _render(
         figures=bool(page.sections),
         sections=page.sections,
         best=best,
+        selection=data.selection,
         metrics=metrics,
         test_split=spec.validation.test_split,
         baseline_name=baseline_name,

@@ -338,6 +338,7 @@ def test_the_best_model_is_the_trial_the_study_chose(api: TestClient) -> None:
     assert "Trial 1: val_loss = 1.02" in html
     assert "<td>loss</td><td>1.5</td>" in html  # trial 1's test loss, not trial 0's 1.25
     assert "Trial 0:" not in html
+    assert "How it was chosen: one_se: the largest λ whose value is within 1 SE" in html
 
 
 def test_a_cancelled_study_says_no_model_was_saved(api: TestClient) -> None:

@@ -363,13 +363,32 @@ def chosen_trial_number(
     """The study's best trial: the best value, the unrelaxed trial ``relax_margin`` keeps in its
     place, and under ``objective.select: one_se`` the largest λ within one standard error of
     that. ``best``, ``limit``: as ``best_trial_number``'s."""
+    return chosen_trial(
+        session, optuna_study_id, direction, select_rule, relax_margin, best=best, limit=limit
+    )[0]
+
+
+def chosen_trial(
+    session: Session,
+    optuna_study_id: int,
+    direction: str,
+    select_rule: str,
+    relax_margin: float | None = None,
+    *,
+    best: Sequence[tuple[int, int]] | None = None,
+    limit: int = BEST_CANDIDATES,
+) -> tuple[int | None, str | None]:
+    """``chosen_trial_number``'s trial, and why it is not the best value's (the notes the
+    API's ``selection.note`` gives), if a rule applied."""
     number = best_trial_number(session, optuna_study_id, direction, best=best, limit=limit)
     if number is None:
-        return None
+        return None, None
+    notes: list[str | None] = []
     if relax_margin:
-        number = relax_margin_choice(
-            session, optuna_study_id, direction, number, relax_margin
-        ).number
-    if select_rule != "one_se":
-        return number
-    return one_se_choice(session, optuna_study_id, direction, number).number
+        kept = relax_margin_choice(session, optuna_study_id, direction, number, relax_margin)
+        number, notes = kept.number, [kept.note]
+    if select_rule == "one_se":
+        one_se = one_se_choice(session, optuna_study_id, direction, number)
+        number = one_se.number
+        notes.append(one_se.note)
+    return number, "; ".join(n for n in notes if n) or None

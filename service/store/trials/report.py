@@ -22,7 +22,7 @@ from regtune.service.store.optuna_db.internals import om
 from regtune.service.store.trials.best import (
     FOLDS_ATTR,
     by_value,
-    chosen_trial_number,
+    chosen_trial,
     fold_standard_error,
 )
 from regtune.service.store.trials.coefficients import decode
@@ -69,6 +69,9 @@ class ReportData:
     """State → trial number → (step, value) for a sample of trials."""
     distributions: dict[str, str] = field(default_factory=dict)
     """Every searched parameter of the study → its distribution as Optuna's JSON."""
+    selection: str | None = None
+    """What ``relax_margin`` and ``one_se`` measured to choose ``best`` (the API's
+    ``selection.note``), if a rule applied."""
 
 
 def _numeric(text: Any) -> float | None:
@@ -305,7 +308,7 @@ def report_data(
     knobs = list(found)[:MAX_PARAMS]
     total = sum(counts.values())
     top_rows = best_rows(session, optuna_study_id, direction=direction)
-    number = chosen_trial_number(
+    number, selection = chosen_trial(
         session, optuna_study_id, direction, select, relax_margin, best=top_rows, limit=BEST_KEPT
     )
     top = [trial_id for _, trial_id in top_rows]
@@ -352,4 +355,5 @@ def report_data(
         front=sparsity_front(session, optuna_study_id, direction=direction) if front else [],
         curves=sample_curves(session, optuna_study_id, counts=counts),
         distributions=found,
+        selection=selection,
     )
