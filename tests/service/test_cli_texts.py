@@ -79,6 +79,10 @@ def test_best_of_a_study_whose_trials_all_broke_its_constraint_says_so(
     said = cli_output(api, monkeypatch, "best", created["id"])
     assert "yet" not in said, said
     assert "none of its 3 COMPLETE trials meets objective.max_nonzero" in said, said
+    stopped = api.post("/v1/studies", json=STUDY | {"name": "stopped-early"}).json()
+    assert api.post(f"/v1/studies/{stopped['id']}/cancel").status_code == 200
+    said = cli_output(api, monkeypatch, "best", stopped["id"])
+    assert "has no completed trial (status cancelled)" in said, said
 
 
 def test_an_unknown_dataset_id_names_the_command_that_uploads_one(api: TestClient) -> None:
