@@ -22,7 +22,7 @@ import optuna
 import pytest
 from fastapi.testclient import TestClient
 from optuna.artifacts import upload_artifact
-from optuna.distributions import FloatDistribution
+from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 from safetensors.numpy import save_file
 from sqlalchemy import update
@@ -391,6 +391,45 @@ def test_a_multi_objective_study_names_its_objectives_and_front(api: TestClient)
     assert "<td>0</td><td>0.3</td><td>6</td>" in front
     assert "<td>1</td><td>0.35</td><td>3</td>" in front
     assert "<td>2</td>" not in front  # dominated by trial 1
+
+
+def test_choices_are_drawn_at_their_values_not_their_indices(api: TestClient) -> None:
+    """A grid over λ and l1_ratio choices: Optuna stores a choice as its index (λ's first, 0,
+    has no logarithm), and the page draws and names the values themselves."""
+    lambdas, ratios = [0.001, 0.01, 0.1, 1.0], [0.0, 0.5, 1.0]
+    spec = StudySpec.model_validate(
+        {
+            **_spec().model_dump(mode="json", exclude_none=True),
+            "search_space": {"lambda": {"choices": lambdas}, "l1_ratio": {"choices": ratios}},
+            "sampler": {"type": "grid"},
+            "training": {"lambda_path": None},
+        }
+    )
+    row = create_study(spec)
+    study = optuna.load_study(study_name=row.optuna_name, storage=get_storage())
+    choices = {
+        "lambda": CategoricalDistribution(lambdas),
+        "l1_ratio": CategoricalDistribution(ratios),
+    }
+    for lam in lambdas:
+        for l1 in ratios:
+            cut = lam * (0.2 + l1)
+            shrunk = [math.copysign(max(0.0, abs(t) - cut), t) for t in TRUE]
+            study.add_trial(
+                create_trial(
+                    value=0.3 + 0.05 * (math.log10(lam) + 2) ** 2 + 0.02 * l1,
+                    params={"lambda": lam, "l1_ratio": l1},
+                    distributions=choices,
+                    system_attrs={COEFFICIENTS_ATTR: encode(FEATURES, shrunk)},
+                    user_attrs={"n_nonzero": sum(1 for w in shrunk if w)},
+                )
+            )
+    _set_status(row.id, "completed")
+    answer = api.get(f"/v1/studies/{row.id}/report")
+    assert answer.status_code == 200, answer.text[-2000:]
+    named = set(re.findall(r"\(λ=([^)]*)\)", answer.text))
+    assert named and named <= {"0.001", "0.01", "0.1", "1"}, named
+    assert "Trial 3: val_loss = 0.3" in answer.text  # λ 0.01, l1_ratio 0
 
 
 def test_client_and_cli_write_the_page(

@@ -219,7 +219,7 @@ def one_se_choice(
     ).all()
     sign = -1.0 if maximize else 1.0
     ranked = [
-        (-_external(internal, distribution), sign * float(value), int(number))
+        (-external_value(internal, distribution), sign * float(value), int(number))
         for number, value, internal, distribution in rows
         if value is not None and not math.isnan(value)
     ]
@@ -287,7 +287,7 @@ def _best_unrelaxed(
     best = session.execute(
         _with_param(optuna_study_id, RELAX).where(trials.number == best_number)
     ).one_or_none()
-    if best is None or _external(best.param_value, best.distribution_json) == 0.0:
+    if best is None or external_value(best.param_value, best.distribution_json) == 0.0:
         return False, None
     try:
         zero = _distribution(best.distribution_json).to_internal_repr(0.0)
@@ -339,7 +339,7 @@ def _fold_values(
     return found
 
 
-def _external(internal: float, distribution_json: str) -> float:
+def external_value(internal: float, distribution_json: str) -> float:
     """A parameter's value from Optuna's stored form (a choice is stored as its index)."""
     return float(_distribution(distribution_json).to_external_repr(internal))
 

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from optuna.distributions import CategoricalDistribution, json_to_distribution
 from optuna.trial import TrialState
 from sqlalchemy import Float, and_, cast, func, null, select
 from sqlalchemy.orm import Session, aliased
@@ -23,6 +24,7 @@ from regtune.service.store.trials.best import (
     FOLDS_ATTR,
     by_value,
     chosen_trial,
+    external_value,
     fold_standard_error,
 )
 from regtune.service.store.trials.coefficients import decode
@@ -44,7 +46,7 @@ class Point:
     number: int
     value: float
     params: dict[str, float]
-    """Optuna's internal representation (a choice's index for a categorical parameter)."""
+    """The values the trial ran with (a choice's value, not the index Optuna stores)."""
     n_nonzero: float | None
     fold_se: float | None = None
     """Standard error of the objective across the trial's folds (with several folds)."""
@@ -151,7 +153,8 @@ def _sample_query(
     return query, joined
 
 
-def _points(rows: Any, knobs: list[str]) -> list[Point]:
+def _points(rows: Any, knobs: dict[str, str]) -> list[Point]:
+    """``knobs``: name → distribution JSON, to turn a stored choice index into its value."""
     points: dict[int, Point] = {}
     for number, value, nonzero, folds, weights, *params in rows:
         if value is None or not math.isfinite(value):
@@ -159,7 +162,11 @@ def _points(rows: Any, knobs: list[str]) -> list[Point]:
         points[int(number)] = Point(
             number=int(number),
             value=float(value),
-            params={k: float(p) for k, p in zip(knobs, params, strict=True) if p is not None},
+            params={
+                k: v
+                for (k, text), p in zip(knobs.items(), params, strict=True)
+                if p is not None and (v := _numeric_value(p, text)) is not None
+            },
             n_nonzero=_numeric(nonzero),
             fold_se=fold_standard_error(folds),
             coefficients=decode(weights),
@@ -178,7 +185,7 @@ def sample_points(
     session: Session,
     optuna_study_id: int,
     *,
-    knobs: list[str],
+    knobs: dict[str, str],
     n_trials: int,
     max_points: int,
     best: list[int],
@@ -187,14 +194,15 @@ def sample_points(
     coefficients: bool = False,
 ) -> list[Point]:
     """Every k-th COMPLETE trial (k from ``n_trials``, the study's trial count) and the trials
-    ``best`` (ids), at most about ``max_points``; ``l1_band``: only trials whose l1_ratio lies
+    ``best`` (ids), at most about ``max_points``; ``knobs``: the parameters read, name →
+    distribution JSON; ``l1_band``: only trials whose l1_ratio lies
     within it (the stride then assumes the band holds its width's share of the trials);
     ``also``: a trial number to include whatever the sample; ``coefficients``: read the
     trials' stored weights too."""
     trial, param = om.TrialModel, om.TrialParamModel
-    query, joined = _sample_query(optuna_study_id, knobs, coefficients=coefficients)
+    query, joined = _sample_query(optuna_study_id, list(knobs), coefficients=coefficients)
     if l1_band is not None and "l1_ratio" in joined:  # the best ones too
-        query = query.where(joined["l1_ratio"].param_value.between(*l1_band))
+        query = query.where(_within(joined["l1_ratio"].param_value, l1_band, knobs["l1_ratio"]))
     # the ids first, from the (study_id, number) index and one join at most, then every column
     # for those ids alone: joining every trial's columns before the limit costs PostgreSQL a
     # hash join over the whole study
@@ -207,7 +215,7 @@ def sample_points(
             and_(
                 param.trial_id == trial.trial_id,
                 param.param_name == "l1_ratio",
-                param.param_value.between(*l1_band),
+                _within(param.param_value, l1_band, knobs["l1_ratio"]),
             ),
         )
     share = 1.0 if l1_band is None else max(0.05, l1_band[1] - l1_band[0])
@@ -219,6 +227,28 @@ def sample_points(
     if also is not None and all(row[0] != also for row in rows):
         rows += session.execute(query.where(trial.number == also)).all()
     return _points(rows, knobs)
+
+
+def _numeric_value(internal: float, distribution_json: str) -> float | None:
+    """The parameter's value as a number; None for a choice that is not one (a string)."""
+    try:
+        return external_value(internal, distribution_json)
+    except (TypeError, ValueError):
+        return None
+
+
+def _within(column: Any, band: tuple[float, float], distribution_json: str) -> Any:
+    """``column`` (a stored parameter value) within ``band`` of values: the indices of the
+    choices inside it for a categorical parameter, the range itself otherwise."""
+    distribution = json_to_distribution(distribution_json)
+    if isinstance(distribution, CategoricalDistribution):
+        inside = [
+            i
+            for i, choice in enumerate(distribution.choices)
+            if isinstance(choice, int | float) and band[0] <= choice <= band[1]
+        ]
+        return column.in_(inside)
+    return column.between(*band)
 
 
 def sparsity_front(
@@ -305,7 +335,7 @@ def report_data(
     reports and the saved model is."""
     counts = state_counts(session, optuna_study_id)
     found = distributions(session, optuna_study_id)
-    knobs = list(found)[:MAX_PARAMS]
+    knobs = dict(list(found.items())[:MAX_PARAMS])
     total = sum(counts.values())
     top_rows = best_rows(session, optuna_study_id, direction=direction)
     number, selection = chosen_trial(
