@@ -31,14 +31,15 @@ from regtune.service.api import report_figures as figures
 from regtune.service.api.deps import StudyDep
 from regtune.service.api.schemas import BestModel
 from regtune.service.spec.definition import StudySpec
-from regtune.service.spec.enums import ACTIVE
+from regtune.service.spec.enums import ACTIVE, StudyStatus
 from regtune.service.spec.objective import objective_directions, objective_names
 from regtune.service.store.reads import read
 from regtune.service.store.repos import best_model
 from regtune.service.store.tables import StudyRow
+from regtune.service.store.trials.best import pareto_numbers
 from regtune.service.store.trials.coefficients import MAX_COEFFICIENTS
 from regtune.service.store.trials.report import BEST_KEPT, ReportData, report_data, sparsity_front
-from regtune.service.store.trials.views import TrialView, get_trial
+from regtune.service.store.trials.views import TrialView, get_trial, list_trials
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["studies"])
@@ -78,6 +79,18 @@ class Section:
     note: str = ""
 
 
+FRONT_ROWS = 50
+"""Pareto-front trials listed on the page (the API and ``regtune show`` list more)."""
+
+
+@dataclass
+class Front:
+    """A multi-objective study's Pareto front: its first ``FRONT_ROWS`` trials, and its size."""
+
+    trials: list[TrialView] = field(default_factory=list)
+    size: int = 0
+
+
 @dataclass
 class Page:
     sections: list[Section] = field(default_factory=list)
@@ -91,21 +104,37 @@ class Page:
 def build(row: StudyRow, *, base_url: str) -> str:
     """The report of one study as HTML."""
     spec = StudySpec.from_stored(row.spec)
-    direction = objective_directions(spec)[0]
+    directions = objective_directions(spec)
+    direction = directions[0]
     metric = objective_names(spec)[0]
     osid = row.optuna_study_id
 
-    def reads(session: Any) -> tuple[ReportData, TrialView | None, dict[str, Any] | None]:
+    def reads(
+        session: Any,
+    ) -> tuple[ReportData, TrialView | None, dict[str, Any] | None, Front]:
         data = report_data(
-            session, osid or -1, direction=direction, max_points=MAX_POINTS, front=False
+            session,
+            osid or -1,
+            direction=direction,
+            max_points=MAX_POINTS,
+            front=False,
+            select=spec.objective.select,
+            relax_margin=spec.objective.relax_margin,
         )
         view = get_trial(session, osid or -1, data.best.number) if data.best else None
-        return data, view, best_model.read_info(session, osid or -1)
+        front = Front()
+        if len(directions) > 1:
+            numbers = pareto_numbers(session, osid or -1, directions)
+            front = Front(
+                list_trials(session, osid or -1, numbers=numbers[:FRONT_ROWS], limit=FRONT_ROWS),
+                len(numbers),
+            )
+        return data, view, best_model.read_info(session, osid or -1), front
 
     # the front's GROUP BY reads every trial: on its own connection, beside the samples
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-front") as pool:
         front = pool.submit(read, lambda s: sparsity_front(s, osid or -1, direction=direction))
-        data, view, model = read(reads)
+        data, view, model, pareto = read(reads)
         data.front = front.result()
     page = Page()
     study = figures.search_study(data, direction)
@@ -152,6 +181,7 @@ def build(row: StudyRow, *, base_url: str) -> str:
         base_url=base_url,
         metric=metric,
         path_drawn=path is not None,
+        pareto=pareto,
     )
 
 
@@ -250,6 +280,19 @@ def _number(value: Any) -> str:
     return "—"
 
 
+def _count(value: Any) -> str | None:
+    """Non-zero weights as a count reads: 1376 (stored 1376.0), 8.6 (a mean over folds)."""
+    if isinstance(value, int | float) and math.isfinite(value):
+        return f"{value:.6g}"
+    return None
+
+
+def _params(params: dict[str, Any]) -> str:
+    return ", ".join(
+        f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in params.items()
+    )
+
+
 @lru_cache(maxsize=1)
 def _template() -> jinja2.Template:
     env = jinja2.Environment(
@@ -271,6 +314,7 @@ def _render(
     base_url: str,
     metric: str,
     path_drawn: bool,
+    pareto: Front,
 ) -> str:
     trial_test = (
         {k.removeprefix("test_"): v for k, v in view.user_attrs.items() if k.startswith("test_")}
@@ -295,18 +339,17 @@ def _render(
             "number": view.number,
             "value": view.value,
             "params": {k: v for k, v in view.params.items() if isinstance(v, int | float)},
-            "n_nonzero": view.user_attrs.get("n_nonzero"),
+            "n_nonzero": _count(view.user_attrs.get("n_nonzero")),
         }
-    model_note = (
-        "The best trial's models were trained on its training rows; the saved model"
-        + _refit_words(model)
-        + " The baseline ignores the inputs: "
-        + (
+    model_note = "The best trial's models were trained on its training rows; " + _saved_words(
+        model, row.status
+    )
+    if model:
+        model_note += " The baseline ignores the inputs: " + (
             "the training rows' mean."
             if spec.task == "regression"
             else "the training rows' class frequencies (its guess: the majority class)."
         )
-    )
     return _template().render(
         study=row,
         counts={k: v for k, v in data.counts.items()},
@@ -314,17 +357,25 @@ def _render(
         model_kind=spec.model.kind,
         metric=metric,
         direction=objective_directions(spec)[0],
+        objectives=list(zip(objective_names(spec), objective_directions(spec), strict=True)),
+        front=[
+            (t.number, [_number(v) for v in t.values or []], _params(t.params))
+            for t in pareto.trials
+        ],
+        front_size=pareto.size,
         built_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         live=row.status in ACTIVE,
         refresh_s=REFRESH_SECONDS,
         figures=bool(page.sections),
         sections=page.sections,
         best=best,
+        selection=data.selection,
         metrics=metrics,
         test_split=spec.validation.test_split,
         baseline_name=baseline_name,
         model_note=model_note,
         model=BestModel.model_validate(model) if model else None,
+        unsaved=_unsaved(row.status) if not model else None,
         base_url=base_url,
         n_points=len(data.points),
         best_kept=BEST_KEPT,
@@ -344,13 +395,32 @@ def _render(
     )
 
 
-def _refit_words(model: dict[str, Any] | None) -> str:
-    """How the saved model trained, ending the report's note on the test metrics."""
-    if not model or not model.get("refit"):
-        return "."
+def _unsaved(status: str) -> str:
+    """Why a study has no saved model: it has not completed yet, or it never will."""
+    match status:
+        case StudyStatus.CANCELLED:
+            return "No model was saved: the study was cancelled before it completed."
+        case StudyStatus.FAILED:
+            return "No model was saved: the study failed before it completed."
+        case StudyStatus.COMPLETED:
+            return "No model was saved: the study completed without a COMPLETE feasible trial."
+    return "The best model is saved when the study completes with at least one COMPLETE trial."
+
+
+def _saved_words(model: dict[str, Any] | None, status: str) -> str:
+    """How the saved model trained, or why there is none: the end of the report's note on the
+    test metrics."""
+    if not model:
+        return (
+            "the model is saved when the study completes."
+            if status in ACTIVE
+            else "no model was saved (see below)."
+        )
+    if not model.get("refit"):
+        return "the saved model is the best trial's own (refit: false)."
     if model.get("refit_rows") == "all":
         return (
-            "'s test metrics are the refit's on every non-test row; the saved model is the "
-            "same refit on every row, the test rows too (refit_rows: all)."
+            "the saved model's test metrics are the refit's on every non-test row; the saved "
+            "model is the same refit on every row, the test rows too (refit_rows: all)."
         )
-    return " is the refit on every non-test row."
+    return "the saved model is the refit on every non-test row."

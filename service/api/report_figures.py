@@ -73,11 +73,7 @@ def search_study(data: ReportData, direction: str) -> optuna.Study | None:
         [
             create_trial(
                 value=p.value,
-                params={
-                    k: distributions[k].to_external_repr(v)
-                    for k, v in p.params.items()
-                    if k in distributions
-                },
+                params={k: v for k, v in p.params.items() if k in distributions},
                 distributions={k: distributions[k] for k in p.params if k in distributions},
                 system_attrs={"number": p.number},
             )

@@ -27,7 +27,7 @@ from regtune.service.cli.output import (
     print_table,
     sorted_by_name,
 )
-from regtune.service.client.http import Client
+from regtune.service.client.http import Client, no_best_trial
 from regtune.service.spec.enums import ACTIVE
 from regtune.service.spec.validation import Validation
 
@@ -276,7 +276,7 @@ def best(
         )
         return
     if not best_trial:
-        console.print(f"study {study_id} has no completed trial yet")
+        console.print(no_best_trial(study))
     else:
         which, value = _best_value(study, best_trial, front=f"regtune show {study.id}: the front")
         console.print(

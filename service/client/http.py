@@ -245,7 +245,7 @@ class Client:
                 "Study.best_trials)"
             )
         if study.best_trial is None:
-            raise ValueError(f"study {study_id} has no completed trial yet")
+            raise ValueError(no_best_trial(study))
         return study.best_trial
 
     def trial(self, study_id: str, number: int) -> TrialOut:
@@ -420,3 +420,19 @@ def _api_error(response: httpx.Response) -> ApiError:
     except ValidationError:
         return ApiError(response.status_code, "http_error", response.text[:500] or "", [])
     return ApiError(response.status_code, error.code, error.message, error.fields)
+
+
+def no_best_trial(study: StudyOut) -> str:
+    """Why ``study`` has no best trial, in words that fit it: none has completed (yet, or ever,
+    once the study has ended), or those that did are all infeasible or have no finite value."""
+    complete = study.counts.get("COMPLETE", 0)
+    if not complete:
+        when = "yet" if study.status not in FINAL else f"(status {study.status})"
+        return f"study {study.id} has no completed trial {when}"
+    limit = (study.definition.get("objective") or {}).get("max_nonzero")
+    why = (
+        f"meets objective.max_nonzero ({limit}) with a finite value"
+        if limit is not None
+        else "has a finite value"
+    )
+    return f"study {study.id} has no best trial: none of its {complete} COMPLETE trials {why}"

@@ -367,6 +367,18 @@ def test_sweep_fails_a_stale_trial_queues_its_retry_and_frees_the_slot(db: Db) -
     assert claims.claim(engine=db.engine, worker_id="next") is not None
 
 
+def test_a_swept_trial_says_why_it_failed(db: Db) -> None:
+    """The trial a dead worker left is FAILed with its reason in ``error``, where optuna-dashboard
+    and the API show a trial's error (as a cancelled trial's), and which trial retries it."""
+    row = _study(db, 5, 5)
+    _trial_of_a_dead_worker(db, row, "doomed")
+    assert sweep(engine=db.engine, storage=db.storage) == 1
+    failed, retry = optuna.load_study(study_name=row.optuna_name, storage=db.storage).get_trials()
+    error = failed.user_attrs["error"]
+    assert "heartbeat" in error and f"retried as trial #{retry.number}" in error
+    assert retry.user_attrs == {}  # the retry starts clean
+
+
 def test_a_stale_trial_with_no_retry_left_fails_the_study(db: Db) -> None:
     """The retry budget is the study row's ``max_retries``: with none, one death ends it."""
     row = _study(db, 5, 5, max_retries=0)
@@ -377,6 +389,7 @@ def test_a_stale_trial_with_no_retry_left_fails_the_study(db: Db) -> None:
     assert [t.state.name for t in trials] == ["FAIL"]
     final = _row(db, row.id)
     assert final.status == "failed" and "died 1 times" in (final.error or "")
+    assert "no retry left" in trials[0].user_attrs["error"]
 
 
 def test_a_running_trial_keeps_its_slot_until_its_own_heartbeat_lapses(db: Db) -> None:

@@ -45,6 +45,46 @@ def test_a_cancelled_study_has_no_best_model_and_not_yet_one(api: TestClient) ->
     assert "has no best model yet (status queued)" in waiting
 
 
+def test_best_of_a_study_whose_trials_all_broke_its_constraint_says_so(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A completed study whose every COMPLETE trial has more non-zero weights than
+    ``objective.max_nonzero`` has no best trial: ``regtune best`` says why, not "yet"."""
+    import optuna
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState, create_trial
+    from sqlalchemy import update
+
+    from regtune.service.store.db import transaction
+    from regtune.service.store.scheduling.retries import get_storage
+    from regtune.service.store.tables import StudyRow
+
+    definition = STUDY | {"name": "too-dense", "objective": {"max_nonzero": 1}}
+    created = api.post("/v1/studies", json=definition).json()  # no worker: trials added here
+    study = optuna.load_study(study_name=created["optuna_study_name"], storage=get_storage())
+    for lam in (1e-4, 1e-3, 1e-2):
+        study.add_trial(
+            create_trial(
+                state=TrialState.COMPLETE,
+                value=0.3,
+                params={"lambda": lam},
+                distributions={"lambda": FloatDistribution(1e-4, 1.0, log=True)},
+                user_attrs={"n_nonzero": 8, "feasible": False},
+            )
+        )
+    with transaction() as session:
+        session.execute(
+            update(StudyRow).where(StudyRow.id == created["id"]).values(status="completed")
+        )
+    said = cli_output(api, monkeypatch, "best", created["id"])
+    assert "yet" not in said, said
+    assert "none of its 3 COMPLETE trials meets objective.max_nonzero" in said, said
+    stopped = api.post("/v1/studies", json=STUDY | {"name": "stopped-early"}).json()
+    assert api.post(f"/v1/studies/{stopped['id']}/cancel").status_code == 200
+    said = cli_output(api, monkeypatch, "best", stopped["id"])
+    assert "has no completed trial (status cancelled)" in said, said
+
+
 def test_an_unknown_dataset_id_names_the_command_that_uploads_one(api: TestClient) -> None:
     answer = api.post("/v1/studies", json=STUDY | {"dataset": {"id": "deadbeef"}})
     assert answer.status_code == 422

@@ -22,7 +22,7 @@ import optuna
 import pytest
 from fastapi.testclient import TestClient
 from optuna.artifacts import upload_artifact
-from optuna.distributions import FloatDistribution
+from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 from safetensors.numpy import save_file
 from sqlalchemy import update
@@ -298,7 +298,138 @@ def test_a_failed_study_shows_its_error_and_what_it_has(api: TestClient) -> None
     assert 'id="status">failed' in html
     assert "dataset &#39;gone&#39; was deleted" in html
     assert _plots(html) >= 4
-    assert "The best model is saved when the study completes" in html
+    assert "No model was saved: the study failed before it completed." in html
+
+
+def test_the_best_model_is_the_trial_the_study_chose(api: TestClient) -> None:
+    """Under ``objective.select: one_se`` the page's best model is the API's best trial (the
+    largest λ within one standard error of the best value), with that trial's test metrics."""
+    spec = StudySpec.model_validate(
+        {
+            **_spec().model_dump(mode="json", exclude_none=True),
+            "validation": {"folds": 5},
+            "objective": {"metric": "val_loss", "select": "one_se"},
+        }
+    )
+    row = create_study(spec)
+    study = optuna.load_study(study_name=row.optuna_name, storage=get_storage())
+    folds = [0.9, 1.1, 1.0, 0.95, 1.05]  # SE ≈ 0.035
+    for lam, value, test_loss, fold_values in (
+        (0.01, 1.0, 1.25, folds),  # 0: the best value
+        (0.1, 1.02, 1.5, None),  # 1: within 1 SE, the largest such λ: the study's choice
+        (1.0, 2.0, 2.5, None),  # 2: far outside
+    ):
+        study.add_trial(
+            create_trial(
+                state=TrialState.COMPLETE,
+                value=value,
+                params={"lambda": lam, "l1_ratio": 0.5},
+                distributions=DISTRIBUTIONS,
+                user_attrs={
+                    "test_loss": test_loss,
+                    **({"fold_values": fold_values} if fold_values else {}),
+                },
+            )
+        )
+    _set_status(row.id, "completed")
+    shown = api.get(f"/v1/studies/{row.id}").json()
+    assert shown["best_trial"]["number"] == 1
+    html = api.get(f"/v1/studies/{row.id}/report").text
+    assert "Trial 1: val_loss = 1.02" in html
+    assert "<td>loss</td><td>1.5</td>" in html  # trial 1's test loss, not trial 0's 1.25
+    assert "Trial 0:" not in html
+    assert "How it was chosen: one_se: the largest λ whose value is within 1 SE" in html
+
+
+def test_a_cancelled_study_says_no_model_was_saved(api: TestClient) -> None:
+    """A study cancelled mid-run (one COMPLETE trial, the running ones FAILed by the cancel) has
+    its best trial's test metrics, and says in whole sentences that no model was saved."""
+    row = create_study(_spec())
+    study = optuna.load_study(study_name=row.optuna_name, storage=get_storage())
+    study.add_trial(_trial(random.Random(2), 0.01, 0.5, False))
+    study.add_trial(create_trial(state=TrialState.FAIL, params={}, distributions={}))
+    _set_status(row.id, "cancelled")
+    html = api.get(f"/v1/studies/{row.id}/report").text
+    assert 'id="status">cancelled' in html and "FAIL 1" in html
+    assert "Trial 0: val_loss" in html and "<th>best trial</th>" in html
+    assert "the saved model." not in html
+    assert "<th>saved model</th>" not in html  # no column of dashes for a model that is not
+    assert "No model was saved: the study was cancelled before it completed." in html
+
+
+def test_a_multi_objective_study_names_its_objectives_and_front(api: TestClient) -> None:
+    """``objectives: [val_loss, n_nonzero]``: the page names both objectives, says which trial of
+    the front it details, and lists the front (the trials no other dominates), as
+    ``regtune show`` does."""
+    spec = StudySpec.model_validate(
+        {
+            **_spec().model_dump(mode="json", exclude_none=True, exclude={"objective"}),
+            "objectives": ["val_loss", "n_nonzero"],
+            "pruner": {"type": "none"},
+        }
+    )
+    row = create_study(spec)
+    study = optuna.load_study(study_name=row.optuna_name, storage=get_storage())
+    for lam, values in ((0.01, [0.30, 6.0]), (0.1, [0.35, 3.0]), (0.05, [0.40, 4.0])):
+        study.add_trial(
+            create_trial(
+                state=TrialState.COMPLETE,
+                values=values,
+                params={"lambda": lam, "l1_ratio": 0.5},
+                distributions=DISTRIBUTIONS,
+                user_attrs={"n_nonzero": values[1]},
+            )
+        )
+    _set_status(row.id, "completed")
+    shown = api.get(f"/v1/studies/{row.id}").json()
+    assert sorted(t["number"] for t in shown["pareto_front"]) == [0, 1]
+    html = api.get(f"/v1/studies/{row.id}/report").text
+    assert "objectives val_loss (minimize), n_nonzero (minimize)" in html
+    assert "Trial 0 (the Pareto front's best val_loss): val_loss = 0.3" in html
+    assert "; 6 non-zero weights." in html  # a count, though stored as 6.0 (a mean over folds)
+    front = html.split('id="pareto-front"', 1)[1].split("</table>", 1)[0]
+    assert "<td>0</td><td>0.3</td><td>6</td>" in front
+    assert "<td>1</td><td>0.35</td><td>3</td>" in front
+    assert "<td>2</td>" not in front  # dominated by trial 1
+
+
+def test_choices_are_drawn_at_their_values_not_their_indices(api: TestClient) -> None:
+    """A grid over λ and l1_ratio choices: Optuna stores a choice as its index (λ's first, 0,
+    has no logarithm), and the page draws and names the values themselves."""
+    lambdas, ratios = [0.001, 0.01, 0.1, 1.0], [0.0, 0.5, 1.0]
+    spec = StudySpec.model_validate(
+        {
+            **_spec().model_dump(mode="json", exclude_none=True),
+            "search_space": {"lambda": {"choices": lambdas}, "l1_ratio": {"choices": ratios}},
+            "sampler": {"type": "grid"},
+            "training": {"lambda_path": None},
+        }
+    )
+    row = create_study(spec)
+    study = optuna.load_study(study_name=row.optuna_name, storage=get_storage())
+    choices = {
+        "lambda": CategoricalDistribution(lambdas),
+        "l1_ratio": CategoricalDistribution(ratios),
+    }
+    for lam in lambdas:
+        for l1 in ratios:
+            cut = lam * (0.2 + l1)
+            shrunk = [math.copysign(max(0.0, abs(t) - cut), t) for t in TRUE]
+            study.add_trial(
+                create_trial(
+                    value=0.3 + 0.05 * (math.log10(lam) + 2) ** 2 + 0.02 * l1,
+                    params={"lambda": lam, "l1_ratio": l1},
+                    distributions=choices,
+                    system_attrs={COEFFICIENTS_ATTR: encode(FEATURES, shrunk)},
+                    user_attrs={"n_nonzero": sum(1 for w in shrunk if w)},
+                )
+            )
+    _set_status(row.id, "completed")
+    answer = api.get(f"/v1/studies/{row.id}/report")
+    assert answer.status_code == 200, answer.text[-2000:]
+    named = set(re.findall(r"\(λ=([^)]*)\)", answer.text))
+    assert named and named <= {"0.001", "0.01", "0.1", "1"}, named
+    assert "Trial 3: val_loss = 0.3" in answer.text  # λ 0.01, l1_ratio 0
 
 
 def test_client_and_cli_write_the_page(

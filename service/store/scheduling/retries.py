@@ -59,6 +59,7 @@ def retry_stale_trial(study: optuna.Study, trial: FrozenTrial) -> None:
     max_retries = _max_retries(engine, optuna_study_id)
     history = list(trial.system_attrs.get("retry_history", []))  # Optuna appends to it
     queue_retry(study, trial, max_retry=max_retries)
+    _note_stale(engine, trial_id_of(trial), retried=len(history) < max_retries)
     if len(history) >= max_retries:  # Optuna queued no retry: these parameters kill workers
         number = trial.system_attrs.get("failed_trial", trial.number)
         deaths = len(history) + 1
@@ -69,6 +70,37 @@ def retry_stale_trial(study: optuna.Study, trial: FrozenTrial) -> None:
                 number,
                 deaths,
             )
+
+
+def _note_stale(engine: Engine, trial_id: int, *, retried: bool) -> None:
+    """Record on the FAILed trial why it failed and which trial retries it, in the ``error``
+    user attribute a trial's other failures use (the API and optuna-dashboard show it).
+
+    Optuna refuses attributes on a finished trial, and its sweep fails the trial before it
+    calls back, so the row is written here directly."""
+    attr, system, trials = om.TrialUserAttributeModel, om.TrialSystemAttributeModel, om.TrialModel
+    with transaction(engine) as session:
+        retry = session.scalar(
+            select(trials.number)
+            .join(system, system.trial_id == trials.trial_id)
+            .where(system.key == RETRY_OF_ATTR, system.value_json == json.dumps(trial_id))
+        )
+        then = (
+            f"retried as trial #{retry} with the same parameters"
+            if retried and retry is not None
+            else "no retry left (budget.max_retries)"
+        )
+        error = (
+            "the worker running it stopped sending heartbeats (it died or lost the database); "
+            + then
+        )
+        exists = session.scalar(
+            select(attr.trial_user_attribute_id).where(
+                attr.trial_id == trial_id, attr.key == "error"
+            )
+        )
+        if exists is None:
+            session.add(attr(trial_id=trial_id, key="error", value_json=json.dumps(error)))
 
 
 def _max_retries(engine: Engine, optuna_study_id: int) -> int:

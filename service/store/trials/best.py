@@ -219,7 +219,7 @@ def one_se_choice(
     ).all()
     sign = -1.0 if maximize else 1.0
     ranked = [
-        (-_external(internal, distribution), sign * float(value), int(number))
+        (-external_value(internal, distribution), sign * float(value), int(number))
         for number, value, internal, distribution in rows
         if value is not None and not math.isnan(value)
     ]
@@ -287,7 +287,7 @@ def _best_unrelaxed(
     best = session.execute(
         _with_param(optuna_study_id, RELAX).where(trials.number == best_number)
     ).one_or_none()
-    if best is None or _external(best.param_value, best.distribution_json) == 0.0:
+    if best is None or external_value(best.param_value, best.distribution_json) == 0.0:
         return False, None
     try:
         zero = _distribution(best.distribution_json).to_internal_repr(0.0)
@@ -339,7 +339,7 @@ def _fold_values(
     return found
 
 
-def _external(internal: float, distribution_json: str) -> float:
+def external_value(internal: float, distribution_json: str) -> float:
     """A parameter's value from Optuna's stored form (a choice is stored as its index)."""
     return float(_distribution(distribution_json).to_external_repr(internal))
 
@@ -356,17 +356,39 @@ def chosen_trial_number(
     direction: str,
     select_rule: str,
     relax_margin: float | None = None,
+    *,
+    best: Sequence[tuple[int, int]] | None = None,
+    limit: int = BEST_CANDIDATES,
 ) -> int | None:
     """The study's best trial: the best value, the unrelaxed trial ``relax_margin`` keeps in its
     place, and under ``objective.select: one_se`` the largest λ within one standard error of
-    that."""
-    number = best_trial_number(session, optuna_study_id, direction)
+    that. ``best``, ``limit``: as ``best_trial_number``'s."""
+    return chosen_trial(
+        session, optuna_study_id, direction, select_rule, relax_margin, best=best, limit=limit
+    )[0]
+
+
+def chosen_trial(
+    session: Session,
+    optuna_study_id: int,
+    direction: str,
+    select_rule: str,
+    relax_margin: float | None = None,
+    *,
+    best: Sequence[tuple[int, int]] | None = None,
+    limit: int = BEST_CANDIDATES,
+) -> tuple[int | None, str | None]:
+    """``chosen_trial_number``'s trial, and why it is not the best value's (the notes the
+    API's ``selection.note`` gives), if a rule applied."""
+    number = best_trial_number(session, optuna_study_id, direction, best=best, limit=limit)
     if number is None:
-        return None
+        return None, None
+    notes: list[str | None] = []
     if relax_margin:
-        number = relax_margin_choice(
-            session, optuna_study_id, direction, number, relax_margin
-        ).number
-    if select_rule != "one_se":
-        return number
-    return one_se_choice(session, optuna_study_id, direction, number).number
+        kept = relax_margin_choice(session, optuna_study_id, direction, number, relax_margin)
+        number, notes = kept.number, [kept.note]
+    if select_rule == "one_se":
+        one_se = one_se_choice(session, optuna_study_id, direction, number)
+        number = one_se.number
+        notes.append(one_se.note)
+    return number, "; ".join(n for n in notes if n) or None

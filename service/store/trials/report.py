@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from optuna.distributions import CategoricalDistribution, json_to_distribution
 from optuna.trial import TrialState
 from sqlalchemy import Float, and_, cast, func, null, select
 from sqlalchemy.orm import Session, aliased
@@ -21,8 +22,9 @@ from regtune.service.store.optuna_db.attrs import COEFFICIENTS_ATTR
 from regtune.service.store.optuna_db.internals import om
 from regtune.service.store.trials.best import (
     FOLDS_ATTR,
-    best_trial_number,
     by_value,
+    chosen_trial,
+    external_value,
     fold_standard_error,
 )
 from regtune.service.store.trials.coefficients import decode
@@ -44,7 +46,7 @@ class Point:
     number: int
     value: float
     params: dict[str, float]
-    """Optuna's internal representation (a choice's index for a categorical parameter)."""
+    """The values the trial ran with (a choice's value, not the index Optuna stores)."""
     n_nonzero: float | None
     fold_se: float | None = None
     """Standard error of the objective across the trial's folds (with several folds)."""
@@ -69,6 +71,9 @@ class ReportData:
     """State → trial number → (step, value) for a sample of trials."""
     distributions: dict[str, str] = field(default_factory=dict)
     """Every searched parameter of the study → its distribution as Optuna's JSON."""
+    selection: str | None = None
+    """What ``relax_margin`` and ``one_se`` measured to choose ``best`` (the API's
+    ``selection.note``), if a rule applied."""
 
 
 def _numeric(text: Any) -> float | None:
@@ -148,7 +153,8 @@ def _sample_query(
     return query, joined
 
 
-def _points(rows: Any, knobs: list[str]) -> list[Point]:
+def _points(rows: Any, knobs: dict[str, str]) -> list[Point]:
+    """``knobs``: name → distribution JSON, to turn a stored choice index into its value."""
     points: dict[int, Point] = {}
     for number, value, nonzero, folds, weights, *params in rows:
         if value is None or not math.isfinite(value):
@@ -156,7 +162,11 @@ def _points(rows: Any, knobs: list[str]) -> list[Point]:
         points[int(number)] = Point(
             number=int(number),
             value=float(value),
-            params={k: float(p) for k, p in zip(knobs, params, strict=True) if p is not None},
+            params={
+                k: v
+                for (k, text), p in zip(knobs.items(), params, strict=True)
+                if p is not None and (v := _numeric_value(p, text)) is not None
+            },
             n_nonzero=_numeric(nonzero),
             fold_se=fold_standard_error(folds),
             coefficients=decode(weights),
@@ -175,7 +185,7 @@ def sample_points(
     session: Session,
     optuna_study_id: int,
     *,
-    knobs: list[str],
+    knobs: dict[str, str],
     n_trials: int,
     max_points: int,
     best: list[int],
@@ -184,14 +194,15 @@ def sample_points(
     coefficients: bool = False,
 ) -> list[Point]:
     """Every k-th COMPLETE trial (k from ``n_trials``, the study's trial count) and the trials
-    ``best`` (ids), at most about ``max_points``; ``l1_band``: only trials whose l1_ratio lies
+    ``best`` (ids), at most about ``max_points``; ``knobs``: the parameters read, name →
+    distribution JSON; ``l1_band``: only trials whose l1_ratio lies
     within it (the stride then assumes the band holds its width's share of the trials);
     ``also``: a trial number to include whatever the sample; ``coefficients``: read the
     trials' stored weights too."""
     trial, param = om.TrialModel, om.TrialParamModel
-    query, joined = _sample_query(optuna_study_id, knobs, coefficients=coefficients)
+    query, joined = _sample_query(optuna_study_id, list(knobs), coefficients=coefficients)
     if l1_band is not None and "l1_ratio" in joined:  # the best ones too
-        query = query.where(joined["l1_ratio"].param_value.between(*l1_band))
+        query = query.where(_within(joined["l1_ratio"].param_value, l1_band, knobs["l1_ratio"]))
     # the ids first, from the (study_id, number) index and one join at most, then every column
     # for those ids alone: joining every trial's columns before the limit costs PostgreSQL a
     # hash join over the whole study
@@ -204,7 +215,7 @@ def sample_points(
             and_(
                 param.trial_id == trial.trial_id,
                 param.param_name == "l1_ratio",
-                param.param_value.between(*l1_band),
+                _within(param.param_value, l1_band, knobs["l1_ratio"]),
             ),
         )
     share = 1.0 if l1_band is None else max(0.05, l1_band[1] - l1_band[0])
@@ -216,6 +227,28 @@ def sample_points(
     if also is not None and all(row[0] != also for row in rows):
         rows += session.execute(query.where(trial.number == also)).all()
     return _points(rows, knobs)
+
+
+def _numeric_value(internal: float, distribution_json: str) -> float | None:
+    """The parameter's value as a number; None for a choice that is not one (a string)."""
+    try:
+        return external_value(internal, distribution_json)
+    except (TypeError, ValueError):
+        return None
+
+
+def _within(column: Any, band: tuple[float, float], distribution_json: str) -> Any:
+    """``column`` (a stored parameter value) within ``band`` of values: the indices of the
+    choices inside it for a categorical parameter, the range itself otherwise."""
+    distribution = json_to_distribution(distribution_json)
+    if isinstance(distribution, CategoricalDistribution):
+        inside = [
+            i
+            for i, choice in enumerate(distribution.choices)
+            if isinstance(choice, int | float) and band[0] <= choice <= band[1]
+        ]
+        return column.in_(inside)
+    return column.between(*band)
 
 
 def sparsity_front(
@@ -292,16 +325,22 @@ def report_data(
     direction: str,
     max_points: int = 2000,
     front: bool = True,
+    select: str = "best",
+    relax_margin: float | None = None,
 ) -> ReportData:
     """Everything the report draws for one study: about a dozen indexed queries. ``front``:
     False leaves the loss-against-sparsity front (``sparsity_front``, the one read of every
-    trial) to the caller, who may run it on another connection meanwhile."""
+    trial) to the caller, who may run it on another connection meanwhile. ``select``,
+    ``relax_margin``: the study's ``objective``'s, so that ``best`` is the trial the API
+    reports and the saved model is."""
     counts = state_counts(session, optuna_study_id)
     found = distributions(session, optuna_study_id)
-    knobs = list(found)[:MAX_PARAMS]
+    knobs = dict(list(found.items())[:MAX_PARAMS])
     total = sum(counts.values())
     top_rows = best_rows(session, optuna_study_id, direction=direction)
-    number = best_trial_number(session, optuna_study_id, direction, best=top_rows, limit=BEST_KEPT)
+    number, selection = chosen_trial(
+        session, optuna_study_id, direction, select, relax_margin, best=top_rows, limit=BEST_KEPT
+    )
     top = [trial_id for _, trial_id in top_rows]
     points = sample_points(
         session,
@@ -346,4 +385,5 @@ def report_data(
         front=sparsity_front(session, optuna_study_id, direction=direction) if front else [],
         curves=sample_curves(session, optuna_study_id, counts=counts),
         distributions=found,
+        selection=selection,
     )
