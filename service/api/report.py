@@ -156,8 +156,9 @@ def build(row: StudyRow, *, base_url: str) -> str:
             path or figures.sparsity_path(data, chosen),
             figures.validation_curve(data, metric, chosen),
         ],
-        "Solid line: the best trial's λ; dashed: the largest λ whose mean is within one standard "
-        "error of the best λ bin's (glmnet's lambda.1se)."
+        ("Solid line: the best trial's λ; dashed" if data.best is not None else "Dashed")
+        + ": the largest λ whose mean is within one standard error of the best λ bin's "
+        "(glmnet's lambda.1se)."
         + (_entry_note(data, direction) if path is not None else ""),
     )
     page.add("Loss against sparsity", [figures.loss_vs_sparsity(data, metric)])
@@ -212,8 +213,9 @@ def _saved_steps(data: ReportData) -> str:
         return ""
     full, ran = float(np.mean(complete)), float(np.mean(pruned))
     saved = (full - ran) * data.counts.get("PRUNED", 0)
+    n = data.counts.get("PRUNED", 0)
     note = (
-        f"{data.counts.get('PRUNED', 0)} pruned trials stopped after {ran:.1f} reported steps on "
+        f"{n} pruned trial{'' if n == 1 else 's'} stopped after {ran:.1f} reported steps on "
         f"average, against {full:.1f} for complete ones"
     )
     return note + (f": about {saved:,.0f} steps saved." if saved >= 1 else ".")

@@ -234,6 +234,8 @@ def test_a_finished_study_has_every_plot_and_its_model(api: TestClient) -> None:
     assert f"regtune best {row.id} --download" in html
     assert "location.reload" in html and "if (false" in html  # a finished study stays put
     assert "across folds" not in html  # a holdout: the error bars are the λ bin's spread
+    assert "counts cover every trial" in html and "the Pareto front cover" not in html
+    assert "Solid line: the best trial's λ" in html
     # the inputs enter the path in the order of their unpenalized size
     order = re.search(r"Inputs enter, from large λ to small: (.*?)\.</p>", html)
     assert order is not None, html[-3000:]
@@ -391,6 +393,7 @@ def test_a_multi_objective_study_names_its_objectives_and_front(api: TestClient)
     assert "<td>0</td><td>0.3</td><td>6</td>" in front
     assert "<td>1</td><td>0.35</td><td>3</td>" in front
     assert "<td>2</td>" not in front  # dominated by trial 1
+    assert "counts and the Pareto front cover every trial" in html
 
 
 def test_choices_are_drawn_at_their_values_not_their_indices(api: TestClient) -> None:
