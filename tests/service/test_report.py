@@ -235,7 +235,7 @@ def test_a_finished_study_has_every_plot_and_its_model(api: TestClient) -> None:
     assert "location.reload" in html and "if (false" in html  # a finished study stays put
     assert "across folds" not in html  # a holdout: the error bars are the λ bin's spread
     assert "counts cover every trial" in html and "the Pareto front cover" not in html
-    assert "Solid line: the best trial's λ" in html
+    assert "Solid line: the best trial" in html
     # the inputs enter the path in the order of their unpenalized size
     order = re.search(r"Inputs enter, from large λ to small: (.*?)\.</p>", html)
     assert order is not None, html[-3000:]
