@@ -40,8 +40,14 @@ from regtune.service.store.optuna_db.internals import (
 from regtune.service.store.scheduling import claims
 from regtune.service.store.scheduling.claims import Claim
 from regtune.service.store.scheduling.retries import get_storage
-from regtune.worker.loop import DatabaseHandBack, HandBack, StudyStopped, Worker
-from regtune.worker.loop import _note_error as note_error
+from regtune.worker.loop import (
+    DatabaseHandBack,
+    HandBack,
+    StudyStopped,
+    Worker,
+    handed_back,
+    note_error,
+)
 from regtune.worker.search import StopCheck, suggest
 
 if TYPE_CHECKING:
@@ -298,7 +304,11 @@ def _end(run: _Run, member: _Member, exc: BaseException, *, database: bool = Fal
     member.ended = True
     worker, c, number = run.worker, member.claim, member.trial.number
     error: str | None = None
-    if not isinstance(exc, HandBack | StudyStopped):
+    if isinstance(exc, HandBack):  # why it FAILs, as ``Worker`` notes one trial's
+        note_error(member.trial, exc, handed_back(exc))
+    elif isinstance(exc, StudyStopped):
+        note_error(member.trial, exc)
+    else:
         note_error(member.trial, exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
         error = f"{type(exc).__name__}: {exc}"
     fail_first = False

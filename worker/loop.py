@@ -423,13 +423,16 @@ class Worker:
                 return objective(trial)
             except TRANSIENT as exc:
                 raise DatabaseHandBack(exc) from exc
-            except (optuna.TrialPruned, HandBack):
+            except optuna.TrialPruned:
+                raise
+            except HandBack as exc:  # why it FAILs: the retry with its parameters follows
+                note_error(trial, exc, handed_back(exc))
                 raise
             except StudyStopped as exc:
-                _note_error(trial, exc)  # why it FAILs (a deleted study takes the trial along)
+                note_error(trial, exc)  # why it FAILs (a deleted study takes the trial along)
                 raise
             except Exception as exc:
-                _note_error(trial, exc)
+                note_error(trial, exc)
                 raise
 
         try:
@@ -553,10 +556,16 @@ class Worker:
         return None
 
 
-def _note_error(trial: optuna.Trial, exc: Exception) -> None:
-    """Record why a trial failed where the API shows it (its user attributes)."""
+def handed_back(exc: HandBack) -> str:
+    """A handed-back trial's error: why, and that its parameters run again."""
+    return f"handed back: {exc}; its parameters run again"
+
+
+def note_error(trial: optuna.Trial, exc: Exception, text: str | None = None) -> None:
+    """Record why a trial failed where the API shows it (its user attributes): ``text``, or the
+    exception's type and message."""
     try:
-        trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:2000])
+        trial.set_user_attr("error", (text or f"{type(exc).__name__}: {exc}")[:2000])
     except Exception as record_exc:
         log.warning("could not record the trial's error (%s)", describe(record_exc))
 

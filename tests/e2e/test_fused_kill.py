@@ -1,4 +1,4 @@
-"""SIGKILL of a worker mid fused pass: every member it was training is failed by the sweep (its
+"""SIGKILL of a worker mid fused pass (and SIGTERM: handed back): every member it was training is failed by the sweep (its
 own heartbeat stopped) and retried with its parameters, and the study ends with exactly
 ``n_trials`` trials done, as it does when a worker dies in a single trial."""
 
@@ -64,4 +64,37 @@ def test_a_killed_fused_worker_s_members_are_each_failed_and_retried(
     assert_at_rest(all_trials, STUDY["budget"]["n_trials"])
     for trial in killed:
         assert_retried(all_trials, trial.number)
+    assert_no_work_lost(all_trials)
+
+
+def test_a_stopped_fused_worker_hands_each_member_back_saying_why(
+    stack_factory: type[Stack], sqlite_url: str, trials_of: Any
+) -> None:
+    """SIGTERM mid fused pass: the worker hands every member back (each a FAIL saying why, as a
+    single trial handed back says) and exits; the next worker runs their parameters again."""
+    stack = stack_factory(sqlite_url, REGTUNE_FUSED_TRIALS=str(MEMBERS)).start_api()
+    study = stack.submit(STUDY)
+    (stopped,) = stack.start_workers(1)
+    trials = trials_of(sqlite_url, study)
+
+    def members_training() -> list[FrozenTrial] | None:
+        running = [
+            t for t in trials.all() if t.state == TrialState.RUNNING and t.intermediate_values
+        ]
+        return running if len(running) == MEMBERS else None
+
+    members = wait_for(members_training, timeout=300, interval=0.05, what="a fused pass mid-way")
+    stopped.signal(signal.SIGTERM)
+    assert stopped.popen.wait(timeout=60) == 0
+    stack.start_workers(1)
+
+    completed(stack, study)
+    all_trials = at_rest(trials)
+    assert_at_rest(all_trials, STUDY["budget"]["n_trials"])
+    for member in members:
+        assert_retried(all_trials, member.number)
+        failed = next(t for t in all_trials if t.number == member.number)
+        assert failed.user_attrs["error"] == (
+            "handed back: the worker is stopping; its parameters run again"
+        )
     assert_no_work_lost(all_trials)

@@ -215,6 +215,10 @@ def test_sigterm_hands_the_trial_back_and_exits(
     assert_retried(all_trials, number)
     assert_no_work_lost(all_trials)
     assert all(w.alive() for w in workers if w is not stopped)
+    handed = next(t for t in all_trials if t.number == number)  # says why it FAILed
+    assert handed.user_attrs["error"] == (
+        "handed back: the worker is stopping; its parameters run again"
+    )
 
 
 @pytest.fixture
