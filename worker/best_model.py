@@ -185,9 +185,10 @@ def _retrain_and_upload(
         dataset, test_fraction=spec.validation.test_fraction, seed=spec.validation.split_seed
     )
     test_metrics = None  # no test split (validation.test_fraction 0): nothing to score
+    baseline = None  # nor a baseline to compare with (the API's best_model shows null)
     if len(test):
         test_metrics = measured.score(dataset.X[test], dataset.y[test])  # holes filled per member
-    baseline = baseline_scores(fitted.splits.folds, fitted.splits.task, fitted.config.n_out)
+        baseline = baseline_scores(fitted.splits.folds, fitted.splits.task, fitted.config.n_out)
     if not fitted.refit:
         if test_metrics is not None:
             _compare(row.id, view, test_metrics)

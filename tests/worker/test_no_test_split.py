@@ -75,6 +75,7 @@ def test_a_study_without_a_test_split_reports_no_test_metric_and_saves_a_model_o
     model = study["best_model"]
     dataset = data.load({"builtin": builtin})
     assert model["test_metrics"] is None and model["train_rows"] == len(dataset.y)
+    assert model["baseline_metrics"] is None  # no test rows to score a baseline on either
     assert study["best_trial"]["test_metrics"] is None
     assert study["best_trial"]["refit_test_metrics"] is None
 
