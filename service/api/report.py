@@ -322,6 +322,7 @@ def _render(
         best=best,
         metrics=metrics,
         test_split=spec.validation.test_split,
+        folds=spec.validation.folds,
         baseline_name=baseline_name,
         model_note=model_note,
         model=BestModel.model_validate(model) if model else None,

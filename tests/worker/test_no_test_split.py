@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from regtune.service.cli.studies import NO_TEST_SPLIT
+from regtune.service.cli.studies import NO_TEST_SPLIT, NO_TEST_SPLIT_HOLDOUT
 from regtune.service.spec.definition import StudySpec, resolve_task
 from regtune.worker import best_model, data
 from regtune.worker.objective import prepare, validation_of
@@ -90,6 +90,26 @@ def test_a_study_without_a_test_split_reports_no_test_metric_and_saves_a_model_o
     report = api.get(f"/v1/studies/{body['id']}/report")
     assert report.status_code == 200, report.text[:2000]
     assert 'id="no-test-split"' in report.text and 'id="test-metrics"' not in report.text
+
+
+def test_a_holdout_without_a_test_split_is_not_called_the_estimate(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``test_fraction: 0`` under a holdout: the holdout chose the best trial, so ``show``,
+    ``best`` and the report call its score optimistic, not the study's estimate, and do not
+    say every row validated."""
+    body = _definition("diabetes", holdout=0.25) | {"budget": {"n_trials": 4}}
+    created = api.post("/v1/studies", json=body)
+    assert created.status_code == 201, created.text
+    study = run_to_the_end(api, created.json()["id"])
+    assert study["status"] == "completed", study
+    for command in ("show", "best"):
+        text = cli_output(api, monkeypatch, command, study["id"])
+        assert f"test: {NO_TEST_SPLIT_HOLDOUT}" in text, text
+        assert "every row validates" not in text and "is the estimate" not in text, text
+    report = api.get(f"/v1/studies/{study['id']}/report").text
+    assert 'id="no-test-split"' in report and "so it is optimistic" in report
+    assert "every row was in the validation" not in report
 
 
 def test_refit_rows_non_test_without_a_test_split_is_a_422_saying_why(api: TestClient) -> None:
