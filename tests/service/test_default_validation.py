@@ -158,6 +158,32 @@ def test_one_se_on_too_few_rows_for_folds_is_refused(api: TestClient) -> None:
     assert_refused(api, response, 422, "objective.select")
 
 
+def test_one_se_refused_for_an_uploads_test_split_names_the_test_split(api: TestClient) -> None:
+    """An upload whose smallest class fills 5 folds only without a test split: one_se is
+    admitted by default, and where a test split is kept the 422 says that split is why."""
+    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(24, 2)), columns=["a", "b"])
+    frame["label"] = ["no"] * 18 + ["yes"] * 6
+    uploaded = api.post(
+        "/v1/datasets",
+        files={"file": ("six.csv", frame.to_csv(index=False).encode())},
+        data={"target": "label"},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    upload = {"id": uploaded.json()["id"]}
+    one_se = {"select": "one_se"}
+    for kept in ({"refit_rows": "non_test"}, {"validation": {"test_fraction": 0.2}}):
+        response = api.post(
+            "/v1/studies", json=linear("kept", dataset=upload, objective=one_se, **kept)
+        )
+        assert_refused(api, response, 422, "objective.select")
+        [problem] = response.json()["error"]["fields"]
+        assert problem["rule"].endswith(
+            "for 5 of them after the test split (validation.test_fraction 0.2)"
+        ), problem
+    study = created(api, linear("default", dataset=upload, objective=one_se))
+    assert study["validation"]["scheme"] == "5-fold"
+
+
 def test_regtune_show_says_which_validation_ran_and_how_the_best_is_chosen(
     api: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
