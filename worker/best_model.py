@@ -60,7 +60,7 @@ from regtune.worker import data
 from regtune.worker import modelfile as predict
 from regtune.worker.evaluation import baseline_scores, unnamed
 from regtune.worker.models import penalized_weights
-from regtune.worker.objective import n_outputs, prepare, train_config
+from regtune.worker.objective import n_outputs, prepare, train_config, validation_of
 from regtune.worker.search import stored_values
 from regtune.worker.trainers import fit
 from regtune.worker.trainers.config import StopCheck, TrainConfig
@@ -185,9 +185,10 @@ def _retrain_and_upload(
         dataset, test_fraction=spec.validation.test_fraction, seed=spec.validation.split_seed
     )
     test_metrics = None  # no test split (validation.test_fraction 0): nothing to score
+    baseline = None  # nor a baseline to compare with (the API's best_model shows null)
     if len(test):
         test_metrics = measured.score(dataset.X[test], dataset.y[test])  # holes filled per member
-    baseline = baseline_scores(fitted.splits.folds, fitted.splits.task, fitted.config.n_out)
+        baseline = baseline_scores(fitted.splits.folds, fitted.splits.task, fitted.config.n_out)
     if not fitted.refit:
         if test_metrics is not None:
             _compare(row.id, view, test_metrics)
@@ -372,7 +373,7 @@ def refit_splits(
     or is chosen on it), so its validation figures are not reported; nor are its test figures
     when it trained on the test rows."""
     dataset = data.load(spec.dataset.model_dump(mode="json"), engine=engine)
-    v = spec.validation
+    v = validation_of(spec, dataset)  # the trials' test split, for a definition used directly too
     rest, test = data.split_test(dataset, test_fraction=v.test_fraction, seed=v.split_seed)
     if every_row:
         rest = np.arange(len(dataset.y))

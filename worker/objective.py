@@ -68,9 +68,11 @@ def train_config(spec: StudySpec, values: dict[str, float], *, n_out: int) -> Tr
 
 
 def validation_of(spec: StudySpec, dataset: data.Dataset) -> Validation:
-    """The definition's validation. A study created through the API has its scheme decided
-    already; a definition used directly (benches, tests) gets the same default from the data."""
-    if spec.validation.given:
+    """The definition's validation. A study created through the API has it decided already
+    (``chosen_by`` says how); a definition used directly (benches, tests) gets the same decision
+    from the data: the default scheme, and an upload's test split (none under folds unless
+    given), a given scheme's too."""
+    if spec.validation.chosen_by is not None:
         return spec.validation
     smallest = None
     if dataset.task != "regression":

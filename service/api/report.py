@@ -373,6 +373,7 @@ def _render(
         selection=data.selection,
         metrics=metrics,
         test_split=spec.validation.test_split,
+        folds=spec.validation.folds,
         baseline_name=baseline_name,
         model_note=model_note,
         model=BestModel.model_validate(model) if model else None,

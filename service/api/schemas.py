@@ -101,7 +101,8 @@ class BestModel(BaseModel):
     val_metrics: dict[str, Any]
     baseline_metrics: dict[str, Any] | None = None
     """A predictor that ignores the inputs, on the same test rows: the training mean
-    (regression) or the training class frequencies, whose guess is the majority class."""
+    (regression) or the training class frequencies, whose guess is the majority class. None
+    without a test split, as ``test_metrics``."""
     refit: bool = False
     """Trained again on every non-test row (the definition's ``refit``), not the trial's own."""
     refit_rows: Literal["all", "non_test"] | None = None

@@ -35,11 +35,25 @@ NO_TEST_SPLIT = (
     "none (validation.test_fraction 0, an upload's default under folds: every row validates, "
     "and the validation score above is the estimate)"
 )
+NO_TEST_SPLIT_HOLDOUT = (
+    "none (validation.test_fraction 0: the holdout's score above chose the best trial, so it "
+    "is optimistic; give validation.test_fraction for an estimate)"
+)
+
+
+def _validation(study: StudyOut) -> Validation:
+    return Validation.model_validate(study.definition.get("validation") or {})
 
 
 def _test_split(study: StudyOut) -> bool:
     """Whether the study holds out a test split (``validation.test_fraction`` above 0)."""
-    return Validation.model_validate(study.definition.get("validation") or {}).test_split
+    return _validation(study).test_split
+
+
+def _no_test_split(study: StudyOut) -> str:
+    """What stands in for a test metric: the folds' score, every row validated once; not a
+    holdout's, which chose the best trial."""
+    return NO_TEST_SPLIT if _validation(study).folds else NO_TEST_SPLIT_HOLDOUT
 
 
 def submit(
@@ -146,7 +160,7 @@ def _print_summary(study: StudyOut) -> None:
             refit = sorted_by_name(best.refit_test_metrics)
             console.print(Text(f"  test (refit model): {params(refit)}"))
         if not _test_split(study):
-            console.print(Text(f"  test: {NO_TEST_SPLIT}"))
+            console.print(Text(f"  test: {_no_test_split(study)}"))
     front = study.pareto_front
     if front:
         names = study.definition.get("objectives") or []
@@ -287,7 +301,7 @@ def best(
                 + (
                     f"test (trial):       {params(sorted_by_name(best_trial.test_metrics or {}))}"
                     if _test_split(study)
-                    else f"test: {NO_TEST_SPLIT}"
+                    else f"test: {_no_test_split(study)}"
                 )
                 + (
                     f"\ntest (refit model): {params(sorted_by_name(best_trial.refit_test_metrics))}"

@@ -387,12 +387,16 @@ def _shape_problems(spec: StudySpec, shape: DataShape) -> list[FieldProblem]:
             )
         )
     elif folds and smallest is not None and folds > smallest:
+        where, left = (
+            (" outside the test split", f" and about {smallest} of them are left after it")
+            if spec.validation.test_split
+            else ("", " (no test split: validation.test_fraction 0)")
+        )
         found.append(
             FieldProblem(
                 "validation.folds",
-                f"{folds} stratified folds need at least {folds} rows of every class outside "
-                f"the test split; the smallest class has {shape.smallest_class} rows and about "
-                f"{smallest} of them are left after the test split: use at most "
+                f"{folds} stratified folds need at least {folds} rows of every class{where}; "
+                f"the smallest class has {shape.smallest_class} rows{left}: use at most "
                 f"{max(smallest, 2)} folds or a holdout",
             )
         )

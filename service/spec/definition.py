@@ -633,10 +633,15 @@ def resolve_validation(
         uploaded=isinstance(spec.dataset, Uploaded) and not keeps_test,
     )
     if one_se and not validation.folds:
+        after = (
+            f" after the test split (validation.test_fraction {validation.test_fraction:g})"
+            if validation.test_split
+            else ""
+        )
         raise field_error(
             ("objective", "select"),
             f"one_se needs folds, and the data ({rows} rows) has too few rows (of its smallest "
-            "class) for 5 of them",
+            f"class) for 5 of them{after}",
             "one_se",
         )
     return spec.model_copy(update={"validation": validation})

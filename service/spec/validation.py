@@ -8,10 +8,10 @@ otherwise, and always for the minibatch trainer. The choice is made once, when t
 created (``resolved``), and stored in the definition with the reason (``chosen_by``).
 
 An uploaded dataset is the user's training file: validated by folds, it holds no test split of
-its own unless ``test_fraction`` is given, so every uploaded row is in the folds, as in
-scikit-learn's ``*CV`` estimators (``bench.uploads``: README, "Uploaded tables"). The folds'
-score is then the study's estimate; a holdout keeps its test split, the only unbiased score
-after the holdout chose.
+its own unless ``test_fraction`` (or ``refit_rows: non_test``) is given, so every uploaded row
+is in the folds, as in scikit-learn's ``*CV`` estimators (``bench.uploads``: README, "Uploaded
+tables"). The folds' score is then the study's estimate; a holdout keeps its test split, the
+only unbiased score after the holdout chose.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class Validation(Strict):
         "are scored on and nothing is chosen by; 0: none, every row in the holdout or the folds "
         "(as scikit-learn's *CV estimators, for data with a test file of its own), and no test "
         "metrics. Left out: 0.2, or 0 for an uploaded dataset validated by folds (its rows are "
-        "the training file: every one in the folds)",
+        "the training file: every one in the folds) unless refit_rows is non_test",
     )
     split_seed: int = Field(default=0, ge=0, le=2**31 - 1)
     chosen_by: str | None = Field(

@@ -103,6 +103,31 @@ def test_an_upload_under_folds_holds_no_test_split_unless_asked(api: TestClient)
     assert StudySpec.from_stored(builtin["definition"]).validation.test_fraction == 0.2
 
 
+def test_too_many_folds_for_an_upload_without_a_test_split_says_so(api: TestClient) -> None:
+    """The 422 for folds a class cannot fill speaks of the test split only where there is one:
+    an upload under folds has none by default."""
+    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(20, 2)), columns=["a", "b"])
+    frame["label"] = ["no"] * 16 + ["yes"] * 4
+    uploaded = api.post(
+        "/v1/datasets",
+        files={"file": ("four.csv", frame.to_csv(index=False).encode())},
+        data={"target": "label"},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    upload = {"id": uploaded.json()["id"]}
+    response = api.post("/v1/studies", json=linear("five", dataset=upload, validation={"folds": 5}))
+    assert_refused(api, response, 422, "validation.folds")
+    [problem] = response.json()["error"]["fields"]
+    assert problem["rule"] == (
+        "5 stratified folds need at least 5 rows of every class; the smallest class has 4 rows "
+        "(no test split: validation.test_fraction 0): use at most 4 folds or a holdout"
+    )
+    kept = linear("kept", dataset=upload, validation={"folds": 5, "test_fraction": 0.2})
+    response = api.post("/v1/studies", json=kept)
+    assert_refused(api, response, 422, "validation.folds")
+    assert "about 3 of them are left after it" in response.json()["error"]["fields"][0]["rule"]
+
+
 def test_one_se_defaults_to_folds_whatever_the_size(api: TestClient) -> None:
     body = linear("one-se", objective={"select": "one_se"})
     body["dataset"] = {"synthetic": {"kind": "sparse_regression", "n_samples": 200_000}}
@@ -131,6 +156,32 @@ def test_one_se_on_too_few_rows_for_folds_is_refused(api: TestClient) -> None:
     body["dataset"] = {"synthetic": {"kind": "classification", "n_samples": 20, "n_classes": 5}}
     response = api.post("/v1/studies", json=body)
     assert_refused(api, response, 422, "objective.select")
+
+
+def test_one_se_refused_for_an_uploads_test_split_names_the_test_split(api: TestClient) -> None:
+    """An upload whose smallest class fills 5 folds only without a test split: one_se is
+    admitted by default, and where a test split is kept the 422 says that split is why."""
+    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(24, 2)), columns=["a", "b"])
+    frame["label"] = ["no"] * 18 + ["yes"] * 6
+    uploaded = api.post(
+        "/v1/datasets",
+        files={"file": ("six.csv", frame.to_csv(index=False).encode())},
+        data={"target": "label"},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    upload = {"id": uploaded.json()["id"]}
+    one_se = {"select": "one_se"}
+    for kept in ({"refit_rows": "non_test"}, {"validation": {"test_fraction": 0.2}}):
+        response = api.post(
+            "/v1/studies", json=linear("kept", dataset=upload, objective=one_se, **kept)
+        )
+        assert_refused(api, response, 422, "objective.select")
+        [problem] = response.json()["error"]["fields"]
+        assert problem["rule"].endswith(
+            "for 5 of them after the test split (validation.test_fraction 0.2)"
+        ), problem
+    study = created(api, linear("default", dataset=upload, objective=one_se))
+    assert study["validation"]["scheme"] == "5-fold"
 
 
 def test_regtune_show_says_which_validation_ran_and_how_the_best_is_chosen(

@@ -8,12 +8,14 @@ import math
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from regtune.service.cli.studies import NO_TEST_SPLIT
-from regtune.service.spec.definition import StudySpec
+from regtune.service.cli.studies import NO_TEST_SPLIT, NO_TEST_SPLIT_HOLDOUT
+from regtune.service.spec.definition import StudySpec, resolve_task
 from regtune.worker import best_model, data
+from regtune.worker.objective import prepare, validation_of
 from tests.inprocess import cli_output, run_to_the_end
 
 
@@ -75,6 +77,7 @@ def test_a_study_without_a_test_split_reports_no_test_metric_and_saves_a_model_o
     model = study["best_model"]
     dataset = data.load({"builtin": builtin})
     assert model["test_metrics"] is None and model["train_rows"] == len(dataset.y)
+    assert model["baseline_metrics"] is None  # no test rows to score a baseline on either
     assert study["best_trial"]["test_metrics"] is None
     assert study["best_trial"]["refit_test_metrics"] is None
 
@@ -87,6 +90,26 @@ def test_a_study_without_a_test_split_reports_no_test_metric_and_saves_a_model_o
     report = api.get(f"/v1/studies/{body['id']}/report")
     assert report.status_code == 200, report.text[:2000]
     assert 'id="no-test-split"' in report.text and 'id="test-metrics"' not in report.text
+
+
+def test_a_holdout_without_a_test_split_is_not_called_the_estimate(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``test_fraction: 0`` under a holdout: the holdout chose the best trial, so ``show``,
+    ``best`` and the report call its score optimistic, not the study's estimate, and do not
+    say every row validated."""
+    body = _definition("diabetes", holdout=0.25) | {"budget": {"n_trials": 4}}
+    created = api.post("/v1/studies", json=body)
+    assert created.status_code == 201, created.text
+    study = run_to_the_end(api, created.json()["id"])
+    assert study["status"] == "completed", study
+    for command in ("show", "best"):
+        text = cli_output(api, monkeypatch, command, study["id"])
+        assert f"test: {NO_TEST_SPLIT_HOLDOUT}" in text, text
+        assert "every row validates" not in text and "is the estimate" not in text, text
+    report = api.get(f"/v1/studies/{study['id']}/report").text
+    assert 'id="no-test-split"' in report and "so it is optimistic" in report
+    assert "every row was in the validation" not in report
 
 
 def test_refit_rows_non_test_without_a_test_split_is_a_422_saying_why(api: TestClient) -> None:
@@ -161,3 +184,41 @@ def test_without_a_refit_the_best_trials_own_models_are_saved_once_with_no_test_
     rows = len(data.load({"builtin": "diabetes"}).y)
     assert model["refit"] is False and model["test_metrics"] is None
     assert model["train_rows"] < rows and len(fits) == 1
+
+
+def test_a_definition_used_directly_on_an_upload_splits_as_the_api_stores_it(
+    api: TestClient,
+) -> None:
+    """``validation_of`` (benches, tests: no API in between) decides an upload's test split as
+    the API does, a given scheme's too: ``{folds: 5}`` on an upload whose smallest class has 6
+    rows puts every row in the folds, and the refit trains on every row."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(24, 3)), columns=["a", "b", "c"])
+    frame["label"] = ["no"] * 18 + ["yes"] * 6  # 5 folds fit only without a test split
+    uploaded = api.post(
+        "/v1/datasets",
+        files={"file": ("six.csv", frame.to_csv(index=False).encode())},
+        data={"target": "label"},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    given = ({}, {"folds": 5}, {"folds": 3}, {"holdout": 0.3}, {"test_fraction": 0.1})
+    for number, validation in enumerate(given):
+        body = {
+            "name": f"direct-{number}",
+            "dataset": {"id": uploaded.json()["id"]},
+            "model": {"kind": "linear"},
+            "validation": validation,
+        }
+        created = api.post("/v1/studies", json=body)
+        assert created.status_code == 201, created.text
+        stored = StudySpec.from_stored(created.json()["definition"]).validation
+        spec = resolve_task(StudySpec.model_validate(body), "binary")
+        direct = validation_of(spec, data.load(spec.dataset.model_dump(mode="json")))
+        decided = (direct.folds, direct.holdout, direct.test_fraction)
+        assert decided == (stored.folds, stored.holdout, stored.test_fraction), validation
+        if validation == {"folds": 5}:
+            assert direct.test_fraction == 0
+            splits = prepare(spec)
+            assert sum(len(f.y_val) for f in splits.folds) == len(frame)
+            refit = best_model.refit_splits(spec).folds[0]
+            assert (len(refit.y_train), len(refit.y_test)) == (len(frame), 0)
