@@ -1,6 +1,7 @@
-"""SIGKILL of a worker mid fused pass (and SIGTERM: handed back): every member it was training is failed by the sweep (its
+"""SIGKILL of a worker mid fused pass: every member it was training is failed by the sweep (its
 own heartbeat stopped) and retried with its parameters, and the study ends with exactly
-``n_trials`` trials done, as it does when a worker dies in a single trial."""
+``n_trials`` trials done, as it does when a worker dies in a single trial; SIGTERM hands every
+member back, each saying why."""
 
 from __future__ import annotations
 
