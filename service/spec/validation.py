@@ -94,22 +94,10 @@ class Validation(Strict):
         ``smallest_class``: rows of the least populated class (None for regression);
         ``folds_needed``: the definition asks for a rule that needs folds (``one_se``), so
         folds are the default whatever the size; ``uploaded``: the data is an upload."""
-        test_given = "test_fraction" in self.model_fields_set
-        if uploaded and not test_given:
-            scheme = self.model_copy(update={"test_fraction": 0.0})._scheme_for(
-                exact=exact,
-                rows=rows,
-                features=features,
-                outputs=outputs,
-                smallest_class=smallest_class,
-                folds_needed=folds_needed,
-            )
-            if scheme.folds:
-                return scheme.model_copy(
-                    update={"chosen_by": f"{scheme.chosen_by}; {UPLOAD_NO_TEST}"}
-                )
-            return scheme.model_copy(update={"test_fraction": DEFAULT_TEST_FRACTION})
-        return self._scheme_for(
+        undecided = uploaded and "test_fraction" not in self.model_fields_set
+        # an upload's scheme is decided as if every row were in it: folds keep it so
+        start = self.model_copy(update={"test_fraction": 0.0}) if undecided else self
+        scheme = start._scheme_for(
             exact=exact,
             rows=rows,
             features=features,
@@ -117,6 +105,11 @@ class Validation(Strict):
             smallest_class=smallest_class,
             folds_needed=folds_needed,
         )
+        if not undecided:
+            return scheme
+        if scheme.folds:
+            return scheme.model_copy(update={"chosen_by": f"{scheme.chosen_by}; {UPLOAD_NO_TEST}"})
+        return scheme.model_copy(update={"test_fraction": DEFAULT_TEST_FRACTION})
 
     def _scheme_for(
         self,
