@@ -24,6 +24,7 @@ from regtune.service.errors import FieldProblem, InvalidDefinition
 from regtune.service.settings import Settings
 from regtune.service.spec.datasets import BuiltinDataset
 from regtune.service.spec.definition import StudySpec
+from regtune.service.spec.objective import objective_names
 
 FLOAT32 = 4
 FLOAT64 = 8
@@ -408,9 +409,28 @@ def _shape_problems(spec: StudySpec, shape: DataShape) -> list[FieldProblem]:
                 f"{shape.rows}; lower validation.test_fraction or the holdout",
             )
         )
+    elif "val_r2" in objective_names(spec) and _smallest_validation(spec, rest) < 2:
+        where = "validation.folds" if folds else "validation.holdout"
+        most = f"use at most {rest // 2} folds" if folds else "use a larger holdout"
+        found.append(
+            FieldProblem(
+                where,
+                "val_r2 needs at least 2 validation rows in every fold (the R² of one row is "
+                f"undefined: every trial would score 0); the splits leave "
+                f"{_smallest_validation(spec, rest)} of the {rest} rows: {most}, or another "
+                "metric",
+            )
+        )
     if batch_norm_possible(spec):
         found += _batch_norm_problems(spec)
     return found
+
+
+def _smallest_validation(spec: StudySpec, rest: int) -> int:
+    """Rows of the smallest validation fold (or the holdout) of ``rest`` rows."""
+    if spec.validation.folds:
+        return rest // spec.validation.folds
+    return math.ceil(rest * (spec.validation.holdout or 0.2))
 
 
 def batch_norm_possible(spec: StudySpec) -> bool:

@@ -217,3 +217,24 @@ def test_concurrent_submissions_of_one_name_make_one_study(api: TestClient) -> N
     assert [s["name"] for s in listed["items"]].count("twins") == 1
     deleted = api.delete(f"/v1/studies/{listed['items'][0]['id']}")
     assert deleted.status_code == 204
+
+
+def test_val_r2_on_one_row_folds_is_refused_naming_the_most_folds(api: TestClient) -> None:
+    """The R² of one validation row is undefined (every trial would score 0, the best drawn at
+    random): ``val_r2`` needs 2 rows in every fold; other metrics score one row."""
+
+    def body(folds: int, metric: str) -> dict[str, object]:
+        return definition(
+            f"r2-{folds}-{metric}",
+            dataset={"synthetic": {"kind": "sparse_regression", "n_samples": 40}},
+            validation={"folds": folds},  # 32 rows outside the test split
+            objective={"metric": metric},
+        )
+
+    refused = api.post("/v1/studies", json=body(20, "val_r2"))
+    assert_refused(api, refused, 422, "validation.folds")
+    (problem,) = refused.json()["error"]["fields"]
+    assert "val_r2 needs at least 2 validation rows in every fold" in problem["rule"]
+    assert "the splits leave 1 of the 32 rows: use at most 16 folds" in problem["rule"]
+    assert api.post("/v1/studies", json=body(16, "val_r2")).status_code == 201
+    assert api.post("/v1/studies", json=body(20, "val_loss")).status_code == 201
