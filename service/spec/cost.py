@@ -421,9 +421,39 @@ def _shape_problems(spec: StudySpec, shape: DataShape) -> list[FieldProblem]:
                 "metric",
             )
         )
+    elif "val_auc" in objective_names(spec) and not folds and smallest is not None:
+        found += _auc_holdout_problems(spec, shape, smallest)
     if batch_norm_possible(spec):
         found += _batch_norm_problems(spec)
     return found
+
+
+def _auc_holdout_problems(spec: StudySpec, shape: DataShape, smallest: int) -> list[FieldProblem]:
+    """The AUC of a holdout without both classes is undefined (every trial would score NaN and
+    the study end with no best model): the smallest class, ``smallest`` rows left after the
+    test split (rounded down), must stratify (3 rows) and get a validation row
+    (``smallest · holdout ≥ 1``)."""
+    holdout = spec.validation.holdout or 0.2
+    if smallest >= 3:
+        if smallest * holdout >= 1:
+            return []
+        fix = f"a holdout of at least {math.ceil(100 / smallest) / 100:g}"
+    else:
+        fix = "more rows of that class"
+    left = (
+        f" and about {smallest} of them are left after the test split"
+        if spec.validation.test_split
+        else ""
+    )
+    return [
+        FieldProblem(
+            "validation.holdout",
+            f"val_auc needs rows of both classes in the holdout (the AUC of one class is "
+            f"undefined: every trial would score NaN); the smallest class has "
+            f"{shape.smallest_class} rows{left}, and a holdout of {holdout:g} can leave it none: "
+            f"{fix}, folds, or another metric",
+        )
+    ]
 
 
 def _smallest_validation(spec: StudySpec, rest: int) -> int:

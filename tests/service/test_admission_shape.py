@@ -137,3 +137,33 @@ def test_an_upload_at_its_fold_limit_trains(tmp_path: Any) -> None:
     loaded = data.Dataset(table.X, table.y, table.task, table.feature_names)
     splits = data.make_splits(loaded, test_fraction=0.2, holdout=None, folds=limit, seed=0)
     assert len(splits.folds) == limit == 14
+
+
+def test_val_auc_on_a_holdout_a_class_can_miss_is_refused() -> None:
+    """2 rows of one class in 62: the holdout the worker draws holds none of them, so every
+    trial's AUC was NaN and the study ended with no best model; the rule names the holdout, the
+    boundary it admits puts the class in the holdout, and other metrics score such a holdout."""
+    raw, shape = upload((2, 60))
+    auc = {"metric": "val_auc", "direction": "maximize"}
+    study = spec(dataset={"id": "0" * 32}, task="binary", objective=auc)
+    (problem,) = cost.problems(study, cost.shape_of(study, shape), BUDGET)
+    assert problem.path == "validation.holdout"
+    assert "val_auc needs rows of both classes in the holdout" in problem.rule
+    table = read_table(raw, filename="d.csv", target="label")
+    loaded = data.Dataset(table.X, table.y, table.task, table.feature_names)
+    (fold,) = data.make_splits(loaded, test_fraction=0.2, holdout=0.2, folds=None, seed=0).folds
+    assert len(np.unique(fold.y_val)) == 1
+    assert fields(spec(dataset={"id": "0" * 32}, task="binary"), shape) == []
+
+    for smaller in range(2, 30):
+        raw, shape = upload((smaller, 60))
+        if fields(study, shape) == []:
+            break
+    assert smaller == 7  # 5 left after the test split, one in a holdout of 0.2
+    table = read_table(raw, filename="d.csv", target="label")
+    loaded = data.Dataset(table.X, table.y, table.task, table.feature_names)
+    for seed in range(10):
+        (fold,) = data.make_splits(
+            loaded, test_fraction=0.2, holdout=0.2, folds=None, seed=seed
+        ).folds
+        assert len(np.unique(fold.y_val)) == 2
