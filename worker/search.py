@@ -41,6 +41,10 @@ def _suggest(trial: optuna.Trial, spec: StudySpec, skip: Collection[str]) -> dic
         elif isinstance(param, Choices) and KNOBS[name].boolean:
             flags = [bool(c) for c in param.choices]
             values[name] = float(trial.suggest_categorical(name, flags))
+        elif isinstance(param, Choices) and KNOBS[name].integer:
+            # whole numbers, as a range's suggest_int stores them (best_params["batch_size"]: 64)
+            sizes = [int(c) for c in param.choices]
+            values[name] = trial.suggest_categorical(name, sizes)
         elif isinstance(param, Choices):
             values[name] = float(trial.suggest_categorical(name, param.choices))
         elif isinstance(param, Range) and KNOBS[name].integer:

@@ -149,6 +149,17 @@ class Knob:
             raise ValueError(f"must satisfy {self.rule(name)}, got {got}")
         if self.integer and isinstance(param, Range) and param.step is None and not param.log:
             raise ValueError(f"a {name} range needs an integer step")
+        if self.integer:
+            match param:
+                case Fixed():
+                    given = [param.value]
+                case Range():
+                    given = [param.low, param.high, param.step or 1.0]
+                case Choices():
+                    given = list(param.choices)
+            bad = [v for v in given if not v.is_integer()]
+            if bad:
+                raise ValueError(f"{name} takes whole numbers, got {bad[0]:g}")
 
     def _flags(self, value: Any) -> Any:
         """A flag's true/false read as 1/0 (the registry's parameters are numbers)."""
@@ -246,6 +257,8 @@ def grid_values(param: Range | Choices, knob: Knob | None = None) -> list[Any]:
     if isinstance(param, Choices):
         if knob is not None and knob.boolean:
             return [bool(c) for c in param.choices]
+        if knob is not None and knob.integer:
+            return [int(c) for c in param.choices]
         return list(param.choices)
     assert param.step is not None
     count = math.floor((param.high - param.low) / param.step + 1e-9) + 1

@@ -184,3 +184,23 @@ def test_batch_norm_reads_true_and_false_and_its_choices() -> None:
     assert StudySpec.from_stored(spec.to_stored()) == spec
     definition["search_space"]["batch_norm"] = True
     assert StudySpec.model_validate(definition).search_space.batch_norm.values == (1.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("value", "got"),
+    [
+        ({"low": 16, "high": 128, "step": 0.5}, "0.5"),
+        ({"low": 16.5, "high": 128, "step": 16}, "16.5"),
+        ({"choices": [32.5, 64]}, "32.5"),
+        (33.3, "33.3"),
+    ],
+    ids=["step", "low", "choice", "fixed"],
+)
+def test_a_batch_size_that_is_not_a_whole_number_is_refused(value: Any, got: str) -> None:
+    """A step of 0.5 was accepted and every trial failed in Optuna's suggest_int (step 0); a
+    batch of 32.5 rows was cut to 32 without a word."""
+    definition = _with("training.solver", "minibatch")
+    definition["search_space"]["batch_size"] = value
+    [(found, message)] = _problems(definition)
+    assert found == "search_space.batch_size"
+    assert f"batch_size takes whole numbers, got {got}" in message

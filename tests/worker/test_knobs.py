@@ -120,6 +120,25 @@ def test_batch_norm_is_a_choice_the_sampler_makes(sampler: str) -> None:
     assert seen == {True, False}
 
 
+@pytest.mark.parametrize("sampler", ["tpe", "grid"])
+def test_batch_size_choices_are_stored_as_whole_numbers(sampler: str) -> None:
+    """As a range's suggest_int stores them: ``best_params["batch_size"]`` is 64, not 64.0, for
+    whoever hands it to a DataLoader."""
+    spec = _mlp_spec({"batch_size": {"choices": [32, 64]}})
+    spec = StudySpec.model_validate(spec.to_stored() | {"sampler": {"type": sampler, "seed": 0}})
+    study = optuna.create_study(sampler=make_sampler(spec))
+
+    def objective(trial: optuna.Trial) -> float:
+        config = train_config(spec, suggest(trial, spec), n_out=1)
+        assert config.batch_size == trial.params["batch_size"]
+        return float(config.batch_size or 0)
+
+    study.optimize(objective, n_trials=2)
+    assert {t.params["batch_size"] for t in study.trials} == {32, 64}
+    assert all(type(t.params["batch_size"]) is int for t in study.trials)
+    assert type(study.best_params["batch_size"]) is int
+
+
 def test_a_fixed_batch_norm_knob_overrides_the_model_flag() -> None:
     spec = _mlp_spec({"batch_norm": True, "input_noise": 0.1, "layer_penalty": 0.5})
     trial = optuna.create_study().ask()
