@@ -9,10 +9,12 @@ imported here only: the client itself does not need it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from regtune.service.api.schemas import TrialOut
+from regtune.service.spec.objective import METRIC_DIRECTIONS, SPARSITY_OBJECTIVES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -23,14 +25,24 @@ def objective_names(definition: dict[str, Any]) -> list[str]:
     return list(definition.get("objectives") or [definition["objective"]["metric"]])
 
 
-def trials_frame(trials: Sequence[TrialOut], names: Sequence[str]) -> pd.DataFrame:
+def objective_directions(definition: dict[str, Any]) -> list[str]:
+    """The objectives' directions of a stored definition, in order."""
+    if definition.get("objectives"):
+        known = METRIC_DIRECTIONS | SPARSITY_OBJECTIVES
+        return [known[name] for name in definition["objectives"]]
+    return [definition["objective"]["direction"]]
+
+
+def trials_frame(
+    trials: Sequence[TrialOut], names: Sequence[str], directions: Sequence[str]
+) -> pd.DataFrame:
     try:
         import pandas as pd
     except ModuleNotFoundError as exc:
         raise ModuleNotFoundError(
             "trials_dataframe needs pandas: pip install pandas", name=exc.name
         ) from exc
-    rows = [_row(t, names) for t in sorted(trials, key=lambda t: t.number)]
+    rows = [_row(t, names, directions) for t in sorted(trials, key=lambda t: t.number)]
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
@@ -42,15 +54,25 @@ def trials_frame(trials: Sequence[TrialOut], names: Sequence[str]) -> pd.DataFra
     first += ["datetime_start", "datetime_complete", "duration"]
     params = sorted(c for c in frame.columns if c.startswith("params_"))
     attrs = sorted(c for c in frame.columns if c.startswith("user_attrs_"))
+    for column in [*values, *attrs]:  # JSON's null for NaN: numbers again, as Optuna's
+        if frame[column].dtype == object and frame[column].map(_number_or_none).all():
+            frame[column] = frame[column].astype(float)
     return frame[[*first, *params, *attrs, "state"]]
 
 
-def _row(trial: TrialOut, names: Sequence[str]) -> dict[str, Any]:
+def _number_or_none(value: Any) -> bool:
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+
+
+def _row(trial: TrialOut, names: Sequence[str], directions: Sequence[str]) -> dict[str, Any]:
     row: dict[str, Any] = {"number": trial.number}
+    values = [trial.value] if len(names) == 1 else list(trial.values or [None] * len(names))
+    if trial.state == "COMPLETE":  # a COMPLETE value JSON cannot carry is ±inf (a diverged trial)
+        worst = [math.inf if d == "minimize" else -math.inf for d in directions]
+        values = [w if v is None else v for v, w in zip(values, worst, strict=True)]
     if len(names) == 1:
-        row[f"value_{names[0]}"] = trial.value
+        row[f"value_{names[0]}"] = values[0]
     else:
-        values = trial.values or [None] * len(names)
         row.update({f"values_{n}": v for n, v in zip(names, values, strict=True)})
     row["datetime_start"] = trial.datetime_start
     row["datetime_complete"] = trial.datetime_complete

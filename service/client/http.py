@@ -41,7 +41,7 @@ from regtune.service.api.schemas import (
     TrialPage,
     WorkerOut,
 )
-from regtune.service.client.frame import objective_names
+from regtune.service.client.frame import objective_directions, objective_names
 from regtune.service.spec.enums import FINAL, StudyStatus
 
 if TYPE_CHECKING:
@@ -218,8 +218,9 @@ class Client:
         ``params_<name>``, ``user_attrs_<name>``, ``state``."""
         from regtune.service.client.frame import trials_frame
 
-        names = objective_names(self.study(study_id).definition)
-        return trials_frame(self.all_trials(study_id), names)
+        definition = self.study(study_id).definition
+        names, directions = objective_names(definition), objective_directions(definition)
+        return trials_frame(self.all_trials(study_id), names, directions)
 
     def best_params(self, study_id: str) -> dict[str, Any]:
         """The best trial's parameters, as Optuna's ``Study.best_params``: a ``RuntimeError``

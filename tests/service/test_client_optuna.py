@@ -132,3 +132,34 @@ def test_a_dataframe_uploads_as_its_csv_would(api: TestClient, tmp_path: Path) -
     assert uploaded.id == from_file.id
     assert uploaded.feature_names == ["x", "city=bergen", "city=oslo"]
     assert "row" not in [c.name for c in uploaded.columns]
+
+
+def test_a_diverged_trial_reads_as_optuna_stores_it(api: TestClient) -> None:
+    """A diverged trial is COMPLETE at +inf with NaN metrics: the API's JSON carries null for
+    both, and the frame read them back as None in object columns, where Optuna's frame has inf
+    and NaN in float columns (``df[df.value_val_loss == np.inf]`` found nothing)."""
+    from regtune.worker.loop import Worker
+
+    diverging = {
+        "name": "diverging",
+        "dataset": {"builtin": "diabetes"},
+        "model": {"kind": "mlp", "hidden_layers": [32]},
+        "search_space": {"lambda": 1e-6, "l1_ratio": 0.5, "learning_rate": 10.0},
+        "training": {"max_epochs": 3, "optimizer": "sgd", "batch_size": 32},
+        "validation": {"holdout": 0.2},
+        "sampler": {"type": "random", "seed": 0},
+        "pruner": {"type": "none"},
+        "budget": {"n_trials": 1, "max_parallel": 1},
+    }
+    with regtune.Client("http://regtune.test", transport=ThroughApp(api)) as client:
+        study = client.submit(diverging)
+        assert contextvars.copy_context().run(Worker().run, max_trials=1) == 1
+        frame = client.trials_dataframe(study.id)
+        name = client.study(study.id).optuna_study_name
+
+    theirs = optuna.load_study(study_name=name, storage=get_settings().database_url)
+    expected = theirs.trials_dataframe(attrs=OPTUNA_ATTRS)
+    assert expected["user_attrs_diverged"].tolist() == [True]
+    columns = ["value_val_loss", "user_attrs_val_loss", "user_attrs_val_rmse"]
+    assert expected["value_val_loss"].tolist() == [np.inf]
+    pd.testing.assert_frame_equal(frame[columns], expected[columns])
