@@ -62,8 +62,12 @@ DEFAULT_FACTORY = Settings.model_fields["objective_factory"].default
 
 def width(spec: StudySpec, settings: Settings) -> int:
     """Trials of ``spec`` one pass may train: the definition's ``training.fused_trials``, else
-    the worker's ``REGTUNE_FUSED_TRIALS``; 1 for what the fused trainer does not stack."""
+    the worker's ``REGTUNE_FUSED_TRIALS``; 1 for what the fused trainer does not stack, and
+    under ``refit: false`` with dropout or input noise (the saved model, the best trial retrained
+    alone, would not be the trial's: a member's masks are the stack's)."""
     if settings.objective_factory != DEFAULT_FACTORY or spec.model.kind != "mlp":
+        return 1
+    if not spec.refit and spec.draws_noise:
         return 1
     return spec.training.fused_trials or settings.fused_trials
 
