@@ -386,10 +386,11 @@ class StudySpec(Strict):
         return self
 
     @model_validator(mode="after")
-    def _fused(self) -> StudySpec:
+    def _fused(self, info: ValidationInfo) -> StudySpec:
         """Fused training stacks MLPs; a linear model's trials run one at a time. Under
         ``refit: false`` the saved model is the best trial retrained alone, which a fused member
-        with dropout or input noise is not draw for draw (its masks are the stack's)."""
+        with dropout or input noise is not draw for draw (its masks are the stack's); a stored
+        definition reads back as it was accepted (the worker runs it one trial at a time)."""
         fused = self.training.fused_trials
         if fused is not None and fused > 1 and self.model.kind != "mlp":
             raise field_error(
@@ -398,7 +399,8 @@ class StudySpec(Strict):
                 "fused_trials 1 or leave it out",
                 fused,
             )
-        if fused is not None and fused > 1 and not self.refit and self.draws_noise:
+        stored = (info.context or {}).get(STORED)
+        if fused is not None and fused > 1 and not self.refit and self.draws_noise and not stored:
             raise field_error(
                 ("training", "fused_trials"),
                 "refit: false saves the best trial retrained alone, and a fused trial with "

@@ -204,3 +204,13 @@ def test_a_batch_size_that_is_not_a_whole_number_is_refused(value: Any, got: str
     [(found, message)] = _problems(definition)
     assert found == "search_space.batch_size"
     assert f"batch_size takes whole numbers, got {got}" in message
+
+
+def test_refit_false_fused_with_dropout_is_refused_but_a_stored_one_reads_back() -> None:
+    definition = _with("model", {"kind": "mlp", "hidden_layers": [8]})
+    definition["training"] = {"solver": "minibatch", "fused_trials": 4}
+    definition["search_space"]["dropout"] = {"low": 0.0, "high": 0.3}
+    definition["refit"] = False
+    [(found, message)] = _problems(definition)
+    assert found == "training.fused_trials" and "refit: false" in message
+    assert StudySpec.from_stored(definition).training.fused_trials == 4
