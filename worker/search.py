@@ -43,7 +43,7 @@ def _suggest(trial: optuna.Trial, spec: StudySpec, skip: Collection[str]) -> dic
             values[name] = float(trial.suggest_categorical(name, flags))
         elif isinstance(param, Choices) and KNOBS[name].integer:
             # whole numbers, as a range's suggest_int stores them (best_params["batch_size"]: 64)
-            sizes = [int(c) for c in param.choices]
+            sizes = [int(c) if c.is_integer() else c for c in param.choices]  # stored: as given
             values[name] = trial.suggest_categorical(name, sizes)
         elif isinstance(param, Choices):
             values[name] = float(trial.suggest_categorical(name, param.choices))

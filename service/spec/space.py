@@ -24,6 +24,7 @@ from pydantic import (
 )
 from pydantic_core import CoreSchema, core_schema
 
+from regtune.service.spec.objective import STORED
 from regtune.service.spec.strict import Strict
 
 
@@ -136,7 +137,9 @@ class Knob:
         high_op = "<" if self.high_open else "≤"
         return f"{self.low:g} {low_op} {name} {high_op} {self.high:g}"
 
-    def check(self, name: str, param: Fixed | Range | Choices) -> None:
+    def check(self, name: str, param: Fixed | Range | Choices, *, stored: bool = False) -> None:
+        """Raise naming the rule ``param`` breaks; a ``stored`` definition reads back as it was
+        accepted (whole numbers were not required before)."""
         if self.boolean:
             if isinstance(param, Range) or not set(param.values) <= {0.0, 1.0}:
                 raise ValueError(f"{name} must be true, false or {{choices: [true, false]}}")
@@ -149,7 +152,7 @@ class Knob:
             raise ValueError(f"must satisfy {self.rule(name)}, got {got}")
         if self.integer and isinstance(param, Range) and param.step is None and not param.log:
             raise ValueError(f"a {name} range needs an integer step")
-        if self.integer:
+        if self.integer and not stored:
             match param:
                 case Fixed():
                     given = [param.value]
@@ -175,7 +178,8 @@ class Knob:
 
     def _validate(self, param: Any, info: ValidationInfo) -> Any:
         if param is not None:
-            self.check(knob_name(str(info.field_name)), param)
+            stored = bool((info.context or {}).get(STORED))
+            self.check(knob_name(str(info.field_name)), param, stored=stored)
         return param
 
     def __get_pydantic_core_schema__(

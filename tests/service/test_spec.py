@@ -204,6 +204,7 @@ def test_a_batch_size_that_is_not_a_whole_number_is_refused(value: Any, got: str
     [(found, message)] = _problems(definition)
     assert found == "search_space.batch_size"
     assert f"batch_size takes whole numbers, got {got}" in message
+    assert StudySpec.from_stored(definition).search_space.batch_size is not None  # as accepted
 
 
 def test_refit_false_fused_with_dropout_is_refused_but_a_stored_one_reads_back() -> None:
