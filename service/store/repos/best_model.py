@@ -106,10 +106,11 @@ def open_model(study_id: str, artifact_id: str, settings: Settings | None = None
             where,
             exc,
         )
-        raise ArtifactStoreUnavailable(
-            f"the artifact store ({where}) failed to open the model file of study {study_id!r}: "
-            f"{type(exc).__name__}; retry in {STORE_RETRY_AFTER_S} s, and if it persists, check "
-            "the store's access and health"
+        setting = "REGTUNE_S3_BUCKET" if settings.artifact_store == "s3" else "REGTUNE_ARTIFACT_DIR"
+        raise ArtifactStoreUnavailable(  # its directory or bucket stays in the log, as a DB's URL
+            f"the artifact store ({setting}) failed to open the model file of study "
+            f"{study_id!r}: {type(exc).__name__}; retry in {STORE_RETRY_AFTER_S} s, and if it "
+            "persists, check the store's access and health (the server's log names it)"
         ) from exc
 
 
