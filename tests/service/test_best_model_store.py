@@ -88,6 +88,20 @@ def test_a_store_that_fails_to_open_the_file_is_a_503_to_retry(api: TestClient) 
     assert report.status_code == 200 and 'id="status">completed' in report.text
 
 
+def test_deleting_a_study_removes_its_model_file(api: TestClient) -> None:
+    """The model holds what it learned from the tenant's data (its categories, classes and fill
+    values): deleting the study removes it from the artifact store, not only from the API."""
+    created = api.post("/v1/studies", json=STUDY | {"name": "deleted-with-its-model"}).json()
+    study = run_to_the_end(api, created["id"])
+    stored = Path(get_settings().artifact_dir) / study["best_model"]["artifact_id"]
+    assert stored.is_file()
+
+    assert api.delete(f"/v1/studies/{study['id']}").status_code == 204
+
+    assert api.get(f"/v1/studies/{study['id']}/best-model").status_code == 404
+    assert not stored.exists()
+
+
 class BreaksOff(httpx.SyncByteStream):
     def __iter__(self) -> Iterator[bytes]:
         yield b"\x10\x00\x00\x00"

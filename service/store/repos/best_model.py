@@ -398,6 +398,35 @@ def publish(
     return standing if standing is not None else record
 
 
+def stored_artifacts(session: Session, optuna_study_id: int) -> list[str]:
+    """Ids of every file uploaded to a study's artifact store (its model, and any a lost
+    ``publish`` left behind)."""
+    system = om.StudySystemAttributeModel
+    keys = session.scalars(
+        select(system.key).where(
+            system.study_id == optuna_study_id, system.key.startswith(ARTIFACTS_ATTR_PREFIX)
+        )
+    )
+    return [key.removeprefix(ARTIFACTS_ATTR_PREFIX) for key in keys]
+
+
+def remove_artifacts(study_id: str, artifact_ids: list[str]) -> None:
+    """Remove a deleted study's files from the artifact store: a model carries what it learned
+    from its tenant's data (categories, classes, fill values). A store that fails is logged."""
+    for artifact_id in artifact_ids:
+        try:
+            artifact_store().remove(artifact_id)
+        except ArtifactNotFound:
+            continue
+        except Exception as exc:  # the store's own: OSError from a file system, botocore's
+            log.warning(
+                "study %s was deleted but its artifact %s could not be removed: %s",
+                study_id,
+                artifact_id,
+                exc,
+            )
+
+
 def discard_artifact(
     optuna_study_id: int,
     artifact_id: str,
