@@ -39,7 +39,6 @@ from typing import Any
 import numpy as np
 import optuna
 import torch
-from optuna.artifacts import upload_artifact
 from optuna.storages import RDBStorage
 from sqlalchemy import Engine
 from torch import nn
@@ -227,12 +226,7 @@ def _retrain_and_upload(
         path = Path(tmp) / filename
         write(path, dataset, fitted, info)
         content = path.read_bytes()
-        artifact_id = upload_artifact(
-            artifact_store=best_model.artifact_store(stores.settings),
-            file_path=str(path),
-            study_or_trial=study,
-            mimetype=best_model.MEDIA_TYPE,
-        )
+        artifact_id = best_model.save_model(study, row.id, path, stores.settings)
     record = {
         "artifact_id": artifact_id,
         "trial": view.number,

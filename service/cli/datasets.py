@@ -63,7 +63,7 @@ def upload_dataset(
     missing = dataset.missing["missing_by_column"]
     if missing:
         shown = ", ".join(f"{k} {v}" for k, v in missing.items())
-        console.print(f"missing values (filled from each training split): {shown}")
+        console.print(Text(f"missing values (filled from each training split): {shown}"))
 
 
 @app.command("ls")
@@ -80,10 +80,10 @@ def list_datasets(url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = Fal
         *("target", "task", "rows", "features", "uploaded (UTC)"),
     )
     for d in items:
-        table.add_row(
+        table.add_row(  # names and targets are the uploader's text, never rich markup
             d.id,
-            d.name,
-            d.target,
+            Text(d.name),
+            Text(d.target),
             d.task,
             str(d.n_rows),
             str(d.n_features),

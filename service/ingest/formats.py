@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,10 @@ PARQUET_BATCH_ROWS = 65_536
 BYTES_PER_CELL = 8
 """A decoded cell is a float64: the decoded-size budget is ``max_cells`` × this."""
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+HIDDEN_CHARACTERS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+"""Direction overrides, which make a name read as other text in a terminal or a page."""
 NA_TOKENS = ("", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "none", "?")
 """Cells read as missing values, in CSV and in Parquet text columns."""
 
@@ -170,6 +175,7 @@ def _check_header(
         )
     seen: dict[str, int] = {}
     for i, name in enumerate(names):
+        _check_name(name, i, limits)
         if name in seen:
             raise InvalidUpload(
                 f"duplicate column name {name!r} (columns {seen[name] + 1} and {i + 1}); "
@@ -184,6 +190,26 @@ def _check_header(
             raise ignore_problem(
                 f"column {name!r} is not in the file (columns: {_shown(names)}){hint}"
             )
+
+
+def _check_name(name: str, index: int, limits: Limits) -> None:
+    """A column name is shown in terminals, reports and error messages: no control characters
+    (a terminal runs an escape sequence), no direction overrides, no longer than a text value."""
+    if len(name) > limits.max_text_chars:
+        raise InvalidUpload(
+            f"the name of column {index + 1} ({name[:40]!r}...) is {len(name)} characters long; "
+            f"column names are at most {limits.max_text_chars} characters"
+        )
+    hidden = [
+        ch
+        for ch in name
+        if ch in HIDDEN_CHARACTERS or unicodedata.category(ch) in ("Cc", "Zl", "Zp")
+    ]
+    if hidden:
+        raise InvalidUpload(
+            f"the name of column {index + 1} ({name[:40]!r}) holds a control character "
+            f"({hidden[0]!r}); column names are printable text"
+        )
 
 
 def read_csv(

@@ -66,8 +66,9 @@ def test_a_model_file_missing_from_the_api_store_is_a_404_naming_the_shared_stor
 
 def test_a_store_that_fails_to_open_the_file_is_a_503_to_retry(api: TestClient) -> None:
     """Not a missing file but a store that fails (here an I/O error: a directory where the file
-    was; on S3 access denied or an unreachable endpoint): 503 with Retry-After, the store named,
-    and the report still served without the model's facts."""
+    was; on S3 access denied or an unreachable endpoint): 503 with Retry-After, the store's
+    setting named but not its directory (the caller is any tenant), and the report still served
+    without the model's facts."""
     created = api.post("/v1/studies", json=STUDY | {"name": "store-fails"}).json()
     study = run_to_the_end(api, created["id"])
     artifact_id = study["best_model"]["artifact_id"]
@@ -81,9 +82,24 @@ def test_a_store_that_fails_to_open_the_file_is_a_503_to_retry(api: TestClient) 
     error = answer.json()["error"]
     assert error["code"] == "artifact_store_unavailable"
     assert "REGTUNE_ARTIFACT_DIR" in error["message"] and "IsADirectoryError" in error["message"]
+    assert str(get_settings().artifact_dir) not in error["message"]  # any tenant reads this
     assert study["id"] in error["message"]
     report = api.get(f"/v1/studies/{study['id']}/report")
     assert report.status_code == 200 and 'id="status">completed' in report.text
+
+
+def test_deleting_a_study_removes_its_model_file(api: TestClient) -> None:
+    """The model holds what it learned from the tenant's data (its categories, classes and fill
+    values): deleting the study removes it from the artifact store, not only from the API."""
+    created = api.post("/v1/studies", json=STUDY | {"name": "deleted-with-its-model"}).json()
+    study = run_to_the_end(api, created["id"])
+    stored = Path(get_settings().artifact_dir) / study["best_model"]["artifact_id"]
+    assert stored.is_file()
+
+    assert api.delete(f"/v1/studies/{study['id']}").status_code == 204
+
+    assert api.get(f"/v1/studies/{study['id']}/best-model").status_code == 404
+    assert not stored.exists()
 
 
 class BreaksOff(httpx.SyncByteStream):

@@ -5,6 +5,8 @@ names kept whole (``regtune.service.cli.output.listing``)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -47,6 +49,24 @@ def test_datasets_ls_is_whole(api: TestClient, monkeypatch: pytest.MonkeyPatch) 
     assert header("id", "name", "target", "task", "rows", "features", "uploaded (UTC)") in shown
     cells = (dataset["id"], dataset["name"], "the_value_to_predict", dataset["task"], "40", "2")
     assert row(*cells) in shown, shown
+
+
+def test_names_in_brackets_are_shown_as_uploaded(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A file, column or target named like rich markup (``[/x]``, ``[b]``) is text: the CLI
+    used to stop on a MarkupError, or print ``[b]x`` as a bold ``x``."""
+    data = tmp_path / "[b]bold.csv"
+    data.write_text(
+        "a,[b]x,[/x]\n" + "".join(f"{i},{'' if i % 5 == 0 else i % 3},{i * 2}\n" for i in range(40))
+    )
+
+    uploaded = cli_output(api, monkeypatch, "datasets", "upload", str(data), "--target", "[/x]")
+    listed = cli_output(api, monkeypatch, "datasets", "ls")
+
+    assert "missing values (filled from each training split): [b]x 8" in uploaded, uploaded
+    assert "([b]bold.csv)" in uploaded, uploaded
+    assert "│ [b]bold.csv │ [/x] │ regression │ 40 │ 2 │" in listed, listed
 
 
 def test_ls_and_trials_are_whole(api: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -75,6 +75,12 @@ def stored_rows() -> int:
         engine.dispose()
 
 
+def parquet_bytes(df: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    df.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
 def _wide() -> bytes:
     header = ",".join(f"c{i}" for i in range(10_000)) + ",y\n"
     row = ",".join("1" for _ in range(10_001)) + "\n"
@@ -122,6 +128,34 @@ MALFORMED: list[tuple[str, str, Callable[[], bytes], int, str]] = [
         lambda: csv_bytes().replace(b",y\n", b",z\n", 1),
         422,
         "target column 'y' is not in the file",
+    ),
+    (
+        "a terminal escape in a column name",
+        "d.csv",
+        lambda: csv_bytes().replace(b"x1,", b'"x1\x1b]0;owned\x07",', 1),
+        422,
+        "the name of column 1 ('x1\\x1b]0;owned\\x07') holds a control character",
+    ),
+    (
+        "a direction override in a column name",
+        "d.csv",
+        lambda: csv_bytes().replace(b"x2,", "x2\u202e,".encode(), 1),
+        422,
+        "the name of column 2",
+    ),
+    (
+        "a 100 kB column name",
+        "d.csv",
+        lambda: csv_bytes().replace(b"x1,", b"x" * 100_000 + b",", 1),
+        422,
+        "is 100000 characters long; column names are at most 1000",
+    ),
+    (
+        "a control character in a Parquet column name",
+        "d.parquet",
+        lambda: parquet_bytes(frame().rename(columns={"x1": "x1\r\n"})),
+        422,
+        "the name of column 1",
     ),
     ("10,000 columns", "d.csv", _wide, 422, "10001 columns"),
     (

@@ -16,6 +16,7 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 from sqlalchemy import Engine
 
+from regtune.service.errors import ArtifactStoreUnavailable
 from regtune.service.settings import Settings
 from regtune.service.spec.definition import EXAMPLE, StudySpec, resolve_task
 from regtune.service.store.clock import utcnow
@@ -135,3 +136,21 @@ def test_an_idle_worker_saves_the_others_despite_a_diverged_study(
         worker.stop()
     assert worker.log().count("diverged has no COMPLETE trial") == 1
     engine.dispose()
+
+
+def test_a_failing_store_is_the_studys_error_without_its_location(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """The study's error is its tenant's to read: it names the store's setting and the kind of
+    failure, not the server's directory (or bucket), which the worker's log keeps."""
+    engine, storage = setup(sqlite_url, tmp_path)
+    blocked = tmp_path / "srv-secret-artifacts"
+    blocked.write_text("a file where the directory should be")  # mkdir fails, as root too
+    settings = Settings(database_url=sqlite_url, artifact_dir=blocked)
+    with pytest.raises(ArtifactStoreUnavailable):
+        save_best_model("good", stores=Stores(engine=engine, storage=storage, settings=settings))
+    error = error_of(engine, "good") or ""
+    assert "REGTUNE_ARTIFACT_DIR" in error and "FileExistsError" in error, error
+    assert str(blocked) not in error and "srv-secret" not in error, error
+    engine.dispose()
+    storage.engine.dispose()

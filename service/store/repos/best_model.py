@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, BinaryIO
 
-from optuna.artifacts import FileSystemArtifactStore
+import optuna
+from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
@@ -56,6 +58,37 @@ def artifact_store(settings: Settings | None = None) -> ArtifactStore:
     return FileSystemArtifactStore(settings.artifact_dir)
 
 
+def _where(settings: Settings) -> tuple[str, str]:
+    """The store's setting, which a tenant may read in an error, and its location (a directory,
+    a bucket), which only the log shows, as a database URL stays out of a 503."""
+    if settings.artifact_store == "s3":
+        return "REGTUNE_S3_BUCKET", f"S3 bucket {settings.s3_bucket!r}"
+    return "REGTUNE_ARTIFACT_DIR", f"REGTUNE_ARTIFACT_DIR {str(settings.artifact_dir)!r}"
+
+
+def save_model(
+    study: optuna.Study, study_id: str, file_path: Path, settings: Settings | None = None
+) -> str:
+    """Upload a study's model file; its artifact id. ``ArtifactStoreUnavailable`` if the store
+    fails, saying so without its location: the message becomes the study's error, which its
+    tenant reads."""
+    settings = settings or get_settings()
+    try:
+        return upload_artifact(
+            artifact_store=artifact_store(settings),
+            file_path=str(file_path),
+            study_or_trial=study,
+            mimetype=MEDIA_TYPE,
+        )
+    except Exception as exc:  # the store's own: OSError from a file system, botocore's from S3
+        setting, where = _where(settings)
+        log.warning("study %s: cannot save its model file in %s: %s", study_id, where, exc)
+        raise ArtifactStoreUnavailable(
+            f"the artifact store ({setting}) failed to save the model file of study "
+            f"{study_id!r}: {type(exc).__name__} (the worker's log says where and why)"
+        ) from exc
+
+
 def read_info(session: Session, optuna_study_id: int) -> dict[str, Any] | None:
     """The best-model record of a study, or None while there is none."""
     attr = om.StudyUserAttributeModel
@@ -76,11 +109,7 @@ def open_model(study_id: str, artifact_id: str, settings: Settings | None = None
     another store: the processes of one deployment must share one. ``ArtifactStoreUnavailable``
     if the store failed otherwise."""
     settings = settings or get_settings()
-    where = (
-        f"S3 bucket {settings.s3_bucket!r}"
-        if settings.artifact_store == "s3"
-        else f"REGTUNE_ARTIFACT_DIR {str(settings.artifact_dir)!r}"
-    )
+    setting, where = _where(settings)
     try:
         return open_artifact(artifact_id, settings)
     except ArtifactNotFound:
@@ -107,9 +136,9 @@ def open_model(study_id: str, artifact_id: str, settings: Settings | None = None
             exc,
         )
         raise ArtifactStoreUnavailable(
-            f"the artifact store ({where}) failed to open the model file of study {study_id!r}: "
-            f"{type(exc).__name__}; retry in {STORE_RETRY_AFTER_S} s, and if it persists, check "
-            "the store's access and health"
+            f"the artifact store ({setting}) failed to open the model file of study "
+            f"{study_id!r}: {type(exc).__name__}; retry in {STORE_RETRY_AFTER_S} s, and if it "
+            "persists, check the store's access and health (the server's log names it)"
         ) from exc
 
 
@@ -367,6 +396,35 @@ def publish(
     with transaction(engine) as session:
         standing = read_info(session, optuna_study_id)
     return standing if standing is not None else record
+
+
+def stored_artifacts(session: Session, optuna_study_id: int) -> list[str]:
+    """Ids of every file uploaded to a study's artifact store (its model, and any a lost
+    ``publish`` left behind)."""
+    system = om.StudySystemAttributeModel
+    keys = session.scalars(
+        select(system.key).where(
+            system.study_id == optuna_study_id, system.key.startswith(ARTIFACTS_ATTR_PREFIX)
+        )
+    )
+    return [key.removeprefix(ARTIFACTS_ATTR_PREFIX) for key in keys]
+
+
+def remove_artifacts(study_id: str, artifact_ids: list[str]) -> None:
+    """Remove a deleted study's files from the artifact store: a model carries what it learned
+    from its tenant's data (categories, classes, fill values). A store that fails is logged."""
+    for artifact_id in artifact_ids:
+        try:
+            artifact_store().remove(artifact_id)
+        except ArtifactNotFound:
+            continue
+        except Exception as exc:  # the store's own: OSError from a file system, botocore's
+            log.warning(
+                "study %s was deleted but its artifact %s could not be removed: %s",
+                study_id,
+                artifact_id,
+                exc,
+            )
 
 
 def discard_artifact(

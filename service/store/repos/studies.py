@@ -404,7 +404,8 @@ def cancel(study_id: str, *, tenant: Reach = "default") -> StudyRow:
 
 
 def delete(study_id: str, *, tenant: Reach = "default") -> None:
-    """Delete the study, its Optuna study and every trial; ``StudyRunning`` while trials run.
+    """Delete the study, its Optuna study, every trial and its model file; ``StudyRunning``
+    while trials run.
 
     One conditional UPDATE stops scheduling only if no slot is held, so a trial can neither be
     running nor start while its Optuna rows are deleted (a worker writing to a trial being
@@ -429,6 +430,10 @@ def delete(study_id: str, *, tenant: Reach = "default") -> None:
             "stop at their next epoch), "
             "then delete it"
         )
+    files: list[str] = []
+    if row.optuna_study_id is not None:
+        with transaction() as session:
+            files = best_model.stored_artifacts(session, row.optuna_study_id)
     with contextlib.suppress(KeyError):
         optuna.delete_study(study_name=row.optuna_name, storage=get_storage())
     with transaction() as session:
@@ -436,6 +441,7 @@ def delete(study_id: str, *, tenant: Reach = "default") -> None:
         if stored is not None:
             session.delete(stored)
     forget(study_id)
+    best_model.remove_artifacts(study_id, files)
 
 
 @dataclass
