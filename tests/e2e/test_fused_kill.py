@@ -39,6 +39,21 @@ STUDY: dict[str, Any] = {
 }
 
 
+def mid_pass(trials: Any) -> list[FrozenTrial]:
+    """Wait until every member of a fused pass runs and has reported: the pass is mid-way."""
+
+    def members_training() -> list[FrozenTrial] | None:
+        running = [
+            t for t in trials.all() if t.state == TrialState.RUNNING and t.intermediate_values
+        ]
+        return running if len(running) == MEMBERS else None
+
+    found: list[FrozenTrial] = wait_for(
+        members_training, timeout=300, interval=0.05, what="a fused pass mid-way"
+    )
+    return found
+
+
 def test_a_killed_fused_worker_s_members_are_each_failed_and_retried(
     stack_factory: type[Stack], sqlite_url: str, trials_of: Any
 ) -> None:
@@ -47,13 +62,7 @@ def test_a_killed_fused_worker_s_members_are_each_failed_and_retried(
     (victim,) = stack.start_workers(1)
     trials = trials_of(sqlite_url, study)
 
-    def members_training() -> list[FrozenTrial] | None:
-        running = [
-            t for t in trials.all() if t.state == TrialState.RUNNING and t.intermediate_values
-        ]
-        return running if len(running) == MEMBERS else None
-
-    killed = wait_for(members_training, timeout=300, interval=0.05, what="a fused pass mid-way")
+    killed = mid_pass(trials)
     victim.signal(signal.SIGKILL)
     victim.popen.wait(timeout=30)
     assert "started (fused)" in victim.log()
@@ -78,13 +87,7 @@ def test_a_stopped_fused_worker_hands_each_member_back_saying_why(
     (stopped,) = stack.start_workers(1)
     trials = trials_of(sqlite_url, study)
 
-    def members_training() -> list[FrozenTrial] | None:
-        running = [
-            t for t in trials.all() if t.state == TrialState.RUNNING and t.intermediate_values
-        ]
-        return running if len(running) == MEMBERS else None
-
-    members = wait_for(members_training, timeout=300, interval=0.05, what="a fused pass mid-way")
+    members = mid_pass(trials)
     stopped.signal(signal.SIGTERM)
     assert stopped.popen.wait(timeout=60) == 0
     stack.start_workers(1)
