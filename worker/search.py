@@ -13,7 +13,7 @@ from typing import Any
 import optuna
 
 from regtune.service.spec.definition import StudySpec
-from regtune.service.spec.space import KNOBS, Choices, Fixed, Range
+from regtune.service.spec.space import KNOBS, Choices, Fixed, Range, grid_values
 from regtune.service.store.optuna_db.internals import params_together
 
 StopCheck = Callable[[], None]
@@ -39,12 +39,11 @@ def _suggest(trial: optuna.Trial, spec: StudySpec, skip: Collection[str]) -> dic
         if isinstance(param, Fixed):
             values[name] = param.value
         elif isinstance(param, Choices) and KNOBS[name].boolean:
-            flags = [bool(c) for c in param.choices]
+            flags = grid_values(param, KNOBS[name])
             values[name] = float(trial.suggest_categorical(name, flags))
         elif isinstance(param, Choices) and KNOBS[name].integer:
             # whole numbers, as a range's suggest_int stores them (best_params["batch_size"]: 64)
-            sizes = [int(c) if c.is_integer() else c for c in param.choices]  # stored: as given
-            values[name] = trial.suggest_categorical(name, sizes)
+            values[name] = trial.suggest_categorical(name, grid_values(param, KNOBS[name]))
         elif isinstance(param, Choices):
             values[name] = float(trial.suggest_categorical(name, param.choices))
         elif isinstance(param, Range) and KNOBS[name].integer:

@@ -256,13 +256,13 @@ KNOBS: dict[str, Knob] = {
 
 
 def grid_values(param: Range | Choices, knob: Knob | None = None) -> list[Any]:
-    """The finite values a grid sampler walks: the choices (a flag's as true/false), or the
-    range's steps."""
+    """The finite values a grid sampler walks, which a trial suggests among: the choices (a
+    flag's as true/false, a whole-number knob's as integers), or the range's steps."""
     if isinstance(param, Choices):
         if knob is not None and knob.boolean:
             return [bool(c) for c in param.choices]
-        if knob is not None and knob.integer:
-            return [int(c) for c in param.choices]
+        if knob is not None and knob.integer:  # as given where a stored one is not whole
+            return [int(c) if c.is_integer() else c for c in param.choices]
         return list(param.choices)
     assert param.step is not None
     count = math.floor((param.high - param.low) / param.step + 1e-9) + 1
