@@ -409,16 +409,15 @@ def _shape_problems(spec: StudySpec, shape: DataShape) -> list[FieldProblem]:
                 f"{shape.rows}; lower validation.test_fraction or the holdout",
             )
         )
-    elif "val_r2" in objective_names(spec) and _smallest_validation(spec, rest) < 2:
+    elif "val_r2" in objective_names(spec) and (fewest := _smallest_validation(spec, rest)) < 2:
         where = "validation.folds" if folds else "validation.holdout"
         most = f"use at most {rest // 2} folds" if folds else "use a larger holdout"
         found.append(
             FieldProblem(
                 where,
                 "val_r2 needs at least 2 validation rows in every fold (the R² of one row is "
-                f"undefined: every trial would score 0); the splits leave "
-                f"{_smallest_validation(spec, rest)} of the {rest} rows: {most}, or another "
-                "metric",
+                f"undefined: every trial would score 0); the splits leave {fewest} of the "
+                f"{rest} rows: {most}, or another metric",
             )
         )
     elif "val_auc" in objective_names(spec) and not folds and smallest is not None:
