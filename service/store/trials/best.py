@@ -356,16 +356,11 @@ def chosen_trial_number(
     direction: str,
     select_rule: str,
     relax_margin: float | None = None,
-    *,
-    best: Sequence[tuple[int, int]] | None = None,
-    limit: int = BEST_CANDIDATES,
 ) -> int | None:
     """The study's best trial: the best value, the unrelaxed trial ``relax_margin`` keeps in its
     place, and under ``objective.select: one_se`` the largest λ within one standard error of
-    that. ``best``, ``limit``: as ``best_trial_number``'s."""
-    return chosen_trial(
-        session, optuna_study_id, direction, select_rule, relax_margin, best=best, limit=limit
-    )[0]
+    that (``chosen_trial`` without its note)."""
+    return chosen_trial(session, optuna_study_id, direction, select_rule, relax_margin)[0]
 
 
 def chosen_trial(
@@ -379,7 +374,8 @@ def chosen_trial(
     limit: int = BEST_CANDIDATES,
 ) -> tuple[int | None, str | None]:
     """``chosen_trial_number``'s trial, and why it is not the best value's (the notes the
-    API's ``selection.note`` gives), if a rule applied."""
+    API's ``selection.note`` gives), if a rule applied. ``best``, ``limit``: as
+    ``best_trial_number``'s."""
     number = best_trial_number(session, optuna_study_id, direction, best=best, limit=limit)
     if number is None:
         return None, None
