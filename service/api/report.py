@@ -275,17 +275,12 @@ def _baseline(task: str, model: dict[str, Any] | None) -> tuple[str, dict[str, A
     return name, dict((model or {}).get("baseline_metrics") or {})
 
 
-def _number(value: Any) -> str:
+def _number(value: Any, missing: str | None = "—") -> str | None:
+    """A number as the page shows it (a count stored as 1376.0 reads 1376, a mean over folds
+    8.6); ``missing`` for none or a non-finite one."""
     if isinstance(value, int | float) and math.isfinite(value):
         return f"{value:.6g}"
-    return "—"
-
-
-def _count(value: Any) -> str | None:
-    """Non-zero weights as a count reads: 1376 (stored 1376.0), 8.6 (a mean over folds)."""
-    if isinstance(value, int | float) and math.isfinite(value):
-        return f"{value:.6g}"
-    return None
+    return missing
 
 
 def _params(params: dict[str, Any]) -> str:
@@ -340,7 +335,7 @@ def _render(
             "number": view.number,
             "value": view.value,
             "params": {k: v for k, v in view.params.items() if isinstance(v, int | float)},
-            "n_nonzero": _count(view.user_attrs.get("n_nonzero")),
+            "n_nonzero": _number(view.user_attrs.get("n_nonzero"), missing=None),
         }
     model_note = "The best trial's models were trained on its training rows; " + _saved_words(
         model, row.status
