@@ -2,7 +2,8 @@
 regularization story (plotly's JavaScript inlined, so the page and a saved copy work offline).
 
 The data comes from ``regtune.service.store.trials.report`` (counts, samples and SQL aggregates,
-never every trial); the figures from ``regtune.service.api.report_figures``; the best model's
+never every trial); the figures from ``regtune.service.api.report_figures``, the notes and
+numbers' wording from ``regtune.service.api.report_words``; the best model's
 coefficients from its safetensors file, read with numpy (the API never imports torch).
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,10 +28,11 @@ from safetensors.numpy import load as load_tensors
 
 from regtune.service.api import report_assets as assets
 from regtune.service.api import report_figures as figures
+from regtune.service.api import report_words as words
 from regtune.service.api.deps import StudyDep
 from regtune.service.api.schemas import BestModel
 from regtune.service.spec.definition import StudySpec
-from regtune.service.spec.enums import ACTIVE, StudyStatus
+from regtune.service.spec.enums import ACTIVE
 from regtune.service.spec.objective import objective_directions, objective_names
 from regtune.service.store.reads import read
 from regtune.service.store.repos import best_model
@@ -158,13 +159,13 @@ def build(row: StudyRow, *, base_url: str) -> str:
         ],
         ("Solid line: the best trial's λ; dashed" if data.best is not None else "Dashed")
         + ": the largest λ whose mean is within one standard error of the best λ bin's "
-        "(glmnet's lambda.1se)." + (_entry_note(data, direction) if path is not None else ""),
+        "(glmnet's lambda.1se)." + (words.entry_note(data, direction) if path is not None else ""),
     )
     page.add("Loss against sparsity", [figures.loss_vs_sparsity(data, metric)])
     page.add(
         "Learning curves",
         [figures.learning_curves(data, metric)],
-        _saved_steps(data),
+        words.saved_steps(data),
     )
     linear = spec.model.kind == "linear"
     facts = model_facts(model["artifact_id"], linear=linear) if model else ModelFacts()
@@ -190,34 +191,6 @@ def warm(row: StudyRow) -> None:
     build pays what later ones do not (plotly's validators and Optuna's plots' code paths, the
     page's template and assets, the reads' compiled statements): about 1.6 times a later one."""
     build(row, base_url="")
-
-
-def _entry_note(data: ReportData, direction: str) -> str:
-    """The order in which inputs enter the path, from large λ to small (glmnet's story)."""
-    order = figures.entries(figures.path_trials(data, direction))
-    shown = ", ".join(f"{name} (λ={lam:.3g})" for name, lam in order[: figures.PATH_INPUTS])
-    extra = len(order) - figures.PATH_INPUTS
-    more = f" and {extra} more" if extra > 0 else ""
-    return (
-        " Coefficient path: one trial per λ bin, the one nearest the best trial's l1_ratio; a "
-        f"circle marks where an input enters. Inputs enter, from large λ to small: {shown}{more}."
-    )
-
-
-def _saved_steps(data: ReportData) -> str:
-    """The steps the pruner saved, estimated from the sampled curves and the state counts."""
-    complete = [len(c) for c in data.curves.get("COMPLETE", {}).values()]
-    pruned = [len(c) for c in data.curves.get("PRUNED", {}).values()]
-    if not complete or not pruned:
-        return ""
-    full, ran = float(np.mean(complete)), float(np.mean(pruned))
-    saved = (full - ran) * data.counts.get("PRUNED", 0)
-    n = data.counts.get("PRUNED", 0)
-    note = (
-        f"{n} pruned trial{'' if n == 1 else 's'} stopped after {ran:.1f} reported steps on "
-        f"average, against {full:.1f} for complete ones"
-    )
-    return note + (f": about {saved:,.0f} steps saved." if saved >= 1 else ".")
 
 
 @dataclass(frozen=True)
@@ -268,27 +241,6 @@ def _model_facts(artifact_id: str, *, linear: bool) -> ModelFacts:
     return ModelFacts(names, weights)
 
 
-def _baseline(task: str, model: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
-    """What a predictor that ignores the inputs scored on the same test rows, as measured when
-    the model was saved (none for a model saved before it was)."""
-    name = "the training mean" if task == "regression" else "the majority class"
-    return name, dict((model or {}).get("baseline_metrics") or {})
-
-
-def _number(value: Any, missing: str | None = "—") -> str | None:
-    """A number as the page shows it (a count stored as 1376.0 reads 1376, a mean over folds
-    8.6); ``missing`` for none or a non-finite one."""
-    if isinstance(value, int | float) and math.isfinite(value):
-        return f"{value:.6g}"
-    return missing
-
-
-def _params(params: dict[str, Any]) -> str:
-    return ", ".join(
-        f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in params.items()
-    )
-
-
 @lru_cache(maxsize=1)
 def _template() -> jinja2.Template:
     env = jinja2.Environment(
@@ -318,16 +270,16 @@ def _render(
         else {}
     )
     model_test = (model or {}).get("test_metrics") or {}
-    baseline_name, baseline = _baseline(spec.task, model)
+    baseline_name, baseline = words.baseline(spec.task, model)
     metrics = [
         (
             name,
-            _number(trial_test.get(name)),
-            _number(model_test.get(name)),
-            _number(baseline.get(name)),
+            words.number(trial_test.get(name)),
+            words.number(model_test.get(name)),
+            words.number(baseline.get(name)),
         )
         for name in sorted(set(trial_test) | set(model_test))
-        if _number(trial_test.get(name)) != "—" or _number(model_test.get(name)) != "—"
+        if words.number(trial_test.get(name)) != "—" or words.number(model_test.get(name)) != "—"
     ]
     best = None
     if view is not None and view.value is not None:
@@ -335,9 +287,9 @@ def _render(
             "number": view.number,
             "value": view.value,
             "params": {k: v for k, v in view.params.items() if isinstance(v, int | float)},
-            "n_nonzero": _number(view.user_attrs.get("n_nonzero"), missing=None),
+            "n_nonzero": words.number(view.user_attrs.get("n_nonzero"), missing=None),
         }
-    model_note = "The best trial's models were trained on its training rows; " + _saved_words(
+    model_note = "The best trial's models were trained on its training rows; " + words.saved_words(
         model, row.status
     )
     if model:
@@ -355,7 +307,7 @@ def _render(
         direction=objective_directions(spec)[0],
         objectives=list(zip(objective_names(spec), objective_directions(spec), strict=True)),
         front=[
-            (t.number, [_number(v) for v in t.values or []], _params(t.params))
+            (t.number, [words.number(v) for v in t.values or []], words.params(t.params))
             for t in pareto.trials
         ],
         front_size=pareto.size,
@@ -372,7 +324,7 @@ def _render(
         baseline_name=baseline_name,
         model_note=model_note,
         model=BestModel.model_validate(model) if model else None,
-        unsaved=_unsaved(row.status) if not model else None,
+        unsaved=words.unsaved(row.status) if not model else None,
         base_url=base_url,
         n_points=len(data.points),
         best_kept=BEST_KEPT,
@@ -390,34 +342,3 @@ def _render(
         template_json=assets.template_json(),
         config_json=assets.config_json(),
     )
-
-
-def _unsaved(status: str) -> str:
-    """Why a study has no saved model: it has not completed yet, or it never will."""
-    match status:
-        case StudyStatus.CANCELLED:
-            return "No model was saved: the study was cancelled before it completed."
-        case StudyStatus.FAILED:
-            return "No model was saved: the study failed before it completed."
-        case StudyStatus.COMPLETED:
-            return "No model was saved: the study completed without a COMPLETE feasible trial."
-    return "The best model is saved when the study completes with at least one COMPLETE trial."
-
-
-def _saved_words(model: dict[str, Any] | None, status: str) -> str:
-    """How the saved model trained, or why there is none: the end of the report's note on the
-    test metrics."""
-    if not model:
-        return (
-            "the model is saved when the study completes."
-            if status in ACTIVE
-            else "no model was saved (see below)."
-        )
-    if not model.get("refit"):
-        return "the saved model is the best trial's own (refit: false)."
-    if model.get("refit_rows") == "all":
-        return (
-            "the saved model's test metrics are the refit's on every non-test row; the saved "
-            "model is the same refit on every row, the test rows too (refit_rows: all)."
-        )
-    return "the saved model is the refit on every non-test row."

@@ -1,0 +1,93 @@
+"""The report's words: the notes under its figures, the numbers as the page shows them, and why
+a study has or has no saved model."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from regtune.service.api import report_figures as figures
+from regtune.service.spec.enums import ACTIVE, StudyStatus
+from regtune.service.store.trials.report import ReportData
+
+
+def entry_note(data: ReportData, direction: str) -> str:
+    """The order in which inputs enter the path, from large λ to small (glmnet's story)."""
+    order = figures.entries(figures.path_trials(data, direction))
+    shown = ", ".join(f"{name} (λ={lam:.3g})" for name, lam in order[: figures.PATH_INPUTS])
+    extra = len(order) - figures.PATH_INPUTS
+    more = f" and {extra} more" if extra > 0 else ""
+    return (
+        " Coefficient path: one trial per λ bin, the one nearest the best trial's l1_ratio; a "
+        f"circle marks where an input enters. Inputs enter, from large λ to small: {shown}{more}."
+    )
+
+
+def saved_steps(data: ReportData) -> str:
+    """The steps the pruner saved, estimated from the sampled curves and the state counts."""
+    complete = [len(c) for c in data.curves.get("COMPLETE", {}).values()]
+    pruned = [len(c) for c in data.curves.get("PRUNED", {}).values()]
+    if not complete or not pruned:
+        return ""
+    full, ran = float(np.mean(complete)), float(np.mean(pruned))
+    saved = (full - ran) * data.counts.get("PRUNED", 0)
+    n = data.counts.get("PRUNED", 0)
+    note = (
+        f"{n} pruned trial{'' if n == 1 else 's'} stopped after {ran:.1f} reported steps on "
+        f"average, against {full:.1f} for complete ones"
+    )
+    return note + (f": about {saved:,.0f} steps saved." if saved >= 1 else ".")
+
+
+def baseline(task: str, model: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    """What a predictor that ignores the inputs scored on the same test rows, as measured when
+    the model was saved (none for a model saved before it was)."""
+    name = "the training mean" if task == "regression" else "the majority class"
+    return name, dict((model or {}).get("baseline_metrics") or {})
+
+
+def number(value: Any, missing: str | None = "—") -> str | None:
+    """A number as the page shows it (a count stored as 1376.0 reads 1376, a mean over folds
+    8.6); ``missing`` for none or a non-finite one."""
+    if isinstance(value, int | float) and math.isfinite(value):
+        return f"{value:.6g}"
+    return missing
+
+
+def params(params: dict[str, Any]) -> str:
+    return ", ".join(
+        f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in params.items()
+    )
+
+
+def unsaved(status: str) -> str:
+    """Why a study has no saved model: it has not completed yet, or it never will."""
+    match status:
+        case StudyStatus.CANCELLED:
+            return "No model was saved: the study was cancelled before it completed."
+        case StudyStatus.FAILED:
+            return "No model was saved: the study failed before it completed."
+        case StudyStatus.COMPLETED:
+            return "No model was saved: the study completed without a COMPLETE feasible trial."
+    return "The best model is saved when the study completes with at least one COMPLETE trial."
+
+
+def saved_words(model: dict[str, Any] | None, status: str) -> str:
+    """How the saved model trained, or why there is none: the end of the report's note on the
+    test metrics."""
+    if not model:
+        return (
+            "the model is saved when the study completes."
+            if status in ACTIVE
+            else "no model was saved (see below)."
+        )
+    if not model.get("refit"):
+        return "the saved model is the best trial's own (refit: false)."
+    if model.get("refit_rows") == "all":
+        return (
+            "the saved model's test metrics are the refit's on every non-test row; the saved "
+            "model is the same refit on every row, the test rows too (refit_rows: all)."
+        )
+    return "the saved model is the refit on every non-test row."
