@@ -155,8 +155,9 @@ def seed_database(url: str, n_trials: int, n_small: int, optuna_batch: int = OPT
     from sqlalchemy import update
 
     from bench import harness
-    from regtune.service.spec.definition import StudySpec, resolve_task
+    from regtune.service.spec.definition import StudySpec
     from regtune.service.spec.enums import StudyStatus
+    from regtune.service.spec.resolve import resolve_task
     from regtune.service.store.db import transaction
     from regtune.service.store.migrate import upgrade
     from regtune.service.store.repos.studies import create_study

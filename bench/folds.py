@@ -61,7 +61,8 @@ def trial_cpu(size: tuple[int, int] | str, scheme: str, lambdas: list[float]) ->
     import torch
 
     from regtune.service.spec import cost
-    from regtune.service.spec.definition import StudySpec, resolve_task
+    from regtune.service.spec.definition import StudySpec
+    from regtune.service.spec.resolve import resolve_task
     from regtune.worker.objective import make_objective
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -133,7 +133,8 @@ def warm_up(body: dict[str, Any], settings: Any) -> None:
     import torch
 
     from regtune.service.settings import use_settings
-    from regtune.service.spec.definition import StudySpec, resolve_task
+    from regtune.service.spec.definition import StudySpec
+    from regtune.service.spec.resolve import resolve_task
     from regtune.worker.objective import prepare, set_threads
 
     use_settings(settings)
@@ -187,7 +188,8 @@ def training_alone(quick: bool) -> list[dict[str, Any]]:
 
     import torch
 
-    from regtune.service.spec.definition import StudySpec, resolve_task
+    from regtune.service.spec.definition import StudySpec
+    from regtune.service.spec.resolve import resolve_task
     from regtune.worker.objective import n_outputs, prepare, train_config
     from regtune.worker.trainers.fused import train_fused
     from regtune.worker.trainers.minibatch import train_minibatch

@@ -62,7 +62,8 @@ def run_regtune(dataset: str, seed: int, n_trials: int, epochs: int | None) -> d
     import optuna
     import torch
 
-    from regtune.service.spec.definition import StudySpec, resolve_task
+    from regtune.service.spec.definition import StudySpec
+    from regtune.service.spec.resolve import resolve_task
     from regtune.worker.best_model import best_fit
     from regtune.worker.objective import make_objective
     from regtune.worker.policies import make_pruner, make_sampler

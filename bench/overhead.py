@@ -84,7 +84,8 @@ def run_in_process(config: str, url: str | None, seconds: float, n_trials: int) 
         import regtune.service.store.db  # noqa: F401 - registers regtune's SQLite pragmas on every engine
 
     from bench.sleep_objective import make_objective
-    from regtune.service.spec.definition import StudySpec, resolve_task
+    from regtune.service.spec.definition import StudySpec
+    from regtune.service.spec.resolve import resolve_task
     from regtune.worker.policies import make_pruner, make_sampler
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

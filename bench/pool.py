@@ -71,7 +71,8 @@ def in_memory_seconds_per_trial(n_trials: int, sleep_seconds: float) -> float:
     import optuna
 
     from bench.sleep_objective import make_objective
-    from regtune.service.spec.definition import StudySpec, resolve_task
+    from regtune.service.spec.definition import StudySpec
+    from regtune.service.spec.resolve import resolve_task
     from regtune.worker.policies import make_pruner, make_sampler
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -92,7 +92,8 @@ def run_study(definition: dict[str, Any]) -> dict[str, Any]:
     import optuna
     import torch
 
-    from regtune.service.spec.definition import StudySpec, resolve_task
+    from regtune.service.spec.definition import StudySpec
+    from regtune.service.spec.resolve import resolve_task
     from regtune.worker.objective import make_objective
     from regtune.worker.policies import make_pruner, make_sampler
 

@@ -377,7 +377,8 @@ def refit_at(
     """The best model regtune's study on split ``seed`` would have saved had it chosen
     ``params``: its refit on every non-test row (``best_fit``), scored on the test rows. A
     relax that ``params`` leave out is 0, the elastic net."""
-    from regtune.service.spec.definition import StudySpec, resolve_relax, resolve_task
+    from regtune.service.spec.definition import StudySpec
+    from regtune.service.spec.resolve import resolve_relax, resolve_task
     from regtune.worker.best_model import best_fit, loaded
 
     spec = StudySpec.model_validate(definition(dataset, seed, n, variant))

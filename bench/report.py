@@ -72,7 +72,8 @@ def seed(url: str, n_trials: int, optuna_trials: int = OPTUNA_BATCH) -> str:
     from sqlalchemy import update
 
     from bench.api_seed import bulk_copy
-    from regtune.service.spec.definition import StudySpec, resolve_task
+    from regtune.service.spec.definition import StudySpec
+    from regtune.service.spec.resolve import resolve_task
     from regtune.service.store.db import transaction
     from regtune.service.store.migrate import upgrade
     from regtune.service.store.repos.studies import create_study

@@ -113,7 +113,8 @@ def run_study(name: str, n_trials: int, mode: str) -> dict[str, Any]:
     trained by the solver the definition names (warm starts are measured by ``run_trials``)."""
     import optuna
 
-    from regtune.service.spec.definition import StudySpec, resolve_task
+    from regtune.service.spec.definition import StudySpec
+    from regtune.service.spec.resolve import resolve_task
     from regtune.worker.objective import make_objective
     from regtune.worker.policies import make_pruner, make_sampler
 

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import yaml
 
-from regtune.service.spec.definition import StudySpec, resolve_task
+from regtune.service.spec.definition import StudySpec
+from regtune.service.spec.resolve import resolve_task
 from regtune.worker import data
 from tests.packaging import ClientInstall
 from tests.support import ROOT, Processes, Stack, in_pty, sqlite_stack

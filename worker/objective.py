@@ -14,8 +14,9 @@ import optuna
 from cachetools import LRUCache
 
 from regtune.service.settings import get_settings
-from regtune.service.spec.definition import StudySpec, resolve_validation
+from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.objective import objective_names
+from regtune.service.spec.resolve import resolve_validation
 from regtune.service.spec.validation import Validation
 from regtune.service.store.optuna_db.internals import set_user_attrs, trial_id_of
 from regtune.worker import data

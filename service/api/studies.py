@@ -34,16 +34,15 @@ from regtune.service.api.schemas import (
 from regtune.service.errors import TrialNotFound
 from regtune.service.settings import Settings, get_settings
 from regtune.service.spec import cost
-from regtune.service.spec.definition import (
-    EXAMPLE,
-    StudySpec,
+from regtune.service.spec.definition import EXAMPLE, StudySpec
+from regtune.service.spec.enums import StudyStatus
+from regtune.service.spec.resolve import (
     check_task,
     resolve_relax,
     resolve_relax_margin,
     resolve_task,
     resolve_validation,
 )
-from regtune.service.spec.enums import StudyStatus
 from regtune.service.store.reads import read
 from regtune.service.store.repos import datasets, studies
 from regtune.service.store.tables import StudyRow

@@ -13,7 +13,8 @@ import httpx
 import pandas as pd
 import pytest
 
-from regtune.service.spec.definition import StudySpec, resolve_task
+from regtune.service.spec.definition import StudySpec
+from regtune.service.spec.resolve import resolve_task
 from regtune.worker import data
 from tests.support import ROOT, Processes, Stack, free_port, regtune, sqlite_stack, wait_for
 

@@ -14,7 +14,8 @@ CLAIMS = """
 import gc, json
 import optuna
 from regtune.service import heap
-from regtune.service.spec.definition import StudySpec, resolve_task
+from regtune.service.spec.definition import StudySpec
+from regtune.service.spec.resolve import resolve_task
 from regtune.worker.objective import make_objective
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

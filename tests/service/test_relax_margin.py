@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from regtune.service.spec.definition import RELAX_MARGIN
+from regtune.service.spec.resolve import RELAX_MARGIN
 from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade
 from regtune.service.store.scheduling.retries import storage_with_retries
@@ -203,7 +203,8 @@ def test_the_api_and_the_best_model_follow_the_margin(
     """Real 5-fold trials of a study with the default margin (which keeps the relaxed best
     here) and a wide one (which does not): the API's best trial and the saved model are the
     rule's choice, computed here from the trials' own fold values."""
-    from regtune.service.spec.definition import StudySpec, resolve_task
+    from regtune.service.spec.definition import StudySpec
+    from regtune.service.spec.resolve import resolve_task
     from regtune.service.store.scheduling.retries import get_storage
     from regtune.worker.best_model import save_best_model
     from regtune.worker.objective import make_objective

@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 from regtune.service.api.studies import admit
 from regtune.service.errors import InvalidDefinition
 from regtune.service.settings import get_settings
-from regtune.service.spec.definition import EXAMPLE, RELAX_DEFAULT, StudySpec, resolve_relax
+from regtune.service.spec.definition import EXAMPLE, StudySpec
+from regtune.service.spec.resolve import RELAX_DEFAULT, resolve_relax
 from regtune.service.spec.space import Fixed, Range
 from tests.support import changed
 

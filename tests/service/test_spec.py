@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from regtune.service.spec.definition import EXAMPLE, StudySpec, resolve_task
+from regtune.service.spec.definition import EXAMPLE, StudySpec
 from regtune.service.spec.enums import Task
+from regtune.service.spec.resolve import resolve_task
 from regtune.service.spec.space import KNOBS, SearchSpace
 
 

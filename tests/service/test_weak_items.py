@@ -11,7 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from regtune.service.settings import get_settings
-from regtune.service.spec.definition import EXAMPLE, StudySpec, resolve_task
+from regtune.service.spec.definition import EXAMPLE, StudySpec
+from regtune.service.spec.resolve import resolve_task
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.tables import WorkerRow

@@ -12,7 +12,8 @@ import pytest
 import torch
 from sklearn.linear_model import Ridge
 
-from regtune.service.spec.definition import EXAMPLE, StudySpec, resolve_task
+from regtune.service.spec.definition import EXAMPLE, StudySpec
+from regtune.service.spec.resolve import resolve_task
 from regtune.worker.data import Fold, Standardizer, load, make_splits
 from regtune.worker.models import penalized_weights, weighted_penalties
 from regtune.worker.objective import train_config

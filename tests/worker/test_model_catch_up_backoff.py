@@ -18,7 +18,8 @@ from sqlalchemy import Engine
 
 from regtune.service.errors import ArtifactStoreUnavailable
 from regtune.service.settings import Settings
-from regtune.service.spec.definition import EXAMPLE, StudySpec, resolve_task
+from regtune.service.spec.definition import EXAMPLE, StudySpec
+from regtune.service.spec.resolve import resolve_task
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade

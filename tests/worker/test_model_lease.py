@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 from optuna.artifacts import get_all_artifact_meta, upload_artifact
 from sqlalchemy import update
 
-from regtune.service.spec.definition import StudySpec, resolve_task
+from regtune.service.spec.definition import StudySpec
+from regtune.service.spec.resolve import resolve_task
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade

@@ -13,7 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from regtune.service.cli.studies import NO_TEST_SPLIT, NO_TEST_SPLIT_HOLDOUT
-from regtune.service.spec.definition import StudySpec, resolve_task
+from regtune.service.spec.definition import StudySpec
+from regtune.service.spec.resolve import resolve_task
 from regtune.worker import best_model, data
 from regtune.worker.objective import prepare, validation_of
 from tests.inprocess import cli_output, run_to_the_end

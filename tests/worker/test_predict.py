@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from regtune.service.spec.definition import StudySpec, resolve_task
+from regtune.service.spec.definition import StudySpec
+from regtune.service.spec.resolve import resolve_task
 from regtune.worker import data
 from regtune.worker import modelfile as predict
 from regtune.worker.evaluation import unnamed

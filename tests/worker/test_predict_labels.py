@@ -26,7 +26,8 @@ from regtune.service.cli.app import app
 from regtune.service.errors import InvalidUpload
 from regtune.service.ingest.columns import read_table
 from regtune.service.ingest.encoder import Encoder
-from regtune.service.spec.definition import StudySpec, resolve_task
+from regtune.service.spec.definition import StudySpec
+from regtune.service.spec.resolve import resolve_task
 from regtune.worker import best_model, data, modelfile
 from tests.inprocess import cli_output, run_to_the_end
 

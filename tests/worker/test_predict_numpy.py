@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 from regtune.service.cli.app import app
 from regtune.service.ingest.encoder import Encoder, Feature
 from regtune.service.model import saved as numpy_model
-from regtune.service.spec.definition import StudySpec, resolve_task
+from regtune.service.spec.definition import StudySpec
+from regtune.service.spec.resolve import resolve_task
 from regtune.worker import best_model, data, modelfile
 
 CASES = {

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from regtune.service.spec.definition import StudySpec, resolve_task
+from regtune.service.spec.definition import StudySpec
+from regtune.service.spec.resolve import resolve_task
 from regtune.worker import data
 from regtune.worker.best_model import best_fit, refit_epochs
 from regtune.worker.trainers.config import EarlyStop, TrainConfig

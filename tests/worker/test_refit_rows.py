@@ -11,7 +11,8 @@ import optuna
 import pytest
 from fastapi.testclient import TestClient
 
-from regtune.service.spec.definition import StudySpec, resolve_task
+from regtune.service.spec.definition import StudySpec
+from regtune.service.spec.resolve import resolve_task
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.worker import data, modelfile
 from regtune.worker.best_model import best_fit, loaded, save_best_model

@@ -11,7 +11,8 @@ from typing import Any
 import optuna
 import pytest
 
-from regtune.service.spec.definition import StudySpec, resolve_task
+from regtune.service.spec.definition import StudySpec
+from regtune.service.spec.resolve import resolve_task
 from regtune.worker.best_model import best_fit
 from regtune.worker.objective import make_objective
 

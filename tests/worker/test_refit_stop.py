@@ -14,8 +14,9 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 from sqlalchemy import Engine, update
 
-from regtune.service.spec.definition import StudySpec, resolve_task
+from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.enums import StudyStatus
+from regtune.service.spec.resolve import resolve_task
 from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade
 from regtune.service.store.optuna_db.attrs import BEST_MODEL_ATTR, NO_MODEL_ATTR
