@@ -29,6 +29,7 @@ from regtune.service.store.clock import utcnow
 from regtune.service.store.db import rowcount, transaction
 from regtune.service.store.optuna_db.attrs import (
     BEST_MODEL_ATTR,
+    CHOSEN_TRIAL_ATTR,
     MODEL_FAILURES_ATTR,
     MODEL_LEASE_ATTR,
     NO_MODEL_ATTR,
@@ -240,6 +241,15 @@ def _record(
             .values(error=error[:2000])
             .execution_options(synchronize_session=False)
         )
+
+
+def record_choice(
+    optuna_study_id: int, *, number: int, note: str, storage: RDBStorage | None = None
+) -> None:
+    """Name the chosen trial where Optuna's users and optuna-dashboard look: a study user
+    attribute (the dashboard's "Study User Attributes")."""
+    value = {"number": number, "note": note}
+    (storage or get_storage()).set_study_user_attr(optuna_study_id, CHOSEN_TRIAL_ATTR, value)
 
 
 def mark_no_model(
