@@ -146,8 +146,8 @@ def test_the_api_and_the_best_model_follow_one_se(api: TestClient) -> None:
     # Optuna's best_trial (optuna-dashboard's "Best Trial") is the best value: the chosen trial
     # is named where Optuna's users and the dashboard look, a study user attribute
     assert study.best_trial.number == best.number
-    chosen = optuna.load_study(study_name=study.study_name, storage=get_storage()).user_attrs
-    assert chosen["regtune:chosen_trial"] == {
-        "number": expected.number,
-        "note": f"{shown['selection']['note']}; the saved best model is this trial's",
-    }
+    attrs = optuna.load_study(study_name=study.study_name, storage=get_storage()).user_attrs
+    assert attrs["regtune:chosen_trial"] == expected.number
+    assert attrs["regtune:chosen_because"] == (
+        f"{shown['selection']['note']}; the saved best model is this trial's"
+    )

@@ -11,9 +11,11 @@ from __future__ import annotations
 BEST_MODEL_ATTR = "regtune:best_model"
 """Study user attribute: ``{artifact_id, trial, filename, test_metrics, ...}`` of the model."""
 CHOSEN_TRIAL_ATTR = "regtune:chosen_trial"
-"""Study user attribute ``{number, note}``: the trial regtune chose as best, the one its best
-model is of, and why. Optuna's ``best_trial`` and optuna-dashboard's "Best Trial" are the best
-value, which ``objective.select: one_se`` and the relax margin may pass over."""
+"""Study user attribute: the number of the trial regtune chose as best, the one its best model
+is of. Optuna's ``best_trial`` and optuna-dashboard's "Best Trial" are the best value, which
+``objective.select: one_se`` and the relax margin may pass over."""
+CHOSEN_BECAUSE_ATTR = "regtune:chosen_because"
+"""Study user attribute: why that trial (a string: the dashboard shows it as written)."""
 NO_MODEL_ATTR = "regtune:no_best_model"
 """Study system attribute ``{reason, attempts}``: no model will be saved (no usable trial, or
 saving failed too often); the catch-up does not look at the study again."""

@@ -29,6 +29,7 @@ from regtune.service.store.clock import utcnow
 from regtune.service.store.db import rowcount, transaction
 from regtune.service.store.optuna_db.attrs import (
     BEST_MODEL_ATTR,
+    CHOSEN_BECAUSE_ATTR,
     CHOSEN_TRIAL_ATTR,
     MODEL_FAILURES_ATTR,
     MODEL_LEASE_ATTR,
@@ -246,10 +247,11 @@ def _record(
 def record_choice(
     optuna_study_id: int, *, number: int, note: str, storage: RDBStorage | None = None
 ) -> None:
-    """Name the chosen trial where Optuna's users and optuna-dashboard look: a study user
-    attribute (the dashboard's "Study User Attributes")."""
-    value = {"number": number, "note": note}
-    (storage or get_storage()).set_study_user_attr(optuna_study_id, CHOSEN_TRIAL_ATTR, value)
+    """Name the chosen trial, and why, where Optuna's users and optuna-dashboard look: study
+    user attributes (the dashboard's "Study User Attributes")."""
+    storage = storage or get_storage()
+    storage.set_study_user_attr(optuna_study_id, CHOSEN_TRIAL_ATTR, number)
+    storage.set_study_user_attr(optuna_study_id, CHOSEN_BECAUSE_ATTR, note)
 
 
 def mark_no_model(
