@@ -72,6 +72,7 @@ def test_a_study_deleted_with_optuna_is_removed(api: TestClient) -> None:
     }
     kept, deleted = (api.post("/v1/studies", json=body | {"name": n}).json() for n in "ab")
     optuna.delete_study(study_name=deleted["optuna_study_name"], storage=get_storage())
+    optuna.create_study(study_name="someone else's", storage=get_storage())  # may take its id
     sweep()
     assert api.get(f"/v1/studies/{deleted['id']}").status_code == 404
     listed = [s["id"] for s in api.get("/v1/studies").json()["items"]]

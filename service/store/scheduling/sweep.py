@@ -195,10 +195,13 @@ def remove_studies_deleted_in_optuna(engine: Engine | None = None) -> list[str]:
     A row whose slots are held waits for them to come back (its trials cannot be written).
     """
     studies = om.StudyModel
+    own = (studies.study_id == StudyRow.optuna_study_id) & (
+        studies.study_name == StudyRow.optuna_name
+    )  # by name too: SQLite may give a deleted study's id to the next one created
     gone = (
         StudyRow.optuna_study_id.is_not(None),
         StudyRow.n_running == 0,
-        ~select(studies.study_id).where(studies.study_id == StudyRow.optuna_study_id).exists(),
+        ~select(studies.study_id).where(own).exists(),
     )
     with transaction(engine) as session:
         ids = list(session.scalars(select(StudyRow.id).where(*gone)))
