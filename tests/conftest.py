@@ -142,6 +142,16 @@ def api(apps: Apps) -> TestClient:
 # ------------------------------------------------------------------------------- databases
 
 
+@pytest.fixture
+def oslo_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """This process on Oslo's clock (+01:00, +02:00 from 2026-03-29): local time is not UTC."""
+    monkeypatch.setenv("TZ", "Europe/Oslo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
 @pytest.fixture(scope="session")
 def pg() -> Iterator[PostgresServer]:
     with postgres_server() as server:

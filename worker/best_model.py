@@ -46,7 +46,7 @@ from torch import nn
 from regtune.service.ingest.preprocess import FillValues
 from regtune.service.settings import Settings
 from regtune.service.spec.definition import StudySpec
-from regtune.service.spec.objective import objective_directions
+from regtune.service.spec.objective import objective_directions, objective_names
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import transaction
 from regtune.service.store.optuna_db.internals import study_id_of
@@ -54,7 +54,7 @@ from regtune.service.store.repos import best_model
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.service.store.tables import StudyRow
 from regtune.service.store.trials import views as trial_reads
-from regtune.service.store.trials.best import chosen_trial_number
+from regtune.service.store.trials.best import chosen_trial
 from regtune.worker import data
 from regtune.worker import modelfile as predict
 from regtune.worker.evaluation import baseline_scores, unnamed
@@ -132,7 +132,7 @@ def _save_holding_the_lease(
     with transaction(engine) as session:
         spec = StudySpec.from_stored(row.spec)
         direction = objective_directions(spec)[0]
-        number = chosen_trial_number(
+        number, note = chosen_trial(
             session, osid, direction, spec.objective.select, spec.objective.relax_margin
         )
         existing = best_model.read_info(session, osid)
@@ -145,6 +145,7 @@ def _save_holding_the_lease(
         log.info("study %s has no COMPLETE trial with a finite value: no best model", study_id)
         best_model.mark_no_model(study_id, osid, reason=reason, engine=engine, storage=storage)
         return None
+    best_model.record_choice(osid, number=view.number, note=_chosen(spec, note), storage=storage)
     if existing is not None and existing.get("trial") == view.number:
         return existing
     try:
@@ -162,6 +163,13 @@ def _save_holding_the_lease(
         record["artifact_id"],
     )
     return record
+
+
+def _chosen(spec: StudySpec, note: str | None) -> str:
+    """Why the chosen trial is the best model's: the selection's note, else the best value."""
+    names = objective_names(spec)
+    best = note or f"the best {names[0]}" + (" on the Pareto front" if len(names) > 1 else "")
+    return f"{best}; the saved best model is this trial's"
 
 
 def _retrain_and_upload(

@@ -6,8 +6,7 @@ same models, so a field added here reaches the client without a second copy.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, tzinfo
-from functools import lru_cache
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, Field
@@ -19,24 +18,9 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-@lru_cache(maxsize=4096)
-def _local_zone(quarter_hour: datetime) -> tzinfo | None:
-    return quarter_hour.astimezone().tzinfo
-
-
-def _local(value: datetime) -> datetime:
-    """``value.astimezone()``, with the offset looked up once per quarter hour (offsets change
-    only on quarter-hour boundaries): the C library's lookup costs 28 µs, 100 times per page."""
-    if value.tzinfo:
-        return value
-    quarter = value.replace(minute=value.minute - value.minute % 15, second=0, microsecond=0)
-    return value.replace(tzinfo=_local_zone(quarter))
-
-
 UtcDateTime = Annotated[datetime, AfterValidator(_utc)]
-"""regtune stores naive UTC; answers carry the offset, as RFC 3339 date-time requires."""
-LocalDateTime = Annotated[datetime, AfterValidator(_local)]
-"""Optuna stores trial times as naive local time."""
+"""regtune stores naive UTC, and so does Optuna for trial times (its ORM converts to and from
+local time); answers carry the offset, as RFC 3339 date-time requires."""
 
 
 STUDY_WAIT_MAX = 60.0
@@ -205,8 +189,8 @@ class TrialOut(BaseModel):
     values: list[float | None] | None
     params: dict[str, Any]
     user_attrs: dict[str, Any]
-    datetime_start: LocalDateTime | None
-    datetime_complete: LocalDateTime | None
+    datetime_start: UtcDateTime | None
+    datetime_complete: UtcDateTime | None
     learning_curve: list[CurvePoint] | None = None
     retried_from: int | None = None
 

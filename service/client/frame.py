@@ -3,7 +3,8 @@
 ``number``, ``value_<metric>`` (``values_<name>`` of each objective with several; regtune names
 every study's objectives, as Optuna's ``set_metric_names`` does),
 ``datetime_start``, ``datetime_complete``, ``duration``, ``params_<name>``, ``user_attrs_<name>``,
-``state`` (``COMPLETE``, ``PRUNED``...), one row per trial in trial-number order. pandas is
+``state`` (``COMPLETE``, ``PRUNED``...), one row per trial in trial-number order. Times are
+naive local time, as Optuna's trials carry them (the API's answers carry their offset). pandas is
 imported here only: the client itself does not need it.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from regtune.service.api.schemas import TrialOut
@@ -64,6 +66,13 @@ def _number_or_none(value: Any) -> bool:
     return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
 
 
+def _naive_local(at: datetime | None) -> datetime | None:
+    """A time from the API (with its offset) as Optuna gives it: naive, in this machine's local
+    time. One column of times with an offset each would not even be a datetime column when the
+    offsets differ (a study across a change of daylight saving time)."""
+    return None if at is None else at.astimezone().replace(tzinfo=None)
+
+
 def _row(trial: TrialOut, names: Sequence[str], directions: Sequence[str]) -> dict[str, Any]:
     row: dict[str, Any] = {"number": trial.number}
     values = [trial.value] if len(names) == 1 else list(trial.values or [None] * len(names))
@@ -74,8 +83,8 @@ def _row(trial: TrialOut, names: Sequence[str], directions: Sequence[str]) -> di
         row[f"value_{names[0]}"] = values[0]
     else:
         row.update({f"values_{n}": v for n, v in zip(names, values, strict=True)})
-    row["datetime_start"] = trial.datetime_start
-    row["datetime_complete"] = trial.datetime_complete
+    row["datetime_start"] = _naive_local(trial.datetime_start)
+    row["datetime_complete"] = _naive_local(trial.datetime_complete)
     row.update({f"params_{k}": v for k, v in trial.params.items()})
     row.update({f"user_attrs_{k}": v for k, v in trial.user_attrs.items()})
     row["state"] = trial.state

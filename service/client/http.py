@@ -223,14 +223,17 @@ class Client:
         return trials_frame(self.all_trials(study_id), names, directions)
 
     def best_params(self, study_id: str) -> dict[str, Any]:
-        """The best trial's parameters, as Optuna's ``Study.best_params``: a ``RuntimeError``
-        for a study of several objectives, a ``ValueError`` before a trial has completed."""
+        """The chosen trial's parameters (the API's ``best_trial``, the saved model's), as
+        Optuna's ``Study.best_params`` answers: a ``RuntimeError`` for a study of several
+        objectives, a ``ValueError`` before a trial has completed. Under ``objective.select:
+        one_se`` or the relax margin it may not be Optuna's best trial, the best value."""
         return self._best(study_id).params
 
     def best_value(self, study_id: str) -> float:
-        """The best trial's objective value, as Optuna's ``Study.best_value``: a
+        """The chosen trial's objective value, as Optuna's ``Study.best_value`` answers: a
         ``RuntimeError`` for a study of several objectives, a ``ValueError`` before a trial has
-        completed."""
+        completed. Under ``objective.select: one_se`` or the relax margin it may be worse than
+        Optuna's, the best value."""
         value = self._best(study_id).value
         if value is None:
             raise ValueError(f"study {study_id}'s best trial has no value")

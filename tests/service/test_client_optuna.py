@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextvars
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -77,8 +78,49 @@ def test_the_client_answers_as_optuna_does_on_the_same_study(api: TestClient) ->
         check_dtype=False,
     )
     assert (frame["duration"] > pd.Timedelta(0)).all()
+    times = ["datetime_start", "datetime_complete", "duration"]
+    pd.testing.assert_frame_equal(frame[times], expected[times])  # naive local time, as Optuna's
     assert best_params == theirs.best_params
     assert best_value == pytest.approx(theirs.best_value)
+
+
+def test_trial_times_read_as_optuna_gives_them_across_a_change_of_clock(
+    api: TestClient, oslo_time: None
+) -> None:
+    """Trials before and after daylight saving time began: the API answers their times in UTC
+    (it gave Optuna's stored UTC times with the local offset, an hour off), and the frame has
+    Optuna's naive local times (it raised ValueError, a column of mixed offsets being no
+    datetime column for pandas)."""
+    with regtune.Client("http://regtune.test", transport=ThroughApp(api)) as client:
+        study = client.submit(STUDY | {"name": "clock"})
+        name = client.study(study.id).optuna_study_name
+        theirs = optuna.load_study(study_name=name, storage=get_settings().database_url)
+        distribution = optuna.distributions.FloatDistribution(1e-4, 1.0, log=True)
+        for day, value in ((28, 0.5), (30, 0.4)):
+            start = datetime(2026, 3, day, 11, 0, tzinfo=UTC)
+            theirs.add_trial(
+                optuna.trial.FrozenTrial(
+                    number=0,
+                    state=optuna.trial.TrialState.COMPLETE,
+                    value=value,
+                    datetime_start=start,
+                    datetime_complete=start.replace(minute=5),
+                    params={"lambda": 0.01},
+                    distributions={"lambda": distribution},
+                    user_attrs={},
+                    system_attrs={},
+                    intermediate_values={},
+                    trial_id=0,
+                )
+            )
+        frame = client.trials_dataframe(study.id)
+        first = client.trial(study.id, 0)
+
+    assert first.datetime_start == datetime(2026, 3, 28, 11, 0, tzinfo=UTC)
+    expected = theirs.trials_dataframe(attrs=OPTUNA_ATTRS)
+    assert expected["datetime_start"].dt.hour.tolist() == [12, 13]  # local: +01:00, then +02:00
+    times = ["datetime_start", "datetime_complete", "duration"]
+    pd.testing.assert_frame_equal(frame[times], expected[times])
 
 
 def test_best_value_and_params_of_several_objectives_are_an_error_as_in_optuna(

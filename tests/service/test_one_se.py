@@ -144,3 +144,11 @@ def test_the_api_and_the_best_model_follow_one_se(api: TestClient) -> None:
     assert f"trial #{best.number}" in shown["selection"]["note"]
     record = save_best_model(created["id"])
     assert record is not None and record["trial"] == expected.number
+    # Optuna's best_trial (optuna-dashboard's "Best Trial") is the best value: the chosen trial
+    # is named where Optuna's users and the dashboard look, a study user attribute
+    assert study.best_trial.number == best.number
+    attrs = optuna.load_study(study_name=study.study_name, storage=get_storage()).user_attrs
+    assert attrs["regtune:chosen_trial"] == expected.number
+    assert attrs["regtune:chosen_because"] == (
+        f"{shown['selection']['note']}; the saved best model is this trial's"
+    )

@@ -6,13 +6,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import optuna
+from fastapi.testclient import TestClient
 from optuna.distributions import FloatDistribution
 from optuna.storages._rdb import models as om
 from optuna.trial import TrialState, create_trial
 
 from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade
-from regtune.service.store.scheduling.retries import storage_with_retries
+from regtune.service.store.scheduling.retries import get_storage, storage_with_retries
 from regtune.service.store.scheduling.sweep import fail_orphaned_trials
 from tests.support import study_row
 
@@ -58,3 +59,22 @@ def test_orphans_are_failed_retried_only_while_the_study_runs(database_url: str)
     assert all(t.state != TrialState.WAITING for t in ended.get_trials())
     assert fail_orphaned_trials(engine, storage) == 0
     engine.dispose()
+
+
+def test_a_study_deleted_with_optuna_is_removed(api: TestClient) -> None:
+    """``optuna.delete_study`` (or optuna-dashboard's Delete) on a regtune study: the API
+    showed the study on, with no trials, as if it had never run; the sweep removes it."""
+    from regtune.service.store.scheduling.sweep import sweep
+
+    body = {
+        "dataset": {"builtin": "diabetes"},
+        "search_space": {"lambda": {"low": 1e-4, "high": 1.0, "log": True}},
+    }
+    kept, deleted = (api.post("/v1/studies", json=body | {"name": n}).json() for n in "ab")
+    optuna.delete_study(study_name=deleted["optuna_study_name"], storage=get_storage())
+    optuna.create_study(study_name="someone else's", storage=get_storage())  # may take its id
+    sweep()
+    assert api.get(f"/v1/studies/{deleted['id']}").status_code == 404
+    listed = [s["id"] for s in api.get("/v1/studies").json()["items"]]
+    assert listed == [kept["id"]]
+    assert api.get(f"/v1/studies/{kept['id']}").json()["status"] == "queued"

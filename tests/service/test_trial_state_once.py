@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from datetime import datetime
 
 import optuna
 import pytest
@@ -73,6 +74,22 @@ def test_a_waiting_trial_is_taken_once(storages: list[RDBStorage]) -> None:
     assert results.count(True) == 1 and results.count(False) == TRIES - 1, results
     taken = storages[0].get_trial(trial_id)
     assert taken.state == TrialState.RUNNING and taken.datetime_start is not None
+
+
+def test_a_waiting_trial_starts_when_optuna_reads_it_did(
+    storages: list[RDBStorage], oslo_time: None
+) -> None:
+    """Optuna stores trial times in UTC and reads them back as local time: the start written
+    when a WAITING trial is taken is now, not now shifted by the local offset (the sweep and
+    the claims compare it with UTC times)."""
+    study = optuna.create_study(storage=storages[0])
+    study.enqueue_trial({"x": 0.5})
+    (waiting,) = storages[0].get_all_trials(study._study_id, states=(TrialState.WAITING,))
+    before = datetime.now()
+    assert storages[1].set_trial_state_values(waiting._trial_id, TrialState.RUNNING)
+    after = datetime.now()
+    started = storages[0].get_trial(waiting._trial_id).datetime_start
+    assert started is not None and before <= started <= after, (before, started, after)
 
 
 def test_a_finished_trial_is_not_moved(storages: list[RDBStorage]) -> None:

@@ -10,6 +10,12 @@ from __future__ import annotations
 # shows it in the study's note)
 BEST_MODEL_ATTR = "regtune:best_model"
 """Study user attribute: ``{artifact_id, trial, filename, test_metrics, ...}`` of the model."""
+CHOSEN_TRIAL_ATTR = "regtune:chosen_trial"
+"""Study user attribute: the number of the trial regtune chose as best, the one its best model
+is of. Optuna's ``best_trial`` and optuna-dashboard's "Best Trial" are the best value, which
+``objective.select: one_se`` and the relax margin may pass over."""
+CHOSEN_BECAUSE_ATTR = "regtune:chosen_because"
+"""Study user attribute: why that trial (a string: the dashboard shows it as written)."""
 NO_MODEL_ATTR = "regtune:no_best_model"
 """Study system attribute ``{reason, attempts}``: no model will be saved (no usable trial, or
 saving failed too often); the catch-up does not look at the study again."""

@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Container, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache, lru_cache
 from typing import Any
 
@@ -372,7 +372,7 @@ class OneStatementTrialWrites(RDBStorage):
         if values is not None:
             return bool(super().set_trial_state_values(trial_id, state, values))
         trials = om.TrialModel.__table__
-        now = datetime.now()  # local time, as Optuna writes it
+        now = datetime.now(UTC).replace(tzinfo=None)  # naive UTC, as Optuna's ORM stores it
         moved = update(trials).where(trials.c.trial_id == trial_id)
         if state == TrialState.RUNNING:
             moved = moved.where(trials.c.state == TrialState.WAITING).values(

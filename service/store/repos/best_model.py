@@ -29,6 +29,8 @@ from regtune.service.store.clock import utcnow
 from regtune.service.store.db import rowcount, transaction
 from regtune.service.store.optuna_db.attrs import (
     BEST_MODEL_ATTR,
+    CHOSEN_BECAUSE_ATTR,
+    CHOSEN_TRIAL_ATTR,
     MODEL_FAILURES_ATTR,
     MODEL_LEASE_ATTR,
     NO_MODEL_ATTR,
@@ -240,6 +242,16 @@ def _record(
             .values(error=error[:2000])
             .execution_options(synchronize_session=False)
         )
+
+
+def record_choice(
+    optuna_study_id: int, *, number: int, note: str, storage: RDBStorage | None = None
+) -> None:
+    """Name the chosen trial, and why, where Optuna's users and optuna-dashboard look: study
+    user attributes (the dashboard's "Study User Attributes")."""
+    storage = storage or get_storage()
+    storage.set_study_user_attr(optuna_study_id, CHOSEN_TRIAL_ATTR, number)
+    storage.set_study_user_attr(optuna_study_id, CHOSEN_BECAUSE_ATTR, note)
 
 
 def mark_no_model(

@@ -186,6 +186,34 @@ def remove_orphaned_optuna_studies(
     return removed
 
 
+def remove_studies_deleted_in_optuna(engine: Engine | None = None) -> list[str]:
+    """Remove regtune studies whose Optuna study is gone, deleted outside regtune
+    (``optuna.delete_study``, optuna-dashboard's Delete); return their ids.
+
+    regtune deletes its row after the Optuna study, so only such a deletion leaves a row whose
+    Optuna study does not exist; the API would show it with no trials, as if it had never run.
+    A row whose slots are held waits for them to come back (its trials cannot be written).
+    """
+    studies = om.StudyModel
+    own = (studies.study_id == StudyRow.optuna_study_id) & (
+        studies.study_name == StudyRow.optuna_name
+    )  # by name too: SQLite may give a deleted study's id to the next one created
+    gone = (
+        StudyRow.optuna_study_id.is_not(None),
+        StudyRow.n_running == 0,
+        ~select(studies.study_id).where(own).exists(),
+    )
+    with transaction(engine) as session:
+        ids = list(session.scalars(select(StudyRow.id).where(*gone)))
+    removed = []
+    for study_id in ids:
+        with transaction(engine) as session:
+            if rowcount(session.execute(delete(StudyRow).where(StudyRow.id == study_id, *gone))):
+                removed.append(study_id)
+                log.warning("removed study %s: its Optuna study was deleted", study_id)
+    return removed
+
+
 def sweep(
     engine: Engine | None = None,
     storage: optuna.storages.RDBStorage | None = None,
@@ -196,12 +224,14 @@ def sweep(
     heartbeat is older than ``grace``, ``REGTUNE_GRACE_PERIOD`` by default).
 
     In this order a dead worker's trial is already FAIL, with its retry WAITING, when its slot
-    comes free, so the next claim of that study runs the retry. Half-created studies and
-    Optuna studies without a regtune study are removed too. Returns the slots released.
+    comes free, so the next claim of that study runs the retry. Half-created studies, Optuna
+    studies without a regtune study and regtune studies without an Optuna study are removed
+    too. Returns the slots released.
     """
     fail_stale_trials(engine, storage)
     fail_orphaned_trials(engine, storage)
     remove_unfinished_studies(engine, storage)
     remove_orphaned_optuna_studies(engine, storage)
+    remove_studies_deleted_in_optuna(engine)
     grace = grace or timedelta(seconds=get_settings().grace_period)
     return release_dead_workers(engine, grace=grace)
