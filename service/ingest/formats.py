@@ -405,6 +405,8 @@ def _series(field: Any, column: Any, limits: Limits) -> pd.Series:
     kind = _value_type(field.type)
     if pat.is_null(kind):
         return pd.Series(np.full(len(column), np.nan))
+    if pat.is_boolean(kind):  # text True / False, as a CSV's booleans (see ``values``)
+        return pd.Series(column.to_pandas(), dtype="object")
     if not _is_text(kind):
         if pat.is_dictionary(column.type):
             column = column.cast(kind)
