@@ -12,6 +12,7 @@ booleans, ``True`` is ``1`` where it knows 0/1).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 
 
 MAX_ABS_VALUE = 1e100
+GROUPED = re.compile(r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]*)?")
+"""A number with its thousands grouped by commas, as spreadsheets write them: ``-1,234,567.8``."""
 BOOLEANS = {"true": "True", "false": "False"}
 """A boolean cell, any case, → how upload writes it (Python's own ``str(True)``)."""
 TRUTH = {"True": "1", "False": "0", "1": "1", "0": "0"}
@@ -111,8 +114,9 @@ def classify(
 
 
 def to_numbers(stripped: np.ndarray, missing: np.ndarray) -> np.ndarray:
-    """float64 of every present cell that reads as a number (pandas' ``to_numeric``), NaN for
-    the others; without pandas, Python's float() of the decimal and exponent forms it accepts."""
+    """float64 of every present cell that reads as a number (pandas' ``to_numeric``, or
+    thousands grouped by commas: ``1,234.5``), NaN for the others; without pandas, Python's
+    float() of the decimal and exponent forms it accepts."""
     try:
         import pandas as pd
     except ModuleNotFoundError:
@@ -121,10 +125,18 @@ def to_numbers(stripped: np.ndarray, missing: np.ndarray) -> np.ndarray:
             numbers[i] = _number(stripped[i])
         return numbers
     series = pd.to_numeric(pd.Series(stripped).where(~missing), errors="coerce")
-    return series.to_numpy(dtype="float64", na_value=np.nan)
+    numbers = series.to_numpy(dtype="float64", na_value=np.nan, copy=True)
+    unread = np.flatnonzero(~missing & np.isnan(numbers))
+    if unread.size and GROUPED.fullmatch(stripped[unread[0]]):  # else a text column: no regex
+        for i in unread:
+            if GROUPED.fullmatch(stripped[i]):
+                numbers[i] = float(stripped[i].replace(",", ""))
+    return numbers
 
 
 def _number(text: str) -> float:
+    if GROUPED.fullmatch(text):
+        return float(text.replace(",", ""))
     if "_" in text or not text.isascii():  # float() reads 1_000 and other scripts' digits
         return np.nan
     try:
