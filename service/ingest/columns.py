@@ -7,7 +7,8 @@ statistics of the training split (see ``worker/missing.py``).
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import re
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,8 @@ from regtune.service.ingest.values import Column, classify, label
 from regtune.service.spec.enums import Task
 
 TASKS = tuple(Task)
+DATE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}|[0-9]{1,2}[/.][0-9]{1,2}[/.][0-9]{2,4}\b")
+"""A value that starts as a date does: ``2024-03-01``, ``2024-03-01T12:00``, ``01/03/2024``."""
 
 
 @dataclass
@@ -171,6 +174,7 @@ def _encode(features: list[Column], keep: np.ndarray, limits: Limits) -> Encoded
                 raise InvalidUpload(
                     f"column {col.name!r} has {len(categories)} distinct text values; at most "
                     f"{limits.max_categories} are one-hot encoded (REGTUNE_DATASET_MAX_CATEGORIES)"
+                    f"{leave_out(col.name, categories)}"
                 )
             assert col.text is not None
             X[:, start : start + len(categories)] = one_hot(col.text[keep], missing, categories)
@@ -181,6 +185,13 @@ def _encode(features: list[Column], keep: np.ndarray, limits: Limits) -> Encoded
         info["features"] = [start, len(names)]
         columns.append(info)
     return X, names, groups, columns
+
+
+def leave_out(name: str, categories: Sequence[str] = ()) -> str:
+    """How to upload the file without a column it cannot take (an id, free text, dates)."""
+    dated = next((c for c in categories if DATE.match(c)), None)
+    looks = "" if dated is None else f"; its values look like dates ({dated!r})"
+    return f"{looks}; to upload the file without it: ignore={name!r} (--ignore)"
 
 
 def read_table(
@@ -210,7 +221,16 @@ def read_table(
     if n_rows == 0:
         raise InvalidUpload("the file has a header but no data rows")
     limits.check_size(n_rows, len(names))
-    columns = [classify(name, v, limits) for name, v in zip(names, values, strict=True)]
+    columns = [
+        classify(name, v, limits, allow_empty=True) for name, v in zip(names, values, strict=True)
+    ]
+    for column in columns:
+        if column.missing.all() and column.name == target:
+            raise InvalidUpload(f"target column {target!r} has no value in any row")
+        if column.missing.all():
+            raise InvalidUpload(
+                f"column {column.name!r} is empty in every row{leave_out(column.name)}"
+            )
     target_col = columns[names.index(target)]
     features = [c for c in columns if c.name != target]
     if not features and ignore:

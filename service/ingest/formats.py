@@ -312,7 +312,7 @@ def _parquet_fields(
         if not supported:
             raise InvalidUpload(
                 f"column {f.name!r} has Parquet type {f.type}; only numbers, booleans and text "
-                "are supported"
+                f"are supported; to upload the file without it: ignore={f.name!r} (--ignore)"
             )
     return fields
 
