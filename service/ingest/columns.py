@@ -28,6 +28,8 @@ from regtune.service.ingest.values import Column, classify, label
 from regtune.service.spec.enums import Task
 
 TASKS = tuple(Task)
+FEW_VALUES = 10
+"""A numeric target of at most this many distinct values may be classes: upload says so."""
 DATE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}|[0-9]{1,2}[/.][0-9]{1,2}[/.][0-9]{2,4}\b")
 """A value that starts as a date does: ``2024-03-01``, ``2024-03-01T12:00``, ``01/03/2024``."""
 
@@ -49,6 +51,8 @@ class Table:
     classes: list[str] | None
     target_summary: dict[str, Any]
     missing: dict[str, Any]
+    notes: list[str]
+    """What the user should know about how the file was read (a task auto chose, say)."""
 
 
 # ---------------------------------------------------------------------------- target
@@ -268,4 +272,18 @@ def read_table(
         classes=classes,
         target_summary=target_summary(y, resolved, classes),
         missing=missing,
+        notes=_task_notes(target, y) if task == "auto" and resolved == "regression" else [],
     )
+
+
+def _task_notes(target: str, y: np.ndarray) -> list[str]:
+    """A numeric target of a few distinct values, which task auto took as a regression."""
+    distinct = np.unique(y)
+    if len(distinct) > FEW_VALUES:
+        return []
+    shown = ", ".join(label(float(v)) for v in distinct)
+    return [
+        f"task auto took target {target!r} as a regression: it holds numbers, "
+        f"{len(distinct)} distinct ({shown}); to predict them as classes, upload with "
+        "task multiclass (--task multiclass)"
+    ]
