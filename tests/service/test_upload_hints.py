@@ -70,3 +70,15 @@ def test_a_parquet_timestamp_is_refused_naming_ignore(api: TestClient) -> None:
 def test_a_target_with_no_value_is_called_the_target(api: TestClient, cell: str) -> None:
     raw = ("x,y\n" + "".join(f"{i},{cell}\n" for i in range(N))).encode()
     assert message(upload(api, raw, "d.csv")) == "target column 'y' has no value in any row"
+
+
+@pytest.mark.parametrize(("sep", "said"), [("\t", "tabs"), (";", "semicolons"), ("|", "pipes")])
+def test_a_file_of_another_delimiter_is_refused_naming_it(
+    api: TestClient, sep: str, said: str
+) -> None:
+    """A tab-separated file was refused as "the name of column 1 ... holds a control character"."""
+    raw = frame().drop(columns=["blank", "day"]).to_csv(index=False, sep=sep).encode()
+    assert message(upload(api, raw, "d.csv")) == (
+        f"the header is one column ({f'x{sep}y'!r}), so the file looks delimited by {said}: "
+        "use commas"
+    )
