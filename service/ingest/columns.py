@@ -272,8 +272,28 @@ def read_table(
         classes=classes,
         target_summary=target_summary(y, resolved, classes),
         missing=missing,
-        notes=_task_notes(target, y) if task == "auto" and resolved == "regression" else [],
+        notes=[
+            *(_task_notes(target, y) if task == "auto" and resolved == "regression" else []),
+            *_row_number_notes(features),
+        ],
     )
+
+
+def _row_number_notes(features: list[Column]) -> list[str]:
+    """Numeric columns that hold the row numbers in order (0 or 1 up), as ``to_csv`` writes a
+    pandas index: a feature that means nothing at predict (or the order of the rows)."""
+    notes = []
+    for column in features:
+        values = column.numeric
+        if values is None or len(values) < 2 or values[0] not in (0.0, 1.0):
+            continue
+        if np.array_equal(values, np.arange(values[0], values[0] + len(values))):
+            notes.append(
+                f"column {column.name!r} holds the row numbers {label(float(values[0]))}.."
+                f"{label(float(values[-1]))} in order, as pandas' to_csv writes its index: if it "
+                f"is a row id, not a feature, upload with ignore={column.name!r} (--ignore)"
+            )
+    return notes
 
 
 def _task_notes(target: str, y: np.ndarray) -> list[str]:
