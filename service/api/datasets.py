@@ -56,6 +56,7 @@ def dataset_out(row: DatasetRow) -> DatasetOut:
         target_distribution=s["target_distribution"],
         missing=s["missing"],
         ignored=s.get("ignored", []),  # absent in rows stored before columns could be ignored
+        notes=s.get("notes", []),
     )
 
 

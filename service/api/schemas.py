@@ -229,6 +229,10 @@ class DatasetOut(DatasetBrief):
     ignored: list[str] = Field(
         default_factory=list, description="columns of the file left out at upload (sorted)"
     )
+    notes: list[str] = Field(
+        default_factory=list,
+        description="how the file was read that the caller should know (the task auto chose)",
+    )
 
 
 class DatasetPage(Page[DatasetBrief]):

@@ -64,6 +64,8 @@ def upload_dataset(
     if missing:
         shown = ", ".join(f"{k} {v}" for k, v in missing.items())
         console.print(Text(f"missing values (filled from each training split): {shown}"))
+    for note in dataset.notes:
+        console.print(Text(f"note: {note}"))
 
 
 @app.command("ls")

@@ -46,7 +46,8 @@ def predict(
         rows = saved.read(data.read_bytes(), filename=data.name, target=target)
         predictions = saved.predict(rows.X)
         metrics = None
-        if rows.y is not None and rows.scored is not None and rows.scored.any():
+        scored = 0 if rows.scored is None else int(rows.scored.sum())
+        if rows.y is not None and rows.scored is not None and scored:
             metrics = saved.score(rows.X[rows.scored], rows.y)
     except (OSError, ValueError, KeyError, InvalidUpload) as exc:
         fail(exc)
@@ -73,7 +74,7 @@ def predict(
         if not as_json:
             err.print(Text(f"wrote {n_rows} predictions to {out}"))
     if as_json:
-        result: dict[str, Any] = {"rows": n_rows, "metrics": metrics}
+        result: dict[str, Any] = {"rows": n_rows, "scored_rows": scored, "metrics": metrics}
         if out is None:
             result["predictions"] = {k: v.tolist() for k, v in predictions.items()}
         print_json(result)
@@ -81,7 +82,10 @@ def predict(
     if out is None:
         write_csv(predictions, sys.stdout)
     if metrics is not None:
-        err.print(Text(f"{n_rows} rows  " + params(sorted_by_name(metrics))))
+        said = f"{n_rows} rows" if scored == n_rows else f"{scored} of {n_rows} rows scored"
+        unscored = n_rows - scored
+        without = f" ({unscored} without a target value)" if unscored else ""
+        err.print(Text(f"{said}{without}  " + params(sorted_by_name(metrics))))
 
 
 def write_csv(columns: dict[str, np.ndarray], stream: TextIO) -> None:

@@ -7,7 +7,8 @@ statistics of the training split (see ``worker/missing.py``).
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import re
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,10 @@ from regtune.service.ingest.values import Column, classify, label
 from regtune.service.spec.enums import Task
 
 TASKS = tuple(Task)
+FEW_VALUES = 10
+"""A numeric target of at most this many distinct values may be classes: upload says so."""
+DATE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}|[0-9]{1,2}[/.][0-9]{1,2}[/.][0-9]{2,4}\b")
+"""A value that starts as a date does: ``2024-03-01``, ``2024-03-01T12:00``, ``01/03/2024``."""
 
 
 @dataclass
@@ -46,6 +51,8 @@ class Table:
     classes: list[str] | None
     target_summary: dict[str, Any]
     missing: dict[str, Any]
+    notes: list[str]
+    """What the user should know about how the file was read (a task auto chose, say)."""
 
 
 # ---------------------------------------------------------------------------- target
@@ -171,6 +178,7 @@ def _encode(features: list[Column], keep: np.ndarray, limits: Limits) -> Encoded
                 raise InvalidUpload(
                     f"column {col.name!r} has {len(categories)} distinct text values; at most "
                     f"{limits.max_categories} are one-hot encoded (REGTUNE_DATASET_MAX_CATEGORIES)"
+                    f"{leave_out(col.name, categories)}"
                 )
             assert col.text is not None
             X[:, start : start + len(categories)] = one_hot(col.text[keep], missing, categories)
@@ -181,6 +189,13 @@ def _encode(features: list[Column], keep: np.ndarray, limits: Limits) -> Encoded
         info["features"] = [start, len(names)]
         columns.append(info)
     return X, names, groups, columns
+
+
+def leave_out(name: str, categories: Sequence[str] = ()) -> str:
+    """How to upload the file without a column it cannot take (an id, free text, dates)."""
+    dated = next((c for c in categories if DATE.match(c)), None)
+    looks = "" if dated is None else f"; its values look like dates ({dated!r})"
+    return f"{looks}; to upload the file without it: ignore={name!r} (--ignore)"
 
 
 def read_table(
@@ -210,7 +225,16 @@ def read_table(
     if n_rows == 0:
         raise InvalidUpload("the file has a header but no data rows")
     limits.check_size(n_rows, len(names))
-    columns = [classify(name, v, limits) for name, v in zip(names, values, strict=True)]
+    columns = [
+        classify(name, v, limits, allow_empty=True) for name, v in zip(names, values, strict=True)
+    ]
+    for column in columns:
+        if column.missing.all() and column.name == target:
+            raise InvalidUpload(f"target column {target!r} has no value in any row")
+        if column.missing.all():
+            raise InvalidUpload(
+                f"column {column.name!r} is empty in every row{leave_out(column.name)}"
+            )
     target_col = columns[names.index(target)]
     features = [c for c in columns if c.name != target]
     if not features and ignore:
@@ -248,4 +272,38 @@ def read_table(
         classes=classes,
         target_summary=target_summary(y, resolved, classes),
         missing=missing,
+        notes=[
+            *(_task_notes(target, y) if task == "auto" and resolved == "regression" else []),
+            *_row_number_notes(features),
+        ],
     )
+
+
+def _row_number_notes(features: list[Column]) -> list[str]:
+    """Numeric columns that hold the row numbers in order (0 or 1 up), as ``to_csv`` writes a
+    pandas index: a feature that means nothing at predict (or the order of the rows)."""
+    notes = []
+    for column in features:
+        values = column.numeric
+        if values is None or len(values) < 2 or values[0] not in (0.0, 1.0):
+            continue
+        if np.array_equal(values, np.arange(values[0], values[0] + len(values))):
+            notes.append(
+                f"column {column.name!r} holds the row numbers {label(float(values[0]))}.."
+                f"{label(float(values[-1]))} in order, as pandas' to_csv writes its index: if it "
+                f"is a row id, not a feature, upload with ignore={column.name!r} (--ignore)"
+            )
+    return notes
+
+
+def _task_notes(target: str, y: np.ndarray) -> list[str]:
+    """A numeric target of a few distinct values, which task auto took as a regression."""
+    distinct = np.unique(y)
+    if len(distinct) > FEW_VALUES:
+        return []
+    shown = ", ".join(label(float(v)) for v in distinct)
+    return [
+        f"task auto took target {target!r} as a regression: it holds numbers, "
+        f"{len(distinct)} distinct ({shown}); to predict them as classes, upload with "
+        "task multiclass (--task multiclass)"
+    ]

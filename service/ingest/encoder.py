@@ -19,7 +19,7 @@ import numpy as np
 
 from regtune.service.errors import InvalidUpload
 from regtune.service.ingest.formats import NA_TOKENS, Limits, detect_format, read_csv, read_parquet
-from regtune.service.ingest.values import cells, classify, label
+from regtune.service.ingest.values import bind, booleans_as_numbers, cells, classify, label
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -206,16 +206,20 @@ class Encoder:
                 column = classify(
                     feature.name, values, limits, na_tokens=self.na_tokens, allow_empty=True
                 )
-                if column.numeric is None:
+                numbers = column.numeric
+                if numbers is None:
+                    numbers = booleans_as_numbers(column)
+                if numbers is None:
                     text = column.text if column.text is not None else column.missing
                     row = int(np.flatnonzero(~column.missing)[0])
                     raise InvalidUpload(
                         f"column {feature.name!r} held numbers when the model was trained; data "
                         f"row {row + 1} has text {str(text[row])[:40]!r}"
                     )
-                blocks.append(column.numeric[:, None])
+                blocks.append(numbers[:, None])
                 continue
             text, missing = cells(values, self.na_tokens)
+            text = bind(text, feature.categories)
             block = one_hot(text, missing, feature.categories)
             unseen = ~missing & (np.nan_to_num(block).sum(axis=1) == 0)
             if unseen.any():
@@ -238,10 +242,11 @@ class Encoder:
                 )
             return read.numeric[scored], scored
         if read.numeric is not None:
-            labels = [label(float(v)) for v in read.numeric[scored]]
+            written = np.array([label(float(v)) for v in read.numeric[scored]], dtype=object)
         else:
             assert read.text is not None
-            labels = [str(v) for v in read.text[scored]]
+            written = read.text[scored]
+        labels = [str(v) for v in bind(written, self.classes)]
         code = {c: i for i, c in enumerate(self.classes)}
         unseen = sorted({v for v in labels if v not in code})
         if unseen:

@@ -137,13 +137,17 @@ def _check_text(raw: bytes, limits: Limits) -> None:
         )
 
 
-def _delimiter_hint(header: list[str]) -> str:
+def _check_delimiter(header: list[str]) -> None:
+    """Refuse a header of one column that holds another delimiter, before its name is checked
+    (a tab is a control character: the name's own check would blame the name)."""
     if len(header) != 1:
-        return ""
+        return
     for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
         if sep in header[0]:
-            return f"; the header is one column, so the file looks delimited by {name}: use commas"
-    return ""
+            raise InvalidUpload(
+                f"the header is one column ({header[0][:40]!r}), so the file looks delimited by "
+                f"{name}: use commas"
+            )
 
 
 def ignore_problem(rule: str) -> InvalidUpload:
@@ -162,7 +166,6 @@ def _check_header(
     target: str | None,
     limits: Limits,
     ignore: Collection[str] = (),
-    hint: str = "",
 ) -> None:
     """Refuse duplicate names, a target or ignored column the file lacks, and more columns than
     the limit (ignored columns are dropped as they are read, so they do not count)."""
@@ -183,13 +186,11 @@ def _check_header(
             )
         seen[name] = i
     if target is not None and target not in seen:
-        message = f"target column {target!r} is not in the file (columns: {_shown(names)}){hint}"
+        message = f"target column {target!r} is not in the file (columns: {_shown(names)})"
         raise InvalidUpload(message, [FieldProblem(path="target", rule=message)])
     for name in ignore:
         if name not in seen:
-            raise ignore_problem(
-                f"column {name!r} is not in the file (columns: {_shown(names)}){hint}"
-            )
+            raise ignore_problem(f"column {name!r} is not in the file (columns: {_shown(names)})")
 
 
 def _check_name(name: str, index: int, limits: Limits) -> None:
@@ -234,7 +235,8 @@ def read_csv(
     except csv.Error as exc:
         raise InvalidUpload(f"the header line cannot be read as CSV: {exc}") from None
     names = [n.strip() or f"column_{i + 1}" for i, n in enumerate(header)]
-    _check_header(names, target=target, limits=limits, ignore=ignore, hint=_delimiter_hint(header))
+    _check_delimiter(header)
+    _check_header(names, target=target, limits=limits, ignore=ignore)
     kept = [i for i, name in enumerate(names) if name not in ignore]
     try:
         import pandas as pd
@@ -312,7 +314,7 @@ def _parquet_fields(
         if not supported:
             raise InvalidUpload(
                 f"column {f.name!r} has Parquet type {f.type}; only numbers, booleans and text "
-                "are supported"
+                f"are supported; to upload the file without it: ignore={f.name!r} (--ignore)"
             )
     return fields
 
@@ -405,6 +407,8 @@ def _series(field: Any, column: Any, limits: Limits) -> pd.Series:
     kind = _value_type(field.type)
     if pat.is_null(kind):
         return pd.Series(np.full(len(column), np.nan))
+    if pat.is_boolean(kind):  # text True / False, as a CSV's booleans (see ``values``)
+        return pd.Series(column.to_pandas(), dtype="object")
     if not _is_text(kind):
         if pat.is_dictionary(column.type):
             column = column.cast(kind)

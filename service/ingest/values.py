@@ -3,10 +3,16 @@
 A column is numeric when every present cell is a number, text when none is; a column mixing the
 two is refused with the row at fault. The missing-value tokens (``NA_TOKENS``, stored with a
 model so predict reads its file as upload read the training file) are missing in either kind.
+
+A boolean is text ``True`` / ``False`` however it was written (``true``, ``TRUE``, a pandas or
+Parquet bool), so one file's booleans are the same categories as another's; at predict a value
+binds to the category that means the same (``bind``: ``1`` is ``True`` where the model knows
+booleans, ``True`` is ``1`` where it knows 0/1).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -21,6 +27,12 @@ if TYPE_CHECKING:
 
 
 MAX_ABS_VALUE = 1e100
+GROUPED = re.compile(r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]*)?")
+"""A number with its thousands grouped by commas, as spreadsheets write them: ``-1,234,567.8``."""
+BOOLEANS = {"true": "True", "false": "False"}
+"""A boolean cell, any case, → how upload writes it (Python's own ``str(True)``)."""
+TRUTH = {"True": "1", "False": "0", "1": "1", "0": "0"}
+"""What a boolean or a 0/1 category means, to bind one written the other way."""
 
 
 @dataclass
@@ -47,7 +59,9 @@ def cells(
     the missing mask. Numbers are written as upload writes class labels (``2.0`` is ``"2"``)."""
     tokens = set(na_tokens)
     strings = objects(values)
-    stripped = np.array([None if v is None else label(v).strip() for v in strings], dtype=object)
+    stripped = np.array(
+        [None if v is None else boolean(label(v).strip()) for v in strings], dtype=object
+    )
     missing = np.array([v is None or v in tokens for v in stripped], dtype=bool)
     stripped[missing] = None
     return stripped, missing
@@ -70,7 +84,7 @@ def classify(
             numbers = values.to_numpy(dtype="float64", na_value=np.nan)
             return _numeric(name, numbers, allow_empty=allow_empty)
     stripped = np.array(
-        [None if v is None else str(v).strip() for v in objects(values)], dtype=object
+        [None if v is None else boolean(str(v).strip()) for v in objects(values)], dtype=object
     )
     missing = np.array([v is None or v in na_tokens for v in stripped], dtype=bool)
     if missing.all():
@@ -100,8 +114,9 @@ def classify(
 
 
 def to_numbers(stripped: np.ndarray, missing: np.ndarray) -> np.ndarray:
-    """float64 of every present cell that reads as a number (pandas' ``to_numeric``), NaN for
-    the others; without pandas, Python's float() of the decimal and exponent forms it accepts."""
+    """float64 of every present cell that reads as a number (pandas' ``to_numeric``, or
+    thousands grouped by commas: ``1,234.5``), NaN for the others; without pandas, Python's
+    float() of the decimal and exponent forms it accepts."""
     try:
         import pandas as pd
     except ModuleNotFoundError:
@@ -110,10 +125,18 @@ def to_numbers(stripped: np.ndarray, missing: np.ndarray) -> np.ndarray:
             numbers[i] = _number(stripped[i])
         return numbers
     series = pd.to_numeric(pd.Series(stripped).where(~missing), errors="coerce")
-    return series.to_numpy(dtype="float64", na_value=np.nan)
+    numbers = series.to_numpy(dtype="float64", na_value=np.nan, copy=True)
+    unread = np.flatnonzero(~missing & np.isnan(numbers))
+    if unread.size and GROUPED.fullmatch(stripped[unread[0]]):  # else a text column: no regex
+        for i in unread:
+            if GROUPED.fullmatch(stripped[i]):
+                numbers[i] = float(stripped[i].replace(",", ""))
+    return numbers
 
 
 def _number(text: str) -> float:
+    if GROUPED.fullmatch(text):
+        return float(text.replace(",", ""))
     if "_" in text or not text.isascii():  # float() reads 1_000 and other scripts' digits
         return np.nan
     try:
@@ -134,6 +157,44 @@ def _numeric(name: str, numbers: np.ndarray, *, allow_empty: bool = False) -> Co
             f"({float(numbers[row])!r}; |x| must be ≤ {MAX_ABS_VALUE:g})"
         )
     return Column(name, numbers, None, missing)
+
+
+def boolean(text: str) -> str:
+    """``true``, ``TRUE``... as ``True`` (and ``False``); any other text as it is."""
+    return BOOLEANS.get(text.lower(), text) if len(text) in (4, 5) else text
+
+
+def bind(values: np.ndarray, categories: Sequence[str]) -> np.ndarray:
+    """Each value (text, None for missing) as the category it means: itself, else the category
+    that means the same boolean (``1`` for ``True`` where the model's categories are 0/1,
+    ``True`` for ``1`` where they are booleans, ``True`` for ``true``); a value that means none
+    stays as it is."""
+    meaning = {t: c for c in categories if (t := _truth(c)) is not None}
+    if not meaning:
+        return values
+    known = set(categories)
+    out = values.copy()
+    for i, v in enumerate(values):
+        if v is not None and v not in known and (t := _truth(v)) is not None:
+            out[i] = meaning.get(t, v)
+    return out
+
+
+def _truth(text: str) -> str | None:
+    return TRUTH.get(boolean(text))
+
+
+def booleans_as_numbers(column: Column) -> np.ndarray | None:
+    """A text column of booleans as 1.0 / 0.0 (NaN for missing), for a model that learned the
+    column as numbers (a Parquet bool before booleans were text); None for other text."""
+    if column.text is None:
+        return None
+    present = column.text[~column.missing]
+    if not all(v in ("True", "False") for v in present):
+        return None
+    out = np.full(len(column.text), np.nan)
+    out[~column.missing] = [1.0 if v == "True" else 0.0 for v in present]
+    return out
 
 
 def label(value: Any) -> str:

@@ -104,6 +104,7 @@ def create(
         "classes": table.classes,
         "target_distribution": table.target_summary,
         "missing": table.missing,
+        "notes": table.notes,
     }
     row = DatasetRow(
         tenant=tenant,
