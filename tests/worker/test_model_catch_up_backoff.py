@@ -27,6 +27,7 @@ from regtune.service.store.repos.best_model import MAX_ATTEMPTS, studies_missing
 from regtune.service.store.scheduling.retries import storage_with_retries
 from regtune.service.store.tables import StudyRow
 from regtune.worker.best_model import Stores, save_best_model
+from tests.inprocess import Apps
 from tests.support import Processes, process_env, regtune, study_row, wait_for
 
 SPEC = resolve_task(StudySpec.model_validate(EXAMPLE)).to_stored()
@@ -154,3 +155,33 @@ def test_a_failing_store_is_the_studys_error_without_its_location(
     assert str(blocked) not in error and "srv-secret" not in error, error
     engine.dispose()
     storage.engine.dispose()
+
+
+def test_the_download_of_a_model_whose_save_failed_says_so(tmp_path: Path, apps: Apps) -> None:
+    """``regtune best --download`` of a completed study whose save failed answered "one is
+    saved when a study completes with at least one COMPLETE trial", which it had: now the 404
+    says that the save failed, that it is tried again, and why (without the server's path)."""
+    database = tmp_path / "models.db"
+    engine, storage = setup(f"sqlite:///{database}", tmp_path)
+    blocked = tmp_path / "srv-secret-artifacts"
+    blocked.write_text("a file where the directory should be")  # mkdir fails, as root too
+    settings = Settings(database_url=f"sqlite:///{database}", artifact_dir=blocked)
+    for study_id in ("good", "diverged"):  # a failed save; a study that will get no model
+        with contextlib.suppress(Exception):
+            save_best_model(
+                study_id, stores=Stores(engine=engine, storage=storage, settings=settings)
+            )
+    engine.dispose()
+    storage.engine.dispose()
+
+    api = apps(database=database)
+    failed = api.get("/v1/studies/good/best-model")
+    given_up = api.get("/v1/studies/diverged/best-model")
+
+    assert failed.status_code == 404 and given_up.status_code == 404
+    message = failed.json()["error"]["message"]
+    assert message.startswith(
+        "study 'good' has no best model: best model not saved yet (attempt 1 of 3"
+    ), message
+    assert "REGTUNE_ARTIFACT_DIR" in message and "srv-secret" not in message, message
+    assert "no COMPLETE trial with a finite value" in given_up.json()["error"]["message"]

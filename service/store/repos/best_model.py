@@ -98,6 +98,29 @@ def read_info(session: Session, optuna_study_id: int) -> dict[str, Any] | None:
     return json.loads(value) if value is not None else None
 
 
+def read_problem(session: Session, optuna_study_id: int) -> str | None:
+    """Why a study has no best model although it may have: its save failed (and is retried
+    after a back-off) or was given up; None if no save failed."""
+    system = om.StudySystemAttributeModel
+    found: dict[str, str] = dict(
+        session.execute(
+            select(system.key, system.value_json).where(
+                system.study_id == optuna_study_id,
+                system.key.in_((NO_MODEL_ATTR, MODEL_FAILURES_ATTR)),
+            )
+        ).all()
+    )
+    if NO_MODEL_ATTR in found:
+        return str(json.loads(found[NO_MODEL_ATTR])["reason"])
+    if MODEL_FAILURES_ATTR in found:
+        failures = json.loads(found[MODEL_FAILURES_ATTR])
+        return (
+            f"best model not saved yet (attempt {failures['attempts']} of {MAX_ATTEMPTS}, "
+            f"tried again after {failures['retry_after']} UTC): {failures['error']}"
+        )
+    return None
+
+
 def open_artifact(artifact_id: str, settings: Settings | None = None) -> BinaryIO:
     """The stored file, opened; optuna's ``ArtifactNotFound`` if this process's store lacks it."""
     return artifact_store(settings).open_reader(artifact_id)
