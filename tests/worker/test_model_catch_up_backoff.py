@@ -185,3 +185,29 @@ def test_the_download_of_a_model_whose_save_failed_says_so(tmp_path: Path, apps:
     ), message
     assert "REGTUNE_ARTIFACT_DIR" in message and "srv-secret" not in message, message
     assert "no COMPLETE trial with a finite value" in given_up.json()["error"]["message"]
+
+
+def test_a_model_saved_after_a_failed_try_clears_the_studys_error(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """The store came back and the next try saved the model: the study's error kept saying
+    "best model not saved yet" beside the saved model, in ``regtune show`` and the API."""
+    engine, storage = setup(sqlite_url, tmp_path)
+    blocked = tmp_path / "blocked-artifacts"
+    blocked.write_text("a file where the directory should be")
+    for store in (blocked, tmp_path / "artifacts"):
+        settings = Settings(database_url=sqlite_url, artifact_dir=store)
+        with contextlib.suppress(ArtifactStoreUnavailable):
+            save_best_model(
+                "good", stores=Stores(engine=engine, storage=storage, settings=settings)
+            )
+        if store == blocked:
+            assert (error_of(engine, "good") or "").startswith("best model not saved yet")
+
+    with transaction(engine) as session:
+        row = session.get(StudyRow, "good")
+        assert row is not None and row.optuna_study_id is not None
+        assert best_model.read_info(session, row.optuna_study_id) is not None
+    assert error_of(engine, "good") is None
+    engine.dispose()
+    storage.engine.dispose()
