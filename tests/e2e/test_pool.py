@@ -219,6 +219,10 @@ def test_sigterm_hands_the_trial_back_and_exits(
     assert handed.user_attrs["error"] == (
         "handed back: the worker is stopping; its parameters run again"
     )
+    # its retry ran and completed: the handed-back trial's error is not the retry's (Optuna's
+    # copy carried it, so a COMPLETE trial said it was handed back)
+    retries = [t for t in all_trials if number in t.system_attrs.get("retry_history", [])]
+    assert retries and all("error" not in r.user_attrs for r in retries if r.state in DONE)
 
 
 @pytest.fixture

@@ -41,10 +41,12 @@ def queue_retry(
     none of the failed trial's links to its claims (``claim_link``): the retry runs under a
     claim of its own, and SQLite gives a deleted claim's id to the next one, so a copied link
     would name another claim (a λ path's retry, reserving its slots, collided with its own).
+    Nor does it carry the failed trial's ``error``, which is not the copy's.
     """
     marked = copy.deepcopy(trial)  # Optuna appends to its retry_history: keep a cached trial
     kept = {k: v for k, v in trial.system_attrs.items() if not claim_link(k)}
     marked.system_attrs = {**kept, **(attrs or {}), RETRY_OF_ATTR: trial_id_of(trial)}
+    marked.user_attrs = {k: v for k, v in trial.user_attrs.items() if k != "error"}
     RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, marked)
 
 
