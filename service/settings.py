@@ -37,6 +37,26 @@ def hide_password(url: str) -> str:
         return re.sub(r":[^:/@\s]+@", ":***@", url)
 
 
+def require_sqlite_folder(url: str) -> None:
+    """``InvalidSettings`` if ``url`` is a SQLite file in a folder that does not exist: SQLite
+    cannot create it, and waiting for the database would wait for ever."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    folder = Path(parsed.database).expanduser().absolute().parent
+    if not folder.is_dir():
+        raise InvalidSettings(
+            "REGTUNE_DATABASE_URL names a folder that does not exist",
+            fields=[
+                FieldProblem(
+                    path="REGTUNE_DATABASE_URL",
+                    rule=f"the SQLite file's folder {str(folder)!r} does not exist (create it, "
+                    f"or name another file), got {url!r}",
+                )
+            ],
+        )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REGTUNE_", extra="ignore")
 
@@ -200,16 +220,29 @@ class Settings(BaseSettings):
     @classmethod
     def _normalize_url(cls, value: str) -> str:
         url = normalize_database_url(value.strip())
+        scheme = url.split(":", 1)[0]
         try:
-            make_url(url).get_dialect()
+            parsed = make_url(url)
+            dialect = parsed.get_dialect()
         except NoSuchModuleError:  # an ArgumentError too: first
-            scheme = url.split(":", 1)[0]
             raise ValueError(
                 f"SQLAlchemy has no database driver {scheme!r} (regtune uses sqlite:/// or "
                 "postgresql://)"
             ) from None
         except ArgumentError:
             raise ValueError("cannot be parsed as a database URL") from None
+        if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError(
+                f"regtune runs on SQLite (sqlite:///path/to/file.db) or PostgreSQL "
+                f"(postgresql://user:password@host/database), not {scheme!r}"
+            )
+        try:
+            dialect.import_dbapi()
+        except ImportError:
+            raise ValueError(
+                f"the driver of {scheme!r} is not installed (postgresql:// uses psycopg, which "
+                "regtune installs)"
+            ) from None
         return url
 
     @field_validator("admin_key")

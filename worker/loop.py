@@ -26,6 +26,7 @@ from regtune.service.store.backoff import (
     TRANSIENT,
     Backoff,
     caused_by_database,
+    database_error,
     describe,
     retry_forever,
 )
@@ -34,6 +35,7 @@ from regtune.service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR, DATABASE_H
 from regtune.service.store.optuna_db.internals import (
     OPTUNA_TRIAL_LOGGER,
     WorkerHeartbeats,
+    engine_of,
     storage_of,
     study_id_of,
     trial_id_of,
@@ -41,7 +43,7 @@ from regtune.service.store.optuna_db.internals import (
 from regtune.service.store.optuna_db.storage import run_on
 from regtune.service.store.scheduling import claims
 from regtune.service.store.scheduling import workers as workers
-from regtune.service.store.scheduling.retries import get_storage, queue_retry
+from regtune.service.store.scheduling.retries import get_storage, note_trial_error, queue_retry
 from regtune.service.store.scheduling.sweep import sweep
 from regtune.service.store.scheduling.wake import Changes
 
@@ -72,7 +74,13 @@ class DatabaseHandBack(HandBack):
     ``DATABASE_HANDBACKS``."""
 
     def __init__(self, exc: BaseException) -> None:
-        super().__init__(f"database error: {describe(exc)}")
+        super().__init__(database_failed(exc))
+
+
+def database_failed(exc: BaseException) -> str:
+    """Why a trial was handed back for a database error, as its tenant reads it: the cause in
+    words, never the database's address or its driver's text (the worker's log has those)."""
+    return f"the database failed mid-trial: {database_error(exc)}"
 
 
 DATABASE_HANDBACKS = 10
@@ -459,7 +467,7 @@ class Worker:
             # Optuna could not even record the FAIL: the trial is still RUNNING. Fail it and queue
             # its retry once the database is back, before the slot is given back.
             log.warning("study %s: database error mid-trial (%s)", claim.study_id, describe(exc))
-            reason = f"database error: {describe(exc)}"
+            reason = database_failed(exc)
             return self._hand_back(
                 study, claim, number, reason=reason, fail_first=True, database=True
             )
@@ -493,6 +501,24 @@ class Worker:
             log.warning("could not record the failed trial (%s)", describe(record_exc))
         return error
 
+    def _note(self, study: optuna.Study, number: int, error: str) -> None:
+        """Record why handed-back trial ``number`` FAILed, unless it says so already (its own
+        note, written as it stopped, may have met the database error that stopped it)."""
+
+        def note() -> None:
+            storage = storage_of(study)
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id_of(study), number)
+            note_trial_error(engine_of(study), trial_id, error)
+
+        try:
+            retry_forever(
+                note,
+                what="record why the trial failed",
+                stop=self.stopping,
+            )
+        except TRANSIENT as exc:
+            log.warning("could not record why the trial failed (%s)", describe(exc))
+
     def _hand_back(
         self,
         study: optuna.Study,
@@ -517,7 +543,8 @@ class Worker:
 
         def fail() -> bool:
             trial_id = storage.get_trial_id_from_study_id_trial_number(optuna_study_id, number[0])
-            try:
+            try:  # why, first: its own note may have met the database error that stops it
+                storage.set_trial_user_attr(trial_id, "error", handed_back(reason))
                 return bool(storage.set_trial_state_values(trial_id, state=TrialState.FAIL))
             except UpdateFinishedTrialError:
                 return False
@@ -551,14 +578,16 @@ class Worker:
         if refused is not None:
             error = f"{reason} (on {refused} claims of these parameters in a row: not handed back)"
             log.error("study %s trial %d failed: %s", claim.study_id, number[0], error)
+            self._note(study, number[0], error)
             return error
+        self._note(study, number[0], handed_back(reason))
         log.info("study %s trial %d handed back (%s)", claim.study_id, number[0], reason)
         return None
 
 
-def handed_back(exc: HandBack) -> str:
+def handed_back(why: HandBack | str) -> str:
     """A handed-back trial's error: why, and that its parameters run again."""
-    return f"handed back: {exc}; its parameters run again"
+    return f"handed back: {why}; its parameters run again"
 
 
 def note_error(trial: optuna.Trial, exc: Exception, text: str | None = None) -> None:

@@ -46,6 +46,9 @@ def download_best_model(study: StudyDep) -> StreamingResponse:
     error, never a 200 whose body breaks off."""
     with transaction() as session:
         info: dict[str, Any] | None = best_model.read_info(session, study.optuna_study_id or -1)
+        problem = None if info else best_model.read_problem(session, study.optuna_study_id or -1)
+    if problem is not None:
+        raise BestModelNotFound(f"study {study.id!r} has no best model: {problem}")
     if info is None:
         ended = study.status in (StudyStatus.FAILED, StudyStatus.CANCELLED)
         raise BestModelNotFound(

@@ -38,11 +38,12 @@ def _wait_and_migrate() -> None:
     """Migrate the database, waiting for it as long as it is away; SIGTERM or Ctrl-C ends the
     wait at once (``Stopped``), as it ends the process once it serves."""
     from regtune.service.lifetime import stop_on_signals
-    from regtune.service.settings import get_settings
+    from regtune.service.settings import get_settings, require_sqlite_folder
     from regtune.service.store.backoff import retry_forever
     from regtune.service.store.migrate import upgrade
 
     url = get_settings().database_url
+    require_sqlite_folder(url)  # a folder that does not exist is no outage to wait out
     with stop_on_signals(awaited="the database answered") as stop:
         retry_forever(lambda: upgrade(url), what="migrate the database", stop=stop)
 
@@ -50,10 +51,11 @@ def _wait_and_migrate() -> None:
 def migrate() -> None:
     """Create or upgrade the database schema (regtune's and Optuna's tables)."""
     require("server", "migrate")
-    from regtune.service.settings import get_settings
+    from regtune.service.settings import get_settings, require_sqlite_folder
     from regtune.service.store.migrate import upgrade
 
     _setup_logging()
+    require_sqlite_folder(get_settings().database_url)
     upgrade(get_settings().database_url)
 
 
@@ -92,9 +94,11 @@ def worker(
     """Run one worker: claim trial slots and run them until stopped (SIGTERM hands back)."""
     require("worker", "worker")
     require_artifact_store("worker")
+    from regtune.service.settings import get_settings, require_sqlite_folder
     from regtune.worker.limits import limit_from_settings
     from regtune.worker.loop import run_worker
 
+    require_sqlite_folder(get_settings().database_url)  # before any line is logged
     _setup_logging()
     limit_from_settings()  # REGTUNE_WORKER_MEMORY_MB: a trial too large fails, the worker lives
     _wait_and_migrate()

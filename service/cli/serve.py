@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 from regtune.service.lifetime import preexec_die_with
-from regtune.service.settings import Settings, get_settings, hide_password
+from regtune.service.settings import Settings, get_settings, hide_password, require_sqlite_folder
 from regtune.service.store.backoff import Backoff
 from regtune.service.store.migrate import upgrade
 from regtune.service.store.repos.keys import is_loopback
@@ -156,6 +156,7 @@ def serve(
                 flush=True,
             )
             return 2
+    require_sqlite_folder(settings.database_url)
     upgrade(settings.database_url)
     me = [sys.executable, "-m", "regtune.service.cli.app"]
     env = os.environ.copy()

@@ -237,6 +237,9 @@ def trials(
             Text(params(t.params)),
         )
     print_table(table)
+    for t in page.items:  # a FAIL row says nothing of why: the reason follows the table
+        if t.state == "FAIL" and t.user_attrs.get("error"):
+            console.print(Text.assemble((f"#{t.number} FAIL: ", "red"), str(t.user_attrs["error"])))
     shown = f"{len(page.items)} of {page.total} trials"
     if offset + len(page.items) < page.total:
         shown += f" (the next ones: --offset {offset + len(page.items)})"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -67,6 +68,11 @@ def caused_by_database(
 
 def unavailable_cause(exc: BaseException) -> str:
     """Why the database refused, in words a caller can act on, without its address."""
+    return known_cause(exc) or f"it is unavailable ({describe(exc).split(':')[0]})"
+
+
+def known_cause(exc: BaseException) -> str | None:
+    """Why the database refused, in words, when it is one of the usual reasons; else None."""
     text = describe(exc).lower()
     if isinstance(exc, PoolTimeout) or "queuepool limit" in text:
         return (
@@ -86,7 +92,28 @@ def unavailable_cause(exc: BaseException) -> str:
     for needles, cause in causes:
         if any(needle in text for needle in needles):
             return cause
-    return f"it is unavailable ({describe(exc).split(':')[0]})"
+    return None
+
+
+_ADDRESSES = (
+    (re.compile(r' (at|on)( socket)? "[^"]*"(, port \d+)?'), ""),
+    (re.compile(r'host (name )?"[^"]*"'), "host"),
+    (re.compile(r"[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE), "<url>"),
+    (re.compile(r"(/[^\s/'\"]+){2,}/?"), "<path>"),
+)
+
+
+def database_error(exc: BaseException) -> str:
+    """A database error as a tenant may read it (on a trial or a study): the usual reasons in
+    words, else the error's type and first line without addresses, URLs or file paths (the
+    server's log keeps them: ``describe``)."""
+    cause = known_cause(exc)
+    if cause is not None:
+        return cause
+    text = describe(exc)
+    for pattern, replacement in _ADDRESSES:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 def describe(exc: BaseException) -> str:

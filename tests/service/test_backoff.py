@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, ProgrammingError
 
-from regtune.service.store.backoff import caused_by_database, retry_forever
+from regtune.service.store.backoff import caused_by_database, database_error, retry_forever
 
 
 def _flaky(failures: int) -> tuple[list[int], Callable[[], str]]:
@@ -81,3 +81,33 @@ def test_a_statement_the_database_refuses_is_not_waited_out(refusal: DBAPIError)
         assert not caused_by_database(chained)
     outage = OperationalError("SELECT 1", {}, sqlite3.OperationalError("database is locked"))
     assert caused_by_database(outage)
+
+
+@pytest.mark.parametrize(
+    ("root", "shown"),
+    [
+        (
+            'connection to server at "10.1.2.3", port 5432 failed: Connection refused',
+            "it refuses connections or cannot be reached (down or restarting)",
+        ),
+        (
+            'connection to server on socket "/run/pg/.s.PGSQL.5432" failed: FATAL:  the '
+            'database "rt" does not exist',
+            'Error: connection to server failed: FATAL:  the database "rt" does not exist',
+        ),
+        (
+            'could not translate host name "db.internal" to address: unknown host',
+            "Error: could not translate host to address: unknown host",
+        ),
+        (
+            "unable to open database file /srv/regtune/r.db",
+            "Error: unable to open database file <path>",
+        ),
+        ("no such table: regtune_left_out", "Error: no such table: regtune_left_out"),
+    ],
+)
+def test_a_database_error_as_a_tenant_reads_it_names_no_address(root: str, shown: str) -> None:
+    """What a trial or study says of a database error: the cause, not where the database is."""
+    error = OperationalError("SELECT 1", {}, Exception(root))
+    error.__cause__ = type("Error", (Exception,), {})(root)
+    assert database_error(error) == shown

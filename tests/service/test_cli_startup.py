@@ -45,6 +45,7 @@ def test_api_waiting_for_its_database_stops_on_a_signal(
     assert "s3cret-pw" not in api.log()
 
 
+FOLDER = "REGTUNE_DATABASE_URL: the SQLite file's folder"
 BAD = [
     ({"REGTUNE_HEARTBEAT_INTERVAL": "abc"}, ["worker"], "REGTUNE_HEARTBEAT_INTERVAL: Input"),
     ({"REGTUNE_GRACE_PERIOD": "x"}, ["api"], "REGTUNE_GRACE_PERIOD: Input"),
@@ -54,9 +55,18 @@ BAD = [
     ({"REGTUNE_DATABASE_URL": "foo://bar"}, ["api"], "REGTUNE_DATABASE_URL: SQLAlchemy has no"),
     ({"REGTUNE_DATABASE_URL": "unreachable"}, ["migrate"], "cannot reach the database at"),
     ({"REGTUNE_DATABASE_URL": "unreachable"}, ["dashboard"], "cannot reach the database at"),
-    ({"REGTUNE_DATABASE_URL": "missing"}, ["migrate"], "cannot reach the database at"),
+    ({"REGTUNE_DATABASE_URL": "missing"}, ["migrate"], FOLDER),
     ({"REGTUNE_DATABASE_URL": "missing"}, ["dashboard"], "cannot reach the database at"),
-]
+    # a SQLite folder that does not exist is no outage: the API and workers waited for ever
+    ({"REGTUNE_DATABASE_URL": "missing"}, ["worker"], FOLDER),
+    ({"REGTUNE_DATABASE_URL": "missing"}, ["api"], FOLDER),
+    ({"REGTUNE_DATABASE_URL": "missing"}, ["serve"], FOLDER),
+    # a backend regtune does not run on, a driver not installed: they ended in a traceback
+    ({"REGTUNE_DATABASE_URL": "mysql://u:s3cret-pw@h/d"}, ["worker"], "REGTUNE_DATABASE_URL: "
+     "regtune runs on SQLite (sqlite:///path/to/file.db) or PostgreSQL"),
+    ({"REGTUNE_DATABASE_URL": "postgresql+psycopg2://u:s3cret-pw@h/d"}, ["api"],
+     "REGTUNE_DATABASE_URL: the driver of 'postgresql+psycopg2' is not installed"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -69,7 +79,7 @@ def test_a_bad_setting_is_one_line_and_a_failure(
 ) -> None:
     places = {"unreachable": unreachable(), "missing": f"sqlite:///{tmp_path}/no/such/dir.db"}
     env = {name: places.get(value, value) for name, value in env.items()}
-    if command[0] in ("api", "dashboard"):
+    if command[0] in ("api", "dashboard", "serve"):
         command = [*command, "--port", str(free_port())]
     base = process_env(f"sqlite:///{tmp_path / 'regtune.db'}")
     base = {name: value for name, value in base.items() if name.upper() not in map(str.upper, env)}

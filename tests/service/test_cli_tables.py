@@ -104,3 +104,18 @@ def test_keys_ls_and_workers_are_whole(apps: Apps, monkeypatch: pytest.MonkeyPat
     assert "…" not in live, live
     assert header("id", "host", "pid", "study", "trial", "last heartbeat (UTC)") in live
     assert f"│ {worker_id} │" in live and "│ - │ - │" in live, live
+
+
+def test_trials_say_why_each_failed(apps: Apps, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A FAIL row showed no value, no epochs and no reason: the operator had to ask for
+    --json to learn why. The reasons follow the table, one line each."""
+    api = apps(objective_factory="tests.objectives:make_failing_objective")
+    failing = STUDY | {"name": "diverges", "budget": {"n_trials": 3, "max_retries": 1}}
+    created = api.post("/v1/studies", json=failing).json()
+    assert run_to_the_end(api, created["id"])["status"] == "failed"
+
+    shown = cli_output(api, monkeypatch, "trials", created["id"])
+    failed = api.get(f"/v1/studies/{created['id']}/trials?state=FAIL").json()["items"]
+    assert failed, shown
+    for trial in failed:
+        assert f"#{trial['number']} FAIL: FloatingPointError: the trainer diverged" in shown, shown

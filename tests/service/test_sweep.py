@@ -13,8 +13,14 @@ from optuna.trial import TrialState, create_trial
 
 from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade
-from regtune.service.store.scheduling.retries import get_storage, storage_with_retries
-from regtune.service.store.scheduling.sweep import fail_orphaned_trials
+from regtune.service.store.scheduling.retries import (
+    NEVER_BEAT,
+    STOPPED_BEATING,
+    get_storage,
+    storage_with_retries,
+)
+from regtune.service.store.scheduling.sweep import fail_orphaned_trials, fail_stale_trials
+from regtune.service.store.tables import ClaimRow
 from tests.support import study_row
 
 
@@ -33,6 +39,14 @@ def _add(study: optuna.Study, storage: Any, state: TrialState, *, minutes_ago: f
         row._datetime_start_utc = started
         session.commit()
     return trial._trial_id
+
+
+def _errors(database_url: str, *trial_ids: int) -> dict[int, Any]:
+    """The ``error`` each trial shows, read afresh (as the API reads it)."""
+    storage = storage_with_retries(database_url)
+    errors = {i: storage.get_trial(i).user_attrs.get("error") for i in trial_ids}
+    storage.engine.dispose()
+    return errors
 
 
 def test_orphans_are_failed_retried_only_while_the_study_runs(database_url: str) -> None:
@@ -58,6 +72,38 @@ def test_orphans_are_failed_retried_only_while_the_study_runs(database_url: str)
     assert len(retries) == 1 and retries[0].params == {"x": 0.25}
     assert all(t.state != TrialState.WAITING for t in ended.get_trials())
     assert fail_orphaned_trials(engine, storage) == 0
+    # every FAIL says why, in words (a FAIL without them left the operator guessing)
+    errors = _errors(database_url, orphan, leftover_running, leftover_waiting)
+    assert errors[orphan] == (
+        f"{NEVER_BEAT}; retried as trial #{retries[0].number} with the same parameters"
+    )
+    assert errors[leftover_running] == f"{NEVER_BEAT}; not retried: the study is completed"
+    assert errors[leftover_waiting] == ("not run: the study was completed before it started")
+    engine.dispose()
+
+
+def test_a_stale_trial_of_a_cancelled_study_is_not_retried(database_url: str) -> None:
+    """A worker that dies while its study is cancelled: its trial is failed, saying so, and no
+    retry is queued (it would never run, and was failed at once, saying nothing)."""
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    storage = storage_with_retries(database_url)
+    study = optuna.create_study(storage=storage, study_name="cancelled")
+    with transaction(engine) as session:
+        session.add(study_row("cancelled", study._study_id, "cancelled"))
+    trial = _add(study, storage, TrialState.RUNNING, minutes_ago=10)
+    five_minutes_ago = datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=5)
+    with transaction(engine) as session:  # its worker beat, then died, still holding its slot
+        session.add(om.TrialHeartbeatModel(trial_id=trial, heartbeat=five_minutes_ago))
+        session.add(
+            ClaimRow(study_id="cancelled", worker_id="dead", seq=0, claimed_at=five_minutes_ago)
+        )
+
+    fail_stale_trials(engine, storage)
+    assert [t.state for t in study.get_trials()] == [TrialState.FAIL]
+    assert _errors(database_url, trial)[trial] == (
+        f"{STOPPED_BEATING}; not retried: the study is cancelled"
+    )
     engine.dispose()
 
 

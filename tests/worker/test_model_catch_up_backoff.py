@@ -28,6 +28,7 @@ from regtune.service.store.repos.best_model import MAX_ATTEMPTS, studies_missing
 from regtune.service.store.scheduling.retries import storage_with_retries
 from regtune.service.store.tables import StudyRow
 from regtune.worker.best_model import Stores, save_best_model
+from tests.inprocess import Apps
 from tests.support import Processes, process_env, regtune, study_row, wait_for
 
 SPEC = resolve_task(StudySpec.model_validate(EXAMPLE)).to_stored()
@@ -153,5 +154,61 @@ def test_a_failing_store_is_the_studys_error_without_its_location(
     error = error_of(engine, "good") or ""
     assert "REGTUNE_ARTIFACT_DIR" in error and "FileExistsError" in error, error
     assert str(blocked) not in error and "srv-secret" not in error, error
+    engine.dispose()
+    storage.engine.dispose()
+
+
+def test_the_download_of_a_model_whose_save_failed_says_so(tmp_path: Path, apps: Apps) -> None:
+    """``regtune best --download`` of a completed study whose save failed answered "one is
+    saved when a study completes with at least one COMPLETE trial", which it had: now the 404
+    says that the save failed, that it is tried again, and why (without the server's path)."""
+    database = tmp_path / "models.db"
+    engine, storage = setup(f"sqlite:///{database}", tmp_path)
+    blocked = tmp_path / "srv-secret-artifacts"
+    blocked.write_text("a file where the directory should be")  # mkdir fails, as root too
+    settings = Settings(database_url=f"sqlite:///{database}", artifact_dir=blocked)
+    for study_id in ("good", "diverged"):  # a failed save; a study that will get no model
+        with contextlib.suppress(Exception):
+            save_best_model(
+                study_id, stores=Stores(engine=engine, storage=storage, settings=settings)
+            )
+    engine.dispose()
+    storage.engine.dispose()
+
+    api = apps(database=database)
+    failed = api.get("/v1/studies/good/best-model")
+    given_up = api.get("/v1/studies/diverged/best-model")
+
+    assert failed.status_code == 404 and given_up.status_code == 404
+    message = failed.json()["error"]["message"]
+    assert message.startswith(
+        "study 'good' has no best model: best model not saved yet (attempt 1 of 3"
+    ), message
+    assert "REGTUNE_ARTIFACT_DIR" in message and "srv-secret" not in message, message
+    assert "no COMPLETE trial with a finite value" in given_up.json()["error"]["message"]
+
+
+def test_a_model_saved_after_a_failed_try_clears_the_studys_error(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """The store came back and the next try saved the model: the study's error kept saying
+    "best model not saved yet" beside the saved model, in ``regtune show`` and the API."""
+    engine, storage = setup(sqlite_url, tmp_path)
+    blocked = tmp_path / "blocked-artifacts"
+    blocked.write_text("a file where the directory should be")
+    for store in (blocked, tmp_path / "artifacts"):
+        settings = Settings(database_url=sqlite_url, artifact_dir=store)
+        with contextlib.suppress(ArtifactStoreUnavailable):
+            save_best_model(
+                "good", stores=Stores(engine=engine, storage=storage, settings=settings)
+            )
+        if store == blocked:
+            assert (error_of(engine, "good") or "").startswith("best model not saved yet")
+
+    with transaction(engine) as session:
+        row = session.get(StudyRow, "good")
+        assert row is not None and row.optuna_study_id is not None
+        assert best_model.read_info(session, row.optuna_study_id) is not None
+    assert error_of(engine, "good") is None
     engine.dispose()
     storage.engine.dispose()

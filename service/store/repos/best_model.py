@@ -100,6 +100,29 @@ def read_info(session: Session, optuna_study_id: int) -> dict[str, Any] | None:
     return json.loads(value) if value is not None else None
 
 
+def read_problem(session: Session, optuna_study_id: int) -> str | None:
+    """Why a study has no best model although it may have: its save failed (and is retried
+    after a back-off) or was given up; None if no save failed."""
+    system = om.StudySystemAttributeModel
+    found: dict[str, str] = dict(
+        session.execute(
+            select(system.key, system.value_json).where(
+                system.study_id == optuna_study_id,
+                system.key.in_((NO_MODEL_ATTR, MODEL_FAILURES_ATTR)),
+            )
+        ).all()
+    )
+    if NO_MODEL_ATTR in found:
+        return str(json.loads(found[NO_MODEL_ATTR])["reason"])
+    if MODEL_FAILURES_ATTR in found:
+        failures = json.loads(found[MODEL_FAILURES_ATTR])
+        return (
+            f"{NOT_SAVED_YET} (attempt {failures['attempts']} of {MAX_ATTEMPTS}, "
+            f"tried again after {failures['retry_after']} UTC): {failures['error']}"
+        )
+    return None
+
+
 def open_artifact(artifact_id: str, settings: Settings | None = None) -> BinaryIO:
     """The stored file, opened; optuna's ``ArtifactNotFound`` if this process's store lacks it."""
     return artifact_store(settings).open_reader(artifact_id)
@@ -146,6 +169,9 @@ def open_model(study_id: str, artifact_id: str, settings: Settings | None = None
 
 # --------------------------------------------------------------------------- saving it, or not
 
+NOT_SAVED_YET = "best model not saved yet"
+"""How the study's error begins while a failed save waits for its next try (cleared once the
+model is saved)."""
 MAX_ATTEMPTS = 3
 """Tries at saving one study's model before it is given up (the reason stays on the study)."""
 RETRY_DELAYS = (timedelta(minutes=1), timedelta(minutes=10))
@@ -292,7 +318,7 @@ def record_failure(
         "error": error[:2000],
         "retry_after": (utcnow() + delay).isoformat(),
     }
-    message = f"best model not saved yet (attempt {attempts} of {MAX_ATTEMPTS}): {error}"
+    message = f"{NOT_SAVED_YET} (attempt {attempts} of {MAX_ATTEMPTS}): {error}"
     _record(
         study_id,
         optuna_study_id,
@@ -392,6 +418,15 @@ def publish(
                     insert(attr).values(
                         study_id=optuna_study_id, key=BEST_MODEL_ATTR, value_json=value
                     )
+                )
+                session.execute(  # a failed try's error no longer holds
+                    update(StudyRow)
+                    .where(
+                        StudyRow.optuna_study_id == optuna_study_id,
+                        StudyRow.error.startswith(NOT_SAVED_YET),
+                    )
+                    .values(error=None)
+                    .execution_options(synchronize_session=False)
                 )
                 return record
             if current is not None and json.loads(current) == replaces:

@@ -14,6 +14,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import Engine, delete, select
 
 from regtune.service.settings import Settings
+from regtune.service.spec.enums import ACTIVE
 from regtune.service.store.db import PerDatabase, transaction
 from regtune.service.store.optuna_db.attrs import CLAIM_ATTR, RETRY_OF_ATTR, claim_link
 from regtune.service.store.optuna_db.internals import engine_of, om, study_id_of, trial_id_of
@@ -40,26 +41,44 @@ def queue_retry(
     none of the failed trial's links to its claims (``claim_link``): the retry runs under a
     claim of its own, and SQLite gives a deleted claim's id to the next one, so a copied link
     would name another claim (a λ path's retry, reserving its slots, collided with its own).
+    Nor does it carry the failed trial's ``error``, which is not the copy's.
     """
     marked = copy.deepcopy(trial)  # Optuna appends to its retry_history: keep a cached trial
     kept = {k: v for k, v in trial.system_attrs.items() if not claim_link(k)}
     marked.system_attrs = {**kept, **(attrs or {}), RETRY_OF_ATTR: trial_id_of(trial)}
+    marked.user_attrs = {k: v for k, v in trial.user_attrs.items() if k != "error"}
     RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, marked)
 
 
-def retry_stale_trial(study: optuna.Study, trial: FrozenTrial) -> None:
-    """Re-enqueue a trial whose worker died, with the same parameters, up to ``max_retries``.
+STOPPED_BEATING = "the worker running it stopped sending heartbeats (it died or lost the database)"
+"""Why the sweep failed a trial whose heartbeat lapsed."""
+NEVER_BEAT = (
+    "the worker running it died or lost the database before its first heartbeat (killed, or "
+    "out of memory while the trial started)"
+)
+"""Why the sweep failed a RUNNING trial that never sent a heartbeat."""
+
+
+def retry_stale_trial(
+    study: optuna.Study, trial: FrozenTrial, *, why: str = STOPPED_BEATING
+) -> None:
+    """Re-enqueue a trial whose worker died, with the same parameters, up to ``max_retries``;
+    ``why``: what the sweep saw, recorded on the failed trial with what became of it.
 
     Optuna's callback is configured per storage; regtune's retry budget is per study, so the
     budget is read from the study's row and handed to Optuna's own callback. When no retry is
     left, the same parameters killed a worker ``max_retries + 1`` times: the study fails with
-    that reason rather than hand the next worker a trial like it.
+    that reason rather than hand the next worker a trial like it. A study that has ended
+    (cancelled while the trial ran) gets no retry: nothing would run it.
     """
     engine, optuna_study_id = engine_of(study), study_id_of(study)
-    max_retries = _max_retries(engine, optuna_study_id)
+    max_retries, status = _budget_of(engine, optuna_study_id)
+    if status is not None and status not in ACTIVE:
+        note_trial_error(engine, trial_id_of(trial), f"{why}; not retried: the study is {status}")
+        return
     history = list(trial.system_attrs.get("retry_history", []))  # Optuna appends to it
     queue_retry(study, trial, max_retry=max_retries)
-    _note_stale(engine, trial_id_of(trial), retried=len(history) < max_retries)
+    _note_stale(engine, trial_id_of(trial), why=why, retried=len(history) < max_retries)
     if len(history) >= max_retries:  # Optuna queued no retry: these parameters kill workers
         number = trial.system_attrs.get("failed_trial", trial.number)
         deaths = len(history) + 1
@@ -72,28 +91,31 @@ def retry_stale_trial(study: optuna.Study, trial: FrozenTrial) -> None:
             )
 
 
-def _note_stale(engine: Engine, trial_id: int, *, retried: bool) -> None:
-    """Record on the FAILed trial why it failed and which trial retries it, in the ``error``
-    user attribute a trial's other failures use (the API and optuna-dashboard show it).
-
-    Optuna refuses attributes on a finished trial, and its sweep fails the trial before it
-    calls back, so the row is written here directly."""
-    attr, system, trials = om.TrialUserAttributeModel, om.TrialSystemAttributeModel, om.TrialModel
+def _note_stale(engine: Engine, trial_id: int, *, why: str, retried: bool) -> None:
+    """Record on the FAILed trial why it failed and which trial retries it."""
+    trials, system = om.TrialModel, om.TrialSystemAttributeModel
     with transaction(engine) as session:
         retry = session.scalar(
             select(trials.number)
             .join(system, system.trial_id == trials.trial_id)
             .where(system.key == RETRY_OF_ATTR, system.value_json == json.dumps(trial_id))
         )
-        then = (
-            f"retried as trial #{retry} with the same parameters"
-            if retried and retry is not None
-            else "no retry left (budget.max_retries)"
-        )
-        error = (
-            "the worker running it stopped sending heartbeats (it died or lost the database); "
-            + then
-        )
+    then = (
+        f"retried as trial #{retry} with the same parameters"
+        if retried and retry is not None
+        else "no retry left (budget.max_retries)"
+    )
+    note_trial_error(engine, trial_id, f"{why}; {then}")
+
+
+def note_trial_error(engine: Engine, trial_id: int, error: str) -> None:
+    """Record why a finished trial failed, in the ``error`` user attribute a trial's other
+    failures use (the API and optuna-dashboard show it), unless it says so already.
+
+    Optuna refuses attributes on a finished trial, and its sweep fails the trial before it
+    calls back, so the row is written here directly."""
+    attr = om.TrialUserAttributeModel
+    with transaction(engine) as session:
         exists = session.scalar(
             select(attr.trial_user_attribute_id).where(
                 attr.trial_id == trial_id, attr.key == "error"
@@ -103,13 +125,16 @@ def _note_stale(engine: Engine, trial_id: int, *, retried: bool) -> None:
             session.add(attr(trial_id=trial_id, key="error", value_json=json.dumps(error)))
 
 
-def _max_retries(engine: Engine, optuna_study_id: int) -> int:
-    """The study's ``budget.max_retries``; none for an Optuna study regtune has no row of."""
+def _budget_of(engine: Engine, optuna_study_id: int) -> tuple[int, str | None]:
+    """The study's ``budget.max_retries`` and status; no retries and no status for an Optuna
+    study regtune has no row of."""
     with transaction(engine) as session:
-        found = session.scalar(
-            select(StudyRow.max_retries).where(StudyRow.optuna_study_id == optuna_study_id)
-        )
-    return 0 if found is None else int(found)
+        found = session.execute(
+            select(StudyRow.max_retries, StudyRow.status).where(
+                StudyRow.optuna_study_id == optuna_study_id
+            )
+        ).first()
+    return (0, None) if found is None else (int(found[0]), str(found[1]))
 
 
 def storage_with_retries(url: str | None = None, *, settings: Settings | None = None) -> RDBStorage:

@@ -81,7 +81,13 @@ def fail_orphaned_trials(
     active studies are retried with the same parameters; a study that ended gets no retries, and
     retries still WAITING there are failed too, so an ended study has nothing left to run.
     """
-    from regtune.service.store.scheduling.retries import get_storage, retry_stale_trial
+    from regtune.service.store.scheduling.retries import (
+        NEVER_BEAT,
+        STOPPED_BEATING,
+        get_storage,
+        note_trial_error,
+        retry_stale_trial,
+    )
 
     storage = storage or get_storage()
     grace = timedelta(seconds=get_settings().grace_period)
@@ -94,7 +100,14 @@ def fail_orphaned_trials(
     )
     with transaction(engine) as session:
         rows = session.execute(
-            select(trials.trial_id, trials.state, StudyRow.status, StudyRow.optuna_name, never_beat)
+            select(
+                trials.trial_id,
+                trials.number,
+                trials.state,
+                StudyRow.status,
+                StudyRow.optuna_name,
+                never_beat,
+            )
             .join(StudyRow, StudyRow.optuna_study_id == trials.study_id)
             .outerjoin(beats, beats.trial_id == trials.trial_id)
             .where(  # the first condition lets the index of open trials find the candidates
@@ -104,7 +117,7 @@ def fail_orphaned_trials(
         ).all()
     failed = 0
     stale: dict[str, set[int]] = {}
-    for trial_id, state, status, name, orphan in rows:
+    for trial_id, number, state, status, name, orphan in rows:
         if state == TrialState.RUNNING and not orphan:
             # a finished study's trial with a heartbeat: fail it only once the heartbeat lapsed
             if name not in stale:
@@ -117,10 +130,19 @@ def fail_orphaned_trials(
         except optuna.exceptions.UpdateFinishedTrialError:
             continue
         failed += 1
-        log.warning("failed orphaned trial %s of %s (%s study)", trial_id, name, status)
+        why = NEVER_BEAT if orphan else STOPPED_BEATING
         if status in ACTIVE and state == TrialState.RUNNING:
+            log.warning("study %s trial %d failed: %s; retrying it", name, number, why)
             study = optuna.load_study(study_name=name, storage=storage)
-            retry_stale_trial(study, copy.deepcopy(storage.get_trial(trial_id)))
+            retry_stale_trial(study, copy.deepcopy(storage.get_trial(trial_id)), why=why)
+            continue
+        error = (
+            f"{why}; not retried: the study is {status}"
+            if state == TrialState.RUNNING
+            else f"not run: the study was {status} before it started"
+        )
+        log.warning("study %s trial %d failed: %s", name, number, error)
+        note_trial_error(engine or storage.engine, trial_id, error)
     return failed
 
 
