@@ -108,3 +108,30 @@ def test_a_trial_scores_the_same_in_a_pass_of_two_as_in_a_pass_of_four(apps: App
     assert all(t["params"]["dropout"] > 0 and t["params"]["input_noise"] > 0 for t in two)
     for a, b in zip(two, four, strict=True):
         assert a["value"] == pytest.approx(b["value"], rel=1e-6), (a["number"], a, b)
+
+
+def test_a_study_left_unseeded_stores_the_seed_it_drew_and_runs_again_from_its_definition(
+    apps: Apps, tmp_path: Path
+) -> None:
+    """Left out, the sampler's seed is drawn when the study is created and stored, so the
+    definition ``GET /v1/studies/{id}`` shows runs the same study again (unseeded, every claim's
+    sampler drew from the system's entropy and the study could not be run again)."""
+    definition = {
+        "name": "unseeded",
+        "dataset": {"builtin": "diabetes"},
+        "model": {"kind": "linear"},
+        "search_space": {
+            "lambda": {"low": 1e-4, "high": 1.0, "log": True},
+            "l1_ratio": {"low": 0.0, "high": 1.0},
+        },
+        "sampler": {"type": "random"},
+        "budget": {"n_trials": 8},
+    }
+    first = run(apps, tmp_path, definition)
+    api = apps.clients[-1]
+    (study,) = api.get("/v1/studies").json()["items"]
+    stored = api.get(f"/v1/studies/{study['id']}").json()["definition"]
+    assert isinstance(stored["sampler"]["seed"], int)
+
+    again = run(apps, tmp_path, stored)
+    assert again == first
