@@ -6,7 +6,7 @@ import hashlib
 import json
 import sys
 from collections.abc import Callable
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -182,10 +182,12 @@ def _key(spec: StudySpec) -> str:
     return hashlib.sha256(json.dumps(spec.to_stored(), sort_keys=True).encode()).hexdigest()
 
 
-def warm_starts(spec: StudySpec) -> WarmStarts:
-    """This process's solved configurations of the study: the same definition, so the same
-    folds (``prepare`` is deterministic) and the same task."""
-    key = _key(spec)
+def warm_starts(study: optuna.Study, spec: StudySpec) -> WarmStarts:
+    """This process's solved configurations of the study (its definition: the same folds, as
+    ``prepare`` is deterministic, and the same task). Kept per study, not per definition: a
+    study submitted again (after a delete, or by another tenant) would start from the first
+    one's solutions and end elsewhere within ``tol``, in other iteration counts."""
+    key = f"{study.study_name}\n{_key(spec)}"
     found = _warm.get(key)
     if found is None:
         found = _warm[key] = WarmStarts()
@@ -269,9 +271,10 @@ def make_objective(
     splits = prepared(spec)
     names = objective_names(spec)
     linear = spec.model.kind == "linear"
-    warm = warm_starts(spec) if spec.solver == "exact" else None
+    exact = spec.solver == "exact"
 
     def objective(trial: optuna.Trial) -> float | list[float]:
+        warm = warm_starts(trial.study, spec) if exact else None
         values = suggest(trial, spec)
         config = train_config(spec, values, n_out=n_outputs(splits))
         on_epoch = reporter(trial, config.metric, multi=len(names) > 1, stop_check=stop_check)
@@ -287,11 +290,11 @@ def make_objective(
     if slots is None or spec.training.lambda_path is None:
         return objective
     path = spec.training.lambda_path
-    assert warm is not None, "paths run under the exact solver"
+    assert exact, "paths run under the exact solver"
 
     gradient = largest_gradient(splits.folds, task=spec.task, n_out=n_outputs(splits))
 
-    def solve(values: dict[str, float], grid: Grid) -> list[Point]:
+    def solve(warm: WarmStarts, values: dict[str, float], grid: Grid) -> list[Point]:
         config = train_config(spec, {**values, "lambda": grid.high}, n_out=n_outputs(splits))
         lambdas = grid.lambdas(gradient, l1_ratio=config.l1_ratio)
         found = train_path(
@@ -311,7 +314,8 @@ def make_objective(
         return [_point(spec, names, point, splits.feature_names, relaxed) for point in found]
 
     def path_objective(trial: optuna.Trial) -> float | list[float]:
-        return run_path(trial, spec, slots=slots, solve=solve, single=objective)
+        warm = warm_starts(trial.study, spec)
+        return run_path(trial, spec, slots=slots, solve=partial(solve, warm), single=objective)
 
     return path_objective
 

@@ -102,6 +102,7 @@ def admit(data: Any, *, tenant: str, settings: Settings) -> StudySpec:
         check_task(spec)
         spec = resolve_task(spec, datasets.uploaded_task(spec, tenant=tenant))
         spec = resolve_relax(spec)
+        spec = spec.model_copy(update={"sampler": spec.sampler.seeded()})
     except ValidationError as exc:
         raise invalid_definition(exc, data) from None
     check_definition(spec, settings)

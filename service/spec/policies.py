@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import secrets
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
 from regtune.service.spec.strict import Strict
 
+SEED_LIMIT = 2**31 - 1
+
 
 class SamplerBase(Strict):
-    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    seed: int | None = Field(default=None, ge=0, le=SEED_LIMIT)
+
+    def seeded(self) -> Self:
+        """This sampler with its seed as given, or, left out or null, one drawn now: a study
+        stores the seed its trials were drawn with, so its stored definition runs it again.
+        (Unseeded, every claim's sampler drew from the system's entropy, which nothing kept.)"""
+        if self.seed is not None:
+            return self
+        return self.model_copy(update={"seed": secrets.randbelow(SEED_LIMIT + 1)})
 
 
 class TPESampler(SamplerBase):

@@ -3,8 +3,9 @@ own metrics, early stopping and pruning.
 
 A member sees what ``regtune.worker.trainers.minibatch`` would show it alone: the same initial
 weights (one ``torch.manual_seed``), the same batches (one generator for the batch order, shared),
-the same epoch metrics and stopping rule. Input noise and dropout draw from generators of their own,
-so with both off a member's weights equal its training alone (to float rounding). A member that
+the same epoch metrics and stopping rule. Input noise and dropout masks come from each member's own
+generators (``regtune.worker.trainers.draws``), so a member trains the same whichever members it is
+stacked with; with both off its weights equal its training alone (to float rounding). A member that
 is pruned, stops early or diverges is scored and handed over at once (``on_done``), and leaves the
 stack; the others go on.
 """
@@ -23,6 +24,7 @@ from regtune.worker.data import Fold
 from regtune.worker.evaluation import mean_of, metrics_of
 from regtune.worker.models import build_model
 from regtune.worker.trainers.config import StopCheck, TrainConfig
+from regtune.worker.trainers.draws import MemberDraws
 from regtune.worker.trainers.minibatch import batches, better
 from regtune.worker.trainers.result import TrainResult, build_result
 from regtune.worker.trainers.stacked import Knobs, StackedMLP
@@ -31,9 +33,6 @@ MemberEpochHook = Callable[[int, int, dict[str, float]], bool]
 """(member, epoch, its validation metrics) → True to prune that member."""
 MemberDone = Callable[[int, TrainResult], None]
 """(member, its result): called as soon as a member's training ends."""
-NOISE_STREAM = 1
-DROPOUT_STREAM = 2
-"""Offsets of the seeds of the noise and dropout generators from the training seed."""
 
 
 def structure(config: TrainConfig) -> TrainConfig:
@@ -89,8 +88,7 @@ def train_fused(
         raise ValueError(f"fused training stacks MLPs, got {shared.model_kind=}")
     torch.manual_seed(shared.seed)
     order = torch.Generator().manual_seed(shared.seed)
-    noise = torch.Generator().manual_seed(shared.seed + NOISE_STREAM)
-    dropout = torch.Generator().manual_seed(shared.seed + DROPOUT_STREAM)
+    draws = MemberDraws(shared.seed, len(configs))
     n_in = folds[0].X_train.shape[1]
     stacks = [StackedMLP(_template(shared, n_in), len(configs), shared) for _ in folds]
     data = [(torch.from_numpy(f.X_train), torch.from_numpy(f.y_train)) for f in folds]
@@ -126,7 +124,7 @@ def train_fused(
 
     for epoch in range(1, shared.max_epochs + 1):
         for stack, (X, y) in zip(stacks, data, strict=True):
-            _epoch(stack, X, y, shared, knobs, (order, noise, dropout), stop)
+            _epoch(stack, X, y, shared, knobs, (order, draws), stop)
         per_member = _scores(stacks, folds, shared.task)
         leaving: list[int] = []
         for position, metrics in enumerate(per_member):
@@ -147,6 +145,7 @@ def train_fused(
             for stack in stacks:
                 stack.keep(index)
             knobs = knobs.take(index)
+            draws.keep(kept)
     for position in range(len(alive)):
         finish(position, shared.max_epochs)
     return [results[i] for i in range(len(configs))]
@@ -170,20 +169,20 @@ def _epoch(
     y: torch.Tensor,
     config: TrainConfig,
     knobs: Knobs,
-    generators: tuple[torch.Generator, torch.Generator, torch.Generator],
+    generators: tuple[torch.Generator, MemberDraws],
     stop: StopCheck | None,
 ) -> None:
-    """One pass over one fold's training rows, every member on the same batches."""
-    order, noise, dropout = generators
+    """One pass over one fold's training rows, every member on the same batches, each with its
+    own noise and dropout masks."""
+    order, draws = generators
     noisy = bool((knobs.input_noise > 0).any())
     drops = knobs.dropout if bool((knobs.dropout > 0).any()) else None
     params = stack.parameters()
     for idx in batches(len(y), config, order, stop):
         inputs = X[idx]
         if noisy:
-            draw = torch.randn((stack.members, *inputs.shape), generator=noise)
-            inputs = inputs + knobs.input_noise.view(-1, 1, 1) * draw
-        out = stack.forward(inputs, train=True, dropout=drops, generator=dropout)
+            inputs = draws.noisy(inputs, knobs.input_noise)
+        out = stack.forward(inputs, train=True, dropout=drops, draws=draws)
         grads = torch.autograd.grad(stack.loss(out, y[idx], knobs), params)
         stack.step(grads, knobs)
 

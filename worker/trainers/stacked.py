@@ -18,6 +18,7 @@ from torch.nn import functional as F
 
 from regtune.worker.models import build_model
 from regtune.worker.trainers.config import TrainConfig
+from regtune.worker.trainers.draws import MemberDraws
 
 BETAS = (0.9, 0.999)
 EPS = 1e-8
@@ -114,9 +115,10 @@ class StackedMLP:
         *,
         train: bool,
         dropout: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
+        draws: MemberDraws | None = None,
     ) -> torch.Tensor:
-        """``x``: (rows, in), shared by every member, or (K, rows, in); → (K, rows, out)."""
+        """``x``: (rows, in), shared by every member, or (K, rows, in); → (K, rows, out).
+        ``dropout``: each member's rate, its masks drawn by ``draws`` (training only)."""
         h = x if x.dim() == 3 else x.expand(self.members, *x.shape)
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
@@ -126,8 +128,8 @@ class StackedMLP:
             if self.batch_norm:
                 h = self._norm(h, i, train=train)
             h = F.relu(h)
-            if train and dropout is not None:
-                h = _dropout(h, dropout, generator)
+            if train and dropout is not None and draws is not None:
+                h = _dropout(h, dropout, draws)
         return h
 
     def _norm(self, h: torch.Tensor, i: int, *, train: bool) -> torch.Tensor:
@@ -245,12 +247,13 @@ def _buffer(t: torch.Tensor | None) -> torch.Tensor:
     return t
 
 
-def _dropout(h: torch.Tensor, p: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """Inverted dropout with each member's own rate (a rate of 0 leaves its rows untouched)."""
+def _dropout(h: torch.Tensor, p: torch.Tensor, draws: MemberDraws) -> torch.Tensor:
+    """Inverted dropout with each member's own rate and masks (a rate of 0 leaves its rows
+    untouched)."""
     if not bool((p > 0).any()):
         return h
     rate = p.view(-1, 1, 1)
-    keep = torch.rand(h.shape, generator=generator, dtype=h.dtype) >= rate
+    keep = draws.uniforms(h.shape, p, h.dtype) >= rate
     return h * keep / (1 - rate)
 
 

@@ -1,6 +1,7 @@
 """Fused training gives each member the answer it gets alone: with dropout and input noise off, a
 member's weights after training equal the same configuration trained alone by the minibatch
-trainer (same seed, same batches) to 1e-5, through early stopping, pruning and its own knobs."""
+trainer (same seed, same batches) to 1e-5, through early stopping, pruning and its own knobs;
+with them on, a member trains the same whichever members it is stacked with."""
 
 from __future__ import annotations
 
@@ -141,3 +142,39 @@ def test_members_of_another_structure_train_in_their_own_group() -> None:
     assert groups([configs[0], wide, configs[3], other_batch, configs[1]]) == [[0, 2, 4], [1], [3]]
     with pytest.raises(ValueError, match="one structure"):
         train_fused([configs[0], wide], data.folds)
+
+
+def test_a_member_with_dropout_and_noise_trains_the_same_whatever_its_companions() -> None:
+    """Each member draws its noise and masks from its own generators: a trial's result is its
+    configuration's, not that of the trials a worker happened to fuse it with (one draw for the
+    whole stack gave a member the numbers at its position, so the same trial scored differently
+    in another pass: seen with two workers, and with another ``REGTUNE_FUSED_TRIALS``)."""
+    data = splits("diabetes", 2)
+    configs = [
+        dataclasses.replace(c, dropout=rate, input_noise=noise, max_epochs=4)
+        for c, rate, noise in zip(
+            members(data, early_stopping=None),
+            (0.2, 0.0, 0.4, 0.1),
+            (0.1, 0.3, 0.0, 0.2),
+            strict=True,
+        )
+    ]
+    first = configs[0]
+
+    def prune_at_2(member: int) -> object:
+        return lambda k, epoch, _metrics: k == member and epoch == 2
+
+    alone = train_fused([first], data.folds)[0]
+    passes = [
+        train_fused(configs, data.folds)[0],
+        train_fused([configs[2], configs[3], first], data.folds)[2],
+        train_fused([configs[1], first], data.folds, prune_at_2(0))[1],  # its companion leaves
+    ]
+    for fused in passes:
+        assert (fused.epochs_run, fused.best_epoch, fused.n_nonzero) == (
+            alone.epochs_run,
+            alone.best_epoch,
+            alone.n_nonzero,
+        )
+        assert fused.curve == pytest.approx(alone.curve, rel=1e-6)
+        assert_same_weights(alone, fused)
