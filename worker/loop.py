@@ -501,14 +501,15 @@ class Worker:
             log.warning("could not record the failed trial (%s)", describe(record_exc))
         return error
 
-    def _note(self, study: optuna.Study, number: int, error: str) -> None:
+    def _note(self, study: optuna.Study, number: int, error: str, *, replace: bool = False) -> None:
         """Record why handed-back trial ``number`` FAILed, unless it says so already (its own
-        note, written as it stopped, may have met the database error that stopped it)."""
+        note, written as it stopped, may have met the database error that stopped it); with
+        ``replace``, over the note that said it would be handed back."""
 
         def note() -> None:
             storage = storage_of(study)
             trial_id = storage.get_trial_id_from_study_id_trial_number(study_id_of(study), number)
-            note_trial_error(engine_of(study), trial_id, error)
+            note_trial_error(engine_of(study), trial_id, error, replace=replace)
 
         try:
             retry_forever(
@@ -578,7 +579,7 @@ class Worker:
         if refused is not None:
             error = f"{reason} (on {refused} claims of these parameters in a row: not handed back)"
             log.error("study %s trial %d failed: %s", claim.study_id, number[0], error)
-            self._note(study, number[0], error)
+            self._note(study, number[0], error, replace=True)
             return error
         self._note(study, number[0], handed_back(reason))
         log.info("study %s trial %d handed back (%s)", claim.study_id, number[0], reason)

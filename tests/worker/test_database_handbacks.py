@@ -74,3 +74,11 @@ def test_parameters_that_meet_the_same_database_error_on_every_claim_end_as_erro
     assert len(lineages) == 2
     counted = sorted(t.system_attrs.get(DATABASE_HANDBACKS_ATTR, 0) for t in trials)
     assert counted == sorted(list(range(DATABASE_HANDBACKS + 1)) * 2)
+    # the last of each lineage was not handed back: its error says so, not that it runs again
+    last = [
+        t for t in trials if t.system_attrs.get(DATABASE_HANDBACKS_ATTR, 0) == DATABASE_HANDBACKS
+    ]
+    assert len(last) == 2
+    for trial in last:
+        assert "not handed back" in trial.user_attrs["error"], trial.user_attrs
+        assert "run again" not in trial.user_attrs["error"], trial.user_attrs

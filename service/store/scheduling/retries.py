@@ -11,7 +11,7 @@ from typing import Any
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, select, update
 
 from regtune.service.settings import Settings
 from regtune.service.spec.enums import ACTIVE
@@ -108,9 +108,10 @@ def _note_stale(engine: Engine, trial_id: int, *, why: str, retried: bool) -> No
     note_trial_error(engine, trial_id, f"{why}; {then}")
 
 
-def note_trial_error(engine: Engine, trial_id: int, error: str) -> None:
+def note_trial_error(engine: Engine, trial_id: int, error: str, *, replace: bool = False) -> None:
     """Record why a finished trial failed, in the ``error`` user attribute a trial's other
-    failures use (the API and optuna-dashboard show it), unless it says so already.
+    failures use (the API and optuna-dashboard show it), unless it says so already; with
+    ``replace``, over what it says (a note written before its end was known).
 
     Optuna refuses attributes on a finished trial, and its sweep fails the trial before it
     calls back, so the row is written here directly."""
@@ -123,6 +124,12 @@ def note_trial_error(engine: Engine, trial_id: int, error: str) -> None:
         )
         if exists is None:
             session.add(attr(trial_id=trial_id, key="error", value_json=json.dumps(error)))
+        elif replace:
+            session.execute(
+                update(attr)
+                .where(attr.trial_user_attribute_id == exists)
+                .values(value_json=json.dumps(error))
+            )
 
 
 def _budget_of(engine: Engine, optuna_study_id: int) -> tuple[int, str | None]:
