@@ -11,5 +11,6 @@ def test_fused_bench_smoke(bench: Bench) -> None:
     for row in result["speed"]:
         assert row["trials"] == row["done"] == 4 and row["cpu_s"] > 0
     assert all(row["fused_cpu_s"] > 0 for row in result["training_alone"])
+    assert all(row["fused_stack_draw_cpu_s"] > 0 for row in result["training_alone"])
     assert all(row["bare_fused_cpu_s"] > 0 for row in result["training_alone"])
     assert all(row["k8_mean"] > 0 for row in result["quality"])
