@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -19,6 +19,13 @@ from regtune.service.logs import LogFormat
 from regtune.service.spec.definition import MAX_FUSED_TRIALS
 
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "admin", "example"}
+BEATS_PER_GRACE = 3
+"""The grace period spans at least this many heartbeat intervals. The sweep fails a trial whose
+last heartbeat is older than the grace period, and a worker gives its slot up once two of its
+heartbeats are further apart than ``grace − interval`` (its fence: a sweep may have failed the
+trial). At three intervals a trial is failed only after two heartbeats in a row were missed, and
+a heartbeat on time stays a full interval inside the fence; at one interval or less every live
+trial looks stale to the sweep and every heartbeat breaks the fence."""
 
 
 def normalize_database_url(url: str) -> str:
@@ -67,7 +74,10 @@ class Settings(BaseSettings):
     max_trials_per_study: int = Field(default=10_000, ge=1)
     heartbeat_interval: int = Field(default=5, ge=1, description="Seconds between heartbeats.")
     grace_period: int = Field(
-        default=20, ge=2, description="Seconds without a heartbeat before a trial is stale."
+        default=20,
+        ge=2,
+        description="Seconds without a heartbeat before a trial is stale; at least 3 × "
+        "heartbeat_interval.",
     )
     sweep_interval: float = Field(
         default=5.0, gt=0, description="Seconds between stale-trial sweeps in API and idle workers."
@@ -244,6 +254,19 @@ class Settings(BaseSettings):
                 "regtune installs)"
             ) from None
         return url
+
+    @field_validator("grace_period")
+    @classmethod
+    def _room_for_missed_beats(cls, value: int, info: ValidationInfo) -> int:
+        interval = info.data.get("heartbeat_interval")
+        if interval is not None and value < BEATS_PER_GRACE * interval:
+            raise ValueError(
+                f"must be at least {BEATS_PER_GRACE} × REGTUNE_HEARTBEAT_INTERVAL "
+                f"({BEATS_PER_GRACE} × {interval} = {BEATS_PER_GRACE * interval} s), so that a "
+                "live worker's trials are failed as stale only after two heartbeats in a row "
+                "are missed"
+            )
+        return value
 
     @field_validator("admin_key")
     @classmethod

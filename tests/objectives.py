@@ -10,7 +10,9 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 
+import numpy as np
 import optuna
 
 from regtune.service.spec.definition import StudySpec
@@ -51,5 +53,69 @@ def kill_the_worker(spec: StudySpec, *, stop_check: StopCheck) -> Callable[[optu
         suggest(trial, spec)
         os.kill(os.getpid(), signal.SIGKILL)
         raise AssertionError("unreachable")
+
+    return objective
+
+
+WORKDIR = Path("/nonexistent")
+"""Set by the test: where the objectives' data and checkpoints are."""
+
+
+def _file_gone() -> None:
+    np.loadtxt(WORKDIR / "srv-data" / "rows.csv", delimiter=",")  # removed under the worker
+
+
+def _diverges() -> None:
+    from sklearn.metrics import mean_squared_error
+
+    w, x, y = np.zeros(1), np.arange(1.0, 9.0), np.arange(2.0, 18.0, 2.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(200):  # a learning rate far too large: w overflows to inf, then NaN
+            w = w - 1e12 * np.mean((w * x - y) * x)
+    mean_squared_error(y, w * x)
+
+
+def _read_only_artifacts() -> None:
+    np.save(WORKDIR / "srv-artifacts" / "checkpoint.npy", np.zeros(3))
+
+
+def _shape_mismatch() -> None:
+    import torch
+
+    torch.nn.Linear(10, 1)(torch.ones(32, 12))  # the data has 12 columns, the model 10
+
+
+def _one_column() -> None:
+    from sklearn.preprocessing import StandardScaler
+
+    StandardScaler().fit(np.arange(5.0))  # a page of advice over several lines
+
+
+def _out_of_memory() -> None:
+    np.ones((1 << 22, 1 << 22))  # 128 TiB
+
+
+FAILURES: dict[str, Callable[[], None]] = {
+    "file-gone": _file_gone,
+    "diverges": _diverges,
+    "read-only-artifacts": _read_only_artifacts,
+    "shape-mismatch": _shape_mismatch,
+    "one-column": _one_column,
+    "out-of-memory": _out_of_memory,
+}
+
+
+def fail_as_training_does(
+    spec: StudySpec, *, stop_check: StopCheck
+) -> Callable[[optuna.Trial], float]:
+    """Fails in the trial as training fails for real, the way the study's name says, reading and
+    writing under ``WORKDIR`` (the server's own paths)."""
+    fail = FAILURES[spec.name]
+
+    def objective(trial: optuna.Trial) -> float:
+        suggest(trial, spec)
+        stop_check()
+        fail()
+        return 0.0
 
     return objective

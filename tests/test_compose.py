@@ -98,6 +98,12 @@ def test_compose_config_is_valid_and_names_real_commands_and_settings(
         )
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["worker"]["scale"] >= 1
+    # the API's sweep fails the workers' trials by their heartbeats: one pair for both
+    timing = ("REGTUNE_HEARTBEAT_INTERVAL", "REGTUNE_GRACE_PERIOD")
+    api, worker = (
+        {v: services[n].get("environment", {}).get(v) for v in timing} for n in ("api", "worker")
+    )
+    assert api == worker, (api, worker)
     # a stopped worker hands its trial back at the next epoch; SIGKILL must not come first
     assert seconds(services["worker"]["stop_grace_period"]) >= 30
 

@@ -40,6 +40,7 @@ from regtune.service.store.optuna_db.internals import (
 from regtune.service.store.scheduling import claims
 from regtune.service.store.scheduling.claims import Claim
 from regtune.service.store.scheduling.retries import get_storage
+from regtune.worker.failures import trial_error
 from regtune.worker.loop import (
     DatabaseHandBack,
     HandBack,
@@ -314,7 +315,7 @@ def _end(run: _Run, member: _Member, exc: BaseException, *, database: bool = Fal
         note_error(member.trial, exc)
     else:
         note_error(member.trial, exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
-        error = f"{type(exc).__name__}: {exc}"
+        error = trial_error(exc)
     fail_first = False
     try:
         with logs.context(study_id=c.study_id, trial=number):

@@ -46,6 +46,7 @@ from regtune.service.store.scheduling import workers as workers
 from regtune.service.store.scheduling.retries import get_storage, note_trial_error, queue_retry
 from regtune.service.store.scheduling.sweep import sweep
 from regtune.service.store.scheduling.wake import Changes
+from regtune.worker.failures import trial_error
 
 if TYPE_CHECKING:
     from regtune.worker.search import ObjectiveFactory
@@ -326,7 +327,7 @@ class Worker:
         except Exception as exc:
             # Whatever one claim raises is that claim's failure, never the worker's death.
             log.exception("study %s: the claim failed", claim.study_id)
-            error = f"{type(exc).__name__}: {exc}"
+            error = trial_error(exc)
         finally:
             self.current, self._trial_id = (None, None), None
         if self._told:  # COMPLETE or PRUNED: the tell finished the slot
@@ -463,7 +464,7 @@ class Worker:
         except Exception as exc:
             if not caused_by_database(exc):
                 log.exception("study %s trial %s failed", claim.study_id, number[:1])
-                return f"{type(exc).__name__}: {exc}"
+                return trial_error(exc)
             # Optuna could not even record the FAIL: the trial is still RUNNING. Fail it and queue
             # its retry once the database is back, before the slot is given back.
             log.warning("study %s: database error mid-trial (%s)", claim.study_id, describe(exc))
@@ -491,7 +492,7 @@ class Worker:
 
     def _record_failure(self, study: optuna.Study, exc: BaseException) -> str:
         """A claim that failed before its trial could start still leaves a FAIL trial saying why."""
-        error = f"{type(exc).__name__}: {exc}"
+        error = trial_error(exc)
         storage = storage_of(study)
         try:
             trial_id = storage.create_new_trial(study_id_of(study))
@@ -593,9 +594,9 @@ def handed_back(why: HandBack | str) -> str:
 
 def note_error(trial: optuna.Trial, exc: Exception, text: str | None = None) -> None:
     """Record why a trial failed where the API shows it (its user attributes): ``text``, or the
-    exception's type and message."""
+    exception as its tenant may read it (``trial_error``)."""
     try:
-        trial.set_user_attr("error", (text or f"{type(exc).__name__}: {exc}")[:2000])
+        trial.set_user_attr("error", (text or trial_error(exc))[:2000])
     except Exception as record_exc:
         log.warning("could not record the trial's error (%s)", describe(record_exc))
 

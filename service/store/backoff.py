@@ -100,6 +100,7 @@ _ADDRESSES = (
     (re.compile(r'host (name )?"[^"]*"'), "host"),
     (re.compile(r"[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE), "<url>"),
     (re.compile(r"(/[^\s/'\"]+){2,}/?"), "<path>"),
+    (re.compile(r"\b\d{1,3}(\.\d{1,3}){3}(:\d+)?\b"), "<address>"),
 )
 
 
@@ -110,7 +111,12 @@ def database_error(exc: BaseException) -> str:
     cause = known_cause(exc)
     if cause is not None:
         return cause
-    text = describe(exc)
+    return without_addresses(describe(exc))
+
+
+def without_addresses(text: str) -> str:
+    """``text`` with the database's address, URLs and file paths taken out: an error as any
+    tenant may read it (a trial's error as well as the database's)."""
     for pattern, replacement in _ADDRESSES:
         text = pattern.sub(replacement, text)
     return text

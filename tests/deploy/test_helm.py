@@ -173,6 +173,17 @@ def test_every_manifest_validates_strictly(
 
 BROKEN = {
     # the chart's values schema stops these before anything renders
+    # a worker beating every 30 s under the API's 20 s grace period: its live trials swept
+    "grace-under-three-beats": (
+        ("--set", "config.heartbeat_interval=30"),
+        "helm",
+        "config.grace_period (REGTUNE_GRACE_PERIOD, 20) must be at least 3 × config.heartbeat",
+    ),
+    "grace-for-workers-only": (
+        ("--set", "worker.config.grace_period=60"),
+        "helm",
+        "worker.config.grace_period: set heartbeat_interval and grace_period in config",
+    ),
     "replicas-as-text": (("--set-string", "api.replicaCount=three"), "helm", "/api/replicaCount"),
     "bad-quantity": (
         ("--set", "worker.resources.limits.memory=lots"),

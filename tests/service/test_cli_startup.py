@@ -46,10 +46,15 @@ def test_api_waiting_for_its_database_stops_on_a_signal(
 
 
 FOLDER = "REGTUNE_DATABASE_URL: the SQLite file's folder"
+GRACE = "REGTUNE_GRACE_PERIOD: must be at least 3 × REGTUNE_HEARTBEAT_INTERVAL"
 BAD = [
     ({"REGTUNE_HEARTBEAT_INTERVAL": "abc"}, ["worker"], "REGTUNE_HEARTBEAT_INTERVAL: Input"),
     ({"REGTUNE_GRACE_PERIOD": "x"}, ["api"], "REGTUNE_GRACE_PERIOD: Input"),
     ({"regtune_grace_period": "x"}, ["api"], "regtune_grace_period: Input"),
+    # a grace period that leaves no room for a missed heartbeat: the sweep failed live trials
+    ({"REGTUNE_HEARTBEAT_INTERVAL": "30"}, ["worker"], GRACE),
+    ({"REGTUNE_HEARTBEAT_INTERVAL": "30"}, ["serve"], GRACE),
+    ({"REGTUNE_GRACE_PERIOD": "2"}, ["api"], GRACE),  # the tests' heartbeat is 1 s
     ({"REGTUNE_DATABASE_URL": "notaurl"}, ["migrate"], "REGTUNE_DATABASE_URL: cannot be parsed"),
     ({"REGTUNE_DATABASE_URL": "notaurl"}, ["worker"], "REGTUNE_DATABASE_URL: cannot be parsed"),
     ({"REGTUNE_DATABASE_URL": "foo://bar"}, ["api"], "REGTUNE_DATABASE_URL: SQLAlchemy has no"),
@@ -87,6 +92,8 @@ def test_a_bad_setting_is_one_line_and_a_failure(
 
     lines = result.stderr.strip().splitlines()
     assert result.returncode != 0, result.stderr
+    if not expected.startswith("cannot reach"):  # a setting the user can fix: usage, 2
+        assert result.returncode == 2, result.stderr
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"error: {expected}"), lines[0]
     assert "Traceback" not in result.stderr and not BOX & set(result.stderr)

@@ -118,4 +118,6 @@ def test_trials_say_why_each_failed(apps: Apps, monkeypatch: pytest.MonkeyPatch)
     failed = api.get(f"/v1/studies/{created['id']}/trials?state=FAIL").json()["items"]
     assert failed, shown
     for trial in failed:
-        assert f"#{trial['number']} FAIL: FloatingPointError: the trainer diverged" in shown, shown
+        reason = "the training diverged (NaN or infinite values)"
+        assert f"#{trial['number']} FAIL: {reason}" in shown, shown
+        assert "(FloatingPointError: the trainer diverged)" in shown, shown

@@ -54,7 +54,8 @@ class Db:
 @pytest.fixture
 def db(database_url: str) -> Iterator[Db]:
     upgrade(database_url)
-    settings = Settings(database_url=database_url, grace_period=int(GRACE.total_seconds()))
+    grace = int(GRACE.total_seconds())
+    settings = Settings(database_url=database_url, heartbeat_interval=1, grace_period=grace)
     found = Db(make_engine(database_url), storage_with_retries(database_url, settings=settings))
     yield found
     found.engine.dispose()

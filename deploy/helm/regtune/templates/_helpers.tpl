@@ -82,6 +82,20 @@ app.kubernetes.io/component: {{ .component }}
 {{- fail (printf "config.%s: set it through database.* or auth.*, which keep it in a Secret" $name) }}
 {{- end }}
 {{- end }}
+{{- /* The API's sweep fails trials by the workers' heartbeats: one pair for every component. */}}
+{{- range $component := list "api" "worker" "dashboard" }}
+{{- range $name := list "heartbeat_interval" "grace_period" }}
+{{- if hasKey (default (dict) (index $.Values $component).config) $name }}
+{{- fail (printf "%s.config.%s: set heartbeat_interval and grace_period in config, for every component: the API's sweep fails a worker's trials by its heartbeats" $component $name) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- /* service/settings.py's defaults and rule (BEATS_PER_GRACE) */}}
+{{- $beat := int (default 5 .Values.config.heartbeat_interval) }}
+{{- $grace := int (default 20 .Values.config.grace_period) }}
+{{- if lt $grace (mul 3 $beat) }}
+{{- fail (printf "config.grace_period (REGTUNE_GRACE_PERIOD, %d) must be at least 3 × config.heartbeat_interval (REGTUNE_HEARTBEAT_INTERVAL, %d), so that a live worker's trials are failed as stale only after two heartbeats in a row are missed" $grace $beat) }}
+{{- end }}
 {{- end }}
 
 {{/* REGTUNE_* variables of one component: the database URL, then `config` (global, overridden
