@@ -29,6 +29,13 @@ if TYPE_CHECKING:
 MAX_ABS_VALUE = 1e100
 GROUPED = re.compile(r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]*)?")
 """A number with its thousands grouped by commas, as spreadsheets write them: ``-1,234,567.8``."""
+DECIMAL_COMMA = re.compile(
+    r"[+-]?(?:[0-9]{1,3}(?:(?P<g>[. \u00a0\u202f])[0-9]{3})(?:(?P=g)[0-9]{3})*|[0-9]*)"
+    r"(?:,[0-9]+)?"
+)
+"""A number as a semicolon file writes it: a decimal comma, thousands grouped by one of ``.``,
+a space or a no-break space (``-1.234.567,8``, ``1 234,5``, ``3,14``, ``12``)."""
+GROUPING = str.maketrans({".": None, " ": None, "\u00a0": None, "\u202f": None, ",": "."})
 BOOLEANS = {"true": "True", "false": "False"}
 """A boolean cell, any case, → how upload writes it (Python's own ``str(True)``)."""
 TRUTH = {"True": "1", "False": "0", "1": "1", "0": "0"}
@@ -74,9 +81,10 @@ def classify(
     *,
     na_tokens: Sequence[str] = NA_TOKENS,
     allow_empty: bool = False,
+    decimal: str = ".",
 ) -> Column:
     """Numbers or text; an empty column is refused unless ``allow_empty`` (predict's rows may
-    all lack a value the model fills)."""
+    all lack a value the model fills). ``decimal`` is the file's decimal mark (``Dialect``)."""
     if not isinstance(values, np.ndarray):
         import pandas as pd
 
@@ -91,7 +99,10 @@ def classify(
         if allow_empty:
             return Column(name, np.full(len(stripped), np.nan), None, missing)
         raise InvalidUpload(f"column {name!r} is empty in every row")
-    numbers = to_numbers(stripped, missing)
+    if decimal == ",":
+        numbers = decimal_comma_numbers(name, stripped, missing)
+    else:
+        numbers = to_numbers(stripped, missing)
     text = ~missing & np.isnan(numbers)
     if not text.any():
         return _numeric(name, numbers, allow_empty=allow_empty)
@@ -132,6 +143,34 @@ def to_numbers(stripped: np.ndarray, missing: np.ndarray) -> np.ndarray:
             if GROUPED.fullmatch(stripped[i]):
                 numbers[i] = float(stripped[i].replace(",", ""))
     return numbers
+
+
+def decimal_comma_numbers(name: str, stripped: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """float64 of every present cell of a semicolon file's column that reads as a number, NaN
+    for the others. The column's numbers are read with the file's decimal comma (``1.234`` is
+    1234), unless some read only with a decimal point (``3.14``, ``1e-5``): then all are read
+    so. A column of numbers that needs both is refused: neither reading is the file's."""
+    comma = np.full(len(stripped), np.nan)
+    for i in np.flatnonzero(~missing):
+        text = stripped[i]
+        if DECIMAL_COMMA.fullmatch(text) and any(c.isdigit() for c in text):
+            comma[i] = float(text.translate(GROUPING))
+    commas = np.fromiter((v is not None and "," in v for v in stripped), bool, len(stripped))
+    point = to_numbers(stripped, missing | commas)  # no comma: no grouping by commas either
+    comma_only = ~np.isnan(comma) & np.isnan(point)
+    point_only = np.isnan(comma) & ~np.isnan(point)
+    if not point_only.any():
+        return comma
+    if not comma_only.any():
+        return point
+    if (np.isnan(comma) & np.isnan(point) & ~missing).any():
+        return np.where(np.isnan(comma), point, comma)  # a text column: refused as such
+    first, second = int(np.flatnonzero(comma_only)[0]), int(np.flatnonzero(point_only)[0])
+    raise InvalidUpload(
+        f"column {name!r} mixes numbers that read only with a decimal comma (data row "
+        f"{first + 1}: {stripped[first]!r}) and only with a decimal point (data row {second + 1}: "
+        f"{stripped[second]!r}); write every number of a column with the same decimal mark"
+    )
 
 
 def _number(text: str) -> float:
