@@ -323,7 +323,8 @@ def read_csv(
     """Named columns of CSV bytes but the ``ignore``d ones, and how the file is written
     (``sniff_dialect``); ``target`` (when given) and each ignored name must be columns of the
     file. Every row is still checked for its field count (pandas' ``usecols`` would pass a
-    ragged row). A semicolon file's cells are text, for ``values`` to read its decimal commas."""
+    ragged row). pandas reads a semicolon file's plain decimal commas (``3,14``); ``values``
+    reads the rest (grouped thousands, a column written with decimal points)."""
     _check_text(raw, limits)
     text_start = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
     first_end = raw.find(b"\n", text_start)
@@ -351,7 +352,7 @@ def read_csv(
             header=None,
             skiprows=1,
             sep=dialect.sep,
-            dtype=None if dialect.decimal == "." else object,
+            decimal=dialect.decimal,
             names=list(range(len(names))),
             keep_default_na=False,
             na_values=list(na_tokens),

@@ -30,12 +30,13 @@ MAX_ABS_VALUE = 1e100
 GROUPED = re.compile(r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]*)?")
 """A number with its thousands grouped by commas, as spreadsheets write them: ``-1,234,567.8``."""
 DECIMAL_COMMA = re.compile(
-    r"[+-]?(?:[0-9]{1,3}(?:(?P<g>[. \u00a0\u202f])[0-9]{3})(?:(?P=g)[0-9]{3})*|[0-9]*)"
-    r"(?:,[0-9]+)?"
+    r"[+-]?(?:[0-9]{1,3}(?:(?P<g>[. \u00a0\u202f])[0-9]{3})(?:(?P=g)[0-9]{3})*(?:,[0-9]+)?"
+    r"|(?:[0-9]+|[0-9]*,[0-9]+)(?:[eE][+-]?[0-9]+)?)"
 )
 """A number as a semicolon file writes it: a decimal comma, thousands grouped by one of ``.``,
-a space or a no-break space (``-1.234.567,8``, ``1 234,5``, ``3,14``, ``12``)."""
-GROUPING = str.maketrans({".": None, " ": None, "\u00a0": None, "\u202f": None, ",": "."})
+a space or a no-break space (``-1.234.567,8``, ``1 234,5``, ``3,14``, ``12``), or an exponent
+without grouping (``4,2e-05``)."""
+GROUP_MARKS = (".", " ", "\u00a0", "\u202f")
 BOOLEANS = {"true": "True", "false": "False"}
 """A boolean cell, any case, → how upload writes it (Python's own ``str(True)``)."""
 TRUTH = {"True": "1", "False": "0", "1": "1", "0": "0"}
@@ -150,11 +151,7 @@ def decimal_comma_numbers(name: str, stripped: np.ndarray, missing: np.ndarray) 
     for the others. The column's numbers are read with the file's decimal comma (``1.234`` is
     1234), unless some read only with a decimal point (``3.14``, ``1e-5``): then all are read
     so. A column of numbers that needs both is refused: neither reading is the file's."""
-    comma = np.full(len(stripped), np.nan)
-    for i in np.flatnonzero(~missing):
-        text = stripped[i]
-        if DECIMAL_COMMA.fullmatch(text) and any(c.isdigit() for c in text):
-            comma[i] = float(text.translate(GROUPING))
+    comma = _decimal_commas(stripped, missing)
     commas = np.fromiter((v is not None and "," in v for v in stripped), bool, len(stripped))
     point = to_numbers(stripped, missing | commas)  # no comma: no grouping by commas either
     comma_only = ~np.isnan(comma) & np.isnan(point)
@@ -171,6 +168,18 @@ def decimal_comma_numbers(name: str, stripped: np.ndarray, missing: np.ndarray) 
         f"{first + 1}: {stripped[first]!r}) and only with a decimal point (data row {second + 1}: "
         f"{stripped[second]!r}); write every number of a column with the same decimal mark"
     )
+
+
+def _decimal_commas(stripped: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """float64 of every present cell that reads as ``DECIMAL_COMMA``, NaN for the others."""
+    numbers = np.full(len(stripped), np.nan)
+    for i in np.flatnonzero(~missing):
+        text = stripped[i]
+        if DECIMAL_COMMA.fullmatch(text):
+            for mark in GROUP_MARKS:
+                text = text.replace(mark, "")
+            numbers[i] = float(text.replace(",", "."))
+    return numbers
 
 
 def _number(text: str) -> float:

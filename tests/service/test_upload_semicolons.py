@@ -82,6 +82,8 @@ def test_decimal_comma_forms_are_numbers() -> None:
     raw = "x;other\n3,14;a\n-0,5;a\n1.234,56;a\n1 234,56;a\n1\u00a0234;a\n12;a\n;a\n".encode()
     rows = encoder.read(raw, filename="rows.csv")
     np.testing.assert_array_equal(rows.X[:, 0], [3.14, -0.5, 1234.56, 1234.56, 1234, 12, np.nan])
+    rows = encoder.read(b"x;other\n4,2e-05;a\n-1,5E+03;a\n7;a\n", filename="rows.csv")
+    np.testing.assert_array_equal(rows.X[:, 0], [4.2e-05, -1500.0, 7.0])
 
 
 def test_a_file_that_splits_on_both_separators_is_refused_naming_the_rule(
