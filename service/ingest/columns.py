@@ -281,10 +281,21 @@ def read_table(
         missing=missing,
         notes=[
             *([dialect.note] if dialect.note else []),
+            *_decimal_point_notes(columns),
             *(_task_notes(target, y) if task == "auto" and resolved == "regression" else []),
             *_row_number_notes(features),
         ],
     )
+
+
+def _decimal_point_notes(columns: list[Column]) -> list[str]:
+    """Columns of a decimal-comma file whose numbers are written with decimal points."""
+    return [
+        f"column {c.name!r} is written with decimal points ({c.points[:40]!r}), so its numbers "
+        "were read with them"
+        for c in columns
+        if c.points is not None
+    ]
 
 
 def _row_number_notes(features: list[Column]) -> list[str]:

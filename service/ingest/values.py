@@ -51,6 +51,9 @@ class Column:
     text: np.ndarray | None
     """object array of stripped strings (None for missing), when it holds text."""
     missing: np.ndarray
+    points: str | None = None
+    """In a file of decimal commas, a value that reads only with a decimal point, when the
+    column's numbers were read with decimal points."""
 
 
 def objects(values: pd.Series | np.ndarray) -> np.ndarray:
@@ -100,13 +103,16 @@ def classify(
         if allow_empty:
             return Column(name, np.full(len(stripped), np.nan), None, missing)
         raise InvalidUpload(f"column {name!r} is empty in every row")
+    points = None
     if decimal == ",":
-        numbers = decimal_comma_numbers(name, stripped, missing)
+        numbers, points = decimal_comma_numbers(name, stripped, missing)
     else:
         numbers = to_numbers(stripped, missing)
     text = ~missing & np.isnan(numbers)
     if not text.any():
-        return _numeric(name, numbers, allow_empty=allow_empty)
+        column = _numeric(name, numbers, allow_empty=allow_empty)
+        column.points = points
+        return column
     if (~missing & ~text).any():
         row = int(np.flatnonzero(text)[0])
         shown = str(stripped[row])[:40]
@@ -146,22 +152,25 @@ def to_numbers(stripped: np.ndarray, missing: np.ndarray) -> np.ndarray:
     return numbers
 
 
-def decimal_comma_numbers(name: str, stripped: np.ndarray, missing: np.ndarray) -> np.ndarray:
+def decimal_comma_numbers(
+    name: str, stripped: np.ndarray, missing: np.ndarray
+) -> tuple[np.ndarray, str | None]:
     """float64 of every present cell of a semicolon file's column that reads as a number, NaN
-    for the others. The column's numbers are read with the file's decimal comma (``1.234`` is
-    1234), unless some read only with a decimal point (``3.14``, ``1e-5``): then all are read
-    so. A column of numbers that needs both is refused: neither reading is the file's."""
+    for the others, and a value that reads only with a decimal point when the column was read
+    so. The column's numbers are read with the file's decimal comma (``1.234`` is 1234), unless
+    some read only with a decimal point (``3.14``): then all are read so. A column of numbers
+    that needs both is refused: neither reading is the file's."""
     comma = _decimal_commas(stripped, missing)
     commas = np.fromiter((v is not None and "," in v for v in stripped), bool, len(stripped))
     point = to_numbers(stripped, missing | commas)  # no comma: no grouping by commas either
     comma_only = ~np.isnan(comma) & np.isnan(point)
     point_only = np.isnan(comma) & ~np.isnan(point)
     if not point_only.any():
-        return comma
+        return comma, None
     if not comma_only.any():
-        return point
+        return point, str(stripped[int(np.flatnonzero(point_only)[0])])
     if (np.isnan(comma) & np.isnan(point) & ~missing).any():
-        return np.where(np.isnan(comma), point, comma)  # a text column: refused as such
+        return np.where(np.isnan(comma), point, comma), None  # text: refused as such
     first, second = int(np.flatnonzero(comma_only)[0]), int(np.flatnonzero(point_only)[0])
     raise InvalidUpload(
         f"column {name!r} mixes numbers that read only with a decimal comma (data row "

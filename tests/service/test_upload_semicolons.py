@@ -142,3 +142,16 @@ def test_a_quoted_decimal_comma_in_a_comma_file_stays_text() -> None:
     encoder = Encoder((Feature("x"),))
     with pytest.raises(InvalidUpload, match="column 'x' held numbers"):
         encoder.read(b'x,y\n"3,14",1\n', filename="rows.csv")
+
+
+def test_a_column_of_decimal_points_in_a_semicolon_file_is_said(api: TestClient) -> None:
+    data = frame().round(4)
+    raw = data.to_csv(index=False, sep=";").encode()  # pandas' own: ';' and decimal points
+    read = upload(api, raw)
+    plain = upload(api, data.to_csv(index=False).encode())
+    assert read["target_distribution"] == plain["target_distribution"]
+    x, y = (repr(float(data[c][0])) for c in ("x", "y"))
+    assert read["notes"][1:] == [  # type: ignore[index]
+        f"column 'x' is written with decimal points ('{x}'), so its numbers were read with them",
+        f"column 'y' is written with decimal points ('{y}'), so its numbers were read with them",
+    ]
