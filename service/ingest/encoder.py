@@ -236,7 +236,7 @@ class Encoder:
                     )
                 blocks.append(numbers[:, None])
                 continue
-            text, missing = cells(values, self.na_tokens)
+            text, missing = cells(values, self.na_tokens, decimal=decimal)
             text = bind(text, feature.categories)
             block = one_hot(text, missing, feature.categories)
             unseen = ~missing & (np.nan_to_num(block).sum(axis=1) == 0)

@@ -64,14 +64,16 @@ def objects(values: pd.Series | np.ndarray) -> np.ndarray:
 
 
 def cells(
-    values: pd.Series | np.ndarray, na_tokens: Sequence[str] = NA_TOKENS
+    values: pd.Series | np.ndarray, na_tokens: Sequence[str] = NA_TOKENS, *, decimal: str = "."
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every cell as a stripped string (None when missing: null or a missing-value token), and
-    the missing mask. Numbers are written as upload writes class labels (``2.0`` is ``"2"``)."""
+    the missing mask. Numbers are written as upload writes class labels (``2.0`` is ``"2"``),
+    with the file's ``decimal`` mark (pandas read ``2,5`` in a semicolon file as 2.5)."""
     tokens = set(na_tokens)
     strings = objects(values)
     stripped = np.array(
-        [None if v is None else boolean(label(v).strip()) for v in strings], dtype=object
+        [None if v is None else boolean(label(v, decimal=decimal).strip()) for v in strings],
+        dtype=object,
     )
     missing = np.array([v is None or v in tokens for v in stripped], dtype=bool)
     stripped[missing] = None
@@ -254,8 +256,11 @@ def booleans_as_numbers(column: Column) -> np.ndarray | None:
     return out
 
 
-def label(value: Any) -> str:
-    """A class label or category as text: an integral number without its ``.0``."""
+def label(value: Any, *, decimal: str = ".") -> str:
+    """A class label or category as text: an integral number without its ``.0``, another with
+    ``decimal`` as its decimal mark."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    if isinstance(value, float) and decimal != ".":
+        return str(value).replace(".", decimal)
     return str(value)

@@ -155,3 +155,12 @@ def test_a_column_of_decimal_points_in_a_semicolon_file_is_said(api: TestClient)
         f"column 'x' is written with decimal points ('{x}'), so its numbers were read with them",
         f"column 'y' is written with decimal points ('{y}'), so its numbers were read with them",
     ]
+
+
+def test_a_quoted_decimal_comma_category_binds_from_a_semicolon_file() -> None:
+    """A comma file's quoted ``"2,5"`` is a category; rows written with semicolons, where
+    ``2,5`` is a number, bind to it (was: unseen ``'2.5'``, encoded as no category)."""
+    encoder = Encoder((Feature("size", ("2,5", "3")),))
+    rows = encoder.read(b"size;other\n2,5;a\n3;a\n", filename="rows.csv")
+    np.testing.assert_array_equal(rows.X, [[1.0, 0.0], [0.0, 1.0]])
+    assert rows.unknown == {}
