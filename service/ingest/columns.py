@@ -18,6 +18,7 @@ import pandas as pd
 from regtune.service.errors import InvalidUpload
 from regtune.service.ingest.encoder import Feature, duplicate_names, one_hot
 from regtune.service.ingest.formats import (
+    COMMAS,
     Limits,
     detect_format,
     ignore_problem,
@@ -219,14 +220,20 @@ def read_table(
     if not raw:
         raise InvalidUpload("the file is empty")
     fmt = detect_format(raw, filename)
-    reader = read_parquet if fmt == "parquet" else read_csv
-    names, values = reader(raw, target=target, limits=limits, ignore=ignore)
+    if fmt == "parquet":
+        names, values, dialect = (
+            *read_parquet(raw, target=target, limits=limits, ignore=ignore),
+            COMMAS,
+        )
+    else:
+        names, values, dialect = read_csv(raw, target=target, limits=limits, ignore=ignore)
     n_rows = len(values[0]) if values else 0
     if n_rows == 0:
         raise InvalidUpload("the file has a header but no data rows")
     limits.check_size(n_rows, len(names))
     columns = [
-        classify(name, v, limits, allow_empty=True) for name, v in zip(names, values, strict=True)
+        classify(name, v, limits, allow_empty=True, decimal=dialect.decimal)
+        for name, v in zip(names, values, strict=True)
     ]
     for column in columns:
         if column.missing.all() and column.name == target:
@@ -273,10 +280,22 @@ def read_table(
         target_summary=target_summary(y, resolved, classes),
         missing=missing,
         notes=[
+            *([dialect.note] if dialect.note else []),
+            *_decimal_point_notes(columns),
             *(_task_notes(target, y) if task == "auto" and resolved == "regression" else []),
             *_row_number_notes(features),
         ],
     )
+
+
+def _decimal_point_notes(columns: list[Column]) -> list[str]:
+    """Columns of a decimal-comma file whose numbers are written with decimal points."""
+    return [
+        f"column {c.name!r} is written with decimal points ({c.points[:40]!r}), so its numbers "
+        "were read with them"
+        for c in columns
+        if c.points is not None
+    ]
 
 
 def _row_number_notes(features: list[Column]) -> list[str]:

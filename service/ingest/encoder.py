@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from regtune.service.errors import InvalidUpload
-from regtune.service.ingest.formats import NA_TOKENS, Limits, detect_format, read_csv, read_parquet
+from regtune.service.ingest.formats import (
+    COMMAS,
+    NA_TOKENS,
+    Limits,
+    detect_format,
+    read_csv,
+    read_parquet,
+)
 from regtune.service.ingest.values import bind, booleans_as_numbers, cells, classify, label
 
 if TYPE_CHECKING:
@@ -172,24 +179,30 @@ class Encoder:
         limits = limits or Limits()
         if not raw:
             raise InvalidUpload("the file is empty")
+        dialect = COMMAS
         if detect_format(raw, filename) == "parquet":
             names, values = read_parquet(raw, target=target, limits=limits)
         else:
-            names, values = read_csv(raw, target=target, limits=limits, na_tokens=self.na_tokens)
+            names, values, dialect = read_csv(
+                raw, target=target, limits=limits, na_tokens=self.na_tokens
+            )
         if not values or len(values[0]) == 0:
             raise InvalidUpload("the file has a header but no data rows")
         columns = dict(zip(names, values, strict=True))
-        X, unknown = self.encode(columns, limits)
+        X, unknown = self.encode(columns, limits, decimal=dialect.decimal)
         column = target if target is not None else self.target
         if column not in columns:
             return Rows(X, unknown=unknown)
-        y, scored = self.target_values(columns[column], limits, column=column)
+        y, scored = self.target_values(
+            columns[column], limits, column=column, decimal=dialect.decimal
+        )
         return Rows(X, y, scored, unknown)
 
     def encode(
-        self, columns: Mapping[str, pd.Series | np.ndarray], limits: Limits
+        self, columns: Mapping[str, pd.Series | np.ndarray], limits: Limits, *, decimal: str = "."
     ) -> tuple[np.ndarray, dict[str, list[str]]]:
-        """The model's features from named raw columns; a missing column is refused by name."""
+        """The model's features from named raw columns (numbers written with ``decimal``); a
+        missing column is refused by name."""
         lacking = [f.name for f in self.features if f.name not in columns]
         if lacking:
             needed = [f.name for f in self.features]
@@ -204,7 +217,12 @@ class Encoder:
             values = columns[feature.name]
             if feature.categories is None:
                 column = classify(
-                    feature.name, values, limits, na_tokens=self.na_tokens, allow_empty=True
+                    feature.name,
+                    values,
+                    limits,
+                    na_tokens=self.na_tokens,
+                    allow_empty=True,
+                    decimal=decimal,
                 )
                 numbers = column.numeric
                 if numbers is None:
@@ -218,7 +236,7 @@ class Encoder:
                     )
                 blocks.append(numbers[:, None])
                 continue
-            text, missing = cells(values, self.na_tokens)
+            text, missing = cells(values, self.na_tokens, decimal=decimal)
             text = bind(text, feature.categories)
             block = one_hot(text, missing, feature.categories)
             unseen = ~missing & (np.nan_to_num(block).sum(axis=1) == 0)
@@ -228,12 +246,19 @@ class Encoder:
         return np.hstack(blocks), unknown
 
     def target_values(
-        self, values: pd.Series | np.ndarray, limits: Limits, *, column: str | None = None
+        self,
+        values: pd.Series | np.ndarray,
+        limits: Limits,
+        *,
+        column: str | None = None,
+        decimal: str = ".",
     ) -> tuple[np.ndarray, np.ndarray]:
         """The target of the rows that have one (class codes, or numbers), and which rows;
         ``values`` are those of ``column`` (default: the model's target column)."""
         name = self.target if column is None else column
-        read = classify(name, values, limits, na_tokens=self.na_tokens, allow_empty=True)
+        read = classify(
+            name, values, limits, na_tokens=self.na_tokens, allow_empty=True, decimal=decimal
+        )
         scored = ~read.missing
         if self.classes is None:
             if read.numeric is None:

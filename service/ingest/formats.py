@@ -137,16 +137,115 @@ def _check_text(raw: bytes, limits: Limits) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Dialect:
+    """How a CSV file's fields and numbers are written: commas and decimal points, or, as
+    spreadsheets write CSV where the decimal mark is a comma, semicolons and decimal commas
+    (R's ``read.csv2``)."""
+
+    sep: str = ","
+    decimal: str = "."
+
+    @property
+    def note(self) -> str | None:
+        """What the dataset's notes say about a file not read as commas and decimal points."""
+        if self.sep == ",":
+            return None
+        return (
+            "the file was read as separated by semicolons with decimal commas ('3,14' is 3.14; "
+            "'.', a space or a no-break space groups thousands: '1.234,5'), as spreadsheets write "
+            "CSV where the decimal mark is a comma"
+        )
+
+
+COMMAS = Dialect()
+SEMICOLONS = Dialect(";", ",")
+SNIFF_LINES = 100
+"""Data lines the separator is checked on, besides the header."""
+SEPARATOR_RULE = (
+    "a file is read as separated by semicolons when its header and first data lines split into "
+    "the same number of fields (several) on ';' and not on ','"
+)
+
+
+def _split(line: str, sep: str) -> list[str]:
+    try:
+        return next(csv.reader([line], delimiter=sep, skipinitialspace=True), [])
+    except csv.Error:
+        return []
+
+
+def _mismatch(head: str, sep: str, width: int, *, complete: bool) -> str | None:
+    """Where the first data lines of ``head`` do not split into ``width`` fields on ``sep``."""
+    reader = csv.reader(io.StringIO(head, newline=""), delimiter=sep, skipinitialspace=True)
+    try:
+        rows = [(reader.line_num, row) for row in reader][1:]
+    except csv.Error as exc:
+        return f"the first lines cannot be read with {sep!r}: {exc}"
+    if not complete:
+        rows = rows[:-1]  # the last may be cut
+    for line, row in rows:
+        if row and len(row) != width:
+            return (
+                f"the header splits into {width} fields on {sep!r} but line {line} into {len(row)}"
+            )
+    return None
+
+
+def sniff_dialect(head: str, *, complete: bool) -> Dialect:
+    """Commas, unless the header and the first data lines of ``head`` (the file's start, all of
+    it when ``complete``) are separated by semicolons and not by commas; a file that reads both
+    ways, or neither, is refused naming the rule, never guessed."""
+    header = head.split("\n", 1)[0].rstrip("\r")
+    on_semicolons = len(_split(header, ";"))
+    if on_semicolons < 2:
+        return COMMAS
+    semicolons = _mismatch(head, ";", on_semicolons, complete=complete)
+    on_commas = len(_split(header, ","))
+    if on_commas < 2:
+        if semicolons is None:
+            return SEMICOLONS
+        raise _ambiguous(semicolons)
+    commas = _mismatch(head, ",", on_commas, complete=complete)
+    if commas is None and semicolons is not None:
+        return COMMAS
+    if semicolons is None and commas is not None:
+        return SEMICOLONS
+    raise _ambiguous(
+        f"the header and first data lines split into {on_commas} fields on ',' and into "
+        f"{on_semicolons} on ';'"
+        if commas is None
+        else f"{commas}, and {semicolons}"
+    )
+
+
+def _ambiguous(found: str) -> InvalidUpload:
+    return InvalidUpload(
+        f"the separator is ambiguous: {found} ({SEPARATOR_RULE}); save the file with one "
+        "separator, commas or semicolons, and quote any field that holds it"
+    )
+
+
+def _head(raw: bytes, lines: int) -> bytes:
+    """The first ``lines`` lines of ``raw`` (all of it when it has no more)."""
+    end = -1
+    for _ in range(lines):
+        end = raw.find(b"\n", end + 1)
+        if end < 0:
+            return raw
+    return raw[: end + 1]
+
+
 def _check_delimiter(header: list[str]) -> None:
     """Refuse a header of one column that holds another delimiter, before its name is checked
     (a tab is a control character: the name's own check would blame the name)."""
     if len(header) != 1:
         return
-    for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
+    for sep, name in (("\t", "tabs"), ("|", "pipes")):
         if sep in header[0]:
             raise InvalidUpload(
                 f"the header is one column ({header[0][:40]!r}), so the file looks delimited by "
-                f"{name}: use commas"
+                f"{name}: use commas or semicolons"
             )
 
 
@@ -220,18 +319,22 @@ def read_csv(
     limits: Limits,
     na_tokens: Sequence[str] = NA_TOKENS,
     ignore: Collection[str] = (),
-) -> tuple[list[str], list[pd.Series] | list[np.ndarray]]:
-    """Named columns of CSV bytes but the ``ignore``d ones; ``target`` (when given) and each
-    ignored name must be columns of the file. Every row is still checked for its field count
-    (pandas' ``usecols`` would pass a ragged row)."""
+) -> tuple[list[str], list[pd.Series] | list[np.ndarray], Dialect]:
+    """Named columns of CSV bytes but the ``ignore``d ones, and how the file is written
+    (``sniff_dialect``); ``target`` (when given) and each ignored name must be columns of the
+    file. Every row is still checked for its field count (pandas' ``usecols`` would pass a
+    ragged row). pandas reads a semicolon file's plain decimal commas (``3,14``); ``values``
+    reads the rest (grouped thousands, a column written with decimal points)."""
     _check_text(raw, limits)
     text_start = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
     first_end = raw.find(b"\n", text_start)
     first = raw[text_start : first_end if first_end >= 0 else len(raw)].decode("utf-8")
     if not first.strip():
         raise InvalidUpload("the first line is empty; it must be the header with column names")
+    head = _head(raw[text_start:], SNIFF_LINES + 1)
+    dialect = sniff_dialect(head.decode("utf-8"), complete=len(head) == len(raw) - text_start)
     try:
-        header = next(csv.reader([first.rstrip("\r")]))
+        header = next(csv.reader([first.rstrip("\r")], delimiter=dialect.sep))
     except csv.Error as exc:
         raise InvalidUpload(f"the header line cannot be read as CSV: {exc}") from None
     names = [n.strip() or f"column_{i + 1}" for i, n in enumerate(header)]
@@ -241,13 +344,15 @@ def read_csv(
     try:
         import pandas as pd
     except ModuleNotFoundError:
-        cells = _read_csv_cells(raw[text_start:], len(names), limits)
-        return [names[i] for i in kept], [cells[i] for i in kept]
+        cells = _read_csv_cells(raw[text_start:], len(names), limits, sep=dialect.sep)
+        return [names[i] for i in kept], [cells[i] for i in kept], dialect
     try:
         frame = pd.read_csv(
             io.BytesIO(raw[text_start:]),
             header=None,
             skiprows=1,
+            sep=dialect.sep,
+            decimal=dialect.decimal,
             names=list(range(len(names))),
             keep_default_na=False,
             na_values=list(na_tokens),
@@ -262,15 +367,15 @@ def read_csv(
     except (pd.errors.ParserError, ValueError, OverflowError) as exc:
         message = str(exc).replace("Error tokenizing data. C error: ", "").strip()
         raise InvalidUpload(f"the CSV cannot be parsed: {message}") from None
-    return [names[i] for i in kept], [frame[i] for i in kept]
+    return [names[i] for i in kept], [frame[i] for i in kept], dialect
 
 
-def _read_csv_cells(raw: bytes, width: int, limits: Limits) -> list[np.ndarray]:
+def _read_csv_cells(raw: bytes, width: int, limits: Limits, *, sep: str) -> list[np.ndarray]:
     """The data rows of CSV bytes (header first) as text columns, without pandas: the csv
-    module's dialect is pandas' default one (commas, double quotes); blank lines are skipped,
+    module's dialect is pandas' default one (``sep``, double quotes); blank lines are skipped,
     a short row is padded with missing cells, a long one is refused."""
     lines = io.StringIO(raw.decode("utf-8"), newline="")
-    reader = csv.reader(lines, skipinitialspace=True, strict=True)
+    reader = csv.reader(lines, delimiter=sep, skipinitialspace=True, strict=True)
     rows: list[list[str | None]] = []
     try:
         next(reader, None)  # the header, read by the caller

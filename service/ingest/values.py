@@ -29,6 +29,14 @@ if TYPE_CHECKING:
 MAX_ABS_VALUE = 1e100
 GROUPED = re.compile(r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]*)?")
 """A number with its thousands grouped by commas, as spreadsheets write them: ``-1,234,567.8``."""
+DECIMAL_COMMA = re.compile(
+    r"[+-]?(?:[0-9]{1,3}(?:(?P<g>[. \u00a0\u202f])[0-9]{3})(?:(?P=g)[0-9]{3})*(?:,[0-9]+)?"
+    r"|(?:[0-9]+|[0-9]*,[0-9]+)(?:[eE][+-]?[0-9]+)?)"
+)
+"""A number as a semicolon file writes it: a decimal comma, thousands grouped by one of ``.``,
+a space or a no-break space (``-1.234.567,8``, ``1 234,5``, ``3,14``, ``12``), or an exponent
+without grouping (``4,2e-05``)."""
+GROUP_MARKS = (".", " ", "\u00a0", "\u202f")
 BOOLEANS = {"true": "True", "false": "False"}
 """A boolean cell, any case, → how upload writes it (Python's own ``str(True)``)."""
 TRUTH = {"True": "1", "False": "0", "1": "1", "0": "0"}
@@ -43,6 +51,9 @@ class Column:
     text: np.ndarray | None
     """object array of stripped strings (None for missing), when it holds text."""
     missing: np.ndarray
+    points: str | None = None
+    """In a file of decimal commas, a value that reads only with a decimal point, when the
+    column's numbers were read with decimal points."""
 
 
 def objects(values: pd.Series | np.ndarray) -> np.ndarray:
@@ -53,14 +64,16 @@ def objects(values: pd.Series | np.ndarray) -> np.ndarray:
 
 
 def cells(
-    values: pd.Series | np.ndarray, na_tokens: Sequence[str] = NA_TOKENS
+    values: pd.Series | np.ndarray, na_tokens: Sequence[str] = NA_TOKENS, *, decimal: str = "."
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every cell as a stripped string (None when missing: null or a missing-value token), and
-    the missing mask. Numbers are written as upload writes class labels (``2.0`` is ``"2"``)."""
+    the missing mask. Numbers are written as upload writes class labels (``2.0`` is ``"2"``),
+    with the file's ``decimal`` mark (pandas read ``2,5`` in a semicolon file as 2.5)."""
     tokens = set(na_tokens)
     strings = objects(values)
     stripped = np.array(
-        [None if v is None else boolean(label(v).strip()) for v in strings], dtype=object
+        [None if v is None else boolean(label(v, decimal=decimal).strip()) for v in strings],
+        dtype=object,
     )
     missing = np.array([v is None or v in tokens for v in stripped], dtype=bool)
     stripped[missing] = None
@@ -74,9 +87,10 @@ def classify(
     *,
     na_tokens: Sequence[str] = NA_TOKENS,
     allow_empty: bool = False,
+    decimal: str = ".",
 ) -> Column:
     """Numbers or text; an empty column is refused unless ``allow_empty`` (predict's rows may
-    all lack a value the model fills)."""
+    all lack a value the model fills). ``decimal`` is the file's decimal mark (``Dialect``)."""
     if not isinstance(values, np.ndarray):
         import pandas as pd
 
@@ -91,10 +105,16 @@ def classify(
         if allow_empty:
             return Column(name, np.full(len(stripped), np.nan), None, missing)
         raise InvalidUpload(f"column {name!r} is empty in every row")
-    numbers = to_numbers(stripped, missing)
+    points = None
+    if decimal == ",":
+        numbers, points = decimal_comma_numbers(name, stripped, missing)
+    else:
+        numbers = to_numbers(stripped, missing)
     text = ~missing & np.isnan(numbers)
     if not text.any():
-        return _numeric(name, numbers, allow_empty=allow_empty)
+        column = _numeric(name, numbers, allow_empty=allow_empty)
+        column.points = points
+        return column
     if (~missing & ~text).any():
         row = int(np.flatnonzero(text)[0])
         shown = str(stripped[row])[:40]
@@ -131,6 +151,45 @@ def to_numbers(stripped: np.ndarray, missing: np.ndarray) -> np.ndarray:
         for i in unread:
             if GROUPED.fullmatch(stripped[i]):
                 numbers[i] = float(stripped[i].replace(",", ""))
+    return numbers
+
+
+def decimal_comma_numbers(
+    name: str, stripped: np.ndarray, missing: np.ndarray
+) -> tuple[np.ndarray, str | None]:
+    """float64 of every present cell of a semicolon file's column that reads as a number, NaN
+    for the others, and a value that reads only with a decimal point when the column was read
+    so. The column's numbers are read with the file's decimal comma (``1.234`` is 1234), unless
+    some read only with a decimal point (``3.14``): then all are read so. A column of numbers
+    that needs both is refused: neither reading is the file's."""
+    comma = _decimal_commas(stripped, missing)
+    commas = np.fromiter((v is not None and "," in v for v in stripped), bool, len(stripped))
+    point = to_numbers(stripped, missing | commas)  # no comma: no grouping by commas either
+    comma_only = ~np.isnan(comma) & np.isnan(point)
+    point_only = np.isnan(comma) & ~np.isnan(point)
+    if not point_only.any():
+        return comma, None
+    if not comma_only.any():
+        return point, str(stripped[int(np.flatnonzero(point_only)[0])])
+    if (np.isnan(comma) & np.isnan(point) & ~missing).any():
+        return np.where(np.isnan(comma), point, comma), None  # text: refused as such
+    first, second = int(np.flatnonzero(comma_only)[0]), int(np.flatnonzero(point_only)[0])
+    raise InvalidUpload(
+        f"column {name!r} mixes numbers that read only with a decimal comma (data row "
+        f"{first + 1}: {stripped[first]!r}) and only with a decimal point (data row {second + 1}: "
+        f"{stripped[second]!r}); write every number of a column with the same decimal mark"
+    )
+
+
+def _decimal_commas(stripped: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """float64 of every present cell that reads as ``DECIMAL_COMMA``, NaN for the others."""
+    numbers = np.full(len(stripped), np.nan)
+    for i in np.flatnonzero(~missing):
+        text = stripped[i]
+        if DECIMAL_COMMA.fullmatch(text):
+            for mark in GROUP_MARKS:
+                text = text.replace(mark, "")
+            numbers[i] = float(text.replace(",", "."))
     return numbers
 
 
@@ -197,8 +256,11 @@ def booleans_as_numbers(column: Column) -> np.ndarray | None:
     return out
 
 
-def label(value: Any) -> str:
-    """A class label or category as text: an integral number without its ``.0``."""
+def label(value: Any, *, decimal: str = ".") -> str:
+    """A class label or category as text: an integral number without its ``.0``, another with
+    ``decimal`` as its decimal mark."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    if isinstance(value, float) and decimal != ".":
+        return str(value).replace(".", decimal)
     return str(value)

@@ -72,7 +72,7 @@ def test_a_target_with_no_value_is_called_the_target(api: TestClient, cell: str)
     assert message(upload(api, raw, "d.csv")) == "target column 'y' has no value in any row"
 
 
-@pytest.mark.parametrize(("sep", "said"), [("\t", "tabs"), (";", "semicolons"), ("|", "pipes")])
+@pytest.mark.parametrize(("sep", "said"), [("\t", "tabs"), ("|", "pipes")])
 def test_a_file_of_another_delimiter_is_refused_naming_it(
     api: TestClient, sep: str, said: str
 ) -> None:
@@ -80,5 +80,5 @@ def test_a_file_of_another_delimiter_is_refused_naming_it(
     raw = frame().drop(columns=["blank", "day"]).to_csv(index=False, sep=sep).encode()
     assert message(upload(api, raw, "d.csv")) == (
         f"the header is one column ({f'x{sep}y'!r}), so the file looks delimited by {said}: "
-        "use commas"
+        "use commas or semicolons"
     )
