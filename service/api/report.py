@@ -315,6 +315,7 @@ def _render(
         live=row.status in ACTIVE,
         refresh_s=REFRESH_SECONDS,
         figures=bool(page.sections),
+        empty=words.empty(row.status),
         sections=page.sections,
         best=best,
         selection=data.selection,

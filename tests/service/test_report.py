@@ -359,6 +359,23 @@ def test_a_cancelled_study_says_no_model_was_saved(api: TestClient) -> None:
     assert "No model was saved: the study was cancelled before it completed." in html
 
 
+def test_a_study_cancelled_before_any_trial_finished_does_not_promise_plots(
+    api: TestClient,
+) -> None:
+    """An MLP study cancelled while its first trials ran (each FAILed by the cancel) will never
+    have plots: its page says so instead of "the plots appear as trials finish"."""
+    row = create_study(_spec("mlp"))
+    study = optuna.load_study(study_name=row.optuna_name, storage=get_storage())
+    for _ in range(4):
+        study.add_trial(create_trial(state=TrialState.FAIL, params={}, distributions={}))
+    _set_status(row.id, "cancelled")
+    html = api.get(f"/v1/studies/{row.id}/report").text
+    assert 'id="status">cancelled' in html and "FAIL 4" in html and _plots(html) == 0
+    assert "appear as trials finish" not in html
+    assert "No trial completed or was pruned before the study ended (cancelled)" in html
+    assert "if (false" in html  # an ended study's page does not reload itself
+
+
 def test_a_multi_objective_study_names_its_objectives_and_front(api: TestClient) -> None:
     """``objectives: [val_loss, n_nonzero]``: the page names both objectives, says which trial of
     the front it details, and lists the front (the trials no other dominates), as
