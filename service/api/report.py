@@ -338,6 +338,9 @@ def _render(
             if path_drawn
             else "No trial stored its weights by input (an MLP, or trials written before they "
             "were): the path shows each trial's non-zero weights."
+            if figures.sparsity_varies(data) or not data.points
+            else "Every trial kept the same number of non-zero weights (no weight reached zero: "
+            "an MLP without L1, say), so nothing is plotted against them."
         ),
         plotly_js=assets.plotly_js(),
         template_json=assets.template_json(),
