@@ -48,7 +48,9 @@ def download_best_model(study: StudyDep) -> StreamingResponse:
         info: dict[str, Any] | None = best_model.read_info(session, study.optuna_study_id or -1)
         problem = None if info else best_model.read_problem(session, study.optuna_study_id or -1)
     if problem is not None:
-        raise BestModelNotFound(f"study {study.id!r} has no best model: {problem}")
+        # the reason a worker records reads as the study's error ("no best model: …")
+        why = problem.removeprefix("no best model: ")
+        raise BestModelNotFound(f"study {study.id!r} has no best model: {why}")
     if info is None:
         ended = study.status in (StudyStatus.FAILED, StudyStatus.CANCELLED)
         raise BestModelNotFound(

@@ -315,6 +315,7 @@ def _render(
         live=row.status in ACTIVE,
         refresh_s=REFRESH_SECONDS,
         figures=bool(page.sections),
+        empty=words.empty(row.status),
         sections=page.sections,
         best=best,
         selection=data.selection,
@@ -337,6 +338,9 @@ def _render(
             if path_drawn
             else "No trial stored its weights by input (an MLP, or trials written before they "
             "were): the path shows each trial's non-zero weights."
+            if figures.sparsity_varies(data) or not data.points
+            else "Every trial kept the same number of non-zero weights (no weight reached zero: "
+            "an MLP without L1, say), so nothing is plotted against them."
         ),
         plotly_js=assets.plotly_js(),
         template_json=assets.template_json(),

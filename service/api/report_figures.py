@@ -340,7 +340,7 @@ def sparsity_path(data: ReportData, chosen: Chosen) -> go.Figure | None:
     """Non-zero weights against λ (log), the chosen λ marked: the path's shape when per-trial
     coefficients are not stored (the best model's are drawn by ``coefficients``)."""
     shown = [p for p in data.band if "lambda" in p.params and p.n_nonzero is not None]
-    if len(shown) < 2:
+    if len(shown) < 2 or not sparsity_varies(data):
         return None
     fig = go.Figure()
     fig.add_scatter(
@@ -458,9 +458,17 @@ def coefficient_path(data: ReportData, chosen: Chosen, direction: str) -> go.Fig
     )
 
 
+def sparsity_varies(data: ReportData) -> bool:
+    """Whether the trials differ in their non-zero weights: not when no weight reached zero in
+    any of them (an MLP under pure L2), where a plot against them is one column of points."""
+    counts = {nz for nz, _ in data.front}
+    counts |= {p.n_nonzero for p in data.points if p.n_nonzero is not None}
+    return len(counts) > 1
+
+
 def loss_vs_sparsity(data: ReportData, metric: str) -> go.Figure | None:
     shown = [p for p in data.points if p.n_nonzero is not None]
-    if not shown:
+    if not shown or not sparsity_varies(data):
         return None
     fig = go.Figure()
     fig.add_scatter(

@@ -62,6 +62,16 @@ def params(params: dict[str, Any]) -> str:
     )
 
 
+def empty(status: str) -> str:
+    """What a page without plots says: a running study's will come, an ended study's never will."""
+    if status in ACTIVE:
+        return "No COMPLETE trial yet: the plots appear as trials finish."
+    return (
+        f"No trial completed or was pruned before the study ended ({status}): there is nothing "
+        "to plot."
+    )
+
+
 def unsaved(status: str) -> str:
     """Why a study has no saved model: it has not completed yet, or it never will."""
     match status:

@@ -50,6 +50,12 @@ def _test_split(study: StudyOut) -> bool:
     return _validation(study).test_split
 
 
+def _saved_label(study: StudyOut) -> str:
+    """The saved model's test line: a refit's, or under ``refit: false`` the best trial's own
+    model retrained, which is no refit."""
+    return "test (refit model):" if study.definition.get("refit", True) else "test (saved model):"
+
+
 def _no_test_split(study: StudyOut) -> str:
     """What stands in for a test metric: the folds' score, every row validated once; not a
     holdout's, which chose the best trial."""
@@ -158,7 +164,7 @@ def _print_summary(study: StudyOut) -> None:
             )
         if best.refit_test_metrics:
             refit = sorted_by_name(best.refit_test_metrics)
-            console.print(Text(f"  test (refit model): {params(refit)}"))
+            console.print(Text(f"  {_saved_label(study)} {params(refit)}"))
         if not _test_split(study):
             console.print(Text(f"  test: {_no_test_split(study)}"))
     front = study.pareto_front
@@ -307,7 +313,8 @@ def best(
                     else f"test: {_no_test_split(study)}"
                 )
                 + (
-                    f"\ntest (refit model): {params(sorted_by_name(best_trial.refit_test_metrics))}"
+                    f"\n{_saved_label(study)} "
+                    f"{params(sorted_by_name(best_trial.refit_test_metrics))}"
                     if best_trial.refit_test_metrics
                     else ""
                 )

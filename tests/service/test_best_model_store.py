@@ -117,3 +117,48 @@ def test_a_download_the_server_breaks_off_saves_nothing_and_says_so(tmp_path: Pa
     with client, pytest.raises(BrokenDownload, match="after 4 of 4268 bytes"):
         client.download_best_model("s1", saved)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_study_whose_every_trial_was_pruned_says_once_why_it_has_no_model(
+    api: TestClient,
+) -> None:
+    """An MLP study whose pruner stopped every trial (a threshold no epoch meets) completes with
+    no model; the 404 of its download says why in one sentence, not "no best model: no best
+    model: …"."""
+    import contextvars
+    import threading
+    import time
+
+    from regtune.worker.loop import Worker
+
+    definition = {
+        "name": "all-pruned",
+        "dataset": {"builtin": "breast_cancer"},
+        "model": {"kind": "mlp", "hidden_layers": [4]},
+        "search_space": {"lambda": {"low": 1e-4, "high": 1e-2, "log": True}, "dropout": 0.1},
+        "training": {"max_epochs": 3, "fused_trials": 1},
+        "sampler": {"type": "random", "seed": 0},
+        "pruner": {"type": "threshold", "upper": 1e-9},
+        "budget": {"n_trials": 2, "max_parallel": 1},
+    }
+    created = api.post("/v1/studies", json=definition)
+    assert created.status_code == 201, created.text
+    worker = Worker()
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(worker.run,))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            study = api.get(f"/v1/studies/{created.json()['id']}").json()
+            if study["status"] == "completed" and study["error"]:
+                break
+            time.sleep(0.2)
+    finally:
+        worker.stopping.set()
+        thread.join(timeout=60)
+    assert study["counts"]["PRUNED"] == 2 and study["best_model"] is None, study
+    download = api.get(f"/v1/studies/{study['id']}/best-model")
+    assert download.status_code == 404
+    message = download.json()["error"]["message"]
+    assert message.count("no best model") == 1, message
+    assert "no COMPLETE trial" in message

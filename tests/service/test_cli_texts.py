@@ -118,3 +118,15 @@ def test_show_says_which_trial_of_a_front_it_calls_best(
         "front) val_loss="
     ) in said, said
     assert "n_nonzero=" in said
+
+
+def test_a_study_without_refit_calls_its_saved_model_no_refit(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under ``refit: false`` the saved model is the best trial's own, retrained alone: `show`
+    and `best` name its test metrics as the saved model's, not a refit model's."""
+    created = api.post("/v1/studies", json=STUDY | {"name": "own", "refit": False}).json()
+    run_to_the_end(api, created["id"])
+    for command in ("show", "best"):
+        said = cli_output(api, monkeypatch, command, created["id"])
+        assert "test (saved model): loss=" in said and "refit model" not in said, said

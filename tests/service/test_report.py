@@ -359,6 +359,44 @@ def test_a_cancelled_study_says_no_model_was_saved(api: TestClient) -> None:
     assert "No model was saved: the study was cancelled before it completed." in html
 
 
+def test_a_study_cancelled_before_any_trial_finished_does_not_promise_plots(
+    api: TestClient,
+) -> None:
+    """An MLP study cancelled while its first trials ran (each FAILed by the cancel) will never
+    have plots: its page says so instead of "the plots appear as trials finish"."""
+    row = create_study(_spec("mlp"))
+    study = optuna.load_study(study_name=row.optuna_name, storage=get_storage())
+    for _ in range(4):
+        study.add_trial(create_trial(state=TrialState.FAIL, params={}, distributions={}))
+    _set_status(row.id, "cancelled")
+    html = api.get(f"/v1/studies/{row.id}/report").text
+    assert 'id="status">cancelled' in html and "FAIL 4" in html and _plots(html) == 0
+    assert "appear as trials finish" not in html
+    assert "No trial completed or was pruned before the study ended (cancelled)" in html
+    assert "if (false" in html  # an ended study's page does not reload itself
+
+
+def test_an_mlp_without_l1_plots_nothing_against_its_non_zero_weights(api: TestClient) -> None:
+    """Under pure L2 (``l1_ratio: 0``, as in examples/digits-mlp-dropout.yaml) no weight of an
+    MLP reaches zero: every trial has all of them, and plots against that count would be one
+    column of points. The page leaves them out and says why; the validation curve stays."""
+    row = create_study(_spec("mlp"))
+    study = optuna.load_study(study_name=row.optuna_name, storage=get_storage())
+    rng = random.Random(3)
+    for _ in range(12):
+        trial = _trial(rng, 10 ** rng.uniform(-4, 0), 0.0, False, dropout=rng.uniform(0, 0.5))
+        trial.set_user_attr("n_nonzero", 4736)
+        study.add_trial(trial)
+    _set_status(row.id, "completed")
+    html = api.get(f"/v1/studies/{row.id}/report").text
+    assert not _in_figure("against non-zero weights", html)
+    assert not _in_figure("Non-zero weights against λ", html)
+    assert "Loss against sparsity" not in html
+    assert "Every trial kept the same number of non-zero weights" in html
+    assert "the path shows each trial's non-zero weights" not in html
+    assert _in_figure("Validation curve", html) and _plots(html) >= 3
+
+
 def test_a_multi_objective_study_names_its_objectives_and_front(api: TestClient) -> None:
     """``objectives: [val_loss, n_nonzero]``: the page names both objectives, says which trial of
     the front it details, and lists the front (the trials no other dominates), as
