@@ -95,6 +95,14 @@ def _out_of_memory() -> None:
     np.ones((1 << 22, 1 << 22))  # 128 TiB
 
 
+def _timed_out() -> None:
+    raise TimeoutError("the feature store did not answer in 30 s")  # the objective's own call
+
+
+def _connection_reset() -> None:
+    raise ConnectionResetError("[Errno 104] Connection reset by peer")
+
+
 FAILURES: dict[str, Callable[[], None]] = {
     "file-gone": _file_gone,
     "diverges": _diverges,
@@ -102,6 +110,8 @@ FAILURES: dict[str, Callable[[], None]] = {
     "shape-mismatch": _shape_mismatch,
     "one-column": _one_column,
     "out-of-memory": _out_of_memory,
+    "timed-out": _timed_out,
+    "connection-reset": _connection_reset,
 }
 
 

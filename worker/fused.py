@@ -27,7 +27,12 @@ from regtune.service.settings import Settings
 from regtune.service.spec.cost import Budget, DataShape, fused_width
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.objective import objective_names
-from regtune.service.store.backoff import TRANSIENT, caused_by_database, describe
+from regtune.service.store.backoff import (
+    DATABASE_TRANSIENT,
+    TRANSIENT,
+    caused_by_database,
+    describe,
+)
 from regtune.service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
 from regtune.service.store.optuna_db.internals import (
     WorkerHeartbeats,
@@ -192,7 +197,7 @@ def _start(run: _Run, taken: list[Claim], *, n_out: int) -> list[TrainConfig]:
 
 def _abandon(run: _Run, taken: list[Claim], exc: Exception) -> None:
     """Starting the members failed: end the ones asked, give back the slots of the others."""
-    database = caused_by_database(exc)
+    database = caused_by_database(exc, among=DATABASE_TRANSIENT)
     if not database:
         log.exception("study %s: fused trials could not start", taken[0].study_id)
     for m in run.live():
@@ -248,7 +253,7 @@ def _train_group(
         train_fused(configs, splits.folds, on_epoch, on_done, stop=stop_check)
         reports.flush()
     except Exception as exc:
-        database = caused_by_database(exc)
+        database = caused_by_database(exc, among=DATABASE_TRANSIENT)
         if database:
             log.warning("study %s: database error mid-trial (%s)", run.spec.name, describe(exc))
             exc = DatabaseHandBack(exc)

@@ -23,6 +23,7 @@ from regtune.service.settings import Settings, get_settings
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.enums import ACTIVE
 from regtune.service.store.backoff import (
+    DATABASE_TRANSIENT,
     TRANSIENT,
     Backoff,
     caused_by_database,
@@ -71,8 +72,9 @@ class HandBack(Exception):
 
 
 class DatabaseHandBack(HandBack):
-    """A hand-back for a database error mid-trial (``TRANSIENT``): bounded per parameters by
-    ``DATABASE_HANDBACKS``."""
+    """A hand-back for a database error mid-trial (``DATABASE_TRANSIENT``: the built-in
+    ``TimeoutError`` or ``ConnectionError`` of an objective's own call is its trial's failure,
+    not the database's): bounded per parameters by ``DATABASE_HANDBACKS``."""
 
     def __init__(self, exc: BaseException) -> None:
         super().__init__(database_failed(exc))
@@ -430,7 +432,7 @@ class Worker:
                     raise HandBack("the slot was released while the trial started")
                 self._told = claims.finish_when_told(storage_of(study), trial_id_of(trial), claim)
                 return objective(trial)
-            except TRANSIENT as exc:
+            except DATABASE_TRANSIENT as exc:  # not the built-in timeouts: the objective's own
                 raise DatabaseHandBack(exc) from exc
             except optuna.TrialPruned:
                 raise
@@ -462,7 +464,7 @@ class Worker:
         except KeyError:
             log.info("study %s was deleted", claim.study_id)
         except Exception as exc:
-            if not caused_by_database(exc):
+            if not caused_by_database(exc, among=DATABASE_TRANSIENT):
                 log.exception("study %s trial %s failed", claim.study_id, number[:1])
                 return trial_error(exc)
             # Optuna could not even record the FAIL: the trial is still RUNNING. Fail it and queue
