@@ -139,9 +139,10 @@ def _check_text(raw: bytes, limits: Limits) -> None:
 
 @dataclass(frozen=True)
 class Dialect:
-    """How a CSV file's fields and numbers are written: commas and decimal points, or, as
+    """How a CSV file's fields and numbers are written: commas and decimal points; as
     spreadsheets write CSV where the decimal mark is a comma, semicolons and decimal commas
-    (R's ``read.csv2``)."""
+    (R's ``read.csv2``); or tabs and decimal points, as tools export ``.tsv`` and a copy from a
+    spreadsheet gives."""
 
     sep: str = ","
     decimal: str = "."
@@ -151,6 +152,11 @@ class Dialect:
         """What the dataset's notes say about a file not read as commas and decimal points."""
         if self.sep == ",":
             return None
+        if self.sep == "\t":
+            return (
+                "the file was read as separated by tabs with decimal points ('3.14'), as tools "
+                "export .tsv files and a copy from a spreadsheet gives"
+            )
         return (
             "the file was read as separated by semicolons with decimal commas ('3,14' is 3.14; "
             "'.', a space or a no-break space groups thousands: '1.234,5'), as spreadsheets write "
@@ -160,11 +166,14 @@ class Dialect:
 
 COMMAS = Dialect()
 SEMICOLONS = Dialect(";", ",")
+TABS = Dialect("\t", ".")
+DIALECTS = (COMMAS, SEMICOLONS, TABS)
 SNIFF_LINES = 100
 """Data lines the separator is checked on, besides the header."""
 SEPARATOR_RULE = (
-    "a file is read as separated by semicolons when its header and first data lines split into "
-    "the same number of fields (several) on ';' and not on ','"
+    "a file is read with the one separator of ',', ';' and a tab on which its header and first "
+    "data lines split into the same number of fields (several); with commas when the header "
+    "splits on neither ';' nor a tab"
 )
 
 
@@ -194,35 +203,33 @@ def _mismatch(head: str, sep: str, width: int, *, complete: bool) -> str | None:
 
 def sniff_dialect(head: str, *, complete: bool) -> Dialect:
     """Commas, unless the header and the first data lines of ``head`` (the file's start, all of
-    it when ``complete``) are separated by semicolons and not by commas; a file that reads both
-    ways, or neither, is refused naming the rule, never guessed."""
+    it when ``complete``) are separated by semicolons, or by tabs, and by no other separator the
+    header splits on; a file that reads several ways, or none, is refused naming the rule, never
+    guessed."""
     header = head.split("\n", 1)[0].rstrip("\r")
-    on_semicolons = len(_split(header, ";"))
-    if on_semicolons < 2:
+    widths = {d: len(_split(header, d.sep)) for d in DIALECTS}
+    splitting = [d for d in DIALECTS if widths[d] >= 2]
+    if all(d == COMMAS for d in splitting):
         return COMMAS
-    semicolons = _mismatch(head, ";", on_semicolons, complete=complete)
-    on_commas = len(_split(header, ","))
-    if on_commas < 2:
-        if semicolons is None:
-            return SEMICOLONS
-        raise _ambiguous(semicolons)
-    commas = _mismatch(head, ",", on_commas, complete=complete)
-    if commas is None and semicolons is not None:
-        return COMMAS
-    if semicolons is None and commas is not None:
-        return SEMICOLONS
-    raise _ambiguous(
-        f"the header and first data lines split into {on_commas} fields on ',' and into "
-        f"{on_semicolons} on ';'"
-        if commas is None
-        else f"{commas}, and {semicolons}"
-    )
+    mismatches = {d: _mismatch(head, d.sep, widths[d], complete=complete) for d in splitting}
+    fitting = [d for d in splitting if mismatches[d] is None]
+    if len(fitting) == 1:
+        return fitting[0]
+    if fitting:
+        raise _ambiguous(
+            "the header and first data lines split into "
+            + " and into ".join(
+                f"{widths[d]}{' fields' if i == 0 else ''} on {d.sep!r}"
+                for i, d in enumerate(fitting)
+            )
+        )
+    raise _ambiguous(", and ".join(str(m) for m in mismatches.values()))
 
 
 def _ambiguous(found: str) -> InvalidUpload:
     return InvalidUpload(
         f"the separator is ambiguous: {found} ({SEPARATOR_RULE}); save the file with one "
-        "separator, commas or semicolons, and quote any field that holds it"
+        "separator, commas, semicolons or tabs, and quote any field that holds it"
     )
 
 
@@ -237,16 +244,15 @@ def _head(raw: bytes, lines: int) -> bytes:
 
 
 def _check_delimiter(header: list[str]) -> None:
-    """Refuse a header of one column that holds another delimiter, before its name is checked
-    (a tab is a control character: the name's own check would blame the name)."""
+    """Refuse a header of one column that holds a pipe, a delimiter that is not read (a tab
+    would have split it: ``sniff_dialect``)."""
     if len(header) != 1:
         return
-    for sep, name in (("\t", "tabs"), ("|", "pipes")):
-        if sep in header[0]:
-            raise InvalidUpload(
-                f"the header is one column ({header[0][:40]!r}), so the file looks delimited by "
-                f"{name}: use commas or semicolons"
-            )
+    if "|" in header[0]:
+        raise InvalidUpload(
+            f"the header is one column ({header[0][:40]!r}), so the file looks delimited by "
+            "pipes: use commas, semicolons or tabs"
+        )
 
 
 def ignore_problem(rule: str) -> InvalidUpload:

@@ -97,7 +97,7 @@ def _garbage() -> bytes:
 
 # (case id, filename, content builder, status, words the error must contain)
 MALFORMED: list[tuple[str, str, Callable[[], bytes], int, str]] = [
-    ("wrong delimiter", "d.csv", lambda: csv_bytes().replace(b",", b"\t"), 422, "tabs"),
+    ("wrong delimiter", "d.csv", lambda: csv_bytes().replace(b",", b"|"), 422, "pipes"),
     ("binary garbage", "d.csv", _garbage, 422, "looks binary"),
     ("empty file", "d.csv", lambda: b"", 422, "the file is empty"),
     ("header only", "d.csv", lambda: b"x1,x2,color,y\n", 422, "no data rows"),

@@ -93,9 +93,10 @@ def test_a_file_that_splits_on_both_separators_is_refused_naming_the_rule(
     message, fields = refusal(upload(api, raw))
     assert message == (
         "the separator is ambiguous: the header and first data lines split into 2 fields on ',' "
-        "and into 2 on ';' (a file is read as separated by semicolons when its header and first "
-        "data lines split into the same number of fields (several) on ';' and not on ','); save "
-        "the file with one separator, commas or semicolons, and quote any field that holds it"
+        "and into 2 on ';' (a file is read with the one separator of ',', ';' and a tab on which "
+        "its header and first data lines split into the same number of fields (several); with "
+        "commas when the header splits on neither ';' nor a tab); save the file with one "
+        "separator, commas, semicolons or tabs, and quote any field that holds it"
     )
     assert fields == [{"path": "file", "rule": message}]
 
