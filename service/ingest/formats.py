@@ -223,13 +223,14 @@ def sniff_dialect(head: str, *, complete: bool) -> Dialect:
                 for i, d in enumerate(fitting)
             )
         )
-    raise _ambiguous(", and ".join(str(m) for m in mismatches.values()))
+    found = ", and ".join(str(m) for m in mismatches.values())
+    raise _ambiguous(found, what="no separator fits the rows")
 
 
-def _ambiguous(found: str) -> InvalidUpload:
+def _ambiguous(found: str, *, what: str = "the separator is ambiguous") -> InvalidUpload:
     return InvalidUpload(
-        f"the separator is ambiguous: {found} ({SEPARATOR_RULE}); save the file with one "
-        "separator, commas, semicolons or tabs, and quote any field that holds it"
+        f"{what}: {found} ({SEPARATOR_RULE}); save the file with one separator, commas, "
+        "semicolons or tabs, and quote any field that holds it"
     )
 
 

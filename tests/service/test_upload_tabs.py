@@ -75,7 +75,7 @@ def test_a_tab_header_over_rows_of_other_widths_is_refused(api: TestClient) -> N
     raw = ("x\ty\n" + "".join(f"{i}\t{i}\n" for i in range(N)) + "1\t2\t3\n").encode()
     message, fields = refusal(upload(api, raw))
     assert message.startswith(
-        "the separator is ambiguous: the header splits into 2 fields on '\\t' but line 42 into 3 ("
+        "no separator fits the rows: the header splits into 2 fields on '\\t' but line 42 into 3 ("
     )
     assert fields == [{"path": "file", "rule": message}]
 
