@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from regtune.service.errors import InvalidUpload
 from regtune.service.ingest.columns import read_table
 from regtune.service.ingest.encoder import Encoder, Feature
+from tests.service.uploads import refusal, upload
 
 N = 40
 
@@ -25,19 +26,6 @@ def frame() -> pd.DataFrame:
     return pd.DataFrame(
         {"x": x, "city": rng.choice(["oslo", "bergen"], size=N), "y": x / 1000 + rng.normal(size=N)}
     )
-
-
-def upload(api: TestClient, raw: bytes, **form: object) -> dict[str, object]:
-    answer = api.post("/v1/datasets", files={"file": ("d.csv", raw)}, data={"target": "y", **form})
-    assert answer.status_code in (201, 422), answer.text
-    body: dict[str, object] = answer.json()
-    return body
-
-
-def refusal(body: dict[str, object]) -> tuple[str, list[object]]:
-    error = body["error"]
-    assert isinstance(error, dict)
-    return str(error["message"]), list(error["fields"])
 
 
 def grouped(value: float, group: str) -> str:

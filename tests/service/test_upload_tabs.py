@@ -5,12 +5,16 @@ refused naming the rule; decimal commas in a tab file stay what a comma file mak
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
 from regtune.service.ingest.columns import read_table
+from tests.service import uploads
+from tests.service.uploads import refusal
 
 N = 40
 TAB_NOTE = (
@@ -19,24 +23,14 @@ TAB_NOTE = (
 )
 
 
+upload = functools.partial(uploads.upload, filename="d.tsv")
+
+
 def frame() -> pd.DataFrame:
     rng = np.random.default_rng(0)
     x = (rng.normal(size=N) * 3000).round(4)
     city = rng.choice(["oslo", "new york, ny"], size=N)
     return pd.DataFrame({"x": x, "city": city, "y": (x / 1000 + rng.normal(size=N)).round(6)})
-
-
-def upload(api: TestClient, raw: bytes) -> dict[str, object]:
-    answer = api.post("/v1/datasets", files={"file": ("d.tsv", raw)}, data={"target": "y"})
-    assert answer.status_code in (201, 422), answer.text
-    body: dict[str, object] = answer.json()
-    return body
-
-
-def refusal(body: dict[str, object]) -> tuple[str, list[object]]:
-    error = body["error"]
-    assert isinstance(error, dict)
-    return str(error["message"]), list(error["fields"])
 
 
 @pytest.mark.parametrize("line_end", ["\n", "\r\n"])
