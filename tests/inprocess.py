@@ -9,12 +9,15 @@ import threading
 import time
 from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi.testclient import TestClient
 
 from regtune.service.api.app import create_app
 from regtune.service.settings import Settings, use_settings
+
+if TYPE_CHECKING:
+    from typer.testing import Result
 
 
 def reset_process_state() -> None:
@@ -123,6 +126,14 @@ def run_to_the_end(api: TestClient, study_id: str, *, timeout: float = 600) -> d
 def cli_output(api: TestClient, monkeypatch: Any, *args: str) -> str:
     """What ``regtune ARGS --url …`` prints, its requests answered by the in-process API
     (whitespace collapsed); fails if the command does."""
+    result = cli_result(api, monkeypatch, *args)
+    assert result.exit_code == 0, result.output
+    return " ".join(result.output.split())
+
+
+def cli_result(api: TestClient, monkeypatch: Any, *args: str) -> Result:
+    """How ``regtune ARGS --url …`` ended (``exit_code``; ``stdout``; ``output``, both streams),
+    its requests answered by the in-process API."""
     import httpx
     from typer.testing import CliRunner
 
@@ -141,6 +152,4 @@ def cli_output(api: TestClient, monkeypatch: Any, *args: str) -> str:
         return Client(url, key=key, transport=httpx.MockTransport(forward))
 
     monkeypatch.setattr(output, "Client", client)
-    result = CliRunner().invoke(app, [*args, "--url", "http://regtune.test"])
-    assert result.exit_code == 0, result.output
-    return " ".join(result.output.split())
+    return CliRunner().invoke(app, [*args, "--url", "http://regtune.test"])

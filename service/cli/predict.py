@@ -69,8 +69,11 @@ def predict(
         )
     n_rows = len(rows.X)
     if out is not None:
-        with out.open("w", newline="") as handle:
-            write_csv(predictions, handle)
+        try:
+            with out.open("w", newline="") as handle:
+                write_csv(predictions, handle)
+        except OSError as exc:  # no such directory, a directory, no permission
+            fail(f"cannot write the predictions to {out}: {exc.strerror or exc}")
         if not as_json:
             err.print(Text(f"wrote {n_rows} predictions to {out}"))
     if as_json:

@@ -19,6 +19,7 @@ from regtune.service.cli.output import (
     call,
     console,
     err,
+    fail,
     fmt,
     id_column,
     listing,
@@ -280,7 +281,9 @@ def best(
     key: KeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The best trial (params, value, test metrics); --download saves its model (safetensors)."""
+    """The best trial (params, value, test metrics); --download saves its model (safetensors).
+    Exit 1 when the study has no best trial (none completed, or none feasible), with or
+    without --download, so that ``regtune best ID && deploy`` deploys nothing."""
     study = call(url, key, lambda client: client.study(study_id))
     saved = (
         call(url, key, lambda client: client.download_best_model(study_id, download))
@@ -297,9 +300,11 @@ def best(
                 "downloaded": str(saved) if saved else None,
             }
         )
+        if not best_trial:
+            raise typer.Exit(1)
         return
     if not best_trial:
-        console.print(no_best_trial(study))
+        fail(no_best_trial(study))
     else:
         which, value = _best_value(study, best_trial, front=f"regtune show {study.id}: the front")
         console.print(

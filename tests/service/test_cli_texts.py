@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.inprocess import cli_output, run_to_the_end
+from tests.inprocess import cli_output, cli_result, run_to_the_end
 from tests.service.test_client_optuna import STUDY
 
 
@@ -49,7 +49,8 @@ def test_best_of_a_study_whose_trials_all_broke_its_constraint_says_so(
     api: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A completed study whose every COMPLETE trial has more non-zero weights than
-    ``objective.max_nonzero`` has no best trial: ``regtune best`` says why, not "yet"."""
+    ``objective.max_nonzero`` has no best trial: ``regtune best`` says why, not "yet", and
+    fails."""
     import optuna
     from optuna.distributions import FloatDistribution
     from optuna.trial import TrialState, create_trial
@@ -76,13 +77,15 @@ def test_best_of_a_study_whose_trials_all_broke_its_constraint_says_so(
         session.execute(
             update(StudyRow).where(StudyRow.id == created["id"]).values(status="completed")
         )
-    said = cli_output(api, monkeypatch, "best", created["id"])
-    assert "yet" not in said, said
+    ended = cli_result(api, monkeypatch, "best", created["id"])
+    said = " ".join(ended.output.split())
+    assert ended.exit_code == 1 and "yet" not in said, said  # nothing to deploy: a failure
     assert "none of its 3 COMPLETE trials meets objective.max_nonzero" in said, said
     stopped = api.post("/v1/studies", json=STUDY | {"name": "stopped-early"}).json()
     assert api.post(f"/v1/studies/{stopped['id']}/cancel").status_code == 200
-    said = cli_output(api, monkeypatch, "best", stopped["id"])
-    assert "has no completed trial (status cancelled)" in said, said
+    ended = cli_result(api, monkeypatch, "best", stopped["id"])
+    said = " ".join(ended.output.split())
+    assert ended.exit_code == 1 and "has no completed trial (status cancelled)" in said, said
 
 
 def test_an_unknown_dataset_id_names_the_command_that_uploads_one(api: TestClient) -> None:
