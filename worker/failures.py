@@ -17,6 +17,7 @@ from regtune.service.store.backoff import (
     DATABASE_TRANSIENT,
     caused_by_database,
     database_error,
+    error_chain,
     without_addresses,
 )
 
@@ -74,7 +75,7 @@ def trial_error(exc: BaseException) -> str:
 def known_cause(exc: BaseException) -> str | None:
     """The usual reason a trial fails, in words with what to do, found anywhere in the chain of
     ``exc`` (the objective may wrap it); None if it is none of them."""
-    for error in _chain(exc):
+    for error in error_chain(exc):
         text = str(error)
         code = getattr(error, "errno", None)
         if isinstance(error, MemoryError) or "out of memory" in text.lower():
@@ -93,15 +94,6 @@ def known_cause(exc: BaseException) -> str | None:
             if _NOT_FINITE.search(text):
                 return NOT_FINITE
     return None
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    found: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and all(current is not seen for seen in found):
-        found.append(current)
-        current = current.__cause__ or current.__context__
-    return found
 
 
 def _first_line(exc: BaseException) -> str:

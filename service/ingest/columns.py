@@ -18,12 +18,10 @@ import pandas as pd
 from regtune.service.errors import InvalidUpload
 from regtune.service.ingest.encoder import Feature, duplicate_names, one_hot
 from regtune.service.ingest.formats import (
-    COMMAS,
     Limits,
     detect_format,
     ignore_problem,
-    read_csv,
-    read_parquet,
+    read_columns,
 )
 from regtune.service.ingest.values import Column, classify, label
 from regtune.service.spec.enums import Task
@@ -220,13 +218,9 @@ def read_table(
     if not raw:
         raise InvalidUpload("the file is empty")
     fmt = detect_format(raw, filename)
-    if fmt == "parquet":
-        names, values, dialect = (
-            *read_parquet(raw, target=target, limits=limits, ignore=ignore),
-            COMMAS,
-        )
-    else:
-        names, values, dialect = read_csv(raw, target=target, limits=limits, ignore=ignore)
+    names, values, dialect = read_columns(
+        raw, filename, target=target, limits=limits, ignore=ignore
+    )
     n_rows = len(values[0]) if values else 0
     if n_rows == 0:
         raise InvalidUpload("the file has a header but no data rows")

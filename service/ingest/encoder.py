@@ -19,12 +19,9 @@ import numpy as np
 
 from regtune.service.errors import InvalidUpload
 from regtune.service.ingest.formats import (
-    COMMAS,
     NA_TOKENS,
     Limits,
-    detect_format,
-    read_csv,
-    read_parquet,
+    read_columns,
 )
 from regtune.service.ingest.values import bind, booleans_as_numbers, cells, classify, label
 
@@ -179,13 +176,9 @@ class Encoder:
         limits = limits or Limits()
         if not raw:
             raise InvalidUpload("the file is empty")
-        dialect = COMMAS
-        if detect_format(raw, filename) == "parquet":
-            names, values = read_parquet(raw, target=target, limits=limits)
-        else:
-            names, values, dialect = read_csv(
-                raw, target=target, limits=limits, na_tokens=self.na_tokens
-            )
+        names, values, dialect = read_columns(
+            raw, filename, target=target, limits=limits, na_tokens=self.na_tokens
+        )
         if not values or len(values[0]) == 0:
             raise InvalidUpload("the file has a header but no data rows")
         columns = dict(zip(names, values, strict=True))

@@ -454,6 +454,23 @@ def _open_parquet(raw: bytes, **options: Any) -> Any:
         raise InvalidUpload(f"the Parquet file cannot be read: {exc}") from None
 
 
+def read_columns(
+    raw: bytes,
+    filename: str,
+    *,
+    target: str | None,
+    limits: Limits,
+    na_tokens: Sequence[str] = NA_TOKENS,
+    ignore: Collection[str] = (),
+) -> tuple[list[str], list[pd.Series] | list[np.ndarray], Dialect]:
+    """Named columns of a CSV or Parquet file (``detect_format``) but the ``ignore``d ones, and
+    how the file is written (``COMMAS`` for Parquet, whose numbers are numbers)."""
+    if detect_format(raw, filename) == "parquet":
+        names, values = read_parquet(raw, target=target, limits=limits, ignore=ignore)
+        return names, values, COMMAS
+    return read_csv(raw, target=target, limits=limits, na_tokens=na_tokens, ignore=ignore)
+
+
 def read_parquet(
     raw: bytes, *, target: str | None, limits: Limits, ignore: Collection[str] = ()
 ) -> tuple[list[str], list[pd.Series]]:

@@ -56,14 +56,19 @@ def caused_by_database(
     Optuna can replace a storage error with an unrelated one while cleaning up after it (an
     ``UnboundLocalError`` when recording a trial's FAIL fails too), so the chain is searched.
     """
+    return any(isinstance(error, among) for error in error_chain(exc))
+
+
+def error_chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what it was raised from or while handling, down to the root, each once."""
+    found: list[BaseException] = []
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
-        if isinstance(current, among):
-            return True
+        found.append(current)
         seen.add(id(current))
         current = current.__cause__ or current.__context__
-    return False
+    return found
 
 
 def unavailable_cause(exc: BaseException) -> str:
@@ -124,12 +129,9 @@ def without_addresses(text: str) -> str:
 
 def describe(exc: BaseException) -> str:
     """``Type: first line`` of the root of the error chain: what a log line should say."""
-    seen: set[int] = set()
-    while id(exc) not in seen and (exc.__cause__ or exc.__context__) is not None:
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-    message = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {message[0]}" if message else type(exc).__name__
+    root = error_chain(exc)[-1]
+    message = str(root).strip().splitlines()
+    return f"{type(root).__name__}: {message[0]}" if message else type(root).__name__
 
 
 class Backoff:
