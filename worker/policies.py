@@ -52,7 +52,9 @@ def make_sampler(spec: StudySpec, *, claim_seq: int = 0) -> optuna.samplers.Base
                 name: grid_values(param, KNOBS[name])
                 for name, param in spec.search_space.searched()
             }
-            return optuna.samplers.GridSampler(space, seed=seed)
+            # one order of the grid for every claim: a trial's grid_id (its number) indexes the
+            # sampler's shuffled grid, so claims shuffling apart repeat points and skip others
+            return optuna.samplers.GridSampler(space, seed=config.seed or 0)
         case GPSampler():
             return optuna.samplers.GPSampler(seed=seed, n_startup_trials=config.n_startup_trials)
         case CmaEsSampler():
