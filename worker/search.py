@@ -18,6 +18,10 @@ from regtune.service.store.optuna_db.internals import params_together
 
 StopCheck = Callable[[], None]
 """Called every epoch; raises to stop the trial (study cancelled, worker shutting down)."""
+ARCHITECTURE = "hidden_layers"
+"""The parameter a searched architecture is stored as: its label (``"128-64"``), a category
+of Optuna's; ``suggest`` gives the choice's position among ``search_space.hidden_layers``
+(``StudySpec.hidden_layers`` reads it back), as it gives a flag as 0 or 1."""
 ObjectiveFactory = Callable[..., Callable[[optuna.Trial], Any]]
 """``factory(spec, *, stop_check)`` → an Optuna objective; ``make_objective`` is the default."""
 
@@ -55,15 +59,23 @@ def _suggest(trial: optuna.Trial, spec: StudySpec, skip: Collection[str]) -> dic
             values[name] = trial.suggest_float(
                 name, param.low, param.high, log=param.log, step=param.step
             )
+    architectures = spec.search_space.hidden_layers
+    if architectures is not None and ARCHITECTURE not in skip:
+        label = trial.suggest_categorical(ARCHITECTURE, architectures.labels)
+        values[ARCHITECTURE] = float(architectures.labels.index(label))
     return values
 
 
 def stored_values(spec: StudySpec, params: dict[str, Any]) -> dict[str, float]:
     """The values ``suggest`` gave a finished trial, rebuilt from its stored params."""
-    return {
+    values = {
         name: param.value if isinstance(param, Fixed) else float(params[name])
         for name, param in spec.search_space.items()
     }
+    architectures = spec.search_space.hidden_layers
+    if architectures is not None:
+        values[ARCHITECTURE] = float(architectures.labels.index(params[ARCHITECTURE]))
+    return values
 
 
 def load_factory(path: str) -> ObjectiveFactory:
