@@ -31,8 +31,7 @@ from regtune.service.spec.policies import (
     ThresholdPruner,
     TPESampler,
 )
-from regtune.service.spec.space import KNOBS, grid_values
-from regtune.worker.search import ARCHITECTURE
+from regtune.service.spec.space import ARCHITECTURE, KNOBS, grid_values
 
 
 def make_sampler(spec: StudySpec, *, claim_seq: int = 0) -> optuna.samplers.BaseSampler:

@@ -13,15 +13,11 @@ from typing import Any
 import optuna
 
 from regtune.service.spec.definition import StudySpec
-from regtune.service.spec.space import KNOBS, Choices, Fixed, Range, grid_values
+from regtune.service.spec.space import ARCHITECTURE, KNOBS, Choices, Fixed, Range, grid_values
 from regtune.service.store.optuna_db.internals import params_together
 
 StopCheck = Callable[[], None]
 """Called every epoch; raises to stop the trial (study cancelled, worker shutting down)."""
-ARCHITECTURE = "hidden_layers"
-"""The parameter a searched architecture is stored as: its label (``"128-64"``), a category
-of Optuna's; ``suggest`` gives the choice's position among ``search_space.hidden_layers``
-(``StudySpec.hidden_layers`` reads it back), as it gives a flag as 0 or 1."""
 ObjectiveFactory = Callable[..., Callable[[optuna.Trial], Any]]
 """``factory(spec, *, stop_check)`` → an Optuna objective; ``make_objective`` is the default."""
 

@@ -40,7 +40,7 @@ from regtune.service.spec.policies import (
     Sampler,
     TPESampler,
 )
-from regtune.service.spec.space import Choices, Fixed, Range, SearchSpace
+from regtune.service.spec.space import ARCHITECTURE, Choices, Fixed, Range, SearchSpace
 from regtune.service.spec.strict import Strict, field_error
 from regtune.service.spec.validation import Validation
 
@@ -380,7 +380,7 @@ class StudySpec(Strict):
         model's."""
         searched = self.search_space.hidden_layers
         if searched is not None:
-            return searched.of(values["hidden_layers"])
+            return searched.of(values[ARCHITECTURE])
         return tuple(self.model.hidden_layers or ())
 
     def architectures(self) -> list[list[int]]:

@@ -119,6 +119,10 @@ Param = Annotated[
 ]
 
 
+ARCHITECTURE = "hidden_layers"
+"""The knob and trial parameter of a searched architecture: stored as its label (``"128-64"``),
+a category of Optuna's; the worker's ``suggest`` gives the choice's position among the choices
+(``Architectures.of`` reads it back), as it gives a flag as 0 or 1."""
 ARCHITECTURE_CHOICES = (2, 16)
 """How many architectures ``search_space.hidden_layers`` chooses among (fewest, most)."""
 Layers = Annotated[list[Annotated[int, Field(ge=1, le=4096)]], Field(min_length=1, max_length=8)]
