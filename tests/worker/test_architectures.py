@@ -24,6 +24,7 @@ from regtune.service.settings import get_settings
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.resolve import resolve_task
 from regtune.service.spec.space import layers_label
+from regtune.service.store.scheduling.retries import queue_retry
 from regtune.worker import data, modelfile
 from regtune.worker.objective import train_config
 from regtune.worker.policies import make_sampler
@@ -157,3 +158,21 @@ def test_every_sampler_chooses_among_the_architectures(sampler: str) -> None:
     assert {t.params["hidden_layers"] for t in theirs.trials} <= set(LABELS)
     if sampler == "grid":  # the grid's architecture × dropout points, each once
         assert len({tuple(t.params.values()) for t in theirs.trials}) == 6
+
+
+def test_a_retried_trial_trains_the_architecture_it_failed_with(tmp_path: Path) -> None:
+    """A trial handed back or swept is queued again with its parameters (Optuna's retry): its
+    retry suggests the same architecture label and trains that shape."""
+    body = study("retry", sampler={"type": "random", "seed": 0}, n_trials=4, fused=1)
+    spec = resolve_task(StudySpec.model_validate(body))
+    theirs = optuna.create_study(storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    first = theirs.ask()
+    values = suggest(first, spec)
+    theirs.tell(first, state=optuna.trial.TrialState.FAIL)
+
+    queue_retry(theirs, theirs.trials[0], max_retry=None)
+    again = theirs.ask()
+
+    assert again.number == 1 and suggest(again, spec) == values
+    assert again.params["hidden_layers"] == first.params["hidden_layers"]
+    assert train_config(spec, values, n_out=DIGITS_OUT).hidden_layers == spec.hidden_layers(values)
