@@ -43,7 +43,7 @@ def train_config(spec: StudySpec, values: dict[str, float], *, n_out: int) -> Tr
         n_out=n_out,
         solver=spec.solver,
         model_kind=spec.model.kind,
-        hidden_layers=tuple(spec.model.hidden_layers),
+        hidden_layers=spec.hidden_layers(values),
         batch_norm=bool(values["batch_norm"]) if "batch_norm" in values else spec.model.batch_norm,
         lam=values["lambda"],
         l1_ratio=values["l1_ratio"],

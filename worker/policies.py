@@ -31,7 +31,7 @@ from regtune.service.spec.policies import (
     ThresholdPruner,
     TPESampler,
 )
-from regtune.service.spec.space import KNOBS, grid_values
+from regtune.service.spec.space import ARCHITECTURE, KNOBS, grid_values
 
 
 def make_sampler(spec: StudySpec, *, claim_seq: int = 0) -> optuna.samplers.BaseSampler:
@@ -52,7 +52,12 @@ def make_sampler(spec: StudySpec, *, claim_seq: int = 0) -> optuna.samplers.Base
                 name: grid_values(param, KNOBS[name])
                 for name, param in spec.search_space.searched()
             }
-            return optuna.samplers.GridSampler(space, seed=seed)
+            architectures = spec.search_space.hidden_layers
+            if architectures is not None:
+                space[ARCHITECTURE] = list(architectures.labels)
+            # one order of the grid for every claim: a trial's grid_id (its number) indexes the
+            # sampler's shuffled grid, so claims shuffling apart repeat points and skip others
+            return optuna.samplers.GridSampler(space, seed=config.seed or 0)
         case GPSampler():
             return optuna.samplers.GPSampler(seed=seed, n_startup_trials=config.n_startup_trials)
         case CmaEsSampler():

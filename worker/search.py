@@ -13,7 +13,7 @@ from typing import Any
 import optuna
 
 from regtune.service.spec.definition import StudySpec
-from regtune.service.spec.space import KNOBS, Choices, Fixed, Range, grid_values
+from regtune.service.spec.space import ARCHITECTURE, KNOBS, Choices, Fixed, Range, grid_values
 from regtune.service.store.optuna_db.internals import params_together
 
 StopCheck = Callable[[], None]
@@ -55,15 +55,23 @@ def _suggest(trial: optuna.Trial, spec: StudySpec, skip: Collection[str]) -> dic
             values[name] = trial.suggest_float(
                 name, param.low, param.high, log=param.log, step=param.step
             )
+    architectures = spec.search_space.hidden_layers
+    if architectures is not None and ARCHITECTURE not in skip:
+        label = trial.suggest_categorical(ARCHITECTURE, architectures.labels)
+        values[ARCHITECTURE] = float(architectures.labels.index(label))
     return values
 
 
 def stored_values(spec: StudySpec, params: dict[str, Any]) -> dict[str, float]:
     """The values ``suggest`` gave a finished trial, rebuilt from its stored params."""
-    return {
+    values = {
         name: param.value if isinstance(param, Fixed) else float(params[name])
         for name, param in spec.search_space.items()
     }
+    architectures = spec.search_space.hidden_layers
+    if architectures is not None:
+        values[ARCHITECTURE] = float(architectures.labels.index(params[ARCHITECTURE]))
+    return values
 
 
 def load_factory(path: str) -> ObjectiveFactory:

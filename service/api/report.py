@@ -286,7 +286,7 @@ def _render(
         best = {
             "number": view.number,
             "value": view.value,
-            "params": {k: v for k, v in view.params.items() if isinstance(v, int | float)},
+            "params": {k: v for k, v in view.params.items() if isinstance(v, int | float | str)},
             "n_nonzero": words.number(view.user_attrs.get("n_nonzero"), missing=None),
         }
     model_note = "The best trial's models were trained on its training rows; " + words.saved_words(

@@ -73,11 +73,12 @@ def search_study(data: ReportData, direction: str) -> optuna.Study | None:
         [
             create_trial(
                 value=p.value,
-                params={k: v for k, v in p.params.items() if k in distributions},
-                distributions={k: distributions[k] for k in p.params if k in distributions},
+                params={k: v for k, v in values.items() if k in distributions},
+                distributions={k: distributions[k] for k in values if k in distributions},
                 system_attrs={"number": p.number},
             )
             for p in search_points(data)
+            for values in [{**p.params, **p.labels}]
         ]
     )
     return study

@@ -126,13 +126,24 @@ def grid_points(spec: StudySpec) -> int | None:
             total *= len(choices)
         elif param.step:
             total *= math.floor((param.high - param.low) / param.step + 1e-9) + 1
+    if spec.search_space.hidden_layers is not None:
+        total *= len(spec.search_space.hidden_layers.choices)
     return total
 
 
-def _layer_widths(spec: StudySpec, shape: DataShape) -> list[int]:
+def _layer_widths(spec: StudySpec, shape: DataShape) -> list[list[int]]:
+    """Every architecture a trial may train, as its layers' widths from inputs to outputs."""
     n_out = shape.classes if shape.classes > 2 else 1
-    hidden = list(spec.model.hidden_layers) if spec.model.kind == "mlp" else []
-    return [shape.features, *hidden, n_out]
+    if spec.model.kind != "mlp":
+        return [[shape.features, n_out]]
+    return [[shape.features, *hidden, n_out] for hidden in spec.architectures()]
+
+
+def _architecture_field(spec: StudySpec) -> str:
+    """Where the definition sets the architecture (the field a too-large model names)."""
+    if spec.search_space.hidden_layers is not None:
+        return "search_space.hidden_layers"
+    return "model.hidden_layers"
 
 
 def _parameters(widths: list[int], *, batch_norm: bool) -> int:
@@ -165,8 +176,10 @@ def _largest_batch(spec: StudySpec, train_rows: int) -> int:
 def estimate(spec: StudySpec, shape: DataShape) -> Cost:
     """Memory and compute of one trial of ``spec`` on data of ``shape`` (upper estimates)."""
     members, train_rows, val_rows, _ = _splits(spec, shape.rows)
-    widths = _layer_widths(spec, shape)
-    parameters = _parameters(widths, batch_norm=batch_norm_possible(spec))
+    # a searched architecture is costed at its largest choice, part by part (an upper bound)
+    architectures = _layer_widths(spec, shape)
+    batch_norm = batch_norm_possible(spec)
+    parameters = max(_parameters(widths, batch_norm=batch_norm) for widths in architectures)
     optimizer_copies = 2 if spec.training.optimizer == "adam" else 1
     best_copy = (
         1 if spec.training.early_stopping and spec.training.early_stopping.restore_best else 0
@@ -177,12 +190,11 @@ def estimate(spec: StudySpec, shape: DataShape) -> Cost:
     data = (
         2 * shape.rows * shape.features * FLOAT64 + members * shape.rows * shape.features * FLOAT32
     )
-    units = sum(widths[1:])
+    units = max(sum(widths[1:]) for widths in architectures)
+    widest = max(a * b for widths in architectures for a, b in itertools.pairwise(widths))
     batch = _largest_batch(spec, train_rows)
     eval_rows = max(val_rows, shape.rows - train_rows - val_rows)
-    activations = (4 * batch + 2 * eval_rows) * units * FLOAT32 + 3 * max(
-        a * b for a, b in itertools.pairwise(widths)
-    ) * FLOAT32
+    activations = (4 * batch + 2 * eval_rows) * units * FLOAT32 + 3 * widest * FLOAT32
     grid = grid_points(spec)
     sampler = 0
     if grid is not None:
@@ -255,10 +267,12 @@ def _mib(n: float) -> str:
 
 def _memory_field(spec: StudySpec, part: str) -> str:
     if part == "model":
-        return "model.hidden_layers" if spec.model.kind == "mlp" else "dataset"
+        return _architecture_field(spec) if spec.model.kind == "mlp" else "dataset"
     if part == "activations":
         return (
-            "training.batch_size" if spec.training.batch_size != "full" else "model.hidden_layers"
+            "training.batch_size"
+            if spec.training.batch_size != "full"
+            else _architecture_field(spec)
         )
     if part == "sampler":
         return "sampler.type" if spec.sampler.type == "grid" else "budget.n_trials"

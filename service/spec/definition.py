@@ -8,6 +8,7 @@ on the service's settings are not checked here: the API checks them when a study
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -39,7 +40,7 @@ from regtune.service.spec.policies import (
     Sampler,
     TPESampler,
 )
-from regtune.service.spec.space import Choices, Fixed, Range, SearchSpace
+from regtune.service.spec.space import ARCHITECTURE, Choices, Fixed, Range, SearchSpace
 from regtune.service.spec.strict import Strict, field_error
 from regtune.service.spec.validation import Validation
 
@@ -142,8 +143,11 @@ DatasetRef = Annotated[
 
 class Model(Strict):
     kind: Literal["linear", "mlp"] = "linear"
-    hidden_layers: list[Annotated[int, Field(ge=1, le=4096)]] = Field(
-        default_factory=lambda: [64, 64], max_length=8
+    hidden_layers: list[Annotated[int, Field(ge=1, le=4096)]] | None = Field(
+        default_factory=lambda: [64, 64],
+        max_length=8,
+        description="the MLP's hidden layers' sizes; null (or left out) when "
+        "search_space.hidden_layers searches them",
     )
     batch_norm: bool = False
 
@@ -338,6 +342,53 @@ class StudySpec(Strict):
                     name,
                 )
         return self
+
+    @model_validator(mode="after")
+    def _architecture(self) -> StudySpec:
+        """One place says the architecture: ``model.hidden_layers`` fixes it, or
+        ``search_space.hidden_layers`` searches it (and ``model.hidden_layers`` is null then,
+        as the definition is stored and shown)."""
+        searched = self.search_space.hidden_layers
+        fixed = self.model.hidden_layers
+        if searched is None:
+            if fixed is None:
+                raise field_error(
+                    ("model", "hidden_layers"),
+                    "hidden_layers may be null only when search_space.hidden_layers searches "
+                    "the architecture: give the layers' sizes, e.g. [64, 64]",
+                    None,
+                )
+            return self
+        if self.model.kind != "mlp":
+            raise field_error(
+                ("search_space", "hidden_layers"),
+                f"hidden_layers applies to MLPs only, got model.kind {self.model.kind}",
+                searched.labels,
+            )
+        if "hidden_layers" in self.model.model_fields_set and fixed is not None:
+            raise field_error(
+                ("model", "hidden_layers"),
+                "give the architecture once: search_space.hidden_layers searches it, so leave "
+                "model.hidden_layers out (or null)",
+                fixed,
+            )
+        self.model.hidden_layers = None
+        return self
+
+    def hidden_layers(self, values: Mapping[str, float]) -> tuple[int, ...]:
+        """A trial's architecture: the choice its ``values`` name when searched, else the
+        model's."""
+        searched = self.search_space.hidden_layers
+        if searched is not None:
+            return searched.of(values[ARCHITECTURE])
+        return tuple(self.model.hidden_layers or ())
+
+    def architectures(self) -> list[list[int]]:
+        """Every architecture a trial of this study may train (one unless searched)."""
+        searched = self.search_space.hidden_layers
+        if searched is not None:
+            return [list(layers) for layers in searched.choices]
+        return [list(self.model.hidden_layers or ())]
 
     @model_validator(mode="after")
     def _refit_rows(self, info: ValidationInfo) -> StudySpec:

@@ -2,7 +2,9 @@
 
 ``SearchSpace`` is the one registry of knobs: each is declared there once, with its bounds
 (``Knob``) and its default; everything else (validation, ``items()``, ``KNOBS``, the worker's
-suggestions) reads that declaration.
+suggestions) reads that declaration. One entry is not a number: ``hidden_layers``, a choice
+among whole MLP architectures (``Architectures``), which Optuna stores as a categorical
+parameter over their labels (``"128-64"``).
 """
 
 from __future__ import annotations
@@ -115,6 +117,60 @@ Param = Annotated[
     ),
     BeforeValidator(_to_fixed),
 ]
+
+
+ARCHITECTURE = "hidden_layers"
+"""The knob and trial parameter of a searched architecture: stored as its label (``"128-64"``),
+a category of Optuna's; the worker's ``suggest`` gives the choice's position among the choices
+(``Architectures.of`` reads it back), as it gives a flag as 0 or 1."""
+ARCHITECTURE_CHOICES = (2, 16)
+"""How many architectures ``search_space.hidden_layers`` chooses among (fewest, most)."""
+Layers = Annotated[list[Annotated[int, Field(ge=1, le=4096)]], Field(min_length=1, max_length=8)]
+"""One MLP architecture: 1 to 8 hidden layers of 1 to 4096 units (a searched one; a fixed
+``model.hidden_layers`` may also be empty)."""
+
+
+def layers_label(layers: list[int] | tuple[int, ...]) -> str:
+    """An architecture as the trial's parameter stores it: ``[128, 64]`` → ``"128-64"`` (Optuna's
+    categorical choices are numbers or strings, not lists)."""
+    return "-".join(str(units) for units in layers)
+
+
+class Architectures(Strict):
+    """``search_space.hidden_layers``: one categorical choice among whole architectures, so that
+    width and depth are searched beside the regularization knobs they trade off against."""
+
+    choices: list[Layers] = Field(
+        min_length=ARCHITECTURE_CHOICES[0], max_length=ARCHITECTURE_CHOICES[1]
+    )
+
+    @field_validator("choices")
+    @classmethod
+    def _distinct(cls, value: list[list[int]]) -> list[list[int]]:
+        labels = [layers_label(layers) for layers in value]
+        repeated = sorted({label for label in labels if labels.count(label) > 1})
+        if repeated:
+            raise ValueError(f"choices must be distinct architectures, got {repeated[0]} twice")
+        return value
+
+    @property
+    def labels(self) -> list[str]:
+        """The choices as the trials' parameter values, in the order given."""
+        return [layers_label(layers) for layers in self.choices]
+
+    def of(self, index: float) -> tuple[int, ...]:
+        """The architecture a trial's value (its choice's position, ``search.suggest``) names."""
+        return tuple(self.choices[int(index)])
+
+
+def _architectures(value: Any) -> Any:
+    """A bare list is a fixed architecture, which belongs in ``model.hidden_layers``."""
+    if isinstance(value, list):
+        raise ValueError(
+            "hidden_layers is searched as {choices: [[64], [128, 64], ...]} (2 to 16 "
+            "architectures); a fixed architecture is model.hidden_layers"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -238,10 +294,18 @@ class SearchSpace(Strict):
         description="batch normalization in an MLP: true, false or {choices: [true, false]} "
         "(else model.batch_norm)",
     )
+    hidden_layers: Annotated[Architectures | None, BeforeValidator(_architectures)] = Field(
+        default=None,
+        description="MLP architectures searched as one categorical choice, e.g. {choices: "
+        "[[64], [128, 64], [256, 128]]}: 2 to 16 distinct lists of 1 to 8 layers of 1 to 4096 "
+        "units; a trial's parameter is its choice's label ('128-64'). Instead of "
+        "model.hidden_layers, which is then left out",
+    )
 
     def items(self) -> list[tuple[str, Fixed | Range | Choices]]:
-        """Every knob the definition sets (or defaults), by its name in a definition."""
-        pairs = ((knob_name(attr), getattr(self, attr)) for attr in type(self).model_fields)
+        """Every numeric knob the definition sets (or defaults), by its name in a definition
+        (``hidden_layers``, a choice among architectures, is not one)."""
+        pairs = ((knob_name(attr), getattr(self, attr)) for attr in _KNOB_ATTRS)
         return [(name, param) for name, param in pairs if param is not None]
 
     def searched(self) -> list[tuple[str, Range | Choices]]:
@@ -249,10 +313,13 @@ class SearchSpace(Strict):
 
 
 KNOBS: dict[str, Knob] = {
-    knob_name(attr): next(m for m in field.metadata if isinstance(m, Knob))
+    knob_name(attr): knob
     for attr, field in SearchSpace.model_fields.items()
+    for knob in field.metadata
+    if isinstance(knob, Knob)
 }
-"""Each knob's bounds by its name in a definition."""
+"""Each numeric knob's bounds by its name in a definition."""
+_KNOB_ATTRS = [attr for attr in SearchSpace.model_fields if knob_name(attr) in KNOBS]
 
 
 def grid_values(param: Range | Choices, knob: Knob | None = None) -> list[Any]:

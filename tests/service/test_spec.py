@@ -67,7 +67,7 @@ def test_the_readme_error_example_is_what_a_user_gets() -> None:
 
 def test_every_knob_has_its_bounds_in_the_registry() -> None:
     names = {field.alias or attr for attr, field in SearchSpace.model_fields.items()}
-    assert set(KNOBS) == names
+    assert set(KNOBS) == names - {"hidden_layers"}  # a choice among architectures, not a number
     assert [name for name, _ in SearchSpace().items()] == [
         "lambda",
         "l1_ratio",

@@ -344,6 +344,13 @@ def external_value(internal: float, distribution_json: str) -> float:
     return float(_distribution(distribution_json).to_external_repr(internal))
 
 
+def external_choice(internal: float, distribution_json: str) -> float | str:
+    """A parameter's value as the trial ran with it: a number, or a choice's label (a searched
+    architecture's ``"128-64"``)."""
+    value = _distribution(distribution_json).to_external_repr(internal)
+    return value if isinstance(value, str) else float(value)
+
+
 @lru_cache(maxsize=256)
 def _distribution(distribution_json: str) -> BaseDistribution:
     """A stored distribution, parsed once: a study's trials share a few."""

@@ -24,7 +24,7 @@ from regtune.service.store.trials.best import (
     FOLDS_ATTR,
     by_value,
     chosen_trial,
-    external_value,
+    external_choice,
     fold_standard_error,
 )
 from regtune.service.store.trials.coefficients import decode
@@ -52,6 +52,9 @@ class Point:
     """Standard error of the objective across the trial's folds (with several folds)."""
     coefficients: dict[str, float] | None = None
     """A linear trial's weights by input name (read for the λ band only)."""
+    labels: dict[str, str] = field(default_factory=dict)
+    """The choices the trial ran with that are not numbers (a searched architecture,
+    ``"128-64"``): drawn by the search plots and importances, not on numeric axes."""
 
 
 @dataclass
@@ -159,17 +162,19 @@ def _points(rows: Any, knobs: dict[str, str]) -> list[Point]:
     for number, value, nonzero, folds, weights, *params in rows:
         if value is None or not math.isfinite(value):
             continue
+        values = {
+            k: v
+            for (k, text), p in zip(knobs.items(), params, strict=True)
+            if p is not None and (v := _value(p, text)) is not None
+        }
         points[int(number)] = Point(
             number=int(number),
             value=float(value),
-            params={
-                k: v
-                for (k, text), p in zip(knobs.items(), params, strict=True)
-                if p is not None and (v := _numeric_value(p, text)) is not None
-            },
+            params={k: v for k, v in values.items() if not isinstance(v, str)},
             n_nonzero=_numeric(nonzero),
             fold_se=fold_standard_error(folds),
             coefficients=decode(weights),
+            labels={k: v for k, v in values.items() if isinstance(v, str)},
         )
     return [points[n] for n in sorted(points)]
 
@@ -229,10 +234,11 @@ def sample_points(
     return _points(rows, knobs)
 
 
-def _numeric_value(internal: float, distribution_json: str) -> float | None:
-    """The parameter's value as a number; None for a choice that is not one (a string)."""
+def _value(internal: float, distribution_json: str) -> float | str | None:
+    """The parameter's value: a number or a choice's label; None for a choice that is neither
+    (null)."""
     try:
-        return external_value(internal, distribution_json)
+        return external_choice(internal, distribution_json)
     except (TypeError, ValueError):
         return None
 

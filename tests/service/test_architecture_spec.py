@@ -1,0 +1,102 @@
+"""``search_space.hidden_layers``: which definitions searching an MLP's architecture are taken,
+which are refused (a 422 naming the field and the rule, nothing stored), and what admission
+counts for them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from regtune.service.spec import cost
+from regtune.service.spec.definition import StudySpec
+
+LAYERS = {"choices": [[64], [128, 64], [256, 128]]}
+
+
+def mlp(name: str, *, model: dict[str, Any] | None = None, **space: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "dataset": {"builtin": "digits"},
+        "model": model if model is not None else {"kind": "mlp"},
+        "search_space": {"lambda": {"low": 1e-5, "high": 1e-1, "log": True}, **space},
+        "budget": {"n_trials": 10},
+    }
+
+
+def refusal(api: TestClient, body: dict[str, Any]) -> dict[str, str]:
+    """The rules a 422 for ``body`` names, by field path; and that nothing was stored."""
+    answer = api.post("/v1/studies", json=body)
+    assert answer.status_code == 422, answer.text
+    assert api.get("/v1/studies").json()["total"] == 0
+    return {field["path"]: field["rule"] for field in answer.json()["error"]["fields"]}
+
+
+def test_a_searched_architecture_is_stored_once_and_reads_back(api: TestClient) -> None:
+    created = api.post("/v1/studies", json=mlp("layers", hidden_layers=LAYERS))
+    assert created.status_code == 201, created.text
+    definition = created.json()["definition"]
+    assert definition["search_space"]["hidden_layers"] == LAYERS
+    assert definition["model"]["hidden_layers"] is None
+    stored = StudySpec.from_stored(definition)  # as a worker reads it
+    assert stored.architectures() == LAYERS["choices"]
+    assert stored.hidden_layers({"hidden_layers": 1.0}) == (128, 64)
+
+
+CHOICES = "search_space.hidden_layers.choices"
+BAD = {
+    "bare list": ([64, 64], "search_space.hidden_layers", "a fixed architecture"),
+    "one choice": ({"choices": [[64]]}, CHOICES, "at least 2"),
+    "17 choices": ({"choices": [[i + 1] for i in range(17)]}, CHOICES, "at most 16"),
+    "repeated": ({"choices": [[64, 32], [16], [64, 32]]}, CHOICES, "distinct architectures"),
+    "no layer": ({"choices": [[64], []]}, f"{CHOICES}.1", "at least 1 item"),
+    "9 layers": ({"choices": [[64], [8] * 9]}, f"{CHOICES}.1", "at most 8 items"),
+    "0 units": ({"choices": [[64], [0]]}, f"{CHOICES}.1.0", "greater than or equal to 1"),
+    "4097 units": ({"choices": [[64], [4097]]}, f"{CHOICES}.1.0", "less than or equal to 4096"),
+    "fractional units": ({"choices": [[64], [32.5]]}, f"{CHOICES}.1.0", "integer"),
+}
+
+
+@pytest.mark.parametrize(("layers", "path", "rule"), list(BAD.values()), ids=list(BAD))
+def test_a_bad_architecture_search_is_a_422_naming_the_rule(
+    api: TestClient, layers: Any, path: str, rule: str
+) -> None:
+    fields = refusal(api, mlp("bad", hidden_layers=layers))
+    assert list(fields) == [path] and rule in fields[path], fields
+
+
+def test_the_architecture_is_given_once_and_only_for_an_mlp(api: TestClient) -> None:
+    both = mlp("both", model={"kind": "mlp", "hidden_layers": [32]}, hidden_layers=LAYERS)
+    assert "give the architecture once" in refusal(api, both)["model.hidden_layers"]
+    linear = mlp("linear", model={"kind": "linear"}, hidden_layers=LAYERS)
+    assert "MLPs only" in refusal(api, linear)["search_space.hidden_layers"]
+    nothing = mlp("nothing", model={"kind": "mlp", "hidden_layers": None})
+    assert "null only when" in refusal(api, nothing)["model.hidden_layers"]
+    explicit_null = mlp("null", model={"kind": "mlp", "hidden_layers": None}, hidden_layers=LAYERS)
+    assert api.post("/v1/studies", json=explicit_null).status_code == 201
+
+
+def test_admission_costs_a_searched_architecture_at_its_largest_choice(api: TestClient) -> None:
+    """A huge architecture among small ones cannot slip past the memory limit: the 422 names
+    search_space.hidden_layers, as model.hidden_layers alone would be named."""
+    huge = {"choices": [[16], [4096] * 8]}
+    body = mlp("huge", hidden_layers=huge) | {"validation": {"folds": 3}}
+    fields = refusal(api, body)
+    assert "REGTUNE_MAX_TRIAL_MEMORY_MB" in fields["search_space.hidden_layers"], fields
+    assert "model.hidden_layers" not in fields
+    alone = mlp("alone", model={"kind": "mlp", "hidden_layers": [4096] * 8})
+    fields = refusal(api, alone | {"validation": {"folds": 3}})
+    assert "REGTUNE_MAX_TRIAL_MEMORY_MB" in fields["model.hidden_layers"], fields
+
+    shape = cost.DataShape(rows=1797, features=64, classes=10)
+    searched = StudySpec.model_validate(mlp("s", hidden_layers=LAYERS))
+    largest = StudySpec.model_validate(mlp("l", model={"kind": "mlp", "hidden_layers": [256, 128]}))
+    assert cost.estimate(searched, shape) == cost.estimate(largest, shape)
+
+
+def test_a_grid_counts_the_architectures_among_its_points() -> None:
+    body = mlp("grid", hidden_layers=LAYERS, dropout={"choices": [0.0, 0.1]})
+    body["search_space"] |= {"lambda": 1e-3, "l1_ratio": 0.5}
+    spec = StudySpec.model_validate(body | {"sampler": {"type": "grid"}})
+    assert cost.grid_points(spec) == 3 * 2
