@@ -28,8 +28,8 @@ from regtune.service.cli.output import (
     print_table,
     sorted_by_name,
 )
-from regtune.service.client.http import Client, no_best_trial
-from regtune.service.spec.enums import ACTIVE
+from regtune.service.client.http import Client, no_model
+from regtune.service.spec.enums import ACTIVE, FINAL
 from regtune.service.spec.validation import Validation
 
 NO_TEST_SPLIT = (
@@ -181,6 +181,8 @@ def _print_summary(study: StudyOut) -> None:
             )
         print_table(table)
     model = study.best_model
+    if not model and best and study.status in FINAL:
+        console.print(Text(f"best model: none; {no_model(study)}"))
     if model:
         rows = ""
         if model.train_rows is not None and model.refit and not _test_split(study):
@@ -282,14 +284,14 @@ def best(
     as_json: JsonOpt = False,
 ) -> None:
     """The best trial (params, value, test metrics); --download saves its model (safetensors).
-    Exit 1 when the study has no best trial (none completed, or none feasible), with or
-    without --download, so that ``regtune best ID && deploy`` deploys nothing."""
-    study = call(url, key, lambda client: client.study(study_id))
-    saved = (
-        call(url, key, lambda client: client.download_best_model(study_id, download))
-        if download
-        else None
-    )
+    Exit 1 when the study has no saved model (no best trial; or one, but the study has not
+    completed, or its model could not be saved), the reason on stderr and the best trial, if
+    any, still shown, so that ``regtune best ID && deploy`` deploys nothing."""
+    study = call(url, key, lambda client: client.study(study_id, fresh=True))
+    missing = no_model(study)
+    saved = None
+    if download and missing is None:
+        saved = call(url, key, lambda client: client.download_best_model(study_id, download))
     best_trial = study.best_trial
     if as_json:
         print_json(
@@ -300,33 +302,33 @@ def best(
                 "downloaded": str(saved) if saved else None,
             }
         )
-        if not best_trial:
-            raise typer.Exit(1)
-        return
-    if not best_trial:
-        fail(no_best_trial(study))
-    else:
-        which, value = _best_value(study, best_trial, front=f"regtune show {study.id}: the front")
-        console.print(
-            Text(
-                f"trial #{best_trial.number}{which}  {value}  "
-                f"non-zero {fmt(best_trial.n_nonzero)}\n"
-                f"params: {params(best_trial.params)}\n"
-                + (
-                    f"test (trial):       {params(sorted_by_name(best_trial.test_metrics or {}))}"
-                    if _test_split(study)
-                    else f"test: {_no_test_split(study)}"
-                )
-                + (
-                    f"\n{_saved_label(study)} "
-                    f"{params(sorted_by_name(best_trial.refit_test_metrics))}"
-                    if best_trial.refit_test_metrics
-                    else ""
-                )
+    elif best_trial:
+        _print_best(study, best_trial)
+    if saved and not as_json:
+        console.print(f"saved {saved}")
+    if missing:
+        fail(missing)
+
+
+def _print_best(study: StudyOut, best_trial: BestTrial) -> None:
+    which, value = _best_value(study, best_trial, front=f"regtune show {study.id}: the front")
+    console.print(
+        Text(
+            f"trial #{best_trial.number}{which}  {value}  "
+            f"non-zero {fmt(best_trial.n_nonzero)}\n"
+            f"params: {params(best_trial.params)}\n"
+            + (
+                f"test (trial):       {params(sorted_by_name(best_trial.test_metrics or {}))}"
+                if _test_split(study)
+                else f"test: {_no_test_split(study)}"
+            )
+            + (
+                f"\n{_saved_label(study)} {params(sorted_by_name(best_trial.refit_test_metrics))}"
+                if best_trial.refit_test_metrics
+                else ""
             )
         )
-    if saved:
-        console.print(f"saved {saved}")
+    )
 
 
 def report(

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -42,7 +43,7 @@ from regtune.service.api.schemas import (
     WorkerOut,
 )
 from regtune.service.client.frame import objective_directions, objective_names
-from regtune.service.spec.enums import FINAL, StudyStatus
+from regtune.service.spec.enums import ACTIVE, FINAL, StudyStatus
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -263,8 +264,13 @@ class Client:
 
     def download_best_model(self, study_id: str, path: str | Path) -> Path:
         """Save the best model (safetensors) of a completed study to ``path``; a download that
-        breaks off leaves nothing behind."""
+        breaks off leaves nothing behind, and a file error (``FileNotFoundError`` for a
+        directory that does not exist, checked first) names ``path``."""
         path = Path(path)
+        if not path.parent.is_dir():  # before anything is downloaded, in the caller's words
+            raise FileNotFoundError(
+                f"cannot save the best model to {path}: the directory {path.parent} does not exist"
+            )
         partial = path.with_name(path.name + ".part")
         response: httpx.Response | None = None
         try:
@@ -272,7 +278,7 @@ class Client:
                 if response.status_code >= 400:
                     response.read()
                     raise _api_error(response)
-                with partial.open("wb") as out:
+                with _saving(path, partial) as out:
                     for chunk in response.iter_bytes():
                         out.write(chunk)
         except httpx.TransportError as exc:
@@ -392,6 +398,18 @@ class Client:
             time.sleep(max(0.0, poll - (time.monotonic() - asked)))  # a server that did not hold
 
 
+@contextmanager
+def _saving(path: Path, partial: Path) -> Iterator[BinaryIO]:
+    """``partial`` open for writing; a file error names ``path``, the file the caller asked
+    for, not the temporary one, and leaves neither behind."""
+    try:
+        with partial.open("wb") as out:
+            yield out
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise type(exc)(f"cannot save the best model to {path}: {exc.strerror or exc}") from None
+
+
 def awaits_model(study: StudyOut) -> bool:
     """Completed with a best trial, and its model is not saved yet."""
     return (
@@ -424,6 +442,34 @@ def _api_error(response: httpx.Response) -> ApiError:
     except ValidationError:
         return ApiError(response.status_code, "http_error", response.text[:500] or "", [])
     return ApiError(response.status_code, error.code, error.message, error.fields)
+
+
+def no_model(study: StudyOut) -> str | None:
+    """Why ``study`` has no saved best model, or None if it has one: a model is saved only when
+    a study completes (with a best trial), by a worker, just after it does."""
+    if study.best_model is not None:
+        return None
+    if study.best_trial is None:
+        return no_best_trial(study)
+    if study.status in ACTIVE:
+        return (
+            f"study {study.id} has no saved model yet (status {study.status}): one is saved "
+            "when the study completes, from its best trial then; the trial shown is the best "
+            "so far"
+        )
+    if study.status == StudyStatus.COMPLETED:
+        if study.error:
+            return f"study {study.id} has no saved model: {study.error}"
+        return (
+            f"study {study.id} has completed and its best model is being saved (a worker "
+            "retrains the best trial): ask again in a moment"
+        )
+    ended = "was cancelled" if study.status == StudyStatus.CANCELLED else "failed"
+    why = f" ({study.error})" if study.error else ""
+    return (
+        f"study {study.id} has no saved model: it {ended}{why}, and a model is saved only "
+        "when a study completes; the trial shown is its best"
+    )
 
 
 def no_best_trial(study: StudyOut) -> str:

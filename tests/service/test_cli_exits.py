@@ -3,6 +3,7 @@ is no best trial, whatever the output's form; a file the command cannot write is
 
 from __future__ import annotations
 
+import contextvars
 import json
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from regtune.service.cli.app import app
-from tests.inprocess import cli_result
+from tests.inprocess import cli_output, cli_result, run_to_the_end
 from tests.service.test_client_optuna import STUDY
 
 
@@ -34,6 +35,56 @@ def test_best_of_a_study_without_a_best_trial_fails_with_or_without_download(
     model = tmp_path / "model.safetensors"
     downloaded = cli_result(api, monkeypatch, "best", created["id"], "--download", str(model))
     assert downloaded.exit_code == 1 and not model.exists(), downloaded.output
+
+
+def test_best_of_a_cancelled_study_shows_its_best_trial_and_fails_for_want_of_a_model(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Cancelled after a trial completed: the best trial is printed (its parameters are the
+    study's answer so far), but no model was saved, so ``best`` says why and exits 1, as
+    ``--download`` does (it exited 0, as if a model could be deployed)."""
+    from regtune.worker.loop import Worker
+
+    created = api.post("/v1/studies", json=STUDY | {"name": "cancelled-after-one"}).json()
+    assert contextvars.copy_context().run(Worker().run, max_trials=1) == 1
+    assert api.post(f"/v1/studies/{created['id']}/cancel").status_code == 200
+    plain = cli_result(api, monkeypatch, "best", created["id"])
+    assert plain.exit_code == 1, plain.output
+    assert "trial #0" in plain.stdout and "params: lambda=" in plain.stdout
+    assert " ".join(plain.stderr.split()) == (
+        f"error: study {created['id']} has no saved model: it was cancelled, and a model is "
+        "saved only when a study completes; the trial shown is its best"
+    )
+    as_json = cli_result(api, monkeypatch, "best", created["id"], "--json")
+    assert as_json.exit_code == 1, as_json.output
+    answer = json.loads(as_json.stdout)
+    assert answer["best_trial"]["number"] == 0 and answer["best_model"] is None
+    assert "has no saved model" in as_json.stderr
+    model = tmp_path / "model.safetensors"
+    downloaded = cli_result(api, monkeypatch, "best", created["id"], "--download", str(model))
+    assert downloaded.exit_code == 1 and not model.exists(), downloaded.output
+    assert "has no saved model" in downloaded.stderr
+    shown = cli_output(api, monkeypatch, "show", created["id"])
+    assert "best trial #0" in shown and "best model: none; study" in shown
+
+
+def test_a_model_saved_into_a_missing_directory_is_one_line_naming_the_path(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``best -d some/missing/dir/model.pt`` named its temporary ``.part`` file."""
+    created = api.post("/v1/studies", json=STUDY | {"name": "saved-nowhere"}).json()
+    done = run_to_the_end(api, created["id"])
+    assert done["best_model"] is not None
+    where = tmp_path / "some" / "missing" / "dir" / "model.pt"
+    result = cli_result(api, monkeypatch, "best", created["id"], "-d", str(where))
+    assert result.exit_code == 1, result.output
+    assert ".part" not in result.stderr
+    assert " ".join(result.stderr.split()) == (
+        f"error: cannot save the best model to {where}: the directory {where.parent} does not exist"
+    )
+    assert not (tmp_path / "some").exists()
+    saved = cli_result(api, monkeypatch, "best", created["id"], "-d", str(tmp_path / "m.pt"))
+    assert saved.exit_code == 0 and (tmp_path / "m.pt").stat().st_size > 0, saved.output
 
 
 @pytest.mark.parametrize("where", ["missing-directory/predictions.csv", "."])
