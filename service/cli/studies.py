@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -87,6 +88,7 @@ def submit(
             console.print(
                 f"created study [bold]{study.id}[/bold] ({study.name}), status {study.status}"
             )
+        print_warnings(study, err)  # on stderr, so that --json's stdout stays pure JSON
         if watch:
             study = follow(client, study, console=err if as_json else console, poll=poll)
         return study
@@ -95,7 +97,7 @@ def submit(
     if as_json:
         print_json(study)
     elif watch:
-        _print_summary(study)
+        _print_summary(study, warnings=False)  # said at creation
     if watch:
         raise typer.Exit(EXIT_CODES.get(study.status, 1))
 
@@ -135,11 +137,19 @@ def list_studies(
         console.print(f"{len(page.items)} of {page.total} studies")
 
 
-def _print_summary(study: StudyOut) -> None:
+def print_warnings(study: StudyOut, where: Console) -> None:
+    """The definition's warnings (``StudyOut.warnings``), one yellow line each."""
+    for warning in study.warnings:
+        where.print(Text.assemble(("warning: ", "bold yellow"), (warning, "yellow")))
+
+
+def _print_summary(study: StudyOut, *, warnings: bool = True) -> None:
     p = study.progress
     console.print(
         f"[bold]{study.name}[/bold] {study.id}  status {study.status}  {p.done}/{p.n_trials} done"
     )
+    if warnings:
+        print_warnings(study, console)
     console.print("counts: " + (", ".join(f"{k} {v}" for k, v in study.counts.items() if v)))
     if study.error:
         console.print(Text.assemble(("error: ", "red"), study.error))
