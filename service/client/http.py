@@ -266,11 +266,7 @@ class Client:
         """Save the best model (safetensors) of a completed study to ``path``; a download that
         breaks off leaves nothing behind, and a file error (``FileNotFoundError`` for a
         directory that does not exist, checked first) names ``path``."""
-        path = Path(path)
-        if not path.parent.is_dir():  # before anything is downloaded, in the caller's words
-            raise FileNotFoundError(
-                f"cannot save the best model to {path}: the directory {path.parent} does not exist"
-            )
+        path = _into_a_directory(Path(path), "the best model")
         partial = path.with_name(path.name + ".part")
         response: httpx.Response | None = None
         try:
@@ -297,10 +293,16 @@ class Client:
         return path
 
     def report(self, study_id: str, path: str | Path | None = None) -> str:
-        """The study report (one self-contained HTML page); also written to ``path`` if given."""
+        """The study report (one self-contained HTML page); also written to ``path`` if given
+        (a directory that does not exist is a ``FileNotFoundError`` naming it, before the
+        request)."""
+        target = None if path is None else _into_a_directory(Path(path), "the report")
         html = self._request("GET", f"/v1/studies/{study_id}/report").text
-        if path is not None:
-            Path(path).write_text(html, encoding="utf-8")
+        if target is not None:
+            try:
+                target.write_text(html, encoding="utf-8")
+            except OSError as exc:
+                raise type(exc)(f"cannot save the report to {target}: {exc.strerror}") from None
         return html
 
     def workers(self) -> list[WorkerOut]:
@@ -396,6 +398,16 @@ class Client:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"study {study_id} still {study.status} after {timeout}s")
             time.sleep(max(0.0, poll - (time.monotonic() - asked)))  # a server that did not hold
+
+
+def _into_a_directory(path: Path, what: str) -> Path:
+    """``path``, whose directory must exist: said in the caller's words, before anything is
+    asked of the API."""
+    if not path.parent.is_dir():
+        raise FileNotFoundError(
+            f"cannot save {what} to {path}: the directory {path.parent} does not exist"
+        )
+    return path
 
 
 @contextmanager

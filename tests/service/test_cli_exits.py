@@ -110,3 +110,18 @@ def test_predictions_that_cannot_be_written_are_one_line_not_a_traceback(
     assert result.exception is None or isinstance(result.exception, SystemExit)
     [line] = result.output.splitlines()
     assert line.startswith(f"error: cannot write the predictions to {out}"), line
+
+
+def test_a_report_written_into_a_missing_directory_is_one_line_naming_it(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``report -o missing/dir/report.html`` fetched the page, then printed Python's
+    ``[Errno 2]`` line; it now says which directory is missing, before asking the API."""
+    created = api.post("/v1/studies", json=STUDY | {"name": "reported-nowhere"}).json()
+    where = tmp_path / "missing" / "report.html"
+    result = cli_result(api, monkeypatch, "report", created["id"], "-o", str(where))
+    assert result.exit_code == 1, result.output
+    assert " ".join(result.stderr.split()) == (
+        f"error: cannot save the report to {where}: the directory {where.parent} does not exist"
+    )
+    assert not where.parent.exists()
