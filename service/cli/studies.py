@@ -294,9 +294,12 @@ def best(
     as_json: JsonOpt = False,
 ) -> None:
     """The best trial (params, value, test metrics); --download saves its model (safetensors).
-    Exit 1 when the study has no saved model (no best trial; or one, but the study has not
-    completed, or its model could not be saved), the reason on stderr and the best trial, if
-    any, still shown, so that ``regtune best ID && deploy`` deploys nothing."""
+
+    Exit 1 when the study has no saved model; its best trial, if any, is still shown.
+    """
+    # No best trial; or one, but the study has not completed (running, cancelled, failed) or
+    # its model could not be saved: the reason on stderr, so ``regtune best ID && deploy``
+    # deploys nothing.
     study = call(url, key, lambda client: client.study(study_id, fresh=True))
     missing = no_model(study)
     saved = None
