@@ -43,6 +43,14 @@ NO_TEST_SPLIT_HOLDOUT = (
 )
 
 
+MIN_POLL = 0.1
+"""The shortest ``submit --watch --poll``: 0 asked the API for the study about 270 times a
+second for as long as it ran."""
+MIN_REPORT_POLL = 1.0
+"""The shortest ``report --watch --poll``: each rewrite builds the whole page (a negative one
+was a traceback from ``time.sleep``)."""
+
+
 def _validation(study: StudyOut) -> Validation:
     return Validation.model_validate(study.definition.get("validation") or {})
 
@@ -72,7 +80,10 @@ def submit(
         bool, typer.Option("--watch", "-w", help="Show live progress until the study ends.")
     ] = False,
     poll: Annotated[
-        float, typer.Option(help="Seconds between progress updates (the end is seen at once).")
+        float,
+        typer.Option(
+            min=MIN_POLL, help="Seconds between progress updates (the end is seen at once)."
+        ),
     ] = 1.0,
     url: UrlOpt = None,
     key: KeyOpt = None,
@@ -359,7 +370,9 @@ def report(
             "--watch", "-w", help="Rewrite it while the study runs (the open page reloads itself)."
         ),
     ] = False,
-    poll: Annotated[float, typer.Option(help="Seconds between rewrites with --watch.")] = 10.0,
+    poll: Annotated[
+        float, typer.Option(min=MIN_REPORT_POLL, help="Seconds between rewrites with --watch.")
+    ] = 10.0,
     url: UrlOpt = None,
     key: KeyOpt = None,
     as_json: JsonOpt = False,

@@ -381,6 +381,8 @@ class Client:
         A completed study's best model is saved just after it completes (the worker retrains
         the best trial); this waits up to ``model_grace`` more seconds for it to appear.
         """
+        if not poll > 0:  # 0 would ask the API for the study in a tight loop
+            raise ValueError(f"poll must be > 0 seconds, got {poll=}")
         deadline = time.monotonic() + timeout
         completed_at: float | None = None
         while True:

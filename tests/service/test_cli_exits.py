@@ -125,3 +125,37 @@ def test_a_report_written_into_a_missing_directory_is_one_line_naming_it(
         f"error: cannot save the report to {where}: the directory {where.parent} does not exist"
     )
     assert not where.parent.exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "poll", "rule"),
+    [
+        ("submit", "0", "greater than or equal to 0.1"),
+        ("report", "-1", "greater than or equal to 1"),
+    ],
+)
+def test_a_poll_interval_too_short_is_a_usage_error(
+    api: TestClient,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    command: str,
+    poll: str,
+    rule: str,
+) -> None:
+    """``submit --watch --poll 0`` asked the API for the study in a tight loop (2,682 requests
+    for a 10-second study); ``report --watch --poll -1`` was a traceback from ``time.sleep``."""
+    definition = tmp_path / "study.json"
+    definition.write_text(json.dumps(STUDY | {"name": "polled"}))
+    created = api.post("/v1/studies", json=STUDY | {"name": "reported"}).json()
+    target = [str(definition)] if command == "submit" else [created["id"], "-o", str(definition)]
+    result = cli_result(api, monkeypatch, command, *target, "--watch", "--poll", poll)
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--poll'" in result.output and rule in result.output
+    assert [s["name"] for s in api.get("/v1/studies").json()["items"]] == ["reported"]
+
+
+def test_the_client_refuses_to_wait_without_a_pause() -> None:
+    from regtune.service.client.http import Client
+
+    with Client("http://127.0.0.1:9") as rt, pytest.raises(ValueError, match="poll must be > 0"):
+        rt.wait("any", poll=0)
