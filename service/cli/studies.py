@@ -203,7 +203,8 @@ def _print_summary(study: StudyOut, *, warnings: bool = True) -> None:
         print_table(table)
     model = study.best_model
     if not model and best and study.status in FINAL:
-        console.print(Text(f"best model: none; {no_model(study)}"))
+        why = "the error above says why" if study.error else no_model(study)
+        console.print(Text(f"best model: none; {why}"))
     if model:
         rows = ""
         if model.train_rows is not None and model.refit and not _test_split(study):
