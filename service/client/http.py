@@ -403,12 +403,14 @@ class Client:
 
 
 def _into_a_directory(path: Path, what: str) -> Path:
-    """``path``, whose directory must exist: said in the caller's words, before anything is
-    asked of the API."""
+    """``path``, whose directory must exist and which must not be one: said in the caller's
+    words, before anything is asked of the API."""
     if not path.parent.is_dir():
         raise FileNotFoundError(
             f"cannot save {what} to {path}: the directory {path.parent} does not exist"
         )
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot save {what} to {path}: it is a directory; name a file")
     return path
 
 

@@ -12,8 +12,9 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from regtune.service.cli.app import app
+from regtune.service.client.http import Client
 from tests.inprocess import cli_output, cli_result, run_to_the_end
-from tests.service.test_client_optuna import STUDY
+from tests.service.test_client_optuna import STUDY, ThroughApp
 
 
 def test_best_of_a_study_without_a_best_trial_fails_with_or_without_download(
@@ -85,6 +86,10 @@ def test_a_model_saved_into_a_missing_directory_is_one_line_naming_the_path(
     assert not (tmp_path / "some").exists()
     saved = cli_result(api, monkeypatch, "best", created["id"], "-d", str(tmp_path / "m.pt"))
     assert saved.exit_code == 0 and (tmp_path / "m.pt").stat().st_size > 0, saved.output
+    rt = Client("http://testserver", transport=ThroughApp(api))  # a directory, from Python
+    with rt, pytest.raises(IsADirectoryError, match=f"to {tmp_path}: it is a directory"):
+        rt.download_best_model(created["id"], tmp_path)
+    assert not tmp_path.with_name(tmp_path.name + ".part").exists()
 
 
 @pytest.mark.parametrize("where", ["missing-directory/predictions.csv", "."])
