@@ -44,11 +44,9 @@ NO_TEST_SPLIT_HOLDOUT = (
 
 
 MIN_POLL = 0.1
-"""The shortest ``submit --watch --poll``: 0 asked the API for the study about 270 times a
-second for as long as it ran."""
-MIN_REPORT_POLL = 1.0
-"""The shortest ``report --watch --poll``: each rewrite builds the whole page (a negative one
-was a traceback from ``time.sleep``)."""
+"""The shortest ``--poll`` of ``submit --watch`` and ``report --watch``: 0 asked the API for
+the study about 270 times a second for as long as it ran, and a negative report poll was a
+traceback from ``time.sleep``."""
 
 
 def _validation(study: StudyOut) -> Validation:
@@ -372,7 +370,7 @@ def report(
         ),
     ] = False,
     poll: Annotated[
-        float, typer.Option(min=MIN_REPORT_POLL, help="Seconds between rewrites with --watch.")
+        float, typer.Option(min=MIN_POLL, help="Seconds between rewrites with --watch.")
     ] = 10.0,
     url: UrlOpt = None,
     key: KeyOpt = None,

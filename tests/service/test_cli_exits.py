@@ -136,7 +136,7 @@ def test_a_report_written_into_a_missing_directory_is_one_line_naming_it(
     ("command", "poll", "rule"),
     [
         ("submit", "0", "greater than or equal to 0.1"),
-        ("report", "-1", "greater than or equal to 1"),
+        ("report", "-1", "greater than or equal to 0.1"),
     ],
 )
 def test_a_poll_interval_too_short_is_a_usage_error(
