@@ -21,6 +21,7 @@ import yaml
 from regtune.service.api.body import DefinitionLoader
 from regtune.service.api.studies import admit
 from regtune.service.settings import Settings
+from regtune.service.spec.advice import warnings_of
 from regtune.service.spec.definition import EXAMPLE
 from tests.support import ROOT
 
@@ -94,5 +95,7 @@ def test_every_kind_of_shipped_definition_is_found() -> None:
 
 @pytest.mark.parametrize(("name", "definition"), SHIPPED, ids=[name for name, _ in SHIPPED])
 def test_shipped_definition_is_accepted(name: str, definition: dict[str, Any]) -> None:
-    """What ``POST /v1/studies`` would answer, short of storing it: no 422."""
-    admit(json.loads(json.dumps(definition)), tenant="default", settings=Settings())
+    """What ``POST /v1/studies`` would answer, short of storing it: no 422, and no warning
+    (what the project shows is what it advises)."""
+    spec = admit(json.loads(json.dumps(definition)), tenant="default", settings=Settings())
+    assert warnings_of(spec) == []

@@ -8,7 +8,6 @@ definition admits but this module does not build fails type checking, and at run
 
 from __future__ import annotations
 
-import math
 from typing import assert_never
 
 import optuna
@@ -110,18 +109,9 @@ def _inner_pruner(config: InnerPruner, max_epochs: int) -> optuna.pruners.BasePr
             assert_never(config)
 
 
-def epoch_budget(spec: StudySpec) -> int:
-    """The most epochs a trial reports: ``max_epochs``, or under the exact solver one per
-    ``report_every`` iterations up to ``max_iter``."""
-    training = spec.training
-    if training.solver == "exact":
-        return math.ceil(training.max_iter / training.report_every)
-    return training.max_epochs
-
-
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     config = spec.pruner
-    max_epochs = epoch_budget(spec)
+    max_epochs = spec.epoch_budget
     match config:
         case NoPruner():
             return optuna.pruners.NopPruner()

@@ -67,11 +67,22 @@ async def read_definition(request: Request) -> dict[str, Any]:
     except RecursionError:
         raise BadBody(f"the body is nested too deeply (at most {MAX_DEPTH} levels)") from None
     if not isinstance(data, dict):
-        hint = one_line(text) if is_yaml else ""
+        hint = file_name(data) or (one_line(text) if is_yaml else "")
         raise BadBody(f"the definition must be a mapping (a JSON object){hint}")
     if depth(data) > MAX_DEPTH:
         raise BadBody(f"the body is nested too deeply (at most {MAX_DEPTH} levels)")
     return data
+
+
+def file_name(data: object) -> str:
+    """A hint for a body that is only a definition file's name (``curl -d def.yaml`` without
+    the ``@``; ``Client.submit("def.yaml")``, whose ``str`` is the definition's text)."""
+    if not isinstance(data, str) or not data.lower().endswith((".yaml", ".yml", ".json")):
+        return ""
+    return (
+        f": the body is the text {data!r}, which names a file; send the file's content "
+        f"(curl --data-binary @{data}, regtune submit {data}, Client.submit(Path({data!r})))"
+    )
 
 
 def one_line(text: str) -> str:

@@ -28,6 +28,7 @@ from regtune.service.api.schemas import (
     ValidationOut,
 )
 from regtune.service.settings import get_settings
+from regtune.service.spec.advice import warnings_of
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.enums import StudyStatus
 from regtune.service.store.reads import read
@@ -135,6 +136,7 @@ def _study_out(row: StudyRow, summary: studies.StudySummary) -> StudyOut:
         pareto_front=pareto,
         best_model=BestModel.model_validate(summary.best_model) if summary.best_model else None,
         report_url=f"/v1/studies/{row.id}/report",
+        warnings=warnings_of(studies.definition_of(row)),
         error=row.error,
         created_at=row.created_at,
         started_at=row.started_at,

@@ -143,6 +143,12 @@ class StudyOut(BaseModel):
     report_url: str | None = Field(
         default=None, description="the study report: one HTML page of plots (GET it)"
     )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="what the definition asks for that runs as given but likely not as meant "
+        "(a pruner that prunes what early stopping would keep, or decides only at the last "
+        "epoch), each as 'field: what happens; what to do'; the study was created all the same",
+    )
     error: str | None
     created_at: UtcDateTime
     started_at: UtcDateTime | None

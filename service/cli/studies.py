@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -28,8 +29,8 @@ from regtune.service.cli.output import (
     print_table,
     sorted_by_name,
 )
-from regtune.service.client.http import Client, no_best_trial
-from regtune.service.spec.enums import ACTIVE
+from regtune.service.client.http import Client, no_model
+from regtune.service.spec.enums import ACTIVE, FINAL
 from regtune.service.spec.validation import Validation
 
 NO_TEST_SPLIT = (
@@ -40,6 +41,12 @@ NO_TEST_SPLIT_HOLDOUT = (
     "none (validation.test_fraction 0: the holdout's score above chose the best trial, so it "
     "is optimistic; give validation.test_fraction for an estimate)"
 )
+
+
+MIN_POLL = 0.1
+"""The shortest ``--poll`` of ``submit --watch`` and ``report --watch``: 0 asked the API for
+the study about 270 times a second for as long as it ran, and a negative report poll was a
+traceback from ``time.sleep``."""
 
 
 def _validation(study: StudyOut) -> Validation:
@@ -71,7 +78,10 @@ def submit(
         bool, typer.Option("--watch", "-w", help="Show live progress until the study ends.")
     ] = False,
     poll: Annotated[
-        float, typer.Option(help="Seconds between progress updates (the end is seen at once).")
+        float,
+        typer.Option(
+            min=MIN_POLL, help="Seconds between progress updates (the end is seen at once)."
+        ),
     ] = 1.0,
     url: UrlOpt = None,
     key: KeyOpt = None,
@@ -87,6 +97,7 @@ def submit(
             console.print(
                 f"created study [bold]{study.id}[/bold] ({study.name}), status {study.status}"
             )
+        print_warnings(study, err)  # on stderr, so that --json's stdout stays pure JSON
         if watch:
             study = follow(client, study, console=err if as_json else console, poll=poll)
         return study
@@ -95,7 +106,7 @@ def submit(
     if as_json:
         print_json(study)
     elif watch:
-        _print_summary(study)
+        _print_summary(study, warnings=False)  # said at creation
     if watch:
         raise typer.Exit(EXIT_CODES.get(study.status, 1))
 
@@ -135,11 +146,19 @@ def list_studies(
         console.print(f"{len(page.items)} of {page.total} studies")
 
 
-def _print_summary(study: StudyOut) -> None:
+def print_warnings(study: StudyOut, where: Console) -> None:
+    """The definition's warnings (``StudyOut.warnings``), one yellow line each."""
+    for warning in study.warnings:
+        where.print(Text.assemble(("warning: ", "bold yellow"), (warning, "yellow")))
+
+
+def _print_summary(study: StudyOut, *, warnings: bool = True) -> None:
     p = study.progress
     console.print(
         f"[bold]{study.name}[/bold] {study.id}  status {study.status}  {p.done}/{p.n_trials} done"
     )
+    if warnings:
+        print_warnings(study, console)
     console.print("counts: " + (", ".join(f"{k} {v}" for k, v in study.counts.items() if v)))
     if study.error:
         console.print(Text.assemble(("error: ", "red"), study.error))
@@ -181,6 +200,9 @@ def _print_summary(study: StudyOut) -> None:
             )
         print_table(table)
     model = study.best_model
+    if not model and best and study.status in FINAL:
+        why = "the error above says why" if study.error else no_model(study)
+        console.print(Text(f"best model: none; {why}"))
     if model:
         rows = ""
         if model.train_rows is not None and model.refit and not _test_split(study):
@@ -282,14 +304,17 @@ def best(
     as_json: JsonOpt = False,
 ) -> None:
     """The best trial (params, value, test metrics); --download saves its model (safetensors).
-    Exit 1 when the study has no best trial (none completed, or none feasible), with or
-    without --download, so that ``regtune best ID && deploy`` deploys nothing."""
-    study = call(url, key, lambda client: client.study(study_id))
-    saved = (
-        call(url, key, lambda client: client.download_best_model(study_id, download))
-        if download
-        else None
-    )
+
+    Exit 1 when the study has no saved model; its best trial, if any, is still shown.
+    """
+    # No best trial; or one, but the study has not completed (running, cancelled, failed) or
+    # its model could not be saved: the reason on stderr, so ``regtune best ID && deploy``
+    # deploys nothing.
+    study = call(url, key, lambda client: client.study(study_id, fresh=True))
+    missing = no_model(study)
+    saved = None
+    if download and missing is None:
+        saved = call(url, key, lambda client: client.download_best_model(study_id, download))
     best_trial = study.best_trial
     if as_json:
         print_json(
@@ -300,33 +325,33 @@ def best(
                 "downloaded": str(saved) if saved else None,
             }
         )
-        if not best_trial:
-            raise typer.Exit(1)
-        return
-    if not best_trial:
-        fail(no_best_trial(study))
-    else:
-        which, value = _best_value(study, best_trial, front=f"regtune show {study.id}: the front")
-        console.print(
-            Text(
-                f"trial #{best_trial.number}{which}  {value}  "
-                f"non-zero {fmt(best_trial.n_nonzero)}\n"
-                f"params: {params(best_trial.params)}\n"
-                + (
-                    f"test (trial):       {params(sorted_by_name(best_trial.test_metrics or {}))}"
-                    if _test_split(study)
-                    else f"test: {_no_test_split(study)}"
-                )
-                + (
-                    f"\n{_saved_label(study)} "
-                    f"{params(sorted_by_name(best_trial.refit_test_metrics))}"
-                    if best_trial.refit_test_metrics
-                    else ""
-                )
+    elif best_trial:
+        _print_best(study, best_trial)
+    if saved and not as_json:
+        console.print(f"saved {saved}")
+    if missing:
+        fail(missing)
+
+
+def _print_best(study: StudyOut, best_trial: BestTrial) -> None:
+    which, value = _best_value(study, best_trial, front=f"regtune show {study.id}: the front")
+    console.print(
+        Text(
+            f"trial #{best_trial.number}{which}  {value}  "
+            f"non-zero {fmt(best_trial.n_nonzero)}\n"
+            f"params: {params(best_trial.params)}\n"
+            + (
+                f"test (trial):       {params(sorted_by_name(best_trial.test_metrics or {}))}"
+                if _test_split(study)
+                else f"test: {_no_test_split(study)}"
+            )
+            + (
+                f"\n{_saved_label(study)} {params(sorted_by_name(best_trial.refit_test_metrics))}"
+                if best_trial.refit_test_metrics
+                else ""
             )
         )
-    if saved:
-        console.print(f"saved {saved}")
+    )
 
 
 def report(
@@ -344,7 +369,9 @@ def report(
             "--watch", "-w", help="Rewrite it while the study runs (the open page reloads itself)."
         ),
     ] = False,
-    poll: Annotated[float, typer.Option(help="Seconds between rewrites with --watch.")] = 10.0,
+    poll: Annotated[
+        float, typer.Option(min=MIN_POLL, help="Seconds between rewrites with --watch.")
+    ] = 10.0,
     url: UrlOpt = None,
     key: KeyOpt = None,
     as_json: JsonOpt = False,

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -42,7 +43,7 @@ from regtune.service.api.schemas import (
     WorkerOut,
 )
 from regtune.service.client.frame import objective_directions, objective_names
-from regtune.service.spec.enums import FINAL, StudyStatus
+from regtune.service.spec.enums import ACTIVE, FINAL, StudyStatus
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -263,8 +264,9 @@ class Client:
 
     def download_best_model(self, study_id: str, path: str | Path) -> Path:
         """Save the best model (safetensors) of a completed study to ``path``; a download that
-        breaks off leaves nothing behind."""
-        path = Path(path)
+        breaks off leaves nothing behind, and a file error (``FileNotFoundError`` for a
+        directory that does not exist, checked first) names ``path``."""
+        path = _into_a_directory(Path(path), "the best model")
         partial = path.with_name(path.name + ".part")
         response: httpx.Response | None = None
         try:
@@ -272,7 +274,7 @@ class Client:
                 if response.status_code >= 400:
                     response.read()
                     raise _api_error(response)
-                with partial.open("wb") as out:
+                with _saving(path, partial) as out:
                     for chunk in response.iter_bytes():
                         out.write(chunk)
         except httpx.TransportError as exc:
@@ -291,10 +293,16 @@ class Client:
         return path
 
     def report(self, study_id: str, path: str | Path | None = None) -> str:
-        """The study report (one self-contained HTML page); also written to ``path`` if given."""
+        """The study report (one self-contained HTML page); also written to ``path`` if given
+        (a directory that does not exist is a ``FileNotFoundError`` naming it, before the
+        request)."""
+        target = None if path is None else _into_a_directory(Path(path), "the report")
         html = self._request("GET", f"/v1/studies/{study_id}/report").text
-        if path is not None:
-            Path(path).write_text(html, encoding="utf-8")
+        if target is not None:
+            try:
+                target.write_text(html, encoding="utf-8")
+            except OSError as exc:
+                raise type(exc)(f"cannot save the report to {target}: {exc.strerror}") from None
         return html
 
     def workers(self) -> list[WorkerOut]:
@@ -373,6 +381,8 @@ class Client:
         A completed study's best model is saved just after it completes (the worker retrains
         the best trial); this waits up to ``model_grace`` more seconds for it to appear.
         """
+        if not poll > 0:  # 0 would ask the API for the study in a tight loop
+            raise ValueError(f"poll must be > 0 seconds, got {poll=}")
         deadline = time.monotonic() + timeout
         completed_at: float | None = None
         while True:
@@ -390,6 +400,30 @@ class Client:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"study {study_id} still {study.status} after {timeout}s")
             time.sleep(max(0.0, poll - (time.monotonic() - asked)))  # a server that did not hold
+
+
+def _into_a_directory(path: Path, what: str) -> Path:
+    """``path``, whose directory must exist and which must not be one: said in the caller's
+    words, before anything is asked of the API."""
+    if not path.parent.is_dir():
+        raise FileNotFoundError(
+            f"cannot save {what} to {path}: the directory {path.parent} does not exist"
+        )
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot save {what} to {path}: it is a directory; name a file")
+    return path
+
+
+@contextmanager
+def _saving(path: Path, partial: Path) -> Iterator[BinaryIO]:
+    """``partial`` open for writing; a file error names ``path``, the file the caller asked
+    for, not the temporary one, and leaves neither behind."""
+    try:
+        with partial.open("wb") as out:
+            yield out
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise type(exc)(f"cannot save the best model to {path}: {exc.strerror or exc}") from None
 
 
 def awaits_model(study: StudyOut) -> bool:
@@ -424,6 +458,34 @@ def _api_error(response: httpx.Response) -> ApiError:
     except ValidationError:
         return ApiError(response.status_code, "http_error", response.text[:500] or "", [])
     return ApiError(response.status_code, error.code, error.message, error.fields)
+
+
+def no_model(study: StudyOut) -> str | None:
+    """Why ``study`` has no saved best model, or None if it has one: a model is saved only when
+    a study completes (with a best trial), by a worker, just after it does."""
+    if study.best_model is not None:
+        return None
+    if study.best_trial is None:
+        return no_best_trial(study)
+    if study.status in ACTIVE:
+        return (
+            f"study {study.id} has no saved model yet (status {study.status}): one is saved "
+            "when the study completes, from its best trial then; the trial shown is the best "
+            "so far"
+        )
+    if study.status == StudyStatus.COMPLETED:
+        if study.error:
+            return f"study {study.id} has no saved model: {study.error}"
+        return (
+            f"study {study.id} has completed and its best model is being saved (a worker "
+            "retrains the best trial): ask again in a moment"
+        )
+    ended = "was cancelled" if study.status == StudyStatus.CANCELLED else "failed"
+    why = f" ({study.error})" if study.error else ""
+    return (
+        f"study {study.id} has no saved model: it {ended}{why}, and a model is saved only "
+        "when a study completes; the trial shown is its best"
+    )
 
 
 def no_best_trial(study: StudyOut) -> str:

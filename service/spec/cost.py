@@ -205,7 +205,7 @@ def estimate(spec: StudySpec, shape: DataShape) -> Cost:
     training = spec.training
     if spec.solver == "exact":
         iteration = exact_iteration_flop(shape, train_rows)
-        reports = math.ceil(training.max_iter / training.report_every)
+        reports = spec.epoch_budget
         evaluation = 2.0 * parameters * val_rows * reports
         flop = members * (
             training.max_iter * iteration + evaluation + _exact_setup(shape, rows=train_rows)

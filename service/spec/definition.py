@@ -520,6 +520,15 @@ class StudySpec(Strict):
         return None
 
     @property
+    def epoch_budget(self) -> int:
+        """The most epochs a trial reports, the steps its pruner sees: ``max_epochs``, or under
+        the exact solver one per ``report_every`` iterations up to ``max_iter``."""
+        training = self.training
+        if self.solver == "exact":
+            return -(-training.max_iter // training.report_every)
+        return training.max_epochs
+
+    @property
     def path_points(self) -> int:
         """Trials one claim may run: a path's points (at most ``n_trials / MIN_PATHS``), or 1."""
         path = self.training.lambda_path

@@ -3,6 +3,7 @@ is no best trial, whatever the output's form; a file the command cannot write is
 
 from __future__ import annotations
 
+import contextvars
 import json
 from pathlib import Path
 
@@ -11,8 +12,9 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from regtune.service.cli.app import app
-from tests.inprocess import cli_result
-from tests.service.test_client_optuna import STUDY
+from regtune.service.client.http import Client
+from tests.inprocess import cli_output, cli_result, run_to_the_end
+from tests.service.test_client_optuna import STUDY, ThroughApp
 
 
 def test_best_of_a_study_without_a_best_trial_fails_with_or_without_download(
@@ -34,6 +36,60 @@ def test_best_of_a_study_without_a_best_trial_fails_with_or_without_download(
     model = tmp_path / "model.safetensors"
     downloaded = cli_result(api, monkeypatch, "best", created["id"], "--download", str(model))
     assert downloaded.exit_code == 1 and not model.exists(), downloaded.output
+
+
+def test_best_of_a_cancelled_study_shows_its_best_trial_and_fails_for_want_of_a_model(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Cancelled after a trial completed: the best trial is printed (its parameters are the
+    study's answer so far), but no model was saved, so ``best`` says why and exits 1, as
+    ``--download`` does (it exited 0, as if a model could be deployed)."""
+    from regtune.worker.loop import Worker
+
+    created = api.post("/v1/studies", json=STUDY | {"name": "cancelled-after-one"}).json()
+    assert contextvars.copy_context().run(Worker().run, max_trials=1) == 1
+    assert api.post(f"/v1/studies/{created['id']}/cancel").status_code == 200
+    plain = cli_result(api, monkeypatch, "best", created["id"])
+    assert plain.exit_code == 1, plain.output
+    assert "trial #0" in plain.stdout and "params: lambda=" in plain.stdout
+    assert " ".join(plain.stderr.split()) == (
+        f"error: study {created['id']} has no saved model: it was cancelled, and a model is "
+        "saved only when a study completes; the trial shown is its best"
+    )
+    as_json = cli_result(api, monkeypatch, "best", created["id"], "--json")
+    assert as_json.exit_code == 1, as_json.output
+    answer = json.loads(as_json.stdout)
+    assert answer["best_trial"]["number"] == 0 and answer["best_model"] is None
+    assert "has no saved model" in as_json.stderr
+    model = tmp_path / "model.safetensors"
+    downloaded = cli_result(api, monkeypatch, "best", created["id"], "--download", str(model))
+    assert downloaded.exit_code == 1 and not model.exists(), downloaded.output
+    assert "has no saved model" in downloaded.stderr
+    shown = cli_output(api, monkeypatch, "show", created["id"])
+    assert "best trial #0" in shown and "best model: none; study" in shown
+
+
+def test_a_model_saved_into_a_missing_directory_is_one_line_naming_the_path(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``best -d some/missing/dir/model.pt`` named its temporary ``.part`` file."""
+    created = api.post("/v1/studies", json=STUDY | {"name": "saved-nowhere"}).json()
+    done = run_to_the_end(api, created["id"])
+    assert done["best_model"] is not None
+    where = tmp_path / "some" / "missing" / "dir" / "model.pt"
+    result = cli_result(api, monkeypatch, "best", created["id"], "-d", str(where))
+    assert result.exit_code == 1, result.output
+    assert ".part" not in result.stderr
+    assert " ".join(result.stderr.split()) == (
+        f"error: cannot save the best model to {where}: the directory {where.parent} does not exist"
+    )
+    assert not (tmp_path / "some").exists()
+    saved = cli_result(api, monkeypatch, "best", created["id"], "-d", str(tmp_path / "m.pt"))
+    assert saved.exit_code == 0 and (tmp_path / "m.pt").stat().st_size > 0, saved.output
+    rt = Client("http://testserver", transport=ThroughApp(api))  # a directory, from Python
+    with rt, pytest.raises(IsADirectoryError, match=f"to {tmp_path}: it is a directory"):
+        rt.download_best_model(created["id"], tmp_path)
+    assert not tmp_path.with_name(tmp_path.name + ".part").exists()
 
 
 @pytest.mark.parametrize("where", ["missing-directory/predictions.csv", "."])
@@ -59,3 +115,52 @@ def test_predictions_that_cannot_be_written_are_one_line_not_a_traceback(
     assert result.exception is None or isinstance(result.exception, SystemExit)
     [line] = result.output.splitlines()
     assert line.startswith(f"error: cannot write the predictions to {out}"), line
+
+
+def test_a_report_written_into_a_missing_directory_is_one_line_naming_it(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``report -o missing/dir/report.html`` fetched the page, then printed Python's
+    ``[Errno 2]`` line; it now says which directory is missing, before asking the API."""
+    created = api.post("/v1/studies", json=STUDY | {"name": "reported-nowhere"}).json()
+    where = tmp_path / "missing" / "report.html"
+    result = cli_result(api, monkeypatch, "report", created["id"], "-o", str(where))
+    assert result.exit_code == 1, result.output
+    assert " ".join(result.stderr.split()) == (
+        f"error: cannot save the report to {where}: the directory {where.parent} does not exist"
+    )
+    assert not where.parent.exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "poll", "rule"),
+    [
+        ("submit", "0", "greater than or equal to 0.1"),
+        ("report", "-1", "greater than or equal to 0.1"),
+    ],
+)
+def test_a_poll_interval_too_short_is_a_usage_error(
+    api: TestClient,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    command: str,
+    poll: str,
+    rule: str,
+) -> None:
+    """``submit --watch --poll 0`` asked the API for the study in a tight loop (2,682 requests
+    for a 10-second study); ``report --watch --poll -1`` was a traceback from ``time.sleep``."""
+    definition = tmp_path / "study.json"
+    definition.write_text(json.dumps(STUDY | {"name": "polled"}))
+    created = api.post("/v1/studies", json=STUDY | {"name": "reported"}).json()
+    target = [str(definition)] if command == "submit" else [created["id"], "-o", str(definition)]
+    result = cli_result(api, monkeypatch, command, *target, "--watch", "--poll", poll)
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--poll'" in result.output and rule in result.output
+    assert [s["name"] for s in api.get("/v1/studies").json()["items"]] == ["reported"]
+
+
+def test_the_client_refuses_to_wait_without_a_pause() -> None:
+    from regtune.service.client.http import Client
+
+    with Client("http://127.0.0.1:9") as rt, pytest.raises(ValueError, match="poll must be > 0"):
+        rt.wait("any", poll=0)

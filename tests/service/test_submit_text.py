@@ -1,7 +1,7 @@
 """A definition is sent as it is: a ``str`` is its text, a ``Path`` is a file (issue 22, item 14).
 
-No server: the client talks to an ``httpx.MockTransport`` that records what it was sent and
-answers as the API answers a definition it refuses.
+The client talks to an ``httpx.MockTransport`` that records what it was sent and answers as the
+API answers a definition it refuses, or to the API in this process.
 """
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from regtune.service.cli import output
 from regtune.service.cli.app import app
 from regtune.service.client.http import ApiError, Client
+from tests.service.test_client_optuna import ThroughApp
 
 REFUSED = {"error": {"code": "invalid_definition", "message": "recorded", "fields": []}}
 
@@ -83,3 +85,17 @@ def test_regtune_submit_sends_a_long_one_line_json_file(
     assert "File name too long" not in result.output
     assert "recorded" in result.output
     assert sent == [path.read_bytes()]
+
+
+def test_a_file_name_sent_as_the_definition_is_told_to_send_the_file(api: TestClient) -> None:
+    """``Client.submit("examples/diabetes-enet.yaml")`` (or ``curl -d`` without ``@``) sent the
+    name as the definition, and the 400 spoke of curl dropping line breaks."""
+    name = "examples/diabetes-enet.yaml"
+    client = Client("http://testserver", transport=ThroughApp(api))
+    with client, pytest.raises(ApiError) as refused:
+        client.submit(name)
+    assert refused.value.status == 400
+    assert "curl -d drops" not in refused.value.message
+    assert f"the body is the text {name!r}, which names a file" in refused.value.message
+    assert f"Client.submit(Path({name!r}))" in refused.value.message
+    assert f"curl --data-binary @{name}" in refused.value.message

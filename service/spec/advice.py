@@ -1,0 +1,104 @@
+"""Warnings about a valid definition: what it asks for runs as given, but does not do what its
+author most likely meant, each rule measured by running such a study (README, "Warnings").
+
+A pure function of the admitted definition, so a stored study shows the same warnings whenever
+it is read (``GET /v1/studies/{id}``, ``regtune show``) as when it was created.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from regtune.service.spec.definition import StudySpec
+from regtune.service.spec.policies import (
+    HyperbandPruner,
+    InnerPruner,
+    MedianPruner,
+    NoPruner,
+    PatientPruner,
+    SuccessiveHalvingPruner,
+    ThresholdPruner,
+)
+
+
+def warnings_of(spec: StudySpec) -> list[str]:
+    """Each rule's warning that applies, as ``field: what happens; what to do``."""
+    rules: list[Callable[[StudySpec], str | None]] = [_patience, _late_decision]
+    return [warning for rule in rules if (warning := rule(spec)) is not None]
+
+
+def _patience(spec: StudySpec) -> str | None:
+    """A patient pruner alone prunes a trial once its metric has not improved for
+    ``patience + 1`` epochs; where early stopping would wait longer (or is off), the trials
+    that plateau end PRUNED, never the best trial, instead of completing with their best
+    epoch's weights (diabetes MLP, 12 trials, early stopping patience 5: pruner patience 1
+    pruned 11, patience 4 pruned 10, patience 5 none)."""
+    pruner = spec.pruner
+    if not isinstance(pruner, PatientPruner) or pruner.wrapped is not None:
+        return None
+    if spec.solver != "minibatch":  # early stopping applies to the minibatch trainer only
+        return None
+    patience, stop = pruner.patience, spec.training.early_stopping
+    plateau = f"{patience + 1} epochs without improvement"
+    if stop is None:
+        return (
+            f"pruner.patience: a patient pruner without a wrapped pruner prunes every trial "
+            f"after {plateau}, and training.early_stopping is null, so trials that plateau "
+            "end PRUNED and can never be the best trial; give training.early_stopping "
+            f"{{patience: {patience + 1}}} and pruner {{type: none}} (early stopping keeps a "
+            "trial's best epoch and completes it), or a wrapped pruner (pruner.wrapped)"
+        )
+    if patience >= stop.patience:
+        return None
+    return (
+        f"pruner.patience: {patience} is shorter than training.early_stopping.patience "
+        f"{stop.patience}: the patient pruner prunes a trial after {plateau}, before early "
+        f"stopping would stop it after {stop.patience} and keep its best epoch, so trials that "
+        f"plateau end PRUNED and can never be the best trial; give pruner.patience "
+        f"{stop.patience} or more, or pruner {{type: none}} to leave plateaus to early stopping"
+    )
+
+
+def _late_decision(spec: StudySpec) -> str | None:
+    """A pruner whose first decision comes at or after a trial's last reported epoch saves no
+    training: it can only mark trials that ran to the end PRUNED (diabetes MLP, 12 trials of
+    40 epochs: median warm-up 40 pruned 1, successive halving min_resource 40 pruned 7,
+    hyperband 9, every one at epoch 40)."""
+    if spec.training.lambda_path is not None:  # a λ path's points are never pruned
+        return None
+    pruner, where = spec.pruner, "pruner"
+    if isinstance(pruner, PatientPruner):
+        if pruner.wrapped is None:
+            return None
+        pruner, where = pruner.wrapped, "pruner.wrapped"
+    decision = _first_decision(pruner)
+    budget = spec.epoch_budget
+    if decision is None or decision[2] < budget:
+        return None
+    field, given, _ = decision
+    epochs = (
+        f"the {budget} epochs a trial reports (training.max_epochs)"
+        if spec.solver == "minibatch"
+        else f"the {budget} blocks of iterations a trial reports (training.max_iter / "
+        "training.report_every)"
+    )
+    return (
+        f"{where}.{field}: {given} lets the {pruner.type} pruner decide no earlier than the "
+        f"last of {epochs}, so it saves no training, and a trial it prunes there ran to the "
+        f"end yet ends PRUNED, never the best trial; give {where}.{field} well below {budget} "
+        "(a few epochs), or pruner {type: none}"
+    )
+
+
+def _first_decision(pruner: InnerPruner | NoPruner) -> tuple[str, int, int] | None:
+    """The field that sets the first epoch at which ``pruner`` may prune, its value, and that
+    epoch (Optuna's pruners: no decision before the warm-up's step, or the first rung)."""
+    match pruner:
+        case MedianPruner() | ThresholdPruner():  # the percentile pruner is a median one
+            return "n_warmup_steps", pruner.n_warmup_steps, max(1, pruner.n_warmup_steps)
+        case SuccessiveHalvingPruner() if isinstance(pruner.min_resource, int):
+            rung = pruner.min_resource * pruner.reduction_factor**pruner.min_early_stopping_rate
+            return "min_resource", pruner.min_resource, rung
+        case HyperbandPruner():
+            return "min_resource", pruner.min_resource, pruner.min_resource
+    return None

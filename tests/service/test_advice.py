@@ -1,0 +1,159 @@
+"""Warnings about a valid definition (``StudyOut.warnings``): a pruner that prunes what early
+stopping would keep, or that can decide only at a trial's last epoch. The study is created all
+the same (201); the warnings come with it, stay with it, and the CLI says them on stderr."""
+
+from __future__ import annotations
+
+import contextvars
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+
+import regtune
+from regtune.service.spec.advice import warnings_of
+from regtune.service.spec.definition import StudySpec
+from tests.inprocess import cli_result
+from tests.service.test_client_optuna import ThroughApp
+
+MLP: dict[str, Any] = {
+    "name": "plateaus",
+    "dataset": {"builtin": "diabetes"},
+    "model": {"kind": "mlp", "hidden_layers": [8]},
+    "search_space": {
+        "lambda": {"low": 1e-5, "high": 1.0, "log": True},
+        "l1_ratio": 0.0,
+        "learning_rate": {"low": 1e-3, "high": 1e-1, "log": True},
+    },
+    "training": {"max_epochs": 30, "early_stopping": {"patience": 5}},
+    "validation": {"holdout": 0.2},
+    "sampler": {"type": "random", "seed": 1},
+    "pruner": {"type": "patient", "patience": 1},
+    "budget": {"n_trials": 6, "max_parallel": 6},
+}
+
+
+def _with(**parts: Any) -> dict[str, Any]:
+    definition = copy.deepcopy(MLP)
+    for key, value in parts.items():
+        if isinstance(value, dict) and "type" not in value:  # a part changed, else replaced
+            definition[key] = {**definition[key], **value}
+        else:
+            definition[key] = value
+    return definition
+
+
+def _warnings(definition: dict[str, Any]) -> list[str]:
+    return warnings_of(StudySpec.model_validate(definition))
+
+
+def test_a_patient_pruner_shorter_than_early_stopping_is_warned_with_both_numbers() -> None:
+    [warning] = _warnings(MLP)
+    assert warning.startswith("pruner.patience: 1 is shorter than training.early_stopping")
+    assert "patience 5" in warning and "after 2 epochs without improvement" in warning
+    assert "give pruner.patience 5 or more, or pruner {type: none}" in warning
+    assert len(_warnings(_with(pruner={"patience": 4}))) == 1
+    assert _warnings(_with(pruner={"patience": 5})) == []  # early stopping stops first
+    wrapped = {"type": "patient", "patience": 1, "wrapped": {"type": "median"}}
+    assert _warnings(_with(pruner=wrapped)) == []  # the wrapped pruner decides
+    [off] = _warnings(_with(training={"early_stopping": None}))
+    assert off.startswith("pruner.patience: a patient pruner without a wrapped pruner")
+    assert "training.early_stopping is null" in off
+
+
+@pytest.mark.parametrize(
+    ("pruner", "field"),
+    [
+        ({"type": "median", "n_warmup_steps": 30}, "pruner.n_warmup_steps: 30"),
+        ({"type": "percentile", "n_warmup_steps": 40}, "pruner.n_warmup_steps: 40"),
+        ({"type": "threshold", "upper": 1.0, "n_warmup_steps": 30}, "pruner.n_warmup_steps"),
+        ({"type": "successive_halving", "min_resource": 30}, "pruner.min_resource: 30"),
+        ({"type": "hyperband", "min_resource": 30}, "pruner.min_resource: 30"),
+        (
+            {"type": "patient", "patience": 9, "wrapped": {"type": "median", "n_warmup_steps": 30}},
+            "pruner.wrapped.n_warmup_steps: 30",
+        ),
+    ],
+)
+def test_a_pruner_that_decides_only_at_the_last_epoch_is_warned(
+    pruner: dict[str, Any], field: str
+) -> None:
+    [warning] = _warnings(_with(pruner=pruner))
+    assert warning.startswith(field), warning
+    assert "the 30 epochs a trial reports (training.max_epochs)" in warning
+    assert "saves no training" in warning and "well below 30" in warning
+
+
+def test_pruners_that_can_decide_in_time_and_unpruned_paths_are_not_warned() -> None:
+    assert _warnings(_with(pruner={"type": "median", "n_warmup_steps": 29})) == []
+    assert _warnings(_with(pruner={"type": "successive_halving", "min_resource": 10})) == []
+    assert _warnings(_with(pruner={"type": "none"})) == []
+    linear = {
+        "name": "enet",
+        "dataset": {"builtin": "diabetes"},
+        "model": {"kind": "linear"},
+        "search_space": {"lambda": {"low": 1e-4, "high": 1.0, "log": True}, "l1_ratio": 0.5},
+        "training": {"max_iter": 200, "report_every": 50},
+        "pruner": {"type": "median", "n_warmup_steps": 4},
+    }
+    assert _warnings(linear) == []  # a λ path's points are never pruned
+    one_by_one = linear | {"training": {"max_iter": 200, "report_every": 50, "lambda_path": None}}
+    [exact] = _warnings(one_by_one)
+    assert "the 4 blocks of iterations a trial reports" in exact
+
+
+def test_the_warnings_come_with_the_201_and_stay_with_the_study(api: TestClient) -> None:
+    created = api.post("/v1/studies", json=MLP)
+    assert created.status_code == 201, created.text
+    assert created.json()["warnings"] == _warnings(MLP)
+    assert api.get(created.headers["Location"]).json()["warnings"] == _warnings(MLP)
+    plain = api.post("/v1/studies", json=_with(name="quiet", pruner={"patience": 5}))
+    assert plain.status_code == 201 and plain.json()["warnings"] == []
+    with regtune.Client("http://testserver", transport=ThroughApp(api)) as rt:
+        assert rt.study(created.json()["id"]).warnings == _warnings(MLP)
+        assert rt.submit(_with(name="by-client")).warnings == _warnings(MLP)
+
+
+def test_submit_says_the_warnings_on_stderr_and_succeeds(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    definition = tmp_path / "plateaus.yaml"
+    definition.write_text(yaml.safe_dump(MLP))
+    result = cli_result(api, monkeypatch, "submit", str(definition))
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.stdout
+    assert result.stderr.splitlines() == [f"warning: {w}" for w in _warnings(MLP)]
+    definition.write_text(yaml.safe_dump(_with(name="plateaus-json")))
+    as_json = cli_result(api, monkeypatch, "submit", str(definition), "--json")
+    assert as_json.exit_code == 0 and as_json.stdout.lstrip().startswith("{"), as_json.output
+    assert as_json.stderr.startswith("warning: pruner.patience: 1")
+    study_id = next(line for line in result.stdout.split() if len(line) == 16)
+    shown = cli_result(api, monkeypatch, "show", study_id)
+    assert f"warning: {_warnings(MLP)[0]}" in shown.stdout
+
+
+def test_the_trials_a_short_patience_prunes_are_those_early_stopping_completes(
+    api: TestClient,
+) -> None:
+    """Run: the trials a patient pruner shorter than early stopping prunes are completed by the
+    same study whose pruner is as patient as early stopping (same seed, same parameters). The
+    last-epoch rule's runs are in ``advice._late_decision``'s docstring."""
+    from regtune.worker.loop import Worker
+
+    def run(definition: dict[str, Any]) -> list[dict[str, Any]]:
+        created = api.post("/v1/studies", json=definition).json()
+        n = definition["budget"]["n_trials"]
+        assert contextvars.copy_context().run(Worker().run, max_trials=n) == n
+        trials: list[dict[str, Any]] = api.get(f"/v1/studies/{created['id']}/trials").json()[
+            "items"
+        ]
+        return trials
+
+    short, patient = run(_with(name="short")), run(_with(name="patient", pruner={"patience": 5}))
+    pruned = [t["number"] for t in short if t["state"] == "PRUNED"]
+    assert pruned, short
+    assert [t["params"] for t in short] == [t["params"] for t in patient]
+    assert all(patient[n]["state"] == "COMPLETE" for n in pruned), patient
