@@ -18,6 +18,8 @@ import pandas as pd
 from regtune.service.errors import InvalidUpload
 from regtune.service.ingest.encoder import Feature, duplicate_names, one_hot
 from regtune.service.ingest.formats import (
+    COMMAS,
+    Dialect,
     Limits,
     detect_format,
     ignore_problem,
@@ -52,6 +54,8 @@ class Table:
     missing: dict[str, Any]
     notes: list[str]
     """What the user should know about how the file was read (a task auto chose, say)."""
+    dialect: Dialect = COMMAS
+    """How the file was written: its separator, decimal mark and text encoding."""
 
 
 # ---------------------------------------------------------------------------- target
@@ -205,11 +209,13 @@ def read_table(
     task: str = "auto",
     ignore: Collection[str] = (),
     limits: Limits | None = None,
+    encoding: str | None = None,
 ) -> Table:
     """Parse, check and encode an upload; raise ``InvalidUpload`` naming the first problem.
 
     ``ignore``d columns (a row id, say) are dropped as they are read: never classified, encoded
-    or counted against the column and cell limits, so a file without them predicts."""
+    or counted against the column and cell limits, so a file without them predicts. A CSV is
+    text in ``encoding`` (UTF-8 when None)."""
     limits = limits or Limits()
     if task not in TASKS:
         raise InvalidUpload(f"task must be one of {', '.join(TASKS)}, got {task!r}")
@@ -219,7 +225,7 @@ def read_table(
         raise InvalidUpload("the file is empty")
     fmt = detect_format(raw, filename)
     names, values, dialect = read_columns(
-        raw, filename, target=target, limits=limits, ignore=ignore
+        raw, filename, target=target, limits=limits, ignore=ignore, encoding=encoding
     )
     n_rows = len(values[0]) if values else 0
     if n_rows == 0:
@@ -274,11 +280,12 @@ def read_table(
         target_summary=target_summary(y, resolved, classes),
         missing=missing,
         notes=[
-            *([dialect.note] if dialect.note else []),
+            *dialect.notes,
             *_decimal_point_notes(columns),
             *(_task_notes(target, y) if task == "auto" and resolved == "regression" else []),
             *_row_number_notes(features),
         ],
+        dialect=dialect,
     )
 
 
