@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from regtune.service.errors import InvalidUpload
+from regtune.service.ingest import marks
 from regtune.service.ingest.encoder import Feature, duplicate_names, one_hot
 from regtune.service.ingest.formats import (
     COMMAS,
@@ -198,7 +199,42 @@ def leave_out(name: str, categories: Sequence[str] = ()) -> str:
     """How to upload the file without a column it cannot take (an id, free text, dates)."""
     dated = next((c for c in categories if DATE.match(c)), None)
     looks = "" if dated is None else f"; its values look like dates ({dated!r})"
+    if dated is None and (shown := shown_numbers(categories)) is not None:
+        looks = (
+            f"; its values are {SHOWN_NUMBERS.format(shown=shown)}, read as text: save them as "
+            "plain numbers to use them"
+        )
     return f"{looks}; to upload the file without it: ignore={name!r} (--ignore)"
+
+
+SHOWN_NUMBERS = (
+    "numbers as a spreadsheet shows them ({shown!r}: a currency or percent sign, a leading "
+    "apostrophe or a typographic minus)"
+)
+
+
+def shown_numbers(categories: Sequence[str]) -> str | None:
+    """A category that is a number as a spreadsheet shows it (``$12``, ``12%``), when every one
+    is a number, shown so or plain."""
+    shown = [marks.shown_number(c) for c in categories]
+    plain = [marks.reads_with_point(c) or marks.reads_with_comma(c) for c in categories]
+    if not any(shown) or not all(s or p for s, p in zip(shown, plain, strict=True)):
+        return None
+    return categories[shown.index(True)]
+
+
+def _shown_number_notes(columns: list[dict[str, Any]]) -> list[str]:
+    """Text columns of numbers as a spreadsheet shows them, one-hot encoded as categories."""
+    notes = []
+    for column in columns:
+        shown = shown_numbers(column.get("categories") or [])
+        if shown is not None:
+            notes.append(
+                f"column {column['name']!r} holds {SHOWN_NUMBERS.format(shown=shown)}, read as "
+                f"text: one-hot encoded as {len(column['categories'])} categories; save them as "
+                "plain numbers to use them as numbers"
+            )
+    return notes
 
 
 def read_table(
@@ -284,6 +320,7 @@ def read_table(
             *_decimal_point_notes(columns),
             *(_task_notes(target, y) if task == "auto" and resolved == "regression" else []),
             *_row_number_notes(features),
+            *_shown_number_notes(encoded),
         ],
         dialect=dialect,
     )

@@ -52,8 +52,9 @@ HIDDEN_CHARACTERS = frozenset(
     "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 )
 """Direction overrides, which make a name read as other text in a terminal or a page."""
-NA_TOKENS = ("", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "none", "?")
-"""Cells read as missing values, in CSV and in Parquet text columns."""
+NA_TOKENS = ("", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "none", "?", "#N/A")
+"""Cells read as missing values, in CSV and in Parquet text columns (``#N/A``: a spreadsheet's
+own missing value, as pandas reads it)."""
 
 
 @dataclass(frozen=True)
@@ -162,12 +163,19 @@ class Dialect:
     sep: str = ","
     decimal: str = "."
     encoding: str = UTF8
+    blank: tuple[int, ...] = ()
+    """Columns (numbered from 1) without a name or any value, left out as they were read."""
 
     @property
     def notes(self) -> list[str]:
         """What the dataset's notes say about a file not read as UTF-8 with commas and decimal
         points."""
         said = []
+        if self.blank:
+            said.append(
+                f"column(s) {', '.join(map(str, self.blank))} have no name and no value in any "
+                "row (as a spreadsheet exports formatted empty cells): left out"
+            )
         if self.encoding != UTF8:
             said.append(f"the file was read as {self.encoding} text (encoding={self.encoding})")
         if self.sep == "\t" and self.decimal == ",":
@@ -370,6 +378,8 @@ def read_csv(
     if encoding is None and otherwise != UTF8 and not _is_utf8(raw):
         used = check_encoding(otherwise)
     raw = to_utf8(raw, used)
+    if b"\r" in raw and b"\n" not in raw:  # lines ended by CR alone: Excel's CSV (Macintosh)
+        raw = raw.replace(b"\r", b"\n")
     _check_text(raw, limits)
     text_start = 3 if raw.startswith(BOM) else 0
     first_end = raw.find(b"\n", text_start)
@@ -393,11 +403,34 @@ def read_csv(
         columns = _read_body(body, len(names), limits, sep=dialect.sep, decimal=mark, na=na_tokens)
         return [columns[i] for i in kept]
 
-    if dialect.sep != "\t":
-        return [names[i] for i in kept], read(dialect.decimal), dialect
     kept_names = [names[i] for i in kept]
-    mark, columns = marks.choose(read, kept_names, first=decimal, na_tokens=na_tokens)
-    return kept_names, list(columns), dataclasses.replace(dialect, decimal=mark)
+    columns: Sequence[Any]
+    if dialect.sep != "\t":
+        columns = read(dialect.decimal)
+    else:
+        mark, columns = marks.choose(read, kept_names, first=decimal, na_tokens=na_tokens)
+        dialect = dataclasses.replace(dialect, decimal=mark)
+    blank = [
+        j
+        for j, (i, values) in enumerate(zip(kept, columns, strict=True))
+        if not header[i].strip() and _empty(values, na_tokens)
+    ]
+    if not blank:
+        return kept_names, list(columns), dialect
+    dialect = dataclasses.replace(dialect, blank=tuple(kept[j] + 1 for j in blank))
+    left = [j for j in range(len(kept)) if j not in blank]
+    return [kept_names[j] for j in left], [columns[j] for j in left], dialect
+
+
+def _empty(values: Any, na_tokens: Sequence[str]) -> bool:
+    """Every cell missing: null (pandas read it so) or a missing-value token."""
+    tokens = set(na_tokens)
+    return all(
+        v is None
+        or (isinstance(v, float) and v != v)
+        or (isinstance(v, str) and v.strip() in tokens)
+        for v in np.asarray(values, dtype=object)
+    )
 
 
 def _read_body(

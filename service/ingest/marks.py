@@ -50,6 +50,42 @@ def reads_with_point(text: str) -> bool:
     return True
 
 
+SYMBOLS = re.compile(
+    r"'?(?P<pre>[$€£¥]\s?)?(?P<num>[+\-\u2212]?[0-9][0-9., \u00a0]*)(?P<post>\s?[%€$£¥])?"
+)
+"""A number as a spreadsheet shows it: a currency sign, a percent sign, a leading apostrophe
+(Excel's mark of a number kept as text) or a typographic minus (``$1,234.50``, ``12 %``,
+``1.234,50 €``, ``'0042``, ``−3``)."""
+
+
+def shown_number(text: str) -> bool:
+    """``text`` is a number with a currency or percent sign, a leading apostrophe or a
+    typographic minus: a number as a spreadsheet shows it, which no reader takes as one."""
+    found = SYMBOLS.fullmatch(text)
+    if found is None or reads_with_point(text) or reads_with_comma(text):
+        return False
+    number = found["num"].replace("\u2212", "-").strip()
+    return reads_with_point(number) or reads_with_comma(number)
+
+
+SPREADSHEET_ERROR = re.compile(r"#(?:DIV/0!|VALUE!|REF!|NAME\?|NUM!|NULL!|N/A|SPILL!|CALC!)")
+
+
+def text_hint(text: str) -> str:
+    """Why a value among numbers is text, when a spreadsheet wrote it so ('' otherwise)."""
+    if SPREADSHEET_ERROR.fullmatch(text):
+        return (
+            f"; {text!r} is a spreadsheet's error value: fix the formula, or leave the cell "
+            "empty for a missing value"
+        )
+    if shown_number(text):
+        return (
+            f"; {text!r} is a number as a spreadsheet shows it (a currency or percent sign, a "
+            "leading apostrophe or a typographic minus): save the column as plain numbers"
+        )
+    return ""
+
+
 def reads_with_comma(text: str) -> bool:
     """``text`` is a number with a decimal comma (``3,14``, ``1.234,5``, ``12``)."""
     return DECIMAL_COMMA.fullmatch(text) is not None

@@ -20,7 +20,7 @@ import numpy as np
 
 from regtune.service.errors import InvalidUpload
 from regtune.service.ingest.formats import NA_TOKENS, Limits
-from regtune.service.ingest.marks import DECIMAL_COMMA, GROUP_MARKS, GROUPED
+from regtune.service.ingest.marks import DECIMAL_COMMA, GROUP_MARKS, GROUPED, text_hint
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -110,6 +110,7 @@ def classify(
         shown = str(stripped[row])[:40]
         raise InvalidUpload(
             f"column {name!r} holds numbers but data row {row + 1} has text {shown!r}"
+            f"{text_hint(str(stripped[row]))}"
         )
     stripped[missing] = None
     lengths = np.fromiter((0 if v is None else len(v) for v in stripped), np.int64, len(stripped))
