@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import re
 import unicodedata
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -203,6 +204,8 @@ COMMAS = Dialect()
 SEMICOLONS = Dialect(";", ",")
 TABS = Dialect("\t", ".")
 DIALECTS = (COMMAS, SEMICOLONS, TABS)
+SEP_LINE = re.compile(r"sep=(.)")
+"""A first line that names the separator, as Excel writes and reads it: ``sep=;``."""
 SNIFF_LINES = 100
 """Data lines the separator is checked on, besides the header."""
 SEPARATOR_RULE = (
@@ -382,12 +385,18 @@ def read_csv(
         raw = raw.replace(b"\r", b"\n")
     _check_text(raw, limits)
     text_start = 3 if raw.startswith(BOM) else 0
-    first_end = raw.find(b"\n", text_start)
-    first = raw[text_start : first_end if first_end >= 0 else len(raw)].decode("utf-8")
+    first = _line(raw, text_start)
+    named = SEP_LINE.fullmatch(first.rstrip("\r"))
+    if named is not None:  # Excel's own line naming the separator
+        text_start += len(first.encode()) + 1
+        first = _line(raw, text_start)
     if not first.strip():
         raise InvalidUpload("the first line is empty; it must be the header with column names")
-    head = _head(raw[text_start:], SNIFF_LINES + 1)
-    dialect = sniff_dialect(head.decode("utf-8"), complete=len(head) == len(raw) - text_start)
+    if named is not None:
+        dialect = _named_dialect(named[1])
+    else:
+        head = _head(raw[text_start:], SNIFF_LINES + 1)
+        dialect = sniff_dialect(head.decode("utf-8"), complete=len(head) == len(raw) - text_start)
     dialect = dataclasses.replace(dialect, encoding=used)
     try:
         header = next(csv.reader([first.rstrip("\r")], delimiter=dialect.sep))
@@ -430,6 +439,22 @@ def _empty(values: Any, na_tokens: Sequence[str]) -> bool:
         or (isinstance(v, float) and v != v)
         or (isinstance(v, str) and v.strip() in tokens)
         for v in np.asarray(values, dtype=object)
+    )
+
+
+def _line(raw: bytes, start: int) -> str:
+    end = raw.find(b"\n", start)
+    return raw[start : end if end >= 0 else len(raw)].decode("utf-8")
+
+
+def _named_dialect(sep: str) -> Dialect:
+    """The dialect of a file whose first line is ``sep=;``, as Excel writes and reads it."""
+    for dialect in DIALECTS:
+        if dialect.sep == sep:
+            return dialect
+    raise InvalidUpload(
+        f"the first line names the separator {sep!r} (sep={sep}); the separators read are ',', "
+        "';' and a tab"
     )
 
 

@@ -102,3 +102,21 @@ def test_numbers_shown_with_signs_are_said_to_be_text(api: TestClient) -> None:
         "spreadsheet shows it (a currency or percent sign, a leading apostrophe or a typographic "
         "minus): save the column as plain numbers"
     )
+
+
+def test_a_first_line_naming_the_separator_names_it(api: TestClient) -> None:
+    """Excel writes and reads ``sep=;`` as a CSV's first line (was: 422 "target column 'y' is
+    not in the file (columns: 'sep=', 'column_2')", or "no separator fits the rows")."""
+    data = frame()
+    semicolons = str(data.to_csv(index=False, sep=";", decimal=","))
+    read = upload(api, ("sep=;\r\n" + semicolons).encode())
+    plain = upload(api, semicolons.encode())
+    assert read["columns"] == plain["columns"]
+    assert read["notes"] == plain["notes"]
+    assert read["target_distribution"] == plain["target_distribution"]
+    assert upload(api, ("sep=,\n" + text(data)).encode())["columns"] == plain["columns"]
+
+    message, _ = refusal(upload(api, ("sep=|\n" + text(data).replace(",", "|")).encode()))
+    assert message == (
+        "the first line names the separator '|' (sep=|); the separators read are ',', ';' and a tab"
+    )
