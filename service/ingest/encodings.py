@@ -67,6 +67,20 @@ def not_utf8(raw: bytes, offset: int) -> InvalidUpload:
     )
 
 
+def _utf16_order(raw: bytes) -> str | None:
+    """utf-16-le or utf-16-be when the file starts as Latin text in UTF-16 without a byte-order
+    mark (a NUL after, or before, every character of its first 100); None otherwise."""
+    head = raw[: min(len(raw), 200) & ~1]
+    if len(head) < 4:
+        return None
+    low, high = head[0::2], head[1::2]
+    if not high.strip(b"\0") and b"\0" not in low:
+        return "utf-16-le"
+    if not low.strip(b"\0") and b"\0" not in high:
+        return "utf-16-be"
+    return None
+
+
 def to_utf8(raw: bytes, encoding: str) -> bytes:
     """``raw`` (a CSV file in ``encoding``, a canonical name) as UTF-8 bytes without a
     byte-order mark; bytes that are not text in ``encoding`` are refused with the first one."""
@@ -77,7 +91,18 @@ def to_utf8(raw: bytes, encoding: str) -> bytes:
             "as UTF-8"
         )
     if encoding == UTF8:
+        if (order := _utf16_order(raw)) is not None:
+            raise InvalidUpload(
+                f"the file looks like UTF-16 text without a byte-order mark (every other byte "
+                f"of its start is NUL); pass encoding={order} (--encoding {order}), or "
+                "save it as UTF-8"
+            )
         return raw
+    if raw.startswith(BOM):
+        raise encoding_problem(
+            f"the file starts with a UTF-8 byte-order mark, so it is UTF-8 text, not {encoding}; "
+            "leave encoding out"
+        )
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as exc:

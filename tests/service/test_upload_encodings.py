@@ -129,3 +129,28 @@ def test_an_encoding_for_a_parquet_file_is_a_422_at_encoding(api: TestClient) ->
     assert upload(api, handle.getvalue(), filename="d.parquet", encoding="utf-8")["encoding"] == (
         "utf-8"
     )
+
+
+@pytest.mark.parametrize("order", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_byte_order_mark_is_named_with_its_order(
+    api: TestClient, order: str
+) -> None:
+    """Was: 422 "the file looks binary (a NUL byte at offset 1)"."""
+    raw = written(frame(), order, sep="\t")
+    message, _ = refusal(upload(api, raw))
+    assert message == (
+        "the file looks like UTF-16 text without a byte-order mark (every other byte of its "
+        f"start is NUL); pass encoding={order} (--encoding {order}), or save it as UTF-8"
+    )
+    plain = upload(api, written(frame(), "utf-8"))
+    assert upload(api, raw, encoding=order)["columns"] == plain["columns"]
+
+
+def test_a_utf8_file_with_a_byte_order_mark_is_not_read_as_cp1252(api: TestClient) -> None:
+    """Was: read as cp1252, the mark becoming part of the first column's name ('ï»¿x')."""
+    message, fields = refusal(upload(api, written(frame(), "utf-8-sig"), encoding="cp1252"))
+    rule = (
+        "the file starts with a UTF-8 byte-order mark, so it is UTF-8 text, not cp1252; leave "
+        "encoding out"
+    )
+    assert (message, fields) == (f"encoding: {rule}", [{"path": "encoding", "rule": rule}])
