@@ -7,12 +7,15 @@ option to pass; an encoding Python's codecs do not know is a 422 at ``encoding``
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+import regtune
+from tests.service.test_client_optuna import ThroughApp
 from tests.service.uploads import refusal, upload
 
 N = 40
@@ -154,3 +157,17 @@ def test_a_utf8_file_with_a_byte_order_mark_is_not_read_as_cp1252(api: TestClien
         "encoding out"
     )
     assert (message, fields) == (f"encoding: {rule}", [{"path": "encoding", "rule": rule}])
+
+
+def test_the_python_client_names_the_encoding(api: TestClient, tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes(written(frame(), "cp1252"))
+    with regtune.Client("http://regtune.test", transport=ThroughApp(api)) as client:
+        uploaded = client.upload_dataset(path, target="y", encoding="cp1252")
+        with pytest.raises(regtune.ApiError) as refused:
+            client.upload_dataset(path, target="y")
+        with pytest.raises(ValueError, match="a DataFrame is sent as UTF-8"):
+            client.upload_dataset(frame(), target="y", encoding="cp1252")
+    assert uploaded.encoding == "cp1252"
+    assert refused.value.status == 422
+    assert "encoding=cp1252" in str(refused.value)
