@@ -67,6 +67,21 @@ def not_utf8(raw: bytes, offset: int) -> InvalidUpload:
     )
 
 
+def neither(raw: bytes, encoding: str) -> InvalidUpload:
+    """The refusal of a file to predict that is not UTF-8, nor text in ``encoding``, the
+    encoding the model's training file was read with."""
+    try:
+        raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        at = f": {_where(raw, exc.start)}"
+    else:
+        at = ""
+    return InvalidUpload(
+        f"the file is neither UTF-8 nor {encoding} text (the encoding the model's training file "
+        f"was read with){at}; pass the encoding it was saved in: --encoding NAME"
+    )
+
+
 def _utf16_order(raw: bytes) -> str | None:
     """utf-16-le or utf-16-be when the file starts as Latin text in UTF-16 without a byte-order
     mark (a NUL after, or before, every character of its first 100); None otherwise."""

@@ -35,6 +35,7 @@ from regtune.service.ingest.encodings import (
     UTF8,
     check_encoding,
     encoding_problem,
+    neither,
     not_utf8,
     to_utf8,
 )
@@ -380,7 +381,12 @@ def read_csv(
     used = check_encoding(encoding)
     if encoding is None and otherwise != UTF8 and not _is_utf8(raw):
         used = check_encoding(otherwise)
-    raw = to_utf8(raw, used)
+        try:
+            raw = to_utf8(raw, used)
+        except InvalidUpload:
+            raise neither(raw, used) from None
+    else:
+        raw = to_utf8(raw, used)
     if b"\r" in raw and b"\n" not in raw:  # lines ended by CR alone: Excel's CSV (Macintosh)
         raw = raw.replace(b"\r", b"\n")
     _check_text(raw, limits)

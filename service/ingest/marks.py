@@ -68,6 +68,9 @@ def shown_number(text: str) -> bool:
     return reads_with_point(number) or reads_with_comma(number)
 
 
+MISSING_MARKS = frozenset({"-", "--", "---", "\u2013", "\u2014", ".", "n.a.", "N.A.", "n/d", "#NA"})
+"""Cells that mark a missing value in many tables but are not read as one (``-`` is also a
+sign), named in the refusal."""
 SPREADSHEET_ERROR = re.compile(r"#(?:DIV/0!|VALUE!|REF!|NAME\?|NUM!|NULL!|N/A|SPILL!|CALC!)")
 
 
@@ -77,6 +80,11 @@ def text_hint(text: str) -> str:
         return (
             f"; {text!r} is a spreadsheet's error value: fix the formula, or leave the cell "
             "empty for a missing value"
+        )
+    if text in MISSING_MARKS:
+        return (
+            f"; if {text!r} marks a missing value, leave the cell empty or write NA (the "
+            "missing-value marks read are an empty cell, NA, N/A, NaN, null, None, ? and #N/A)"
         )
     if shown_number(text):
         return (

@@ -73,6 +73,17 @@ def test_an_error_value_among_numbers_is_named_as_one(api: TestClient) -> None:
     )
 
 
+def test_a_dash_among_numbers_is_named_as_a_missing_mark_not_read(api: TestClient) -> None:
+    data = frame().astype({"x": object})
+    data.loc[3, "x"] = "-"
+    message, _ = refusal(upload(api, text(data).encode()))
+    assert message == (
+        "column 'x' holds numbers but data row 4 has text '-'; if '-' marks a missing value, "
+        "leave the cell empty or write NA (the missing-value marks read are an empty cell, NA, "
+        "N/A, NaN, null, None, ? and #N/A)"
+    )
+
+
 def test_numbers_shown_with_signs_are_said_to_be_text(api: TestClient) -> None:
     data = frame().head(30)
     shown = data.assign(x=[f"${v:,.2f}" for v in data["x"] * 100])

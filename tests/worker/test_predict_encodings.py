@@ -18,6 +18,8 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from regtune.service.cli.app import app
+from regtune.service.errors import InvalidUpload
+from regtune.service.ingest.encoder import Encoder, Feature
 from regtune.service.model.saved import load
 from tests.worker import test_predict_semicolons as semicolons
 from tests.worker.test_predict_semicolons import predicted, trained
@@ -79,3 +81,17 @@ def test_a_cp1252_study_predicts_as_the_same_study_in_utf8(
     rows = saved.read(new_cp1252.read_bytes(), filename="new.csv", encoding="cp1252")
     np.testing.assert_allclose(saved.predict(rows.X)["prediction"], expected, rtol=1e-9)
     assert rows.encoding == "cp1252"
+
+
+def test_a_file_neither_utf8_nor_the_training_files_encoding_is_refused_saying_both() -> None:
+    encoder = Encoder((Feature("x"), Feature("city", ("Bærum", "Tromsø"))), encoding="cp1252")
+    rows = encoder.read("x,city\n1.5,Tromsø\n".encode("cp1252"), filename="rows.csv")
+    np.testing.assert_array_equal(rows.X, [[1.5, 0.0, 1.0]])
+    assert rows.encoding == "cp1252"
+    with pytest.raises(InvalidUpload) as refused:
+        encoder.read(b"x,city\n1.5,Troms\x81\n", filename="rows.csv")
+    assert refused.value.message == (
+        "the file is neither UTF-8 nor cp1252 text (the encoding the model's training file was "
+        "read with): byte 0x81 at line 2 (offset 16); pass the encoding it was saved in: "
+        "--encoding NAME"
+    )
