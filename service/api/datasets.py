@@ -56,6 +56,7 @@ def dataset_out(row: DatasetRow) -> DatasetOut:
         target_distribution=s["target_distribution"],
         missing=s["missing"],
         ignored=s.get("ignored", []),  # absent in rows stored before columns could be ignored
+        encoding=s.get("encoding", "utf-8"),
         notes=s.get("notes", []),
     )
 
@@ -85,7 +86,8 @@ def upload_dataset(
     response: Response,
     tenant: TenantDep,
     file: Annotated[
-        UploadFile, File(description="CSV (UTF-8, comma-separated, header row) or Parquet")
+        UploadFile,
+        File(description="CSV (a header row; ',', ';' or tab-separated) or Parquet"),
     ],
     target: Annotated[str, Form(min_length=1, max_length=255, description="target column")],
     task: Annotated[
@@ -96,6 +98,14 @@ def upload_dataset(
         list[str] | None,
         Form(description="a column to leave out (a row id, say); repeat for several"),
     ] = None,
+    encoding: Annotated[
+        str | None,
+        Form(
+            max_length=64,
+            description="the text encoding of a CSV (default UTF-8, with or without a BOM): "
+            "a name Python's codecs know, such as cp1252 for Excel's CSV on Windows",
+        ),
+    ] = None,
 ) -> DatasetOut:
     raw, sha256 = _read(file)
     row, new = datasets.create(
@@ -105,6 +115,7 @@ def upload_dataset(
         target=target,
         task=task,
         ignore=ignore or (),
+        encoding=encoding,
         tenant=tenant,
         limits=Limits.from_settings(get_settings()),
     )

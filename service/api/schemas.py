@@ -235,6 +235,9 @@ class DatasetOut(DatasetBrief):
     ignored: list[str] = Field(
         default_factory=list, description="columns of the file left out at upload (sorted)"
     )
+    encoding: str = Field(
+        default="utf-8", description="the text encoding the file was read with (a CSV's)"
+    )
     notes: list[str] = Field(
         default_factory=list,
         description="how the file was read that the caller should know (the task auto chose)",

@@ -37,6 +37,14 @@ def upload_dataset(
             help="A column to leave out (a row id, say); repeat for several.",
         ),
     ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            "--encoding",
+            metavar="NAME",
+            help="The CSV's text encoding when not UTF-8: cp1252 for Excel's on Windows.",
+        ),
+    ] = None,
     url: UrlOpt = None,
     key: KeyOpt = None,
     as_json: JsonOpt = False,
@@ -45,7 +53,9 @@ def upload_dataset(
     dataset = call(
         url,
         key,
-        lambda client: client.upload_dataset(file, target=target, task=task, ignore=ignore or ()),
+        lambda client: client.upload_dataset(
+            file, target=target, task=task, ignore=ignore or (), encoding=encoding
+        ),
     )
     if as_json:
         print_json(dataset)

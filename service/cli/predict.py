@@ -12,6 +12,7 @@ from rich.text import Text
 
 from regtune.service.cli.output import JsonOpt, err, fail, params, print_json, sorted_by_name
 from regtune.service.errors import InvalidUpload
+from regtune.service.ingest.encodings import UTF8
 
 if TYPE_CHECKING:
     import numpy as np
@@ -36,6 +37,15 @@ def predict(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write predictions here (CSV).")
     ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            "--encoding",
+            metavar="NAME",
+            help="The CSV's text encoding (default: UTF-8, or for a file that is not, the "
+            "encoding the model's training file was read with).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Predict a file with a downloaded best model; score it if the file has the target column."""
@@ -43,7 +53,7 @@ def predict(
         from regtune.service.model.saved import load
 
         saved = load(model)
-        rows = saved.read(data.read_bytes(), filename=data.name, target=target)
+        rows = saved.read(data.read_bytes(), filename=data.name, target=target, encoding=encoding)
         predictions = saved.predict(rows.X)
         metrics = None
         scored = 0 if rows.scored is None else int(rows.scored.sum())
@@ -51,6 +61,13 @@ def predict(
             metrics = saved.score(rows.X[rows.scored], rows.y)
     except (OSError, ValueError, KeyError, InvalidUpload) as exc:
         fail(exc)
+    if encoding is None and rows.encoding != UTF8:
+        err.print(
+            Text(
+                f"note: the file is not UTF-8; it was read as {rows.encoding} text, as the "
+                f"model's training file was (--encoding to say otherwise)"
+            )
+        )
     for column, values in rows.unknown.items():
         shown = ", ".join(repr(v) for v in values[:5]) + (", ..." if len(values) > 5 else "")
         err.print(

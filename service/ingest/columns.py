@@ -16,8 +16,11 @@ import numpy as np
 import pandas as pd
 
 from regtune.service.errors import InvalidUpload
+from regtune.service.ingest import marks
 from regtune.service.ingest.encoder import Feature, duplicate_names, one_hot
 from regtune.service.ingest.formats import (
+    COMMAS,
+    Dialect,
     Limits,
     detect_format,
     ignore_problem,
@@ -52,6 +55,8 @@ class Table:
     missing: dict[str, Any]
     notes: list[str]
     """What the user should know about how the file was read (a task auto chose, say)."""
+    dialect: Dialect = COMMAS
+    """How the file was written: its separator, decimal mark and text encoding."""
 
 
 # ---------------------------------------------------------------------------- target
@@ -194,7 +199,42 @@ def leave_out(name: str, categories: Sequence[str] = ()) -> str:
     """How to upload the file without a column it cannot take (an id, free text, dates)."""
     dated = next((c for c in categories if DATE.match(c)), None)
     looks = "" if dated is None else f"; its values look like dates ({dated!r})"
+    if dated is None and (shown := shown_numbers(categories)) is not None:
+        looks = (
+            f"; its values are {SHOWN_NUMBERS.format(shown=shown)}, read as text: save them as "
+            "plain numbers to use them"
+        )
     return f"{looks}; to upload the file without it: ignore={name!r} (--ignore)"
+
+
+SHOWN_NUMBERS = (
+    "numbers as a spreadsheet shows them ({shown!r}: a currency or percent sign, a leading "
+    "apostrophe or a typographic minus)"
+)
+
+
+def shown_numbers(categories: Sequence[str]) -> str | None:
+    """A category that is a number as a spreadsheet shows it (``$12``, ``12%``), when every one
+    is a number, shown so or plain."""
+    shown = [marks.shown_number(c) for c in categories]
+    plain = [marks.reads_with_point(c) or marks.reads_with_comma(c) for c in categories]
+    if not any(shown) or not all(s or p for s, p in zip(shown, plain, strict=True)):
+        return None
+    return categories[shown.index(True)]
+
+
+def _shown_number_notes(columns: list[dict[str, Any]]) -> list[str]:
+    """Text columns of numbers as a spreadsheet shows them, one-hot encoded as categories."""
+    notes = []
+    for column in columns:
+        shown = shown_numbers(column.get("categories") or [])
+        if shown is not None:
+            notes.append(
+                f"column {column['name']!r} holds {SHOWN_NUMBERS.format(shown=shown)}, read as "
+                f"text: one-hot encoded as {len(column['categories'])} categories; save them as "
+                "plain numbers to use them as numbers"
+            )
+    return notes
 
 
 def read_table(
@@ -205,11 +245,13 @@ def read_table(
     task: str = "auto",
     ignore: Collection[str] = (),
     limits: Limits | None = None,
+    encoding: str | None = None,
 ) -> Table:
     """Parse, check and encode an upload; raise ``InvalidUpload`` naming the first problem.
 
     ``ignore``d columns (a row id, say) are dropped as they are read: never classified, encoded
-    or counted against the column and cell limits, so a file without them predicts."""
+    or counted against the column and cell limits, so a file without them predicts. A CSV is
+    text in ``encoding`` (UTF-8 when None)."""
     limits = limits or Limits()
     if task not in TASKS:
         raise InvalidUpload(f"task must be one of {', '.join(TASKS)}, got {task!r}")
@@ -219,7 +261,7 @@ def read_table(
         raise InvalidUpload("the file is empty")
     fmt = detect_format(raw, filename)
     names, values, dialect = read_columns(
-        raw, filename, target=target, limits=limits, ignore=ignore
+        raw, filename, target=target, limits=limits, ignore=ignore, encoding=encoding
     )
     n_rows = len(values[0]) if values else 0
     if n_rows == 0:
@@ -274,11 +316,13 @@ def read_table(
         target_summary=target_summary(y, resolved, classes),
         missing=missing,
         notes=[
-            *([dialect.note] if dialect.note else []),
+            *dialect.notes,
             *_decimal_point_notes(columns),
             *(_task_notes(target, y) if task == "auto" and resolved == "regression" else []),
             *_row_number_notes(features),
+            *_shown_number_notes(encoded),
         ],
+        dialect=dialect,
     )
 
 

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from regtune.service.errors import InvalidUpload
+from regtune.service.ingest import marks
+from regtune.service.ingest.encodings import UTF8
 from regtune.service.ingest.formats import (
     NA_TOKENS,
     Limits,
@@ -89,6 +91,8 @@ class Rows:
     """Rows with a target value."""
     unknown: dict[str, list[str]] = field(default_factory=dict)
     """Per text column, the values the model never saw (encoded as all zeros)."""
+    encoding: str = UTF8
+    """The text encoding the file was read with."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,11 @@ class Encoder:
     classes: tuple[str, ...] | None = None
     """The target's labels in class-code order (classification); None for regression."""
     na_tokens: tuple[str, ...] = NA_TOKENS
+    encoding: str = UTF8
+    """The text encoding of the training file: predict reads a file that is not UTF-8 so."""
+    decimal: str = "."
+    """The training file's decimal mark: predict reads a tab file or a DataFrame of text whose
+    numbers do not show theirs with it (``marks``)."""
 
     @classmethod
     def numeric(
@@ -112,14 +121,22 @@ class Encoder:
 
     @classmethod
     def from_upload(
-        cls, columns: Sequence[Mapping[str, Any]], *, target: str, classes: Sequence[str] | None
+        cls,
+        columns: Sequence[Mapping[str, Any]],
+        *,
+        target: str,
+        classes: Sequence[str] | None,
+        encoding: str = UTF8,
+        decimal: str = ".",
     ) -> Encoder:
-        """From an upload's column summary (``Table.columns``, stored with the dataset)."""
+        """From an upload's column summary (``Table.columns``, stored with the dataset) and how
+        its file was written."""
         features = tuple(
             Feature(c["name"], tuple(c["categories"]) if c["kind"] == "categorical" else None)
             for c in columns
         )
-        return cls(features, target, tuple(classes) if classes is not None else None)
+        labels = tuple(classes) if classes is not None else None
+        return cls(features, target, labels, encoding=encoding, decimal=decimal)
 
     @property
     def feature_names(self) -> list[str]:
@@ -145,6 +162,8 @@ class Encoder:
             "target": self.target,
             "classes": None if self.classes is None else list(self.classes),
             "na_tokens": list(self.na_tokens),
+            **({"encoding": self.encoding} if self.encoding != UTF8 else {}),
+            **({"decimal": self.decimal} if self.decimal != "." else {}),
         }
 
     @classmethod
@@ -159,6 +178,8 @@ class Encoder:
             str(stored["target"]),
             None if classes is None else tuple(str(c) for c in classes),
             tuple(stored.get("na_tokens", NA_TOKENS)),
+            str(stored.get("encoding", UTF8)),
+            str(stored.get("decimal", ".")),
         )
 
     # ---------------------------------------------------------------- predict's side
@@ -170,14 +191,23 @@ class Encoder:
         filename: str,
         target: str | None = None,
         limits: Limits | None = None,
+        encoding: str | None = None,
     ) -> Rows:
         """A CSV or Parquet file as upload takes it → the model's features (and the target:
-        ``target``, else the model's own target column when the file has it)."""
+        ``target``, else the model's own target column when the file has it). A CSV is text in
+        ``encoding``; when None, UTF-8, or, for bytes that are not UTF-8, the training file's."""
         limits = limits or Limits()
         if not raw:
             raise InvalidUpload("the file is empty")
         names, values, dialect = read_columns(
-            raw, filename, target=target, limits=limits, na_tokens=self.na_tokens
+            raw,
+            filename,
+            target=target,
+            limits=limits,
+            na_tokens=self.na_tokens,
+            encoding=encoding,
+            otherwise=self.encoding,
+            decimal=self.decimal,
         )
         if not values or len(values[0]) == 0:
             raise InvalidUpload("the file has a header but no data rows")
@@ -185,11 +215,27 @@ class Encoder:
         X, unknown = self.encode(columns, limits, decimal=dialect.decimal)
         column = target if target is not None else self.target
         if column not in columns:
-            return Rows(X, unknown=unknown)
+            return Rows(X, unknown=unknown, encoding=dialect.encoding)
         y, scored = self.target_values(
             columns[column], limits, column=column, decimal=dialect.decimal
         )
-        return Rows(X, y, scored, unknown)
+        return Rows(X, y, scored, unknown, dialect.encoding)
+
+    def encode_frame(
+        self, columns: Mapping[str, pd.Series | np.ndarray], limits: Limits
+    ) -> tuple[np.ndarray, dict[str, list[str]]]:
+        """``encode`` of a DataFrame's columns, whose text numbers are read as a tab file's
+        are (``marks``): with the training file's decimal mark unless the model's columns show
+        the other, so ``"3,14"`` is 3.14 as in a file of decimal commas, never text read
+        wrong."""
+        names = [f.name for f in self.features if f.name in columns]
+        decimal, _ = marks.choose(
+            lambda mark: [columns[n] for n in names],
+            names,
+            first=self.decimal,
+            na_tokens=self.na_tokens,
+        )
+        return self.encode(columns, limits, decimal=decimal)
 
     def encode(
         self, columns: Mapping[str, pd.Series | np.ndarray], limits: Limits, *, decimal: str = "."

@@ -18,7 +18,9 @@ checksums are verified where the writer stored them.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
+import re
 import unicodedata
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -27,6 +29,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from regtune.service.errors import FieldProblem, InvalidUpload
+from regtune.service.ingest import marks
+from regtune.service.ingest.encodings import (
+    BOM,
+    UTF8,
+    check_encoding,
+    encoding_problem,
+    neither,
+    not_utf8,
+    to_utf8,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,8 +54,9 @@ HIDDEN_CHARACTERS = frozenset(
     "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 )
 """Direction overrides, which make a name read as other text in a terminal or a page."""
-NA_TOKENS = ("", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "none", "?")
-"""Cells read as missing values, in CSV and in Parquet text columns."""
+NA_TOKENS = ("", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "none", "?", "#N/A")
+"""Cells read as missing values, in CSV and in Parquet text columns (``#N/A``: a spreadsheet's
+own missing value, as pandas reads it)."""
 
 
 @dataclass(frozen=True)
@@ -116,16 +129,12 @@ def _check_text(raw: bytes, limits: Limits) -> None:
     nul = raw.find(b"\0")
     if nul >= 0:
         raise InvalidUpload(
-            f"the file looks binary (a NUL byte at offset {nul}); send UTF-8 CSV text or Parquet"
+            f"the file looks binary (a NUL byte at offset {nul}); send CSV text or Parquet"
         )
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise InvalidUpload(
-            f"the file is not UTF-8 text: byte 0x{raw[exc.start]:02x} at line {line} "
-            f"(offset {exc.start}); save it as UTF-8"
-        ) from None
+        raise not_utf8(raw, exc.start) from None
     ends = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == ord("\n"))
     bounds = np.concatenate(([-1], ends, [len(raw)]))
     lengths = np.diff(bounds) - 1
@@ -137,37 +146,67 @@ def _check_text(raw: bytes, limits: Limits) -> None:
         )
 
 
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode(UTF8)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class Dialect:
     """How a CSV file's fields and numbers are written: commas and decimal points; as
     spreadsheets write CSV where the decimal mark is a comma, semicolons and decimal commas
-    (R's ``read.csv2``); or tabs and decimal points, as tools export ``.tsv`` and a copy from a
-    spreadsheet gives."""
+    (R's ``read.csv2``); or tabs, as tools export ``.tsv`` and a copy from a spreadsheet gives,
+    with decimal points or, where a column of numbers shows them, decimal commas (``marks``);
+    and the text encoding it was read with."""
 
     sep: str = ","
     decimal: str = "."
+    encoding: str = UTF8
+    blank: tuple[int, ...] = ()
+    """Columns (numbered from 1) without a name or any value, left out as they were read."""
 
     @property
-    def note(self) -> str | None:
-        """What the dataset's notes say about a file not read as commas and decimal points."""
-        if self.sep == ",":
-            return None
-        if self.sep == "\t":
-            return (
+    def notes(self) -> list[str]:
+        """What the dataset's notes say about a file not read as UTF-8 with commas and decimal
+        points."""
+        said = []
+        if self.blank:
+            said.append(
+                f"column(s) {', '.join(map(str, self.blank))} have no name and no value in any "
+                "row (as a spreadsheet exports formatted empty cells): left out"
+            )
+        if self.encoding != UTF8:
+            said.append(f"the file was read as {self.encoding} text (encoding={self.encoding})")
+        if self.sep == "\t" and self.decimal == ",":
+            said.append(
+                "the file was read as separated by tabs with decimal commas ('3,14' is 3.14; "
+                "'.', a space or a no-break space groups thousands: '1.234,5'), as a copy from a "
+                "spreadsheet gives where the decimal mark is a comma (a column of its numbers "
+                "shows them)"
+            )
+        elif self.sep == "\t":
+            said.append(
                 "the file was read as separated by tabs with decimal points ('3.14'), as tools "
                 "export .tsv files and a copy from a spreadsheet gives"
             )
-        return (
-            "the file was read as separated by semicolons with decimal commas ('3,14' is 3.14; "
-            "'.', a space or a no-break space groups thousands: '1.234,5'), as spreadsheets write "
-            "CSV where the decimal mark is a comma"
-        )
+        elif self.sep == ";":
+            said.append(
+                "the file was read as separated by semicolons with decimal commas ('3,14' is "
+                "3.14; '.', a space or a no-break space groups thousands: '1.234,5'), as "
+                "spreadsheets write CSV where the decimal mark is a comma"
+            )
+        return said
 
 
 COMMAS = Dialect()
 SEMICOLONS = Dialect(";", ",")
 TABS = Dialect("\t", ".")
 DIALECTS = (COMMAS, SEMICOLONS, TABS)
+SEP_LINE = re.compile(r"sep=(.)")
+"""A first line that names the separator, as Excel writes and reads it: ``sep=;``."""
 SNIFF_LINES = 100
 """Data lines the separator is checked on, besides the header."""
 SEPARATOR_RULE = (
@@ -326,20 +365,45 @@ def read_csv(
     limits: Limits,
     na_tokens: Sequence[str] = NA_TOKENS,
     ignore: Collection[str] = (),
+    encoding: str | None = None,
+    otherwise: str = UTF8,
+    decimal: str = ".",
 ) -> tuple[list[str], list[pd.Series] | list[np.ndarray], Dialect]:
     """Named columns of CSV bytes but the ``ignore``d ones, and how the file is written
     (``sniff_dialect``); ``target`` (when given) and each ignored name must be columns of the
     file. Every row is still checked for its field count (pandas' ``usecols`` would pass a
     ragged row). pandas reads a semicolon file's plain decimal commas (``3,14``); ``values``
-    reads the rest (grouped thousands, a column written with decimal points)."""
+    reads the rest (grouped thousands, a column written with decimal points).
+
+    The bytes are text in ``encoding`` (UTF-8 when None; then, for bytes that are not UTF-8,
+    ``otherwise``: the encoding a model's training file was read with). A tab file is read
+    with ``decimal`` unless its numbers show the other mark (``marks.choose``)."""
+    used = check_encoding(encoding)
+    if encoding is None and otherwise != UTF8 and not _is_utf8(raw):
+        used = check_encoding(otherwise)
+        try:
+            raw = to_utf8(raw, used)
+        except InvalidUpload:
+            raise neither(raw, used) from None
+    else:
+        raw = to_utf8(raw, used)
+    if b"\r" in raw and b"\n" not in raw:  # lines ended by CR alone: Excel's CSV (Macintosh)
+        raw = raw.replace(b"\r", b"\n")
     _check_text(raw, limits)
-    text_start = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
-    first_end = raw.find(b"\n", text_start)
-    first = raw[text_start : first_end if first_end >= 0 else len(raw)].decode("utf-8")
+    text_start = 3 if raw.startswith(BOM) else 0
+    first = _line(raw, text_start)
+    named = SEP_LINE.fullmatch(first.rstrip("\r"))
+    if named is not None:  # Excel's own line naming the separator
+        text_start += len(first.encode()) + 1
+        first = _line(raw, text_start)
     if not first.strip():
         raise InvalidUpload("the first line is empty; it must be the header with column names")
-    head = _head(raw[text_start:], SNIFF_LINES + 1)
-    dialect = sniff_dialect(head.decode("utf-8"), complete=len(head) == len(raw) - text_start)
+    if named is not None:
+        dialect = _named_dialect(named[1])
+    else:
+        head = _head(raw[text_start:], SNIFF_LINES + 1)
+        dialect = sniff_dialect(head.decode("utf-8"), complete=len(head) == len(raw) - text_start)
+    dialect = dataclasses.replace(dialect, encoding=used)
     try:
         header = next(csv.reader([first.rstrip("\r")], delimiter=dialect.sep))
     except csv.Error as exc:
@@ -348,21 +412,77 @@ def read_csv(
     _check_delimiter(header)
     _check_header(names, target=target, limits=limits, ignore=ignore)
     kept = [i for i, name in enumerate(names) if name not in ignore]
+    body = raw[text_start:]
+
+    def read(mark: str) -> list[Any]:
+        columns = _read_body(body, len(names), limits, sep=dialect.sep, decimal=mark, na=na_tokens)
+        return [columns[i] for i in kept]
+
+    kept_names = [names[i] for i in kept]
+    columns: Sequence[Any]
+    if dialect.sep != "\t":
+        columns = read(dialect.decimal)
+    else:
+        mark, columns = marks.choose(read, kept_names, first=decimal, na_tokens=na_tokens)
+        dialect = dataclasses.replace(dialect, decimal=mark)
+    blank = [
+        j
+        for j, (i, values) in enumerate(zip(kept, columns, strict=True))
+        if not header[i].strip() and _empty(values, na_tokens)
+    ]
+    if not blank:
+        return kept_names, list(columns), dialect
+    dialect = dataclasses.replace(dialect, blank=tuple(kept[j] + 1 for j in blank))
+    left = [j for j in range(len(kept)) if j not in blank]
+    return [kept_names[j] for j in left], [columns[j] for j in left], dialect
+
+
+def _empty(values: Any, na_tokens: Sequence[str]) -> bool:
+    """Every cell missing: null (pandas read it so) or a missing-value token."""
+    tokens = set(na_tokens)
+    return all(
+        v is None
+        or (isinstance(v, float) and v != v)
+        or (isinstance(v, str) and v.strip() in tokens)
+        for v in np.asarray(values, dtype=object)
+    )
+
+
+def _line(raw: bytes, start: int) -> str:
+    end = raw.find(b"\n", start)
+    return raw[start : end if end >= 0 else len(raw)].decode("utf-8")
+
+
+def _named_dialect(sep: str) -> Dialect:
+    """The dialect of a file whose first line is ``sep=;``, as Excel writes and reads it."""
+    for dialect in DIALECTS:
+        if dialect.sep == sep:
+            return dialect
+    raise InvalidUpload(
+        f"the first line names the separator {sep!r} (sep={sep}); the separators read are ',', "
+        "';' and a tab"
+    )
+
+
+def _read_body(
+    body: bytes, width: int, limits: Limits, *, sep: str, decimal: str, na: Sequence[str]
+) -> list[Any]:
+    """Every column of the data rows (``body`` starts with the header line): pandas' C parser
+    with ``decimal``, or without pandas the csv module's text cells."""
     try:
         import pandas as pd
     except ModuleNotFoundError:
-        cells = _read_csv_cells(raw[text_start:], len(names), limits, sep=dialect.sep)
-        return [names[i] for i in kept], [cells[i] for i in kept], dialect
+        return _read_csv_cells(body, width, limits, sep=sep)
     try:
         frame = pd.read_csv(
-            io.BytesIO(raw[text_start:]),
+            io.BytesIO(body),
             header=None,
             skiprows=1,
-            sep=dialect.sep,
-            decimal=dialect.decimal,
-            names=list(range(len(names))),
+            sep=sep,
+            decimal=decimal,
+            names=list(range(width)),
             keep_default_na=False,
-            na_values=list(na_tokens),
+            na_values=list(na),
             skipinitialspace=True,
             engine="c",
             encoding="utf-8",
@@ -370,11 +490,11 @@ def read_csv(
             low_memory=False,
         )
     except pd.errors.EmptyDataError:
-        frame = pd.DataFrame(columns=list(range(len(names))))
+        frame = pd.DataFrame(columns=list(range(width)))
     except (pd.errors.ParserError, ValueError, OverflowError) as exc:
         message = str(exc).replace("Error tokenizing data. C error: ", "").strip()
         raise InvalidUpload(f"the CSV cannot be parsed: {message}") from None
-    return [names[i] for i in kept], [frame[i] for i in kept], dialect
+    return [frame[i] for i in range(width)]
 
 
 def _read_csv_cells(raw: bytes, width: int, limits: Limits, *, sep: str) -> list[np.ndarray]:
@@ -462,13 +582,31 @@ def read_columns(
     limits: Limits,
     na_tokens: Sequence[str] = NA_TOKENS,
     ignore: Collection[str] = (),
+    encoding: str | None = None,
+    otherwise: str = UTF8,
+    decimal: str = ".",
 ) -> tuple[list[str], list[pd.Series] | list[np.ndarray], Dialect]:
     """Named columns of a CSV or Parquet file (``detect_format``) but the ``ignore``d ones, and
-    how the file is written (``COMMAS`` for Parquet, whose numbers are numbers)."""
+    how the file is written (``COMMAS`` for Parquet, whose numbers are numbers and whose text
+    is UTF-8); ``encoding``, ``otherwise`` and ``decimal`` as ``read_csv`` takes them."""
     if detect_format(raw, filename) == "parquet":
+        if check_encoding(encoding) != UTF8:
+            raise encoding_problem(
+                f"applies to CSV text; a Parquet file's text is UTF-8 by its format, got "
+                f"{encoding!r}"
+            )
         names, values = read_parquet(raw, target=target, limits=limits, ignore=ignore)
         return names, values, COMMAS
-    return read_csv(raw, target=target, limits=limits, na_tokens=na_tokens, ignore=ignore)
+    return read_csv(
+        raw,
+        target=target,
+        limits=limits,
+        na_tokens=na_tokens,
+        ignore=ignore,
+        encoding=encoding,
+        otherwise=otherwise,
+        decimal=decimal,
+    )
 
 
 def read_parquet(

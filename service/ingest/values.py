@@ -12,7 +12,6 @@ booleans, ``True`` is ``1`` where it knows 0/1).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -21,22 +20,13 @@ import numpy as np
 
 from regtune.service.errors import InvalidUpload
 from regtune.service.ingest.formats import NA_TOKENS, Limits
+from regtune.service.ingest.marks import DECIMAL_COMMA, GROUP_MARKS, GROUPED, text_hint
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
 MAX_ABS_VALUE = 1e100
-GROUPED = re.compile(r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]*)?")
-"""A number with its thousands grouped by commas, as spreadsheets write them: ``-1,234,567.8``."""
-DECIMAL_COMMA = re.compile(
-    r"[+-]?(?:[0-9]{1,3}(?:(?P<g>[. \u00a0\u202f])[0-9]{3})(?:(?P=g)[0-9]{3})*(?:,[0-9]+)?"
-    r"|(?:[0-9]+|[0-9]*,[0-9]+)(?:[eE][+-]?[0-9]+)?)"
-)
-"""A number as a semicolon file writes it: a decimal comma, thousands grouped by one of ``.``,
-a space or a no-break space (``-1.234.567,8``, ``1 234,5``, ``3,14``, ``12``), or an exponent
-without grouping (``4,2e-05``)."""
-GROUP_MARKS = (".", " ", "\u00a0", "\u202f")
 BOOLEANS = {"true": "True", "false": "False"}
 """A boolean cell, any case, → how upload writes it (Python's own ``str(True)``)."""
 TRUTH = {"True": "1", "False": "0", "1": "1", "0": "0"}
@@ -120,6 +110,7 @@ def classify(
         shown = str(stripped[row])[:40]
         raise InvalidUpload(
             f"column {name!r} holds numbers but data row {row + 1} has text {shown!r}"
+            f"{text_hint(str(stripped[row]))}"
         )
     stripped[missing] = None
     lengths = np.fromiter((0 if v is None else len(v) for v in stripped), np.int64, len(stripped))

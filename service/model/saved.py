@@ -157,19 +157,29 @@ class Labelled:
         """The encoder; for an older file, numeric columns named as the features."""
         return self.encoder or Encoder.numeric(self.feature_names)
 
-    def read(self, raw: bytes, *, filename: str, target: str | None = None) -> Rows:
-        """A CSV or Parquet file as upload takes it → features (and target, if present)."""
-        return self.columns.read(raw, filename=filename, target=target)
+    def read(
+        self,
+        raw: bytes,
+        *,
+        filename: str,
+        target: str | None = None,
+        encoding: str | None = None,
+    ) -> Rows:
+        """A CSV or Parquet file as upload takes it → features (and target, if present). A CSV
+        is text in ``encoding``; by default UTF-8, or, for bytes that are not UTF-8, the
+        encoding the model's training file was read with (``Rows.encoding`` says which)."""
+        return self.columns.read(raw, filename=filename, target=target, encoding=encoding)
 
     def inputs(self, X: Any) -> np.ndarray:
         """What the model runs on. A pandas DataFrame holds raw columns as upload took them:
         bound by name in any order and encoded as at upload (text stays text, other columns are
         ignored, a missing one is refused by name, a category the model never saw is none of its
-        categories, with a warning). Anything else is the encoded inputs, in ``feature_names``
+        categories, with a warning; numbers written as text, ``"3,14"``, are read as a tab
+        file's are). Anything else is the encoded inputs, in ``feature_names``
         order, and must have that many columns."""
         if hasattr(X, "columns"):  # a DataFrame (pandas is optional where a client predicts)
             named = {str(name): X[name] for name in X.columns}
-            encoded, unknown = self.columns.encode(named, Limits())
+            encoded, unknown = self.columns.encode_frame(named, Limits())
             for name, values in unknown.items():
                 warnings.warn(
                     f"column {name!r} has values the model never saw ({values[:5]}): encoded as "

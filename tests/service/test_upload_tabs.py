@@ -1,7 +1,10 @@
 """A tab-separated file (a ``.tsv`` export, a copy from a spreadsheet) is read at upload as the
 same data written with commas, and its notes say so (was: refused as "the header is one column
 …, so the file looks delimited by tabs"). A file that splits on tabs and on commas alike is
-refused naming the rule; decimal commas in a tab file stay what a comma file makes of them."""
+refused naming the rule. A tab file whose numbers show decimal commas (``3,14``, ``1.234,5``) is
+read with them, as the same data written with semicolons (was: "column 'x' holds numbers but data
+row 4 has text '3,25'", the README's "save it with semicolons"); one that shows both marks is
+refused naming a value of each."""
 
 from __future__ import annotations
 
@@ -74,8 +77,51 @@ def test_a_tab_header_over_rows_of_other_widths_is_refused(api: TestClient) -> N
     assert fields == [{"path": "file", "rule": message}]
 
 
-def test_a_decimal_comma_in_a_tab_file_is_text_as_in_a_comma_file(api: TestClient) -> None:
+TAB_COMMAS_NOTE = (
+    "the file was read as separated by tabs with decimal commas ('3,14' is 3.14; '.', a space "
+    "or a no-break space groups thousands: '1.234,5'), as a copy from a spreadsheet gives where "
+    "the decimal mark is a comma (a column of its numbers shows them)"
+)
+
+
+def decimal_commas(data: pd.DataFrame) -> pd.DataFrame:
+    """Numbers as a spreadsheet copies them where the decimal mark is a comma: ``-1.234,5``."""
+    return data.assign(
+        x=[f"{v:,.4f}".replace(",", "_").replace(".", ",").replace("_", ".") for v in data["x"]],
+        y=[f"{v:.6f}".replace(".", ",") for v in data["y"]],
+    )
+
+
+def test_a_tab_file_with_decimal_commas_is_the_same_data(api: TestClient) -> None:
+    data = frame()
+    tabs = decimal_commas(data).to_csv(index=False, sep="\t").encode()
+    assert b"," in tabs and b"." in tabs  # 1.234,5678: both marks, each in its role
+    read = upload(api, tabs)
+    plain = upload(api, data.to_csv(index=False).encode())
+    assert read["columns"] == plain["columns"]
+    assert read["target_distribution"] == plain["target_distribution"]
+    assert read["notes"] == [TAB_COMMAS_NOTE]
+    table = read_table(tabs, filename="d.tsv", target="y")
+    np.testing.assert_allclose(
+        table.X, read_table(data.to_csv(index=False).encode(), filename="d.csv", target="y").X
+    )
+
+
+def test_a_tab_file_with_both_decimal_marks_is_refused_naming_both(api: TestClient) -> None:
     data = frame().drop(columns=["city"]).astype(str)
     data.loc[3, "x"] = "3,25"
-    message, _ = refusal(upload(api, data.to_csv(index=False, sep="\t").encode()))
-    assert message.startswith("column 'x' holds numbers but data row 4 has text '3,25'")
+    message, fields = refusal(upload(api, data.to_csv(index=False, sep="\t").encode()))
+    assert message.startswith(
+        "the numbers are written with decimal commas (column 'x', data row 4: '3,25') and with "
+        "decimal points (column 'x', data row 1: "
+    )
+    assert "save the file with semicolons and decimal commas" in message
+    assert fields == [{"path": "file", "rule": message}]
+
+
+def test_text_like_3_5_in_a_tab_file_of_decimal_points_stays_text(api: TestClient) -> None:
+    data = frame().assign(size=["3,5" if i % 2 else "M" for i in range(N)])
+    read = upload(api, data.to_csv(index=False, sep="\t").encode())
+    plain = upload(api, data.to_csv(index=False).encode())
+    assert read["columns"] == plain["columns"]
+    assert read["notes"] == [TAB_NOTE]

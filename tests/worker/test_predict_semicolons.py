@@ -48,10 +48,11 @@ def commas(data: pd.DataFrame, path: Path) -> Path:
 
 
 def trained(
-    api: TestClient, monkeypatch: pytest.MonkeyPatch, train: Path, model: Path
+    api: TestClient, monkeypatch: pytest.MonkeyPatch, train: Path, model: Path, *options: str
 ) -> tuple[str, Path]:
-    """What ``datasets upload`` said of ``train``, and the downloaded model of a study on it."""
-    said = cli_output(api, monkeypatch, "datasets", "upload", str(train), "--target", "y")
+    """What ``datasets upload`` (with ``options``) said of ``train``, and the downloaded model
+    of a study on it."""
+    said = cli_output(api, monkeypatch, "datasets", "upload", str(train), "--target", "y", *options)
     dataset = next(d for d in api.get("/v1/datasets").json()["items"] if d["name"] == train.name)
     definition = {
         "name": train.stem,

@@ -26,6 +26,7 @@ from regtune.service.errors import (
 )
 from regtune.service.ingest.columns import TASKS, read_table
 from regtune.service.ingest.encoder import Encoder
+from regtune.service.ingest.encodings import UTF8, check_encoding
 from regtune.service.ingest.formats import Limits
 from regtune.service.spec.cost import DataShape
 from regtune.service.spec.definition import StudySpec, Uploaded
@@ -37,13 +38,22 @@ from regtune.service.store.tables import DatasetRow, StudyRow
 ID_CHARS = 32
 
 
-def content_id(file_sha256: str, *, target: str, task: str, ignore: Collection[str] = ()) -> str:
+def content_id(
+    file_sha256: str,
+    *,
+    target: str,
+    task: str,
+    ignore: Collection[str] = (),
+    encoding: str = UTF8,
+) -> str:
     """The dataset id: a hash of the file's bytes and of what was asked of them. The ignored
-    columns count as a set (order and repeats do not), and nothing ignored hashes as before
-    ignoring existed, so older datasets keep their ids."""
+    columns count as a set (order and repeats do not), and nothing ignored (or UTF-8) hashes as
+    before ignoring (or encodings) existed, so older datasets keep their ids."""
     key = f"regtune-dataset-v1\0{file_sha256}\0{target}\0{task}"
     if ignore:
         key += f"\0ignore\0{json.dumps(sorted(set(ignore)))}"
+    if encoding != UTF8:
+        key += f"\0encoding\0{encoding}"
     return hashlib.sha256(key.encode()).hexdigest()[:ID_CHARS]
 
 
@@ -82,18 +92,31 @@ def create(
     ignore: Collection[str] = (),
     tenant: str = "default",
     limits: Limits | None = None,
+    encoding: str | None = None,
 ) -> tuple[DatasetRow, bool]:
     """Store an upload; return the row and whether it is new (the same upload is one dataset).
 
-    ``ignore``: columns of the file left out of the dataset (a row id, say)."""
+    ``ignore``: columns of the file left out of the dataset (a row id, say); ``encoding``: the
+    text encoding of a CSV (UTF-8 when None), checked before anything is read."""
     _check_options(target, task)
+    encoding = check_encoding(encoding)
     ignored = sorted(set(ignore))
-    dataset_id = content_id(file_sha256, target=target, task=task, ignore=ignored)
+    dataset_id = content_id(
+        file_sha256, target=target, task=task, ignore=ignored, encoding=encoding
+    )
     existing = _find(dataset_id, tenant=tenant)
     if existing is not None:
         return existing, False
     name = _display_name(filename)
-    table = read_table(raw, filename=name, target=target, task=task, ignore=ignored, limits=limits)
+    table = read_table(
+        raw,
+        filename=name,
+        target=target,
+        task=task,
+        ignore=ignored,
+        limits=limits,
+        encoding=encoding,
+    )
     summary: dict[str, Any] = {
         "sha256": file_sha256,
         "requested_task": task,
@@ -105,6 +128,8 @@ def create(
         "target_distribution": table.target_summary,
         "missing": table.missing,
         "notes": table.notes,
+        "encoding": table.dialect.encoding,
+        "decimal": table.dialect.decimal,
     }
     row = DatasetRow(
         tenant=tenant,
@@ -257,5 +282,11 @@ def load_arrays(dataset_id: str, *, engine: Engine | None = None) -> StoredArray
     task, target, summary, blob = found
     X, y = decode_arrays(blob)
     groups = [(int(a), int(b)) for a, b in summary.get("groups", [])]
-    encoder = Encoder.from_upload(summary["columns"], target=target, classes=summary["classes"])
+    encoder = Encoder.from_upload(
+        summary["columns"],
+        target=target,
+        classes=summary["classes"],
+        encoding=summary.get("encoding", UTF8),  # absent in rows stored before it was asked
+        decimal=summary.get("decimal", "."),
+    )
     return StoredArrays(task, X, y, list(summary["feature_names"]), groups, encoder)
