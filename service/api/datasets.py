@@ -15,7 +15,7 @@ from regtune.service.api.schemas import (
     DatasetPage,
     ErrorResponse,
 )
-from regtune.service.ingest.formats import Limits
+from regtune.service.ingest.header import Limits
 from regtune.service.settings import get_settings
 from regtune.service.store.repos import datasets
 from regtune.service.store.tables import DatasetRow

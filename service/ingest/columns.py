@@ -17,15 +17,10 @@ import pandas as pd
 
 from regtune.service.errors import InvalidUpload
 from regtune.service.ingest import marks
+from regtune.service.ingest.dialects import COMMAS, Dialect
 from regtune.service.ingest.encoder import Feature, duplicate_names, one_hot
-from regtune.service.ingest.formats import (
-    COMMAS,
-    Dialect,
-    Limits,
-    detect_format,
-    ignore_problem,
-    read_columns,
-)
+from regtune.service.ingest.formats import detect_format, read_columns
+from regtune.service.ingest.header import Limits, ignore_problem
 from regtune.service.ingest.values import Column, classify, label
 from regtune.service.spec.enums import Task
 

@@ -20,11 +20,8 @@ import numpy as np
 from regtune.service.errors import InvalidUpload
 from regtune.service.ingest import marks
 from regtune.service.ingest.encodings import UTF8
-from regtune.service.ingest.formats import (
-    NA_TOKENS,
-    Limits,
-    read_columns,
-)
+from regtune.service.ingest.formats import NA_TOKENS, read_columns
+from regtune.service.ingest.header import Limits
 from regtune.service.ingest.values import bind, booleans_as_numbers, cells, classify, label
 
 if TYPE_CHECKING:

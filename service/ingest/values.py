@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from regtune.service.errors import InvalidUpload
-from regtune.service.ingest.formats import NA_TOKENS, Limits
+from regtune.service.ingest.formats import NA_TOKENS
+from regtune.service.ingest.header import Limits
 from regtune.service.ingest.marks import DECIMAL_COMMA, GROUP_MARKS, GROUPED, text_hint
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from regtune.service.ingest.encoder import Encoder, Rows
-from regtune.service.ingest.formats import Limits
+from regtune.service.ingest.header import Limits
 from regtune.service.ingest.preprocess import FillValues
 from regtune.service.model.metrics import scores
 from regtune.service.model.standardizer import Standardizer

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from regtune.service.errors import InvalidUpload
 from regtune.service.ingest.columns import read_table
-from regtune.service.ingest.formats import Limits
+from regtune.service.ingest.header import Limits
 from regtune.service.spec.definition import EXAMPLE
 from tests.inprocess import Apps
 from tests.support import Processes, regtune

@@ -17,7 +17,7 @@ import pytest
 
 from regtune.service.ingest.columns import read_table
 from regtune.service.ingest.encoder import Encoder, Feature
-from regtune.service.ingest.formats import Limits
+from regtune.service.ingest.header import Limits
 from regtune.service.model.saved import load
 from tests.worker.test_predict_labels import Saver, predicted, saved_model
 

@@ -27,7 +27,7 @@ from regtune.service.errors import (
 from regtune.service.ingest.columns import TASKS, read_table
 from regtune.service.ingest.encoder import Encoder
 from regtune.service.ingest.encodings import UTF8, check_encoding
-from regtune.service.ingest.formats import Limits
+from regtune.service.ingest.header import Limits
 from regtune.service.spec.cost import DataShape
 from regtune.service.spec.definition import StudySpec, Uploaded
 from regtune.service.spec.enums import ACTIVE, Task

@@ -1,0 +1,142 @@
+"""How a CSV file is written: its separator and decimal mark (``Dialect``), found from its
+first lines (``sniff_dialect``) or named by Excel's ``sep=`` line, never guessed."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+
+from regtune.service.errors import InvalidUpload
+from regtune.service.ingest.encodings import UTF8
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How a CSV file's fields and numbers are written: commas and decimal points; as
+    spreadsheets write CSV where the decimal mark is a comma, semicolons and decimal commas
+    (R's ``read.csv2``); or tabs, as tools export ``.tsv`` and a copy from a spreadsheet gives,
+    with decimal points or, where a column of numbers shows them, decimal commas (``marks``);
+    and the text encoding it was read with."""
+
+    sep: str = ","
+    decimal: str = "."
+    encoding: str = UTF8
+    blank: tuple[int, ...] = ()
+    """Columns (numbered from 1) without a name or any value, left out as they were read."""
+
+    @property
+    def notes(self) -> list[str]:
+        """What the dataset's notes say about a file not read as UTF-8 with commas and decimal
+        points."""
+        said = []
+        if self.blank:
+            said.append(
+                f"column(s) {', '.join(map(str, self.blank))} have no name and no value in any "
+                "row (as a spreadsheet exports formatted empty cells): left out"
+            )
+        if self.encoding != UTF8:
+            said.append(f"the file was read as {self.encoding} text (encoding={self.encoding})")
+        if self.sep == "\t" and self.decimal == ",":
+            said.append(
+                "the file was read as separated by tabs with decimal commas ('3,14' is 3.14; "
+                "'.', a space or a no-break space groups thousands: '1.234,5'), as a copy from a "
+                "spreadsheet gives where the decimal mark is a comma (a column of its numbers "
+                "shows them)"
+            )
+        elif self.sep == "\t":
+            said.append(
+                "the file was read as separated by tabs with decimal points ('3.14'), as tools "
+                "export .tsv files and a copy from a spreadsheet gives"
+            )
+        elif self.sep == ";":
+            said.append(
+                "the file was read as separated by semicolons with decimal commas ('3,14' is "
+                "3.14; '.', a space or a no-break space groups thousands: '1.234,5'), as "
+                "spreadsheets write CSV where the decimal mark is a comma"
+            )
+        return said
+
+
+COMMAS = Dialect()
+SEMICOLONS = Dialect(";", ",")
+TABS = Dialect("\t", ".")
+DIALECTS = (COMMAS, SEMICOLONS, TABS)
+SEP_LINE = re.compile(r"sep=(.)")
+"""A first line that names the separator, as Excel writes and reads it: ``sep=;``."""
+SNIFF_LINES = 100
+"""Data lines the separator is checked on, besides the header."""
+SEPARATOR_RULE = (
+    "a file is read with the one separator of ',', ';' and a tab on which its header and first "
+    "data lines split into the same number of fields (several); with commas when the header "
+    "splits on neither ';' nor a tab"
+)
+
+
+def _split(line: str, sep: str) -> list[str]:
+    try:
+        return next(csv.reader([line], delimiter=sep, skipinitialspace=True), [])
+    except csv.Error:
+        return []
+
+
+def _mismatch(head: str, sep: str, width: int, *, complete: bool) -> str | None:
+    """Where the first data lines of ``head`` do not split into ``width`` fields on ``sep``."""
+    reader = csv.reader(io.StringIO(head, newline=""), delimiter=sep, skipinitialspace=True)
+    try:
+        rows = [(reader.line_num, row) for row in reader][1:]
+    except csv.Error as exc:
+        return f"the first lines cannot be read with {sep!r}: {exc}"
+    if not complete:
+        rows = rows[:-1]  # the last may be cut
+    for line, row in rows:
+        if row and len(row) != width:
+            return (
+                f"the header splits into {width} fields on {sep!r} but line {line} into {len(row)}"
+            )
+    return None
+
+
+def sniff_dialect(head: str, *, complete: bool) -> Dialect:
+    """Commas, unless the header and the first data lines of ``head`` (the file's start, all of
+    it when ``complete``) are separated by semicolons, or by tabs, and by no other separator the
+    header splits on; a file that reads several ways, or none, is refused naming the rule, never
+    guessed."""
+    header = head.split("\n", 1)[0].rstrip("\r")
+    widths = {d: len(_split(header, d.sep)) for d in DIALECTS}
+    splitting = [d for d in DIALECTS if widths[d] >= 2]
+    if all(d == COMMAS for d in splitting):
+        return COMMAS
+    mismatches = {d: _mismatch(head, d.sep, widths[d], complete=complete) for d in splitting}
+    fitting = [d for d in splitting if mismatches[d] is None]
+    if len(fitting) == 1:
+        return fitting[0]
+    if fitting:
+        raise _ambiguous(
+            "the header and first data lines split into "
+            + " and into ".join(
+                f"{widths[d]}{' fields' if i == 0 else ''} on {d.sep!r}"
+                for i, d in enumerate(fitting)
+            )
+        )
+    found = ", and ".join(str(m) for m in mismatches.values())
+    raise _ambiguous(found, what="no separator fits the rows")
+
+
+def _ambiguous(found: str, *, what: str = "the separator is ambiguous") -> InvalidUpload:
+    return InvalidUpload(
+        f"{what}: {found} ({SEPARATOR_RULE}); save the file with one separator, commas, "
+        "semicolons or tabs, and quote any field that holds it"
+    )
+
+
+def named_dialect(sep: str) -> Dialect:
+    """The dialect of a file whose first line is ``sep=;``, as Excel writes and reads it."""
+    for dialect in DIALECTS:
+        if dialect.sep == sep:
+            return dialect
+    raise InvalidUpload(
+        f"the first line names the separator {sep!r} (sep={sep}); the separators read are ',', "
+        "';' and a tab"
+    )

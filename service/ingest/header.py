@@ -1,0 +1,129 @@
+"""A table's shape and column names, checked before any cell is read: the size limits, and
+the header's rules (unique, printable names; the target and every ignored column present)."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from regtune.service.errors import FieldProblem, InvalidUpload
+
+if TYPE_CHECKING:
+    from regtune.service.settings import Settings
+
+BYTES_PER_CELL = 8
+"""A decoded cell is a float64: the decoded-size budget is ``max_cells`` × this."""
+PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+HIDDEN_CHARACTERS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+"""Direction overrides, which make a name read as other text in a terminal or a page."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_columns: int = 1_000
+    max_categories: int = 50
+    min_rows: int = 20
+    max_rows: int = 2_000_000
+    max_line_bytes: int = 1024 * 1024
+    max_cells: int = 40_000_000
+    max_text_chars: int = 1_000
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            max_columns=settings.dataset_max_columns,
+            max_categories=settings.dataset_max_categories,
+            min_rows=settings.dataset_min_rows,
+            max_rows=settings.dataset_max_rows,
+            max_line_bytes=settings.dataset_max_line_bytes,
+            max_cells=settings.dataset_max_cells,
+        )
+
+    @property
+    def max_decoded_bytes(self) -> int:
+        return self.max_cells * BYTES_PER_CELL
+
+    def check_size(self, rows: int, columns: int, *, decoded: int = 0, what: str = "") -> None:
+        """Refuse a table of ``rows`` × ``columns`` (or ``decoded`` bytes) over the limits."""
+        if rows > self.max_rows:
+            raise InvalidUpload(
+                f"the file has {rows}{what} rows; at most {self.max_rows} "
+                "(REGTUNE_DATASET_MAX_ROWS)"
+            )
+        if rows * columns > self.max_cells:
+            raise InvalidUpload(
+                f"the file has {rows}{what} rows × {columns} columns = {rows * columns} values; at "
+                f"most {self.max_cells} (REGTUNE_DATASET_MAX_CELLS)"
+            )
+        if decoded > self.max_decoded_bytes:
+            raise InvalidUpload(
+                f"the file decodes to {decoded}{what} bytes; at most {self.max_decoded_bytes} "
+                "(8 bytes × REGTUNE_DATASET_MAX_CELLS)"
+            )
+
+
+def ignore_problem(rule: str) -> InvalidUpload:
+    """A column the upload was asked to leave out cannot be: the 422 names ``ignore``."""
+    return InvalidUpload(f"ignore: {rule}", [FieldProblem(path="ignore", rule=rule)])
+
+
+def _shown(names: Sequence[str]) -> str:
+    """The first few column names, for a message that says which columns the file has."""
+    return ", ".join(repr(n[:40]) for n in names[:8]) + (", ..." if len(names) > 8 else "")
+
+
+def check_header(
+    names: list[str],
+    *,
+    target: str | None,
+    limits: Limits,
+    ignore: Collection[str] = (),
+) -> None:
+    """Refuse duplicate names, a target or ignored column the file lacks, and more columns than
+    the limit (ignored columns are dropped as they are read, so they do not count)."""
+    kept = sum(name not in ignore for name in names)
+    if kept - 1 > limits.max_columns:
+        left_out = f" besides the {len(names) - kept} ignored" if kept < len(names) else ""
+        raise InvalidUpload(
+            f"the file has {kept} columns{left_out}; at most {limits.max_columns + 1} "
+            "(REGTUNE_DATASET_MAX_COLUMNS features plus the target)"
+        )
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        _check_name(name, i, limits)
+        if name in seen:
+            raise InvalidUpload(
+                f"duplicate column name {name!r} (columns {seen[name] + 1} and {i + 1}); "
+                "column names must be unique"
+            )
+        seen[name] = i
+    if target is not None and target not in seen:
+        message = f"target column {target!r} is not in the file (columns: {_shown(names)})"
+        raise InvalidUpload(message, [FieldProblem(path="target", rule=message)])
+    for name in ignore:
+        if name not in seen:
+            raise ignore_problem(f"column {name!r} is not in the file (columns: {_shown(names)})")
+
+
+def _check_name(name: str, index: int, limits: Limits) -> None:
+    """A column name is shown in terminals, reports and error messages: no control characters
+    (a terminal runs an escape sequence), no direction overrides, no longer than a text value."""
+    if len(name) > limits.max_text_chars:
+        raise InvalidUpload(
+            f"the name of column {index + 1} ({name[:40]!r}...) is {len(name)} characters long; "
+            f"column names are at most {limits.max_text_chars} characters"
+        )
+    hidden = [
+        ch
+        for ch in name
+        if ch in HIDDEN_CHARACTERS or unicodedata.category(ch) in ("Cc", "Zl", "Zp")
+    ]
+    if hidden:
+        raise InvalidUpload(
+            f"the name of column {index + 1} ({name[:40]!r}) holds a control character "
+            f"({hidden[0]!r}); column names are printable text"
+        )

@@ -1,0 +1,159 @@
+"""Parquet bytes → named columns, bounded before its data is read: rows, rows × columns and
+decoded bytes come from its metadata, so a few compressed megabytes that decode to gigabytes are
+refused at once. It is then read batch by batch with the same limits counted on what was really
+decoded (the metadata may lie), text columns stay dictionary-encoded (one copy per distinct
+value), and page checksums are verified where the writer stored them."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from regtune.service.errors import InvalidUpload
+from regtune.service.ingest.header import Limits, check_header
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+PARQUET_BATCH_ROWS = 65_536
+
+
+def read_parquet(
+    raw: bytes, *, target: str | None, limits: Limits, ignore: Collection[str] = ()
+) -> tuple[list[str], list[pd.Series]]:
+    """Named columns of Parquet bytes but the ``ignore``d ones (never decoded; nulls are
+    missing; missing-value text tokens are read as such by the caller)."""
+    try:
+        import pandas  # noqa: F401
+        import pyarrow as pa
+    except ModuleNotFoundError as exc:
+        raise InvalidUpload(
+            f"reading Parquet needs pandas and pyarrow ({exc.name} is not installed): "
+            "pip install pandas pyarrow, or send CSV"
+        ) from None
+
+    opened = _open_parquet(raw)
+    meta = opened.metadata
+    fields = _parquet_fields(opened.schema_arrow, target=target, limits=limits, ignore=ignore)
+    names = [f.name for f in fields]
+    limits.check_size(meta.num_rows, len(names), decoded=_declared_bytes(meta, names))
+    text = [f.name for f in fields if _is_text(f.type)]
+    parquet = _open_parquet(raw, read_dictionary=text)
+    chunks: list[list[Any]] = [[] for _ in names]
+    rows = decoded = 0
+    try:
+        for batch in parquet.iter_batches(
+            batch_size=PARQUET_BATCH_ROWS, columns=names, use_threads=False
+        ):
+            rows += batch.num_rows
+            decoded += batch.nbytes
+            limits.check_size(rows, len(names), decoded=decoded, what=" (decoded)")
+            for i, column in enumerate(batch.columns):
+                chunks[i].append(column)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise InvalidUpload(f"the Parquet file cannot be read: {exc}") from None
+    return names, [
+        _series(f, pa.chunked_array(c, type=f.type if not c else None), limits)
+        for f, c in zip(fields, chunks, strict=True)
+    ]
+
+
+def _declared_bytes(meta: Any, names: Collection[str]) -> int:
+    """What the file's metadata says the ``names`` columns decode to, before any is decoded
+    (the uncompressed size of their column chunks; an ignored column's are not counted)."""
+    kept = set(names)
+    total = 0
+    for i in range(meta.num_row_groups):
+        group = meta.row_group(i)
+        for j in range(group.num_columns):
+            chunk = group.column(j)
+            top = chunk.path_in_schema  # "a", or "a.list.element" for a nested column
+            if top in kept or top.split(".", 1)[0] in kept:
+                total += chunk.total_uncompressed_size
+    return total
+
+
+def _parquet_fields(
+    schema: Any, *, target: str | None, limits: Limits, ignore: Collection[str]
+) -> list[Any]:
+    """The data columns of a Parquet schema but the ignored ones, checked like a CSV header, of
+    supported types (an ignored column may be of any type: it is never read)."""
+    import pyarrow.types as pat
+
+    fields = [f for f in schema if not f.name.startswith("__index_level_")]
+    check_header([f.name for f in fields], target=target, limits=limits, ignore=ignore)
+    fields = [f for f in fields if f.name not in ignore]
+    for f in fields:
+        kind = _value_type(f.type)
+        supported = (
+            pat.is_integer(kind)
+            or pat.is_floating(kind)
+            or pat.is_boolean(kind)
+            or pat.is_string(kind)
+            or pat.is_large_string(kind)
+            or pat.is_null(kind)
+        )
+        if not supported:
+            raise InvalidUpload(
+                f"column {f.name!r} has Parquet type {f.type}; only numbers, booleans and text "
+                f"are supported; to upload the file without it: ignore={f.name!r} (--ignore)"
+            )
+    return fields
+
+
+def _value_type(kind: Any) -> Any:
+    import pyarrow.types as pat
+
+    return kind.value_type if pat.is_dictionary(kind) else kind
+
+
+def _is_text(kind: Any) -> bool:
+    import pyarrow.types as pat
+
+    kind = _value_type(kind)
+    return bool(pat.is_string(kind) or pat.is_large_string(kind))
+
+
+def _open_parquet(raw: bytes, **options: Any) -> Any:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(pa.BufferReader(raw), page_checksum_verification=True, **options)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise InvalidUpload(f"the Parquet file cannot be read: {exc}") from None
+
+
+def _series(field: Any, column: Any, limits: Limits) -> pd.Series:
+    """One decoded Parquet column as the Series ``read_table`` expects: float64 or object."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.types as pat
+
+    kind = _value_type(field.type)
+    if pat.is_null(kind):
+        return pd.Series(np.full(len(column), np.nan))
+    if pat.is_boolean(kind):  # text True / False, as a CSV's booleans (see ``values``)
+        return pd.Series(column.to_pandas(), dtype="object")
+    if not _is_text(kind):
+        if pat.is_dictionary(column.type):
+            column = column.cast(kind)
+        return pd.Series(column.cast(pa.float64()).to_numpy(), dtype="float64")
+    if pat.is_dictionary(column.type):
+        values = pa.chunked_array(
+            [c.dictionary for c in column.chunks], type=column.type.value_type
+        )
+    else:
+        values = column
+    if len(values):
+        longest = pc.max(pc.utf8_length(values)).as_py() or 0
+        if longest > limits.max_text_chars:
+            raise InvalidUpload(
+                f"column {field.name!r} has a text value of {longest} characters; text values "
+                f"are categories of at most {limits.max_text_chars} characters"
+            )
+    series = column.to_pandas()  # a dictionary column becomes a Categorical: one str per value
+    return series.astype("object").where(series.notna(), None)
