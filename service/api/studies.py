@@ -95,14 +95,14 @@ def admit(data: Any, *, tenant: str, settings: Settings) -> StudySpec:
     """The definition as ``POST /v1/studies`` accepts it, or the ``InvalidDefinition`` (422) it
     answers: every rule in one place, which the shipped definitions are tested against.
 
-    Only a definition naming an uploaded dataset reads the database.
+    Only a definition naming an uploaded dataset reads the database. A sampler seed left out
+    stays out here: ``studies.create_study`` draws it when it stores the study.
     """
     try:
         spec = StudySpec.model_validate(data)
         check_task(spec)
         spec = resolve_task(spec, datasets.uploaded_task(spec, tenant=tenant))
         spec = resolve_relax(spec)
-        spec = spec.model_copy(update={"sampler": spec.sampler.seeded()})
     except ValidationError as exc:
         raise invalid_definition(exc, data) from None
     check_definition(spec, settings)
@@ -125,7 +125,7 @@ def admit(data: Any, *, tenant: str, settings: Settings) -> StudySpec:
 def _create(data: Any, tenant: str) -> StudyOut:
     spec = admit(data, tenant=tenant, settings=get_settings())
     row = studies.create_study(spec, tenant=tenant, api_url=get_settings().public_url)
-    return study_out(row, spec=spec)
+    return study_out(row)  # the definition as stored, with the seed drawn if none was given
 
 
 @router.get("/studies", response_model=StudyPage, responses=ERRORS)

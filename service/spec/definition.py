@@ -261,7 +261,12 @@ class StudySpec(Strict):
         description="several objectives → a Pareto front, e.g. [val_loss, n_nonzero]; "
         "the first must be a validation metric; such studies are not pruned",
     )
-    sampler: Sampler = Field(default_factory=lambda: TPESampler(type="tpe", seed=0))
+    sampler: Sampler = Field(
+        default_factory=lambda: TPESampler(type="tpe"),
+        description="default: tpe; a seed left out (or the whole sampler) is drawn when the "
+        "study is created and stored in its definition, so each study proposes its own trials "
+        "and its stored definition runs it again",
+    )
     pruner: Pruner = Field(
         default_factory=lambda: MedianPruner(
             type="median", n_startup_trials=10, n_warmup_steps=EXACT_WARMUP

@@ -13,7 +13,13 @@ SEED_LIMIT = 2**31 - 1
 
 
 class SamplerBase(Strict):
-    seed: int | None = Field(default=None, ge=0, le=SEED_LIMIT)
+    seed: int | None = Field(
+        default=None,
+        ge=0,
+        le=SEED_LIMIT,
+        description="the seed of the proposals; left out or null, one is drawn when the study "
+        "is created and stored in its definition",
+    )
 
     def seeded(self) -> Self:
         """This sampler with its seed as given, or, left out or null, one drawn now: a study

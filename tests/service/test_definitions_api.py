@@ -373,18 +373,3 @@ def test_a_direction_against_the_metric_is_a_422_that_says_which_it_needs(
     assert _count(api) == before
     body["objective"]["direction"] = "maximize"
     assert _post(api, body, "json").status_code == 201
-
-
-def test_a_left_out_sampler_is_tpe_seed_0_and_a_left_out_seed_is_drawn(api: TestClient) -> None:
-    """As README's "Reproducibility" says: no ``sampler`` at all is the default, TPE with seed
-    0 (every such study draws from that seed); a sampler without a seed stores one drawn."""
-    stored = []
-    for name, sampler in (("no-sampler", None), ("tpe-a", {"type": "tpe"})):
-        definition = _without("sampler") | {"name": name}
-        if sampler is not None:
-            definition["sampler"] = sampler
-        created = api.post("/v1/studies", json=definition)
-        assert created.status_code == 201, created.text
-        stored.append(created.json()["definition"]["sampler"])
-    assert stored[0]["type"] == "tpe" and stored[0]["seed"] == 0
-    assert stored[1]["type"] == "tpe" and isinstance(stored[1]["seed"], int)

@@ -22,6 +22,7 @@ def test_the_definition_is_stored_once(database_url: str) -> None:
             "name": "once",
             "dataset": {"synthetic": {"kind": "sparse_regression"}},
             "task": "regression",
+            "sampler": {"type": "tpe", "seed": 0},  # stored as given (none given: one drawn)
             "budget": {"n_trials": 3, "max_retries": 1},
         }
     )

@@ -113,9 +113,10 @@ def test_a_trial_scores_the_same_in_a_pass_of_two_as_in_a_pass_of_four(apps: App
 def test_a_study_left_unseeded_stores_the_seed_it_drew_and_runs_again_from_its_definition(
     apps: Apps, tmp_path: Path
 ) -> None:
-    """Left out, the sampler's seed is drawn when the study is created and stored, so the
-    definition ``GET /v1/studies/{id}`` shows runs the same study again (unseeded, every claim's
-    sampler drew from the system's entropy and the study could not be run again)."""
+    """Left out (here the whole sampler), the sampler's seed is drawn when the study is created
+    and stored: the same definition submitted again is another study with trials of its own (as
+    an unseeded sampler in Optuna), and the definition ``GET /v1/studies/{id}`` shows runs the
+    same study again, so the worker's samplers draw from the stored seed."""
     definition = {
         "name": "unseeded",
         "dataset": {"builtin": "diabetes"},
@@ -124,7 +125,6 @@ def test_a_study_left_unseeded_stores_the_seed_it_drew_and_runs_again_from_its_d
             "lambda": {"low": 1e-4, "high": 1.0, "log": True},
             "l1_ratio": {"low": 0.0, "high": 1.0},
         },
-        "sampler": {"type": "random"},
         "budget": {"n_trials": 8},
     }
     first = run(apps, tmp_path, definition)
@@ -133,6 +133,8 @@ def test_a_study_left_unseeded_stores_the_seed_it_drew_and_runs_again_from_its_d
     stored = api.get(f"/v1/studies/{study['id']}").json()["definition"]
     assert isinstance(stored["sampler"]["seed"], int)
 
+    other = run(apps, tmp_path, definition)
+    assert [t["params"] for t in other["trials"]] != [t["params"] for t in first["trials"]]
     again = run(apps, tmp_path, stored)
     assert again == first
 

@@ -72,8 +72,13 @@ def create_study(
     between leaves a row without an Optuna study id, which the sweep removes with whatever
     Optuna study it had (``sweep.remove_unfinished_studies``); never an Optuna study nobody
     knows about.
+
+    A sampler seed the definition leaves out (or its whole sampler) is drawn here, the one door
+    every study comes in by, and stored with it: each study proposes its own trials, and the
+    definition it stored runs it again (reading it back never draws: ``StudySpec.from_stored``).
     """
     study_id = uuid.uuid4().hex[:16]
+    spec = spec.model_copy(update={"sampler": spec.sampler.seeded()})
     definition = spec.to_stored()
     now = utcnow()
     row = StudyRow(
@@ -133,6 +138,8 @@ def create_study(
         raise
     row.optuna_study_id = study_id_of(study)
     forget(study_id)
+    with _LOCK:  # the definition as stored, seed and all (``definition_of``)
+        _DEFINITIONS[study_id] = spec
     return row
 
 
