@@ -93,3 +93,8 @@ class ArtifactStoreUnavailable(DomainError):
 
 class InvalidSettings(DomainError):
     """``REGTUNE_*`` variables that cannot be used: each field names one, its rule, its value."""
+
+
+class SchemaTooNew(DomainError):
+    """The database was upgraded by a newer regtune: its schema revision is one this code has
+    no migration for, so it would misread what the newer code writes."""
