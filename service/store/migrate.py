@@ -46,7 +46,8 @@ def upgrade(url: str) -> None:
     log.info("database is at the newest schema")
 
 
-def _config() -> Config:
+def alembic_config() -> Config:
+    """Alembic's configuration for regtune's migrations (a connection goes in its attributes)."""
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     return config
@@ -54,7 +55,7 @@ def _config() -> Config:
 
 def head() -> str:
     """The newest schema revision this code knows."""
-    newest = ScriptDirectory.from_config(_config()).get_current_head()
+    newest = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert newest is not None, "the migrations form one line"
     return newest
 
@@ -62,7 +63,9 @@ def head() -> str:
 def refuse_unknown(connection: Connection) -> None:
     """Raise ``SchemaTooNew`` if the database is at a revision this code has no migration for
     (a newer regtune upgraded it): nothing is read or written as if it were ours."""
-    known = {script.revision for script in ScriptDirectory.from_config(_config()).walk_revisions()}
+    known = {
+        script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()
+    }
     found = MigrationContext.configure(
         connection, opts={"version_table": VERSION_TABLE}
     ).get_current_heads()
@@ -84,7 +87,7 @@ def _upgrade(url: str) -> None:
         storage.remove_session()
         storage.engine.dispose()  # else its connections stay open until a garbage collection
         with engine.begin() as connection:
-            config = _config()
+            config = alembic_config()
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     finally:
