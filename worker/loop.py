@@ -285,7 +285,7 @@ class Worker:
         from regtune.service.store.repos.best_model import studies_missing_a_model
 
         try:
-            missing = studies_missing_a_model(limit=1)
+            missing = studies_missing_a_model(limit=1, skip=self.unknown)
         except Exception as exc:
             log.warning("could not look for studies without a model (%s)", type(exc).__name__)
             return
@@ -379,6 +379,9 @@ class Worker:
                 save_best_model(study_id, stop=stop)
         except RefitStopped:
             log.info("study %s: best model left to another worker (stopping)", study_id)
+        except DefinitionTooNew as exc:  # its catch-up is a newer worker's
+            self.unknown.add(study_id)
+            log.warning("study %s left to newer workers: %s", study_id, exc)
         except Exception:
             log.exception("study %s: could not save the best model", study_id)
 

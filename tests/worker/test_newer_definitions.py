@@ -9,13 +9,17 @@ permitted"): a user's new study failed for being submitted during an upgrade."""
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import optuna
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from regtune.service.store.db import get_engine
+from regtune.service.store.optuna_db.attrs import BEST_MODEL_ATTR
+from regtune.service.store.repos.best_model import studies_missing_a_model
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.worker.loop import Worker
 from tests.inprocess import Apps
@@ -92,3 +96,34 @@ def test_the_report_of_such_a_study_is_a_503_not_the_callers_fault(apps: Apps) -
     error = response.json()["error"]
     assert error["code"] == "definition_too_new"
     assert "search_space.warp" in error["message"] and "newer regtune" in error["message"]
+
+
+def test_an_idle_workers_catch_up_leaves_such_a_study_to_newer_workers(
+    apps: Apps, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A completed study of a newer regtune whose model is still to be saved: the catch-up
+    logged a traceback on every sweep and, with that study always first, saved no other."""
+    api: TestClient = apps()
+    created = api.post("/v1/studies", json=_definition("newer"))
+    assert created.status_code == 201, created.text
+    worker = Worker()
+    assert worker.run(max_trials=1) == 1  # completes the study and saves its model
+    study = created.json()
+    with get_engine().begin() as connection:  # as if the finishing worker died while saving
+        connection.execute(
+            text(
+                "DELETE FROM study_user_attributes WHERE key = :key AND study_id = "
+                "(SELECT optuna_study_id FROM regtune_studies WHERE id = :id)"
+            ),
+            {"key": BEST_MODEL_ATTR, "id": study["id"]},
+        )
+    _written_by_a_newer_regtune(study["id"])
+    assert studies_missing_a_model(limit=5) == [study["id"]]
+
+    with caplog.at_level(logging.WARNING):
+        worker._sweep()
+        worker._sweep()
+
+    assert [r.levelname for r in caplog.records if r.name == "regtune.worker.loop"] == ["WARNING"]
+    assert "left to newer workers" in caplog.records[-1].getMessage()
+    assert studies_missing_a_model(limit=5, skip=worker.unknown) == []
