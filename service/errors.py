@@ -93,3 +93,14 @@ class ArtifactStoreUnavailable(DomainError):
 
 class InvalidSettings(DomainError):
     """``REGTUNE_*`` variables that cannot be used: each field names one, its rule, its value."""
+
+
+class SchemaTooNew(DomainError):
+    """The database was upgraded by a newer regtune: its schema revision is one this code has
+    no migration for, so it would misread what the newer code writes."""
+
+
+class DefinitionTooNew(DomainError):
+    """A stored study definition names fields or values this code does not know: a newer
+    regtune accepted it (a rolling upgrade, or an older worker left in the pool). It is no fault
+    of the study's, so the study is left to the processes that know it, never failed."""

@@ -19,6 +19,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from regtune.service import heap, logs
+from regtune.service.errors import DefinitionTooNew
 from regtune.service.settings import Settings, get_settings
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.enums import ACTIVE
@@ -130,6 +131,8 @@ class Worker:
         self._factory: ObjectiveFactory | None = None
         self._studies: LRUCache[str, optuna.Study] = LRUCache(maxsize=STUDY_CACHE_SIZE)
         self._definitions: LRUCache[str, StudySpec] = LRUCache(maxsize=STUDY_CACHE_SIZE)
+        self.unknown: set[str] = set()
+        """Studies whose definitions a newer regtune wrote: this worker claims them no more."""
         self._stopped_study: str | None = None
         """Set by the heartbeat when the study being run was cancelled or deleted."""
         self._claim_seconds = 0.0
@@ -178,7 +181,9 @@ class Worker:
                     changes.mark()
                     asked = time.perf_counter()
                     claim = claims.claim(
-                        worker_id=self.id, tenant_max_running=self.settings.tenant_max_running
+                        worker_id=self.id,
+                        tenant_max_running=self.settings.tenant_max_running,
+                        skip=self.unknown,
                     )
                     self._claim_seconds = time.perf_counter() - asked
                 except TRANSIENT as exc:
@@ -202,7 +207,7 @@ class Worker:
                     fused = run_fused(self, claim, limit=left)
                     if not fused:
                         self._run_claim(claim)
-                ran += fused or 1
+                ran += fused or int(claim.study_id not in self.unknown)  # given back: none ran
                 settle()  # the first claim of a kind imported what it needs: frozen too
         finally:
             self.stopping.set()
@@ -280,7 +285,7 @@ class Worker:
         from regtune.service.store.repos.best_model import studies_missing_a_model
 
         try:
-            missing = studies_missing_a_model(limit=1)
+            missing = studies_missing_a_model(limit=1, skip=self.unknown)
         except Exception as exc:
             log.warning("could not look for studies without a model (%s)", type(exc).__name__)
             return
@@ -374,6 +379,9 @@ class Worker:
                 save_best_model(study_id, stop=stop)
         except RefitStopped:
             log.info("study %s: best model left to another worker (stopping)", study_id)
+        except DefinitionTooNew as exc:  # its catch-up is a newer worker's
+            self.unknown.add(study_id)
+            log.warning("study %s left to newer workers: %s", study_id, exc)
         except Exception:
             log.exception("study %s: could not save the best model", study_id)
 
@@ -409,6 +417,10 @@ class Worker:
                 stop_check=self._stop_check(claim),
                 slots=paths.PathSlots(claim, self.id),
             )
+        except DefinitionTooNew as exc:  # the study is sound: its slot goes back uncounted
+            self.unknown.add(claim.study_id)
+            log.warning("study %s left to newer workers: %s", claim.study_id, exc)
+            return None
         except Exception as exc:
             log.exception("study %s cannot run", claim.study_id)
             return self._record_failure(study, exc)

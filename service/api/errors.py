@@ -19,6 +19,7 @@ from starlette.routing import Route
 from regtune.service.errors import (
     ArtifactStoreUnavailable,
     Conflict,
+    DefinitionTooNew,
     DomainError,
     FieldProblem,
     Forbidden,
@@ -177,6 +178,14 @@ def install(app: FastAPI) -> None:
     async def _store(_: Request, exc: ArtifactStoreUnavailable) -> JSONResponse:
         response = error_response(503, "artifact_store_unavailable", exc.message)
         response.headers["Retry-After"] = str(STORE_RETRY_AFTER_S)
+        return response
+
+    @app.exception_handler(DefinitionTooNew)
+    async def _newer(_: Request, exc: DefinitionTooNew) -> JSONResponse:
+        """No fault of the caller's: an API process of a newer regtune (a rolling upgrade's
+        next pods) answers it."""
+        response = error_response(503, "definition_too_new", exc.message)
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
         return response
 
     @app.exception_handler(DomainError)

@@ -16,11 +16,13 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from regtune.service.errors import DefinitionTooNew, FieldProblem
 from regtune.service.spec.datasets import BuiltinDataset
 from regtune.service.spec.enums import Task
 from regtune.service.spec.objective import (
@@ -56,6 +58,11 @@ MAX_FUSED_TRIALS = 64
 """Most trials one fused pass trains (``training.fused_trials``, ``REGTUNE_FUSED_TRIALS``)."""
 """Knobs of the minibatch trainer that the exact solver does not use (searching them is an
 error under ``training.solver: exact``)."""
+UNKNOWN_TO_THIS_VERSION = frozenset(
+    {"extra_forbidden", "literal_error", "enum", "union_tag_invalid"}
+)
+"""Pydantic's errors for a name or a value the definition's models do not have: in a stored
+definition (the API validated it), what a newer regtune added."""
 MLP_ONLY = {"layer_penalty": 1.0, "batch_norm": 0.0}
 """Knobs a linear model has no use for, with the value that means "not used"."""
 RELAX_NEUTRAL = 0.0
@@ -600,7 +607,18 @@ class StudySpec(Strict):
         """
         if data.get("refit") is False and "refit_rows" in data:  # stored before it was left out
             data = {k: v for k, v in data.items() if k != "refit_rows"}
-        return cls.model_validate(data, context={STORED: True})
+        try:
+            return cls.model_validate(data, context={STORED: True})
+        except ValidationError as exc:
+            unknown = [e for e in exc.errors() if e["type"] in UNKNOWN_TO_THIS_VERSION]
+            if not unknown:
+                raise
+            places = [".".join(str(part) for part in e["loc"]) for e in unknown]
+            raise DefinitionTooNew(
+                f"the stored definition has what this regtune does not know "
+                f"({', '.join(places)}): a newer regtune accepted it",
+                [FieldProblem(place, e["msg"]) for place, e in zip(places, unknown, strict=True)],
+            ) from exc
 
 
 def _neutral(name: str, param: Fixed | Range | Choices) -> bool:

@@ -7,9 +7,13 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random
 
+from regtune.service.errors import SchemaTooNew
 from regtune.service.store.db import make_engine
 from regtune.service.store.optuna_db.storage import make_storage
 
@@ -42,15 +46,48 @@ def upgrade(url: str) -> None:
     log.info("database is at the newest schema")
 
 
+def alembic_config() -> Config:
+    """Alembic's configuration for regtune's migrations (a connection goes in its attributes)."""
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    return config
+
+
+def head() -> str:
+    """The newest schema revision this code knows."""
+    newest = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert newest is not None, "the migrations form one line"
+    return newest
+
+
+def refuse_unknown(connection: Connection) -> None:
+    """Raise ``SchemaTooNew`` if the database is at a revision this code has no migration for
+    (a newer regtune upgraded it): nothing is read or written as if it were ours."""
+    known = {
+        script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()
+    }
+    found = MigrationContext.configure(
+        connection, opts={"version_table": VERSION_TABLE}
+    ).get_current_heads()
+    unknown = sorted(set(found) - known)
+    if unknown:
+        raise SchemaTooNew(
+            f"the database's schema is at revision {', '.join(unknown)}, which this regtune "
+            f"does not know (its newest is {head()}): a newer regtune upgraded it. Run that "
+            "version or a newer one against this database (every API, worker and migrate job)"
+        )
+
+
 def _upgrade(url: str) -> None:
-    storage = make_storage(url)  # creates or upgrades Optuna's tables, which ours index
-    storage.remove_session()
-    storage.engine.dispose()  # else its connections stay open until a garbage collection
     engine = make_engine(url)
     try:
+        with engine.connect() as connection:
+            refuse_unknown(connection)  # before Optuna's tables are touched too
+        storage = make_storage(url)  # creates or upgrades Optuna's tables, which ours index
+        storage.remove_session()
+        storage.engine.dispose()  # else its connections stay open until a garbage collection
         with engine.begin() as connection:
-            config = Config()
-            config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+            config = alembic_config()
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -184,9 +185,14 @@ leaves the model to the others' catch-up after this."""
 
 
 def studies_missing_a_model(
-    engine: Engine | None = None, *, limit: int = 1, now: datetime | None = None
+    engine: Engine | None = None,
+    *,
+    limit: int = 1,
+    now: datetime | None = None,
+    skip: Collection[str] = (),
 ) -> list[str]:
-    """Completed studies with a COMPLETE trial but no saved model, newest first.
+    """Completed studies with a COMPLETE trial but no saved model, newest first, but for
+    ``skip`` (studies the caller cannot read).
 
     The worker whose finish completes a study saves its model; when the study completed some
     other way (the sweep released the last slot, the deadline passed, that worker died while
@@ -234,7 +240,8 @@ def studies_missing_a_model(
     due = [
         sid
         for sid, failures, lease in rows
-        if (failures is None or _retry_due(failures, now))
+        if sid not in skip
+        and (failures is None or _retry_due(failures, now))
         and (lease is None or _lease_expired(lease, now))
     ]
     return due[:limit]

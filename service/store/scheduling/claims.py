@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import cache
@@ -71,6 +72,8 @@ values as named parameters: building one costs more CPU than running it."""
 CAP: Any = bindparam("cap", type_=Integer)
 STUDY: Any = bindparam("study", type_=String)
 CLAIM_ID: Any = bindparam("claim", type_=Integer)
+SKIP: Any = bindparam("skip", expanding=True, type_=String)
+"""Studies the claimer cannot run (``claim_slots``' ``skip``)."""
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,7 @@ def _least_recently_served(capped: bool, *, locked: bool) -> Select[Any]:
     LOCKED``), else the first eight."""
     query = (
         select(StudyRow.id)
-        .where(*_eligible(capped))
+        .where(*_eligible(capped), StudyRow.id.not_in(SKIP))
         .order_by(StudyRow.last_served_at.asc().nulls_first(), StudyRow.created_at, StudyRow.id)
     )
     return query.limit(1).with_for_update(skip_locked=True) if locked else query.limit(8)
@@ -222,10 +225,17 @@ def claim(
     worker_id: str,
     now: datetime | None = None,
     tenant_max_running: int = 0,
+    skip: Collection[str] = (),
 ) -> Claim | None:
-    """Take one slot in the least recently served study that has room, or return None."""
+    """Take one slot in the least recently served study that has room (none of ``skip``), or
+    return None."""
     taken = claim_slots(
-        engine, worker_id=worker_id, slots=1, now=now, tenant_max_running=tenant_max_running
+        engine,
+        worker_id=worker_id,
+        slots=1,
+        now=now,
+        tenant_max_running=tenant_max_running,
+        skip=skip,
     )
     return taken[0] if taken else None
 
@@ -238,9 +248,11 @@ def claim_slots(
     now: datetime | None = None,
     tenant_max_running: int = 0,
     study_id: str | None = None,
+    skip: Collection[str] = (),
 ) -> list[Claim]:
-    """Take up to ``slots`` slots of one study, the least recently served that has room (or
-    ``study_id``, if it has room: more slots of a study whose definition the caller has read).
+    """Take up to ``slots`` slots of one study, the least recently served that has room and is
+    not in ``skip`` (studies the caller cannot run), or ``study_id``, if it has room: more slots
+    of a study whose definition the caller has read.
 
     Every slot is its own claim (a row the sweep releases on its own), so a worker running
     several trials of one study at once (a λ path, fused trials) keeps the budget exact exactly
@@ -259,7 +271,7 @@ def claim_slots(
         raise ValueError(f"slots must be >= 1, not {slots}")
     now = now or utcnow()
     cap = tenant_max_running
-    bound = {"now": now, "cap": cap}
+    bound = {"now": now, "cap": cap, "skip": list(skip)}
     with transaction(engine) as session:
         connection = session.connection()
         postgresql = connection.dialect.name == "postgresql"

@@ -1,0 +1,61 @@
+"""A database a newer regtune upgraded: every part refuses it in one line naming both revisions
+(an older API or worker restarted during a rolling upgrade used to die with alembic's
+"Can't locate revision" under a traceback of 350 lines)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from regtune.service.errors import SchemaTooNew
+from regtune.service.store.db import make_engine
+from regtune.service.store.migrate import VERSION_TABLE, head, upgrade
+from tests.support import Processes, process_env, regtune
+
+NEWER = "9001"
+"""A revision no migration of this code names: what a newer regtune's migration stamps."""
+
+
+def _upgraded_by_a_newer_regtune(url: str) -> None:
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '{NEWER}'"))
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_refuses_a_schema_newer_than_its_migrations(database_url: str) -> None:
+    _upgraded_by_a_newer_regtune(database_url)
+    with pytest.raises(SchemaTooNew) as refused:
+        upgrade(database_url)
+    assert f"revision {NEWER}" in str(refused.value)
+    assert f"its newest is {head()}" in str(refused.value)
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            found = connection.scalar(text(f"SELECT version_num FROM {VERSION_TABLE}"))
+    finally:
+        engine.dispose()
+    assert found == NEWER  # left as the newer regtune stamped it
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["worker"]])
+def test_the_parts_refuse_it_in_one_line(
+    tmp_path: Path, processes: Processes, command: list[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'regtune.db'}"
+    _upgraded_by_a_newer_regtune(url)
+    result = processes.run(regtune(*command), env=process_env(url), timeout=120)
+
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: the database's schema is at revision {NEWER}, which this regtune does not "
+        f"know (its newest is {head()}): a newer regtune upgraded it. Run that version or a "
+        "newer one against this database (every API, worker and migrate job)"
+    ], result.stderr
+    assert "Traceback" not in result.stderr
