@@ -251,6 +251,10 @@ class Training(Strict):
 
 # --------------------------------------------------------------------------- the definition
 
+STORED_WHEN_GIVEN: tuple[tuple[str, str], ...] = (("search_space", "hidden_layers"),)
+"""Fields a definition's JSON holds only when they are not null: those added since the last
+release (``StudySpec.to_stored``)."""
+
 
 class StudySpec(Strict):
     name: str = Field(pattern=NAME_PATTERN)
@@ -591,10 +595,16 @@ class StudySpec(Strict):
         return self.training.solver
 
     def to_stored(self) -> dict[str, Any]:
-        """The JSON the studies table keeps; ``from_stored`` reads it back."""
+        """The JSON the studies table keeps; ``from_stored`` reads it back. A field added since
+        the last release (``STORED_WHEN_GIVEN``) is left out while it is null, so that a worker
+        of that release, whose ``from_stored`` refuses fields it does not know, still runs a
+        definition that does not use it (during a rolling upgrade: README, "Upgrading")."""
         stored = self.model_dump(mode="json", by_alias=True, exclude_none=False)
         if not self.refit:  # rows for a refit there is not: a definition may not give them
             del stored["refit_rows"]
+        for section, name in STORED_WHEN_GIVEN:
+            if stored[section].get(name, ...) is None:
+                del stored[section][name]
         return stored
 
     @classmethod

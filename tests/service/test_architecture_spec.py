@@ -44,6 +44,21 @@ def test_a_searched_architecture_is_stored_once_and_reads_back(api: TestClient) 
     assert stored.hidden_layers({"hidden_layers": 1.0}) == (128, 64)
 
 
+
+def test_a_fixed_architecture_stores_no_search_of_one(api: TestClient) -> None:
+    """Not searched, ``search_space.hidden_layers`` is left out of the stored definition (not
+    stored as null): the last release's workers refuse a field they do not know, so a study
+    that does not search architectures stays one they run during a rolling upgrade."""
+    created = api.post("/v1/studies", json=mlp("fixed", model={"kind": "mlp"}))
+    assert created.status_code == 201, created.text
+    definition = created.json()["definition"]
+    assert "hidden_layers" not in definition["search_space"]
+    assert definition["model"]["hidden_layers"] == [64, 64]
+    read = StudySpec.from_stored(definition)
+    assert read.search_space.hidden_layers is None
+    assert read.to_stored() == definition
+
+
 CHOICES = "search_space.hidden_layers.choices"
 BAD = {
     "bare list": ([64, 64], "search_space.hidden_layers", "a fixed architecture"),
