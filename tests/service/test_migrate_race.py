@@ -29,6 +29,21 @@ def _upgrade_at_once(url: str, start: Connection) -> None:
     upgrade(url)
 
 
+def _exit_codes_upgrading_at_once(
+    url: str, spawn: multiprocessing.context.SpawnContext
+) -> list[int | None]:
+    """``PROCESSES`` processes, started, then told to upgrade ``url`` at the same moment."""
+    pipes = [spawn.Pipe() for _ in range(PROCESSES)]
+    procs = [spawn.Process(target=_upgrade_at_once, args=(url, child)) for _, child in pipes]
+    for proc in procs:
+        proc.start()
+    for parent, _ in pipes:
+        parent.send("go")
+    for proc in procs:
+        proc.join(120)
+    return [proc.exitcode for proc in procs]
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_processes_migrating_a_new_database_at_once_all_succeed(
     backend: str,
@@ -42,15 +57,7 @@ def test_processes_migrating_a_new_database_at_once_all_succeed(
         else:
             server: PostgresServer = request.getfixturevalue("pg")
             url = server.create_database(f"t_{uuid.uuid4().hex[:12]}")
-        pipes = [spawn.Pipe() for _ in range(PROCESSES)]
-        procs = [spawn.Process(target=_upgrade_at_once, args=(url, child)) for _, child in pipes]
-        for proc in procs:
-            proc.start()
-        for parent, _ in pipes:
-            parent.send("go")
-        for proc in procs:
-            proc.join(120)
-        assert [proc.exitcode for proc in procs] == [0] * PROCESSES, f"round {round_}"
+        assert _exit_codes_upgrading_at_once(url, spawn) == [0] * PROCESSES, f"round {round_}"
         engine = make_engine(url)
         try:
             tables = set(inspect(engine).get_table_names())
@@ -96,15 +103,7 @@ def test_processes_upgrading_an_old_database_at_once_all_succeed(
         server: PostgresServer = request.getfixturevalue("pg")
         url = server.create_database(f"t_{uuid.uuid4().hex[:12]}")
     _written_at_revision_0002(url)
-    pipes = [spawn.Pipe() for _ in range(PROCESSES)]
-    procs = [spawn.Process(target=_upgrade_at_once, args=(url, child)) for _, child in pipes]
-    for proc in procs:
-        proc.start()
-    for parent, _ in pipes:
-        parent.send("go")
-    for proc in procs:
-        proc.join(120)
-    assert [proc.exitcode for proc in procs] == [0] * PROCESSES
+    assert _exit_codes_upgrading_at_once(url, spawn) == [0] * PROCESSES
     engine = make_engine(url)
     try:
         with engine.connect() as connection:
