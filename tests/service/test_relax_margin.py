@@ -21,7 +21,7 @@ from regtune.service.store.migrate import upgrade
 from regtune.service.store.scheduling.retries import storage_with_retries
 from regtune.service.store.trials.best import chosen_trial_number, relax_margin_choice
 from regtune.service.store.trials.views import study_reads
-from tests.inprocess import cli_output
+from tests.inprocess import Apps, cli_output
 from tests.service.optuna_studies import directed_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -198,11 +198,15 @@ def test_a_margin_that_cannot_apply_is_a_422_naming_it(
 
 @pytest.mark.parametrize(("margin", "kept"), [(None, True), (5.0, False)])
 def test_the_api_and_the_best_model_follow_the_margin(
-    api: TestClient, monkeypatch: pytest.MonkeyPatch, margin: float | None, kept: bool
+    apps: Apps, monkeypatch: pytest.MonkeyPatch, margin: float | None, kept: bool
 ) -> None:
     """Real 5-fold trials of a study with the default margin (which keeps the relaxed best
     here) and a wide one (which does not): the API's best trial and the saved model are the
-    rule's choice, computed here from the trials' own fold values."""
+    rule's choice, computed here from the trials' own fold values.
+
+    The trials run here, beside the app's sweep: a grace period of a minute keeps a heartbeat
+    that a loaded machine delays from having the sweep fail the running trial."""
+    api = apps(grace_period=60)
     from regtune.service.spec.definition import StudySpec
     from regtune.service.spec.resolve import resolve_task
     from regtune.service.store.scheduling.retries import get_storage
