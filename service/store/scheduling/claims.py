@@ -148,12 +148,16 @@ def _eligible(capped: bool) -> list[Any]:
 
 
 @cache
-def _least_recently_served(capped: bool, *, locked: bool) -> Select[Any]:
+def _least_recently_served(capped: bool, *, locked: bool, skipping: bool) -> Select[Any]:
     """Candidates by last service: the first unlocked one (``locked``: PostgreSQL's ``SKIP
-    LOCKED``), else the first eight."""
+    LOCKED``), else the first eight; none of ``SKIP`` if ``skipping`` (an expanding IN is
+    rendered again at every execution, so the usual claim, which skips nothing, leaves it out)."""
+    eligible = _eligible(capped)
+    if skipping:
+        eligible.append(StudyRow.id.not_in(SKIP))
     query = (
         select(StudyRow.id)
-        .where(*_eligible(capped), StudyRow.id.not_in(SKIP))
+        .where(*eligible)
         .order_by(StudyRow.last_served_at.asc().nulls_first(), StudyRow.created_at, StudyRow.id)
     )
     return query.limit(1).with_for_update(skip_locked=True) if locked else query.limit(8)
@@ -271,17 +275,23 @@ def claim_slots(
         raise ValueError(f"slots must be >= 1, not {slots}")
     now = now or utcnow()
     cap = tenant_max_running
-    bound = {"now": now, "cap": cap, "skip": list(skip)}
+    bound: dict[str, Any] = {"now": now, "cap": cap}
+    if skip:
+        bound["skip"] = list(skip)
     with transaction(engine) as session:
         connection = session.connection()
         postgresql = connection.dialect.name == "postgresql"
         candidates: list[str] = [] if study_id is None else [study_id]
         if postgresql and study_id is None:
-            locked = connection.scalar(_least_recently_served(cap > 0, locked=True), bound)
+            locked = connection.scalar(
+                _least_recently_served(cap > 0, locked=True, skipping=bool(skip)), bound
+            )
             candidates = [locked] if locked is not None else []
         if not candidates and study_id is None:
             candidates = list(
-                connection.scalars(_least_recently_served(cap > 0, locked=False), bound)
+                connection.scalars(
+                    _least_recently_served(cap > 0, locked=False, skipping=bool(skip)), bound
+                )
             )
         for candidate in candidates:
             if cap > 0 and postgresql and not _tenant_locked(session, candidate):
