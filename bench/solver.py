@@ -98,6 +98,8 @@ def study_definition(
         "pruner": {"type": pruner},
         "budget": {"n_trials": n_trials},
     }
+    if solver == "exact":  # one trial at a time, as run_study runs it: the pruner is asked
+        definition["training"] = {"lambda_path": None}
     if solver == "minibatch":
         definition["training"] = {"solver": "minibatch"}
         definition["search_space"] = {

@@ -664,6 +664,5 @@ EXAMPLE: dict[str, Any] = {
     "validation": {"holdout": 0.2},
     "objective": {"metric": "val_loss", "direction": "minimize"},
     "sampler": {"type": "tpe", "seed": 0},
-    "pruner": {"type": "hyperband", "min_resource": 1, "reduction_factor": 3},
     "budget": {"n_trials": 20, "max_parallel": 2, "max_retries": 2},
 }

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 import regtune
 from regtune.service.spec.advice import warnings_of
 from regtune.service.spec.definition import StudySpec
-from tests.inprocess import cli_result
+from tests.inprocess import cli_result, run_to_the_end
 from tests.service.test_client_optuna import ThroughApp
 
 MLP: dict[str, Any] = {
@@ -99,10 +99,89 @@ def test_pruners_that_can_decide_in_time_and_unpruned_paths_are_not_warned() -> 
         "training": {"max_iter": 200, "report_every": 50},
         "pruner": {"type": "median", "n_warmup_steps": 4},
     }
-    assert _warnings(linear) == []  # a λ path's points are never pruned
     one_by_one = linear | {"training": {"max_iter": 200, "report_every": 50, "lambda_path": None}}
     [exact] = _warnings(one_by_one)
     assert "the 4 blocks of iterations a trial reports" in exact
+    [unused] = _warnings(linear)  # a λ path's points are never pruned: not at its last epoch
+    assert unused.startswith("pruner: λ paths run here")
+
+
+LINEAR: dict[str, Any] = {
+    "name": "enet",
+    "dataset": {"builtin": "diabetes"},
+    "model": {"kind": "linear"},
+    "search_space": {
+        "lambda": {"low": 1e-4, "high": 1.0, "log": True},
+        "l1_ratio": {"low": 0.0, "high": 1.0},
+    },
+    "sampler": {"type": "tpe", "seed": 3},
+    "budget": {"n_trials": 40, "max_parallel": 4},
+}
+
+
+@pytest.mark.parametrize(
+    "pruner",
+    [
+        {"type": "hyperband", "min_resource": 5, "reduction_factor": 3},
+        {"type": "successive_halving", "min_resource": 5},
+        {"type": "median", "n_startup_trials": 5, "n_warmup_steps": 1},
+        {"type": "patient", "patience": 2},
+    ],
+)
+def test_a_pruner_given_to_a_path_study_is_warned_as_never_asked(pruner: dict[str, Any]) -> None:
+    [warning] = _warnings(LINEAR | {"pruner": pruner})
+    assert warning.startswith("pruner: λ paths run here"), warning
+    assert f"so the {pruner['type']} pruner is never asked" in warning
+    assert "give training.lambda_path null" in warning
+    assert _warnings(LINEAR) == []  # the default pruner, for lambda_path: null
+    assert _warnings(LINEAR | {"pruner": {"type": "none"}}) == []
+    one_by_one = LINEAR | {"pruner": pruner, "training": {"lambda_path": None}}
+    assert not any(w.startswith("pruner: λ paths") for w in _warnings(one_by_one))
+
+
+def test_a_path_study_runs_the_same_trials_with_a_pruner_as_without(api: TestClient) -> None:
+    """Run: what the unused-pruner warning says, a path study given hyperband prunes no trial
+    and runs the trials it runs without a pruner (same seed)."""
+
+    def run(name: str, pruner: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        created = api.post("/v1/studies", json=LINEAR | {"name": name, "pruner": pruner})
+        assert created.status_code == 201, created.text
+        assert run_to_the_end(api, created.json()["id"])["status"] == "completed"
+        items = api.get(f"/v1/studies/{created.json()['id']}/trials").json()["items"]
+        return [(t["state"], t["params"]) for t in items]
+
+    hyperband = {"type": "hyperband", "min_resource": 1, "reduction_factor": 3}
+    pruned, plain = run("hyperband", hyperband), run("plain", {"type": "none"})
+    assert len(pruned) == 40 and {state for state, _ in pruned} == {"COMPLETE"}
+    assert pruned == plain
+
+
+@pytest.mark.parametrize(
+    ("space", "named"),
+    [
+        ({"l1_ratio": {"choices": [0.0, 0.5, 1.0]}}, "search_space.l1_ratio"),
+        ({"batch_size": {"choices": [32, 128]}}, "search_space.batch_size"),
+        ({"hidden_layers": {"choices": [[16], [32, 16]]}}, "search_space.hidden_layers"),
+    ],
+)
+def test_cmaes_over_choices_is_warned_that_it_draws_them_at_random(
+    space: dict[str, Any], named: str
+) -> None:
+    cmaes = _with(
+        sampler={"type": "cmaes", "seed": 1},
+        pruner={"type": "none"},
+        search_space={**MLP["search_space"], **space},
+    )
+    if "hidden_layers" in space:
+        cmaes["model"] = {"kind": "mlp"}
+    [warning] = _warnings(cmaes)
+    assert warning.startswith(f"sampler.type: cmaes samples only ranges; {named} (choices)")
+    assert "give sampler {type: tpe} (or gp)" in warning
+    assert _warnings(cmaes | {"sampler": {"type": "tpe", "seed": 1}}) == []
+    ranges = _with(sampler={"type": "cmaes"}, pruner={"type": "none"})
+    assert _warnings(ranges) == []
+    one_choice = {**MLP["search_space"], "l1_ratio": {"choices": [0.5]}}
+    assert _warnings(ranges | {"search_space": one_choice}) == []
 
 
 def test_the_warnings_come_with_the_201_and_stay_with_the_study(api: TestClient) -> None:

@@ -44,7 +44,6 @@ def test_a_searched_architecture_is_stored_once_and_reads_back(api: TestClient) 
     assert stored.hidden_layers({"hidden_layers": 1.0}) == (128, 64)
 
 
-
 def test_a_fixed_architecture_stores_no_search_of_one(api: TestClient) -> None:
     """Not searched, ``search_space.hidden_layers`` is left out of the stored definition (not
     stored as null): the last release's workers refuse a field they do not know, so a study
