@@ -303,5 +303,6 @@ def load_arrays(dataset_id: str, *, engine: Engine | None = None) -> StoredArray
         classes=summary["classes"],
         encoding=summary.get("encoding", UTF8),  # absent in rows stored before it was asked
         decimal=summary.get("decimal", "."),
+        missing_values=summary.get("missing_values", ()),  # absent before marks were declared
     )
     return StoredArrays(task, X, y, list(summary["feature_names"]), groups, encoder)
