@@ -346,13 +346,20 @@ class Client:
             response = self._request(
                 "POST", "/v1/datasets", files={"file": ("frame.csv", table)}, data=form
             )
-            return _parse(DatasetOut, response)
-        path = Path(source)
-        with path.open("rb") as handle:
-            response = self._request(
-                "POST", "/v1/datasets", files={"file": (path.name, handle)}, data=form
+        else:
+            path = Path(source)
+            with path.open("rb") as handle:
+                response = self._request(
+                    "POST", "/v1/datasets", files={"file": (path.name, handle)}, data=form
+                )
+        dataset = _parse(DatasetOut, response)
+        if marks and "missing_values" not in dataset.model_fields_set:
+            raise UnexpectedAnswer(
+                f"the API at {self.url} does not know missing_values (it is older than this "
+                f"client): its dataset {dataset.id} reads {marks} as values, not as missing; "
+                "upgrade the API, or write those cells empty"
             )
-        return _parse(DatasetOut, response)
+        return dataset
 
     def datasets(self, *, offset: int = 0, limit: int = 50) -> DatasetPage:
         params = {"offset": offset, "limit": limit}

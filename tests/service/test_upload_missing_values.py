@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -223,3 +225,35 @@ def test_the_python_client_declares_marks_for_a_file_and_a_dataframe(
     assert listed.columns == sheet.columns == plain.columns
     assert refused.value.status == 422
     assert "missing_values: '1e5' reads as a number" in str(refused.value)
+
+
+class WithoutMarks(ThroughApp):
+    """The app's answers as an API older than ``missing_values`` gives them: without the
+    field (such an API ignores the form field it does not know; checked by hand against the
+    API of the version before, which made a '-' in a text column a category)."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        answer = super().handle_request(request)
+        body = json.loads(answer.read())
+        if isinstance(body, dict):
+            body.pop("missing_values", None)
+        headers = {k: v for k, v in answer.headers.items() if k.lower() != "content-length"}
+        return httpx.Response(answer.status_code, headers=headers, json=body)
+
+
+def test_the_client_says_when_the_api_does_not_know_the_marks(
+    api: TestClient, tmp_path: Path
+) -> None:
+    path = tmp_path / "survey.csv"
+    path.write_bytes(csv(frame().fillna({"x": 0.0, "y": 0.0}), "-"))  # '-' in the text column only
+    with regtune.Client("http://regtune.test", transport=WithoutMarks(api)) as client:
+        with pytest.raises(regtune.UnexpectedAnswer) as refused:
+            client.upload_dataset(path, target="y", missing_values=["-"])
+        client.upload_dataset(path, target="y")  # no marks asked: nothing to say
+    assert str(refused.value).startswith(
+        "the API at http://regtune.test does not know missing_values (it is older than this "
+        "client): its dataset "
+    )
+    assert str(refused.value).endswith(
+        " reads ['-'] as values, not as missing; upgrade the API, or write those cells empty"
+    )
