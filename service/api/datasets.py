@@ -57,6 +57,7 @@ def dataset_out(row: DatasetRow) -> DatasetOut:
         missing=s["missing"],
         ignored=s.get("ignored", []),  # absent in rows stored before columns could be ignored
         encoding=s.get("encoding", "utf-8"),
+        missing_values=s.get("missing_values", []),  # absent before marks could be declared
         notes=s.get("notes", []),
     )
 
@@ -106,6 +107,15 @@ def upload_dataset(
             "a name Python's codecs know, such as cp1252 for Excel's CSV on Windows",
         ),
     ] = None,
+    missing_values: Annotated[
+        list[str] | None,
+        Form(
+            description="a cell text read as a missing value besides the built-in ones (empty, "
+            "NA, N/A, NaN, null, None, ?, #N/A), such as '-', '.' or 'n.a.'; repeat the field "
+            "for several (each field is one whole mark: '-,n.a.' is one mark); never a text "
+            "that reads as a number",
+        ),
+    ] = None,
 ) -> DatasetOut:
     raw, sha256 = _read(file)
     row, new = datasets.create(
@@ -116,6 +126,7 @@ def upload_dataset(
         task=task,
         ignore=ignore or (),
         encoding=encoding,
+        missing_values=missing_values or (),
         tenant=tenant,
         limits=Limits.from_settings(get_settings()),
     )

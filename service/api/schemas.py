@@ -238,6 +238,10 @@ class DatasetOut(DatasetBrief):
     encoding: str = Field(
         default="utf-8", description="the text encoding the file was read with (a CSV's)"
     )
+    missing_values: list[str] = Field(
+        default_factory=list,
+        description="the upload's own missing-value marks, read besides the built-in ones (sorted)",
+    )
     notes: list[str] = Field(
         default_factory=list,
         description="how the file was read that the caller should know (the task auto chose)",

@@ -45,6 +45,15 @@ def upload_dataset(
             help="The CSV's text encoding when not UTF-8: cp1252 for Excel's on Windows.",
         ),
     ] = None,
+    missing_value: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--missing-value",
+            metavar="TEXT",
+            help="A cell text that marks a missing value besides the built-in ones (empty, NA, "
+            "N/A, NaN, null, None, ?, #N/A), such as '-', '.' or 'n.a.'; repeat for several.",
+        ),
+    ] = None,
     url: UrlOpt = None,
     key: KeyOpt = None,
     as_json: JsonOpt = False,
@@ -54,7 +63,12 @@ def upload_dataset(
         url,
         key,
         lambda client: client.upload_dataset(
-            file, target=target, task=task, ignore=ignore or (), encoding=encoding
+            file,
+            target=target,
+            task=task,
+            ignore=ignore or (),
+            encoding=encoding,
+            missing_values=missing_value or (),
         ),
     )
     if as_json:

@@ -322,14 +322,21 @@ class Client:
         task: str = "auto",
         ignore: Sequence[str] = (),
         encoding: str | None = None,
+        missing_values: str | Sequence[str] = (),
     ) -> DatasetOut:
         """Upload a CSV or Parquet file, or a pandas DataFrame (sent as CSV without its index:
         text stays text, missing values are empty cells), leaving out the ``ignore``d columns;
-        the same table, target and ignored columns twice is one dataset. ``encoding``: the
-        text encoding of a CSV file that is not UTF-8 (``cp1252`` for Excel's on Windows)."""
+        the same table, target, ignored columns and marks twice is one dataset. ``encoding``:
+        the text encoding of a CSV file that is not UTF-8 (``cp1252`` for Excel's on Windows).
+        ``missing_values``: cell texts read as missing besides the built-in ones (``["-",
+        "n.a."]``; a str is one mark, as pandas' ``na_values``), for a DataFrame too: its NaN
+        are empty cells already, but a frame read from a spreadsheet holds such marks as text."""
+        marks = [missing_values] if isinstance(missing_values, str) else list(missing_values)
         form: dict[str, Any] = {"target": target, "task": task, "ignore": list(ignore)}
         if encoding is not None:
             form["encoding"] = encoding
+        if marks:
+            form["missing_values"] = marks
         if not isinstance(source, str | Path):
             if encoding is not None:
                 raise ValueError(
@@ -339,13 +346,20 @@ class Client:
             response = self._request(
                 "POST", "/v1/datasets", files={"file": ("frame.csv", table)}, data=form
             )
-            return _parse(DatasetOut, response)
-        path = Path(source)
-        with path.open("rb") as handle:
-            response = self._request(
-                "POST", "/v1/datasets", files={"file": (path.name, handle)}, data=form
+        else:
+            path = Path(source)
+            with path.open("rb") as handle:
+                response = self._request(
+                    "POST", "/v1/datasets", files={"file": (path.name, handle)}, data=form
+                )
+        dataset = _parse(DatasetOut, response)
+        if marks and "missing_values" not in dataset.model_fields_set:
+            raise UnexpectedAnswer(
+                f"the API at {self.url} does not know missing_values (it is older than this "
+                f"client): its dataset {dataset.id} reads {marks} as values, not as missing; "
+                "upgrade the API, or write those cells empty"
             )
-        return _parse(DatasetOut, response)
+        return dataset
 
     def datasets(self, *, offset: int = 0, limit: int = 50) -> DatasetPage:
         params = {"offset": offset, "limit": limit}

@@ -19,8 +19,9 @@ from regtune.service.errors import InvalidUpload
 from regtune.service.ingest import marks
 from regtune.service.ingest.dialects import COMMAS, Dialect
 from regtune.service.ingest.encoder import Feature, duplicate_names, one_hot
-from regtune.service.ingest.formats import detect_format, read_columns
+from regtune.service.ingest.formats import NA_TOKENS, detect_format, read_columns
 from regtune.service.ingest.header import Limits, ignore_problem
+from regtune.service.ingest.missing_values import check_missing_values
 from regtune.service.ingest.values import Column, classify, label
 from regtune.service.spec.enums import Task
 
@@ -241,13 +242,17 @@ def read_table(
     ignore: Collection[str] = (),
     limits: Limits | None = None,
     encoding: str | None = None,
+    missing_values: Sequence[str] = (),
 ) -> Table:
     """Parse, check and encode an upload; raise ``InvalidUpload`` naming the first problem.
 
     ``ignore``d columns (a row id, say) are dropped as they are read: never classified, encoded
     or counted against the column and cell limits, so a file without them predicts. A CSV is
-    text in ``encoding`` (UTF-8 when None)."""
+    text in ``encoding`` (UTF-8 when None). Cells written as one of ``missing_values`` are
+    missing, as ``NA_TOKENS`` are (``missing_values``)."""
     limits = limits or Limits()
+    declared = check_missing_values(missing_values)
+    na_tokens = (*NA_TOKENS, *declared)
     if task not in TASKS:
         raise InvalidUpload(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     if target in ignore:
@@ -256,14 +261,20 @@ def read_table(
         raise InvalidUpload("the file is empty")
     fmt = detect_format(raw, filename)
     names, values, dialect = read_columns(
-        raw, filename, target=target, limits=limits, ignore=ignore, encoding=encoding
+        raw,
+        filename,
+        target=target,
+        limits=limits,
+        na_tokens=na_tokens,
+        ignore=ignore,
+        encoding=encoding,
     )
     n_rows = len(values[0]) if values else 0
     if n_rows == 0:
         raise InvalidUpload("the file has a header but no data rows")
     limits.check_size(n_rows, len(names))
     columns = [
-        classify(name, v, limits, allow_empty=True, decimal=dialect.decimal)
+        classify(name, v, limits, na_tokens=na_tokens, allow_empty=True, decimal=dialect.decimal)
         for name, v in zip(names, values, strict=True)
     ]
     for column in columns:
@@ -312,6 +323,7 @@ def read_table(
         missing=missing,
         notes=[
             *dialect.notes,
+            *_declared_notes(declared),
             *_decimal_point_notes(columns),
             *(_task_notes(target, y) if task == "auto" and resolved == "regression" else []),
             *_row_number_notes(features),
@@ -319,6 +331,14 @@ def read_table(
         ],
         dialect=dialect,
     )
+
+
+def _declared_notes(declared: Sequence[str]) -> list[str]:
+    """The upload's own missing-value marks, which its cells were read with."""
+    if not declared:
+        return []
+    shown = ", ".join(repr(m) for m in declared)
+    return [f"cells written {shown} were read as missing values (missing_values)"]
 
 
 def _decimal_point_notes(columns: list[Column]) -> list[str]:

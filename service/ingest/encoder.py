@@ -1,12 +1,12 @@
 """What upload did to a file's columns, kept with a model so that predict does it again.
 
 Upload fits it: the feature columns in order, each numeric or a text column with its sorted
-categories, the target's name and class labels, and the missing-value tokens. The best-model
-file stores it as JSON (no pickle). Predict reads a file in the upload's own format with the
-same readers, binds columns by name (a missing one is refused by name; extra columns and their
-order do not matter), one-hot encodes text with the stored categories (a value never seen at
-upload is all zeros, as scikit-learn's ``handle_unknown="ignore"``) and maps the target's
-labels back to class codes.
+categories, the target's name and class labels, and the missing-value tokens (``NA_TOKENS``
+and the upload's own ``missing_values``). The best-model file stores it as JSON (no pickle).
+Predict reads a file in the upload's own format with the same readers, binds columns by name
+(a missing one is refused by name; extra columns and their order do not matter), one-hot
+encodes text with the stored categories (a value never seen at upload is all zeros, as
+scikit-learn's ``handle_unknown="ignore"``) and maps the target's labels back to class codes.
 """
 
 from __future__ import annotations
@@ -125,15 +125,17 @@ class Encoder:
         classes: Sequence[str] | None,
         encoding: str = UTF8,
         decimal: str = ".",
+        missing_values: Sequence[str] = (),
     ) -> Encoder:
-        """From an upload's column summary (``Table.columns``, stored with the dataset) and how
-        its file was written."""
+        """From an upload's column summary (``Table.columns``, stored with the dataset), how
+        its file was written, and the missing-value marks it declared (read at predict too)."""
         features = tuple(
             Feature(c["name"], tuple(c["categories"]) if c["kind"] == "categorical" else None)
             for c in columns
         )
         labels = tuple(classes) if classes is not None else None
-        return cls(features, target, labels, encoding=encoding, decimal=decimal)
+        na_tokens = (*NA_TOKENS, *(m for m in missing_values if m not in NA_TOKENS))
+        return cls(features, target, labels, na_tokens, encoding=encoding, decimal=decimal)
 
     @property
     def feature_names(self) -> list[str]:

@@ -69,8 +69,8 @@ def shown_number(text: str) -> bool:
 
 
 MISSING_MARKS = frozenset({"-", "--", "---", "\u2013", "\u2014", ".", "n.a.", "N.A.", "n/d", "#NA"})
-"""Cells that mark a missing value in many tables but are not read as one (``-`` is also a
-sign), named in the refusal."""
+"""Cells that mark a missing value in many tables but are not read as one unless the upload
+declares them (``missing_values``; ``-`` is also a sign), named in the refusal."""
 SPREADSHEET_ERROR = re.compile(r"#(?:DIV/0!|VALUE!|REF!|NAME\?|NUM!|NULL!|N/A|SPILL!|CALC!)")
 
 
@@ -83,8 +83,10 @@ def text_hint(text: str) -> str:
         )
     if text in MISSING_MARKS:
         return (
-            f"; if {text!r} marks a missing value, leave the cell empty or write NA (the "
-            "missing-value marks read are an empty cell, NA, N/A, NaN, null, None, ? and #N/A)"
+            f"; if {text!r} marks a missing value, declare it when uploading (missing_values="
+            f"{text!r}, --missing-value {text!r}; a model reads the marks its upload declared), "
+            "or leave the cell empty or write NA (the marks read without it: an empty cell, NA, "
+            "N/A, NaN, null, None, ? and #N/A)"
         )
     if shown_number(text):
         return (

@@ -79,8 +79,9 @@ def test_a_dash_among_numbers_is_named_as_a_missing_mark_not_read(api: TestClien
     message, _ = refusal(upload(api, text(data).encode()))
     assert message == (
         "column 'x' holds numbers but data row 4 has text '-'; if '-' marks a missing value, "
-        "leave the cell empty or write NA (the missing-value marks read are an empty cell, NA, "
-        "N/A, NaN, null, None, ? and #N/A)"
+        "declare it when uploading (missing_values='-', --missing-value '-'; a model reads the "
+        "marks its upload declared), or leave the cell empty or write NA (the marks read "
+        "without it: an empty cell, NA, N/A, NaN, null, None, ? and #N/A)"
     )
 
 

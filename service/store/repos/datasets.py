@@ -28,6 +28,7 @@ from regtune.service.ingest.columns import TASKS, read_table
 from regtune.service.ingest.encoder import Encoder
 from regtune.service.ingest.encodings import UTF8, check_encoding
 from regtune.service.ingest.header import Limits
+from regtune.service.ingest.missing_values import check_missing_values
 from regtune.service.spec.cost import DataShape
 from regtune.service.spec.definition import StudySpec, Uploaded
 from regtune.service.spec.enums import ACTIVE, Task
@@ -45,15 +46,19 @@ def content_id(
     task: str,
     ignore: Collection[str] = (),
     encoding: str = UTF8,
+    missing_values: Collection[str] = (),
 ) -> str:
     """The dataset id: a hash of the file's bytes and of what was asked of them. The ignored
-    columns count as a set (order and repeats do not), and nothing ignored (or UTF-8) hashes as
-    before ignoring (or encodings) existed, so older datasets keep their ids."""
+    columns and the missing-value marks count as sets (order and repeats do not), and nothing
+    ignored (or UTF-8, or no marks) hashes as before ignoring (or encodings, or marks) existed,
+    so older datasets keep their ids."""
     key = f"regtune-dataset-v1\0{file_sha256}\0{target}\0{task}"
     if ignore:
         key += f"\0ignore\0{json.dumps(sorted(set(ignore)))}"
     if encoding != UTF8:
         key += f"\0encoding\0{encoding}"
+    if missing_values:
+        key += f"\0missing_values\0{json.dumps(sorted(set(missing_values)))}"
     return hashlib.sha256(key.encode()).hexdigest()[:ID_CHARS]
 
 
@@ -93,16 +98,24 @@ def create(
     tenant: str = "default",
     limits: Limits | None = None,
     encoding: str | None = None,
+    missing_values: Collection[str] = (),
 ) -> tuple[DatasetRow, bool]:
     """Store an upload; return the row and whether it is new (the same upload is one dataset).
 
     ``ignore``: columns of the file left out of the dataset (a row id, say); ``encoding``: the
-    text encoding of a CSV (UTF-8 when None), checked before anything is read."""
+    text encoding of a CSV (UTF-8 when None); ``missing_values``: cell texts read as missing
+    besides the built-in tokens (``-``, ``n.a.``). Both are checked before anything is read."""
     _check_options(target, task)
     encoding = check_encoding(encoding)
+    declared = check_missing_values(missing_values)
     ignored = sorted(set(ignore))
     dataset_id = content_id(
-        file_sha256, target=target, task=task, ignore=ignored, encoding=encoding
+        file_sha256,
+        target=target,
+        task=task,
+        ignore=ignored,
+        encoding=encoding,
+        missing_values=declared,
     )
     existing = _find(dataset_id, tenant=tenant)
     if existing is not None:
@@ -116,6 +129,7 @@ def create(
         ignore=ignored,
         limits=limits,
         encoding=encoding,
+        missing_values=declared,
     )
     summary: dict[str, Any] = {
         "sha256": file_sha256,
@@ -130,6 +144,7 @@ def create(
         "notes": table.notes,
         "encoding": table.dialect.encoding,
         "decimal": table.dialect.decimal,
+        "missing_values": list(declared),
     }
     row = DatasetRow(
         tenant=tenant,
@@ -288,5 +303,6 @@ def load_arrays(dataset_id: str, *, engine: Engine | None = None) -> StoredArray
         classes=summary["classes"],
         encoding=summary.get("encoding", UTF8),  # absent in rows stored before it was asked
         decimal=summary.get("decimal", "."),
+        missing_values=summary.get("missing_values", ()),  # absent before marks were declared
     )
     return StoredArrays(task, X, y, list(summary["feature_names"]), groups, encoder)
