@@ -320,7 +320,7 @@ class Client:
         *,
         target: str,
         task: str = "auto",
-        ignore: Sequence[str] = (),
+        ignore: str | Sequence[str] = (),
         encoding: str | None = None,
         missing_values: str | Sequence[str] = (),
     ) -> DatasetOut:
@@ -332,7 +332,8 @@ class Client:
         "n.a."]``; a str is one mark, as pandas' ``na_values``), for a DataFrame too: its NaN
         are empty cells already, but a frame read from a spreadsheet holds such marks as text."""
         marks = [missing_values] if isinstance(missing_values, str) else list(missing_values)
-        form: dict[str, Any] = {"target": target, "task": task, "ignore": list(ignore)}
+        ignored = [ignore] if isinstance(ignore, str) else list(ignore)  # a str is one column
+        form: dict[str, Any] = {"target": target, "task": task, "ignore": ignored}
         if encoding is not None:
             form["encoding"] = encoding
         if marks:

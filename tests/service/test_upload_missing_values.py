@@ -257,3 +257,14 @@ def test_the_client_says_when_the_api_does_not_know_the_marks(
     assert str(refused.value).endswith(
         " reads ['-'] as values, not as missing; upgrade the API, or write those cells empty"
     )
+
+
+def test_the_client_takes_one_ignored_column_as_a_str(api: TestClient, tmp_path: Path) -> None:
+    """``ignore="id"`` is the column ``id``, as ``missing_values="-"`` is one mark (it was sent
+    as the columns ``i`` and ``d``: a 422 naming columns the file does not have)."""
+    path = tmp_path / "rows.csv"
+    path.write_text("id,x,y\n" + "".join(f"{i},{i / 2},{i % 7}\n" for i in range(30)))
+    with regtune.Client("http://regtune.test", transport=ThroughApp(api)) as client:
+        one = client.upload_dataset(path, target="y", ignore="id")
+        listed = client.upload_dataset(path, target="y", ignore=["id"])
+    assert one.id == listed.id and one.ignored == ["id"]
