@@ -19,9 +19,9 @@ from regtune.service.errors import InvalidUpload
 from regtune.service.ingest import marks
 from regtune.service.ingest.dialects import COMMAS, Dialect
 from regtune.service.ingest.encoder import Feature, duplicate_names, one_hot
-from regtune.service.ingest.formats import NA_TOKENS, detect_format, read_columns
+from regtune.service.ingest.formats import detect_format, read_columns
 from regtune.service.ingest.header import Limits, ignore_problem
-from regtune.service.ingest.missing_values import check_missing_values
+from regtune.service.ingest.missing_values import check_missing_values, read_as_missing
 from regtune.service.ingest.values import Column, classify, label
 from regtune.service.spec.enums import Task
 
@@ -252,7 +252,7 @@ def read_table(
     missing, as ``NA_TOKENS`` are (``missing_values``)."""
     limits = limits or Limits()
     declared = check_missing_values(missing_values)
-    na_tokens = (*NA_TOKENS, *declared)
+    tokens = read_as_missing(declared)
     if task not in TASKS:
         raise InvalidUpload(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     if target in ignore:
@@ -265,7 +265,7 @@ def read_table(
         filename,
         target=target,
         limits=limits,
-        na_tokens=na_tokens,
+        na_tokens=tokens,
         ignore=ignore,
         encoding=encoding,
     )
@@ -274,7 +274,7 @@ def read_table(
         raise InvalidUpload("the file has a header but no data rows")
     limits.check_size(n_rows, len(names))
     columns = [
-        classify(name, v, limits, na_tokens=na_tokens, allow_empty=True, decimal=dialect.decimal)
+        classify(name, v, limits, na_tokens=tokens, allow_empty=True, decimal=dialect.decimal)
         for name, v in zip(names, values, strict=True)
     ]
     for column in columns:

@@ -22,6 +22,7 @@ from regtune.service.ingest import marks
 from regtune.service.ingest.encodings import UTF8
 from regtune.service.ingest.formats import NA_TOKENS, read_columns
 from regtune.service.ingest.header import Limits
+from regtune.service.ingest.missing_values import read_as_missing
 from regtune.service.ingest.values import bind, booleans_as_numbers, cells, classify, label
 
 if TYPE_CHECKING:
@@ -134,8 +135,8 @@ class Encoder:
             for c in columns
         )
         labels = tuple(classes) if classes is not None else None
-        na_tokens = (*NA_TOKENS, *(m for m in missing_values if m not in NA_TOKENS))
-        return cls(features, target, labels, na_tokens, encoding=encoding, decimal=decimal)
+        tokens = read_as_missing(missing_values)
+        return cls(features, target, labels, tokens, encoding=encoding, decimal=decimal)
 
     @property
     def feature_names(self) -> list[str]:

@@ -78,3 +78,9 @@ def _reads_as_number(text: str) -> bool:
     except ValueError:
         return False
     return value == value
+
+
+def read_as_missing(declared: Iterable[str]) -> tuple[str, ...]:
+    """Every cell text read as missing: ``NA_TOKENS``, then the upload's declared marks (those
+    not among them), at upload and at predict alike."""
+    return (*NA_TOKENS, *(mark for mark in declared if mark not in NA_TOKENS))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from regtune.service.spec.definition import EXACT_WARMUP, StudySpec
+from regtune.service.spec.definition import StudySpec, default_exact_pruner
 from regtune.service.spec.policies import (
     CmaEsSampler,
     HyperbandPruner,
@@ -106,8 +106,7 @@ def _unused_pruner(spec: StudySpec) -> str | None:
     pruner = spec.pruner
     if spec.training.lambda_path is None or isinstance(pruner, NoPruner):
         return None
-    default = MedianPruner(type="median", n_startup_trials=10, n_warmup_steps=EXACT_WARMUP)
-    if pruner == default:
+    if pruner == default_exact_pruner():
         return None
     return (
         f"pruner: λ paths run here (linear model, exact solver, lambda a range), and a path's "

@@ -182,6 +182,12 @@ did not propose. The grid sampler walks its own λ values, and CMA-ES and NSGA-I
 the trials of their own generations, so they run one trial per claim."""
 
 
+def default_exact_pruner() -> MedianPruner:
+    """The pruner a definition without one gets under the exact solver (the minibatch trainer's
+    is ``_solver``'s, with ``MINIBATCH_WARMUP``)."""
+    return MedianPruner(type="median", n_startup_trials=10, n_warmup_steps=EXACT_WARMUP)
+
+
 class LambdaPath(Strict):
     """Regularization-path trials (``model.kind: linear``, exact solver, λ a range): one claim
     solves ``points`` values of λ, log-spaced over its range, largest first, warm-started, for
@@ -279,9 +285,7 @@ class StudySpec(Strict):
         "and its stored definition runs it again",
     )
     pruner: Pruner = Field(
-        default_factory=lambda: MedianPruner(
-            type="median", n_startup_trials=10, n_warmup_steps=EXACT_WARMUP
-        ),
+        default_factory=default_exact_pruner,
         description="default: median after 10 finished trials and 2 warm-up epochs "
         "(minibatch trainer) or 5 reported blocks of iterations (exact solver), the "
         "candidates that kept quality on every dataset of bench.pruning (README)",
