@@ -20,7 +20,7 @@ from regtune.service.ingest import marks
 from regtune.service.ingest.dialects import COMMAS, Dialect
 from regtune.service.ingest.encoder import Feature, duplicate_names, one_hot
 from regtune.service.ingest.formats import detect_format, read_columns
-from regtune.service.ingest.header import Limits, ignore_problem
+from regtune.service.ingest.header import Limits, ignore_problem, same_name
 from regtune.service.ingest.missing_values import check_missing_values, read_as_missing
 from regtune.service.ingest.values import Column, classify, label
 from regtune.service.spec.enums import Task
@@ -253,6 +253,7 @@ def read_table(
     limits = limits or Limits()
     declared = check_missing_values(missing_values)
     tokens = read_as_missing(declared)
+    target, ignore = same_name(target), {same_name(name) for name in ignore}
     if task not in TASKS:
         raise InvalidUpload(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     if target in ignore:

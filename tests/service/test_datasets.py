@@ -153,7 +153,7 @@ MALFORMED: list[tuple[str, str, Callable[[], bytes], int, str]] = [
     (
         "a control character in a Parquet column name",
         "d.parquet",
-        lambda: parquet_bytes(frame().rename(columns={"x1": "x1\r\n"})),
+        lambda: parquet_bytes(frame().rename(columns={"x1": "x\r\n1"})),
         422,
         "the name of column 1",
     ),
