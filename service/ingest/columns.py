@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from regtune.service.errors import InvalidUpload
+from regtune.service.errors import FieldProblem, InvalidUpload
 from regtune.service.ingest import marks
 from regtune.service.ingest.dialects import COMMAS, Dialect
 from regtune.service.ingest.encoder import Feature, duplicate_names, one_hot
@@ -58,14 +58,20 @@ class Table:
 # ---------------------------------------------------------------------------- target
 
 
+def task_problem(rule: str) -> InvalidUpload:
+    """The task the upload asked for does not fit its target: the 422 names ``task``."""
+    return InvalidUpload(f"task: {rule}", [FieldProblem(path="task", rule=rule)])
+
+
 def _target(column: Column, task: str, limits: Limits) -> tuple[str, np.ndarray, list[str] | None]:
     """Return the task, y for the rows where the target is present, and the class labels."""
     keep = ~column.missing
     if column.text is not None:
         if task == "regression":
             first = str(column.text[keep][0])[:40]
-            raise InvalidUpload(
-                f"task regression needs a numeric target; {column.name!r} holds text ({first!r})"
+            raise task_problem(
+                f"regression needs a numeric target; {column.name!r} holds text ({first!r}): "
+                "use task auto, binary or multiclass"
             )
         labels = pd.Categorical(column.text[keep])  # sorted; no fixed-width copy of the text
         classes = [str(v) for v in labels.categories]
@@ -87,8 +93,9 @@ def _target(column: Column, task: str, limits: Limits) -> tuple[str, np.ndarray,
     if task == "auto":
         task = "binary" if len(classes) == 2 else "multiclass"
     if task == "binary" and len(classes) != 2:
-        raise InvalidUpload(
-            f"task binary needs exactly 2 classes; {column.name!r} has {len(classes)}"
+        raise task_problem(
+            f"binary needs exactly 2 classes; {column.name!r} has {len(classes)}: use task auto "
+            "or multiclass"
         )
     if len(classes) > limits.max_categories:
         raise InvalidUpload(

@@ -290,6 +290,15 @@ def test_parquet_and_classification_targets(http: httpx.Client) -> None:
     response = upload(http, csv_bytes(three), task="binary")
     assert response.status_code == 422
     assert "exactly 2 classes" in response.json()["error"]["message"]
+    # a task that does not fit the target is a 422 at task, which says what fits (was: at file)
+    assert [f["path"] for f in response.json()["error"]["fields"]] == ["task"]
+    assert response.json()["error"]["fields"][0]["rule"].endswith("use task auto or multiclass")
+    response = upload(http, csv_bytes(three), task="regression")
+    assert response.status_code == 422
+    [problem] = response.json()["error"]["fields"]
+    assert problem["path"] == "task" and problem["rule"].startswith(
+        "regression needs a numeric target; 'y' holds text"
+    )
 
 
 def with_id(df: pd.DataFrame | None = None) -> pd.DataFrame:
