@@ -226,6 +226,21 @@ def test_one_se_refused_for_an_uploads_test_split_names_the_test_split(api: Test
         assert problem["rule"].endswith(
             "for 5 of them after the test split (validation.test_fraction 0.2)"
         ), problem
+    # a class too small for folds however the rows are split: no test split is blamed (was:
+    # "after the test split (validation.test_fraction 0.2)", which folds of an upload lack)
+    frame["label"] = ["no"] * 21 + ["yes"] * 3
+    uploaded = api.post(
+        "/v1/datasets",
+        files={"file": ("three.csv", frame.to_csv(index=False).encode())},
+        data={"target": "label"},
+    )
+    three = {"id": uploaded.json()["id"]}
+    response = api.post("/v1/studies", json=linear("three", dataset=three, objective=one_se))
+    assert_refused(api, response, 422, "objective.select")
+    assert response.json()["error"]["fields"][0]["rule"] == (
+        "one_se needs folds, and the data (24 rows, 3 in its smallest class) has too few rows (of "
+        "its smallest class) for 5 of them"
+    )
     study = created(api, linear("default", dataset=upload, objective=one_se))
     assert study["validation"]["scheme"] == "5-fold"
 
