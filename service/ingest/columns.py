@@ -226,6 +226,24 @@ def shown_numbers(categories: Sequence[str]) -> str | None:
     return categories[shown.index(True)]
 
 
+def _date_notes(columns: list[dict[str, Any]]) -> list[str]:
+    """Text columns of dates, one-hot encoded as categories: a date the upload did not hold
+    (every later one) is none of them at predict, so the column tells new rows nothing."""
+    notes = []
+    for column in columns:
+        categories = column.get("categories") or []
+        if categories and all(DATE.match(c) for c in categories):
+            name = column["name"]
+            notes.append(
+                f"column {name!r} holds dates ({categories[0]!r}), read as text: one-hot encoded "
+                f"as {len(categories)} categories, so at predict a date the upload does not hold "
+                "(any later one) is none of them; to use dates, add them as numbers (days since "
+                f"a start, a year, a month), or upload without this column: ignore={name!r} "
+                "(--ignore)"
+            )
+    return notes
+
+
 def _shown_number_notes(columns: list[dict[str, Any]]) -> list[str]:
     """Text columns of numbers as a spreadsheet shows them, one-hot encoded as categories."""
     notes = []
@@ -336,6 +354,7 @@ def read_table(
             *(_task_notes(target, y) if task == "auto" and resolved == "regression" else []),
             *_row_number_notes(features),
             *_shown_number_notes(encoded),
+            *_date_notes(encoded),
         ],
         dialect=dialect,
     )
