@@ -94,6 +94,7 @@ def _parquet_fields(
         supported = (
             pat.is_integer(kind)
             or pat.is_floating(kind)
+            or pat.is_decimal(kind)  # a database's NUMERIC / DECIMAL (money): numbers
             or pat.is_boolean(kind)
             or pat.is_string(kind)
             or pat.is_large_string(kind)
@@ -145,6 +146,8 @@ def _series(field: Any, name: str, column: Any, limits: Limits) -> pd.Series:
     if not _is_text(kind):
         if pat.is_dictionary(column.type):
             column = column.cast(kind)
+        if pat.is_decimal(kind):  # through its text: arrow's own cast rounds 220.20 otherwise
+            column = column.cast(pa.string())
         return pd.Series(column.cast(pa.float64()).to_numpy(), dtype="float64")
     if pat.is_dictionary(column.type):
         values = pa.chunked_array(
