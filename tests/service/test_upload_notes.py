@@ -82,3 +82,21 @@ def test_a_column_of_dates_taken_as_categories_is_said_to_be(api: TestClient) ->
     ]
     cities = table.assign(month=np.resize(["oslo", "bergen", "2020-01-01"], N))
     assert notes(api, cities.to_csv(index=False).encode()) == []
+
+
+def test_a_text_column_with_a_different_value_in_every_row_is_said_to_be(
+    api: TestClient,
+) -> None:
+    """A name or an id among few rows is within the category limit: one-hot encoded, each
+    category is one row's and tells a new row nothing; the note says so and how to leave it out
+    (was: nothing; only a column over the limit was refused)."""
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"name": [f"user{i:02d}" for i in range(40)], "x": rng.normal(size=40)})
+    table["y"] = table["x"] + rng.normal(size=40)
+    assert notes(api, table.to_csv(index=False).encode()) == [
+        "column 'name' has a different text in every row that has one (40 values, such as "
+        "'user00'): one-hot encoded, each category is one row's, so it tells a new row nothing "
+        "at predict; if it is a name or an id, upload with ignore='name' (--ignore)"
+    ]
+    repeated = table.assign(name=[f"user{i % 20:02d}" for i in range(40)])
+    assert notes(api, repeated.to_csv(index=False).encode()) == []
