@@ -97,9 +97,8 @@ def text_hint(text: str) -> str:
         )
     if WORD.fullmatch(text) and text.lower() not in ("true", "false"):
         return (
-            f"; if {text!r} marks a missing value (as 'unknown' or 'missing' do), declare it "
-            f"when uploading (missing_values={text!r}, --missing-value {text!r}), else correct "
-            "the cell"
+            f"; if {text!r} marks a missing value, declare it when uploading (missing_values="
+            f"{text!r}, --missing-value {text!r}), else correct the cell"
         )
     return ""
 

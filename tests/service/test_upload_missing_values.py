@@ -91,8 +91,8 @@ def test_a_word_among_numbers_is_refused_naming_the_option(api: TestClient) -> N
     message, _ = refusal(upload(api, csv(frame(), "unknown")))
     assert message == (
         "column 'x' holds numbers but data row 4 has text 'unknown'; if 'unknown' marks a "
-        "missing value (as 'unknown' or 'missing' do), declare it when uploading "
-        "(missing_values='unknown', --missing-value 'unknown'), else correct the cell"
+        "missing value, declare it when uploading (missing_values='unknown', --missing-value "
+        "'unknown'), else correct the cell"
     )
     read = upload(api, csv(frame(), "unknown"), missing_values="unknown")
     same_data(read, upload(api, csv(frame())))
