@@ -7,7 +7,6 @@ statistics of the training split (see ``worker/missing.py``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,21 +14,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from regtune.service.errors import InvalidUpload
-from regtune.service.ingest import marks
+from regtune.service.errors import FieldProblem, InvalidUpload
+from regtune.service.ingest import notes
 from regtune.service.ingest.dialects import COMMAS, Dialect
 from regtune.service.ingest.encoder import Feature, duplicate_names, one_hot
 from regtune.service.ingest.formats import detect_format, read_columns
-from regtune.service.ingest.header import Limits, ignore_problem
+from regtune.service.ingest.header import Limits, ignore_problem, same_name
 from regtune.service.ingest.missing_values import check_missing_values, read_as_missing
 from regtune.service.ingest.values import Column, classify, label
 from regtune.service.spec.enums import Task
 
 TASKS = tuple(Task)
-FEW_VALUES = 10
 """A numeric target of at most this many distinct values may be classes: upload says so."""
-DATE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}|[0-9]{1,2}[/.][0-9]{1,2}[/.][0-9]{2,4}\b")
-"""A value that starts as a date does: ``2024-03-01``, ``2024-03-01T12:00``, ``01/03/2024``."""
 
 
 @dataclass
@@ -58,14 +54,20 @@ class Table:
 # ---------------------------------------------------------------------------- target
 
 
+def task_problem(rule: str) -> InvalidUpload:
+    """The task the upload asked for does not fit its target: the 422 names ``task``."""
+    return InvalidUpload(f"task: {rule}", [FieldProblem(path="task", rule=rule)])
+
+
 def _target(column: Column, task: str, limits: Limits) -> tuple[str, np.ndarray, list[str] | None]:
     """Return the task, y for the rows where the target is present, and the class labels."""
     keep = ~column.missing
     if column.text is not None:
         if task == "regression":
             first = str(column.text[keep][0])[:40]
-            raise InvalidUpload(
-                f"task regression needs a numeric target; {column.name!r} holds text ({first!r})"
+            raise task_problem(
+                f"regression needs a numeric target; {column.name!r} holds text ({first!r}): "
+                "use task auto, binary or multiclass"
             )
         labels = pd.Categorical(column.text[keep])  # sorted; no fixed-width copy of the text
         classes = [str(v) for v in labels.categories]
@@ -87,8 +89,9 @@ def _target(column: Column, task: str, limits: Limits) -> tuple[str, np.ndarray,
     if task == "auto":
         task = "binary" if len(classes) == 2 else "multiclass"
     if task == "binary" and len(classes) != 2:
-        raise InvalidUpload(
-            f"task binary needs exactly 2 classes; {column.name!r} has {len(classes)}"
+        raise task_problem(
+            f"binary needs exactly 2 classes; {column.name!r} has {len(classes)}: use task auto "
+            "or multiclass"
         )
     if len(classes) > limits.max_categories:
         raise InvalidUpload(
@@ -193,44 +196,14 @@ def _encode(features: list[Column], keep: np.ndarray, limits: Limits) -> Encoded
 
 def leave_out(name: str, categories: Sequence[str] = ()) -> str:
     """How to upload the file without a column it cannot take (an id, free text, dates)."""
-    dated = next((c for c in categories if DATE.match(c)), None)
+    dated = next((c for c in categories if notes.DATE.match(c)), None)
     looks = "" if dated is None else f"; its values look like dates ({dated!r})"
-    if dated is None and (shown := shown_numbers(categories)) is not None:
+    if dated is None and (shown := notes.shown_numbers(categories)) is not None:
         looks = (
-            f"; its values are {SHOWN_NUMBERS.format(shown=shown)}, read as text: save them as "
-            "plain numbers to use them"
+            f"; its values are {notes.SHOWN_NUMBERS.format(shown=shown)}, read as text: save "
+            "them as plain numbers to use them"
         )
     return f"{looks}; to upload the file without it: ignore={name!r} (--ignore)"
-
-
-SHOWN_NUMBERS = (
-    "numbers as a spreadsheet shows them ({shown!r}: a currency or percent sign, a leading "
-    "apostrophe or a typographic minus)"
-)
-
-
-def shown_numbers(categories: Sequence[str]) -> str | None:
-    """A category that is a number as a spreadsheet shows it (``$12``, ``12%``), when every one
-    is a number, shown so or plain."""
-    shown = [marks.shown_number(c) for c in categories]
-    plain = [marks.reads_with_point(c) or marks.reads_with_comma(c) for c in categories]
-    if not any(shown) or not all(s or p for s, p in zip(shown, plain, strict=True)):
-        return None
-    return categories[shown.index(True)]
-
-
-def _shown_number_notes(columns: list[dict[str, Any]]) -> list[str]:
-    """Text columns of numbers as a spreadsheet shows them, one-hot encoded as categories."""
-    notes = []
-    for column in columns:
-        shown = shown_numbers(column.get("categories") or [])
-        if shown is not None:
-            notes.append(
-                f"column {column['name']!r} holds {SHOWN_NUMBERS.format(shown=shown)}, read as "
-                f"text: one-hot encoded as {len(column['categories'])} categories; save them as "
-                "plain numbers to use them as numbers"
-            )
-    return notes
 
 
 def read_table(
@@ -253,6 +226,7 @@ def read_table(
     limits = limits or Limits()
     declared = check_missing_values(missing_values)
     tokens = read_as_missing(declared)
+    target, ignore = same_name(target), {same_name(name) for name in ignore}
     if task not in TASKS:
         raise InvalidUpload(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     if target in ignore:
@@ -323,59 +297,13 @@ def read_table(
         missing=missing,
         notes=[
             *dialect.notes,
-            *_declared_notes(declared),
-            *_decimal_point_notes(columns),
-            *(_task_notes(target, y) if task == "auto" and resolved == "regression" else []),
-            *_row_number_notes(features),
-            *_shown_number_notes(encoded),
+            *notes.declared_notes(declared),
+            *notes.decimal_point_notes(columns),
+            *(notes.task_notes(target, y) if task == "auto" and resolved == "regression" else []),
+            *notes.row_number_notes(features),
+            *notes.shown_number_notes(encoded),
+            *notes.date_notes(encoded),
+            *notes.unique_text_notes(encoded, X),
         ],
         dialect=dialect,
     )
-
-
-def _declared_notes(declared: Sequence[str]) -> list[str]:
-    """The upload's own missing-value marks, which its cells were read with."""
-    if not declared:
-        return []
-    shown = ", ".join(repr(m) for m in declared)
-    return [f"cells written {shown} were read as missing values (missing_values)"]
-
-
-def _decimal_point_notes(columns: list[Column]) -> list[str]:
-    """Columns of a decimal-comma file whose numbers are written with decimal points."""
-    return [
-        f"column {c.name!r} is written with decimal points ({c.points[:40]!r}), so its numbers "
-        "were read with them"
-        for c in columns
-        if c.points is not None
-    ]
-
-
-def _row_number_notes(features: list[Column]) -> list[str]:
-    """Numeric columns that hold the row numbers in order (0 or 1 up), as ``to_csv`` writes a
-    pandas index: a feature that means nothing at predict (or the order of the rows)."""
-    notes = []
-    for column in features:
-        values = column.numeric
-        if values is None or len(values) < 2 or values[0] not in (0.0, 1.0):
-            continue
-        if np.array_equal(values, np.arange(values[0], values[0] + len(values))):
-            notes.append(
-                f"column {column.name!r} holds the row numbers {label(float(values[0]))}.."
-                f"{label(float(values[-1]))} in order, as pandas' to_csv writes its index: if it "
-                f"is a row id, not a feature, upload with ignore={column.name!r} (--ignore)"
-            )
-    return notes
-
-
-def _task_notes(target: str, y: np.ndarray) -> list[str]:
-    """A numeric target of a few distinct values, which task auto took as a regression."""
-    distinct = np.unique(y)
-    if len(distinct) > FEW_VALUES:
-        return []
-    shown = ", ".join(label(float(v)) for v in distinct)
-    return [
-        f"task auto took target {target!r} as a regression: it holds numbers, "
-        f"{len(distinct)} distinct ({shown}); to predict them as classes, upload with "
-        "task multiclass (--task multiclass)"
-    ]

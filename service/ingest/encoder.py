@@ -21,7 +21,7 @@ from regtune.service.errors import InvalidUpload
 from regtune.service.ingest import marks
 from regtune.service.ingest.encodings import UTF8
 from regtune.service.ingest.formats import NA_TOKENS, read_columns
-from regtune.service.ingest.header import Limits
+from regtune.service.ingest.header import Limits, same_name
 from regtune.service.ingest.missing_values import read_as_missing
 from regtune.service.ingest.values import bind, booleans_as_numbers, cells, classify, label
 
@@ -199,6 +199,7 @@ class Encoder:
         limits = limits or Limits()
         if not raw:
             raise InvalidUpload("the file is empty")
+        target = None if target is None else same_name(target)
         names, values, dialect = read_columns(
             raw,
             filename,
@@ -213,7 +214,7 @@ class Encoder:
             raise InvalidUpload("the file has a header but no data rows")
         columns = dict(zip(names, values, strict=True))
         X, unknown = self.encode(columns, limits, decimal=dialect.decimal)
-        column = target if target is not None else self.target
+        column = target if target is not None else same_name(self.target)
         if column not in columns:
             return Rows(X, unknown=unknown, encoding=dialect.encoding)
         y, scored = self.target_values(
@@ -228,7 +229,8 @@ class Encoder:
         are (``marks``): with the training file's decimal mark unless the model's columns show
         the other, so ``"3,14"`` is 3.14 as in a file of decimal commas, never text read
         wrong."""
-        names = [f.name for f in self.features if f.name in columns]
+        columns = {same_name(str(name)): values for name, values in columns.items()}
+        names = [same_name(f.name) for f in self.features if same_name(f.name) in columns]
         decimal, _ = marks.choose(
             lambda mark: [columns[n] for n in names],
             names,
@@ -241,8 +243,10 @@ class Encoder:
         self, columns: Mapping[str, pd.Series | np.ndarray], limits: Limits, *, decimal: str = "."
     ) -> tuple[np.ndarray, dict[str, list[str]]]:
         """The model's features from named raw columns (numbers written with ``decimal``); a
-        missing column is refused by name."""
-        lacking = [f.name for f in self.features if f.name not in columns]
+        missing column is refused by name. Names bind as a file's header reads them
+        (``same_name``), in a model saved before that too."""
+        columns = {same_name(str(name)): values for name, values in columns.items()}
+        lacking = [f.name for f in self.features if same_name(f.name) not in columns]
         if lacking:
             needed = [f.name for f in self.features]
             raise InvalidUpload(
@@ -253,7 +257,7 @@ class Encoder:
         blocks: list[np.ndarray] = []
         unknown: dict[str, list[str]] = {}
         for feature in self.features:
-            values = columns[feature.name]
+            values = columns[same_name(feature.name)]
             if feature.categories is None:
                 column = classify(
                     feature.name,

@@ -38,7 +38,7 @@ from regtune.service.ingest.encodings import (
     not_utf8,
     to_utf8,
 )
-from regtune.service.ingest.header import Limits, check_header
+from regtune.service.ingest.header import Limits, check_header, column_name
 from regtune.service.ingest.parquet import read_parquet
 
 if TYPE_CHECKING:
@@ -174,7 +174,7 @@ def read_csv(
         header = next(csv.reader([first.rstrip("\r")], delimiter=dialect.sep))
     except csv.Error as exc:
         raise InvalidUpload(f"the header line cannot be read as CSV: {exc}") from None
-    names = [n.strip() or f"column_{i + 1}" for i, n in enumerate(header)]
+    names = [column_name(n, i) for i, n in enumerate(header)]
     _check_delimiter(header)
     check_header(names, target=target, limits=limits, ignore=ignore)
     kept = [i for i, name in enumerate(names) if name not in ignore]

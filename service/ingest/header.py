@@ -66,6 +66,20 @@ class Limits:
             )
 
 
+def same_name(name: str) -> str:
+    """A column name as every reader compares it (upload and predict, CSV and Parquet, the
+    target and ignored names given with them): spaces around it stripped, in Unicode's composed
+    form (NFC), so names that look alike are alike: ``größe`` typed on one system and written
+    with a combining diaeresis by another (macOS's decomposed form) is one name."""
+    return unicodedata.normalize("NFC", name.strip())
+
+
+def column_name(raw: str, index: int) -> str:
+    """The name of a file's ``index``-th column (from 0): ``same_name``, or ``column_<n>`` for
+    a header cell with no name (the index pandas' ``to_csv`` writes)."""
+    return same_name(raw) or f"column_{index + 1}"
+
+
 def ignore_problem(rule: str) -> InvalidUpload:
     """A column the upload was asked to leave out cannot be: the 422 names ``ignore``."""
     return InvalidUpload(f"ignore: {rule}", [FieldProblem(path="ignore", rule=rule)])

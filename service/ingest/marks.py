@@ -71,6 +71,8 @@ def shown_number(text: str) -> bool:
 MISSING_MARKS = frozenset({"-", "--", "---", "\u2013", "\u2014", ".", "n.a.", "N.A.", "n/d", "#NA"})
 """Cells that mark a missing value in many tables but are not read as one unless the upload
 declares them (``missing_values``; ``-`` is also a sign), named in the refusal."""
+WORD = re.compile(r"[^\W\d_][\w .'/-]{0,39}")
+"""Text that starts with a letter, of at most 40 characters: a mark an upload may declare."""
 SPREADSHEET_ERROR = re.compile(r"#(?:DIV/0!|VALUE!|REF!|NAME\?|NUM!|NULL!|N/A|SPILL!|CALC!)")
 
 
@@ -92,6 +94,11 @@ def text_hint(text: str) -> str:
         return (
             f"; {text!r} is a number as a spreadsheet shows it (a currency or percent sign, a "
             "leading apostrophe or a typographic minus): save the column as plain numbers"
+        )
+    if WORD.fullmatch(text) and text.lower() not in ("true", "false"):
+        return (
+            f"; if {text!r} marks a missing value, declare it when uploading (missing_values="
+            f"{text!r}, --missing-value {text!r}), else correct the cell"
         )
     return ""
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from regtune.service.errors import InvalidUpload
-from regtune.service.ingest.header import Limits, check_header
+from regtune.service.ingest.header import Limits, check_header, column_name
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -36,16 +36,18 @@ def read_parquet(
 
     opened = _open_parquet(raw)
     meta = opened.metadata
-    fields = _parquet_fields(opened.schema_arrow, target=target, limits=limits, ignore=ignore)
-    names = [f.name for f in fields]
-    limits.check_size(meta.num_rows, len(names), decoded=_declared_bytes(meta, names))
+    named = _parquet_fields(opened.schema_arrow, target=target, limits=limits, ignore=ignore)
+    names = [name for name, _ in named]
+    fields = [f for _, f in named]
+    stored = [f.name for f in fields]  # as the file writes them, which pyarrow selects by
+    limits.check_size(meta.num_rows, len(names), decoded=_declared_bytes(meta, stored))
     text = [f.name for f in fields if _is_text(f.type)]
     parquet = _open_parquet(raw, read_dictionary=text)
     chunks: list[list[Any]] = [[] for _ in names]
     rows = decoded = 0
     try:
         for batch in parquet.iter_batches(
-            batch_size=PARQUET_BATCH_ROWS, columns=names, use_threads=False
+            batch_size=PARQUET_BATCH_ROWS, columns=stored, use_threads=False
         ):
             rows += batch.num_rows
             decoded += batch.nbytes
@@ -55,8 +57,8 @@ def read_parquet(
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise InvalidUpload(f"the Parquet file cannot be read: {exc}") from None
     return names, [
-        _series(f, pa.chunked_array(c, type=f.type if not c else None), limits)
-        for f, c in zip(fields, chunks, strict=True)
+        _series(f, name, pa.chunked_array(c, type=f.type if not c else None), limits)
+        for name, f, c in zip(names, fields, chunks, strict=True)
     ]
 
 
@@ -77,19 +79,22 @@ def _declared_bytes(meta: Any, names: Collection[str]) -> int:
 
 def _parquet_fields(
     schema: Any, *, target: str | None, limits: Limits, ignore: Collection[str]
-) -> list[Any]:
+) -> list[tuple[str, Any]]:
     """The data columns of a Parquet schema but the ignored ones, checked like a CSV header, of
-    supported types (an ignored column may be of any type: it is never read)."""
+    supported types (an ignored column may be of any type: it is never read), each with its
+    name as a CSV header's is read (``column_name``)."""
     import pyarrow.types as pat
 
     fields = [f for f in schema if not f.name.startswith("__index_level_")]
-    check_header([f.name for f in fields], target=target, limits=limits, ignore=ignore)
-    fields = [f for f in fields if f.name not in ignore]
-    for f in fields:
+    names = [column_name(f.name, i) for i, f in enumerate(fields)]
+    check_header(names, target=target, limits=limits, ignore=ignore)
+    named = [(name, f) for name, f in zip(names, fields, strict=True) if name not in ignore]
+    for name, f in named:
         kind = _value_type(f.type)
         supported = (
             pat.is_integer(kind)
             or pat.is_floating(kind)
+            or pat.is_decimal(kind)  # a database's NUMERIC / DECIMAL (money): numbers
             or pat.is_boolean(kind)
             or pat.is_string(kind)
             or pat.is_large_string(kind)
@@ -97,10 +102,10 @@ def _parquet_fields(
         )
         if not supported:
             raise InvalidUpload(
-                f"column {f.name!r} has Parquet type {f.type}; only numbers, booleans and text "
-                f"are supported; to upload the file without it: ignore={f.name!r} (--ignore)"
+                f"column {name!r} has Parquet type {f.type}; only numbers, booleans and text "
+                f"are supported; to upload the file without it: ignore={name!r} (--ignore)"
             )
-    return fields
+    return named
 
 
 def _value_type(kind: Any) -> Any:
@@ -126,7 +131,7 @@ def _open_parquet(raw: bytes, **options: Any) -> Any:
         raise InvalidUpload(f"the Parquet file cannot be read: {exc}") from None
 
 
-def _series(field: Any, column: Any, limits: Limits) -> pd.Series:
+def _series(field: Any, name: str, column: Any, limits: Limits) -> pd.Series:
     """One decoded Parquet column as the Series ``read_table`` expects: float64 or object."""
     import pandas as pd
     import pyarrow as pa
@@ -141,6 +146,8 @@ def _series(field: Any, column: Any, limits: Limits) -> pd.Series:
     if not _is_text(kind):
         if pat.is_dictionary(column.type):
             column = column.cast(kind)
+        if pat.is_decimal(kind):  # through its text: arrow's own cast rounds 220.20 otherwise
+            column = column.cast(pa.string())
         return pd.Series(column.cast(pa.float64()).to_numpy(), dtype="float64")
     if pat.is_dictionary(column.type):
         values = pa.chunked_array(
@@ -152,7 +159,7 @@ def _series(field: Any, column: Any, limits: Limits) -> pd.Series:
         longest = pc.max(pc.utf8_length(values)).as_py() or 0
         if longest > limits.max_text_chars:
             raise InvalidUpload(
-                f"column {field.name!r} has a text value of {longest} characters; text values "
+                f"column {name!r} has a text value of {longest} characters; text values "
                 f"are categories of at most {limits.max_text_chars} characters"
             )
     series = column.to_pandas()  # a dictionary column becomes a Categorical: one str per value

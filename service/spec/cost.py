@@ -407,12 +407,22 @@ def _shape_problems(spec: StudySpec, shape: DataShape) -> list[FieldProblem]:
             if spec.validation.test_split
             else ("", " (no test split: validation.test_fraction 0)")
         )
+        members = shape.smallest_class
+        if smallest >= 2:
+            instead = f"use at most {smallest} folds or a holdout"
+        elif members is not None and members >= 2:
+            instead = (
+                f"use a holdout, or no test split (validation.test_fraction 0) and at most "
+                f"{members} folds"
+            )
+        else:
+            instead = "no number of folds can hold it in every fold: use a holdout"
         found.append(
             FieldProblem(
                 "validation.folds",
                 f"{folds} stratified folds need at least {folds} rows of every class{where}; "
-                f"the smallest class has {shape.smallest_class} rows{left}: use at most "
-                f"{max(smallest, 2)} folds or a holdout",
+                f"the smallest class has {members} row{'' if members == 1 else 's'}{left}: "
+                f"{instead}",
             )
         )
     elif train_rows < 2 or val_rows < 1:

@@ -107,6 +107,7 @@ def resolve_validation(
     test split is decided there too, kept when ``refit_rows: non_test`` asks for one."""
     one_se = spec.objective.select == "one_se"
     keeps_test = "refit_rows" in spec.model_fields_set and spec.refit_rows == "non_test"
+    uploaded = isinstance(spec.dataset, Uploaded) and not keeps_test
     validation = spec.validation.resolved(
         exact=spec.solver == "exact",
         rows=rows,
@@ -114,18 +115,21 @@ def resolve_validation(
         outputs=outputs,
         smallest_class=smallest_class,
         folds_needed=one_se,
-        uploaded=isinstance(spec.dataset, Uploaded) and not keeps_test,
+        uploaded=uploaded,
     )
     if one_se and not validation.folds:
+        # folds of an upload hold no test split unless one is given: then none made them too few
+        folds_test = not (uploaded and "test_fraction" not in spec.validation.model_fields_set)
         after = (
             f" after the test split (validation.test_fraction {validation.test_fraction:g})"
-            if validation.test_split
+            if folds_test and validation.test_split
             else ""
         )
+        smallest = "" if smallest_class is None else f", {smallest_class} in its smallest class"
         raise field_error(
             ("objective", "select"),
-            f"one_se needs folds, and the data ({rows} rows) has too few rows (of its smallest "
-            f"class) for 5 of them{after}",
+            f"one_se needs folds, and the data ({rows} rows{smallest}) has too few rows (of its "
+            f"smallest class) for 5 of them{after}",
             "one_se",
         )
     return spec.model_copy(update={"validation": validation})

@@ -137,6 +137,8 @@ class Validation(Strict):
             return self._chosen(folds=DEFAULT_FOLDS, why="objective.select one_se needs folds")
         if not exact:
             reason = "minibatch trainer"
+        elif not fits and smallest_class is not None and left >= DEFAULT_FOLDS:
+            reason = f"too few rows of the smallest class ({smallest_class}) for 5 folds"
         elif not fits:
             reason = "too few rows for 5 folds"
         else:

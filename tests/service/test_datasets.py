@@ -153,7 +153,7 @@ MALFORMED: list[tuple[str, str, Callable[[], bytes], int, str]] = [
     (
         "a control character in a Parquet column name",
         "d.parquet",
-        lambda: parquet_bytes(frame().rename(columns={"x1": "x1\r\n"})),
+        lambda: parquet_bytes(frame().rename(columns={"x1": "x\r\n1"})),
         422,
         "the name of column 1",
     ),
@@ -290,6 +290,15 @@ def test_parquet_and_classification_targets(http: httpx.Client) -> None:
     response = upload(http, csv_bytes(three), task="binary")
     assert response.status_code == 422
     assert "exactly 2 classes" in response.json()["error"]["message"]
+    # a task that does not fit the target is a 422 at task, which says what fits (was: at file)
+    assert [f["path"] for f in response.json()["error"]["fields"]] == ["task"]
+    assert response.json()["error"]["fields"][0]["rule"].endswith("use task auto or multiclass")
+    response = upload(http, csv_bytes(three), task="regression")
+    assert response.status_code == 422
+    [problem] = response.json()["error"]["fields"]
+    assert problem["path"] == "task" and problem["rule"].startswith(
+        "regression needs a numeric target; 'y' holds text"
+    )
 
 
 def with_id(df: pd.DataFrame | None = None) -> pd.DataFrame:

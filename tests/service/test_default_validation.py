@@ -128,6 +128,52 @@ def test_too_many_folds_for_an_upload_without_a_test_split_says_so(api: TestClie
     assert "about 3 of them are left after it" in response.json()["error"]["fields"][0]["rule"]
 
 
+def test_folds_a_rare_class_cannot_fill_get_advice_that_is_accepted(api: TestClient) -> None:
+    """A class of one row fits no folds, one of two rows fits 2 only without a test split: the
+    422 says so (was: "the smallest class has 1 rows ...: use at most 2 folds", the folds it had
+    just refused), and what it suggests is accepted; the default's reason names the class (was:
+    "too few rows for 5 folds" of 30 rows)."""
+    frame = pd.DataFrame(np.random.default_rng(1).normal(size=(30, 2)), columns=["a", "b"])
+    frame["label"] = ["no"] * 20 + ["yes"] * 9 + ["maybe"]
+    uploaded = api.post(
+        "/v1/datasets",
+        files={"file": ("solo.csv", frame.to_csv(index=False).encode())},
+        data={"target": "label"},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    solo = {"id": uploaded.json()["id"]}
+    response = api.post("/v1/studies", json=linear("solo", dataset=solo, validation={"folds": 2}))
+    assert_refused(api, response, 422, "validation.folds")
+    [problem] = response.json()["error"]["fields"]
+    assert problem["rule"] == (
+        "2 stratified folds need at least 2 rows of every class; the smallest class has 1 row "
+        "(no test split: validation.test_fraction 0): no number of folds can hold it in every "
+        "fold: use a holdout"
+    )
+
+    frame["label"] = ["no"] * 20 + ["yes"] * 8 + ["maybe"] * 2
+    uploaded = api.post(
+        "/v1/datasets",
+        files={"file": ("pair.csv", frame.to_csv(index=False).encode())},
+        data={"target": "label"},
+    )
+    pair = {"id": uploaded.json()["id"]}
+    tested = {"folds": 2, "test_fraction": 0.2}
+    response = api.post("/v1/studies", json=linear("pair", dataset=pair, validation=tested))
+    assert_refused(api, response, 422, "validation.folds")
+    assert response.json()["error"]["fields"][0]["rule"].endswith(
+        "the smallest class has 2 rows and about 1 of them are left after it: use a holdout, or "
+        "no test split (validation.test_fraction 0) and at most 2 folds"
+    )
+    created(api, linear("solo-holdout", dataset=solo, validation={"holdout": 0.2}))
+    default = created(api, linear("solo-default", dataset=solo))["validation"]
+    assert default["chosen_by"] == (
+        "default (holdout 0.2): too few rows of the smallest class (1) for 5 folds"
+    )
+    untested = {"folds": 2, "test_fraction": 0}
+    created(api, linear("pair-folds", dataset=pair, validation=untested))
+
+
 def test_one_se_defaults_to_folds_whatever_the_size(api: TestClient) -> None:
     body = linear("one-se", objective={"select": "one_se"})
     body["dataset"] = {"synthetic": {"kind": "sparse_regression", "n_samples": 200_000}}
@@ -180,6 +226,21 @@ def test_one_se_refused_for_an_uploads_test_split_names_the_test_split(api: Test
         assert problem["rule"].endswith(
             "for 5 of them after the test split (validation.test_fraction 0.2)"
         ), problem
+    # a class too small for folds however the rows are split: no test split is blamed (was:
+    # "after the test split (validation.test_fraction 0.2)", which folds of an upload lack)
+    frame["label"] = ["no"] * 21 + ["yes"] * 3
+    uploaded = api.post(
+        "/v1/datasets",
+        files={"file": ("three.csv", frame.to_csv(index=False).encode())},
+        data={"target": "label"},
+    )
+    three = {"id": uploaded.json()["id"]}
+    response = api.post("/v1/studies", json=linear("three", dataset=three, objective=one_se))
+    assert_refused(api, response, 422, "objective.select")
+    assert response.json()["error"]["fields"][0]["rule"] == (
+        "one_se needs folds, and the data (24 rows, 3 in its smallest class) has too few rows (of "
+        "its smallest class) for 5 of them"
+    )
     study = created(api, linear("default", dataset=upload, objective=one_se))
     assert study["validation"]["scheme"] == "5-fold"
 

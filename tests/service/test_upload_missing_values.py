@@ -84,6 +84,24 @@ def test_a_file_with_declared_marks_is_the_same_data_as_with_empty_cells(
     assert api.get(f"/v1/datasets/{read['id']}").json()["missing_values"] == sorted(marks)
 
 
+def test_a_word_among_numbers_is_refused_naming_the_option(api: TestClient) -> None:
+    """A word no table convention reserves (``unknown``, ``missing``) among numbers: the 422
+    says it can be declared a mark (was: only "holds numbers but data row 4 has text
+    'unknown'"), and declared, the file reads as the same data with empty cells."""
+    message, _ = refusal(upload(api, csv(frame(), "unknown")))
+    assert message == (
+        "column 'x' holds numbers but data row 4 has text 'unknown'; if 'unknown' marks a "
+        "missing value, declare it when uploading (missing_values='unknown', --missing-value "
+        "'unknown'), else correct the cell"
+    )
+    read = upload(api, csv(frame(), "unknown"), missing_values="unknown")
+    same_data(read, upload(api, csv(frame())))
+    typo = frame()
+    typo.loc[3, "x"] = "12..5"  # not a word: nothing to declare
+    message, _ = refusal(upload(api, csv(typo)))
+    assert message == "column 'x' holds numbers but data row 4 has text '12..5'"
+
+
 def test_an_undeclared_mark_is_refused_naming_the_option(api: TestClient) -> None:
     message, fields = refusal(upload(api, csv(frame(), "-")))
     assert message == (

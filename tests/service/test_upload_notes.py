@@ -64,3 +64,39 @@ def test_a_column_of_row_numbers_is_said_to_be_one(api: TestClient) -> None:
     ]
     shuffled = table.assign(id=rng.permutation(N)).to_csv(index=False).encode()
     assert notes(api, shuffled) == []
+
+
+def test_a_column_of_dates_taken_as_categories_is_said_to_be(api: TestClient) -> None:
+    """Few enough distinct dates are one-hot encoded as categories, which no later date is at
+    predict: the note says so and how to use them (was: nothing; only a column of more dates
+    than the category limit was refused, naming them)."""
+    rng = np.random.default_rng(0)
+    months = pd.date_range("2020-01-01", periods=12, freq="MS").strftime("%Y-%m-%d")
+    table = pd.DataFrame({"month": np.resize(months, N), "x": rng.normal(size=N)})
+    table["y"] = table["x"] + rng.normal(size=N)
+    assert notes(api, table.to_csv(index=False).encode()) == [
+        "column 'month' holds dates ('2020-01-01'), read as text: one-hot encoded as 12 "
+        "categories, so at predict a date the upload does not hold (any later one) is none of "
+        "them; to use dates, add them as numbers (days since a start, a year, a month), or upload "
+        "without this column: ignore='month' (--ignore)"
+    ]
+    cities = table.assign(month=np.resize(["oslo", "bergen", "2020-01-01"], N))
+    assert notes(api, cities.to_csv(index=False).encode()) == []
+
+
+def test_a_text_column_with_a_different_value_in_every_row_is_said_to_be(
+    api: TestClient,
+) -> None:
+    """A name or an id among few rows is within the category limit: one-hot encoded, each
+    category is one row's and tells a new row nothing; the note says so and how to leave it out
+    (was: nothing; only a column over the limit was refused)."""
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"name": [f"user{i:02d}" for i in range(40)], "x": rng.normal(size=40)})
+    table["y"] = table["x"] + rng.normal(size=40)
+    assert notes(api, table.to_csv(index=False).encode()) == [
+        "column 'name' has a different text in every row that has one (40 values, such as "
+        "'user00'): one-hot encoded, each category is one row's, so it tells a new row nothing "
+        "at predict; if it is a name or an id, upload with ignore='name' (--ignore)"
+    ]
+    repeated = table.assign(name=[f"user{i % 20:02d}" for i in range(40)])
+    assert notes(api, repeated.to_csv(index=False).encode()) == []

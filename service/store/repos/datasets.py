@@ -27,7 +27,7 @@ from regtune.service.errors import (
 from regtune.service.ingest.columns import TASKS, read_table
 from regtune.service.ingest.encoder import Encoder
 from regtune.service.ingest.encodings import UTF8, check_encoding
-from regtune.service.ingest.header import Limits
+from regtune.service.ingest.header import Limits, same_name
 from regtune.service.ingest.missing_values import check_missing_values
 from regtune.service.spec.cost import DataShape
 from regtune.service.spec.definition import StudySpec, Uploaded
@@ -108,7 +108,8 @@ def create(
     _check_options(target, task)
     encoding = check_encoding(encoding)
     declared = check_missing_values(missing_values)
-    ignored = sorted(set(ignore))
+    target = same_name(target)  # as the file's header is read: one id for names that look alike
+    ignored = sorted({same_name(name) for name in ignore})
     dataset_id = content_id(
         file_sha256,
         target=target,

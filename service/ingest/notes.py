@@ -1,0 +1,138 @@
+"""What an upload reads as the user may not mean, said in the dataset's ``notes``: the marks
+and decimal mark it read cells with, a numeric target of a few values taken as a regression, a
+column of row numbers, of numbers as a spreadsheet shows them, of dates, or of a different text
+in every row. Each note says what was done and how to do otherwise."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from regtune.service.ingest import marks
+from regtune.service.ingest.values import Column, label
+
+FEW_VALUES = 10
+"""A numeric target of at most this many distinct values taken as a regression is said to be."""
+DATE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}|[0-9]{1,2}[/.][0-9]{1,2}[/.][0-9]{2,4}\b")
+"""A value that starts as a date does: ``2024-03-01``, ``2024-03-01T12:00``, ``01/03/2024``."""
+
+
+SHOWN_NUMBERS = (
+    "numbers as a spreadsheet shows them ({shown!r}: a currency or percent sign, a leading "
+    "apostrophe or a typographic minus)"
+)
+
+
+def shown_numbers(categories: Sequence[str]) -> str | None:
+    """A category that is a number as a spreadsheet shows it (``$12``, ``12%``), when every one
+    is a number, shown so or plain."""
+    shown = [marks.shown_number(c) for c in categories]
+    plain = [marks.reads_with_point(c) or marks.reads_with_comma(c) for c in categories]
+    if not any(shown) or not all(s or p for s, p in zip(shown, plain, strict=True)):
+        return None
+    return categories[shown.index(True)]
+
+
+def date_notes(columns: list[dict[str, Any]]) -> list[str]:
+    """Text columns of dates, one-hot encoded as categories: a date the upload did not hold
+    (every later one) is none of them at predict, so the column tells new rows nothing."""
+    notes = []
+    for column in columns:
+        categories = column.get("categories") or []
+        if categories and all(DATE.match(c) for c in categories):
+            name = column["name"]
+            notes.append(
+                f"column {name!r} holds dates ({categories[0]!r}), read as text: one-hot encoded "
+                f"as {len(categories)} categories, so at predict a date the upload does not hold "
+                "(any later one) is none of them; to use dates, add them as numbers (days since "
+                f"a start, a year, a month), or upload without this column: ignore={name!r} "
+                "(--ignore)"
+            )
+    return notes
+
+
+def shown_number_notes(columns: list[dict[str, Any]]) -> list[str]:
+    """Text columns of numbers as a spreadsheet shows them, one-hot encoded as categories."""
+    notes = []
+    for column in columns:
+        shown = shown_numbers(column.get("categories") or [])
+        if shown is not None:
+            notes.append(
+                f"column {column['name']!r} holds {SHOWN_NUMBERS.format(shown=shown)}, read as "
+                f"text: one-hot encoded as {len(column['categories'])} categories; save them as "
+                "plain numbers to use them as numbers"
+            )
+    return notes
+
+
+def declared_notes(declared: Sequence[str]) -> list[str]:
+    """The upload's own missing-value marks, which its cells were read with."""
+    if not declared:
+        return []
+    shown = ", ".join(repr(m) for m in declared)
+    return [f"cells written {shown} were read as missing values (missing_values)"]
+
+
+def decimal_point_notes(columns: list[Column]) -> list[str]:
+    """Columns of a decimal-comma file whose numbers are written with decimal points."""
+    return [
+        f"column {c.name!r} is written with decimal points ({c.points[:40]!r}), so its numbers "
+        "were read with them"
+        for c in columns
+        if c.points is not None
+    ]
+
+
+def row_number_notes(features: list[Column]) -> list[str]:
+    """Numeric columns that hold the row numbers in order (0 or 1 up), as ``to_csv`` writes a
+    pandas index: a feature that means nothing at predict (or the order of the rows)."""
+    notes = []
+    for column in features:
+        values = column.numeric
+        if values is None or len(values) < 2 or values[0] not in (0.0, 1.0):
+            continue
+        if np.array_equal(values, np.arange(values[0], values[0] + len(values))):
+            notes.append(
+                f"column {column.name!r} holds the row numbers {label(float(values[0]))}.."
+                f"{label(float(values[-1]))} in order, as pandas' to_csv writes its index: if it "
+                f"is a row id, not a feature, upload with ignore={column.name!r} (--ignore)"
+            )
+    return notes
+
+
+def task_notes(target: str, y: np.ndarray) -> list[str]:
+    """A numeric target of a few distinct values, which task auto took as a regression."""
+    distinct = np.unique(y)
+    if len(distinct) > FEW_VALUES:
+        return []
+    shown = ", ".join(label(float(v)) for v in distinct)
+    return [
+        f"task auto took target {target!r} as a regression: it holds numbers, "
+        f"{len(distinct)} distinct ({shown}); to predict them as classes, upload with "
+        "task multiclass (--task multiclass)"
+    ]
+
+
+def unique_text_notes(columns: list[dict[str, Any]], X: np.ndarray) -> list[str]:
+    """Text columns with a different value in every row (a name, an e-mail, an id): one-hot
+    encoded, each category is one row's, and a new row's value is none of them at predict.
+    Numbers as a spreadsheet shows them and dates have notes of their own."""
+    notes = []
+    for column in columns:
+        categories = column.get("categories") or []
+        start, end = column["features"]
+        if len(categories) < 2 or not np.all(np.nansum(X[:, start:end], axis=0) == 1):
+            continue
+        if shown_numbers(categories) is not None or all(DATE.match(c) for c in categories):
+            continue
+        name = column["name"]
+        notes.append(
+            f"column {name!r} has a different text in every row that has one ({len(categories)} "
+            f"values, such as {categories[0]!r}): one-hot encoded, each category is one row's, so "
+            "it tells a new row nothing at predict; if it is a name or an id, upload with "
+            f"ignore={name!r} (--ignore)"
+        )
+    return notes
