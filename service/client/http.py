@@ -140,14 +140,14 @@ class Client:
 
     def submit(self, definition: dict[str, Any] | str | Path) -> StudyOut:
         """Create a study from a mapping, a YAML/JSON file (a ``Path``), or YAML/JSON text (a
-        ``str``, never taken for a file name)."""
-        if isinstance(definition, Path):
-            definition = definition.read_text()
-        if isinstance(definition, str):
+        ``str``, never taken for a file name). A file is sent as its bytes, so the API reads it
+        as UTF-8 whatever this machine's locale, and says where a file that is not goes wrong."""
+        if isinstance(definition, Path | str):
+            text = definition.read_bytes() if isinstance(definition, Path) else definition.encode()
             response = self._request(
                 "POST",
                 "/v1/studies",
-                content=definition.encode(),
+                content=text,
                 headers={"Content-Type": "application/yaml"},
             )
         else:
