@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from typing import Any
@@ -53,10 +54,11 @@ async def read_definition(request: Request) -> dict[str, Any]:
     if not raw.strip():
         raise BadBody("the body is empty; send a study definition as JSON or YAML")
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    unmarked = raw.removeprefix(codecs.BOM_UTF8)  # as Notepad and PowerShell save UTF-8
     try:
-        text = raw.decode("utf-8")
+        text = unmarked.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BadBody("the body is not UTF-8 text") from exc
+        raise BadBody(not_utf8(unmarked, exc)) from exc
     try:
         is_yaml = content_type in YAML_TYPES
         data = yaml.load(text, DefinitionLoader) if is_yaml else json.loads(text)  # a SafeLoader
@@ -72,6 +74,22 @@ async def read_definition(request: Request) -> dict[str, Any]:
     if depth(data) > MAX_DEPTH:
         raise BadBody(f"the body is nested too deeply (at most {MAX_DEPTH} levels)")
     return data
+
+
+def not_utf8(raw: bytes, exc: UnicodeDecodeError) -> str:
+    """Where a body that is not UTF-8 goes wrong, and what to do: a definition is UTF-8 text
+    (JSON's own rule), so a file saved as UTF-16 or in a Windows code page is named as such."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return (
+            "the body is UTF-16 text (it starts with a UTF-16 byte-order mark); save the "
+            "definition as UTF-8"
+        )
+    line = raw.count(b"\n", 0, exc.start) + 1
+    column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+    return (
+        f"the body is not UTF-8 text: byte 0x{raw[exc.start]:02x} at line {line}, column "
+        f"{column} ({exc.reason}); save the definition as UTF-8"
+    )
 
 
 def file_name(data: object) -> str:

@@ -32,10 +32,15 @@ from regtune.service.spec.definition import PATTERN_WORDS, StudySpec
 from regtune.service.spec.locations import union_tags, written
 from regtune.service.store.backoff import caused_by_database, describe, unavailable_cause
 from regtune.service.store.repos.best_model import STORE_RETRY_AFTER_S
+from regtune.service.store.repos.keys import TENANT_PATTERN
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 5
 """What a 503 asks the caller to wait: about a worker's first back-off from an outage."""
+RULE_WORDS = PATTERN_WORDS | {
+    TENANT_PATTERN: "1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+}
+"""Every pattern an input must match, in words (a definition's and a key's tenant)."""
 UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, ConnectionError, TimeoutError)
 """Errors that say the database refused or dropped the connection, not that a request is wrong."""
 
@@ -77,8 +82,8 @@ def _rule(error: dict[str, Any]) -> str:
     belongs with the quotes YAML needs; else pydantic's message."""
     kind, given = error.get("type"), error.get("input")
     pattern = (error.get("ctx") or {}).get("pattern")
-    if kind == "string_pattern_mismatch" and pattern in PATTERN_WORDS:
-        return f"must be {PATTERN_WORDS[pattern]}, got {given!r}"
+    if kind == "string_pattern_mismatch" and pattern in RULE_WORDS:
+        return f"must be {RULE_WORDS[pattern]}, got {given!r}"
     if kind == "string_type" and isinstance(given, int | float) and not isinstance(given, bool):
         return f"must be text, got the number {given} (in YAML, quote it: '{given}')"
     message = str(error.get("msg", "invalid"))

@@ -63,6 +63,17 @@ def port_taken(host: str, port: int) -> str | None:
     return None
 
 
+def listening(host: str, port: int) -> bool:
+    """Whether something accepts connections on ``host:port`` (a wildcard address through
+    loopback)."""
+    where = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    try:
+        socket.create_connection((where, port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
+
+
 def worker_memory_mb(settings: Settings, workers: int) -> int:
     """Each local worker's memory limit: the setting, but no more than its share of the
     machine (three quarters of physical memory split between the workers)."""
@@ -173,11 +184,15 @@ def serve(
         children.append(Child("dashboard", args, env))
     for child in children:
         child.start()
-    print(f"regtune API        http://{host}:{port}  (docs: http://{host}:{port}/docs)", flush=True)
-    print(f"workers            {workers} on {hide_password(settings.database_url)}", flush=True)
-    if dashboard:
-        print(f"optuna-dashboard   http://{dashboard_host}:{dashboard_port}", flush=True)
 
+    def announce() -> None:
+        print(f"regtune API        http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+        print(f"workers            {workers} on {hide_password(settings.database_url)}")
+        if dashboard:
+            print(f"optuna-dashboard   http://{dashboard_host}:{dashboard_port}")
+        sys.stdout.flush()
+
+    announced = False
     stopping = False
 
     def _stop(_signum: int, _frame: object) -> None:
@@ -188,6 +203,9 @@ def serve(
     signal.signal(signal.SIGTERM, _stop)
     code = 0
     while not stopping:
+        if not announced and listening(host, port):  # the URLs once they answer, not before
+            announce()
+            announced = True
         now = time.monotonic()
         for child in children:
             if child.died(now) and child.critical and child.quick_deaths >= GIVE_UP:

@@ -384,7 +384,14 @@ def report(
     if open_it:
         import webbrowser
 
-        webbrowser.open(path.resolve().as_uri())
+        if not webbrowser.open(path.resolve().as_uri()):  # no browser here (ssh, a server)
+            err.print(
+                Text.assemble(
+                    ("warning: ", "bold yellow"),
+                    f"no web browser to open {path} with here; open it where one is (set "
+                    "BROWSER to choose one)",
+                )
+            )
     while watch and call(url, key, lambda client: client.study(study_id)).status in ACTIVE:
         time.sleep(poll)
         call(url, key, lambda client: client.report(study_id, path))

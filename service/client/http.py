@@ -52,6 +52,7 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 PAGE_LIMIT = 500
 """The API's largest page of a listing."""
 ModelT = TypeVar("ModelT", bound=BaseModel)
+PageT = TypeVar("PageT", StudyPage, TrialPage, DatasetPage)
 _WORKERS = TypeAdapter(list[WorkerOut])
 _KEYS = TypeAdapter(list[KeyOut])
 
@@ -97,6 +98,9 @@ class UnexpectedAnswer(ClientError):
 class Client:
     """One connection pool to one API; ``url`` and ``key`` default to REGTUNE_URL/REGTUNE_KEY."""
 
+    page_limit = PAGE_LIMIT
+    """Most items the client asks for in one request (a longer listing takes several)."""
+
     def __init__(
         self,
         url: str | None = None,
@@ -136,18 +140,37 @@ class Client:
         """One request whose answer is parsed into ``model``, the route's response model."""
         return _parse(model, self._request(method, path, **kwargs))
 
+    def _page(
+        self, model: type[PageT], path: str, params: dict[str, Any], *, offset: int, limit: int
+    ) -> PageT:
+        """``limit`` items from ``offset`` on, in as many of the API's pages (at most
+        ``page_limit`` items each) as that takes, answered as one page of the listing (a
+        ``limit`` below 1 is sent as it is, for the API's 422 to name)."""
+
+        def window(start: int, count: int) -> dict[str, Any]:
+            return params | {"offset": start, "limit": min(count, self.page_limit)}
+
+        page = self._answer(model, "GET", path, params=window(offset, limit))
+        items = list(page.items)
+        while page.items and len(items) < limit and offset + len(items) < page.total:
+            page = self._answer(
+                model, "GET", path, params=window(offset + len(items), limit - len(items))
+            )
+            items.extend(page.items)
+        return model(items=items, total=page.total, offset=offset, limit=limit)
+
     # ------------------------------------------------------------------ studies
 
     def submit(self, definition: dict[str, Any] | str | Path) -> StudyOut:
         """Create a study from a mapping, a YAML/JSON file (a ``Path``), or YAML/JSON text (a
-        ``str``, never taken for a file name)."""
-        if isinstance(definition, Path):
-            definition = definition.read_text()
-        if isinstance(definition, str):
+        ``str``, never taken for a file name). A file is sent as its bytes, so the API reads it
+        as UTF-8 whatever this machine's locale, and says where a file that is not goes wrong."""
+        if isinstance(definition, Path | str):
+            text = definition.read_bytes() if isinstance(definition, Path) else definition.encode()
             response = self._request(
                 "POST",
                 "/v1/studies",
-                content=definition.encode(),
+                content=text,
                 headers={"Content-Type": "application/yaml"},
             )
         else:
@@ -187,28 +210,29 @@ class Client:
     ) -> StudyPage:
         """A page of studies, newest first: the key's tenant's, or with the admin key every
         tenant's (``tenant``: only that one's)."""
-        params: dict[str, Any] = {"offset": offset, "limit": limit}
+        params: dict[str, Any] = {}
         if status:
             params["status"] = status
         if tenant:
             params["tenant"] = tenant
-        return self._answer(StudyPage, "GET", "/v1/studies", params=params)
+        return self._page(StudyPage, "/v1/studies", params, offset=offset, limit=limit)
 
     def trials(
         self, study_id: str, *, state: str | None = None, offset: int = 0, limit: int = 50
     ) -> TrialPage:
         """A page of the study's trials, by number; ``state``: only those in it (``COMPLETE``,
         ``PRUNED``, ``FAIL``, ``RUNNING``, ``WAITING``, in any case)."""
-        params: dict[str, Any] = {"offset": offset, "limit": limit}
+        params: dict[str, Any] = {}
         if state:
             params["state"] = state.upper()  # as an API before it took any case needs
-        return self._answer(TrialPage, "GET", f"/v1/studies/{study_id}/trials", params=params)
+        path = f"/v1/studies/{study_id}/trials"
+        return self._page(TrialPage, path, params, offset=offset, limit=limit)
 
     def all_trials(self, study_id: str, *, state: str | None = None) -> list[TrialOut]:
         """Every trial of a study (or those in ``state``), page by page."""
         found: list[TrialOut] = []
         while True:
-            page = self.trials(study_id, state=state, offset=len(found), limit=PAGE_LIMIT)
+            page = self.trials(study_id, state=state, offset=len(found), limit=self.page_limit)
             found.extend(page.items)
             if not page.items or len(found) >= page.total:
                 return found
@@ -363,8 +387,7 @@ class Client:
         return dataset
 
     def datasets(self, *, offset: int = 0, limit: int = 50) -> DatasetPage:
-        params = {"offset": offset, "limit": limit}
-        return self._answer(DatasetPage, "GET", "/v1/datasets", params=params)
+        return self._page(DatasetPage, "/v1/datasets", {}, offset=offset, limit=limit)
 
     def dataset(self, dataset_id: str) -> DatasetOut:
         return self._answer(DatasetOut, "GET", f"/v1/datasets/{dataset_id}")

@@ -25,6 +25,7 @@ from regtune.service.settings import Settings
 from regtune.service.spec.datasets import BuiltinDataset
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.objective import objective_names
+from regtune.service.spec.policies import Budget as StudyBudget
 
 FLOAT32 = 4
 FLOAT64 = 8
@@ -261,6 +262,19 @@ def _exact_setup(shape: DataShape, *, rows: int) -> float:
     return 2.0 * rows * d * d + 10.0 * d**3
 
 
+def _grid_repeats(points: int, budget: StudyBudget) -> FieldProblem:
+    """A grid runs each point once (Optuna's GridSampler then stops the study); a trial is a
+    function of its parameters (one ``training.seed`` for all), so a repeat learns nothing."""
+    n_trials = budget.n_trials
+    given = "" if "n_trials" in budget.model_fields_set else " (the default)"
+    return FieldProblem(
+        "budget.n_trials",
+        f"the grid sampler's grid has {points} point(s), each run once; n_trials {n_trials}"
+        f"{given} would run {n_trials - points} of them again, to the same result: give "
+        f"n_trials ≤ {points}",
+    )
+
+
 def _mib(n: float) -> str:
     return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
@@ -295,6 +309,8 @@ def problems(spec: StudySpec, shape: DataShape, budget: Budget) -> list[FieldPro
                 "larger step, or use another sampler",
             )
         )
+    if cost.grid_points is not None and spec.budget.n_trials > cost.grid_points:
+        found.append(_grid_repeats(cost.grid_points, spec.budget))
     if cost.memory_bytes > budget.max_trial_memory_bytes:
         part = max(cost.memory, key=lambda k: cost.memory[k])
         parts = ", ".join(f"{k} {_mib(v)}" for k, v in cost.memory.items() if v)

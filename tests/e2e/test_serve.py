@@ -190,3 +190,19 @@ def test_the_dashboard_is_never_served_off_loopback(
     with pytest.raises(httpx.ConnectError):  # ... the dashboard is not
         httpx.get(f"http://{address}:{port}/api/studies", timeout=5)
     assert "listens on 127.0.0.1 only" in serve.proc.log()
+
+
+def test_serve_prints_the_urls_once_the_api_answers(processes: Processes, sqlite_url: str) -> None:
+    """``regtune serve`` printed the API's URL as it started its children, seconds before the
+    API listened (26 s on a busy machine): a user who opened it, or a script that went on to
+    ``regtune submit``, met "Connection refused". The URLs now come once the API answers."""
+    port = free_port()
+    proc = processes.start(
+        regtune("serve", "--port", str(port), "--workers", "0"),
+        process_env(sqlite_url),
+        f"serve-{port}.log",
+    )
+    wait_for(lambda: "regtune API" in proc.log(), timeout=120, what="serve's URLs")
+    answer = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)  # at once, no retry
+    assert answer.status_code == 200, proc.log()[-3000:]
+    assert proc.stop(timeout=60) == 0, proc.log()[-3000:]

@@ -238,3 +238,29 @@ def test_val_r2_on_one_row_folds_is_refused_naming_the_most_folds(api: TestClien
     assert "the splits leave 1 of the 32 rows: use at most 16 folds" in problem["rule"]
     assert api.post("/v1/studies", json=body(16, "val_r2")).status_code == 201
     assert api.post("/v1/studies", json=body(20, "val_loss")).status_code == 201
+
+
+def test_a_grid_study_takes_no_more_trials_than_its_grid_has_points(api: TestClient) -> None:
+    """A grid of 3 × 3 points with ``n_trials: 100`` (or the default 50) ran 100 trials, 91 of
+    them points already run, to the same values (one ``training.seed`` for every trial), where
+    Optuna's GridSampler stops the study once its grid is done."""
+    grid = {"lambda": {"choices": [0.001, 0.01, 0.1]}, "l1_ratio": {"choices": [0, 0.5, 1]}}
+
+    def body(name: str, **budget: Any) -> dict[str, Any]:
+        body = definition(name, sampler={"type": "grid", "seed": 0}, search_space=grid)
+        if budget:
+            body["budget"] = budget
+        else:
+            del body["budget"]
+        return body
+
+    too_many = api.post("/v1/studies", json=body("grid-100", n_trials=100))
+    assert_refused(api, too_many, 422, "budget.n_trials")
+    assert too_many.json()["error"]["message"] == (
+        "budget.n_trials: the grid sampler's grid has 9 point(s), each run once; n_trials 100 "
+        "would run 91 of them again, to the same result: give n_trials ≤ 9"
+    )
+    left_out = api.post("/v1/studies", json=body("grid-default"))
+    assert_refused(api, left_out, 422, "budget.n_trials")
+    assert "n_trials 50 (the default) would run 41" in left_out.json()["error"]["message"]
+    assert api.post("/v1/studies", json=body("grid-9", n_trials=9)).status_code == 201

@@ -251,7 +251,16 @@ def test_only_the_admin_key_manages_keys(world: tuple[Tenants, dict[str, Any]]) 
     listed = tenants.admin.get("/v1/keys").json()
     assert {k["tenant"] for k in listed} >= {"alpha", "beta"}
     assert all("key" not in k for k in listed)
-    assert tenants.admin.post("/v1/keys", json={"tenant": "bad name!"}).status_code == 422
+    refused = tenants.admin.post("/v1/keys", json={"tenant": "bad name!"})
+    assert refused.status_code == 422
+    # the rule in words, as a definition's name says it (it was the regular expression)
+    assert refused.json()["error"]["fields"] == [
+        {
+            "path": "tenant",
+            "rule": "must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or "
+            "digit, got 'bad name!'",
+        }
+    ]
     assert tenants.admin.delete("/v1/keys/nope").status_code == 404
 
 

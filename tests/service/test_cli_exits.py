@@ -132,6 +132,42 @@ def test_a_report_written_into_a_missing_directory_is_one_line_naming_it(
     assert not where.parent.exists()
 
 
+@pytest.mark.parametrize(("browser", "opened"), [("false", False), ("true", True)])
+def test_report_open_without_a_browser_says_so(
+    api: TestClient,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    browser: str,
+    opened: bool,
+) -> None:
+    """``report --open`` on a machine with no browser (over ssh, on a server) wrote the page and
+    said nothing of the browser that never opened; it now says so (BROWSER names the command
+    that opens a page: ``false`` is one that fails, ``true`` one that succeeds)."""
+    import shutil
+    import webbrowser
+
+    command = shutil.which(browser)
+    assert command is not None
+    monkeypatch.setenv("BROWSER", command)
+    monkeypatch.setenv("PATH", str(tmp_path / "no-browsers"))  # nor a console browser
+    for display in ("DISPLAY", "WAYLAND_DISPLAY"):  # nor a graphical one
+        monkeypatch.delenv(display, raising=False)
+    monkeypatch.setattr(webbrowser, "_tryorder", None)  # find the browsers again, with BROWSER
+    created = api.post("/v1/studies", json=STUDY | {"name": f"opened-{browser}"}).json()
+    page = tmp_path / "report.html"
+    result = cli_result(api, monkeypatch, "report", created["id"], "-o", str(page), "--open")
+    assert result.exit_code == 0, result.output  # the page was written: what it says it does
+    assert page.exists()
+    said = " ".join(result.stderr.split())
+    if opened:
+        assert said == ""
+    else:
+        assert said == (
+            f"warning: no web browser to open {page} with here; open it where one is (set "
+            "BROWSER to choose one)"
+        )
+
+
 @pytest.mark.parametrize(
     ("command", "poll", "rule"),
     [

@@ -126,6 +126,7 @@ def test_the_grid_sampler_gets_no_default() -> None:
         sampler={"type": "grid"},
         search_space={"lambda": {"choices": [0.01, 0.1, 1.0]}, "l1_ratio": {"choices": [0.5, 1]}},
         training__lambda_path=None,
+        budget__n_trials=6,  # the grid's points
     )
     assert admitted(body).search_space.relax is None
     body["search_space"]["relax"] = {"choices": [0, 0.5, 1]}

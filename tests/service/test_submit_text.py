@@ -6,6 +6,7 @@ API answers a definition it refuses, or to the API in this process.
 
 from __future__ import annotations
 
+import codecs
 import json
 from pathlib import Path
 from typing import Any
@@ -99,3 +100,46 @@ def test_a_file_name_sent_as_the_definition_is_told_to_send_the_file(api: TestCl
     assert f"the body is the text {name!r}, which names a file" in refused.value.message
     assert f"Client.submit(Path({name!r}))" in refused.value.message
     assert f"curl --data-binary @{name}" in refused.value.message
+
+
+def test_a_definition_file_that_is_not_utf8_is_one_error_line_that_says_where(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``regtune submit`` of a file saved in a Windows code page (a comment ``# modèle`` in
+    cp1252) or as UTF-16 (PowerShell's ``>``) ended in a UnicodeDecodeError traceback, read
+    before anything was sent; the API now says which byte, where, and what to save it as."""
+    from tests.inprocess import cli_result
+
+    text = "name: cp1252-def\n# modèle\ndataset: {builtin: diabetes}\n"
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(text.encode("cp1252"))
+    result = cli_result(api, monkeypatch, "submit", str(latin))
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert " ".join(result.stderr.split()) == (
+        "error: 400 unparseable_body: the body is not UTF-8 text: byte 0xe8 at line 2, column 6 "
+        "(invalid continuation byte); save the definition as UTF-8"
+    )
+    wide = tmp_path / "wide.yaml"
+    wide.write_bytes(text.encode("utf-16"))
+    result = cli_result(api, monkeypatch, "submit", str(wide))
+    assert result.exit_code == 1, result.output
+    assert "the body is UTF-16 text" in " ".join(result.stderr.split())
+
+
+def test_a_definition_with_a_utf8_byte_order_mark_is_accepted_as_json_and_yaml(
+    api: TestClient, tmp_path: Path
+) -> None:
+    """Notepad and PowerShell save UTF-8 with a byte-order mark: a JSON body with one was a 400
+    ("Unexpected UTF-8 BOM"), where a dataset upload reads such a file as UTF-8."""
+    definition = json.loads(one_line_definition())
+    for kind in ("json", "yaml"):
+        body = codecs.BOM_UTF8 + json.dumps(definition | {"name": f"bom-{kind}"}).encode()
+        answer = api.post(
+            "/v1/studies", content=body, headers={"Content-Type": f"application/{kind}"}
+        )
+        assert answer.status_code == 201, answer.text
+    path = tmp_path / "bom.json"
+    path.write_bytes(codecs.BOM_UTF8 + json.dumps(definition | {"name": "bom-file"}).encode())
+    with Client("http://testserver", transport=ThroughApp(api)) as client:
+        assert client.submit(path).name == "bom-file"

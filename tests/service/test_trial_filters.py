@@ -53,3 +53,28 @@ def test_the_study_status_filter_takes_any_case(api: TestClient, case: Any) -> N
     assert created["id"] in [s["id"] for s in listed.json()["items"]]
     unknown = api.get("/v1/studies", params={"status": "done"})
     assert unknown.status_code == 422 and unknown.json()["error"]["fields"][0]["path"] == "status"
+
+
+def test_a_limit_above_the_apis_page_is_answered_page_by_page(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``regtune trials ID --limit 1000`` (and ``regtune ls --limit 1000``,
+    ``Client.trials(limit=1000)``) was a 422, "limit: Input should be less than or equal to
+    500", the API's largest page, however few trials there were: the client now asks for as many
+    pages as the limit takes (here pages of 4, so that a study of 10 trials takes several)."""
+    from tests.inprocess import cli_result
+
+    created, _ = _study(api, "many-trials", 10)
+    with regtune.Client("http://regtune.test", transport=ThroughApp(api)) as client:
+        client.page_limit = 4
+        page = client.trials(created["id"], offset=1, limit=8)
+        rest = client.trials(created["id"], offset=6, limit=1000)
+    assert [t.number for t in page.items] == list(range(1, 9))
+    assert (page.total, page.offset, page.limit) == (10, 1, 8)
+    assert [t.number for t in rest.items] == list(range(6, 10)) and rest.total == 10
+    for command in (["trials", created["id"]], ["ls"]):
+        shown = cli_result(api, monkeypatch, *command, "--limit", "1000")
+        assert shown.exit_code == 0, shown.output
+    assert "10 of 10 trials" in " ".join(
+        cli_result(api, monkeypatch, "trials", created["id"], "--limit", "1000").stdout.split()
+    )
