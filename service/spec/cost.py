@@ -119,17 +119,7 @@ def grid_points(spec: StudySpec) -> int | None:
     """Size of the grid the grid sampler enumerates, counted without building it."""
     if spec.sampler.type != "grid":
         return None
-    total = 1
-    for _, searched in spec.search_space.searched():
-        param: Any = searched
-        choices = getattr(param, "choices", None)
-        if choices is not None:
-            total *= len(choices)
-        elif param.step:
-            total *= math.floor((param.high - param.low) / param.step + 1e-9) + 1
-    if spec.search_space.hidden_layers is not None:
-        total *= len(spec.search_space.hidden_layers.choices)
-    return total
+    return spec.search_space.grid_size()
 
 
 def _layer_widths(spec: StudySpec, shape: DataShape) -> list[list[int]]:
@@ -266,12 +256,11 @@ def _grid_repeats(points: int, budget: StudyBudget) -> FieldProblem:
     """A grid runs each point once (Optuna's GridSampler then stops the study); a trial is a
     function of its parameters (one ``training.seed`` for all), so a repeat learns nothing."""
     n_trials = budget.n_trials
-    given = "" if "n_trials" in budget.model_fields_set else " (the default)"
     return FieldProblem(
         "budget.n_trials",
-        f"the grid sampler's grid has {points} point(s), each run once; n_trials {n_trials}"
-        f"{given} would run {n_trials - points} of them again, to the same result: give "
-        f"n_trials ≤ {points}",
+        f"the grid sampler's grid has {points} point(s), each run once; n_trials {n_trials} "
+        f"would run {n_trials - points} of them again, to the same result: give n_trials ≤ "
+        f"{points}, or leave it out (the grid's size)",
     )
 
 

@@ -588,6 +588,8 @@ class StudySpec(Strict):
                         "continuous range (give choices or a step)",
                         "grid",
                     )
+            if "n_trials" not in self.budget.model_fields_set:  # the grid, once: Optuna's stop
+                self.budget.n_trials = min(self.budget.n_trials, self.search_space.grid_size())
         if self.task != Task.AUTO:
             check_metric(self.objective.metric, self.task)
         return self

@@ -311,6 +311,19 @@ class SearchSpace(Strict):
     def searched(self) -> list[tuple[str, Range | Choices]]:
         return [(n, p) for n, p in self.items() if not isinstance(p, Fixed)]
 
+    def grid_size(self) -> int:
+        """Points of the grid a grid sampler walks (``grid_values`` of each searched knob, and
+        the architectures), counted without building it; a continuous range counts once."""
+        total = 1
+        for _, param in self.searched():
+            if isinstance(param, Choices):
+                total *= len(param.choices)
+            elif param.step:
+                total *= math.floor((param.high - param.low) / param.step + 1e-9) + 1
+        if self.hidden_layers is not None:
+            total *= len(self.hidden_layers.choices)
+        return total
+
 
 KNOBS: dict[str, Knob] = {
     knob_name(attr): knob

@@ -243,7 +243,8 @@ def test_val_r2_on_one_row_folds_is_refused_naming_the_most_folds(api: TestClien
 def test_a_grid_study_takes_no_more_trials_than_its_grid_has_points(api: TestClient) -> None:
     """A grid of 3 × 3 points with ``n_trials: 100`` (or the default 50) ran 100 trials, 91 of
     them points already run, to the same values (one ``training.seed`` for every trial), where
-    Optuna's GridSampler stops the study once its grid is done."""
+    Optuna's GridSampler stops the study once its grid is done. A budget given above the grid is
+    refused; left out, it is the grid's size (at most the default 50), stored as such."""
     grid = {"lambda": {"choices": [0.001, 0.01, 0.1]}, "l1_ratio": {"choices": [0, 0.5, 1]}}
 
     def body(name: str, **budget: Any) -> dict[str, Any]:
@@ -258,9 +259,17 @@ def test_a_grid_study_takes_no_more_trials_than_its_grid_has_points(api: TestCli
     assert_refused(api, too_many, 422, "budget.n_trials")
     assert too_many.json()["error"]["message"] == (
         "budget.n_trials: the grid sampler's grid has 9 point(s), each run once; n_trials 100 "
-        "would run 91 of them again, to the same result: give n_trials ≤ 9"
+        "would run 91 of them again, to the same result: give n_trials ≤ 9, or leave it out "
+        "(the grid's size)"
     )
     left_out = api.post("/v1/studies", json=body("grid-default"))
-    assert_refused(api, left_out, 422, "budget.n_trials")
-    assert "n_trials 50 (the default) would run 41" in left_out.json()["error"]["message"]
+    assert left_out.status_code == 201, left_out.text
+    stored = api.get(left_out.headers["location"]).json()["definition"]
+    assert stored["budget"]["n_trials"] == 9
+    large = {"lambda": {"choices": [10.0**-k for k in range(8)]}, "l1_ratio": grid["l1_ratio"]}
+    larger = definition("grid-24", sampler={"type": "grid", "seed": 0}, search_space=large)
+    del larger["budget"]
+    created = api.post("/v1/studies", json=larger)
+    assert created.status_code == 201, created.text
+    assert api.get(created.headers["location"]).json()["definition"]["budget"]["n_trials"] == 24
     assert api.post("/v1/studies", json=body("grid-9", n_trials=9)).status_code == 201
