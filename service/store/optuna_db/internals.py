@@ -5,6 +5,7 @@ checks every name, signature and column used here against the installed Optuna.
 - ``storage_of``, ``study_id_of``, ``trial_id_of``, ``engine_of``: what a ``Study`` or ``Trial``
   keeps privately (its storage, its row ids, the database under them).
 - ``trial_started_utc``, ``stale_trial_ids``, ``is_pareto_front``: private helpers it has.
+- ``KeyedHyperbandPruner``: Hyperband whose brackets follow a stored key, not the study's name.
 - ``add_finished_trials``, ``add_to_running_trial``: finished trials, and a running trial's
   params and attributes, written as Optuna's rows inside the caller's transaction (a λ path's
   points, with the release of their claims, in one commit).
@@ -28,6 +29,7 @@ from collections.abc import Callable, Collection, Container, Iterator, Mapping, 
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache, lru_cache
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -80,6 +82,7 @@ from regtune.service.store.optuna_db.trial_rows import (
 __all__ = [
     "ARTIFACTS_ATTR_PREFIX",
     "ArtifactStore",
+    "KeyedHyperbandPruner",
     "OneStatementTrialWrites",
     "RunningTrialWrites",
     "WorkerHeartbeats",
@@ -285,6 +288,22 @@ def stale_trial_ids(storage: RDBStorage, study_id: int) -> list[int]:
 def is_pareto_front(points: np.ndarray) -> np.ndarray:
     """Which rows of ``points`` (all objectives minimized) are non-dominated."""
     return np.asarray(_is_pareto_front(points, False))
+
+
+class KeyedHyperbandPruner(optuna.pruners.HyperbandPruner):
+    """Optuna's Hyperband with a trial's bracket drawn from ``key`` and the trial's number, where
+    Optuna draws it from the study's name (its private ``_get_bracket_id``, a CRC of
+    ``f"{study_name}_{number}"``). A regtune study's Optuna name carries its id, new for every
+    submission, so the same definition put its trials in other brackets each time and pruned
+    others; keyed by the stored sampler seed, it prunes the same trials again."""
+
+    def __init__(self, *, key: str, **options: Any) -> None:
+        super().__init__(**options)
+        self._key = key
+
+    def _get_bracket_id(self, study: optuna.Study, trial: FrozenTrial) -> int:
+        named: Any = SimpleNamespace(study_name=self._key)  # all Optuna's rule reads of it
+        return int(super()._get_bracket_id(named, trial))
 
 
 def note_report(trial: optuna.Trial, step: int, value: float) -> bool:
