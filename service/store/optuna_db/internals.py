@@ -817,6 +817,15 @@ class RunningTrialWrites(OneStatementTrialWrites):
             self._ended[trial_id] = mine.trial
         return True
 
+    def kept(self, trial_ids: Collection[int]) -> list[FrozenTrial]:
+        """Those of ``trial_ids`` this process runs or ended, as it wrote them (no query)."""
+        with self._running_lock:
+            found = [
+                mine.trial if (mine := self._running.get(t)) is not None else self._ended.get(t)
+                for t in trial_ids
+            ]
+        return [copy.deepcopy(trial) for trial in found if trial is not None]
+
     def _write(self, trial_id: int, mine: RunningTrial, **final: Any) -> None:
         """``running.write`` in a transaction of its own; Optuna's errors if it was not running."""
         try:
@@ -888,14 +897,29 @@ class WorkerHeartbeats(_CachedStorage):
 
     def _read_trials_from_remote_storage(self, study_id: int) -> None:
         """Read the study's new and unfinished trials, at most once a second once the running
-        trial has read them: the sampler's reads of one ask are one, and a pruner sees others'
-        trials as stored at most ``FLUSH_SECONDS`` ago (its own reports always at once)."""
+        trial has read them: the sampler's reads of one ask are one, and a pruner sees other
+        processes' trials as stored at most ``FLUSH_SECONDS`` ago (its own reports always at
+        once, and the trials this process runs or ended as they are: ``_own``)."""
         now = time.monotonic()
         last = self._read_at.get(study_id)
         if last is not None and now - last < FLUSH_SECONDS:
+            self._own(study_id)
             return
         self._read(study_id)
         self._read_at[study_id] = now
+
+    def _own(self, study_id: int) -> None:
+        """Between two reads, the unfinished trials this process runs or has just ended, as it
+        wrote them (no query): a fused member's pruner compares it with the other members' rungs
+        and reports as they are, not as the clock let the last read see them, so one worker
+        prunes the same trials in every run."""
+        backend = self._backend
+        if not isinstance(backend, RunningTrialWrites):
+            return
+        with self._lock:
+            study = self._studies.get(study_id)
+            if study is not None and study.unfinished_trial_ids:
+                self._add_trials_to_cache(study_id, backend.kept(study.unfinished_trial_ids))
 
     def _read(self, study_id: int) -> None:
         """Optuna's read of the study's new and unfinished trials, as its samplers and pruners
