@@ -103,8 +103,8 @@ def _threshold_on_the_good_side(spec: StudySpec) -> str | None:
     ``upper``, whatever the study's direction: ``lower`` on a minimized metric (``upper`` on a
     maximized one) prunes the trials doing best, which then end PRUNED and can never be the best
     trial (diabetes MLP, 8 trials of val_loss, the same seed: with ``lower: 0.28`` the three
-    trials that reached it were pruned, three of the four best, and the best trial's value went
-    from 0.2711 to 0.2806)."""
+    trials that reached it were pruned, the three best without a pruner, and the best trial's
+    value went from 0.2711 to 0.2806)."""
     if spec.training.lambda_path is not None:  # a λ path's points are never pruned
         return None
     pruner, where = spec.pruner, "pruner"
