@@ -620,6 +620,20 @@ class OneStatementTrialWrites(RDBStorage):
             self._not_updatable(trial_id)
 
 
+def _snapshot(trial: FrozenTrial) -> FrozenTrial:
+    """A copy of a running trial whose dicts are its own and whose values are shared: its
+    writes (``RunningTrial``) set keys and attributes and never change a value in place, so this
+    is the trial as it is now, at a tenth of a ``deepcopy``'s cost (a pruner reads it at every
+    report of a fused pass)."""
+    snapshot = copy.copy(trial)
+    snapshot.params = dict(trial.params)
+    snapshot.distributions = dict(trial.distributions)
+    snapshot.user_attrs = dict(trial.user_attrs)
+    snapshot.system_attrs = dict(trial.system_attrs)
+    snapshot.intermediate_values = dict(trial.intermediate_values)
+    return snapshot
+
+
 class RunningTrialWrites(OneStatementTrialWrites):
     """A trial created in this process is kept in memory while it runs (``running``): reading it
     costs no query, its reports and user attributes are written in batches (at most once a
@@ -824,7 +838,7 @@ class RunningTrialWrites(OneStatementTrialWrites):
                 mine.trial if (mine := self._running.get(t)) is not None else self._ended.get(t)
                 for t in trial_ids
             ]
-        return [copy.deepcopy(trial) for trial in found if trial is not None]
+        return [_snapshot(trial) for trial in found if trial is not None]
 
     def _write(self, trial_id: int, mine: RunningTrial, **final: Any) -> None:
         """``running.write`` in a transaction of its own; Optuna's errors if it was not running."""
