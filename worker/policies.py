@@ -31,6 +31,7 @@ from regtune.service.spec.policies import (
     TPESampler,
 )
 from regtune.service.spec.space import ARCHITECTURE, KNOBS, grid_values
+from regtune.service.store.optuna_db.internals import KeyedHyperbandPruner
 
 
 def make_sampler(spec: StudySpec, *, claim_seq: int = 0) -> optuna.samplers.BaseSampler:
@@ -73,7 +74,10 @@ def make_sampler(spec: StudySpec, *, claim_seq: int = 0) -> optuna.samplers.Base
             assert_never(config)
 
 
-def _inner_pruner(config: InnerPruner, max_epochs: int) -> optuna.pruners.BasePruner:
+def _inner_pruner(
+    config: InnerPruner, max_epochs: int, seed: int | None
+) -> optuna.pruners.BasePruner:
+    """``seed``: the study's stored sampler seed, which places Hyperband's trials in brackets."""
     match config:
         case PercentilePruner():  # before MedianPruner, its base class
             return optuna.pruners.PercentilePruner(
@@ -96,11 +100,14 @@ def _inner_pruner(config: InnerPruner, max_epochs: int) -> optuna.pruners.BasePr
             )
         case HyperbandPruner():
             max_resource = max_epochs if config.max_resource == "auto" else config.max_resource
-            return optuna.pruners.HyperbandPruner(
-                min_resource=config.min_resource,
-                max_resource=max(max_resource, config.min_resource + 1),
-                reduction_factor=config.reduction_factor,
-            )
+            options = {
+                "min_resource": config.min_resource,
+                "max_resource": max(max_resource, config.min_resource + 1),
+                "reduction_factor": config.reduction_factor,
+            }
+            if seed is None:  # a study stored before seeds were: Optuna's own brackets
+                return optuna.pruners.HyperbandPruner(**options)
+            return KeyedHyperbandPruner(key=f"seed-{seed}", **options)
         case ThresholdPruner():
             return optuna.pruners.ThresholdPruner(
                 lower=config.lower, upper=config.upper, n_warmup_steps=config.n_warmup_steps
@@ -111,12 +118,12 @@ def _inner_pruner(config: InnerPruner, max_epochs: int) -> optuna.pruners.BasePr
 
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     config = spec.pruner
-    max_epochs = spec.epoch_budget
+    max_epochs, seed = spec.epoch_budget, spec.sampler.seed
     match config:
         case NoPruner():
             return optuna.pruners.NopPruner()
         case PatientPruner():
-            wrapped = _inner_pruner(config.wrapped, max_epochs) if config.wrapped else None
+            wrapped = _inner_pruner(config.wrapped, max_epochs, seed) if config.wrapped else None
             return optuna.pruners.PatientPruner(
                 wrapped, patience=config.patience, min_delta=config.min_delta
             )
@@ -127,6 +134,6 @@ def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
             | HyperbandPruner()
             | ThresholdPruner()
         ):
-            return _inner_pruner(config, max_epochs)
+            return _inner_pruner(config, max_epochs, seed)
         case _:
             assert_never(config)

@@ -116,6 +116,13 @@ class SyntheticParams(Strict):
             )
         if self.kind == "friedman1" and self.n_features < 5:
             raise ValueError(f"friedman1 needs n_features ≥ 5, got {self.n_features}")
+        if self.kind == "classification" and self.n_classes > 2**self.n_informative:
+            # make_classification puts each class on its own vertex of an n_informative cube
+            raise ValueError(
+                "classification needs n_classes ≤ 2 ** n_informative (a class per corner of "
+                f"the informative features' cube), got n_classes={self.n_classes} > "
+                f"2 ** {self.n_informative}"
+            )
         return self
 
 

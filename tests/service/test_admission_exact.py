@@ -16,6 +16,7 @@ from regtune.service.spec.definition import EXAMPLE, StudySpec
 
 BUDGET = cost.Budget.from_settings(Settings())
 WIDE = {"synthetic": {"kind": "classification", "n_samples": 20_000, "n_features": 1_000,
+                      "n_informative": 6,
                       "n_classes": 50}}  # fmt: skip
 
 

@@ -236,3 +236,61 @@ def test_the_trials_a_short_patience_prunes_are_those_early_stopping_completes(
     assert pruned, short
     assert [t["params"] for t in short] == [t["params"] for t in patient]
     assert all(patient[n]["state"] == "COMPLETE" for n in pruned), patient
+
+
+R2 = {"objective": {"metric": "val_r2"}}
+
+
+@pytest.mark.parametrize(
+    ("definition", "field"),
+    [
+        (_with(pruner={"type": "threshold", "lower": 0.3}), "pruner.lower: "),
+        (
+            _with(pruner={"type": "threshold", "upper": 0.4}) | R2,
+            "pruner.upper: ",
+        ),
+        (
+            _with(pruner={"type": "patient", "patience": 9, "wrapped": {"type": "threshold",
+                                                                        "lower": 0.3}}),
+            "pruner.wrapped.lower: ",
+        ),
+    ],
+)  # fmt: skip
+def test_a_threshold_on_the_good_side_of_the_metric_is_warned(
+    definition: dict[str, Any], field: str
+) -> None:
+    """``lower`` on a minimized metric, ``upper`` on a maximized one: the bound prunes the
+    trials doing best; the other bound (or both given) prunes the worst, as meant."""
+    [warning] = _warnings(definition)
+    assert warning.startswith(field), warning
+    assert "it prunes the trials doing best" in warning
+    assert "can never be the best trial" in warning
+    other = "upper" if "lower" in field else "lower"
+    assert f"give {field.split(':')[0].rsplit('.', 1)[0]}.{other} instead" in warning
+    assert _warnings(_with(pruner={"type": "threshold", "upper": 1.0})) == []
+    maximized = _with(pruner={"type": "threshold", "lower": 0.1}) | R2
+    assert _warnings(maximized) == []
+
+
+def test_the_trials_a_lower_threshold_prunes_on_a_loss_are_the_best(api: TestClient) -> None:
+    """Run: a threshold ``lower`` on val_loss prunes the study's best trial (same seed, same
+    parameters as without a pruner), and the best trial left is a worse one."""
+    from regtune.worker.loop import Worker
+
+    def run(definition: dict[str, Any]) -> list[dict[str, Any]]:
+        created = api.post("/v1/studies", json=definition).json()
+        n = definition["budget"]["n_trials"]
+        assert contextvars.copy_context().run(Worker().run, max_trials=n) == n
+        trials: list[dict[str, Any]] = api.get(f"/v1/studies/{created['id']}/trials").json()[
+            "items"
+        ]
+        return trials
+
+    plain = run(_with(name="unpruned", pruner={"type": "none"}))
+    best = min(plain, key=lambda t: t["value"])
+    lower = {"type": "threshold", "lower": best["value"] + 1e-4}
+    threshold = run(_with(name="threshold", pruner=lower))
+    assert [t["params"] for t in threshold] == [t["params"] for t in plain]
+    assert threshold[best["number"]]["state"] == "PRUNED", threshold
+    kept = [t["value"] for t in threshold if t["state"] == "COMPLETE"]
+    assert kept and min(kept) > best["value"]

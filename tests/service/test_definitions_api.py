@@ -130,6 +130,16 @@ CASES: list[tuple[str, Any, str, int, str]] = [
         "task",
     ),
     (
+        "synthetic classes beyond the informative features' corners",
+        _with(
+            "dataset",
+            {"synthetic": {"kind": "classification", "n_classes": 6, "n_informative": 2}},
+        ),
+        "json",
+        422,
+        "dataset.synthetic",
+    ),
+    (
         "metric not for the task",
         _with("objective", {"metric": "val_accuracy"}),
         "json",

@@ -103,6 +103,12 @@ def test_private_methods_keep_their_signatures() -> None:
     ):
         assert list(inspect.signature(getattr(model, method)).parameters) == ["value"]
     assert {"open_reader", "write", "remove"} <= set(dir(ArtifactStore))
+    bracket = optuna.pruners.HyperbandPruner._get_bracket_id
+    assert list(inspect.signature(bracket).parameters) == ["self", "study", "trial"]
+    # KeyedHyperbandPruner hands it a stand-in that has a study_name and nothing else
+    assert set(re.findall(r"(?<![\w.])study\.\w+", inspect.getsource(bracket))) == {
+        "study.study_name"
+    }
 
 
 def test_pareto_front_helper_still_answers_the_same() -> None:
@@ -119,7 +125,7 @@ PRIVATE = re.compile(
     r"|optuna\.(?:\w+\.)*_\w+"  # a private module or name of Optuna's
     r"|from optuna\S* import \(?[^)]*\b_\w+"  # ... imported by name
     r"|\w*(?:study|trial|storage|backend)\._[a-z]\w*"  # what a Study, Trial or storage keeps
-    r"|\._get_stale|\._set_trial_param|\b_CachedStorage\b"
+    r"|\._get_stale|\._set_trial_param|\._get_bracket_id|\b_CachedStorage\b"
 )
 
 

@@ -473,6 +473,45 @@ def test_choices_are_drawn_at_their_values_not_their_indices(api: TestClient) ->
     assert "Trial 3: val_loss = 0.3" in answer.text  # λ 0.01, l1_ratio 0
 
 
+def test_the_best_trial_names_a_boolean_choice_as_such(api: TestClient) -> None:
+    """An MLP study searching ``batch_norm`` and ``batch_size`` among choices: the best trial's
+    line says ``batch_norm = False`` and ``batch_size = 32``, as ``regtune show`` does, not the
+    number a float format makes of them (``0``)."""
+    spec = StudySpec.model_validate(
+        {
+            **_spec("mlp").model_dump(mode="json", exclude_none=True),
+            "search_space": {
+                "lambda": {"low": 1e-4, "high": 1.0, "log": True},
+                "batch_norm": {"choices": [True, False]},
+                "batch_size": {"choices": [32, 128]},
+            },
+        }
+    )
+    row = create_study(spec)
+    study = optuna.load_study(study_name=row.optuna_name, storage=get_storage())
+    choices = {
+        "lambda": DISTRIBUTIONS["lambda"],
+        "batch_norm": CategoricalDistribution([True, False]),
+        "batch_size": CategoricalDistribution([32, 128]),
+    }
+    for value, norm, size in ((0.4, True, 128), (0.3, False, 32)):
+        study.add_trial(
+            create_trial(
+                value=value,
+                params={"lambda": 0.01, "batch_norm": norm, "batch_size": size},
+                distributions=choices,
+                intermediate_values={1: value},
+                user_attrs={"n_nonzero": 10},
+            )
+        )
+    _set_status(row.id, "completed")
+    answer = api.get(f"/v1/studies/{row.id}/report")
+    assert answer.status_code == 200, answer.text[-2000:]
+    best = re.search(r"Trial 1: val_loss = 0.3\s+with ([^;]*);", answer.text)
+    assert best is not None, answer.text
+    assert best.group(1).split(", ") == ["batch_norm = False", "batch_size = 32", "lambda = 0.01"]
+
+
 def test_client_and_cli_write_the_page(
     api: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

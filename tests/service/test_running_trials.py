@@ -19,7 +19,7 @@ from regtune.service.spec.definition import StudySpec
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import engine_kwargs, make_engine, transaction
 from regtune.service.store.migrate import upgrade
-from regtune.service.store.optuna_db import running
+from regtune.service.store.optuna_db import internals, running
 from regtune.service.store.optuna_db.internals import (
     WorkerHeartbeats,
     om,
@@ -222,3 +222,29 @@ def test_two_tells_that_finish_their_slots_at_once_count_both(database_url: str)
         assert (counted.n_done, counted.n_running) == (2, 0)
     engine.dispose()
     storage.engine.dispose()
+
+
+def test_a_pruner_sees_the_trials_this_process_runs_and_ended_as_they_are(
+    storages: tuple[RDBStorage, RDBStorage], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fused members run in one process: between two reads of the database (at most one a
+    second), a member's pruner still sees the others' reports, rungs and ends as written, so
+    what it decides does not depend on the clock (one worker prunes the same trials each run)."""
+    ours, _ = storages
+    monkeypatch.setattr(internals, "FLUSH_SECONDS", 3600.0)  # no read of the database between
+    study = optuna.load_study(
+        study_name=optuna.create_study(storage=ours).study_name, storage=WorkerHeartbeats(ours)
+    )
+    first, second = study.ask(), study.ask()
+    assert [t.intermediate_values for t in study.get_trials()] == [{}, {}]  # read: both running
+    first.report(0.5, 1)
+    storage_of(study).set_trial_system_attr(trial_id_of(first), "completed_rung_0", 0.5)
+    seen = study.get_trials(deepcopy=False)[0]
+    assert seen.intermediate_values == {1: 0.5}
+    assert seen.system_attrs["completed_rung_0"] == 0.5
+    study.tell(first, 0.5)
+    second.report(0.7, 1)
+    assert [(t.state, t.intermediate_values) for t in study.get_trials()] == [
+        (TrialState.COMPLETE, {1: 0.5}),
+        (TrialState.RUNNING, {1: 0.7}),
+    ]

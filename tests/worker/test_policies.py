@@ -56,3 +56,39 @@ def test_hyperband_auto_counts_the_exact_solvers_reports() -> None:
     pruner = make_pruner(spec)
     assert isinstance(pruner, optuna.pruners.HyperbandPruner)
     assert pruner._max_resource == 34  # ceil(1000 / 30)
+
+
+def _pruned(spec: StudySpec, study_name: str) -> list[int]:
+    """The trials a study of that name prunes, each trial's curve the same in every study (best at
+    step 10, worse after it, so that a patient pruner hands the decision to the wrapped one)."""
+    study = optuna.create_study(study_name=study_name, pruner=make_pruner(spec))
+    pruned = []
+    for n in range(40):
+        trial = study.ask()
+        for step in range(1, 28):
+            trial.report(abs(1 / step - 0.1) + (n * 7 % 11) / 10, step)
+            if trial.should_prune():
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                pruned.append(n)
+                break
+        else:
+            study.tell(trial, abs(1 / 27 - 0.1) + (n * 7 % 11) / 10)
+    return pruned
+
+
+@pytest.mark.parametrize(
+    "pruner",
+    [
+        {"type": "hyperband", "min_resource": 1, "reduction_factor": 3},
+        {"type": "patient", "patience": 0, "wrapped": {"type": "hyperband"}},
+    ],
+)
+def test_hyperband_prunes_the_same_trials_whatever_the_studys_id(pruner: dict[str, Any]) -> None:
+    """A study's Optuna name carries its id, new for every submission; Optuna's Hyperband drew
+    a trial's bracket from that name, so the same definition pruned other trials each time.
+    The bracket follows the stored sampler seed: another seed may place trials otherwise."""
+    spec = _spec(pruner=pruner, sampler={"type": "tpe", "seed": 7})
+    first = _pruned(spec, "tuned [0123456789abcdef]")
+    assert first and _pruned(spec, "tuned-again [fedcba9876543210]") == first
+    other = spec.model_copy(update={"sampler": spec.sampler.model_copy(update={"seed": 8})})
+    assert _pruned(other, "tuned [0123456789abcdef]") != first

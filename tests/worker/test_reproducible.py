@@ -80,6 +80,19 @@ def test_one_worker_runs_the_same_definition_to_the_same_study(apps: Apps, tmp_p
     assert again == first
 
 
+def test_one_worker_runs_the_same_hyperband_study_again(apps: Apps, tmp_path: Path) -> None:
+    """Hyperband places each trial in a bracket: drawn from the study's Optuna name, which
+    carries its id, it differed between two submissions of one definition, and so did the
+    trials pruned; drawn from the stored seed, the study runs again as it ran. Two batch sizes
+    make two groups in a pass: a member compares its rung with members that ended before it."""
+    hyperband = {"type": "hyperband", "min_resource": 1, "reduction_factor": 2}
+    definition = mlp_study("brackets", pruner=hyperband)
+    definition["search_space"] |= {"batch_size": {"choices": [32, 64]}}
+    first, again = (run(apps, tmp_path, definition) for _ in range(2))
+    assert {t["state"] for t in first["trials"]} == {"COMPLETE", "PRUNED"}
+    assert again == first
+
+
 def run_worker(max_trials: int) -> int:
     from regtune.worker.loop import Worker
 

@@ -5,6 +5,7 @@ checks every name, signature and column used here against the installed Optuna.
 - ``storage_of``, ``study_id_of``, ``trial_id_of``, ``engine_of``: what a ``Study`` or ``Trial``
   keeps privately (its storage, its row ids, the database under them).
 - ``trial_started_utc``, ``stale_trial_ids``, ``is_pareto_front``: private helpers it has.
+- ``KeyedHyperbandPruner``: Hyperband whose brackets follow a stored key, not the study's name.
 - ``add_finished_trials``, ``add_to_running_trial``: finished trials, and a running trial's
   params and attributes, written as Optuna's rows inside the caller's transaction (a λ path's
   points, with the release of their claims, in one commit).
@@ -28,6 +29,7 @@ from collections.abc import Callable, Collection, Container, Iterator, Mapping, 
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache, lru_cache
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -80,6 +82,7 @@ from regtune.service.store.optuna_db.trial_rows import (
 __all__ = [
     "ARTIFACTS_ATTR_PREFIX",
     "ArtifactStore",
+    "KeyedHyperbandPruner",
     "OneStatementTrialWrites",
     "RunningTrialWrites",
     "WorkerHeartbeats",
@@ -285,6 +288,22 @@ def stale_trial_ids(storage: RDBStorage, study_id: int) -> list[int]:
 def is_pareto_front(points: np.ndarray) -> np.ndarray:
     """Which rows of ``points`` (all objectives minimized) are non-dominated."""
     return np.asarray(_is_pareto_front(points, False))
+
+
+class KeyedHyperbandPruner(optuna.pruners.HyperbandPruner):
+    """Optuna's Hyperband with a trial's bracket drawn from ``key`` and the trial's number, where
+    Optuna draws it from the study's name (its private ``_get_bracket_id``, a CRC of
+    ``f"{study_name}_{number}"``). A regtune study's Optuna name carries its id, new for every
+    submission, so the same definition put its trials in other brackets each time and pruned
+    others; keyed by the stored sampler seed, it prunes the same trials again."""
+
+    def __init__(self, *, key: str, **options: Any) -> None:
+        super().__init__(**options)
+        self._key = key
+
+    def _get_bracket_id(self, study: optuna.Study, trial: FrozenTrial) -> int:
+        named: Any = SimpleNamespace(study_name=self._key)  # all Optuna's rule reads of it
+        return int(super()._get_bracket_id(named, trial))
 
 
 def note_report(trial: optuna.Trial, step: int, value: float) -> bool:
@@ -601,6 +620,20 @@ class OneStatementTrialWrites(RDBStorage):
             self._not_updatable(trial_id)
 
 
+def _snapshot(trial: FrozenTrial) -> FrozenTrial:
+    """A copy of a running trial whose dicts are its own and whose values are shared: its
+    writes (``RunningTrial``) set keys and attributes and never change a value in place, so this
+    is the trial as it is now, at a tenth of a ``deepcopy``'s cost (a pruner reads it at every
+    report of a fused pass)."""
+    snapshot = copy.copy(trial)
+    snapshot.params = dict(trial.params)
+    snapshot.distributions = dict(trial.distributions)
+    snapshot.user_attrs = dict(trial.user_attrs)
+    snapshot.system_attrs = dict(trial.system_attrs)
+    snapshot.intermediate_values = dict(trial.intermediate_values)
+    return snapshot
+
+
 class RunningTrialWrites(OneStatementTrialWrites):
     """A trial created in this process is kept in memory while it runs (``running``): reading it
     costs no query, its reports and user attributes are written in batches (at most once a
@@ -798,6 +831,15 @@ class RunningTrialWrites(OneStatementTrialWrites):
             self._ended[trial_id] = mine.trial
         return True
 
+    def kept(self, trial_ids: Collection[int]) -> list[FrozenTrial]:
+        """Those of ``trial_ids`` this process runs or ended, as it wrote them (no query)."""
+        with self._running_lock:
+            found = [
+                mine.trial if (mine := self._running.get(t)) is not None else self._ended.get(t)
+                for t in trial_ids
+            ]
+        return [_snapshot(trial) for trial in found if trial is not None]
+
     def _write(self, trial_id: int, mine: RunningTrial, **final: Any) -> None:
         """``running.write`` in a transaction of its own; Optuna's errors if it was not running."""
         try:
@@ -869,14 +911,29 @@ class WorkerHeartbeats(_CachedStorage):
 
     def _read_trials_from_remote_storage(self, study_id: int) -> None:
         """Read the study's new and unfinished trials, at most once a second once the running
-        trial has read them: the sampler's reads of one ask are one, and a pruner sees others'
-        trials as stored at most ``FLUSH_SECONDS`` ago (its own reports always at once)."""
+        trial has read them: the sampler's reads of one ask are one, and a pruner sees other
+        processes' trials as stored at most ``FLUSH_SECONDS`` ago (its own reports always at
+        once, and the trials this process runs or ended as they are: ``_own``)."""
         now = time.monotonic()
         last = self._read_at.get(study_id)
         if last is not None and now - last < FLUSH_SECONDS:
+            self._own(study_id)
             return
         self._read(study_id)
         self._read_at[study_id] = now
+
+    def _own(self, study_id: int) -> None:
+        """Between two reads, the unfinished trials this process runs or has just ended, as it
+        wrote them (no query): a fused member's pruner compares it with the other members' rungs
+        and reports as they are, not as the clock let the last read see them, so one worker
+        prunes the same trials in every run."""
+        backend = self._backend
+        if not isinstance(backend, RunningTrialWrites):
+            return
+        with self._lock:
+            study = self._studies.get(study_id)
+            if study is not None and study.unfinished_trial_ids:
+                self._add_trials_to_cache(study_id, backend.kept(study.unfinished_trial_ids))
 
     def _read(self, study_id: int) -> None:
         """Optuna's read of the study's new and unfinished trials, as its samplers and pruners
