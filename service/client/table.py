@@ -25,8 +25,9 @@ def frame_csv(frame: pd.DataFrame, *, target: str, ignore: Collection[str]) -> b
             "upload has one header line of names: join them first, e.g. frame.columns = "
             "['_'.join(map(str, c)) for c in frame.columns]"
         )
+    kept_as_they_are = {str(target), *(str(name) for name in ignore)}  # names may be ints
     for name in frame.columns:
-        if str(name) == str(target) or str(name) in ignore:
+        if str(name) in kept_as_they_are:
             continue
         column = frame[name]
         if not isinstance(column.dtype, pd.CategoricalDtype):

@@ -81,3 +81,11 @@ def test_text_and_boolean_categories_and_nullable_dtypes_upload_as_their_csv(
     assert kinds["flag"] == ("categorical", ["False", "True"], 0)
     assert kinds["count"] == ("numeric", None, 1)
     assert dataset.n_rows == N
+
+
+def test_columns_named_by_numbers_are_ignored_and_targeted_by_them(api: TestClient) -> None:
+    frame = rows()
+    frame.columns = [0, 1, 2, 3]  # 2 is the category of numbers
+    with regtune.Client("http://regtune.test", transport=ThroughApp(api)) as client:
+        dataset = client.upload_dataset(frame, target=3, ignore=[2])  # type: ignore[arg-type]
+    assert (dataset.target, dataset.ignored) == ("3", ["2"])
