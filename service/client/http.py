@@ -43,6 +43,7 @@ from regtune.service.api.schemas import (
     WorkerOut,
 )
 from regtune.service.client.frame import objective_directions, objective_names
+from regtune.service.client.table import frame_csv
 from regtune.service.spec.enums import ACTIVE, FINAL, StudyStatus
 
 if TYPE_CHECKING:
@@ -349,7 +350,9 @@ class Client:
         missing_values: str | Sequence[str] = (),
     ) -> DatasetOut:
         """Upload a CSV or Parquet file, or a pandas DataFrame (sent as CSV without its index:
-        text stays text, missing values are empty cells), leaving out the ``ignore``d columns;
+        text stays text, missing values are empty cells; columns of several levels, or a
+        feature of category dtype whose categories are numbers, are a ``ValueError`` saying
+        what to change), leaving out the ``ignore``d columns;
         the same table, target, ignored columns and marks twice is one dataset. ``encoding``:
         the text encoding of a CSV file that is not UTF-8 (``cp1252`` for Excel's on Windows).
         ``missing_values``: cell texts read as missing besides the built-in ones (``["-",
@@ -367,7 +370,7 @@ class Client:
                 raise ValueError(
                     f"encoding applies to a file; a DataFrame is sent as UTF-8, got {encoding=}"
                 )
-            table = source.to_csv(index=False).encode()
+            table = frame_csv(source, target=target, ignore=ignored)
             response = self._request(
                 "POST", "/v1/datasets", files={"file": ("frame.csv", table)}, data=form
             )

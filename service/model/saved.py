@@ -175,10 +175,11 @@ class Labelled:
         bound by name in any order and encoded as at upload (text stays text, other columns are
         ignored, a missing one is refused by name, a category the model never saw is none of its
         categories, with a warning; numbers written as text, ``"3,14"``, are read as a tab
-        file's are). Anything else is the encoded inputs, in ``feature_names``
-        order, and must have that many columns."""
+        file's are; times as ``Client.upload_dataset`` sends them, ``as_uploaded``). Anything
+        else is the encoded inputs, in ``feature_names`` order, and must have that many
+        columns."""
         if hasattr(X, "columns"):  # a DataFrame (pandas is optional where a client predicts)
-            named = {str(name): X[name] for name in X.columns}
+            named = {str(name): as_uploaded(X[name]) for name in X.columns}
             encoded, unknown = self.columns.encode_frame(named, Limits())
             for name, values in unknown.items():
                 warnings.warn(
@@ -260,6 +261,16 @@ class SavedModel(Labelled):
         if self.task == "regression":
             y = (y - self.scaler.y_mean) / self.scaler.y_scale
         return scores(self.outputs(X), y, self.task, self.scaler.y_scale)
+
+
+def as_uploaded(values: Any) -> Any:
+    """A DataFrame's column of times (``datetime64``, with a zone or not, ``timedelta64``) as the
+    text ``to_csv`` writes, the text ``Client.upload_dataset`` sends of the same frame
+    (``2024-06-01`` for dates at midnight; it was ``2024-06-01 00:00:00``, a category the model
+    never saw); missing times stay missing. Any other column as it is."""
+    if getattr(getattr(values, "dtype", None), "kind", "") not in ("M", "m"):
+        return values
+    return values.astype(str).where(values.notna(), None)
 
 
 def label_values(classes: Sequence[str]) -> np.ndarray:

@@ -1,0 +1,45 @@
+"""A pandas DataFrame as the CSV an upload reads, or a ``ValueError`` naming what to change
+where the CSV would not say what the frame does: columns of several levels (a MultiIndex
+writes one header line per level, and the next levels' names would be read as data rows), and
+a ``category`` column whose categories are numbers (the CSV writes them as numbers, which an
+upload reads as numbers, not categories)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def frame_csv(frame: pd.DataFrame, *, target: str, ignore: Collection[str]) -> bytes:
+    """``frame`` without its index as UTF-8 CSV (text stays text, missing values are empty
+    cells); the target and the ``ignore``d columns may be categories of numbers."""
+    import pandas as pd
+
+    if isinstance(frame.columns, pd.MultiIndex):
+        first = ", ".join(repr(c) for c in list(frame.columns)[:2])
+        raise ValueError(
+            f"the DataFrame's columns have {frame.columns.nlevels} levels ({first}...); an "
+            "upload has one header line of names: join them first, e.g. frame.columns = "
+            "['_'.join(map(str, c)) for c in frame.columns]"
+        )
+    kept_as_they_are = {str(target), *(str(name) for name in ignore)}  # names may be ints
+    for name in frame.columns:
+        if str(name) in kept_as_they_are:
+            continue
+        column = frame[name]
+        if not isinstance(column.dtype, pd.CategoricalDtype):
+            continue
+        categories = column.cat.categories
+        if pd.api.types.is_numeric_dtype(categories) and not pd.api.types.is_bool_dtype(categories):
+            shown = ", ".join(str(c) for c in categories[:5])
+            raise ValueError(
+                f"column {name!r} is a pandas category of numbers ({shown}"
+                f"{', ...' if len(categories) > 5 else ''}), which an upload reads as numbers, "
+                "not categories: to have them as categories, give them text labels, e.g. "
+                f"frame[{name!r}] = frame[{name!r}].cat.rename_categories(lambda c: f'"
+                f"{name}_{{c}}'); to use them as numbers, frame[{name!r}].astype(float)"
+            )
+    return str(frame.to_csv(index=False)).encode()
