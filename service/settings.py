@@ -272,6 +272,17 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("poll_max")
+    @classmethod
+    def _backoff_grows(cls, value: float, info: ValidationInfo) -> float:
+        first = info.data.get("poll_min")
+        if first is not None and value < first:
+            raise ValueError(
+                f"must be at least REGTUNE_POLL_MIN ({first:g} s): an idle worker's back-off "
+                "starts at REGTUNE_POLL_MIN and doubles up to REGTUNE_POLL_MAX"
+            )
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _level_in_any_case(cls, value: object) -> object:
