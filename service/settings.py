@@ -6,7 +6,7 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_core import ErrorDetails
@@ -19,6 +19,8 @@ from regtune.service.logs import LogFormat
 from regtune.service.spec.definition import MAX_FUSED_TRIALS
 
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "admin", "example"}
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+LOG_LEVELS: tuple[str, ...] = get_args(LogLevel)
 BEATS_PER_GRACE = 3
 """The grace period spans at least this many heartbeat intervals. The sweep fails a trial whose
 last heartbeat is older than the grace period, and a worker gives its slot up once two of its
@@ -127,7 +129,9 @@ class Settings(BaseSettings):
         description="text: lines for people; json: one object per line with study and trial "
         "ids; auto: text when stderr is a terminal, else json.",
     )
-    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    log_level: LogLevel = Field(
+        default="INFO", description="Least severe log lines shown; any case (debug, Info)."
+    )
     public_url: str | None = Field(
         default=None, description="Base URL of the API, used in links shown by the dashboard."
     )
@@ -266,6 +270,25 @@ class Settings(BaseSettings):
                 "live worker's trials are failed as stale only after two heartbeats in a row "
                 "are missed"
             )
+        return value
+
+    @field_validator("poll_max")
+    @classmethod
+    def _backoff_grows(cls, value: float, info: ValidationInfo) -> float:
+        first = info.data.get("poll_min")
+        if first is not None and value < first:
+            raise ValueError(
+                f"must be at least REGTUNE_POLL_MIN ({first:g} s): an idle worker's back-off "
+                "starts at REGTUNE_POLL_MIN and doubles up to REGTUNE_POLL_MAX"
+            )
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: object) -> object:
+        """``debug`` as ``DEBUG``; anything else is refused as it was given."""
+        if isinstance(value, str) and value.strip().upper() in LOG_LEVELS:
+            return value.strip().upper()
         return value
 
     @field_validator("admin_key")

@@ -374,16 +374,23 @@ class Worker:
             if self.stopping.is_set():
                 raise RefitStopped("the worker is stopping")
 
-        try:
-            with logs.context(study_id=study_id):  # not the last trial's id: a retrain
+        with logs.context(study_id=study_id):  # not the last trial's id: a retrain
+            try:
                 save_best_model(study_id, stop=stop)
-        except RefitStopped:
-            log.info("study %s: best model left to another worker (stopping)", study_id)
-        except DefinitionTooNew as exc:  # its catch-up is a newer worker's
-            self.unknown.add(study_id)
-            log.warning("study %s left to newer workers: %s", study_id, exc)
-        except Exception:
-            log.exception("study %s: could not save the best model", study_id)
+            except RefitStopped:
+                log.info("study %s: best model left to another worker (stopping)", study_id)
+            except DefinitionTooNew as exc:  # its catch-up is a newer worker's
+                self.unknown.add(study_id)
+                log.warning("study %s left to newer workers: %s", study_id, exc)
+            except DATABASE_TRANSIENT as exc:  # an outage: an idle worker's catch-up saves it later
+                log.warning(
+                    "study %s: best model not saved, the database failed (%s); an idle "
+                    "worker's catch-up saves it",
+                    study_id,
+                    describe(exc),
+                )
+            except Exception:
+                log.exception("study %s: could not save the best model", study_id)
 
     def _run_trial(self, claim: claims.Claim) -> str | None:
         """Run one trial; return an error message if the objective itself failed.

@@ -55,6 +55,9 @@ BAD = [
     ({"REGTUNE_HEARTBEAT_INTERVAL": "30"}, ["worker"], GRACE),
     ({"REGTUNE_HEARTBEAT_INTERVAL": "30"}, ["serve"], GRACE),
     ({"REGTUNE_GRACE_PERIOD": "2"}, ["api"], GRACE),  # the tests' heartbeat is 1 s
+    # an idle back-off that shrinks: the worker registered, then died in a traceback, exit 1
+    ({"REGTUNE_POLL_MIN": "10", "REGTUNE_POLL_MAX": "1"}, ["worker"],
+     "REGTUNE_POLL_MAX: must be at least REGTUNE_POLL_MIN (10 s)"),
     ({"REGTUNE_DATABASE_URL": "notaurl"}, ["migrate"], "REGTUNE_DATABASE_URL: cannot be parsed"),
     ({"REGTUNE_DATABASE_URL": "notaurl"}, ["worker"], "REGTUNE_DATABASE_URL: cannot be parsed"),
     ({"REGTUNE_DATABASE_URL": "foo://bar"}, ["api"], "REGTUNE_DATABASE_URL: SQLAlchemy has no"),
@@ -77,7 +80,10 @@ BAD = [
 @pytest.mark.parametrize(
     ("env", "command", "expected"),
     BAD,
-    ids=[f"{command[0]}-{name}={value}" for env, command, _ in BAD for name, value in env.items()],
+    ids=[
+        f"{command[0]}-" + ",".join(f"{name}={value}" for name, value in env.items())
+        for env, command, _ in BAD
+    ],
 )
 def test_a_bad_setting_is_one_line_and_a_failure(
     tmp_path: Path, processes: Processes, env: dict[str, str], command: list[str], expected: str

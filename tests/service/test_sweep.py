@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import optuna
+import pytest
 from fastapi.testclient import TestClient
 from optuna.distributions import FloatDistribution
 from optuna.storages._rdb import models as om
@@ -104,6 +106,38 @@ def test_a_stale_trial_of_a_cancelled_study_is_not_retried(database_url: str) ->
     assert _errors(database_url, trial)[trial] == (
         f"{STOPPED_BEATING}; not retried: the study is cancelled"
     )
+    engine.dispose()
+
+
+def test_a_dead_workers_trial_failed_by_the_sweep_is_one_log_line(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The operator's log says which trial the sweep failed, why, and which trial retries it
+    (it said only "released the slot of dead worker ..."); an orphan's is said once too."""
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    storage = storage_with_retries(database_url)
+    study = optuna.create_study(storage=storage, study_name="running [abc]")
+    with transaction(engine) as session:
+        session.add(study_row("running [abc]", study._study_id, "running"))
+    stale = _add(study, storage, TrialState.RUNNING, minutes_ago=10)
+    orphan = _add(study, storage, TrialState.RUNNING, minutes_ago=10)  # never sent a heartbeat
+    five_minutes_ago = datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=5)
+    with transaction(engine) as session:
+        session.add(om.TrialHeartbeatModel(trial_id=stale, heartbeat=five_minutes_ago))
+
+    with caplog.at_level(logging.WARNING):
+        fail_stale_trials(engine, storage)
+        fail_orphaned_trials(engine, storage)
+
+    retries = {t.number for t in study.get_trials() if t.state == TrialState.WAITING}
+    lines = [r.getMessage() for r in caplog.records if "failed:" in r.getMessage()]
+    assert len(lines) == 2 and len(retries) == 2, lines
+    assert lines[0].startswith(f"study running [abc] trial 0 failed: {STOPPED_BEATING}; retried as")
+    assert lines[1].startswith(f"study running [abc] trial 1 failed: {NEVER_BEAT}; retried as")
+    assert {int(line.split("#")[1].split()[0]) for line in lines} == retries
+    assert all(line.endswith("with the same parameters") for line in lines), lines
+    assert _errors(database_url, orphan)[orphan] in lines[1]
     engine.dispose()
 
 

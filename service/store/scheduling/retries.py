@@ -74,11 +74,14 @@ def retry_stale_trial(
     engine, optuna_study_id = engine_of(study), study_id_of(study)
     max_retries, status = _budget_of(engine, optuna_study_id)
     if status is not None and status not in ACTIVE:
-        note_trial_error(engine, trial_id_of(trial), f"{why}; not retried: the study is {status}")
+        error = f"{why}; not retried: the study is {status}"
+        note_trial_error(engine, trial_id_of(trial), error)
+        log.warning("study %s trial %d failed: %s", study.study_name, trial.number, error)
         return
     history = list(trial.system_attrs.get("retry_history", []))  # Optuna appends to it
     queue_retry(study, trial, max_retry=max_retries)
-    _note_stale(engine, trial_id_of(trial), why=why, retried=len(history) < max_retries)
+    error = _note_stale(engine, trial_id_of(trial), why=why, retried=len(history) < max_retries)
+    log.warning("study %s trial %d failed: %s", study.study_name, trial.number, error)
     if len(history) >= max_retries:  # Optuna queued no retry: these parameters kill workers
         number = trial.system_attrs.get("failed_trial", trial.number)
         deaths = len(history) + 1
@@ -91,8 +94,8 @@ def retry_stale_trial(
             )
 
 
-def _note_stale(engine: Engine, trial_id: int, *, why: str, retried: bool) -> None:
-    """Record on the FAILed trial why it failed and which trial retries it."""
+def _note_stale(engine: Engine, trial_id: int, *, why: str, retried: bool) -> str:
+    """Record on the FAILed trial why it failed and which trial retries it; return the note."""
     trials, system = om.TrialModel, om.TrialSystemAttributeModel
     with transaction(engine) as session:
         retry = session.scalar(
@@ -106,6 +109,7 @@ def _note_stale(engine: Engine, trial_id: int, *, why: str, retried: bool) -> No
         else "no retry left (budget.max_retries)"
     )
     note_trial_error(engine, trial_id, f"{why}; {then}")
+    return f"{why}; {then}"
 
 
 def note_trial_error(engine: Engine, trial_id: int, error: str, *, replace: bool = False) -> None:

@@ -131,8 +131,7 @@ def fail_orphaned_trials(
             continue
         failed += 1
         why = NEVER_BEAT if orphan else STOPPED_BEATING
-        if status in ACTIVE and state == TrialState.RUNNING:
-            log.warning("study %s trial %d failed: %s; retrying it", name, number, why)
+        if status in ACTIVE and state == TrialState.RUNNING:  # the retry logs what it did
             study = optuna.load_study(study_name=name, storage=storage)
             retry_stale_trial(study, copy.deepcopy(storage.get_trial(trial_id)), why=why)
             continue
