@@ -57,7 +57,7 @@ from regtune.service.store.trials import views as trial_reads
 from regtune.service.store.trials.best import chosen_trial
 from regtune.worker import data
 from regtune.worker import modelfile as predict
-from regtune.worker.evaluation import baseline_scores, unnamed
+from regtune.worker.evaluation import baseline, baseline_scores, score_folds, unnamed
 from regtune.worker.models import penalized_weights
 from regtune.worker.objective import n_outputs, prepare, train_config, validation_of
 from regtune.worker.search import stored_values
@@ -438,10 +438,48 @@ def best_fit(
     result = fit(config, splits.folds, stop=stop)
     rows = len(splits.folds[0].y_train)
     fitted = BestFit(result, splits, config, rows, refit=True, every_row=every_row, epochs=epochs)
+    failed = refit_failure(fitted)
+    if failed is not None:
+        return _own_models(spec, values, f"the refit {failed}", stop=stop, engine=engine)
     limit = spec.objective.max_nonzero
     if limit is None or fitted.sparsity[0] <= limit:
         return fitted
-    return _within(limit, spec, values, fitted, stop=stop)
+    return _within(limit, spec, values, fitted, stop=stop, engine=engine)
+
+
+def refit_failure(fitted: BestFit) -> str | None:
+    """Why a minibatch refit is no model to save, or None: its loss became NaN or infinite
+    (the trial's learning rate, with more rows and so more steps an epoch, can diverge where
+    the trial did not), or it fits its own training rows worse than their mean (or class
+    frequencies) does, which a model that trained at all never does. The refit has no
+    validation rows: its "validation" figures are its training rows'."""
+    result = fitted.result
+    if result.diverged:
+        return "diverged (its loss became NaN or infinite)"
+    if fitted.config.solver != "minibatch":
+        return None
+    fold, task = fitted.splits.folds[0], fitted.splits.task
+    constant = score_folds([baseline(fold, task, fitted.config.n_out)], [fold], "val", task)
+    loss, base = result.val_metrics["val_loss"], constant["val_loss"]
+    if loss > base:
+        return (
+            f"fits its own training rows worse than their mean does (loss {loss:.4g} against "
+            f"{base:.4g})"
+        )
+    return None
+
+
+def _own_models(
+    spec: StudySpec,
+    values: dict[str, float],
+    why: str,
+    *,
+    stop: StopCheck | None,
+    engine: Engine | None,
+) -> BestFit:
+    """The trial's own models (``refit: false``), with why they are saved instead of the refit."""
+    own = best_fit(spec.model_copy(update={"refit": False}), values, {}, stop=stop, engine=engine)
+    return dataclasses.replace(own, note=f"{why}: the trial's own models are saved")
 
 
 def _within(
@@ -451,6 +489,7 @@ def _within(
     fitted: BestFit,
     *,
     stop: StopCheck | None,
+    engine: Engine | None = None,
 ) -> BestFit:
     """The refit over ``max_nonzero`` (more rows can wake more weights): the exact solver
     raises λ to about the smallest value that keeps the limit (doubling, then bisecting in log
@@ -466,12 +505,8 @@ def _within(
                 note=f"the refit had {found} non-zero weights, over objective.max_nonzero "
                 f"{limit}: λ raised from {config.lam:.6g} to {raised.config.lam:.6g}",
             )
-    own = best_fit(spec.model_copy(update={"refit": False}), values, {}, stop=stop)
-    return dataclasses.replace(
-        own,
-        note=f"the refit had {found} non-zero weights, over objective.max_nonzero {limit}: "
-        "the trial's own models are saved",
-    )
+    why = f"the refit had {found} non-zero weights, over objective.max_nonzero {limit}"
+    return _own_models(spec, values, why, stop=stop, engine=engine)
 
 
 RAISES = 40

@@ -8,6 +8,7 @@ definition admits but this module does not build fails type checking, and at run
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import assert_never
 
 import optuna
@@ -34,6 +35,21 @@ from regtune.service.spec.space import ARCHITECTURE, KNOBS, grid_values
 from regtune.service.store.optuna_db.internals import KeyedHyperbandPruner
 
 
+class BudgetedGridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid, without its ``study.stop()`` once the grid is told: a grid study's
+    ``n_trials`` is its grid's size, so the budget ends it, and a fused pass tells its members
+    outside ``optimize``, where that call raises (it failed the pass's other members)."""
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        state: optuna.trial.TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        return None
+
+
 def make_sampler(spec: StudySpec, *, claim_seq: int = 0) -> optuna.samplers.BaseSampler:
     config = spec.sampler
     seed = None if config.seed is None else (config.seed * 1_000_003 + claim_seq) % (2**31 - 1)
@@ -57,7 +73,7 @@ def make_sampler(spec: StudySpec, *, claim_seq: int = 0) -> optuna.samplers.Base
                 space[ARCHITECTURE] = list(architectures.labels)
             # one order of the grid for every claim: a trial's grid_id (its number) indexes the
             # sampler's shuffled grid, so claims shuffling apart repeat points and skip others
-            return optuna.samplers.GridSampler(space, seed=config.seed or 0)
+            return BudgetedGridSampler(space, seed=config.seed or 0)
         case GPSampler():
             return optuna.samplers.GPSampler(seed=seed, n_startup_trials=config.n_startup_trials)
         case CmaEsSampler():

@@ -24,7 +24,8 @@ class TrainResult:
     """One model per fold (one for a holdout); none for a λ path's point, whose linear models
     are its ``states`` (a module per point and fold cost more than scoring it)."""
     value: float
-    """The objective metric of the final models (the worst value if it is not finite)."""
+    """The objective metric of the final models (the worst value if it is not finite or the
+    training diverged)."""
     val_metrics: dict[str, float]
     """Mean over folds, named ``val_*``."""
     test_metrics: dict[str, float]
@@ -104,9 +105,13 @@ def build_result(
     test = mean_of("test", test_folds)
     value = val[config.metric]
     worst = -math.inf if config.direction == "maximize" else math.inf
+    # a diverged training is the worst value even when early stopping restored an earlier,
+    # finite epoch: its learning rate is past the edge, and a refit with it on more rows (more
+    # steps an epoch) diverges sooner; the metrics stay the restored epoch's
+    diverged = diverged or not math.isfinite(val["val_loss"])
     return TrainResult(
         models=list(models),
-        value=value if math.isfinite(value) else worst,
+        value=value if math.isfinite(value) and not diverged else worst,
         val_metrics=val,
         test_metrics=test,
         epochs_run=epochs_run,
@@ -116,7 +121,7 @@ def build_result(
         train_seconds=time.perf_counter() - started,
         pruned=pruned,
         stopped_early=stopped_early,
-        diverged=diverged or not math.isfinite(val["val_loss"]),
+        diverged=diverged,
         curve=[value] if curve is None else curve,
         states=list(states),
         iterations=list(iterations),
