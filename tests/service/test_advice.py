@@ -50,6 +50,18 @@ def _warnings(definition: dict[str, Any]) -> list[str]:
     return warnings_of(StudySpec.model_validate(definition))
 
 
+def _run(api: TestClient, definition: dict[str, Any]) -> list[dict[str, Any]]:
+    """The trials of the study ``definition`` creates, run to its budget by a worker of this
+    process (single trials: a claim is a trial)."""
+    from regtune.worker.loop import Worker
+
+    created = api.post("/v1/studies", json=definition).json()
+    n = definition["budget"]["n_trials"]
+    assert contextvars.copy_context().run(Worker().run, max_trials=n) == n
+    trials: list[dict[str, Any]] = api.get(f"/v1/studies/{created['id']}/trials").json()["items"]
+    return trials
+
+
 def test_a_patient_pruner_shorter_than_early_stopping_is_warned_with_both_numbers() -> None:
     [warning] = _warnings(MLP)
     assert warning.startswith("pruner.patience: 1 is shorter than training.early_stopping")
@@ -220,18 +232,8 @@ def test_the_trials_a_short_patience_prunes_are_those_early_stopping_completes(
     """Run: the trials a patient pruner shorter than early stopping prunes are completed by the
     same study whose pruner is as patient as early stopping (same seed, same parameters). The
     last-epoch rule's runs are in ``advice._late_decision``'s docstring."""
-    from regtune.worker.loop import Worker
-
-    def run(definition: dict[str, Any]) -> list[dict[str, Any]]:
-        created = api.post("/v1/studies", json=definition).json()
-        n = definition["budget"]["n_trials"]
-        assert contextvars.copy_context().run(Worker().run, max_trials=n) == n
-        trials: list[dict[str, Any]] = api.get(f"/v1/studies/{created['id']}/trials").json()[
-            "items"
-        ]
-        return trials
-
-    short, patient = run(_with(name="short")), run(_with(name="patient", pruner={"patience": 5}))
+    short = _run(api, _with(name="short"))
+    patient = _run(api, _with(name="patient", pruner={"patience": 5}))
     pruned = [t["number"] for t in short if t["state"] == "PRUNED"]
     assert pruned, short
     assert [t["params"] for t in short] == [t["params"] for t in patient]
@@ -275,21 +277,10 @@ def test_a_threshold_on_the_good_side_of_the_metric_is_warned(
 def test_the_trials_a_lower_threshold_prunes_on_a_loss_are_the_best(api: TestClient) -> None:
     """Run: a threshold ``lower`` on val_loss prunes the study's best trial (same seed, same
     parameters as without a pruner), and the best trial left is a worse one."""
-    from regtune.worker.loop import Worker
-
-    def run(definition: dict[str, Any]) -> list[dict[str, Any]]:
-        created = api.post("/v1/studies", json=definition).json()
-        n = definition["budget"]["n_trials"]
-        assert contextvars.copy_context().run(Worker().run, max_trials=n) == n
-        trials: list[dict[str, Any]] = api.get(f"/v1/studies/{created['id']}/trials").json()[
-            "items"
-        ]
-        return trials
-
-    plain = run(_with(name="unpruned", pruner={"type": "none"}))
+    plain = _run(api, _with(name="unpruned", pruner={"type": "none"}))
     best = min(plain, key=lambda t: t["value"])
     lower = {"type": "threshold", "lower": best["value"] + 1e-4}
-    threshold = run(_with(name="threshold", pruner=lower))
+    threshold = _run(api, _with(name="threshold", pruner=lower))
     assert [t["params"] for t in threshold] == [t["params"] for t in plain]
     assert threshold[best["number"]]["state"] == "PRUNED", threshold
     kept = [t["value"] for t in threshold if t["state"] == "COMPLETE"]

@@ -29,6 +29,17 @@ def created(api: TestClient, body: dict[str, Any]) -> dict[str, Any]:
     return study
 
 
+def uploaded(api: TestClient, frame: pd.DataFrame, name: str, *, target: str) -> dict[str, str]:
+    """The dataset of ``frame`` uploaded as ``NAME.csv``: a definition's ``dataset``."""
+    answer = api.post(
+        "/v1/datasets",
+        files={"file": (f"{name}.csv", frame.to_csv(index=False).encode())},
+        data={"target": target},
+    )
+    assert answer.status_code == 201, answer.text
+    return {"id": answer.json()["id"]}
+
+
 def test_small_data_under_the_exact_solver_gets_five_folds(api: TestClient) -> None:
     study = created(api, linear("small"))
     stored = StudySpec.from_stored(study["definition"]).validation
@@ -71,13 +82,7 @@ def test_an_upload_under_folds_holds_no_test_split_unless_asked(api: TestClient)
     ``*CV`` estimators; a given test fraction, a holdout and ``refit_rows: non_test`` keep one."""
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(rng.normal(size=(300, 4)), columns=["a", "b", "c", "y"])
-    uploaded = api.post(
-        "/v1/datasets",
-        files={"file": ("t.csv", frame.to_csv(index=False).encode())},
-        data={"target": "y"},
-    )
-    assert uploaded.status_code == 201, uploaded.text
-    upload = {"id": uploaded.json()["id"]}
+    upload = uploaded(api, frame, "t", target="y")
 
     def test_fraction(name: str, **parts: Any) -> tuple[float, str]:
         study = created(api, linear(name, dataset=upload, **parts))
@@ -108,13 +113,7 @@ def test_too_many_folds_for_an_upload_without_a_test_split_says_so(api: TestClie
     an upload under folds has none by default."""
     frame = pd.DataFrame(np.random.default_rng(0).normal(size=(20, 2)), columns=["a", "b"])
     frame["label"] = ["no"] * 16 + ["yes"] * 4
-    uploaded = api.post(
-        "/v1/datasets",
-        files={"file": ("four.csv", frame.to_csv(index=False).encode())},
-        data={"target": "label"},
-    )
-    assert uploaded.status_code == 201, uploaded.text
-    upload = {"id": uploaded.json()["id"]}
+    upload = uploaded(api, frame, "four", target="label")
     response = api.post("/v1/studies", json=linear("five", dataset=upload, validation={"folds": 5}))
     assert_refused(api, response, 422, "validation.folds")
     [problem] = response.json()["error"]["fields"]
@@ -135,13 +134,7 @@ def test_folds_a_rare_class_cannot_fill_get_advice_that_is_accepted(api: TestCli
     "too few rows for 5 folds" of 30 rows)."""
     frame = pd.DataFrame(np.random.default_rng(1).normal(size=(30, 2)), columns=["a", "b"])
     frame["label"] = ["no"] * 20 + ["yes"] * 9 + ["maybe"]
-    uploaded = api.post(
-        "/v1/datasets",
-        files={"file": ("solo.csv", frame.to_csv(index=False).encode())},
-        data={"target": "label"},
-    )
-    assert uploaded.status_code == 201, uploaded.text
-    solo = {"id": uploaded.json()["id"]}
+    solo = uploaded(api, frame, "solo", target="label")
     response = api.post("/v1/studies", json=linear("solo", dataset=solo, validation={"folds": 2}))
     assert_refused(api, response, 422, "validation.folds")
     [problem] = response.json()["error"]["fields"]
@@ -152,12 +145,7 @@ def test_folds_a_rare_class_cannot_fill_get_advice_that_is_accepted(api: TestCli
     )
 
     frame["label"] = ["no"] * 20 + ["yes"] * 8 + ["maybe"] * 2
-    uploaded = api.post(
-        "/v1/datasets",
-        files={"file": ("pair.csv", frame.to_csv(index=False).encode())},
-        data={"target": "label"},
-    )
-    pair = {"id": uploaded.json()["id"]}
+    pair = uploaded(api, frame, "pair", target="label")
     tested = {"folds": 2, "test_fraction": 0.2}
     response = api.post("/v1/studies", json=linear("pair", dataset=pair, validation=tested))
     assert_refused(api, response, 422, "validation.folds")
@@ -209,13 +197,7 @@ def test_one_se_refused_for_an_uploads_test_split_names_the_test_split(api: Test
     admitted by default, and where a test split is kept the 422 says that split is why."""
     frame = pd.DataFrame(np.random.default_rng(0).normal(size=(24, 2)), columns=["a", "b"])
     frame["label"] = ["no"] * 18 + ["yes"] * 6
-    uploaded = api.post(
-        "/v1/datasets",
-        files={"file": ("six.csv", frame.to_csv(index=False).encode())},
-        data={"target": "label"},
-    )
-    assert uploaded.status_code == 201, uploaded.text
-    upload = {"id": uploaded.json()["id"]}
+    upload = uploaded(api, frame, "six", target="label")
     one_se = {"select": "one_se"}
     for kept in ({"refit_rows": "non_test"}, {"validation": {"test_fraction": 0.2}}):
         response = api.post(
@@ -229,12 +211,7 @@ def test_one_se_refused_for_an_uploads_test_split_names_the_test_split(api: Test
     # a class too small for folds however the rows are split: no test split is blamed (was:
     # "after the test split (validation.test_fraction 0.2)", which folds of an upload lack)
     frame["label"] = ["no"] * 21 + ["yes"] * 3
-    uploaded = api.post(
-        "/v1/datasets",
-        files={"file": ("three.csv", frame.to_csv(index=False).encode())},
-        data={"target": "label"},
-    )
-    three = {"id": uploaded.json()["id"]}
+    three = uploaded(api, frame, "three", target="label")
     response = api.post("/v1/studies", json=linear("three", dataset=three, objective=one_se))
     assert_refused(api, response, 422, "objective.select")
     assert response.json()["error"]["fields"][0]["rule"] == (
