@@ -25,7 +25,6 @@ from regtune.service.ingest.values import Column, classify, label
 from regtune.service.spec.enums import Task
 
 TASKS = tuple(Task)
-"""A numeric target of at most this many distinct values may be classes: upload says so."""
 
 
 @dataclass

@@ -25,7 +25,6 @@ from regtune.service.settings import Settings
 from regtune.service.spec.datasets import BuiltinDataset
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.objective import objective_names
-from regtune.service.spec.policies import Budget as StudyBudget
 
 FLOAT32 = 4
 FLOAT64 = 8
@@ -252,10 +251,9 @@ def _exact_setup(shape: DataShape, *, rows: int) -> float:
     return 2.0 * rows * d * d + 10.0 * d**3
 
 
-def _grid_repeats(points: int, budget: StudyBudget) -> FieldProblem:
+def _grid_repeats(points: int, n_trials: int) -> FieldProblem:
     """A grid runs each point once (Optuna's GridSampler then stops the study); a trial is a
     function of its parameters (one ``training.seed`` for all), so a repeat learns nothing."""
-    n_trials = budget.n_trials
     return FieldProblem(
         "budget.n_trials",
         f"the grid sampler's grid has {points} point(s), each run once; n_trials {n_trials} "
@@ -299,7 +297,7 @@ def problems(spec: StudySpec, shape: DataShape, budget: Budget) -> list[FieldPro
             )
         )
     if cost.grid_points is not None and spec.budget.n_trials > cost.grid_points:
-        found.append(_grid_repeats(cost.grid_points, spec.budget))
+        found.append(_grid_repeats(cost.grid_points, spec.budget.n_trials))
     if cost.memory_bytes > budget.max_trial_memory_bytes:
         part = max(cost.memory, key=lambda k: cost.memory[k])
         parts = ", ".join(f"{k} {_mib(v)}" for k, v in cost.memory.items() if v)

@@ -108,8 +108,9 @@ def _note_stale(engine: Engine, trial_id: int, *, why: str, retried: bool) -> st
         if retried and retry is not None
         else "no retry left (budget.max_retries)"
     )
-    note_trial_error(engine, trial_id, f"{why}; {then}")
-    return f"{why}; {then}"
+    error = f"{why}; {then}"
+    note_trial_error(engine, trial_id, error)
+    return error
 
 
 def note_trial_error(engine: Engine, trial_id: int, error: str, *, replace: bool = False) -> None:
