@@ -63,6 +63,7 @@ from regtune.worker.objective import n_outputs, prepare, train_config, validatio
 from regtune.worker.search import stored_values
 from regtune.worker.trainers import fit
 from regtune.worker.trainers.config import StopCheck, TrainConfig
+from regtune.worker.trainers.fused import train_fused
 from regtune.worker.trainers.result import TrainResult
 
 log = logging.getLogger(__name__)
@@ -303,10 +304,12 @@ def write(path: Path, dataset: data.Dataset, fitted: BestFit, info: dict[str, An
 
 
 def _compare(study_id: str, view: trial_reads.TrialView, test_metrics: dict[str, float]) -> None:
-    """Warn if the retrained model does not reproduce the trial (non-deterministic training)."""
+    """Warn if the retrained model does not reproduce the trial (non-deterministic training); a
+    fused member's pass of one may round otherwise than its pass did (README: to 1e-6)."""
     reported = unnamed("test", view.user_attrs)
+    rtol = 1e-6 if view.user_attrs.get("fused") is True else 1e-9
     for key, value in test_metrics.items():
-        if key not in reported or np.isclose(value, reported[key], rtol=1e-9, atol=0):
+        if key not in reported or np.isclose(value, reported[key], rtol=rtol, atol=0):
             continue
         if math.isnan(value) and math.isnan(reported[key]):
             continue
@@ -427,7 +430,7 @@ def best_fit(
         splits = prepare(spec, with_fill=True, engine=engine)
         config = train_config(spec, values, n_out=n_outputs(splits))
         rows = len(splits.folds[0].y_train)
-        result = fit(config, splits.folds, stop=stop)
+        result = retrain(config, splits.folds, trial_attrs, stop=stop)
         return BestFit(result, splits, config, rows, refit=False)
     splits = refit_splits(spec, engine=engine, every_row=every_row)
     config = train_config(spec, values, n_out=n_outputs(splits))
@@ -440,11 +443,28 @@ def best_fit(
     fitted = BestFit(result, splits, config, rows, refit=True, every_row=every_row, epochs=epochs)
     failed = refit_failure(fitted)
     if failed is not None:
-        return _own_models(spec, values, f"the refit {failed}", stop=stop, engine=engine)
+        why = f"the refit {failed}"
+        return _own_models(spec, values, trial_attrs, why, stop=stop, engine=engine)
     limit = spec.objective.max_nonzero
     if limit is None or fitted.sparsity[0] <= limit:
         return fitted
-    return _within(limit, spec, values, fitted, stop=stop, engine=engine)
+    return _within(limit, spec, values, trial_attrs, fitted, stop=stop, engine=engine)
+
+
+def retrain(
+    config: TrainConfig,
+    folds: list[data.Fold],
+    trial_attrs: Mapping[str, Any],
+    *,
+    stop: StopCheck | None = None,
+) -> TrainResult:
+    """The trial's own models again, trained as the trial was: a member of a fused pass (user
+    attr ``fused``) as a fused pass of one, whose initial weights, batches, dropout masks and
+    input noise are the member's in its pass (its draws are its own generators', whatever its
+    companions; equal to float rounding), any other trial by ``fit``."""
+    if trial_attrs.get("fused") is True:
+        return train_fused([config], folds, stop=stop)[0]
+    return fit(config, folds, stop=stop)
 
 
 def refit_failure(fitted: BestFit) -> str | None:
@@ -472,13 +492,16 @@ def refit_failure(fitted: BestFit) -> str | None:
 def _own_models(
     spec: StudySpec,
     values: dict[str, float],
+    trial_attrs: Mapping[str, Any],
     why: str,
     *,
     stop: StopCheck | None,
     engine: Engine | None,
 ) -> BestFit:
     """The trial's own models (``refit: false``), with why they are saved instead of the refit."""
-    own = best_fit(spec.model_copy(update={"refit": False}), values, {}, stop=stop, engine=engine)
+    own = best_fit(
+        spec.model_copy(update={"refit": False}), values, trial_attrs, stop=stop, engine=engine
+    )
     return dataclasses.replace(own, note=f"{why}: the trial's own models are saved")
 
 
@@ -486,6 +509,7 @@ def _within(
     limit: int,
     spec: StudySpec,
     values: dict[str, float],
+    trial_attrs: Mapping[str, Any],
     fitted: BestFit,
     *,
     stop: StopCheck | None,
@@ -506,7 +530,7 @@ def _within(
                 f"{limit}: λ raised from {config.lam:.6g} to {raised.config.lam:.6g}",
             )
     why = f"the refit had {found} non-zero weights, over objective.max_nonzero {limit}"
-    return _own_models(spec, values, why, stop=stop, engine=engine)
+    return _own_models(spec, values, trial_attrs, why, stop=stop, engine=engine)
 
 
 RAISES = 40

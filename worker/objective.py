@@ -118,6 +118,8 @@ def result_attrs(result: TrainResult) -> dict[str, Any]:
         "stopped_early": result.stopped_early,
         "diverged": result.diverged,
     }
+    if result.fused:  # what the best model's retraining of this trial must train it as
+        attrs["fused"] = True
     if result.iterations:  # the exact solver: whether it met tol, and in how many iterations
         attrs["converged"] = result.converged
         attrs["iterations"] = max(result.iterations)

@@ -120,7 +120,8 @@ class SelectionOut(BaseModel):
     note: str | None = Field(
         default=None,
         description="objective.relax_margin and one_se: the trials and standard errors the "
-        "choice measured",
+        "choice measured; trials marked diverged (user attribute diverged: true) whose finite "
+        "value the choice passed by",
     )
 
 

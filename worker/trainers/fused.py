@@ -107,7 +107,7 @@ def train_fused(
             if state.best is not None:
                 stack.load_into(model, state.best[f])
             models.append(model)
-        results[member] = build_result(
+        built = build_result(
             state.config,
             models,
             folds,
@@ -119,6 +119,7 @@ def train_fused(
             stopped_early=ended == "stopped_early",
             diverged=ended == "diverged",
         )
+        results[member] = dataclasses.replace(built, fused=True)
         if on_done is not None:
             on_done(member, results[member])
 

@@ -53,6 +53,10 @@ class TrainResult:
     stacked_weights: np.ndarray | None = None
     """A λ path's point: its ``states``' weight matrices stacked (folds, outputs, inputs), for
     counting and averaging them at once (a path does so for every point)."""
+    fused: bool = False
+    """Trained as a member of a fused pass: its dropout masks and input noise came from the
+    member's own generators (``regtune.worker.trainers.draws``), not the one-at-a-time
+    trainer's, so only a fused pass retrains it (``regtune.worker.best_model``)."""
 
     def fold_weights(self) -> list[list[torch.Tensor]]:
         """Each fold model's penalized weight matrices (a path point's: its states' weights)."""

@@ -1,6 +1,6 @@
-"""The best trials of a study in SQL: best feasible value on objective 0, the unrelaxed trial the
-relax margin keeps in its place, the trial the one-standard-error rule chooses, and the Pareto
-front."""
+"""The best trials of a study in SQL: best feasible value on objective 0 (never a trial marked
+diverged), the unrelaxed trial the relax margin keeps in its place, the trial the
+one-standard-error rule chooses, and the Pareto front."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from optuna.distributions import BaseDistribution, json_to_distribution
 from optuna.trial import TrialState
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from regtune.service.store.db import among
@@ -23,6 +23,8 @@ from regtune.service.store.optuna_db.internals import is_pareto_front, om
 
 BEST_CANDIDATES = 16
 """How many of the best trials are checked for feasibility before searching the whole study."""
+DIVERGED = "diverged"
+"""Trial user attribute: its training diverged (its loss became NaN or infinite)."""
 FOLDS_ATTR = "fold_values"
 """Trial user attribute: the objective metric of each fold's model (k-fold validation only)."""
 LAMBDA = "lambda"
@@ -38,18 +40,34 @@ def value_of(session: Session, trial_id: int) -> float | None:
     return None if found is None else float(found)
 
 
-def infeasible() -> Any:
-    """Trials whose ``objective.max_nonzero`` constraint failed (user attr ``feasible: false``)."""
+def _infeasible_mark() -> Any:
+    """A failed ``objective.max_nonzero`` constraint: user attr ``feasible: false``."""
     attr = om.TrialUserAttributeModel
-    return (
-        select(attr.trial_id)
-        .where(
-            attr.trial_id == om.TrialModel.trial_id,
-            attr.key == "feasible",
-            attr.value_json == "false",
-        )
-        .exists()
-    )
+    return and_(attr.key == "feasible", attr.value_json == "false")
+
+
+def _diverged_mark() -> Any:
+    """A diverged training: user attr ``diverged: true``. Its value is ±inf since it was
+    recorded so, but a trial stored before kept the finite value of the epoch early stopping
+    restored."""
+    attr = om.TrialUserAttributeModel
+    return and_(attr.key == DIVERGED, attr.value_json == "true")
+
+
+def _marks() -> Any:
+    """The user attributes that keep a trial from being chosen."""
+    return or_(_infeasible_mark(), _diverged_mark())
+
+
+def _marked(mark: Any) -> Any:
+    """The trial (``om.TrialModel``) has a user attribute that is ``mark``."""
+    attr = om.TrialUserAttributeModel
+    return select(attr.trial_id).where(attr.trial_id == om.TrialModel.trial_id, mark).exists()
+
+
+def never_chosen() -> Any:
+    """Trials never chosen: ``objective.max_nonzero`` failed, or marked diverged."""
+    return _marked(_marks())
 
 
 def by_value(optuna_study_id: int, direction: str) -> Any:
@@ -69,6 +87,33 @@ def by_value(optuna_study_id: int, direction: str) -> Any:
     )
 
 
+NAMED_DIVERGED = 5
+"""How many skipped diverged trials a note names (the best first); it counts the others."""
+
+
+@dataclass(frozen=True)
+class BestChoice:
+    """The best feasible COMPLETE trial on objective 0, and the trials marked diverged that a
+    better stored value would have put before it (``diverged``: their numbers, best first)."""
+
+    number: int | None
+    diverged: tuple[int, ...] = ()
+
+    @property
+    def note(self) -> str | None:
+        """Why a trial with a better value is not the best (None: none was skipped)."""
+        if not self.diverged:
+            return None
+        numbers = ", ".join(f"#{n}" for n in self.diverged[:NAMED_DIVERGED])
+        if len(self.diverged) > NAMED_DIVERGED:
+            numbers += f" and {len(self.diverged) - NAMED_DIVERGED} more"
+        which = "trial" if len(self.diverged) == 1 else "trials"
+        return (
+            f"{which} {numbers} diverged (user attribute diverged: true) but kept a finite value, "
+            "as trials stored before a diverged trial's value was ±inf did: never chosen"
+        )
+
+
 def best_trial_number(
     session: Session,
     optuna_study_id: int,
@@ -77,63 +122,79 @@ def best_trial_number(
     best: Sequence[tuple[int, int]] | None = None,
     limit: int = BEST_CANDIDATES,
 ) -> int | None:
-    """Number of the best feasible COMPLETE trial on objective 0.
+    """Number of the best feasible COMPLETE trial on objective 0 (``best_choice``'s)."""
+    return best_choice(session, optuna_study_id, direction, best=best, limit=limit).number
 
-    The best few by value are read first (a top-N sort) and checked for a failed constraint in
-    one indexed lookup; only if all of them failed does the query filter every trial, because
-    "not exists an infeasible mark" over the whole study costs a scan per request (20 ms at
-    10,000 trials), whereas the top-N sort costs about 2 ms. ``best``: the first ``limit``
-    rows of ``by_value``, when the caller has read them already.
+
+def best_choice(
+    session: Session,
+    optuna_study_id: int,
+    direction: str,
+    *,
+    best: Sequence[tuple[int, int]] | None = None,
+    limit: int = BEST_CANDIDATES,
+) -> BestChoice:
+    """The best feasible COMPLETE trial on objective 0 that did not diverge.
+
+    The best few by value are read first (a top-N sort) and checked for a failed constraint or
+    a diverged mark in one indexed lookup; only if all of them are marked does the query filter
+    every trial, because "not exists a mark" over the whole study costs a scan per request (20
+    ms at 10,000 trials), whereas the top-N sort costs about 2 ms. ``best``: the first
+    ``limit`` rows of ``by_value``, when the caller has read them already.
     """
     query = by_value(optuna_study_id, direction)
     candidates = list(best) if best is not None else session.execute(query.limit(limit)).all()
     attr = om.TrialUserAttributeModel
-    marked = set(
-        session.scalars(
-            select(attr.trial_id).where(
-                attr.trial_id.in_([trial_id for _, trial_id in candidates]),
-                attr.key == "feasible",
-                attr.value_json == "false",
-            )
+    marks: dict[int, set[str]] = {}
+    for trial_id, key in session.execute(
+        select(attr.trial_id, attr.key).where(
+            attr.trial_id.in_([trial_id for _, trial_id in candidates]), _marks()
         )
-    )
+    ):
+        marks.setdefault(trial_id, set()).add(key)
+    # a trial marked both ways is skipped as infeasible: only a diverged mark alone is noted
+    diverged: list[int] = []
     for number, trial_id in candidates:
-        if trial_id not in marked:
-            return int(number)
+        if trial_id not in marks:
+            return BestChoice(int(number), tuple(diverged))
+        if marks[trial_id] == {DIVERGED}:
+            diverged.append(int(number))
     if len(candidates) < limit:
-        return None
-    found = session.execute(query.where(~infeasible()).limit(1)).first()
-    return None if found is None else int(found[0])
+        return BestChoice(None, tuple(diverged))
+    found = session.execute(query.where(~never_chosen()).limit(1)).first()
+    return BestChoice(None if found is None else int(found[0]), tuple(diverged))
 
 
-def feasible_values(session: Session, trial_ids: Sequence[int]) -> list[tuple[int, float]]:
-    """(number, objective 0) of those of ``trial_ids`` that are feasible COMPLETE trials."""
+def feasible_values(session: Session, trial_ids: Sequence[int]) -> list[tuple[int, float, bool]]:
+    """(number, objective 0, marked diverged) of those of ``trial_ids`` that are feasible
+    COMPLETE trials (one marked diverged is never chosen, and named if its value is better)."""
     if not trial_ids:
         return []
     trials, values = om.TrialModel, om.TrialValueModel
     rows = session.execute(
-        select(trials.number, values.value)
+        select(trials.number, values.value, _marked(_diverged_mark()))
         .join(values, values.trial_id == trials.trial_id)
         .where(
             among(session, trials.trial_id, list(trial_ids)),
             trials.state == TrialState.COMPLETE,
             values.objective == 0,
             values.value.is_not(None),
-            ~infeasible(),
+            ~_marked(_infeasible_mark()),
         )
     ).all()
-    return [(int(n), float(v)) for n, v in rows if not math.isnan(v)]
+    return [(int(n), float(v), bool(d)) for n, v, d in rows if not math.isnan(v)]
 
 
 def pareto_numbers(session: Session, optuna_study_id: int, directions: list[str]) -> list[int]:
-    """Numbers of the feasible COMPLETE trials no other such trial dominates (Optuna's rule)."""
+    """Numbers of the feasible COMPLETE trials not marked diverged that no other such trial
+    dominates (Optuna's rule)."""
     rows = session.execute(
         select(om.TrialModel.number, om.TrialValueModel.objective, om.TrialValueModel.value)
         .join(om.TrialValueModel, om.TrialValueModel.trial_id == om.TrialModel.trial_id)
         .where(
             om.TrialModel.study_id == optuna_study_id,
             om.TrialModel.state == TrialState.COMPLETE,
-            ~infeasible(),
+            ~never_chosen(),
         )
     ).all()
     signs = [-1.0 if d == "maximize" else 1.0 for d in directions]
@@ -316,7 +377,7 @@ def _with_param(optuna_study_id: int, name: str) -> Any:
             trials.study_id == optuna_study_id,
             trials.state == TrialState.COMPLETE,
             values.objective == 0,
-            ~infeasible(),
+            ~never_chosen(),
         )
     )
 
@@ -383,13 +444,15 @@ def chosen_trial(
     """``chosen_trial_number``'s trial, and why it is not the best value's (the notes the
     API's ``selection.note`` gives), if a rule applied. ``best``, ``limit``: as
     ``best_trial_number``'s."""
-    number = best_trial_number(session, optuna_study_id, direction, best=best, limit=limit)
+    choice = best_choice(session, optuna_study_id, direction, best=best, limit=limit)
+    number = choice.number
     if number is None:
-        return None, None
-    notes: list[str | None] = []
+        return None, choice.note
+    notes: list[str | None] = [choice.note]
     if relax_margin:
         kept = relax_margin_choice(session, optuna_study_id, direction, number, relax_margin)
-        number, notes = kept.number, [kept.note]
+        number = kept.number
+        notes.append(kept.note)
     if select_rule == "one_se":
         one_se = one_se_choice(session, optuna_study_id, direction, number)
         number = one_se.number

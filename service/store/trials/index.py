@@ -23,9 +23,10 @@ from sqlalchemy.orm import Session
 
 from regtune.service.store.optuna_db.internals import om
 from regtune.service.store.trials.best import (
+    BestChoice,
     OneSe,
     RelaxMargin,
-    best_trial_number,
+    best_choice,
     feasible_values,
     one_se_choice,
     relax_margin_choice,
@@ -53,7 +54,8 @@ def _trial_id(key: int) -> int:
 
 @dataclass(frozen=True)
 class Best:
-    """The best feasible COMPLETE trial on objective 0: its sort key and number."""
+    """A trial's sort key (its value signed for the direction, then its number) and number:
+    the best feasible COMPLETE trial's on objective 0, or a skipped diverged one's."""
 
     rank: tuple[float, int]
     number: int
@@ -70,6 +72,9 @@ class StudyIndex:
         self.by_state: dict[str, array[int]] = {s: array("q") for s in STATES}
         self.best: Best | None = None
         self.best_direction: str | None = None
+        self.diverged: list[Best] = []
+        """Trials marked diverged that kept a finite value, found by the last full search for
+        the best (never chosen; ``diverged_note`` names those ranked before the best)."""
         self._completed: list[int] = []
         self.begun = 0
         """Refreshes begun; ``done``: the number of the last one finished."""
@@ -166,18 +171,34 @@ class StudyIndex:
         sign = -1.0 if direction == "maximize" else 1.0
         if self.best_direction != direction or len(completed) > DELTA_LIMIT:
             self.best_direction = direction
-            number = best_trial_number(session, optuna_study_id, direction)
-            trial_id = None if number is None else self.trial_id_of(number)
-            value = None if trial_id is None else value_of(session, trial_id)
-            self.best = None
-            if number is not None and value is not None:
-                self.best = Best((sign * value, number), number)
+            choice = best_choice(session, optuna_study_id, direction)
+            self.best = self._ranked(session, choice.number, sign)
+            self.diverged = [
+                best
+                for best in (self._ranked(session, n, sign) for n in choice.diverged)
+                if best is not None
+            ]
             return self.best
-        for number, value in feasible_values(session, completed):
+        for number, value, diverged in feasible_values(session, completed):
             rank = (sign * value, number)
-            if self.best is None or rank < self.best.rank:
+            if diverged:  # stored so by a worker before a diverged trial's value was ±inf
+                self.diverged.append(Best(rank, number))
+            elif self.best is None or rank < self.best.rank:
                 self.best = Best(rank, number)
         return self.best
+
+    def _ranked(self, session: Session, number: int | None, sign: float) -> Best | None:
+        trial_id = None if number is None else self.trial_id_of(number)
+        value = None if trial_id is None else value_of(session, trial_id)
+        if number is None or value is None:
+            return None
+        return Best((sign * value, number), number)
+
+    def diverged_note(self) -> str | None:
+        """Which trials marked diverged a better value would have made the best (after
+        ``update_best``): ``BestChoice.note``."""
+        skipped = [d for d in self.diverged if self.best is None or d.rank < self.best.rank]
+        return BestChoice(None, tuple(d.number for d in sorted(skipped, key=lambda d: d.rank))).note
 
     def relax_margin(self, session: Session, direction: str, margin: float) -> RelaxMargin | None:
         """``objective.relax_margin``'s choice (after ``update_best``), searched again in SQL

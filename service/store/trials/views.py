@@ -238,13 +238,14 @@ def study_reads(
     with index.current(session, quiet=quiet):
         counts = index.counts()
         best = index.update_best(session, direction)
+        skipped = index.diverged_note()
         if best is None:
-            return counts, None, None
+            return counts, None, skipped
         kept = index.relax_margin(session, direction, relax_margin) if relax_margin else None
         number = best.number if kept is None else kept.number
         one_se = index.one_se(session, direction, number) if select == "one_se" else None
     number = number if one_se is None else one_se.number
-    notes = [n for n in (kept and kept.note, one_se and one_se.note) if n]
+    notes = [n for n in (skipped, kept and kept.note, one_se and one_se.note) if n]
     cache_key = (key, optuna_study_id, number)
     with _BEST_VIEWS_LOCK:
         view = _BEST_VIEWS.get(cache_key)
