@@ -140,16 +140,25 @@ class Worker:
         """Set when a sweep failed the running trial as stale (its retry is the sweep's)."""
         self._told: list[bool] | None = None
         """``finish``'s answer when the slot was finished with the trial's tell."""
+        self._signal: int | None = None
+        """The signal that stopped the worker, if one did."""
+        self._handed_back: list[str] = []
+        """The trials handed back once stopping, named in the signal's closing line."""
 
     # ------------------------------------------------------------------ lifecycle
 
     def install_signal_handlers(self) -> None:
-        def _stop(signum: int, _frame: FrameType | None) -> None:
-            log.info("signal %s: finishing up, handing the current trial back", signum)
-            self.stopping.set()
+        signal.signal(signal.SIGTERM, self.on_signal)
+        signal.signal(signal.SIGINT, self.on_signal)
 
-        signal.signal(signal.SIGTERM, _stop)
-        signal.signal(signal.SIGINT, _stop)
+    def on_signal(self, signum: int, _frame: FrameType | None = None) -> None:
+        """Stop after the current step. Which trial, if any, is handed back is known only once
+        it stopped (one that was ending goes on to end), so the line names none, and no trial
+        the context may still name; ``run`` says what was handed back as it ends."""
+        self._signal = signum
+        with logs.context():
+            log.info("signal %s: stopping", signum)
+        self.stopping.set()
 
     def run(self, *, max_trials: int | None = None, settle_heap: bool = False) -> int:
         """Loop until stopped (or ``max_trials`` claims ran); return how many trials ran.
@@ -216,6 +225,10 @@ class Worker:
                 workers.unregister(self.id)
             except TRANSIENT as exc:
                 log.warning("could not unregister (%s); the sweep will remove it", describe(exc))
+            if self._signal is not None:
+                back = ", ".join(self._handed_back)
+                done = f"handed back {back}" if back else "no trial to hand back"
+                log.info("signal %s: %s", self._signal, done)
             log.info("worker %s stopped after %d trials", self.id, ran)
             logs.worker_var.reset(named)
         return ran
@@ -605,6 +618,8 @@ class Worker:
             return error
         self._note(study, number[0], handed_back(reason))
         log.info("study %s trial %d handed back (%s)", claim.study_id, number[0], reason)
+        if self.stopping.is_set():
+            self._handed_back.append(f"study {claim.study_id} trial {number[0]}")
         return None
 
 
