@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import signal
 import threading
@@ -125,6 +126,8 @@ class Worker:
         """The running trial's row: the heartbeat thread beats for it (Optuna's is off)."""
         self._last_sweep = 0.0
         self._last_beat = time.monotonic()
+        self._beats_failed = 0
+        """Heartbeats failed in a row: the first is logged, and the one that succeeds after."""
         self._slot_at_risk = False
         self._fence = max(1.0, float(self.settings.grace_period - self.settings.heartbeat_interval))
         """Seconds without a recorded heartbeat after which a sweep may have taken our slot."""
@@ -174,7 +177,12 @@ class Worker:
         self._last_beat = time.monotonic()
         named = logs.worker_var.set(self.id)  # this loop's log lines carry its id, until it ends
         log.info("worker %s registered; %s", self.id, self.connections())
-        beats = threading.Thread(target=self._heartbeat, name="regtune-heartbeat", daemon=True)
+        beats = threading.Thread(  # in this context: its lines carry the worker's id too
+            target=contextvars.copy_context().run,
+            args=(self._heartbeat,),
+            name="regtune-heartbeat",
+            daemon=True,
+        )
         beats.start()
         idle = Backoff(self.settings.poll_min, self.settings.poll_max)
         outage = Backoff(0.5, 10.0)
@@ -268,8 +276,17 @@ class Worker:
         except Exception as exc:
             if raise_errors:
                 raise
-            log.warning("heartbeat failed (%s)", describe(exc))
+            self._beats_failed += 1
+            if self._beats_failed == 1:  # one line per outage: the next ones say nothing new
+                log.warning(
+                    "heartbeat failed (%s); retrying every %ss until the database answers",
+                    describe(exc),
+                    self.settings.heartbeat_interval,
+                )
             return
+        if self._beats_failed:
+            log.info("heartbeat recorded again after %d failed", self._beats_failed)
+            self._beats_failed = 0
         if study_id is not None and status not in ACTIVE:
             self._stopped_study = study_id
         now = time.monotonic()
