@@ -38,7 +38,7 @@ MARKS = {
         "distributions",
         "bench_with_servers",
     },
-    "postgresql": {"pg", "pg_url"},
+    "postgresql": {"pg", "pg_url", "own_pg"},
     "helm": {"helm"},
     "browser": {"browser"},
     "docker": {"docker_compose"},

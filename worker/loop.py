@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import signal
 import threading
@@ -125,6 +126,8 @@ class Worker:
         """The running trial's row: the heartbeat thread beats for it (Optuna's is off)."""
         self._last_sweep = 0.0
         self._last_beat = time.monotonic()
+        self._beats_failed = 0
+        """Heartbeats failed in a row: the first is logged, and the one that succeeds after."""
         self._slot_at_risk = False
         self._fence = max(1.0, float(self.settings.grace_period - self.settings.heartbeat_interval))
         """Seconds without a recorded heartbeat after which a sweep may have taken our slot."""
@@ -140,16 +143,25 @@ class Worker:
         """Set when a sweep failed the running trial as stale (its retry is the sweep's)."""
         self._told: list[bool] | None = None
         """``finish``'s answer when the slot was finished with the trial's tell."""
+        self._signal: int | None = None
+        """The signal that stopped the worker, if one did."""
+        self._handed_back: list[str] = []
+        """The trials handed back once stopping, named in the signal's closing line."""
 
     # ------------------------------------------------------------------ lifecycle
 
     def install_signal_handlers(self) -> None:
-        def _stop(signum: int, _frame: FrameType | None) -> None:
-            log.info("signal %s: finishing up, handing the current trial back", signum)
-            self.stopping.set()
+        signal.signal(signal.SIGTERM, self.on_signal)
+        signal.signal(signal.SIGINT, self.on_signal)
 
-        signal.signal(signal.SIGTERM, _stop)
-        signal.signal(signal.SIGINT, _stop)
+    def on_signal(self, signum: int, _frame: FrameType | None = None) -> None:
+        """Stop after the current step. Which trial, if any, is handed back is known only once
+        it stopped (one that was ending goes on to end), so the line names none, and no trial
+        the context may still name; ``run`` says what was handed back as it ends."""
+        self._signal = signum
+        with logs.context():
+            log.info("signal %s: stopping", signum)
+        self.stopping.set()
 
     def run(self, *, max_trials: int | None = None, settle_heap: bool = False) -> int:
         """Loop until stopped (or ``max_trials`` claims ran); return how many trials ran.
@@ -165,7 +177,12 @@ class Worker:
         self._last_beat = time.monotonic()
         named = logs.worker_var.set(self.id)  # this loop's log lines carry its id, until it ends
         log.info("worker %s registered; %s", self.id, self.connections())
-        beats = threading.Thread(target=self._heartbeat, name="regtune-heartbeat", daemon=True)
+        beats = threading.Thread(  # in this context: its lines carry the worker's id too
+            target=contextvars.copy_context().run,
+            args=(self._heartbeat,),
+            name="regtune-heartbeat",
+            daemon=True,
+        )
         beats.start()
         idle = Backoff(self.settings.poll_min, self.settings.poll_max)
         outage = Backoff(0.5, 10.0)
@@ -216,6 +233,10 @@ class Worker:
                 workers.unregister(self.id)
             except TRANSIENT as exc:
                 log.warning("could not unregister (%s); the sweep will remove it", describe(exc))
+            if self._signal is not None:
+                back = ", ".join(self._handed_back)
+                done = f"handed back {back}" if back else "no trial to hand back"
+                log.info("signal %s: %s", self._signal, done)
             log.info("worker %s stopped after %d trials", self.id, ran)
             logs.worker_var.reset(named)
         return ran
@@ -255,8 +276,17 @@ class Worker:
         except Exception as exc:
             if raise_errors:
                 raise
-            log.warning("heartbeat failed (%s)", describe(exc))
+            self._beats_failed += 1
+            if self._beats_failed == 1:  # one line per outage: the next ones say nothing new
+                log.warning(
+                    "heartbeat failed (%s); retrying every %ss until the database answers",
+                    describe(exc),
+                    self.settings.heartbeat_interval,
+                )
             return
+        if self._beats_failed:
+            log.info("heartbeat recorded again after %d failed", self._beats_failed)
+            self._beats_failed = 0
         if study_id is not None and status not in ACTIVE:
             self._stopped_study = study_id
         now = time.monotonic()
@@ -605,6 +635,8 @@ class Worker:
             return error
         self._note(study, number[0], handed_back(reason))
         log.info("study %s trial %d handed back (%s)", claim.study_id, number[0], reason)
+        if self.stopping.is_set():
+            self._handed_back.append(f"study {claim.study_id} trial {number[0]}")
         return None
 
 

@@ -54,6 +54,7 @@ async def read_definition(request: Request) -> dict[str, Any]:
     if not raw.strip():
         raise BadBody("the body is empty; send a study definition as JSON or YAML")
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    sender = request.headers.get("user-agent", "")
     unmarked = raw.removeprefix(codecs.BOM_UTF8)  # as Notepad and PowerShell save UTF-8
     try:
         text = unmarked.decode("utf-8")
@@ -63,13 +64,14 @@ async def read_definition(request: Request) -> dict[str, Any]:
         is_yaml = content_type in YAML_TYPES
         data = yaml.load(text, DefinitionLoader) if is_yaml else json.loads(text)  # a SafeLoader
     except yaml.YAMLError as exc:
-        raise BadBody(f"the body is not valid YAML: {yaml_problem(exc)}{one_line(text)}") from exc
+        said = f"{yaml_problem(exc)}{one_line(text, sender=sender)}"
+        raise BadBody(f"the body is not valid YAML: {said}") from exc
     except json.JSONDecodeError as exc:
         raise BadBody(f"the body is not valid JSON: {exc}".splitlines()[0]) from exc
     except RecursionError:
         raise BadBody(f"the body is nested too deeply (at most {MAX_DEPTH} levels)") from None
     if not isinstance(data, dict):
-        hint = file_name(data) or (one_line(text) if is_yaml else "")
+        hint = file_name(data) or (one_line(text, sender=sender) if is_yaml else "")
         raise BadBody(f"the definition must be a mapping (a JSON object){hint}")
     if depth(data) > MAX_DEPTH:
         raise BadBody(f"the body is nested too deeply (at most {MAX_DEPTH} levels)")
@@ -103,11 +105,18 @@ def file_name(data: object) -> str:
     )
 
 
-def one_line(text: str) -> str:
-    """A hint for YAML that arrived on one line, as ``curl -d @file`` sends a file."""
+def one_line(text: str, *, sender: str) -> str:
+    """A hint for YAML that arrived on one line, in words that fit who sent it (``sender``, the
+    request's User-Agent): ``curl -d @file`` drops a file's line breaks; from anything else
+    (the Python client's str, a one-line file) the text was written so."""
     if "\n" in text.strip():
         return ""
-    return " (the YAML came as one line: curl -d drops line breaks, --data-binary keeps them)"
+    if sender.lower().startswith("curl/"):
+        return " (the YAML came as one line: curl -d drops line breaks, --data-binary keeps them)"
+    return (
+        " (the YAML came as one line: block YAML needs a line break before each key; write it "
+        "on several lines, or in flow style: {name: ..., dataset: {...}})"
+    )
 
 
 def yaml_problem(exc: yaml.YAMLError) -> str:

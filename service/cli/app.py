@@ -48,6 +48,7 @@ def main(
 for command in (parts.migrate, parts.api, parts.worker, parts.dashboard, parts.serve):
     app.command()(command)
 app.command()(studies.submit)
+app.command("watch")(studies.watch_study)
 app.command("ls")(studies.list_studies)
 app.command()(studies.show)
 app.command()(studies.trials)

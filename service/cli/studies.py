@@ -29,6 +29,7 @@ from regtune.service.cli.output import (
     print_table,
     sorted_by_name,
 )
+from regtune.service.cli.watching import follow
 from regtune.service.client.http import Client, no_model
 from regtune.service.spec.enums import ACTIVE, FINAL
 from regtune.service.spec.validation import Validation
@@ -87,9 +88,9 @@ def submit(
     key: KeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Submit a study definition; with --watch, follow it (exit 1 if it fails, 2 if cancelled)."""
+    """Submit a study definition; with --watch, follow it (exit 1 if it fails, 2 if cancelled;
+    Ctrl-C stops watching, not the study: 130)."""
     from regtune.service.client.watch import EXIT_CODES
-    from regtune.service.client.watch import watch as follow
 
     def submit_and_follow(client: Client) -> StudyOut:
         study = client.submit(file)
@@ -109,6 +110,33 @@ def submit(
         _print_summary(study, warnings=False)  # said at creation
     if watch:
         raise typer.Exit(EXIT_CODES.get(study.status, 1))
+
+
+def watch_study(
+    study_id: str,
+    poll: Annotated[
+        float,
+        typer.Option(
+            min=MIN_POLL, help="Seconds between progress updates (the end is seen at once)."
+        ),
+    ] = 1.0,
+    url: UrlOpt = None,
+    key: KeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Follow a study until it ends, as submit --watch does (exit 1 if it fails, 2 if
+    cancelled; Ctrl-C stops watching, not the study: 130)."""
+    from regtune.service.client.watch import EXIT_CODES
+
+    where = err if as_json else console
+    study = call(
+        url, key, lambda client: follow(client, client.study(study_id), console=where, poll=poll)
+    )
+    if as_json:
+        print_json(study)
+    else:
+        _print_summary(study)
+    raise typer.Exit(EXIT_CODES.get(study.status, 1))
 
 
 def list_studies(

@@ -429,6 +429,8 @@ class Client:
 
         A completed study's best model is saved just after it completes (the worker retrains
         the best trial); this waits up to ``model_grace`` more seconds for it to appear.
+        ``TimeoutError`` after ``timeout`` seconds says which of the two it was waiting for and
+        how it saw the study last.
         """
         if not poll > 0:  # 0 would ask the API for the study in a tight loop
             raise ValueError(f"poll must be > 0 seconds, got {poll=}")
@@ -447,7 +449,7 @@ class Client:
                 if time.monotonic() - completed_at > model_grace:
                     return study
             if time.monotonic() > deadline:
-                raise TimeoutError(f"study {study_id} still {study.status} after {timeout}s")
+                raise TimeoutError(wait_timed_out(study, timeout))
             time.sleep(max(0.0, poll - (time.monotonic() - asked)))  # a server that did not hold
 
 
@@ -473,6 +475,21 @@ def _saving(path: Path, partial: Path) -> Iterator[BinaryIO]:
     except OSError as exc:
         partial.unlink(missing_ok=True)
         raise type(exc)(f"cannot save the best model to {path}: {exc.strerror or exc}") from None
+
+
+def wait_timed_out(study: StudyOut, timeout: float) -> str:
+    """Why ``Client.wait`` gave up: which it waited for, the study's end or, once it
+    completed, its best model (saved just after, by a worker), and how it saw the study last."""
+    p = study.progress
+    seen = f"last seen {study.status}, {p.done}/{p.n_trials} trials done, {p.running} running"
+    if awaits_model(study):
+        best = study.best_trial.number if study.best_trial else "-"
+        return (
+            f"study {study.id} has completed, but its best model was not saved within "
+            f"{timeout}s (a worker retrains best trial #{best} once the study completes; is one "
+            f"running?): {seen}, no best model yet"
+        )
+    return f"study {study.id} did not end within {timeout}s: {seen}"
 
 
 def awaits_model(study: StudyOut) -> bool:

@@ -128,8 +128,13 @@ def without_addresses(text: str) -> str:
 
 
 def describe(exc: BaseException) -> str:
-    """``Type: first line`` of the root of the error chain: what a log line should say."""
-    root = error_chain(exc)[-1]
+    """``Type: first line`` of the root of the error chain: what a log line should say. A link
+    that carries no text is passed over (SQLAlchemy's ``InvalidatePoolError``, raised when a
+    pre-ping finds a pooled connection dead, is the root of the error that the reconnection
+    then meets, and reads ``()``)."""
+    chain = error_chain(exc)
+    telling = [error for error in chain if error.args and str(error).strip()]
+    root = (telling or chain)[-1]
     message = str(root).strip().splitlines()
     return f"{type(root).__name__}: {message[0]}" if message else type(root).__name__
 

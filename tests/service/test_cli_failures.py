@@ -36,7 +36,9 @@ def test_a_timeout_waiting_for_a_study_is_not_blamed_on_the_database(api: TestCl
     with regtune.Client("http://regtune.test", transport=ThroughApp(api)) as client:
         study = client.submit(STUDY)  # no worker: it stays queued
         timeout = raised(lambda: client.wait(study.id, timeout=0.01, poll=0.01))
-    assert isinstance(timeout, TimeoutError) and "still queued" in str(timeout)
+    assert isinstance(
+        timeout, TimeoutError
+    ) and "did not end within 0.01s: last seen queued" in str(timeout)
     assert explain(timeout) is None
     assert isinstance(timeout, TRANSIENT)  # the worker's and the API's retries are unchanged
 

@@ -295,7 +295,9 @@ def test_valid_yaml_definition_is_accepted_and_a_duplicate_name_is_a_conflict(
     ],
 )
 def test_a_yaml_mistake_is_a_400_that_says_where(api: TestClient, text: str, said: str) -> None:
-    answer = _post(api, text, "yaml")
+    """Sent as curl sends it (its User-Agent), so that the one-line hint speaks of curl -d."""
+    headers = {"Content-Type": "application/yaml", "User-Agent": "curl/8.5.0"}
+    answer = api.post("/v1/studies", content=text, headers=headers)
     assert answer.status_code == 400, answer.text
     assert said in answer.json()["error"]["message"], answer.json()
 

@@ -134,3 +134,35 @@ def test_on_sqlite_a_held_answer_reads_the_row_again_only_after_a_commit(apps: A
     canceller.join()
     assert held.json()["status"] == "cancelled"  # seen at the commit, not at the hold's end
     assert 1 <= len(_row_reads(seen)) <= 4
+
+
+def test_a_wait_that_runs_out_says_what_it_waited_for_and_what_it_saw_last(
+    api: TestClient,
+) -> None:
+    """A wait that timed out said ``study … still completed after 1s``: nothing of the best
+    model it was really waiting for. Queued, it says the study did not end; completed with its
+    model not saved (the lease is held by someone else here, as by a worker that died while
+    retraining), that the study completed and the model is what is missing."""
+    from regtune.service.store.repos import best_model, studies
+    from regtune.worker.loop import Worker
+
+    with regtune.Client("http://regtune.test", transport=ThroughApp(api)) as client:
+        study = client.submit(STUDY)
+        with pytest.raises(TimeoutError) as queued:
+            client.wait(study.id, timeout=0.2, poll=0.1)
+        assert str(queued.value) == (
+            f"study {study.id} did not end within 0.2s: last seen queued, 0/3 trials done, "
+            "0 running"
+        )
+        osid = studies.get_row(study.id).optuna_study_id
+        assert osid is not None and best_model.take_lease(osid, "another-worker")
+        assert contextvars.copy_context().run(Worker().run, max_trials=3) == 3
+        with pytest.raises(TimeoutError) as unsaved:
+            client.wait(study.id, timeout=0.2, poll=0.1)
+        best = client.study(study.id).best_trial
+    assert best is not None
+    assert str(unsaved.value) == (
+        f"study {study.id} has completed, but its best model was not saved within 0.2s (a "
+        f"worker retrains best trial #{best.number} once the study completes; is one running?): "
+        "last seen completed, 3/3 trials done, 0 running, no best model yet"
+    )

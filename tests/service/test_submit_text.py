@@ -102,6 +102,28 @@ def test_a_file_name_sent_as_the_definition_is_told_to_send_the_file(api: TestCl
     assert f"curl --data-binary @{name}" in refused.value.message
 
 
+def test_a_broken_one_line_yaml_text_gets_a_hint_that_fits_the_python_client(
+    api: TestClient,
+) -> None:
+    """``Client.submit("name: x dataset: ...")`` (a str is the definition's text) was told that
+    curl -d drops line breaks: words for a command its user never typed. curl still hears them."""
+    text = "name: one-line dataset: {builtin: diabetes}"
+    client = Client("http://testserver", transport=ThroughApp(api))
+    with client, pytest.raises(ApiError) as refused:
+        client.submit(text)
+    assert refused.value.status == 400
+    assert "curl" not in refused.value.message
+    assert refused.value.message == (
+        "the body is not valid YAML: mapping values are not allowed here at line 1, column 23 "
+        "(the YAML came as one line: block YAML needs a line break before each key; write it on "
+        "several lines, or in flow style: {name: ..., dataset: {...}})"
+    )
+    headers = {"Content-Type": "application/yaml", "User-Agent": "curl/8.5.0"}
+    by_curl = api.post("/v1/studies", content=text, headers=headers)
+    assert by_curl.status_code == 400
+    assert "curl -d drops line breaks" in by_curl.json()["error"]["message"]
+
+
 def test_a_definition_file_that_is_not_utf8_is_one_error_line_that_says_where(
     api: TestClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

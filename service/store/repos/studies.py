@@ -393,6 +393,8 @@ def recently_updated(limit: int) -> list[StudyRow]:
 
 
 def cancel(study_id: str, *, tenant: Reach = "default") -> StudyRow:
+    """Stop scheduling the study; a study cancelled already is answered as it is (a retried
+    cancel succeeds), one that completed or failed is ``StudyNotActive``."""
     row = get_row(study_id, tenant=tenant)
     now = utcnow()
     with transaction() as session:
@@ -405,9 +407,13 @@ def cancel(study_id: str, *, tenant: Reach = "default") -> StudyRow:
             )
         )
     forget(study_id)
-    if won != 1:
-        raise StudyNotActive(f"study {study_id!r} is already {row.status}")
-    return get_row(study_id, tenant=tenant)
+    now_row = get_row(study_id, tenant=tenant)
+    if won != 1 and now_row.status != StudyStatus.CANCELLED:
+        raise StudyNotActive(
+            f"study {study_id!r} has already {now_row.status}: only a queued or running study "
+            "can be cancelled"
+        )
+    return now_row
 
 
 def delete(study_id: str, *, tenant: Reach = "default") -> None:

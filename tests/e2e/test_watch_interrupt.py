@@ -1,0 +1,57 @@
+"""Ctrl-C in ``regtune submit --watch`` or ``regtune watch`` stops the watching, not the study:
+the command says that the study keeps running and how to follow it again or cancel it, and
+exits 130 (it ended silently, leaving the user to guess whether the study was cancelled)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import yaml
+
+from tests.support import Proc, Processes, regtune, wait_for
+
+QUEUED = {  # no worker runs: the study stays queued for as long as the test watches it
+    "name": "watched-then-left",
+    "dataset": {"builtin": "diabetes"},
+    "model": {"kind": "linear"},
+    "search_space": {"lambda": {"low": 1e-4, "high": 1.0, "log": True}},
+    "budget": {"n_trials": 2},
+}
+
+
+def interrupted(proc: Proc, *, after: str) -> tuple[int, str]:
+    """Ctrl-C (SIGINT to the command's process group, as a terminal sends it) once its output
+    shows ``after``; its exit status and output."""
+    wait_for(lambda: after in proc.log(), timeout=120, what=after)
+    os.killpg(proc.pid, signal.SIGINT)
+    return proc.popen.wait(timeout=60), proc.log()
+
+
+def test_ctrl_c_stops_watching_and_says_the_study_goes_on(
+    processes: Processes, tmp_path: Path
+) -> None:
+    stack = processes.stack(f"sqlite:///{tmp_path / 'regtune.db'}").start_api()
+    definition = tmp_path / "queued.yaml"
+    definition.write_text(yaml.safe_dump(QUEUED))
+    env = {**stack.env, "REGTUNE_URL": stack.url}
+    submit = processes.start(
+        regtune("submit", str(definition), "--watch"), env, "submit.log", session=True
+    )
+    code, output = interrupted(submit, after="· queued ·")
+    study_id = stack.client().get("/v1/studies").json()["items"][0]["id"]
+    said = " ".join(output.split())
+    assert code == 130, output
+    assert "Traceback" not in output and "Aborted" not in output
+    assert (
+        f"stopped watching: study {study_id} (watched-then-left) keeps running on the server; "
+        f"regtune watch {study_id} follows it again, regtune cancel {study_id} stops it"
+    ) in said
+    assert stack.study(study_id)["status"] == "queued"  # not cancelled
+
+    again = processes.start(regtune("watch", study_id), env, "watch.log", session=True)
+    code, output = interrupted(again, after="· queued ·")
+    assert code == 130, output
+    assert f"regtune cancel {study_id} stops it" in " ".join(output.split())
+    assert stack.study(study_id)["status"] == "queued"
