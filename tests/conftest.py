@@ -158,6 +158,13 @@ def pg() -> Iterator[PostgresServer]:
         yield server
 
 
+@pytest.fixture
+def own_pg() -> Iterator[PostgresServer]:
+    """A PostgreSQL of this test's own, so stopping or restarting it disturbs no other test."""
+    with postgres_server() as server:
+        yield server
+
+
 def make_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'regtune.db'}"

@@ -24,7 +24,7 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
-from tests.pg import PostgresServer, postgres_server
+from tests.pg import PostgresServer
 from tests.support import Proc, Processes, Stack, free_port, process_env, regtune, wait_for
 
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -223,13 +223,6 @@ def test_sigterm_hands_the_trial_back_and_exits(
     # copy carried it, so a COMPLETE trial said it was handed back)
     retries = [t for t in all_trials if number in t.system_attrs.get("retry_history", [])]
     assert retries and all("error" not in r.user_attrs for r in retries if r.state in DONE)
-
-
-@pytest.fixture
-def own_pg() -> Iterator[PostgresServer]:
-    """A PostgreSQL of this test's own, so restarting it disturbs no other test."""
-    with postgres_server() as server:
-        yield server
 
 
 def test_database_restart_workers_back_off_and_continue(

@@ -27,7 +27,7 @@ from regtune.service.store.scheduling.wake import Changes, sqlite_file
 from regtune.service.store.tables import StudyRow
 from regtune.worker import loop
 from tests.inprocess import Apps
-from tests.pg import postgres_server
+from tests.pg import PostgresServer
 from tests.support import wait_for
 
 HOUR = 3600.0
@@ -285,22 +285,21 @@ def test_a_stop_ends_a_listening_wait(studies_db: Engine) -> None:
 
 
 def test_an_idle_worker_listens_again_after_the_database_restarts(
-    apps: Apps, monkeypatch: pytest.MonkeyPatch
+    apps: Apps, own_pg: PostgresServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The connection it listened on dies with the server; with an hour of back-off, only a new
     LISTEN can bring the study submitted after the restart to it."""
-    with postgres_server() as own:  # its own server: restarting it disturbs no other test
-        api: TestClient = apps(
-            database_url=own.create_database("relisten"), poll_min=HOUR, poll_max=HOUR
+    api: TestClient = apps(
+        database_url=own_pg.create_database("relisten"), poll_min=HOUR, poll_max=HOUR
+    )
+    with _worker(monkeypatch) as waits:
+        # the first wait listens and returns at once; the second is listening
+        wait_for(lambda: len(waits) >= 2, timeout=60, interval=0.05, what="a listening wait")
+        own_pg.restart("fast")
+        wait_for(
+            lambda: api.get("/readyz").status_code == 200,
+            timeout=60,
+            interval=0.1,
+            what="the API to see the database again",
         )
-        with _worker(monkeypatch) as waits:
-            # the first wait listens and returns at once; the second is listening
-            wait_for(lambda: len(waits) >= 2, timeout=60, interval=0.05, what="a listening wait")
-            own.restart("fast")
-            wait_for(
-                lambda: api.get("/readyz").status_code == 200,
-                timeout=60,
-                interval=0.1,
-                what="the API to see the database again",
-            )
-            _run_by_the_idle_worker(api, "after-restart", 1)
+        _run_by_the_idle_worker(api, "after-restart", 1)

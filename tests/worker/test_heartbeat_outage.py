@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextvars
 import logging
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import psycopg
@@ -18,15 +17,8 @@ import sqlalchemy.exc
 from regtune.service.store.backoff import describe
 from regtune.worker.loop import Worker
 from tests.inprocess import Apps
-from tests.pg import PostgresServer, postgres_server
+from tests.pg import PostgresServer
 from tests.support import wait_for
-
-
-@pytest.fixture
-def own_pg() -> Iterator[PostgresServer]:
-    """A PostgreSQL of this test's own, so stopping it disturbs no other test."""
-    with postgres_server() as server:
-        yield server
 
 
 def test_an_error_met_reconnecting_after_a_dead_pooled_connection_is_described_by_its_text() -> (
