@@ -29,7 +29,7 @@ from regtune.service.cli.output import (
     print_table,
     sorted_by_name,
 )
-from regtune.service.cli.watching import follow
+from regtune.service.cli.watching import follow, stopped_rewriting
 from regtune.service.client.http import Client, no_model
 from regtune.service.spec.enums import ACTIVE, FINAL
 from regtune.service.spec.validation import Validation
@@ -420,9 +420,12 @@ def report(
                     "BROWSER to choose one)",
                 )
             )
-    while watch and call(url, key, lambda client: client.study(study_id)).status in ACTIVE:
-        time.sleep(poll)
-        call(url, key, lambda client: client.report(study_id, path))
+    try:
+        while watch and call(url, key, lambda client: client.study(study_id)).status in ACTIVE:
+            time.sleep(poll)
+            call(url, key, lambda client: client.report(study_id, path))
+    except KeyboardInterrupt:
+        raise stopped_rewriting(study_id, path) from None
     if watch:
         call(url, key, lambda client: client.report(study_id, path))  # the final page
         if not as_json:

@@ -1,4 +1,5 @@
-"""Following a study from the command line until it ends (``submit --watch``, ``watch``).
+"""Following a study from the command line until it ends (``submit --watch``, ``watch``,
+``report --watch``).
 
 Ctrl-C stops the following, never the study: the command says so, with the commands that
 follow it again or stop it, and exits 130 (128 + SIGINT), as a shell reports an interrupted
@@ -34,3 +35,16 @@ def follow(client: Client, study: StudyOut, *, console: Console, poll: float) ->
             )
         )
         raise typer.Exit(INTERRUPTED) from None
+
+
+def stopped_rewriting(study_id: str, path: object) -> typer.Exit:
+    """What ``report --watch`` says on Ctrl-C: the page stays as last written, the study goes
+    on; the exit to raise."""
+    err.print(
+        Text.assemble(
+            ("stopped rewriting: ", "bold yellow"),
+            f"{path} shows study {study_id} as of its last rewrite; the study keeps running on "
+            f"the server; regtune report {study_id} --watch rewrites it again",
+        )
+    )
+    return typer.Exit(INTERRUPTED)

@@ -323,11 +323,11 @@ class Client:
         request)."""
         target = None if path is None else _into_a_directory(Path(path), "the report")
         html = self._request("GET", f"/v1/studies/{study_id}/report").text
-        if target is not None:
-            try:
-                target.write_text(html, encoding="utf-8")
-            except OSError as exc:
-                raise type(exc)(f"cannot save the report to {target}: {exc.strerror}") from None
+        if target is not None:  # replaced whole: a page open there never reads half of it
+            partial = target.with_name(target.name + ".part")
+            with _saving(target, partial, "the report") as out:
+                out.write(html.encode("utf-8"))
+            partial.replace(target)
         return html
 
     def workers(self) -> list[WorkerOut]:
@@ -466,7 +466,7 @@ def _into_a_directory(path: Path, what: str) -> Path:
 
 
 @contextmanager
-def _saving(path: Path, partial: Path) -> Iterator[BinaryIO]:
+def _saving(path: Path, partial: Path, what: str = "the best model") -> Iterator[BinaryIO]:
     """``partial`` open for writing; a file error names ``path``, the file the caller asked
     for, not the temporary one, and leaves neither behind."""
     try:
@@ -474,7 +474,7 @@ def _saving(path: Path, partial: Path) -> Iterator[BinaryIO]:
             yield out
     except OSError as exc:
         partial.unlink(missing_ok=True)
-        raise type(exc)(f"cannot save the best model to {path}: {exc.strerror or exc}") from None
+        raise type(exc)(f"cannot save {what} to {path}: {exc.strerror or exc}") from None
 
 
 def wait_timed_out(study: StudyOut, timeout: float) -> str:

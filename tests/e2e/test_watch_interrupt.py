@@ -55,3 +55,29 @@ def test_ctrl_c_stops_watching_and_says_the_study_goes_on(
     assert code == 130, output
     assert f"regtune cancel {study_id} stops it" in " ".join(output.split())
     assert stack.study(study_id)["status"] == "queued"
+
+
+def test_ctrl_c_stops_rewriting_the_report_and_says_the_study_goes_on(
+    processes: Processes, tmp_path: Path
+) -> None:
+    stack = processes.stack(f"sqlite:///{tmp_path / 'regtune.db'}").start_api()
+    study_id = stack.client().post("/v1/studies", json=QUEUED).json()["id"]
+    page = tmp_path / "page.html"
+    env = {**stack.env, "REGTUNE_URL": stack.url}
+    report = processes.start(
+        regtune("report", study_id, "-o", str(page), "--watch", "--poll", "0.5"),
+        env,
+        "report.log",
+        session=True,
+    )
+    code, output = interrupted(report, after="wrote")
+    said = " ".join(output.split())
+    assert code == 130, output
+    assert "Traceback" not in output and "Aborted" not in output
+    assert (
+        f"stopped rewriting: {page} shows study {study_id} as of its last rewrite; the study "
+        f"keeps running on the server; regtune report {study_id} --watch rewrites it again"
+    ) in said
+    assert page.read_text(encoding="utf-8").rstrip().endswith("</html>")
+    assert not page.with_name(page.name + ".part").exists()
+    assert stack.study(study_id)["status"] == "queued"

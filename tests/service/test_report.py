@@ -568,3 +568,20 @@ def test_cli_watch_rewrites_the_page_until_the_study_ends(
     final = out.read_text(encoding="utf-8")
     assert 'id="status">cancelled' in final and "cancelled by a test" in final
     assert "if (false" in final  # the final page no longer reloads itself
+
+
+def test_a_rewrite_replaces_the_page_whole(api: TestClient, tmp_path: Path) -> None:
+    """A page open while ``report --watch`` rewrites it keeps the whole page it opened (the file
+    was truncated and written in place: a reload meanwhile, or Ctrl-C mid-write, read half)."""
+    from regtune.service.client.http import Client
+
+    row = create_study(_spec())
+    out = tmp_path / "live.html"
+    with Client("http://testserver", key=ADMIN, transport=api._transport) as client:
+        first = client.report(row.id, out)
+        with out.open(encoding="utf-8") as opened:  # as a browser holds the page it reads
+            _set_status(row.id, "cancelled", "cancelled by a test")
+            second = client.report(row.id, out)
+            assert opened.read() == first
+    assert first != second and out.read_text(encoding="utf-8") == second
+    assert not out.with_name(out.name + ".part").exists()
