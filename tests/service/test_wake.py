@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextvars
 import copy
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -285,10 +286,15 @@ def test_a_stop_ends_a_listening_wait(studies_db: Engine) -> None:
 
 
 def test_an_idle_worker_listens_again_after_the_database_restarts(
-    apps: Apps, own_pg: PostgresServer, monkeypatch: pytest.MonkeyPatch
+    apps: Apps,
+    own_pg: PostgresServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The connection it listened on dies with the server; with an hour of back-off, only a new
-    LISTEN can bring the study submitted after the restart to it."""
+    LISTEN can bring the study submitted after the restart to it. The worker says so in one
+    line (it copied the driver's message, which runs over several lines with tabs)."""
+    caplog.set_level(logging.WARNING, logger="regtune.service.store.scheduling.wake")
     api: TestClient = apps(
         database_url=own_pg.create_database("relisten"), poll_min=HOUR, poll_max=HOUR
     )
@@ -303,3 +309,9 @@ def test_an_idle_worker_listens_again_after_the_database_restarts(
             what="the API to see the database again",
         )
         _run_by_the_idle_worker(api, "after-restart", 1)
+    lost = [r.getMessage() for r in caplog.records if "lost the connection" in r.getMessage()]
+    assert lost, caplog.text
+    assert all("\n" not in m and "\t" not in m for m in lost), lost
+    assert lost[0].startswith("lost the connection it listened on (") and lost[0].endswith(
+        "); will listen again"
+    )

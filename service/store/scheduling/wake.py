@@ -32,6 +32,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import PoolProxiedConnection
 
+from regtune.service.store.backoff import describe
 from regtune.service.store.db import PerDatabase
 
 log = logging.getLogger(__name__)
@@ -192,7 +193,7 @@ class _Listener:
                 for _ in connection.notifies(timeout=min(LISTEN_SECONDS, left), stop_after=1):
                     return True
         except DATABASE_ERRORS as exc:
-            self._say("lost", f"lost the connection it listened on ({exc}); will listen again")
+            self._say("lost", exc, "lost the connection it listened on", "will listen again")
             self._drop()
             return not stop.wait(min(RELISTEN_SECONDS, max(0.0, deadline - time.monotonic())))
         return False
@@ -213,23 +214,24 @@ class _Listener:
         try:
             held = self._engine.raw_connection()
         except DATABASE_ERRORS as exc:
-            self._say("connect", f"cannot listen for work ({exc}); waiting out the back-off")
+            self._say("connect", exc, "cannot listen for work", "waiting out the back-off")
             return False
         try:
             held.cursor().execute(f"LISTEN {CHANNEL}")
             held.commit()
         except DATABASE_ERRORS as exc:
-            self._say("listen", f"cannot listen for work ({exc}); waiting out the back-off")
+            self._say("listen", exc, "cannot listen for work", "waiting out the back-off")
             held.invalidate()
             held.close()
             return False
         self._held = held
         return True
 
-    def _say(self, what: str, message: str) -> None:
-        """A warning the first time, debug after: a proxy that refuses LISTEN refuses it at
-        every idle wait."""
-        log.log(logging.DEBUG if what in self._said else logging.WARNING, message)
+    def _say(self, what: str, exc: BaseException, failed: str, then: str) -> None:
+        """One line, a warning the first time, debug after: a proxy that refuses LISTEN refuses
+        it at every idle wait (the error's first line: the driver's runs over several)."""
+        level = logging.DEBUG if what in self._said else logging.WARNING
+        log.log(level, "%s (%s); %s", failed, describe(exc), then)
         self._said.add(what)
 
     def _drop(self) -> None:
