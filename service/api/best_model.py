@@ -21,7 +21,9 @@ OCTET_STREAM = "application/octet-stream"
 """The file's type for a client that asks for it (``Accept``), as clients generated from the
 schema know binary bodies by this type, not by regtune's own."""
 BINARY: dict[str, Any] = {}
-"""A binary body: OpenAPI 3.1 leaves out its schema."""
+"""A binary body: OpenAPI 3.1 leaves out its schema..."""
+OCTETS = {"schema": {"type": "string", "format": "binary"}}
+"""...which generators read as a body of no type: ``format: binary`` is how they know a file."""
 FILE_HEADERS = {
     "Content-Disposition": {
         "description": 'attachment; filename="<the best model\'s filename>"',
@@ -49,7 +51,7 @@ def _chunks(reader: BinaryIO) -> Iterator[bytes]:
     response_class=StreamingResponse,
     responses={
         200: {
-            "content": {best_model.MEDIA_TYPE: BINARY, OCTET_STREAM: BINARY},
+            "content": {best_model.MEDIA_TYPE: BINARY, OCTET_STREAM: OCTETS},
             "description": f"a safetensors file, as {OCTET_STREAM} when Accept asks for that "
             f"rather than {best_model.MEDIA_TYPE}",
             "headers": FILE_HEADERS,

@@ -1,7 +1,9 @@
 """What the OpenAPI schema says beyond each route's own declaration: the answers any route may
 give (a 422 in the one error shape, a 503 while the database is away) and the headers the API
 sets on them (``Location``, ``Retry-After``), so that a client generated from the schema knows
-every answer it can get."""
+every answer it can get; and an uploaded file as ``format: binary`` beside OpenAPI 3.1's
+``contentMediaType``, the one mark most generators know a file by (openapi-python-client sent
+the file's ``str()`` as text without it)."""
 
 from __future__ import annotations
 
@@ -56,6 +58,10 @@ def document(schema: dict[str, Any]) -> None:
                 unavailable.setdefault("content", ERROR)
                 unavailable.setdefault("headers", {}).update(RETRY_AFTER)
     components = schema.get("components", {}).get("schemas", {})
+    for component in components.values():
+        for field in component.get("properties", {}).values():
+            if field.get("contentMediaType") == "application/octet-stream":
+                field.setdefault("format", "binary")
     if FASTAPI_ERROR not in json.dumps(schema.get("paths", {})):
         components.pop("HTTPValidationError", None)  # FastAPI's shape, which no route answers
         if "#/components/schemas/ValidationError" not in json.dumps(schema):

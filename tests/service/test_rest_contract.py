@@ -6,7 +6,8 @@ declared the 503 of a database that is away, nor ``Location`` or ``Retry-After``
 the API sets are declared, and the operation ids are the route names a generated client takes
 (was: ``create_study_v1_studies_post``). A 405 names the methods the path allows (was: an empty
 ``Allow``), and the best model downloads as ``application/octet-stream`` to a client that asks
-for that type (clients generated from the schema know no other binary type).
+for that type (clients generated from the schema know no other binary type), files marked
+``format: binary`` as generators know them.
 
 Fast and in-process: the app under ``TestClient``, a worker thread runs the study.
 """
@@ -109,6 +110,20 @@ def test_the_operation_ids_are_the_route_names(api: TestClient) -> None:
     }
     assert found == OPERATIONS
     assert "HTTPValidationError" not in schema["components"]["schemas"]
+
+
+def test_files_are_marked_binary_as_generators_know_them(api: TestClient) -> None:
+    """openapi-python-client sent an upload's file as its ``str()`` (the API: "file: Expected
+    UploadFile") and parsed the best model's 200 as nothing, for lack of ``format: binary``."""
+    schema = api.get("/openapi.json").json()
+    upload = schema["paths"]["/v1/datasets"]["post"]["requestBody"]["content"]
+    form = upload["multipart/form-data"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert schema["components"]["schemas"][form]["properties"]["file"]["format"] == "binary"
+    model = schema["paths"]["/v1/studies/{study_id}/best-model"]["get"]["responses"]["200"]
+    assert model["content"]["application/octet-stream"]["schema"] == {
+        "type": "string",
+        "format": "binary",
+    }
 
 
 def test_every_answer_of_a_study_s_life_is_declared_and_matches_its_schema(
