@@ -224,6 +224,8 @@ def install(app: FastAPI) -> None:
             response = error_response(405, code, message)
             response.headers["Allow"] = ", ".join(allowed)
             return response
-        response = error_response(exc.status_code, code, str(exc.detail))
+        said = str(exc.detail)
+        fields = [{"path": "body", "rule": said}] if exc.status_code == 413 else None
+        response = error_response(exc.status_code, code, said, fields)
         response.headers.update(exc.headers or {})
         return response

@@ -14,6 +14,7 @@ Fast and in-process: the app under ``TestClient``, a worker thread runs the stud
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -251,3 +252,17 @@ def test_a_method_the_path_does_not_serve_names_those_it_does(api: TestClient) -
         assert response.json()["error"]["message"] == (
             f"method {method} is not allowed on {path}; it allows {allowed}"
         )
+
+
+def test_a_taken_name_and_a_body_too_large_name_their_field(apps: Apps) -> None:
+    api = apps(max_body_bytes=2000)
+    assert api.post("/v1/studies", json=definition("once")).status_code == 201
+    taken = api.post("/v1/studies", json=definition("once"))
+    assert taken.status_code == 409
+    assert [f["path"] for f in taken.json()["error"]["fields"]] == ["name"]
+    big = json.dumps({**definition("big"), "note": "x" * 3000}).encode()
+    refused = api.post("/v1/studies", content=big, headers={"content-type": "application/json"})
+    assert refused.status_code == 413, refused.text
+    fields = refused.json()["error"]["fields"]
+    assert [f["path"] for f in fields] == ["body"], fields
+    assert "REGTUNE_MAX_BODY_BYTES" in fields[0]["rule"]
