@@ -15,6 +15,7 @@ from regtune.service import heap
 from regtune.service.api import (
     access,
     best_model,
+    contract,
     datasets,
     errors,
     head,
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Hyperparameter tuning for regularized models (elastic net, dropout MLPs).",
         lifespan=lifespan,
+        generate_unique_id_function=contract.operation_id,
     )
     errors.install(app)
     app.include_router(health.router)
@@ -122,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             components.update(spec_schema.pop("$defs", {}))
             components["StudySpec"] = spec_schema
             access.document(schema)
+            contract.document(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Annotated, Any, BinaryIO
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 
 from regtune.service.api.deps import StudyDep
@@ -17,6 +17,27 @@ from regtune.service.store.repos import best_model
 
 router = APIRouter(prefix="/v1", tags=["studies"])
 CHUNK = 1 << 16
+OCTET_STREAM = "application/octet-stream"
+"""The file's type for a client that asks for it (``Accept``), as clients generated from the
+schema know binary bodies by this type, not by regtune's own."""
+BINARY: dict[str, Any] = {}
+"""A binary body: OpenAPI 3.1 leaves out its schema..."""
+OCTETS = {"schema": {"type": "string", "format": "binary"}}
+"""...which generators read as a body of no type: ``format: binary`` is how they know a file."""
+FILE_HEADERS = {
+    "Content-Disposition": {
+        "description": 'attachment; filename="<the best model\'s filename>"',
+        "schema": {"type": "string"},
+    },
+    "ETag": {
+        "description": "the file's SHA-256 (best_model.sha256), in quotes",
+        "schema": {"type": "string"},
+    },
+    "X-Regtune-Trial": {
+        "description": "the number of the trial whose model this is",
+        "schema": {"type": "integer"},
+    },
+}
 
 
 def _chunks(reader: BinaryIO) -> Iterator[bytes]:
@@ -29,7 +50,12 @@ def _chunks(reader: BinaryIO) -> Iterator[bytes]:
     "/studies/{study_id}/best-model",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {best_model.MEDIA_TYPE: {}}, "description": "a safetensors file"},
+        200: {
+            "content": {best_model.MEDIA_TYPE: BINARY, OCTET_STREAM: OCTETS},
+            "description": f"a safetensors file, as {OCTET_STREAM} when Accept asks for that "
+            f"rather than {best_model.MEDIA_TYPE}",
+            "headers": FILE_HEADERS,
+        },
         404: {
             "model": ErrorResponse,
             "description": "no best model (yet), or its file is not in this API's artifact store",
@@ -41,7 +67,9 @@ def _chunks(reader: BinaryIO) -> Iterator[bytes]:
     },
     summary="Download the best trial's model (saved when the study completes)",
 )
-def download_best_model(study: StudyDep) -> StreamingResponse:
+def download_best_model(
+    study: StudyDep, accept: Annotated[str, Header(include_in_schema=False)] = ""
+) -> StreamingResponse:
     """The file is opened before the status line is sent: a file this API cannot read is a JSON
     error, never a 200 whose body breaks off."""
     with transaction() as session:
@@ -61,7 +89,7 @@ def download_best_model(study: StudyDep) -> StreamingResponse:
     reader = best_model.open_model(study.id, info["artifact_id"])
     return StreamingResponse(
         _chunks(reader),
-        media_type=best_model.MEDIA_TYPE,
+        media_type=_media_type(accept),
         headers={
             "Content-Disposition": f'attachment; filename="{info["filename"]}"',
             "Content-Length": str(info["bytes"]),
@@ -69,3 +97,12 @@ def download_best_model(study: StudyDep) -> StreamingResponse:
             "X-Regtune-Trial": str(info["trial"]),
         },
     )
+
+
+def _media_type(accept: str) -> str:
+    """regtune's own type, or ``application/octet-stream`` when ``Accept`` names that and not
+    regtune's."""
+    asked = {part.split(";")[0].strip().lower() for part in accept.split(",")}
+    if OCTET_STREAM in asked and best_model.MEDIA_TYPE not in asked:
+        return OCTET_STREAM
+    return best_model.MEDIA_TYPE

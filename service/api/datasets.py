@@ -78,7 +78,11 @@ def _read(upload: UploadFile) -> tuple[bytes, str]:
     status_code=status.HTTP_201_CREATED,
     response_model=DatasetOut,
     responses={
-        200: {"model": DatasetOut, "description": "the same upload exists already"},
+        200: {
+            "model": DatasetOut,
+            "description": "the same upload exists already",
+            "headers": {"Location": {"description": "its path", "schema": {"type": "string"}}},
+        },
         **ERRORS,
     },
     summary="Upload a CSV or Parquet file as a dataset (multipart/form-data)",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Header, Path, Request
 from fastapi.concurrency import run_in_threadpool
 
 from regtune.service.api.access import CALLER_KEY
-from regtune.service.errors import Forbidden, Unauthorized
+from regtune.service.errors import FieldProblem, Forbidden, Unauthorized
 from regtune.service.store.repos import studies
 from regtune.service.store.repos.keys import Caller
 from regtune.service.store.tables import StudyRow
@@ -64,10 +64,11 @@ def listed_tenant(reach: studies.Reach, asked: str | None) -> studies.Reach:
         return reach
     if reach is None:
         return asked
-    raise Forbidden(
-        f"tenant: a tenant's key lists only its own studies ({reach!r}), not {asked!r}; "
-        "every tenant's are the admin key's (REGTUNE_ADMIN_KEY)"
+    rule = (
+        f"a tenant's key lists only its own studies ({reach!r}), not {asked!r}; every "
+        "tenant's are the admin key's (REGTUNE_ADMIN_KEY)"
     )
+    raise Forbidden(f"tenant: {rule}", [FieldProblem(path="tenant", rule=rule)])
 
 
 def study(
@@ -82,14 +83,21 @@ StudyDep = Annotated[StudyRow, Depends(study)]
 async def recent_study(
     study_id: Annotated[str, Path(max_length=64, description="study id")],
     tenant: ReachDep,
-    request: Request,
+    cache_control: Annotated[
+        str,
+        Header(
+            alias="Cache-Control",
+            description="no-cache: the study as it is now, not as this process read it up to a "
+            "second ago",
+        ),
+    ] = "",
 ) -> StudyRow:
     """The study's row as read at most ``studies.RECENT_SECONDS`` ago (no database round trip,
     no thread, when this process read it that recently): for reads that show the study. A
     request that says ``Cache-Control: no-cache`` (a client waiting for the study to end) gets
     the row (and its best model) as they are now, which the process then remembers for
     everyone."""
-    if "no-cache" in request.headers.get("cache-control", "").lower():
+    if "no-cache" in cache_control.lower():
         return await run_in_threadpool(studies.read_row_now, study_id, tenant=tenant)
     row = studies.recent_row(study_id, tenant=tenant)
     if row is None:

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Route
+from starlette.routing import Match
 
 from regtune.service.errors import (
     ArtifactStoreUnavailable,
@@ -98,13 +98,22 @@ def _validation_message(fields: list[dict[str, str]]) -> str:
     return "; ".join(f"{f['path']}: {f['rule']}" for f in fields[:5]) or "invalid request"
 
 
-def _allowed_methods(request: Request) -> str:
-    """Every method some route serves on this path (Starlette names only the first route's)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        if isinstance(route, Route) and route.path_regex.match(request.scope["path"]):
-            methods |= route.methods or set()
-    return ", ".join(sorted(methods))
+METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves on this path (Starlette names only the first route's),
+    asked of the routes themselves, so that routers included whole are asked too; HEAD where
+    GET is (``head.HeadAsGet``)."""
+    allowed = [
+        method
+        for method in METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+    return sorted([*allowed, "HEAD"] if "GET" in allowed else allowed)
 
 
 def invalid_definition(exc: ValidationError, data: Any) -> InvalidDefinition:
@@ -177,7 +186,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Forbidden)
     async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:
-        return error_response(403, "forbidden", exc.message)
+        return error_response(403, "forbidden", exc.message, [f.__dict__ for f in exc.fields])
 
     @app.exception_handler(ArtifactStoreUnavailable)
     async def _store(_: Request, exc: ArtifactStoreUnavailable) -> JSONResponse:
@@ -206,8 +215,17 @@ def install(app: FastAPI) -> None:
             405: "method_not_allowed",
             413: "too_large",
         }.get(exc.status_code, "http_error")
-        response = error_response(exc.status_code, code, str(exc.detail))
-        response.headers.update(exc.headers or {})
         if exc.status_code == 405:
-            response.headers["Allow"] = _allowed_methods(request)
+            allowed = _allowed_methods(request)
+            message = (
+                f"method {request.method} is not allowed on {request.url.path}; it allows "
+                f"{', '.join(allowed)}"
+            )
+            response = error_response(405, code, message)
+            response.headers["Allow"] = ", ".join(allowed)
+            return response
+        said = str(exc.detail)
+        fields = [{"path": "body", "rule": said}] if exc.status_code == 413 else None
+        response = error_response(exc.status_code, code, said, fields)
+        response.headers.update(exc.headers or {})
         return response

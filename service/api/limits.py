@@ -47,8 +47,9 @@ class BodyLimit:
         declared = Headers(scope=scope).get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             await _drain(receive, limit * DRAIN_FACTOR)
-            error = BodyTooLarge(limit, setting)
-            await error_response(413, "too_large", str(error.detail))(scope, receive, send)
+            said = str(BodyTooLarge(limit, setting).detail)
+            fields = [{"path": "body", "rule": said}]
+            await error_response(413, "too_large", said, fields)(scope, receive, send)
             return
         received = 0
 

@@ -70,7 +70,13 @@ _registry: _Registry | None = None
     "/metrics",
     response_class=Response,
     summary="Prometheus metrics (pool-wide: the admin key when keys are on)",
-    responses={403: {"model": ErrorResponse, "description": "a tenant's key"}},
+    responses={
+        200: {
+            "description": "the Prometheus text format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
+        403: {"model": ErrorResponse, "description": "a tenant's key"},
+    },
 )
 def metrics(_: OperatorDep) -> Response:
     return Response(generate_latest(registry()), media_type=CONTENT_TYPE_LATEST)

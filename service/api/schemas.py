@@ -23,6 +23,10 @@ UtcDateTime = Annotated[datetime, AfterValidator(_utc)]
 local time); answers carry the offset, as RFC 3339 date-time requires."""
 
 
+TrialState = Literal["RUNNING", "COMPLETE", "PRUNED", "FAIL", "WAITING"]
+"""Optuna's trial states, by its names."""
+
+
 STUDY_WAIT_MAX = 60.0
 """The longest ``GET /v1/studies/{id}?wait=`` holds its answer (seconds)."""
 
@@ -191,7 +195,7 @@ class CurvePoint(BaseModel):
 
 class TrialOut(BaseModel):
     number: int
-    state: str
+    state: TrialState
     value: float | None
     values: list[float | None] | None
     params: dict[str, Any]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from functools import partial
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
@@ -30,6 +30,7 @@ from regtune.service.api.schemas import (
     StudyPage,
     TrialOut,
     TrialPage,
+    TrialState,
 )
 from regtune.service.errors import TrialNotFound
 from regtune.service.settings import Settings, get_settings
@@ -50,7 +51,7 @@ from regtune.service.store.trials import views as trial_reads
 
 router = APIRouter(prefix="/v1", tags=["studies"])
 StateFilter = Annotated[
-    Literal["RUNNING", "COMPLETE", "PRUNED", "FAIL", "WAITING"],
+    TrialState,
     BeforeValidator(lambda value: value.upper() if isinstance(value, str) else value),
 ]
 """A trial state, in any case (``complete``, ``Complete``): Optuna's names are upper case."""
@@ -128,7 +129,14 @@ def _create(data: Any, tenant: str) -> StudyOut:
     return study_out(row)  # the definition as stored, with the seed drawn if none was given
 
 
-@router.get("/studies", response_model=StudyPage, responses=ERRORS)
+@router.get(
+    "/studies",
+    response_model=StudyPage,
+    responses={
+        **ERRORS,
+        403: {"model": ErrorResponse, "description": "a tenant's key asking for another tenant"},
+    },
+)
 async def list_studies(
     reach: ReachDep,
     status_: Annotated[StatusFilter | None, Query(alias="status")] = None,

@@ -23,7 +23,14 @@ from regtune.service.ingest.encodings import UTF8
 from regtune.service.ingest.formats import NA_TOKENS, read_columns
 from regtune.service.ingest.header import Limits, same_name
 from regtune.service.ingest.missing_values import read_as_missing
-from regtune.service.ingest.values import bind, booleans_as_numbers, cells, classify, label
+from regtune.service.ingest.values import (
+    bind,
+    booleans_as_numbers,
+    cells,
+    classify,
+    composed_levels,
+    label,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -280,8 +287,9 @@ class Encoder:
                 blocks.append(numbers[:, None])
                 continue
             text, missing = cells(values, self.na_tokens, decimal=decimal)
-            text = bind(text, feature.categories)
-            block = one_hot(text, missing, feature.categories)
+            categories = composed_levels(feature.categories)
+            text = bind(text, categories)
+            block = one_hot(text, missing, categories)
             unseen = ~missing & (np.nan_to_num(block).sum(axis=1) == 0)
             if unseen.any():
                 unknown[feature.name] = sorted(set(text[unseen].tolist()))
@@ -314,8 +322,9 @@ class Encoder:
         else:
             assert read.text is not None
             written = read.text[scored]
-        labels = [str(v) for v in bind(written, self.classes)]
-        code = {c: i for i, c in enumerate(self.classes)}
+        classes = composed_levels(self.classes)
+        labels = [str(v) for v in bind(written, classes)]
+        code = {c: i for i, c in enumerate(classes)}
         unseen = sorted({v for v in labels if v not in code})
         if unseen:
             raise InvalidUpload(

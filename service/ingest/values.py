@@ -12,6 +12,7 @@ booleans, ``True`` is ``1`` where it knows 0/1).
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -68,7 +69,7 @@ def cells(
     )
     missing = np.array([v is None or v in tokens for v in stripped], dtype=bool)
     stripped[missing] = None
-    return stripped, missing
+    return composed(stripped), missing
 
 
 def classify(
@@ -122,7 +123,30 @@ def classify(
             f"column {name!r} has a text value of {int(lengths[row])} characters at data row "
             f"{row + 1}; text values are categories of at most {limits.max_text_chars} characters"
         )
-    return Column(name, None, stripped, missing)
+    return Column(name, None, composed(stripped), missing)
+
+
+def composed(text: np.ndarray) -> np.ndarray:
+    """Text values (None for missing) in Unicode's composed form, NFC, as column names are
+    (``header.same_name``): ``größe`` written with a combining diaeresis is the category
+    ``größe``. Each distinct value is looked at once; the cells are rewritten only when one
+    of them changes."""
+    changed = {
+        v: unicodedata.normalize("NFC", v)
+        for v in set(text.tolist())
+        if v is not None and not v.isascii() and not unicodedata.is_normalized("NFC", v)
+    }
+    if not changed:
+        return text
+    return np.array([changed.get(v, v) for v in text.tolist()], dtype=object)
+
+
+def composed_levels(levels: Sequence[str]) -> tuple[str, ...]:
+    """A model's stored categories or class labels in NFC, as ``composed`` reads the values that
+    bind to them (a model saved before values were composed may hold another form); as stored
+    if two of them are one text composed."""
+    normal = tuple(unicodedata.normalize("NFC", c) for c in levels)
+    return normal if len(set(normal)) == len(normal) else tuple(levels)
 
 
 def to_numbers(stripped: np.ndarray, missing: np.ndarray) -> np.ndarray:

@@ -19,7 +19,13 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, load_only
 
-from regtune.service.errors import StudyNameTaken, StudyNotActive, StudyNotFound, StudyRunning
+from regtune.service.errors import (
+    FieldProblem,
+    StudyNameTaken,
+    StudyNotActive,
+    StudyNotFound,
+    StudyRunning,
+)
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.enums import ACTIVE, FINAL, StudyStatus
 from regtune.service.spec.objective import Select, objective_directions, objective_names
@@ -107,13 +113,14 @@ def create_study(
                 select(StudyRow.id).where(StudyRow.tenant == tenant, StudyRow.name == spec.name)
             )
             if existing:
-                raise StudyNameTaken(
+                said = (
                     f"{taken} (id {existing}); give this one another name, or remove that one "
                     f"first (regtune rm {existing}; DELETE /v1/studies/{existing})"
                 )
+                raise StudyNameTaken(said, [FieldProblem(path="name", rule=said)])
             session.add(row)
     except IntegrityError as exc:  # created meanwhile by another request
-        raise StudyNameTaken(taken) from exc
+        raise StudyNameTaken(taken, [FieldProblem(path="name", rule=taken)]) from exc
     storage = storage or get_storage()
     try:
         study = optuna.create_study(

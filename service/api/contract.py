@@ -1,0 +1,68 @@
+"""What the OpenAPI schema says beyond each route's own declaration: the answers any route may
+give (a 422 in the one error shape, a 503 while the database is away) and the headers the API
+sets on them (``Location``, ``Retry-After``), so that a client generated from the schema knows
+every answer it can get; and an uploaded file as ``format: binary`` beside OpenAPI 3.1's
+``contentMediaType``, the one mark most generators know a file by (openapi-python-client sent
+the file's ``str()`` as text without it)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi.routing import APIRoute
+
+ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "seconds to wait before trying again",
+        "schema": {"type": "integer", "minimum": 0},
+    }
+}
+LOCATION = {
+    "Location": {
+        "description": "the path of the resource created (or found)",
+        "schema": {"type": "string"},
+    }
+}
+INVALID = (
+    "a parameter or the body breaks a rule: error.fields names each (path) and its rule, "
+    "in the one error shape"
+)
+UNAVAILABLE = (
+    "the database refused or dropped the connection (database_unavailable), or a newer API "
+    "stored the study (definition_too_new): try again after Retry-After"
+)
+WITHOUT_DATABASE = frozenset({"/healthz", "/readyz"})
+"""Routes that answer whatever the database does (``/readyz`` declares its own 503)."""
+FASTAPI_ERROR = "#/components/schemas/HTTPValidationError"
+
+
+def operation_id(route: APIRoute) -> str:
+    """The route's function name (``create_study``, ``list_trials``): what a generated client
+    names its method, unique (``test_rest_contract``) and stable across versions."""
+    return route.name
+
+
+def document(schema: dict[str, Any]) -> None:
+    for path, operations in schema.get("paths", {}).items():
+        for operation in operations.values():
+            responses: dict[str, Any] = operation.setdefault("responses", {})
+            for status, response in responses.items():
+                if FASTAPI_ERROR in json.dumps(response):  # the app's handler answers our shape
+                    responses[status] = {"description": INVALID, "content": ERROR}
+                if status == "201":
+                    response.setdefault("headers", {}).update(LOCATION)
+            if path not in WITHOUT_DATABASE:
+                unavailable = responses.setdefault("503", {"description": UNAVAILABLE})
+                unavailable.setdefault("content", ERROR)
+                unavailable.setdefault("headers", {}).update(RETRY_AFTER)
+    components = schema.get("components", {}).get("schemas", {})
+    for component in components.values():
+        for field in component.get("properties", {}).values():
+            if field.get("contentMediaType") == "application/octet-stream":
+                field.setdefault("format", "binary")
+    if FASTAPI_ERROR not in json.dumps(schema.get("paths", {})):
+        components.pop("HTTPValidationError", None)  # FastAPI's shape, which no route answers
+        if "#/components/schemas/ValidationError" not in json.dumps(schema):
+            components.pop("ValidationError", None)
