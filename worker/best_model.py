@@ -198,8 +198,8 @@ def _retrain_and_upload(
         test_metrics = measured.score(dataset.X[test], dataset.y[test])  # holes filled per member
         baseline = baseline_scores(fitted.splits.folds, fitted.splits.task, fitted.config.n_out)
     if not fitted.refit:
-        if test_metrics is not None:
-            _compare(row.id, view, test_metrics)
+        if test_metrics is not None:  # the trial's are its fold models' mean, not the ensemble's
+            _compare(row.id, view, unnamed("test", fitted.result.test_metrics))
     elif spec.refit_rows == "all" and not fitted.every_row:  # measured: now the test rows train
         every = best_fit(
             spec, view.params, view.user_attrs, stop=stop, engine=stores.engine, every_row=True
@@ -304,8 +304,10 @@ def write(path: Path, dataset: data.Dataset, fitted: BestFit, info: dict[str, An
 
 
 def _compare(study_id: str, view: trial_reads.TrialView, test_metrics: dict[str, float]) -> None:
-    """Warn if the retrained model does not reproduce the trial (non-deterministic training); a
-    fused member's pass of one may round otherwise than its pass did (README: to 1e-6)."""
+    """Warn if the retrained model does not reproduce the trial (non-deterministic training):
+    ``test_metrics`` are its fold models' mean, as the trial's are (under folds the saved
+    ensemble scores another figure); a fused member's pass of one may round otherwise than its
+    pass did (README: to 1e-6)."""
     reported = unnamed("test", view.user_attrs)
     rtol = 1e-6 if view.user_attrs.get("fused") is True else 1e-9
     for key, value in test_metrics.items():

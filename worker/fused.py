@@ -68,12 +68,10 @@ DEFAULT_FACTORY = Settings.model_fields["objective_factory"].default
 
 def width(spec: StudySpec, settings: Settings) -> int:
     """Trials of ``spec`` one pass may train: the definition's ``training.fused_trials``, else
-    the worker's ``REGTUNE_FUSED_TRIALS``; 1 for what the fused trainer does not stack, and
-    under ``refit: false`` with dropout or input noise (the saved model, the best trial retrained
-    alone, would not be the trial's: a member's masks are the stack's)."""
+    the worker's ``REGTUNE_FUSED_TRIALS``; 1 for what the fused trainer does not stack. Under
+    ``refit: false`` with dropout or input noise too: the saved model, a member retrained as a
+    fused pass of one, draws its masks and noise as it did in its pass (``best_model.retrain``)."""
     if settings.objective_factory != DEFAULT_FACTORY or spec.model.kind != "mlp":
-        return 1
-    if not spec.refit and spec.draws_noise:
         return 1
     return spec.training.fused_trials or settings.fused_trials
 

@@ -446,11 +446,10 @@ class StudySpec(Strict):
         return self
 
     @model_validator(mode="after")
-    def _fused(self, info: ValidationInfo) -> StudySpec:
-        """Fused training stacks MLPs; a linear model's trials run one at a time. Under
-        ``refit: false`` the saved model is the best trial retrained alone, which a fused member
-        with dropout or input noise is not draw for draw (its masks are the stack's); a stored
-        definition reads back as it was accepted (the worker runs it one trial at a time)."""
+    def _fused(self) -> StudySpec:
+        """Fused training stacks MLPs; a linear model's trials run one at a time. (Under
+        ``refit: false`` a fused member's saved model is retrained as a fused pass of one, with
+        the masks and noise it drew in its pass: dropout and input noise fuse there too.)"""
         fused = self.training.fused_trials
         if fused is not None and fused > 1 and self.model.kind != "mlp":
             raise field_error(
@@ -459,25 +458,7 @@ class StudySpec(Strict):
                 "fused_trials 1 or leave it out",
                 fused,
             )
-        stored = (info.context or {}).get(STORED)
-        if fused is not None and fused > 1 and not self.refit and self.draws_noise and not stored:
-            raise field_error(
-                ("training", "fused_trials"),
-                "refit: false saves the best trial retrained alone, and a fused trial with "
-                "dropout or input_noise is not that run draw for draw: give fused_trials 1 "
-                "(or leave it out), refit: true, or no dropout and input_noise",
-                fused,
-            )
         return self
-
-    @property
-    def draws_noise(self) -> bool:
-        """Whether a trial may train with dropout or input noise (random draws per batch)."""
-        space = self.search_space
-        return any(
-            not (isinstance(param, Fixed) and param.value == 0)
-            for param in (space.dropout, space.input_noise)
-        )
 
     @model_validator(mode="after")
     def _solver(self) -> StudySpec:

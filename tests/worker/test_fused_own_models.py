@@ -18,7 +18,7 @@ from regtune.service.spec.definition import StudySpec
 from regtune.service.store.db import transaction
 from regtune.service.store.tables import StudyRow
 from regtune.worker import modelfile
-from regtune.worker.evaluation import scores_per_fold
+from regtune.worker.evaluation import Split, scores_per_fold, unnamed
 from regtune.worker.objective import prepare
 from tests.inprocess import run_to_the_end
 
@@ -49,6 +49,23 @@ def definition() -> dict[str, Any]:
     }
 
 
+def saved_fold_scores(
+    api: TestClient, study: dict[str, Any], tmp_path: Any, split: Split = "val"
+) -> list[dict[str, float]]:
+    """Each fold model of the study's saved best model scored on its fold's ``split`` rows."""
+    download = api.get(f"/v1/studies/{study['id']}/best-model")
+    assert download.status_code == 200, download.text
+    path = tmp_path / f"{study['id']}.safetensors"
+    path.write_bytes(download.content)
+    saved = modelfile.load(path)
+    with transaction() as session:
+        row = session.get(StudyRow, study["id"])
+        assert row is not None
+        spec = StudySpec.from_stored(row.spec)
+    splits = prepare(spec)
+    return scores_per_fold(list(saved.model.members), splits.folds, split, splits.task)
+
+
 def test_a_fused_members_own_models_are_saved_as_it_trained_them(
     api: TestClient, tmp_path: Any
 ) -> None:
@@ -60,18 +77,37 @@ def test_a_fused_members_own_models_are_saved_as_it_trained_them(
     assert model["trial"] == best["number"] and model["refit"] is False, model
     assert model["note"].startswith("the refit fits its own training rows worse"), model
 
-    download = api.get(f"/v1/studies/{study['id']}/best-model")
-    assert download.status_code == 200, download.text
-    path = tmp_path / "best.safetensors"
-    path.write_bytes(download.content)
-    saved = modelfile.load(path)
-    with transaction() as session:
-        row = session.get(StudyRow, study["id"])
-        assert row is not None
-        spec = StudySpec.from_stored(row.spec)
-    splits = prepare(spec)
-    per_fold = scores_per_fold(list(saved.model.members), splits.folds, "val", splits.task)
     # each saved fold model scores its fold as the trial's did (README: to float rounding, 1e-6)
-    assert [m["loss"] for m in per_fold] == pytest.approx(best["user_attrs"]["fold_values"], 1e-6)
+    per_fold = [m["loss"] for m in saved_fold_scores(api, study, tmp_path)]
+    assert per_fold == pytest.approx(best["user_attrs"]["fold_values"], 1e-6)
     assert model["val_metrics"]["loss"] == pytest.approx(best["value"], rel=1e-6)
     assert best["user_attrs"]["fused"] is True  # how it was retrained: it was in a pass of two
+
+
+def test_refit_false_with_dropout_and_noise_trains_fused_and_saves_the_trials_own_models(
+    api: TestClient, tmp_path: Any
+) -> None:
+    """``refit: false`` with dropout or input noise ran its trials one at a time, and
+    ``fused_trials`` above 1 there was a 422: the saved model, the best trial retrained alone,
+    would not have drawn the member's masks. Retrained as a fused pass of one, it does."""
+    body = definition() | {"name": "fused-no-refit", "refit": False}
+    body["search_space"] |= {"input_noise": 0.1}
+    created = api.post("/v1/studies", json=body)
+    assert created.status_code == 201, created.text
+    study = run_to_the_end(api, created.json()["id"])
+    assert study["status"] == "completed", study
+    best, model = study["best_trial"], study["best_model"]
+    assert model["trial"] == best["number"] and model["refit"] is False, model
+    trials = api.get(f"/v1/studies/{study['id']}/trials").json()["items"]
+    for listed in trials:  # trained in one pass of two
+        trial = api.get(f"/v1/studies/{study['id']}/trials/{listed['number']}").json()
+        assert trial["user_attrs"]["fused"] is True, trial
+
+    per_fold = [m["loss"] for m in saved_fold_scores(api, study, tmp_path)]
+    assert per_fold == pytest.approx(best["user_attrs"]["fold_values"], 1e-6)
+    assert model["val_metrics"]["loss"] == pytest.approx(best["value"], rel=1e-6)
+    # and on the test rows: the trial's test_* are its fold models' mean
+    tested = saved_fold_scores(api, study, tmp_path, "test")
+    assert {k: sum(m[k] for m in tested) / len(tested) for k in tested[0]} == pytest.approx(
+        unnamed("test", best["user_attrs"]), rel=1e-6
+    )

@@ -73,9 +73,15 @@ def run(apps: Apps, tmp_path: Path, definition: dict[str, Any]) -> dict[str, Any
     }
 
 
-def test_one_worker_runs_the_same_definition_to_the_same_study(apps: Apps, tmp_path: Path) -> None:
-    first, again = (run(apps, tmp_path, mlp_study("again")) for _ in range(2))
+@pytest.mark.parametrize("refit", [True, False], ids=["refit", "own-models"])
+def test_one_worker_runs_the_same_definition_to_the_same_study(
+    apps: Apps, tmp_path: Path, refit: bool
+) -> None:
+    """``refit: false`` too, whose saved model is the best member retrained as a pass of one."""
+    first, again = (run(apps, tmp_path, mlp_study("again", refit=refit)) for _ in range(2))
     assert len(first["trials"]) == 10
+    complete = [t for t in first["trials"] if t["state"] == "COMPLETE"]
+    assert all(t["user_attrs"]["fused"] is True for t in complete)  # in passes of 4
     assert {t["state"] for t in first["trials"]} == {"COMPLETE", "PRUNED"}  # the pruner acted
     assert again == first
 
