@@ -35,3 +35,26 @@ def test_a_retrained_trial_under_folds_is_not_said_to_differ_from_itself(
     assert study["status"] == "completed" and study["best_model"]["refit"] is False, study
     said = [r.getMessage() for r in caplog.records if "differs from the trial" in r.getMessage()]
     assert said == []
+
+
+WARM = {  # λ paths: each point warm-started from the one before, the retrain a cold solve
+    **DEFINITION,
+    "name": "warm-started-compared",
+    "search_space": {"lambda": {"low": 1e-4, "high": 1.0, "log": True}, "l1_ratio": 0.5},
+    "validation": {"holdout": 0.2},
+    "budget": {"n_trials": 12, "max_parallel": 1},
+}
+
+
+def test_a_warm_started_trial_retrained_cold_is_not_said_to_differ_from_itself(
+    api: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The exact solver's warm and cold solves agree to its tolerance (README: a path point
+    equals a cold solve at its λ to 1e-6), not to the last bits."""
+    created = api.post("/v1/studies", json=WARM)
+    assert created.status_code == 201, created.text
+    with caplog.at_level(logging.WARNING, logger="regtune.worker.best_model"):
+        study = run_to_the_end(api, created.json()["id"])
+    assert study["status"] == "completed" and study["best_model"]["refit"] is False, study
+    said = [r.getMessage() for r in caplog.records if "differs from the trial" in r.getMessage()]
+    assert said == []
