@@ -48,6 +48,10 @@ MIN_POLL = 0.1
 """The shortest ``--poll`` of ``submit --watch`` and ``report --watch``: 0 asked the API for
 the study about 270 times a second for as long as it ran, and a negative report poll was a
 traceback from ``time.sleep``."""
+ProgressPollOpt = Annotated[
+    float,
+    typer.Option(min=MIN_POLL, help="Seconds between progress updates (the end is seen at once)."),
+]
 
 
 def _validation(study: StudyOut) -> Validation:
@@ -78,12 +82,7 @@ def submit(
     watch: Annotated[
         bool, typer.Option("--watch", "-w", help="Show live progress until the study ends.")
     ] = False,
-    poll: Annotated[
-        float,
-        typer.Option(
-            min=MIN_POLL, help="Seconds between progress updates (the end is seen at once)."
-        ),
-    ] = 1.0,
+    poll: ProgressPollOpt = 1.0,
     url: UrlOpt = None,
     key: KeyOpt = None,
     as_json: JsonOpt = False,
@@ -114,12 +113,7 @@ def submit(
 
 def watch_study(
     study_id: str,
-    poll: Annotated[
-        float,
-        typer.Option(
-            min=MIN_POLL, help="Seconds between progress updates (the end is seen at once)."
-        ),
-    ] = 1.0,
+    poll: ProgressPollOpt = 1.0,
     url: UrlOpt = None,
     key: KeyOpt = None,
     as_json: JsonOpt = False,

@@ -21,12 +21,16 @@ QUEUED = {  # no worker runs: the study stays queued for as long as the test wat
 }
 
 
-def interrupted(proc: Proc, *, after: str) -> tuple[int, str]:
+def interrupted(proc: Proc, *, after: str) -> str:
     """Ctrl-C (SIGINT to the command's process group, as a terminal sends it) once its output
-    shows ``after``; its exit status and output."""
+    shows ``after``; it exits 130, with no traceback nor click's "Aborted!" → its output, each
+    run of white space one space."""
     wait_for(lambda: after in proc.log(), timeout=120, what=after)
     os.killpg(proc.pid, signal.SIGINT)
-    return proc.popen.wait(timeout=60), proc.log()
+    code, output = proc.popen.wait(timeout=60), proc.log()
+    assert code == 130, output
+    assert "Traceback" not in output and "Aborted" not in output
+    return " ".join(output.split())
 
 
 def test_ctrl_c_stops_watching_and_says_the_study_goes_on(
@@ -39,11 +43,8 @@ def test_ctrl_c_stops_watching_and_says_the_study_goes_on(
     submit = processes.start(
         regtune("submit", str(definition), "--watch"), env, "submit.log", session=True
     )
-    code, output = interrupted(submit, after="· queued ·")
+    said = interrupted(submit, after="· queued ·")
     study_id = stack.client().get("/v1/studies").json()["items"][0]["id"]
-    said = " ".join(output.split())
-    assert code == 130, output
-    assert "Traceback" not in output and "Aborted" not in output
     assert (
         f"stopped watching: study {study_id} (watched-then-left) keeps running on the server; "
         f"regtune watch {study_id} follows it again, regtune cancel {study_id} stops it"
@@ -51,9 +52,7 @@ def test_ctrl_c_stops_watching_and_says_the_study_goes_on(
     assert stack.study(study_id)["status"] == "queued"  # not cancelled
 
     again = processes.start(regtune("watch", study_id), env, "watch.log", session=True)
-    code, output = interrupted(again, after="· queued ·")
-    assert code == 130, output
-    assert f"regtune cancel {study_id} stops it" in " ".join(output.split())
+    assert f"regtune cancel {study_id} stops it" in interrupted(again, after="· queued ·")
     assert stack.study(study_id)["status"] == "queued"
 
 
@@ -70,10 +69,7 @@ def test_ctrl_c_stops_rewriting_the_report_and_says_the_study_goes_on(
         "report.log",
         session=True,
     )
-    code, output = interrupted(report, after="wrote")
-    said = " ".join(output.split())
-    assert code == 130, output
-    assert "Traceback" not in output and "Aborted" not in output
+    said = interrupted(report, after="wrote")
     assert (
         f"stopped rewriting: {page} shows study {study_id} as of its last rewrite; the study "
         f"keeps running on the server; regtune report {study_id} --watch rewrites it again"

@@ -25,16 +25,23 @@ DEFINITION = {
 }
 
 
-def test_a_retrained_trial_under_folds_is_not_said_to_differ_from_itself(
-    api: TestClient, caplog: pytest.LogCaptureFixture
-) -> None:
-    created = api.post("/v1/studies", json=DEFINITION)
+def _differences(
+    api: TestClient, caplog: pytest.LogCaptureFixture, definition: dict[str, object]
+) -> list[str]:
+    """Run ``definition`` (``refit: false``) to the end → the worker's "differs from the trial"
+    warnings."""
+    created = api.post("/v1/studies", json=definition)
     assert created.status_code == 201, created.text
     with caplog.at_level(logging.WARNING, logger="regtune.worker.best_model"):
         study = run_to_the_end(api, created.json()["id"])
     assert study["status"] == "completed" and study["best_model"]["refit"] is False, study
-    said = [r.getMessage() for r in caplog.records if "differs from the trial" in r.getMessage()]
-    assert said == []
+    return [r.getMessage() for r in caplog.records if "differs from the trial" in r.getMessage()]
+
+
+def test_a_retrained_trial_under_folds_is_not_said_to_differ_from_itself(
+    api: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert _differences(api, caplog, DEFINITION) == []
 
 
 WARM = {  # λ paths: each point warm-started from the one before, the retrain a cold solve
@@ -51,10 +58,4 @@ def test_a_warm_started_trial_retrained_cold_is_not_said_to_differ_from_itself(
 ) -> None:
     """The exact solver's warm and cold solves agree to its tolerance (README: a path point
     equals a cold solve at its λ to 1e-6), not to the last bits."""
-    created = api.post("/v1/studies", json=WARM)
-    assert created.status_code == 201, created.text
-    with caplog.at_level(logging.WARNING, logger="regtune.worker.best_model"):
-        study = run_to_the_end(api, created.json()["id"])
-    assert study["status"] == "completed" and study["best_model"]["refit"] is False, study
-    said = [r.getMessage() for r in caplog.records if "differs from the trial" in r.getMessage()]
-    assert said == []
+    assert _differences(api, caplog, WARM) == []
