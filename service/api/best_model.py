@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any, BinaryIO
 
 from fastapi import APIRouter, Header
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from regtune.service.api.deps import StudyDep
 from regtune.service.api.schemas import ErrorResponse
@@ -56,6 +56,11 @@ def _chunks(reader: BinaryIO) -> Iterator[bytes]:
             f"rather than {best_model.MEDIA_TYPE}",
             "headers": FILE_HEADERS,
         },
+        304: {
+            "description": "If-None-Match names this file's ETag: the copy the client holds is "
+            "the best model (no body)",
+            "headers": {"ETag": FILE_HEADERS["ETag"]},
+        },
         404: {
             "model": ErrorResponse,
             "description": "no best model (yet), or its file is not in this API's artifact store",
@@ -68,10 +73,20 @@ def _chunks(reader: BinaryIO) -> Iterator[bytes]:
     summary="Download the best trial's model (saved when the study completes)",
 )
 def download_best_model(
-    study: StudyDep, accept: Annotated[str, Header(include_in_schema=False)] = ""
-) -> StreamingResponse:
+    study: StudyDep,
+    accept: Annotated[str, Header(include_in_schema=False)] = "",
+    if_none_match: Annotated[
+        str,
+        Header(
+            alias="If-None-Match",
+            description="ETags of copies the client holds: a 304 without the file if one is "
+            "the best model's",
+        ),
+    ] = "",
+) -> Response:
     """The file is opened before the status line is sent: a file this API cannot read is a JSON
-    error, never a 200 whose body breaks off."""
+    error, never a 200 whose body breaks off. A client that holds the file already (its ETag,
+    the SHA-256, in ``If-None-Match``) gets a 304 and no body."""
     with transaction() as session:
         info: dict[str, Any] | None = best_model.read_info(session, study.optuna_study_id or -1)
         problem = None if info else best_model.read_problem(session, study.optuna_study_id or -1)
@@ -86,6 +101,9 @@ def download_best_model(
             f"{study.status}); one is saved when a study completes with at least one COMPLETE "
             "trial"
         )
+    etag = f'"{info["sha256"]}"'
+    if _matches(if_none_match, etag):
+        return Response(status_code=304, headers={"ETag": etag})
     reader = best_model.open_model(study.id, info["artifact_id"])
     return StreamingResponse(
         _chunks(reader),
@@ -93,7 +111,7 @@ def download_best_model(
         headers={
             "Content-Disposition": f'attachment; filename="{info["filename"]}"',
             "Content-Length": str(info["bytes"]),
-            "ETag": f'"{info["sha256"]}"',
+            "ETag": etag,
             "X-Regtune-Trial": str(info["trial"]),
         },
     )
@@ -106,3 +124,10 @@ def _media_type(accept: str) -> str:
     if OCTET_STREAM in asked and best_model.MEDIA_TYPE not in asked:
         return OCTET_STREAM
     return best_model.MEDIA_TYPE
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    """``If-None-Match`` names ``etag`` (weakly compared, as RFC 9110 has it for this header),
+    or is ``*``."""
+    held = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in held or etag in held

@@ -164,6 +164,14 @@ def test_every_answer_of_a_study_s_life_is_declared_and_matches_its_schema(
     assert model.headers["content-type"] == "application/vnd.regtune.model+safetensors"
     assert octets.headers["content-type"] == "application/octet-stream"
     assert octets.content == model.content and len(model.content) > 100
+    etag = model.headers["etag"]
+    held = call(best, "GET", f"/v1/studies/{sid}/best-model", headers={"if-none-match": etag})
+    assert held.status_code == 304 and held.content == b"" and held.headers["etag"] == etag
+    weak = {"if-none-match": f'"other", W/{etag}'}
+    assert call(best, "GET", f"/v1/studies/{sid}/best-model", headers=weak).status_code == 304
+    stale = {"if-none-match": '"an-older-model"'}
+    again = call(best, "GET", f"/v1/studies/{sid}/best-model", headers=stale)
+    assert again.status_code == 200 and again.content == model.content
     for other in (queued, "nope", "x" * 70):
         call(best, "GET", f"/v1/studies/{other}/best-model")
     call(study + "/report", "GET", f"/v1/studies/{sid}/report")
