@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from optuna.distributions import FloatDistribution
 from optuna.storages._rdb import models as om
 from optuna.trial import TrialState, create_trial
+from sqlalchemy import Engine
 
 from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade
@@ -51,6 +52,18 @@ def _errors(database_url: str, *trial_ids: int) -> dict[int, Any]:
     return errors
 
 
+def _study(database_url: str, name: str, status: str) -> tuple[Engine, Any, optuna.Study]:
+    """A migrated database holding one regtune study of ``status`` → (engine, Optuna storage,
+    the study)."""
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    storage = storage_with_retries(database_url)
+    study = optuna.create_study(storage=storage, study_name=name)
+    with transaction(engine) as session:
+        session.add(study_row(name, study._study_id, status))
+    return engine, storage, study
+
+
 def test_orphans_are_failed_retried_only_while_the_study_runs(database_url: str) -> None:
     upgrade(database_url)
     engine = make_engine(database_url)
@@ -87,12 +100,7 @@ def test_orphans_are_failed_retried_only_while_the_study_runs(database_url: str)
 def test_a_stale_trial_of_a_cancelled_study_is_not_retried(database_url: str) -> None:
     """A worker that dies while its study is cancelled: its trial is failed, saying so, and no
     retry is queued (it would never run, and was failed at once, saying nothing)."""
-    upgrade(database_url)
-    engine = make_engine(database_url)
-    storage = storage_with_retries(database_url)
-    study = optuna.create_study(storage=storage, study_name="cancelled")
-    with transaction(engine) as session:
-        session.add(study_row("cancelled", study._study_id, "cancelled"))
+    engine, storage, study = _study(database_url, "cancelled", "cancelled")
     trial = _add(study, storage, TrialState.RUNNING, minutes_ago=10)
     five_minutes_ago = datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=5)
     with transaction(engine) as session:  # its worker beat, then died, still holding its slot
@@ -114,12 +122,7 @@ def test_a_dead_workers_trial_failed_by_the_sweep_is_one_log_line(
 ) -> None:
     """The operator's log says which trial the sweep failed, why, and which trial retries it
     (it said only "released the slot of dead worker ..."); an orphan's is said once too."""
-    upgrade(database_url)
-    engine = make_engine(database_url)
-    storage = storage_with_retries(database_url)
-    study = optuna.create_study(storage=storage, study_name="running [abc]")
-    with transaction(engine) as session:
-        session.add(study_row("running [abc]", study._study_id, "running"))
+    engine, storage, study = _study(database_url, "running [abc]", "running")
     stale = _add(study, storage, TrialState.RUNNING, minutes_ago=10)
     orphan = _add(study, storage, TrialState.RUNNING, minutes_ago=10)  # never sent a heartbeat
     five_minutes_ago = datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=5)

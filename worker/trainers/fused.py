@@ -107,7 +107,7 @@ def train_fused(
             if state.best is not None:
                 stack.load_into(model, state.best[f])
             models.append(model)
-        built = build_result(
+        results[member] = build_result(
             state.config,
             models,
             folds,
@@ -118,8 +118,8 @@ def train_fused(
             pruned=ended == "pruned",
             stopped_early=ended == "stopped_early",
             diverged=ended == "diverged",
+            fused=True,
         )
-        results[member] = dataclasses.replace(built, fused=True)
         if on_done is not None:
             on_done(member, results[member])
 

@@ -83,12 +83,14 @@ def build_result(
     scorer: AffineScorer | None = None,
     scores: Scores | None = None,
     stacked: np.ndarray | None = None,
+    fused: bool = False,
 ) -> TrainResult:
     """Score the final models on every fold's validation and test rows; ``curve=None``: no
     epoch was evaluated, the curve is the final value alone. ``started``: ``perf_counter()``
     when training began. No ``models``: the linear models are ``states`` (a λ path's point),
     scored by ``scorer`` (made once for a path's folds), unless ``scores`` are given; ``stacked``:
-    their weights stacked (folds, outputs, inputs), if at hand."""
+    their weights stacked (folds, outputs, inputs), if at hand. ``fused``: trained as a member
+    of a fused pass."""
     if models:
         val_folds = scores_per_fold(models, folds, "val", config.task)
         test_folds = scores_per_fold(models, folds, "test", config.task)
@@ -134,4 +136,5 @@ def build_result(
         if len(val_folds) > 1
         else [],
         stacked_weights=stacked,
+        fused=fused,
     )
