@@ -26,6 +26,7 @@ from regtune.service.store.scheduling.retries import get_storage
 from regtune.service.store.tables import StudyRow
 from regtune.service.store.trials.index import known_index
 from tests.inprocess import Apps
+from tests.service.optuna_studies import add_trials
 from tests.support import wait_for
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -52,7 +53,8 @@ def _study(
 
 def _add(study: optuna.Study, n: int, *, relaxed: bool = False) -> None:
     relax = {"relax": FloatDistribution(0.0, 0.8)} if relaxed else {}
-    study.add_trials(
+    add_trials(
+        study,
         [
             create_trial(
                 state=TrialState.PRUNED if i % 3 == 0 else TrialState.COMPLETE,
@@ -67,7 +69,7 @@ def _add(study: optuna.Study, n: int, *, relaxed: bool = False) -> None:
                 intermediate_values={1: 2.0},
             )
             for i in range(n)
-        ]
+        ],
     )
 
 

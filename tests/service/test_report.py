@@ -37,6 +37,7 @@ from regtune.service.store.scheduling.retries import get_storage
 from regtune.service.store.tables import StudyRow
 from regtune.service.store.trials.coefficients import encode
 from tests.inprocess import Apps
+from tests.service.optuna_studies import add_trials
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 ADMIN = "report-admin-key-0123456789abcdef"
@@ -121,7 +122,8 @@ def finished_study(tenant: str, *, n: int = 60, kind: str = "linear") -> StudyRo
     row = create_study(_spec(kind), tenant=tenant)
     study = optuna.load_study(study_name=row.optuna_name, storage=get_storage())
     rng = random.Random(0)
-    study.add_trials(
+    add_trials(
+        study,
         [
             _trial(
                 rng,
@@ -131,7 +133,7 @@ def finished_study(tenant: str, *, n: int = 60, kind: str = "linear") -> StudyRo
                 dropout=rng.uniform(0, 0.5) if kind == "mlp" else None,
             )
             for i in range(n)
-        ]
+        ],
     )
     _save_model(study, row)
     _set_status(row.id, "completed")

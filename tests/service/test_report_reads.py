@@ -13,6 +13,7 @@ from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade
 from regtune.service.store.scheduling.retries import storage_with_retries
 from regtune.service.store.trials.report import report_data
+from tests.service.optuna_studies import add_trials
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 N = 300
@@ -40,7 +41,7 @@ def _study(database_url: str) -> tuple[optuna.Study, list[optuna.trial.FrozenTri
                 user_attrs={"n_nonzero": rng.randint(0, 8), "fold_values": [value, value + 0.1]},
             )
         )
-    study.add_trials(trials)
+    add_trials(study, trials)
     return study, study.trials
 
 

@@ -19,6 +19,7 @@ from regtune.service.spec.definition import EXAMPLE
 from regtune.service.store.repos import studies
 from regtune.service.store.scheduling.retries import get_storage
 from tests.inprocess import Apps
+from tests.service.optuna_studies import add_trials
 
 ADMIN = "admin-secret-for-warm-up"
 
@@ -27,7 +28,8 @@ def _study_with_trials(api: TestClient, n: int = 60) -> str:
     created = api.post("/v1/studies", json={**copy.deepcopy(EXAMPLE), "name": "warm"})
     assert created.status_code == 201, created.text
     study = optuna.load_study(study_name=created.json()["optuna_study_name"], storage=get_storage())
-    study.add_trials(
+    add_trials(
+        study,
         [
             create_trial(
                 state=TrialState.COMPLETE,
@@ -36,7 +38,7 @@ def _study_with_trials(api: TestClient, n: int = 60) -> str:
                 distributions={"lambda": FloatDistribution(1e-5, 10, log=True)},
             )
             for i in range(n)
-        ]
+        ],
     )
     return str(created.json()["id"])
 
