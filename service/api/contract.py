@@ -12,6 +12,8 @@ from typing import Any
 
 from fastapi.routing import APIRoute
 
+from regtune.service.api.schemas import ErrorResponse
+
 ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
 RETRY_AFTER = {
     "Retry-After": {
@@ -36,6 +38,16 @@ UNAVAILABLE = (
 WITHOUT_DATABASE = frozenset({"/healthz", "/readyz"})
 """Routes that answer whatever the database does (``/readyz`` declares its own 503)."""
 FASTAPI_ERROR = "#/components/schemas/HTTPValidationError"
+
+
+def errors(described: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """A route's own error answers, each with what it means there, in the one error shape.
+
+    Only what the route can answer: the 401 of keys and the 503 of a database that is away are
+    added for every route (``access.document``, ``document``), the 400 and 413 of a body for
+    every route that takes one, the 422 of a parameter for every route that has one (FastAPI).
+    """
+    return {status: {"model": ErrorResponse, "description": d} for status, d in described.items()}
 
 
 def operation_id(route: APIRoute) -> str:
