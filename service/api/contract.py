@@ -1,9 +1,9 @@
-"""What the OpenAPI schema says beyond each route's own declaration: the answers any route may
-give (a 422 in the one error shape, a 503 while the database is away) and the headers the API
-sets on them (``Location``, ``Retry-After``), so that a client generated from the schema knows
-every answer it can get; and an uploaded file as ``format: binary`` beside OpenAPI 3.1's
-``contentMediaType``, the one mark most generators know a file by (openapi-python-client sent
-the file's ``str()`` as text without it)."""
+"""What the OpenAPI schema says beyond each route's own declaration: the answers any route may give
+(a 422 in the one error shape, a 503 while the database is away) and the headers the API sets on
+them (``Location``, ``Retry-After``), so that a client generated from the schema knows every
+answer it can get; a study's definition by its own schema (``TYPED``); and an uploaded file as
+``format: binary`` beside OpenAPI 3.1's ``contentMediaType``, the one mark most generators know
+a file by (openapi-python-client sent the file's ``str()`` as text without it)."""
 
 from __future__ import annotations
 
@@ -38,6 +38,13 @@ UNAVAILABLE = (
 WITHOUT_DATABASE = frozenset({"/healthz", "/readyz"})
 """Routes that answer whatever the database does (``/readyz`` declares its own 503)."""
 FASTAPI_ERROR = "#/components/schemas/HTTPValidationError"
+TYPED = {("StudyOut", "definition"): "StudySpec"}
+"""Answer fields that the response models keep as plain JSON objects, and the schema each
+holds: a study's definition answers as stored, which is the definition as ``POST /v1/studies``
+takes it (fields only added since the first release, each with a default, so an older study's
+is valid too; one a newer release stored answers 503 ``definition_too_new``). The Python
+client keeps it a dict: a client older than the API still reads a definition with fields it
+does not know."""
 
 
 def errors(described: dict[int, str]) -> dict[int | str, dict[str, Any]]:
@@ -70,6 +77,11 @@ def document(schema: dict[str, Any]) -> None:
                 unavailable.setdefault("content", ERROR)
                 unavailable.setdefault("headers", {}).update(RETRY_AFTER)
     components = schema.get("components", {}).get("schemas", {})
+    for (model, name), typed in TYPED.items():
+        field = components[model]["properties"][name]
+        field.pop("additionalProperties", None)
+        field.pop("type", None)
+        field["$ref"] = f"#/components/schemas/{typed}"
     for component in components.values():
         for field in component.get("properties", {}).values():
             if field.get("contentMediaType") == "application/octet-stream":

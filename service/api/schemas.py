@@ -135,7 +135,11 @@ class StudyOut(BaseModel):
     tenant: str
     status: StudyStatus
     optuna_study_name: str
-    definition: dict[str, Any]
+    definition: dict[str, Any] = Field(
+        description="the definition as stored: as POST /v1/studies took it, with what "
+        "admission filled in (the task, the validation scheme, a drawn sampler seed): the "
+        "body POST /v1/studies takes (StudySpec)"
+    )
     counts: dict[str, int]
     progress: Progress
     best_trial: BestTrial | None
