@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from regtune.service.spec.enums import StudyStatus
 
@@ -23,6 +23,14 @@ UtcDateTime = Annotated[datetime, AfterValidator(_utc)]
 local time); answers carry the offset, as RFC 3339 date-time requires."""
 
 
+class Answer(BaseModel):
+    """A response body. Every field is sent, null or not (nothing is excluded when answers are
+    serialized), so the served schema requires each: a client generated from it gets no field
+    it must treat as possibly absent."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+
 TrialState = Literal["RUNNING", "COMPLETE", "PRUNED", "FAIL", "WAITING"]
 """Optuna's trial states, by its names."""
 
@@ -31,29 +39,29 @@ STUDY_WAIT_MAX = 60.0
 """The longest ``GET /v1/studies/{id}?wait=`` holds its answer (seconds)."""
 
 
-class FieldError(BaseModel):
+class FieldError(Answer):
     path: str = Field(examples=["budget.n_trials"])
     rule: str = Field(examples=["must be ≥ 1"])
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(Answer):
     code: str = Field(examples=["invalid_definition"])
     message: str
     fields: list[FieldError] = Field(default_factory=list)
 
 
-class ErrorResponse(BaseModel):
+class ErrorResponse(Answer):
     error: ErrorBody
 
 
-class Progress(BaseModel):
+class Progress(Answer):
     done: int = Field(description="trials COMPLETE or PRUNED, counted toward n_trials")
     n_trials: int
     running: int
     fraction: float
 
 
-class BestTrial(BaseModel):
+class BestTrial(Answer):
     number: int
     value: float | None
     values: list[float | None] | None
@@ -76,7 +84,7 @@ class BestTrial(BaseModel):
     )
 
 
-class BestModel(BaseModel):
+class BestModel(Answer):
     """The best trial's model, saved when the study completed; GET …/best-model downloads it."""
 
     artifact_id: str
@@ -110,14 +118,14 @@ class BestModel(BaseModel):
     created_at: UtcDateTime
 
 
-class ValidationOut(BaseModel):
+class ValidationOut(Answer):
     scheme: str = Field(description="how the trials were validated: 5-fold, holdout 0.2, ...")
     chosen_by: str = Field(
         description="definition (given), or the default rule that chose it for this data"
     )
 
 
-class SelectionOut(BaseModel):
+class SelectionOut(Answer):
     rule: Literal["best", "one_se"] = Field(
         description="objective.select: how best_trial is chosen among the COMPLETE trials"
     )
@@ -129,7 +137,7 @@ class SelectionOut(BaseModel):
     )
 
 
-class StudyOut(BaseModel):
+class StudyOut(Answer):
     id: str
     name: str
     tenant: str
@@ -164,7 +172,7 @@ class StudyOut(BaseModel):
     finished_at: UtcDateTime | None
 
 
-class StudyBrief(BaseModel):
+class StudyBrief(Answer):
     id: str
     name: str
     tenant: str
@@ -179,7 +187,7 @@ class StudyBrief(BaseModel):
 ItemT = TypeVar("ItemT", bound=BaseModel)
 
 
-class Page(BaseModel, Generic[ItemT]):
+class Page(Answer, Generic[ItemT]):
     """One page of a listing: ``items`` from ``offset`` on, at most ``limit``, of ``total``."""
 
     items: list[ItemT]
@@ -192,12 +200,12 @@ class StudyPage(Page[StudyBrief]):
     pass
 
 
-class CurvePoint(BaseModel):
+class CurvePoint(Answer):
     epoch: int
     value: float | None
 
 
-class TrialOut(BaseModel):
+class TrialOut(Answer):
     number: int
     state: TrialState
     value: float | None
@@ -214,7 +222,7 @@ class TrialPage(Page[TrialOut]):
     pass
 
 
-class ColumnInfo(BaseModel):
+class ColumnInfo(Answer):
     name: str
     kind: Literal["numeric", "categorical"]
     n_missing: int
@@ -222,7 +230,7 @@ class ColumnInfo(BaseModel):
     features: list[int] = Field(description="[start, stop) of its encoded features")
 
 
-class DatasetBrief(BaseModel):
+class DatasetBrief(Answer):
     id: str
     name: str
     format: Literal["csv", "parquet"]
@@ -261,7 +269,7 @@ class DatasetPage(Page[DatasetBrief]):
     pass
 
 
-class KeyOut(BaseModel):
+class KeyOut(Answer):
     id: str
     tenant: str
     prefix: str = Field(description="the first characters of the secret, to recognise it")
@@ -276,7 +284,7 @@ class NewKey(KeyOut):
     )
 
 
-class WorkerOut(BaseModel):
+class WorkerOut(Answer):
     id: str
     host: str
     pid: int
@@ -286,7 +294,7 @@ class WorkerOut(BaseModel):
     trial_number: int | None = Field(description="number of the running trial; null when idle")
 
 
-class Health(BaseModel):
+class Health(Answer):
     status: str
     database: str | None = None
     detail: str | None = None
