@@ -53,8 +53,16 @@ OPERATIONS = {
     ("delete", "/v1/keys/{key_id}"): "revoke_key",
 }
 OPERATIONS_BY_PATH = [(path, method) for method, path in OPERATIONS]
-SET_HEADERS = ("location", "retry-after", "etag", "content-disposition", "x-regtune-trial")
-"""Headers the API sets that a client acts on: each must be declared where it is sent."""
+SET_HEADERS = (
+    "location",
+    "retry-after",
+    "etag",
+    "content-disposition",
+    "x-regtune-trial",
+    "www-authenticate",
+)
+"""Headers the API sets that a client acts on: each must be declared where it is sent (was
+not, for every 401's ``WWW-Authenticate``)."""
 
 
 def conforms(schema: dict[str, Any], template: str, response: httpx.Response) -> None:
