@@ -20,6 +20,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from regtune.service.api.schemas import ERROR_CODES
 from regtune.service.store.scheduling import claims
 from tests.inprocess import Apps, run_to_the_end
 from tests.service.test_database_unavailable import app_on
@@ -221,6 +222,9 @@ def check(api: TestClient, cases: list[Case], ids: dict[str, str]) -> list[str]:
             conforms(schema, _template(c.operation)[1], answer)
         except AssertionError as exc:
             wrong.append(f"{c}: {exc}")
+        code = answer.json().get("error", {}).get("code") if answer.status_code >= 400 else None
+        if code is not None and code not in ERROR_CODES:
+            wrong.append(f"{c}: error.code {code} is not among ErrorBody.code's")
     return wrong
 
 
