@@ -31,10 +31,10 @@ INVALID = (
     "a parameter or the body breaks a rule: error.fields names each (path) and its rule, "
     "in the one error shape"
 )
-UNAVAILABLE = (
-    "the database refused or dropped the connection (database_unavailable), or a newer API "
-    "stored the study (definition_too_new): try again after Retry-After"
-)
+UNAVAILABLE = "the database refused or dropped the connection (database_unavailable)"
+TOO_NEW = ", or a newer API stored the study (definition_too_new)"
+READ_A_DEFINITION = frozenset({"get_study", "cancel_study", "study_report"})
+"""Operations that read a stored definition, which this API may not know (``TOO_NEW``)."""
 WITHOUT_DATABASE = frozenset({"/healthz", "/readyz"})
 """Routes that answer whatever the database does (``/readyz`` declares its own 503)."""
 FASTAPI_ERROR = "#/components/schemas/HTTPValidationError"
@@ -73,7 +73,12 @@ def document(schema: dict[str, Any]) -> None:
                 if status == "201":
                     response.setdefault("headers", {}).update(LOCATION)
             if path not in WITHOUT_DATABASE:
-                unavailable = responses.setdefault("503", {"description": UNAVAILABLE})
+                why = UNAVAILABLE + (
+                    TOO_NEW if operation["operationId"] in READ_A_DEFINITION else ""
+                )
+                unavailable = responses.setdefault(
+                    "503", {"description": f"{why}: try again after Retry-After"}
+                )
                 unavailable.setdefault("content", ERROR)
                 unavailable.setdefault("headers", {}).update(RETRY_AFTER)
     components = schema.get("components", {}).get("schemas", {})

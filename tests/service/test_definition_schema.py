@@ -16,6 +16,7 @@ from regtune.service.spec.definition import EXAMPLE, StudySpec
 from regtune.service.store.tables import StudyRow
 from tests.inprocess import Apps
 from tests.service.test_rest_contract import conforms
+from tests.worker.test_newer_definitions import _written_by_a_newer_regtune
 
 SPEC = "#/components/schemas/StudySpec"
 
@@ -77,3 +78,37 @@ def test_a_definition_stored_by_an_earlier_version_answers_as_the_schema_says(
     assert study.json()["definition"] == earlier  # as stored
     assert definition_errors(schema, earlier) == []
     assert StudySpec.from_stored(earlier).refit is False
+
+
+def test_the_503_of_a_definition_a_newer_version_stored_is_declared_where_it_is_answered(
+    apps: Apps,
+) -> None:
+    """Each operation on such a study answers as before, or 503 ``definition_too_new``, and
+    only those that answer it say so in their 503's description (was: every operation's did,
+    datasets and keys included)."""
+    created = apps().post("/v1/studies", json=EXAMPLE).json()["id"]
+    _written_by_a_newer_regtune(created)
+    api = apps(database=Apps.database_path(apps.clients[-1]))  # a process that never read it
+    schema = api.get("/openapi.json").json()
+    study = api.get("/v1/studies").json()["items"][0]["id"]
+    too_new = set()
+    for method, path in (
+        ("get", "/v1/studies/{study_id}"),
+        ("get", "/v1/studies/{study_id}/trials"),
+        ("get", "/v1/studies/{study_id}/trials/{number}"),
+        ("get", "/v1/studies/{study_id}/best-model"),
+        ("get", "/v1/studies/{study_id}/report"),
+        ("post", "/v1/studies/{study_id}/cancel"),
+    ):
+        answer = api.request(method, path.format(study_id=study, number=0))
+        conforms(schema, path, answer)
+        if answer.status_code == 503:
+            assert answer.json()["error"]["code"] == "definition_too_new", answer.text
+            too_new.add(schema["paths"][path][method]["operationId"])
+    said = {
+        operation["operationId"]
+        for operations in schema["paths"].values()
+        for operation in operations.values()
+        if "definition_too_new" in operation["responses"].get("503", {}).get("description", "")
+    }
+    assert said == too_new == {"get_study", "study_report", "cancel_study"}
