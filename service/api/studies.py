@@ -236,6 +236,7 @@ def get_trial(study: StudyDep, number: Annotated[int, Path(ge=0, le=2**31 - 1)])
     ),
 )
 def cancel_study(study: StudyDep) -> StudyOut:
+    studies.definition_of(study)  # one this API cannot read answers 503 before anything changes
     return study_out(studies.cancel(study.id, tenant=study.tenant))
 
 

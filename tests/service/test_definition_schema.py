@@ -10,9 +10,10 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 from jsonschema import Draft202012Validator
-from sqlalchemy import create_engine, update
+from sqlalchemy import create_engine, select, update
 
 from regtune.service.spec.definition import EXAMPLE, StudySpec
+from regtune.service.store.db import get_engine
 from regtune.service.store.tables import StudyRow
 from tests.inprocess import Apps
 from tests.service.test_rest_contract import conforms
@@ -85,7 +86,8 @@ def test_the_503_of_a_definition_a_newer_version_stored_is_declared_where_it_is_
 ) -> None:
     """Each operation on such a study answers as before, or 503 ``definition_too_new``, and
     only those that answer it say so in their 503's description (was: every operation's did,
-    datasets and keys included)."""
+    datasets and keys included); a refused cancel leaves the study as it was (was: cancelled,
+    then answered 503)."""
     created = apps().post("/v1/studies", json=EXAMPLE).json()["id"]
     _written_by_a_newer_regtune(created)
     api = apps(database=Apps.database_path(apps.clients[-1]))  # a process that never read it
@@ -112,3 +114,6 @@ def test_the_503_of_a_definition_a_newer_version_stored_is_declared_where_it_is_
         if "definition_too_new" in operation["responses"].get("503", {}).get("description", "")
     }
     assert said == too_new == {"get_study", "study_report", "cancel_study"}
+    with get_engine().connect() as connection:  # the refused cancel changed nothing
+        status = connection.scalar(select(StudyRow.status).where(StudyRow.id == study))
+    assert status == "queued"
