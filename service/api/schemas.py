@@ -320,6 +320,8 @@ class WorkerOut(Answer):
 
 
 class Health(Answer):
-    status: str
-    database: str | None = None
-    detail: str | None = None
+    status: Literal["ok", "unavailable"]
+    database: Literal["up", "down"] | None = Field(
+        default=None, description="null from /healthz, which does not ask the database"
+    )
+    detail: str | None = Field(default=None, description="why the database is down")
