@@ -37,6 +37,7 @@ def reset_process_state() -> None:
         studies._HELD,
         studies._MODELS,
         studies._ENDED_MODEL_READS,
+        studies._DEFINITIONS,
         index._INDEXES,
     ):
         remembered.clear()

@@ -27,6 +27,13 @@ PUBLIC_PATHS = frozenset(
     {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 )
 CALLER_KEY = "caller"
+CHALLENGE = {
+    "WWW-Authenticate": {
+        "description": "Bearer: send an API key as Authorization: Bearer <key>",
+        "schema": {"type": "string"},
+    }
+}
+"""The header every 401 carries (RFC 9110 §11.6.1), as the schema declares it."""
 
 
 class Authenticate:
@@ -88,6 +95,7 @@ def document(schema: dict[str, Any]) -> None:
                 continue
             responses.setdefault("401", {"description": "no key, or an unknown or revoked key"})
             responses["401"].setdefault("content", error)
+            responses["401"].setdefault("headers", {}).update(CHALLENGE)
             if "requestBody" in operation:
                 responses.setdefault("400", {"description": "the body cannot be parsed"})
                 responses["400"].setdefault("content", error)

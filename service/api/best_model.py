@@ -67,7 +67,9 @@ def _chunks(reader: BinaryIO) -> Iterator[bytes]:
         },
         503: {
             "model": ErrorResponse,
-            "description": "the artifact store failed to open the file (retry after Retry-After)",
+            "description": "the artifact store failed to open the file "
+            "(artifact_store_unavailable), or the database refused or dropped the connection "
+            "(database_unavailable): try again after Retry-After",
         },
     },
     summary="Download the best trial's model (saved when the study completes)",

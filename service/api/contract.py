@@ -1,9 +1,9 @@
-"""What the OpenAPI schema says beyond each route's own declaration: the answers any route may
-give (a 422 in the one error shape, a 503 while the database is away) and the headers the API
-sets on them (``Location``, ``Retry-After``), so that a client generated from the schema knows
-every answer it can get; and an uploaded file as ``format: binary`` beside OpenAPI 3.1's
-``contentMediaType``, the one mark most generators know a file by (openapi-python-client sent
-the file's ``str()`` as text without it)."""
+"""What the OpenAPI schema says beyond each route's own declaration: the answers any route may give
+(a 422 in the one error shape, a 503 while the database is away) and the headers the API sets on
+them (``Location``, ``Retry-After``), so that a client generated from the schema knows every
+answer it can get; a study's definition by its own schema (``TYPED``); and an uploaded file as
+``format: binary`` beside OpenAPI 3.1's ``contentMediaType``, the one mark most generators know
+a file by (openapi-python-client sent the file's ``str()`` as text without it)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import json
 from typing import Any
 
 from fastapi.routing import APIRoute
+
+from regtune.service.api.schemas import ErrorResponse
 
 ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
 RETRY_AFTER = {
@@ -29,13 +31,30 @@ INVALID = (
     "a parameter or the body breaks a rule: error.fields names each (path) and its rule, "
     "in the one error shape"
 )
-UNAVAILABLE = (
-    "the database refused or dropped the connection (database_unavailable), or a newer API "
-    "stored the study (definition_too_new): try again after Retry-After"
-)
+UNAVAILABLE = "the database refused or dropped the connection (database_unavailable)"
+TOO_NEW = ", or a newer API stored the study (definition_too_new)"
+READ_A_DEFINITION = frozenset({"get_study", "cancel_study", "study_report"})
+"""Operations that read a stored definition, which this API may not know (``TOO_NEW``)."""
 WITHOUT_DATABASE = frozenset({"/healthz", "/readyz"})
 """Routes that answer whatever the database does (``/readyz`` declares its own 503)."""
 FASTAPI_ERROR = "#/components/schemas/HTTPValidationError"
+TYPED = {("StudyOut", "definition"): "StudySpec"}
+"""Answer fields that the response models keep as plain JSON objects, and the schema each
+holds: a study's definition answers as stored, which is the definition as ``POST /v1/studies``
+takes it (fields only added since the first release, each with a default, so an older study's
+is valid too; one a newer release stored answers 503 ``definition_too_new``). The Python
+client keeps it a dict: a client older than the API still reads a definition with fields it
+does not know."""
+
+
+def errors(described: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """A route's own error answers, each with what it means there, in the one error shape.
+
+    Only what the route can answer: the 401 of keys and the 503 of a database that is away are
+    added for every route (``access.document``, ``document``), the 400 and 413 of a body for
+    every route that takes one, the 422 of a parameter for every route that has one (FastAPI).
+    """
+    return {status: {"model": ErrorResponse, "description": d} for status, d in described.items()}
 
 
 def operation_id(route: APIRoute) -> str:
@@ -54,10 +73,20 @@ def document(schema: dict[str, Any]) -> None:
                 if status == "201":
                     response.setdefault("headers", {}).update(LOCATION)
             if path not in WITHOUT_DATABASE:
-                unavailable = responses.setdefault("503", {"description": UNAVAILABLE})
+                why = UNAVAILABLE + (
+                    TOO_NEW if operation["operationId"] in READ_A_DEFINITION else ""
+                )
+                unavailable = responses.setdefault(
+                    "503", {"description": f"{why}: try again after Retry-After"}
+                )
                 unavailable.setdefault("content", ERROR)
                 unavailable.setdefault("headers", {}).update(RETRY_AFTER)
     components = schema.get("components", {}).get("schemas", {})
+    for (model, name), typed in TYPED.items():
+        field = components[model]["properties"][name]
+        field.pop("additionalProperties", None)
+        field.pop("type", None)
+        field["$ref"] = f"#/components/schemas/{typed}"
     for component in components.values():
         for field in component.get("properties", {}).values():
             if field.get("contentMediaType") == "application/octet-stream":

@@ -7,13 +7,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile, status
 
+from regtune.service.api.contract import errors
 from regtune.service.api.deps import TenantDep
 from regtune.service.api.schemas import (
     ColumnInfo,
     DatasetBrief,
     DatasetOut,
     DatasetPage,
-    ErrorResponse,
 )
 from regtune.service.ingest.header import Limits
 from regtune.service.settings import get_settings
@@ -21,12 +21,7 @@ from regtune.service.store.repos import datasets
 from regtune.service.store.tables import DatasetRow
 
 router = APIRouter(prefix="/v1", tags=["datasets"])
-ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorResponse},
-    409: {"model": ErrorResponse},
-    413: {"model": ErrorResponse},
-    422: {"model": ErrorResponse},
-}
+NO_DATASET = "no dataset has this id (for this key: another tenant's is not found either)"
 DatasetId = Annotated[str, Path(max_length=64, description="dataset id (a content hash)")]
 CHUNK = 1 << 20
 
@@ -83,7 +78,12 @@ def _read(upload: UploadFile) -> tuple[bytes, str]:
             "description": "the same upload exists already",
             "headers": {"Location": {"description": "its path", "schema": {"type": "string"}}},
         },
-        **ERRORS,
+        **errors(
+            {
+                422: "a form field breaks a rule, or the file cannot become a dataset: "
+                "error.fields names the field (file, target, encoding...) and its rule"
+            }
+        ),
     },
     summary="Upload a CSV or Parquet file as a dataset (multipart/form-data)",
 )
@@ -139,7 +139,7 @@ def upload_dataset(
     return dataset_out(row)
 
 
-@router.get("/datasets", response_model=DatasetPage, responses=ERRORS)
+@router.get("/datasets", response_model=DatasetPage)
 def list_datasets(
     tenant: TenantDep,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
@@ -150,12 +150,18 @@ def list_datasets(
     return DatasetPage(items=items, total=total, offset=offset, limit=limit)
 
 
-@router.get("/datasets/{dataset_id}", response_model=DatasetOut, responses=ERRORS)
+@router.get(
+    "/datasets/{dataset_id}", response_model=DatasetOut, responses=errors({404: NO_DATASET})
+)
 def get_dataset(dataset_id: DatasetId, tenant: TenantDep) -> DatasetOut:
     return dataset_out(datasets.get(dataset_id, tenant=tenant))
 
 
-@router.delete("/datasets/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
+@router.delete(
+    "/datasets/{dataset_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors({404: NO_DATASET, 409: "queued or running studies train on it"}),
+)
 def delete_dataset(dataset_id: DatasetId, tenant: TenantDep) -> Response:
     """409 while a queued or running study trains on it."""
     datasets.delete(dataset_id, tenant=tenant)

@@ -126,6 +126,22 @@ def invalid_definition(exc: ValidationError, data: Any) -> InvalidDefinition:
     return InvalidDefinition(_validation_message(fields), problems)
 
 
+def _unparseable(errors: list[Any]) -> str | None:
+    """What is wrong with a JSON body that is not JSON at all (FastAPI says it as a 422 whose
+    field is the character's offset, ``1: JSON decode error``), or None."""
+    for error in errors:
+        if error.get("type") == "json_invalid":
+            at = error.get("loc", ())[-1]
+            said = (error.get("ctx") or {}).get("error", "JSON decode error")
+            return f"the body is not valid JSON: {said} (character {at})"
+    return None
+
+
+def _bad_body_response(message: str) -> JSONResponse:
+    """400: a body that cannot be parsed at all, as ``POST /v1/studies`` answers it."""
+    return error_response(400, "unparseable_body", message, [{"path": "body", "rule": message}])
+
+
 async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
     return unavailable(exc)
 
@@ -150,14 +166,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        unparseable = _unparseable(list(exc.errors()))
+        if unparseable is not None:
+            return _bad_body_response(unparseable)
         fields = validation_fields(list(exc.errors()))
         return error_response(422, "invalid_request", _validation_message(fields), fields)
 
     @app.exception_handler(BadBody)
     async def _bad_body(_: Request, exc: BadBody) -> JSONResponse:
-        return error_response(
-            400, "unparseable_body", exc.message, [{"path": "body", "rule": exc.message}]
-        )
+        return _bad_body_response(exc.message)
 
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
@@ -225,6 +242,9 @@ def install(app: FastAPI) -> None:
             response.headers["Allow"] = ", ".join(allowed)
             return response
         said = str(exc.detail)
+        if exc.status_code == 400:  # a multipart body, or a JSON body that is not UTF-8
+            why = said if exc.__cause__ is None else str(exc.__cause__)
+            return _bad_body_response(f"the body cannot be parsed: {why}")
         fields = [{"path": "body", "rule": said}] if exc.status_code == 413 else None
         response = error_response(exc.status_code, code, said, fields)
         response.headers.update(exc.headers or {})

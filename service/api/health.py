@@ -18,7 +18,11 @@ async def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
+@router.get(
+    "/readyz",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "the database does not answer"}},
+)
 def readyz() -> JSONResponse:
     """200 when the database answers, 503 while it does not."""
     try:

@@ -8,8 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from regtune.service.api.contract import errors
 from regtune.service.api.deps import CallerDep
-from regtune.service.api.schemas import ErrorResponse, KeyOut, NewKey
+from regtune.service.api.schemas import KeyOut, NewKey
 from regtune.service.settings import get_settings
 from regtune.service.store.repos import keys as auth
 from regtune.service.store.tables import ApiKeyRow
@@ -20,11 +21,9 @@ DEFAULT_TENANT_WARNING = (
     "made without a key on loopback): this key reads, cancels and deletes all of them; give "
     "a new team its own tenant name"
 )
-ERRORS: dict[int | str, dict[str, Any]] = {
-    403: {"model": ErrorResponse},
-    404: {"model": ErrorResponse},
-    422: {"model": ErrorResponse},
-}
+NOT_ADMIN = errors(
+    {403: "not the admin key, or REGTUNE_ADMIN_KEY is not set on the server (keys are off)"}
+)
 
 
 def admin(caller: CallerDep) -> None:
@@ -50,7 +49,9 @@ def key_out(row: ApiKeyRow) -> dict[str, Any]:
     }
 
 
-@router.post("/keys", status_code=status.HTTP_201_CREATED, response_model=NewKey, responses=ERRORS)
+@router.post(
+    "/keys", status_code=status.HTTP_201_CREATED, response_model=NewKey, responses=NOT_ADMIN
+)
 def create_key(body: KeyCreate, response: Response) -> NewKey:
     row, secret = auth.create_key(body.tenant)
     response.headers["Location"] = f"/v1/keys/{row.id}"
@@ -61,14 +62,18 @@ def create_key(body: KeyCreate, response: Response) -> NewKey:
     return NewKey(**key_out(row), key=secret, warning=warning)
 
 
-@router.get("/keys", response_model=list[KeyOut], responses=ERRORS)
+@router.get("/keys", response_model=list[KeyOut], responses=NOT_ADMIN)
 def list_keys(
     tenant: Annotated[str | None, Query(pattern=auth.TENANT_PATTERN)] = None,
 ) -> list[KeyOut]:
     return [KeyOut(**key_out(r)) for r in auth.list_keys(tenant=tenant)]
 
 
-@router.delete("/keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
+@router.delete(
+    "/keys/{key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**NOT_ADMIN, **errors({404: "no key has this id"})},
+)
 def revoke_key(key_id: Annotated[str, Path(max_length=64)]) -> Response:
     """Revoke at once; the key's next request gets 401."""
     auth.revoke_key(key_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from regtune.service.spec.enums import StudyStatus
 
@@ -23,6 +23,14 @@ UtcDateTime = Annotated[datetime, AfterValidator(_utc)]
 local time); answers carry the offset, as RFC 3339 date-time requires."""
 
 
+class Answer(BaseModel):
+    """A response body. Every field is sent, null or not (nothing is excluded when answers are
+    serialized), so the served schema requires each: a client generated from it gets no field
+    it must treat as possibly absent."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+
 TrialState = Literal["RUNNING", "COMPLETE", "PRUNED", "FAIL", "WAITING"]
 """Optuna's trial states, by its names."""
 
@@ -31,29 +39,54 @@ STUDY_WAIT_MAX = 60.0
 """The longest ``GET /v1/studies/{id}?wait=`` holds its answer (seconds)."""
 
 
-class FieldError(BaseModel):
+class FieldError(Answer):
     path: str = Field(examples=["budget.n_trials"])
     rule: str = Field(examples=["must be ≥ 1"])
 
 
-class ErrorBody(BaseModel):
-    code: str = Field(examples=["invalid_definition"])
+ERROR_CODES = {
+    "unparseable_body": "400, the body cannot be parsed at all (not JSON, YAML or multipart)",
+    "bad_request": "400, the request cannot be served as asked",
+    "unauthorized": "401, no key, or an unknown or revoked one",
+    "forbidden": "403, the key may not do this",
+    "not_found": "404, no such resource (for this key)",
+    "method_not_allowed": "405, the path does not serve this method (Allow names those it does)",
+    "conflict": "409, the request clashes with what is stored",
+    "too_large": "413, the body is larger than the service allows",
+    "invalid_request": "422, a parameter or a JSON body breaks a rule",
+    "invalid_definition": "422, the study definition breaks a rule or does not fit its data",
+    "invalid_upload": "422, the uploaded file cannot become a dataset",
+    "internal_error": "500, the service failed",
+    "database_unavailable": "503, the database refused or dropped the connection",
+    "definition_too_new": "503, a newer regtune stored the study: another API process serves it",
+    "artifact_store_unavailable": "503, the artifact store failed to open the file",
+    "http_error": "any other HTTP error, by its status",
+}
+"""Every ``error.code`` the API answers, with its status and meaning."""
+
+
+class ErrorBody(Answer):
+    code: str = Field(
+        examples=["invalid_definition"],
+        description="what went wrong, for a program to act on: "
+        + "; ".join(f"{code} ({said})" for code, said in ERROR_CODES.items()),
+    )
     message: str
     fields: list[FieldError] = Field(default_factory=list)
 
 
-class ErrorResponse(BaseModel):
+class ErrorResponse(Answer):
     error: ErrorBody
 
 
-class Progress(BaseModel):
+class Progress(Answer):
     done: int = Field(description="trials COMPLETE or PRUNED, counted toward n_trials")
     n_trials: int
     running: int
     fraction: float
 
 
-class BestTrial(BaseModel):
+class BestTrial(Answer):
     number: int
     value: float | None
     values: list[float | None] | None
@@ -76,7 +109,7 @@ class BestTrial(BaseModel):
     )
 
 
-class BestModel(BaseModel):
+class BestModel(Answer):
     """The best trial's model, saved when the study completed; GET …/best-model downloads it."""
 
     artifact_id: str
@@ -110,14 +143,14 @@ class BestModel(BaseModel):
     created_at: UtcDateTime
 
 
-class ValidationOut(BaseModel):
+class ValidationOut(Answer):
     scheme: str = Field(description="how the trials were validated: 5-fold, holdout 0.2, ...")
     chosen_by: str = Field(
         description="definition (given), or the default rule that chose it for this data"
     )
 
 
-class SelectionOut(BaseModel):
+class SelectionOut(Answer):
     rule: Literal["best", "one_se"] = Field(
         description="objective.select: how best_trial is chosen among the COMPLETE trials"
     )
@@ -129,13 +162,17 @@ class SelectionOut(BaseModel):
     )
 
 
-class StudyOut(BaseModel):
+class StudyOut(Answer):
     id: str
     name: str
     tenant: str
     status: StudyStatus
     optuna_study_name: str
-    definition: dict[str, Any]
+    definition: dict[str, Any] = Field(
+        description="the definition as stored: as POST /v1/studies took it, with what "
+        "admission filled in (the task, the validation scheme, a drawn sampler seed): the "
+        "body POST /v1/studies takes (StudySpec)"
+    )
     counts: dict[str, int]
     progress: Progress
     best_trial: BestTrial | None
@@ -160,7 +197,7 @@ class StudyOut(BaseModel):
     finished_at: UtcDateTime | None
 
 
-class StudyBrief(BaseModel):
+class StudyBrief(Answer):
     id: str
     name: str
     tenant: str
@@ -175,7 +212,7 @@ class StudyBrief(BaseModel):
 ItemT = TypeVar("ItemT", bound=BaseModel)
 
 
-class Page(BaseModel, Generic[ItemT]):
+class Page(Answer, Generic[ItemT]):
     """One page of a listing: ``items`` from ``offset`` on, at most ``limit``, of ``total``."""
 
     items: list[ItemT]
@@ -188,12 +225,12 @@ class StudyPage(Page[StudyBrief]):
     pass
 
 
-class CurvePoint(BaseModel):
+class CurvePoint(Answer):
     epoch: int
     value: float | None
 
 
-class TrialOut(BaseModel):
+class TrialOut(Answer):
     number: int
     state: TrialState
     value: float | None
@@ -210,7 +247,7 @@ class TrialPage(Page[TrialOut]):
     pass
 
 
-class ColumnInfo(BaseModel):
+class ColumnInfo(Answer):
     name: str
     kind: Literal["numeric", "categorical"]
     n_missing: int
@@ -218,7 +255,7 @@ class ColumnInfo(BaseModel):
     features: list[int] = Field(description="[start, stop) of its encoded features")
 
 
-class DatasetBrief(BaseModel):
+class DatasetBrief(Answer):
     id: str
     name: str
     format: Literal["csv", "parquet"]
@@ -257,7 +294,7 @@ class DatasetPage(Page[DatasetBrief]):
     pass
 
 
-class KeyOut(BaseModel):
+class KeyOut(Answer):
     id: str
     tenant: str
     prefix: str = Field(description="the first characters of the secret, to recognise it")
@@ -272,7 +309,7 @@ class NewKey(KeyOut):
     )
 
 
-class WorkerOut(BaseModel):
+class WorkerOut(Answer):
     id: str
     host: str
     pid: int
@@ -282,7 +319,9 @@ class WorkerOut(BaseModel):
     trial_number: int | None = Field(description="number of the running trial; null when idle")
 
 
-class Health(BaseModel):
-    status: str
-    database: str | None = None
-    detail: str | None = None
+class Health(Answer):
+    status: Literal["ok", "unavailable"]
+    database: Literal["up", "down"] | None = Field(
+        default=None, description="null from /healthz, which does not ask the database"
+    )
+    detail: str | None = Field(default=None, description="why the database is down")

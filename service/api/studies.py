@@ -13,6 +13,7 @@ from pydantic import BeforeValidator, ValidationError
 
 from regtune.service.api import render
 from regtune.service.api.body import YAML_TYPES, read_definition
+from regtune.service.api.contract import errors
 from regtune.service.api.deps import (
     ReachDep,
     RecentStudyDep,
@@ -25,7 +26,6 @@ from regtune.service.api.limits import check_definition
 from regtune.service.api.render import json_body, study_out, trial_out
 from regtune.service.api.schemas import (
     STUDY_WAIT_MAX,
-    ErrorResponse,
     StudyOut,
     StudyPage,
     TrialOut,
@@ -59,12 +59,8 @@ StatusFilter = Annotated[
     StudyStatus, BeforeValidator(lambda value: value.lower() if isinstance(value, str) else value)
 ]
 """A study status, in any case (``Running``, ``RUNNING``): regtune's are lower case."""
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse},
-    404: {"model": ErrorResponse},
-    409: {"model": ErrorResponse},
-    422: {"model": ErrorResponse},
-}
+NO_STUDY = "no study has this id (for this key: another tenant's study is not found either)"
+NO_STUDY_ERRORS = errors({404: NO_STUDY})
 _SPEC_SCHEMA = {"$ref": "#/components/schemas/StudySpec"}
 _CREATE_BODY = {
     "requestBody": {
@@ -81,7 +77,13 @@ _CREATE_BODY = {
     "/studies",
     status_code=status.HTTP_201_CREATED,
     response_model=StudyOut,
-    responses=ERRORS,
+    responses=errors(
+        {
+            409: "the tenant has a study of this name (error.fields names name)",
+            422: "the definition breaks a rule, or does not fit its data or this service's "
+            "limits: error.fields names each field (as written) and its rule",
+        }
+    ),
     openapi_extra=_CREATE_BODY,
     summary="Create a study from a definition (JSON, or YAML with Content-Type: application/yaml)",
 )
@@ -132,10 +134,7 @@ def _create(data: Any, tenant: str) -> StudyOut:
 @router.get(
     "/studies",
     response_model=StudyPage,
-    responses={
-        **ERRORS,
-        403: {"model": ErrorResponse, "description": "a tenant's key asking for another tenant"},
-    },
+    responses=errors({403: "a tenant's key asking for another tenant (error.fields names tenant)"}),
 )
 async def list_studies(
     reach: ReachDep,
@@ -158,7 +157,7 @@ async def list_studies(
     return json_body(body)
 
 
-@router.get("/studies/{study_id}", response_model=StudyOut, responses=ERRORS)
+@router.get("/studies/{study_id}", response_model=StudyOut, responses=NO_STUDY_ERRORS)
 async def get_study(
     study: RecentStudyDep,
     wait: Annotated[
@@ -194,7 +193,7 @@ async def _settled(row: StudyRow, wait: float) -> StudyRow:
     return row
 
 
-@router.get("/studies/{study_id}/trials", response_model=TrialPage, responses=ERRORS)
+@router.get("/studies/{study_id}/trials", response_model=TrialPage, responses=NO_STUDY_ERRORS)
 async def list_trials(
     study: RecentStudyDep,
     state: Annotated[
@@ -214,7 +213,11 @@ async def list_trials(
     return json_body(body)
 
 
-@router.get("/studies/{study_id}/trials/{number}", response_model=TrialOut, responses=ERRORS)
+@router.get(
+    "/studies/{study_id}/trials/{number}",
+    response_model=TrialOut,
+    responses=errors({404: f"{NO_STUDY}, or the study has no trial of this number"}),
+)
 def get_trial(study: StudyDep, number: Annotated[int, Path(ge=0, le=2**31 - 1)]) -> Response:
     view = read(lambda session: trial_reads.get_trial(session, study.optuna_study_id or -1, number))
     if view is None:
@@ -222,12 +225,26 @@ def get_trial(study: StudyDep, number: Annotated[int, Path(ge=0, le=2**31 - 1)])
     return json_body(trial_out(view, with_curve=True))
 
 
-@router.post("/studies/{study_id}/cancel", response_model=StudyOut, responses=ERRORS)
+@router.post(
+    "/studies/{study_id}/cancel",
+    response_model=StudyOut,
+    responses=errors(
+        {
+            404: NO_STUDY,
+            409: "the study has completed or failed already (a cancelled one is answered as it is)",
+        }
+    ),
+)
 def cancel_study(study: StudyDep) -> StudyOut:
+    studies.definition_of(study)  # one this API cannot read answers 503 before anything changes
     return study_out(studies.cancel(study.id, tenant=study.tenant))
 
 
-@router.delete("/studies/{study_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
+@router.delete(
+    "/studies/{study_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors({404: NO_STUDY, 409: "trials of the study are running: cancel it first"}),
+)
 def delete_study(study: StudyDep) -> Response:
     studies.delete(study.id, tenant=study.tenant)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -15,6 +15,7 @@ Fast and in-process: the app under ``TestClient``, a worker thread runs the stud
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,8 +52,17 @@ OPERATIONS = {
     ("get", "/v1/keys"): "list_keys",
     ("delete", "/v1/keys/{key_id}"): "revoke_key",
 }
-SET_HEADERS = ("location", "retry-after", "etag", "content-disposition", "x-regtune-trial")
-"""Headers the API sets that a client acts on: each must be declared where it is sent."""
+OPERATIONS_BY_PATH = [(path, method) for method, path in OPERATIONS]
+SET_HEADERS = (
+    "location",
+    "retry-after",
+    "etag",
+    "content-disposition",
+    "x-regtune-trial",
+    "www-authenticate",
+)
+"""Headers the API sets that a client acts on: each must be declared where it is sent (was
+not, for every 401's ``WWW-Authenticate``)."""
 
 
 def conforms(schema: dict[str, Any], template: str, response: httpx.Response) -> None:
@@ -125,6 +135,33 @@ def test_files_are_marked_binary_as_generators_know_them(api: TestClient) -> Non
         "type": "string",
         "format": "binary",
     }
+
+
+def answer_components(schema: dict[str, Any]) -> set[str]:
+    """Components an answer's body uses, but the definition's own (``StudySpec``: the body
+    ``POST /v1/studies`` takes, whose defaulted fields a definition may leave out)."""
+    found: set[str] = set()
+    todo = [json.dumps(schema["paths"][p][m]["responses"]) for p, m in OPERATIONS_BY_PATH]
+    while todo:
+        for name in re.findall(r"#/components/schemas/([\w.-]+)", todo.pop()):
+            if name not in found and name != "StudySpec":
+                found.add(name)
+                todo.append(json.dumps(schema["components"]["schemas"][name]))
+    return found
+
+
+def test_every_field_of_an_answer_is_required_as_it_is_always_sent(api: TestClient) -> None:
+    """Answers carry every field, null or not: a field the schema leaves optional is one a
+    generated client must treat as possibly absent (was: report_url, warnings, best_model of a
+    study, learning_curve of a trial, fields of an error, and 22 more)."""
+    schema = api.get("/openapi.json").json()
+    optional = {
+        f"{name}.{field}"
+        for name in answer_components(schema)
+        for field in schema["components"]["schemas"][name].get("properties", {})
+        if field not in schema["components"]["schemas"][name].get("required", [])
+    }
+    assert sorted(optional) == []
 
 
 def test_every_answer_of_a_study_s_life_is_declared_and_matches_its_schema(
