@@ -34,14 +34,9 @@ from regtune.service.store.backoff import (
     describe,
 )
 from regtune.service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
-from regtune.service.store.optuna_db.internals import (
-    WorkerHeartbeats,
-    note_report,
-    storage_of,
-    study_id_of,
-    trial_id_of,
-    write_reports,
-)
+from regtune.service.store.optuna_db.internals.batched import note_report, write_reports
+from regtune.service.store.optuna_db.internals.handles import storage_of, study_id_of, trial_id_of
+from regtune.service.store.optuna_db.internals.worker_cache import WorkerHeartbeats
 from regtune.service.store.scheduling import claims
 from regtune.service.store.scheduling.claims import Claim
 from regtune.service.store.scheduling.retries import get_storage

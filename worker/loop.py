@@ -35,14 +35,14 @@ from regtune.service.store.backoff import (
 )
 from regtune.service.store.db import connection_limit, get_engine
 from regtune.service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR, DATABASE_HANDBACKS_ATTR
-from regtune.service.store.optuna_db.internals import (
+from regtune.service.store.optuna_db.internals.handles import (
     OPTUNA_TRIAL_LOGGER,
-    WorkerHeartbeats,
     engine_of,
     storage_of,
     study_id_of,
     trial_id_of,
 )
+from regtune.service.store.optuna_db.internals.worker_cache import WorkerHeartbeats
 from regtune.service.store.optuna_db.storage import run_on
 from regtune.service.store.scheduling import claims
 from regtune.service.store.scheduling import workers as workers

@@ -29,11 +29,8 @@ from optuna.trial import FrozenTrial, TrialState
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.space import Choices, Fixed, Range, grid_values
 from regtune.service.store.optuna_db.attrs import PATH_OF_ATTR
-from regtune.service.store.optuna_db.internals import (
-    WorkerHeartbeats,
-    study_id_of,
-    trial_id_of,
-)
+from regtune.service.store.optuna_db.internals.handles import study_id_of, trial_id_of
+from regtune.service.store.optuna_db.internals.worker_cache import WorkerHeartbeats
 from regtune.service.store.scheduling import claims, paths
 from regtune.worker.search import ObjectiveFactory, StopCheck, suggest
 

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, update
 from regtune.service.spec.definition import StudySpec
 from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade
-from regtune.service.store.optuna_db.internals import om, trial_id_of
+from regtune.service.store.optuna_db.internals.handles import om, trial_id_of
 from regtune.service.store.repos.studies import create_study
 from regtune.service.store.scheduling.claims import (
     CLAIM_ATTR,

@@ -21,7 +21,7 @@ from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.enums import StudyStatus
 from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade
-from regtune.service.store.optuna_db.internals import trial_id_of
+from regtune.service.store.optuna_db.internals.handles import trial_id_of
 from regtune.service.store.repos.studies import create_study
 from regtune.service.store.scheduling import claims
 from regtune.service.store.scheduling import workers as workers

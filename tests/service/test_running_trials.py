@@ -19,15 +19,16 @@ from regtune.service.spec.definition import StudySpec
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import engine_kwargs, make_engine, transaction
 from regtune.service.store.migrate import upgrade
-from regtune.service.store.optuna_db import internals, running
-from regtune.service.store.optuna_db.internals import (
-    WorkerHeartbeats,
+from regtune.service.store.optuna_db import running
+from regtune.service.store.optuna_db.internals import worker_cache
+from regtune.service.store.optuna_db.internals.batched import params_together
+from regtune.service.store.optuna_db.internals.handles import (
     om,
-    params_together,
     storage_of,
     study_id_of,
     trial_id_of,
 )
+from regtune.service.store.optuna_db.internals.worker_cache import WorkerHeartbeats
 from regtune.service.store.repos.studies import create_study
 from regtune.service.store.scheduling import claims
 from regtune.service.store.scheduling.retries import storage_with_retries
@@ -231,7 +232,7 @@ def test_a_pruner_sees_the_trials_this_process_runs_and_ended_as_they_are(
     second), a member's pruner still sees the others' reports, rungs and ends as written, so
     what it decides does not depend on the clock (one worker prunes the same trials each run)."""
     ours, _ = storages
-    monkeypatch.setattr(internals, "FLUSH_SECONDS", 3600.0)  # no read of the database between
+    monkeypatch.setattr(worker_cache, "FLUSH_SECONDS", 3600.0)  # no read of the database between
     study = optuna.load_study(
         study_name=optuna.create_study(storage=ours).study_name, storage=WorkerHeartbeats(ours)
     )

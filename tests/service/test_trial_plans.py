@@ -16,7 +16,7 @@ from sqlalchemy import Connection, select
 
 from regtune.service.store.db import make_engine
 from regtune.service.store.migrate import upgrade
-from regtune.service.store.optuna_db.internals import om
+from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.optuna_db.trial_rows import _statements, create_trial
 from regtune.service.store.scheduling import claims
 from regtune.service.store.scheduling.retries import storage_with_retries

@@ -43,14 +43,13 @@ from regtune.service.spec.enums import ACTIVE, StudyStatus
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import rowcount, transaction
 from regtune.service.store.optuna_db.attrs import CLAIM_ATTR, PATH_CLAIM_PREFIX, RETRY_OF_ATTR
-from regtune.service.store.optuna_db.internals import (
-    RunningTrialWrites,
-    backend_of,
-    om,
+from regtune.service.store.optuna_db.internals.expressions import (
     open_trials,
     trial_completed_utc,
     trial_started_utc,
 )
+from regtune.service.store.optuna_db.internals.handles import backend_of, om
+from regtune.service.store.optuna_db.internals.running_writes import RunningTrialWrites
 from regtune.service.store.tables import ClaimRow, StudyRow, WorkerRow
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,11 @@ from sqlalchemy.orm import Session
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import among, transaction
 from regtune.service.store.optuna_db.attrs import CLAIM_ATTR
-from regtune.service.store.optuna_db.internals import add_finished_trials, add_to_running_trial, om
+from regtune.service.store.optuna_db.internals.handles import om
+from regtune.service.store.optuna_db.internals.inserts import (
+    add_finished_trials,
+    add_to_running_trial,
+)
 from regtune.service.store.scheduling.claims import SWEPT, settle
 from regtune.service.store.tables import ClaimRow, StudyRow
 
