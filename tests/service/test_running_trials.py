@@ -30,7 +30,8 @@ from regtune.service.store.optuna_db.internals.handles import (
 )
 from regtune.service.store.optuna_db.internals.worker_cache import WorkerHeartbeats
 from regtune.service.store.repos.studies import create_study
-from regtune.service.store.scheduling import claims
+from regtune.service.store.scheduling.claims import finishing, links, taking
+from regtune.service.store.scheduling.claims.slot import Claim
 from regtune.service.store.scheduling.retries import storage_with_retries
 from regtune.service.store.tables import ClaimRow, StudyRow
 
@@ -145,12 +146,12 @@ def test_the_tell_of_a_complete_trial_finishes_its_slot(
     database_url: str, state: TrialState
 ) -> None:
     engine, storage, row = _regtune_study(database_url, n_trials=1, max_parallel=1)
-    taken = claims.claim(engine=engine, worker_id="w")
+    taken = taking.claim(engine=engine, worker_id="w")
     assert taken is not None and not taken.waiting
     study = optuna.load_study(study_name=row.optuna_name, storage=WorkerHeartbeats(storage))
     trial = study.ask()
-    assert claims.link_trial(storage_of(study), trial_id_of(trial), taken, engine=engine)
-    told = claims.finish_when_told(storage_of(study), trial_id_of(trial), taken)
+    assert links.link_trial(storage_of(study), trial_id_of(trial), taken, engine=engine)
+    told = finishing.finish_when_told(storage_of(study), trial_id_of(trial), taken)
     study.tell(trial, 1.0 if state == TrialState.COMPLETE else None, state=state)
     with transaction(engine) as session:
         held = session.scalar(select(ClaimRow.id).where(ClaimRow.id == taken.id))
@@ -197,18 +198,18 @@ def test_two_tells_that_finish_their_slots_at_once_count_both(database_url: str)
     """The second tell's count misses the first's trial (PostgreSQL: its snapshot predates the
     first's commit, it waited for the study row); ``n_done`` must count both all the same."""
     engine, storage, row = _regtune_study(database_url, n_trials=3, max_parallel=2)
-    taken = [claims.claim(engine=engine, worker_id=f"w{i}") for i in range(2)]
+    taken = [taking.claim(engine=engine, worker_id=f"w{i}") for i in range(2)]
     study = optuna.load_study(study_name=row.optuna_name, storage=storage)
     asked = [trial_id_of(study.ask()) for _ in range(2)]
     trials = om.TrialModel.__table__
     first, second = Session(engine), Session(engine)
 
-    def tell_and_finish(session: Session, trial_id: int, claim: claims.Claim | None) -> None:
+    def tell_and_finish(session: Session, trial_id: int, claim: Claim | None) -> None:
         assert claim is not None
         session.execute(
             update(trials).where(trials.c.trial_id == trial_id).values(state=TrialState.COMPLETE)
         )
-        claims.finish_in(session, claim_id=claim.id, study_id=row.id, now=utcnow(), told=True)
+        finishing.finish_in(session, claim_id=claim.id, study_id=row.id, now=utcnow(), told=True)
 
     tell_and_finish(first, asked[0], taken[0])  # holds the study row until it commits
     racer = threading.Thread(target=tell_and_finish, args=(second, asked[1], taken[1]))

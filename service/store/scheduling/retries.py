@@ -24,7 +24,8 @@ from regtune.service.store.optuna_db.internals.handles import (
     trial_id_of,
 )
 from regtune.service.store.optuna_db.storage import make_storage
-from regtune.service.store.scheduling.claims import fail_study_killed_by, finish
+from regtune.service.store.scheduling.claims.finishing import finish
+from regtune.service.store.scheduling.claims.recovery import fail_study_killed_by
 from regtune.service.store.tables import ClaimRow, StudyRow, WorkerRow
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from regtune.service.store.optuna_db.internals.expressions import open_trials, t
 from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.optuna_db.internals.heartbeats import stale_trial_ids
 from regtune.service.store.optuna_db.names import OPTUNA_NAME
-from regtune.service.store.scheduling.claims import release_dead_workers
+from regtune.service.store.scheduling.claims.recovery import release_dead_workers
 from regtune.service.store.tables import ClaimRow, StudyRow
 
 log = logging.getLogger(__name__)
