@@ -202,7 +202,7 @@ def _settled(study_id: str) -> bool:
 
     from regtune.service.store.db import transaction
     from regtune.service.store.optuna_db.attrs import MODEL_FAILURES_ATTR, NO_MODEL_ATTR
-    from regtune.service.store.optuna_db.internals import om
+    from regtune.service.store.optuna_db.internals.handles import om
     from regtune.service.store.repos.best_model import read_info
     from regtune.service.store.tables import StudyRow
 

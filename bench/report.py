@@ -114,7 +114,7 @@ def add_coefficients(url: str, optuna_study_id: int) -> None:
 
     from regtune.service.store.db import make_engine
     from regtune.service.store.optuna_db.attrs import COEFFICIENTS_ATTR
-    from regtune.service.store.optuna_db.internals import om
+    from regtune.service.store.optuna_db.internals.handles import om
     from regtune.service.store.trials.coefficients import encode
 
     trial = om.TrialModel

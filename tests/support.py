@@ -29,8 +29,14 @@ def owned(env: dict[str, str] | None) -> dict[str, str]:
     return {**(os.environ if env is None else env), OWNER: os.environ.get(OWNER, "")}
 
 
+RESOURCE_TRACKER = "from multiprocessing.resource_tracker import main"
+"""The command of multiprocessing's resource tracker, which a ``spawn`` context's lock or queue
+starts as a child of the process that made it; it ends when that process does."""
+
+
 def leftovers(session: str) -> list[tuple[int, str]]:
-    """Processes other than this one whose environment carries ``session``: (pid, command)."""
+    """Processes other than this one and its own resource tracker whose environment carries
+    ``session``: (pid, command)."""
     mark = f"{OWNER}={session}".encode() + b"\0"
     found = []
     for entry in Path("/proc").iterdir():
@@ -39,10 +45,19 @@ def leftovers(session: str) -> list[tuple[int, str]]:
         try:
             if mark in (entry / "environ").read_bytes():
                 command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                if RESOURCE_TRACKER in command and parent_of(int(entry.name)) == os.getpid():
+                    continue  # it ends with this process: not left behind
                 found.append((int(entry.name), command.strip()))
         except OSError:  # gone meanwhile, or not ours to read
             continue
     return found
+
+
+def parent_of(pid: int) -> int:
+    """The parent process id of ``pid`` (``/proc/<pid>/stat``; after the command, which may hold
+    spaces and parentheses)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
 
 
 def free_port() -> int:

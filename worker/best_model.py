@@ -49,7 +49,7 @@ from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.objective import objective_directions, objective_names
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import transaction
-from regtune.service.store.optuna_db.internals import study_id_of
+from regtune.service.store.optuna_db.internals.handles import study_id_of
 from regtune.service.store.repos import best_model
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.service.store.tables import StudyRow

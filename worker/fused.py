@@ -34,16 +34,11 @@ from regtune.service.store.backoff import (
     describe,
 )
 from regtune.service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
-from regtune.service.store.optuna_db.internals import (
-    WorkerHeartbeats,
-    note_report,
-    storage_of,
-    study_id_of,
-    trial_id_of,
-    write_reports,
-)
-from regtune.service.store.scheduling import claims
-from regtune.service.store.scheduling.claims import Claim
+from regtune.service.store.optuna_db.internals.batched import note_report, write_reports
+from regtune.service.store.optuna_db.internals.handles import storage_of, study_id_of, trial_id_of
+from regtune.service.store.optuna_db.internals.worker_cache import WorkerHeartbeats
+from regtune.service.store.scheduling.claims import links, taking
+from regtune.service.store.scheduling.claims.slot import Claim
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.worker.failures import trial_error
 from regtune.worker.loop import (
@@ -108,7 +103,7 @@ def run_fused(worker: Worker, claim: Claim, *, limit: int | None = None) -> int:
         return 0
     taken = [claim]
     try:
-        taken += claims.claim_slots(
+        taken += taking.claim_slots(
             worker_id=worker.id,
             slots=wanted - 1,
             study_id=claim.study_id,
@@ -184,7 +179,7 @@ def _start(run: _Run, taken: list[Claim], *, n_out: int) -> list[TrainConfig]:
         run.members.append(member)
         trial_id = trial_id_of(trial)
         storage.set_trial_system_attr(trial_id, CLAIM_SECONDS_ATTR, round(worker._claim_seconds, 6))
-        if not claims.link_trial(storage, trial_id, c):
+        if not links.link_trial(storage, trial_id, c):
             _end(run, member, HandBack("the slot was released while the trial started"))
             continue
         with logs.context(study_id=c.study_id, trial=trial.number):

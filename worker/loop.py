@@ -35,17 +35,18 @@ from regtune.service.store.backoff import (
 )
 from regtune.service.store.db import connection_limit, get_engine
 from regtune.service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR, DATABASE_HANDBACKS_ATTR
-from regtune.service.store.optuna_db.internals import (
+from regtune.service.store.optuna_db.internals.handles import (
     OPTUNA_TRIAL_LOGGER,
-    WorkerHeartbeats,
     engine_of,
     storage_of,
     study_id_of,
     trial_id_of,
 )
+from regtune.service.store.optuna_db.internals.worker_cache import WorkerHeartbeats
 from regtune.service.store.optuna_db.storage import run_on
-from regtune.service.store.scheduling import claims
 from regtune.service.store.scheduling import workers as workers
+from regtune.service.store.scheduling.claims import finishing, links, taking
+from regtune.service.store.scheduling.claims.slot import Claim
 from regtune.service.store.scheduling.retries import get_storage, note_trial_error, queue_retry
 from regtune.service.store.scheduling.sweep import sweep
 from regtune.service.store.scheduling.wake import Changes
@@ -197,7 +198,7 @@ class Worker:
                         self._beat(raise_errors=True)
                     changes.mark()
                     asked = time.perf_counter()
-                    claim = claims.claim(
+                    claim = taking.claim(
                         worker_id=self.id,
                         tenant_max_running=self.settings.tenant_max_running,
                         skip=self.unknown,
@@ -345,7 +346,7 @@ class Worker:
             self._studies[optuna_name] = study
         return study
 
-    def _definition(self, claim: claims.Claim) -> StudySpec:
+    def _definition(self, claim: Claim) -> StudySpec:
         """The stored definition, parsed once per study (it never changes once stored)."""
         spec = self._definitions.get(claim.study_id)
         if spec is None:
@@ -353,7 +354,7 @@ class Worker:
             self._definitions[claim.study_id] = spec
         return spec
 
-    def _run_claim(self, claim: claims.Claim) -> None:
+    def _run_claim(self, claim: Claim) -> None:
         error: str | None = None
         self._failed_by_sweep, self._told = False, None
         try:
@@ -373,15 +374,13 @@ class Worker:
             return
         self.finish_claim(claim, error=error, failed_by_sweep=self._failed_by_sweep)
 
-    def finish_claim(
-        self, claim: claims.Claim, *, error: str | None, failed_by_sweep: bool
-    ) -> None:
+    def finish_claim(self, claim: Claim, *, error: str | None, failed_by_sweep: bool) -> None:
         """Give the slot back (counting ``error`` against the study); save the best model if
         this finish completed the study."""
         try:
             swept = timedelta(seconds=self.settings.grace_period) if failed_by_sweep else None
             completed = retry_forever(
-                lambda: claims.finish(
+                lambda: finishing.finish(
                     claim_id=claim.id, study_id=claim.study_id, error=error, failed_by_sweep=swept
                 ),
                 what="finish the trial slot",
@@ -422,7 +421,7 @@ class Worker:
             except Exception:
                 log.exception("study %s: could not save the best model", study_id)
 
-    def _run_trial(self, claim: claims.Claim) -> str | None:
+    def _run_trial(self, claim: Claim) -> str | None:
         """Run one trial; return an error message if the objective itself failed.
 
         Stopping, a lost slot and a database error mid-trial all hand the trial back (FAIL, with
@@ -473,13 +472,13 @@ class Worker:
             log.info("study %s trial %d started", claim.study_id, trial.number)
             try:
                 attrs = {CLAIM_SECONDS_ATTR: round(self._claim_seconds, 6)}
-                linked = claims.link_trial(
-                    storage_of(study), trial_id_of(trial), claim, attrs=attrs
-                )
+                linked = links.link_trial(storage_of(study), trial_id_of(trial), claim, attrs=attrs)
                 self._trial_id = trial_id_of(trial)
                 if not linked:
                     raise HandBack("the slot was released while the trial started")
-                self._told = claims.finish_when_told(storage_of(study), trial_id_of(trial), claim)
+                self._told = finishing.finish_when_told(
+                    storage_of(study), trial_id_of(trial), claim
+                )
                 return objective(trial)
             except DATABASE_TRANSIENT as exc:  # not the built-in timeouts: the objective's own
                 raise DatabaseHandBack(exc) from exc
@@ -525,7 +524,7 @@ class Worker:
             )
         return None
 
-    def _stop_check(self, claim: claims.Claim) -> Callable[[], None]:
+    def _stop_check(self, claim: Claim) -> Callable[[], None]:
         def stop_check() -> None:
             """Between solver iterations, minibatch steps and epochs: stop if the worker is
             stopping or the study was cancelled.
@@ -575,7 +574,7 @@ class Worker:
     def _hand_back(
         self,
         study: optuna.Study,
-        claim: claims.Claim,
+        claim: Claim,
         number: list[int],
         *,
         reason: str,

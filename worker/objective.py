@@ -18,7 +18,8 @@ from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.objective import objective_names
 from regtune.service.spec.resolve import resolve_validation
 from regtune.service.spec.validation import Validation
-from regtune.service.store.optuna_db.internals import set_user_attrs, trial_id_of
+from regtune.service.store.optuna_db.internals.batched import set_user_attrs
+from regtune.service.store.optuna_db.internals.handles import trial_id_of
 from regtune.worker import data
 from regtune.worker.coefficients import coefficient_attrs, linear_weights, record_coefficients
 from regtune.worker.models import count_nonzero_of, nonzero_inputs_of

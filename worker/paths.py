@@ -29,12 +29,11 @@ from optuna.trial import FrozenTrial, TrialState
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.space import Choices, Fixed, Range, grid_values
 from regtune.service.store.optuna_db.attrs import PATH_OF_ATTR
-from regtune.service.store.optuna_db.internals import (
-    WorkerHeartbeats,
-    study_id_of,
-    trial_id_of,
-)
-from regtune.service.store.scheduling import claims, paths
+from regtune.service.store.optuna_db.internals.handles import study_id_of, trial_id_of
+from regtune.service.store.optuna_db.internals.worker_cache import WorkerHeartbeats
+from regtune.service.store.scheduling import paths
+from regtune.service.store.scheduling.claims import taking
+from regtune.service.store.scheduling.claims.slot import Claim
 from regtune.worker.search import ObjectiveFactory, StopCheck, suggest
 
 LAMBDA = "lambda"
@@ -49,12 +48,12 @@ budget counts configurations here, and 3 leave a path more λ values."""
 class PathSlots:
     """What the loop lends a path objective: the claim it runs under, and who holds it."""
 
-    claim: claims.Claim
+    claim: Claim
     worker_id: str
 
     def take(self, trial: optuna.Trial, count: int) -> list[int]:
         """Up to ``count`` more slots for ``trial``'s path → their claim ids."""
-        taken = claims.extend(
+        taken = taking.extend(
             claim=self.claim,
             worker_id=self.worker_id,
             slots=count,

@@ -32,7 +32,7 @@ from regtune.service.spec.policies import (
     TPESampler,
 )
 from regtune.service.spec.space import ARCHITECTURE, KNOBS, grid_values
-from regtune.service.store.optuna_db.internals import KeyedHyperbandPruner
+from regtune.service.store.optuna_db.internals.pruner import KeyedHyperbandPruner
 
 
 class BudgetedGridSampler(optuna.samplers.GridSampler):

@@ -14,7 +14,7 @@ import optuna
 
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.space import ARCHITECTURE, KNOBS, Choices, Fixed, Range, grid_values
-from regtune.service.store.optuna_db.internals import params_together
+from regtune.service.store.optuna_db.internals.batched import params_together
 
 StopCheck = Callable[[], None]
 """Called every epoch; raises to stop the trial (study cancelled, worker shutting down)."""

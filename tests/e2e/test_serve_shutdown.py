@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from regtune.service.spec.enums import StudyStatus
 from regtune.service.store.db import make_engine, transaction
-from regtune.service.store.optuna_db.internals import om
+from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.tables import ClaimRow, StudyRow
 from tests.e2e.test_serve import Served, definition
 from tests.support import Processes, wait_for

@@ -25,11 +25,15 @@ from regtune.service.store.clock import utcnow
 from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade
 from regtune.service.store.optuna_db.attrs import CLAIM_ATTR, PATH_CLAIM_PREFIX, RETRY_OF_ATTR
-from regtune.service.store.optuna_db.internals import om, trial_id_of
+from regtune.service.store.optuna_db.internals.handles import om, trial_id_of
 from regtune.service.store.repos.studies import create_study
-from regtune.service.store.scheduling import claims, paths
+from regtune.service.store.scheduling import paths
 from regtune.service.store.scheduling import workers as workers
-from regtune.service.store.scheduling.claims import Claim, claim, finish, release_dead_workers
+from regtune.service.store.scheduling.claims import links, taking
+from regtune.service.store.scheduling.claims.finishing import finish
+from regtune.service.store.scheduling.claims.recovery import release_dead_workers
+from regtune.service.store.scheduling.claims.slot import Claim, path_claim_key
+from regtune.service.store.scheduling.claims.taking import claim
 from regtune.service.store.scheduling.retries import storage_with_retries
 from regtune.service.store.scheduling.sweep import sweep
 from regtune.service.store.tables import ClaimRow, StudyRow, WorkerRow
@@ -257,22 +261,22 @@ def test_several_slots_of_one_study_are_taken_within_its_budget_and_parallel_lim
     db: Db,
 ) -> None:
     row = _study(db, 5, 3)
-    taken = claims.claim_slots(db.engine, worker_id="w", slots=4)
+    taken = taking.claim_slots(db.engine, worker_id="w", slots=4)
     assert [t.study_id for t in taken] == [row.id] * 3  # max_parallel = 3
     assert len({t.id for t in taken}) == 3 and [t.seq for t in taken] == [1, 2, 3]
-    assert claims.claim_slots(db.engine, worker_id="w", slots=2) == []
+    assert taking.claim_slots(db.engine, worker_id="w", slots=2) == []
     for t in taken:
         _run_one_trial(db.storage, row.optuna_name, 0)
         finish(engine=db.engine, claim_id=t.id, study_id=row.id)
     # the budget: 3 done, 2 left, whatever was asked
-    rest = claims.claim_slots(db.engine, worker_id="w", slots=8)
+    rest = taking.claim_slots(db.engine, worker_id="w", slots=8)
     assert len(rest) == 2 and _row(db, row.id).n_running == 2
     # each slot is its own claim: a dead worker's slots go back one by one
     later = utcnow() + timedelta(seconds=60)  # "w" never registered: it counts as dead
     assert release_dead_workers(db.engine, grace=timedelta(seconds=30), now=later) == 2
     assert _row(db, row.id).n_running == 0
     with pytest.raises(ValueError, match="slots"):
-        claims.claim_slots(db.engine, worker_id="w", slots=0)
+        taking.claim_slots(db.engine, worker_id="w", slots=0)
 
 
 def test_more_slots_of_a_named_study_come_from_that_study_only(db: Db) -> None:
@@ -280,11 +284,11 @@ def test_more_slots_of_a_named_study_come_from_that_study_only(db: Db) -> None:
     never another's, within its budget and parallel limit."""
     first = _study(db, 3, 4, "first")
     other = _study(db, 10, 10, "other")
-    (taken,) = claims.claim_slots(db.engine, worker_id="w", slots=1, study_id=first.id)
+    (taken,) = taking.claim_slots(db.engine, worker_id="w", slots=1, study_id=first.id)
     assert taken.study_id == first.id
-    more = claims.claim_slots(db.engine, worker_id="w", slots=8, study_id=first.id)
+    more = taking.claim_slots(db.engine, worker_id="w", slots=8, study_id=first.id)
     assert [t.study_id for t in more] == [first.id] * 2  # the budget: 3 in all
-    assert claims.claim_slots(db.engine, worker_id="w", slots=1, study_id=first.id) == []
+    assert taking.claim_slots(db.engine, worker_id="w", slots=1, study_id=first.id) == []
     assert _row(db, first.id).n_running == 3 and _row(db, other.id).n_running == 0
 
 
@@ -341,7 +345,7 @@ def _trial_of_a_dead_worker(db: Db, row: StudyRow, worker_id: str) -> None:
     assert taken is not None
     study = optuna.load_study(study_name=row.optuna_name, storage=db.storage)
     trial = study.ask({"lambda": optuna.distributions.FloatDistribution(1e-5, 1.0, log=True)})
-    assert claims.link_trial(db.storage, trial_id_of(trial), taken, engine=db.engine)
+    assert links.link_trial(db.storage, trial_id_of(trial), taken, engine=db.engine)
     db.storage.record_heartbeat(trial_id_of(trial))
     beat = om.TrialHeartbeatModel
     with transaction(db.engine) as session:
@@ -364,7 +368,7 @@ def test_sweep_fails_a_stale_trial_queues_its_retry_and_frees_the_slot(db: Db) -
     assert trials[1].params == trials[0].params
     assert trials[1].system_attrs["failed_trial"] == trials[0].number
     assert _row(db, row.id).n_running == 0
-    assert claims.claim(engine=db.engine, worker_id="next") is not None
+    assert taking.claim(engine=db.engine, worker_id="next") is not None
 
 
 def test_a_swept_trial_says_why_it_failed(db: Db) -> None:
@@ -401,7 +405,7 @@ def test_a_running_trial_keeps_its_slot_until_its_own_heartbeat_lapses(db: Db) -
     assert taken is not None
     study = optuna.load_study(study_name=row.optuna_name, storage=storage)
     trial = study.ask()
-    assert claims.link_trial(storage, trial_id_of(trial), taken, engine=db.engine)
+    assert links.link_trial(storage, trial_id_of(trial), taken, engine=db.engine)
     _age_worker(db, "slow", 30)
 
     assert (
@@ -416,7 +420,7 @@ def test_a_running_trial_keeps_its_slot_until_its_own_heartbeat_lapses(db: Db) -
     late = claim(engine=db.engine, worker_id="late", now=utcnow() - timedelta(seconds=30))
     assert late is not None
     assert release_dead_workers(engine=db.engine, grace=timedelta(seconds=4)) == 1
-    assert not claims.link_trial(storage, trial_id_of(study.ask()), late, engine=db.engine)
+    assert not links.link_trial(storage, trial_id_of(study.ask()), late, engine=db.engine)
 
 
 def _path_trial(db: Db, row: StudyRow, worker_id: str, *, now: Any = None) -> tuple[Claim, int]:
@@ -425,14 +429,14 @@ def _path_trial(db: Db, row: StudyRow, worker_id: str, *, now: Any = None) -> tu
     assert taken is not None
     study = optuna.load_study(study_name=row.optuna_name, storage=db.storage)
     trial = study.ask({"l1_ratio": optuna.distributions.FloatDistribution(0, 1)})
-    assert claims.link_trial(db.storage, trial_id_of(trial), taken, engine=db.engine)
+    assert links.link_trial(db.storage, trial_id_of(trial), taken, engine=db.engine)
     return taken, trial_id_of(trial)
 
 
 def test_a_path_reserves_its_points_within_the_budget_but_not_max_parallel(db: Db) -> None:
     row = _study(db, 10, 1)
     first, trial_id = _path_trial(db, row, "w")
-    more = claims.extend(db.engine, claim=first, worker_id="w", slots=20, trial_id=trial_id)
+    more = taking.extend(db.engine, claim=first, worker_id="w", slots=20, trial_id=trial_id)
     assert len(more) == 9  # the budget's rest; max_parallel = 1 counts the path once
     assert (_row(db, row.id).n_running, _row(db, row.id).n_reserved) == (1, 9)
     assert claim(engine=db.engine, worker_id="other") is None
@@ -474,7 +478,7 @@ def test_a_dead_paths_slots_are_kept_while_it_runs_and_freed_with_no_error_after
     row = _study(db, 10, 2, max_retries=0)
     workers.register("doomed", engine=db.engine)
     taken, trial_id = _path_trial(db, row, "doomed", now=utcnow() - timedelta(seconds=30))
-    more = claims.extend(db.engine, claim=taken, worker_id="doomed", slots=3, trial_id=trial_id)
+    more = taking.extend(db.engine, claim=taken, worker_id="doomed", slots=3, trial_id=trial_id)
     assert len(more) == 3
     _age_worker(db, "doomed", 30)
     assert sweep(engine=db.engine, storage=db.storage) == 0  # the trial still beats
@@ -501,7 +505,7 @@ def test_a_dead_paths_retry_runs_as_a_path_again_on_the_claim_ids_it_held(db: Db
     row = _study(db, 10, 1, max_retries=2)
     workers.register("doomed", engine=db.engine)
     taken, trial_id = _path_trial(db, row, "doomed", now=utcnow() - timedelta(seconds=30))
-    more = claims.extend(db.engine, claim=taken, worker_id="doomed", slots=3, trial_id=trial_id)
+    more = taking.extend(db.engine, claim=taken, worker_id="doomed", slots=3, trial_id=trial_id)
     held = [c.id for c in more]
     _age_worker(db, "doomed", 30)
     _silence(db, trial_id)
@@ -510,7 +514,7 @@ def test_a_dead_paths_retry_runs_as_a_path_again_on_the_claim_ids_it_held(db: Db
     sweep(engine=db.engine, storage=sweeper)  # failed, its retry queued, its 4 slots back
     sweeper.engine.dispose()
     assert (_row(db, row.id).n_running, _row(db, row.id).n_reserved) == (0, 0)
-    assert sorted(claims.path_claim_key(i) for i in held) == [
+    assert sorted(path_claim_key(i) for i in held) == [
         k for k in _attr_keys(db, trial_id) if k.startswith(PATH_CLAIM_PREFIX)
     ]
 
@@ -521,13 +525,13 @@ def test_a_dead_paths_retry_runs_as_a_path_again_on_the_claim_ids_it_held(db: Db
     queued = _attr_keys(db, trial_id_of(trial))
     assert RETRY_OF_ATTR in queued
     assert [k for k in queued if k.startswith(PATH_CLAIM_PREFIX) or k == CLAIM_ATTR] == []
-    assert claims.link_trial(db.storage, trial_id_of(trial), retry, engine=db.engine)
+    assert links.link_trial(db.storage, trial_id_of(trial), retry, engine=db.engine)
     # SQLite numbers the new slots as the dead path's were (max id + 1): the links must not clash
-    again = claims.extend(
+    again = taking.extend(
         db.engine, claim=retry, worker_id="w", slots=3, trial_id=trial_id_of(trial)
     )
     assert len(again) == 3
     if db.engine.dialect.name == "sqlite":
         assert [retry.id, *(c.id for c in again)] == [taken.id, *held]  # what made them clash
     linked = [k for k in _attr_keys(db, trial_id_of(trial)) if k.startswith(PATH_CLAIM_PREFIX)]
-    assert linked == sorted(claims.path_claim_key(c.id) for c in again)
+    assert linked == sorted(path_claim_key(c.id) for c in again)

@@ -21,10 +21,11 @@ from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.enums import StudyStatus
 from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade
-from regtune.service.store.optuna_db.internals import trial_id_of
+from regtune.service.store.optuna_db.internals.handles import trial_id_of
 from regtune.service.store.repos.studies import create_study
-from regtune.service.store.scheduling import claims
 from regtune.service.store.scheduling import workers as workers
+from regtune.service.store.scheduling.claims import finishing, links, taking
+from regtune.service.store.scheduling.claims.slot import Claim
 from regtune.service.store.scheduling.retries import hand_back_killed_worker, storage_with_retries
 from regtune.service.store.tables import ClaimRow, StudyRow, WorkerRow
 
@@ -67,12 +68,12 @@ def running_of(db: Db, tenant: str) -> int:
 def test_a_tenants_running_trials_are_capped_across_its_studies(db: Db) -> None:
     greedy = [study(db, tenant="greedy") for _ in range(3)]
     other = study(db, tenant="other")
-    taken: list[claims.Claim | None] = []
+    taken: list[Claim | None] = []
     lock = threading.Lock()
 
     def claimer() -> None:
         for _ in range(4):
-            got = claims.claim(db.engine, worker_id="w", tenant_max_running=CAP)
+            got = taking.claim(db.engine, worker_id="w", tenant_max_running=CAP)
             with lock:
                 taken.append(got)
 
@@ -89,15 +90,15 @@ def test_a_tenants_running_trials_are_capped_across_its_studies(db: Db) -> None:
     assert running_of(db, "other") == CAP
     # a slot given back is claimable again, and only one
     first = next(c for c in won if c.study_id == greedy[0].id or c.study_id == greedy[1].id)
-    claims.finish(db.engine, claim_id=first.id, study_id=first.study_id)
-    again = [claims.claim(db.engine, worker_id="w", tenant_max_running=CAP) for _ in range(3)]
+    finishing.finish(db.engine, claim_id=first.id, study_id=first.study_id)
+    again = [taking.claim(db.engine, worker_id="w", tenant_max_running=CAP) for _ in range(3)]
     assert sum(c is not None for c in again) == 1
     assert running_of(db, "greedy") == CAP
 
 
 def test_without_the_setting_only_max_parallel_limits(db: Db) -> None:
     study(db, tenant="t", max_parallel=4)
-    got = [claims.claim(db.engine, worker_id="w") for _ in range(5)]
+    got = [taking.claim(db.engine, worker_id="w") for _ in range(5)]
     assert sum(c is not None for c in got) == 4
 
 
@@ -106,11 +107,11 @@ def test_a_worker_killed_on_shutdown_hands_its_trial_back(db: Db) -> None:
     row = study(db, tenant="t", max_retries=0)
     worker_id = f"killed-{uuid.uuid4().hex[:6]}"
     workers.register(worker_id, engine=db.engine)
-    claim = claims.claim(db.engine, worker_id=worker_id)
+    claim = taking.claim(db.engine, worker_id=worker_id)
     assert claim is not None
     optuna_study = optuna.load_study(study_name=claim.optuna_name, storage=db.storage)
     trial = optuna_study.ask()
-    assert claims.link_trial(db.storage, trial_id_of(trial), claim, engine=db.engine)
+    assert links.link_trial(db.storage, trial_id_of(trial), claim, engine=db.engine)
 
     released = hand_back_killed_worker(
         host=socket.gethostname(), pid=os.getpid(), engine=db.engine, storage=db.storage
@@ -126,5 +127,5 @@ def test_a_worker_killed_on_shutdown_hands_its_trial_back(db: Db) -> None:
         assert (after.status, after.n_running, after.n_errors) == (StudyStatus.RUNNING, 0, 0)
         assert session.query(ClaimRow).count() == 0
         assert session.get(WorkerRow, worker_id) is None
-    retry = claims.claim(db.engine, worker_id="next")
+    retry = taking.claim(db.engine, worker_id="next")
     assert retry is not None and retry.study_id == row.id

@@ -25,16 +25,14 @@ from regtune.service.spec.definition import StudySpec
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade
-from regtune.service.store.optuna_db.internals import om
+from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.repos.studies import create_study
 from regtune.service.store.scheduling import workers
-from regtune.service.store.scheduling.claims import (
-    Claim,
-    claim,
-    finish,
-    link_trial,
-    release_dead_workers,
-)
+from regtune.service.store.scheduling.claims.finishing import finish
+from regtune.service.store.scheduling.claims.links import link_trial
+from regtune.service.store.scheduling.claims.recovery import release_dead_workers
+from regtune.service.store.scheduling.claims.slot import Claim
+from regtune.service.store.scheduling.claims.taking import claim
 from regtune.service.store.scheduling.retries import retry_stale_trial, storage_with_retries
 from regtune.service.store.scheduling.sweep import sweep
 from regtune.service.store.tables import StudyRow, WorkerRow

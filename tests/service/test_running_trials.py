@@ -19,17 +19,19 @@ from regtune.service.spec.definition import StudySpec
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import engine_kwargs, make_engine, transaction
 from regtune.service.store.migrate import upgrade
-from regtune.service.store.optuna_db import internals, running
-from regtune.service.store.optuna_db.internals import (
-    WorkerHeartbeats,
+from regtune.service.store.optuna_db import running
+from regtune.service.store.optuna_db.internals import worker_cache
+from regtune.service.store.optuna_db.internals.batched import params_together
+from regtune.service.store.optuna_db.internals.handles import (
     om,
-    params_together,
     storage_of,
     study_id_of,
     trial_id_of,
 )
+from regtune.service.store.optuna_db.internals.worker_cache import WorkerHeartbeats
 from regtune.service.store.repos.studies import create_study
-from regtune.service.store.scheduling import claims
+from regtune.service.store.scheduling.claims import finishing, links, taking
+from regtune.service.store.scheduling.claims.slot import Claim
 from regtune.service.store.scheduling.retries import storage_with_retries
 from regtune.service.store.tables import ClaimRow, StudyRow
 
@@ -144,12 +146,12 @@ def test_the_tell_of_a_complete_trial_finishes_its_slot(
     database_url: str, state: TrialState
 ) -> None:
     engine, storage, row = _regtune_study(database_url, n_trials=1, max_parallel=1)
-    taken = claims.claim(engine=engine, worker_id="w")
+    taken = taking.claim(engine=engine, worker_id="w")
     assert taken is not None and not taken.waiting
     study = optuna.load_study(study_name=row.optuna_name, storage=WorkerHeartbeats(storage))
     trial = study.ask()
-    assert claims.link_trial(storage_of(study), trial_id_of(trial), taken, engine=engine)
-    told = claims.finish_when_told(storage_of(study), trial_id_of(trial), taken)
+    assert links.link_trial(storage_of(study), trial_id_of(trial), taken, engine=engine)
+    told = finishing.finish_when_told(storage_of(study), trial_id_of(trial), taken)
     study.tell(trial, 1.0 if state == TrialState.COMPLETE else None, state=state)
     with transaction(engine) as session:
         held = session.scalar(select(ClaimRow.id).where(ClaimRow.id == taken.id))
@@ -196,18 +198,18 @@ def test_two_tells_that_finish_their_slots_at_once_count_both(database_url: str)
     """The second tell's count misses the first's trial (PostgreSQL: its snapshot predates the
     first's commit, it waited for the study row); ``n_done`` must count both all the same."""
     engine, storage, row = _regtune_study(database_url, n_trials=3, max_parallel=2)
-    taken = [claims.claim(engine=engine, worker_id=f"w{i}") for i in range(2)]
+    taken = [taking.claim(engine=engine, worker_id=f"w{i}") for i in range(2)]
     study = optuna.load_study(study_name=row.optuna_name, storage=storage)
     asked = [trial_id_of(study.ask()) for _ in range(2)]
     trials = om.TrialModel.__table__
     first, second = Session(engine), Session(engine)
 
-    def tell_and_finish(session: Session, trial_id: int, claim: claims.Claim | None) -> None:
+    def tell_and_finish(session: Session, trial_id: int, claim: Claim | None) -> None:
         assert claim is not None
         session.execute(
             update(trials).where(trials.c.trial_id == trial_id).values(state=TrialState.COMPLETE)
         )
-        claims.finish_in(session, claim_id=claim.id, study_id=row.id, now=utcnow(), told=True)
+        finishing.finish_in(session, claim_id=claim.id, study_id=row.id, now=utcnow(), told=True)
 
     tell_and_finish(first, asked[0], taken[0])  # holds the study row until it commits
     racer = threading.Thread(target=tell_and_finish, args=(second, asked[1], taken[1]))
@@ -231,7 +233,7 @@ def test_a_pruner_sees_the_trials_this_process_runs_and_ended_as_they_are(
     second), a member's pruner still sees the others' reports, rungs and ends as written, so
     what it decides does not depend on the clock (one worker prunes the same trials each run)."""
     ours, _ = storages
-    monkeypatch.setattr(internals, "FLUSH_SECONDS", 3600.0)  # no read of the database between
+    monkeypatch.setattr(worker_cache, "FLUSH_SECONDS", 3600.0)  # no read of the database between
     study = optuna.load_study(
         study_name=optuna.create_study(storage=ours).study_name, storage=WorkerHeartbeats(ours)
     )

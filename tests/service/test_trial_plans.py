@@ -16,9 +16,9 @@ from sqlalchemy import Connection, select
 
 from regtune.service.store.db import make_engine
 from regtune.service.store.migrate import upgrade
-from regtune.service.store.optuna_db.internals import om
+from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.optuna_db.trial_rows import _statements, create_trial
-from regtune.service.store.scheduling import claims
+from regtune.service.store.scheduling.claims import finishing, taking
 from regtune.service.store.scheduling.retries import storage_with_retries
 
 
@@ -45,7 +45,7 @@ def test_a_trials_statements_find_their_rows_through_indexes(sqlite_url: str) ->
     engine = make_engine(sqlite_url)
     study_id = _study(sqlite_url)
     with engine.begin() as connection:
-        waiting = _plan(connection, claims._has_waiting(), {"study": "x"})
+        waiting = _plan(connection, taking._has_waiting(), {"study": "x"})
         assert "regtune_ix_trials_open" in waiting, waiting
         before = connection.scalars(
             select(om.TrialModel.number).where(om.TrialModel.study_id == study_id)
@@ -60,7 +60,7 @@ def test_a_trials_statements_find_their_rows_through_indexes(sqlite_url: str) ->
         assert "SCAN trials" not in numbering and "TEMP B-TREE" not in numbering  # …alone
         told = _plan(
             connection,
-            claims._count(released=True, errored=False, told=True),
+            finishing._count(released=True, errored=False, told=True),
             {"study": "x", "now": None},
         )
         assert "trials" not in told, told  # n_done + 1: no count of the study

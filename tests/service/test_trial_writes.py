@@ -183,11 +183,11 @@ def test_creating_a_trial_is_tried_again_after_a_database_error_as_optuna_does(
     database that keeps failing is Optuna's ``StorageInternalError`` after the last one."""
     from sqlalchemy.exc import OperationalError
 
-    from regtune.service.store.optuna_db import internals
+    from regtune.service.store.optuna_db.internals import one_statement
 
     storage = storage_with_retries(database_url)
     study = optuna.create_study(storage=storage)
-    create = internals.create_trial
+    create = one_statement.create_trial
     failures = {"left": 2, "tries": 0}
 
     def deadlocked(*args: object, **kwargs: object) -> object:
@@ -197,9 +197,9 @@ def test_creating_a_trial_is_tried_again_after_a_database_error_as_optuna_does(
             raise OperationalError("INSERT INTO trials", {}, Exception("deadlock detected"))
         return create(*args, **kwargs)
 
-    monkeypatch.setattr(internals, "create_trial", deadlocked)
-    monkeypatch.setattr(internals, "CREATE_ATTEMPTS", 3)
-    monkeypatch.setattr(internals, "CREATE_WAIT", 0.01)
+    monkeypatch.setattr(one_statement, "create_trial", deadlocked)
+    monkeypatch.setattr(one_statement, "CREATE_ATTEMPTS", 3)
+    monkeypatch.setattr(one_statement, "CREATE_WAIT", 0.01)
     trial = study.ask()
     assert failures["tries"] == 3 and trial.number == 0
     assert [t.number for t in study.get_trials(deepcopy=False)] == [0]

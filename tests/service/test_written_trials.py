@@ -17,7 +17,8 @@ from optuna.trial import FrozenTrial
 from regtune.service.store.db import engine_kwargs, transaction
 from regtune.service.store.migrate import upgrade
 from regtune.service.store.optuna_db.attrs import COEFFICIENTS_ATTR
-from regtune.service.store.optuna_db.internals import WorkerHeartbeats, add_finished_trials
+from regtune.service.store.optuna_db.internals.inserts import add_finished_trials
+from regtune.service.store.optuna_db.internals.worker_cache import WorkerHeartbeats
 from regtune.service.store.scheduling.retries import storage_with_retries
 
 LAMBDA = FloatDistribution(1e-4, 10.0, log=True)

@@ -14,7 +14,7 @@ import torch
 
 from regtune.service.spec.definition import EXAMPLE, StudySpec
 from regtune.service.store.optuna_db.attrs import COEFFICIENTS_ATTR
-from regtune.service.store.optuna_db.internals import trial_id_of
+from regtune.service.store.optuna_db.internals.handles import trial_id_of
 from regtune.service.store.trials.coefficients import DIGITS, MAX_COEFFICIENTS, decode, encode
 from regtune.worker.coefficients import (
     coefficient_attrs,

@@ -27,18 +27,18 @@ others' catch-up leaves the study alone until then (the owner renews it while it
 
 # Trial attributes
 CLAIM_ATTR = "regtune:claim"
-"""Trial system attribute naming the claim a trial runs under (see ``claims.link_trial``)."""
+"""Trial system attribute naming the claim a trial runs under (see ``claims.links.link_trial``)."""
 PATH_CLAIM_PREFIX = "regtune:path_claim:"
 """Trial system attribute ``regtune:path_claim:<claim id>`` on a λ path's running trial, one
 for each further slot the path holds: the sweep keeps those slots while the trial runs, and once
-it is failed, until its retry is queued (``claims._trial_of``), as it does the trial's own."""
+it is failed, until its retry is queued (``claims.links._trial_of``), as it does the trial's own."""
 PATH_OF_ATTR = "regtune:path_of"
 """Trial system attribute of a λ path's point: the number of the trial whose claim ran it."""
 CLAIM_SECONDS_ATTR = "regtune:claim_seconds"
 """Trial system attribute: how long its claim took (read by the Prometheus histogram)."""
 RETRY_OF_ATTR = "regtune:retry_of"
 """Trial system attribute of a queued retry: the id of the failed trial it re-runs (a dead
-worker's slot is given back once it exists, see ``claims._retry_in_flight``)."""
+worker's slot is given back once it exists, see ``claims.links.retry_in_flight``)."""
 DATABASE_HANDBACKS_ATTR = "regtune:database_handbacks"
 """Trial system attribute of a queued retry: how many times these parameters were handed back
 for a database error mid-trial (carried from copy to copy; ``worker.loop.DATABASE_HANDBACKS``

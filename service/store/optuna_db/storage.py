@@ -14,7 +14,7 @@ from sqlalchemy.orm import scoped_session, sessionmaker
 
 from regtune.service.settings import Settings, get_settings
 from regtune.service.store.db import engine_kwargs
-from regtune.service.store.optuna_db.internals import RunningTrialWrites
+from regtune.service.store.optuna_db.internals.running_writes import RunningTrialWrites
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,8 @@ from regtune.service.store.optuna_db.attrs import (
     MODEL_LEASE_ATTR,
     NO_MODEL_ATTR,
 )
-from regtune.service.store.optuna_db.internals import ARTIFACTS_ATTR_PREFIX, ArtifactStore, om
+from regtune.service.store.optuna_db.internals.artifacts import ARTIFACTS_ATTR_PREFIX, ArtifactStore
+from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.service.store.tables import StudyRow
 

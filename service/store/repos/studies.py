@@ -31,7 +31,7 @@ from regtune.service.spec.enums import ACTIVE, FINAL, StudyStatus
 from regtune.service.spec.objective import Select, objective_directions, objective_names
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import rowcount, transaction
-from regtune.service.store.optuna_db.internals import storage_of, study_id_of
+from regtune.service.store.optuna_db.internals.handles import storage_of, study_id_of
 from regtune.service.store.optuna_db.names import optuna_name
 from regtune.service.store.optuna_db.notes import save_new_study_note
 from regtune.service.store.reads import read

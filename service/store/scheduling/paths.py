@@ -1,9 +1,9 @@
 """A λ path's slots: its points written and its slots given back in one transaction.
 
 A path runs under one claim, with a running trial (the path's first point), and reserves one
-more slot per further point (``claims.extend``: budget, not parallelism). Its points are written
-as finished Optuna trials in the transaction that deletes those slots, one point per slot still
-held, so the study's count of finished trials and its slots in flight move together:
+more slot per further point (``claims.taking.extend``: budget, not parallelism). Its points are
+written as finished Optuna trials in the transaction that deletes those slots, one point per slot
+still held, so the study's count of finished trials and its slots in flight move together:
 ``n_trials`` stays exact whatever dies when. What a path did not write (it stopped early,
 failed, was stopped) goes back at once.
 """
@@ -20,8 +20,13 @@ from sqlalchemy.orm import Session
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import among, transaction
 from regtune.service.store.optuna_db.attrs import CLAIM_ATTR
-from regtune.service.store.optuna_db.internals import add_finished_trials, add_to_running_trial, om
-from regtune.service.store.scheduling.claims import SWEPT, settle
+from regtune.service.store.optuna_db.internals.handles import om
+from regtune.service.store.optuna_db.internals.inserts import (
+    add_finished_trials,
+    add_to_running_trial,
+)
+from regtune.service.store.scheduling.claims.finishing import settle
+from regtune.service.store.scheduling.claims.slot import SWEPT
 from regtune.service.store.tables import ClaimRow, StudyRow
 
 

@@ -17,9 +17,15 @@ from regtune.service.settings import Settings
 from regtune.service.spec.enums import ACTIVE
 from regtune.service.store.db import PerDatabase, transaction
 from regtune.service.store.optuna_db.attrs import CLAIM_ATTR, RETRY_OF_ATTR, claim_link
-from regtune.service.store.optuna_db.internals import engine_of, om, study_id_of, trial_id_of
+from regtune.service.store.optuna_db.internals.handles import (
+    engine_of,
+    om,
+    study_id_of,
+    trial_id_of,
+)
 from regtune.service.store.optuna_db.storage import make_storage
-from regtune.service.store.scheduling.claims import fail_study_killed_by, finish
+from regtune.service.store.scheduling.claims.finishing import finish
+from regtune.service.store.scheduling.claims.recovery import fail_study_killed_by
 from regtune.service.store.tables import ClaimRow, StudyRow, WorkerRow
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, text
 
 from regtune.service.spec.enums import ACTIVE, StudyStatus
 from regtune.service.store.optuna_db.attrs import BEST_MODEL_ATTR, NO_MODEL_ATTR
-from regtune.service.store.optuna_db.internals import om
+from regtune.service.store.optuna_db.internals.handles import om
 
 _TRIALS = om.TrialModel.__tablename__
 _MODEL_ATTRS = om.StudyUserAttributeModel.__tablename__

@@ -21,14 +21,11 @@ from regtune.service.settings import get_settings
 from regtune.service.spec.enums import ACTIVE, FINAL
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import rowcount, transaction
-from regtune.service.store.optuna_db.internals import (
-    om,
-    open_trials,
-    stale_trial_ids,
-    trial_started_utc,
-)
+from regtune.service.store.optuna_db.internals.expressions import open_trials, trial_started_utc
+from regtune.service.store.optuna_db.internals.handles import om
+from regtune.service.store.optuna_db.internals.heartbeats import stale_trial_ids
 from regtune.service.store.optuna_db.names import OPTUNA_NAME
-from regtune.service.store.scheduling.claims import release_dead_workers
+from regtune.service.store.scheduling.claims.recovery import release_dead_workers
 from regtune.service.store.tables import ClaimRow, StudyRow
 
 log = logging.getLogger(__name__)

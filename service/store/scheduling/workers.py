@@ -12,7 +12,7 @@ from sqlalchemy import Engine, delete, select, update
 from regtune.service.settings import get_settings
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import rowcount, transaction
-from regtune.service.store.optuna_db.internals import record_trial_heartbeat
+from regtune.service.store.optuna_db.internals.heartbeats import record_trial_heartbeat
 from regtune.service.store.tables import StudyRow, WorkerRow
 
 

@@ -19,7 +19,8 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from regtune.service.store.db import among
-from regtune.service.store.optuna_db.internals import is_pareto_front, om
+from regtune.service.store.optuna_db.internals.handles import om
+from regtune.service.store.optuna_db.internals.pareto import is_pareto_front
 
 BEST_CANDIDATES = 16
 """How many of the best trials are checked for feasibility before searching the whole study."""

@@ -22,7 +22,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from regtune.service.store.db import among
-from regtune.service.store.optuna_db.internals import om
+from regtune.service.store.optuna_db.internals.handles import om
 
 T = TypeVar("T")
 OPEN_STATES = frozenset({"RUNNING", "WAITING"})

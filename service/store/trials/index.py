@@ -21,7 +21,7 @@ from cachetools import LRUCache
 from optuna.trial import TrialState
 from sqlalchemy.orm import Session
 
-from regtune.service.store.optuna_db.internals import om
+from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.trials.best import (
     BestChoice,
     OneSe,

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, aliased
 
 from regtune.service.store.db import among
 from regtune.service.store.optuna_db.attrs import COEFFICIENTS_ATTR
-from regtune.service.store.optuna_db.internals import om
+from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.trials.best import (
     FOLDS_ATTR,
     by_value,

@@ -20,7 +20,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from regtune.service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
-from regtune.service.store.optuna_db.internals import om
+from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.tables import ClaimRow, StudyRow, WorkerRow
 from regtune.service.store.trials.cursor import Change, Cursor, read_changes
 

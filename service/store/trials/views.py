@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from regtune.service.store.db import among
-from regtune.service.store.optuna_db.internals import om
+from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.trials.best import best_trial_number as best_trial_number
 from regtune.service.store.trials.index import known_index, study_index
 

@@ -1,0 +1,202 @@
+"""Finishing a slot (``finish``, or in the transaction that tells its trial) and settling a
+study whose budget, deadline or error budget is spent."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
+
+from optuna.trial import TrialState
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Integer,
+    Text,
+    bindparam,
+    case,
+    delete,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from regtune.service.spec.enums import ACTIVE, StudyStatus
+from regtune.service.store.clock import utcnow
+from regtune.service.store.db import rowcount, transaction
+from regtune.service.store.optuna_db.internals.handles import backend_of
+from regtune.service.store.optuna_db.internals.running_writes import RunningTrialWrites
+from regtune.service.store.scheduling.claims.counts import NOW, STUDY, monotonic_done
+from regtune.service.store.scheduling.claims.links import retry_in_flight
+from regtune.service.store.scheduling.claims.slot import SWEPT, Claim
+from regtune.service.store.tables import ClaimRow, StudyRow
+
+DEADLINE_MESSAGE = (
+    "budget.timeout_s passed before budget.n_trials trials were done; the study ended with the "
+    "trials it had (progress.done)"
+)
+CLAIM_ID: Any = bindparam("claim", type_=Integer)
+
+
+def finish(
+    engine: Engine | None = None,
+    *,
+    claim_id: int,
+    study_id: str,
+    error: str | None = None,
+    now: datetime | None = None,
+    failed_by_sweep: timedelta | None = None,
+) -> bool:
+    """Give the slot back and bring ``n_done`` up to date; complete or fail the study if due.
+
+    ``failed_by_sweep`` (the grace period) is for a slot whose trial a sweep failed as stale
+    while this worker ran it: if that sweep has not queued the retry yet, the slot is handed to
+    the sweep (``SWEPT``), which gives it back once the retry is queued, so the next claim runs
+    the retry (``release_dead_workers``). Returns True if this call completed the study (exactly
+    one finisher sees True), which is the worker's cue to save the best model.
+    """
+    with transaction(engine) as session:
+        return finish_in(
+            session,
+            claim_id=claim_id,
+            study_id=study_id,
+            error=error,
+            now=now or utcnow(),
+            failed_by_sweep=failed_by_sweep,
+        )
+
+
+def finish_in(
+    session: Session,
+    *,
+    claim_id: int,
+    study_id: str,
+    now: datetime,
+    error: str | None = None,
+    failed_by_sweep: timedelta | None = None,
+    told: bool = False,
+) -> bool:
+    """``finish`` in the caller's transaction: a worker finishes the slot of a COMPLETE or
+    PRUNED trial in the transaction that tells the trial (``told``; no retry is due for
+    either)."""
+    session.flush()  # the statements below run on the session's connection
+    connection = session.connection()
+    release = _release()
+    if failed_by_sweep is not None:
+        claimed_at = session.scalar(select(ClaimRow.claimed_at).where(ClaimRow.id == claim_id))
+        if claimed_at is not None:
+            pending = retry_in_flight(claim_id, claimed_at, now - failed_by_sweep)
+            release = release.where(~pending)
+    released = rowcount(connection.execute(release, {"claim": claim_id}))
+    if not released and failed_by_sweep is not None:
+        session.execute(
+            update(ClaimRow)
+            .where(ClaimRow.id == claim_id)
+            .values(worker_id=SWEPT)
+            .execution_options(synchronize_session=False)
+        )
+    counted = {"study": study_id, "now": now, "error_text": (error or "")[:2000]}
+    connection.execute(
+        _count(released=released == 1, errored=error is not None, told=told), counted
+    )
+    return settle(session, study_id=study_id, now=now, failures=error is not None) > 0
+
+
+@cache
+def _release() -> Any:
+    return delete(ClaimRow).where(ClaimRow.id == CLAIM_ID)
+
+
+@cache
+def _count(*, released: bool, errored: bool, told: bool) -> Any:
+    """The study's counts after a finish: ``n_done`` brought up to date, the slot given back if
+    ``released``, the error counted if ``errored``."""
+    values: dict[str, object] = {"n_done": monotonic_done(told=told), "updated_at": NOW}
+    if released:
+        values["n_running"] = StudyRow.n_running - 1
+    if errored:
+        values["n_errors"] = StudyRow.n_errors + 1
+        values["error"] = bindparam("error_text", type_=Text)
+    return update(StudyRow).where(StudyRow.id == STUDY).values(**values)
+
+
+TOLD_DONE = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def finish_when_told(storage: Any, trial_id: int, claim: Claim) -> list[bool] | None:
+    """Finish ``claim``'s slot in the transaction that tells its trial COMPLETE or PRUNED (no
+    retry is due for either: a FAIL is finished after its retry is queued, as before).
+
+    Returns the list that receives ``finish``'s answer once the trial is told so, or None if the
+    storage cannot or the trial does not run in this process (then, as for every FAIL, the worker
+    calls ``finish`` itself)."""
+    backend = backend_of(storage)
+    if not isinstance(backend, RunningTrialWrites):
+        return None
+    told: list[bool] = []
+
+    def then(connection: Connection, state: TrialState) -> None:
+        if state not in TOLD_DONE:
+            return
+        with Session(bind=connection) as session:
+            told.append(
+                finish_in(
+                    session, claim_id=claim.id, study_id=claim.study_id, now=utcnow(), told=True
+                )
+            )
+
+    return told if backend.when_ended(trial_id, then) else None
+
+
+def settle(
+    session: Session, *, study_id: str | None = None, now: datetime, failures: bool = True
+) -> int:
+    """Move studies whose budget, deadline or error budget is spent to their final status;
+    ``failures=False``: the caller's transaction counted no error, so no error budget can have
+    been spent by it (one statement instead of two: a λ path's write, a trial's success).
+
+    Returns how many studies this statement completed.
+    """
+    session.flush()  # the statements below run on the session's connection
+    connection = session.connection()
+    completes, fails = _settle(one_study=study_id is not None)
+    bound = {"now": now, "study": study_id}
+    completed = connection.execute(completes, bound)
+    if failures:
+        connection.execute(fails, bound)
+    return rowcount(completed)
+
+
+@cache
+def _settle(*, one_study: bool) -> tuple[Any, Any]:
+    """The UPDATEs that complete and fail studies (the study ``STUDY`` if ``one_study``)."""
+    where: list[Any] = [StudyRow.status.in_(ACTIVE)]
+    if one_study:
+        where.append(StudyRow.id == STUDY)
+    short = StudyRow.n_done < StudyRow.n_trials
+    completes = (
+        update(StudyRow)
+        .where(
+            *where,
+            or_(
+                StudyRow.n_done >= StudyRow.n_trials,
+                (StudyRow.deadline.is_not(None))
+                & (StudyRow.deadline <= NOW)
+                & (StudyRow.n_running == 0)
+                & (StudyRow.n_reserved == 0),
+            ),
+        )
+        .values(
+            status=StudyStatus.COMPLETED,
+            finished_at=NOW,
+            updated_at=NOW,
+            error=case((short, DEADLINE_MESSAGE), else_=StudyRow.error),
+        )
+    )
+    fails = (
+        update(StudyRow)
+        .where(*where, StudyRow.n_errors > StudyRow.max_retries)
+        .values(status=StudyStatus.FAILED, finished_at=NOW, updated_at=NOW)
+    )
+    return completes, fails

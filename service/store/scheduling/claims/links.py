@@ -1,0 +1,101 @@
+"""A trial linked to the claim it runs under (``link_trial``), and the queries that follow
+the link from a claim to its trials."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from optuna.trial import TrialState
+from sqlalchemy import Engine, String, and_, cast, or_, select
+from sqlalchemy.orm import aliased
+
+from regtune.service.store.db import transaction
+from regtune.service.store.optuna_db.attrs import CLAIM_ATTR, RETRY_OF_ATTR
+from regtune.service.store.optuna_db.internals.expressions import (
+    trial_completed_utc,
+    trial_started_utc,
+)
+from regtune.service.store.optuna_db.internals.handles import backend_of, om
+from regtune.service.store.optuna_db.internals.running_writes import RunningTrialWrites
+from regtune.service.store.scheduling.claims.slot import Claim, path_claim_key
+from regtune.service.store.tables import ClaimRow
+
+
+def link_trial(
+    storage: Any,
+    trial_id: int,
+    claim: Claim,
+    engine: Engine | None = None,
+    *,
+    attrs: dict[str, Any] | None = None,
+) -> bool:
+    """Mark the trial as running under ``claim``; False if the claim was released meanwhile.
+
+    The trial's heartbeat is recorded first, so a linked RUNNING trial can always go stale; from
+    then on the sweep keeps the slot for as long as the trial runs (``release_dead_workers``).
+    With regtune's storage the heartbeat, the link, the trial's other system ``attrs`` and the
+    check are one transaction.
+    """
+    linked = {**(attrs or {}), CLAIM_ATTR: claim.id}
+    backend = backend_of(storage)
+    if isinstance(backend, RunningTrialWrites):
+        return bool(
+            backend.start_trial(
+                trial_id, linked, select(ClaimRow.id).where(ClaimRow.id == claim.id)
+            )
+        )
+    storage.record_heartbeat(trial_id)
+    for key, value in linked.items():
+        storage.set_trial_system_attr(trial_id, key, value)
+    with transaction(engine) as session:
+        return session.get(ClaimRow, claim.id) is not None
+
+
+def _trial_of(claim_id: int, *where: Any) -> Any:
+    """Whether a trial linked to this claim (``CLAIM_ATTR``, or a λ path's
+    ``path_claim_key``) meets ``where``."""
+    attr = om.TrialSystemAttributeModel
+    linked = or_(
+        and_(attr.key == CLAIM_ATTR, attr.value_json == json.dumps(claim_id)),
+        attr.key == path_claim_key(claim_id),
+    )
+    return (
+        select(attr.trial_id)
+        .join(om.TrialModel, om.TrialModel.trial_id == attr.trial_id)
+        .where(linked, *where)
+        .exists()
+    )
+
+
+def running_trial_of(claim_id: int) -> Any:
+    return _trial_of(claim_id, om.TrialModel.state == TrialState.RUNNING)
+
+
+def retry_in_flight(claim_id: int, claimed_at: datetime, since: datetime) -> Any:
+    """Whether a trial of this claim failed at or after ``since`` and its retry is not queued yet.
+
+    Failing a stale trial and queuing its retry are two writes (Optuna's ``fail_stale_trials``,
+    then the storage's callback). A slot given back between the two goes to a fresh trial; once
+    that spends the budget, the retry lands on an ended study and is failed unrun. So the slot
+    waits for the retry; ``since`` bounds the wait when whoever failed the trial died before
+    queuing the retry (or no retry is due: the objective raised, retries ran out).
+    """
+    attr, retry = om.TrialSystemAttributeModel, aliased(om.TrialSystemAttributeModel)
+    queued = select(retry.trial_id).where(
+        retry.key == RETRY_OF_ATTR, retry.value_json == cast(attr.trial_id, String)
+    )
+    return _trial_of(
+        claim_id,
+        om.TrialModel.state == TrialState.FAIL,
+        trial_started_utc() >= claimed_at,
+        trial_completed_utc() >= since,
+        ~queued.exists(),
+    )
+
+
+def any_trial_of(claim_id: int, claimed_at: datetime) -> Any:
+    """Whether a trial started under this claim (SQLite reuses the ids of deleted claims, so a
+    trial linked to an older claim of the same id, started before this one, does not count)."""
+    return _trial_of(claim_id, trial_started_utc() >= claimed_at).select()

@@ -1,0 +1,146 @@
+"""What the sweep does for dead workers: give their slots back, fail a study one trial
+keeps killing workers of, and recount ``n_done``."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from regtune.service.spec.enums import ACTIVE, StudyStatus
+from regtune.service.store.clock import utcnow
+from regtune.service.store.db import rowcount, transaction
+from regtune.service.store.scheduling.claims.counts import done_subquery, monotonic_done
+from regtune.service.store.scheduling.claims.finishing import settle
+from regtune.service.store.scheduling.claims.links import (
+    any_trial_of,
+    retry_in_flight,
+    running_trial_of,
+)
+from regtune.service.store.tables import ClaimRow, StudyRow, WorkerRow
+
+log = logging.getLogger(__name__)
+
+DIED_BEFORE_TRIAL = (
+    "a worker died after claiming a slot, before its trial started (killed, or out of memory "
+    "while loading the data or building the sampler)"
+)
+
+
+def _active(study_id: str) -> Any:
+    """Whether the study still schedules trials (an ended study has no retry to wait for)."""
+    return select(StudyRow.id).where(StudyRow.id == study_id, StudyRow.status.in_(ACTIVE)).exists()
+
+
+def fail_study_killed_by(
+    optuna_study_id: int, *, number: int, deaths: int, engine: Engine | None = None
+) -> bool:
+    """End a study whose trial ``number`` killed its worker ``deaths`` times (no retries left).
+
+    Such a trial would kill every worker that claims it; the study fails with the reason, as
+    it does when the objective raises more than ``max_retries`` times. True if it was active.
+    """
+    now = utcnow()
+    error = (
+        f"trial {number}: the worker running it died {deaths} times (killed, or out of memory: "
+        "see REGTUNE_WORKER_MEMORY_MB); no retries left (budget.max_retries)"
+    )
+    with transaction(engine) as session:
+        ended = session.execute(
+            update(StudyRow)
+            .where(StudyRow.optuna_study_id == optuna_study_id, StudyRow.status.in_(ACTIVE))
+            .values(
+                status=StudyStatus.FAILED,
+                n_errors=StudyRow.n_errors + 1,
+                error=error,
+                finished_at=now,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    return rowcount(ended) == 1
+
+
+def release_dead_workers(
+    engine: Engine | None = None, *, grace: timedelta, now: datetime | None = None
+) -> int:
+    """Give back the slots of workers whose heartbeat stopped; return how many were released.
+
+    A worker is dead when its ``last_seen`` is older than ``grace`` (or its row is gone). A slot
+    whose trial is still RUNNING is kept even then: the trial's own Optuna heartbeat decides
+    (``fail_stale_trials`` runs first in a sweep), so a slow but live worker can never complete a
+    trial whose slot was already counted again elsewhere. A slot whose trial was just failed is
+    kept until that trial's retry is queued (``retry_in_flight``), so the next claim runs the
+    retry, unless the study has ended (no retry is due then). Each release is one conditional
+    DELETE that re-checks these conditions.
+    """
+    now = now or utcnow()
+    cutoff = now - grace
+    alive = select(WorkerRow.id).where(WorkerRow.last_seen >= cutoff)
+    released = 0
+    with transaction(engine) as session:
+        orphaned = session.execute(
+            select(
+                ClaimRow.id,
+                ClaimRow.study_id,
+                ClaimRow.worker_id,
+                ClaimRow.claimed_at,
+                ClaimRow.reserved,
+            )
+            .where(ClaimRow.claimed_at < cutoff, ClaimRow.worker_id.not_in(alive))
+            .order_by(ClaimRow.id)
+        ).all()
+        for claim_id, study_id, worker_id, claimed_at, reserved in orphaned:
+            gone = session.execute(
+                delete(ClaimRow).where(
+                    ClaimRow.id == claim_id,
+                    ClaimRow.worker_id.not_in(alive),
+                    ~running_trial_of(claim_id),
+                    or_(~retry_in_flight(claim_id, claimed_at, cutoff), ~_active(study_id)),
+                )
+            )
+            if rowcount(gone) != 1:
+                continue
+            values: dict[str, Any] = {"n_done": monotonic_done(), "updated_at": now}
+            if reserved:
+                values["n_reserved"] = StudyRow.n_reserved - 1
+            else:
+                values["n_running"] = StudyRow.n_running - 1
+            if not session.scalar(any_trial_of(claim_id, claimed_at)):
+                # it died before its trial started: loading the data or building the sampler
+                # killed it (out of memory?); a study doing that to every worker must end
+                values.update(n_errors=StudyRow.n_errors + 1, error=DIED_BEFORE_TRIAL)
+            session.execute(
+                update(StudyRow)
+                .where(StudyRow.id == study_id)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            released += 1
+            log.warning("released the slot of dead worker %s in study %s", worker_id, study_id)
+        session.execute(delete(WorkerRow).where(WorkerRow.last_seen < cutoff))
+        recount_done(session, now=now)
+        settle(session, now=now)
+    return released
+
+
+def recount_done(session: Session, *, now: datetime) -> int:
+    """Bring every active study's ``n_done`` up to its COMPLETE and PRUNED trials → how many
+    studies had trials no finish counted (told from outside regtune, e.g. optuna-dashboard's
+    human-in-the-loop tell); the sweep's part of ``monotonic_done``."""
+    done = done_subquery()
+    return rowcount(
+        session.execute(
+            update(StudyRow)
+            .where(
+                StudyRow.status.in_(ACTIVE),
+                StudyRow.optuna_study_id.is_not(None),
+                done > StudyRow.n_done,
+            )
+            .values(n_done=done, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    )

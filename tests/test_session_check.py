@@ -1,0 +1,49 @@
+"""The session-end check: a process a test started and left running fails the run; what ends
+with the test process itself does not."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from pathlib import Path
+
+from tests.support import OWNER, RESOURCE_TRACKER, leftovers, parent_of
+
+
+def test_this_process_own_resource_tracker_is_not_left_behind(
+    spawn: multiprocessing.context.SpawnContext,
+) -> None:
+    """A ``spawn`` context's lock starts multiprocessing's resource tracker, a child of the test
+    process that ends only with it (was: counted as left behind, so a module of such tests run
+    without xdist failed with every test passed)."""
+    spawn.Lock()
+    trackers = [
+        int(entry.name)
+        for entry in Path("/proc").iterdir()
+        if entry.name.isdigit()
+        and RESOURCE_TRACKER in _command(entry)
+        and parent_of(int(entry.name)) == os.getpid()
+    ]
+    assert trackers, "the lock started no resource tracker"
+    assert not {pid for pid, _ in leftovers(os.environ[OWNER])} & set(trackers)
+
+
+def test_a_child_left_running_is_left_behind(spawn: multiprocessing.context.SpawnContext) -> None:
+    child = spawn.Process(target=_wait, args=(spawn.Event(),))
+    child.start()
+    try:
+        assert child.pid in {pid for pid, _ in leftovers(os.environ[OWNER])}
+    finally:
+        child.kill()
+        child.join(timeout=10)
+
+
+def _wait(event: multiprocessing.synchronize.Event) -> None:
+    event.wait(60)
+
+
+def _command(entry: Path) -> str:
+    try:
+        return (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
