@@ -11,7 +11,8 @@ from sqlalchemy.engine import Engine
 
 from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade
-from regtune.service.store.optuna_db.internals import add_finished_trials, engine_of, study_id_of
+from regtune.service.store.optuna_db.internals.handles import engine_of, study_id_of
+from regtune.service.store.optuna_db.internals.inserts import add_finished_trials
 from regtune.service.store.scheduling.retries import storage_with_retries
 
 

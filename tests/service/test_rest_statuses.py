@@ -21,7 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from regtune.service.api.schemas import ERROR_CODES
-from regtune.service.store.scheduling import claims
+from regtune.service.store.scheduling.claims import taking
 from tests.inprocess import Apps, run_to_the_end
 from tests.service.test_database_unavailable import app_on
 from tests.service.test_rest_contract import OPERATIONS, conforms, definition, rows_csv
@@ -176,7 +176,7 @@ def world(apps: Apps) -> tuple[TestClient, dict[str, str]]:
     ids["spare"] = _upload(api, rows_for(2))
     on_upload = {**definition("busy"), "dataset": {"id": ids["used"]}, "validation": {"folds": 2}}
     ids["busy"] = _create(api, on_upload)
-    assert claims.claim_slots(worker_id="statuses", slots=1, study_id=ids["busy"])
+    assert taking.claim_slots(worker_id="statuses", slots=1, study_id=ids["busy"])
     team = api.post("/v1/keys", json={"tenant": "team-a"}).json()
     ids["key"], ids["team"] = team["id"], team["key"]
     ids["etag"] = api.get(f"/v1/studies/{done}/best-model").headers["etag"]
