@@ -3,11 +3,13 @@ workers."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -29,8 +31,9 @@ from regtune.service.cli.output import (
     print_table,
     sorted_by_name,
 )
-from regtune.service.cli.watching import follow, stopped_rewriting
+from regtune.service.cli.watching import follow, interrupted_submission, stopped_rewriting
 from regtune.service.client.http import Client, no_model
+from regtune.service.spec.definition import NAME_PATTERN
 from regtune.service.spec.enums import ACTIVE, FINAL
 from regtune.service.spec.validation import Validation
 
@@ -92,7 +95,10 @@ def submit(
     from regtune.service.client.watch import EXIT_CODES
 
     def submit_and_follow(client: Client) -> StudyOut:
-        study = client.submit(file)
+        try:
+            study = client.submit(file)
+        except KeyboardInterrupt:
+            raise interrupted_submission(_definition_name(file)) from None
         if not as_json:
             console.print(
                 f"created study [bold]{study.id}[/bold] ({study.name}), status {study.status}"
@@ -109,6 +115,16 @@ def submit(
         _print_summary(study, warnings=False)  # said at creation
     if watch:
         raise typer.Exit(EXIT_CODES.get(study.status, 1))
+
+
+def _definition_name(file: Path) -> str | None:
+    """The study name ``file`` gives, if it gives one a study can have (else None)."""
+    try:
+        definition = yaml.safe_load(file.read_bytes())
+    except (OSError, yaml.YAMLError):
+        return None
+    name = definition.get("name") if isinstance(definition, dict) else None
+    return name if isinstance(name, str) and re.fullmatch(NAME_PATTERN, name) else None
 
 
 def watch_study(
@@ -138,13 +154,20 @@ def list_studies(
     tenant: Annotated[
         str | None, typer.Option(help="Only this tenant's (the admin key lists every tenant's).")
     ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Only the study of this name (one per tenant).")
+    ] = None,
     limit: Annotated[int, typer.Option(help="At most this many (newest first).")] = 50,
     url: UrlOpt = None,
     key: KeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List studies, newest first."""
-    page = call(url, key, lambda client: client.studies(status=status, tenant=tenant, limit=limit))
+    page = call(
+        url,
+        key,
+        lambda client: client.studies(status=status, tenant=tenant, name=name, limit=limit),
+    )
     if as_json:
         print_json(page)
         return
@@ -166,6 +189,8 @@ def list_studies(
     print_table(table)
     if page.total > len(page.items):
         console.print(f"{len(page.items)} of {page.total} studies")
+    elif page.total == 0 and name is not None:  # an answer, not an empty table to puzzle over
+        console.print(Text(f"no study named {name!r}"))
 
 
 def print_warnings(study: StudyOut, where: Console) -> None:

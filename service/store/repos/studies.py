@@ -362,13 +362,20 @@ BRIEF = (
 
 
 def list_rows(
-    *, tenant: Reach = "default", status: str | None = None, offset: int = 0, limit: int = 50
+    *,
+    tenant: Reach = "default",
+    status: str | None = None,
+    name: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
 ) -> tuple[list[StudyRow], int]:
     """A page of a tenant's studies (every tenant's: None), newest first, with the ``BRIEF``
-    columns loaded only."""
+    columns loaded only; ``name``: only the study of that name (one per tenant)."""
     where = [] if tenant is None else [StudyRow.tenant == tenant]
     if status is not None:
         where.append(StudyRow.status == status)
+    if name is not None:
+        where.append(StudyRow.name == name)
 
     def page(session: Session) -> tuple[list[StudyRow], int]:
         total = session.scalar(select(func.count()).select_from(StudyRow).where(*where)) or 0
