@@ -385,3 +385,28 @@ def test_a_direction_against_the_metric_is_a_422_that_says_which_it_needs(
     assert _count(api) == before
     body["objective"]["direction"] = "maximize"
     assert _post(api, body, "json").status_code == 201
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "application/x-www-form-urlencoded", None]
+)
+def test_a_yaml_definition_sent_as_json_is_a_400_that_says_how_to_send_yaml(
+    api: TestClient, content_type: str | None
+) -> None:
+    """``curl --data-binary @def.yaml`` (a form's type) or with the quickstart's JSON header:
+    the answer said only "not valid JSON: Expecting value", of a file that is a valid
+    definition, and not that YAML wants its own content type."""
+    import yaml
+
+    headers = {"Content-Type": content_type} if content_type else {}
+    body = yaml.safe_dump(_with("name", "yaml-as-json"))
+    answer = api.post("/v1/studies", content=body, headers=headers)
+    assert answer.status_code == 400, answer.text
+    message = answer.json()["error"]["message"]
+    assert message.startswith("the body is not valid JSON"), message
+    assert "it reads as YAML" in message
+    assert "send YAML with the header Content-Type: application/yaml" in message
+    not_yaml = api.post(
+        "/v1/studies", content="{name: [", headers={"Content-Type": "application/json"}
+    )
+    assert "reads as YAML" not in not_yaml.json()["error"]["message"]
