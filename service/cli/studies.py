@@ -25,13 +25,14 @@ from regtune.service.cli.output import (
     fail,
     fmt,
     id_column,
+    interrupted,
     listing,
     params,
     print_json,
     print_table,
     sorted_by_name,
 )
-from regtune.service.cli.watching import follow, interrupted_submission, stopped_rewriting
+from regtune.service.cli.watching import follow, stopped_rewriting
 from regtune.service.client.http import Client, no_model
 from regtune.service.spec.definition import NAME_PATTERN
 from regtune.service.spec.enums import ACTIVE, FINAL
@@ -98,7 +99,7 @@ def submit(
         try:
             study = client.submit(file)
         except KeyboardInterrupt:
-            raise interrupted_submission(_definition_name(file)) from None
+            raise interrupted(_unanswered_submission(_definition_name(file))) from None
         if not as_json:
             console.print(
                 f"created study [bold]{study.id}[/bold] ({study.name}), status {study.status}"
@@ -125,6 +126,15 @@ def _definition_name(file: Path) -> str | None:
         return None
     name = definition.get("name") if isinstance(definition, dict) else None
     return name if isinstance(name, str) and re.fullmatch(NAME_PATTERN, name) else None
+
+
+def _unanswered_submission(name: str | None) -> str:
+    """What a submission stopped before its answer leaves unknown, and which listing tells."""
+    if name is None:  # the file names no study a listing can look for: the newest come first
+        return "the study may or may not exist; regtune ls lists it first if it was created"
+    return (
+        f"study {name!r} may or may not exist; regtune ls --name {name} lists it if it was created"
+    )
 
 
 def watch_study(
@@ -324,7 +334,13 @@ def trials(
 
 def cancel(study_id: str, url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = False) -> None:
     """Cancel a study: no new trials; running ones stop at their next epoch."""
-    study = call(url, key, lambda client: client.cancel(study_id))
+    study = call(
+        url,
+        key,
+        lambda client: client.cancel(study_id),
+        unanswered=f"study {study_id} may or may not be cancelled; regtune show {study_id} "
+        "says its status",
+    )
     if as_json:
         print_json(study)
     else:
@@ -333,7 +349,13 @@ def cancel(study_id: str, url: UrlOpt = None, key: KeyOpt = None, as_json: JsonO
 
 def remove(study_id: str, url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = False) -> None:
     """Delete a study and its Optuna study."""
-    call(url, key, lambda client: client.delete(study_id))
+    call(
+        url,
+        key,
+        lambda client: client.delete(study_id),
+        unanswered=f"study {study_id} may or may not be deleted; regtune show {study_id} "
+        "answers 404 once it is",
+    )
     if as_json:
         print_json({"id": study_id, "deleted": True})
     else:

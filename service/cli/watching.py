@@ -1,10 +1,9 @@
 """Following a study from the command line until it ends (``submit --watch``, ``watch``,
-``report --watch``), and Ctrl-C in ``submit`` before the service answered.
+``report --watch``).
 
 Ctrl-C stops the following, never the study: the command says so, with the commands that
 follow it again or stop it, and exits 130 (128 + SIGINT), as a shell reports an interrupted
-command. A submission interrupted before its answer may or may not have created the study: the
-command says so, with the listing that shows it if it did, and exits 130 as well."""
+command."""
 
 from __future__ import annotations
 
@@ -13,11 +12,8 @@ from rich.console import Console
 from rich.text import Text
 
 from regtune.service.api.schemas import StudyOut
-from regtune.service.cli.output import err
+from regtune.service.cli.output import INTERRUPTED, err
 from regtune.service.client.http import Client
-
-INTERRUPTED = 130
-"""The exit status of a watch stopped by Ctrl-C: 128 + SIGINT (2)."""
 
 
 def follow(client: Client, study: StudyOut, *, console: Console, poll: float) -> StudyOut:
@@ -36,23 +32,6 @@ def follow(client: Client, study: StudyOut, *, console: Console, poll: float) ->
             )
         )
         raise typer.Exit(INTERRUPTED) from None
-
-
-def interrupted_submission(name: str | None) -> typer.Exit:
-    """What ``submit`` says on Ctrl-C before the service answered its request: the study may
-    or may not have been created, and which listing shows it if it was; the exit to raise."""
-    if name is None:  # the file names no study this can repeat: the newest come first
-        where, which = "regtune ls lists it first if it was created", "the study"
-    else:
-        where = f"regtune ls --name {name} lists it if it was created"
-        which = f"study {name!r}"
-    err.print(
-        Text.assemble(
-            ("submission interrupted: ", "bold yellow"),
-            f"the service had not answered, so {which} may or may not exist; {where}",
-        )
-    )
-    return typer.Exit(INTERRUPTED)
 
 
 def stopped_rewriting(study_id: str, path: object) -> typer.Exit:

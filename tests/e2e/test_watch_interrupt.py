@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -94,34 +95,64 @@ def waiting_connections(port: int) -> int:
     return 0
 
 
-def test_ctrl_c_before_the_service_answered_says_the_study_may_exist(
+def held_requests(port: int, at_least: int) -> bool:
+    return waiting_connections(port) >= at_least
+
+
+ADMIN = "interrupted-admin-key-0123456789abcdef"
+UNKNOWN = "0123456789abcdef"  # a study, dataset or key id: the request never reaches a lookup
+
+
+def test_ctrl_c_before_the_service_answered_says_what_may_have_happened(
     processes: Processes, tmp_path: Path
 ) -> None:
-    stack = processes.stack(f"sqlite:///{tmp_path / 'regtune.db'}").start_api()
+    """Each command that changes something, stopped while the service holds its request (a
+    real API stopped with SIGSTOP: it takes the connection and does not answer)."""
+    stack = processes.stack(f"sqlite:///{tmp_path / 'regtune.db'}", REGTUNE_ADMIN_KEY=ADMIN)
+    stack.start_api()
     assert stack.api is not None
     definition = tmp_path / "queued.yaml"
     definition.write_text(yaml.safe_dump(QUEUED))
-    env = {**stack.env, "REGTUNE_URL": stack.url}
-    stack.api.signal(signal.SIGSTOP)  # a service that takes the connection but does not answer
+    rows = tmp_path / "rows.csv"
+    rows.write_text("x,y\n" + "".join(f"{i},{2 * i}\n" for i in range(30)))
+    said = {
+        ("submit", str(definition)): "study 'watched-then-left' may or may not exist; regtune "
+        "ls --name watched-then-left lists it if it was created",
+        ("cancel", UNKNOWN): f"study {UNKNOWN} may or may not be cancelled; regtune show "
+        f"{UNKNOWN} says its status",
+        ("rm", UNKNOWN): f"study {UNKNOWN} may or may not be deleted; regtune show {UNKNOWN} "
+        "answers 404 once it is",
+        ("datasets", "upload", str(rows), "--target", "y"): "the dataset of rows.csv may or "
+        "may not be stored; regtune datasets ls lists it if it is",
+        ("datasets", "rm", UNKNOWN): f"dataset {UNKNOWN} may or may not be deleted",
+        ("keys", "create", "team-a"): "a key for tenant 'team-a' may or may not have been "
+        "created, its secret never shown; regtune keys ls --tenant team-a lists it if it was",
+        ("keys", "revoke", UNKNOWN): f"key {UNKNOWN} may or may not be revoked",
+    }
+    env = {**stack.env, "REGTUNE_URL": stack.url, "REGTUNE_KEY": ADMIN}
+    stack.api.signal(signal.SIGSTOP)  # a service that takes connections but does not answer
     try:
-        submit = processes.start(
-            regtune("submit", str(definition)), env, "submit.log", session=True
-        )
-        wait_for(lambda: waiting_connections(stack.port) > 0, timeout=120, what="the request")
-        os.killpg(submit.pid, signal.SIGINT)
-        code, output = submit.popen.wait(timeout=60), submit.log()
+        for held, (args, words) in enumerate(said.items(), start=1):
+            command = processes.start(regtune(*args), env, f"{held}.log", session=True)
+            wait_for(
+                partial(held_requests, stack.port, held),
+                timeout=120,
+                what=f"regtune {args[0]}'s request",
+            )
+            os.killpg(command.pid, signal.SIGINT)
+            code, output = command.popen.wait(timeout=60), command.log()
+            assert code == 130, output
+            assert "Traceback" not in output and "Aborted" not in output
+            assert f"interrupted: the service had not answered, so {words}" in " ".join(
+                output.split()
+            ), args
     finally:
         stack.api.signal(signal.SIGCONT)
-    assert code == 130, output
-    assert "Traceback" not in output and "Aborted" not in output
-    assert (
-        "submission interrupted: the service had not answered, so study 'watched-then-left' "
-        "may or may not exist; regtune ls --name watched-then-left lists it if it was created"
-    ) in " ".join(output.split())
 
     listed = processes.run(regtune("ls", "--name", "watched-then-left", "--json"), env=env)
     assert listed.returncode == 0, listed.stderr
-    named = httpx.get(f"{stack.url}/v1/studies", timeout=30).json()["items"]
+    headers = {"Authorization": f"Bearer {ADMIN}"}
+    every = httpx.get(f"{stack.url}/v1/studies", headers=headers, timeout=30).json()["items"]
     assert json.loads(listed.stdout)["items"] == [
-        s for s in named if s["name"] == "watched-then-left"
+        s for s in every if s["name"] == "watched-then-left"
     ]
