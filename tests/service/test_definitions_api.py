@@ -410,3 +410,31 @@ def test_a_yaml_definition_sent_as_json_is_a_400_that_says_how_to_send_yaml(
         "/v1/studies", content="{name: [", headers={"Content-Type": "application/json"}
     )
     assert "reads as YAML" not in not_yaml.json()["error"]["message"]
+
+
+def test_a_number_sent_as_text_is_a_422_that_says_what_to_write(api: TestClient) -> None:
+    """A definition read with PyYAML's ``safe_load`` and sent as a mapping carries ``1e-5`` as
+    the text '1e-5' (YAML 1.1 wants a decimal point): the 422 said "Input should be a valid
+    number" of what reads as a number, with no word of why or what to write."""
+    import yaml
+
+    read = yaml.safe_load(
+        "name: pyyaml-read\ndataset: {builtin: diabetes}\nmodel: {kind: linear}\n"
+        "search_space: {lambda: {low: 1e-5, high: 10, log: true}}\n"
+        "training: {tol: 1e-6}\nbudget: {n_trials: '4'}\n"
+    )
+    assert read["search_space"]["lambda"]["low"] == "1e-5"  # as PyYAML reads it
+    answer = api.post("/v1/studies", json=read)
+    assert answer.status_code == 422, answer.text
+    rules = {f["path"]: f["rule"] for f in answer.json()["error"]["fields"]}
+    assert rules["search_space.lambda.low"] == (
+        "must be a number, got the text '1e-5' (PyYAML's safe_load reads a number with an "
+        "exponent and no decimal point as text: write 1.0e-5, or send the file itself: regtune "
+        "submit FILE, Client.submit(Path(FILE)))"
+    )
+    assert "write 1.0e-6" in rules["training.tol"]
+    assert rules["budget.n_trials"] == "must be a whole number, got the text '4' (write it " + (
+        "without quotes)"
+    )
+    listing = api.get("/v1/studies", params={"limit": "1.5"})  # a query is text: no quotes
+    assert listing.status_code == 422 and "quotes" not in listing.text
