@@ -314,10 +314,13 @@ def trials(
     table = Table("#", "state", "value", "non-zero", "epochs", "params")
     for t in page.items:
         attrs = t.user_attrs
+        value = fmt(t.values if t.values and len(t.values) > 1 else t.value)
+        if t.value is None and t.state == "COMPLETE" and attrs.get("diverged"):
+            value = "diverged"  # its value is ±inf, which JSON carries as null: not "-", no value
         table.add_row(
             str(t.number),
             t.state,
-            fmt(t.values if t.values and len(t.values) > 1 else t.value),
+            value,
             fmt(attrs.get("n_nonzero")),
             fmt(attrs.get("epochs_run")),
             Text(params(t.params)),
