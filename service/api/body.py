@@ -67,7 +67,8 @@ async def read_definition(request: Request) -> dict[str, Any]:
         said = f"{yaml_problem(exc)}{one_line(text, sender=sender)}"
         raise BadBody(f"the body is not valid YAML: {said}") from exc
     except json.JSONDecodeError as exc:
-        raise BadBody(f"the body is not valid JSON: {exc}".splitlines()[0]) from exc
+        said = f"the body is not valid JSON: {exc}".splitlines()[0]
+        raise BadBody(said + yaml_sent_as_json(text, content_type)) from exc
     except RecursionError:
         raise BadBody(f"the body is nested too deeply (at most {MAX_DEPTH} levels)") from None
     if not isinstance(data, dict):
@@ -76,6 +77,21 @@ async def read_definition(request: Request) -> dict[str, Any]:
     if depth(data) > MAX_DEPTH:
         raise BadBody(f"the body is nested too deeply (at most {MAX_DEPTH} levels)")
     return data
+
+
+def yaml_sent_as_json(text: str, content_type: str) -> str:
+    """A hint for a YAML definition sent without a YAML content type (``curl --data-binary
+    @def.yaml`` sends it as a form, or with the README's JSON header): how to send it as YAML."""
+    try:
+        data = yaml.load(text, DefinitionLoader)  # a SafeLoader
+    except (yaml.YAMLError, RecursionError):
+        return ""
+    if not isinstance(data, dict):
+        return ""
+    return (
+        f" (it reads as YAML, but came as {content_type}: send YAML with the header "
+        "Content-Type: application/yaml)"
+    )
 
 
 def not_utf8(raw: bytes, exc: UnicodeDecodeError) -> str:

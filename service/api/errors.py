@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -86,8 +87,39 @@ def _rule(error: dict[str, Any]) -> str:
         return f"must be {RULE_WORDS[pattern]}, got {given!r}"
     if kind == "string_type" and isinstance(given, int | float) and not isinstance(given, bool):
         return f"must be text, got the number {given} (in YAML, quote it: '{given}')"
+    in_body = not error.get("loc") or error["loc"][0] not in ("query", "path", "header")
+    if kind in NUMBER_TYPES and in_body and isinstance(given, str) and _reads_as_number(given):
+        return _number_as_text(given, whole=kind.startswith("int"))
     message = str(error.get("msg", "invalid"))
     return message.removeprefix("Value error, ")
+
+
+NUMBER_TYPES = ("float_type", "float_parsing", "int_type", "int_parsing")
+NO_POINT_EXPONENT = re.compile(r"\s*([-+]?\d+)([eE][-+]?\d+)\s*")
+"""``1e-5``: a number to JSON and YAML 1.2, text to YAML 1.1 readers such as PyYAML."""
+
+
+def _reads_as_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _number_as_text(text: str, *, whole: bool) -> str:
+    """A number sent as text, the likeliest way being a definition read with PyYAML's
+    ``safe_load`` (``1e-5`` is text to it) and sent as a mapping: what to write instead."""
+    said = f"must be {'a whole number' if whole else 'a number'}, got the text {text!r}"
+    exponent = NO_POINT_EXPONENT.fullmatch(text)
+    if exponent is None:
+        return f"{said} (write it without quotes)"
+    mantissa, power = exponent.groups()
+    return (
+        f"{said} (PyYAML's safe_load reads a number with an exponent and no decimal point as "
+        f"text: write {mantissa}.0{power}, or send the file itself: regtune submit FILE, "
+        "Client.submit(Path(FILE)))"
+    )
 
 
 def validation_fields(errors: list[Any]) -> list[dict[str, str]]:

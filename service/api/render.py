@@ -271,25 +271,27 @@ def _page(ids: list[int], bodies: dict[int, bytes], total: int, offset: int, lim
 
 
 def recent_study_list(
-    tenant: studies.Reach, status: StudyStatus | None, offset: int, limit: int
+    tenant: studies.Reach, status: StudyStatus | None, name: str | None, offset: int, limit: int
 ) -> bytes | None:
     """The ``StudyPage`` body as rendered at most ``RECENT_SECONDS`` ago by this process, and
     since its last change to a study; None if not."""
     with _LOCK:
-        return _LISTS.get(_list_key(tenant, status, offset, limit))
+        return _LISTS.get(_list_key(tenant, status, name, offset, limit))
 
 
 def _list_key(
-    tenant: studies.Reach, status: StudyStatus | None, offset: int, limit: int
+    tenant: studies.Reach, status: StudyStatus | None, name: str | None, offset: int, limit: int
 ) -> tuple[Any, ...]:
-    return (get_settings().database_url, studies.changes(), tenant, status, offset, limit)
+    return (get_settings().database_url, studies.changes(), tenant, status, name, offset, limit)
 
 
 @cached(_LISTS, key=_list_key, condition=_READ)
 def study_list_body(
-    tenant: studies.Reach, status: StudyStatus | None, offset: int, limit: int
+    tenant: studies.Reach, status: StudyStatus | None, name: str | None, offset: int, limit: int
 ) -> bytes:
-    rows, total = studies.list_rows(tenant=tenant, status=status, offset=offset, limit=limit)
+    rows, total = studies.list_rows(
+        tenant=tenant, status=status, name=name, offset=offset, limit=limit
+    )
     items = [
         StudyBrief(
             id=r.id,

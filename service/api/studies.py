@@ -35,7 +35,7 @@ from regtune.service.api.schemas import (
 from regtune.service.errors import TrialNotFound
 from regtune.service.settings import Settings, get_settings
 from regtune.service.spec import cost
-from regtune.service.spec.definition import EXAMPLE, StudySpec
+from regtune.service.spec.definition import EXAMPLE, NAME_PATTERN, StudySpec
 from regtune.service.spec.enums import StudyStatus
 from regtune.service.spec.resolve import (
     check_task,
@@ -147,13 +147,21 @@ async def list_studies(
             description="only this tenant's studies (the admin key, which lists every tenant's)",
         ),
     ] = None,
+    name: Annotated[
+        str | None,
+        Query(
+            pattern=NAME_PATTERN,
+            description="only the study of this name (a name is unique per tenant): whether a "
+            "submission the client did not see answered created it",
+        ),
+    ] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Response:
     tenant = listed_tenant(reach, tenant_)
-    body = render.recent_study_list(tenant, status_, offset, limit)
+    body = render.recent_study_list(tenant, status_, name, offset, limit)
     if body is None:
-        body = await run_in_threadpool(render.study_list_body, tenant, status_, offset, limit)
+        body = await run_in_threadpool(render.study_list_body, tenant, status_, name, offset, limit)
     return json_body(body)
 
 

@@ -70,6 +70,8 @@ def upload_dataset(
             encoding=encoding,
             missing_values=missing_value or (),
         ),
+        unanswered=f"the dataset of {file.name} may or may not be stored; regtune datasets ls "
+        "lists it if it is (the same upload again answers the same dataset)",
     )
     if as_json:
         print_json(dataset)
@@ -123,7 +125,13 @@ def remove_dataset(
     dataset_id: str, url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Delete a dataset (refused while a queued or running study uses it)."""
-    call(url, key, lambda client: client.delete_dataset(dataset_id))
+    call(
+        url,
+        key,
+        lambda client: client.delete_dataset(dataset_id),
+        unanswered=f"dataset {dataset_id} may or may not be deleted; regtune datasets ls lists "
+        "it until it is",
+    )
     if as_json:
         print_json({"id": dataset_id, "deleted": True})
     else:

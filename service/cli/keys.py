@@ -54,7 +54,14 @@ def create_key(
     as_json: JsonOpt = False,
 ) -> None:
     """Create an API key; its secret is printed once and cannot be shown again."""
-    created = call(url, key, lambda client: client.create_key(tenant))
+    created = call(
+        url,
+        key,
+        lambda client: client.create_key(tenant),
+        unanswered=f"a key for tenant {tenant!r} may or may not have been created, its secret "
+        f"never shown; regtune keys ls --tenant {tenant} lists it if it was: revoke it (regtune "
+        "keys revoke ID) and create another",
+    )
     if as_json:
         print_json(created)
         return
@@ -69,7 +76,12 @@ def revoke_key(
     key_id: str, url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Revoke an API key; its next request is refused."""
-    call(url, key, lambda client: client.revoke_key(key_id))
+    call(
+        url,
+        key,
+        lambda client: client.revoke_key(key_id),
+        unanswered=f"key {key_id} may or may not be revoked; regtune keys ls shows when it was",
+    )
     if as_json:
         print_json({"id": key_id, "revoked": True})
     else:

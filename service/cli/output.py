@@ -82,11 +82,38 @@ def fail(exc: Exception | str) -> NoReturn:
     raise typer.Exit(1)
 
 
-def call(url: str | None, key: str | None, request: Callable[[Client], T]) -> T:
-    """One conversation with the API; any failure is printed as one line and exits 1."""
+INTERRUPTED = 130
+"""The exit status of a command stopped by Ctrl-C: 128 + SIGINT (2), as a shell reports it."""
+
+
+def interrupted(unanswered: str) -> typer.Exit:
+    """What a command that changes something says on Ctrl-C before the service answered:
+    ``unanswered``, what may or may not have happened and how to tell; the exit to raise."""
+    err.print(
+        Text.assemble(
+            ("interrupted: ", "bold yellow"), f"the service had not answered, so {unanswered}"
+        )
+    )
+    return typer.Exit(INTERRUPTED)
+
+
+def call(
+    url: str | None,
+    key: str | None,
+    request: Callable[[Client], T],
+    *,
+    unanswered: str | None = None,
+) -> T:
+    """One conversation with the API; any failure is printed as one line and exits 1.
+    ``unanswered``: for a request that changes something, what Ctrl-C before the answer leaves
+    unknown and how to tell (``interrupted``); a read ends quietly."""
     try:
         with Client(url, key=key) as client:
             return request(client)
+    except KeyboardInterrupt:
+        if unanswered is None:
+            raise
+        raise interrupted(unanswered) from None
     except BrokenPipeError:  # the output's reader went away: no failure (failures.Regtune)
         raise
     except (ClientError, OSError) as exc:

@@ -3,11 +3,13 @@ workers."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -23,6 +25,7 @@ from regtune.service.cli.output import (
     fail,
     fmt,
     id_column,
+    interrupted,
     listing,
     params,
     print_json,
@@ -31,6 +34,7 @@ from regtune.service.cli.output import (
 )
 from regtune.service.cli.watching import follow, stopped_rewriting
 from regtune.service.client.http import Client, no_model
+from regtune.service.spec.definition import NAME_PATTERN
 from regtune.service.spec.enums import ACTIVE, FINAL
 from regtune.service.spec.validation import Validation
 
@@ -92,7 +96,10 @@ def submit(
     from regtune.service.client.watch import EXIT_CODES
 
     def submit_and_follow(client: Client) -> StudyOut:
-        study = client.submit(file)
+        try:
+            study = client.submit(file)
+        except KeyboardInterrupt:
+            raise interrupted(_unanswered_submission(_definition_name(file))) from None
         if not as_json:
             console.print(
                 f"created study [bold]{study.id}[/bold] ({study.name}), status {study.status}"
@@ -109,6 +116,25 @@ def submit(
         _print_summary(study, warnings=False)  # said at creation
     if watch:
         raise typer.Exit(EXIT_CODES.get(study.status, 1))
+
+
+def _definition_name(file: Path) -> str | None:
+    """The study name ``file`` gives, if it gives one a study can have (else None)."""
+    try:
+        definition = yaml.safe_load(file.read_bytes())
+    except (OSError, yaml.YAMLError):
+        return None
+    name = definition.get("name") if isinstance(definition, dict) else None
+    return name if isinstance(name, str) and re.fullmatch(NAME_PATTERN, name) else None
+
+
+def _unanswered_submission(name: str | None) -> str:
+    """What a submission stopped before its answer leaves unknown, and which listing tells."""
+    if name is None:  # the file names no study a listing can look for: the newest come first
+        return "the study may or may not exist; regtune ls lists it first if it was created"
+    return (
+        f"study {name!r} may or may not exist; regtune ls --name {name} lists it if it was created"
+    )
 
 
 def watch_study(
@@ -138,13 +164,20 @@ def list_studies(
     tenant: Annotated[
         str | None, typer.Option(help="Only this tenant's (the admin key lists every tenant's).")
     ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Only the study of this name (one per tenant).")
+    ] = None,
     limit: Annotated[int, typer.Option(help="At most this many (newest first).")] = 50,
     url: UrlOpt = None,
     key: KeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List studies, newest first."""
-    page = call(url, key, lambda client: client.studies(status=status, tenant=tenant, limit=limit))
+    page = call(
+        url,
+        key,
+        lambda client: client.studies(status=status, tenant=tenant, name=name, limit=limit),
+    )
     if as_json:
         print_json(page)
         return
@@ -166,6 +199,8 @@ def list_studies(
     print_table(table)
     if page.total > len(page.items):
         console.print(f"{len(page.items)} of {page.total} studies")
+    elif page.total == 0 and name is not None:  # an answer, not an empty table to puzzle over
+        console.print(Text(f"no study named {name!r}"))
 
 
 def print_warnings(study: StudyOut, where: Console) -> None:
@@ -279,10 +314,13 @@ def trials(
     table = Table("#", "state", "value", "non-zero", "epochs", "params")
     for t in page.items:
         attrs = t.user_attrs
+        value = fmt(t.values if t.values and len(t.values) > 1 else t.value)
+        if t.value is None and t.state == "COMPLETE" and attrs.get("diverged"):
+            value = "diverged"  # its value is ±inf, which JSON carries as null: not "-", no value
         table.add_row(
             str(t.number),
             t.state,
-            fmt(t.values if t.values and len(t.values) > 1 else t.value),
+            value,
             fmt(attrs.get("n_nonzero")),
             fmt(attrs.get("epochs_run")),
             Text(params(t.params)),
@@ -299,7 +337,13 @@ def trials(
 
 def cancel(study_id: str, url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = False) -> None:
     """Cancel a study: no new trials; running ones stop at their next epoch."""
-    study = call(url, key, lambda client: client.cancel(study_id))
+    study = call(
+        url,
+        key,
+        lambda client: client.cancel(study_id),
+        unanswered=f"study {study_id} may or may not be cancelled; regtune show {study_id} "
+        "says its status",
+    )
     if as_json:
         print_json(study)
     else:
@@ -308,7 +352,13 @@ def cancel(study_id: str, url: UrlOpt = None, key: KeyOpt = None, as_json: JsonO
 
 def remove(study_id: str, url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = False) -> None:
     """Delete a study and its Optuna study."""
-    call(url, key, lambda client: client.delete(study_id))
+    call(
+        url,
+        key,
+        lambda client: client.delete(study_id),
+        unanswered=f"study {study_id} may or may not be deleted; regtune show {study_id} "
+        "answers 404 once it is",
+    )
     if as_json:
         print_json({"id": study_id, "deleted": True})
     else:

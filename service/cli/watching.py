@@ -12,11 +12,8 @@ from rich.console import Console
 from rich.text import Text
 
 from regtune.service.api.schemas import StudyOut
-from regtune.service.cli.output import err
+from regtune.service.cli.output import INTERRUPTED, err
 from regtune.service.client.http import Client
-
-INTERRUPTED = 130
-"""The exit status of a watch stopped by Ctrl-C: 128 + SIGINT (2)."""
 
 
 def follow(client: Client, study: StudyOut, *, console: Console, poll: float) -> StudyOut:

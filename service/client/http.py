@@ -206,17 +206,26 @@ class Client:
         *,
         status: str | None = None,
         tenant: str | None = None,
+        name: str | None = None,
         offset: int = 0,
         limit: int = 50,
     ) -> StudyPage:
         """A page of studies, newest first: the key's tenant's, or with the admin key every
-        tenant's (``tenant``: only that one's)."""
+        tenant's (``tenant``: only that one's); ``name``: only the study of that name."""
         params: dict[str, Any] = {}
         if status:
             params["status"] = status
         if tenant:
             params["tenant"] = tenant
-        return self._page(StudyPage, "/v1/studies", params, offset=offset, limit=limit)
+        if name is not None:
+            params["name"] = name
+        page = self._page(StudyPage, "/v1/studies", params, offset=offset, limit=limit)
+        if name is not None and any(s.name != name for s in page.items):
+            raise UnexpectedAnswer(
+                f"the API at {self.url} does not filter studies by name (it is older than this "
+                f"client): look for {name!r} in the whole listing, or upgrade the API"
+            )
+        return page
 
     def trials(
         self, study_id: str, *, state: str | None = None, offset: int = 0, limit: int = 50
@@ -483,21 +492,27 @@ def wait_timed_out(study: StudyOut, timeout: float) -> str:
     p = study.progress
     seen = f"last seen {study.status}, {p.done}/{p.n_trials} trials done, {p.running} running"
     if awaits_model(study):
-        best = study.best_trial.number if study.best_trial else "-"
+        doing = (
+            f"retrains best trial #{study.best_trial.number}"
+            if study.best_trial
+            else "says why its trials give no model"
+        )
         return (
             f"study {study.id} has completed, but its best model was not saved within "
-            f"{timeout}s (a worker retrains best trial #{best} once the study completes; is one "
-            f"running?): {seen}, no best model yet"
+            f"{timeout}s (a worker {doing} once the study completes; is one running?): {seen}, "
+            "no best model yet"
         )
     return f"study {study.id} did not end within {timeout}s: {seen}"
 
 
 def awaits_model(study: StudyOut) -> bool:
-    """Completed with a best trial, and its model is not saved yet."""
-    return (
-        study.status == StudyStatus.COMPLETED
-        and study.best_trial is not None
-        and study.best_model is None
+    """Completed, and its model is not saved yet: it has a best trial, or trials completed but
+    none can be one (all diverged or infeasible) and the worker has not yet said so in the
+    study's ``error`` (it does just after the end, as it would save a model)."""
+    if study.status != StudyStatus.COMPLETED or study.best_model is not None:
+        return False
+    return study.best_trial is not None or (
+        bool(study.counts.get("COMPLETE")) and study.error is None
     )
 
 

@@ -193,16 +193,54 @@ def _encode(features: list[Column], keep: np.ndarray, limits: Limits) -> Encoded
     return X, names, groups, columns
 
 
-def leave_out(name: str, categories: Sequence[str] = ()) -> str:
-    """How to upload the file without a column it cannot take (an id, free text, dates)."""
+def refuse_unusable(features: list[Column], keep: np.ndarray, limits: Limits) -> None:
+    """Refuse every feature column the upload cannot take, all in one answer (an empty one,
+    one of more categories than the limit: an id, free text, dates), with the ``ignore`` that
+    leaves them out; one upload per column found them one at a time."""
+    problems: list[tuple[str, str, Sequence[str]]] = []
+    for col in features:
+        if col.missing.all():
+            problems.append((col.name, "is empty in every row", ()))
+        elif col.text is not None:
+            categories = sorted(set(col.text[keep][~col.missing[keep]].tolist()))
+            if len(categories) > limits.max_categories:
+                said = (
+                    f"has {len(categories)} distinct text values; at most "
+                    f"{limits.max_categories} are one-hot encoded (REGTUNE_DATASET_MAX_CATEGORIES)"
+                )
+                problems.append((col.name, said, categories))
+    if len(problems) == 1:
+        name, said, seen = problems[0]
+        raise InvalidUpload(f"column {name!r} {said}{leave_out(name, seen)}")
+    if problems:
+        each = "; ".join(
+            f"column {name!r} {said}{looks_like(seen)}" for name, said, seen in problems
+        )
+        names = [name for name, _, _ in problems]
+        options = " ".join(f"--ignore {name}" for name in names)
+        raise InvalidUpload(
+            f"{len(problems)} columns cannot be uploaded: {each}; to upload the file without "
+            f"them: ignore={names!r} ({options})"
+        )
+
+
+def looks_like(categories: Sequence[str]) -> str:
+    """What a column's text values look like, when that says why it is refused (dates, numbers
+    written with a sign or a currency)."""
     dated = next((c for c in categories if notes.DATE.match(c)), None)
-    looks = "" if dated is None else f"; its values look like dates ({dated!r})"
-    if dated is None and (shown := notes.shown_numbers(categories)) is not None:
-        looks = (
+    if dated is not None:
+        return f"; its values look like dates ({dated!r})"
+    if (shown := notes.shown_numbers(categories)) is not None:
+        return (
             f"; its values are {notes.SHOWN_NUMBERS.format(shown=shown)}, read as text: save "
             "them as plain numbers to use them"
         )
-    return f"{looks}; to upload the file without it: ignore={name!r} (--ignore)"
+    return ""
+
+
+def leave_out(name: str, categories: Sequence[str] = ()) -> str:
+    """How to upload the file without a column it cannot take (an id, free text, dates)."""
+    return f"{looks_like(categories)}; to upload the file without it: ignore={name!r} (--ignore)"
 
 
 def read_table(
@@ -250,14 +288,9 @@ def read_table(
         classify(name, v, limits, na_tokens=tokens, allow_empty=True, decimal=dialect.decimal)
         for name, v in zip(names, values, strict=True)
     ]
-    for column in columns:
-        if column.missing.all() and column.name == target:
-            raise InvalidUpload(f"target column {target!r} has no value in any row")
-        if column.missing.all():
-            raise InvalidUpload(
-                f"column {column.name!r} is empty in every row{leave_out(column.name)}"
-            )
     target_col = columns[names.index(target)]
+    if target_col.missing.all():
+        raise InvalidUpload(f"target column {target!r} has no value in any row")
     features = [c for c in columns if c.name != target]
     if not features and ignore:
         raise ignore_problem(
@@ -272,6 +305,7 @@ def read_table(
             f"the file has {int(keep.sum())} rows with a target value; at least "
             f"{limits.min_rows} are needed (REGTUNE_DATASET_MIN_ROWS)"
         )
+    refuse_unusable(features, keep, limits)
     resolved, y, classes = _target(target_col, task, limits)
     X, feature_names, groups, encoded = _encode(features, keep, limits)
     missing = {

@@ -121,3 +121,19 @@ def test_trials_say_why_each_failed(apps: Apps, monkeypatch: pytest.MonkeyPatch)
         reason = "the training diverged (NaN or infinite values)"
         assert f"#{trial['number']} FAIL: {reason}" in shown, shown
         assert "(FloatingPointError: the trainer diverged)" in shown, shown
+
+
+def test_a_diverged_trial_says_so_in_the_value_column(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A diverged trial is COMPLETE at ±inf, which the API's JSON carries as null: its row
+    showed "-" for a value, as a trial that has none yet, not that it diverged."""
+    import contextvars
+
+    from regtune.worker.loop import Worker
+    from tests.service.test_study_wait import DIVERGING
+
+    created = api.post("/v1/studies", json=DIVERGING).json()
+    assert contextvars.copy_context().run(Worker().run, max_trials=1) == 1
+    shown = cli_output(api, monkeypatch, "trials", created["id"])
+    assert "│ 0 │ COMPLETE │ diverged │" in shown, shown

@@ -385,3 +385,56 @@ def test_a_direction_against_the_metric_is_a_422_that_says_which_it_needs(
     assert _count(api) == before
     body["objective"]["direction"] = "maximize"
     assert _post(api, body, "json").status_code == 201
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "application/x-www-form-urlencoded", None]
+)
+def test_a_yaml_definition_sent_as_json_is_a_400_that_says_how_to_send_yaml(
+    api: TestClient, content_type: str | None
+) -> None:
+    """``curl --data-binary @def.yaml`` (a form's type) or with the quickstart's JSON header:
+    the answer said only "not valid JSON: Expecting value", of a file that is a valid
+    definition, and not that YAML wants its own content type."""
+    import yaml
+
+    headers = {"Content-Type": content_type} if content_type else {}
+    body = yaml.safe_dump(_with("name", "yaml-as-json"))
+    answer = api.post("/v1/studies", content=body, headers=headers)
+    assert answer.status_code == 400, answer.text
+    message = answer.json()["error"]["message"]
+    assert message.startswith("the body is not valid JSON"), message
+    assert "it reads as YAML" in message
+    assert "send YAML with the header Content-Type: application/yaml" in message
+    not_yaml = api.post(
+        "/v1/studies", content="{name: [", headers={"Content-Type": "application/json"}
+    )
+    assert "reads as YAML" not in not_yaml.json()["error"]["message"]
+
+
+def test_a_number_sent_as_text_is_a_422_that_says_what_to_write(api: TestClient) -> None:
+    """A definition read with PyYAML's ``safe_load`` and sent as a mapping carries ``1e-5`` as
+    the text '1e-5' (YAML 1.1 wants a decimal point): the 422 said "Input should be a valid
+    number" of what reads as a number, with no word of why or what to write."""
+    import yaml
+
+    read = yaml.safe_load(
+        "name: pyyaml-read\ndataset: {builtin: diabetes}\nmodel: {kind: linear}\n"
+        "search_space: {lambda: {low: 1e-5, high: 10, log: true}}\n"
+        "training: {tol: 1e-6}\nbudget: {n_trials: '4'}\n"
+    )
+    assert read["search_space"]["lambda"]["low"] == "1e-5"  # as PyYAML reads it
+    answer = api.post("/v1/studies", json=read)
+    assert answer.status_code == 422, answer.text
+    rules = {f["path"]: f["rule"] for f in answer.json()["error"]["fields"]}
+    assert rules["search_space.lambda.low"] == (
+        "must be a number, got the text '1e-5' (PyYAML's safe_load reads a number with an "
+        "exponent and no decimal point as text: write 1.0e-5, or send the file itself: regtune "
+        "submit FILE, Client.submit(Path(FILE)))"
+    )
+    assert "write 1.0e-6" in rules["training.tol"]
+    assert rules["budget.n_trials"] == "must be a whole number, got the text '4' (write it " + (
+        "without quotes)"
+    )
+    listing = api.get("/v1/studies", params={"limit": "1.5"})  # a query is text: no quotes
+    assert listing.status_code == 422 and "quotes" not in listing.text

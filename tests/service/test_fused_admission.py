@@ -29,7 +29,7 @@ def mlp(name: str, fused: Any, **changes: Any) -> dict[str, Any]:
     [
         (mlp("zero", 0), "greater than or equal to 1"),
         (mlp("many", 65), "less than or equal to 64"),
-        (mlp("text", "8"), "valid integer"),
+        (mlp("text", "8"), "must be a whole number, got the text '8'"),
         (mlp("float", 2.5), "valid integer"),
         (definition("linear", training__fused_trials=4), "fused trials train MLPs only"),
     ],

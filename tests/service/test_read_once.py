@@ -99,6 +99,6 @@ def test_callers_of_an_expired_study_list_share_one_rendering(apps: Apps) -> Non
         api.post("/v1/studies", json={**copy.deepcopy(EXAMPLE), "name": name})
     render._LISTS.clear()
     with slow_reads("regtune_studies") as seen:
-        bodies = at_once(lambda: render.study_list_body("default", None, 0, 50))
+        bodies = at_once(lambda: render.study_list_body("default", None, None, 0, 50))
     assert len(set(bodies)) == 1 and b'"total":2' in bodies[0]
     assert len(seen) == 2, seen  # the page and its count, once

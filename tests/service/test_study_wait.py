@@ -166,3 +166,47 @@ def test_a_wait_that_runs_out_says_what_it_waited_for_and_what_it_saw_last(
         f"worker retrains best trial #{best.number} once the study completes; is one running?): "
         "last seen completed, 3/3 trials done, 0 running, no best model yet"
     )
+
+
+DIVERGING = {  # its one trial diverges: COMPLETE at +inf, so the study has no best trial
+    "name": "diverging-watched",
+    "dataset": {"builtin": "diabetes"},
+    "model": {"kind": "mlp", "hidden_layers": [32]},
+    "search_space": {"lambda": 1e-6, "l1_ratio": 0.5, "learning_rate": 10.0},
+    "training": {"max_epochs": 3, "optimizer": "sgd", "batch_size": 32},
+    "validation": {"holdout": 0.2},
+    "sampler": {"type": "random", "seed": 0},
+    "pruner": {"type": "none"},
+    "budget": {"n_trials": 1, "max_parallel": 1},
+}
+
+
+def test_a_wait_on_a_study_whose_trials_all_diverged_ends_with_the_reason_it_has_no_model(
+    api: TestClient,
+) -> None:
+    """``regtune submit --watch`` of a study whose trials all diverged ended at "completed",
+    before the worker said why there is no model: its summary had no error line and said
+    nothing of the missing model (``regtune show`` said it a moment later). The wait, like a
+    model's, lasts until the worker has said so (held here by another worker's lease on the
+    study's model, as while a worker is deciding), and ends with the reason."""
+    from regtune.service.store.repos import best_model, studies
+    from regtune.worker.best_model import save_best_model
+    from regtune.worker.loop import Worker
+
+    with regtune.Client("http://regtune.test", transport=ThroughApp(api)) as client:
+        study = client.submit(DIVERGING)
+        osid = studies.get_row(study.id).optuna_study_id
+        assert osid is not None and best_model.take_lease(osid, "another-worker")
+        assert contextvars.copy_context().run(Worker().run, max_trials=1) == 1
+        ended = client.study(study.id, fresh=True)
+        assert ended.status == "completed" and ended.best_trial is None and ended.error is None
+        assert not studies.settled(studies.get_row(study.id))  # a held answer waits on
+        with pytest.raises(TimeoutError) as unsaid:
+            client.wait(study.id, timeout=0.2, poll=0.1)
+        assert "a worker says why its trials give no model" in str(unsaid.value)
+
+        best_model.release_lease(osid, "another-worker")
+        contextvars.copy_context().run(save_best_model, study.id)
+        done = client.wait(study.id, timeout=30, poll=0.1)
+    assert done.best_trial is None and done.best_model is None
+    assert done.error is not None and "no best model" in done.error

@@ -78,3 +78,31 @@ def test_a_limit_above_the_apis_page_is_answered_page_by_page(
     assert "10 of 10 trials" in " ".join(
         cli_result(api, monkeypatch, "trials", created["id"], "--limit", "1000").stdout.split()
     )
+
+
+def test_the_study_listing_filters_by_name(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whether a submission whose answer never came created its study: the listing of that
+    name (``GET /v1/studies?name=``, ``rt.studies(name=)``, ``regtune ls --name``) shows the
+    study, or none; the listing had no way to ask, so the answer was a scan of every study."""
+    from tests.inprocess import cli_result
+
+    created, _ = _study(api, "named-one", 3)
+    _study(api, "named-other", 3)
+    listed = api.get("/v1/studies", params={"name": "named-one"}).json()
+    assert [s["id"] for s in listed["items"]] == [created["id"]] and listed["total"] == 1
+    none = api.get("/v1/studies", params={"name": "named-none"}).json()
+    assert none["items"] == [] and none["total"] == 0
+    bad = api.get("/v1/studies", params={"name": "not a name"})
+    assert bad.status_code == 422, bad.text
+    [field] = bad.json()["error"]["fields"]
+    assert field["path"] == "name" and "letters, digits" in field["rule"]
+    with regtune.Client("http://regtune.test", transport=ThroughApp(api)) as client:
+        assert [s.name for s in client.studies(name="named-other").items] == ["named-other"]
+    shown = cli_result(api, monkeypatch, "ls", "--name", "named-one")
+    assert (
+        shown.exit_code == 0 and created["id"] in shown.stdout and "named-other" not in shown.stdout
+    )
+    missing = cli_result(api, monkeypatch, "ls", "--name", "named-none")
+    assert missing.exit_code == 0 and "no study named 'named-none'" in missing.stdout

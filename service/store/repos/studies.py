@@ -14,6 +14,7 @@ import optuna
 from cachetools import LRUCache, TTLCache, cached
 from optuna.storages import RDBStorage
 from optuna.study import StudyDirection
+from optuna.trial import TrialState
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import IntegrityError
@@ -286,13 +287,17 @@ def recent_row(study_id: str, *, tenant: Reach = "default") -> StudyRow | None:
 
 def settled(row: StudyRow) -> bool:
     """Ended with nothing more to come: failed or cancelled, or completed with its best model
-    saved (a worker saves it just after the end) or with no best trial to save one of."""
+    saved (a worker saves it just after the end) or with no best trial to save one of: none
+    completed, or the worker said why those that did give no model (the study's ``error``,
+    written just after the end, as a model would be)."""
     if row.status not in FINAL:
         return False
     if row.status != StudyStatus.COMPLETED:
         return True
     summary = summarize(row)
-    return summary.best is None or summary.best_model is not None
+    if summary.best is None:
+        return row.error is not None or not summary.counts.get(TrialState.COMPLETE.name)
+    return summary.best_model is not None
 
 
 def quiet(row: StudyRow) -> bool:
@@ -362,13 +367,20 @@ BRIEF = (
 
 
 def list_rows(
-    *, tenant: Reach = "default", status: str | None = None, offset: int = 0, limit: int = 50
+    *,
+    tenant: Reach = "default",
+    status: str | None = None,
+    name: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
 ) -> tuple[list[StudyRow], int]:
     """A page of a tenant's studies (every tenant's: None), newest first, with the ``BRIEF``
-    columns loaded only."""
+    columns loaded only; ``name``: only the study of that name (one per tenant)."""
     where = [] if tenant is None else [StudyRow.tenant == tenant]
     if status is not None:
         where.append(StudyRow.status == status)
+    if name is not None:
+        where.append(StudyRow.name == name)
 
     def page(session: Session) -> tuple[list[StudyRow], int]:
         total = session.scalar(select(func.count()).select_from(StudyRow).where(*where)) or 0
