@@ -80,7 +80,11 @@ def unsaved(status: str) -> str:
         case StudyStatus.FAILED:
             return "No model was saved: the study failed before it completed."
         case StudyStatus.COMPLETED:
-            return "No model was saved: the study completed without a COMPLETE feasible trial."
+            return (
+                "No model was saved: the study completed without a COMPLETE trial that has a "
+                "finite value and meets its constraints (every trial diverged, was pruned or was "
+                "infeasible)."
+            )
     return "The best model is saved when the study completes with at least one COMPLETE trial."
 
 

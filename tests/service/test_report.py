@@ -361,6 +361,31 @@ def test_a_cancelled_study_says_no_model_was_saved(api: TestClient) -> None:
     assert "No model was saved: the study was cancelled before it completed." in html
 
 
+def test_a_study_whose_every_complete_trial_diverged_says_so(api: TestClient) -> None:
+    """Three COMPLETE trials whose loss became infinite (a diverged trial's value, as a worker
+    stores it): the page counts them, draws none, and says why no model was saved in words
+    that fit them (it said "without a COMPLETE feasible trial" and "0 COMPLETE trials drawn"
+    beside "COMPLETE 3")."""
+    row = create_study(_spec())
+    study = optuna.load_study(study_name=row.optuna_name, storage=get_storage())
+    for lam in (1e-4, 1e-3, 1e-2):
+        study.add_trial(
+            create_trial(
+                state=TrialState.COMPLETE,
+                value=math.inf,
+                params={"lambda": lam, "l1_ratio": 0.5},
+                distributions=DISTRIBUTIONS,
+                user_attrs={"diverged": True},
+            )
+        )
+    _set_status(row.id, "completed", error="no best model: no COMPLETE trial with a finite value")
+    html = api.get(f"/v1/studies/{row.id}/report").text
+    assert "COMPLETE 3" in html
+    assert "0 COMPLETE trials with a finite value drawn" in html
+    assert "feasible trial." not in html
+    assert "without a COMPLETE trial that has a finite value and meets its constraints" in html
+
+
 def test_a_study_cancelled_before_any_trial_finished_does_not_promise_plots(
     api: TestClient,
 ) -> None:
