@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 import regtune
 from regtune.service.settings import get_settings
+from tests.definitions import DIVERGING
 
 STUDY = {
     "name": "notebook",
@@ -182,19 +183,8 @@ def test_a_diverged_trial_reads_as_optuna_stores_it(api: TestClient) -> None:
     and NaN in float columns (``df[df.value_val_loss == np.inf]`` found nothing)."""
     from regtune.worker.loop import Worker
 
-    diverging = {
-        "name": "diverging",
-        "dataset": {"builtin": "diabetes"},
-        "model": {"kind": "mlp", "hidden_layers": [32]},
-        "search_space": {"lambda": 1e-6, "l1_ratio": 0.5, "learning_rate": 10.0},
-        "training": {"max_epochs": 3, "optimizer": "sgd", "batch_size": 32},
-        "validation": {"holdout": 0.2},
-        "sampler": {"type": "random", "seed": 0},
-        "pruner": {"type": "none"},
-        "budget": {"n_trials": 1, "max_parallel": 1},
-    }
     with regtune.Client("http://regtune.test", transport=ThroughApp(api)) as client:
-        study = client.submit(diverging)
+        study = client.submit(DIVERGING)
         assert contextvars.copy_context().run(Worker().run, max_trials=1) == 1
         frame = client.trials_dataframe(study.id)
         name = client.study(study.id).optuna_study_name

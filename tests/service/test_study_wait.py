@@ -13,9 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 import regtune
+from tests.definitions import DIVERGING
 from tests.inprocess import Apps
 from tests.service.test_api_reads import statements
 from tests.service.test_client_optuna import STUDY, ThroughApp
+from tests.support import changed
 
 
 def _worker_until_stopped() -> tuple[threading.Thread, threading.Event]:
@@ -168,19 +170,6 @@ def test_a_wait_that_runs_out_says_what_it_waited_for_and_what_it_saw_last(
     )
 
 
-DIVERGING = {  # its one trial diverges: COMPLETE at +inf, so the study has no best trial
-    "name": "diverging-watched",
-    "dataset": {"builtin": "diabetes"},
-    "model": {"kind": "mlp", "hidden_layers": [32]},
-    "search_space": {"lambda": 1e-6, "l1_ratio": 0.5, "learning_rate": 10.0},
-    "training": {"max_epochs": 3, "optimizer": "sgd", "batch_size": 32},
-    "validation": {"holdout": 0.2},
-    "sampler": {"type": "random", "seed": 0},
-    "pruner": {"type": "none"},
-    "budget": {"n_trials": 1, "max_parallel": 1},
-}
-
-
 def test_a_wait_on_a_study_whose_trials_all_diverged_ends_with_the_reason_it_has_no_model(
     api: TestClient,
 ) -> None:
@@ -194,7 +183,7 @@ def test_a_wait_on_a_study_whose_trials_all_diverged_ends_with_the_reason_it_has
     from regtune.worker.loop import Worker
 
     with regtune.Client("http://regtune.test", transport=ThroughApp(api)) as client:
-        study = client.submit(DIVERGING)
+        study = client.submit(changed(DIVERGING, name="diverging-watched"))
         osid = studies.get_row(study.id).optuna_study_id
         assert osid is not None and best_model.take_lease(osid, "another-worker")
         assert contextvars.copy_context().run(Worker().run, max_trials=1) == 1
