@@ -21,6 +21,13 @@ from regtune.service.spec.definition import MAX_FUSED_TRIALS
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "admin", "example"}
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 LOG_LEVELS: tuple[str, ...] = get_args(LogLevel)
+LONGEST_WAIT_S = 86_400
+"""The longest interval or wait a setting may give (a day). Longer ones are no schedule but a
+mistake, and past what a thread may wait (``threading.TIMEOUT_MAX``) or a date may reach, the
+waiting thread dies: ``REGTUNE_SWEEP_INTERVAL=inf`` killed the API's sweep with an
+``OverflowError``, so a dead worker's trial was never failed or retried."""
+LONGEST_HEARTBEAT_S = 3_600
+"""Heartbeats at most an hour apart, so that the grace period of three of them fits in a day."""
 BEATS_PER_GRACE = 3
 """The grace period spans at least this many heartbeat intervals. The sweep fails a trial whose
 last heartbeat is older than the grace period, and a worker gives its slot up once two of its
@@ -74,18 +81,28 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; a SQLite file by default, PostgreSQL for a worker pool.",
     )
     max_trials_per_study: int = Field(default=10_000, ge=1)
-    heartbeat_interval: int = Field(default=5, ge=1, description="Seconds between heartbeats.")
+    heartbeat_interval: int = Field(
+        default=5, ge=1, le=LONGEST_HEARTBEAT_S, description="Seconds between heartbeats."
+    )
     grace_period: int = Field(
         default=20,
         ge=2,
+        le=LONGEST_WAIT_S,
         description="Seconds without a heartbeat before a trial is stale; at least 3 × "
         "heartbeat_interval.",
     )
     sweep_interval: float = Field(
-        default=5.0, gt=0, description="Seconds between stale-trial sweeps in API and idle workers."
+        default=5.0,
+        gt=0,
+        le=LONGEST_WAIT_S,
+        description="Seconds between stale-trial sweeps in API and idle workers.",
     )
-    poll_min: float = Field(default=0.2, gt=0, description="First idle back-off of a worker (s).")
-    poll_max: float = Field(default=5.0, gt=0, description="Longest idle back-off of a worker (s).")
+    poll_min: float = Field(
+        default=0.2, gt=0, le=LONGEST_WAIT_S, description="First idle back-off of a worker (s)."
+    )
+    poll_max: float = Field(
+        default=5.0, gt=0, le=LONGEST_WAIT_S, description="Longest idle back-off of a worker (s)."
+    )
     listen_for_work: bool = Field(
         default=True,
         description="PostgreSQL: an idle worker LISTENs for what may have made room (a study "
@@ -220,6 +237,7 @@ class Settings(BaseSettings):
     shutdown_grace_s: float = Field(
         default=30.0,
         gt=0,
+        le=LONGEST_WAIT_S,
         description="Seconds `regtune serve` gives its children to stop (workers hand their "
         "trials back) before it kills them and hands a killed worker's trial back itself.",
     )
