@@ -95,6 +95,31 @@ class TextFormatter(logging.Formatter):
         return redact(line.rstrip())
 
 
+_CHILD_DIED = re.compile(r"^Child process \[(\d+)\] died$")
+"""uvicorn's supervisor (``regtune api --workers N``) at INFO when it replaces an API process
+that exited or stopped answering: an operator's event (an OOM kill), not start-up chatter."""
+
+
+class OperatorEvents(logging.Filter):
+    """uvicorn's line about a replaced API process, as a WARNING that says what happened."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "uvicorn.error" and isinstance(record.msg, str):
+            died = _CHILD_DIED.match(record.msg)
+            if died is not None:
+                _replaced(record, int(died.group(1)))
+        return True
+
+
+def _replaced(record: logging.LogRecord, pid: int) -> None:
+    record.msg = (
+        "API process %s ended (killed, out of memory, crashed, or hung past uvicorn's health "
+        "check); another was started in its place"
+    )
+    record.args = (pid,)
+    record.levelno, record.levelname = logging.WARNING, "WARNING"
+
+
 class QuietLibraries(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno >= logging.WARNING:
@@ -128,6 +153,7 @@ def setup(*, fmt: LogFormat = "auto", level: str = "INFO", stream: TextIO | None
     stream = stream or sys.stderr
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter(fmt, stream))
+    handler.addFilter(OperatorEvents())  # before QuietLibraries: it raises their level
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
