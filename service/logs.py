@@ -28,10 +28,12 @@ study_var: ContextVar[str | None] = ContextVar("regtune_study_id", default=None)
 trial_var: ContextVar[int | None] = ContextVar("regtune_trial", default=None)
 worker_var: ContextVar[str | None] = ContextVar("regtune_worker_id", default=None)
 
-QUIET = ("alembic", "uvicorn.error", "httpx", "httpcore")
+QUIET = ("alembic", "uvicorn.error", "httpx", "httpcore", "optuna.storages._in_memory")
 """Libraries whose INFO lines are start-up chatter (Alembic's plugin set-up and migration
-context, uvicorn's lifecycle): WARNING and up only, unless the log level is DEBUG. A filter on
-the handler, not logger levels, because uvicorn sets its loggers' levels itself."""
+context, uvicorn's lifecycle) or mislead (Optuna's "A new study created in memory with name:
+no-name-…" for every report's scratch study, which reads as if a study were not stored): WARNING
+and up only, unless the log level is DEBUG. A filter on the handler, not logger levels, because
+uvicorn sets its loggers' levels itself."""
 
 _SECRET = re.compile(r"(?i)(bearer\s+|(?:api[_-]?)?key[=:]\s*|\b(?=rt_))[A-Za-z0-9._~+/=-]{4,}")
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
