@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal, get_args
@@ -18,6 +17,7 @@ from regtune.service.errors import FieldProblem, InvalidSettings
 from regtune.service.logs import LogFormat
 from regtune.service.spec.definition import MAX_FUSED_TRIALS
 
+MAX_PORT = 65_535
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "admin", "example"}
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 LOG_LEVELS: tuple[str, ...] = get_args(LogLevel)
@@ -46,11 +46,25 @@ def normalize_database_url(url: str) -> str:
 
 
 def hide_password(url: str) -> str:
-    """``url`` fit for a message: its password as ``***``, even when it cannot be parsed."""
+    """``url`` fit for a message: its password as ``***``, even when it cannot be parsed or a
+    password's ``@`` was not percent-encoded (the parser then takes part of it for the host)."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return re.sub(r":[^:/@\s]+@", ":***@", url)
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):  # ValueError: a port that is no number
+        return _hide_userinfo(url)
+    if parsed.host is not None and "@" in parsed.host:
+        return _hide_userinfo(url)
+    return parsed.render_as_string(hide_password=True)
+
+
+def _hide_userinfo(url: str) -> str:
+    """Everything between the user name and the last ``@`` as ``***``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    userinfo, _, after = rest.rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{after}"
 
 
 def require_sqlite_folder(url: str) -> None:
@@ -263,6 +277,15 @@ class Settings(BaseSettings):
             ) from None
         except ArgumentError:
             raise ValueError("cannot be parsed as a database URL") from None
+        except ValueError:  # int() of the port
+            raise ValueError(f"its port must be a number from 1 to {MAX_PORT}") from None
+        if parsed.host is not None and "@" in parsed.host:
+            raise ValueError(
+                "has '@' more than once before the host: a user name or password with @, :, / "
+                "or # in it must be percent-encoded (@ as %40, : as %3A, / as %2F, # as %23)"
+            )
+        if parsed.port is not None and not 1 <= parsed.port <= MAX_PORT:
+            raise ValueError(f"its port must be a number from 1 to {MAX_PORT}")
         if parsed.get_backend_name() not in ("sqlite", "postgresql"):
             raise ValueError(
                 f"regtune runs on SQLite (sqlite:///path/to/file.db) or PostgreSQL "
