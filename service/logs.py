@@ -28,12 +28,13 @@ study_var: ContextVar[str | None] = ContextVar("regtune_study_id", default=None)
 trial_var: ContextVar[int | None] = ContextVar("regtune_trial", default=None)
 worker_var: ContextVar[str | None] = ContextVar("regtune_worker_id", default=None)
 
-QUIET = ("alembic", "uvicorn.error", "httpx", "httpcore", "optuna.storages._in_memory")
+QUIET = ("alembic", "uvicorn.error", "httpx", "httpcore")
 """Libraries whose INFO lines are start-up chatter (Alembic's plugin set-up and migration
-context, uvicorn's lifecycle) or mislead (Optuna's "A new study created in memory with name:
-no-name-…" for every report's scratch study, which reads as if a study were not stored): WARNING
-and up only, unless the log level is DEBUG. A filter on the handler, not logger levels, because
-uvicorn sets its loggers' levels itself."""
+context, uvicorn's lifecycle): WARNING and up only, unless the log level is DEBUG. A filter on
+the handler, not logger levels, because uvicorn sets its loggers' levels itself."""
+IN_MEMORY = "A new study created in memory"
+"""The start of Optuna's INFO line for every report's scratch study (``no-name-…``), quiet too:
+it reads as if a study were not stored."""
 
 _SECRET = re.compile(r"(?i)(bearer\s+|(?:api[_-]?)?key[=:]\s*|\b(?=rt_))[A-Za-z0-9._~+/=-]{4,}")
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
@@ -126,6 +127,8 @@ class QuietLibraries(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno >= logging.WARNING:
             return True
+        if record.name.startswith("optuna.") and str(record.msg).startswith(IN_MEMORY):
+            return False
         return not any(record.name == n or record.name.startswith(n + ".") for n in QUIET)
 
 
