@@ -100,6 +100,12 @@ class SchemaTooNew(DomainError):
     no migration for, so it would misread what the newer code writes."""
 
 
+class SchemaChangeRefused(DomainError):
+    """The database's schema needs creating or upgrading and the database refused the change to
+    the role regtune connects as (no right to create in the schema): the migration has to run
+    as a role that may, so waiting or retrying would change nothing."""
+
+
 class DefinitionTooNew(DomainError):
     """A stored study definition names fields or values this code does not know: a newer
     regtune accepted it (a rolling upgrade, or an older worker left in the pool). It is no fault

@@ -32,6 +32,9 @@ QUIET = ("alembic", "uvicorn.error", "httpx", "httpcore")
 """Libraries whose INFO lines are start-up chatter (Alembic's plugin set-up and migration
 context, uvicorn's lifecycle): WARNING and up only, unless the log level is DEBUG. A filter on
 the handler, not logger levels, because uvicorn sets its loggers' levels itself."""
+IN_MEMORY = "A new study created in memory"
+"""The start of Optuna's INFO line for every report's scratch study (``no-name-…``), quiet too:
+it reads as if a study were not stored."""
 
 _SECRET = re.compile(r"(?i)(bearer\s+|(?:api[_-]?)?key[=:]\s*|\b(?=rt_))[A-Za-z0-9._~+/=-]{4,}")
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
@@ -95,10 +98,37 @@ class TextFormatter(logging.Formatter):
         return redact(line.rstrip())
 
 
+_CHILD_DIED = re.compile(r"^Child process \[(\d+)\] died$")
+"""uvicorn's supervisor (``regtune api --workers N``) at INFO when it replaces an API process
+that exited or stopped answering: an operator's event (an OOM kill), not start-up chatter."""
+
+
+class OperatorEvents(logging.Filter):
+    """uvicorn's line about a replaced API process, as a WARNING that says what happened."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "uvicorn.error" and isinstance(record.msg, str):
+            died = _CHILD_DIED.match(record.msg)
+            if died is not None:
+                _replaced(record, int(died.group(1)))
+        return True
+
+
+def _replaced(record: logging.LogRecord, pid: int) -> None:
+    record.msg = (
+        "API process %s ended (killed, out of memory, crashed, or hung past uvicorn's health "
+        "check); another was started in its place"
+    )
+    record.args = (pid,)
+    record.levelno, record.levelname = logging.WARNING, "WARNING"
+
+
 class QuietLibraries(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno >= logging.WARNING:
             return True
+        if record.name.startswith("optuna.") and str(record.msg).startswith(IN_MEMORY):
+            return False
         return not any(record.name == n or record.name.startswith(n + ".") for n in QUIET)
 
 
@@ -128,6 +158,7 @@ def setup(*, fmt: LogFormat = "auto", level: str = "INFO", stream: TextIO | None
     stream = stream or sys.stderr
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter(fmt, stream))
+    handler.addFilter(OperatorEvents())  # before QuietLibraries: it raises their level
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

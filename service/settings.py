@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal, get_args
@@ -18,9 +17,17 @@ from regtune.service.errors import FieldProblem, InvalidSettings
 from regtune.service.logs import LogFormat
 from regtune.service.spec.definition import MAX_FUSED_TRIALS
 
+MAX_PORT = 65_535
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "admin", "example"}
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 LOG_LEVELS: tuple[str, ...] = get_args(LogLevel)
+LONGEST_WAIT_S = 86_400
+"""The longest interval or wait a setting may give (a day). Longer ones are no schedule but a
+mistake, and past what a thread may wait (``threading.TIMEOUT_MAX``) or a date may reach, the
+waiting thread dies: ``REGTUNE_SWEEP_INTERVAL=inf`` killed the API's sweep with an
+``OverflowError``, so a dead worker's trial was never failed or retried."""
+LONGEST_HEARTBEAT_S = 3_600
+"""Heartbeats at most an hour apart, so that the grace period of three of them fits in a day."""
 BEATS_PER_GRACE = 3
 """The grace period spans at least this many heartbeat intervals. The sweep fails a trial whose
 last heartbeat is older than the grace period, and a worker gives its slot up once two of its
@@ -39,11 +46,25 @@ def normalize_database_url(url: str) -> str:
 
 
 def hide_password(url: str) -> str:
-    """``url`` fit for a message: its password as ``***``, even when it cannot be parsed."""
+    """``url`` fit for a message: its password as ``***``, even when it cannot be parsed or a
+    password's ``@`` was not percent-encoded (the parser then takes part of it for the host)."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return re.sub(r":[^:/@\s]+@", ":***@", url)
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):  # ValueError: a port that is no number
+        return _hide_userinfo(url)
+    if parsed.host is not None and "@" in parsed.host:
+        return _hide_userinfo(url)
+    return parsed.render_as_string(hide_password=True)
+
+
+def _hide_userinfo(url: str) -> str:
+    """Everything between the user name and the last ``@`` as ``***``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    userinfo, _, after = rest.rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{after}"
 
 
 def require_sqlite_folder(url: str) -> None:
@@ -74,18 +95,28 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; a SQLite file by default, PostgreSQL for a worker pool.",
     )
     max_trials_per_study: int = Field(default=10_000, ge=1)
-    heartbeat_interval: int = Field(default=5, ge=1, description="Seconds between heartbeats.")
+    heartbeat_interval: int = Field(
+        default=5, ge=1, le=LONGEST_HEARTBEAT_S, description="Seconds between heartbeats."
+    )
     grace_period: int = Field(
         default=20,
         ge=2,
+        le=LONGEST_WAIT_S,
         description="Seconds without a heartbeat before a trial is stale; at least 3 × "
         "heartbeat_interval.",
     )
     sweep_interval: float = Field(
-        default=5.0, gt=0, description="Seconds between stale-trial sweeps in API and idle workers."
+        default=5.0,
+        gt=0,
+        le=LONGEST_WAIT_S,
+        description="Seconds between stale-trial sweeps in API and idle workers.",
     )
-    poll_min: float = Field(default=0.2, gt=0, description="First idle back-off of a worker (s).")
-    poll_max: float = Field(default=5.0, gt=0, description="Longest idle back-off of a worker (s).")
+    poll_min: float = Field(
+        default=0.2, gt=0, le=LONGEST_WAIT_S, description="First idle back-off of a worker (s)."
+    )
+    poll_max: float = Field(
+        default=5.0, gt=0, le=LONGEST_WAIT_S, description="Longest idle back-off of a worker (s)."
+    )
     listen_for_work: bool = Field(
         default=True,
         description="PostgreSQL: an idle worker LISTENs for what may have made room (a study "
@@ -220,6 +251,7 @@ class Settings(BaseSettings):
     shutdown_grace_s: float = Field(
         default=30.0,
         gt=0,
+        le=LONGEST_WAIT_S,
         description="Seconds `regtune serve` gives its children to stop (workers hand their "
         "trials back) before it kills them and hands a killed worker's trial back itself.",
     )
@@ -245,6 +277,15 @@ class Settings(BaseSettings):
             ) from None
         except ArgumentError:
             raise ValueError("cannot be parsed as a database URL") from None
+        except ValueError:  # int() of the port
+            raise ValueError(f"its port must be a number from 1 to {MAX_PORT}") from None
+        if parsed.host is not None and "@" in parsed.host:
+            raise ValueError(
+                "has '@' more than once before the host: a user name or password with @, :, / "
+                "or # in it must be percent-encoded (@ as %40, : as %3A, / as %2F, # as %23)"
+            )
+        if parsed.port is not None and not 1 <= parsed.port <= MAX_PORT:
+            raise ValueError(f"its port must be a number from 1 to {MAX_PORT}")
         if parsed.get_backend_name() not in ("sqlite", "postgresql"):
             raise ValueError(
                 f"regtune runs on SQLite (sqlite:///path/to/file.db) or PostgreSQL "

@@ -12,6 +12,7 @@ from typing import Any
 
 import optuna
 
+from regtune.service.errors import FieldProblem, InvalidSettings
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.space import ARCHITECTURE, KNOBS, Choices, Fixed, Range, grid_values
 from regtune.service.store.optuna_db.internals.batched import params_together
@@ -75,11 +76,31 @@ def stored_values(spec: StudySpec, params: dict[str, Any]) -> dict[str, float]:
 
 
 def load_factory(path: str) -> ObjectiveFactory:
-    """The objective factory named ``module:function`` (setting ``REGTUNE_OBJECTIVE_FACTORY``)."""
+    """The objective factory named ``module:function`` (setting ``REGTUNE_OBJECTIVE_FACTORY``);
+    ``InvalidSettings`` naming the setting if there is none such."""
     import importlib
 
     module_name, _, attr = path.partition(":")
-    factory = getattr(importlib.import_module(module_name), attr, None)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise _no_factory(
+            path, f"its module cannot be imported ({type(exc).__name__}: {exc})"
+        ) from exc
+    factory = getattr(module, attr, None)
     if not callable(factory):
-        raise ValueError(f"objective factory {path!r} is not a callable (module:function)")
+        raise _no_factory(path, f"module {module_name!r} has no function {attr!r}")
     return factory
+
+
+def _no_factory(path: str, why: str) -> InvalidSettings:
+    return InvalidSettings(
+        "REGTUNE_OBJECTIVE_FACTORY names no objective factory",
+        fields=[
+            FieldProblem(
+                path="REGTUNE_OBJECTIVE_FACTORY",
+                rule=f"must name a function as module:function that the worker can import: "
+                f"{why}, got {path!r}",
+            )
+        ],
+    )

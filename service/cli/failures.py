@@ -19,7 +19,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from regtune.service.cli.output import err
-from regtune.service.errors import InvalidSettings, SchemaTooNew
+from regtune.service.errors import InvalidSettings, SchemaChangeRefused, SchemaTooNew
 from regtune.service.lifetime import Stopped
 
 log = logging.getLogger("regtune.cli")
@@ -37,7 +37,7 @@ def explain(exc: Exception) -> tuple[list[str], int] | None:
     (a bug: its traceback is the useful answer)."""
     if isinstance(exc, InvalidSettings):
         return [f"{problem.path}: {problem.rule}" for problem in exc.fields], SETTINGS_STATUS
-    if isinstance(exc, SchemaTooNew):
+    if isinstance(exc, SchemaTooNew | SchemaChangeRefused):
         return [str(exc)], SETTINGS_STATUS
     if isinstance(exc, Stopped):
         cause = exc.__cause__

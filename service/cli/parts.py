@@ -12,6 +12,10 @@ from rich.text import Text
 from regtune.service.cli.extras import require, require_artifact_store
 from regtune.service.cli.output import err
 
+MAX_PORT = 65_535
+"""A larger number is no port: uvicorn would listen on it modulo 65,536 (``--port 84036`` on
+18500) while the log named the number given, and the dashboard or ``serve`` died in ``bind``."""
+
 
 def _setup_logging() -> None:
     """Lines for people on a terminal, else JSON lines with study and trial ids (see
@@ -61,7 +65,7 @@ def migrate() -> None:
 
 def api(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=MAX_PORT, help="Port to bind.")] = 8000,
     workers: Annotated[
         int | None,
         typer.Option("--workers", min=1, help="API processes.", show_default="one per CPU"),
@@ -89,7 +93,9 @@ def api(
 
 
 def worker(
-    max_trials: Annotated[int | None, typer.Option(help="Exit after this many trials.")] = None,
+    max_trials: Annotated[
+        int | None, typer.Option(min=1, help="Exit after this many trials.")
+    ] = None,
 ) -> None:
     """Run one worker: claim trial slots and run them until stopped (SIGTERM hands back)."""
     require("worker", "worker")
@@ -115,7 +121,7 @@ def worker(
 
 def dashboard(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to bind.")] = 8080,
+    port: Annotated[int, typer.Option(min=1, max=MAX_PORT, help="Port to bind.")] = 8080,
 ) -> None:
     """Run optuna-dashboard on regtune's database (loopback only: it has no authentication)."""
     require("server", "dashboard")
@@ -140,8 +146,8 @@ def dashboard(
 
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="API port.")] = 8000,
-    workers: Annotated[int, typer.Option("--workers", help="Worker processes.")] = 2,
+    port: Annotated[int, typer.Option(min=1, max=MAX_PORT, help="API port.")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=0, help="Worker processes.")] = 2,
     api_workers: Annotated[
         int | None,
         typer.Option("--api-workers", min=1, help="API processes.", show_default="one per CPU"),
@@ -149,7 +155,9 @@ def serve(
     dashboard: Annotated[
         bool, typer.Option("--dashboard", help="Also run optuna-dashboard.")
     ] = False,
-    dashboard_port: Annotated[int, typer.Option(help="Dashboard port.")] = 8080,
+    dashboard_port: Annotated[
+        int, typer.Option(min=1, max=MAX_PORT, help="Dashboard port.")
+    ] = 8080,
 ) -> None:
     """Embedded mode: API + N workers (+ dashboard) on one database; Ctrl-C stops all."""
     require("worker" if workers else "server", "serve")

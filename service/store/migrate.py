@@ -9,11 +9,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random
 
-from regtune.service.errors import SchemaTooNew
+from regtune.service.errors import SchemaChangeRefused, SchemaTooNew
+from regtune.service.store.backoff import error_chain
 from regtune.service.store.db import make_engine
 from regtune.service.store.optuna_db.storage import make_storage
 
@@ -29,6 +30,9 @@ version row the other just stamped (``IntegrityError``), a table it just made (S
 ``OperationalError`` "already exists", PostgreSQL's ``ProgrammingError`` ``DuplicateTable`` or
 an ``IntegrityError`` on a catalog index). The next try finds them made and goes on."""
 ATTEMPTS = 5
+INSUFFICIENT_PRIVILEGE = "42501"
+"""PostgreSQL's SQLSTATE for a statement the role has no right to run (``CREATE`` in a schema
+it may not create in): no retry makes it pass."""
 
 
 def upgrade(url: str) -> None:
@@ -83,12 +87,52 @@ def _upgrade(url: str) -> None:
     try:
         with engine.connect() as connection:
             refuse_unknown(connection)  # before Optuna's tables are touched too
-        storage = make_storage(url)  # creates or upgrades Optuna's tables, which ours index
-        storage.remove_session()
-        storage.engine.dispose()  # else its connections stay open until a garbage collection
-        with engine.begin() as connection:
-            config = alembic_config()
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            found = _revision(connection)
+        try:
+            _change_schema(url, engine)
+        except ProgrammingError as exc:
+            refused = _refused_privilege(exc)
+            if refused is None:
+                raise
+            raise SchemaChangeRefused(_refusal(found, engine.url.username, refused)) from exc
     finally:
         engine.dispose()
+
+
+def _revision(connection: Connection) -> str | None:
+    heads = MigrationContext.configure(
+        connection, opts={"version_table": VERSION_TABLE}
+    ).get_current_heads()
+    return ", ".join(heads) or None
+
+
+def _refused_privilege(exc: BaseException) -> str | None:
+    """The database's words if ``exc`` is a refused privilege (SQLSTATE 42501), else None."""
+    for error in error_chain(exc):
+        if getattr(error, "sqlstate", None) == INSUFFICIENT_PRIVILEGE:
+            return str(error).strip().splitlines()[0]
+    return None
+
+
+def _refusal(found: str | None, role: str | None, words: str) -> str:
+    where = (
+        f"the database's schema is at revision {found}"
+        if found
+        else "the database has no regtune schema yet"
+    )
+    return (
+        f"{where} and this regtune needs revision {head()}, but the database refused role "
+        f"{role or '(default)'!r} the change ({words}). Run `regtune migrate` once as a role that "
+        "may create tables in the schema (its owner), then start this again"
+    )
+
+
+def _change_schema(url: str, engine: Engine) -> None:
+    """Optuna's tables through Optuna, then regtune's through Alembic."""
+    storage = make_storage(url)  # creates or upgrades Optuna's tables, which ours index
+    storage.remove_session()
+    storage.engine.dispose()  # else its connections stay open until a garbage collection
+    with engine.begin() as connection:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")

@@ -100,3 +100,42 @@ def test_the_api_process_count_s_default_is_shown_in_help(command: str, option: 
     assert result.exit_code == 0, result.output
     line = next(line for line in result.output.splitlines() if option in line)
     assert "one per CPU" in line, line
+
+
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (["api", "--port", "84036"], "--port"),  # uvicorn listened on 18500, the log said 84036
+        (["api", "--port", "0"], "--port"),
+        (["serve", "--port", "99999"], "--port"),  # OverflowError from bind(), a traceback
+        (["serve", "--dashboard-port", "70000"], "--dashboard-port"),
+        (["serve", "--workers", "-2"], "--workers"),  # ran the API alone, "workers -2" shown
+        (["dashboard", "--port", "65536"], "--port"),
+        (["worker", "--max-trials", "0"], "--max-trials"),
+    ],
+)
+def test_a_part_refuses_an_option_out_of_range_before_it_starts(
+    argv: list[str], option: str
+) -> None:
+    """Parsed only: with the bad value accepted, the part would start (and the test wait)."""
+    with pytest.raises(typer.BadParameter) as refused:
+        _parse(argv)
+    assert refused.value.param is not None and option in refused.value.param.opts
+
+
+def test_the_parts_take_the_ports_and_counts_the_readme_shows() -> None:
+    for argv in (
+        ["api", "--port", "65535", "--workers", "2"],
+        ["serve", "--port", "1", "--workers", "0", "--dashboard-port", "8080"],
+        ["dashboard", "--port", "8080"],
+        ["worker", "--max-trials", "1"],
+    ):
+        _parse(argv)
+
+
+def _parse(argv: list[str]) -> None:
+    """``regtune *argv``'s options parsed, the command not run."""
+    from regtune.service.cli.app import app
+
+    group: Any = typer.main.get_command(app)
+    group.commands[argv[0]].make_context(argv[0], argv[1:])

@@ -7,10 +7,12 @@ import pytest
 from pydantic import ValidationError
 
 from bench import sleep_objective
+from regtune.service.errors import InvalidSettings
 from regtune.service.settings import Settings
 from regtune.service.spec.definition import StudySpec
 from regtune.worker import objective
 from regtune.worker.search import load_factory
+from tests.support import Processes, process_env, regtune
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -40,12 +42,46 @@ def test_the_factory_setting_names_a_function() -> None:
         )
         is sleep_objective.make_objective
     )
-    with pytest.raises(ValueError, match="not a callable"):
-        load_factory("bench.sleep_objective:TARGET")
-    with pytest.raises(ImportError):
-        load_factory("regtune.worker.no_such_module:make_objective")
     with pytest.raises(ValidationError, match="objective_factory"):
         Settings(objective_factory="not a path")
+
+
+@pytest.mark.parametrize(
+    ("path", "why"),
+    [
+        ("bench.sleep_objective:TARGET", "module 'bench.sleep_objective' has no function 'TARGET'"),
+        (
+            "regtune.worker.no_such_module:make_objective",
+            "its module cannot be imported (ModuleNotFoundError: No module named "
+            "'regtune.worker.no_such_module')",
+        ),
+    ],
+)
+def test_a_factory_that_is_not_there_names_the_setting(path: str, why: str) -> None:
+    with pytest.raises(InvalidSettings) as refused:
+        load_factory(path)
+    [problem] = refused.value.fields
+    assert problem.path == "REGTUNE_OBJECTIVE_FACTORY"
+    assert problem.rule == (
+        f"must name a function as module:function that the worker can import: {why}, got {path!r}"
+    )
+
+
+def test_a_worker_given_no_factory_says_so_in_one_line(
+    processes: Processes, sqlite_url: str
+) -> None:
+    """Was a traceback (``ModuleNotFoundError: No module named 'nope'``) once it had migrated."""
+    env = process_env(sqlite_url, REGTUNE_OBJECTIVE_FACTORY="nope:make_objective")
+    result = processes.run(regtune("worker"), env=env, timeout=180)
+
+    assert result.returncode == 2, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        "error: REGTUNE_OBJECTIVE_FACTORY: must name a function as module:function that the "
+        "worker can import: its module cannot be imported (ModuleNotFoundError: No module "
+        "named 'nope'), got 'nope:make_objective'"
+    ], result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
 
 
 def test_it_reports_every_epoch_checks_stop_and_has_its_optimum_at_target() -> None:
