@@ -144,7 +144,7 @@ def test_a_study_left_unseeded_stores_the_seed_it_drew_and_runs_again_from_its_d
             "lambda": {"low": 1e-4, "high": 1.0, "log": True},
             "l1_ratio": {"low": 0.0, "high": 1.0},
         },
-        "budget": {"n_trials": 8},
+        "budget": {"n_trials": 4},
     }
     first = run(apps, tmp_path, definition)
     api = apps.clients[-1]
@@ -175,7 +175,7 @@ def test_a_definition_submitted_again_to_the_same_worker_runs_as_the_first(
         },
         "training": {"lambda_path": None},
         "sampler": {"type": "tpe", "seed": 2},
-        "budget": {"n_trials": 6},
+        "budget": {"n_trials": 4},
     }
     first, again = (run(apps, tmp_path, definition) for _ in range(2))
     assert all(t["user_attrs"]["iterations"] > 1 for t in first["trials"][:1])
