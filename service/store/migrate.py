@@ -70,10 +70,7 @@ def refuse_unknown(connection: Connection) -> None:
     known = {
         script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()
     }
-    found = MigrationContext.configure(
-        connection, opts={"version_table": VERSION_TABLE}
-    ).get_current_heads()
-    unknown = sorted(set(found) - known)
+    unknown = sorted(set(_heads(connection)) - known)
     if unknown:
         raise SchemaTooNew(
             f"the database's schema is at revision {', '.join(unknown)}, which this regtune "
@@ -99,11 +96,17 @@ def _upgrade(url: str) -> None:
         engine.dispose()
 
 
+def _heads(connection: Connection) -> tuple[str, ...]:
+    """The schema revisions the database is at (none: no regtune schema yet)."""
+    return tuple(
+        MigrationContext.configure(
+            connection, opts={"version_table": VERSION_TABLE}
+        ).get_current_heads()
+    )
+
+
 def _revision(connection: Connection) -> str | None:
-    heads = MigrationContext.configure(
-        connection, opts={"version_table": VERSION_TABLE}
-    ).get_current_heads()
-    return ", ".join(heads) or None
+    return ", ".join(_heads(connection)) or None
 
 
 def _refused_privilege(exc: BaseException) -> str | None:
