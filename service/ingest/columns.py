@@ -144,9 +144,12 @@ def _fit(features: list[Column], keep: np.ndarray) -> list[Feature]:
     return fitted
 
 
-def _encode(features: list[Column], keep: np.ndarray, limits: Limits) -> Encoded:
+def _encode(
+    features: list[Column], fitted: list[Feature], keep: np.ndarray, limits: Limits
+) -> Encoded:
+    """The kept rows of ``features`` encoded as ``fitted`` (``_fit``), whose categories
+    ``refuse_unusable`` has checked against the limit."""
     n = int(keep.sum())
-    fitted = _fit(features, keep)
     width = sum(len(f.names) for f in fitted)
     if width > limits.max_columns:
         raise InvalidUpload(
@@ -176,12 +179,6 @@ def _encode(features: list[Column], keep: np.ndarray, limits: Limits) -> Encoded
             info: dict[str, Any] = {"name": col.name, "kind": "numeric"}
         else:
             categories = list(feature.categories)
-            if len(categories) > limits.max_categories:
-                raise InvalidUpload(
-                    f"column {col.name!r} has {len(categories)} distinct text values; at most "
-                    f"{limits.max_categories} are one-hot encoded (REGTUNE_DATASET_MAX_CATEGORIES)"
-                    f"{leave_out(col.name, categories)}"
-                )
             assert col.text is not None
             X[:, start : start + len(categories)] = one_hot(col.text[keep], missing, categories)
             groups.append((start, start + len(categories)))
@@ -193,22 +190,20 @@ def _encode(features: list[Column], keep: np.ndarray, limits: Limits) -> Encoded
     return X, names, groups, columns
 
 
-def refuse_unusable(features: list[Column], keep: np.ndarray, limits: Limits) -> None:
+def refuse_unusable(features: list[Column], fitted: list[Feature], limits: Limits) -> None:
     """Refuse every feature column the upload cannot take, all in one answer (an empty one,
     one of more categories than the limit: an id, free text, dates), with the ``ignore`` that
     leaves them out; one upload per column found them one at a time."""
     problems: list[tuple[str, str, Sequence[str]]] = []
-    for col in features:
+    for col, feature in zip(features, fitted, strict=True):
         if col.missing.all():
             problems.append((col.name, "is empty in every row", ()))
-        elif col.text is not None:
-            categories = sorted(set(col.text[keep][~col.missing[keep]].tolist()))
-            if len(categories) > limits.max_categories:
-                said = (
-                    f"has {len(categories)} distinct text values; at most "
-                    f"{limits.max_categories} are one-hot encoded (REGTUNE_DATASET_MAX_CATEGORIES)"
-                )
-                problems.append((col.name, said, categories))
+        elif (categories := feature.categories) and len(categories) > limits.max_categories:
+            said = (
+                f"has {len(categories)} distinct text values; at most "
+                f"{limits.max_categories} are one-hot encoded (REGTUNE_DATASET_MAX_CATEGORIES)"
+            )
+            problems.append((col.name, said, categories))
     if len(problems) == 1:
         name, said, seen = problems[0]
         raise InvalidUpload(f"column {name!r} {said}{leave_out(name, seen)}")
@@ -305,9 +300,10 @@ def read_table(
             f"the file has {int(keep.sum())} rows with a target value; at least "
             f"{limits.min_rows} are needed (REGTUNE_DATASET_MIN_ROWS)"
         )
-    refuse_unusable(features, keep, limits)
+    fitted = _fit(features, keep)
+    refuse_unusable(features, fitted, limits)
     resolved, y, classes = _target(target_col, task, limits)
-    X, feature_names, groups, encoded = _encode(features, keep, limits)
+    X, feature_names, groups, encoded = _encode(features, fitted, keep, limits)
     missing = {
         "policy": "impute",
         "numeric": "median of the training split",
