@@ -22,7 +22,7 @@ from regtune.service.settings import get_settings
 from regtune.service.spec.enums import StudyStatus
 from regtune.service.store.clock import utcnow
 from regtune.service.store.reads import read
-from regtune.service.store.trials.stats import FINISHED, Histogram, TrialStats
+from regtune.service.store.trials.stats import FINISHED, Histogram, Snapshot, TrialStats
 
 DURATION_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, math.inf)
 CLAIM_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, math.inf)
@@ -53,27 +53,42 @@ class DatabaseCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         live_since = utcnow() - timedelta(seconds=get_settings().grace_period)
-        now = read(lambda session: self.stats.snapshot(session, live_since=live_since))
-        yield _gauge(
-            "regtune_studies", "Studies by status.", "status", now.studies, tuple(StudyStatus)
+        yield from _families(
+            read(lambda session: self.stats.snapshot(session, live_since=live_since))
         )
-        yield _gauge("regtune_trials", "Trials by state.", "state", now.trials, _state_names())
-        yield _single("regtune_workers_live", "Workers with a recent heartbeat.", now.workers_live)
-        yield _single(
-            "regtune_claims_open", "Trial slots currently held by workers.", now.claims_open
+
+    def describe(self) -> Iterator[Metric]:
+        """The families ``collect`` yields, without their values: what registering the
+        collector asks for its names (else the registry collects, reading the database)."""
+        yield from _families(
+            Snapshot(
+                studies={},
+                trials={},
+                durations={s: Histogram(DURATION_BUCKETS) for s in FINISHED},
+                claim_seconds=Histogram(CLAIM_BUCKETS),
+                workers_live=0,
+                claims_open=0,
+            )
         )
-        yield histogram(
-            "regtune_trial_duration_seconds",
-            "Wall time of finished trials, from Optuna's trial datetimes.",
-            {s: now.durations[s] for s in FINISHED},
-            "state",
-        )
-        yield histogram(
-            "regtune_claim_latency_seconds",
-            "Time a worker's claim transaction took, as recorded on each trial it started.",
-            {"": now.claim_seconds},
-            "",
-        )
+
+
+def _families(now: Snapshot) -> Iterator[Metric]:
+    yield _gauge("regtune_studies", "Studies by status.", "status", now.studies, tuple(StudyStatus))
+    yield _gauge("regtune_trials", "Trials by state.", "state", now.trials, _state_names())
+    yield _single("regtune_workers_live", "Workers with a recent heartbeat.", now.workers_live)
+    yield _single("regtune_claims_open", "Trial slots currently held by workers.", now.claims_open)
+    yield histogram(
+        "regtune_trial_duration_seconds",
+        "Wall time of finished trials, from Optuna's trial datetimes.",
+        {s: now.durations[s] for s in FINISHED},
+        "state",
+    )
+    yield histogram(
+        "regtune_claim_latency_seconds",
+        "Time a worker's claim transaction took, as recorded on each trial it started.",
+        {"": now.claim_seconds},
+        "",
+    )
 
 
 def _state_names() -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from regtune.service.errors import SchemaChangeRefused, SchemaTooNew
 from regtune.service.store.backoff import error_chain
 from regtune.service.store.db import make_engine
+from regtune.service.store.optuna_db.internals.versions import optuna_schema_current
 from regtune.service.store.optuna_db.storage import make_storage
 
 VERSION_TABLE = "regtune_alembic_version"
@@ -57,9 +59,15 @@ def alembic_config() -> Config:
     return config
 
 
+@functools.cache
+def _scripts() -> ScriptDirectory:
+    """regtune's migrations, read once a process (they do not change under it)."""
+    return ScriptDirectory.from_config(alembic_config())
+
+
 def head() -> str:
     """The newest schema revision this code knows."""
-    newest = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    newest = _scripts().get_current_head()
     assert newest is not None, "the migrations form one line"
     return newest
 
@@ -67,9 +75,7 @@ def head() -> str:
 def refuse_unknown(connection: Connection) -> None:
     """Raise ``SchemaTooNew`` if the database is at a revision this code has no migration for
     (a newer regtune upgraded it): nothing is read or written as if it were ours."""
-    known = {
-        script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()
-    }
+    known = {script.revision for script in _scripts().walk_revisions()}
     unknown = sorted(set(_heads(connection)) - known)
     if unknown:
         raise SchemaTooNew(
@@ -85,6 +91,8 @@ def _upgrade(url: str) -> None:
         with engine.connect() as connection:
             refuse_unknown(connection)  # before Optuna's tables are touched too
             found = _revision(connection)
+            if found == head() and optuna_schema_current(connection):
+                return  # every start after the first: nothing to create, nothing to change
         try:
             _change_schema(url, engine)
         except ProgrammingError as exc:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import gc
 import json
-import subprocess
 import sys
 
 from regtune.service import heap
+from tests.support import Processes
 
 CLAIMS = """
 import gc, json
@@ -50,14 +50,14 @@ def test_settle_freezes_what_survives_a_collection() -> None:
         gc.unfreeze()
 
 
-def test_a_worker_s_heap_is_settled_again_after_a_claim_of_a_new_kind_only() -> None:
+def test_a_worker_s_heap_is_settled_again_after_a_claim_of_a_new_kind_only(
+    processes: Processes,
+) -> None:
     """Linear, then MLP claims, two of each, as a worker's loop settles between them: the first
     of each kind imported modules (the solver's, torch's optimizer machinery) and is followed
     by a settle, the second is not; at the end the collector walks a small part of what is
     frozen (torch alone is most of a worker's objects)."""
-    done = subprocess.run(
-        [sys.executable, "-c", CLAIMS], capture_output=True, text=True, timeout=300, check=False
-    )
+    done = processes.run([sys.executable, "-c", CLAIMS], timeout=300)  # a worker's fresh heap
     assert done.returncode == 0, done.stderr[-3000:]
     counts = json.loads(done.stdout.strip().splitlines()[-1])
     assert counts["settled"] == [True, True, False, True, False], counts

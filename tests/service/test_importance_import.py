@@ -4,10 +4,9 @@ and scikit-learn stays importable for whatever else needs it."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
-from tests.support import ROOT
+from tests.support import Processes
 
 PROBE = """
 import sys
@@ -28,9 +27,9 @@ print("ok")
 """
 
 
-def test_optuna_importance_needs_no_scikit_learn_and_leaves_it_importable() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
+def test_optuna_importance_needs_no_scikit_learn_and_leaves_it_importable(
+    processes: Processes,
+) -> None:
+    done = processes.run([sys.executable, "-c", PROBE])  # a fresh process's imports
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "ok"

@@ -27,6 +27,7 @@ from regtune.service.store.optuna_db.internals.handles import (
     trial_id_of,
 )
 from regtune.service.store.optuna_db.internals.pareto import is_pareto_front
+from regtune.service.store.optuna_db.internals.versions import optuna_head, optuna_schema_current
 from regtune.service.store.optuna_db.notes import CHUNK_LENGTH, save_new_study_note
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -170,6 +171,17 @@ def test_what_a_study_and_a_trial_keep_privately(tmp_path: Path) -> None:
     engine = engine_of(study)
     assert str(engine.url) == url
     engine.dispose()
+
+
+def test_optunas_newest_schema_is_the_one_its_storage_stamps(tmp_path: Path) -> None:
+    # migrate skips Optuna's table creation and checks where its tables are at this revision
+    storage = RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}")
+    try:
+        assert optuna_head() == storage.get_current_version()
+        with storage.engine.connect() as connection:
+            assert optuna_schema_current(connection)
+    finally:
+        storage.engine.dispose()
 
 
 def test_a_note_written_here_reads_back_in_optuna_dashboard(tmp_path: Path) -> None:

@@ -12,5 +12,6 @@ checks every name, signature and column used here against the installed Optuna.
 - ``one_statement``: ``OneStatementTrialWrites``, reports and parameters in one statement each.
 - ``running_writes``: ``RunningTrialWrites``, a running trial of this process kept in memory.
 - ``worker_cache``: ``WorkerHeartbeats``, Optuna's cache for a worker, without its heartbeat.
+- ``versions``: whether Optuna's tables are at the schema the installed Optuna writes.
 - ``batched``: several reports, attributes or parameters of a live trial in one transaction.
 """
