@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi.testclient import TestClient
 
 from regtune.service.api.app import create_app
+from regtune.service.api.schemas import STUDY_WAIT_MAX
 from regtune.service.settings import Settings, use_settings
 
 if TYPE_CHECKING:
@@ -114,12 +115,15 @@ def run_to_the_end(api: TestClient, study_id: str, *, timeout: float = 600) -> d
     thread.start()
     deadline = time.monotonic() + timeout
     try:
-        while time.monotonic() < deadline:
-            study: dict[str, Any] = api.get(f"/v1/studies/{study_id}").json()
+        while (left := deadline - time.monotonic()) > 0:
+            # the API holds the answer until the study has ended with its model saved, as
+            # `regtune watch` asks, looking again as soon as the worker commits
+            wait = {"wait": f"{min(max(left, 0.01), STUDY_WAIT_MAX):.2f}"}
+            study: dict[str, Any] = api.get(f"/v1/studies/{study_id}", params=wait).json()
             ended = study["status"] not in ("queued", "running")
             if ended and (study["best_model"] is not None or study["status"] != "completed"):
                 return study
-            time.sleep(0.5)
+            time.sleep(0.05)  # ended without a model (yet): the wait answers at once
         raise AssertionError(f"study {study_id} did not end in {timeout} s: {study}")
     finally:
         worker.stopping.set()
