@@ -17,7 +17,11 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from regtune.service.errors import SchemaChangeRefused, SchemaTooNew
 from regtune.service.store.backoff import error_chain
 from regtune.service.store.db import make_engine
-from regtune.service.store.optuna_db.internals.versions import optuna_schema_current
+from regtune.service.store.optuna_db.internals.versions import (
+    forget_current,
+    note_current,
+    optuna_schema_current,
+)
 from regtune.service.store.optuna_db.storage import make_storage
 
 VERSION_TABLE = "regtune_alembic_version"
@@ -91,15 +95,17 @@ def _upgrade(url: str) -> None:
         with engine.connect() as connection:
             refuse_unknown(connection)  # before Optuna's tables are touched too
             found = _revision(connection)
-            if found == head() and optuna_schema_current(connection):
-                return  # every start after the first: nothing to create, nothing to change
-        try:
-            _change_schema(url, engine)
-        except ProgrammingError as exc:
-            refused = _refused_privilege(exc)
-            if refused is None:
-                raise
-            raise SchemaChangeRefused(_refusal(found, engine.url.username, refused)) from exc
+            current = found == head() and optuna_schema_current(connection)
+        if not current:  # a new database, or one an older regtune or Optuna made
+            forget_current(url)
+            try:
+                _change_schema(url, engine)
+            except ProgrammingError as exc:
+                refused = _refused_privilege(exc)
+                if refused is None:
+                    raise
+                raise SchemaChangeRefused(_refusal(found, engine.url.username, refused)) from exc
+        note_current(url)
     finally:
         engine.dispose()
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import scoped_session, sessionmaker
 from regtune.service.settings import Settings, get_settings
 from regtune.service.store.db import engine_kwargs
 from regtune.service.store.optuna_db.internals.running_writes import RunningTrialWrites
+from regtune.service.store.optuna_db.internals.versions import known_current
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +49,12 @@ def make_storage(
     Heartbeats and the grace period are ``settings``' (the process's by default)."""
     settings = settings or get_settings()
     url = url or settings.database_url
+    current = known_current(url)  # this process migrated it: Optuna's tables are made and checked
     return Storage(
         url,
         engine_kwargs=engine_kwargs(url),
+        skip_compatibility_check=current,
+        skip_table_creation=current,
         heartbeat_interval=settings.heartbeat_interval,
         grace_period=settings.grace_period,
         heartbeat_stale_trial_callback=on_stale_trial,
