@@ -2,10 +2,10 @@
 (a 422 in the one error shape; a 413 of a body over the limit, which holds for every request,
 and the 400 of a body that cannot be parsed on the routes that take one; a 500 of a fault in the
 service; a 503 while the database is away) and the headers the API sets on them (``Location``,
-``Retry-After``), so that a client generated from the schema knows every
-answer it can get; a study's definition by its own schema (``TYPED``); and an uploaded file as
-``format: binary`` beside OpenAPI 3.1's ``contentMediaType``, the one mark most generators know
-a file by (openapi-python-client sent the file's ``str()`` as text without it)."""
+``Retry-After``), so that a client generated from the schema knows every answer it can get; a
+study's definition by its own schema (``TYPED``); and an uploaded file as ``format: binary``
+beside OpenAPI 3.1's ``contentMediaType``, the one mark most generators know a file by
+(openapi-python-client sent the file's ``str()`` as text without it)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi.routing import APIRoute
 
+from regtune.service.api.limits import UPLOAD_PATHS
 from regtune.service.api.schemas import ErrorResponse
 
 ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
@@ -44,8 +45,6 @@ BODILESS = (
     ": the limit holds for every request, before it reaches the operation; this one takes no "
     "body, send none"
 )
-UPLOADS = frozenset({"upload_dataset"})
-"""Operations whose body the upload limit bounds (``limits.UPLOAD_PATHS``)."""
 TOO_NEW = ", or a newer API stored the study (definition_too_new)"
 READ_A_DEFINITION = frozenset({"get_study", "cancel_study", "study_report"})
 """Operations that read a stored definition, which this API may not know (``TOO_NEW``)."""
@@ -72,11 +71,10 @@ def errors(described: dict[int, str]) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorResponse, "description": d} for status, d in described.items()}
 
 
-def _bodies(operation: dict[str, Any], responses: dict[str, Any]) -> None:
+def _bodies(upload: bool, operation: dict[str, Any], responses: dict[str, Any]) -> None:
     """The 413 of a body over the limit on every operation (``limits.BodyLimit`` answers it
-    before any route, whatever the method), the 400 of one that cannot be parsed where the
-    operation takes a body (a body sent elsewhere is never read)."""
-    upload = operation["operationId"] in UPLOADS
+    before any route, whatever the method; ``upload``: the upload limit's), the 400 of one that
+    cannot be parsed where the operation takes a body (a body sent elsewhere is never read)."""
     setting = "REGTUNE_MAX_UPLOAD_BYTES" if upload else "REGTUNE_MAX_BODY_BYTES"
     said = TOO_LARGE.format(setting=setting)
     if "requestBody" in operation:
@@ -94,14 +92,14 @@ def operation_id(route: APIRoute) -> str:
 
 def document(schema: dict[str, Any]) -> None:
     for path, operations in schema.get("paths", {}).items():
-        for operation in operations.values():
+        for method, operation in operations.items():
             responses: dict[str, Any] = operation.setdefault("responses", {})
             for status, response in responses.items():
                 if FASTAPI_ERROR in json.dumps(response):  # the app's handler answers our shape
                     responses[status] = {"description": INVALID, "content": ERROR}
                 if status == "201":
                     response.setdefault("headers", {}).update(LOCATION)
-            _bodies(operation, responses)
+            _bodies(method == "post" and path in UPLOAD_PATHS, operation, responses)
             responses.setdefault("500", {"description": INTERNAL, "content": ERROR})
             if path not in WITHOUT_DATABASE:
                 why = UNAVAILABLE + (
