@@ -188,7 +188,9 @@ def install(app: FastAPI) -> None:
     async def _fault(_: Request, exc: Exception) -> JSONResponse:
         # Starlette's outermost middleware answers with this, then raises ``exc`` again for the
         # server to log with its traceback: a fault is a 500 in the one error shape, not text.
-        return error_response(500, "internal_error", FAULT.format(kind=type(exc).__name__))
+        response = error_response(500, "internal_error", FAULT.format(kind=type(exc).__name__))
+        response.headers["Connection"] = "close"  # the server closes it: no client reuses it
+        return response
 
     @app.exception_handler(ValidationError)
     async def _pydantic(_: Request, exc: ValidationError) -> JSONResponse:

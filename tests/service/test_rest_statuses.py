@@ -14,7 +14,6 @@ a second app whose database is away answers the 503s, a third whose database is 
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ from regtune.service.store.scheduling.claims import taking
 from tests.inprocess import Apps, run_to_the_end
 from tests.service.test_database_unavailable import app_on
 from tests.service.test_rest_contract import OPERATIONS, conforms, definition, rows_csv
-from tests.support import free_port
+from tests.support import free_port, garble_schema
 
 ADMIN = "statuses-admin-key-0123456789abcdef"
 LIMIT = 4000
@@ -272,16 +271,10 @@ def test_every_operation_answers_the_declared_503_while_the_database_is_away(
 
 @pytest.fixture
 def corrupt(apps: Apps) -> TestClient:
-    """The keyed app on a SQLite file whose schema a disk fault (or a hand at ``sqlite3``)
-    garbled: every statement on it fails with SQLite's ``malformed database schema``, a fault no
-    retry mends (not the 503 of a database that is away)."""
+    """The keyed app on a SQLite file whose schema is garbled: a fault no retry mends (not the
+    503 of a database that is away)."""
     api = apps(admin_key=ADMIN)
-    with sqlite3.connect(Apps.database_path(api)) as garbler:
-        version = garbler.execute("PRAGMA schema_version").fetchone()[0]
-        garbler.execute("PRAGMA writable_schema = ON")
-        garbler.execute("UPDATE sqlite_master SET sql = 'not sql' WHERE name = 'studies'")
-        garbler.execute(f"PRAGMA schema_version = {version + 1}")  # every connection rereads it
-    garbler.close()
+    garble_schema(Apps.database_path(api))
     return TestClient(api.app, raise_server_exceptions=False)
 
 
