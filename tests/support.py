@@ -8,6 +8,7 @@ import pty
 import select
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -395,3 +396,15 @@ def changed(body: dict[str, Any], **changes: Any) -> dict[str, Any]:
             node = node.setdefault(key, {})
         node[leaf] = value
     return body
+
+
+def garble_schema(database: Path) -> None:
+    """Garble the schema of the SQLite file ``database`` as a disk fault (or a hand at
+    ``sqlite3``) might: every statement on it then fails with SQLite's ``malformed database
+    schema``, in every process and connection, a fault no retry mends."""
+    with sqlite3.connect(database) as garbler:
+        version = garbler.execute("PRAGMA schema_version").fetchone()[0]
+        garbler.execute("PRAGMA writable_schema = ON")
+        garbler.execute("UPDATE sqlite_master SET sql = 'not sql' WHERE name = 'regtune_studies'")
+        garbler.execute(f"PRAGMA schema_version = {version + 1}")  # every connection rereads it
+    garbler.close()

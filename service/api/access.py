@@ -78,7 +78,7 @@ def install(app: FastAPI) -> None:
 
 
 def document(schema: dict[str, Any]) -> None:
-    """Say in the OpenAPI schema what happens before a route runs: keys (401), bodies (400, 413)."""
+    """Say in the OpenAPI schema what keys do before a route runs: the scheme, and the 401."""
     components = schema.setdefault("components", {})
     components.setdefault("securitySchemes", {})["bearer"] = {
         "type": "http",
@@ -96,8 +96,3 @@ def document(schema: dict[str, Any]) -> None:
             responses.setdefault("401", {"description": "no key, or an unknown or revoked key"})
             responses["401"].setdefault("content", error)
             responses["401"].setdefault("headers", {}).update(CHALLENGE)
-            if "requestBody" in operation:
-                responses.setdefault("400", {"description": "the body cannot be parsed"})
-                responses["400"].setdefault("content", error)
-                responses.setdefault("413", {"description": "the request body is too large"})
-                responses["413"].setdefault("content", error)

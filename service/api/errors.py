@@ -178,7 +178,20 @@ async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
     return unavailable(exc)
 
 
+FAULT = "the service failed ({kind}); the service's log says what failed"
+"""What a 500 of an unexpected exception says: its type, nothing of its text (which may hold a
+path or a statement), which the log has with the traceback."""
+
+
 def install(app: FastAPI) -> None:
+    @app.exception_handler(Exception)
+    async def _fault(_: Request, exc: Exception) -> JSONResponse:
+        # Starlette's outermost middleware answers with this, then raises ``exc`` again for the
+        # server to log with its traceback: a fault is a 500 in the one error shape, not text.
+        response = error_response(500, "internal_error", FAULT.format(kind=type(exc).__name__))
+        response.headers["Connection"] = "close"  # the server closes it: no client reuses it
+        return response
+
     @app.exception_handler(ValidationError)
     async def _pydantic(_: Request, exc: ValidationError) -> JSONResponse:
         # Only the server's own data reaches here (user input is translated where it is parsed):

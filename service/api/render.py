@@ -27,6 +27,7 @@ from regtune.service.api.schemas import (
     TrialOut,
     ValidationOut,
 )
+from regtune.service.api.study_end import error_of, study_end
 from regtune.service.settings import get_settings
 from regtune.service.spec.advice import warnings_of
 from regtune.service.spec.definition import StudySpec
@@ -137,7 +138,8 @@ def _study_out(row: StudyRow, summary: studies.StudySummary) -> StudyOut:
         best_model=BestModel.model_validate(summary.best_model) if summary.best_model else None,
         report_url=f"/v1/studies/{row.id}/report",
         warnings=warnings_of(studies.definition_of(row)),
-        error=row.error,
+        end=study_end(row),
+        error=error_of(row),
         created_at=row.created_at,
         started_at=row.started_at,
         finished_at=row.finished_at,

@@ -31,6 +31,7 @@ from regtune.service.api import report_figures as figures
 from regtune.service.api import report_words as words
 from regtune.service.api.deps import StudyDep
 from regtune.service.api.schemas import BestModel
+from regtune.service.api.study_end import error_of, study_end
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.enums import ACTIVE
 from regtune.service.spec.objective import objective_directions, objective_names
@@ -300,6 +301,8 @@ def _render(
         )
     return _template().render(
         study=row,
+        end=study_end(row),
+        error=error_of(row),
         counts={k: v for k, v in data.counts.items()},
         done=data.counts.get("COMPLETE", 0) + data.counts.get("PRUNED", 0),
         model_kind=spec.model.kind,

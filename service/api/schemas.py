@@ -162,6 +162,20 @@ class SelectionOut(Answer):
     )
 
 
+class StudyEnd(Answer):
+    """Why a study ended: its ``status`` says how, this says what ended it."""
+
+    reason: Literal["n_trials", "timeout_s", "cancelled", "failed"] = Field(
+        description="n_trials: budget.n_trials trials were done; timeout_s: budget.timeout_s "
+        "passed first, a normal end (status completed) with the trials done by then; "
+        "cancelled: the study was cancelled; failed: it could not go on (error says why)"
+    )
+    message: str = Field(
+        examples=["budget.n_trials reached: 50 trials done"],
+        description="the reason in words, as the study report and regtune status say it",
+    )
+
+
 class StudyOut(Answer):
     id: str
     name: str
@@ -191,7 +205,14 @@ class StudyOut(Answer):
         "(a pruner that prunes what early stopping would keep, or decides only at the last "
         "epoch), each as 'field: what happens; what to do'; the study was created all the same",
     )
-    error: str | None
+    end: StudyEnd | None = Field(
+        default=None, description="why the study ended; null while it is queued or running"
+    )
+    error: str | None = Field(
+        description="what went wrong: why the study failed, or a trial's or the best model's "
+        "last error; null if nothing did (a study that ran out of budget.timeout_s has none: "
+        "end says so)"
+    )
     created_at: UtcDateTime
     started_at: UtcDateTime | None
     finished_at: UtcDateTime | None

@@ -217,6 +217,8 @@ def _print_summary(study: StudyOut, *, warnings: bool = True) -> None:
     if warnings:
         print_warnings(study, console)
     console.print("counts: " + (", ".join(f"{k} {v}" for k, v in study.counts.items() if v)))
+    if study.end:
+        console.print(Text(f"ended: {study.end.message}"))
     if study.error:
         console.print(Text.assemble(("error: ", "red"), study.error))
     if study.validation:

@@ -32,7 +32,8 @@ def client(api: TestClient, key: str) -> TestClient:
 
 
 def test_a_study_ended_by_its_deadline_says_so(api: TestClient) -> None:
-    """``timeout_s: 1`` and no worker: the study completes with 0 trials and a message."""
+    """``timeout_s: 1`` and no worker: the study completes with 0 trials, and its end says why
+    (``test_study_end``)."""
     with client(api, ADMIN) as admin:
         body = {**copy.deepcopy(EXAMPLE), "name": "deadline", "budget": {"timeout_s": 1}}
         study = admin.post("/v1/studies", json=body).json()
@@ -43,7 +44,7 @@ def test_a_study_ended_by_its_deadline_says_so(api: TestClient) -> None:
 
         final = wait_for(ended, timeout=30, what="the deadline to end the study")
     assert final["progress"]["done"] == 0
-    assert "budget.timeout_s passed" in final["error"]
+    assert final["end"]["reason"] == "timeout_s" and final["error"] is None  # a normal end
 
 
 def test_pool_wide_views_need_the_admin_key(api: TestClient) -> None:

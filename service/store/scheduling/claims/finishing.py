@@ -14,7 +14,6 @@ from sqlalchemy import (
     Integer,
     Text,
     bindparam,
-    case,
     delete,
     or_,
     select,
@@ -32,10 +31,6 @@ from regtune.service.store.scheduling.claims.links import retry_in_flight
 from regtune.service.store.scheduling.claims.slot import SWEPT, Claim
 from regtune.service.store.tables import ClaimRow, StudyRow
 
-DEADLINE_MESSAGE = (
-    "budget.timeout_s passed before budget.n_trials trials were done; the study ended with the "
-    "trials it had (progress.done)"
-)
 CLAIM_ID: Any = bindparam("claim", type_=Integer)
 
 
@@ -174,7 +169,6 @@ def _settle(*, one_study: bool) -> tuple[Any, Any]:
     where: list[Any] = [StudyRow.status.in_(ACTIVE)]
     if one_study:
         where.append(StudyRow.id == STUDY)
-    short = StudyRow.n_done < StudyRow.n_trials
     completes = (
         update(StudyRow)
         .where(
@@ -187,12 +181,8 @@ def _settle(*, one_study: bool) -> tuple[Any, Any]:
                 & (StudyRow.n_reserved == 0),
             ),
         )
-        .values(
-            status=StudyStatus.COMPLETED,
-            finished_at=NOW,
-            updated_at=NOW,
-            error=case((short, DEADLINE_MESSAGE), else_=StudyRow.error),
-        )
+        # short of n_trials, the deadline ended it: a normal end, which records no error
+        .values(status=StudyStatus.COMPLETED, finished_at=NOW, updated_at=NOW)
     )
     fails = (
         update(StudyRow)

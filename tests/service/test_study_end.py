@@ -1,0 +1,109 @@
+"""Why a study ended, said alike by ``GET /v1/studies/{id}`` (``end``), the study report and
+``regtune show`` / ``watch``: a study whose ``budget.timeout_s`` ran out completed normally, as
+Optuna's ``timeout`` ends a study (was: its ``error``, the report's red error box and a red
+``error:`` line, as if it had failed); one that did its ``budget.n_trials`` says so, as does a
+cancelled one.
+
+Fast and in-process: the sweep of the app's own process ends the timed study (no worker runs).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from regtune.service.api.study_end import DEADLINE_ERROR
+from tests.inprocess import Apps, cli_output, cli_result, run_to_the_end
+from tests.service.test_rest_contract import definition
+from tests.support import wait_for
+
+TIMED_OUT = (
+    "budget.timeout_s (1 s) passed: the study completed with the 0 of budget.n_trials 4 trials "
+    "done by then"
+)
+
+
+def ended(api: TestClient, study_id: str) -> dict[str, Any]:
+    def answer() -> dict[str, Any] | None:
+        found: dict[str, Any] = api.get(f"/v1/studies/{study_id}").json()
+        return found if found["status"] not in ("queued", "running") else None
+
+    return wait_for(answer, timeout=60, what=f"study {study_id} to end")
+
+
+def timed_out(api: TestClient) -> dict[str, Any]:
+    """A study of ``timeout_s: 1`` that no worker runs: the deadline ends it with 0 trials."""
+    body = {**definition("timed"), "budget": {"n_trials": 4, "timeout_s": 1}}
+    created = api.post("/v1/studies", json=body)
+    assert created.status_code == 201, created.text
+    return ended(api, created.json()["id"])
+
+
+def text_of(html: str, element_id: str) -> str | None:
+    found = re.search(rf'id="{element_id}">(.*?)</(?:p|div)>', html, re.S)
+    return None if found is None else re.sub(r"<[^>]+>", "", found.group(1))
+
+
+def test_a_study_ended_by_its_time_budget_completed_and_says_why_not_as_an_error(
+    apps: Apps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = apps()
+    study = timed_out(api)
+    assert study["status"] == "completed" and study["progress"]["done"] == 0
+    assert study["end"] == {"reason": "timeout_s", "message": TIMED_OUT}
+    assert study["error"] is None
+
+    report = api.get(f"/v1/studies/{study['id']}/report").text
+    assert text_of(report, "end") == f"Ended: {TIMED_OUT}."
+    assert text_of(report, "error") is None
+
+    for command in ("show", "watch"):
+        said = cli_output(api, monkeypatch, command, study["id"])
+        assert f"ended: {TIMED_OUT}" in said, said
+        assert "error:" not in said, said
+
+
+def test_a_deadline_stored_as_an_error_by_an_older_release_is_shown_as_the_end(
+    apps: Apps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Older releases wrote the deadline's end to the study's ``error``; a database they used
+    shows those studies as ended by their time budget, with no error."""
+    study = timed_out(apps())
+    older = Apps.database_path(apps.clients[-1])
+    with sqlite3.connect(older) as db:
+        db.execute(
+            "UPDATE regtune_studies SET error = ? WHERE id = ?", (DEADLINE_ERROR, study["id"])
+        )
+    db.close()
+    api = apps(database=older)
+    again = api.get(f"/v1/studies/{study['id']}").json()
+    assert again["error"] is None and again["end"]["reason"] == "timeout_s", again
+    assert text_of(api.get(f"/v1/studies/{study['id']}/report").text, "error") is None
+    assert "error:" not in cli_output(api, monkeypatch, "show", study["id"])
+
+
+def test_a_study_that_did_its_trials_or_was_cancelled_says_so(
+    apps: Apps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = apps()
+    done = api.post("/v1/studies", json=definition("done", n_trials=2)).json()
+    assert done["end"] is None  # queued: not ended
+    finished = run_to_the_end(api, done["id"])
+    assert finished["end"] == {
+        "reason": "n_trials",
+        "message": "budget.n_trials reached: 2 trials done",
+    }
+    report = api.get(f"/v1/studies/{done['id']}/report").text
+    assert text_of(report, "end") == "Ended: budget.n_trials reached: 2 trials done."
+
+    queued = api.post("/v1/studies", json=definition("stopped")).json()
+    assert api.post(f"/v1/studies/{queued['id']}/cancel").status_code == 200
+    stopped = ended(api, queued["id"])
+    said = "cancelled with 0 of budget.n_trials 4 trials done"
+    assert stopped["end"] == {"reason": "cancelled", "message": said}
+    result = cli_result(api, monkeypatch, "watch", queued["id"])
+    assert result.exit_code == 2 and f"ended: {said}" in " ".join(result.output.split())
