@@ -34,7 +34,7 @@ from regtune.service.api.schemas import BestModel
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.enums import ACTIVE
 from regtune.service.spec.objective import objective_directions, objective_names
-from regtune.service.store.reads import read
+from regtune.service.store.reads import at_once, read
 from regtune.service.store.repos import best_model
 from regtune.service.store.tables import StudyRow
 from regtune.service.store.trials.best import pareto_numbers
@@ -132,10 +132,11 @@ def build(row: StudyRow, *, base_url: str) -> str:
             )
         return data, view, best_model.read_info(session, osid or -1), front
 
-    # the front's GROUP BY reads every trial: on its own connection, beside the samples
+    # the front's GROUP BY reads every trial: on its own connection, beside the samples; the
+    # rest in one snapshot, so that a trial finishing meanwhile is in all of it or none
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-front") as pool:
         front = pool.submit(read, lambda s: sparsity_front(s, osid or -1, direction=direction))
-        data, view, model, pareto = read(reads)
+        data, view, model, pareto = read(lambda session: at_once(session, reads))
         data.front = front.result()
     page = Page()
     study = figures.search_study(data, direction)

@@ -35,6 +35,7 @@ from regtune.service.store.repos import best_model
 from regtune.service.store.repos.studies import create_study
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.service.store.tables import StudyRow
+from regtune.service.store.trials import report as report_reads
 from regtune.service.store.trials.coefficients import encode
 from tests.inprocess import Apps
 from tests.service.optuna_studies import add_trials
@@ -290,6 +291,31 @@ def test_a_running_study_shows_what_it_has_and_updates(api: TestClient) -> None:
     assert 'id="status">running' in html and "RUNNING 1" in html
     assert _plots(html) >= 4 and 'id="error"' not in html
     assert "if (true" in html  # reloads itself until the study ends
+
+
+def test_a_trial_that_finishes_while_the_page_is_read_shows_nowhere_or_everywhere(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page's counts are read first and its samples after: a trial that finishes between
+    the two is in neither, or the header says one thing and the plots another."""
+    row = create_study(_spec())
+    study = optuna.load_study(study_name=row.optuna_name, storage=get_storage())
+    rng = random.Random(2)
+    study.add_trials([_trial(rng, 10 ** rng.uniform(-4, 0), rng.random(), False) for _ in range(6)])
+    running = study.ask()
+    _set_status(row.id, "running")
+    sample = report_reads.sample_points
+
+    def finish_then_sample(*args: Any, **kwargs: Any) -> Any:
+        if running.number not in {t.number for t in study.get_trials(states=[TrialState.COMPLETE])}:
+            study.tell(running, 0.1)  # a worker finishes it after the counts were read
+        return sample(*args, **kwargs)
+
+    monkeypatch.setattr(report_reads, "sample_points", finish_then_sample)
+    html = api.get(f"/v1/studies/{row.id}/report").text
+    assert "RUNNING 1, COMPLETE 6" in html
+    assert "Optimization history (6 sampled COMPLETE trials)" in html
+    assert f"Trial {running.number}:" not in html  # the best, at 0.1, finished too late to be
 
 
 def test_a_failed_study_shows_its_error_and_what_it_has(api: TestClient) -> None:
