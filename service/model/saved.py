@@ -174,7 +174,9 @@ class Labelled:
         """What the model runs on. A pandas DataFrame holds raw columns as upload took them:
         bound by name in any order and encoded as at upload (text stays text, other columns are
         ignored, a missing one is refused by name, a category the model never saw is none of its
-        categories, with a warning; numbers written as text, ``"3,14"``, are read as a tab
+        categories, with a warning; missing cells are filled as the training rows' were, with a
+        warning for a column empty in every row or one the training file had no gaps in
+        (``Encoder.fill_notes``); numbers written as text, ``"3,14"``, are read as a tab
         file's are; times as ``Client.upload_dataset`` sends them, ``as_uploaded``). Anything
         else is the encoded inputs, in ``feature_names`` order, and must have that many
         columns."""
@@ -187,6 +189,8 @@ class Labelled:
                     "none of its categories",
                     stacklevel=3,
                 )
+            for note in self.columns.fill_notes(encoded):
+                warnings.warn(note, stacklevel=3)
             return encoded
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != len(self.feature_names):
