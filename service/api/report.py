@@ -159,8 +159,9 @@ def build(row: StudyRow, *, base_url: str) -> str:
             figures.validation_curve(data, metric, chosen),
         ],
         ("Solid line: the best trial's λ; dashed" if data.best is not None else "Dashed")
-        + ": the largest λ whose mean is within one standard error of the best λ bin's "
-        "(glmnet's lambda.1se)." + (words.entry_note(data, direction) if path is not None else ""),
+        + ": the largest λ of the trials in the largest-λ bin whose mean is within one "
+        "standard error of the best λ bin's (glmnet's lambda.1se)."
+        + (words.entry_note(data, direction) if path is not None else ""),
     )
     page.add("Loss against sparsity", [figures.loss_vs_sparsity(data, metric)])
     page.add(

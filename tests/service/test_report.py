@@ -638,3 +638,22 @@ def test_a_rewrite_replaces_the_page_whole(api: TestClient, tmp_path: Path) -> N
             assert opened.read() == first
     assert first != second and out.read_text(encoding="utf-8") == second
     assert not out.with_name(out.name + ".part").exists()
+
+
+def test_the_one_se_lambda_is_never_below_the_best_trial_s_in_its_bin() -> None:
+    """The dashed line was the centre of the bin that qualified: when that was the best trial's
+    own bin, it sat left of the best λ, a "sparsest model as good as the best" less regularized
+    than the best (an MLP study showed one-SE λ≈3.09e-06 beside best λ=4e-06)."""
+    from regtune.service.api.report_figures import chosen_lambda
+    from regtune.service.store.trials.report import Point, ReportData
+
+    def point(number: int, lam: float, value: float) -> Point:
+        return Point(number=number, value=value, params={"lambda": lam}, n_nonzero=None)
+
+    # 20 bins of 0.2 decades over [1e-4, 1]: the good bin is [0.01, 0.0158), centre 0.0126
+    good = [point(0, 0.0101, 0.31), point(1, 0.0105, 0.305), point(2, 0.015, 0.30)]
+    bad = [point(3 + i, 10 ** (-4 + i / 2), 1.0 + i / 100) for i in range(9) if i != 4]
+    points = good + bad
+    data = ReportData(counts={}, points=points, band=points, band_l1=None, best=good[2], front=[])
+    chosen = chosen_lambda(data, good[2], "minimize")
+    assert chosen.best == 0.015 and chosen.one_se == 0.015
