@@ -192,13 +192,16 @@ class Labelled:
             for note in self.columns.fill_notes(encoded):
                 warnings.warn(note, stacklevel=3)
             return encoded
-        X = np.asarray(X, dtype=np.float64)
+        takes = (
+            f"the model takes rows of {len(self.feature_names)} encoded inputs in feature_names "
+            f"order ({self.feature_names[:5]}...), or a DataFrame of the raw columns, bound by name"
+        )
+        try:
+            X = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError) as exc:  # text: raw columns given without their names
+            raise ValueError(f"X holds values that are not numbers ({exc}); {takes}") from exc
         if X.ndim != 2 or X.shape[1] != len(self.feature_names):
-            raise ValueError(
-                f"X has shape {X.shape}; the model takes rows of {len(self.feature_names)} "
-                f"encoded inputs in feature_names order ({self.feature_names[:5]}...), or a "
-                "DataFrame of the raw columns, bound by name"
-            )
+            raise ValueError(f"X has shape {X.shape}; {takes}")
         return X
 
     def labels(self, n_classes: int) -> np.ndarray:
