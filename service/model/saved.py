@@ -27,6 +27,8 @@ from regtune.service.model.metrics import scores
 from regtune.service.model.standardizer import Standardizer
 
 FORMAT = "regtune.model/1"
+FAR_SD = 10
+"""Standard deviations from the training rows' mean past which predict warns of a value."""
 BATCH_NORM_EPS = 1e-5
 """torch's BatchNorm1d default, which the worker uses."""
 
@@ -223,10 +225,35 @@ class SavedModel(Labelled):
     def scaler(self) -> Standardizer:
         return self.members[0].scaler
 
+    def far_notes(self, X: np.ndarray) -> list[str]:
+        """A warning per numeric column of ``X`` (encoded rows) holding a value more than
+        ``FAR_SD`` standard deviations of the training rows from their mean: the model
+        extrapolates there, and says nothing of it in its answer (an area of 1e15 m² priced a
+        house at 1.9e19)."""
+        notes: list[str] = []
+        start = 0
+        for feature in self.columns.features:
+            at, start = start, start + len(feature.names)
+            column = X[:, at] if len(X) else np.empty(0)
+            mean, sd = float(self.scaler.x_mean[at]), float(self.scaler.x_scale[at])
+            far = np.abs(np.nan_to_num(column, nan=mean) - mean) > FAR_SD * sd
+            if feature.categories is None and far.any():
+                row = int(np.flatnonzero(far)[0])
+                notes.append(
+                    f"column {feature.name!r} has {int(far.sum())} value(s) more than {FAR_SD} "
+                    f"standard deviations from the training rows' mean ({column[row]:.6g} at "
+                    f"data row {row + 1}; mean {mean:.6g}, standard deviation {sd:.6g}): the "
+                    "model extrapolates there"
+                )
+        return notes
+
     def outputs(self, X: Any) -> np.ndarray:
         """Member 0's standardized prediction (regression) or logits, of the whole ensemble;
-        ``X`` as ``inputs`` takes it."""
+        ``X`` as ``inputs`` takes it (a DataFrame's far values with a warning, ``far_notes``)."""
+        frame = hasattr(X, "columns")
         X = self.inputs(X)
+        for note in self.far_notes(X) if frame else []:
+            warnings.warn(note, stacklevel=3)
         if len(self.members) == 1:
             return self.members[0](X)
         outs = [member(X) for member in self.members]
