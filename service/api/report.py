@@ -35,7 +35,7 @@ from regtune.service.api.study_end import error_of, study_end
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.enums import ACTIVE
 from regtune.service.spec.objective import objective_directions, objective_names
-from regtune.service.store.reads import read
+from regtune.service.store.reads import at_once, read
 from regtune.service.store.repos import best_model
 from regtune.service.store.tables import StudyRow
 from regtune.service.store.trials.best import pareto_numbers
@@ -133,10 +133,11 @@ def build(row: StudyRow, *, base_url: str) -> str:
             )
         return data, view, best_model.read_info(session, osid or -1), front
 
-    # the front's GROUP BY reads every trial: on its own connection, beside the samples
+    # the front's GROUP BY reads every trial: on its own connection, beside the samples; the
+    # rest in one snapshot, so that a trial finishing meanwhile is in all of it or none
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-front") as pool:
         front = pool.submit(read, lambda s: sparsity_front(s, osid or -1, direction=direction))
-        data, view, model, pareto = read(reads)
+        data, view, model, pareto = read(lambda session: at_once(session, reads))
         data.front = front.result()
     page = Page()
     study = figures.search_study(data, direction)
@@ -159,8 +160,9 @@ def build(row: StudyRow, *, base_url: str) -> str:
             figures.validation_curve(data, metric, chosen),
         ],
         ("Solid line: the best trial's λ; dashed" if data.best is not None else "Dashed")
-        + ": the largest λ whose mean is within one standard error of the best λ bin's "
-        "(glmnet's lambda.1se)." + (words.entry_note(data, direction) if path is not None else ""),
+        + ": the largest λ of the trials in the largest-λ bin whose mean is within one "
+        "standard error of the best λ bin's (glmnet's lambda.1se)."
+        + (words.entry_note(data, direction) if path is not None else ""),
     )
     page.add("Loss against sparsity", [figures.loss_vs_sparsity(data, metric)])
     page.add(

@@ -222,8 +222,9 @@ def _label(name: str) -> str:
     return "λ" if name == "lambda" else name
 
 
-def _bins(points: list[Point]) -> list[tuple[float, float, float, int]]:
-    """(λ at the bin's centre, mean value, standard error, trials) over log-spaced λ bins.
+def _bins(points: list[Point]) -> list[tuple[float, float, float, int, float]]:
+    """(λ at the bin's centre, mean value, standard error, trials, the largest λ of its trials)
+    over log-spaced λ bins.
 
     The standard error is the folds' (their mean over the bin's trials) when every trial has
     one, as glmnet's ``cvsd``; otherwise the spread of the bin's trials around their mean.
@@ -247,7 +248,10 @@ def _bins(points: list[Point]) -> list[tuple[float, float, float, int]]:
             se = statistics.fmean(p.fold_se or 0.0 for p in groups[i])
         else:
             se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
-        out.append((10 ** (low + (i + 0.5) * width), statistics.fmean(values), se, len(values)))
+        top = max(p.params["lambda"] for p in groups[i])
+        out.append(
+            (10 ** (low + (i + 0.5) * width), statistics.fmean(values), se, len(values), top)
+        )
     return out
 
 
@@ -256,8 +260,10 @@ def folds_known(points: list[Point]) -> bool:
 
 
 def chosen_lambda(data: ReportData, best: Point | None, direction: str) -> Chosen:
-    """The best trial's λ, and the largest λ whose binned mean is within one standard error of
-    the best bin's (glmnet's ``lambda.1se``: the sparsest model about as good as the best)."""
+    """The best trial's λ, and the largest λ of the trials in the largest-λ bin whose mean is
+    within one standard error of the best bin's (glmnet's ``lambda.1se``: the sparsest model
+    about as good as the best). A trial's own λ, not its bin's centre: the best trial's bin
+    qualifies, so the one-SE λ is never below the best trial's when it lies in that bin."""
     lam = best.params.get("lambda") if best is not None else None
     bins = _bins(data.band)
     if not bins:
@@ -265,7 +271,7 @@ def chosen_lambda(data: ReportData, best: Point | None, direction: str) -> Chose
     sign = -1.0 if direction == "maximize" else 1.0
     top = min(bins, key=lambda b: sign * b[1])
     limit = sign * top[1] + top[2]
-    one_se = max(b[0] for b in bins if sign * b[1] <= limit)
+    one_se = max((b for b in bins if sign * b[1] <= limit), key=lambda b: b[0])[4]
     return Chosen(lam, one_se)
 
 

@@ -76,6 +76,8 @@ def predict(
                 "they are encoded as none of its categories"
             )
         )
+    for note in saved.columns.fill_notes(rows.X) + saved.far_notes(rows.X):
+        err.print(Text(f"warning: {note}"))
     if saved.encoder is None:
         err.print(
             Text(

@@ -91,8 +91,10 @@ def submit(
     key: KeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Submit a study definition; with --watch, follow it (exit 1 if it fails, 2 if cancelled;
-    Ctrl-C stops watching, not the study: 130)."""
+    """Submit a study definition; with --watch, follow it until it ends.
+
+    With --watch: exit 1 if it fails, 2 if cancelled; Ctrl-C stops watching, not the study: 130.
+    """
     from regtune.service.client.watch import EXIT_CODES
 
     def submit_and_follow(client: Client) -> StudyOut:
@@ -144,8 +146,10 @@ def watch_study(
     key: KeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Follow a study until it ends, as submit --watch does (exit 1 if it fails, 2 if
-    cancelled; Ctrl-C stops watching, not the study: 130)."""
+    """Follow a study until it ends, as submit --watch does.
+
+    Exit 1 if it fails, 2 if cancelled; Ctrl-C stops watching, not the study: 130.
+    """
     from regtune.service.client.watch import EXIT_CODES
 
     where = err if as_json else console

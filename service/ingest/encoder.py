@@ -112,6 +112,9 @@ class Encoder:
     decimal: str = "."
     """The training file's decimal mark: predict reads a tab file or a DataFrame of text whose
     numbers do not show theirs with it (``marks``)."""
+    complete: frozenset[str] | None = None
+    """The feature columns without a missing value in the training file (None: not known, in a
+    file saved before it was kept): predict warns when such a column has some (``fill_notes``)."""
 
     @classmethod
     def numeric(
@@ -143,7 +146,12 @@ class Encoder:
         )
         labels = tuple(classes) if classes is not None else None
         tokens = read_as_missing(missing_values)
-        return cls(features, target, labels, tokens, encoding=encoding, decimal=decimal)
+        complete = None
+        if all("n_missing" in c for c in columns):
+            complete = frozenset(str(c["name"]) for c in columns if not c["n_missing"])
+        return cls(
+            features, target, labels, tokens, encoding=encoding, decimal=decimal, complete=complete
+        )
 
     @property
     def feature_names(self) -> list[str]:
@@ -171,6 +179,7 @@ class Encoder:
             "na_tokens": list(self.na_tokens),
             **({"encoding": self.encoding} if self.encoding != UTF8 else {}),
             **({"decimal": self.decimal} if self.decimal != "." else {}),
+            **({"complete": sorted(self.complete)} if self.complete is not None else {}),
         }
 
     @classmethod
@@ -180,6 +189,7 @@ class Encoder:
             for f in stored["features"]
         )
         classes = stored.get("classes")
+        complete = stored.get("complete")
         return cls(
             features,
             str(stored["target"]),
@@ -187,7 +197,32 @@ class Encoder:
             tuple(stored.get("na_tokens", NA_TOKENS)),
             str(stored.get("encoding", UTF8)),
             str(stored.get("decimal", ".")),
+            None if complete is None else frozenset(str(c) for c in complete),
         )
+
+    def fill_notes(self, X: np.ndarray) -> list[str]:
+        """What predict says of the missing cells of ``X`` (rows encoded by ``encode``), which the
+        model fills as it filled its training rows': a column empty in every row (each
+        prediction then ignores it), and a column that has some where the training file had
+        none (the model never relied on its fill there)."""
+        notes: list[str] = []
+        start = 0
+        for feature in self.features:
+            n = int(np.isnan(X[:, start]).sum()) if len(X) else 0
+            start += len(feature.names)
+            fill = "median" if feature.categories is None else "most frequent category"
+            if n and n == len(X):
+                notes.append(
+                    f"column {feature.name!r} is empty in every row: each prediction uses the "
+                    f"{fill} of the model's training rows for it"
+                )
+            elif n and self.complete is not None and feature.name in self.complete:
+                notes.append(
+                    f"column {feature.name!r} has {n} missing value(s), and the training file "
+                    f"had none there: they are filled with the {fill} of the model's training "
+                    "rows"
+                )
+        return notes
 
     # ---------------------------------------------------------------- predict's side
 

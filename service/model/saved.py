@@ -27,6 +27,8 @@ from regtune.service.model.metrics import scores
 from regtune.service.model.standardizer import Standardizer
 
 FORMAT = "regtune.model/1"
+FAR_SD = 10
+"""Standard deviations from the training rows' mean past which predict warns of a value."""
 BATCH_NORM_EPS = 1e-5
 """torch's BatchNorm1d default, which the worker uses."""
 
@@ -174,7 +176,9 @@ class Labelled:
         """What the model runs on. A pandas DataFrame holds raw columns as upload took them:
         bound by name in any order and encoded as at upload (text stays text, other columns are
         ignored, a missing one is refused by name, a category the model never saw is none of its
-        categories, with a warning; numbers written as text, ``"3,14"``, are read as a tab
+        categories, with a warning; missing cells are filled as the training rows' were, with a
+        warning for a column empty in every row or one the training file had no gaps in
+        (``Encoder.fill_notes``); numbers written as text, ``"3,14"``, are read as a tab
         file's are; times as ``Client.upload_dataset`` sends them, ``as_uploaded``). Anything
         else is the encoded inputs, in ``feature_names`` order, and must have that many
         columns."""
@@ -187,14 +191,19 @@ class Labelled:
                     "none of its categories",
                     stacklevel=3,
                 )
+            for note in self.columns.fill_notes(encoded):
+                warnings.warn(note, stacklevel=3)
             return encoded
-        X = np.asarray(X, dtype=np.float64)
+        takes = (
+            f"the model takes rows of {len(self.feature_names)} encoded inputs in feature_names "
+            f"order ({self.feature_names[:5]}...), or a DataFrame of the raw columns, bound by name"
+        )
+        try:
+            X = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError) as exc:  # text: raw columns given without their names
+            raise ValueError(f"X holds values that are not numbers ({exc}); {takes}") from exc
         if X.ndim != 2 or X.shape[1] != len(self.feature_names):
-            raise ValueError(
-                f"X has shape {X.shape}; the model takes rows of {len(self.feature_names)} "
-                f"encoded inputs in feature_names order ({self.feature_names[:5]}...), or a "
-                "DataFrame of the raw columns, bound by name"
-            )
+            raise ValueError(f"X has shape {X.shape}; {takes}")
         return X
 
     def labels(self, n_classes: int) -> np.ndarray:
@@ -216,10 +225,35 @@ class SavedModel(Labelled):
     def scaler(self) -> Standardizer:
         return self.members[0].scaler
 
+    def far_notes(self, X: np.ndarray) -> list[str]:
+        """A warning per numeric column of ``X`` (encoded rows) holding a value more than
+        ``FAR_SD`` standard deviations of the training rows from their mean: the model
+        extrapolates there, and says nothing of it in its answer (an area of 1e15 m² priced a
+        house at 1.9e19)."""
+        notes: list[str] = []
+        start = 0
+        for feature in self.columns.features:
+            at, start = start, start + len(feature.names)
+            column = X[:, at] if len(X) else np.empty(0)
+            mean, sd = float(self.scaler.x_mean[at]), float(self.scaler.x_scale[at])
+            far = np.abs(np.nan_to_num(column, nan=mean) - mean) > FAR_SD * sd
+            if feature.categories is None and far.any():
+                row = int(np.flatnonzero(far)[0])
+                notes.append(
+                    f"column {feature.name!r} has {int(far.sum())} value(s) more than {FAR_SD} "
+                    f"standard deviations from the training rows' mean ({column[row]:.6g} at "
+                    f"data row {row + 1}; mean {mean:.6g}, standard deviation {sd:.6g}): the "
+                    "model extrapolates there"
+                )
+        return notes
+
     def outputs(self, X: Any) -> np.ndarray:
         """Member 0's standardized prediction (regression) or logits, of the whole ensemble;
-        ``X`` as ``inputs`` takes it."""
+        ``X`` as ``inputs`` takes it (a DataFrame's far values with a warning, ``far_notes``)."""
+        frame = hasattr(X, "columns")
         X = self.inputs(X)
+        for note in self.far_notes(X) if frame else []:
+            warnings.warn(note, stacklevel=3)
         if len(self.members) == 1:
             return self.members[0](X)
         outs = [member(X) for member in self.members]

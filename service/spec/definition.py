@@ -167,9 +167,23 @@ class Model(Strict):
 
 
 class EarlyStopping(Strict):
-    patience: int = Field(default=5, ge=1, le=10_000)
-    min_delta: float = Field(default=1e-4, ge=0, le=1e6, allow_inf_nan=False)
-    restore_best: bool = True
+    patience: int = Field(
+        default=5,
+        ge=1,
+        le=10_000,
+        description="epochs without an improvement of objective.metric before a trial stops",
+    )
+    min_delta: float = Field(
+        default=1e-4,
+        ge=0,
+        le=1e6,
+        allow_inf_nan=False,
+        description="what counts as an improvement, in objective.metric's own units (val_rmse: "
+        "the target's, so a price's rmse wants a larger one than val_loss or val_accuracy)",
+    )
+    restore_best: bool = Field(
+        default=True, description="end the trial with its best epoch's weights (its best_epoch)"
+    )
 
 
 PATH_POINTS = 100

@@ -13,10 +13,11 @@ pool (``REGTUNE_DB_POOL_SIZE`` connections), so an API process holds at most thr
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from typing import TypeVar
 
-from sqlalchemy import Engine, create_engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import retry, retry_if_exception, stop_after_attempt
 
@@ -49,3 +50,21 @@ def read(fn: Callable[[Session], T]) -> T:
     """``fn(session)`` on a read-only session; run again once if its connection was dropped."""
     with _sessions()() as session:
         return fn(session)
+
+
+def at_once(session: Session, fn: Callable[[Session], T]) -> T:
+    """``fn(session)`` in one read-only transaction, so that every statement of it sees the
+    database as the first one did: a page built from several reads (the study report: counts,
+    samples, curves) never mixes trials that finished between two of them. The read session is
+    in autocommit, where each statement would see its own moment; SQLite takes the snapshot at
+    the first read after ``BEGIN``, PostgreSQL at the first statement of a repeatable read."""
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    session.execute(text("BEGIN" if sqlite else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+    try:
+        result = fn(session)
+    except BaseException:
+        with suppress(SQLAlchemyError):  # a dropped connection: the error below says so
+            session.execute(text("ROLLBACK"))
+        raise
+    session.execute(text("ROLLBACK"))
+    return result

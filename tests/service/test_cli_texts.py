@@ -133,3 +133,17 @@ def test_a_study_without_refit_calls_its_saved_model_no_refit(
     for command in ("show", "best"):
         said = cli_output(api, monkeypatch, command, created["id"])
         assert "test (saved model): loss=" in said and "refit model" not in said, said
+
+
+def test_every_command_is_one_line_in_the_help_s_list() -> None:
+    """``regtune --help`` lists a command by its docstring's first paragraph: submit's and
+    watch's ran on past a line break mid-sentence ("2 if cancelled;" / "Ctrl-C stops watching"),
+    however wide the terminal."""
+    from typer.testing import CliRunner
+
+    from regtune.service.cli.app import app
+
+    shown = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"}).stdout
+    rows = shown.split("Commands")[1].splitlines()[1:-1]
+    assert rows and all(not row.startswith("│  ") for row in rows), shown
+    assert any("submit     Submit a study definition" in row for row in rows)

@@ -35,6 +35,7 @@ from regtune.service.store.repos import best_model
 from regtune.service.store.repos.studies import create_study
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.service.store.tables import StudyRow
+from regtune.service.store.trials import report as report_reads
 from regtune.service.store.trials.coefficients import encode
 from tests.inprocess import Apps
 from tests.service.optuna_studies import add_trials
@@ -290,6 +291,31 @@ def test_a_running_study_shows_what_it_has_and_updates(api: TestClient) -> None:
     assert 'id="status">running' in html and "RUNNING 1" in html
     assert _plots(html) >= 4 and 'id="error"' not in html
     assert "if (true" in html  # reloads itself until the study ends
+
+
+def test_a_trial_that_finishes_while_the_page_is_read_shows_nowhere_or_everywhere(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page's counts are read first and its samples after: a trial that finishes between
+    the two is in neither, or the header says one thing and the plots another."""
+    row = create_study(_spec())
+    study = optuna.load_study(study_name=row.optuna_name, storage=get_storage())
+    rng = random.Random(2)
+    study.add_trials([_trial(rng, 10 ** rng.uniform(-4, 0), rng.random(), False) for _ in range(6)])
+    running = study.ask()
+    _set_status(row.id, "running")
+    sample = report_reads.sample_points
+
+    def finish_then_sample(*args: Any, **kwargs: Any) -> Any:
+        if running.number not in {t.number for t in study.get_trials(states=[TrialState.COMPLETE])}:
+            study.tell(running, 0.1)  # a worker finishes it after the counts were read
+        return sample(*args, **kwargs)
+
+    monkeypatch.setattr(report_reads, "sample_points", finish_then_sample)
+    html = api.get(f"/v1/studies/{row.id}/report").text
+    assert "RUNNING 1, COMPLETE 6" in html
+    assert "Optimization history (6 sampled COMPLETE trials)" in html
+    assert f"Trial {running.number}:" not in html  # the best, at 0.1, finished too late to be
 
 
 def test_a_failed_study_shows_its_error_and_what_it_has(api: TestClient) -> None:
@@ -612,3 +638,22 @@ def test_a_rewrite_replaces_the_page_whole(api: TestClient, tmp_path: Path) -> N
             assert opened.read() == first
     assert first != second and out.read_text(encoding="utf-8") == second
     assert not out.with_name(out.name + ".part").exists()
+
+
+def test_the_one_se_lambda_is_never_below_the_best_trial_s_in_its_bin() -> None:
+    """The dashed line was the centre of the bin that qualified: when that was the best trial's
+    own bin, it sat left of the best λ, a "sparsest model as good as the best" less regularized
+    than the best (an MLP study showed one-SE λ≈3.09e-06 beside best λ=4e-06)."""
+    from regtune.service.api.report_figures import chosen_lambda
+    from regtune.service.store.trials.report import Point, ReportData
+
+    def point(number: int, lam: float, value: float) -> Point:
+        return Point(number=number, value=value, params={"lambda": lam}, n_nonzero=None)
+
+    # 20 bins of 0.2 decades over [1e-4, 1]: the good bin is [0.01, 0.0158), centre 0.0126
+    good = [point(0, 0.0101, 0.31), point(1, 0.0105, 0.305), point(2, 0.015, 0.30)]
+    bad = [point(3 + i, 10 ** (-4 + i / 2), 1.0 + i / 100) for i in range(9) if i != 4]
+    points = good + bad
+    data = ReportData(counts={}, points=points, band=points, band_l1=None, best=good[2], front=[])
+    chosen = chosen_lambda(data, good[2], "minimize")
+    assert chosen.best == 0.015 and chosen.one_se == 0.015

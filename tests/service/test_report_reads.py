@@ -8,11 +8,13 @@ import random
 import optuna
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
+from sqlalchemy.orm import Session
 
 from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade
+from regtune.service.store.reads import at_once, read_engine
 from regtune.service.store.scheduling.retries import storage_with_retries
-from regtune.service.store.trials.report import report_data
+from regtune.service.store.trials.report import report_data, state_counts
 from tests.service.optuna_studies import add_trials
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -83,3 +85,24 @@ def test_an_empty_study_reads_nothing(database_url: str) -> None:
     engine.dispose()
     assert data.points == [] and data.best is None and data.front == []
     assert sum(data.counts.values()) == 0 and data.distributions == {}
+
+
+def test_reads_at_once_see_the_database_as_their_first_read_did(database_url: str) -> None:
+    """A report's reads run together: a trial that finishes between two of them shows in
+    neither, so the page's counts, samples and curves tell of one moment."""
+    study, _ = _study(database_url)
+    running = study.ask()
+    sid = study._study_id
+
+    def reads(session: Session) -> tuple[dict[str, int], dict[str, int]]:
+        before = state_counts(session, sid)
+        study.tell(running, 0.5)  # another connection finishes a trial meanwhile
+        return before, state_counts(session, sid)
+
+    try:
+        with Session(read_engine(database_url)) as session:
+            before, after = at_once(session, reads)
+            assert before == after and after["RUNNING"] == 1
+            assert state_counts(session, sid)["RUNNING"] == 0  # after them: as it is now
+    finally:
+        read_engine.close(database_url)

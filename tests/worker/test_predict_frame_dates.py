@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from regtune.service.model.saved import load
 from tests.worker.test_predict_labels import Saver, saved_model
@@ -40,7 +41,9 @@ def test_a_frame_of_dates_predicts_as_its_uploaded_csv(saved_model: Saver) -> No
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "values the model never saw"
         predicted = model.predict(frame.drop(columns="y"))["prediction"]
+    with pytest.warns(UserWarning, match="column 'when' has 1 missing value") as said:
         assert np.allclose(model.predict(rows)["prediction"], with_gap["prediction"])
+    assert len(said) == 1  # the gap the training file did not have, not "values never saw"
     assert np.allclose(predicted, from_file)
     assert np.sqrt(np.mean((predicted - frame["y"]) ** 2)) < 0.5  # the dates' effect is 3
     zoned = frame.assign(when=frame["when"].dt.tz_localize("Europe/Oslo")).drop(columns="y")

@@ -210,6 +210,21 @@ def test_an_unseen_category_is_warned_about_and_predicted(
     assert set(json.loads(result.stdout)["predictions"]["prediction"]) <= {"no", "yes"}
 
 
+def test_raw_rows_as_an_array_are_refused_saying_what_predict_takes(
+    saved_model: Saver, tmp_path: Path
+) -> None:
+    """A frame's ``to_numpy()`` (raw columns without their names, text among them) was refused
+    with numpy's own "could not convert string to float: 'oslo'", nothing on what to pass."""
+    from regtune.service.model.saved import load
+
+    frame = separable(["no", "yes"])
+    model = load(saved_model(csv(frame, tmp_path / "train.csv").read_bytes(), target="label"))
+    rows = frame.drop(columns=["label"])
+    with pytest.raises(ValueError, match="or a DataFrame of the raw columns, bound by name"):
+        model.predict(rows.to_numpy())
+    assert len(model.predict(rows)["prediction"]) == len(rows)
+
+
 def test_a_label_the_model_never_saw_is_refused_by_name(saved_model: Saver, tmp_path: Path) -> None:
     frame = separable([1, 2])
     path = csv(frame, tmp_path / "train.csv")
