@@ -1,5 +1,5 @@
 """Why a study ended, said in one place: ``StudyOut.end`` and the study report say it alike, and
-``regtune status`` / ``watch`` print the API's answer.
+``regtune show`` / ``watch`` print the API's answer.
 
 A time budget that runs out is a normal end, as Optuna's ``timeout`` and Ray Tune's
 ``time_budget_s`` are: the study completes with the trials done by then, and no error is

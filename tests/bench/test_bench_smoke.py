@@ -157,6 +157,16 @@ def test_trial_cost_smoke(bench: Bench, pg: PostgresServer) -> None:
         assert result[f"{backend} {QUICK_SIZES[-1]}"]["study_size"] == QUICK_SIZES[-1]
 
 
+def test_start_smoke(bench: Bench, pg: PostgresServer) -> None:
+    stdout, result = bench("start", "--postgres", str(pg.data_dir))
+    assert "| backend | step | before, ms (median) |" in stdout
+    for backend in ("sqlite", "postgresql"):
+        for step in ("migrate", "storage"):
+            found = result["results"][backend][step]
+            assert len(found["runs"]["before"]) == len(found["runs"]["after"]) == 3
+            assert found["before"] > 0 and found["after"] > 0
+
+
 def test_fold_draws_smoke(bench: Bench) -> None:
     stdout, result = bench("fold_draws")
     assert "| dataset | metric | configurations | splits | folds |" in stdout
