@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from optuna.exceptions import StorageInternalError
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InterfaceError, InternalError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from tenacity import (
@@ -20,6 +21,8 @@ from tenacity import (
     wait_exponential,
     wait_random,
 )
+
+from regtune.service.settings import hide_password
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -107,6 +110,45 @@ _ADDRESSES = (
     (re.compile(r"(/[^\s/'\"]+){2,}/?"), "<path>"),
     (re.compile(r"\b\d{1,3}(\.\d{1,3}){3}(:\d+)?\b"), "<address>"),
 )
+
+
+LOGIN_SQLSTATES = frozenset({"28000", "28P01"})
+"""PostgreSQL's "invalid authorization specification" and "invalid password"."""
+_LOGIN_REFUSALS = re.compile(
+    r"authentication failed|no pg_hba\.conf entry|pg_hba\.conf rejects|no password supplied"
+    r'|role "[^"]*" does not exist|is not permitted to log in'
+)
+"""The same refusals in words: libpq gives no SQLSTATE for a connection that failed to open,
+only the server's message (in English unless its ``lc_messages`` says otherwise)."""
+
+
+def login_refusal(exc: BaseException) -> str | None:
+    """The database's words if ``exc`` is a refused login (wrong password, unknown role, no
+    ``pg_hba.conf`` entry): not an outage, so no wait ends it; else None."""
+    for error in error_chain(exc):
+        lines = str(error).strip().splitlines()
+        if getattr(error, "sqlstate", None) in LOGIN_SQLSTATES or (
+            lines and _LOGIN_REFUSALS.search(lines[0])
+        ):
+            words = lines[0] if lines else type(error).__name__
+            return words.rpartition("FATAL:")[2].strip()
+    return None
+
+
+def refused_login(exc: BaseException, url: str) -> str | None:
+    """One line for an operator if ``exc`` is a refused login to ``url`` (its role, its host,
+    what to check; no password), else None."""
+    words = login_refusal(exc)
+    if words is None:
+        return None
+    parsed = make_url(url)
+    where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+    return (
+        f"the database at {where} refused the login of role {parsed.username or '(default)'!r} "
+        f"({words}): check the user name and password in REGTUNE_DATABASE_URL "
+        f"({hide_password(url)}) and that the server's pg_hba.conf lets this role connect "
+        "from here; a refused login is not retried"
+    )
 
 
 def database_error(exc: BaseException) -> str:
