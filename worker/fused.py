@@ -177,6 +177,7 @@ def _start(run: _Run, taken: list[Claim], *, n_out: int) -> list[TrainConfig]:
             trial = study.ask()
         member = _Member(c, trial)
         run.members.append(member)
+        worker.tally.trials += 1
         trial_id = trial_id_of(trial)
         storage.set_trial_system_attr(trial_id, CLAIM_SECONDS_ATTR, round(worker._claim_seconds, 6))
         if not links.link_trial(storage, trial_id, c):

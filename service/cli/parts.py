@@ -94,7 +94,12 @@ def api(
 
 def worker(
     max_trials: Annotated[
-        int | None, typer.Option(min=1, help="Exit after this many trials.")
+        int | None,
+        typer.Option(
+            min=1,
+            help="Exit after this many claims ran (a fused claim counts each of its trials; "
+            "a λ-path claim counts once, however many trials its path writes).",
+        ),
     ] = None,
 ) -> None:
     """Run one worker: claim trial slots and run them until stopped (SIGTERM hands back)."""
