@@ -646,6 +646,12 @@ class Worker:
         if fail_first:
             try:
                 if not retry_forever(fail, what="fail the trial", stop=self.stopping):
+                    log.info(
+                        "study %s trial %d was failed by a sweep meanwhile (heartbeat lapsed); "
+                        "its retry is queued",
+                        claim.study_id,
+                        number[0],
+                    )
                     return None
             except TRANSIENT:
                 log.warning("study %s trial %d left to the sweep", claim.study_id, number[0])

@@ -212,7 +212,12 @@ def retry_forever(
 
     With ``stop``, give up (re-raising the last error) once ``stop`` is set: a worker asked to
     exit does not wait for the database to come back.
+
+    An outage is one warning at the first failure, another only when the error changes or
+    ``REMIND_S`` passed, and one line once ``action`` succeeds after failing: a line per
+    attempt was six a minute for each operation waiting, for as long as the database was away.
     """
+    said = _Said()
 
     def stopped(_: RetryCallState) -> bool:
         return stop is not None and stop.is_set()
@@ -225,9 +230,15 @@ def retry_forever(
 
     def warn(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
-        delay = state.next_action.sleep if state.next_action else 0.0
         cause = describe(error) if error else "unknown error"
-        log.warning("could not %s (%s); retrying in %.1fs", what, cause, delay)
+        now = time.monotonic()
+        if state.attempt_number == 1:
+            log.warning("could not %s (%s); retrying until the database answers", what, cause)
+        elif cause != said.cause or now - said.at >= REMIND_S:
+            log.warning("still could not %s after %d tries (%s)", what, state.attempt_number, cause)
+        else:
+            return
+        said.cause, said.at = cause, now
 
     retrying = Retrying(
         retry=retry_if_exception_type(TRANSIENT),
@@ -239,4 +250,19 @@ def retry_forever(
         before_sleep=warn,
         reraise=True,
     )
-    return retrying(action)
+    done = retrying(action)
+    tries = int(retrying.statistics.get("attempt_number", 1))
+    if tries > 1:
+        log.info("%s: done after %d tries (the database answers again)", what, tries)
+    return done
+
+
+REMIND_S = 60.0
+"""While an outage lasts, ``retry_forever`` says it still waits this often."""
+
+
+class _Said:
+    """What ``retry_forever`` last warned of, and when (monotonic seconds)."""
+
+    cause = ""
+    at = 0.0
