@@ -12,8 +12,9 @@ from urllib.parse import urlsplit
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 if TYPE_CHECKING:
-    from optuna.artifacts._protocol import ArtifactStore
     from optuna.storages import BaseStorage
+
+    from regtune.service.store.optuna_db.internals.artifacts import ArtifactStore
 
 log = logging.getLogger("regtune.dashboard")
 access = logging.getLogger("regtune.dashboard.access")
