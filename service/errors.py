@@ -106,6 +106,12 @@ class SchemaChangeRefused(DomainError):
     as a role that may, so waiting or retrying would change nothing."""
 
 
+class LoginRefused(DomainError):
+    """PostgreSQL refused the login of the role regtune connects as (a wrong password, an
+    unknown role, no ``pg_hba.conf`` entry for it): the same login is refused every time, so
+    waiting or retrying would change nothing."""
+
+
 class DefinitionTooNew(DomainError):
     """A stored study definition names fields or values this code does not know: a newer
     regtune accepted it (a rolling upgrade, or an older worker left in the pool). It is no fault

@@ -77,6 +77,25 @@ class PostgresServer:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
+    def add_login(self, role: str, password: str) -> str:
+        """A role that logs in over TCP with ``password`` (SCRAM), owning a database of its name;
+        ``postgres`` keeps logging in without one. → the role's URL, password and all."""
+        import psycopg
+
+        with psycopg.connect(
+            f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True
+        ) as conn:
+            conn.execute(f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{password}'")
+            conn.execute(f'CREATE DATABASE "{role}" OWNER "{role}"')
+        hba = self.data_dir / "pg_hba.conf"
+        hba.write_text(
+            "local all all trust\n"
+            "host all postgres 127.0.0.1/32 trust\n"
+            "host all all 127.0.0.1/32 scram-sha-256\n"
+        )
+        self._run("pg_ctl", "-D", str(self.data_dir), "reload")
+        return f"postgresql+psycopg://{role}:{password}@127.0.0.1:{self.port}/{role}"
+
 
 @contextlib.contextmanager
 def postgres_server() -> Iterator[PostgresServer]:

@@ -177,6 +177,7 @@ def _start(run: _Run, taken: list[Claim], *, n_out: int) -> list[TrainConfig]:
             trial = study.ask()
         member = _Member(c, trial)
         run.members.append(member)
+        worker.tally.trials += 1
         trial_id = trial_id_of(trial)
         storage.set_trial_system_attr(trial_id, CLAIM_SECONDS_ATTR, round(worker._claim_seconds, 6))
         if not links.link_trial(storage, trial_id, c):
@@ -303,7 +304,13 @@ def _tell(
 def _end(run: _Run, member: _Member, exc: BaseException, *, database: bool = False) -> None:
     """End a member that did not finish training, as ``Worker`` ends one trial: handed back (a
     stop, a lost slot, a database error), ended with its study (cancelled), or failed with its
-    error (counted against the study's ``max_retries``)."""
+    error (counted against the study's ``max_retries``). Every line logged meanwhile (a retry
+    while the database is away) names the member's study and trial."""
+    with logs.context(study_id=member.claim.study_id, trial=member.trial.number):
+        _end_member(run, member, exc, database=database)
+
+
+def _end_member(run: _Run, member: _Member, exc: BaseException, *, database: bool) -> None:
     member.ended = True
     worker, c, number = run.worker, member.claim, member.trial.number
     error: str | None = None
@@ -316,14 +323,19 @@ def _end(run: _Run, member: _Member, exc: BaseException, *, database: bool = Fal
         error = trial_error(exc)
     fail_first = False
     try:
-        with logs.context(study_id=c.study_id, trial=number):
-            run.study.tell(member.trial, state=TrialState.FAIL)
+        run.study.tell(member.trial, state=TrialState.FAIL)
     except (UpdateFinishedTrialError, ValueError):
         worker.finish_claim(c, error=None, failed_by_sweep=True)
         return
     except Exception as tell_exc:
         if not (database and caused_by_database(tell_exc)):  # it goes stale: the sweep retries it
-            log.warning("study %s trial %d: could not fail it (%s)", c.study_id, number, tell_exc)
+            log.warning(
+                "study %s trial %d: could not fail it (%s); the sweep fails it once its heartbeat "
+                "lapses, and retries it",
+                c.study_id,
+                number,
+                describe(tell_exc),
+            )
             worker.finish_claim(c, error=error, failed_by_sweep=False)
             return
         fail_first = True  # still RUNNING: fail it once the database is back

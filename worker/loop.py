@@ -10,6 +10,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -97,6 +98,38 @@ the database gives every time (a table missing after a broken migration), which 
 be handed back on every claim for ever."""
 
 
+@dataclass
+class Tally:
+    """What a worker did, for its closing line: the slots it claimed and the Optuna trials it
+    wrote, which a λ path's claim (one trial per point) and a fused claim (one per member)
+    make many more than claims."""
+
+    claims: int = 0
+    trials: int = 0
+    """Trials started (whatever their end: a handed-back one is a FAIL row too) and a λ path's
+    further points."""
+    paths: int = 0
+    path_trials: int = 0
+    """The trials of ``paths``: each path's own trial and its further points."""
+
+    def path_written(self, points: int) -> None:
+        self.paths += 1
+        self.trials += points
+        self.path_trials += points + 1
+
+    def __str__(self) -> str:
+        text = f"{self.trials} {_plural(self.trials, 'trial')} written in {self.claims} " + (
+            _plural(self.claims, "claim")
+        )
+        if self.paths:
+            text += f" ({self.path_trials} of them on {self.paths} λ {_plural(self.paths, 'path')})"
+        return text
+
+
+def _plural(n: int, word: str) -> str:
+    return word if n == 1 else word + "s"
+
+
 class _NoTracebackForStops(logging.Filter):
     """Optuna logs a trial that raises with its traceback; a hand-back or a stopped study is the
     worker's decision, not a crash, so its line keeps the reason and loses the traceback (the
@@ -148,6 +181,7 @@ class Worker:
         """The signal that stopped the worker, if one did."""
         self._handed_back: list[str] = []
         """The trials handed back once stopping, named in the signal's closing line."""
+        self.tally = Tally()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -165,7 +199,8 @@ class Worker:
         self.stopping.set()
 
     def run(self, *, max_trials: int | None = None, settle_heap: bool = False) -> int:
-        """Loop until stopped (or ``max_trials`` claims ran); return how many trials ran.
+        """Loop until stopped (or ``max_trials`` claims ran, a fused claim counting each of its
+        trials); return how many ran (``tally`` has the trials written).
 
         ``settle_heap`` (``regtune worker``): at start and after every claim that imported
         modules, freeze the heap (``heap.Resettle``), so that a full garbage collection never
@@ -226,6 +261,7 @@ class Worker:
                     if not fused:
                         self._run_claim(claim)
                 ran += fused or int(claim.study_id not in self.unknown)  # given back: none ran
+                self.tally.claims += fused or 1
                 settle()  # the first claim of a kind imported what it needs: frozen too
         finally:
             self.stopping.set()
@@ -238,7 +274,12 @@ class Worker:
                 back = ", ".join(self._handed_back)
                 done = f"handed back {back}" if back else "no trial to hand back"
                 log.info("signal %s: %s", self._signal, done)
-            log.info("worker %s stopped after %d trials", self.id, ran)
+            log.info(
+                "worker %s stopped: %s",
+                self.id,
+                self.tally,
+                extra={"claims": self.tally.claims, "trials_written": self.tally.trials},
+            )
             logs.worker_var.reset(named)
         return ran
 
@@ -451,7 +492,7 @@ class Worker:
                 self.objective_factory(),
                 spec,
                 stop_check=self._stop_check(claim),
-                slots=paths.PathSlots(claim, self.id),
+                slots=paths.PathSlots(claim, self.id, wrote=self.tally.path_written),
             )
         except DefinitionTooNew as exc:  # the study is sound: its slot goes back uncounted
             self.unknown.add(claim.study_id)
@@ -467,6 +508,7 @@ class Worker:
 
         def tracked(trial: optuna.Trial) -> Any:
             number.append(trial.number)
+            self.tally.trials += 1
             self.current = (claim.study_id, trial.number)
             logs.trial_var.set(trial.number)
             log.info("study %s trial %d started", claim.study_id, trial.number)
@@ -604,6 +646,12 @@ class Worker:
         if fail_first:
             try:
                 if not retry_forever(fail, what="fail the trial", stop=self.stopping):
+                    log.info(
+                        "study %s trial %d was failed by a sweep meanwhile (heartbeat lapsed); "
+                        "its retry is queued",
+                        claim.study_id,
+                        number[0],
+                    )
                     return None
             except TRANSIENT:
                 log.warning("study %s trial %d left to the sweep", claim.study_id, number[0])

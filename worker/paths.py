@@ -50,6 +50,8 @@ class PathSlots:
 
     claim: Claim
     worker_id: str
+    wrote: Callable[[int], None] = lambda _points: None
+    """Told how many further points each ``write`` stored (the worker's tally of trials)."""
 
     def take(self, trial: optuna.Trial, count: int) -> list[int]:
         """Up to ``count`` more slots for ``trial``'s path → their claim ids."""
@@ -83,6 +85,7 @@ class PathSlots:
         )
         if isinstance(trial.storage, WorkerHeartbeats):
             trial.storage.add_written(optuna_study_id, points[:written])
+        self.wrote(written)
         return written
 
     def release(self, slots: list[int]) -> int:

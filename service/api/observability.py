@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
 from collections.abc import Iterator
+from contextvars import ContextVar
 
 from fastapi import APIRouter, FastAPI, Response
 from prometheus_client import (
@@ -30,6 +32,8 @@ from regtune.service.settings import get_settings
 log = logging.getLogger("regtune.access")
 router = APIRouter(tags=["health"])
 _STUDY_PATH = re.compile(r"^/v1/studies/([^/]+)(?:/trials/(\d+))?")
+
+_unrecorded: ContextVar[bool] = ContextVar("regtune_unrecorded", default=False)
 
 REQUEST_SECONDS = Histogram(
     "regtune_http_request_duration_seconds",
@@ -90,8 +94,21 @@ def registry() -> _Registry:
     return _registry
 
 
+@contextlib.contextmanager
+def unrecorded() -> Iterator[None]:
+    """Requests this process sends itself inside (in-process, in this context: the warm-up's)
+    are served as any other but neither logged nor counted: no client made them. A context
+    variable, not a header, so that no client can hide its requests."""
+    token = _unrecorded.set(True)
+    try:
+        yield
+    finally:
+        _unrecorded.reset(token)
+
+
 class AccessLog:
-    """Log every request once (method, route, status, duration) with its study and trial ids.
+    """Log every request once (method, route, status, duration) with its study and trial ids,
+    and count it in ``REQUEST_SECONDS``; but the process's own (``unrecorded``).
 
     Plain ASGI rather than ``@app.middleware("http")``, whose per-request task and stream
     wrapping cost more than the cheapest routes themselves.
@@ -101,7 +118,7 @@ class AccessLog:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or _unrecorded.get():
             await self.app(scope, receive, send)
             return
         path = scope["path"]

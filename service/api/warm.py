@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections import Counter
 
 import httpx
 from fastapi import FastAPI
@@ -91,8 +92,9 @@ def rehearsal_paths(study: StudyRow | None) -> list[str]:
 async def rehearse(app: FastAPI, study: StudyRow | None) -> dict[str, int]:
     """Send this process the reads clients repeat, once each, in-process (no socket), as the
     admin when an admin key is set (without one, on an API with keys, they are refused: the
-    routes behind authentication stay unrehearsed). Each is a request like any other: logged,
-    counted in /metrics. The status of each path."""
+    routes behind authentication stay unrehearsed). Each is served as a client's would be, but
+    neither logged as an access nor counted in /metrics (``observability.unrecorded``): no
+    client sent it; one line says what was rehearsed. The status of each path."""
     headers = {"User-Agent": REHEARSAL_AGENT}
     admin_key = get_settings().admin_key
     if admin_key is not None:
@@ -102,9 +104,12 @@ async def rehearse(app: FastAPI, study: StudyRow | None) -> dict[str, int]:
     async with httpx.AsyncClient(
         transport=transport, base_url="http://regtune", headers=headers
     ) as client:
-        for path in rehearsal_paths(study):
-            try:
-                statuses[path] = (await client.get(path)).status_code
-            except Exception as exc:  # serving unrehearsed beats not serving
-                log.warning("rehearsing %s failed: %s", path, type(exc).__name__)
+        with observability.unrecorded():
+            for path in rehearsal_paths(study):
+                try:
+                    statuses[path] = (await client.get(path)).status_code
+                except Exception as exc:  # serving unrehearsed beats not serving
+                    log.warning("rehearsing %s failed: %s", path, type(exc).__name__)
+    answered = ", ".join(f"{n} {code}" for code, n in sorted(Counter(statuses.values()).items()))
+    log.info("rehearsed %d reads before serving (%s)", len(statuses), answered or "none")
     return statuses

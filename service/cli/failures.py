@@ -19,7 +19,12 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from regtune.service.cli.output import err
-from regtune.service.errors import InvalidSettings, SchemaChangeRefused, SchemaTooNew
+from regtune.service.errors import (
+    InvalidSettings,
+    LoginRefused,
+    SchemaChangeRefused,
+    SchemaTooNew,
+)
 from regtune.service.lifetime import Stopped
 
 log = logging.getLogger("regtune.cli")
@@ -37,7 +42,7 @@ def explain(exc: Exception) -> tuple[list[str], int] | None:
     (a bug: its traceback is the useful answer)."""
     if isinstance(exc, InvalidSettings):
         return [f"{problem.path}: {problem.rule}" for problem in exc.fields], SETTINGS_STATUS
-    if isinstance(exc, SchemaTooNew | SchemaChangeRefused):
+    if isinstance(exc, SchemaTooNew | SchemaChangeRefused | LoginRefused):
         return [str(exc)], SETTINGS_STATUS
     if isinstance(exc, Stopped):
         cause = exc.__cause__
@@ -47,14 +52,22 @@ def explain(exc: Exception) -> tuple[list[str], int] | None:
 
         return [f"{exc} (last error: {describe(cause)})"], exc.exit_status
     try:
-        from regtune.service.store.backoff import DATABASE_TRANSIENT, caused_by_database, describe
+        from regtune.service.store.backoff import (
+            DATABASE_TRANSIENT,
+            caused_by_database,
+            describe,
+            refused_login,
+        )
     except ImportError:  # the client alone: no database of its own
         return None
     if not caused_by_database(exc, among=DATABASE_TRANSIENT):  # not any ConnectionError
         return None
     from regtune.service.settings import get_settings, hide_password
 
-    where = hide_password(get_settings().database_url)
+    url = get_settings().database_url
+    if refusal := refused_login(exc, url):  # the dashboard's, which opens Optuna's storage
+        return [refusal], SETTINGS_STATUS
+    where = hide_password(url)
     return [f"cannot reach the database at {where}: {describe(exc)}"], UNREACHABLE_STATUS
 
 

@@ -94,7 +94,12 @@ def api(
 
 def worker(
     max_trials: Annotated[
-        int | None, typer.Option(min=1, help="Exit after this many trials.")
+        int | None,
+        typer.Option(
+            min=1,
+            help="Exit after this many claims ran (a fused claim counts each of its trials; "
+            "a λ-path claim counts once, however many trials its path writes).",
+        ),
     ] = None,
 ) -> None:
     """Run one worker: claim trial slots and run them until stopped (SIGTERM hands back)."""
@@ -129,8 +134,7 @@ def dashboard(
     from regtune.service.importance import optuna_importance
 
     optuna_importance()  # before optuna-dashboard imports it: PED-ANOVA needs no scikit-learn
-    from optuna_dashboard import run_server
-
+    from regtune.service.cli.dashboard import serve_dashboard
     from regtune.service.cli.serve import dashboard_bind_refusal
     from regtune.service.settings import get_settings
     from regtune.service.store.optuna_db.storage import make_storage
@@ -141,7 +145,7 @@ def dashboard(
         raise typer.Exit(2)
     from regtune.service.store.repos.best_model import artifact_store
 
-    run_server(make_storage(), host=host, port=port, artifact_store=artifact_store())
+    serve_dashboard(make_storage(), host=host, port=port, artifact_store=artifact_store())
 
 
 def serve(

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from optuna.exceptions import StorageInternalError
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InterfaceError, InternalError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from tenacity import (
@@ -20,6 +21,8 @@ from tenacity import (
     wait_exponential,
     wait_random,
 )
+
+from regtune.service.settings import hide_password
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -109,6 +112,45 @@ _ADDRESSES = (
 )
 
 
+LOGIN_SQLSTATES = frozenset({"28000", "28P01"})
+"""PostgreSQL's "invalid authorization specification" and "invalid password"."""
+_LOGIN_REFUSALS = re.compile(
+    r"authentication failed|no pg_hba\.conf entry|pg_hba\.conf rejects|no password supplied"
+    r'|role "[^"]*" does not exist|is not permitted to log in'
+)
+"""The same refusals in words: libpq gives no SQLSTATE for a connection that failed to open,
+only the server's message (in English unless its ``lc_messages`` says otherwise)."""
+
+
+def login_refusal(exc: BaseException) -> str | None:
+    """The database's words if ``exc`` is a refused login (wrong password, unknown role, no
+    ``pg_hba.conf`` entry): not an outage, so no wait ends it; else None."""
+    for error in error_chain(exc):
+        lines = str(error).strip().splitlines()
+        if getattr(error, "sqlstate", None) in LOGIN_SQLSTATES or (
+            lines and _LOGIN_REFUSALS.search(lines[0])
+        ):
+            words = lines[0] if lines else type(error).__name__
+            return words.rpartition("FATAL:")[2].strip()
+    return None
+
+
+def refused_login(exc: BaseException, url: str) -> str | None:
+    """One line for an operator if ``exc`` is a refused login to ``url`` (its role, its host,
+    what to check; no password), else None."""
+    words = login_refusal(exc)
+    if words is None:
+        return None
+    parsed = make_url(url)
+    where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+    return (
+        f"the database at {where} refused the login of role {parsed.username or '(default)'!r} "
+        f"({words}): check the user name and password in REGTUNE_DATABASE_URL "
+        f"({hide_password(url)}) and that the server's pg_hba.conf lets this role connect "
+        "from here; a refused login is not retried"
+    )
+
+
 def database_error(exc: BaseException) -> str:
     """A database error as a tenant may read it (on a trial or a study): the usual reasons in
     words, else the error's type and first line without addresses, URLs or file paths (the
@@ -170,7 +212,12 @@ def retry_forever(
 
     With ``stop``, give up (re-raising the last error) once ``stop`` is set: a worker asked to
     exit does not wait for the database to come back.
+
+    An outage is one warning at the first failure, another only when the error changes or
+    ``REMIND_S`` passed, and one line once ``action`` succeeds after failing: a line per
+    attempt was six a minute for each operation waiting, for as long as the database was away.
     """
+    said = _Said()
 
     def stopped(_: RetryCallState) -> bool:
         return stop is not None and stop.is_set()
@@ -183,9 +230,15 @@ def retry_forever(
 
     def warn(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
-        delay = state.next_action.sleep if state.next_action else 0.0
         cause = describe(error) if error else "unknown error"
-        log.warning("could not %s (%s); retrying in %.1fs", what, cause, delay)
+        now = time.monotonic()
+        if state.attempt_number == 1:
+            log.warning("could not %s (%s); retrying until the database answers", what, cause)
+        elif cause != said.cause or now - said.at >= REMIND_S:
+            log.warning("still could not %s after %d tries (%s)", what, state.attempt_number, cause)
+        else:
+            return
+        said.cause, said.at = cause, now
 
     retrying = Retrying(
         retry=retry_if_exception_type(TRANSIENT),
@@ -197,4 +250,19 @@ def retry_forever(
         before_sleep=warn,
         reraise=True,
     )
-    return retrying(action)
+    done = retrying(action)
+    tries = int(retrying.statistics.get("attempt_number", 1))
+    if tries > 1:
+        log.info("%s: done after %d tries (the database answers again)", what, tries)
+    return done
+
+
+REMIND_S = 60.0
+"""While an outage lasts, ``retry_forever`` says it still waits this often."""
+
+
+class _Said:
+    """What ``retry_forever`` last warned of, and when (monotonic seconds)."""
+
+    cause = ""
+    at = 0.0

@@ -14,8 +14,8 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random
 
-from regtune.service.errors import SchemaChangeRefused, SchemaTooNew
-from regtune.service.store.backoff import error_chain
+from regtune.service.errors import LoginRefused, SchemaChangeRefused, SchemaTooNew
+from regtune.service.store.backoff import error_chain, refused_login
 from regtune.service.store.db import make_engine
 from regtune.service.store.optuna_db.internals.versions import (
     forget_current,
@@ -44,7 +44,7 @@ it may not create in): no retry makes it pass."""
 def upgrade(url: str) -> None:
     """Bring the database at ``url`` to the newest schema. Safe to run from several processes
     at once (``RACES`` are tried again, ``ATTEMPTS`` times in all: a database that is down
-    stays the caller's to wait for)."""
+    stays the caller's to wait for; a refused login is ``LoginRefused``, no outage to wait for)."""
     for attempt in Retrying(
         retry=retry_if_exception_type(RACES),
         stop=stop_after_attempt(ATTEMPTS),
@@ -92,7 +92,14 @@ def refuse_unknown(connection: Connection) -> None:
 def _upgrade(url: str) -> None:
     engine = make_engine(url)
     try:
-        with engine.connect() as connection:
+        try:
+            connection = engine.connect()
+        except OperationalError as exc:
+            refusal = refused_login(exc, url)
+            if refusal is None:
+                raise
+            raise LoginRefused(refusal) from exc
+        with connection:
             refuse_unknown(connection)  # before Optuna's tables are touched too
             found = _revision(connection)
             current = found == head() and optuna_schema_current(connection)

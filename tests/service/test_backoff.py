@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -111,3 +112,35 @@ def test_a_database_error_as_a_tenant_reads_it_names_no_address(root: str, shown
     error = OperationalError("SELECT 1", {}, Exception(root))
     error.__cause__ = type("Error", (Exception,), {})(root)
     assert database_error(error) == shown
+
+
+def test_an_outage_is_one_warning_and_one_line_when_it_ends(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """It was a warning per attempt ("retrying in 8.3s"), for as long as the database was away."""
+    _, action = _flaky(6)
+    caplog.set_level(logging.INFO, logger="regtune.service.store.backoff")
+    assert retry_forever(action, what="fail the trial", first=0.001, cap=0.002) == "done"
+    said = [(r.levelno, r.getMessage()) for r in caplog.records]
+    assert said == [
+        (
+            logging.WARNING,
+            "could not fail the trial (OperationalError: (builtins.ConnectionError) server "
+            "closed the connection); retrying until the database answers",
+        ),
+        (logging.INFO, "fail the trial: done after 7 tries (the database answers again)"),
+    ], said
+
+
+def test_a_new_error_meanwhile_is_said(caplog: pytest.LogCaptureFixture) -> None:
+    errors = [ConnectionError("server closed the connection")] * 2 + [ConnectionRefusedError()]
+
+    def action() -> str:
+        if errors:
+            raise OperationalError("SELECT 1", {}, errors.pop(0))
+        return "done"
+
+    caplog.set_level(logging.WARNING, logger="regtune.service.store.backoff")
+    retry_forever(action, what="test", first=0.001, cap=0.002)
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 2 and said[1].startswith("still could not test after 3 tries ("), said

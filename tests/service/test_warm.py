@@ -20,6 +20,7 @@ from regtune.service.store.repos import studies
 from regtune.service.store.scheduling.retries import get_storage
 from tests.inprocess import Apps
 from tests.service.optuna_studies import add_trials
+from tests.support import Processes
 
 ADMIN = "admin-secret-for-warm-up"
 
@@ -100,3 +101,28 @@ def test_a_single_process_does_not_wait(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv(multiprocess.PROCESSES_ENV, "1")
     multiprocess.start_together(timeout=600)
     assert not (tmp_path / "warm").exists()
+
+
+def _studies_count(metrics: str) -> float:
+    """The requests /metrics counted on the study list's route."""
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("regtune_http_request_duration_seconds_count")
+        and 'route="/v1/studies"' in line
+    )
+
+
+def test_the_rehearsal_is_neither_logged_nor_counted(processes: Processes, sqlite_url: str) -> None:
+    """An API process's own warm-up reads showed in its access log and /metrics as if a client
+    had sent them; a client's read still shows in both."""
+    stack = processes.stack(sqlite_url).start_api()
+    with stack.client() as client:
+        assert _studies_count(client.get("/metrics").text) == 0
+        assert "GET /v1/studies" not in stack.logs()
+        assert "rehearsed 2 reads before serving (2 200)" in stack.logs()
+
+        assert client.get("/v1/studies").status_code == 200
+        assert _studies_count(client.get("/metrics").text) == 1
+    accesses = [line for line in stack.logs().splitlines() if "GET /v1/studies 200" in line]
+    assert len(accesses) == 1, accesses

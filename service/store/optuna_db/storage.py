@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 
 import optuna
@@ -13,6 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import scoped_session, sessionmaker
 
 from regtune.service.settings import Settings, get_settings
+from regtune.service.store.backoff import describe
 from regtune.service.store.db import engine_kwargs
 from regtune.service.store.optuna_db.internals.running_writes import RunningTrialWrites
 from regtune.service.store.optuna_db.internals.versions import known_current
@@ -24,15 +26,34 @@ class HeartbeatTolerantStorage(RDBStorage):
     """RDBStorage whose trial heartbeat survives a database blip.
 
     Optuna's heartbeat thread ends at the first error, so after a one-second outage a healthy
-    trial would be failed as stale. A missed beat is logged and the next one tried instead; a
-    worker that is really gone still stops beating.
+    trial would be failed as stale. A missed beat is let go and the next one tried instead; a
+    worker that is really gone still stops beating. An outage is one warning, at its first
+    missed beat, and one line when a beat is recorded again (a fused run's members each beat
+    every interval: a line per missed beat was dozens a minute).
     """
+
+    _missed = 0
+    _missed_lock = threading.Lock()
 
     def record_heartbeat(self, trial_id: int) -> None:
         try:
             super().record_heartbeat(trial_id)
         except StorageInternalError as exc:
-            log.warning("trial heartbeat missed (%s)", exc.__cause__ or exc)
+            with self._missed_lock:
+                self._missed += 1
+                first = self._missed == 1
+            if first:
+                log.warning(
+                    "trial heartbeat missed (%s); each is tried again at its next beat until "
+                    "the database answers",
+                    describe(exc),
+                )
+            return
+        if self._missed:
+            with self._missed_lock:
+                missed, self._missed = self._missed, 0
+            if missed:
+                log.info("trial heartbeats recorded again after %d missed", missed)
 
 
 class Storage(RunningTrialWrites, HeartbeatTolerantStorage):

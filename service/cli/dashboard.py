@@ -1,0 +1,65 @@
+"""optuna-dashboard served by regtune: its WSGI app on the standard library's server, as its
+own ``run_server`` serves it (through Bottle's wsgiref adapter), but with one access line per
+request through regtune's logging (JSON off a terminal, like every other line) where wsgiref
+printed Apache-style lines and Bottle its banner straight to stderr."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+if TYPE_CHECKING:
+    from optuna.storages import BaseStorage
+
+    from regtune.service.store.optuna_db.internals.artifacts import ArtifactStore
+
+log = logging.getLogger("regtune.dashboard")
+access = logging.getLogger("regtune.dashboard.access")
+
+
+class _LoggedRequests(WSGIRequestHandler):
+    """Each request as the API logs one: ``GET /api/studies 200 3.1ms``, with ``status`` and
+    ``duration_ms``; what wsgiref would print otherwise (a malformed request) as a warning."""
+
+    _started = 0.0
+
+    def handle(self) -> None:
+        self._started = time.perf_counter()
+        super().handle()
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        ms = (time.perf_counter() - self._started) * 1000
+        status = int(code) if str(code).isdigit() else 0
+        method = getattr(self, "command", None) or "-"
+        path = urlsplit(getattr(self, "path", "") or "").path or "-"
+        access.info(
+            "%s %s %d %.1fms",
+            method,
+            path,
+            status,
+            ms,
+            extra={"status": status, "duration_ms": round(ms, 2)},
+        )
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.warning("%s: %s", self.address_string(), format % args)
+
+
+def serve_dashboard(
+    storage: BaseStorage, *, host: str, port: int, artifact_store: ArtifactStore | None
+) -> None:
+    """Serve until Ctrl-C (then return quietly, as optuna-dashboard does) or SIGTERM."""
+    from optuna_dashboard import wsgi
+
+    app = wsgi(storage, artifact_store=artifact_store)
+    server = make_server(host, port, app, server_class=WSGIServer, handler_class=_LoggedRequests)
+    log.info("optuna-dashboard on http://%s:%d/dashboard", host, port)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

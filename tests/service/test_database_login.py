@@ -1,0 +1,53 @@
+"""A login PostgreSQL refuses (a wrong password, an unknown role) is no outage: every part
+that starts on the database says so in one line and exits 2, where the API and the workers
+waited for it for ever; a database that is away is still waited for
+(``test_cli_startup``)."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from tests.pg import PostgresServer
+from tests.support import Processes, free_port, process_env, regtune, wait_for
+
+PASSWORD = "right-pw-4711"
+WRONG = "s3cret-wrong-pw"
+COMMANDS = [["worker"], ["api", "--workers", "1"], ["serve", "--workers", "1"], ["dashboard"]]
+
+
+def _refused(server: PostgresServer) -> bool:
+    """The server's new pg_hba.conf is in force: a wrong password is refused."""
+    dsn = f"host=127.0.0.1 port={server.port} user=regtune password={WRONG} dbname=regtune"
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        psycopg.connect(dsn).close()
+    return True
+
+
+def test_a_refused_login_is_one_line_and_exit_2(
+    own_pg: PostgresServer, processes: Processes
+) -> None:
+    right = own_pg.add_login("regtune", PASSWORD)
+    wait_for(lambda: _refused(own_pg), timeout=30, what="password authentication")
+    wrong = right.replace(PASSWORD, WRONG)
+    unknown = right.replace("regtune:", "nobody:", 1)
+    cases = [(command, wrong, "regtune") for command in COMMANDS]
+    cases.append((["worker"], unknown, "nobody"))
+    for command, url, role in cases:
+        if command[0] != "worker":
+            command = [*command, "--port", str(free_port())]
+        result = processes.run(regtune(*command), env=process_env(url), timeout=120)
+
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert result.returncode == 2, (command, result.stderr)
+        assert len(errors) == 1, result.stderr
+        assert errors[0].startswith(
+            f"error: the database at 127.0.0.1:{own_pg.port} refused the login of role "
+            f"'{role}' (password authentication failed"
+        ), errors[0]
+        assert "REGTUNE_DATABASE_URL" in errors[0] and "pg_hba.conf" in errors[0]
+        assert "retrying" not in result.stderr, result.stderr
+        assert WRONG not in result.stderr + result.stdout
+
+    migrated = processes.run(regtune("migrate"), env=process_env(right), timeout=120)
+    assert migrated.returncode == 0, migrated.stderr
