@@ -17,6 +17,7 @@ from bench import harness
 
 BENCHMARKS = (
     "trial_cost",
+    "start",
     "overhead",
     "pruning",
     "mlp",
