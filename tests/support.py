@@ -12,7 +12,8 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -408,3 +409,27 @@ def garble_schema(database: Path) -> None:
         garbler.execute("UPDATE sqlite_master SET sql = 'not sql' WHERE name = 'regtune_studies'")
         garbler.execute(f"PRAGMA schema_version = {version + 1}")  # every connection rereads it
     garbler.close()
+
+
+@contextmanager
+def sql_run(*, parameters: bool = False) -> Iterator[list[str]]:
+    """The SQL statements every engine of this process runs meanwhile, each on one line (with
+    its ``parameters`` if asked), from any thread but an in-process API's background sweep."""
+    import threading
+
+    from sqlalchemy import Engine, event
+
+    from regtune.service.api.app import Sweeper
+
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, given: Any, *_: Any) -> None:
+        if not isinstance(threading.current_thread(), Sweeper):
+            said = f"{statement} {given}" if parameters else statement
+            seen.append(" ".join(said.split()))
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)

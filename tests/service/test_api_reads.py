@@ -5,9 +5,6 @@ reads its studies before it serves."""
 from __future__ import annotations
 
 import copy
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import optuna
@@ -15,9 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
-from sqlalchemy import Engine, event, update
+from sqlalchemy import update
 
-from regtune.service.api.app import Sweeper
 from regtune.service.api.schemas import StudyOut, TrialPage
 from regtune.service.spec.definition import EXAMPLE
 from regtune.service.spec.enums import StudyStatus
@@ -27,7 +23,7 @@ from regtune.service.store.tables import StudyRow
 from regtune.service.store.trials.index import known_index
 from tests.inprocess import Apps
 from tests.service.optuna_studies import add_trials
-from tests.support import wait_for
+from tests.support import sql_run, wait_for
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 X = {"lambda": FloatDistribution(1e-5, 10, log=True)}
@@ -90,22 +86,6 @@ def _end(api: TestClient, study_id: str) -> None:
     )
 
 
-@contextmanager
-def statements() -> Iterator[list[str]]:
-    """The SQL statements run in this process meanwhile, the background sweep's aside."""
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if not isinstance(threading.current_thread(), Sweeper):
-            seen.append(statement)
-
-    event.listen(Engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(Engine, "before_cursor_execute", record)
-
-
 @pytest.mark.parametrize("relaxed", [False, True], ids=["best", "relax-margin"])
 def test_an_ended_study_is_read_once_then_served_from_memory(
     api: TestClient, relaxed: bool
@@ -119,7 +99,7 @@ def test_an_ended_study_is_read_once_then_served_from_memory(
         f"/v1/studies/{study_id}/trials?state=PRUNED&offset=3&limit=20",
     ]
     first = [api.get(path).text for path in paths]
-    with statements() as seen:
+    with sql_run() as seen:
         again = [api.get(path).text for path in paths]
     assert again == first
     assert not [s for s in seen if "trial" in s.lower()], seen  # a study row may be re-read

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event
 
 from regtune.service.api import observability
 from regtune.service.api.prometheus import DatabaseCollector
 from regtune.service.settings import Settings, use_settings
 from tests.inprocess import copy_database, reset_process_state
+from tests.support import sql_run
 
 
 @pytest.fixture
@@ -23,16 +23,10 @@ def statements(tmp_path: Path, migrated_db: Path) -> Iterator[list[str]]:
     copy_database(migrated_db, path)
     reset_process_state()
     use_settings(Settings(database_url=f"sqlite:///{path}", artifact_dir=tmp_path / "a"))
-    ran: list[str] = []
-
-    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        ran.append(statement)
-
-    event.listen(Engine, "before_cursor_execute", note)
     try:
-        yield ran
+        with sql_run() as ran:
+            yield ran
     finally:
-        event.remove(Engine, "before_cursor_execute", note)
         use_settings(None)
         reset_process_state()
 

@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 from optuna.storages._rdb import models
-from sqlalchemy import Engine, event, text
+from sqlalchemy import text
 
 from regtune.service.store.db import make_engine
 from regtune.service.store.migrate import upgrade
 from regtune.service.store.optuna_db.storage import make_storage
 from regtune.service.store.tables import Base
+from tests.support import sql_run
 
 TABLES = {
     table.name for table in (*models.BaseModel.metadata.sorted_tables, *Base.metadata.sorted_tables)
@@ -29,19 +30,9 @@ def _tables_touched(action: Any) -> list[str]:
     """The statements of ``action`` that name one of ``TABLES``, in their text or parameters
     (SQLite's ``PRAGMA table_info("studies")``, PostgreSQL's catalog lookup of ``studies``)."""
     named = re.compile(rf"\b({'|'.join(map(re.escape, TABLES))})\b")
-    touched: list[str] = []
-
-    def note(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        said = f"{statement} {parameters}"
-        if named.search(said):
-            touched.append(" ".join(said.split()))
-
-    event.listen(Engine, "before_cursor_execute", note)
-    try:
+    with sql_run(parameters=True) as ran:
         action()
-    finally:
-        event.remove(Engine, "before_cursor_execute", note)
-    return touched
+    return [said for said in ran if named.search(said)]
 
 
 @pytest.fixture
