@@ -131,7 +131,7 @@ def test_a_diverged_trial_says_so_in_the_value_column(
     import contextvars
 
     from regtune.worker.loop import Worker
-    from tests.service.test_study_wait import DIVERGING
+    from tests.definitions import DIVERGING
 
     created = api.post("/v1/studies", json=DIVERGING).json()
     assert contextvars.copy_context().run(Worker().run, max_trials=1) == 1

@@ -15,9 +15,8 @@ from fastapi.testclient import TestClient
 import regtune
 from tests.definitions import DIVERGING
 from tests.inprocess import Apps
-from tests.service.test_api_reads import statements
 from tests.service.test_client_optuna import STUDY, ThroughApp
-from tests.support import changed
+from tests.support import changed, sql_run
 
 
 def _worker_until_stopped() -> tuple[threading.Thread, threading.Event]:
@@ -116,7 +115,7 @@ def test_on_sqlite_a_held_answer_reads_the_row_again_only_after_a_commit(apps: A
 
     api = apps(sweep_interval=60)  # no sweep's lease to renew, no worker: nothing commits
     study_id = api.post("/v1/studies", json=STUDY).json()["id"]
-    with statements() as seen:
+    with sql_run() as seen:
         held = api.get(f"/v1/studies/{study_id}", params={"wait": 1.0})
     assert held.json()["status"] == "queued"
     looks = 1.0 / studies.held_interval()
@@ -131,7 +130,7 @@ def test_on_sqlite_a_held_answer_reads_the_row_again_only_after_a_commit(apps: A
 
     canceller = threading.Thread(target=cancel_soon)
     canceller.start()
-    with statements() as seen:
+    with sql_run() as seen:
         held = api.get(f"/v1/studies/{study_id}", params={"wait": 30})
     canceller.join()
     assert held.json()["status"] == "cancelled"  # seen at the commit, not at the hold's end
