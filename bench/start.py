@@ -88,12 +88,18 @@ def main(argv: list[str] | None = None) -> None:
         argv,
         extra={"--sqlite": {"action": "store_true", "help": "SQLite only (no PostgreSQL)"}},
     )
-    logging.getLogger("regtune").setLevel(logging.WARNING)  # "at the newest schema", each time
     repeats = args.repeats or (3 if args.quick else 30)
     results: dict[str, dict[str, dict[str, Any]]] = {}
-    with harness.scratch("start") as tmp, harness.postgres(args.postgres) as server:
-        for kind in ["sqlite"] if args.sqlite else ["sqlite", "postgresql"]:
-            results[kind] = measure(harness.fresh_database(kind, tmp, server, "start"), repeats)
+    quiet = logging.getLogger("regtune")  # "database is at the newest schema", each time
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)
+    try:
+        with harness.scratch("start") as tmp, harness.postgres(args.postgres) as server:
+            for kind in ["sqlite"] if args.sqlite else ["sqlite", "postgresql"]:
+                url = harness.fresh_database(kind, tmp, server, "start")
+                results[kind] = measure(url, repeats)
+    finally:
+        quiet.setLevel(level)  # run in a test's process (--quick), the next test logs as ever
     rows = [
         [kind, step, round(r["before"], 1), round(r["after"], 1), round(r["ratio"], 1)]
         for kind, steps in results.items()
