@@ -157,16 +157,18 @@ class Encoder:
     def feature_names(self) -> list[str]:
         return [name for feature in self.features for name in feature.names]
 
+    def spans(self) -> list[tuple[Feature, int, int]]:
+        """Each feature with its [start, stop) range of an encoded row."""
+        out, start = [], 0
+        for feature in self.features:
+            out.append((feature, start, start + len(feature.names)))
+            start += len(feature.names)
+        return out
+
     @property
     def groups(self) -> list[tuple[int, int]]:
         """[start, stop) feature ranges of the one-hot encoded text columns."""
-        out, start = [], 0
-        for feature in self.features:
-            width = len(feature.names)
-            if feature.categories is not None:
-                out.append((start, start + width))
-            start += width
-        return out
+        return [(a, b) for feature, a, b in self.spans() if feature.categories is not None]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -206,10 +208,8 @@ class Encoder:
         prediction then ignores it), and a column that has some where the training file had
         none (the model never relied on its fill there)."""
         notes: list[str] = []
-        start = 0
-        for feature in self.features:
+        for feature, start, _ in self.spans():
             n = int(np.isnan(X[:, start]).sum()) if len(X) else 0
-            start += len(feature.names)
             fill = "median" if feature.categories is None else "most frequent category"
             if n and n == len(X):
                 notes.append(

@@ -231,9 +231,7 @@ class SavedModel(Labelled):
         extrapolates there, and says nothing of it in its answer (an area of 1e15 m² priced a
         house at 1.9e19)."""
         notes: list[str] = []
-        start = 0
-        for feature in self.columns.features:
-            at, start = start, start + len(feature.names)
+        for feature, at, _ in self.columns.spans():
             column = X[:, at] if len(X) else np.empty(0)
             mean, sd = float(self.scaler.x_mean[at]), float(self.scaler.x_scale[at])
             far = np.abs(np.nan_to_num(column, nan=mean) - mean) > FAR_SD * sd
