@@ -76,11 +76,11 @@ def head() -> str:
     return newest
 
 
-def refuse_unknown(connection: Connection) -> None:
-    """Raise ``SchemaTooNew`` if the database is at a revision this code has no migration for
-    (a newer regtune upgraded it): nothing is read or written as if it were ours."""
+def refuse_unknown(heads: tuple[str, ...]) -> None:
+    """Raise ``SchemaTooNew`` if the database is at a revision (``_heads``) this code has no
+    migration for (a newer regtune upgraded it): nothing is read or written as if it were ours."""
     known = {script.revision for script in _scripts().walk_revisions()}
-    unknown = sorted(set(_heads(connection)) - known)
+    unknown = sorted(set(heads) - known)
     if unknown:
         raise SchemaTooNew(
             f"the database's schema is at revision {', '.join(unknown)}, which this regtune "
@@ -100,8 +100,9 @@ def _upgrade(url: str) -> None:
                 raise
             raise LoginRefused(refusal) from exc
         with connection:
-            refuse_unknown(connection)  # before Optuna's tables are touched too
-            found = _revision(connection)
+            heads = _heads(connection)
+            refuse_unknown(heads)  # before Optuna's tables are touched too
+            found = ", ".join(heads) or None
             current = found == head() and optuna_schema_current(connection)
         if not current:  # a new database, or one an older regtune or Optuna made
             forget_current(url)
@@ -124,10 +125,6 @@ def _heads(connection: Connection) -> tuple[str, ...]:
             connection, opts={"version_table": VERSION_TABLE}
         ).get_current_heads()
     )
-
-
-def _revision(connection: Connection) -> str | None:
-    return ", ".join(_heads(connection)) or None
 
 
 def _refused_privilege(exc: BaseException) -> str | None:
