@@ -24,10 +24,9 @@ from fastapi.testclient import TestClient
 
 from tests.inprocess import Apps, migrated_template
 from tests.packaging import ClientInstall, Distributions
-from tests.pg import PostgresServer, postgres_server
+from tests.pg import BACKENDS, PostgresServer, postgres_server
 from tests.support import OWNER, Processes, Stack, leftovers
 
-BACKENDS = ["sqlite", "postgresql"]
 MARKS = {
     "process": {
         "processes",

@@ -17,6 +17,9 @@ from pathlib import Path
 
 from tests.support import free_port
 
+BACKENDS = ["sqlite", "postgresql"]
+"""The stores a test parametrized by backend runs on: a SQLite file, and a database on this
+module's server (a module that light, so a process a test spawns need not import the fixtures)."""
 PG_BIN = Path(os.environ.get("REGTUNE_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
 

@@ -12,8 +12,7 @@ import pytest
 from sqlalchemy import Engine, MetaData, Table, create_engine, insert, text
 
 from regtune.service.store.scheduling.scaling import SCALER_QUERY, wanted_workers
-from tests.conftest import BACKENDS
-from tests.pg import PostgresServer
+from tests.pg import BACKENDS, PostgresServer
 from tests.support import Processes, process_env, regtune
 
 

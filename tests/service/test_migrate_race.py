@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import multiprocessing
 import uuid
+from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -16,32 +17,56 @@ from sqlalchemy import inspect, text
 from regtune.service.store.db import make_engine
 from regtune.service.store.migrate import alembic_config, head, upgrade
 from regtune.service.store.optuna_db.storage import make_storage
-from tests.conftest import BACKENDS
-from tests.pg import PostgresServer
+from tests.pg import BACKENDS, PostgresServer
 
 PROCESSES = 6
 ROUNDS = 3
 """New databases per backend: the race is in the first creation, and is not won every time."""
 
 
-def _upgrade_at_once(url: str, start: Connection) -> None:
-    start.recv()  # every process imported and waiting: the go
-    upgrade(url)
+def _upgrade_each_when_told(start: Connection) -> None:
+    """Upgrade each URL sent, once every process has it (the go), and answer "ok" or what was
+    raised; an empty URL ends the process."""
+    while url := start.recv():
+        try:
+            upgrade(url)
+        except BaseException as exc:  # the test shows it
+            start.send(f"{type(exc).__name__}: {exc}")
+        else:
+            start.send("ok")
 
 
-def _exit_codes_upgrading_at_once(
-    url: str, spawn: multiprocessing.context.SpawnContext
-) -> list[int | None]:
-    """``PROCESSES`` processes, started, then told to upgrade ``url`` at the same moment."""
-    pipes = [spawn.Pipe() for _ in range(PROCESSES)]
-    procs = [spawn.Process(target=_upgrade_at_once, args=(url, child)) for _, child in pipes]
-    for proc in procs:
-        proc.start()
-    for parent, _ in pipes:
-        parent.send("go")
-    for proc in procs:
-        proc.join(120)
-    return [proc.exitcode for proc in procs]
+class Racers:
+    """``PROCESSES`` processes started once, each upgrading the database it is sent the moment
+    all have it: one start per process, not per round (a start imports the store, seconds)."""
+
+    def __init__(self, spawn: multiprocessing.context.SpawnContext) -> None:
+        self.pipes = [spawn.Pipe() for _ in range(PROCESSES)]
+        self.procs = [
+            spawn.Process(target=_upgrade_each_when_told, args=(child,)) for _, child in self.pipes
+        ]
+        for proc in self.procs:
+            proc.start()
+
+    def upgrade_at_once(self, url: str) -> list[str]:
+        """Each process's answer for ``url``, sent to all of them at the same moment."""
+        for parent, _ in self.pipes:
+            parent.send(url)
+        return [parent.recv() if parent.poll(120) else "no answer" for parent, _ in self.pipes]
+
+    def close(self) -> list[int | None]:
+        for parent, _ in self.pipes:
+            parent.send("")
+        for proc in self.procs:
+            proc.join(120)
+        return [proc.exitcode for proc in self.procs]
+
+
+@pytest.fixture
+def racers(spawn: multiprocessing.context.SpawnContext) -> Iterator[Racers]:
+    started = Racers(spawn)
+    yield started
+    assert started.close() == [0] * PROCESSES
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -49,7 +74,7 @@ def test_processes_migrating_a_new_database_at_once_all_succeed(
     backend: str,
     tmp_path: Path,
     request: pytest.FixtureRequest,
-    spawn: multiprocessing.context.SpawnContext,
+    racers: Racers,
 ) -> None:
     for round_ in range(ROUNDS):
         if backend == "sqlite":
@@ -57,7 +82,7 @@ def test_processes_migrating_a_new_database_at_once_all_succeed(
         else:
             server: PostgresServer = request.getfixturevalue("pg")
             url = server.create_database(f"t_{uuid.uuid4().hex[:12]}")
-        assert _exit_codes_upgrading_at_once(url, spawn) == [0] * PROCESSES, f"round {round_}"
+        assert racers.upgrade_at_once(url) == ["ok"] * PROCESSES, f"round {round_}"
         engine = make_engine(url)
         try:
             tables = set(inspect(engine).get_table_names())
@@ -95,7 +120,7 @@ def test_processes_upgrading_an_old_database_at_once_all_succeed(
     backend: str,
     tmp_path: Path,
     request: pytest.FixtureRequest,
-    spawn: multiprocessing.context.SpawnContext,
+    racers: Racers,
 ) -> None:
     if backend == "sqlite":
         url = f"sqlite:///{tmp_path / 'old.db'}"
@@ -103,7 +128,7 @@ def test_processes_upgrading_an_old_database_at_once_all_succeed(
         server: PostgresServer = request.getfixturevalue("pg")
         url = server.create_database(f"t_{uuid.uuid4().hex[:12]}")
     _written_at_revision_0002(url)
-    assert _exit_codes_upgrading_at_once(url, spawn) == [0] * PROCESSES
+    assert racers.upgrade_at_once(url) == ["ok"] * PROCESSES
     engine = make_engine(url)
     try:
         with engine.connect() as connection:
