@@ -33,7 +33,7 @@ PostgreSQL connection, or sleeping).
 
 The table gives the median and the largest latency per configuration and each median over the
 ``postgresql listen`` one; the JSON has every round. ``--repeats`` sets the rounds (8). ``--quick``
-is a smoke run: every configuration, 2 rounds, idle times of 1–2 s (the back-off below its cap).
+is a smoke run: every configuration, 1 round, an idle time of 1–2 s (the back-off below its cap).
 
     python -m bench.wake [--quick] [--repeats R]
 """
@@ -72,7 +72,7 @@ WARMUP_TRIALS = 8
 SLEEP_SECONDS = 0.05
 ROUNDS = 8
 IDLE_SECONDS = (6.0, 12.0)
-QUICK_ROUNDS = 2
+QUICK_ROUNDS = 1
 QUICK_IDLE_SECONDS = (1.0, 2.0)
 SEED = 0
 SETTLE_TIMEOUT = 300.0
