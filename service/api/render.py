@@ -138,7 +138,7 @@ def _study_out(row: StudyRow, summary: studies.StudySummary) -> StudyOut:
         best_model=BestModel.model_validate(summary.best_model) if summary.best_model else None,
         report_url=f"/v1/studies/{row.id}/report",
         warnings=warnings_of(studies.definition_of(row)),
-        end=study_end(row),
+        end=study_end(row, failed=summary.counts["FAIL"]),
         error=error_of(row),
         created_at=row.created_at,
         started_at=row.started_at,

@@ -303,7 +303,7 @@ def _render(
         )
     return _template().render(
         study=row,
-        end=study_end(row),
+        end=study_end(row, failed=data.counts.get("FAIL", 0)),
         error=error_of(row),
         counts={k: v for k, v in data.counts.items()},
         done=data.counts.get("COMPLETE", 0) + data.counts.get("PRUNED", 0),

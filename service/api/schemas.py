@@ -209,9 +209,10 @@ class StudyOut(Answer):
         default=None, description="why the study ended; null while it is queued or running"
     )
     error: str | None = Field(
-        description="what went wrong: why the study failed, or a trial's or the best model's "
-        "last error; null if nothing did (a study that ran out of budget.timeout_s has none: "
-        "end says so)"
+        description="what went wrong: why the study failed, a trial's last error while it "
+        "runs, or the best model's once it completed; null if nothing did (a study that "
+        "completed or was cancelled has none of its trials' errors, nor one that ran out of "
+        "budget.timeout_s: end says so, and how many trials failed along the way)"
     )
     created_at: UtcDateTime
     started_at: UtcDateTime | None

@@ -296,7 +296,8 @@ def settled(row: StudyRow) -> bool:
         return True
     summary = summarize(row)
     if summary.best is None:
-        return row.error is not None or not summary.counts.get(TrialState.COMPLETE.name)
+        said = row.error is not None and best_model.is_model_error(row.error)
+        return said or not summary.counts.get(TrialState.COMPLETE.name)
     return summary.best_model is not None
 
 
