@@ -131,6 +131,7 @@ def _study_out(row: StudyRow, summary: studies.StudySummary) -> StudyOut:
             running=summary.counts["RUNNING"],
             fraction=min(1.0, done / row.n_trials) if row.n_trials else 1.0,
         ),
+        stopped_early=summary.stopped_early,
         best_trial=best,
         validation=ValidationOut(scheme=summary.validation, chosen_by=summary.validation_chosen_by),
         selection=SelectionOut(rule=summary.select, note=summary.select_note),

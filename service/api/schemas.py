@@ -189,6 +189,12 @@ class StudyOut(Answer):
     )
     counts: dict[str, int]
     progress: Progress
+    stopped_early: int = Field(
+        default=0,
+        description="COMPLETE trials that training.early_stopping ended before "
+        "training.max_epochs: each has user_attrs.stopped_early true, the epochs it ran "
+        "(epochs_run) and the epoch whose weights it kept (best_epoch)",
+    )
     best_trial: BestTrial | None
     validation: ValidationOut | None = None
     selection: SelectionOut | None = None
