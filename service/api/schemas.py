@@ -172,7 +172,9 @@ class StudyEnd(Answer):
     )
     message: str = Field(
         examples=["budget.n_trials reached: 50 trials done"],
-        description="the reason in words, as the study report and regtune status say it",
+        description="the reason in words, as the study report and regtune show say it; a study "
+        "that did not fail adds how many trials failed along the way (state FAIL, not counted "
+        "toward budget.n_trials), if any did",
     )
 
 

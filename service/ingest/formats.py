@@ -349,7 +349,8 @@ def _read_body(
 def _read_csv_cells(raw: bytes, width: int, limits: Limits, *, sep: str) -> list[np.ndarray]:
     """The data rows of CSV bytes (header first) as text columns, without pandas: the csv
     module's dialect is pandas' default one (``sep``, double quotes); blank lines are skipped,
-    a short row is padded with missing cells, a long one is refused."""
+    a short row is padded with missing cells (the notes count them: ``_short_rows``), a long
+    one is refused."""
     lines = io.StringIO(raw.decode("utf-8"), newline="")
     reader = csv.reader(lines, delimiter=sep, skipinitialspace=True, strict=True)
     rows: list[list[str | None]] = []
