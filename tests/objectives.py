@@ -34,6 +34,24 @@ def make_failing_objective(
     return objective
 
 
+def fail_the_first_trial(
+    spec: StudySpec, *, stop_check: StopCheck
+) -> Callable[[optuna.Trial], float | list[float]]:
+    """The study's real objective, except that its first trial (number 0) raises as a trainer
+    that diverged does: that trial FAILs, its parameters run again, and the study completes."""
+    from regtune.worker.objective import make_objective
+
+    real = make_objective(spec, stop_check=stop_check)
+
+    def objective(trial: optuna.Trial) -> float | list[float]:
+        if trial.number == 0:
+            suggest(trial, spec)
+            raise FloatingPointError("the trainer diverged")
+        return real(trial)
+
+    return objective
+
+
 def deaf_to_stops(spec: StudySpec, *, stop_check: StopCheck) -> Callable[[optuna.Trial], float]:
     """Every trial sleeps 10 minutes without looking at ``stop_check``: a step that cannot be
     interrupted, which ``regtune serve`` must kill on shutdown."""

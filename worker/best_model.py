@@ -140,8 +140,8 @@ def _save_holding_the_lease(
         view = trial_reads.get_trial(session, osid, number) if number is not None else None
     if view is None:
         reason = (
-            "no best model: no COMPLETE trial with a finite value that meets the constraints "
-            "(every trial diverged, was pruned or was infeasible)"
+            f"{best_model.NO_MODEL} no COMPLETE trial with a finite value that meets the "
+            "constraints (every trial diverged, was pruned or was infeasible)"
         )
         log.info("study %s has no COMPLETE trial with a finite value: no best model", study_id)
         best_model.mark_no_model(study_id, osid, reason=reason, engine=engine, storage=storage)

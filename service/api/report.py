@@ -165,10 +165,11 @@ def build(row: StudyRow, *, base_url: str) -> str:
         + (words.entry_note(data, direction) if path is not None else ""),
     )
     page.add("Loss against sparsity", [figures.loss_vs_sparsity(data, metric)])
+    stopped = words.stopped_early(data, spec.training.max_epochs)
     page.add(
         "Learning curves",
         [figures.learning_curves(data, metric)],
-        words.saved_steps(data),
+        " ".join(n for n in (words.saved_steps(data), stopped and f"{stopped}.") if n),
     )
     linear = spec.model.kind == "linear"
     facts = model_facts(model["artifact_id"], linear=linear) if model else ModelFacts()
@@ -303,10 +304,11 @@ def _render(
         )
     return _template().render(
         study=row,
-        end=study_end(row),
+        end=study_end(row, failed=data.counts.get("FAIL", 0)),
         error=error_of(row),
         counts={k: v for k, v in data.counts.items()},
         done=data.counts.get("COMPLETE", 0) + data.counts.get("PRUNED", 0),
+        stopped_early=words.stopped_early(data, spec.training.max_epochs),
         model_kind=spec.model.kind,
         metric=metric,
         direction=objective_directions(spec)[0],

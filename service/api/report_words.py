@@ -25,6 +25,21 @@ def entry_note(data: ReportData, direction: str) -> str:
     )
 
 
+def stopped_early(data: ReportData, max_epochs: int) -> str:
+    """How many COMPLETE trials early stopping ended, and after how many epochs; "" if none."""
+    stopped, complete = data.stopped, data.counts.get("COMPLETE", 0)
+    if not stopped.trials:
+        return ""
+    after = ""
+    if stopped.fewest is not None and stopped.most is not None:
+        ran = f"{stopped.fewest}–{stopped.most}" if stopped.fewest != stopped.most else ""
+        after = f" after {ran or stopped.fewest} of training.max_epochs {max_epochs} epochs"
+    return (
+        f"{stopped.trials} of the {complete} COMPLETE trials stopped early "
+        f"(training.early_stopping){after}"
+    )
+
+
 def saved_steps(data: ReportData) -> str:
     """The steps the pruner saved, estimated from the sampled curves and the state counts."""
     complete = [len(c) for c in data.curves.get("COMPLETE", {}).values()]

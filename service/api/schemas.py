@@ -172,7 +172,9 @@ class StudyEnd(Answer):
     )
     message: str = Field(
         examples=["budget.n_trials reached: 50 trials done"],
-        description="the reason in words, as the study report and regtune status say it",
+        description="the reason in words, as the study report and regtune show say it; a study "
+        "that did not fail adds how many trials failed along the way (state FAIL, not counted "
+        "toward budget.n_trials), if any did",
     )
 
 
@@ -189,6 +191,12 @@ class StudyOut(Answer):
     )
     counts: dict[str, int]
     progress: Progress
+    stopped_early: int = Field(
+        default=0,
+        description="COMPLETE trials that training.early_stopping ended before "
+        "training.max_epochs: each has user_attrs.stopped_early true, the epochs it ran "
+        "(epochs_run) and the epoch whose weights it kept (best_epoch)",
+    )
     best_trial: BestTrial | None
     validation: ValidationOut | None = None
     selection: SelectionOut | None = None
@@ -209,9 +217,10 @@ class StudyOut(Answer):
         default=None, description="why the study ended; null while it is queued or running"
     )
     error: str | None = Field(
-        description="what went wrong: why the study failed, or a trial's or the best model's "
-        "last error; null if nothing did (a study that ran out of budget.timeout_s has none: "
-        "end says so)"
+        description="what went wrong: why the study failed, a trial's last error while it "
+        "runs, or the best model's once it completed; null if nothing did (a study that "
+        "completed or was cancelled has none of its trials' errors, nor one that ran out of "
+        "budget.timeout_s: end says so, and how many trials failed along the way)"
     )
     created_at: UtcDateTime
     started_at: UtcDateTime | None

@@ -3,7 +3,8 @@
 
 A time budget that runs out is a normal end, as Optuna's ``timeout`` and Ray Tune's
 ``time_budget_s`` are: the study completes with the trials done by then, and no error is
-recorded (``finishing.settle``).
+recorded (``finishing.settle``). Nor is a trial that failed along the way the error of a study
+that completed or was cancelled: its end says how many did, and each FAIL trial says why.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import assert_never
 
 from regtune.service.api.schemas import StudyEnd
 from regtune.service.spec.enums import StudyStatus
-from regtune.service.store.repos import studies
+from regtune.service.store.repos import best_model, studies
 from regtune.service.store.tables import StudyRow
 
 DEADLINE_ERROR = (
@@ -23,9 +24,11 @@ DEADLINE_ERROR = (
 own: not an error, so never shown as one (``error_of``)."""
 
 
-def study_end(row: StudyRow) -> StudyEnd | None:
-    """How ``row`` ended, or None while it is queued or running."""
+def study_end(row: StudyRow, *, failed: int = 0) -> StudyEnd | None:
+    """How ``row`` ended, or None while it is queued or running; ``failed``: its FAIL trials,
+    which a study that did not fail names after its end."""
     status = StudyStatus(row.status)
+    along = _failed_along_the_way(failed)
     done, n_trials = row.n_done, row.n_trials
     timeout_s = studies.definition_of(row).budget.timeout_s if done < n_trials else None
     match status:
@@ -35,16 +38,17 @@ def study_end(row: StudyRow) -> StudyEnd | None:
             return StudyEnd(
                 reason="timeout_s",
                 message=f"budget.timeout_s ({timeout_s:g} s) passed: the study completed with "
-                f"the {done} of budget.n_trials {n_trials} trials done by then",
+                f"the {done} of budget.n_trials {n_trials} trials done by then{along}",
             )
         case StudyStatus.COMPLETED:
             return StudyEnd(
-                reason="n_trials", message=f"budget.n_trials reached: {n_trials} trials done"
+                reason="n_trials",
+                message=f"budget.n_trials reached: {n_trials} trials done{along}",
             )
         case StudyStatus.CANCELLED:
             return StudyEnd(
                 reason="cancelled",
-                message=f"cancelled with {done} of budget.n_trials {n_trials} trials done",
+                message=f"cancelled with {done} of budget.n_trials {n_trials} trials done{along}",
             )
         case StudyStatus.FAILED:
             return StudyEnd(
@@ -55,7 +59,30 @@ def study_end(row: StudyRow) -> StudyEnd | None:
     assert_never(status)
 
 
+def _failed_along_the_way(failed: int) -> str:
+    if not failed:
+        return ""
+    one = failed == 1
+    return (
+        f"; {failed} trial{'' if one else 's'} failed along the way and {'was' if one else 'were'}"
+        f" not counted (state FAIL: {'its' if one else 'each'} error says why)"
+    )
+
+
 def error_of(row: StudyRow) -> str | None:
-    """The study's error, if it has one: the deadline's end, stored as one by older releases,
-    is its end (``study_end``), not an error."""
-    return None if row.error == DEADLINE_ERROR else row.error
+    """The study's error, if it has one: why it failed, the last error of a trial while it runs,
+    or its best model's once it completed. A trial's error that older releases left on a
+    completed or cancelled study did not end it, nor did the deadline's end they stored as an
+    error: its end (``study_end``) says how it ended."""
+    error = row.error
+    if error is None or error == DEADLINE_ERROR:
+        return None
+    status = StudyStatus(row.status)
+    match status:
+        case StudyStatus.QUEUED | StudyStatus.RUNNING | StudyStatus.FAILED:
+            return error
+        case StudyStatus.COMPLETED:
+            return error if best_model.is_model_error(error) else None
+        case StudyStatus.CANCELLED:
+            return None
+    assert_never(status)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import yaml
@@ -220,7 +220,10 @@ def _print_summary(study: StudyOut, *, warnings: bool = True) -> None:
     )
     if warnings:
         print_warnings(study, console)
-    console.print("counts: " + (", ".join(f"{k} {v}" for k, v in study.counts.items() if v)))
+    counts = ", ".join(f"{k} {v}" for k, v in study.counts.items() if v)
+    if study.stopped_early:  # COMPLETE, as PRUNED are counted: ended before max_epochs too
+        counts += f"; {study.stopped_early} of the COMPLETE stopped early (early_stopping)"
+    console.print("counts: " + counts)
     if study.end:
         console.print(Text(f"ended: {study.end.message}"))
     if study.error:
@@ -328,7 +331,7 @@ def trials(
             t.state,
             value,
             fmt(attrs.get("n_nonzero")),
-            fmt(attrs.get("epochs_run")),
+            _epochs(attrs),
             Text(params(t.params)),
         )
     print_table(table)
@@ -339,6 +342,15 @@ def trials(
     if offset + len(page.items) < page.total:
         shown += f" (the next ones: --offset {offset + len(page.items)})"
     console.print(shown)
+
+
+def _epochs(attrs: dict[str, Any]) -> str:
+    """The epochs a trial ran; for one that early stopping ended, that it did, and its best
+    epoch (``best_epoch``: the weights it kept, with ``restore_best``)."""
+    ran = fmt(attrs.get("epochs_run"))
+    if attrs.get("stopped_early") is not True:
+        return ran
+    return f"{ran}, stopped early (best {fmt(attrs.get('best_epoch'))})"
 
 
 def cancel(study_id: str, url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = False) -> None:

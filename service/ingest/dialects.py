@@ -11,6 +11,31 @@ from dataclasses import dataclass
 from regtune.service.errors import InvalidUpload
 from regtune.service.ingest.encodings import UTF8
 
+SHORT_LINES = 5
+"""Lines of short rows a note names (it counts them all)."""
+
+
+@dataclass(frozen=True)
+class ShortRows:
+    """Data rows with fewer fields than the header, read with missing cells at their end (as
+    pandas and R read them): how many, and the lines (of the file, from 1) the first start on."""
+
+    rows: int = 0
+    lines: tuple[int, ...] = ()
+
+    @property
+    def note(self) -> str | None:
+        if not self.rows:
+            return None
+        one = self.rows == 1
+        shown = ", ".join(map(str, self.lines)) + (", …" if self.rows > len(self.lines) else "")
+        return (
+            f"{self.rows} row{'' if one else 's'} (line{'' if len(self.lines) == 1 else 's'} "
+            f"{shown}) {'has' if one else 'have'} fewer fields than the header: the missing "
+            f"ones at {'its' if one else 'their'} end were read as missing values; if a "
+            "separator was lost there, correct the file and upload it again"
+        )
+
 
 @dataclass(frozen=True)
 class Dialect:
@@ -25,12 +50,15 @@ class Dialect:
     encoding: str = UTF8
     blank: tuple[int, ...] = ()
     """Columns (numbered from 1) without a name or any value, left out as they were read."""
+    short: ShortRows = ShortRows()
 
     @property
     def notes(self) -> list[str]:
         """What the dataset's notes say about a file not read as UTF-8 with commas and decimal
         points."""
         said = []
+        if self.short.note:
+            said.append(self.short.note)
         if self.blank:
             said.append(
                 f"column(s) {', '.join(map(str, self.blank))} have no name and no value in any "

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import re
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +25,10 @@ from regtune.service.ingest import marks
 from regtune.service.ingest.dialects import (
     COMMAS,
     SEP_LINE,
+    SHORT_LINES,
     SNIFF_LINES,
     Dialect,
+    ShortRows,
     named_dialect,
     sniff_dialect,
 )
@@ -196,11 +199,102 @@ def read_csv(
         for j, (i, values) in enumerate(zip(kept, columns, strict=True))
         if not header[i].strip() and _empty(values, na_tokens)
     ]
+    dialect = _with_short_rows(dialect, body, names, [kept[j] for j in blank], limits, named)
     if not blank:
         return kept_names, list(columns), dialect
     dialect = dataclasses.replace(dialect, blank=tuple(kept[j] + 1 for j in blank))
     left = [j for j in range(len(kept)) if j not in blank]
     return [kept_names[j] for j in left], [columns[j] for j in left], dialect
+
+
+def _with_short_rows(
+    dialect: Dialect,
+    body: bytes,
+    names: list[str],
+    blank: list[int],
+    limits: Limits,
+    named: re.Match[str] | None,
+) -> Dialect:
+    """``dialect`` with the rows that lack a field of a column that is not ``blank`` (left out,
+    as a spreadsheet's formatted empty cells at the end of the header are), numbered by the
+    file's lines (a ``sep=`` line comes before ``body``)."""
+    width = max((i for i in range(len(names)) if i not in blank), default=0) + 1
+    short = _short_rows(body, width, sep=dialect.sep, max_rows=limits.max_rows)
+    if not short.rows:
+        return dialect
+    before = 1 if named is not None else 0
+    lines = tuple(line + before for line in short.lines)
+    return dataclasses.replace(dialect, short=ShortRows(short.rows, lines))
+
+
+def _short_rows(body: bytes, width: int, *, sep: str, max_rows: int) -> ShortRows:
+    """The data rows of ``body`` (CSV bytes, header first) with fewer than ``width`` fields,
+    which pandas' reader and ``_read_csv_cells`` pad with missing cells, and the lines (of
+    ``body``, from 1) the first ones start on; blank lines are no rows, as both skip them.
+
+    Counted on the bytes with numpy, a few passes whatever the rows: between double quotes a
+    separator or a line end is text, and where every quote opens or closes a field (or is
+    one of a doubled pair) a byte is inside quotes exactly when an odd number of quotes come
+    before it. A file with quotes elsewhere (``5"`` for inches) is counted by the csv module."""
+    raw = np.frombuffer(body, dtype=np.uint8)
+    ends, seps = raw == ord("\n"), raw == ord(sep)
+    if b'"' in body:
+        quotes = np.flatnonzero(raw == ord('"'))
+        if not _quotes_delimit(raw, quotes, sep):
+            return _short_rows_read(body, width, sep=sep, max_rows=max_rows)
+        inside = np.cumsum(raw == ord('"'), dtype=np.uint8)
+        np.bitwise_and(inside, 1, out=inside)
+        outside = inside.view(bool) == 0
+        ends, seps = ends & outside, seps & outside
+    stops = np.flatnonzero(ends)
+    if not len(stops) or stops[-1] != len(raw) - 1:
+        stops = np.append(stops, len(raw) - 1)  # the last row has no line end
+    starts = np.concatenate(([0], stops[:-1] + 1))
+    fields = np.add.reduceat(seps.view(np.uint8), starts, dtype=np.int64) + 1
+    content = stops + 1 - ends[stops]  # where each row's text ends, its line end left out
+    content -= (content > starts) & (raw[np.maximum(content - 1, 0)] == ord("\r"))
+    rows = np.flatnonzero(content > starts)[1 : max_rows + 2]  # the header is no data row
+    found = rows[fields[rows] < width]
+    if len(found) and (fields[found] == 1).any():  # a line of spaces is blank to pandas too
+        spaces = np.add.reduceat((raw == ord(" ")).view(np.uint8), starts, dtype=np.int64)
+        found = found[spaces[found] < content[found] - starts[found]]
+    lines = np.searchsorted(np.flatnonzero(raw == ord("\n")), starts[found[:SHORT_LINES]]) + 1
+    return ShortRows(len(found), tuple(int(line) for line in lines))
+
+
+def _quotes_delimit(raw: np.ndarray, quotes: np.ndarray, sep: str) -> bool:
+    """Every quote opens a field (after a separator, a line end, spaces or the quote it
+    doubles) or closes one (before a separator, a line end, spaces or the quote it doubles)."""
+    opening, closing = quotes[0::2], quotes[1::2]
+    before = raw[np.maximum(opening - 1, 0)]
+    after = raw[np.minimum(closing + 1, len(raw) - 1)]
+    opens = (opening == 0) | np.isin(before, list(b'\n "' + sep.encode()))
+    closes = (closing == len(raw) - 1) | np.isin(after, list(b'\r\n "' + sep.encode()))
+    return bool(opens.all() and closes.all())
+
+
+def _short_rows_read(body: bytes, width: int, *, sep: str, max_rows: int) -> ShortRows:
+    """``_short_rows`` by the csv module, reading the rows as ``_read_csv_cells`` does."""
+    lines_in = io.StringIO(body.decode("utf-8"), newline="")
+    reader = csv.reader(lines_in, delimiter=sep, skipinitialspace=True)
+    lines: list[int] = []
+    found = rows = line = 0
+    try:
+        next(reader, None)  # the header
+        line = reader.line_num
+        for row in reader:
+            start, line = line + 1, reader.line_num
+            if not row or row == [""]:  # a line of spaces too, as pandas reads it
+                continue
+            rows += 1
+            if rows > max_rows + 1:
+                break
+            if len(row) < width:
+                found += 1
+                lines += [start] if len(lines) < SHORT_LINES else []
+    except csv.Error:
+        return ShortRows()  # the reader says what is wrong with the file
+    return ShortRows(found, tuple(lines))
 
 
 def _empty(values: Any, na_tokens: Sequence[str]) -> bool:
@@ -255,7 +349,8 @@ def _read_body(
 def _read_csv_cells(raw: bytes, width: int, limits: Limits, *, sep: str) -> list[np.ndarray]:
     """The data rows of CSV bytes (header first) as text columns, without pandas: the csv
     module's dialect is pandas' default one (``sep``, double quotes); blank lines are skipped,
-    a short row is padded with missing cells, a long one is refused."""
+    a short row is padded with missing cells (the notes count them: ``_short_rows``), a long
+    one is refused."""
     lines = io.StringIO(raw.decode("utf-8"), newline="")
     reader = csv.reader(lines, delimiter=sep, skipinitialspace=True, strict=True)
     rows: list[list[str | None]] = []

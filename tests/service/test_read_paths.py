@@ -25,7 +25,12 @@ from regtune.service.store.tables import LeaseRow, StudyRow
 from regtune.service.store.trials.best import best_trial_number
 from regtune.service.store.trials.index import study_index
 from regtune.service.store.trials.stats import TrialStats
-from regtune.service.store.trials.views import page_ids, study_reads, trials_by_id
+from regtune.service.store.trials.views import (
+    page_ids,
+    stopped_early,
+    study_reads,
+    trials_by_id,
+)
 from tests.support import study_row
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -37,7 +42,9 @@ def _finished(study: optuna.Study, rng: random.Random, n: int) -> None:
     for _ in range(n):
         state = rng.choice([TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL])
         value = rng.random() if state == TrialState.COMPLETE else None
-        attrs = {"feasible": rng.random() < 0.7} if state == TrialState.COMPLETE else {}
+        attrs = {}
+        if state == TrialState.COMPLETE:
+            attrs = {"feasible": rng.random() < 0.7, "stopped_early": rng.random() < 0.4}
         trials.append(
             create_trial(
                 state=state,
@@ -74,6 +81,11 @@ def test_the_trial_index_follows_new_and_changing_trials(database_url: str, dire
         with transaction(engine) as session:
             seen, best, _ = study_reads(session, study._study_id, key=key, direction=direction)
             assert seen == counts
+            stopped = stopped_early(session, study._study_id, key=key)
+            assert stopped == sum(
+                t.state == TrialState.COMPLETE and t.user_attrs.get("stopped_early") is True
+                for t in study.get_trials(deepcopy=False)
+            )
             for state in (None, "COMPLETE", "RUNNING", "WAITING"):
                 for offset in (0, 7, len(numbers[state]) - 3, len(numbers[state]) + 5):
                     total, ids = page_ids(

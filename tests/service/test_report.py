@@ -612,14 +612,14 @@ def test_cli_watch_rewrites_the_page_until_the_study_ends(
         lambda url, *, key=None: Client("http://testserver", key=ADMIN, transport=transport),
     )
     out = tmp_path / "live.html"
-    ends = threading.Timer(1.0, _set_status, args=(row.id, "cancelled", "cancelled by a test"))
+    ends = threading.Timer(1.0, _set_status, args=(row.id, "failed", "failed by a test"))
     ends.start()
     result = CliRunner().invoke(app, ["report", row.id, "-o", str(out), "--watch", "--poll", "0.2"])
     ends.join()
     assert result.exit_code == 0, result.output
     assert "the study has ended" in result.output
     final = out.read_text(encoding="utf-8")
-    assert 'id="status">cancelled' in final and "cancelled by a test" in final
+    assert 'id="status">failed' in final and "failed by a test" in final
     assert "if (false" in final  # the final page no longer reloads itself
 
 

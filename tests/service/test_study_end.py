@@ -107,3 +107,68 @@ def test_a_study_that_did_its_trials_or_was_cancelled_says_so(
     assert stopped["end"] == {"reason": "cancelled", "message": said}
     result = cli_result(api, monkeypatch, "watch", queued["id"])
     assert result.exit_code == 2 and f"ended: {said}" in " ".join(result.output.split())
+
+
+RETRIED = "budget.n_trials reached: 2 trials done; 1 trial failed along the way and was not counted"
+
+
+def test_a_study_that_completed_after_a_trial_failed_shows_its_end_not_that_error(
+    apps: Apps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its first trial raised, its parameters ran again and the study did its trials: it showed
+    that trial's error as its own (the report's red box, a red ``error:`` line in ``regtune
+    show``) as if it had failed. A study that fails of the same error still shows it."""
+    api = apps(objective_factory="tests.objectives:fail_the_first_trial")
+    created = api.post("/v1/studies", json=definition("retried", n_trials=2)).json()
+    study = run_to_the_end(api, created["id"])
+    assert study["status"] == "completed" and study["counts"]["FAIL"] == 1, study
+    assert study["error"] is None, study
+    assert study["end"]["reason"] == "n_trials"
+    assert study["end"]["message"].startswith(RETRIED), study["end"]
+    assert study["best_model"] is not None
+    with sqlite3.connect(Apps.database_path(api)) as db:  # nor does its row, for SQL readers
+        stored = db.execute("SELECT error FROM regtune_studies WHERE id = ?", (study["id"],))
+        assert stored.fetchone() == (None,)
+    db.close()
+
+    report = api.get(f"/v1/studies/{study['id']}/report").text
+    assert text_of(report, "error") is None
+    assert (text_of(report, "end") or "").startswith(f"Ended: {RETRIED}"), text_of(report, "end")
+    for command in ("show", "watch"):
+        said = cli_output(api, monkeypatch, command, study["id"])
+        assert f"ended: {RETRIED}" in said and "error:" not in said, said
+    assert "has no saved model" not in cli_output(api, monkeypatch, "best", study["id"])
+
+    body = {**definition("failed"), "budget": {"n_trials": 2, "max_retries": 0}}
+    failed = run_to_the_end(api, api.post("/v1/studies", json=body).json()["id"])
+    assert failed["status"] == "failed" and failed["end"]["reason"] == "failed", failed
+    assert "the training diverged" in failed["error"], failed
+    assert "the training diverged" in (text_of(api.get(failed["report_url"]).text, "error") or "")
+    said = " ".join(cli_result(api, monkeypatch, "show", failed["id"]).output.split())
+    assert "error: " in said and "the training diverged" in said, said
+
+
+def test_a_trials_error_an_older_release_left_on_a_completed_study_is_not_its_error(
+    apps: Apps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Older releases kept a retried trial's error on the study after it completed; a database
+    they used shows those studies as completed, with no error. A best model's error stays."""
+    api = apps()
+    study = run_to_the_end(api, api.post("/v1/studies", json=definition("old", 2)).json()["id"])
+    older = Apps.database_path(apps.clients[-1])
+    trial_error = "trial 0: FloatingPointError: the trainer diverged"
+    with sqlite3.connect(older) as db:
+        db.execute("UPDATE regtune_studies SET error = ? WHERE id = ?", (trial_error, study["id"]))
+    db.close()
+    api = apps(database=older)
+    again = api.get(f"/v1/studies/{study['id']}").json()
+    assert again["error"] is None and again["end"]["reason"] == "n_trials", again
+    assert text_of(api.get(f"/v1/studies/{study['id']}/report").text, "error") is None
+    assert "error:" not in cli_output(api, monkeypatch, "show", study["id"])
+
+    model_error = "best model not saved: gave up after 5 attempts; last error: OSError: disk full"
+    with sqlite3.connect(older) as db:
+        db.execute("UPDATE regtune_studies SET error = ? WHERE id = ?", (model_error, study["id"]))
+    db.close()
+    api = apps(database=older)
+    assert api.get(f"/v1/studies/{study['id']}").json()["error"] == model_error

@@ -174,6 +174,19 @@ def open_model(study_id: str, artifact_id: str, settings: Settings | None = None
 NOT_SAVED_YET = "best model not saved yet"
 """How the study's error begins while a failed save waits for its next try (cleared once the
 model is saved)."""
+GAVE_UP = "best model not saved: gave up"
+"""How it begins once the saves are given up."""
+NO_MODEL = "no best model:"
+"""How it begins when no trial can give a model (the worker says why)."""
+
+
+def is_model_error(error: str) -> bool:
+    """Whether a completed study's ``error`` is its best model's, written after it completed;
+    anything else there is a trial's error an older release left (a completing study's error is
+    cleared: ``finishing.settle``)."""
+    return error.startswith((NOT_SAVED_YET, GAVE_UP, NO_MODEL))
+
+
 MAX_ATTEMPTS = 3
 """Tries at saving one study's model before it is given up (the reason stays on the study)."""
 RETRY_DELAYS = (timedelta(minutes=1), timedelta(minutes=10))
@@ -314,7 +327,7 @@ def record_failure(
     previous = storage.get_study_system_attrs(optuna_study_id)
     attempts = int(previous.get(MODEL_FAILURES_ATTR, {}).get("attempts", 0)) + 1
     if attempts >= MAX_ATTEMPTS:
-        reason = f"best model not saved: gave up after {attempts} attempts; last error: {error}"
+        reason = f"{GAVE_UP} after {attempts} attempts; last error: {error}"
         value = {"reason": reason, "attempts": attempts}
         _record(
             study_id, optuna_study_id, NO_MODEL_ATTR, value, reason, engine=engine, storage=storage

@@ -296,7 +296,8 @@ def settled(row: StudyRow) -> bool:
         return True
     summary = summarize(row)
     if summary.best is None:
-        return row.error is not None or not summary.counts.get(TrialState.COMPLETE.name)
+        said = row.error is not None and best_model.is_model_error(row.error)
+        return said or not summary.counts.get(TrialState.COMPLETE.name)
     return summary.best_model is not None
 
 
@@ -495,6 +496,8 @@ class StudySummary:
     select_note: str | None = None
     """Why ``best`` is not the best value's trial (``objective.relax_margin``, ``one_se``): the
     trials and standard errors the choice measured."""
+    stopped_early: int = 0
+    """COMPLETE trials that early stopping ended (``training.early_stopping``)."""
 
 
 PARETO_LIMIT = 500
@@ -521,15 +524,16 @@ def summarize(row: StudyRow, *, spec: StudySpec | None = None) -> StudySummary:
             select=select_rule,
             relax_margin=spec.objective.relax_margin,
         )
+        stopped_early = trial_reads.stopped_early(session, osid, key=row.id)
         pareto = None
         if len(directions) > 1:
             numbers = pareto_numbers(session, osid, directions)
             pareto = trial_reads.list_trials(
                 session, osid, numbers=numbers[:PARETO_LIMIT], limit=PARETO_LIMIT
             )
-        return counts, best, note, pareto, _model_info(session, row)
+        return counts, best, note, stopped_early, pareto, _model_info(session, row)
 
-    counts, best, note, pareto, model = read(reads)
+    counts, best, note, stopped_early, pareto, model = read(reads)
     if model is not None and model.get("test_metrics") == {}:  # saved before: no test split
         model = {**model, "test_metrics": None}
     test_metrics = refit_metrics = None
@@ -551,4 +555,5 @@ def summarize(row: StudyRow, *, spec: StudySpec | None = None) -> StudySummary:
         validation_chosen_by=spec.validation.chosen_by or "definition",
         select=select_rule,
         select_note=note,
+        stopped_early=stopped_early,
     )

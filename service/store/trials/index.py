@@ -19,8 +19,10 @@ from dataclasses import dataclass
 
 from cachetools import LRUCache
 from optuna.trial import TrialState
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from regtune.service.store.db import among
 from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.trials.best import (
     BestChoice,
@@ -40,6 +42,10 @@ MAX_STUDIES = 64
 about 2 MB."""
 DELTA_LIMIT = 2_000
 """Above this many newly completed trials, the best trial is searched again in SQL instead."""
+STOPPED_EARLY_ATTR = "stopped_early"
+"""The user attribute a trial's training sets true when early stopping ended it."""
+IDS_PER_QUERY = 5_000
+"""Trial ids looked up per statement (SQLite takes at most 32,766 parameters)."""
 _ID_BITS = 32
 
 
@@ -76,6 +82,9 @@ class StudyIndex:
         """Trials marked diverged that kept a finite value, found by the last full search for
         the best (never chosen; ``diverged_note`` names those ranked before the best)."""
         self._completed: list[int] = []
+        self._unread_stops: list[int] = []
+        """COMPLETE trials not yet looked at for ``stopped_early``."""
+        self.stopped_early = 0
         self.begun = 0
         """Refreshes begun; ``done``: the number of the last one finished."""
         self.done = 0
@@ -142,6 +151,7 @@ class StudyIndex:
             self.cursor.open[change.trial_id] = (key, state)
         elif state == "COMPLETE":
             self._completed.append(change.trial_id)
+            self._unread_stops.append(change.trial_id)
 
     def counts(self) -> dict[str, int]:
         return {s: len(column) for s, column in self.by_state.items()}
@@ -159,6 +169,24 @@ class StudyIndex:
         if at < len(self.all) and self.all[at] >> _ID_BITS == number:
             return _trial_id(self.all[at])
         return None
+
+    def update_stopped_early(self, session: Session) -> int:
+        """How many COMPLETE trials early stopping ended (``training.early_stopping``): their
+        attribute is read once, when the index first sees them COMPLETE (a COMPLETE trial's
+        attributes never change)."""
+        attr = om.TrialUserAttributeModel
+        while self._unread_stops:  # a failed read leaves its trials to the next call
+            ids = self._unread_stops[:IDS_PER_QUERY]
+            found = session.scalar(
+                select(func.count()).where(
+                    among(session, attr.trial_id, ids),
+                    attr.key == STOPPED_EARLY_ATTR,
+                    attr.value_json == "true",
+                )
+            )
+            self.stopped_early += found or 0
+            del self._unread_stops[: len(ids)]
+        return self.stopped_early
 
     def best_known(self, direction: str) -> bool:
         """``best`` is up to date for ``direction`` (``update_best`` would read nothing)."""

@@ -28,6 +28,7 @@ from regtune.service.store.trials.best import (
     fold_standard_error,
 )
 from regtune.service.store.trials.coefficients import decode
+from regtune.service.store.trials.index import STOPPED_EARLY_ATTR
 
 BEST_KEPT = 50
 """Best trials added to every sample, so that the optimum and its neighbours are drawn."""
@@ -57,6 +58,15 @@ class Point:
     ``"128-64"``): drawn by the search plots and importances, not on numeric axes."""
 
 
+@dataclass(frozen=True)
+class StoppedEarly:
+    """COMPLETE trials that early stopping ended, and the fewest and most epochs they ran."""
+
+    trials: int
+    fewest: int | None = None
+    most: int | None = None
+
+
 @dataclass
 class ReportData:
     counts: dict[str, int]
@@ -77,6 +87,8 @@ class ReportData:
     selection: str | None = None
     """What ``relax_margin`` and ``one_se`` measured to choose ``best`` (the API's
     ``selection.note``), if a rule applied."""
+    stopped: StoppedEarly = field(default_factory=lambda: StoppedEarly(0))
+    """The COMPLETE trials early stopping ended."""
 
 
 def _numeric(text: Any) -> float | None:
@@ -289,6 +301,33 @@ def sparsity_front(
     return front
 
 
+def stopped_early(session: Session, optuna_study_id: int) -> StoppedEarly:
+    """How many COMPLETE trials early stopping ended and the range of their ``epochs_run``: one
+    aggregate, as the counts are."""
+    trial = om.TrialModel
+    stopped, ran = aliased(om.TrialUserAttributeModel), aliased(om.TrialUserAttributeModel)
+    epochs = cast(ran.value_json, Float)
+    n, fewest, most = session.execute(
+        select(func.count(), func.min(epochs), func.max(epochs))
+        .select_from(trial)
+        .join(
+            stopped,
+            and_(
+                stopped.trial_id == trial.trial_id,
+                stopped.key == STOPPED_EARLY_ATTR,
+                stopped.value_json == "true",
+            ),
+        )
+        .outerjoin(ran, and_(ran.trial_id == trial.trial_id, ran.key == "epochs_run"))
+        .where(trial.study_id == optuna_study_id, trial.state == TrialState.COMPLETE)
+    ).one()
+    if not n:
+        return StoppedEarly(0)
+    return StoppedEarly(
+        int(n), None if fewest is None else int(fewest), None if most is None else int(most)
+    )
+
+
 def sample_curves(
     session: Session, optuna_study_id: int, *, counts: dict[str, int], per_state: int = CURVES
 ) -> dict[str, dict[int, list[tuple[int, float]]]]:
@@ -390,6 +429,7 @@ def report_data(
         best=best,
         front=sparsity_front(session, optuna_study_id, direction=direction) if front else [],
         curves=sample_curves(session, optuna_study_id, counts=counts),
+        stopped=stopped_early(session, optuna_study_id) if counts["COMPLETE"] else StoppedEarly(0),
         distributions=found,
         selection=selection,
     )

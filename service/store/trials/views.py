@@ -257,6 +257,14 @@ def study_reads(
     return counts, view, "; ".join(notes) or None
 
 
+def stopped_early(session: Session, optuna_study_id: int, *, key: str) -> int:
+    """How many COMPLETE trials early stopping ended, of those the index saw (``study_reads``
+    brought it up to date): only the trials completed since the last call are read."""
+    index = study_index(key, optuna_study_id)
+    with index.lock:
+        return index.update_stopped_early(session)
+
+
 def page_ids(
     session: Session,
     optuna_study_id: int,

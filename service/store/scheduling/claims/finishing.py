@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     Text,
     bindparam,
+    case,
     delete,
     or_,
     select,
@@ -110,9 +111,12 @@ def _count(*, released: bool, errored: bool, told: bool) -> Any:
     values: dict[str, object] = {"n_done": monotonic_done(told=told), "updated_at": NOW}
     if released:
         values["n_running"] = StudyRow.n_running - 1
-    if errored:
+    if errored:  # a trial's error is the study's while it runs, never after it ended
         values["n_errors"] = StudyRow.n_errors + 1
-        values["error"] = bindparam("error_text", type_=Text)
+        values["error"] = case(
+            (StudyRow.status.in_(ACTIVE), bindparam("error_text", type_=Text)),
+            else_=StudyRow.error,
+        )
     return update(StudyRow).where(StudyRow.id == STUDY).values(**values)
 
 
@@ -181,8 +185,9 @@ def _settle(*, one_study: bool) -> tuple[Any, Any]:
                 & (StudyRow.n_reserved == 0),
             ),
         )
-        # short of n_trials, the deadline ended it: a normal end, which records no error
-        .values(status=StudyStatus.COMPLETED, finished_at=NOW, updated_at=NOW)
+        # short of n_trials, the deadline ended it: a normal end, which records no error; nor is
+        # a trial's error, whose parameters ran again, the error of a study that completed
+        .values(status=StudyStatus.COMPLETED, error=None, finished_at=NOW, updated_at=NOW)
     )
     fails = (
         update(StudyRow)
