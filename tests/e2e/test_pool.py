@@ -384,7 +384,7 @@ def test_sqlite_embedded_with_dashboard_reading(
     serve = processes.start(
         regtune(
             "serve",
-            *("--port", str(port), "--workers", "3"),
+            *("--port", str(port), "--workers", "3", "--api-workers", "1"),
             *("--dashboard", "--dashboard-port", str(dash_port)),
         ),
         process_env(sqlite_url, **SLEEP),

@@ -32,13 +32,14 @@ def definition(**changes: Any) -> dict[str, Any]:
 
 
 class Served:
-    """``regtune serve`` as a child process, with its API's URL."""
+    """``regtune serve`` as a child process, with its API's URL; one API process (the default,
+    one per CPU, is ``test_serve_prints_the_urls_once_the_api_answers``'s)."""
 
     def __init__(self, processes: Processes, url: str, *args: str, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = processes.start(
-            regtune("serve", "--port", str(self.port), *args),
+            regtune("serve", "--port", str(self.port), "--api-workers", "1", *args),
             process_env(url, **env),
             f"serve-{self.port}.log",
         )
