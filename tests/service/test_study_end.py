@@ -48,6 +48,16 @@ def text_of(html: str, element_id: str) -> str | None:
     return None if found is None else re.sub(r"<[^>]+>", "", found.group(1))
 
 
+def as_stored_by_an_older_release(apps: Apps, study_id: str, error: str) -> TestClient:
+    """A new app on a copy of the last app's database whose study ``study_id`` carries
+    ``error``, as an older release left it."""
+    older = Apps.database_path(apps.clients[-1])
+    with sqlite3.connect(older) as db:
+        db.execute("UPDATE regtune_studies SET error = ? WHERE id = ?", (error, study_id))
+    db.close()
+    return apps(database=older)
+
+
 def test_a_study_ended_by_its_time_budget_completed_and_says_why_not_as_an_error(
     apps: Apps, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -73,13 +83,7 @@ def test_a_deadline_stored_as_an_error_by_an_older_release_is_shown_as_the_end(
     """Older releases wrote the deadline's end to the study's ``error``; a database they used
     shows those studies as ended by their time budget, with no error."""
     study = timed_out(apps())
-    older = Apps.database_path(apps.clients[-1])
-    with sqlite3.connect(older) as db:
-        db.execute(
-            "UPDATE regtune_studies SET error = ? WHERE id = ?", (DEADLINE_ERROR, study["id"])
-        )
-    db.close()
-    api = apps(database=older)
+    api = as_stored_by_an_older_release(apps, study["id"], DEADLINE_ERROR)
     again = api.get(f"/v1/studies/{study['id']}").json()
     assert again["error"] is None and again["end"]["reason"] == "timeout_s", again
     assert text_of(api.get(f"/v1/studies/{study['id']}/report").text, "error") is None
@@ -155,20 +159,13 @@ def test_a_trials_error_an_older_release_left_on_a_completed_study_is_not_its_er
     they used shows those studies as completed, with no error. A best model's error stays."""
     api = apps()
     study = run_to_the_end(api, api.post("/v1/studies", json=definition("old", 2)).json()["id"])
-    older = Apps.database_path(apps.clients[-1])
     trial_error = "trial 0: FloatingPointError: the trainer diverged"
-    with sqlite3.connect(older) as db:
-        db.execute("UPDATE regtune_studies SET error = ? WHERE id = ?", (trial_error, study["id"]))
-    db.close()
-    api = apps(database=older)
+    api = as_stored_by_an_older_release(apps, study["id"], trial_error)
     again = api.get(f"/v1/studies/{study['id']}").json()
     assert again["error"] is None and again["end"]["reason"] == "n_trials", again
     assert text_of(api.get(f"/v1/studies/{study['id']}/report").text, "error") is None
     assert "error:" not in cli_output(api, monkeypatch, "show", study["id"])
 
     model_error = "best model not saved: gave up after 5 attempts; last error: OSError: disk full"
-    with sqlite3.connect(older) as db:
-        db.execute("UPDATE regtune_studies SET error = ? WHERE id = ?", (model_error, study["id"]))
-    db.close()
-    api = apps(database=older)
+    api = as_stored_by_an_older_release(apps, study["id"], model_error)
     assert api.get(f"/v1/studies/{study['id']}").json()["error"] == model_error
