@@ -242,19 +242,18 @@ def _rest(rows: int) -> int:
     return rows - math.ceil(0.2 * rows)
 
 
-def test_uploads_with_relax_given(bench_with_servers: Bench) -> None:
-    """``--relax 0``: the elastic net alone, in every study of a regression upload."""
-    _, result = bench_with_servers("uploads", "--tables", "fair", "--relax", "0")
+def test_uploads_with_relax_and_a_test_fraction_given(bench_with_servers: Bench) -> None:
+    """``--relax 0``: the elastic net alone, in every study of a regression upload;
+    ``--test-fraction 0.25``: the studies hold that test split of the upload (the model still
+    trains on every uploaded row), and the baseline is not run. One run, one service, both."""
+    stdout, result = bench_with_servers(
+        "uploads", "--tables", "star98", "--relax", "0", "--test-fraction", "0.25"
+    )
     assert result["relax"] == 0.0
     for run in result["runs"]:  # fixed, so not among the searched parameters
         assert "relax" not in run["regtune"]["chosen"] and "lambda" in run["regtune"]["chosen"]
     assert result["rows"][0]["regtune"]["relaxed_best"] == 0
 
-
-def test_uploads_with_a_test_fraction_given(bench_with_servers: Bench) -> None:
-    """``--test-fraction 0.25``: the studies hold that test split of the upload (the model
-    still trains on every uploaded row), and the baseline is not run."""
-    stdout, result = bench_with_servers("uploads", "--tables", "star98", "--test-fraction", "0.25")
     assert result["test_fraction"] == 0.25
     (row,) = result["rows"]
     assert row["regtune"]["train_rows"] == _rest(300) and UPLOAD_BASELINE not in row
