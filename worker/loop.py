@@ -34,7 +34,7 @@ from regtune.service.store.backoff import (
     describe,
     retry_forever,
 )
-from regtune.service.store.db import connection_limit, get_engine
+from regtune.service.store.db import connection_limit, get_engine, outages
 from regtune.service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR, DATABASE_HANDBACKS_ATTR
 from regtune.service.store.optuna_db.internals.handles import (
     OPTUNA_TRIAL_LOGGER,
@@ -484,6 +484,7 @@ class Worker:
         except KeyError:
             log.info("study %s was deleted", claim.study_id)
             return None
+        started = time.monotonic()
         try:
             spec = self._definition(claim)
             study.sampler = make_sampler(spec, claim_seq=claim.seq)
@@ -499,8 +500,7 @@ class Worker:
             log.warning("study %s left to newer workers: %s", claim.study_id, exc)
             return None
         except Exception as exc:
-            log.exception("study %s cannot run", claim.study_id)
-            return self._record_failure(study, exc)
+            return self._cannot_run(study, claim, exc, since=started)
         storage = storage_of(study)
         if isinstance(storage, WorkerHeartbeats):
             storage.claimed(study_id_of(study), waiting=claim.waiting)
@@ -510,12 +510,12 @@ class Worker:
             number.append(trial.number)
             self.tally.trials += 1
             self.current = (claim.study_id, trial.number)
+            self._trial_id = trial_id_of(trial)  # beaten for from now on, whatever comes next
             logs.trial_var.set(trial.number)
             log.info("study %s trial %d started", claim.study_id, trial.number)
             try:
                 attrs = {CLAIM_SECONDS_ATTR: round(self._claim_seconds, 6)}
                 linked = links.link_trial(storage_of(study), trial_id_of(trial), claim, attrs=attrs)
-                self._trial_id = trial_id_of(trial)
                 if not linked:
                     raise HandBack("the slot was released while the trial started")
                 self._told = finishing.finish_when_told(
@@ -581,6 +581,25 @@ class Worker:
                 raise StudyStopped("the study was cancelled while the trial ran")
 
         return stop_check
+
+    def _cannot_run(
+        self, study: optuna.Study, claim: Claim, exc: BaseException, *, since: float
+    ) -> str | None:
+        """A claim whose trial could not be set up (loading its data, building its sampler):
+        its study's error, unless the database was found unreachable meanwhile (an uploaded
+        dataset is read from it): then the slot goes back uncounted, as a trial cut off by an
+        outage is handed back, and the next claim sets it up again."""
+        if caused_by_database(exc, among=DATABASE_TRANSIENT) and outages.lost_since(
+            engine_of(study), since
+        ):
+            log.warning(
+                "study %s: the database failed before the trial started (%s); slot given back",
+                claim.study_id,
+                describe(exc),
+            )
+            return None
+        log.exception("study %s cannot run", claim.study_id)
+        return self._record_failure(study, exc)
 
     def _record_failure(self, study: optuna.Study, exc: BaseException) -> str:
         """A claim that failed before its trial could start still leaves a FAIL trial saying why."""
