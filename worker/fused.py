@@ -349,9 +349,15 @@ def _end_member(run: _Run, member: _Member, exc: BaseException, *, database: boo
             return
         fail_first = True  # still RUNNING: fail it once the database is back
     if isinstance(exc, HandBack):
-        database = isinstance(exc, DatabaseHandBack)
+        said = exc.error if isinstance(exc, DatabaseHandBack) else None  # warned of once, above
         error = worker._hand_back(
-            run.study, c, [number], reason=str(exc), fail_first=fail_first, database=database
+            run.study,
+            c,
+            [number],
+            reason=str(exc),
+            fail_first=fail_first,
+            database=said is not None,
+            said=said,
         )
     elif isinstance(exc, StudyStopped):
         log.info("study %s stopped; trial %d ended", c.study_id, number)

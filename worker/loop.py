@@ -82,6 +82,8 @@ class DatabaseHandBack(HandBack):
 
     def __init__(self, exc: BaseException) -> None:
         super().__init__(database_failed(exc))
+        self.error = describe(exc)
+        """The database error that interrupted the trial, as the worker's log names it."""
 
 
 def database_failed(exc: BaseException) -> str:
@@ -505,6 +507,9 @@ class Worker:
         if isinstance(storage, WorkerHeartbeats):
             storage.claimed(study_id_of(study), waiting=claim.waiting)
         number: list[int] = []
+        interrupted: list[DatabaseHandBack] = []
+        """The database error that stopped the trial: what a FAIL that Optuna could not record
+        for the same outage hands it back for."""
 
         def tracked(trial: optuna.Trial) -> Any:
             number.append(trial.number)
@@ -523,7 +528,8 @@ class Worker:
                 )
                 return objective(trial)
             except DATABASE_TRANSIENT as exc:  # not the built-in timeouts: the objective's own
-                raise DatabaseHandBack(exc) from exc
+                interrupted.append(DatabaseHandBack(exc))
+                raise interrupted[-1] from exc
             except optuna.TrialPruned:
                 raise
             except HandBack as exc:  # why it FAILs: the retry with its parameters follows
@@ -558,11 +564,30 @@ class Worker:
                 log.exception("study %s trial %s failed", claim.study_id, number[:1])
                 return trial_error(exc)
             # Optuna could not even record the FAIL: the trial is still RUNNING. Fail it and queue
-            # its retry once the database is back, before the slot is given back.
-            log.warning("study %s: database error mid-trial (%s)", claim.study_id, describe(exc))
-            reason = database_failed(exc)
+            # its retry once the database is back, before the slot is given back. The trial's
+            # reason is the error that stopped it, not the one its FAIL met next.
+            cause = interrupted[-1] if interrupted else DatabaseHandBack(exc)
+            if not number:  # not even asked: nothing to hand back
+                log.warning(
+                    "study %s: the database failed before the trial started (%s); slot given back",
+                    claim.study_id,
+                    cause.error,
+                )
+                return None
+            log.warning(
+                "study %s trial %d: database error mid-trial (%s); handing it back",
+                claim.study_id,
+                number[0],
+                cause.error,
+            )
             return self._hand_back(
-                study, claim, number, reason=reason, fail_first=True, database=True
+                study,
+                claim,
+                number,
+                reason=str(cause),
+                fail_first=True,
+                database=True,
+                said=cause.error,
             )
         return None
 
@@ -641,13 +666,15 @@ class Worker:
         reason: str,
         fail_first: bool = False,
         database: bool = False,
+        said: str | None = None,
     ) -> str | None:
         """Queue a WAITING copy of the failed trial's parameters for the next claim to run.
 
         With ``fail_first`` the trial is first moved RUNNING → FAIL; if a sweep failed it already
         (and so queued the retry itself), nothing more is done. A ``database`` error that these
         parameters met on ``DATABASE_HANDBACKS`` claims before is not handed back again: it is
-        returned, the trial's error.
+        returned, the trial's error. ``said``: the error just warned of, which the retries that
+        meet it again do not repeat.
         """
         self._told = None  # a FAIL: the slot is finished once the retry is queued
         if not number:
@@ -664,7 +691,7 @@ class Worker:
 
         if fail_first:
             try:
-                if not retry_forever(fail, what="fail the trial", stop=self.stopping):
+                if not retry_forever(fail, what="fail the trial", stop=self.stopping, said=said):
                     log.info(
                         "study %s trial %d was failed by a sweep meanwhile (heartbeat lapsed); "
                         "its retry is queued",
