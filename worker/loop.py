@@ -29,6 +29,7 @@ from regtune.service.store.backoff import (
     DATABASE_TRANSIENT,
     TRANSIENT,
     Backoff,
+    OutageLog,
     caused_by_database,
     database_error,
     describe,
@@ -224,6 +225,7 @@ class Worker:
         beats.start()
         idle = Backoff(self.settings.poll_min, self.settings.poll_max)
         outage = Backoff(0.5, 10.0)
+        unreachable = OutageLog("look for work", logger=log)
         changes = self._changes()  # what ends an idle wait early
         settle = heap.Resettle() if settle_heap else lambda: False
         settle()
@@ -242,11 +244,11 @@ class Worker:
                     )
                     self._claim_seconds = time.perf_counter() - asked
                 except TRANSIENT as exc:
-                    delay = outage.next()
-                    log.warning("database unavailable (%s); retry in %.1fs", describe(exc), delay)
-                    self.stopping.wait(delay)
+                    unreachable.failed(exc)
+                    self.stopping.wait(outage.next())
                     continue
                 outage.reset()
+                unreachable.succeeded()
                 if claim is None:
                     if self._sweep_due():
                         changes.busy()  # the sweep and a catch-up refit use the whole pool
