@@ -2,14 +2,14 @@
 database could be reached, so an outage is not taken for the death of every worker in it.
 
 Every engine of the process is watched (SQLAlchemy's events on the ``Engine`` class: Optuna's
-engine too). A connection that could not be opened, or one found dead, is a break; the next
-connection opened on that database ends it. Statements the database refuses, and SQLite's
-"database is locked", are not breaks: the database answered.
+engine too). A connection to a database server that could not be opened, or one found dead, is
+a break; the next connection opened on that database ends it. Statements the database refuses
+are not breaks: the database answered. Nor is anything on a SQLite file, which has no server to
+lose: what fails there (a lock, a missing file) fails alike for every process on it.
 """
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from typing import TypeAlias
@@ -44,14 +44,17 @@ def lost_since(engine: Engine, moment: float) -> bool:
     """True if this process found ``engine``'s database unreachable at or after ``moment``
     (``time.monotonic()``): an error met meanwhile may be the outage's, not its caller's."""
     with _lock:
-        return _lost_at.get(_database(engine.url), -math.inf) >= moment
+        lost = _lost_at.get(_database(engine.url))
+    return lost is not None and lost >= moment
 
 
 @event.listens_for(Engine, "handle_error")
 def _broke(context: ExceptionContext) -> None:
     engine = context.engine
-    if engine is None or not (context.is_disconnect or context.connection is None):
-        return  # the database answered (a refused statement, a lock): not an outage
+    if engine is None or engine.dialect.name == "sqlite":
+        return
+    if not (context.is_disconnect or context.connection is None):
+        return  # the database answered (a refused statement): not an outage
     database = _database(engine.url)
     with _lock:
         _lost_at[database] = time.monotonic()
