@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -76,6 +77,10 @@ class _Member:
     claim: Claim
     trial: optuna.Trial
     ended: bool = False
+    """Done training: stopped, told or failed."""
+    settled: bool = False
+    """Its end recorded (told, or handed back): until then its heartbeat goes on, so a trial
+    whose FAIL waits for the database to come back is not taken for a dead worker's."""
 
 
 @dataclass
@@ -133,6 +138,7 @@ def _run(worker: Worker, spec: StudySpec, taken: list[Claim]) -> None:
     except TRANSIENT as exc:
         _release(worker, taken, why=f"database error: {describe(exc)}")
         return
+    started = time.monotonic()
     try:
         set_threads()
         splits = prepare(spec)
@@ -140,8 +146,7 @@ def _run(worker: Worker, spec: StudySpec, taken: list[Claim]) -> None:
         shape = DataShape(rows + len(splits.folds[0].X_test), splits.n_features, splits.n_classes)
         fits = fused_width(spec, shape, Budget.from_settings(worker.settings), asked=len(taken))
     except Exception as exc:
-        log.exception("study %s cannot run", first.study_id)
-        error = worker._record_failure(study, exc)
+        error = worker._cannot_run(study, first, exc, since=started)
         for c in taken:
             worker.finish_claim(c, error=error if c is first else None, failed_by_sweep=False)
         return
@@ -298,6 +303,7 @@ def _tell(
             member.claim.study_id,
             member.trial.number,
         )
+    member.settled = True
     run.worker.finish_claim(member.claim, error=None, failed_by_sweep=swept)
 
 
@@ -307,7 +313,10 @@ def _end(run: _Run, member: _Member, exc: BaseException, *, database: bool = Fal
     error (counted against the study's ``max_retries``). Every line logged meanwhile (a retry
     while the database is away) names the member's study and trial."""
     with logs.context(study_id=member.claim.study_id, trial=member.trial.number):
-        _end_member(run, member, exc, database=database)
+        try:
+            _end_member(run, member, exc, database=database)
+        finally:
+            member.settled = True
 
 
 def _end_member(run: _Run, member: _Member, exc: BaseException, *, database: bool) -> None:
@@ -340,9 +349,15 @@ def _end_member(run: _Run, member: _Member, exc: BaseException, *, database: boo
             return
         fail_first = True  # still RUNNING: fail it once the database is back
     if isinstance(exc, HandBack):
-        database = isinstance(exc, DatabaseHandBack)
+        said = exc.error if isinstance(exc, DatabaseHandBack) else None  # warned of once, above
         error = worker._hand_back(
-            run.study, c, [number], reason=str(exc), fail_first=fail_first, database=database
+            run.study,
+            c,
+            [number],
+            reason=str(exc),
+            fail_first=fail_first,
+            database=said is not None,
+            said=said,
         )
     elif isinstance(exc, StudyStopped):
         log.info("study %s stopped; trial %d ended", c.study_id, number)
@@ -359,15 +374,16 @@ def _release(worker: Worker, taken: list[Claim], *, why: str) -> None:
 
 @contextmanager
 def _heartbeats(run: _Run) -> Iterator[None]:
-    """Record the Optuna heartbeat of every member still training, as ``optimize`` records its
-    one trial's: a killed worker's members go stale and the sweep retries each of them."""
+    """Record the Optuna heartbeat of every member whose end is not recorded yet (still
+    training, or its FAIL waiting for the database), as ``optimize`` records its one trial's: a
+    killed worker's members go stale and the sweep retries each of them."""
     storage = get_storage()  # the one the study was loaded with (``Worker.load_study``)
     done = threading.Event()
     interval = run.worker.settings.heartbeat_interval
 
     def beat() -> None:
         while not done.wait(interval):
-            for m in run.live():
+            for m in [m for m in run.members if not m.settled]:
                 try:
                     storage.record_heartbeat(trial_id_of(m.trial))
                 except Exception as exc:  # the next beat tries again

@@ -29,12 +29,13 @@ from regtune.service.store.backoff import (
     DATABASE_TRANSIENT,
     TRANSIENT,
     Backoff,
+    OutageLog,
     caused_by_database,
     database_error,
     describe,
     retry_forever,
 )
-from regtune.service.store.db import connection_limit, get_engine
+from regtune.service.store.db import connection_limit, get_engine, outages
 from regtune.service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR, DATABASE_HANDBACKS_ATTR
 from regtune.service.store.optuna_db.internals.handles import (
     OPTUNA_TRIAL_LOGGER,
@@ -82,6 +83,8 @@ class DatabaseHandBack(HandBack):
 
     def __init__(self, exc: BaseException) -> None:
         super().__init__(database_failed(exc))
+        self.error = describe(exc)
+        """The database error that interrupted the trial, as the worker's log names it."""
 
 
 def database_failed(exc: BaseException) -> str:
@@ -222,6 +225,7 @@ class Worker:
         beats.start()
         idle = Backoff(self.settings.poll_min, self.settings.poll_max)
         outage = Backoff(0.5, 10.0)
+        unreachable = OutageLog("look for work", logger=log)
         changes = self._changes()  # what ends an idle wait early
         settle = heap.Resettle() if settle_heap else lambda: False
         settle()
@@ -240,11 +244,11 @@ class Worker:
                     )
                     self._claim_seconds = time.perf_counter() - asked
                 except TRANSIENT as exc:
-                    delay = outage.next()
-                    log.warning("database unavailable (%s); retry in %.1fs", describe(exc), delay)
-                    self.stopping.wait(delay)
+                    unreachable.failed(exc)
+                    self.stopping.wait(outage.next())
                     continue
                 outage.reset()
+                unreachable.succeeded()
                 if claim is None:
                     if self._sweep_due():
                         changes.busy()  # the sweep and a catch-up refit use the whole pool
@@ -484,6 +488,7 @@ class Worker:
         except KeyError:
             log.info("study %s was deleted", claim.study_id)
             return None
+        started = time.monotonic()
         try:
             spec = self._definition(claim)
             study.sampler = make_sampler(spec, claim_seq=claim.seq)
@@ -499,23 +504,25 @@ class Worker:
             log.warning("study %s left to newer workers: %s", claim.study_id, exc)
             return None
         except Exception as exc:
-            log.exception("study %s cannot run", claim.study_id)
-            return self._record_failure(study, exc)
+            return self._cannot_run(study, claim, exc, since=started)
         storage = storage_of(study)
         if isinstance(storage, WorkerHeartbeats):
             storage.claimed(study_id_of(study), waiting=claim.waiting)
         number: list[int] = []
+        interrupted: list[DatabaseHandBack] = []
+        """The database error that stopped the trial: what a FAIL that Optuna could not record
+        for the same outage hands it back for."""
 
         def tracked(trial: optuna.Trial) -> Any:
             number.append(trial.number)
             self.tally.trials += 1
             self.current = (claim.study_id, trial.number)
+            self._trial_id = trial_id_of(trial)  # beaten for from now on, whatever comes next
             logs.trial_var.set(trial.number)
             log.info("study %s trial %d started", claim.study_id, trial.number)
             try:
                 attrs = {CLAIM_SECONDS_ATTR: round(self._claim_seconds, 6)}
                 linked = links.link_trial(storage_of(study), trial_id_of(trial), claim, attrs=attrs)
-                self._trial_id = trial_id_of(trial)
                 if not linked:
                     raise HandBack("the slot was released while the trial started")
                 self._told = finishing.finish_when_told(
@@ -523,7 +530,8 @@ class Worker:
                 )
                 return objective(trial)
             except DATABASE_TRANSIENT as exc:  # not the built-in timeouts: the objective's own
-                raise DatabaseHandBack(exc) from exc
+                interrupted.append(DatabaseHandBack(exc))
+                raise interrupted[-1] from exc
             except optuna.TrialPruned:
                 raise
             except HandBack as exc:  # why it FAILs: the retry with its parameters follows
@@ -558,11 +566,30 @@ class Worker:
                 log.exception("study %s trial %s failed", claim.study_id, number[:1])
                 return trial_error(exc)
             # Optuna could not even record the FAIL: the trial is still RUNNING. Fail it and queue
-            # its retry once the database is back, before the slot is given back.
-            log.warning("study %s: database error mid-trial (%s)", claim.study_id, describe(exc))
-            reason = database_failed(exc)
+            # its retry once the database is back, before the slot is given back. The trial's
+            # reason is the error that stopped it, not the one its FAIL met next.
+            cause = interrupted[-1] if interrupted else DatabaseHandBack(exc)
+            if not number:  # not even asked: nothing to hand back
+                log.warning(
+                    "study %s: the database failed before the trial started (%s); slot given back",
+                    claim.study_id,
+                    cause.error,
+                )
+                return None
+            log.warning(
+                "study %s trial %d: database error mid-trial (%s); handing it back",
+                claim.study_id,
+                number[0],
+                cause.error,
+            )
             return self._hand_back(
-                study, claim, number, reason=reason, fail_first=True, database=True
+                study,
+                claim,
+                number,
+                reason=str(cause),
+                fail_first=True,
+                database=True,
+                said=cause.error,
             )
         return None
 
@@ -581,6 +608,25 @@ class Worker:
                 raise StudyStopped("the study was cancelled while the trial ran")
 
         return stop_check
+
+    def _cannot_run(
+        self, study: optuna.Study, claim: Claim, exc: BaseException, *, since: float
+    ) -> str | None:
+        """A claim whose trial could not be set up (loading its data, building its sampler):
+        its study's error, unless the database was found unreachable meanwhile (an uploaded
+        dataset is read from it): then the slot goes back uncounted, as a trial cut off by an
+        outage is handed back, and the next claim sets it up again."""
+        if caused_by_database(exc, among=DATABASE_TRANSIENT) and outages.lost_since(
+            engine_of(study), since
+        ):
+            log.warning(
+                "study %s: the database failed before the trial started (%s); slot given back",
+                claim.study_id,
+                describe(exc),
+            )
+            return None
+        log.exception("study %s cannot run", claim.study_id)
+        return self._record_failure(study, exc)
 
     def _record_failure(self, study: optuna.Study, exc: BaseException) -> str:
         """A claim that failed before its trial could start still leaves a FAIL trial saying why."""
@@ -622,13 +668,15 @@ class Worker:
         reason: str,
         fail_first: bool = False,
         database: bool = False,
+        said: str | None = None,
     ) -> str | None:
         """Queue a WAITING copy of the failed trial's parameters for the next claim to run.
 
         With ``fail_first`` the trial is first moved RUNNING → FAIL; if a sweep failed it already
         (and so queued the retry itself), nothing more is done. A ``database`` error that these
         parameters met on ``DATABASE_HANDBACKS`` claims before is not handed back again: it is
-        returned, the trial's error.
+        returned, the trial's error. ``said``: the error just warned of, which the retries that
+        meet it again do not repeat.
         """
         self._told = None  # a FAIL: the slot is finished once the retry is queued
         if not number:
@@ -645,7 +693,7 @@ class Worker:
 
         if fail_first:
             try:
-                if not retry_forever(fail, what="fail the trial", stop=self.stopping):
+                if not retry_forever(fail, what="fail the trial", stop=self.stopping, said=said):
                     log.info(
                         "study %s trial %d was failed by a sweep meanwhile (heartbeat lapsed); "
                         "its retry is queued",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -169,12 +170,20 @@ def without_addresses(text: str) -> str:
     return text
 
 
-def describe(exc: BaseException) -> str:
+def describe(exc: BaseException, *, within: BaseException | None = None) -> str:
     """``Type: first line`` of the root of the error chain: what a log line should say. A link
     that carries no text is passed over (SQLAlchemy's ``InvalidatePoolError``, raised when a
     pre-ping finds a pooled connection dead, is the root of the error that the reconnection
-    then meets, and reads ``()``)."""
+    then meets, and reads ``()``).
+
+    ``within``: the error being handled when ``exc`` was raised (``sys.exception()`` where the
+    work began). Python links it as the context of ``exc``'s root, but it is an older failure,
+    not ``exc``'s cause: its chain is left out, or every retry of a hand-back would be said to
+    fail with the error that interrupted the trial, whatever it met since."""
     chain = error_chain(exc)
+    if within is not None:
+        older = {id(error) for error in error_chain(within)}
+        chain = [error for error in chain if id(error) not in older] or chain[:1]
     telling = [error for error in chain if error.args and str(error).strip()]
     root = (telling or chain)[-1]
     message = str(root).strip().splitlines()
@@ -207,17 +216,18 @@ def retry_forever(
     first: float = 0.5,
     cap: float = 10.0,
     stop: threading.Event | None = None,
+    said: str | None = None,
 ) -> T:
     """Run ``action`` until it succeeds, sleeping between transient database errors.
 
     With ``stop``, give up (re-raising the last error) once ``stop`` is set: a worker asked to
-    exit does not wait for the database to come back.
+    exit does not wait for the database to come back. ``said``: the error (``describe``) the
+    caller has just warned of, not said again at the first failure.
 
-    An outage is one warning at the first failure, another only when the error changes or
-    ``REMIND_S`` passed, and one line once ``action`` succeeds after failing: a line per
-    attempt was six a minute for each operation waiting, for as long as the database was away.
+    An outage is logged as ``OutageLog`` says: a line per attempt was six a minute for each
+    operation waiting, for as long as the database was away.
     """
-    said = _Said()
+    outage = OutageLog(what, said=said)
 
     def stopped(_: RetryCallState) -> bool:
         return stop is not None and stop.is_set()
@@ -230,15 +240,7 @@ def retry_forever(
 
     def warn(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
-        cause = describe(error) if error else "unknown error"
-        now = time.monotonic()
-        if state.attempt_number == 1:
-            log.warning("could not %s (%s); retrying until the database answers", what, cause)
-        elif cause != said.cause or now - said.at >= REMIND_S:
-            log.warning("still could not %s after %d tries (%s)", what, state.attempt_number, cause)
-        else:
-            return
-        said.cause, said.at = cause, now
+        outage.failed(error or RuntimeError("unknown error"))
 
     retrying = Retrying(
         retry=retry_if_exception_type(TRANSIENT),
@@ -251,18 +253,55 @@ def retry_forever(
         reraise=True,
     )
     done = retrying(action)
-    tries = int(retrying.statistics.get("attempt_number", 1))
-    if tries > 1:
-        log.info("%s: done after %d tries (the database answers again)", what, tries)
+    outage.succeeded()
     return done
 
 
 REMIND_S = 60.0
-"""While an outage lasts, ``retry_forever`` says it still waits this often."""
+"""While an outage lasts, ``OutageLog`` says it still waits this often."""
 
 
-class _Said:
-    """What ``retry_forever`` last warned of, and when (monotonic seconds)."""
+class OutageLog:
+    """What a wait for the database logs: a warning at the first failure, another only when the
+    error changes or ``REMIND_S`` passed, and one line once it succeeds after failing.
 
-    cause = ""
-    at = 0.0
+    Errors are described as raised (``describe``), without the error that was being handled
+    when the wait began (``sys.exception()`` then): a wait in an ``except`` block met new
+    errors, but each was said to be the one that the block handled.
+    """
+
+    def __init__(self, what: str, *, said: str | None = None, logger: logging.Logger = log) -> None:
+        self.what = what
+        self.log = logger
+        self.failures = 0
+        self.cause = said or ""
+        self.at = time.monotonic() if said else -REMIND_S
+        self.handled = sys.exception()
+
+    def failed(self, error: BaseException) -> None:
+        """One more attempt failed with ``error``."""
+        self.failures += 1
+        cause = describe(error, within=self.handled)
+        now = time.monotonic()
+        if self.failures == 1 and cause != self.cause:
+            self.log.warning(
+                "could not %s (%s); retrying until the database answers", self.what, cause
+            )
+        elif cause != self.cause or now - self.at >= REMIND_S:
+            self.log.warning(
+                "still could not %s after %d tries (%s)", self.what, self.failures, cause
+            )
+        else:
+            return
+        self.cause, self.at = cause, now
+
+    def succeeded(self) -> None:
+        """The attempt after the failures succeeded: one line, and the next failure is a new
+        outage."""
+        if self.failures:
+            self.log.info(
+                "%s: done after %d tries (the database answers again)",
+                self.what,
+                self.failures + 1,
+            )
+        self.failures, self.cause, self.at = 0, "", -REMIND_S

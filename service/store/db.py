@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, sessionmaker
 
 from regtune.service.settings import Settings, get_settings
+from regtune.service.store import outages as outages  # its listeners watch every engine
 
 T = TypeVar("T")
 

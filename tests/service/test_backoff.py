@@ -144,3 +144,45 @@ def test_a_new_error_meanwhile_is_said(caplog: pytest.LogCaptureFixture) -> None
     retry_forever(action, what="test", first=0.001, cap=0.002)
     said = [r.getMessage() for r in caplog.records]
     assert len(said) == 2 and said[1].startswith("still could not test after 3 tries ("), said
+
+
+def test_a_wait_begun_while_handling_an_error_names_the_errors_it_meets(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A hand-back waits in the ``except`` block of the error that stopped its trial, so Python
+    links that error to every error the wait meets: each warning named it (the first error of
+    the outage), and a new error meanwhile was never said."""
+    meets = [ConnectionRefusedError("Connection refused")] * 2 + [
+        ConnectionError("the database system is starting up")
+    ]
+
+    def action() -> str:
+        if meets:
+            raise OperationalError("UPDATE trials", {}, meets.pop(0))
+        return "done"
+
+    caplog.set_level(logging.INFO, logger="regtune.service.store.backoff")
+    stopped = ConnectionError("terminating connection due to administrator command")
+    try:
+        raise OperationalError("INSERT INTO trial_values", {}, stopped)
+    except OperationalError:
+        retry_forever(action, what="fail the trial", first=0.001, cap=0.002)
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [
+        "could not fail the trial (OperationalError: (builtins.ConnectionRefusedError) "
+        "Connection refused); retrying until the database answers",
+        "still could not fail the trial after 3 tries (OperationalError: "
+        "(builtins.ConnectionError) the database system is starting up)",
+        "fail the trial: done after 4 tries (the database answers again)",
+    ], said
+
+
+def test_an_error_the_caller_warned_of_is_not_said_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _, action = _flaky(2)
+    caplog.set_level(logging.INFO, logger="regtune.service.store.backoff")
+    said_before = "OperationalError: (builtins.ConnectionError) server closed the connection"
+    retry_forever(action, what="fail the trial", first=0.001, cap=0.002, said=said_before)
+    said = [r.getMessage() for r in caplog.records]
+    assert said == ["fail the trial: done after 3 tries (the database answers again)"], said

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, delete, or_, select
 from regtune.service.settings import get_settings
 from regtune.service.spec.enums import ACTIVE, FINAL
 from regtune.service.store.clock import utcnow
-from regtune.service.store.db import rowcount, transaction
+from regtune.service.store.db import get_engine, outages, rowcount, transaction
 from regtune.service.store.optuna_db.internals.expressions import open_trials, trial_started_utc
 from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.optuna_db.internals.heartbeats import stale_trial_ids
@@ -245,11 +245,18 @@ def sweep(
     comes free, so the next claim of that study runs the retry. Half-created studies, Optuna
     studies without a regtune study and regtune studies without an Optuna study are removed
     too. Returns the slots released.
+
+    Silence is judged only once this process has reached the database for ``grace`` without a
+    break (``outages.steady``): the workers that an outage silenced have had a grace period to
+    beat again, so a trial a live worker holds is never failed as its worker's death (which
+    spends one of the study's ``max_retries``), nor its slot taken.
     """
-    fail_stale_trials(engine, storage)
-    fail_orphaned_trials(engine, storage)
+    grace = grace or timedelta(seconds=get_settings().grace_period)
+    judging = outages.steady(engine or get_engine(), grace.total_seconds())
+    if judging:
+        fail_stale_trials(engine, storage)
+        fail_orphaned_trials(engine, storage)
     remove_unfinished_studies(engine, storage)
     remove_orphaned_optuna_studies(engine, storage)
     remove_studies_deleted_in_optuna(engine)
-    grace = grace or timedelta(seconds=get_settings().grace_period)
-    return release_dead_workers(engine, grace=grace)
+    return release_dead_workers(engine, grace=grace) if judging else 0

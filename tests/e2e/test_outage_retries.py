@@ -1,0 +1,52 @@
+"""A PostgreSQL outage under running workers spends none of a study's retries: the trials it cut
+off are handed back (re-run with their parameters, uncounted), as on SIGTERM.
+
+The outage outlasts the grace period (4 s here), and the API sweeps every 0.1 s, so the first
+sweep after the restart came before the workers' next heartbeat (1 s): it took their silence
+for death, failed their trials as a dead worker's (one retry each), and a study with
+``max_retries: 0`` failed ("trial 0 killed its worker 1 times").
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from optuna.trial import TrialState
+
+from tests.e2e.test_pool import SLEEP, assert_at_rest, at_rest, definition, trials_of
+from tests.pg import PostgresServer
+from tests.support import Stack, wait_for
+
+__all__ = ["trials_of"]  # the fixture
+
+
+def test_an_outage_longer_than_the_grace_period_spends_no_retry(
+    own_pg: PostgresServer, stack_factory: type[Stack], trials_of: Any
+) -> None:
+    url = own_pg.create_database("outage")
+    env = {**SLEEP, "REGTUNE_SLEEP_TRIAL_SECONDS": "3", "REGTUNE_SWEEP_INTERVAL": "0.1"}
+    stack = stack_factory(url, **env).start_api()
+    spec = definition(4, max_parallel=2)
+    spec["budget"]["max_retries"] = 0
+    study = stack.submit(spec)
+    stack.start_workers(2)
+    trials = trials_of(url, study)
+    wait_for(
+        lambda: sum(t.state == TrialState.RUNNING for t in trials.all()) == 2,
+        timeout=180,
+        what="two trials running",
+    )
+    trials.close()
+    own_pg.stop("fast")
+    threading.Event().wait(6)  # longer than the grace period: no condition to poll for
+    own_pg.start()
+
+    final = stack.wait_status(study["id"], ("completed", "failed", "cancelled"), timeout=600)
+    assert final["status"] == "completed", final.get("error")
+    all_trials = at_rest(trials)
+    assert_at_rest(all_trials, 4)
+    cut_off = [t for t in all_trials if t.state == TrialState.FAIL]
+    assert cut_off, "the outage cut off no trial"
+    for trial in cut_off:
+        assert trial.user_attrs["error"].startswith("handed back: the database failed"), trial
