@@ -37,14 +37,20 @@ log = logging.getLogger(__name__)
 
 
 class Sweeper(threading.Thread):
-    """Runs the stale-trial sweep on a timer; a database outage only delays it."""
+    """Runs the stale-trial sweep on a timer; a database outage only delays it, and is logged
+    once (``outage``: a warning at the first failed sweep, another only when the error changes
+    or once a minute, one line when a sweep succeeds again), not at every interval."""
 
     def __init__(self, interval: float) -> None:
+        from regtune.service.store.backoff import OutageLog
+
         super().__init__(name="regtune-sweep", daemon=True)
         self.interval = interval
         self.stopped = threading.Event()
+        self.outage = OutageLog("sweep", logger=log)
 
     def run(self) -> None:
+        from regtune.service.store.backoff import TRANSIENT, describe
         from regtune.service.store.scheduling.lease import sweep_lease
         from regtune.service.store.scheduling.sweep import sweep
 
@@ -53,8 +59,12 @@ class Sweeper(threading.Thread):
             try:
                 if lease.acquire():
                     sweep()
-            except Exception as exc:
-                log.warning("sweep failed, retrying later: %s", type(exc).__name__)
+            except TRANSIENT as exc:
+                self.outage.failed(exc)
+            except Exception as exc:  # not the database's absence: said every time
+                log.warning("sweep failed, retrying later: %s", describe(exc))
+            else:
+                self.outage.succeeded()
         try:
             lease.release()
         except Exception as exc:
@@ -78,7 +88,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await warm.rehearse(app, latest)
         heap.settle()  # a full collection then pauses requests for a millisecond, not tens
         await anyio.to_thread.run_sync(multiprocess.start_together)
-    sweeper = Sweeper(get_settings().sweep_interval)
+    sweeper = app.state.sweeper = Sweeper(get_settings().sweep_interval)
     sweeper.start()
     try:
         yield
