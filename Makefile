@@ -44,7 +44,7 @@ test: setup system-deps helm
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q -n $(TEST_PROCESSES) --dist loadscope --timeout=900 --durations=30 $(PYTEST_ARGS)
 
-# The edit loop, about a minute: everything in this process (the definition, the store on SQLite,
+# The edit loop, about two minutes here: everything in this process (the definition, the store on SQLite,
 # every API route through the app itself, ingest, the trainers). A test that needs a process,
 # PostgreSQL, helm, Chromium or docker-compose, or runs a benchmark, is marked by its fixture and
 # left to `make test`.
