@@ -269,38 +269,6 @@ def test_database_restart_workers_back_off_and_continue(
         assert re.search(r"trial \d+ started", worker.log()[offset:]), "a worker stopped working"
 
 
-def test_a_database_outage_leaves_every_failed_trial_saying_why(
-    own_pg: PostgresServer, stack_factory: type[Stack], trials_of: Any
-) -> None:
-    """PostgreSQL stopped for a few seconds mid-trial, then started again: the trials it cut
-    off are handed back, each FAIL saying why in words a tenant may read (a FAIL said nothing
-    when the database refused its note, or named the database's address when it did not)."""
-    url = own_pg.create_database("outage")
-    stack = stack_factory(url, **{**SLEEP, "REGTUNE_SLEEP_TRIAL_SECONDS": "3"}).start_api()
-    study = stack.submit(definition(8, max_parallel=2))
-    stack.start_workers(2)
-    trials = trials_of(url, study)
-    wait_for(
-        lambda: sum(t.state == TrialState.RUNNING for t in trials.all()) == 2,
-        timeout=180,
-        what="two trials running",
-    )
-    trials.close()
-    own_pg.stop("fast")
-    threading.Event().wait(4)  # an outage of a few seconds: no condition to poll for
-    own_pg.start()
-
-    completed(stack, study)
-    all_trials = at_rest(trials)
-    assert_at_rest(all_trials, 8)
-    failed = [t for t in all_trials if t.state == TrialState.FAIL]
-    assert failed, "the outage cut off no trial"
-    for trial in failed:
-        error = trial.user_attrs.get("error")
-        assert error, f"trial {trial.number} FAILed without saying why"
-        assert str(own_pg.port) not in error and "127.0.0.1" not in error, error
-
-
 def test_api_restart_does_not_disturb_the_workers(
     stack_factory: type[Stack], pg_url: str, trials_of: Any
 ) -> None:
