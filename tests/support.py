@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import pty
+import re
 import select
 import signal
 import socket
@@ -87,6 +89,19 @@ def wait_for(
             last_error = exc
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last error: {last_error})")
+
+
+def assert_outage_said_once(said: list[tuple[int, str]], what: str, *, tries: int) -> None:
+    """``said`` (level, message) of a wait through a database outage are the two lines of
+    ``OutageLog``: a warning at the first failure, and one once ``what`` was done again after at
+    least ``tries`` tries (a line per attempt was the defect)."""
+    assert [level for level, _ in said] == [logging.WARNING, logging.INFO], said
+    assert said[0][1].startswith(f"could not {what} (OperationalError: "), said
+    assert said[0][1].endswith("); retrying until the database answers"), said
+    done = re.fullmatch(
+        rf"{re.escape(what)}: done after (\d+) tries \(the database answers again\)", said[1][1]
+    )
+    assert done and int(done[1]) >= tries, said
 
 
 def process_env(database_url: str, **extra: str) -> dict[str, str]:

@@ -5,13 +5,12 @@ retrying later: OperationalError" at every interval, twelve lines a minute by de
 from __future__ import annotations
 
 import logging
-import re
 
 import pytest
 
 from tests.inprocess import Apps
 from tests.pg import PostgresServer
-from tests.support import wait_for
+from tests.support import assert_outage_said_once, wait_for
 
 APP = "regtune.service.api.app"
 
@@ -38,11 +37,4 @@ def test_the_sweeper_says_an_outage_once_and_once_that_it_ended(
         timeout=120,
         what="a sweep after the restart",
     )
-    lines = said(caplog)
-    assert [level for level, _ in lines] == [logging.WARNING, logging.INFO], lines
-    assert lines[0][1].startswith("could not sweep (OperationalError: "), lines
-    assert lines[0][1].endswith("); retrying until the database answers"), lines
-    tries = re.fullmatch(
-        r"sweep: done after (\d+) tries \(the database answers again\)", lines[1][1]
-    )
-    assert tries and int(tries[1]) >= 6, lines
+    assert_outage_said_once(said(caplog), "sweep", tries=6)

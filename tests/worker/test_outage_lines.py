@@ -18,7 +18,7 @@ from regtune.worker.loop import Worker
 from tests.e2e.test_pool import Trials, definition
 from tests.inprocess import Apps
 from tests.pg import PostgresServer
-from tests.support import wait_for
+from tests.support import assert_outage_said_once, wait_for
 
 LOOP = "regtune.worker.loop"
 BACKOFF = "regtune.service.store.backoff"
@@ -59,13 +59,7 @@ def test_an_idle_worker_says_an_outage_once_and_once_that_it_ended(
             what="a claim after the restart",
         )
     said = [(level, m) for level, m in lines(caplog, LOOP) if "look for work" in m]
-    assert [level for level, _ in said] == [logging.WARNING, logging.INFO], said
-    assert said[0][1].startswith("could not look for work (OperationalError: "), said
-    assert said[0][1].endswith("); retrying until the database answers"), said
-    tries = re.fullmatch(
-        r"look for work: done after (\d+) tries \(the database answers again\)", said[1][1]
-    )
-    assert tries and int(tries[1]) >= 3, said
+    assert_outage_said_once(said, "look for work", tries=3)
 
 
 def test_a_trial_cut_off_by_an_outage_names_the_error_that_stopped_it_once(
