@@ -27,7 +27,7 @@ from regtune.service.api.schemas import (
     TrialOut,
     ValidationOut,
 )
-from regtune.service.api.study_end import error_of, study_end
+from regtune.service.api.study_end import error_of, study_end, trial_errors
 from regtune.service.settings import get_settings
 from regtune.service.spec.advice import warnings_of
 from regtune.service.spec.definition import StudySpec
@@ -140,6 +140,7 @@ def _study_out(row: StudyRow, summary: studies.StudySummary) -> StudyOut:
         report_url=f"/v1/studies/{row.id}/report",
         warnings=warnings_of(studies.definition_of(row)),
         end=study_end(row, failed=summary.counts["FAIL"]),
+        trial_errors=trial_errors(row, failed=summary.counts["FAIL"]),
         error=error_of(row),
         created_at=row.created_at,
         started_at=row.started_at,

@@ -31,7 +31,7 @@ from regtune.service.api import report_figures as figures
 from regtune.service.api import report_words as words
 from regtune.service.api.deps import StudyDep
 from regtune.service.api.schemas import BestModel
-from regtune.service.api.study_end import error_of, study_end
+from regtune.service.api.study_end import error_of, study_end, trial_errors
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.enums import ACTIVE
 from regtune.service.spec.objective import objective_directions, objective_names
@@ -306,6 +306,7 @@ def _render(
         study=row,
         end=study_end(row, failed=data.counts.get("FAIL", 0)),
         error=error_of(row),
+        trial_errors=trial_errors(row, failed=data.counts.get("FAIL", 0)),
         counts={k: v for k, v in data.counts.items()},
         done=data.counts.get("COMPLETE", 0) + data.counts.get("PRUNED", 0),
         stopped_early=words.stopped_early(data, spec.training.max_epochs),

@@ -162,6 +162,21 @@ class SelectionOut(Answer):
     )
 
 
+class TrialErrors(Answer):
+    """While a study runs: its trials that failed so far, whose parameters run again. Not the
+    study's error: the study goes on (it fails only past ``budget.max_retries`` failures)."""
+
+    failed: int = Field(description="trials in state FAIL so far, not counted toward n_trials")
+    last: str = Field(description="the last failure's error (each FAIL trial says its own)")
+    message: str = Field(
+        examples=[
+            "last trial error (its parameters run again; 1 trial failed so far, not counted "
+            "toward budget.n_trials): FloatingPointError: the trainer diverged"
+        ],
+        description="both in words, as the study report and regtune show / watch say them",
+    )
+
+
 class StudyEnd(Answer):
     """Why a study ended: its ``status`` says how, this says what ended it."""
 
@@ -216,11 +231,19 @@ class StudyOut(Answer):
     end: StudyEnd | None = Field(
         default=None, description="why the study ended; null while it is queued or running"
     )
+    trial_errors: TrialErrors | None = Field(
+        default=None,
+        description="while the study is queued or running, the last error of its trials that "
+        "failed so far, whose parameters run again: not the study's error, as it goes on; null "
+        "if none failed, and once the study ended (end then counts them; error says why a "
+        "failed study failed)",
+    )
     error: str | None = Field(
-        description="what went wrong: why the study failed, a trial's last error while it "
-        "runs, or the best model's once it completed; null if nothing did (a study that "
-        "completed or was cancelled has none of its trials' errors, nor one that ran out of "
-        "budget.timeout_s: end says so, and how many trials failed along the way)"
+        description="the study's own error: why it failed, or, once it completed, why its best "
+        "model was not saved; null if nothing went wrong (a trial's error while the study runs "
+        "is trial_errors', and a study that completed or was cancelled has none of its trials' "
+        "errors, nor one that ran out of budget.timeout_s: end says so, and how many trials "
+        "failed along the way)"
     )
     created_at: UtcDateTime
     started_at: UtcDateTime | None

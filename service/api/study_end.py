@@ -5,14 +5,16 @@ A time budget that runs out is a normal end, as Optuna's ``timeout`` and Ray Tun
 ``time_budget_s`` are: the study completes with the trials done by then, and no error is
 recorded (``finishing.settle``). Nor is a trial that failed along the way the error of a study
 that completed or was cancelled: its end says how many did, and each FAIL trial says why.
+While a study runs, a trial's error is not the study's either: its parameters run again, and
+``trial_errors`` says so in neutral words (``error`` is the study's own).
 """
 
 from __future__ import annotations
 
 from typing import assert_never
 
-from regtune.service.api.schemas import StudyEnd
-from regtune.service.spec.enums import StudyStatus
+from regtune.service.api.schemas import StudyEnd, TrialErrors
+from regtune.service.spec.enums import ACTIVE, StudyStatus
 from regtune.service.store.repos import best_model, studies
 from regtune.service.store.tables import StudyRow
 
@@ -69,17 +71,36 @@ def _failed_along_the_way(failed: int) -> str:
     )
 
 
+def trial_errors(row: StudyRow, *, failed: int = 0) -> TrialErrors | None:
+    """While ``row`` is queued or running, the last error of its trials (``failed``: its FAIL
+    trials so far), whose parameters run again; None if it has none, or once it ended."""
+    if row.error is None or StudyStatus(row.status) not in ACTIVE:
+        return None
+    if not failed:  # a worker died before its trial began: the slot is claimed again
+        message = f"last error (the study goes on): {row.error}"
+    else:
+        one = failed == 1
+        message = (
+            f"last trial error ({'its' if one else 'their'} parameters run again; {failed} "
+            f"trial{'' if one else 's'} failed so far, not counted toward budget.n_trials): "
+            f"{row.error}"
+        )
+    return TrialErrors(failed=failed, last=row.error, message=message)
+
+
 def error_of(row: StudyRow) -> str | None:
-    """The study's error, if it has one: why it failed, the last error of a trial while it runs,
-    or its best model's once it completed. A trial's error that older releases left on a
-    completed or cancelled study did not end it, nor did the deadline's end they stored as an
+    """The study's own error, if it has one: why it failed, or its best model's once it
+    completed. A trial's error while it runs is not (``trial_errors``); nor is one that older
+    releases left on a completed or cancelled study, nor the deadline's end they stored as an
     error: its end (``study_end``) says how it ended."""
     error = row.error
     if error is None or error == DEADLINE_ERROR:
         return None
     status = StudyStatus(row.status)
     match status:
-        case StudyStatus.QUEUED | StudyStatus.RUNNING | StudyStatus.FAILED:
+        case StudyStatus.QUEUED | StudyStatus.RUNNING:
+            return None
+        case StudyStatus.FAILED:
             return error
         case StudyStatus.COMPLETED:
             return error if best_model.is_model_error(error) else None

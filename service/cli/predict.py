@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import sys
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
@@ -53,7 +54,10 @@ def predict(
         from regtune.service.model.saved import load
 
         saved = load(model)
-        rows = saved.read(data.read_bytes(), filename=data.name, target=target, encoding=encoding)
+        with warnings.catch_warnings(record=True) as reading:  # said below, as the others are
+            warnings.simplefilter("always")
+            raw = data.read_bytes()
+            rows = saved.read(raw, filename=data.name, target=target, encoding=encoding)
         predictions = saved.predict(rows.X)
         metrics = None
         scored = 0 if rows.scored is None else int(rows.scored.sum())
@@ -68,6 +72,8 @@ def predict(
                 f"model's training file was (--encoding to say otherwise)"
             )
         )
+    for warning in reading:  # rows shorter than the header
+        err.print(Text(f"warning: {warning.message}"))
     for column, values in rows.unknown.items():
         shown = ", ".join(repr(v) for v in values[:5]) + (", ..." if len(values) > 5 else "")
         err.print(

@@ -226,6 +226,8 @@ def _print_summary(study: StudyOut, *, warnings: bool = True) -> None:
     console.print("counts: " + counts)
     if study.end:
         console.print(Text(f"ended: {study.end.message}"))
+    if study.trial_errors:  # a trial's, not the study's: it goes on
+        console.print(Text(study.trial_errors.message))
     if study.error:
         console.print(Text.assemble(("error: ", "red"), study.error))
     if study.validation:

@@ -25,6 +25,12 @@ class ShortRows:
 
     @property
     def note(self) -> str | None:
+        """What an upload says of them."""
+        return self.said(again="upload it again")
+
+    def said(self, *, again: str) -> str | None:
+        """How many rows and the first lines, and what to do (``again``: with the corrected
+        file); None without short rows."""
         if not self.rows:
             return None
         one = self.rows == 1
@@ -33,7 +39,7 @@ class ShortRows:
             f"{self.rows} row{'' if one else 's'} (line{'' if len(self.lines) == 1 else 's'} "
             f"{shown}) {'has' if one else 'have'} fewer fields than the header: the missing "
             f"ones at {'its' if one else 'their'} end were read as missing values; if a "
-            "separator was lost there, correct the file and upload it again"
+            f"separator was lost there, correct the file and {again}"
         )
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from regtune.service.errors import InvalidUpload
 from regtune.service.ingest import marks
+from regtune.service.ingest.dialects import ShortRows
 from regtune.service.ingest.encodings import UTF8
 from regtune.service.ingest.formats import NA_TOKENS, read_columns
 from regtune.service.ingest.header import Limits, same_name
@@ -98,6 +99,8 @@ class Rows:
     """Per text column, the values the model never saw (encoded as all zeros)."""
     encoding: str = UTF8
     """The text encoding the file was read with."""
+    short: ShortRows = field(default_factory=ShortRows)
+    """The rows with fewer fields than the header, read with missing cells (as upload notes)."""
 
 
 @dataclass(frozen=True)
@@ -258,11 +261,11 @@ class Encoder:
         X, unknown = self.encode(columns, limits, decimal=dialect.decimal)
         column = target if target is not None else same_name(self.target)
         if column not in columns:
-            return Rows(X, unknown=unknown, encoding=dialect.encoding)
+            return Rows(X, unknown=unknown, encoding=dialect.encoding, short=dialect.short)
         y, scored = self.target_values(
             columns[column], limits, column=column, decimal=dialect.decimal
         )
-        return Rows(X, y, scored, unknown, dialect.encoding)
+        return Rows(X, y, scored, unknown, dialect.encoding, dialect.short)
 
     def encode_frame(
         self, columns: Mapping[str, pd.Series | np.ndarray], limits: Limits

@@ -52,6 +52,8 @@ PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 NA_TOKENS = ("", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "none", "?", "#N/A")
 """Cells read as missing values, in CSV and in Parquet text columns (``#N/A``: a spreadsheet's
 own missing value, as pandas reads it)."""
+_LINE = re.compile(r"(\bline )([0-9]+)")
+"""A line number in pandas' parser errors, counted from the header."""
 
 
 def _looks_like_text(raw: bytes) -> bool:
@@ -182,9 +184,12 @@ def read_csv(
     check_header(names, target=target, limits=limits, ignore=ignore)
     kept = [i for i, name in enumerate(names) if name not in ignore]
     body = raw[text_start:]
+    before = 1 if named is not None else 0  # the sep= line, before the header
 
     def read(mark: str) -> list[Any]:
-        columns = _read_body(body, len(names), limits, sep=dialect.sep, decimal=mark, na=na_tokens)
+        columns = _read_body(
+            body, len(names), limits, sep=dialect.sep, decimal=mark, na=na_tokens, before=before
+        )
         return [columns[i] for i in kept]
 
     kept_names = [names[i] for i in kept]
@@ -199,7 +204,7 @@ def read_csv(
         for j, (i, values) in enumerate(zip(kept, columns, strict=True))
         if not header[i].strip() and _empty(values, na_tokens)
     ]
-    dialect = _with_short_rows(dialect, body, names, [kept[j] for j in blank], limits, named)
+    dialect = _with_short_rows(dialect, body, names, [kept[j] for j in blank], limits, before)
     if not blank:
         return kept_names, list(columns), dialect
     dialect = dataclasses.replace(dialect, blank=tuple(kept[j] + 1 for j in blank))
@@ -213,16 +218,15 @@ def _with_short_rows(
     names: list[str],
     blank: list[int],
     limits: Limits,
-    named: re.Match[str] | None,
+    before: int,
 ) -> Dialect:
     """``dialect`` with the rows that lack a field of a column that is not ``blank`` (left out,
     as a spreadsheet's formatted empty cells at the end of the header are), numbered by the
-    file's lines (a ``sep=`` line comes before ``body``)."""
+    file's lines (``before``: the ``sep=`` line before ``body``, if any)."""
     width = max((i for i in range(len(names)) if i not in blank), default=0) + 1
     short = _short_rows(body, width, sep=dialect.sep, max_rows=limits.max_rows)
     if not short.rows:
         return dialect
-    before = 1 if named is not None else 0
     lines = tuple(line + before for line in short.lines)
     return dataclasses.replace(dialect, short=ShortRows(short.rows, lines))
 
@@ -275,7 +279,7 @@ def _quotes_delimit(raw: np.ndarray, quotes: np.ndarray, sep: str) -> bool:
 
 def _short_rows_read(body: bytes, width: int, *, sep: str, max_rows: int) -> ShortRows:
     """``_short_rows`` by the csv module, reading the rows as ``_read_csv_cells`` does."""
-    lines_in = io.StringIO(body.decode("utf-8"), newline="")
+    lines_in = _Lines(body)
     reader = csv.reader(lines_in, delimiter=sep, skipinitialspace=True)
     lines: list[int] = []
     found = rows = line = 0
@@ -284,7 +288,7 @@ def _short_rows_read(body: bytes, width: int, *, sep: str, max_rows: int) -> Sho
         line = reader.line_num
         for row in reader:
             start, line = line + 1, reader.line_num
-            if not row or row == [""]:  # a line of spaces too, as pandas reads it
+            if lines_in.blank(row):
                 continue
             rows += 1
             if rows > max_rows + 1:
@@ -295,6 +299,26 @@ def _short_rows_read(body: bytes, width: int, *, sep: str, max_rows: int) -> Sho
     except csv.Error:
         return ShortRows()  # the reader says what is wrong with the file
     return ShortRows(found, tuple(lines))
+
+
+class _Lines:
+    """The lines of CSV bytes for the csv module, which tells a row of a blank line from a row
+    of one empty field (``""``) by the line it was read from."""
+
+    def __init__(self, raw: bytes) -> None:
+        self._lines = io.StringIO(raw.decode("utf-8"), newline="")
+        self._last = ""
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        self._last = next(self._lines)
+        return self._last
+
+    def blank(self, row: list[str]) -> bool:
+        """``row`` is an empty line or a line of spaces, which pandas skips (not a row)."""
+        return not row or (row == [""] and not self._last.strip())
 
 
 def _empty(values: Any, na_tokens: Sequence[str]) -> bool:
@@ -314,14 +338,22 @@ def _line(raw: bytes, start: int) -> str:
 
 
 def _read_body(
-    body: bytes, width: int, limits: Limits, *, sep: str, decimal: str, na: Sequence[str]
+    body: bytes,
+    width: int,
+    limits: Limits,
+    *,
+    sep: str,
+    decimal: str,
+    na: Sequence[str],
+    before: int = 0,
 ) -> list[Any]:
-    """Every column of the data rows (``body`` starts with the header line): pandas' C parser
-    with ``decimal``, or without pandas the csv module's text cells."""
+    """Every column of the data rows (``body`` starts with the header line, after ``before``
+    lines of the file): pandas' C parser with ``decimal``, or without pandas the csv module's
+    text cells; a row that cannot be read is named by its line in the file."""
     try:
         import pandas as pd
     except ModuleNotFoundError:
-        return _read_csv_cells(body, width, limits, sep=sep)
+        return _read_csv_cells(body, width, limits, sep=sep, before=before)
     try:
         frame = pd.read_csv(
             io.BytesIO(body),
@@ -342,33 +374,38 @@ def _read_body(
         frame = pd.DataFrame(columns=list(range(width)))
     except (pd.errors.ParserError, ValueError, OverflowError) as exc:
         message = str(exc).replace("Error tokenizing data. C error: ", "").strip()
+        message = _LINE.sub(lambda m: f"{m[1]}{int(m[2]) + before}", message)
         raise InvalidUpload(f"the CSV cannot be parsed: {message}") from None
     return [frame[i] for i in range(width)]
 
 
-def _read_csv_cells(raw: bytes, width: int, limits: Limits, *, sep: str) -> list[np.ndarray]:
-    """The data rows of CSV bytes (header first) as text columns, without pandas: the csv
-    module's dialect is pandas' default one (``sep``, double quotes); blank lines are skipped,
-    a short row is padded with missing cells (the notes count them: ``_short_rows``), a long
-    one is refused."""
-    lines = io.StringIO(raw.decode("utf-8"), newline="")
+def _read_csv_cells(
+    raw: bytes, width: int, limits: Limits, *, sep: str, before: int = 0
+) -> list[np.ndarray]:
+    """The data rows of CSV bytes (header first, after ``before`` lines of the file) as text
+    columns, without pandas: the csv module's dialect is pandas' default one (``sep``, double
+    quotes); blank lines and lines of spaces are skipped, as pandas skips them, a short row is
+    padded with missing cells (the notes count them: ``_short_rows``), a long one is refused
+    naming its line in the file."""
+    lines = _Lines(raw)
     reader = csv.reader(lines, delimiter=sep, skipinitialspace=True, strict=True)
     rows: list[list[str | None]] = []
     try:
         next(reader, None)  # the header, read by the caller
         for row in reader:
-            if not row:
+            if lines.blank(row):
                 continue
             if len(row) > width:
                 raise InvalidUpload(
                     f"the CSV cannot be parsed: Expected {width} fields in line "
-                    f"{reader.line_num}, saw {len(row)}"
+                    f"{reader.line_num + before}, saw {len(row)}"
                 )
             rows.append([*row, *[None] * (width - len(row))])
             if len(rows) > limits.max_rows:
                 break
     except csv.Error as exc:
-        raise InvalidUpload(f"the CSV cannot be parsed: {exc} (line {reader.line_num})") from None
+        line = reader.line_num + before
+        raise InvalidUpload(f"the CSV cannot be parsed: {exc} (line {line})") from None
     table = np.array(rows, dtype=object).reshape(len(rows), width)
     return [table[:, j] for j in range(width)]
 

@@ -29,6 +29,8 @@ from regtune.service.model.standardizer import Standardizer
 FORMAT = "regtune.model/1"
 FAR_SD = 10
 """Standard deviations from the training rows' mean past which predict warns of a value."""
+PREDICT_AGAIN = "predict it again"
+"""What to do with a file whose short rows lost a separator (upload's note says: upload it)."""
 BATCH_NORM_EPS = 1e-5
 """torch's BatchNorm1d default, which the worker uses."""
 
@@ -169,8 +171,14 @@ class Labelled:
     ) -> Rows:
         """A CSV or Parquet file as upload takes it → features (and target, if present). A CSV
         is text in ``encoding``; by default UTF-8, or, for bytes that are not UTF-8, the
-        encoding the model's training file was read with (``Rows.encoding`` says which)."""
-        return self.columns.read(raw, filename=filename, target=target, encoding=encoding)
+        encoding the model's training file was read with (``Rows.encoding`` says which). Rows
+        with fewer fields than the header are read with missing cells, with a warning naming
+        how many and their lines, as upload notes them (``Rows.short``)."""
+        rows = self.columns.read(raw, filename=filename, target=target, encoding=encoding)
+        short = rows.short.said(again=PREDICT_AGAIN)
+        if short is not None:
+            warnings.warn(short, stacklevel=2)
+        return rows
 
     def inputs(self, X: Any) -> np.ndarray:
         """What the model runs on. A pandas DataFrame holds raw columns as upload took them:

@@ -9,6 +9,7 @@ Fast and in-process: the sweep of the app's own process ends the timed study (no
 
 from __future__ import annotations
 
+import contextvars
 import re
 import sqlite3
 from typing import Any
@@ -150,6 +151,39 @@ def test_a_study_that_completed_after_a_trial_failed_shows_its_end_not_that_erro
     assert "the training diverged" in (text_of(api.get(failed["report_url"]).text, "error") or "")
     said = " ".join(cli_result(api, monkeypatch, "show", failed["id"]).output.split())
     assert "error: " in said and "the training diverged" in said, said
+
+
+def test_a_running_study_shows_a_failed_trials_error_as_a_trials_not_as_its_own(
+    apps: Apps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its first trial raised and its parameters are to run again: the study goes on, yet it
+    showed that error as its own (``error``, the report's red box, a red ``error:`` line in
+    ``regtune show``) as if it were failing. It is the trials' now, said in neutral words."""
+    from regtune.worker.loop import Worker
+
+    api = apps(objective_factory="tests.objectives:fail_the_first_trial")
+    created = api.post("/v1/studies", json=definition("going-on", n_trials=2)).json()
+    assert contextvars.copy_context().run(Worker().run, max_trials=1) == 1  # trial 0 FAILs
+    study = api.get(f"/v1/studies/{created['id']}").json()
+    assert study["status"] == "running" and study["counts"]["FAIL"] == 1, study
+    assert study["error"] is None, study
+    said = (
+        "last trial error (its parameters run again; 1 trial failed so far, not counted toward "
+        "budget.n_trials): "
+    )
+    errors = study["trial_errors"]
+    assert errors["failed"] == 1 and "the training diverged" in errors["last"], errors
+    assert errors["message"] == said + errors["last"], errors
+
+    report = api.get(study["report_url"]).text
+    assert text_of(report, "error") is None
+    assert text_of(report, "trial-errors") == f"{errors['message']}.", report
+    shown = cli_output(api, monkeypatch, "show", study["id"])
+    assert said + "the training diverged" in shown and "error:" not in shown, shown
+
+    ended = run_to_the_end(api, study["id"])  # its end counts the failure, as before
+    assert ended["trial_errors"] is None and ended["error"] is None, ended
+    assert ended["end"]["message"].startswith(RETRIED), ended["end"]
 
 
 def test_a_trials_error_an_older_release_left_on_a_completed_study_is_not_its_error(
