@@ -28,6 +28,7 @@ from regtune.service.ingest.dialects import (
     SHORT_LINES,
     SNIFF_LINES,
     Dialect,
+    Lines,
     ShortRows,
     named_dialect,
     sniff_dialect,
@@ -279,7 +280,7 @@ def _quotes_delimit(raw: np.ndarray, quotes: np.ndarray, sep: str) -> bool:
 
 def _short_rows_read(body: bytes, width: int, *, sep: str, max_rows: int) -> ShortRows:
     """``_short_rows`` by the csv module, reading the rows as ``_read_csv_cells`` does."""
-    lines_in = _Lines(body)
+    lines_in = Lines(body.decode("utf-8"))
     reader = csv.reader(lines_in, delimiter=sep, skipinitialspace=True)
     lines: list[int] = []
     found = rows = line = 0
@@ -299,26 +300,6 @@ def _short_rows_read(body: bytes, width: int, *, sep: str, max_rows: int) -> Sho
     except csv.Error:
         return ShortRows()  # the reader says what is wrong with the file
     return ShortRows(found, tuple(lines))
-
-
-class _Lines:
-    """The lines of CSV bytes for the csv module, which tells a row of a blank line from a row
-    of one empty field (``""``) by the line it was read from."""
-
-    def __init__(self, raw: bytes) -> None:
-        self._lines = io.StringIO(raw.decode("utf-8"), newline="")
-        self._last = ""
-
-    def __iter__(self) -> _Lines:
-        return self
-
-    def __next__(self) -> str:
-        self._last = next(self._lines)
-        return self._last
-
-    def blank(self, row: list[str]) -> bool:
-        """``row`` is an empty line or a line of spaces, which pandas skips (not a row)."""
-        return not row or (row == [""] and not self._last.strip())
 
 
 def _empty(values: Any, na_tokens: Sequence[str]) -> bool:
@@ -387,7 +368,7 @@ def _read_csv_cells(
     quotes); blank lines and lines of spaces are skipped, as pandas skips them, a short row is
     padded with missing cells (the notes count them: ``_short_rows``), a long one is refused
     naming its line in the file."""
-    lines = _Lines(raw)
+    lines = Lines(raw.decode("utf-8"))
     reader = csv.reader(lines, delimiter=sep, skipinitialspace=True, strict=True)
     rows: list[list[str | None]] = []
     try:

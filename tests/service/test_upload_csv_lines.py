@@ -48,3 +48,18 @@ def test_a_line_of_spaces_is_no_row(api: TestClient, reader: str) -> None:
     without = upload(api, SPACES.replace(b"   \r\n", b""))
     same = ("n_rows", "columns", "missing", "target_distribution", "notes")
     assert {k: body[k] for k in same} == {k: without[k] for k in same}, reader
+
+
+@pytest.mark.parametrize("sep", [b";", b"\t"])
+def test_a_line_of_spaces_among_the_first_lines_does_not_hide_the_separator(
+    api: TestClient, reader: str, sep: bytes
+) -> None:
+    """Without a ``sep=`` line the separator is found on the first lines, which pass over a
+    blank line and a line of spaces as the readers do (was: "no separator fits the rows")."""
+    lines = SPACES.replace(b";", sep).split(b"\r\n")[1:]  # no sep= line: line 3 is spaces
+    lines.insert(5, b"")
+    body = upload(api, b"\r\n".join(lines))
+    assert body.get("n_rows") == 30, (reader, body)
+    without = upload(api, b"\r\n".join(line for line in lines if line.strip()))
+    same = ("n_rows", "columns", "missing", "target_distribution", "notes")
+    assert {k: body[k] for k in same} == {k: without[k] for k in same}, reader
