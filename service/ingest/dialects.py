@@ -140,10 +140,14 @@ def _mismatch(head: str, sep: str, width: int, *, complete: bool) -> str | None:
     blank lines and lines of spaces are no rows, as the readers skip them."""
     lines = Lines(head)
     reader = csv.reader(lines, delimiter=sep, skipinitialspace=True)
+    rows, start = [], 1  # each row with the line it starts on
     try:
-        rows = [(reader.line_num, row, lines.blank(row)) for row in reader][1:]
+        for row in reader:
+            rows.append((start, row, lines.blank(row)))
+            start = reader.line_num + 1
     except csv.Error as exc:
         return f"the first lines cannot be read with {sep!r}: {exc}"
+    rows = rows[1:]
     if not complete:
         rows = rows[:-1]  # the last may be cut
     for line, row, blank in rows:

@@ -102,3 +102,13 @@ def test_the_csv_modules_own_errors_name_the_line_in_the_file(
     lines = [b'4;"5"x;6' if line == ROWS[2] else line for line in QUOTED]
     message, _ = refusal(upload(api, b"\r\n".join(lines) + b"\r\n"))
     assert "';' expected after '\"' (line 9)" in message, message
+
+
+def test_a_row_that_does_not_split_as_the_header_is_named_by_the_line_it_starts_on(
+    api: TestClient,
+) -> None:
+    """Separator detection names the line a row of a quoted field over two lines starts on
+    (was: the line it ends on)."""
+    lines = [*QUOTED[1:4], b'1;"a', b'b";2;3', *ROWS[1:]]  # the long row on lines 4 and 5
+    message, _ = refusal(upload(api, b"\r\n".join(lines) + b"\r\n"))
+    assert "splits into 3 fields on ';' but line 4 into 4" in message, message
