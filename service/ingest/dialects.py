@@ -115,17 +115,43 @@ def _split(line: str, sep: str) -> list[str]:
         return []
 
 
+class Lines:
+    """The lines of CSV text for the csv module, which tells a row of a blank line from a row
+    of one empty field (``""``) by the line it was read from."""
+
+    def __init__(self, text: str) -> None:
+        self._lines = io.StringIO(text, newline="")
+        self._last = ""
+
+    def __iter__(self) -> Lines:
+        return self
+
+    def __next__(self) -> str:
+        self._last = next(self._lines)
+        return self._last
+
+    def blank(self, row: list[str]) -> bool:
+        """``row`` is an empty line or a line of spaces, which pandas skips (not a row)."""
+        return not row or (row == [""] and not self._last.strip())
+
+
 def _mismatch(head: str, sep: str, width: int, *, complete: bool) -> str | None:
-    """Where the first data lines of ``head`` do not split into ``width`` fields on ``sep``."""
-    reader = csv.reader(io.StringIO(head, newline=""), delimiter=sep, skipinitialspace=True)
+    """Where the first data lines of ``head`` do not split into ``width`` fields on ``sep``;
+    blank lines and lines of spaces are no rows, as the readers skip them."""
+    lines = Lines(head)
+    reader = csv.reader(lines, delimiter=sep, skipinitialspace=True)
+    rows, start = [], 1  # each row with the line it starts on
     try:
-        rows = [(reader.line_num, row) for row in reader][1:]
+        for row in reader:
+            rows.append((start, row, lines.blank(row)))
+            start = reader.line_num + 1
     except csv.Error as exc:
         return f"the first lines cannot be read with {sep!r}: {exc}"
+    rows = rows[1:]
     if not complete:
         rows = rows[:-1]  # the last may be cut
-    for line, row in rows:
-        if row and len(row) != width:
+    for line, row, blank in rows:
+        if not blank and len(row) != width:
             return (
                 f"the header splits into {width} fields on {sep!r} but line {line} into {len(row)}"
             )

@@ -28,6 +28,7 @@ from regtune.service.ingest.dialects import (
     SHORT_LINES,
     SNIFF_LINES,
     Dialect,
+    Lines,
     ShortRows,
     named_dialect,
     sniff_dialect,
@@ -52,8 +53,9 @@ PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 NA_TOKENS = ("", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "none", "?", "#N/A")
 """Cells read as missing values, in CSV and in Parquet text columns (``#N/A``: a spreadsheet's
 own missing value, as pandas reads it)."""
-_LINE = re.compile(r"(\bline )([0-9]+)")
-"""A line number in pandas' parser errors, counted from the header."""
+_LINE = re.compile(r"\b(line|string starting at row) ([0-9]+)")
+"""Where pandas' parser errors say a row is: its record, counted from the header (``line``
+from 1, ``row`` from 0), line ends inside quotes not counted."""
 
 
 def _looks_like_text(raw: bytes) -> bool:
@@ -279,7 +281,7 @@ def _quotes_delimit(raw: np.ndarray, quotes: np.ndarray, sep: str) -> bool:
 
 def _short_rows_read(body: bytes, width: int, *, sep: str, max_rows: int) -> ShortRows:
     """``_short_rows`` by the csv module, reading the rows as ``_read_csv_cells`` does."""
-    lines_in = _Lines(body)
+    lines_in = Lines(body.decode("utf-8"))
     reader = csv.reader(lines_in, delimiter=sep, skipinitialspace=True)
     lines: list[int] = []
     found = rows = line = 0
@@ -299,26 +301,6 @@ def _short_rows_read(body: bytes, width: int, *, sep: str, max_rows: int) -> Sho
     except csv.Error:
         return ShortRows()  # the reader says what is wrong with the file
     return ShortRows(found, tuple(lines))
-
-
-class _Lines:
-    """The lines of CSV bytes for the csv module, which tells a row of a blank line from a row
-    of one empty field (``""``) by the line it was read from."""
-
-    def __init__(self, raw: bytes) -> None:
-        self._lines = io.StringIO(raw.decode("utf-8"), newline="")
-        self._last = ""
-
-    def __iter__(self) -> _Lines:
-        return self
-
-    def __next__(self) -> str:
-        self._last = next(self._lines)
-        return self._last
-
-    def blank(self, row: list[str]) -> bool:
-        """``row`` is an empty line or a line of spaces, which pandas skips (not a row)."""
-        return not row or (row == [""] and not self._last.strip())
 
 
 def _empty(values: Any, na_tokens: Sequence[str]) -> bool:
@@ -374,9 +356,32 @@ def _read_body(
         frame = pd.DataFrame(columns=list(range(width)))
     except (pd.errors.ParserError, ValueError, OverflowError) as exc:
         message = str(exc).replace("Error tokenizing data. C error: ", "").strip()
-        message = _LINE.sub(lambda m: f"{m[1]}{int(m[2]) + before}", message)
+        message = _LINE.sub(lambda m: _at_line(body, m, sep=sep, before=before), message)
         raise InvalidUpload(f"the CSV cannot be parsed: {message}") from None
     return [frame[i] for i in range(width)]
+
+
+def _at_line(body: bytes, said: re.Match[str], *, sep: str, before: int) -> str:
+    """pandas' ``line L`` or ``string starting at row N``, said as the line of the file the
+    record starts on (from 1, ``before`` lines before ``body``'s header)."""
+    line = said[1] == "line"
+    start = _start_line(body, int(said[2]) + (0 if line else 1), sep=sep) + before
+    return f"{'line' if line else 'string starting at line'} {start}"
+
+
+def _start_line(body: bytes, record: int, *, sep: str) -> int:
+    """The line of ``body`` (from 1) that its ``record``-th row starts on, the header the first
+    and a blank line a row, as pandas counts them."""
+    text = io.StringIO(body.decode("utf-8"), newline="")
+    reader = csv.reader(text, delimiter=sep, skipinitialspace=True)
+    start = 1
+    try:
+        for _ in range(record - 1):
+            next(reader)
+            start = reader.line_num + 1
+    except (csv.Error, StopIteration):
+        pass
+    return start
 
 
 def _read_csv_cells(
@@ -387,25 +392,32 @@ def _read_csv_cells(
     quotes); blank lines and lines of spaces are skipped, as pandas skips them, a short row is
     padded with missing cells (the notes count them: ``_short_rows``), a long one is refused
     naming its line in the file."""
-    lines = _Lines(raw)
+    lines = Lines(raw.decode("utf-8"))
     reader = csv.reader(lines, delimiter=sep, skipinitialspace=True, strict=True)
     rows: list[list[str | None]] = []
+    start = 1  # the line the row being read starts on
     try:
         next(reader, None)  # the header, read by the caller
+        start = reader.line_num + 1
         for row in reader:
             if lines.blank(row):
+                start = reader.line_num + 1
                 continue
             if len(row) > width:
                 raise InvalidUpload(
                     f"the CSV cannot be parsed: Expected {width} fields in line "
-                    f"{reader.line_num + before}, saw {len(row)}"
+                    f"{start + before}, saw {len(row)}"
                 )
+            start = reader.line_num + 1
             rows.append([*row, *[None] * (width - len(row))])
             if len(rows) > limits.max_rows:
                 break
     except csv.Error as exc:
-        line = reader.line_num + before
-        raise InvalidUpload(f"the CSV cannot be parsed: {exc} (line {line})") from None
+        if str(exc) == "unexpected end of data":  # in a quoted field: where its row starts
+            said = f"EOF inside string starting at line {start + before}"
+        else:
+            said = f"{exc} (line {reader.line_num + before})"
+        raise InvalidUpload(f"the CSV cannot be parsed: {said}") from None
     table = np.array(rows, dtype=object).reshape(len(rows), width)
     return [table[:, j] for j in range(width)]
 

@@ -1,7 +1,8 @@
 """A CSV upload reads alike with pandas and without it (``pip install regtune`` without
 extras, the csv module): a row with more fields than the header is refused naming its line in
-the file, counted past Excel's ``sep=`` line (was: one short, counted from the header), and a
-line of only spaces is no row (was: without pandas, a row of missing values)."""
+the file, counted past Excel's ``sep=`` line (was: one short, counted from the header), as is
+a row whose quote is never closed, each by the line it starts on; a line of only spaces is no
+row (was: without pandas, a row of missing values), nor does it hide the separator."""
 
 from __future__ import annotations
 
@@ -48,3 +49,66 @@ def test_a_line_of_spaces_is_no_row(api: TestClient, reader: str) -> None:
     without = upload(api, SPACES.replace(b"   \r\n", b""))
     same = ("n_rows", "columns", "missing", "target_distribution", "notes")
     assert {k: body[k] for k in same} == {k: without[k] for k in same}, reader
+
+
+@pytest.mark.parametrize("sep", [b";", b"\t"])
+def test_a_line_of_spaces_among_the_first_lines_does_not_hide_the_separator(
+    api: TestClient, reader: str, sep: bytes
+) -> None:
+    """Without a ``sep=`` line the separator is found on the first lines, which pass over a
+    blank line and a line of spaces as the readers do (was: "no separator fits the rows")."""
+    lines = SPACES.replace(b";", sep).split(b"\r\n")[1:]  # no sep= line: line 3 is spaces
+    lines.insert(5, b"")
+    body = upload(api, b"\r\n".join(lines))
+    assert body.get("n_rows") == 30, (reader, body)
+    without = upload(api, b"\r\n".join(line for line in lines if line.strip()))
+    same = ("n_rows", "columns", "missing", "target_distribution", "notes")
+    assert {k: body[k] for k in same} == {k: without[k] for k in same}, reader
+
+
+QUOTED = [b"sep=;", b"y;x;z", ROWS[0], b"   ", b'1;"a', b'b";2', b"", ROWS[1], ROWS[2], *ROWS[3:]]
+"""Line 5 holds a quoted field that goes on on line 6; line 9 is the third row."""
+
+
+@pytest.mark.parametrize("sep_line", [True, False])
+@pytest.mark.parametrize(
+    ("fault", "said"),
+    [
+        (b'4;"5;6', "EOF inside string starting at line 9"),  # a quote never closed
+        (ROWS[2] + b";12", "Expected 3 fields in line 9, saw 4"),
+        (ROWS[2] + b';"1\r\n2"', "Expected 3 fields in line 9, saw 4"),  # on lines 9 and 10
+    ],
+)
+def test_a_row_that_cannot_be_read_is_named_by_the_line_it_starts_on(
+    api: TestClient, reader: str, sep_line: bool, fault: bytes, said: str
+) -> None:
+    """Counted from the file's first line, its sep= line, a blank line, a line of spaces and
+    each line of a quoted field counted (was: pandas' row from 0 for a quote never closed,
+    one short per line end inside quotes before it; without pandas the file's last line)."""
+    lines = [fault if line == ROWS[2] else line for line in QUOTED]
+    if not sep_line:  # the fault past the lines the separator is found on: line 108
+        lines = [*lines[1:7], *ROWS[:30], *ROWS[:30], *ROWS[:30], *ROWS[:10], *lines[7:]]
+        said = said.replace("line 9", "line 108")
+    message, _ = refusal(upload(api, b"\r\n".join(lines) + b"\r\n"))
+    assert said in message, (reader, message)
+
+
+def test_the_csv_modules_own_errors_name_the_line_in_the_file(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without pandas, a quote closed inside a field is refused naming its line."""
+    for name in ("pandas", "pyarrow"):
+        monkeypatch.setitem(sys.modules, name, None)
+    lines = [b'4;"5"x;6' if line == ROWS[2] else line for line in QUOTED]
+    message, _ = refusal(upload(api, b"\r\n".join(lines) + b"\r\n"))
+    assert "';' expected after '\"' (line 9)" in message, message
+
+
+def test_a_row_that_does_not_split_as_the_header_is_named_by_the_line_it_starts_on(
+    api: TestClient,
+) -> None:
+    """Separator detection names the line a row of a quoted field over two lines starts on
+    (was: the line it ends on)."""
+    lines = [*QUOTED[1:4], b'1;"a', b'b";2;3', *ROWS[1:]]  # the long row on lines 4 and 5
+    message, _ = refusal(upload(api, b"\r\n".join(lines) + b"\r\n"))
+    assert "splits into 3 fields on ';' but line 4 into 4" in message, message
