@@ -40,6 +40,23 @@ def lines(caplog: pytest.LogCaptureFixture, *loggers: str) -> list[tuple[int, st
     return [(r.levelno, r.getMessage()) for r in caplog.records if r.name in loggers]
 
 
+def outage_until(
+    own_pg: PostgresServer,
+    worker: Worker,
+    caplog: pytest.LogCaptureFixture,
+    *,
+    line: str,
+    what: str,
+) -> None:
+    """PostgreSQL stopped until the worker's heartbeat failed three times, a second apart (its
+    loop tried at least three times meanwhile), started again, then waited on until the worker
+    logs a line holding ``line``."""
+    own_pg.stop("fast")
+    wait_for(lambda: worker._beats_failed >= 3, timeout=60, what="beats failed")
+    own_pg.start()
+    wait_for(lambda: any(line in m for _, m in lines(caplog, LOOP)), timeout=120, what=what)
+
+
 def test_an_idle_worker_says_an_outage_once_and_once_that_it_ended(
     apps: Apps, own_pg: PostgresServer, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -49,14 +66,8 @@ def test_an_idle_worker_says_an_outage_once_and_once_that_it_ended(
     worker = Worker()
     with running(worker):
         wait_for(lambda: lines(caplog, LOOP), timeout=60, what="the worker registered")
-        own_pg.stop("fast")
-        # three failed beats a second apart: the loop tried at least three times meanwhile
-        wait_for(lambda: worker._beats_failed >= 3, timeout=60, what="beats failed")
-        own_pg.start()
-        wait_for(
-            lambda: any("look for work: done" in m for _, m in lines(caplog, LOOP)),
-            timeout=120,
-            what="a claim after the restart",
+        outage_until(
+            own_pg, worker, caplog, line="look for work: done", what="a claim after the restart"
         )
     said = [(level, m) for level, m in lines(caplog, LOOP) if "look for work" in m]
     assert_outage_said_once(said, "look for work", tries=3)
@@ -88,14 +99,7 @@ def test_a_trial_cut_off_by_an_outage_names_the_error_that_stopped_it_once(
                 what="the trial running",
             )
             trials.close()
-            own_pg.stop("fast")
-            wait_for(lambda: worker._beats_failed >= 3, timeout=60, what="beats failed")
-            own_pg.start()
-            wait_for(
-                lambda: any("handed back (" in m for _, m in lines(caplog, LOOP)),
-                timeout=120,
-                what="the trial handed back",
-            )
+            outage_until(own_pg, worker, caplog, line="handed back (", what="the hand-back")
         (trial,) = [t for t in trials.all() if t.number == 0]
     finally:
         trials.close()
