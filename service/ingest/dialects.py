@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from regtune.service.errors import InvalidUpload
@@ -135,16 +136,33 @@ class Lines:
         return not row or (row == [""] and not self._last.strip())
 
 
+class NumberedRows:
+    """The rows the csv module reads from CSV text (header first, ``sep``, pandas' default
+    quoting), each with the line of the text (from 1) it starts on and whether it is blank
+    (``Lines.blank``). ``start``: the line the row being read starts on, which is where a row
+    the reader refuses (``csv.Error``) starts."""
+
+    def __init__(self, text: str, sep: str, *, strict: bool = False) -> None:
+        self._lines = Lines(text)
+        self._reader = csv.reader(self._lines, delimiter=sep, skipinitialspace=True, strict=strict)
+        self.start = 1
+
+    @property
+    def line(self) -> int:
+        """The last line read (the csv module's ``line_num``)."""
+        return self._reader.line_num
+
+    def __iter__(self) -> Iterator[tuple[int, list[str], bool]]:
+        for row in self._reader:
+            yield self.start, row, self._lines.blank(row)
+            self.start = self._reader.line_num + 1
+
+
 def _mismatch(head: str, sep: str, width: int, *, complete: bool) -> str | None:
     """Where the first data lines of ``head`` do not split into ``width`` fields on ``sep``;
     blank lines and lines of spaces are no rows, as the readers skip them."""
-    lines = Lines(head)
-    reader = csv.reader(lines, delimiter=sep, skipinitialspace=True)
-    rows, start = [], 1  # each row with the line it starts on
     try:
-        for row in reader:
-            rows.append((start, row, lines.blank(row)))
-            start = reader.line_num + 1
+        rows = list(NumberedRows(head, sep))  # each row with the line it starts on
     except csv.Error as exc:
         return f"the first lines cannot be read with {sep!r}: {exc}"
     rows = rows[1:]

@@ -28,7 +28,7 @@ from regtune.service.ingest.dialects import (
     SHORT_LINES,
     SNIFF_LINES,
     Dialect,
-    Lines,
+    NumberedRows,
     ShortRows,
     named_dialect,
     sniff_dialect,
@@ -281,16 +281,11 @@ def _quotes_delimit(raw: np.ndarray, quotes: np.ndarray, sep: str) -> bool:
 
 def _short_rows_read(body: bytes, width: int, *, sep: str, max_rows: int) -> ShortRows:
     """``_short_rows`` by the csv module, reading the rows as ``_read_csv_cells`` does."""
-    lines_in = Lines(body.decode("utf-8"))
-    reader = csv.reader(lines_in, delimiter=sep, skipinitialspace=True)
     lines: list[int] = []
-    found = rows = line = 0
+    found = rows = 0
     try:
-        next(reader, None)  # the header
-        line = reader.line_num
-        for row in reader:
-            start, line = line + 1, reader.line_num
-            if lines_in.blank(row):
+        for number, (start, row, blank) in enumerate(NumberedRows(body.decode("utf-8"), sep)):
+            if number == 0 or blank:  # the header; a blank line is no row
                 continue
             rows += 1
             if rows > max_rows + 1:
@@ -372,16 +367,14 @@ def _at_line(body: bytes, said: re.Match[str], *, sep: str, before: int) -> str:
 def _start_line(body: bytes, record: int, *, sep: str) -> int:
     """The line of ``body`` (from 1) that its ``record``-th row starts on, the header the first
     and a blank line a row, as pandas counts them."""
-    text = io.StringIO(body.decode("utf-8"), newline="")
-    reader = csv.reader(text, delimiter=sep, skipinitialspace=True)
-    start = 1
+    rows = NumberedRows(body.decode("utf-8"), sep)
     try:
-        for _ in range(record - 1):
-            next(reader)
-            start = reader.line_num + 1
-    except (csv.Error, StopIteration):
+        for number, (start, _, _) in enumerate(rows, start=1):
+            if number >= record:
+                return start
+    except csv.Error:
         pass
-    return start
+    return rows.start
 
 
 def _read_csv_cells(
@@ -392,31 +385,25 @@ def _read_csv_cells(
     quotes); blank lines and lines of spaces are skipped, as pandas skips them, a short row is
     padded with missing cells (the notes count them: ``_short_rows``), a long one is refused
     naming its line in the file."""
-    lines = Lines(raw.decode("utf-8"))
-    reader = csv.reader(lines, delimiter=sep, skipinitialspace=True, strict=True)
+    numbered = NumberedRows(raw.decode("utf-8"), sep, strict=True)
     rows: list[list[str | None]] = []
-    start = 1  # the line the row being read starts on
     try:
-        next(reader, None)  # the header, read by the caller
-        start = reader.line_num + 1
-        for row in reader:
-            if lines.blank(row):
-                start = reader.line_num + 1
+        for number, (start, row, blank) in enumerate(numbered):
+            if number == 0 or blank:  # the header, read by the caller; a blank line is no row
                 continue
             if len(row) > width:
                 raise InvalidUpload(
                     f"the CSV cannot be parsed: Expected {width} fields in line "
                     f"{start + before}, saw {len(row)}"
                 )
-            start = reader.line_num + 1
             rows.append([*row, *[None] * (width - len(row))])
             if len(rows) > limits.max_rows:
                 break
     except csv.Error as exc:
         if str(exc) == "unexpected end of data":  # in a quoted field: where its row starts
-            said = f"EOF inside string starting at line {start + before}"
+            said = f"EOF inside string starting at line {numbered.start + before}"
         else:
-            said = f"{exc} (line {reader.line_num + before})"
+            said = f"{exc} (line {numbered.line + before})"
         raise InvalidUpload(f"the CSV cannot be parsed: {said}") from None
     table = np.array(rows, dtype=object).reshape(len(rows), width)
     return [table[:, j] for j in range(width)]
