@@ -116,13 +116,20 @@ def _split(line: str, sep: str) -> list[str]:
         return []
 
 
+def spaces(sep: str) -> str:
+    """What a line of no row is made of besides its line end, as pandas skips it: spaces and
+    tabs, but the separator (a tab in a tab file separates two empty cells)."""
+    return " \t".replace(sep, "")
+
+
 class Lines:
     """The lines of CSV text for the csv module, which tells a row of a blank line from a row
     of one empty field (``""``) by the line it was read from."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, sep: str) -> None:
         self._lines = io.StringIO(text, newline="")
         self._last = ""
+        self._blank = spaces(sep) + "\r\n"
 
     def __iter__(self) -> Lines:
         return self
@@ -132,8 +139,11 @@ class Lines:
         return self._last
 
     def blank(self, row: list[str]) -> bool:
-        """``row`` is an empty line or a line of spaces, which pandas skips (not a row)."""
-        return not row or (row == [""] and not self._last.strip())
+        """``row`` is an empty line or a line of spaces and tabs (not the separator), which
+        pandas skips (not a row)."""
+        if not row:
+            return True
+        return len(row) == 1 and not row[0].strip(self._blank) and not self._last.strip(self._blank)
 
 
 class NumberedRows:
@@ -143,7 +153,7 @@ class NumberedRows:
     the reader refuses (``csv.Error``) starts."""
 
     def __init__(self, text: str, sep: str, *, strict: bool = False) -> None:
-        self._lines = Lines(text)
+        self._lines = Lines(text, sep)
         self._reader = csv.reader(self._lines, delimiter=sep, skipinitialspace=True, strict=strict)
         self.start = 1
 
@@ -160,7 +170,7 @@ class NumberedRows:
 
 def _mismatch(head: str, sep: str, width: int, *, complete: bool) -> str | None:
     """Where the first data lines of ``head`` do not split into ``width`` fields on ``sep``;
-    blank lines and lines of spaces are no rows, as the readers skip them."""
+    blank lines and lines of spaces and tabs are no rows, as the readers skip them."""
     try:
         rows = list(NumberedRows(head, sep))  # each row with the line it starts on
     except csv.Error as exc:

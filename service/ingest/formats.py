@@ -32,6 +32,7 @@ from regtune.service.ingest.dialects import (
     ShortRows,
     named_dialect,
     sniff_dialect,
+    spaces,
 )
 from regtune.service.ingest.encodings import (
     BOM,
@@ -261,9 +262,10 @@ def _short_rows(body: bytes, width: int, *, sep: str, max_rows: int) -> ShortRow
     content -= (content > starts) & (raw[np.maximum(content - 1, 0)] == ord("\r"))
     rows = np.flatnonzero(content > starts)[1 : max_rows + 2]  # the header is no data row
     found = rows[fields[rows] < width]
-    if len(found) and (fields[found] == 1).any():  # a line of spaces is blank to pandas too
-        spaces = np.add.reduceat((raw == ord(" ")).view(np.uint8), starts, dtype=np.int64)
-        found = found[spaces[found] < content[found] - starts[found]]
+    if len(found) and (fields[found] == 1).any():  # a line of spaces (and tabs) is no row
+        blank = np.isin(raw, list(spaces(sep).encode())).view(np.uint8)
+        blanks = np.add.reduceat(blank, starts, dtype=np.int64)
+        found = found[blanks[found] < content[found] - starts[found]]
     lines = np.searchsorted(np.flatnonzero(raw == ord("\n")), starts[found[:SHORT_LINES]]) + 1
     return ShortRows(len(found), tuple(int(line) for line in lines))
 
@@ -382,9 +384,9 @@ def _read_csv_cells(
 ) -> list[np.ndarray]:
     """The data rows of CSV bytes (header first, after ``before`` lines of the file) as text
     columns, without pandas: the csv module's dialect is pandas' default one (``sep``, double
-    quotes); blank lines and lines of spaces are skipped, as pandas skips them, a short row is
-    padded with missing cells (the notes count them: ``_short_rows``), a long one is refused
-    naming its line in the file."""
+    quotes); blank lines and lines of spaces and tabs are skipped, as pandas skips them, a short
+    row is padded with missing cells (the notes count them: ``_short_rows``), a long one is
+    refused naming its line in the file."""
     numbered = NumberedRows(raw.decode("utf-8"), sep, strict=True)
     rows: list[list[str | None]] = []
     try:

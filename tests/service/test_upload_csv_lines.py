@@ -1,8 +1,9 @@
 """A CSV upload reads alike with pandas and without it (``pip install regtune`` without
 extras, the csv module): a row with more fields than the header is refused naming its line in
 the file, counted past Excel's ``sep=`` line (was: one short, counted from the header), as is
-a row whose quote is never closed, each by the line it starts on; a line of only spaces is no
-row (was: without pandas, a row of missing values), nor does it hide the separator."""
+a row whose quote is never closed, each by the line it starts on; a line of only spaces (and
+tabs, but in a tab file) is no row (was: without pandas, a row of missing values), nor does it
+hide the separator."""
 
 from __future__ import annotations
 
@@ -91,6 +92,39 @@ def test_a_row_that_cannot_be_read_is_named_by_the_line_it_starts_on(
         said = said.replace("line 9", "line 108")
     message, _ = refusal(upload(api, b"\r\n".join(lines) + b"\r\n"))
     assert said in message, (reader, message)
+
+
+@pytest.mark.parametrize("sep", [b",", b";"])
+@pytest.mark.parametrize("blank", [b"\t", b" \t ", b"\t\t"])
+def test_a_line_of_tabs_and_spaces_is_no_row_in_a_comma_or_semicolon_file(
+    api: TestClient, reader: str, sep: bytes, blank: bytes
+) -> None:
+    """As a line of only spaces (was: without pandas, a row of missing values and a short row in
+    the notes; with pandas, a short row in the notes; in a semicolon file without a ``sep=``
+    line, "no separator fits the rows" with pandas or without it)."""
+    rows = [b"y;x;z", *(b"%d;%d;%d" % (i, i % 7, i % 3) for i in range(30))]
+    lines = [line.replace(b";", sep) for line in rows]
+    lines[3:3] = [blank]  # line 4, among the lines the separator is found on
+    body = upload(api, b"\r\n".join(lines) + b"\r\n")
+    assert body.get("n_rows") == 30, (reader, body)
+    without = upload(api, b"\r\n".join(line for line in lines if line != blank) + b"\r\n")
+    same = ("n_rows", "columns", "missing", "target_distribution", "notes")
+    assert {k: body[k] for k in same} == {k: without[k] for k in same}, reader
+    assert not any("fewer fields" in note for note in body["notes"]), body  # type: ignore[union-attr]
+
+
+def test_a_line_of_one_tab_is_a_short_row_of_empty_cells_in_a_tab_file(
+    api: TestClient, reader: str
+) -> None:
+    """There the tab separates two empty cells, as pandas reads it: a short row without its
+    target (past the lines the separator is found on, which split as the header does), dropped
+    as such, with pandas or without it."""
+    lines = [b"y\tx\tz", *(b"%d\t%d\t%d" % (i, i % 7, i % 3) for i in range(120))]
+    lines[105:105] = [b"\t"]  # line 106
+    body = upload(api, b"\r\n".join(lines) + b"\r\n")
+    assert body.get("n_rows") == 120, (reader, body)
+    assert body["missing"]["target_missing_rows_dropped"] == 1, (reader, body)  # type: ignore[index]
+    assert "1 row (line 106) has fewer fields" in str(body["notes"]), (reader, body)
 
 
 def test_the_csv_modules_own_errors_name_the_line_in_the_file(
