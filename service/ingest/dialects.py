@@ -124,18 +124,25 @@ def spaces(sep: str) -> str:
 
 class Lines:
     """The lines of CSV text for the csv module, which tells a row of a blank line from a row
-    of one empty field (``""``) by the line it was read from."""
+    of one empty field (``""``) by the line it was read from, and a row the text ended inside
+    (a quote never closed) from one its line ended."""
 
     def __init__(self, text: str, sep: str) -> None:
         self._lines = io.StringIO(text, newline="")
         self._last = ""
         self._blank = spaces(sep) + "\r\n"
+        self.ended = False
+        """Every line was read."""
 
     def __iter__(self) -> Lines:
         return self
 
     def __next__(self) -> str:
-        self._last = next(self._lines)
+        try:
+            self._last = next(self._lines)
+        except StopIteration:
+            self.ended = True
+            raise
         return self._last
 
     def blank(self, row: list[str]) -> bool:
@@ -148,14 +155,17 @@ class Lines:
 
 class NumberedRows:
     """The rows the csv module reads from CSV text (header first, ``sep``, pandas' default
-    quoting), each with the line of the text (from 1) it starts on and whether it is blank
+    quoting, text after a closing quote part of the field as pandas reads ``"5"x``: ``5x``),
+    each with the line of the text (from 1) it starts on and whether it is blank
     (``Lines.blank``). ``start``: the line the row being read starts on, which is where a row
-    the reader refuses (``csv.Error``) starts."""
+    the reader refuses (``csv.Error``) starts; ``unclosed``: the last row read holds a quote
+    never closed (the text ended inside it), which the readers refuse (``unclosed_quote``)."""
 
-    def __init__(self, text: str, sep: str, *, strict: bool = False) -> None:
+    def __init__(self, text: str, sep: str) -> None:
         self._lines = Lines(text, sep)
-        self._reader = csv.reader(self._lines, delimiter=sep, skipinitialspace=True, strict=strict)
+        self._reader = csv.reader(self._lines, delimiter=sep, skipinitialspace=True)
         self.start = 1
+        self.unclosed = False
 
     @property
     def line(self) -> int:
@@ -164,8 +174,15 @@ class NumberedRows:
 
     def __iter__(self) -> Iterator[tuple[int, list[str], bool]]:
         for row in self._reader:
+            # a row is read to its line's end, and only a quote still open reads past the text
+            self.unclosed = self._lines.ended
             yield self.start, row, self._lines.blank(row)
             self.start = self._reader.line_num + 1
+
+
+def unclosed_quote(line: int) -> InvalidUpload:
+    """A quote opened on ``line`` (of the file, from 1) and never closed, as pandas says it."""
+    return InvalidUpload(f"the CSV cannot be parsed: EOF inside string starting at line {line}")
 
 
 def _mismatch(head: str, sep: str, width: int, *, complete: bool) -> str | None:

@@ -33,6 +33,7 @@ from regtune.service.ingest.dialects import (
     named_dialect,
     sniff_dialect,
     spaces,
+    unclosed_quote,
 )
 from regtune.service.ingest.encodings import (
     BOM,
@@ -384,13 +385,16 @@ def _read_csv_cells(
 ) -> list[np.ndarray]:
     """The data rows of CSV bytes (header first, after ``before`` lines of the file) as text
     columns, without pandas: the csv module's dialect is pandas' default one (``sep``, double
-    quotes); blank lines and lines of spaces and tabs are skipped, as pandas skips them, a short
-    row is padded with missing cells (the notes count them: ``_short_rows``), a long one is
-    refused naming its line in the file."""
-    numbered = NumberedRows(raw.decode("utf-8"), sep, strict=True)
+    quotes, text after a closing quote part of the field); blank lines and lines of spaces and
+    tabs are skipped, as pandas skips them, a short row is padded with missing cells (the notes
+    count them: ``_short_rows``), a long one and a quote never closed are refused naming the
+    line in the file they start on."""
+    numbered = NumberedRows(raw.decode("utf-8"), sep)
     rows: list[list[str | None]] = []
     try:
         for number, (start, row, blank) in enumerate(numbered):
+            if numbered.unclosed:
+                raise unclosed_quote(start + before)
             if number == 0 or blank:  # the header, read by the caller; a blank line is no row
                 continue
             if len(row) > width:
@@ -402,11 +406,8 @@ def _read_csv_cells(
             if len(rows) > limits.max_rows:
                 break
     except csv.Error as exc:
-        if str(exc) == "unexpected end of data":  # in a quoted field: where its row starts
-            said = f"EOF inside string starting at line {numbered.start + before}"
-        else:
-            said = f"{exc} (line {numbered.line + before})"
-        raise InvalidUpload(f"the CSV cannot be parsed: {said}") from None
+        said = f"the CSV cannot be parsed: {exc} (line {numbered.line + before})"
+        raise InvalidUpload(said) from None
     table = np.array(rows, dtype=object).reshape(len(rows), width)
     return [table[:, j] for j in range(width)]
 
