@@ -188,13 +188,14 @@ def unclosed_quote(line: int) -> InvalidUpload:
 def _mismatch(head: str, sep: str, width: int, *, complete: bool) -> str | None:
     """Where the first data lines of ``head`` do not split into ``width`` fields on ``sep``;
     blank lines and lines of spaces and tabs are no rows, as the readers skip them."""
+    numbered = NumberedRows(head, sep)
     try:
-        rows = list(NumberedRows(head, sep))  # each row with the line it starts on
+        rows = list(numbered)  # each row with the line it starts on
     except csv.Error as exc:
         return f"the first lines cannot be read with {sep!r}: {exc}"
     rows = rows[1:]
-    if not complete:
-        rows = rows[:-1]  # the last may be cut
+    if not complete or numbered.unclosed:
+        rows = rows[:-1]  # the last may be cut, or a quote never closed, which the readers name
     for line, row, blank in rows:
         if not blank and len(row) != width:
             return (

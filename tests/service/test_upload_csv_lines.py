@@ -94,6 +94,19 @@ def test_a_row_that_cannot_be_read_is_named_by_the_line_it_starts_on(
     assert said in message, (reader, message)
 
 
+@pytest.mark.parametrize("rows_after", [0, 120])
+def test_a_quote_never_closed_among_the_first_lines_is_named_by_its_line(
+    api: TestClient, reader: str, rows_after: int
+) -> None:
+    """Without a ``sep=`` line, a quote never closed on a line the separator is found on gets the
+    readers' message naming the line it opens on (was: "no separator fits the rows" when the
+    whole file is among those lines), in a file of a few lines as in a long one."""
+    lines = [b'4;"5;6' if line == ROWS[2] else line for line in QUOTED[1:]]  # on line 8
+    message, fields = refusal(upload(api, b"\r\n".join([*lines, *ROWS[:1] * rows_after])))
+    assert "EOF inside string starting at line 8" in message, (reader, message)
+    assert "separator" not in message and fields == [{"path": "file", "rule": message}]
+
+
 @pytest.mark.parametrize("sep", [b",", b";"])
 @pytest.mark.parametrize("blank", [b"\t", b" \t ", b"\t\t"])
 def test_a_line_of_tabs_and_spaces_is_no_row_in_a_comma_or_semicolon_file(
