@@ -180,9 +180,18 @@ class NumberedRows:
             self.start = self._reader.line_num + 1
 
 
+UNCLOSED = "EOF inside string starting at line "
+"""How pandas says a quote is never closed (``line``: the line it opens on, once ``formats``
+numbers it by the file's lines)."""
+
+
 def unclosed_quote(line: int) -> InvalidUpload:
-    """A quote opened on ``line`` (of the file, from 1) and never closed, as pandas says it."""
-    return InvalidUpload(f"the CSV cannot be parsed: EOF inside string starting at line {line}")
+    """A quote opened on ``line`` (of the file, from 1) and never closed, as pandas says it, and
+    the rule it breaks."""
+    return InvalidUpload(
+        f"the CSV cannot be parsed: {UNCLOSED}{line} (a field that opens with a quote goes on, "
+        'over line ends, to the quote that closes it; a quote inside it is written twice, "")'
+    )
 
 
 def _mismatch(head: str, sep: str, width: int, *, complete: bool) -> str | None:

@@ -27,6 +27,7 @@ from regtune.service.ingest.dialects import (
     SEP_LINE,
     SHORT_LINES,
     SNIFF_LINES,
+    UNCLOSED,
     Dialect,
     NumberedRows,
     ShortRows,
@@ -355,6 +356,8 @@ def _read_body(
     except (pd.errors.ParserError, ValueError, OverflowError) as exc:
         message = str(exc).replace("Error tokenizing data. C error: ", "").strip()
         message = _LINE.sub(lambda m: _at_line(body, m, sep=sep, before=before), message)
+        if message.startswith(UNCLOSED) and message[len(UNCLOSED) :].isdigit():
+            raise unclosed_quote(int(message[len(UNCLOSED) :])) from None
         raise InvalidUpload(f"the CSV cannot be parsed: {message}") from None
     return [frame[i] for i in range(width)]
 
