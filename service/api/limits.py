@@ -86,10 +86,10 @@ def _too_large(limit: int, setting: str) -> ASGIApp:
     return response
 
 
-async def _read_ahead(receive: Receive, limit: int) -> list[Message] | None:
+async def _read_ahead(receive: Receive, limit: int) -> deque[Message] | None:
     """The messages of a body up to its end (or the client's disconnect); None once they hold
     more than ``limit`` bytes, none of them kept and the rest drained (``_drain``)."""
-    messages: list[Message] = []
+    messages: deque[Message] = deque()
     size = 0
     while True:
         message = await receive()
@@ -106,10 +106,9 @@ async def _read_ahead(receive: Receive, limit: int) -> list[Message] | None:
             return messages
 
 
-def _replay(messages: list[Message], receive: Receive) -> Receive:
-    """``receive`` that gives ``messages`` first, each once (held no longer), then the
-    server's."""
-    ahead = deque(messages)
+def _replay(ahead: deque[Message], receive: Receive) -> Receive:
+    """``receive`` that gives the messages ``ahead`` first, taking each out (so the route's
+    reading frees them), then the server's."""
 
     async def replayed() -> Message:
         return ahead.popleft() if ahead else await receive()
