@@ -1,12 +1,18 @@
 """Limits the service's settings set: request body sizes, and what one study may ask for.
 
-Body limits are checked from Content-Length before anything is read, and again while the body
-streams in, so a client that lies about (or omits) the length is still cut off at the limit with
-a 413. Definition limits are checked here, when a study is created, and nowhere else: a stored
-definition stays valid for a worker configured with other limits.
+Body limits hold before any route, whatever the route (one that takes no body too): a declared
+Content-Length over the limit is refused before anything is read; a body without one
+(``Transfer-Encoding: chunked``) is read ahead to its end, up to the limit, before the route
+runs, and replayed to it; so nothing a route would do happens for a body it refuses. Past the
+limit a little more is read and dropped, so that a client that sends on hears the 413, and the
+connection is then closed rather than read to the end. Definition limits are checked here, when
+a study is created, and nowhere else: a stored definition stays valid for a worker configured
+with other limits.
 """
 
 from __future__ import annotations
+
+from collections import deque
 
 from fastapi import FastAPI
 from starlette.datastructures import Headers
@@ -47,10 +53,14 @@ class BodyLimit:
         declared = Headers(scope=scope).get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             await _drain(receive, limit * DRAIN_FACTOR)
-            said = str(BodyTooLarge(limit, setting).detail)
-            fields = [{"path": "body", "rule": said}]
-            await error_response(413, "too_large", said, fields)(scope, receive, send)
+            await _too_large(limit, setting)(scope, receive, send)
             return
+        if not declared.isdigit():  # no length to refuse up front: the body, to the limit
+            ahead = await _read_ahead(receive, limit)
+            if ahead is None:
+                await _too_large(limit, setting)(scope, receive, send)
+                return
+            receive = _replay(ahead, receive)
         received = 0
 
         async def limited() -> Message:
@@ -59,11 +69,51 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    await _drain(receive, limit * (DRAIN_FACTOR - 1))
+                    if message.get("more_body", False):  # past the end, receive waits
+                        await _drain(receive, limit * (DRAIN_FACTOR - 1))
                     raise BodyTooLarge(limit, setting)
             return message
 
         await self.app(scope, limited, send)
+
+
+def _too_large(limit: int, setting: str) -> ASGIApp:
+    """The 413 naming the limit; the connection is closed after it, so that the rest of a body
+    is not read."""
+    said = str(BodyTooLarge(limit, setting).detail)
+    response = error_response(413, "too_large", said, [{"path": "body", "rule": said}])
+    response.headers["Connection"] = "close"
+    return response
+
+
+async def _read_ahead(receive: Receive, limit: int) -> deque[Message] | None:
+    """The messages of a body up to its end (or the client's disconnect); None once they hold
+    more than ``limit`` bytes, none of them kept and the rest drained (``_drain``)."""
+    messages: deque[Message] = deque()
+    size = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return messages
+        size += len(message.get("body", b""))
+        more = message.get("more_body", False)
+        if size > limit:
+            if more:  # past the end, receive waits for the client to go
+                await _drain(receive, limit * (DRAIN_FACTOR - 1))
+            return None
+        if not more:
+            return messages
+
+
+def _replay(ahead: deque[Message], receive: Receive) -> Receive:
+    """``receive`` that gives the messages ``ahead`` first, taking each out (so the route's
+    reading frees them), then the server's."""
+
+    async def replayed() -> Message:
+        return ahead.popleft() if ahead else await receive()
+
+    return replayed
 
 
 async def _drain(receive: Receive, budget: int) -> None:

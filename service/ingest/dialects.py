@@ -116,36 +116,56 @@ def _split(line: str, sep: str) -> list[str]:
         return []
 
 
+def spaces(sep: str) -> str:
+    """What a line of no row is made of besides its line end, as pandas skips it: spaces and
+    tabs, but the separator (a tab in a tab file separates two empty cells)."""
+    return " \t".replace(sep, "")
+
+
 class Lines:
     """The lines of CSV text for the csv module, which tells a row of a blank line from a row
-    of one empty field (``""``) by the line it was read from."""
+    of one empty field (``""``) by the line it was read from, and a row the text ended inside
+    (a quote never closed) from one its line ended."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, sep: str) -> None:
         self._lines = io.StringIO(text, newline="")
         self._last = ""
+        self._blank = spaces(sep) + "\r\n"
+        self.ended = False
+        """Every line was read."""
 
     def __iter__(self) -> Lines:
         return self
 
     def __next__(self) -> str:
-        self._last = next(self._lines)
+        try:
+            self._last = next(self._lines)
+        except StopIteration:
+            self.ended = True
+            raise
         return self._last
 
     def blank(self, row: list[str]) -> bool:
-        """``row`` is an empty line or a line of spaces, which pandas skips (not a row)."""
-        return not row or (row == [""] and not self._last.strip())
+        """``row`` is an empty line or a line of spaces and tabs (not the separator), which
+        pandas skips (not a row)."""
+        if not row:
+            return True
+        return len(row) == 1 and not row[0].strip(self._blank) and not self._last.strip(self._blank)
 
 
 class NumberedRows:
     """The rows the csv module reads from CSV text (header first, ``sep``, pandas' default
-    quoting), each with the line of the text (from 1) it starts on and whether it is blank
+    quoting, text after a closing quote part of the field as pandas reads ``"5"x``: ``5x``),
+    each with the line of the text (from 1) it starts on and whether it is blank
     (``Lines.blank``). ``start``: the line the row being read starts on, which is where a row
-    the reader refuses (``csv.Error``) starts."""
+    the reader refuses (``csv.Error``) starts; ``unclosed``: the last row read holds a quote
+    never closed (the text ended inside it), which the readers refuse (``unclosed_quote``)."""
 
-    def __init__(self, text: str, sep: str, *, strict: bool = False) -> None:
-        self._lines = Lines(text)
-        self._reader = csv.reader(self._lines, delimiter=sep, skipinitialspace=True, strict=strict)
+    def __init__(self, text: str, sep: str) -> None:
+        self._lines = Lines(text, sep)
+        self._reader = csv.reader(self._lines, delimiter=sep, skipinitialspace=True)
         self.start = 1
+        self.unclosed = False
 
     @property
     def line(self) -> int:
@@ -154,20 +174,37 @@ class NumberedRows:
 
     def __iter__(self) -> Iterator[tuple[int, list[str], bool]]:
         for row in self._reader:
+            # a row is read to its line's end, and only a quote still open reads past the text
+            self.unclosed = self._lines.ended
             yield self.start, row, self._lines.blank(row)
             self.start = self._reader.line_num + 1
 
 
+UNCLOSED = "EOF inside string starting at line "
+"""How pandas says a quote is never closed (``line``: the line it opens on, once ``formats``
+numbers it by the file's lines)."""
+
+
+def unclosed_quote(line: int) -> InvalidUpload:
+    """A quote opened on ``line`` (of the file, from 1) and never closed, as pandas says it, and
+    the rule it breaks."""
+    return InvalidUpload(
+        f"the CSV cannot be parsed: {UNCLOSED}{line} (a field that opens with a quote goes on, "
+        'over line ends, to the quote that closes it; a quote inside it is written twice, "")'
+    )
+
+
 def _mismatch(head: str, sep: str, width: int, *, complete: bool) -> str | None:
     """Where the first data lines of ``head`` do not split into ``width`` fields on ``sep``;
-    blank lines and lines of spaces are no rows, as the readers skip them."""
+    blank lines and lines of spaces and tabs are no rows, as the readers skip them."""
+    numbered = NumberedRows(head, sep)
     try:
-        rows = list(NumberedRows(head, sep))  # each row with the line it starts on
+        rows = list(numbered)  # each row with the line it starts on
     except csv.Error as exc:
         return f"the first lines cannot be read with {sep!r}: {exc}"
     rows = rows[1:]
-    if not complete:
-        rows = rows[:-1]  # the last may be cut
+    if not complete or numbered.unclosed:
+        rows = rows[:-1]  # the last may be cut, or a quote never closed, which the readers name
     for line, row, blank in rows:
         if not blank and len(row) != width:
             return (

@@ -27,11 +27,14 @@ from regtune.service.ingest.dialects import (
     SEP_LINE,
     SHORT_LINES,
     SNIFF_LINES,
+    UNCLOSED,
     Dialect,
     NumberedRows,
     ShortRows,
     named_dialect,
     sniff_dialect,
+    spaces,
+    unclosed_quote,
 )
 from regtune.service.ingest.encodings import (
     BOM,
@@ -261,9 +264,10 @@ def _short_rows(body: bytes, width: int, *, sep: str, max_rows: int) -> ShortRow
     content -= (content > starts) & (raw[np.maximum(content - 1, 0)] == ord("\r"))
     rows = np.flatnonzero(content > starts)[1 : max_rows + 2]  # the header is no data row
     found = rows[fields[rows] < width]
-    if len(found) and (fields[found] == 1).any():  # a line of spaces is blank to pandas too
-        spaces = np.add.reduceat((raw == ord(" ")).view(np.uint8), starts, dtype=np.int64)
-        found = found[spaces[found] < content[found] - starts[found]]
+    if len(found) and (fields[found] == 1).any():  # a line of spaces (and tabs) is no row
+        blank = np.isin(raw, list(spaces(sep).encode())).view(np.uint8)
+        blanks = np.add.reduceat(blank, starts, dtype=np.int64)
+        found = found[blanks[found] < content[found] - starts[found]]
     lines = np.searchsorted(np.flatnonzero(raw == ord("\n")), starts[found[:SHORT_LINES]]) + 1
     return ShortRows(len(found), tuple(int(line) for line in lines))
 
@@ -352,6 +356,8 @@ def _read_body(
     except (pd.errors.ParserError, ValueError, OverflowError) as exc:
         message = str(exc).replace("Error tokenizing data. C error: ", "").strip()
         message = _LINE.sub(lambda m: _at_line(body, m, sep=sep, before=before), message)
+        if message.startswith(UNCLOSED) and message[len(UNCLOSED) :].isdigit():
+            raise unclosed_quote(int(message[len(UNCLOSED) :])) from None
         raise InvalidUpload(f"the CSV cannot be parsed: {message}") from None
     return [frame[i] for i in range(width)]
 
@@ -382,13 +388,16 @@ def _read_csv_cells(
 ) -> list[np.ndarray]:
     """The data rows of CSV bytes (header first, after ``before`` lines of the file) as text
     columns, without pandas: the csv module's dialect is pandas' default one (``sep``, double
-    quotes); blank lines and lines of spaces are skipped, as pandas skips them, a short row is
-    padded with missing cells (the notes count them: ``_short_rows``), a long one is refused
-    naming its line in the file."""
-    numbered = NumberedRows(raw.decode("utf-8"), sep, strict=True)
+    quotes, text after a closing quote part of the field); blank lines and lines of spaces and
+    tabs are skipped, as pandas skips them, a short row is padded with missing cells (the notes
+    count them: ``_short_rows``), a long one and a quote never closed are refused naming the
+    line in the file they start on."""
+    numbered = NumberedRows(raw.decode("utf-8"), sep)
     rows: list[list[str | None]] = []
     try:
         for number, (start, row, blank) in enumerate(numbered):
+            if numbered.unclosed:
+                raise unclosed_quote(start + before)
             if number == 0 or blank:  # the header, read by the caller; a blank line is no row
                 continue
             if len(row) > width:
@@ -400,11 +409,8 @@ def _read_csv_cells(
             if len(rows) > limits.max_rows:
                 break
     except csv.Error as exc:
-        if str(exc) == "unexpected end of data":  # in a quoted field: where its row starts
-            said = f"EOF inside string starting at line {numbered.start + before}"
-        else:
-            said = f"{exc} (line {numbered.line + before})"
-        raise InvalidUpload(f"the CSV cannot be parsed: {said}") from None
+        said = f"the CSV cannot be parsed: {exc} (line {numbered.line + before})"
+        raise InvalidUpload(said) from None
     table = np.array(rows, dtype=object).reshape(len(rows), width)
     return [table[:, j] for j in range(width)]
 
