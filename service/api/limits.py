@@ -50,12 +50,15 @@ class BodyLimit:
         upload = scope["method"] == "POST" and scope["path"] in UPLOAD_PATHS
         limit = self.max_upload if upload else self.max_body
         setting = "REGTUNE_MAX_UPLOAD_BYTES" if upload else "REGTUNE_MAX_BODY_BYTES"
-        declared = Headers(scope=scope).get("content-length", "")
+        headers = Headers(scope=scope)
+        declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             await _drain(receive, limit * DRAIN_FACTOR)
             await _too_large(limit, setting)(scope, receive, send)
             return
-        if not declared.isdigit():  # no length to refuse up front: the body, to the limit
+        # no length to refuse up front: the body, to the limit (a request with neither header,
+        # as most GETs are, has none to read)
+        if not declared.isdigit() and "transfer-encoding" in headers:
             ahead = await _read_ahead(receive, limit)
             if ahead is None:
                 await _too_large(limit, setting)(scope, receive, send)
