@@ -43,6 +43,9 @@ DATABASE_HANDBACKS_ATTR = "regtune:database_handbacks"
 """Trial system attribute of a queued retry: how many times these parameters were handed back
 for a database error mid-trial (carried from copy to copy; ``worker.loop.DATABASE_HANDBACKS``
 bounds it)."""
+STOPPED_EARLY_ATTR = "stopped_early"
+"""Trial user attribute a trial's training sets true when early stopping ended it (a user
+attribute, unprefixed: optuna-dashboard shows it beside the trial's other training facts)."""
 COEFFICIENTS_ATTR = "regtune:coefficients"
 """Trial system attribute of a linear trial: its weights by input name (non-zero ones, the
 largest few, rounded; the format is ``regtune.service.store.trials.coefficients``'s). The report

@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from regtune.service.store.db import among
+from regtune.service.store.optuna_db.attrs import STOPPED_EARLY_ATTR
 from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.trials.best import (
     BestChoice,
@@ -42,8 +43,6 @@ MAX_STUDIES = 64
 about 2 MB."""
 DELTA_LIMIT = 2_000
 """Above this many newly completed trials, the best trial is searched again in SQL instead."""
-STOPPED_EARLY_ATTR = "stopped_early"
-"""The user attribute a trial's training sets true when early stopping ended it."""
 IDS_PER_QUERY = 5_000
 """Trial ids looked up per statement (SQLite takes at most 32,766 parameters)."""
 _ID_BITS = 32

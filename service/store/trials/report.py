@@ -18,7 +18,7 @@ from sqlalchemy import Float, and_, cast, func, null, select
 from sqlalchemy.orm import Session, aliased
 
 from regtune.service.store.db import among
-from regtune.service.store.optuna_db.attrs import COEFFICIENTS_ATTR
+from regtune.service.store.optuna_db.attrs import COEFFICIENTS_ATTR, STOPPED_EARLY_ATTR
 from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.trials.best import (
     FOLDS_ATTR,
@@ -28,7 +28,6 @@ from regtune.service.store.trials.best import (
     fold_standard_error,
 )
 from regtune.service.store.trials.coefficients import decode
-from regtune.service.store.trials.index import STOPPED_EARLY_ATTR
 
 BEST_KEPT = 50
 """Best trials added to every sample, so that the optimum and its neighbours are drawn."""
