@@ -308,9 +308,9 @@ def _render(
         )
     return _template().render(
         study=row,
-        end=study_end(row, failed=data.counts.get("FAIL", 0)),
+        end=study_end(row, failures=data.failures),
         error=error_of(row),
-        trial_errors=trial_errors(row, failed=data.counts.get("FAIL", 0)),
+        trial_errors=trial_errors(row, failures=data.failures),
         counts={k: v for k, v in data.counts.items()},
         done=data.counts.get("COMPLETE", 0) + data.counts.get("PRUNED", 0),
         stopped_early=stopped,

@@ -1,4 +1,6 @@
-"""Every ``regtune:*`` attribute key regtune writes on Optuna's studies and trials, in one place.
+"""Every attribute key regtune writes on Optuna's studies and trials (its ``regtune:*`` keys and
+the few unprefixed user attributes a trial's training leaves), and the Optuna keys it reads, in
+one place.
 
 Optuna's attribute tables are where optuna-dashboard looks, so what regtune keeps there is named
 here and nowhere else.
@@ -39,6 +41,10 @@ CLAIM_SECONDS_ATTR = "regtune:claim_seconds"
 RETRY_OF_ATTR = "regtune:retry_of"
 """Trial system attribute of a queued retry: the id of the failed trial it re-runs (a dead
 worker's slot is given back once it exists, see ``claims.links.retry_in_flight``)."""
+FAILED_TRIAL_ATTR = "failed_trial"
+"""Trial system attribute of a queued retry, Optuna's own (``RetryHeartbeatStaleTrialCallback``
+writes it, ``retried_trial_number`` reads it): the number of the first trial of these parameters
+that failed. Every retry regtune ever queued has it, those queued before ``RETRY_OF_ATTR`` too."""
 DATABASE_HANDBACKS_ATTR = "regtune:database_handbacks"
 """Trial system attribute of a queued retry: how many times these parameters were handed back
 for a database error mid-trial (carried from copy to copy; ``worker.loop.DATABASE_HANDBACKS``

@@ -16,7 +16,12 @@ from sqlalchemy import Engine, delete, select, update
 from regtune.service.settings import Settings
 from regtune.service.spec.enums import ACTIVE
 from regtune.service.store.db import PerDatabase, transaction
-from regtune.service.store.optuna_db.attrs import CLAIM_ATTR, RETRY_OF_ATTR, claim_link
+from regtune.service.store.optuna_db.attrs import (
+    CLAIM_ATTR,
+    FAILED_TRIAL_ATTR,
+    RETRY_OF_ATTR,
+    claim_link,
+)
 from regtune.service.store.optuna_db.internals.handles import (
     engine_of,
     om,
@@ -89,7 +94,7 @@ def retry_stale_trial(
     error = _note_stale(engine, trial_id_of(trial), why=why, retried=len(history) < max_retries)
     log.warning("study %s trial %d failed: %s", study.study_name, trial.number, error)
     if len(history) >= max_retries:  # Optuna queued no retry: these parameters kill workers
-        number = trial.system_attrs.get("failed_trial", trial.number)
+        number = trial.system_attrs.get(FAILED_TRIAL_ATTR, trial.number)
         deaths = len(history) + 1
         if fail_study_killed_by(optuna_study_id, number=number, deaths=deaths, engine=engine):
             log.error(
