@@ -52,6 +52,10 @@ bounds it)."""
 STOPPED_EARLY_ATTR = "stopped_early"
 """Trial user attribute a trial's training sets true when early stopping ended it (a user
 attribute, unprefixed: optuna-dashboard shows it beside the trial's other training facts)."""
+WORKER_DEATHS_ATTR = "regtune:worker_deaths"
+"""Trial system attribute of a queued retry: how many workers died running these parameters
+(the sweep failed their trials), carried from copy to copy; a hand-back adds none, so a trial
+handed back on every scale-down still has its ``budget.max_retries`` for deaths."""
 COEFFICIENTS_ATTR = "regtune:coefficients"
 """Trial system attribute of a linear trial: its weights by input name (non-zero ones, the
 largest few, rounded; the format is ``regtune.service.store.trials.coefficients``'s). The report

@@ -20,6 +20,7 @@ from regtune.service.store.optuna_db.attrs import (
     CLAIM_ATTR,
     FAILED_TRIAL_ATTR,
     RETRY_OF_ATTR,
+    WORKER_DEATHS_ATTR,
     claim_link,
 )
 from regtune.service.store.optuna_db.internals.handles import (
@@ -73,14 +74,16 @@ NEVER_BEAT = (
 def retry_stale_trial(
     study: optuna.Study, trial: FrozenTrial, *, why: str = STOPPED_BEATING
 ) -> None:
-    """Re-enqueue a trial whose worker died, with the same parameters, up to ``max_retries``;
-    ``why``: what the sweep saw, recorded on the failed trial with what became of it.
+    """Re-enqueue a trial whose worker died, with the same parameters, up to ``max_retries``
+    deaths; ``why``: what the sweep saw, recorded on the failed trial with what became of it.
 
     Optuna's callback is configured per storage; regtune's retry budget is per study, so the
-    budget is read from the study's row and handed to Optuna's own callback. When no retry is
-    left, the same parameters killed a worker ``max_retries + 1`` times: the study fails with
-    that reason rather than hand the next worker a trial like it. A study that has ended
-    (cancelled while the trial ran) gets no retry: nothing would run it.
+    budget is read from the study's row. Only deaths count against it (``WORKER_DEATHS_ATTR``,
+    carried from copy to copy): a hand-back (SIGTERM, a database outage) queues a copy too, and
+    Optuna's ``retry_history`` lists it, but it spends nothing. When no retry is left, the same
+    parameters killed a worker ``max_retries + 1`` times: the study fails with that reason rather
+    than hand the next worker a trial like it. A study that has ended (cancelled while the trial
+    ran) gets no retry: nothing would run it.
     """
     engine, optuna_study_id = engine_of(study), study_id_of(study)
     max_retries, status = _budget_of(engine, optuna_study_id)
@@ -89,13 +92,14 @@ def retry_stale_trial(
         note_trial_error(engine, trial_id_of(trial), error)
         log.warning("study %s trial %d failed: %s", study.study_name, trial.number, error)
         return
-    history = list(trial.system_attrs.get("retry_history", []))  # Optuna appends to it
-    queue_retry(study, trial, max_retry=max_retries)
-    error = _note_stale(engine, trial_id_of(trial), why=why, retried=len(history) < max_retries)
+    deaths = int(trial.system_attrs.get(WORKER_DEATHS_ATTR, 0)) + 1
+    retried = deaths <= max_retries
+    if retried:  # not Optuna's retry_history: it counts the hand-backs too, which are no deaths
+        queue_retry(study, trial, max_retry=None, attrs={WORKER_DEATHS_ATTR: deaths})
+    error = _note_stale(engine, trial_id_of(trial), why=why, retried=retried)
     log.warning("study %s trial %d failed: %s", study.study_name, trial.number, error)
-    if len(history) >= max_retries:  # Optuna queued no retry: these parameters kill workers
+    if not retried:  # these parameters kill workers
         number = trial.system_attrs.get(FAILED_TRIAL_ATTR, trial.number)
-        deaths = len(history) + 1
         if fail_study_killed_by(optuna_study_id, number=number, deaths=deaths, engine=engine):
             log.error(
                 "study %s failed: trial %d killed its worker %d times",
