@@ -71,6 +71,14 @@ NEVER_BEAT = (
 """Why the sweep failed a RUNNING trial that never sent a heartbeat."""
 
 
+KILLED_ON_SHUTDOWN = (
+    "handed back: its worker did not stop in time on shutdown and was killed; its parameters "
+    "run again"
+)
+"""Why a trial whose worker ``regtune serve`` had to kill is FAIL (``hand_back_killed_worker``),
+in the words of a worker's own hand-back."""
+
+
 def retry_stale_trial(
     study: optuna.Study, trial: FrozenTrial, *, why: str = STOPPED_BEATING
 ) -> None:
@@ -228,4 +236,5 @@ def _hand_back_running(storage: RDBStorage, optuna_name: str, number: int) -> No
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         queue_retry(study, storage.get_trial(trial_id), max_retry=None)
+    note_trial_error(storage.engine, trial_id, KILLED_ON_SHUTDOWN)
     log.info("trial %d of %s handed back for its killed worker", number, optuna_name)
