@@ -38,7 +38,8 @@ def fail_the_first_trial(
     spec: StudySpec, *, stop_check: StopCheck
 ) -> Callable[[optuna.Trial], float | list[float]]:
     """The study's real objective, except that its first trial (number 0) raises as a trainer
-    that diverged does: that trial FAILs, its parameters run again, and the study completes."""
+    that diverged does: that trial FAILs (an error counted against ``budget.max_retries``; its
+    parameters do not run again: the next trial's are new), and the study completes."""
     from regtune.worker.objective import make_objective
 
     real = make_objective(spec, stop_check=stop_check)
@@ -48,6 +49,25 @@ def fail_the_first_trial(
             suggest(trial, spec)
             raise FloatingPointError("the trainer diverged")
         return real(trial)
+
+    return objective
+
+
+def fail_the_first_trial_then_sleep(
+    spec: StudySpec, *, stop_check: StopCheck
+) -> Callable[[optuna.Trial], float | list[float]]:
+    """Trial 0 raises as a trainer that diverged does (a failure of its own: its parameters do
+    not run again); the others are the sleep objective's (``REGTUNE_SLEEP_TRIAL_SECONDS`` over
+    their epochs, a stop seen after each), so a test can stop or kill their worker mid-trial."""
+    from bench.sleep_objective import make_objective
+
+    sleeping = make_objective(spec, stop_check=stop_check)
+
+    def objective(trial: optuna.Trial) -> float | list[float]:
+        if trial.number == 0:
+            suggest(trial, spec)
+            raise FloatingPointError("the trainer diverged")
+        return sleeping(trial)
 
     return objective
 

@@ -18,6 +18,7 @@ from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.objective import objective_names
 from regtune.service.spec.resolve import resolve_validation
 from regtune.service.spec.validation import Validation
+from regtune.service.store.optuna_db.attrs import STOPPED_EARLY_ATTR
 from regtune.service.store.optuna_db.internals.batched import set_user_attrs
 from regtune.service.store.optuna_db.internals.handles import trial_id_of
 from regtune.worker import data
@@ -116,7 +117,7 @@ def result_attrs(result: TrainResult) -> dict[str, Any]:
         "epochs_run": result.epochs_run,
         "best_epoch": result.best_epoch,
         "train_seconds": round(result.train_seconds, 4),
-        "stopped_early": result.stopped_early,
+        STOPPED_EARLY_ATTR: result.stopped_early,
         "diverged": result.diverged,
     }
     if result.fused:  # what the best model's retraining of this trial must train it as

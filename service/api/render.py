@@ -32,6 +32,7 @@ from regtune.service.settings import get_settings
 from regtune.service.spec.advice import warnings_of
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.enums import StudyStatus
+from regtune.service.store.optuna_db.attrs import FAILED_TRIAL_ATTR
 from regtune.service.store.reads import read
 from regtune.service.store.repos import studies
 from regtune.service.store.tables import StudyRow
@@ -74,7 +75,7 @@ def trial_out(view: trial_reads.TrialView, *, with_curve: bool = False) -> Trial
         datetime_start=view.datetime_start,
         datetime_complete=view.datetime_complete,
         learning_curve=curve,
-        retried_from=view.system_attrs.get("failed_trial") if with_curve else None,
+        retried_from=view.system_attrs.get(FAILED_TRIAL_ATTR) if with_curve else None,
     )
 
 
@@ -139,8 +140,8 @@ def _study_out(row: StudyRow, summary: studies.StudySummary) -> StudyOut:
         best_model=BestModel.model_validate(summary.best_model) if summary.best_model else None,
         report_url=f"/v1/studies/{row.id}/report",
         warnings=warnings_of(studies.definition_of(row)),
-        end=study_end(row, failed=summary.counts["FAIL"]),
-        trial_errors=trial_errors(row, failed=summary.counts["FAIL"]),
+        end=study_end(row, failures=summary.failures),
+        trial_errors=trial_errors(row, failures=summary.failures),
         error=error_of(row),
         created_at=row.created_at,
         started_at=row.started_at,

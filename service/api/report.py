@@ -187,6 +187,7 @@ def build(row: StudyRow, *, base_url: str) -> str:
         metric=metric,
         path_drawn=path is not None,
         pareto=pareto,
+        stopped=stopped,
     )
 
 
@@ -267,7 +268,10 @@ def _render(
     metric: str,
     path_drawn: bool,
     pareto: Front,
+    stopped: str,
 ) -> str:
+    """The page; ``stopped``: how many COMPLETE trials early stopping ended, in the words the
+    learning curves' note says it in too."""
     trial_test = (
         {k.removeprefix("test_"): v for k, v in view.user_attrs.items() if k.startswith("test_")}
         if view
@@ -304,12 +308,12 @@ def _render(
         )
     return _template().render(
         study=row,
-        end=study_end(row, failed=data.counts.get("FAIL", 0)),
+        end=study_end(row, failures=data.failures),
         error=error_of(row),
-        trial_errors=trial_errors(row, failed=data.counts.get("FAIL", 0)),
+        trial_errors=trial_errors(row, failures=data.failures),
         counts={k: v for k, v in data.counts.items()},
         done=data.counts.get("COMPLETE", 0) + data.counts.get("PRUNED", 0),
-        stopped_early=words.stopped_early(data, spec.training.max_epochs),
+        stopped_early=stopped,
         model_kind=spec.model.kind,
         metric=metric,
         direction=objective_directions(spec)[0],

@@ -163,22 +163,38 @@ class SelectionOut(Answer):
 
 
 class TrialErrors(Answer):
-    """While a study runs: its trials that failed so far, whose parameters run again. Not the
-    study's error: the study goes on (it fails only past ``budget.max_retries`` failures)."""
+    """While a study runs: its last error and its FAIL trials so far. Not the study's error: the
+    study goes on (it fails only once its errors pass ``budget.max_retries``)."""
 
     failed: int = Field(description="trials in state FAIL so far, not counted toward n_trials")
-    last: str = Field(description="the last failure's error (each FAIL trial says its own)")
+    interrupted: int = Field(
+        default=0,
+        description="of those, the trials interrupted (handed back by a worker that stopped or "
+        "met a database outage, or failed by the sweep when their worker died), whose "
+        "parameters run again: not failures of their own",
+    )
+    errors: int = Field(
+        default=0,
+        description="errors counted against budget.max_retries so far (trials whose objective "
+        "raised, whose parameters do not run again, and workers that died before their trial "
+        "began): the study fails once they pass it",
+    )
+    last: str = Field(description="the last error (each FAIL trial says its own)")
     message: str = Field(
         examples=[
-            "last trial error (its parameters run again; 1 trial failed so far, not counted "
-            "toward budget.n_trials): FloatingPointError: the trainer diverged"
+            "last trial error (its parameters are not run again; the study goes on, failing only "
+            "past budget.max_retries 2 errors: 1 so far; 3 trials not counted toward "
+            "budget.n_trials (state FAIL): 2 interrupted (handed back, or their worker died) and "
+            "run again, 1 failed (its error says why)): FloatingPointError: the trainer diverged"
         ],
-        description="both in words, as the study report and regtune show / watch say them",
+        description="all of it in words, as the study report and regtune show / watch say them",
     )
 
 
 class StudyEnd(Answer):
-    """Why a study ended: its ``status`` says how, this says what ended it."""
+    """Why a study ended: its ``status`` says how, this says what ended it, and what became of
+    the trials it did not count (state FAIL): ``interrupted`` + ``never_run`` + ``failed`` is
+    ``counts.FAIL``."""
 
     reason: Literal["n_trials", "timeout_s", "cancelled", "failed"] = Field(
         description="n_trials: budget.n_trials trials were done; timeout_s: budget.timeout_s "
@@ -186,10 +202,30 @@ class StudyEnd(Answer):
         "cancelled: the study was cancelled; failed: it could not go on (error says why)"
     )
     message: str = Field(
-        examples=["budget.n_trials reached: 50 trials done"],
+        examples=[
+            "budget.n_trials reached: 50 trials done; 3 trials not counted toward "
+            "budget.n_trials (state FAIL): 2 interrupted (handed back, or their worker died) and "
+            "run again, 1 failed (its error says why)"
+        ],
         description="the reason in words, as the study report and regtune show say it; a study "
-        "that did not fail adds how many trials failed along the way (state FAIL, not counted "
-        "toward budget.n_trials), if any did",
+        "that did not fail adds its trials in state FAIL (not counted toward budget.n_trials), "
+        "if it has any, by what became of them",
+    )
+    interrupted: int = Field(
+        default=0,
+        description="FAIL trials interrupted (handed back by a worker that stopped or met a "
+        "database outage, or failed by the sweep when their worker died) and queued to run "
+        "again with the same parameters: not failures of their own",
+    )
+    never_run: int = Field(
+        default=0,
+        description="FAIL trials that were queued (such a retry) and never started: the study "
+        "ended first",
+    )
+    failed: int = Field(
+        default=0,
+        description="FAIL trials that failed of themselves (their objective raised, their worker "
+        "died with no retry left, or a cancel stopped them): each one's error says why",
     )
 
 
@@ -233,17 +269,18 @@ class StudyOut(Answer):
     )
     trial_errors: TrialErrors | None = Field(
         default=None,
-        description="while the study is queued or running, the last error of its trials that "
-        "failed so far, whose parameters run again: not the study's error, as it goes on; null "
-        "if none failed, and once the study ended (end then counts them; error says why a "
-        "failed study failed)",
+        description="while the study is queued or running, its last error counted against "
+        "budget.max_retries (a trial whose objective raised: its parameters do not run again) "
+        "and its FAIL trials so far by what became of them: not the study's error, as it goes "
+        "on; null if it had no such error, and once the study ended (end then counts its FAIL "
+        "trials; error says why a failed study failed)",
     )
     error: str | None = Field(
         description="the study's own error: why it failed, or, once it completed, why its best "
         "model was not saved; null if nothing went wrong (a trial's error while the study runs "
         "is trial_errors', and a study that completed or was cancelled has none of its trials' "
-        "errors, nor one that ran out of budget.timeout_s: end says so, and how many trials "
-        "failed along the way)"
+        "errors, nor one that ran out of budget.timeout_s: end says so, and what became of its "
+        "trials in state FAIL)"
     )
     created_at: UtcDateTime
     started_at: UtcDateTime | None

@@ -4,8 +4,11 @@
 A time budget that runs out is a normal end, as Optuna's ``timeout`` and Ray Tune's
 ``time_budget_s`` are: the study completes with the trials done by then, and no error is
 recorded (``finishing.settle``). Nor is a trial that failed along the way the error of a study
-that completed or was cancelled: its end says how many did, and each FAIL trial says why.
-While a study runs, a trial's error is not the study's either: its parameters run again, and
+that completed or was cancelled: its end says how many FAIL trials it has and what became of
+them (``Failures``): most were interrupted (handed back by a worker that stopped, or failed by
+the sweep when their worker died) and run again with the same parameters; the others failed of
+themselves, and each FAIL trial's error says why. While a study runs, a trial's error is not the
+study's either: the study goes on until its errors pass ``budget.max_retries``, and
 ``trial_errors`` says so in neutral words (``error`` is the study's own).
 """
 
@@ -16,7 +19,9 @@ from typing import assert_never
 from regtune.service.api.schemas import StudyEnd, TrialErrors
 from regtune.service.spec.enums import ACTIVE, StudyStatus
 from regtune.service.store.repos import best_model, studies
+from regtune.service.store.scheduling.claims.recovery import DIED_BEFORE_TRIAL
 from regtune.service.store.tables import StudyRow
+from regtune.service.store.trials.failures import Failures
 
 DEADLINE_ERROR = (
     "budget.timeout_s passed before budget.n_trials trials were done; the study ended with the "
@@ -24,15 +29,21 @@ DEADLINE_ERROR = (
 )
 """What a study ended by its deadline stored as its error before its end had a field of its
 own: not an error, so never shown as one (``error_of``)."""
+NO_FAILURES = Failures()
 
 
-def study_end(row: StudyRow, *, failed: int = 0) -> StudyEnd | None:
-    """How ``row`` ended, or None while it is queued or running; ``failed``: its FAIL trials,
-    which a study that did not fail names after its end."""
+def study_end(row: StudyRow, *, failures: Failures = NO_FAILURES) -> StudyEnd | None:
+    """How ``row`` ended, or None while it is queued or running; ``failures``: what became of
+    its FAIL trials, which a study that did not fail names after its end."""
     status = StudyStatus(row.status)
-    along = _failed_along_the_way(failed)
+    along = _not_counted(failures, cancelled=status == StudyStatus.CANCELLED)
     done, n_trials = row.n_done, row.n_trials
     timeout_s = studies.definition_of(row).budget.timeout_s if done < n_trials else None
+    split = {
+        "interrupted": failures.interrupted,
+        "never_run": failures.not_run,
+        "failed": failures.own,
+    }
     match status:
         case StudyStatus.QUEUED | StudyStatus.RUNNING:
             return None
@@ -41,51 +52,86 @@ def study_end(row: StudyRow, *, failed: int = 0) -> StudyEnd | None:
                 reason="timeout_s",
                 message=f"budget.timeout_s ({timeout_s:g} s) passed: the study completed with "
                 f"the {done} of budget.n_trials {n_trials} trials done by then{along}",
+                **split,
             )
         case StudyStatus.COMPLETED:
             return StudyEnd(
                 reason="n_trials",
                 message=f"budget.n_trials reached: {n_trials} trials done{along}",
+                **split,
             )
         case StudyStatus.CANCELLED:
             return StudyEnd(
                 reason="cancelled",
                 message=f"cancelled with {done} of budget.n_trials {n_trials} trials done{along}",
+                **split,
             )
         case StudyStatus.FAILED:
             return StudyEnd(
                 reason="failed",
                 message=f"failed with {done} of budget.n_trials {n_trials} trials done: the "
                 "error says why",
+                **split,
             )
     assert_never(status)
 
 
-def _failed_along_the_way(failed: int) -> str:
-    if not failed:
+def _not_counted(failures: Failures, *, cancelled: bool = False) -> str:
+    """The FAIL trials in words, by what became of them (``Failures``): a trial interrupted
+    and run again is not one that failed; "" if there is none."""
+    if not failures.failed:
         return ""
-    one = failed == 1
+
+    def one(n: int) -> bool:
+        return n == 1
+
+    parts = []
+    if n := failures.run_again:
+        parts.append(
+            f"{n} interrupted (handed back, or {'its' if one(n) else 'their'} worker died) and "
+            "run again"
+        )
+    if n := failures.retries_not_run:
+        parts.append(f"{n} interrupted and not run again (the study ended first)")
+    if n := failures.not_run:
+        parts.append(f"{n} queued and never run (the study ended first)")
+    if n := failures.own:
+        by_cancel = " or stopped by the cancel" if cancelled else ""
+        parts.append(f"{n} failed{by_cancel} ({'its' if one(n) else 'each'} error says why)")
+    total = failures.failed
     return (
-        f"; {failed} trial{'' if one else 's'} failed along the way and {'was' if one else 'were'}"
-        f" not counted (state FAIL: {'its' if one else 'each'} error says why)"
+        f"; {total} trial{'' if one(total) else 's'} not counted toward budget.n_trials "
+        f"(state FAIL): {', '.join(parts)}"
     )
 
 
-def trial_errors(row: StudyRow, *, failed: int = 0) -> TrialErrors | None:
-    """While ``row`` is queued or running, the last error of its trials (``failed``: its FAIL
-    trials so far), whose parameters run again; None if it has none, or once it ended."""
+def trial_errors(row: StudyRow, *, failures: Failures = NO_FAILURES) -> TrialErrors | None:
+    """While ``row`` is queued or running, its last error (each one counted against
+    ``budget.max_retries``: a trial whose objective raised, whose parameters do not run again,
+    or a worker that died before its trial began), with what became of its FAIL trials so far;
+    None if it has none, or once it ended."""
     if row.error is None or StudyStatus(row.status) not in ACTIVE:
         return None
-    if not failed:  # a worker died before its trial began: the slot is claimed again
-        message = f"last error (the study goes on): {row.error}"
-    else:
-        one = failed == 1
-        message = (
-            f"last trial error ({'its' if one else 'their'} parameters run again; {failed} "
-            f"trial{'' if one else 's'} failed so far, not counted toward budget.n_trials): "
-            f"{row.error}"
-        )
-    return TrialErrors(failed=failed, last=row.error, message=message)
+    errors, allowed = row.n_errors or 0, row.max_retries
+    head = (
+        "last error (no trial had started"
+        if row.error == DIED_BEFORE_TRIAL
+        else "last trial error (its parameters are not run again"
+    )
+    budget = (
+        f"; the study goes on, failing only past budget.max_retries {allowed} errors: "
+        f"{errors} so far"
+        if errors
+        else "; the study goes on"
+    )
+    message = f"{head}{budget}{_not_counted(failures)}): {row.error}"
+    return TrialErrors(
+        failed=failures.failed,
+        interrupted=failures.interrupted,
+        errors=errors,
+        last=row.error,
+        message=message,
+    )
 
 
 def error_of(row: StudyRow) -> str | None:

@@ -392,7 +392,7 @@ def test_a_stale_trial_with_no_retry_left_fails_the_study(db: Db) -> None:
     trials = optuna.load_study(study_name=row.optuna_name, storage=db.storage).get_trials()
     assert [t.state.name for t in trials] == ["FAIL"]
     final = _row(db, row.id)
-    assert final.status == "failed" and "died 1 times" in (final.error or "")
+    assert final.status == "failed" and "died 1 time " in (final.error or "")
     assert "no retry left" in trials[0].user_attrs["error"]
 
 

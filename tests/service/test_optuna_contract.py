@@ -238,3 +238,38 @@ def test_batched_reports_and_attributes_write_what_optunas_own_writes_do(tmp_pat
         write_reports([(second, 2, 1.0)])
     with pytest.raises(UpdateFinishedTrialError):
         set_user_attrs(second, {"n_nonzero": 1})
+
+
+def test_a_step_reported_again_is_ignored_as_optunas_own_report_ignores_it(
+    database_url: str,
+) -> None:
+    """``Trial.report`` of a step already reported keeps the first value and warns; the batched
+    report overwrote it, unsaid, in the trial's own view (what its pruner had decided on was no
+    longer what it showed) and in the stored learning curve. Two reports of one step in one
+    batch were one upsert touching a row twice, which PostgreSQL refuses."""
+    from regtune.service.store.migrate import upgrade
+    from regtune.service.store.optuna_db.internals.batched import note_report, write_reports
+    from regtune.service.store.optuna_db.storage import make_storage
+
+    upgrade(database_url)
+    storage = make_storage(database_url)
+    try:
+        study = optuna.create_study(storage=storage)
+        ours, optunas = study.ask(), study.ask()
+        assert note_report(ours, 1, 0.5)
+        optunas.report(0.5, 1)
+        for trial, noted in ((ours, note_report), (optunas, None)):
+            with pytest.warns(UserWarning, match="already reported"):
+                if noted is None:
+                    trial.report(0.9, 1)
+                else:  # nothing left to write: the caller batches nothing
+                    assert noted(trial, 1, 0.9) is False
+        write_reports([(ours, 1, 0.5)])
+        assert ours.should_prune() is False
+        assert ours._cached_frozen_trial.intermediate_values == {1: 0.5}  # what its pruner reads
+        for trial in (ours, optunas):
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        stored = {t.number: t.intermediate_values for t in study.get_trials()}
+        assert stored == {0: {1: 0.5}, 1: {1: 0.5}}
+    finally:
+        storage.engine.dispose()

@@ -26,7 +26,11 @@ from regtune.service.store.repos.studies import create_study
 from regtune.service.store.scheduling import workers as workers
 from regtune.service.store.scheduling.claims import finishing, links, taking
 from regtune.service.store.scheduling.claims.slot import Claim
-from regtune.service.store.scheduling.retries import hand_back_killed_worker, storage_with_retries
+from regtune.service.store.scheduling.retries import (
+    KILLED_ON_SHUTDOWN,
+    hand_back_killed_worker,
+    storage_with_retries,
+)
 from regtune.service.store.tables import ClaimRow, StudyRow, WorkerRow
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -121,6 +125,8 @@ def test_a_worker_killed_on_shutdown_hands_its_trial_back(db: Db) -> None:
     trials = optuna_study.get_trials(deepcopy=False)
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.WAITING]
     assert trials[1].params == trials[0].params
+    assert trials[0].user_attrs["error"] == KILLED_ON_SHUTDOWN  # was a FAIL saying nothing
+    assert "error" not in trials[1].user_attrs
     with transaction(db.engine) as session:
         after = session.get(StudyRow, row.id)
         assert after is not None

@@ -95,14 +95,14 @@ def test_reads_at_once_see_the_database_as_their_first_read_did(database_url: st
     sid = study._study_id
 
     def reads(session: Session) -> tuple[dict[str, int], dict[str, int]]:
-        before = state_counts(session, sid)
+        before = state_counts(session, sid)[0]
         study.tell(running, 0.5)  # another connection finishes a trial meanwhile
-        return before, state_counts(session, sid)
+        return before, state_counts(session, sid)[0]
 
     try:
         with Session(read_engine(database_url)) as session:
             before, after = at_once(session, reads)
             assert before == after and after["RUNNING"] == 1
-            assert state_counts(session, sid)["RUNNING"] == 0  # after them: as it is now
+            assert state_counts(session, sid)[0]["RUNNING"] == 0  # after them: as it is now
     finally:
         read_engine.close(database_url)

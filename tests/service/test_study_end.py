@@ -26,6 +26,8 @@ TIMED_OUT = (
     "budget.timeout_s (1 s) passed: the study completed with the 0 of budget.n_trials 4 trials "
     "done by then"
 )
+NO_FAIL = {"interrupted": 0, "never_run": 0, "failed": 0}
+"""A study's end with no trial in state FAIL."""
 
 
 def ended(api: TestClient, study_id: str) -> dict[str, Any]:
@@ -65,7 +67,7 @@ def test_a_study_ended_by_its_time_budget_completed_and_says_why_not_as_an_error
     api = apps()
     study = timed_out(api)
     assert study["status"] == "completed" and study["progress"]["done"] == 0
-    assert study["end"] == {"reason": "timeout_s", "message": TIMED_OUT}
+    assert study["end"] == {"reason": "timeout_s", "message": TIMED_OUT, **NO_FAIL}
     assert study["error"] is None
 
     report = api.get(f"/v1/studies/{study['id']}/report").text
@@ -101,6 +103,7 @@ def test_a_study_that_did_its_trials_or_was_cancelled_says_so(
     assert finished["end"] == {
         "reason": "n_trials",
         "message": "budget.n_trials reached: 2 trials done",
+        **NO_FAIL,
     }
     report = api.get(f"/v1/studies/{done['id']}/report").text
     assert text_of(report, "end") == "Ended: budget.n_trials reached: 2 trials done."
@@ -109,18 +112,21 @@ def test_a_study_that_did_its_trials_or_was_cancelled_says_so(
     assert api.post(f"/v1/studies/{queued['id']}/cancel").status_code == 200
     stopped = ended(api, queued["id"])
     said = "cancelled with 0 of budget.n_trials 4 trials done"
-    assert stopped["end"] == {"reason": "cancelled", "message": said}
+    assert stopped["end"] == {"reason": "cancelled", "message": said, **NO_FAIL}
     result = cli_result(api, monkeypatch, "watch", queued["id"])
     assert result.exit_code == 2 and f"ended: {said}" in " ".join(result.output.split())
 
 
-RETRIED = "budget.n_trials reached: 2 trials done; 1 trial failed along the way and was not counted"
+RETRIED = (
+    "budget.n_trials reached: 2 trials done; 1 trial not counted toward budget.n_trials (state "
+    "FAIL): 1 failed (its error says why)"
+)
 
 
 def test_a_study_that_completed_after_a_trial_failed_shows_its_end_not_that_error(
     apps: Apps, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Its first trial raised, its parameters ran again and the study did its trials: it showed
+    """Its first trial raised, new parameters took its slot and the study did its trials: it showed
     that trial's error as its own (the report's red box, a red ``error:`` line in ``regtune
     show``) as if it had failed. A study that fails of the same error still shows it."""
     api = apps(objective_factory="tests.objectives:fail_the_first_trial")
@@ -129,7 +135,8 @@ def test_a_study_that_completed_after_a_trial_failed_shows_its_end_not_that_erro
     assert study["status"] == "completed" and study["counts"]["FAIL"] == 1, study
     assert study["error"] is None, study
     assert study["end"]["reason"] == "n_trials"
-    assert study["end"]["message"].startswith(RETRIED), study["end"]
+    assert study["end"]["message"] == RETRIED, study["end"]
+    assert (study["end"]["interrupted"], study["end"]["failed"]) == (0, 1), study["end"]
     assert study["best_model"] is not None
     with sqlite3.connect(Apps.database_path(api)) as db:  # nor does its row, for SQL readers
         stored = db.execute("SELECT error FROM regtune_studies WHERE id = ?", (study["id"],))
@@ -156,9 +163,10 @@ def test_a_study_that_completed_after_a_trial_failed_shows_its_end_not_that_erro
 def test_a_running_study_shows_a_failed_trials_error_as_a_trials_not_as_its_own(
     apps: Apps, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Its first trial raised and its parameters are to run again: the study goes on, yet it
-    showed that error as its own (``error``, the report's red box, a red ``error:`` line in
-    ``regtune show``) as if it were failing. It is the trials' now, said in neutral words."""
+    """Its first trial raised: the study goes on, yet it showed that error as its own
+    (``error``, the report's red box, a red ``error:`` line in ``regtune show``) as if it were
+    failing. It is the trials' now, said in neutral words, and true ones: its parameters do not
+    run again (they said they did), and the study fails only past ``budget.max_retries``."""
     from regtune.worker.loop import Worker
 
     api = apps(objective_factory="tests.objectives:fail_the_first_trial")
@@ -168,11 +176,13 @@ def test_a_running_study_shows_a_failed_trials_error_as_a_trials_not_as_its_own(
     assert study["status"] == "running" and study["counts"]["FAIL"] == 1, study
     assert study["error"] is None, study
     said = (
-        "last trial error (its parameters run again; 1 trial failed so far, not counted toward "
-        "budget.n_trials): "
+        "last trial error (its parameters are not run again; the study goes on, failing only "
+        "past budget.max_retries 2 errors: 1 so far; 1 trial not counted toward budget.n_trials "
+        "(state FAIL): 1 failed (its error says why)): "
     )
     errors = study["trial_errors"]
     assert errors["failed"] == 1 and "the training diverged" in errors["last"], errors
+    assert (errors["interrupted"], errors["errors"]) == (0, 1), errors
     assert errors["message"] == said + errors["last"], errors
 
     report = api.get(study["report_url"]).text
@@ -183,7 +193,7 @@ def test_a_running_study_shows_a_failed_trials_error_as_a_trials_not_as_its_own(
 
     ended = run_to_the_end(api, study["id"])  # its end counts the failure, as before
     assert ended["trial_errors"] is None and ended["error"] is None, ended
-    assert ended["end"]["message"].startswith(RETRIED), ended["end"]
+    assert ended["end"]["message"] == RETRIED, ended["end"]
 
 
 def test_a_trials_error_an_older_release_left_on_a_completed_study_is_not_its_error(
@@ -203,3 +213,45 @@ def test_a_trials_error_an_older_release_left_on_a_completed_study_is_not_its_er
     model_error = "best model not saved: gave up after 5 attempts; last error: OSError: disk full"
     api = as_stored_by_an_older_release(apps, study["id"], model_error)
     assert api.get(f"/v1/studies/{study['id']}").json()["error"] == model_error
+
+
+def test_a_cancelled_study_tells_a_trial_handed_back_from_its_retry_that_never_ran(
+    apps: Apps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker stopped mid-trial hands its trial back (FAIL, a WAITING copy of its
+    parameters); the study is cancelled before any worker takes the copy, which the sweep then
+    fails unstarted. Its end said "2 trials failed along the way", as if both had crashed: it
+    now says one was interrupted and one never ran, neither a failure of its own."""
+    from regtune.worker.loop import Worker
+    from tests.worker.test_signal_lines import SLEEPING, _signalled
+
+    api = apps(objective_factory="bench.sleep_objective:make_objective", sleep_trial_seconds=120)
+    body = SLEEPING | {"name": "stopped-then-cancelled", "budget": {"n_trials": 2}}
+    study_id = api.post("/v1/studies", json=body).json()["id"]
+
+    def running() -> bool:
+        trials = api.get(f"/v1/studies/{study_id}/trials").json()["items"]
+        return any(t["state"] == "RUNNING" for t in trials)
+
+    _signalled(Worker(), running)  # its trial handed back
+    assert api.post(f"/v1/studies/{study_id}/cancel").status_code == 200
+
+    def unrun() -> dict[str, Any] | None:
+        study: dict[str, Any] = api.get(f"/v1/studies/{study_id}").json()
+        return study if study["counts"]["FAIL"] == 2 else None
+
+    study = wait_for(unrun, timeout=60, what="the sweep to fail the queued retry")
+    said = (
+        "cancelled with 0 of budget.n_trials 2 trials done; 2 trials not counted toward "
+        "budget.n_trials (state FAIL): 1 interrupted and not run again (the study ended first), "
+        "1 queued and never run (the study ended first)"
+    )
+    assert study["end"] == {
+        "reason": "cancelled",
+        "message": said,
+        "interrupted": 1,
+        "never_run": 1,
+        "failed": 0,
+    }, study["end"]
+    assert text_of(api.get(study["report_url"]).text, "end") == f"Ended: {said}."
+    assert f"ended: {said}" in cli_output(api, monkeypatch, "show", study_id)

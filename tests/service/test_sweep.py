@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from optuna.distributions import FloatDistribution
 from optuna.storages._rdb import models as om
 from optuna.trial import TrialState, create_trial
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
 from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade
@@ -20,10 +20,11 @@ from regtune.service.store.scheduling.retries import (
     NEVER_BEAT,
     STOPPED_BEATING,
     get_storage,
+    queue_retry,
     storage_with_retries,
 )
 from regtune.service.store.scheduling.sweep import fail_orphaned_trials, fail_stale_trials
-from regtune.service.store.tables import ClaimRow
+from regtune.service.store.tables import ClaimRow, StudyRow
 from tests.support import study_row
 
 
@@ -161,3 +162,51 @@ def test_a_study_deleted_with_optuna_is_removed(api: TestClient) -> None:
     listed = [s["id"] for s in api.get("/v1/studies").json()["items"]]
     assert listed == [kept["id"]]
     assert api.get(f"/v1/studies/{kept['id']}").json()["status"] == "queued"
+
+
+def test_hand_backs_spend_none_of_the_retries_a_trial_has_for_dead_workers(
+    database_url: str,
+) -> None:
+    """A trial handed back twice (its workers stopped by two scale-downs) whose next worker dies:
+    that is its first death, retried under ``budget.max_retries: 1``; a second death fails the
+    study, saying 2. Optuna's ``retry_history`` lists the hand-backs too, and the sweep counted
+    them as deaths: the study failed at the first, "the worker running it died 3 times"."""
+    engine, storage, study = _study(database_url, "handed-back", "running")
+    with transaction(engine) as session:
+        session.execute(update(StudyRow).where(StudyRow.id == "handed-back").values(max_retries=1))
+    x = {"x": FloatDistribution(0, 1)}
+
+    def dies(trial: optuna.trial.Trial) -> None:
+        """Its worker dies before its first heartbeat, ten minutes ago; the sweep sees it."""
+        started = datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=10)
+        with storage.scoped_session() as session:
+            session.get(om.TrialModel, trial._trial_id)._datetime_start_utc = started
+            session.commit()
+        assert fail_orphaned_trials(engine, storage) == 1
+
+    def study_now() -> StudyRow:
+        with transaction(engine) as session:
+            row = session.get(StudyRow, "handed-back")
+            assert row is not None
+            session.expunge(row)
+            return row
+
+    trial = study.ask(x)
+    for _ in range(2):  # handed back as a worker hands a trial back: FAIL, a copy queued
+        study.tell(trial, state=TrialState.FAIL)
+        queue_retry(study, storage.get_trial(trial._trial_id), max_retry=None)
+        trial = study.ask()
+    dies(trial)
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.FAIL] * 3 + [TrialState.WAITING]
+    assert trials[3].params == trials[0].params
+    assert study_now().status == "running", study_now().error
+    assert _errors(database_url, trials[2]._trial_id)[trials[2]._trial_id] == (
+        f"{NEVER_BEAT}; retried as trial #3 with the same parameters"
+    )
+
+    dies(study.ask())  # its next worker dies too: no retry left
+    ended = study_now()
+    assert ended.status == "failed", ended.error
+    assert (ended.error or "").startswith("trial 0: the worker running it died 2 times "), ended
+    engine.dispose()

@@ -1,4 +1,6 @@
-"""Every ``regtune:*`` attribute key regtune writes on Optuna's studies and trials, in one place.
+"""Every attribute key regtune writes on Optuna's studies and trials (its ``regtune:*`` keys and
+the few unprefixed user attributes a trial's training leaves), and the Optuna keys it reads, in
+one place.
 
 Optuna's attribute tables are where optuna-dashboard looks, so what regtune keeps there is named
 here and nowhere else.
@@ -39,10 +41,21 @@ CLAIM_SECONDS_ATTR = "regtune:claim_seconds"
 RETRY_OF_ATTR = "regtune:retry_of"
 """Trial system attribute of a queued retry: the id of the failed trial it re-runs (a dead
 worker's slot is given back once it exists, see ``claims.links.retry_in_flight``)."""
+FAILED_TRIAL_ATTR = "failed_trial"
+"""Trial system attribute of a queued retry, Optuna's own (``RetryHeartbeatStaleTrialCallback``
+writes it, ``retried_trial_number`` reads it): the number of the first trial of these parameters
+that failed. Every retry regtune ever queued has it, those queued before ``RETRY_OF_ATTR`` too."""
 DATABASE_HANDBACKS_ATTR = "regtune:database_handbacks"
 """Trial system attribute of a queued retry: how many times these parameters were handed back
 for a database error mid-trial (carried from copy to copy; ``worker.loop.DATABASE_HANDBACKS``
 bounds it)."""
+STOPPED_EARLY_ATTR = "stopped_early"
+"""Trial user attribute a trial's training sets true when early stopping ended it (a user
+attribute, unprefixed: optuna-dashboard shows it beside the trial's other training facts)."""
+WORKER_DEATHS_ATTR = "regtune:worker_deaths"
+"""Trial system attribute of a queued retry: how many workers died running these parameters
+(the sweep failed their trials), carried from copy to copy; a hand-back adds none, so a trial
+handed back on every scale-down still has its ``budget.max_retries`` for deaths."""
 COEFFICIENTS_ATTR = "regtune:coefficients"
 """Trial system attribute of a linear trial: its weights by input name (non-zero ones, the
 largest few, rounded; the format is ``regtune.service.store.trials.coefficients``'s). The report

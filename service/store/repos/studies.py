@@ -6,7 +6,7 @@ import contextlib
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeAlias
 
@@ -42,6 +42,7 @@ from regtune.service.store.scheduling.retries import get_storage
 from regtune.service.store.tables import StudyRow
 from regtune.service.store.trials import views as trial_reads
 from regtune.service.store.trials.best import pareto_numbers
+from regtune.service.store.trials.failures import Failures
 
 Reach: TypeAlias = str | None
 """Whose studies a caller may read and act on: a tenant's, or every tenant's (None: the admin
@@ -498,6 +499,8 @@ class StudySummary:
     trials and standard errors the choice measured."""
     stopped_early: int = 0
     """COMPLETE trials that early stopping ended (``training.early_stopping``)."""
+    failures: Failures = field(default_factory=Failures)
+    """What became of the FAIL trials: interrupted and run again, never run, failed."""
 
 
 PARETO_LIMIT = 500
@@ -525,15 +528,16 @@ def summarize(row: StudyRow, *, spec: StudySpec | None = None) -> StudySummary:
             relax_margin=spec.objective.relax_margin,
         )
         stopped_early = trial_reads.stopped_early(session, osid, key=row.id)
+        failures = trial_reads.failures(osid, key=row.id)
         pareto = None
         if len(directions) > 1:
             numbers = pareto_numbers(session, osid, directions)
             pareto = trial_reads.list_trials(
                 session, osid, numbers=numbers[:PARETO_LIMIT], limit=PARETO_LIMIT
             )
-        return counts, best, note, stopped_early, pareto, _model_info(session, row)
+        return counts, best, note, stopped_early, failures, pareto, _model_info(session, row)
 
-    counts, best, note, stopped_early, pareto, model = read(reads)
+    counts, best, note, stopped_early, failures, pareto, model = read(reads)
     if model is not None and model.get("test_metrics") == {}:  # saved before: no test split
         model = {**model, "test_metrics": None}
     test_metrics = refit_metrics = None
@@ -556,4 +560,5 @@ def summarize(row: StudyRow, *, spec: StudySpec | None = None) -> StudySummary:
         select=select_rule,
         select_note=note,
         stopped_early=stopped_early,
+        failures=failures,
     )

@@ -16,7 +16,13 @@ from sqlalchemy import Engine, delete, select, update
 from regtune.service.settings import Settings
 from regtune.service.spec.enums import ACTIVE
 from regtune.service.store.db import PerDatabase, transaction
-from regtune.service.store.optuna_db.attrs import CLAIM_ATTR, RETRY_OF_ATTR, claim_link
+from regtune.service.store.optuna_db.attrs import (
+    CLAIM_ATTR,
+    FAILED_TRIAL_ATTR,
+    RETRY_OF_ATTR,
+    WORKER_DEATHS_ATTR,
+    claim_link,
+)
 from regtune.service.store.optuna_db.internals.handles import (
     engine_of,
     om,
@@ -65,17 +71,27 @@ NEVER_BEAT = (
 """Why the sweep failed a RUNNING trial that never sent a heartbeat."""
 
 
+KILLED_ON_SHUTDOWN = (
+    "handed back: its worker did not stop in time on shutdown and was killed; its parameters "
+    "run again"
+)
+"""Why a trial whose worker ``regtune serve`` had to kill is FAIL (``hand_back_killed_worker``),
+in the words of a worker's own hand-back."""
+
+
 def retry_stale_trial(
     study: optuna.Study, trial: FrozenTrial, *, why: str = STOPPED_BEATING
 ) -> None:
-    """Re-enqueue a trial whose worker died, with the same parameters, up to ``max_retries``;
-    ``why``: what the sweep saw, recorded on the failed trial with what became of it.
+    """Re-enqueue a trial whose worker died, with the same parameters, up to ``max_retries``
+    deaths; ``why``: what the sweep saw, recorded on the failed trial with what became of it.
 
     Optuna's callback is configured per storage; regtune's retry budget is per study, so the
-    budget is read from the study's row and handed to Optuna's own callback. When no retry is
-    left, the same parameters killed a worker ``max_retries + 1`` times: the study fails with
-    that reason rather than hand the next worker a trial like it. A study that has ended
-    (cancelled while the trial ran) gets no retry: nothing would run it.
+    budget is read from the study's row. Only deaths count against it (``WORKER_DEATHS_ATTR``,
+    carried from copy to copy): a hand-back (SIGTERM, a database outage) queues a copy too, and
+    Optuna's ``retry_history`` lists it, but it spends nothing. When no retry is left, the same
+    parameters killed a worker ``max_retries + 1`` times: the study fails with that reason rather
+    than hand the next worker a trial like it. A study that has ended (cancelled while the trial
+    ran) gets no retry: nothing would run it.
     """
     engine, optuna_study_id = engine_of(study), study_id_of(study)
     max_retries, status = _budget_of(engine, optuna_study_id)
@@ -84,13 +100,14 @@ def retry_stale_trial(
         note_trial_error(engine, trial_id_of(trial), error)
         log.warning("study %s trial %d failed: %s", study.study_name, trial.number, error)
         return
-    history = list(trial.system_attrs.get("retry_history", []))  # Optuna appends to it
-    queue_retry(study, trial, max_retry=max_retries)
-    error = _note_stale(engine, trial_id_of(trial), why=why, retried=len(history) < max_retries)
+    deaths = int(trial.system_attrs.get(WORKER_DEATHS_ATTR, 0)) + 1
+    retried = deaths <= max_retries
+    if retried:  # not Optuna's retry_history: it counts the hand-backs too, which are no deaths
+        queue_retry(study, trial, max_retry=None, attrs={WORKER_DEATHS_ATTR: deaths})
+    error = _note_stale(engine, trial_id_of(trial), why=why, retried=retried)
     log.warning("study %s trial %d failed: %s", study.study_name, trial.number, error)
-    if len(history) >= max_retries:  # Optuna queued no retry: these parameters kill workers
-        number = trial.system_attrs.get("failed_trial", trial.number)
-        deaths = len(history) + 1
+    if not retried:  # these parameters kill workers
+        number = trial.system_attrs.get(FAILED_TRIAL_ATTR, trial.number)
         if fail_study_killed_by(optuna_study_id, number=number, deaths=deaths, engine=engine):
             log.error(
                 "study %s failed: trial %d killed its worker %d times",
@@ -219,4 +236,5 @@ def _hand_back_running(storage: RDBStorage, optuna_name: str, number: int) -> No
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         queue_retry(study, storage.get_trial(trial_id), max_retry=None)
+    note_trial_error(storage.engine, trial_id, KILLED_ON_SHUTDOWN)
     log.info("trial %d of %s handed back for its killed worker", number, optuna_name)

@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from regtune.service.store.db import among
+from regtune.service.store.optuna_db.attrs import STOPPED_EARLY_ATTR
 from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.trials.best import (
     BestChoice,
@@ -35,6 +36,7 @@ from regtune.service.store.trials.best import (
     value_of,
 )
 from regtune.service.store.trials.cursor import OPEN_STATES, Change, Cursor, read_changes
+from regtune.service.store.trials.failures import Failures, retry_join
 
 STATES = [s.name for s in TrialState]
 MAX_STUDIES = 64
@@ -42,8 +44,6 @@ MAX_STUDIES = 64
 about 2 MB."""
 DELTA_LIMIT = 2_000
 """Above this many newly completed trials, the best trial is searched again in SQL instead."""
-STOPPED_EARLY_ATTR = "stopped_early"
-"""The user attribute a trial's training sets true when early stopping ended it."""
 IDS_PER_QUERY = 5_000
 """Trial ids looked up per statement (SQLite takes at most 32,766 parameters)."""
 _ID_BITS = 32
@@ -85,6 +85,10 @@ class StudyIndex:
         self._unread_stops: list[int] = []
         """COMPLETE trials not yet looked at for ``stopped_early``."""
         self.stopped_early = 0
+        self._retried = 0
+        self._not_run = 0
+        self._retries_not_run = 0
+        """What became of the FAIL trials (``failures``), counted as the trials are read."""
         self.begun = 0
         """Refreshes begun; ``done``: the number of the last one finished."""
         self.done = 0
@@ -130,9 +134,13 @@ class StudyIndex:
             self.lock.release()
 
     def refresh(self, session: Session) -> None:
-        """Read what changed since the last refresh: new trials, and the ones that were open."""
-        number = om.TrialModel.__table__.c.number
-        for change in read_changes(session, [self.cursor], number):
+        """Read what changed since the last refresh: new trials, and the ones that were open;
+        with each, whether it is a retry and whether it started (``failures``), in the same
+        statement."""
+        trials = om.TrialModel.__table__
+        retry = retry_join(trials)
+        columns = (trials.c.number, retry.is_retry, retry.not_started)
+        for change in read_changes(session, [self.cursor], *columns, joined=retry.joined):
             self._apply(change, int(change.row.number or 0))
 
     def _apply(self, change: Change[tuple[int, str]], number: int) -> None:
@@ -147,6 +155,11 @@ class StudyIndex:
                 del column[bisect.bisect_left(column, key)]
         if change.seen is None or change.seen[1] != state:
             bisect.insort(self.by_state[state], key)
+        if change.seen is None and change.row.is_retry:
+            self._retried += 1
+        if state == "FAIL" and change.row.not_started:  # FAIL is final: counted once
+            self._not_run += 1
+            self._retries_not_run += int(bool(change.row.is_retry))
         if state in OPEN_STATES:
             self.cursor.open[change.trial_id] = (key, state)
         elif state == "COMPLETE":
@@ -155,6 +168,15 @@ class StudyIndex:
 
     def counts(self) -> dict[str, int]:
         return {s: len(column) for s, column in self.by_state.items()}
+
+    def failures(self) -> Failures:
+        """What became of the FAIL trials read so far (interrupted, never run, failed)."""
+        return Failures(
+            failed=len(self.by_state["FAIL"]),
+            retried=self._retried,
+            not_run=self._not_run,
+            retries_not_run=self._retries_not_run,
+        )
 
     def page(self, state: str | None, offset: int, limit: int) -> list[int]:
         """Trial ids of the page, in number order."""

@@ -18,7 +18,7 @@ from sqlalchemy import Float, and_, cast, func, null, select
 from sqlalchemy.orm import Session, aliased
 
 from regtune.service.store.db import among
-from regtune.service.store.optuna_db.attrs import COEFFICIENTS_ATTR
+from regtune.service.store.optuna_db.attrs import COEFFICIENTS_ATTR, STOPPED_EARLY_ATTR
 from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.trials.best import (
     FOLDS_ATTR,
@@ -28,7 +28,7 @@ from regtune.service.store.trials.best import (
     fold_standard_error,
 )
 from regtune.service.store.trials.coefficients import decode
-from regtune.service.store.trials.index import STOPPED_EARLY_ATTR
+from regtune.service.store.trials.failures import Failures, retry_join
 
 BEST_KEPT = 50
 """Best trials added to every sample, so that the optimum and its neighbours are drawn."""
@@ -89,6 +89,8 @@ class ReportData:
     ``selection.note``), if a rule applied."""
     stopped: StoppedEarly = field(default_factory=lambda: StoppedEarly(0))
     """The COMPLETE trials early stopping ended."""
+    failures: Failures = field(default_factory=Failures)
+    """What became of the FAIL trials, counted with the states."""
 
 
 def _numeric(text: Any) -> float | None:
@@ -99,16 +101,26 @@ def _numeric(text: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def state_counts(session: Session, optuna_study_id: int) -> dict[str, int]:
-    trial = om.TrialModel
+def state_counts(session: Session, optuna_study_id: int) -> tuple[dict[str, int], Failures]:
+    """The trials by state, and what became of the FAIL ones (``Failures``): one aggregate."""
+    trials = om.TrialModel.__table__
+    retry = retry_join(trials)
     counts = {state.name: 0 for state in TrialState}
-    for state, n in session.execute(
-        select(trial.state, func.count())
-        .where(trial.study_id == optuna_study_id)
-        .group_by(trial.state)
+    retried = not_run = retries_not_run = 0
+    for state, is_retry, not_started, n in session.execute(
+        select(trials.c.state, retry.is_retry, retry.not_started, func.count())
+        .select_from(retry.joined)
+        .where(trials.c.study_id == optuna_study_id)
+        .group_by(trials.c.state, retry.is_retry, retry.not_started)
     ).all():
-        counts[state.name if isinstance(state, TrialState) else str(state)] = int(n)
-    return counts
+        name = state.name if isinstance(state, TrialState) else str(state)
+        counts[name] += int(n)
+        retried += int(n) if is_retry else 0
+        if name == "FAIL" and not_started:
+            not_run += int(n)
+            retries_not_run += int(n) if is_retry else 0
+    failures = Failures(counts["FAIL"], retried, not_run, retries_not_run)
+    return counts, failures
 
 
 def distributions(session: Session, optuna_study_id: int) -> dict[str, str]:
@@ -378,7 +390,7 @@ def report_data(
     trial) to the caller, who may run it on another connection meanwhile. ``select``,
     ``relax_margin``: the study's ``objective``'s, so that ``best`` is the trial the API
     reports and the saved model is."""
-    counts = state_counts(session, optuna_study_id)
+    counts, failures = state_counts(session, optuna_study_id)
     found = distributions(session, optuna_study_id)
     knobs = dict(list(found.items())[:MAX_PARAMS])
     total = sum(counts.values())
@@ -430,6 +442,7 @@ def report_data(
         front=sparsity_front(session, optuna_study_id, direction=direction) if front else [],
         curves=sample_curves(session, optuna_study_id, counts=counts),
         stopped=stopped_early(session, optuna_study_id) if counts["COMPLETE"] else StoppedEarly(0),
+        failures=failures,
         distributions=found,
         selection=selection,
     )

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from regtune.service.store.db import among
 from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.trials.best import best_trial_number as best_trial_number
+from regtune.service.store.trials.failures import Failures
 from regtune.service.store.trials.index import known_index, study_index
 
 
@@ -263,6 +264,14 @@ def stopped_early(session: Session, optuna_study_id: int, *, key: str) -> int:
     index = study_index(key, optuna_study_id)
     with index.lock:
         return index.update_stopped_early(session)
+
+
+def failures(optuna_study_id: int, *, key: str) -> Failures:
+    """What became of the study's FAIL trials, of those the index saw (``study_reads`` brought it
+    up to date): no statement of its own."""
+    index = study_index(key, optuna_study_id)
+    with index.lock:
+        return index.failures()
 
 
 def page_ids(

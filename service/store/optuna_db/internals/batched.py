@@ -17,8 +17,11 @@ from regtune.service.store.optuna_db.internals.running_writes import RunningTria
 def note_report(trial: optuna.Trial, step: int, value: float) -> bool:
     """``trial.report(value, step)`` as the trial itself sees it (its pruner reads it at once);
     True: its row is left to ``write_reports``, which writes several in one transaction; False:
-    the storage cannot batch, and ``Trial.report`` wrote it now."""
-    if not isinstance(backend_of(trial.storage), OneStatementTrialWrites):
+    nothing is left to write: the storage cannot batch, and ``Trial.report`` wrote it now, or
+    ``step`` was reported already, which Optuna ignores (keeping the first value) with a
+    warning, as here."""
+    batching = isinstance(backend_of(trial.storage), OneStatementTrialWrites)
+    if not batching or step in trial._cached_frozen_trial.intermediate_values:
         trial.report(value, step)
         return False
     trial._cached_frozen_trial.intermediate_values[step] = float(value)

@@ -45,7 +45,8 @@ def fail_study_killed_by(
     """
     now = utcnow()
     error = (
-        f"trial {number}: the worker running it died {deaths} times (killed, or out of memory: "
+        f"trial {number}: the worker running it died {deaths} time{'' if deaths == 1 else 's'} "
+        "(killed, or out of memory: "
         "see REGTUNE_WORKER_MEMORY_MB); no retries left (budget.max_retries)"
     )
     with transaction(engine) as session:
