@@ -7,6 +7,7 @@ import bisect
 import csv
 import io
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -168,6 +169,19 @@ class Lines:
         return len(row) == 1 and not row[0].strip(self._blank) and not self._last.strip(self._blank)
 
 
+_FIELDS = threading.Lock()
+
+
+def allow_fields(chars: int) -> None:
+    """Let the csv module read a field of ``chars`` characters (its limit, 131,072 by default,
+    is the process's): pandas reads any field, and a long one is refused by the rule it breaks
+    (``values.classify``: a category's length), or read in an ignored column, either way. The
+    limit only grows, under a lock, so a file read on another thread keeps what it needs."""
+    with _FIELDS:
+        if csv.field_size_limit() < chars:
+            csv.field_size_limit(chars)
+
+
 class NumberedRows:
     """The rows the csv module reads from CSV text (header first, ``sep``, pandas' default
     quoting, text after a closing quote part of the field as pandas reads ``"5"x``: ``5x``),
@@ -177,6 +191,7 @@ class NumberedRows:
     never closed (the text ended inside it), which the readers refuse (``unclosed_quote``)."""
 
     def __init__(self, text: str, sep: str) -> None:
+        allow_fields(len(text))
         self._lines = Lines(text, sep)
         self._reader = csv.reader(self._lines, delimiter=sep, skipinitialspace=True)
         self.start = 1

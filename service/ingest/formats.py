@@ -32,6 +32,7 @@ from regtune.service.ingest.dialects import (
     NumberedRows,
     RowLines,
     ShortRows,
+    allow_fields,
     named_dialect,
     sniff_dialect,
     spaces,
@@ -167,6 +168,7 @@ def read_csv(
     if b"\r" in raw and b"\n" not in raw:  # lines ended by CR alone: Excel's CSV (Macintosh)
         raw = raw.replace(b"\r", b"\n")
     _check_text(raw, limits)
+    allow_fields(len(raw))
     text_start = 3 if raw.startswith(BOM) else 0
     first = _line(raw, text_start)
     named = SEP_LINE.fullmatch(first.rstrip("\r"))
@@ -394,7 +396,7 @@ def _read_csv_cells(
 ) -> list[np.ndarray]:
     """The data rows of CSV bytes (header first) as text columns, without pandas, each row's
     start line told to ``where``: the csv module's dialect is pandas' default one (``sep``,
-    double quotes, text after a closing quote part of the field); blank
+    double quotes, text after a closing quote part of the field, a field of any length); blank
     lines and lines of spaces and tabs are skipped, as pandas skips them, a short row is padded
     with missing cells (the notes count them: ``_short_rows``), a long one and a quote never
     closed are refused naming the line in the file they start on."""

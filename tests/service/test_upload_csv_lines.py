@@ -5,7 +5,8 @@ a row whose quote is never closed, and a row with a value refused (text among nu
 out of range, text too long, two decimal marks), each by the line it starts on (was: its data
 row); a line of only spaces (and tabs, but in a tab file) is no row (was: without pandas, a row
 of missing values), nor does it hide the separator; text after a closing quote is part of the
-value, as pandas reads it."""
+value, as pandas reads it; a field of any length is read (was: without pandas, "field larger
+than field limit")."""
 
 from __future__ import annotations
 
@@ -259,3 +260,30 @@ def test_two_decimal_marks_in_a_tab_file_are_named_by_their_lines(
         "the numbers are written with decimal commas (column 'y', line 2 (data row 1): '0,5') "
         "and with decimal points (column 'y', line 7 (data row 3): '2.5')"
     ), (reader, message)
+
+
+LONG = 140_000
+"""Characters of a field, over the csv module's default limit (131,072)."""
+
+
+@pytest.mark.parametrize("sep_line", [True, False])
+@pytest.mark.parametrize("over_lines", [False, True])
+def test_a_field_over_the_csv_modules_limit_is_refused_as_long_text_or_left_out(
+    api: TestClient, reader: str, sep_line: bool, over_lines: bool
+) -> None:
+    """A quoted text of 140,000 characters (on one line, or over many) is refused by the rule a
+    category breaks, naming its line, with pandas or without it (was: without pandas "field
+    larger than field limit (131072) (line N)" naming the line it ends on, and among the lines
+    the separator is found on, "the first lines cannot be read" with pandas or without it); in
+    an ignored column it is read and left out, with pandas or without it."""
+    text = b"ab\r\n" * (LONG // 4 - 1) + b"abab" if over_lines else b"B" * LONG
+    lines = [b'2,5;2;"' + text + b'"' if line == b"2,5;2;Bergen" else line for line in VALUES]
+    line = 8 if sep_line else 7
+    raw = b"\r\n".join(lines if sep_line else lines[1:]) + b"\r\n"
+    message, _ = refusal(upload(api, raw))
+    assert message == (
+        f"column 'city' has a text value of {LONG} characters at line {line} (data row 3); "
+        "text values are categories of at most 1000 characters"
+    ), (reader, message[:300])
+    body = upload(api, raw, ignore="city")
+    assert body.get("n_rows") == 30, (reader, str(body)[:300])
