@@ -101,6 +101,8 @@ class Rows:
     """The text encoding the file was read with."""
     short: ShortRows = field(default_factory=ShortRows)
     """The rows with fewer fields than the header, read with missing cells (as upload notes)."""
+    where: DataRows = DATA_ROWS
+    """How a note names a row of ``X``: in a CSV file, by the line it starts on."""
 
 
 @dataclass(frozen=True)
@@ -261,11 +263,17 @@ class Encoder:
         X, unknown = self.encode(columns, limits, decimal=dialect.decimal, where=dialect.where)
         column = target if target is not None else same_name(self.target)
         if column not in columns:
-            return Rows(X, unknown=unknown, encoding=dialect.encoding, short=dialect.short)
+            return Rows(
+                X,
+                unknown=unknown,
+                encoding=dialect.encoding,
+                short=dialect.short,
+                where=dialect.where,
+            )
         y, scored = self.target_values(
             columns[column], limits, column=column, decimal=dialect.decimal, where=dialect.where
         )
-        return Rows(X, y, scored, unknown, dialect.encoding, dialect.short)
+        return Rows(X, y, scored, unknown, dialect.encoding, dialect.short, dialect.where)
 
     def encode_frame(
         self, columns: Mapping[str, pd.Series | np.ndarray], limits: Limits
