@@ -237,8 +237,8 @@ class RowLines(DataRows):
             self._lines.append(line)
 
     def line(self, row: int) -> int | None:
-        """The line of the file (from 1) data row ``row`` (from 0) starts on; None past the
-        rows read."""
+        """The line of the file (from 1) data row ``row`` (from 0) starts on; None where the
+        csv module cannot read the file up to it."""
         if self.known:
             at = bisect.bisect_right(self._rows, row) - 1
             return None if at < 0 else self._lines[at] + row - self._rows[at] + self.before
