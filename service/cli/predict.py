@@ -82,7 +82,7 @@ def predict(
                 "they are encoded as none of its categories"
             )
         )
-    for note in saved.columns.fill_notes(rows.X) + saved.far_notes(rows.X):
+    for note in saved.columns.fill_notes(rows.X) + saved.far_notes(rows.X, where=rows.where):
         err.print(Text(f"warning: {note}"))
     if saved.encoder is None:
         err.print(

@@ -280,7 +280,15 @@ def read_table(
         raise InvalidUpload("the file has a header but no data rows")
     limits.check_size(n_rows, len(names))
     columns = [
-        classify(name, v, limits, na_tokens=tokens, allow_empty=True, decimal=dialect.decimal)
+        classify(
+            name,
+            v,
+            limits,
+            na_tokens=tokens,
+            allow_empty=True,
+            decimal=dialect.decimal,
+            where=dialect.where,
+        )
         for name, v in zip(names, values, strict=True)
     ]
     target_col = columns[names.index(target)]

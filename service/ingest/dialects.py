@@ -3,11 +3,13 @@ first lines (``sniff_dialect``) or named by Excel's ``sep=`` line, never guessed
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import re
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from regtune.service.errors import InvalidUpload
 from regtune.service.ingest.encodings import UTF8
@@ -44,6 +46,18 @@ class ShortRows:
         )
 
 
+class DataRows:
+    """How a refusal names a row of a table that has no lines (Parquet, a DataFrame): by its
+    data row, from 1 (the header is no data row)."""
+
+    def __call__(self, row: int) -> str:
+        """``row``: the data row from 0, as a column's values are indexed."""
+        return f"data row {row + 1}"
+
+
+DATA_ROWS = DataRows()
+
+
 @dataclass(frozen=True)
 class Dialect:
     """How a CSV file's fields and numbers are written: commas and decimal points; as
@@ -58,6 +72,8 @@ class Dialect:
     blank: tuple[int, ...] = ()
     """Columns (numbered from 1) without a name or any value, left out as they were read."""
     short: ShortRows = ShortRows()
+    where: DataRows = field(default=DATA_ROWS, compare=False, repr=False)
+    """How a refusal names a data row: in a CSV file, by the line it starts on (``RowLines``)."""
 
     @property
     def notes(self) -> list[str]:
@@ -153,6 +169,19 @@ class Lines:
         return len(row) == 1 and not row[0].strip(self._blank) and not self._last.strip(self._blank)
 
 
+_FIELDS = threading.Lock()
+
+
+def allow_fields(chars: int) -> None:
+    """Let the csv module read a field of ``chars`` characters (its limit, 131,072 by default,
+    is the process's): pandas reads any field, and a long one is refused by the rule it breaks
+    (``values.classify``: a category's length), or read in an ignored column, either way. The
+    limit only grows, under a lock, so a file read on another thread keeps what it needs."""
+    with _FIELDS:
+        if csv.field_size_limit() < chars:
+            csv.field_size_limit(chars)
+
+
 class NumberedRows:
     """The rows the csv module reads from CSV text (header first, ``sep``, pandas' default
     quoting, text after a closing quote part of the field as pandas reads ``"5"x``: ``5x``),
@@ -162,6 +191,7 @@ class NumberedRows:
     never closed (the text ended inside it), which the readers refuse (``unclosed_quote``)."""
 
     def __init__(self, text: str, sep: str) -> None:
+        allow_fields(len(text))
         self._lines = Lines(text, sep)
         self._reader = csv.reader(self._lines, delimiter=sep, skipinitialspace=True)
         self.start = 1
@@ -178,6 +208,57 @@ class NumberedRows:
             self.unclosed = self._lines.ended
             yield self.start, row, self._lines.blank(row)
             self.start = self._reader.line_num + 1
+
+
+class RowLines(DataRows):
+    """How a refusal names a data row of a CSV file: by the line of the file it starts on, as a
+    user finds it in an editor (past a ``sep=`` line, blank lines, lines of spaces and the lines
+    of quoted fields), and its data row. The reader without pandas says where each row starts
+    (``add``), kept only where a row does not start on the line after the last one's; after
+    pandas read the file, the line is found when a refusal asks for it, by reading the file up
+    to that row as that reader does (``NumberedRows``)."""
+
+    def __init__(self, body: bytes, *, sep: str, before: int) -> None:
+        """``body``: the file from its header line on, ``before`` lines after its start."""
+        self._body, self._sep, self.before = body, sep, before
+        self._rows: list[int] = []
+        self._lines: list[int] = []
+        self.known = False
+        """Every row read was ``add``ed: the file need not be read again."""
+
+    def reset(self) -> None:
+        """The file is read again from its first row."""
+        self._rows, self._lines, self.known = [], [], False
+
+    def add(self, row: int, line: int) -> None:
+        """Data row ``row`` (from 0) starts on ``line`` of ``body`` (from 1)."""
+        if not self._rows or line - row != self._lines[-1] - self._rows[-1]:
+            self._rows.append(row)
+            self._lines.append(line)
+
+    def line(self, row: int) -> int | None:
+        """The line of the file (from 1) data row ``row`` (from 0) starts on; None where the
+        csv module cannot read the file up to it."""
+        if self.known:
+            at = bisect.bisect_right(self._rows, row) - 1
+            return None if at < 0 else self._lines[at] + row - self._rows[at] + self.before
+        rows = NumberedRows(self._body.decode("utf-8"), self._sep)
+        data = -1
+        try:
+            for number, (start, _, blank) in enumerate(rows):
+                if number == 0 or blank:  # the header; a blank line is no row
+                    continue
+                data += 1
+                if data == row:
+                    return start + self.before
+        except csv.Error:
+            pass
+        return None
+
+    def __call__(self, row: int) -> str:
+        line = self.line(row)
+        said = super().__call__(row)
+        return said if line is None else f"line {line} ({said})"
 
 
 UNCLOSED = "EOF inside string starting at line "

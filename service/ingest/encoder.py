@@ -19,7 +19,7 @@ import numpy as np
 
 from regtune.service.errors import InvalidUpload
 from regtune.service.ingest import marks
-from regtune.service.ingest.dialects import ShortRows
+from regtune.service.ingest.dialects import DATA_ROWS, DataRows, ShortRows
 from regtune.service.ingest.encodings import UTF8
 from regtune.service.ingest.formats import NA_TOKENS, read_columns
 from regtune.service.ingest.header import Limits, same_name
@@ -101,6 +101,8 @@ class Rows:
     """The text encoding the file was read with."""
     short: ShortRows = field(default_factory=ShortRows)
     """The rows with fewer fields than the header, read with missing cells (as upload notes)."""
+    where: DataRows = DATA_ROWS
+    """How a note names a row of ``X``: in a CSV file, by the line it starts on."""
 
 
 @dataclass(frozen=True)
@@ -258,14 +260,20 @@ class Encoder:
         if not values or len(values[0]) == 0:
             raise InvalidUpload("the file has a header but no data rows")
         columns = dict(zip(names, values, strict=True))
-        X, unknown = self.encode(columns, limits, decimal=dialect.decimal)
+        X, unknown = self.encode(columns, limits, decimal=dialect.decimal, where=dialect.where)
         column = target if target is not None else same_name(self.target)
         if column not in columns:
-            return Rows(X, unknown=unknown, encoding=dialect.encoding, short=dialect.short)
+            return Rows(
+                X,
+                unknown=unknown,
+                encoding=dialect.encoding,
+                short=dialect.short,
+                where=dialect.where,
+            )
         y, scored = self.target_values(
-            columns[column], limits, column=column, decimal=dialect.decimal
+            columns[column], limits, column=column, decimal=dialect.decimal, where=dialect.where
         )
-        return Rows(X, y, scored, unknown, dialect.encoding, dialect.short)
+        return Rows(X, y, scored, unknown, dialect.encoding, dialect.short, dialect.where)
 
     def encode_frame(
         self, columns: Mapping[str, pd.Series | np.ndarray], limits: Limits
@@ -285,11 +293,16 @@ class Encoder:
         return self.encode(columns, limits, decimal=decimal)
 
     def encode(
-        self, columns: Mapping[str, pd.Series | np.ndarray], limits: Limits, *, decimal: str = "."
+        self,
+        columns: Mapping[str, pd.Series | np.ndarray],
+        limits: Limits,
+        *,
+        decimal: str = ".",
+        where: DataRows = DATA_ROWS,
     ) -> tuple[np.ndarray, dict[str, list[str]]]:
-        """The model's features from named raw columns (numbers written with ``decimal``); a
-        missing column is refused by name. Names bind as a file's header reads them
-        (``same_name``), in a model saved before that too."""
+        """The model's features from named raw columns (numbers written with ``decimal``; a
+        refused row named as ``where`` names it); a missing column is refused by name. Names
+        bind as a file's header reads them (``same_name``), in a model saved before that too."""
         columns = {same_name(str(name)): values for name, values in columns.items()}
         lacking = [f.name for f in self.features if same_name(f.name) not in columns]
         if lacking:
@@ -311,6 +324,7 @@ class Encoder:
                     na_tokens=self.na_tokens,
                     allow_empty=True,
                     decimal=decimal,
+                    where=where,
                 )
                 numbers = column.numeric
                 if numbers is None:
@@ -319,8 +333,8 @@ class Encoder:
                     text = column.text if column.text is not None else column.missing
                     row = int(np.flatnonzero(~column.missing)[0])
                     raise InvalidUpload(
-                        f"column {feature.name!r} held numbers when the model was trained; data "
-                        f"row {row + 1} has text {str(text[row])[:40]!r}"
+                        f"column {feature.name!r} held numbers when the model was trained; "
+                        f"{where(row)} has text {str(text[row])[:40]!r}"
                     )
                 blocks.append(numbers[:, None])
                 continue
@@ -341,12 +355,19 @@ class Encoder:
         *,
         column: str | None = None,
         decimal: str = ".",
+        where: DataRows = DATA_ROWS,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The target of the rows that have one (class codes, or numbers), and which rows;
         ``values`` are those of ``column`` (default: the model's target column)."""
         name = self.target if column is None else column
         read = classify(
-            name, values, limits, na_tokens=self.na_tokens, allow_empty=True, decimal=decimal
+            name,
+            values,
+            limits,
+            na_tokens=self.na_tokens,
+            allow_empty=True,
+            decimal=decimal,
+            where=where,
         )
         scored = ~read.missing
         if self.classes is None:

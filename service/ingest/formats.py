@@ -30,7 +30,9 @@ from regtune.service.ingest.dialects import (
     UNCLOSED,
     Dialect,
     NumberedRows,
+    RowLines,
     ShortRows,
+    allow_fields,
     named_dialect,
     sniff_dialect,
     spaces,
@@ -166,6 +168,7 @@ def read_csv(
     if b"\r" in raw and b"\n" not in raw:  # lines ended by CR alone: Excel's CSV (Macintosh)
         raw = raw.replace(b"\r", b"\n")
     _check_text(raw, limits)
+    allow_fields(len(raw))
     text_start = 3 if raw.startswith(BOM) else 0
     first = _line(raw, text_start)
     named = SEP_LINE.fullmatch(first.rstrip("\r"))
@@ -190,10 +193,12 @@ def read_csv(
     kept = [i for i, name in enumerate(names) if name not in ignore]
     body = raw[text_start:]
     before = 1 if named is not None else 0  # the sep= line, before the header
+    where = RowLines(body, sep=dialect.sep, before=before)
+    dialect = dataclasses.replace(dialect, where=where)
 
     def read(mark: str) -> list[Any]:
         columns = _read_body(
-            body, len(names), limits, sep=dialect.sep, decimal=mark, na=na_tokens, before=before
+            body, len(names), limits, sep=dialect.sep, decimal=mark, na=na_tokens, where=where
         )
         return [columns[i] for i in kept]
 
@@ -202,7 +207,9 @@ def read_csv(
     if dialect.sep != "\t":
         columns = read(dialect.decimal)
     else:
-        mark, columns = marks.choose(read, kept_names, first=decimal, na_tokens=na_tokens)
+        mark, columns = marks.choose(
+            read, kept_names, first=decimal, na_tokens=na_tokens, where=where
+        )
         dialect = dataclasses.replace(dialect, decimal=mark)
     blank = [
         j
@@ -326,15 +333,16 @@ def _read_body(
     sep: str,
     decimal: str,
     na: Sequence[str],
-    before: int = 0,
+    where: RowLines,
 ) -> list[Any]:
-    """Every column of the data rows (``body`` starts with the header line, after ``before``
-    lines of the file): pandas' C parser with ``decimal``, or without pandas the csv module's
+    """Every column of the data rows (``body`` starts with the header line, ``where`` says
+    where each starts): pandas' C parser with ``decimal``, or without pandas the csv module's
     text cells; a row that cannot be read is named by its line in the file."""
+    before = where.before
     try:
         import pandas as pd
     except ModuleNotFoundError:
-        return _read_csv_cells(body, width, limits, sep=sep, before=before)
+        return _read_csv_cells(body, width, limits, sep=sep, where=where)
     try:
         frame = pd.read_csv(
             io.BytesIO(body),
@@ -384,16 +392,18 @@ def _start_line(body: bytes, record: int, *, sep: str) -> int:
 
 
 def _read_csv_cells(
-    raw: bytes, width: int, limits: Limits, *, sep: str, before: int = 0
+    raw: bytes, width: int, limits: Limits, *, sep: str, where: RowLines
 ) -> list[np.ndarray]:
-    """The data rows of CSV bytes (header first, after ``before`` lines of the file) as text
-    columns, without pandas: the csv module's dialect is pandas' default one (``sep``, double
-    quotes, text after a closing quote part of the field); blank lines and lines of spaces and
-    tabs are skipped, as pandas skips them, a short row is padded with missing cells (the notes
-    count them: ``_short_rows``), a long one and a quote never closed are refused naming the
-    line in the file they start on."""
+    """The data rows of CSV bytes (header first) as text columns, without pandas, each row's
+    start line told to ``where``: the csv module's dialect is pandas' default one (``sep``,
+    double quotes, text after a closing quote part of the field, a field of any length); blank
+    lines and lines of spaces and tabs are skipped, as pandas skips them, a short row is padded
+    with missing cells (the notes count them: ``_short_rows``), a long one and a quote never
+    closed are refused naming the line in the file they start on."""
     numbered = NumberedRows(raw.decode("utf-8"), sep)
     rows: list[list[str | None]] = []
+    before = where.before
+    where.reset()
     try:
         for number, (start, row, blank) in enumerate(numbered):
             if numbered.unclosed:
@@ -405,12 +415,14 @@ def _read_csv_cells(
                     f"the CSV cannot be parsed: Expected {width} fields in line "
                     f"{start + before}, saw {len(row)}"
                 )
+            where.add(len(rows), start)
             rows.append([*row, *[None] * (width - len(row))])
             if len(rows) > limits.max_rows:
                 break
     except csv.Error as exc:
-        said = f"the CSV cannot be parsed: {exc} (line {numbered.line + before})"
+        said = f"the CSV cannot be parsed: {exc} (line {numbered.start + before})"
         raise InvalidUpload(said) from None
+    where.known = True
     table = np.array(rows, dtype=object).reshape(len(rows), width)
     return [table[:, j] for j in range(width)]
 

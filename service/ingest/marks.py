@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from regtune.service.errors import InvalidUpload
+from regtune.service.ingest.dialects import DATA_ROWS, DataRows
 
 GROUPED = re.compile(r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]*)?")
 """A number with its thousands grouped by commas, as spreadsheets write them: ``-1,234,567.8``."""
@@ -117,8 +118,9 @@ class Evidence:
     row: int
     text: str
 
-    def __str__(self) -> str:
-        return f"column {self.column!r}, data row {self.row + 1}: {self.text!r}"
+    def said(self, where: DataRows) -> str:
+        """The value, its column and its row as ``where`` names it."""
+        return f"column {self.column!r}, {where(self.row)}: {self.text!r}"
 
 
 def only_with(
@@ -157,10 +159,12 @@ def choose(
     *,
     first: str,
     na_tokens: Sequence[str],
+    where: DataRows = DATA_ROWS,
 ) -> tuple[str, Sequence[Any]]:
     """The decimal mark a table is read with and its columns read so: ``read(mark)`` gives the
     columns read with ``mark``; ``first`` unless a column of numbers shows the other, and a
-    table whose columns show both is refused naming a value of each."""
+    table whose columns show both is refused naming a value of each (its row as ``where``
+    names it)."""
     columns = read(first)
     other = "," if first == "." else "."
     shown = only_with(other, names, columns, na_tokens)
@@ -172,8 +176,8 @@ def choose(
         return other, columns
     comma, point = (shown, back) if other == "," else (back, shown)
     raise InvalidUpload(
-        f"the numbers are written with decimal commas ({comma}) and with decimal points "
-        f"({point}), so the thousands in a value such as '1,234' cannot be told ({RULE}); "
-        "write every number with one decimal mark, or save the file with semicolons and "
-        "decimal commas"
+        f"the numbers are written with decimal commas ({comma.said(where)}) and with decimal "
+        f"points ({point.said(where)}), so the thousands in a value such as '1,234' cannot be "
+        f"told ({RULE}); write every number with one decimal mark, or save the file with "
+        "semicolons and decimal commas"
     )

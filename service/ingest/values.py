@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from regtune.service.errors import InvalidUpload
+from regtune.service.ingest.dialects import DATA_ROWS, DataRows
 from regtune.service.ingest.formats import NA_TOKENS
 from regtune.service.ingest.header import Limits
 from regtune.service.ingest.marks import DECIMAL_COMMA, GROUP_MARKS, GROUPED, text_hint
@@ -80,15 +81,17 @@ def classify(
     na_tokens: Sequence[str] = NA_TOKENS,
     allow_empty: bool = False,
     decimal: str = ".",
+    where: DataRows = DATA_ROWS,
 ) -> Column:
     """Numbers or text; an empty column is refused unless ``allow_empty`` (predict's rows may
-    all lack a value the model fills). ``decimal`` is the file's decimal mark (``Dialect``)."""
+    all lack a value the model fills). ``decimal`` is the file's decimal mark and ``where``
+    names a refused row (``Dialect``: in a CSV file, by its line)."""
     if not isinstance(values, np.ndarray):
         import pandas as pd
 
         if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values):
             numbers = values.to_numpy(dtype="float64", na_value=np.nan)
-            return _numeric(name, numbers, allow_empty=allow_empty)
+            return _numeric(name, numbers, allow_empty=allow_empty, where=where)
     stripped = np.array(
         [None if v is None else boolean(str(v).strip()) for v in objects(values)], dtype=object
     )
@@ -99,19 +102,19 @@ def classify(
         raise InvalidUpload(f"column {name!r} is empty in every row")
     points = None
     if decimal == ",":
-        numbers, points = decimal_comma_numbers(name, stripped, missing)
+        numbers, points = decimal_comma_numbers(name, stripped, missing, where=where)
     else:
         numbers = to_numbers(stripped, missing)
     text = ~missing & np.isnan(numbers)
     if not text.any():
-        column = _numeric(name, numbers, allow_empty=allow_empty)
+        column = _numeric(name, numbers, allow_empty=allow_empty, where=where)
         column.points = points
         return column
     if (~missing & ~text).any():
         row = int(np.flatnonzero(text)[0])
         shown = str(stripped[row])[:40]
         raise InvalidUpload(
-            f"column {name!r} holds numbers but data row {row + 1} has text {shown!r}"
+            f"column {name!r} holds numbers but {where(row)} has text {shown!r}"
             f"{text_hint(str(stripped[row]))}"
         )
     stripped[missing] = None
@@ -120,8 +123,8 @@ def classify(
     if over.size:
         row = int(over[0])
         raise InvalidUpload(
-            f"column {name!r} has a text value of {int(lengths[row])} characters at data row "
-            f"{row + 1}; text values are categories of at most {limits.max_text_chars} characters"
+            f"column {name!r} has a text value of {int(lengths[row])} characters at {where(row)}; "
+            f"text values are categories of at most {limits.max_text_chars} characters"
         )
     return Column(name, None, composed(stripped), missing)
 
@@ -171,7 +174,7 @@ def to_numbers(stripped: np.ndarray, missing: np.ndarray) -> np.ndarray:
 
 
 def decimal_comma_numbers(
-    name: str, stripped: np.ndarray, missing: np.ndarray
+    name: str, stripped: np.ndarray, missing: np.ndarray, *, where: DataRows = DATA_ROWS
 ) -> tuple[np.ndarray, str | None]:
     """float64 of every present cell of a semicolon file's column that reads as a number, NaN
     for the others, and a value that reads only with a decimal point when the column was read
@@ -191,8 +194,8 @@ def decimal_comma_numbers(
         return np.where(np.isnan(comma), point, comma), None  # text: refused as such
     first, second = int(np.flatnonzero(comma_only)[0]), int(np.flatnonzero(point_only)[0])
     raise InvalidUpload(
-        f"column {name!r} mixes numbers that read only with a decimal comma (data row "
-        f"{first + 1}: {stripped[first]!r}) and only with a decimal point (data row {second + 1}: "
+        f"column {name!r} mixes numbers that read only with a decimal comma ({where(first)}: "
+        f"{stripped[first]!r}) and only with a decimal point ({where(second)}: "
         f"{stripped[second]!r}); write every number of a column with the same decimal mark"
     )
 
@@ -220,7 +223,9 @@ def _number(text: str) -> float:
         return np.nan
 
 
-def _numeric(name: str, numbers: np.ndarray, *, allow_empty: bool = False) -> Column:
+def _numeric(
+    name: str, numbers: np.ndarray, *, allow_empty: bool = False, where: DataRows = DATA_ROWS
+) -> Column:
     missing = np.isnan(numbers)
     if missing.all() and not allow_empty:
         raise InvalidUpload(f"column {name!r} is empty in every row")
@@ -228,7 +233,7 @@ def _numeric(name: str, numbers: np.ndarray, *, allow_empty: bool = False) -> Co
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise InvalidUpload(
-            f"column {name!r} has a value out of range at data row {row + 1} "
+            f"column {name!r} has a value out of range at {where(row)} "
             f"({float(numbers[row])!r}; |x| must be ≤ {MAX_ABS_VALUE:g})"
         )
     return Column(name, numbers, None, missing)

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from regtune.service.ingest.dialects import DATA_ROWS, DataRows
 from regtune.service.ingest.encoder import Encoder, Rows
 from regtune.service.ingest.header import Limits
 from regtune.service.ingest.preprocess import FillValues
@@ -233,11 +234,11 @@ class SavedModel(Labelled):
     def scaler(self) -> Standardizer:
         return self.members[0].scaler
 
-    def far_notes(self, X: np.ndarray) -> list[str]:
+    def far_notes(self, X: np.ndarray, *, where: DataRows = DATA_ROWS) -> list[str]:
         """A warning per numeric column of ``X`` (encoded rows) holding a value more than
         ``FAR_SD`` standard deviations of the training rows from their mean: the model
         extrapolates there, and says nothing of it in its answer (an area of 1e15 m² priced a
-        house at 1.9e19)."""
+        house at 1.9e19). The value's row is named as ``where`` names it (a file's line)."""
         notes: list[str] = []
         for feature, at, _ in self.columns.spans():
             column = X[:, at] if len(X) else np.empty(0)
@@ -248,7 +249,7 @@ class SavedModel(Labelled):
                 notes.append(
                     f"column {feature.name!r} has {int(far.sum())} value(s) more than {FAR_SD} "
                     f"standard deviations from the training rows' mean ({column[row]:.6g} at "
-                    f"data row {row + 1}; mean {mean:.6g}, standard deviation {sd:.6g}): the "
+                    f"{where(row)}; mean {mean:.6g}, standard deviation {sd:.6g}): the "
                     "model extrapolates there"
                 )
         return notes

@@ -106,7 +106,7 @@ MALFORMED: list[tuple[str, str, Callable[[], bytes], int, str]] = [
         "d.csv",
         lambda: csv_bytes().replace(b"\n", b"\noops", 3),
         422,
-        "holds numbers but data row",
+        "holds numbers but line 2 (data row 1)",
     ),
     (
         "formula in a numeric column",

@@ -1,9 +1,12 @@
 """A CSV upload reads alike with pandas and without it (``pip install regtune`` without
 extras, the csv module): a row with more fields than the header is refused naming its line in
 the file, counted past Excel's ``sep=`` line (was: one short, counted from the header), as is
-a row whose quote is never closed, each by the line it starts on; a line of only spaces (and
-tabs, but in a tab file) is no row (was: without pandas, a row of missing values), nor does it
-hide the separator; text after a closing quote is part of the value, as pandas reads it."""
+a row whose quote is never closed, and a row with a value refused (text among numbers, a number
+out of range, text too long, two decimal marks), each by the line it starts on (was: its data
+row); a line of only spaces (and tabs, but in a tab file) is no row (was: without pandas, a row
+of missing values), nor does it hide the separator; text after a closing quote is part of the
+value, as pandas reads it; a field of any length is read (was: without pandas, "field larger
+than field limit")."""
 
 from __future__ import annotations
 
@@ -180,7 +183,7 @@ def test_text_after_a_closing_quote_among_numbers_is_refused_as_text(
     row, with pandas or without it."""
     message, _ = refusal(upload(api, b"\r\n".join([*CITIES[:3], b'2,5;"5"x;Oslo', *CITIES[4:]])))
     plain, _ = refusal(upload(api, b"\r\n".join([*CITIES[:3], b"2,5;5x;Oslo", *CITIES[4:]])))
-    assert message == plain and "data row 3 has text '5x'" in message, (reader, message)
+    assert message == plain and "line 4 (data row 3) has text '5x'" in message, (reader, message)
 
 
 def test_a_row_that_does_not_split_as_the_header_is_named_by_the_line_it_starts_on(
@@ -191,3 +194,96 @@ def test_a_row_that_does_not_split_as_the_header_is_named_by_the_line_it_starts_
     lines = [*QUOTED[1:4], b'1;"a', b'b";2;3', *ROWS[1:]]  # the long row on lines 4 and 5
     message, _ = refusal(upload(api, b"\r\n".join(lines) + b"\r\n"))
     assert "splits into 3 fields on ';' but line 4 into 4" in message, message
+
+
+VALUES = [
+    b"sep=;",
+    b"y;x;city",
+    b"0,5;0;Oslo",
+    b"   ",
+    b'1,5;1;"Oslo',
+    b'North"',
+    b"",
+    b"2,5;2;Bergen",
+    *(b"%d,5;%d;%s" % (i, i % 7, b"Oslo" if i % 2 else b"Bergen") for i in range(3, 30)),
+]
+"""30 rows with a text column; line 4 is only spaces, the second row is on lines 5 and 6, line 7
+is blank, line 8 is the third row."""
+
+
+@pytest.mark.parametrize("sep_line", [True, False])
+@pytest.mark.parametrize(
+    ("fault", "said"),
+    [
+        (b"2,5;5x;Bergen", "column 'x' holds numbers but line 8 (data row 3) has text '5x'"),
+        (
+            b"2,5;1e300;Bergen",
+            "column 'x' has a value out of range at line 8 (data row 3) (1e+300; |x| must be ≤ "
+            "1e+100)",
+        ),
+        (
+            b"2,5;2;" + b"B" * 1001,
+            "column 'city' has a text value of 1001 characters at line 8 (data row 3); text "
+            "values are categories of at most 1000 characters",
+        ),
+        (
+            b"2.5;2;Bergen",
+            "column 'y' mixes numbers that read only with a decimal comma (line 3 (data row 1): "
+            "'0,5') and only with a decimal point (line 8 (data row 3): '2.5')",
+        ),
+    ],
+)
+def test_a_refused_value_is_named_by_the_line_its_row_starts_on(
+    api: TestClient, reader: str, sep_line: bool, fault: bytes, said: str
+) -> None:
+    """The line a user goes to in an editor: the sep= line, a line of spaces, a blank line and
+    each line of a quoted field before it counted, with pandas or without it (was: "data row
+    3", line 8 of the file)."""
+    lines = [fault if line == b"2,5;2;Bergen" else line for line in VALUES]
+    if not sep_line:
+        lines = lines[1:]
+        said = said.replace("line 8", "line 7").replace("line 3", "line 2")
+    message, fields = refusal(upload(api, b"\r\n".join(lines) + b"\r\n"))
+    assert message.startswith(said), (reader, message)
+    assert fields == [{"path": "file", "rule": message}]
+
+
+def test_two_decimal_marks_in_a_tab_file_are_named_by_their_lines(
+    api: TestClient, reader: str
+) -> None:
+    """A tab file (its decimal mark chosen by its numbers) that shows both marks names each
+    value's line (was: their data rows)."""
+    lines = [line.replace(b";", b"\t") for line in VALUES[1:]]
+    lines[6] = b"2.5\t2\tBergen"  # line 7, the third row
+    message, _ = refusal(upload(api, b"\r\n".join(lines) + b"\r\n"))
+    assert message.startswith(
+        "the numbers are written with decimal commas (column 'y', line 2 (data row 1): '0,5') "
+        "and with decimal points (column 'y', line 7 (data row 3): '2.5')"
+    ), (reader, message)
+
+
+LONG = 140_000
+"""Characters of a field, over the csv module's default limit (131,072)."""
+
+
+@pytest.mark.parametrize("sep_line", [True, False])
+@pytest.mark.parametrize("over_lines", [False, True])
+def test_a_field_over_the_csv_modules_limit_is_refused_as_long_text_or_left_out(
+    api: TestClient, reader: str, sep_line: bool, over_lines: bool
+) -> None:
+    """A quoted text of 140,000 characters (on one line, or over many) is refused by the rule a
+    category breaks, naming its line, with pandas or without it (was: without pandas "field
+    larger than field limit (131072) (line N)" naming the line it ends on, and among the lines
+    the separator is found on, "the first lines cannot be read" with pandas or without it); in
+    an ignored column it is read and left out, with pandas or without it."""
+    text = b"ab\r\n" * (LONG // 4 - 1) + b"abab" if over_lines else b"B" * LONG
+    lines = [b'2,5;2;"' + text + b'"' if line == b"2,5;2;Bergen" else line for line in VALUES]
+    line = 8 if sep_line else 7
+    raw = b"\r\n".join(lines if sep_line else lines[1:]) + b"\r\n"
+    message, _ = refusal(upload(api, raw))
+    assert message == (
+        f"column 'city' has a text value of {LONG} characters at line {line} (data row 3); "
+        "text values are categories of at most 1000 characters"
+    ), (reader, message[:300])
+    body = upload(api, raw, ignore="city")
+    assert body.get("n_rows") == 30, (reader, str(body)[:300])

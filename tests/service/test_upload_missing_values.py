@@ -90,8 +90,8 @@ def test_a_word_among_numbers_is_refused_naming_the_option(api: TestClient) -> N
     'unknown'"), and declared, the file reads as the same data with empty cells."""
     message, _ = refusal(upload(api, csv(frame(), "unknown")))
     assert message == (
-        "column 'x' holds numbers but data row 4 has text 'unknown'; if 'unknown' marks a "
-        "missing value, declare it when uploading (missing_values='unknown', --missing-value "
+        "column 'x' holds numbers but line 5 (data row 4) has text 'unknown'; if 'unknown' marks "
+        "a missing value, declare it when uploading (missing_values='unknown', --missing-value "
         "'unknown'), else correct the cell"
     )
     read = upload(api, csv(frame(), "unknown"), missing_values="unknown")
@@ -99,20 +99,20 @@ def test_a_word_among_numbers_is_refused_naming_the_option(api: TestClient) -> N
     typo = frame()
     typo.loc[3, "x"] = "12..5"  # not a word: nothing to declare
     message, _ = refusal(upload(api, csv(typo)))
-    assert message == "column 'x' holds numbers but data row 4 has text '12..5'"
+    assert message == "column 'x' holds numbers but line 5 (data row 4) has text '12..5'"
 
 
 def test_an_undeclared_mark_is_refused_naming_the_option(api: TestClient) -> None:
     message, fields = refusal(upload(api, csv(frame(), "-")))
     assert message == (
-        "column 'x' holds numbers but data row 4 has text '-'; if '-' marks a missing value, "
-        "declare it when uploading (missing_values='-', --missing-value '-'; a model reads the "
-        "marks its upload declared), or leave the cell empty or write NA (the marks read "
+        "column 'x' holds numbers but line 5 (data row 4) has text '-'; if '-' marks a missing "
+        "value, declare it when uploading (missing_values='-', --missing-value '-'; a model reads "
+        "the marks its upload declared), or leave the cell empty or write NA (the marks read "
         "without it: an empty cell, NA, N/A, NaN, null, None, ? and #N/A)"
     )
     assert fields == [{"path": "file", "rule": message}]
     parquet_message, _ = refusal(upload(api, parquet(frame(), "-"), filename="d.parquet"))
-    assert parquet_message == message
+    assert parquet_message == message.replace("line 5 (data row 4)", "data row 4")  # no lines
     # one form field is one whole mark: a comma does not split it
     joined, _ = refusal(upload(api, csv(frame(), "-"), missing_values="-,n.a."))
     assert joined == message

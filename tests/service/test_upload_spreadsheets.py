@@ -68,7 +68,7 @@ def test_an_error_value_among_numbers_is_named_as_one(api: TestClient) -> None:
     data.loc[3, "x"] = "#DIV/0!"
     message, _ = refusal(upload(api, text(data).encode()))
     assert message == (
-        "column 'x' holds numbers but data row 4 has text '#DIV/0!'; '#DIV/0!' is a "
+        "column 'x' holds numbers but line 5 (data row 4) has text '#DIV/0!'; '#DIV/0!' is a "
         "spreadsheet's error value: fix the formula, or leave the cell empty for a missing value"
     )
 
@@ -78,9 +78,9 @@ def test_a_dash_among_numbers_is_named_as_a_missing_mark_not_read(api: TestClien
     data.loc[3, "x"] = "-"
     message, _ = refusal(upload(api, text(data).encode()))
     assert message == (
-        "column 'x' holds numbers but data row 4 has text '-'; if '-' marks a missing value, "
-        "declare it when uploading (missing_values='-', --missing-value '-'; a model reads the "
-        "marks its upload declared), or leave the cell empty or write NA (the marks read "
+        "column 'x' holds numbers but line 5 (data row 4) has text '-'; if '-' marks a missing "
+        "value, declare it when uploading (missing_values='-', --missing-value '-'; a model reads "
+        "the marks its upload declared), or leave the cell empty or write NA (the marks read "
         "without it: an empty cell, NA, N/A, NaN, null, None, ? and #N/A)"
     )
 
@@ -110,7 +110,7 @@ def test_numbers_shown_with_signs_are_said_to_be_text(api: TestClient) -> None:
     mixed.loc[2, "x"] = "12 %"
     message, _ = refusal(upload(api, text(mixed).encode()))
     assert message == (
-        "column 'x' holds numbers but data row 3 has text '12 %'; '12 %' is a number as a "
+        "column 'x' holds numbers but line 4 (data row 3) has text '12 %'; '12 %' is a number as a "
         "spreadsheet shows it (a currency or percent sign, a leading apostrophe or a typographic "
         "minus): save the column as plain numbers"
     )

@@ -112,8 +112,8 @@ def test_a_tab_file_with_both_decimal_marks_is_refused_naming_both(api: TestClie
     data.loc[3, "x"] = "3,25"
     message, fields = refusal(upload(api, data.to_csv(index=False, sep="\t").encode()))
     assert message.startswith(
-        "the numbers are written with decimal commas (column 'x', data row 4: '3,25') and with "
-        "decimal points (column 'x', data row 1: "
+        "the numbers are written with decimal commas (column 'x', line 5 (data row 4): '3,25') "
+        "and with decimal points (column 'x', line 2 (data row 1): "
     )
     assert "save the file with semicolons and decimal commas" in message
     assert fields == [{"path": "file", "rule": message}]

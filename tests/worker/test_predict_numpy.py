@@ -126,6 +126,39 @@ def test_text_in_a_numeric_column_is_refused_without_pandas(without_pandas: None
         ENCODER.read(b"PAR1" + b"\0" * 16, filename="rows.parquet")
 
 
+@pytest.mark.parametrize("pandas", [True, False])
+@pytest.mark.parametrize(
+    ("rows", "said"),
+    [
+        (
+            ROWS.replace('"2,5"', "2.5").replace("0.25", '"2,5"'),
+            "column 'w' holds numbers but line 6 (data row 4) has text '2,5'",
+        ),
+        (
+            ROWS.replace("1.5", "?")
+            .replace(" 3e2 ", "NA")
+            .replace("7", "seven")
+            .replace("-2", "b"),
+            "column 'x' held numbers when the model was trained; line 6 (data row 4) has text "
+            "'seven'",
+        ),
+    ],
+)
+def test_a_refused_value_at_predict_is_named_by_its_line(
+    monkeypatch: pytest.MonkeyPatch, pandas: bool, rows: str, said: str
+) -> None:
+    """The line of the file a user opens, the blank line before the row counted, with pandas or
+    without it (was: "data row 4", line 6)."""
+    from regtune.service.errors import InvalidUpload
+
+    if not pandas:
+        for name in ("pandas", "pyarrow"):
+            monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(InvalidUpload) as refused:
+        ENCODER.read(rows.encode(), filename="rows.csv")
+    assert refused.value.message == said
+
+
 def test_regtune_predict_answers_the_same_without_pandas_or_torch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
