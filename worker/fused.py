@@ -47,6 +47,7 @@ from regtune.worker.loop import (
     HandBack,
     StudyStopped,
     Worker,
+    finished_meanwhile,
     handed_back,
     note_error,
 )
@@ -297,12 +298,8 @@ def _tell(
         with logs.context(study_id=member.claim.study_id, trial=member.trial.number):
             run.study.tell(member.trial, values, state=state)  # Optuna logs the trial's end
     except (UpdateFinishedTrialError, ValueError):
-        swept = True  # a sweep failed it as stale meanwhile (and queued its retry)
-        log.warning(
-            "study %s trial %d was failed by a sweep (heartbeat lapsed); its retry is queued",
-            member.claim.study_id,
-            member.trial.number,
-        )
+        swept = True  # a sweep failed it as stale meanwhile (and queued its retry, if one is left)
+        finished_meanwhile(run.study, member.claim.study_id, member.trial.number)
     member.settled = True
     run.worker.finish_claim(member.claim, error=None, failed_by_sweep=swept)
 
