@@ -115,12 +115,27 @@ _ADDRESSES = (
 
 LOGIN_SQLSTATES = frozenset({"28000", "28P01"})
 """PostgreSQL's "invalid authorization specification" and "invalid password"."""
-_LOGIN_REFUSALS = re.compile(
+_ENGLISH_REFUSALS = (
     r"authentication failed|no pg_hba\.conf entry|pg_hba\.conf rejects|no password supplied"
     r'|role "[^"]*" does not exist|is not permitted to log in'
 )
-"""The same refusals in words: libpq gives no SQLSTATE for a connection that failed to open,
-only the server's message (in English unless its ``lc_messages`` says otherwise)."""
+
+
+def _login_refusals() -> re.Pattern[str]:
+    """The same refusals in words, in English and in every language PostgreSQL's server is
+    translated to: libpq gives no SQLSTATE for a connection that failed to open, only the
+    server's message, in the language of its ``lc_messages``."""
+    from regtune.service.store.login_refusals import TRANSLATED
+
+    translated = (
+        re.escape(template).replace("%s", ".*?")
+        for templates in TRANSLATED.values()
+        for template in templates
+    )
+    return re.compile("|".join([_ENGLISH_REFUSALS, *translated]))
+
+
+_LOGIN_REFUSALS = _login_refusals()
 
 
 def login_refusal(exc: BaseException) -> str | None:
@@ -132,7 +147,7 @@ def login_refusal(exc: BaseException) -> str | None:
             lines and _LOGIN_REFUSALS.search(lines[0])
         ):
             words = lines[0] if lines else type(error).__name__
-            return words.rpartition("FATAL:")[2].strip()
+            return re.split(r"\bfailed: \w+:", words)[-1].rpartition("FATAL:")[2].strip()
     return None
 
 
