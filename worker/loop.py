@@ -30,6 +30,7 @@ from regtune.service.store.backoff import (
     TRANSIENT,
     Backoff,
     OutageLog,
+    Patience,
     caused_by_database,
     database_error,
     describe,
@@ -163,6 +164,10 @@ class Worker:
         self.settings = settings or get_settings()
         self.id = workers.new_worker_id()
         self.stopping = threading.Event()
+        self.ending = Patience(self.stopping, float(self.settings.grace_period))
+        """What the writes that end a trial give up on: a stop lets them wait a grace period
+        for the database, so a trial cut off by an outage and a stop is handed back uncounted
+        when the database answers in time, not left to the sweep as its worker's death."""
         self.current: tuple[str | None, int | None] = (None, None)
         self._trial_id: int | None = None
         """The running trial's row: the heartbeat thread beats for it (Optuna's is off)."""
@@ -658,11 +663,7 @@ class Worker:
             note_trial_error(engine_of(study), trial_id, error, replace=replace)
 
         try:
-            retry_forever(
-                note,
-                what="record why the trial failed",
-                stop=self.stopping,
-            )
+            retry_forever(note, what="record why the trial failed", stop=self.ending)
         except TRANSIENT as exc:
             log.warning("could not record why the trial failed (%s)", describe(exc))
 
@@ -700,7 +701,7 @@ class Worker:
 
         if fail_first:
             try:
-                if not retry_forever(fail, what="fail the trial", stop=self.stopping, said=said):
+                if not retry_forever(fail, what="fail the trial", stop=self.ending, said=said):
                     finished_meanwhile(study, claim.study_id, number[0])
                     return None
             except TRANSIENT:
@@ -721,7 +722,7 @@ class Worker:
             return None
 
         try:
-            refused = retry_forever(enqueue, what="hand the trial back", stop=self.stopping)
+            refused = retry_forever(enqueue, what="hand the trial back", stop=self.ending)
         except TRANSIENT:
             log.warning("study %s trial %d could not be handed back", claim.study_id, number[0])
             return None
