@@ -111,6 +111,15 @@ def wait_until_judging(engine: Engine, grace: timedelta) -> None:
     )
 
 
+def could_not_end(worker: Proc) -> bool:
+    """The worker met the database's absence as its trial ended (it is handing it back, or
+    could not fail it), or has exited."""
+    said = worker.log()
+    return not worker.alive() or any(
+        words in said for words in ("mid-trial", "could not fail", "left to the sweep")
+    )
+
+
 def assert_outage_said_once(said: list[tuple[int, str]], what: str, *, tries: int) -> None:
     """``said`` (level, message) of a wait through a database outage are the two lines of
     ``OutageLog``: a warning at the first failure, and one once ``what`` was done again after at

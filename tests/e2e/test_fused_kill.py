@@ -19,7 +19,7 @@ from tests.e2e.test_pool import (
     trials_of,
 )
 from tests.pg import PostgresServer
-from tests.support import Stack, wait_for
+from tests.support import Stack, could_not_end, wait_for
 
 __all__ = ["trials_of"]  # the fixture
 MEMBERS = 4
@@ -140,6 +140,9 @@ def test_a_fused_worker_stopped_in_an_outage_hands_its_members_back_once_it_ends
     own_pg.stop("fast")
     try:
         stopped.signal(signal.SIGTERM)
+        wait_for(  # the database still away
+            lambda: could_not_end(stopped), timeout=120, what="the worker failing to end its trial"
+        )
     finally:
         own_pg.start()
     assert stopped.popen.wait(timeout=120) == 0

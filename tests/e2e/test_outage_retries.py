@@ -21,7 +21,7 @@ from sqlalchemy import Engine, create_engine, text
 
 from tests.e2e.test_pool import SLEEP, assert_at_rest, at_rest, definition, trials_of
 from tests.pg import PostgresServer
-from tests.support import Stack, wait_for
+from tests.support import Stack, could_not_end, wait_for
 
 __all__ = ["trials_of"]  # the fixture
 
@@ -134,3 +134,43 @@ def _heartbeats_older_than(engine: Engine, seconds: float) -> bool:
                 {"s": seconds},
             )
         )
+
+
+def test_a_worker_stopped_in_an_outage_hands_its_trial_back_once_the_database_answers(
+    own_pg: PostgresServer, stack_factory: type[Stack], trials_of: Any
+) -> None:
+    """SIGTERM while PostgreSQL is away: the trial's FAIL cannot be written, and the stopping
+    worker gave up on it at once, leaving it to the sweep, which counted a death (with
+    ``max_retries: 0`` the study failed). It now waits up to a grace period for the database,
+    and hands the trial back uncounted."""
+    url = own_pg.create_database("stopped")
+    env = {**SLEEP, "REGTUNE_SLEEP_TRIAL_SECONDS": "30", "REGTUNE_GRACE_PERIOD": "10"}
+    stack = stack_factory(url, **env).start_api()
+    spec = definition(1, max_parallel=1)
+    spec["budget"]["max_retries"] = 0
+    study = stack.submit(spec)
+    (stopped,) = stack.start_workers(1)
+    trials = trials_of(url, study)
+    wait_for(
+        lambda: any(t.state == TrialState.RUNNING for t in trials.all()),
+        timeout=180,
+        what="the trial running",
+    )
+    trials.close()
+    own_pg.stop("fast")
+    try:
+        stopped.signal(signal.SIGTERM)
+        wait_for(  # the database still away
+            lambda: could_not_end(stopped), timeout=120, what="the worker failing to end its trial"
+        )
+    finally:
+        own_pg.start()
+    assert stopped.popen.wait(timeout=120) == 0
+    stack.start_workers(1)
+
+    final = stack.wait_status(study["id"], ("completed", "failed", "cancelled"), timeout=600)
+    assert final["status"] == "completed", final.get("error")
+    all_trials = at_rest(trials)
+    assert_at_rest(all_trials, 1)
+    (cut_off,) = [t for t in all_trials if t.state == TrialState.FAIL]
+    assert cut_off.user_attrs["error"].startswith("handed back: "), cut_off.user_attrs
