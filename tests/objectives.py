@@ -141,6 +141,17 @@ def _connection_reset() -> None:
     raise ConnectionResetError("[Errno 104] Connection reset by peer")
 
 
+def _wrapped_database() -> None:
+    """The objective's own database (a feature store) failed, and the objective said so in its
+    words: an error of the trial, not of regtune's database."""
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        raise OperationalError("SELECT features", {}, Exception("server closed the connection"))
+    except OperationalError as exc:
+        raise RuntimeError("the feature store could not be read") from exc
+
+
 FAILURES: dict[str, Callable[[], None]] = {
     "file-gone": _file_gone,
     "diverges": _diverges,
@@ -150,6 +161,7 @@ FAILURES: dict[str, Callable[[], None]] = {
     "out-of-memory": _out_of_memory,
     "timed-out": _timed_out,
     "connection-reset": _connection_reset,
+    "wrapped-database": _wrapped_database,
 }
 
 

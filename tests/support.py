@@ -16,10 +16,14 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import httpx
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,6 +93,31 @@ def wait_for(
             last_error = exc
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last error: {last_error})")
+
+
+def wait_until_judging(engine: Engine, grace: timedelta) -> None:
+    """Wait until this process has been reaching ``engine``'s database for ``grace``: only then
+    does its sweep judge a worker's silence (``outages.steady``), as a sweeper started that long
+    ago does. At once on a SQLite file."""
+    from regtune.service.store import outages
+
+    with engine.connect():  # reached at least once
+        pass
+    wait_for(
+        lambda: outages.steady(engine, grace.total_seconds()),
+        timeout=grace.total_seconds() + 60,
+        interval=0.1,
+        what=f"this process reaching the database for {grace.total_seconds():g} s",
+    )
+
+
+def could_not_end(worker: Proc) -> bool:
+    """The worker met the database's absence as its trial ended (it is handing it back, or
+    could not fail it), or has exited."""
+    said = worker.log()
+    return not worker.alive() or any(
+        words in said for words in ("mid-trial", "could not fail", "left to the sweep")
+    )
 
 
 def assert_outage_said_once(said: list[tuple[int, str]], what: str, *, tries: int) -> None:

@@ -47,6 +47,7 @@ from regtune.worker.loop import (
     HandBack,
     StudyStopped,
     Worker,
+    finished_meanwhile,
     handed_back,
     note_error,
 )
@@ -200,12 +201,7 @@ def _abandon(run: _Run, taken: list[Claim], exc: Exception) -> None:
     if not database:
         log.exception("study %s: fused trials could not start", taken[0].study_id)
     for m in run.live():
-        _end(
-            run,
-            m,
-            DatabaseHandBack(exc) if database else exc,
-            database=database,
-        )
+        _end(run, m, DatabaseHandBack(exc) if database else exc)
     asked = {m.claim.id for m in run.members}
     _release(run.worker, [c for c in taken if c.id not in asked], why="the run could not start")
 
@@ -260,7 +256,7 @@ def _train_group(
             log.exception("study %s: fused trials failed", members[0].claim.study_id)
         for m in members:
             if not m.ended:
-                _end(run, m, exc, database=database)
+                _end(run, m, exc)
 
 
 class _Reports:
@@ -297,29 +293,25 @@ def _tell(
         with logs.context(study_id=member.claim.study_id, trial=member.trial.number):
             run.study.tell(member.trial, values, state=state)  # Optuna logs the trial's end
     except (UpdateFinishedTrialError, ValueError):
-        swept = True  # a sweep failed it as stale meanwhile (and queued its retry)
-        log.warning(
-            "study %s trial %d was failed by a sweep (heartbeat lapsed); its retry is queued",
-            member.claim.study_id,
-            member.trial.number,
-        )
+        swept = True  # a sweep failed it as stale meanwhile (and queued its retry, if one is left)
+        finished_meanwhile(run.study, member.claim.study_id, member.trial.number)
     member.settled = True
     run.worker.finish_claim(member.claim, error=None, failed_by_sweep=swept)
 
 
-def _end(run: _Run, member: _Member, exc: BaseException, *, database: bool = False) -> None:
+def _end(run: _Run, member: _Member, exc: BaseException) -> None:
     """End a member that did not finish training, as ``Worker`` ends one trial: handed back (a
     stop, a lost slot, a database error), ended with its study (cancelled), or failed with its
     error (counted against the study's ``max_retries``). Every line logged meanwhile (a retry
     while the database is away) names the member's study and trial."""
     with logs.context(study_id=member.claim.study_id, trial=member.trial.number):
         try:
-            _end_member(run, member, exc, database=database)
+            _end_member(run, member, exc)
         finally:
             member.settled = True
 
 
-def _end_member(run: _Run, member: _Member, exc: BaseException, *, database: bool) -> None:
+def _end_member(run: _Run, member: _Member, exc: BaseException) -> None:
     member.ended = True
     worker, c, number = run.worker, member.claim, member.trial.number
     error: str | None = None
@@ -337,7 +329,8 @@ def _end_member(run: _Run, member: _Member, exc: BaseException, *, database: boo
         worker.finish_claim(c, error=None, failed_by_sweep=True)
         return
     except Exception as tell_exc:
-        if not (database and caused_by_database(tell_exc)):  # it goes stale: the sweep retries it
+        if not (isinstance(exc, HandBack) and caused_by_database(tell_exc)):
+            # it goes stale: the sweep fails it (a cancelled study's, or its own error's, alike)
             log.warning(
                 "study %s trial %d: could not fail it (%s); the sweep fails it once its heartbeat "
                 "lapses, and retries it",
@@ -347,7 +340,7 @@ def _end_member(run: _Run, member: _Member, exc: BaseException, *, database: boo
             )
             worker.finish_claim(c, error=error, failed_by_sweep=False)
             return
-        fail_first = True  # still RUNNING: fail it once the database is back
+        fail_first = True  # still RUNNING: fail and hand it back once the database is back
     if isinstance(exc, HandBack):
         said = exc.error if isinstance(exc, DatabaseHandBack) else None  # warned of once, above
         error = worker._hand_back(

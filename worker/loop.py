@@ -30,6 +30,7 @@ from regtune.service.store.backoff import (
     TRANSIENT,
     Backoff,
     OutageLog,
+    Patience,
     caused_by_database,
     database_error,
     describe,
@@ -49,7 +50,12 @@ from regtune.service.store.optuna_db.storage import run_on
 from regtune.service.store.scheduling import workers as workers
 from regtune.service.store.scheduling.claims import finishing, links, taking
 from regtune.service.store.scheduling.claims.slot import Claim
-from regtune.service.store.scheduling.retries import get_storage, note_trial_error, queue_retry
+from regtune.service.store.scheduling.retries import (
+    get_storage,
+    note_trial_error,
+    queue_retry,
+    retry_of,
+)
 from regtune.service.store.scheduling.sweep import sweep
 from regtune.service.store.scheduling.wake import Changes
 from regtune.worker.failures import trial_error
@@ -158,6 +164,10 @@ class Worker:
         self.settings = settings or get_settings()
         self.id = workers.new_worker_id()
         self.stopping = threading.Event()
+        self.ending = Patience(self.stopping, float(self.settings.grace_period))
+        """What the writes that end a trial give up on: a stop lets them wait a grace period
+        for the database, so a trial cut off by an outage and a stop is handed back uncounted
+        when the database answers in time, not left to the sweep as its worker's death."""
         self.current: tuple[str | None, int | None] = (None, None)
         self._trial_id: int | None = None
         """The running trial's row: the heartbeat thread beats for it (Optuna's is off)."""
@@ -512,6 +522,8 @@ class Worker:
         interrupted: list[DatabaseHandBack] = []
         """The database error that stopped the trial: what a FAIL that Optuna could not record
         for the same outage hands it back for."""
+        raised: list[Exception] = []
+        """The objective's own error: Optuna raises it again only once it recorded the FAIL."""
 
         def tracked(trial: optuna.Trial) -> Any:
             number.append(trial.number)
@@ -542,6 +554,7 @@ class Worker:
                 raise
             except Exception as exc:
                 note_error(trial, exc)
+                raised.append(exc)
                 raise
 
         try:
@@ -554,15 +567,14 @@ class Worker:
             log.info("study %s stopped; trial %s ended", claim.study_id, number[:1])
         except UpdateFinishedTrialError:
             self._failed_by_sweep = True
-            log.warning(
-                "study %s trial %s was failed by a sweep (heartbeat lapsed); its retry is queued",
-                claim.study_id,
-                number[:1],
-            )
+            if number:
+                finished_meanwhile(study, claim.study_id, number[0])
         except KeyError:
             log.info("study %s was deleted", claim.study_id)
         except Exception as exc:
-            if not caused_by_database(exc, among=DATABASE_TRANSIENT):
+            if (raised and exc is raised[-1]) or not caused_by_database(
+                exc, among=DATABASE_TRANSIENT
+            ):  # the objective's error, its FAIL recorded: a database error it wraps is its own
                 log.exception("study %s trial %s failed", claim.study_id, number[:1])
                 return trial_error(exc)
             # Optuna could not even record the FAIL: the trial is still RUNNING. Fail it and queue
@@ -651,11 +663,7 @@ class Worker:
             note_trial_error(engine_of(study), trial_id, error, replace=replace)
 
         try:
-            retry_forever(
-                note,
-                what="record why the trial failed",
-                stop=self.stopping,
-            )
+            retry_forever(note, what="record why the trial failed", stop=self.ending)
         except TRANSIENT as exc:
             log.warning("could not record why the trial failed (%s)", describe(exc))
 
@@ -693,13 +701,8 @@ class Worker:
 
         if fail_first:
             try:
-                if not retry_forever(fail, what="fail the trial", stop=self.stopping, said=said):
-                    log.info(
-                        "study %s trial %d was failed by a sweep meanwhile (heartbeat lapsed); "
-                        "its retry is queued",
-                        claim.study_id,
-                        number[0],
-                    )
+                if not retry_forever(fail, what="fail the trial", stop=self.ending, said=said):
+                    finished_meanwhile(study, claim.study_id, number[0])
                     return None
             except TRANSIENT:
                 log.warning("study %s trial %d left to the sweep", claim.study_id, number[0])
@@ -719,7 +722,7 @@ class Worker:
             return None
 
         try:
-            refused = retry_forever(enqueue, what="hand the trial back", stop=self.stopping)
+            refused = retry_forever(enqueue, what="hand the trial back", stop=self.ending)
         except TRANSIENT:
             log.warning("study %s trial %d could not be handed back", claim.study_id, number[0])
             return None
@@ -733,6 +736,36 @@ class Worker:
         if self.stopping.is_set():
             self._handed_back.append(f"study {claim.study_id} trial {number[0]}")
         return None
+
+
+def finished_meanwhile(study: optuna.Study, study_id: str, number: int) -> None:
+    """Say what became of trial ``number``, found finished when this worker came to end it: a
+    sweep failed it (its heartbeat lapsed) and queued its retry, or no retry of it is queued
+    (the sweep found none left, or its FAIL was recorded before the error that followed)."""
+    try:
+        storage = storage_of(study)
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id_of(study), number)
+        retry = retry_of(engine_of(study), trial_id)
+    except TRANSIENT as exc:
+        log.warning(
+            "study %s trial %d was finished meanwhile; whether a retry of it is queued could not "
+            "be read (%s)",
+            study_id,
+            number,
+            describe(exc),
+        )
+        return
+    if retry is None:
+        log.warning(
+            "study %s trial %d was finished meanwhile; no retry of it is queued", study_id, number
+        )
+    else:
+        log.warning(
+            "study %s trial %d was failed by a sweep (heartbeat lapsed); its retry is trial %d",
+            study_id,
+            number,
+            retry,
+        )
 
 
 def handed_back(why: HandBack | str) -> str:

@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from optuna.exceptions import StorageInternalError
 from sqlalchemy.engine import make_url
@@ -115,12 +115,27 @@ _ADDRESSES = (
 
 LOGIN_SQLSTATES = frozenset({"28000", "28P01"})
 """PostgreSQL's "invalid authorization specification" and "invalid password"."""
-_LOGIN_REFUSALS = re.compile(
+_ENGLISH_REFUSALS = (
     r"authentication failed|no pg_hba\.conf entry|pg_hba\.conf rejects|no password supplied"
     r'|role "[^"]*" does not exist|is not permitted to log in'
 )
-"""The same refusals in words: libpq gives no SQLSTATE for a connection that failed to open,
-only the server's message (in English unless its ``lc_messages`` says otherwise)."""
+
+
+def _login_refusals() -> re.Pattern[str]:
+    """The same refusals in words, in English and in every language PostgreSQL's server is
+    translated to: libpq gives no SQLSTATE for a connection that failed to open, only the
+    server's message, in the language of its ``lc_messages``."""
+    from regtune.service.store.login_refusals import TRANSLATED
+
+    translated = (
+        re.escape(template).replace("%s", ".*?")
+        for templates in TRANSLATED.values()
+        for template in templates
+    )
+    return re.compile("|".join([_ENGLISH_REFUSALS, *translated]))
+
+
+_LOGIN_REFUSALS = _login_refusals()
 
 
 def login_refusal(exc: BaseException) -> str | None:
@@ -132,7 +147,7 @@ def login_refusal(exc: BaseException) -> str | None:
             lines and _LOGIN_REFUSALS.search(lines[0])
         ):
             words = lines[0] if lines else type(error).__name__
-            return words.rpartition("FATAL:")[2].strip()
+            return re.split(r"\bfailed: \w+:", words)[-1].rpartition("FATAL:")[2].strip()
     return None
 
 
@@ -209,13 +224,49 @@ class Backoff:
         self.current = self.first
 
 
+class Stop(Protocol):
+    """What ``retry_forever`` gives up on: a ``threading.Event``, or a ``Patience``."""
+
+    def is_set(self) -> bool: ...
+
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+class Patience:
+    """A stop set ``seconds`` after ``stopping`` is: what the writes that end a trial give up
+    on, so that a trial cut off while the database is away is still handed back (uncounted) if
+    the database answers within that time, rather than left to the sweep as a death."""
+
+    def __init__(self, stopping: threading.Event, seconds: float) -> None:
+        self.stopping = stopping
+        self.seconds = seconds
+        self._since: float | None = None
+
+    def is_set(self) -> bool:
+        if not self.stopping.is_set():
+            return False
+        if self._since is None:
+            self._since = time.monotonic()
+        return time.monotonic() - self._since >= self.seconds
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Sleep ``timeout`` seconds, less if the patience runs out first; True once it has."""
+        if not self.stopping.is_set():
+            self.stopping.wait(timeout)
+        elif not self.is_set():
+            assert self._since is not None
+            left = self._since + self.seconds - time.monotonic()
+            time.sleep(max(0.0, left if timeout is None else min(timeout, left)))
+        return self.is_set()
+
+
 def retry_forever(
     action: Callable[[], T],
     *,
     what: str,
     first: float = 0.5,
     cap: float = 10.0,
-    stop: threading.Event | None = None,
+    stop: Stop | None = None,
     said: str | None = None,
 ) -> T:
     """Run ``action`` until it succeeds, sleeping between transient database errors.

@@ -18,7 +18,8 @@ from tests.e2e.test_pool import (
     completed,
     trials_of,
 )
-from tests.support import Stack, wait_for
+from tests.pg import PostgresServer
+from tests.support import Stack, could_not_end, wait_for
 
 __all__ = ["trials_of"]  # the fixture
 MEMBERS = 4
@@ -103,3 +104,55 @@ def test_a_stopped_fused_worker_hands_each_member_back_saying_why(
             "handed back: the worker is stopping; its parameters run again"
         )
     assert_no_work_lost(all_trials)
+
+
+def test_a_fused_worker_stopped_in_an_outage_hands_its_members_back_once_it_ends(
+    own_pg: PostgresServer, stack_factory: type[Stack], trials_of: Any
+) -> None:
+    """SIGTERM while PostgreSQL is away: the members' FAILs cannot be written, and the worker
+    gave up on them at once (it was stopping), leaving them to the sweep, which failed them as
+    a dead worker's (with ``max_retries: 0`` the study failed). It now waits up to a grace
+    period for the database, its members still beating, and hands them back uncounted."""
+    url = own_pg.create_database("fused_outage")
+    env = {"REGTUNE_FUSED_TRIALS": "2", "REGTUNE_GRACE_PERIOD": "10"}
+    stack = stack_factory(url, **env).start_api()
+    spec = {
+        **STUDY,
+        "name": "fused-outage",
+        "training": {**STUDY["training"], "max_epochs": 300},
+        "budget": {"n_trials": 2, "max_parallel": 2, "max_retries": 0},
+    }
+    study = stack.submit(spec)
+    (stopped,) = stack.start_workers(1)
+    trials = trials_of(url, study)
+    members = wait_for(
+        lambda: (
+            [t for t in trials.all() if t.state == TrialState.RUNNING and t.intermediate_values]
+            if len(trials.all()) == 2
+            else None
+        ),
+        timeout=300,
+        interval=0.05,
+        what="a fused pass of two mid-way",
+    )
+    assert len(members) == 2
+    trials.close()
+    own_pg.stop("fast")
+    try:
+        stopped.signal(signal.SIGTERM)
+        wait_for(  # the database still away
+            lambda: could_not_end(stopped), timeout=120, what="the worker failing to end its trial"
+        )
+    finally:
+        own_pg.start()
+    assert stopped.popen.wait(timeout=120) == 0
+    stack.start_workers(1)
+
+    final = stack.wait_status(study["id"], ("completed", "failed", "cancelled"), timeout=600)
+    assert final["status"] == "completed", final.get("error")
+    all_trials = at_rest(trials)
+    assert_at_rest(all_trials, 2)
+    for member in members:
+        assert_retried(all_trials, member.number)
+        failed = next(t for t in all_trials if t.number == member.number)
+        assert failed.user_attrs["error"].startswith("handed back: "), failed.user_attrs

@@ -37,8 +37,10 @@ from regtune.service.store.scheduling.claims.taking import claim
 from regtune.service.store.scheduling.retries import storage_with_retries
 from regtune.service.store.scheduling.sweep import sweep
 from regtune.service.store.tables import ClaimRow, StudyRow, WorkerRow
+from tests.support import wait_until_judging
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+SWEEP_GRACE = timedelta(seconds=2)
 
 
 @dataclass
@@ -303,6 +305,13 @@ def _silence(db: Db, trial_id: int) -> None:
         )
 
 
+def _sweep(db: Db, storage: optuna.storages.RDBStorage | None = None) -> int:
+    """A sweep by a process that has been reaching the database for its grace period: one
+    started just now judges no heartbeat yet (``outages.steady``)."""
+    wait_until_judging(db.engine, SWEEP_GRACE)
+    return sweep(engine=db.engine, storage=storage or db.storage, grace=SWEEP_GRACE)
+
+
 def _age_worker(db: Db, worker_id: str, seconds: float) -> None:
     with transaction(db.engine) as session:
         session.execute(
@@ -362,7 +371,7 @@ def test_sweep_fails_a_stale_trial_queues_its_retry_and_frees_the_slot(db: Db) -
     row = _study(db, 5, 5)
     _trial_of_a_dead_worker(db, row, "doomed")
 
-    assert sweep(engine=db.engine, storage=db.storage) == 1
+    assert _sweep(db) == 1
     trials = optuna.load_study(study_name=row.optuna_name, storage=db.storage).get_trials()
     assert [t.state.name for t in trials] == ["FAIL", "WAITING"]
     assert trials[1].params == trials[0].params
@@ -376,7 +385,7 @@ def test_a_swept_trial_says_why_it_failed(db: Db) -> None:
     and the API show a trial's error (as a cancelled trial's), and which trial retries it."""
     row = _study(db, 5, 5)
     _trial_of_a_dead_worker(db, row, "doomed")
-    assert sweep(engine=db.engine, storage=db.storage) == 1
+    assert _sweep(db) == 1
     failed, retry = optuna.load_study(study_name=row.optuna_name, storage=db.storage).get_trials()
     error = failed.user_attrs["error"]
     assert "heartbeat" in error and f"retried as trial #{retry.number}" in error
@@ -388,7 +397,7 @@ def test_a_stale_trial_with_no_retry_left_fails_the_study(db: Db) -> None:
     row = _study(db, 5, 5, max_retries=0)
     _trial_of_a_dead_worker(db, row, "doomed")
 
-    assert sweep(engine=db.engine, storage=db.storage) == 1
+    assert _sweep(db) == 1
     trials = optuna.load_study(study_name=row.optuna_name, storage=db.storage).get_trials()
     assert [t.state.name for t in trials] == ["FAIL"]
     final = _row(db, row.id)
@@ -408,12 +417,10 @@ def test_a_running_trial_keeps_its_slot_until_its_own_heartbeat_lapses(db: Db) -
     assert links.link_trial(storage, trial_id_of(trial), taken, engine=db.engine)
     _age_worker(db, "slow", 30)
 
-    assert (
-        sweep(engine=db.engine, storage=db.storage) == 0
-    )  # the trial's heartbeat is fresh: the slot stays taken
+    assert _sweep(db) == 0  # the trial's heartbeat is fresh: the slot stays taken
     assert _row(db, row.id).n_running == 1
     study.tell(trial, 1.0)  # the slow worker completes it; only then may the slot go
-    assert sweep(engine=db.engine, storage=db.storage) == 1
+    assert _sweep(db) == 1
     final = _row(db, row.id)
     assert (final.n_running, final.n_done) == (0, 1)
     # a claim released before its trial was linked is refused to the trial
@@ -481,11 +488,11 @@ def test_a_dead_paths_slots_are_kept_while_it_runs_and_freed_with_no_error_after
     more = taking.extend(db.engine, claim=taken, worker_id="doomed", slots=3, trial_id=trial_id)
     assert len(more) == 3
     _age_worker(db, "doomed", 30)
-    assert sweep(engine=db.engine, storage=db.storage) == 0  # the trial still beats
+    assert _sweep(db) == 0  # the trial still beats
     assert (_row(db, row.id).n_running, _row(db, row.id).n_reserved) == (1, 3)
     # the path's trial goes silent: it fails, its retry is queued, then all four slots go back
     _silence(db, trial_id)
-    sweep(engine=db.engine, storage=db.storage)
+    _sweep(db)
     final = _row(db, row.id)
     assert (final.n_running, final.n_reserved) == (0, 0)
     assert final.status == "failed" and final.n_errors == 1  # the one death, not four
@@ -511,7 +518,7 @@ def test_a_dead_paths_retry_runs_as_a_path_again_on_the_claim_ids_it_held(db: Db
     _silence(db, trial_id)
     # another process sweeps: it reads the dead path's trial, slot links and all, from the table
     sweeper = storage_with_retries(db.url)
-    sweep(engine=db.engine, storage=sweeper)  # failed, its retry queued, its 4 slots back
+    _sweep(db, sweeper)  # failed, its retry queued, its 4 slots back
     sweeper.engine.dispose()
     assert (_row(db, row.id).n_running, _row(db, row.id).n_reserved) == (0, 0)
     assert sorted(path_claim_key(i) for i in held) == [

@@ -51,3 +51,38 @@ def test_a_refused_login_is_one_line_and_exit_2(
 
     migrated = processes.run(regtune("migrate"), env=process_env(right), timeout=120)
     assert migrated.returncode == 0, migrated.stderr
+
+
+def test_a_login_refused_in_another_language_is_one_line_and_exit_2(
+    own_pg: PostgresServer, processes: Processes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server whose ``lc_messages`` is German refuses in German, and libpq gives no SQLSTATE
+    for a connection that failed to open (``sqlstate`` is None): the worker took the refusal
+    for an outage and waited for it for ever."""
+    right = own_pg.add_login("regtune", PASSWORD)
+    admin = f"host=127.0.0.1 port={own_pg.port} user=postgres dbname=postgres"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute("ALTER SYSTEM SET lc_messages = 'C.UTF-8'")
+    with monkeypatch.context() as env:
+        env.setenv("LANGUAGE", "de")  # gettext's language, which needs no de_DE locale
+        own_pg.restart()
+    dsn = f"host=127.0.0.1 port={own_pg.port} user=regtune password={WRONG} dbname=regtune"
+    with pytest.raises(psycopg.OperationalError) as refused:
+        psycopg.connect(dsn).close()
+    if "Passwort-Authentifizierung" not in str(refused.value):
+        pytest.skip(f"the server's German catalog is not installed: {refused.value}")
+    assert refused.value.sqlstate is None  # what the words have to make up for
+
+    wrong = right.replace(PASSWORD, WRONG)
+    result = processes.run(regtune("worker"), env=process_env(wrong), timeout=60)
+
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 2, result.stderr
+    assert errors == [
+        f"error: the database at 127.0.0.1:{own_pg.port} refused the login of role 'regtune' "
+        "(Passwort-Authentifizierung für Benutzer »regtune« fehlgeschlagen): check the user "
+        f"name and password in REGTUNE_DATABASE_URL ({wrong.replace(WRONG, '***')}) and that "
+        "the server's pg_hba.conf lets this role connect from here; a refused login is not "
+        "retried"
+    ], result.stderr
+    assert "retrying" not in result.stderr, result.stderr

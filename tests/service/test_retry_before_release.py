@@ -36,6 +36,7 @@ from regtune.service.store.scheduling.claims.taking import claim
 from regtune.service.store.scheduling.retries import retry_stale_trial, storage_with_retries
 from regtune.service.store.scheduling.sweep import sweep
 from regtune.service.store.tables import StudyRow, WorkerRow
+from tests.support import wait_until_judging
 
 GRACE = timedelta(seconds=4)
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -55,6 +56,9 @@ def db(database_url: str) -> Iterator[Db]:
     grace = int(GRACE.total_seconds())
     settings = Settings(database_url=database_url, heartbeat_interval=1, grace_period=grace)
     found = Db(make_engine(database_url), storage_with_retries(database_url, settings=settings))
+    # the sweeps here are by a process up for the grace period: one started just now judges no
+    # heartbeat yet (``outages.steady``)
+    wait_until_judging(found.engine, GRACE)
     yield found
     found.engine.dispose()
     found.storage.engine.dispose()

@@ -33,6 +33,9 @@ CAUSES = {
     # the objective's own timeouts and connections are not the database's: no hand-back
     "timed-out": "a step of the trial timed out",
     "connection-reset": "ConnectionResetError: [Errno 104] Connection reset by peer",
+    # an objective's error that wraps a database error is its own, counted: it was handed back
+    # on every claim ("its retry is queued", none was), the study running for ever
+    "wrapped-database": "the database failed: it refuses connections or cannot be reached",
 }
 
 
@@ -93,6 +96,7 @@ def test_a_failed_trials_error_says_why_without_the_servers_paths(
     assert str(workdir / "srv-artifacts" / "checkpoint.npy") in caplog.text
     assert "Traceback" in caplog.text and "mat1 and mat2 shapes" in caplog.text
     assert "Reshape your data" in caplog.text
+    assert "retry is queued" not in caplog.text
 
 
 def test_a_message_loses_its_addresses_and_all_but_its_first_line() -> None:

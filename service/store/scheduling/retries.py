@@ -117,15 +117,21 @@ def retry_stale_trial(
             )
 
 
-def _note_stale(engine: Engine, trial_id: int, *, why: str, retried: bool) -> str:
-    """Record on the FAILed trial why it failed and which trial retries it; return the note."""
+def retry_of(engine: Engine, trial_id: int) -> int | None:
+    """The number of the trial queued to re-run ``trial_id`` (a sweep's retry or a hand-back),
+    if one was."""
     trials, system = om.TrialModel, om.TrialSystemAttributeModel
     with transaction(engine) as session:
-        retry = session.scalar(
+        return session.scalar(
             select(trials.number)
             .join(system, system.trial_id == trials.trial_id)
             .where(system.key == RETRY_OF_ATTR, system.value_json == json.dumps(trial_id))
         )
+
+
+def _note_stale(engine: Engine, trial_id: int, *, why: str, retried: bool) -> str:
+    """Record on the FAILed trial why it failed and which trial retries it; return the note."""
+    retry = retry_of(engine, trial_id)
     then = (
         f"retried as trial #{retry} with the same parameters"
         if retried and retry is not None

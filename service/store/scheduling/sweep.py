@@ -246,13 +246,14 @@ def sweep(
     studies without a regtune study and regtune studies without an Optuna study are removed
     too. Returns the slots released.
 
-    Silence is judged only once this process has reached the database for ``grace`` without a
-    break (``outages.steady``): the workers that an outage silenced have had a grace period to
-    beat again, so a trial a live worker holds is never failed as its worker's death (which
-    spends one of the study's ``max_retries``), nor its slot taken.
+    Silence is judged only once this process has been reaching the database for ``grace``
+    without a break (``outages.steady``), from its start as after an outage: the workers that an
+    outage silenced have had a grace period to beat again, so a trial a live worker holds is
+    never failed as its worker's death (which spends one of the study's ``max_retries``), nor
+    its slot taken.
     """
     grace = grace or timedelta(seconds=get_settings().grace_period)
-    judging = outages.steady(engine or get_engine(), grace.total_seconds())
+    judging = _judging(engine or get_engine(), grace)
     if judging:
         fail_stale_trials(engine, storage)
         fail_orphaned_trials(engine, storage)
@@ -260,3 +261,26 @@ def sweep(
     remove_orphaned_optuna_studies(engine, storage)
     remove_studies_deleted_in_optuna(engine)
     return release_dead_workers(engine, grace=grace) if judging else 0
+
+
+_held = False
+"""Whether the last sweep of this process left heartbeats unjudged: said once per hold."""
+
+
+def _judging(engine: Engine, grace: timedelta) -> bool:
+    """``outages.steady`` for ``grace``; the first sweep of a hold says why it judges nothing
+    (a dead worker's trial then waits up to a grace period more: not a fault)."""
+    global _held
+    reached = outages.reached_for(engine)
+    judging = reached is not None and reached >= grace.total_seconds()
+    if not judging and not _held and reached is not None:
+        log.info(
+            "sweep: no worker judged dead for %.0f s more: this process has reached the "
+            "database for %.1f s of the %.0f s grace period, and a silence it did not see may "
+            "be an outage's (or the time before this process started), not a death",
+            grace.total_seconds() - reached,
+            reached,
+            grace.total_seconds(),
+        )
+    _held = not judging and reached is not None
+    return judging
