@@ -25,6 +25,8 @@ import httpx
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from tests.pg import PostgresServer
+
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
 OWNER = "REGTUNE_TEST_SESSION"
@@ -118,6 +120,25 @@ def could_not_end(worker: Proc) -> bool:
     return not worker.alive() or any(
         words in said for words in ("mid-trial", "could not fail", "left to the sweep")
     )
+
+
+def stop_in_an_outage(
+    stack: Stack, worker: Proc, database: PostgresServer, study_id: str
+) -> dict[str, Any]:
+    """Stop ``database``, SIGTERM ``worker``, and start the database again once the worker met
+    its absence as its trial ended (``could_not_end``); once the worker exited (0), run the study
+    to its end with a new worker: the study as it ended."""
+    database.stop("fast")
+    try:
+        worker.signal(signal.SIGTERM)
+        wait_for(
+            lambda: could_not_end(worker), timeout=120, what="the worker failing to end its trial"
+        )
+    finally:
+        database.start()
+    assert worker.popen.wait(timeout=120) == 0
+    stack.start_workers(1)
+    return stack.wait_status(study_id, ("completed", "failed", "cancelled"), timeout=600)
 
 
 def assert_outage_said_once(said: list[tuple[int, str]], what: str, *, tries: int) -> None:

@@ -19,7 +19,7 @@ from tests.e2e.test_pool import (
     trials_of,
 )
 from tests.pg import PostgresServer
-from tests.support import Stack, could_not_end, wait_for
+from tests.support import Stack, stop_in_an_outage, wait_for
 
 __all__ = ["trials_of"]  # the fixture
 MEMBERS = 4
@@ -137,18 +137,7 @@ def test_a_fused_worker_stopped_in_an_outage_hands_its_members_back_once_it_ends
     )
     assert len(members) == 2
     trials.close()
-    own_pg.stop("fast")
-    try:
-        stopped.signal(signal.SIGTERM)
-        wait_for(  # the database still away
-            lambda: could_not_end(stopped), timeout=120, what="the worker failing to end its trial"
-        )
-    finally:
-        own_pg.start()
-    assert stopped.popen.wait(timeout=120) == 0
-    stack.start_workers(1)
-
-    final = stack.wait_status(study["id"], ("completed", "failed", "cancelled"), timeout=600)
+    final = stop_in_an_outage(stack, stopped, own_pg, study["id"])
     assert final["status"] == "completed", final.get("error")
     all_trials = at_rest(trials)
     assert_at_rest(all_trials, 2)

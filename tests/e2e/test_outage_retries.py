@@ -21,7 +21,7 @@ from sqlalchemy import Engine, create_engine, text
 
 from tests.e2e.test_pool import SLEEP, assert_at_rest, at_rest, definition, trials_of
 from tests.pg import PostgresServer
-from tests.support import Stack, could_not_end, wait_for
+from tests.support import Stack, stop_in_an_outage, wait_for
 
 __all__ = ["trials_of"]  # the fixture
 
@@ -157,18 +157,7 @@ def test_a_worker_stopped_in_an_outage_hands_its_trial_back_once_the_database_an
         what="the trial running",
     )
     trials.close()
-    own_pg.stop("fast")
-    try:
-        stopped.signal(signal.SIGTERM)
-        wait_for(  # the database still away
-            lambda: could_not_end(stopped), timeout=120, what="the worker failing to end its trial"
-        )
-    finally:
-        own_pg.start()
-    assert stopped.popen.wait(timeout=120) == 0
-    stack.start_workers(1)
-
-    final = stack.wait_status(study["id"], ("completed", "failed", "cancelled"), timeout=600)
+    final = stop_in_an_outage(stack, stopped, own_pg, study["id"])
     assert final["status"] == "completed", final.get("error")
     all_trials = at_rest(trials)
     assert_at_rest(all_trials, 1)
