@@ -26,6 +26,18 @@ from tests.support import Stack, stop_in_an_outage, wait_for
 __all__ = ["trials_of"]  # the fixture
 
 
+def trial_running(trials: Any) -> Any:
+    """``trials`` (the ``trials_of`` fixture's reader), once one of them runs; closed, to be
+    read again after the outage."""
+    wait_for(
+        lambda: any(t.state == TrialState.RUNNING for t in trials.all()),
+        timeout=180,
+        what="the trial running",
+    )
+    trials.close()
+    return trials
+
+
 def test_an_outage_longer_than_the_grace_period_spends_no_retry(
     own_pg: PostgresServer, stack_factory: type[Stack], trials_of: Any
 ) -> None:
@@ -85,13 +97,7 @@ def test_an_api_started_after_an_outage_judges_no_heartbeat_it_did_not_see_lapse
     assert stack.api is not None
     stack.api.stop()  # down with the database: a new API process comes up after it
     (worker,) = stack.start_workers(1)
-    trials = trials_of(url, study)
-    wait_for(
-        lambda: any(t.state == TrialState.RUNNING for t in trials.all()),
-        timeout=180,
-        what="the trial running",
-    )
-    trials.close()
+    trials = trial_running(trials_of(url, study))
     worker.signal(signal.SIGSTOP)
     try:
         own_pg.stop("fast")
@@ -150,13 +156,7 @@ def test_a_worker_stopped_in_an_outage_hands_its_trial_back_once_the_database_an
     spec["budget"]["max_retries"] = 0
     study = stack.submit(spec)
     (stopped,) = stack.start_workers(1)
-    trials = trials_of(url, study)
-    wait_for(
-        lambda: any(t.state == TrialState.RUNNING for t in trials.all()),
-        timeout=180,
-        what="the trial running",
-    )
-    trials.close()
+    trials = trial_running(trials_of(url, study))
     final = stop_in_an_outage(stack, stopped, own_pg, study["id"])
     assert final["status"] == "completed", final.get("error")
     all_trials = at_rest(trials)
