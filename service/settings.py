@@ -123,6 +123,13 @@ class Settings(BaseSettings):
         "submitted, slots given back) instead of waiting out its back-off. Turn it off behind a "
         "transaction-pooling proxy (PgBouncer), which cannot hold a LISTEN.",
     )
+    warm_up: bool = Field(
+        default=True,
+        description="Before an API process serves, prepare every route and read the recent "
+        "studies ahead, so its first requests cost what later ones do (tens of ms at start). "
+        "Off: an app that serves a few requests and goes (one built in a test) starts sooner "
+        "and pays on each route's first use.",
+    )
     torch_threads: int = Field(
         default=1,
         ge=1,

@@ -82,6 +82,9 @@ class Apps:
             # machine delays by seconds is not failed as stale beside the test
             "grace_period": 20,
             "heartbeat_interval": 1,
+            # an app that serves a test's few requests: each route is prepared on first use
+            # (test_warm.py turns it on)
+            "warm_up": False,
         }
         values.update(settings)
         if self.clients:

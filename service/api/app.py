@@ -82,10 +82,14 @@ def _migrate_with_retry() -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if not multiprocess.enabled():  # `regtune api` migrated before it started this process
         _migrate_with_retry()
-    warm.prepare_routes(app)
-    latest = await anyio.to_thread.run_sync(warm.read_ahead)
+    warming = get_settings().warm_up
+    latest = None
+    if warming:
+        warm.prepare_routes(app)
+        latest = await anyio.to_thread.run_sync(warm.read_ahead)
     if multiprocess.enabled():  # a process of `regtune api`; an app built in a test comes and goes
-        await warm.rehearse(app, latest)
+        if warming:
+            await warm.rehearse(app, latest)
         heap.settle()  # a full collection then pauses requests for a millisecond, not tens
         await anyio.to_thread.run_sync(multiprocess.start_together)
     sweeper = app.state.sweeper = Sweeper(get_settings().sweep_interval)

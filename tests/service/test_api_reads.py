@@ -145,6 +145,6 @@ def test_a_started_api_has_read_its_studies_before_serving(apps: Apps) -> None:
     api = apps()
     created, study = _study(api, "big", 300)
     database = apps.database_path(api)
-    apps(database=database)  # a new app on a copy: started, nothing asked yet
+    apps(database=database, warm_up=True)  # a new app on a copy: started, nothing asked
     index = known_index(created["id"], study._study_id)
     assert index is not None and index.total(None) == 300

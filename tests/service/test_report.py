@@ -252,7 +252,7 @@ def test_the_api_builds_the_latest_report_before_it_serves(
     older = finished_study("alpha", n=5)
     latest = finished_study("beta", n=30)
     with caplog.at_level(logging.INFO, logger="regtune.service.api.warm"):
-        restarted = apps(database=Apps.database_path(api), admin_key=ADMIN)
+        restarted = apps(database=Apps.database_path(api), admin_key=ADMIN, warm_up=True)
     warmed = [r.getMessage() for r in caplog.records if "report of study" in r.getMessage()]
     assert warmed == [f"built the report of study {latest.id} ahead"]
     restarted.headers["Authorization"] = f"Bearer {ADMIN}"

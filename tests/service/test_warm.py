@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 from pathlib import Path
 
 import optuna
@@ -56,6 +57,19 @@ def test_the_rehearsal_reads_the_latest_study_on_every_route(apps: Apps, keys: b
     assert set(statuses) == set(warm.rehearsal_paths(latest))
     assert any(study_id in path and "trials?" in path for path in statuses)
     assert set(statuses.values()) == {200}, statuses
+
+
+@pytest.mark.parametrize("warm_up", [True, False])
+def test_an_app_warms_up_before_it_serves_unless_told_not_to(
+    apps: Apps, warm_up: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``warm_up`` (the default): every route prepared and the studies read before the first
+    request; off: neither, and each route is prepared on its first use as FastAPI does."""
+    with caplog.at_level(logging.INFO, logger="regtune.service.api.warm"):
+        api = apps(warm_up=warm_up)
+    read = [r.getMessage() for r in caplog.records if r.getMessage().startswith("read 0 studies")]
+    assert len(read) == (1 if warm_up else 0), read
+    assert api.get("/v1/studies").status_code == 200
 
 
 def test_reading_ahead_renders_each_finished_trial_once(apps: Apps) -> None:
