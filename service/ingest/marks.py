@@ -120,7 +120,7 @@ class Evidence:
 
     def said(self, where: DataRows) -> str:
         """The value, its column and its row as ``where`` names it."""
-        return f"column {self.column!r}, {where(self.row)}: {self.text!r}"
+        return f"{self.text!r} in column {self.column!r} at {where(self.row)}"
 
 
 def only_with(
@@ -176,8 +176,8 @@ def choose(
         return other, columns
     comma, point = (shown, back) if other == "," else (back, shown)
     raise InvalidUpload(
-        f"the numbers are written with decimal commas ({comma.said(where)}) and with decimal "
-        f"points ({point.said(where)}), so the thousands in a value such as '1,234' cannot be "
-        f"told ({RULE}); write every number with one decimal mark, or save the file with "
+        f"the numbers are written with decimal commas, as {comma.said(where)}, and with "
+        f"decimal points, as {point.said(where)}, so the thousands in a value such as '1,234' "
+        f"cannot be told ({RULE}); write every number with one decimal mark, or save the file with "
         "semicolons and decimal commas"
     )

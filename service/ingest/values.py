@@ -194,9 +194,10 @@ def decimal_comma_numbers(
         return np.where(np.isnan(comma), point, comma), None  # text: refused as such
     first, second = int(np.flatnonzero(comma_only)[0]), int(np.flatnonzero(point_only)[0])
     raise InvalidUpload(
-        f"column {name!r} mixes numbers that read only with a decimal comma ({where(first)}: "
-        f"{stripped[first]!r}) and only with a decimal point ({where(second)}: "
-        f"{stripped[second]!r}); write every number of a column with the same decimal mark"
+        f"column {name!r} mixes numbers that read only with a decimal comma, as "
+        f"{stripped[first]!r} at {where(first)}, and only with a decimal point, as "
+        f"{stripped[second]!r} at {where(second)}; write every number of a column with the "
+        "same decimal mark"
     )
 
 

@@ -248,9 +248,9 @@ class SavedModel(Labelled):
                 row = int(np.flatnonzero(far)[0])
                 notes.append(
                     f"column {feature.name!r} has {int(far.sum())} value(s) more than {FAR_SD} "
-                    f"standard deviations from the training rows' mean ({column[row]:.6g} at "
-                    f"{where(row)}; mean {mean:.6g}, standard deviation {sd:.6g}): the "
-                    "model extrapolates there"
+                    f"standard deviations from the training rows' mean, as {column[row]:.6g} at "
+                    f"{where(row)}, where the mean is {mean:.6g} and the standard deviation "
+                    f"{sd:.6g}: the model extrapolates there"
                 )
         return notes
 

@@ -228,8 +228,8 @@ is blank, line 8 is the third row."""
         ),
         (
             b"2.5;2;Bergen",
-            "column 'y' mixes numbers that read only with a decimal comma (line 3 (data row 1): "
-            "'0,5') and only with a decimal point (line 8 (data row 3): '2.5')",
+            "column 'y' mixes numbers that read only with a decimal comma, as '0,5' at line 3 "
+            "(data row 1), and only with a decimal point, as '2.5' at line 8 (data row 3);",
         ),
     ],
 )
@@ -257,8 +257,8 @@ def test_two_decimal_marks_in_a_tab_file_are_named_by_their_lines(
     lines[6] = b"2.5\t2\tBergen"  # line 7, the third row
     message, _ = refusal(upload(api, b"\r\n".join(lines) + b"\r\n"))
     assert message.startswith(
-        "the numbers are written with decimal commas (column 'y', line 2 (data row 1): '0,5') "
-        "and with decimal points (column 'y', line 7 (data row 3): '2.5')"
+        "the numbers are written with decimal commas, as '0,5' in column 'y' at line 2 "
+        "(data row 1), and with decimal points, as '2.5' in column 'y' at line 7 (data row 3),"
     ), (reader, message)
 
 

@@ -111,9 +111,10 @@ def test_a_column_needing_both_decimal_marks_is_refused(api: TestClient) -> None
     raw = data.to_csv(index=False, sep=";").encode()
     message, fields = refusal(upload(api, raw))
     assert message.startswith(
-        "column 'x' mixes numbers that read only with a decimal comma (line 5 (data row 4): "
-        "'3,25') and only with a decimal point (line 2 (data row 1): "
+        "column 'x' mixes numbers that read only with a decimal comma, as '3,25' at line 5 "
+        "(data row 4), and only with a decimal point, as '"
     )
+    assert "' at line 2 (data row 1); write" in message
     assert message.endswith("write every number of a column with the same decimal mark")
     assert fields == [{"path": "file", "rule": message}]
 

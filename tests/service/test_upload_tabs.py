@@ -112,9 +112,10 @@ def test_a_tab_file_with_both_decimal_marks_is_refused_naming_both(api: TestClie
     data.loc[3, "x"] = "3,25"
     message, fields = refusal(upload(api, data.to_csv(index=False, sep="\t").encode()))
     assert message.startswith(
-        "the numbers are written with decimal commas (column 'x', line 5 (data row 4): '3,25') "
-        "and with decimal points (column 'x', line 2 (data row 1): "
+        "the numbers are written with decimal commas, as '3,25' in column 'x' at line 5 "
+        "(data row 4), and with decimal points, as '"
     )
+    assert "' in column 'x' at line 2 (data row 1), so the thousands" in message
     assert "save the file with semicolons and decimal commas" in message
     assert fields == [{"path": "file", "rule": message}]
 

@@ -38,8 +38,8 @@ def test_predict_warns_of_a_value_far_outside_the_training_rows(
     new.to_csv(rows, index=False)
     expected = (
         "column 'area' has 2 value(s) more than 10 standard deviations from the training rows' "
-        f"mean (1e+15 at line 4 (data row 3); mean {mean:.6g}, standard deviation {sd:.6g}): "
-        "the model extrapolates there"
+        f"mean, as 1e+15 at line 4 (data row 3), where the mean is {mean:.6g} and the standard "
+        f"deviation {sd:.6g}: the model extrapolates there"
     )
     assert said(rows, model) == [expected]  # the file's line (was: "data row 3" alone)
     with warnings.catch_warnings(record=True) as caught:

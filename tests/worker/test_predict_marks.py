@@ -61,10 +61,9 @@ def test_a_dataframe_with_both_decimal_marks_is_refused_naming_both(
     written = rows.assign(bmi=comma_text(rows["bmi"]), s5=[f"{v:.6f}" for v in rows["s5"]])
     with pytest.raises(InvalidUpload) as refused:
         load(path).predict(written)
-    assert refused.value.message.startswith(
-        "the numbers are written with decimal commas (column 'bmi', data row 1: "
-    )
-    assert "and with decimal points (column 's5', data row 1: " in refused.value.message
+    assert refused.value.message.startswith("the numbers are written with decimal commas, as '")
+    assert "' in column 'bmi' at data row 1, and with decimal points, as '" in refused.value.message
+    assert "' in column 's5' at data row 1, so the thousands" in refused.value.message
 
 
 def test_grouped_thousands_in_a_dataframe_read_as_a_comma_file_reads_them(
