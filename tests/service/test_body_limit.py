@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from regtune.service.spec.definition import EXAMPLE
+from tests.service.uploads import STREAMED_END, STREAMED_HEAD, STREAMED_HEADERS
 from tests.support import Processes, Stack
 
 LIMIT = 2_000
@@ -91,34 +92,30 @@ def test_a_chunked_upload_over_the_limit_is_refused_without_reading_it_all(
     """The 413 comes once the limit is passed (and a little more read, so that a client that
     sends on hears it), and the connection is closed: the rest of an endless body is never
     read (was: read to its end and dropped); a file within the limit is uploaded."""
-    boundary = "regtune-test-boundary"
-    head = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="target"\r\n\r\ny\r\n'
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n'
-        "Content-Type: text/csv\r\n\r\nx1,y\r\n"
-    ).encode()
-    multipart = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
     rows = b"".join(b"%d,%d\n" % (i, i % 7) for i in range(100))
-    end = f"\r\n--{boundary}--\r\n".encode()
     sent = 0
     total = 100 * UPLOAD_LIMIT  # more than the limit, the drain and the sockets' buffers hold
 
     def endless() -> Iterator[bytes]:
         nonlocal sent
-        yield head
+        yield STREAMED_HEAD
         chunk = b"1,2\n" * 16_384
         while sent < total:
             sent += len(chunk)
             yield chunk
-        yield end
+        yield STREAMED_END
 
     with stack.client() as http:
-        response = http.post("/v1/datasets", content=endless(), headers=multipart)
+        response = http.post("/v1/datasets", content=endless(), headers=STREAMED_HEADERS)
         too_large(response, "REGTUNE_MAX_UPLOAD_BYTES")
         assert sent < total / 2, f"the API read {sent} bytes of a body over {UPLOAD_LIMIT}"
         # a wrong content type does not make the route skip the limit
         wrong = http.post("/v1/datasets", content=chunked(b"x" * (UPLOAD_LIMIT + 1)))
         too_large(wrong, "REGTUNE_MAX_UPLOAD_BYTES")
-        uploaded = http.post("/v1/datasets", content=chunked(head, rows, end), headers=multipart)
+        uploaded = http.post(
+            "/v1/datasets",
+            content=chunked(STREAMED_HEAD, rows, STREAMED_END),
+            headers=STREAMED_HEADERS,
+        )
         assert uploaded.status_code == 201, uploaded.text
         assert uploaded.json()["n_rows"] == 100

@@ -22,6 +22,7 @@ from regtune.service.ingest.columns import read_table
 from regtune.service.ingest.header import Limits
 from regtune.service.spec.definition import EXAMPLE
 from tests.inprocess import Apps
+from tests.service.uploads import STREAMED_END, STREAMED_HEAD, STREAMED_HEADERS
 from tests.support import Processes, regtune
 
 ADMIN = "test-admin-key-0123456789abcdef"
@@ -464,24 +465,18 @@ def test_a_streamed_body_without_length_is_cut_off_at_the_limit(
 ) -> None:
     """Chunked transfer through uvicorn: no length to refuse up front, the stream is cut."""
     stack = processes.stack(sqlite_url, REGTUNE_MAX_UPLOAD_BYTES=str(LIMIT)).start_api()
-    boundary = "regtune-test-boundary"
-    head = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="target"\r\n\r\ny\r\n'
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n'
-        "Content-Type: text/csv\r\n\r\nx1,y\r\n"
-    ).encode()
 
     def body() -> Iterator[bytes]:
-        yield head
+        yield STREAMED_HEAD
         chunk = b"1,2\n" * 65_536
         for _ in range(LIMIT // len(chunk) + 2):
             yield chunk
-        yield f"\r\n--{boundary}--\r\n".encode()
+        yield STREAMED_END
 
     response = httpx.post(
         f"{stack.url}/v1/datasets",
         content=body(),
-        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        headers=STREAMED_HEADERS,
         timeout=120,
     )
     assert "content-length" not in {k.lower() for k in response.request.headers}
