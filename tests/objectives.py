@@ -84,6 +84,19 @@ def deaf_to_stops(spec: StudySpec, *, stop_check: StopCheck) -> Callable[[optuna
     return objective
 
 
+def wait_for_a_stop(spec: StudySpec, *, stop_check: StopCheck) -> Callable[[optuna.Trial], float]:
+    """Every trial waits for a stop, looking at ``stop_check`` every 10 ms and touching no
+    database meanwhile (no reports): a stop, not the database's absence, is what ends it."""
+
+    def objective(trial: optuna.Trial) -> float:
+        suggest(trial, spec)
+        while True:
+            stop_check()
+            time.sleep(0.01)
+
+    return objective
+
+
 def kill_the_worker(spec: StudySpec, *, stop_check: StopCheck) -> Callable[[optuna.Trial], float]:
     """Every trial SIGKILLs its worker once started, as the kernel's OOM killer would."""
 

@@ -519,9 +519,9 @@ class Worker:
         if isinstance(storage, WorkerHeartbeats):
             storage.claimed(study_id_of(study), waiting=claim.waiting)
         number: list[int] = []
-        interrupted: list[DatabaseHandBack] = []
-        """The database error that stopped the trial: what a FAIL that Optuna could not record
-        for the same outage hands it back for."""
+        interrupted: list[HandBack] = []
+        """What stopped the trial (a stop, a lost slot, a database error): what a FAIL that Optuna
+        could not record for an outage hands it back for."""
         raised: list[Exception] = []
         """The objective's own error: Optuna raises it again only once it recorded the FAIL."""
 
@@ -547,6 +547,7 @@ class Worker:
             except optuna.TrialPruned:
                 raise
             except HandBack as exc:  # why it FAILs: the retry with its parameters follows
+                interrupted.append(exc)
                 note_error(trial, exc, handed_back(exc))
                 raise
             except StudyStopped as exc:
@@ -581,18 +582,20 @@ class Worker:
             # its retry once the database is back, before the slot is given back. The trial's
             # reason is the error that stopped it, not the one its FAIL met next.
             cause = interrupted[-1] if interrupted else DatabaseHandBack(exc)
+            database = isinstance(cause, DatabaseHandBack)
+            met = cause.error if isinstance(cause, DatabaseHandBack) else describe(exc)
             if not number:  # not even asked: nothing to hand back
                 log.warning(
                     "study %s: the database failed before the trial started (%s); slot given back",
                     claim.study_id,
-                    cause.error,
+                    met,
                 )
                 return None
             log.warning(
                 "study %s trial %d: database error mid-trial (%s); handing it back",
                 claim.study_id,
                 number[0],
-                cause.error,
+                met,
             )
             return self._hand_back(
                 study,
@@ -600,8 +603,8 @@ class Worker:
                 number,
                 reason=str(cause),
                 fail_first=True,
-                database=True,
-                said=cause.error,
+                database=database,
+                said=met,
             )
         return None
 
