@@ -479,8 +479,9 @@ class Worker:
     def _run_trial(self, claim: Claim) -> str | None:
         """Run one trial; return an error message if the objective itself failed.
 
-        Stopping, a lost slot and a database error mid-trial all hand the trial back (FAIL, with
-        a WAITING copy of its parameters); none of them counts against the study's error budget,
+        Stopping, a lost slot and a database error mid-trial (or an objective's error wrapping
+        one, in an outage) all hand the trial back (FAIL, with a WAITING copy of its
+        parameters); none of them counts against the study's error budget,
         but for a database error its parameters met ``DATABASE_HANDBACKS`` times already.
         """
         from regtune.worker import paths
@@ -554,6 +555,9 @@ class Worker:
                 note_error(trial, exc)  # why it FAILs (a deleted study takes the trial along)
                 raise
             except Exception as exc:
+                if cut_off_by_an_outage(study, exc, since=started):  # as ``_cannot_run`` judges
+                    interrupted.append(DatabaseHandBack(exc))
+                    raise interrupted[-1] from exc
                 note_error(trial, exc)
                 raised.append(exc)
                 raise
@@ -575,7 +579,8 @@ class Worker:
         except Exception as exc:
             if (raised and exc is raised[-1]) or not caused_by_database(
                 exc, among=DATABASE_TRANSIENT
-            ):  # the objective's error, its FAIL recorded: a database error it wraps is its own
+            ):  # the objective's error, its FAIL recorded: a database error it wraps outside an
+                # outage is its own (one met in an outage was handed back in ``tracked``)
                 log.exception("study %s trial %s failed", claim.study_id, number[:1])
                 return trial_error(exc)
             # Optuna could not even record the FAIL: the trial is still RUNNING. Fail it and queue
@@ -631,9 +636,7 @@ class Worker:
         its study's error, unless the database was found unreachable meanwhile (an uploaded
         dataset is read from it): then the slot goes back uncounted, as a trial cut off by an
         outage is handed back, and the next claim sets it up again."""
-        if caused_by_database(exc, among=DATABASE_TRANSIENT) and outages.lost_since(
-            engine_of(study), since
-        ):
+        if cut_off_by_an_outage(study, exc, since=since):
             log.warning(
                 "study %s: the database failed before the trial started (%s); slot given back",
                 claim.study_id,
@@ -739,6 +742,16 @@ class Worker:
         if self.stopping.is_set():
             self._handed_back.append(f"study {claim.study_id} trial {number[0]}")
         return None
+
+
+def cut_off_by_an_outage(study: optuna.Study, exc: BaseException, *, since: float) -> bool:
+    """True if ``exc`` is or wraps a database error (an objective may say it in its own words)
+    and this process found the database unreachable since ``since`` (``time.monotonic()``): the
+    outage's error, handed back, not the trial's own. Without an outage, a database error an
+    objective wraps is its own."""
+    return caused_by_database(exc, among=DATABASE_TRANSIENT) and outages.lost_since(
+        engine_of(study), since
+    )
 
 
 def finished_meanwhile(study: optuna.Study, study_id: str, number: int) -> None:
