@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -693,6 +694,7 @@ class Worker:
         meet it again do not repeat.
         """
         self._told = None  # a FAIL: the slot is finished once the retry is queued
+        handled = sys.exception()  # what stopped the trial: no cause of what fails from here
         if not number:
             return None
         storage, optuna_study_id = storage_of(study), study_id_of(study)
@@ -729,8 +731,15 @@ class Worker:
 
         try:
             refused = retry_forever(enqueue, what="hand the trial back", stop=self.ending)
-        except TRANSIENT:
-            log.warning("study %s trial %d could not be handed back", claim.study_id, number[0])
+        except TRANSIENT as exc:
+            log.warning(
+                "study %s trial %d could not be handed back (%s)",
+                claim.study_id,
+                number[0],
+                describe(exc),
+            )
+            error = not_handed_back(reason, exc, within=handled)
+            self._note(study, number[0], error, replace=True)
             return None
         if refused is not None:
             error = f"{reason} (on {refused} claims of these parameters in a row: not handed back)"
@@ -787,6 +796,12 @@ def finished_meanwhile(study: optuna.Study, study_id: str, number: int) -> None:
 def handed_back(why: HandBack | str) -> str:
     """A handed-back trial's error: why, and that its parameters run again."""
     return f"handed back: {why}; its parameters run again"
+
+
+def not_handed_back(why: str, exc: BaseException, *, within: BaseException | None) -> str:
+    """The error of a trial whose retry could not be queued (``exc``, raised while ``within``
+    was handled): why it stopped, and that its parameters do not run again."""
+    return f"{why}; no retry queued: the database failed ({database_error(exc, within=within)})"
 
 
 def note_error(trial: optuna.Trial, exc: Exception, text: str | None = None) -> None:

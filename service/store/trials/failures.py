@@ -11,7 +11,8 @@ A FAIL trial is one of three things to its user, and only one of them is a failu
   the sweep failed it straight from WAITING, so it has no start time;
 - **failed**: the rest: its objective raised (its error says why; the study spends one of its
   ``budget.max_retries`` on it, and new parameters take its slot), its worker died with no retry
-  left, or a cancel stopped it.
+  left, its worker handed it back but could not queue its copy (its error says so), or a cancel
+  stopped it.
 
 Both facts are columns of the trial's own row or of one attribute row keyed by it, so they are
 read with the counts, in the same statement: the per-process index's delta read, or the report's
