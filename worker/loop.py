@@ -25,7 +25,7 @@ from regtune.service import heap, logs
 from regtune.service.errors import DefinitionTooNew
 from regtune.service.settings import Settings, get_settings
 from regtune.service.spec.definition import StudySpec
-from regtune.service.spec.enums import ACTIVE
+from regtune.service.spec.enums import ACTIVE, StudyStatus
 from regtune.service.store.backoff import (
     DATABASE_TRANSIENT,
     TRANSIENT,
@@ -38,7 +38,11 @@ from regtune.service.store.backoff import (
     retry_forever,
 )
 from regtune.service.store.db import connection_limit, get_engine, outages
-from regtune.service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR, DATABASE_HANDBACKS_ATTR
+from regtune.service.store.optuna_db.attrs import (
+    CLAIM_SECONDS_ATTR,
+    DATABASE_HANDBACKS_ATTR,
+    STOPPED_BY_CANCEL_ATTR,
+)
 from regtune.service.store.optuna_db.internals.handles import (
     OPTUNA_TRIAL_LOGGER,
     engine_of,
@@ -72,7 +76,17 @@ STUDY_CACHE_SIZE = 32
 
 
 class StudyStopped(Exception):
-    """The study was cancelled or deleted while a trial ran."""
+    """The study was cancelled, deleted or ended otherwise (failed) while a trial ran."""
+
+    def __init__(self, status: str | None) -> None:
+        """``status``: the study's, as the heartbeat read it (None: deleted)."""
+        self.by_cancel = status == StudyStatus.CANCELLED
+        """A user's cancel stopped the trial: its study's end counts it apart."""
+        if status is None or self.by_cancel:
+            ended = "deleted" if status is None else "cancelled"
+            super().__init__(f"the study was {ended} while the trial ran")
+        else:
+            super().__init__(f"the study ended ({status}) while the trial ran")
 
 
 class HandBack(Exception):
@@ -186,6 +200,8 @@ class Worker:
         """Studies whose definitions a newer regtune wrote: this worker claims them no more."""
         self._stopped_study: str | None = None
         """Set by the heartbeat when the study being run was cancelled or deleted."""
+        self._stopped_as: str | None = None
+        """That study's status then (None: deleted)."""
         self._claim_seconds = 0.0
         self._failed_by_sweep = False
         """Set when a sweep failed the running trial as stale (its retry is the sweep's)."""
@@ -345,7 +361,7 @@ class Worker:
             log.info("heartbeat recorded again after %d failed", self._beats_failed)
             self._beats_failed = 0
         if study_id is not None and status not in ACTIVE:
-            self._stopped_study = study_id
+            self._stopped_study, self._stopped_as = study_id, status
         now = time.monotonic()
         if now - self._last_beat > self._fence:
             self._slot_at_risk = True
@@ -553,7 +569,7 @@ class Worker:
                 note_error(trial, exc, handed_back(exc))
                 raise
             except StudyStopped as exc:
-                note_error(trial, exc)  # why it FAILs (a deleted study takes the trial along)
+                note_stopped(study, trial, exc)  # why it FAILs (a deleted study takes it along)
                 raise
             except Exception as exc:
                 if cut_off_by_an_outage(study, exc, since=started):  # as ``_cannot_run`` judges
@@ -626,7 +642,7 @@ class Worker:
             if self.stopping.is_set():
                 raise HandBack("the worker is stopping")
             if self._stopped_study == claim.study_id:
-                raise StudyStopped("the study was cancelled while the trial ran")
+                raise StudyStopped(self._stopped_as)
 
         return stop_check
 
@@ -802,6 +818,19 @@ def not_handed_back(why: str, exc: BaseException, *, within: BaseException | Non
     """The error of a trial whose retry could not be queued (``exc``, raised while ``within``
     was handled): why it stopped, and that its parameters do not run again."""
     return f"{why}; no retry queued: the database failed ({database_error(exc, within=within)})"
+
+
+def note_stopped(study: optuna.Study, trial: optuna.Trial, exc: StudyStopped) -> None:
+    """Record why a trial its study's end stopped FAILs, and mark one a cancel stopped
+    (``STOPPED_BY_CANCEL_ATTR``): its study's end counts it apart from the trials that failed
+    of themselves."""
+    note_error(trial, exc)
+    if not exc.by_cancel:
+        return
+    try:
+        storage_of(study).set_trial_system_attr(trial_id_of(trial), STOPPED_BY_CANCEL_ATTR, True)
+    except Exception as record_exc:
+        log.warning("could not mark the trial stopped by the cancel (%s)", describe(record_exc))
 
 
 def note_error(trial: optuna.Trial, exc: Exception, text: str | None = None) -> None:
