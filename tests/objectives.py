@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -80,6 +81,63 @@ def deaf_to_stops(spec: StudySpec, *, stop_check: StopCheck) -> Callable[[optuna
         suggest(trial, spec)
         time.sleep(600)
         return 0.0
+
+    return objective
+
+
+def wait_for_a_stop(spec: StudySpec, *, stop_check: StopCheck) -> Callable[[optuna.Trial], float]:
+    """Every trial waits for a stop, looking at ``stop_check`` every 10 ms and touching no
+    database meanwhile (no reports): a stop, not the database's absence, is what ends it."""
+
+    def objective(trial: optuna.Trial) -> float:
+        suggest(trial, spec)
+        while True:
+            stop_check()
+            time.sleep(0.01)
+
+    return objective
+
+
+FEATURES_LOST = threading.Event()
+"""Set by ``read_features_through_an_outage`` once its read failed: the test's cue to bring the
+database back."""
+
+
+def read_features_through_an_outage(
+    spec: StudySpec, *, stop_check: StopCheck
+) -> Callable[[optuna.Trial], float]:
+    """Every trial reads the database (standing in for a feature store on the same server) until
+    a read fails, waits for it to answer again, then raises that failure in its own words: an
+    error whose cause is a database error, raised once the database is back."""
+    from sqlalchemy import text
+
+    from regtune.service.store.db import get_engine
+
+    def read() -> None:
+        with get_engine().connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def objective(trial: optuna.Trial) -> float:
+        from sqlalchemy.exc import OperationalError
+
+        suggest(trial, spec)
+        while True:
+            stop_check()
+            try:
+                read()
+            except OperationalError as exc:
+                lost = exc
+                break
+            time.sleep(0.01)
+        FEATURES_LOST.set()
+        while True:
+            stop_check()
+            try:
+                read()
+            except OperationalError:
+                time.sleep(0.05)
+                continue
+            raise RuntimeError("the feature store could not be read") from lost
 
     return objective
 

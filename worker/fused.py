@@ -50,6 +50,7 @@ from regtune.worker.loop import (
     finished_meanwhile,
     handed_back,
     note_error,
+    note_stopped,
 )
 from regtune.worker.search import StopCheck, suggest
 
@@ -318,7 +319,7 @@ def _end_member(run: _Run, member: _Member, exc: BaseException) -> None:
     if isinstance(exc, HandBack):  # why it FAILs, as ``Worker`` notes one trial's
         note_error(member.trial, exc, handed_back(exc))
     elif isinstance(exc, StudyStopped):
-        note_error(member.trial, exc)
+        note_stopped(run.study, member.trial, exc)
     else:
         note_error(member.trial, exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
         error = trial_error(exc)

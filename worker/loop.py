@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -24,7 +25,7 @@ from regtune.service import heap, logs
 from regtune.service.errors import DefinitionTooNew
 from regtune.service.settings import Settings, get_settings
 from regtune.service.spec.definition import StudySpec
-from regtune.service.spec.enums import ACTIVE
+from regtune.service.spec.enums import ACTIVE, StudyStatus
 from regtune.service.store.backoff import (
     DATABASE_TRANSIENT,
     TRANSIENT,
@@ -37,7 +38,11 @@ from regtune.service.store.backoff import (
     retry_forever,
 )
 from regtune.service.store.db import connection_limit, get_engine, outages
-from regtune.service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR, DATABASE_HANDBACKS_ATTR
+from regtune.service.store.optuna_db.attrs import (
+    CLAIM_SECONDS_ATTR,
+    DATABASE_HANDBACKS_ATTR,
+    STOPPED_BY_CANCEL_ATTR,
+)
 from regtune.service.store.optuna_db.internals.handles import (
     OPTUNA_TRIAL_LOGGER,
     engine_of,
@@ -71,7 +76,17 @@ STUDY_CACHE_SIZE = 32
 
 
 class StudyStopped(Exception):
-    """The study was cancelled or deleted while a trial ran."""
+    """The study was cancelled, deleted or ended otherwise (failed) while a trial ran."""
+
+    def __init__(self, status: str | None) -> None:
+        """``status``: the study's, as the heartbeat read it (None: deleted)."""
+        self.by_cancel = status == StudyStatus.CANCELLED
+        """A user's cancel stopped the trial: its study's end counts it apart."""
+        if status is None or self.by_cancel:
+            ended = "deleted" if status is None else "cancelled"
+            super().__init__(f"the study was {ended} while the trial ran")
+        else:
+            super().__init__(f"the study ended ({status}) while the trial ran")
 
 
 class HandBack(Exception):
@@ -185,6 +200,8 @@ class Worker:
         """Studies whose definitions a newer regtune wrote: this worker claims them no more."""
         self._stopped_study: str | None = None
         """Set by the heartbeat when the study being run was cancelled or deleted."""
+        self._stopped_as: str | None = None
+        """That study's status then (None: deleted)."""
         self._claim_seconds = 0.0
         self._failed_by_sweep = False
         """Set when a sweep failed the running trial as stale (its retry is the sweep's)."""
@@ -344,7 +361,7 @@ class Worker:
             log.info("heartbeat recorded again after %d failed", self._beats_failed)
             self._beats_failed = 0
         if study_id is not None and status not in ACTIVE:
-            self._stopped_study = study_id
+            self._stopped_study, self._stopped_as = study_id, status
         now = time.monotonic()
         if now - self._last_beat > self._fence:
             self._slot_at_risk = True
@@ -479,8 +496,9 @@ class Worker:
     def _run_trial(self, claim: Claim) -> str | None:
         """Run one trial; return an error message if the objective itself failed.
 
-        Stopping, a lost slot and a database error mid-trial all hand the trial back (FAIL, with
-        a WAITING copy of its parameters); none of them counts against the study's error budget,
+        Stopping, a lost slot and a database error mid-trial (or an objective's error wrapping
+        one, in an outage) all hand the trial back (FAIL, with a WAITING copy of its
+        parameters); none of them counts against the study's error budget,
         but for a database error its parameters met ``DATABASE_HANDBACKS`` times already.
         """
         from regtune.worker import paths
@@ -519,9 +537,9 @@ class Worker:
         if isinstance(storage, WorkerHeartbeats):
             storage.claimed(study_id_of(study), waiting=claim.waiting)
         number: list[int] = []
-        interrupted: list[DatabaseHandBack] = []
-        """The database error that stopped the trial: what a FAIL that Optuna could not record
-        for the same outage hands it back for."""
+        interrupted: list[HandBack] = []
+        """What stopped the trial (a stop, a lost slot, a database error): what a FAIL that Optuna
+        could not record for an outage hands it back for."""
         raised: list[Exception] = []
         """The objective's own error: Optuna raises it again only once it recorded the FAIL."""
 
@@ -547,12 +565,16 @@ class Worker:
             except optuna.TrialPruned:
                 raise
             except HandBack as exc:  # why it FAILs: the retry with its parameters follows
+                interrupted.append(exc)
                 note_error(trial, exc, handed_back(exc))
                 raise
             except StudyStopped as exc:
-                note_error(trial, exc)  # why it FAILs (a deleted study takes the trial along)
+                note_stopped(study, trial, exc)  # why it FAILs (a deleted study takes it along)
                 raise
             except Exception as exc:
+                if cut_off_by_an_outage(study, exc, since=started):  # as ``_cannot_run`` judges
+                    interrupted.append(DatabaseHandBack(exc))
+                    raise interrupted[-1] from exc
                 note_error(trial, exc)
                 raised.append(exc)
                 raise
@@ -574,25 +596,28 @@ class Worker:
         except Exception as exc:
             if (raised and exc is raised[-1]) or not caused_by_database(
                 exc, among=DATABASE_TRANSIENT
-            ):  # the objective's error, its FAIL recorded: a database error it wraps is its own
+            ):  # the objective's error, its FAIL recorded: a database error it wraps outside an
+                # outage is its own (one met in an outage was handed back in ``tracked``)
                 log.exception("study %s trial %s failed", claim.study_id, number[:1])
                 return trial_error(exc)
             # Optuna could not even record the FAIL: the trial is still RUNNING. Fail it and queue
             # its retry once the database is back, before the slot is given back. The trial's
             # reason is the error that stopped it, not the one its FAIL met next.
             cause = interrupted[-1] if interrupted else DatabaseHandBack(exc)
+            database = isinstance(cause, DatabaseHandBack)
+            met = cause.error if isinstance(cause, DatabaseHandBack) else describe(exc)
             if not number:  # not even asked: nothing to hand back
                 log.warning(
                     "study %s: the database failed before the trial started (%s); slot given back",
                     claim.study_id,
-                    cause.error,
+                    met,
                 )
                 return None
             log.warning(
                 "study %s trial %d: database error mid-trial (%s); handing it back",
                 claim.study_id,
                 number[0],
-                cause.error,
+                met,
             )
             return self._hand_back(
                 study,
@@ -600,8 +625,8 @@ class Worker:
                 number,
                 reason=str(cause),
                 fail_first=True,
-                database=True,
-                said=cause.error,
+                database=database,
+                said=met,
             )
         return None
 
@@ -617,7 +642,7 @@ class Worker:
             if self.stopping.is_set():
                 raise HandBack("the worker is stopping")
             if self._stopped_study == claim.study_id:
-                raise StudyStopped("the study was cancelled while the trial ran")
+                raise StudyStopped(self._stopped_as)
 
         return stop_check
 
@@ -628,9 +653,7 @@ class Worker:
         its study's error, unless the database was found unreachable meanwhile (an uploaded
         dataset is read from it): then the slot goes back uncounted, as a trial cut off by an
         outage is handed back, and the next claim sets it up again."""
-        if caused_by_database(exc, among=DATABASE_TRANSIENT) and outages.lost_since(
-            engine_of(study), since
-        ):
+        if cut_off_by_an_outage(study, exc, since=since):
             log.warning(
                 "study %s: the database failed before the trial started (%s); slot given back",
                 claim.study_id,
@@ -687,6 +710,7 @@ class Worker:
         meet it again do not repeat.
         """
         self._told = None  # a FAIL: the slot is finished once the retry is queued
+        handled = sys.exception()  # what stopped the trial: no cause of what fails from here
         if not number:
             return None
         storage, optuna_study_id = storage_of(study), study_id_of(study)
@@ -723,8 +747,15 @@ class Worker:
 
         try:
             refused = retry_forever(enqueue, what="hand the trial back", stop=self.ending)
-        except TRANSIENT:
-            log.warning("study %s trial %d could not be handed back", claim.study_id, number[0])
+        except TRANSIENT as exc:
+            log.warning(
+                "study %s trial %d could not be handed back (%s)",
+                claim.study_id,
+                number[0],
+                describe(exc),
+            )
+            error = not_handed_back(reason, exc, within=handled)
+            self._note(study, number[0], error, replace=True)
             return None
         if refused is not None:
             error = f"{reason} (on {refused} claims of these parameters in a row: not handed back)"
@@ -736,6 +767,16 @@ class Worker:
         if self.stopping.is_set():
             self._handed_back.append(f"study {claim.study_id} trial {number[0]}")
         return None
+
+
+def cut_off_by_an_outage(study: optuna.Study, exc: BaseException, *, since: float) -> bool:
+    """True if ``exc`` is or wraps a database error (an objective may say it in its own words)
+    and this process found the database unreachable since ``since`` (``time.monotonic()``): the
+    outage's error, handed back, not the trial's own. Without an outage, a database error an
+    objective wraps is its own."""
+    return caused_by_database(exc, among=DATABASE_TRANSIENT) and outages.lost_since(
+        engine_of(study), since
+    )
 
 
 def finished_meanwhile(study: optuna.Study, study_id: str, number: int) -> None:
@@ -771,6 +812,25 @@ def finished_meanwhile(study: optuna.Study, study_id: str, number: int) -> None:
 def handed_back(why: HandBack | str) -> str:
     """A handed-back trial's error: why, and that its parameters run again."""
     return f"handed back: {why}; its parameters run again"
+
+
+def not_handed_back(why: str, exc: BaseException, *, within: BaseException | None) -> str:
+    """The error of a trial whose retry could not be queued (``exc``, raised while ``within``
+    was handled): why it stopped, and that its parameters do not run again."""
+    return f"{why}; no retry queued: the database failed ({database_error(exc, within=within)})"
+
+
+def note_stopped(study: optuna.Study, trial: optuna.Trial, exc: StudyStopped) -> None:
+    """Record why a trial its study's end stopped FAILs, and mark one a cancel stopped
+    (``STOPPED_BY_CANCEL_ATTR``): its study's end counts it apart from the trials that failed
+    of themselves."""
+    note_error(trial, exc)
+    if not exc.by_cancel:
+        return
+    try:
+        storage_of(study).set_trial_system_attr(trial_id_of(trial), STOPPED_BY_CANCEL_ATTR, True)
+    except Exception as record_exc:
+        log.warning("could not mark the trial stopped by the cancel (%s)", describe(record_exc))
 
 
 def note_error(trial: optuna.Trial, exc: Exception, text: str | None = None) -> None:

@@ -193,8 +193,8 @@ class TrialErrors(Answer):
 
 class StudyEnd(Answer):
     """Why a study ended: its ``status`` says how, this says what ended it, and what became of
-    the trials it did not count (state FAIL): ``interrupted`` + ``never_run`` + ``failed`` is
-    ``counts.FAIL``."""
+    the trials it did not count (state FAIL): ``interrupted`` + ``never_run`` +
+    ``stopped_by_cancel`` + ``failed`` is ``counts.FAIL``."""
 
     reason: Literal["n_trials", "timeout_s", "cancelled", "failed"] = Field(
         description="n_trials: budget.n_trials trials were done; timeout_s: budget.timeout_s "
@@ -222,10 +222,16 @@ class StudyEnd(Answer):
         description="FAIL trials that were queued (such a retry) and never started: the study "
         "ended first",
     )
+    stopped_by_cancel: int = Field(
+        default=0,
+        description="FAIL trials that were running when the study was cancelled: their worker "
+        "stopped them for the cancel, not failures of their own",
+    )
     failed: int = Field(
         default=0,
         description="FAIL trials that failed of themselves (their objective raised, their worker "
-        "died with no retry left, or a cancel stopped them): each one's error says why",
+        "died with no retry left, or no retry of them could be queued): each one's error says "
+        "why",
     )
 
 

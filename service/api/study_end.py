@@ -6,10 +6,11 @@ A time budget that runs out is a normal end, as Optuna's ``timeout`` and Ray Tun
 recorded (``finishing.settle``). Nor is a trial that failed along the way the error of a study
 that completed or was cancelled: its end says how many FAIL trials it has and what became of
 them (``Failures``): most were interrupted (handed back by a worker that stopped, or failed by
-the sweep when their worker died) and run again with the same parameters; the others failed of
-themselves, and each FAIL trial's error says why. While a study runs, a trial's error is not the
-study's either: the study goes on until its errors pass ``budget.max_retries``, and
-``trial_errors`` says so in neutral words (``error`` is the study's own).
+the sweep when their worker died) and run again with the same parameters, or stopped by a
+user's cancel; the others failed of themselves, and each FAIL trial's error says why. While a
+study runs, a trial's error is not the study's either: the study goes on until its errors pass
+``budget.max_retries``, and ``trial_errors`` says so in neutral words (``error`` is the study's
+own).
 """
 
 from __future__ import annotations
@@ -36,12 +37,13 @@ def study_end(row: StudyRow, *, failures: Failures = NO_FAILURES) -> StudyEnd | 
     """How ``row`` ended, or None while it is queued or running; ``failures``: what became of
     its FAIL trials, which a study that did not fail names after its end."""
     status = StudyStatus(row.status)
-    along = _not_counted(failures, cancelled=status == StudyStatus.CANCELLED)
+    along = _not_counted(failures)
     done, n_trials = row.n_done, row.n_trials
     timeout_s = studies.definition_of(row).budget.timeout_s if done < n_trials else None
     split = {
         "interrupted": failures.interrupted,
         "never_run": failures.not_run,
+        "stopped_by_cancel": failures.stopped_by_cancel,
         "failed": failures.own,
     }
     match status:
@@ -76,9 +78,9 @@ def study_end(row: StudyRow, *, failures: Failures = NO_FAILURES) -> StudyEnd | 
     assert_never(status)
 
 
-def _not_counted(failures: Failures, *, cancelled: bool = False) -> str:
+def _not_counted(failures: Failures) -> str:
     """The FAIL trials in words, by what became of them (``Failures``): a trial interrupted
-    and run again is not one that failed; "" if there is none."""
+    and run again, or stopped by a cancel, is not one that failed; "" if there is none."""
     if not failures.failed:
         return ""
 
@@ -95,9 +97,10 @@ def _not_counted(failures: Failures, *, cancelled: bool = False) -> str:
         parts.append(f"{n} interrupted and not run again (the study ended first)")
     if n := failures.not_run:
         parts.append(f"{n} queued and never run (the study ended first)")
+    if n := failures.stopped_by_cancel:
+        parts.append(f"{n} stopped by the cancel")
     if n := failures.own:
-        by_cancel = " or stopped by the cancel" if cancelled else ""
-        parts.append(f"{n} failed{by_cancel} ({'its' if one(n) else 'each'} error says why)")
+        parts.append(f"{n} failed ({'its' if one(n) else 'each'} error says why)")
     total = failures.failed
     return (
         f"; {total} trial{'' if one(total) else 's'} not counted toward budget.n_trials "

@@ -81,9 +81,10 @@ def unavailable_cause(exc: BaseException) -> str:
     return known_cause(exc) or f"it is unavailable ({describe(exc).split(':')[0]})"
 
 
-def known_cause(exc: BaseException) -> str | None:
-    """Why the database refused, in words, when it is one of the usual reasons; else None."""
-    text = describe(exc).lower()
+def known_cause(exc: BaseException, *, within: BaseException | None = None) -> str | None:
+    """Why the database refused, in words, when it is one of the usual reasons; else None
+    (``within``: as ``describe`` takes it)."""
+    text = describe(exc, within=within).lower()
     if isinstance(exc, PoolTimeout) or "queuepool limit" in text:
         return (
             "every connection of this API process is in use (REGTUNE_DB_POOL_SIZE, "
@@ -167,14 +168,14 @@ def refused_login(exc: BaseException, url: str) -> str | None:
     )
 
 
-def database_error(exc: BaseException) -> str:
+def database_error(exc: BaseException, *, within: BaseException | None = None) -> str:
     """A database error as a tenant may read it (on a trial or a study): the usual reasons in
     words, else the error's type and first line without addresses, URLs or file paths (the
-    server's log keeps them: ``describe``)."""
-    cause = known_cause(exc)
+    server's log keeps them: ``describe``, which takes ``within`` too)."""
+    cause = known_cause(exc, within=within)
     if cause is not None:
         return cause
-    return without_addresses(describe(exc))
+    return without_addresses(describe(exc, within=within))
 
 
 def without_addresses(text: str) -> str:

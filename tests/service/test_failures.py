@@ -1,8 +1,8 @@
 """What became of a study's FAIL trials, read on both backends by the per-process index (what
 ``GET /v1/studies/{id}`` shows, in its delta read: no statement of its own) and by the report's
 count by state, alike: a trial interrupted and run again (a copy of its parameters was queued,
-as a worker's hand-back and the sweep queue it), a queued trial that never ran, and a trial that
-failed of itself."""
+as a worker's hand-back and the sweep queue it), a queued trial that never ran, a trial a cancel
+stopped, and a trial that failed of itself."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from optuna.trial import TrialState
 
 from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade
+from regtune.service.store.optuna_db.attrs import STOPPED_BY_CANCEL_ATTR
 from regtune.service.store.scheduling.retries import queue_retry, storage_with_retries
 from regtune.service.store.trials.failures import Failures
 from regtune.service.store.trials.report import state_counts
@@ -65,6 +66,16 @@ def test_the_index_and_the_report_tell_interrupted_trials_from_failed_ones(
         assert ended == Failures(failed=4, retried=2, not_run=1, retries_not_run=1)
         assert (ended.interrupted, ended.run_again, ended.own) == (2, 1, 1)
         assert seen(by=uuid.uuid4().hex) == ended  # a new process's index, read at once
+
+        cancelled = study.ask(X)  # a cancel stopped it: its worker marked it so
+        storage.set_trial_system_attr(cancelled._trial_id, STOPPED_BY_CANCEL_ATTR, True)
+        study.tell(cancelled, state=TrialState.FAIL)
+        stopped = seen()
+        assert stopped == Failures(
+            failed=5, retried=2, not_run=1, retries_not_run=1, stopped_by_cancel=1
+        )
+        assert (stopped.interrupted, stopped.own) == (2, 1)  # not a failure of its own
+        assert seen(by=uuid.uuid4().hex) == stopped
     finally:
         storage.engine.dispose()
         engine.dispose()

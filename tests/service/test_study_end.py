@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextvars
 import re
 import sqlite3
+import threading
 from typing import Any
 
 import pytest
@@ -26,7 +27,7 @@ TIMED_OUT = (
     "budget.timeout_s (1 s) passed: the study completed with the 0 of budget.n_trials 4 trials "
     "done by then"
 )
-NO_FAIL = {"interrupted": 0, "never_run": 0, "failed": 0}
+NO_FAIL = {"interrupted": 0, "never_run": 0, "stopped_by_cancel": 0, "failed": 0}
 """A study's end with no trial in state FAIL."""
 
 
@@ -251,7 +252,59 @@ def test_a_cancelled_study_tells_a_trial_handed_back_from_its_retry_that_never_r
         "message": said,
         "interrupted": 1,
         "never_run": 1,
+        "stopped_by_cancel": 0,
         "failed": 0,
     }, study["end"]
     assert text_of(api.get(study["report_url"]).text, "end") == f"Ended: {said}."
     assert f"ended: {said}" in cli_output(api, monkeypatch, "show", study_id)
+
+
+def test_a_trial_stopped_by_the_cancel_is_counted_apart_from_failed_ones(
+    apps: Apps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A study cancelled while its trial runs: its worker stops the trial (FAIL). Its end said
+    "1 failed or stopped by the cancel (its error says why)", as if it might have crashed, and
+    counted it in ``end.failed``: it now says it was stopped by the cancel, in
+    ``end.stopped_by_cancel``."""
+    from regtune.worker.loop import Worker
+    from tests.worker.test_signal_lines import SLEEPING
+
+    api = apps(objective_factory="bench.sleep_objective:make_objective", sleep_trial_seconds=120)
+    body = SLEEPING | {"name": "cancelled-mid-trial", "budget": {"n_trials": 2}}
+    study_id = api.post("/v1/studies", json=body).json()["id"]
+
+    def running() -> bool:
+        trials = api.get(f"/v1/studies/{study_id}/trials").json()["items"]
+        return any(t["state"] == "RUNNING" for t in trials)
+
+    worker = Worker()
+    thread = threading.Thread(
+        target=contextvars.copy_context().run, args=(worker.run,), kwargs={"max_trials": 1}
+    )
+    thread.start()
+    try:
+        wait_for(running, timeout=120, what="the trial to run")
+        assert api.post(f"/v1/studies/{study_id}/cancel").status_code == 200
+        thread.join(timeout=120)  # the heartbeat's round trip tells it of the cancel
+    finally:
+        worker.stopping.set()
+        thread.join(timeout=60)
+    assert not thread.is_alive()
+
+    study = api.get(f"/v1/studies/{study_id}").json()
+    said = (
+        "cancelled with 0 of budget.n_trials 2 trials done; 1 trial not counted toward "
+        "budget.n_trials (state FAIL): 1 stopped by the cancel"
+    )
+    assert study["end"] == {
+        "reason": "cancelled",
+        "message": said,
+        **NO_FAIL,
+        "stopped_by_cancel": 1,
+    }, study["end"]
+    (trial,) = api.get(f"/v1/studies/{study_id}/trials").json()["items"]
+    assert trial["user_attrs"]["error"].endswith("the study was cancelled while the trial ran")
+    assert text_of(api.get(study["report_url"]).text, "end") == f"Ended: {said}."
+    assert f"ended: {said}" in cli_output(api, monkeypatch, "show", study_id)
+    watched = cli_result(api, monkeypatch, "watch", study_id)  # exits non-zero: not completed
+    assert f"ended: {said}" in " ".join(watched.output.split()), watched.output

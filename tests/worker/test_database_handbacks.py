@@ -5,12 +5,14 @@ retried once the database answers. An error the database gives every time (here 
 finished trial's value: a trigger that names a table a broken migration left out) used to be
 handed back on every claim for ever, a FAIL and a WAITING copy each time. Now the parameters
 are handed back ``DATABASE_HANDBACKS`` times and then fail as errors, counted against
-``max_retries``, so the study fails and says why.
+``max_retries``, so the study fails and says why. A trial whose copy could not be queued at all
+says so too.
 """
 
 from __future__ import annotations
 
 import contextvars
+import signal
 import threading
 import time
 
@@ -23,6 +25,9 @@ from regtune.service.store.db import get_engine
 from regtune.service.store.optuna_db.attrs import DATABASE_HANDBACKS_ATTR
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.worker.loop import DATABASE_HANDBACKS, Worker
+from tests.inprocess import Apps
+from tests.service.test_client_optuna import STUDY
+from tests.support import wait_for
 
 BROKEN = """
 CREATE TRIGGER broken BEFORE INSERT ON trial_values
@@ -82,3 +87,44 @@ def test_parameters_that_meet_the_same_database_error_on_every_claim_end_as_erro
     for trial in last:
         assert "not handed back" in trial.user_attrs["error"], trial.user_attrs
         assert "run again" not in trial.user_attrs["error"], trial.user_attrs
+
+
+NO_COPIES = """
+CREATE TRIGGER no_copies BEFORE INSERT ON trials WHEN NEW.state = 'WAITING'
+BEGIN INSERT INTO regtune_left_out (x) VALUES (1); END
+"""
+
+
+def test_a_trial_whose_retry_could_not_be_queued_says_so(apps: Apps) -> None:
+    """A stopped worker hands its trial back; when the database fails every try to queue the
+    copy of its parameters until the worker's grace period is over, the trial's error said
+    "its parameters run again" all the same. It now says that no retry was queued."""
+    api = apps(objective_factory="tests.objectives:wait_for_a_stop", grace_period=3)
+    body = STUDY | {"name": "no-copies", "budget": {"n_trials": 1}}
+    created = api.post("/v1/studies", json=body)
+    assert created.status_code == 201, created.text
+    study_id = created.json()["id"]
+
+    def running() -> bool:
+        trials = api.get(f"/v1/studies/{study_id}/trials").json()["items"]
+        return any(t["state"] == "RUNNING" for t in trials)
+
+    worker = Worker()
+    runner = threading.Thread(target=contextvars.copy_context().run, args=(worker.run,))
+    runner.start()
+    try:
+        wait_for(running, timeout=120, what="the trial to run")
+        with get_engine().begin() as connection:  # after the ask, which inserts a WAITING row
+            connection.execute(text(NO_COPIES))
+    finally:
+        worker.on_signal(signal.SIGTERM)
+        runner.join(timeout=60)
+    assert not runner.is_alive()
+
+    study = optuna.load_study(study_name=created.json()["optuna_study_name"], storage=get_storage())
+    (trial,) = study.get_trials(deepcopy=False)  # no copy
+    assert trial.state == TrialState.FAIL
+    assert trial.user_attrs["error"] == (
+        "the worker is stopping; no retry queued: the database failed (OperationalError: no "
+        "such table: main.regtune_left_out)"
+    ), trial.user_attrs

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import threading
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from fastapi.testclient import TestClient
 from regtune.service.store.db import transaction
 from regtune.service.store.tables import ClaimRow
 from tests.inprocess import Apps, run_to_the_end
+from tests.support import wait_for
 
 EPOCHS = 4
 
@@ -94,3 +96,40 @@ def test_refit_false_with_dropout_saves_the_best_trials_own_model(apps: Apps) ->
     saved = study["best_model"]["val_metrics"]["loss"]
     assert study["best_trial"]["user_attrs"]["fused"] is True
     assert saved == pytest.approx(study["best_trial"]["value"], rel=1e-6)  # README: to rounding
+
+
+def test_fused_members_a_cancel_stopped_are_counted_as_such(apps: Apps) -> None:
+    """A fused study cancelled while its members train: each member is stopped, and the study's
+    end counts them as stopped by the cancel (was "failed or stopped by the cancel (each error
+    says why)", in ``end.failed``)."""
+    from regtune.worker.loop import Worker
+
+    api: TestClient = apps()
+    body = mlp_study("fused-cancelled", 4, fused_trials=2) | {"pruner": {"type": "none"}}
+    body["training"]["max_epochs"] = 10_000  # trains until the cancel stops it
+    body["budget"]["max_parallel"] = 2
+    created = api.post("/v1/studies", json=body)
+    assert created.status_code == 201, created.text
+    study_id = created.json()["id"]
+
+    def training() -> bool:
+        trials = api.get(f"/v1/studies/{study_id}/trials").json()["items"]
+        return sum(t["state"] == "RUNNING" for t in trials) == 2
+
+    worker = Worker()
+    thread = threading.Thread(
+        target=contextvars.copy_context().run, args=(worker.run,), kwargs={"max_trials": 2}
+    )
+    thread.start()
+    try:
+        wait_for(training, timeout=120, what="both members to train")
+        assert api.post(f"/v1/studies/{study_id}/cancel").status_code == 200
+        thread.join(timeout=120)  # the heartbeat's round trip tells it of the cancel
+    finally:
+        worker.stopping.set()
+        thread.join(timeout=60)
+    assert not thread.is_alive()
+
+    end = api.get(f"/v1/studies/{study_id}").json()["end"]
+    assert (end["stopped_by_cancel"], end["failed"], end["interrupted"]) == (2, 0, 0), end
+    assert end["message"].endswith("(state FAIL): 2 stopped by the cancel"), end

@@ -49,6 +49,10 @@ DATABASE_HANDBACKS_ATTR = "regtune:database_handbacks"
 """Trial system attribute of a queued retry: how many times these parameters were handed back
 for a database error mid-trial (carried from copy to copy; ``worker.loop.DATABASE_HANDBACKS``
 bounds it)."""
+STOPPED_BY_CANCEL_ATTR = "regtune:stopped_by_cancel"
+"""Trial system attribute (true) of a FAIL trial its worker stopped because a user cancelled its
+study while it ran: the study's end counts it apart from the trials that failed of themselves
+(``trials.failures``)."""
 STOPPED_EARLY_ATTR = "stopped_early"
 """Trial user attribute a trial's training sets true when early stopping ended it (a user
 attribute, unprefixed: optuna-dashboard shows it beside the trial's other training facts)."""

@@ -88,6 +88,7 @@ class StudyIndex:
         self._retried = 0
         self._not_run = 0
         self._retries_not_run = 0
+        self._stopped_by_cancel = 0
         """What became of the FAIL trials (``failures``), counted as the trials are read."""
         self.begun = 0
         """Refreshes begun; ``done``: the number of the last one finished."""
@@ -164,30 +165,32 @@ class StudyIndex:
 
     def _count_failures(self, session: Session, changes: list[Change[tuple[int, str]]]) -> None:
         """Count the retries among ``changes`` and the FAIL trials among them that never
-        started. A separate statement, and only once the study has a FAIL trial: a retry copies
-        a FAIL trial (final, with a lower id: read in this delta or an earlier one), so a study
-        without one has none, and an unchanged study's read stays the one statement it was
-        (the join costs a delta read 0.27 → 0.55 ms on SQLite)."""
+        started or that a cancel stopped. A separate statement, and only once the study has a
+        FAIL trial: a retry copies a FAIL trial (final, with a lower id: read in this delta or
+        an earlier one), so a study without one has none, and an unchanged study's read stays
+        the one statement it was (the join costs a delta read 0.27 → 0.55 ms on SQLite)."""
         trials = om.TrialModel.__table__
         retry = retry_join(trials)
         ids = [change.trial_id for change in changes]
-        facts: dict[int, tuple[bool, bool]] = {}
+        facts: dict[int, tuple[bool, bool, bool]] = {}
         for start in range(0, len(ids), IDS_PER_QUERY):
             chunk = ids[start : start + IDS_PER_QUERY]
             query = (
-                select(trials.c.trial_id, retry.is_retry, retry.not_started)
+                select(trials.c.trial_id, retry.is_retry, retry.not_started, retry.by_cancel)
                 .select_from(retry.joined)
                 .where(among(session, trials.c.trial_id, chunk))
             )
-            for trial_id, is_retry, not_started in session.execute(query):
-                facts[int(trial_id)] = (bool(is_retry), bool(not_started))
+            for trial_id, is_retry, not_started, by_cancel in session.execute(query):
+                facts[int(trial_id)] = (bool(is_retry), bool(not_started), bool(by_cancel))
         for change in changes:
-            is_retry, not_started = facts.get(change.trial_id, (False, False))
+            is_retry, not_started, by_cancel = facts.get(change.trial_id, (False, False, False))
             if change.seen is None and is_retry:
                 self._retried += 1
             if change.state == "FAIL" and not_started:  # FAIL is final: counted once
                 self._not_run += 1
                 self._retries_not_run += int(is_retry)
+            elif change.state == "FAIL" and by_cancel:
+                self._stopped_by_cancel += 1
 
     def counts(self) -> dict[str, int]:
         return {s: len(column) for s, column in self.by_state.items()}
@@ -199,6 +202,7 @@ class StudyIndex:
             retried=self._retried,
             not_run=self._not_run,
             retries_not_run=self._retries_not_run,
+            stopped_by_cancel=self._stopped_by_cancel,
         )
 
     def page(self, state: str | None, offset: int, limit: int) -> list[int]:

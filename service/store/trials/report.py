@@ -120,23 +120,25 @@ def state_counts(session: Session, optuna_study_id: int) -> tuple[dict[str, int]
 
 
 def _failures(session: Session, optuna_study_id: int, *, failed: int) -> Failures:
-    """What became of the study's ``failed`` FAIL trials: copies queued (in any state) and FAIL
-    trials that never started, one aggregate."""
+    """What became of the study's ``failed`` FAIL trials: copies queued (in any state), FAIL
+    trials that never started and FAIL trials a cancel stopped, one aggregate."""
     trials = om.TrialModel.__table__
     retry = retry_join(trials)
-    retried = not_run = retries_not_run = 0
-    for state, is_retry, not_started, n in session.execute(
-        select(trials.c.state, retry.is_retry, retry.not_started, func.count())
+    retried = not_run = retries_not_run = by_cancel = 0
+    for state, is_retry, not_started, stopped, n in session.execute(
+        select(trials.c.state, retry.is_retry, retry.not_started, retry.by_cancel, func.count())
         .select_from(retry.joined)
         .where(trials.c.study_id == optuna_study_id)
-        .group_by(trials.c.state, retry.is_retry, retry.not_started)
+        .group_by(trials.c.state, retry.is_retry, retry.not_started, retry.by_cancel)
     ).all():
         name = state.name if isinstance(state, TrialState) else str(state)
         retried += int(n) if is_retry else 0
         if name == "FAIL" and not_started:
             not_run += int(n)
             retries_not_run += int(n) if is_retry else 0
-    return Failures(failed, retried, not_run, retries_not_run)
+        elif name == "FAIL" and stopped:
+            by_cancel += int(n)
+    return Failures(failed, retried, not_run, retries_not_run, by_cancel)
 
 
 def distributions(session: Session, optuna_study_id: int) -> dict[str, str]:
