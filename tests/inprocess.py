@@ -7,7 +7,9 @@ import contextvars
 import sqlite3
 import threading
 import time
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +21,8 @@ from regtune.service.settings import Settings, use_settings
 
 if TYPE_CHECKING:
     from typer.testing import Result
+
+    from regtune.worker.loop import Worker
 
 
 def reset_process_state() -> None:
@@ -106,6 +110,41 @@ class Apps:
         from regtune.service.settings import get_settings
 
         return Path(get_settings().database_url.removeprefix("sqlite:///"))
+
+
+def trials_running(api: TestClient, study_id: str) -> int:
+    """How many of the study's trials are RUNNING, as its trial list says."""
+    trials = api.get(f"/v1/studies/{study_id}/trials").json()["items"]
+    return sum(t["state"] == "RUNNING" for t in trials)
+
+
+@dataclass(frozen=True)
+class WorkerThread:
+    """A worker of this process running in a thread of its own."""
+
+    worker: Worker
+    thread: threading.Thread
+
+    def ended(self, timeout: float = 120) -> None:
+        """Wait up to ``timeout`` s for the worker to end by itself (its ``max_trials`` run)."""
+        self.thread.join(timeout=timeout)
+
+
+@contextmanager
+def worker_thread(**run: Any) -> Iterator[WorkerThread]:
+    """A worker of this process in a thread (``run``: ``Worker.run``'s arguments), in a context
+    of its own; told to stop and joined when the block ends, and it must have ended."""
+    from regtune.worker.loop import Worker
+
+    worker = Worker()
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(worker.run,), kwargs=run)
+    thread.start()
+    try:
+        yield WorkerThread(worker, thread)
+    finally:
+        worker.stopping.set()
+        thread.join(timeout=120)
+    assert not thread.is_alive(), "the worker did not end"
 
 
 def run_to_the_end(api: TestClient, study_id: str, *, timeout: float = 600) -> dict[str, Any]:

@@ -12,14 +12,20 @@ from __future__ import annotations
 import contextvars
 import re
 import sqlite3
-import threading
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from regtune.service.api.study_end import DEADLINE_ERROR
-from tests.inprocess import Apps, cli_output, cli_result, run_to_the_end
+from tests.inprocess import (
+    Apps,
+    cli_output,
+    cli_result,
+    run_to_the_end,
+    trials_running,
+    worker_thread,
+)
 from tests.service.test_rest_contract import definition
 from tests.support import wait_for
 
@@ -266,30 +272,16 @@ def test_a_trial_stopped_by_the_cancel_is_counted_apart_from_failed_ones(
     "1 failed or stopped by the cancel (its error says why)", as if it might have crashed, and
     counted it in ``end.failed``: it now says it was stopped by the cancel, in
     ``end.stopped_by_cancel``."""
-    from regtune.worker.loop import Worker
     from tests.worker.test_signal_lines import SLEEPING
 
     api = apps(objective_factory="bench.sleep_objective:make_objective", sleep_trial_seconds=120)
     body = SLEEPING | {"name": "cancelled-mid-trial", "budget": {"n_trials": 2}}
     study_id = api.post("/v1/studies", json=body).json()["id"]
 
-    def running() -> bool:
-        trials = api.get(f"/v1/studies/{study_id}/trials").json()["items"]
-        return any(t["state"] == "RUNNING" for t in trials)
-
-    worker = Worker()
-    thread = threading.Thread(
-        target=contextvars.copy_context().run, args=(worker.run,), kwargs={"max_trials": 1}
-    )
-    thread.start()
-    try:
-        wait_for(running, timeout=120, what="the trial to run")
+    with worker_thread(max_trials=1) as running:
+        wait_for(lambda: trials_running(api, study_id), timeout=120, what="the trial to run")
         assert api.post(f"/v1/studies/{study_id}/cancel").status_code == 200
-        thread.join(timeout=120)  # the heartbeat's round trip tells it of the cancel
-    finally:
-        worker.stopping.set()
-        thread.join(timeout=60)
-    assert not thread.is_alive()
+        running.ended()  # the heartbeat's round trip tells it of the cancel
 
     study = api.get(f"/v1/studies/{study_id}").json()
     said = (

@@ -25,7 +25,7 @@ from regtune.service.store.db import get_engine
 from regtune.service.store.optuna_db.attrs import DATABASE_HANDBACKS_ATTR
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.worker.loop import DATABASE_HANDBACKS, Worker
-from tests.inprocess import Apps
+from tests.inprocess import Apps, trials_running, worker_thread
 from tests.service.test_client_optuna import STUDY
 from tests.support import wait_for
 
@@ -105,21 +105,11 @@ def test_a_trial_whose_retry_could_not_be_queued_says_so(apps: Apps) -> None:
     assert created.status_code == 201, created.text
     study_id = created.json()["id"]
 
-    def running() -> bool:
-        trials = api.get(f"/v1/studies/{study_id}/trials").json()["items"]
-        return any(t["state"] == "RUNNING" for t in trials)
-
-    worker = Worker()
-    runner = threading.Thread(target=contextvars.copy_context().run, args=(worker.run,))
-    runner.start()
-    try:
-        wait_for(running, timeout=120, what="the trial to run")
+    with worker_thread() as running:
+        wait_for(lambda: trials_running(api, study_id), timeout=120, what="the trial to run")
         with get_engine().begin() as connection:  # after the ask, which inserts a WAITING row
             connection.execute(text(NO_COPIES))
-    finally:
-        worker.on_signal(signal.SIGTERM)
-        runner.join(timeout=60)
-    assert not runner.is_alive()
+        running.worker.on_signal(signal.SIGTERM)
 
     study = optuna.load_study(study_name=created.json()["optuna_study_name"], storage=get_storage())
     (trial,) = study.get_trials(deepcopy=False)  # no copy

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import threading
 from typing import Any
 
 import pytest
@@ -14,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from regtune.service.store.db import transaction
 from regtune.service.store.tables import ClaimRow
-from tests.inprocess import Apps, run_to_the_end
+from tests.inprocess import Apps, run_to_the_end, trials_running, worker_thread
 from tests.support import wait_for
 
 EPOCHS = 4
@@ -102,7 +101,6 @@ def test_fused_members_a_cancel_stopped_are_counted_as_such(apps: Apps) -> None:
     """A fused study cancelled while its members train: each member is stopped, and the study's
     end counts them as stopped by the cancel (was "failed or stopped by the cancel (each error
     says why)", in ``end.failed``)."""
-    from regtune.worker.loop import Worker
 
     api: TestClient = apps()
     body = mlp_study("fused-cancelled", 4, fused_trials=2) | {"pruner": {"type": "none"}}
@@ -112,23 +110,12 @@ def test_fused_members_a_cancel_stopped_are_counted_as_such(apps: Apps) -> None:
     assert created.status_code == 201, created.text
     study_id = created.json()["id"]
 
-    def training() -> bool:
-        trials = api.get(f"/v1/studies/{study_id}/trials").json()["items"]
-        return sum(t["state"] == "RUNNING" for t in trials) == 2
-
-    worker = Worker()
-    thread = threading.Thread(
-        target=contextvars.copy_context().run, args=(worker.run,), kwargs={"max_trials": 2}
-    )
-    thread.start()
-    try:
-        wait_for(training, timeout=120, what="both members to train")
+    with worker_thread(max_trials=2) as running:
+        wait_for(
+            lambda: trials_running(api, study_id) == 2, timeout=120, what="both members to train"
+        )
         assert api.post(f"/v1/studies/{study_id}/cancel").status_code == 200
-        thread.join(timeout=120)  # the heartbeat's round trip tells it of the cancel
-    finally:
-        worker.stopping.set()
-        thread.join(timeout=60)
-    assert not thread.is_alive()
+        running.ended()  # the heartbeat's round trip tells it of the cancel
 
     end = api.get(f"/v1/studies/{study_id}").json()["end"]
     assert (end["stopped_by_cancel"], end["failed"], end["interrupted"]) == (2, 0, 0), end

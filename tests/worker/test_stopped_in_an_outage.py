@@ -7,10 +7,8 @@ stop is what ended it, so that is what its error now says, as a fused member's d
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import signal
-import threading
 
 import optuna
 import pytest
@@ -18,8 +16,7 @@ from optuna.trial import TrialState
 
 from regtune.service.store.optuna_db.attrs import DATABASE_HANDBACKS_ATTR
 from regtune.service.store.scheduling.retries import get_storage
-from regtune.worker.loop import Worker
-from tests.inprocess import Apps
+from tests.inprocess import Apps, trials_running, worker_thread
 from tests.pg import PostgresServer
 from tests.service.test_client_optuna import STUDY
 from tests.support import wait_for
@@ -38,19 +35,12 @@ def test_a_trial_stopped_in_an_outage_says_its_worker_was_stopping(
     assert created.status_code == 201, created.text
     study_id = created.json()["id"]
 
-    def running() -> bool:
-        trials = api.get(f"/v1/studies/{study_id}/trials").json()["items"]
-        return any(t["state"] == "RUNNING" for t in trials)
-
     caplog.set_level(logging.INFO)
-    worker = Worker()
-    thread = threading.Thread(target=contextvars.copy_context().run, args=(worker.run,))
-    thread.start()
-    try:
-        wait_for(running, timeout=120, what="the trial to run")
+    with worker_thread() as running:
+        wait_for(lambda: trials_running(api, study_id), timeout=120, what="the trial to run")
         own_pg.stop("fast")
         try:
-            worker.on_signal(signal.SIGTERM)
+            running.worker.on_signal(signal.SIGTERM)
             wait_for(
                 lambda: any("mid-trial" in r.getMessage() for r in caplog.records),
                 timeout=120,
@@ -58,10 +48,6 @@ def test_a_trial_stopped_in_an_outage_says_its_worker_was_stopping(
             )
         finally:
             own_pg.start()
-    finally:
-        worker.stopping.set()
-        thread.join(timeout=120)
-    assert not thread.is_alive()
 
     study = optuna.load_study(study_name=created.json()["optuna_study_name"], storage=get_storage())
     trials = study.get_trials(deepcopy=False)

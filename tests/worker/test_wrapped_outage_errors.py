@@ -10,18 +10,14 @@ back as one the outage cut off; without an outage, such an error stays the trial
 
 from __future__ import annotations
 
-import contextvars
-import threading
-
 import optuna
 from optuna.trial import TrialState
 
 from regtune.service.store.db import transaction
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.service.store.tables import StudyRow
-from regtune.worker.loop import Worker
 from tests import objectives
-from tests.inprocess import Apps
+from tests.inprocess import Apps, trials_running, worker_thread
 from tests.pg import PostgresServer
 from tests.service.test_client_optuna import STUDY
 from tests.support import wait_for
@@ -39,28 +35,15 @@ def test_an_objectives_error_wrapping_an_outage_hands_its_trial_back(
     assert created.status_code == 201, created.text
     study_id = created.json()["id"]
 
-    def running() -> bool:
-        trials = api.get(f"/v1/studies/{study_id}/trials").json()["items"]
-        return any(t["state"] == "RUNNING" for t in trials)
-
     objectives.FEATURES_LOST.clear()
-    worker = Worker()
-    thread = threading.Thread(
-        target=contextvars.copy_context().run, args=(worker.run,), kwargs={"max_trials": 1}
-    )
-    thread.start()
-    try:
-        wait_for(running, timeout=120, what="the trial to run")
+    with worker_thread(max_trials=1) as running:
+        wait_for(lambda: trials_running(api, study_id), timeout=120, what="the trial to run")
         own_pg.stop("fast")
         try:
             wait_for(objectives.FEATURES_LOST.is_set, timeout=120, what="the objective's read")
         finally:
             own_pg.start()
-        thread.join(timeout=120)
-    finally:
-        worker.stopping.set()
-        thread.join(timeout=120)
-    assert not thread.is_alive()
+        running.ended()
 
     with transaction() as session:
         row = session.get(StudyRow, study_id)
