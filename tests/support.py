@@ -255,6 +255,11 @@ def regtune(*args: str) -> list[str]:
     return [sys.executable, "-m", "regtune.service.cli.app", *args]
 
 
+TEARDOWN_SECONDS = 1.0
+"""How long a test's stack may take to end once its test is over (``Stack.stop``); an idle
+worker ends in a tenth of that."""
+
+
 class Stack:
     """An API process and any number of worker processes on one database."""
 
@@ -315,13 +320,19 @@ class Stack:
         return "\n".join(p.log() for p in procs)
 
     def stop(self) -> None:
-        for proc in self.workers:  # all hand back at once, then wait for each
+        """The workers asked to stop all at once, each killed if it has not ended within
+        ``TEARDOWN_SECONDS`` (then the API): the end of a test, whose outcome is decided. A
+        worker that is saving the last study's best model is not waited for (importing torch
+        for it takes seconds and cannot be interrupted); a test about how a worker or the API
+        stops signals it and checks its exit itself."""
+        for proc in self.workers:
             if proc.alive():
                 proc.signal(signal.SIGTERM)
+        deadline = time.monotonic() + TEARDOWN_SECONDS
         for proc in self.workers:
-            proc.stop()
+            proc.stop(timeout=max(0.0, deadline - time.monotonic()))
         if self.api is not None:
-            self.api.stop()
+            self.api.stop(timeout=TEARDOWN_SECONDS)
 
 
 class Processes:
