@@ -123,11 +123,12 @@ def could_not_end(worker: Proc) -> bool:
 
 
 def stop_in_an_outage(
-    stack: Stack, worker: Proc, database: PostgresServer, study_id: str
+    stack: Stack, worker: Proc, database: PostgresServer, study_id: str, **finisher_env: str
 ) -> dict[str, Any]:
     """Stop ``database``, SIGTERM ``worker``, and start the database again once the worker met
     its absence as its trial ended (``could_not_end``); once the worker exited (0), run the study
-    to its end with a new worker: the study as it ended."""
+    to its end with a new worker (``finisher_env``: settings of its own, such as a shorter sleep
+    trial): the study as it ended."""
     database.stop("fast")
     try:
         worker.signal(signal.SIGTERM)
@@ -137,7 +138,7 @@ def stop_in_an_outage(
     finally:
         database.start()
     assert worker.popen.wait(timeout=120) == 0
-    stack.start_workers(1)
+    stack.start_workers(1, **finisher_env)
     return stack.wait_status(study_id, ("completed", "failed", "cancelled"), timeout=600)
 
 
@@ -286,9 +287,14 @@ class Stack:
         )
         return self
 
-    def start_workers(self, n: int) -> list[Proc]:
+    def start_workers(self, n: int, **env: str) -> list[Proc]:
+        """``n`` workers with the stack's settings, ``env`` overriding some of them."""
         new = [
-            Proc(regtune("worker"), self.env, self.tmp / f"worker-{len(self.workers) + i}.log")
+            Proc(
+                regtune("worker"),
+                {**self.env, **env},
+                self.tmp / f"worker-{len(self.workers) + i}.log",
+            )
             for i in range(n)
         ]
         self.workers += new
