@@ -86,7 +86,7 @@ def test_an_api_started_after_an_outage_judges_no_heartbeat_it_did_not_see_lapse
     grace = 10
     env = {
         **SLEEP,
-        "REGTUNE_SLEEP_TRIAL_SECONDS": "4",
+        "REGTUNE_SLEEP_TRIAL_SECONDS": "2",
         "REGTUNE_SWEEP_INTERVAL": "0.1",
         "REGTUNE_GRACE_PERIOD": str(grace),
     }
