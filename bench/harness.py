@@ -287,7 +287,16 @@ class Service:
     def start_api(self, *extra: str) -> Service:
         """The API (``extra``: its options); returns once it is ready. Workers start after it:
         started together, their migrations and the API's wait on each other's locks."""
+        return self.launch_api(*extra).wait_ready()
+
+    def launch_api(self, *extra: str) -> Service:
+        """The API started, not waited for (``wait_ready``): services on databases of their own
+        start side by side."""
         self._spawn("api", "api", "--port", str(self.port), *extra)
+        return self
+
+    def wait_ready(self) -> Service:
+        """Once the API (or ``serve``) answers ``/readyz``."""
         return self._ready("the API")
 
     def _ready(self, what: str) -> Service:

@@ -109,9 +109,13 @@ class Configuration:
             "REGTUNE_LOG_LEVEL": "WARNING",
         }
         self.service = stack.enter_context(harness.Service(url, tmp, **env))
-        self.service.start_api("--workers", "1").start_workers(WORKERS)
+        self.service.launch_api("--workers", "1")  # ready and given workers by ``start``
         self.client = stack.enter_context(httpx.Client(base_url=self.service.url, timeout=60))
         self.rounds: list[dict[str, Any]] = []
+
+    def start(self) -> None:
+        """Once its API is ready, its workers."""
+        self.service.wait_ready().start_workers(WORKERS)
 
     def worker_cpu(self) -> float:
         return sum(cpu_seconds(p.pid) for p in self.service.procs[1:])
@@ -223,11 +227,16 @@ def main(argv: list[str] | None = None) -> None:
     with ExitStack() as stack:
         tmp = stack.enter_context(harness.scratch("wake"))
         server = stack.enter_context(harness.postgres(args.postgres))
+        # the services start and warm up side by side: nothing is measured before the rounds
         configurations = [Configuration(name, server, tmp, stack) for name in CONFIGURATIONS]
+        for configuration in configurations:
+            configuration.start()
+        warmups: list[str] = []
         for configuration in configurations:
             wait_registered(configuration.service, WORKERS)
             # each worker's first claim imports what a claim needs, the first refit torch
-            warmup, _, _ = configuration.submit("warm-up", WARMUP_TRIALS)
+            warmups.append(configuration.submit("warm-up", WARMUP_TRIALS)[0])
+        for configuration, warmup in zip(configurations, warmups, strict=True):
             configuration.settled(warmup)
         for number, idle in enumerate(idle_times):
             shift = number % len(configurations)

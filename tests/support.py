@@ -123,11 +123,12 @@ def could_not_end(worker: Proc) -> bool:
 
 
 def stop_in_an_outage(
-    stack: Stack, worker: Proc, database: PostgresServer, study_id: str
+    stack: Stack, worker: Proc, database: PostgresServer, study_id: str, **finisher_env: str
 ) -> dict[str, Any]:
     """Stop ``database``, SIGTERM ``worker``, and start the database again once the worker met
     its absence as its trial ended (``could_not_end``); once the worker exited (0), run the study
-    to its end with a new worker: the study as it ended."""
+    to its end with a new worker (``finisher_env``: settings of its own, such as a shorter sleep
+    trial): the study as it ended."""
     database.stop("fast")
     try:
         worker.signal(signal.SIGTERM)
@@ -137,7 +138,7 @@ def stop_in_an_outage(
     finally:
         database.start()
     assert worker.popen.wait(timeout=120) == 0
-    stack.start_workers(1)
+    stack.start_workers(1, **finisher_env)
     return stack.wait_status(study_id, ("completed", "failed", "cancelled"), timeout=600)
 
 
@@ -255,6 +256,11 @@ def regtune(*args: str) -> list[str]:
     return [sys.executable, "-m", "regtune.service.cli.app", *args]
 
 
+TEARDOWN_SECONDS = 1.0
+"""How long a test's stack may take to end once its test is over (``Stack.stop``); an idle
+worker ends in a tenth of that."""
+
+
 class Stack:
     """An API process and any number of worker processes on one database."""
 
@@ -281,9 +287,14 @@ class Stack:
         )
         return self
 
-    def start_workers(self, n: int) -> list[Proc]:
+    def start_workers(self, n: int, **env: str) -> list[Proc]:
+        """``n`` workers with the stack's settings, ``env`` overriding some of them."""
         new = [
-            Proc(regtune("worker"), self.env, self.tmp / f"worker-{len(self.workers) + i}.log")
+            Proc(
+                regtune("worker"),
+                {**self.env, **env},
+                self.tmp / f"worker-{len(self.workers) + i}.log",
+            )
             for i in range(n)
         ]
         self.workers += new
@@ -315,13 +326,19 @@ class Stack:
         return "\n".join(p.log() for p in procs)
 
     def stop(self) -> None:
-        for proc in self.workers:  # all hand back at once, then wait for each
+        """The workers asked to stop all at once, each killed if it has not ended within
+        ``TEARDOWN_SECONDS`` (then the API): the end of a test, whose outcome is decided. A
+        worker that is saving the last study's best model is not waited for (importing torch
+        for it takes seconds and cannot be interrupted); a test about how a worker or the API
+        stops signals it and checks its exit itself."""
+        for proc in self.workers:
             if proc.alive():
                 proc.signal(signal.SIGTERM)
+        deadline = time.monotonic() + TEARDOWN_SECONDS
         for proc in self.workers:
-            proc.stop()
+            proc.stop(timeout=max(0.0, deadline - time.monotonic()))
         if self.api is not None:
-            self.api.stop()
+            self.api.stop(timeout=TEARDOWN_SECONDS)
 
 
 class Processes:

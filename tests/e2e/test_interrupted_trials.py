@@ -85,7 +85,9 @@ def test_trials_stopped_or_killed_mid_run_are_told_from_a_trial_that_failed(
     _running(seen, 2)
     killed.signal(signal.SIGKILL)
     killed.popen.wait(timeout=60)
-    stack.start_workers(1)  # once the sweep failed trial 2 and queued trial 3, runs them all
+    # once the sweep failed trial 2 and queued trial 3, runs them all, in half a second each:
+    # nothing is signalled mid-trial any more
+    stack.start_workers(1, REGTUNE_SLEEP_TRIAL_SECONDS="0.5")
 
     final = stack.wait_status(study["id"], ("completed", "failed", "cancelled"), timeout=300)
     assert final["status"] == "completed" and final["counts"]["FAIL"] == 3, final

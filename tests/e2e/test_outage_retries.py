@@ -86,7 +86,7 @@ def test_an_api_started_after_an_outage_judges_no_heartbeat_it_did_not_see_lapse
     grace = 10
     env = {
         **SLEEP,
-        "REGTUNE_SLEEP_TRIAL_SECONDS": "4",
+        "REGTUNE_SLEEP_TRIAL_SECONDS": "2",
         "REGTUNE_SWEEP_INTERVAL": "0.1",
         "REGTUNE_GRACE_PERIOD": str(grace),
     }
@@ -148,7 +148,10 @@ def test_a_worker_stopped_in_an_outage_hands_its_trial_back_once_the_database_an
     """SIGTERM while PostgreSQL is away: the trial's FAIL cannot be written, and the stopping
     worker gave up on it at once, leaving it to the sweep, which counted a death (with
     ``max_retries: 0`` the study failed). It now waits up to a grace period for the database,
-    and hands the trial back uncounted."""
+    and hands the trial back uncounted.
+
+    The trial sleeps long enough to be running through the outage; its retry, on the worker
+    that runs the study to its end, half a second as any other here."""
     url = own_pg.create_database("stopped")
     env = {**SLEEP, "REGTUNE_SLEEP_TRIAL_SECONDS": "30", "REGTUNE_GRACE_PERIOD": "10"}
     stack = stack_factory(url, **env).start_api()
@@ -157,7 +160,7 @@ def test_a_worker_stopped_in_an_outage_hands_its_trial_back_once_the_database_an
     study = stack.submit(spec)
     (stopped,) = stack.start_workers(1)
     trials = trial_running(trials_of(url, study))
-    final = stop_in_an_outage(stack, stopped, own_pg, study["id"])
+    final = stop_in_an_outage(stack, stopped, own_pg, study["id"], **SLEEP)
     assert final["status"] == "completed", final.get("error")
     all_trials = at_rest(trials)
     assert_at_rest(all_trials, 1)

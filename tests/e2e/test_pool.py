@@ -299,8 +299,9 @@ def test_api_restart_does_not_disturb_the_workers(
 def test_two_studies_share_the_pool_and_max_parallel_holds(
     stack_factory: type[Stack], pg_url: str, trials_of: Any
 ) -> None:
-    """Must-show 5: two studies of 20 trials on 4 workers; one has max_parallel = 1."""
-    stack = stack_factory(pg_url, **SLEEP).start_api()
+    """Must-show 5: two studies of 20 trials on 4 workers; one has max_parallel = 1. Its trials
+    run one after another: a quarter of a second each (no signal lands mid-trial here)."""
+    stack = stack_factory(pg_url, **{**SLEEP, "REGTUNE_SLEEP_TRIAL_SECONDS": "0.25"}).start_api()
     narrow = stack.submit(definition(20, max_parallel=1))
     wide = stack.submit(definition(20, max_parallel=4))
     workers = stack.start_workers(4)
