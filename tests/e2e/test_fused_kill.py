@@ -41,14 +41,15 @@ STUDY: dict[str, Any] = {
 }
 
 
-def mid_pass(trials: Any) -> list[FrozenTrial]:
-    """Wait until every member of a fused pass runs and has reported: the pass is mid-way."""
+def mid_pass(trials: Any, *, members: int = MEMBERS) -> list[FrozenTrial]:
+    """Wait until every member of a fused pass (``members``) runs and has reported: the pass
+    is mid-way."""
 
     def members_training() -> list[FrozenTrial] | None:
         running = [
             t for t in trials.all() if t.state == TrialState.RUNNING and t.intermediate_values
         ]
-        return running if len(running) == MEMBERS else None
+        return running if len(running) == members else None
 
     found: list[FrozenTrial] = wait_for(
         members_training, timeout=300, interval=0.05, what="a fused pass mid-way"
@@ -125,17 +126,7 @@ def test_a_fused_worker_stopped_in_an_outage_hands_its_members_back_once_it_ends
     study = stack.submit(spec)
     (stopped,) = stack.start_workers(1)
     trials = trials_of(url, study)
-    members = wait_for(
-        lambda: (
-            [t for t in trials.all() if t.state == TrialState.RUNNING and t.intermediate_values]
-            if len(trials.all()) == 2
-            else None
-        ),
-        timeout=300,
-        interval=0.05,
-        what="a fused pass of two mid-way",
-    )
-    assert len(members) == 2
+    members = mid_pass(trials, members=2)  # both: one member's reports may land first
     trials.close()
     final = stop_in_an_outage(stack, stopped, own_pg, study["id"])
     assert final["status"] == "completed", final.get("error")
