@@ -87,7 +87,7 @@ class Apps:
             "grace_period": 20,
             "heartbeat_interval": 1,
             # an app that serves a test's few requests: each route is prepared on first use
-            # (test_warm.py turns it on)
+            # (the tests of the warm-up turn it on)
             "warm_up": False,
         }
         values.update(settings)
