@@ -15,9 +15,9 @@ A FAIL trial is one of four things to its user, and only one of them is a failur
   ``budget.max_retries`` on it, and new parameters take its slot), its worker died with no retry
   left, or its worker handed it back but could not queue its copy (its error says so).
 
-These facts are columns of the trial's own row or of an attribute row keyed by it, so they are
-read with the counts, in the same statement: the per-process index's delta read, or the report's
-count by state.
+These facts are columns of the trial's own row or of an attribute row keyed by it, read where
+the counts are: the per-process index's delta read, or the report's count by state, each with a
+second statement for the few FAIL trials a cancel stopped.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_
+from optuna.trial import TrialState
+from sqlalchemy import Select, and_, select
 
 from regtune.service.store.optuna_db.attrs import FAILED_TRIAL_ATTR, STOPPED_BY_CANCEL_ATTR
 from regtune.service.store.optuna_db.internals.handles import om
@@ -66,33 +67,40 @@ class Failures:
 
 @dataclass(frozen=True)
 class RetryJoin:
-    """``trials`` outer-joined to the attributes that make a trial a copy of a FAIL trial, or
-    one a cancel stopped."""
+    """``trials`` outer-joined to the attribute that makes a trial a copy of a FAIL trial."""
 
     joined: Any
     is_retry: Any
     """True on a copy's row (labelled ``is_retry``)."""
     not_started: Any
     """True on a trial that never started (labelled ``not_started``)."""
-    by_cancel: Any
-    """True on a trial a cancel stopped (labelled ``by_cancel``)."""
 
 
 def retry_join(trials: Any) -> RetryJoin:
-    """``trials`` (Optuna's trials table) with the facts ``Failures`` counts, one row per trial
-    (an attribute's key is unique per trial)."""
-    table = om.TrialSystemAttributeModel.__table__
-    retried, stopped = table.alias("retried_from"), table.alias("stopped_by_cancel")
+    """``trials`` (Optuna's trials table) with the two facts ``Failures`` counts of every
+    trial, one row per trial (an attribute's key is unique per trial)."""
+    attrs = om.TrialSystemAttributeModel.__table__.alias("retried_from")
     joined = trials.outerjoin(
-        retried,
-        and_(retried.c.trial_id == trials.c.trial_id, retried.c.key == FAILED_TRIAL_ATTR),
-    ).outerjoin(
-        stopped,
-        and_(stopped.c.trial_id == trials.c.trial_id, stopped.c.key == STOPPED_BY_CANCEL_ATTR),
+        attrs, and_(attrs.c.trial_id == trials.c.trial_id, attrs.c.key == FAILED_TRIAL_ATTR)
     )
     return RetryJoin(
         joined=joined,
-        is_retry=retried.c.trial_id.is_not(None).label("is_retry"),
+        is_retry=attrs.c.trial_id.is_not(None).label("is_retry"),
         not_started=trials.c.datetime_start.is_(None).label("not_started"),
-        by_cancel=stopped.c.trial_id.is_not(None).label("by_cancel"),
+    )
+
+
+def stopped_by_cancel(trials: Any) -> Select[int]:
+    """The ids of the FAIL trials among ``trials`` (Optuna's trials table) that a cancel
+    stopped: a statement of its own, which the caller narrows (a study, some trials). Only FAIL
+    trials can carry the mark, so it reads their attributes alone; as a second outer join of
+    every trial's it cost the report's count 69 → 94 ms at 100,000 trials on SQLite (78 ms so)."""
+    attrs = om.TrialSystemAttributeModel.__table__
+    return (
+        select(trials.c.trial_id)
+        .join(
+            attrs,
+            and_(attrs.c.trial_id == trials.c.trial_id, attrs.c.key == STOPPED_BY_CANCEL_ATTR),
+        )
+        .where(trials.c.state == TrialState.FAIL)
     )

@@ -36,7 +36,7 @@ from regtune.service.store.trials.best import (
     value_of,
 )
 from regtune.service.store.trials.cursor import OPEN_STATES, Change, Cursor, read_changes
-from regtune.service.store.trials.failures import Failures, retry_join
+from regtune.service.store.trials.failures import Failures, retry_join, stopped_by_cancel
 
 STATES = [s.name for s in TrialState]
 MAX_STUDIES = 64
@@ -172,24 +172,29 @@ class StudyIndex:
         trials = om.TrialModel.__table__
         retry = retry_join(trials)
         ids = [change.trial_id for change in changes]
-        facts: dict[int, tuple[bool, bool, bool]] = {}
+        facts: dict[int, tuple[bool, bool]] = {}
+        cancelled: set[int] = set()
+        any_failed = any(change.state == "FAIL" for change in changes)
         for start in range(0, len(ids), IDS_PER_QUERY):
             chunk = ids[start : start + IDS_PER_QUERY]
             query = (
-                select(trials.c.trial_id, retry.is_retry, retry.not_started, retry.by_cancel)
+                select(trials.c.trial_id, retry.is_retry, retry.not_started)
                 .select_from(retry.joined)
                 .where(among(session, trials.c.trial_id, chunk))
             )
-            for trial_id, is_retry, not_started, by_cancel in session.execute(query):
-                facts[int(trial_id)] = (bool(is_retry), bool(not_started), bool(by_cancel))
+            for trial_id, is_retry, not_started in session.execute(query):
+                facts[int(trial_id)] = (bool(is_retry), bool(not_started))
+            if any_failed:  # only a FAIL trial carries the mark
+                marked = stopped_by_cancel(trials).where(among(session, trials.c.trial_id, chunk))
+                cancelled.update(int(trial_id) for trial_id in session.scalars(marked))
         for change in changes:
-            is_retry, not_started, by_cancel = facts.get(change.trial_id, (False, False, False))
+            is_retry, not_started = facts.get(change.trial_id, (False, False))
             if change.seen is None and is_retry:
                 self._retried += 1
             if change.state == "FAIL" and not_started:  # FAIL is final: counted once
                 self._not_run += 1
                 self._retries_not_run += int(is_retry)
-            elif change.state == "FAIL" and by_cancel:
+            elif change.state == "FAIL" and change.trial_id in cancelled:
                 self._stopped_by_cancel += 1
 
     def counts(self) -> dict[str, int]:

@@ -28,7 +28,7 @@ from regtune.service.store.trials.best import (
     fold_standard_error,
 )
 from regtune.service.store.trials.coefficients import decode
-from regtune.service.store.trials.failures import Failures, retry_join
+from regtune.service.store.trials.failures import Failures, retry_join, stopped_by_cancel
 
 BEST_KEPT = 50
 """Best trials added to every sample, so that the optimum and its neighbours are drawn."""
@@ -124,21 +124,21 @@ def _failures(session: Session, optuna_study_id: int, *, failed: int) -> Failure
     trials that never started and FAIL trials a cancel stopped, one aggregate."""
     trials = om.TrialModel.__table__
     retry = retry_join(trials)
-    retried = not_run = retries_not_run = by_cancel = 0
-    for state, is_retry, not_started, stopped, n in session.execute(
-        select(trials.c.state, retry.is_retry, retry.not_started, retry.by_cancel, func.count())
+    retried = not_run = retries_not_run = 0
+    for state, is_retry, not_started, n in session.execute(
+        select(trials.c.state, retry.is_retry, retry.not_started, func.count())
         .select_from(retry.joined)
         .where(trials.c.study_id == optuna_study_id)
-        .group_by(trials.c.state, retry.is_retry, retry.not_started, retry.by_cancel)
+        .group_by(trials.c.state, retry.is_retry, retry.not_started)
     ).all():
         name = state.name if isinstance(state, TrialState) else str(state)
         retried += int(n) if is_retry else 0
         if name == "FAIL" and not_started:
             not_run += int(n)
             retries_not_run += int(n) if is_retry else 0
-        elif name == "FAIL" and stopped:
-            by_cancel += int(n)
-    return Failures(failed, retried, not_run, retries_not_run, by_cancel)
+    cancelled = stopped_by_cancel(trials).where(trials.c.study_id == optuna_study_id)
+    by_cancel = session.execute(select(func.count()).select_from(cancelled.subquery())).scalar()
+    return Failures(failed, retried, not_run, retries_not_run, int(by_cancel or 0))
 
 
 def distributions(session: Session, optuna_study_id: int) -> dict[str, str]:
