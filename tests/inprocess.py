@@ -150,13 +150,8 @@ def worker_thread(**run: Any) -> Iterator[WorkerThread]:
 def run_to_the_end(api: TestClient, study_id: str, *, timeout: float = 600) -> dict[str, Any]:
     """A worker in this process (in a context of its own) until the study has ended and its
     best model is saved."""
-    from regtune.worker.loop import Worker
-
-    worker = Worker()
-    thread = threading.Thread(target=contextvars.copy_context().run, args=(worker.run,))
-    thread.start()
     deadline = time.monotonic() + timeout
-    try:
+    with worker_thread():
         while (left := deadline - time.monotonic()) > 0:
             # the API holds the answer until the study has ended with its model saved, as
             # `regtune watch` asks, looking again as soon as the worker commits
@@ -167,9 +162,6 @@ def run_to_the_end(api: TestClient, study_id: str, *, timeout: float = 600) -> d
                 return study
             time.sleep(0.05)  # ended without a model (yet): the wait answers at once
         raise AssertionError(f"study {study_id} did not end in {timeout} s: {study}")
-    finally:
-        worker.stopping.set()
-        thread.join(timeout=60)
 
 
 def cli_output(api: TestClient, monkeypatch: Any, *args: str) -> str:

@@ -236,11 +236,7 @@ def test_a_cancelled_study_tells_a_trial_handed_back_from_its_retry_that_never_r
     body = SLEEPING | {"name": "stopped-then-cancelled", "budget": {"n_trials": 2}}
     study_id = api.post("/v1/studies", json=body).json()["id"]
 
-    def running() -> bool:
-        trials = api.get(f"/v1/studies/{study_id}/trials").json()["items"]
-        return any(t["state"] == "RUNNING" for t in trials)
-
-    _signalled(Worker(), running)  # its trial handed back
+    _signalled(Worker(), lambda: trials_running(api, study_id))  # its trial handed back
     assert api.post(f"/v1/studies/{study_id}/cancel").status_code == 200
 
     def unrun() -> dict[str, Any] | None:

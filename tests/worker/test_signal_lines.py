@@ -17,7 +17,7 @@ import pytest
 
 from regtune.service import logs
 from regtune.worker.loop import Worker
-from tests.inprocess import Apps
+from tests.inprocess import Apps, trials_running
 from tests.service.test_client_optuna import STUDY
 from tests.support import wait_for
 
@@ -53,12 +53,8 @@ def test_a_trial_stopped_by_the_signal_is_named_as_handed_back(
     api = apps(objective_factory="bench.sleep_objective:make_objective", sleep_trial_seconds=120)
     study_id = api.post("/v1/studies", json=SLEEPING | {"name": "stopped-mid-trial"}).json()["id"]
 
-    def running() -> bool:
-        trials = api.get(f"/v1/studies/{study_id}/trials").json()["items"]
-        return any(t["state"] == "RUNNING" for t in trials)
-
     caplog.set_level(logging.INFO, logger="regtune.worker.loop")
-    _signalled(Worker(), running)
+    _signalled(Worker(), lambda: trials_running(api, study_id))
     said = [r.getMessage() for r in _lines(caplog)]
     assert "signal 15: stopping" in said
     assert f"signal 15: handed back study {study_id} trial 0" in said
