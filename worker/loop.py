@@ -179,6 +179,10 @@ class Worker:
         self.settings = settings or get_settings()
         self.id = workers.new_worker_id()
         self.stopping = threading.Event()
+        self._ended = threading.Event()
+        """Set once ``run``'s loop is over: the heartbeat goes on until then, not until
+        ``stopping``, since a stopping worker still holds its trial and slot while it ends the
+        trial (up to a grace period for the database): a silent worker's are the sweep's."""
         self.ending = Patience(self.stopping, float(self.settings.grace_period))
         """What the writes that end a trial give up on: a stop lets them wait a grace period
         for the database, so a trial cut off by an outage and a stop is handed back uncounted
@@ -296,6 +300,8 @@ class Worker:
                 settle()  # the first claim of a kind imported what it needs: frozen too
         finally:
             self.stopping.set()
+            self._ended.set()
+            beats.join()  # a beat after the unregister would register the worker again
             changes.close()
             try:
                 workers.unregister(self.id)
@@ -336,7 +342,7 @@ class Worker:
         )
 
     def _heartbeat(self) -> None:
-        while not self.stopping.wait(self.settings.heartbeat_interval):
+        while not self._ended.wait(self.settings.heartbeat_interval):
             self._beat()
 
     def _beat(self, *, raise_errors: bool = False) -> None:

@@ -15,17 +15,20 @@ import contextvars
 import signal
 import threading
 import time
+from datetime import datetime
 
 import optuna
 from fastapi.testclient import TestClient
 from optuna.trial import TrialState
 from sqlalchemy import text
 
-from regtune.service.store.db import get_engine
+from regtune.service.store.clock import utcnow
+from regtune.service.store.db import get_engine, transaction
 from regtune.service.store.optuna_db.attrs import DATABASE_HANDBACKS_ATTR
 from regtune.service.store.scheduling.retries import get_storage
+from regtune.service.store.tables import WorkerRow
 from regtune.worker.loop import DATABASE_HANDBACKS, Worker
-from tests.inprocess import Apps, trials_running, worker_thread
+from tests.inprocess import Apps, WorkerThread, trials_running, worker_thread
 from tests.service.test_client_optuna import STUDY
 from tests.support import wait_for
 
@@ -95,10 +98,23 @@ BEGIN INSERT INTO regtune_left_out (x) VALUES (1); END
 """
 
 
+def beat_since(worker_id: str, moment: datetime) -> bool:
+    """Whether the worker's registry row records a heartbeat after ``moment``."""
+    with transaction() as session:
+        row = session.get(WorkerRow, worker_id)
+        return row is not None and row.last_seen > moment
+
+
+def alive(running: WorkerThread) -> bool:
+    return running.thread.is_alive()
+
+
 def test_a_trial_whose_retry_could_not_be_queued_says_so(apps: Apps) -> None:
     """A stopped worker hands its trial back; when the database fails every try to queue the
     copy of its parameters until the worker's grace period is over, the trial's error said
-    "its parameters run again" all the same. It now says that no retry was queued."""
+    "its parameters run again" all the same. It now says that no retry was queued. Its
+    heartbeat ended with the signal, so a sweep could take the trial as a dead worker's while
+    the worker still waited; it now beats until the worker ends."""
     api = apps(objective_factory="tests.objectives:wait_for_a_stop", grace_period=3)
     body = STUDY | {"name": "no-copies", "budget": {"n_trials": 1}}
     created = api.post("/v1/studies", json=body)
@@ -109,8 +125,19 @@ def test_a_trial_whose_retry_could_not_be_queued_says_so(apps: Apps) -> None:
         wait_for(lambda: trials_running(api, study_id), timeout=120, what="the trial to run")
         with get_engine().begin() as connection:  # after the ask, which inserts a WAITING row
             connection.execute(text(NO_COPIES))
+        stopped_at = utcnow()
         running.worker.on_signal(signal.SIGTERM)
+        # while it waits for the database to queue the copy, the stopping worker still holds
+        # the trial: it beats for it, or a sweep would fail it as its dead worker's meanwhile
+        beaten = wait_for(
+            lambda: "beat" if beat_since(running.worker.id, stopped_at) else not alive(running),
+            timeout=60,
+            what="a beat, or the worker's end",
+        )
+        assert beaten == "beat", "the worker ended without a heartbeat after the signal"
 
+    with transaction() as session:  # ended: unregistered, and no late beat registered it again
+        assert session.get(WorkerRow, running.worker.id) is None
     study = optuna.load_study(study_name=created.json()["optuna_study_name"], storage=get_storage())
     (trial,) = study.get_trials(deepcopy=False)  # no copy
     assert trial.state == TrialState.FAIL
