@@ -191,10 +191,49 @@ class TrialErrors(Answer):
     )
 
 
+Interrupted = Annotated[
+    int,
+    Field(
+        description="FAIL trials interrupted (handed back by a worker that stopped or met a "
+        "database outage, or failed by the sweep when their worker died) and queued to run "
+        "again with the same parameters: not failures of their own"
+    ),
+]
+NeverRun = Annotated[
+    int,
+    Field(
+        description="FAIL trials that were queued (such a retry) and never started: the study "
+        "ended first"
+    ),
+]
+StoppedByCancel = Annotated[
+    int,
+    Field(
+        description="FAIL trials that were running when the study was cancelled: their worker "
+        "stopped them for the cancel, not failures of their own"
+    ),
+]
+StoppedByStudyFailure = Annotated[
+    int,
+    Field(
+        description="FAIL trials that were running when the study failed (other trials' errors "
+        "passed budget.max_retries): their worker stopped them, not failures of their own"
+    ),
+]
+FailedOfThemselves = Annotated[
+    int,
+    Field(
+        description="FAIL trials that failed of themselves (their objective raised, their worker "
+        "died with no retry left, or no retry of them could be queued): each one's error says "
+        "why"
+    ),
+]
+
+
 class StudyEnd(Answer):
     """Why a study ended: its ``status`` says how, this says what ended it, and what became of
     the trials it did not count (state FAIL): ``interrupted`` + ``never_run`` +
-    ``stopped_by_cancel`` + ``failed`` is ``counts.FAIL``."""
+    ``stopped_by_cancel`` + ``stopped_by_study_failure`` + ``failed`` is ``counts.FAIL``."""
 
     reason: Literal["n_trials", "timeout_s", "cancelled", "failed"] = Field(
         description="n_trials: budget.n_trials trials were done; timeout_s: budget.timeout_s "
@@ -207,32 +246,15 @@ class StudyEnd(Answer):
             "budget.n_trials (state FAIL): 2 interrupted (handed back, or their worker died) and "
             "run again, 1 failed (its error says why)"
         ],
-        description="the reason in words, as the study report and regtune show say it; a study "
-        "that did not fail adds its trials in state FAIL (not counted toward budget.n_trials), "
-        "if it has any, by what became of them",
+        description="the reason in words, as the study report and regtune show say it, with "
+        "the study's trials in state FAIL (not counted toward budget.n_trials), if it has any, "
+        "by what became of them",
     )
-    interrupted: int = Field(
-        default=0,
-        description="FAIL trials interrupted (handed back by a worker that stopped or met a "
-        "database outage, or failed by the sweep when their worker died) and queued to run "
-        "again with the same parameters: not failures of their own",
-    )
-    never_run: int = Field(
-        default=0,
-        description="FAIL trials that were queued (such a retry) and never started: the study "
-        "ended first",
-    )
-    stopped_by_cancel: int = Field(
-        default=0,
-        description="FAIL trials that were running when the study was cancelled: their worker "
-        "stopped them for the cancel, not failures of their own",
-    )
-    failed: int = Field(
-        default=0,
-        description="FAIL trials that failed of themselves (their objective raised, their worker "
-        "died with no retry left, or no retry of them could be queued): each one's error says "
-        "why",
-    )
+    interrupted: Interrupted = 0
+    never_run: NeverRun = 0
+    stopped_by_cancel: StoppedByCancel = 0
+    stopped_by_study_failure: StoppedByStudyFailure = 0
+    failed: FailedOfThemselves = 0
 
 
 class StudyOut(Answer):
