@@ -230,10 +230,22 @@ FailedOfThemselves = Annotated[
 ]
 
 
+class FailBreakdown(Answer):
+    """A study's trials in state FAIL (not counted toward budget.n_trials) by what became of
+    them: ``interrupted`` + ``never_run`` + ``stopped_by_cancel`` + ``stopped_by_study_failure``
+    + ``failed`` is ``counts.FAIL``."""
+
+    interrupted: Interrupted = 0
+    never_run: NeverRun = 0
+    stopped_by_cancel: StoppedByCancel = 0
+    stopped_by_study_failure: StoppedByStudyFailure = 0
+    failed: FailedOfThemselves = 0
+
+
 class StudyEnd(Answer):
     """Why a study ended: its ``status`` says how, this says what ended it, and what became of
-    the trials it did not count (state FAIL): ``interrupted`` + ``never_run`` +
-    ``stopped_by_cancel`` + ``stopped_by_study_failure`` + ``failed`` is ``counts.FAIL``."""
+    the trials it did not count (state FAIL), as ``FailBreakdown`` counts them: their sum is
+    ``counts.FAIL``."""
 
     reason: Literal["n_trials", "timeout_s", "cancelled", "failed"] = Field(
         description="n_trials: budget.n_trials trials were done; timeout_s: budget.timeout_s "
@@ -291,6 +303,13 @@ class StudyOut(Answer):
         description="what the definition asks for that runs as given but likely not as meant "
         "(a pruner that prunes what early stopping would keep, or decides only at the last "
         "epoch), each as 'field: what happens; what to do'; the study was created all the same",
+    )
+    fail_breakdown: FailBreakdown = Field(
+        default_factory=FailBreakdown,
+        description="counts.FAIL by what became of each trial, kept as the study runs (once it "
+        "ended, end counts the same): failed counts the trials that failed of themselves; the "
+        "others were interrupted and run again, never run, or stopped by their study's end, "
+        "none of them a failure of its own (regtune watch shows them apart from failed)",
     )
     end: StudyEnd | None = Field(
         default=None, description="why the study ended; null while it is queued or running"

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import assert_never
 
-from regtune.service.api.schemas import StudyEnd, TrialErrors
+from regtune.service.api.schemas import FailBreakdown, StudyEnd, TrialErrors
 from regtune.service.spec.enums import ACTIVE, StudyStatus
 from regtune.service.store.repos import best_model, studies
 from regtune.service.store.scheduling.claims.recovery import DIED_BEFORE_TRIAL
@@ -41,13 +41,7 @@ def study_end(row: StudyRow, *, failures: Failures = NO_FAILURES) -> StudyEnd | 
     along = _not_counted(failures)
     done, n_trials = row.n_done, row.n_trials
     timeout_s = studies.definition_of(row).budget.timeout_s if done < n_trials else None
-    split = {
-        "interrupted": failures.interrupted,
-        "never_run": failures.not_run,
-        "stopped_by_cancel": failures.stopped_by_cancel,
-        "stopped_by_study_failure": failures.stopped_by_study_failure,
-        "failed": failures.own,
-    }
+    split = fail_breakdown(failures).model_dump()
     match status:
         case StudyStatus.QUEUED | StudyStatus.RUNNING:
             return None
@@ -78,6 +72,17 @@ def study_end(row: StudyRow, *, failures: Failures = NO_FAILURES) -> StudyEnd | 
                 **split,
             )
     assert_never(status)
+
+
+def fail_breakdown(failures: Failures) -> FailBreakdown:
+    """The FAIL trials counted by what became of them (``Failures``), as the API shows them."""
+    return FailBreakdown(
+        interrupted=failures.interrupted,
+        never_run=failures.not_run,
+        stopped_by_cancel=failures.stopped_by_cancel,
+        stopped_by_study_failure=failures.stopped_by_study_failure,
+        failed=failures.own,
+    )
 
 
 def _not_counted(failures: Failures) -> str:

@@ -348,4 +348,6 @@ def test_a_trial_stopped_when_its_study_failed_is_counted_apart_from_failed_ones
     assert text_of(api.get(study["report_url"]).text, "end") == f"Ended: {said}."
     watched = cli_result(api, monkeypatch, "watch", study_id)  # exits 1: the study failed
     assert watched.exit_code == 1, watched.output
-    assert f"ended: {said}" in " ".join(watched.output.split()), watched.output
+    shown = " ".join(watched.output.split())
+    assert f"ended: {said}" in shown, watched.output
+    assert "failed 1 · running 0 · stopped when the study failed 1 · best" in shown, shown
