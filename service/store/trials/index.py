@@ -90,8 +90,8 @@ class StudyIndex:
         self._not_run = 0
         self._retries_not_run = 0
         self._stopped: Counter[str] = Counter()
-        """FAIL trials their study's end stopped, by mark (``stopped_marks``)."""
-        """What became of the FAIL trials (``failures``), counted as the trials are read."""
+        """What became of the FAIL trials (``failures``), counted as the trials are read; those
+        their study's end stopped by mark (``stopped_marks``)."""
         self.begun = 0
         """Refreshes begun; ``done``: the number of the last one finished."""
         self.done = 0
