@@ -73,6 +73,26 @@ def fail_the_first_trial_then_sleep(
     return objective
 
 
+def fail_the_second_trial_while_the_first_sleeps(
+    spec: StudySpec, *, stop_check: StopCheck
+) -> Callable[[optuna.Trial], float | list[float]]:
+    """Trial 1 raises as a trainer that diverged does (a failure of its own); the others are the
+    sleep objective's (``REGTUNE_SLEEP_TRIAL_SECONDS`` over their epochs, a stop seen after
+    each), so trial 0 is still running when trial 1's error fails a study of
+    ``budget.max_retries: 0``."""
+    from bench.sleep_objective import make_objective
+
+    sleeping = make_objective(spec, stop_check=stop_check)
+
+    def objective(trial: optuna.Trial) -> float | list[float]:
+        if trial.number == 1:
+            suggest(trial, spec)
+            raise FloatingPointError("the trainer diverged")
+        return sleeping(trial)
+
+    return objective
+
+
 def deaf_to_stops(spec: StudySpec, *, stop_check: StopCheck) -> Callable[[optuna.Trial], float]:
     """Every trial sleeps 10 minutes without looking at ``stop_check``: a step that cannot be
     interrupted, which ``regtune serve`` must kill on shutdown."""

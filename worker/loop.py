@@ -42,6 +42,7 @@ from regtune.service.store.optuna_db.attrs import (
     CLAIM_SECONDS_ATTR,
     DATABASE_HANDBACKS_ATTR,
     STOPPED_BY_CANCEL_ATTR,
+    STOPPED_BY_STUDY_FAILURE_ATTR,
 )
 from regtune.service.store.optuna_db.internals.handles import (
     OPTUNA_TRIAL_LOGGER,
@@ -75,14 +76,23 @@ STUDY_CACHE_SIZE = 32
 """Studies a worker keeps loaded (with their cached trials) across claims."""
 
 
+STOPPED_BY: dict[str, str] = {
+    StudyStatus.CANCELLED: STOPPED_BY_CANCEL_ATTR,
+    StudyStatus.FAILED: STOPPED_BY_STUDY_FAILURE_ATTR,
+}
+"""The mark of a trial its study's end stopped, by the status the study ended in (a deleted
+study's trials go with it; a study completes with no trial running)."""
+
+
 class StudyStopped(Exception):
     """The study was cancelled, deleted or ended otherwise (failed) while a trial ran."""
 
     def __init__(self, status: str | None) -> None:
         """``status``: the study's, as the heartbeat read it (None: deleted)."""
-        self.by_cancel = status == StudyStatus.CANCELLED
-        """A user's cancel stopped the trial: its study's end counts it apart."""
-        if status is None or self.by_cancel:
+        self.mark = None if status is None else STOPPED_BY.get(status)
+        """The trial's mark (``STOPPED_MARKS``): its study's end counts it apart from the
+        trials that failed of themselves."""
+        if status is None or status == StudyStatus.CANCELLED:
             ended = "deleted" if status is None else "cancelled"
             super().__init__(f"the study was {ended} while the trial ran")
         else:
@@ -827,16 +837,16 @@ def not_handed_back(why: str, exc: BaseException, *, within: BaseException | Non
 
 
 def note_stopped(study: optuna.Study, trial: optuna.Trial, exc: StudyStopped) -> None:
-    """Record why a trial its study's end stopped FAILs, and mark one a cancel stopped
-    (``STOPPED_BY_CANCEL_ATTR``): its study's end counts it apart from the trials that failed
-    of themselves."""
+    """Record why a trial its study's end stopped FAILs, and mark one a cancel or the study's
+    failure stopped (``StudyStopped.mark``): its study's end counts it apart from the trials
+    that failed of themselves."""
     note_error(trial, exc)
-    if not exc.by_cancel:
+    if exc.mark is None:
         return
     try:
-        storage_of(study).set_trial_system_attr(trial_id_of(trial), STOPPED_BY_CANCEL_ATTR, True)
+        storage_of(study).set_trial_system_attr(trial_id_of(trial), exc.mark, True)
     except Exception as record_exc:
-        log.warning("could not mark the trial stopped by the cancel (%s)", describe(record_exc))
+        log.warning("could not record %s on the trial (%s)", exc.mark, describe(record_exc))
 
 
 def note_error(trial: optuna.Trial, exc: Exception, text: str | None = None) -> None:

@@ -27,7 +27,7 @@ from regtune.service.api.schemas import (
     TrialOut,
     ValidationOut,
 )
-from regtune.service.api.study_end import error_of, study_end, trial_errors
+from regtune.service.api.study_end import error_of, fail_breakdown, study_end, trial_errors
 from regtune.service.settings import get_settings
 from regtune.service.spec.advice import warnings_of
 from regtune.service.spec.definition import StudySpec
@@ -140,6 +140,7 @@ def _study_out(row: StudyRow, summary: studies.StudySummary) -> StudyOut:
         best_model=BestModel.model_validate(summary.best_model) if summary.best_model else None,
         report_url=f"/v1/studies/{row.id}/report",
         warnings=warnings_of(studies.definition_of(row)),
+        fail_breakdown=fail_breakdown(summary.failures),
         end=study_end(row, failures=summary.failures),
         trial_errors=trial_errors(row, failures=summary.failures),
         error=error_of(row),

@@ -191,10 +191,61 @@ class TrialErrors(Answer):
     )
 
 
+Interrupted = Annotated[
+    int,
+    Field(
+        description="FAIL trials interrupted (handed back by a worker that stopped or met a "
+        "database outage, or failed by the sweep when their worker died) and queued to run "
+        "again with the same parameters: not failures of their own"
+    ),
+]
+NeverRun = Annotated[
+    int,
+    Field(
+        description="FAIL trials that were queued (such a retry) and never started: the study "
+        "ended first"
+    ),
+]
+StoppedByCancel = Annotated[
+    int,
+    Field(
+        description="FAIL trials that were running when the study was cancelled: their worker "
+        "stopped them for the cancel, not failures of their own"
+    ),
+]
+StoppedByStudyFailure = Annotated[
+    int,
+    Field(
+        description="FAIL trials that were running when the study failed (other trials' errors "
+        "passed budget.max_retries): their worker stopped them, not failures of their own"
+    ),
+]
+FailedOfThemselves = Annotated[
+    int,
+    Field(
+        description="FAIL trials that failed of themselves (their objective raised, their worker "
+        "died with no retry left, or no retry of them could be queued): each one's error says "
+        "why"
+    ),
+]
+
+
+class FailBreakdown(Answer):
+    """A study's trials in state FAIL (not counted toward budget.n_trials) by what became of
+    them: ``interrupted`` + ``never_run`` + ``stopped_by_cancel`` + ``stopped_by_study_failure``
+    + ``failed`` is ``counts.FAIL``."""
+
+    interrupted: Interrupted = 0
+    never_run: NeverRun = 0
+    stopped_by_cancel: StoppedByCancel = 0
+    stopped_by_study_failure: StoppedByStudyFailure = 0
+    failed: FailedOfThemselves = 0
+
+
 class StudyEnd(Answer):
     """Why a study ended: its ``status`` says how, this says what ended it, and what became of
-    the trials it did not count (state FAIL): ``interrupted`` + ``never_run`` +
-    ``stopped_by_cancel`` + ``failed`` is ``counts.FAIL``."""
+    the trials it did not count (state FAIL), as ``FailBreakdown`` counts them: their sum is
+    ``counts.FAIL``."""
 
     reason: Literal["n_trials", "timeout_s", "cancelled", "failed"] = Field(
         description="n_trials: budget.n_trials trials were done; timeout_s: budget.timeout_s "
@@ -207,32 +258,15 @@ class StudyEnd(Answer):
             "budget.n_trials (state FAIL): 2 interrupted (handed back, or their worker died) and "
             "run again, 1 failed (its error says why)"
         ],
-        description="the reason in words, as the study report and regtune show say it; a study "
-        "that did not fail adds its trials in state FAIL (not counted toward budget.n_trials), "
-        "if it has any, by what became of them",
+        description="the reason in words, as the study report and regtune show say it, with "
+        "the study's trials in state FAIL (not counted toward budget.n_trials), if it has any, "
+        "by what became of them",
     )
-    interrupted: int = Field(
-        default=0,
-        description="FAIL trials interrupted (handed back by a worker that stopped or met a "
-        "database outage, or failed by the sweep when their worker died) and queued to run "
-        "again with the same parameters: not failures of their own",
-    )
-    never_run: int = Field(
-        default=0,
-        description="FAIL trials that were queued (such a retry) and never started: the study "
-        "ended first",
-    )
-    stopped_by_cancel: int = Field(
-        default=0,
-        description="FAIL trials that were running when the study was cancelled: their worker "
-        "stopped them for the cancel, not failures of their own",
-    )
-    failed: int = Field(
-        default=0,
-        description="FAIL trials that failed of themselves (their objective raised, their worker "
-        "died with no retry left, or no retry of them could be queued): each one's error says "
-        "why",
-    )
+    interrupted: Interrupted = 0
+    never_run: NeverRun = 0
+    stopped_by_cancel: StoppedByCancel = 0
+    stopped_by_study_failure: StoppedByStudyFailure = 0
+    failed: FailedOfThemselves = 0
 
 
 class StudyOut(Answer):
@@ -269,6 +303,13 @@ class StudyOut(Answer):
         description="what the definition asks for that runs as given but likely not as meant "
         "(a pruner that prunes what early stopping would keep, or decides only at the last "
         "epoch), each as 'field: what happens; what to do'; the study was created all the same",
+    )
+    fail_breakdown: FailBreakdown = Field(
+        default_factory=FailBreakdown,
+        description="counts.FAIL by what became of each trial, kept as the study runs (once it "
+        "ended, end counts the same): failed counts the trials that failed of themselves; the "
+        "others were interrupted and run again, never run, or stopped by their study's end, "
+        "none of them a failure of its own (regtune watch shows them apart from failed)",
     )
     end: StudyEnd | None = Field(
         default=None, description="why the study ended; null while it is queued or running"

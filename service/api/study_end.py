@@ -6,18 +6,19 @@ A time budget that runs out is a normal end, as Optuna's ``timeout`` and Ray Tun
 recorded (``finishing.settle``). Nor is a trial that failed along the way the error of a study
 that completed or was cancelled: its end says how many FAIL trials it has and what became of
 them (``Failures``): most were interrupted (handed back by a worker that stopped, or failed by
-the sweep when their worker died) and run again with the same parameters, or stopped by a
-user's cancel; the others failed of themselves, and each FAIL trial's error says why. While a
-study runs, a trial's error is not the study's either: the study goes on until its errors pass
-``budget.max_retries``, and ``trial_errors`` says so in neutral words (``error`` is the study's
-own).
+the sweep when their worker died) and run again with the same parameters, or stopped by
+their study's end (a user's cancel, or the study's failure for other trials' errors); the
+others failed of themselves, and each FAIL trial's error says why. A failed study's end counts
+them too, after "the error says why". While a study runs, a trial's error is not the study's
+either: the study goes on until its errors pass ``budget.max_retries``, and ``trial_errors``
+says so in neutral words (``error`` is the study's own).
 """
 
 from __future__ import annotations
 
 from typing import assert_never
 
-from regtune.service.api.schemas import StudyEnd, TrialErrors
+from regtune.service.api.schemas import FailBreakdown, StudyEnd, TrialErrors
 from regtune.service.spec.enums import ACTIVE, StudyStatus
 from regtune.service.store.repos import best_model, studies
 from regtune.service.store.scheduling.claims.recovery import DIED_BEFORE_TRIAL
@@ -40,12 +41,7 @@ def study_end(row: StudyRow, *, failures: Failures = NO_FAILURES) -> StudyEnd | 
     along = _not_counted(failures)
     done, n_trials = row.n_done, row.n_trials
     timeout_s = studies.definition_of(row).budget.timeout_s if done < n_trials else None
-    split = {
-        "interrupted": failures.interrupted,
-        "never_run": failures.not_run,
-        "stopped_by_cancel": failures.stopped_by_cancel,
-        "failed": failures.own,
-    }
+    split = fail_breakdown(failures).model_dump()
     match status:
         case StudyStatus.QUEUED | StudyStatus.RUNNING:
             return None
@@ -72,15 +68,27 @@ def study_end(row: StudyRow, *, failures: Failures = NO_FAILURES) -> StudyEnd | 
             return StudyEnd(
                 reason="failed",
                 message=f"failed with {done} of budget.n_trials {n_trials} trials done: the "
-                "error says why",
+                f"error says why{along}",
                 **split,
             )
     assert_never(status)
 
 
+def fail_breakdown(failures: Failures) -> FailBreakdown:
+    """The FAIL trials counted by what became of them (``Failures``), as the API shows them."""
+    return FailBreakdown(
+        interrupted=failures.interrupted,
+        never_run=failures.not_run,
+        stopped_by_cancel=failures.stopped_by_cancel,
+        stopped_by_study_failure=failures.stopped_by_study_failure,
+        failed=failures.own,
+    )
+
+
 def _not_counted(failures: Failures) -> str:
     """The FAIL trials in words, by what became of them (``Failures``): a trial interrupted
-    and run again, or stopped by a cancel, is not one that failed; "" if there is none."""
+    and run again, or stopped by its study's end, is not one that failed; "" if there is
+    none."""
     if not failures.failed:
         return ""
 
@@ -99,6 +107,8 @@ def _not_counted(failures: Failures) -> str:
         parts.append(f"{n} queued and never run (the study ended first)")
     if n := failures.stopped_by_cancel:
         parts.append(f"{n} stopped by the cancel")
+    if n := failures.stopped_by_study_failure:
+        parts.append(f"{n} stopped when the study failed")
     if n := failures.own:
         parts.append(f"{n} failed ({'its' if one(n) else 'each'} error says why)")
     total = failures.failed

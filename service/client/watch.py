@@ -1,5 +1,9 @@
 """A study's progress while it runs: complete / pruned / failed of n, best value, elapsed, ETA.
 
+"failed" counts the trials that failed of themselves (``StudyOut.fail_breakdown``), in red; the
+other FAIL trials follow, dim and named for what became of them ("interrupted 2"), only when
+there are some: a pool whose workers are restarted hands trials back, and those run again.
+
 On a terminal, a live bar. Elsewhere (a CI log, a pipe), where a bar cannot redraw, a line when
 the progress changes (at most one every ``LOG_EVERY`` seconds, and at every change of status),
 each whole, however narrow the log."""
@@ -45,14 +49,31 @@ def best_text(study: StudyOut) -> str:
     return f"{shown} (#{best.number})"
 
 
+def set_apart(study: StudyOut) -> dict[str, int]:
+    """The FAIL trials that did not fail of themselves, by what became of them, under the
+    names the bar and the log line give them."""
+    split = study.fail_breakdown
+    return {
+        "interrupted": split.interrupted,
+        "never run": split.never_run,
+        "stopped by the cancel": split.stopped_by_cancel,
+        "stopped when the study failed": split.stopped_by_study_failure,
+    }
+
+
 def fields(study: StudyOut) -> dict[str, Any]:
-    counts = study.counts
+    """The figures the bar and the log line show. "failed": the FAIL trials that failed of
+    themselves; "not_failed": the others, each kind named only when there are some
+    (" · interrupted 2"). An answer without the breakdown (an older service's) shows every FAIL
+    trial as failed, as it did."""
+    counts, apart = study.counts, set_apart(study)
     return {
         "status": "saving the best model" if awaits_model(study) else study.status,
         "complete": counts.get("COMPLETE", 0),
         "pruned": counts.get("PRUNED", 0),
-        "failed": counts.get("FAIL", 0),
+        "failed": max(0, counts.get("FAIL", 0) - sum(apart.values())),
         "running": counts.get("RUNNING", 0),
+        "not_failed": "".join(f" · {name} {n}" for name, n in apart.items() if n),
         "best": best_text(study),
     }
 
@@ -65,6 +86,7 @@ def make_progress(console: Console) -> Progress:
         TextColumn(
             "[green]complete {task.fields[complete]}[/] · [yellow]pruned {task.fields[pruned]}[/]"
             " · [red]failed {task.fields[failed]}[/] · running {task.fields[running]}"
+            "[dim]{task.fields[not_failed]}[/]"
         ),
         TextColumn("best {task.fields[best]}"),
         TextColumn("{task.fields[status]}"),
@@ -107,7 +129,7 @@ def line(study: StudyOut) -> str:
     return (
         f"{study.name} {study.progress.done}/{study.progress.n_trials} · complete {f['complete']}"
         f" · pruned {f['pruned']} · failed {f['failed']} · running {f['running']}"
-        f" · best {f['best']} · {f['status']}"
+        f"{f['not_failed']} · best {f['best']} · {f['status']}"
     )
 
 

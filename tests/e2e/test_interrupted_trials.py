@@ -100,6 +100,7 @@ def test_trials_stopped_or_killed_mid_run_are_told_from_a_trial_that_failed(
         "interrupted": 2,
         "never_run": 0,
         "stopped_by_cancel": 0,
+        "stopped_by_study_failure": 0,
         "failed": 1,
     }, final["end"]
     assert final["error"] is None and final["trial_errors"] is None, final

@@ -2,7 +2,7 @@
 ``GET /v1/studies/{id}`` shows, in its delta read: no statement of its own) and by the report's
 count by state, alike: a trial interrupted and run again (a copy of its parameters was queued,
 as a worker's hand-back and the sweep queue it), a queued trial that never ran, a trial a cancel
-stopped, and a trial that failed of itself."""
+stopped, a trial its study's failure stopped, and a trial that failed of itself."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ from optuna.trial import TrialState
 
 from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade
-from regtune.service.store.optuna_db.attrs import STOPPED_BY_CANCEL_ATTR
+from regtune.service.store.optuna_db.attrs import (
+    STOPPED_BY_CANCEL_ATTR,
+    STOPPED_BY_STUDY_FAILURE_ATTR,
+)
 from regtune.service.store.scheduling.retries import queue_retry, storage_with_retries
 from regtune.service.store.trials.failures import Failures
 from regtune.service.store.trials.report import state_counts
@@ -76,6 +79,24 @@ def test_the_index_and_the_report_tell_interrupted_trials_from_failed_ones(
         )
         assert (stopped.interrupted, stopped.own) == (2, 1)  # not a failure of its own
         assert seen(by=uuid.uuid4().hex) == stopped
+
+        for _ in range(2):  # the study failed: their workers marked them so
+            failed_with = study.ask(X)
+            storage.set_trial_system_attr(
+                failed_with._trial_id, STOPPED_BY_STUDY_FAILURE_ATTR, True
+            )
+            study.tell(failed_with, state=TrialState.FAIL)
+        ended_all = seen()
+        assert ended_all == Failures(
+            failed=7,
+            retried=2,
+            not_run=1,
+            retries_not_run=1,
+            stopped_by_cancel=1,
+            stopped_by_study_failure=2,
+        )
+        assert (ended_all.interrupted, ended_all.own) == (2, 1)  # no failures of their own
+        assert seen(by=uuid.uuid4().hex) == ended_all
     finally:
         storage.engine.dispose()
         engine.dispose()

@@ -33,7 +33,13 @@ TIMED_OUT = (
     "budget.timeout_s (1 s) passed: the study completed with the 0 of budget.n_trials 4 trials "
     "done by then"
 )
-NO_FAIL = {"interrupted": 0, "never_run": 0, "stopped_by_cancel": 0, "failed": 0}
+NO_FAIL = {
+    "interrupted": 0,
+    "never_run": 0,
+    "stopped_by_cancel": 0,
+    "stopped_by_study_failure": 0,
+    "failed": 0,
+}
 """A study's end with no trial in state FAIL."""
 
 
@@ -252,10 +258,9 @@ def test_a_cancelled_study_tells_a_trial_handed_back_from_its_retry_that_never_r
     assert study["end"] == {
         "reason": "cancelled",
         "message": said,
+        **NO_FAIL,
         "interrupted": 1,
         "never_run": 1,
-        "stopped_by_cancel": 0,
-        "failed": 0,
     }, study["end"]
     assert text_of(api.get(study["report_url"]).text, "end") == f"Ended: {said}."
     assert f"ended: {said}" in cli_output(api, monkeypatch, "show", study_id)
@@ -296,3 +301,53 @@ def test_a_trial_stopped_by_the_cancel_is_counted_apart_from_failed_ones(
     assert f"ended: {said}" in cli_output(api, monkeypatch, "show", study_id)
     watched = cli_result(api, monkeypatch, "watch", study_id)  # exits non-zero: not completed
     assert f"ended: {said}" in " ".join(watched.output.split()), watched.output
+
+
+def test_a_trial_stopped_when_its_study_failed_is_counted_apart_from_failed_ones(
+    apps: Apps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trial 0 runs while trial 1's error fails the study (``budget.max_retries: 0``): its
+    worker stops it ("the study ended (failed) while the trial ran"). The study's end counted it
+    in ``end.failed``, beside the trial that failed of itself, as if it had failed too: it now
+    says it was stopped when the study failed, in ``end.stopped_by_study_failure``."""
+    from tests.worker.test_signal_lines import SLEEPING
+
+    api = apps(
+        objective_factory="tests.objectives:fail_the_second_trial_while_the_first_sleeps",
+        sleep_trial_seconds=120,
+    )
+    budget = {"n_trials": 2, "max_parallel": 2, "max_retries": 0}
+    body = SLEEPING | {"name": "failed-mid-trial", "budget": budget}
+    study_id = api.post("/v1/studies", json=body).json()["id"]
+
+    with worker_thread(max_trials=1) as sleeping:
+        wait_for(lambda: trials_running(api, study_id), timeout=120, what="trial 0 to run")
+        with worker_thread(max_trials=1) as failing:
+            failing.ended()  # trial 1 raised: the study failed
+        sleeping.ended()  # the heartbeat's round trip tells it of the failure
+
+    study = api.get(f"/v1/studies/{study_id}").json()
+    assert study["status"] == "failed" and study["counts"]["FAIL"] == 2, study
+    assert "the trainer diverged" in study["error"], study
+    said = (
+        "failed with 0 of budget.n_trials 2 trials done: the error says why; 2 trials not "
+        "counted toward budget.n_trials (state FAIL): 1 stopped when the study failed, 1 failed "
+        "(its error says why)"
+    )
+    assert study["end"] == {
+        "reason": "failed",
+        "message": said,
+        **NO_FAIL,
+        "stopped_by_study_failure": 1,
+        "failed": 1,
+    }, study["end"]
+    trials = api.get(f"/v1/studies/{study_id}/trials").json()["items"]
+    errors = [t["user_attrs"]["error"] for t in trials]
+    assert errors[0].endswith("the study ended (failed) while the trial ran"), errors
+    assert "the trainer diverged" in errors[1], errors
+    assert text_of(api.get(study["report_url"]).text, "end") == f"Ended: {said}."
+    watched = cli_result(api, monkeypatch, "watch", study_id)  # exits 1: the study failed
+    assert watched.exit_code == 1, watched.output
+    shown = " ".join(watched.output.split())
+    assert f"ended: {said}" in shown, watched.output
+    assert "failed 1 · running 0 · stopped when the study failed 1 · best" in shown, shown

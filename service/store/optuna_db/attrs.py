@@ -53,6 +53,12 @@ STOPPED_BY_CANCEL_ATTR = "regtune:stopped_by_cancel"
 """Trial system attribute (true) of a FAIL trial its worker stopped because a user cancelled its
 study while it ran: the study's end counts it apart from the trials that failed of themselves
 (``trials.failures``)."""
+STOPPED_BY_STUDY_FAILURE_ATTR = "regtune:stopped_by_study_failure"
+"""Trial system attribute (true) of a FAIL trial its worker stopped because its study failed
+while it ran (another trial's errors passed ``budget.max_retries``): counted apart from the
+trials that failed of themselves, as ``STOPPED_BY_CANCEL_ATTR``'s are."""
+STOPPED_MARKS = (STOPPED_BY_CANCEL_ATTR, STOPPED_BY_STUDY_FAILURE_ATTR)
+"""The marks of a FAIL trial its study's end stopped (a trial carries one at most)."""
 STOPPED_EARLY_ATTR = "stopped_early"
 """Trial user attribute a trial's training sets true when early stopping ended it (a user
 attribute, unprefixed: optuna-dashboard shows it beside the trial's other training facts)."""

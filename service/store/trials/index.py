@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import threading
 from array import array
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from regtune.service.store.trials.best import (
     value_of,
 )
 from regtune.service.store.trials.cursor import OPEN_STATES, Change, Cursor, read_changes
-from regtune.service.store.trials.failures import Failures, retry_join, stopped_by_cancel
+from regtune.service.store.trials.failures import Failures, retry_join, stopped_marks
 
 STATES = [s.name for s in TrialState]
 MAX_STUDIES = 64
@@ -88,8 +89,9 @@ class StudyIndex:
         self._retried = 0
         self._not_run = 0
         self._retries_not_run = 0
-        self._stopped_by_cancel = 0
-        """What became of the FAIL trials (``failures``), counted as the trials are read."""
+        self._stopped: Counter[str] = Counter()
+        """What became of the FAIL trials (``failures``), counted as the trials are read; those
+        their study's end stopped by mark (``stopped_marks``)."""
         self.begun = 0
         """Refreshes begun; ``done``: the number of the last one finished."""
         self.done = 0
@@ -165,15 +167,16 @@ class StudyIndex:
 
     def _count_failures(self, session: Session, changes: list[Change[tuple[int, str]]]) -> None:
         """Count the retries among ``changes`` and the FAIL trials among them that never
-        started or that a cancel stopped. A separate statement, and only once the study has a
-        FAIL trial: a retry copies a FAIL trial (final, with a lower id: read in this delta or
-        an earlier one), so a study without one has none, and an unchanged study's read stays
-        the one statement it was (the join costs a delta read 0.27 → 0.55 ms on SQLite)."""
+        started or that their study's end stopped (a cancel, or its failure). A separate
+        statement, and only once the study has a FAIL trial: a retry copies a FAIL trial
+        (final, with a lower id: read in this delta or an earlier one), so a study without one
+        has none, and an unchanged study's read stays the one statement it was (the join costs
+        a delta read 0.27 → 0.55 ms on SQLite)."""
         trials = om.TrialModel.__table__
         retry = retry_join(trials)
         ids = [change.trial_id for change in changes]
         facts: dict[int, tuple[bool, bool]] = {}
-        cancelled: set[int] = set()
+        marks: dict[int, str] = {}
         any_failed = any(change.state == "FAIL" for change in changes)
         for start in range(0, len(ids), IDS_PER_QUERY):
             chunk = ids[start : start + IDS_PER_QUERY]
@@ -184,9 +187,10 @@ class StudyIndex:
             )
             for trial_id, is_retry, not_started in session.execute(query):
                 facts[int(trial_id)] = (bool(is_retry), bool(not_started))
-            if any_failed:  # only a FAIL trial carries the mark
-                marked = stopped_by_cancel(trials).where(among(session, trials.c.trial_id, chunk))
-                cancelled.update(int(trial_id) for trial_id in session.scalars(marked))
+            if any_failed:  # only a FAIL trial carries a mark
+                marked = stopped_marks(trials).where(among(session, trials.c.trial_id, chunk))
+                for trial_id, mark in session.execute(marked):
+                    marks[int(trial_id)] = str(mark)
         for change in changes:
             is_retry, not_started = facts.get(change.trial_id, (False, False))
             if change.seen is None and is_retry:
@@ -194,21 +198,21 @@ class StudyIndex:
             if change.state == "FAIL" and not_started:  # FAIL is final: counted once
                 self._not_run += 1
                 self._retries_not_run += int(is_retry)
-            elif change.state == "FAIL" and change.trial_id in cancelled:
-                self._stopped_by_cancel += 1
+            elif change.state == "FAIL" and change.trial_id in marks:
+                self._stopped[marks[change.trial_id]] += 1
 
     def counts(self) -> dict[str, int]:
         return {s: len(column) for s, column in self.by_state.items()}
 
     def failures(self) -> Failures:
-        """What became of the FAIL trials read so far (interrupted, never run, failed)."""
+        """What became of the FAIL trials read so far (interrupted, never run, stopped by
+        their study's end, failed)."""
         return Failures(
             failed=len(self.by_state["FAIL"]),
             retried=self._retried,
             not_run=self._not_run,
             retries_not_run=self._retries_not_run,
-            stopped_by_cancel=self._stopped_by_cancel,
-        )
+        ).with_stopped(self._stopped)
 
     def page(self, state: str | None, offset: int, limit: int) -> list[int]:
         """Trial ids of the page, in number order."""

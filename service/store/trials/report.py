@@ -28,7 +28,7 @@ from regtune.service.store.trials.best import (
     fold_standard_error,
 )
 from regtune.service.store.trials.coefficients import decode
-from regtune.service.store.trials.failures import Failures, retry_join, stopped_by_cancel
+from regtune.service.store.trials.failures import Failures, retry_join, stopped_marks
 
 BEST_KEPT = 50
 """Best trials added to every sample, so that the optimum and its neighbours are drawn."""
@@ -121,7 +121,8 @@ def state_counts(session: Session, optuna_study_id: int) -> tuple[dict[str, int]
 
 def _failures(session: Session, optuna_study_id: int, *, failed: int) -> Failures:
     """What became of the study's ``failed`` FAIL trials: copies queued (in any state), FAIL
-    trials that never started and FAIL trials a cancel stopped, one aggregate."""
+    trials that never started, one aggregate; and FAIL trials their study's end stopped, by
+    mark."""
     trials = om.TrialModel.__table__
     retry = retry_join(trials)
     retried = not_run = retries_not_run = 0
@@ -136,9 +137,10 @@ def _failures(session: Session, optuna_study_id: int, *, failed: int) -> Failure
         if name == "FAIL" and not_started:
             not_run += int(n)
             retries_not_run += int(n) if is_retry else 0
-    cancelled = stopped_by_cancel(trials).where(trials.c.study_id == optuna_study_id)
-    by_cancel = session.execute(select(func.count()).select_from(cancelled.subquery())).scalar()
-    return Failures(failed, retried, not_run, retries_not_run, int(by_cancel or 0))
+    marked = stopped_marks(trials).where(trials.c.study_id == optuna_study_id).subquery()
+    by_mark = session.execute(select(marked.c.key, func.count()).group_by(marked.c.key))
+    stopped = {str(mark): int(n) for mark, n in by_mark}
+    return Failures(failed, retried, not_run, retries_not_run).with_stopped(stopped)
 
 
 def distributions(session: Session, optuna_study_id: int) -> dict[str, str]:
