@@ -35,62 +35,49 @@ def make_failing_objective(
     return objective
 
 
-def fail_the_first_trial(
-    spec: StudySpec, *, stop_check: StopCheck
-) -> Callable[[optuna.Trial], float | list[float]]:
+Objective = Callable[[optuna.Trial], float | list[float]]
+
+
+def _diverging_at(number: int, spec: StudySpec, others: Objective) -> Objective:
+    """``others``, except that trial ``number`` raises as a trainer that diverged does."""
+
+    def objective(trial: optuna.Trial) -> float | list[float]:
+        if trial.number == number:
+            suggest(trial, spec)
+            raise FloatingPointError("the trainer diverged")
+        return others(trial)
+
+    return objective
+
+
+def fail_the_first_trial(spec: StudySpec, *, stop_check: StopCheck) -> Objective:
     """The study's real objective, except that its first trial (number 0) raises as a trainer
     that diverged does: that trial FAILs (an error counted against ``budget.max_retries``; its
     parameters do not run again: the next trial's are new), and the study completes."""
     from regtune.worker.objective import make_objective
 
-    real = make_objective(spec, stop_check=stop_check)
-
-    def objective(trial: optuna.Trial) -> float | list[float]:
-        if trial.number == 0:
-            suggest(trial, spec)
-            raise FloatingPointError("the trainer diverged")
-        return real(trial)
-
-    return objective
+    return _diverging_at(0, spec, make_objective(spec, stop_check=stop_check))
 
 
-def fail_the_first_trial_then_sleep(
-    spec: StudySpec, *, stop_check: StopCheck
-) -> Callable[[optuna.Trial], float | list[float]]:
+def fail_the_first_trial_then_sleep(spec: StudySpec, *, stop_check: StopCheck) -> Objective:
     """Trial 0 raises as a trainer that diverged does (a failure of its own: its parameters do
     not run again); the others are the sleep objective's (``REGTUNE_SLEEP_TRIAL_SECONDS`` over
     their epochs, a stop seen after each), so a test can stop or kill their worker mid-trial."""
     from bench.sleep_objective import make_objective
 
-    sleeping = make_objective(spec, stop_check=stop_check)
-
-    def objective(trial: optuna.Trial) -> float | list[float]:
-        if trial.number == 0:
-            suggest(trial, spec)
-            raise FloatingPointError("the trainer diverged")
-        return sleeping(trial)
-
-    return objective
+    return _diverging_at(0, spec, make_objective(spec, stop_check=stop_check))
 
 
 def fail_the_second_trial_while_the_first_sleeps(
     spec: StudySpec, *, stop_check: StopCheck
-) -> Callable[[optuna.Trial], float | list[float]]:
+) -> Objective:
     """Trial 1 raises as a trainer that diverged does (a failure of its own); the others are the
     sleep objective's (``REGTUNE_SLEEP_TRIAL_SECONDS`` over their epochs, a stop seen after
     each), so trial 0 is still running when trial 1's error fails a study of
     ``budget.max_retries: 0``."""
     from bench.sleep_objective import make_objective
 
-    sleeping = make_objective(spec, stop_check=stop_check)
-
-    def objective(trial: optuna.Trial) -> float | list[float]:
-        if trial.number == 1:
-            suggest(trial, spec)
-            raise FloatingPointError("the trainer diverged")
-        return sleeping(trial)
-
-    return objective
+    return _diverging_at(1, spec, make_objective(spec, stop_check=stop_check))
 
 
 def deaf_to_stops(spec: StudySpec, *, stop_check: StopCheck) -> Callable[[optuna.Trial], float]:
