@@ -151,7 +151,7 @@ def _save_holding_the_lease(
     if existing is not None and existing.get("trial") == view.number:
         return existing
     if previous is not None and previous.get("trial") == view.number:
-        return _publish_again(osid, previous, stores=stores)
+        return _publish_again(row, osid, previous, stores=stores)
     try:
         record = _retrain_and_upload(row, spec, view, existing, stop=stop, stores=stores)
     except RefitStopped:
@@ -175,10 +175,14 @@ def _save_holding_the_lease(
     return record
 
 
-def _publish_again(osid: int, previous: dict[str, Any], *, stores: Stores) -> dict[str, Any] | None:
+def _publish_again(
+    row: StudyRow, osid: int, previous: dict[str, Any], *, stores: Stores
+) -> dict[str, Any] | None:
     """The study was extended and the same trial chosen at its new end: the model of its last
     end stands again, its file as it was, with no retraining."""
-    standing = best_model.publish(osid, previous, replaces=None, engine=stores.engine)
+    standing = best_model.publish(
+        osid, previous, replaces=None, ended_at=row.finished_at, engine=stores.engine
+    )
     if standing is not None:
         best_model.drop_previous(osid, standing, settings=stores.settings, engine=stores.engine)
     return standing
@@ -270,7 +274,11 @@ def _retrain_and_upload(
         "created_at": utcnow().isoformat(),
     }
     standing = best_model.publish(
-        study_id_of(study), record, replaces=existing, engine=stores.engine
+        study_id_of(study),
+        record,
+        replaces=existing,
+        ended_at=row.finished_at,
+        engine=stores.engine,
     )
     if standing is None or standing["artifact_id"] != artifact_id:  # not ours: its file goes
         best_model.discard_artifact(

@@ -421,25 +421,26 @@ def publish(
     record: dict[str, Any],
     *,
     replaces: dict[str, Any] | None,
+    ended_at: datetime | None,
     engine: Engine | None = None,
 ) -> dict[str, Any] | None:
     """Make ``record`` the study's best model if the standing one is still ``replaces``; return
     the record that stands afterwards (another saver's, if it published first), or None if the
-    study is not completed any more (it was extended while the model trained: its next end
-    saves one).
+    study's ``finished_at`` is not ``ended_at`` any more, the end the saver chose its trial at
+    (the study was extended meanwhile: its next end saves a model).
 
     The lease keeps savers apart; this keeps the record from changing under a reader even when a
     lease ran out mid-retraining (a paused worker): the first record of a trial stands. The
-    study's row is written first, only if it is completed, and so held until this commits: an
-    extension, which sets the record aside in the transaction that opens the study again, comes
-    before (nothing is published) or after (it sets this record aside).
+    study's row is written first, only if it is still at that end, and so held until this
+    commits: an extension, which sets the record aside in the transaction that opens the study
+    again, comes before (nothing is published) or after (it sets this record aside).
     """
     attr = om.StudyUserAttributeModel
     where = (attr.study_id == optuna_study_id, attr.key == BEST_MODEL_ATTR)
     value = json.dumps(record)
     try:
         with transaction(engine) as session:
-            if not _hold_completed(session, optuna_study_id):
+            if not _hold_end(session, optuna_study_id, ended_at):
                 return None
             current = session.scalar(select(attr.value_json).where(*where))
             if current is None:
@@ -474,14 +475,15 @@ def publish(
     return standing if standing is not None else record
 
 
-def _hold_completed(session: Session, optuna_study_id: int) -> bool:
-    """Whether the study is completed, its row held by this transaction if it is."""
+def _hold_end(session: Session, optuna_study_id: int, ended_at: datetime | None) -> bool:
+    """Whether the study's ``finished_at`` is still ``ended_at``, its row held by this
+    transaction if it is."""
+    same_end = (
+        StudyRow.finished_at.is_(None) if ended_at is None else (StudyRow.finished_at == ended_at)
+    )
     held = session.execute(
         update(StudyRow)
-        .where(
-            StudyRow.optuna_study_id == optuna_study_id,
-            StudyRow.status == StudyStatus.COMPLETED,
-        )
+        .where(StudyRow.optuna_study_id == optuna_study_id, same_end)
         .values(updated_at=StudyRow.updated_at)
         .execution_options(synchronize_session=False)
     )
