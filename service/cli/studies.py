@@ -391,8 +391,10 @@ def extend(
     key: KeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Give a study more trials; a completed or cancelled one is queued again and goes on from
-    its trials (its sampler keeps what it learnt). A failed study cannot be extended.
+    """Give a study more trials; a completed or cancelled one goes on from its trials.
+
+    budget.n_trials grows by K; a completed or cancelled study is queued again, its sampler
+    going on from every trial it has. A failed study cannot be extended.
 
     With --watch: exit 1 if it fails, 2 if cancelled; Ctrl-C stops watching, not the study: 130.
     """
