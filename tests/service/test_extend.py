@@ -222,3 +222,26 @@ def test_an_extension_of_the_row_read_before_the_finish_that_completed_it_is_not
     assert grown.reopened and grown.row.n_trials == 5
     study = run_to_the_end(api, study_id)
     assert study["status"] == "completed" and done(study) == 5, study
+
+
+def test_an_api_process_that_saw_the_model_shows_the_next_end_s_after_another_extended_it(
+    api: TestClient,
+) -> None:
+    """Another process extends the study (its UPDATE, without this process being told): this
+    one, which remembered the model of the first end, shows none while the study runs again,
+    and the next end's once it is saved (was: the first end's, for as long as it ran)."""
+    from regtune.service.store.repos import extension, studies
+
+    first = run_to_the_end(
+        api, api.post("/v1/studies", json=definition("elsewhere", 2)).json()["id"]
+    )
+    assert first["best_model"] is not None  # remembered by this process
+    row = studies.read_row_now(first["id"])
+    assert extension._grew(row, n_trials=6, timeout_s=None, now=utcnow(), engine=None)
+
+    fresh = {"Cache-Control": "no-cache"}
+    running = api.get(f"/v1/studies/{first['id']}", headers=fresh).json()
+    assert (running["status"], running["best_model"]) == ("queued", None), running
+    again = run_to_the_end(api, first["id"])
+    assert done(again) == 8 and again["best_model"]["trial"] == again["best_trial"]["number"]
+    assert again["best_model"] != first["best_model"]
