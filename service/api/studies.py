@@ -250,6 +250,23 @@ def cancel_study(study: StudyDep) -> StudyOut:
     return study_out(studies.cancel(study.id, tenant=study.tenant))
 
 
+def admit_extension(study: StudyRow, body: StudyExtension, *, settings: Settings) -> None:
+    """The grown budget held to the rules a definition is admitted by: the service's most
+    trials per study (a 422 naming the body's ``n_trials``), then what the budget costs (a 422
+    naming ``budget.n_trials`` or ``budget.timeout_s``, as ``POST /v1/studies`` answers it): a
+    grid's points each run once, a GP sampler's memory grows with its trials. A definition this
+    API cannot read answers 503, before anything changes."""
+    spec = studies.definition_of(study)
+    n_trials = study.n_trials + body.n_trials
+    check_extension(n_trials, settings)
+    grown = {"n_trials": n_trials} | (
+        {} if body.timeout_s is None else {"timeout_s": body.timeout_s}
+    )
+    spec = spec.model_copy(update={"budget": spec.budget.model_copy(update=grown)})
+    shape = cost.shape_of(spec, datasets.uploaded_shape(spec, tenant=study.tenant))
+    cost.check(spec, shape, cost.Budget.from_settings(settings))
+
+
 @router.post(
     "/studies/{study_id}/extend",
     response_model=ExtendedStudy,
@@ -263,8 +280,7 @@ def cancel_study(study: StudyDep) -> StudyOut:
     "queued again and goes on from its trials",
 )
 def extend_study(study: StudyDep, body: StudyExtension) -> ExtendedStudy:
-    studies.definition_of(study)  # one this API cannot read answers 503 before anything changes
-    check_extension(study.n_trials + body.n_trials, get_settings())
+    admit_extension(study, body, settings=get_settings())
     done = extension.extend(
         study.id, n_trials=body.n_trials, timeout_s=body.timeout_s, tenant=study.tenant
     )

@@ -187,6 +187,26 @@ def test_a_bad_extension_is_a_422_naming_its_field_and_changes_nothing(
     assert api.get(f"/v1/studies/{study_id}").json()["progress"]["n_trials"] == 2
 
 
+def test_a_budget_the_definition_would_be_refused_for_is_refused_and_changes_nothing(
+    api: TestClient,
+) -> None:
+    """The grown budget is held to what a new definition is admitted by: a grid of 3 × 3
+    points, each run once, takes no 12th trial (a GP sampler's memory, which grows with its
+    trials, is held the same way), in the words ``POST /v1/studies`` answers with."""
+    grid = {"lambda": {"choices": [0.001, 0.01, 0.1]}, "l1_ratio": {"choices": [0, 0.5, 1]}}
+    body = definition("grid", 9) | {"sampler": {"type": "grid", "seed": 0}, "search_space": grid}
+    study_id = api.post("/v1/studies", json=body).json()["id"]
+    refused = api.post(f"/v1/studies/{study_id}/extend", json={"n_trials": 3})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["message"] == (
+        "budget.n_trials: the grid sampler's grid has 9 point(s), each run once; n_trials 12 "
+        "would run 3 of them again, to the same result: give n_trials ≤ 9, or leave it out "
+        "(the grid's size)"
+    )
+    study = api.get(f"/v1/studies/{study_id}").json()
+    assert (study["progress"]["n_trials"], study["definition"]["budget"]["n_trials"]) == (9, 9)
+
+
 def test_an_unknown_study_or_another_tenants_is_not_found(apps: Apps) -> None:
     api = apps(admin_key=ADMIN)
     admin = {"Authorization": f"Bearer {ADMIN}"}
