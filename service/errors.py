@@ -48,6 +48,10 @@ class StudyNotActive(Conflict):
     pass
 
 
+class StudyNotExtendable(Conflict):
+    """The study failed: the errors that ended it would end it again."""
+
+
 class StudyRunning(Conflict):
     """The study has trials running; it can be deleted once they stopped."""
 

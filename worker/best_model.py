@@ -137,6 +137,7 @@ def _save_holding_the_lease(
             session, osid, direction, spec.objective.select, spec.objective.relax_margin
         )
         existing = best_model.read_info(session, osid)
+        previous = best_model.previous(session, osid) if existing is None else None
         view = trial_reads.get_trial(session, osid, number) if number is not None else None
     if view is None:
         reason = (
@@ -149,6 +150,8 @@ def _save_holding_the_lease(
     best_model.record_choice(osid, number=view.number, note=_chosen(spec, note), storage=storage)
     if existing is not None and existing.get("trial") == view.number:
         return existing
+    if previous is not None and previous.get("trial") == view.number:
+        return _publish_again(row, osid, previous, stores=stores)
     try:
         record = _retrain_and_upload(row, spec, view, existing, stop=stop, stores=stores)
     except RefitStopped:
@@ -157,6 +160,12 @@ def _save_holding_the_lease(
         error = f"{type(exc).__name__}: {exc}"
         best_model.record_failure(study_id, osid, error=error, engine=engine, storage=storage)
         raise
+    if record is None:
+        log.info(
+            "study %s was extended while its best model trained: its next end saves one", study_id
+        )
+        return None
+    best_model.drop_previous(osid, record, settings=stores.settings, engine=engine)
     log.info(
         "study %s best model saved from trial %d (artifact %s)",
         study_id,
@@ -164,6 +173,19 @@ def _save_holding_the_lease(
         record["artifact_id"],
     )
     return record
+
+
+def _publish_again(
+    row: StudyRow, osid: int, previous: dict[str, Any], *, stores: Stores
+) -> dict[str, Any] | None:
+    """The study was extended and the same trial chosen at its new end: the model of its last
+    end stands again, its file as it was, with no retraining."""
+    standing = best_model.publish(
+        osid, previous, replaces=None, ended_at=row.finished_at, engine=stores.engine
+    )
+    if standing is not None:
+        best_model.drop_previous(osid, standing, settings=stores.settings, engine=stores.engine)
+    return standing
 
 
 def _chosen(spec: StudySpec, note: str | None) -> str:
@@ -181,7 +203,7 @@ def _retrain_and_upload(
     *,
     stop: StopCheck | None,
     stores: Stores,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     dataset = data.load(spec.dataset.model_dump(mode="json"), engine=stores.engine)
     # no test split: the non-test rows are every row, so the one refit is the saved model
     every_row = spec.refit_rows == "all" and not spec.validation.test_split
@@ -252,9 +274,13 @@ def _retrain_and_upload(
         "created_at": utcnow().isoformat(),
     }
     standing = best_model.publish(
-        study_id_of(study), record, replaces=existing, engine=stores.engine
+        study_id_of(study),
+        record,
+        replaces=existing,
+        ended_at=row.finished_at,
+        engine=stores.engine,
     )
-    if standing["artifact_id"] != artifact_id:  # another saver published first: its file stands
+    if standing is None or standing["artifact_id"] != artifact_id:  # not ours: its file goes
         best_model.discard_artifact(
             study_id_of(study), artifact_id, settings=stores.settings, engine=stores.engine
         )

@@ -435,7 +435,8 @@ class Worker:
         return study
 
     def _definition(self, claim: Claim) -> StudySpec:
-        """The stored definition, parsed once per study (it never changes once stored)."""
+        """The stored definition, parsed once per study: an extension changes only its budget
+        (``extension``), which the worker reads from the study's row, never from here."""
         spec = self._definitions.get(claim.study_id)
         if spec is None:
             spec = StudySpec.from_stored(claim.definition)

@@ -46,7 +46,7 @@ BODILESS = (
     "body, send none"
 )
 TOO_NEW = ", or a newer API stored the study (definition_too_new)"
-READ_A_DEFINITION = frozenset({"get_study", "cancel_study", "study_report"})
+READ_A_DEFINITION = frozenset({"get_study", "cancel_study", "extend_study", "study_report"})
 """Operations that read a stored definition, which this API may not know (``TOO_NEW``)."""
 WITHOUT_DATABASE = frozenset({"/healthz", "/readyz"})
 """Routes that answer whatever the database does (``/readyz`` declares its own 503)."""

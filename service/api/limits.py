@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import deque
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -145,3 +146,16 @@ def check_definition(spec: StudySpec, settings: Settings) -> None:
         rule = f"n_trials must be ≤ {limit} (REGTUNE_MAX_TRIALS_PER_STUDY), got {n_trials}"
         path = "budget.n_trials"
         raise InvalidDefinition(f"{path}: {rule}", [FieldProblem(path, rule)])
+
+
+def check_extension(n_trials: int, settings: Settings) -> None:
+    """Refuse an extension whose budget this service's settings do not allow: a 422 naming the
+    body's ``n_trials``, as a rule of the body's own is answered."""
+    limit = settings.max_trials_per_study
+    if n_trials > limit:
+        rule = (
+            f"the study's budget.n_trials would be {n_trials}, over the {limit} that "
+            "REGTUNE_MAX_TRIALS_PER_STUDY allows"
+        )
+        problem = {"type": "value_error", "loc": ("body", "n_trials"), "msg": rule}
+        raise RequestValidationError([problem])

@@ -181,7 +181,7 @@ def known_study_body(row: StudyRow) -> bytes | None:
         return None
     reads = trial_reads.settled_study_reads(
         row.optuna_study_id or -1,
-        key=row.id,
+        key=studies.index_key(row),
         direction=directions[0],
         relax_margin=objective.relax_margin,
     )
@@ -219,7 +219,13 @@ def _render_page(
 
     def page(session: Any) -> tuple[int, list[int], dict[int, bytes], list[Any]]:
         total, ids = trial_reads.page_ids(
-            session, osid, key=row.id, state=state, offset=offset, limit=limit, quiet=quiet
+            session,
+            osid,
+            key=studies.index_key(row),
+            state=state,
+            offset=offset,
+            limit=limit,
+            quiet=quiet,
         )
         known = _rendered(row, ids)
         missing = [i for i in ids if i not in known]
@@ -257,7 +263,11 @@ def known_trial_page_body(
     if not studies.quiet(row):
         return None
     found = trial_reads.settled_page_ids(
-        row.optuna_study_id or -1, key=row.id, state=state, offset=offset, limit=limit
+        row.optuna_study_id or -1,
+        key=studies.index_key(row),
+        state=state,
+        offset=offset,
+        limit=limit,
     )
     if found is None:
         return None

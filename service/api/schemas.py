@@ -334,6 +334,36 @@ class StudyOut(Answer):
     finished_at: UtcDateTime | None
 
 
+class StudyExtension(BaseModel):
+    """The body of ``POST /v1/studies/{id}/extend``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    n_trials: int = Field(
+        ge=1,
+        le=1_000_000,
+        description="how many trials more: budget.n_trials grows by this many",
+        examples=[50],
+    )
+    timeout_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=30 * 24 * 3600,
+        allow_inf_nan=False,
+        description="a new time budget (budget.timeout_s), counted from the extension; left "
+        "out, the definition's budget.timeout_s, if it has one, counted from the extension",
+    )
+
+
+class ExtendedStudy(Answer):
+    study: StudyOut = Field(description="the study after the extension")
+    n_trials_before: int = Field(description="budget.n_trials before the extension")
+    status_before: StudyStatus = Field(description="the study's status before the extension")
+    reopened: bool = Field(
+        description="the study had completed or been cancelled and is queued again: workers "
+        "claim it as any queued study, and its best model is the one saved at its next end"
+    )
+
+
 class StudyBrief(Answer):
     id: str
     name: str

@@ -22,10 +22,12 @@ from regtune.service.api.deps import (
     listed_tenant,
 )
 from regtune.service.api.errors import invalid_definition
-from regtune.service.api.limits import check_definition
+from regtune.service.api.limits import check_definition, check_extension
 from regtune.service.api.render import json_body, study_out, trial_out
 from regtune.service.api.schemas import (
     STUDY_WAIT_MAX,
+    ExtendedStudy,
+    StudyExtension,
     StudyOut,
     StudyPage,
     TrialOut,
@@ -45,7 +47,7 @@ from regtune.service.spec.resolve import (
     resolve_validation,
 )
 from regtune.service.store.reads import read
-from regtune.service.store.repos import datasets, studies
+from regtune.service.store.repos import datasets, extension, studies
 from regtune.service.store.tables import StudyRow
 from regtune.service.store.trials import views as trial_reads
 
@@ -246,6 +248,48 @@ def get_trial(study: StudyDep, number: Annotated[int, Path(ge=0, le=2**31 - 1)])
 def cancel_study(study: StudyDep) -> StudyOut:
     studies.definition_of(study)  # one this API cannot read answers 503 before anything changes
     return study_out(studies.cancel(study.id, tenant=study.tenant))
+
+
+def admit_extension(study: StudyRow, body: StudyExtension, *, settings: Settings) -> None:
+    """The grown budget held to the rules a definition is admitted by: the service's most
+    trials per study (a 422 naming the body's ``n_trials``), then what the budget costs (a 422
+    naming ``budget.n_trials`` or ``budget.timeout_s``, as ``POST /v1/studies`` answers it): a
+    grid's points each run once, a GP sampler's memory grows with its trials. A definition this
+    API cannot read answers 503, before anything changes."""
+    spec = studies.definition_of(study)
+    n_trials = study.n_trials + body.n_trials
+    check_extension(n_trials, settings)
+    grown = {"n_trials": n_trials} | (
+        {} if body.timeout_s is None else {"timeout_s": body.timeout_s}
+    )
+    spec = spec.model_copy(update={"budget": spec.budget.model_copy(update=grown)})
+    shape = cost.shape_of(spec, datasets.uploaded_shape(spec, tenant=study.tenant))
+    cost.check(spec, shape, cost.Budget.from_settings(settings))
+
+
+@router.post(
+    "/studies/{study_id}/extend",
+    response_model=ExtendedStudy,
+    responses=errors(
+        {
+            404: NO_STUDY,
+            409: "the study has failed: its errors would end it again (submit it anew)",
+        }
+    ),
+    summary="Give a study more trials: its budget grows; a completed or cancelled study is "
+    "queued again and goes on from its trials",
+)
+def extend_study(study: StudyDep, body: StudyExtension) -> ExtendedStudy:
+    admit_extension(study, body, settings=get_settings())
+    done = extension.extend(
+        study.id, n_trials=body.n_trials, timeout_s=body.timeout_s, tenant=study.tenant
+    )
+    return ExtendedStudy(
+        study=study_out(done.row),
+        n_trials_before=done.n_trials_before,
+        status_before=StudyStatus(done.status_before),
+        reopened=done.reopened,
+    )
 
 
 @router.delete(

@@ -1,5 +1,5 @@
-"""Commands about studies: submit, list, show, trials, cancel, remove, best, report, and the
-workers."""
+"""Commands about studies: submit, list, show, trials, cancel, extend, remove, best, report, and
+the workers."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from regtune.service.api.schemas import BestTrial, StudyOut
+from regtune.service.api.schemas import BestTrial, ExtendedStudy, StudyOut
 from regtune.service.cli.output import (
     JsonOpt,
     KeyOpt,
@@ -368,6 +368,72 @@ def cancel(study_id: str, url: UrlOpt = None, key: KeyOpt = None, as_json: JsonO
         print_json(study)
     else:
         console.print(f"study {study.id} {study.status}")
+
+
+def extend(
+    study_id: str,
+    trials: Annotated[
+        int, typer.Option("--trials", help="How many trials more (budget.n_trials grows by K).")
+    ],
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout",
+            help="A new time budget in seconds, counted from now (default: the definition's "
+            "budget.timeout_s, if any, counted from now).",
+        ),
+    ] = None,
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="Show live progress until the study ends.")
+    ] = False,
+    poll: ProgressPollOpt = 1.0,
+    url: UrlOpt = None,
+    key: KeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Give a study more trials; a completed or cancelled one goes on from its trials.
+
+    budget.n_trials grows by K; a completed or cancelled study is queued again, its sampler
+    going on from every trial it has. A failed study cannot be extended.
+
+    With --watch: exit 1 if it fails, 2 if cancelled; Ctrl-C stops watching, not the study: 130.
+    """
+    from regtune.service.client.watch import EXIT_CODES
+
+    def extend_and_follow(client: Client) -> tuple[ExtendedStudy, StudyOut]:
+        done = client.extend(study_id, trials, timeout_s=timeout)
+        if not as_json:
+            console.print(_extended(done))
+        if not watch:
+            return done, done.study
+        return done, follow(client, done.study, console=err if as_json else console, poll=poll)
+
+    done, study = call(
+        url,
+        key,
+        extend_and_follow,
+        unanswered=f"study {study_id} may or may not be extended; regtune show {study_id} "
+        "says its budget",
+    )
+    if as_json:
+        print_json(study if watch else done)
+    elif watch:
+        _print_summary(study, warnings=False)
+    if watch:
+        raise typer.Exit(EXIT_CODES.get(study.status, 1))
+
+
+def _extended(done: ExtendedStudy) -> str:
+    """What an extension did, in a line."""
+    study = done.study
+    grown = f"budget.n_trials {done.n_trials_before} → {study.progress.n_trials}"
+    timeout = study.definition.get("budget", {}).get("timeout_s")
+    until = f", budget.timeout_s {fmt(timeout)} s from now" if timeout else ""
+    if done.reopened:
+        how = f"reopened (was {done.status_before}), now {study.status}"
+    else:
+        how = f"still {study.status}"
+    return f"study {study.id} extended: {grown}{until}, {how}"
 
 
 def remove(study_id: str, url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = False) -> None:

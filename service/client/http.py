@@ -33,6 +33,7 @@ from regtune.service.api.schemas import (
     DatasetOut,
     DatasetPage,
     ErrorResponse,
+    ExtendedStudy,
     FieldError,
     KeyOut,
     NewKey,
@@ -292,6 +293,16 @@ class Client:
 
     def cancel(self, study_id: str) -> StudyOut:
         return self._answer(StudyOut, "POST", f"/v1/studies/{study_id}/cancel")
+
+    def extend(
+        self, study_id: str, n_trials: int, *, timeout_s: float | None = None
+    ) -> ExtendedStudy:
+        """Give the study ``n_trials`` more trials (``timeout_s``: a new time budget from now);
+        a completed or cancelled study is queued again and goes on from its trials."""
+        body: dict[str, Any] = {"n_trials": n_trials}
+        if timeout_s is not None:
+            body["timeout_s"] = timeout_s
+        return self._answer(ExtendedStudy, "POST", f"/v1/studies/{study_id}/extend", json=body)
 
     def delete(self, study_id: str) -> None:
         self._request("DELETE", f"/v1/studies/{study_id}")

@@ -18,6 +18,7 @@ from regtune.service.api.schemas import StudyOut, TrialPage
 from regtune.service.spec.definition import EXAMPLE
 from regtune.service.spec.enums import StudyStatus
 from regtune.service.store.db import transaction
+from regtune.service.store.repos import studies
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.service.store.tables import StudyRow
 from regtune.service.store.trials.index import known_index
@@ -146,5 +147,5 @@ def test_a_started_api_has_read_its_studies_before_serving(apps: Apps) -> None:
     created, study = _study(api, "big", 300)
     database = apps.database_path(api)
     apps(database=database, warm_up=True)  # a new app on a copy: started, nothing asked
-    index = known_index(created["id"], study._study_id)
+    index = known_index(studies.index_key(studies.get_row(created["id"])), study._study_id)
     assert index is not None and index.total(None) == 300

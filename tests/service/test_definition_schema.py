@@ -86,8 +86,8 @@ def test_the_503_of_a_definition_a_newer_version_stored_is_declared_where_it_is_
 ) -> None:
     """Each operation on such a study answers as before, or 503 ``definition_too_new``, and
     only those that answer it say so in their 503's description (was: every operation's did,
-    datasets and keys included); a refused cancel leaves the study as it was (was: cancelled,
-    then answered 503)."""
+    datasets and keys included); a refused cancel or extension leaves the study as it was (was,
+    for a cancel: cancelled, then answered 503)."""
     created = apps().post("/v1/studies", json=EXAMPLE).json()["id"]
     _written_by_a_newer_regtune(created)
     api = apps(database=Apps.database_path(apps.clients[-1]))  # a process that never read it
@@ -101,8 +101,10 @@ def test_the_503_of_a_definition_a_newer_version_stored_is_declared_where_it_is_
         ("get", "/v1/studies/{study_id}/best-model"),
         ("get", "/v1/studies/{study_id}/report"),
         ("post", "/v1/studies/{study_id}/cancel"),
+        ("post", "/v1/studies/{study_id}/extend"),
     ):
-        answer = api.request(method, path.format(study_id=study, number=0))
+        body = {"n_trials": 1} if path.endswith("/extend") else None
+        answer = api.request(method, path.format(study_id=study, number=0), json=body)
         conforms(schema, path, answer)
         if answer.status_code == 503:
             assert answer.json()["error"]["code"] == "definition_too_new", answer.text
@@ -113,7 +115,9 @@ def test_the_503_of_a_definition_a_newer_version_stored_is_declared_where_it_is_
         for operation in operations.values()
         if "definition_too_new" in operation["responses"].get("503", {}).get("description", "")
     }
-    assert said == too_new == {"get_study", "study_report", "cancel_study"}
-    with get_engine().connect() as connection:  # the refused cancel changed nothing
-        status = connection.scalar(select(StudyRow.status).where(StudyRow.id == study))
-    assert status == "queued"
+    assert said == too_new == {"get_study", "study_report", "cancel_study", "extend_study"}
+    with get_engine().connect() as connection:  # the refused cancel and extension changed nothing
+        stored = connection.execute(
+            select(StudyRow.status, StudyRow.n_trials).where(StudyRow.id == study)
+        ).one()
+    assert tuple(stored) == ("queued", EXAMPLE["budget"]["n_trials"])

@@ -40,6 +40,7 @@ OPERATIONS = {
     ("get", "/v1/studies/{study_id}/trials"): "list_trials",
     ("get", "/v1/studies/{study_id}/trials/{number}"): "get_trial",
     ("post", "/v1/studies/{study_id}/cancel"): "cancel_study",
+    ("post", "/v1/studies/{study_id}/extend"): "extend_study",
     ("get", "/v1/studies/{study_id}/best-model"): "download_best_model",
     ("get", "/v1/studies/{study_id}/report"): "study_report",
     ("get", "/v1/workers"): "list_workers",
@@ -53,6 +54,7 @@ OPERATIONS = {
     ("delete", "/v1/keys/{key_id}"): "revoke_key",
 }
 OPERATIONS_BY_PATH = [(path, method) for method, path in OPERATIONS]
+JSON_BODY = {"content-type": "application/json"}
 SET_HEADERS = (
     "location",
     "retry-after",
@@ -214,6 +216,14 @@ def test_every_answer_of_a_study_s_life_is_declared_and_matches_its_schema(
     call(study + "/report", "GET", f"/v1/studies/{sid}/report")
     call(study + "/report", "GET", f"/v1/studies/{'x' * 70}/report")
     call(study + "/cancel", "POST", f"/v1/studies/{sid}/cancel")  # 409: completed
+    call(study + "/cancel", "POST", f"/v1/studies/{queued}/cancel")
+    extend = study + "/extend"
+    for body in ({"n_trials": 0}, {"trials": 1}):
+        call(extend, "POST", f"/v1/studies/{queued}/extend", json=body)  # 422
+    call(extend, "POST", "/v1/studies/nope/extend", json={"n_trials": 1})
+    call(extend, "POST", f"/v1/studies/{queued}/extend", content=b"{", headers=JSON_BODY)  # 400
+    reopened = call(extend, "POST", f"/v1/studies/{queued}/extend", json={"n_trials": 2})
+    assert reopened.status_code == 200 and reopened.json()["reopened"], reopened.text
     call(study + "/cancel", "POST", f"/v1/studies/{queued}/cancel")
     call(study, "DELETE", f"/v1/studies/{queued}")
     call(study, "DELETE", "/v1/studies/nope")

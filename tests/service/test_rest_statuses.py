@@ -24,7 +24,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from regtune.service.api.schemas import ERROR_CODES
-from regtune.service.store.scheduling.claims import taking
+from regtune.service.store.scheduling.claims import finishing, taking
 from tests.inprocess import Apps, run_to_the_end
 from tests.service.test_database_unavailable import app_on
 from tests.service.test_rest_contract import OPERATIONS, conforms, definition, rows_csv
@@ -135,6 +135,11 @@ WRITES = [
     case("cancel_study", 404, "/v1/studies/nope/cancel"),
     case("cancel_study", 409, "/v1/studies/{done}/cancel"),
     case("cancel_study", 422, f"/v1/studies/{LONG}/cancel"),
+    case("extend_study", 200, "/v1/studies/{queued}/extend", json={"n_trials": 1}),
+    case("extend_study", 400, "/v1/studies/{queued}/extend", content=b"{", headers=JSON),
+    case("extend_study", 404, "/v1/studies/nope/extend", json={"n_trials": 1}),
+    case("extend_study", 409, "/v1/studies/{failed}/extend", json={"n_trials": 1}),
+    case("extend_study", 422, "/v1/studies/{queued}/extend", json={"n_trials": 0}),
     case("delete_study", 204, "/v1/studies/{queued}"),
     case("delete_study", 404, "/v1/studies/nope"),
     case("delete_study", 409, "/v1/studies/{busy}"),
@@ -162,6 +167,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "create_study": {"json": definition("faulty")},
     "upload_dataset": {"files": {"file": ("f.csv", rows_csv())}, "data": Y},
     "create_key": {"json": {"tenant": "team-f"}},
+    "extend_study": {"json": {"n_trials": 1}},
 }
 """What the operations that take a body need to reach the database."""
 DATABASE_CORRUPT = [
@@ -188,8 +194,8 @@ def test_each_declared_status_is_provoked_by_a_case_and_no_other(api: TestClient
 @pytest.fixture
 def world(apps: Apps) -> tuple[TestClient, dict[str, str]]:
     """The keyed app and the ids the cases name: a completed study with its best model (done),
-    a queued one (queued), one with a trial slot taken (busy) on an uploaded dataset (used),
-    another dataset (spare), a team's key (key)."""
+    a queued one (queued), a failed one (failed), one with a trial slot taken (busy) on an
+    uploaded dataset (used), another dataset (spare), a team's key (key)."""
     api = apps(admin_key=ADMIN, max_body_bytes=LIMIT, max_upload_bytes=LIMIT, grace_period=600)
     api.headers["Authorization"] = f"Bearer {ADMIN}"
     done = api.post("/v1/studies", json=definition("done")).json()["id"]
@@ -200,10 +206,21 @@ def world(apps: Apps) -> tuple[TestClient, dict[str, str]]:
     on_upload = {**definition("busy"), "dataset": {"id": ids["used"]}, "validation": {"folds": 2}}
     ids["busy"] = _create(api, on_upload)
     assert taking.claim_slots(worker_id="statuses", slots=1, study_id=ids["busy"])
+    ids["failed"] = _failed(api)
     team = api.post("/v1/keys", json={"tenant": "team-a"}).json()
     ids["key"], ids["team"] = team["id"], team["key"]
     ids["etag"] = api.get(f"/v1/studies/{done}/best-model").headers["etag"]
     return api, ids
+
+
+def _failed(api: TestClient) -> str:
+    """A study that failed: its one trial slot finished with an error, past ``max_retries: 0``."""
+    body = {**definition("failed"), "budget": {"n_trials": 2, "max_retries": 0}}
+    study_id = _create(api, body)
+    (claim,) = taking.claim_slots(worker_id="statuses", slots=1, study_id=study_id)
+    finishing.finish(claim_id=claim.id, study_id=study_id, error="the trainer diverged")
+    assert api.get(f"/v1/studies/{study_id}").json()["status"] == "failed"
+    return study_id
 
 
 def _create(api: TestClient, body: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ import optuna
 import pytest
 from fastapi.testclient import TestClient
 from optuna.artifacts import get_all_artifact_meta, upload_artifact
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.resolve import resolve_task
@@ -77,13 +77,18 @@ def test_a_leased_study_is_left_to_its_saver_until_the_lease_runs_out(database_u
 def test_the_first_record_of_a_trial_stands(database_url: str) -> None:
     engine, study = _completed_study(database_url)
     osid = study._study_id
+    with transaction(engine) as session:
+        at = {"ended_at": session.scalars(select(StudyRow.finished_at)).one(), "engine": engine}
     first, second = {"artifact_id": "a", "trial": 0}, {"artifact_id": "b", "trial": 0}
-    assert best_model.publish(osid, first, replaces=None, engine=engine) == first
-    assert best_model.publish(osid, second, replaces=None, engine=engine) == first
+    assert best_model.publish(osid, first, replaces=None, **at) == first
+    assert best_model.publish(osid, second, replaces=None, **at) == first
     # a later trial replaces the record it was chosen over, and only that one
     newer = {"artifact_id": "c", "trial": 3}
-    assert best_model.publish(osid, newer, replaces=first, engine=engine) == newer
-    assert best_model.publish(osid, second, replaces=first, engine=engine) == newer
+    assert best_model.publish(osid, newer, replaces=first, **at) == newer
+    assert best_model.publish(osid, second, replaces=first, **at) == newer
+    # a saver that chose its trial at another end (the study was extended since) publishes none
+    other_end = {**at, "ended_at": at["ended_at"] + timedelta(seconds=1)}
+    assert best_model.publish(osid, {"artifact_id": "d"}, replaces=newer, **other_end) is None
     assert study.user_attrs[BEST_MODEL_ATTR] == newer
     engine.dispose()
 

@@ -23,6 +23,10 @@ NO_MODEL_ATTR = "regtune:no_best_model"
 saving failed too often); the catch-up does not look at the study again."""
 MODEL_FAILURES_ATTR = "regtune:best_model_failures"
 """Study system attribute ``{attempts, error, retry_after}``: saving failed; retry after then."""
+PREVIOUS_MODEL_ATTR = "regtune:previous_best_model"
+"""Study system attribute: the best-model record of the study's last end, set aside when the
+study was extended (``extension``); its file is published again without retraining if the same
+trial is chosen at the next end, else removed once the new model is saved."""
 MODEL_LEASE_ATTR = "regtune:best_model_lease"
 """Study system attribute ``{owner, until}``: a worker is retraining the study's model; the
 others' catch-up leaves the study alone until then (the owner renews it while it trains)."""

@@ -35,6 +35,7 @@ from regtune.service.store.optuna_db.attrs import (
     MODEL_FAILURES_ATTR,
     MODEL_LEASE_ATTR,
     NO_MODEL_ATTR,
+    PREVIOUS_MODEL_ATTR,
 )
 from regtune.service.store.optuna_db.internals.artifacts import ARTIFACTS_ATTR_PREFIX, ArtifactStore
 from regtune.service.store.optuna_db.internals.handles import om
@@ -420,19 +421,27 @@ def publish(
     record: dict[str, Any],
     *,
     replaces: dict[str, Any] | None,
+    ended_at: datetime | None,
     engine: Engine | None = None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """Make ``record`` the study's best model if the standing one is still ``replaces``; return
-    the record that stands afterwards (another saver's, if it published first).
+    the record that stands afterwards (another saver's, if it published first), or None if the
+    study's ``finished_at`` is not ``ended_at`` any more, the end the saver chose its trial at
+    (the study was extended meanwhile: its next end saves a model).
 
     The lease keeps savers apart; this keeps the record from changing under a reader even when a
-    lease ran out mid-retraining (a paused worker): the first record of a trial stands.
+    lease ran out mid-retraining (a paused worker): the first record of a trial stands. The
+    study's row is written first, only if it is still at that end, and so held until this
+    commits: an extension, which sets the record aside in the transaction that opens the study
+    again, comes before (nothing is published) or after (it sets this record aside).
     """
     attr = om.StudyUserAttributeModel
     where = (attr.study_id == optuna_study_id, attr.key == BEST_MODEL_ATTR)
     value = json.dumps(record)
     try:
         with transaction(engine) as session:
+            if not _hold_end(session, optuna_study_id, ended_at):
+                return None
             current = session.scalar(select(attr.value_json).where(*where))
             if current is None:
                 session.execute(
@@ -464,6 +473,87 @@ def publish(
     with transaction(engine) as session:
         standing = read_info(session, optuna_study_id)
     return standing if standing is not None else record
+
+
+def _hold_end(session: Session, optuna_study_id: int, ended_at: datetime | None) -> bool:
+    """Whether the study's ``finished_at`` is still ``ended_at``, its row held by this
+    transaction if it is."""
+    same_end = (
+        StudyRow.finished_at.is_(None) if ended_at is None else (StudyRow.finished_at == ended_at)
+    )
+    held = session.execute(
+        update(StudyRow)
+        .where(StudyRow.optuna_study_id == optuna_study_id, same_end)
+        .values(updated_at=StudyRow.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(held) == 1
+
+
+def set_aside(session: Session, optuna_study_id: int) -> None:
+    """The study is open again (``extension``): it has no best model until it ends again. Its
+    record is kept as ``PREVIOUS_MODEL_ATTR`` (for ``previous``), and a failed or given-up save
+    is forgotten: the next end gets its own tries."""
+    user, system = om.StudyUserAttributeModel, om.StudySystemAttributeModel
+    record = session.scalar(
+        select(user.value_json).where(user.study_id == optuna_study_id, user.key == BEST_MODEL_ATTR)
+    )
+    dropped = (NO_MODEL_ATTR, MODEL_FAILURES_ATTR) + ((PREVIOUS_MODEL_ATTR,) if record else ())
+    session.execute(
+        delete(system)
+        .where(system.study_id == optuna_study_id, system.key.in_(dropped))
+        .execution_options(synchronize_session=False)
+    )
+    if record is None:
+        return
+    session.execute(
+        delete(user)
+        .where(user.study_id == optuna_study_id, user.key == BEST_MODEL_ATTR)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        insert(system).values(study_id=optuna_study_id, key=PREVIOUS_MODEL_ATTR, value_json=record)
+    )
+
+
+def previous(session: Session, optuna_study_id: int) -> dict[str, Any] | None:
+    """The record set aside when the study was extended, if it was and no model replaced it."""
+    system = om.StudySystemAttributeModel
+    value = session.scalar(
+        select(system.value_json).where(
+            system.study_id == optuna_study_id, system.key == PREVIOUS_MODEL_ATTR
+        )
+    )
+    return json.loads(value) if value is not None else None
+
+
+def drop_previous(
+    optuna_study_id: int,
+    standing: dict[str, Any],
+    *,
+    settings: Settings | None = None,
+    engine: Engine | None = None,
+) -> None:
+    """A model stands since the study was extended: the record set aside goes, and its file
+    too unless ``standing`` is that file again (the same trial was chosen)."""
+    system = om.StudySystemAttributeModel
+    with transaction(engine) as session:
+        found = previous(session, optuna_study_id)
+        session.execute(
+            delete(system)
+            .where(system.study_id == optuna_study_id, system.key == PREVIOUS_MODEL_ATTR)
+            .execution_options(synchronize_session=False)
+        )
+    if found is None or found["artifact_id"] == standing["artifact_id"]:
+        return
+    try:
+        discard_artifact(optuna_study_id, found["artifact_id"], settings=settings, engine=engine)
+    except ArtifactNotFound:
+        pass
+    except Exception as exc:  # the store's own: OSError from a file system, botocore's from S3
+        log.warning(
+            "the replaced model file %s could not be removed: %s", found["artifact_id"], exc
+        )
 
 
 def stored_artifacts(session: Session, optuna_study_id: int) -> list[str]:

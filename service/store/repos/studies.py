@@ -7,7 +7,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeAlias
 
 import optuna
@@ -148,7 +148,7 @@ def create_study(
     row.optuna_study_id = study_id_of(study)
     forget(study_id)
     with _LOCK:  # the definition as stored, seed and all (``definition_of``)
-        _DEFINITIONS[study_id] = spec
+        _DEFINITIONS[(study_id, row.n_trials)] = spec
     return row
 
 
@@ -185,15 +185,19 @@ Each entry of a study expires at once for every request; without this, each requ
 moment read it too, holding a thread while it waited for one of the pool's few connections,
 and a process under load stalled for 50-100 ms every ``RECENT_SECONDS``."""
 _ROWS: TTLCache[str, StudyRow] = TTLCache(maxsize=1024, ttl=RECENT_SECONDS)
-_MODELS: LRUCache[str, dict[str, Any]] = LRUCache(maxsize=1024)
-"""Studies' saved best-model records."""
+_MODELS: LRUCache[str, tuple[datetime | None, dict[str, Any]]] = LRUCache(maxsize=1024)
+"""Studies' saved best-model records, with the ``finished_at`` of the row they were read for: a
+study extended after it completed has no model until it completes again (``extension``), when
+it may get another, so a record stands only for the end it was read at."""
 _ENDED_MODEL_READS: TTLCache[str, dict[str, Any] | None] = TTLCache(
     maxsize=1024, ttl=RECENT_SECONDS
 )
 """What an ended study's best-model record was read to be (None: none yet), for
 ``RECENT_SECONDS``. A running study's is read on each request: its record may appear any time."""
-_DEFINITIONS: LRUCache[str, StudySpec] = LRUCache(maxsize=4096)
-"""Studies' parsed definitions: a stored definition never changes, so it is parsed once."""
+_DEFINITIONS: LRUCache[tuple[str, int], StudySpec] = LRUCache(maxsize=4096)
+"""Studies' parsed definitions, by study and ``n_trials``: a stored definition changes only
+when the study is extended (``extension``), which raises its ``n_trials``, so it is parsed once
+per extension."""
 
 
 _read_row = cached(_ROWS, key=lambda study_id: study_id, condition=_READ)(_fetch)
@@ -302,6 +306,13 @@ def settled(row: StudyRow) -> bool:
     return summary.best_model is not None
 
 
+def index_key(row: StudyRow) -> str:
+    """The key of the study's trial index in this process (``trials.index``): one per budget.
+    An index that saw the study ended is not read again, and an extension, which raises
+    ``n_trials``, may open the study again (``extension``) in any process."""
+    return f"{row.id}+{row.n_trials}"
+
+
 def quiet(row: StudyRow) -> bool:
     """Ended with no trial slot held: no trial of the study can start or appear any more."""
     return row.status in FINAL and not row.n_running
@@ -323,7 +334,7 @@ def _read_model(session: Session, row: StudyRow) -> dict[str, Any] | None:
     found = best_model.read_info(session, row.optuna_study_id or -1)
     if found is not None:
         with _LOCK:
-            _MODELS[row.id] = found
+            _MODELS[row.id] = (row.finished_at, found)
     return found
 
 
@@ -335,18 +346,20 @@ def _read_ended_model(session: Session, row: StudyRow) -> dict[str, Any] | None:
 def known_model(row: StudyRow) -> tuple[bool, dict[str, Any] | None]:
     """(True, the record) if ``_model_info`` would read nothing; (False, None) otherwise."""
     with _LOCK:
-        found = _MODELS.get(row.id)
+        kept = _MODELS.get(row.id)
+        found = kept[1] if kept is not None and kept[0] == row.finished_at else None
         return found is not None or row.id in _ENDED_MODEL_READS, found
 
 
 def definition_of(row: StudyRow, spec: StudySpec | None = None) -> StudySpec:
-    """The study's definition, parsed once per process (a stored definition never changes)."""
+    """The study's definition, parsed once per process and extension."""
+    key = (row.id, row.n_trials)
     with _LOCK:
-        found = _DEFINITIONS.get(row.id)
+        found = _DEFINITIONS.get(key)
     if found is None:
         found = spec or StudySpec.from_stored(row.spec)
         with _LOCK:
-            _DEFINITIONS[row.id] = found
+            _DEFINITIONS[key] = found
     return found
 
 
@@ -521,14 +534,14 @@ def summarize(row: StudyRow, *, spec: StudySpec | None = None) -> StudySummary:
         counts, best, note = trial_reads.study_reads(
             session,
             osid,
-            key=row.id,
+            key=index_key(row),
             direction=directions[0],
             quiet=quiet(row),
             select=select_rule,
             relax_margin=spec.objective.relax_margin,
         )
-        stopped_early = trial_reads.stopped_early(session, osid, key=row.id)
-        failures = trial_reads.failures(osid, key=row.id)
+        stopped_early = trial_reads.stopped_early(session, osid, key=index_key(row))
+        failures = trial_reads.failures(osid, key=index_key(row))
         pareto = None
         if len(directions) > 1:
             numbers = pareto_numbers(session, osid, directions)

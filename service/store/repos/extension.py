@@ -1,0 +1,124 @@
+"""Giving a study more trials, as Optuna's ``optimize`` called again on a study does: its budget
+grows, and one that completed or was cancelled opens again with its trials, so the sampler goes
+on from everything it has seen. No HTTP here."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, update
+
+from regtune.service.errors import Conflict, StudyNotExtendable
+from regtune.service.spec.enums import ACTIVE, StudyStatus
+from regtune.service.store.clock import utcnow
+from regtune.service.store.db import rowcount, transaction
+from regtune.service.store.repos import best_model, studies
+from regtune.service.store.tables import StudyRow
+
+REOPENED = (StudyStatus.COMPLETED, StudyStatus.CANCELLED)
+"""Statuses an extension opens again (queued: workers claim it as any queued study)."""
+ATTEMPTS = 20
+"""Tries at the conditional UPDATE: each one lost means the study changed meanwhile (a claim
+started it, a finish completed it, another extension landed), which happens a few times in a
+study's life, not on every try."""
+
+
+@dataclass(frozen=True)
+class Extension:
+    """What an extension did: the study's row after it, and its budget and status before."""
+
+    row: StudyRow
+    n_trials_before: int
+    status_before: str
+
+    @property
+    def reopened(self) -> bool:
+        return self.status_before in REOPENED
+
+
+def extend(
+    study_id: str,
+    *,
+    n_trials: int,
+    timeout_s: float | None = None,
+    tenant: studies.Reach = "default",
+    engine: Engine | None = None,
+) -> Extension:
+    """Grow the study's budget by ``n_trials``; a completed or cancelled study opens again.
+
+    ``timeout_s``: a new time budget, counted from now, stored in the definition; left out, the
+    definition's own (if it has one) is counted from now, so a study opened again after its
+    first deadline does not end at once. A failed study is ``StudyNotExtendable``.
+
+    One conditional UPDATE of the row as read (its status and ``n_trials``) decides: a finish
+    that completes the study in between makes it match nothing, and the row is read again
+    (then it is opened again); one that comes after sees the budget grown. So at rest exactly
+    the new ``n_trials`` trials are COMPLETE or PRUNED.
+    """
+    for _ in range(ATTEMPTS):
+        row = studies.read_row_now(study_id, tenant=tenant)
+        if row.status == StudyStatus.FAILED:
+            raise StudyNotExtendable(
+                f"study {study_id!r} has failed: the errors that ended it "
+                f"({row.n_errors} against budget.max_retries {row.max_retries}) would end it "
+                "again; only a queued, running, completed or cancelled study can be extended. "
+                "Submit its definition anew (fix what failed first)"
+            )
+        if _grew(row, n_trials=n_trials, timeout_s=timeout_s, now=utcnow(), engine=engine):
+            studies.forget(study_id)
+            after = studies.read_row_now(study_id, tenant=tenant)
+            return Extension(after, n_trials_before=row.n_trials, status_before=row.status)
+    raise Conflict(f"study {study_id!r} kept changing while it was extended; try again")
+
+
+def _grew(
+    row: StudyRow,
+    *,
+    n_trials: int,
+    timeout_s: float | None,
+    now: datetime,
+    engine: Engine | None,
+) -> bool:
+    """The UPDATE, if the row is still as read; True if it was. Opening a study again sets its
+    best model aside in the same transaction (``best_model.set_aside``)."""
+    spec = _grown_definition(row.spec, n_trials=row.n_trials + n_trials, timeout_s=timeout_s)
+    budget_s = spec["budget"].get("timeout_s")
+    values: dict[str, Any] = {
+        "n_trials": spec["budget"]["n_trials"],
+        "spec": spec,
+        "deadline": now + timedelta(seconds=budget_s) if budget_s else None,
+        "updated_at": now,
+    }
+    reopen = row.status not in ACTIVE
+    if reopen:  # its end, and a best model's error, were the last end's
+        values |= {"status": StudyStatus.QUEUED, "finished_at": None, "error": None}
+    with transaction(engine) as session:
+        won = rowcount(
+            session.execute(
+                update(StudyRow)
+                .where(
+                    StudyRow.id == row.id,
+                    StudyRow.status == row.status,
+                    StudyRow.n_trials == row.n_trials,
+                )
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+        )
+        if won == 1 and reopen and row.optuna_study_id is not None:
+            best_model.set_aside(session, row.optuna_study_id)
+    return won == 1
+
+
+def _grown_definition(
+    stored: dict[str, Any], *, n_trials: int, timeout_s: float | None
+) -> dict[str, Any]:
+    """The stored definition with the budget now in force, as ``definition`` shows it."""
+    spec = copy.deepcopy(stored)
+    spec["budget"]["n_trials"] = n_trials
+    if timeout_s is not None:
+        spec["budget"]["timeout_s"] = timeout_s
+    return spec

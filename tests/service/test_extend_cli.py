@@ -1,0 +1,55 @@
+"""``regtune extend ID --trials K [--timeout S] [--watch]`` says what the extension did: the
+budget before and after, and whether the study was opened again (was: no such command; a user
+who wanted more trials submitted a new study and lost the sampler's history)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.inprocess import cli_output, cli_result, run_to_the_end, worker_thread
+from tests.service.test_rest_contract import definition
+
+
+def test_extend_says_what_became_of_the_budget_and_the_study(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study_id = api.post("/v1/studies", json=definition("cli", 2)).json()["id"]
+    said = cli_output(api, monkeypatch, "extend", study_id, "--trials", "1")
+    assert said == f"study {study_id} extended: budget.n_trials 2 → 3, still queued", said
+
+    assert run_to_the_end(api, study_id)["status"] == "completed"
+    said = cli_output(api, monkeypatch, "extend", study_id, "--trials", "2", "--timeout", "600")
+    assert said == (
+        f"study {study_id} extended: budget.n_trials 3 → 5, budget.timeout_s 600 s from now, "
+        "reopened (was completed), now queued"
+    ), said
+
+    answer = json.loads(
+        cli_result(api, monkeypatch, "extend", study_id, "--trials", "1", "--json").stdout
+    )
+    assert (answer["n_trials_before"], answer["study"]["progress"]["n_trials"]) == (5, 6)
+
+
+def test_extend_watch_follows_the_study_to_its_new_end(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study_id = api.post("/v1/studies", json=definition("cli-watch", 1)).json()["id"]
+    assert run_to_the_end(api, study_id)["status"] == "completed"
+    with worker_thread():
+        said = cli_output(api, monkeypatch, "extend", study_id, "--trials", "2", "--watch")
+    assert said.startswith(
+        f"study {study_id} extended: budget.n_trials 1 → 3, reopened (was completed)"
+    ), said
+    assert "budget.n_trials reached: 3 trials done" in said, said
+
+
+def test_a_failed_or_bad_extension_is_said_as_the_api_says_it(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study_id = api.post("/v1/studies", json=definition("cli-bad", 2)).json()["id"]
+    refused = cli_result(api, monkeypatch, "extend", study_id, "--trials", "0")
+    assert refused.exit_code == 1, refused.output
+    assert "n_trials" in refused.output and "greater than or equal to 1" in refused.output
