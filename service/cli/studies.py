@@ -56,6 +56,9 @@ ProgressPollOpt = Annotated[
     float,
     typer.Option(min=MIN_POLL, help="Seconds between progress updates (the end is seen at once)."),
 ]
+WatchOpt = Annotated[
+    bool, typer.Option("--watch", "-w", help="Show live progress until the study ends.")
+]
 
 
 def _validation(study: StudyOut) -> Validation:
@@ -83,9 +86,7 @@ def submit(
     file: Annotated[
         Path, typer.Argument(exists=True, dir_okay=False, help="Definition (YAML or JSON).")
     ],
-    watch: Annotated[
-        bool, typer.Option("--watch", "-w", help="Show live progress until the study ends.")
-    ] = False,
+    watch: WatchOpt = False,
     poll: ProgressPollOpt = 1.0,
     url: UrlOpt = None,
     key: KeyOpt = None,
@@ -383,9 +384,7 @@ def extend(
             "budget.timeout_s, if any, counted from now).",
         ),
     ] = None,
-    watch: Annotated[
-        bool, typer.Option("--watch", "-w", help="Show live progress until the study ends.")
-    ] = False,
+    watch: WatchOpt = False,
     poll: ProgressPollOpt = 1.0,
     url: UrlOpt = None,
     key: KeyOpt = None,
