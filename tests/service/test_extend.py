@@ -40,8 +40,11 @@ def extend(api: TestClient, study_id: str, **body: Any) -> dict[str, Any]:
 
 
 def test_a_completed_study_extended_runs_its_new_trials_and_saves_the_new_best_trials_model(
-    api: TestClient,
+    apps: Apps, database_url: str
 ) -> None:
+    """On both backends: the extension's UPDATE, its best model set aside in the same
+    transaction, the next end's model published while the row is held, the old file removed."""
+    api = apps(database_url=database_url)
     first = run_to_the_end(api, api.post("/v1/studies", json=definition("grown", 2)).json()["id"])
     assert first["status"] == "completed" and done(first) == 2, first
     old_model = first["best_model"]
@@ -225,12 +228,14 @@ def test_an_unknown_study_or_another_tenants_is_not_found(apps: Apps) -> None:
 
 
 def test_an_extension_of_the_row_read_before_the_finish_that_completed_it_is_not_lost(
-    api: TestClient,
+    apps: Apps, database_url: str
 ) -> None:
     """The extension's one UPDATE matches the row only as it read it: had a finish completed the
     study in between, it matches nothing (it did not grow a completed study's budget, leaving
-    it completed short of it) and the row read again is opened again."""
+    it completed short of it) and the row read again is opened again; on both backends."""
     from regtune.service.store.repos import extension, studies
+
+    api = apps(database_url=database_url)
 
     study_id = api.post("/v1/studies", json=definition("raced", 2)).json()["id"]
     as_read = studies.read_row_now(study_id)
