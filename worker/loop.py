@@ -41,8 +41,7 @@ from regtune.service.store.db import connection_limit, get_engine, outages
 from regtune.service.store.optuna_db.attrs import (
     CLAIM_SECONDS_ATTR,
     DATABASE_HANDBACKS_ATTR,
-    STOPPED_BY_CANCEL_ATTR,
-    STOPPED_BY_STUDY_FAILURE_ATTR,
+    STOPPED_BY,
 )
 from regtune.service.store.optuna_db.internals.handles import (
     OPTUNA_TRIAL_LOGGER,
@@ -74,14 +73,6 @@ WORKER_ENGINES = 1
 """regtune's engine, which Optuna's storage shares in a worker (``storage.run_on``)."""
 STUDY_CACHE_SIZE = 32
 """Studies a worker keeps loaded (with their cached trials) across claims."""
-
-
-STOPPED_BY: dict[str, str] = {
-    StudyStatus.CANCELLED: STOPPED_BY_CANCEL_ATTR,
-    StudyStatus.FAILED: STOPPED_BY_STUDY_FAILURE_ATTR,
-}
-"""The mark of a trial its study's end stopped, by the status the study ended in (a deleted
-study's trials go with it; a study completes with no trial running)."""
 
 
 class StudyStopped(Exception):

@@ -8,6 +8,8 @@ here and nowhere else.
 
 from __future__ import annotations
 
+from regtune.service.spec.enums import StudyStatus
+
 # Study attributes (the definition is not one: it lives in the study's row, and the dashboard
 # shows it in the study's note)
 BEST_MODEL_ATTR = "regtune:best_model"
@@ -61,7 +63,13 @@ STOPPED_BY_STUDY_FAILURE_ATTR = "regtune:stopped_by_study_failure"
 """Trial system attribute (true) of a FAIL trial its worker stopped because its study failed
 while it ran (another trial's errors passed ``budget.max_retries``): counted apart from the
 trials that failed of themselves, as ``STOPPED_BY_CANCEL_ATTR``'s are."""
-STOPPED_MARKS = (STOPPED_BY_CANCEL_ATTR, STOPPED_BY_STUDY_FAILURE_ATTR)
+STOPPED_BY: dict[str, str] = {
+    StudyStatus.CANCELLED: STOPPED_BY_CANCEL_ATTR,
+    StudyStatus.FAILED: STOPPED_BY_STUDY_FAILURE_ATTR,
+}
+"""The mark of a trial its study's end stopped, by the status the study ended in (a deleted
+study's trials go with it; a study completes with no trial running)."""
+STOPPED_MARKS = tuple(STOPPED_BY.values())
 """The marks of a FAIL trial its study's end stopped (a trial carries one at most)."""
 STOPPED_EARLY_ATTR = "stopped_early"
 """Trial user attribute a trial's training sets true when early stopping ended it (a user
