@@ -2,7 +2,8 @@
 row that do not improve the best (Katib's ``objective.goal``, hyperopt's ``no_progress_loss``,
 Ray Tune's plateau stoppers). Was: a study always ran its whole ``budget.n_trials``. Met, the
 rule stops the study as a passed deadline does: no trial starts, those running finish and
-count, and the study completes with its best model saved.
+count, and the study completes with its best model saved. Extended, a study its rule stopped
+opens again with its patience counted anew; one whose best already reaches its goal is refused.
 
 Fast and in-process: the app under ``TestClient``, a worker thread runs each study one trial at
 a time, so its trials finish in their numbers' order. A first study without a rule gives the
@@ -19,13 +20,13 @@ import optuna
 import pytest
 from fastapi.testclient import TestClient
 from optuna.trial import TrialState
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, text, update
 
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import make_engine
 from regtune.service.store.migrate import upgrade
 from regtune.service.store.tables import StudyRow
-from tests.inprocess import cli_output, run_to_the_end
+from tests.inprocess import Apps, cli_output, run_to_the_end
 from tests.service.test_rest_contract import definition
 from tests.service.test_schema_privileges import _downgrade
 from tests.service.test_study_end import text_of
@@ -183,6 +184,82 @@ def test_a_fused_pass_that_meets_the_rule_finishes_every_member_and_counts_them(
     assert study["end"]["reason"] == "stop_patience", study["end"]
     assert study["counts"]["RUNNING"] == study["counts"]["FAIL"] == 0, study
     assert study["best_model"] is not None
+
+
+def test_a_study_its_patience_stopped_extended_opens_again_and_counts_its_patience_anew(
+    api: TestClient,
+) -> None:
+    values = reference(api, 2 * N_TRIALS)
+    first = patience_stop(values, 3, 0.0)
+    assert first is not None
+    stopped = run_to_the_end(
+        api, api.post("/v1/studies", json=body("again", patience=3)).json()["id"]
+    )
+    assert stopped["end"]["reason"] == "stop_patience" and done(stopped) == first[0], stopped
+
+    extended = api.post(f"/v1/studies/{stopped['id']}/extend", json={"n_trials": N_TRIALS})
+    assert extended.status_code == 200, extended.text
+    assert extended.json()["reopened"] is True
+    assert extended.json()["study"]["status"] == "queued", extended.json()["study"]
+    again = run_to_the_end(api, stopped["id"])
+    assert again["status"] == "completed", again
+    # counted from the extension, not from the old best's trial (which would stop it at once)
+    later = patience_stop(values, 3, 0.0, start=first[0])
+    assert later is not None and later[0] < first[0] + N_TRIALS, (first, values)
+    assert done(again) == later[0] and again["end"]["reason"] == "stop_patience", again
+    best = again["best_trial"]
+    assert best["number"] == later[2], (best, later)
+    assert f"({best['value']:g}, trial #{later[2]})" in again["end"]["message"], again["end"]
+
+
+def test_a_study_whose_best_value_reaches_its_goal_is_not_extended_and_says_why(
+    api: TestClient,
+) -> None:
+    goal, _ = goal_of(reference(api))
+    created = api.post("/v1/studies", json=body("reached", value=goal)).json()
+    study = run_to_the_end(api, created["id"])
+    assert study["end"]["reason"] == "stop_value", study
+
+    refused = api.post(f"/v1/studies/{study['id']}/extend", json={"n_trials": 5})
+    assert refused.status_code == 409, refused.text
+    message = refused.json()["error"]["message"]
+    best = study["best_trial"]
+    assert (
+        f"its best value {best['value']:g} (trial #{best['number']}) already reaches "
+        f"budget.stop.value {goal:g}" in message
+    ), message
+    assert "submit a new study with another goal" in message, message
+    after = api.get(f"/v1/studies/{study['id']}").json()
+    assert (after["status"], after["progress"]["n_trials"]) == ("completed", N_TRIALS), after
+
+
+def test_an_extension_of_the_row_read_before_a_finish_stopped_the_study_is_not_lost(
+    apps: Apps, database_url: str
+) -> None:
+    """The extension's one UPDATE matches the row only as it read it, its stop rule's mark
+    too: had a finish stopped the study in between (its trials still running), the extension
+    matches nothing (it did not grow a stopped study, which would then complete short of it)
+    and, read again, the study whose best reached its goal is refused; on both backends."""
+    from regtune.service.errors import StudyNotExtendable
+    from regtune.service.store.repos import extension, studies
+
+    api = apps(database_url=database_url)
+    study_id = api.post("/v1/studies", json=body("raced", value=0.1)).json()["id"]
+    as_read = studies.read_row_now(study_id)
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as connection:  # what a finish that met the goal writes
+            connection.execute(
+                update(StudyRow)
+                .where(StudyRow.id == study_id)
+                .values(stopped_by="value", best_value=0.05, best_trial=0, n_running=1)
+            )
+    finally:
+        engine.dispose()
+    assert not extension._grew(as_read, n_trials=3, timeout_s=None, now=utcnow(), engine=None)
+    with pytest.raises(StudyNotExtendable, match=r"already reaches budget\.stop\.value 0\.1"):
+        extension.extend(study_id, n_trials=3)
+    assert studies.read_row_now(study_id).n_trials == N_TRIALS
 
 
 def test_a_stopped_study_takes_no_claim_while_its_running_trials_finish_and_count(
