@@ -85,3 +85,54 @@ def test_a_stop_rule_of_several_objectives_is_refused_at_budget_stop(api: TestCl
     assert found["budget.stop"].startswith(
         "one objective only: a Pareto front has no single best value"
     ), found
+
+
+@pytest.mark.parametrize(
+    ("metric", "stop", "n_trials", "warned"),
+    [
+        (
+            "val_loss",
+            {"patience": 20},
+            20,
+            "budget.stop.patience: 20 is not below budget.n_trials 20",
+        ),
+        ("val_loss", {"patience": 30}, 20, "budget.stop.patience: 30 is not below"),
+        (
+            "val_loss",
+            {"value": -0.1},
+            20,
+            "budget.stop.value: -0.1 is never reached: val_loss is at least 0",
+        ),
+        (
+            "val_r2",
+            {"value": 1.2},
+            20,
+            "budget.stop.value: 1.2 is never reached: val_r2 is at most 1",
+        ),
+    ],
+)
+def test_a_stop_rule_that_can_never_stop_the_study_is_warned(
+    api: TestClient, metric: str, stop: dict[str, Any], n_trials: int, warned: str
+) -> None:
+    made = with_stop(stop, objective={"metric": metric})
+    made["budget"]["n_trials"] = n_trials
+    created = api.post("/v1/studies", json=made)
+    assert created.status_code == 201, created.text
+    warnings = created.json()["warnings"]
+    assert len(warnings) == 1 and warnings[0].startswith(warned), warnings
+
+
+@pytest.mark.parametrize(
+    ("metric", "stop"),
+    [
+        ("val_loss", {"patience": 19, "value": 0.0}),
+        ("val_r2", {"value": 1.0}),
+        ("val_r2", {"value": -3.0, "patience": 5}),
+    ],
+)
+def test_a_stop_rule_that_can_stop_the_study_is_not_warned(
+    api: TestClient, metric: str, stop: dict[str, Any]
+) -> None:
+    created = api.post("/v1/studies", json=with_stop(stop, objective={"metric": metric}))
+    assert created.status_code == 201, created.text
+    assert created.json()["warnings"] == []
