@@ -148,14 +148,15 @@ def check_definition(spec: StudySpec, settings: Settings) -> None:
         raise InvalidDefinition(f"{path}: {rule}", [FieldProblem(path, rule)])
 
 
-def check_extension(n_trials: int, settings: Settings) -> None:
+def check_extension(n_trials: int, settings: Settings, *, field: str = "n_trials") -> None:
     """Refuse an extension whose budget this service's settings do not allow: a 422 naming the
-    body's ``n_trials``, as a rule of the body's own is answered."""
+    body's ``field`` (``n_trials`` or ``n_trials_total``), as a rule of the body's own is
+    answered."""
     limit = settings.max_trials_per_study
     if n_trials > limit:
         rule = (
             f"the study's budget.n_trials would be {n_trials}, over the {limit} that "
             "REGTUNE_MAX_TRIALS_PER_STUDY allows"
         )
-        problem = {"type": "value_error", "loc": ("body", "n_trials"), "msg": rule}
+        problem = {"type": "value_error", "loc": ("body", field), "msg": rule}
         raise RequestValidationError([problem])

@@ -346,11 +346,22 @@ class StudyExtension(BaseModel):
     """The body of ``POST /v1/studies/{id}/extend``."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
-    n_trials: int = Field(
+    n_trials: int | None = Field(
+        default=None,
         ge=1,
         le=1_000_000,
-        description="how many trials more: budget.n_trials grows by this many",
+        description="how many trials more: budget.n_trials grows by this many (give this or "
+        "n_trials_total)",
         examples=[50],
+    )
+    n_trials_total: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="the budget in all: budget.n_trials becomes this, so the request can be "
+        "repeated (the budget it is already changes nothing, timeout_s included: extended "
+        "false; a smaller one is a 409, a budget only grows); give this or n_trials",
+        examples=[100],
     )
     timeout_s: float | None = Field(
         default=None,
@@ -369,6 +380,10 @@ class ExtendedStudy(Answer):
     reopened: bool = Field(
         description="the study had completed or been cancelled and is queued again: workers "
         "claim it as any queued study, and its best model is the one saved at its next end"
+    )
+    extended: bool = Field(
+        description="the budget grew; false when n_trials_total was the budget already, and "
+        "nothing changed"
     )
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from pydantic import BeforeValidator, ValidationError
 
 from regtune.service.api import render
@@ -257,8 +258,10 @@ def admit_extension(study: StudyRow, body: StudyExtension, *, settings: Settings
     grid's points each run once, a GP sampler's memory grows with its trials. A definition this
     API cannot read answers 503, before anything changes."""
     spec = studies.definition_of(study)
-    n_trials = study.n_trials + body.n_trials
-    check_extension(n_trials, settings)
+    n_trials = grown_budget(study, body)
+    if n_trials <= study.n_trials:  # unchanged, or lowered: the store answers (409)
+        return
+    check_extension(n_trials, settings, field="n_trials" if body.n_trials else "n_trials_total")
     grown = {"n_trials": n_trials} | (
         {} if body.timeout_s is None else {"timeout_s": body.timeout_s}
     )
@@ -267,13 +270,33 @@ def admit_extension(study: StudyRow, body: StudyExtension, *, settings: Settings
     cost.check(spec, shape, cost.Budget.from_settings(settings))
 
 
+def grown_budget(study: StudyRow, body: StudyExtension) -> int:
+    """The budget the extension asks for, from the row as read: ``n_trials`` more, or
+    ``n_trials_total``; a body with neither or both is a 422 naming the field."""
+    if (body.n_trials is None) == (body.n_trials_total is None):
+        both = body.n_trials is not None
+        rule = (
+            "give n_trials (how many more) or n_trials_total (the budget in all), not both"
+            if both
+            else "required: give n_trials (how many more) or n_trials_total (the budget in all)"
+        )
+        field = "n_trials_total" if both else "n_trials"
+        problem = {"type": "value_error", "loc": ("body", field), "msg": rule}
+        raise RequestValidationError([problem])
+    if body.n_trials_total is not None:
+        return body.n_trials_total
+    return study.n_trials + (body.n_trials or 0)
+
+
 @router.post(
     "/studies/{study_id}/extend",
     response_model=ExtendedStudy,
     responses=errors(
         {
             404: NO_STUDY,
-            409: "the study has failed: its errors would end it again (submit it anew)",
+            409: "the study has failed: its errors would end it again (submit it anew); its "
+            "best value reaches budget.stop.value (the first trial would stop it again); or "
+            "n_trials_total is below its budget.n_trials (a budget only grows)",
         }
     ),
     summary="Give a study more trials: its budget grows; a completed or cancelled study is "
@@ -282,13 +305,18 @@ def admit_extension(study: StudyRow, body: StudyExtension, *, settings: Settings
 def extend_study(study: StudyDep, body: StudyExtension) -> ExtendedStudy:
     admit_extension(study, body, settings=get_settings())
     done = extension.extend(
-        study.id, n_trials=body.n_trials, timeout_s=body.timeout_s, tenant=study.tenant
+        study.id,
+        n_trials=body.n_trials,
+        n_trials_total=body.n_trials_total,
+        timeout_s=body.timeout_s,
+        tenant=study.tenant,
     )
     return ExtendedStudy(
         study=study_out(done.row),
         n_trials_before=done.n_trials_before,
         status_before=StudyStatus(done.status_before),
         reopened=done.reopened,
+        extended=done.extended,
     )
 
 

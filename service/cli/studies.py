@@ -374,8 +374,17 @@ def cancel(study_id: str, url: UrlOpt = None, key: KeyOpt = None, as_json: JsonO
 def extend(
     study_id: str,
     trials: Annotated[
-        int, typer.Option("--trials", help="How many trials more (budget.n_trials grows by K).")
-    ],
+        int | None,
+        typer.Option("--trials", help="How many trials more (budget.n_trials grows by K)."),
+    ] = None,
+    to: Annotated[
+        int | None,
+        typer.Option(
+            "--to",
+            help="The budget in all instead (budget.n_trials becomes N; safe to repeat: the "
+            "budget it is already changes nothing).",
+        ),
+    ] = None,
     timeout: Annotated[
         float | None,
         typer.Option(
@@ -392,15 +401,19 @@ def extend(
 ) -> None:
     """Give a study more trials; a completed or cancelled one goes on from its trials.
 
-    budget.n_trials grows by K; a completed or cancelled study is queued again, its sampler
-    going on from every trial it has. A failed study cannot be extended.
+    budget.n_trials grows by K (--trials K), or becomes N (--to N); a completed or cancelled
+    study is queued again, its sampler going on from every trial it has. A failed study cannot
+    be extended.
 
     With --watch: exit 1 if it fails, 2 if cancelled; Ctrl-C stops watching, not the study: 130.
     """
     from regtune.service.client.watch import EXIT_CODES
 
+    if (trials is None) == (to is None):
+        raise typer.BadParameter("give --trials K (how many more) or --to N (the budget in all)")
+
     def extend_and_follow(client: Client) -> tuple[ExtendedStudy, StudyOut]:
-        done = client.extend(study_id, trials, timeout_s=timeout)
+        done = client.extend(study_id, trials, n_trials_total=to, timeout_s=timeout)
         if not as_json:
             console.print(_extended(done))
         if not watch:
@@ -412,7 +425,12 @@ def extend(
         key,
         extend_and_follow,
         unanswered=f"study {study_id} may or may not be extended; regtune show {study_id} "
-        "says its budget",
+        "says its budget"
+        + (
+            " (run this again: --to changes nothing the second time)"
+            if to is not None
+            else f" (regtune extend {study_id} --to N can be repeated safely)"
+        ),
     )
     if as_json:
         print_json(study if watch else done)
@@ -425,6 +443,11 @@ def extend(
 def _extended(done: ExtendedStudy) -> str:
     """What an extension did, in a line."""
     study = done.study
+    if not done.extended:
+        return (
+            f"study {study.id} unchanged: budget.n_trials is {study.progress.n_trials} "
+            f"already, {study.status}"
+        )
     grown = f"budget.n_trials {done.n_trials_before} → {study.progress.n_trials}"
     timeout = study.definition.get("budget", {}).get("timeout_s")
     until = f", budget.timeout_s {fmt(timeout)} s from now" if timeout else ""

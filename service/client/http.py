@@ -295,11 +295,22 @@ class Client:
         return self._answer(StudyOut, "POST", f"/v1/studies/{study_id}/cancel")
 
     def extend(
-        self, study_id: str, n_trials: int, *, timeout_s: float | None = None
+        self,
+        study_id: str,
+        n_trials: int | None = None,
+        *,
+        n_trials_total: int | None = None,
+        timeout_s: float | None = None,
     ) -> ExtendedStudy:
-        """Give the study ``n_trials`` more trials (``timeout_s``: a new time budget from now);
-        a completed or cancelled study is queued again and goes on from its trials."""
-        body: dict[str, Any] = {"n_trials": n_trials}
+        """Give the study ``n_trials`` more trials, or a budget of ``n_trials_total`` in all
+        (safe to repeat: the budget it is already changes nothing); ``timeout_s``: a new time
+        budget from now. A completed or cancelled study is queued again and goes on from its
+        trials."""
+        body: dict[str, Any] = {}
+        if n_trials is not None:
+            body["n_trials"] = n_trials
+        if n_trials_total is not None:
+            body["n_trials_total"] = n_trials_total
         if timeout_s is not None:
             body["timeout_s"] = timeout_s
         return self._answer(ExtendedStudy, "POST", f"/v1/studies/{study_id}/extend", json=body)

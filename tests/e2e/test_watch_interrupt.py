@@ -121,7 +121,11 @@ def test_ctrl_c_before_the_service_answered_says_what_may_have_happened(
         ("cancel", UNKNOWN): f"study {UNKNOWN} may or may not be cancelled; regtune show "
         f"{UNKNOWN} says its status",
         ("extend", UNKNOWN, "--trials", "1"): f"study {UNKNOWN} may or may not be extended; "
-        f"regtune show {UNKNOWN} says its budget",
+        f"regtune show {UNKNOWN} says its budget (regtune extend {UNKNOWN} --to N can be "
+        "repeated safely)",
+        ("extend", UNKNOWN, "--to", "9"): f"study {UNKNOWN} may or may not be extended; "
+        f"regtune show {UNKNOWN} says its budget (run this again: --to changes nothing the "
+        "second time)",
         ("rm", UNKNOWN): f"study {UNKNOWN} may or may not be deleted; regtune show {UNKNOWN} "
         "answers 404 once it is",
         ("datasets", "upload", str(rows), "--target", "y"): "the dataset of rows.csv may or "

@@ -170,7 +170,12 @@ def test_a_failed_study_cannot_be_extended_and_says_why(apps: Apps) -> None:
         ({"n_trials": -1}, "n_trials", "greater than or equal to 1"),
         ({"n_trials": "3"}, "n_trials", "must be a whole number, got the text '3'"),
         ({"n_trials": 2.0}, "n_trials", "valid integer"),
-        ({}, "n_trials", "Field required"),
+        ({}, "n_trials", "required: give n_trials (how many more) or n_trials_total"),
+        ({"timeout_s": 60}, "n_trials", "required: give n_trials (how many more) or"),
+        ({"n_trials": 1, "n_trials_total": 3}, "n_trials_total", "not both"),
+        ({"n_trials_total": 0}, "n_trials_total", "greater than or equal to 1"),
+        ({"n_trials_total": 3.0}, "n_trials_total", "valid integer"),
+        ({"n_trials_total": 13}, "n_trials_total", "would be 13, over the 12 that"),
         ({"n_trials": 1, "trials": 2}, "trials", "Extra inputs are not permitted"),
         ({"n_trials": 1, "timeout_s": 0}, "timeout_s", "greater than 0"),
         ({"n_trials": 20}, "n_trials", "over the 12 that REGTUNE_MAX_TRIALS_PER_STUDY allows"),
@@ -188,6 +193,40 @@ def test_a_bad_extension_is_a_422_naming_its_field_and_changes_nothing(
     assert [f["path"] for f in error["fields"]] == [path], error
     assert rule in error["fields"][0]["rule"], error
     assert api.get(f"/v1/studies/{study_id}").json()["progress"]["n_trials"] == 2
+
+
+def test_a_total_budget_can_be_asked_again_and_changes_nothing_the_second_time(
+    api: TestClient,
+) -> None:
+    """``n_trials_total`` is the budget in all, as Katib's ``maxTrialCount``: a request repeated
+    after its answer was lost (a dropped connection, ``regtune extend --to`` run twice) leaves
+    the budget, the status and the deadline as the first made them; a lower total is a 409."""
+    first = run_to_the_end(api, api.post("/v1/studies", json=definition("total", 2)).json()["id"])
+    grown = extend(api, first["id"], n_trials_total=4, timeout_s=600)
+    assert (grown["n_trials_before"], grown["reopened"], grown["extended"]) == (2, True, True)
+    assert grown["study"]["progress"]["n_trials"] == 4, grown["study"]
+    deadline = _deadline(api, first["id"])
+
+    again = extend(api, first["id"], n_trials_total=4, timeout_s=900)
+    assert (again["n_trials_before"], again["reopened"], again["extended"]) == (4, False, False)
+    assert again["study"]["status"] == "queued", again["study"]
+    assert again["study"]["definition"]["budget"] == grown["study"]["definition"]["budget"]
+    assert _deadline(api, first["id"]) == deadline, "a repeat does not start the deadline again"
+
+    study = run_to_the_end(api, first["id"])
+    assert study["status"] == "completed" and done(study) == 4, study
+    unchanged = extend(api, first["id"], n_trials_total=4)
+    assert (unchanged["reopened"], unchanged["extended"]) == (False, False), unchanged
+    assert unchanged["study"]["status"] == "completed", "a completed study is not reopened"
+    assert unchanged["study"]["best_model"] == study["best_model"]
+
+    lowered = api.post(f"/v1/studies/{first['id']}/extend", json={"n_trials_total": 3})
+    assert lowered.status_code == 409, lowered.text
+    assert lowered.json()["error"]["message"] == (
+        f"study {first['id']!r} has budget.n_trials 4 already: n_trials_total 3 would lower it, "
+        "and a budget only grows (cancel the study to stop it)"
+    )
+    assert api.get(f"/v1/studies/{first['id']}").json()["progress"]["n_trials"] == 4
 
 
 def test_a_budget_the_definition_would_be_refused_for_is_refused_and_changes_nothing(

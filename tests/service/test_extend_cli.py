@@ -53,3 +53,22 @@ def test_a_failed_or_bad_extension_is_said_as_the_api_says_it(
     refused = cli_result(api, monkeypatch, "extend", study_id, "--trials", "0")
     assert refused.exit_code == 1, refused.output
     assert "n_trials" in refused.output and "greater than or equal to 1" in refused.output
+
+
+def test_extend_to_a_total_says_when_nothing_changed(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--to N`` can be run again (after Ctrl-C's "may or may not be extended"): the second run
+    says the budget is N already and changes nothing; neither or both of --trials and --to is a
+    usage error (exit 2), before any request."""
+    study_id = api.post("/v1/studies", json=definition("cli-to", 2)).json()["id"]
+    said = cli_output(api, monkeypatch, "extend", study_id, "--to", "5")
+    assert said == f"study {study_id} extended: budget.n_trials 2 → 5, still queued", said
+    said = cli_output(api, monkeypatch, "extend", study_id, "--to", "5")
+    assert said == f"study {study_id} unchanged: budget.n_trials is 5 already, queued", said
+
+    for argv in ([], ["--trials", "1", "--to", "6"]):
+        wrong = cli_result(api, monkeypatch, "extend", study_id, *argv)
+        assert wrong.exit_code == 2, wrong.output
+        assert "give --trials K (how many more) or --to N" in wrong.output, wrong.output
+    assert api.get(f"/v1/studies/{study_id}").json()["progress"]["n_trials"] == 5

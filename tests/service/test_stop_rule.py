@@ -232,6 +232,11 @@ def test_a_study_whose_best_value_reaches_its_goal_is_not_extended_and_says_why(
     after = api.get(f"/v1/studies/{study['id']}").json()
     assert (after["status"], after["progress"]["n_trials"]) == ("completed", N_TRIALS), after
 
+    # a total it has already is the answer to a repeated request: unchanged, not refused
+    repeated = api.post(f"/v1/studies/{study['id']}/extend", json={"n_trials_total": N_TRIALS})
+    assert repeated.status_code == 200, repeated.text
+    assert (repeated.json()["extended"], repeated.json()["study"]["status"]) == (False, "completed")
+
 
 def test_an_extension_of_the_row_read_before_a_finish_stopped_the_study_is_not_lost(
     apps: Apps, database_url: str

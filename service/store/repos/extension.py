@@ -34,21 +34,31 @@ class Extension:
     row: StudyRow
     n_trials_before: int
     status_before: str
+    extended: bool = True
+    """False when ``n_trials_total`` was the budget already: nothing changed."""
 
     @property
     def reopened(self) -> bool:
-        return self.status_before in REOPENED
+        return self.extended and self.status_before in REOPENED
 
 
 def extend(
     study_id: str,
     *,
-    n_trials: int,
+    n_trials: int | None = None,
+    n_trials_total: int | None = None,
     timeout_s: float | None = None,
     tenant: studies.Reach = "default",
     engine: Engine | None = None,
 ) -> Extension:
-    """Grow the study's budget by ``n_trials``; a completed or cancelled study opens again.
+    """Grow the study's budget by ``n_trials``, or to ``n_trials_total`` (one of the two); a
+    completed or cancelled study opens again.
+
+    ``n_trials_total`` makes a request that can be repeated, as Katib's ``maxTrialCount``: the
+    budget in all, worked out from the row the UPDATE is conditional on. The budget it is
+    already changes nothing (``extended`` False, ``timeout_s`` ignored too: a repeat of an
+    answered request must not start the deadline again); a smaller one is a ``Conflict``, since
+    a budget only grows.
 
     ``timeout_s``: a new time budget, counted from now, stored in the definition; left out, the
     definition's own (if it has one) is counted from now, so a study opened again after its
@@ -73,8 +83,13 @@ def extend(
                 "again; only a queued, running, completed or cancelled study can be extended. "
                 "Submit its definition anew (fix what failed first)"
             )
+        more = _more(row, n_trials=n_trials, n_trials_total=n_trials_total)
+        if more == 0:
+            return Extension(
+                row, n_trials_before=row.n_trials, status_before=row.status, extended=False
+            )
         _goal_not_reached(row)
-        if _grew(row, n_trials=n_trials, timeout_s=timeout_s, now=utcnow(), engine=engine):
+        if _grew(row, n_trials=more, timeout_s=timeout_s, now=utcnow(), engine=engine):
             studies.forget(study_id)
             after = studies.read_row_now(study_id, tenant=tenant)
             return Extension(after, n_trials_before=row.n_trials, status_before=row.status)
@@ -92,6 +107,22 @@ def _goal_not_reached(row: StudyRow) -> None:
         f"#{row.best_trial}) already reaches budget.stop.value {rule.stop.value:g}, so the "
         "first trial to finish would stop it again; submit a new study with another goal"
     )
+
+
+def _more(row: StudyRow, *, n_trials: int | None, n_trials_total: int | None) -> int:
+    """How many trials the budget grows by: ``n_trials``, or what ``n_trials_total`` adds to
+    the row's budget."""
+    if n_trials_total is None:
+        if n_trials is None:
+            raise TypeError("extend takes n_trials or n_trials_total")
+        return n_trials
+    if n_trials_total < row.n_trials:
+        raise Conflict(
+            f"study {row.id!r} has budget.n_trials {row.n_trials} already: n_trials_total "
+            f"{n_trials_total} would lower it, and a budget only grows (cancel the study to "
+            "stop it)"
+        )
+    return n_trials_total - row.n_trials
 
 
 def _grew(
