@@ -49,7 +49,8 @@ class StudyNotActive(Conflict):
 
 
 class StudyNotExtendable(Conflict):
-    """The study failed: the errors that ended it would end it again."""
+    """The study failed: the errors that ended it would end it again; or its best value
+    reaches its ``budget.stop.value``: the first trial to finish would stop it again."""
 
 
 class StudyRunning(Conflict):

@@ -38,7 +38,7 @@ from regtune.service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
 from regtune.service.store.optuna_db.internals.batched import note_report, write_reports
 from regtune.service.store.optuna_db.internals.handles import storage_of, study_id_of, trial_id_of
 from regtune.service.store.optuna_db.internals.worker_cache import WorkerHeartbeats
-from regtune.service.store.scheduling.claims import links, taking
+from regtune.service.store.scheduling.claims import finishing, links, stopping, taking
 from regtune.service.store.scheduling.claims.slot import Claim
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.worker.failures import trial_error
@@ -297,7 +297,23 @@ def _tell(
         swept = True  # a sweep failed it as stale meanwhile (and queued its retry, if one is left)
         finished_meanwhile(run.study, member.claim.study_id, member.trial.number)
     member.settled = True
-    run.worker.finish_claim(member.claim, error=None, failed_by_sweep=swept)
+    stop = None if swept else _stopping(member, values=values, state=state)
+    run.worker.finish_claim(member.claim, error=None, failed_by_sweep=swept, stop=stop)
+
+
+def _stopping(
+    member: _Member, *, values: float | list[float] | None, state: TrialState | None
+) -> finishing.Stopping | None:
+    """What the member's finish moves of its study's stop rule (``budget.stop``), if it has
+    one: its trial was told in a transaction of its own, so its finish counts it."""
+    rule = stopping.Rule.of(member.claim.definition)
+    if rule is None:
+        return None
+    told = [values] if isinstance(values, float | int) else values
+    finished = stopping.Finished.of(
+        state or TrialState.COMPLETE, told, member.trial.number, member.trial.user_attrs
+    )
+    return finishing.Stopping(rule, finished)
 
 
 def _end(run: _Run, member: _Member, exc: BaseException) -> None:

@@ -454,14 +454,26 @@ class Worker:
             return
         self.finish_claim(claim, error=error, failed_by_sweep=self._failed_by_sweep)
 
-    def finish_claim(self, claim: Claim, *, error: str | None, failed_by_sweep: bool) -> None:
+    def finish_claim(
+        self,
+        claim: Claim,
+        *,
+        error: str | None,
+        failed_by_sweep: bool,
+        stop: finishing.Stopping | None = None,
+    ) -> None:
         """Give the slot back (counting ``error`` against the study); save the best model if
-        this finish completed the study."""
+        this finish completed the study. ``stop``: the trial it counts, for its study's stop
+        rule (a fused member's, told before)."""
         try:
             swept = timedelta(seconds=self.settings.grace_period) if failed_by_sweep else None
             completed = retry_forever(
                 lambda: finishing.finish(
-                    claim_id=claim.id, study_id=claim.study_id, error=error, failed_by_sweep=swept
+                    claim_id=claim.id,
+                    study_id=claim.study_id,
+                    error=error,
+                    failed_by_sweep=swept,
+                    stop=stop,
                 ),
                 what="finish the trial slot",
                 stop=self.stopping,

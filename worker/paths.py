@@ -32,7 +32,7 @@ from regtune.service.store.optuna_db.attrs import PATH_OF_ATTR
 from regtune.service.store.optuna_db.internals.handles import study_id_of, trial_id_of
 from regtune.service.store.optuna_db.internals.worker_cache import WorkerHeartbeats
 from regtune.service.store.scheduling import paths
-from regtune.service.store.scheduling.claims import taking
+from regtune.service.store.scheduling.claims import stopping, taking
 from regtune.service.store.scheduling.claims.slot import Claim
 from regtune.worker.search import ObjectiveFactory, StopCheck, suggest
 
@@ -82,6 +82,7 @@ class PathSlots:
             slots=slots,
             points=points,
             first=first,
+            stop=stopping.Rule.of(self.claim.definition),
         )
         if isinstance(trial.storage, WorkerHeartbeats):
             trial.storage.add_written(optuna_study_id, points[:written])

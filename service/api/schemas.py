@@ -242,14 +242,22 @@ class FailBreakdown(Answer):
     failed: FailedOfThemselves = 0
 
 
+StopReason = Literal["stop_value", "stop_patience"]
+"""A study's end by its stop rule (``budget.stop``)."""
+
+
 class StudyEnd(Answer):
     """Why a study ended: its ``status`` says how, this says what ended it, and what became of
     the trials it did not count (state FAIL), as ``FailBreakdown`` counts them: their sum is
     ``counts.FAIL``."""
 
-    reason: Literal["n_trials", "timeout_s", "cancelled", "failed"] = Field(
+    reason: Literal["n_trials", "timeout_s", StopReason, "cancelled", "failed"] = Field(
         description="n_trials: budget.n_trials trials were done; timeout_s: budget.timeout_s "
         "passed first, a normal end (status completed) with the trials done by then; "
+        "stop_value: the best value reached budget.stop.value; stop_patience: "
+        "budget.stop.patience trials in a row did not improve the best value by more than "
+        "budget.stop.min_delta (either a normal end, status completed, with the trials done by "
+        "then: the trials running when the rule was met finished and count); "
         "cancelled: the study was cancelled; failed: it could not go on (error says why)"
     )
     message: str = Field(

@@ -294,7 +294,8 @@ def grown_budget(study: StudyRow, body: StudyExtension) -> int:
     responses=errors(
         {
             404: NO_STUDY,
-            409: "the study has failed: its errors would end it again (submit it anew); or "
+            409: "the study has failed: its errors would end it again (submit it anew); its "
+            "best value reaches budget.stop.value (the first trial would stop it again); or "
             "n_trials_total is below its budget.n_trials (a budget only grows)",
         }
     ),

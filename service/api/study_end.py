@@ -3,23 +3,26 @@
 
 A time budget that runs out is a normal end, as Optuna's ``timeout`` and Ray Tune's
 ``time_budget_s`` are: the study completes with the trials done by then, and no error is
-recorded (``finishing.settle``). Nor is a trial that failed along the way the error of a study
-that completed or was cancelled: its end says how many FAIL trials it has and what became of
-them (``Failures``): most were interrupted (handed back by a worker that stopped, or failed by
-the sweep when their worker died) and run again with the same parameters, or stopped by
-their study's end (a user's cancel, or the study's failure for other trials' errors); the
-others failed of themselves, and each FAIL trial's error says why. A failed study's end counts
-them too, after "the error says why". While a study runs, a trial's error is not the study's
-either: the study goes on until its errors pass ``budget.max_retries``, and ``trial_errors``
-says so in neutral words (``error`` is the study's own).
+recorded (``finishing.settle``); so is a stop rule that is met (``budget.stop``: a goal value
+reached, or trials in a row that did not improve the best), which says what it saw. Nor is a
+trial that failed along the way the error of a study that completed or was cancelled: its end
+says how many FAIL trials it has and what became of them (``Failures``): most were interrupted
+(handed back by a worker that stopped, or failed by the sweep when their worker died) and run
+again with the same parameters, or stopped by their study's end (a user's cancel, or the study's
+failure for other trials' errors); the others failed of themselves, and each FAIL trial's error
+says why. A failed study's end counts them too, after "the error says why". While a study runs,
+a trial's error is not the study's either: the study goes on until its errors pass
+``budget.max_retries``, and ``trial_errors`` says so in neutral words (``error`` is the study's
+own).
 """
 
 from __future__ import annotations
 
 from typing import assert_never
 
-from regtune.service.api.schemas import FailBreakdown, StudyEnd, TrialErrors
+from regtune.service.api.schemas import FailBreakdown, StopReason, StudyEnd, TrialErrors
 from regtune.service.spec.enums import ACTIVE, StudyStatus
+from regtune.service.spec.policies import StopRule
 from regtune.service.store.repos import best_model, studies
 from regtune.service.store.scheduling.claims.recovery import DIED_BEFORE_TRIAL
 from regtune.service.store.tables import StudyRow
@@ -40,11 +43,20 @@ def study_end(row: StudyRow, *, failures: Failures = NO_FAILURES) -> StudyEnd | 
     status = StudyStatus(row.status)
     along = _not_counted(failures)
     done, n_trials = row.n_done, row.n_trials
-    timeout_s = studies.definition_of(row).budget.timeout_s if done < n_trials else None
+    budget = studies.definition_of(row).budget if done < n_trials else None
+    timeout_s = budget.timeout_s if budget is not None else None
     split = fail_breakdown(failures).model_dump()
     match status:
         case StudyStatus.QUEUED | StudyStatus.RUNNING:
             return None
+        case StudyStatus.COMPLETED if budget is not None and budget.stop and row.stopped_by:
+            reason, said = _stopped(row, budget.stop)
+            return StudyEnd(
+                reason=reason,
+                message=f"{said}: the study completed with {done} of budget.n_trials "
+                f"{n_trials} trials{along}",
+                **split,
+            )
         case StudyStatus.COMPLETED if timeout_s is not None:  # only the deadline ends it short
             return StudyEnd(
                 reason="timeout_s",
@@ -72,6 +84,21 @@ def study_end(row: StudyRow, *, failures: Failures = NO_FAILURES) -> StudyEnd | 
                 **split,
             )
     assert_never(status)
+
+
+def _stopped(row: StudyRow, stop: StopRule) -> tuple[StopReason, str]:
+    """What the stop rule that ended ``row`` saw, in words (``StudyEnd.reason``, the start of
+    its message)."""
+    best = "none yet" if row.best_value is None else f"{row.best_value:g}, trial #{row.best_trial}"
+    if row.stopped_by == "value":
+        return "stop_value", (
+            f"budget.stop.value {stop.value:g} reached by trial #{row.best_trial} "
+            f"({row.best_value:g})"
+        )
+    return "stop_patience", (
+        f"budget.stop.patience: {stop.patience} trials in a row did not improve the best value "
+        f"({best}) by more than budget.stop.min_delta {stop.min_delta:g}"
+    )
 
 
 def fail_breakdown(failures: Failures) -> FailBreakdown:

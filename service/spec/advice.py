@@ -31,6 +31,7 @@ def warnings_of(spec: StudySpec) -> list[str]:
         _threshold_on_the_good_side,
         _unused_pruner,
         _unlearned_choices,
+        _stop_never_met,
     ]
     return [warning for rule in rules if (warning := rule(spec)) is not None]
 
@@ -171,6 +172,43 @@ def _unlearned_choices(spec: StudySpec) -> str | None:
         "every trial, never learning which choice is better; give sampler {type: tpe} (or gp), "
         "or search a range instead of choices"
     )
+
+
+METRIC_BOUNDS = {
+    "val_r2": 1.0,
+    "val_accuracy": 1.0,
+    "val_auc": 1.0,
+    "val_loss": 0.0,
+    "val_rmse": 0.0,
+}
+"""The best value each metric can take: at most 1 (maximized), at least 0 (minimized)."""
+
+
+def _stop_never_met(spec: StudySpec) -> str | None:
+    """A stop rule that cannot end the study before its budget: patience trials in a row
+    cannot pass within ``n_trials`` that are all the study runs, and a goal beyond the best
+    value its metric can take is never reached."""
+    stop, n_trials = spec.budget.stop, spec.budget.n_trials
+    if stop is None:
+        return None
+    if stop.value is not None:
+        metric, direction = spec.objective.metric, spec.objective.direction
+        bound = METRIC_BOUNDS[metric]
+        if (stop.value > bound) if direction == "maximize" else (stop.value < bound):
+            side = "at most" if direction == "maximize" else "at least"
+            return (
+                f"budget.stop.value: {stop.value:g} is never reached: {metric} is {side} "
+                f"{bound:g}, so the study runs its whole budget; give a goal its trials can "
+                "reach, or leave value out"
+            )
+    if stop.patience is not None and stop.patience >= n_trials:
+        return (
+            f"budget.stop.patience: {stop.patience} is not below budget.n_trials {n_trials}: "
+            "the budget is spent before that many trials in a row can pass without improving "
+            "the best value, so the rule never stops the study; give a patience well below "
+            "n_trials, or leave it out"
+        )
+    return None
 
 
 def _first_decision(pruner: InnerPruner | NoPruner) -> tuple[str, int, int] | None:

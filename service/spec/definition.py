@@ -278,7 +278,10 @@ class Training(Strict):
 
 # --------------------------------------------------------------------------- the definition
 
-STORED_WHEN_GIVEN: tuple[tuple[str, str], ...] = (("search_space", "hidden_layers"),)
+STORED_WHEN_GIVEN: tuple[tuple[str, str], ...] = (
+    ("search_space", "hidden_layers"),
+    ("budget", "stop"),
+)
 """Fields a definition's JSON holds only when they are not null: those added since the last
 release (``StudySpec.to_stored``)."""
 
@@ -557,6 +560,18 @@ class StudySpec(Strict):
         if path is None:
             return 1
         return max(2, min(path.points, self.budget.n_trials // MIN_PATHS))
+
+    @model_validator(mode="after")
+    def _stop_rule(self) -> StudySpec:
+        """``budget.stop`` needs one best value: a Pareto front has none."""
+        if self.budget.stop is not None and self.objectives is not None:
+            raise field_error(
+                ("budget", "stop"),
+                "one objective only: a Pareto front has no single best value (give "
+                "budget.stop for a study of one objective, or leave it out)",
+                self.budget.stop.model_dump(),
+            )
+        return self
 
     @model_validator(mode="after")
     def _select(self) -> StudySpec:

@@ -165,8 +165,47 @@ Pruner = Annotated[
 ]
 
 
+class StopRule(Strict):
+    """When a study ends before its budget: a goal its best value reaches (Katib's
+    ``objective.goal``), or trials in a row that do not improve it (hyperopt's
+    ``no_progress_loss``, Ray Tune's plateau stoppers). Stopping is what a passed deadline
+    does: no new trial starts, those running finish and count."""
+
+    value: float | None = Field(
+        default=None,
+        allow_inf_nan=False,
+        description="the study stops once its best COMPLETE trial's value reaches this (≥ for "
+        "a maximized metric, ≤ for a minimized one)",
+    )
+    patience: int | None = Field(
+        default=None,
+        ge=1,
+        description="the study stops once this many trials in a row (COMPLETE or PRUNED, in "
+        "the order they finish) did not improve its best value by more than min_delta",
+    )
+    min_delta: float = Field(
+        default=0.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="the improvement of the best value (in the metric's units) that counts for "
+        "patience; a smaller one does not",
+    )
+
+    @model_validator(mode="after")
+    def _some_rule(self) -> StopRule:
+        if self.value is None and self.patience is None:
+            raise ValueError("give value, patience or both")
+        return self
+
+
 class Budget(Strict):
     n_trials: int = Field(default=50, ge=1)
     timeout_s: float | None = Field(default=None, gt=0, le=30 * 24 * 3600, allow_inf_nan=False)
     max_parallel: int = Field(default=4, ge=1, le=1_000)
     max_retries: int = Field(default=2, ge=0, le=20)
+    stop: StopRule | None = Field(
+        default=None,
+        description="end the study before budget.n_trials: once its best value reaches "
+        "stop.value, or once stop.patience trials in a row did not improve it; null (the "
+        "default): it runs its whole budget",
+    )

@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -52,6 +53,16 @@ class StudyRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime)
     started_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    best_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    """The best value of a study with ``budget.stop`` (migration 0006); null without one."""
+    best_trial: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The number of the trial that has ``best_value``."""
+    best_at: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """The ``n_done`` at which the best value last improved by more than
+    ``budget.stop.min_delta`` (or the study was extended): patience counts from it."""
+    stopped_by: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    """The rule of ``budget.stop`` that ended the study ('value', 'patience'): no claim from
+    then on, and the study completes once nothing runs."""
 
     __table_args__ = (
         Index("ix_regtune_studies_tenant_name", "tenant", "name", unique=True),

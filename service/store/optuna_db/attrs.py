@@ -71,6 +71,10 @@ STOPPED_BY: dict[str, str] = {
 study's trials go with it; a study completes with no trial running)."""
 STOPPED_MARKS = tuple(STOPPED_BY.values())
 """The marks of a FAIL trial its study's end stopped (a trial carries one at most)."""
+DIVERGED_ATTR = "diverged"
+"""Trial user attribute: its training diverged (its loss became NaN or infinite); never chosen."""
+FEASIBLE_ATTR = "feasible"
+"""Trial user attribute: false if its model failed ``objective.max_nonzero``; never chosen."""
 STOPPED_EARLY_ATTR = "stopped_early"
 """Trial user attribute a trial's training sets true when early stopping ended it (a user
 attribute, unprefixed: optuna-dashboard shows it beside the trial's other training facts)."""

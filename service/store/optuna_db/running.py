@@ -53,7 +53,7 @@ class RunningTrial:
     """``time.monotonic()`` of the last write (of the trial's creation, before the first)."""
     together: bool = False
     """Inside ``params_together``: parameters wait to be written in one statement."""
-    on_end: Callable[[Connection, TrialState], None] | None = None
+    on_end: Callable[[Connection, TrialState, list[float] | None], None] | None = None
     """Run in the transaction that ends the trial (``RunningTrialWrites.when_ended``)."""
 
     def report(self, step: int, value: float) -> None:
@@ -196,5 +196,5 @@ def write(
             ]
             insert_rows(connection, model.__table__, ("trial_id", "key"), rows)
     if state is not None and running.on_end is not None:
-        running.on_end(connection, state)
+        running.on_end(connection, state, values)
     return True

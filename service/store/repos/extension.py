@@ -16,6 +16,7 @@ from regtune.service.spec.enums import ACTIVE, StudyStatus
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import rowcount, transaction
 from regtune.service.store.repos import best_model, studies
+from regtune.service.store.scheduling.claims import stopping
 from regtune.service.store.tables import StudyRow
 
 REOPENED = (StudyStatus.COMPLETED, StudyStatus.CANCELLED)
@@ -63,10 +64,15 @@ def extend(
     definition's own (if it has one) is counted from now, so a study opened again after its
     first deadline does not end at once. A failed study is ``StudyNotExtendable``.
 
-    One conditional UPDATE of the row as read (its status and ``n_trials``) decides: a finish
-    that completes the study in between makes it match nothing, and the row is read again
-    (then it is opened again); one that comes after sees the budget grown. So at rest exactly
-    the new ``n_trials`` trials are COMPLETE or PRUNED.
+    One conditional UPDATE of the row as read (its status, ``n_trials`` and the stop rule
+    that stopped it) decides: a finish that completes or stops the study in between makes it
+    match nothing, and the row is read again (then it is opened again); one that comes after
+    sees the budget grown. So at rest exactly the new ``n_trials`` trials are COMPLETE or
+    PRUNED, unless the deadline or the stop rule (``budget.stop``) ends the study first.
+
+    A study its stop rule stopped opens again with its patience counted anew from now; one
+    whose best value reaches ``budget.stop.value`` is ``StudyNotExtendable`` (the first trial
+    to finish would stop it again).
     """
     for _ in range(ATTEMPTS):
         row = studies.read_row_now(study_id, tenant=tenant)
@@ -82,11 +88,25 @@ def extend(
             return Extension(
                 row, n_trials_before=row.n_trials, status_before=row.status, extended=False
             )
+        _goal_not_reached(row)
         if _grew(row, n_trials=more, timeout_s=timeout_s, now=utcnow(), engine=engine):
             studies.forget(study_id)
             after = studies.read_row_now(study_id, tenant=tenant)
             return Extension(after, n_trials_before=row.n_trials, status_before=row.status)
     raise Conflict(f"study {study_id!r} kept changing while it was extended; try again")
+
+
+def _goal_not_reached(row: StudyRow) -> None:
+    """A study whose best value reaches its ``budget.stop.value`` is ``StudyNotExtendable``:
+    the first trial to finish would stop it again."""
+    rule = stopping.Rule.of(row.spec)
+    if rule is None or row.best_value is None or not rule.reached(row.best_value):
+        return
+    raise StudyNotExtendable(
+        f"study {row.id!r} cannot be extended: its best value {row.best_value:g} (trial "
+        f"#{row.best_trial}) already reaches budget.stop.value {rule.stop.value:g}, so the "
+        "first trial to finish would stop it again; submit a new study with another goal"
+    )
 
 
 def _more(row: StudyRow, *, n_trials: int | None, n_trials_total: int | None) -> int:
@@ -126,6 +146,8 @@ def _grew(
     reopen = row.status not in ACTIVE
     if reopen:  # its end, and a best model's error, were the last end's
         values |= {"status": StudyStatus.QUEUED, "finished_at": None, "error": None}
+    if reopen or row.stopped_by is not None:  # a stop rule's patience counts anew from here
+        values |= {"stopped_by": None, "best_at": StudyRow.n_done}
     with transaction(engine) as session:
         won = rowcount(
             session.execute(
@@ -134,6 +156,7 @@ def _grew(
                     StudyRow.id == row.id,
                     StudyRow.status == row.status,
                     StudyRow.n_trials == row.n_trials,
+                    _same(StudyRow.stopped_by, row.stopped_by),
                 )
                 .values(**values)
                 .execution_options(synchronize_session=False)
@@ -142,6 +165,10 @@ def _grew(
         if won == 1 and reopen and row.optuna_study_id is not None:
             best_model.set_aside(session, row.optuna_study_id)
     return won == 1
+
+
+def _same(column: Any, value: str | None) -> Any:
+    return column.is_(None) if value is None else column == value
 
 
 def _grown_definition(

@@ -25,6 +25,7 @@ from regtune.service.store.optuna_db.internals.inserts import (
     add_finished_trials,
     add_to_running_trial,
 )
+from regtune.service.store.scheduling.claims import stopping
 from regtune.service.store.scheduling.claims.finishing import settle
 from regtune.service.store.scheduling.claims.slot import SWEPT
 from regtune.service.store.tables import ClaimRow, StudyRow
@@ -40,6 +41,7 @@ def write_points(
     points: list[FrozenTrial],
     first: FrozenTrial | None = None,
     now: datetime | None = None,
+    stop: stopping.Rule | None = None,
 ) -> int:
     """Write ``points`` under the path's further ``slots`` (claim ids) and release every one of
     those slots; → how many points were written.
@@ -47,7 +49,11 @@ def write_points(
     ``first``: the params and attributes of the path's own trial, written in the same commit.
     Only as many points as slots are still held are written (a sweep may have released some);
     none if the path's own trial ``trial_id`` is no longer running (a sweep failed it: its slots
-    then go to the sweep, which gives them back once the trial's retry is queued)."""
+    then go to the sweep, which gives them back once the trial's retry is queued).
+
+    ``stop``: the study's stop rule, which the points written move in their order (a point
+    that reaches the goal stops the study; the points after it are written all the same: the
+    path ran them)."""
     if len(points) > len(slots):
         raise ValueError(f"{len(points)} points need as many slots, got {len(slots)}")
     now = now or utcnow()
@@ -67,6 +73,12 @@ def write_points(
                 add_to_running_trial(session, trial_id, first)
             add_finished_trials(session, optuna_study_id, written)
             _released(session, study_id, len(held), now, finished=len(written))
+            if stop is not None:
+                finished = [
+                    stopping.Finished.of(p.state, p.values, p.number, p.user_attrs) for p in written
+                ]
+                stopping.record(session, study_id=study_id, rule=stop, finished=finished)
+            settle(session, study_id=study_id, now=now, failures=False)
     except _NotRunning:
         with transaction(engine) as session:
             session.execute(
@@ -91,6 +103,7 @@ def release(engine: Engine | None = None, *, study_id: str, slots: list[int]) ->
     with transaction(engine) as session:
         held = session.scalars(_delete(session, slots)).all()
         _released(session, study_id, len(held), now)
+        settle(session, study_id=study_id, now=now, failures=False)
     return len(held)
 
 
@@ -108,7 +121,7 @@ def _released(
 ) -> None:
     """``count`` slots given back, ``finished`` of them as the COMPLETE trials this transaction
     wrote: counted so, as ``monotonic_done(told=True)`` counts a told trial (no count of the
-    study; what finished otherwise is counted by the sweep)."""
+    study; what finished otherwise is counted by the sweep). The caller settles the study."""
     session.execute(
         update(StudyRow)
         .where(StudyRow.id == study_id)
@@ -119,4 +132,3 @@ def _released(
         )
         .execution_options(synchronize_session=False)
     )
-    settle(session, study_id=study_id, now=now, failures=False)

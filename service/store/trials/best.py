@@ -19,13 +19,12 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from regtune.service.store.db import among
+from regtune.service.store.optuna_db.attrs import DIVERGED_ATTR, FEASIBLE_ATTR
 from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.optuna_db.internals.pareto import is_pareto_front
 
 BEST_CANDIDATES = 16
 """How many of the best trials are checked for feasibility before searching the whole study."""
-DIVERGED = "diverged"
-"""Trial user attribute: its training diverged (its loss became NaN or infinite)."""
 FOLDS_ATTR = "fold_values"
 """Trial user attribute: the objective metric of each fold's model (k-fold validation only)."""
 LAMBDA = "lambda"
@@ -44,7 +43,7 @@ def value_of(session: Session, trial_id: int) -> float | None:
 def _infeasible_mark() -> Any:
     """A failed ``objective.max_nonzero`` constraint: user attr ``feasible: false``."""
     attr = om.TrialUserAttributeModel
-    return and_(attr.key == "feasible", attr.value_json == "false")
+    return and_(attr.key == FEASIBLE_ATTR, attr.value_json == "false")
 
 
 def _diverged_mark() -> Any:
@@ -52,7 +51,7 @@ def _diverged_mark() -> Any:
     recorded so, but a trial stored before kept the finite value of the epoch early stopping
     restored."""
     attr = om.TrialUserAttributeModel
-    return and_(attr.key == DIVERGED, attr.value_json == "true")
+    return and_(attr.key == DIVERGED_ATTR, attr.value_json == "true")
 
 
 def _marks() -> Any:
@@ -158,7 +157,7 @@ def best_choice(
     for number, trial_id in candidates:
         if trial_id not in marks:
             return BestChoice(int(number), tuple(diverged))
-        if marks[trial_id] == {DIVERGED}:
+        if marks[trial_id] == {DIVERGED_ATTR}:
             diverged.append(int(number))
     if len(candidates) < limit:
         return BestChoice(None, tuple(diverged))

@@ -139,10 +139,12 @@ class RunningTrialWrites(OneStatementTrialWrites):
             mine.trial.params[param_name] = distribution.to_external_repr(param_value_internal)
             mine.trial.distributions[param_name] = distribution
 
-    def when_ended(self, trial_id: int, then: Callable[[Connection, TrialState], None]) -> bool:
-        """Run ``then(connection, state)`` in the transaction that ends this running trial (its
-        final state, value and pending rows), so what the trial's end decides commits with it;
-        False if the trial is not running in this process."""
+    def when_ended(
+        self, trial_id: int, then: Callable[[Connection, TrialState, list[float] | None], None]
+    ) -> bool:
+        """Run ``then(connection, state, values)`` in the transaction that ends this running
+        trial (its final state, values and pending rows), so what the trial's end decides
+        commits with it; False if the trial is not running in this process."""
         mine = self._mine(trial_id)
         if mine is None:
             return False

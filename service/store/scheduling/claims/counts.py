@@ -48,10 +48,11 @@ def monotonic_done(*, told: bool = False) -> Any:
 
 def has_room(now: Any) -> list[Any]:
     """The study schedules trials and its budget has a slot left (reserved ones count) at
-    ``now`` (a time, or the ``NOW`` parameter)."""
+    ``now`` (a time, or the ``NOW`` parameter), and no stop rule stopped it."""
     return [
         StudyRow.status.in_(ACTIVE),
         StudyRow.optuna_study_id.is_not(None),  # None while the study is being created
         StudyRow.n_done + StudyRow.n_running + StudyRow.n_reserved < StudyRow.n_trials,
         or_(StudyRow.deadline.is_(None), StudyRow.deadline > now),
+        StudyRow.stopped_by.is_(None),
     ]

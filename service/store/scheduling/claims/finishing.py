@@ -1,8 +1,9 @@
 """Finishing a slot (``finish``, or in the transaction that tells its trial) and settling a
-study whose budget, deadline or error budget is spent."""
+study whose budget, deadline or error budget is spent, or that its stop rule stopped."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
@@ -27,12 +28,21 @@ from regtune.service.store.clock import utcnow
 from regtune.service.store.db import rowcount, transaction
 from regtune.service.store.optuna_db.internals.handles import backend_of
 from regtune.service.store.optuna_db.internals.running_writes import RunningTrialWrites
+from regtune.service.store.scheduling.claims import stopping
 from regtune.service.store.scheduling.claims.counts import NOW, STUDY, monotonic_done
 from regtune.service.store.scheduling.claims.links import retry_in_flight
 from regtune.service.store.scheduling.claims.slot import SWEPT, Claim
 from regtune.service.store.tables import ClaimRow, StudyRow
 
 CLAIM_ID: Any = bindparam("claim", type_=Integer)
+
+
+@dataclass(frozen=True)
+class Stopping:
+    """A finish that a study's stop rule follows: the rule, and the trial it counts."""
+
+    rule: stopping.Rule
+    finished: stopping.Finished
 
 
 def finish(
@@ -43,6 +53,7 @@ def finish(
     error: str | None = None,
     now: datetime | None = None,
     failed_by_sweep: timedelta | None = None,
+    stop: Stopping | None = None,
 ) -> bool:
     """Give the slot back and bring ``n_done`` up to date; complete or fail the study if due.
 
@@ -51,6 +62,9 @@ def finish(
     the sweep (``SWEPT``), which gives it back once the retry is queued, so the next claim runs
     the retry (``release_dead_workers``). Returns True if this call completed the study (exactly
     one finisher sees True), which is the worker's cue to save the best model.
+
+    ``stop``: the study's stop rule and the trial this finish counts (told before, in a
+    transaction of its own: a fused member), which moves the rule's columns (``stopping``).
     """
     with transaction(engine) as session:
         return finish_in(
@@ -60,6 +74,7 @@ def finish(
             error=error,
             now=now or utcnow(),
             failed_by_sweep=failed_by_sweep,
+            stop=stop,
         )
 
 
@@ -72,6 +87,7 @@ def finish_in(
     error: str | None = None,
     failed_by_sweep: timedelta | None = None,
     told: bool = False,
+    stop: Stopping | None = None,
 ) -> bool:
     """``finish`` in the caller's transaction: a worker finishes the slot of a COMPLETE or
     PRUNED trial in the transaction that tells the trial (``told``; no retry is due for
@@ -96,6 +112,8 @@ def finish_in(
     connection.execute(
         _count(released=released == 1, errored=error is not None, told=told), counted
     )
+    if stop is not None:
+        stopping.record(session, study_id=study_id, rule=stop.rule, finished=[stop.finished])
     return settle(session, study_id=study_id, now=now, failures=error is not None) > 0
 
 
@@ -135,13 +153,25 @@ def finish_when_told(storage: Any, trial_id: int, claim: Claim) -> list[bool] | 
         return None
     told: list[bool] = []
 
-    def then(connection: Connection, state: TrialState) -> None:
+    rule = stopping.Rule.of(claim.definition)
+
+    def then(connection: Connection, state: TrialState, values: list[float] | None) -> None:
         if state not in TOLD_DONE:
             return
+        stop = None
+        if rule is not None:  # the trial as this process wrote it (no query)
+            trial = backend.get_trial(trial_id)
+            finished = stopping.Finished.of(state, values, trial.number, trial.user_attrs)
+            stop = Stopping(rule, finished)
         with Session(bind=connection) as session:
             told.append(
                 finish_in(
-                    session, claim_id=claim.id, study_id=claim.study_id, now=utcnow(), told=True
+                    session,
+                    claim_id=claim.id,
+                    study_id=claim.study_id,
+                    now=utcnow(),
+                    told=True,
+                    stop=stop,
                 )
             )
 
@@ -179,14 +209,19 @@ def _settle(*, one_study: bool) -> tuple[Any, Any]:
             *where,
             or_(
                 StudyRow.n_done >= StudyRow.n_trials,
-                (StudyRow.deadline.is_not(None))
-                & (StudyRow.deadline <= NOW)
+                (
+                    or_(
+                        (StudyRow.deadline.is_not(None)) & (StudyRow.deadline <= NOW),
+                        StudyRow.stopped_by.is_not(None),
+                    )
+                )
                 & (StudyRow.n_running == 0)
                 & (StudyRow.n_reserved == 0),
             ),
         )
-        # short of n_trials, the deadline ended it: a normal end, which records no error; nor is
-        # a trial's error, whose parameters ran again, the error of a study that completed
+        # short of n_trials, the deadline or a stop rule ended it: a normal end, which records
+        # no error; nor is a trial's error, whose parameters ran again, the error of a study
+        # that completed
         .values(status=StudyStatus.COMPLETED, error=None, finished_at=NOW, updated_at=NOW)
     )
     fails = (
