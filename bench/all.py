@@ -23,6 +23,7 @@ BENCHMARKS = (
     "mlp",
     "folds",
     "quality",
+    "stopping",
     "uploads",
     "paths",
     "fused",

@@ -124,6 +124,8 @@ class Variant:
     select: str | None = None
     folds: int | None = None
     relax_margin: float | None = None
+    stop: dict[str, Any] | None = None
+    """A ``budget.stop`` (``bench.stopping``)."""
 
     @property
     def name(self) -> str:
@@ -138,6 +140,8 @@ class Variant:
             name += f"-folds-{self.folds}"
         if self.relax_margin is not None:
             name += f"-relax-margin-{self.relax_margin:g}"
+        if self.stop is not None:
+            name += "-stop-" + "-".join(f"{k}-{v:g}" for k, v in self.stop.items())
         return name
 
 
@@ -167,7 +171,7 @@ def definition(
         **({"objective": objective} if objective else {}),
         "validation": {"test_fraction": 0.2, "split_seed": seed, **folds},
         "sampler": {"type": "tpe", "seed": seed},
-        "budget": {"n_trials": n_trials},
+        "budget": {"n_trials": n_trials, **({"stop": variant.stop} if variant.stop else {})},
     }
 
 
@@ -216,7 +220,7 @@ def run_regtune(
     found: dict[int, dict[str, Any]] = {}
     for n in counts:
         spec = definition(dataset, seed, n, variant)
-        spec["name"] = f"quality-{dataset}-{seed}-{n}"
+        spec["name"] = f"{variant.name}-{dataset}-{seed}-{n}"
         started = time.perf_counter()
         study_id, _ = harness.run_in_process(spec)
         wall = time.perf_counter() - started

@@ -179,6 +179,16 @@ def test_fold_draws_smoke(bench: Bench) -> None:
     assert len(result["runs"]) == 2 * len(DRAWS)
 
 
+def test_stopping_smoke(bench: Bench) -> None:
+    stdout, result = bench("stopping")
+    assert "| dataset | metric | configurations | splits | budget.stop |" in stdout
+    whole, stopped = result["rows"]
+    assert whole["rule"] == "none (the whole budget)" and stopped["rule"] == "patience=3"
+    assert whole["trials"] == 12 and whole["difference"] == 0  # the baseline against itself
+    assert 3 <= stopped["trials"] < 12, stopped  # the rule ended each study before its budget
+    assert len(result["runs"]) == 2 * 2  # two splits, each run whole and with the rule
+
+
 def test_folds_smoke(bench: Bench) -> None:
     stdout, result = bench("folds")
     assert "| data | rows × features × outputs |" in stdout
