@@ -36,7 +36,13 @@ def engine(
 
 
 def study(
-    status: str, n_trials: int, max_parallel: int, *, n_done: int = 0, n_running: int = 0
+    status: str,
+    n_trials: int,
+    max_parallel: int,
+    *,
+    n_done: int = 0,
+    n_running: int = 0,
+    stopped_by: str | None = None,
 ) -> dict[str, Any]:
     name = uuid.uuid4().hex
     now = datetime(2026, 1, 1)
@@ -56,6 +62,7 @@ def study(
         "n_errors": 0,
         "created_at": now,
         "updated_at": now,
+        "stopped_by": stopped_by,
     }
 
 
@@ -68,6 +75,12 @@ CASES: dict[str, tuple[list[dict[str, Any]], int]] = {
     "running-max-parallel-reached": ([study("running", 20, 3, n_done=5, n_running=3)], 3),
     "running-budget-met": ([study("running", 10, 4, n_done=10)], 0),
     "running-overcounted": ([study("running", 10, 4, n_done=12)], 0),
+    # its stop rule met (budget.stop): no slot opens, its running trials finish
+    "stopped-trials-finishing": (
+        [study("running", 10, 4, n_done=3, n_running=2, stopped_by="patience")],
+        2,
+    ),
+    "stopped-drained": ([study("running", 10, 4, n_done=3, stopped_by="value")], 0),
     "completed": ([study("completed", 10, 4, n_done=10)], 0),
     "cancelled-trials-stopping": ([study("cancelled", 10, 4, n_done=2, n_running=3)], 0),
     "failed": ([study("failed", 10, 4, n_done=1, n_running=1)], 0),

@@ -21,6 +21,8 @@ _MARKS = om.StudySystemAttributeModel.__tablename__
 SCALER_QUERY = f"""\
 SELECT COALESCE(SUM(CASE
     WHEN n_trials - n_done <= 0 OR max_parallel <= 0 THEN 0
+    WHEN stopped_by IS NOT NULL AND n_running < max_parallel THEN n_running
+    WHEN stopped_by IS NOT NULL THEN max_parallel
     WHEN n_trials - n_done < max_parallel THEN n_trials - n_done
     ELSE max_parallel
 END), 0) + (
@@ -38,7 +40,8 @@ FROM regtune_studies
 WHERE status IN ({", ".join(f"'{status}'" for status in ACTIVE)})
 """
 """For each queued or running study, ``min(max_parallel, n_trials - n_done)``, never negative,
-summed: the slots being run plus the slots open, each study capped by its ``max_parallel``;
+summed: the slots being run plus the slots open, each study capped by its ``max_parallel``
+(a study its stop rule stopped, ``budget.stop``, opens no slot: only its running ones count);
 plus one for each completed study whose best model is still to be saved (a refit a stopped
 worker left, or one waiting out a failed try's back-off), as ``studies_missing_a_model`` finds
 them, so a pool scaled to zero keeps a worker to catch up.
