@@ -18,7 +18,7 @@ from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.objective import objective_names
 from regtune.service.spec.resolve import resolve_validation
 from regtune.service.spec.validation import Validation
-from regtune.service.store.optuna_db.attrs import STOPPED_EARLY_ATTR
+from regtune.service.store.optuna_db.attrs import DIVERGED_ATTR, FEASIBLE_ATTR, STOPPED_EARLY_ATTR
 from regtune.service.store.optuna_db.internals.batched import set_user_attrs
 from regtune.service.store.optuna_db.internals.handles import trial_id_of
 from regtune.worker import data
@@ -118,7 +118,7 @@ def result_attrs(result: TrainResult) -> dict[str, Any]:
         "best_epoch": result.best_epoch,
         "train_seconds": round(result.train_seconds, 4),
         STOPPED_EARLY_ATTR: result.stopped_early,
-        "diverged": result.diverged,
+        DIVERGED_ATTR: result.diverged,
     }
     if result.fused:  # what the best model's retraining of this trial must train it as
         attrs["fused"] = True
@@ -153,7 +153,7 @@ def constrain(trial: optuna.Trial, spec: StudySpec, result: TrainResult) -> None
     if limit is None:
         return
     trial.set_constraint("max_nonzero", float(result.n_nonzero - limit))
-    trial.set_user_attr("feasible", result.n_nonzero <= limit)
+    trial.set_user_attr(FEASIBLE_ATTR, result.n_nonzero <= limit)
 
 
 STUDIES_WARM = 32
@@ -341,7 +341,7 @@ def _point(
     limit = spec.objective.max_nonzero
     if limit is not None:
         constraints["max_nonzero"] = float(result.n_nonzero - limit)
-        attrs["feasible"] = result.n_nonzero <= limit
+        attrs[FEASIBLE_ATTR] = result.n_nonzero <= limit
     if len(names) > 1:  # Optuna records no learning curve of several objectives
         attrs["val_curve"] = result.curve
         values = [result.value, *(measures[name] for name in names[1:])]
