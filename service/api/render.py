@@ -21,6 +21,7 @@ from regtune.service.api.schemas import (
     CurvePoint,
     Progress,
     SelectionOut,
+    StopProgress,
     StudyBrief,
     StudyOut,
     StudyPage,
@@ -131,6 +132,7 @@ def _study_out(row: StudyRow, summary: studies.StudySummary) -> StudyOut:
             n_trials=row.n_trials,
             running=summary.counts["RUNNING"],
             fraction=min(1.0, done / row.n_trials) if row.n_trials else 1.0,
+            stop=stop_progress(row),
         ),
         stopped_early=summary.stopped_early,
         best_trial=best,
@@ -147,6 +149,19 @@ def _study_out(row: StudyRow, summary: studies.StudySummary) -> StudyOut:
         created_at=row.created_at,
         started_at=row.started_at,
         finished_at=row.finished_at,
+    )
+
+
+def stop_progress(row: StudyRow) -> StopProgress | None:
+    """The stop rule's standing, from the columns the finishes move; None without a rule."""
+    if not studies.definition_of(row).budget.stop:
+        return None
+    return StopProgress.model_validate(
+        {
+            "best_value": row.best_value,
+            "since_improvement": max(0, row.n_done - row.best_at),
+            "stopped_by": row.stopped_by,
+        }
     )
 
 
@@ -199,7 +214,8 @@ def _shown(
 ) -> tuple[Any, ...]:
     """What a study's body shows that can change."""
     row_shows = (row.status, row.n_trials, row.error, row.started_at, row.finished_at)
-    return (*row_shows, counts, best, model)
+    stop_shows = (row.n_done, row.best_at, row.stopped_by)  # the stop rule's standing
+    return (*row_shows, *stop_shows, counts, best, model)
 
 
 def trial_page_body(row: StudyRow, *, state: str | None, offset: int, limit: int) -> bytes:

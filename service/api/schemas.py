@@ -79,11 +79,31 @@ class ErrorResponse(Answer):
     error: ErrorBody
 
 
+class StopProgress(Answer):
+    """Where a study's stop rule (``budget.stop``) stands, as the database counts it."""
+
+    best_value: float | None = Field(
+        description="the best COMPLETE trial's value the rule compares (null before one)"
+    )
+    since_improvement: int = Field(
+        description="trials counted since the best value last improved by more than "
+        "budget.stop.min_delta (or since the study was extended): what budget.stop.patience "
+        "counts"
+    )
+    stopped_by: Literal["value", "patience"] | None = Field(
+        description="the rule met, if one was: no trial starts from then on, the running ones "
+        "finish and count, and the study completes"
+    )
+
+
 class Progress(Answer):
     done: int = Field(description="trials COMPLETE or PRUNED, counted toward n_trials")
     n_trials: int
     running: int
     fraction: float
+    stop: StopProgress | None = Field(
+        default=None, description="the stop rule's standing; null without budget.stop"
+    )
 
 
 class BestTrial(Answer):

@@ -215,6 +215,8 @@ def print_warnings(study: StudyOut, where: Console) -> None:
 
 
 def _print_summary(study: StudyOut, *, warnings: bool = True) -> None:
+    from regtune.service.client.watch import stop_text
+
     p = study.progress
     console.print(
         f"[bold]{study.name}[/bold] {study.id}  status {study.status}  {p.done}/{p.n_trials} done"
@@ -227,6 +229,8 @@ def _print_summary(study: StudyOut, *, warnings: bool = True) -> None:
     console.print("counts: " + counts)
     if study.end:
         console.print(Text(f"ended: {study.end.message}"))
+    elif stop := stop_text(study):
+        console.print(Text(f"stop rule: {stop}"))
     if study.trial_errors:  # a trial's, not the study's: it goes on
         console.print(Text(study.trial_errors.message))
     if study.error:

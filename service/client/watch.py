@@ -61,6 +61,25 @@ def set_apart(study: StudyOut) -> dict[str, int]:
     }
 
 
+def stop_text(study: StudyOut) -> str:
+    """The stop rule's standing while the study runs (``budget.stop``): "patience 23/50" (trials
+    since the best improved, of the patience), "goal 0.95", both, or the rule met ("stopping:
+    budget.stop.patience met"); "" without a rule, or once the study ended (its end says
+    why)."""
+    standing = study.progress.stop
+    if standing is None or study.end is not None:
+        return ""
+    if standing.stopped_by is not None:
+        return f"stopping: budget.stop.{standing.stopped_by} met, the running trials finish"
+    rule = study.definition.get("budget", {}).get("stop") or {}
+    parts = []
+    if rule.get("patience") is not None:
+        parts.append(f"patience {standing.since_improvement}/{rule['patience']}")
+    if rule.get("value") is not None:
+        parts.append(f"goal {rule['value']:g}")
+    return ", ".join(parts)
+
+
 def fields(study: StudyOut) -> dict[str, Any]:
     """The figures the bar and the log line show. "failed": the FAIL trials that failed of
     themselves; "not_failed": the others, each kind named only when there are some
@@ -75,6 +94,7 @@ def fields(study: StudyOut) -> dict[str, Any]:
         "running": counts.get("RUNNING", 0),
         "not_failed": "".join(f" · {name} {n}" for name, n in apart.items() if n),
         "best": best_text(study),
+        "stop": f" · {stop}" if (stop := stop_text(study)) else "",
     }
 
 
@@ -88,7 +108,7 @@ def make_progress(console: Console) -> Progress:
             " · [red]failed {task.fields[failed]}[/] · running {task.fields[running]}"
             "[dim]{task.fields[not_failed]}[/]"
         ),
-        TextColumn("best {task.fields[best]}"),
+        TextColumn("best {task.fields[best]}[dim]{task.fields[stop]}[/]"),
         TextColumn("{task.fields[status]}"),
         TimeElapsedColumn(),
         TextColumn("ETA"),
@@ -129,7 +149,7 @@ def line(study: StudyOut) -> str:
     return (
         f"{study.name} {study.progress.done}/{study.progress.n_trials} · complete {f['complete']}"
         f" · pruned {f['pruned']} · failed {f['failed']} · running {f['running']}"
-        f"{f['not_failed']} · best {f['best']} · {f['status']}"
+        f"{f['not_failed']} · best {f['best']}{f['stop']} · {f['status']}"
     )
 
 

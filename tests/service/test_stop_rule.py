@@ -26,7 +26,7 @@ from regtune.service.store.clock import utcnow
 from regtune.service.store.db import make_engine
 from regtune.service.store.migrate import upgrade
 from regtune.service.store.tables import StudyRow
-from tests.inprocess import Apps, cli_output, run_to_the_end
+from tests.inprocess import Apps, cli_output, run_to_the_end, worker_thread
 from tests.service.test_rest_contract import definition
 from tests.service.test_schema_privileges import _downgrade
 from tests.service.test_study_end import text_of
@@ -141,6 +141,43 @@ def test_a_study_stops_once_patience_trials_in_a_row_did_not_improve_its_best_va
         assert study["end"]["message"] == message, study["end"]
         assert study["best_model"]["trial"] == number, study["best_model"]
     assert f"ended: {message}" in " ".join(said(api, monkeypatch, study).split())
+
+
+def test_a_running_study_shows_where_its_rule_stands(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``progress.stop``: the best value the rule compares and the trials since it improved
+    (what ``patience`` counts), shown by ``regtune show`` and the watch line while the study
+    runs (was: nothing told how near a study was to stopping); null without a rule."""
+    from regtune.service.api.schemas import StudyOut
+    from regtune.service.client.watch import line
+
+    values = reference(api)
+    ran, patience = 4, 8
+    best_at = max(n for n in range(1, ran + 1) if values[n - 1] < min(values[: n - 1], default=1e9))
+    created = api.post("/v1/studies", json=body("standing", patience=patience)).json()
+    assert created["progress"]["stop"] == {
+        "best_value": None,
+        "since_improvement": 0,
+        "stopped_by": None,
+    }
+    with worker_thread(max_trials=ran) as worker:
+        worker.ended()
+    fresh = {"Cache-Control": "no-cache"}
+    study = api.get(f"/v1/studies/{created['id']}", headers=fresh).json()
+    assert study["status"] == "running" and done(study) == ran, study
+    standing = study["progress"]["stop"]
+    assert standing["best_value"] == pytest.approx(min(values[:ran]), rel=1e-4), standing
+    assert (standing["since_improvement"], standing["stopped_by"]) == (ran - best_at, None)
+    shown = f"patience {ran - best_at}/{patience}"
+    assert f"stop rule: {shown}" in cli_output(api, monkeypatch, "show", created["id"])
+    assert f" · {shown} · running" in line(StudyOut.model_validate(study)), line(
+        StudyOut.model_validate(study)
+    )
+
+    reference_study = api.get("/v1/studies", params={"name": "reference"}).json()["items"][0]
+    without = api.get(f"/v1/studies/{reference_study['id']}").json()
+    assert without["progress"]["stop"] is None, without["progress"]
 
 
 def test_a_study_without_a_rule_runs_its_whole_budget_and_stores_no_rule(api: TestClient) -> None:
