@@ -65,6 +65,8 @@ import os
 import statistics
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -445,6 +447,23 @@ def _mean_se(values: list[float]) -> tuple[float, float]:
     return mean, se
 
 
+@contextmanager
+def study_database(label: str, datasets: list[str]) -> Iterator[None]:
+    """A scratch SQLite database and artifact store for studies run in this process
+    (``run_regtune``), migrated, with a small study of each of ``datasets`` run first: data
+    loading and torch's first calls are not timed."""
+    from regtune.service.store.migrate import upgrade
+
+    with harness.scratch(f"{label}-studies") as tmp:
+        os.environ["REGTUNE_ARTIFACT_DIR"] = str(tmp / "artifacts")
+        url = harness.fresh_database("sqlite", tmp, None, label)
+        harness.use_database(url)
+        upgrade(url)
+        for dataset in datasets:
+            run_regtune(dataset, 0, [8])
+        yield
+
+
 def measure(
     quick: bool,
     repeats: int,
@@ -455,16 +474,8 @@ def measure(
     independent: bool = False,
     baseline_max: int | None = None,
 ) -> dict[str, Any]:
-    from regtune.service.store.migrate import upgrade
-
     runs: list[dict[str, Any]] = []
-    with harness.scratch("quality-studies") as tmp:
-        os.environ["REGTUNE_ARTIFACT_DIR"] = str(tmp / "artifacts")
-        url = harness.fresh_database("sqlite", tmp, None, "quality")
-        harness.use_database(url)
-        upgrade(url)
-        for dataset in datasets:  # warm up: data loading and torch's first calls are not timed
-            run_regtune(dataset, 0, [8])
+    with study_database("quality", datasets):
         for dataset in datasets:
             for seed in range(repeats):
                 runs.extend(

@@ -16,12 +16,11 @@ baseline ± standard error.
 
 from __future__ import annotations
 
-import os
 import statistics
 from typing import Any
 
 from bench import harness
-from bench.quality import METRIC, Variant, run_regtune
+from bench.quality import METRIC, Variant, run_regtune, study_database
 
 DATASETS = ("diabetes", "friedman1", "sparse")
 RULES = ("patience=50", "patience=100", "patience=200")
@@ -43,18 +42,10 @@ def rule_of(given: str) -> dict[str, Any]:
 def measure(
     quick: bool, repeats: int, datasets: list[str], count: int, rules: list[str]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    from regtune.service.store.migrate import upgrade
-
     runs: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     variants = {BASELINE: Variant(), **{r: Variant(stop=rule_of(r)) for r in rules}}
-    with harness.scratch("stopping-studies") as tmp:
-        os.environ["REGTUNE_ARTIFACT_DIR"] = str(tmp / "artifacts")
-        url = harness.fresh_database("sqlite", tmp, None, "stopping")
-        harness.use_database(url)
-        upgrade(url)
-        for dataset in datasets:  # warm up: data loading and torch's first calls are not timed
-            run_regtune(dataset, 0, [8])
+    with study_database("stopping", datasets):
         for dataset in datasets:
             found: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
             for seed in range(repeats):
