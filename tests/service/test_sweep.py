@@ -16,6 +16,11 @@ from sqlalchemy import Engine, update
 
 from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade
+from regtune.service.store.optuna_db.attrs import (
+    STOPPED_BY_CANCEL_ATTR,
+    STOPPED_BY_STUDY_FAILURE_ATTR,
+    STOPPED_MARKS,
+)
 from regtune.service.store.scheduling.retries import (
     NEVER_BEAT,
     STOPPED_BEATING,
@@ -25,6 +30,7 @@ from regtune.service.store.scheduling.retries import (
 )
 from regtune.service.store.scheduling.sweep import fail_orphaned_trials, fail_stale_trials
 from regtune.service.store.tables import ClaimRow, StudyRow
+from regtune.service.store.trials.failures import stopped_marks
 from tests.support import study_row
 
 
@@ -94,6 +100,8 @@ def test_orphans_are_failed_retried_only_while_the_study_runs(database_url: str)
         f"{NEVER_BEAT}; retried as trial #{retries[0].number} with the same parameters"
     )
     assert errors[leftover_running] == f"{NEVER_BEAT}; not retried: the study is completed"
+    marks = storage.get_trial(leftover_running).system_attrs
+    assert not set(marks) & set(STOPPED_MARKS), "a completed study's end stopped nothing"
     assert errors[leftover_waiting] == ("not run: the study was completed before it started")
     engine.dispose()
 
@@ -115,6 +123,26 @@ def test_a_stale_trial_of_a_cancelled_study_is_not_retried(database_url: str) ->
     assert _errors(database_url, trial)[trial] == (
         f"{STOPPED_BEATING}; not retried: the study is cancelled"
     )
+    # stopped by the cancel, as its worker would have marked it, not a failure of its own (was:
+    # counted as failed, red in `regtune watch`); marked before its FAIL, so no count misses it
+    assert storage.get_trial(trial).system_attrs.get(STOPPED_BY_CANCEL_ATTR) is True
+    with transaction(engine) as session:
+        trials = om.TrialModel.__table__
+        marked = session.execute(stopped_marks(trials).where(trials.c.study_id == study._study_id))
+        assert [tuple(row) for row in marked] == [(trial, STOPPED_BY_CANCEL_ATTR)]
+    engine.dispose()
+
+
+def test_an_orphan_of_a_failed_study_is_marked_as_stopped_by_its_failure(database_url: str) -> None:
+    """A trial of a study that failed (other trials' errors), whose worker died before its first
+    heartbeat: failed by the sweep and counted as stopped when the study failed, as its worker
+    would have marked it (was: a failure of its own)."""
+    engine, storage, study = _study(database_url, "failed", "failed")
+    trial = _add(study, storage, TrialState.RUNNING, minutes_ago=10)
+    assert fail_orphaned_trials(engine, storage) == 1
+    failed = storage.get_trial(trial)
+    assert failed.state == TrialState.FAIL
+    assert failed.system_attrs.get(STOPPED_BY_STUDY_FAILURE_ATTR) is True
     engine.dispose()
 
 

@@ -21,6 +21,7 @@ from regtune.service.settings import get_settings
 from regtune.service.spec.enums import ACTIVE, FINAL
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import get_engine, outages, rowcount, transaction
+from regtune.service.store.optuna_db.attrs import STOPPED_BY
 from regtune.service.store.optuna_db.internals.expressions import open_trials, trial_started_utc
 from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.optuna_db.internals.heartbeats import stale_trial_ids
@@ -40,14 +41,16 @@ def fail_stale_trials(
 
     Studies still scheduling and studies with a slot held (a cancelled study's last trials) are
     swept, so no trial of a dead worker stays RUNNING; only those with a RUNNING trial are loaded.
+    A cancelled or failed study's stale trials are marked as stopped by its end first
+    (``_mark_stopped``): not retried, and no failure of their own.
     """
     from regtune.service.store.scheduling.retries import get_storage
 
     storage = storage or get_storage()
     trials = om.TrialModel
     with transaction(engine) as session:
-        names = session.scalars(
-            select(StudyRow.optuna_name).where(
+        names = session.execute(
+            select(StudyRow.optuna_name, StudyRow.optuna_study_id, StudyRow.status).where(
                 or_(
                     StudyRow.status.in_(ACTIVE),
                     StudyRow.id.in_(select(ClaimRow.study_id).distinct()),
@@ -57,14 +60,26 @@ def fail_stale_trials(
                 ),
             )
         ).all()
-    for name in names:
+    for name, optuna_study_id, status in names:
         try:
             study = optuna.load_study(study_name=name, storage=storage)
         except KeyError:  # deleted meanwhile
             continue
+        if (mark := STOPPED_BY.get(status)) is not None and optuna_study_id is not None:
+            _mark_stopped(storage, stale_trial_ids(storage, optuna_study_id), mark)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
+
+
+def _mark_stopped(storage: optuna.storages.BaseStorage, trial_ids: list[int], mark: str) -> None:
+    """Mark the RUNNING trials of a cancelled or failed study that the sweep is about to fail as
+    trials its end stopped (``STOPPED_BY``), as their workers would have: before the FAIL, so
+    whoever counts the FAIL sees the mark too (written after, a count could miss it). A trial
+    that finishes meanwhile keeps a mark that counts for nothing: only FAIL trials' are read."""
+    for trial_id in trial_ids:
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+            storage.set_trial_system_attr(trial_id, mark, True)
 
 
 def fail_orphaned_trials(
@@ -76,7 +91,9 @@ def fail_orphaned_trials(
     the database (no heartbeat yet) would stay RUNNING forever, and so would a stale trial of a
     study that already ended (Optuna is only asked about studies still running). Trials of
     active studies are retried with the same parameters; a study that ended gets no retries, and
-    retries still WAITING there are failed too, so an ended study has nothing left to run.
+    retries still WAITING there are failed too, so an ended study has nothing left to run. A
+    running trial of a cancelled or failed study is marked as one its study's end stopped
+    (``_mark_stopped``), so the counts never show it as a trial that failed of itself.
     """
     from regtune.service.store.scheduling.retries import (
         NEVER_BEAT,
@@ -121,6 +138,8 @@ def fail_orphaned_trials(
                 stale[name] = set(stale_trial_ids(storage, storage.get_study_id_from_name(name)))
             if trial_id not in stale[name]:
                 continue  # still alive: a cancelled study's trial stops at its next epoch
+        if state == TrialState.RUNNING and (mark := STOPPED_BY.get(status)) is not None:
+            _mark_stopped(storage, [trial_id], mark)
         try:
             if not storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
                 continue
