@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -32,6 +33,16 @@ SPARSITY_OBJECTIVES: dict[str, Direction] = {"n_nonzero": "minimize", "n_inputs"
 """Sparsity measures a study can minimize beside a metric: non-zero weights, input features used."""
 REGRESSION_METRICS = {"val_loss", "val_rmse", "val_r2"}
 CLASSIFICATION_METRICS = {"val_loss", "val_accuracy", "val_auc"}
+
+
+def better(value: float, best: float, *, direction: str, min_delta: float = 0.0) -> bool:
+    """``value`` improves on ``best`` by more than ``min_delta`` in ``direction`` (a NaN never
+    does): early stopping's rule within a trial, and a study's stop rule (``budget.stop``)."""
+    if math.isnan(value):
+        return False
+    if direction == "maximize":
+        return value > best + min_delta
+    return value < best - min_delta
 
 
 class Objective(Strict):

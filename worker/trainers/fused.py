@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 
 import torch
 
+from regtune.service.spec.objective import better
 from regtune.worker.data import Fold
 from regtune.worker.evaluation import mean_of, metrics_of
 from regtune.worker.models import build_model
 from regtune.worker.trainers.config import StopCheck, TrainConfig
 from regtune.worker.trainers.draws import MemberDraws
-from regtune.worker.trainers.minibatch import batches, better
+from regtune.worker.trainers.minibatch import batches
 from regtune.worker.trainers.result import TrainResult, build_result
 from regtune.worker.trainers.stacked import Knobs, StackedMLP
 

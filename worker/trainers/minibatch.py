@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from regtune.service.spec.objective import better
 from regtune.worker.data import Fold
 from regtune.worker.evaluation import score_folds
 from regtune.worker.models import build_model, set_linear, weighted_penalties
@@ -126,14 +127,6 @@ class _Member:
             loss.backward()
             self.optimizer.step()
             prox_l1(self.model, threshold, config.layer_penalty)
-
-
-def better(value: float, best: float, *, direction: str, min_delta: float) -> bool:
-    if math.isnan(value):
-        return False
-    if direction == "maximize":
-        return value > best + min_delta
-    return value < best - min_delta
 
 
 def train_minibatch(

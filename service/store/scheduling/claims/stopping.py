@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from regtune.service.spec.objective import STORED, Objective
+from regtune.service.spec.objective import STORED, Objective, better
 from regtune.service.spec.policies import StopRule
 from regtune.service.store.optuna_db.attrs import DIVERGED_ATTR, FEASIBLE_ATTR
 from regtune.service.store.tables import StudyRow
@@ -44,8 +44,10 @@ class Rule:
         return cls(StopRule.model_validate(stop), maximize=objective.direction == "maximize")
 
     def better(self, value: float, than: float, *, by: float = 0.0) -> bool:
-        """``value`` improves on ``than`` by more than ``by``."""
-        return value - than > by if self.maximize else than - value > by
+        """``value`` improves on ``than`` by more than ``by`` (early stopping's rule)."""
+        return better(
+            value, than, direction="maximize" if self.maximize else "minimize", min_delta=by
+        )
 
     def reached(self, value: float) -> bool:
         goal = self.stop.value
