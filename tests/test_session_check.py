@@ -29,17 +29,24 @@ def test_this_process_own_resource_tracker_is_not_left_behind(
 
 
 def test_a_child_left_running_is_left_behind(spawn: multiprocessing.context.SpawnContext) -> None:
-    child = spawn.Process(target=_wait, args=(spawn.Event(),))
+    """The child is looked for once it runs: ``start`` can return while the child's exec is under
+    way, when ``/proc/<pid>/environ`` still reads empty (was: a rare failure, one CI run)."""
+    started, stop = spawn.Event(), spawn.Event()
+    child = spawn.Process(target=_wait, args=(started, stop))
     child.start()
     try:
+        assert started.wait(60), "the child never started"
         assert child.pid in {pid for pid, _ in leftovers(os.environ[OWNER])}
     finally:
         child.kill()
         child.join(timeout=10)
 
 
-def _wait(event: multiprocessing.synchronize.Event) -> None:
-    event.wait(60)
+def _wait(
+    started: multiprocessing.synchronize.Event, stop: multiprocessing.synchronize.Event
+) -> None:
+    started.set()
+    stop.wait(60)
 
 
 def _command(entry: Path) -> str:
