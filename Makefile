@@ -4,12 +4,6 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_PROCESSES ?= 2
-# Compiled modules are kept in one cache inside the venv, never beside the sources, and written
-# even where the environment sets PYTHONDONTWRITEBYTECODE (which also kept pip from compiling the
-# venv): the suite starts hundreds of Python processes (servers, workers, the CLI), and without a
-# cache each compiled every module it imports from source again, about 4 s a start here.
-export PYTHONPYCACHEPREFIX := $(abspath $(VENV))/pycache
-export PYTHONDONTWRITEBYTECODE :=
 
 .PHONY: setup run test test-fast lint bench system-deps helm chart-sync smoke-compose clean
 
