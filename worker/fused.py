@@ -287,9 +287,15 @@ def _tell(
     values: float | list[float] | None = None,
     state: TrialState | None = None,
 ) -> None:
-    """Finish the member's trial as ``optimize`` would, then give its slot back."""
+    """Finish the member's trial as ``optimize`` would, its slot given back in the transaction
+    that tells it COMPLETE or PRUNED (``finish_when_told``, as a single trial's), so the count
+    and the stop rule's columns move with the told trial (was: a second transaction, and a
+    worker that died between the two left the trial to the sweep, uncounted by the rule)."""
     member.ended = True
     swept = False
+    told = finishing.finish_when_told(
+        storage_of(run.study), trial_id_of(member.trial), member.claim
+    )
     try:
         with logs.context(study_id=member.claim.study_id, trial=member.trial.number):
             run.study.tell(member.trial, values, state=state)  # Optuna logs the trial's end
@@ -297,6 +303,10 @@ def _tell(
         swept = True  # a sweep failed it as stale meanwhile (and queued its retry, if one is left)
         finished_meanwhile(run.study, member.claim.study_id, member.trial.number)
     member.settled = True
+    if told:  # the tell finished the slot
+        if told[0]:
+            run.worker._save_best_model(member.claim.study_id)
+        return
     stop = None if swept else _stopping(member, values=values, state=state)
     run.worker.finish_claim(member.claim, error=None, failed_by_sweep=swept, stop=stop)
 

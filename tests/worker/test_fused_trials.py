@@ -76,6 +76,34 @@ def test_each_fused_member_is_a_trial_of_its_own_and_the_counts_are_exact(
             assert trial["state"] == "PRUNED" and curve[-1] == attrs["epochs_run"] < EPOCHS
 
 
+def test_a_fused_members_slot_is_given_back_by_the_tell_that_ends_it(
+    apps: Apps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a single trial's: a COMPLETE or PRUNED member's slot is given back and counted in the
+    transaction that tells it, so no finish of its own follows (was: a second transaction, and a
+    worker that died between the two left a told trial to the sweep, uncounted by the study's
+    stop rule)."""
+    from regtune.service.store.scheduling.claims import finishing
+
+    separate: list[dict[str, Any]] = []
+    finish = finishing.finish
+
+    def counted(*args: Any, **kwargs: Any) -> bool:
+        separate.append(kwargs)
+        return finish(*args, **kwargs)
+
+    monkeypatch.setattr(finishing, "finish", counted)
+    api: TestClient = apps()
+    study_id = api.post("/v1/studies", json=mlp_study("told", 6, fused_trials=4)).json()["id"]
+    assert run_worker(6) == 6
+    study = api.get(f"/v1/studies/{study_id}").json()
+    assert study["status"] == "completed" and study["progress"]["done"] == 6, study
+    assert study["counts"].get("COMPLETE", 0) + study["counts"].get("PRUNED", 0) == 6
+    assert separate == []
+    saved = api.get(f"/v1/studies/{study_id}/best-model")  # the last tell completed the study
+    assert saved.status_code == 200, saved.text
+
+
 def test_refit_false_with_dropout_saves_the_best_trials_own_model(apps: Apps) -> None:
     """``refit: false`` keeps the best trial's model: a fused member with dropout is retrained
     as a fused pass of one, with the masks it drew in its pass, so its trials fuse too (was one

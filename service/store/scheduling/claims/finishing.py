@@ -63,8 +63,9 @@ def finish(
     the retry (``release_dead_workers``). Returns True if this call completed the study (exactly
     one finisher sees True), which is the worker's cue to save the best model.
 
-    ``stop``: the study's stop rule and the trial this finish counts (told before, in a
-    transaction of its own: a fused member), which moves the rule's columns (``stopping``).
+    ``stop``: the study's stop rule and the trial this finish counts, told before in a
+    transaction of its own (a fused member the tell could not finish: ``finish_when_told``
+    answered None), which moves the rule's columns (``stopping``).
     """
     with transaction(engine) as session:
         return finish_in(
