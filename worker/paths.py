@@ -28,7 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.space import Choices, Fixed, Range, grid_values
-from regtune.service.store.optuna_db.attrs import PATH_OF_ATTR
+from regtune.service.store.optuna_db.attrs import PATH_OF_ATTR, POINT_ATTR
 from regtune.service.store.optuna_db.internals.handles import study_id_of, trial_id_of
 from regtune.service.store.optuna_db.internals.worker_cache import WorkerHeartbeats
 from regtune.service.store.scheduling import paths
@@ -225,6 +225,8 @@ def run_path(
     With no further slot to be had (the budget's last trial, ``max_parallel`` reached) the
     trial runs as a single trial, λ from the sampler (``single``)."""
     assert spec.training.lambda_path is not None, "run_path serves λ-path studies only"
+    if _point_fixes_the_path(trial, spec):
+        return single(trial)
     relaxed = bool(relax_values(spec))  # relax is a path's, not the sampler's
     values = suggest(trial, spec, skip=(LAMBDA, RELAX) if relaxed else (LAMBDA,))
     taken = slots.take(trial, spec.path_points - 1)
@@ -248,6 +250,18 @@ def run_path(
     finally:
         if taken:
             slots.release(taken)
+
+
+def _point_fixes_the_path(trial: optuna.Trial, spec: StudySpec) -> bool:
+    """Whether ``trial`` runs a point of ``sampler.points_to_evaluate`` that gives λ (or relax,
+    which a path chooses too): that one configuration, as given, not a path through it."""
+    index = trial.user_attrs.get(POINT_ATTR)
+    points = spec.sampler.points_to_evaluate or []
+    return (
+        isinstance(index, int)
+        and 0 <= index < len(points)
+        and bool({LAMBDA, RELAX} & points[index].keys())
+    )
 
 
 def _frozen(

@@ -32,6 +32,7 @@ from regtune.service.spec.objective import (
     ObjectiveName,
     check_metric,
 )
+from regtune.service.spec.points import PointError, optuna_params
 from regtune.service.spec.policies import (
     Budget,
     CmaEsSampler,
@@ -281,6 +282,7 @@ class Training(Strict):
 STORED_WHEN_GIVEN: tuple[tuple[str, str], ...] = (
     ("search_space", "hidden_layers"),
     ("budget", "stop"),
+    ("sampler", "points_to_evaluate"),
 )
 """Fields a definition's JSON holds only when they are not null: those added since the last
 release (``StudySpec.to_stored``)."""
@@ -609,6 +611,37 @@ class StudySpec(Strict):
                 self.budget.n_trials = min(self.budget.n_trials, self.search_space.grid_size())
         if self.task != Task.AUTO:
             check_metric(self.objective.metric, self.task)
+        return self
+
+    @model_validator(mode="after")
+    def _points(self) -> StudySpec:
+        """``sampler.points_to_evaluate``: each point within the search space, no more points
+        than trials, and a sampler that runs them as any other trial (not the grid's walk)."""
+        points = self.sampler.points_to_evaluate
+        if not points:
+            return self
+        where = ("sampler", "points_to_evaluate")
+        if isinstance(self.sampler, GridSampler):
+            raise field_error(
+                where,
+                "the grid sampler walks its grid: give the configurations as the grid's choices, "
+                "or use another sampler",
+                points,
+            )
+        if len(points) > self.budget.n_trials:
+            raise field_error(
+                where,
+                f"{len(points)} points but budget.n_trials is {self.budget.n_trials}: each point "
+                "is a trial of the budget",
+                len(points),
+            )
+        for index, point in enumerate(points):
+            try:
+                optuna_params(self.search_space, point)
+            except PointError as exc:
+                at = (*where, str(index), *([exc.name] if exc.name else []))
+                given = point.get(exc.name) if exc.name else point
+                raise field_error(at, str(exc), given) from None
         return self
 
     @property

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
@@ -19,6 +19,18 @@ class SamplerBase(Strict):
         le=SEED_LIMIT,
         description="the seed of the proposals; left out or null, one is drawn when the study "
         "is created and stored in its definition",
+    )
+    points_to_evaluate: list[dict[str, Any]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1_000,
+        description="configurations the study runs first, as given, before the sampler proposes "
+        "its own (Optuna's enqueue_trial, Ray Tune's points_to_evaluate), e.g. [{lambda: 0.01, "
+        "l1_ratio: 0.5}]: each names searched parameters (hidden_layers as its list of units) "
+        "and a value within the searched range or choices; what a point leaves out the sampler "
+        "proposes. Each point is a trial of budget.n_trials (at most n_trials points); a point "
+        "that gives lambda in a λ-path study is that one configuration, not a path. Not with "
+        "the grid sampler",
     )
 
     def seeded(self) -> Self:

@@ -30,8 +30,10 @@ from regtune.service.errors import (
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.enums import ACTIVE, FINAL, StudyStatus
 from regtune.service.spec.objective import Select, objective_directions, objective_names
+from regtune.service.spec.points import optuna_params
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import rowcount, transaction
+from regtune.service.store.optuna_db.attrs import POINT_ATTR
 from regtune.service.store.optuna_db.internals.handles import storage_of, study_id_of
 from regtune.service.store.optuna_db.names import optuna_name
 from regtune.service.store.optuna_db.notes import save_new_study_note
@@ -133,6 +135,7 @@ def create_study(
         study.set_metric_names(objective_names(spec))
         note = _note(study_id, spec.name, definition, api_url)
         save_new_study_note(storage_of(study), study_id_of(study), note)
+        _enqueue_points(study, spec)  # before the link: no claim runs a trial of it until then
         with transaction(engine) as session:
             linked = session.execute(
                 update(StudyRow)
@@ -150,6 +153,14 @@ def create_study(
     with _LOCK:  # the definition as stored, seed and all (``definition_of``)
         _DEFINITIONS[(study_id, row.n_trials)] = spec
     return row
+
+
+def _enqueue_points(study: optuna.Study, spec: StudySpec) -> None:
+    """``sampler.points_to_evaluate`` as WAITING trials, in their order: the first claims run
+    them, each a trial of the budget, with its position in ``POINT_ATTR``."""
+    for index, point in enumerate(spec.sampler.points_to_evaluate or ()):
+        params = optuna_params(spec.search_space, point)
+        study.enqueue_trial(params, user_attrs={POINT_ATTR: index})
 
 
 def _undo_creation(row: StudyRow, *, engine: Engine | None, storage: RDBStorage) -> None:
