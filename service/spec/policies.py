@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
+from regtune.service.spec.points import MAX_POINTS
 from regtune.service.spec.strict import Strict
 
 SEED_LIMIT = 2**31 - 1
@@ -23,7 +24,7 @@ class SamplerBase(Strict):
     points_to_evaluate: list[dict[str, Any]] | None = Field(
         default=None,
         min_length=1,
-        max_length=1_000,
+        max_length=MAX_POINTS,
         description="configurations the study runs first, as given, before the sampler proposes "
         "its own (Optuna's enqueue_trial, Ray Tune's points_to_evaluate), e.g. [{lambda: 0.01, "
         "l1_ratio: 0.5}]: each names searched parameters (hidden_layers as its list of units) "
