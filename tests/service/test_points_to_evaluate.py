@@ -183,3 +183,19 @@ def test_an_mlp_study_runs_its_points_as_given(apps: Apps) -> None:
     assert first["user_attrs"][POINT] == 0
     assert first["params"]["lambda"] == 0.001 and first["params"]["dropout"] == 0.2
     assert first["params"]["hidden_layers"] == "8-4"
+
+
+def test_points_run_first_in_their_order_on_either_backend(apps: Apps, database_url: str) -> None:
+    """One trial at a time (no λ path): the points are trials 0 and 1, as given, then the
+    sampler's; the budget counts them all."""
+    api = apps(database_url=database_url)
+    points = [{"lambda": 0.05}, {"lambda": 0.5}]
+    body = definition("in-order", 4)
+    body["sampler"] = body["sampler"] | {"points_to_evaluate": points}
+    created = api.post("/v1/studies", json=body)
+    assert created.status_code == 201, created.text
+    study = run_to_the_end(api, created.json()["id"])
+    assert study["status"] == "completed" and study["progress"]["done"] == 4, study
+    trials = trials_of(api, study["id"])
+    assert [t["params"]["lambda"] for t in trials[:2]] == [0.05, 0.5]
+    assert [t["user_attrs"].get(POINT) for t in trials] == [0, 1, None, None]
