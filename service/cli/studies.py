@@ -36,6 +36,7 @@ from regtune.service.cli.watching import follow, stopped_rewriting
 from regtune.service.client.http import Client, no_model
 from regtune.service.spec.definition import NAME_PATTERN
 from regtune.service.spec.enums import ACTIVE, FINAL
+from regtune.service.spec.points import POINT_ATTR
 from regtune.service.spec.validation import Validation
 
 NO_TEST_SPLIT = (
@@ -320,7 +321,9 @@ def trials(
     key: KeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List a study's trials: state, value(s), non-zero weights, epochs, params."""
+    """List a study's trials: state, value(s), non-zero weights, epochs, params.
+
+    A trial that ran one of the definition's points_to_evaluate says which: 0 (point 0)."""
     page = call(
         url, key, lambda client: client.trials(study_id, state=state, offset=offset, limit=limit)
     )
@@ -333,8 +336,9 @@ def trials(
         value = fmt(t.values if t.values and len(t.values) > 1 else t.value)
         if t.value is None and t.state == "COMPLETE" and attrs.get("diverged"):
             value = "diverged"  # its value is ±inf, which JSON carries as null: not "-", no value
+        point = attrs.get(POINT_ATTR)  # one of the definition's points_to_evaluate
         table.add_row(
-            str(t.number),
+            str(t.number) if point is None else f"{t.number} (point {point})",
             t.state,
             value,
             fmt(attrs.get("n_nonzero")),

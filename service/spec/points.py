@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 
 MAX_POINTS = 1_000
 """The most points a definition may give (each is a trial of the budget)."""
+POINT_ATTR = "regtune:point"
+"""Trial user attribute of a trial enqueued from ``sampler.points_to_evaluate``: the point's
+position there (a retry of it keeps it, as it keeps every user attribute). Here, not only in
+the store's ``attrs``, so that the client's CLI, which has no store, reads it too."""
 
 
 class PointError(ValueError):

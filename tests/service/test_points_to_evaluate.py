@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from optuna.trial import TrialState
 
 from regtune.service.spec.definition import StudySpec
-from tests.inprocess import Apps, run_to_the_end
+from tests.inprocess import Apps, cli_output, run_to_the_end
 from tests.service.test_architecture_spec import refusal
 from tests.service.test_rest_contract import definition
 
@@ -159,7 +159,7 @@ def optuna_trials(api: TestClient, study_id: str) -> list[optuna.trial.FrozenTri
     return optuna.load_study(study_name=name, storage=url).get_trials(deepcopy=False)
 
 
-def test_an_mlp_study_runs_its_points_as_given(apps: Apps) -> None:
+def test_an_mlp_study_runs_its_points_as_given(apps: Apps, monkeypatch: pytest.MonkeyPatch) -> None:
     api = apps()
     point = {"lambda": 0.001, "dropout": 0.2, "hidden_layers": [8, 4]}
     body = {
@@ -183,6 +183,8 @@ def test_an_mlp_study_runs_its_points_as_given(apps: Apps) -> None:
     assert first["user_attrs"][POINT] == 0
     assert first["params"]["lambda"] == 0.001 and first["params"]["dropout"] == 0.2
     assert first["params"]["hidden_layers"] == "8-4"
+    listed = cli_output(api, monkeypatch, "trials", study["id"])  # says which trial it was
+    assert "0 (point 0)" in listed and "(point 1)" not in listed, listed
 
 
 def test_points_run_first_in_their_order_on_either_backend(apps: Apps, database_url: str) -> None:

@@ -8,6 +8,7 @@ here and nowhere else.
 
 from __future__ import annotations
 
+from regtune.service.spec import points
 from regtune.service.spec.enums import StudyStatus
 
 # Study attributes (the definition is not one: it lives in the study's row, and the dashboard
@@ -42,9 +43,9 @@ for each further slot the path holds: the sweep keeps those slots while the tria
 it is failed, until its retry is queued (``claims.links._trial_of``), as it does the trial's own."""
 PATH_OF_ATTR = "regtune:path_of"
 """Trial system attribute of a λ path's point: the number of the trial whose claim ran it."""
-POINT_ATTR = "regtune:point"
-"""Trial user attribute of a trial enqueued from ``sampler.points_to_evaluate``: the point's
-position there (a retry of it keeps it, as it keeps every user attribute)."""
+POINT_ATTR = points.POINT_ATTR
+"""Trial user attribute of a trial enqueued from ``sampler.points_to_evaluate`` (its position
+there), declared with the points (``regtune.service.spec.points``), where the client reads it."""
 CLAIM_SECONDS_ATTR = "regtune:claim_seconds"
 """Trial system attribute: how long its claim took (read by the Prometheus histogram)."""
 RETRY_OF_ATTR = "regtune:retry_of"
