@@ -60,11 +60,12 @@ def optuna_params(space: SearchSpace, point: Mapping[str, Any]) -> dict[str, Any
             continue
         param = knobs.get(name)
         if param is None or isinstance(param, Fixed):
-            why = (
-                f"fixed at {param.value:g} by search_space.{name}"
-                if isinstance(param, Fixed)
-                else "not in the search space"
-            )
+            if isinstance(param, Fixed):
+                why = f"fixed at {param.value:g} by search_space.{name}"
+            elif name in KNOBS:  # relax's default range is chosen after this check
+                why = f"search_space.{name} is left out (give its range or choices to set it)"
+            else:
+                why = "not a knob of the search space"
             raise PointError(
                 name, f"{why}: a point gives searched parameters only ({', '.join(searched)})"
             )

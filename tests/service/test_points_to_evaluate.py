@@ -69,7 +69,12 @@ def test_a_definition_without_points_stores_no_key() -> None:
             "sampler.points_to_evaluate.1.dropout",
             "fixed at 0 by search_space.dropout",
         ),
-        ([{"alpha": 1}], "sampler.points_to_evaluate.0.alpha", "not in the search space"),
+        ([{"alpha": 1}], "sampler.points_to_evaluate.0.alpha", "not a knob of the search space"),
+        (
+            [{"lambda": 0.1, "relax": 0.5}],
+            "sampler.points_to_evaluate.0.relax",
+            "search_space.relax is left out (give its range or choices to set it)",
+        ),
         ([{"l1_ratio": "0.5"}], "sampler.points_to_evaluate.0.l1_ratio", "a finite number"),
         ([{"l1_ratio": True}], "sampler.points_to_evaluate.0.l1_ratio", "a finite number"),
         ([{}], "sampler.points_to_evaluate.0", "at least one searched parameter"),
