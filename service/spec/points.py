@@ -50,9 +50,6 @@ def optuna_params(space: SearchSpace, point: Mapping[str, Any]) -> dict[str, Any
     if not point:
         raise PointError(None, "a point gives at least one searched parameter")
     knobs = dict(space.items())
-    searched = sorted(name for name, param in knobs.items() if not isinstance(param, Fixed))
-    if space.hidden_layers is not None:
-        searched.append(ARCHITECTURE)
     params: dict[str, Any] = {}
     for name, value in point.items():
         if name == ARCHITECTURE and space.hidden_layers is not None:
@@ -60,17 +57,25 @@ def optuna_params(space: SearchSpace, point: Mapping[str, Any]) -> dict[str, Any
             continue
         param = knobs.get(name)
         if param is None or isinstance(param, Fixed):
-            if isinstance(param, Fixed):
-                why = f"fixed at {param.value:g} by search_space.{name}"
-            elif name in KNOBS:  # relax's default range is chosen after this check
-                why = f"search_space.{name} is left out (give its range or choices to set it)"
-            else:
-                why = "not a knob of the search space"
-            raise PointError(
-                name, f"{why}: a point gives searched parameters only ({', '.join(searched)})"
-            )
+            raise _not_searched(space, name, param)
         params[name] = _value(name, param, value)
     return params
+
+
+def _not_searched(space: SearchSpace, name: str, param: Fixed | None) -> PointError:
+    """Why a point may not give ``name``, and the knobs it may give."""
+    if param is not None:
+        why = f"fixed at {param.value:g} by search_space.{name}"
+    elif name in KNOBS:  # relax's default range is chosen after this check
+        why = f"search_space.{name} is left out (give its range or choices to set it)"
+    else:
+        why = "not a knob of the search space"
+    searched = sorted(knob for knob, _ in space.searched())
+    if space.hidden_layers is not None:
+        searched.append(ARCHITECTURE)
+    return PointError(
+        name, f"{why}: a point gives searched parameters only ({', '.join(searched)})"
+    )
 
 
 def _architecture(space: SearchSpace, value: Any) -> str:
