@@ -227,3 +227,37 @@ def test_a_live_worker_whose_trial_a_sweep_failed_leaves_its_slot_to_the_sweep(d
     assert mine is not None
     finish(db.engine, claim_id=mine.id, study_id=other.id, failed_by_sweep=GRACE)
     assert _row(db, other.id).n_running == 0
+
+
+def test_a_worker_killed_before_it_linked_its_trial_keeps_its_slot_for_its_retry(db: Db) -> None:
+    """Killed between Optuna setting its trial RUNNING and ``link_trial``: the worker falls
+    silent a grace period after its last beat, before the sweep may fail the trial (a grace
+    period after it started, as it never beat). The slot waits for the trial's retry all the
+    same, and the claim that takes it runs the retry, not a fresh trial (a failure seen
+    under CI's load, ``tests/e2e/test_interrupted_trials.py``)."""
+    row, study = _study(db, 2)
+    past = utcnow() - timedelta(seconds=60)
+    workers.register("killed", engine=db.engine)
+    taken = claim(db.engine, worker_id="killed", now=past)
+    assert taken is not None
+    started = study.ask(X)  # RUNNING: no heartbeat, no link to the claim
+    with transaction(db.engine) as session:
+        session.execute(update(WorkerRow).where(WorkerRow.id == "killed").values(last_seen=past))
+    _run_claim(db, "alive")
+
+    assert sweep(db.engine, db.storage, grace=GRACE) == 0  # the trial is not stale yet
+    assert claim(db.engine, worker_id="alive") is None
+    trials = om.TrialModel
+    with transaction(db.engine) as session:  # a grace period later
+        session.execute(
+            update(trials)
+            .where(trials.trial_id == started._trial_id)
+            .values(_datetime_start_utc=past + timedelta(seconds=1))
+            .execution_options(synchronize_session=False)
+        )
+    assert sweep(db.engine, db.storage, grace=GRACE) == 1
+    rerun = _run_claim(db, "alive")
+    assert rerun.system_attrs["failed_trial"] == started.number
+    assert rerun.params == started.params
+    _assert_at_rest(db, row, study)
+    assert _row(db, row.id).n_errors == 0  # it died running a trial, not before one

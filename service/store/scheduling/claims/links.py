@@ -12,7 +12,7 @@ from sqlalchemy import Engine, String, and_, cast, or_, select
 from sqlalchemy.orm import aliased
 
 from regtune.service.store.db import transaction
-from regtune.service.store.optuna_db.attrs import CLAIM_ATTR, RETRY_OF_ATTR
+from regtune.service.store.optuna_db.attrs import CLAIM_ATTR, PATH_CLAIM_PREFIX, RETRY_OF_ATTR
 from regtune.service.store.optuna_db.internals.expressions import (
     trial_completed_utc,
     trial_started_utc,
@@ -20,7 +20,7 @@ from regtune.service.store.optuna_db.internals.expressions import (
 from regtune.service.store.optuna_db.internals.handles import backend_of, om
 from regtune.service.store.optuna_db.internals.running_writes import RunningTrialWrites
 from regtune.service.store.scheduling.claims.slot import Claim, path_claim_key
-from regtune.service.store.tables import ClaimRow
+from regtune.service.store.tables import ClaimRow, StudyRow
 
 
 def link_trial(
@@ -82,16 +82,62 @@ def retry_in_flight(claim_id: int, claimed_at: datetime, since: datetime) -> Any
     waits for the retry; ``since`` bounds the wait when whoever failed the trial died before
     queuing the retry (or no retry is due: the objective raised, retries ran out).
     """
-    attr, retry = om.TrialSystemAttributeModel, aliased(om.TrialSystemAttributeModel)
+    return _trial_of(claim_id, *_unretried_failure(claimed_at, since))
+
+
+def _unretried_failure(claimed_at: datetime, since: datetime) -> tuple[Any, ...]:
+    """The conditions of ``retry_in_flight`` on a trial started under a claim taken at
+    ``claimed_at``."""
+    trial, retry = om.TrialModel, aliased(om.TrialSystemAttributeModel)
     queued = select(retry.trial_id).where(
-        retry.key == RETRY_OF_ATTR, retry.value_json == cast(attr.trial_id, String)
+        retry.key == RETRY_OF_ATTR, retry.value_json == cast(trial.trial_id, String)
     )
-    return _trial_of(
-        claim_id,
-        om.TrialModel.state == TrialState.FAIL,
+    return (
+        trial.state == TrialState.FAIL,
         trial_started_utc() >= claimed_at,
         trial_completed_utc() >= since,
         ~queued.exists(),
+    )
+
+
+def unlinked_trial_of(study_id: str, claimed_at: datetime, *where: Any) -> Any:
+    """Whether the study has a trial linked to no claim, started at or after ``claimed_at``,
+    that meets ``where``.
+
+    A worker killed after Optuna set its trial RUNNING and before ``link_trial`` leaves such a
+    trial: nothing names its claim, so the queries above do not see it. A live worker's trial
+    is unlinked only for the moment between the two writes.
+    """
+    trial, attr = om.TrialModel, om.TrialSystemAttributeModel
+    linked = select(attr.trial_id).where(
+        attr.trial_id == trial.trial_id,
+        or_(attr.key == CLAIM_ATTR, attr.key.startswith(PATH_CLAIM_PREFIX)),
+    )
+    optuna_study = select(StudyRow.optuna_study_id).where(StudyRow.id == study_id)
+    return (
+        select(trial.trial_id)
+        .where(
+            trial.study_id == optuna_study.scalar_subquery(),
+            trial_started_utc() >= claimed_at,
+            ~linked.exists(),
+            *where,
+        )
+        .exists()
+    )
+
+
+def unlinked_trial_in_flight(study_id: str, claimed_at: datetime, since: datetime) -> Any:
+    """Whether the study has an unlinked trial (``unlinked_trial_of``) that is RUNNING or whose
+    retry is in flight (``retry_in_flight``).
+
+    The sweep fails such a trial (it never beat) a grace period after it started: later than
+    its dead worker's silence would free the slot, so a claim of a dead worker keeps its slot
+    while its study has one, and the next claim runs the retry, not a fresh trial. A dead slot
+    of a study where a live worker is between the two writes waits one sweep more.
+    """
+    running = om.TrialModel.state == TrialState.RUNNING
+    return unlinked_trial_of(
+        study_id, claimed_at, or_(running, and_(*_unretried_failure(claimed_at, since)))
     )
 
 

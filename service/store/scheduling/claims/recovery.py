@@ -7,7 +7,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, or_, select, update
+from sqlalchemy import Engine, and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from regtune.service.spec.enums import ACTIVE, StudyStatus
@@ -19,6 +19,8 @@ from regtune.service.store.scheduling.claims.links import (
     any_trial_of,
     retry_in_flight,
     running_trial_of,
+    unlinked_trial_in_flight,
+    unlinked_trial_of,
 )
 from regtune.service.store.tables import ClaimRow, StudyRow, WorkerRow
 
@@ -75,8 +77,9 @@ def release_dead_workers(
     (``fail_stale_trials`` runs first in a sweep), so a slow but live worker can never complete a
     trial whose slot was already counted again elsewhere. A slot whose trial was just failed is
     kept until that trial's retry is queued (``retry_in_flight``), so the next claim runs the
-    retry, unless the study has ended (no retry is due then). Each release is one conditional
-    DELETE that re-checks these conditions.
+    retry, unless the study has ended (no retry is due then). So is a slot whose worker died
+    before it could link its trial (``unlinked_trial_in_flight``). Each release is one
+    conditional DELETE that re-checks these conditions.
     """
     now = now or utcnow()
     cutoff = now - grace
@@ -100,7 +103,13 @@ def release_dead_workers(
                     ClaimRow.id == claim_id,
                     ClaimRow.worker_id.not_in(alive),
                     ~running_trial_of(claim_id),
-                    or_(~retry_in_flight(claim_id, claimed_at, cutoff), ~_active(study_id)),
+                    or_(
+                        and_(
+                            ~retry_in_flight(claim_id, claimed_at, cutoff),
+                            ~unlinked_trial_in_flight(study_id, claimed_at, cutoff),
+                        ),
+                        ~_active(study_id),
+                    ),
                 )
             )
             if rowcount(gone) != 1:
@@ -110,9 +119,14 @@ def release_dead_workers(
                 values["n_reserved"] = StudyRow.n_reserved - 1
             else:
                 values["n_running"] = StudyRow.n_running - 1
-            if not session.scalar(any_trial_of(claim_id, claimed_at)):
+            started = session.scalar(any_trial_of(claim_id, claimed_at)) or session.scalar(
+                unlinked_trial_of(study_id, claimed_at).select()
+            )
+            if not started:
                 # it died before its trial started: loading the data or building the sampler
                 # killed it (out of memory?); a study doing that to every worker must end
+                # (one killed as its trial started, before linking it, died of that trial: its
+                # retry counts the death)
                 values.update(n_errors=StudyRow.n_errors + 1, error=DIED_BEFORE_TRIAL)
             session.execute(
                 update(StudyRow)
