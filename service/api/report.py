@@ -35,6 +35,7 @@ from regtune.service.api.study_end import error_of, study_end, trial_errors
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.enums import ACTIVE
 from regtune.service.spec.objective import objective_directions, objective_names
+from regtune.service.spec.points import POINT_ATTR
 from regtune.service.store.reads import at_once, read
 from regtune.service.store.repos import best_model
 from regtune.service.store.tables import StudyRow
@@ -296,6 +297,7 @@ def _render(
             "value": view.value,
             "params": {k: v for k, v in view.params.items() if isinstance(v, int | float | str)},
             "n_nonzero": words.number(view.user_attrs.get("n_nonzero"), missing=None),
+            "point": view.user_attrs.get(POINT_ATTR),  # one of sampler.points_to_evaluate
         }
     model_note = "The best trial's models were trained on its training rows; " + words.saved_words(
         model, row.status

@@ -248,7 +248,8 @@ def _print_summary(study: StudyOut, *, warnings: bool = True) -> None:
         which, value = _best_value(study, best, front="the whole front below")
         console.print(
             Text(
-                f"best trial #{best.number}{which}: {value}, non-zero {fmt(best.n_nonzero)}, "
+                f"best trial #{_numbered(best.number, best.user_attrs)}{which}: {value}, "
+                f"non-zero {fmt(best.n_nonzero)}, "
                 f"{params(best.params)}"
             )
         )
@@ -288,6 +289,13 @@ def _print_summary(study: StudyOut, *, warnings: bool = True) -> None:
             f"best model: {model.filename} ({model.bytes} bytes, trial {model.trial}{rows})"
             f" — regtune best {study.id} --download {model.filename}"
         )
+
+
+def _numbered(number: int, user_attrs: dict[str, Any]) -> str:
+    """A trial's number, and which of the definition's ``points_to_evaluate`` it ran if it ran
+    one: ``0 (point 0)``."""
+    point = user_attrs.get(POINT_ATTR)
+    return str(number) if point is None else f"{number} (point {point})"
 
 
 def _best_value(study: StudyOut, best: BestTrial, *, front: str) -> tuple[str, str]:
@@ -336,9 +344,8 @@ def trials(
         value = fmt(t.values if t.values and len(t.values) > 1 else t.value)
         if t.value is None and t.state == "COMPLETE" and attrs.get("diverged"):
             value = "diverged"  # its value is ±inf, which JSON carries as null: not "-", no value
-        point = attrs.get(POINT_ATTR)  # one of the definition's points_to_evaluate
         table.add_row(
-            str(t.number) if point is None else f"{t.number} (point {point})",
+            _numbered(t.number, attrs),
             t.state,
             value,
             fmt(attrs.get("n_nonzero")),

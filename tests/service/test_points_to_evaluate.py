@@ -192,6 +192,26 @@ def test_an_mlp_study_runs_its_points_as_given(apps: Apps, monkeypatch: pytest.M
     assert "0 (point 0)" in listed and "(point 1)" not in listed, listed
 
 
+def test_a_best_trial_that_ran_a_point_says_so_in_show_and_the_report(
+    apps: Apps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every trial is a point, so the best is one: ``regtune show`` and the study report say
+    which point it ran, as ``regtune trials`` does."""
+    api = apps()
+    body = definition("all-points", 2)
+    body["sampler"] = body["sampler"] | {"points_to_evaluate": [{"lambda": 0.05}, {"lambda": 0.5}]}
+    created = api.post("/v1/studies", json=body)
+    assert created.status_code == 201, created.text
+    study = run_to_the_end(api, created.json()["id"])
+    best = study["best_trial"]
+    assert study["status"] == "completed" and best["user_attrs"][POINT] == best["number"], study
+    shown = cli_output(api, monkeypatch, "show", study["id"])
+    assert f"best trial #{best['number']} (point {best['number']}):" in shown, shown
+    report = api.get(f"/v1/studies/{study['id']}/report").text
+    said = f"Trial {best['number']} (point {best['number']} of <code>sampler.points_to_evaluate"
+    assert said in report
+
+
 def test_points_run_first_in_their_order_on_either_backend(apps: Apps, database_url: str) -> None:
     """One trial at a time (no λ path): the points are trials 0 and 1, as given, then the
     sampler's; the budget counts them all."""
