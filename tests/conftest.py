@@ -48,6 +48,17 @@ MARKS = {
 def pytest_configure(config: pytest.Config) -> None:
     # xdist's workers inherit the controller's id, so the controller can check for all of them
     os.environ.setdefault(OWNER, f"{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    _hear_ctrl_c()
+
+
+def _hear_ctrl_c() -> None:
+    """Let the processes the tests start hear SIGINT, which several tests send as a user's
+    Ctrl-C: a suite started in the background by a shell without job control (``make test &``,
+    ``nohup``) inherits SIGINT ignored, and a process started with it ignored keeps it so (Python
+    then installs no KeyboardInterrupt). A handler of this process's own is reset to the default
+    in every process it starts."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -150,18 +150,23 @@ def worker_thread(**run: Any) -> Iterator[WorkerThread]:
 def run_to_the_end(api: TestClient, study_id: str, *, timeout: float = 600) -> dict[str, Any]:
     """A worker in this process (in a context of its own) until the study has ended and its
     best model is saved."""
-    deadline = time.monotonic() + timeout
     with worker_thread():
-        while (left := deadline - time.monotonic()) > 0:
-            # the API holds the answer until the study has ended with its model saved, as
-            # `regtune watch` asks, looking again as soon as the worker commits
-            wait = {"wait": f"{min(max(left, 0.01), STUDY_WAIT_MAX):.2f}"}
-            study: dict[str, Any] = api.get(f"/v1/studies/{study_id}", params=wait).json()
-            ended = study["status"] not in ("queued", "running")
-            if ended and (study["best_model"] is not None or study["status"] != "completed"):
-                return study
-            time.sleep(0.05)  # ended without a model (yet): the wait answers at once
-        raise AssertionError(f"study {study_id} did not end in {timeout} s: {study}")
+        return wait_for_the_end(api, study_id, timeout=timeout)
+
+
+def wait_for_the_end(api: TestClient, study_id: str, *, timeout: float = 600) -> dict[str, Any]:
+    """The study once it has ended and its best model is saved (a worker runs it meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        # the API holds the answer until the study has ended with its model saved, as
+        # `regtune watch` asks, looking again as soon as the worker commits
+        wait = {"wait": f"{min(max(left, 0.01), STUDY_WAIT_MAX):.2f}"}
+        study: dict[str, Any] = api.get(f"/v1/studies/{study_id}", params=wait).json()
+        ended = study["status"] not in ("queued", "running")
+        if ended and (study["best_model"] is not None or study["status"] != "completed"):
+            return study
+        time.sleep(0.05)  # ended without a model (yet): the wait answers at once
+    raise AssertionError(f"study {study_id} did not end in {timeout} s: {study}")
 
 
 def cli_output(api: TestClient, monkeypatch: Any, *args: str) -> str:

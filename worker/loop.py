@@ -426,10 +426,12 @@ class Worker:
         return study
 
     def _definition(self, claim: Claim) -> StudySpec:
-        """The stored definition, parsed once per study: an extension changes only its budget
-        (``extension``), which the worker reads from the study's row, never from here."""
+        """The stored definition, parsed once per study and budget: only an extension changes
+        it, and every extension grows ``budget.n_trials`` (which sizes a λ path) and may append
+        points to evaluate (which say whether a trial runs a path), so a grown budget is parsed
+        anew. The budget the claims count is the study's row's, never this one's."""
         spec = self._definitions.get(claim.study_id)
-        if spec is None:
+        if spec is None or spec.budget.n_trials != claim.definition["budget"]["n_trials"]:
             spec = StudySpec.from_stored(claim.definition)
             self._definitions[claim.study_id] = spec
         return spec

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from regtune.service.spec.enums import StudyStatus
+from regtune.service.spec.points import MAX_POINTS
 
 
 def _utc(value: datetime) -> datetime:
@@ -390,6 +391,17 @@ class StudyExtension(BaseModel):
         allow_inf_nan=False,
         description="a new time budget (budget.timeout_s), counted from the extension; left "
         "out, the definition's budget.timeout_s, if it has one, counted from the extension",
+    )
+    points_to_evaluate: list[dict[str, Any]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_POINTS,
+        description="configurations to run first, as the definition's "
+        "sampler.points_to_evaluate gives them (Optuna's enqueue_trial), e.g. [{lambda: 0.01, "
+        "l1_ratio: 0.5}]: each is a trial of the grown budget, so it grows by at least as many "
+        "(alone, the budget grows by exactly as many); appended to the definition's points, "
+        "queued with the budget in one commit, run before the sampler's next trials",
+        examples=[[{"lambda": 0.01, "l1_ratio": 0.5}]],
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
@@ -40,6 +40,8 @@ from regtune.service.settings import Settings, get_settings
 from regtune.service.spec import cost
 from regtune.service.spec.definition import EXAMPLE, NAME_PATTERN, StudySpec
 from regtune.service.spec.enums import StudyStatus
+from regtune.service.spec.points import MAX_POINTS, refusal
+from regtune.service.spec.policies import GridSampler
 from regtune.service.spec.resolve import (
     check_task,
     resolve_relax,
@@ -255,13 +257,16 @@ def admit_extension(study: StudyRow, body: StudyExtension, *, settings: Settings
     """The grown budget held to the rules a definition is admitted by: the service's most
     trials per study (a 422 naming the body's ``n_trials``), then what the budget costs (a 422
     naming ``budget.n_trials`` or ``budget.timeout_s``, as ``POST /v1/studies`` answers it): a
-    grid's points each run once, a GP sampler's memory grows with its trials. A definition this
-    API cannot read answers 503, before anything changes."""
+    grid's points each run once, a GP sampler's memory grows with its trials. The points given
+    are held to the definition's rules for its own (a 422 naming ``points_to_evaluate`` and the
+    point). A definition this API cannot read answers 503, before anything changes."""
     spec = studies.definition_of(study)
     n_trials = grown_budget(study, body)
+    points = body.points_to_evaluate or []
     if n_trials <= study.n_trials:  # unchanged, or lowered: the store answers (409)
         return
     check_extension(n_trials, settings, field="n_trials" if body.n_trials else "n_trials_total")
+    _admit_points(spec, points, more=n_trials - study.n_trials)
     grown = {"n_trials": n_trials} | (
         {} if body.timeout_s is None else {"timeout_s": body.timeout_s}
     )
@@ -270,15 +275,54 @@ def admit_extension(study: StudyRow, body: StudyExtension, *, settings: Settings
     cost.check(spec, shape, cost.Budget.from_settings(settings))
 
 
+def _admit_points(spec: StudySpec, points: list[dict[str, Any]], *, more: int) -> None:
+    """An extension's ``points_to_evaluate``: each within the study's space, a trial of the
+    budget's growth ``more``, no more than ``MAX_POINTS`` with the definition's own, and a
+    sampler that runs them (not the grid's walk); a 422 naming the field otherwise."""
+    if not points:
+        return
+    if isinstance(spec.sampler, GridSampler):
+        _refuse_points((), "the grid sampler walks its grid: extend it with n_trials", points)
+    if more < len(points):
+        _refuse_points(
+            (),
+            f"{len(points)} points but the budget grows by {more}: each point is a trial of the "
+            "budget (give n_trials of at least as many, or leave n_trials out)",
+            points,
+        )
+    given = len(spec.sampler.points_to_evaluate or ())
+    if given + len(points) > MAX_POINTS:
+        _refuse_points(
+            (), f"the definition has {given} points already: at most {MAX_POINTS} in all", points
+        )
+    refused = refusal(spec.search_space, points)
+    if refused is not None:
+        _refuse_points(*refused)
+
+
+def _refuse_points(at: tuple[int | str, ...], rule: str, given: Any) -> NoReturn:
+    problem = {
+        "type": "value_error",
+        "loc": ("body", "points_to_evaluate", *at),
+        "msg": rule,
+        "input": given,
+    }
+    raise RequestValidationError([problem])
+
+
 def grown_budget(study: StudyRow, body: StudyExtension) -> int:
     """The budget the extension asks for, from the row as read: ``n_trials`` more, or
-    ``n_trials_total``; a body with neither or both is a 422 naming the field."""
+    ``n_trials_total``; points alone grow it by as many. A body with both counts, or with
+    neither and no points, is a 422 naming the field."""
+    if body.n_trials is None and body.n_trials_total is None and body.points_to_evaluate:
+        return study.n_trials + len(body.points_to_evaluate)
     if (body.n_trials is None) == (body.n_trials_total is None):
         both = body.n_trials is not None
         rule = (
             "give n_trials (how many more) or n_trials_total (the budget in all), not both"
             if both
-            else "required: give n_trials (how many more) or n_trials_total (the budget in all)"
+            else "required: give n_trials (how many more) or n_trials_total (the budget in all), "
+            "or points_to_evaluate (one more per point)"
         )
         field = "n_trials_total" if both else "n_trials"
         problem = {"type": "value_error", "loc": ("body", field), "msg": rule}
@@ -304,11 +348,13 @@ def grown_budget(study: StudyRow, body: StudyExtension) -> int:
 )
 def extend_study(study: StudyDep, body: StudyExtension) -> ExtendedStudy:
     admit_extension(study, body, settings=get_settings())
+    points = body.points_to_evaluate
     done = extension.extend(
         study.id,
-        n_trials=body.n_trials,
+        n_trials=body.n_trials or (len(points) if points and not body.n_trials_total else None),
         n_trials_total=body.n_trials_total,
         timeout_s=body.timeout_s,
+        points=points,
         tenant=study.tenant,
     )
     return ExtendedStudy(

@@ -408,6 +408,15 @@ def extend(
             "budget.timeout_s, if any, counted from now).",
         ),
     ] = None,
+    point: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--point",
+            help="A configuration to run first, as a YAML mapping: --point '{lambda: 0.01, "
+            "l1_ratio: 0.5}' (repeatable; each is a trial of the budget; without --trials or "
+            "--to the budget grows by one per point).",
+        ),
+    ] = None,
     watch: WatchOpt = False,
     poll: ProgressPollOpt = 1.0,
     url: UrlOpt = None,
@@ -417,20 +426,27 @@ def extend(
     """Give a study more trials; a completed or cancelled one goes on from its trials.
 
     budget.n_trials grows by K (--trials K), or becomes N (--to N); a completed or cancelled
-    study is queued again, its sampler going on from every trial it has. A failed study cannot
-    be extended.
+    study is queued again, its sampler going on from every trial it has. Each --point is a
+    configuration it runs first (sampler.points_to_evaluate), a trial of the grown budget. A
+    failed study cannot be extended.
 
     With --watch: exit 1 if it fails, 2 if cancelled; Ctrl-C stops watching, not the study: 130.
     """
     from regtune.service.client.watch import EXIT_CODES
 
-    if (trials is None) == (to is None):
-        raise typer.BadParameter("give --trials K (how many more) or --to N (the budget in all)")
+    points = [_point(given) for given in point or ()]
+    if (trials is not None and to is not None) or (trials is None and to is None and not points):
+        raise typer.BadParameter(
+            "give --trials K (how many more) or --to N (the budget in all), or --point (one "
+            "more per point)"
+        )
 
     def extend_and_follow(client: Client) -> tuple[ExtendedStudy, StudyOut]:
-        done = client.extend(study_id, trials, n_trials_total=to, timeout_s=timeout)
+        done = client.extend(
+            study_id, trials, n_trials_total=to, timeout_s=timeout, points=points or None
+        )
         if not as_json:
-            console.print(_extended(done))
+            console.print(_extended(done, points=len(points)))
         if not watch:
             return done, done.study
         return done, follow(client, done.study, console=err if as_json else console, poll=poll)
@@ -455,7 +471,21 @@ def extend(
         raise typer.Exit(EXIT_CODES.get(study.status, 1))
 
 
-def _extended(done: ExtendedStudy) -> str:
+def _point(given: str) -> dict[str, Any]:
+    """One ``--point``: a YAML mapping of parameter names to values (the service checks them)."""
+    try:
+        found = yaml.safe_load(given)
+    except yaml.YAMLError as exc:
+        raise typer.BadParameter(f"--point {given!r} is not YAML: {exc}") from None
+    if not isinstance(found, dict) or not found:
+        raise typer.BadParameter(
+            f"--point {given!r}: give a mapping of searched parameters to values, e.g. "
+            "'{lambda: 0.01, l1_ratio: 0.5}'"
+        )
+    return {str(name): value for name, value in found.items()}
+
+
+def _extended(done: ExtendedStudy, *, points: int = 0) -> str:
     """What an extension did, in a line."""
     study = done.study
     if not done.extended:
@@ -470,7 +500,8 @@ def _extended(done: ExtendedStudy) -> str:
         how = f"reopened (was {done.status_before}), now {study.status}"
     else:
         how = f"still {study.status}"
-    return f"study {study.id} extended: {grown}{until}, {how}"
+    queued = f", {points} point{'' if points == 1 else 's'} queued first" if points else ""
+    return f"study {study.id} extended: {grown}{until}{queued}, {how}"
 
 
 def remove(study_id: str, url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = False) -> None:

@@ -301,12 +301,16 @@ class Client:
         *,
         n_trials_total: int | None = None,
         timeout_s: float | None = None,
+        points: list[dict[str, Any]] | None = None,
     ) -> ExtendedStudy:
         """Give the study ``n_trials`` more trials, or a budget of ``n_trials_total`` in all
         (safe to repeat: the budget it is already changes nothing); ``timeout_s``: a new time
-        budget from now. A completed or cancelled study is queued again and goes on from its
-        trials."""
+        budget from now; ``points``: configurations to run first, each a trial of the grown
+        budget (alone, it grows by one per point). A completed or cancelled study is queued
+        again and goes on from its trials."""
         body: dict[str, Any] = {}
+        if points:
+            body["points_to_evaluate"] = points
         if n_trials is not None:
             body["n_trials"] = n_trials
         if n_trials_total is not None:

@@ -32,7 +32,7 @@ from regtune.service.spec.objective import (
     ObjectiveName,
     check_metric,
 )
-from regtune.service.spec.points import PointError, optuna_params
+from regtune.service.spec.points import refusal
 from regtune.service.spec.policies import (
     Budget,
     CmaEsSampler,
@@ -635,13 +635,10 @@ class StudySpec(Strict):
                 "is a trial of the budget",
                 len(points),
             )
-        for index, point in enumerate(points):
-            try:
-                optuna_params(self.search_space, point)
-            except PointError as exc:
-                at = (*where, str(index), *([exc.name] if exc.name else []))
-                given = point.get(exc.name) if exc.name else point
-                raise field_error(at, str(exc), given) from None
+        refused = refusal(self.search_space, points)
+        if refused is not None:
+            at, why, given = refused
+            raise field_error((*where, *map(str, at)), why, given)
         return self
 
     @property

@@ -11,7 +11,7 @@ Optuna trial is enqueued with.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from regtune.service.spec.space import (
@@ -60,6 +60,21 @@ def optuna_params(space: SearchSpace, point: Mapping[str, Any]) -> dict[str, Any
             raise _not_searched(space, name, param)
         params[name] = _value(name, param, value)
     return params
+
+
+def refusal(
+    space: SearchSpace, points: Sequence[Mapping[str, Any]]
+) -> tuple[tuple[int | str, ...], str, Any] | None:
+    """The first of ``points`` the space does not admit: where (its index, and the parameter if
+    one), why, and what was given there; None when the space admits every one."""
+    for index, point in enumerate(points):
+        try:
+            optuna_params(space, point)
+        except PointError as exc:
+            if exc.name is None:
+                return (index,), str(exc), point
+            return (index, exc.name), str(exc), point.get(exc.name)
+    return None
 
 
 def _not_searched(space: SearchSpace, name: str, param: Fixed | None) -> PointError:

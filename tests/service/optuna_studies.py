@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade
 from regtune.service.store.optuna_db.internals.handles import engine_of, study_id_of
-from regtune.service.store.optuna_db.internals.inserts import add_finished_trials
+from regtune.service.store.optuna_db.internals.inserts import add_trials as write_trials
 from regtune.service.store.scheduling.retries import storage_with_retries
 
 
@@ -30,4 +30,4 @@ def add_trials(study: optuna.Study, trials: Sequence[FrozenTrial]) -> None:
     path's points: the rows ``study.add_trials`` makes, which commits each trial and each
     attribute on its own (a few hundred trials took tens of seconds of a test's setup)."""
     with transaction(engine_of(study)) as session:
-        add_finished_trials(session, study_id_of(study), list(trials))
+        write_trials(session, study_id_of(study), list(trials))

@@ -17,7 +17,7 @@ from optuna.trial import FrozenTrial
 from regtune.service.store.db import engine_kwargs, transaction
 from regtune.service.store.migrate import upgrade
 from regtune.service.store.optuna_db.attrs import COEFFICIENTS_ATTR
-from regtune.service.store.optuna_db.internals.inserts import add_finished_trials
+from regtune.service.store.optuna_db.internals.inserts import add_trials
 from regtune.service.store.optuna_db.internals.worker_cache import WorkerHeartbeats
 from regtune.service.store.scheduling.retries import storage_with_retries
 
@@ -75,7 +75,7 @@ def test_a_workers_own_points_are_not_read_back(
     # the worker writes a path's points, as ``paths.write_points`` does; another process a trial
     points = [_point(lam, 0.5 + lam) for lam in (1.0, 0.1, 0.01)]
     with transaction(ours.engine) as session:
-        add_finished_trials(session, study_id, points)
+        add_trials(session, study_id, points)
     assert [p.number for p in points] == [1, 2, 3]
     worker.add_written(study_id, points)
     others.add_trial(_point(0.001, 0.7))

@@ -9,12 +9,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import optuna
+from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import Engine, update
 
 from regtune.service.errors import Conflict, StudyNotExtendable
+from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.enums import ACTIVE, StudyStatus
+from regtune.service.spec.points import MAX_POINTS, POINT_ATTR, optuna_params
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import rowcount, transaction
+from regtune.service.store.optuna_db.internals.inserts import add_trials
 from regtune.service.store.repos import best_model, studies
 from regtune.service.store.scheduling.claims import stopping
 from regtune.service.store.tables import StudyRow
@@ -48,6 +53,7 @@ def extend(
     n_trials: int | None = None,
     n_trials_total: int | None = None,
     timeout_s: float | None = None,
+    points: list[dict[str, Any]] | None = None,
     tenant: studies.Reach = "default",
     engine: Engine | None = None,
 ) -> Extension:
@@ -73,6 +79,13 @@ def extend(
     A study its stop rule stopped opens again with its patience counted anew from now; one
     whose best value reaches ``budget.stop.value`` is ``StudyNotExtendable`` (the first trial
     to finish would stop it again).
+
+    ``points``: configurations to run first, as ``sampler.points_to_evaluate`` gives them (the
+    caller checked them against the study's space). Each is a trial of the grown budget, so the
+    budget must grow by at least as many (a ``Conflict`` if another extension left less to
+    grow by); they are appended to the stored definition's points and queued as Optuna's
+    WAITING trials in the UPDATE's transaction, so no claim can see the budget grown without
+    them, and a lost UPDATE queues nothing.
     """
     for _ in range(ATTEMPTS):
         row = studies.read_row_now(study_id, tenant=tenant)
@@ -89,7 +102,16 @@ def extend(
                 row, n_trials_before=row.n_trials, status_before=row.status, extended=False
             )
         _goal_not_reached(row)
-        if _grew(row, n_trials=more, timeout_s=timeout_s, now=utcnow(), engine=engine):
+        _room_for(row, points or [], more)
+        grew = _grew(
+            row,
+            n_trials=more,
+            timeout_s=timeout_s,
+            points=points or [],
+            now=utcnow(),
+            engine=engine,
+        )
+        if grew:
             studies.forget(study_id)
             after = studies.read_row_now(study_id, tenant=tenant)
             return Extension(after, n_trials_before=row.n_trials, status_before=row.status)
@@ -107,6 +129,40 @@ def _goal_not_reached(row: StudyRow) -> None:
         f"#{row.best_trial}) already reaches budget.stop.value {rule.stop.value:g}, so the "
         "first trial to finish would stop it again; submit a new study with another goal"
     )
+
+
+def _room_for(row: StudyRow, points: list[dict[str, Any]], more: int) -> None:
+    """``points`` need the budget to grow by as many, and the stored definition may hold
+    ``MAX_POINTS`` in all: a ``Conflict`` where the row as read leaves less (the caller checked
+    the row it read before; another extension landed since)."""
+    if not points:
+        return
+    if more < len(points):
+        raise Conflict(
+            f"study {row.id!r} has budget.n_trials {row.n_trials} now: the extension grows it by "
+            f"{more}, fewer than its {len(points)} points (each is a trial of the budget)"
+        )
+    given = len(row.spec["sampler"].get("points_to_evaluate") or ())
+    if given + len(points) > MAX_POINTS:
+        raise Conflict(
+            f"study {row.id!r} has {given} points to evaluate now: {len(points)} more would "
+            f"make more than {MAX_POINTS}"
+        )
+
+
+def _queued(row: StudyRow, points: list[dict[str, Any]]) -> list[FrozenTrial]:
+    """``points`` as Optuna's WAITING trials (``enqueue_trial``'s), each marked with its position
+    in the stored definition's points once they are appended there."""
+    space = StudySpec.from_stored(row.spec).search_space
+    first = len(row.spec["sampler"].get("points_to_evaluate") or ())
+    return [
+        optuna.trial.create_trial(
+            state=TrialState.WAITING,
+            system_attrs={"fixed_params": optuna_params(space, point)},
+            user_attrs={POINT_ATTR: first + index},
+        )
+        for index, point in enumerate(points)
+    ]
 
 
 def _more(row: StudyRow, *, n_trials: int | None, n_trials_total: int | None) -> int:
@@ -132,10 +188,16 @@ def _grew(
     timeout_s: float | None,
     now: datetime,
     engine: Engine | None,
+    points: list[dict[str, Any]] | None = None,
 ) -> bool:
     """The UPDATE, if the row is still as read; True if it was. Opening a study again sets its
-    best model aside in the same transaction (``best_model.set_aside``)."""
-    spec = _grown_definition(row.spec, n_trials=row.n_trials + n_trials, timeout_s=timeout_s)
+    best model aside (``best_model.set_aside``), and ``points`` are queued, in the same
+    transaction."""
+    points = points or []
+    queued = _queued(row, points) if points else []
+    spec = _grown_definition(
+        row.spec, n_trials=row.n_trials + n_trials, timeout_s=timeout_s, points=points
+    )
     budget_s = spec["budget"].get("timeout_s")
     values: dict[str, Any] = {
         "n_trials": spec["budget"]["n_trials"],
@@ -164,6 +226,10 @@ def _grew(
         )
         if won == 1 and reopen and row.optuna_study_id is not None:
             best_model.set_aside(session, row.optuna_study_id)
+        if won == 1 and queued:
+            if row.optuna_study_id is None:  # its creation never finished: nothing to run them
+                raise Conflict(f"study {row.id!r} is still being created; try again")
+            add_trials(session, row.optuna_study_id, queued)
     return won == 1
 
 
@@ -172,11 +238,19 @@ def _same(column: Any, value: str | None) -> Any:
 
 
 def _grown_definition(
-    stored: dict[str, Any], *, n_trials: int, timeout_s: float | None
+    stored: dict[str, Any],
+    *,
+    n_trials: int,
+    timeout_s: float | None,
+    points: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """The stored definition with the budget now in force, as ``definition`` shows it."""
+    """The stored definition with the budget now in force, and the points it was given, as
+    ``definition`` shows it."""
     spec = copy.deepcopy(stored)
     spec["budget"]["n_trials"] = n_trials
     if timeout_s is not None:
         spec["budget"]["timeout_s"] = timeout_s
+    if points:
+        given = spec["sampler"].get("points_to_evaluate") or []
+        spec["sampler"]["points_to_evaluate"] = [*given, *copy.deepcopy(points)]
     return spec

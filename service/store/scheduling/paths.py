@@ -22,8 +22,8 @@ from regtune.service.store.db import among, transaction
 from regtune.service.store.optuna_db.attrs import CLAIM_ATTR
 from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.optuna_db.internals.inserts import (
-    add_finished_trials,
     add_to_running_trial,
+    add_trials,
 )
 from regtune.service.store.scheduling.claims import stopping
 from regtune.service.store.scheduling.claims.finishing import settle
@@ -71,7 +71,7 @@ def write_points(
                 point.system_attrs[CLAIM_ATTR] = claim_id
             if first is not None:
                 add_to_running_trial(session, trial_id, first)
-            add_finished_trials(session, optuna_study_id, written)
+            add_trials(session, optuna_study_id, written)
             _released(session, study_id, len(held), now, finished=len(written))
             if stop is not None:
                 finished = [

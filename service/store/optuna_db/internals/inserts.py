@@ -1,5 +1,6 @@
-"""Finished trials, and a running trial's params and attributes, written as Optuna's rows in the
-caller's transaction (a λ path's points, with the release of their claims, in one commit)."""
+"""Finished or waiting trials, and a running trial's params and attributes, written as Optuna's
+rows in the caller's transaction (a λ path's points, with the release of their claims, in one
+commit; the points an extension queues, with the budget that grows to hold them)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 from optuna import distributions
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
@@ -16,10 +17,11 @@ from regtune.service.store.optuna_db.running import INSERTS as DIALECTS
 from regtune.service.store.optuna_db.trial_rows import attr_json, next_number
 
 
-def add_finished_trials(session: Session, study_id: int, trials: list[FrozenTrial]) -> list[int]:
-    """Write ``trials`` (finished, as ``optuna.trial.create_trial`` makes them) into the study
-    in ``session``'s transaction, numbered after every trial before them → their trial ids;
-    each of ``trials`` then carries its id and number, as a trial Optuna read back would.
+def add_trials(session: Session, study_id: int, trials: list[FrozenTrial]) -> list[int]:
+    """Write ``trials`` (finished, or WAITING as Optuna's ``enqueue_trial`` makes them, as
+    ``optuna.trial.create_trial`` makes either) into the study in ``session``'s transaction,
+    numbered after every trial before them → their trial ids; each of ``trials`` then carries
+    its id and number, as a trial Optuna read back would.
 
     The rows Optuna's own writer makes, in a handful of multi-row inserts: Optuna's
     ``add_trials`` commits each trial on its own, and writes each attribute with a read and a
@@ -28,8 +30,10 @@ def add_finished_trials(session: Session, study_id: int, trials: list[FrozenTria
     if not trials:
         return []
     for trial in trials:
-        if not trial.state.is_finished():
-            raise ValueError(f"only finished trials are written here, got {trial.state.name}")
+        if not trial.state.is_finished() and trial.state != TrialState.WAITING:
+            raise ValueError(
+                f"only finished or waiting trials are written here, got {trial.state.name}"
+            )
     session.execute(
         select(om.StudyModel.study_id).where(om.StudyModel.study_id == study_id).with_for_update()
     )
