@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 import yaml
 
-from regtune.service.api.body import DefinitionLoader
 from regtune.service.api.studies import admit
 from regtune.service.settings import Settings
 from regtune.service.spec.advice import warnings_of
 from regtune.service.spec.definition import EXAMPLE
+from regtune.service.spec.yaml12 import DefinitionLoader
 from tests.support import ROOT
 
 SMOKE_STUDIES = ROOT / "scripts" / "compose-smoke.studies.json"

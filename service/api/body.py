@@ -4,47 +4,18 @@ from __future__ import annotations
 
 import codecs
 import json
-import re
 from typing import Any
 
 import yaml
 from fastapi import Request
 
 from regtune.service.api.errors import BadBody
+from regtune.service.spec.yaml12 import DefinitionLoader
 
 MAX_DEFINITION_BYTES = 1_000_000
 MAX_DEPTH = 32
 """Deepest nesting a definition may have; the deepest real one is about 5 levels."""
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
-
-
-class DefinitionLoader(yaml.SafeLoader):
-    """YAML 1.2 numbers: ``1e-5`` is a float (PyYAML's YAML 1.1 rules read it as a string); a
-    key given twice in one mapping is an error (PyYAML keeps the last one silently)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[str] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(
-                key_node, yaml.ScalarNode
-            ):
-                continue
-            if key_node.value in seen:
-                raise yaml.constructor.ConstructorError(
-                    "while reading a mapping",
-                    node.start_mark,
-                    f"{key_node.value!r} is given twice",
-                    key_node.start_mark,
-                )
-            seen.add(key_node.value)
-        return super().construct_mapping(node, deep=deep)
-
-
-DefinitionLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
 
 
 async def read_definition(request: Request) -> dict[str, Any]:

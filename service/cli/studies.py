@@ -38,6 +38,7 @@ from regtune.service.spec.definition import NAME_PATTERN
 from regtune.service.spec.enums import ACTIVE, FINAL
 from regtune.service.spec.points import POINT_ATTR
 from regtune.service.spec.validation import Validation
+from regtune.service.spec.yaml12 import DefinitionLoader
 
 NO_TEST_SPLIT = (
     "none (validation.test_fraction 0, an upload's default under folds: every row validates, "
@@ -474,7 +475,7 @@ def extend(
 def _point(given: str) -> dict[str, Any]:
     """One ``--point``: a YAML mapping of parameter names to values (the service checks them)."""
     try:
-        found = yaml.safe_load(given)
+        found = yaml.load(given, DefinitionLoader)  # a SafeLoader, reading 1e-3 as a number
     except yaml.YAMLError as exc:
         raise typer.BadParameter(f"--point {given!r} is not YAML: {exc}") from None
     if not isinstance(found, dict) or not found:

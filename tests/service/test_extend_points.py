@@ -180,14 +180,14 @@ def test_the_store_refuses_points_another_extension_left_no_room_for(api: TestCl
 
 def test_extend_point_says_what_it_queued(api: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     study_id = api.post("/v1/studies", json=definition("cli-points", 2)).json()["id"]
-    points = ("--point", "{lambda: 0.5}", "--point", "{lambda: 0.05}")
+    points = ("--point", "{lambda: 0.5}", "--point", "{lambda: 5e-2}")  # YAML 1.2's numbers
     said = cli_output(api, monkeypatch, "extend", study_id, *points)
     assert said == (
         f"study {study_id} extended: budget.n_trials 2 → 4, 2 points queued first, still queued"
     ), said
     listed = api.get(f"/v1/studies/{study_id}").json()["definition"]["sampler"]
     assert listed["points_to_evaluate"] == [{"lambda": 0.5}, {"lambda": 0.05}]
-    for given in ("lambda", "[0.5]", "{lambda: [0.5"):
+    for given in ("lambda", "[0.5]", "{lambda: [0.5", "{lambda: 1, lambda: 2}"):
         wrong = cli_result(api, monkeypatch, "extend", study_id, "--point", given)
         assert wrong.exit_code == 2, wrong.output
         assert "--point" in wrong.output, wrong.output
