@@ -7,7 +7,7 @@ import multiprocessing
 import os
 from pathlib import Path
 
-from tests.support import OWNER, RESOURCE_TRACKER, leftovers, parent_of
+from tests.support import OWNER, RESOURCE_TRACKER, leftovers, parent_of, wait_for
 
 
 def test_this_process_own_resource_tracker_is_not_left_behind(
@@ -15,17 +15,22 @@ def test_this_process_own_resource_tracker_is_not_left_behind(
 ) -> None:
     """A ``spawn`` context's lock starts multiprocessing's resource tracker, a child of the test
     process that ends only with it (was: counted as left behind, so a module of such tests run
-    without xdist failed with every test passed)."""
+    without xdist failed with every test passed). The tracker is looked for until its exec has
+    given it its command: multiprocessing returns once it forked it, not once it runs (was: a
+    rare failure under load)."""
     spawn.Lock()
-    trackers = [
-        int(entry.name)
-        for entry in Path("/proc").iterdir()
-        if entry.name.isdigit()
-        and RESOURCE_TRACKER in _command(entry)
-        and parent_of(int(entry.name)) == os.getpid()
-    ]
-    assert trackers, "the lock started no resource tracker"
-    assert not {pid for pid, _ in leftovers(os.environ[OWNER])} & set(trackers)
+
+    def trackers() -> list[int]:
+        return [
+            int(entry.name)
+            for entry in Path("/proc").iterdir()
+            if entry.name.isdigit()
+            and RESOURCE_TRACKER in _command(entry)
+            and parent_of(int(entry.name)) == os.getpid()
+        ]
+
+    found = wait_for(trackers, timeout=60, interval=0.05, what="the lock's resource tracker")
+    assert not {pid for pid, _ in leftovers(os.environ[OWNER])} & set(found)
 
 
 def test_a_child_left_running_is_left_behind(spawn: multiprocessing.context.SpawnContext) -> None:
