@@ -10,6 +10,8 @@ called in that order, by hand: no processes, no sleeps.
 from __future__ import annotations
 
 import copy
+import os
+import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,7 +35,11 @@ from regtune.service.store.scheduling.claims.links import link_trial
 from regtune.service.store.scheduling.claims.recovery import release_dead_workers
 from regtune.service.store.scheduling.claims.slot import Claim
 from regtune.service.store.scheduling.claims.taking import claim
-from regtune.service.store.scheduling.retries import retry_stale_trial, storage_with_retries
+from regtune.service.store.scheduling.retries import (
+    hand_back_killed_worker,
+    retry_stale_trial,
+    storage_with_retries,
+)
 from regtune.service.store.scheduling.sweep import sweep
 from regtune.service.store.tables import StudyRow, WorkerRow
 from tests.support import wait_until_judging
@@ -229,35 +235,65 @@ def test_a_live_worker_whose_trial_a_sweep_failed_leaves_its_slot_to_the_sweep(d
     assert _row(db, other.id).n_running == 0
 
 
-def test_a_worker_killed_before_it_linked_its_trial_keeps_its_slot_for_its_retry(db: Db) -> None:
-    """Killed between Optuna setting its trial RUNNING and ``link_trial``: the worker falls
-    silent a grace period after its last beat, before the sweep may fail the trial (a grace
-    period after it started, as it never beat). The slot waits for the trial's retry all the
-    same, and the claim that takes it runs the retry, not a fresh trial (a failure seen
-    under CI's load, ``tests/e2e/test_interrupted_trials.py``)."""
+def _killed_before_linking(
+    db: Db, worker_id: str
+) -> tuple[StudyRow, optuna.Study, optuna.trial.Trial]:
+    """A worker claims, Optuna sets its trial RUNNING, and the worker dies before ``link_trial``:
+    no heartbeat, no link, and the worker silent for longer than the grace period. The study's
+    other slot is spent on a finished trial. Returns the study and the trial."""
     row, study = _study(db, 2)
     past = utcnow() - timedelta(seconds=60)
-    workers.register("killed", engine=db.engine)
-    taken = claim(db.engine, worker_id="killed", now=past)
-    assert taken is not None
-    started = study.ask(X)  # RUNNING: no heartbeat, no link to the claim
+    workers.register(worker_id, engine=db.engine)
+    assert claim(db.engine, worker_id=worker_id, now=past) is not None
+    started = study.ask(X)
     with transaction(db.engine) as session:
-        session.execute(update(WorkerRow).where(WorkerRow.id == "killed").values(last_seen=past))
+        session.execute(update(WorkerRow).where(WorkerRow.id == worker_id).values(last_seen=past))
     _run_claim(db, "alive")
+    return row, study, started
 
-    assert sweep(db.engine, db.storage, grace=GRACE) == 0  # the trial is not stale yet
-    assert claim(db.engine, worker_id="alive") is None
+
+def _a_grace_period_later(db: Db, started: optuna.trial.Trial) -> None:
+    """The sweep may fail the trial now: it started longer ago than the settings' grace period
+    (which the sweep's judgement of a trial that never beat reads), after its claim was taken
+    (a minute ago)."""
     trials = om.TrialModel
-    with transaction(db.engine) as session:  # a grace period later
+    with transaction(db.engine) as session:
         session.execute(
             update(trials)
             .where(trials.trial_id == started._trial_id)
-            .values(_datetime_start_utc=past + timedelta(seconds=1))
+            .values(_datetime_start_utc=utcnow() - timedelta(seconds=59))
             .execution_options(synchronize_session=False)
         )
+
+
+def test_a_worker_killed_before_it_linked_its_trial_keeps_its_slot_for_its_retry(db: Db) -> None:
+    """The worker falls silent a grace period after its last beat, before the sweep may fail
+    its trial (a grace period after it started, as it never beat). The slot waits for the
+    trial's retry all the same, and the claim that takes it runs the retry, not a fresh trial
+    (a failure seen under CI's load, ``tests/e2e/test_interrupted_trials.py``)."""
+    row, study, started = _killed_before_linking(db, "killed")
+    assert sweep(db.engine, db.storage, grace=GRACE) == 0  # the trial is not stale yet
+    assert claim(db.engine, worker_id="alive") is None
+    _a_grace_period_later(db, started)
     assert sweep(db.engine, db.storage, grace=GRACE) == 1
     rerun = _run_claim(db, "alive")
     assert rerun.system_attrs["failed_trial"] == started.number
     assert rerun.params == started.params
     _assert_at_rest(db, row, study)
     assert _row(db, row.id).n_errors == 0  # it died running a trial, not before one
+
+
+def test_a_worker_killed_on_shutdown_before_it_linked_its_trial_leaves_both_to_the_sweep(
+    db: Db,
+) -> None:
+    """``regtune serve`` killed it: a trial linked to no claim may be a live worker's, so the
+    hand-back leaves it and its slot to the sweep, which gives the slot to its retry."""
+    row, study, started = _killed_before_linking(db, f"shutdown-{uuid.uuid4().hex[:6]}")
+    here = {"host": socket.gethostname(), "pid": os.getpid()}
+    assert hand_back_killed_worker(**here, engine=db.engine, storage=db.storage) == 0
+    assert claim(db.engine, worker_id="alive") is None
+    _a_grace_period_later(db, started)
+    assert sweep(db.engine, db.storage, grace=GRACE) == 1
+    rerun = _run_claim(db, "alive")
+    assert rerun.params == started.params
+    _assert_at_rest(db, row, study)

@@ -6,6 +6,7 @@ import copy
 import json
 import logging
 import warnings
+from datetime import datetime
 from typing import Any
 
 import optuna
@@ -31,6 +32,7 @@ from regtune.service.store.optuna_db.internals.handles import (
 )
 from regtune.service.store.optuna_db.storage import make_storage
 from regtune.service.store.scheduling.claims.finishing import finish
+from regtune.service.store.scheduling.claims.links import unlinked_trial_of
 from regtune.service.store.scheduling.claims.recovery import fail_study_killed_by
 from regtune.service.store.tables import ClaimRow, StudyRow, WorkerRow
 
@@ -200,6 +202,11 @@ def hand_back_killed_worker(
     not a trial killing its worker, so it must not count as a death (or as an error before the
     trial started). Its running trial is failed and queued again with the same parameters, as
     the worker's own hand-back does, then its slots are released as a finish without error.
+
+    A trial killed before its worker linked it to its claim (``links.unlinked_trial_of``) names
+    no worker: it may as well be a live worker's, between its two writes. So it is left to the
+    sweep, and so is its slot, which the sweep gives back once the trial's retry is queued (a
+    slot given back now would go to a fresh trial first).
     """
     storage = storage or get_storage()
     attr, trials = om.TrialSystemAttributeModel, om.TrialModel
@@ -207,7 +214,9 @@ def hand_back_killed_worker(
         this_one = (WorkerRow.host == host, WorkerRow.pid == pid)
         ids = list(session.scalars(select(WorkerRow.id).where(*this_one)))
         held = session.execute(
-            select(ClaimRow.id, ClaimRow.study_id).where(ClaimRow.worker_id.in_(ids))
+            select(ClaimRow.id, ClaimRow.study_id, ClaimRow.claimed_at).where(
+                ClaimRow.worker_id.in_(ids)
+            )
         ).all()
         running = session.execute(  # the trials linked to those claims (``link_trial``)
             select(StudyRow.optuna_name, trials.number)
@@ -215,17 +224,27 @@ def hand_back_killed_worker(
             .join(attr, attr.trial_id == trials.trial_id)
             .where(
                 attr.key == CLAIM_ATTR,
-                attr.value_json.in_([json.dumps(claim_id) for claim_id, _ in held]),
+                attr.value_json.in_([json.dumps(claim_id) for claim_id, _, _ in held]),
                 trials.state == TrialState.RUNNING,
             )
         ).all()
     for optuna_name, number in running:
         _hand_back_running(storage, optuna_name, int(number))
-    for claim_id, study_id in held:
+    given = 0
+    for claim_id, study_id, claimed_at in held:
+        if _unlinked_trial_running(engine, study_id, claimed_at):
+            continue  # the sweep's: its worker row goes below, so it finds the worker dead
         finish(engine, claim_id=claim_id, study_id=study_id)
+        given += 1
     with transaction(engine) as session:
         session.execute(delete(WorkerRow).where(WorkerRow.id.in_(ids)))
-    return len(held)
+    return given
+
+
+def _unlinked_trial_running(engine: Engine | None, study_id: str, claimed_at: datetime) -> bool:
+    running = om.TrialModel.state == TrialState.RUNNING
+    with transaction(engine) as session:
+        return bool(session.scalar(unlinked_trial_of(study_id, claimed_at, running).select()))
 
 
 def _hand_back_running(storage: RDBStorage, optuna_name: str, number: int) -> None:
