@@ -9,14 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import optuna
-from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import Engine, update
 
 from regtune.service.errors import Conflict, StudyNotExtendable
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.enums import ACTIVE, StudyStatus
-from regtune.service.spec.points import MAX_POINTS, POINT_ATTR, optuna_params
+from regtune.service.spec.points import MAX_POINTS
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import rowcount, transaction
 from regtune.service.store.optuna_db.internals.inserts import add_trials
@@ -142,7 +140,7 @@ def _room_for(row: StudyRow, points: list[dict[str, Any]], more: int) -> None:
             f"study {row.id!r} has budget.n_trials {row.n_trials} now: the extension grows it by "
             f"{more}, fewer than its {len(points)} points (each is a trial of the budget)"
         )
-    given = len(row.spec["sampler"].get("points_to_evaluate") or ())
+    given = len(_given(row.spec))
     if given + len(points) > MAX_POINTS:
         raise Conflict(
             f"study {row.id!r} has {given} points to evaluate now: {len(points)} more would "
@@ -150,19 +148,9 @@ def _room_for(row: StudyRow, points: list[dict[str, Any]], more: int) -> None:
         )
 
 
-def _queued(row: StudyRow, points: list[dict[str, Any]]) -> list[FrozenTrial]:
-    """``points`` as Optuna's WAITING trials (``enqueue_trial``'s), each marked with its position
-    in the stored definition's points once they are appended there."""
-    space = StudySpec.from_stored(row.spec).search_space
-    first = len(row.spec["sampler"].get("points_to_evaluate") or ())
-    return [
-        optuna.trial.create_trial(
-            state=TrialState.WAITING,
-            system_attrs={"fixed_params": optuna_params(space, point)},
-            user_attrs={POINT_ATTR: first + index},
-        )
-        for index, point in enumerate(points)
-    ]
+def _given(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The points a stored definition has given already."""
+    return list(spec["sampler"].get("points_to_evaluate") or ())
 
 
 def _more(row: StudyRow, *, n_trials: int | None, n_trials_total: int | None) -> int:
@@ -194,7 +182,10 @@ def _grew(
     best model aside (``best_model.set_aside``), and ``points`` are queued, in the same
     transaction."""
     points = points or []
-    queued = _queued(row, points) if points else []
+    queued = []
+    if points:
+        space = StudySpec.from_stored(row.spec).search_space
+        queued = studies.point_trials(space, points, first=len(_given(row.spec)))
     spec = _grown_definition(
         row.spec, n_trials=row.n_trials + n_trials, timeout_s=timeout_s, points=points
     )
@@ -251,6 +242,5 @@ def _grown_definition(
     if timeout_s is not None:
         spec["budget"]["timeout_s"] = timeout_s
     if points:
-        given = spec["sampler"].get("points_to_evaluate") or []
-        spec["sampler"]["points_to_evaluate"] = [*given, *copy.deepcopy(points)]
+        spec["sampler"]["points_to_evaluate"] = [*_given(spec), *copy.deepcopy(points)]
     return spec

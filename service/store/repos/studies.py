@@ -6,6 +6,7 @@ import contextlib
 import threading
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeAlias
@@ -14,7 +15,7 @@ import optuna
 from cachetools import LRUCache, TTLCache, cached
 from optuna.storages import RDBStorage
 from optuna.study import StudyDirection
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import IntegrityError
@@ -31,10 +32,12 @@ from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.enums import ACTIVE, FINAL, StudyStatus
 from regtune.service.spec.objective import Select, objective_directions, objective_names
 from regtune.service.spec.points import optuna_params
+from regtune.service.spec.space import SearchSpace
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import rowcount, transaction
 from regtune.service.store.optuna_db.attrs import POINT_ATTR
-from regtune.service.store.optuna_db.internals.handles import storage_of, study_id_of
+from regtune.service.store.optuna_db.internals.handles import engine_of, storage_of, study_id_of
+from regtune.service.store.optuna_db.internals.inserts import add_trials
 from regtune.service.store.optuna_db.names import optuna_name
 from regtune.service.store.optuna_db.notes import save_new_study_note
 from regtune.service.store.reads import read
@@ -156,11 +159,29 @@ def create_study(
 
 
 def _enqueue_points(study: optuna.Study, spec: StudySpec) -> None:
-    """``sampler.points_to_evaluate`` as WAITING trials, in their order: the first claims run
-    them, each a trial of the budget, with its position in ``POINT_ATTR``."""
-    for index, point in enumerate(spec.sampler.points_to_evaluate or ()):
-        params = optuna_params(spec.search_space, point)
-        study.enqueue_trial(params, user_attrs={POINT_ATTR: index})
+    """``sampler.points_to_evaluate`` as WAITING trials, in their order, in one commit: the
+    first claims run them, each a trial of the budget, with its position in ``POINT_ATTR``."""
+    trials = point_trials(spec.search_space, spec.sampler.points_to_evaluate or ())
+    if trials:
+        with transaction(engine_of(study)) as session:
+            add_trials(session, study_id_of(study), trials)
+
+
+def point_trials(
+    space: SearchSpace, points: Sequence[Mapping[str, Any]], *, first: int = 0
+) -> list[FrozenTrial]:
+    """``points`` as the WAITING trials Optuna's ``enqueue_trial`` makes (their parameters in
+    ``fixed_params``), each marked with its position among the definition's points
+    (``POINT_ATTR``), the first at ``first``; for ``add_trials`` to write in the caller's
+    transaction."""
+    return [
+        optuna.trial.create_trial(
+            state=TrialState.WAITING,
+            system_attrs={"fixed_params": optuna_params(space, point)},
+            user_attrs={POINT_ATTR: first + index},
+        )
+        for index, point in enumerate(points)
+    ]
 
 
 def _undo_creation(row: StudyRow, *, engine: Engine | None, storage: RDBStorage) -> None:
