@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, MetaData, Table, create_engine, insert, text
 
-from regtune.service.store.scheduling.scaling import SCALER_QUERY, wanted_workers
+from regtune.service.store.scheduling.scaling import SCALER_QUERY, scaler_query, wanted_workers
 from tests.pg import BACKENDS, PostgresServer
 from tests.support import Processes, process_env, regtune
 
@@ -43,6 +43,7 @@ def study(
     n_done: int = 0,
     n_running: int = 0,
     stopped_by: str | None = None,
+    deadline: datetime | None = None,
 ) -> dict[str, Any]:
     name = uuid.uuid4().hex
     now = datetime(2026, 1, 1)
@@ -63,7 +64,11 @@ def study(
         "created_at": now,
         "updated_at": now,
         "stopped_by": stopped_by,
+        "deadline": deadline,
     }
+
+
+PASSED, AHEAD = datetime(2026, 1, 1, 12), datetime(2100, 1, 1)
 
 
 CASES: dict[str, tuple[list[dict[str, Any]], int]] = {
@@ -81,6 +86,14 @@ CASES: dict[str, tuple[list[dict[str, Any]], int]] = {
         2,
     ),
     "stopped-drained": ([study("running", 10, 4, n_done=3, stopped_by="value")], 0),
+    # its deadline (budget.timeout_s) passed: no claim takes a slot, its running trials finish
+    "deadline-passed-trials-finishing": (
+        [study("running", 10, 4, n_done=3, n_running=2, deadline=PASSED)],
+        2,
+    ),
+    "deadline-passed-drained": ([study("running", 10, 4, n_done=3, deadline=PASSED)], 0),
+    "deadline-passed-queued": ([study("queued", 10, 4, deadline=PASSED)], 0),
+    "deadline-ahead": ([study("running", 10, 4, n_done=3, n_running=2, deadline=AHEAD)], 4),
     "completed": ([study("completed", 10, 4, n_done=10)], 0),
     "cancelled-trials-stopping": ([study("cancelled", 10, 4, n_done=2, n_running=3)], 0),
     "failed": ([study("failed", 10, 4, n_done=1, n_running=1)], 0),
@@ -99,7 +112,28 @@ def test_scaler_query_counts_the_slots_workers_could_use(engine: Engine, case: s
         if rows:
             connection.execute(insert(studies), rows)
         assert wanted_workers(connection) == expected
-        # what KEDA's scaler reads: exactly one row of one number
-        result = connection.execute(text(SCALER_QUERY)).all()
+        # what KEDA's scaler reads (on PostgreSQL, the chart's query): one row of one number
+        query = SCALER_QUERY if engine.dialect.name == "postgresql" else scaler_query("sqlite")
+        result = connection.execute(text(query)).all()
         assert len(result) == 1 and len(result[0]) == 1
+        transaction.rollback()
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Pacific/Kiritimati", "Etc/GMT+12"])
+def test_a_deadline_is_read_on_utc_whatever_the_sessions_time_zone(
+    engine: Engine, zone: str
+) -> None:
+    """Deadlines are stored as naive UTC times; KEDA's connection sets no time zone, so the
+    server's (+14:00 or -12:00 here) must not move a deadline an hour away to either side."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    soon = study("running", 10, 4, n_done=3, n_running=1, deadline=now + timedelta(hours=1))
+    late = study("running", 10, 4, n_done=3, n_running=1, deadline=now - timedelta(hours=1))
+    studies = Table("regtune_studies", MetaData(), autoload_with=engine)
+    with engine.connect() as connection, connection.begin() as transaction:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text(f"SET LOCAL TimeZone = '{zone}'"))
+        connection.execute(insert(studies), [soon])
+        assert wanted_workers(connection) == 4  # its slots are open for another hour
+        connection.execute(insert(studies), [late])
+        assert wanted_workers(connection) == 4 + 1  # the other's running trial only
         transaction.rollback()

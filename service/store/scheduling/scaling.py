@@ -3,7 +3,7 @@
 KEDA's ``postgresql`` trigger runs :data:`SCALER_QUERY` as it is; the Helm chart renders it from
 ``deploy/helm/regtune/files/scaler.sql``, which ``make chart-sync`` writes from here and a test
 compares byte for byte. Plain SQL (``CASE``, no ``LEAST``/``GREATEST``) so that it runs on
-PostgreSQL and SQLite alike.
+PostgreSQL and SQLite alike, but for the clock (:data:`UTC_NOW`).
 """
 
 from __future__ import annotations
@@ -18,11 +18,23 @@ _TRIALS = om.TrialModel.__tablename__
 _MODEL_ATTRS = om.StudyUserAttributeModel.__tablename__
 _MARKS = om.StudySystemAttributeModel.__tablename__
 
-SCALER_QUERY = f"""\
+UTC_NOW = {"postgresql": "timezone('UTC', now())", "sqlite": "CURRENT_TIMESTAMP"}
+"""The database's time now, as the naive UTC time ``regtune_studies.deadline`` holds: on
+PostgreSQL whatever the session's ``TimeZone`` (KEDA's connection sets none), SQLite's clock is
+UTC already."""
+
+
+def scaler_query(dialect: str) -> str:
+    """:data:`SCALER_QUERY` for the database ``dialect`` (``postgresql`` or ``sqlite``)."""
+    return _QUERY.replace("{utc_now}", UTC_NOW[dialect])
+
+
+_QUERY = f"""\
 SELECT COALESCE(SUM(CASE
     WHEN n_trials - n_done <= 0 OR max_parallel <= 0 THEN 0
-    WHEN stopped_by IS NOT NULL AND n_running < max_parallel THEN n_running
-    WHEN stopped_by IS NOT NULL THEN max_parallel
+    WHEN (stopped_by IS NOT NULL OR deadline <= {{utc_now}}) AND n_running < max_parallel
+        THEN n_running
+    WHEN stopped_by IS NOT NULL OR deadline <= {{utc_now}} THEN max_parallel
     WHEN n_trials - n_done < max_parallel THEN n_trials - n_done
     ELSE max_parallel
 END), 0) + (
@@ -39,9 +51,11 @@ END), 0) + (
 FROM regtune_studies
 WHERE status IN ({", ".join(f"'{status}'" for status in ACTIVE)})
 """
+SCALER_QUERY = scaler_query("postgresql")
 """For each queued or running study, ``min(max_parallel, n_trials - n_done)``, never negative,
 summed: the slots being run plus the slots open, each study capped by its ``max_parallel``
-(a study its stop rule stopped, ``budget.stop``, opens no slot: only its running ones count);
+(a study its stop rule stopped, ``budget.stop``, or whose deadline, ``budget.timeout_s``, passed
+opens no slot: only its running ones count, as no claim takes one);
 plus one for each completed study whose best model is still to be saved (a refit a stopped
 worker left, or one waiting out a failed try's back-off), as ``studies_missing_a_model`` finds
 them, so a pool scaled to zero keeps a worker to catch up.
@@ -53,5 +67,6 @@ something to do now; a KEDA target of 1 per worker makes it the pool's size.
 
 
 def wanted_workers(connection: Connection) -> int:
-    """Run :data:`SCALER_QUERY` on ``connection``, in whatever transaction it is in."""
-    return int(connection.execute(text(SCALER_QUERY)).scalar_one())
+    """Run the scaler's query on ``connection``, in whatever transaction it is in."""
+    query = scaler_query(connection.dialect.name)
+    return int(connection.execute(text(query)).scalar_one())

@@ -1,7 +1,8 @@
 SELECT COALESCE(SUM(CASE
     WHEN n_trials - n_done <= 0 OR max_parallel <= 0 THEN 0
-    WHEN stopped_by IS NOT NULL AND n_running < max_parallel THEN n_running
-    WHEN stopped_by IS NOT NULL THEN max_parallel
+    WHEN (stopped_by IS NOT NULL OR deadline <= timezone('UTC', now())) AND n_running < max_parallel
+        THEN n_running
+    WHEN stopped_by IS NOT NULL OR deadline <= timezone('UTC', now()) THEN max_parallel
     WHEN n_trials - n_done < max_parallel THEN n_trials - n_done
     ELSE max_parallel
 END), 0) + (
