@@ -18,6 +18,7 @@ from bench import harness
 BENCHMARKS = (
     "trial_cost",
     "start",
+    "imports",
     "overhead",
     "pruning",
     "mlp",

@@ -11,13 +11,12 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 from cachetools import LRUCache
-from sklearn import datasets as skd
-from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from regtune.service.ingest.encoder import Encoder
 from regtune.service.ingest.preprocess import FillValues
 from regtune.service.model.standardizer import Standardizer
 from regtune.service.spec.datasets import BuiltinDataset
+from regtune.worker.splits import kfold, shuffle_split, stratified_kfold
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -94,6 +93,8 @@ class Splits:
 
 def _builtin(name: str) -> Dataset:
     """A registry dataset, by scikit-learn's ``load_<name>``."""
+    from sklearn import datasets as skd  # here: a study of uploaded data needs no scikit-learn
+
     builtin = BuiltinDataset(name)  # type: ignore[call-arg]  # lookup by value
     bunch = getattr(skd, f"load_{builtin.value}")()
     regression = builtin.task == "regression"
@@ -119,6 +120,8 @@ def _synthetic(params: dict[str, Any]) -> Dataset:
         coef[support] = rng.choice([-1.0, 1.0], size=k) * rng.uniform(1.0, 3.0, size=k)
         y = X @ coef + params["noise"] * rng.standard_normal(n)
         return Dataset(X, y, "regression", names, true_support=support)
+    from sklearn import datasets as skd
+
     if kind == "friedman1":
         X, y = skd.make_friedman1(
             n_samples=n, n_features=d, noise=params["noise"], random_state=seed
@@ -197,10 +200,8 @@ def split_test(data: Dataset, *, test_fraction: float, seed: int) -> tuple[np.nd
     index = np.arange(len(data.y))
     if test_fraction == 0:
         return index, index[:0]
-    rest, test = train_test_split(
-        index, test_size=test_fraction, random_state=seed, stratify=_stratify(data.y, data.task)
-    )
-    return rest, test
+    train, test = shuffle_split(len(index), test_fraction, seed, _stratify(data.y, data.task))
+    return index[train], index[test]
 
 
 def fold_positions(
@@ -208,12 +209,9 @@ def fold_positions(
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """The k folds of the non-test rows ``rest``: (train, validation) positions in ``rest``,
     shuffled by ``seed`` (stratified by class for classification)."""
-    splitter: Any = (
-        KFold(folds, shuffle=True, random_state=seed)
-        if data.task == "regression"
-        else StratifiedKFold(folds, shuffle=True, random_state=seed)
-    )
-    return list(splitter.split(rest, data.y[rest]))
+    if data.task == "regression":
+        return kfold(len(rest), folds, seed)
+    return stratified_kfold(data.y[rest], folds, seed)
 
 
 def make_splits(
@@ -234,13 +232,10 @@ def make_splits(
     if folds:
         pairs = [(rest[a], rest[b]) for a, b in fold_positions(data, rest, folds, seed)]
     else:
-        train, val = train_test_split(
-            rest,
-            test_size=holdout or 0.2,
-            random_state=seed,
-            stratify=_stratify(data.y[rest], data.task),
+        train, val = shuffle_split(
+            len(rest), holdout or 0.2, seed, _stratify(data.y[rest], data.task)
         )
-        pairs = [(train, val)]
+        pairs = [(rest[train], rest[val])]
     out = Splits(
         task=data.task,
         n_features=data.X.shape[1],

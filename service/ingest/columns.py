@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from regtune.service.errors import FieldProblem, InvalidUpload
 from regtune.service.ingest import notes
@@ -68,6 +67,8 @@ def _target(column: Column, task: str, limits: Limits) -> tuple[str, np.ndarray,
                 f"regression needs a numeric target; {column.name!r} holds text ({first!r}): "
                 "use task auto, binary or multiclass"
             )
+        import pandas as pd  # here: what reads a stored upload (a worker) does not need it
+
         labels = pd.Categorical(column.text[keep])  # sorted; no fixed-width copy of the text
         classes = [str(v) for v in labels.categories]
         codes = labels.codes

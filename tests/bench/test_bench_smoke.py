@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 from bench.fold_draws import DRAWS
+from bench.imports import CASES as IMPORT_CASES
 from bench.paths import QUICK_CONFIGURATIONS
 from bench.pruning import PRUNERS
 from bench.quality import Variant
@@ -165,6 +166,19 @@ def test_start_smoke(bench: Bench, pg: PostgresServer) -> None:
             found = result["results"][backend][step]
             assert len(found["runs"]["before"]) == len(found["runs"]["after"]) == 3
             assert found["before"] > 0 and found["after"] > 0
+
+
+def test_imports_smoke(bench_with_servers: Bench) -> None:
+    """Fresh interpreters (its probes are processes): the worker's first trials and the API's
+    import, before and after, neither importing scikit-learn, SciPy's statistics or pandas."""
+    stdout, result = bench_with_servers("imports")
+    assert "| case | CPU s before | CPU s after |" in stdout
+    assert set(result["results"]) == set(IMPORT_CASES)
+    for found in result["results"].values():
+        assert len(found["runs"]["before"]) == len(found["runs"]["after"]) == 1
+        assert found["modules"]["after"] == []
+        assert "sklearn" in found["modules"]["before"] or "pandas" in found["modules"]["before"]
+        assert found["after"]["cpu_s"] > 0 and found["after"]["peak_mb"] > 0
 
 
 def test_fold_draws_smoke(bench: Bench) -> None:
