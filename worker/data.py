@@ -197,11 +197,10 @@ def _stratify(y: np.ndarray, task: str) -> np.ndarray | None:
 def split_test(data: Dataset, *, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Row indices (rest, test): the held-out test split every trial and the best model share;
     no test rows at ``test_fraction`` 0."""
-    index = np.arange(len(data.y))
     if test_fraction == 0:
+        index = np.arange(len(data.y))
         return index, index[:0]
-    train, test = shuffle_split(len(index), test_fraction, seed, _stratify(data.y, data.task))
-    return index[train], index[test]
+    return shuffle_split(len(data.y), test_fraction, seed, _stratify(data.y, data.task))
 
 
 def fold_positions(

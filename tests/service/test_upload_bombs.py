@@ -28,7 +28,14 @@ MIB = 1024 * 1024
 @pytest.fixture(scope="module")
 def served(module_processes: Processes) -> Stack:
     tmp = module_processes.tmp
-    return module_processes.stack(f"sqlite:///{tmp / 'regtune.db'}").start_api()
+    stack = module_processes.stack(f"sqlite:///{tmp / 'regtune.db'}").start_api()
+    # the API's first upload imports what reading one needs (pyarrow, pandas: ~110 MB): paid
+    # here, so that each test's peak measures its own upload
+    rows = 20
+    warm = pa.table({"x": np.arange(rows, dtype=float), "y": ["a", "b"] * (rows // 2)})
+    answered = upload(stack, parquet_bytes(warm), "warm.parquet")
+    assert answered.status_code == 201, answered.text
+    return stack
 
 
 def peak_rss(api: Stack) -> int:
