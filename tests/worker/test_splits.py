@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
+from bench.imports import TRIALS
 from regtune.worker.splits import kfold, shuffle_split, stratified_kfold
 
 SEEDS = [0, 1, 7, 42, 2**31 - 1]
@@ -111,27 +112,12 @@ def test_stratified_folds_are_stratified_kfolds(n: int, k: int, weights: list[fl
         same(stratified_kfold(y, k, seed), expected)
 
 
-TRIAL = """
+PROBE = f"""
 import json, sys
-import optuna
-from regtune.service.spec.definition import StudySpec
-from regtune.service.spec.resolve import resolve_task
-from regtune.worker.objective import make_objective
-
-optuna.logging.set_verbosity(optuna.logging.WARNING)
-for validation in ({"folds": 5}, {"holdout": 0.25}):
-    spec = resolve_task(StudySpec.model_validate({
-        "name": "no-sklearn", "model": {"kind": "linear"},
-        "dataset": {"synthetic": {"kind": "sparse_regression", "n_samples": 120,
-                                  "n_features": 8, "n_informative": 3}},
-        "search_space": {"lambda": {"low": 1e-3, "high": 1.0, "log": True}},
-        "validation": validation, "budget": {"n_trials": 2},
-    }))
-    study = optuna.create_study(direction="minimize")
-    study.optimize(make_objective(spec, stop_check=lambda: None), n_trials=2)
-    assert all(t.state.name == "COMPLETE" for t in study.trials), study.trials
+{TRIALS}
 print(json.dumps(sorted(m for m in ("sklearn", "scipy", "pandas") if m in sys.modules)))
 """
+"""``bench.imports``' worker trials (two on 5 folds, two on a holdout), then what they imported."""
 
 
 @pytest.mark.process
@@ -139,7 +125,11 @@ def test_a_trial_on_data_not_loaded_by_scikit_learn_imports_neither_it_nor_panda
     """A worker's trials split rows with NumPy alone: scikit-learn (and the SciPy and pandas it
     imports) stays out of a worker whose studies are on uploaded or generated data."""
     ran = subprocess.run(
-        [sys.executable, "-c", TRIAL], capture_output=True, text=True, timeout=300, check=False
+        [sys.executable, "-c", PROBE],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert ran.returncode == 0, ran.stderr
     assert json.loads(ran.stdout.splitlines()[-1]) == []
