@@ -35,10 +35,10 @@ from regtune.service.api.schemas import (
     TrialPage,
     TrialState,
 )
-from regtune.service.errors import TrialNotFound
+from regtune.service.errors import StudyNotExtendable, TrialNotFound
 from regtune.service.settings import Settings, get_settings
 from regtune.service.spec import cost
-from regtune.service.spec.definition import EXAMPLE, NAME_PATTERN, StudySpec
+from regtune.service.spec.definition import EXAMPLE, NAME_PATTERN, StudySpec, Uploaded
 from regtune.service.spec.enums import StudyStatus
 from regtune.service.spec.points import MAX_POINTS, refusal
 from regtune.service.spec.policies import GridSampler
@@ -259,7 +259,8 @@ def admit_extension(study: StudyRow, body: StudyExtension, *, settings: Settings
     naming ``budget.n_trials`` or ``budget.timeout_s``, as ``POST /v1/studies`` answers it): a
     grid's points each run once, a GP sampler's memory grows with its trials. The points given
     are held to the definition's rules for its own (a 422 naming ``points_to_evaluate`` and the
-    point). A definition this API cannot read answers 503, before anything changes."""
+    point). A study whose uploaded dataset was deleted since is a 409 (``StudyNotExtendable``).
+    A definition this API cannot read answers 503, before anything changes."""
     spec = studies.definition_of(study)
     n_trials = grown_budget(study, body)
     points = body.points_to_evaluate or []
@@ -271,8 +272,14 @@ def admit_extension(study: StudyRow, body: StudyExtension, *, settings: Settings
         {} if body.timeout_s is None else {"timeout_s": body.timeout_s}
     )
     spec = spec.model_copy(update={"budget": spec.budget.model_copy(update=grown)})
-    shape = cost.shape_of(spec, datasets.uploaded_shape(spec, tenant=study.tenant))
-    cost.check(spec, shape, cost.Budget.from_settings(settings))
+    uploaded = datasets.uploaded_shape(spec, tenant=study.tenant)
+    if uploaded is None and isinstance(spec.dataset, Uploaded):
+        raise StudyNotExtendable(
+            f"study {study.id!r} cannot be extended: its dataset {spec.dataset.id!r} was "
+            "deleted, so its trials would have no rows to train on; upload the same file again "
+            "(it gets the same id), then extend the study"
+        )
+    cost.check(spec, cost.shape_of(spec, uploaded), cost.Budget.from_settings(settings))
 
 
 def _admit_points(spec: StudySpec, points: list[dict[str, Any]], *, more: int) -> None:
@@ -339,8 +346,9 @@ def grown_budget(study: StudyRow, body: StudyExtension) -> int:
         {
             404: NO_STUDY,
             409: "the study has failed: its errors would end it again (submit it anew); its "
-            "best value reaches budget.stop.value (the first trial would stop it again); or "
-            "n_trials_total is below its budget.n_trials (a budget only grows)",
+            "best value reaches budget.stop.value (the first trial would stop it again); its "
+            "uploaded dataset was deleted (upload the file again); or n_trials_total is below "
+            "its budget.n_trials (a budget only grows)",
         }
     ),
     summary="Give a study more trials: its budget grows; a completed or cancelled study is "

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from regtune.service.settings import get_settings
 from regtune.service.store.clock import utcnow
 from tests.inprocess import Apps, run_to_the_end, trials_running, worker_thread
-from tests.service.test_rest_contract import definition
+from tests.service.test_rest_contract import definition, rows_csv
 from tests.service.test_study_end import ended
 from tests.support import wait_for
 from tests.worker.test_signal_lines import SLEEPING
@@ -161,6 +161,37 @@ def test_a_failed_study_cannot_be_extended_and_says_why(apps: Apps) -> None:
     assert "Submit its definition anew" in error["message"], error
     study = api.get(f"/v1/studies/{failed['id']}").json()
     assert study["status"] == "failed" and study["progress"]["n_trials"] == 2, study
+
+
+def test_a_study_whose_uploaded_dataset_was_deleted_is_a_409_until_the_file_is_uploaded_again(
+    api: TestClient,
+) -> None:
+    """Deleting a dataset is refused only while a queued or running study uses it: a completed
+    study's may go. Extending that study was a 500 (its shape read from no row); it is a 409
+    that says what to do, changes nothing, and the same file uploaded again (the same id)
+    lets the extension run."""
+    upload = {"files": {"file": ("rows.csv", rows_csv())}, "data": {"target": "y"}}
+    dataset_id = api.post("/v1/datasets", **upload).json()["id"]
+    body = definition("uploaded", 2) | {"dataset": {"id": dataset_id}}
+    study = run_to_the_end(api, api.post("/v1/studies", json=body).json()["id"])
+    assert study["status"] == "completed" and done(study) == 2, study
+    assert api.delete(f"/v1/datasets/{dataset_id}").status_code == 204
+
+    for extension in ({"n_trials": 2}, {"n_trials_total": 5}):
+        refused = api.post(f"/v1/studies/{study['id']}/extend", json=extension)
+        assert refused.status_code == 409, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "conflict", error
+        assert f"its dataset {dataset_id!r} was deleted" in error["message"], error
+        assert "upload the same file again" in error["message"], error
+    kept = api.get(f"/v1/studies/{study['id']}").json()
+    assert kept["status"] == "completed" and kept["progress"]["n_trials"] == 2, kept
+
+    assert api.post("/v1/datasets", **upload).json()["id"] == dataset_id
+    extended = extend(api, study["id"], n_trials=2)
+    assert extended["reopened"] is True, extended
+    again = run_to_the_end(api, study["id"])
+    assert again["status"] == "completed" and done(again) == 4, again
 
 
 @pytest.mark.parametrize(
