@@ -37,13 +37,20 @@ class Range(Strict):
     step: float | None = Field(default=None, gt=0, allow_inf_nan=False)
 
     @model_validator(mode="after")
-    def _ordered(self) -> Range:
+    def _ordered(self, info: ValidationInfo) -> Range:
         if not self.low < self.high:
             raise ValueError(f"low must be < high, got low={self.low}, high={self.high}")
         if self.log and self.low <= 0:
             raise ValueError(f"a log range needs low > 0, got low={self.low}")
         if self.log and self.step is not None:
             raise ValueError("step cannot be combined with log")
+        width = self.high - self.low
+        stored = (info.context or {}).get(STORED)  # accepted before this rule: read as it was
+        if self.step is not None and self.step > width * (1 + 1e-9) and not stored:
+            raise ValueError(
+                f"step must be at most high - low ({width:g}), got step={self.step:g}: "
+                f"the range would hold low alone (give its value instead)"
+            )
         return self
 
     @property

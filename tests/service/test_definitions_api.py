@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from regtune.service.spec.definition import EXAMPLE
+from regtune.service.spec.definition import EXAMPLE, StudySpec
 from tests.inprocess import Apps
 from tests.support import Processes, process_env, regtune, wait_for
 
@@ -180,6 +180,36 @@ def test_malformed_definition_is_rejected(
     )
     assert all(f["rule"] for f in error["fields"])
     assert _count(api) == before
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "width"),
+    [
+        ("search_space.lambda", {"low": 1e-3, "high": 1.0, "step": 5.0}, "0.999"),
+        ("search_space.l1_ratio", {"low": 0.2, "high": 0.4, "step": 0.3}, "0.2"),
+        ("search_space.batch_size", {"low": 16, "high": 32, "step": 64}, "16"),
+    ],
+    ids=["lambda", "l1_ratio", "batch_size"],
+)
+def test_a_step_wider_than_its_range_is_a_422(
+    api: TestClient, path: str, value: dict[str, float], width: str
+) -> None:
+    """It was accepted and every trial drew ``low``: a search of one value, said nowhere. One
+    step of the whole width (low and high) is accepted; a definition stored before the rule
+    reads back as it was accepted."""
+    minibatch = {"model": {"kind": "mlp"}, "training": {"solver": "minibatch"}}
+    extra = minibatch if path.endswith("batch_size") else {}
+    before = _count(api)
+    refused = _post(api, _with(path, value) | extra, "json")
+    assert refused.status_code == 422, refused.text
+    [field] = refused.json()["error"]["fields"]
+    assert field["path"] == path, field
+    assert f"step must be at most high - low ({width}), got step=" in field["rule"], field
+    assert "the range would hold low alone" in field["rule"], field
+    assert _count(api) == before
+    assert StudySpec.from_stored(_with(path, value) | extra) is not None
+    whole = value | {"step": value["high"] - value["low"]}
+    assert _post(api, _with(path, whole) | extra, "json").status_code == 201
 
 
 WRITTEN = [
