@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -79,14 +80,21 @@ def _path(loc: Sequence[Any]) -> str:
 
 
 def _rule(error: dict[str, Any]) -> str:
-    """The rule an input broke, in words: a pattern as what it allows, a number where text
-    belongs with the quotes YAML needs; else pydantic's message."""
+    """The rule an input broke, in words: a pattern as what it allows, a number, boolean or
+    date where text belongs with the quotes YAML needs; else pydantic's message."""
     kind, given = error.get("type"), error.get("input")
     pattern = (error.get("ctx") or {}).get("pattern")
     if kind == "string_pattern_mismatch" and pattern in RULE_WORDS:
         return f"must be {RULE_WORDS[pattern]}, got {given!r}"
-    if kind == "string_type" and isinstance(given, int | float) and not isinstance(given, bool):
+    if kind == "string_type" and isinstance(given, bool):
+        return (
+            f"must be text, got the boolean {str(given).lower()} (in YAML, yes, no, on, off, "
+            "true and false are booleans: quote it)"
+        )
+    if kind == "string_type" and isinstance(given, int | float):
         return f"must be text, got the number {given} (in YAML, quote it: '{given}')"
+    if kind == "string_type" and isinstance(given, date):  # a datetime too
+        return f"must be text, got the date {given} (in YAML, quote it: '{given}')"
     in_body = not error.get("loc") or error["loc"][0] not in ("query", "path", "header")
     if kind in NUMBER_TYPES and in_body and isinstance(given, str) and _reads_as_number(given):
         return _number_as_text(given, whole=kind.startswith("int"))

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 
 from regtune.service.spec.definition import EXAMPLE, StudySpec
@@ -354,6 +355,30 @@ def test_a_rule_is_said_in_words_not_as_a_pattern(
     assert answer.status_code == 422, answer.text
     assert said in answer.json()["error"]["message"], answer.json()
     assert "should match pattern" not in answer.text
+
+
+@pytest.mark.parametrize(
+    ("written", "said"),
+    [
+        ("yes", "must be text, got the boolean true (in YAML, yes, no, on, off, true and false"),
+        ("off", "must be text, got the boolean false (in YAML, yes, no, on, off, true and false"),
+        ("2024-01-01", "must be text, got the date 2024-01-01 (in YAML, quote it: '2024-01-01')"),
+        ("2024-01-01 10:00:00", "must be text, got the date 2024-01-01 10:00:00 (in YAML, quote"),
+    ],
+)
+def test_a_yaml_name_read_as_a_boolean_or_a_date_is_a_422_that_says_to_quote_it(
+    api: TestClient, written: str, said: str
+) -> None:
+    """Was a bare "Input should be a valid string", where a number got the hint."""
+    text = yaml.safe_dump(EXAMPLE, sort_keys=False).replace(
+        f"name: {EXAMPLE['name']}", f"name: {written}"
+    )
+    answer = _post(api, text, "yaml")
+    assert answer.status_code == 422, answer.text
+    [field] = answer.json()["error"]["fields"]
+    assert field["path"] == "name" and said in field["rule"], field
+    quoted = _post(api, text.replace(f"name: {written}", "name: 'yes-quoted'"), "yaml")
+    assert quoted.status_code == 201, quoted.text
 
 
 def test_unknown_study_and_trial_are_404(api: TestClient) -> None:
