@@ -85,7 +85,7 @@ def _rule(error: dict[str, Any]) -> str:
     kind, given = error.get("type"), error.get("input")
     pattern = (error.get("ctx") or {}).get("pattern")
     if kind == "string_pattern_mismatch" and pattern in RULE_WORDS:
-        return f"must be {RULE_WORDS[pattern]}, got {given!r}"
+        return f"must be {RULE_WORDS[pattern]}, got {_shown(given)}"
     if kind == "string_type" and isinstance(given, bool):
         return (
             f"must be text, got the boolean {str(given).lower()} (in YAML, yes, no, on, off, "
@@ -100,6 +100,16 @@ def _rule(error: dict[str, Any]) -> str:
         return _number_as_text(given, whole=kind.startswith("int"))
     message = str(error.get("msg", "invalid"))
     return message.removeprefix("Value error, ")
+
+
+SHOWN_CHARACTERS = 80
+"""How much of a refused text a rule repeats: a 100,000-character name made a 200 KB 422."""
+
+
+def _shown(given: Any) -> str:
+    if not isinstance(given, str) or len(given) <= SHOWN_CHARACTERS:
+        return repr(given)
+    return f"{given[:SHOWN_CHARACTERS]!r}… ({len(given):,} characters)"
 
 
 NUMBER_TYPES = ("float_type", "float_parsing", "int_type", "int_parsing")
