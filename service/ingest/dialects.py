@@ -275,6 +275,18 @@ def unclosed_quote(line: int) -> InvalidUpload:
     )
 
 
+def long_row(line: int, fields: int, width: int, *, sep: str) -> InvalidUpload:
+    """A row that starts on ``line`` (of the file, from 1) with ``fields`` fields, more than the
+    header's ``width``, as pandas says it, and the rule it breaks: never read with its first
+    fields as a row index, nor cut to the header's width."""
+    return InvalidUpload(
+        f"the CSV cannot be parsed: Expected {width} fields in line {line}, saw {fields} (the row "
+        f"has {fields} fields, the header {width}; a row may have fewer fields than the header, "
+        f"never more: quote a field that holds {sep!r}, and where every line ends with {sep!r}, "
+        "end the header with one too)"
+    )
+
+
 def _mismatch(head: str, sep: str, width: int, *, complete: bool) -> str | None:
     """Where the first data lines of ``head`` do not split into ``width`` fields on ``sep``;
     blank lines and lines of spaces and tabs are no rows, as the readers skip them."""

@@ -33,6 +33,7 @@ from regtune.service.ingest.dialects import (
     RowLines,
     ShortRows,
     allow_fields,
+    long_row,
     named_dialect,
     sniff_dialect,
     spaces,
@@ -149,9 +150,10 @@ def read_csv(
 ) -> tuple[list[str], list[pd.Series] | list[np.ndarray], Dialect]:
     """Named columns of CSV bytes but the ``ignore``d ones, and how the file is written
     (``sniff_dialect``); ``target`` (when given) and each ignored name must be columns of the
-    file. Every row is still checked for its field count (pandas' ``usecols`` would pass a
-    ragged row). pandas reads a semicolon file's plain decimal commas (``3,14``); ``values``
-    reads the rest (grouped thousands, a column written with decimal points).
+    file. A row with more fields than the header is refused before any row is read, naming
+    its line (``_Ragged``: where the first row has more, pandas reads every row's first fields
+    as a row index). pandas reads a semicolon file's plain decimal commas (``3,14``);
+    ``values`` reads the rest (grouped thousands, a column written with decimal points).
 
     The bytes are text in ``encoding`` (UTF-8 when None; then, for bytes that are not UTF-8,
     ``otherwise``: the encoding a model's training file was read with). A tab file is read
@@ -193,6 +195,10 @@ def read_csv(
     kept = [i for i, name in enumerate(names) if name not in ignore]
     body = raw[text_start:]
     before = 1 if named is not None else 0  # the sep= line, before the header
+    ragged = _ragged_rows(
+        body, len(names), sep=dialect.sep, max_rows=limits.max_rows, before=before
+    )
+    ragged.check(sep=dialect.sep)
     where = RowLines(body, sep=dialect.sep, before=before)
     dialect = dataclasses.replace(dialect, where=where)
 
@@ -216,7 +222,9 @@ def read_csv(
         for j, (i, values) in enumerate(zip(kept, columns, strict=True))
         if not header[i].strip() and _empty(values, na_tokens)
     ]
-    dialect = _with_short_rows(dialect, body, names, [kept[j] for j in blank], limits, before)
+    left_out = [kept[j] for j in blank]  # as a spreadsheet's formatted empty cells are
+    width = max((i for i in range(len(names)) if i not in left_out), default=0) + 1
+    dialect = dataclasses.replace(dialect, short=ragged.short(width))
     if not blank:
         return kept_names, list(columns), dialect
     dialect = dataclasses.replace(dialect, blank=tuple(kept[j] + 1 for j in blank))
@@ -224,44 +232,59 @@ def read_csv(
     return [kept_names[j] for j in left], [columns[j] for j in left], dialect
 
 
-def _with_short_rows(
-    dialect: Dialect,
-    body: bytes,
-    names: list[str],
-    blank: list[int],
-    limits: Limits,
-    before: int,
-) -> Dialect:
-    """``dialect`` with the rows that lack a field of a column that is not ``blank`` (left out,
-    as a spreadsheet's formatted empty cells at the end of the header are), numbered by the
-    file's lines (``before``: the ``sep=`` line before ``body``, if any)."""
-    width = max((i for i in range(len(names)) if i not in blank), default=0) + 1
-    short = _short_rows(body, width, sep=dialect.sep, max_rows=limits.max_rows)
-    if not short.rows:
-        return dialect
-    lines = tuple(line + before for line in short.lines)
-    return dataclasses.replace(dialect, short=ShortRows(short.rows, lines))
+@dataclasses.dataclass(frozen=True)
+class _Ragged:
+    """The data rows of a CSV file whose fields are not as many as its header's (``width``), as
+    the readers read them (blank lines and lines of spaces no rows), up to the last row they
+    read: each one's fields and the line (of the file, from 1) it starts on. A row a quote
+    never closed is not among them: the readers refuse it (``unclosed_quote``)."""
+
+    width: int
+    fields: np.ndarray
+    lines: np.ndarray
+
+    def check(self, *, sep: str) -> None:
+        """Refuse the first row with more fields than the header (``long_row``) before any row
+        is read: where the first row has more, pandas reads each row's first fields as a row
+        index, every column shifted."""
+        over = np.flatnonzero(self.fields > self.width)
+        if len(over):
+            row = over[0]
+            raise long_row(int(self.lines[row]), int(self.fields[row]), self.width, sep=sep)
+
+    def short(self, width: int) -> ShortRows:
+        """The rows with fewer than ``width`` fields (at most the header's), which the readers
+        pad with missing cells."""
+        found = np.flatnonzero(self.fields < width)
+        return ShortRows(len(found), tuple(int(line) for line in self.lines[found[:SHORT_LINES]]))
 
 
-def _short_rows(body: bytes, width: int, *, sep: str, max_rows: int) -> ShortRows:
-    """The data rows of ``body`` (CSV bytes, header first) with fewer than ``width`` fields,
-    which pandas' reader and ``_read_csv_cells`` pad with missing cells, and the lines (of
-    ``body``, from 1) the first ones start on; blank lines are no rows, as both skip them.
+def _ragged_rows(body: bytes, width: int, *, sep: str, max_rows: int, before: int) -> _Ragged:
+    """The rows of ``body`` (CSV bytes, header first, ``before`` lines after the file's start)
+    without ``width`` fields (``_Ragged``), of the ``max_rows + 1`` the readers read at most.
 
     Counted on the bytes with numpy, a few passes whatever the rows: between double quotes a
     separator or a line end is text, and where every quote opens or closes a field (or is
     one of a doubled pair) a byte is inside quotes exactly when an odd number of quotes come
-    before it. A file with quotes elsewhere (``5"`` for inches) is counted by the csv module."""
+    before it. A file with quotes elsewhere (``5"`` for inches), or with a line ended by a CR
+    alone among lines ended otherwise (the readers end a line there too), is counted by the
+    csv module."""
     raw = np.frombuffer(body, dtype=np.uint8)
+    if b"\r" in body:
+        returns = np.flatnonzero(raw[:-1] == ord("\r"))
+        if (raw[returns + 1] != ord("\n")).any():
+            return _ragged_rows_read(body, width, sep=sep, max_rows=max_rows, before=before)
     ends, seps = raw == ord("\n"), raw == ord(sep)
+    unclosed = False
     if b'"' in body:
         quotes = np.flatnonzero(raw == ord('"'))
         if not _quotes_delimit(raw, quotes, sep):
-            return _short_rows_read(body, width, sep=sep, max_rows=max_rows)
+            return _ragged_rows_read(body, width, sep=sep, max_rows=max_rows, before=before)
         inside = np.cumsum(raw == ord('"'), dtype=np.uint8)
         np.bitwise_and(inside, 1, out=inside)
         outside = inside.view(bool) == 0
         ends, seps = ends & outside, seps & outside
+        unclosed = len(quotes) % 2 == 1  # the last row runs on inside a quote to the end
     stops = np.flatnonzero(ends)
     if not len(stops) or stops[-1] != len(raw) - 1:
         stops = np.append(stops, len(raw) - 1)  # the last row has no line end
@@ -269,14 +292,15 @@ def _short_rows(body: bytes, width: int, *, sep: str, max_rows: int) -> ShortRow
     fields = np.add.reduceat(seps.view(np.uint8), starts, dtype=np.int64) + 1
     content = stops + 1 - ends[stops]  # where each row's text ends, its line end left out
     content -= (content > starts) & (raw[np.maximum(content - 1, 0)] == ord("\r"))
-    rows = np.flatnonzero(content > starts)[1 : max_rows + 2]  # the header is no data row
-    found = rows[fields[rows] < width]
+    rows = np.flatnonzero(content > starts)
+    rows = rows[1 : len(rows) - unclosed][: max_rows + 1]  # the header is no data row
+    found = rows[fields[rows] != width]
     if len(found) and (fields[found] == 1).any():  # a line of spaces (and tabs) is no row
         blank = np.isin(raw, list(spaces(sep).encode())).view(np.uint8)
         blanks = np.add.reduceat(blank, starts, dtype=np.int64)
         found = found[blanks[found] < content[found] - starts[found]]
-    lines = np.searchsorted(np.flatnonzero(raw == ord("\n")), starts[found[:SHORT_LINES]]) + 1
-    return ShortRows(len(found), tuple(int(line) for line in lines))
+    lines = np.searchsorted(np.flatnonzero(raw == ord("\n")), starts[found]) + 1 + before
+    return _Ragged(width, fields[found], lines)
 
 
 def _quotes_delimit(raw: np.ndarray, quotes: np.ndarray, sep: str) -> bool:
@@ -290,23 +314,26 @@ def _quotes_delimit(raw: np.ndarray, quotes: np.ndarray, sep: str) -> bool:
     return bool(opens.all() and closes.all())
 
 
-def _short_rows_read(body: bytes, width: int, *, sep: str, max_rows: int) -> ShortRows:
-    """``_short_rows`` by the csv module, reading the rows as ``_read_csv_cells`` does."""
+def _ragged_rows_read(body: bytes, width: int, *, sep: str, max_rows: int, before: int) -> _Ragged:
+    """``_ragged_rows`` by the csv module, reading the rows as ``_read_csv_cells`` does, up to
+    a row it cannot read (the reader names it, after any row counted before it)."""
+    fields: list[int] = []
     lines: list[int] = []
-    found = rows = 0
+    numbered = NumberedRows(body.decode("utf-8"), sep)
+    rows = 0
     try:
-        for number, (start, row, blank) in enumerate(NumberedRows(body.decode("utf-8"), sep)):
+        for number, (start, row, blank) in enumerate(numbered):
+            if numbered.unclosed or rows > max_rows:
+                break
             if number == 0 or blank:  # the header; a blank line is no row
                 continue
             rows += 1
-            if rows > max_rows + 1:
-                break
-            if len(row) < width:
-                found += 1
-                lines += [start] if len(lines) < SHORT_LINES else []
+            if len(row) != width:
+                fields.append(len(row))
+                lines.append(start + before)
     except csv.Error:
-        return ShortRows()  # the reader says what is wrong with the file
-    return ShortRows(found, tuple(lines))
+        pass  # the reader names the row it cannot read
+    return _Ragged(width, np.array(fields, dtype=np.int64), np.array(lines, dtype=np.int64))
 
 
 def _empty(values: Any, na_tokens: Sequence[str]) -> bool:
@@ -351,6 +378,7 @@ def _read_body(
             sep=sep,
             decimal=decimal,
             names=list(range(width)),
+            index_col=False,  # never the first fields of a long row as an index (``_Ragged``)
             keep_default_na=False,
             na_values=list(na),
             skipinitialspace=True,
@@ -411,10 +439,7 @@ def _read_csv_cells(
             if number == 0 or blank:  # the header, read by the caller; a blank line is no row
                 continue
             if len(row) > width:
-                raise InvalidUpload(
-                    f"the CSV cannot be parsed: Expected {width} fields in line "
-                    f"{start + before}, saw {len(row)}"
-                )
+                raise long_row(start + before, len(row), width, sep=sep)
             where.add(len(rows), start)
             rows.append([*row, *[None] * (width - len(row))])
             if len(rows) > limits.max_rows:

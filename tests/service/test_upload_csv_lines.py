@@ -1,12 +1,13 @@
 """A CSV upload reads alike with pandas and without it (``pip install regtune`` without
 extras, the csv module): a row with more fields than the header is refused naming its line in
-the file, counted past Excel's ``sep=`` line (was: one short, counted from the header), as is
-a row whose quote is never closed, and a row with a value refused (text among numbers, a number
-out of range, text too long, two decimal marks), each by the line it starts on (was: its data
-row); a line of only spaces (and tabs, but in a tab file) is no row (was: without pandas, a row
-of missing values), nor does it hide the separator; text after a closing quote is part of the
-value, as pandas reads it; a field of any length is read (was: without pandas, "field larger
-than field limit")."""
+the file and the rule, counted past Excel's ``sep=`` line (was: one short, counted from the
+header), the first row and every row too (was: with pandas, read with their first field as an
+index, every column shifted), as is a row whose quote is never closed, and a row with a value
+refused (text among numbers, a number out of range, text too long, two decimal marks), each by
+the line it starts on (was: its data row); a line of only spaces (and tabs, but in a tab file)
+is no row (was: without pandas, a row of missing values), nor does it hide the separator; text
+after a closing quote is part of the value, as pandas reads it; a field of any length is read
+(was: without pandas, "field larger than field limit")."""
 
 from __future__ import annotations
 
@@ -43,6 +44,69 @@ def test_a_row_with_too_many_fields_is_named_by_its_line_after_a_sep_line(
     rows[120] += b";12"
     message, _ = refusal(upload(api, b"\r\n".join(rows) + b"\r\n"))
     assert "Expected 3 fields in line 121, saw 4" in message, (reader, message)
+
+
+def long_row(line: int, sep: bytes) -> str:
+    """The 422 of a row of 4 fields under a header of 3 that starts on ``line``."""
+    return (
+        f"the CSV cannot be parsed: Expected 3 fields in line {line}, saw 4 (the row has 4 "
+        "fields, the header 3; a row may have fewer fields than the header, never more: quote a "
+        f"field that holds {sep.decode()!r}, and where every line ends with {sep.decode()!r}, end "
+        "the header with one too)"
+    )
+
+
+@pytest.mark.parametrize("which", ["every row", "the first row"])
+@pytest.mark.parametrize(
+    ("sep_line", "sep", "quoted"),
+    [
+        (b"", b",", False),
+        (b"", b",", True),
+        (b"sep=;\r\n", b";", False),
+        (b"sep=;\r\n", b";", True),
+        (b"sep=\t\r\n", b"\t", False),
+        (b"sep=\t\r\n", b"\t", True),
+        (b"sep=,\r\n", b",", True),
+    ],
+)
+def test_a_first_row_with_a_field_more_than_the_header_is_refused_naming_its_line(
+    api: TestClient, reader: str, which: str, sep_line: bytes, sep: bytes, quoted: bool
+) -> None:
+    """Every row with one field more than the header (``a,city,y`` over ``2i,city,3i,100i``), or
+    only the first, is refused naming the first row's line and the rule, in each dialect (a
+    quoted field holding the separator, after a ``sep=`` line), with pandas or without it (was:
+    with pandas, 201 with each row's first field read as its index, every column shifted and
+    ``y`` read from the fourth field; for the first row alone, "the file has 1 rows with a target
+    value", the other rows shifted too; without pandas, the message without the rule)."""
+    city = b'"Oslo%s NO"' % sep if quoted else b"Oslo"
+    lines = [sep.join([b"a", b"city", b"y"])]
+    for i in range(30):
+        cells = [b"%d" % (2 * i), city, b"%d" % (3 * i)]
+        lines.append(
+            sep.join([*cells, b"%d" % (100 * i)] if which == "every row" or not i else cells)
+        )
+    message, fields = refusal(upload(api, sep_line + b"\r\n".join(lines) + b"\r\n"))
+    assert message == long_row(3 if sep_line else 2, sep), (reader, message)
+    assert fields == [{"path": "file", "rule": message}]
+
+
+@pytest.mark.parametrize(
+    ("sep_line", "sep"),
+    [(b"", b","), (b"sep=,\n", b","), (b"sep=;\n", b";"), (b"sep=\t\n", b"\t")],
+)
+def test_a_separator_ending_every_row_but_not_the_header_is_refused(
+    api: TestClient, reader: str, sep_line: bytes, sep: bytes
+) -> None:
+    """Each row one empty field longer than the header is refused as any longer row is (was: with
+    pandas, each row's first field read as its index, ``a`` read from ``x``, ``x`` from ``y``
+    and ``y`` empty in every row); with the header ending in the separator too, the empty column
+    is left out as a spreadsheet's formatted empty cells are, as the message advises."""
+    rows = [sep.join([b"%d" % (i % 5), b"%d" % (i % 7), b"%d" % i, b""]) for i in range(30)]
+    header = sep.join([b"a", b"x", b"y"])
+    message, _ = refusal(upload(api, sep_line + b"\n".join([header, *rows])))
+    assert message == long_row(3 if sep_line else 2, sep), (reader, message)
+    body = upload(api, sep_line + b"\n".join([header + sep, *rows]))
+    assert body.get("n_rows") == 30 and "no name and no value" in str(body["notes"]), (reader, body)
 
 
 def test_a_line_of_spaces_is_no_row(api: TestClient, reader: str) -> None:

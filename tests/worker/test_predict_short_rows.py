@@ -1,7 +1,8 @@
 """``regtune predict`` (and ``SavedModel.read`` on a file) says which rows of the file have
 fewer fields than its header, as the upload's notes do: how many, the lines of the first, and
 that their missing fields were read as missing values (was: at most a warning that a column
-had missing values, which the rows did not visibly hold).
+had missing values, which the rows did not visibly hold); a row with more fields than the header
+is refused naming its line, as upload refuses it.
 
 Fast and in-process, as ``test_predict_semicolons``."""
 
@@ -15,6 +16,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from regtune.service.cli.app import app
+from regtune.service.errors import InvalidUpload
 from regtune.service.model import saved
 from tests.worker.test_predict_semicolons import commas, frame, trained
 
@@ -52,3 +54,46 @@ def test_rows_shorter_than_the_header_are_warned_of_by_their_lines(
     (tmp_path / "whole.csv").write_bytes(whole)
     quiet = CliRunner().invoke(app, ["predict", str(tmp_path / "whole.csv"), "--model", str(model)])
     assert quiet.exit_code == 0 and "fewer fields" not in quiet.stderr, quiet.output
+
+
+@pytest.mark.parametrize(
+    ("lines", "line"),
+    [
+        (["x,city", "1.5,oslo,7", "2.5,bergen,8"], 2),  # a field after the last, every row
+        (["x,city", "0,1.5,oslo", "1,2.5,bergen"], 2),  # a row number first, every row
+        (["x,city", "1.5,oslo,7", "2.5,bergen"], 2),  # the first row alone
+        (["sep=;", "x;city", "1,5;oslo", "2,5;bergen;"], 4),  # past a sep= line, the last row
+    ],
+)
+def test_rows_longer_than_the_header_are_refused_by_their_lines(
+    api: TestClient,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    lines: list[str],
+    line: int,
+) -> None:
+    """``regtune predict`` refuses a row with more fields than the header, naming its line and
+    the rule, as upload does (was: with every row one field longer, each row's first field read
+    as its index: predicted with exit 0 from the shifted columns, or "column 'x' holds numbers
+    but ... has text 'oslo'"; the first row alone likewise; the last row alone named without
+    the rule)."""
+    _, model = trained(
+        api, monkeypatch, commas(frame(), tmp_path / "train.csv"), tmp_path / "m.safetensors"
+    )
+    rows = tmp_path / "rows.csv"
+    rows.write_text("\r\n".join(lines) + "\r\n")
+    sep = ";" if lines[0] == "sep=;" else ","
+    said = (
+        f"the CSV cannot be parsed: Expected 2 fields in line {line}, saw 3 (the row has 3 "
+        "fields, the header 2; a row may have fewer fields than the header, never more: quote a "
+        f"field that holds {sep!r}, and where every line ends with {sep!r}, end the header with "
+        "one too)"
+    )
+
+    result = CliRunner().invoke(app, ["predict", str(rows), "--model", str(model)])
+    assert result.exit_code == 1, result.output
+    assert " ".join(result.stderr.split()) == f"error: {said}", result.stderr
+    assert not result.stdout, result.stdout
+    with pytest.raises(InvalidUpload) as refused:
+        saved.load(model).read(rows.read_bytes(), filename=rows.name)
+    assert str(refused.value) == said
