@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Column, Table
 from rich.text import Text
 
-from regtune.service.client.http import Client, ClientError
+from regtune.service.client.http import Client, ClientError, InvalidArgument
 
 
 class CliConsole(Console):
@@ -82,6 +82,15 @@ def fail(exc: Exception | str) -> NoReturn:
     raise typer.Exit(1)
 
 
+def refuse(exc: InvalidArgument) -> NoReturn:
+    """A value the client refused before asking anything, named as the command took it (an
+    argument, ``study_id``; an option, ``--url``; its variable, ``REGTUNE_URL``): one line and
+    a usage error's status, 2."""
+    given_as = {"url": "--url", "key": "--key"}.get(exc.argument, exc.argument)
+    err.print(Text.assemble(("error: ", "bold red"), f"{given_as}: {exc.rule}"))
+    raise typer.Exit(typer.BadParameter.exit_code)
+
+
 INTERRUPTED = 130
 """The exit status of a command stopped by Ctrl-C: 128 + SIGINT (2), as a shell reports it."""
 
@@ -116,6 +125,8 @@ def call(
         raise interrupted(unanswered) from None
     except BrokenPipeError:  # the output's reader went away: no failure (failures.Regtune)
         raise
+    except InvalidArgument as exc:
+        refuse(exc)
     except (ClientError, OSError) as exc:
         fail(exc)
 

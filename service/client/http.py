@@ -12,7 +12,8 @@
 Answers are the API's own response models (``regtune.service.api.schemas``: ``StudyOut``,
 ``TrialOut``, ``StudyPage``...), parsed and typed; ``model_dump(mode="json")`` gives back the API's
 JSON. Every error answer of the API raises ``ApiError`` (status, machine-readable code, message and
-the field paths at fault); an unreachable server raises ``ApiUnreachable``.
+the field paths at fault); an unreachable server raises ``ApiUnreachable``; a URL, key or id the
+client cannot send raises ``InvalidArgument`` before any request.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 DEFAULT_URL = "http://127.0.0.1:8000"
+MAX_PORT = 65_535
 PAGE_LIMIT = 500
 """The API's largest page of a listing."""
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -89,6 +92,17 @@ class BrokenDownload(ClientError):
     """The API began a download and broke it off: nothing was saved."""
 
 
+class InvalidArgument(ClientError, ValueError):
+    """A value the client refuses before any request: a URL or key it cannot send a request
+    with, an empty id. ``argument`` names it as it was given (``url``, or ``REGTUNE_URL`` when
+    it is the environment's; ``study_id``), ``rule`` what it must be."""
+
+    def __init__(self, argument: str, rule: str) -> None:
+        super().__init__(f"{argument}: {rule}")
+        self.argument = argument
+        self.rule = rule
+
+
 class UnexpectedAnswer(ClientError):
     """A success answer that is not the API's response model: not a regtune API, or another
     version of it."""
@@ -111,8 +125,13 @@ class Client:
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.url = (url or os.environ.get("REGTUNE_URL") or DEFAULT_URL).rstrip("/")
-        key = key or os.environ.get("REGTUNE_KEY") or None
+        self.url = _api_url(
+            (url or os.environ.get("REGTUNE_URL") or DEFAULT_URL).rstrip("/"),
+            given_as=_given_as("url", url),
+        )
+        key = _header_key(
+            key or os.environ.get("REGTUNE_KEY") or None, given_as=_given_as("key", key)
+        )
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self._http = httpx.Client(
             base_url=self.url, headers=headers, timeout=timeout, transport=transport
@@ -134,7 +153,7 @@ class Client:
             raise ApiUnreachable(
                 f"cannot reach the regtune API at {self.url} ({type(exc).__name__}: {exc})"
             ) from None
-        if response.status_code >= 400:
+        if not response.is_success:  # a redirect too: its body is no answer to the request
             raise _api_error(response)
         return response
 
@@ -186,12 +205,12 @@ class Client:
         model is saved (``?wait=``)."""
         headers = {"Cache-Control": "no-cache"} if fresh else None
         if hold is None:
-            return self._answer(StudyOut, "GET", f"/v1/studies/{study_id}", headers=headers)
+            return self._answer(StudyOut, "GET", _study(study_id), headers=headers)
         timeout = self._http.timeout
         return self._answer(
             StudyOut,
             "GET",
-            f"/v1/studies/{study_id}",
+            _study(study_id),
             headers=headers,
             params={"wait": hold},
             timeout=httpx.Timeout(
@@ -236,8 +255,7 @@ class Client:
         params: dict[str, Any] = {}
         if state:
             params["state"] = state.upper()  # as an API before it took any case needs
-        path = f"/v1/studies/{study_id}/trials"
-        return self._page(TrialPage, path, params, offset=offset, limit=limit)
+        return self._page(TrialPage, _study(study_id, "trials"), params, offset=offset, limit=limit)
 
     def all_trials(self, study_id: str, *, state: str | None = None) -> list[TrialOut]:
         """Every trial of a study (or those in ``state``), page by page."""
@@ -289,10 +307,10 @@ class Client:
         return study.best_trial
 
     def trial(self, study_id: str, number: int) -> TrialOut:
-        return self._answer(TrialOut, "GET", f"/v1/studies/{study_id}/trials/{number}")
+        return self._answer(TrialOut, "GET", _study(study_id, "trials", str(int(number))))
 
     def cancel(self, study_id: str) -> StudyOut:
-        return self._answer(StudyOut, "POST", f"/v1/studies/{study_id}/cancel")
+        return self._answer(StudyOut, "POST", _study(study_id, "cancel"))
 
     def extend(
         self,
@@ -317,21 +335,22 @@ class Client:
             body["n_trials_total"] = n_trials_total
         if timeout_s is not None:
             body["timeout_s"] = timeout_s
-        return self._answer(ExtendedStudy, "POST", f"/v1/studies/{study_id}/extend", json=body)
+        return self._answer(ExtendedStudy, "POST", _study(study_id, "extend"), json=body)
 
     def delete(self, study_id: str) -> None:
-        self._request("DELETE", f"/v1/studies/{study_id}")
+        self._request("DELETE", _study(study_id))
 
     def download_best_model(self, study_id: str, path: str | Path) -> Path:
         """Save the best model (safetensors) of a completed study to ``path``; a download that
         breaks off leaves nothing behind, and a file error (``FileNotFoundError`` for a
         directory that does not exist, checked first) names ``path``."""
         path = _into_a_directory(Path(path), "the best model")
+        where = _study(study_id, "best-model")
         partial = path.with_name(path.name + ".part")
         response: httpx.Response | None = None
         try:
-            with self._http.stream("GET", f"/v1/studies/{study_id}/best-model") as response:
-                if response.status_code >= 400:
+            with self._http.stream("GET", where) as response:
+                if not response.is_success:
                     response.read()
                     raise _api_error(response)
                 with _saving(path, partial) as out:
@@ -356,8 +375,9 @@ class Client:
         """The study report (one self-contained HTML page); also written to ``path`` if given
         (a directory that does not exist is a ``FileNotFoundError`` naming it, before the
         request)."""
+        where = _study(study_id, "report")
         target = None if path is None else _into_a_directory(Path(path), "the report")
-        html = self._request("GET", f"/v1/studies/{study_id}/report").text
+        html = self._request("GET", where).text
         if target is not None:  # replaced whole: a page open there never reads half of it
             partial = target.with_name(target.name + ".part")
             with _saving(target, partial, "the report") as out:
@@ -428,10 +448,10 @@ class Client:
         return self._page(DatasetPage, "/v1/datasets", {}, offset=offset, limit=limit)
 
     def dataset(self, dataset_id: str) -> DatasetOut:
-        return self._answer(DatasetOut, "GET", f"/v1/datasets/{dataset_id}")
+        return self._answer(DatasetOut, "GET", _path("datasets", dataset_id, name="dataset_id"))
 
     def delete_dataset(self, dataset_id: str) -> None:
-        self._request("DELETE", f"/v1/datasets/{dataset_id}")
+        self._request("DELETE", _path("datasets", dataset_id, name="dataset_id"))
 
     def create_key(self, tenant: str) -> NewKey:
         """A new API key of ``tenant`` (admin key only); its secret is in ``key``, shown once."""
@@ -447,7 +467,7 @@ class Client:
             raise _unexpected(response, exc) from None
 
     def revoke_key(self, key_id: str) -> None:
-        self._request("DELETE", f"/v1/keys/{key_id}")
+        self._request("DELETE", _path("keys", key_id, name="key_id"))
 
     def wait(
         self,
@@ -486,6 +506,58 @@ class Client:
             if time.monotonic() > deadline:
                 raise TimeoutError(wait_timed_out(study, timeout))
             time.sleep(max(0.0, poll - (time.monotonic() - asked)))  # a server that did not hold
+
+
+def _given_as(argument: str, value: str | None) -> str:
+    """How a connection setting was given: the argument, or its variable when the value is the
+    environment's (as the CLI's ``--url`` and ``--key`` read them)."""
+    variable = f"REGTUNE_{argument.upper()}"
+    return variable if value is None or value == os.environ.get(variable) else argument
+
+
+def _api_url(url: str, *, given_as: str) -> str:
+    """``url`` if requests can be sent to it (httpx parses it: ``http://[::1`` does not, nor a
+    port that is no number), else ``InvalidArgument``."""
+    rule = f"must be an http:// or https:// URL with a host, such as {DEFAULT_URL}, got {url!r}"
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise InvalidArgument(given_as, f"{rule} ({exc})") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise InvalidArgument(given_as, rule)
+    if parsed.port is not None and not 0 < parsed.port <= MAX_PORT:
+        raise InvalidArgument(given_as, f"{rule} (ports run from 1 to {MAX_PORT:,})")
+    return url
+
+
+def _header_key(key: str | None, *, given_as: str) -> str | None:
+    """``key`` if an ``Authorization`` header can carry it, else ``InvalidArgument`` (which,
+    the key being a secret, never shows it)."""
+    if key is None or (key.isascii() and key.isprintable() and key == key.strip()):
+        return key
+    raise InvalidArgument(
+        given_as,
+        "must be printable ASCII, as an HTTP header carries it: no other letters, no line "
+        "breaks or control characters, no spaces at either end",
+    )
+
+
+def _study(study_id: str, *rest: str) -> str:
+    """The path of a study, or of ``rest`` under it."""
+    return "/".join((_path("studies", study_id, name="study_id"), *rest))
+
+
+def _path(collection: str, item: str, *, name: str) -> str:
+    """The path of ``item`` in ``collection``: the id is one path segment, escaped (``/``,
+    ``?``, ``#``, ``%``), never a dot segment (which a URL's path resolves to its parent), so
+    that it names no other resource than the one it says; an empty one is ``InvalidArgument``
+    named ``name``."""
+    if not item:
+        raise InvalidArgument(name, f"must be an id, not empty, got {item!r}")
+    segment = quote(item, safe="")
+    if not segment.strip("."):  # "." or "..": as %2E, a path segment's own name
+        segment = segment.replace(".", "%2E")
+    return f"/v1/{collection}/{segment}"
 
 
 def _into_a_directory(path: Path, what: str) -> Path:
@@ -560,6 +632,16 @@ def _unexpected(response: httpx.Response, exc: ValidationError) -> UnexpectedAns
 
 
 def _api_error(response: httpx.Response) -> ApiError:
+    if response.is_redirect:
+        request, location = response.request, response.headers.get("Location", "elsewhere")
+        return ApiError(
+            response.status_code,
+            "redirect",
+            f"{request.method} {request.url.path} was answered with a redirect to {location}, "
+            "which the client does not follow: the regtune API redirects none of the requests "
+            f"it sends, so what answers at {request.url.host} is not the API itself (a proxy?)",
+            [],
+        )
     try:
         error = ErrorResponse.model_validate_json(response.content).error
     except ValidationError:

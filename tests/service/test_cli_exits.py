@@ -200,3 +200,127 @@ def test_the_client_refuses_to_wait_without_a_pause() -> None:
 
     with Client("http://127.0.0.1:9") as rt, pytest.raises(ValueError, match="poll must be > 0"):
         rt.wait("any", poll=0)
+
+
+def test_an_id_is_one_path_segment_and_never_names_another_resource(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``datasets rm ../studies/ID`` sent ``DELETE /v1/studies/ID`` and deleted the study (and
+    ``rm ../datasets/ID`` a dataset); ``show ../workers`` asked for the workers; ``show
+    'ID?x=1'`` showed study ID. Each id is now escaped into one path segment: the API's 404."""
+    created = api.post("/v1/studies", json=STUDY | {"name": "kept"}).json()
+    study_id = created["id"]
+    for args in (
+        ("datasets", "rm", f"../studies/{study_id}"),
+        ("rm", f"{study_id}/../{study_id}"),
+        ("show", "../workers"),
+        ("show", f"{study_id}?x=1"),
+        ("show", f"{study_id}#x"),
+        ("trials", ".."),
+        ("cancel", "."),
+        ("keys", "revoke", f"../studies/{study_id}"),
+    ):
+        result = cli_result(api, monkeypatch, *args)
+        assert result.exit_code == 1, (args, result.output)
+        assert result.stderr.startswith("error: 404 not_found"), (args, result.stderr)
+    said = cli_result(api, monkeypatch, "show", f"{study_id}?x=1").stderr
+    assert " ".join(said.split()) == f"error: 404 not_found: no study with id '{study_id}?x=1'"
+    assert api.get(f"/v1/studies/{study_id}").json()["status"] == "queued"  # neither deleted
+    assert cli_result(api, monkeypatch, "show", study_id).exit_code == 0  # nor cancelled
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (("rm", ""), "study_id"),
+        (("show", ""), "study_id"),
+        (("trials", ""), "study_id"),
+        (("cancel", ""), "study_id"),
+        (("report", ""), "study_id"),
+        (("best", ""), "study_id"),
+        (("datasets", "rm", ""), "dataset_id"),
+        (("keys", "revoke", ""), "key_id"),
+    ],
+)
+def test_an_empty_id_is_a_usage_error_naming_the_argument(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...], named: str
+) -> None:
+    """``rm ''`` sent ``DELETE /v1/studies/``, took the API's redirect for a success and said
+    ``study  deleted``; ``show ''`` blamed the API's version."""
+    result = cli_result(api, monkeypatch, *args)
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr == f"error: {named}: must be an id, not empty, got ''\n"
+
+
+def test_a_redirect_is_no_success(tmp_path: Path) -> None:
+    """A redirect (FastAPI's to the path without its trailing slash, a proxy's to https) is an
+    error: ``delete`` returned as if the study were deleted, a download saved the redirect's
+    body as the model."""
+    import httpx
+
+    from regtune.service.client.http import ApiError
+
+    def redirect(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(307, headers={"Location": "https://regtune.test/v1/studies"})
+
+    model = tmp_path / "model.safetensors"
+    with Client("http://regtune.test", transport=httpx.MockTransport(redirect)) as rt:
+        for request in (
+            lambda: rt.delete("s1"),
+            lambda: rt.cancel("s1"),
+            lambda: rt.download_best_model("s1", model),
+        ):
+            with pytest.raises(ApiError) as raised:
+                request()
+            assert raised.value.status == 307 and raised.value.code == "redirect"
+            assert "redirect to https://regtune.test/v1/studies" in str(raised.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "said"),
+    [
+        (["--key", "ключ"], {}, "--key: must be printable ASCII"),
+        ([], {"REGTUNE_KEY": "ключ"}, "REGTUNE_KEY: must be printable ASCII"),
+        (["--key", "s3cr3t\nline"], {}, "--key: must be printable ASCII"),
+        (
+            [],
+            {"REGTUNE_URL": "http://[::1"},
+            "REGTUNE_URL: must be an http:// or https:// URL with a host, such as "
+            "http://127.0.0.1:8000, got 'http://[::1'",
+        ),
+        (
+            ["--url", "http://127.0.0.1:abc"],
+            {},
+            "--url: must be an http:// or https:// URL with a host, such as "
+            "http://127.0.0.1:8000, got 'http://127.0.0.1:abc'",
+        ),
+        ([], {"REGTUNE_URL": "127.0.0.1:8000"}, "REGTUNE_URL: must be an http:// or https://"),
+    ],
+)
+def test_a_bad_url_or_key_is_one_line_naming_the_setting(
+    args: list[str], env: dict[str, str], said: str
+) -> None:
+    """A key an HTTP header cannot carry was a ``UnicodeEncodeError`` traceback (non-ASCII) or
+    blamed on the network (a line break); a URL httpx cannot parse an ``InvalidURL``
+    traceback: all exit 1, as if the API had refused."""
+    given = {"REGTUNE_URL": "http://127.0.0.1:9", "REGTUNE_KEY": None} | env
+    result = CliRunner().invoke(app, ["ls", *args], env=given)
+    assert result.exit_code == 2, result.output
+    [line] = result.output.splitlines()
+    assert line.startswith(f"error: {said}"), line
+    assert "ключ" not in line and "s3cr3t" not in line  # a key is a secret: never shown
+
+
+def test_the_client_refuses_a_url_or_key_it_cannot_send(monkeypatch: pytest.MonkeyPatch) -> None:
+    from regtune.service.client.http import InvalidArgument
+
+    monkeypatch.delenv("REGTUNE_KEY", raising=False)
+    with pytest.raises(InvalidArgument, match=r"^url: must be an http:// or https:// URL"):
+        Client("http://[::1")
+    with pytest.raises(ValueError, match=r"^key: must be printable ASCII"):
+        Client("http://127.0.0.1:9", key="ключ")
+    monkeypatch.setenv("REGTUNE_URL", "localhost:8000")
+    with pytest.raises(InvalidArgument, match=r"^REGTUNE_URL: .*, got 'localhost:8000'$"):
+        Client()
