@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         ApiUnreachable,
         Client,
         ClientError,
+        InvalidArgument,
         UnexpectedAnswer,
     )
 
@@ -38,6 +39,7 @@ __all__ = [
     "Client",
     "ClientError",
     "DatasetOut",
+    "InvalidArgument",
     "StudyOut",
     "TrialOut",
     "UnexpectedAnswer",
@@ -49,6 +51,7 @@ _HOME = {
     "ApiUnreachable": "regtune.service.client.http",
     "Client": "regtune.service.client.http",
     "ClientError": "regtune.service.client.http",
+    "InvalidArgument": "regtune.service.client.http",
     "UnexpectedAnswer": "regtune.service.client.http",
     "DatasetOut": "regtune.service.api.schemas",
     "StudyOut": "regtune.service.api.schemas",
