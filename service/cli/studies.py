@@ -495,6 +495,9 @@ def _extended(done: ExtendedStudy, *, points: int = 0) -> str:
             f"already, {study.status}"
         )
     grown = f"budget.n_trials {done.n_trials_before} → {study.progress.n_trials}"
+    left = study.progress.n_trials - study.progress.done
+    if done.reopened and left != study.progress.n_trials - done.n_trials_before:
+        grown += f" ({left} to run: {study.progress.done} done)"  # it ended below its budget
     timeout = study.definition.get("budget", {}).get("timeout_s")
     until = f", budget.timeout_s {fmt(timeout)} s from now" if timeout else ""
     if done.reopened:

@@ -255,8 +255,8 @@ def test_a_total_budget_can_be_asked_again_and_changes_nothing_the_second_time(
     assert lowered.status_code == 409, lowered.text
     assert lowered.json()["error"]["message"] == (
         f"study {first['id']!r} has budget.n_trials 4 already: n_trials_total 3 would lower it, "
-        "and a budget only grows (cancel the study to stop it)"
-    )
+        "and a budget only grows"
+    ), "completed: no hint to cancel it"
     assert api.get(f"/v1/studies/{first['id']}").json()["progress"]["n_trials"] == 4
 
 

@@ -46,6 +46,30 @@ def test_extend_watch_follows_the_study_to_its_new_end(
     assert "budget.n_trials reached: 3 trials done" in said, said
 
 
+def test_extend_of_a_study_that_ended_below_its_budget_says_how_many_trials_will_run(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The budget grows by K from what it was: a study cancelled (or stopped by its rule or its
+    deadline) before its budget runs the trials it still had too, and the line says how many
+    (was: "budget.n_trials 3 → 4", then 4 trials ran where a reader of the line expected one)."""
+    study_id = api.post("/v1/studies", json=definition("cli-cancelled", 3)).json()["id"]
+    assert api.post(f"/v1/studies/{study_id}/cancel").json()["status"] == "cancelled"
+    said = cli_output(api, monkeypatch, "extend", study_id, "--trials", "1")
+    assert said == (
+        f"study {study_id} extended: budget.n_trials 3 → 4 (4 to run: 0 done), reopened (was "
+        "cancelled), now queued"
+    ), said
+    refused = cli_result(api, monkeypatch, "extend", study_id, "--to", "2")
+    assert refused.exit_code == 1, refused.output
+    assert "a budget only grows" in refused.output, refused.output
+    assert "cancel the study" in refused.output, "queued again: cancelling stops it"
+
+    assert api.post(f"/v1/studies/{study_id}/cancel").json()["status"] == "cancelled"
+    refused = cli_result(api, monkeypatch, "extend", study_id, "--to", "2")
+    assert refused.exit_code == 1, refused.output
+    assert "a budget only grows" in refused.output and "cancel the" not in refused.output
+
+
 def test_a_failed_or_bad_extension_is_said_as_the_api_says_it(
     api: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -161,10 +161,10 @@ def _more(row: StudyRow, *, n_trials: int | None, n_trials_total: int | None) ->
             raise TypeError("extend takes n_trials or n_trials_total")
         return n_trials
     if n_trials_total < row.n_trials:
+        stop = "" if row.status not in ACTIVE else " (cancel the study to stop it)"
         raise Conflict(
             f"study {row.id!r} has budget.n_trials {row.n_trials} already: n_trials_total "
-            f"{n_trials_total} would lower it, and a budget only grows (cancel the study to "
-            "stop it)"
+            f"{n_trials_total} would lower it, and a budget only grows{stop}"
         )
     return n_trials_total - row.n_trials
 
