@@ -38,10 +38,19 @@ chart-sync: setup
 # Everything: lint, types, the import contracts, then every test (two processes, a module to a
 # process so a module's shared stack starts once; a test that hangs fails by name after its
 # timeout). The pytest cache stays on: PYTEST_ARGS=--lf or --ff.
+# The suites start hundreds of interpreters (xdist's, the APIs and workers the full tier runs, the
+# CLI's): where the environment sets PYTHONDONTWRITEBYTECODE, each one would compile the project's
+# modules and rewrite the tests' asserts from source again. pip compiled the dependencies; the
+# project's own bytecode is written before the tests start (compileall: only what changed) and by
+# pytest as it rewrites the tests, to __pycache__ (which git ignores), and read after.
+test test-fast: export PYTHONDONTWRITEBYTECODE :=
+COMPILE := $(BIN)/python -m compileall -q regtune service worker bench tests
+
 test: setup system-deps helm
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(COMPILE)
 	$(BIN)/pytest -q -n $(TEST_PROCESSES) --dist loadscope --timeout=900 --durations=30 $(PYTEST_ARGS)
 
 # The edit loop, about two minutes here: everything in this process (the definition, the store on SQLite,
@@ -53,6 +62,7 @@ test: setup system-deps helm
 FAST := not process and not postgresql and not helm and not browser and not docker and not bench
 test-fast: setup
 	$(BIN)/lint-imports
+	$(COMPILE)
 	REGTUNE_FUZZ_EXAMPLES=$${REGTUNE_FUZZ_EXAMPLES:-10} \
 	REGTUNE_FUZZ_PHASES=$${REGTUNE_FUZZ_PHASES-examples,fuzzing} $(BIN)/pytest -q -n $(TEST_PROCESSES) --timeout=300 --durations=10 -m "$(FAST)" $(PYTEST_ARGS)
 
