@@ -227,8 +227,10 @@ class Knob:
             if bad:
                 raise ValueError(f"{name} takes whole numbers, got {bad[0]:g}")
 
-    def _flags(self, value: Any) -> Any:
-        """A flag's true/false read as 1/0 (the registry's parameters are numbers)."""
+    def _flags(self, value: Any, info: ValidationInfo) -> Any:
+        """A flag's true/false read as 1/0 (the registry's parameters are numbers); a choice
+        that is neither, among true or false, said as the flag's rule (was: the number rule
+        refusing the ``true`` beside it)."""
         if not self.boolean:
             return value
         if isinstance(value, bool):
@@ -237,6 +239,13 @@ class Knob:
             choices = value["choices"]
             if all(isinstance(c, bool) for c in choices):
                 return {**value, "choices": [float(c) for c in choices]}
+            if any(isinstance(c, bool) for c in choices):
+                name = knob_name(str(info.field_name))
+                other = next(c for c in choices if not isinstance(c, bool))
+                raise ValueError(
+                    f"{name} must be true, false or {{choices: [true, false]}}, got the choice "
+                    f"{other!r}"
+                )
         return value
 
     def _validate(self, param: Any, info: ValidationInfo) -> Any:
@@ -249,7 +258,7 @@ class Knob:
         self, source: Any, handler: GetCoreSchemaHandler
     ) -> CoreSchema:
         after = core_schema.with_info_after_validator_function(self._validate, handler(source))
-        return core_schema.no_info_before_validator_function(self._flags, after)
+        return core_schema.with_info_before_validator_function(self._flags, after)
 
 
 def knob_name(attribute: str) -> str:

@@ -169,6 +169,8 @@ def test_what_the_exact_solver_cannot_do_is_refused(
         ("input_noise", -0.1, "must satisfy 0 ≤ input_noise ≤ 10"),
         ("layer_penalty", {"low": 0.0, "high": 1.0}, "layer_penalty applies to MLPs only"),
         ("batch_norm", {"choices": [True, False]}, "batch_norm applies to MLPs only"),
+        ("batch_norm", {"choices": [True, "x"]}, "false or {choices: [true, false]}, got the"),
+        ("batch_norm", {"choices": [False, 2]}, "batch_norm must be true, false or {choices"),
     ],
 )
 def test_the_seeds_knobs_are_checked_at_their_path(knob: str, value: Any, rule: str) -> None:
