@@ -5,7 +5,19 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile, status
+from fastapi import (
+    APIRouter,
+    Depends,
+    File,
+    Form,
+    Path,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+    status,
+)
+from fastapi.exceptions import RequestValidationError
 
 from regtune.service.api.contract import errors
 from regtune.service.api.deps import TenantDep
@@ -68,9 +80,42 @@ def _read(upload: UploadFile) -> tuple[bytes, str]:
     return b"".join(parts), digest.hexdigest()
 
 
+UPLOAD_FIELDS = ("file", "target", "task", "ignore", "encoding", "missing_values")
+"""The form fields ``POST /v1/datasets`` reads (``upload_dataset``'s)."""
+REPEATABLE = frozenset({"ignore", "missing_values"})
+
+
+async def only_upload_fields(request: Request) -> None:
+    """A form field the upload does not read, or one it reads once given more than once, is a
+    422 naming it (was: left out or the last one taken, silently: ``ignored=id`` trained on the
+    id column). FastAPI has read the form by now; this reads the same parsed form."""
+    form = await request.form()
+    names = [name for name, _ in form.multi_items()]
+    problems = [
+        {
+            "type": "extra_forbidden",
+            "loc": ("body", name),
+            "msg": f"not a field of an upload: give {', '.join(UPLOAD_FIELDS)}",
+        }
+        for name in dict.fromkeys(names)
+        if name not in UPLOAD_FIELDS
+    ] + [
+        {
+            "type": "value_error",
+            "loc": ("body", name),
+            "msg": f"given {names.count(name)} times: give it once",
+        }
+        for name in dict.fromkeys(names)
+        if name in UPLOAD_FIELDS and name not in REPEATABLE and names.count(name) > 1
+    ]
+    if problems:
+        raise RequestValidationError(problems)
+
+
 @router.post(
     "/datasets",
     status_code=status.HTTP_201_CREATED,
+    dependencies=[Depends(only_upload_fields)],
     response_model=DatasetOut,
     responses={
         200: {

@@ -229,6 +229,38 @@ def test_missing_form_fields_are_named(http: httpx.Client) -> None:
     assert [f["path"] for f in response.json()["error"]["fields"]] == ["target"]
 
 
+@pytest.mark.parametrize(
+    ("form", "path", "rule"),
+    [
+        ({"ignored": "id"}, "ignored", "not a field of an upload: give file, target, task, ignore"),
+        ({"name": "x"}, "name", "not a field of an upload"),
+        ({"target": ["y", "id"]}, "target", "given 2 times: give it once"),
+        ({"task": ["auto", "regression"]}, "task", "given 2 times: give it once"),
+    ],
+    ids=["a misspelled ignore", "an unknown field", "target twice", "task twice"],
+)
+def test_a_form_field_the_upload_does_not_read_or_one_given_twice_is_a_422_naming_it(
+    http: httpx.Client, form: dict[str, Any], path: str, rule: str
+) -> None:
+    """Was: left out, or the last one taken, without a word (``ignored=id`` trained on the id
+    column). ``ignore`` and ``missing_values`` are repeated to give several."""
+    before = http.get("/v1/datasets").json()["total"]
+    content = b"id,x,y\n" + b"".join(f"{i},{i % 7},{i % 5}\n".encode() for i in range(40))
+    refused = http.post(
+        "/v1/datasets", files={"file": ("d.csv", content)}, data={"target": "y"} | form
+    )
+    assert refused.status_code == 422, refused.text
+    [field] = refused.json()["error"]["fields"]
+    assert field["path"] == path and rule in field["rule"], field
+    assert http.get("/v1/datasets").json()["total"] == before
+    kept = http.post(
+        "/v1/datasets",
+        files={"file": ("d.csv", content)},
+        data={"target": "y", "ignore": ["id", "x"][:1], "missing_values": ["-", "n.a."]},
+    )
+    assert kept.status_code == 201, kept.text
+
+
 def test_a_large_definition_body_is_413(http: httpx.Client) -> None:
     definition = {**EXAMPLE, "padding": "x" * 2_000_000}
     response = http.post("/v1/studies", json=definition)
