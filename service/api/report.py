@@ -339,7 +339,9 @@ def _render(
         baseline_name=baseline_name,
         model_note=model_note,
         model=BestModel.model_validate(model) if model else None,
-        unsaved=words.unsaved(row.status) if not model else None,
+        unsaved=words.unsaved(row.status, finished=sum(data.counts.values()))
+        if not model
+        else None,
         base_url=base_url,
         n_points=len(data.points),
         best_kept=BEST_KEPT,

@@ -77,7 +77,7 @@ def search_study(data: ReportData, direction: str) -> optuna.Study | None:
                 distributions={k: distributions[k] for k in values if k in distributions},
                 system_attrs={"number": p.number},
             )
-            for p in search_points(data)
+            for p in search_points(data, direction)
             for values in [{**p.params, **p.labels}]
         ]
     )
@@ -91,11 +91,14 @@ def spaced(points: list[Point], n: int) -> list[Point]:
     return [points[int(i * len(points) / n)] for i in range(n)]
 
 
-def search_points(data: ReportData) -> list[Point]:
+def search_points(data: ReportData, direction: str) -> list[Point]:
+    """At most ``SEARCH_TRIALS`` of the sampled trials, evenly spaced, and the best
+    ``BEST_KEPT`` in the study's ``direction``."""
     points = data.points
     if len(points) <= SEARCH_TRIALS:
         return points
-    keep = {id(p) for p in sorted(points, key=lambda p: p.value)[:BEST_KEPT]}
+    sign = -1.0 if direction == "maximize" else 1.0
+    keep = {id(p) for p in sorted(points, key=lambda p: sign * p.value)[:BEST_KEPT]}
     keep |= {id(points[int(i * len(points) / SEARCH_TRIALS)]) for i in range(SEARCH_TRIALS)}
     return [p for p in points if id(p) in keep]
 
@@ -272,6 +275,8 @@ def chosen_lambda(data: ReportData, best: Point | None, direction: str) -> Chose
     top = min(bins, key=lambda b: sign * b[1])
     limit = sign * top[1] + top[2]
     one_se = max((b for b in bins if sign * b[1] <= limit), key=lambda b: b[0])[4]
+    if lam is not None and one_se < lam:  # the best trial lies above every bin within one SE
+        one_se = lam  # of the best: as glmnet's lambda.1se is never below lambda.min
     return Chosen(lam, one_se)
 
 

@@ -87,8 +87,14 @@ def empty(status: str) -> str:
     )
 
 
-def unsaved(status: str) -> str:
-    """Why a study has no saved model: it has not completed yet, or it never will."""
+def unsaved(status: str, *, finished: int = 1) -> str:
+    """Why a study has no saved model: it has not completed yet, or it never will;
+    ``finished``: its trials that ended, in any state."""
+    if status == StudyStatus.COMPLETED and not finished:
+        return (
+            "No model was saved: the study completed before any trial finished (its deadline, "
+            "budget.timeout_s, ended it first)."
+        )
     match status:
         case StudyStatus.CANCELLED:
             return "No model was saved: the study was cancelled before it completed."

@@ -429,6 +429,18 @@ def test_a_study_cancelled_before_any_trial_finished_does_not_promise_plots(
     assert "if (false" in html  # an ended study's page does not reload itself
 
 
+def test_a_study_its_deadline_completed_before_any_trial_says_so(api: TestClient) -> None:
+    """Was: "0 of 2 trials done ()", a reason for no model that named diverged and pruned
+    trials where none ran, and the sampling notes of plots the page does not have."""
+    row = create_study(_spec())
+    _set_status(row.id, "completed")
+    html = api.get(f"/v1/studies/{row.id}/report").text
+    assert 'id="status">completed' in html and _plots(html) == 0
+    assert "trials done ()" not in html and "trials done\n" in html, html
+    assert "completed before any trial finished (its deadline" in html
+    assert "every trial diverged" not in html and "Sampled from the database" not in html
+
+
 def test_an_mlp_without_l1_plots_nothing_against_its_non_zero_weights(api: TestClient) -> None:
     """Under pure L2 (``l1_ratio: 0``, as in examples/digits-mlp-dropout.yaml) no weight of an
     MLP reaches zero: every trial has all of them, and plots against that count would be one
@@ -657,3 +669,57 @@ def test_the_one_se_lambda_is_never_below_the_best_trial_s_in_its_bin() -> None:
     data = ReportData(counts={}, points=points, band=points, band_l1=None, best=good[2], front=[])
     chosen = chosen_lambda(data, good[2], "minimize")
     assert chosen.best == 0.015 and chosen.one_se == 0.015
+
+
+def test_the_one_se_lambda_is_never_below_the_best_trial_s_outside_the_best_bin() -> None:
+    """The best trial alone at a larger λ than the bin with the best mean, whose one-SE range
+    reaches no larger bin: the dashed line sat at the smaller λ (best λ=0.0336 beside one-SE
+    λ≈0.00194 on a 1,500-trial study), a "sparser" choice less regularized than the best."""
+    from regtune.service.api.report_figures import chosen_lambda
+    from regtune.service.store.trials.report import Point, ReportData
+
+    def point(number: int, lam: float, value: float) -> Point:
+        return Point(number=number, value=value, params={"lambda": lam}, n_nonzero=None)
+
+    # 20 bins of 0.2 decades over [1e-4, 1]; the best mean at 0.002, tight; the best trial at
+    # 0.0336 among worse ones
+    tight = [point(i, 0.002 + i * 1e-5, 0.40 + i * 1e-4) for i in range(5)]
+    best = point(5, 0.0336, 0.39)
+    around = [point(6, 0.034, 0.47), point(7, 0.035, 0.48)]
+    ends = [point(8, 1e-4, 0.9), point(9, 1.0, 0.9)]
+    points = [*tight, best, *around, *ends]
+    data = ReportData(counts={}, points=points, band=points, band_l1=None, best=best, front=[])
+    chosen = chosen_lambda(data, best, "minimize")
+    assert chosen.best == 0.0336 and chosen.one_se == 0.0336, chosen
+
+
+def test_a_maximized_study_s_search_keeps_its_best_trials() -> None:
+    """Past ``SEARCH_TRIALS`` sampled trials the search's figures keep the best
+    ``BEST_KEPT`` besides evenly spaced ones: in a maximized study they were the lowest values,
+    its worst (a 1,500-trial study's best, #951, was missing from its history)."""
+    from regtune.service.api.report_figures import BEST_KEPT, SEARCH_TRIALS, search_points
+    from regtune.service.store.trials.report import Point, ReportData
+
+    rng = random.Random(1)
+    points = [
+        Point(number=i, value=rng.uniform(0.3, 0.5), params={"lambda": 0.1}, n_nonzero=None)
+        for i in range(3 * SEARCH_TRIALS + 7)
+    ]
+    data = ReportData(counts={}, points=points, band=[], band_l1=None, best=None, front=[])
+    for direction, sign in (("maximize", -1), ("minimize", 1)):
+        kept = {p.number for p in search_points(data, direction)}
+        ranked = sorted(points, key=lambda p: sign * p.value)
+        assert {p.number for p in ranked[:BEST_KEPT]} <= kept, direction
+        assert len(kept) <= SEARCH_TRIALS + BEST_KEPT
+
+
+def test_the_sampled_learning_curves_span_the_whole_study(api: TestClient) -> None:
+    """They were the first 15 of every fourth stride: trials 0-350 of a 1,500-trial study."""
+    row = finished_study("default", n=600)
+    assert row.optuna_study_id is not None
+    with transaction() as session:
+        counts, _ = report_reads.state_counts(session, row.optuna_study_id)
+        curves = report_reads.sample_curves(session, row.optuna_study_id, counts=counts)
+    numbers = sorted(curves["COMPLETE"])
+    assert len(numbers) == report_reads.CURVES, numbers
+    assert numbers[0] < 60 and numbers[-1] > 480, numbers

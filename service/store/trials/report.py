@@ -376,9 +376,10 @@ def sample_curves(
             .where(trial.study_id == optuna_study_id, trial.state == TrialState[state])
             .order_by(trial.number)
         )
-        rows = session.execute(query.where(trial.number % stride == 0).limit(per_state)).all()
+        rows = session.execute(query.where(trial.number % stride == 0)).all()  # ~4 per_state
         if len(rows) < per_state:  # few trials of this state among the spaced numbers
             rows = session.execute(query.limit(per_state)).all()
+        rows = [rows[int(i * len(rows) / per_state)] for i in range(min(per_state, len(rows)))]
         chosen.update({int(tid): (state, int(number)) for tid, number in rows})
     curves: dict[str, dict[int, list[tuple[int, float]]]] = {"COMPLETE": {}, "PRUNED": {}}
     if not chosen:
