@@ -243,7 +243,13 @@ class Worker:
         from regtune.worker.fused import run_fused
 
         self.objective_factory()  # a bad REGTUNE_OBJECTIVE_FACTORY fails here, not per trial
-        run_on(get_storage(), get_engine())
+        # Optuna's storage reads its version table as it opens: an outage then is waited out
+        # as one at registering is (was: the worker's exit, right after its migration's check)
+        retry_forever(
+            lambda: run_on(get_storage(), get_engine()),
+            what="open Optuna's storage",
+            stop=self.stopping,
+        )
         retry_forever(lambda: workers.register(self.id), what="register", stop=self.stopping)
         self._last_beat = time.monotonic()
         named = logs.worker_var.set(self.id)  # this loop's log lines carry its id, until it ends
