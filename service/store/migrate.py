@@ -10,6 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from optuna.version import __version__ as optuna_version
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random
@@ -21,6 +22,7 @@ from regtune.service.store.optuna_db.internals.versions import (
     forget_current,
     note_current,
     optuna_schema_current,
+    unknown_optuna_revision,
 )
 from regtune.service.store.optuna_db.storage import make_storage
 
@@ -76,9 +78,12 @@ def head() -> str:
     return newest
 
 
-def refuse_unknown(heads: tuple[str, ...]) -> None:
+def refuse_unknown(heads: tuple[str, ...], connection: Connection | None = None) -> None:
     """Raise ``SchemaTooNew`` if the database is at a revision (``_heads``) this code has no
-    migration for (a newer regtune upgraded it): nothing is read or written as if it were ours."""
+    migration for (a newer regtune upgraded it), or its Optuna tables (read on ``connection``)
+    at one the installed Optuna has none for (a newer regtune's Optuna upgraded them; Optuna's
+    own check said it in a traceback that blamed the Optuna that made them): nothing is read
+    or written as if it were ours."""
     known = {script.revision for script in _scripts().walk_revisions()}
     unknown = sorted(set(heads) - known)
     if unknown:
@@ -86,6 +91,14 @@ def refuse_unknown(heads: tuple[str, ...]) -> None:
             f"the database's schema is at revision {', '.join(unknown)}, which this regtune "
             f"does not know (its newest is {head()}): a newer regtune upgraded it. Run that "
             "version or a newer one against this database (every API, worker and migrate job)"
+        )
+    optuna = None if connection is None else unknown_optuna_revision(connection)
+    if optuna is not None:
+        raise SchemaTooNew(
+            f"the database's Optuna tables are at revision {optuna}, which the installed Optuna "
+            f"{optuna_version} does not know: a newer Optuna, installed with a newer regtune, "
+            "upgraded them. Run that regtune or a newer one against this database (every API, "
+            "worker and migrate job)"
         )
 
 
@@ -101,7 +114,7 @@ def _upgrade(url: str) -> None:
             raise LoginRefused(refusal) from exc
         with connection:
             heads = _heads(connection)
-            refuse_unknown(heads)  # before Optuna's tables are touched too
+            refuse_unknown(heads, connection)  # before Optuna's tables are touched too
             found = ", ".join(heads) or None
             current = found == head() and optuna_schema_current(connection)
         if not current:  # a new database, or one an older regtune or Optuna made

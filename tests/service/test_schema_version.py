@@ -6,24 +6,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import optuna
 import pytest
 from sqlalchemy import text
 
 from regtune.service.errors import SchemaTooNew
 from regtune.service.store.db import make_engine
 from regtune.service.store.migrate import VERSION_TABLE, head, upgrade
-from tests.support import Processes, process_env, regtune
+from tests.support import Processes, free_port, process_env, regtune
 
 NEWER = "9001"
 """A revision no migration of this code names: what a newer regtune's migration stamps."""
 
 
-def _upgraded_by_a_newer_regtune(url: str) -> None:
+def _upgraded_by_a_newer_regtune(url: str, table: str = VERSION_TABLE) -> None:
+    """``table``: regtune's version table, or Optuna's (``alembic_version``: a newer Optuna)."""
     upgrade(url)
     engine = make_engine(url)
     try:
         with engine.begin() as connection:
-            connection.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '{NEWER}'"))
+            connection.execute(text(f"UPDATE {table} SET version_num = '{NEWER}'"))
     finally:
         engine.dispose()
 
@@ -57,5 +59,27 @@ def test_the_parts_refuse_it_in_one_line(
         f"error: the database's schema is at revision {NEWER}, which this regtune does not "
         f"know (its newest is {head()}): a newer regtune upgraded it. Run that version or a "
         "newer one against this database (every API, worker and migrate job)"
+    ], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["worker"], ["api"]])
+def test_optuna_tables_a_newer_optuna_upgraded_are_refused_in_one_line(
+    tmp_path: Path, processes: Processes, command: list[str]
+) -> None:
+    """Was a traceback of 167-277 lines ending in Optuna's "no longer compatible with the table
+    schema (set up by optuna 5.0.0)", the installed version named as the one that made them."""
+    url = f"sqlite:///{tmp_path / 'regtune.db'}"
+    _upgraded_by_a_newer_regtune(url, table="alembic_version")
+    port = ["--port", str(free_port())] if command == ["api"] else []
+    result = processes.run(regtune(*command, *port), env=process_env(url), timeout=120)
+
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: the database's Optuna tables are at revision {NEWER}, which the installed "
+        f"Optuna {optuna.__version__} does not know: a newer Optuna, installed with a newer "
+        "regtune, upgraded them. Run that regtune or a newer one against this database (every "
+        "API, worker and migrate job)"
     ], result.stderr
     assert "Traceback" not in result.stderr

@@ -18,13 +18,26 @@ _CURRENT: set[str] = set()
 
 
 @functools.cache
-def optuna_head() -> str:
-    """The newest revision of Optuna's schema (what ``RDBStorage`` checks a database against)."""
+def _optuna_scripts() -> ScriptDirectory:
+    """The migrations of Optuna's schema the installed Optuna ships, read once a process."""
     config = Config()
     config.set_main_option("script_location", str(Path(_rdb.__file__).parent / "alembic"))
-    newest = ScriptDirectory.from_config(config).get_current_head()
+    return ScriptDirectory.from_config(config)
+
+
+def optuna_head() -> str:
+    """The newest revision of Optuna's schema (what ``RDBStorage`` checks a database against)."""
+    newest = _optuna_scripts().get_current_head()
     assert newest is not None, "Optuna's migrations form one line"
     return newest
+
+
+def unknown_optuna_revision(connection: Connection) -> str | None:
+    """The revision of the database's Optuna tables if the installed Optuna has no migration
+    for it (a newer Optuna made them), else None."""
+    found = MigrationContext.configure(connection).get_current_revision()
+    known = {script.revision for script in _optuna_scripts().walk_revisions()}
+    return found if found is not None and found not in known else None
 
 
 def optuna_schema_current(connection: Connection) -> bool:
