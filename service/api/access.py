@@ -56,7 +56,9 @@ class Authenticate:
             await response(scope, receive, send)
             return
         except TRANSIENT as exc:
-            log.warning("cannot check the API key: database unavailable (%s)", type(exc).__name__)
+            log.warning(
+                "cannot check the API key (the database is unavailable: %s)", type(exc).__name__
+            )
             await unavailable(exc)(scope, receive, send)
             return
         scope.setdefault("state", {})[CALLER_KEY] = caller

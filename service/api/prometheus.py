@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 
 from regtune.service.settings import get_settings
 from regtune.service.spec.enums import StudyStatus
+from regtune.service.store.backoff import TRANSIENT
 from regtune.service.store.clock import utcnow
 from regtune.service.store.reads import read
 from regtune.service.store.trials.stats import FINISHED, Histogram, Snapshot, TrialStats
@@ -52,14 +53,23 @@ class DatabaseCollector(Collector):
         self.stats = TrialStats(DURATION_BUCKETS, CLAIM_BUCKETS)
 
     def collect(self) -> Iterator[Metric]:
+        """The families read from the database, and ``regtune_database_up`` 1; in an outage
+        that alone, 0, so a scrape still gets the process's own metrics (was: a 503, the
+        request metrics gone when an operator most wants them), as Prometheus's exporters
+        say ``up``."""
         live_since = utcnow() - timedelta(seconds=get_settings().grace_period)
-        yield from _families(
-            read(lambda session: self.stats.snapshot(session, live_since=live_since))
-        )
+        try:
+            now = read(lambda session: self.stats.snapshot(session, live_since=live_since))
+        except TRANSIENT:
+            yield _database_up(False)
+            return
+        yield _database_up(True)
+        yield from _families(now)
 
     def describe(self) -> Iterator[Metric]:
         """The families ``collect`` yields, without their values: what registering the
         collector asks for its names (else the registry collects, reading the database)."""
+        yield _database_up(True)
         yield from _families(
             Snapshot(
                 studies={},
@@ -70,6 +80,14 @@ class DatabaseCollector(Collector):
                 claims_open=0,
             )
         )
+
+
+def _database_up(up: bool) -> GaugeMetricFamily:
+    return _single(
+        "regtune_database_up",
+        "1 if this scrape read the database, 0 in an outage (the database's families left out).",
+        int(up),
+    )
 
 
 def _families(now: Snapshot) -> Iterator[Metric]:

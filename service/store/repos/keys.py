@@ -28,6 +28,7 @@ from sqlalchemy import select, update
 
 from regtune.service.errors import Forbidden, NotFound, Unauthorized
 from regtune.service.settings import Settings
+from regtune.service.store.backoff import TRANSIENT
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import transaction
 from regtune.service.store.tables import ApiKeyRow
@@ -64,6 +65,8 @@ _KEYS: TTLCache[str, tuple[Caller | None, float]] = TTLCache(maxsize=4096, ttl=K
 """Digest of a presented secret → (its caller, or None for an unknown or revoked key; when the
 lookup started). The start, not the insertion, bounds how long the answer is trusted."""
 _ANY_KEY: TTLCache[str, bool] = TTLCache(maxsize=1, ttl=KEY_CACHE_SECONDS)
+_LAST_ANY: dict[str, bool] = {}
+"""``_any_active_key``'s last answer, kept past its cache's time (``keys_configured``)."""
 _READ = threading.Condition(_LOCK)
 """One read per entry at a time: callers that miss it meanwhile wait for that read's answer."""
 
@@ -90,8 +93,21 @@ def _lookup(presented: str) -> tuple[Caller | None, float]:
 
 
 def keys_configured(settings: Settings) -> bool:
-    """Auth is on once an admin key is set or any unrevoked key exists."""
-    return settings.admin_key is not None or _any_active_key()
+    """Auth is on once an admin key is set or any unrevoked key exists.
+
+    In an outage, a service that had no key when the database last answered stays open until
+    it answers again (``/metrics`` is read then too, when an operator most wants it; every
+    route that reads the database answers 503 anyway): no key can be made meanwhile."""
+    if settings.admin_key is not None:
+        return True
+    try:
+        found = _any_active_key()
+    except TRANSIENT:
+        if _LAST_ANY.get("any") is False:
+            return False
+        raise
+    _LAST_ANY["any"] = found
+    return found
 
 
 def _bearer(authorization: str | None) -> str:
@@ -197,6 +213,7 @@ def revoke_key(key_id: str) -> None:
             if caller is not None and caller.key_id == key_id:
                 _KEYS[presented] = (None, started)
         _ANY_KEY.clear()
+        _LAST_ANY.clear()
 
 
 # ---------------------------------------------------------------------------- binding
