@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import functools
 import logging
+from importlib.metadata import version
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from optuna.version import __version__ as optuna_version
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random
@@ -96,7 +96,7 @@ def refuse_unknown(heads: tuple[str, ...], connection: Connection | None = None)
     if optuna is not None:
         raise SchemaTooNew(
             f"the database's Optuna tables are at revision {optuna}, which the installed Optuna "
-            f"{optuna_version} does not know: a newer Optuna, installed with a newer regtune, "
+            f"{version('optuna')} does not know: a newer Optuna, installed with a newer regtune, "
             "upgraded them. Run that regtune or a newer one against this database (every API, "
             "worker and migrate job)"
         )
