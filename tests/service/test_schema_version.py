@@ -45,41 +45,38 @@ def test_upgrade_refuses_a_schema_newer_than_its_migrations(database_url: str) -
     assert found == NEWER  # left as the newer regtune stamped it
 
 
-@pytest.mark.parametrize("command", [["migrate"], ["worker"]])
-def test_the_parts_refuse_it_in_one_line(
-    tmp_path: Path, processes: Processes, command: list[str]
-) -> None:
+def _refusal(tmp_path: Path, processes: Processes, command: str, table: str) -> list[str]:
+    """The ``error:`` lines of ``regtune COMMAND`` on a database ``table`` says a newer
+    version upgraded, after checking it exited with status 2 and no traceback."""
     url = f"sqlite:///{tmp_path / 'regtune.db'}"
-    _upgraded_by_a_newer_regtune(url)
-    result = processes.run(regtune(*command), env=process_env(url), timeout=120)
-
+    _upgraded_by_a_newer_regtune(url, table=table)
+    port = ["--port", str(free_port())] if command == "api" else []
+    result = processes.run(regtune(command, *port), env=process_env(url), timeout=120)
     assert result.returncode == 2, result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert errors == [
+    assert "Traceback" not in result.stderr
+    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
+
+
+@pytest.mark.parametrize("command", ["migrate", "worker"])
+def test_the_parts_refuse_it_in_one_line(
+    tmp_path: Path, processes: Processes, command: str
+) -> None:
+    assert _refusal(tmp_path, processes, command, VERSION_TABLE) == [
         f"error: the database's schema is at revision {NEWER}, which this regtune does not "
         f"know (its newest is {head()}): a newer regtune upgraded it. Run that version or a "
         "newer one against this database (every API, worker and migrate job)"
-    ], result.stderr
-    assert "Traceback" not in result.stderr
+    ]
 
 
-@pytest.mark.parametrize("command", [["migrate"], ["worker"], ["api"]])
+@pytest.mark.parametrize("command", ["migrate", "worker", "api"])
 def test_optuna_tables_a_newer_optuna_upgraded_are_refused_in_one_line(
-    tmp_path: Path, processes: Processes, command: list[str]
+    tmp_path: Path, processes: Processes, command: str
 ) -> None:
     """Was a traceback of 167-277 lines ending in Optuna's "no longer compatible with the table
     schema (set up by optuna 5.0.0)", the installed version named as the one that made them."""
-    url = f"sqlite:///{tmp_path / 'regtune.db'}"
-    _upgraded_by_a_newer_regtune(url, table="alembic_version")
-    port = ["--port", str(free_port())] if command == ["api"] else []
-    result = processes.run(regtune(*command, *port), env=process_env(url), timeout=120)
-
-    assert result.returncode == 2, result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert errors == [
+    assert _refusal(tmp_path, processes, command, "alembic_version") == [
         f"error: the database's Optuna tables are at revision {NEWER}, which the installed "
         f"Optuna {optuna.__version__} does not know: a newer Optuna, installed with a newer "
         "regtune, upgraded them. Run that regtune or a newer one against this database (every "
         "API, worker and migrate job)"
-    ], result.stderr
-    assert "Traceback" not in result.stderr
+    ]
