@@ -503,6 +503,9 @@ class Worker:
             if self.stopping.is_set():
                 raise RefitStopped("the worker is stopping")
 
+        # the heartbeat shows the study and no trial meanwhile (GET /v1/workers): a fused
+        # pass's member that finished it was listed as running for as long as the refit took
+        self.current = (study_id, None)
         with logs.context(study_id=study_id):  # not the last trial's id: a retrain
             try:
                 save_best_model(study_id, stop=stop)
@@ -520,6 +523,8 @@ class Worker:
                 )
             except Exception:
                 log.exception("study %s: could not save the best model", study_id)
+            finally:
+                self.current = (None, None)
 
     def _run_trial(self, claim: Claim) -> str | None:
         """Run one trial; return an error message if the objective itself failed.

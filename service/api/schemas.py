@@ -537,8 +537,14 @@ class WorkerOut(Answer):
     pid: int
     started_at: UtcDateTime
     last_heartbeat: UtcDateTime = Field(description="UTC time of the worker's last heartbeat")
-    study_id: str | None = Field(description="study of the running trial; null when idle")
-    trial_number: int | None = Field(description="number of the running trial; null when idle")
+    study_id: str | None = Field(
+        description="study of the running trial, or of the best model the worker is saving "
+        "(or of the trial it is starting); null when idle"
+    )
+    trial_number: int | None = Field(
+        description="number of the running trial; null when idle, saving a study's best model "
+        "or starting a trial"
+    )
 
 
 class Health(Answer):
