@@ -72,18 +72,8 @@ def predict(
                 f"model's training file was (--encoding to say otherwise)"
             )
         )
-    for warning in reading:  # rows shorter than the header
+    for warning in reading:  # short rows, unknown categories, empty columns, far values
         err.print(Text(f"warning: {warning.message}"))
-    for column, values in rows.unknown.items():
-        shown = ", ".join(repr(v) for v in values[:5]) + (", ..." if len(values) > 5 else "")
-        err.print(
-            Text(
-                f"warning: column {column!r} has values the model never saw ({shown}); "
-                "they are encoded as none of its categories"
-            )
-        )
-    for note in saved.columns.fill_notes(rows.X) + saved.far_notes(rows.X, where=rows.where):
-        err.print(Text(f"warning: {note}"))
     if saved.encoder is None:
         err.print(
             Text(

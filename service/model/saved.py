@@ -162,6 +162,11 @@ class Labelled:
         """The encoder; for an older file, numeric columns named as the features."""
         return self.encoder or Encoder.numeric(self.feature_names)
 
+    def far_notes(self, X: np.ndarray, *, where: DataRows = DATA_ROWS) -> list[str]:
+        """Warnings of values far from the training rows' (``SavedModel.far_notes``): none
+        where the scaler is not known here."""
+        return []
+
     def read(
         self,
         raw: bytes,
@@ -174,11 +179,22 @@ class Labelled:
         is text in ``encoding``; by default UTF-8, or, for bytes that are not UTF-8, the
         encoding the model's training file was read with (``Rows.encoding`` says which). Rows
         with fewer fields than the header are read with missing cells, with a warning naming
-        how many and their lines, as upload notes them (``Rows.short``)."""
+        how many and their lines, as upload notes them (``Rows.short``); so are a category the
+        model never saw, a column empty in every row (``Encoder.fill_notes``) and a value far
+        from the training rows' (``far_notes``), as ``regtune predict`` says them (a laptop's
+        client has no pandas for ``predict(DataFrame)``, which warns of them too)."""
         rows = self.columns.read(raw, filename=filename, target=target, encoding=encoding)
         short = rows.short.said(again=PREDICT_AGAIN)
-        if short is not None:
-            warnings.warn(short, stacklevel=2)
+        notes = [] if short is None else [short]
+        for column, values in rows.unknown.items():
+            shown = ", ".join(repr(v) for v in values[:5]) + (", ..." if len(values) > 5 else "")
+            notes.append(
+                f"column {column!r} has values the model never saw ({shown}); they are encoded "
+                "as none of its categories"
+            )
+        notes += self.columns.fill_notes(rows.X) + self.far_notes(rows.X, where=rows.where)
+        for note in notes:
+            warnings.warn(note, stacklevel=2)
         return rows
 
     def inputs(self, X: Any) -> np.ndarray:

@@ -48,10 +48,17 @@ def houses(n: int, seed: int) -> pd.DataFrame:
 
 
 def said(rows: Path, model: Path) -> list[str]:
+    """The warnings ``regtune predict`` gives of ``rows``, after checking that reading them in
+    Python (``SavedModel.read``, what a laptop's client without pandas has) gives the same."""
     result = CliRunner().invoke(app, ["predict", str(rows), "--model", str(model)])
     assert result.exit_code == 0, result.output
     lines = " ".join(result.stderr.split()).replace(" warning: ", "\nwarning: ")
-    return [line.removeprefix("warning: ") for line in lines.splitlines() if "warning:" in line]
+    cli = [line.removeprefix("warning: ") for line in lines.splitlines() if "warning:" in line]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load(model).read(rows.read_bytes(), filename=rows.name)
+    assert [" ".join(str(w.message).split()) for w in caught] == cli  # was: none in Python
+    return cli
 
 
 def test_predict_says_which_columns_it_filled_that_training_never_had_to(
