@@ -19,7 +19,15 @@ def build_model(
     dropout: float,
 ) -> nn.Sequential:
     """``linear``: Dropout(inputs) → Linear.
-    ``mlp``: (Linear → [BatchNorm] → ReLU → Dropout)* → Linear."""
+    ``mlp``: (Linear → [BatchNorm] → ReLU → Dropout)* → Linear.
+
+    A Linear layer's bias before a batch norm is not trained (``requires_grad`` off, left out
+    of the optimizers): the norm subtracts the batch's mean, so its true gradient is zero and
+    what an optimizer got was rounding, which depends on the shape of the product (how many
+    members a fused pass stacks); Adam divided it by its own size into steps of about the
+    learning rate, and the norm's running mean, which evaluation uses, followed them: a
+    member's value moved by 1e-3 with its pass's width. Kept at its initial value, it is in
+    the model file as before (the running mean holds it)."""
     if kind == "linear":
         return nn.Sequential(nn.Dropout(dropout), nn.Linear(n_in, n_out))
     layers: list[nn.Module] = []
@@ -27,6 +35,7 @@ def build_model(
     for units in hidden_layers:
         layers.append(nn.Linear(width, units))
         if batch_norm:
+            layers[-1].bias.requires_grad_(False)  # the norm cancels it (above)
             layers.append(nn.BatchNorm1d(units))
         layers += [nn.ReLU(), nn.Dropout(dropout)]
         width = units

@@ -63,11 +63,10 @@ def prox_l1(model: nn.Module, threshold: float, layer_penalty: float = 1.0) -> N
 
 
 def _optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    trained = [p for p in model.parameters() if p.requires_grad]  # no bias before a norm
     if config.optimizer == "sgd":
-        return torch.optim.SGD(
-            model.parameters(), lr=config.learning_rate, momentum=config.momentum
-        )
-    return torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+        return torch.optim.SGD(trained, lr=config.learning_rate, momentum=config.momentum)
+    return torch.optim.Adam(trained, lr=config.learning_rate)
 
 
 def batches(

@@ -93,7 +93,9 @@ class StackedMLP:
         return self.weights[0].shape[0]
 
     def parameters(self) -> list[torch.Tensor]:
-        return [*self.weights, *self.biases, *self.gammas, *self.betas]
+        """What the optimizer trains: not the biases before a batch norm (one per norm, the
+        first ones: ``models.build_model``)."""
+        return [*self.weights, *self.biases[len(self.gammas) :], *self.gammas, *self.betas]
 
     def keep(self, index: torch.Tensor) -> None:
         """Keep only the members at ``index`` (in that order), with their optimizer state."""
@@ -101,7 +103,9 @@ class StackedMLP:
         def take(ts: list[torch.Tensor], grad: bool) -> list[torch.Tensor]:
             return [t.detach()[index].contiguous().requires_grad_(grad) for t in ts]
 
-        self.weights, self.biases = take(self.weights, True), take(self.biases, True)
+        normed = len(self.gammas)  # the biases before a norm are not trained
+        self.weights = take(self.weights, True)
+        self.biases = take(self.biases[:normed], False) + take(self.biases[normed:], True)
         self.gammas, self.betas = take(self.gammas, True), take(self.betas, True)
         self.running_mean = take(self.running_mean, False)
         self.running_var = take(self.running_var, False)
