@@ -61,6 +61,10 @@ _HOME = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # the installed distribution's, as ``regtune --version`` says it
+        from importlib.metadata import version
+
+        return version("regtune")
     home = _HOME.get(name)
     if home is None:
         raise AttributeError(f"module 'regtune' has no attribute {name!r}")

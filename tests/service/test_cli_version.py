@@ -19,6 +19,13 @@ def test_version_prints_the_installed_version_and_exits_0() -> None:
     assert result.stdout == f"regtune {version('regtune')}\n"
 
 
+def test_the_package_names_the_same_version() -> None:
+    """``regtune.__version__``, where Python packages keep it (was: AttributeError)."""
+    import regtune
+
+    assert regtune.__version__ == version("regtune")
+
+
 def test_the_commands_are_unchanged_by_the_version_option() -> None:
     result = CliRunner().invoke(app, ["datasets", "--help"])
 
