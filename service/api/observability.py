@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
 import time
@@ -20,6 +21,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from regtune.service import logs
@@ -139,7 +141,7 @@ class AccessLog:
                 await self.app(scope, receive, sent)
             finally:
                 seconds = time.perf_counter() - started
-                route = getattr(scope.get("route"), "path", "unmatched")
+                route = getattr(scope.get("route"), "path", None) or _template(scope)
                 REQUEST_SECONDS.labels(scope["method"], route, str(status)).observe(seconds)
                 if log.isEnabledFor(logging.INFO):
                     log.info(
@@ -150,6 +152,24 @@ class AccessLog:
                         seconds * 1000,
                         extra={"status": status, "duration_ms": round(seconds * 1000, 2)},
                     )
+
+
+def _template(scope: Scope) -> str:
+    """The route template of a request answered before routing (a 401, or the key check's 503
+    in an outage: all counted as ``unmatched`` before), as the OpenAPI schema writes its path;
+    ``unmatched`` for a path no operation has."""
+    app = scope.get("app")
+    path = scope["path"]
+    if isinstance(app, FastAPI):
+        for pattern, template in _templates(app):
+            if pattern.match(path):
+                return template
+    return "unmatched"
+
+
+@functools.cache
+def _templates(app: FastAPI) -> list[tuple[re.Pattern[str], str]]:
+    return [(compile_path(template)[0], template) for template in app.openapi()["paths"]]
 
 
 def install(app: FastAPI) -> None:

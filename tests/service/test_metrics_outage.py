@@ -44,3 +44,15 @@ def test_metrics_are_served_in_an_outage_where_no_key_was_found_before_it(
     finally:
         keys._LAST_ANY.clear()
         own_pg.start()
+
+
+def test_a_request_refused_before_routing_is_counted_under_its_route(apps: Apps) -> None:
+    """A 401 (and the key check's 503 in an outage) was counted as route ``unmatched``."""
+    admin = "metrics-admin-key-0123456789abcdef"
+    api = apps(admin_key=admin)
+    assert api.get("/v1/studies/0123456789abcdef/trials/3").status_code == 401
+    assert api.get("/no/such/route").status_code == 401
+    text = api.get("/metrics", headers={"Authorization": f"Bearer {admin}"}).text
+    counted = 'regtune_http_request_duration_seconds_count{method="GET",route="%s",status="401"}'
+    assert counted % "/v1/studies/{study_id}/trials/{number}" in text, text
+    assert counted % "unmatched" in text, text
