@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from typing import Annotated, Any, Literal
 
 from fastapi import (
@@ -89,24 +90,19 @@ async def only_upload_fields(request: Request) -> None:
     """A form field the upload does not read, or one it reads once given more than once, is a
     422 naming it (was: left out or the last one taken, silently: ``ignored=id`` trained on the
     id column). FastAPI has read the form by now; this reads the same parsed form."""
-    form = await request.form()
-    names = [name for name, _ in form.multi_items()]
+    given = Counter(name for name, _ in (await request.form()).multi_items())
     problems = [
         {
             "type": "extra_forbidden",
             "loc": ("body", name),
             "msg": f"not a field of an upload: give {', '.join(UPLOAD_FIELDS)}",
         }
-        for name in dict.fromkeys(names)
+        for name in given
         if name not in UPLOAD_FIELDS
     ] + [
-        {
-            "type": "value_error",
-            "loc": ("body", name),
-            "msg": f"given {names.count(name)} times: give it once",
-        }
-        for name in dict.fromkeys(names)
-        if name in UPLOAD_FIELDS and name not in REPEATABLE and names.count(name) > 1
+        {"type": "value_error", "loc": ("body", name), "msg": f"given {n} times: give it once"}
+        for name, n in given.items()
+        if n > 1 and name in UPLOAD_FIELDS and name not in REPEATABLE
     ]
     if problems:
         raise RequestValidationError(problems)

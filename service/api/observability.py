@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import re
 import time
@@ -167,9 +166,14 @@ def _template(scope: Scope) -> str:
     return "unmatched"
 
 
-@functools.cache
 def _templates(app: FastAPI) -> list[tuple[re.Pattern[str], str]]:
-    return [(compile_path(template)[0], template) for template in app.openapi()["paths"]]
+    """The app's path templates, compiled once and kept with the app (not in a process-wide
+    cache that would keep every app a test process builds)."""
+    found: list[tuple[re.Pattern[str], str]] | None = getattr(app.state, "route_templates", None)
+    if found is None:
+        found = [(compile_path(template)[0], template) for template in app.openapi()["paths"]]
+        app.state.route_templates = found
+    return found
 
 
 def install(app: FastAPI) -> None:

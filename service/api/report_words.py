@@ -87,7 +87,7 @@ def empty(status: str) -> str:
     )
 
 
-def unsaved(status: str, *, finished: int = 1) -> str:
+def unsaved(status: str, *, finished: int) -> str:
     """Why a study has no saved model: it has not completed yet, or it never will;
     ``finished``: its trials that ended, in any state."""
     if status == StudyStatus.COMPLETED and not finished:

@@ -78,7 +78,7 @@ def head() -> str:
     return newest
 
 
-def refuse_unknown(heads: tuple[str, ...], connection: Connection | None = None) -> None:
+def refuse_unknown(heads: tuple[str, ...], connection: Connection) -> None:
     """Raise ``SchemaTooNew`` if the database is at a revision (``_heads``) this code has no
     migration for (a newer regtune upgraded it), or its Optuna tables (read on ``connection``)
     at one the installed Optuna has none for (a newer regtune's Optuna upgraded them; Optuna's
@@ -92,7 +92,7 @@ def refuse_unknown(heads: tuple[str, ...], connection: Connection | None = None)
             f"does not know (its newest is {head()}): a newer regtune upgraded it. Run that "
             "version or a newer one against this database (every API, worker and migrate job)"
         )
-    optuna = None if connection is None else unknown_optuna_revision(connection)
+    optuna = unknown_optuna_revision(connection)
     if optuna is not None:
         raise SchemaTooNew(
             f"the database's Optuna tables are at revision {optuna}, which the installed Optuna "
