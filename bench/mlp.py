@@ -150,10 +150,10 @@ def _mean_se(values: list[float]) -> tuple[float, float]:
 
 def measure(quick: bool, repeats: int, datasets: list[str]) -> list[dict[str, Any]]:
     n_trials, epochs = (3, 3) if quick else (N_TRIALS, None)
-    runs = []
+    runs: list[dict[str, Any]] = []
     for dataset in datasets:
         for seed in range(repeats):
-            run = {
+            run: dict[str, Any] = {
                 "dataset": dataset,
                 "seed": seed,
                 "regtune": run_regtune(dataset, seed, n_trials, epochs),

@@ -245,8 +245,12 @@ def run_pool(
     marks: list[tuple[int, tuple[float, float, float, float, int]]] = []
     for share in (0.1, 0.9):
         threshold = max(1, round(n_trials * share))
+
+        def reached(t: int = threshold) -> int | bool:
+            return (d := progress.done()) >= t and d
+
         done = wait_for(
-            lambda t=threshold: (d := progress.done()) >= t and d,
+            reached,
             timeout=max(600, n_trials * 5),
             interval=0.05,
             what=f"{threshold} trials",

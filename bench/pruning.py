@@ -113,7 +113,8 @@ def run_study(definition: dict[str, Any]) -> dict[str, Any]:
     running_best, best, epochs, curve = float("inf"), None, 0, []
     for trial in finished:
         epochs += int(trial.user_attrs["epochs_run"])
-        if trial.state == optuna.trial.TrialState.COMPLETE and trial.value < running_best:
+        completed = trial.state == optuna.trial.TrialState.COMPLETE  # its value is never None
+        if completed and trial.value is not None and trial.value < running_best:
             running_best, best = trial.value, trial
         curve.append((epochs, running_best))
     assert best is not None, "no trial completed"

@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 from tests.inprocess import Apps, migrated_template
 from tests.packaging import ClientInstall, Distributions
 from tests.pg import BACKENDS, PostgresServer, postgres_server
-from tests.support import OWNER, Processes, Stack, leftovers
+from tests.support import OWNER, Processes, Stack, StackFactory, leftovers
 
 MARKS = {
     "process": {
@@ -232,7 +232,7 @@ def module_processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proce
 
 
 @pytest.fixture
-def stack_factory(processes: Processes) -> type[Stack]:
+def stack_factory(processes: Processes) -> StackFactory:
     class _Stack(Stack):
         def __init__(self, database_url: str, **env: str) -> None:
             super().__init__(database_url, processes.tmp, **env)

@@ -46,8 +46,8 @@ def reset_process_state() -> None:
         index._INDEXES,
     ):
         remembered.clear()
-    for remembered in (views._BEST_VIEWS, render._TRIALS, render._STUDIES, render._LISTS):
-        remembered.clear()
+    for rendered in (views._BEST_VIEWS, render._TRIALS, render._STUDIES, render._LISTS):
+        rendered.clear()
     observability._registry = None  # its trial tallies are another database's
 
 

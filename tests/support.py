@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
 
 import httpx
 
@@ -306,10 +306,10 @@ class Stack:
     def submit(self, definition: dict[str, Any]) -> dict[str, Any]:
         response = httpx.post(f"{self.url}/v1/studies", json=definition, timeout=30)
         assert response.status_code == 201, response.text
-        return response.json()  # type: ignore[no-any-return]
+        return response.json()
 
     def study(self, study_id: str) -> dict[str, Any]:
-        return httpx.get(f"{self.url}/v1/studies/{study_id}", timeout=30).json()  # type: ignore[no-any-return]
+        return httpx.get(f"{self.url}/v1/studies/{study_id}", timeout=30).json()
 
     def wait_status(
         self, study_id: str, statuses: tuple[str, ...] = ("completed",), timeout: float = 300
@@ -339,6 +339,13 @@ class Stack:
             proc.stop(timeout=max(0.0, deadline - time.monotonic()))
         if self.api is not None:
             self.api.stop(timeout=TEARDOWN_SECONDS)
+
+
+class StackFactory(Protocol):
+    """The ``stack_factory`` fixture: a :class:`Stack` on ``database_url`` in the test's folder,
+    stopped at the test's end."""
+
+    def __call__(self, database_url: str, **env: str) -> Stack: ...
 
 
 class Processes:

@@ -54,7 +54,7 @@ def compose_config(
 def resolved(binary: str, *files: Path, tmp_path: Path, **env: str) -> dict[str, Any]:
     result = compose_config(binary, *files, env={**SECRETS, **env}, tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
-    return yaml.safe_load(result.stdout)  # type: ignore[no-any-return]
+    return yaml.safe_load(result.stdout)
 
 
 def known_env_names() -> set[str]:

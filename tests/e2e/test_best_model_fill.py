@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 
 from tests.e2e.test_upload_study import sparse_csv
-from tests.support import Stack, regtune, wait_for
+from tests.support import StackFactory, regtune, wait_for
 
 
 def test_a_best_model_predicts_rows_with_missing_values(
-    stack_factory: type[Stack], sqlite_url: str, tmp_path: Path
+    stack_factory: StackFactory, sqlite_url: str, tmp_path: Path
 ) -> None:
     stack = stack_factory(sqlite_url).start_api()
     stack.start_workers(1)

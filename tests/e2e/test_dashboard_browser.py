@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, sync_playwright
 
 from regtune.service.store.repos.studies import RECENT_SECONDS
-from tests.support import ROOT, Proc, Stack, free_port, process_env, regtune, wait_for
+from tests.support import ROOT, Proc, StackFactory, free_port, process_env, regtune, wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -142,7 +142,7 @@ def check_dashboard(
 
 
 def test_dashboard_shows_what_the_api_created(
-    browser: BrowserContext, database_url: str, stack_factory: type[Stack], tmp_path: Path
+    browser: BrowserContext, database_url: str, stack_factory: StackFactory, tmp_path: Path
 ) -> None:
     backend = database_url.split(":", 1)[0].split("+", 1)[0]
     stack = stack_factory(database_url)

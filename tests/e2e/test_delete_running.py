@@ -13,7 +13,7 @@ import httpx
 import optuna
 import pytest
 
-from tests.support import Stack, wait_for
+from tests.support import StackFactory, wait_for
 
 
 def slow_definition() -> dict[str, Any]:
@@ -42,7 +42,7 @@ def optuna_study_exists(url: str, name: str) -> bool:
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_delete_while_a_trial_runs_is_409_then_deletes_everything(
-    stack_factory: type[Stack], backend: str, request: pytest.FixtureRequest
+    stack_factory: StackFactory, backend: str, request: pytest.FixtureRequest
 ) -> None:
     url = request.getfixturevalue("sqlite_url" if backend == "sqlite" else "pg_url")
     stack = stack_factory(url).start_api()

@@ -16,7 +16,7 @@ import httpx
 import psycopg
 
 from service.store.db import APPLICATION_NAME
-from tests.support import Stack
+from tests.support import StackFactory
 
 STUDY = {
     "name": "first-post",
@@ -82,7 +82,7 @@ async def _status(request: Awaitable[httpx.Response]) -> int:
 
 
 def test_the_api_serves_while_a_post_waits_on_the_database(
-    stack_factory: type[Stack], pg_url: str
+    stack_factory: StackFactory, pg_url: str
 ) -> None:
     stack = stack_factory(pg_url).start_api()
     answered, still_waiting, posted = asyncio.run(_post_while_locked(stack.url, _libpq(pg_url)))

@@ -19,7 +19,7 @@ from tests.e2e.test_pool import (
     trials_of,
 )
 from tests.pg import PostgresServer
-from tests.support import Stack, stop_in_an_outage, wait_for
+from tests.support import StackFactory, stop_in_an_outage, wait_for
 
 __all__ = ["trials_of"]  # the fixture
 MEMBERS = 4
@@ -58,7 +58,7 @@ def mid_pass(trials: Any, *, members: int = MEMBERS) -> list[FrozenTrial]:
 
 
 def test_a_killed_fused_worker_s_members_are_each_failed_and_retried(
-    stack_factory: type[Stack], sqlite_url: str, trials_of: Any
+    stack_factory: StackFactory, sqlite_url: str, trials_of: Any
 ) -> None:
     stack = stack_factory(sqlite_url, REGTUNE_FUSED_TRIALS=str(MEMBERS)).start_api()
     study = stack.submit(STUDY)
@@ -81,7 +81,7 @@ def test_a_killed_fused_worker_s_members_are_each_failed_and_retried(
 
 
 def test_a_stopped_fused_worker_hands_each_member_back_saying_why(
-    stack_factory: type[Stack], sqlite_url: str, trials_of: Any
+    stack_factory: StackFactory, sqlite_url: str, trials_of: Any
 ) -> None:
     """SIGTERM mid fused pass: the worker hands every member back (each a FAIL saying why, as a
     single trial handed back says) and exits; the next worker runs their parameters again."""
@@ -108,7 +108,7 @@ def test_a_stopped_fused_worker_hands_each_member_back_saying_why(
 
 
 def test_a_fused_worker_stopped_in_an_outage_hands_its_members_back_once_it_ends(
-    own_pg: PostgresServer, stack_factory: type[Stack], trials_of: Any
+    own_pg: PostgresServer, stack_factory: StackFactory, trials_of: Any
 ) -> None:
     """SIGTERM while PostgreSQL is away: the members' FAILs cannot be written, and the worker
     gave up on them at once (it was stopping), leaving them to the sweep, which failed them as

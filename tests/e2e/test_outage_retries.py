@@ -21,7 +21,7 @@ from sqlalchemy import Engine, create_engine, text
 
 from tests.e2e.test_pool import SLEEP, assert_at_rest, at_rest, definition, trials_of
 from tests.pg import PostgresServer
-from tests.support import Stack, stop_in_an_outage, wait_for
+from tests.support import StackFactory, stop_in_an_outage, wait_for
 
 __all__ = ["trials_of"]  # the fixture
 
@@ -39,7 +39,7 @@ def trial_running(trials: Any) -> Any:
 
 
 def test_an_outage_longer_than_the_grace_period_spends_no_retry(
-    own_pg: PostgresServer, stack_factory: type[Stack], trials_of: Any
+    own_pg: PostgresServer, stack_factory: StackFactory, trials_of: Any
 ) -> None:
     url = own_pg.create_database("outage")
     env = {**SLEEP, "REGTUNE_SLEEP_TRIAL_SECONDS": "3", "REGTUNE_SWEEP_INTERVAL": "0.1"}
@@ -72,7 +72,7 @@ def test_an_outage_longer_than_the_grace_period_spends_no_retry(
 
 
 def test_an_api_started_after_an_outage_judges_no_heartbeat_it_did_not_see_lapse(
-    own_pg: PostgresServer, stack_factory: type[Stack], trials_of: Any
+    own_pg: PostgresServer, stack_factory: StackFactory, trials_of: Any
 ) -> None:
     """An API started once the database is back (as compose restarts everything after a failure)
     found every heartbeat as old as the outage, and its first sweep failed the trials of live
@@ -143,7 +143,7 @@ def _heartbeats_older_than(engine: Engine, seconds: float) -> bool:
 
 
 def test_a_worker_stopped_in_an_outage_hands_its_trial_back_once_the_database_answers(
-    own_pg: PostgresServer, stack_factory: type[Stack], trials_of: Any
+    own_pg: PostgresServer, stack_factory: StackFactory, trials_of: Any
 ) -> None:
     """SIGTERM while PostgreSQL is away: the trial's FAIL cannot be written, and the stopping
     worker gave up on it at once, leaving it to the sweep, which counted a death (with

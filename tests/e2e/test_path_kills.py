@@ -21,7 +21,7 @@ from tests.e2e.test_pool import (
     started,
     trials_of,
 )
-from tests.support import Proc, Stack, wait_for
+from tests.support import Proc, StackFactory, wait_for
 
 SLEEP = {
     "REGTUNE_OBJECTIVE_FACTORY": "bench.sleep_objective:make_objective",
@@ -80,7 +80,7 @@ def knobs(trial: FrozenTrial) -> dict[str, Any]:
 
 
 def test_paths_keep_the_budget_exact_under_sigkill_and_sigterm(
-    stack_factory: type[Stack], sqlite_url: str, trials_of: Any
+    stack_factory: StackFactory, sqlite_url: str, trials_of: Any
 ) -> None:
     stack = stack_factory(sqlite_url, **SLEEP).start_api()
     study = stack.submit(definition())

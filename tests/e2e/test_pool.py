@@ -25,7 +25,16 @@ import pytest
 from optuna.trial import FrozenTrial, TrialState
 
 from tests.pg import PostgresServer
-from tests.support import Proc, Processes, Stack, free_port, process_env, regtune, wait_for
+from tests.support import (
+    Proc,
+    Processes,
+    Stack,
+    StackFactory,
+    free_port,
+    process_env,
+    regtune,
+    wait_for,
+)
 
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
 SLEEP = {
@@ -175,7 +184,7 @@ def assert_no_work_lost(trials: list[FrozenTrial]) -> None:
 
 
 def test_sigkill_mid_trial_is_retried_with_its_parameters(
-    stack_factory: type[Stack], pg_url: str, trials_of: Any
+    stack_factory: StackFactory, pg_url: str, trials_of: Any
 ) -> None:
     """Must-show 1: 4 workers, 40 trials, one worker SIGKILLed mid-trial."""
     stack = stack_factory(pg_url, **SLEEP).start_api()
@@ -196,7 +205,7 @@ def test_sigkill_mid_trial_is_retried_with_its_parameters(
 
 
 def test_sigterm_hands_the_trial_back_and_exits(
-    stack_factory: type[Stack], pg_url: str, trials_of: Any
+    stack_factory: StackFactory, pg_url: str, trials_of: Any
 ) -> None:
     """Must-show 2: SIGTERM mid-trial; the worker exits within 10 s and its trial is re-run."""
     stack = stack_factory(pg_url, **SLEEP).start_api()
@@ -226,7 +235,7 @@ def test_sigterm_hands_the_trial_back_and_exits(
 
 
 def test_database_restart_workers_back_off_and_continue(
-    own_pg: PostgresServer, stack_factory: type[Stack], trials_of: Any
+    own_pg: PostgresServer, stack_factory: StackFactory, trials_of: Any
 ) -> None:
     """Must-show 3: ``pg_ctl restart -m fast`` under 3 workers; /readyz 503 then 200."""
     url = own_pg.create_database("pool")
@@ -270,7 +279,7 @@ def test_database_restart_workers_back_off_and_continue(
 
 
 def test_api_restart_does_not_disturb_the_workers(
-    stack_factory: type[Stack], pg_url: str, trials_of: Any
+    stack_factory: StackFactory, pg_url: str, trials_of: Any
 ) -> None:
     """Must-show 4: the API process is stopped mid-study and started again."""
     stack = stack_factory(pg_url, **SLEEP).start_api()
@@ -297,7 +306,7 @@ def test_api_restart_does_not_disturb_the_workers(
 
 
 def test_two_studies_share_the_pool_and_max_parallel_holds(
-    stack_factory: type[Stack], pg_url: str, trials_of: Any
+    stack_factory: StackFactory, pg_url: str, trials_of: Any
 ) -> None:
     """Must-show 5: two studies of 20 trials on 4 workers; one has max_parallel = 1. Its trials
     run one after another: a quarter of a second each (no signal lands mid-trial here)."""
@@ -362,7 +371,11 @@ def test_sqlite_embedded_with_dashboard_reading(
     api, dash = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{dash_port}"
     try:
         for url in (f"{api}/readyz", f"{dash}/api/studies"):
-            wait_for(lambda u=url: httpx.get(u, timeout=5).status_code == 200, timeout=120)
+
+            def up(u: str = url) -> bool:
+                return httpx.get(u, timeout=5).status_code == 200
+
+            wait_for(up, timeout=120)
         wait_for(
             lambda: len(httpx.get(f"{api}/v1/workers", timeout=30).json()) == 3,
             timeout=120,

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import Processes, Stack, free_port, process_env, regtune, wait_for
+from tests.support import Processes, StackFactory, free_port, process_env, regtune, wait_for
 
 ADMIN = "serve-admin-key-0123456789abcdef"
 
@@ -50,7 +50,7 @@ class Served:
         )
 
     def workers(self) -> list[dict[str, Any]]:
-        return httpx.get(f"{self.url}/v1/workers", timeout=10).json()  # type: ignore[no-any-return]
+        return httpx.get(f"{self.url}/v1/workers", timeout=10).json()
 
     def api_pid(self) -> int:
         out = subprocess.run(
@@ -129,7 +129,7 @@ def test_a_trial_that_kills_its_worker_fails_the_study(served: Any) -> None:
 
 
 def test_a_trial_over_the_memory_limit_fails_and_the_worker_lives(
-    stack_factory: type[Stack], sqlite_url: str
+    stack_factory: StackFactory, sqlite_url: str
 ) -> None:
     """The API admits a model of 117 M parameters (its budget raised); the worker's own limit
     (1.5 GB) makes each trial fail with an allocation error instead of an OOM kill."""

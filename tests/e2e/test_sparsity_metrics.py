@@ -64,7 +64,7 @@ def finished(stack: Stack, study_id: str) -> dict[str, Any]:
 
 def all_trials(stack: Stack, study_id: str) -> list[dict[str, Any]]:
     page = httpx.get(f"{stack.url}/v1/studies/{study_id}/trials", params={"limit": 500}).json()
-    return page["items"]  # type: ignore[no-any-return]
+    return page["items"]
 
 
 def test_constraint_study_best_trial_is_within_max_nonzero(

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import optuna
 
-from tests.support import Stack, wait_for
+from tests.support import Stack, StackFactory, wait_for
 
 MLP_STUDY: dict[str, Any] = {
     "name": "diabetes-mlp",
@@ -29,10 +29,10 @@ MLP_STUDY: dict[str, Any] = {
 def _trials(stack: Stack, study_id: str) -> list[dict[str, Any]]:
     page = httpx.get(f"{stack.url}/v1/studies/{study_id}/trials", params={"limit": 500}, timeout=30)
     assert page.status_code == 200
-    return page.json()["items"]  # type: ignore[no-any-return]
+    return page.json()["items"]
 
 
-def test_study_runs_end_to_end(stack_factory: type[Stack], sqlite_url: str) -> None:
+def test_study_runs_end_to_end(stack_factory: StackFactory, sqlite_url: str) -> None:
     stack = stack_factory(sqlite_url).start_api()
     stack.start_workers(2)
     created = httpx.post(f"{stack.url}/v1/studies", json=MLP_STUDY, timeout=30)
@@ -72,7 +72,7 @@ def test_study_runs_end_to_end(stack_factory: type[Stack], sqlite_url: str) -> N
 
 
 def test_cancel_stops_running_trials_within_a_heartbeat_and_an_epoch(
-    stack_factory: type[Stack], sqlite_url: str
+    stack_factory: StackFactory, sqlite_url: str
 ) -> None:
     """A cancel reaches a running trial on its worker's heartbeat (1 s here): it stops about
     one heartbeat interval plus one epoch later (0.5 s epochs of the sleep objective: 3 epochs),
@@ -103,7 +103,7 @@ def test_cancel_stops_running_trials_within_a_heartbeat_and_an_epoch(
                     f"{stack.url}/v1/studies/{study_id}/trials/{trial['number']}", timeout=30
                 ).json()
                 if len(detail["learning_curve"]) >= 2:
-                    return detail  # type: ignore[no-any-return]
+                    return detail
         return None
 
     trial = wait_for(running_trial, timeout=240, what="a trial with two epochs")

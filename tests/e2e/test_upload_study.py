@@ -9,7 +9,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from tests.support import Stack, wait_for
+from tests.support import StackFactory, wait_for
 
 ADMIN = "e2e-admin-key-0123456789abcdef"
 
@@ -27,7 +27,7 @@ def sparse_csv(n: int = 400, seed: int = 0) -> bytes:
     return df.to_csv(index=False).encode()
 
 
-def test_upload_then_tune_on_it(stack_factory: type[Stack], database_url: str) -> None:
+def test_upload_then_tune_on_it(stack_factory: StackFactory, database_url: str) -> None:
     stack = stack_factory(database_url, REGTUNE_ADMIN_KEY=ADMIN).start_api()
     stack.start_workers(2)
     with httpx.Client(

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.support import Stack, wait_for
+from tests.support import StackFactory, wait_for
 
 STUDY: dict[str, Any] = {
     "dataset": {"builtin": "diabetes"},
@@ -18,7 +18,7 @@ STUDY: dict[str, Any] = {
 }
 
 
-def test_no_study_kills_a_worker(stack_factory: type[Stack], sqlite_url: str) -> None:
+def test_no_study_kills_a_worker(stack_factory: StackFactory, sqlite_url: str) -> None:
     stack = stack_factory(
         sqlite_url, REGTUNE_OBJECTIVE_FACTORY="tests.objectives:make_failing_objective"
     ).start_api()
@@ -31,10 +31,14 @@ def test_no_study_kills_a_worker(stack_factory: type[Stack], sqlite_url: str) ->
         (unbuildable, "RuntimeError: the model cannot be built"),
     ):
         stack.wait_status(created["id"], ("failed",), timeout=120)
+
         # a trial claimed just before the study failed may still run for a moment (was: read at
         # the first sight of "failed", a rare RUNNING 1 failed one run); it ends with its study
+        def ended(at: str = created["id"]) -> dict[str, Any] | bool:
+            return (s := stack.study(at))["counts"].get("RUNNING", 0) == 0 and s
+
         study = wait_for(
-            lambda at=created["id"]: (s := stack.study(at))["counts"].get("RUNNING", 0) == 0 and s,
+            ended,
             timeout=60,
             what=f"the trials of failed study {created['id']} to end",
         )

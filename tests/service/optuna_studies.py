@@ -4,6 +4,7 @@ finished trials written into a study at once."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import optuna
 from optuna.trial import FrozenTrial
@@ -16,7 +17,9 @@ from regtune.service.store.optuna_db.internals.inserts import add_trials as writ
 from regtune.service.store.scheduling.retries import storage_with_retries
 
 
-def directed_study(database_url: str, direction: str) -> tuple[Engine, optuna.Study, float]:
+def directed_study(
+    database_url: str, direction: Literal["minimize", "maximize"]
+) -> tuple[Engine, optuna.Study, float]:
     """The migrated database's engine, a new study on it that goes in ``direction``, and the
     sign that turns a loss (lower is better) into a value of that direction."""
     upgrade(database_url)

@@ -38,7 +38,7 @@ def test_a_killed_api_process_is_logged_as_a_warning_and_replaced(
     def line() -> dict[str, object] | None:
         for text in api.log().splitlines():
             if text.startswith("{") and f"API process {first} ended" in text:
-                return json.loads(text)  # type: ignore[no-any-return]
+                return json.loads(text)
         return None
 
     found = wait_for(line, timeout=60, what="the line about the killed process")

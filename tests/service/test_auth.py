@@ -50,7 +50,7 @@ class Tenants:
         self.a = self.client(self.keys["alpha"]["key"])
         self.b = self.client(self.keys["beta"]["key"])
 
-    def client(self, key: str | None) -> httpx.Client:
+    def client(self, key: str | None) -> TestClient:
         """Another client of the same app (its lifespan is the first client's)."""
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         return TestClient(self.app.app, headers=headers)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import optuna
 import pytest
 from optuna.distributions import FloatDistribution
@@ -32,7 +34,7 @@ def _add(study: optuna.Study, value: float | None, *, feasible: bool | None = No
 
 @pytest.mark.parametrize("direction", ["minimize", "maximize"])
 def test_best_skips_infeasible_trials_beyond_the_first_candidates(
-    database_url: str, direction: str
+    database_url: str, direction: Literal["minimize", "maximize"]
 ) -> None:
     engine, study, sign = directed_study(database_url, direction)
     _add(study, None)  # pruned trials never count

@@ -359,6 +359,7 @@ def _trial_of_a_dead_worker(db: Db, row: StudyRow, worker_id: str) -> None:
     beat = om.TrialHeartbeatModel
     with transaction(db.engine) as session:
         last = session.scalar(select(beat.heartbeat).where(beat.trial_id == trial_id_of(trial)))
+        assert last is not None
         session.execute(
             update(beat)
             .where(beat.trial_id == trial_id_of(trial))

@@ -28,8 +28,8 @@ def test_trials_take_a_state_in_any_case_and_say_where_the_next_page_starts(
     for command in ("show", "best"):  # the trial's and the refit's metrics in one order
         said = cli_output(api, monkeypatch, command, created["id"])
         for label in ("test (trial):", "test (refit model):"):
-            shown = said.split(label)[1].split()
-            names = [part.split("=")[0] for part in shown if "=" in part][:3]
+            parts = said.split(label)[1].split()
+            names = [part.split("=")[0] for part in parts if "=" in part][:3]
             assert names == ["loss", "r2", "rmse"], (command, label, said)
 
 

@@ -87,5 +87,5 @@ def test_columns_named_by_numbers_are_ignored_and_targeted_by_them(api: TestClie
     frame = rows()
     frame.columns = [0, 1, 2, 3]  # 2 is the category of numbers
     with regtune.Client("http://regtune.test", transport=ThroughApp(api)) as client:
-        dataset = client.upload_dataset(frame, target=3, ignore=[2])  # type: ignore[arg-type]
+        dataset = client.upload_dataset(frame, target=3, ignore=[2])  # type: ignore[arg-type, list-item]
     assert (dataset.target, dataset.ignored) == ("3", ["2"])

@@ -70,7 +70,7 @@ def stored_rows() -> int:
     try:
         with engine.connect() as connection:
             return int(
-                connection.execute(sa.text("SELECT count(*) FROM regtune_datasets")).scalar()
+                connection.execute(sa.text("SELECT count(*) FROM regtune_datasets")).scalar_one()
             )
     finally:
         engine.dispose()

@@ -13,6 +13,7 @@ from jsonschema import Draft202012Validator
 from sqlalchemy import create_engine, select, update
 
 from regtune.service.spec.definition import EXAMPLE, StudySpec
+from regtune.service.spec.space import Range
 from regtune.service.store.db import get_engine
 from regtune.service.store.tables import StudyRow
 from tests.inprocess import Apps
@@ -44,6 +45,7 @@ def test_the_definition_answers_as_the_schema_the_post_body_takes(api: TestClien
     definition = study.json()["definition"]
     assert definition_errors(schema, definition) == []
     read = StudySpec.from_stored(definition)  # the typed field, as the schema's model reads it
+    assert isinstance(read.search_space.lambda_, Range)
     assert read.name == EXAMPLE["name"] and read.search_space.lambda_.high == 10.0
     assert read.to_stored() == definition
 

@@ -6,7 +6,7 @@ saved model, one_se and the Pareto front pass it by, and the study's ``selection
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 import optuna
 import pytest
@@ -42,7 +42,7 @@ def _add(
 
 @pytest.mark.parametrize("direction", ["minimize", "maximize"])
 def test_a_diverged_trial_with_a_finite_value_is_never_chosen(
-    database_url: str, direction: str
+    database_url: str, direction: Literal["minimize", "maximize"]
 ) -> None:
     """Found by the best model's search (``chosen_trial``) and the API's index, whether it
     reads the trials at once or as they complete."""

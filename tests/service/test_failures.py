@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 
 import optuna
-from optuna.distributions import FloatDistribution
+from optuna.distributions import BaseDistribution, FloatDistribution
 from optuna.trial import TrialState
 
 from regtune.service.store.db import make_engine, transaction
@@ -24,7 +24,7 @@ from regtune.service.store.trials.report import state_counts
 from regtune.service.store.trials.views import failures, study_reads
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-X = {"x": FloatDistribution(0.0, 1.0)}
+X: dict[str, BaseDistribution] = {"x": FloatDistribution(0.0, 1.0)}
 
 
 def test_the_index_and_the_report_tell_interrupted_trials_from_failed_ones(

@@ -8,10 +8,11 @@ from __future__ import annotations
 import random
 import uuid
 from datetime import timedelta
+from typing import Literal
 
 import optuna
 import pytest
-from optuna.distributions import FloatDistribution
+from optuna.distributions import BaseDistribution, FloatDistribution
 from optuna.storages._rdb import models
 from optuna.trial import TrialState, create_trial
 from sqlalchemy import delete, func, inspect, select, update
@@ -34,7 +35,7 @@ from regtune.service.store.trials.views import (
 from tests.support import study_row
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-X = {"x": FloatDistribution(0, 1)}
+X: dict[str, BaseDistribution] = {"x": FloatDistribution(0, 1)}
 
 
 def _finished(study: optuna.Study, rng: random.Random, n: int) -> None:
@@ -68,7 +69,9 @@ def _expected(study: optuna.Study) -> tuple[dict[str, int], dict[str | None, lis
 
 
 @pytest.mark.parametrize("direction", ["minimize", "maximize"])
-def test_the_trial_index_follows_new_and_changing_trials(database_url: str, direction: str) -> None:
+def test_the_trial_index_follows_new_and_changing_trials(
+    database_url: str, direction: Literal["minimize", "maximize"]
+) -> None:
     upgrade(database_url)
     engine = make_engine(database_url)
     storage = storage_with_retries(database_url)

@@ -22,7 +22,7 @@ import optuna
 import pytest
 from fastapi.testclient import TestClient
 from optuna.artifacts import upload_artifact
-from optuna.distributions import CategoricalDistribution, FloatDistribution
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 from safetensors.numpy import save_file
 from sqlalchemy import update
@@ -47,7 +47,7 @@ WEIGHTS = [0.0, -0.2, 0.9, 0.4, 0.0, 0.1]
 TRUE = [0.05, -0.3, 1.0, 0.5, 0.02, 0.15]
 """Each input's weight without a penalty: the path's trials shrink them (lasso-like), so the
 inputs enter, from large λ to small, in the order of their size: bmi, bp, sex, s2, age, s1."""
-DISTRIBUTIONS = {
+DISTRIBUTIONS: dict[str, BaseDistribution] = {
     "lambda": FloatDistribution(1e-4, 1.0, log=True),
     "l1_ratio": FloatDistribution(0.0, 1.0),
 }
@@ -513,7 +513,7 @@ def test_choices_are_drawn_at_their_values_not_their_indices(api: TestClient) ->
     )
     row = create_study(spec)
     study = optuna.load_study(study_name=row.optuna_name, storage=get_storage())
-    choices = {
+    choices: dict[str, BaseDistribution] = {
         "lambda": CategoricalDistribution(lambdas),
         "l1_ratio": CategoricalDistribution(ratios),
     }

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 import optuna
-from optuna.distributions import FloatDistribution
+from optuna.distributions import BaseDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 from sqlalchemy.orm import Session
 
@@ -19,7 +19,7 @@ from tests.service.optuna_studies import add_trials
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 N = 300
-DISTRIBUTIONS = {
+DISTRIBUTIONS: dict[str, BaseDistribution] = {
     "lambda": FloatDistribution(1e-4, 1.0, log=True),
     "l1_ratio": FloatDistribution(0.0, 1.0),
 }

@@ -90,7 +90,9 @@ def _study(db: Db, n_trials: int) -> tuple[StudyRow, optuna.Study]:
     return row, optuna.load_study(study_name=row.optuna_name, storage=db.storage)
 
 
-X = {"x": optuna.distributions.FloatDistribution(0, 1)}
+X: dict[str, optuna.distributions.BaseDistribution] = {
+    "x": optuna.distributions.FloatDistribution(0, 1)
+}
 
 
 def _killed_mid_trial(db: Db, row: StudyRow, study: optuna.Study) -> int:
@@ -183,6 +185,7 @@ def test_the_slot_comes_free_when_no_retry_follows_within_the_grace_period(db: D
         failed_at = session.scalar(
             select(trials._datetime_complete_utc).where(trials.trial_id == killed)
         )
+        assert failed_at is not None
         session.execute(
             update(trials)
             .where(trials.trial_id == killed)
@@ -289,8 +292,8 @@ def test_a_worker_killed_on_shutdown_before_it_linked_its_trial_leaves_both_to_t
     """``regtune serve`` killed it: a trial linked to no claim may be a live worker's, so the
     hand-back leaves it and its slot to the sweep, which gives the slot to its retry."""
     row, study, started = _killed_before_linking(db, f"shutdown-{uuid.uuid4().hex[:6]}")
-    here = {"host": socket.gethostname(), "pid": os.getpid()}
-    assert hand_back_killed_worker(**here, engine=db.engine, storage=db.storage) == 0
+    host, pid = socket.gethostname(), os.getpid()
+    assert hand_back_killed_worker(host=host, pid=pid, engine=db.engine, storage=db.storage) == 0
     assert claim(db.engine, worker_id="alive") is None
     _a_grace_period_later(db, started)
     assert sweep(db.engine, db.storage, grace=GRACE) == 1

@@ -186,7 +186,8 @@ def test_batch_norm_reads_true_and_false_and_its_choices() -> None:
     assert dict(spec.search_space.searched())["batch_norm"].values == (0.0, 1.0)
     assert StudySpec.from_stored(spec.to_stored()) == spec
     definition["search_space"]["batch_norm"] = True
-    assert StudySpec.model_validate(definition).search_space.batch_norm.values == (1.0, 1.0)
+    batch_norm = StudySpec.model_validate(definition).search_space.batch_norm
+    assert batch_norm is not None and batch_norm.values == (1.0, 1.0)
 
 
 @pytest.mark.parametrize(

@@ -128,7 +128,7 @@ def test_a_study_stops_once_patience_trials_in_a_row_did_not_improve_its_best_va
         expected = patience_stop(values, patience, min_delta)
         assert expected is not None and expected[0] < N_TRIALS, (patience, values)
         n, best, number = expected
-        rule = {"patience": patience, "min_delta": min_delta}
+        rule: dict[str, Any] = {"patience": patience, "min_delta": min_delta}
         created = api.post("/v1/studies", json=body(f"patience-{patience}", **rule)).json()
         study = run_to_the_end(api, created["id"])
         assert study["status"] == "completed" and done(study) == n, (study, expected)

@@ -9,7 +9,7 @@ from typing import Any
 import optuna
 import pytest
 from fastapi.testclient import TestClient
-from optuna.distributions import FloatDistribution
+from optuna.distributions import BaseDistribution, FloatDistribution
 from optuna.storages._rdb import models as om
 from optuna.trial import TrialState, create_trial
 from sqlalchemy import Engine, update
@@ -202,7 +202,7 @@ def test_hand_backs_spend_none_of_the_retries_a_trial_has_for_dead_workers(
     engine, storage, study = _study(database_url, "handed-back", "running")
     with transaction(engine) as session:
         session.execute(update(StudyRow).where(StudyRow.id == "handed-back").values(max_retries=1))
-    x = {"x": FloatDistribution(0, 1)}
+    x: dict[str, BaseDistribution] = {"x": FloatDistribution(0, 1)}
 
     def dies(trial: optuna.trial.Trial) -> None:
         """Its worker dies before its first heartbeat, ten minutes ago; the sweep sees it."""

@@ -6,6 +6,7 @@ trial."""
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -56,7 +57,7 @@ def test_a_running_trial_is_failed_once(storages: list[RDBStorage]) -> None:
     study = optuna.create_study(storage=storages[0])
     trial_id = study.ask()._trial_id
     results = _at_once(
-        [lambda s=s: s.set_trial_state_values(trial_id, TrialState.FAIL) for s in storages]
+        [functools.partial(s.set_trial_state_values, trial_id, TrialState.FAIL) for s in storages]
     )
     assert results.count(True) == 1, results
     assert all(isinstance(r, UpdateFinishedTrialError) for r in results if r is not True), results
@@ -69,7 +70,10 @@ def test_a_waiting_trial_is_taken_once(storages: list[RDBStorage]) -> None:
     (waiting,) = storages[0].get_all_trials(study._study_id, states=(TrialState.WAITING,))
     trial_id = waiting._trial_id
     results = _at_once(
-        [lambda s=s: s.set_trial_state_values(trial_id, TrialState.RUNNING) for s in storages]
+        [
+            functools.partial(s.set_trial_state_values, trial_id, TrialState.RUNNING)
+            for s in storages
+        ]
     )
     assert results.count(True) == 1 and results.count(False) == TRIES - 1, results
     taken = storages[0].get_trial(trial_id)

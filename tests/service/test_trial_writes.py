@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import optuna
 import pytest
@@ -190,7 +190,7 @@ def test_creating_a_trial_is_tried_again_after_a_database_error_as_optuna_does(
     create = one_statement.create_trial
     failures = {"left": 2, "tries": 0}
 
-    def deadlocked(*args: object, **kwargs: object) -> object:
+    def deadlocked(*args: Any, **kwargs: Any) -> Any:
         failures["tries"] += 1
         if failures["left"]:
             failures["left"] -= 1

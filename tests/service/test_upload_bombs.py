@@ -56,7 +56,7 @@ def upload(
 
 def parquet_bytes(table: pa.Table, **options: object) -> bytes:
     buffer = io.BytesIO()
-    pq.write_table(table, buffer, **options)  # type: ignore[arg-type]
+    pq.write_table(table, buffer, **options)
     return buffer.getvalue()
 
 

@@ -112,8 +112,8 @@ def test_a_separator_ending_every_row_but_not_the_header_is_refused(
 def test_a_line_of_spaces_is_no_row(api: TestClient, reader: str) -> None:
     body = upload(api, SPACES)
     assert body.get("n_rows") == 30, (reader, body)
-    assert body["missing"]["rows_with_missing"] == 0, (reader, body)  # type: ignore[index]
-    assert body["missing"]["target_missing_rows_dropped"] == 0, (reader, body)  # type: ignore[index]
+    assert body["missing"]["rows_with_missing"] == 0, (reader, body)
+    assert body["missing"]["target_missing_rows_dropped"] == 0, (reader, body)
     without = upload(api, SPACES.replace(b"   \r\n", b""))
     same = ("n_rows", "columns", "missing", "target_distribution", "notes")
     assert {k: body[k] for k in same} == {k: without[k] for k in same}, reader
@@ -195,7 +195,7 @@ def test_a_line_of_tabs_and_spaces_is_no_row_in_a_comma_or_semicolon_file(
     without = upload(api, b"\r\n".join(line for line in lines if line != blank) + b"\r\n")
     same = ("n_rows", "columns", "missing", "target_distribution", "notes")
     assert {k: body[k] for k in same} == {k: without[k] for k in same}, reader
-    assert not any("fewer fields" in note for note in body["notes"]), body  # type: ignore[union-attr]
+    assert not any("fewer fields" in note for note in body["notes"]), body
 
 
 def test_a_line_of_one_tab_is_a_short_row_of_empty_cells_in_a_tab_file(
@@ -208,7 +208,7 @@ def test_a_line_of_one_tab_is_a_short_row_of_empty_cells_in_a_tab_file(
     lines[105:105] = [b"\t"]  # line 106
     body = upload(api, b"\r\n".join(lines) + b"\r\n")
     assert body.get("n_rows") == 120, (reader, body)
-    assert body["missing"]["target_missing_rows_dropped"] == 1, (reader, body)  # type: ignore[index]
+    assert body["missing"]["target_missing_rows_dropped"] == 1, (reader, body)
     assert "1 row (line 106) has fewer fields" in str(body["notes"]), (reader, body)
 
 
@@ -236,7 +236,7 @@ def test_text_after_a_closing_quote_is_part_of_the_value(
     plain = upload(api, b"\r\n".join([*CITIES[:3], b"2,5;2;" + quoted, *CITIES[4:]]))
     same = ("n_rows", "columns", "missing", "target_distribution", "notes")
     assert {k: body[k] for k in same} == {k: plain[k] for k in same}, reader
-    city = next(c for c in body["columns"] if c["name"] == "city")  # type: ignore[attr-defined]
+    city = next(c for c in body["columns"] if c["name"] == "city")
     assert read.decode() in city["categories"], (reader, city)
 
 

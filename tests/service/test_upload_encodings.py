@@ -30,7 +30,7 @@ def frame() -> pd.DataFrame:
 
 def written(data: pd.DataFrame, encoding: str, **options: str) -> bytes:
     handle = io.StringIO()
-    data.to_csv(handle, index=False, lineterminator="\r\n", **options)  # type: ignore[call-overload]
+    data.to_csv(handle, index=False, lineterminator="\r\n", **options)
     return handle.getvalue().encode(encoding)
 
 
@@ -51,15 +51,13 @@ def test_a_file_in_the_named_encoding_is_the_same_data(
     read = upload(api, written(data, encoding, sep=sep), encoding=asked)
     plain = upload(api, written(data, "utf-8"))
     assert read["columns"] == plain["columns"]
-    assert read["columns"][1]["categories"] == ["Malmö", "São Paulo", "Zürich"]  # type: ignore[index]
+    assert read["columns"][1]["categories"] == ["Malmö", "São Paulo", "Zürich"]
     assert read["target_distribution"] == plain["target_distribution"]
     canonical = {"cp1252": "cp1252", "latin-1": "iso8859-1", "utf-16": "utf-16"}.get(encoding)
     assert read["encoding"] == (canonical or "utf-8")
     assert plain["encoding"] == "utf-8"
     if canonical:
-        assert read["notes"][0] == (  # type: ignore[index]
-            f"the file was read as {canonical} text (encoding={canonical})"
-        )
+        assert read["notes"][0] == f"the file was read as {canonical} text (encoding={canonical})"
     assert api.get(f"/v1/datasets/{read['id']}").json()["encoding"] == read["encoding"]
 
 

@@ -76,10 +76,10 @@ def test_a_file_with_declared_marks_is_the_same_data_as_with_empty_cells(
     plain = upload(api, csv(frame()))
     read = upload(api, raw, filename=filename, missing_values=marks)
     same_data(read, plain)
-    assert read["missing"]["missing_by_column"] == {"x": 2, "city": 1}  # type: ignore[index]
+    assert read["missing"]["missing_by_column"] == {"x": 2, "city": 1}
     assert read["missing_values"] == sorted(marks)
     shown = ", ".join(repr(m) for m in sorted(marks))
-    assert f"cells written {shown} were read as missing values (missing_values)" in read["notes"]  # type: ignore[operator]
+    assert f"cells written {shown} were read as missing values (missing_values)" in read["notes"]
     assert plain["missing_values"] == []
     assert api.get(f"/v1/datasets/{read['id']}").json()["missing_values"] == sorted(marks)
 

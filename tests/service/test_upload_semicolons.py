@@ -100,7 +100,7 @@ def test_a_comma_file_with_a_semicolon_in_a_name_is_still_read_with_commas(
 ) -> None:
     data = frame().drop(columns=["city"]).rename(columns={"x": "price;eur"})
     read = upload(api, data.to_csv(index=False).encode())
-    assert [c["name"] for c in read["columns"]] == ["price;eur"]  # type: ignore[index]
+    assert [c["name"] for c in read["columns"]] == ["price;eur"]
     assert read["notes"] == []
 
 
@@ -141,7 +141,7 @@ def test_a_column_of_decimal_points_in_a_semicolon_file_is_said(api: TestClient)
     plain = upload(api, data.to_csv(index=False).encode())
     assert read["target_distribution"] == plain["target_distribution"]
     x, y = (repr(float(data[c][0])) for c in ("x", "y"))
-    assert read["notes"][1:] == [  # type: ignore[index]
+    assert read["notes"][1:] == [
         f"column 'x' is written with decimal points ('{x}'), so its numbers were read with them",
         f"column 'y' is written with decimal points ('{y}'), so its numbers were read with them",
     ]

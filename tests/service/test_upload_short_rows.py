@@ -47,7 +47,7 @@ def test_short_rows_are_read_with_missing_cells_and_said_in_the_notes(
 ) -> None:
     raw = rows(short=SHORT)
     body = upload(api, raw)
-    assert NOTE in body["notes"], body  # type: ignore[operator]
+    assert NOTE in body["notes"], body
     path = tmp_path / "short.csv"
     path.write_bytes(raw)
     said = cli_output(api, monkeypatch, "datasets", "upload", str(path), "--target", "y")
@@ -63,7 +63,7 @@ def test_short_rows_are_read_with_missing_cells_and_said_in_the_notes(
     said_of_it = str(upload(api, trailing)["notes"])
     assert "no name and no value" in said_of_it and "fewer fields" not in said_of_it, said_of_it
     whole = upload(api, rows(short={}))
-    assert not any("fewer fields" in note for note in whole["notes"]), whole  # type: ignore[union-attr]
+    assert not any("fewer fields" in note for note in whole["notes"]), whole
 
 
 def test_the_lines_are_the_files_after_a_sep_line_and_past_the_fifth_are_counted(

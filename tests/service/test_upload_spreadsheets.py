@@ -59,8 +59,8 @@ def test_hash_n_a_is_a_missing_value(api: TestClient) -> None:
     data = frame().astype({"x": object})
     data.loc[3, "x"] = "#N/A"
     read = upload(api, text(data).encode())
-    assert read["columns"][0]["kind"] == "numeric"  # type: ignore[index]
-    assert read["missing"]["missing_by_column"] == {"x": 1}  # type: ignore[index]
+    assert read["columns"][0]["kind"] == "numeric"
+    assert read["missing"]["missing_by_column"] == {"x": 1}
 
 
 def test_an_error_value_among_numbers_is_named_as_one(api: TestClient) -> None:
@@ -89,8 +89,8 @@ def test_numbers_shown_with_signs_are_said_to_be_text(api: TestClient) -> None:
     data = frame().head(30)
     shown = data.assign(x=[f"${v:,.2f}" for v in data["x"] * 100])
     read = upload(api, text(shown).encode())
-    assert read["columns"][0]["kind"] == "categorical"  # type: ignore[index]
-    first = read["columns"][0]["categories"][0]  # type: ignore[index]
+    assert read["columns"][0]["kind"] == "categorical"
+    first = read["columns"][0]["categories"][0]
     assert read["notes"] == [
         f"column 'x' holds numbers as a spreadsheet shows them ({first!r}: a currency or percent "
         "sign, a leading apostrophe or a typographic minus), read as text: one-hot encoded as 30 "

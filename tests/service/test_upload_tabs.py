@@ -43,7 +43,7 @@ def test_a_tab_file_is_the_same_data(api: TestClient, line_end: str) -> None:
     tabs = data.to_csv(index=False, sep="\t", lineterminator=line_end).encode()
     read = upload(api, tabs)
     plain = upload(api, commas)
-    assert [c["name"] for c in read["columns"]] == ["x", "city"]  # type: ignore[index]
+    assert [c["name"] for c in read["columns"]] == ["x", "city"]
     assert read["columns"] == plain["columns"]
     assert read["task"] == plain["task"] == "regression"
     assert read["target_distribution"] == plain["target_distribution"]

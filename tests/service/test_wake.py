@@ -19,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, insert, text, update
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import QueuePool
 
 from regtune.service.spec.definition import EXAMPLE
 from regtune.service.store.clock import utcnow
@@ -192,6 +193,12 @@ def studies_db(pg_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+def checked_out(engine: Engine) -> int:
+    """The connections of ``engine``'s pool in use (on PostgreSQL, a ``QueuePool``)."""
+    assert isinstance(engine.pool, QueuePool), engine.pool
+    return engine.pool.checkedout()
+
+
 def _heard(listener: psycopg.Connection[Any], writer: Engine, change: dict[str, Any]) -> bool:
     """Whether updating study ``s`` by ``change`` notified ``regtune_work``: the writer's own
     marker notification follows the change, so what arrives first tells (no timing)."""
@@ -256,7 +263,7 @@ def test_a_listening_wait_ends_on_a_notification_and_gives_its_connection_back(
     changes = Changes(str(studies_db.url), engine=studies_db)
     stop = threading.Event()
     assert changes.wait(HOUR, stop), "what changed before it listened went unheard: look at once"
-    assert studies_db.pool.checkedout() == 1  # listening, on a connection of the pool
+    assert checked_out(studies_db) == 1  # listening, on a connection of the pool
     woke: list[bool] = []
     thread = threading.Thread(target=lambda: woke.append(changes.wait(HOUR, stop)))
     thread.start()
@@ -266,7 +273,7 @@ def test_a_listening_wait_ends_on_a_notification_and_gives_its_connection_back(
     stop.set()
     assert woke == [True]
     changes.busy()
-    assert studies_db.pool.checkedout() == 0
+    assert checked_out(studies_db) == 0
     with studies_db.connect() as connection:  # the connection came back listening to nothing
         listening = connection.execute(text("SELECT pg_listening_channels()")).all()
     assert listening == []
@@ -282,7 +289,7 @@ def test_a_stop_ends_a_listening_wait(studies_db: Engine) -> None:
     thread.join(timeout=60)
     assert not thread.is_alive()
     changes.close()
-    assert studies_db.pool.checkedout() == 0
+    assert checked_out(studies_db) == 0
 
 
 def test_an_idle_worker_listens_again_after_the_database_restarts(

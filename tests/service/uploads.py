@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi.testclient import TestClient
 
 BOUNDARY = "regtune-test-boundary"
@@ -19,11 +21,11 @@ STREAMED_END = f"\r\n--{BOUNDARY}--\r\n".encode()
 
 def upload(
     api: TestClient, raw: bytes, *, filename: str = "d.csv", **form: object
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """POST ``raw`` as a dataset with target ``y`` (or ``form``'s): its 201 or 422 body."""
     answer = api.post("/v1/datasets", files={"file": (filename, raw)}, data={"target": "y", **form})
     assert answer.status_code in (201, 422), answer.text
-    body: dict[str, object] = answer.json()
+    body: dict[str, Any] = answer.json()
     return body
 
 

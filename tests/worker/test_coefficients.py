@@ -48,6 +48,7 @@ def test_only_the_largest_non_zero_weights_are_kept_rounded() -> None:
 
 def test_a_trial_records_its_models_weights_in_one_attribute() -> None:
     model = build_model("linear", n_in=3, n_out=1, hidden_layers=[], batch_norm=False, dropout=0)
+    assert isinstance(model[1], torch.nn.Linear)
     with torch.no_grad():
         model[1].weight.copy_(torch.tensor([[0.5, 0.0, -0.25]]))
     storage = optuna.storages.InMemoryStorage()

@@ -59,6 +59,7 @@ def test_a_diverging_refit_saves_the_trials_own_models() -> None:
     study = optuna.create_study()
     study.optimize(make_objective(spec, stop_check=lambda: None), n_trials=1)
     trial = study.trials[0]
+    assert trial.value is not None
     assert trial.user_attrs["diverged"] is False and math.isfinite(trial.value)
     fitted = best_fit(spec, trial.params, trial.user_attrs)
     assert not fitted.refit and not fitted.result.diverged

@@ -13,6 +13,7 @@ import torch
 from sklearn.linear_model import Ridge
 
 from regtune.service.spec.definition import EXAMPLE, StudySpec
+from regtune.service.spec.policies import TPESampler
 from regtune.service.spec.resolve import resolve_task
 from regtune.worker.data import Fold, Standardizer, load, make_splits
 from regtune.worker.models import penalized_weights, weighted_penalties
@@ -77,7 +78,9 @@ def test_input_noise_under_the_exact_solver_is_its_expected_ridge() -> None:
     )
     result = train_exact(config, [fold], warm_start=[start])
     assert result.converged
-    ours = result.models[0][1].weight.detach().double().numpy().ravel()
+    model = result.models[0]
+    assert isinstance(model, torch.nn.Sequential) and isinstance(model[1], torch.nn.Linear)
+    ours = model[1].weight.detach().double().numpy().ravel()
     assert np.allclose(ours, reference.coef_, atol=1e-4)
 
 
@@ -105,7 +108,7 @@ def _mlp_spec(search_space: dict[str, Any]) -> StudySpec:
 @pytest.mark.parametrize("sampler", ["tpe", "grid"])
 def test_batch_norm_is_a_choice_the_sampler_makes(sampler: str) -> None:
     spec = _mlp_spec({"batch_norm": {"choices": [True, False]}})
-    spec = spec.model_copy(update={"sampler": type(spec.sampler)(type="tpe", seed=0)})
+    spec = spec.model_copy(update={"sampler": TPESampler(type="tpe", seed=0)})
     if sampler == "grid":
         spec = StudySpec.model_validate(spec.to_stored() | {"sampler": {"type": "grid"}})
     study = optuna.create_study(sampler=make_sampler(spec))

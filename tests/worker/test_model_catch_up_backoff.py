@@ -12,7 +12,7 @@ from typing import Any
 
 import optuna
 import pytest
-from optuna.distributions import FloatDistribution
+from optuna.distributions import BaseDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 from sqlalchemy import Engine
 
@@ -33,7 +33,7 @@ from tests.support import Processes, process_env, regtune, study_row, wait_for
 
 SPEC = resolve_task(StudySpec.model_validate(EXAMPLE)).to_stored()
 PARAMS = {"lambda": 1e-3, "l1_ratio": 0.5, "learning_rate": 1e-2}
-DISTRIBUTIONS = {
+DISTRIBUTIONS: dict[str, BaseDistribution] = {
     "lambda": FloatDistribution(1e-5, 10.0, log=True),
     "l1_ratio": FloatDistribution(0.0, 1.0),
     "learning_rate": FloatDistribution(1e-3, 1e-1, log=True),

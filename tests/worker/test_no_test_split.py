@@ -202,7 +202,13 @@ def test_a_definition_used_directly_on_an_upload_splits_as_the_api_stores_it(
         data={"target": "label"},
     )
     assert uploaded.status_code == 201, uploaded.text
-    given = ({}, {"folds": 5}, {"folds": 3}, {"holdout": 0.3}, {"test_fraction": 0.1})
+    given: tuple[dict[str, float], ...] = (
+        {},
+        {"folds": 5},
+        {"folds": 3},
+        {"holdout": 0.3},
+        {"test_fraction": 0.1},
+    )
     for number, validation in enumerate(given):
         body = {
             "name": f"direct-{number}",

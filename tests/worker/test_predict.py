@@ -14,9 +14,10 @@ from regtune.worker import modelfile as predict
 from regtune.worker.evaluation import unnamed
 from regtune.worker.objective import n_outputs, prepare, train_config
 from regtune.worker.trainers import fit
+from regtune.worker.trainers.result import TrainResult
 
 
-def trained(name: str, validation: dict[str, object]) -> tuple[StudySpec, object, data.Splits]:
+def trained(name: str, validation: dict[str, object]) -> tuple[StudySpec, TrainResult, data.Splits]:
     spec = resolve_task(
         StudySpec.model_validate(
             {
@@ -34,7 +35,9 @@ def trained(name: str, validation: dict[str, object]) -> tuple[StudySpec, object
     return spec, result, splits
 
 
-def save_and_load(tmp_path: Path, spec: StudySpec, result, splits) -> predict.SavedModel:  # type: ignore[no-untyped-def]
+def save_and_load(
+    tmp_path: Path, spec: StudySpec, result: TrainResult, splits: data.Splits
+) -> predict.SavedModel:
     dataset = data.load(spec.dataset.model_dump(mode="json"))
     path = tmp_path / "m.safetensors"
     predict.save(
@@ -64,7 +67,7 @@ def test_a_holdout_model_scores_exactly_what_the_trial_measured(tmp_path: Path, 
     dataset = data.load(spec.dataset.model_dump(mode="json"))
     _, test = data.split_test(dataset, test_fraction=0.2, seed=0)
     scored = saved.score(dataset.X[test], dataset.y[test])
-    assert scored == unnamed("test", result.test_metrics)  # type: ignore[attr-defined]
+    assert scored == unnamed("test", result.test_metrics)
     predicted = saved.predict(dataset.X[test])["prediction"]
     assert len(predicted) == len(test)
     if splits.task != "regression":
@@ -84,7 +87,7 @@ def test_a_cross_validated_model_is_the_average_of_its_fold_models(tmp_path: Pat
             feature_names=saved.feature_names,
             info={},
         ).predict(X)["prediction"]
-        for m, f in zip(result.models, splits.folds, strict=True)  # type: ignore[attr-defined]
+        for m, f in zip(result.models, splits.folds, strict=True)
     ]
     assert np.allclose(saved.predict(X)["prediction"], np.mean(by_fold, axis=0))
     assert saved.score(X, dataset.y[test])["rmse"] > 0

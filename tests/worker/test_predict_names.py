@@ -102,7 +102,7 @@ def test_a_decomposed_category_value_predicts_as_the_model_s_own(
 def test_an_upload_holding_both_forms_of_a_value_has_one_category(api: TestClient) -> None:
     data = colours(40, 2, [COMPOSED, DECOMPOSED, "klein"])
     answer = upload(api, data.to_csv(index=False).encode())
-    column = next(c for c in answer["columns"] if c["name"] == "colour")  # type: ignore[attr-defined]
+    column = next(c for c in answer["columns"] if c["name"] == "colour")
     assert column["categories"] == sorted([COMPOSED, "klein"])
     classes = upload(api, data.drop(columns=["y"]).to_csv(index=False).encode(), target="colour")
     assert classes["classes"] == sorted([COMPOSED, "klein"]), classes

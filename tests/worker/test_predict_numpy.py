@@ -20,7 +20,7 @@ from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.resolve import resolve_task
 from regtune.worker import best_model, data, modelfile
 
-CASES = {
+CASES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "regression, MLP with batch norm, 2 folds": (
         "diabetes",
         {"kind": "mlp", "hidden_layers": [8, 4], "batch_norm": True},

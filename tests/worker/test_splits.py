@@ -40,7 +40,7 @@ def test_a_shuffled_split_is_train_test_splits(n: int, fraction: float) -> None:
     for seed in SEEDS:
         train, test = shuffle_split(n, fraction, seed)
         theirs = train_test_split(rows, test_size=fraction, random_state=seed)
-        same([(train, test)], [tuple(theirs)])  # type: ignore[list-item]
+        same([(train, test)], [tuple(theirs)])
 
 
 @pytest.mark.parametrize("n", [30, 61, 150, 178, 569, 1000])
@@ -63,7 +63,7 @@ def test_a_stratified_split_is_train_test_splits(n: int, weights: list[float]) -
                     shuffle_split(n, fraction, seed, y)
                 continue
             train, test = shuffle_split(n, fraction, seed, y)
-            same([(train, test)], [tuple(theirs)])  # type: ignore[list-item]
+            same([(train, test)], [tuple(theirs)])
 
 
 def test_labels_of_any_kind_split_by_their_order_of_appearance() -> None:
@@ -79,7 +79,7 @@ def test_labels_of_any_kind_split_by_their_order_of_appearance() -> None:
             theirs = train_test_split(
                 np.arange(200), test_size=0.2, random_state=seed, stratify=named
             )
-            same([shuffle_split(200, 0.2, seed, named)], [tuple(theirs)])  # type: ignore[list-item]
+            same([shuffle_split(200, 0.2, seed, named)], [tuple(theirs)])
 
 
 @pytest.mark.parametrize("n", [5, 9, 10, 11, 99, 442, 1000])

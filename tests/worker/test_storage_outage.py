@@ -27,7 +27,8 @@ def test_an_outage_while_the_worker_opens_optunas_storage_is_waited_out(
 ) -> None:
     apps()
     close_database()  # the worker opens the storage itself, as a fresh process does
-    real, failed = loop.get_storage, []
+    real = loop.get_storage
+    failed: list[int] = []
 
     def storage(*args: Any) -> Any:
         if len(failed) < 2:

@@ -43,6 +43,7 @@ def _state(reference: Any) -> LinearState:
 
 
 def _weights(model: torch.nn.Module) -> tuple[np.ndarray, np.ndarray]:
+    assert isinstance(model, torch.nn.Sequential)
     layer = model[1]
     assert isinstance(layer, torch.nn.Linear)
     return layer.weight.detach().double().numpy(), layer.bias.detach().double().numpy()
@@ -192,7 +193,8 @@ def test_dropout_shrinks_a_linear_trial_like_a_ridge() -> None:
     assert np.linalg.norm(_weights(dropped.models[0])[0]) < np.linalg.norm(
         _weights(plain.models[0])[0]
     )
-    assert isinstance(dropped.models[0][0], torch.nn.Dropout)  # saved as the model it stands for
+    model = dropped.models[0]  # saved as the model it stands for
+    assert isinstance(model, torch.nn.Sequential) and isinstance(model[0], torch.nn.Dropout)
 
 
 def test_minibatch_only_options_are_refused() -> None:

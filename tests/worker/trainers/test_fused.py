@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from regtune.worker.data import Splits, load, make_splits
-from regtune.worker.trainers.config import EarlyStop, TrainConfig
-from regtune.worker.trainers.fused import groups, train_fused
+from regtune.worker.trainers.config import EarlyStop, EpochHook, TrainConfig
+from regtune.worker.trainers.fused import MemberEpochHook, groups, train_fused
 from regtune.worker.trainers.minibatch import train_minibatch
 from regtune.worker.trainers.result import TrainResult
 
@@ -100,7 +100,7 @@ def test_a_pruned_member_leaves_the_stack_and_the_others_go_on() -> None:
     data = splits("digits")
     configs = members(data, early_stopping=None)
 
-    def prune_second(member: int) -> object:
+    def prune_second(member: int) -> EpochHook:
         return lambda epoch, _metrics: member == 1 and epoch == 2
 
     alone = [train_minibatch(c, data.folds, prune_second(i)) for i, c in enumerate(configs)]
@@ -108,7 +108,7 @@ def test_a_pruned_member_leaves_the_stack_and_the_others_go_on() -> None:
     fused = train_fused(
         configs,
         data.folds,
-        lambda k, epoch, metrics: prune_second(k)(epoch, metrics),  # type: ignore[operator]
+        lambda k, epoch, metrics: prune_second(k)(epoch, metrics),
         lambda k, _result: done.append(k),
     )
     assert done[0] == 1 and sorted(done) == [0, 1, 2, 3]  # handed over as soon as it ends
@@ -178,7 +178,7 @@ def test_a_member_with_dropout_and_noise_trains_the_same_whatever_its_companions
     ]
     first = configs[0]
 
-    def prune_at_2(member: int) -> object:
+    def prune_at_2(member: int) -> MemberEpochHook:
         return lambda k, epoch, _metrics: k == member and epoch == 2
 
     alone = train_fused([first], data.folds)[0]

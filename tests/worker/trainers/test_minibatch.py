@@ -59,7 +59,9 @@ def _ista(
         bias = torch.tensor(np.atleast_1d(start.intercept_), dtype=torch.float32)
         warm_start = [LinearState(weight, bias)]
     result = train_minibatch(config, [fold], warm_start=warm_start)
-    return result.models[0][1].weight.detach().double().numpy().ravel()
+    model = result.models[0]
+    assert isinstance(model, torch.nn.Sequential) and isinstance(model[1], torch.nn.Linear)
+    return model[1].weight.detach().double().numpy().ravel()
 
 
 def _relative_error(ours: np.ndarray, reference: np.ndarray) -> float:

@@ -63,6 +63,7 @@ def _expected(fold: Fold, lam: float, l1_ratio: float, relax: float) -> tuple[np
 
 
 def _model(module: torch.nn.Module) -> tuple[np.ndarray, float]:
+    assert isinstance(module, torch.nn.Sequential)
     layer = module[1]
     assert isinstance(layer, torch.nn.Linear)
     return layer.weight.detach().double().numpy().ravel(), float(layer.bias.detach()[0])
