@@ -35,9 +35,9 @@ $(BIN)/helm: | $(STAMP)
 chart-sync: setup
 	$(BIN)/python -c 'from regtune.service.store.scheduling.scaling import SCALER_QUERY as q; import sys; sys.stdout.write(q)' > deploy/helm/regtune/files/scaler.sql
 
-# Everything: lint, types, the import contracts, then every test (two processes, a module to a
-# process so a module's shared stack starts once; a test that hangs fails by name after its
-# timeout). The pytest cache stays on: PYTEST_ARGS=--lf or --ff.
+# Everything: lint and format, types (regtune, bench and tests), the import contracts, then
+# every test (two processes, a module to a process so a module's shared stack starts once; a
+# test that hangs fails by name after its timeout). The pytest cache stays on: PYTEST_ARGS=--lf or --ff.
 # The suites start hundreds of interpreters (xdist's, the APIs and workers the full tier runs, the
 # CLI's): where the environment sets PYTHONDONTWRITEBYTECODE, each one would compile the project's
 # modules and rewrite the tests' asserts from source again. pip compiled the dependencies; the
@@ -48,6 +48,7 @@ COMPILE := $(BIN)/python -m compileall -q regtune service worker bench tests
 
 test: setup system-deps helm
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(COMPILE)
