@@ -46,8 +46,15 @@ _TAGS = (("study_id", "study"), ("trial", "trial"), ("worker_id", "worker"))
 _LEVEL_COLOURS = {"WARNING": "33", "ERROR": "31", "CRITICAL": "1;31", "DEBUG": "2"}
 
 
+_URL_PASSWORD = re.compile(r"(?i)(://[^/\s:@]*:)[^/\s]+@|([?&](?:ssl)?password=)[^&#\s'\"]+")
+"""A password in a URL: before its ``@`` or as a query parameter (libpq's ``?password=``)."""
+
+
 def redact(text: str) -> str:
-    return _SECRET.sub(lambda m: m.group(1) + "***", text)
+    text = _SECRET.sub(lambda m: m.group(1) + "***", text)
+    return _URL_PASSWORD.sub(
+        lambda m: f"{m.group(1)}***@" if m.group(1) else f"{m.group(2)}***", text
+    )
 
 
 def _ids(record: logging.LogRecord) -> dict[str, Any]:

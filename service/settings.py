@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal, get_args
@@ -45,9 +46,18 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
+_QUERY_PASSWORD = re.compile(r"(?i)([?&](?:ssl)?password=)[^&#]*")
+"""A password given as a query parameter (libpq's ``?password=``, ``?sslpassword=``)."""
+
+
 def hide_password(url: str) -> str:
-    """``url`` fit for a message: its password as ``***``, even when it cannot be parsed or a
-    password's ``@`` was not percent-encoded (the parser then takes part of it for the host)."""
+    """``url`` fit for a message: its password as ``***``, whether before the ``@`` or in the
+    query (``?password=``), even when it cannot be parsed or a password's ``@`` was not
+    percent-encoded (the parser then takes part of it for the host)."""
+    return _QUERY_PASSWORD.sub(r"\1***", _hide_userinfo_password(url))
+
+
+def _hide_userinfo_password(url: str) -> str:
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):  # ValueError: a port that is no number

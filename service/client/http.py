@@ -19,6 +19,7 @@ client cannot send raises ``InvalidArgument`` before any request.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -129,6 +130,8 @@ class Client:
             (url or os.environ.get("REGTUNE_URL") or DEFAULT_URL).rstrip("/"),
             given_as=_given_as("url", url),
         )
+        self.shown_url = _shown(self.url)
+        """``url`` as messages show it: a password in it as ``***``."""
         key = _header_key(
             key or os.environ.get("REGTUNE_KEY") or None, given_as=_given_as("key", key)
         )
@@ -151,7 +154,7 @@ class Client:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             raise ApiUnreachable(
-                f"cannot reach the regtune API at {self.url} ({type(exc).__name__}: {exc})"
+                f"cannot reach the regtune API at {self.shown_url} ({type(exc).__name__}: {exc})"
             ) from None
         if not response.is_success:  # a redirect too: its body is no answer to the request
             raise _api_error(response)
@@ -242,8 +245,8 @@ class Client:
         page = self._page(StudyPage, "/v1/studies", params, offset=offset, limit=limit)
         if name is not None and any(s.name != name for s in page.items):
             raise UnexpectedAnswer(
-                f"the API at {self.url} does not filter studies by name (it is older than this "
-                f"client): look for {name!r} in the whole listing, or upgrade the API"
+                f"the API at {self.shown_url} does not filter studies by name (it is older than "
+                f"this client): look for {name!r} in the whole listing, or upgrade the API"
             )
         return page
 
@@ -360,13 +363,13 @@ class Client:
             partial.unlink(missing_ok=True)
             if response is None:
                 raise ApiUnreachable(
-                    f"cannot reach the regtune API at {self.url} ({exc})"
+                    f"cannot reach the regtune API at {self.shown_url} ({exc})"
                 ) from None
             expected = response.headers.get("Content-Length", "?")
             raise BrokenDownload(
-                f"the API at {self.url} broke off the download of study {study_id}'s best model "
-                f"after {response.num_bytes_downloaded} of {expected} bytes ({exc}); nothing was "
-                "saved, the API's log says why"
+                f"the API at {self.shown_url} broke off the download of study {study_id}'s best "
+                f"model after {response.num_bytes_downloaded} of {expected} bytes ({exc}); nothing "
+                "was saved, the API's log says why"
             ) from None
         partial.replace(path)
         return path
@@ -438,7 +441,7 @@ class Client:
         dataset = _parse(DatasetOut, response)
         if marks and "missing_values" not in dataset.model_fields_set:
             raise UnexpectedAnswer(
-                f"the API at {self.url} does not know missing_values (it is older than this "
+                f"the API at {self.shown_url} does not know missing_values (it is older than this "
                 f"client): its dataset {dataset.id} reads {marks} as values, not as missing; "
                 "upgrade the API, or write those cells empty"
             )
@@ -518,7 +521,10 @@ def _given_as(argument: str, value: str | None) -> str:
 def _api_url(url: str, *, given_as: str) -> str:
     """``url`` if requests can be sent to it (httpx parses it: ``http://[::1`` does not, nor a
     port that is no number), else ``InvalidArgument``."""
-    rule = f"must be an http:// or https:// URL with a host, such as {DEFAULT_URL}, got {url!r}"
+    rule = (
+        f"must be an http:// or https:// URL with a host, such as {DEFAULT_URL}, "
+        f"got {_shown(url)!r}"
+    )
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:
@@ -528,6 +534,15 @@ def _api_url(url: str, *, given_as: str) -> str:
     if parsed.port is not None and not 0 < parsed.port <= MAX_PORT:
         raise InvalidArgument(given_as, f"{rule} (ports run from 1 to {MAX_PORT:,})")
     return url
+
+
+_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*):[^/?#]*@")
+"""A password in a URL's user information (``http://user:password@host``)."""
+
+
+def _shown(url: str) -> str:
+    """``url`` fit for a message: a password in it as ``***``."""
+    return _PASSWORD.sub(r"\1:***@", url)
 
 
 def _header_key(key: str | None, *, given_as: str) -> str | None:

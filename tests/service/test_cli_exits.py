@@ -324,3 +324,20 @@ def test_the_client_refuses_a_url_or_key_it_cannot_send(monkeypatch: pytest.Monk
     monkeypatch.setenv("REGTUNE_URL", "localhost:8000")
     with pytest.raises(InvalidArgument, match=r"^REGTUNE_URL: .*, got 'localhost:8000'$"):
         Client()
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("http://ana:s3cr3t@127.0.0.1:9", "error: cannot reach the regtune API at http://ana:***@"),
+        ("http://ana:s3cr3t@127.0.0.1:abc", "error: REGTUNE_URL: must be an http:// or https://"),
+    ],
+)
+def test_a_password_in_the_url_is_never_shown(url: str, said: str) -> None:
+    """``http://user:password@host`` is a URL httpx sends (as basic auth): the CLI's one line
+    about it named the password too."""
+    result = CliRunner().invoke(app, ["ls"], env={"REGTUNE_URL": url, "REGTUNE_KEY": None})
+    assert result.exit_code in (1, 2), result.output
+    [line] = result.output.splitlines()
+    assert line.startswith(said), line
+    assert "s3cr3t" not in line and "ana:***@" in line

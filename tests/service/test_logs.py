@@ -84,6 +84,30 @@ def test_a_file_or_pipe_gets_json_lines() -> None:
     assert "rt_secret123456" not in record["msg"]
 
 
+@pytest.mark.parametrize(
+    ("said", "shown"),
+    [
+        (
+            "cannot reach postgresql+psycopg://rt:s3cr@t@db:5432/regtune",
+            "cannot reach postgresql+psycopg://rt:***@db:5432/regtune",
+        ),
+        (
+            "cannot reach postgresql://rt@db/regtune?sslmode=require&password=s3cret (timeout)",
+            "cannot reach postgresql://rt@db/regtune?sslmode=require&password=*** (timeout)",
+        ),
+        ("GET http://db:80/v1/a@b?x=1 200", "GET http://db:80/v1/a@b?x=1 200"),
+    ],
+)
+def test_a_password_in_a_url_is_masked_in_every_log_line(said: str, shown: str) -> None:
+    """A library's message may hold the database URL (libpq takes ``?password=`` as well as a
+    password before the ``@``)."""
+    stream = io.StringIO()
+    logs.setup(fmt="json", stream=stream)
+    logging.getLogger("sqlalchemy.pool").warning(said)
+    (record,) = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert record["msg"] == shown
+
+
 def test_the_format_setting_overrides_the_guess(terminal: tuple[io.TextIOWrapper, int]) -> None:
     stream, fd = terminal
     logs.setup(fmt="json", stream=stream)

@@ -77,3 +77,26 @@ def test_migrate_refuses_a_port_that_is_no_number_in_one_line(processes: Process
     assert result.stderr.strip().splitlines() == [
         f"error: REGTUNE_DATABASE_URL: {PORT}, got 'postgresql://rt:***@127.0.0.1:5432x/regtune'"
     ], result.stderr[-3000:]
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "postgresql+psycopg://rt@db.example:5432/regtune?password=s3cret",
+            "postgresql+psycopg://rt@db.example:5432/regtune?password=***",
+        ),
+        (
+            "postgresql+psycopg://rt:s3cret@db.example/regtune?sslmode=require&sslpassword=s3cret",
+            "postgresql+psycopg://rt:***@db.example/regtune?sslmode=require&sslpassword=***",
+        ),
+        (
+            "postgresql+psycopg://rt@db:x/regtune?PASSWORD=s3cret",
+            "postgresql+psycopg://rt@db:x/regtune?PASSWORD=***",
+        ),
+    ],
+)
+def test_a_password_in_the_query_is_hidden_too(url: str, shown: str) -> None:
+    """libpq takes ``?password=``, and the serve banner and every "cannot reach" line printed
+    it: SQLAlchemy's ``hide_password`` masks only the one before the ``@``."""
+    assert hide_password(url) == shown
