@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 
 from regtune.service.api.contract import errors
 from regtune.service.api.deps import TenantDep
+from regtune.service.api.errors import BadBody, shown
 from regtune.service.api.schemas import (
     ColumnInfo,
     DatasetBrief,
@@ -87,14 +88,23 @@ REPEATABLE = frozenset({"ignore", "missing_values"})
 
 
 async def only_upload_fields(request: Request) -> None:
-    """A form field the upload does not read, or one it reads once given more than once, is a
-    422 naming it (was: left out or the last one taken, silently: ``ignored=id`` trained on the
-    id column). FastAPI has read the form by now; this reads the same parsed form."""
+    """A body that is no multipart form is a 400 saying how to send one (was: a file sent as
+    the body, ``curl --data-binary @data.csv``, was read as a URL-encoded form whose one field's
+    name was the whole file, and the 422 repeated it twice). A form field the upload does not
+    read, or one it reads once given more than once, is a 422 naming it (was: left out or the
+    last one taken, silently: ``ignored=id`` trained on the id column). FastAPI has read the
+    form by now; this reads the same parsed form."""
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "multipart/form-data":
+        raise BadBody(
+            "an upload is a multipart/form-data body whose fields are the file and the target "
+            f"(curl -F file=@data.csv -F target=y), got {media_type or 'no Content-Type'}"
+        )
     given = Counter(name for name, _ in (await request.form()).multi_items())
     problems = [
         {
             "type": "extra_forbidden",
-            "loc": ("body", name),
+            "loc": ("body", shown(name)),
             "msg": f"not a field of an upload: give {', '.join(UPLOAD_FIELDS)}",
         }
         for name in given

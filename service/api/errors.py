@@ -112,6 +112,14 @@ def _shown(given: Any) -> str:
     return f"{given[:SHOWN_CHARACTERS]!r}… ({len(given):,} characters)"
 
 
+def shown(name: str) -> str:
+    """A name the caller gave (a form field's), as an error's path repeats it: at most
+    ``SHOWN_CHARACTERS`` of it."""
+    if len(name) <= SHOWN_CHARACTERS:
+        return name
+    return f"{name[:SHOWN_CHARACTERS]}… ({len(name):,} characters)"
+
+
 NUMBER_TYPES = ("float_type", "float_parsing", "int_type", "int_parsing")
 NO_POINT_EXPONENT = re.compile(r"\s*([-+]?\d+)([eE][-+]?\d+)\s*")
 """``1e-5``: a number to JSON and YAML 1.2, text to YAML 1.1 readers such as PyYAML."""

@@ -218,7 +218,7 @@ def test_missing_form_fields_are_named(http: httpx.Client) -> None:
     response = http.post("/v1/datasets", files={"file": ("d.csv", csv_bytes())})
     assert response.status_code == 422
     assert [f["path"] for f in response.json()["error"]["fields"]] == ["target"]
-    response = http.post("/v1/datasets", data={"target": "y"})
+    response = http.post("/v1/datasets", files={"target": (None, "y")})  # a form, no file
     assert response.status_code == 422
     assert "file" in [f["path"] for f in response.json()["error"]["fields"]]
     response = upload(http, csv_bytes(), task="ordinal")
@@ -259,6 +259,43 @@ def test_a_form_field_the_upload_does_not_read_or_one_given_twice_is_a_422_namin
         data={"target": "y", "ignore": ["id", "x"][:1], "missing_values": ["-", "n.a."]},
     )
     assert kept.status_code == 201, kept.text
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},  # what curl --data-binary @data.csv sends: a URL-encoded form
+        {"Content-Type": "text/csv"},
+        {"Content-Type": "application/json"},
+    ],
+    ids=["url-encoded", "text/csv", "json"],
+)
+def test_a_file_sent_as_the_body_is_a_400_saying_how_to_upload(
+    http: httpx.Client, headers: dict[str, str]
+) -> None:
+    """Was: the URL-encoded reading took the whole file for one field's name, and the 422
+    repeated it twice (a 950 kB file, a 1.9 MB answer); sent as text/csv, a 422 for want of the
+    fields, with no word of the form."""
+    content = b"x,y\n" + b"".join(f"{i % 7},{i % 5}\n".encode() for i in range(20_000))
+    sent = {"Content-Type": "application/x-www-form-urlencoded"} | headers
+    refused = http.post("/v1/datasets", content=content, headers=sent)
+    assert refused.status_code == 400, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "unparseable_body" and len(refused.content) < 1_000
+    assert error["message"].startswith("an upload is a multipart/form-data body")
+    assert "curl -F file=@data.csv -F target=y" in error["message"]
+
+
+def test_a_long_field_name_is_shortened_where_the_422_repeats_it(http: httpx.Client) -> None:
+    name = "n" * 900
+    content = b"x,y\n1,2\n3,4\n"
+    refused = http.post(
+        "/v1/datasets", files={"file": ("d.csv", content)}, data={"target": "y", name: "1"}
+    )
+    assert refused.status_code == 422, refused.text
+    [field] = refused.json()["error"]["fields"]
+    assert field["path"] == f"{'n' * 80}… (900 characters)"
+    assert len(refused.content) < 1_000
 
 
 def test_a_large_definition_body_is_413(http: httpx.Client) -> None:
