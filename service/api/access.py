@@ -34,6 +34,21 @@ CHALLENGE = {
     }
 }
 """The header every 401 carries (RFC 9110 §11.6.1), as the schema declares it."""
+CORS_REQUEST_HEADERS = ("Authorization", "Content-Type", "Cache-Control", "If-None-Match")
+"""What a browser may send from an allowed origin: the key, the body's type, and every header
+an operation reads (a study's ``Cache-Control: no-cache``, the best model's ``If-None-Match``)."""
+CORS_RESPONSE_HEADERS = (
+    "Location",
+    "Retry-After",
+    "ETag",
+    "Content-Disposition",
+    "X-Regtune-Trial",
+    "WWW-Authenticate",
+    "Allow",
+)
+"""What a page from an allowed origin may read beyond the safelisted headers: every header the
+schema declares an answer to carry (a study's ``Location``, an outage's ``Retry-After``, the
+best model's file headers, a 401's challenge, a 405's ``Allow``)."""
 
 
 class Authenticate:
@@ -74,8 +89,8 @@ def install(app: FastAPI) -> None:
             CORSMiddleware,
             allow_origins=origins,
             allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["Authorization", "Content-Type"],
-            expose_headers=["Location"],
+            allow_headers=list(CORS_REQUEST_HEADERS),
+            expose_headers=list(CORS_RESPONSE_HEADERS),
         )
 
 

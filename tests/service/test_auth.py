@@ -345,6 +345,41 @@ def test_cors_allows_only_the_configured_origins(apps: Apps) -> None:
     assert "access-control-allow-origin" not in refused.headers
 
 
+def test_cors_lets_a_page_send_and_read_every_header_the_schema_declares(apps: Apps) -> None:
+    """Was: ``Cache-Control: no-cache`` (a study's wait) and ``If-None-Match`` (the best model)
+    failed the preflight, and a page could read no header but ``Location``: not an outage's
+    ``Retry-After``, not the best model's ``ETag`` or file name."""
+    api = apps(cors_origins=["http://127.0.0.1:3000"])
+    schema = api.get("/openapi.json").json()
+    operations = [op for ops in schema["paths"].values() for op in ops.values()]
+    sent = {
+        p["name"].lower()
+        for op in operations
+        for p in op.get("parameters", [])
+        if p["in"] == "header"
+    }
+    answered = {
+        name.lower()
+        for op in operations
+        for response in op["responses"].values()
+        for name in response.get("headers", {})
+    }
+    assert {"cache-control", "if-none-match"} <= sent
+    assert {"location", "retry-after", "etag", "x-regtune-trial"} <= answered
+    preflight = api.options(
+        "/v1/studies/x/best-model",
+        headers={
+            "Origin": "http://127.0.0.1:3000",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": ",".join(sorted(sent | {"authorization"})),
+        },
+    )
+    assert preflight.status_code == 200, preflight.text
+    read = api.get("/v1/studies", headers={"Origin": "http://127.0.0.1:3000"})
+    exposed = {h.strip().lower() for h in read.headers["access-control-expose-headers"].split(",")}
+    assert answered <= exposed, answered - exposed
+
+
 def test_without_keys_loopback_is_open_and_key_management_is_off(api: TestClient) -> None:
     assert api.get("/v1/studies").status_code == 200
     response = api.post("/v1/keys", json={"tenant": "alpha"})
