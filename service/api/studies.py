@@ -51,6 +51,7 @@ from regtune.service.spec.resolve import (
 )
 from regtune.service.store.reads import read
 from regtune.service.store.repos import datasets, extension, studies
+from regtune.service.store.repos.keys import TENANT_PATTERN
 from regtune.service.store.tables import StudyRow
 from regtune.service.store.trials import views as trial_reads
 
@@ -148,7 +149,7 @@ async def list_studies(
         str | None,
         Query(
             alias="tenant",
-            max_length=128,
+            pattern=TENANT_PATTERN,
             description="only this tenant's studies (the admin key, which lists every tenant's)",
         ),
     ] = None,

@@ -76,6 +76,7 @@ READS = [
     case("list_studies", 200, "/v1/studies?status=completed"),
     case("list_studies", 403, "/v1/studies?tenant=team-b", key="team"),
     case("list_studies", 422, "/v1/studies?limit=0"),
+    case("list_studies", 422, "/v1/studies?tenant=../x"),
     case("get_study", 200, "/v1/studies/{done}"),
     case("get_study", 404, "/v1/studies/nope"),
     case("get_study", 422, "/v1/studies/{done}?wait=100"),
@@ -125,7 +126,8 @@ WRITES = [
         headers={"content-type": "multipart/form-data; boundary=b"},
     ),
     case("upload_dataset", 413, "/v1/datasets", files={"file": ("big.csv", TOO_BIG)}, data=Y),
-    case("upload_dataset", 422, "/v1/datasets", data=Y),  # no file
+    case("upload_dataset", 422, "/v1/datasets", files={"target": (None, "y")}),  # no file
+    case("upload_dataset", 400, "/v1/datasets", data=Y),  # no multipart form
     case("create_key", 201, "/v1/keys", json={"tenant": "team-c"}),
     case("create_key", 400, "/v1/keys", content=b'{"tenant": ', headers=JSON),
     case("create_key", 403, "/v1/keys", key="team", json={"tenant": "team-c"}),
