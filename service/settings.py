@@ -67,6 +67,12 @@ def _hide_userinfo_password(url: str) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
+def _repeats(text: str) -> bool:
+    """Whether ``text`` is a shorter text repeated (``aaaa``, ``changemechangeme``), which no
+    random secret of 16 characters or more is."""
+    return text in (text + text)[1:-1]
+
+
 def _hide_userinfo(url: str) -> str:
     """Everything between the user name and the last ``@`` as ``***``."""
     scheme, sep, rest = url.partition("://")
@@ -355,8 +361,12 @@ class Settings(BaseSettings):
         if value is None or not value.get_secret_value().strip():
             return None
         secret = value.get_secret_value()
-        if len(secret) < 16 or secret.lower() in PLACEHOLDER_SECRETS:
-            raise ValueError("must be a random secret of at least 16 characters")
+        if len(secret) < 16 or secret.lower() in PLACEHOLDER_SECRETS or _repeats(secret):
+            raise ValueError(
+                "must be a random secret of at least 16 characters, not a word or a pattern "
+                "repeated: python3 -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))' makes one"
+            )
         return value
 
     @field_validator("cors_origins", mode="before")

@@ -24,7 +24,10 @@ COMPOSE = ROOT / "docker-compose.yml"
 HOST = ROOT / "docker-compose.host.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 ENV_EXAMPLE = ROOT / ".env.example"
-SECRETS = {"POSTGRES_PASSWORD": "s3cret-for-tests", "REGTUNE_ADMIN_KEY": "k" * 32}
+SECRETS = {
+    "POSTGRES_PASSWORD": "s3cret-for-tests",
+    "REGTUNE_ADMIN_KEY": "compose-admin-key-0123456789abcdef",
+}
 REGTUNE_SERVICES = {"migrate", "api", "worker", "dashboard"}
 
 
