@@ -59,8 +59,11 @@ class Authenticate:
         if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
             await self.app(scope, receive, send)
             return
-        header = Headers(scope=scope).get("authorization")
+        given = Headers(scope=scope).getlist("authorization")
+        header = given[0] if given else None
         try:
+            if len(given) > 1:  # whose key is it? (the first one was taken, without a word)
+                raise Unauthorized(f"send one Authorization header, got {len(given)}: Bearer <key>")
             settings = get_settings()
             caller = cached_caller(header, settings) or await anyio.to_thread.run_sync(
                 authenticate, header, settings

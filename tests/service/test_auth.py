@@ -222,6 +222,24 @@ def test_the_admin_key_reads_lists_cancels_and_deletes_every_tenants_study(
     assert tenants.a.get(f"/v1/studies/{own.json()['id']}").status_code == 404
 
 
+def test_two_keys_in_one_request_are_refused_whoever_sent_them(
+    world: tuple[Tenants, dict[str, Any]],
+) -> None:
+    """Was: the first ``Authorization`` header was taken and the other ignored, so a request
+    carrying alpha's and beta's keys read alpha's study."""
+    tenants, objects = world
+    both = [
+        ("authorization", f"Bearer {tenants.keys['alpha']['key']}"),
+        ("authorization", f"Bearer {tenants.keys['beta']['key']}"),
+    ]
+    url = f"{tenants.a.base_url}/v1/studies/{objects['study_id']}"
+    refused = tenants.client(None).send(httpx.Request("GET", url, headers=both))
+    assert refused.status_code == 401, refused.text
+    assert refused.json()["error"]["message"].startswith("send one Authorization header, got 2")
+    assert tenants.keys["alpha"]["key"] not in refused.text
+    assert tenants.a.get(f"/v1/studies/{objects['study_id']}").status_code == 200
+
+
 def test_no_key_or_a_bad_key_is_401_everywhere_but_health(
     world: tuple[Tenants, dict[str, Any]],
 ) -> None:
