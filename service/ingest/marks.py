@@ -4,8 +4,10 @@ A comma file is read with decimal points and a semicolon file with decimal comma
 separators. A tab-separated file (a copy from a spreadsheet) and a pandas DataFrame of text say
 nothing: they are read with one mark (decimal points; at predict, the mark of the model's
 training file) unless a column of numbers holds a value that reads only with the other
-(``3,14`` or ``1.234,5``; ``3.14`` or ``1,234.5``), and a table that holds both is refused, never
-guessed: ``1,234`` is 1234 with decimal points and 1.234 with decimal commas.
+(``3,14``, ``0,274`` or ``1.234,5``; ``3.14``, ``0.857`` or ``1,234.5``), and a table that holds
+both is refused, never guessed: ``1,234`` is 1234 with decimal points and 1.234 with decimal
+commas. A first group of thousands never starts with a zero (``0,274``, ``-0,007``, ``00,123``
+and ``0.857`` are no grouping), so such a value shows its decimal mark.
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ import numpy as np
 from regtune.service.errors import InvalidUpload
 from regtune.service.ingest.dialects import DATA_ROWS, DataRows
 
-GROUPED = re.compile(r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]*)?")
+FIRST_GROUP = "[1-9][0-9]{0,2}"
+"""The digits before a number's first thousands mark: no grouping writes a leading zero there
+(``0,274`` and ``0.857`` are decimals, never 274 and 857)."""
+GROUPED = re.compile(rf"[+-]?{FIRST_GROUP}(,[0-9]{{3}})+(\.[0-9]*)?")
 """A number with its thousands grouped by commas, as spreadsheets write them: ``-1,234,567.8``."""
 DECIMAL_COMMA = re.compile(
-    r"[+-]?(?:[0-9]{1,3}(?:(?P<g>[. \u00a0\u202f])[0-9]{3})(?:(?P=g)[0-9]{3})*(?:,[0-9]+)?"
+    rf"[+-]?(?:{FIRST_GROUP}(?:(?P<g>[. \u00a0\u202f])[0-9]{{3}})(?:(?P=g)[0-9]{{3}})*(?:,[0-9]+)?"
     r"|(?:[0-9]+|[0-9]*,[0-9]+)(?:[eE][+-]?[0-9]+)?)"
 )
 """A number as a semicolon file writes it: a decimal comma, thousands grouped by one of ``.``,

@@ -56,3 +56,30 @@ def test_grouped_thousands_are_numbers_at_predict(
     np.testing.assert_array_equal(rows.X[:, 0], [1234.0, 1234.0, -12_345_678.5])
     with pytest.raises(InvalidUpload, match="column 'income' held numbers"):
         encoder.read(b'income\n"2,5"\n', filename="rows.csv")
+
+
+@pytest.mark.parametrize("pandas_installed", [True, False])
+def test_a_quoted_decimal_comma_after_a_zero_stays_text(
+    monkeypatch: pytest.MonkeyPatch, pandas_installed: bool
+) -> None:
+    """``"0,274"`` in a comma file is a decimal comma, never thousands (no grouping starts with
+    a zero), so it stays text as ``"3,14"`` does (was: 274)."""
+    if not pandas_installed:
+        for name in ("pandas", "pyarrow"):
+            monkeypatch.setitem(sys.modules, name, None)
+    encoder = Encoder((Feature("x"),))
+    for written in ("0,274", "-0,007", "00,123"):
+        with pytest.raises(InvalidUpload, match="column 'x' held numbers"):
+            encoder.read(f'x\n"{written}"\n'.encode(), filename="rows.csv")
+
+
+def test_a_dataframe_of_decimal_comma_text_after_a_zero_uploads_as_text() -> None:
+    """``Client.upload_dataset(frame)`` sends a comma file: ``'0,034'`` stays text, as the
+    README's ``"3,14"`` does (was: the number 34)."""
+    from regtune.service.client.table import frame_csv
+
+    values = [f"0,{i:03d}" for i in range(ROWS)]
+    frame = pd.DataFrame({"share": values, "y": np.arange(ROWS) % 2})
+    table = read_table(frame_csv(frame, target="y", ignore=()), filename="f.csv", target="y")
+    assert table.columns[0]["kind"] == "categorical"
+    assert table.columns[0]["categories"] == sorted(values)

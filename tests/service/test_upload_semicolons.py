@@ -154,3 +154,14 @@ def test_a_quoted_decimal_comma_category_binds_from_a_semicolon_file() -> None:
     rows = encoder.read(b"size;other\n2,5;a\n3;a\n", filename="rows.csv")
     np.testing.assert_array_equal(rows.X, [[1.0, 0.0], [0.0, 1.0]])
     assert rows.unknown == {}
+
+
+@pytest.mark.usefixtures("pandas_installed")
+def test_decimal_points_after_a_zero_in_a_semicolon_file_are_decimals() -> None:
+    """``0.857`` is no thousands grouping (none starts with a zero), so a column of it and
+    ``2.415``, as ``to_csv(sep=";", float_format="%.3f")`` writes them, reads with decimal
+    points (was: 857 and 2415)."""
+    raw = b"a;y\n2.415;1\n0.857;2\n-0.042;1\n1.500;2\n"
+    rows = Encoder((Feature("a"),)).read(raw, filename="rows.csv")
+    np.testing.assert_array_equal(rows.X[:, 0], [2.415, 0.857, -0.042, 1.5])
+    assert Encoder((Feature("a"),)).read(b"a;y\n1.234;1\n", filename="r.csv").X[0, 0] == 1234

@@ -126,3 +126,29 @@ def test_text_like_3_5_in_a_tab_file_of_decimal_points_stays_text(api: TestClien
     plain = upload(api, data.to_csv(index=False).encode())
     assert read["columns"] == plain["columns"]
     assert read["notes"] == [TAB_NOTE]
+
+
+def zero_first(n: int, seed: int) -> pd.DataFrame:
+    """Numbers under one, as a spreadsheet copies them where the decimal mark is a comma:
+    ``0,274``, ``-0,918``, ``00,123``; ``x`` decides ``y``."""
+    rng = np.random.default_rng(seed)
+    x, w = rng.uniform(-1, 1, size=n).round(3), rng.uniform(0, 1, size=n).round(3)
+    return pd.DataFrame({"x": x, "w": w, "y": np.where(x > 0, "pos", "neg")})
+
+
+def test_decimal_commas_after_a_zero_in_a_tab_file_are_decimals(api: TestClient) -> None:
+    """``0,274`` is no thousands grouping (none starts with a zero), so it reads only with a
+    decimal comma (was: 274, the file read with decimal points and no note)."""
+    data = zero_first(N, 0)
+    written = data.assign(
+        x=[f"{v:.3f}".replace(".", ",") for v in data["x"]],
+        w=[f"{v:.3f}".replace(".", ",") if i else "00,123" for i, v in enumerate(data["w"])],
+    )
+    tabs = written.to_csv(index=False, sep="\t").encode()
+    assert b"\n0,274\t00,123\t" in tabs and b"\n-0," in tabs
+    table = read_table(tabs, filename="d.tsv", target="y")
+    expected = data.assign(w=[0.123, *data["w"][1:]])[["x", "w"]].to_numpy()
+    np.testing.assert_allclose(table.X, expected)
+    assert table.dialect.decimal == ","
+    read = upload(api, tabs)
+    assert read["notes"] == [TAB_COMMAS_NOTE]
