@@ -105,6 +105,24 @@ def wait_for_a_stop(spec: StudySpec, *, stop_check: StopCheck) -> Callable[[optu
     return objective
 
 
+def wait_for_a_stop_in_the_first_trial(
+    spec: StudySpec, *, stop_check: StopCheck
+) -> Callable[[optuna.Trial], float]:
+    """Trial 0 waits for a stop (``wait_for_a_stop``'s); every other trial looks at
+    ``stop_check`` once and scores its λ at once, so a test can cancel a study mid-trial and
+    then see what the trials after an ``extend`` do."""
+    waiting = wait_for_a_stop(spec, stop_check=stop_check)
+
+    def objective(trial: optuna.Trial) -> float:
+        if trial.number == 0:
+            return waiting(trial)
+        values = suggest(trial, spec)
+        stop_check()
+        return float(np.log10(values["lambda"]) ** 2)
+
+    return objective
+
+
 FEATURES_LOST = threading.Event()
 """Set by ``read_features_through_an_outage`` once its read failed: the test's cue to bring the
 database back."""

@@ -90,6 +90,23 @@ class StudyStopped(Exception):
             super().__init__(f"the study ended ({status}) while the trial ran")
 
 
+@dataclass(frozen=True)
+class Stopped:
+    """A study a heartbeat found no longer active while this worker ran it."""
+
+    study_id: str
+    status: str | None
+    """Its status then (None: deleted)."""
+    sent: float
+    """When that heartbeat was sent (``time.monotonic``)."""
+
+    def applies(self, study_id: str, *, since: float) -> bool:
+        """Whether it stops a trial of ``study_id`` claimed at ``since``: a heartbeat sent
+        after the claim read the study as it was then, one sent before may have read it before
+        ``extend`` reopened it."""
+        return self.study_id == study_id and self.sent >= since
+
+
 class HandBack(Exception):
     """The trial goes back to the queue with the same parameters.
 
@@ -203,10 +220,11 @@ class Worker:
         self._definitions: LRUCache[str, StudySpec] = LRUCache(maxsize=STUDY_CACHE_SIZE)
         self.unknown: set[str] = set()
         """Studies whose definitions a newer regtune wrote: this worker claims them no more."""
-        self._stopped_study: str | None = None
-        """Set by the heartbeat when the study being run was cancelled or deleted."""
-        self._stopped_as: str | None = None
-        """That study's status then (None: deleted)."""
+        self._stopped: Stopped | None = None
+        """Set by the heartbeat when the study being run was cancelled, deleted or ended."""
+        self._claimed_at = time.monotonic()
+        """When the last claim was taken: a stop seen by a heartbeat sent before it may be of a
+        study reopened since (``extend``), and stops nothing."""
         self._claim_seconds = 0.0
         self._failed_by_sweep = False
         """Set when a sweep failed the running trial as stale (its retry is the sweep's)."""
@@ -281,6 +299,7 @@ class Worker:
                         skip=self.unknown,
                     )
                     self._claim_seconds = time.perf_counter() - asked
+                    self._claimed_at = time.monotonic()
                 except TRANSIENT as exc:
                     unreachable.failed(exc)
                     self.stopping.wait(outage.next())
@@ -355,6 +374,7 @@ class Worker:
     def _beat(self, *, raise_errors: bool = False) -> None:
         """Record a heartbeat; note if the previous one is so old that the slot may be gone."""
         study_id, number = self.current
+        sent = time.monotonic()
         try:
             status = workers.beat(
                 self.id, study_id=study_id, trial_number=number, trial_id=self._trial_id
@@ -374,7 +394,7 @@ class Worker:
             log.info("heartbeat recorded again after %d failed", self._beats_failed)
             self._beats_failed = 0
         if study_id is not None and status not in ACTIVE:
-            self._stopped_study, self._stopped_as = study_id, status
+            self._stopped = Stopped(study_id, status, sent)  # one assignment: no lock needed
         now = time.monotonic()
         if now - self._last_beat > self._fence:
             self._slot_at_risk = True
@@ -664,18 +684,24 @@ class Worker:
         return None
 
     def _stop_check(self, claim: Claim) -> Callable[[], None]:
+        claimed_at = self._claimed_at
+
         def stop_check() -> None:
             """Between solver iterations, minibatch steps and epochs: stop if the worker is
-            stopping or the study was cancelled.
+            stopping or the study was cancelled since the claim.
 
             A shutdown is seen within one iteration (admission bounds one at
             ``REGTUNE_MAX_ITERATION_GFLOP``); a cancel arrives on the heartbeat's round trip, so
-            a cancelled study's running trials stop within one heartbeat interval more.
+            a cancelled study's running trials stop within one heartbeat interval more. A stop
+            a heartbeat sent before the claim saw is of the study before it was reopened (was:
+            remembered for good, so after ``extend`` every trial of the study this worker
+            claimed failed at once as "cancelled", and with one worker the study never ended).
             """
             if self.stopping.is_set():
                 raise HandBack("the worker is stopping")
-            if self._stopped_study == claim.study_id:
-                raise StudyStopped(self._stopped_as)
+            stopped = self._stopped
+            if stopped is not None and stopped.applies(claim.study_id, since=claimed_at):
+                raise StudyStopped(stopped.status)
 
         return stop_check
 
