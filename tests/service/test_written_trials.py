@@ -4,11 +4,14 @@ trials it reads no user attributes or coefficients."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import optuna
 import pytest
+import sqlalchemy as sa
 from optuna.distributions import FloatDistribution
 from optuna.storages import RDBStorage
 from optuna.study import StudyDirection
@@ -111,3 +114,30 @@ def test_the_sampler_reads_an_unfinished_trial_whole(
     waiting, done = worker.get_all_trials(study_id)
     assert waiting.user_attrs == {"why": "retry"} and "fixed_params" in waiting.system_attrs
     assert done.user_attrs == {} and done.system_attrs == {"regtune:path_of": 0}
+
+
+def test_points_are_stamped_in_utc_whatever_the_workers_time_zone(
+    storages: tuple[RDBStorage, RDBStorage], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``create_trial`` stamps naive local time, which Optuna's own writer turns into the naive
+    UTC its columns hold; written as it was, a path's points on a worker in Tokyo started and
+    ended 9 hours after their study."""
+    ours, theirs = storages
+    study_id = theirs.create_new_study([StudyDirection.MINIMIZE], "tokyo")
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        before = datetime.now(UTC)
+        with transaction(ours.engine) as session:
+            add_trials(session, study_id, [_point(1.0, 0.5)])
+        after = datetime.now(UTC)
+        with ours.engine.connect() as connection:
+            start, complete = connection.execute(
+                sa.text("SELECT datetime_start, datetime_complete FROM trials")
+            ).one()
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    for stamp in (start, complete):
+        stored = datetime.fromisoformat(str(stamp)).replace(tzinfo=UTC)
+        assert before - timedelta(seconds=1) <= stored <= after + timedelta(seconds=1), stored

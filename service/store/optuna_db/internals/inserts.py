@@ -4,6 +4,7 @@ commit; the points an extension queues, with the budget that grows to hold them)
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import cache, lru_cache
 from typing import Any
 
@@ -45,8 +46,8 @@ def add_trials(session: Session, study_id: int, trials: list[FrozenTrial]) -> li
             "study_id": study_id,
             "number": base + k,
             "state": trial.state,
-            "datetime_start": trial.datetime_start,
-            "datetime_complete": trial.datetime_complete,
+            "datetime_start": _utc(trial.datetime_start),
+            "datetime_complete": _utc(trial.datetime_complete),
         }
         for k, trial in enumerate(trials)
     ]
@@ -60,6 +61,13 @@ def add_trials(session: Session, study_id: int, trials: list[FrozenTrial]) -> li
     for model, batch in batches.items():  # Core inserts: the ORM's bulk path costs more per row
         connection.execute(insert(model.__table__), batch)
     return ids
+
+
+def _utc(stamp: datetime | None) -> datetime | None:
+    """``stamp`` as Optuna's trial columns hold it, naive UTC, as its models' setters write it
+    (``create_trial`` stamps naive local time: written as it was, a path's points started and
+    ended hours off on a worker outside UTC)."""
+    return None if stamp is None else stamp.astimezone(UTC).replace(tzinfo=None)
 
 
 def add_to_running_trial(session: Session, trial_id: int, trial: FrozenTrial) -> None:
