@@ -241,18 +241,22 @@ class Encoder:
         encoding: str | None = None,
     ) -> Rows:
         """A CSV or Parquet file as upload takes it → the model's features (and the target:
-        ``target``, else the model's own target column when the file has it). A CSV is text in
-        ``encoding``; when None, UTF-8, or, for bytes that are not UTF-8, the training file's."""
+        ``target``, else the model's own target column when the file has it). Every other
+        column is left out as upload's ``ignore`` leaves one out: never read, checked or counted,
+        so it cannot choose how the model's numbers are read. A CSV is text in ``encoding``;
+        when None, UTF-8, or, for bytes that are not UTF-8, the training file's."""
         limits = limits or Limits()
         if not raw:
             raise InvalidUpload("the file is empty")
         target = None if target is None else same_name(target)
+        column = target if target is not None else same_name(self.target)
         names, values, dialect = read_columns(
             raw,
             filename,
             target=target,
             limits=limits,
             na_tokens=self.na_tokens,
+            only={column, *(same_name(f.name) for f in self.features)},
             encoding=encoding,
             otherwise=self.encoding,
             decimal=self.decimal,
@@ -261,7 +265,6 @@ class Encoder:
             raise InvalidUpload("the file has a header but no data rows")
         columns = dict(zip(names, values, strict=True))
         X, unknown = self.encode(columns, limits, decimal=dialect.decimal, where=dialect.where)
-        column = target if target is not None else same_name(self.target)
         if column not in columns:
             return Rows(
                 X,

@@ -48,7 +48,7 @@ from regtune.service.ingest.encodings import (
     not_utf8,
     to_utf8,
 )
-from regtune.service.ingest.header import Limits, check_header, column_name
+from regtune.service.ingest.header import Limits, check_header, column_name, ignored
 from regtune.service.ingest.parquet import read_parquet
 
 if TYPE_CHECKING:
@@ -144,16 +144,18 @@ def read_csv(
     limits: Limits,
     na_tokens: Sequence[str] = NA_TOKENS,
     ignore: Collection[str] = (),
+    only: Collection[str] | None = None,
     encoding: str | None = None,
     otherwise: str = UTF8,
     decimal: str = ".",
 ) -> tuple[list[str], list[pd.Series] | list[np.ndarray], Dialect]:
-    """Named columns of CSV bytes but the ``ignore``d ones, and how the file is written
-    (``sniff_dialect``); ``target`` (when given) and each ignored name must be columns of the
-    file. A row with more fields than the header is refused before any row is read, naming
-    its line (``_Ragged``: where the first row has more, pandas reads every row's first fields
-    as a row index). pandas reads a semicolon file's plain decimal commas (``3,14``);
-    ``values`` reads the rest (grouped thousands, a column written with decimal points).
+    """Named columns of CSV bytes but the ``ignore``d ones (with ``only``, every column not
+    among it too: ``ignored``), and how the file is written (``sniff_dialect``); ``target``
+    (when given) and each ignored name must be columns of the file. A row with more fields than
+    the header is refused before any row is read, naming its line (``_Ragged``: where the first
+    row has more, pandas reads every row's first fields as a row index). pandas reads a
+    semicolon file's plain decimal commas (``3,14``); ``values`` reads the rest (grouped
+    thousands, a column written with decimal points).
 
     The bytes are text in ``encoding`` (UTF-8 when None; then, for bytes that are not UTF-8,
     ``otherwise``: the encoding a model's training file was read with). A tab file is read
@@ -191,6 +193,7 @@ def read_csv(
         raise InvalidUpload(f"the header line cannot be read as CSV: {exc}") from None
     names = [column_name(n, i) for i, n in enumerate(header)]
     _check_delimiter(header)
+    ignore = ignored(names, ignore=ignore, only=only)
     check_header(names, target=target, limits=limits, ignore=ignore)
     kept = [i for i, name in enumerate(names) if name not in ignore]
     body = raw[text_start:]
@@ -460,20 +463,24 @@ def read_columns(
     limits: Limits,
     na_tokens: Sequence[str] = NA_TOKENS,
     ignore: Collection[str] = (),
+    only: Collection[str] | None = None,
     encoding: str | None = None,
     otherwise: str = UTF8,
     decimal: str = ".",
 ) -> tuple[list[str], list[pd.Series] | list[np.ndarray], Dialect]:
     """Named columns of a CSV or Parquet file (``detect_format``) but the ``ignore``d ones, and
     how the file is written (``COMMAS`` for Parquet, whose numbers are numbers and whose text
-    is UTF-8); ``encoding``, ``otherwise`` and ``decimal`` as ``read_csv`` takes them."""
+    is UTF-8). With ``only`` (predict: a model's columns), every other column is left out as an
+    ignored one is: never read, checked or counted, so it neither chooses a tab file's decimal
+    mark nor meets a limit. ``encoding``, ``otherwise`` and ``decimal`` as ``read_csv`` takes
+    them."""
     if detect_format(raw, filename) == "parquet":
         if check_encoding(encoding) != UTF8:
             raise encoding_problem(
                 f"applies to CSV text; a Parquet file's text is UTF-8 by its format, got "
                 f"{encoding!r}"
             )
-        names, values = read_parquet(raw, target=target, limits=limits, ignore=ignore)
+        names, values = read_parquet(raw, target=target, limits=limits, ignore=ignore, only=only)
         return names, values, COMMAS
     return read_csv(
         raw,
@@ -481,6 +488,7 @@ def read_columns(
         limits=limits,
         na_tokens=na_tokens,
         ignore=ignore,
+        only=only,
         encoding=encoding,
         otherwise=otherwise,
         decimal=decimal,

@@ -90,6 +90,16 @@ def _shown(names: Sequence[str]) -> str:
     return ", ".join(repr(n[:40]) for n in names[:8]) + (", ..." if len(names) > 8 else "")
 
 
+def ignored(
+    names: Sequence[str], *, ignore: Collection[str], only: Collection[str] | None
+) -> frozenset[str]:
+    """The columns a reader drops as it reads them: the ``ignore``d ones, and, with ``only``
+    (predict: the model's columns and the target), every column not among ``only``."""
+    if only is None:
+        return frozenset(ignore)
+    return frozenset(ignore) | {name for name in names if name not in only}
+
+
 def check_header(
     names: list[str],
     *,
@@ -97,8 +107,9 @@ def check_header(
     limits: Limits,
     ignore: Collection[str] = (),
 ) -> None:
-    """Refuse duplicate names, a target or ignored column the file lacks, and more columns than
-    the limit (ignored columns are dropped as they are read, so they do not count)."""
+    """Refuse duplicate or unprintable names, a target or ignored column the file lacks, and
+    more columns than the limit; ignored columns are dropped as they are read, so they do not
+    count and their names are not checked (two of them may share one)."""
     kept = sum(name not in ignore for name in names)
     if kept - 1 > limits.max_columns:
         left_out = f" besides the {len(names) - kept} ignored" if kept < len(names) else ""
@@ -108,6 +119,8 @@ def check_header(
         )
     seen: dict[str, int] = {}
     for i, name in enumerate(names):
+        if name in ignore:
+            continue
         _check_name(name, i, limits)
         if name in seen:
             raise InvalidUpload(
@@ -115,11 +128,12 @@ def check_header(
                 "column names must be unique"
             )
         seen[name] = i
-    if target is not None and target not in seen:
+    present = set(names)
+    if target is not None and target not in present:
         message = f"target column {target!r} is not in the file (columns: {_shown(names)})"
         raise InvalidUpload(message, [FieldProblem(path="target", rule=message)])
     for name in ignore:
-        if name not in seen:
+        if name not in present:
             raise ignore_problem(f"column {name!r} is not in the file (columns: {_shown(names)})")
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from regtune.service.errors import InvalidUpload
-from regtune.service.ingest.header import Limits, check_header, column_name
+from regtune.service.ingest.header import Limits, check_header, column_name, ignored
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -21,10 +21,16 @@ PARQUET_BATCH_ROWS = 65_536
 
 
 def read_parquet(
-    raw: bytes, *, target: str | None, limits: Limits, ignore: Collection[str] = ()
+    raw: bytes,
+    *,
+    target: str | None,
+    limits: Limits,
+    ignore: Collection[str] = (),
+    only: Collection[str] | None = None,
 ) -> tuple[list[str], list[pd.Series]]:
-    """Named columns of Parquet bytes but the ``ignore``d ones (never decoded; nulls are
-    missing; missing-value text tokens are read as such by the caller)."""
+    """Named columns of Parquet bytes but the ``ignore``d ones and, with ``only``, those not
+    among it (``ignored``; never decoded); nulls are missing, missing-value text tokens are
+    read as such by the caller."""
     try:
         import pandas  # noqa: F401
         import pyarrow as pa
@@ -36,7 +42,9 @@ def read_parquet(
 
     opened = _open_parquet(raw)
     meta = opened.metadata
-    named = _parquet_fields(opened.schema_arrow, target=target, limits=limits, ignore=ignore)
+    named = _parquet_fields(
+        opened.schema_arrow, target=target, limits=limits, ignore=ignore, only=only
+    )
     names = [name for name, _ in named]
     fields = [f for _, f in named]
     stored = [f.name for f in fields]  # as the file writes them, which pyarrow selects by
@@ -78,7 +86,12 @@ def _declared_bytes(meta: Any, names: Collection[str]) -> int:
 
 
 def _parquet_fields(
-    schema: Any, *, target: str | None, limits: Limits, ignore: Collection[str]
+    schema: Any,
+    *,
+    target: str | None,
+    limits: Limits,
+    ignore: Collection[str],
+    only: Collection[str] | None,
 ) -> list[tuple[str, Any]]:
     """The data columns of a Parquet schema but the ignored ones, checked like a CSV header, of
     supported types (an ignored column may be of any type: it is never read), each with its
@@ -87,6 +100,7 @@ def _parquet_fields(
 
     fields = [f for f in schema if not f.name.startswith("__index_level_")]
     names = [column_name(f.name, i) for i, f in enumerate(fields)]
+    ignore = ignored(names, ignore=ignore, only=only)
     check_header(names, target=target, limits=limits, ignore=ignore)
     named = [(name, f) for name, f in zip(names, fields, strict=True) if name not in ignore]
     for name, f in named:

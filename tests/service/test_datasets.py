@@ -453,6 +453,32 @@ def test_an_ignored_column_is_dropped_before_it_is_checked(http: httpx.Client) -
 
 
 @pytest.mark.parametrize(
+    ("named", "ignore", "refused", "kept"),
+    [
+        ("junk,junk", "junk", "duplicate column name 'junk' (columns 5 and 6)", []),
+        (
+            '"junk\x1b[31m",j2',
+            "junk\x1b[31m",
+            "the name of column 5 ('junk\\x1b[31m') holds a control character",
+            ["j2"],
+        ),
+    ],
+    ids=["two of one name", "a control character"],
+)
+def test_an_ignored_column_s_name_is_not_checked(
+    named: str, ignore: str, refused: str, kept: list[str]
+) -> None:
+    """A column left out is never read, so its name is not checked either (was: refused as a
+    duplicate or unprintable name, though the upload said to leave it out); a kept one is."""
+    text = frame().assign(j1="a", j2=1).to_csv(index=False).replace("j1,j2", named, 1)
+    with pytest.raises(InvalidUpload) as raised:
+        read_table(text.encode(), filename="d.csv", target="y")
+    assert raised.value.message.startswith(refused)
+    table = read_table(text.encode(), filename="d.csv", target="y", ignore=[ignore])
+    assert [c["name"] for c in table.columns] == ["x1", "x2", "color", *kept]
+
+
+@pytest.mark.parametrize(
     ("ignore", "words"),
     [
         (["nope"], "column 'nope' is not in the file (columns: 'id', 'x1', 'x2', 'color', 'y')"),
