@@ -58,8 +58,9 @@ class Objective(Strict):
     select: Select = Field(
         default="best",
         description="which trial is the study's best: best, the best value; one_se, the "
-        "largest λ whose mean validation metric is within one standard error (across folds) "
-        "of the best's, as glmnet's lambda.1se (needs folds and a searched λ)",
+        "largest λ along the best configuration's λ path (its other parameters held) whose "
+        "mean validation metric is within one standard error (across folds) of the best's, as "
+        "glmnet's lambda.1se (needs folds and a searched λ)",
     )
 
     relax_margin: float | None = Field(

@@ -75,6 +75,53 @@ def test_one_se_picks_the_largest_lambda_within_one_standard_error(
     engine.dispose()
 
 
+def _knobs(study: optuna.Study, lam: float, value: float, **params: float) -> int:
+    """A trial at λ and the other knobs ``params`` (l1_ratio, relax, dropout: choices)."""
+    choices = {"l1_ratio": [0.0, 0.5, 1.0], "relax": [0.0, 0.4, 0.8], "dropout": [0.0, 0.2]}
+    study.add_trial(
+        create_trial(
+            state=TrialState.COMPLETE,
+            value=value,
+            params={"lambda": lam, **params},
+            distributions={
+                "lambda": FloatDistribution(1e-4, 1.0, log=True),
+                **{k: CategoricalDistribution(choices[k]) for k in params},
+            },
+            user_attrs={"fold_values": BEST_FOLDS} if not study.trials else {},
+        )
+    )
+    return study.trials[-1].number
+
+
+@pytest.mark.parametrize("direction", ["minimize", "maximize"])
+def test_one_se_moves_along_the_best_configurations_lambda_path_only(
+    database_url: str, direction: Literal["minimize", "maximize"]
+) -> None:
+    """The other knobs (l1_ratio, relax, any other param) are the best trial's: a ridge fit
+    relaxed towards least squares at a larger λ is another path, not a more regularized lasso."""
+    engine, study, sign = directed_study(database_url, direction)
+    best = _knobs(study, 0.01, sign * 1.0, l1_ratio=1.0, relax=0.0)
+    along = _knobs(study, 0.055, sign * 1.02, l1_ratio=1.0, relax=0.0)
+    _knobs(study, 0.2, sign * (1.0 + SE * 1.01), l1_ratio=1.0, relax=0.0)  # just outside
+    _knobs(study, 0.398, sign * 1.01, l1_ratio=0.0, relax=0.8)  # the old rule's choice
+    _knobs(study, 0.3, sign * 1.01, l1_ratio=1.0, relax=0.4)  # the same l1_ratio, relaxed
+    _knobs(study, 0.5, sign * 1.01, l1_ratio=1.0, relax=0.0, dropout=0.2)  # one more knob
+    _knobs(study, 0.6, sign * 1.01, l1_ratio=1.0)  # one knob fewer
+    osid, key = study._study_id, uuid.uuid4().hex
+    with transaction(engine) as session:
+        assert chosen_trial_number(session, osid, direction, "one_se") == along
+        _, view, note = study_reads(session, osid, key=key, direction=direction, select="one_se")
+    assert view is not None and view.number == along
+    assert view.params == {"lambda": 0.055, "l1_ratio": 1.0, "relax": 0.0}
+    assert note is not None and f"trial #{best}'s" in note and "along its λ path" in note
+    alone = optuna.create_study(storage=study._storage, direction=direction)
+    best = _knobs(alone, 0.01, sign * 1.0, l1_ratio=0.5, relax=0.0)
+    _knobs(alone, 0.3, sign * 1.01, l1_ratio=1.0, relax=0.0)  # within 1 SE, another path
+    with transaction(engine) as session:  # no other λ at the best's knobs: the best
+        assert chosen_trial_number(session, alone._study_id, direction, "one_se") == best
+    engine.dispose()
+
+
 def test_choices_of_lambda_are_compared_by_value_not_by_index(sqlite_url: str) -> None:
     upgrade(sqlite_url)
     engine = make_engine(sqlite_url)

@@ -16,7 +16,7 @@ import numpy as np
 from optuna.distributions import BaseDistribution, json_to_distribution
 from optuna.trial import TrialState
 from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from regtune.service.store.db import among
 from regtune.service.store.optuna_db.attrs import DIVERGED_ATTR, FEASIBLE_ATTR
@@ -246,21 +246,24 @@ class OneSe:
             return f"one_se: trial #{self.best_number} has no fold values, so it is chosen"
         return (
             f"one_se: the largest λ whose value is within 1 SE ({self.se:.4g}) of trial "
-            f"#{self.best_number}'s, i.e. within {self.threshold:.6g}"
+            f"#{self.best_number}'s, i.e. within {self.threshold:.6g}, along its λ path (its "
+            "other parameters held)"
         )
 
 
 def one_se_choice(
     session: Session, optuna_study_id: int, direction: str, best_number: int
 ) -> OneSe:
-    """glmnet's ``lambda.1se``: among feasible COMPLETE trials whose value is within one
-    standard error (across the best trial's folds) of the best value, the one with the largest
-    λ — the most regularized model the data cannot tell from the best. Ties: the better value,
-    then the lower number."""
+    """glmnet's ``lambda.1se``, along the best configuration's λ path: among feasible COMPLETE
+    trials whose parameters other than λ equal the best trial's (l1_ratio, relax and the rest
+    held, as glmnet takes it at the chosen α and gamma) and whose value is within one standard
+    error (across the best trial's folds) of the best value, the one with the largest λ — the
+    most regularized model the data cannot tell from the best. Ties: the better value, then
+    the lower number. None other on that path: the best trial."""
     trials, values, attrs = om.TrialModel, om.TrialValueModel, om.TrialUserAttributeModel
-    best_value, folds = session.execute(
-        select(values.value, attrs.value_json)
-        .join(trials, trials.trial_id == values.trial_id)
+    best_id, best_value, folds = session.execute(
+        select(trials.trial_id, values.value, attrs.value_json)
+        .join(values, values.trial_id == trials.trial_id)
         .outerjoin(attrs, (attrs.trial_id == trials.trial_id) & (attrs.key == FOLDS_ATTR))
         .where(
             trials.study_id == optuna_study_id,
@@ -275,7 +278,8 @@ def one_se_choice(
     threshold = float(best_value) - se if maximize else float(best_value) + se
     rows = session.execute(
         _with_param(optuna_study_id, LAMBDA).where(
-            values.value >= threshold if maximize else values.value <= threshold
+            values.value >= threshold if maximize else values.value <= threshold,
+            *_same_other_params(session, best_id),
         )
     ).all()
     sign = -1.0 if maximize else 1.0
@@ -286,6 +290,27 @@ def one_se_choice(
     ]
     number = min(ranked)[2] if ranked else best_number
     return OneSe(number, best_number, threshold, se)
+
+
+def _same_other_params(session: Session, trial_id: int) -> list[Any]:
+    """Conditions on ``om.TrialModel``: the trial has the params of trial ``trial_id`` but λ,
+    each with the same stored value, and no other param but λ (the same point of the search
+    space but for λ: a λ path's points)."""
+    held = session.execute(
+        select(om.TrialParamModel.param_name, om.TrialParamModel.param_value).where(
+            om.TrialParamModel.trial_id == trial_id, om.TrialParamModel.param_name != LAMBDA
+        )
+    ).all()
+    params = aliased(om.TrialParamModel)  # the outer query joins the params table (λ's row)
+
+    def has(*conditions: Any) -> Any:
+        return select(params.param_id).where(params.trial_id == om.TrialModel.trial_id, *conditions)
+
+    same = [
+        has(params.param_name == name, params.param_value == value).exists() for name, value in held
+    ]
+    names = [LAMBDA, *(name for name, _ in held)]
+    return [*same, ~has(params.param_name.not_in(names)).exists()]
 
 
 @dataclass(frozen=True)
@@ -427,7 +452,7 @@ def chosen_trial_number(
 ) -> int | None:
     """The study's best trial: the best value, the unrelaxed trial ``relax_margin`` keeps in its
     place, and under ``objective.select: one_se`` the largest λ within one standard error of
-    that (``chosen_trial`` without its note)."""
+    that along its λ path (its other parameters held; ``chosen_trial`` without its note)."""
     return chosen_trial(session, optuna_study_id, direction, select_rule, relax_margin)[0]
 
 
