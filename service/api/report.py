@@ -151,7 +151,7 @@ def build(row: StudyRow, *, base_url: str) -> str:
             ],
         )
     page.add("Where the search looked", [figures.knob_map(data, direction)])
-    chosen = figures.chosen_lambda(data, data.best, direction)
+    chosen = figures.chosen_lambda(data, direction)
     chosen.model = (model or {}).get("refit_lambda")
     path = figures.coefficient_path(data, chosen, direction)
     page.add(
@@ -160,10 +160,7 @@ def build(row: StudyRow, *, base_url: str) -> str:
             path or figures.sparsity_path(data, chosen),
             figures.validation_curve(data, metric, chosen),
         ],
-        ("Solid line: the best trial's λ; dashed" if data.best is not None else "Dashed")
-        + ": the largest λ of the trials in the largest-λ bin whose mean is within one "
-        "standard error of the best λ bin's (glmnet's lambda.1se)."
-        + (words.entry_note(data, direction) if path is not None else ""),
+        _lines_note(data) + (words.entry_note(data, direction) if path is not None else ""),
     )
     page.add("Loss against sparsity", [figures.loss_vs_sparsity(data, metric)])
     stopped = words.stopped_early(data, spec.training.max_epochs)
@@ -189,6 +186,21 @@ def build(row: StudyRow, *, base_url: str) -> str:
         path_drawn=path is not None,
         pareto=pareto,
         stopped=stopped,
+    )
+
+
+def _lines_note(data: ReportData) -> str:
+    """What the regularization path's vertical lines mark (``figures.chosen_lambda``)."""
+    if data.one_se_from is not None and data.best is not None:
+        return (
+            f"Solid line: the λ of trial #{data.one_se_from.number}, the best value "
+            f"(glmnet's lambda.min); dashed: the λ of trial #{data.best.number}, the study's "
+            "choice under objective.select: one_se, the largest λ along that trial's λ path "
+            "whose value is within one standard error of its (glmnet's lambda.1se)."
+        )
+    return ("Solid line: the best trial's λ; dashed" if data.best is not None else "Dashed") + (
+        ": the largest λ of the trials in the largest-λ bin whose mean is within one "
+        "standard error of the best λ bin's (glmnet's lambda.1se)."
     )
 
 

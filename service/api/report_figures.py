@@ -58,6 +58,8 @@ class Chosen:
     best: float | None
     one_se: float | None
     model: float | None = None
+    chose: bool = False
+    """The one-SE λ is the study's choice (``select: one_se``), not the bins' estimate."""
 
 
 def search_study(data: ReportData, direction: str) -> optuna.Study | None:
@@ -262,11 +264,17 @@ def folds_known(points: list[Point]) -> bool:
     return bool(points) and all(p.fold_se is not None for p in points)
 
 
-def chosen_lambda(data: ReportData, best: Point | None, direction: str) -> Chosen:
-    """The best trial's λ, and the largest λ of the trials in the largest-λ bin whose mean is
-    within one standard error of the best bin's (glmnet's ``lambda.1se``: the sparsest model
+def chosen_lambda(data: ReportData, direction: str) -> Chosen:
+    """The best λ and the one-SE λ. Under ``objective.select: one_se`` they are the study's:
+    the λ of the trial the rule measured from (glmnet's ``lambda.min``) and the chosen trial's
+    (``lambda.1se``). Otherwise the best trial's λ, and the largest λ of the trials in the
+    largest-λ bin whose mean is within one standard error of the best bin's (the sparsest model
     about as good as the best). A trial's own λ, not its bin's centre: the best trial's bin
     qualifies, so the one-SE λ is never below the best trial's when it lies in that bin."""
+    best = data.best
+    if data.one_se_from is not None and best is not None:
+        lam = data.one_se_from.params.get("lambda")
+        return Chosen(lam, best.params.get("lambda"), chose=True)
     lam = best.params.get("lambda") if best is not None else None
     bins = _bins(data.band)
     if not bins:
@@ -305,7 +313,7 @@ def _marks(chosen: Chosen) -> list[tuple[float, str, str, str, str, str]]:
     if chosen.best is not None and chosen.best > 0:
         out.append((chosen.best, f"best λ={chosen.best:.3g}", "solid", CHOSEN_COLOR, "top", "left"))
     if chosen.one_se is not None and chosen.one_se > 0:
-        label = f"one-SE λ≈{chosen.one_se:.3g}"
+        label = f"one-SE λ{'=' if chosen.chose else '≈'}{chosen.one_se:.3g}"
         out.append((chosen.one_se, label, "dash", "#7f7f7f", "bottom", "right"))
     if chosen.model is not None and chosen.model > 0:
         label = f"saved model λ={chosen.model:.3g}"

@@ -371,6 +371,41 @@ def test_the_best_model_is_the_trial_the_study_chose(api: TestClient) -> None:
     assert "How it was chosen: one_se: the largest λ whose value is within 1 SE" in html
 
 
+def test_under_one_se_the_curve_marks_the_best_value_s_lambda_and_the_choice_s(
+    api: TestClient,
+) -> None:
+    """The solid line is the best value's λ (glmnet's lambda.min), the dashed one the trial
+    ``select: one_se`` chose (was: the choice marked "best λ", the one-SE line on it too)."""
+    spec = StudySpec.model_validate(
+        {
+            **_spec().model_dump(mode="json", exclude_none=True),
+            "validation": {"folds": 5},
+            "objective": {"metric": "val_loss", "select": "one_se"},
+        }
+    )
+    row = create_study(spec)
+    study = optuna.load_study(study_name=row.optuna_name, storage=get_storage())
+    folds = [0.9, 1.1, 1.0, 0.95, 1.05]  # SE ≈ 0.035
+    for lam, value in ((0.01, 1.0), (0.0123, 1.01), (0.1, 1.02), (0.3, 2.0), (1e-3, 1.5)):
+        study.add_trial(
+            create_trial(
+                state=TrialState.COMPLETE,
+                value=value,
+                params={"lambda": lam, "l1_ratio": 0.5},
+                distributions=DISTRIBUTIONS,
+                user_attrs={"fold_values": folds if value == 1.0 else [value] * 5},
+            )
+        )
+    _set_status(row.id, "completed")
+    assert api.get(f"/v1/studies/{row.id}").json()["best_trial"]["number"] == 2
+    html = api.get(f"/v1/studies/{row.id}/report").text
+    assert _in_figure("best λ=0.01", html), "the best value's λ is the solid line"
+    assert _in_figure("one-SE λ=0.1", html), "the chosen trial's λ is the dashed line"
+    assert not _in_figure("best λ=0.1", html)
+    assert "Solid line: the λ of trial #0, the best value" in html
+    assert "dashed: the λ of trial #2, the study&#39;s choice" in html
+
+
 def test_a_cancelled_study_says_no_model_was_saved(api: TestClient) -> None:
     """A study cancelled mid-run (one COMPLETE trial, the running ones FAILed by the cancel) has
     its best trial's test metrics, and says in whole sentences that no model was saved."""
@@ -667,7 +702,7 @@ def test_the_one_se_lambda_is_never_below_the_best_trial_s_in_its_bin() -> None:
     bad = [point(3 + i, 10 ** (-4 + i / 2), 1.0 + i / 100) for i in range(9) if i != 4]
     points = good + bad
     data = ReportData(counts={}, points=points, band=points, band_l1=None, best=good[2], front=[])
-    chosen = chosen_lambda(data, good[2], "minimize")
+    chosen = chosen_lambda(data, "minimize")
     assert chosen.best == 0.015 and chosen.one_se == 0.015
 
 
@@ -689,7 +724,7 @@ def test_the_one_se_lambda_is_never_below_the_best_trial_s_outside_the_best_bin(
     ends = [point(8, 1e-4, 0.9), point(9, 1.0, 0.9)]
     points = [*tight, best, *around, *ends]
     data = ReportData(counts={}, points=points, band=points, band_l1=None, best=best, front=[])
-    chosen = chosen_lambda(data, best, "minimize")
+    chosen = chosen_lambda(data, "minimize")
     assert chosen.best == 0.0336 and chosen.one_se == 0.0336, chosen
 
 

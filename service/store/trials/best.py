@@ -469,17 +469,47 @@ def chosen_trial(
     """``chosen_trial_number``'s trial, and why it is not the best value's (the notes the
     API's ``selection.note`` gives), if a rule applied. ``best``, ``limit``: as
     ``best_trial_number``'s."""
+    chosen = selection(
+        session, optuna_study_id, direction, select_rule, relax_margin, best=best, limit=limit
+    )
+    return chosen.number, chosen.note
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The study's chosen trial (``chosen_trial``'s), and the trial it was chosen from."""
+
+    number: int | None
+    start: int | None
+    """The best value's trial, or the unrelaxed one ``relax_margin`` kept in its place: the
+    trial ``select: one_se`` measured from (glmnet's ``lambda.min``); ``number`` without it."""
+    note: str | None
+
+
+def selection(
+    session: Session,
+    optuna_study_id: int,
+    direction: str,
+    select_rule: str,
+    relax_margin: float | None = None,
+    *,
+    best: Sequence[tuple[int, int]] | None = None,
+    limit: int = BEST_CANDIDATES,
+) -> Selection:
+    """``chosen_trial``'s choice, with the trial the one-SE rule started from (the report marks
+    both λ)."""
     choice = best_choice(session, optuna_study_id, direction, best=best, limit=limit)
     number = choice.number
     if number is None:
-        return None, choice.note
+        return Selection(None, None, choice.note)
     notes: list[str | None] = [choice.note]
     if relax_margin:
         kept = relax_margin_choice(session, optuna_study_id, direction, number, relax_margin)
         number = kept.number
         notes.append(kept.note)
+    start = number
     if select_rule == "one_se":
         one_se = one_se_choice(session, optuna_study_id, direction, number)
         number = one_se.number
         notes.append(one_se.note)
-    return number, "; ".join(n for n in notes if n) or None
+    return Selection(number, start, "; ".join(n for n in notes if n) or None)

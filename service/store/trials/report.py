@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,9 +24,9 @@ from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.trials.best import (
     FOLDS_ATTR,
     by_value,
-    chosen_trial,
     external_choice,
     fold_standard_error,
+    selection,
 )
 from regtune.service.store.trials.coefficients import decode
 from regtune.service.store.trials.failures import Failures, retry_join, stopped_marks
@@ -80,6 +81,10 @@ class ReportData:
     """The best feasible COMPLETE trial (the one the API reports), always among ``points``."""
     front: list[tuple[float, float]]
     """(non-zero weights, best value among trials with that many): every trial, grouped in SQL."""
+    one_se_from: Point | None = None
+    """Under ``objective.select: one_se``, the trial the rule measured from (the best value's,
+    or the one ``relax_margin`` kept: glmnet's ``lambda.min``), always among ``points``; None
+    under ``select: best``, where ``best`` is that trial."""
     curves: dict[str, dict[int, list[tuple[int, float]]]] = field(default_factory=dict)
     """State → trial number → (step, value) for a sample of trials."""
     distributions: dict[str, str] = field(default_factory=dict)
@@ -239,14 +244,14 @@ def sample_points(
     max_points: int,
     best: list[int],
     l1_band: tuple[float, float] | None = None,
-    also: int | None = None,
+    also: Sequence[int] = (),
     coefficients: bool = False,
 ) -> list[Point]:
     """Every k-th COMPLETE trial (k from ``n_trials``, the study's trial count) and the trials
     ``best`` (ids), at most about ``max_points``; ``knobs``: the parameters read, name →
     distribution JSON; ``l1_band``: only trials whose l1_ratio lies
     within it (the stride then assumes the band holds its width's share of the trials);
-    ``also``: a trial number to include whatever the sample; ``coefficients``: read the
+    ``also``: trial numbers to include whatever the sample; ``coefficients``: read the
     trials' stored weights too."""
     trial, param = om.TrialModel, om.TrialParamModel
     query, joined = _sample_query(optuna_study_id, list(knobs), coefficients=coefficients)
@@ -273,8 +278,9 @@ def sample_points(
         spaced = spaced.where(trial.number % stride == 0)
     ids = set(session.scalars(spaced.order_by(trial.number).limit(max_points))) | set(best)
     rows = list(session.execute(query.where(among(session, trial.trial_id, sorted(ids)))).all())
-    if also is not None and all(row[0] != also for row in rows):
-        rows += session.execute(query.where(trial.number == also)).all()
+    missing = set(also) - {row[0] for row in rows}
+    if missing:
+        rows += session.execute(query.where(trial.number.in_(sorted(missing)))).all()
     return _points(rows, knobs)
 
 
@@ -416,9 +422,11 @@ def report_data(
     knobs = dict(list(found.items())[:MAX_PARAMS])
     total = sum(counts.values())
     top_rows = best_rows(session, optuna_study_id, direction=direction)
-    number, selection = chosen_trial(
+    chosen = selection(
         session, optuna_study_id, direction, select, relax_margin, best=top_rows, limit=BEST_KEPT
     )
+    number = chosen.number
+    also = tuple(n for n in {number, chosen.start} if n is not None)
     top = [trial_id for _, trial_id in top_rows]
     points = sample_points(
         session,
@@ -427,11 +435,12 @@ def report_data(
         n_trials=total,
         max_points=max_points,
         best=top,
-        also=number,
+        also=also,
     )
     band_l1: tuple[float, float] | None = None
     band = points
     best = next((p for p in points if p.number == number), None)
+    start = next((p for p in points if p.number == chosen.start), None)
 
     def near(l1_band: tuple[float, float] | None) -> list[Point]:
         return sample_points(
@@ -442,7 +451,7 @@ def report_data(
             max_points=max_points // 2,
             best=top,
             l1_band=l1_band,
-            also=number,
+            also=also,
             coefficients=True,
         )
 
@@ -460,10 +469,11 @@ def report_data(
         band=band,
         band_l1=band_l1,
         best=best,
+        one_se_from=start if select == "one_se" else None,
         front=sparsity_front(session, optuna_study_id, direction=direction) if front else [],
         curves=sample_curves(session, optuna_study_id, counts=counts),
         stopped=stopped_early(session, optuna_study_id) if counts["COMPLETE"] else StoppedEarly(0),
         failures=failures,
         distributions=found,
-        selection=selection,
+        selection=chosen.note,
     )
