@@ -133,7 +133,7 @@ def train_fused(
             ended = _account(progress[alive[position]], stacks, position, epoch, metrics)
             if ended is None and on_epoch is not None and on_epoch(alive[position], epoch, metrics):
                 ended = "pruned"
-            if ended is None and _patience_out(progress[alive[position]]):
+            if ended is None and _patience_out(progress[alive[position]], epoch):
                 ended = "stopped_early"
             if ended is not None:
                 finish(position, epoch, ended)
@@ -235,6 +235,8 @@ def _account(
     return None
 
 
-def _patience_out(state: _Progress) -> bool:
+def _patience_out(state: _Progress, epoch: int) -> bool:
+    """Early stopping ends the member at ``epoch``: its patience ran out before its last epoch
+    (a member that ran every epoch ended, it did not stop early)."""
     stop = state.config.early_stopping
-    return stop is not None and state.waited >= stop.patience
+    return stop is not None and state.waited >= stop.patience and epoch < state.config.max_epochs

@@ -178,8 +178,9 @@ def train_minibatch(
         if on_epoch is not None and on_epoch(epoch, metrics):
             pruned = True
             break
-        if config.early_stopping and waited >= config.early_stopping.patience:
-            stopped_early = True
+        stopping = config.early_stopping
+        if stopping and waited >= stopping.patience and epoch < config.max_epochs:
+            stopped_early = True  # one that ran every epoch did not stop early
             break
     for member in members:
         if member.best_state is not None:

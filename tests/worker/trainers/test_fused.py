@@ -96,6 +96,23 @@ def test_each_member_ends_where_it_ends_alone(
         assert_same_weights(a, f)
 
 
+def test_a_member_that_ran_every_epoch_did_not_stop_early() -> None:
+    """A member whose patience runs out at the last epoch ran ``max_epochs`` epochs: it did
+    not stop early, as the same configuration trained alone does not."""
+    data = splits("digits")
+    longer = [dataclasses.replace(c, max_epochs=30) for c in members(data)]
+    alone = [train_minibatch(c, data.folds) for c in longer]
+    stopped = [r for r in alone if r.stopped_early]
+    assert stopped, [r.epochs_run for r in alone]
+    last = stopped[0].epochs_run
+    configs = [dataclasses.replace(c, max_epochs=last) for c in longer]
+    fused = train_fused(configs, data.folds)
+    for a, f in zip(alone, fused, strict=True):
+        if a.stopped_early and a.epochs_run == last:
+            assert f.epochs_run == last and not f.stopped_early, (a.epochs_run, f.epochs_run)
+        assert f.stopped_early == (a.stopped_early and a.epochs_run < last)
+
+
 def test_a_pruned_member_leaves_the_stack_and_the_others_go_on() -> None:
     data = splits("digits")
     configs = members(data, early_stopping=None)

@@ -8,6 +8,7 @@ would move it at the first step. Training from scratch to convergence is for the
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from typing import Any
@@ -198,6 +199,33 @@ def test_early_stopping_restores_the_best_epoch() -> None:
     assert result.value == pytest.approx(min(result.curve), rel=1e-9)
     assert result.value == pytest.approx(result.curve[result.best_epoch - 1], rel=1e-9)
     assert nonzero_inputs(result.models[0]) <= 40
+
+
+def test_a_training_that_ran_every_epoch_did_not_stop_early() -> None:
+    """Patience running out at the last epoch ends nothing early: the training ran
+    ``max_epochs`` epochs (``regtune trials`` said "15, stopped early (best 10)" at max_epochs
+    15). The same training with room for more epochs stops early there."""
+    splits = make_splits(
+        load({"builtin": "diabetes"}), test_fraction=0.2, holdout=0.3, folds=None, seed=0
+    )
+    config = TrainConfig(
+        task="regression",
+        n_out=1,
+        model_kind="mlp",
+        hidden_layers=(64,),
+        lam=1e-6,
+        l1_ratio=0.0,
+        learning_rate=3e-2,
+        batch_size=16,
+        max_epochs=100,
+        early_stopping=EarlyStop(patience=2, min_delta=0.0, restore_best=True),
+    )
+    longer = train_minibatch(config, splits.folds)
+    assert longer.stopped_early and longer.epochs_run < config.max_epochs, longer.epochs_run
+    exact = dataclasses.replace(config, max_epochs=longer.epochs_run)
+    ended = train_minibatch(exact, splits.folds)
+    assert (ended.epochs_run, ended.best_epoch) == (longer.epochs_run, longer.best_epoch)
+    assert not ended.stopped_early
 
 
 def test_rank_auc_equals_scikit_learn() -> None:
