@@ -266,12 +266,13 @@ def _print_summary(study: StudyOut, *, warnings: bool = True) -> None:
     front = study.pareto_front
     if front:
         names = study.definition.get("objectives") or []
-        table = Table("trial", *names, "n_inputs", "params", title="Pareto front")
+        inputs = [] if "n_inputs" in names else ["n_inputs"]  # an objective is shown once
+        table = Table("trial", *names, *inputs, "params", title="Pareto front")
         for t in front:
             table.add_row(
                 str(t.number),
                 *(fmt(v) for v in t.values or []),
-                fmt(t.user_attrs.get("n_inputs")),
+                *(fmt(t.user_attrs.get(name)) for name in inputs),
                 params(t.params),
             )
         print_table(table)

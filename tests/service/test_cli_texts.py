@@ -123,6 +123,33 @@ def test_show_says_which_trial_of_a_front_it_calls_best(
     assert "n_nonzero=" in said
 
 
+def test_the_pareto_table_shows_an_objective_once(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``n_inputs`` among the objectives the front's table has one column of it (was
+    ``trial │ val_loss │ n_inputs │ n_inputs │ params``); with others it is added after them."""
+    space = {"lambda": {"low": 1e-3, "high": 1.0, "log": True}, "l1_ratio": 1.0}
+    for objectives, columns in (
+        (["val_loss", "n_inputs"], "┃ trial ┃ val_loss ┃ n_inputs ┃ params ┃"),
+        (["val_loss", "n_nonzero"], "┃ trial ┃ val_loss ┃ n_nonzero ┃ n_inputs ┃ params ┃"),
+    ):
+        definition = STUDY | {
+            "name": f"front-{objectives[1]}",
+            "objectives": objectives,
+            "search_space": space,
+        }
+        created = api.post("/v1/studies", json=definition)
+        assert created.status_code == 201, created.text
+        study = run_to_the_end(api, created.json()["id"])
+        shown = cli_output(api, monkeypatch, "show", study["id"])
+        assert columns in shown, shown
+        front = study["pareto_front"][0]
+        cells = [str(front["number"]), *(f"{v:.6g}" for v in front["values"])]
+        if "n_inputs" not in objectives:
+            cells.append(f"{front['user_attrs']['n_inputs']:.6g}")
+        assert "│ " + " │ ".join(cells) + " │ lambda" in shown, shown
+
+
 def test_a_study_without_refit_calls_its_saved_model_no_refit(
     api: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
