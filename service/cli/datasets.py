@@ -95,9 +95,14 @@ def upload_dataset(
 
 
 @app.command("ls")
-def list_datasets(url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = False) -> None:
-    """List your datasets."""
-    page = call(url, key, lambda client: client.datasets(limit=500))
+def list_datasets(
+    limit: Annotated[int, typer.Option(help="At most this many (newest first).")] = 50,
+    url: UrlOpt = None,
+    key: KeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List your datasets, newest first."""
+    page = call(url, key, lambda client: client.datasets(limit=limit))
     if as_json:
         print_json(page)
         return
@@ -118,6 +123,8 @@ def list_datasets(url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = Fal
             fmt(d.created_at),
         )
     print_table(table)
+    if page.total > len(items):
+        console.print(f"{len(items)} of {page.total} datasets")
 
 
 @app.command("rm")

@@ -51,6 +51,50 @@ def test_datasets_ls_is_whole(api: TestClient, monkeypatch: pytest.MonkeyPatch) 
     assert row(*cells) in shown, shown
 
 
+def test_datasets_ls_says_how_many_it_left_out(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With 505 datasets ``datasets ls`` showed 500 (the API's largest page) and said nothing of
+    the other 5. As ``regtune ls``: the newest ``--limit`` (50), "50 of 505 datasets" under
+    them, and a limit past the API's page is asked for page by page."""
+    from datetime import timedelta
+
+    from sqlalchemy import insert, select
+
+    from regtune.service.store.db import transaction
+    from regtune.service.store.tables import DatasetRow
+
+    csv = "a,b,y\n" + "".join(f"{i},{i % 3},{i * 2}\n" for i in range(40))
+    uploaded = api.post(
+        "/v1/datasets", files={"file": ("d.csv", csv.encode())}, data={"target": "y"}
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    with transaction() as session:  # 504 copies of it, each a minute older than the last
+        first = session.scalars(select(DatasetRow)).one()
+        columns = {c.key: getattr(first, c.key) for c in DatasetRow.__table__.columns}
+        session.execute(
+            insert(DatasetRow),
+            [
+                columns
+                | {
+                    "id": f"copy{i:04d}",
+                    "name": f"copy-{i}",
+                    "created_at": first.created_at - timedelta(minutes=i),
+                }
+                for i in range(1, 505)
+            ],
+        )
+
+    def rows(shown: str) -> int:
+        return shown.count(" │ regression │ 40 │ 2 │ ")
+
+    newest = cli_output(api, monkeypatch, "datasets", "ls")
+    assert rows(newest) == 50 and "50 of 505 datasets" in newest, newest
+    assert "copy-49 " in newest and "copy-50 " not in newest
+    every = cli_output(api, monkeypatch, "datasets", "ls", "--limit", "1000")
+    assert rows(every) == 505 and "copy-504 " in every and " of 505" not in every
+
+
 def test_names_in_brackets_are_shown_as_uploaded(
     api: TestClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
