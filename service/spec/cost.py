@@ -436,6 +436,8 @@ def _shape_problems(spec: StudySpec, shape: DataShape) -> list[FieldProblem]:
                 f"{shape.rows}; lower validation.test_fraction or the holdout",
             )
         )
+    elif stratified := _stratified_split_problems(spec, shape):
+        found += stratified
     elif "val_r2" in objective_names(spec) and (fewest := _smallest_validation(spec, rest)) < 2:
         where = "validation.folds" if folds else "validation.holdout"
         most = f"use at most {rest // 2} folds" if folds else "use a larger holdout"
@@ -451,6 +453,62 @@ def _shape_problems(spec: StudySpec, shape: DataShape) -> list[FieldProblem]:
         found += _auc_holdout_problems(spec, shape, smallest)
     if batch_norm_possible(spec):
         found += _batch_norm_problems(spec)
+    return found
+
+
+STRATIFY_MIN = 3
+"""The worker stratifies a split by class when every class has at least this many rows
+(``regtune.worker.data._stratify``); each class must then be on both sides of it."""
+
+
+def _stratified_split_problems(spec: StudySpec, shape: DataShape) -> list[FieldProblem]:
+    """A split stratified by class puts a row of each class on each side, so each side needs
+    at least one row per class (the worker's ``shuffle_split`` refuses it otherwise, and every
+    trial would fail): the test split of every row, then a holdout of the rest (the smallest
+    class's rows left after the test split, rounded down, decide whether it is stratified)."""
+    if shape.classes < 2 or shape.smallest_class is None:
+        return []
+    found: list[FieldProblem] = []
+    validation, k = spec.validation, shape.classes
+    test_fraction = validation.test_fraction
+    n_test = math.ceil(shape.rows * test_fraction)
+    rest = shape.rows - n_test
+    if test_fraction > 0 and shape.smallest_class >= STRATIFY_MIN and min(n_test, rest) < k:
+        fix = (
+            f"a test_fraction of at least {math.ceil(100 * k / shape.rows) / 100:g}, or 0 (no "
+            "test split)"
+            if n_test < k
+            else "a smaller test_fraction"
+        )
+        found.append(
+            FieldProblem(
+                "validation.test_fraction",
+                f"the test split is stratified by class, so it and the rows left need at least "
+                f"one row of each of the {k} classes; test_fraction {test_fraction:g} of "
+                f"{shape.rows} rows splits them {rest} / {n_test}: {fix}",
+            )
+        )
+        return found
+    left = _smallest_class_left(spec, shape)
+    if validation.folds or left is None or left < STRATIFY_MIN:
+        return found
+    holdout = validation.holdout or 0.2
+    n_val = math.ceil(rest * holdout)
+    if min(n_val, rest - n_val) < k:
+        fix = (
+            f"a holdout of at least {math.ceil(100 * k / rest) / 100:g}, or folds"
+            if n_val < k
+            else "a smaller holdout, or folds"
+        )
+        found.append(
+            FieldProblem(
+                "validation.holdout",
+                f"the holdout is stratified by class, so it and the training rows need at "
+                f"least one row of each of the {k} classes; a holdout of {holdout:g} of the "
+                f"{rest} rows left after the test split splits them {rest - n_val} / {n_val}: "
+                f"{fix}",
+            )
+        )
     return found
 
 

@@ -121,6 +121,30 @@ def test_more_folds_than_rows_is_refused(api: TestClient) -> None:
     assert_refused(api, api.post("/v1/studies", json=body), 422, "validation.folds")
 
 
+@pytest.mark.parametrize(
+    ("validation", "field"),
+    [
+        ({"holdout": 0.01}, "validation.holdout"),
+        ({"folds": 3, "test_fraction": 0.01}, "validation.test_fraction"),
+    ],
+    ids=["holdout of 2 rows", "test split of 2 rows"],
+)
+def test_a_split_with_fewer_rows_than_classes_is_refused(
+    api: TestClient, validation: dict[str, Any], field: str
+) -> None:
+    """iris has 3 classes: a stratified split of 2 rows was accepted (201) and every trial
+    failed with the worker's ValueError."""
+    body = definition(
+        "few-rows",
+        dataset={"builtin": "iris"},
+        validation=validation,
+        objective={"metric": "val_loss"},
+    )
+    response = api.post("/v1/studies", json=body)
+    assert_refused(api, response, 422, field)
+    assert "3 classes" in response.text and " / 2" in response.text
+
+
 def nested(levels: int, *, yaml_text: bool) -> str:
     if yaml_text:
         return "name: deep\ndataset: " + "[" * levels + "]" * levels + "\n"

@@ -68,13 +68,13 @@ def test_search_space_batch_norm_false_leaves_batches_of_one_alone() -> None:
     assert "training.batch_size" not in fields(study)
 
 
-def upload(counts: tuple[int, int]) -> tuple[bytes, cost.DataShape]:
+def upload(counts: tuple[int, ...], task: str = "auto") -> tuple[bytes, cost.DataShape]:
     """A CSV of ``counts`` rows per class, and its shape as the store reports it."""
     rng = np.random.default_rng(0)
-    labels = [1] * counts[0] + [2] * counts[1]
+    labels = [label for label, count in enumerate(counts, start=1) for _ in range(count)]
     lines = ["a,b,label", *(f"{rng.normal():.6f},{rng.normal():.6f},{y}" for y in labels)]
     raw = ("\n".join(lines) + "\n").encode()
-    table = read_table(raw, filename="d.csv", target="label")
+    table = read_table(raw, filename="d.csv", target="label", task=task)
     shape = cost.DataShape(
         rows=len(table.y),
         features=table.X.shape[1],
@@ -167,3 +167,64 @@ def test_val_auc_on_a_holdout_a_class_can_miss_is_refused() -> None:
             loaded, test_fraction=0.2, holdout=0.2, folds=None, seed=seed
         ).folds
         assert len(np.unique(fold.y_val)) == 2
+
+
+def _worker_splits(loaded: data.Dataset, validation: dict[str, Any]) -> bool:
+    """Whether the worker draws ``validation``'s splits of ``loaded`` (seed 0)."""
+    try:
+        data.make_splits(
+            loaded,
+            test_fraction=validation.get("test_fraction", 0.2),
+            holdout=validation.get("holdout"),
+            folds=validation.get("folds"),
+            seed=0,
+        )
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("validation", "field", "numbers"),
+    [
+        ({"holdout": 0.01}, "validation.holdout", "118 / 2"),
+        ({"folds": 3, "test_fraction": 0.01}, "validation.test_fraction", "148 / 2"),
+        ({"holdout": 0.2, "test_fraction": 0.01}, "validation.test_fraction", "148 / 2"),
+    ],
+    ids=["holdout", "folds' test split", "holdout's test split"],
+)
+def test_a_stratified_split_with_fewer_rows_than_classes_is_refused(
+    validation: dict[str, Any], field: str, numbers: str
+) -> None:
+    """iris, 3 classes: a holdout of 2 rows (or a test split of 2) cannot hold each class, and
+    every trial failed with the worker's ValueError; the rule names the field and the split."""
+    study = spec(dataset={"builtin": "iris"}, validation=validation)
+    (problem,) = cost.problems(study, cost.shape_of(study), BUDGET)
+    assert problem.path == field and numbers in problem.rule and "3 classes" in problem.rule
+    assert not _worker_splits(data.load({"builtin": "iris"}), validation)
+
+
+@pytest.mark.parametrize("name", ["holdout", "test_fraction"])
+@pytest.mark.parametrize(
+    "dataset", [{"builtin": "iris"}, {"builtin": "wine"}, {"id": "0" * 32}], ids=str
+)
+def test_admitted_fractions_split_and_refused_ones_do_not(
+    name: str, dataset: dict[str, Any]
+) -> None:
+    """The boundary is the worker's, for built-in and uploaded data (3 classes of 10, 12 and
+    30 rows: the shape the store gives from the upload's class counts)."""
+    shape: cost.DataShape | None = None
+    if "id" in dataset:
+        raw, shape = upload((10, 12, 30), task="multiclass")
+        table = read_table(raw, filename="d.csv", target="label", task="multiclass")
+        loaded = data.Dataset(table.X, table.y, table.task, table.feature_names)
+    else:
+        loaded = data.load(dataset)
+    seen = set()
+    for percent in range(1, 13):
+        validation = {name: percent / 100}
+        study = spec(dataset=dataset, task="multiclass", validation=validation)
+        admitted = f"validation.{name}" not in fields(study, shape)
+        assert admitted == _worker_splits(loaded, validation), validation
+        seen.add(admitted)
+    assert seen == {True, False}
