@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal, get_args
@@ -65,6 +66,23 @@ def _hide_userinfo_password(url: str) -> str:
     if parsed.host is not None and "@" in parsed.host:
         return _hide_userinfo(url)
     return parsed.render_as_string(hide_password=True)
+
+
+def _check_connection_options(query: Mapping[str, str | tuple[str, ...]]) -> None:
+    """A PostgreSQL URL's query holds libpq's connection options (``?sslmode=require``): one
+    libpq does not know is a ``ValueError`` naming it (was: a traceback of hundreds of lines
+    from the first connection, ``invalid connection option "sslmod"``)."""
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import make_conninfo
+
+    options = {k: v[-1] if isinstance(v, tuple) else v for k, v in query.items()}
+    try:
+        make_conninfo("", **options)
+    except ProgrammingError as exc:
+        raise ValueError(
+            f"its query holds {str(exc).strip()} (PostgreSQL's libpq connection options, such as "
+            "?sslmode=require, are what it may give)"
+        ) from None
 
 
 def _repeats(text: str) -> bool:
@@ -321,6 +339,8 @@ class Settings(BaseSettings):
                 f"the driver of {scheme!r} is not installed (postgresql:// uses psycopg, which "
                 "regtune installs)"
             ) from None
+        if parsed.get_backend_name() == "postgresql" and parsed.query:
+            _check_connection_options(parsed.query)
         return url
 
     @field_validator("grace_period")

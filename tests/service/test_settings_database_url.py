@@ -100,3 +100,26 @@ def test_a_password_in_the_query_is_hidden_too(url: str, shown: str) -> None:
     """libpq takes ``?password=``, and the serve banner and every "cannot reach" line printed
     it: SQLAlchemy's ``hide_password`` masks only the one before the ``@``."""
     assert hide_password(url) == shown
+
+
+def test_a_connection_option_libpq_does_not_know_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Was a traceback of hundreds of lines from the first connection, ``invalid connection
+    option "sslmod"``, from ``regtune api`` and ``migrate`` alike."""
+    monkeypatch.setenv(
+        "REGTUNE_DATABASE_URL", "postgresql://rt:s3cret@db.example/regtune?sslmod=require"
+    )
+    with pytest.raises(InvalidSettings) as refused:
+        get_settings()
+    get_settings.cache_clear()
+    (problem,) = refused.value.fields
+    assert problem.path == "REGTUNE_DATABASE_URL"
+    assert problem.rule.startswith('its query holds invalid connection option "sslmod" ('), (
+        problem.rule
+    )
+    assert "s3cret" not in problem.rule and "\n" not in problem.rule
+    monkeypatch.setenv(
+        "REGTUNE_DATABASE_URL",
+        "postgresql://rt@db.example/regtune?sslmode=require&connect_timeout=3&password=p",
+    )
+    assert get_settings().database_url.endswith("?sslmode=require&connect_timeout=3&password=p")
+    get_settings.cache_clear()
