@@ -76,7 +76,7 @@ def trial_out(view: trial_reads.TrialView, *, with_curve: bool = False) -> Trial
         datetime_start=view.datetime_start,
         datetime_complete=view.datetime_complete,
         learning_curve=curve,
-        retried_from=view.system_attrs.get(FAILED_TRIAL_ATTR) if with_curve else None,
+        retried_from=view.system_attrs.get(FAILED_TRIAL_ATTR),
     )
 
 

@@ -149,3 +149,27 @@ def test_a_started_api_has_read_its_studies_before_serving(apps: Apps) -> None:
     apps(database=database, warm_up=True)  # a new app on a copy: started, nothing asked
     index = known_index(studies.index_key(studies.get_row(created["id"])), study._study_id)
     assert index is not None and index.total(None) == 300
+
+
+def test_the_trial_listing_says_which_trial_a_retry_re_runs(api: TestClient) -> None:
+    """A retry's ``retried_from`` is the same in the listing as on its own route (the listing
+    gave null: it read no system attribute), waiting and once it ran."""
+    from regtune.service.store.scheduling.retries import queue_retry
+
+    created, study = _study(api, "retried", 3)
+    interrupted = study.ask(X)
+    study.tell(interrupted, state=TrialState.FAIL)
+    queue_retry(study, study._storage.get_trial(interrupted._trial_id), max_retry=None)
+    trials = f"/v1/studies/{created['id']}/trials"
+
+    def retried_from() -> tuple[dict[int, Any], dict[int, Any]]:
+        listed = {t["number"]: t["retried_from"] for t in api.get(trials).json()["items"]}
+        alone = {n: api.get(f"{trials}/{n}").json()["retried_from"] for n in listed}
+        return listed, alone
+
+    expected = {0: None, 1: None, 2: None, 3: None, 4: 3}
+    assert retried_from() == (expected, expected)
+    rerun = study.ask()
+    assert rerun.number == 4
+    study.tell(rerun, 0.5)
+    assert retried_from() == (expected, expected)

@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from regtune.service.store.db import among
+from regtune.service.store.optuna_db.attrs import FAILED_TRIAL_ATTR
 from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.trials.best import best_trial_number as best_trial_number
 from regtune.service.store.trials.failures import Failures
@@ -160,7 +161,8 @@ def trials_by_id(session: Session, ids: list[int], *, with_curves: bool = False)
 def _attributes(session: Session, ids: list[int], with_curves: bool) -> Any:
     """Every attribute row of the trials ``ids`` in one statement (one round trip, not five):
     (trial id, kind, key, number, text) with kind p(aram), v(alue), u(ser attribute),
-    i(ntermediate value) or s(ystem attribute)."""
+    i(ntermediate value) or s(ystem attribute); without ``with_curves`` no intermediate value
+    and of the system attributes only ``FAILED_TRIAL_ATTR`` (a retry's ``retried_from``)."""
 
     def part(model: Any, kind: str, key: Any, number: Any, text: Any) -> Any:
         table = model.__table__
@@ -198,6 +200,7 @@ def _attributes(session: Session, ids: list[int], with_curves: bool) -> Any:
         ),
         part(users, "u", column(users, "key"), null(), column(users, "value_json")),
     ]
+    system = part(systems, "s", column(systems, "key"), null(), column(systems, "value_json"))
     if with_curves:
         parts.append(
             part(
@@ -208,9 +211,9 @@ def _attributes(session: Session, ids: list[int], with_curves: bool) -> Any:
                 column(curves, "intermediate_value_type"),
             )
         )
-        parts.append(
-            part(systems, "s", column(systems, "key"), null(), column(systems, "value_json"))
-        )
+        parts.append(system)
+    else:  # of the system attributes (a linear trial's weights among them) only a retry's mark
+        parts.append(system.where(column(systems, "key") == FAILED_TRIAL_ATTR))
     return union_all(*parts)
 
 
