@@ -157,7 +157,7 @@ def test_the_trial_listing_says_which_trial_a_retry_re_runs(api: TestClient) -> 
     from regtune.service.store.scheduling.retries import queue_retry
 
     created, study = _study(api, "retried", 3)
-    interrupted = study.ask(X)
+    interrupted = study.ask({**X})
     study.tell(interrupted, state=TrialState.FAIL)
     queue_retry(study, study._storage.get_trial(interrupted._trial_id), max_retry=None)
     trials = f"/v1/studies/{created['id']}/trials"
