@@ -342,6 +342,30 @@ class StudySpec(Strict):
             raise ValueError(f"objectives must be distinct, got {value}")
         return value
 
+    @field_validator("sampler", mode="before")
+    @classmethod
+    def _sampler_type(cls, value: Any) -> Any:
+        """A sampler given without ``type`` is TPE, as a left-out sampler is, with the settings
+        given; stored with its type written."""
+        if isinstance(value, dict) and "type" not in value:
+            return {"type": "tpe", **value}
+        return value
+
+    @field_validator("pruner", mode="before")
+    @classmethod
+    def _pruner_type(cls, value: Any, info: ValidationInfo) -> Any:
+        """A pruner given without ``type`` is the default one (median after 10 finished trials,
+        the trainer's warm-up), with the settings given changed; stored with its type written.
+        """
+        if not isinstance(value, dict) or "type" in value:
+            return value
+        training, model = info.data.get("training"), info.data.get("model")
+        solver = getattr(training, "solver", None) or (
+            "minibatch" if getattr(model, "kind", "linear") == "mlp" else "exact"
+        )
+        warmup = MINIBATCH_WARMUP if solver == "minibatch" else EXACT_WARMUP
+        return {"type": "median", "n_startup_trials": 10, "n_warmup_steps": warmup, **value}
+
     @field_validator("sampler")
     @classmethod
     def _sampler_fits(cls, value: Any, info: ValidationInfo) -> Any:

@@ -1,0 +1,64 @@
+"""A ``sampler`` or ``pruner`` block without ``type`` is the default one with the settings given
+(README's definition: sampler "left out: tpe", pruner median "the default"), not a 422 about a
+discriminator; the stored definition writes the type."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+BODY: dict[str, Any] = {"dataset": {"builtin": "diabetes"}, "budget": {"n_trials": 4}}
+
+
+def stored(api: TestClient, name: str, **parts: Any) -> dict[str, Any]:
+    """The definition the study stores, as POST answered and as GET shows it."""
+    created = api.post("/v1/studies", json={"name": name, **BODY, **parts})
+    assert created.status_code == 201, created.text
+    shown = api.get(f"/v1/studies/{created.json()['id']}").json()["definition"]
+    assert created.json()["definition"] == shown
+    return dict(shown)
+
+
+@pytest.mark.parametrize(
+    "sampler",
+    [
+        {"seed": 1},
+        {"points_to_evaluate": [{"lambda": 0.01, "l1_ratio": 0.5}]},
+        {"n_startup_trials": 3, "seed": 2},
+    ],
+    ids=["seed", "points_to_evaluate", "a tpe setting"],
+)
+def test_a_sampler_without_a_type_is_tpe(api: TestClient, sampler: dict[str, Any]) -> None:
+    kept = stored(api, "typeless-sampler", sampler=sampler)["sampler"]
+    assert kept["type"] == "tpe"
+    assert {k: kept[k] for k in sampler} == sampler
+
+
+def test_a_sampler_without_a_type_takes_only_tpe_s_settings(api: TestClient) -> None:
+    answer = api.post(
+        "/v1/studies", json={"name": "nsga-field", **BODY, "sampler": {"population_size": 8}}
+    )
+    assert answer.status_code == 422, answer.text
+    assert "population_size" in answer.text
+    assert "discriminator" not in answer.text
+
+
+@pytest.mark.parametrize(
+    ("model", "warmup"),
+    [({"kind": "linear"}, 5), ({"kind": "mlp", "hidden_layers": [8]}, 2)],
+    ids=["exact solver", "minibatch"],
+)
+def test_a_pruner_without_a_type_is_the_default_median_with_the_settings_given(
+    api: TestClient, model: dict[str, Any], warmup: int
+) -> None:
+    left_out = stored(api, "default-pruner", model=model)["pruner"]
+    assert left_out == {
+        "type": "median",
+        "n_startup_trials": 10,
+        "n_warmup_steps": warmup,
+        "interval_steps": 1,
+    }
+    changed = stored(api, "typeless-pruner", model=model, pruner={"n_startup_trials": 3})
+    assert changed["pruner"] == {**left_out, "n_startup_trials": 3}
