@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Annotated
 
@@ -21,10 +22,12 @@ def _setup_logging() -> None:
     """Lines for people on a terminal, else JSON lines with study and trial ids (see
     REGTUNE_LOG_FORMAT)."""
     from regtune.service.logs import setup
-    from regtune.service.settings import get_settings
+    from regtune.service.settings import get_settings, misspelt_variables
 
     settings = get_settings()
     setup(fmt=settings.log_format, level=settings.log_level)
+    for line in misspelt_variables(os.environ):
+        logging.getLogger("regtune.settings").warning("%s", line)
 
 
 def _refuse_open_bind(host: str) -> None:

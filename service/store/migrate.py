@@ -126,6 +126,12 @@ def _upgrade(url: str) -> None:
                 if refused is None:
                     raise
                 raise SchemaChangeRefused(_refusal(found, engine.url.username, refused)) from exc
+            log.info(  # the record an operator's upgrade job leaves of what it changed
+                "%s to revision %s (Optuna's tables to its installed %s)",
+                f"upgraded the schema from revision {found}" if found else "created the schema",
+                head(),
+                version("optuna"),
+            )
         note_current(url)
     finally:
         engine.dispose()

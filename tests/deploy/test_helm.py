@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import re
 import shutil
 import subprocess
@@ -184,6 +185,11 @@ BROKEN = {
         "helm",
         "worker.config.grace_period: set heartbeat_interval and grace_period in config",
     ),
+    "a-misspelt-setting": (
+        ("--set", "config.heartbeat_intervall=10"),
+        "helm",
+        "heartbeat_intervall",
+    ),
     "replicas-as-text": (("--set-string", "api.replicaCount=three"), "helm", "/api/replicaCount"),
     "bad-quantity": (
         ("--set", "worker.resources.limits.memory=lots"),
@@ -252,6 +258,15 @@ def test_no_database_fails_with_a_message_naming_the_values(helm: str) -> None:
 
 
 # ---------------------------------------------------------------------------- drift from the code
+
+
+def test_the_values_schema_names_every_setting_and_no_other() -> None:
+    """``config`` takes a setting by name; a name that is none (``heartbeat_intervall``) was
+    rendered into every pod as a variable nothing reads."""
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    assert schema["definitions"]["config"]["propertyNames"]["enum"] == sorted(
+        Settings.model_fields
+    ), "values.schema.json: config's names differ from service/settings.py's settings"
 
 
 @pytest.mark.parametrize("value_set", sorted(VALUE_SETS))

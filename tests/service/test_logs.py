@@ -159,8 +159,11 @@ def test_regtune_migrate_talks_to_a_person_and_to_a_pipe(
 ) -> None:
     env = process_env(f"sqlite:///{tmp_path / 'regtune.db'}")
     env.pop("REGTUNE_LOG_FORMAT", None)
-    shown = on_terminal(processes, regtune("migrate"), env).strip().splitlines()
+    misspelt = {**env, "REGTUNE_HEARTBEAT_INTERVALL": "30"}  # ignored, but said
+    shown = on_terminal(processes, regtune("migrate"), misspelt).strip().splitlines()
     assert shown and all(PERSON.match(line) for line in shown), shown
+    assert "REGTUNE_HEARTBEAT_INTERVALL is no setting and is ignored: did you mean " in shown[0]
+    assert "created the schema to revision " in shown[-2]  # what the job changed
     assert "database is at the newest schema" in shown[-1]
     assert not [line for line in shown if "alembic" in line or "Warning" in line], shown
 
