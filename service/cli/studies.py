@@ -374,7 +374,10 @@ def _epochs(attrs: dict[str, Any]) -> str:
 
 
 def cancel(study_id: str, url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = False) -> None:
-    """Cancel a study: no new trials; running ones stop at their next epoch."""
+    """Cancel a study: no new trials; running ones stop within a heartbeat interval.
+
+    A running trial's worker sees the cancel on its next heartbeat (REGTUNE_HEARTBEAT_INTERVAL,
+    5 s by default) and stops the trial at the next minibatch step or solver iteration."""
     study = call(
         url,
         key,

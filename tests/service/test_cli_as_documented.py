@@ -139,3 +139,28 @@ def _parse(argv: list[str]) -> None:
 
     group: Any = typer.main.get_command(app)
     group.commands[argv[0]].make_context(argv[0], argv[1:])
+
+
+def test_cancel_promises_the_stop_the_worker_makes() -> None:
+    """A worker sees a cancel on its heartbeat's round trip, so a running trial stops within
+    one heartbeat interval, at the next minibatch step or solver iteration after it: the help
+    and the README say so (they said "at their next epoch", which an epoch longer than the
+    interval beats and a shorter one misses)."""
+    from regtune.service.cli.app import app
+    from regtune.service.settings import Settings
+
+    default = Settings.model_fields["heartbeat_interval"].default
+    helped = CliRunner().invoke(app, ["cancel", "--help"], env={"COLUMNS": "200"})
+    assert helped.exit_code == 0, helped.output
+    said = " ".join(helped.output.split())
+    listed = " ".join(CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"}).output.split())
+    readme = " ".join((Path(__file__).parents[2] / "README.md").read_text().split())
+    assert "next epoch" not in said
+    assert "running ones stop within a heartbeat interval" in listed, listed
+    assert f"REGTUNE_HEARTBEAT_INTERVAL, {default} s by default" in said, said
+    assert "next minibatch step or solver iteration" in said, said
+    assert (
+        f"(cancel it first: a running trial's worker sees the cancel on its next heartbeat, "
+        f"within `REGTUNE_HEARTBEAT_INTERVAL`, {default} s by default, and stops the trial at "
+        "the next minibatch step or solver iteration)"
+    ) in readme

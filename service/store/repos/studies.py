@@ -506,7 +506,7 @@ def delete(study_id: str, *, tenant: Reach = "default") -> None:
         raise StudyRunning(
             f"study {study_id!r} has {running} trial(s) running; cancel it first "
             f"(regtune cancel {study_id}, or POST /v1/studies/{study_id}/cancel; running trials "
-            "stop at their next epoch), "
+            "stop within a worker heartbeat interval), "
             "then delete it"
         )
     files: list[str] = []

@@ -137,7 +137,7 @@ def fail_orphaned_trials(
             if name not in stale:
                 stale[name] = set(stale_trial_ids(storage, storage.get_study_id_from_name(name)))
             if trial_id not in stale[name]:
-                continue  # still alive: a cancelled study's trial stops at its next epoch
+                continue  # still alive: a cancelled study's trial stops after its next heartbeat
         if state == TrialState.RUNNING and (mark := STOPPED_BY.get(status)) is not None:
             _mark_stopped(storage, [trial_id], mark)
         try:
