@@ -21,6 +21,9 @@ from regtune.service.logs import LogFormat
 from regtune.service.spec.definition import MAX_FUSED_TRIALS
 
 MAX_PORT = 65_535
+MIN_WORKER_MEMORY_MB = 512
+"""The lowest ``REGTUNE_WORKER_MEMORY_MB`` but 0: a worker holds about 300 MiB (of the data
+limit it sets) before it claims anything, and a small trial needs room beside it."""
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "admin", "example"}
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 LOG_LEVELS: tuple[str, ...] = get_args(LogLevel)
@@ -301,8 +304,21 @@ class Settings(BaseSettings):
         default=4096,
         ge=0,
         description="Memory limit (MiB) a worker sets on itself, so a trial that needs more "
-        "fails with MemoryError instead of being killed; 0 leaves it unlimited.",
+        f"fails with MemoryError instead of being killed; 0 leaves it unlimited, else at "
+        f"least {MIN_WORKER_MEMORY_MB} (what the worker itself needs).",
     )
+
+    @field_validator("worker_memory_mb")
+    @classmethod
+    def _room_to_start(cls, value: int) -> int:
+        """Below the floor the worker died at start, in a MemoryError traceback (256 MiB) or a
+        C++ ``bad_alloc`` abort (200 MiB), before it could take any trial."""
+        if 0 < value < MIN_WORKER_MEMORY_MB:
+            raise ValueError(
+                f"must be 0 (no limit) or at least {MIN_WORKER_MEMORY_MB} MiB: a worker needs "
+                "about 300 MiB before its first trial (Python, torch, the database drivers)"
+            )
+        return value
 
     @field_validator("database_url")
     @classmethod

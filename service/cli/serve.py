@@ -18,7 +18,13 @@ import time
 from dataclasses import dataclass, field
 
 from regtune.service.lifetime import preexec_die_with
-from regtune.service.settings import Settings, get_settings, hide_password, require_sqlite_folder
+from regtune.service.settings import (
+    MIN_WORKER_MEMORY_MB,
+    Settings,
+    get_settings,
+    hide_password,
+    require_sqlite_folder,
+)
 from regtune.service.store.backoff import Backoff
 from regtune.service.store.migrate import upgrade
 from regtune.service.store.repos.keys import is_loopback
@@ -84,7 +90,7 @@ def worker_memory_mb(settings: Settings, workers: int) -> int:
     except (ValueError, OSError):
         return settings.worker_memory_mb
     share = int(physical * 0.75 / max(1, workers) / MIB)
-    return max(256, min(settings.worker_memory_mb, share))
+    return max(MIN_WORKER_MEMORY_MB, min(settings.worker_memory_mb, share))
 
 
 @dataclass
