@@ -44,11 +44,12 @@ APPLICATION_NAME = "regtune"
 def engine_kwargs(url: str) -> dict[str, Any]:
     """Connection options for any engine on ``url`` (ours and Optuna's): a small bounded pool.
 
-    The API has two engines, regtune's and Optuna's RDBStorage, so it holds at most
-    ``2 × (db_pool_size + db_max_overflow)`` connections: 4 with the defaults (2 + 0). A worker's
-    storage shares regtune's engine (``storage.run_on``), so it holds at most 2 — its main
-    thread and its heartbeat thread — and 32 workers, the API and the dashboard hold at most 76
-    of PostgreSQL's default ``max_connections`` = 100.
+    An API process has three engines, regtune's, Optuna's RDBStorage and one for its reads,
+    so it holds at most ``3 × (db_pool_size + db_max_overflow)`` connections: 6 with the
+    defaults (2 + 0); the dashboard two (4). A worker's storage shares regtune's engine
+    (``storage.run_on``), so it holds at most 2 — its main thread and its heartbeat thread —
+    and 32 workers, an API process and the dashboard hold at most 74 of PostgreSQL's default
+    ``max_connections`` = 100.
     ``pool_pre_ping`` replaces connections a database restart killed before they are used.
     """
     settings = get_settings()
