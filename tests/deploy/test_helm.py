@@ -185,6 +185,21 @@ BROKEN = {
         "helm",
         "worker.config.grace_period: set heartbeat_interval and grace_period in config",
     ),
+    "public-url-twice": (
+        (
+            "--set",
+            "api.publicUrl=https://a.example",
+            "--set",
+            "config.public_url=https://b.example",
+        ),
+        "helm",
+        "config.public_url: the chart sets REGTUNE_PUBLIC_URL itself, from api.publicUrl",
+    ),
+    "no-auth-as-config": (
+        ("--set", "config.insecure_no_auth=true"),
+        "helm",
+        "config.insecure_no_auth: the chart sets REGTUNE_INSECURE_NO_AUTH itself",
+    ),
     "a-misspelt-setting": (
         ("--set", "config.heartbeat_intervall=10"),
         "helm",

@@ -81,6 +81,12 @@ app.kubernetes.io/component: {{ .component }}
 {{- if has $name (list "database_url" "admin_key") }}
 {{- fail (printf "config.%s: set it through database.* or auth.*, which keep it in a Secret" $name) }}
 {{- end }}
+{{- /* variables the templates set from values of their own: given twice, a pod's env held two
+     entries of one name with different values, which server-side apply refuses */}}
+{{- $own := dict "public_url" "from api.publicUrl: set that" "insecure_no_auth" "from auth.insecureNoAuth: set that" "dashboard_network_ok" "for the dashboard, which listens on its pod's address" }}
+{{- if hasKey $own $name }}
+{{- fail (printf "config.%s: the chart sets REGTUNE_%s itself, %s" $name (upper $name) (get $own $name)) }}
+{{- end }}
 {{- end }}
 {{- /* The API's sweep fails trials by the workers' heartbeats: one pair for every component. */}}
 {{- range $component := list "api" "worker" "dashboard" }}
