@@ -27,6 +27,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import FrozenTrial, TrialState
 
 from regtune.service.spec.definition import StudySpec
+from regtune.service.spec.points import runs_a_path
 from regtune.service.spec.space import Choices, Fixed, Range, grid_values
 from regtune.service.store.optuna_db.attrs import PATH_OF_ATTR, POINT_ATTR
 from regtune.service.store.optuna_db.internals.handles import study_id_of, trial_id_of
@@ -257,11 +258,7 @@ def _point_fixes_the_path(trial: optuna.Trial, spec: StudySpec) -> bool:
     which a path chooses too): that one configuration, as given, not a path through it."""
     index = trial.user_attrs.get(POINT_ATTR)
     points = spec.sampler.points_to_evaluate or []
-    return (
-        isinstance(index, int)
-        and 0 <= index < len(points)
-        and bool({LAMBDA, RELAX} & points[index].keys())
-    )
+    return isinstance(index, int) and 0 <= index < len(points) and not runs_a_path(points[index])
 
 
 def _frozen(

@@ -399,8 +399,10 @@ class StudyExtension(BaseModel):
         description="configurations to run first, as the definition's "
         "sampler.points_to_evaluate gives them (Optuna's enqueue_trial), e.g. [{lambda: 0.01, "
         "l1_ratio: 0.5}]: each is a trial of the grown budget, so it grows by at least as many "
-        "(alone, the budget grows by exactly as many); appended to the definition's points, "
-        "queued with the budget in one commit, run before the sampler's next trials",
+        "(alone, the budget grows by one per point, and by a path's points for one that leaves "
+        "lambda out in a λ-path study: it runs a path at its other knobs); appended to the "
+        "definition's points, queued with the budget in one commit, run before the sampler's "
+        "next trials",
         examples=[[{"lambda": 0.01, "l1_ratio": 0.5}]],
     )
 

@@ -40,7 +40,7 @@ from regtune.service.settings import Settings, get_settings
 from regtune.service.spec import cost
 from regtune.service.spec.definition import EXAMPLE, NAME_PATTERN, StudySpec, Uploaded
 from regtune.service.spec.enums import StudyStatus
-from regtune.service.spec.points import MAX_POINTS, refusal
+from regtune.service.spec.points import MAX_POINTS, points_trials, refusal
 from regtune.service.spec.policies import GridSampler
 from regtune.service.spec.resolve import (
     check_task,
@@ -263,7 +263,7 @@ def admit_extension(study: StudyRow, body: StudyExtension, *, settings: Settings
     point). A study whose uploaded dataset was deleted since is a 409 (``StudyNotExtendable``).
     A definition this API cannot read answers 503, before anything changes."""
     spec = studies.definition_of(study)
-    n_trials = grown_budget(study, body)
+    n_trials = grown_budget(study, body, spec)
     points = body.points_to_evaluate or []
     if n_trials <= study.n_trials:  # unchanged, or lowered: the store answers (409)
         return
@@ -318,12 +318,12 @@ def _refuse_points(at: tuple[int | str, ...], rule: str, given: Any) -> NoReturn
     raise RequestValidationError([problem])
 
 
-def grown_budget(study: StudyRow, body: StudyExtension) -> int:
+def grown_budget(study: StudyRow, body: StudyExtension, spec: StudySpec) -> int:
     """The budget the extension asks for, from the row as read: ``n_trials`` more, or
-    ``n_trials_total``; points alone grow it by as many. A body with both counts, or with
-    neither and no points, is a 422 naming the field."""
+    ``n_trials_total``; points alone grow it by the trials they take (``points_growth``). A
+    body with both counts, or with neither and no points, is a 422 naming the field."""
     if body.n_trials is None and body.n_trials_total is None and body.points_to_evaluate:
-        return study.n_trials + len(body.points_to_evaluate)
+        return study.n_trials + points_growth(spec, body.points_to_evaluate)
     if (body.n_trials is None) == (body.n_trials_total is None):
         both = body.n_trials is not None
         rule = (
@@ -338,6 +338,13 @@ def grown_budget(study: StudyRow, body: StudyExtension) -> int:
     if body.n_trials_total is not None:
         return body.n_trials_total
     return study.n_trials + (body.n_trials or 0)
+
+
+def points_growth(spec: StudySpec, points: list[dict[str, Any]]) -> int:
+    """What points given alone grow the budget by: one trial each, a path's points for one
+    that leaves λ out in a λ-path study (it runs a path at its other knobs, as a definition's
+    point does)."""
+    return points_trials(points, path_points=spec.path_points)
 
 
 @router.post(
@@ -357,10 +364,12 @@ def grown_budget(study: StudyRow, body: StudyExtension) -> int:
 )
 def extend_study(study: StudyDep, body: StudyExtension) -> ExtendedStudy:
     admit_extension(study, body, settings=get_settings())
-    points = body.points_to_evaluate
+    points, more = body.points_to_evaluate, body.n_trials
+    if points and more is None and body.n_trials_total is None:  # points alone
+        more = points_growth(studies.definition_of(study), points)
     done = extension.extend(
         study.id,
-        n_trials=body.n_trials or (len(points) if points and not body.n_trials_total else None),
+        n_trials=more,
         n_trials_total=body.n_trials_total,
         timeout_s=body.timeout_s,
         points=points,

@@ -419,7 +419,8 @@ def extend(
             "--point",
             help="A configuration to run first, as a YAML mapping: --point '{lambda: 0.01, "
             "l1_ratio: 0.5}' (repeatable; each is a trial of the budget; without --trials or "
-            "--to the budget grows by one per point).",
+            "--to the budget grows by one per point, by a path's trials for one that leaves "
+            "lambda out in a λ-path study, which runs that path).",
         ),
     ] = None,
     watch: WatchOpt = False,
@@ -432,8 +433,9 @@ def extend(
 
     budget.n_trials grows by K (--trials K), or becomes N (--to N); a completed or cancelled
     study is queued again, its sampler going on from every trial it has. Each --point is a
-    configuration it runs first (sampler.points_to_evaluate), a trial of the grown budget. A
-    failed study cannot be extended.
+    configuration it runs first (sampler.points_to_evaluate), a trial of the grown budget (a
+    path's trials for one that leaves lambda out in a λ-path study). A failed study cannot be
+    extended.
 
     With --watch: exit 1 if it fails, 2 if cancelled; Ctrl-C stops watching, not the study: 130.
     """

@@ -327,8 +327,9 @@ class Client:
         """Give the study ``n_trials`` more trials, or a budget of ``n_trials_total`` in all
         (safe to repeat: the budget it is already changes nothing); ``timeout_s``: a new time
         budget from now; ``points``: configurations to run first, each a trial of the grown
-        budget (alone, it grows by one per point). A completed or cancelled study is queued
-        again and goes on from its trials."""
+        budget (alone, it grows by one per point, by a path's points for one that leaves λ out
+        in a λ-path study). A completed or cancelled study is queued again and goes on from its
+        trials."""
         body: dict[str, Any] = {}
         if points:
             body["points_to_evaluate"] = points

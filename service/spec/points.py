@@ -35,6 +35,22 @@ position there (a retry of it keeps it, as it keeps every user attribute). Here,
 the store's ``attrs``, so that the client's CLI, which has no store, reads it too."""
 
 
+PATH_CHOOSES = ("lambda", "relax")
+"""The knobs a λ path chooses for each of its points (``regtune.worker.paths``)."""
+
+
+def runs_a_path(point: Mapping[str, Any]) -> bool:
+    """Whether ``point``, in a λ-path study, runs a path at its other knobs: it leaves out λ
+    and relax, which the path chooses; one that gives either is that one configuration."""
+    return not set(PATH_CHOOSES) & point.keys()
+
+
+def points_trials(points: Sequence[Mapping[str, Any]], *, path_points: int) -> int:
+    """Trials of the budget ``points`` take: a path's ``path_points`` (``StudySpec.
+    path_points``, 1 in a study without λ paths) for each point that runs one, 1 for another."""
+    return sum(path_points if runs_a_path(point) else 1 for point in points)
+
+
 class PointError(ValueError):
     """A point's parameter the space does not admit: ``name`` is the parameter (None: the
     point as a whole)."""

@@ -3,7 +3,8 @@
 ``enqueue_trial`` before ``optimize`` is called again (was: only a definition could give points,
 so a configuration worth trying once a study had run needed a new study).
 
-Each point is a trial of the grown budget (alone, the points grow it by one each), appended to
+Each point is a trial of the grown budget (alone, the points grow it by one each, by a path's
+points for one that leaves λ out in a λ-path study), appended to
 the definition's ``sampler.points_to_evaluate`` (its position marks the trial, ``regtune:point``)
 and queued in the transaction that grows the budget. A point the space does not admit, or more
 points than the budget grows by, is a 422 naming the point, with nothing changed.
@@ -98,6 +99,29 @@ def test_a_worker_that_ran_a_path_study_runs_an_extensions_lambda_as_one_trial(a
     ran = next(t for t in trials if t.user_attrs.get(POINT) == 1)
     assert (ran.params["lambda"], ran.params["l1_ratio"]) == (0.0123, 0.25), ran.params
     assert [t for t in trials if t.system_attrs.get(PATH_OF) == ran.number] == []  # no path
+
+
+def test_an_extensions_point_without_lambda_runs_a_path_at_its_other_knobs(apps: Apps) -> None:
+    """In a λ-path study an extension's point that leaves λ out is a path, as a definition's
+    is: alone it grows the budget by a path's points (5 of a 40-trial study) and runs them at
+    its l1_ratio (was: the budget grew by one, and the point ran one trial, λ the sampler's)."""
+    api = apps()
+    body = with_points([{"lambda": 0.0123, "l1_ratio": 0.25}])
+    del body["training"]  # λ paths, the default
+    body["budget"] = {"n_trials": 40}
+    study_id = api.post("/v1/studies", json=body).json()["id"]
+    with worker_thread():
+        assert wait_for_the_end(api, study_id)["status"] == "completed"
+        extended = extend(api, study_id, points_to_evaluate=[{"l1_ratio": 0.0}])
+        assert extended["study"]["progress"]["n_trials"] == 45, extended
+        study = wait_for_the_end(api, study_id)
+    assert study["status"] == "completed" and done(study) == 45, study
+    trials = optuna_trials(api, study_id)
+    ran = next(t for t in trials if t.user_attrs.get(POINT) == 1)
+    path = [ran, *(t for t in trials if t.system_attrs.get(PATH_OF) == ran.number)]
+    assert len(path) == 5, [t.params for t in path]
+    assert {t.params["l1_ratio"] for t in path} == {0.0}
+    assert len({(t.params["lambda"], t.params["relax"]) for t in path}) == 5
 
 
 @pytest.mark.parametrize(
