@@ -268,7 +268,11 @@ class Worker:
             what="open Optuna's storage",
             stop=self.stopping,
         )
-        retry_forever(lambda: workers.register(self.id), what="register", stop=self.stopping)
+        retry_forever(
+            lambda: workers.register(self.id, settings=self.settings),
+            what="register",
+            stop=self.stopping,
+        )
         self._last_beat = time.monotonic()
         named = logs.worker_var.set(self.id)  # this loop's log lines carry its id, until it ends
         log.info("worker %s registered; %s", self.id, self.connections())
@@ -377,7 +381,11 @@ class Worker:
         sent = time.monotonic()
         try:
             status = workers.beat(
-                self.id, study_id=study_id, trial_number=number, trial_id=self._trial_id
+                self.id,
+                study_id=study_id,
+                trial_number=number,
+                trial_id=self._trial_id,
+                settings=self.settings,
             )
         except Exception as exc:
             if raise_errors:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from datetime import timedelta
 
 from optuna.trial import TrialState
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -57,9 +56,9 @@ class DatabaseCollector(Collector):
         that alone, 0, so a scrape still gets the process's own metrics (was: a 503, the
         request metrics gone when an operator most wants them), as Prometheus's exporters
         say ``up``."""
-        live_since = utcnow() - timedelta(seconds=get_settings().grace_period)
+        at, grace = utcnow(), get_settings().grace_period
         try:
-            now = read(lambda session: self.stats.snapshot(session, live_since=live_since))
+            now = read(lambda session: self.stats.snapshot(session, now=at, grace=grace))
         except TRANSIENT:
             yield _database_up(False)
             return

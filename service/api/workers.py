@@ -16,7 +16,7 @@ router = APIRouter(prefix="/v1", tags=["workers"])
 
 @router.get("/workers", response_model=list[WorkerOut])
 def list_workers(caller: CallerDep) -> list[WorkerOut]:
-    """Workers whose heartbeat is within the grace period, oldest first.
+    """Workers whose heartbeat is within their own grace period, oldest first.
 
     The admin key (or anyone, without keys) sees every worker and what it runs (the operator
     sees which study fills the pool); a tenant's key sees only the workers running its own

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -17,8 +18,13 @@ from sqlalchemy import (
     String,
     Text,
     false,
+    func,
+    or_,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
+
+from regtune.service.store.clock import seconds_since
 
 
 class Base(DeclarativeBase):
@@ -72,7 +78,7 @@ class StudyRow(Base):
 
 
 class WorkerRow(Base):
-    """A live worker process; ``last_seen`` is its heartbeat."""
+    """A live worker process; ``last_seen`` is its heartbeat, judged by its own grace period."""
 
     __tablename__ = "regtune_workers"
 
@@ -83,6 +89,29 @@ class WorkerRow(Base):
     last_seen: Mapped[datetime] = mapped_column(DateTime, index=True)
     study_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     trial_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    heartbeat_interval: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The worker's ``REGTUNE_HEARTBEAT_INTERVAL`` (migration 0007); null in a row an older
+    regtune wrote."""
+    grace_period: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The worker's ``REGTUNE_GRACE_PERIOD``: the silence after which the sweep judges it and
+    its trials dead, whatever the sweeping process's own setting (``grace``)."""
+
+    @classmethod
+    def grace(cls, default: float) -> ColumnElement[float]:
+        """The worker's grace period in seconds; ``default`` (the judging process's) for a row
+        an older regtune wrote."""
+        return func.coalesce(cls.grace_period, default)
+
+    @classmethod
+    def alive(
+        cls, *, now: datetime, default: float, steady: float = math.inf
+    ) -> ColumnElement[bool]:
+        """Heard from within its own grace period (``grace``), or not to be judged yet: the
+        judging process has reached the database for only ``steady`` seconds, less than that
+        grace period, and a silence it did not see may be an outage's (``sweep``)."""
+        grace = cls.grace(default)
+        heard = seconds_since(cls.last_seen, now=now) <= grace
+        return heard if math.isinf(steady) else or_(heard, grace > steady)
 
 
 class ClaimRow(Base):

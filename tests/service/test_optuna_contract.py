@@ -95,10 +95,6 @@ def test_private_methods_keep_their_signatures() -> None:
         "distribution",
         "previous_distribution",
     ]
-    assert list(inspect.signature(RDBStorage._get_stale_trial_ids).parameters) == [
-        "self",
-        "study_id",
-    ]
     for model, method in (
         (om.TrialValueModel, "value_to_stored_repr"),
         (om.TrialIntermediateValueModel, "intermediate_value_to_stored_repr"),

@@ -154,7 +154,7 @@ def test_metrics_tallies_follow_trials_and_deleted_studies(database_url: str) ->
 
     def snapshot() -> dict[str, int]:
         with transaction(engine) as session:
-            now = stats.snapshot(session, live_since=utcnow() - timedelta(seconds=10))
+            now = stats.snapshot(session, now=utcnow(), grace=10)
         finished = sum(sum(h.counts) for h in now.durations.values())
         assert finished == sum(now.trials[s] for s in ("COMPLETE", "PRUNED", "FAIL"))
         return now.trials

@@ -10,66 +10,111 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
-import warnings
+import math
 from datetime import datetime, timedelta
 
 import optuna
 from optuna.trial import TrialState
-from sqlalchemy import Engine, delete, or_, select
+from sqlalchemy import ColumnElement, Engine, String, and_, cast, delete, func, or_, select
 
 from regtune.service.settings import get_settings
 from regtune.service.spec.enums import ACTIVE, FINAL
-from regtune.service.store.clock import utcnow
+from regtune.service.store.clock import seconds_since, utcnow
 from regtune.service.store.db import get_engine, outages, rowcount, transaction
-from regtune.service.store.optuna_db.attrs import STOPPED_BY
+from regtune.service.store.optuna_db.attrs import CLAIM_ATTR, STOPPED_BY
 from regtune.service.store.optuna_db.internals.expressions import open_trials, trial_started_utc
 from regtune.service.store.optuna_db.internals.handles import om
-from regtune.service.store.optuna_db.internals.heartbeats import stale_trial_ids
 from regtune.service.store.optuna_db.names import OPTUNA_NAME
 from regtune.service.store.scheduling.claims.recovery import release_dead_workers
-from regtune.service.store.tables import ClaimRow, StudyRow
+from regtune.service.store.tables import ClaimRow, StudyRow, WorkerRow
 
 log = logging.getLogger(__name__)
 CREATION_GRACE = timedelta(minutes=2)
 """How long a study may stay half-created (a row, no Optuna study id) before it is removed."""
 
 
+def _silent(default: float, steady: float = math.inf) -> ColumnElement[bool]:
+    """Whether a RUNNING trial's Optuna heartbeat is older than the grace period of the worker
+    that runs it (the worker of the claim it is linked to: ``CLAIM_ATTR``), as the worker
+    registered it; ``default`` (the sweeper's) for a worker row without one, written by an
+    older regtune or already removed (only once that worker's own grace period passed). A trial
+    whose worker's grace period is longer than the ``steady`` seconds the sweeper has reached
+    the database for is not judged yet (``sweep``). Null for a trial without a heartbeat."""
+    trials, beats, attr = om.TrialModel, om.TrialHeartbeatModel, om.TrialSystemAttributeModel
+    own = (
+        select(WorkerRow.grace_period)
+        .join(ClaimRow, ClaimRow.worker_id == WorkerRow.id)
+        .join(attr, attr.value_json == cast(ClaimRow.id, String))
+        .where(attr.trial_id == trials.trial_id, attr.key == CLAIM_ATTR)
+        .scalar_subquery()
+    )
+    grace = func.coalesce(own, default)
+    silent = seconds_since(beats.heartbeat, now=func.current_timestamp()) > grace
+    return silent if math.isinf(steady) else and_(silent, grace <= steady)
+
+
 def fail_stale_trials(
-    engine: Engine | None = None, storage: optuna.storages.RDBStorage | None = None
+    engine: Engine | None = None,
+    storage: optuna.storages.RDBStorage | None = None,
+    *,
+    grace: timedelta | None = None,
+    steady: float = math.inf,
 ) -> None:
-    """Fail trials whose Optuna heartbeat lapsed; the storage's callback enqueues their retries.
+    """Fail trials whose Optuna heartbeat lapsed (``_silent``: their own worker's grace period,
+    or ``grace``, ``REGTUNE_GRACE_PERIOD`` by default); the storage's callback enqueues their
+    retries.
 
     Studies still scheduling and studies with a slot held (a cancelled study's last trials) are
-    swept, so no trial of a dead worker stays RUNNING; only those with a RUNNING trial are loaded.
-    A cancelled or failed study's stale trials are marked as stopped by its end first
-    (``_mark_stopped``): not retried, and no failure of their own.
+    swept, so no trial of a dead worker stays RUNNING; the stale trials are one query, and only
+    their studies are loaded. A cancelled or failed study's stale trials are marked as stopped
+    by its end first (``_mark_stopped``): not retried, and no failure of their own.
     """
     from regtune.service.store.scheduling.retries import get_storage
 
     storage = storage or get_storage()
-    trials = om.TrialModel
+    default = (grace or timedelta(seconds=get_settings().grace_period)).total_seconds()
+    trials, beats = om.TrialModel, om.TrialHeartbeatModel
     with transaction(engine) as session:
-        names = session.execute(
-            select(StudyRow.optuna_name, StudyRow.optuna_study_id, StudyRow.status).where(
+        rows = session.execute(
+            select(StudyRow.optuna_name, StudyRow.status, trials.trial_id)
+            .join(trials, trials.study_id == StudyRow.optuna_study_id)
+            .join(beats, beats.trial_id == trials.trial_id)
+            .where(  # the first condition lets the index of open trials find the candidates
+                open_trials(),
+                trials.state == TrialState.RUNNING,
                 or_(
                     StudyRow.status.in_(ACTIVE),
                     StudyRow.id.in_(select(ClaimRow.study_id).distinct()),
                 ),
-                StudyRow.optuna_study_id.in_(
-                    select(trials.study_id).where(open_trials(), trials.state == TrialState.RUNNING)
-                ),
+                _silent(default, steady),
             )
+            .order_by(trials.trial_id)
         ).all()
-    for name, optuna_study_id, status in names:
+    stale: dict[tuple[str, str], list[int]] = {}
+    for name, status, trial_id in rows:
+        stale.setdefault((name, status), []).append(trial_id)
+    for (name, status), trial_ids in stale.items():
         try:
             study = optuna.load_study(study_name=name, storage=storage)
         except KeyError:  # deleted meanwhile
             continue
-        if (mark := STOPPED_BY.get(status)) is not None and optuna_study_id is not None:
-            _mark_stopped(storage, stale_trial_ids(storage, optuna_study_id), mark)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
+        if (mark := STOPPED_BY.get(status)) is not None:
+            _mark_stopped(storage, trial_ids, mark)
+        _fail_stale(study, storage, trial_ids)
+
+
+def _fail_stale(study: optuna.Study, storage: optuna.storages.RDBStorage, ids: list[int]) -> None:
+    """What Optuna's ``fail_stale_trials`` does with the trials its grace period finds stale:
+    fail them, then hand each one it failed to the storage's stale-trial callback."""
+    failed = []
+    for trial_id in ids:
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+            if storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                failed.append(trial_id)
+    callback = storage.get_heartbeat_stale_trial_callback()
+    for trial_id in failed:
+        if callback is not None:
+            callback(study, copy.deepcopy(storage.get_trial(trial_id)))
 
 
 def _mark_stopped(storage: optuna.storages.BaseStorage, trial_ids: list[int], mark: str) -> None:
@@ -83,17 +128,26 @@ def _mark_stopped(storage: optuna.storages.BaseStorage, trial_ids: list[int], ma
 
 
 def fail_orphaned_trials(
-    engine: Engine | None = None, storage: optuna.storages.RDBStorage | None = None
+    engine: Engine | None = None,
+    storage: optuna.storages.RDBStorage | None = None,
+    *,
+    grace: timedelta | None = None,
+    steady: float = math.inf,
 ) -> int:
-    """Fail RUNNING trials nobody runs that Optuna's own sweep cannot see; return how many.
+    """Fail RUNNING trials nobody runs that ``fail_stale_trials`` cannot see; return how many.
 
-    Optuna judges staleness by heartbeats only, so a trial created just before its worker lost
+    That judges staleness by heartbeats only, so a trial created just before its worker lost
     the database (no heartbeat yet) would stay RUNNING forever, and so would a stale trial of a
     study that already ended (Optuna is only asked about studies still running). Trials of
     active studies are retried with the same parameters; a study that ended gets no retries, and
     retries still WAITING there are failed too, so an ended study has nothing left to run. A
     running trial of a cancelled or failed study is marked as one its study's end stopped
     (``_mark_stopped``), so the counts never show it as a trial that failed of itself.
+
+    A trial that never beat is judged by ``grace`` (``REGTUNE_GRACE_PERIOD`` by default), not
+    its worker's: it names no worker (its first heartbeat is written with its link to its
+    claim), and that first heartbeat does not wait for the worker's interval. One that beat is
+    judged as ``fail_stale_trials`` judges it (``_silent``).
     """
     from regtune.service.store.scheduling.retries import (
         NEVER_BEAT,
@@ -104,7 +158,7 @@ def fail_orphaned_trials(
     )
 
     storage = storage or get_storage()
-    grace = timedelta(seconds=get_settings().grace_period)
+    grace = grace or timedelta(seconds=get_settings().grace_period)
     cutoff = utcnow() - grace
     trials, beats = om.TrialModel, om.TrialHeartbeatModel
     never_beat = (
@@ -121,6 +175,7 @@ def fail_orphaned_trials(
                 StudyRow.status,
                 StudyRow.optuna_name,
                 never_beat,
+                _silent(grace.total_seconds(), steady),
             )
             .join(StudyRow, StudyRow.optuna_study_id == trials.study_id)
             .outerjoin(beats, beats.trial_id == trials.trial_id)
@@ -130,14 +185,11 @@ def fail_orphaned_trials(
             )
         ).all()
     failed = 0
-    stale: dict[str, set[int]] = {}
-    for trial_id, number, state, status, name, orphan in rows:
-        if state == TrialState.RUNNING and not orphan:
-            # a finished study's trial with a heartbeat: fail it only once the heartbeat lapsed
-            if name not in stale:
-                stale[name] = set(stale_trial_ids(storage, storage.get_study_id_from_name(name)))
-            if trial_id not in stale[name]:
-                continue  # still alive: a cancelled study's trial stops after its next heartbeat
+    for trial_id, number, state, status, name, orphan, stale in rows:
+        if state == TrialState.RUNNING and not orphan and not stale:
+            # a finished study's trial with a heartbeat is failed only once it lapsed: still
+            # alive, a cancelled study's trial stops after its next heartbeat
+            continue
         if state == TrialState.RUNNING and (mark := STOPPED_BY.get(status)) is not None:
             _mark_stopped(storage, [trial_id], mark)
         try:
@@ -257,8 +309,10 @@ def sweep(
     *,
     grace: timedelta | None = None,
 ) -> int:
-    """Fail stale trials (enqueuing their retries), then release dead workers' slots (whose
-    heartbeat is older than ``grace``, ``REGTUNE_GRACE_PERIOD`` by default).
+    """Fail stale trials (enqueuing their retries), then release dead workers' slots: a trial
+    or a worker is silent once its heartbeat is older than its worker's own grace period, as the
+    worker registered it (``grace``, ``REGTUNE_GRACE_PERIOD`` by default, for a worker row an
+    older regtune wrote).
 
     In this order a dead worker's trial is already FAIL, with its retry WAITING, when its slot
     comes free, so the next claim of that study runs the retry. Half-created studies, Optuna
@@ -266,29 +320,30 @@ def sweep(
     too. Returns the slots released.
 
     Silence is judged only once this process has been reaching the database for ``grace``
-    without a break (``outages.steady``), from its start as after an outage: the workers that an
-    outage silenced have had a grace period to beat again, so a trial a live worker holds is
-    never failed as its worker's death (which spends one of the study's ``max_retries``), nor
-    its slot taken.
+    without a break (``outages.steady``), from its start as after an outage, and a worker's
+    only once it has been for that worker's grace period: the workers that an outage silenced
+    have had a grace period to beat again, so a trial a live worker holds is never failed as
+    its worker's death (which spends one of the study's ``max_retries``), nor its slot taken.
     """
     grace = grace or timedelta(seconds=get_settings().grace_period)
-    judging = _judging(engine or get_engine(), grace)
-    if judging:
-        fail_stale_trials(engine, storage)
-        fail_orphaned_trials(engine, storage)
+    steady = _judging(engine or get_engine(), grace)
+    if steady is not None:
+        fail_stale_trials(engine, storage, grace=grace, steady=steady)
+        fail_orphaned_trials(engine, storage, grace=grace, steady=steady)
     remove_unfinished_studies(engine, storage)
     remove_orphaned_optuna_studies(engine, storage)
     remove_studies_deleted_in_optuna(engine)
-    return release_dead_workers(engine, grace=grace) if judging else 0
+    return release_dead_workers(engine, grace=grace, steady=steady) if steady is not None else 0
 
 
 _held = False
 """Whether the last sweep of this process left heartbeats unjudged: said once per hold."""
 
 
-def _judging(engine: Engine, grace: timedelta) -> bool:
-    """``outages.steady`` for ``grace``; the first sweep of a hold says why it judges nothing
-    (a dead worker's trial then waits up to a grace period more: not a fault)."""
+def _judging(engine: Engine, grace: timedelta) -> float | None:
+    """The seconds this process has reached the database for (inf on a SQLite file), if it has
+    for ``grace`` (``outages.steady``), else None; the first sweep of a hold says why it judges
+    nothing (a dead worker's trial then waits up to a grace period more: not a fault)."""
     global _held
     reached = outages.reached_for(engine)
     judging = reached is not None and reached >= grace.total_seconds()
@@ -302,4 +357,4 @@ def _judging(engine: Engine, grace: timedelta) -> bool:
             grace.total_seconds(),
         )
     _held = not judging and reached is not None
-    return judging
+    return reached if judging else None

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import Engine, delete, select, update
 
-from regtune.service.settings import get_settings
+from regtune.service.settings import Settings, get_settings
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import rowcount, transaction
 from regtune.service.store.optuna_db.internals.heartbeats import record_trial_heartbeat
@@ -20,8 +20,16 @@ def new_worker_id() -> str:
     return f"{socket.gethostname()[:40]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
-def register(worker_id: str, *, engine: Engine | None = None) -> None:
+def register(
+    worker_id: str, *, engine: Engine | None = None, settings: Settings | None = None
+) -> None:
+    """Record the worker with its heartbeat ``settings``: the sweep judges its silence by its
+    own grace period, whatever the sweeper's. Without them, none is recorded and the sweeper's
+    judges it (as a row an older regtune wrote)."""
     now = utcnow()
+    interval, grace = (
+        (None, None) if settings is None else (settings.heartbeat_interval, settings.grace_period)
+    )
     with transaction(engine) as session:
         session.merge(
             WorkerRow(
@@ -30,6 +38,8 @@ def register(worker_id: str, *, engine: Engine | None = None) -> None:
                 pid=os.getpid(),
                 started_at=now,
                 last_seen=now,
+                heartbeat_interval=interval,
+                grace_period=grace,
             )
         )
 
@@ -41,8 +51,10 @@ def beat(
     trial_number: int | None,
     trial_id: int | None = None,
     engine: Engine | None = None,
+    settings: Settings | None = None,
 ) -> str | None:
-    """Record that the worker is alive; re-register if a sweep removed it meanwhile.
+    """Record that the worker is alive; re-register (with ``settings``, as ``register``) if a
+    sweep removed it meanwhile.
 
     ``trial_id``: the trial it runs, whose (Optuna) heartbeat is recorded in the same
     transaction: one beat per worker, whatever it runs.
@@ -67,7 +79,7 @@ def beat(
             else None
         )
     if updated == 0:
-        register(worker_id, engine=engine)
+        register(worker_id, engine=engine, settings=settings)
     return status
 
 
@@ -77,13 +89,12 @@ def unregister(worker_id: str, *, engine: Engine | None = None) -> None:
 
 
 def live(*, engine: Engine | None = None, now: datetime | None = None) -> list[WorkerRow]:
-    """Workers whose heartbeat is within the grace period, oldest first."""
-    cutoff = (now or utcnow()) - timedelta(seconds=get_settings().grace_period)
+    """Workers whose heartbeat is within their own grace period (``WorkerRow.alive``), oldest
+    first."""
+    alive = WorkerRow.alive(now=now or utcnow(), default=get_settings().grace_period)
     with transaction(engine) as session:
         return list(
             session.scalars(
-                select(WorkerRow)
-                .where(WorkerRow.last_seen >= cutoff)
-                .order_by(WorkerRow.started_at, WorkerRow.id)
+                select(WorkerRow).where(alive).order_by(WorkerRow.started_at, WorkerRow.id)
             )
         )

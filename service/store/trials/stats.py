@@ -102,7 +102,9 @@ class TrialStats:
             claim_seconds=Histogram(self.claim_buckets),
         )
 
-    def snapshot(self, session: Session, *, live_since: datetime) -> Snapshot:
+    def snapshot(self, session: Session, *, now: datetime, grace: float) -> Snapshot:
+        """The totals at ``now``; workers count as live within their own grace period
+        (``grace`` for a row an older regtune wrote: ``WorkerRow.alive``)."""
         with self.lock:
             statuses = dict(
                 session.execute(
@@ -128,7 +130,9 @@ class TrialStats:
                 self.studies = {}
                 raise
             live = session.scalar(
-                select(func.count()).select_from(WorkerRow).where(WorkerRow.last_seen >= live_since)
+                select(func.count())
+                .select_from(WorkerRow)
+                .where(WorkerRow.alive(now=now, default=grace))
             )
             claims = session.scalar(select(func.count()).select_from(ClaimRow))
             return self._totals(statuses, int(live or 0), int(claims or 0))

@@ -1,20 +1,14 @@
-"""A trial's heartbeat row: written in the caller's transaction, and the stale ones read."""
+"""A trial's heartbeat row, written in the caller's transaction."""
 
 from __future__ import annotations
 
 from functools import cache
 from typing import Any
 
-from optuna.storages import RDBStorage
 from sqlalchemy import Connection, bindparam, func
 
 from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.optuna_db.running import INSERTS as DIALECTS
-
-
-def stale_trial_ids(storage: RDBStorage, study_id: int) -> list[int]:
-    """RUNNING trials of ``study_id`` whose heartbeat is older than the grace period."""
-    return list(storage._get_stale_trial_ids(study_id))
 
 
 def record_trial_heartbeat(connection: Connection, trial_id: int) -> None:

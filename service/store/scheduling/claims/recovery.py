@@ -4,6 +4,7 @@ keeps killing workers of, and recount ``n_done``."""
 from __future__ import annotations
 
 import logging
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -68,11 +69,18 @@ def fail_study_killed_by(
 
 
 def release_dead_workers(
-    engine: Engine | None = None, *, grace: timedelta, now: datetime | None = None
+    engine: Engine | None = None,
+    *,
+    grace: timedelta,
+    now: datetime | None = None,
+    steady: float = math.inf,
 ) -> int:
     """Give back the slots of workers whose heartbeat stopped; return how many were released.
 
-    A worker is dead when its ``last_seen`` is older than ``grace`` (or its row is gone). A slot
+    A worker is dead when its ``last_seen`` is older than its own grace period (``grace``, the
+    sweeper's, for a row an older regtune wrote), or its row is gone; one whose grace period is
+    longer than the ``steady`` seconds the sweeper has reached the database for is not judged
+    yet (``WorkerRow.alive``). A slot
     whose trial is still RUNNING is kept even then: the trial's own Optuna heartbeat decides
     (``fail_stale_trials`` runs first in a sweep), so a slow but live worker can never complete a
     trial whose slot was already counted again elsewhere. A slot whose trial was just failed is
@@ -83,7 +91,8 @@ def release_dead_workers(
     """
     now = now or utcnow()
     cutoff = now - grace
-    alive = select(WorkerRow.id).where(WorkerRow.last_seen >= cutoff)
+    heard = WorkerRow.alive(now=now, default=grace.total_seconds(), steady=steady)
+    alive = select(WorkerRow.id).where(heard)
     released = 0
     with transaction(engine) as session:
         orphaned = session.execute(
@@ -136,7 +145,7 @@ def release_dead_workers(
             )
             released += 1
             log.warning("released the slot of dead worker %s in study %s", worker_id, study_id)
-        session.execute(delete(WorkerRow).where(WorkerRow.last_seen < cutoff))
+        session.execute(delete(WorkerRow).where(~heard))
         recount_done(session, now=now)
         settle(session, now=now)
     return released
