@@ -37,12 +37,13 @@ from regtune.service.spec.enums import ACTIVE
 from regtune.service.spec.objective import objective_directions, objective_names
 from regtune.service.spec.points import POINT_ATTR
 from regtune.service.store.reads import at_once, read
-from regtune.service.store.repos import best_model
+from regtune.service.store.repos import best_model, studies
 from regtune.service.store.tables import StudyRow
 from regtune.service.store.trials.best import pareto_numbers
 from regtune.service.store.trials.coefficients import MAX_COEFFICIENTS
+from regtune.service.store.trials.curves import Reported
 from regtune.service.store.trials.report import BEST_KEPT, ReportData, report_data, sparsity_front
-from regtune.service.store.trials.views import TrialView, get_trial, list_trials
+from regtune.service.store.trials.views import TrialView, get_trial, list_trials, reported_steps
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["studies"])
@@ -134,12 +135,18 @@ def build(row: StudyRow, *, base_url: str) -> str:
             )
         return data, view, best_model.read_info(session, osid or -1), front
 
-    # the front's GROUP BY reads every trial: on its own connection, beside the samples; the
-    # rest in one snapshot, so that a trial finishing meanwhile is in all of it or none
+    def aside(session: Any) -> tuple[list[tuple[float, float]], dict[str, Reported]]:
+        front = sparsity_front(session, osid or -1, direction=direction)
+        key, ended = studies.index_key(row), studies.quiet(row)
+        return front, reported_steps(session, osid or -1, key=key, quiet=ended)
+
+    # the front's GROUP BY reads every trial, and the trial index counts the steps of those
+    # finished since it last did: on their own connection, beside the samples; the rest in one
+    # snapshot, so that a trial finishing meanwhile is in all of it or none
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-front") as pool:
-        front = pool.submit(read, lambda s: sparsity_front(s, osid or -1, direction=direction))
+        whole = pool.submit(read, aside)
         data, view, model, pareto = read(lambda session: at_once(session, reads))
-        data.front = front.result()
+        data.front, data.reported = whole.result()
     page = Page()
     study = figures.search_study(data, direction)
     if study is not None:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
 from regtune.service.api import report_figures as figures
 from regtune.service.spec.enums import ACTIVE, StudyStatus
 from regtune.service.store.trials.report import ReportData
@@ -41,14 +39,14 @@ def stopped_early(data: ReportData, max_epochs: int) -> str:
 
 
 def saved_steps(data: ReportData) -> str:
-    """The steps the pruner saved, estimated from the sampled curves and the state counts."""
-    complete = [len(c) for c in data.curves.get("COMPLETE", {}).values()]
-    pruned = [len(c) for c in data.curves.get("PRUNED", {}).values()]
-    if not complete or not pruned:
+    """The steps the pruner saved: the steps a PRUNED and a COMPLETE trial reported on average,
+    over every trial of each (``ReportData.reported``, not the drawn sample), their difference
+    times the PRUNED trials; "" if either state reported none."""
+    complete, pruned = data.reported.get("COMPLETE"), data.reported.get("PRUNED")
+    if complete is None or pruned is None or not complete.steps or not pruned.steps:
         return ""
-    full, ran = float(np.mean(complete)), float(np.mean(pruned))
-    saved = (full - ran) * data.counts.get("PRUNED", 0)
-    n = data.counts.get("PRUNED", 0)
+    full, ran, n = complete.mean, pruned.mean, pruned.trials
+    saved = (full - ran) * n
     note = (
         f"{n} pruned trial{'' if n == 1 else 's'} stopped after {ran:.1f} reported steps on "
         f"average, against {full:.1f} for complete ones"

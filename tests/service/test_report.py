@@ -37,6 +37,7 @@ from regtune.service.store.scheduling.retries import get_storage
 from regtune.service.store.tables import StudyRow
 from regtune.service.store.trials import report as report_reads
 from regtune.service.store.trials.coefficients import encode
+from regtune.service.store.trials.curves import CURVES, sample_curves
 from tests.inprocess import Apps
 from tests.service.optuna_studies import add_trials
 
@@ -754,7 +755,7 @@ def test_the_sampled_learning_curves_span_the_whole_study(api: TestClient) -> No
     assert row.optuna_study_id is not None
     with transaction() as session:
         counts, _ = report_reads.state_counts(session, row.optuna_study_id)
-        curves = report_reads.sample_curves(session, row.optuna_study_id, counts=counts)
+        curves = sample_curves(session, row.optuna_study_id, counts=counts)
     numbers = sorted(curves["COMPLETE"])
-    assert len(numbers) == report_reads.CURVES, numbers
+    assert len(numbers) == CURVES, numbers
     assert numbers[0] < 60 and numbers[-1] > 480, numbers

@@ -71,7 +71,8 @@ def test_samples_are_bounded_and_hold_the_best(database_url: str) -> None:
             best_so_far = value
     assert data.front == front
 
-    assert 0 < len(data.curves["COMPLETE"]) <= 15 and 0 < len(data.curves["PRUNED"]) <= 15
+    assert 0 < len(data.curves["COMPLETE"]) <= 15 + 1 and 0 < len(data.curves["PRUNED"]) <= 15
+    assert best.number in data.curves["COMPLETE"]  # the best trial's curve, whatever the sample
     assert all(len(c) == 2 for c in data.curves["PRUNED"].values())
     assert set(data.distributions) == {"lambda", "l1_ratio"}
 

@@ -37,6 +37,8 @@ from regtune.service.store.trials.best import (
     value_of,
 )
 from regtune.service.store.trials.cursor import OPEN_STATES, Change, Cursor, read_changes
+from regtune.service.store.trials.curves import STATES as CURVE_STATES
+from regtune.service.store.trials.curves import Reported, steps_reported
 from regtune.service.store.trials.failures import Failures, retry_join, stopped_marks
 
 STATES = [s.name for s in TrialState]
@@ -86,6 +88,10 @@ class StudyIndex:
         self._unread_stops: list[int] = []
         """COMPLETE trials not yet looked at for ``stopped_early``."""
         self.stopped_early = 0
+        self._unread_steps: dict[str, array[int]] = {s: array("q") for s in CURVE_STATES}
+        """COMPLETE and PRUNED trials whose reported steps are not counted yet (``reported``):
+        compact, as a study whose report nobody reads keeps every one of them."""
+        self._steps: Counter[str] = Counter()
         self._retried = 0
         self._not_run = 0
         self._retries_not_run = 0
@@ -164,6 +170,8 @@ class StudyIndex:
         elif state == "COMPLETE":
             self._completed.append(change.trial_id)
             self._unread_stops.append(change.trial_id)
+        if state in self._unread_steps:
+            self._unread_steps[state].append(change.trial_id)
 
     def _count_failures(self, session: Session, changes: list[Change[tuple[int, str]]]) -> None:
         """Count the retries among ``changes`` and the FAIL trials among them that never
@@ -245,6 +253,18 @@ class StudyIndex:
             self.stopped_early += found or 0
             del self._unread_stops[: len(ids)]
         return self.stopped_early
+
+    def reported(self, session: Session) -> dict[str, Reported]:
+        """COMPLETE and PRUNED: the trials and the steps they reported in all (the report's
+        steps saved by pruning). A finished trial reports no more, so each is counted once,
+        when the index first sees it finished: a study's report pays its size once per process,
+        then what finished since."""
+        for state, unread in self._unread_steps.items():
+            while unread:  # a failed read leaves its trials to the next call
+                ids = unread[:IDS_PER_QUERY]
+                self._steps[state] += steps_reported(session, ids.tolist())
+                del unread[: len(ids)]
+        return {s: Reported(len(self.by_state[s]), self._steps[s]) for s in CURVE_STATES}
 
     def best_known(self, direction: str) -> bool:
         """``best`` is up to date for ``direction`` (``update_best`` would read nothing)."""

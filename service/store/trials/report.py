@@ -29,6 +29,7 @@ from regtune.service.store.trials.best import (
     selection,
 )
 from regtune.service.store.trials.coefficients import decode
+from regtune.service.store.trials.curves import Reported, sample_curves
 from regtune.service.store.trials.failures import Failures, retry_join, stopped_marks
 
 BEST_KEPT = 50
@@ -37,8 +38,6 @@ MAX_PARAMS = 12
 """Parameters read per sampled trial (one indexed join each)."""
 MIN_BAND = 10
 """Fewer trials than this near the best l1_ratio: the λ path is drawn from every l1_ratio."""
-CURVES = 15
-"""Learning curves drawn per state (COMPLETE, PRUNED)."""
 
 
 @dataclass
@@ -86,7 +85,10 @@ class ReportData:
     or the one ``relax_margin`` kept: glmnet's ``lambda.min``), always among ``points``; None
     under ``select: best``, where ``best`` is that trial."""
     curves: dict[str, dict[int, list[tuple[int, float]]]] = field(default_factory=dict)
-    """State → trial number → (step, value) for a sample of trials."""
+    """State → trial number → (step, value) for a sample of trials, with ``best``."""
+    reported: dict[str, Reported] = field(default_factory=dict)
+    """COMPLETE and PRUNED: the steps every trial of the state reported, which the caller reads
+    from the trial index (``views.reported_steps``)."""
     distributions: dict[str, str] = field(default_factory=dict)
     """Every searched parameter of the study → its distribution as Optuna's JSON."""
     selection: str | None = None
@@ -366,42 +368,6 @@ def stopped_early(session: Session, optuna_study_id: int) -> StoppedEarly:
     )
 
 
-def sample_curves(
-    session: Session, optuna_study_id: int, *, counts: dict[str, int], per_state: int = CURVES
-) -> dict[str, dict[int, list[tuple[int, float]]]]:
-    """The learning curves of about ``per_state`` evenly spaced COMPLETE and PRUNED trials."""
-    trial, step = om.TrialModel, om.TrialIntermediateValueModel
-    chosen: dict[int, tuple[str, int]] = {}
-    total = sum(counts.values())
-    for state in ("COMPLETE", "PRUNED"):
-        if not counts.get(state):
-            continue
-        stride = max(1, total // (per_state * 4))
-        query = (
-            select(trial.trial_id, trial.number)
-            .where(trial.study_id == optuna_study_id, trial.state == TrialState[state])
-            .order_by(trial.number)
-        )
-        rows = session.execute(query.where(trial.number % stride == 0)).all()  # ~4 per_state
-        if len(rows) < per_state:  # few trials of this state among the spaced numbers
-            rows = session.execute(query.limit(per_state)).all()
-        rows = [rows[int(i * len(rows) / per_state)] for i in range(min(per_state, len(rows)))]
-        chosen.update({int(tid): (state, int(number)) for tid, number in rows})
-    curves: dict[str, dict[int, list[tuple[int, float]]]] = {"COMPLETE": {}, "PRUNED": {}}
-    if not chosen:
-        return curves
-    for trial_id, at, v in session.execute(
-        select(step.trial_id, step.step, step.intermediate_value)
-        .where(among(session, step.trial_id, list(chosen)))
-        .order_by(step.trial_id, step.step)
-    ).all():
-        if v is None or not math.isfinite(v):
-            continue
-        state, number = chosen[int(trial_id)]
-        curves[state].setdefault(number, []).append((int(at), float(v)))
-    return curves
-
-
 def report_data(
     session: Session,
     optuna_study_id: int,
@@ -471,7 +437,7 @@ def report_data(
         best=best,
         one_se_from=start if select == "one_se" else None,
         front=sparsity_front(session, optuna_study_id, direction=direction) if front else [],
-        curves=sample_curves(session, optuna_study_id, counts=counts),
+        curves=sample_curves(session, optuna_study_id, counts=counts, best=number),
         stopped=stopped_early(session, optuna_study_id) if counts["COMPLETE"] else StoppedEarly(0),
         failures=failures,
         distributions=found,

@@ -34,6 +34,7 @@ from regtune.service.store.db import among
 from regtune.service.store.optuna_db.attrs import FAILED_TRIAL_ATTR
 from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.trials.best import best_trial_number as best_trial_number
+from regtune.service.store.trials.curves import Reported
 from regtune.service.store.trials.failures import Failures
 from regtune.service.store.trials.index import known_index, study_index
 
@@ -267,6 +268,17 @@ def stopped_early(session: Session, optuna_study_id: int, *, key: str) -> int:
     index = study_index(key, optuna_study_id)
     with index.lock:
         return index.update_stopped_early(session)
+
+
+def reported_steps(
+    session: Session, optuna_study_id: int, *, key: str, quiet: bool = False
+) -> dict[str, Reported]:
+    """COMPLETE and PRUNED: the trials and the steps they reported in all, from the index
+    brought up to date (``quiet``: see ``StudyIndex.current``): only the trials finished since
+    the last call are counted."""
+    index = study_index(key, optuna_study_id)
+    with index.current(session, quiet=quiet):
+        return index.reported(session)
 
 
 def failures(optuna_study_id: int, *, key: str) -> Failures:

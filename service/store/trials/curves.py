@@ -1,0 +1,110 @@
+"""The report's learning curves, read in SQL: a few trials' curves, spaced evenly over each state,
+and how many steps trials reported, counted (never every curve)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from optuna.trial import TrialState
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from regtune.service.store.db import among
+from regtune.service.store.optuna_db.internals.handles import om
+
+CURVES = 15
+"""Learning curves drawn per state (COMPLETE, PRUNED)."""
+STATES = ("COMPLETE", "PRUNED")
+
+
+@dataclass(frozen=True)
+class Reported:
+    """The trials of one state and the steps (Optuna's intermediate values) they reported."""
+
+    trials: int
+    steps: int
+
+    @property
+    def mean(self) -> float:
+        """Steps reported per trial, over every trial of the state."""
+        return self.steps / self.trials if self.trials else 0.0
+
+
+def steps_reported(session: Session, trial_ids: list[int]) -> int:
+    """The steps (Optuna's intermediate values) the trials ``trial_ids`` reported in all: their
+    entries of the ``(trial_id, step)`` index, counted, no value read."""
+    step = om.TrialIntermediateValueModel
+    found = session.scalar(
+        select(func.count()).select_from(step).where(among(session, step.trial_id, trial_ids))
+    )
+    return int(found or 0)
+
+
+def _spaced(
+    session: Session, optuna_study_id: int, state: TrialState, *, n: int, per_state: int
+) -> list[tuple[int, int]]:
+    """(trial id, number) of ``per_state`` of the ``n`` trials of ``state``, the first and the
+    last among them, evenly spaced: picked from every k-th trial number (k from ``n``: about
+    4 × ``per_state`` of them), or from every trial of the state where that gives too few (a
+    small state, or one whose numbers the stride misses). Every trial of a state of at most
+    ``per_state``."""
+    trial = om.TrialModel
+    query = (
+        select(trial.trial_id, trial.number)
+        .where(trial.study_id == optuna_study_id, trial.state == state)
+        .order_by(trial.number)
+    )
+    stride = max(1, n // (per_state * 4))
+    rows = session.execute(query.where(trial.number % stride == 0) if stride > 1 else query).all()
+    if stride > 1 and len(rows) < per_state:
+        rows = session.execute(query).all()
+    if len(rows) > per_state:
+        last = len(rows) - 1  # steps of more than one: no trial twice
+        rows = [rows[round(i * last / (per_state - 1))] for i in range(per_state)]
+    return [(int(trial_id), int(number)) for trial_id, number in rows]
+
+
+def sample_curves(
+    session: Session,
+    optuna_study_id: int,
+    *,
+    counts: dict[str, int],
+    per_state: int = CURVES,
+    best: int | None = None,
+) -> dict[str, dict[int, list[tuple[int, float]]]]:
+    """State → trial number → (step, value): the learning curves of ``per_state`` COMPLETE and
+    ``per_state`` PRUNED trials spaced evenly over each state (``counts``: the trials by state),
+    every trial of a state with no more, and the COMPLETE trial numbered ``best`` (the report's
+    best trial) whatever the sample."""
+    if per_state < 2:
+        raise ValueError(f"per_state must be ≥ 2 (the first and the last), got {per_state=}")
+    trial, step = om.TrialModel, om.TrialIntermediateValueModel
+    chosen: dict[int, tuple[str, int]] = {}
+    for state in STATES:
+        if n := counts.get(state, 0):
+            rows = _spaced(session, optuna_study_id, TrialState[state], n=n, per_state=per_state)
+            chosen.update({trial_id: (state, number) for trial_id, number in rows})
+    if best is not None and ("COMPLETE", best) not in chosen.values():
+        found = session.scalar(
+            select(trial.trial_id).where(
+                trial.study_id == optuna_study_id,
+                trial.number == best,
+                trial.state == TrialState.COMPLETE,
+            )
+        )
+        if found is not None:
+            chosen[int(found)] = ("COMPLETE", best)
+    curves: dict[str, dict[int, list[tuple[int, float]]]] = {state: {} for state in STATES}
+    if not chosen:
+        return curves
+    for trial_id, at, v in session.execute(
+        select(step.trial_id, step.step, step.intermediate_value)
+        .where(among(session, step.trial_id, list(chosen)))
+        .order_by(step.trial_id, step.step)
+    ).all():
+        if v is None or not math.isfinite(v):
+            continue
+        state, number = chosen[int(trial_id)]
+        curves[state].setdefault(number, []).append((int(at), float(v)))
+    return curves
