@@ -41,6 +41,7 @@ import optuna
 import torch
 from optuna.storages import RDBStorage
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from torch import nn
 
 from regtune.service.ingest.preprocess import FillValues
@@ -49,7 +50,7 @@ from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.objective import objective_directions, objective_names
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import transaction
-from regtune.service.store.optuna_db.internals.handles import study_id_of
+from regtune.service.store.optuna_db.internals.handles import om, study_id_of
 from regtune.service.store.repos import best_model
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.service.store.tables import StudyRow
@@ -70,8 +71,17 @@ log = logging.getLogger(__name__)
 
 
 class RefitStopped(Exception):
-    """The worker is stopping: the retraining is abandoned, not failed (no try is counted), and
-    the catch-up of another worker saves the model (the autoscaler keeps one for it)."""
+    """The retraining is abandoned, not failed (no try is counted): the worker is stopping (the
+    catch-up of another worker saves the model: the autoscaler keeps one for it), the study was
+    deleted, or another worker took its lease over. Its message says which, after the study's
+    id in the worker's log line."""
+
+
+DELETED = "deleted while its best model trained: the retraining stopped"
+LEASE_LOST = (
+    "another worker took over saving its best model (this one's lease ran out): the retraining "
+    "stopped"
+)
 
 
 @dataclass(frozen=True)
@@ -88,7 +98,9 @@ def save_best_model(
 ) -> dict[str, Any] | None:
     """Retrain and upload the best trial's model unless it is already saved; return its record.
     ``stop`` is called between solver iterations and minibatch steps; it raises
-    ``RefitStopped`` to abandon the retraining."""
+    ``RefitStopped`` to abandon the retraining, and so does the retraining itself when it loses
+    its lease or its study is deleted (whatever failed then: a deleted study has no model to
+    save and no failure to count)."""
     stores = stores or Stores()
     engine = stores.engine
     with transaction(engine) as session:
@@ -102,14 +114,24 @@ def save_best_model(
         return None
     try:
         return _save_holding_the_lease(
-            row, osid, stop=_renewing(stop, osid, owner, engine), stores=stores
+            row, osid, stop=_renewing(stop, study_id, osid, owner, engine), stores=stores
         )
+    except RefitStopped:
+        raise
+    except Exception as exc:
+        if _deleted(study_id, osid, engine):
+            raise RefitStopped(DELETED) from exc
+        raise
     finally:
         best_model.release_lease(osid, owner, engine=engine)
 
 
-def _renewing(stop: StopCheck | None, osid: int, owner: str, engine: Engine | None) -> StopCheck:
-    """``stop``, renewing the study's lease a few times per ``LEASE`` as the retraining goes on."""
+def _renewing(
+    stop: StopCheck | None, study_id: str, osid: int, owner: str, engine: Engine | None
+) -> StopCheck:
+    """``stop``, renewing the study's lease a few times per ``LEASE`` as the retraining goes on;
+    a lease that cannot be renewed stops it (``RefitStopped``): another worker took it over
+    (or saved the model meanwhile), or the study is gone."""
     every = best_model.LEASE.total_seconds() / 3
     due = time.monotonic() + every
 
@@ -120,9 +142,21 @@ def _renewing(stop: StopCheck | None, osid: int, owner: str, engine: Engine | No
         if time.monotonic() >= due:
             due = time.monotonic() + every
             if not best_model.take_lease(osid, owner, engine=engine):
-                log.warning("lost the lease on study %s's best model; publishing decides", osid)
+                raise RefitStopped(DELETED if _deleted(study_id, osid, engine) else LEASE_LOST)
 
     return check
+
+
+def _deleted(study_id: str, osid: int, engine: Engine | None) -> bool:
+    """Whether the study is gone: its row, or its Optuna study (deleted first, or outside
+    regtune); False when that cannot be read (the caller's error stands)."""
+    try:
+        with transaction(engine) as session:
+            return (
+                session.get(StudyRow, study_id) is None or session.get(om.StudyModel, osid) is None
+            )
+    except SQLAlchemyError:
+        return False
 
 
 def _save_holding_the_lease(

@@ -524,12 +524,23 @@ class Worker:
         """This finish completed the study: retrain its best trial and store the model.
 
         A shutdown stops the retraining within one solver iteration or minibatch step, as it
-        stops a trial; the study then waits for another worker's catch-up."""
-        from regtune.worker.best_model import RefitStopped, save_best_model
+        stops a trial; the study then waits for another worker's catch-up. The study's
+        deletion, seen by the heartbeat (which reads the status of the study being saved), and
+        a lease another worker took over stop it too (``best_model.RefitStopped``)."""
+        from regtune.worker.best_model import DELETED, RefitStopped, save_best_model
+
+        started = time.monotonic()
 
         def stop() -> None:
             if self.stopping.is_set():
-                raise RefitStopped("the worker is stopping")
+                raise RefitStopped("best model left to another worker (stopping)")
+            stopped = self._stopped
+            if (
+                stopped is not None
+                and stopped.status is None
+                and stopped.applies(study_id, since=started)
+            ):
+                raise RefitStopped(DELETED)
 
         # the heartbeat shows the study and no trial meanwhile (GET /v1/workers): a fused
         # pass's member that finished it was listed as running for as long as the refit took
@@ -537,8 +548,8 @@ class Worker:
         with logs.context(study_id=study_id):  # not the last trial's id: a retrain
             try:
                 save_best_model(study_id, stop=stop)
-            except RefitStopped:
-                log.info("study %s: best model left to another worker (stopping)", study_id)
+            except RefitStopped as exc:
+                log.info("study %s: %s", study_id, exc)
             except DefinitionTooNew as exc:  # its catch-up is a newer worker's
                 self.unknown.add(study_id)
                 log.warning("study %s left to newer workers: %s", study_id, exc)

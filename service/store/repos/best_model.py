@@ -281,8 +281,12 @@ def _record(
     engine: Engine | None,
     storage: RDBStorage | None,
 ) -> None:
-    """Keep why a study has no model: on its Optuna study (for the catch-up) and its row."""
-    (storage or get_storage()).set_study_system_attr(optuna_study_id, key, value)
+    """Keep why a study has no model: on its Optuna study (for the catch-up) and its row;
+    nothing for a study deleted meanwhile."""
+    try:
+        (storage or get_storage()).set_study_system_attr(optuna_study_id, key, value)
+    except KeyError:  # Optuna's "Record does not exist.": its row goes next, if not gone
+        return
     with transaction(engine) as session:
         session.execute(
             update(StudyRow)
@@ -323,9 +327,13 @@ def record_failure(
     engine: Engine | None = None,
     storage: RDBStorage | None = None,
 ) -> None:
-    """One more failed try at saving the model: back off, or give up after ``MAX_ATTEMPTS``."""
+    """One more failed try at saving the model: back off, or give up after ``MAX_ATTEMPTS``;
+    nothing for a study deleted meanwhile (no model to save, no try to count)."""
     storage = storage or get_storage()
-    previous = storage.get_study_system_attrs(optuna_study_id)
+    try:
+        previous = storage.get_study_system_attrs(optuna_study_id)
+    except KeyError:  # Optuna's "Record does not exist."
+        return
     attempts = int(previous.get(MODEL_FAILURES_ATTR, {}).get("attempts", 0)) + 1
     if attempts >= MAX_ATTEMPTS:
         reason = f"{GAVE_UP} after {attempts} attempts; last error: {error}"
