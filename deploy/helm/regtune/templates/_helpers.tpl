@@ -88,11 +88,13 @@ app.kubernetes.io/component: {{ .component }}
 {{- fail (printf "config.%s: the chart sets REGTUNE_%s itself, %s" $name (upper $name) (get $own $name)) }}
 {{- end }}
 {{- end }}
-{{- /* The API's sweep fails trials by the workers' heartbeats: one pair for every component. */}}
+{{- /* One heartbeat pair for the pool: a worker records its own and is judged by it, but a
+     trial no worker has linked yet, and an older regtune's worker, are judged by the sweeping
+     API's, and the chart checks the pair's rule once (below). */}}
 {{- range $component := list "api" "worker" "dashboard" }}
 {{- range $name := list "heartbeat_interval" "grace_period" }}
 {{- if hasKey (default (dict) (index $.Values $component).config) $name }}
-{{- fail (printf "%s.config.%s: set heartbeat_interval and grace_period in config, for every component: the API's sweep fails a worker's trials by its heartbeats" $component $name) }}
+{{- fail (printf "%s.config.%s: set heartbeat_interval and grace_period in config, for every component: one pair for the pool, checked once (a trial no worker has linked yet is judged by the API's)" $component $name) }}
 {{- end }}
 {{- end }}
 {{- end }}
