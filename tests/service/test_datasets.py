@@ -523,6 +523,27 @@ def test_studies_use_uploads_and_deleting_waits_for_them(http: httpx.Client) -> 
     assert http.delete(f"/v1/datasets/{dataset['id']}").status_code == 404
 
 
+def test_a_dataset_deleted_while_a_study_on_it_is_admitted_makes_the_study_a_422(
+    http: httpx.Client,
+) -> None:
+    """The admission reads the dataset, the study is stored after: a delete that lands between
+    the two (two requests at once) answered 204 and the study 201, and the study then failed
+    for want of its data. Storing the study now holds the dataset, or finds it gone."""
+    from regtune.service.api.studies import admit
+    from regtune.service.errors import InvalidDefinition
+    from regtune.service.settings import get_settings
+    from regtune.service.store.repos import studies
+
+    dataset = upload(http, csv_bytes(frame(seed=12))).json()
+    definition = {**EXAMPLE, "name": "raced", "dataset": {"id": dataset["id"]}}
+    spec = admit(definition, tenant="default", settings=get_settings())
+    assert http.delete(f"/v1/datasets/{dataset['id']}").status_code == 204
+    with pytest.raises(InvalidDefinition) as refused:
+        studies.create_study(spec, tenant="default")
+    assert [f.path for f in refused.value.fields] == ["dataset.id"]
+    assert http.get("/v1/studies", params={"name": "raced"}).json()["total"] == 0
+
+
 def test_a_definition_naming_a_missing_or_mismatched_dataset_is_422(http: httpx.Client) -> None:
     unknown = {**EXAMPLE, "name": "no-such-data", "dataset": {"id": "0" * 32}}
     response = http.post("/v1/studies", json=unknown)

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, exists, func, select
+from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from regtune.service.errors import (
     DatasetInUse,
@@ -33,7 +35,7 @@ from regtune.service.spec.cost import DataShape
 from regtune.service.spec.definition import StudySpec, Uploaded
 from regtune.service.spec.enums import ACTIVE, Task
 from regtune.service.store.clock import utcnow
-from regtune.service.store.db import transaction
+from regtune.service.store.db import rowcount, transaction
 from regtune.service.store.tables import DatasetRow, StudyRow
 
 ID_CHARS = 32
@@ -185,17 +187,40 @@ def get(dataset_id: str, *, tenant: str = "default") -> DatasetRow:
     return row
 
 
+def _no_such_upload() -> InvalidDefinition:
+    rule = (
+        "no uploaded dataset has this id (upload one with regtune datasets upload, or "
+        "POST /v1/datasets)"
+    )
+    return InvalidDefinition(f"dataset.id: {rule}", fields=[FieldProblem("dataset.id", rule)])
+
+
+def hold_for_a_study(session: Session, spec: StudySpec, *, tenant: str) -> None:
+    """In the transaction that stores a study, after its row is written: lock the uploaded
+    dataset it names (PostgreSQL; SQLite's one writer already holds the database), or raise
+    the 422 of a dataset that is gone. With ``delete`` locking the same row first, one of the
+    two waits for the other: a study stored first makes the delete a 409, a delete first makes
+    the study a 422 (was: both answered 201 and 204, and the study failed for want of its
+    data)."""
+    if isinstance(spec.dataset, Uploaded) and _locked(session, spec.dataset.id, tenant) is None:
+        raise _no_such_upload()
+
+
+def _locked(session: Session, dataset_id: str, tenant: str) -> str | None:
+    return session.scalar(
+        select(DatasetRow.id)
+        .where(DatasetRow.tenant == tenant, DatasetRow.id == dataset_id)
+        .with_for_update()
+    )
+
+
 def uploaded_task(spec: StudySpec, *, tenant: str) -> str | None:
     """The task stored with the uploaded dataset a definition names; None for other data."""
     if not isinstance(spec.dataset, Uploaded):
         return None
     row = _find(spec.dataset.id, tenant=tenant)
     if row is None:
-        rule = (
-            "no uploaded dataset has this id (upload one with regtune datasets upload, or "
-            "POST /v1/datasets)"
-        )
-        raise InvalidDefinition(f"dataset.id: {rule}", fields=[FieldProblem("dataset.id", rule)])
+        raise _no_such_upload()
     if spec.task not in (Task.AUTO, row.task):
         rule = f"the dataset was uploaded as a {row.task} task; use task: auto or {row.task}"
         raise InvalidDefinition(f"task: {rule}", fields=[FieldProblem("task", rule)])
@@ -250,28 +275,41 @@ def active_users(dataset_id: str, *, tenant: str, engine: Engine | None = None) 
     with transaction(engine) as session:
         found = session.scalars(
             select(StudyRow.id)
-            .where(
-                StudyRow.tenant == tenant,
-                StudyRow.status.in_(ACTIVE),
-                StudyRow.spec[("dataset", "id")].as_string() == dataset_id,
-            )
+            .where(*_used_by(dataset_id, tenant))
             .order_by(StudyRow.created_at, StudyRow.id)
         )
         return list(found)
 
 
+def _used_by(dataset_id: str, tenant: str) -> tuple[Any, ...]:
+    return (
+        StudyRow.tenant == tenant,
+        StudyRow.status.in_(ACTIVE),
+        StudyRow.spec[("dataset", "id")].as_string() == dataset_id,
+    )
+
+
 def delete(dataset_id: str, *, tenant: str = "default") -> None:
+    """Delete the tenant's copy of the dataset unless a queued or running study uses it (409):
+    the check and the delete are one statement, after the row's lock (``hold_for_a_study``),
+    so that a study stored meanwhile is seen."""
     row = get(dataset_id, tenant=tenant)
-    users = active_users(row.id, tenant=tenant)
+    with transaction() as session:
+        _locked(session, row.id, tenant)  # PostgreSQL: the statement below sees a study stored
+        # by a creation that held the lock (READ COMMITTED: its snapshot is taken after)
+        deleted = session.execute(
+            sql_delete(DatasetRow).where(
+                DatasetRow.tenant == tenant,
+                DatasetRow.id == row.id,
+                ~exists(select(StudyRow.id).where(*_used_by(row.id, tenant))),
+            )
+        )
+    users = [] if rowcount(deleted) else active_users(row.id, tenant=tenant)
     if users:
         raise DatasetInUse(
             f"dataset {dataset_id!r} is used by queued or running studies: {', '.join(users)}; "
             "cancel them first"
         )
-    with transaction() as session:
-        stored = session.get(DatasetRow, (tenant, row.id))
-        if stored is not None:
-            session.delete(stored)
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from regtune.service.store.optuna_db.internals.inserts import add_trials
 from regtune.service.store.optuna_db.names import optuna_name
 from regtune.service.store.optuna_db.notes import save_new_study_note
 from regtune.service.store.reads import read
-from regtune.service.store.repos import best_model
+from regtune.service.store.repos import best_model, datasets
 from regtune.service.store.scheduling import wake
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.service.store.tables import StudyRow
@@ -126,6 +126,8 @@ def create_study(
                 )
                 raise StudyNameTaken(said, [FieldProblem(path="name", rule=said)])
             session.add(row)
+            session.flush()  # SQLite: the write lock is ours; nothing deletes the data now
+            datasets.hold_for_a_study(session, spec, tenant=tenant)
     except IntegrityError as exc:  # created meanwhile by another request
         raise StudyNameTaken(taken, [FieldProblem(path="name", rule=taken)]) from exc
     storage = storage or get_storage()
