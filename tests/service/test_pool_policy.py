@@ -10,17 +10,14 @@ import socket
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import optuna
 import pytest
 from optuna.trial import TrialState
-from sqlalchemy import Engine
 
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.enums import StudyStatus
-from regtune.service.store.db import make_engine, transaction
-from regtune.service.store.migrate import upgrade
+from regtune.service.store.db import transaction
 from regtune.service.store.optuna_db.internals.handles import trial_id_of
 from regtune.service.store.repos.studies import create_study
 from regtune.service.store.scheduling import workers as workers
@@ -29,27 +26,18 @@ from regtune.service.store.scheduling.claims.slot import Claim
 from regtune.service.store.scheduling.retries import (
     KILLED_ON_SHUTDOWN,
     hand_back_killed_worker,
-    storage_with_retries,
 )
 from regtune.service.store.tables import ClaimRow, StudyRow, WorkerRow
+from tests.service.stores import Db, opened
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 CAP = 3
 
 
-@dataclass
-class Db:
-    engine: Engine
-    storage: optuna.storages.RDBStorage
-
-
 @pytest.fixture
 def db(database_url: str) -> Iterator[Db]:
-    upgrade(database_url)
-    found = Db(make_engine(database_url), storage_with_retries(database_url))
-    yield found
-    found.engine.dispose()
-    found.storage.engine.dispose()
+    with opened(database_url) as found:
+        yield found
 
 
 def study(db: Db, *, tenant: str, max_parallel: int = 50, max_retries: int = 2) -> StudyRow:

@@ -14,19 +14,17 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 
 import optuna
 import pytest
 from optuna.trial import TrialState
-from sqlalchemy import Engine, select, update
+from sqlalchemy import select, update
 
 from regtune.service.settings import Settings
 from regtune.service.spec.definition import StudySpec
 from regtune.service.store.clock import utcnow
-from regtune.service.store.db import make_engine, transaction
-from regtune.service.store.migrate import upgrade
+from regtune.service.store.db import transaction
 from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.repos.studies import create_study
 from regtune.service.store.scheduling import workers
@@ -38,36 +36,25 @@ from regtune.service.store.scheduling.claims.taking import claim
 from regtune.service.store.scheduling.retries import (
     hand_back_killed_worker,
     retry_stale_trial,
-    storage_with_retries,
 )
 from regtune.service.store.scheduling.sweep import sweep
 from regtune.service.store.tables import StudyRow, WorkerRow
+from tests.service.stores import Db, opened
 from tests.support import wait_until_judging
 
 GRACE = timedelta(seconds=4)
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
-@dataclass
-class Db:
-    """The database under test, handed to every call: nothing reads the process's settings."""
-
-    engine: Engine
-    storage: optuna.storages.RDBStorage
-
-
 @pytest.fixture
 def db(database_url: str) -> Iterator[Db]:
-    upgrade(database_url)
     grace = int(GRACE.total_seconds())
     settings = Settings(database_url=database_url, heartbeat_interval=1, grace_period=grace)
-    found = Db(make_engine(database_url), storage_with_retries(database_url, settings=settings))
-    # the sweeps here are by a process up for the grace period: one started just now judges no
-    # heartbeat yet (``outages.steady``)
-    wait_until_judging(found.engine, GRACE)
-    yield found
-    found.engine.dispose()
-    found.storage.engine.dispose()
+    with opened(database_url, settings) as found:
+        # the sweeps here are by a process up for the grace period: one started just now
+        # judges no heartbeat yet (``outages.steady``)
+        wait_until_judging(found.engine, GRACE)
+        yield found
 
 
 def _row(db: Db, study_id: str) -> StudyRow:

@@ -12,14 +12,13 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import optuna
 import pytest
 from optuna.trial import TrialState
-from sqlalchemy import Engine, inspect, select, text, update
+from sqlalchemy import inspect, select, text, update
 
 from regtune.service.settings import Settings
 from regtune.service.spec.definition import StudySpec
@@ -32,9 +31,9 @@ from regtune.service.store.repos.studies import create_study
 from regtune.service.store.scheduling import workers
 from regtune.service.store.scheduling.claims.links import link_trial
 from regtune.service.store.scheduling.claims.taking import claim
-from regtune.service.store.scheduling.retries import storage_with_retries
 from regtune.service.store.scheduling.sweep import sweep
 from regtune.service.store.tables import StudyRow, WorkerRow
+from tests.service.stores import Db, opened
 from tests.service.test_schema_privileges import _downgrade
 from tests.support import Processes, process_env, regtune, wait_for
 
@@ -47,19 +46,10 @@ X: dict[str, optuna.distributions.BaseDistribution] = {
 }
 
 
-@dataclass
-class Db:
-    engine: Engine
-    storage: optuna.storages.RDBStorage
-
-
 @pytest.fixture
 def db(database_url: str) -> Iterator[Db]:
-    upgrade(database_url)
-    found = Db(make_engine(database_url), storage_with_retries(database_url))
-    yield found
-    found.engine.dispose()
-    found.storage.engine.dispose()
+    with opened(database_url) as found:
+        yield found
 
 
 def _sweep(db: Db, monkeypatch: pytest.MonkeyPatch, *, reached: float = math.inf) -> int:
