@@ -47,8 +47,15 @@ _sessions = PerDatabase(
 
 @retry(retry=retry_if_exception(_dropped), stop=stop_after_attempt(2), reraise=True)
 def read(fn: Callable[[Session], T]) -> T:
-    """``fn(session)`` on a read-only session; run again once if its connection was dropped."""
+    """``fn(session)`` on a read-only session; run again once if its connection was dropped.
+
+    The session takes its connection before ``fn`` runs, so a lock ``fn`` waits for (a
+    study's trial index, a read shared by the callers of one moment) is held by threads that
+    have theirs: none waits for the pool with it. A session connects on its first statement:
+    one that made it under the index's lock waited for a connection that the reads waiting
+    for that lock held, until ``pool_timeout`` (30 s), then answered 503."""
     with _sessions()() as session:
+        session.connection()
         return fn(session)
 
 

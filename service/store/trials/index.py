@@ -71,7 +71,9 @@ class Best:
 
 
 class StudyIndex:
-    """The trials of one Optuna study as this process last saw them; use under ``lock``."""
+    """The trials of one Optuna study as this process last saw them; use under ``lock``, taken
+    with the session's connection in hand (``reads.read`` connects first): a thread holding the
+    lock never waits for the pool, whose connections threads waiting for the lock may hold."""
 
     def __init__(self, optuna_study_id: int) -> None:
         self.lock = threading.Lock()
