@@ -410,6 +410,10 @@ def test_a_running_trial_keeps_its_slot_until_its_own_heartbeat_lapses(db: Db) -
     """A worker whose heartbeat row is stale but whose trial still beats is slow, not dead."""
     row = _study(db, 5, 5)
     storage = db.storage
+    # judging from here on, so that the sweep below runs as soon as it is called: the trial's
+    # first heartbeat, at its link, is then well inside SWEEP_GRACE (waited out after the
+    # link, it could reach it on a loaded machine, and the trial is judged by it)
+    wait_until_judging(db.engine, SWEEP_GRACE)
     workers.register("slow", engine=db.engine)
     taken = claim(engine=db.engine, worker_id="slow", now=utcnow() - timedelta(seconds=30))
     assert taken is not None
@@ -484,6 +488,7 @@ def test_a_dead_paths_slots_are_kept_while_it_runs_and_freed_with_no_error_after
     db: Db,
 ) -> None:
     row = _study(db, 10, 2, max_retries=0)
+    wait_until_judging(db.engine, SWEEP_GRACE)  # the first sweep at once: the trial still beats
     workers.register("doomed", engine=db.engine)
     taken, trial_id = _path_trial(db, row, "doomed", now=utcnow() - timedelta(seconds=30))
     more = taking.extend(db.engine, claim=taken, worker_id="doomed", slots=3, trial_id=trial_id)
