@@ -15,7 +15,7 @@ from cachetools import LRUCache
 from regtune.service.ingest.encoder import Encoder
 from regtune.service.ingest.preprocess import FillValues
 from regtune.service.model.standardizer import Standardizer
-from regtune.service.spec.datasets import BuiltinDataset
+from regtune.service.spec.datasets import STRATIFY_MIN, BuiltinDataset
 from regtune.worker.splits import kfold, shuffle_split, stratified_kfold
 
 if TYPE_CHECKING:
@@ -191,7 +191,7 @@ def _stratify(y: np.ndarray, task: str) -> np.ndarray | None:
     if task == "regression":
         return None
     counts = np.bincount(y)
-    return y if counts[counts > 0].min() >= 3 else None
+    return y if counts[counts > 0].min() >= STRATIFY_MIN else None
 
 
 def split_test(data: Dataset, *, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -22,7 +22,7 @@ from typing import Any
 
 from regtune.service.errors import FieldProblem, InvalidDefinition
 from regtune.service.settings import Settings
-from regtune.service.spec.datasets import BuiltinDataset
+from regtune.service.spec.datasets import STRATIFY_MIN, BuiltinDataset
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.objective import objective_names
 
@@ -454,11 +454,6 @@ def _shape_problems(spec: StudySpec, shape: DataShape) -> list[FieldProblem]:
     if batch_norm_possible(spec):
         found += _batch_norm_problems(spec)
     return found
-
-
-STRATIFY_MIN = 3
-"""The worker stratifies a split by class when every class has at least this many rows
-(``regtune.worker.data._stratify``); each class must then be on both sides of it."""
 
 
 def _stratified_split_problems(spec: StudySpec, shape: DataShape) -> list[FieldProblem]:

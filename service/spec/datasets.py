@@ -9,6 +9,10 @@ from enum import StrEnum
 
 from regtune.service.spec.enums import Task
 
+STRATIFY_MIN = 3
+"""A split is stratified by class when every class has at least this many rows (the worker's
+``regtune.worker.data``; admission's check of the split sizes, ``cost``)."""
+
 
 class BuiltinDataset(StrEnum):
     """A scikit-learn toy dataset: its name, task and shape (rows, features, classes; 1 class
