@@ -44,7 +44,8 @@ class SamplerBase(Strict):
 
 
 class TPESampler(SamplerBase):
-    type: Literal["tpe"]
+    type: Literal["tpe"] = "tpe"
+    """The one sampler that may leave out its ``type`` (``StudySpec._sampler_type``)."""
     n_startup_trials: int = Field(default=10, ge=0, le=10_000)
     multivariate: bool = True
     constant_liar: bool = True
@@ -97,7 +98,9 @@ class NoPruner(Strict):
 
 
 class MedianPruner(Strict):
-    type: Literal["median"]
+    type: Literal["median"] = "median"
+    """The one pruner that may leave out its ``type`` (``StudySpec._pruner_type``,
+    ``PatientPruner._wrapped_type``)."""
     n_startup_trials: int = Field(default=5, ge=0, le=10_000)
     n_warmup_steps: int = Field(default=0, ge=0, le=10_000)
     interval_steps: int = Field(default=1, ge=1, le=10_000)
@@ -164,6 +167,14 @@ class PatientPruner(Strict):
     wrapped: InnerPruner | None = None
     patience: int = Field(default=3, ge=0, le=10_000)
     min_delta: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+
+    @field_validator("wrapped", mode="before")
+    @classmethod
+    def _wrapped_type(cls, value: Any) -> Any:
+        """A wrapped pruner without ``type`` is a median pruner, as the schema says."""
+        if isinstance(value, dict) and "type" not in value:
+            return {"type": "median", **value}
+        return value
 
 
 Pruner = Annotated[
