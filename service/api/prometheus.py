@@ -21,11 +21,15 @@ from regtune.service.settings import get_settings
 from regtune.service.spec.enums import StudyStatus
 from regtune.service.store.backoff import TRANSIENT
 from regtune.service.store.clock import utcnow
-from regtune.service.store.reads import read
-from regtune.service.store.trials.stats import FINISHED, Histogram, Snapshot, TrialStats
-
-DURATION_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, math.inf)
-CLAIM_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, math.inf)
+from regtune.service.store.reads import at_once, read
+from regtune.service.store.trials.stats import (
+    CLAIM_BUCKETS,
+    DURATION_BUCKETS,
+    FINISHED,
+    Histogram,
+    Snapshot,
+    TrialStats,
+)
 
 
 def histogram(
@@ -49,7 +53,7 @@ class DatabaseCollector(Collector):
     """Studies by status, trials by state, live workers, trial duration and claim latency."""
 
     def __init__(self) -> None:
-        self.stats = TrialStats(DURATION_BUCKETS, CLAIM_BUCKETS)
+        self.stats = TrialStats()
 
     def collect(self) -> Iterator[Metric]:
         """The families read from the database, and ``regtune_database_up`` 1; in an outage
@@ -58,7 +62,11 @@ class DatabaseCollector(Collector):
         say ``up``."""
         at, grace = utcnow(), get_settings().grace_period
         try:
-            now = read(lambda session: self.stats.snapshot(session, now=at, grace=grace))
+            now = read(
+                lambda session: at_once(
+                    session, lambda s: self.stats.snapshot(s, now=at, grace=grace)
+                )
+            )
         except TRANSIENT:
             yield _database_up(False)
             return
@@ -96,13 +104,14 @@ def _families(now: Snapshot) -> Iterator[Metric]:
     yield _single("regtune_claims_open", "Trial slots currently held by workers.", now.claims_open)
     yield histogram(
         "regtune_trial_duration_seconds",
-        "Wall time of finished trials, from Optuna's trial datetimes.",
+        "Wall time of finished trials (deleted studies' too), from Optuna's trial datetimes.",
         {s: now.durations[s] for s in FINISHED},
         "state",
     )
     yield histogram(
         "regtune_claim_latency_seconds",
-        "Time a worker's claim transaction took, as recorded on each trial it started.",
+        "Time a worker's claim transaction took, as recorded on each trial it started "
+        "(deleted studies' too).",
         {"": now.claim_seconds},
         "",
     )

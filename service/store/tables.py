@@ -175,3 +175,18 @@ class LeaseRow(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+RETIRED_ROW = 1
+"""The one row of ``regtune_retired_trials``."""
+
+
+class RetiredTrialsRow(Base):
+    """The /metrics histograms of deleted studies' trials (``trials.stats.retire``), added back
+    at every scrape so that deleting a study never lowers them (migration 0008)."""
+
+    __tablename__ = "regtune_retired_trials"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    tallies: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)

@@ -45,6 +45,7 @@ from regtune.service.store.repos import best_model, datasets
 from regtune.service.store.scheduling import wake
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.service.store.tables import StudyRow
+from regtune.service.store.trials import stats
 from regtune.service.store.trials import views as trial_reads
 from regtune.service.store.trials.best import pareto_numbers
 from regtune.service.store.trials.failures import Failures
@@ -512,15 +513,17 @@ def delete(study_id: str, *, tenant: Reach = "default") -> None:
             "then delete it"
         )
     files: list[str] = []
+    retired = None
     if row.optuna_study_id is not None:
         with transaction() as session:
             files = best_model.stored_artifacts(session, row.optuna_study_id)
+            retired = stats.tallies_of(session, row.optuna_study_id)
     with contextlib.suppress(KeyError):
         optuna.delete_study(study_name=row.optuna_name, storage=get_storage())
     with transaction() as session:
-        stored = session.get(StudyRow, row.id)
-        if stored is not None:
-            session.delete(stored)
+        gone = rowcount(session.execute(sql_delete(StudyRow).where(StudyRow.id == row.id)))
+        if gone and retired is not None:
+            stats.retire(session, retired)
     forget(study_id)
     best_model.remove_artifacts(study_id, files)
 
