@@ -24,8 +24,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from regtune.service import logs
-from regtune.service.settings import Settings
-from regtune.service.spec.cost import Budget, DataShape, fused_width
+from regtune.service.spec.cost import Budget, DataShape, fused_asked, fused_width
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.objective import objective_names
 from regtune.service.store.backoff import (
@@ -60,18 +59,6 @@ if TYPE_CHECKING:
     from regtune.worker.trainers.result import TrainResult
 
 log = logging.getLogger(__name__)
-DEFAULT_FACTORY = Settings.model_fields["objective_factory"].default
-"""Fused runs stand in for the default objective; another factory's trials run one at a time."""
-
-
-def width(spec: StudySpec, settings: Settings) -> int:
-    """Trials of ``spec`` one pass may train: the definition's ``training.fused_trials``, else
-    the worker's ``REGTUNE_FUSED_TRIALS``; 1 for what the fused trainer does not stack. Under
-    ``refit: false`` with dropout or input noise too: the saved model, a member retrained as a
-    fused pass of one, draws its masks and noise as it did in its pass (``best_model.retrain``)."""
-    if settings.objective_factory != DEFAULT_FACTORY or spec.model.kind != "mlp":
-        return 1
-    return spec.training.fused_trials or settings.fused_trials
 
 
 @dataclass
@@ -103,7 +90,9 @@ def run_fused(worker: Worker, claim: Claim, *, limit: int | None = None) -> int:
         spec = worker._definition(claim)
     except Exception:
         return 0  # the ordinary path records why the definition cannot run
-    wanted = width(spec, worker.settings)
+    # under refit: false with dropout or input noise too: the saved model, a member retrained
+    # as a fused pass of one, draws its masks and noise as it did in its pass
+    wanted = fused_asked(spec, worker.settings)
     if limit is not None:
         wanted = min(wanted, limit)
     if wanted < 2:

@@ -107,6 +107,11 @@ def admit(data: Any, *, tenant: str, settings: Settings) -> StudySpec:
     Only a definition naming an uploaded dataset reads the database. A sampler seed left out
     stays out here: ``studies.create_study`` draws it when it stores the study.
     """
+    return admitted(data, tenant=tenant, settings=settings)[0]
+
+
+def admitted(data: Any, *, tenant: str, settings: Settings) -> tuple[StudySpec, cost.DataShape]:
+    """``admit``'s definition, and the shape of its data."""
     try:
         spec = StudySpec.model_validate(data)
         check_task(spec)
@@ -128,12 +133,18 @@ def admit(data: Any, *, tenant: str, settings: Settings) -> StudySpec:
     except ValidationError as exc:
         raise invalid_definition(exc, data) from None
     cost.check(spec, shape, cost.Budget.from_settings(settings))
-    return spec
+    return spec, shape
 
 
 def _create(data: Any, tenant: str) -> StudyOut:
-    spec = admit(data, tenant=tenant, settings=get_settings())
-    row = studies.create_study(spec, tenant=tenant, api_url=get_settings().public_url)
+    settings = get_settings()
+    spec, shape = admitted(data, tenant=tenant, settings=settings)
+    row = studies.create_study(
+        spec,
+        tenant=tenant,
+        api_url=settings.public_url,
+        slots_per_claim=cost.slots_per_claim(spec, shape, settings),
+    )
     return study_out(row)  # the definition as stored, with the seed drawn if none was given
 
 

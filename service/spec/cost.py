@@ -232,6 +232,28 @@ def fused_width(spec: StudySpec, shape: DataShape, budget: Budget, *, asked: int
     return max(1, min(asked, room // max(per_member, 1)))
 
 
+def fused_asked(spec: StudySpec, settings: Settings) -> int:
+    """Trials of ``spec`` one fused pass asks for: the definition's ``training.fused_trials``,
+    else ``REGTUNE_FUSED_TRIALS``; 1 for what the fused trainer does not stack (linear models,
+    another objective factory's trials)."""
+    default_factory = Settings.model_fields["objective_factory"].default
+    if settings.objective_factory != default_factory or spec.model.kind != "mlp":
+        return 1
+    return spec.training.fused_trials or settings.fused_trials
+
+
+def slots_per_claim(spec: StudySpec, shape: DataShape, settings: Settings) -> int:
+    """Trial slots one worker's claim of ``spec`` takes at most, as ``settings`` make a worker
+    take them: a fused pass's members (``fused_asked``, as many as fit
+    ``REGTUNE_MAX_TRIAL_MEMORY_MB``), else one (a λ path runs in one slot: its further points
+    are reserved budget, not running trials). The autoscaler asks for one worker per this many
+    slots (``scheduling.scaling``)."""
+    asked = fused_asked(spec, settings)
+    if asked < 2:
+        return 1
+    return fused_width(spec, shape, Budget.from_settings(settings), asked=asked)
+
+
 def _outputs(shape: DataShape) -> int:
     return shape.classes if shape.classes > 2 else 1
 

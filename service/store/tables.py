@@ -48,6 +48,10 @@ class StudyRow(Base):
     n_running: Mapped[int] = mapped_column(Integer, default=0)
     n_reserved: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     """Slots λ paths hold for their further points: budget, not parallelism (migration 0004)."""
+    slots_per_claim: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """Trial slots one worker's claim takes at most (``cost.slots_per_claim``: a fused pass's
+    members), what the autoscaler divides the study's slots by (migration 0009); null, counted
+    as 1, in a row an older regtune wrote."""
     n_done: Mapped[int] = mapped_column(Integer, default=0)
     max_retries: Mapped[int] = mapped_column(Integer, default=2)
     n_claims: Mapped[int] = mapped_column(Integer, default=0)

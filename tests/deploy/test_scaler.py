@@ -44,6 +44,7 @@ def study(
     n_running: int = 0,
     stopped_by: str | None = None,
     deadline: datetime | None = None,
+    slots_per_claim: int | None = None,
 ) -> dict[str, Any]:
     name = uuid.uuid4().hex
     now = datetime(2026, 1, 1)
@@ -65,6 +66,7 @@ def study(
         "updated_at": now,
         "stopped_by": stopped_by,
         "deadline": deadline,
+        "slots_per_claim": slots_per_claim,
     }
 
 
@@ -97,6 +99,17 @@ CASES: dict[str, tuple[list[dict[str, Any]], int]] = {
     "completed": ([study("completed", 10, 4, n_done=10)], 0),
     "cancelled-trials-stopping": ([study("cancelled", 10, 4, n_done=2, n_running=3)], 0),
     "failed": ([study("failed", 10, 4, n_done=1, n_running=1)], 0),
+    # MLPs: one worker's claim takes a fused pass's slots, 8 here (was: a worker per slot)
+    "fused-one-pass": ([study("queued", 50, 8, slots_per_claim=8)], 1),
+    "fused-two-passes": ([study("queued", 50, 16, slots_per_claim=8)], 2),
+    "fused-a-pass-and-a-part": ([study("running", 50, 12, n_running=8, slots_per_claim=8)], 2),
+    "fused-last-trials": ([study("running", 50, 16, n_done=45, slots_per_claim=8)], 1),
+    "fused-stopped-trials-finishing": (
+        [study("running", 50, 16, n_done=3, n_running=8, stopped_by="patience", slots_per_claim=8)],
+        1,
+    ),
+    "fused-drained": ([study("running", 50, 8, n_done=50, slots_per_claim=8)], 0),
+    "one-slot-a-claim": ([study("queued", 10, 4, slots_per_claim=1)], 4),
 }
 CASES["all-at-once"] = (
     [row for rows, _ in CASES.values() for row in rows],

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from regtune.service.settings import Settings
 from regtune.service.spec import cost
 from regtune.service.spec.definition import StudySpec
+from regtune.service.store.repos import studies
 from tests.inprocess import Apps
 from tests.service.test_admission import assert_refused, definition
 
@@ -60,3 +61,36 @@ def test_fused_members_memory_is_admitted_per_member(apps: Apps) -> None:
     assert cost.fused_memory(one, most + 1) > budget.max_trial_memory_bytes
     admitted = api.post("/v1/studies", json={**mlp("wide-most", most), **wide})
     assert admitted.status_code == 201, admitted.text
+
+
+@pytest.mark.parametrize(
+    ("body", "slots"),
+    [
+        (mlp("fused-4", 4), 4),
+        (mlp("fused-default", None), 8),
+        (mlp("fused-1", 1), 1),
+        (definition("linear-path"), 1),
+    ],
+    ids=["fused_trials 4", "REGTUNE_FUSED_TRIALS", "one at a time", "linear"],
+)
+def test_a_study_stores_the_slots_one_claim_takes_for_the_autoscaler(
+    apps: Apps, body: dict[str, Any], slots: int
+) -> None:
+    api = apps(fused_trials=8)
+    created = api.post("/v1/studies", json=body)
+    assert created.status_code == 201, created.text
+    assert studies.get_row(created.json()["id"]).slots_per_claim == slots
+
+
+def test_the_slots_one_claim_takes_are_as_many_members_as_fit(apps: Apps) -> None:
+    """Where memory fits fewer members than asked, a worker trains that many at once, and that
+    is what the autoscaler divides by."""
+    wide = {"model": {"kind": "mlp", "hidden_layers": [1024, 1024]}}
+    api = apps(max_trial_memory_mb=256, fused_trials=64)
+    created = api.post("/v1/studies", json={**mlp("wide-default", None), **wide})
+    assert created.status_code == 201, created.text
+    fit = StudySpec.model_validate({**mlp("probe", 64), **wide})
+    budget = cost.Budget.from_settings(Settings(max_trial_memory_mb=256))
+    most = cost.fused_width(fit, cost.shape_of(fit), budget, asked=64)
+    assert 1 < most < 64
+    assert studies.get_row(created.json()["id"]).slots_per_claim == most

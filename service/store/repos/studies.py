@@ -73,10 +73,13 @@ def create_study(
     *,
     tenant: str = "default",
     api_url: str | None = None,
+    slots_per_claim: int | None = None,
     engine: Engine | None = None,
     storage: RDBStorage | None = None,
 ) -> StudyRow:
     """Store the definition and create its Optuna study; the name is unique per tenant.
+    ``slots_per_claim``: what one worker's claim takes (``cost.slots_per_claim``), stored for
+    the autoscaler.
 
     The definition is stored once, in the study's row; the Optuna study gets its objectives
     and the note optuna-dashboard shows.
@@ -105,6 +108,7 @@ def create_study(
         status=StudyStatus.QUEUED,
         n_trials=spec.budget.n_trials,
         max_parallel=spec.budget.max_parallel,
+        slots_per_claim=slots_per_claim,
         max_retries=spec.budget.max_retries,
         n_running=0,
         n_done=0,

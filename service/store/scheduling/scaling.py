@@ -30,14 +30,14 @@ def scaler_query(dialect: str) -> str:
 
 
 _QUERY = f"""\
-SELECT COALESCE(SUM(CASE
+SELECT COALESCE(SUM((CASE
     WHEN n_trials - n_done <= 0 OR max_parallel <= 0 THEN 0
     WHEN (stopped_by IS NOT NULL OR deadline <= {{utc_now}}) AND n_running < max_parallel
         THEN n_running
     WHEN stopped_by IS NOT NULL OR deadline <= {{utc_now}} THEN max_parallel
     WHEN n_trials - n_done < max_parallel THEN n_trials - n_done
     ELSE max_parallel
-END), 0) + (
+END + COALESCE(slots_per_claim, 1) - 1) / COALESCE(slots_per_claim, 1)), 0) + (
     SELECT COUNT(*) FROM regtune_studies AS done
     WHERE done.status = '{StudyStatus.COMPLETED.value}'
     AND done.optuna_study_id IS NOT NULL
@@ -52,17 +52,19 @@ FROM regtune_studies
 WHERE status IN ({", ".join(f"'{status}'" for status in ACTIVE)})
 """
 SCALER_QUERY = scaler_query("postgresql")
-"""For each queued or running study, ``min(max_parallel, n_trials - n_done)``, never negative,
-summed: the slots being run plus the slots open, each study capped by its ``max_parallel``
-(a study its stop rule stopped, ``budget.stop``, or whose deadline, ``budget.timeout_s``, passed
-opens no slot: only its running ones count, as no claim takes one);
+"""For each queued or running study, ``min(max_parallel, n_trials - n_done)``, never negative:
+the slots being run plus the slots open, each study capped by its ``max_parallel`` (a study its
+stop rule stopped, ``budget.stop``, or whose deadline, ``budget.timeout_s``, passed opens no
+slot: only its running ones count, as no claim takes one), divided by the slots one worker's
+claim takes (``slots_per_claim``: a fused pass's members; 1 for a row without it), rounded up,
+and summed;
 plus one for each completed study whose best model is still to be saved (a refit a stopped
 worker left, or one waiting out a failed try's back-off), as ``studies_missing_a_model`` finds
 them, so a pool scaled to zero keeps a worker to catch up.
 
 Cancelled and failed studies want no worker (a cancelled study's running trials stop at their
-next iteration). With one trial per worker at a time, this is the number of workers that have
-something to do now; a KEDA target of 1 per worker makes it the pool's size.
+next iteration). This is the number of workers that have something to do now; a KEDA target
+of 1 per worker makes it the pool's size.
 """
 
 

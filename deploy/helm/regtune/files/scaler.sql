@@ -1,11 +1,11 @@
-SELECT COALESCE(SUM(CASE
+SELECT COALESCE(SUM((CASE
     WHEN n_trials - n_done <= 0 OR max_parallel <= 0 THEN 0
     WHEN (stopped_by IS NOT NULL OR deadline <= timezone('UTC', now())) AND n_running < max_parallel
         THEN n_running
     WHEN stopped_by IS NOT NULL OR deadline <= timezone('UTC', now()) THEN max_parallel
     WHEN n_trials - n_done < max_parallel THEN n_trials - n_done
     ELSE max_parallel
-END), 0) + (
+END + COALESCE(slots_per_claim, 1) - 1) / COALESCE(slots_per_claim, 1)), 0) + (
     SELECT COUNT(*) FROM regtune_studies AS done
     WHERE done.status = 'completed'
     AND done.optuna_study_id IS NOT NULL
