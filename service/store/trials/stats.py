@@ -161,24 +161,20 @@ def _seconds(start: datetime | None, complete: datetime | None) -> float | None:
     return max(0.0, (complete - start).total_seconds())
 
 
-def _trials_with_claims() -> Any:
+def _read(session: Session, cursors: list[Cursor[_Open]]) -> list[Change[_Open]]:
+    """The cursors' changed trials, with their datetimes and their claim's latency."""
     trials = om.TrialModel.__table__
     attrs = om.TrialSystemAttributeModel.__table__
-    return trials.outerjoin(
+    joined = trials.outerjoin(
         attrs, and_(attrs.c.trial_id == trials.c.trial_id, attrs.c.key == CLAIM_SECONDS_ATTR)
     )
-
-
-def _read(session: Session, cursors: list[Cursor[_Open]]) -> list[Change[_Open]]:
-    trials = om.TrialModel.__table__
-    attrs = om.TrialSystemAttributeModel.__table__
     return read_changes(
         session,
         cursors,
         trials.c.datetime_start,
         trials.c.datetime_complete,
         attrs.c.value_json,
-        joined=_trials_with_claims(),
+        joined=joined,
     )
 
 
