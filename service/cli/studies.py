@@ -73,9 +73,12 @@ def _test_split(study: StudyOut) -> bool:
 
 
 def _saved_label(study: StudyOut) -> str:
-    """The saved model's test line: a refit's, or under ``refit: false`` the best trial's own
-    model retrained, which is no refit."""
-    return "test (refit model):" if study.definition.get("refit", True) else "test (saved model):"
+    """The saved model's test line: a refit's, or the best trial's own models retrained, which
+    are no refit: under ``refit: false``, or when the refit was refused (``best_model.note``
+    says why), so what was saved decides, not the definition."""
+    model = study.best_model
+    refit = model.refit if model is not None else study.definition.get("refit", True)
+    return "test (refit model):" if refit else "test (saved model):"
 
 
 def _no_test_split(study: StudyOut) -> str:
@@ -291,6 +294,8 @@ def _print_summary(study: StudyOut, *, warnings: bool = True) -> None:
             f"best model: {model.filename} ({model.bytes} bytes, trial {model.trial}{rows})"
             f" — regtune best {study.id} --download {model.filename}"
         )
+        if model.note:  # why it is not the plain refit (refused, or λ raised for max_nonzero)
+            console.print(Text(f"  note: {model.note}"))
 
 
 def _numbered(number: int, user_attrs: dict[str, Any]) -> str:
@@ -571,6 +576,7 @@ def best(
 
 def _print_best(study: StudyOut, best_trial: BestTrial) -> None:
     which, value = _best_value(study, best_trial, front=f"regtune show {study.id}: the front")
+    note = study.best_model.note if study.best_model else None  # why not the plain refit
     console.print(
         Text(
             f"trial #{best_trial.number}{which}  {value}  "
@@ -586,6 +592,7 @@ def _print_best(study: StudyOut, best_trial: BestTrial) -> None:
                 if best_trial.refit_test_metrics
                 else ""
             )
+            + (f"\nnote: {note}" if note else "")
         )
     )
 
