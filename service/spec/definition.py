@@ -166,6 +166,20 @@ class Model(Strict):
     )
     batch_norm: bool = False
 
+    @field_validator("hidden_layers")
+    @classmethod
+    def _a_hidden_layer(cls, value: list[int] | None, info: ValidationInfo) -> list[int] | None:
+        """An MLP without a hidden layer is one Linear layer: dropout, batch_norm and
+        layer_penalty act between layers, so they would do nothing (a stored definition reads
+        back as it was accepted)."""
+        stored = (info.context or {}).get(STORED)
+        if value == [] and info.data.get("kind") == "mlp" and not stored:
+            raise ValueError(
+                "an MLP has at least one hidden layer, got []: for no hidden layer give "
+                "model.kind linear"
+            )
+        return value
+
 
 class EarlyStopping(Strict):
     patience: int = Field(

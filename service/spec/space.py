@@ -133,8 +133,8 @@ a category of Optuna's; the worker's ``suggest`` gives the choice's position amo
 ARCHITECTURE_CHOICES = (2, 16)
 """How many architectures ``search_space.hidden_layers`` chooses among (fewest, most)."""
 Layers = Annotated[list[Annotated[int, Field(ge=1, le=4096)]], Field(min_length=1, max_length=8)]
-"""One MLP architecture: 1 to 8 hidden layers of 1 to 4096 units (a searched one; a fixed
-``model.hidden_layers`` may also be empty)."""
+"""One MLP architecture: 1 to 8 hidden layers of 1 to 4096 units (a searched one; a linear
+model's ``model.hidden_layers`` may also be empty)."""
 
 
 def layers_label(layers: list[int] | tuple[int, ...]) -> str:

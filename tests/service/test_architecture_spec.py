@@ -33,6 +33,29 @@ def refusal(api: TestClient, body: dict[str, Any]) -> dict[str, str]:
     return {field["path"]: field["rule"] for field in answer.json()["error"]["fields"]}
 
 
+def test_an_mlp_without_a_hidden_layer_is_a_422_that_says_to_give_a_linear_model(
+    api: TestClient,
+) -> None:
+    """``hidden_layers: []`` was accepted and trained one Linear layer, on which dropout,
+    batch_norm and layer_penalty do nothing (a grid over dropout gave one value three times).
+    A linear model's empty list, and an MLP stored with one before the rule, read back."""
+    body = mlp("flat", model={"kind": "mlp", "hidden_layers": []}, dropout={"choices": [0, 0.5]})
+    fields = refusal(api, body)
+    assert list(fields) == ["model.hidden_layers"], fields
+    assert fields["model.hidden_layers"] == (
+        "an MLP has at least one hidden layer, got []: for no hidden layer give model.kind linear"
+    )
+    linear = {
+        "name": "linear",
+        "dataset": {"builtin": "diabetes"},
+        "model": {"kind": "linear", "hidden_layers": []},
+    }
+    assert api.post("/v1/studies", json=linear).status_code == 201
+    stored = StudySpec.model_validate(mlp("stored", model={"kind": "mlp"})).to_stored()
+    stored["model"]["hidden_layers"] = []
+    assert StudySpec.from_stored(stored).model.hidden_layers == []
+
+
 def test_a_searched_architecture_is_stored_once_and_reads_back(api: TestClient) -> None:
     created = api.post("/v1/studies", json=mlp("layers", hidden_layers=LAYERS))
     assert created.status_code == 201, created.text
