@@ -14,7 +14,9 @@ test metric is what the best model reports; the trial's validation figures stay 
 Then, by default (``refit_rows: all``), the test rows have done their work too: the saved model
 is the same refit on every row, as scikit-learn's ``refit`` and glmnet's final fit use all the
 data they are given, and its test metric is the one just measured without them (a model
-trained on fewer rows: a cautious figure). ``refit_rows: non_test`` saves the measured refit.
+trained on fewer rows: a cautious figure); if that refit is refused (it diverged, fits worse
+than the mean, or breaks ``max_nonzero``), the measured refit is saved and its note says why.
+``refit_rows: non_test`` saves the measured refit.
 
 The model is saved with ``regtune.worker.modelfile.save`` and uploaded with
 ``optuna.artifacts.upload_artifact`` to the study, so optuna-dashboard started with the same
@@ -260,7 +262,7 @@ def _retrain_and_upload(
         every = best_fit(
             spec, view.params, view.user_attrs, stop=stop, engine=stores.engine, every_row=True
         )
-        fitted = every if every.refit else fitted  # over max_nonzero either way: the measured
+        fitted = every if every.refit else _measured_kept(fitted, every)
     n_nonzero, n_weights = fitted.sparsity
     sparsity = {
         "n_nonzero": n_nonzero,
@@ -319,6 +321,17 @@ def _retrain_and_upload(
             study_id_of(study), artifact_id, settings=stores.settings, engine=stores.engine
         )
     return standing
+
+
+def _measured_kept(measured: BestFit, every: BestFit) -> BestFit:
+    """The measured refit on the non-test rows, saved when ``refit_rows: all``'s refit on every
+    row (``every``) was refused, with why in its note (and the measured refit's own note after
+    it)."""
+    note = (
+        f"the refit on every row (refit_rows: all) {every.refused}: the refit on the non-test "
+        "rows, which measured the test metrics, is saved instead"
+    )
+    return dataclasses.replace(measured, note="; ".join(filter(None, [note, measured.note])))
 
 
 def loaded(dataset: data.Dataset, fitted: BestFit) -> predict.SavedModel:
@@ -416,7 +429,11 @@ class BestFit:
     refit_lambda: float | None = None
     """The λ the refit needed to keep ``objective.max_nonzero`` (when above the trial's)."""
     note: str | None = None
-    """Why the saved model is not the plain refit (``max_nonzero``), if it is not."""
+    """Why the saved model is not the plain refit (``max_nonzero``, a refused refit), if it is
+    not."""
+    refused: str | None = None
+    """What the refit did that refused it ("diverged …", "had 9 non-zero weights, …"), when
+    these are the trial's own models in its stead."""
 
     @property
     def rows(self) -> str | None:
@@ -517,8 +534,7 @@ def best_fit(
     fitted = BestFit(result, splits, config, rows, refit=True, every_row=every_row, epochs=epochs)
     failed = refit_failure(fitted)
     if failed is not None:
-        why = f"the refit {failed}"
-        return _own_models(spec, values, trial_attrs, why, stop=stop, engine=engine)
+        return _own_models(spec, values, trial_attrs, failed, stop=stop, engine=engine)
     limit = spec.objective.max_nonzero
     if limit is None or fitted.sparsity[0] <= limit:
         return fitted
@@ -572,11 +588,13 @@ def _own_models(
     stop: StopCheck | None,
     engine: Engine | None,
 ) -> BestFit:
-    """The trial's own models (``refit: false``), with why they are saved instead of the refit."""
+    """The trial's own models (``refit: false``), with why (what the refit did) they are saved
+    instead of the refit."""
     own = best_fit(
         spec.model_copy(update={"refit": False}), values, trial_attrs, stop=stop, engine=engine
     )
-    return dataclasses.replace(own, note=f"{why}: the trial's own models are saved")
+    note = f"the refit {why}: the trial's own models are saved"
+    return dataclasses.replace(own, note=note, refused=why)
 
 
 def _within(
@@ -603,7 +621,7 @@ def _within(
                 note=f"the refit had {found} non-zero weights, over objective.max_nonzero "
                 f"{limit}: λ raised from {config.lam:.6g} to {raised.config.lam:.6g}",
             )
-    why = f"the refit had {found} non-zero weights, over objective.max_nonzero {limit}"
+    why = f"had {found} non-zero weights, over objective.max_nonzero {limit}"
     return _own_models(spec, values, trial_attrs, why, stop=stop, engine=engine)
 
 
