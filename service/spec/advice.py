@@ -84,19 +84,51 @@ def _late_decision(spec: StudySpec) -> str | None:
     budget = spec.epoch_budget
     if decision is None or decision[2] < budget:
         return None
-    field, given, _ = decision
+    field, given, first = decision
+    minibatch = spec.solver == "minibatch"
     epochs = (
         f"the {budget} epochs a trial reports (training.max_epochs)"
-        if spec.solver == "minibatch"
+        if minibatch
         else f"the {budget} blocks of iterations a trial reports (training.max_iter / "
         "training.report_every)"
     )
+    said = f"{given} lets the {pruner.type} pruner decide no earlier than the last of {epochs}"
+    fix = f"give {where}.{field} well below {budget} (a few epochs)"
+    if isinstance(pruner, SuccessiveHalvingPruner) and pruner.min_early_stopping_rate > 0:
+        unit = "epoch" if minibatch else "block"
+        field, rung, fix = _first_rung(pruner, where=where, at=f"{unit} {first}", budget=budget)
+        said = f"{rung}, not before the last of {epochs}"
     return (
-        f"{where}.{field}: {given} lets the {pruner.type} pruner decide no earlier than the "
-        f"last of {epochs}, so it saves no training, and a trial it prunes there ran to the "
-        f"end yet ends PRUNED, never the best trial; give {where}.{field} well below {budget} "
-        "(a few epochs), or pruner {type: none}"
+        f"{where}.{field}: {said}, so it saves no training, and a trial it prunes there ran to "
+        f"the end yet ends PRUNED, never the best trial; {fix}, or pruner {{type: none}}"
     )
+
+
+def _first_rung(
+    pruner: SuccessiveHalvingPruner, *, where: str, at: str, budget: int
+) -> tuple[str, str, str]:
+    """A successive-halving pruner's first rung, ``min_resource × reduction_factor ^
+    min_early_stopping_rate`` (``at``), as the field to blame (the rate when ``min_resource``
+    alone is early enough), what its settings make and what to give instead."""
+    resource, factor, rate = (
+        pruner.min_resource,
+        pruner.reduction_factor,
+        pruner.min_early_stopping_rate,
+    )
+    field, given = (
+        ("min_early_stopping_rate", rate)
+        if isinstance(resource, int) and resource < budget
+        else ("min_resource", resource)
+    )
+    rung = (
+        f"{given} puts the successive_halving pruner's first rung at {at} (min_resource "
+        f"{resource} × reduction_factor {factor} ^ min_early_stopping_rate {rate})"
+    )
+    fix = (
+        f"lower them until the first rung is well below {budget} (a few epochs; "
+        f"{where}.min_early_stopping_rate 0 puts it at min_resource)"
+    )
+    return field, rung, fix
 
 
 def _threshold_on_the_good_side(spec: StudySpec) -> str | None:

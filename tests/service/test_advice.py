@@ -99,6 +99,26 @@ def test_a_pruner_that_decides_only_at_the_last_epoch_is_warned(
     assert "saves no training" in warning and "well below 30" in warning
 
 
+def test_a_late_first_rung_is_warned_with_the_rung_and_the_settings_that_make_it() -> None:
+    """min_resource 4 is below 10 epochs, but ``min_early_stopping_rate: 1`` puts the first
+    rung at 4 × 3¹ = 12: the warning blamed min_resource 4 and asked for it below 10."""
+    late = {"type": "successive_halving", "min_resource": 4, "reduction_factor": 3}
+    rate = late | {"min_early_stopping_rate": 1}
+    [warning] = _warnings(_with(training={"max_epochs": 10}, pruner=rate))
+    assert warning.startswith(
+        "pruner.min_early_stopping_rate: 1 puts the successive_halving pruner's first rung at "
+        "epoch 12 (min_resource 4 × reduction_factor 3 ^ min_early_stopping_rate 1), not "
+        "before the last of the 10 epochs a trial reports (training.max_epochs)"
+    ), warning
+    assert "well below 10" in warning and "min_early_stopping_rate 0 puts it at" in warning
+    assert "pruner.min_resource" not in warning
+    [both] = _warnings(_with(training={"max_epochs": 10}, pruner=rate | {"min_resource": 12}))
+    assert both.startswith("pruner.min_resource: 12 puts the successive_halving pruner's first")
+    assert "at epoch 36" in both
+    assert _warnings(_with(training={"max_epochs": 13}, pruner=rate)) == []
+    assert _warnings(_with(training={"max_epochs": 10}, pruner=late)) == []
+
+
 def test_pruners_that_can_decide_in_time_and_unpruned_paths_are_not_warned() -> None:
     assert _warnings(_with(pruner={"type": "median", "n_warmup_steps": 29})) == []
     assert _warnings(_with(pruner={"type": "successive_halving", "min_resource": 10})) == []
