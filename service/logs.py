@@ -4,8 +4,8 @@ Two formats: short human lines on a terminal, one JSON object per line otherwise
 pipe, a container's log collector); ``REGTUNE_LOG_FORMAT`` (auto | text | json) overrides the
 guess. The ids come from context variables that the API (per request) and the worker (per
 claimed trial) set, so every line written meanwhile carries them — including Optuna's and
-uvicorn's, which are routed through the same handler. Secrets never reach a line: bearer tokens
-and ``key=`` values are masked.
+uvicorn's, which are routed through the same handler. Secrets never reach a line: bearer tokens,
+``key=`` values and regtune's API keys are masked.
 """
 
 from __future__ import annotations
@@ -36,7 +36,12 @@ IN_MEMORY = "A new study created in memory"
 """The start of Optuna's INFO line for every report's scratch study (``no-name-…``), quiet too:
 it reads as if a study were not stored."""
 
-_SECRET = re.compile(r"(?i)(bearer\s+|(?:api[_-]?)?key[=:]\s*|\b(?=rt_))[A-Za-z0-9._~+/=-]{4,}")
+_SECRET = re.compile(r"(?i)(bearer\s+|(?:api[_-]?)?key[=:]\s*)[A-Za-z0-9._~+/=-]{4,}")
+"""A token after ``Bearer`` or ``key=``, whatever its shape (an admin key is anyone's text)."""
+_API_KEY = re.compile(r"(?<![A-Za-z0-9_-])rt_[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")
+"""An API key anywhere, in the shape ``repos.keys.create_key`` gives it: ``rt_`` and 32 random
+bytes in URL-safe base64 (43 characters); not any word that starts with ``rt_`` (a study named
+``rt_lasso``)."""
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
     "message",
     "asctime",
@@ -51,7 +56,7 @@ _URL_PASSWORD = re.compile(r"(?i)(://[^/\s:@]*:)[^/\s]+@|([?&](?:ssl)?password=)
 
 
 def redact(text: str) -> str:
-    text = _SECRET.sub(lambda m: m.group(1) + "***", text)
+    text = _API_KEY.sub("***", _SECRET.sub(lambda m: m.group(1) + "***", text))
     return _URL_PASSWORD.sub(
         lambda m: f"{m.group(1)}***@" if m.group(1) else f"{m.group(2)}***", text
     )
