@@ -3,6 +3,7 @@ the workers."""
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from pathlib import Path
@@ -54,9 +55,16 @@ MIN_POLL = 0.1
 """The shortest ``--poll`` of ``submit --watch`` and ``report --watch``: 0 asked the API for
 the study about 270 times a second for as long as it ran, and a negative report poll was a
 traceback from ``time.sleep``."""
+MAX_POLL = 3600.0
+"""The longest ``--poll``: an hour between looks still follows a study; ``inf`` was a
+traceback (``OverflowError`` from the clock) once the first pause began."""
 ProgressPollOpt = Annotated[
     float,
-    typer.Option(min=MIN_POLL, help="Seconds between progress updates (the end is seen at once)."),
+    typer.Option(
+        min=MIN_POLL,
+        max=MAX_POLL,
+        help="Seconds between progress updates (the end is seen at once).",
+    ),
 ]
 WatchOpt = Annotated[
     bool, typer.Option("--watch", "-w", help="Show live progress until the study ends.")
@@ -396,6 +404,14 @@ def cancel(study_id: str, url: UrlOpt = None, key: KeyOpt = None, as_json: JsonO
         console.print(f"study {study.id} {study.status}")
 
 
+def _finite(seconds: float | None) -> float | None:
+    """``--timeout`` as a number: ``inf`` and ``nan`` were a traceback from the JSON encoder;
+    the API's 422 says the range a finite one must be in."""
+    if seconds is not None and not math.isfinite(seconds):
+        raise typer.BadParameter(f"give a number of seconds, got {seconds}")
+    return seconds
+
+
 def extend(
     study_id: str,
     trials: Annotated[
@@ -414,6 +430,7 @@ def extend(
         float | None,
         typer.Option(
             "--timeout",
+            callback=_finite,
             help="A new time budget in seconds, counted from now (default: the definition's "
             "budget.timeout_s, if any, counted from now).",
         ),
@@ -613,7 +630,8 @@ def report(
         ),
     ] = False,
     poll: Annotated[
-        float, typer.Option(min=MIN_POLL, help="Seconds between rewrites with --watch.")
+        float,
+        typer.Option(min=MIN_POLL, max=MAX_POLL, help="Seconds between rewrites with --watch."),
     ] = 10.0,
     url: UrlOpt = None,
     key: KeyOpt = None,
