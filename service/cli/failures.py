@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import sys
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -60,6 +62,8 @@ def explain(exc: Exception) -> tuple[list[str], int] | None:
         )
     except ImportError:  # the client alone: no database of its own
         return None
+    if (not_sqlite := _not_a_database(exc)) is not None:
+        return [not_sqlite], SETTINGS_STATUS
     if not caused_by_database(exc, among=DATABASE_TRANSIENT):  # not any ConnectionError
         return None
     from regtune.service.settings import get_settings, hide_password
@@ -69,6 +73,29 @@ def explain(exc: Exception) -> tuple[list[str], int] | None:
         return [refusal], SETTINGS_STATUS
     where = hide_password(url)
     return [f"cannot reach the database at {where}: {describe(exc)}"], UNREACHABLE_STATUS
+
+
+def _not_a_database(exc: Exception) -> str | None:
+    """The line for SQLite finding that the file ``REGTUNE_DATABASE_URL`` names is no database
+    (``SQLITE_NOTADB``: a CSV, a file of another program), else None: a setting to change, as
+    no wait or retry makes it one."""
+    from regtune.service.store.backoff import error_chain
+
+    if not any(
+        isinstance(error, sqlite3.DatabaseError) and error.sqlite_errorcode == sqlite3.SQLITE_NOTADB
+        for error in error_chain(exc)
+    ):
+        return None
+    from sqlalchemy.engine import make_url
+
+    from regtune.service.settings import get_settings
+
+    url = get_settings().database_url
+    path = Path(make_url(url).database or "").expanduser().absolute()
+    return (
+        f"REGTUNE_DATABASE_URL: the file {str(path)!r} is not a SQLite database (file is not a "
+        f"database): point it at a regtune database or a path that does not exist yet, got {url!r}"
+    )
 
 
 class Regtune(TyperGroup):

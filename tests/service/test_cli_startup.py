@@ -137,3 +137,29 @@ def test_api_processes_that_cannot_start_give_a_failure_status(
 
     assert result.returncode != 0, result.stderr
     assert "could not start" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("command", ["migrate", "api", "serve", "worker", "dashboard"])
+def test_a_file_that_is_not_a_database_is_one_line_and_a_setting(
+    tmp_path: Path, processes: Processes, command: str
+) -> None:
+    """A CSV named by REGTUNE_DATABASE_URL: each command ended in a traceback of 500-620 lines
+    from SQLite's "file is not a database", exit 1."""
+    not_a_database = tmp_path / "no.db"
+    not_a_database.write_text("a,b\n")
+    options = {"serve": ["--workers", "0"]}.get(command, [])
+    if command in ("api", "serve", "dashboard"):
+        options += ["--port", str(free_port())]
+    result = processes.run(
+        regtune(command, *options), env=process_env(f"sqlite:///{not_a_database}"), timeout=120
+    )
+
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and not BOX & set(result.stderr)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: REGTUNE_DATABASE_URL: the file {str(not_a_database)!r} is not a SQLite database "
+        "(file is not a database): point it at a regtune database or a path that does not "
+        f"exist yet, got 'sqlite:///{not_a_database}'"
+    ], result.stderr
+    assert not_a_database.read_text() == "a,b\n"  # left as it was
