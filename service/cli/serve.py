@@ -93,6 +93,25 @@ def worker_memory_mb(settings: Settings, workers: int) -> int:
     return max(MIN_WORKER_MEMORY_MB, min(settings.worker_memory_mb, share))
 
 
+STOPS = (signal.SIGTERM, signal.SIGINT)
+"""The signals that ask a process to stop; it may end of one (returncode -15) or exit with the
+shell's status for it (128 + 15 = 143, as regtune's commands do when one stops a wait)."""
+
+
+def stopped_by(code: int) -> str | None:
+    """How a child's end with ``code`` reads if it stopped rather than died: ``exited with
+    code 0`` (a worker ends so on SIGTERM, once its trial is handed back), ``stopped by
+    SIGTERM``; None for a crash or a kill (SIGKILL, the OOM killer's), which is a death."""
+    if code == 0:
+        return "exited with code 0"
+    for stop in STOPS:
+        if code == -stop:
+            return f"stopped by {stop.name}"
+        if code == 128 + stop:
+            return f"stopped by {stop.name} (code {code})"
+    return None
+
+
 @dataclass
 class Child:
     """One child process and how to start it again."""
@@ -131,10 +150,24 @@ class Child:
             self.backoff.reset()
         delay = self.backoff.next()
         self.due = now + delay
-        how = f"signal {-code}" if code < 0 else f"code {code}"
-        log.error(
-            "%s (pid %d) died with %s; restarting in %.1fs", self.name, self.popen.pid, how, delay
-        )
+        stopped = stopped_by(code)
+        if stopped is None:  # a crash, or a kill (the kernel's OOM killer sends SIGKILL)
+            how = f"signal {-code}" if code < 0 else f"code {code}"
+            log.error(
+                "%s (pid %d) died with %s; restarting in %.1fs",
+                self.name,
+                self.popen.pid,
+                how,
+                delay,
+            )
+        else:  # it was told to stop, by someone other than serve (which is not stopping)
+            log.warning(
+                "%s (pid %d) %s, not asked to by serve; restarting in %.1fs",
+                self.name,
+                self.popen.pid,
+                stopped,
+                delay,
+            )
         return True
 
     def stop(self) -> None:
