@@ -346,8 +346,9 @@ class Client:
 
     def download_best_model(self, study_id: str, path: str | Path) -> Path:
         """Save the best model (safetensors) of a completed study to ``path``; a download that
-        breaks off leaves nothing behind, and a file error (``FileNotFoundError`` for a
-        directory that does not exist, checked first) names ``path``."""
+        breaks off or is interrupted (Ctrl-C) leaves nothing behind, and a file error
+        (``FileNotFoundError`` for a directory that does not exist, checked first) names
+        ``path``."""
         path = _into_a_directory(Path(path), "the best model")
         where = _study(study_id, "best-model")
         partial = path.with_name(path.name + ".part")
@@ -372,6 +373,9 @@ class Client:
                 f"model after {response.num_bytes_downloaded} of {expected} bytes ({exc}); nothing "
                 "was saved, the API's log says why"
             ) from None
+        except BaseException:  # Ctrl-C mid-download too: nothing half-written stays
+            partial.unlink(missing_ok=True)
+            raise
         partial.replace(path)
         return path
 
