@@ -561,7 +561,7 @@ class StudySpec(Strict):
         training = self.training
         if training.lambda_path is None:
             return self
-        reason = self._no_path_because()
+        reason = self.no_path_because()
         if reason is None:
             return self
         if "lambda_path" in training.model_fields_set:
@@ -573,7 +573,9 @@ class StudySpec(Strict):
         training.lambda_path = None
         return self
 
-    def _no_path_because(self) -> str | None:
+    def no_path_because(self) -> str | None:
+        """What λ paths need that this study lacks (``λ paths need …``), or None where they
+        apply."""
         if self.solver != "exact":
             return f"the exact solver, got training.solver {self.solver}"
         if not isinstance(self.search_space.lambda_, Range):

@@ -305,3 +305,52 @@ def test_the_trials_a_lower_threshold_prunes_on_a_loss_are_the_best(api: TestCli
     assert threshold[best["number"]]["state"] == "PRUNED", threshold
     kept = [t["value"] for t in threshold if t["state"] == "COMPLETE"]
     assert kept and min(kept) > best["value"]
+
+
+ONE_SE = {"objective": {"select": "one_se"}, "validation": {"folds": 5}, "pruner": {"type": "none"}}
+LAMBDA_CHOICES = {"search_space": {**LINEAR["search_space"], "lambda": {"choices": [0.01, 0.1]}}}
+
+
+@pytest.mark.parametrize(
+    ("definition", "why", "ranged"),
+    [
+        (MLP | ONE_SE, "λ paths need the exact solver, got training.solver minibatch",
+         "search_space.learning_rate"),
+        (LINEAR | ONE_SE | {"training": {"lambda_path": None}}, "training.lambda_path is null",
+         "search_space.l1_ratio"),
+        (LINEAR | ONE_SE | LAMBDA_CHOICES,
+         "λ paths need search_space.lambda to be a range {low, high}", "search_space.l1_ratio"),
+    ],
+    ids=["mlp", "paths off", "lambda choices"],
+)  # fmt: skip
+def test_one_se_without_a_lambda_path_is_warned_that_it_keeps_the_best_trial(
+    api: TestClient, definition: dict[str, Any], why: str, ranged: str
+) -> None:
+    """one_se looks for a larger λ among the trials at the best trial's other parameters: with
+    no λ path and another knob a continuous range, no trial shares them, and it keeps the best
+    (accepted without a word before)."""
+    [warning] = _warnings(definition)
+    assert warning.startswith(
+        "objective.select: one_se keeps the best trial here: it takes a larger λ only among the "
+        "trials at the best trial's other parameters (its λ path), and this study has no λ path "
+        f"({why}) while {ranged} (a continuous range) gives every trial values of its own"
+    ), warning
+    assert "give a linear model with the exact solver, search_space.lambda a range" in warning
+    assert f"or fix {ranged} (every trial is then on the best's path)" in warning
+    created = api.post("/v1/studies", json=definition)  # a linear regression's relax searched
+    assert created.status_code == 201, created.text
+    [stored] = created.json()["warnings"]
+    assert stored.startswith(warning.split(" while ")[0]), stored
+
+
+def test_one_se_where_trials_share_the_other_parameters_is_not_warned() -> None:
+    """With λ paths, or λ the only knob searched (every trial at the same other parameters),
+    or the others as choices or stepped ranges (trials share them), one_se can move."""
+    assert _warnings(LINEAR | ONE_SE) == []
+    space = MLP["search_space"]
+    alone = MLP | ONE_SE | {"search_space": {**space, "learning_rate": 0.01}}
+    assert _warnings(alone) == []
+    choices = {**space, "learning_rate": {"choices": [0.01, 0.1]}}
+    assert _warnings(MLP | ONE_SE | {"search_space": choices}) == []
+    stepped = {**choices, "dropout": {"low": 0.0, "high": 0.5, "step": 0.25}}
+    assert _warnings(MLP | ONE_SE | {"search_space": stepped}) == []
