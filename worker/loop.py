@@ -63,7 +63,7 @@ from regtune.service.store.scheduling.retries import (
 )
 from regtune.service.store.scheduling.sweep import sweep
 from regtune.service.store.scheduling.wake import Changes
-from regtune.worker.failures import trial_error
+from regtune.worker.failures import known_cause, trial_error
 
 if TYPE_CHECKING:
     from regtune.worker.search import ObjectiveFactory
@@ -738,20 +738,35 @@ class Worker:
                 describe(exc),
             )
             return None
-        log.exception("study %s cannot run", claim.study_id)
-        return self._record_failure(study, exc)
-
-    def _record_failure(self, study: optuna.Study, exc: BaseException) -> str:
-        """A claim that failed before its trial could start still leaves a FAIL trial saying why."""
         error = trial_error(exc)
+        number = self._record_failure(study, error)
+        trial = "" if number is None else f" trial {number}"
+        # the traceback where it tells more than the error: not for a usual cause (out of memory,
+        # a file gone), which the error says in words, unless the log is at DEBUG
+        traceback = known_cause(exc) is None or log.isEnabledFor(logging.DEBUG)
+        with logs.context(study_id=claim.study_id, trial=number):
+            log.error(
+                "study %s%s cannot run: %s",
+                claim.study_id,
+                trial,
+                error,
+                exc_info=exc if traceback else None,
+            )
+        return error
+
+    def _record_failure(self, study: optuna.Study, error: str) -> int | None:
+        """A claim that failed before its trial could start still leaves a FAIL trial saying why
+        (``error``) → its number, None if it could not be recorded."""
         storage = storage_of(study)
         try:
             trial_id = storage.create_new_trial(study_id_of(study))
+            number = storage.get_trial(trial_id).number
             storage.set_trial_user_attr(trial_id, "error", error[:2000])
             storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
         except Exception as record_exc:
             log.warning("could not record the failed trial (%s)", describe(record_exc))
-        return error
+            return None
+        return number
 
     def _note(self, study: optuna.Study, number: int, error: str, *, replace: bool = False) -> None:
         """Record why handed-back trial ``number`` FAILed, unless it says so already (its own
