@@ -20,6 +20,7 @@ from regtune.service.cli.output import (
     print_json,
     print_table,
 )
+from regtune.service.cli.studies import OffsetOpt, shown_of
 
 app = typer.Typer(no_args_is_help=True, help="Upload and list your own datasets.")
 
@@ -96,13 +97,14 @@ def upload_dataset(
 
 @app.command("ls")
 def list_datasets(
+    offset: OffsetOpt = 0,
     limit: Annotated[int, typer.Option(help="At most this many (newest first).")] = 50,
     url: UrlOpt = None,
     key: KeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List your datasets, newest first."""
-    page = call(url, key, lambda client: client.datasets(limit=limit))
+    page = call(url, key, lambda client: client.datasets(offset=offset, limit=limit))
     if as_json:
         print_json(page)
         return
@@ -124,7 +126,7 @@ def list_datasets(
         )
     print_table(table)
     if page.total > len(items):
-        console.print(f"{len(items)} of {page.total} datasets")
+        console.print(shown_of(len(items), page.total, "datasets", offset=offset))
 
 
 @app.command("rm")

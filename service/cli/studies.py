@@ -69,6 +69,16 @@ ProgressPollOpt = Annotated[
 WatchOpt = Annotated[
     bool, typer.Option("--watch", "-w", help="Show live progress until the study ends.")
 ]
+OffsetOpt = Annotated[int, typer.Option(help="Skip this many.")]
+
+
+def shown_of(shown: int, total: int, noun: str, *, offset: int) -> str:
+    """A listing's footer, ``2 of 5 studies``, and where the next ones start when there are
+    more: ``(the next ones: --offset 2)``."""
+    said = f"{shown} of {total} {noun}"
+    if offset + shown < total:
+        said += f" (the next ones: --offset {offset + shown})"
+    return said
 
 
 def _validation(study: StudyOut) -> Validation:
@@ -185,6 +195,7 @@ def list_studies(
     name: Annotated[
         str | None, typer.Option(help="Only the study of this name (one per tenant).")
     ] = None,
+    offset: OffsetOpt = 0,
     limit: Annotated[int, typer.Option(help="At most this many (newest first).")] = 50,
     url: UrlOpt = None,
     key: KeyOpt = None,
@@ -194,7 +205,9 @@ def list_studies(
     page = call(
         url,
         key,
-        lambda client: client.studies(status=status, tenant=tenant, name=name, limit=limit),
+        lambda client: client.studies(
+            status=status, tenant=tenant, name=name, offset=offset, limit=limit
+        ),
     )
     if as_json:
         print_json(page)
@@ -216,7 +229,7 @@ def list_studies(
         )
     print_table(table)
     if page.total > len(page.items):
-        console.print(f"{len(page.items)} of {page.total} studies")
+        console.print(shown_of(len(page.items), page.total, "studies", offset=offset))
     elif page.total == 0 and name is not None:  # an answer, not an empty table to puzzle over
         console.print(Text(f"no study named {name!r}"))
 
@@ -338,7 +351,7 @@ def trials(
     state: Annotated[
         str | None, typer.Option(help="COMPLETE, PRUNED, FAIL, RUNNING or WAITING (any case).")
     ] = None,
-    offset: Annotated[int, typer.Option(help="Skip this many.")] = 0,
+    offset: OffsetOpt = 0,
     limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
     url: UrlOpt = None,
     key: KeyOpt = None,
@@ -371,10 +384,7 @@ def trials(
     for t in page.items:  # a FAIL row says nothing of why: the reason follows the table
         if t.state == "FAIL" and t.user_attrs.get("error"):
             console.print(Text.assemble((f"#{t.number} FAIL: ", "red"), str(t.user_attrs["error"])))
-    shown = f"{len(page.items)} of {page.total} trials"
-    if offset + len(page.items) < page.total:
-        shown += f" (the next ones: --offset {offset + len(page.items)})"
-    console.print(shown)
+    console.print(shown_of(len(page.items), page.total, "trials", offset=offset))
 
 
 def _epochs(attrs: dict[str, Any]) -> str:
