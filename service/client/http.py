@@ -18,11 +18,12 @@ client cannot send raises ``InvalidArgument`` before any request.
 
 from __future__ import annotations
 
+import operator
 import os
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 from urllib.parse import quote
@@ -310,7 +311,7 @@ class Client:
         return study.best_trial
 
     def trial(self, study_id: str, number: int) -> TrialOut:
-        return self._answer(TrialOut, "GET", _study(study_id, "trials", str(int(number))))
+        return self._answer(TrialOut, "GET", _study(study_id, "trials", _trial_number(number)))
 
     def cancel(self, study_id: str) -> StudyOut:
         return self._answer(StudyOut, "POST", _study(study_id, "cancel"))
@@ -578,6 +579,15 @@ def _path(collection: str, item: str, *, name: str) -> str:
     if not segment.strip("."):  # "." or "..": as %2E, a path segment's own name
         segment = segment.replace(".", "%2E")
     return f"/v1/{collection}/{segment}"
+
+
+def _trial_number(number: int) -> str:
+    """``number`` as a path segment if it is an integer (numpy's too); a float or a bool is
+    ``InvalidArgument``, never taken for one (2.7 asked for trial 2, True for trial 1)."""
+    if not isinstance(number, bool):
+        with suppress(TypeError):
+            return str(operator.index(number))
+    raise InvalidArgument("number", f"must be a trial number, an int, got {number!r}")
 
 
 def _into_a_directory(path: Path, what: str) -> Path:

@@ -1,0 +1,42 @@
+"""Values the client refuses before any request, as ``InvalidArgument`` naming the argument,
+where it used to send something else than what it was given."""
+
+from __future__ import annotations
+
+import httpx
+import numpy as np
+import pytest
+
+from regtune.service.client.http import ApiError, Client, InvalidArgument
+
+
+def asked() -> tuple[list[str], httpx.MockTransport]:
+    """A transport answering every request 404, and the paths it was asked for."""
+    paths: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.path)
+        error = {"code": "not_found", "message": "no such trial", "fields": []}
+        return httpx.Response(404, json={"error": error})
+
+    return paths, httpx.MockTransport(answer)
+
+
+@pytest.mark.parametrize("number", [2.7, 2.0, True, "2"])
+def test_a_trial_number_that_is_no_int_is_refused(number: object) -> None:
+    """``trial(id, 2.7)`` answered trial 2, ``trial(id, True)`` trial 1."""
+    paths, transport = asked()
+    rt = Client("http://regtune.test", transport=transport)
+    with rt, pytest.raises(InvalidArgument) as refused:
+        rt.trial("s1", number)  # type: ignore[arg-type]
+    assert refused.value.argument == "number"
+    assert f"must be a trial number, an int, got {number!r}" in str(refused.value)
+    assert paths == []
+
+
+def test_a_numpy_trial_number_is_asked_for() -> None:
+    """A number from ``trials_dataframe()["number"]`` is numpy's int64."""
+    paths, transport = asked()
+    with Client("http://regtune.test", transport=transport) as rt, pytest.raises(ApiError):
+        rt.trial("s1", np.int64(2))  # type: ignore[arg-type]
+    assert paths == ["/v1/studies/s1/trials/2"]
