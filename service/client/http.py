@@ -526,7 +526,8 @@ def _given_as(argument: str, value: str | None) -> str:
 
 def _api_url(url: str, *, given_as: str) -> str:
     """``url`` if requests can be sent to it (httpx parses it: ``http://[::1`` does not, nor a
-    port that is no number), else ``InvalidArgument``."""
+    port that is no number), else ``InvalidArgument``; the server's root, where ``url`` ends
+    with the routes' ``/v1`` (``http://host:8000/v1`` asked for ``/v1/v1/studies``, a 404)."""
     rule = (
         f"must be an http:// or https:// URL with a host, such as {DEFAULT_URL}, "
         f"got {_shown(url)!r}"
@@ -539,6 +540,8 @@ def _api_url(url: str, *, given_as: str) -> str:
         raise InvalidArgument(given_as, rule)
     if parsed.port is not None and not 0 < parsed.port <= MAX_PORT:
         raise InvalidArgument(given_as, f"{rule} (ports run from 1 to {MAX_PORT:,})")
+    if url.endswith("/v1") and parsed.path.endswith("/v1"):  # the routes' prefix, not the root
+        return url.removesuffix("/v1")
     return url
 
 

@@ -40,3 +40,28 @@ def test_a_numpy_trial_number_is_asked_for() -> None:
     with Client("http://regtune.test", transport=transport) as rt, pytest.raises(ApiError):
         rt.trial("s1", np.int64(2))  # type: ignore[arg-type]
     assert paths == ["/v1/studies/s1/trials/2"]
+
+
+@pytest.mark.parametrize(
+    ("given", "root"),
+    [
+        ("http://127.0.0.1:8000/v1", "http://127.0.0.1:8000"),
+        ("http://127.0.0.1:8000/v1/", "http://127.0.0.1:8000"),
+        ("https://tools.example/regtune/v1", "https://tools.example/regtune"),
+        ("http://v1", "http://v1"),  # a host of that name
+    ],
+)
+def test_a_url_ending_with_the_routes_prefix_is_taken_for_the_servers_root(
+    given: str, root: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``REGTUNE_URL=http://host:8000/v1`` asked for ``/v1/v1/studies``: a bare 404."""
+    paths, transport = asked()
+    for url, variable in ((given, None), (None, given)):
+        if variable is not None:
+            monkeypatch.setenv("REGTUNE_URL", variable)
+        rt = Client(url, transport=transport)
+        with rt, pytest.raises(ApiError):
+            rt.study("s1")
+        assert rt.url == rt.shown_url == root
+    prefix = httpx.URL(root).path.rstrip("/")
+    assert paths == [f"{prefix}/v1/studies/s1"] * 2
