@@ -93,10 +93,12 @@ def file_name(data: object) -> str:
 
 
 def one_line(text: str, *, sender: str) -> str:
-    """A hint for YAML that arrived on one line, in words that fit who sent it (``sender``, the
-    request's User-Agent): ``curl -d @file`` drops a file's line breaks; from anything else
-    (the Python client's str, a one-line file) the text was written so."""
-    if "\n" in text.strip():
+    """A hint for block YAML that arrived on one line, in words that fit who sent it
+    (``sender``, the request's User-Agent): ``curl -d @file`` drops a file's line breaks; from
+    anything else (the Python client's str, a one-line file) the text was written so. Flow
+    style (JSON among it) needs no line breaks: a broken one gets the parser's words alone."""
+    written = text.strip()
+    if "\n" in written or written.startswith(("{", "[")):
         return ""
     if sender.lower().startswith("curl/"):
         return " (the YAML came as one line: curl -d drops line breaks, --data-binary keeps them)"
