@@ -7,13 +7,14 @@ import json
 import logging
 import warnings
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import Engine, delete, select, update
 
+from regtune.service import logs
 from regtune.service.settings import Settings
 from regtune.service.spec.enums import ACTIVE
 from regtune.service.store.db import PerDatabase, transaction
@@ -95,28 +96,40 @@ def retry_stale_trial(
     than hand the next worker a trial like it. A study that has ended (cancelled while the trial
     ran) gets no retry: nothing would run it.
     """
-    engine, optuna_study_id = engine_of(study), study_id_of(study)
-    max_retries, status = _budget_of(engine, optuna_study_id)
-    if status is not None and status not in ACTIVE:
-        error = f"{why}; not retried: the study is {status}"
+    engine = engine_of(study)
+    budget = _budget_of(engine, study_id_of(study))
+    # the lines name this study and trial, not the ids of whatever the sweeping process runs
+    with logs.context(study_id=budget.study_id, trial=trial.number):
+        _retry(study, trial, budget, why=why)
+
+
+def _retry(study: optuna.Study, trial: FrozenTrial, budget: _Budget, *, why: str) -> None:
+    engine = engine_of(study)
+    if budget.status is not None and budget.status not in ACTIVE:
+        error = f"{why}; not retried: the study is {budget.status}"
         note_trial_error(engine, trial_id_of(trial), error)
         log.warning("study %s trial %d failed: %s", study.study_name, trial.number, error)
         return
     deaths = int(trial.system_attrs.get(WORKER_DEATHS_ATTR, 0)) + 1
-    retried = deaths <= max_retries
+    retried = deaths <= budget.max_retries
     if retried:  # not Optuna's retry_history: it counts the hand-backs too, which are no deaths
         queue_retry(study, trial, max_retry=None, attrs={WORKER_DEATHS_ATTR: deaths})
     error = _note_stale(engine, trial_id_of(trial), why=why, retried=retried)
     log.warning("study %s trial %d failed: %s", study.study_name, trial.number, error)
     if not retried:  # these parameters kill workers
         number = trial.system_attrs.get(FAILED_TRIAL_ATTR, trial.number)
-        if fail_study_killed_by(optuna_study_id, number=number, deaths=deaths, engine=engine):
-            log.error(
-                "study %s failed: trial %d killed its worker %d times",
-                study.study_name,
-                number,
-                deaths,
-            )
+        killed = fail_study_killed_by(
+            study_id_of(study), number=number, deaths=deaths, engine=engine
+        )
+        if killed:
+            with logs.context(study_id=budget.study_id, trial=number):  # the trial it names
+                log.error(
+                    "study %s failed: trial %d killed its worker %d %s",
+                    study.study_name,
+                    number,
+                    deaths,
+                    "time" if deaths == 1 else "times",
+                )
 
 
 def retry_of(engine: Engine, trial_id: int) -> int | None:
@@ -168,16 +181,24 @@ def note_trial_error(engine: Engine, trial_id: int, error: str, *, replace: bool
             )
 
 
-def _budget_of(engine: Engine, optuna_study_id: int) -> tuple[int, str | None]:
-    """The study's ``budget.max_retries`` and status; no retries and no status for an Optuna
-    study regtune has no row of."""
+class _Budget(NamedTuple):
+    study_id: str | None
+    max_retries: int
+    status: str | None
+
+
+def _budget_of(engine: Engine, optuna_study_id: int) -> _Budget:
+    """The study's id, ``budget.max_retries`` and status; no id, no retries and no status for
+    an Optuna study regtune has no row of."""
     with transaction(engine) as session:
         found = session.execute(
-            select(StudyRow.max_retries, StudyRow.status).where(
+            select(StudyRow.id, StudyRow.max_retries, StudyRow.status).where(
                 StudyRow.optuna_study_id == optuna_study_id
             )
         ).first()
-    return (0, None) if found is None else (int(found[0]), str(found[1]))
+    if found is None:
+        return _Budget(None, 0, None)
+    return _Budget(str(found[0]), int(found[1]), str(found[2]))
 
 
 def storage_with_retries(url: str | None = None, *, settings: Settings | None = None) -> RDBStorage:
@@ -219,7 +240,7 @@ def hand_back_killed_worker(
             )
         ).all()
         running = session.execute(  # the trials linked to those claims (``link_trial``)
-            select(StudyRow.optuna_name, trials.number)
+            select(StudyRow.id, StudyRow.optuna_name, trials.number)
             .join(trials, trials.study_id == StudyRow.optuna_study_id)
             .join(attr, attr.trial_id == trials.trial_id)
             .where(
@@ -228,8 +249,9 @@ def hand_back_killed_worker(
                 trials.state == TrialState.RUNNING,
             )
         ).all()
-    for optuna_name, number in running:
-        _hand_back_running(storage, optuna_name, int(number))
+    for study_id, optuna_name, number in running:
+        with logs.context(study_id=study_id, trial=int(number)):
+            _hand_back_running(storage, optuna_name, int(number))
     given = 0
     for claim_id, study_id, claimed_at in held:
         if _unlinked_trial_running(engine, study_id, claimed_at):

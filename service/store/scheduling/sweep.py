@@ -17,6 +17,7 @@ import optuna
 from optuna.trial import TrialState
 from sqlalchemy import ColumnElement, Engine, String, and_, cast, delete, func, or_, select
 
+from regtune.service import logs
 from regtune.service.settings import get_settings
 from regtune.service.spec.enums import ACTIVE, FINAL
 from regtune.service.store.clock import seconds_since, utcnow
@@ -172,6 +173,7 @@ def fail_orphaned_trials(
                 trials.trial_id,
                 trials.number,
                 trials.state,
+                StudyRow.id,
                 StudyRow.status,
                 StudyRow.optuna_name,
                 never_beat,
@@ -185,7 +187,7 @@ def fail_orphaned_trials(
             )
         ).all()
     failed = 0
-    for trial_id, number, state, status, name, orphan, stale in rows:
+    for trial_id, number, state, study_id, status, name, orphan, stale in rows:
         if state == TrialState.RUNNING and not orphan and not stale:
             # a finished study's trial with a heartbeat is failed only once it lapsed: still
             # alive, a cancelled study's trial stops after its next heartbeat
@@ -208,7 +210,8 @@ def fail_orphaned_trials(
             if state == TrialState.RUNNING
             else f"not run: the study was {status} before it started"
         )
-        log.warning("study %s trial %d failed: %s", name, number, error)
+        with logs.context(study_id=study_id, trial=number):
+            log.warning("study %s trial %d failed: %s", name, number, error)
         note_trial_error(engine or storage.engine, trial_id, error)
     return failed
 
@@ -241,7 +244,8 @@ def remove_unfinished_studies(
         with contextlib.suppress(KeyError):
             optuna.delete_study(study_name=name, storage=storage)
         removed.append(study_id)
-        log.warning("removed study %s: its creation never finished", study_id)
+        with logs.context(study_id=study_id):
+            log.warning("removed study %s: its creation never finished", study_id)
     return removed
 
 
@@ -299,7 +303,8 @@ def remove_studies_deleted_in_optuna(engine: Engine | None = None) -> list[str]:
         with transaction(engine) as session:
             if rowcount(session.execute(delete(StudyRow).where(StudyRow.id == study_id, *gone))):
                 removed.append(study_id)
-                log.warning("removed study %s: its Optuna study was deleted", study_id)
+                with logs.context(study_id=study_id):
+                    log.warning("removed study %s: its Optuna study was deleted", study_id)
     return removed
 
 

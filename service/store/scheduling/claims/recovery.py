@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
+from regtune.service import logs
 from regtune.service.spec.enums import ACTIVE, StudyStatus
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import rowcount, transaction
@@ -144,7 +145,14 @@ def release_dead_workers(
                 .execution_options(synchronize_session=False)
             )
             released += 1
-            log.warning("released the slot of dead worker %s in study %s", worker_id, study_id)
+            # worker_id stays the sweeping process's own: the dead one is a field of its own
+            with logs.context(study_id=study_id):
+                log.warning(
+                    "released the slot of dead worker %s in study %s",
+                    worker_id,
+                    study_id,
+                    extra={"dead_worker_id": worker_id},
+                )
         session.execute(delete(WorkerRow).where(~heard))
         recount_done(session, now=now)
         settle(session, now=now)
