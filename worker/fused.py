@@ -98,6 +98,7 @@ def run_fused(worker: Worker, claim: Claim, *, limit: int | None = None) -> int:
     if wanted < 2:
         return 0
     taken = [claim]
+    asked = time.perf_counter()
     try:
         taken += taking.claim_slots(
             worker_id=worker.id,
@@ -107,6 +108,8 @@ def run_fused(worker: Worker, claim: Claim, *, limit: int | None = None) -> int:
         )
     except TRANSIENT as exc:
         log.warning("study %s: no more slots (%s)", claim.study_id, describe(exc))
+    # the pass's further slots are part of its one claim: the claim took both transactions
+    worker._claim_seconds += time.perf_counter() - asked
     try:
         _run(worker, spec, taken)
     finally:
@@ -175,8 +178,9 @@ def _start(run: _Run, taken: list[Claim], *, n_out: int) -> list[TrainConfig]:
         run.members.append(member)
         worker.tally.trials += 1
         trial_id = trial_id_of(trial)
-        storage.set_trial_system_attr(trial_id, CLAIM_SECONDS_ATTR, round(worker._claim_seconds, 6))
-        if not links.link_trial(storage, trial_id, c):
+        # the pass is one claim: its latency is recorded once, on its first trial
+        first = {CLAIM_SECONDS_ATTR: round(worker._claim_seconds, 6)} if c is taken[0] else None
+        if not links.link_trial(storage, trial_id, c, attrs=first):
             _end(run, member, HandBack("the slot was released while the trial started"))
             continue
         with logs.context(study_id=c.study_id, trial=trial.number):

@@ -226,6 +226,9 @@ class Worker:
         """When the last claim was taken: a stop seen by a heartbeat sent before it may be of a
         study reopened since (``extend``), and stops nothing."""
         self._claim_seconds = 0.0
+        """How long the last claim's transactions took (a fused pass's second, for its further
+        slots, too): recorded once per claim, on the first trial it starts, or on the FAIL trial
+        of a claim that could not set its trial up (``regtune_claim_latency_seconds``)."""
         self._failed_by_sweep = False
         """Set when a sweep failed the running trial as stale (its retry is the sweep's)."""
         self._told: list[bool] | None = None
@@ -756,11 +759,14 @@ class Worker:
 
     def _record_failure(self, study: optuna.Study, error: str) -> int | None:
         """A claim that failed before its trial could start still leaves a FAIL trial saying why
-        (``error``) → its number, None if it could not be recorded."""
+        (``error``), with the claim's latency → its number, None if it could not be recorded."""
         storage = storage_of(study)
         try:
             trial_id = storage.create_new_trial(study_id_of(study))
             number = storage.get_trial(trial_id).number
+            storage.set_trial_system_attr(
+                trial_id, CLAIM_SECONDS_ATTR, round(self._claim_seconds, 6)
+            )
             storage.set_trial_user_attr(trial_id, "error", error[:2000])
             storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
         except Exception as record_exc:

@@ -110,8 +110,9 @@ def _families(now: Snapshot) -> Iterator[Metric]:
     )
     yield histogram(
         "regtune_claim_latency_seconds",
-        "Time a worker's claim transaction took, as recorded on each trial it started "
-        "(deleted studies' too).",
+        "Time a worker's claim took, one sample per claim: a single trial, a fused pass of "
+        "K trials (its two transactions) or a lambda path, recorded on the first trial it "
+        "started, or the FAIL trial of a claim that could not set up (deleted studies' too).",
         {"": now.claim_seconds},
         "",
     )
