@@ -49,25 +49,37 @@ def operator(who: CallerDep) -> Caller:
 OperatorDep = Annotated[Caller, Depends(operator)]
 
 
-async def reach(who: CallerDep) -> studies.Reach:
+def reach_of(who: Caller) -> studies.Reach:
     """Whose studies the caller reads and acts on: its tenant's, or every tenant's for the admin
     key (the operator cancels what fills the pool). It creates studies in its own tenant."""
     return None if who.admin else who.tenant
 
 
+async def reach(who: CallerDep) -> studies.Reach:
+    return reach_of(who)
+
+
 ReachDep = Annotated[studies.Reach, Depends(reach)]
 
 
-def listed_tenant(reach: studies.Reach, asked: str | None) -> studies.Reach:
+def listed_tenant(who: Caller, asked: str | None) -> studies.Reach:
     """Whose studies a listing shows: the tenant asked for (``?tenant=``), within reach."""
+    reach = reach_of(who)
     if asked is None or asked == reach:
         return reach
     if reach is None:
         return asked
-    rule = (
-        f"a tenant's key lists only its own studies ({reach!r}), not {asked!r}; every "
-        "tenant's are the admin key's (REGTUNE_ADMIN_KEY)"
-    )
+    if who.key_id is None:  # no key configured: the open service, where everyone is one tenant
+        rule = (
+            f"API keys are off on this server (no REGTUNE_ADMIN_KEY, no key made), so every "
+            f"caller is tenant {reach!r} and lists only its studies, not those of {asked!r}; "
+            "every tenant's are the admin key's once REGTUNE_ADMIN_KEY is set"
+        )
+    else:
+        rule = (
+            f"a tenant's key lists only its own studies ({reach!r}), not {asked!r}; every "
+            "tenant's are the admin key's (REGTUNE_ADMIN_KEY)"
+        )
     raise Forbidden(f"tenant: {rule}", [FieldProblem(path="tenant", rule=rule)])
 
 

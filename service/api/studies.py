@@ -16,7 +16,7 @@ from regtune.service.api import render
 from regtune.service.api.body import YAML_TYPES, read_definition
 from regtune.service.api.contract import errors
 from regtune.service.api.deps import (
-    ReachDep,
+    CallerDep,
     RecentStudyDep,
     StudyDep,
     TenantDep,
@@ -151,10 +151,15 @@ def _create(data: Any, tenant: str) -> StudyOut:
 @router.get(
     "/studies",
     response_model=StudyPage,
-    responses=errors({403: "a tenant's key asking for another tenant (error.fields names tenant)"}),
+    responses=errors(
+        {
+            403: "another tenant than the caller's, asked by a tenant's key or with no key "
+            "configured (error.fields names tenant)"
+        }
+    ),
 )
 async def list_studies(
-    reach: ReachDep,
+    who: CallerDep,
     status_: Annotated[StatusFilter | None, Query(alias="status")] = None,
     tenant_: Annotated[
         str | None,
@@ -175,7 +180,7 @@ async def list_studies(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Response:
-    tenant = listed_tenant(reach, tenant_)
+    tenant = listed_tenant(who, tenant_)
     body = render.recent_study_list(tenant, status_, name, offset, limit)
     if body is None:
         body = await run_in_threadpool(render.study_list_body, tenant, status_, name, offset, limit)
