@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -82,11 +83,18 @@ def fail(exc: Exception | str) -> NoReturn:
     raise typer.Exit(1)
 
 
+OPTIONS = {"url": "--url", "key": "--key"}
+"""The client's arguments that a command takes as an option of another name."""
+
+
 def refuse(exc: InvalidArgument) -> NoReturn:
     """A value the client refused before asking anything, named as the command took it (an
-    argument, ``study_id``; an option, ``--url``; its variable, ``REGTUNE_URL``): one line and
-    a usage error's status, 2."""
-    given_as = {"url": "--url", "key": "--key"}.get(exc.argument, exc.argument)
+    argument, ``study_id``; an option, ``--url``, ``--point #2, lambda``; its variable,
+    ``REGTUNE_URL``): one line and a usage error's status, 2."""
+    if point := re.fullmatch(r"points\[(\d+)\]\.?(.*)", exc.argument):  # extend's --point
+        given_as = f"--point #{int(point[1]) + 1}" + (f", {point[2]}" if point[2] else "")
+    else:
+        given_as = OPTIONS.get(exc.argument, exc.argument)
     err.print(Text.assemble(("error: ", "bold red"), f"{given_as}: {exc.rule}"))
     raise typer.Exit(typer.BadParameter.exit_code)
 

@@ -18,6 +18,7 @@ client cannot send raises ``InvalidArgument`` before any request.
 
 from __future__ import annotations
 
+import math
 import operator
 import os
 import re
@@ -58,6 +59,7 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 MAX_PORT = 65_535
 PAGE_LIMIT = 500
 """The API's largest page of a listing."""
+T = TypeVar("T")
 ModelT = TypeVar("ModelT", bound=BaseModel)
 PageT = TypeVar("PageT", StudyPage, TrialPage, DatasetPage)
 _WORKERS = TypeAdapter(list[WorkerOut])
@@ -96,8 +98,9 @@ class BrokenDownload(ClientError):
 
 class InvalidArgument(ClientError, ValueError):
     """A value the client refuses before any request: a URL or key it cannot send a request
-    with, an empty id. ``argument`` names it as it was given (``url``, or ``REGTUNE_URL`` when
-    it is the environment's; ``study_id``), ``rule`` what it must be."""
+    with, an empty id, a NaN or infinity (JSON has neither). ``argument`` names it as it was
+    given (``url``, or ``REGTUNE_URL`` when it is the environment's; ``study_id``;
+    ``points[0].lambda``), ``rule`` what it must be."""
 
     def __init__(self, argument: str, rule: str) -> None:
         super().__init__(f"{argument}: {rule}")
@@ -151,6 +154,8 @@ class Client:
         self.close()
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        if "json" in kwargs:  # httpx's encoder refuses NaN and infinity with a bare ValueError
+            _finite(kwargs["json"], "body")
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
@@ -199,7 +204,7 @@ class Client:
                 headers={"Content-Type": "application/yaml"},
             )
         else:
-            response = self._request("POST", "/v1/studies", json=definition)
+            response = self._request("POST", "/v1/studies", json=_finite(definition, "definition"))
         return _parse(StudyOut, response)
 
     def study(self, study_id: str, *, fresh: bool = False, hold: float | None = None) -> StudyOut:
@@ -331,9 +336,10 @@ class Client:
         budget (alone, it grows by one per point, by a path's points for one that leaves λ out
         in a λ-path study). A completed or cancelled study is queued again and goes on from its
         trials."""
+        _finite(timeout_s, "timeout_s")
         body: dict[str, Any] = {}
         if points:
-            body["points_to_evaluate"] = points
+            body["points_to_evaluate"] = _finite(points, "points")
         if n_trials is not None:
             body["n_trials"] = n_trials
         if n_trials_total is not None:
@@ -582,6 +588,22 @@ def _path(collection: str, item: str, *, name: str) -> str:
     if not segment.strip("."):  # "." or "..": as %2E, a path segment's own name
         segment = segment.replace(".", "%2E")
     return f"/v1/{collection}/{segment}"
+
+
+def _finite(value: T, argument: str) -> T:
+    """``value`` if JSON can carry every number in it, else ``InvalidArgument`` naming where
+    the first NaN or infinity is, from ``argument`` down (``points[0].lambda``)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidArgument(
+            argument, f"must be a finite number (JSON has no NaN or infinity), got {value!r}"
+        )
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _finite(item, f"{argument}.{key}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _finite(item, f"{argument}[{index}]")
+    return value
 
 
 def _trial_number(number: int) -> str:
