@@ -97,7 +97,7 @@ def _rule(error: dict[str, Any]) -> str:
         return f"must be text, got the date {given} (in YAML, quote it: '{given}')"
     in_body = not error.get("loc") or error["loc"][0] not in ("query", "path", "header")
     if kind in NUMBER_TYPES and in_body and isinstance(given, str) and _reads_as_number(given):
-        return _number_as_text(given, whole=kind.startswith("int"))
+        return _number_as_text(given, MEMBER_WORDS[kind])
     message = str(error.get("msg", "invalid"))
     return message.removeprefix("Value error, ")
 
@@ -133,10 +133,10 @@ def _reads_as_number(text: str) -> bool:
     return True
 
 
-def _number_as_text(text: str, *, whole: bool) -> str:
+def _number_as_text(text: str, expected: str) -> str:
     """A number sent as text, the likeliest way being a definition read with PyYAML's
     ``safe_load`` (``1e-5`` is text to it) and sent as a mapping: what to write instead."""
-    said = f"must be {'a whole number' if whole else 'a number'}, got the text {text!r}"
+    said = f"must be {expected}, got the text {text!r}"
     exponent = NO_POINT_EXPONENT.fullmatch(text)
     if exponent is None:
         return f"{said} (write it without quotes)"
@@ -148,8 +148,71 @@ def _number_as_text(text: str, *, whole: bool) -> str:
     )
 
 
+MEMBER_WORDS = {
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "string_type": "text",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "none_required": "null",
+}
+"""What a union member takes, by the error of a value of another type (``literal_error`` says
+its values itself)."""
+
+
+def _expected(error: dict[str, Any]) -> str | None:
+    """What the member behind ``error`` takes, or None if the value had its type and broke
+    one of its rules."""
+    if error.get("type") == "literal_error":
+        return str((error.get("ctx") or {}).get("expected", "one of its values"))
+    return MEMBER_WORDS.get(str(error.get("type")))
+
+
+def _given(value: Any) -> str:
+    match value:
+        case bool():
+            return f"the boolean {str(value).lower()}"
+        case int() | float():
+            return f"the number {value}"
+        case str():
+            return f"the text {_shown(value)}"
+        case None:
+            return "null"
+        case list():
+            return "a list"
+    return "a mapping"
+
+
+def _members_rule(errors: list[dict[str, Any]]) -> str:
+    """One rule for a field whose value no member of its union took (pydantic says each
+    member's error): what a member had the value's type and refused, or every member's type."""
+    broken = [e for e in errors if _expected(e) is None]
+    if broken:
+        return "; ".join(dict.fromkeys(_rule(e) for e in broken))
+    words = list(dict.fromkeys(str(_expected(e)) for e in errors))
+    expected = ", ".join(words[:-1]) + f" or {words[-1]}" if len(words) > 1 else words[0]
+    given = errors[0].get("input")
+    numbers = any(e.get("type") in NUMBER_TYPES for e in errors)
+    if numbers and isinstance(given, str) and _reads_as_number(given):
+        return _number_as_text(given, expected)
+    return f"must be {expected}, got {_given(given)}"
+
+
 def validation_fields(errors: list[Any]) -> list[dict[str, str]]:
-    return [{"path": _path(e.get("loc", ())), "rule": _rule(e)} for e in errors]
+    """One problem per field: the errors pydantic gives at one place, one per member of a
+    union none took, are said as one rule."""
+    at: dict[str, list[dict[str, Any]]] = {}
+    for error in errors:
+        at.setdefault(_path(error.get("loc", ())), []).append(error)
+    return [
+        {"path": path, "rule": _rule(found[0]) if len(found) == 1 else _members_rule(found)}
+        for path, found in at.items()
+    ]
 
 
 def _validation_message(fields: list[dict[str, str]]) -> str:

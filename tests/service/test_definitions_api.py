@@ -276,6 +276,72 @@ def test_the_422_names_the_field_as_the_user_wrote_it(
     assert error["message"].startswith(f"{path}: "), error
 
 
+HALVING = {"type": "successive_halving"}
+WRAPPED = {"type": "patient", "patience": 2}
+MEMBERS = [
+    # (what is wrong, the definition, the field, its one rule; pydantic's locations, a problem
+    # each: one per member of the union, e.g. training.batch_size.int and .literal['full'])
+    (
+        "a batch size in words",
+        _with("training.batch_size", "half"),
+        "training.batch_size",
+        "must be a whole number or 'full', got the text 'half'",
+    ),
+    (
+        "a fractional batch size",
+        _with("training.batch_size", 1.5),
+        "training.batch_size",
+        "must be a whole number or 'full', got the number 1.5",
+    ),
+    (
+        "a batch size in quotes",
+        _with("training.batch_size", "64"),
+        "training.batch_size",
+        "must be a whole number or 'full', got the text '64' (write it without quotes)",
+    ),
+    (
+        "a null batch size",
+        _with("training.batch_size", None),
+        "training.batch_size",
+        "must be a whole number or 'full', got null",
+    ),
+    (
+        "a pruner's resource in words",
+        _with("pruner", HALVING | {"min_resource": "all"}),
+        "pruner.min_resource",  # pruner.successive_halving.min_resource.int, ….literal['auto']
+        "must be a whole number or 'auto', got the text 'all'",
+    ),
+    (
+        "a wrapped pruner's resource",
+        _with("pruner", WRAPPED | {"wrapped": {"type": "hyperband", "max_resource": 2.5}}),
+        "pruner.wrapped.max_resource",
+        "must be a whole number or 'auto', got the number 2.5",
+    ),
+    (
+        "a knob neither number, range nor choices",
+        _with("search_space.lambda", True),
+        "search_space.lambda",
+        "a parameter is a number, {low, high[, log][, step]} or {choices: [...]}",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "path", "rule"), [c[1:] for c in MEMBERS], ids=[c[0] for c in MEMBERS]
+)
+def test_a_value_no_member_of_a_union_takes_is_one_problem_at_its_field(
+    api: TestClient, body: dict[str, Any], path: str, rule: str
+) -> None:
+    """``batch_size: "half"`` was two problems at fields that do not exist,
+    ``training.batch_size.int`` and ``training.batch_size.literal['full']``, each with one
+    member's rule: now one at the field, with what it takes and what it got."""
+    response = _post(api, body, "json")
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["fields"] == [{"path": path, "rule": rule}], error
+    assert error["message"] == f"{path}: {rule}"
+
+
 def test_valid_yaml_definition_is_accepted_and_a_duplicate_name_is_a_conflict(
     api: TestClient,
 ) -> None:
