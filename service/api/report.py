@@ -348,7 +348,11 @@ def _render(
         live=row.status in ACTIVE,
         refresh_s=REFRESH_SECONDS,
         figures=bool(page.sections),
-        empty=words.empty(row.status),
+        empty=words.empty(
+            row.status,
+            complete=data.counts.get("COMPLETE", 0),
+            pruned=data.counts.get("PRUNED", 0),
+        ),
         sections=page.sections,
         best=best,
         selection=data.selection,

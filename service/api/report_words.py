@@ -75,10 +75,27 @@ def params(params: dict[str, Any]) -> str:
     )
 
 
-def empty(status: str) -> str:
-    """What a page without plots says: a running study's will come, an ended study's never will."""
-    if status in ACTIVE:
+def empty(status: str, *, complete: int, pruned: int) -> str:
+    """What a page without plots says: a running study's will come, an ended study's never will.
+    ``complete``, ``pruned``: its trials in those states. A COMPLETE trial with a finite value is
+    always plotted (the search's history), so on such a page every COMPLETE one diverged."""
+    active = status in ACTIVE
+    if complete:
+        diverged = (
+            "The one COMPLETE trial diverged (its value is ±inf)"
+            if complete == 1
+            else f"All {complete} COMPLETE trials diverged (their values are ±inf)"
+        )
+        if active:
+            return f"{diverged}: the plots appear once a trial completes with a finite value."
+        return f"{diverged} before the study ended ({status}): there is nothing to plot."
+    if active:
         return "No COMPLETE trial yet: the plots appear as trials finish."
+    if pruned:
+        return (
+            f"No trial completed before the study ended ({status}), and the pruned trials "
+            "sampled for the learning curves reported no finite value: there is nothing to plot."
+        )
     return (
         f"No trial completed or was pruned before the study ended ({status}): there is nothing "
         "to plot."

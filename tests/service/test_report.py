@@ -332,6 +332,42 @@ def test_a_failed_study_shows_its_error_and_what_it_has(api: TestClient) -> None
     assert "No model was saved: the study failed before it completed." in html
 
 
+@pytest.mark.parametrize(
+    ("status", "said"),
+    [
+        ("completed", " before the study ended (completed): there is nothing to plot."),
+        ("running", ": the plots appear once a trial completes with a finite value."),
+    ],
+    ids=["completed", "running"],
+)
+def test_a_study_whose_complete_trials_all_diverged_says_so(
+    api: TestClient, status: str, said: str
+) -> None:
+    """An MLP at learning rates of 5 to 10: every trial COMPLETE at +inf. The page counted 6
+    COMPLETE trials in its header and said "No trial completed or was pruned" under it."""
+    row = create_study(_spec("mlp"))
+    study = optuna.load_study(study_name=row.optuna_name, storage=get_storage())
+    rng = random.Random(3)
+    diverged = [
+        create_trial(
+            state=TrialState.COMPLETE,
+            value=math.inf,
+            params={"lambda": 10 ** rng.uniform(-4, 0), "l1_ratio": rng.random()},
+            distributions=DISTRIBUTIONS,
+            user_attrs={"diverged": True, "epochs_run": 1},
+        )
+        for _ in range(6)
+    ]
+    add_trials(study, diverged)
+    _set_status(row.id, status)
+
+    html = api.get(f"/v1/studies/{row.id}/report").text
+    assert "COMPLETE 6" in html and _plots(html) == 0
+    expected = f"All 6 COMPLETE trials diverged (their values are ±inf){said}"
+    assert f'id="empty">{expected}</p>' in html, html
+    assert "No trial completed" not in html and "No COMPLETE trial yet" not in html
+
+
 def test_the_best_model_is_the_trial_the_study_chose(api: TestClient) -> None:
     """Under ``objective.select: one_se`` the page's best model is the API's best trial (the
     largest λ within one standard error of the best value), with that trial's test metrics."""
