@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from regtune.service.api.schemas import DatasetOut, StudyOut, TrialOut, WorkerOut
     from regtune.service.client.http import (
+        ApiDidNotAnswer,
         ApiError,
         ApiUnreachable,
         Client,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "ApiDidNotAnswer",
     "ApiError",
     "ApiUnreachable",
     "Client",
@@ -47,6 +49,7 @@ __all__ = [
 ]
 
 _HOME = {
+    "ApiDidNotAnswer": "regtune.service.client.http",
     "ApiError": "regtune.service.client.http",
     "ApiUnreachable": "regtune.service.client.http",
     "Client": "regtune.service.client.http",

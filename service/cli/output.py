@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Column, Table
 from rich.text import Text
 
-from regtune.service.client.http import Client, ClientError, InvalidArgument
+from regtune.service.client.http import ApiDidNotAnswer, Client, ClientError, InvalidArgument
 
 
 class CliConsole(Console):
@@ -122,8 +122,9 @@ def call(
     unanswered: str | None = None,
 ) -> T:
     """One conversation with the API; any failure is printed as one line and exits 1.
-    ``unanswered``: for a request that changes something, what Ctrl-C before the answer leaves
-    unknown and how to tell (``interrupted``); a read ends quietly."""
+    ``unanswered``: for a request that changes something, what Ctrl-C before the answer, or an
+    answer that never came (REGTUNE_TIMEOUT ran out, the connection broke), leaves unknown and
+    how to tell (``interrupted``); a read ends quietly on Ctrl-C."""
     try:
         with Client(url, key=key) as client:
             return request(client)
@@ -135,6 +136,10 @@ def call(
         raise
     except InvalidArgument as exc:
         refuse(exc)
+    except ApiDidNotAnswer as exc:
+        if unanswered is None or not exc.changes:
+            fail(exc)
+        fail(f"{exc.event}, so {unanswered}" + (f"; {exc.hint}" if exc.hint else ""))
     except (ClientError, OSError) as exc:
         fail(exc)
 

@@ -12,8 +12,10 @@
 Answers are the API's own response models (``regtune.service.api.schemas``: ``StudyOut``,
 ``TrialOut``, ``StudyPage``...), parsed and typed; ``model_dump(mode="json")`` gives back the API's
 JSON. Every error answer of the API raises ``ApiError`` (status, machine-readable code, message and
-the field paths at fault); an unreachable server raises ``ApiUnreachable``; a URL, key or id the
-client cannot send raises ``InvalidArgument`` before any request.
+the field paths at fault); an unreachable server raises ``ApiUnreachable``, and a request sent
+whose answer never came (a timeout, a connection broken off) its ``ApiDidNotAnswer``: it may or
+may not have been done; a URL, key, id or number the client cannot send raises
+``InvalidArgument`` before any request.
 """
 
 from __future__ import annotations
@@ -59,6 +61,19 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 MAX_PORT = 65_535
 PAGE_LIMIT = 500
 """The API's largest page of a listing."""
+DEFAULT_TIMEOUT = 30.0
+"""Seconds the client waits for each answer unless told (``timeout``, REGTUNE_TIMEOUT)."""
+SENT = (
+    httpx.ReadTimeout,
+    httpx.WriteTimeout,
+    httpx.ReadError,
+    httpx.WriteError,
+    httpx.RemoteProtocolError,
+)
+"""httpx's errors once a request has gone out (in part, for a write's): the server may have
+acted on it. The others (no connection, a connection timeout, a full pool) sent nothing."""
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+"""Requests that change nothing, whatever became of them."""
 T = TypeVar("T")
 ModelT = TypeVar("ModelT", bound=BaseModel)
 PageT = TypeVar("PageT", StudyPage, TrialPage, DatasetPage)
@@ -92,6 +107,20 @@ class ApiUnreachable(ClientError):
     """No HTTP answer at all: wrong URL, server down, network error."""
 
 
+class ApiDidNotAnswer(ApiUnreachable):
+    """The request was sent (whole or in part), and no answer came: the client's timeout ran
+    out, or the connection broke off first. What it asked may or may not have been done
+    (``changes``: it asked for a change); ``event`` says what happened, ``hint`` how to wait
+    longer (empty when no timeout ran out)."""
+
+    def __init__(self, event: str, *, request: str, changes: bool, hint: str) -> None:
+        outcome = ": it was sent, so it may or may not have taken effect" if changes else ""
+        super().__init__(f"{event} ({request}){outcome}" + (f"; {hint}" if hint else ""))
+        self.event = event
+        self.changes = changes
+        self.hint = hint
+
+
 class BrokenDownload(ClientError):
     """The API began a download and broke it off: nothing was saved."""
 
@@ -117,7 +146,8 @@ class UnexpectedAnswer(ClientError):
 
 
 class Client:
-    """One connection pool to one API; ``url`` and ``key`` default to REGTUNE_URL/REGTUNE_KEY."""
+    """One connection pool to one API; ``url``, ``key`` and ``timeout`` (seconds to wait for
+    each answer) default to REGTUNE_URL, REGTUNE_KEY and REGTUNE_TIMEOUT (else 30)."""
 
     page_limit = PAGE_LIMIT
     """Most items the client asks for in one request (a longer listing takes several)."""
@@ -127,7 +157,7 @@ class Client:
         url: str | None = None,
         *,
         key: str | None = None,
-        timeout: float = 30.0,
+        timeout: float | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.url = _api_url(
@@ -140,8 +170,13 @@ class Client:
             key or os.environ.get("REGTUNE_KEY") or None, given_as=_given_as("key", key)
         )
         headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self._timeout_given_as = _given_as("timeout", timeout)
+        seconds = _seconds(
+            timeout if timeout is not None else os.environ.get("REGTUNE_TIMEOUT") or None,
+            given_as=self._timeout_given_as,
+        )
         self._http = httpx.Client(
-            base_url=self.url, headers=headers, timeout=timeout, transport=transport
+            base_url=self.url, headers=headers, timeout=seconds, transport=transport
         )
 
     def close(self) -> None:
@@ -159,12 +194,28 @@ class Client:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise ApiUnreachable(
-                f"cannot reach the regtune API at {self.shown_url} ({type(exc).__name__}: {exc})"
-            ) from None
+            raise self._unanswered(exc, method, path) from None
         if not response.is_success:  # a redirect too: its body is no answer to the request
             raise _api_error(response)
         return response
+
+    def _unanswered(self, exc: httpx.TransportError, method: str, path: str) -> ApiUnreachable:
+        """What ``exc`` means for a request: ``ApiUnreachable`` when it was not sent (no
+        connection), ``ApiDidNotAnswer`` when it was and the answer did not come."""
+        what = f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, SENT):
+            return ApiUnreachable(f"cannot reach the regtune API at {self.shown_url} ({what})")
+        hint = ""
+        if isinstance(exc, httpx.ReadTimeout | httpx.WriteTimeout):
+            phase = "read" if isinstance(exc, httpx.ReadTimeout) else "write"
+            waited = exc.request.extensions.get("timeout", {}).get(phase)
+            event = f"the regtune API at {self.shown_url} did not answer within {waited:g} s"
+            hint = f"{self._timeout_given_as} sets how many seconds to wait"
+        else:
+            event = f"the regtune API at {self.shown_url} broke off before answering ({what})"
+        return ApiDidNotAnswer(
+            event, request=f"{method} {path}", changes=method not in SAFE_METHODS, hint=hint
+        )
 
     def _answer(self, model: type[ModelT], method: str, path: str, **kwargs: Any) -> ModelT:
         """One request whose answer is parsed into ``model``, the route's response model."""
@@ -371,9 +422,7 @@ class Client:
         except httpx.TransportError as exc:
             partial.unlink(missing_ok=True)
             if response is None:
-                raise ApiUnreachable(
-                    f"cannot reach the regtune API at {self.shown_url} ({exc})"
-                ) from None
+                raise self._unanswered(exc, "GET", where) from None
             expected = response.headers.get("Content-Length", "?")
             raise BrokenDownload(
                 f"the API at {self.shown_url} broke off the download of study {study_id}'s best "
@@ -523,11 +572,25 @@ class Client:
             time.sleep(max(0.0, poll - (time.monotonic() - asked)))  # a server that did not hold
 
 
-def _given_as(argument: str, value: str | None) -> str:
+def _given_as(argument: str, value: object) -> str:
     """How a connection setting was given: the argument, or its variable when the value is the
     environment's (as the CLI's ``--url`` and ``--key`` read them)."""
     variable = f"REGTUNE_{argument.upper()}"
     return variable if value is None or value == os.environ.get(variable) else argument
+
+
+def _seconds(value: float | str | None, *, given_as: str) -> float:
+    """How long to wait for an answer: ``value`` (REGTUNE_TIMEOUT's text, or the argument) if
+    it is a number of seconds above 0, ``DEFAULT_TIMEOUT`` if None, else ``InvalidArgument``."""
+    if value is None:
+        return DEFAULT_TIMEOUT
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise InvalidArgument(given_as, f"must be a number of seconds above 0, got {value!r}")
+    return seconds
 
 
 def _api_url(url: str, *, given_as: str) -> str:
