@@ -428,12 +428,25 @@ class StudySpec(Strict):
         return self
 
     @model_validator(mode="after")
-    def _architecture(self) -> StudySpec:
+    def _architecture(self, info: ValidationInfo) -> StudySpec:
         """One place says the architecture: ``model.hidden_layers`` fixes it, or
         ``search_space.hidden_layers`` searches it (and ``model.hidden_layers`` is null then,
-        as the definition is stored and shown)."""
+        as the definition is stored and shown). A linear model has none: ``[]``, as it is
+        stored and shown (was the MLP's default ``[64, 64]``, which it never trained); a stored
+        definition reads back as it was accepted."""
         searched = self.search_space.hidden_layers
         fixed = self.model.hidden_layers
+        if self.model.kind == "linear" and not (info.context or {}).get(STORED):
+            if fixed and "hidden_layers" in self.model.model_fields_set:
+                raise field_error(
+                    ("model", "hidden_layers"),
+                    "hidden_layers applies to MLPs only (model.kind linear has no hidden "
+                    "layer): leave it out, or give model.kind mlp",
+                    fixed,
+                )
+            if searched is None:
+                self.model.hidden_layers = []
+                return self
         if searched is None:
             if fixed is None:
                 raise field_error(

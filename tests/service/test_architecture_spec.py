@@ -137,3 +137,18 @@ def test_a_grid_counts_the_architectures_among_its_points() -> None:
     body["search_space"] |= {"lambda": 1e-3, "l1_ratio": 0.5}
     spec = StudySpec.model_validate(body | {"sampler": {"type": "grid"}})
     assert cost.grid_points(spec) == 3 * 2
+
+
+def test_a_linear_study_stores_no_hidden_layer(api: TestClient) -> None:
+    """A linear model has no hidden layer: its stored definition says ``[]`` (was the MLP's
+    default ``[64, 64]``, shown by the API and optuna-dashboard's note, never trained), and a
+    linear definition that gives hidden layers is a 422 naming the field."""
+    linear = mlp("linear", model={"kind": "linear"}) | {"dataset": {"builtin": "diabetes"}}
+    layered = linear | {"model": {"kind": "linear", "hidden_layers": [64]}}
+    assert "MLPs only" in refusal(api, layered)["model.hidden_layers"]
+    created = api.post("/v1/studies", json=linear)
+    assert created.status_code == 201, created.text
+    definition = created.json()["definition"]
+    assert definition["model"]["hidden_layers"] == []
+    older = definition | {"model": {"kind": "linear", "hidden_layers": [64, 64]}}
+    assert StudySpec.from_stored(older).model.hidden_layers == [64, 64]  # as it was stored
