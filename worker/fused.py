@@ -36,6 +36,7 @@ from regtune.service.store.backoff import (
 from regtune.service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
 from regtune.service.store.optuna_db.internals.batched import note_report, write_reports
 from regtune.service.store.optuna_db.internals.handles import storage_of, study_id_of, trial_id_of
+from regtune.service.store.optuna_db.internals.trial_lines import log_told
 from regtune.service.store.optuna_db.internals.worker_cache import WorkerHeartbeats
 from regtune.service.store.scheduling.claims import finishing, links, stopping, taking
 from regtune.service.store.scheduling.claims.slot import Claim
@@ -233,8 +234,8 @@ def _train_group(
         reports.flush()  # a pruned trial's value is its last report
         try:
             values = outcome(member.trial, run.spec, result, names)
-        except optuna.TrialPruned:
-            _tell(run, member, state=TrialState.PRUNED)
+        except optuna.TrialPruned as pruned:
+            _tell(run, member, state=TrialState.PRUNED, pruned=str(pruned))
             return
         _tell(run, member, values=values)
 
@@ -279,22 +280,26 @@ def _tell(
     *,
     values: float | list[float] | None = None,
     state: TrialState | None = None,
+    pruned: str = "",
 ) -> None:
     """Finish the member's trial as ``optimize`` would, its slot given back in the transaction
     that tells it COMPLETE or PRUNED (``finish_when_told``, as a single trial's), so the count
     and the stop rule's columns move with the told trial (was: a second transaction, and a
-    worker that died between the two left the trial to the sweep, uncounted by the rule)."""
+    worker that died between the two left the trial to the sweep, uncounted by the rule); its
+    end logged as ``optimize`` logs a single trial's (``pruned``: why it was)."""
     member.ended = True
     swept = False
     told = finishing.finish_when_told(
         storage_of(run.study), trial_id_of(member.trial), member.claim
     )
-    try:
-        with logs.context(study_id=member.claim.study_id, trial=member.trial.number):
-            run.study.tell(member.trial, values, state=state)  # Optuna logs the trial's end
-    except (UpdateFinishedTrialError, ValueError):
-        swept = True  # a sweep failed it as stale meanwhile (and queued its retry, if one is left)
-        finished_meanwhile(run.study, member.claim.study_id, member.trial.number)
+    with logs.context(study_id=member.claim.study_id, trial=member.trial.number):
+        try:
+            ended = run.study.tell(member.trial, values, state=state)
+        except (UpdateFinishedTrialError, ValueError):
+            swept = True  # a sweep failed it as stale meanwhile (and queued its retry, if any)
+            finished_meanwhile(run.study, member.claim.study_id, member.trial.number)
+        else:
+            log_told(run.study, ended, pruned=pruned)  # ``tell`` logs nothing, ``optimize`` does
     member.settled = True
     if told:  # the tell finished the slot
         if told[0]:

@@ -101,6 +101,9 @@ def test_private_methods_keep_their_signatures() -> None:
     ):
         assert list(inspect.signature(getattr(model, method)).parameters) == ["value"]
     assert {"open_reader", "write", "remove"} <= set(dir(ArtifactStore))
+    # trial_lines.log_told: the line optimize logs of a COMPLETE trial
+    completed = optuna.Study._log_completed_trial
+    assert list(inspect.signature(completed).parameters) == ["self", "values", "number", "params"]
     bracket = optuna.pruners.HyperbandPruner._get_bracket_id
     assert list(inspect.signature(bracket).parameters) == ["self", "study", "trial"]
     # KeyedHyperbandPruner hands it a stand-in that has a study_name and nothing else

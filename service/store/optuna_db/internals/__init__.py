@@ -14,4 +14,6 @@ checks every name, signature and column used here against the installed Optuna.
 - ``worker_cache``: ``WorkerHeartbeats``, Optuna's cache for a worker, without its heartbeat.
 - ``versions``: whether Optuna's tables are at the schema the installed Optuna writes.
 - ``batched``: several reports, attributes or parameters of a live trial in one transaction.
+- ``trial_lines``: the line Optuna's ``optimize`` logs at a trial's end, for the trials regtune
+  ends without it.
 """
