@@ -41,6 +41,21 @@ def _refuse_open_bind(host: str) -> None:
         raise typer.Exit(2)
 
 
+def _warn_of_stored_keys() -> None:
+    """Keys stored in the database keep keys on without REGTUNE_ADMIN_KEY: said at start, so that
+    a 401 on every request and a 403 on /metrics are not the first sign of it."""
+    from regtune.service.settings import get_settings
+    from regtune.service.store.backoff import TRANSIENT
+    from regtune.service.store.repos.keys import stored_keys_warning
+
+    try:
+        warning = stored_keys_warning(get_settings())
+    except TRANSIENT:  # away again since the migration: the API waits for it as it serves
+        return
+    if warning is not None:
+        logging.getLogger("regtune.api").warning("%s", warning)
+
+
 def _wait_and_migrate() -> None:
     """Migrate the database, waiting for it as long as it is away; SIGTERM or Ctrl-C ends the
     wait at once (``Stopped``), as it ends the process once it serves."""
@@ -85,6 +100,7 @@ def api(
     _setup_logging()
     _refuse_open_bind(host)
     _wait_and_migrate()  # before any API process starts: they find the schema ready
+    _warn_of_stored_keys()
     logging.getLogger("regtune.api").info("API on http://%s:%d (docs at /docs)", host, port)
     mark_children()  # each API process dies with this one, even after a kill -9
     processes = workers or os.cpu_count() or 1

@@ -414,3 +414,38 @@ def test_refuses_a_non_loopback_address_without_keys(
     )
     assert result.returncode == 2, result.stderr
     assert "refusing to listen on 0.0.0.0 without API keys" in " ".join(result.stderr.split())
+
+
+def test_keys_stored_without_the_admin_key_keep_keys_on_and_the_api_says_so(
+    apps: Apps, processes: Processes
+) -> None:
+    """Keys made under an admin key keep the tenants' data theirs when the API starts again
+    without it, but then nobody reads /metrics (401, and 403 with a tenant's key), and the
+    startup log said nothing of it."""
+    admin = apps(admin_key=ADMIN)
+    url = f"sqlite:///{Apps.database_path(admin)}"
+    warning = "so API keys are on: every request needs a key"
+
+    before = processes.stack(url).start_api()  # no key stored yet: open on loopback, silently
+    assert httpx.get(f"{before.url}/metrics").status_code == 200
+    before.stop()
+    assert before.api is not None and warning not in before.api.log()
+
+    made = admin.post(
+        "/v1/keys", json={"tenant": "acme"}, headers={"Authorization": f"Bearer {ADMIN}"}
+    )
+    assert made.status_code == 201, made.text
+    after = processes.stack(url).start_api()
+    assert httpx.get(f"{after.url}/metrics").status_code == 401  # the keys still guard the data
+    acme = {"Authorization": f"Bearer {made.json()['key']}"}
+    assert httpx.get(f"{after.url}/metrics", headers=acme).status_code == 403
+    assert httpx.get(f"{after.url}/v1/studies", headers=acme).status_code == 200
+    after.stop()
+    assert after.api is not None
+    [line] = [line for line in after.api.log().splitlines() if warning in line]
+    assert '"level": "WARNING"' in line, line
+    assert (
+        "1 tenant key exists in the database, so API keys are on: every request needs a key, "
+        "and the pool-wide views (/metrics, every worker in /v1/workers) and managing keys need "
+        "REGTUNE_ADMIN_KEY, which is not set" in line
+    ), line

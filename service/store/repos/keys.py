@@ -24,7 +24,7 @@ import uuid
 from dataclasses import dataclass
 
 from cachetools import TTLCache, cached
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from regtune.service.errors import Forbidden, NotFound, Unauthorized
 from regtune.service.settings import Settings
@@ -108,6 +108,27 @@ def keys_configured(settings: Settings) -> bool:
         raise
     _LAST_ANY["any"] = found
     return found
+
+
+def stored_keys_warning(settings: Settings) -> str | None:
+    """What an API started without ``REGTUNE_ADMIN_KEY`` says when tenant keys are stored (made
+    under an admin key at an earlier start), else None. They keep keys on, so the tenants' data
+    stays theirs; but nobody holds the admin key, so nobody reads the pool-wide views."""
+    if settings.admin_key is not None:
+        return None
+    with transaction() as session:
+        stored = session.scalar(
+            select(func.count()).select_from(ApiKeyRow).where(ApiKeyRow.revoked_at.is_(None))
+        )
+    if not stored:
+        return None
+    keys = "1 tenant key exists" if stored == 1 else f"{stored} tenant keys exist"
+    return (
+        f"{keys} in the database, so API keys are on: every request needs a key, and the "
+        "pool-wide views (/metrics, every worker in /v1/workers) and managing keys need "
+        "REGTUNE_ADMIN_KEY, which is not set (the API is open only when no key is configured "
+        "and none is stored)"
+    )
 
 
 def _bearer(authorization: str | None) -> str:
