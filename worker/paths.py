@@ -27,10 +27,13 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import FrozenTrial, TrialState
 
 from regtune.service.spec.definition import StudySpec
+from regtune.service.spec.objective import objective_names
 from regtune.service.spec.points import runs_a_path
 from regtune.service.spec.space import Choices, Fixed, Range, grid_values
 from regtune.service.store.optuna_db.attrs import PATH_OF_ATTR, POINT_ATTR
+from regtune.service.store.optuna_db.internals.batched import note_params
 from regtune.service.store.optuna_db.internals.handles import study_id_of, trial_id_of
+from regtune.service.store.optuna_db.internals.trial_lines import log_written
 from regtune.service.store.optuna_db.internals.worker_cache import WorkerHeartbeats
 from regtune.service.store.scheduling import paths
 from regtune.service.store.scheduling.claims import stopping, taking
@@ -223,6 +226,8 @@ def run_path(
 ) -> float | list[float]:
     """The objective of a path's own trial: take the path's slots, solve, write the further
     points and release every slot in one transaction, and return the first point's value.
+    Each point is logged once with all its parameters: the further ones as they are written,
+    the first by Optuna as it ends, with the λ (and relax) it was given here.
     With no further slot to be had (the budget's last trial, ``max_parallel`` reached) the
     trial runs as a single trial, λ from the sampler (``single``)."""
     assert spec.training.lambda_path is not None, "run_path serves λ-path studies only"
@@ -245,7 +250,9 @@ def run_path(
         )
         del first.system_attrs[PATH_OF_ATTR]  # the path's own trial
         done, taken = taken, []
-        slots.write(trial, done, further, first=first)
+        written = slots.write(trial, done, further, first=first)
+        note_params(trial, first.params, first.distributions)
+        log_written(further[:written], objective_names(spec))
         values_ = points[0].values
         return values_[0] if len(values_) == 1 else values_
     finally:

@@ -239,6 +239,21 @@ def test_batched_reports_and_attributes_write_what_optunas_own_writes_do(tmp_pat
         set_user_attrs(second, {"n_nonzero": 1})
 
 
+def test_params_noted_on_a_live_trial_are_the_ones_it_shows() -> None:
+    """``note_params`` (a λ path's λ and relax, stored with its points) leaves the trial's own
+    view as ``suggest`` leaves it: ``trial.params``, which Optuna logs at its end, shows them."""
+    from optuna.distributions import FloatDistribution
+
+    from regtune.service.store.optuna_db.internals.batched import note_params
+
+    study = optuna.create_study()
+    trial = study.ask()
+    x = trial.suggest_float("x", 0, 1)
+    note_params(trial, {"lambda": 0.5}, {"lambda": FloatDistribution(0.1, 1.0, log=True)})
+    assert trial.params == {"x": x, "lambda": 0.5}
+    assert trial.distributions["lambda"] == FloatDistribution(0.1, 1.0, log=True)
+
+
 def test_a_step_reported_again_is_ignored_as_optunas_own_report_ignores_it(
     database_url: str,
 ) -> None:

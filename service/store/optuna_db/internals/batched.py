@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import optuna
+from optuna.distributions import BaseDistribution
 
 from regtune.service.store.optuna_db.internals.handles import backend_of, trial_id_of
 from regtune.service.store.optuna_db.internals.one_statement import OneStatementTrialWrites
@@ -49,6 +50,18 @@ def set_user_attrs(trial: optuna.Trial, attrs: Mapping[str, Any]) -> None:
         return
     backend.set_trial_user_attrs(trial_id_of(trial), attrs)
     trial._cached_frozen_trial.user_attrs.update(attrs)
+
+
+def note_params(
+    trial: optuna.Trial,
+    params: Mapping[str, Any],
+    distributions: Mapping[str, BaseDistribution],
+) -> None:
+    """Parameters of ``trial`` stored without ``suggest`` (a λ path's λ and relax, written with
+    its points), in the trial's own view as ``suggest`` leaves its own: ``trial.params``, and
+    the line Optuna logs at the trial's end, show them."""
+    trial._cached_frozen_trial.params.update(params)
+    trial._cached_frozen_trial.distributions.update(distributions)
 
 
 @contextmanager

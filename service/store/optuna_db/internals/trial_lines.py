@@ -1,11 +1,13 @@
 """The line Optuna logs when ``Study.optimize`` ends a trial, for the trials regtune ends without
-it: a fused pass's members, each told on its own (``Study.tell`` logs nothing). Same words, level
-and logger as ``optimize``'s (``optuna.study._optimize._run_trial``), so a study's log reads
-alike however its trials ran, and Optuna's verbosity setting governs them all."""
+it: a fused pass's members, each told on its own (``Study.tell`` logs nothing), and a λ path's
+further points, written as finished trials in one batch. Same words, level and logger as
+``optimize``'s (``optuna.study._optimize._run_trial``), so a study's log reads alike however its
+trials ran, and Optuna's verbosity setting governs them all."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -24,3 +26,27 @@ def log_told(study: optuna.Study, trial: FrozenTrial, *, pruned: str = "") -> No
         study._log_completed_trial(trial.values, trial.number, trial.params)
     elif trial.state == TrialState.PRUNED:
         logging.getLogger(OPTUNA_TRIAL_LOGGER).info(f"Trial {trial.number} pruned. {pruned}")
+
+
+def log_written(trials: Sequence[FrozenTrial], metric_names: Sequence[str]) -> None:
+    """Finished ``trials`` written in one batch, each as ``optimize`` logs a COMPLETE trial but
+    for the study's best, which Optuna reads for each line (a read per point of a path); each
+    line's ``trial`` field is its own trial's."""
+    logger = logging.getLogger(COMPLETED_LOGGER)
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    for trial in trials:
+        logger.info(
+            f"Trial {trial.number} finished with {_shown(trial.values or [], metric_names)} "
+            f"and parameters: {trial.params}.",
+            extra={"trial": trial.number},
+        )
+
+
+def _shown(values: list[float], names: Sequence[str]) -> str:
+    """A trial's values as Optuna's line shows them: by the study's metric names if it has
+    them (``value: {'val_loss': 0.25}``), bare if not; ``values:`` for several."""
+    named = dict(zip(names, values, strict=True)) if len(names) == len(values) else None
+    if len(values) == 1:
+        return f"value: {values[0] if named is None else named}"
+    return f"values: {values if named is None else named}"
