@@ -3,7 +3,8 @@
 
 Ctrl-C stops the following, never the study: the command says so, with the commands that
 follow it again or stop it, and exits 130 (128 + SIGINT), as a shell reports an interrupted
-command."""
+command. An API that goes away is asked again for a while (``Client.wait``), said once on
+stderr; one that stays away ends the following the same way, with ``API_AWAY``."""
 
 from __future__ import annotations
 
@@ -13,25 +14,44 @@ from rich.text import Text
 
 from regtune.service.api.schemas import StudyOut
 from regtune.service.cli.output import INTERRUPTED, err
-from regtune.service.client.http import Client
+from regtune.service.client.http import Client, ClientError, unavailable
+
+API_AWAY = 75
+"""The exit status of a watch that gave up on an API that stayed away (``Client.wait``'s
+patience): EX_TEMPFAIL of sysexits.h, try again later; neither the study's end (0, 1, 2) nor
+Ctrl-C (130)."""
 
 
 def follow(client: Client, study: StudyOut, *, console: Console, poll: float) -> StudyOut:
     """``study`` until it has ended (and its best model is saved); on Ctrl-C, one line on
-    stderr and exit ``INTERRUPTED``."""
+    stderr and exit ``INTERRUPTED``; for an API that stayed away, its error, that line and exit
+    ``API_AWAY``."""
     from regtune.service.client.watch import watch
 
+    def outage(text: str) -> None:
+        err.print(Text.assemble(("warning: ", "bold yellow"), text))
+
     try:
-        return watch(client, study, console=console, poll=poll)
+        return watch(client, study, console=console, poll=poll, on_outage=outage)
     except KeyboardInterrupt:
-        err.print(
-            Text.assemble(
-                ("stopped watching: ", "bold yellow"),
-                f"study {study.id} ({study.name}) keeps running on the server; "
-                f"regtune watch {study.id} follows it again, regtune cancel {study.id} stops it",
-            )
-        )
+        _stopped_watching(study)
         raise typer.Exit(INTERRUPTED) from None
+    except ClientError as exc:
+        if not unavailable(exc):
+            raise
+        err.print(Text.assemble(("error: ", "bold red"), f"{exc}; gave up"))
+        _stopped_watching(study)
+        raise typer.Exit(API_AWAY) from None
+
+
+def _stopped_watching(study: StudyOut) -> None:
+    err.print(
+        Text.assemble(
+            ("stopped watching: ", "bold yellow"),
+            f"study {study.id} ({study.name}) keeps running on the server; "
+            f"regtune watch {study.id} follows it again, regtune cancel {study.id} stops it",
+        )
+    )
 
 
 def stopped_rewriting(study_id: str, path: object) -> typer.Exit:

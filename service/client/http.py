@@ -20,6 +20,7 @@ may not have been done; a URL, key, id or number the client cannot send raises
 
 from __future__ import annotations
 
+import logging
 import math
 import operator
 import os
@@ -27,12 +28,21 @@ import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_delay,
+    wait_exponential,
+    wait_random,
+)
 
 from regtune.service.api.schemas import (
     STUDY_WAIT_MAX,
@@ -74,6 +84,11 @@ SENT = (
 acted on it. The others (no connection, a connection timeout, a full pool) sent nothing."""
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 """Requests that change nothing, whatever became of them."""
+OUTAGE_PATIENCE = 300.0
+"""Seconds ``Client.wait`` asks again an API that is away (a restart, its database down)."""
+UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
+"""The API's 503 (its database away) and a proxy's answers for an API it cannot reach."""
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 ModelT = TypeVar("ModelT", bound=BaseModel)
 PageT = TypeVar("PageT", StudyPage, TrialPage, DatasetPage)
@@ -216,6 +231,34 @@ class Client:
         return ApiDidNotAnswer(
             event, request=f"{method} {path}", changes=method not in SAFE_METHODS, hint=hint
         )
+
+    def _through_outages(
+        self, ask: Callable[[], T], *, patience: float, say: Callable[[str], None]
+    ) -> T:
+        """``ask()``, asked again with backoff (from 0.5 s, doubling up to 10 s) while the API
+        is ``unavailable``, for up to ``patience`` seconds, then its last error; ``say`` hears
+        once that it is away, and once that it answers again."""
+        away: list[BaseException] = []
+
+        def warn(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            if not away and error is not None:
+                away.append(error)
+                say(
+                    f"{error}; asking again for up to {patience:g} s (the study keeps running "
+                    "on the server)"
+                )
+
+        answer = Retrying(
+            retry=retry_if_exception(unavailable),
+            wait=wait_exponential(multiplier=0.5, max=10) + wait_random(0, 0.5),
+            stop=stop_after_delay(patience),
+            before_sleep=warn,
+            reraise=True,
+        )(ask)
+        if away:
+            say(f"the regtune API at {self.shown_url} answers again")
+        return answer
 
     def _answer(self, model: type[ModelT], method: str, path: str, **kwargs: Any) -> ModelT:
         """One request whose answer is parsed into ``model``, the route's response model."""
@@ -541,6 +584,8 @@ class Client:
         poll: float = 1.0,
         on_update: Callable[[StudyOut], None] | None = None,
         model_grace: float = 300,
+        patience: float | None = None,
+        on_outage: Callable[[str], None] | None = None,
     ) -> StudyOut:
         """Until the study reaches a final status; ``on_update`` sees every answer, at least
         every ``poll`` seconds: each request asks the server to hold its answer that long, until
@@ -550,6 +595,11 @@ class Client:
         the best trial); this waits up to ``model_grace`` more seconds for it to appear.
         ``TimeoutError`` after ``timeout`` seconds says which of the two it was waiting for and
         how it saw the study last.
+
+        An API that is away (``unavailable``: restarted, its database down) is asked again, with
+        backoff, for up to ``patience`` seconds (default ``OUTAGE_PATIENCE``), then its last
+        error is raised; ``on_outage`` (default: a logged warning) hears once that it is away,
+        and once that it is back.
         """
         if not poll > 0:  # 0 would ask the API for the study in a tight loop
             raise ValueError(f"poll must be > 0 seconds, got {poll=}")
@@ -558,7 +608,11 @@ class Client:
         while True:
             asked = time.monotonic()
             hold = max(0.001, min(poll, STUDY_WAIT_MAX, deadline - asked))
-            study = self.study(study_id, fresh=True, hold=hold)
+            study = self._through_outages(
+                partial(self.study, study_id, fresh=True, hold=hold),
+                patience=OUTAGE_PATIENCE if patience is None else patience,
+                say=on_outage or log.warning,
+            )
             if on_update is not None:
                 on_update(study)
             if study.status in FINAL:
@@ -570,6 +624,14 @@ class Client:
             if time.monotonic() > deadline:
                 raise TimeoutError(wait_timed_out(study, timeout))
             time.sleep(max(0.0, poll - (time.monotonic() - asked)))  # a server that did not hold
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the API cannot answer for now, so that asking again later may do:
+    no connection, no answer, or a status of ``UNAVAILABLE_STATUSES``."""
+    return isinstance(exc, ApiUnreachable) or (
+        isinstance(exc, ApiError) and exc.status in UNAVAILABLE_STATUSES
+    )
 
 
 def _given_as(argument: str, value: object) -> str:

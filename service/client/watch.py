@@ -11,6 +11,7 @@ each whole, however narrow the log."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -125,11 +126,13 @@ def watch(
     console: Console,
     poll: float = 1.0,
     timeout: float = 86400,
+    on_outage: Callable[[str], None] | None = None,
 ) -> StudyOut:
     """Follow the study until it is completed, failed or cancelled (and its best model saved):
-    on a terminal, redraw the bar on every poll; elsewhere, print progress lines."""
+    on a terminal, redraw the bar on every poll; elsewhere, print progress lines. An API that
+    is away is asked again for a while (``Client.wait``; ``on_outage`` hears of it)."""
     if not console.is_terminal:
-        return _log(client, study, console=console, poll=poll, timeout=timeout)
+        return _log(client, study, console=console, poll=poll, timeout=timeout, on_outage=on_outage)
     progress = make_progress(console)
     with progress:
         task = progress.add_task(study.name, total=study.progress.n_trials, **fields(study))
@@ -138,7 +141,9 @@ def watch(
             progress.update(task, completed=current.progress.done, **fields(current))
 
         update(study)
-        final = client.wait(study.id, poll=poll, timeout=timeout, on_update=update)
+        final = client.wait(
+            study.id, poll=poll, timeout=timeout, on_update=update, on_outage=on_outage
+        )
         progress.refresh()
     return final
 
@@ -154,7 +159,13 @@ def line(study: StudyOut) -> str:
 
 
 def _log(
-    client: Client, study: StudyOut, *, console: Console, poll: float, timeout: float
+    client: Client,
+    study: StudyOut,
+    *,
+    console: Console,
+    poll: float,
+    timeout: float,
+    on_outage: Callable[[str], None] | None,
 ) -> StudyOut:
     started = time.monotonic()
     last: dict[str, Any] = {"line": None, "status": None, "at": -LOG_EVERY}
@@ -169,4 +180,4 @@ def _log(
         last.update(line=text, status=status, at=now)
 
     update(study)
-    return client.wait(study.id, poll=poll, timeout=timeout, on_update=update)
+    return client.wait(study.id, poll=poll, timeout=timeout, on_update=update, on_outage=on_outage)
