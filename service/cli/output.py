@@ -12,6 +12,7 @@ import os
 import re
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -40,34 +41,105 @@ err = CliConsole(stderr=True, soft_wrap=not sys.stderr.isatty())
 
 
 NAME_WIDTH = 40
-"""The widest a listing's name column insists on being."""
+"""The widest a listing's name column is on a terminal (whole elsewhere)."""
+NAME_FLOOR = 10
+"""The narrowest a name is cut to (with an ellipsis) before a terminal leaves out columns."""
+KEPT = frozenset({"status", "state"})
+"""Headers of the columns a narrow terminal keeps with the first one and the ids."""
 
 
 def id_column(header: str, values: list[str]) -> Column:
     """A table column of ids, never cut or wrapped, however narrow the output: an id is what the
     next command takes (other columns give way first)."""
-    return Column(header, no_wrap=True, min_width=max([len(v) for v in values], default=0))
-
-
-def listing(ids: list[str], names: list[str], *headers: str) -> Table:
-    """A table of things by id and name, then ``headers``: on a terminal, ids and names (up to
-    ``NAME_WIDTH``) are never cut, the other columns give way (see ``print_table``)."""
-    return Table(
-        id_column("id", ids),
-        Column("name", no_wrap=True, min_width=min(NAME_WIDTH, max(map(len, names), default=0))),
-        *headers,
+    return Column(
+        header, no_wrap=True, overflow="fold", min_width=max([len(v) for v in values], default=0)
     )
 
 
+def listing(ids: list[str], names: list[str], *headers: str) -> Table:
+    """A table of things by id and name, then ``headers``: on a terminal, ids are never cut,
+    names are cut (with an ellipsis) to fit, at most ``NAME_WIDTH`` (see ``print_table``)."""
+    del names  # measured with the rest of the table once it is filled (``fitted``)
+    return Table(id_column("id", ids), Column("name", no_wrap=True, overflow="ellipsis"), *headers)
+
+
 def print_table(table: Table) -> None:
-    """Print a table on stdout. On a terminal it fits the terminal's width (the columns other
-    than ids and names give way). Elsewhere (a pipe, a file, a CI log) nothing is cut or folded:
-    it takes the width its cells need, as a line there is not broken at rich's default 80
-    columns either."""
+    """Print a table on stdout. On a terminal it fits the terminal's width (``fitted``).
+    Elsewhere (a pipe, a file, a CI log) nothing is cut or folded: it takes the width its cells
+    need, as a line there is not broken at rich's default 80 columns either."""
     if not console.is_terminal:
         unbounded = console.options.update_width(sys.maxsize)
         table.width = console.measure(table, options=unbounded).maximum
-    console.print(table, crop=False)
+        console.print(table, crop=False)
+        return
+    shown, left_out = fitted(table, console.width)
+    console.print(shown, crop=False)
+    if left_out:
+        console.print(
+            Text(f"not shown at this width: {', '.join(left_out)} (--json has every column)"),
+            style="dim",
+        )
+
+
+def fitted(table: Table, width: int) -> tuple[Table, list[str]]:
+    """``table`` in ``width`` columns, and the headers of the columns it left out. Ids
+    (``id_column``) keep their width; a name (``listing``) is cut to fit, down to
+    ``NAME_FLOOR``; the other columns wrap at spaces, the widest first; then columns are left
+    out from the right: the others, the name, and only then ids and ``KEPT`` ones; the first
+    never (an id wider than the terminal stays whole, past its edge). Rich, left alone,
+    squeezed the other columns to nothing beside a long name."""
+    unbounded = console.options.update_width(sys.maxsize)
+    spans = []  # (narrowest, widest): a column's longest word, and its longest line
+    for column in table.columns:
+        cells = [column.header, *column.cells]
+        sizes = [console.measure(cell, options=unbounded) for cell in cells]
+        spans.append((max(m.minimum for m in sizes), max(m.maximum for m in sizes)))
+    names = [i for i, c in enumerate(table.columns) if c.no_wrap and c.overflow == "ellipsis"]
+    fixed = {i for i, c in enumerate(table.columns) if c.no_wrap and i not in names}
+    kept = fixed | {i for i, c in enumerate(table.columns) if str(c.header) in KEPT}
+    shown = list(range(len(table.columns)))
+    droppable = [i for i in reversed(shown) if i not in kept and i not in names] + names
+    droppable += [i for i in reversed(shown) if i in kept and i != 0]
+    while (widths := _shared(spans, shown, names, fixed, room=width - 3 * len(shown) - 1)) is None:
+        if not droppable:  # the first column alone is wider than the terminal
+            widths = {0: spans[0][0]}
+            break
+        shown.remove(droppable.pop(0))
+    columns = [  # an id keeps its least width (``id_column``), past the terminal's if need be
+        table.columns[i] if i in fixed else replace(table.columns[i], width=widths[i])
+        for i in shown
+    ]
+    narrowed = Table(
+        *columns,
+        box=table.box,
+        title=table.title,
+        caption=table.caption,
+        show_lines=table.show_lines,
+    )
+    narrowed.rows = table.rows  # each row's style and section, as rich keeps them
+    left_out = [str(c.header) for i, c in enumerate(table.columns) if i not in shown]
+    return narrowed, left_out
+
+
+def _shared(
+    spans: list[tuple[int, int]], shown: list[int], names: list[int], fixed: set[int], *, room: int
+) -> dict[int, int] | None:
+    """Widths of the ``shown`` columns within ``room`` (``fitted``'s order of giving way), or
+    None if they cannot fit."""
+    widths = {i: spans[i][1] for i in shown if i not in names}
+    name = next((i for i in names if i in shown), None)
+    wrapping = sorted(
+        (i for i in widths if i not in fixed), key=lambda i: spans[i][0] - spans[i][1]
+    )
+    for next_to_wrap in [None, *wrapping]:
+        if next_to_wrap is not None:
+            widths[next_to_wrap] = spans[next_to_wrap][0]
+        left = room - sum(widths.values())
+        if name is None and left >= 0:
+            return widths
+        if name is not None and left >= min(spans[name][1], NAME_FLOOR):
+            return widths | {name: min(spans[name][1], NAME_WIDTH, left)}
+    return None
 
 
 UrlOpt = Annotated[str | None, typer.Option("--url", envvar="REGTUNE_URL", help="API base URL.")]

@@ -15,15 +15,19 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
-    TextColumn,
+    ProgressColumn,
+    Task,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Table
+from rich.text import Text
 
 from regtune.service.api.schemas import StudyOut
 from regtune.service.client.http import Client, awaits_model
@@ -100,23 +104,83 @@ def fields(study: StudyOut) -> dict[str, Any]:
 
 
 def make_progress(console: Console) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn(
-            "[green]complete {task.fields[complete]}[/] · [yellow]pruned {task.fields[pruned]}[/]"
-            " · [red]failed {task.fields[failed]}[/] · running {task.fields[running]}"
-            "[dim]{task.fields[not_failed]}[/]"
-        ),
-        TextColumn("best {task.fields[best]}[dim]{task.fields[stop]}[/]"),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=console,
-        refresh_per_second=4,
-    )
+    return Progress(StudyLine(), console=console, refresh_per_second=4)
+
+
+BAR_WIDTHS = (10, 40)
+"""The narrowest bar worth drawing, and the widest drawn."""
+BAR_RANK = 4
+"""The bar's rank among ``StudyLine``'s parts: after the pruned count, before the complete."""
+NAME_RANK = 6
+"""The parts ranked from here up are left out before the study's name is cut."""
+NAME_FLOOR = 6
+"""The narrowest the study's name is cut to (with an ellipsis) before more parts are left out."""
+
+
+class StudyLine(ProgressColumn):
+    """The bar's whole line, as much of it as the console's width holds: its parts are left out
+    one by one, the least telling first (ETA, elapsed, the running count, then the name is cut
+    with an ellipsis, then the pruned count, the bar...), so that done/total and the best value
+    are always whole (rich's columns, left alone, cut the best value mid-number and dropped
+    done/total and the bar first)."""
+
+    def render(self, task: Task) -> RenderableType:
+        f = task.fields
+        groups = [  # each part with its rank: the higher, the sooner it is left out
+            [(0, MofNCompleteColumn().render(task))],
+            [
+                (3, Text(f"complete {f['complete']}", style="green")),
+                (5, Text(f"pruned {f['pruned']}", style="yellow")),
+                (2, Text(f"failed {f['failed']}", style="red")),
+                (7, Text(f"running {f['running']}")),
+                (6, Text(f["not_failed"].removeprefix(" · "), style="dim")),
+            ],
+            [(0, Text(f"best {f['best']}")), (6, Text(f["stop"].removeprefix(" · "), style="dim"))],
+            [(1, Text(str(f["status"])))],
+            [(8, TimeElapsedColumn().render(task))],
+            [(9, Text.assemble("ETA ", TimeRemainingColumn().render(task)))],
+        ]
+        return _Line(Text(task.description, style="bold"), BarColumn(None).render(task), groups)
+
+
+class _Line:
+    """``StudyLine``'s line, laid out once the width is known: the name, the bar, then the
+    groups of parts (one space apart, the parts of a group " · " apart)."""
+
+    def __init__(self, name: Text, bar: RenderableType, groups: list[list[tuple[int, Text]]]):
+        self.name, self.bar, self.groups = name, bar, groups
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement(1, options.max_width)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width, (narrowest_bar, widest_bar) = options.max_width, BAR_WIDTHS
+        whole, cut = self.name.cell_len, min(self.name.cell_len, NAME_FLOOR)
+        steps = [(limit, whole) for limit in range(10, NAME_RANK - 1, -1)]
+        steps += [(limit, cut) for limit in range(NAME_RANK, 0, -1)]
+        for limit, name_least in steps:  # the parts ranked below the limit are kept
+            text = self._text(limit)
+            bar = narrowest_bar if limit > BAR_RANK else 0
+            taken = 1 + text.cell_len + (bar + 1 if bar else 0)  # the spaces after name and bar
+            if name_least + taken <= width:
+                break
+        name_width = max(1, min(self.name.cell_len, width - taken))
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(no_wrap=True, overflow="ellipsis", width=name_width)
+        cells: list[RenderableType] = [self.name]
+        if bar:
+            grid.add_column(width=min(widest_bar, width - taken - name_width + bar))
+            cells.append(self.bar)
+        grid.add_column(no_wrap=True)
+        grid.add_row(*cells, text)
+        yield grid
+
+    def _text(self, limit: int) -> Text:
+        groups = [
+            Text(" · ").join(part for rank, part in group if rank < limit and part.plain)
+            for group in self.groups
+        ]
+        return Text(" ").join(group for group in groups if group.plain)
 
 
 def watch(
