@@ -23,6 +23,8 @@ def json_lines() -> Iterator[io.StringIO]:
     """This process's log as JSON lines; its logging as it was afterwards."""
     root, optuna_root = logging.getLogger(), logging.getLogger("optuna")
     saved = (root.handlers[:], root.level, optuna_root.handlers[:], optuna_root.propagate)
+    optuna_level = optuna_root.level  # other test modules quiet Optuna to WARNING
+    optuna_root.setLevel(logging.INFO)  # Optuna's own default, as a service runs it
     stream = io.StringIO()
     with warnings.catch_warnings():
         logs.setup(fmt="json", level="INFO", stream=stream)
@@ -30,6 +32,7 @@ def json_lines() -> Iterator[io.StringIO]:
         logging.captureWarnings(False)
     root.handlers[:], level, optuna_root.handlers[:], optuna_root.propagate = saved
     root.setLevel(level)
+    optuna_root.setLevel(optuna_level)
 
 
 def study(name: str) -> dict[str, object]:

@@ -45,7 +45,8 @@ def run(api: TestClient, caplog: pytest.LogCaptureFixture, **training: Any) -> d
     created = api.post("/v1/studies", json=definition)
     assert created.status_code == 201, created.text
     caplog.clear()
-    with caplog.at_level(logging.INFO):
+    # Optuna at its own default, INFO, as a service runs it: other test modules quiet it
+    with caplog.at_level(logging.INFO), caplog.at_level(logging.INFO, logger="optuna"):
         assert contextvars.copy_context().run(Worker().run, max_trials=N_TRIALS) == N_TRIALS
     study_id = created.json()["id"]
     trials = api.get(f"/v1/studies/{study_id}/trials", params={"limit": 50}).json()["items"]
