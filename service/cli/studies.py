@@ -117,7 +117,8 @@ def submit(
 ) -> None:
     """Submit a study definition; with --watch, follow it until it ends.
 
-    With --watch: exit 1 if it fails, 2 if cancelled; Ctrl-C stops watching, not the study: 130.
+    With --watch: exit 1 if it fails, 2 if cancelled, 75 if the API stays away; Ctrl-C stops
+    watching, not the study: 130.
     """
     from regtune.service.client.watch import EXIT_CODES
 
@@ -135,7 +136,9 @@ def submit(
             study = follow(client, study, console=err if as_json else console, poll=poll)
         return study
 
-    study = call(url, key, submit_and_follow)
+    study = call(
+        url, key, submit_and_follow, unanswered=_unanswered_submission(_definition_name(file))
+    )
     if as_json:
         print_json(study)
     elif watch:
@@ -172,7 +175,8 @@ def watch_study(
 ) -> None:
     """Follow a study until it ends, as submit --watch does.
 
-    Exit 1 if it fails, 2 if cancelled; Ctrl-C stops watching, not the study: 130.
+    Exit 1 if it fails, 2 if cancelled, 75 if the API stays away; Ctrl-C stops watching, not the
+    study: 130.
     """
     from regtune.service.client.watch import EXIT_CODES
 
@@ -469,7 +473,8 @@ def extend(
     path's trials for one that leaves lambda out in a λ-path study). A failed study cannot be
     extended.
 
-    With --watch: exit 1 if it fails, 2 if cancelled; Ctrl-C stops watching, not the study: 130.
+    With --watch: exit 1 if it fails, 2 if cancelled, 75 if the API stays away; Ctrl-C stops
+    watching, not the study: 130.
     """
     from regtune.service.client.watch import EXIT_CODES
 

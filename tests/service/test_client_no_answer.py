@@ -7,8 +7,10 @@ Ctrl-C does; REGTUNE_TIMEOUT sets how long to wait."""
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -158,3 +160,20 @@ def test_a_timeout_setting_that_is_no_number_of_seconds_is_a_usage_error(
     assert said(result) == (
         f"error: REGTUNE_TIMEOUT: must be a number of seconds above 0, got {value!r}"
     )
+
+
+def test_a_submission_whose_answer_was_lost_says_how_to_find_the_study(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """As Ctrl-C before the answer says: the study may or may not exist, and ``regtune ls
+    --name`` tells (was the generic "may or may not have taken effect")."""
+    definition = tmp_path / "study.json"
+    definition.write_text(json.dumps(STUDY | {"name": "lost-answer"}))
+    monkeypatch.setenv("REGTUNE_TIMEOUT", "7")
+    result = run(monkeypatch, answered_then_lost(api), "submit", str(definition))
+    assert result.exit_code == 1, result.output
+    assert (
+        "so study 'lost-answer' may or may not exist; regtune ls --name lost-answer lists it"
+        in (said(result))
+    )
+    assert api.get("/v1/studies", params={"name": "lost-answer"}).json()["total"] == 1
