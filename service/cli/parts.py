@@ -125,10 +125,12 @@ def worker(
     require("worker", "worker")
     require_artifact_store("worker")
     from regtune.service.settings import get_settings, require_sqlite_folder
+    from regtune.service.store.db import require_writable_sqlite
     from regtune.worker.limits import limit_from_settings
     from regtune.worker.loop import run_worker
 
     require_sqlite_folder(get_settings().database_url)  # before any line is logged
+    require_writable_sqlite(get_settings().database_url)
     _setup_logging()
     limit_from_settings()  # REGTUNE_WORKER_MEMORY_MB: a trial too large fails, the worker lives
     _wait_and_migrate()

@@ -5,14 +5,17 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from sqlalchemy import CursorResult, Engine, Integer, Result, any_, bindparam, create_engine, event
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from regtune.service.errors import FieldProblem, InvalidSettings
 from regtune.service.settings import Settings, get_settings
 from regtune.service.store import outages as outages  # its listeners watch every engine
 
@@ -35,6 +38,47 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous = NORMAL")
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.close()
+
+
+UNWRITABLE = frozenset({sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM})
+"""SQLite's primary result codes for a file it cannot write or create: a read-only or immutable
+file, a folder where it cannot make its -wal and -shm files. No wait changes them."""
+
+
+def require_writable_sqlite(url: str) -> None:
+    """``InvalidSettings`` if ``url`` is a SQLite file that cannot be written (or created): the
+    processes would start and then retry every write for ever, as if the database were away.
+
+    The probe writes for real and rolls back: ``BEGIN IMMEDIATE`` alone passes on an immutable
+    file in WAL mode (its lock lives in the -shm file), and ``os.access`` passes as root, whom
+    permission bits do not stop but immutability does."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    path = Path(parsed.database).expanduser().absolute()
+    try:
+        timeout = get_settings().sqlite_busy_timeout_ms / 1000
+        with closing(sqlite3.connect(path, timeout=timeout, isolation_level=None)) as probe:
+            probe.execute("PRAGMA journal_mode = WAL")  # as every connection sets it
+            probe.execute("BEGIN IMMEDIATE")
+            (version,) = probe.execute("PRAGMA user_version").fetchone()
+            probe.execute(f"PRAGMA user_version = {int(version)}")
+            probe.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF not in UNWRITABLE:
+            return  # locked, or no database at all: the migration meets it and says so
+        raise InvalidSettings(
+            "REGTUNE_DATABASE_URL names a SQLite file that cannot be written",
+            fields=[
+                FieldProblem(
+                    path="REGTUNE_DATABASE_URL",
+                    rule=f"the SQLite file {str(path)!r} cannot be written ({exc}): the file or "
+                    f"its folder {str(path.parent)!r} is read-only for this user or immutable "
+                    "(lsattr), and regtune writes the database and SQLite its -wal and -shm "
+                    f"files beside it (make both writable, or name another file), got {url!r}",
+                )
+            ],
+        ) from exc
 
 
 APPLICATION_NAME = "regtune"

@@ -17,7 +17,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from regtune.service.errors import LoginRefused, SchemaChangeRefused, SchemaTooNew
 from regtune.service.store.backoff import error_chain, refused_login
-from regtune.service.store.db import make_engine
+from regtune.service.store.db import make_engine, require_writable_sqlite
 from regtune.service.store.optuna_db.internals.versions import (
     forget_current,
     note_current,
@@ -46,7 +46,9 @@ it may not create in): no retry makes it pass."""
 def upgrade(url: str) -> None:
     """Bring the database at ``url`` to the newest schema. Safe to run from several processes
     at once (``RACES`` are tried again, ``ATTEMPTS`` times in all: a database that is down
-    stays the caller's to wait for; a refused login is ``LoginRefused``, no outage to wait for)."""
+    stays the caller's to wait for; a refused login is ``LoginRefused``, no outage to wait for,
+    and a SQLite file that cannot be written is ``InvalidSettings``, before anything starts)."""
+    require_writable_sqlite(url)
     for attempt in Retrying(
         retry=retry_if_exception_type(RACES),
         stop=stop_after_attempt(ATTEMPTS),
