@@ -24,15 +24,15 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from regtune.service.api.schemas import DatasetOut, StudyOut, TrialOut, WorkerOut
-    from regtune.service.client.http import (
+    from regtune.service.client.errors import (
         ApiDidNotAnswer,
         ApiError,
         ApiUnreachable,
-        Client,
         ClientError,
         InvalidArgument,
         UnexpectedAnswer,
     )
+    from regtune.service.client.http import Client
 
 __all__ = [
     "ApiDidNotAnswer",
@@ -49,13 +49,13 @@ __all__ = [
 ]
 
 _HOME = {
-    "ApiDidNotAnswer": "regtune.service.client.http",
-    "ApiError": "regtune.service.client.http",
-    "ApiUnreachable": "regtune.service.client.http",
+    "ApiDidNotAnswer": "regtune.service.client.errors",
+    "ApiError": "regtune.service.client.errors",
+    "ApiUnreachable": "regtune.service.client.errors",
     "Client": "regtune.service.client.http",
-    "ClientError": "regtune.service.client.http",
-    "InvalidArgument": "regtune.service.client.http",
-    "UnexpectedAnswer": "regtune.service.client.http",
+    "ClientError": "regtune.service.client.errors",
+    "InvalidArgument": "regtune.service.client.errors",
+    "UnexpectedAnswer": "regtune.service.client.errors",
     "DatasetOut": "regtune.service.api.schemas",
     "StudyOut": "regtune.service.api.schemas",
     "TrialOut": "regtune.service.api.schemas",

@@ -23,7 +23,8 @@ from rich.console import Console
 from rich.table import Column, Table
 from rich.text import Text
 
-from regtune.service.client.http import ApiDidNotAnswer, Client, ClientError, InvalidArgument
+from regtune.service.client.errors import ApiDidNotAnswer, ClientError, InvalidArgument
+from regtune.service.client.http import Client
 
 
 class CliConsole(Console):

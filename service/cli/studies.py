@@ -34,7 +34,8 @@ from regtune.service.cli.output import (
     sorted_by_name,
 )
 from regtune.service.cli.watching import follow, stopped_rewriting
-from regtune.service.client.http import Client, no_model
+from regtune.service.client.best_model import no_model
+from regtune.service.client.http import Client
 from regtune.service.spec.definition import NAME_PATTERN
 from regtune.service.spec.enums import ACTIVE, FINAL
 from regtune.service.spec.points import POINT_ATTR

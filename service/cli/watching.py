@@ -14,7 +14,8 @@ from rich.text import Text
 
 from regtune.service.api.schemas import StudyOut
 from regtune.service.cli.output import INTERRUPTED, err
-from regtune.service.client.http import Client, ClientError, unavailable
+from regtune.service.client.errors import ClientError, unavailable
+from regtune.service.client.http import Client
 
 API_AWAY = 75
 """The exit status of a watch that gave up on an API that stayed away (``Client.wait``'s

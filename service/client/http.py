@@ -15,23 +15,19 @@ JSON. Every error answer of the API raises ``ApiError`` (status, machine-readabl
 the field paths at fault); an unreachable server raises ``ApiUnreachable``, and a request sent
 whose answer never came (a timeout, a connection broken off) its ``ApiDidNotAnswer``: it may or
 may not have been done; a URL, key, id or number the client cannot send raises
-``InvalidArgument`` before any request.
+``InvalidArgument`` before any request. They are ``regtune.service.client.errors``'s (the public
+ones ``regtune``'s too: ``regtune.ApiError``).
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import operator
 import os
-import re
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -49,9 +45,7 @@ from regtune.service.api.schemas import (
     BestTrial,
     DatasetOut,
     DatasetPage,
-    ErrorResponse,
     ExtendedStudy,
-    FieldError,
     KeyOut,
     NewKey,
     StudyOut,
@@ -60,104 +54,45 @@ from regtune.service.api.schemas import (
     TrialPage,
     WorkerOut,
 )
+from regtune.service.client.arguments import (
+    DEFAULT_URL,
+    api_url,
+    finite,
+    header_key,
+    item_path,
+    setting_name,
+    shown_url,
+    study_path,
+    timeout_seconds,
+    trial_number,
+)
+from regtune.service.client.best_model import awaits_model, no_best_trial, wait_timed_out
+from regtune.service.client.errors import (
+    BrokenDownload,
+    UnexpectedAnswer,
+    api_error,
+    unanswered,
+    unavailable,
+    unexpected,
+)
 from regtune.service.client.frame import objective_directions, objective_names
+from regtune.service.client.saving import into_a_directory, saving
 from regtune.service.client.table import frame_csv
-from regtune.service.spec.enums import ACTIVE, FINAL, StudyStatus
+from regtune.service.spec.enums import FINAL
 
 if TYPE_CHECKING:
     import pandas as pd
 
-DEFAULT_URL = "http://127.0.0.1:8000"
-MAX_PORT = 65_535
 PAGE_LIMIT = 500
 """The API's largest page of a listing."""
-DEFAULT_TIMEOUT = 30.0
-"""Seconds the client waits for each answer unless told (``timeout``, REGTUNE_TIMEOUT)."""
-SENT = (
-    httpx.ReadTimeout,
-    httpx.WriteTimeout,
-    httpx.ReadError,
-    httpx.WriteError,
-    httpx.RemoteProtocolError,
-)
-"""httpx's errors once a request has gone out (in part, for a write's): the server may have
-acted on it. The others (no connection, a connection timeout, a full pool) sent nothing."""
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-"""Requests that change nothing, whatever became of them."""
 OUTAGE_PATIENCE = 300.0
 """Seconds ``Client.wait`` asks again an API that is away (a restart, its database down)."""
-UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
-"""The API's 503 (its database away) and a proxy's answers for an API it cannot reach."""
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 ModelT = TypeVar("ModelT", bound=BaseModel)
 PageT = TypeVar("PageT", StudyPage, TrialPage, DatasetPage)
 _WORKERS = TypeAdapter(list[WorkerOut])
 _KEYS = TypeAdapter(list[KeyOut])
-
-
-class ClientError(Exception):
-    """Anything that kept a request from getting a successful answer."""
-
-
-class ApiError(ClientError):
-    """An error answer from the API, with its code and field problems."""
-
-    def __init__(self, status: int, code: str, message: str, fields: list[FieldError]):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.fields = fields
-
-    def __str__(self) -> str:
-        shown = [f for f in self.fields if f.rule not in self.message]
-        detail = "; ".join(f"{f.path}: {f.rule}" for f in shown)
-        return f"{self.status} {self.code}: {self.message}" + (
-            f" [{detail}]" if detail and detail not in self.message else ""
-        )
-
-
-class ApiUnreachable(ClientError):
-    """No HTTP answer at all: wrong URL, server down, network error."""
-
-
-class ApiDidNotAnswer(ApiUnreachable):
-    """The request was sent (whole or in part), and no answer came: the client's timeout ran
-    out, or the connection broke off first. What it asked may or may not have been done
-    (``changes``: it asked for a change); ``event`` says what happened, ``hint`` how to wait
-    longer (empty when no timeout ran out)."""
-
-    def __init__(self, event: str, *, request: str, changes: bool, hint: str) -> None:
-        outcome = ": it was sent, so it may or may not have taken effect" if changes else ""
-        super().__init__(f"{event} ({request}){outcome}" + (f"; {hint}" if hint else ""))
-        self.event = event
-        self.changes = changes
-        self.hint = hint
-
-
-class BrokenDownload(ClientError):
-    """The API began a download and broke it off: nothing was saved."""
-
-
-class InvalidArgument(ClientError, ValueError):
-    """A value the client refuses before any request: a URL or key it cannot send a request
-    with, an empty id, a NaN or infinity (JSON has neither). ``argument`` names it as it was
-    given (``url``, or ``REGTUNE_URL`` when it is the environment's; ``study_id``;
-    ``points[0].lambda``), ``rule`` what it must be."""
-
-    def __init__(self, argument: str, rule: str) -> None:
-        super().__init__(f"{argument}: {rule}")
-        self.argument = argument
-        self.rule = rule
-
-
-class UnexpectedAnswer(ClientError):
-    """A success answer that is not the API's response model: not a regtune API, or another
-    version of it."""
-
-
-# --------------------------------------------------------------------------- the client
 
 
 class Client:
@@ -175,18 +110,18 @@ class Client:
         timeout: float | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.url = _api_url(
+        self.url = api_url(
             (url or os.environ.get("REGTUNE_URL") or DEFAULT_URL).rstrip("/"),
-            given_as=_given_as("url", url),
+            given_as=setting_name("url", url),
         )
-        self.shown_url = _shown(self.url)
+        self.shown_url = shown_url(self.url)
         """``url`` as messages show it: a password in it as ``***``."""
-        key = _header_key(
-            key or os.environ.get("REGTUNE_KEY") or None, given_as=_given_as("key", key)
+        key = header_key(
+            key or os.environ.get("REGTUNE_KEY") or None, given_as=setting_name("key", key)
         )
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self._timeout_given_as = _given_as("timeout", timeout)
-        seconds = _seconds(
+        self._timeout_given_as = setting_name("timeout", timeout)
+        seconds = timeout_seconds(
             timeout if timeout is not None else os.environ.get("REGTUNE_TIMEOUT") or None,
             given_as=self._timeout_given_as,
         )
@@ -205,32 +140,16 @@ class Client:
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         if "json" in kwargs:  # httpx's encoder refuses NaN and infinity with a bare ValueError
-            _finite(kwargs["json"], "body")
+            finite(kwargs["json"], "body")
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise self._unanswered(exc, method, path) from None
+            raise unanswered(
+                exc, method, path, url=self.shown_url, timeout_given_as=self._timeout_given_as
+            ) from None
         if not response.is_success:  # a redirect too: its body is no answer to the request
-            raise _api_error(response)
+            raise api_error(response)
         return response
-
-    def _unanswered(self, exc: httpx.TransportError, method: str, path: str) -> ApiUnreachable:
-        """What ``exc`` means for a request: ``ApiUnreachable`` when it was not sent (no
-        connection), ``ApiDidNotAnswer`` when it was and the answer did not come."""
-        what = f"{type(exc).__name__}: {exc}"
-        if not isinstance(exc, SENT):
-            return ApiUnreachable(f"cannot reach the regtune API at {self.shown_url} ({what})")
-        hint = ""
-        if isinstance(exc, httpx.ReadTimeout | httpx.WriteTimeout):
-            phase = "read" if isinstance(exc, httpx.ReadTimeout) else "write"
-            waited = exc.request.extensions.get("timeout", {}).get(phase)
-            event = f"the regtune API at {self.shown_url} did not answer within {waited:g} s"
-            hint = f"{self._timeout_given_as} sets how many seconds to wait"
-        else:
-            event = f"the regtune API at {self.shown_url} broke off before answering ({what})"
-        return ApiDidNotAnswer(
-            event, request=f"{method} {path}", changes=method not in SAFE_METHODS, hint=hint
-        )
 
     def _through_outages(
         self, ask: Callable[[], T], *, patience: float, say: Callable[[str], None]
@@ -298,7 +217,7 @@ class Client:
                 headers={"Content-Type": "application/yaml"},
             )
         else:
-            response = self._request("POST", "/v1/studies", json=_finite(definition, "definition"))
+            response = self._request("POST", "/v1/studies", json=finite(definition, "definition"))
         return _parse(StudyOut, response)
 
     def study(self, study_id: str, *, fresh: bool = False, hold: float | None = None) -> StudyOut:
@@ -308,12 +227,12 @@ class Client:
         model is saved (``?wait=``)."""
         headers = {"Cache-Control": "no-cache"} if fresh else None
         if hold is None:
-            return self._answer(StudyOut, "GET", _study(study_id), headers=headers)
+            return self._answer(StudyOut, "GET", study_path(study_id), headers=headers)
         timeout = self._http.timeout
         return self._answer(
             StudyOut,
             "GET",
-            _study(study_id),
+            study_path(study_id),
             headers=headers,
             params={"wait": hold},
             timeout=httpx.Timeout(
@@ -358,7 +277,9 @@ class Client:
         params: dict[str, Any] = {}
         if state:
             params["state"] = state.upper()  # as an API before it took any case needs
-        return self._page(TrialPage, _study(study_id, "trials"), params, offset=offset, limit=limit)
+        return self._page(
+            TrialPage, study_path(study_id, "trials"), params, offset=offset, limit=limit
+        )
 
     def all_trials(self, study_id: str, *, state: str | None = None) -> list[TrialOut]:
         """Every trial of a study (or those in ``state``), page by page."""
@@ -410,10 +331,10 @@ class Client:
         return study.best_trial
 
     def trial(self, study_id: str, number: int) -> TrialOut:
-        return self._answer(TrialOut, "GET", _study(study_id, "trials", _trial_number(number)))
+        return self._answer(TrialOut, "GET", study_path(study_id, "trials", trial_number(number)))
 
     def cancel(self, study_id: str) -> StudyOut:
-        return self._answer(StudyOut, "POST", _study(study_id, "cancel"))
+        return self._answer(StudyOut, "POST", study_path(study_id, "cancel"))
 
     def extend(
         self,
@@ -430,42 +351,44 @@ class Client:
         budget (alone, it grows by one per point, by a path's points for one that leaves λ out
         in a λ-path study). A completed or cancelled study is queued again and goes on from its
         trials."""
-        _finite(timeout_s, "timeout_s")
+        finite(timeout_s, "timeout_s")
         body: dict[str, Any] = {}
         if points:
-            body["points_to_evaluate"] = _finite(points, "points")
+            body["points_to_evaluate"] = finite(points, "points")
         if n_trials is not None:
             body["n_trials"] = n_trials
         if n_trials_total is not None:
             body["n_trials_total"] = n_trials_total
         if timeout_s is not None:
             body["timeout_s"] = timeout_s
-        return self._answer(ExtendedStudy, "POST", _study(study_id, "extend"), json=body)
+        return self._answer(ExtendedStudy, "POST", study_path(study_id, "extend"), json=body)
 
     def delete(self, study_id: str) -> None:
-        self._request("DELETE", _study(study_id))
+        self._request("DELETE", study_path(study_id))
 
     def download_best_model(self, study_id: str, path: str | Path) -> Path:
         """Save the best model (safetensors) of a completed study to ``path``; a download that
         breaks off or is interrupted (Ctrl-C) leaves nothing behind, and a file error
         (``FileNotFoundError`` for a directory that does not exist, checked first) names
         ``path``."""
-        path = _into_a_directory(Path(path), "the best model")
-        where = _study(study_id, "best-model")
+        path = into_a_directory(Path(path), "the best model")
+        where = study_path(study_id, "best-model")
         partial = path.with_name(path.name + ".part")
         response: httpx.Response | None = None
         try:
             with self._http.stream("GET", where) as response:
                 if not response.is_success:
                     response.read()
-                    raise _api_error(response)
-                with _saving(path, partial) as out:
+                    raise api_error(response)
+                with saving(path, partial) as out:
                     for chunk in response.iter_bytes():
                         out.write(chunk)
         except httpx.TransportError as exc:
             partial.unlink(missing_ok=True)
             if response is None:
-                raise self._unanswered(exc, "GET", where) from None
+                raise unanswered(
+                    exc, "GET", where, url=self.shown_url, timeout_given_as=self._timeout_given_as
+                ) from None
             expected = response.headers.get("Content-Length", "?")
             raise BrokenDownload(
                 f"the API at {self.shown_url} broke off the download of study {study_id}'s best "
@@ -482,12 +405,12 @@ class Client:
         """The study report (one self-contained HTML page); also written to ``path`` if given
         (a directory that does not exist is a ``FileNotFoundError`` naming it, before the
         request)."""
-        where = _study(study_id, "report")
-        target = None if path is None else _into_a_directory(Path(path), "the report")
+        where = study_path(study_id, "report")
+        target = None if path is None else into_a_directory(Path(path), "the report")
         html = self._request("GET", where).text
         if target is not None:  # replaced whole: a page open there never reads half of it
             partial = target.with_name(target.name + ".part")
-            with _saving(target, partial, "the report") as out:
+            with saving(target, partial, "the report") as out:
                 out.write(html.encode("utf-8"))
             partial.replace(target)
         return html
@@ -497,7 +420,7 @@ class Client:
         try:
             return _WORKERS.validate_json(response.content)
         except ValidationError as exc:
-            raise _unexpected(response, exc) from None
+            raise unexpected(response, exc) from None
 
     # ------------------------------------------------------------------ datasets and keys
 
@@ -555,10 +478,10 @@ class Client:
         return self._page(DatasetPage, "/v1/datasets", {}, offset=offset, limit=limit)
 
     def dataset(self, dataset_id: str) -> DatasetOut:
-        return self._answer(DatasetOut, "GET", _path("datasets", dataset_id, name="dataset_id"))
+        return self._answer(DatasetOut, "GET", item_path("datasets", dataset_id, name="dataset_id"))
 
     def delete_dataset(self, dataset_id: str) -> None:
-        self._request("DELETE", _path("datasets", dataset_id, name="dataset_id"))
+        self._request("DELETE", item_path("datasets", dataset_id, name="dataset_id"))
 
     def create_key(self, tenant: str) -> NewKey:
         """A new API key of ``tenant`` (admin key only); its secret is in ``key``, shown once."""
@@ -571,10 +494,10 @@ class Client:
         try:
             return _KEYS.validate_json(response.content)
         except ValidationError as exc:
-            raise _unexpected(response, exc) from None
+            raise unexpected(response, exc) from None
 
     def revoke_key(self, key_id: str) -> None:
-        self._request("DELETE", _path("keys", key_id, name="key_id"))
+        self._request("DELETE", item_path("keys", key_id, name="key_id"))
 
     def wait(
         self,
@@ -626,248 +549,8 @@ class Client:
             time.sleep(max(0.0, poll - (time.monotonic() - asked)))  # a server that did not hold
 
 
-def unavailable(exc: BaseException) -> bool:
-    """Whether ``exc`` says the API cannot answer for now, so that asking again later may do:
-    no connection, no answer, or a status of ``UNAVAILABLE_STATUSES``."""
-    return isinstance(exc, ApiUnreachable) or (
-        isinstance(exc, ApiError) and exc.status in UNAVAILABLE_STATUSES
-    )
-
-
-def _given_as(argument: str, value: object) -> str:
-    """How a connection setting was given: the argument, or its variable when the value is the
-    environment's (as the CLI's ``--url`` and ``--key`` read them)."""
-    variable = f"REGTUNE_{argument.upper()}"
-    return variable if value is None or value == os.environ.get(variable) else argument
-
-
-def _seconds(value: float | str | None, *, given_as: str) -> float:
-    """How long to wait for an answer: ``value`` (REGTUNE_TIMEOUT's text, or the argument) if
-    it is a number of seconds above 0, ``DEFAULT_TIMEOUT`` if None, else ``InvalidArgument``."""
-    if value is None:
-        return DEFAULT_TIMEOUT
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        seconds = math.nan
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise InvalidArgument(given_as, f"must be a number of seconds above 0, got {value!r}")
-    return seconds
-
-
-def _api_url(url: str, *, given_as: str) -> str:
-    """``url`` if requests can be sent to it (httpx parses it: ``http://[::1`` does not, nor a
-    port that is no number), else ``InvalidArgument``; the server's root, where ``url`` ends
-    with the routes' ``/v1`` (``http://host:8000/v1`` asked for ``/v1/v1/studies``, a 404)."""
-    rule = (
-        f"must be an http:// or https:// URL with a host, such as {DEFAULT_URL}, "
-        f"got {_shown(url)!r}"
-    )
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        raise InvalidArgument(given_as, f"{rule} ({exc})") from None
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise InvalidArgument(given_as, rule)
-    if parsed.port is not None and not 0 < parsed.port <= MAX_PORT:
-        raise InvalidArgument(given_as, f"{rule} (ports run from 1 to {MAX_PORT:,})")
-    if url.endswith("/v1") and parsed.path.endswith("/v1"):  # the routes' prefix, not the root
-        return url.removesuffix("/v1")
-    return url
-
-
-_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*):[^/?#]*@")
-"""A password in a URL's user information (``http://user:password@host``)."""
-
-
-def _shown(url: str) -> str:
-    """``url`` fit for a message: a password in it as ``***``."""
-    return _PASSWORD.sub(r"\1:***@", url)
-
-
-def _header_key(key: str | None, *, given_as: str) -> str | None:
-    """``key`` if an ``Authorization`` header can carry it, else ``InvalidArgument`` (which,
-    the key being a secret, never shows it)."""
-    if key is None or (key.isascii() and key.isprintable() and key == key.strip()):
-        return key
-    raise InvalidArgument(
-        given_as,
-        "must be printable ASCII, as an HTTP header carries it: no other letters, no line "
-        "breaks or control characters, no spaces at either end",
-    )
-
-
-def _study(study_id: str, *rest: str) -> str:
-    """The path of a study, or of ``rest`` under it."""
-    return "/".join((_path("studies", study_id, name="study_id"), *rest))
-
-
-def _path(collection: str, item: str, *, name: str) -> str:
-    """The path of ``item`` in ``collection``: the id is one path segment, escaped (``/``,
-    ``?``, ``#``, ``%``), never a dot segment (which a URL's path resolves to its parent), so
-    that it names no other resource than the one it says; an empty one is ``InvalidArgument``
-    named ``name``."""
-    if not item:
-        raise InvalidArgument(name, f"must be an id, not empty, got {item!r}")
-    segment = quote(item, safe="")
-    if not segment.strip("."):  # "." or "..": as %2E, a path segment's own name
-        segment = segment.replace(".", "%2E")
-    return f"/v1/{collection}/{segment}"
-
-
-def _finite(value: T, argument: str) -> T:
-    """``value`` if JSON can carry every number in it, else ``InvalidArgument`` naming where
-    the first NaN or infinity is, from ``argument`` down (``points[0].lambda``)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidArgument(
-            argument, f"must be a finite number (JSON has no NaN or infinity), got {value!r}"
-        )
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _finite(item, f"{argument}.{key}")
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            _finite(item, f"{argument}[{index}]")
-    return value
-
-
-def _trial_number(number: int) -> str:
-    """``number`` as a path segment if it is an integer (numpy's too); a float or a bool is
-    ``InvalidArgument``, never taken for one (2.7 asked for trial 2, True for trial 1)."""
-    if not isinstance(number, bool):
-        with suppress(TypeError):
-            return str(operator.index(number))
-    raise InvalidArgument("number", f"must be a trial number, an int, got {number!r}")
-
-
-def _into_a_directory(path: Path, what: str) -> Path:
-    """``path``, whose directory must exist and which must not be one: said in the caller's
-    words, before anything is asked of the API."""
-    if not path.parent.is_dir():
-        raise FileNotFoundError(
-            f"cannot save {what} to {path}: the directory {path.parent} does not exist"
-        )
-    if path.is_dir():
-        raise IsADirectoryError(f"cannot save {what} to {path}: it is a directory; name a file")
-    return path
-
-
-@contextmanager
-def _saving(path: Path, partial: Path, what: str = "the best model") -> Iterator[BinaryIO]:
-    """``partial`` open for writing; a file error names ``path``, the file the caller asked
-    for, not the temporary one, and leaves neither behind."""
-    try:
-        with partial.open("wb") as out:
-            yield out
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise type(exc)(f"cannot save {what} to {path}: {exc.strerror or exc}") from None
-
-
-def wait_timed_out(study: StudyOut, timeout: float) -> str:
-    """Why ``Client.wait`` gave up: which it waited for, the study's end or, once it
-    completed, its best model (saved just after, by a worker), and how it saw the study last."""
-    p = study.progress
-    seen = f"last seen {study.status}, {p.done}/{p.n_trials} trials done, {p.running} running"
-    if awaits_model(study):
-        doing = (
-            f"retrains best trial #{study.best_trial.number}"
-            if study.best_trial
-            else "says why its trials give no model"
-        )
-        return (
-            f"study {study.id} has completed, but its best model was not saved within "
-            f"{timeout}s (a worker {doing} once the study completes; is one running?): {seen}, "
-            "no best model yet"
-        )
-    return f"study {study.id} did not end within {timeout}s: {seen}"
-
-
-def awaits_model(study: StudyOut) -> bool:
-    """Completed, and its model is not saved yet: it has a best trial, or trials completed but
-    none can be one (all diverged or infeasible) and the worker has not yet said so in the
-    study's ``error`` (it does just after the end, as it would save a model)."""
-    if study.status != StudyStatus.COMPLETED or study.best_model is not None:
-        return False
-    return study.best_trial is not None or (
-        bool(study.counts.get("COMPLETE")) and study.error is None
-    )
-
-
 def _parse(model: type[ModelT], response: httpx.Response) -> ModelT:
     try:
         return model.model_validate_json(response.content)
     except ValidationError as exc:
-        raise _unexpected(response, exc) from None
-
-
-def _unexpected(response: httpx.Response, exc: ValidationError) -> UnexpectedAnswer:
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "body"
-    return UnexpectedAnswer(
-        f"{response.request.method} {response.request.url.path}: the answer is not what this "
-        f"client expects ({where}: {first['msg']}); is {response.request.url.host} a regtune API "
-        "of the same version?"
-    )
-
-
-def _api_error(response: httpx.Response) -> ApiError:
-    if response.is_redirect:
-        request, location = response.request, response.headers.get("Location", "elsewhere")
-        return ApiError(
-            response.status_code,
-            "redirect",
-            f"{request.method} {request.url.path} was answered with a redirect to {location}, "
-            "which the client does not follow: the regtune API redirects none of the requests "
-            f"it sends, so what answers at {request.url.host} is not the API itself (a proxy?)",
-            [],
-        )
-    try:
-        error = ErrorResponse.model_validate_json(response.content).error
-    except ValidationError:
-        return ApiError(response.status_code, "http_error", response.text[:500] or "", [])
-    return ApiError(response.status_code, error.code, error.message, error.fields)
-
-
-def no_model(study: StudyOut) -> str | None:
-    """Why ``study`` has no saved best model, or None if it has one: a model is saved only when
-    a study completes (with a best trial), by a worker, just after it does."""
-    if study.best_model is not None:
-        return None
-    if study.best_trial is None:
-        return no_best_trial(study)
-    if study.status in ACTIVE:
-        return (
-            f"study {study.id} has no saved model yet (status {study.status}): one is saved "
-            "when the study completes, from its best trial then; the trial shown is the best "
-            "so far"
-        )
-    if study.status == StudyStatus.COMPLETED:
-        if study.error:
-            return f"study {study.id} has no saved model: {study.error}"
-        return (
-            f"study {study.id} has completed and its best model is being saved (a worker "
-            "retrains the best trial): ask again in a moment"
-        )
-    ended = "was cancelled" if study.status == StudyStatus.CANCELLED else "failed"
-    why = f" ({study.error})" if study.error else ""
-    return (
-        f"study {study.id} has no saved model: it {ended}{why}, and a model is saved only "
-        "when a study completes; the trial shown is its best"
-    )
-
-
-def no_best_trial(study: StudyOut) -> str:
-    """Why ``study`` has no best trial, in words that fit it: none has completed (yet, or ever,
-    once the study has ended), or those that did are all infeasible or have no finite value."""
-    complete = study.counts.get("COMPLETE", 0)
-    if not complete:
-        when = "yet" if study.status not in FINAL else f"(status {study.status})"
-        return f"study {study.id} has no completed trial {when}"
-    limit = (study.definition.get("objective") or {}).get("max_nonzero")
-    why = (
-        f"meets objective.max_nonzero ({limit}) with a finite value"
-        if limit is not None
-        else "has a finite value"
-    )
-    return f"study {study.id} has no best trial: none of its {complete} COMPLETE trials {why}"
+        raise unexpected(response, exc) from None

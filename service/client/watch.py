@@ -30,7 +30,8 @@ from rich.table import Table
 from rich.text import Text
 
 from regtune.service.api.schemas import StudyOut
-from regtune.service.client.http import Client, awaits_model
+from regtune.service.client.best_model import awaits_model
+from regtune.service.client.http import Client
 from regtune.service.spec.enums import StudyStatus
 
 EXIT_CODES: dict[str, int] = {

@@ -236,7 +236,8 @@ def test_logs_are_json_lines_with_study_and_trial_ids(
 
 
 def test_python_client_readme_example(stack: Stack, tmp_path: Path) -> None:
-    from regtune.service.client.http import ApiError, Client
+    from regtune.service.client.errors import ApiError
+    from regtune.service.client.http import Client
 
     with Client(stack.url) as rt:
         study = rt.submit({**tiny("diabetes-enet.yaml"), "name": "client-example"})

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 
 from regtune.service.cli import output
 from regtune.service.cli.app import app
-from regtune.service.client.http import BrokenDownload, Client
+from regtune.service.client.errors import BrokenDownload
+from regtune.service.client.http import Client
 from regtune.service.settings import get_settings
 from regtune.service.store.repos.best_model import STORE_RETRY_AFTER_S
 from tests.inprocess import run_to_the_end

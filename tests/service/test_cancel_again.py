@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from regtune.service.client.http import ApiError, Client
+from regtune.service.client.errors import ApiError
+from regtune.service.client.http import Client
 from tests.inprocess import cli_result, run_to_the_end
 from tests.service.test_client_optuna import STUDY, ThroughApp
 

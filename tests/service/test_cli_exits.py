@@ -259,7 +259,7 @@ def test_a_redirect_is_no_success(tmp_path: Path) -> None:
     body as the model."""
     import httpx
 
-    from regtune.service.client.http import ApiError
+    from regtune.service.client.errors import ApiError
 
     def redirect(request: httpx.Request) -> httpx.Response:
         return httpx.Response(307, headers={"Location": "https://regtune.test/v1/studies"})
@@ -314,7 +314,7 @@ def test_a_bad_url_or_key_is_one_line_naming_the_setting(
 
 
 def test_the_client_refuses_a_url_or_key_it_cannot_send(monkeypatch: pytest.MonkeyPatch) -> None:
-    from regtune.service.client.http import InvalidArgument
+    from regtune.service.client.errors import InvalidArgument
 
     monkeypatch.delenv("REGTUNE_KEY", raising=False)
     with pytest.raises(InvalidArgument, match=r"^url: must be an http:// or https:// URL"):

@@ -7,7 +7,8 @@ import httpx
 import numpy as np
 import pytest
 
-from regtune.service.client.http import ApiError, Client, InvalidArgument
+from regtune.service.client.errors import ApiError, InvalidArgument
+from regtune.service.client.http import Client
 
 
 def asked() -> tuple[list[str], httpx.MockTransport]:

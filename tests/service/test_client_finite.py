@@ -11,7 +11,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from regtune.service.client.http import Client, InvalidArgument
+from regtune.service.client.errors import InvalidArgument
+from regtune.service.client.http import Client
 from tests.inprocess import cli_result
 from tests.service.test_client_optuna import STUDY
 

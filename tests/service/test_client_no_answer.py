@@ -20,7 +20,8 @@ from typer.testing import CliRunner, Result
 
 from regtune.service.cli import output
 from regtune.service.cli.app import app
-from regtune.service.client.http import ApiDidNotAnswer, ApiUnreachable, Client
+from regtune.service.client.errors import ApiDidNotAnswer, ApiUnreachable
+from regtune.service.client.http import Client
 from tests.service.test_client_optuna import STUDY
 
 Handler = Callable[[httpx.Request], httpx.Response]

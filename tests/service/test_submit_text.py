@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 
 from regtune.service.cli import output
 from regtune.service.cli.app import app
-from regtune.service.client.http import ApiError, Client
+from regtune.service.client.errors import ApiError
+from regtune.service.client.http import Client
 from tests.service.test_client_optuna import ThroughApp
 
 REFUSED = {"error": {"code": "invalid_definition", "message": "recorded", "fields": []}}

@@ -19,7 +19,8 @@ from regtune.service.cli import output
 from regtune.service.cli.app import app
 from regtune.service.cli.watching import API_AWAY
 from regtune.service.client import http
-from regtune.service.client.http import ApiUnreachable, Client
+from regtune.service.client.errors import ApiUnreachable
+from regtune.service.client.http import Client
 from tests.service.test_client_optuna import STUDY
 
 Handler = Callable[[httpx.Request], httpx.Response]

@@ -1,0 +1,130 @@
+"""What the client checks before any request, so that a value it cannot send is an
+``InvalidArgument`` naming it as it was given, never httpx's bare error nor a request for
+another resource: the API's URL, the key, the timeout, ids as path segments, trial numbers, and
+numbers JSON cannot carry."""
+
+from __future__ import annotations
+
+import math
+import operator
+import os
+import re
+from contextlib import suppress
+from typing import TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from regtune.service.client.errors import InvalidArgument
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+MAX_PORT = 65_535
+DEFAULT_TIMEOUT = 30.0
+"""Seconds the client waits for each answer unless told (``timeout``, REGTUNE_TIMEOUT)."""
+T = TypeVar("T")
+
+
+def setting_name(argument: str, value: object) -> str:
+    """How a connection setting was given: the argument, or its variable when the value is the
+    environment's (as the CLI's ``--url`` and ``--key`` read them)."""
+    variable = f"REGTUNE_{argument.upper()}"
+    return variable if value is None or value == os.environ.get(variable) else argument
+
+
+def timeout_seconds(value: float | str | None, *, given_as: str) -> float:
+    """How long to wait for an answer: ``value`` (REGTUNE_TIMEOUT's text, or the argument) if
+    it is a number of seconds above 0, ``DEFAULT_TIMEOUT`` if None, else ``InvalidArgument``."""
+    if value is None:
+        return DEFAULT_TIMEOUT
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise InvalidArgument(given_as, f"must be a number of seconds above 0, got {value!r}")
+    return seconds
+
+
+def api_url(url: str, *, given_as: str) -> str:
+    """``url`` if requests can be sent to it (httpx parses it: ``http://[::1`` does not, nor a
+    port that is no number), else ``InvalidArgument``; the server's root, where ``url`` ends
+    with the routes' ``/v1`` (``http://host:8000/v1`` asked for ``/v1/v1/studies``, a 404)."""
+    rule = (
+        f"must be an http:// or https:// URL with a host, such as {DEFAULT_URL}, "
+        f"got {shown_url(url)!r}"
+    )
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise InvalidArgument(given_as, f"{rule} ({exc})") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise InvalidArgument(given_as, rule)
+    if parsed.port is not None and not 0 < parsed.port <= MAX_PORT:
+        raise InvalidArgument(given_as, f"{rule} (ports run from 1 to {MAX_PORT:,})")
+    if url.endswith("/v1") and parsed.path.endswith("/v1"):  # the routes' prefix, not the root
+        return url.removesuffix("/v1")
+    return url
+
+
+_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*):[^/?#]*@")
+"""A password in a URL's user information (``http://user:password@host``)."""
+
+
+def shown_url(url: str) -> str:
+    """``url`` fit for a message: a password in it as ``***``."""
+    return _PASSWORD.sub(r"\1:***@", url)
+
+
+def header_key(key: str | None, *, given_as: str) -> str | None:
+    """``key`` if an ``Authorization`` header can carry it, else ``InvalidArgument`` (which,
+    the key being a secret, never shows it)."""
+    if key is None or (key.isascii() and key.isprintable() and key == key.strip()):
+        return key
+    raise InvalidArgument(
+        given_as,
+        "must be printable ASCII, as an HTTP header carries it: no other letters, no line "
+        "breaks or control characters, no spaces at either end",
+    )
+
+
+def study_path(study_id: str, *rest: str) -> str:
+    """The path of a study, or of ``rest`` under it."""
+    return "/".join((item_path("studies", study_id, name="study_id"), *rest))
+
+
+def item_path(collection: str, item: str, *, name: str) -> str:
+    """The path of ``item`` in ``collection``: the id is one path segment, escaped (``/``,
+    ``?``, ``#``, ``%``), never a dot segment (which a URL's path resolves to its parent), so
+    that it names no other resource than the one it says; an empty one is ``InvalidArgument``
+    named ``name``."""
+    if not item:
+        raise InvalidArgument(name, f"must be an id, not empty, got {item!r}")
+    segment = quote(item, safe="")
+    if not segment.strip("."):  # "." or "..": as %2E, a path segment's own name
+        segment = segment.replace(".", "%2E")
+    return f"/v1/{collection}/{segment}"
+
+
+def finite(value: T, argument: str) -> T:
+    """``value`` if JSON can carry every number in it, else ``InvalidArgument`` naming where
+    the first NaN or infinity is, from ``argument`` down (``points[0].lambda``)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidArgument(
+            argument, f"must be a finite number (JSON has no NaN or infinity), got {value!r}"
+        )
+    if isinstance(value, dict):
+        for key, item in value.items():
+            finite(item, f"{argument}.{key}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            finite(item, f"{argument}[{index}]")
+    return value
+
+
+def trial_number(number: int) -> str:
+    """``number`` as a path segment if it is an integer (numpy's too); a float or a bool is
+    ``InvalidArgument``, never taken for one (2.7 asked for trial 2, True for trial 1)."""
+    if not isinstance(number, bool):
+        with suppress(TypeError):
+            return str(operator.index(number))
+    raise InvalidArgument("number", f"must be a trial number, an int, got {number!r}")
