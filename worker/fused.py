@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import optuna
-from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from regtune.service import logs
@@ -47,6 +46,7 @@ from regtune.worker.loop import (
     HandBack,
     StudyStopped,
     Worker,
+    ended_meanwhile,
     finished_meanwhile,
     handed_back,
     note_error,
@@ -248,10 +248,33 @@ def _train_group(
             log.warning("study %s: database error mid-trial (%s)", run.spec.name, describe(exc))
             exc = DatabaseHandBack(exc)
         elif not isinstance(exc, HandBack | StudyStopped):
-            log.exception("study %s: fused trials failed", members[0].claim.study_id)
+            exc = _swept(run, members, exc)
         for m in members:
             if not m.ended:
                 _end(run, m, exc)
+
+
+def _swept(run: _Run, members: list[_Member], exc: Exception) -> Exception:
+    """Why the pass's members still training end, for an error no stop or outage explains: the
+    error, their own; or, when a sweep failed any of them meanwhile (the worker was silent past
+    its grace period, and a write of that member was refused), a hand-back of the others, their
+    parameters run again uncounted (was: the refused write counted against the study as each
+    member's error)."""
+    swept = [m for m in members if not m.ended and ended_meanwhile(run.study, m.trial.number)]
+    if not swept:
+        log.exception("study %s: fused trials failed", members[0].claim.study_id)
+        return exc
+    trials = ("trial " if len(swept) == 1 else "trials ") + ", ".join(
+        str(m.trial.number) for m in swept
+    )
+    log.warning(
+        "study %s: a sweep failed %s of a fused pass meanwhile (heartbeat lapsed); the pass "
+        "ends (%s)",
+        members[0].claim.study_id,
+        trials,
+        describe(exc),
+    )
+    return HandBack(f"a sweep failed {trials} of its fused pass (heartbeat lapsed)")
 
 
 class _Reports:
@@ -295,7 +318,9 @@ def _tell(
     with logs.context(study_id=member.claim.study_id, trial=member.trial.number):
         try:
             ended = run.study.tell(member.trial, values, state=state)
-        except (UpdateFinishedTrialError, ValueError):
+        except Exception:
+            if not ended_meanwhile(run.study, member.trial.number):
+                raise
             swept = True  # a sweep failed it as stale meanwhile (and queued its retry, if any)
             finished_meanwhile(run.study, member.claim.study_id, member.trial.number)
         else:
@@ -350,10 +375,11 @@ def _end_member(run: _Run, member: _Member, exc: BaseException) -> None:
     fail_first = False
     try:
         run.study.tell(member.trial, state=TrialState.FAIL)
-    except (UpdateFinishedTrialError, ValueError):
-        worker.finish_claim(c, error=None, failed_by_sweep=True)
-        return
     except Exception as tell_exc:
+        if ended_meanwhile(run.study, number):  # a sweep failed it (its retry is the sweep's)
+            finished_meanwhile(run.study, c.study_id, number)
+            worker.finish_claim(c, error=None, failed_by_sweep=True)
+            return
         if not (isinstance(exc, HandBack) and caused_by_database(tell_exc)):
             # it goes stale: the sweep fails it (a cancelled study's, or its own error's, alike)
             log.warning(

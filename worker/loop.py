@@ -60,6 +60,7 @@ from regtune.service.store.scheduling.retries import (
     note_trial_error,
     queue_retry,
     retry_of,
+    stored_state,
 )
 from regtune.service.store.scheduling.sweep import sweep
 from regtune.service.store.scheduling.wake import Changes
@@ -105,6 +106,11 @@ class Stopped:
         after the claim read the study as it was then, one sent before may have read it before
         ``extend`` reopened it."""
         return self.study_id == study_id and self.sent >= since
+
+
+class FinishedMeanwhile(Exception):
+    """The trial was found finished when its worker came to end it: a sweep failed it meanwhile
+    (its heartbeat lapsed: the worker was paused, or lost the database) and queued its retry."""
 
 
 class HandBack(Exception):
@@ -174,12 +180,13 @@ def _plural(n: int, word: str) -> str:
 
 class _NoTracebackForStops(logging.Filter):
     """Optuna logs a trial that raises with its traceback; a hand-back or a stopped study is the
-    worker's decision, not a crash, so its line keeps the reason and loses the traceback (the
-    worker says what it did with the trial in its own line)."""
+    worker's decision, not a crash, and a write refused because a sweep failed the trial
+    meanwhile is no crash either, so its line keeps the reason and loses the traceback (the
+    worker says what it did with the trial, or what became of it, in its own line)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        if isinstance(error, HandBack | StudyStopped):
+        if isinstance(error, HandBack | StudyStopped | UpdateFinishedTrialError):
             record.exc_info = record.exc_text = None
         return True
 
@@ -646,6 +653,8 @@ class Worker:
             except StudyStopped as exc:
                 note_stopped(study, trial, exc)  # why it FAILs (a deleted study takes it along)
                 raise
+            except UpdateFinishedTrialError:  # a write the FAIL of a sweep refused: none noted
+                raise
             except Exception as exc:
                 if cut_off_by_an_outage(study, exc, since=started):  # as ``_cannot_run`` judges
                     interrupted.append(DatabaseHandBack(exc))
@@ -655,17 +664,16 @@ class Worker:
                 raise
 
         try:
-            study.optimize(tracked, n_trials=1, gc_after_trial=False)
+            optimize_one(study, tracked, number)
         except HandBack as exc:
             # It reached us through Optuna's tell, so the FAIL is recorded: the retry is ours.
             database = isinstance(exc, DatabaseHandBack)
             return self._hand_back(study, claim, number, reason=str(exc), database=database)
         except StudyStopped:
             log.info("study %s stopped; trial %s ended", claim.study_id, number[:1])
-        except UpdateFinishedTrialError:
+        except FinishedMeanwhile:
             self._failed_by_sweep = True
-            if number:
-                finished_meanwhile(study, claim.study_id, number[0])
+            finished_meanwhile(study, claim.study_id, number[0])
         except KeyError:
             log.info("study %s was deleted", claim.study_id)
         except Exception as exc:
@@ -866,6 +874,47 @@ class Worker:
         if self.stopping.is_set():
             self._handed_back.append(f"study {claim.study_id} trial {number[0]}")
         return None
+
+
+def optimize_one(
+    study: optuna.Study, objective: Callable[[optuna.Trial], Any], number: list[int]
+) -> None:
+    """``study.optimize`` of one trial (``number`` receives its number as it starts), raising
+    ``FinishedMeanwhile`` for a trial a sweep failed meanwhile, however Optuna met that FAIL.
+
+    Optuna raises the objective's error again once it has recorded the trial's FAIL; any other
+    error is its tell's, which cannot end a trial that is FAIL already: as the moment falls, an
+    ``UpdateFinishedTrialError``, ``ValueError("Cannot tell a FAIL trial.")`` (a write after the
+    sweep dropped the trial from this process) or an assertion of its own (its tell wrote
+    nothing). So the trial's stored state decides, not the error (was: only the first was seen,
+    and the others counted as the study's errors)."""
+    left: list[BaseException] = []
+
+    def run(trial: optuna.Trial) -> Any:
+        try:
+            return objective(trial)
+        except BaseException as exc:
+            left.append(exc)
+            raise
+
+    try:
+        study.optimize(run, n_trials=1, gc_after_trial=False)
+    except Exception as exc:
+        if (left and exc is left[-1]) or not number or not ended_meanwhile(study, number[0]):
+            raise
+        raise FinishedMeanwhile(f"trial {number[0]} was finished meanwhile") from exc
+
+
+def ended_meanwhile(study: optuna.Study, number: int) -> bool:
+    """Whether trial ``number``, whose end this worker could not record, is finished as stored
+    (a sweep failed it meanwhile); False if that cannot be read."""
+    try:
+        storage = storage_of(study)
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id_of(study), number)
+        state = stored_state(engine_of(study), trial_id)
+    except (KeyError, *TRANSIENT):
+        return False
+    return state is not None and state.is_finished()
 
 
 def cut_off_by_an_outage(study: optuna.Study, exc: BaseException, *, since: float) -> bool:

@@ -144,6 +144,15 @@ def retry_of(engine: Engine, trial_id: int) -> int | None:
         )
 
 
+def stored_state(engine: Engine, trial_id: int) -> TrialState | None:
+    """The trial's state as its row says (None: no such trial), not as a process's cache holds
+    it: what a worker whose tell failed reads to know a trial a sweep failed meanwhile."""
+    trials = om.TrialModel
+    with transaction(engine) as session:
+        state = session.scalar(select(trials.state).where(trials.trial_id == trial_id))
+    return None if state is None else TrialState(state)
+
+
 def _note_stale(engine: Engine, trial_id: int, *, why: str, retried: bool) -> str:
     """Record on the FAILed trial why it failed and which trial retries it; return the note."""
     retry = retry_of(engine, trial_id)
