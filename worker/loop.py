@@ -508,15 +508,16 @@ class Worker:
         failed_by_sweep: bool,
         stop: finishing.Stopping | None = None,
     ) -> None:
-        """Give the slot back (counting ``error`` against the study); save the best model if
-        this finish completed the study. ``stop``: the trial it counts, for its study's stop
-        rule (a fused member's, told before)."""
+        """Give the slot back, if the sweep did not meanwhile (counting ``error`` against the
+        study with it); save the best model if this finish completed the study. ``stop``: the
+        trial it counts, for its study's stop rule (a fused member's, told before)."""
         try:
             swept = timedelta(seconds=self.settings.grace_period) if failed_by_sweep else None
             completed = retry_forever(
                 lambda: finishing.finish(
                     claim_id=claim.id,
                     study_id=claim.study_id,
+                    seq=claim.seq,
                     error=error,
                     failed_by_sweep=swept,
                     stop=stop,

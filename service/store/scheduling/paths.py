@@ -59,7 +59,7 @@ def write_points(
     now = now or utcnow()
     try:
         with transaction(engine) as session:
-            held = sorted(session.scalars(_delete(session, slots)).all())  # the write lock first
+            held = sorted(session.scalars(_delete(session, study_id, slots)).all())  # lock first
             trials = om.TrialModel
             state = session.scalar(
                 select(trials.state).where(trials.trial_id == trial_id).with_for_update()
@@ -83,7 +83,7 @@ def write_points(
         with transaction(engine) as session:
             session.execute(
                 update(ClaimRow)
-                .where(among(session, ClaimRow.id, slots))
+                .where(*_reserved(session, study_id, slots))
                 .values(worker_id=SWEPT)
                 .execution_options(synchronize_session=False)
             )
@@ -101,16 +101,26 @@ def release(engine: Engine | None = None, *, study_id: str, slots: list[int]) ->
         return 0
     now = utcnow()
     with transaction(engine) as session:
-        held = session.scalars(_delete(session, slots)).all()
+        held = session.scalars(_delete(session, study_id, slots)).all()
         _released(session, study_id, len(held), now)
         settle(session, study_id=study_id, now=now, failures=False)
     return len(held)
 
 
-def _delete(session: Session, slots: list[int]) -> Any:
+def _reserved(session: Session, study_id: str, slots: list[int]) -> tuple[Any, ...]:
+    """The path's further ``slots`` of ``study_id``: reserved ones of that study only, never a
+    claim SQLite gave one of their ids to once a sweep released it."""
+    return (
+        among(session, ClaimRow.id, slots),
+        ClaimRow.study_id == study_id,
+        ClaimRow.reserved.is_(True),
+    )
+
+
+def _delete(session: Session, study_id: str, slots: list[int]) -> Any:
     return (
         delete(ClaimRow)
-        .where(among(session, ClaimRow.id, slots), ClaimRow.reserved.is_(True))
+        .where(*_reserved(session, study_id, slots))
         .returning(ClaimRow.id)
         .execution_options(synchronize_session=False)
     )

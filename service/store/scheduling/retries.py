@@ -244,7 +244,7 @@ def hand_back_killed_worker(
         this_one = (WorkerRow.host == host, WorkerRow.pid == pid)
         ids = list(session.scalars(select(WorkerRow.id).where(*this_one)))
         held = session.execute(
-            select(ClaimRow.id, ClaimRow.study_id, ClaimRow.claimed_at).where(
+            select(ClaimRow.id, ClaimRow.study_id, ClaimRow.claimed_at, ClaimRow.seq).where(
                 ClaimRow.worker_id.in_(ids)
             )
         ).all()
@@ -254,7 +254,7 @@ def hand_back_killed_worker(
             .join(attr, attr.trial_id == trials.trial_id)
             .where(
                 attr.key == CLAIM_ATTR,
-                attr.value_json.in_([json.dumps(claim_id) for claim_id, _, _ in held]),
+                attr.value_json.in_([json.dumps(claim_id) for claim_id, *_ in held]),
                 trials.state == TrialState.RUNNING,
             )
         ).all()
@@ -262,10 +262,10 @@ def hand_back_killed_worker(
         with logs.context(study_id=study_id, trial=int(number)):
             _hand_back_running(storage, optuna_name, int(number))
     given = 0
-    for claim_id, study_id, claimed_at in held:
+    for claim_id, study_id, claimed_at, seq in held:
         if _unlinked_trial_running(engine, study_id, claimed_at):
             continue  # the sweep's: its worker row goes below, so it finds the worker dead
-        finish(engine, claim_id=claim_id, study_id=study_id)
+        finish(engine, claim_id=claim_id, study_id=study_id, seq=seq)
         given += 1
     with transaction(engine) as session:
         session.execute(delete(WorkerRow).where(WorkerRow.id.in_(ids)))

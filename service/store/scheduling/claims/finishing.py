@@ -31,10 +31,11 @@ from regtune.service.store.optuna_db.internals.running_writes import RunningTria
 from regtune.service.store.scheduling.claims import stopping
 from regtune.service.store.scheduling.claims.counts import NOW, STUDY, monotonic_done
 from regtune.service.store.scheduling.claims.links import retry_in_flight
-from regtune.service.store.scheduling.claims.slot import SWEPT, Claim
+from regtune.service.store.scheduling.claims.slot import SWEPT, Claim, held
 from regtune.service.store.tables import ClaimRow, StudyRow
 
 CLAIM_ID: Any = bindparam("claim", type_=Integer)
+SEQ: Any = bindparam("seq", type_=Integer)
 
 
 @dataclass(frozen=True)
@@ -50,12 +51,18 @@ def finish(
     *,
     claim_id: int,
     study_id: str,
+    seq: int | None = None,
     error: str | None = None,
     now: datetime | None = None,
     failed_by_sweep: timedelta | None = None,
     stop: Stopping | None = None,
 ) -> bool:
     """Give the slot back and bring ``n_done`` up to date; complete or fail the study if due.
+
+    ``seq``: the claim's (``Claim.seq``), which a worker gives: only the claim it took is
+    given back (``held``), never another claim SQLite gave its id to once the sweep released
+    it; without it, the row of ``claim_id``. ``error`` counts only with the slot this call
+    gives back: a slot the sweep released, the sweep counted.
 
     ``failed_by_sweep`` (the grace period) is for a slot whose trial a sweep failed as stale
     while this worker ran it: if that sweep has not queued the retry yet, the slot is handed to
@@ -72,6 +79,7 @@ def finish(
             session,
             claim_id=claim_id,
             study_id=study_id,
+            seq=seq,
             error=error,
             now=now or utcnow(),
             failed_by_sweep=failed_by_sweep,
@@ -85,6 +93,7 @@ def finish_in(
     claim_id: int,
     study_id: str,
     now: datetime,
+    seq: int | None = None,
     error: str | None = None,
     failed_by_sweep: timedelta | None = None,
     told: bool = False,
@@ -95,31 +104,38 @@ def finish_in(
     either)."""
     session.flush()  # the statements below run on the session's connection
     connection = session.connection()
-    release = _release()
+    this_claim = (
+        (ClaimRow.id == claim_id,) if seq is None else held(claim_id, study_id=study_id, seq=seq)
+    )
+    release = _release(exact=seq is not None)
     if failed_by_sweep is not None:
-        claimed_at = session.scalar(select(ClaimRow.claimed_at).where(ClaimRow.id == claim_id))
+        claimed_at = session.scalar(select(ClaimRow.claimed_at).where(*this_claim))
         if claimed_at is not None:
             pending = retry_in_flight(claim_id, claimed_at, now - failed_by_sweep)
             release = release.where(~pending)
-    released = rowcount(connection.execute(release, {"claim": claim_id}))
+    bound = {"claim": claim_id, "study": study_id, "seq": seq}
+    released = rowcount(connection.execute(release, bound)) == 1
     if not released and failed_by_sweep is not None:
         session.execute(
             update(ClaimRow)
-            .where(ClaimRow.id == claim_id)
+            .where(*this_claim)
             .values(worker_id=SWEPT)
             .execution_options(synchronize_session=False)
         )
+    errored = error is not None and released  # a slot the sweep released, the sweep counted
     counted = {"study": study_id, "now": now, "error_text": (error or "")[:2000]}
-    connection.execute(
-        _count(released=released == 1, errored=error is not None, told=told), counted
-    )
+    connection.execute(_count(released=released, errored=errored, told=told), counted)
     if stop is not None:
         stopping.record(session, study_id=study_id, rule=stop.rule, finished=[stop.finished])
-    return settle(session, study_id=study_id, now=now, failures=error is not None) > 0
+    return settle(session, study_id=study_id, now=now, failures=errored) > 0
 
 
 @cache
-def _release() -> Any:
+def _release(*, exact: bool) -> Any:
+    """The DELETE that gives the slot back: the claim taken (``held``) if ``exact``, else the
+    row of its id."""
+    if exact:
+        return delete(ClaimRow).where(*held(CLAIM_ID, study_id=STUDY, seq=SEQ))
     return delete(ClaimRow).where(ClaimRow.id == CLAIM_ID)
 
 
@@ -170,6 +186,7 @@ def finish_when_told(storage: Any, trial_id: int, claim: Claim) -> list[bool] | 
                     session,
                     claim_id=claim.id,
                     study_id=claim.study_id,
+                    seq=claim.seq,
                     now=utcnow(),
                     told=True,
                     stop=stop,

@@ -19,7 +19,7 @@ from regtune.service.store.optuna_db.internals.expressions import (
 )
 from regtune.service.store.optuna_db.internals.handles import backend_of, om
 from regtune.service.store.optuna_db.internals.running_writes import RunningTrialWrites
-from regtune.service.store.scheduling.claims.slot import Claim, path_claim_key
+from regtune.service.store.scheduling.claims.slot import Claim, held, path_claim_key
 from regtune.service.store.tables import ClaimRow, StudyRow
 
 
@@ -31,7 +31,8 @@ def link_trial(
     *,
     attrs: dict[str, Any] | None = None,
 ) -> bool:
-    """Mark the trial as running under ``claim``; False if the claim was released meanwhile.
+    """Mark the trial as running under ``claim``; False if the claim was released meanwhile
+    (even if SQLite gave its id to a claim taken since: ``held``).
 
     The trial's heartbeat is recorded first, so a linked RUNNING trial can always go stale; from
     then on the sweep keeps the slot for as long as the trial runs (``release_dead_workers``).
@@ -39,18 +40,15 @@ def link_trial(
     check are one transaction.
     """
     linked = {**(attrs or {}), CLAIM_ATTR: claim.id}
+    still = select(ClaimRow.id).where(*held(claim.id, study_id=claim.study_id, seq=claim.seq))
     backend = backend_of(storage)
     if isinstance(backend, RunningTrialWrites):
-        return bool(
-            backend.start_trial(
-                trial_id, linked, select(ClaimRow.id).where(ClaimRow.id == claim.id)
-            )
-        )
+        return bool(backend.start_trial(trial_id, linked, still))
     storage.record_heartbeat(trial_id)
     for key, value in linked.items():
         storage.set_trial_system_attr(trial_id, key, value)
     with transaction(engine) as session:
-        return session.get(ClaimRow, claim.id) is not None
+        return session.scalar(still) is not None
 
 
 def _trial_of(claim_id: int, *where: Any) -> Any:

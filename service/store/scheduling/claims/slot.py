@@ -1,12 +1,16 @@
-"""A claimed slot: what a worker holds (``Claim``), the worker id of a slot left to the sweep,
-and the key that links a λ path's trial to each of its slots."""
+"""A claimed slot: what a worker holds (``Claim``) and the row that is still its claim
+(``held``), the worker id of a slot left to the sweep, and the key that links a λ path's trial to
+each of its slots."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import ColumnElement
+
 from regtune.service.store.optuna_db.attrs import PATH_CLAIM_PREFIX
+from regtune.service.store.tables import ClaimRow
 
 SWEPT = "(sweep)"
 """The worker id of a slot left to the sweep (a worker id that never heartbeats)."""
@@ -25,6 +29,14 @@ class Claim:
     waiting: bool = True
     """Whether the study had WAITING trials (retries, enqueued trials) when the slot was taken:
     if not, the worker's ask need not look for one (``WorkerHeartbeats.claimed``)."""
+
+
+def held(claim_id: Any, *, study_id: Any, seq: Any) -> tuple[ColumnElement[bool], ...]:
+    """Whether a claim row is still the claim taken as ``claim_id`` of ``study_id`` with ``seq``
+    (values, or bound parameters): SQLite gives a released claim's id to the next claim taken,
+    so a worker silent past its grace period, whose claim the sweep released, may find its id
+    another worker's; the study's ``seq`` (its count of claims) tells them apart."""
+    return ClaimRow.id == claim_id, ClaimRow.study_id == study_id, ClaimRow.seq == seq
 
 
 def path_claim_key(claim_id: int) -> str:

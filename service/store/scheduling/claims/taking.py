@@ -21,7 +21,7 @@ from regtune.service.store.db import transaction
 from regtune.service.store.optuna_db.internals.expressions import open_trials
 from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.scheduling.claims.counts import NOW, STUDY, has_room
-from regtune.service.store.scheduling.claims.slot import Claim, path_claim_key
+from regtune.service.store.scheduling.claims.slot import Claim, held, path_claim_key
 from regtune.service.store.tables import ClaimRow, StudyRow
 
 CAP: Any = bindparam("cap", type_=Integer)
@@ -241,7 +241,11 @@ def extend(
         return []
     now = now or utcnow()
     with transaction(engine) as session:
-        first = session.scalar(select(ClaimRow.claimed_at).where(ClaimRow.id == claim.id))
+        first = session.scalar(
+            select(ClaimRow.claimed_at).where(
+                *held(claim.id, study_id=claim.study_id, seq=claim.seq)
+            )
+        )
         study = session.execute(
             select(StudyRow.n_trials, StudyRow.n_done, StudyRow.n_running, StudyRow.n_reserved)
             .where(StudyRow.id == claim.study_id)
