@@ -81,8 +81,8 @@ class RefitStopped(Exception):
 
 DELETED = "deleted while its best model trained: the retraining stopped"
 LEASE_LOST = (
-    "another worker took over saving its best model (this one's lease ran out): the retraining "
-    "stopped"
+    "another worker took over saving its best model (this one's lease ran out, or this worker "
+    "was silent past its grace period): the retraining stopped"
 )
 
 
@@ -96,13 +96,18 @@ class Stores:
 
 
 def save_best_model(
-    study_id: str, *, stop: StopCheck | None = None, stores: Stores | None = None
+    study_id: str,
+    *,
+    stop: StopCheck | None = None,
+    stores: Stores | None = None,
+    worker_id: str | None = None,
 ) -> dict[str, Any] | None:
     """Retrain and upload the best trial's model unless it is already saved; return its record.
     ``stop`` is called between solver iterations and minibatch steps; it raises
     ``RefitStopped`` to abandon the retraining, and so does the retraining itself when it loses
     its lease or its study is deleted (whatever failed then: a deleted study has no model to
-    save and no failure to count)."""
+    save and no failure to count). ``worker_id``: the worker retraining, named in the lease, which
+    holds only while that worker lives (``best_model.holding``)."""
     stores = stores or Stores()
     engine = stores.engine
     with transaction(engine) as session:
@@ -111,13 +116,12 @@ def save_best_model(
             return None
         osid = row.optuna_study_id
     owner = uuid.uuid4().hex
-    if not best_model.take_lease(osid, owner, engine=engine):
+    if not best_model.take_lease(osid, owner, worker_id=worker_id, engine=engine):
         log.info("study %s: another worker is saving its best model", study_id)
         return None
+    renewing = _renewing(stop, study_id, osid, owner, engine, worker_id=worker_id)
     try:
-        return _save_holding_the_lease(
-            row, osid, stop=_renewing(stop, study_id, osid, owner, engine), stores=stores
-        )
+        return _save_holding_the_lease(row, osid, stop=renewing, stores=stores)
     except RefitStopped:
         raise
     except Exception as exc:
@@ -129,7 +133,13 @@ def save_best_model(
 
 
 def _renewing(
-    stop: StopCheck | None, study_id: str, osid: int, owner: str, engine: Engine | None
+    stop: StopCheck | None,
+    study_id: str,
+    osid: int,
+    owner: str,
+    engine: Engine | None,
+    *,
+    worker_id: str | None,
 ) -> StopCheck:
     """``stop``, renewing the study's lease a few times per ``LEASE`` as the retraining goes on;
     a lease that cannot be renewed stops it (``RefitStopped``): another worker took it over
@@ -143,7 +153,7 @@ def _renewing(
             stop()
         if time.monotonic() >= due:
             due = time.monotonic() + every
-            if not best_model.take_lease(osid, owner, engine=engine):
+            if not best_model.take_lease(osid, owner, worker_id=worker_id, engine=engine):
                 raise RefitStopped(DELETED if _deleted(study_id, osid, engine) else LEASE_LOST)
 
     return check

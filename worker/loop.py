@@ -558,7 +558,7 @@ class Worker:
         self.current = (study_id, None)
         with logs.context(study_id=study_id):  # not the last trial's id: a retrain
             try:
-                save_best_model(study_id, stop=stop)
+                save_best_model(study_id, stop=stop, worker_id=self.id)
             except RefitStopped as exc:
                 log.info("study %s: %s", study_id, exc)
             except DefinitionTooNew as exc:  # its catch-up is a newer worker's

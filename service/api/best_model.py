@@ -96,6 +96,9 @@ def download_best_model(
         # the reason a worker records reads as the study's error ("no best model: …")
         why = problem.removeprefix("no best model: ")
         raise BestModelNotFound(f"study {study.id!r} has no best model: {why}")
+    if info is None and study.status == StudyStatus.COMPLETED:
+        saving = best_model.saving(best_model.saver(study.optuna_study_id or -1))
+        raise BestModelNotFound(f"study {study.id!r} has completed, no best model yet: {saving}")
     if info is None:
         ended = study.status in (StudyStatus.FAILED, StudyStatus.CANCELLED)
         raise BestModelNotFound(

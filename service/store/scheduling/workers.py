@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import Engine, delete, select, update
 
 from regtune.service.settings import Settings, get_settings
 from regtune.service.store.clock import utcnow
-from regtune.service.store.db import rowcount, transaction
+from regtune.service.store.db import get_engine, outages, rowcount, transaction
 from regtune.service.store.optuna_db.internals.heartbeats import record_trial_heartbeat
 from regtune.service.store.tables import StudyRow, WorkerRow
 
@@ -97,4 +98,26 @@ def live(*, engine: Engine | None = None, now: datetime | None = None) -> list[W
             session.scalars(
                 select(WorkerRow).where(alive).order_by(WorkerRow.started_at, WorkerRow.id)
             )
+        )
+
+
+def living(
+    worker_ids: Collection[str], *, engine: Engine | None = None, now: datetime | None = None
+) -> set[str]:
+    """Those of ``worker_ids`` alive as the sweep judges a worker: heard from within its own
+    grace period (``WorkerRow.alive``), or not to be judged yet, this process having reached the
+    database for less than that grace period (a silence it did not see may be an outage's). A
+    worker whose row is gone (unregistered, or swept as dead) is not alive."""
+    if not worker_ids:
+        return set()
+    engine = engine or get_engine()
+    reached = outages.reached_for(engine)
+    alive = WorkerRow.alive(
+        now=now or utcnow(),
+        default=get_settings().grace_period,
+        steady=0.0 if reached is None else reached,
+    )
+    with transaction(engine) as session:
+        return set(
+            session.scalars(select(WorkerRow.id).where(WorkerRow.id.in_(list(worker_ids)), alive))
         )
