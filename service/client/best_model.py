@@ -55,8 +55,10 @@ def no_model(study: StudyOut) -> str | None:
         if study.error:
             return f"study {study.id} has no saved model: {study.error}"
         return (
-            f"study {study.id} has completed and its best model is being saved (a worker "
-            "retrains the best trial): ask again in a moment"
+            f"study {study.id} has completed and its best model is not saved yet: the worker "
+            "that completed it retrains the best trial, or, if that worker stopped or died, "
+            "an idle worker does once its grace period (REGTUNE_GRACE_PERIOD) has passed; ask "
+            "again in a moment"
         )
     ended = "was cancelled" if study.status == StudyStatus.CANCELLED else "failed"
     why = f" ({study.error})" if study.error else ""
