@@ -11,13 +11,21 @@ from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, Table, inspect
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random
 
-from regtune.service.errors import LoginRefused, SchemaChangeRefused, SchemaTooNew
+from regtune.service.errors import (
+    FieldProblem,
+    InvalidSettings,
+    LoginRefused,
+    SchemaChangeRefused,
+    SchemaTooNew,
+)
+from regtune.service.settings import hide_password
 from regtune.service.store.backoff import error_chain, refused_login
 from regtune.service.store.db import make_engine, require_writable_sqlite
+from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.optuna_db.internals.versions import (
     forget_current,
     note_current,
@@ -25,6 +33,7 @@ from regtune.service.store.optuna_db.internals.versions import (
     unknown_optuna_revision,
 )
 from regtune.service.store.optuna_db.storage import make_storage
+from regtune.service.store.tables import Base
 
 VERSION_TABLE = "regtune_alembic_version"
 """Optuna keeps its own ``alembic_version`` table in the same database; ours must not collide."""
@@ -104,6 +113,46 @@ def refuse_unknown(heads: tuple[str, ...], connection: Connection) -> None:
         )
 
 
+def refuse_foreign(connection: Connection, url: str) -> None:
+    """``InvalidSettings`` if the database holds a table named as one of Optuna's or regtune's
+    that lacks a column that table is keyed by: another application's database, whose table
+    Optuna and Alembic would leave as it is beside theirs, to fail every request after."""
+    inspector = inspect(connection)
+    present = set(inspector.get_table_names())
+    owned = [(table, "Optuna's") for table in om.BaseModel.metadata.sorted_tables]
+    owned += [(table, "regtune's") for table in Base.metadata.sorted_tables]
+    for table, whose in owned:
+        if table.name not in present:
+            continue
+        columns = {column["name"] for column in inspector.get_columns(table.name)}
+        missing = [name for name in _key_columns(table) if name not in columns]
+        if missing:
+            raise InvalidSettings(
+                "REGTUNE_DATABASE_URL names another application's database",
+                fields=[
+                    FieldProblem(
+                        path="REGTUNE_DATABASE_URL",
+                        rule=f"the database holds a table named {table.name!r} that is not "
+                        f"{whose} (it has no column {', '.join(missing)}), so it is another "
+                        "application's database: point REGTUNE_DATABASE_URL at a new one (a file "
+                        "that does not exist yet, an empty PostgreSQL database) or at regtune's "
+                        f"own, got {hide_password(url)!r}",
+                    )
+                ],
+            )
+
+
+def _key_columns(table: Table) -> list[str]:
+    """The columns ``table`` is keyed by: its primary key, its foreign keys and its unique
+    columns, which every revision of Optuna's and regtune's schemas has had since the table was
+    made (a later revision adds other columns, which an older database lacks)."""
+    return [
+        column.name
+        for column in table.columns
+        if column.primary_key or column.foreign_keys or column.unique
+    ]
+
+
 def _upgrade(url: str) -> None:
     engine = make_engine(url)
     try:
@@ -119,6 +168,8 @@ def _upgrade(url: str) -> None:
             refuse_unknown(heads, connection)  # before Optuna's tables are touched too
             found = ", ".join(heads) or None
             current = found == head() and optuna_schema_current(connection)
+            if not current:  # about to create tables: none of their names may be taken
+                refuse_foreign(connection, url)
         if not current:  # a new database, or one an older regtune or Optuna made
             forget_current(url)
             try:
