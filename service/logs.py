@@ -135,6 +135,20 @@ def _replaced(record: logging.LogRecord, pid: int) -> None:
     record.levelno, record.levelname = logging.WARNING, "WARNING"
 
 
+class AtLeast(logging.Filter):
+    """Lines at ``level`` or above, whichever logger wrote them: the root's level alone passes a
+    library logger's lines at the level that logger sets itself (Optuna's is INFO, so
+    ``REGTUNE_LOG_LEVEL=WARNING`` still logged every trial). A filter, not the handler's level,
+    so that it judges a line after ``OperatorEvents`` has raised it."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= self.level
+
+
 class QuietLibraries(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno >= logging.WARNING:
@@ -178,6 +192,9 @@ def setup(*, fmt: LogFormat = "auto", level: str = "INFO", stream: TextIO | None
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+    # its INFO line about a replaced API process is made, for OperatorEvents to raise to a
+    # WARNING, whatever the level; AtLeast below leaves out the rest
+    logging.getLogger("uvicorn.error").setLevel(min(logging.INFO, logging.getLevelName(level)))
     # regtune's access log (regtune.service.api.observability) writes one line per request;
     # uvicorn's would be a second, paid on the event loop, whoever set up the logging first.
     access = logging.getLogger("uvicorn.access")
@@ -187,6 +204,7 @@ def setup(*, fmt: LogFormat = "auto", level: str = "INFO", stream: TextIO | None
         handler.addFilter(QuietLibraries())
         # regtune opts into Optuna's experimental heartbeat on purpose: no warning per process
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    handler.addFilter(AtLeast(logging.getLevelName(level)))
     logging.captureWarnings(True)  # warnings become log lines too
     optuna.logging.disable_default_handler()
     optuna.logging.enable_propagation()

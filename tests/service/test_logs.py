@@ -182,3 +182,23 @@ def test_a_worker_s_id_leaves_the_log_context_when_its_loop_ends(api: TestClient
 
     assert Worker().run(max_trials=0) == 0
     assert logs.worker_var.get() is None
+
+
+def test_the_log_level_holds_for_libraries_with_a_level_of_their_own() -> None:
+    """``REGTUNE_LOG_LEVEL=WARNING`` left out regtune's INFO lines but not Optuna's, whose logger
+    sets INFO itself: every trial's "Trial N finished" line was still written. uvicorn's line
+    about a replaced API process, raised to a WARNING, still shows."""
+    stream = io.StringIO()
+    optuna_level = logging.getLogger("optuna").level
+    optuna.logging.set_verbosity(optuna.logging.INFO)  # Optuna's own default
+    try:
+        logs.setup(fmt="json", level="WARNING", stream=stream)
+        logging.getLogger("optuna.study.study").info("Trial 0 finished with value: 0.5")
+        logging.getLogger("regtune.worker.loop").info("trial started")
+        logging.getLogger("uvicorn.error").info("Child process [4711] died")
+        logging.getLogger("regtune.worker.loop").warning("disk almost full")
+    finally:
+        logging.getLogger("optuna").setLevel(optuna_level)
+    said = [json.loads(line)["msg"] for line in stream.getvalue().splitlines()]
+    assert len(said) == 2, said
+    assert said[0].startswith("API process 4711 ended") and said[1] == "disk almost full"
