@@ -27,6 +27,31 @@ from regtune.service.store.tables import StudyRow
 from tests.support import study_row
 
 
+def completed_without_a_model(api: TestClient, name: str) -> tuple[dict[str, Any], optuna.Study]:
+    """A study created through ``api``, its 2 trials run in this process, and marked completed
+    as a finishing worker marks it: its best model not saved yet. The study as the API answered
+    its creation, and its Optuna study."""
+    from regtune.worker.objective import make_objective
+
+    body = {
+        "name": name,
+        "dataset": {"builtin": "diabetes"},
+        "search_space": {"lambda": {"low": 1e-3, "high": 1.0, "log": True}, "l1_ratio": 0.5},
+        "budget": {"n_trials": 2},
+    }
+    created: dict[str, Any] = api.post("/v1/studies", json=body).json()
+    spec = resolve_task(StudySpec.from_stored(created["definition"]))
+    study = optuna.load_study(study_name=created["optuna_study_name"], storage=get_storage())
+    study.optimize(make_objective(spec, stop_check=lambda: None), n_trials=2)
+    with transaction() as session:
+        session.execute(
+            update(StudyRow)
+            .where(StudyRow.id == created["id"])
+            .values(status="completed", finished_at=utcnow())
+        )
+    return created, study
+
+
 def _completed_study(database_url: str, name: str = "done") -> tuple[Any, optuna.Study]:
     upgrade(database_url)
     engine = make_engine(database_url)
@@ -116,24 +141,8 @@ def test_two_workers_saving_at_once_leave_one_model(api: TestClient) -> None:
     """The finishing worker's save and a catch-up's, started together on a real study: one
     retrains, the other steps aside; one record, one file in the study's artifact list."""
     from regtune.worker.best_model import save_best_model
-    from regtune.worker.objective import make_objective
 
-    body = {
-        "name": "two-savers",
-        "dataset": {"builtin": "diabetes"},
-        "search_space": {"lambda": {"low": 1e-3, "high": 1.0, "log": True}, "l1_ratio": 0.5},
-        "budget": {"n_trials": 2},
-    }
-    created = api.post("/v1/studies", json=body).json()
-    spec = resolve_task(StudySpec.from_stored(created["definition"]))
-    study = optuna.load_study(study_name=created["optuna_study_name"], storage=get_storage())
-    study.optimize(make_objective(spec, stop_check=lambda: None), n_trials=2)
-    with transaction() as session:
-        session.execute(
-            update(StudyRow)
-            .where(StudyRow.id == created["id"])
-            .values(status="completed", finished_at=utcnow())
-        )
+    created, _ = completed_without_a_model(api, "two-savers")
 
     records: list[dict[str, Any] | None] = []
     start = threading.Barrier(2)

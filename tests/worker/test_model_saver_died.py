@@ -12,21 +12,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import optuna
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from regtune.service.settings import Settings
-from regtune.service.spec.definition import StudySpec
-from regtune.service.spec.resolve import resolve_task
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import transaction
 from regtune.service.store.repos import best_model
 from regtune.service.store.scheduling import workers
-from regtune.service.store.scheduling.retries import get_storage
-from regtune.service.store.tables import StudyRow, WorkerRow
+from regtune.service.store.tables import WorkerRow
 from regtune.worker.loop import Worker
-from tests.worker.test_model_lease import _completed_study
+from tests.worker.test_model_lease import _completed_study, completed_without_a_model
 
 
 def test_a_lease_holds_only_while_its_worker_lives(sqlite_url: str) -> None:
@@ -58,24 +54,7 @@ def test_a_lease_holds_only_while_its_worker_lives(sqlite_url: str) -> None:
 
 
 def test_a_dead_savers_study_is_saved_by_the_next_catch_up(api: TestClient) -> None:
-    from regtune.worker.objective import make_objective
-
-    body = {
-        "name": "saver-died",
-        "dataset": {"builtin": "diabetes"},
-        "search_space": {"lambda": {"low": 1e-3, "high": 1.0, "log": True}, "l1_ratio": 0.5},
-        "budget": {"n_trials": 2},
-    }
-    created = api.post("/v1/studies", json=body).json()
-    spec = resolve_task(StudySpec.from_stored(created["definition"]))
-    study = optuna.load_study(study_name=created["optuna_study_name"], storage=get_storage())
-    study.optimize(make_objective(spec, stop_check=lambda: None), n_trials=2)
-    with transaction() as session:
-        session.execute(
-            update(StudyRow)
-            .where(StudyRow.id == created["id"])
-            .values(status="completed", finished_at=utcnow())
-        )
+    created, study = completed_without_a_model(api, "saver-died")
     model = f"/v1/studies/{created['id']}/best-model"
 
     killed = Worker()  # the worker that completed the study, retraining its best trial
