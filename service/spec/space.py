@@ -200,6 +200,10 @@ class Knob:
         high_op = "<" if self.high_open else "≤"
         return f"{self.low:g} {low_op} {name} {high_op} {self.high:g}"
 
+    def _outside(self, value: float) -> bool:
+        below = value <= self.low if self.low_open else value < self.low
+        return below or (value >= self.high if self.high_open else value > self.high)
+
     def check(self, name: str, param: Fixed | Range | Choices, *, stored: bool = False) -> None:
         """Raise naming the rule ``param`` breaks; a ``stored`` definition reads back as it was
         accepted (whole numbers were not required before)."""
@@ -208,10 +212,11 @@ class Knob:
                 raise ValueError(f"{name} must be true, false or {{choices: [true, false]}}")
             return
         lo, hi = param.values
-        too_low = lo <= self.low if self.low_open else lo < self.low
-        too_high = hi >= self.high if self.high_open else hi > self.high
-        if too_low or too_high:
-            got = f"{lo:g}" if lo == hi else f"{lo:g}..{hi:g}"
+        if self._outside(lo) or self._outside(hi):
+            if isinstance(param, Choices):  # a choice, not the range between the extreme ones
+                got = f"the choice {next(v for v in param.choices if self._outside(v)):g}"
+            else:
+                got = f"{lo:g}" if lo == hi else f"{lo:g}..{hi:g}"
             raise ValueError(f"must satisfy {self.rule(name)}, got {got}")
         if self.integer and isinstance(param, Range) and param.step is None and not param.log:
             raise ValueError(f"a {name} range needs an integer step")

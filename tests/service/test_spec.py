@@ -219,3 +219,11 @@ def test_refit_false_fused_with_dropout_is_accepted() -> None:
     definition["search_space"]["dropout"] = {"low": 0.0, "high": 0.3}
     definition["refit"] = False
     assert StudySpec.model_validate(definition).training.fused_trials == 4
+
+
+def test_a_choice_out_of_range_is_named_as_the_choice() -> None:
+    """Choices were said as the range between the extreme ones: ``{choices: [0.1, 1.5]}`` got
+    "got 0.1..1.5", a range nobody wrote."""
+    [(path, message)] = _problems(_with("search_space.l1_ratio", {"choices": [0.1, 1.5, 0.5]}))
+    assert path == "search_space.l1_ratio"
+    assert message == "Value error, must satisfy 0 ≤ l1_ratio ≤ 1, got the choice 1.5"
