@@ -141,9 +141,13 @@ def _number_as_text(text: str, expected: str) -> str:
     if exponent is None:
         return f"{said} (write it without quotes)"
     mantissa, power = exponent.groups()
+    value = float(text)
+    whole = expected.startswith("a whole number") and value.is_integer()
+    # a whole-number field refuses 1.0e3 as it refuses 1000.0: name the whole number
+    written = f"{int(value)}" if whole else f"{mantissa}.0{power}"
     return (
         f"{said} (PyYAML's safe_load reads a number with an exponent and no decimal point as "
-        f"text: write {mantissa}.0{power}, or send the file itself: regtune submit FILE, "
+        f"text: write {written}, or send the file itself: regtune submit FILE, "
         "Client.submit(Path(FILE)))"
     )
 

@@ -544,7 +544,7 @@ def test_a_number_sent_as_text_is_a_422_that_says_what_to_write(api: TestClient)
     read = yaml.safe_load(
         "name: pyyaml-read\ndataset: {builtin: diabetes}\nmodel: {kind: linear}\n"
         "search_space: {lambda: {low: 1e-5, high: 10, log: true}}\n"
-        "training: {tol: 1e-6}\nbudget: {n_trials: '4'}\n"
+        "training: {tol: 1e-6, max_epochs: 1e2}\nbudget: {n_trials: '4'}\n"
     )
     assert read["search_space"]["lambda"]["low"] == "1e-5"  # as PyYAML reads it
     answer = api.post("/v1/studies", json=read)
@@ -556,6 +556,9 @@ def test_a_number_sent_as_text_is_a_422_that_says_what_to_write(api: TestClient)
         "submit FILE, Client.submit(Path(FILE)))"
     )
     assert "write 1.0e-6" in rules["training.tol"]
+    # a whole-number field refuses 1.0e2 as it refuses 100.0: the whole number to write
+    assert "got the text '1e2'" in rules["training.max_epochs"]
+    assert "write 100, or send" in rules["training.max_epochs"], rules["training.max_epochs"]
     assert rules["budget.n_trials"] == "must be a whole number, got the text '4' (write it " + (
         "without quotes)"
     )
