@@ -544,8 +544,9 @@ class WorkerOut(Answer):
         "(or of the trial it is starting); null when idle"
     )
     trial_number: int | None = Field(
-        description="number of the running trial; null when idle, saving a study's best model "
-        "or starting a trial"
+        description="number of the running trial (of a fused pass, its first live member's: the "
+        "study's trial list shows every RUNNING trial); null when idle, saving a study's best "
+        "model or starting a trial"
     )
 
 
