@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import optuna
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -72,3 +73,28 @@ def test_deleting_studies_lowers_no_histogram(apps: Apps, database_url: str) -> 
     assert sum(trials_after.values()) == sum(trials_before.values()) - 6  # stored trials: a gauge
     assert fresh_process_counts() == counted
     assert api.get(f"/v1/studies/{kept['id']}").status_code == 200
+
+
+def test_a_sweep_during_a_delete_lowers_no_histogram(
+    apps: Apps, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep that ran while a delete was deleting the Optuna study (seconds, for a big one)
+    took the row, cancelled with no Optuna study, for a study deleted in optuna-dashboard: it
+    removed the row without its tallies, and the histograms fell by the study's trials."""
+    from regtune.service.store.scheduling import sweep
+
+    api = apps(database_url=database_url, sweep_interval=3600)
+    finished(api, "kept")
+    deleted = finished(api, "deleted")
+    before, _ = scraped(api)
+    delete_study = optuna.delete_study
+
+    def with_a_sweep_meanwhile(**kwargs: Any) -> None:
+        delete_study(**kwargs)
+        sweep.remove_studies_deleted_in_optuna()  # as the sweep of any process may, now
+
+    monkeypatch.setattr(studies.optuna, "delete_study", with_a_sweep_meanwhile)
+    studies.delete(deleted["id"])
+    after, _ = scraped(api)
+    for sample, value in before.items():
+        assert after[sample] == pytest.approx(value, rel=1e-12), sample

@@ -516,19 +516,22 @@ def delete(study_id: str, *, tenant: Reach = "default") -> None:
             "stop within a worker heartbeat interval), "
             "then delete it"
         )
+    # The row goes first, with the tallies of its trials kept for /metrics in the same
+    # transaction: a scrape sees the study or its tallies, never both, never neither, and no
+    # sweep takes a row whose Optuna study is half deleted for one deleted outside regtune.
+    # A process killed before the Optuna study is deleted leaves it to the sweep's
+    # remove_orphaned_optuna_studies.
     files: list[str] = []
-    retired = None
-    if row.optuna_study_id is not None:
-        with transaction() as session:
-            files = best_model.stored_artifacts(session, row.optuna_study_id)
-            retired = stats.tallies_of(session, row.optuna_study_id)
-    with contextlib.suppress(KeyError):
-        optuna.delete_study(study_name=row.optuna_name, storage=get_storage())
     with transaction() as session:
         gone = rowcount(session.execute(sql_delete(StudyRow).where(StudyRow.id == row.id)))
-        if gone and retired is not None:
-            stats.retire(session, retired)
+        if gone and row.optuna_study_id is not None:
+            files = best_model.stored_artifacts(session, row.optuna_study_id)
+            stats.retire(session, stats.tallies_of(session, row.optuna_study_id))
     forget(study_id)
+    if not gone:
+        return  # another delete of it came first, and deletes the rest
+    with contextlib.suppress(KeyError):
+        optuna.delete_study(study_name=row.optuna_name, storage=get_storage())
     best_model.remove_artifacts(study_id, files)
 
 

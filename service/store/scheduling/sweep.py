@@ -254,8 +254,11 @@ def remove_orphaned_optuna_studies(
 ) -> list[str]:
     """Remove Optuna studies named as regtune names them but without a regtune row.
 
-    A regtune row always exists before its Optuna study and is deleted after it, so such a
-    study was left by an older version killed mid-creation; nothing else makes one.
+    A regtune row always exists before its Optuna study, and ``studies.delete`` deletes the
+    row first (with the study's /metrics tallies, in one transaction), so such a study was
+    left by a delete killed before it deleted the Optuna study, or is being deleted by one
+    now (both delete it: the second finds nothing), or by an older version killed
+    mid-creation.
     """
     from regtune.service.store.scheduling.retries import get_storage
 

@@ -27,7 +27,6 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
 from regtune.service.store.clock import utcnow
-from regtune.service.store.db import rowcount
 from regtune.service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
 from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.tables import (
@@ -195,15 +194,15 @@ def tallies_of(session: Session, optuna_study_id: int) -> Tallies:
 
 
 def retire(session: Session, tallies: Tallies) -> None:
-    """Add a deleted study's ``tallies`` (``tallies_of``, read before its trials were deleted)
+    """Add a deleted study's ``tallies`` (``tallies_of``, read before its trials are deleted)
     to ``regtune_retired_trials``, in the transaction that deletes its row: a scrape sees the
     study or its tallies there, never both, never neither. Retirements wait for each other on
     the row's lock, taken by its first write."""
     row = RetiredTrialsRow.__table__.c
-    locked = update(RetiredTrialsRow).where(row.id == RETIRED_ROW).values(updated_at=utcnow())
-    if rowcount(session.execute(locked)) == 0:
-        session.add(RetiredTrialsRow(id=RETIRED_ROW, tallies={}, updated_at=utcnow()))
-        session.flush()
+    # the row migration 0008 made, locked by this first write
+    session.execute(
+        update(RetiredTrialsRow).where(row.id == RETIRED_ROW).values(updated_at=utcnow())
+    )
     before = session.scalar(select(row.tallies).where(row.id == RETIRED_ROW)) or {}
     total = Tallies.from_stored(before, DURATION_BUCKETS, CLAIM_BUCKETS).plus(tallies)
     session.execute(
