@@ -45,7 +45,10 @@ def study(
     stopped_by: str | None = None,
     deadline: datetime | None = None,
     slots_per_claim: int | None = None,
+    per_worker: int = 1,
 ) -> dict[str, Any]:
+    """A study's row, and (``CLAIMS``) its ``n_running`` claims, ``per_worker`` to a worker (a
+    fused pass's members share one)."""
     name = uuid.uuid4().hex
     now = datetime(2026, 1, 1)
     return {
@@ -67,7 +70,26 @@ def study(
         "stopped_by": stopped_by,
         "deadline": deadline,
         "slots_per_claim": slots_per_claim,
+        CLAIMS: [f"{name[:8]}-w{i // per_worker}" for i in range(n_running)],
     }
+
+
+CLAIMS = "claims"
+"""Not a column: the workers of a study's running claims, one entry a claim."""
+
+
+def insert_studies(connection: Any, rows: list[dict[str, Any]]) -> None:
+    """The studies, and the claims their workers hold (as n_running counts them)."""
+    studies = Table("regtune_studies", MetaData(), autoload_with=connection)
+    claims = Table("regtune_claims", MetaData(), autoload_with=connection)
+    connection.execute(insert(studies), [{k: v for k, v in r.items() if k != CLAIMS} for r in rows])
+    held = [
+        {"study_id": r["id"], "worker_id": w, "seq": i, "claimed_at": r["created_at"]}
+        for r in rows
+        for i, w in enumerate(r[CLAIMS])
+    ]
+    if held:
+        connection.execute(insert(claims), held)
 
 
 PASSED, AHEAD = datetime(2026, 1, 1, 12), datetime(2100, 1, 1)
@@ -102,10 +124,29 @@ CASES: dict[str, tuple[list[dict[str, Any]], int]] = {
     # MLPs: one worker's claim takes a fused pass's slots, 8 here (was: a worker per slot)
     "fused-one-pass": ([study("queued", 50, 8, slots_per_claim=8)], 1),
     "fused-two-passes": ([study("queued", 50, 16, slots_per_claim=8)], 2),
-    "fused-a-pass-and-a-part": ([study("running", 50, 12, n_running=8, slots_per_claim=8)], 2),
+    "fused-a-pass-and-a-part": (
+        [study("running", 50, 12, n_running=8, slots_per_claim=8, per_worker=8)],
+        2,
+    ),
+    # a member of a pass of 8 pruned early: its slot is open, the pass still runs on one worker
+    "fused-a-member-given-back": (
+        [study("running", 50, 8, n_done=1, n_running=7, slots_per_claim=8, per_worker=8)],
+        2,
+    ),
     "fused-last-trials": ([study("running", 50, 16, n_done=45, slots_per_claim=8)], 1),
     "fused-stopped-trials-finishing": (
-        [study("running", 50, 16, n_done=3, n_running=8, stopped_by="patience", slots_per_claim=8)],
+        [
+            study(
+                "running",
+                50,
+                16,
+                n_done=3,
+                n_running=8,
+                stopped_by="patience",
+                slots_per_claim=8,
+                per_worker=8,
+            )
+        ],
         1,
     ),
     "fused-drained": ([study("running", 50, 8, n_done=50, slots_per_claim=8)], 0),
@@ -120,10 +161,9 @@ CASES["all-at-once"] = (
 @pytest.mark.parametrize("case", list(CASES))
 def test_scaler_query_counts_the_slots_workers_could_use(engine: Engine, case: str) -> None:
     rows, expected = CASES[case]
-    studies = Table("regtune_studies", MetaData(), autoload_with=engine)
     with engine.connect() as connection, connection.begin() as transaction:
         if rows:
-            connection.execute(insert(studies), rows)
+            insert_studies(connection, rows)
         assert wanted_workers(connection) == expected
         # what KEDA's scaler reads (on PostgreSQL, the chart's query): one row of one number
         query = SCALER_QUERY if engine.dialect.name == "postgresql" else scaler_query("sqlite")
@@ -141,12 +181,11 @@ def test_a_deadline_is_read_on_utc_whatever_the_sessions_time_zone(
     now = datetime.now(UTC).replace(tzinfo=None)
     soon = study("running", 10, 4, n_done=3, n_running=1, deadline=now + timedelta(hours=1))
     late = study("running", 10, 4, n_done=3, n_running=1, deadline=now - timedelta(hours=1))
-    studies = Table("regtune_studies", MetaData(), autoload_with=engine)
     with engine.connect() as connection, connection.begin() as transaction:
         if engine.dialect.name == "postgresql":
             connection.execute(text(f"SET LOCAL TimeZone = '{zone}'"))
-        connection.execute(insert(studies), [soon])
+        insert_studies(connection, [soon])
         assert wanted_workers(connection) == 4  # its slots are open for another hour
-        connection.execute(insert(studies), [late])
+        insert_studies(connection, [late])
         assert wanted_workers(connection) == 4 + 1  # the other's running trial only
         transaction.rollback()

@@ -30,13 +30,17 @@ def scaler_query(dialect: str) -> str:
 
 
 _QUERY = f"""\
-SELECT COALESCE(SUM((CASE
+SELECT COALESCE(SUM((
+    SELECT COUNT(DISTINCT busy.worker_id) FROM regtune_claims AS busy
+    WHERE busy.study_id = regtune_studies.id AND NOT busy.reserved
+) + (CASE
     WHEN n_trials - n_done <= 0 OR max_parallel <= 0 THEN 0
-    WHEN (stopped_by IS NOT NULL OR deadline <= {{utc_now}}) AND n_running < max_parallel
-        THEN n_running
-    WHEN stopped_by IS NOT NULL OR deadline <= {{utc_now}} THEN max_parallel
-    WHEN n_trials - n_done < max_parallel THEN n_trials - n_done
-    ELSE max_parallel
+    WHEN stopped_by IS NOT NULL OR deadline <= {{utc_now}} THEN 0
+    WHEN n_trials - n_done < max_parallel AND n_trials - n_done > n_running
+        THEN n_trials - n_done - n_running
+    WHEN n_trials - n_done >= max_parallel AND max_parallel > n_running
+        THEN max_parallel - n_running
+    ELSE 0
 END + COALESCE(slots_per_claim, 1) - 1) / COALESCE(slots_per_claim, 1)), 0) + (
     SELECT COUNT(*) FROM regtune_studies AS done
     WHERE done.status = '{StudyStatus.COMPLETED.value}'
@@ -52,12 +56,13 @@ FROM regtune_studies
 WHERE status IN ({", ".join(f"'{status}'" for status in ACTIVE)})
 """
 SCALER_QUERY = scaler_query("postgresql")
-"""For each queued or running study, ``min(max_parallel, n_trials - n_done)``, never negative:
-the slots being run plus the slots open, each study capped by its ``max_parallel`` (a study its
-stop rule stopped, ``budget.stop``, or whose deadline, ``budget.timeout_s``, passed opens no
-slot: only its running ones count, as no claim takes one), divided by the slots one worker's
-claim takes (``slots_per_claim``: a fused pass's members; 1 for a row without it), rounded up,
-and summed;
+"""For each queued or running study, the workers running its trials (its claims', λ paths'
+reserved points aside) plus the workers its open slots want: ``min(max_parallel, n_trials -
+n_done)`` less the slots running, never negative (a study its stop rule stopped,
+``budget.stop``, or whose deadline, ``budget.timeout_s``, passed opens none: no claim takes
+one), divided by the slots one worker's claim takes (``slots_per_claim``: a fused pass's
+members; 1 for a row without it), rounded up; summed. A fused pass that gave back a member's
+slot early (pruned) still counts as its one worker, and the open slot wants another;
 plus one for each completed study whose best model is still to be saved (a refit a stopped
 worker left, or one waiting out a failed try's back-off), as ``studies_missing_a_model`` finds
 them, so a pool scaled to zero keeps a worker to catch up.
