@@ -205,6 +205,8 @@ def setup(*, fmt: LogFormat = "auto", level: str = "INFO", stream: TextIO | None
         # regtune opts into Optuna's experimental heartbeat on purpose: no warning per process
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     handler.addFilter(AtLeast(logging.getLevelName(level)))
+    if logging.getLevelName(level) > logging.INFO:  # Optuna makes no INFO line to drop
+        optuna.logging.set_verbosity(logging.getLevelName(level))
     logging.captureWarnings(True)  # warnings become log lines too
     optuna.logging.disable_default_handler()
     optuna.logging.enable_propagation()

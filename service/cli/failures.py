@@ -82,7 +82,8 @@ def _not_a_database(exc: Exception) -> str | None:
     from regtune.service.store.backoff import error_chain
 
     if not any(
-        isinstance(error, sqlite3.DatabaseError) and error.sqlite_errorcode == sqlite3.SQLITE_NOTADB
+        # sqlite3.ProgrammingError is a DatabaseError without an error code
+        getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_NOTADB
         for error in error_chain(exc)
     ):
         return None

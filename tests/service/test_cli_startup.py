@@ -163,3 +163,13 @@ def test_a_file_that_is_not_a_database_is_one_line_and_a_setting(
         f"exist yet, got 'sqlite:///{not_a_database}'"
     ], result.stderr
     assert not_a_database.read_text() == "a,b\n"  # left as it was
+
+
+def test_a_sqlite_error_without_an_error_code_is_no_setting_to_change() -> None:
+    """``sqlite3.ProgrammingError`` ("Cannot operate on a closed database") is a DatabaseError
+    without ``sqlite_errorcode``: reading it raised an AttributeError that buried the error."""
+    import sqlite3
+
+    from regtune.service.cli.failures import _not_a_database
+
+    assert _not_a_database(sqlite3.ProgrammingError("Cannot operate on a closed database")) is None

@@ -94,3 +94,35 @@ def test_the_slots_one_claim_takes_are_as_many_members_as_fit(apps: Apps) -> Non
     most = cost.fused_width(fit, cost.shape_of(fit), budget, asked=64)
     assert 1 < most < 64
     assert studies.get_row(created.json()["id"]).slots_per_claim == most
+
+
+def test_the_slots_column_comes_and_goes_with_its_migration_and_claims_stay(
+    database_url: str,
+) -> None:
+    """Migration 0009 adds ``regtune_studies.slots_per_claim`` and its downgrade drops it in
+    place: a copy of the table would drop the old one, and SQLite's cascade its claims."""
+    from sqlalchemy import inspect, text
+
+    from regtune.service.store.clock import utcnow
+    from regtune.service.store.db import make_engine, transaction
+    from regtune.service.store.migrate import upgrade
+    from regtune.service.store.tables import ClaimRow
+    from tests.service.test_schema_privileges import _downgrade
+    from tests.support import study_row
+
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    try:
+        with transaction(engine) as session:
+            session.add(study_row("claimed", 1, "running", n_running=1))
+            session.flush()
+            session.add(ClaimRow(study_id="claimed", worker_id="w", seq=1, claimed_at=utcnow()))
+        _downgrade(database_url, "0008")
+        with engine.connect() as connection:
+            columns = {c["name"] for c in inspect(connection).get_columns("regtune_studies")}
+            claims = connection.execute(text("SELECT count(*) FROM regtune_claims")).scalar()
+        assert "slots_per_claim" not in columns
+        assert claims == 1
+        upgrade(database_url)
+    finally:
+        engine.dispose()
