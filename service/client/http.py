@@ -520,9 +520,9 @@ class Client:
         how it saw the study last.
 
         An API that is away (``unavailable``: restarted, its database down) is asked again, with
-        backoff, for up to ``patience`` seconds (default ``OUTAGE_PATIENCE``), then its last
-        error is raised; ``on_outage`` (default: a logged warning) hears once that it is away,
-        and once that it is back.
+        backoff, for up to ``patience`` seconds (default ``OUTAGE_PATIENCE``) and never past
+        ``timeout``, then its last error is raised; ``on_outage`` (default: a logged warning)
+        hears once that it is away, and once that it is back.
         """
         if not poll > 0:  # 0 would ask the API for the study in a tight loop
             raise ValueError(f"poll must be > 0 seconds, got {poll=}")
@@ -533,7 +533,8 @@ class Client:
             hold = max(0.001, min(poll, STUDY_WAIT_MAX, deadline - asked))
             study = self._through_outages(
                 partial(self.study, study_id, fresh=True, hold=hold),
-                patience=OUTAGE_PATIENCE if patience is None else patience,
+                # never past the wait's own timeout
+                patience=min(OUTAGE_PATIENCE if patience is None else patience, deadline - asked),
                 say=on_outage or log.warning,
             )
             if on_update is not None:

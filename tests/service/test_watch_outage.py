@@ -7,6 +7,7 @@ it is back; an API that stays away ends the watch with the Ctrl-C line and its o
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -90,6 +91,21 @@ def test_the_clients_wait_gives_up_on_an_api_that_stays_away(api: TestClient) ->
     assert len(said) == 1 and said[0].endswith(
         "asking again for up to 0.5 s (the study keeps running on the server)"
     )
+
+
+def test_the_clients_wait_keeps_to_its_timeout_through_an_outage(api: TestClient) -> None:
+    """``wait(timeout=0.5)`` asked an API that was away again for the whole ``patience`` (300 s
+    by default), past its own timeout: it now asks for what is left of the timeout."""
+    study_id = api.post("/v1/studies", json=STUDY).json()["id"]
+    said: list[str] = []
+    transport = httpx.MockTransport(gone_after_first(api))
+    with Client("http://regtune.test", transport=transport) as rt:
+        rt.study(study_id)
+        with pytest.raises(ApiUnreachable):
+            rt.wait(study_id, timeout=0.5, poll=0.1, patience=60, on_outage=said.append)
+    (away,) = said
+    asked_for = float(re.search(r"asking again for up to ([0-9.e-]+) s", away).group(1))  # type: ignore[union-attr]
+    assert asked_for <= 0.5, away
 
 
 def watched(
