@@ -46,12 +46,15 @@ def _warn_of_stored_keys() -> None:
     a 401 on every request and a 403 on /metrics are not the first sign of it."""
     from regtune.service.settings import get_settings
     from regtune.service.store.backoff import TRANSIENT
+    from regtune.service.store.db import close_database
     from regtune.service.store.repos.keys import stored_keys_warning
 
     try:
         warning = stored_keys_warning(get_settings())
     except TRANSIENT:  # away again since the migration: the API waits for it as it serves
         return
+    finally:  # the supervisor serves no request: it keeps no connection for its lifetime
+        close_database()
     if warning is not None:
         logging.getLogger("regtune.api").warning("%s", warning)
 
