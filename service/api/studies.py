@@ -107,10 +107,12 @@ def admit(data: Any, *, tenant: str, settings: Settings) -> StudySpec:
     Only a definition naming an uploaded dataset reads the database. A sampler seed left out
     stays out here: ``studies.create_study`` draws it when it stores the study.
     """
-    return admitted(data, tenant=tenant, settings=settings)[0]
+    return admit_with_shape(data, tenant=tenant, settings=settings)[0]
 
 
-def admitted(data: Any, *, tenant: str, settings: Settings) -> tuple[StudySpec, cost.DataShape]:
+def admit_with_shape(
+    data: Any, *, tenant: str, settings: Settings
+) -> tuple[StudySpec, cost.DataShape]:
     """``admit``'s definition, and the shape of its data."""
     try:
         spec = StudySpec.model_validate(data)
@@ -138,7 +140,7 @@ def admitted(data: Any, *, tenant: str, settings: Settings) -> tuple[StudySpec, 
 
 def _create(data: Any, tenant: str) -> StudyOut:
     settings = get_settings()
-    spec, shape = admitted(data, tenant=tenant, settings=settings)
+    spec, shape = admit_with_shape(data, tenant=tenant, settings=settings)
     row = studies.create_study(
         spec,
         tenant=tenant,
