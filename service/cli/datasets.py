@@ -11,6 +11,7 @@ from rich.text import Text
 from regtune.service.cli.output import (
     JsonOpt,
     KeyOpt,
+    OffsetOpt,
     UrlOpt,
     call,
     console,
@@ -19,8 +20,8 @@ from regtune.service.cli.output import (
     listing,
     print_json,
     print_table,
+    shown_of,
 )
-from regtune.service.cli.studies import OffsetOpt, shown_of
 
 app = typer.Typer(no_args_is_help=True, help="Upload and list your own datasets.")
 
@@ -110,9 +111,7 @@ def list_datasets(
         return
     items = page.items
     table = listing(
-        [d.id for d in items],
-        [d.name for d in items],
-        *("target", "task", "rows", "features", "uploaded (UTC)"),
+        [d.id for d in items], *("target", "task", "rows", "features", "uploaded (UTC)")
     )
     for d in items:
         table.add_row(  # names and targets are the uploader's text, never rich markup

@@ -57,10 +57,10 @@ def id_column(header: str, values: list[str]) -> Column:
     )
 
 
-def listing(ids: list[str], names: list[str], *headers: str) -> Table:
+def listing(ids: list[str], *headers: str) -> Table:
     """A table of things by id and name, then ``headers``: on a terminal, ids are never cut,
-    names are cut (with an ellipsis) to fit, at most ``NAME_WIDTH`` (see ``print_table``)."""
-    del names  # measured with the rest of the table once it is filled (``fitted``)
+    names are cut (with an ellipsis) to fit, at most ``NAME_WIDTH`` (see ``print_table``),
+    measured with the rest of the table once it is filled (``fitted``)."""
     return Table(id_column("id", ids), Column("name", no_wrap=True, overflow="ellipsis"), *headers)
 
 
@@ -146,6 +146,17 @@ def _shared(
 UrlOpt = Annotated[str | None, typer.Option("--url", envvar="REGTUNE_URL", help="API base URL.")]
 KeyOpt = Annotated[str | None, typer.Option("--key", envvar="REGTUNE_KEY", help="API key.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+OffsetOpt = Annotated[int, typer.Option(help="Skip this many.")]
+
+
+def shown_of(shown: int, total: int, noun: str, *, offset: int) -> str:
+    """A listing's footer, ``2 of 5 studies``, and where the next ones start when there are
+    more: ``(the next ones: --offset 2)``."""
+    said = f"{shown} of {total} {noun}"
+    if offset + shown < total:
+        said += f" (the next ones: --offset {offset + shown})"
+    return said
+
 
 T = TypeVar("T")
 

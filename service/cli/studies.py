@@ -19,6 +19,7 @@ from regtune.service.api.schemas import BestTrial, ExtendedStudy, StudyOut
 from regtune.service.cli.output import (
     JsonOpt,
     KeyOpt,
+    OffsetOpt,
     UrlOpt,
     call,
     console,
@@ -31,6 +32,7 @@ from regtune.service.cli.output import (
     params,
     print_json,
     print_table,
+    shown_of,
     sorted_by_name,
 )
 from regtune.service.cli.watching import follow, stopped_rewriting
@@ -70,16 +72,6 @@ ProgressPollOpt = Annotated[
 WatchOpt = Annotated[
     bool, typer.Option("--watch", "-w", help="Show live progress until the study ends.")
 ]
-OffsetOpt = Annotated[int, typer.Option(help="Skip this many.")]
-
-
-def shown_of(shown: int, total: int, noun: str, *, offset: int) -> str:
-    """A listing's footer, ``2 of 5 studies``, and where the next ones start when there are
-    more: ``(the next ones: --offset 2)``."""
-    said = f"{shown} of {total} {noun}"
-    if offset + shown < total:
-        said += f" (the next ones: --offset {offset + shown})"
-    return said
 
 
 def _validation(study: StudyOut) -> Validation:
@@ -221,7 +213,7 @@ def list_studies(
     whose = len({s.tenant for s in items}) > 1  # the admin key's listing of several tenants
     headers = ["tenant"] if whose else []
     headers += ["status", "done", "running", "created (UTC)"]
-    table = listing([s.id for s in items], [s.name for s in items], *headers)
+    table = listing([s.id for s in items], *headers)
     for s in items:
         table.add_row(
             s.id,
