@@ -20,6 +20,7 @@ from typing import Any
 
 import optuna
 import pytest
+from fastapi.testclient import TestClient
 from optuna.trial import TrialState
 from sqlalchemy import update
 
@@ -75,6 +76,24 @@ def swept_in_trial_0(spec: StudySpec, *, stop_check: StopCheck) -> Callable[[opt
     return objective
 
 
+def completed_without_errors(
+    api: TestClient, body: dict[str, Any], caplog: pytest.LogCaptureFixture, *, n_done: int
+) -> optuna.Study:
+    """``body`` created and run to its end by a worker in this process, its lines in
+    ``caplog``: completed with ``n_done`` trials, no error counted, no slot held."""
+    created = api.post("/v1/studies", json=body)
+    assert created.status_code == 201, created.text
+    study_id = created.json()["id"]
+    with caplog.at_level(logging.INFO):
+        shown = run_to_the_end(api, study_id, timeout=300)
+    assert shown["status"] == "completed", shown
+    with transaction() as session:
+        row = session.get(StudyRow, study_id)
+        assert row is not None and (row.n_errors, row.n_done, row.n_running) == (0, n_done, 0)
+        assert session.query(ClaimRow).count() == 0
+    return optuna.load_study(study_name=shown["optuna_study_name"], storage=get_storage())
+
+
 @pytest.mark.parametrize("then", ["returns", "reports", "raises"])
 def test_a_trial_failed_by_a_sweep_while_its_worker_was_silent_counts_no_error(
     apps: Apps,
@@ -85,19 +104,7 @@ def test_a_trial_failed_by_a_sweep_while_its_worker_was_silent_counts_no_error(
     monkeypatch.setattr(running, "FLUSH_SECONDS", 0.0)  # a report is written as it is made
     api = apps(objective_factory=f"{__name__}:swept_in_trial_0", **SILENT)
     body = STUDY | {"name": then, "budget": {"n_trials": 3, "max_parallel": 1, "max_retries": 1}}
-    created = api.post("/v1/studies", json=body)
-    assert created.status_code == 201, created.text
-    study_id = created.json()["id"]
-
-    with caplog.at_level(logging.INFO):
-        shown = run_to_the_end(api, study_id, timeout=300)
-
-    assert shown["status"] == "completed", shown
-    with transaction() as session:
-        row = session.get(StudyRow, study_id)
-        assert row is not None and (row.n_errors, row.n_done, row.n_running) == (0, 3, 0)
-        assert session.query(ClaimRow).count() == 0
-    study = optuna.load_study(study_name=shown["optuna_study_name"], storage=get_storage())
+    study = completed_without_errors(api, body, caplog, n_done=3)
     trials = study.get_trials(deepcopy=False)
     swept, *others = trials
     assert swept.state == TrialState.FAIL
@@ -128,19 +135,7 @@ def test_a_fused_member_failed_by_a_sweep_hands_the_others_back_uncounted(
     body = mlp_study("fused-swept", 4, fused_trials=4)
     body["search_space"]["batch_size"] = 64  # one structure: the four train together
     body["budget"] |= {"max_retries": 1}
-    created = api.post("/v1/studies", json=body)
-    assert created.status_code == 201, created.text
-    study_id = created.json()["id"]
-
-    with caplog.at_level(logging.INFO):
-        shown = run_to_the_end(api, study_id, timeout=300)
-
-    assert shown["status"] == "completed", shown
-    with transaction() as session:
-        row = session.get(StudyRow, study_id)
-        assert row is not None and (row.n_errors, row.n_done, row.n_running) == (0, 4, 0)
-        assert session.query(ClaimRow).count() == 0
-    study = optuna.load_study(study_name=shown["optuna_study_name"], storage=get_storage())
+    study = completed_without_errors(api, body, caplog, n_done=4)
     first, second = study.get_trials(deepcopy=False)[:4], study.get_trials(deepcopy=False)[4:]
     assert [t.state for t in first] == [TrialState.FAIL] * 4, first
     assert "stopped sending heartbeats" in first[0].user_attrs["error"], first[0].user_attrs
