@@ -122,7 +122,7 @@ def _claim_until_done(
             _run_one_trial(storage, optuna_name, ran)
             with lock:
                 held.value -= 1
-            finish(engine, claim_id=taken.id, study_id=taken.study_id)
+            finish(engine, claim_id=taken.id, study_id=taken.study_id, seq=taken.seq)
             ran += 1
     finally:
         engine.dispose()
@@ -223,17 +223,17 @@ def test_budget_and_parallel_limits_are_checked_by_the_claim(db: Db) -> None:
     assert first is not None and second is not None
     assert claim(engine=db.engine, worker_id="w") is None  # max_parallel = 2
     _run_one_trial(db.storage, row.optuna_name, 0)
-    finish(engine=db.engine, claim_id=first.id, study_id=row.id)
+    finish(engine=db.engine, claim_id=first.id, study_id=row.id, seq=first.seq)
     assert _row(db, row.id).n_done == 1
     third = claim(engine=db.engine, worker_id="w")
     assert third is not None and third.seq == 3
     assert claim(engine=db.engine, worker_id="w") is None  # n_done + n_running = 3 = n_trials
     # finishing twice gives nothing back twice
-    finish(engine=db.engine, claim_id=first.id, study_id=row.id)
+    finish(engine=db.engine, claim_id=first.id, study_id=row.id, seq=first.seq)
     assert _row(db, row.id).n_running == 2
     for taken in (second, third):
         _run_one_trial(db.storage, row.optuna_name, 0)
-        finish(engine=db.engine, claim_id=taken.id, study_id=row.id)
+        finish(engine=db.engine, claim_id=taken.id, study_id=row.id, seq=taken.seq)
     final = _row(db, row.id)
     assert (final.n_done, final.n_running, final.status) == (3, 0, "completed")
     assert claim(engine=db.engine, worker_id="w") is None
@@ -269,7 +269,7 @@ def test_several_slots_of_one_study_are_taken_within_its_budget_and_parallel_lim
     assert taking.claim_slots(db.engine, worker_id="w", slots=2) == []
     for t in taken:
         _run_one_trial(db.storage, row.optuna_name, 0)
-        finish(engine=db.engine, claim_id=t.id, study_id=row.id)
+        finish(engine=db.engine, claim_id=t.id, study_id=row.id, seq=t.seq)
     # the budget: 3 done, 2 left, whatever was asked
     rest = taking.claim_slots(db.engine, worker_id="w", slots=8)
     assert len(rest) == 2 and _row(db, row.id).n_running == 2
@@ -343,7 +343,7 @@ def test_dead_workers_slots_are_released_and_live_ones_kept(db: Db) -> None:
     assert _row(db, row.id).n_running == 2
     assert [w.id for w in workers.live(engine=db.engine)] == ["alive"]
     # The dead worker's late finish must not give the slot back a second time.
-    finish(engine=db.engine, claim_id=dead.id, study_id=row.id)
+    finish(engine=db.engine, claim_id=dead.id, study_id=row.id, seq=dead.seq)
     assert _row(db, row.id).n_running == 2
 
 
@@ -480,7 +480,7 @@ def test_a_path_reserves_its_points_within_the_budget_but_not_max_parallel(db: D
     second = claim(engine=db.engine, worker_id="other")
     assert second is None  # max_parallel: the first path's claim still runs
     db.storage.set_trial_state_values(trial_id, optuna.trial.TrialState.COMPLETE, [0.0])
-    finish(engine=db.engine, claim_id=first.id, study_id=row.id)
+    finish(engine=db.engine, claim_id=first.id, study_id=row.id, seq=first.seq)
     assert _row(db, row.id).n_done == 5
 
 

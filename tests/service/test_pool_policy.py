@@ -82,7 +82,7 @@ def test_a_tenants_running_trials_are_capped_across_its_studies(db: Db) -> None:
     assert running_of(db, "other") == CAP
     # a slot given back is claimable again, and only one
     first = next(c for c in won if c.study_id == greedy[0].id or c.study_id == greedy[1].id)
-    finishing.finish(db.engine, claim_id=first.id, study_id=first.study_id)
+    finishing.finish(db.engine, claim_id=first.id, study_id=first.study_id, seq=first.seq)
     again = [taking.claim(db.engine, worker_id="w", tenant_max_running=CAP) for _ in range(3)]
     assert sum(c is not None for c in again) == 1
     assert running_of(db, "greedy") == CAP

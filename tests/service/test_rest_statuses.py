@@ -220,7 +220,9 @@ def _failed(api: TestClient) -> str:
     body = {**definition("failed"), "budget": {"n_trials": 2, "max_retries": 0}}
     study_id = _create(api, body)
     (claim,) = taking.claim_slots(worker_id="statuses", slots=1, study_id=study_id)
-    finishing.finish(claim_id=claim.id, study_id=study_id, error="the trainer diverged")
+    finishing.finish(
+        claim_id=claim.id, study_id=study_id, seq=claim.seq, error="the trainer diverged"
+    )
     assert api.get(f"/v1/studies/{study_id}").json()["status"] == "failed"
     return study_id
 

@@ -117,7 +117,7 @@ def _run(db: Db, taken: Claim) -> optuna.trial.FrozenTrial:
     study = optuna.load_study(study_name=taken.optuna_name, storage=db.storage)
     trial = study.ask(X)
     study.tell(trial, 1.0)
-    finish(db.engine, claim_id=taken.id, study_id=taken.study_id)
+    finish(db.engine, claim_id=taken.id, study_id=taken.study_id, seq=taken.seq)
     return study._storage.get_trial(trial._trial_id)
 
 
@@ -209,7 +209,7 @@ def test_a_live_worker_whose_trial_a_sweep_failed_leaves_its_slot_to_the_sweep(d
 
     _fail_stale_trial(study, trial._trial_id)  # sweep, first write
     finish(
-        db.engine, claim_id=taken.id, study_id=row.id, failed_by_sweep=GRACE
+        db.engine, claim_id=taken.id, study_id=row.id, seq=taken.seq, failed_by_sweep=GRACE
     )  # tell refused: finish
     assert claim(db.engine, worker_id="alive") is None  # the slot waits for the retry
     retry_stale_trial(study, copy.deepcopy(storage.get_trial(trial._trial_id)))  # second write
@@ -221,7 +221,7 @@ def test_a_live_worker_whose_trial_a_sweep_failed_leaves_its_slot_to_the_sweep(d
     other, _ = _study(db, 1)
     mine = claim(db.engine, worker_id="slow")
     assert mine is not None
-    finish(db.engine, claim_id=mine.id, study_id=other.id, failed_by_sweep=GRACE)
+    finish(db.engine, claim_id=mine.id, study_id=other.id, seq=mine.seq, failed_by_sweep=GRACE)
     assert _row(db, other.id).n_running == 0
 
 

@@ -209,7 +209,9 @@ def test_two_tells_that_finish_their_slots_at_once_count_both(database_url: str)
         session.execute(
             update(trials).where(trials.c.trial_id == trial_id).values(state=TrialState.COMPLETE)
         )
-        finishing.finish_in(session, claim_id=claim.id, study_id=row.id, now=utcnow(), told=True)
+        finishing.finish_in(
+            session, claim_id=claim.id, study_id=row.id, seq=claim.seq, now=utcnow(), told=True
+        )
 
     tell_and_finish(first, asked[0], taken[0])  # holds the study row until it commits
     racer = threading.Thread(target=tell_and_finish, args=(second, asked[1], taken[1]))

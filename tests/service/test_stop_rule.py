@@ -343,7 +343,9 @@ def test_a_stopped_study_takes_no_claim_while_its_running_trials_finish_and_coun
             trial = study.ask()
             study.tell(trial, value)
             told = stopping.Finished(TrialState.COMPLETE, value, trial.number)
-            return finish(engine, claim_id=slot.id, study_id=row.id, stop=Stopping(rule, told))
+            return finish(
+                engine, claim_id=slot.id, study_id=row.id, seq=slot.seq, stop=Stopping(rule, told)
+            )
 
         assert tell(first, 0.4) is False  # the goal is met; the second trial still runs
         stopped = read_row_now(row.id)

@@ -51,7 +51,7 @@ def finish(
     *,
     claim_id: int,
     study_id: str,
-    seq: int | None = None,
+    seq: int,
     error: str | None = None,
     now: datetime | None = None,
     failed_by_sweep: timedelta | None = None,
@@ -59,10 +59,9 @@ def finish(
 ) -> bool:
     """Give the slot back and bring ``n_done`` up to date; complete or fail the study if due.
 
-    ``seq``: the claim's (``Claim.seq``), which a worker gives: only the claim it took is
-    given back (``held``), never another claim SQLite gave its id to once the sweep released
-    it; without it, the row of ``claim_id``. ``error`` counts only with the slot this call
-    gives back: a slot the sweep released, the sweep counted.
+    ``seq``: the claim's (``Claim.seq``): only the claim taken is given back (``held``), never
+    another claim SQLite gave its id to once the sweep released it. ``error`` counts only with
+    the slot this call gives back: a slot the sweep released, the sweep counted.
 
     ``failed_by_sweep`` (the grace period) is for a slot whose trial a sweep failed as stale
     while this worker ran it: if that sweep has not queued the retry yet, the slot is handed to
@@ -93,7 +92,7 @@ def finish_in(
     claim_id: int,
     study_id: str,
     now: datetime,
-    seq: int | None = None,
+    seq: int,
     error: str | None = None,
     failed_by_sweep: timedelta | None = None,
     told: bool = False,
@@ -104,10 +103,8 @@ def finish_in(
     either)."""
     session.flush()  # the statements below run on the session's connection
     connection = session.connection()
-    this_claim = (
-        (ClaimRow.id == claim_id,) if seq is None else held(claim_id, study_id=study_id, seq=seq)
-    )
-    release = _release(exact=seq is not None)
+    this_claim = held(claim_id, study_id=study_id, seq=seq)
+    release = _release()
     if failed_by_sweep is not None:
         claimed_at = session.scalar(select(ClaimRow.claimed_at).where(*this_claim))
         if claimed_at is not None:
@@ -131,12 +128,9 @@ def finish_in(
 
 
 @cache
-def _release(*, exact: bool) -> Any:
-    """The DELETE that gives the slot back: the claim taken (``held``) if ``exact``, else the
-    row of its id."""
-    if exact:
-        return delete(ClaimRow).where(*held(CLAIM_ID, study_id=STUDY, seq=SEQ))
-    return delete(ClaimRow).where(ClaimRow.id == CLAIM_ID)
+def _release() -> Any:
+    """The DELETE that gives the slot back: the claim taken (``held``)."""
+    return delete(ClaimRow).where(*held(CLAIM_ID, study_id=STUDY, seq=SEQ))
 
 
 @cache
