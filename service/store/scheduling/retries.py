@@ -100,11 +100,12 @@ def retry_stale_trial(
     budget = _budget_of(engine, study_id_of(study))
     # the lines name this study and trial, not the ids of whatever the sweeping process runs
     with logs.context(study_id=budget.study_id, trial=trial.number):
-        _retry(study, trial, budget, why=why)
+        _retry(study, trial, budget, engine, why=why)
 
 
-def _retry(study: optuna.Study, trial: FrozenTrial, budget: _Budget, *, why: str) -> None:
-    engine = engine_of(study)
+def _retry(
+    study: optuna.Study, trial: FrozenTrial, budget: _Budget, engine: Engine, *, why: str
+) -> None:
     if budget.status is not None and budget.status not in ACTIVE:
         error = f"{why}; not retried: the study is {budget.status}"
         note_trial_error(engine, trial_id_of(trial), error)
@@ -118,10 +119,7 @@ def _retry(study: optuna.Study, trial: FrozenTrial, budget: _Budget, *, why: str
     log.warning("study %s trial %d failed: %s", study.study_name, trial.number, error)
     if not retried:  # these parameters kill workers
         number = trial.system_attrs.get(FAILED_TRIAL_ATTR, trial.number)
-        killed = fail_study_killed_by(
-            study_id_of(study), number=number, deaths=deaths, engine=engine
-        )
-        if killed:
+        if fail_study_killed_by(study_id_of(study), number=number, deaths=deaths, engine=engine):
             with logs.context(study_id=budget.study_id, trial=number):  # the trial it names
                 log.error(
                     "study %s failed: trial %d killed its worker %d %s",
