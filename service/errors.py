@@ -113,8 +113,9 @@ class SchemaChangeRefused(DomainError):
 
 class LoginRefused(DomainError):
     """PostgreSQL refused the login of the role regtune connects as (a wrong password, an
-    unknown role, no ``pg_hba.conf`` entry for it): the same login is refused every time, so
-    waiting or retrying would change nothing."""
+    unknown role, no ``pg_hba.conf`` entry for it), or has no database of the name regtune
+    connects to: the same login is refused every time, so waiting or retrying would change
+    nothing."""
 
 
 class DefinitionTooNew(DomainError):

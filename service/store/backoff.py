@@ -121,6 +121,9 @@ _ENGLISH_REFUSALS = (
     r"authentication failed|no pg_hba\.conf entry|pg_hba\.conf rejects|no password supplied"
     r'|role "[^"]*" does not exist|is not permitted to log in'
 )
+_MISSING_DATABASE = 'database "%s" does not exist'
+"""The server's English words for a connection to a database it does not have (SQLSTATE
+3D000, which libpq does not give for a connection that failed to open)."""
 
 
 @functools.cache
@@ -131,35 +134,57 @@ def _login_refusals() -> re.Pattern[str]:
     fails (some 200 templates: 13 ms), not by every process that imports this module."""
     from regtune.service.store.login_refusals import TRANSLATED
 
-    translated = (
-        re.escape(template).replace("%s", ".*?")
-        for templates in TRANSLATED.values()
-        for template in templates
-    )
+    translated = (_pattern(template) for templates in TRANSLATED.values() for template in templates)
     return re.compile("|".join([_ENGLISH_REFUSALS, *translated]))
+
+
+@functools.cache
+def _missing_databases() -> re.Pattern[str]:
+    """The server's words for a database it does not have, in every language it speaks."""
+    from regtune.service.store.login_refusals import MISSING_DATABASE
+
+    templates = [_MISSING_DATABASE, *MISSING_DATABASE.values()]
+    return re.compile("|".join(_pattern(template) for template in templates))
+
+
+def _pattern(template: str) -> str:
+    """A server message template as a pattern, each ``%s`` any words."""
+    return re.escape(template).replace("%s", ".*?")
 
 
 def login_refusal(exc: BaseException) -> str | None:
     """The database's words if ``exc`` is a refused login (wrong password, unknown role, no
-    ``pg_hba.conf`` entry): not an outage, so no wait ends it; else None."""
+    ``pg_hba.conf`` entry) or a connection to a database the server does not have: not an
+    outage, so no wait ends it; else None."""
     for error in error_chain(exc):
         lines = str(error).strip().splitlines()
-        if getattr(error, "sqlstate", None) in LOGIN_SQLSTATES or (
-            lines and _login_refusals().search(lines[0])
+        first = lines[0] if lines else ""
+        if (
+            getattr(error, "sqlstate", None) in LOGIN_SQLSTATES
+            or _login_refusals().search(first)
+            or _missing_databases().search(first)
         ):
-            words = lines[0] if lines else type(error).__name__
+            words = first or type(error).__name__
             return re.split(r"\bfailed: \w+:", words)[-1].rpartition("FATAL:")[2].strip()
     return None
 
 
 def refused_login(exc: BaseException, url: str) -> str | None:
     """One line for an operator if ``exc`` is a refused login to ``url`` (its role, its host,
-    what to check; no password), else None."""
+    what to check; no password) or a connection to a database the server does not have, else
+    None."""
     words = login_refusal(exc)
     if words is None:
         return None
     parsed = make_url(url)
     where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+    if _missing_databases().search(words):
+        name = parsed.database or "(default)"
+        return (
+            f"the database server at {where} has no database {name!r} ({words}): create it "
+            f"(CREATE DATABASE, or createdb) or name an existing one in REGTUNE_DATABASE_URL "
+            f"({hide_password(url)}); a database that does not exist is not waited for"
+        )
     return (
         f"the database at {where} refused the login of role {parsed.username or '(default)'!r} "
         f"({words}): check the user name and password in REGTUNE_DATABASE_URL "

@@ -1,8 +1,9 @@
 # ruff: noqa: E501
-"""PostgreSQL's words for a refused login, by language: what ``backoff.login_refusal``
-recognises when libpq gives no SQLSTATE (a connection that failed to open) and the
-server's ``lc_messages`` is not English. ``%s`` stands for a name. Written by
-``scripts/login_refusals.py`` from PostgreSQL 15's catalogs; do not edit."""
+"""PostgreSQL's words for a refused login, and for a database it does not have, by
+language: what ``backoff.login_refusal`` recognises when libpq gives no SQLSTATE (a
+connection that failed to open) and the server's ``lc_messages`` is not English. ``%s``
+stands for a name. Written by ``scripts/login_refusals.py`` from PostgreSQL 15's
+catalogs; do not edit."""
 
 TRANSLATED: dict[str, tuple[str, ...]] = {
     "de": (
@@ -261,4 +262,18 @@ TRANSLATED: dict[str, tuple[str, ...]] = {
         '角色 "%s" 不存在',
         '不允许角色"%s" 进行登录',
     ),
+}
+
+MISSING_DATABASE: dict[str, str] = {
+    "de": "Datenbank »%s« existiert nicht",
+    "es": "no existe la base de datos «%s»",
+    "fr": "la base de données « %s » n'existe pas",
+    "it": 'il database "%s" non esiste',
+    "ja": 'データベース"%s"は存在しません',
+    "ka": 'მონაცემთა ბაზა "%s" არ არსებობს',
+    "ko": '"%s" 데이터베이스 없음',
+    "ru": 'база данных "%s" не существует',
+    "sv": 'databasen "%s" existerar inte',
+    "uk": 'бази даних "%s" не існує',
+    "zh_CN": '数据库 "%s" 不存在',
 }

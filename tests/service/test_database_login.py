@@ -1,13 +1,15 @@
-"""A login PostgreSQL refuses (a wrong password, an unknown role) is no outage: every part
-that starts on the database says so in one line and exits 2, where the API and the workers
-waited for it for ever; a database that is away is still waited for
-(``test_cli_startup``)."""
+"""A login PostgreSQL refuses (a wrong password, an unknown role), or a database it does not
+have, is no outage: every part that starts on the database says so in one line and exits 2,
+where the API and the workers waited for it for ever; a database that is away is still waited
+for (``test_cli_startup``)."""
 
 from __future__ import annotations
 
 import psycopg
 import pytest
+from sqlalchemy.exc import OperationalError
 
+from regtune.service.store.backoff import refused_login
 from tests.pg import PostgresServer
 from tests.support import Processes, free_port, process_env, regtune, wait_for
 
@@ -86,3 +88,52 @@ def test_a_login_refused_in_another_language_is_one_line_and_exit_2(
         "retried"
     ], result.stderr
     assert "retrying" not in result.stderr, result.stderr
+
+
+def test_a_database_the_server_does_not_have_is_one_line_and_exit_2(
+    own_pg: PostgresServer, processes: Processes
+) -> None:
+    """A misspelt database name was taken for an outage: the API and the workers logged
+    "retrying" for ever."""
+    url = own_pg.url("regtnue")
+    for command in COMMANDS:
+        if command[0] != "worker":
+            command = [*command, "--port", str(free_port())]
+        result = processes.run(regtune(*command), env=process_env(url), timeout=120)
+
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert result.returncode == 2, (command, result.stderr)
+        assert errors == [
+            f"error: the database server at 127.0.0.1:{own_pg.port} has no database "
+            """'regtnue' (database "regtnue" does not exist): create it (CREATE DATABASE, or """
+            f"createdb) or name an existing one in REGTUNE_DATABASE_URL ({url}); a database "
+            "that does not exist is not waited for"
+        ], (command, result.stderr)
+        assert "retrying" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "connection failed: FATAL:  Datenbank »regtnue« existiert nicht",
+        'connection failed: FATAL:  数据库 "regtnue" 不存在',
+    ],
+)
+def test_a_database_missing_in_another_language_is_known_by_its_words(words: str) -> None:
+    """The server says it in its ``lc_messages``' language, and libpq gives no SQLSTATE."""
+    error = OperationalError("connect", {}, psycopg.OperationalError(words))
+
+    line = refused_login(error, "postgresql+psycopg://regtune:pw@db:5432/regtnue")
+
+    assert line is not None
+    assert line.startswith("the database server at db:5432 has no database 'regtnue' ("), line
+    assert "pw" not in line.replace("postgresql+psycopg", "")
+
+
+def test_a_refused_login_is_not_taken_for_a_missing_database() -> None:
+    words = 'connection failed: FATAL:  password authentication failed for user "regtune"'
+    error = OperationalError("connect", {}, psycopg.OperationalError(words))
+
+    line = refused_login(error, "postgresql+psycopg://regtune:pw@db:5432/regtune")
+
+    assert line is not None and "refused the login of role 'regtune'" in line, line

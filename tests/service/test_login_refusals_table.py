@@ -1,6 +1,7 @@
-"""The table of PostgreSQL's translated login refusals (``service/store/login_refusals.py``)
-is what ``scripts/login_refusals.py`` writes from the server catalogs installed here: a
-PostgreSQL whose catalogs changed words shows up as this test's difference."""
+"""The tables of PostgreSQL's translated login refusals and missing databases
+(``service/store/login_refusals.py``) are what ``scripts/login_refusals.py`` writes from the
+server catalogs installed here: a PostgreSQL whose catalogs changed words shows up as this
+test's difference."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from regtune.service.store.login_refusals import TRANSLATED
+from regtune.service.store.login_refusals import MISSING_DATABASE, TRANSLATED
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "login_refusals.py"
 LOCALES = Path("/usr/share/locale")
@@ -21,3 +22,4 @@ def test_the_table_is_what_the_installed_catalogs_say() -> None:
         pytest.skip(f"no {script['CATALOG']} under {LOCALES}")
     found = script["templates"](LOCALES)
     assert {language: tuple(words) for language, words in found.items()} == TRANSLATED
+    assert script["missing_database"](LOCALES) == MISSING_DATABASE
