@@ -5,9 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from regtune.service.api.schemas import Health
 from regtune.service.store.db import get_engine
+from regtune.service.store.migrate import VERSION_TABLE, head
 
 router = APIRouter(tags=["health"])
 
@@ -21,14 +23,47 @@ async def healthz() -> Health:
 @router.get(
     "/readyz",
     response_model=Health,
-    responses={503: {"model": Health, "description": "the database does not answer"}},
+    responses={
+        503: {
+            "model": Health,
+            "description": "the database does not answer, or does not hold the schema this "
+            "process serves (dropped, or another regtune's revision)",
+        }
+    },
 )
 def readyz() -> JSONResponse:
-    """200 when the database answers, 503 while it does not."""
+    """200 when the database answers at the schema revision this process serves, 503 while it
+    does not answer or holds another revision, or none."""
     try:
         with get_engine().connect() as connection:
-            connection.execute(text("SELECT 1"))
+            try:
+                found = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))
+                revisions = sorted(found.scalars())
+            except DBAPIError as exc:
+                if not _no_such_table(exc):
+                    raise
+                revisions = []  # the schema was dropped under this process
     except Exception as exc:
         body = Health(status="unavailable", database="down", detail=type(exc).__name__)
         return JSONResponse(status_code=503, content=body.model_dump())
+    if revisions != [head()]:
+        detail = (
+            f"the database's regtune schema is at revision {', '.join(revisions)}, where this "
+            f"process serves revision {head()}: a regtune of another version migrated it"
+            if revisions
+            else "the database holds no regtune schema (it was dropped): regtune migrate creates it"
+        )
+        body = Health(status="unavailable", database="up", detail=detail)
+        return JSONResponse(status_code=503, content=body.model_dump())
     return JSONResponse(status_code=200, content=Health(status="ok", database="up").model_dump())
+
+
+UNDEFINED_TABLE = "42P01"
+"""PostgreSQL's SQLSTATE for a table that does not exist."""
+
+
+def _no_such_table(exc: DBAPIError) -> bool:
+    """Whether ``exc`` says the table read does not exist (SQLite says it in words only)."""
+    return getattr(exc.orig, "sqlstate", None) == UNDEFINED_TABLE or "no such table" in str(
+        exc.orig
+    )

@@ -1,0 +1,47 @@
+"""``/readyz`` says ready only while the database holds the schema this process serves: a
+schema dropped under a running API, or migrated by another regtune version, takes it out of a
+load balancer's rotation (it answered 200 while every other request failed)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+from regtune.service.store.db import get_engine
+from regtune.service.store.migrate import VERSION_TABLE, head
+from tests.inprocess import Apps
+from tests.pg import BACKENDS, PostgresServer
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ready_only_at_the_schema_this_process_serves(
+    backend: str, apps: Apps, request: pytest.FixtureRequest
+) -> None:
+    if backend == "sqlite":
+        api = apps()
+    else:
+        server: PostgresServer = request.getfixturevalue("pg")
+        api = apps(database_url=server.create_database(f"t_{uuid.uuid4().hex[:12]}"))
+    assert api.get("/readyz").json() == {"status": "ok", "database": "up", "detail": None}
+
+    with get_engine().begin() as connection:
+        connection.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = 'f00dfeed'"))
+    other = api.get("/readyz")
+    assert other.status_code == 503, other.text
+    assert other.json() == {
+        "status": "unavailable",
+        "database": "up",
+        "detail": f"the database's regtune schema is at revision f00dfeed, where this process "
+        f"serves revision {head()}: a regtune of another version migrated it",
+    }
+
+    with get_engine().begin() as connection:
+        connection.execute(text(f"DROP TABLE {VERSION_TABLE}"))
+    dropped = api.get("/readyz")
+    assert dropped.status_code == 503, dropped.text
+    assert dropped.json()["detail"] == (
+        "the database holds no regtune schema (it was dropped): regtune migrate creates it"
+    )
+    assert api.get("/healthz").status_code == 200  # the process itself is alive
