@@ -41,6 +41,23 @@ def _refuse_open_bind(host: str) -> None:
         raise typer.Exit(2)
 
 
+def _refuse_taken_port(host: str, port: int) -> None:
+    """A port something else listens on is a setting to change, said in one line, not a
+    traceback after the migration and an "API on" line for an API that never served."""
+    from regtune.service.cli.serve import port_taken
+
+    taken = port_taken(host, port)
+    if taken:
+        err.print(
+            Text.assemble(
+                ("error: ", "bold red"),
+                f"cannot listen for the API on {host}:{port}: {taken} (is another regtune API "
+                "running?); stop it or choose another --port",
+            )
+        )
+        raise typer.Exit(2)
+
+
 def _warn_of_stored_keys() -> None:
     """Keys stored in the database keep keys on without REGTUNE_ADMIN_KEY: said at start, so that
     a 401 on every request and a 403 on /metrics are not the first sign of it."""
@@ -102,6 +119,7 @@ def api(
 
     _setup_logging()
     _refuse_open_bind(host)
+    _refuse_taken_port(host, port)  # before the wait: no "API on" line for a port in use
     _wait_and_migrate()  # before any API process starts: they find the schema ready
     _warn_of_stored_keys()
     logging.getLogger("regtune.api").info("API on http://%s:%d (docs at /docs)", host, port)

@@ -5,6 +5,7 @@ API process that cannot start fails ``regtune api``."""
 from __future__ import annotations
 
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -173,3 +174,30 @@ def test_a_sqlite_error_without_an_error_code_is_no_setting_to_change() -> None:
     from regtune.service.cli.failures import _not_a_database
 
     assert _not_a_database(sqlite3.ProgrammingError("Cannot operate on a closed database")) is None
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_api_on_a_port_in_use_is_one_line_and_a_setting(
+    tmp_path: Path, processes: Processes, workers: str
+) -> None:
+    """``regtune api`` migrated, logged "API on http://…" for an API that never served, then
+    uvicorn's bind error, exit 3; ``regtune serve`` said it in one line before starting."""
+    database = tmp_path / "regtune.db"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = processes.run(
+            regtune("api", "--port", str(port), "--workers", workers),
+            env=process_env(f"sqlite:///{database}"),
+            timeout=120,
+        )
+
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: cannot listen for the API on 127.0.0.1:{port}: Address already in use (is "
+        "another regtune API running?); stop it or choose another --port"
+    ], result.stderr
+    assert "API on http" not in result.stderr + result.stdout
+    assert not database.exists()  # nothing was migrated for an API that cannot serve
