@@ -30,7 +30,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("regtune_claims") as batch:
+    # ALTER TABLE … DROP COLUMN in place, SQLite's too (3.35 and later): a batch's copy of
+    # regtune_studies would drop the old one, and its claims with it (ON DELETE CASCADE)
+    with op.batch_alter_table("regtune_claims", recreate="never") as batch:
         batch.drop_column("reserved")
-    with op.batch_alter_table("regtune_studies") as batch:
+    with op.batch_alter_table("regtune_studies", recreate="never") as batch:
         batch.drop_column("n_reserved")

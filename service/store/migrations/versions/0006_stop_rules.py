@@ -30,7 +30,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("regtune_studies") as batch:
+    # ALTER TABLE … DROP COLUMN in place, SQLite's too (3.35 and later): a batch's copy of the
+    # table would drop the old one, and its claims with it (ON DELETE CASCADE)
+    with op.batch_alter_table("regtune_studies", recreate="never") as batch:
         batch.drop_column("stopped_by")
         batch.drop_column("best_at")
         batch.drop_column("best_trial")
