@@ -41,11 +41,8 @@ from regtune.service.store.scheduling.claims import finishing, links, stopping, 
 from regtune.service.store.scheduling.claims.slot import Claim
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.worker.failures import trial_error
-from regtune.worker.loop import (
-    DatabaseHandBack,
-    HandBack,
-    StudyStopped,
-    Worker,
+from regtune.worker.loop import Worker
+from regtune.worker.outcomes import (
     ended_meanwhile,
     finished_meanwhile,
     handed_back,
@@ -53,6 +50,7 @@ from regtune.worker.loop import (
     note_stopped,
 )
 from regtune.worker.search import StopCheck, suggest
+from regtune.worker.stops import DatabaseHandBack, HandBack, StudyStopped
 
 if TYPE_CHECKING:
     from regtune.worker.data import Splits

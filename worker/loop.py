@@ -9,9 +9,7 @@ import signal
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -19,13 +17,12 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from cachetools import LRUCache
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.trial import TrialState
 
 from regtune.service import heap, logs
 from regtune.service.errors import DefinitionTooNew
 from regtune.service.settings import Settings, get_settings
 from regtune.service.spec.definition import StudySpec
-from regtune.service.spec.enums import ACTIVE, StudyStatus
+from regtune.service.spec.enums import ACTIVE
 from regtune.service.store.backoff import (
     DATABASE_TRANSIENT,
     TRANSIENT,
@@ -33,18 +30,12 @@ from regtune.service.store.backoff import (
     OutageLog,
     Patience,
     caused_by_database,
-    database_error,
     describe,
     retry_forever,
 )
-from regtune.service.store.db import connection_limit, get_engine, outages
-from regtune.service.store.optuna_db.attrs import (
-    CLAIM_SECONDS_ATTR,
-    DATABASE_HANDBACKS_ATTR,
-    STOPPED_BY,
-)
+from regtune.service.store.db import connection_limit, get_engine
+from regtune.service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
 from regtune.service.store.optuna_db.internals.handles import (
-    OPTUNA_TRIAL_LOGGER,
     engine_of,
     storage_of,
     study_id_of,
@@ -55,16 +46,31 @@ from regtune.service.store.optuna_db.storage import run_on
 from regtune.service.store.scheduling import workers as workers
 from regtune.service.store.scheduling.claims import finishing, links, taking
 from regtune.service.store.scheduling.claims.slot import Claim
-from regtune.service.store.scheduling.retries import (
-    get_storage,
-    note_trial_error,
-    queue_retry,
-    retry_of,
-    stored_state,
-)
+from regtune.service.store.scheduling.retries import get_storage, note_trial_error
 from regtune.service.store.scheduling.sweep import sweep
 from regtune.service.store.scheduling.wake import Changes
 from regtune.worker.failures import known_cause, trial_error
+from regtune.worker.outcomes import (
+    cut_off_by_an_outage,
+    fail_to_hand_back,
+    finished_meanwhile,
+    handed_back,
+    not_handed_back,
+    note_error,
+    note_stopped,
+    optimize_one,
+    queue_hand_back,
+    record_failure,
+)
+from regtune.worker.stops import (
+    DatabaseHandBack,
+    FinishedMeanwhile,
+    HandBack,
+    Stopped,
+    StudyStopped,
+    quiet_stops,
+)
+from regtune.worker.tally import Tally
 
 if TYPE_CHECKING:
     from regtune.worker.search import ObjectiveFactory
@@ -74,128 +80,6 @@ WORKER_ENGINES = 1
 """regtune's engine, which Optuna's storage shares in a worker (``storage.run_on``)."""
 STUDY_CACHE_SIZE = 32
 """Studies a worker keeps loaded (with their cached trials) across claims."""
-
-
-class StudyStopped(Exception):
-    """The study was cancelled, deleted or ended otherwise (failed) while a trial ran."""
-
-    def __init__(self, status: str | None) -> None:
-        """``status``: the study's, as the heartbeat read it (None: deleted)."""
-        self.mark = None if status is None else STOPPED_BY.get(status)
-        """The trial's mark (``STOPPED_MARKS``): its study's end counts it apart from the
-        trials that failed of themselves."""
-        if status is None or status == StudyStatus.CANCELLED:
-            ended = "deleted" if status is None else "cancelled"
-            super().__init__(f"the study was {ended} while the trial ran")
-        else:
-            super().__init__(f"the study ended ({status}) while the trial ran")
-
-
-@dataclass(frozen=True)
-class Stopped:
-    """A study a heartbeat found no longer active while this worker ran it."""
-
-    study_id: str
-    status: str | None
-    """Its status then (None: deleted)."""
-    sent: float
-    """When that heartbeat was sent (``time.monotonic``)."""
-
-    def applies(self, study_id: str, *, since: float) -> bool:
-        """Whether it stops a trial of ``study_id`` claimed at ``since``: a heartbeat sent
-        after the claim read the study as it was then, one sent before may have read it before
-        ``extend`` reopened it."""
-        return self.study_id == study_id and self.sent >= since
-
-
-class FinishedMeanwhile(Exception):
-    """The trial was found finished when its worker came to end it: a sweep failed it meanwhile
-    (its heartbeat lapsed: the worker was paused, or lost the database) and queued its retry."""
-
-
-class HandBack(Exception):
-    """The trial goes back to the queue with the same parameters.
-
-    Raised when the worker is shutting down, when it may have lost its slot (its heartbeat lapsed
-    long enough for a sweep to release it), or when the database went away mid-trial.
-    """
-
-
-class DatabaseHandBack(HandBack):
-    """A hand-back for a database error mid-trial (``DATABASE_TRANSIENT``: the built-in
-    ``TimeoutError`` or ``ConnectionError`` of an objective's own call is its trial's failure,
-    not the database's): bounded per parameters by ``DATABASE_HANDBACKS``."""
-
-    def __init__(self, exc: BaseException) -> None:
-        super().__init__(database_failed(exc))
-        self.error = describe(exc)
-        """The database error that interrupted the trial, as the worker's log names it."""
-
-
-def database_failed(exc: BaseException) -> str:
-    """Why a trial was handed back for a database error, as its tenant reads it: the cause in
-    words, never the database's address or its driver's text (the worker's log has those)."""
-    return f"the database failed mid-trial: {database_error(exc)}"
-
-
-DATABASE_HANDBACKS = 10
-"""Hand-backs of one trial's parameters for a database error mid-trial before that error is
-the trial's own (counted against ``max_retries``). An outage stops the claims too, so it hands a
-trial back once or twice; the same parameters failing on ten claims that succeeded is an error
-the database gives every time (a table missing after a broken migration), which would otherwise
-be handed back on every claim for ever."""
-
-
-@dataclass
-class Tally:
-    """What a worker did, for its closing line: the slots it claimed and the Optuna trials it
-    wrote, which a λ path's claim (one trial per point) and a fused claim (one per member)
-    make many more than claims."""
-
-    claims: int = 0
-    trials: int = 0
-    """Trials started (whatever their end: a handed-back one is a FAIL row too) and a λ path's
-    further points."""
-    paths: int = 0
-    path_trials: int = 0
-    """The trials of ``paths``: each path's own trial and its further points."""
-
-    def path_written(self, points: int) -> None:
-        self.paths += 1
-        self.trials += points
-        self.path_trials += points + 1
-
-    def __str__(self) -> str:
-        text = f"{self.trials} {_plural(self.trials, 'trial')} written in {self.claims} " + (
-            _plural(self.claims, "claim")
-        )
-        if self.paths:
-            text += f" ({self.path_trials} of them on {self.paths} λ {_plural(self.paths, 'path')})"
-        return text
-
-
-def _plural(n: int, word: str) -> str:
-    return word if n == 1 else word + "s"
-
-
-class _NoTracebackForStops(logging.Filter):
-    """Optuna logs a trial that raises with its traceback; a hand-back or a stopped study is the
-    worker's decision, not a crash, and a write refused because a sweep failed the trial
-    meanwhile is no crash either, so its line keeps the reason and loses the traceback (the
-    worker says what it did with the trial, or what became of it, in its own line)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        error = record.exc_info[1] if record.exc_info else None
-        if isinstance(error, HandBack | StudyStopped | UpdateFinishedTrialError):
-            record.exc_info = record.exc_text = None
-        return True
-
-
-def quiet_stops() -> None:
-    """Install ``_NoTracebackForStops`` on Optuna's trial logger, once per process."""
-    logger = logging.getLogger(OPTUNA_TRIAL_LOGGER)
-    if not any(isinstance(f, _NoTracebackForStops) for f in logger.filters):
-        logger.addFilter(_NoTracebackForStops())
 
 
 class Worker:
@@ -751,7 +635,7 @@ class Worker:
             )
             return None
         error = trial_error(exc)
-        number = self._record_failure(study, error)
+        number = record_failure(study, error, claim_seconds=self._claim_seconds)
         trial = "" if number is None else f" trial {number}"
         # the traceback where it tells more than the error: not for a usual cause (out of memory,
         # a file gone), which the error says in words, unless the log is at DEBUG
@@ -765,23 +649,6 @@ class Worker:
                 exc_info=exc if traceback else None,
             )
         return error
-
-    def _record_failure(self, study: optuna.Study, error: str) -> int | None:
-        """A claim that failed before its trial could start still leaves a FAIL trial saying why
-        (``error``), with the claim's latency → its number, None if it could not be recorded."""
-        storage = storage_of(study)
-        try:
-            trial_id = storage.create_new_trial(study_id_of(study))
-            number = storage.get_trial(trial_id).number
-            storage.set_trial_system_attr(
-                trial_id, CLAIM_SECONDS_ATTR, round(self._claim_seconds, 6)
-            )
-            storage.set_trial_user_attr(trial_id, "error", error[:2000])
-            storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
-        except Exception as record_exc:
-            log.warning("could not record the failed trial (%s)", describe(record_exc))
-            return None
-        return number
 
     def _note(self, study: optuna.Study, number: int, error: str, *, replace: bool = False) -> None:
         """Record why handed-back trial ``number`` FAILed, unless it says so already (its own
@@ -821,40 +688,25 @@ class Worker:
         handled = sys.exception()  # what stopped the trial: no cause of what fails from here
         if not number:
             return None
-        storage, optuna_study_id = storage_of(study), study_id_of(study)
-
-        def fail() -> bool:
-            trial_id = storage.get_trial_id_from_study_id_trial_number(optuna_study_id, number[0])
-            try:  # why, first: its own note may have met the database error that stops it
-                storage.set_trial_user_attr(trial_id, "error", handed_back(reason))
-                return bool(storage.set_trial_state_values(trial_id, state=TrialState.FAIL))
-            except UpdateFinishedTrialError:
-                return False
-
         if fail_first:
             try:
-                if not retry_forever(fail, what="fail the trial", stop=self.ending, said=said):
+                if not retry_forever(
+                    lambda: fail_to_hand_back(study, number[0], reason),
+                    what="fail the trial",
+                    stop=self.ending,
+                    said=said,
+                ):
                     finished_meanwhile(study, claim.study_id, number[0])
                     return None
             except TRANSIENT:
                 log.warning("study %s trial %d left to the sweep", claim.study_id, number[0])
                 return None
-
-        def enqueue() -> int | None:
-            """The parameters' database hand-backs with this one, or None once queued."""
-            trial_id = storage.get_trial_id_from_study_id_trial_number(optuna_study_id, number[0])
-            trial = storage.get_trial(trial_id)
-            handed = int(trial.system_attrs.get(DATABASE_HANDBACKS_ATTR, 0)) + int(database)
-            if handed > DATABASE_HANDBACKS:
-                return handed
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                attrs = {DATABASE_HANDBACKS_ATTR: handed} if handed else None
-                queue_retry(study, trial, max_retry=None, attrs=attrs)
-            return None
-
         try:
-            refused = retry_forever(enqueue, what="hand the trial back", stop=self.ending)
+            refused = retry_forever(
+                lambda: queue_hand_back(study, number[0], database=database),
+                what="hand the trial back",
+                stop=self.ending,
+            )
         except TRANSIENT as exc:
             log.warning(
                 "study %s trial %d could not be handed back (%s)",
@@ -875,120 +727,6 @@ class Worker:
         if self.stopping.is_set():
             self._handed_back.append(f"study {claim.study_id} trial {number[0]}")
         return None
-
-
-def optimize_one(
-    study: optuna.Study, objective: Callable[[optuna.Trial], Any], number: list[int]
-) -> None:
-    """``study.optimize`` of one trial (``number`` receives its number as it starts), raising
-    ``FinishedMeanwhile`` for a trial a sweep failed meanwhile, however Optuna met that FAIL.
-
-    Optuna raises the objective's error again once it has recorded the trial's FAIL; any other
-    error is its tell's, which cannot end a trial that is FAIL already: as the moment falls, an
-    ``UpdateFinishedTrialError``, ``ValueError("Cannot tell a FAIL trial.")`` (a write after the
-    sweep dropped the trial from this process) or an assertion of its own (its tell wrote
-    nothing). So the trial's stored state decides, not the error (was: only the first was seen,
-    and the others counted as the study's errors)."""
-    left: list[BaseException] = []
-
-    def run(trial: optuna.Trial) -> Any:
-        try:
-            return objective(trial)
-        except BaseException as exc:
-            left.append(exc)
-            raise
-
-    try:
-        study.optimize(run, n_trials=1, gc_after_trial=False)
-    except Exception as exc:
-        if (left and exc is left[-1]) or not number or not ended_meanwhile(study, number[0]):
-            raise
-        raise FinishedMeanwhile(f"trial {number[0]} was finished meanwhile") from exc
-
-
-def ended_meanwhile(study: optuna.Study, number: int) -> bool:
-    """Whether trial ``number``, whose end this worker could not record, is finished as stored
-    (a sweep failed it meanwhile); False if that cannot be read."""
-    try:
-        storage = storage_of(study)
-        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id_of(study), number)
-        state = stored_state(engine_of(study), trial_id)
-    except (KeyError, *TRANSIENT):
-        return False
-    return state is not None and state.is_finished()
-
-
-def cut_off_by_an_outage(study: optuna.Study, exc: BaseException, *, since: float) -> bool:
-    """True if ``exc`` is or wraps a database error (an objective may say it in its own words)
-    and this process found the database unreachable since ``since`` (``time.monotonic()``): the
-    outage's error, handed back, not the trial's own. Without an outage, a database error an
-    objective wraps is its own."""
-    return caused_by_database(exc, among=DATABASE_TRANSIENT) and outages.lost_since(
-        engine_of(study), since
-    )
-
-
-def finished_meanwhile(study: optuna.Study, study_id: str, number: int) -> None:
-    """Say what became of trial ``number``, found finished when this worker came to end it: a
-    sweep failed it (its heartbeat lapsed) and queued its retry, or no retry of it is queued
-    (the sweep found none left, or its FAIL was recorded before the error that followed)."""
-    try:
-        storage = storage_of(study)
-        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id_of(study), number)
-        retry = retry_of(engine_of(study), trial_id)
-    except TRANSIENT as exc:
-        log.warning(
-            "study %s trial %d was finished meanwhile; whether a retry of it is queued could not "
-            "be read (%s)",
-            study_id,
-            number,
-            describe(exc),
-        )
-        return
-    if retry is None:
-        log.warning(
-            "study %s trial %d was finished meanwhile; no retry of it is queued", study_id, number
-        )
-    else:
-        log.warning(
-            "study %s trial %d was failed by a sweep (heartbeat lapsed); its retry is trial %d",
-            study_id,
-            number,
-            retry,
-        )
-
-
-def handed_back(why: HandBack | str) -> str:
-    """A handed-back trial's error: why, and that its parameters run again."""
-    return f"handed back: {why}; its parameters run again"
-
-
-def not_handed_back(why: str, exc: BaseException, *, within: BaseException | None) -> str:
-    """The error of a trial whose retry could not be queued (``exc``, raised while ``within``
-    was handled): why it stopped, and that its parameters do not run again."""
-    return f"{why}; no retry queued: the database failed ({database_error(exc, within=within)})"
-
-
-def note_stopped(study: optuna.Study, trial: optuna.Trial, exc: StudyStopped) -> None:
-    """Record why a trial its study's end stopped FAILs, and mark one a cancel or the study's
-    failure stopped (``StudyStopped.mark``): its study's end counts it apart from the trials
-    that failed of themselves."""
-    note_error(trial, exc)
-    if exc.mark is None:
-        return
-    try:
-        storage_of(study).set_trial_system_attr(trial_id_of(trial), exc.mark, True)
-    except Exception as record_exc:
-        log.warning("could not record %s on the trial (%s)", exc.mark, describe(record_exc))
-
-
-def note_error(trial: optuna.Trial, exc: Exception, text: str | None = None) -> None:
-    """Record why a trial failed where the API shows it (its user attributes): ``text``, or the
-    exception as its tenant may read it (``trial_error``)."""
-    try:
-        trial.set_user_attr("error", (text or trial_error(exc))[:2000])
-    except Exception as record_exc:
-        log.warning("could not record the trial's error (%s)", describe(record_exc))
 
 
 def run_worker(*, max_trials: int | None = None, settle_heap: bool = False) -> int:

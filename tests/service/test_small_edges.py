@@ -14,7 +14,9 @@ from fastapi.testclient import TestClient
 
 from regtune.service.cli import serve as serve_cli
 from regtune.service.settings import Settings, use_settings
-from regtune.worker.loop import OPTUNA_TRIAL_LOGGER, HandBack, Worker
+from regtune.service.store.optuna_db.internals.handles import OPTUNA_TRIAL_LOGGER
+from regtune.worker.loop import Worker
+from regtune.worker.stops import HandBack
 from tests.inprocess import Apps, reset_process_state
 
 ADMIN = "edges-admin-key-0123456789abcdef"

@@ -27,7 +27,8 @@ from regtune.service.store.db import get_engine, transaction
 from regtune.service.store.optuna_db.attrs import DATABASE_HANDBACKS_ATTR
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.service.store.tables import WorkerRow
-from regtune.worker.loop import DATABASE_HANDBACKS, Worker
+from regtune.worker.loop import Worker
+from regtune.worker.outcomes import DATABASE_HANDBACKS
 from tests.inprocess import Apps, WorkerThread, trials_running, worker_thread
 from tests.service.test_client_optuna import STUDY
 from tests.support import wait_for

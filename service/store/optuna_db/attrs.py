@@ -57,7 +57,7 @@ writes it, ``retried_trial_number`` reads it): the number of the first trial of 
 that failed. Every retry regtune ever queued has it, those queued before ``RETRY_OF_ATTR`` too."""
 DATABASE_HANDBACKS_ATTR = "regtune:database_handbacks"
 """Trial system attribute of a queued retry: how many times these parameters were handed back
-for a database error mid-trial (carried from copy to copy; ``worker.loop.DATABASE_HANDBACKS``
+for a database error mid-trial (carried from copy to copy; ``worker.outcomes.DATABASE_HANDBACKS``
 bounds it)."""
 STOPPED_BY_CANCEL_ATTR = "regtune:stopped_by_cancel"
 """Trial system attribute (true) of a FAIL trial its worker stopped because a user cancelled its
