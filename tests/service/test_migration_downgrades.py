@@ -35,7 +35,7 @@ def test_every_downgrade_keeps_the_studies_and_their_claims(database_url: str) -
         assert kept == [(revision, 1, 1) for revision in STEPS]
         upgrade(database_url)  # and back up, the rows with it
         with engine.connect() as connection:
-            claims = connection.execute(text("SELECT study_id, seq FROM regtune_claims")).all()
-        assert [tuple(claim) for claim in claims] == [("claimed", 1)]
+            rows = connection.execute(text("SELECT study_id, seq FROM regtune_claims")).all()
+        assert [tuple(row) for row in rows] == [("claimed", 1)]
     finally:
         engine.dispose()
