@@ -3,11 +3,15 @@
 The regtune row is written before the Optuna study, so a creation cut short leaves a row
 without an Optuna study id, which workers never claim and the sweep removes (with the Optuna
 study it may have made) once it is older than ``CREATION_GRACE``. Optuna studies named like
-regtune's but without a row (left by older versions) are removed as well.
+regtune's but without a row (left by older versions, or by a delete killed between the row and
+its Optuna study) are removed as well, once two sweeps in a row find them: a delete under way
+removes its own.
 """
 
 from __future__ import annotations
 
+import copy
+import logging
 import signal
 import threading
 import uuid
@@ -16,19 +20,21 @@ from typing import Any
 
 import httpx
 import optuna
+import pytest
 import sqlalchemy as sa
 
 from regtune.service.spec.definition import EXAMPLE
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade
-from regtune.service.store.scheduling.retries import storage_with_retries
+from regtune.service.store.scheduling.retries import get_storage, storage_with_retries
 from regtune.service.store.scheduling.sweep import (
     CREATION_GRACE,
     remove_orphaned_optuna_studies,
     remove_unfinished_studies,
 )
 from regtune.service.store.tables import StudyRow
+from tests.inprocess import Apps
 from tests.support import Processes, study_row
 
 LATER = timedelta(hours=1)
@@ -57,7 +63,8 @@ def test_half_created_studies_and_ownerless_optuna_studies_are_removed(
     users_own = optuna.create_study(storage=storage, study_name="my experiment [draft]")
 
     assert sorted(remove_unfinished_studies(engine, storage)) == ["no-optuna", "unlinked"]
-    assert remove_orphaned_optuna_studies(engine, storage) == [ownerless]
+    assert remove_orphaned_optuna_studies(engine, storage) == []  # maybe a delete under way
+    assert remove_orphaned_optuna_studies(engine, storage) == [ownerless]  # still there: left
     remaining = {s.study_name for s in optuna.get_all_study_summaries(storage)}
     assert remaining == {names["in-progress"], users_own.study_name}
     assert [r.id for r in _rows(engine)] == ["in-progress"]
@@ -110,6 +117,7 @@ def test_kill_9_of_the_api_during_post_leaves_no_orphan(
     storage = storage_with_retries(sqlite_url)
     cut_short = remove_unfinished_studies(engine, storage, now=utcnow() + LATER)
     remove_orphaned_optuna_studies(engine, storage)
+    remove_orphaned_optuna_studies(engine, storage)  # the ones two sweeps in a row find
     rows = {r.optuna_name: r for r in _rows(engine)}
     optuna_names = {s.study_name for s in optuna.get_all_study_summaries(storage)}
     assert caught >= 1, outcomes
@@ -118,3 +126,33 @@ def test_kill_9_of_the_api_during_post_leaves_no_orphan(
     # a kill that came after the link left a whole study
     assert len(rows) + len(cut_short) == attempts
     engine.dispose()
+
+
+def test_a_delete_under_way_removes_its_own_optuna_study_unraced(
+    apps: Apps, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A sweep between a delete's row and its Optuna study removed the Optuna study itself and
+    warned that no regtune study owned it, of a plain delete."""
+    from regtune.service.store.repos import studies
+    from regtune.service.store.scheduling import sweep
+
+    api = apps(sweep_interval=3600)
+    created = api.post("/v1/studies", json={**copy.deepcopy(EXAMPLE), "name": "deleted"})
+    assert created.status_code == 201, created.text
+    swept: list[list[str]] = []
+    delete_study = studies.optuna.delete_study
+
+    def with_a_sweep_first(**kwargs: Any) -> None:
+        if not swept:  # the delete's own call (the sweep's, within, deletes as it is)
+            swept.append([])
+            swept[0] = sweep.remove_orphaned_optuna_studies()  # as any process's sweep may
+        delete_study(**kwargs)
+
+    with pytest.MonkeyPatch.context() as patch, caplog.at_level(logging.WARNING):
+        patch.setattr(studies.optuna, "delete_study", with_a_sweep_first)
+        assert api.delete(f"/v1/studies/{created.json()['id']}").status_code == 204
+        assert sweep.remove_orphaned_optuna_studies() == []  # nothing left to find
+
+    assert swept == [[]]
+    assert optuna.get_all_study_names(get_storage()) == []
+    assert "no regtune study owns it" not in caplog.text

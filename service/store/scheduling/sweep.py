@@ -249,16 +249,22 @@ def remove_unfinished_studies(
     return removed
 
 
+_OWNERLESS_SEEN: dict[str, set[str]] = {}
+"""Per database (its URL), the ownerless Optuna studies this process's last sweep found."""
+
+
 def remove_orphaned_optuna_studies(
     engine: Engine | None = None, storage: optuna.storages.RDBStorage | None = None
 ) -> list[str]:
-    """Remove Optuna studies named as regtune names them but without a regtune row.
+    """Remove Optuna studies named as regtune names them but without a regtune row, once two
+    sweeps of this process in a row found them so.
 
     A regtune row always exists before its Optuna study, and ``studies.delete`` deletes the
-    row first (with the study's /metrics tallies, in one transaction), so such a study was
-    left by a delete killed before it deleted the Optuna study, or is being deleted by one
-    now (both delete it: the second finds nothing), or by an older version killed
-    mid-creation.
+    row first (with the study's /metrics tallies, in one transaction), then the Optuna study,
+    so such a study is being deleted by a delete under way, or was left by a delete killed
+    between the two or by an older version killed mid-creation. The first finishes its own
+    work by the next sweep; removing it at once raced it, and said of a plain delete that an
+    Optuna study had no owner.
     """
     from regtune.service.store.scheduling.retries import get_storage
 
@@ -271,10 +277,12 @@ def remove_orphaned_optuna_studies(
                 ~select(StudyRow.id).where(StudyRow.optuna_name == studies.study_name).exists(),
             )
         ).all()
+    ownerless = {name for name in names if OPTUNA_NAME.match(name)}
+    database = str((engine or get_engine()).url)
+    seen = _OWNERLESS_SEEN.get(database, set())
+    _OWNERLESS_SEEN[database] = ownerless - seen
     removed = []
-    for name in names:
-        if not OPTUNA_NAME.match(name):
-            continue
+    for name in sorted(ownerless & seen):
         with contextlib.suppress(KeyError):
             optuna.delete_study(study_name=name, storage=storage)
             removed.append(name)
@@ -286,8 +294,9 @@ def remove_studies_deleted_in_optuna(engine: Engine | None = None) -> list[str]:
     """Remove regtune studies whose Optuna study is gone, deleted outside regtune
     (``optuna.delete_study``, optuna-dashboard's Delete); return their ids.
 
-    regtune deletes its row after the Optuna study, so only such a deletion leaves a row whose
-    Optuna study does not exist; the API would show it with no trials, as if it had never run.
+    regtune deletes its row before the Optuna study, and links a new row to its Optuna study
+    once made, so only such a deletion leaves a linked row whose Optuna study does not exist;
+    the API would show it with no trials, as if it had never run.
     A row whose slots are held waits for them to come back (its trials cannot be written).
     """
     studies = om.StudyModel
