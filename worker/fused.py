@@ -35,7 +35,7 @@ from regtune.service.store.backoff import (
 from regtune.service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
 from regtune.service.store.optuna_db.internals.batched import note_report, write_reports
 from regtune.service.store.optuna_db.internals.handles import storage_of, study_id_of, trial_id_of
-from regtune.service.store.optuna_db.internals.trial_lines import log_told
+from regtune.service.store.optuna_db.internals.trial_lines import log_failed, log_told
 from regtune.service.store.optuna_db.internals.worker_cache import WorkerHeartbeats
 from regtune.service.store.scheduling.claims import finishing, links, stopping, taking
 from regtune.service.store.scheduling.claims.slot import Claim
@@ -77,6 +77,9 @@ class _Run:
     study: optuna.Study
     spec: StudySpec
     members: list[_Member] = field(default_factory=list)
+    traced: set[int] = field(default_factory=set)
+    """The errors (by ``id``) a member's line showed the traceback of: a pass's error ends its
+    other members too, and their lines name it without the traceback again."""
 
     def live(self) -> list[_Member]:
         return [m for m in self.members if not m.ended]
@@ -362,6 +365,8 @@ def _end(run: _Run, member: _Member, exc: BaseException) -> None:
 def _end_member(run: _Run, member: _Member, exc: BaseException) -> None:
     member.ended = True
     worker, c, number = run.worker, member.claim, member.trial.number
+    log_failed(member.trial, exc, traceback=id(exc) not in run.traced)  # as optimize logs one
+    run.traced.add(id(exc))
     error: str | None = None
     if isinstance(exc, HandBack):  # why it FAILs, as ``Worker`` notes one trial's
         note_error(member.trial, exc, handed_back(exc))

@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from optuna.distributions import BaseDistribution, FloatDistribution
 
-from regtune.service.store.optuna_db.internals.trial_lines import log_told
+from regtune.service.store.optuna_db.internals.trial_lines import log_failed, log_told
 from regtune.worker.loop import Worker
 from tests.inprocess import Apps
 from tests.worker.test_fused_trials import mlp_study
@@ -112,3 +112,67 @@ def test_a_told_trial_is_logged_as_optimize_logs_one(caplog: pytest.LogCaptureFi
     assert [numbers.sub("#", said) for *_, said in logged] == [
         numbers.sub("#", said) for *_, said in optimized
     ]
+
+
+FAILED = re.compile(r"^Trial (\d+) failed with parameters: \{.+\} because of the following error")
+
+
+def test_each_member_of_a_failed_pass_is_logged_as_a_failed_trial(
+    apps: Apps, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fused pass's error ends its members, each told FAIL: they had no line of their own
+    (``tell`` logs none), only the pass's traceback. Now each has Optuna's, the first with the
+    traceback."""
+    import regtune.worker.trainers.fused as trainers
+
+    def broken(*_: Any, **__: Any) -> None:
+        raise RuntimeError("the pass broke")
+
+    monkeypatch.setattr(trainers, "train_fused", broken)
+    api = apps()
+    definition = mlp_study("failing", 4, fused_trials=4)
+    definition["budget"].update(max_parallel=4, max_retries=0)
+    definition["search_space"]["batch_size"] = {"choices": [64]}  # one group: one error
+    created = api.post("/v1/studies", json=definition)
+    assert created.status_code == 201, created.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO), caplog.at_level(logging.INFO, logger="optuna"):
+        contextvars.copy_context().run(Worker().run, max_trials=4)
+
+    lines = [r for r in caplog.records if FAILED.match(r.getMessage())]
+    trials = api.get(f"/v1/studies/{created.json()['id']}/trials").json()["items"]
+    numbers = sorted(int(m.group(1)) for r in lines if (m := FAILED.match(r.getMessage())))
+    assert numbers == sorted(t["number"] for t in trials)
+    assert len(lines) == 4, [r.getMessage() for r in lines]
+    assert all(r.getMessage().endswith("RuntimeError('the pass broke').") for r in lines)
+    assert {(r.name, r.levelname) for r in lines} == {("optuna.study._optimize", "WARNING")}
+    assert [r.exc_info is not None for r in lines] == [True, False, False, False]
+
+
+def test_a_failed_trial_is_logged_as_optimize_logs_one(caplog: pytest.LogCaptureFixture) -> None:
+    """Contract with Optuna: ``log_failed`` says what ``optimize`` says of a trial that raised,
+    through its logger, with the traceback."""
+    x: dict[str, BaseDistribution] = {"x": FloatDistribution(0, 1)}
+
+    def objective(trial: optuna.Trial) -> float:
+        trial.suggest_float("x", 0, 1)
+        raise RuntimeError("broke")
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    with caplog.at_level(logging.INFO, logger="optuna"):
+        caplog.clear()
+        study.optimize(objective, n_trials=1, catch=(RuntimeError,))
+        optimized = [r for r in caplog.records if FAILED.match(r.getMessage())]
+        caplog.clear()
+        trial = study.ask(x)
+        try:
+            objective(trial)
+        except RuntimeError as exc:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            log_failed(trial, exc)
+        logged = [r for r in caplog.records if FAILED.match(r.getMessage())]
+    numbers = re.compile(r"\d+(\.\d+)?(e-?\d+)?")
+    assert [(r.name, r.levelname, numbers.sub("#", r.getMessage())) for r in logged] == [
+        (r.name, r.levelname, numbers.sub("#", r.getMessage())) for r in optimized
+    ]
+    assert len(logged) == 1 and logged[0].exc_info is not None

@@ -21,11 +21,26 @@ COMPLETED_LOGGER = "optuna.study.study"
 def log_told(study: optuna.Study, trial: FrozenTrial, *, pruned: str = "") -> None:
     """``trial`` as ``optimize`` logs its end once told: COMPLETE with its value(s), parameters
     and the study's best trial (Optuna's own ``_log_completed_trial``), PRUNED with why
-    (``pruned``: the ``TrialPruned``'s message). A FAIL is Optuna's ``tell``'s to warn of."""
+    (``pruned``: the ``TrialPruned``'s message). A FAIL is ``log_failed``'s."""
     if trial.state == TrialState.COMPLETE and trial.values is not None:
         study._log_completed_trial(trial.values, trial.number, trial.params)
     elif trial.state == TrialState.PRUNED:
         logging.getLogger(OPTUNA_TRIAL_LOGGER).info(f"Trial {trial.number} pruned. {pruned}")
+
+
+def log_failed(
+    trial: FrozenTrial | optuna.Trial, exc: BaseException, *, traceback: bool = True
+) -> None:
+    """``trial`` ended by ``exc`` (its own error, a hand-back, its study's end), as ``optimize``
+    logs a trial that raised: Optuna's words and logger, with the traceback unless
+    ``traceback`` is False (the worker's filter takes it off a hand-back's or a stop's line, as
+    off ``optimize``'s)."""
+    logging.getLogger(OPTUNA_TRIAL_LOGGER).warning(
+        f"Trial {trial.number} failed with parameters: {trial.params} because of the following "
+        f"error: {exc!r}.",
+        exc_info=(type(exc), exc, exc.__traceback__) if traceback else None,
+        extra={"trial": trial.number},
+    )
 
 
 def log_written(trials: Sequence[FrozenTrial], metric_names: Sequence[str]) -> None:
