@@ -239,7 +239,10 @@ def run_path(
     if not taken:
         return single(trial)
     try:
-        points = solve(values, grid_for(spec, 1 + len(taken), trial))[: 1 + len(taken)]
+        grid = grid_for(spec, 1 + len(taken), trial)
+        seed = spec.sampler.seed if spec.sampler.seed is not None else 0
+        rng = np.random.default_rng([seed, trial.number, len(grid.relax)])
+        points = kept(solve(values, grid), 1 + len(taken), grid.relax, rng)
         # the trial's params and distributions once: each read of them is a deep copy
         params, distributions = trial.params, trial.distributions
         distributions[LAMBDA] = lambda_distribution(spec)
@@ -258,6 +261,21 @@ def run_path(
     finally:
         if taken:
             slots.release(taken)
+
+
+def kept(
+    points: list[Point], n: int, relax: tuple[float, ...], rng: np.random.Generator
+) -> list[Point]:
+    """The first ``n`` of a path's ``points``, but for a λ that has room for only some of its
+    relax values (``n`` not a multiple of them): those are drawn with ``rng`` (the path's own),
+    not its first ones (a 2-point path of relax 0, 0.4, 0.8 stored 0 and 0.4 only, so that a
+    study of 16 trials never tried 0.8)."""
+    if len(points) <= n or len(relax) < 2:
+        return points[:n]
+    whole, left = divmod(n, len(relax))
+    drawn = sorted(rng.choice(len(relax), size=left, replace=False).tolist())
+    partial = points[whole * len(relax) : (whole + 1) * len(relax)]
+    return points[: whole * len(relax)] + [partial[i] for i in drawn if i < len(partial)]
 
 
 def _point_fixes_the_path(trial: optuna.Trial, spec: StudySpec) -> bool:

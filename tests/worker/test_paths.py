@@ -47,15 +47,21 @@ def test_a_path_study_stores_exactly_its_budget_of_points_as_trials(apps: Apps) 
     # claim's trial, the others name it; every point has the study's distributions, λ in range
     firsts = [t for t in trials if PATH_OF_ATTR not in t.system_attrs]
     assert len(firsts) == 9
+    tails = []
     for first in firsts:
         points = [first] + [t for t in trials if t.system_attrs.get(PATH_OF_ATTR) == first.number]
-        # a regression's relax is searched by default: each λ at relax 0, 0.4 and 0.8 in turn
+        # a regression's relax is searched by default: each λ at relax 0, 0.4 and 0.8 in turn,
+        # and the last λ, with room for fewer, at as many of them drawn by the path
         lambdas = [t.params["lambda"] for t in points]
         assert lambdas == sorted(lambdas, reverse=True)
         assert len(set(lambdas)) == -(-len(points) // 3)  # ceil
         relax = [t.params["relax"] for t in points]
-        assert relax == [[0.0, 0.4, 0.8][i % 3] for i in range(len(points))]
+        whole = len(points) // 3
+        assert relax[: 3 * whole] == [0.0, 0.4, 0.8] * whole
+        tails.append(relax[3 * whole :])
+        assert tails[-1] == sorted(set(tails[-1])) and set(tails[-1]) <= {0.0, 0.4, 0.8}
         assert {t.params["l1_ratio"] for t in points} == {first.params["l1_ratio"]}
+    assert {value for tail in tails for value in tail} == {0.0, 0.4, 0.8}  # 0.8 among them
     assert (
         sorted(
             len([first] + [t for t in trials if t.system_attrs.get(PATH_OF_ATTR) == first.number])
