@@ -268,13 +268,10 @@ def _print_summary(study: StudyOut, *, warnings: bool = True) -> None:
     best = study.best_trial
     if best:
         which, value = _best_value(study, best, front="the whole front below")
-        console.print(
-            Text(
-                f"best trial #{_numbered(best.number, best.user_attrs)}{which}: {value}, "
-                f"non-zero {fmt(best.n_nonzero)}, "
-                f"{params(best.params)}"
-            )
-        )
+        said = [f"{value}", f"non-zero {fmt(best.n_nonzero)}", params(best.params)]
+        number = _numbered(best.number, best.user_attrs)
+        # nothing searched (every knob fixed): no parameters, and no comma before them
+        console.print(Text(f"best trial #{number}{which}: " + ", ".join(filter(None, said))))
         if best.test_metrics:
             console.print(
                 Text(f"  test (trial):       {params(sorted_by_name(best.test_metrics))}")

@@ -33,6 +33,7 @@ def warnings_of(spec: StudySpec) -> list[str]:
         _unlearned_choices,
         _stop_never_met,
         _one_se_without_path,
+        _nothing_searched,
     ]
     return [warning for rule in rules if (warning := rule(spec)) is not None]
 
@@ -286,3 +287,18 @@ def _first_decision(pruner: InnerPruner | NoPruner) -> tuple[str, int, int] | No
         case HyperbandPruner():
             return "min_resource", pruner.min_resource, pruner.min_resource
     return None
+
+
+def _nothing_searched(spec: StudySpec) -> str | None:
+    """Every knob fixed under the exact solver, which is deterministic: each trial trains the
+    same model to the same weights (diabetes, ``lambda: 0.05, l1_ratio: 1``, 2 trials: equal to
+    the last bit), so a budget of more than one trial buys nothing. The minibatch trainer's
+    trials differ by their seeds, and repeating them measures that spread."""
+    n = spec.budget.n_trials
+    if n < 2 or spec.solver != "exact" or spec.search_space.searched():
+        return None
+    return (
+        f"search_space: every knob is fixed and the exact solver is deterministic, so all {n} "
+        "trials train the same model to the same weights; give one knob a range or choices "
+        "(search_space.lambda {low, high}, say), or budget.n_trials 1"
+    )

@@ -354,3 +354,23 @@ def test_one_se_where_trials_share_the_other_parameters_is_not_warned() -> None:
     assert _warnings(MLP | ONE_SE | {"search_space": choices}) == []
     stepped = {**choices, "dropout": {"low": 0.0, "high": 0.5, "step": 0.25}}
     assert _warnings(MLP | ONE_SE | {"search_space": stepped}) == []
+
+
+def test_a_deterministic_study_with_nothing_searched_is_warned_that_its_trials_repeat(
+    api: TestClient,
+) -> None:
+    """Every knob fixed under the exact solver: each trial trains the same weights (accepted
+    without a word before, the budget spent on copies)."""
+    fixed = LINEAR | {"search_space": {"lambda": 0.05, "l1_ratio": 1.0}, "name": "fixed"}
+    created = api.post("/v1/studies", json=fixed | {"budget": {"n_trials": 2}})
+    assert created.status_code == 201, created.text
+    assert created.json()["warnings"] == [
+        "search_space: every knob is fixed and the exact solver is deterministic, so all 2 "
+        "trials train the same model to the same weights; give one knob a range or choices "
+        "(search_space.lambda {low, high}, say), or budget.n_trials 1"
+    ]
+    one = api.post("/v1/studies", json=fixed | {"name": "one", "budget": {"n_trials": 1}})
+    assert one.json()["warnings"] == []
+    seeded = MLP | {"search_space": {"lambda": 0.01, "l1_ratio": 0.0}, "name": "seeded"}
+    said = api.post("/v1/studies", json=seeded | {"pruner": {"type": "none"}}).json()
+    assert said["warnings"] == []  # the minibatch trainer's trials differ by their seeds

@@ -3,6 +3,8 @@ route; words that fit the study's state; a page that says where the next one sta
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -174,3 +176,15 @@ def test_every_command_is_one_line_in_the_help_s_list() -> None:
     rows = shown.split("Commands")[1].splitlines()[1:-1]
     assert rows and all(not row.startswith("│  ") for row in rows), shown
     assert any("submit     Submit a study definition" in row for row in rows)
+
+
+def test_show_of_a_study_with_nothing_searched_ends_its_best_trial_line_cleanly(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every knob fixed: the best trial has no parameters, and the line ended in ", "."""
+    fixed = STUDY | {"name": "fixed", "search_space": {"lambda": 0.05, "l1_ratio": 1.0}}
+    created = api.post("/v1/studies", json=fixed | {"budget": {"n_trials": 1}}).json()
+    study = run_to_the_end(api, created["id"])
+    shown = cli_output(api, monkeypatch, "show", created["id"])
+    n = study["best_trial"]["n_nonzero"]
+    assert re.search(rf"best trial #0: value [0-9.]+, non-zero {n:g} test \(trial\):", shown), shown
