@@ -465,6 +465,19 @@ def study_row(name: str, optuna_study_id: int, status: str, **overrides: Any) ->
     return StudyRow(**fields)
 
 
+def add_claimed_study(engine: Any, name: str = "claimed") -> None:
+    """A running study's row and one claim of it, written straight to the tables of a migrated
+    database (what a downgrade must keep)."""
+    from regtune.service.store.clock import utcnow
+    from regtune.service.store.db import transaction
+    from regtune.service.store.tables import ClaimRow
+
+    with transaction(engine) as session:
+        session.add(study_row(name, 1, "running", n_running=1))
+        session.flush()
+        session.add(ClaimRow(study_id=name, worker_id="w", seq=1, claimed_at=utcnow()))
+
+
 def sqlite_stack(processes: Processes, workers: int) -> Stack:
     """An API and ``workers`` workers on a SQLite file, best models in a folder beside it."""
     tmp = processes.tmp

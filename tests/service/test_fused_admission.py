@@ -103,20 +103,15 @@ def test_the_slots_column_comes_and_goes_with_its_migration_and_claims_stay(
     place: a copy of the table would drop the old one, and SQLite's cascade its claims."""
     from sqlalchemy import inspect, text
 
-    from regtune.service.store.clock import utcnow
-    from regtune.service.store.db import make_engine, transaction
+    from regtune.service.store.db import make_engine
     from regtune.service.store.migrate import upgrade
-    from regtune.service.store.tables import ClaimRow
     from tests.service.test_schema_privileges import _downgrade
-    from tests.support import study_row
+    from tests.support import add_claimed_study
 
     upgrade(database_url)
     engine = make_engine(database_url)
     try:
-        with transaction(engine) as session:
-            session.add(study_row("claimed", 1, "running", n_running=1))
-            session.flush()
-            session.add(ClaimRow(study_id="claimed", worker_id="w", seq=1, claimed_at=utcnow()))
+        add_claimed_study(engine)
         _downgrade(database_url, "0008")
         with engine.connect() as connection:
             columns = {c["name"] for c in inspect(connection).get_columns("regtune_studies")}

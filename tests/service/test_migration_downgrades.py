@@ -6,12 +6,10 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from regtune.service.store.clock import utcnow
-from regtune.service.store.db import make_engine, transaction
+from regtune.service.store.db import make_engine
 from regtune.service.store.migrate import upgrade
-from regtune.service.store.tables import ClaimRow
 from tests.service.test_schema_privileges import _downgrade
-from tests.support import study_row
+from tests.support import add_claimed_study
 
 STEPS = ["0008", "0007", "0006", "0005", "0004", "0003"]
 """Every revision down to the one before the claims' ``reserved`` column (0004)."""
@@ -21,10 +19,7 @@ def test_every_downgrade_keeps_the_studies_and_their_claims(database_url: str) -
     upgrade(database_url)
     engine = make_engine(database_url)
     try:
-        with transaction(engine) as session:
-            session.add(study_row("claimed", 1, "running", n_running=1))
-            session.flush()
-            session.add(ClaimRow(study_id="claimed", worker_id="w", seq=1, claimed_at=utcnow()))
+        add_claimed_study(engine)
         kept = []
         for revision in STEPS:
             _downgrade(database_url, revision)
