@@ -145,6 +145,25 @@ def _open_parquet(raw: bytes, **options: Any) -> Any:
         raise InvalidUpload(f"the Parquet file cannot be read: {exc}") from None
 
 
+def _numbers(column: Any, kind: Any, name: str) -> np.ndarray:
+    """A Parquet column of numbers as float64, as a CSV's are parsed: an integer beyond 2^53
+    (a 64-bit id) is its nearest float, as pandas reads it from text (arrow's safe cast refuses
+    it), so upload and predict read the column alike whatever the format."""
+    import pyarrow as pa
+    import pyarrow.types as pat
+
+    try:
+        if pat.is_dictionary(column.type):
+            column = column.cast(kind)
+        if pat.is_decimal(kind):  # through its text: arrow's own cast rounds 220.20 otherwise
+            column = column.cast(pa.string())
+        return np.asarray(column.cast(pa.float64(), safe=False).to_numpy(), dtype=np.float64)
+    except (pa.ArrowException, ValueError) as exc:
+        raise InvalidUpload(
+            f"column {name!r} (Parquet type {column.type}) cannot be read as numbers: {exc}"
+        ) from None
+
+
 def _series(field: Any, name: str, column: Any, limits: Limits) -> pd.Series:
     """One decoded Parquet column as the Series ``read_table`` expects: float64 or object."""
     import pandas as pd
@@ -158,11 +177,7 @@ def _series(field: Any, name: str, column: Any, limits: Limits) -> pd.Series:
     if pat.is_boolean(kind):  # text True / False, as a CSV's booleans (see ``values``)
         return pd.Series(column.to_pandas(), dtype="object")
     if not _is_text(kind):
-        if pat.is_dictionary(column.type):
-            column = column.cast(kind)
-        if pat.is_decimal(kind):  # through its text: arrow's own cast rounds 220.20 otherwise
-            column = column.cast(pa.string())
-        return pd.Series(column.cast(pa.float64()).to_numpy(), dtype="float64")
+        return pd.Series(_numbers(column, kind, name), dtype="float64")
     if pat.is_dictionary(column.type):
         values = pa.chunked_array(
             [c.dictionary for c in column.chunks], type=column.type.value_type
