@@ -261,7 +261,7 @@ class Encoder:
             otherwise=self.encoding,
             decimal=self.decimal,
         )
-        if not values or len(values[0]) == 0:
+        if values and len(values[0]) == 0:  # no column of the model's at all: ``encode`` says so
             raise InvalidUpload("the file has a header but no data rows")
         columns = dict(zip(names, values, strict=True))
         X, unknown = self.encode(columns, limits, decimal=dialect.decimal, where=dialect.where)
