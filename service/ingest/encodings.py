@@ -42,6 +42,8 @@ def check_encoding(name: str | None) -> str:
         raise encoding_problem(f"{ENCODING_RULE}, got {name!r}") from None
     except UnicodeDecodeError:
         pass  # a text encoding of wider units (utf-16)
+    except UnicodeError:  # a codec that decodes nothing: ``undefined``
+        raise encoding_problem(f"{ENCODING_RULE}, got {name!r}") from None
     return UTF8 if canonical == "utf-8-sig" else canonical
 
 
@@ -70,12 +72,13 @@ def not_utf8(raw: bytes, offset: int) -> InvalidUpload:
 def neither(raw: bytes, encoding: str) -> InvalidUpload:
     """The refusal of a file to predict that is not UTF-8, nor text in ``encoding``, the
     encoding the model's training file was read with."""
+    at = ""
     try:
         raw.decode(encoding)
     except UnicodeDecodeError as exc:
         at = f": {_where(raw, exc.start)}"
-    else:
-        at = ""
+    except UnicodeError:
+        pass  # a codec of names, not of files (punycode): no byte at fault
     return InvalidUpload(
         f"the file is neither UTF-8 nor {encoding} text (the encoding the model's training file "
         f"was read with){at}; pass the encoding it was saved in: --encoding NAME"
@@ -124,5 +127,9 @@ def to_utf8(raw: bytes, encoding: str) -> bytes:
         raise InvalidUpload(
             f"the file is not {encoding} text: {_where(raw, exc.start)} ({exc.reason}); pass "
             "the encoding it was saved in"
+        ) from None
+    except UnicodeError as exc:  # a codec of names, not of files (punycode): no byte at fault
+        raise encoding_problem(
+            f"{ENCODING_RULE}; {encoding} cannot decode the file ({exc})"
         ) from None
     return text.removeprefix("\ufeff").encode(UTF8)
