@@ -187,17 +187,14 @@ def read_csv(
         head = _head(raw[text_start:], SNIFF_LINES + 1)
         dialect = sniff_dialect(head.decode("utf-8"), complete=len(head) == len(raw) - text_start)
     dialect = dataclasses.replace(dialect, encoding=used)
-    try:
-        header = next(csv.reader([first.rstrip("\r")], delimiter=dialect.sep))
-    except csv.Error as exc:
-        raise InvalidUpload(f"the header line cannot be read as CSV: {exc}") from None
+    body = raw[text_start:]
+    before = 1 if named is not None else 0  # the sep= line, before the header
+    header = _header(first, body, sep=dialect.sep, before=before)
     names = [column_name(n, i) for i, n in enumerate(header)]
     _check_delimiter(header)
     ignore = ignored(names, ignore=ignore, only=only)
     check_header(names, target=target, limits=limits, ignore=ignore)
     kept = [i for i, name in enumerate(names) if name not in ignore]
-    body = raw[text_start:]
-    before = 1 if named is not None else 0  # the sep= line, before the header
     ragged = _ragged_rows(
         body, len(names), sep=dialect.sep, max_rows=limits.max_rows, before=before
     )
@@ -233,6 +230,31 @@ def read_csv(
     dialect = dataclasses.replace(dialect, blank=tuple(kept[j] + 1 for j in blank))
     left = [j for j in range(len(kept)) if j not in blank]
     return [kept_names[j] for j in left], [columns[j] for j in left], dialect
+
+
+def _header(first: str, body: bytes, *, sep: str, before: int) -> list[str]:
+    """The header's cells: its first line (``first``) read as CSV, or, where a quote opened
+    there is not closed on it, the record it starts, as the readers read it (a name holding a
+    line end, which ``check_header`` refuses); a quote never closed is refused naming the
+    header's line (``before`` lines after the file's start), as the readers refuse one in a row
+    (it swallowed every row: the file read as a header and no data rows)."""
+    line = first.rstrip("\r")
+    try:
+        header = next(csv.reader([line], delimiter=sep))
+    except csv.Error as exc:
+        raise InvalidUpload(f"the header line cannot be read as CSV: {exc}") from None
+    alone = NumberedRows(line, sep)
+    next(iter(alone), None)
+    if not alone.unclosed:
+        return header
+    rows = NumberedRows(body.decode("utf-8"), sep)
+    try:
+        _, record, _ = next(iter(rows))
+    except csv.Error as exc:
+        raise InvalidUpload(f"the header cannot be read as CSV: {exc}") from None
+    if rows.unclosed:
+        raise unclosed_quote(1 + before)
+    return record
 
 
 @dataclasses.dataclass(frozen=True)
