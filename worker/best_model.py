@@ -294,6 +294,7 @@ def _retrain_and_upload(
         "refit": fitted.refit,
         "refit_rows": fitted.rows,
         "train_rows": fitted.train_rows,
+        "member_rows": fitted.member_rows,
         "refit_epochs": fitted.epochs,
         **sparsity,
     }
@@ -316,6 +317,7 @@ def _retrain_and_upload(
         "refit": fitted.refit,
         "refit_rows": fitted.rows,
         "train_rows": fitted.train_rows,
+        "member_rows": fitted.member_rows,
         **sparsity,
         "created_at": utcnow().isoformat(),
     }
@@ -451,6 +453,12 @@ class BestFit:
         if not self.refit:
             return None
         return "all" if self.every_row else "non_test"
+
+    @property
+    def member_rows(self) -> list[int]:
+        """Rows each saved model trained on: the k fold models' (``refit: false`` under folds,
+        together every non-test row), or the one model's, ``train_rows``."""
+        return [len(fold.y_train) for fold in self.splits.folds]
 
     @property
     def sparsity(self) -> tuple[int, int]:

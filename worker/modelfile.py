@@ -28,19 +28,20 @@ from torch import nn
 
 from regtune.service.ingest.encoder import Encoder
 from regtune.service.ingest.preprocess import FillValues
+from regtune.service.model.metrics import scores
 from regtune.service.model.saved import FORMAT, Labelled, read_file
-from regtune.service.model.standardizer import Standardizer
-from regtune.worker.evaluation import evaluate
+from regtune.service.model.standardizer import Standardizer, pooled_target
 from regtune.worker.models import build_model
 
 
 class Ensemble(nn.Module):
-    """Raw features in; missing values filled and standardized per member; outputs on member
-    0's scale.
+    """Raw features in; missing values filled and standardized per member; outputs on
+    ``target``'s scale.
 
     With a holdout there is one member and this is exactly the trial's model. With k folds the
     members' predictions are averaged (regression: in original units; classification:
-    probabilities) and returned as member 0's standardized target or as logits.
+    probabilities) and returned standardized by the target's statistics over the rows the
+    members trained on together (``pooled_target``: every non-test row) or as logits.
     """
 
     def __init__(
@@ -55,6 +56,8 @@ class Ensemble(nn.Module):
         self.scalers = scalers
         self.task = task
         self.fills = list(fills) if fills is not None else [None] * len(scalers)
+        self.target = pooled_target(scalers)
+        """(mean, standard deviation) of the target the outputs are standardized by."""
 
     def _member(self, i: int, X: torch.Tensor) -> torch.Tensor:
         fill = self.fills[i]
@@ -70,11 +73,11 @@ class Ensemble(nn.Module):
             return self._member(0, X)
         outs = [self._member(i, X).double() for i in range(len(self.members))]
         if self.task == "regression":
-            first = self.scalers[0]
             raw = torch.stack(
                 [o * s.y_scale + s.y_mean for o, s in zip(outs, self.scalers, strict=True)]
             )
-            return (raw.mean(0) - first.y_mean) / first.y_scale
+            mean, scale = self.target
+            return (raw.mean(0) - mean) / scale
         if self.task == "binary":
             p = torch.stack([torch.sigmoid(o) for o in outs]).mean(0).clamp(1e-12, 1 - 1e-12)
             return torch.log(p) - torch.log1p(-p)
@@ -86,10 +89,6 @@ class SavedModel(Labelled):
     """The model as torch modules (the worker scores its refit with it)."""
 
     model: Ensemble
-
-    @property
-    def scaler(self) -> Standardizer:
-        return self.model.scalers[0]
 
     def features(self, frame: Any) -> np.ndarray:
         """The model's (encoded) feature columns of a table, by name; a missing one is refused."""
@@ -109,8 +108,8 @@ class SavedModel(Labelled):
         self.model.eval()
         out = self.model(torch.from_numpy(np.array(X, dtype=np.float64))).double()
         if self.task == "regression":
-            scaler = self.scaler
-            return {"prediction": out.squeeze(-1).numpy() * scaler.y_scale + scaler.y_mean}
+            mean, scale = self.model.target
+            return {"prediction": out.squeeze(-1).numpy() * scale + mean}
         if self.task == "binary":
             p = torch.sigmoid(out.squeeze(-1)).numpy()
             prob = np.stack([1 - p, p], axis=1)
@@ -120,11 +119,17 @@ class SavedModel(Labelled):
         columns = {f"probability_{c}": prob[:, k] for k, c in enumerate(labels)}
         return {"prediction": labels[prob.argmax(axis=1)], **columns}
 
+    @torch.no_grad()
     def score(self, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
-        """The test metrics the API reports (``loss``, ``rmse``, ``accuracy``...) on (X, y)."""
-        target = self.scaler.y(np.asarray(y), self.task)
-        X_t = torch.from_numpy(np.asarray(X, dtype=np.float64))
-        return evaluate(self.model, X_t, target, self.task, self.scaler)
+        """The test metrics the API reports (``loss``, ``rmse``, ``accuracy``...) on (X, y);
+        regression's loss on the ensemble's standardization (``Ensemble.target``)."""
+        mean, scale = self.model.target
+        target = np.asarray(y)
+        if self.task == "regression":
+            target = ((target - mean) / scale).astype(np.float32)  # as ``Standardizer.y``
+        self.model.eval()
+        out = self.model(torch.from_numpy(np.asarray(X, dtype=np.float64)))
+        return scores(out.double().numpy(), target, self.task, scale)
 
 
 def save(

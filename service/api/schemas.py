@@ -153,6 +153,10 @@ class BestModel(Answer):
     measured refit itself; None without a refit (or for a model saved before the choice)."""
     train_rows: int | None = None
     """Rows the saved model trained on (per fold model when not refit)."""
+    member_rows: list[int] | None = None
+    """Rows each of its models trained on: under ``refit: false`` with k folds, one per fold
+    model, each every non-test row but its fold's (together, every non-test row); else one,
+    ``train_rows``. None for a model saved before they were recorded."""
     n_nonzero: int | None = None
     """Non-zero weights of the saved model itself (a weight any of its fold models uses);
     within ``objective.max_nonzero`` when the definition sets one."""

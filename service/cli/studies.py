@@ -302,6 +302,8 @@ def _print_summary(study: StudyOut, *, warnings: bool = True) -> None:
         rows = ""
         if model.train_rows is not None and model.refit and not _test_split(study):
             rows = f", trained on every row ({model.train_rows:,}; no test split)"
+        elif model.member_rows is not None and len(model.member_rows) > 1:
+            rows = _fold_models(model.member_rows)
         elif model.train_rows is not None:
             rows = f", trained on {model.train_rows:,} rows"
             rows += ", the test rows too" if model.refit_rows == "all" else ""
@@ -311,6 +313,16 @@ def _print_summary(study: StudyOut, *, warnings: bool = True) -> None:
         )
         if model.note:  # why it is not the plain refit (refused, or λ raised for max_nonzero)
             console.print(Text(f"  note: {model.note}"))
+
+
+def _fold_models(member_rows: list[int]) -> str:
+    """How k fold models trained: each on every non-test row but its fold's (folds differ by a
+    row at most), so together on every one, each row in k − 1 of them (one fold's rows alone
+    read as the whole)."""
+    k, low, high = len(member_rows), min(member_rows), max(member_rows)
+    together = sum(member_rows) // (k - 1)
+    each = f"{low:,}" if low == high else f"{low:,} or {high:,}"
+    return f", {k} fold models, each trained on {each} of {together:,} rows"
 
 
 def _numbered(number: int, user_attrs: dict[str, Any]) -> str:

@@ -25,7 +25,7 @@ from regtune.service.ingest.encoder import Encoder, Rows
 from regtune.service.ingest.header import Limits
 from regtune.service.ingest.preprocess import FillValues
 from regtune.service.model.metrics import scores
-from regtune.service.model.standardizer import Standardizer
+from regtune.service.model.standardizer import Standardizer, pooled_target
 
 FORMAT = "regtune.model/1"
 FAR_SD = 10
@@ -248,7 +248,16 @@ class SavedModel(Labelled):
 
     @property
     def scaler(self) -> Standardizer:
+        """Member 0's standardization: its inputs' statistics are the training rows' that
+        ``far_notes`` measures by."""
         return self.members[0].scaler
+
+    @property
+    def target(self) -> tuple[float, float]:
+        """(mean, standard deviation) the ensemble's regression outputs and loss are
+        standardized by: the target's over the rows its members trained on together
+        (``pooled_target``: for k fold models, every non-test row; one member's own)."""
+        return pooled_target([m.scaler for m in self.members])
 
     def far_notes(self, X: np.ndarray, *, where: DataRows = DATA_ROWS) -> list[str]:
         """A warning per numeric column of ``X`` (encoded rows) holding a value more than
@@ -271,7 +280,7 @@ class SavedModel(Labelled):
         return notes
 
     def outputs(self, X: Any) -> np.ndarray:
-        """Member 0's standardized prediction (regression) or logits, of the whole ensemble;
+        """The whole ensemble's standardized prediction (regression, by ``target``) or logits;
         ``X`` as ``inputs`` takes it (a DataFrame's far values with a warning, ``far_notes``)."""
         frame = hasattr(X, "columns")
         X = self.inputs(X)
@@ -281,14 +290,14 @@ class SavedModel(Labelled):
             return self.members[0](X)
         outs = [member(X) for member in self.members]
         if self.task == "regression":
-            first = self.scaler
             raw = np.stack(
                 [
                     o * m.scaler.y_scale + m.scaler.y_mean
                     for o, m in zip(outs, self.members, strict=True)
                 ]
             )
-            return (raw.mean(0) - first.y_mean) / first.y_scale
+            mean, scale = self.target
+            return (raw.mean(0) - mean) / scale
         if self.task == "binary":
             p = np.clip(np.mean([_sigmoid(o) for o in outs], axis=0), 1e-12, 1 - 1e-12)
             return np.log(p) - np.log1p(-p)
@@ -300,7 +309,8 @@ class SavedModel(Labelled):
         name, or the encoded inputs (``inputs``)."""
         out = self.outputs(X)
         if self.task == "regression":
-            return {"prediction": out[:, 0] * self.scaler.y_scale + self.scaler.y_mean}
+            mean, scale = self.target
+            return {"prediction": out[:, 0] * scale + mean}
         if self.task == "binary":
             p = _sigmoid(out[:, 0])
             prob = np.stack([1 - p, p], axis=1)
@@ -313,11 +323,13 @@ class SavedModel(Labelled):
     def score(self, X: Any, y: Any) -> dict[str, float]:
         """The test metrics the API reports (``loss``, ``rmse``, ``accuracy``...) on (X, y):
         ``X`` as ``predict`` takes it, ``y`` the target in its units, or the class codes (the
-        index of each label in ``labels``: ``read`` gives both from a file)."""
+        index of each label in ``labels``: ``read`` gives both from a file). The loss of
+        regression is on ``target``'s standardization."""
         y = np.asarray(y)
+        mean, scale = self.target
         if self.task == "regression":
-            y = (y - self.scaler.y_mean) / self.scaler.y_scale
-        return scores(self.outputs(X), y, self.task, self.scaler.y_scale)
+            y = (y - mean) / scale
+        return scores(self.outputs(X), y, self.task, scale)
 
 
 def as_uploaded(values: Any) -> Any:

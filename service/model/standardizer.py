@@ -3,7 +3,8 @@ model, applied again at prediction."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,8 @@ class Standardizer:
     x_scale: np.ndarray
     y_mean: float = 0.0
     y_scale: float = 1.0
+    rows: int | None = None
+    """Rows the statistics were fitted on (None in a model file saved before they travelled)."""
 
     @classmethod
     def fit(cls, X: np.ndarray, y: np.ndarray, task: str) -> Standardizer:
@@ -25,8 +28,8 @@ class Standardizer:
         scale[scale == 0] = 1.0
         if task == "regression":
             y_scale = float(y.std()) or 1.0
-            return cls(X.mean(axis=0), scale, float(y.mean()), y_scale)
-        return cls(X.mean(axis=0), scale)
+            return cls(X.mean(axis=0), scale, float(y.mean()), y_scale, len(y))
+        return cls(X.mean(axis=0), scale, rows=len(y))
 
     def x(self, X: np.ndarray) -> np.ndarray:
         return ((X - self.x_mean) / self.x_scale).astype(np.float32)
@@ -42,6 +45,7 @@ class Standardizer:
             "x_scale": self.x_scale.tolist(),
             "y_mean": self.y_mean,
             "y_scale": self.y_scale,
+            "rows": self.rows,
         }
 
     @classmethod
@@ -51,4 +55,23 @@ class Standardizer:
             np.asarray(stored["x_scale"], dtype=np.float64),
             float(stored["y_mean"]),
             float(stored["y_scale"]),
+            stored.get("rows"),
         )
+
+
+def pooled_target(members: Sequence[Standardizer]) -> tuple[float, float]:
+    """(mean, standard deviation) of the target over the rows an ensemble's members trained on
+    together, a row counted once per member that trained on it: the scale its loss is on. The
+    k fold models of a study train on every non-test row k − 1 times, so these are the
+    non-test rows' own, the refit's standardization (member 0's alone made the ensemble's loss
+    look worse than the trial's beside a better r2). From each member's mean, scale and rows;
+    members saved without their rows weigh the same (k folds differ by a row at most)."""
+    if len(members) == 1:
+        return members[0].y_mean, members[0].y_scale
+    counts = [m.rows for m in members]
+    weights = None if None in counts else np.asarray(counts, dtype=np.float64)
+    means = np.array([m.y_mean for m in members])
+    squares = np.array([m.y_scale**2 + m.y_mean**2 for m in members])
+    mean = float(np.average(means, weights=weights))
+    variance = float(np.average(squares, weights=weights)) - mean**2
+    return mean, math.sqrt(max(variance, 0.0)) or 1.0
