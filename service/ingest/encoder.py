@@ -120,6 +120,11 @@ class Encoder:
     complete: frozenset[str] | None = None
     """The feature columns without a missing value in the training file (None: not known, in a
     file saved before it was kept): predict warns when such a column has some (``fill_notes``)."""
+    numbers_only: bool = True
+    """A numeric feature takes numbers only, as upload read its column: a boolean there is text,
+    refused as any (a boolean column is the categories True/False at upload). False in a model
+    of data uploaded when a Parquet bool was read as numbers, and in a file saved before this
+    was kept: its numeric columns take booleans as 1 and 0, as they were trained."""
 
     @classmethod
     def numeric(
@@ -142,9 +147,12 @@ class Encoder:
         encoding: str = UTF8,
         decimal: str = ".",
         missing_values: Sequence[str] = (),
+        numbers_only: bool = True,
     ) -> Encoder:
         """From an upload's column summary (``Table.columns``, stored with the dataset), how
-        its file was written, and the missing-value marks it declared (read at predict too)."""
+        its file was written, the missing-value marks it declared (read at predict too), and
+        whether its numeric columns held numbers only (``numbers_only``: not in a dataset
+        uploaded when a Parquet bool was read as numbers)."""
         features = tuple(
             Feature(c["name"], tuple(c["categories"]) if c["kind"] == "categorical" else None)
             for c in columns
@@ -155,7 +163,14 @@ class Encoder:
         if all("n_missing" in c for c in columns):
             complete = frozenset(str(c["name"]) for c in columns if not c["n_missing"])
         return cls(
-            features, target, labels, tokens, encoding=encoding, decimal=decimal, complete=complete
+            features,
+            target,
+            labels,
+            tokens,
+            encoding=encoding,
+            decimal=decimal,
+            complete=complete,
+            numbers_only=numbers_only,
         )
 
     @property
@@ -187,6 +202,7 @@ class Encoder:
             **({"encoding": self.encoding} if self.encoding != UTF8 else {}),
             **({"decimal": self.decimal} if self.decimal != "." else {}),
             **({"complete": sorted(self.complete)} if self.complete is not None else {}),
+            **({"numbers_only": True} if self.numbers_only else {}),
         }
 
     @classmethod
@@ -205,6 +221,7 @@ class Encoder:
             str(stored.get("encoding", UTF8)),
             str(stored.get("decimal", ".")),
             None if complete is None else frozenset(str(c) for c in complete),
+            numbers_only=bool(stored.get("numbers_only", False)),
         )
 
     def fill_notes(self, X: np.ndarray) -> list[str]:
@@ -330,7 +347,7 @@ class Encoder:
                     where=where,
                 )
                 numbers = column.numeric
-                if numbers is None:
+                if numbers is None and not self.numbers_only:
                     numbers = booleans_as_numbers(column)
                 if numbers is None:
                     text = column.text if column.text is not None else column.missing

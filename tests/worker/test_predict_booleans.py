@@ -75,8 +75,9 @@ def test_a_model_predicts_the_same_rows_from_csv_parquet_and_a_dataframe(
 
 
 def test_a_numeric_column_of_an_older_model_takes_booleans_as_one_and_zero() -> None:
-    """A model saved when a Parquet bool was read as a number still binds booleans."""
-    encoder = Encoder((Feature("flag"),))
+    """A model saved when a Parquet bool was read as a number still binds booleans (its file
+    says nothing of ``numbers_only``: ``test_predict_numeric_booleans``)."""
+    encoder = Encoder.from_dict({"features": [{"name": "flag", "categories": None}], "target": "y"})
     X, _ = encoder.encode({"flag": pd.Series([True, False, None], dtype=object)}, Limits())
     assert np.array_equal(X[:, 0], [1.0, 0.0, np.nan], equal_nan=True)
 

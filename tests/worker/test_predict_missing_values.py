@@ -109,7 +109,7 @@ def test_a_model_saved_before_marks_reads_as_before(
     with safe_open(str(plain_model), framework="np") as handle:
         stored = json.loads(handle.metadata()["encoder"])
     assert stored["na_tokens"] == list(NA_TOKENS)  # no marks declared: the file as before
-    assert set(stored) == {"features", "target", "classes", "na_tokens", "complete"}
+    assert set(stored) == {"features", "target", "classes", "na_tokens", "complete", "numbers_only"}
 
     old = without_marks(plain_model, tmp_path / "old.safetensors", drop_tokens=drop_tokens)
     new = frame().head(20).drop(columns=["y"])

@@ -343,5 +343,8 @@ def load_arrays(dataset_id: str, *, engine: Engine | None = None) -> StoredArray
         encoding=summary.get("encoding", UTF8),  # absent in rows stored before it was asked
         decimal=summary.get("decimal", "."),
         missing_values=summary.get("missing_values", ()),  # absent before marks were declared
+        # marks came after booleans became text: a dataset without them may hold a Parquet bool
+        # as numbers, which its models take at predict as they were trained
+        numbers_only="missing_values" in summary,
     )
     return StoredArrays(task, X, y, list(summary["feature_names"]), groups, encoder)
