@@ -18,7 +18,7 @@ from regtune.service.ingest import notes
 from regtune.service.ingest.dialects import COMMAS, Dialect
 from regtune.service.ingest.encoder import Feature, duplicate_names, one_hot
 from regtune.service.ingest.formats import detect_format, read_columns
-from regtune.service.ingest.header import Limits, ignore_problem, same_name
+from regtune.service.ingest.header import Limits, column_name, ignore_problem, same_name
 from regtune.service.ingest.missing_values import check_missing_values, read_as_missing
 from regtune.service.ingest.values import Column, classify, label
 from regtune.service.spec.enums import Task
@@ -239,6 +239,13 @@ def leave_out(name: str, categories: Sequence[str] = ()) -> str:
     return f"{looks_like(categories)}; to upload the file without it: ignore={name!r} (--ignore)"
 
 
+def _unnamed_first(names: Sequence[str]) -> str | None:
+    """The name of the file's first column when it is the name of a column without one
+    (``column_1``, as ``column_name`` gives it: a pandas index ``to_csv`` wrote), else None."""
+    unnamed = column_name("", 0)
+    return unnamed if names and names[0] == unnamed else None
+
+
 def read_table(
     raw: bytes,
     *,
@@ -338,7 +345,7 @@ def read_table(
             *notes.declared_notes(declared),
             *notes.decimal_point_notes(columns),
             *(notes.task_notes(target, y) if task == "auto" and resolved == "regression" else []),
-            *notes.row_number_notes(features),
+            *notes.row_number_notes(features, unnamed=_unnamed_first(names)),
             *notes.shown_number_notes(encoded),
             *notes.date_notes(encoded),
             *notes.unique_text_notes(encoded, X),

@@ -86,21 +86,43 @@ def decimal_point_notes(columns: list[Column]) -> list[str]:
     ]
 
 
-def row_number_notes(features: list[Column]) -> list[str]:
+def row_number_notes(features: list[Column], *, unnamed: str | None = None) -> list[str]:
     """Numeric columns that hold the row numbers in order (0 or 1 up), as ``to_csv`` writes a
-    pandas index: a feature that means nothing at predict (or the order of the rows)."""
+    pandas index: a feature that means nothing at predict (or the order of the rows); and the
+    file's first column when it has the name of one without (``unnamed``: ``column_1``) and
+    holds integers in increasing order with gaps, as ``to_csv`` writes the index of a frame
+    whose rows were filtered."""
     notes = []
     for column in features:
         values = column.numeric
-        if values is None or len(values) < 2 or values[0] not in (0.0, 1.0):
+        if values is None or len(values) < 2:
             continue
-        if np.array_equal(values, np.arange(values[0], values[0] + len(values))):
+        first, last = label(float(values[0])), label(float(values[-1]))
+        if values[0] in (0.0, 1.0) and np.array_equal(
+            values, np.arange(values[0], values[0] + len(values))
+        ):
             notes.append(
-                f"column {column.name!r} holds the row numbers {label(float(values[0]))}.."
-                f"{label(float(values[-1]))} in order, as pandas' to_csv writes its index: if it "
-                f"is a row id, not a feature, upload with ignore={column.name!r} (--ignore)"
+                f"column {column.name!r} holds the row numbers {first}..{last} in order, as "
+                "pandas' to_csv writes its index: if it is a row id, not a feature, upload with "
+                f"ignore={column.name!r} (--ignore)"
+            )
+        elif column.name == unnamed and _increasing_integers(values):
+            notes.append(
+                f"column {column.name!r}, the file's first, holds integers in increasing order "
+                f"({first}..{last}, {len(values)} of them), as pandas' to_csv writes the index "
+                "of a frame whose rows were filtered, in a column without a name: if it is a row "
+                f"id, not a feature, upload with ignore={column.name!r} (--ignore)"
             )
     return notes
+
+
+def _increasing_integers(values: np.ndarray) -> bool:
+    """Every value an integer (none missing), each above the one before it."""
+    return bool(
+        np.isfinite(values).all()
+        and (values == np.round(values)).all()
+        and (np.diff(values) > 0).all()
+    )
 
 
 def task_notes(target: str, y: np.ndarray) -> list[str]:
