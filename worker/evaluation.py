@@ -143,11 +143,11 @@ class AffineScorer:
     def metrics(self, split: Split, mses: np.ndarray) -> list[list[dict[str, float]]]:
         """``mses`` (P, F) as each point's per-fold metrics, unnamed as ``scores`` gives them
         (none for a split without rows, as ``scores``)."""
-        variance, scale = self.splits[split].variance, self.y_scale
+        stacked, scale = self.splits[split], self.y_scale
         return [
             [
-                {} if math.isnan(var) else regression_scores(mse, var, y)
-                for mse, var, y in zip(row, variance, scale, strict=True)
+                {} if math.isnan(var) else regression_scores(mse, var, y, rows=n)
+                for mse, var, y, n in zip(row, stacked.variance, scale, stacked.counts, strict=True)
             ]
             for row in mses.tolist()
         ]
@@ -167,6 +167,7 @@ class _SplitRows:
         self.rows = max((len(y) for y in self.target), default=0)
         """The largest fold's rows."""
         self.variance = [float(np.var(y)) if len(y) else math.nan for y in self.target]
+        self.counts = [len(y) for y in self.target]
 
     def mses(self, weights: np.ndarray, biases: np.ndarray) -> np.ndarray:
         """Each fold's rows times the points' models of that fold only: one product a fold."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import re
 import sys
@@ -254,8 +255,14 @@ def counted(n: int, noun: str) -> str:
 
 
 def sorted_by_name(metrics: dict[str, Any]) -> dict[str, Any]:
-    """Metrics in one order wherever they are shown (a trial's, a refit's, predict's)."""
-    return dict(sorted(metrics.items()))
+    """Metrics in one order wherever they are shown (a trial's, a refit's, predict's), one
+    undefined on its rows (NaN, null from the API: the R² of one row, the AUC of one class)
+    as ``n/a``."""
+    return {k: "n/a" if _undefined(v) else v for k, v in sorted(metrics.items())}
+
+
+def _undefined(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def params(values: dict[str, Any]) -> str:

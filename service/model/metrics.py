@@ -3,6 +3,8 @@ validation and test metrics and for ``regtune predict``.
 
 Regression: ``loss`` (½·MSE on the standardized target), ``rmse`` (original units), ``r2``.
 Classification: ``loss`` (mean cross-entropy), ``accuracy``, and ``auc`` for binary tasks.
+A metric undefined on the rows given is NaN (null in JSON, ``n/a`` in the CLI): the R² of one
+row, the AUC of rows of one class.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ def scores(out: np.ndarray, y: np.ndarray, task: str, y_scale: float = 1.0) -> d
         pred = out.reshape(len(out), -1)[:, 0]
         target = np.asarray(y, dtype=np.float64)
         return regression_scores(
-            float(np.mean((pred - target) ** 2)), float(np.var(target)), y_scale
+            float(np.mean((pred - target) ** 2)), float(np.var(target)), y_scale, rows=len(target)
         )
     codes = np.asarray(y, dtype=np.int64)
     if task == "binary":
@@ -38,14 +40,18 @@ def scores(out: np.ndarray, y: np.ndarray, task: str, y_scale: float = 1.0) -> d
     return {"loss": loss, "accuracy": accuracy}
 
 
-def regression_scores(mse: float, variance: float, y_scale: float = 1.0) -> dict[str, float]:
-    """Regression's metrics from the mean squared error on the standardized target and that
-    target's variance (``scores``, and the worker's scoring of a λ path's folds at once)."""
-    return {
-        "loss": 0.5 * mse,
-        "rmse": math.sqrt(mse) * y_scale,
-        "r2": 1.0 - mse / variance if variance > 0 else 0.0,
-    }
+def regression_scores(
+    mse: float, variance: float, y_scale: float = 1.0, *, rows: int
+) -> dict[str, float]:
+    """Regression's metrics from the mean squared error on the standardized target of ``rows``
+    rows and that target's variance (``scores``, and the worker's scoring of a λ path's folds at
+    once). The R² of one row is undefined: NaN; that of a constant target of several rows stays
+    0, as scikit-learn's ``r2_score`` gives it to predictions not exact, so a validation fold of
+    one value is still scored."""
+    r2 = 1.0 - mse / variance if variance > 0 else 0.0
+    if rows < 2:
+        r2 = math.nan
+    return {"loss": 0.5 * mse, "rmse": math.sqrt(mse) * y_scale, "r2": r2}
 
 
 def roc_auc(y: np.ndarray, score: np.ndarray) -> float:

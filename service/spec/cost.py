@@ -467,7 +467,7 @@ def _shape_problems(spec: StudySpec, shape: DataShape) -> list[FieldProblem]:
             FieldProblem(
                 where,
                 "val_r2 needs at least 2 validation rows in every fold (the R² of one row is "
-                f"undefined: every trial would score 0); the splits leave {fewest} of the "
+                f"undefined: no trial would have a value); the splits leave {fewest} of the "
                 f"{rest} rows: {most}, or another metric",
             )
         )
