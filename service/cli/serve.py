@@ -193,6 +193,14 @@ def serve(
     if dashboard and dashboard_bind_refusal(host, settings):
         dashboard_host = "127.0.0.1"
         log.warning("optuna-dashboard listens on 127.0.0.1 only (it has no authentication)")
+    if dashboard and dashboard_port == port:  # the dashboard would take the API's port
+        print(
+            f"regtune serve: --dashboard-port {dashboard_port} is the API's --port too; give "
+            "them different ports",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 2
     ports = [("the API", host, port)]
     if dashboard:
         ports.append(("optuna-dashboard", dashboard_host, dashboard_port))

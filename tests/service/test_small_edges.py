@@ -18,6 +18,7 @@ from regtune.service.store.optuna_db.internals.handles import OPTUNA_TRIAL_LOGGE
 from regtune.worker.loop import Worker
 from regtune.worker.stops import HandBack
 from tests.inprocess import Apps, reset_process_state
+from tests.support import free_port
 
 ADMIN = "edges-admin-key-0123456789abcdef"
 
@@ -68,6 +69,27 @@ def test_serve_on_a_busy_port_exits_at_once_before_any_child_starts(
     err = capsys.readouterr().err
     assert f"cannot listen for the API on 127.0.0.1:{port}" in err
     assert "another regtune serve" in err
+
+
+def test_serve_with_the_dashboard_on_the_api_port_exits_at_once(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both ports free, each checked alone: the dashboard took the port, the banner announced
+    an API that never started, and the API child failed 5 times before serve exited 1."""
+    use_settings(Settings(database_url=sqlite_url))
+    started: list[str] = []
+    monkeypatch.setattr(serve_cli.Child, "start", lambda child: started.append(child.name))
+    port = free_port()
+    code = serve_cli.serve(
+        host="127.0.0.1", port=port, workers=0, dashboard=True, dashboard_port=port
+    )
+    use_settings(None)
+    reset_process_state()
+    assert (code, started) == (2, [])
+    assert capsys.readouterr().err == (
+        f"regtune serve: --dashboard-port {port} is the API's --port too; give them different "
+        "ports\n"
+    )
 
 
 def test_a_hand_back_is_logged_without_a_traceback(
