@@ -180,7 +180,7 @@ def read_csv(
         text_start += len(first.encode()) + 1
         first = _line(raw, text_start)
     if not first.strip():
-        raise InvalidUpload("the first line is empty; it must be the header with column names")
+        raise _no_header(raw[text_start:], named)
     if named is not None:
         dialect = named_dialect(named[1])
     else:
@@ -230,6 +230,21 @@ def read_csv(
     dialect = dataclasses.replace(dialect, blank=tuple(kept[j] + 1 for j in blank))
     left = [j for j in range(len(kept)) if j not in blank]
     return [kept_names[j] for j in left], [columns[j] for j in left], dialect
+
+
+def _no_header(rest: bytes, named: re.Match[str] | None) -> InvalidUpload:
+    """The refusal of a file whose header line is empty: its first line, or the line after its
+    ``sep=`` line (``named``), when ``rest`` (the file from that line on) holds more."""
+    if named is None:
+        return InvalidUpload("the first line is empty; it must be the header with column names")
+    if not rest.strip():
+        return InvalidUpload(
+            f"the file has no header after its {named[0]} line; the header with column names "
+            "must follow it"
+        )
+    return InvalidUpload(
+        f"line 2, after the {named[0]} line, is empty; it must be the header with column names"
+    )
 
 
 def _header(first: str, body: bytes, *, sep: str, before: int) -> list[str]:
