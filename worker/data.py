@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from regtune.service.ingest.encoder import Encoder
 from regtune.service.ingest.preprocess import FillValues
 from regtune.service.model.standardizer import Standardizer
 from regtune.service.spec.datasets import STRATIFY_MIN, BuiltinDataset
-from regtune.worker.splits import kfold, shuffle_split, stratified_kfold
+from regtune.worker.splits import kfold, shuffle_split, stratified_kfold, stratifies
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -187,11 +188,30 @@ def load(ref: dict[str, Any], *, engine: Engine | None = None) -> Dataset:
     return data
 
 
-def _stratify(y: np.ndarray, task: str) -> np.ndarray | None:
+def held_out(y: np.ndarray, task: str, size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, held out) positions of the rows whose target is ``y``: ``ceil(size · n)`` held
+    out, as ``shuffle_split`` draws them, stratified by class for classification.
+
+    A class of fewer than ``STRATIFY_MIN`` rows cannot be split in proportion: its rows are all
+    kept (they train), and the held-out rows are drawn from the other classes, stratified when
+    their counts allow it (an unstratified split of every row could hold out each row of such a
+    class: trials trained and were validated on the other classes alone, and scored perfectly).
+    Where the other classes hold no more rows than are held out (most rows in classes that
+    small), every row is drawn unstratified, as before."""
+    n = len(y)
     if task == "regression":
-        return None
-    counts = np.bincount(y)
-    return y if counts[counts > 0].min() >= STRATIFY_MIN else None
+        return shuffle_split(n, size, seed)
+    small = np.bincount(y)[y] < STRATIFY_MIN
+    if not small.any():
+        return shuffle_split(n, size, seed, y)
+    others = np.flatnonzero(~small)
+    n_held = math.ceil(size * n)
+    if n_held >= len(others):
+        return shuffle_split(n, size, seed)
+    _, counts = np.unique(y[others], return_counts=True)
+    by_class = stratifies(counts, len(others) - n_held, n_held)
+    kept, held = shuffle_split(len(others), n_held, seed, y[others] if by_class else None)
+    return np.concatenate([others[kept], np.flatnonzero(small)]), others[held]
 
 
 def split_test(data: Dataset, *, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -200,7 +220,7 @@ def split_test(data: Dataset, *, test_fraction: float, seed: int) -> tuple[np.nd
     if test_fraction == 0:
         index = np.arange(len(data.y))
         return index, index[:0]
-    return shuffle_split(len(data.y), test_fraction, seed, _stratify(data.y, data.task))
+    return held_out(data.y, data.task, test_fraction, seed)
 
 
 def fold_positions(
@@ -231,9 +251,7 @@ def make_splits(
     if folds:
         pairs = [(rest[a], rest[b]) for a, b in fold_positions(data, rest, folds, seed)]
     else:
-        train, val = shuffle_split(
-            len(rest), holdout or 0.2, seed, _stratify(data.y[rest], data.task)
-        )
+        train, val = held_out(data.y[rest], data.task, holdout or 0.2, seed)
         pairs = [(rest[train], rest[val])]
     out = Splits(
         task=data.task,

@@ -18,11 +18,13 @@ import numpy as np
 Pair = tuple[np.ndarray, np.ndarray]
 
 
-def shuffle_split(n: int, test_size: float, seed: int, classes: np.ndarray | None = None) -> Pair:
-    """(train, test) positions of ``n`` rows, ``ceil(test_size · n)`` of them held out; with
-    ``classes`` (one label per row) each class held out in proportion, as
-    ``train_test_split(..., stratify=classes)``."""
-    n_test = math.ceil(test_size * n)
+def shuffle_split(
+    n: int, test_size: float | int, seed: int, classes: np.ndarray | None = None
+) -> Pair:
+    """(train, test) positions of ``n`` rows, ``ceil(test_size · n)`` of them held out (a
+    fraction; an int is the number held out); with ``classes`` (one label per row) each class
+    held out in proportion, as ``train_test_split(..., stratify=classes)``."""
+    n_test = test_size if isinstance(test_size, int) else math.ceil(test_size * n)
     n_train = n - n_test
     if n_test <= 0 or n_train <= 0:
         raise ValueError(f"holding out {test_size} of {n} rows leaves a side empty")
@@ -31,7 +33,7 @@ def shuffle_split(n: int, test_size: float, seed: int, classes: np.ndarray | Non
         permutation = rng.permutation(n)
         return permutation[n_test : n_test + n_train], permutation[:n_test]
     labels, inverse, counts = np.unique(classes, return_inverse=True, return_counts=True)
-    if counts.min() < 2 or n_train < len(labels) or n_test < len(labels):
+    if not stratifies(counts, n_train, n_test):
         raise ValueError(
             f"{len(labels)} classes (the smallest of {counts.min()} rows) cannot be split "
             f"{n_train} / {n_test} with each class on both sides"
@@ -46,6 +48,12 @@ def shuffle_split(n: int, test_size: float, seed: int, classes: np.ndarray | Non
         train.extend(shuffled[: n_i[i]])
         test.extend(shuffled[n_i[i] : n_i[i] + t_i[i]])
     return rng.permutation(train), rng.permutation(test)
+
+
+def stratifies(counts: np.ndarray, n_train: int, n_test: int) -> bool:
+    """Whether classes of ``counts`` rows split ``n_train`` / ``n_test`` by class: each of at
+    least 2 rows, and a row of each class for each side (``shuffle_split`` refuses it else)."""
+    return bool(counts.min() >= 2 and n_train >= len(counts) and n_test >= len(counts))
 
 
 def kfold(n: int, k: int, seed: int) -> list[Pair]:

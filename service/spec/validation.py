@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
+from regtune.service.spec.datasets import unsplit_class_note
 from regtune.service.spec.strict import Strict
 
 DEFAULT_FOLDS = 5
@@ -106,10 +107,20 @@ class Validation(Strict):
             folds_needed=folds_needed,
         )
         if not undecided:
-            return scheme
+            return scheme._noting(smallest_class)
         if scheme.folds:
             return scheme.model_copy(update={"chosen_by": f"{scheme.chosen_by}; {UPLOAD_NO_TEST}"})
-        return scheme.model_copy(update={"test_fraction": DEFAULT_TEST_FRACTION})
+        return scheme.model_copy(update={"test_fraction": DEFAULT_TEST_FRACTION})._noting(
+            smallest_class
+        )
+
+    def _noting(self, smallest_class: int | None) -> Validation:
+        """This scheme, its ``chosen_by`` saying so when a holdout keeps a class too small to
+        split out of its validation rows (``unsplit_class_note``)."""
+        note = unsplit_class_note(smallest_class, test_fraction=self.test_fraction)
+        if self.folds or note is None:
+            return self
+        return self.model_copy(update={"chosen_by": f"{self.chosen_by}; {note}"})
 
     def _scheme_for(
         self,

@@ -156,7 +156,10 @@ def test_folds_a_rare_class_cannot_fill_get_advice_that_is_accepted(api: TestCli
     created(api, linear("solo-holdout", dataset=solo, validation={"holdout": 0.2}))
     default = created(api, linear("solo-default", dataset=solo))["validation"]
     assert default["chosen_by"] == (
-        "default (holdout 0.2): too few rows of the smallest class (1) for 5 folds"
+        "default (holdout 0.2): too few rows of the smallest class (1) for 5 folds; a class of "
+        "fewer than 3 rows (the smallest has 1) is too few to split by class: every trial "
+        "trains on its rows and none is a validation or test row, so the validation and test "
+        "scores say nothing of it"
     )
     untested = {"folds": 2, "test_fraction": 0}
     created(api, linear("pair-folds", dataset=pair, validation=untested))
