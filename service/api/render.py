@@ -33,7 +33,7 @@ from regtune.service.settings import get_settings
 from regtune.service.spec.advice import warnings_of
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.enums import StudyStatus
-from regtune.service.store.optuna_db.attrs import FAILED_TRIAL_ATTR
+from regtune.service.store.optuna_db.attrs import FAILED_TRIAL_ATTR, PATH_OF_ATTR
 from regtune.service.store.reads import read
 from regtune.service.store.repos import studies
 from regtune.service.store.tables import StudyRow
@@ -77,6 +77,7 @@ def trial_out(view: trial_reads.TrialView, *, with_curve: bool = False) -> Trial
         datetime_complete=view.datetime_complete,
         learning_curve=curve,
         retried_from=view.system_attrs.get(FAILED_TRIAL_ATTR),
+        path_of=view.system_attrs.get(PATH_OF_ATTR),
     )
 
 

@@ -469,6 +469,11 @@ class TrialOut(Answer):
     datetime_complete: UtcDateTime | None
     learning_curve: list[CurvePoint] | None = None
     retried_from: int | None = None
+    path_of: int | None = Field(
+        default=None,
+        description="the trial whose claim ran this λ path's point (null: a trial of its own "
+        "claim, a path's first point included)",
+    )
 
 
 class TrialPage(Page[TrialOut]):

@@ -86,6 +86,12 @@ def test_a_path_study_stores_exactly_its_budget_of_points_as_trials(apps: Apps) 
     # the API pages and the best trial see every point
     page = api.get(f"/v1/studies/{study_id}/trials", params={"limit": 100}).json()
     assert len(page["items"]) == 68
+    # each further point names its path's trial, in the listing and on its own route
+    marks = {t.number: t.system_attrs.get(PATH_OF_ATTR) for t in trials}
+    assert {t["number"]: t["path_of"] for t in page["items"]} == marks
+    further = next(n for n, path_of in marks.items() if path_of is not None)
+    alone = api.get(f"/v1/studies/{study_id}/trials/{further}").json()
+    assert alone["path_of"] == marks[further] and marks[marks[further]] is None
     best = min(trials, key=lambda t: float(t.value or math.inf))
     assert study["best_trial"]["number"] == best.number
     assert study["best_model"] is not None

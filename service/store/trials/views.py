@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from regtune.service.store.db import among
-from regtune.service.store.optuna_db.attrs import FAILED_TRIAL_ATTR
+from regtune.service.store.optuna_db.attrs import FAILED_TRIAL_ATTR, PATH_OF_ATTR
 from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.trials.best import best_trial_number as best_trial_number
 from regtune.service.store.trials.curves import Reported
@@ -163,7 +163,8 @@ def _attributes(session: Session, ids: list[int], with_curves: bool) -> Any:
     """Every attribute row of the trials ``ids`` in one statement (one round trip, not five):
     (trial id, kind, key, number, text) with kind p(aram), v(alue), u(ser attribute),
     i(ntermediate value) or s(ystem attribute); without ``with_curves`` no intermediate value
-    and of the system attributes only ``FAILED_TRIAL_ATTR`` (a retry's ``retried_from``)."""
+    and of the system attributes only ``FAILED_TRIAL_ATTR`` (a retry's ``retried_from``) and
+    ``PATH_OF_ATTR`` (a λ path's further point's ``path_of``)."""
 
     def part(model: Any, kind: str, key: Any, number: Any, text: Any) -> Any:
         table = model.__table__
@@ -213,8 +214,8 @@ def _attributes(session: Session, ids: list[int], with_curves: bool) -> Any:
             )
         )
         parts.append(system)
-    else:  # of the system attributes (a linear trial's weights among them) only a retry's mark
-        parts.append(system.where(column(systems, "key") == FAILED_TRIAL_ATTR))
+    else:  # of the system attributes (a linear trial's weights among them) only the marks
+        parts.append(system.where(column(systems, "key").in_((FAILED_TRIAL_ATTR, PATH_OF_ATTR))))
     return union_all(*parts)
 
 
