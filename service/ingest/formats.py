@@ -48,7 +48,13 @@ from regtune.service.ingest.encodings import (
     not_utf8,
     to_utf8,
 )
-from regtune.service.ingest.header import Limits, check_header, column_name, ignored
+from regtune.service.ingest.header import (
+    Limits,
+    check_header,
+    column_name,
+    ignored,
+    unnamed_columns,
+)
 from regtune.service.ingest.parquet import read_parquet
 
 if TYPE_CHECKING:
@@ -193,7 +199,9 @@ def read_csv(
     names = [column_name(n, i) for i, n in enumerate(header)]
     _check_delimiter(header)
     ignore = ignored(names, ignore=ignore, only=only)
-    check_header(names, target=target, limits=limits, ignore=ignore)
+    check_header(
+        names, target=target, limits=limits, ignore=ignore, unnamed=unnamed_columns(header)
+    )
     kept = [i for i, name in enumerate(names) if name not in ignore]
     ragged = _ragged_rows(
         body, len(names), sep=dialect.sep, max_rows=limits.max_rows, before=before

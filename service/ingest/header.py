@@ -106,10 +106,13 @@ def check_header(
     target: str | None,
     limits: Limits,
     ignore: Collection[str] = (),
+    unnamed: Collection[int] = (),
 ) -> None:
     """Refuse duplicate or unprintable names, a target or ignored column the file lacks, and
     more columns than the limit; ignored columns are dropped as they are read, so they do not
-    count and their names are not checked (two of them may share one)."""
+    count and their names are not checked (two of them may share one). ``unnamed``: the
+    columns (from 0) whose header cell was empty, each named ``column_<n>`` (``column_name``),
+    which a duplicate says it gave them."""
     kept = sum(name not in ignore for name in names)
     if kept - 1 > limits.max_columns:
         left_out = f" besides the {len(names) - kept} ignored" if kept < len(names) else ""
@@ -124,8 +127,8 @@ def check_header(
         _check_name(name, i, limits)
         if name in seen:
             raise InvalidUpload(
-                f"duplicate column name {name!r} (columns {seen[name] + 1} and {i + 1}); "
-                "column names must be unique"
+                f"duplicate column name {name!r} (columns {seen[name] + 1} and {i + 1})"
+                f"{_given(name, seen[name], i, unnamed)}; column names must be unique"
             )
         seen[name] = i
     present = set(names)
@@ -135,6 +138,22 @@ def check_header(
     for name in ignore:
         if name not in present:
             raise ignore_problem(f"column {name!r} is not in the file (columns: {_shown(names)})")
+
+
+def unnamed_columns(cells: Sequence[str]) -> frozenset[int]:
+    """The columns (from 0) of header ``cells`` without a name (``column_name`` names them)."""
+    return frozenset(i for i, cell in enumerate(cells) if not same_name(cell))
+
+
+def _given(name: str, first: int, second: int, unnamed: Collection[int]) -> str:
+    """Of two columns named ``name``, the one without a name in the file, given ``name``."""
+    for mine, other in ((first, second), (second, first)):
+        if mine in unnamed:
+            return (
+                f": column {mine + 1} has no name and was given {name!r}, which column "
+                f"{other + 1} also has"
+            )
+    return ""
 
 
 def _check_name(name: str, index: int, limits: Limits) -> None:

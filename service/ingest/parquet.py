@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from regtune.service.errors import InvalidUpload
-from regtune.service.ingest.header import Limits, check_header, column_name, ignored
+from regtune.service.ingest.header import (
+    Limits,
+    check_header,
+    column_name,
+    ignored,
+    unnamed_columns,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -101,7 +107,8 @@ def _parquet_fields(
     fields = [f for f in schema if not f.name.startswith("__index_level_")]
     names = [column_name(f.name, i) for i, f in enumerate(fields)]
     ignore = ignored(names, ignore=ignore, only=only)
-    check_header(names, target=target, limits=limits, ignore=ignore)
+    unnamed = unnamed_columns([f.name for f in fields])
+    check_header(names, target=target, limits=limits, ignore=ignore, unnamed=unnamed)
     named = [(name, f) for name, f in zip(names, fields, strict=True) if name not in ignore]
     for name, f in named:
         kind = _value_type(f.type)
