@@ -13,6 +13,7 @@ app = typer.Typer(
     cls=Regtune,
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode="markdown",
     help="Hyperparameter tuning for regularized models.",
 )
 

@@ -481,7 +481,11 @@ def extend(
     from regtune.service.client.watch import EXIT_CODES
 
     points = [_point(given) for given in point or ()]
-    if (trials is not None and to is not None) or (trials is None and to is None and not points):
+    if trials is not None and to is not None:
+        raise typer.BadParameter(
+            "give --trials K (how many more) or --to N (the budget in all), not both"
+        )
+    if trials is None and to is None and not points:
         raise typer.BadParameter(
             "give --trials K (how many more) or --to N (the budget in all), or --point (one "
             "more per point)"
@@ -636,7 +640,10 @@ def report(
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", "-o", dir_okay=False, help="Write the page here (default: report-<id>.html)."
+            "--out",
+            "-o",
+            dir_okay=False,
+            help="Write the page here (default: report-ID.html, ID the study's id).",
         ),
     ] = None,
     open_it: Annotated[bool, typer.Option("--open", help="Open it in a web browser.")] = False,

@@ -91,8 +91,10 @@ def test_extend_to_a_total_says_when_nothing_changed(
     said = cli_output(api, monkeypatch, "extend", study_id, "--to", "5")
     assert said == f"study {study_id} unchanged: budget.n_trials is 5 already, queued", said
 
-    for argv in ([], ["--trials", "1", "--to", "6"]):
+    for argv, ending in (([], "or --point"), (["--trials", "1", "--to", "6"], "not both")):
         wrong = cli_result(api, monkeypatch, "extend", study_id, *argv)
         assert wrong.exit_code == 2, wrong.output
-        assert "give --trials K (how many more) or --to N" in wrong.output, wrong.output
+        said = " ".join(wrong.output.replace("│", " ").split())
+        assert "give --trials K (how many more) or --to N" in said, wrong.output
+        assert ending in said, wrong.output  # both given: said so, not as if neither were
     assert api.get(f"/v1/studies/{study_id}").json()["progress"]["n_trials"] == 5
