@@ -166,3 +166,24 @@ def test_cancel_promises_the_stop_the_worker_makes() -> None:
         f"within `REGTUNE_HEARTBEAT_INTERVAL`, {default} s by default, and stops the trial at "
         "the next minibatch step or solver iteration)"
     ) in readme
+
+
+@pytest.mark.parametrize("command", ["watch", "submit", "extend", "cancel"])
+def test_a_help_paragraph_wraps_to_the_terminal_not_to_its_source_lines(command: str) -> None:
+    """Each paragraph after the first kept its docstring's line ends: at any width, `Ctrl-C
+    stops` / `watching, not the` / `study: 130.`."""
+    from regtune.service.cli.app import app
+
+    result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    text = result.output.split("╭")[0]  # the paragraphs above the boxes
+    paragraphs: list[list[str]] = [[]]
+    for line in text.splitlines():
+        if line.strip():
+            paragraphs[-1].append(line.strip())
+        elif paragraphs[-1]:
+            paragraphs.append([])
+    paragraphs = [lines for lines in paragraphs if lines]
+    assert len(paragraphs) >= 3, result.output  # usage, the first paragraph, and more
+    for lines in paragraphs[1:]:  # a line ends short only where its paragraph does
+        assert all(len(line) > 150 for line in lines[:-1]), lines
