@@ -29,7 +29,7 @@ from safetensors.numpy import load as load_tensors
 from regtune.service.api import report_assets as assets
 from regtune.service.api import report_figures as figures
 from regtune.service.api import report_words as words
-from regtune.service.api.deps import StudyDep
+from regtune.service.api.deps import CallerDep, StudyDep
 from regtune.service.api.schemas import BestModel
 from regtune.service.api.study_end import error_of, study_end, trial_errors
 from regtune.service.spec.definition import StudySpec
@@ -71,9 +71,11 @@ MAX_MODEL_BYTES = 16 << 20
     },
     summary="The study report: one self-contained HTML page of plots (updates while it runs)",
 )
-def study_report(study: StudyDep, request: Request) -> HTMLResponse:
+def study_report(study: StudyDep, who: CallerDep, request: Request) -> HTMLResponse:
     base_url = str(request.base_url).rstrip("/")
-    return HTMLResponse(build(study, base_url=base_url), headers={"Cache-Control": "no-store"})
+    keys = who.admin or who.key_id is not None  # keys on: every caller holds one
+    html = build(study, base_url=base_url, keys=keys)
+    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
 
 @dataclass
@@ -105,8 +107,9 @@ class Page:
             self.sections.append(Section(title, shown, note))
 
 
-def build(row: StudyRow, *, base_url: str) -> str:
-    """The report of one study as HTML."""
+def build(row: StudyRow, *, base_url: str, keys: bool = True) -> str:
+    """The report of one study as HTML; ``keys``: whether the API needs a key, so that the
+    page's curl line sends one."""
     spec = StudySpec.from_stored(row.spec)
     directions = objective_directions(spec)
     direction = directions[0]
@@ -189,6 +192,7 @@ def build(row: StudyRow, *, base_url: str) -> str:
         model,
         page,
         base_url=base_url,
+        keys=keys,
         metric=metric,
         path_drawn=path is not None,
         pareto=pareto,
@@ -285,6 +289,7 @@ def _render(
     page: Page,
     *,
     base_url: str,
+    keys: bool,
     metric: str,
     path_drawn: bool,
     pareto: Front,
@@ -366,6 +371,7 @@ def _render(
         if not model
         else None,
         base_url=base_url,
+        keys=keys,
         n_points=len(data.points),
         best_kept=BEST_KEPT,
         se_note="± 1 SE: the standard error across each trial's folds, averaged over a λ bin."

@@ -273,6 +273,37 @@ def test_another_tenant_gets_404(api: TestClient) -> None:
     assert api.get(f"/v1/studies/{row.id}/report", headers=unknown).status_code == 401
 
 
+def _download_line(html: str) -> str:
+    """The page's line that downloads the best model with curl."""
+    line = next((line for line in html.splitlines() if "/best-model" in line), None)
+    assert line is not None, html[-3000:]
+    return line
+
+
+def test_the_curl_line_sends_a_key_only_when_the_api_needs_one(apps: Apps) -> None:
+    """With no key configured the API is open, and the page's curl line sends no key (it showed
+    ``-H "Authorization: Bearer $KEY"`` to an API that had none); with keys on, by the admin
+    key or by tenant keys stored under it at an earlier start, it does."""
+    bearer = '-H "Authorization: Bearer $KEY"'
+    open_api = apps()
+    row = finished_study("default", n=5)
+    line = _download_line(open_api.get(f"/v1/studies/{row.id}/report").text)
+    assert "curl -o " in line and "Authorization" not in line, line
+
+    keys_on = apps(admin_key=ADMIN)
+    row = finished_study("alpha", n=5)
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    keys_on.headers.update(admin)
+    alpha = _key(keys_on, "alpha")
+    for headers in (admin, alpha):
+        line = _download_line(keys_on.get(f"/v1/studies/{row.id}/report", headers=headers).text)
+        assert f"curl {bearer} -o " in line, line
+
+    stored = apps(database=Apps.database_path(keys_on))  # no admin key: stored keys keep keys on
+    line = _download_line(stored.get(f"/v1/studies/{row.id}/report", headers=alpha).text)
+    assert f"curl {bearer} -o " in line, line
+
+
 def test_a_queued_study_gets_a_page_that_updates(api: TestClient) -> None:
     row = create_study(_spec("mlp"))
     html = api.get(f"/v1/studies/{row.id}/report").text
