@@ -18,7 +18,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from regtune.service.errors import FieldProblem, InvalidSettings
 from regtune.service.logs import LogFormat
-from regtune.service.spec.definition import MAX_FUSED_TRIALS
+from regtune.service.spec.training import MAX_FUSED_TRIALS
 
 MAX_PORT = 65_535
 MIN_WORKER_MEMORY_MB = 512

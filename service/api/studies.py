@@ -38,7 +38,8 @@ from regtune.service.api.schemas import (
 from regtune.service.errors import StudyNotExtendable, TrialNotFound
 from regtune.service.settings import Settings, get_settings
 from regtune.service.spec import cost
-from regtune.service.spec.definition import EXAMPLE, NAME_PATTERN, StudySpec, Uploaded
+from regtune.service.spec.dataset_refs import Uploaded
+from regtune.service.spec.definition import EXAMPLE, NAME_PATTERN, StudySpec
 from regtune.service.spec.enums import StudyStatus
 from regtune.service.spec.points import MAX_POINTS, points_trials, refusal
 from regtune.service.spec.policies import GridSampler

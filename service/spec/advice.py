@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from regtune.service.spec.definition import StudySpec, default_exact_pruner
+from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.policies import (
     CmaEsSampler,
     HyperbandPruner,
@@ -21,6 +21,7 @@ from regtune.service.spec.policies import (
     ThresholdPruner,
 )
 from regtune.service.spec.space import ARCHITECTURE, Choices, Range
+from regtune.service.spec.training import default_exact_pruner
 
 
 def warnings_of(spec: StudySpec) -> list[str]:

@@ -1,30 +1,23 @@
 """The study definition: what a user sends, validated once, with the field and rule named.
 
-The parts live beside this module (``space``, ``policies``, ``objective``); this one holds the
-data, the model and its training, and ``StudySpec``, which puts them together. Limits that depend
-on the service's settings are not checked here: the API checks them when a study is created
-(``regtune.service.api.limits``), so a stored definition reads back the same in any process.
+The parts live beside this module (``dataset_refs``, ``model``, ``space``, ``training``,
+``validation``, ``objective``, ``policies``); this one holds ``StudySpec``, which puts them
+together and checks the rules that span them. Limits that depend on the service's settings are
+not checked here: the API checks them when a study is created (``regtune.service.api.limits``),
+so a stored definition reads back the same in any process.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    Discriminator,
-    Field,
-    Tag,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from regtune.service.errors import DefinitionTooNew, FieldProblem
-from regtune.service.spec.datasets import BuiltinDataset
+from regtune.service.spec.dataset_refs import DATASET_ID_PATTERN, DatasetRef
 from regtune.service.spec.enums import Task
+from regtune.service.spec.model import MLP_ONLY, Model
 from regtune.service.spec.objective import (
     SPARSITY_OBJECTIVES,
     STORED,
@@ -43,255 +36,34 @@ from regtune.service.spec.policies import (
     Sampler,
     TPESampler,
 )
+from regtune.service.spec.relax import check_relax
 from regtune.service.spec.space import ARCHITECTURE, Choices, Fixed, Range, SearchSpace
 from regtune.service.spec.strict import Strict, field_error
+from regtune.service.spec.training import (
+    EXACT_IGNORES,
+    EXACT_WARMUP,
+    MIN_PATHS,
+    MINIBATCH_WARMUP,
+    PATH_SAMPLERS,
+    Solver,
+    Training,
+    default_exact_pruner,
+)
 from regtune.service.spec.validation import Validation
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
-DATASET_ID_PATTERN = r"^[0-9a-f]{8,64}$"
 PATTERN_WORDS = {
     NAME_PATTERN: "1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit",
     DATASET_ID_PATTERN: "8 to 64 lowercase hexadecimal digits (an id regtune answered)",
 }
 """Each pattern a definition's text must match, in words for a person (the 422 says them)."""
-EXACT_IGNORES = ("learning_rate", "batch_size")
-MAX_FUSED_TRIALS = 64
-"""Most trials one fused pass trains (``training.fused_trials``, ``REGTUNE_FUSED_TRIALS``)."""
-"""Knobs of the minibatch trainer that the exact solver does not use (searching them is an
-error under ``training.solver: exact``)."""
 UNKNOWN_TO_THIS_VERSION = frozenset(
     {"extra_forbidden", "literal_error", "enum", "union_tag_invalid"}
 )
 """Pydantic's errors for a name or a value the definition's models do not have: in a stored
 definition (the API validated it), what a newer regtune added."""
-MLP_ONLY = {"layer_penalty": 1.0, "batch_norm": 0.0}
-"""Knobs a linear model has no use for, with the value that means "not used"."""
-RELAX_NEUTRAL = 0.0
-"""``search_space.relax`` that means "not relaxed" (the plain elastic net); left out means it too,
-unless ``resolve_relax`` searches it."""
-RELAX_SOLVER = (
-    "relax applies to a linear model under the exact solver (training.solver exact): its "
-    "least-squares fit is solved exactly"
-)
-RELAX_TASK = (
-    "relax applies to regression (least squares): a relaxed cross-entropy on separable classes "
-    "has no finite minimizer"
-)
-MINIBATCH_WARMUP = 2
-EXACT_WARMUP = 5
-"""The default median pruner's warm-up by trainer: 2 epochs saved more epochs than 5 at equal
-quality on every dataset of ``bench.pruning`` (MLPs, 5 seeds); the exact solver's reported
-blocks keep 5 (``bench.quality`` measures its studies)."""
-Solver = Literal["exact", "minibatch"]
-"""The trainers a definition can name (``training.solver``); ``regtune.worker.trainers.fit`` runs
-them."""
 RefitRows = Literal["all", "non_test"]
 """The rows the best model's refit trains on (``refit_rows``): every row, or the non-test rows."""
-
-
-# --------------------------------------------------------------------------- datasets
-
-
-class Builtin(Strict):
-    builtin: BuiltinDataset = Field(strict=False)
-
-
-class Uploaded(Strict):
-    id: str = Field(pattern=DATASET_ID_PATTERN)
-
-
-class SyntheticParams(Strict):
-    kind: Literal["sparse_regression", "classification", "friedman1"]
-    n_samples: int = Field(default=500, ge=20, le=200_000)
-    n_features: int = Field(default=20, ge=1, le=2_000)
-    n_informative: int = Field(default=5, ge=1, le=2_000)
-    noise: float = Field(default=0.1, ge=0, le=1_000)
-    n_classes: int = Field(default=2, ge=2, le=50)
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
-
-    @model_validator(mode="after")
-    def _informative_fits(self) -> SyntheticParams:
-        if self.n_informative > self.n_features:
-            raise ValueError(
-                f"n_informative must be ≤ n_features, got {self.n_informative} > {self.n_features}"
-            )
-        if self.kind == "friedman1" and self.n_features < 5:
-            raise ValueError(f"friedman1 needs n_features ≥ 5, got {self.n_features}")
-        if self.kind == "classification" and self.n_classes > 2**self.n_informative:
-            # make_classification puts each class on its own vertex of an n_informative cube
-            raise ValueError(
-                "classification needs n_classes ≤ 2 ** n_informative (a class per corner of "
-                f"the informative features' cube), got n_classes={self.n_classes} > "
-                f"2 ** {self.n_informative}"
-            )
-        return self
-
-
-class Synthetic(Strict):
-    synthetic: SyntheticParams
-
-
-def _dataset_tag(value: Any) -> str | None:
-    if isinstance(value, BaseModel):
-        value = value.__dict__
-    if isinstance(value, dict):
-        for key in ("builtin", "id", "synthetic"):
-            if key in value:
-                return key
-    return None
-
-
-DatasetRef = Annotated[
-    Annotated[Builtin, Tag("builtin")]
-    | Annotated[Uploaded, Tag("id")]
-    | Annotated[Synthetic, Tag("synthetic")],
-    Discriminator(
-        _dataset_tag,
-        custom_error_type="dataset_kind",
-        custom_error_message="dataset must be one of {builtin: NAME}, {id: ID}, {synthetic: {...}}",
-    ),
-]
-
-
-# --------------------------------------------------------------------------- model and training
-
-
-class Model(Strict):
-    kind: Literal["linear", "mlp"] = "linear"
-    hidden_layers: list[Annotated[int, Field(ge=1, le=4096)]] | None = Field(
-        default_factory=lambda: [64, 64],
-        max_length=8,
-        description="the MLP's hidden layers' sizes; null (or left out) when "
-        "search_space.hidden_layers searches them",
-    )
-    batch_norm: bool = False
-
-    @field_validator("hidden_layers")
-    @classmethod
-    def _a_hidden_layer(cls, value: list[int] | None, info: ValidationInfo) -> list[int] | None:
-        """An MLP without a hidden layer is one Linear layer: dropout, batch_norm and
-        layer_penalty act between layers, so they would do nothing (a stored definition reads
-        back as it was accepted)."""
-        stored = (info.context or {}).get(STORED)
-        if value == [] and info.data.get("kind") == "mlp" and not stored:
-            raise ValueError(
-                "an MLP has at least one hidden layer, got []: for no hidden layer give "
-                "model.kind linear"
-            )
-        return value
-
-
-class EarlyStopping(Strict):
-    patience: int = Field(
-        default=5,
-        ge=1,
-        le=10_000,
-        description="epochs without an improvement of objective.metric before a trial stops",
-    )
-    min_delta: float = Field(
-        default=1e-4,
-        ge=0,
-        le=1e6,
-        allow_inf_nan=False,
-        description="what counts as an improvement, in objective.metric's own units (val_rmse: "
-        "the target's, so a price's rmse wants a larger one than val_loss or val_accuracy)",
-    )
-    restore_best: bool = Field(
-        default=True, description="end the trial with its best epoch's weights (its best_epoch)"
-    )
-
-
-PATH_POINTS = 100
-PATH_MIN_RATIO = 1e-3
-"""By default a path is scikit-learn's ``ElasticNetCV`` grid: 100 values of λ from λ_max down to
-1e-3 of the lasso's λ_max (``n_alphas``, ``eps``). Measured on a 700-configuration 5-fold
-diabetes study in one worker process: 0.57 CPU s against 0.75 s with 50 points over the whole
-searched range (12 paths instead of 24; 9 of the 700 points the empty model instead of 131),
-at equal quality (``bench.quality``; bench/RESULTS.md, "Regularization paths"). With 1e-4 the
-same study took 0.60 s; the classification datasets' best λ lies inside either grid."""
-MIN_PATHS = 8
-"""A path takes at most ``n_trials / MIN_PATHS`` points (and at least 2), so that the sampler
-chooses the other knobs (``l1_ratio``, noise, dropout) at least this many times in a study."""
-PATH_SAMPLERS = ("tpe", "random", "gp", "qmc")
-"""Samplers that learn from (or ignore) every finished trial: a path's points are trials they
-did not propose. The grid sampler walks its own λ values, and CMA-ES and NSGA-II learn only from
-the trials of their own generations, so they run one trial per claim."""
-
-
-def default_exact_pruner() -> MedianPruner:
-    """The pruner a definition without one gets under the exact solver (the minibatch trainer's
-    is ``_solver``'s, with ``MINIBATCH_WARMUP``)."""
-    return MedianPruner(type="median", n_startup_trials=10, n_warmup_steps=EXACT_WARMUP)
-
-
-class LambdaPath(Strict):
-    """Regularization-path trials (``model.kind: linear``, exact solver, λ a range): one claim
-    solves ``points`` values of λ, log-spaced over its range, largest first, warm-started, for
-    one choice of the other knobs, and stores each as its own trial."""
-
-    points: int = Field(
-        default=PATH_POINTS,
-        ge=2,
-        le=200,
-        description="λ values solved (and trials stored) per path",
-    )
-    min_ratio: float | None = Field(
-        default=PATH_MIN_RATIO,
-        gt=0,
-        lt=1,
-        description="the path runs from the smallest λ that zeroes every weight (λ_max) down "
-        "to this fraction of it, inside the searched range (null: down to the range's low)",
-    )
-    patience: int | None = Field(
-        default=10,
-        ge=1,
-        le=200,
-        description="stop a path after this many λ values without a better validation metric "
-        "(null: always solve every point)",
-    )
-
-
-class Training(Strict):
-    solver: Solver | None = Field(
-        default=None,
-        description="exact: full-batch proximal gradient to `tol` (linear models only); "
-        "minibatch: the optimizer over minibatches for `max_epochs`. Default: exact for "
-        "model.kind linear, minibatch otherwise",
-    )
-    tol: float = Field(default=1e-6, gt=0, le=1.0, allow_inf_nan=False)
-    max_iter: int = Field(default=10_000, ge=1, le=1_000_000)
-    report_every: int = Field(
-        default=25, ge=1, le=100_000, description="exact solver iterations per reported epoch"
-    )
-    max_epochs: int = Field(default=50, ge=1, le=10_000)
-    batch_size: int | Literal["full"] = 128
-    optimizer: Literal["adam", "sgd"] = "adam"
-    momentum: float = Field(default=0.0, ge=0, lt=1)
-    early_stopping: EarlyStopping | None = Field(default_factory=EarlyStopping)
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
-    lambda_path: LambdaPath | None = Field(
-        default_factory=LambdaPath,
-        description="λ-path trials, the default where they apply (linear model, exact solver, "
-        "lambda a range, sampler tpe, random, gp or qmc); null: one trial per claim",
-    )
-    fused_trials: int | None = Field(
-        default=None,
-        ge=1,
-        le=MAX_FUSED_TRIALS,
-        description="MLP studies: up to this many trials a worker trains in one pass as one "
-        "stacked model, each still its own trial (1: one at a time). Default: the worker's "
-        "REGTUNE_FUSED_TRIALS",
-    )
-
-    @field_validator("batch_size")
-    @classmethod
-    def _batch_positive(cls, value: int | str) -> int | str:
-        if isinstance(value, int) and not 1 <= value <= 1_000_000:
-            raise ValueError(f"batch_size must be between 1 and 1000000 or 'full', got {value}")
-        return value
-
-
-# --------------------------------------------------------------------------- the definition
 
 STORED_WHEN_GIVEN: tuple[tuple[str, str], ...] = (
     ("search_space", "hidden_layers"),
@@ -739,22 +511,6 @@ class StudySpec(Strict):
 
 def _neutral(name: str, param: Fixed | Range | Choices) -> bool:
     return isinstance(param, Fixed) and param.value == MLP_ONLY[name]
-
-
-def _relax_neutral(param: Fixed | Range | Choices | None) -> bool:
-    return param is None or (isinstance(param, Fixed) and param.value == RELAX_NEUTRAL)
-
-
-def check_relax(spec: StudySpec) -> None:
-    """Refuse a ``search_space.relax`` other than 0 where a relaxed fit does not apply."""
-    param = spec.search_space.relax
-    if _relax_neutral(param):
-        return
-    if spec.model.kind != "linear" or spec.solver != "exact":
-        rule = f"{RELAX_SOLVER}, got model.kind {spec.model.kind}, training.solver {spec.solver}"
-        raise field_error(("search_space", "relax"), rule, param)
-    if spec.task not in (Task.REGRESSION, Task.AUTO):
-        raise field_error(("search_space", "relax"), f"{RELAX_TASK}, got task {spec.task}", param)
 
 
 EXAMPLE: dict[str, Any] = {

@@ -7,15 +7,11 @@ stored, whatever today's defaults are.
 
 from __future__ import annotations
 
-from regtune.service.spec.definition import (
-    Builtin,
-    StudySpec,
-    Synthetic,
-    Uploaded,
-    check_relax,
-)
+from regtune.service.spec.dataset_refs import Builtin, Synthetic, Uploaded
+from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.enums import Task
 from regtune.service.spec.objective import check_metric
+from regtune.service.spec.relax import check_relax
 from regtune.service.spec.space import Choices, Fixed, Range
 from regtune.service.spec.strict import field_error
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from regtune.service.spec.definition import Solver
+from regtune.service.spec.training import Solver
 
 EpochHook = Callable[[int, dict[str, float]], bool]
 """Called after every epoch with (epoch, validation metrics named ``val_*``); True stops (prunes).

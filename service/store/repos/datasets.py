@@ -32,7 +32,8 @@ from regtune.service.ingest.encodings import UTF8, check_encoding
 from regtune.service.ingest.header import Limits, same_name
 from regtune.service.ingest.missing_values import check_missing_values
 from regtune.service.spec.cost import DataShape
-from regtune.service.spec.definition import StudySpec, Uploaded
+from regtune.service.spec.dataset_refs import Uploaded
+from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.enums import ACTIVE, Task
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import rowcount, transaction
