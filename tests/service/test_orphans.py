@@ -4,8 +4,8 @@ The regtune row is written before the Optuna study, so a creation cut short leav
 without an Optuna study id, which workers never claim and the sweep removes (with the Optuna
 study it may have made) once it is older than ``CREATION_GRACE``. Optuna studies named like
 regtune's but without a row (left by older versions, or by a delete killed between the row and
-its Optuna study) are removed as well, once two sweeps in a row find them: a delete under way
-removes its own.
+its Optuna study) are removed as well, once the sweeps have found them so for
+``OWNERLESS_GRACE``: a delete under way removes its own.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import copy
 import logging
 import signal
 import threading
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -30,6 +31,7 @@ from regtune.service.store.migrate import upgrade
 from regtune.service.store.scheduling.retries import get_storage, storage_with_retries
 from regtune.service.store.scheduling.sweep import (
     CREATION_GRACE,
+    OWNERLESS_GRACE,
     remove_orphaned_optuna_studies,
     remove_unfinished_studies,
 )
@@ -63,8 +65,11 @@ def test_half_created_studies_and_ownerless_optuna_studies_are_removed(
     users_own = optuna.create_study(storage=storage, study_name="my experiment [draft]")
 
     assert sorted(remove_unfinished_studies(engine, storage)) == ["no-optuna", "unlinked"]
-    assert remove_orphaned_optuna_studies(engine, storage) == []  # maybe a delete under way
-    assert remove_orphaned_optuna_studies(engine, storage) == [ownerless]  # still there: left
+    first = time.monotonic()
+    assert remove_orphaned_optuna_studies(engine, storage, now=first) == []  # a delete under way?
+    assert remove_orphaned_optuna_studies(engine, storage, now=first + 60) == []  # a long one?
+    later = first + OWNERLESS_GRACE.total_seconds()
+    assert remove_orphaned_optuna_studies(engine, storage, now=later) == [ownerless]  # left
     remaining = {s.study_name for s in optuna.get_all_study_summaries(storage)}
     assert remaining == {names["in-progress"], users_own.study_name}
     assert [r.id for r in _rows(engine)] == ["in-progress"]
@@ -116,8 +121,9 @@ def test_kill_9_of_the_api_during_post_leaves_no_orphan(
 
     storage = storage_with_retries(sqlite_url)
     cut_short = remove_unfinished_studies(engine, storage, now=utcnow() + LATER)
-    remove_orphaned_optuna_studies(engine, storage)
-    remove_orphaned_optuna_studies(engine, storage)  # the ones two sweeps in a row find
+    first = time.monotonic()
+    remove_orphaned_optuna_studies(engine, storage, now=first)
+    remove_orphaned_optuna_studies(engine, storage, now=first + OWNERLESS_GRACE.total_seconds())
     rows = {r.optuna_name: r for r in _rows(engine)}
     optuna_names = {s.study_name for s in optuna.get_all_study_summaries(storage)}
     assert caught >= 1, outcomes

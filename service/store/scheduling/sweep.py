@@ -11,6 +11,7 @@ import contextlib
 import copy
 import logging
 import math
+import time
 from datetime import datetime, timedelta
 
 import optuna
@@ -249,26 +250,34 @@ def remove_unfinished_studies(
     return removed
 
 
-_OWNERLESS_SEEN: dict[str, set[str]] = {}
-"""Per database (its URL), the ownerless Optuna studies this process's last sweep found."""
+OWNERLESS_GRACE = timedelta(minutes=2)
+"""How long an Optuna study stays without a regtune row, as this process sees it, before the
+sweep removes it: a delete under way removes its own first, however many trials it has."""
+_OWNERLESS_SEEN: dict[str, dict[str, float]] = {}
+"""Per database (its URL), each ownerless Optuna study this process's sweeps found, with when
+they first found it (``time.monotonic``)."""
 
 
 def remove_orphaned_optuna_studies(
-    engine: Engine | None = None, storage: optuna.storages.RDBStorage | None = None
+    engine: Engine | None = None,
+    storage: optuna.storages.RDBStorage | None = None,
+    *,
+    now: float | None = None,
 ) -> list[str]:
-    """Remove Optuna studies named as regtune names them but without a regtune row, once two
-    sweeps of this process in a row found them so.
+    """Remove Optuna studies named as regtune names them but without a regtune row, once this
+    process's sweeps have found them so for ``OWNERLESS_GRACE``.
 
     A regtune row always exists before its Optuna study, and ``studies.delete`` deletes the
     row first (with the study's /metrics tallies, in one transaction), then the Optuna study,
     so such a study is being deleted by a delete under way, or was left by a delete killed
-    between the two or by an older version killed mid-creation. The first finishes its own
-    work by the next sweep; removing it at once raced it, and said of a plain delete that an
-    Optuna study had no owner.
+    between the two or by an older version killed mid-creation. The first removes its own
+    (in seconds, for a study of many trials); removing it at once raced that delete, and said
+    of a plain delete that an Optuna study had no owner.
     """
     from regtune.service.store.scheduling.retries import get_storage
 
     storage = storage or get_storage()
+    now = time.monotonic() if now is None else now
     studies = om.StudyModel
     with transaction(engine) as session:
         names = session.scalars(
@@ -277,16 +286,18 @@ def remove_orphaned_optuna_studies(
                 ~select(StudyRow.id).where(StudyRow.optuna_name == studies.study_name).exists(),
             )
         ).all()
-    ownerless = {name for name in names if OPTUNA_NAME.match(name)}
     database = str((engine or get_engine()).url)
-    seen = _OWNERLESS_SEEN.get(database, set())
-    _OWNERLESS_SEEN[database] = ownerless - seen
+    seen = _OWNERLESS_SEEN.get(database, {})
+    found = {name: seen.get(name, now) for name in names if OPTUNA_NAME.match(name)}
+    _OWNERLESS_SEEN[database] = found  # those gone meanwhile are forgotten
+    due = sorted(n for n, since in found.items() if now - since >= OWNERLESS_GRACE.total_seconds())
     removed = []
-    for name in sorted(ownerless & seen):
+    for name in due:
         with contextlib.suppress(KeyError):
             optuna.delete_study(study_name=name, storage=storage)
             removed.append(name)
             log.warning("removed Optuna study %r: no regtune study owns it", name)
+        del found[name]
     return removed
 
 
