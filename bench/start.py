@@ -38,8 +38,8 @@ def _migrate_before(url: str) -> None:
     engine = make_engine(url)
     try:
         with engine.connect() as connection:
-            migrate.refuse_unknown(migrate._heads(connection), connection)
-            migrate._heads(connection)  # it read the revisions again for the refusal's words
+            migrate.refuse_unknown(migrate.schema_heads(connection), connection)
+            migrate.schema_heads(connection)  # it read the revisions again for the refusal's words
         migrate._change_schema(url, engine)
     finally:
         engine.dispose()

@@ -77,9 +77,10 @@ class _Run:
     study: optuna.Study
     spec: StudySpec
     members: list[_Member] = field(default_factory=list)
-    traced: set[int] = field(default_factory=set)
-    """The errors (by ``id``) a member's line showed the traceback of: a pass's error ends its
-    other members too, and their lines name it without the traceback again."""
+    traced: list[BaseException] = field(default_factory=list)
+    """The errors a member's line showed the traceback of (kept, so no other error takes one's
+    identity): a pass's error ends its other members too, and their lines name it without the
+    traceback again."""
 
     def live(self) -> list[_Member]:
         return [m for m in self.members if not m.ended]
@@ -365,8 +366,10 @@ def _end(run: _Run, member: _Member, exc: BaseException) -> None:
 def _end_member(run: _Run, member: _Member, exc: BaseException) -> None:
     member.ended = True
     worker, c, number = run.worker, member.claim, member.trial.number
-    log_failed(member.trial, exc, traceback=id(exc) not in run.traced)  # as optimize logs one
-    run.traced.add(id(exc))
+    traced = any(exc is shown for shown in run.traced)
+    log_failed(member.trial, exc, traceback=not traced)  # as optimize logs one
+    if not traced:
+        run.traced.append(exc)
     error: str | None = None
     if isinstance(exc, HandBack):  # why it FAILs, as ``Worker`` notes one trial's
         note_error(member.trial, exc, handed_back(exc))

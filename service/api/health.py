@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 
 from regtune.service.api.schemas import Health
 from regtune.service.store.db import get_engine
-from regtune.service.store.migrate import VERSION_TABLE, head
+from regtune.service.store.migrate import head, schema_heads
 
 router = APIRouter(tags=["health"])
 
@@ -36,13 +34,7 @@ def readyz() -> JSONResponse:
     does not answer or holds another revision, or none."""
     try:
         with get_engine().connect() as connection:
-            try:
-                found = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))
-                revisions = sorted(found.scalars())
-            except DBAPIError as exc:
-                if not _no_such_table(exc):
-                    raise
-                revisions = []  # the schema was dropped under this process
+            revisions = sorted(schema_heads(connection))
     except Exception as exc:
         body = Health(status="unavailable", database="down", detail=type(exc).__name__)
         return JSONResponse(status_code=503, content=body.model_dump())
@@ -56,14 +48,3 @@ def readyz() -> JSONResponse:
         body = Health(status="unavailable", database="up", detail=detail)
         return JSONResponse(status_code=503, content=body.model_dump())
     return JSONResponse(status_code=200, content=Health(status="ok", database="up").model_dump())
-
-
-UNDEFINED_TABLE = "42P01"
-"""PostgreSQL's SQLSTATE for a table that does not exist."""
-
-
-def _no_such_table(exc: DBAPIError) -> bool:
-    """Whether ``exc`` says the table read does not exist (SQLite says it in words only)."""
-    return getattr(exc.orig, "sqlstate", None) == UNDEFINED_TABLE or "no such table" in str(
-        exc.orig
-    )

@@ -179,7 +179,7 @@ def refused_login(exc: BaseException, url: str) -> str | None:
     parsed = make_url(url)
     where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
     if _missing_databases().search(words):
-        name = parsed.database or "(default)"
+        name = parsed.database or parsed.username or "(default)"  # libpq's default: the user
         return (
             f"the database server at {where} has no database {name!r} ({words}): create it "
             f"(CREATE DATABASE, or createdb) or name an existing one in REGTUNE_DATABASE_URL "

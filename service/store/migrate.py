@@ -90,7 +90,7 @@ def head() -> str:
 
 
 def refuse_unknown(heads: tuple[str, ...], connection: Connection) -> None:
-    """Raise ``SchemaTooNew`` if the database is at a revision (``_heads``) this code has no
+    """Raise ``SchemaTooNew`` if the database is at a revision (``schema_heads``) this code has no
     migration for (a newer regtune upgraded it), or its Optuna tables (read on ``connection``)
     at one the installed Optuna has none for (a newer regtune's Optuna upgraded them; Optuna's
     own check said it in a traceback that blamed the Optuna that made them): nothing is read
@@ -164,7 +164,7 @@ def _upgrade(url: str) -> None:
                 raise
             raise LoginRefused(refusal) from exc
         with connection:
-            heads = _heads(connection)
+            heads = schema_heads(connection)
             refuse_unknown(heads, connection)  # before Optuna's tables are touched too
             found = ", ".join(heads) or None
             current = found == head() and optuna_schema_current(connection)
@@ -190,8 +190,8 @@ def _upgrade(url: str) -> None:
         engine.dispose()
 
 
-def _heads(connection: Connection) -> tuple[str, ...]:
-    """The schema revisions the database is at (none: no regtune schema yet)."""
+def schema_heads(connection: Connection) -> tuple[str, ...]:
+    """The schema revisions the database is at (none: no regtune schema, yet or any more)."""
     return tuple(
         MigrationContext.configure(
             connection, opts={"version_table": VERSION_TABLE}
