@@ -4,7 +4,9 @@ stratified (was: the whole split drawn unstratified, which could hold out every 
 upload of 18 ``a`` and 2 ``b`` rows put both ``b`` rows in the test split, every trial trained
 and was validated on ``a`` alone, and the study's best value was 2.5e-07 at val_accuracy 1,
 its test accuracy 0.5); the study's validation note says that class is never validated. The
-splits of data whose classes can all be split are as they were, to the position."""
+splits of data whose classes can all be split, in the whole data and in the rows the test split
+leaves, are as they were, to the position; a class of 3 rows, left with 2 by the test split,
+is kept out of the holdout, so that holdout is drawn anew."""
 
 from __future__ import annotations
 
@@ -73,6 +75,20 @@ def test_a_class_of_two_rows_trains_every_trial_at_every_seed() -> None:
         assert fold.y_train.sum() == 2, seed  # both rows of b
         rest, test = data.split_test(dataset, test_fraction=0.2, seed=seed)
         assert sorted([*rest, *test]) == list(range(20))
+
+
+def test_a_class_the_test_split_leaves_too_small_trains_every_trial() -> None:
+    """37 rows of one class and 3 of another: the test split takes one of the 3, and the holdout
+    of the 2 left was drawn unstratified, which could hold out both."""
+    x = np.random.default_rng(1).normal(size=(40, 2))
+    y = np.array([0] * 37 + [1] * 3, dtype=np.int64)
+    dataset = data.Dataset(x, y, "binary", ["x1", "x2"])
+    for seed in range(20):
+        (fold,) = data.make_splits(
+            dataset, test_fraction=0.2, holdout=0.2, folds=None, seed=seed
+        ).folds
+        assert fold.y_train.sum() + fold.y_val.sum() + fold.y_test.sum() == 3
+        assert fold.y_val.sum() == 0 and fold.y_train.sum() >= 2, seed  # all it has left
 
 
 def test_a_study_of_a_class_of_two_rows_trains_on_it_and_says_it_is_never_validated(
