@@ -137,3 +137,15 @@ def test_a_refused_login_is_not_taken_for_a_missing_database() -> None:
     line = refused_login(error, "postgresql+psycopg://regtune:pw@db:5432/regtune")
 
     assert line is not None and "refused the login of role 'regtune'" in line, line
+
+
+def test_a_missing_database_the_url_does_not_name_is_the_role_s() -> None:
+    """libpq connects to the role's database when the URL names none: the line named
+    '(default)', where the server's words named the role's."""
+    words = 'connection failed: FATAL:  database "regtune" does not exist'
+    error = OperationalError("connect", {}, psycopg.OperationalError(words))
+
+    line = refused_login(error, "postgresql+psycopg://regtune:pw@db:5432")
+
+    assert line is not None
+    assert line.startswith("the database server at db:5432 has no database 'regtune' ("), line
