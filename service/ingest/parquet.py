@@ -159,6 +159,7 @@ def _numbers(column: Any, kind: Any, name: str) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.types as pat
 
+    stored = column.type  # the file's, named if it cannot be read (not a cast's)
     try:
         if pat.is_dictionary(column.type):
             column = column.cast(kind)
@@ -167,7 +168,7 @@ def _numbers(column: Any, kind: Any, name: str) -> np.ndarray:
         return np.asarray(column.cast(pa.float64(), safe=False).to_numpy(), dtype=np.float64)
     except (pa.ArrowException, ValueError) as exc:
         raise InvalidUpload(
-            f"column {name!r} (Parquet type {column.type}) cannot be read as numbers: {exc}"
+            f"column {name!r} (Parquet type {stored}) cannot be read as numbers: {exc}"
         ) from None
 
 

@@ -467,8 +467,8 @@ def _shape_problems(spec: StudySpec, shape: DataShape) -> list[FieldProblem]:
             FieldProblem(
                 where,
                 "val_r2 needs at least 2 validation rows in every fold (the R² of one row is "
-                f"undefined: no trial would have a value); the splits leave {fewest} of the "
-                f"{rest} rows: {most}, or another metric",
+                f"undefined: every trial would score the worst value); the splits leave {fewest} "
+                f"of the {rest} rows: {most}, or another metric",
             )
         )
     elif "val_auc" in objective_names(spec) and not folds and smallest is not None:
