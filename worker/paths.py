@@ -202,13 +202,19 @@ def lambda_grid(low: float, high: float, points: int, *, offset: float = 0.0) ->
     return [min(high, max(low, math.exp(top - (k + offset) * step))) for k in range(points)]
 
 
+def path_rng(spec: StudySpec, trial: optuna.Trial, *stream: int) -> np.random.Generator:
+    """The path's own random numbers, from the sampler's seed and the trial's number (and
+    ``stream``, one per use): reproducible, different for each path."""
+    seed = spec.sampler.seed if spec.sampler.seed is not None else 0
+    return np.random.default_rng([seed, trial.number, *stream])
+
+
 def grid_for(spec: StudySpec, points: int, trial: optuna.Trial) -> Grid:
     """The trial's path of ``points`` trials: enough values over the searched λ range (each at
     every ``relax_values``), shifted by an offset drawn from the sampler's seed and the trial's
     number (reproducible, different for each path)."""
     distribution = lambda_distribution(spec)
-    seed = spec.sampler.seed if spec.sampler.seed is not None else 0
-    offset = float(np.random.default_rng([seed, trial.number]).random())
+    offset = float(path_rng(spec, trial).random())
     path = spec.training.lambda_path
     assert path is not None, "validation allows grids for λ paths only"
     relax = relax_values(spec)
@@ -240,8 +246,7 @@ def run_path(
         return single(trial)
     try:
         grid = grid_for(spec, 1 + len(taken), trial)
-        seed = spec.sampler.seed if spec.sampler.seed is not None else 0
-        rng = np.random.default_rng([seed, trial.number, len(grid.relax)])
+        rng = path_rng(spec, trial, len(grid.relax))
         points = kept(solve(values, grid), 1 + len(taken), grid.relax, rng)
         # the trial's params and distributions once: each read of them is a deep copy
         params, distributions = trial.params, trial.distributions
