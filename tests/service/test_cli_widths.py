@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -41,6 +42,16 @@ def rows(shown: str) -> list[list[str]]:
     return [CELL.findall(line + "│") for line in table_lines(shown) if line.startswith("│")]
 
 
+def ls_at(api: TestClient, monkeypatch: pytest.MonkeyPatch, width: int) -> Any:
+    """``regtune ls`` on a terminal ``width`` columns wide: it succeeds, and its table fits."""
+    on_a_terminal(monkeypatch, width)
+    result = cli_result(api, monkeypatch, "ls")
+    assert result.exit_code == 0, result.output
+    lines = table_lines(result.stdout)
+    assert lines and all(len(line) <= width for line in lines), result.stdout
+    return result
+
+
 @pytest.fixture
 def studies(api: TestClient) -> list[dict[str, object]]:
     """A completed study with a long name, and a queued one with a short name."""
@@ -53,11 +64,8 @@ def studies(api: TestClient) -> list[dict[str, object]]:
 def test_ls_at_80_columns_shows_every_column_readable(
     api: TestClient, monkeypatch: pytest.MonkeyPatch, studies: list[dict[str, object]]
 ) -> None:
-    on_a_terminal(monkeypatch, 80)
-    result = cli_result(api, monkeypatch, "ls")
-    assert result.exit_code == 0, result.output
+    result = ls_at(api, monkeypatch, 80)
     lines = table_lines(result.stdout)
-    assert lines and all(len(line) <= 80 for line in lines), result.stdout
     header = " ".join(" ".join(lines[:3]).split())
     for name in ("id", "name", "status", "done", "running", "created", "(UTC)"):
         assert f" {name} " in header, result.stdout
@@ -73,10 +81,7 @@ def test_ls_at_80_columns_shows_every_column_readable(
 def test_ls_at_40_columns_keeps_the_ids_and_statuses(
     api: TestClient, monkeypatch: pytest.MonkeyPatch, studies: list[dict[str, object]]
 ) -> None:
-    on_a_terminal(monkeypatch, 40)
-    result = cli_result(api, monkeypatch, "ls")
-    assert result.exit_code == 0, result.output
-    assert all(len(line) <= 40 for line in table_lines(result.stdout)), result.stdout
+    result = ls_at(api, monkeypatch, 40)
     long, short = studies
     shown = rows(result.stdout)
     assert [long["id"], "completed"] in shown and [short["id"], "queued"] in shown, shown
