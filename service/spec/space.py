@@ -18,8 +18,10 @@ from pydantic import (
     Discriminator,
     Field,
     GetCoreSchemaHandler,
+    SerializerFunctionWrapHandler,
     Tag,
     ValidationInfo,
+    field_serializer,
     field_validator,
     model_serializer,
     model_validator,
@@ -322,6 +324,18 @@ class SearchSpace(Strict):
         "units; a trial's parameter is its choice's label ('128-64'). Instead of "
         "model.hidden_layers, which is then left out",
     )
+
+    @field_serializer("batch_norm", mode="wrap")
+    def _flag(
+        self, param: Fixed | Choices | None, handler: SerializerFunctionWrapHandler
+    ) -> bool | dict[str, list[bool]] | None:
+        """A flag read back as it is written, true/false, not the 1/0 the registry holds."""
+        match param:
+            case Fixed():
+                return bool(param.value)
+            case Choices():
+                return {"choices": [bool(c) for c in param.choices]}
+        return handler(param)
 
     def items(self) -> list[tuple[str, Fixed | Range | Choices]]:
         """Every numeric knob the definition sets (or defaults), by its name in a definition

@@ -4,6 +4,7 @@ stored form reading back as what was accepted."""
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -188,6 +189,17 @@ def test_batch_norm_reads_true_and_false_and_its_choices() -> None:
     definition["search_space"]["batch_norm"] = True
     batch_norm = StudySpec.model_validate(definition).search_space.batch_norm
     assert batch_norm is not None and batch_norm.values == (1.0, 1.0)
+
+
+@pytest.mark.parametrize("given", [{"choices": [True, False]}, True, False])
+def test_batch_norm_reads_back_as_written(given: object) -> None:
+    """The definition's answer says true/false, not the 1.0/0.0 the knob holds."""
+    definition = _with("search_space.batch_norm", given)
+    definition |= {"model": {"kind": "mlp"}, "training": {"solver": "minibatch"}}
+    spec = StudySpec.model_validate(definition)
+    answer = spec.model_dump(mode="json", by_alias=True)["search_space"]["batch_norm"]
+    assert json.dumps(answer) == json.dumps(given)  # 1.0 == True: compare as written
+    assert StudySpec.from_stored(spec.to_stored()) == spec
 
 
 @pytest.mark.parametrize(
