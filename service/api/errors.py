@@ -6,7 +6,9 @@ import logging
 import re
 from collections.abc import Sequence
 from datetime import date
+from itertools import pairwise
 from typing import Any
+from urllib.parse import unquote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -262,6 +264,23 @@ def _unparseable(errors: list[Any]) -> str | None:
     return None
 
 
+_ITEMS = {"studies": "study", "datasets": "dataset", "keys": "key"}
+"""The collections whose items an id names, each item in words."""
+
+
+def _missed_route(request: Request) -> str:
+    """Why a path matched no route, in words: an id holding an escaped ``/`` (``a%2Fb``),
+    which the router reads as two segments, is no item of its collection, since no id holds
+    one; anything else is a path the API does not serve."""
+    raw = request.scope.get("raw_path", b"").decode("latin-1").split("?")[0]
+    segments = raw.split("/")
+    for collection, segment in pairwise(segments):
+        if collection in _ITEMS and "%2f" in segment.lower():
+            item = unquote(segment)
+            return f"no {_ITEMS[collection]} with id {item!r}: an id holds no '/'"
+    return f"no such path: {request.url.path}"
+
+
 def _bad_body_response(message: str) -> JSONResponse:
     """400: a body that cannot be parsed at all, as ``POST /v1/studies`` answers it."""
     return error_response(400, "unparseable_body", message, [{"path": "body", "rule": message}])
@@ -380,6 +399,8 @@ def install(app: FastAPI) -> None:
             response.headers["Allow"] = ", ".join(allowed)
             return response
         said = str(exc.detail)
+        if exc.status_code == 404 and said == "Not Found":  # no route matched the path
+            said = _missed_route(request)
         if exc.status_code == 400:  # a multipart body, or a JSON body that is not UTF-8
             why = said if exc.__cause__ is None else str(exc.__cause__)
             return _bad_body_response(f"the body cannot be parsed: {why}")
