@@ -64,9 +64,9 @@ def run_regtune(dataset: str, seed: int, n_trials: int, epochs: int | None) -> d
 
     from regtune.service.spec.definition import StudySpec
     from regtune.service.spec.resolve import resolve_task
-    from regtune.worker.best_model import best_fit
     from regtune.worker.objective import make_objective
     from regtune.worker.policies import make_pruner, make_sampler
+    from regtune.worker.refit import best_fit
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     torch.set_num_threads(1)

@@ -214,8 +214,8 @@ def run_regtune(
     from regtune.service.store.repos.best_model import read_info
     from regtune.service.store.scheduling.retries import get_storage
     from regtune.service.store.tables import StudyRow
-    from regtune.worker.best_model import best_fit
     from regtune.worker.models import penalized_weights
+    from regtune.worker.refit import best_fit
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     loaded, _, _ = _split(dataset, seed)
@@ -385,7 +385,8 @@ def refit_at(
     relax that ``params`` leave out is 0, the elastic net."""
     from regtune.service.spec.definition import StudySpec
     from regtune.service.spec.resolve import resolve_relax, resolve_task
-    from regtune.worker.best_model import best_fit, loaded
+    from regtune.worker.best_model import loaded
+    from regtune.worker.refit import best_fit
 
     spec = StudySpec.model_validate(definition(dataset, seed, n, variant))
     spec = resolve_relax(resolve_task(spec))

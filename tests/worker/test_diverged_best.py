@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.resolve import resolve_task
-from regtune.worker.best_model import best_fit
 from regtune.worker.objective import make_objective
+from regtune.worker.refit import best_fit
 from tests.inprocess import run_to_the_end
 
 STABLE, DIVERGING = 1.45, 1.5

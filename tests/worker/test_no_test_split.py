@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from regtune.service.cli.studies import NO_TEST_SPLIT, NO_TEST_SPLIT_HOLDOUT
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.resolve import resolve_task
-from regtune.worker import best_model, data
+from regtune.worker import best_model, data, refit
 from regtune.worker.objective import prepare, validation_of
 from tests.inprocess import cli_output, run_to_the_end
 
@@ -136,13 +136,13 @@ def test_an_mlp_study_without_a_test_split_trains_fused_trials_and_a_model_of_ev
     """The minibatch trainer, its trials fused, and the MLP refit: no test rows to score, and
     one refit (its non-test rows are every row, so there is no second one for ``refit_rows``)."""
     refits: list[int] = []
-    train = best_model.fit
+    train = refit.fit
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         refits.append(len(args[1][0].y_train))
         return train(*args, **kwargs)
 
-    monkeypatch.setattr(best_model, "fit", counted)
+    monkeypatch.setattr(refit, "fit", counted)
     definition = _definition("diabetes", holdout=0.2) | {
         "model": {"kind": "mlp", "hidden_layers": [8]},
         "search_space": {"lambda": {"low": 1e-4, "high": 1e-1, "log": True}, "dropout": 0.1},
@@ -227,5 +227,5 @@ def test_a_definition_used_directly_on_an_upload_splits_as_the_api_stores_it(
             assert direct.test_fraction == 0
             splits = prepare(spec)
             assert sum(len(f.y_val) for f in splits.folds) == len(frame)
-            refit = best_model.refit_splits(spec).folds[0]
-            assert (len(refit.y_train), len(refit.y_test)) == (len(frame), 0)
+            refit_fold = refit.refit_splits(spec).folds[0]
+            assert (len(refit_fold.y_train), len(refit_fold.y_test)) == (len(frame), 0)

@@ -3,8 +3,8 @@
 
 Fast and in-process: the upload is read with ingest's own ``read_table`` and handed to the
 worker as the store hands it (``Encoder.from_upload`` of the stored column summary); the best
-model is refit and written by ``regtune.worker.best_model`` (``best_fit`` + ``write``), and the CLI
-runs under typer's ``CliRunner``.
+model is refit by ``regtune.worker.refit.best_fit`` and written by
+``regtune.worker.best_model.write``, and the CLI runs under typer's ``CliRunner``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from regtune.service.ingest.columns import read_table
 from regtune.service.ingest.encoder import Encoder
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.resolve import resolve_task
-from regtune.worker import best_model, data, modelfile
+from regtune.worker import best_model, data, modelfile, refit
 from tests.inprocess import cli_output, run_to_the_end
 
 Saver = Callable[..., Path]
@@ -80,7 +80,7 @@ def fit_and_write(dataset: dict[str, Any], task: str, path: Path, **model: Any) 
         ),
         task,
     )
-    fitted = best_model.best_fit(spec, {}, {})
+    fitted = refit.best_fit(spec, {}, {})
     best_model.write(path, data.load(spec.dataset.model_dump(mode="json")), fitted, {"trial": 0})
     return path
 

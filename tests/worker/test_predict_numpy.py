@@ -18,7 +18,7 @@ from regtune.service.ingest.encoder import Encoder, Feature
 from regtune.service.model import saved as numpy_model
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.resolve import resolve_task
-from regtune.worker import best_model, data, modelfile
+from regtune.worker import best_model, data, modelfile, refit
 
 CASES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "regression, MLP with batch norm, 2 folds": (
@@ -51,7 +51,7 @@ def written(tmp_path: Path, name: str, model: dict[str, Any], validation: dict[s
         "auto",
     )
     path = tmp_path / f"{name}.safetensors"
-    fitted = best_model.best_fit(spec, {}, {})
+    fitted = refit.best_fit(spec, {}, {})
     best_model.write(path, data.load({"builtin": name}), fitted, {"trial": 0})
     return path
 

@@ -11,7 +11,7 @@ import pytest
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.resolve import resolve_task
 from regtune.worker import data
-from regtune.worker.best_model import best_fit, refit_epochs
+from regtune.worker.refit import best_fit, refit_epochs
 from regtune.worker.trainers.config import EarlyStop, TrainConfig
 
 PARAMS = {"lambda": 1e-2, "l1_ratio": 0.5}

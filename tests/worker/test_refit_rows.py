@@ -15,8 +15,9 @@ from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.resolve import resolve_task
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.worker import data, modelfile
-from regtune.worker.best_model import best_fit, loaded, save_best_model
+from regtune.worker.best_model import loaded, save_best_model
 from regtune.worker.objective import make_objective
+from regtune.worker.refit import best_fit
 from tests.inprocess import run_to_the_end
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

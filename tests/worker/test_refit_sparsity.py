@@ -13,8 +13,8 @@ import pytest
 
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.resolve import resolve_task
-from regtune.worker.best_model import best_fit
 from regtune.worker.objective import make_objective
+from regtune.worker.refit import best_fit
 
 PARAMS = {"lambda": 0.028, "l1_ratio": 1.0}
 

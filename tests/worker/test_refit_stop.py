@@ -24,7 +24,8 @@ from regtune.service.store.repos.studies import create_study
 from regtune.service.store.scheduling.retries import storage_with_retries
 from regtune.service.store.scheduling.scaling import wanted_workers
 from regtune.service.store.tables import StudyRow
-from regtune.worker.best_model import RefitStopped, best_fit
+from regtune.worker.best_model import RefitStopped
+from regtune.worker.refit import best_fit
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
