@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from regtune.service.cli.studies import NO_TEST_SPLIT, NO_TEST_SPLIT_HOLDOUT
+from regtune.service.cli.summary import NO_TEST_SPLIT, NO_TEST_SPLIT_HOLDOUT
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.resolve import resolve_task
 from regtune.worker import best_model, data, refit
