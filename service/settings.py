@@ -89,6 +89,13 @@ def _check_connection_options(query: Mapping[str, str | tuple[str, ...]]) -> Non
         ) from None
 
 
+def _header_safe(secret: str) -> bool:
+    """Whether an HTTP header can carry ``secret`` as the client sends it (its ``header_key``
+    rule): a key with a newline or a space at either end was taken at start and then matched no
+    request, every admin request a 401."""
+    return secret.isascii() and secret.isprintable() and secret == secret.strip()
+
+
 def _repeats(text: str) -> bool:
     """Whether ``text`` is a shorter text repeated (``aaaa``, ``changemechangeme``), which no
     random secret of 16 characters or more is."""
@@ -398,6 +405,13 @@ class Settings(BaseSettings):
         if value is None or not value.get_secret_value().strip():
             return None
         secret = value.get_secret_value()
+        if not _header_safe(secret):
+            raise ValueError(
+                "must be printable ASCII, as the Authorization header carries it: no other "
+                "letters, no line breaks or control characters, no spaces at either end (a "
+                "trailing newline from the file it was read from is the usual cause: strip it, "
+                "or no client could send the key)"
+            )
         if len(secret) < 16 or secret.lower() in PLACEHOLDER_SECRETS or _repeats(secret):
             raise ValueError(
                 "must be a random secret of at least 16 characters, not a word or a pattern "
