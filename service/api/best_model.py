@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Annotated, Any, BinaryIO
 
@@ -20,6 +21,9 @@ CHUNK = 1 << 16
 OCTET_STREAM = "application/octet-stream"
 """The file's type for a client that asks for it (``Accept``), as clients generated from the
 schema know binary bodies by this type, not by regtune's own."""
+OFFERED = (best_model.MEDIA_TYPE, OCTET_STREAM)
+"""The types the file goes as, regtune's own first: the one sent when ``Accept`` weighs both
+alike."""
 BINARY: dict[str, Any] = {}
 """A binary body: OpenAPI 3.1 leaves out its schema..."""
 OCTETS = {"schema": {"type": "string", "format": "binary"}}
@@ -52,8 +56,8 @@ def _chunks(reader: BinaryIO) -> Iterator[bytes]:
     responses={
         200: {
             "content": {best_model.MEDIA_TYPE: BINARY, OCTET_STREAM: OCTETS},
-            "description": f"a safetensors file, as {OCTET_STREAM} when Accept asks for that "
-            f"rather than {best_model.MEDIA_TYPE}",
+            "description": f"a safetensors file, as {OCTET_STREAM} when Accept weighs that "
+            f"above {best_model.MEDIA_TYPE} (its q-values, q=0 refusing a type)",
             "headers": FILE_HEADERS,
         },
         304: {
@@ -123,12 +127,58 @@ def download_best_model(
 
 
 def _media_type(accept: str) -> str:
-    """regtune's own type, or ``application/octet-stream`` when ``Accept`` names that and not
-    regtune's."""
-    asked = {part.split(";")[0].strip().lower() for part in accept.split(",")}
-    if OCTET_STREAM in asked and best_model.MEDIA_TYPE not in asked:
-        return OCTET_STREAM
-    return best_model.MEDIA_TYPE
+    """The type ``Accept`` weighs highest (RFC 9110 §12.5.1: a type weighs what the most specific
+    range naming it gives, ``q=0`` refusing it), at equal weight the one named outright before
+    one a wildcard reaches, then regtune's own. A header that finds neither acceptable is
+    disregarded, as one naming only other types always was: the file goes as the first type it
+    does not refuse (this route answers no 406)."""
+    ranges = _ranges(accept)
+    weights = {offered: _weight(offered, ranges) for offered in OFFERED}
+    acceptable = [
+        (weight, -rank, offered)
+        for rank, (offered, weight) in enumerate(weights.items())
+        if weight is not None and weight[0] > 0
+    ]
+    if acceptable:
+        return max(acceptable)[2]
+    return next((offered for offered, weight in weights.items() if weight is None), OFFERED[0])
+
+
+def _ranges(accept: str) -> list[tuple[str, float]]:
+    """``Accept``'s media ranges, lower case, each with its weight (1 when it gives none or one
+    that is no number)."""
+    ranges = []
+    for part in accept.split(","):
+        media_range, *parameters = (item.strip() for item in part.split(";"))
+        if not media_range:
+            continue
+        weights = [
+            value
+            for name, _, value in (p.partition("=") for p in parameters)
+            if name.strip().lower() == "q"
+        ]
+        ranges.append((media_range.lower(), _q(weights[0]) if weights else 1.0))
+    return ranges
+
+
+def _q(value: str) -> float:
+    try:
+        q = float(value)
+    except ValueError:
+        return 1.0
+    return min(max(q, 0.0), 1.0) if math.isfinite(q) else 1.0
+
+
+def _weight(offered: str, ranges: list[tuple[str, float]]) -> tuple[float, int] | None:
+    """The weight of the most specific range that names ``offered`` and how specific it is (2:
+    the type itself, 1: ``type/*``, 0: ``*/*``), or None when no range names it."""
+    kind = offered.split("/")[0]
+    specificity = {offered: 2, f"{kind}/*": 1, "*/*": 0}
+    named = [(specificity[name], q) for name, q in ranges if name in specificity]
+    if not named:
+        return None
+    most = max(rank for rank, _ in named)
+    return next(q for rank, q in named if rank == most), most
 
 
 def _matches(if_none_match: str, etag: str) -> bool:
