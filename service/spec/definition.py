@@ -200,6 +200,23 @@ class StudySpec(Strict):
         return self
 
     @model_validator(mode="after")
+    def _batch_norm_once(self, info: ValidationInfo) -> StudySpec:
+        """One place says batch normalization: ``model.batch_norm: true`` turns it on, or
+        ``search_space.batch_norm`` fixes or searches it (and ``model.batch_norm`` is false
+        then, as the definition is stored and shown); the worker takes the search space's. A
+        stored definition reads back as it was accepted."""
+        if self.search_space.batch_norm is None or not self.model.batch_norm:
+            return self
+        if (info.context or {}).get(STORED):
+            return self
+        raise field_error(
+            ("model", "batch_norm"),
+            "give batch_norm once: search_space.batch_norm fixes or searches it, so leave "
+            "model.batch_norm out (or false)",
+            True,
+        )
+
+    @model_validator(mode="after")
     def _architecture(self, info: ValidationInfo) -> StudySpec:
         """One place says the architecture: ``model.hidden_layers`` fixes it, or
         ``search_space.hidden_layers`` searches it (and ``model.hidden_layers`` is null then,
