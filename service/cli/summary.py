@@ -152,14 +152,16 @@ def numbered(number: int, user_attrs: dict[str, Any]) -> str:
 
 
 def _best_value(study: StudyOut, best: BestTrial, *, front: str) -> tuple[str, str]:
-    """Which trial ``best`` is and its value: with several objectives, one trial of the Pareto
-    front (the best first objective), its value of each (``front``: where the rest is)."""
+    """Which trial ``best`` is and its value, by the objective's name (``val_rmse 53.839``):
+    with several objectives, one trial of the Pareto front (the best first objective), its
+    value of each (``front``: where the rest is)."""
+    from regtune.service.client.watch import named_values
+
     objectives = study.definition.get("objectives") or []
+    values = best.values or [best.value]
     if len(objectives) > 1 and best.values:
-        pairs = zip(objectives, best.values, strict=False)
-        which = f" (the front's best {objectives[0]}; {front})"
-        return which, " ".join(f"{n}={fmt(v)}" for n, v in pairs)
-    return "", f"value {fmt(best.values or best.value)}"
+        return f" (the front's best {objectives[0]}; {front})", named_values(study, values)
+    return "", named_values(study, values[:1])
 
 
 def print_best(study: StudyOut, best_trial: BestTrial) -> None:

@@ -11,9 +11,9 @@ each whole, however narrow the log."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.measure import Measurement
@@ -46,11 +46,37 @@ LOG_EVERY = 10.0
 """Seconds between progress lines outside a terminal (a change of status prints at once)."""
 
 
-def best_text(study: StudyOut) -> str:
+def objective_names(study: StudyOut) -> list[str]:
+    """The study's objectives as its definition names them: ``objectives``, or
+    ``objective.metric`` alone (none for a definition that gives neither)."""
+    definition = study.definition
+    if names := definition.get("objectives"):
+        return [str(name) for name in names]
+    metric = (definition.get("objective") or {}).get("metric")
+    return [str(metric)] if metric else []
+
+
+def named_values(study: StudyOut, values: Sequence[float | None]) -> str:
+    """A trial's value(s) by the objective each is: ``val_rmse 53.839``, or with several
+    ``val_rmse=56.1177 n_inputs=10`` (``value 53.839`` where the definition names none)."""
+    shown = ["-" if v is None else f"{v:.6g}" for v in values]
+    names = objective_names(study)
+    if len(shown) > 1:
+        if len(names) != len(shown):
+            return ", ".join(shown)
+        return " ".join(f"{name}={v}" for name, v in zip(names, shown, strict=True))
+    return f"{names[0] if names else 'value'} {shown[0]}"
+
+
+def best_text(study: StudyOut, *, named: bool = True) -> str:
+    """The best trial's value(s) and number, ``val_rmse 0.994453 (#8)``; ``named=False``:
+    the value(s) alone, ``0.994453 (#8)``, for a bar too narrow for the name."""
     best = study.best_trial
     if best is None:
         return "-"
     values = best.values or [best.value]
+    if named:
+        return f"{named_values(study, values)} (#{best.number})"
     shown = ", ".join("-" if v is None else f"{v:.6g}" for v in values)
     return f"{shown} (#{best.number})"
 
@@ -100,6 +126,7 @@ def fields(study: StudyOut) -> dict[str, Any]:
         "running": counts.get("RUNNING", 0),
         "not_failed": "".join(f" · {name} {n}" for name, n in apart.items() if n),
         "best": best_text(study),
+        "best_value": best_text(study, named=False),
         "stop": f" · {stop}" if (stop := stop_text(study)) else "",
     }
 
@@ -118,28 +145,40 @@ NAME_FLOOR = 6
 """The narrowest the study's name is cut to (with an ellipsis) before more parts are left out."""
 
 
+class Part(NamedTuple):
+    """A part of ``StudyLine``'s line: ``rank``, the higher the sooner it is left out; ``short``,
+    what stands in for it once it is (kept at any width)."""
+
+    rank: int
+    text: Text
+    short: Text | None = None
+
+
 class StudyLine(ProgressColumn):
     """The bar's whole line, as much of it as the console's width holds: its parts are left out
     one by one, the least telling first (ETA, elapsed, the running count, then the name is cut
-    with an ellipsis, then the pruned count, the bar...), so that done/total and the best value
-    are always whole (rich's columns, left alone, cut the best value mid-number and dropped
-    done/total and the bar first)."""
+    with an ellipsis, then the pruned count and the objective's name before the best value, the
+    bar...), so that done/total and the best value are always whole (rich's columns, left
+    alone, cut the best value mid-number and dropped done/total and the bar first)."""
 
     def render(self, task: Task) -> RenderableType:
         f = task.fields
-        groups = [  # each part with its rank: the higher, the sooner it is left out
-            [(0, MofNCompleteColumn().render(task))],
+        groups = [
+            [Part(0, MofNCompleteColumn().render(task))],
             [
-                (3, Text(f"complete {f['complete']}", style="green")),
-                (5, Text(f"pruned {f['pruned']}", style="yellow")),
-                (2, Text(f"failed {f['failed']}", style="red")),
-                (7, Text(f"running {f['running']}")),
-                (6, Text(f["not_failed"].removeprefix(" · "), style="dim")),
+                Part(3, Text(f"complete {f['complete']}", style="green")),
+                Part(5, Text(f"pruned {f['pruned']}", style="yellow")),
+                Part(2, Text(f"failed {f['failed']}", style="red")),
+                Part(7, Text(f"running {f['running']}")),
+                Part(6, Text(f["not_failed"].removeprefix(" · "), style="dim")),
             ],
-            [(0, Text(f"best {f['best']}")), (6, Text(f["stop"].removeprefix(" · "), style="dim"))],
-            [(1, Text(str(f["status"])))],
-            [(8, TimeElapsedColumn().render(task))],
-            [(9, Text.assemble("ETA ", TimeRemainingColumn().render(task)))],
+            [
+                Part(5, Text(f"best {f['best']}"), short=Text(f"best {f['best_value']}")),
+                Part(6, Text(f["stop"].removeprefix(" · "), style="dim")),
+            ],
+            [Part(1, Text(str(f["status"])))],
+            [Part(8, TimeElapsedColumn().render(task))],
+            [Part(9, Text.assemble("ETA ", TimeRemainingColumn().render(task)))],
         ]
         return _Line(Text(task.description, style="bold"), BarColumn(None).render(task), groups)
 
@@ -148,7 +187,7 @@ class _Line:
     """``StudyLine``'s line, laid out once the width is known: the name, the bar, then the
     groups of parts (one space apart, the parts of a group " · " apart)."""
 
-    def __init__(self, name: Text, bar: RenderableType, groups: list[list[tuple[int, Text]]]):
+    def __init__(self, name: Text, bar: RenderableType, groups: list[list[Part]]):
         self.name, self.bar, self.groups = name, bar, groups
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
@@ -178,7 +217,11 @@ class _Line:
 
     def _text(self, limit: int) -> Text:
         groups = [
-            Text(" · ").join(part for rank, part in group if rank < limit and part.plain)
+            Text(" · ").join(
+                shown
+                for part in group
+                if (shown := part.text if part.rank < limit else part.short) and shown.plain
+            )
             for group in self.groups
         ]
         return Text(" ").join(group for group in groups if group.plain)

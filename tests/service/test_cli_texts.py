@@ -187,4 +187,5 @@ def test_show_of_a_study_with_nothing_searched_ends_its_best_trial_line_cleanly(
     study = run_to_the_end(api, created["id"])
     shown = cli_output(api, monkeypatch, "show", created["id"])
     n = study["best_trial"]["n_nonzero"]
-    assert re.search(rf"best trial #0: value [0-9.]+, non-zero {n:g} test \(trial\):", shown), shown
+    said = rf"best trial #0: val_loss [0-9.]+, non-zero {n:g} test \(trial\):"
+    assert re.search(said, shown), shown
