@@ -186,10 +186,18 @@ class StudySpec(Strict):
         return self
 
     @model_validator(mode="after")
-    def _mlp_knobs(self) -> StudySpec:
-        """Knobs that only an MLP has: a linear model has one layer and no normalization."""
+    def _mlp_knobs(self, info: ValidationInfo) -> StudySpec:
+        """Knobs that only an MLP has: a linear model has one layer and no normalization,
+        whether the search space or the model asks for it (a stored definition reads back as
+        it was accepted)."""
         if self.model.kind == "mlp":
             return self
+        if self.model.batch_norm and not (info.context or {}).get(STORED):
+            raise field_error(
+                ("model", "batch_norm"),
+                "batch_norm applies to MLPs only (model.kind linear has one layer)",
+                True,
+            )
         for name, param in self.search_space.items():
             if name in MLP_ONLY and not _neutral(name, param):
                 raise field_error(

@@ -63,3 +63,20 @@ def test_a_definition_stored_with_batch_norm_in_both_places_reads_back_as_it_was
     assert read.model.batch_norm is True
     assert read.to_stored()["search_space"]["batch_norm"] is False
     assert read.to_stored() == stored
+
+
+def test_batch_norm_on_a_linear_model_is_a_422_as_in_the_search_space(api: TestClient) -> None:
+    """``model: {kind: linear, batch_norm: true}`` was a 201, stored without a word, and the
+    linear model never normalized; ``search_space.batch_norm`` on one was already a 422."""
+    rule = "batch_norm applies to MLPs only (model.kind linear has one layer)"
+    for model in ({"kind": "linear", "batch_norm": True}, {"batch_norm": True}):
+        assert refusal(api, definition("linear", model=model)) == {"model.batch_norm": rule}
+    assert refusal(api, definition("space", model={"kind": "linear"}, batch_norm=True)) == {
+        "search_space.batch_norm": rule
+    }
+    off = definition("off", model={"kind": "linear", "batch_norm": False})
+    assert api.post("/v1/studies", json=off).status_code == 201
+    stored = StudySpec.model_validate(definition("old", model={"kind": "linear"})).to_stored()
+    stored["model"]["batch_norm"] = True  # accepted before the rule
+    read = StudySpec.from_stored(stored)
+    assert read.model.batch_norm is True and read.to_stored() == stored
