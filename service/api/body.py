@@ -1,14 +1,19 @@
-"""Reading a study definition from a request body: JSON, or YAML by content type."""
+"""Reading a request body as ``POST /v1/studies`` reads a definition: JSON, or YAML by content
+type; the routes that take a few fields (extend, keys) read theirs alike."""
 
 from __future__ import annotations
 
 import codecs
 import json
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import yaml
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 
+from regtune.service.api.contract import ERROR, INVALID
 from regtune.service.api.errors import BadBody
 from regtune.service.spec.yaml12 import DefinitionLoader
 
@@ -16,26 +21,36 @@ MAX_DEFINITION_BYTES = 1_000_000
 MAX_DEPTH = 32
 """Deepest nesting a definition may have; the deepest real one is about 5 levels."""
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+Model = TypeVar("Model", bound=BaseModel)
 
 
 async def read_definition(request: Request) -> dict[str, Any]:
+    return await read_mapping(request, definition=True)
+
+
+async def read_mapping(request: Request, *, definition: bool = False) -> dict[str, Any]:
+    """The body as a mapping: YAML for a YAML content type, JSON for any other (``curl -d``
+    sends a form's type). ``definition``: the 400s speak of a study definition, and read a
+    refused text for a definition's mistakes (a file's name sent, block YAML on one line)."""
+    noun = "the definition" if definition else "the body"
     raw = await request.body()
     if len(raw) > MAX_DEFINITION_BYTES:
-        raise BadBody(f"the definition is larger than {MAX_DEFINITION_BYTES} bytes")
+        raise BadBody(f"{noun} is larger than {MAX_DEFINITION_BYTES} bytes")
     if not raw.strip():
-        raise BadBody("the body is empty; send a study definition as JSON or YAML")
+        sent = "a study definition as JSON or YAML" if definition else "a JSON object"
+        raise BadBody(f"the body is empty; send {sent}")
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
     sender = request.headers.get("user-agent", "")
     unmarked = raw.removeprefix(codecs.BOM_UTF8)  # as Notepad and PowerShell save UTF-8
     try:
         text = unmarked.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BadBody(not_utf8(unmarked, exc)) from exc
+        raise BadBody(not_utf8(unmarked, exc, noun=noun)) from exc
     try:
         is_yaml = content_type in YAML_TYPES
         data = yaml.load(text, DefinitionLoader) if is_yaml else json.loads(text)  # a SafeLoader
     except yaml.YAMLError as exc:
-        said = f"{yaml_problem(exc)}{one_line(text, sender=sender)}"
+        said = f"{yaml_problem(exc)}{one_line(text, sender=sender) if definition else ''}"
         raise BadBody(f"the body is not valid YAML: {said}") from exc
     except json.JSONDecodeError as exc:
         said = f"the body is not valid JSON: {exc}".splitlines()[0]
@@ -43,11 +58,38 @@ async def read_definition(request: Request) -> dict[str, Any]:
     except RecursionError:
         raise BadBody(f"the body is nested too deeply (at most {MAX_DEPTH} levels)") from None
     if not isinstance(data, dict):
-        hint = file_name(data) or (one_line(text, sender=sender) if is_yaml else "")
-        raise BadBody(f"the definition must be a mapping (a JSON object){hint}")
+        hint = ""
+        if definition:
+            hint = file_name(data) or (one_line(text, sender=sender) if is_yaml else "")
+        raise BadBody(f"{noun} must be a mapping (a JSON object){hint}")
     if depth(data) > MAX_DEPTH:
         raise BadBody(f"the body is nested too deeply (at most {MAX_DEPTH} levels)")
     return data
+
+
+def read_as(model: type[Model]) -> Callable[[Request], Coroutine[Any, Any, Model]]:
+    """A dependency giving a route its body as ``model``, read as ``read_mapping`` reads it (a
+    400 for a body that cannot be read) and validated as FastAPI validates a body it reads
+    itself (a 422 whose paths start at ``body``)."""
+
+    async def body(request: Request) -> Model:
+        data = await read_mapping(request)
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            problems = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+            raise RequestValidationError(problems) from None
+
+    return body
+
+
+def documented(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` declaring what FastAPI declares of a body it reads itself, for a route
+    that reads its own with ``read_as``: ``model`` as the body, and the 422 of one that breaks
+    its rules."""
+    content = {"application/json": {"schema": model.model_json_schema()}}
+    invalid = {"description": INVALID, "content": ERROR}
+    return {"requestBody": {"required": True, "content": content}, "responses": {"422": invalid}}
 
 
 def yaml_sent_as_json(text: str, content_type: str) -> str:
@@ -65,19 +107,19 @@ def yaml_sent_as_json(text: str, content_type: str) -> str:
     )
 
 
-def not_utf8(raw: bytes, exc: UnicodeDecodeError) -> str:
-    """Where a body that is not UTF-8 goes wrong, and what to do: a definition is UTF-8 text
-    (JSON's own rule), so a file saved as UTF-16 or in a Windows code page is named as such."""
+def not_utf8(raw: bytes, exc: UnicodeDecodeError, *, noun: str) -> str:
+    """Where a body that is not UTF-8 goes wrong, and what to do: a body is UTF-8 text (JSON's
+    own rule), so a file saved as UTF-16 or in a Windows code page is named as such."""
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         return (
-            "the body is UTF-16 text (it starts with a UTF-16 byte-order mark); save the "
-            "definition as UTF-8"
+            f"the body is UTF-16 text (it starts with a UTF-16 byte-order mark); save {noun} "
+            "as UTF-8"
         )
     line = raw.count(b"\n", 0, exc.start) + 1
     column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
     return (
         f"the body is not UTF-8 text: byte 0x{raw[exc.start]:02x} at line {line}, column "
-        f"{column} ({exc.reason}); save the definition as UTF-8"
+        f"{column} ({exc.reason}); save {noun} as UTF-8"
     )
 
 

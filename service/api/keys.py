@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from regtune.service.api.body import documented, read_as
 from regtune.service.api.contract import errors
 from regtune.service.api.deps import CallerDep
 from regtune.service.api.schemas import KeyOut, NewKey
@@ -50,9 +51,15 @@ def key_out(row: ApiKeyRow) -> dict[str, Any]:
 
 
 @router.post(
-    "/keys", status_code=status.HTTP_201_CREATED, response_model=NewKey, responses=NOT_ADMIN
+    "/keys",
+    status_code=status.HTTP_201_CREATED,
+    response_model=NewKey,
+    responses=NOT_ADMIN,
+    openapi_extra=documented(KeyCreate),
 )
-def create_key(body: KeyCreate, response: Response) -> NewKey:
+def create_key(
+    body: Annotated[KeyCreate, Depends(read_as(KeyCreate))], response: Response
+) -> NewKey:
     row, secret = auth.create_key(body.tenant)
     response.headers["Location"] = f"/v1/keys/{row.id}"
     warning = None

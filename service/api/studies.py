@@ -7,13 +7,13 @@ import time
 from functools import partial
 from typing import Annotated, Any, NoReturn
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BeforeValidator, ValidationError
 
 from regtune.service.api import render
-from regtune.service.api.body import YAML_TYPES, read_definition
+from regtune.service.api.body import YAML_TYPES, documented, read_as, read_definition
 from regtune.service.api.contract import errors
 from regtune.service.api.deps import (
     CallerDep,
@@ -378,10 +378,13 @@ def points_growth(spec: StudySpec, points: list[dict[str, Any]]) -> int:
             "its budget.n_trials (a budget only grows)",
         }
     ),
+    openapi_extra=documented(StudyExtension),
     summary="Give a study more trials: its budget grows; a completed or cancelled study is "
     "queued again and goes on from its trials",
 )
-def extend_study(study: StudyDep, body: StudyExtension) -> ExtendedStudy:
+def extend_study(
+    study: StudyDep, body: Annotated[StudyExtension, Depends(read_as(StudyExtension))]
+) -> ExtendedStudy:
     admit_extension(study, body, settings=get_settings())
     points, more = body.points_to_evaluate, body.n_trials
     if points and more is None and body.n_trials_total is None:  # points alone

@@ -313,17 +313,20 @@ def test_every_operation_answers_the_declared_500_of_a_corrupt_database(
     ("path", "body", "content_type", "said"),
     [
         ("/v1/keys", b'{"tenant": ', "application/json", "the body is not valid JSON: "),
-        ("/v1/keys", b'{"tenant": "\xff"}', "application/json", "'utf-8' codec can't decode"),
+        ("/v1/keys", b'{"tenant": "\xff"}', "application/json", "the body is not UTF-8 text"),
         ("/v1/datasets", b"a,b\n", "multipart/form-data; boundary=b", "Invalid multipart data"),
         ("/v1/studies", b"{", "application/json", "the body is not valid JSON: "),
     ],
 )
 def test_a_body_that_cannot_be_parsed_is_a_400_naming_the_body(
-    api: TestClient, path: str, body: bytes, content_type: str, said: str
+    apps: Apps, path: str, body: bytes, content_type: str, said: str
 ) -> None:
     """As ``POST /v1/studies`` answers it (was, for ``POST /v1/keys``: a 422 whose field was the
-    character's offset, ``1: JSON decode error``; for a multipart body, no field at all)."""
-    answer = api.post(path, content=body, headers={"content-type": content_type})
+    character's offset, ``1: JSON decode error``; for a multipart body, no field at all). Sent
+    with the admin key: ``POST /v1/keys`` refuses any other caller before it reads the body."""
+    api = apps(admin_key=ADMIN)
+    headers = {"content-type": content_type, "Authorization": f"Bearer {ADMIN}"}
+    answer = api.post(path, content=body, headers=headers)
     assert answer.status_code == 400, answer.text
     error = answer.json()["error"]
     assert error["code"] == "unparseable_body", error
