@@ -53,6 +53,7 @@ MAX_POINTS = 1000
 """COMPLETE trials sampled for the scatter plots (the λ band adds half as many): a browser draws
 every point as an SVG node, and past about a thousand a scatter's drawing is what a reader
 waits for, not what they learn from."""
+STAMP = "%Y-%m-%d %H:%M:%S UTC"
 MAX_MODEL_BYTES = 16 << 20
 """A linear model's file is read whole for its coefficients; larger files are not."""
 
@@ -102,7 +103,9 @@ class Page:
     sections: list[Section] = field(default_factory=list)
 
     def add(self, title: str, figs: list[go.Figure | None], note: str = "") -> None:
-        shown = [assets.plot_div(f) for f in figs if f is not None]
+        first = sum(len(section.figures) for section in self.sections)
+        drawn = (f for f in figs if f is not None)
+        shown = [assets.plot_div(f, number=first + i) for i, f in enumerate(drawn)]
         if shown:
             self.sections.append(Section(title, shown, note))
 
@@ -349,7 +352,11 @@ def _render(
             for t in pareto.trials
         ],
         front_size=pareto.size,
-        built_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        # a page that reloads itself says when it was built, so that one no longer reloaded
+        # looks its age; an ended study's page says when it ended, and is the same bytes at
+        # every build until the study changes
+        built_at=datetime.now(UTC).strftime(STAMP),
+        ended_at=row.finished_at.strftime(STAMP) if row.finished_at else None,
         live=row.status in ACTIVE,
         refresh_s=REFRESH_SECONDS,
         figures=bool(page.sections),

@@ -16,7 +16,6 @@ import logging
 import re
 from functools import lru_cache
 from importlib import resources
-from itertools import count
 from typing import Any
 
 import plotly.graph_objects as go
@@ -30,7 +29,6 @@ BUNDLE = "plotly-cartesian.min.js"
 """scatter, bar, heatmap, contour, histogram, box…: every trace type the report draws."""
 TEMPLATE = "plotly_white"
 CONFIG = {"displaylogo": False, "responsive": True}
-_ids = count()
 
 
 def bundle_version(text: str) -> str | None:
@@ -66,15 +64,18 @@ def _script_safe(text: str) -> str:
     return text.replace("</", "<\\/")
 
 
-def plot_div(fig: go.Figure) -> Markup:
+def plot_div(fig: go.Figure, *, number: int = 0) -> Markup:
     """A figure as a ``<div>`` and the script that draws it with the page's template; numbers go
-    as typed arrays (base64) where the figure holds numpy arrays."""
+    as typed arrays (base64) where the figure holds numpy arrays. ``number``: the figure's place
+    on its page, which names the ``<div>``, so that a page built twice of the same study is the
+    same bytes (a count kept by the process named them anew at each build: a HEAD's
+    Content-Length was not its GET's)."""
     figure: dict[str, Any] = fig.to_plotly_json()
     layout = dict(figure.get("layout") or {})
     layout.pop("template", None)
     height = int(layout.get("height") or 450)
     payload = to_json_plotly({"data": figure.get("data", []), "layout": layout})
-    div = f"regtune-plot-{next(_ids)}"
+    div = f"regtune-plot-{number}"
     return Markup(
         f'<div id="{div}" class="plotly-graph-div" style="height:{height}px; width:100%;"></div>'
         f'<script>draw("{div}", {_script_safe(payload)});</script>'
