@@ -21,7 +21,7 @@ from regtune.service.spec.policies import (
     ThresholdPruner,
 )
 from regtune.service.spec.space import ARCHITECTURE, Choices, Range
-from regtune.service.spec.training import default_exact_pruner
+from regtune.service.spec.training import default_exact_pruner, default_pruner
 
 
 def warnings_of(spec: StudySpec) -> list[str]:
@@ -51,7 +51,7 @@ def _patience(spec: StudySpec) -> str | None:
     if spec.solver != "minibatch":  # early stopping applies to the minibatch trainer only
         return None
     patience, stop = pruner.patience, spec.training.early_stopping
-    plateau = f"{patience + 1} epochs without improvement"
+    plateau = f"{_counted(patience + 1, 'epoch')} without improvement"
     if stop is None:
         return (
             f"pruner.patience: a patient pruner without a wrapped pruner prunes every trial "
@@ -75,7 +75,9 @@ def _late_decision(spec: StudySpec) -> str | None:
     """A pruner whose first decision comes at or after a trial's last reported epoch saves no
     training: it can only mark trials that ran to the end PRUNED (diabetes MLP, 12 trials of
     40 epochs: median warm-up 40 pruned 1, successive halving min_resource 40 pruned 7,
-    hyperband 9, every one at epoch 40)."""
+    hyperband 9, every one at epoch 40); one whose first decision comes after the last never
+    prunes. The default pruner, which the definition did not ask for, is warned only where a
+    pruner could decide before a trial's last epoch, with the warm-up that lets it."""
     if spec.training.lambda_path is not None:  # a λ path's points are never pruned
         return None
     pruner, where = spec.pruner, "pruner"
@@ -88,31 +90,62 @@ def _late_decision(spec: StudySpec) -> str | None:
     if decision is None or decision[2] < budget:
         return None
     field, given, first = decision
-    minibatch = spec.solver == "minibatch"
-    epochs = (
-        f"the {budget} epochs a trial reports (training.max_epochs)"
-        if minibatch
-        else f"the {budget} blocks of iterations a trial reports (training.max_iter / "
-        "training.report_every)"
+    default = spec.pruner == default_pruner(spec.solver)
+    if default and budget == 1:  # no pruner stops a trial of one epoch before its end
+        return None
+    unit = "epoch" if spec.solver == "minibatch" else "block"
+    reports = (
+        f"the {_counted(budget, 'epoch')} a trial reports (training.max_epochs)"
+        if unit == "epoch"
+        else f"the {_counted(budget, 'block')} of iterations a trial reports (training.max_iter "
+        "/ training.report_every)"
     )
-    said = f"{given} lets the {pruner.type} pruner decide no earlier than the last of {epochs}"
-    fix = f"give {where}.{field} well below {budget} (a few epochs)"
+    never = first > budget
+    at = f"after {reports}" if never else f"the {'end' if budget == 1 else 'last'} of {reports}"
+    so = (
+        "so it never prunes a trial"
+        if never
+        else "so it saves no training, and a trial it prunes there ran to the end yet ends "
+        "PRUNED, never the best trial"
+    )
+    decides = f"from {unit} {first} on, {at}" if never else f"only at {at}"
+    if default:
+        return (
+            f"pruner: the default pruner (median, n_warmup_steps {given}) decides {decides}, "
+            f"{so}; give pruner {{n_warmup_steps: {budget - 1}}} for it to decide at {unit} "
+            f"{budget - 1}, or pruner {{type: none}}"
+        )
+    said = f"{given} lets the {pruner.type} pruner decide {decides}"
+    fix = f"give {where}.{field} {_early_enough(budget, unit)}"
     if isinstance(pruner, SuccessiveHalvingPruner) and pruner.min_early_stopping_rate > 0:
-        unit = "epoch" if minibatch else "block"
-        field, rung, fix = _first_rung(pruner, where=where, at=f"{unit} {first}", budget=budget)
-        said = f"{rung}, not before the last of {epochs}"
-    return (
-        f"{where}.{field}: {said}, so it saves no training, and a trial it prunes there ran to "
-        f"the end yet ends PRUNED, never the best trial; {fix}, or pruner {{type: none}}"
-    )
+        field, rung, fix = _first_rung(pruner, where=where, unit=unit, at=first, budget=budget)
+        said = f"{rung}, {at}"
+    if budget == 1:
+        fix = f"no pruner stops a trial of 1 {unit} before its end: give pruner {{type: none}}"
+    else:
+        fix += ", or pruner {type: none}"
+    return f"{where}.{field}: {said}, {so}; {fix}"
+
+
+def _early_enough(budget: int, unit: str, *, note: str = "") -> str:
+    """A first decision that leaves training to save, for trials of ``budget`` epochs (blocks):
+    a few where that is well below ``budget``, else any before the last (``note`` said after)."""
+    if budget >= 10:
+        return f"well below {budget} (a few {unit}s{'; ' + note if note else ''})"
+    return f"at most {budget - 1}{f' ({note})' if note else ''}"
+
+
+def _counted(n: int, noun: str) -> str:
+    """``1 epoch``, ``5 epochs``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _first_rung(
-    pruner: SuccessiveHalvingPruner, *, where: str, at: str, budget: int
+    pruner: SuccessiveHalvingPruner, *, where: str, unit: str, at: int, budget: int
 ) -> tuple[str, str, str]:
     """A successive-halving pruner's first rung, ``min_resource × reduction_factor ^
-    min_early_stopping_rate`` (``at``), as the field to blame (the rate when ``min_resource``
-    alone is early enough), what its settings make and what to give instead."""
+    min_early_stopping_rate`` (``at``, in ``unit``s), as the field to blame (the rate when
+    ``min_resource`` alone is early enough), what its settings make and what to give instead."""
     resource, factor, rate = (
         pruner.min_resource,
         pruner.reduction_factor,
@@ -124,13 +157,11 @@ def _first_rung(
         else ("min_resource", resource)
     )
     rung = (
-        f"{given} puts the successive_halving pruner's first rung at {at} (min_resource "
+        f"{given} puts the successive_halving pruner's first rung at {unit} {at} (min_resource "
         f"{resource} × reduction_factor {factor} ^ min_early_stopping_rate {rate})"
     )
-    fix = (
-        f"lower them until the first rung is well below {budget} (a few epochs; "
-        f"{where}.min_early_stopping_rate 0 puts it at min_resource)"
-    )
+    note = f"{where}.min_early_stopping_rate 0 puts it at min_resource"
+    fix = f"lower them until the first rung is {_early_enough(budget, unit, note=note)}"
     return field, rung, fix
 
 

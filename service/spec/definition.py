@@ -30,7 +30,6 @@ from regtune.service.spec.policies import (
     Budget,
     CmaEsSampler,
     GridSampler,
-    MedianPruner,
     NoPruner,
     Pruner,
     Sampler,
@@ -48,6 +47,7 @@ from regtune.service.spec.training import (
     Solver,
     Training,
     default_exact_pruner,
+    default_pruner,
 )
 from regtune.service.spec.validation import Validation
 
@@ -335,9 +335,7 @@ class StudySpec(Strict):
             training.solver = "exact" if self.model.kind == "linear" else "minibatch"
         unset = "pruner" not in self.model_fields_set  # a multi-objective study set none
         if training.solver == "minibatch" and unset:
-            self.pruner = MedianPruner(
-                type="median", n_startup_trials=10, n_warmup_steps=MINIBATCH_WARMUP
-            )
+            self.pruner = default_pruner("minibatch")
         if training.solver != "exact":
             return self
         if self.model.kind != "linear":

@@ -66,10 +66,16 @@ did not propose. The grid sampler walks its own λ values, and CMA-ES and NSGA-I
 the trials of their own generations, so they run one trial per claim."""
 
 
+def default_pruner(solver: Solver) -> MedianPruner:
+    """The pruner a definition without one gets: median after 10 finished trials, past the
+    trainer's warm-up (``StudySpec._solver`` gives the minibatch trainer's)."""
+    warmup = MINIBATCH_WARMUP if solver == "minibatch" else EXACT_WARMUP
+    return MedianPruner(type="median", n_startup_trials=10, n_warmup_steps=warmup)
+
+
 def default_exact_pruner() -> MedianPruner:
-    """The pruner a definition without one gets under the exact solver (the minibatch trainer's
-    is ``StudySpec._solver``'s, with ``MINIBATCH_WARMUP``)."""
-    return MedianPruner(type="median", n_startup_trials=10, n_warmup_steps=EXACT_WARMUP)
+    """The pruner a definition without one gets under the exact solver."""
+    return default_pruner("exact")
 
 
 class LambdaPath(Strict):

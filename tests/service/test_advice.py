@@ -80,7 +80,7 @@ def test_a_patient_pruner_shorter_than_early_stopping_is_warned_with_both_number
     ("pruner", "field"),
     [
         ({"type": "median", "n_warmup_steps": 30}, "pruner.n_warmup_steps: 30"),
-        ({"type": "percentile", "n_warmup_steps": 40}, "pruner.n_warmup_steps: 40"),
+        ({"type": "percentile", "n_warmup_steps": 30}, "pruner.n_warmup_steps: 30"),
         ({"type": "threshold", "upper": 1.0, "n_warmup_steps": 30}, "pruner.n_warmup_steps"),
         ({"type": "successive_halving", "min_resource": 30}, "pruner.min_resource: 30"),
         ({"type": "hyperband", "min_resource": 30}, "pruner.min_resource: 30"),
@@ -107,8 +107,8 @@ def test_a_late_first_rung_is_warned_with_the_rung_and_the_settings_that_make_it
     [warning] = _warnings(_with(training={"max_epochs": 10}, pruner=rate))
     assert warning.startswith(
         "pruner.min_early_stopping_rate: 1 puts the successive_halving pruner's first rung at "
-        "epoch 12 (min_resource 4 × reduction_factor 3 ^ min_early_stopping_rate 1), not "
-        "before the last of the 10 epochs a trial reports (training.max_epochs)"
+        "epoch 12 (min_resource 4 × reduction_factor 3 ^ min_early_stopping_rate 1), after "
+        "the 10 epochs a trial reports (training.max_epochs), so it never prunes a trial"
     ), warning
     assert "well below 10" in warning and "min_early_stopping_rate 0 puts it at" in warning
     assert "pruner.min_resource" not in warning
@@ -117,6 +117,78 @@ def test_a_late_first_rung_is_warned_with_the_rung_and_the_settings_that_make_it
     assert "at epoch 36" in both
     assert _warnings(_with(training={"max_epochs": 13}, pruner=rate)) == []
     assert _warnings(_with(training={"max_epochs": 10}, pruner=late)) == []
+
+
+def test_a_pruner_that_can_never_decide_is_warned_that_it_never_prunes() -> None:
+    """A warm-up past a trial's last epoch was warned as deciding at the last one, where "a
+    trial it prunes there ran to the end": it prunes none."""
+    late = {"type": "median", "n_warmup_steps": 50}
+    [warning] = _warnings(_with(training={"max_epochs": 20}, pruner=late))
+    assert warning == (
+        "pruner.n_warmup_steps: 50 lets the median pruner decide from epoch 50 on, after the "
+        "20 epochs a trial reports (training.max_epochs), so it never prunes a trial; give "
+        "pruner.n_warmup_steps well below 20 (a few epochs), or pruner {type: none}"
+    )
+    [short] = _warnings(_with(training={"max_epochs": 4}, pruner=late))
+    assert "after the 4 epochs" in short and "give pruner.n_warmup_steps at most 3," in short
+
+
+def test_trials_too_short_for_the_default_pruner_are_told_what_prunes_them() -> None:
+    """The default pruner's warm-up (2 epochs, 5 blocks) against trials as short or shorter:
+    it was told to give n_warmup_steps "well below 1 (a few epochs)". One epoch: no pruner
+    can save any, and the default one is not warned; more: the warm-up that decides in time."""
+    no_pruner = {k: v for k, v in MLP.items() if k != "pruner"}
+    assert _warnings(no_pruner | {"training": {"max_epochs": 1}}) == []
+    [two] = _warnings(no_pruner | {"training": {"max_epochs": 2}})
+    assert two == (
+        "pruner: the default pruner (median, n_warmup_steps 2) decides only at the last of the "
+        "2 epochs a trial reports (training.max_epochs), so it saves no training, and a trial "
+        "it prunes there ran to the end yet ends PRUNED, never the best trial; give pruner "
+        "{n_warmup_steps: 1} for it to decide at epoch 1, or pruner {type: none}"
+    )
+    assert _warnings(no_pruner | {"training": {"max_epochs": 3}}) == []
+    exact: dict[str, Any] = {
+        "name": "enet",
+        "dataset": {"builtin": "diabetes"},
+        "model": {"kind": "linear"},
+        "training": {"max_iter": 75, "report_every": 25, "lambda_path": None},
+    }
+    [blocks] = _warnings(exact)
+    assert blocks.startswith(
+        "pruner: the default pruner (median, n_warmup_steps 5) decides from block 5 on, after "
+        "the 3 blocks of iterations a trial reports"
+    ), blocks
+    assert (
+        "never prunes a trial; give pruner {n_warmup_steps: 2} for it to decide at block 2"
+        in blocks
+    )
+    exact["training"]["max_iter"] = 25  # one block: nothing to save
+    assert _warnings(exact) == []
+
+
+def test_a_pruner_given_to_trials_of_one_epoch_is_told_none_can_prune_them() -> None:
+    for pruner in ({"type": "median", "n_warmup_steps": 1}, {"type": "hyperband"}):
+        [warning] = _warnings(_with(training={"max_epochs": 1}, pruner=pruner))
+        assert "the 1 epoch a trial reports" in warning, warning
+        assert warning.endswith(
+            "no pruner stops a trial of 1 epoch before its end: give pruner {type: none}"
+        )
+
+
+def test_pruner_advice_never_asks_for_less_than_an_epoch_and_counts_in_words() -> None:
+    """Every warning over short trials and late pruners: no bound below 1, no "1 epochs"."""
+    for epochs in range(1, 13):
+        for first in range(0, 14):
+            for pruner in (
+                {"type": "median", "n_warmup_steps": first},
+                {"type": "hyperband", "min_resource": max(1, first)},
+                {"type": "successive_halving", "min_resource": 1, "min_early_stopping_rate": 2},
+                {"type": "patient", "patience": first},
+            ):
+                for warning in _warnings(_with(training={"max_epochs": epochs}, pruner=pruner)):
+                    assert "at most 0" not in warning and "below 1 " not in warning, warning
+                    assert "well below" not in warning or epochs >= 10, warning
+                    assert " 1 epochs" not in warning, warning
 
 
 def test_pruners_that_can_decide_in_time_and_unpruned_paths_are_not_warned() -> None:
