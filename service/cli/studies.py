@@ -14,7 +14,7 @@ import yaml
 from rich.table import Table
 from rich.text import Text
 
-from regtune.service.api.schemas import ExtendedStudy, StudyOut
+from regtune.service.api.schemas import ExtendedStudy, StudyOut, TrialPage
 from regtune.service.cli.output import (
     JsonOpt,
     KeyOpt,
@@ -217,12 +217,16 @@ def trials(
     """List a study's trials: state, value(s), non-zero weights, epochs, params.
 
     A trial that ran one of the definition's points_to_evaluate says which: 0 (point 0)."""
-    page = call(
-        url, key, lambda client: client.trials(study_id, state=state, offset=offset, limit=limit)
-    )
-    if as_json:
+
+    def read(client: Client) -> tuple[TrialPage, StudyOut | None]:
+        page = client.trials(study_id, state=state, offset=offset, limit=limit)
+        return page, None if as_json else client.study(study_id)  # the table reads its definition
+
+    page, study = call(url, key, read)
+    if study is None:
         print_json(page)
         return
+    restores = _restores_best(study)
     table = Table("#", "state", "value", "non-zero", "epochs", "params")
     for t in page.items:
         attrs = t.user_attrs
@@ -234,7 +238,7 @@ def trials(
             t.state,
             value,
             fmt(attrs.get("n_nonzero")),
-            _epochs(attrs),
+            _epochs(attrs, kept_best=restores and t.state == "COMPLETE"),
             Text(params(t.params)),
         )
     print_table(table)
@@ -244,13 +248,25 @@ def trials(
     console.print(shown_of(len(page.items), page.total, "trials", offset=offset))
 
 
-def _epochs(attrs: dict[str, Any]) -> str:
-    """The epochs a trial ran; for one that early stopping ended, that it did, and its best
-    epoch (``best_epoch``: the weights it kept, with ``restore_best``)."""
-    ran = fmt(attrs.get("epochs_run"))
-    if attrs.get("stopped_early") is not True:
-        return ran
-    return f"{ran}, stopped early (best {fmt(attrs.get('best_epoch'))})"
+def _restores_best(study: StudyOut) -> bool:
+    """Whether the study's trials end with their best epoch's weights (``training.early_stopping``
+    with ``restore_best``, the default): a COMPLETE trial's value is then its best epoch's."""
+    stopping = study.definition.get("training", {}).get("early_stopping")
+    return bool(stopping) and stopping.get("restore_best", True) is True
+
+
+def _epochs(attrs: dict[str, Any], *, kept_best: bool) -> str:
+    """The epochs a trial ran; for one that early stopping ended, that it did; and its best
+    epoch (``best_epoch``) when it stopped early, or when its value is that epoch's and not
+    the last's (``kept_best``: a COMPLETE trial whose weights ``restore_best`` restored; a
+    diverged trial's value is ±inf, no epoch's)."""
+    ran, best = attrs.get("epochs_run"), attrs.get("best_epoch")
+    if attrs.get("stopped_early") is True:
+        return f"{fmt(ran)}, stopped early (best {fmt(best)})"
+    earlier = isinstance(ran, int) and isinstance(best, int) and 0 < best < ran
+    if kept_best and earlier and attrs.get("diverged") is not True:
+        return f"{ran} (best {best})"
+    return fmt(ran)
 
 
 def cancel(study_id: str, url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = False) -> None:
