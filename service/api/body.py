@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -48,13 +49,15 @@ async def read_mapping(request: Request, *, definition: bool = False) -> dict[st
         raise BadBody(not_utf8(unmarked, exc, noun=noun)) from exc
     try:
         is_yaml = content_type in YAML_TYPES
-        data = yaml.load(text, DefinitionLoader) if is_yaml else json.loads(text)  # a SafeLoader
+        data = yaml.load(text, DefinitionLoader) if is_yaml else load_json(text)  # a SafeLoader
     except yaml.YAMLError as exc:
         said = f"{yaml_problem(exc)}{one_line(text, sender=sender) if definition else ''}"
         raise BadBody(f"the body is not valid YAML: {said}") from exc
     except json.JSONDecodeError as exc:
         said = f"the body is not valid JSON: {exc}".splitlines()[0]
         raise BadBody(said + yaml_sent_as_json(text, content_type)) from exc
+    except KeyGivenTwice:
+        raise BadBody(f"the body is not valid JSON: {given_twice(text)}") from None
     except RecursionError:
         raise BadBody(f"the body is nested too deeply (at most {MAX_DEPTH} levels)") from None
     if not isinstance(data, dict):
@@ -65,6 +68,56 @@ async def read_mapping(request: Request, *, definition: bool = False) -> dict[st
     if depth(data) > MAX_DEPTH:
         raise BadBody(f"the body is nested too deeply (at most {MAX_DEPTH} levels)")
     return data
+
+
+class KeyGivenTwice(Exception):
+    """A JSON object holds a key twice: ``json.loads`` keeps the last one silently."""
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    mapping = dict(pairs)
+    if len(mapping) < len(pairs):
+        raise KeyGivenTwice
+    return mapping
+
+
+def load_json(text: str) -> Any:
+    """``json.loads``, refusing an object that gives a key twice, at any depth, as YAML does
+    (``DefinitionLoader``): which one the sender meant is not for the reader to guess."""
+    return json.loads(text, object_pairs_hook=_unique)
+
+
+JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\]:]')
+"""A string or a character of structure: all of valid JSON that says where a key is."""
+
+
+def given_twice(text: str) -> str:
+    """The first key given twice in one object of ``text`` (valid JSON), and where, in the
+    words YAML's error says it with."""
+    keys: list[set[str] | None] = []  # each open object's keys so far; None for a list
+    last = None
+    for token in JSON_TOKEN.finditer(text):
+        match token.group():
+            case "{":
+                keys.append(set())
+            case "[":
+                keys.append(None)
+            case "}" | "]":
+                keys.pop()
+            case ":":
+                assert last is not None and keys[-1] is not None  # a key before every ':'
+                key = json.loads(last.group())
+                if key in keys[-1]:
+                    line = text.count("\n", 0, last.start()) + 1
+                    column = last.start() - (text.rfind("\n", 0, last.start()) + 1) + 1
+                    return (
+                        f"{key!r} is given twice at line {line}, column {column} (JSON readers "
+                        "differ on which one counts: give each key once)"
+                    )
+                keys[-1].add(key)
+            case _:
+                last = token
+    return "a key is given twice (give each key once)"
 
 
 def read_as(model: type[Model]) -> Callable[[Request], Coroutine[Any, Any, Model]]:
