@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from regtune.service.errors import FieldProblem, InvalidDefinition
 from regtune.service.settings import Settings
@@ -273,6 +273,41 @@ def _exact_setup(shape: DataShape, *, rows: int) -> float:
     return 2.0 * rows * d * d + 10.0 * d**3
 
 
+@dataclass(frozen=True)
+class Extension:
+    """An extension's terms, in which a grown budget's problems are said: the study's
+    ``budget.n_trials`` before it, and the field of the body that grows it (``n_trials``: how
+    many more; ``n_trials_total``: the new budget)."""
+
+    before: int
+    given_as: Literal["n_trials", "n_trials_total"]
+
+
+def _grid_exhausted(points: int, n_trials: int, extension: Extension) -> FieldProblem:
+    """``_grid_repeats`` for an extension: leaving ``n_trials`` out is no extension, and the
+    caller's number is how many more (or the new total), so the advice is what may still grow."""
+    before, field = extension.before, extension.given_as
+    left = max(points - before, 0)
+    given = n_trials - before if field == "n_trials" else n_trials
+    asked = f"n_trials {given} more" if field == "n_trials" else f"n_trials_total {given}"
+    ran = f"the grid sampler's grid has {points} point(s), each run once, and budget.n_trials "
+    if left == 0:
+        return FieldProblem(
+            field,
+            f"{ran}{before} takes all {points}: the grid is exhausted, and {asked} would run "
+            f"{n_trials - points} of them again, to the same result (submit a new study over "
+            "a larger grid)",
+        )
+    most = f"extend by at most {left} (n_trials ≤ {left})"
+    if field == "n_trials_total":
+        most = f"extend to at most {points} (n_trials_total ≤ {points})"
+    return FieldProblem(
+        field,
+        f"{ran}{before} takes {before} of them: {left} remain, and {asked} would run "
+        f"{n_trials - points} of them again, to the same result: {most}",
+    )
+
+
 def _grid_repeats(points: int, n_trials: int) -> FieldProblem:
     """A grid runs each point once (Optuna's GridSampler then stops the study); a trial is a
     function of its parameters (one ``training.seed`` for all), so a repeat learns nothing."""
@@ -302,8 +337,12 @@ def _memory_field(spec: StudySpec, part: str) -> str:
     return "dataset"
 
 
-def problems(spec: StudySpec, shape: DataShape, budget: Budget) -> list[FieldProblem]:
-    """Every reason a worker could not run ``spec``; empty if it fits the budget."""
+def problems(
+    spec: StudySpec, shape: DataShape, budget: Budget, *, extension: Extension | None = None
+) -> list[FieldProblem]:
+    """Every reason a worker could not run ``spec``; empty if it fits the budget. With
+    ``extension``, ``spec`` is a study's grown definition, and a grid's repeats are said in the
+    extension's terms."""
     found: list[FieldProblem] = []
     found += _shape_problems(spec, shape)
     if found:
@@ -319,7 +358,12 @@ def problems(spec: StudySpec, shape: DataShape, budget: Budget) -> list[FieldPro
             )
         )
     if cost.grid_points is not None and spec.budget.n_trials > cost.grid_points:
-        found.append(_grid_repeats(cost.grid_points, spec.budget.n_trials))
+        n_trials = spec.budget.n_trials
+        found.append(
+            _grid_repeats(cost.grid_points, n_trials)
+            if extension is None
+            else _grid_exhausted(cost.grid_points, n_trials, extension)
+        )
     if cost.memory_bytes > budget.max_trial_memory_bytes:
         part = max(cost.memory, key=lambda k: cost.memory[k])
         parts = ", ".join(f"{k} {_mib(v)}" for k, v in cost.memory.items() if v)
@@ -592,9 +636,12 @@ def _batch_norm_problems(spec: StudySpec) -> list[FieldProblem]:
     return []
 
 
-def check(spec: StudySpec, shape: DataShape, budget: Budget) -> None:
-    """Raise ``InvalidDefinition`` (a 422) naming every field whose cost is over the budget."""
-    found = problems(spec, shape, budget)
+def check(
+    spec: StudySpec, shape: DataShape, budget: Budget, *, extension: Extension | None = None
+) -> None:
+    """Raise ``InvalidDefinition`` (a 422) naming every field whose cost is over the budget
+    (``extension``: as ``problems`` says them)."""
+    found = problems(spec, shape, budget, extension=extension)
     if found:
         message = "; ".join(f"{p.path}: {p.rule}" for p in found)
         raise InvalidDefinition(message, fields=found)
