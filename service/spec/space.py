@@ -220,8 +220,6 @@ class Knob:
             else:
                 got = f"{lo:g}" if lo == hi else f"{lo:g}..{hi:g}"
             raise ValueError(f"must satisfy {self.rule(name)}, got {got}")
-        if self.integer and isinstance(param, Range) and param.step is None and not param.log:
-            raise ValueError(f"a {name} range needs an integer step")
         if self.integer and not stored:
             match param:
                 case Fixed():
@@ -256,9 +254,14 @@ class Knob:
         return value
 
     def _validate(self, param: Any, info: ValidationInfo) -> Any:
-        if param is not None:
-            stored = bool((info.context or {}).get(STORED))
-            self.check(knob_name(str(info.field_name)), param, stored=stored)
+        """``param`` checked; a whole-number knob's linear range without a step steps by 1, as
+        Optuna's ``suggest_int`` does, and is stored with it (as the grid and points read it)."""
+        if param is None:
+            return param
+        stored = bool((info.context or {}).get(STORED))
+        self.check(knob_name(str(info.field_name)), param, stored=stored)
+        if self.integer and isinstance(param, Range) and param.step is None and not param.log:
+            return param.model_copy(update={"step": 1.0})
         return param
 
     def __get_pydantic_core_schema__(
