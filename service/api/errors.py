@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Sequence
 from datetime import date
@@ -127,6 +128,11 @@ NO_POINT_EXPONENT = re.compile(r"\s*([-+]?\d+)([eE][-+]?\d+)\s*")
 """``1e-5``: a number to JSON and YAML 1.2, text to YAML 1.1 readers such as PyYAML."""
 
 
+NOT_FINITE = "it reads as an infinity or NaN, which JSON has no number for: give a finite number"
+"""What a number sent as text is told when it is no finite number (``float`` reads 'inf' and
+'nan', which without quotes are no JSON at all), instead of to write it without quotes."""
+
+
 def _reads_as_number(text: str) -> bool:
     try:
         float(text)
@@ -139,6 +145,8 @@ def _number_as_text(text: str, expected: str) -> str:
     """A number sent as text, the likeliest way being a definition read with PyYAML's
     ``safe_load`` (``1e-5`` is text to it) and sent as a mapping: what to write instead."""
     said = f"must be {expected}, got the text {text!r}"
+    if not math.isfinite(float(text)):  # 'inf', 'nan'; '1e400', past a float's range
+        return f"{said} ({NOT_FINITE})"
     exponent = NO_POINT_EXPONENT.fullmatch(text)
     if exponent is None:
         return f"{said} (write it without quotes)"
