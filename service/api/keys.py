@@ -1,4 +1,4 @@
-"""API keys under /v1/keys: only the admin key (REGTUNE_ADMIN_KEY) may create, list or revoke."""
+"""API keys under /v1/keys, which only the admin key (REGTUNE_ADMIN_KEY) manages."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from regtune.service.api.contract import errors
 from regtune.service.api.deps import CallerDep
 from regtune.service.api.schemas import KeyOut, NewKey
 from regtune.service.settings import get_settings
+from regtune.service.store.db import transaction
 from regtune.service.store.repos import keys as auth
 from regtune.service.store.tables import ApiKeyRow
 
@@ -74,6 +75,20 @@ def list_keys(
     tenant: Annotated[str | None, Query(pattern=auth.TENANT_PATTERN)] = None,
 ) -> list[KeyOut]:
     return [KeyOut(**key_out(r)) for r in auth.list_keys(tenant=tenant)]
+
+
+@router.get(
+    "/keys/{key_id}",
+    response_model=KeyOut,
+    responses={**NOT_ADMIN, **errors({404: "no key has this id"})},
+)
+def get_key(key_id: Annotated[str, Path(max_length=64)]) -> KeyOut:
+    """One key, as the list gives it: what ``POST /v1/keys``'s ``Location`` names."""
+    with transaction() as session:
+        row = session.get(ApiKeyRow, key_id)
+    if row is None:
+        raise auth.KeyNotFound(f"no API key with id {key_id!r}")
+    return KeyOut(**key_out(row))
 
 
 @router.delete(

@@ -51,6 +51,7 @@ OPERATIONS = {
     ("delete", "/v1/datasets/{dataset_id}"): "delete_dataset",
     ("post", "/v1/keys"): "create_key",
     ("get", "/v1/keys"): "list_keys",
+    ("get", "/v1/keys/{key_id}"): "get_key",
     ("delete", "/v1/keys/{key_id}"): "revoke_key",
 }
 OPERATIONS_BY_PATH = [(path, method) for method, path in OPERATIONS]
@@ -265,6 +266,7 @@ def test_keys_and_tenants_answer_as_declared(apps: Apps) -> None:
     created = api.post("/v1/keys", json={"tenant": "team-a"}, headers=admin)
     answers.append(("/v1/keys", created))
     team = {"Authorization": f"Bearer {created.json()['key']}"}
+    located = api.get(created.headers["location"], headers=admin)
     answers += [
         ("/v1/keys", api.post("/v1/keys", json={"tenant": "-bad"}, headers=admin)),
         ("/v1/keys", api.get("/v1/keys", headers=admin)),
@@ -272,14 +274,36 @@ def test_keys_and_tenants_answer_as_declared(apps: Apps) -> None:
         ("/v1/studies", api.get("/v1/studies?tenant=team-b", headers=team)),
         ("/v1/studies", api.get("/v1/studies")),
         ("/metrics", api.get("/metrics", headers=team)),
+        ("/v1/keys/{key_id}", located),
+        ("/v1/keys/{key_id}", api.get(created.headers["location"], headers=team)),
+        ("/v1/keys/{key_id}", api.get("/v1/keys/nope", headers=admin)),
         ("/v1/keys/{key_id}", api.delete("/v1/keys/nope", headers=admin)),
         ("/v1/keys/{key_id}", api.delete(f"/v1/keys/{created.json()['id']}", headers=admin)),
     ]
     for template, response in answers:
         conforms(schema, template, response)
-    assert {r.status_code for _, r in answers} >= {200, 201, 204, 401, 403, 422}
+    assert {r.status_code for _, r in answers} >= {200, 201, 204, 401, 403, 404, 422}
     refused = answers[4][1].json()["error"]  # a tenant's key asking for another tenant
     assert refused["fields"][0]["path"] == "tenant", refused
+
+
+def test_the_location_of_a_new_key_is_the_key_as_the_list_gives_it(apps: Apps) -> None:
+    """Was a 405 "it allows DELETE": ``POST /v1/keys`` named a path no GET served."""
+    api = apps(admin_key=ADMIN)
+    api.headers["Authorization"] = f"Bearer {ADMIN}"
+    created = api.post("/v1/keys", json={"tenant": "team-a"})
+    assert created.status_code == 201, created.text
+    key_id = created.json()["id"]
+    assert created.headers["location"] == f"/v1/keys/{key_id}"
+    (listed,) = api.get("/v1/keys").json()
+    located = api.get(created.headers["location"])
+    assert located.status_code == 200, located.text
+    assert located.json() == listed and "key" not in located.json()
+    assert api.delete(f"/v1/keys/{key_id}").status_code == 204
+    assert api.get(f"/v1/keys/{key_id}").json()["revoked_at"] is not None
+    unknown = api.get("/v1/keys/0123456789abcdef")
+    assert unknown.status_code == 404, unknown.text
+    assert unknown.json()["error"]["message"] == "no API key with id '0123456789abcdef'"
 
 
 @pytest.fixture

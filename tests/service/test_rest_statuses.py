@@ -109,6 +109,10 @@ READS = [
     case("list_keys", 200, "/v1/keys"),
     case("list_keys", 403, "/v1/keys", key="team"),
     case("list_keys", 422, "/v1/keys?tenant=-bad"),
+    case("get_key", 200, "/v1/keys/{key}"),
+    case("get_key", 403, "/v1/keys/{key}", key="team"),
+    case("get_key", 404, "/v1/keys/nope"),
+    case("get_key", 422, f"/v1/keys/{LONG}"),
 ]
 WRITES = [
     case("create_study", 201, "/v1/studies", json=definition("fresh")),
