@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -88,13 +89,14 @@ def release_dead_workers(
     kept until that trial's retry is queued (``retry_in_flight``), so the next claim runs the
     retry, unless the study has ended (no retry is due then). So is a slot whose worker died
     before it could link its trial (``unlinked_trial_in_flight``). Each release is one
-    conditional DELETE that re-checks these conditions.
+    conditional DELETE that re-checks these conditions. A worker that died before any trial
+    started under its slots of a study is one error of that study, however many it held.
     """
     now = now or utcnow()
     cutoff = now - grace
     heard = WorkerRow.alive(now=now, default=grace.total_seconds(), steady=steady)
     alive = select(WorkerRow.id).where(heard)
-    released = 0
+    released: dict[tuple[str, str], _Released] = {}
     with transaction(engine) as session:
         orphaned = session.execute(
             select(
@@ -124,39 +126,80 @@ def release_dead_workers(
             )
             if rowcount(gone) != 1:
                 continue
-            values: dict[str, Any] = {"n_done": monotonic_done(), "updated_at": now}
-            if reserved:
-                values["n_reserved"] = StudyRow.n_reserved - 1
-            else:
-                values["n_running"] = StudyRow.n_running - 1
-            started = session.scalar(any_trial_of(claim_id, claimed_at)) or session.scalar(
-                unlinked_trial_of(study_id, claimed_at).select()
-            )
-            if not started:
-                # it died before its trial started: loading the data or building the sampler
-                # killed it (out of memory?); a study doing that to every worker must end
-                # (one killed as its trial started, before linking it, died of that trial: its
-                # retry counts the death)
-                values.update(n_errors=StudyRow.n_errors + 1, error=DIED_BEFORE_TRIAL)
-            session.execute(
-                update(StudyRow)
-                .where(StudyRow.id == study_id)
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-            released += 1
-            # worker_id stays the sweeping process's own: the dead one is a field of its own
-            with logs.context(study_id=study_id):
-                log.warning(
-                    "released the slot of dead worker %s in study %s",
-                    worker_id,
-                    study_id,
-                    extra={"dead_worker_id": worker_id},
-                )
+            slots = released.setdefault((study_id, worker_id), _Released())
+            slots.reserved += bool(reserved)
+            slots.running += not reserved
+            slots.unstarted += not _started(session, claim_id, study_id, claimed_at)
+        for (study_id, worker_id), slots in released.items():
+            _give_back(session, study_id, worker_id, slots, now=now)
         session.execute(delete(WorkerRow).where(~heard))
         recount_done(session, now=now)
         settle(session, now=now)
-    return released
+    return sum(slots.running + slots.reserved for slots in released.values())
+
+
+@dataclass
+class _Released:
+    """The slots one sweep gave back of one dead worker in one study."""
+
+    running: int = 0
+    reserved: int = 0
+    """A λ path's further slots (``n_reserved``)."""
+    unstarted: int = 0
+    """Those no trial started under."""
+
+
+def _started(session: Session, claim_id: int, study_id: str, claimed_at: datetime) -> bool:
+    """Whether a trial started under the claim (one killed as its trial started, before
+    linking it, counts: it died of that trial, and the trial's retry counts the death)."""
+    return bool(
+        session.scalar(any_trial_of(claim_id, claimed_at))
+        or session.scalar(unlinked_trial_of(study_id, claimed_at).select())
+    )
+
+
+def _give_back(
+    session: Session, study_id: str, worker_id: str, slots: _Released, *, now: datetime
+) -> None:
+    """Take a dead worker's released slots off its study's counts, and count its death before
+    a trial started as one error of the study, however many slots it held (a fused pass's
+    members, a λ path's points), once its last such slot is given back."""
+    values: dict[str, Any] = {"n_done": monotonic_done(), "updated_at": now}
+    if slots.running:
+        values["n_running"] = StudyRow.n_running - slots.running
+    if slots.reserved:
+        values["n_reserved"] = StudyRow.n_reserved - slots.reserved
+    if slots.unstarted and not _unstarted_left(session, study_id, worker_id):
+        # loading the data or building the sampler killed it (out of memory?); a study doing
+        # that to every worker must end
+        values.update(n_errors=StudyRow.n_errors + 1, error=DIED_BEFORE_TRIAL)
+    session.execute(
+        update(StudyRow)
+        .where(StudyRow.id == study_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    for _ in range(slots.running + slots.reserved):
+        # worker_id stays the sweeping process's own: the dead one is a field of its own
+        with logs.context(study_id=study_id):
+            log.warning(
+                "released the slot of dead worker %s in study %s",
+                worker_id,
+                study_id,
+                extra={"dead_worker_id": worker_id},
+            )
+
+
+def _unstarted_left(session: Session, study_id: str, worker_id: str) -> bool:
+    """Whether the dead worker still holds a slot of the study that no trial started under
+    (taken after the others, it reaches the grace period a sweep later): its death is counted
+    with that one."""
+    held = session.execute(
+        select(ClaimRow.id, ClaimRow.claimed_at).where(
+            ClaimRow.study_id == study_id, ClaimRow.worker_id == worker_id
+        )
+    ).all()
+    return any(not _started(session, c, study_id, at) for c, at in held)
 
 
 def recount_done(session: Session, *, now: datetime) -> int:
