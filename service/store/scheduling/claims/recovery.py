@@ -179,15 +179,20 @@ def _give_back(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    for _ in range(slots.running + slots.reserved):
-        # worker_id stays the sweeping process's own: the dead one is a field of its own
-        with logs.context(study_id=study_id):
-            log.warning(
-                "released the slot of dead worker %s in study %s",
-                worker_id,
-                study_id,
-                extra={"dead_worker_id": worker_id},
-            )
+    # one line however many slots (a λ path reserves up to 20); worker_id stays the sweeping
+    # process's own: the dead one is a field of its own
+    count = slots.running + slots.reserved
+    what = "the slot" if count == 1 else f"the {count} slots"
+    path = f" ({slots.reserved} reserved for a λ path)" if slots.reserved else ""
+    with logs.context(study_id=study_id):
+        log.warning(
+            "released %s of dead worker %s in study %s%s",
+            what,
+            worker_id,
+            study_id,
+            path,
+            extra={"dead_worker_id": worker_id, "slots": count},
+        )
 
 
 def _unstarted_left(session: Session, study_id: str, worker_id: str) -> bool:
