@@ -44,7 +44,7 @@ from regtune.service.store.reads import read
 from regtune.service.store.repos import best_model, datasets
 from regtune.service.store.scheduling import wake
 from regtune.service.store.scheduling.retries import get_storage
-from regtune.service.store.tables import StudyRow
+from regtune.service.store.tables import ClaimRow, StudyRow, WorkerRow
 from regtune.service.store.trials import stats
 from regtune.service.store.trials import views as trial_reads
 from regtune.service.store.trials.best import pareto_numbers
@@ -507,15 +507,10 @@ def delete(study_id: str, *, tenant: Reach = "default") -> None:
                 .execution_options(synchronize_session=False)
             )
         )
-        running = session.scalar(select(StudyRow.n_running).where(StudyRow.id == row.id))
+        refusal = None if won == 1 else _still_running(session, study_id, row.id)
     forget(study_id)
-    if won != 1:
-        raise StudyRunning(
-            f"study {study_id!r} has {running} trial(s) running; cancel it first "
-            f"(regtune cancel {study_id}, or POST /v1/studies/{study_id}/cancel; running trials "
-            "stop within a worker heartbeat interval), "
-            "then delete it"
-        )
+    if refusal is not None:
+        raise StudyRunning(refusal)
     # The row goes first, with the tallies of its trials kept for /metrics in the same
     # transaction: a scrape sees the study or its tallies, never both, never neither, and no
     # sweep takes a row whose Optuna study is half deleted for one deleted outside regtune.
@@ -533,6 +528,35 @@ def delete(study_id: str, *, tenant: Reach = "default") -> None:
     with contextlib.suppress(KeyError):
         optuna.delete_study(study_name=row.optuna_name, storage=get_storage())
     best_model.remove_artifacts(study_id, files)
+
+
+def _still_running(session: Session, study_id: str, row_id: str) -> str:
+    """Why a study whose trials run cannot be deleted yet, and when it can: a study still
+    active must be cancelled first; a cancelled (or otherwise ended) one's trials stop at their
+    workers' next heartbeat, which brings them the news (every ``heartbeat_interval`` seconds
+    its workers registered)."""
+    status, running = session.execute(
+        select(StudyRow.status, StudyRow.n_running).where(StudyRow.id == row_id)
+    ).one()
+    if StudyStatus(status) in ACTIVE:
+        return (
+            f"study {study_id!r} has {running} trial(s) running; cancel it first "
+            f"(regtune cancel {study_id}, or POST /v1/studies/{study_id}/cancel; running trials "
+            "stop within a worker heartbeat interval), "
+            "then delete it"
+        )
+    interval = session.scalar(
+        select(func.max(WorkerRow.heartbeat_interval))
+        .join(ClaimRow, ClaimRow.worker_id == WorkerRow.id)
+        .where(ClaimRow.study_id == row_id)
+    )
+    every = "" if interval is None else f" (every {interval} s)"
+    stops = (
+        "its running trial stops at its worker's"
+        if running == 1
+        else f"its {running} running trials stop at their workers'"
+    )
+    return f"study {study_id!r} is {status}: {stops} next heartbeat{every}; delete it then"
 
 
 @dataclass
