@@ -542,6 +542,10 @@ class NewKey(KeyOut):
     )
 
 
+WorkerActivity = Literal["idle", "running_trial", "setting_up", "saving_best_model"]
+"""What a live worker is doing, as ``GET /v1/workers`` tells it."""
+
+
 class WorkerOut(Answer):
     id: str
     host: str
@@ -556,6 +560,11 @@ class WorkerOut(Answer):
         description="number of the running trial (of a fused pass, its first live member's: the "
         "study's trial list shows every RUNNING trial); null when idle, saving a study's best "
         "model or starting a trial"
+    )
+    activity: WorkerActivity = Field(
+        description="what the worker is doing: idle; running_trial (trial_number); setting_up, "
+        "a slot of study_id claimed and no trial started yet (loading the study's data, "
+        "building its sampler); saving_best_model, the best model of study_id"
     )
 
 

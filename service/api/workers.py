@@ -6,10 +6,10 @@ from fastapi import APIRouter
 from sqlalchemy import select
 
 from regtune.service.api.deps import CallerDep, sees_the_pool
-from regtune.service.api.schemas import WorkerOut
+from regtune.service.api.schemas import WorkerActivity, WorkerOut
 from regtune.service.store.db import transaction
 from regtune.service.store.scheduling import workers as workers
-from regtune.service.store.tables import StudyRow
+from regtune.service.store.tables import StudyRow, WorkerRow
 
 router = APIRouter(prefix="/v1", tags=["workers"])
 
@@ -36,6 +36,7 @@ def list_workers(caller: CallerDep) -> list[WorkerOut]:
         own = running
     else:
         rows = [r for r in rows if r.study_id in own]
+    setting_up = workers.setting_up(rows)
     return [
         WorkerOut(
             id=r.id,
@@ -45,6 +46,16 @@ def list_workers(caller: CallerDep) -> list[WorkerOut]:
             last_heartbeat=r.last_seen,
             study_id=r.study_id if r.study_id in own else None,
             trial_number=r.trial_number if r.study_id in own else None,
+            activity=_activity(r, setting_up),
         )
         for r in rows
     ]
+
+
+def _activity(row: WorkerRow, setting_up: set[str]) -> WorkerActivity:
+    """What the worker's last heartbeat and its slots say it is doing."""
+    if row.study_id is None:
+        return "idle"
+    if row.trial_number is not None:
+        return "running_trial"
+    return "setting_up" if row.id in setting_up else "saving_best_model"

@@ -14,7 +14,7 @@ from regtune.service.settings import Settings, get_settings
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import get_engine, outages, rowcount, transaction
 from regtune.service.store.optuna_db.internals.heartbeats import record_trial_heartbeat
-from regtune.service.store.tables import StudyRow, WorkerRow
+from regtune.service.store.tables import ClaimRow, StudyRow, WorkerRow
 
 
 def new_worker_id() -> str:
@@ -99,6 +99,22 @@ def live(*, engine: Engine | None = None, now: datetime | None = None) -> list[W
                 select(WorkerRow).where(alive).order_by(WorkerRow.started_at, WorkerRow.id)
             )
         )
+
+
+def setting_up(rows: Collection[WorkerRow], *, engine: Engine | None = None) -> set[str]:
+    """Those of ``rows`` whose heartbeat shows a study and no trial while they hold a slot of
+    that study: setting a claimed trial up (loading the study's data, building its sampler),
+    not saving the study's best model, which holds no slot."""
+    between = {(r.id, r.study_id) for r in rows if r.study_id and r.trial_number is None}
+    if not between:
+        return set()
+    with transaction(engine) as session:
+        held = session.execute(
+            select(ClaimRow.worker_id, ClaimRow.study_id)
+            .where(ClaimRow.worker_id.in_([w for w, _ in between]))
+            .distinct()
+        )
+        return {w for w, s in held if (w, s) in between}
 
 
 def living(
