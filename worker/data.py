@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -27,6 +29,29 @@ T = TypeVar("T")
 MIB = 1024 * 1024
 CACHE_BYTES = 512 * MIB
 _cache_lock = threading.Lock()
+_SETUP_STOP: ContextVar[Callable[[], None] | None] = ContextVar("setup_stop", default=None)
+"""What ``setup_step`` calls: the stop of the ``stoppable_setup`` around, none outside one."""
+
+
+@contextmanager
+def stoppable_setup(stop: Callable[[], None]) -> Iterator[None]:
+    """Within: every ``setup_step`` calls ``stop`` (which raises to stop), so a claim's setup,
+    seconds a fold on large data, ends at the next fold once its worker stops or its study is
+    cancelled. The worker's loop sets it around building a claim's objective, whose factory
+    prepares the data with no stop of its own to pass on."""
+    token = _SETUP_STOP.set(stop)
+    try:
+        yield
+    finally:
+        _SETUP_STOP.reset(token)
+
+
+def setup_step() -> None:
+    """Between two steps of a claim's setup that take seconds on large data (a fold's split and
+    scaling, a pass over its rows): the stop of the ``stoppable_setup`` around, if any."""
+    stop = _SETUP_STOP.get()
+    if stop is not None:
+        stop()
 
 
 @dataclass(frozen=True)
@@ -261,6 +286,7 @@ def make_splits(
     )
     holes = bool(np.isnan(data.X).any())
     for train, val in pairs:
+        setup_step()
         fill = (
             FillValues.fit(data.X[train], data.categorical_groups) if holes or with_fill else None
         )

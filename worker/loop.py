@@ -466,9 +466,12 @@ class Worker:
         Stopping, a lost slot and a database error mid-trial (or an objective's error wrapping
         one, in an outage) all hand the trial back (FAIL, with a WAITING copy of its
         parameters); none of them counts against the study's error budget,
-        but for a database error its parameters met ``DATABASE_HANDBACKS`` times already.
+        but for a database error its parameters met ``DATABASE_HANDBACKS`` times already. A stop
+        or cancel seen while the claim is set up (its data, a path's pass over the folds) starts
+        no trial: the slot goes back uncounted.
         """
         from regtune.worker import paths
+        from regtune.worker.data import stoppable_setup
         from regtune.worker.policies import make_pruner, make_sampler
 
         if self.stopping.is_set():
@@ -484,19 +487,30 @@ class Worker:
             log.info("study %s was deleted", claim.study_id)
             return None
         started = time.monotonic()
+        stop_check = self._stop_check(claim)
         try:
             spec = self._definition(claim)
             study.sampler = make_sampler(spec, claim_seq=claim.seq)
             study.pruner = make_pruner(spec)
-            objective = paths.build_objective(
-                self.objective_factory(),
-                spec,
-                stop_check=self._stop_check(claim),
-                slots=paths.PathSlots(claim, self.id, wrote=self.tally.path_written),
-            )
+            with stoppable_setup(stop_check):  # seconds a fold on large data
+                objective = paths.build_objective(
+                    self.objective_factory(),
+                    spec,
+                    stop_check=stop_check,
+                    slots=paths.PathSlots(
+                        claim, self.id, wrote=self.tally.path_written, stop=stop_check
+                    ),
+                )
+            stop_check()  # a stop during the setup starts no trial
         except DefinitionTooNew as exc:  # the study is sound: its slot goes back uncounted
             self.unknown.add(claim.study_id)
             log.warning("study %s left to newer workers: %s", claim.study_id, exc)
+            return None
+        except HandBack as exc:
+            log.info("study %s: %s; slot given back before its trial started", claim.study_id, exc)
+            return None
+        except StudyStopped:
+            log.info("study %s stopped; slot given back before its trial started", claim.study_id)
             return None
         except Exception as exc:
             return self._cannot_run(study, claim, exc, since=started)

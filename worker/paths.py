@@ -8,8 +8,10 @@ The claim's own trial is the path's first point (largest λ); the loop lends the
 ``PathSlots``: one more slot of the study per further point, taken in one transaction and linked
 to that trial, and the one transaction that writes the further points as finished trials and
 releases those slots. What a path does not write (it stopped early, failed, was stopped) goes
-back at once; if the worker dies, the sweep treats every slot as the trial's own. ``run_path``
-is that protocol, whatever solves the path: the exact solver (``regtune.worker.objective``) or the
+back at once: a stop (the solver's check at every point, ``PathSlots.stop`` before the write)
+writes none of its points, and its own trial is handed back, or ends with its study, as a single
+trial is; if the worker dies, the sweep treats every slot as the trial's own. ``run_path`` is
+that protocol, whatever solves the path: the exact solver (``regtune.worker.objective``) or the
 sleep objective of the protocol tests and benchmarks.
 """
 
@@ -56,6 +58,9 @@ class PathSlots:
     worker_id: str
     wrote: Callable[[int], None] = lambda _points: None
     """Told how many further points each ``write`` stored (the worker's tally of trials)."""
+    stop: StopCheck = lambda: None
+    """The claim's stop check (raises to stop), asked once more before the points are written:
+    a stop or cancel seen after the last point was solved writes none of them either."""
 
     def take(self, trial: optuna.Trial, count: int) -> list[int]:
         """Up to ``count`` more slots for ``trial``'s path → their claim ids."""
@@ -257,6 +262,7 @@ def run_path(
             _frozen(point, params, distributions, path_of=trial.number) for point in points
         )
         del first.system_attrs[PATH_OF_ATTR]  # the path's own trial
+        slots.stop()
         done, taken = taken, []
         written = slots.write(trial, done, further, first=first)
         note_params(trial, first.params, first.distributions)

@@ -32,7 +32,7 @@ from functools import partial
 import numpy as np
 import torch
 
-from regtune.worker.data import Fold
+from regtune.worker.data import Fold, setup_step
 from regtune.worker.evaluation import AffineScorer, mean_of
 from regtune.worker.trainers.config import StopCheck, TrainConfig
 from regtune.worker.trainers.exact import input_dropout_l2, input_noise_l2
@@ -354,9 +354,11 @@ class _SupportsTogether:
 def largest_gradient(folds: Sequence[Fold], *, task: str, n_out: int) -> float:
     """The largest |∇_j f| over the folds at the model of the intercept alone: a weight stays 0
     while |∇_j f| ≤ ρλ there, so every weight of every fold is 0 from λ = this / ρ (glmnet's
-    λ_max; ρ = ``l1_ratio``). The ridge parts add nothing at 0."""
+    λ_max; ρ = ``l1_ratio``). The ridge parts add nothing at 0. Part of a claim's setup: a
+    stop is seen between folds (``setup_step``)."""
     largest = 0.0
     for fold in folds:
+        setup_step()
         X = np.asarray(fold.X_train, dtype=np.float64)
         y = np.asarray(fold.y_train)
         if task == "multiclass":
@@ -386,7 +388,10 @@ def train_path(
 ) -> list[PathPoint]:
     """Solve ``config`` (its ``lam`` ignored) at every λ of ``lambdas``, largest first, on every
     fold; stop after ``patience`` points without a better validation value. ``warm_start``: one
-    state per fold for the first point; ``stop`` is called before every solver iteration.
+    state per fold for the first point; ``stop`` is called before each fold's setup (its Gram
+    matrix takes seconds on large data), before every point, whichever solve serves it (the
+    exact solve on the support runs no solver iteration), before every solver iteration, and
+    once the path has ended, before its points are scored: a stop hands the whole path back.
     ``relax``: the relax values each λ is stored at, one point each in that order (a λ's best
     is what the stopping rule compares); default ``config.relax`` alone.
 
@@ -407,7 +412,10 @@ def train_path(
     solved_points: list[_Solved] = []
     best, since_best = math.nan, 0
     with threads_for(sum(fold.X_train.size for fold in folds)):
-        paths = [_FoldPath(config, fold, start) for fold, start in zip(folds, starts, strict=True)]
+        paths = []
+        for fold, start in zip(folds, starts, strict=True):
+            _check(stop)
+            paths.append(_FoldPath(config, fold, start))
         scorer = AffineScorer(folds, config.task)
         together = _SupportsTogether.of(paths)
         fits = None
@@ -419,6 +427,7 @@ def train_path(
             )
         previous = lambdas[0] if lambdas else 0.0
         for lam in lambdas:
+            _check(stop)
             started = time.perf_counter()
             solved = [False] * len(paths)
             if together is not None:
@@ -448,7 +457,13 @@ def train_path(
                 since_best += 1
             if patience is not None and since_best >= patience:
                 break
+        _check(stop)
     return _points(config, folds, solved_points, scorer)
+
+
+def _check(stop: StopCheck | None) -> None:
+    if stop is not None:
+        stop()
 
 
 @dataclass
