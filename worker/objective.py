@@ -120,6 +120,8 @@ def result_attrs(result: TrainResult) -> dict[str, Any]:
         STOPPED_EARLY_ATTR: result.stopped_early,
         DIVERGED_ATTR: result.diverged,
     }
+    if result.diverged:  # its last epoch, whose NaN or infinite value no learning curve holds
+        attrs["diverged_epoch"] = result.epochs_run
     if result.fused:  # what the best model's retraining of this trial must train it as
         attrs["fused"] = True
     if result.iterations:  # the exact solver: whether it met tol, and in how many iterations

@@ -222,7 +222,7 @@ def _account(
     value = metrics[config.metric]
     state.curve.append(value)
     if not math.isfinite(metrics["val_loss"]):
-        return "diverged"
+        return "diverged"  # not reported (no NaN to Optuna): its trial's diverged_epoch
     min_delta = config.early_stopping.min_delta if config.early_stopping else 0.0
     if better(value, state.best_value, direction=config.direction, min_delta=min_delta) or (
         state.best_epoch == 0

@@ -162,7 +162,7 @@ def train_minibatch(
         value = metrics[config.metric]
         curve.append(value)
         if not math.isfinite(metrics["val_loss"]):
-            diverged = True
+            diverged = True  # not reported (no NaN to Optuna): its trial's diverged_epoch
             break
         min_delta = config.early_stopping.min_delta if config.early_stopping else 0.0
         if (
