@@ -1,10 +1,12 @@
 """The report's learning curves, read in SQL: a few trials' curves, spaced evenly over each state,
-and how many steps trials reported, counted (never every curve)."""
+and how many steps trials reported, counted (never every curve); and the curve of a trial of
+several objectives, which Optuna records none of, from its ``val_curve`` attribute."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from optuna.trial import TrialState
 from sqlalchemy import func, select
@@ -29,6 +31,25 @@ class Reported:
     def mean(self) -> float:
         """Steps reported per trial, over every trial of the state."""
         return self.steps / self.trials if self.trials else 0.0
+
+
+def val_curve(user_attrs: dict[str, Any]) -> dict[int, float]:
+    """A trial of several objectives' learning curve, which Optuna records none of (it takes no
+    intermediate value of such a trial): its ``val_curve`` user attribute, the first objective's
+    value at each epoch, by epoch as a trial of one objective reports it: ending at
+    ``epochs_run`` (a λ path's point holds its last value alone), its values that are not
+    finite (a diverged epoch's) left out. Empty for a trial without one."""
+    curve = user_attrs.get("val_curve")
+    if not isinstance(curve, list) or not curve:
+        return {}
+    ran = user_attrs.get("epochs_run")
+    last = ran if isinstance(ran, int) and ran >= len(curve) else len(curve)
+    first = last - len(curve) + 1
+    return {
+        first + i: float(v)
+        for i, v in enumerate(curve)
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    }
 
 
 def steps_reported(session: Session, trial_ids: list[int]) -> int:

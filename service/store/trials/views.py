@@ -34,7 +34,7 @@ from regtune.service.store.db import among
 from regtune.service.store.optuna_db.attrs import FAILED_TRIAL_ATTR, PATH_OF_ATTR
 from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.trials.best import best_trial_number as best_trial_number
-from regtune.service.store.trials.curves import Reported
+from regtune.service.store.trials.curves import Reported, val_curve
 from regtune.service.store.trials.failures import Failures
 from regtune.service.store.trials.index import known_index, study_index
 
@@ -49,6 +49,8 @@ class TrialView:
     datetime_start: datetime | None
     datetime_complete: datetime | None
     intermediate_values: dict[int, float | None] = field(default_factory=dict)
+    """The learning curve, read ``with_curves``: Optuna's intermediate values by step, or a
+    trial of several objectives' ``val_curve`` by epoch (``curves.val_curve``)."""
     system_attrs: dict[str, Any] = field(default_factory=dict)
     trial_id: int = 0
 
@@ -156,6 +158,8 @@ def trials_by_id(session: Session, ids: list[int], *, with_curves: bool = False)
     for view in views.values():
         if len(view.intermediate_values) > 1:
             view.intermediate_values = dict(sorted(view.intermediate_values.items()))
+        elif with_curves and not view.intermediate_values:
+            view.intermediate_values = dict(val_curve(view.user_attrs))
     return [views[i] for i in ids if i in views]
 
 
