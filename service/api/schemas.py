@@ -140,7 +140,13 @@ class BestModel(Answer):
     sha256: str
     test_metrics: dict[str, Any] | None
     """None without a test split (``validation.test_fraction: 0``): no row to score."""
-    val_metrics: dict[str, Any]
+    val_metrics: dict[str, Any] = Field(
+        description="The best trial's validation metrics, named without val_ (loss, rmse, …). A "
+        "refit (refit true) trained on the validation rows too and has no validation rows of "
+        "its own: these are the best trial's models' scores, not the saved model's. Without a "
+        "refit (refit false, or a refused refit) the saved models are the trial's own, scored "
+        "on their validation rows."
+    )
     baseline_metrics: dict[str, Any] | None = None
     """A predictor that ignores the inputs, on the same test rows: the training mean
     (regression) or the training class frequencies, whose guess is the majority class. None
