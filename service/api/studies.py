@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from functools import partial
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, Literal, NoReturn
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
@@ -286,7 +286,8 @@ def admit_extension(study: StudyRow, body: StudyExtension, *, settings: Settings
     points = body.points_to_evaluate or []
     if n_trials <= study.n_trials:  # unchanged, or lowered: the store answers (409)
         return
-    check_extension(n_trials, settings, field="n_trials" if body.n_trials else "n_trials_total")
+    field: Literal["n_trials", "n_trials_total"] = "n_trials" if body.n_trials else "n_trials_total"
+    check_extension(n_trials, settings, field=field)
     _admit_points(spec, points, more=n_trials - study.n_trials)
     grown = {"n_trials": n_trials} | (
         {} if body.timeout_s is None else {"timeout_s": body.timeout_s}
@@ -299,7 +300,9 @@ def admit_extension(study: StudyRow, body: StudyExtension, *, settings: Settings
             "deleted, so its trials would have no rows to train on; upload the same file again "
             "(it gets the same id), then extend the study"
         )
-    cost.check(spec, cost.shape_of(spec, uploaded), cost.Budget.from_settings(settings))
+    terms = cost.Extension(before=study.n_trials, given_as=field)
+    shape = cost.shape_of(spec, uploaded)
+    cost.check(spec, shape, cost.Budget.from_settings(settings), extension=terms)
 
 
 def _admit_points(spec: StudySpec, points: list[dict[str, Any]], *, more: int) -> None:

@@ -265,16 +265,16 @@ def test_a_budget_the_definition_would_be_refused_for_is_refused_and_changes_not
 ) -> None:
     """The grown budget is held to what a new definition is admitted by: a grid of 3 × 3
     points, each run once, takes no 12th trial (a GP sampler's memory, which grows with its
-    trials, is held the same way), in the words ``POST /v1/studies`` answers with."""
+    trials, is held the same way), said in the extension's terms (``test_extend_grid``)."""
     grid = {"lambda": {"choices": [0.001, 0.01, 0.1]}, "l1_ratio": {"choices": [0, 0.5, 1]}}
     body = definition("grid", 9) | {"sampler": {"type": "grid", "seed": 0}, "search_space": grid}
     study_id = api.post("/v1/studies", json=body).json()["id"]
     refused = api.post(f"/v1/studies/{study_id}/extend", json={"n_trials": 3})
     assert refused.status_code == 422, refused.text
     assert refused.json()["error"]["message"] == (
-        "budget.n_trials: the grid sampler's grid has 9 point(s), each run once; n_trials 12 "
-        "would run 3 of them again, to the same result: give n_trials ≤ 9, or leave it out "
-        "(the grid's size)"
+        "n_trials: the grid sampler's grid has 9 point(s), each run once, and budget.n_trials 9 "
+        "takes all 9: the grid is exhausted, and n_trials 3 more would run 3 of them again, to "
+        "the same result (submit a new study over a larger grid)"
     )
     study = api.get(f"/v1/studies/{study_id}").json()
     assert (study["progress"]["n_trials"], study["definition"]["budget"]["n_trials"]) == (9, 9)
