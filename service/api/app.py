@@ -15,6 +15,7 @@ from regtune.service import heap
 from regtune.service.api import (
     access,
     best_model,
+    body,
     contract,
     datasets,
     errors,
@@ -137,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             components.update(spec_schema.pop("$defs", {}))
             components["StudySpec"] = spec_schema
+            components.update(body.components())
             access.document(schema)
             contract.document(schema)
             app.openapi_schema = schema

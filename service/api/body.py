@@ -21,6 +21,8 @@ from regtune.service.spec.yaml12 import DefinitionLoader
 MAX_DEFINITION_BYTES = 1_000_000
 MAX_DEPTH = 32
 """Deepest nesting a definition may have; the deepest real one is about 5 levels."""
+COMPONENTS = "#/components/schemas/"
+
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -136,13 +138,30 @@ def read_as(model: type[Model]) -> Callable[[Request], Coroutine[Any, Any, Model
     return body
 
 
+DOCUMENTED: dict[str, type[BaseModel]] = {}
+"""The bodies ``documented`` declared, by name: the served schema's components hold them, as
+FastAPI's hold a body it reads itself (``components.schemas.StudyExtension``), so that a
+generated client names their types."""
+
+
 def documented(model: type[BaseModel]) -> dict[str, Any]:
     """``openapi_extra`` declaring what FastAPI declares of a body it reads itself, for a route
-    that reads its own with ``read_as``: ``model`` as the body, and the 422 of one that breaks
-    its rules."""
-    content = {"application/json": {"schema": model.model_json_schema()}}
+    that reads its own with ``read_as``: ``model`` as the body (a reference to its component,
+    ``DOCUMENTED``), and the 422 of one that breaks its rules."""
+    DOCUMENTED[model.__name__] = model
+    content = {"application/json": {"schema": {"$ref": f"{COMPONENTS}{model.__name__}"}}}
     invalid = {"description": INVALID, "content": ERROR}
     return {"requestBody": {"required": True, "content": content}, "responses": {"422": invalid}}
+
+
+def components() -> dict[str, Any]:
+    """The schemas of the ``DOCUMENTED`` bodies and of the models they hold, by name."""
+    found: dict[str, Any] = {}
+    for name, model in DOCUMENTED.items():
+        schema = model.model_json_schema(ref_template=COMPONENTS + "{model}")
+        found.update(schema.pop("$defs", {}))
+        found[name] = schema
+    return found
 
 
 def yaml_sent_as_json(text: str, content_type: str) -> str:
