@@ -568,9 +568,10 @@ class WorkerOut(Answer):
         "model or starting a trial"
     )
     activity: WorkerActivity = Field(
+        default="idle",  # an older service's answer, without it: trial_number still says
         description="what the worker is doing: idle; running_trial (trial_number); setting_up, "
         "a slot of study_id claimed and no trial started yet (loading the study's data, "
-        "building its sampler); saving_best_model, the best model of study_id"
+        "building its sampler); saving_best_model, the best model of study_id",
     )
 
 

@@ -14,7 +14,7 @@ import yaml
 from rich.table import Table
 from rich.text import Text
 
-from regtune.service.api.schemas import ExtendedStudy, StudyOut, TrialPage
+from regtune.service.api.schemas import ExtendedStudy, StudyOut, TrialPage, WorkerOut
 from regtune.service.cli.output import (
     JsonOpt,
     KeyOpt,
@@ -535,8 +535,19 @@ def report(
         print_json({"id": study_id, "path": str(path)})
 
 
+WITHOUT_A_TRIAL = {"setting_up": "setting up", "saving_best_model": "saving model"}
+"""The trial column of a worker running none, by its ``activity`` (idle: ``-``)."""
+
+
+def _doing(worker: WorkerOut) -> str:
+    if worker.trial_number is not None:
+        return fmt(worker.trial_number)
+    return WITHOUT_A_TRIAL.get(worker.activity, "-")
+
+
 def list_workers(url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = False) -> None:
-    """List live workers: host, pid, the trial each is running, last heartbeat."""
+    """List live workers: host, pid, the trial each is running (or setting up a claimed trial,
+    or saving a study's best model), last heartbeat."""
 
     live = call(url, key, lambda client: client.workers())
     if as_json:
@@ -556,7 +567,7 @@ def list_workers(url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = Fals
             w.host,
             str(w.pid),
             w.study_id or "-",
-            fmt(w.trial_number),
+            _doing(w),
             fmt(w.last_heartbeat),
         )
     print_table(table)
