@@ -65,7 +65,7 @@ def print_summary(study: StudyOut, *, warnings: bool = True) -> None:
     )
     if warnings:
         print_warnings(study, console)
-    counts = ", ".join(f"{k} {v}" for k, v in study.counts.items() if v)
+    counts = ", ".join(f"{k} {v}" for k, v in study.counts.items() if v) or "none"
     if study.stopped_early:  # COMPLETE, as PRUNED are counted: ended before max_epochs too
         counts += f"; {study.stopped_early} of the COMPLETE stopped early (early_stopping)"
     console.print("counts: " + counts)

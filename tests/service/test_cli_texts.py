@@ -189,3 +189,11 @@ def test_show_of_a_study_with_nothing_searched_ends_its_best_trial_line_cleanly(
     n = study["best_trial"]["n_nonzero"]
     said = rf"best trial #0: val_loss [0-9.]+, non-zero {n:g} test \(trial\):"
     assert re.search(said, shown), shown
+
+
+def test_show_of_a_study_without_trials_says_its_counts_are_none(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = api.post("/v1/studies", json=STUDY | {"name": "no-trials"}).json()  # no worker
+    shown = cli_output(api, monkeypatch, "show", created["id"])
+    assert "counts: none" in shown, shown
