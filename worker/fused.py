@@ -5,7 +5,9 @@ Each member is an ordinary Optuna trial under its own claim: asked with its clai
 it reports every epoch, is pruned, stopped, recorded and told on its own, and its slot is given
 back the moment it ends. A worker stopping, a cancel or a database outage ends the members still
 training as it ends one trial (handed back, or failed), and each member's Optuna heartbeat is
-recorded, so a killed worker's members are failed and retried one by one by the sweep.
+recorded, so a killed worker's members are failed and retried one by one by the sweep. A stop or
+cancel seen while the pass is set up (its data read and split) starts no member: its slots go back
+uncounted, as a single trial's.
 """
 
 from __future__ import annotations
@@ -121,6 +123,9 @@ def run_fused(worker: Worker, claim: Claim, *, limit: int | None = None) -> int:
 
 
 def _run(worker: Worker, spec: StudySpec, taken: list[Claim]) -> None:
+    """Set the pass up (its data read and split: seconds a fold on large data), then start and
+    train its members; a stop or cancel seen during the setup starts none of them."""
+    from regtune.worker.data import stoppable_setup
     from regtune.worker.objective import n_outputs, prepare, set_threads
 
     first = taken[0]
@@ -136,12 +141,18 @@ def _run(worker: Worker, spec: StudySpec, taken: list[Claim]) -> None:
         _release(worker, taken, why=f"database error: {describe(exc)}")
         return
     started = time.monotonic()
+    stop_check = worker._stop_check(first)
     try:
         set_threads()
-        splits = prepare(spec)
+        with stoppable_setup(stop_check):  # seconds a fold on large data
+            splits = prepare(spec)
         rows = sum(len(x) for x in (splits.folds[0].X_train, splits.folds[0].X_val))
         shape = DataShape(rows + len(splits.folds[0].X_test), splits.n_features, splits.n_classes)
         fits = fused_width(spec, shape, Budget.from_settings(worker.settings), asked=len(taken))
+        stop_check()  # a stop during the setup starts no trial
+    except (HandBack, StudyStopped) as exc:
+        _stopped_in_setup(worker, taken, exc)
+        return
     except Exception as exc:
         error = worker._cannot_run(study, first, exc, since=started)
         for c in taken:
@@ -412,6 +423,21 @@ def _end_member(run: _Run, member: _Member, exc: BaseException) -> None:
     elif isinstance(exc, StudyStopped):
         log.info("study %s stopped; trial %d ended", c.study_id, number)
     worker.finish_claim(c, error=error, failed_by_sweep=False)
+
+
+def _stopped_in_setup(worker: Worker, taken: list[Claim], exc: HandBack | StudyStopped) -> None:
+    """The worker stopped, or the study ended, while the pass was set up: no member started, and
+    every slot goes back uncounted, said as a single trial's setup says it."""
+    study_id, n = taken[0].study_id, len(taken)
+    slots = f"{n} slots given back before their trials started"
+    if n == 1:
+        slots = "slot given back before its trial started"
+    if isinstance(exc, HandBack):
+        log.info("study %s: %s; %s", study_id, exc, slots)
+    else:
+        log.info("study %s stopped; %s", study_id, slots)
+    for c in taken:
+        worker.finish_claim(c, error=None, failed_by_sweep=False)
 
 
 def _release(worker: Worker, taken: list[Claim], *, why: str) -> None:
