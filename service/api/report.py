@@ -130,6 +130,7 @@ def build(row: StudyRow, *, base_url: str, keys: bool = True) -> str:
             front=False,
             select=spec.objective.select,
             relax_margin=spec.objective.relax_margin,
+            several=len(directions) > 1,
         )
         view = get_trial(session, osid or -1, data.best.number) if data.best else None
         front = Front()

@@ -516,6 +516,8 @@ def loss_vs_sparsity(data: ReportData, metric: str) -> go.Figure | None:
 
 
 def learning_curves(data: ReportData, metric: str) -> go.Figure | None:
+    """A sample of trials' curves by step, complete against pruned; of a study of several
+    objectives, its trials' ``val_curve`` by epoch (Optuna prunes none of its trials)."""
     if not any(data.curves.get(s) for s in ("COMPLETE", "PRUNED")):
         return None
     fig = go.Figure()
@@ -532,12 +534,12 @@ def learning_curves(data: ReportData, metric: str) -> go.Figure | None:
                 line={"color": color, "width": 1},
                 hovertext=f"trial {number}",
             )
-    return _layout(
-        fig,
-        f"Learning curves: complete against pruned trials (a sample), {metric} per step",
-        xaxis={"title": "step (epoch)"},
-        yaxis={"title": metric},
-    )
+    if data.several:
+        title, axis = f"Learning curves: complete trials (a sample), {metric} per epoch", "epoch"
+    else:
+        title = f"Learning curves: complete against pruned trials (a sample), {metric} per step"
+        axis = "step (epoch)"
+    return _layout(fig, title, xaxis={"title": axis}, yaxis={"title": metric})
 
 
 def coefficients(names: list[str], weights: list[float]) -> go.Figure | None:

@@ -4,6 +4,7 @@ several objectives, which Optuna records none of, from its ``val_curve`` attribu
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,8 @@ from regtune.service.store.optuna_db.internals.handles import om
 CURVES = 15
 """Learning curves drawn per state (COMPLETE, PRUNED)."""
 STATES = ("COMPLETE", "PRUNED")
+CURVE_ATTRS = ("val_curve", "epochs_run")
+"""The user attributes a trial of several objectives keeps its learning curve in."""
 
 
 @dataclass(frozen=True)
@@ -93,14 +96,16 @@ def sample_curves(
     counts: dict[str, int],
     per_state: int = CURVES,
     best: int | None = None,
+    several: bool = False,
 ) -> dict[str, dict[int, list[tuple[int, float]]]]:
     """State → trial number → (step, value): the learning curves of ``per_state`` COMPLETE and
     ``per_state`` PRUNED trials spaced evenly over each state (``counts``: the trials by state),
     every trial of a state with no more, and the COMPLETE trial numbered ``best`` (the report's
-    best trial) whatever the sample."""
+    best trial) whatever the sample. ``several``: a study of several objectives, whose trials'
+    curves are their ``val_curve`` by epoch (``val_curve``), Optuna recording none."""
     if per_state < 2:
         raise ValueError(f"per_state must be ≥ 2 (the first and the last), got {per_state=}")
-    trial, step = om.TrialModel, om.TrialIntermediateValueModel
+    trial = om.TrialModel
     chosen: dict[int, tuple[str, int]] = {}
     for state in STATES:
         if n := counts.get(state, 0):
@@ -119,13 +124,38 @@ def sample_curves(
     curves: dict[str, dict[int, list[tuple[int, float]]]] = {state: {} for state in STATES}
     if not chosen:
         return curves
+    read = _epochs if several else _steps
+    for trial_id, curve in read(session, list(chosen)).items():
+        state, number = chosen[trial_id]
+        curves[state][number] = curve
+    return curves
+
+
+def _steps(session: Session, trial_ids: list[int]) -> dict[int, list[tuple[int, float]]]:
+    """Trial id → (step, value): the finite intermediate values the trials reported, by step."""
+    step = om.TrialIntermediateValueModel
+    curves: dict[int, list[tuple[int, float]]] = {}
     for trial_id, at, v in session.execute(
         select(step.trial_id, step.step, step.intermediate_value)
-        .where(among(session, step.trial_id, list(chosen)))
+        .where(among(session, step.trial_id, trial_ids))
         .order_by(step.trial_id, step.step)
     ).all():
         if v is None or not math.isfinite(v):
             continue
-        state, number = chosen[int(trial_id)]
-        curves[state].setdefault(number, []).append((int(at), float(v)))
+        curves.setdefault(int(trial_id), []).append((int(at), float(v)))
     return curves
+
+
+def _epochs(session: Session, trial_ids: list[int]) -> dict[int, list[tuple[int, float]]]:
+    """Trial id → (epoch, value): the trials' ``val_curve`` by epoch (``val_curve``), read from
+    their user attributes, for trials of several objectives (Optuna records none of theirs)."""
+    attr = om.TrialUserAttributeModel
+    attrs: dict[int, dict[str, Any]] = {}
+    for trial_id, key, text in session.execute(
+        select(attr.trial_id, attr.key, attr.value_json).where(
+            among(session, attr.trial_id, trial_ids), attr.key.in_(CURVE_ATTRS)
+        )
+    ).all():
+        attrs.setdefault(int(trial_id), {})[str(key)] = json.loads(text)
+    curves = {trial_id: sorted(val_curve(found).items()) for trial_id, found in attrs.items()}
+    return {trial_id: curve for trial_id, curve in curves.items() if curve}

@@ -86,6 +86,9 @@ class ReportData:
     under ``select: best``, where ``best`` is that trial."""
     curves: dict[str, dict[int, list[tuple[int, float]]]] = field(default_factory=dict)
     """State → trial number → (step, value) for a sample of trials, with ``best``."""
+    several: bool = False
+    """A study of several objectives: ``curves`` are its trials' ``val_curve`` by epoch (Optuna
+    records no intermediate value of such a trial, and prunes none)."""
     reported: dict[str, Reported] = field(default_factory=dict)
     """COMPLETE and PRUNED: the steps every trial of the state reported, which the caller reads
     from the trial index (``views.reported_steps``)."""
@@ -377,12 +380,14 @@ def report_data(
     front: bool = True,
     select: str = "best",
     relax_margin: float | None = None,
+    several: bool = False,
 ) -> ReportData:
     """Everything the report draws for one study: about a dozen indexed queries. ``front``:
     False leaves the loss-against-sparsity front (``sparsity_front``, the one read of every
     trial) to the caller, who may run it on another connection meanwhile. ``select``,
     ``relax_margin``: the study's ``objective``'s, so that ``best`` is the trial the API
-    reports and the saved model is."""
+    reports and the saved model is. ``several``: the study has several objectives (its
+    learning curves are its trials' ``val_curve``)."""
     counts, failures = state_counts(session, optuna_study_id)
     found = distributions(session, optuna_study_id)
     knobs = dict(list(found.items())[:MAX_PARAMS])
@@ -437,7 +442,8 @@ def report_data(
         best=best,
         one_se_from=start if select == "one_se" else None,
         front=sparsity_front(session, optuna_study_id, direction=direction) if front else [],
-        curves=sample_curves(session, optuna_study_id, counts=counts, best=number),
+        curves=sample_curves(session, optuna_study_id, counts=counts, best=number, several=several),
+        several=several,
         stopped=stopped_early(session, optuna_study_id) if counts["COMPLETE"] else StoppedEarly(0),
         failures=failures,
         distributions=found,
