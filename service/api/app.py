@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from regtune.service import heap
 from regtune.service.api import (
@@ -25,6 +25,7 @@ from regtune.service.api import (
     limits,
     multiprocess,
     observability,
+    query,
     report,
     studies,
     warm,
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Hyperparameter tuning for regularized models (elastic net, dropout MLPs).",
         lifespan=lifespan,
         generate_unique_id_function=contract.operation_id,
+        dependencies=[Depends(query.once_each)],
     )
     errors.install(app)
     app.include_router(health.router)
