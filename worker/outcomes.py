@@ -142,8 +142,7 @@ def note_stopped(study: optuna.Study, trial: optuna.Trial, exc: StudyStopped) ->
     """Record why a trial its study's end stopped FAILs, and mark one a cancel or the study's
     failure stopped (``StudyStopped.mark``): its study's end counts it apart from the trials
     that failed of themselves."""
-    note_error(trial, exc)
-    if exc.mark is None:
+    if not note_error(trial, exc) or exc.mark is None:
         return
     try:
         storage_of(study).set_trial_system_attr(trial_id_of(trial), exc.mark, True)
@@ -151,13 +150,27 @@ def note_stopped(study: optuna.Study, trial: optuna.Trial, exc: StudyStopped) ->
         log.warning("could not record %s on the trial (%s)", exc.mark, describe(record_exc))
 
 
-def note_error(trial: optuna.Trial, exc: Exception, text: str | None = None) -> None:
+def note_error(trial: optuna.Trial, exc: Exception, text: str | None = None) -> bool:
     """Record why a trial failed where the API shows it (its user attributes): ``text``, or the
-    exception as its tenant may read it (``trial_error``)."""
+    exception as its tenant may read it (``trial_error``) → False if the trial was finished
+    meanwhile (a sweep failed it while its worker was silent, and queued its retry): its end
+    stands as recorded, said at INFO, as nothing is lost (was: a WARNING that it could not be
+    recorded, naming the error it meant to record)."""
+    error = text or trial_error(exc)
     try:
-        trial.set_user_attr("error", (text or trial_error(exc))[:2000])
+        trial.set_user_attr("error", error[:2000])
     except Exception as record_exc:
-        log.warning("could not record the trial's error (%s)", describe(record_exc))
+        if ended_meanwhile(trial.study, trial.number):
+            log.info(
+                "trial %d was finished meanwhile (by a sweep): why it stopped here is not "
+                "recorded on it, nothing is lost (%s)",
+                trial.number,
+                exc,
+            )
+            return False
+        # what the write met, not ``exc``: it is that chain's root
+        log.warning("could not record the trial's error (%s)", describe(record_exc, within=exc))
+    return True
 
 
 def handed_back(why: HandBack | str) -> str:
