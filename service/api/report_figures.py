@@ -112,7 +112,8 @@ def history(study: optuna.Study) -> go.Figure:
     for trace in fig.data:
         if trace.x is not None and len(trace.x) and all(isinstance(x, int) for x in trace.x):
             trace.x = [numbers[x] for x in trace.x]
-    return _layout(fig, f"Optimization history ({len(trials)} sampled COMPLETE trials)")
+    n = len(trials)
+    return _layout(fig, f"Optimization history ({n} sampled COMPLETE trial{'' if n == 1 else 's'})")
 
 
 def importances(study: optuna.Study) -> go.Figure | None:
@@ -550,7 +551,8 @@ def coefficients(names: list[str], weights: list[float]) -> go.Figure | None:
     fig = go.Figure(go.Bar(x=[w for _, w in kept], y=[n for n, _ in kept], orientation="h"))
     return _layout(
         fig,
-        f"Best model: non-zero coefficients ({len(kept)} of {len(names)} inputs, standardized)",
+        f"Best model: non-zero coefficients ({len(kept)} of {len(names)} "
+        f"input{'' if len(names) == 1 else 's'}, standardized)",
         height=max(300, 22 * len(kept) + 120),
         xaxis={"title": "coefficient (per standard deviation of the input)"},
     )

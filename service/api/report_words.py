@@ -32,10 +32,12 @@ def stopped_early(data: ReportData, max_epochs: int) -> str:
     if stopped.fewest is not None and stopped.most is not None:
         ran = f"{stopped.fewest}–{stopped.most}" if stopped.fewest != stopped.most else ""
         after = f" after {ran or stopped.fewest} of training.max_epochs {max_epochs} epochs"
-    return (
-        f"{stopped.trials} of the {complete} COMPLETE trials stopped early "
-        f"(training.early_stopping){after}"
+    of = (
+        "1 COMPLETE trial, the only one,"
+        if complete == 1
+        else f"{stopped.trials} of the {complete} COMPLETE trials"
     )
+    return f"{of} stopped early (training.early_stopping){after}"
 
 
 def saved_steps(data: ReportData) -> str:
@@ -51,7 +53,10 @@ def saved_steps(data: ReportData) -> str:
         f"{n} pruned trial{'' if n == 1 else 's'} stopped after {ran:.1f} reported steps on "
         f"average, against {full:.1f} for complete ones"
     )
-    return note + (f": about {saved:,.0f} steps saved." if saved >= 1 else ".")
+    about = f"{saved:,.0f}"
+    return note + (
+        f": about {about} step{'' if about == '1' else 's'} saved." if saved >= 1 else "."
+    )
 
 
 def baseline(task: str, model: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
@@ -93,8 +98,9 @@ def empty(status: str, *, complete: int, pruned: int) -> str:
         return "No COMPLETE trial yet: the plots appear as trials finish."
     if pruned:
         return (
-            f"No trial completed before the study ended ({status}), and the pruned trials "
-            "sampled for the learning curves reported no finite value: there is nothing to plot."
+            f"No trial completed before the study ended ({status}), and the pruned "
+            f"{'trial' if pruned == 1 else 'trials'} sampled for the learning curves reported no "
+            "finite value: there is nothing to plot."
         )
     return (
         f"No trial completed or was pruned before the study ended ({status}): there is nothing "
