@@ -43,7 +43,7 @@ from regtune.service.spec.objective import objective_directions, objective_names
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import transaction
 from regtune.service.store.optuna_db.internals.handles import om, study_id_of
-from regtune.service.store.repos import best_model
+from regtune.service.store.repos import best_model, model_lease
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.service.store.tables import StudyRow
 from regtune.service.store.trials import views as trial_reads
@@ -92,7 +92,7 @@ def save_best_model(
     ``RefitStopped`` to abandon the retraining, and so does the retraining itself when it loses
     its lease or its study is deleted (whatever failed then: a deleted study has no model to
     save and no failure to count). ``worker_id``: the worker retraining, named in the lease, which
-    holds only while that worker lives (``best_model.holding``)."""
+    holds only while that worker lives (``model_lease.holding``)."""
     stores = stores or Stores()
     engine = stores.engine
     with transaction(engine) as session:
@@ -101,7 +101,7 @@ def save_best_model(
             return None
         osid = row.optuna_study_id
     owner = uuid.uuid4().hex
-    if not best_model.take_lease(osid, owner, worker_id=worker_id, engine=engine):
+    if not model_lease.take_lease(osid, owner, worker_id=worker_id, engine=engine):
         log.info("study %s: another worker is saving its best model", study_id)
         return None
     renewing = _renewing(stop, study_id, osid, owner, engine, worker_id=worker_id)
@@ -114,7 +114,7 @@ def save_best_model(
             raise RefitStopped(DELETED) from exc
         raise
     finally:
-        best_model.release_lease(osid, owner, engine=engine)
+        model_lease.release_lease(osid, owner, engine=engine)
 
 
 def _renewing(
@@ -129,7 +129,7 @@ def _renewing(
     """``stop``, renewing the study's lease a few times per ``LEASE`` as the retraining goes on;
     a lease that cannot be renewed stops it (``RefitStopped``): another worker took it over
     (or saved the model meanwhile), or the study is gone."""
-    every = best_model.LEASE.total_seconds() / 3
+    every = model_lease.LEASE.total_seconds() / 3
     due = time.monotonic() + every
 
     def check() -> None:
@@ -138,7 +138,7 @@ def _renewing(
             stop()
         if time.monotonic() >= due:
             due = time.monotonic() + every
-            if not best_model.take_lease(osid, owner, worker_id=worker_id, engine=engine):
+            if not model_lease.take_lease(osid, owner, worker_id=worker_id, engine=engine):
                 raise RefitStopped(DELETED if _deleted(study_id, osid, engine) else LEASE_LOST)
 
     return check

@@ -14,7 +14,7 @@ from regtune.service.api.schemas import ErrorResponse
 from regtune.service.errors import BestModelNotFound
 from regtune.service.spec.enums import StudyStatus
 from regtune.service.store.db import transaction
-from regtune.service.store.repos import best_model
+from regtune.service.store.repos import best_model, model_lease
 
 router = APIRouter(prefix="/v1", tags=["studies"])
 CHUNK = 1 << 16
@@ -101,7 +101,7 @@ def download_best_model(
         why = problem.removeprefix("no best model: ")
         raise BestModelNotFound(f"study {study.id!r} has no best model: {why}")
     if info is None and study.status == StudyStatus.COMPLETED:
-        saving = best_model.saving(best_model.saver(study.optuna_study_id or -1))
+        saving = model_lease.saving(model_lease.saver(study.optuna_study_id or -1))
         raise BestModelNotFound(f"study {study.id!r} has completed, no best model yet: {saving}")
     if info is None:
         ended = study.status in (StudyStatus.FAILED, StudyStatus.CANCELLED)

@@ -98,7 +98,7 @@ def test_watching_outside_a_terminal_prints_whole_lines_to_the_end(api: TestClie
     lines = log.getvalue().splitlines()
     assert lines[0].startswith("notebook 0/3 · complete 0 · pruned 0 · failed 0 · running 0")
     assert lines[0].split(" · ")[-2] == "queued"
-    best = f"best {done.best_trial.value:.6g} (#{done.best_trial.number})"
+    best = f"best val_loss {done.best_trial.value:.6g} (#{done.best_trial.number})"
     assert lines[-1].startswith(
         f"notebook 3/3 · complete 3 · pruned 0 · failed 0 · running 0 · {best} · completed · 0:"
     )
@@ -144,7 +144,7 @@ def test_a_wait_that_runs_out_says_what_it_waited_for_and_what_it_saw_last(
     model it was really waiting for. Queued, it says the study did not end; completed with its
     model not saved (the lease is held by someone else here, as by a worker that died while
     retraining), that the study completed and the model is what is missing."""
-    from regtune.service.store.repos import best_model, studies
+    from regtune.service.store.repos import model_lease, studies
     from regtune.worker.loop import Worker
 
     with regtune.Client("http://regtune.test", transport=ThroughApp(api)) as client:
@@ -156,7 +156,7 @@ def test_a_wait_that_runs_out_says_what_it_waited_for_and_what_it_saw_last(
             "0 running"
         )
         osid = studies.get_row(study.id).optuna_study_id
-        assert osid is not None and best_model.take_lease(osid, "another-worker")
+        assert osid is not None and model_lease.take_lease(osid, "another-worker")
         assert contextvars.copy_context().run(Worker().run, max_trials=3) == 3
         with pytest.raises(TimeoutError) as unsaved:
             client.wait(study.id, timeout=0.2, poll=0.1)
@@ -177,14 +177,14 @@ def test_a_wait_on_a_study_whose_trials_all_diverged_ends_with_the_reason_it_has
     nothing of the missing model (``regtune show`` said it a moment later). The wait, like a
     model's, lasts until the worker has said so (held here by another worker's lease on the
     study's model, as while a worker is deciding), and ends with the reason."""
-    from regtune.service.store.repos import best_model, studies
+    from regtune.service.store.repos import model_lease, studies
     from regtune.worker.best_model import save_best_model
     from regtune.worker.loop import Worker
 
     with regtune.Client("http://regtune.test", transport=ThroughApp(api)) as client:
         study = client.submit(changed(DIVERGING, name="diverging-watched"))
         osid = studies.get_row(study.id).optuna_study_id
-        assert osid is not None and best_model.take_lease(osid, "another-worker")
+        assert osid is not None and model_lease.take_lease(osid, "another-worker")
         assert contextvars.copy_context().run(Worker().run, max_trials=1) == 1
         ended = client.study(study.id, fresh=True)
         assert ended.status == "completed" and ended.best_trial is None and ended.error is None
@@ -193,7 +193,7 @@ def test_a_wait_on_a_study_whose_trials_all_diverged_ends_with_the_reason_it_has
             client.wait(study.id, timeout=0.2, poll=0.1)
         assert "a worker says why its trials give no model" in str(unsaid.value)
 
-        best_model.release_lease(osid, "another-worker")
+        model_lease.release_lease(osid, "another-worker")
         contextvars.copy_context().run(save_best_model, study.id)
         done = client.wait(study.id, timeout=30, poll=0.1)
     assert done.best_trial is None and done.best_model is None

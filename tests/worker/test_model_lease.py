@@ -21,7 +21,7 @@ from regtune.service.store.clock import utcnow
 from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade
 from regtune.service.store.optuna_db.attrs import BEST_MODEL_ATTR
-from regtune.service.store.repos import best_model
+from regtune.service.store.repos import best_model, model_lease
 from regtune.service.store.scheduling.retries import get_storage, storage_with_retries
 from regtune.service.store.tables import StudyRow
 from tests.support import study_row
@@ -82,20 +82,20 @@ def _completed_study(database_url: str, name: str = "done") -> tuple[Any, optuna
 def test_a_leased_study_is_left_to_its_saver_until_the_lease_runs_out(database_url: str) -> None:
     engine, study = _completed_study(database_url)
     osid, now = study._study_id, utcnow()
-    assert best_model.take_lease(osid, "a", engine=engine, now=now)
-    assert not best_model.take_lease(osid, "b", engine=engine, now=now)
-    assert best_model.take_lease(osid, "a", engine=engine, now=now)  # renewed by its holder
+    assert model_lease.take_lease(osid, "a", engine=engine, now=now)
+    assert not model_lease.take_lease(osid, "b", engine=engine, now=now)
+    assert model_lease.take_lease(osid, "a", engine=engine, now=now)  # renewed by its holder
     assert best_model.studies_missing_a_model(engine, limit=5, now=now) == []
 
-    later = now + best_model.LEASE + timedelta(seconds=1)  # "a" died while retraining
+    later = now + model_lease.LEASE + timedelta(seconds=1)  # "a" died while retraining
     assert best_model.studies_missing_a_model(engine, limit=5, now=later) == ["done"]
-    assert best_model.take_lease(osid, "b", engine=engine, now=later)
-    assert not best_model.take_lease(osid, "a", engine=engine, now=later)
+    assert model_lease.take_lease(osid, "b", engine=engine, now=later)
+    assert not model_lease.take_lease(osid, "a", engine=engine, now=later)
 
-    best_model.release_lease(osid, "a", engine=engine)  # not its lease any more: no effect
-    assert not best_model.take_lease(osid, "c", engine=engine, now=later)
-    best_model.release_lease(osid, "b", engine=engine)
-    assert best_model.take_lease(osid, "c", engine=engine, now=later)
+    model_lease.release_lease(osid, "a", engine=engine)  # not its lease any more: no effect
+    assert not model_lease.take_lease(osid, "c", engine=engine, now=later)
+    model_lease.release_lease(osid, "b", engine=engine)
+    assert model_lease.take_lease(osid, "c", engine=engine, now=later)
     engine.dispose()
 
 

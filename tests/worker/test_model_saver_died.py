@@ -18,7 +18,7 @@ from sqlalchemy import update
 from regtune.service.settings import Settings
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import transaction
-from regtune.service.store.repos import best_model
+from regtune.service.store.repos import best_model, model_lease
 from regtune.service.store.scheduling import workers
 from regtune.service.store.tables import WorkerRow
 from regtune.worker.loop import Worker
@@ -33,23 +33,23 @@ def test_a_lease_holds_only_while_its_worker_lives(sqlite_url: str) -> None:
     slow = Settings(database_url=sqlite_url, heartbeat_interval=30, grace_period=90)
     workers.register("slow", engine=engine, settings=slow)
 
-    assert best_model.take_lease(osid, "a", worker_id="saver", engine=engine, now=now)
-    assert not best_model.take_lease(osid, "b", worker_id="slow", engine=engine, now=now)
+    assert model_lease.take_lease(osid, "a", worker_id="saver", engine=engine, now=now)
+    assert not model_lease.take_lease(osid, "b", worker_id="slow", engine=engine, now=now)
     assert best_model.studies_missing_a_model(engine, limit=5, now=now) == []
-    held = best_model.saver(osid, engine=engine, now=now)
+    held = model_lease.saver(osid, engine=engine, now=now)
     assert held is not None and held.worker == "saver"
 
     silent = now + timedelta(seconds=21)  # the saver's grace period past, its lease not
-    assert best_model.saver(osid, engine=engine, now=silent) is None
+    assert model_lease.saver(osid, engine=engine, now=silent) is None
     assert best_model.studies_missing_a_model(engine, limit=5, now=silent) == ["done"]
-    assert best_model.take_lease(osid, "b", worker_id="slow", engine=engine, now=silent)
-    assert not best_model.take_lease(osid, "a", worker_id="saver", engine=engine, now=silent)
+    assert model_lease.take_lease(osid, "b", worker_id="slow", engine=engine, now=silent)
+    assert not model_lease.take_lease(osid, "a", worker_id="saver", engine=engine, now=silent)
 
     # silent as long, a worker of a longer grace period still holds it; unregistered, not
     later = silent + timedelta(seconds=21)
-    assert not best_model.take_lease(osid, "c", worker_id="saver", engine=engine, now=later)
+    assert not model_lease.take_lease(osid, "c", worker_id="saver", engine=engine, now=later)
     workers.unregister("slow", engine=engine)
-    assert best_model.take_lease(osid, "c", worker_id="saver", engine=engine, now=later)
+    assert model_lease.take_lease(osid, "c", worker_id="saver", engine=engine, now=later)
     engine.dispose()
 
 
@@ -59,7 +59,7 @@ def test_a_dead_savers_study_is_saved_by_the_next_catch_up(api: TestClient) -> N
 
     killed = Worker()  # the worker that completed the study, retraining its best trial
     workers.register(killed.id, settings=killed.settings)
-    assert best_model.take_lease(study._study_id, "its-save", worker_id=killed.id)
+    assert model_lease.take_lease(study._study_id, "its-save", worker_id=killed.id)
     saving = api.get(model)
     assert saving.status_code == 404
     said = saving.json()["error"]["message"]

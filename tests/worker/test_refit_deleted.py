@@ -27,6 +27,7 @@ from regtune.service.store.db import get_engine, make_engine, transaction
 from regtune.service.store.migrate import upgrade
 from regtune.service.store.optuna_db.attrs import CHOSEN_TRIAL_ATTR
 from regtune.service.store.repos import best_model as saved_models
+from regtune.service.store.repos import model_lease
 from regtune.service.store.repos.studies import create_study
 from regtune.service.store.scheduling.retries import get_storage, storage_with_retries
 from regtune.service.store.tables import StudyRow
@@ -136,13 +137,13 @@ def test_a_retraining_whose_lease_another_worker_took_over_stops(
     that one saves the model, this one stops at its next renewal (was: a warning every renewal,
     naming Optuna's study id, and the retraining to its end)."""
     assert stores.engine is not None and stores.storage is not None
-    monkeypatch.setattr(saved_models, "LEASE", timedelta(seconds=0.3))
+    monkeypatch.setattr(model_lease, "LEASE", timedelta(seconds=0.3))
     row, osid = _completed(stores.engine, stores.storage)
     started = time.monotonic()
 
     def stop() -> None:
         later = utcnow() + timedelta(seconds=1)  # this worker's lease has run out by then
-        saved_models.take_lease(osid, "other", engine=stores.engine, now=later)
+        model_lease.take_lease(osid, "other", engine=stores.engine, now=later)
         if time.monotonic() - started > 20:
             raise AssertionError("the retraining went on without its lease")
 
