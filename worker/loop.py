@@ -33,6 +33,7 @@ from regtune.service.store.backoff import (
     describe,
     retry_forever,
 )
+from regtune.service.store.clock import utcnow
 from regtune.service.store.db import connection_limit, get_engine
 from regtune.service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
 from regtune.service.store.optuna_db.internals.handles import (
@@ -87,6 +88,9 @@ class Worker:
         quiet_stops()
         self.settings = settings or get_settings()
         self.id = workers.new_worker_id()
+        self.started_at = utcnow()
+        """When this worker started: its row's ``started_at`` (``GET /v1/workers``), kept when it
+        registers again after a sweep took it for dead (a pause past its grace period)."""
         self.stopping = threading.Event()
         self._ended = threading.Event()
         """Set once ``run``'s loop is over: the heartbeat goes on until then, not until
@@ -163,7 +167,7 @@ class Worker:
             stop=self.stopping,
         )
         retry_forever(
-            lambda: workers.register(self.id, settings=self.settings),
+            lambda: workers.register(self.id, settings=self.settings, started_at=self.started_at),
             what="register",
             stop=self.stopping,
         )
@@ -280,6 +284,7 @@ class Worker:
                 trial_number=number,
                 trial_id=self._trial_id,
                 settings=self.settings,
+                started_at=self.started_at,
             )
         except Exception as exc:
             if raise_errors:

@@ -22,11 +22,17 @@ def new_worker_id() -> str:
 
 
 def register(
-    worker_id: str, *, engine: Engine | None = None, settings: Settings | None = None
+    worker_id: str,
+    *,
+    engine: Engine | None = None,
+    settings: Settings | None = None,
+    started_at: datetime | None = None,
 ) -> None:
     """Record the worker with its heartbeat ``settings``: the sweep judges its silence by its
     own grace period, whatever the sweeper's. Without them, none is recorded and the sweeper's
-    judges it (as a row an older regtune wrote)."""
+    judges it (as a row an older regtune wrote). ``started_at``: when the worker started (now,
+    if not given), kept when it registers again after a sweep removed it, so ``GET /v1/workers``
+    shows its process's start, not its return from a pause."""
     now = utcnow()
     interval, grace = (
         (None, None) if settings is None else (settings.heartbeat_interval, settings.grace_period)
@@ -37,7 +43,7 @@ def register(
                 id=worker_id,
                 host=socket.gethostname(),
                 pid=os.getpid(),
-                started_at=now,
+                started_at=started_at or now,
                 last_seen=now,
                 heartbeat_interval=interval,
                 grace_period=grace,
@@ -53,9 +59,10 @@ def beat(
     trial_id: int | None = None,
     engine: Engine | None = None,
     settings: Settings | None = None,
+    started_at: datetime | None = None,
 ) -> str | None:
-    """Record that the worker is alive; re-register (with ``settings``, as ``register``) if a
-    sweep removed it meanwhile.
+    """Record that the worker is alive; re-register (with ``settings`` and ``started_at``, as
+    ``register``) if a sweep removed it meanwhile.
 
     ``trial_id``: the trial it runs, whose (Optuna) heartbeat is recorded in the same
     transaction: one beat per worker, whatever it runs.
@@ -80,7 +87,7 @@ def beat(
             else None
         )
     if updated == 0:
-        register(worker_id, engine=engine, settings=settings)
+        register(worker_id, engine=engine, settings=settings, started_at=started_at)
     return status
 
 
