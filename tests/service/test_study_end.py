@@ -130,6 +130,18 @@ def test_a_study_that_did_its_trials_or_was_cancelled_says_so(
     assert result.exit_code == 2 and f"ended: {said}" in " ".join(result.output.split())
 
 
+def test_a_budget_of_one_trial_says_it_in_the_singular(apps: Apps) -> None:
+    api = apps()
+    one = api.post("/v1/studies", json=definition("one", n_trials=1)).json()
+    assert (
+        run_to_the_end(api, one["id"])["end"]["message"] == "budget.n_trials reached: 1 trial done"
+    )
+    queued = api.post("/v1/studies", json=definition("one-stopped", n_trials=1)).json()
+    assert api.post(f"/v1/studies/{queued['id']}/cancel").status_code == 200
+    said = ended(api, queued["id"])["end"]["message"]
+    assert said == "cancelled with 0 of budget.n_trials 1 trial done", said
+
+
 RETRIED = (
     "budget.n_trials reached: 2 trials done; 1 trial not counted toward budget.n_trials (state "
     "FAIL): 1 failed (its error says why)"
