@@ -3,9 +3,13 @@ saying when the delete will go through (was: "cancel it first", of a study alrea
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
+from regtune.service.errors import StudyNotFound
 from regtune.service.settings import Settings
+from regtune.service.store.db import transaction
+from regtune.service.store.repos.studies import _still_running
 from regtune.service.store.scheduling import workers
 from regtune.service.store.scheduling.claims.taking import claim
 from tests.service.test_rest_contract import definition
@@ -32,3 +36,11 @@ def test_deleting_a_cancelled_study_whose_trial_runs_says_when_it_can_be(
         "heartbeat (every 7 s); delete it then"
     )
     assert api.get(f"/v1/studies/{study['id']}").json()["status"] == "cancelled"
+
+
+def test_a_delete_that_loses_to_another_is_no_study_not_a_500(api: TestClient) -> None:
+    """Two deletes of one study at once: the one whose conditional UPDATE found the row gone
+    (the other deleted it after this one read it) says there is no such study (was
+    ``NoResultFound``, a 500)."""
+    with transaction() as session, pytest.raises(StudyNotFound, match="no study with id 'gone'"):
+        _still_running(session, "gone", "gone")

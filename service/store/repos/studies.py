@@ -535,9 +535,12 @@ def _still_running(session: Session, study_id: str, row_id: str) -> str:
     active must be cancelled first; a cancelled (or otherwise ended) one's trials stop at their
     workers' next heartbeat, which brings them the news (every ``heartbeat_interval`` seconds
     its workers registered)."""
-    status, running = session.execute(
+    found = session.execute(
         select(StudyRow.status, StudyRow.n_running).where(StudyRow.id == row_id)
-    ).one()
+    ).one_or_none()
+    if found is None:  # another delete of it came first
+        raise StudyNotFound(f"no study with id {study_id!r}")
+    status, running = found
     if StudyStatus(status) in ACTIVE:
         return (
             f"study {study_id!r} has {running} trial(s) running; cancel it first "
