@@ -261,17 +261,6 @@ def invalid_definition(exc: ValidationError, data: Any) -> InvalidDefinition:
     return InvalidDefinition(_validation_message(fields), problems)
 
 
-def _unparseable(errors: list[Any]) -> str | None:
-    """What is wrong with a JSON body that is not JSON at all (FastAPI says it as a 422 whose
-    field is the character's offset, ``1: JSON decode error``), or None."""
-    for error in errors:
-        if error.get("type") == "json_invalid":
-            at = error.get("loc", ())[-1]
-            said = (error.get("ctx") or {}).get("error", "JSON decode error")
-            return f"the body is not valid JSON: {said} (character {at})"
-    return None
-
-
 _ITEMS = {"studies": "study", "datasets": "dataset", "keys": "key"}
 """The collections whose items an id names, each item in words."""
 
@@ -331,9 +320,6 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        unparseable = _unparseable(list(exc.errors()))
-        if unparseable is not None:
-            return _bad_body_response(unparseable)
         fields = validation_fields(list(exc.errors()))
         return error_response(422, "invalid_request", _validation_message(fields), fields)
 
@@ -409,7 +395,7 @@ def install(app: FastAPI) -> None:
         said = str(exc.detail)
         if exc.status_code == 404 and said == "Not Found":  # no route matched the path
             said = _missed_route(request)
-        if exc.status_code == 400:  # a multipart body, or a JSON body that is not UTF-8
+        if exc.status_code == 400:  # a multipart body that cannot be parsed
             why = said if exc.__cause__ is None else str(exc.__cause__)
             return _bad_body_response(f"the body cannot be parsed: {why}")
         fields = [{"path": "body", "rule": said}] if exc.status_code == 413 else None

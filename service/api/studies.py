@@ -277,7 +277,8 @@ def admit_extension(study: StudyRow, body: StudyExtension, *, settings: Settings
     """The grown budget held to the rules a definition is admitted by: the service's most
     trials per study (a 422 naming the body's ``n_trials``), then what the budget costs (a 422
     naming ``budget.n_trials`` or ``budget.timeout_s``, as ``POST /v1/studies`` answers it): a
-    grid's points each run once, a GP sampler's memory grows with its trials. The points given
+    GP sampler's memory grows with its trials, and a grid's points each run once (a 422 naming
+    the field sent, ``n_trials`` or ``n_trials_total``, in an extension's terms). The points given
     are held to the definition's rules for its own (a 422 naming ``points_to_evaluate`` and the
     point). A study whose uploaded dataset was deleted since is a 409 (``StudyNotExtendable``).
     A definition this API cannot read answers 503, before anything changes."""
