@@ -290,11 +290,12 @@ def _grid_exhausted(points: int, n_trials: int, extension: Extension) -> FieldPr
     left = max(points - before, 0)
     given = n_trials - before if field == "n_trials" else n_trials
     asked = f"n_trials {given} more" if field == "n_trials" else f"n_trials_total {given}"
-    ran = f"the grid sampler's grid has {points} point(s), each run once, and budget.n_trials "
+    ran = f"the grid sampler's grid has {_points(points)}, each run once, and budget.n_trials "
     if left == 0:
+        every = "its one point" if points == 1 else f"all {points}"
         return FieldProblem(
             field,
-            f"{ran}{before} takes all {points}: the grid is exhausted, and {asked} would run "
+            f"{ran}{before} takes {every}: the grid is exhausted, and {asked} would run "
             f"{n_trials - points} of them again, to the same result (submit a new study over "
             "a larger grid)",
         )
@@ -303,9 +304,14 @@ def _grid_exhausted(points: int, n_trials: int, extension: Extension) -> FieldPr
         most = f"extend to at most {points} (n_trials_total ≤ {points})"
     return FieldProblem(
         field,
-        f"{ran}{before} takes {before} of them: {left} remain, and {asked} would run "
+        f"{ran}{before} takes {before} of them: {left} {'remains' if left == 1 else 'remain'}, "
+        f"and {asked} would run "
         f"{n_trials - points} of them again, to the same result: {most}",
     )
+
+
+def _points(n: int) -> str:
+    return "1 point" if n == 1 else f"{n} points"
 
 
 def _grid_repeats(points: int, n_trials: int) -> FieldProblem:
@@ -313,7 +319,7 @@ def _grid_repeats(points: int, n_trials: int) -> FieldProblem:
     function of its parameters (one ``training.seed`` for all), so a repeat learns nothing."""
     return FieldProblem(
         "budget.n_trials",
-        f"the grid sampler's grid has {points} point(s), each run once; n_trials {n_trials} "
+        f"the grid sampler's grid has {_points(points)}, each run once; n_trials {n_trials} "
         f"would run {n_trials - points} of them again, to the same result: give n_trials ≤ "
         f"{points}, or leave it out (the grid's size)",
     )

@@ -282,7 +282,7 @@ def test_a_grid_study_takes_no_more_trials_than_its_grid_has_points(api: TestCli
     too_many = api.post("/v1/studies", json=body("grid-100", n_trials=100))
     assert_refused(api, too_many, 422, "budget.n_trials")
     assert too_many.json()["error"]["message"] == (
-        "budget.n_trials: the grid sampler's grid has 9 point(s), each run once; n_trials 100 "
+        "budget.n_trials: the grid sampler's grid has 9 points, each run once; n_trials 100 "
         "would run 91 of them again, to the same result: give n_trials ≤ 9, or leave it out "
         "(the grid's size)"
     )

@@ -42,7 +42,7 @@ def refusal(
 def test_an_exhausted_grid_says_so_in_the_field_the_caller_sent() -> None:
     assert refusal(5, before=4, given_as="n_trials") == (
         "n_trials",
-        "the grid sampler's grid has 4 point(s), each run once, and budget.n_trials 4 takes all "
+        "the grid sampler's grid has 4 points, each run once, and budget.n_trials 4 takes all "
         "4: the grid is exhausted, and n_trials 1 more would run 1 of them again, to the same "
         "result (submit a new study over a larger grid)",
     )
@@ -66,7 +66,7 @@ def test_a_grid_with_points_left_says_how_far_it_extends(
 ) -> None:
     assert refusal(n_trials, before=2, given_as=given_as) == (
         given_as,
-        "the grid sampler's grid has 4 point(s), each run once, and budget.n_trials 2 takes 2 "
+        "the grid sampler's grid has 4 points, each run once, and budget.n_trials 2 takes 2 "
         f"of them: 2 remain, and {asked} would run 1 of them again, to the same result: {advice}",
     )
 
@@ -77,3 +77,9 @@ def test_an_extension_within_the_grid_and_a_definition_are_as_before() -> None:
     (problem,) = cost.problems(grown(5), cost.shape_of(grown(5)), BUDGET)
     assert problem.path == "budget.n_trials"
     assert problem.rule.endswith("give n_trials ≤ 4, or leave it out (the grid's size)")
+
+
+def test_one_point_left_is_said_in_the_singular() -> None:
+    _, rule = refusal(6, before=3, given_as="n_trials")
+    assert "budget.n_trials 3 takes 3 of them: 1 remains, and n_trials 3 more" in rule, rule
+    assert "extend by at most 1 (n_trials ≤ 1)" in rule and "point(s)" not in rule

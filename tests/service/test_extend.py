@@ -272,7 +272,7 @@ def test_a_budget_the_definition_would_be_refused_for_is_refused_and_changes_not
     refused = api.post(f"/v1/studies/{study_id}/extend", json={"n_trials": 3})
     assert refused.status_code == 422, refused.text
     assert refused.json()["error"]["message"] == (
-        "n_trials: the grid sampler's grid has 9 point(s), each run once, and budget.n_trials 9 "
+        "n_trials: the grid sampler's grid has 9 points, each run once, and budget.n_trials 9 "
         "takes all 9: the grid is exhausted, and n_trials 3 more would run 3 of them again, to "
         "the same result (submit a new study over a larger grid)"
     )

@@ -41,7 +41,7 @@ def test_an_exhausted_grid_is_said_to_be_so_in_the_field_the_caller_sent(
     assert run_to_the_end(api, study_id)["status"] == "completed"
     assert refusal(api, study_id, n_trials=1) == (
         "n_trials",
-        "the grid sampler's grid has 4 point(s), each run once, and budget.n_trials 4 takes all "
+        "the grid sampler's grid has 4 points, each run once, and budget.n_trials 4 takes all "
         "4: the grid is exhausted, and n_trials 1 more would run 1 of them again, to the same "
         "result (submit a new study over a larger grid)",
     )
@@ -65,7 +65,7 @@ def test_a_grid_with_points_left_says_how_far_it_extends(
     refused = refusal(api, study_id, **body)
     assert refused[0] == path
     assert refused[1].startswith(
-        "the grid sampler's grid has 4 point(s), each run once, and budget.n_trials 2 takes 2 "
+        "the grid sampler's grid has 4 points, each run once, and budget.n_trials 2 takes 2 "
         "of them: 2 remain"
     ), refused
     assert refused[1].endswith(f"would run 1 of them again, to the same result: {advice}")
