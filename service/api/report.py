@@ -110,6 +110,12 @@ class Page:
             self.sections.append(Section(title, shown, note))
 
 
+def _step_unit(spec: StudySpec) -> str:
+    """What one step of a trial's curve is: an epoch, or the exact solver's block of
+    ``training.report_every`` iterations."""
+    return "epoch" if spec.solver == "minibatch" else "block of iterations"
+
+
 def build(row: StudyRow, *, base_url: str, keys: bool = True) -> str:
     """The report of one study as HTML; ``keys``: whether the API needs a key, so that the
     page's curl line sends one."""
@@ -180,7 +186,7 @@ def build(row: StudyRow, *, base_url: str, keys: bool = True) -> str:
     stopped = words.stopped_early(data, spec.training.max_epochs)
     page.add(
         "Learning curves",
-        [figures.learning_curves(data, metric)],
+        [figures.learning_curves(data, metric, unit=_step_unit(spec))],
         " ".join(n for n in (words.saved_steps(data), stopped and f"{stopped}.") if n),
     )
     linear = spec.model.kind == "linear"

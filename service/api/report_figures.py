@@ -516,9 +516,10 @@ def loss_vs_sparsity(data: ReportData, metric: str) -> go.Figure | None:
     )
 
 
-def learning_curves(data: ReportData, metric: str) -> go.Figure | None:
+def learning_curves(data: ReportData, metric: str, *, unit: str = "epoch") -> go.Figure | None:
     """A sample of trials' curves by step, complete against pruned; of a study of several
-    objectives, its trials' ``val_curve`` by epoch (Optuna prunes none of its trials)."""
+    objectives, its trials' ``val_curve`` by ``unit`` (an epoch, or the exact solver's block of
+    iterations; Optuna prunes none of its trials)."""
     if not any(data.curves.get(s) for s in ("COMPLETE", "PRUNED")):
         return None
     fig = go.Figure()
@@ -536,7 +537,7 @@ def learning_curves(data: ReportData, metric: str) -> go.Figure | None:
                 hovertext=f"trial {number}",
             )
     if data.several:
-        title, axis = f"Learning curves: complete trials (a sample), {metric} per epoch", "epoch"
+        title, axis = f"Learning curves: complete trials (a sample), {metric} per {unit}", unit
     else:
         title = f"Learning curves: complete against pruned trials (a sample), {metric} per step"
         axis = "step (epoch)"

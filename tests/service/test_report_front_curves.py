@@ -34,19 +34,24 @@ TRIALS: list[tuple[float, int, list[float]]] = [
 """(λ, epochs_run, val_curve) of each trial, numbered in this order."""
 
 
-def _front_study() -> str:
+MLP = {
+    "model": {"kind": "mlp", "hidden_layers": [8]},
+    "training": {"max_epochs": 4, "early_stopping": {"patience": 1}},
+}
+
+
+def _front_study(kind: dict[str, Any] = MLP) -> str:
     spec = StudySpec.model_validate(
         {
             "name": f"front-report-{uuid.uuid4().hex[:8]}",
             "dataset": {"builtin": "diabetes"},
-            "model": {"kind": "mlp", "hidden_layers": [8]},
             "objectives": ["val_rmse", "n_inputs"],
             "search_space": {"lambda": {"low": 1e-4, "high": 1e-1, "log": True}},
-            "training": {"max_epochs": 4, "early_stopping": {"patience": 1}},
             "sampler": {"type": "nsgaii", "seed": 0},
             "pruner": {"type": "none"},
             "budget": {"n_trials": len(TRIALS)},
         }
+        | kind
     )
     row = create_study(spec)
     study = optuna.load_study(study_name=row.optuna_name, storage=get_storage())
@@ -91,3 +96,16 @@ def test_a_front_study_s_report_draws_its_trials_learning_curves(api: TestClient
     assert {trace["name"] for trace in figure["data"]} == {"complete"}
     assert "against pruned" not in html and "per step" not in html
     assert "pruned trial" not in html and "steps saved" not in html
+
+
+def test_a_linear_front_study_s_curves_are_by_block_of_iterations(api: TestClient) -> None:
+    """The exact solver reports a block of iterations at a time, not an epoch."""
+    study_id = _front_study({"model": {"kind": "linear"}, "training": {"lambda_path": None}})
+    html = api.get(f"/v1/studies/{study_id}/report").text
+    (figure,) = (
+        f for f in _figures(html) if f["layout"]["title"]["text"].startswith("Learning curves")
+    )
+    assert figure["layout"]["title"]["text"] == (
+        "Learning curves: complete trials (a sample), val_rmse per block of iterations"
+    )
+    assert figure["layout"]["xaxis"]["title"]["text"] == "block of iterations"
