@@ -17,7 +17,9 @@ from regtune.service.spec.definition import StudySpec
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade
+from regtune.service.store.optuna_db.internals.handles import trial_id_of
 from regtune.service.store.repos.studies import create_study
+from regtune.service.store.scheduling.claims.links import link_trial
 from regtune.service.store.scheduling.claims.recovery import DIED_BEFORE_TRIAL, release_dead_workers
 from regtune.service.store.scheduling.claims.taking import claim_slots
 from regtune.service.store.scheduling.retries import storage_with_retries
@@ -105,3 +107,50 @@ def test_two_dead_workers_are_two_errors(
     claim_slots(engine, worker_id="b", slots=2, study_id=row.id, now=past)
     assert release_dead_workers(engine, grace=GRACE) == 4
     assert _row(engine, row.id).n_errors == 2
+
+
+def test_a_worker_dead_part_way_through_starting_a_fused_pass_is_no_error(
+    db: tuple[Engine, optuna.storages.RDBStorage],
+) -> None:
+    """Killed after its first member's trial started, before the others': the sweep gives the
+    three unstarted slots back and keeps the first while its trial runs; the death is that
+    trial's (its retry counts it), not also one of the study."""
+    engine, storage = db
+    row = _study(db, max_retries=3)
+    taken = claim_slots(
+        engine, worker_id="fused", slots=4, study_id=row.id, now=utcnow() - timedelta(seconds=60)
+    )
+    study = optuna.load_study(study_name=row.optuna_name, storage=storage)
+    trial = study.ask()
+    assert link_trial(storage, trial_id_of(trial), taken[0], engine=engine)
+
+    assert release_dead_workers(engine, grace=GRACE) == 3
+    after = _row(engine, row.id)
+    assert (after.n_errors, after.n_running) == (0, 1)
+
+    # its trial failed (and retried), the last slot comes back: still no error of the study
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    assert release_dead_workers(engine, grace=GRACE, now=utcnow() + 10 * GRACE) == 1
+    after = _row(engine, row.id)
+    assert (after.n_errors, after.error, after.n_running) == (0, None, 0)
+
+
+def test_another_workers_trial_does_not_hide_a_death_before_any_trial(
+    db: tuple[Engine, optuna.storages.RDBStorage],
+) -> None:
+    """A trial of the study that names no claim (another worker's, or one told from outside)
+    started while the dead worker's slots came back over two sweeps: the death still counts."""
+    engine, storage = db
+    row = _study(db, max_retries=3)
+    now = utcnow()
+    first = now - timedelta(seconds=60)
+    claim_slots(engine, worker_id="fused", slots=1, study_id=row.id, now=first)
+    claim_slots(engine, worker_id="fused", slots=3, study_id=row.id, now=now - GRACE / 2)
+    assert release_dead_workers(engine, grace=GRACE, now=now) == 1
+    assert _row(engine, row.id).n_errors == 0
+
+    study = optuna.load_study(study_name=row.optuna_name, storage=storage)
+    study.tell(study.ask(), 1.0)
+    assert release_dead_workers(engine, grace=GRACE, now=now + GRACE) == 3
+    after = _row(engine, row.id)
+    assert (after.n_errors, after.error, after.n_running) == (1, DIED_BEFORE_TRIAL, 0)

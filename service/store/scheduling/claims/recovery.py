@@ -23,7 +23,6 @@ from regtune.service.store.scheduling.claims.links import (
     retry_in_flight,
     running_trial_of,
     unlinked_trial_in_flight,
-    unlinked_trial_of,
 )
 from regtune.service.store.tables import ClaimRow, StudyRow, WorkerRow
 
@@ -90,7 +89,9 @@ def release_dead_workers(
     retry, unless the study has ended (no retry is due then). So is a slot whose worker died
     before it could link its trial (``unlinked_trial_in_flight``). Each release is one
     conditional DELETE that re-checks these conditions. A worker that died before any trial
-    started under its slots of a study is one error of that study, however many it held.
+    started under its slots of a study is one error of that study, however many it held
+    (``_give_back``); one that died with a trial started under any of them, none: that trial's
+    retry counts the death.
     """
     now = now or utcnow()
     cutoff = now - grace
@@ -129,7 +130,7 @@ def release_dead_workers(
             slots = released.setdefault((study_id, worker_id), _Released())
             slots.reserved += bool(reserved)
             slots.running += not reserved
-            slots.unstarted += not _started(session, claim_id, study_id, claimed_at)
+            slots.started += bool(session.scalar(any_trial_of(claim_id, claimed_at)))
         for (study_id, worker_id), slots in released.items():
             _give_back(session, study_id, worker_id, slots, now=now)
         session.execute(delete(WorkerRow).where(~heard))
@@ -145,17 +146,8 @@ class _Released:
     running: int = 0
     reserved: int = 0
     """A λ path's further slots (``n_reserved``)."""
-    unstarted: int = 0
-    """Those no trial started under."""
-
-
-def _started(session: Session, claim_id: int, study_id: str, claimed_at: datetime) -> bool:
-    """Whether a trial started under the claim (one killed as its trial started, before
-    linking it, counts: it died of that trial, and the trial's retry counts the death)."""
-    return bool(
-        session.scalar(any_trial_of(claim_id, claimed_at))
-        or session.scalar(unlinked_trial_of(study_id, claimed_at).select())
-    )
+    started: int = 0
+    """Those a trial linked to them started under (``any_trial_of``)."""
 
 
 def _give_back(
@@ -163,13 +155,20 @@ def _give_back(
 ) -> None:
     """Take a dead worker's released slots off its study's counts, and count its death before
     a trial started as one error of the study, however many slots it held (a fused pass's
-    members, a λ path's points), once its last such slot is given back."""
+    members, a λ path's points).
+
+    Decided once, as its last slot of the study is given back: a slot whose trial started is
+    kept until that trial is failed and its retry queued, and that trial beat after all the
+    worker's slots were taken, so that slot comes back last, or with the others. If none of
+    those given back then has a trial linked to it, the worker died before any trial started
+    (a trial of the study that names no claim does not count: nothing says whose it is).
+    """
     values: dict[str, Any] = {"n_done": monotonic_done(), "updated_at": now}
     if slots.running:
         values["n_running"] = StudyRow.n_running - slots.running
     if slots.reserved:
         values["n_reserved"] = StudyRow.n_reserved - slots.reserved
-    if slots.unstarted and not _unstarted_left(session, study_id, worker_id):
+    if not slots.started and not _holds(session, study_id, worker_id):
         # loading the data or building the sampler killed it (out of memory?); a study doing
         # that to every worker must end
         values.update(n_errors=StudyRow.n_errors + 1, error=DIED_BEFORE_TRIAL)
@@ -195,16 +194,12 @@ def _give_back(
         )
 
 
-def _unstarted_left(session: Session, study_id: str, worker_id: str) -> bool:
-    """Whether the dead worker still holds a slot of the study that no trial started under
-    (taken after the others, it reaches the grace period a sweep later): its death is counted
-    with that one."""
-    held = session.execute(
-        select(ClaimRow.id, ClaimRow.claimed_at).where(
-            ClaimRow.study_id == study_id, ClaimRow.worker_id == worker_id
-        )
-    ).all()
-    return any(not _started(session, c, study_id, at) for c, at in held)
+def _holds(session: Session, study_id: str, worker_id: str) -> bool:
+    """Whether the dead worker still holds a slot of the study (its trial running, or taken
+    after the others, so past the grace period a sweep later): whether it died before a trial
+    started is decided with its last slot."""
+    held = select(ClaimRow.id).where(ClaimRow.study_id == study_id, ClaimRow.worker_id == worker_id)
+    return session.scalar(held.exists().select()) is True
 
 
 def recount_done(session: Session, *, now: datetime) -> int:
