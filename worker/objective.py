@@ -18,7 +18,13 @@ from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.objective import objective_names
 from regtune.service.spec.resolve import resolve_validation
 from regtune.service.spec.validation import Validation
-from regtune.service.store.optuna_db.attrs import DIVERGED_ATTR, FEASIBLE_ATTR, STOPPED_EARLY_ATTR
+from regtune.service.store.optuna_db.attrs import (
+    DIVERGED_ATTR,
+    DIVERGED_EPOCH_ATTR,
+    FEASIBLE_ATTR,
+    STOPPED_EARLY_ATTR,
+    VAL_CURVE_ATTR,
+)
 from regtune.service.store.optuna_db.internals.batched import set_user_attrs
 from regtune.service.store.optuna_db.internals.handles import trial_id_of
 from regtune.worker import data
@@ -121,7 +127,7 @@ def result_attrs(result: TrainResult) -> dict[str, Any]:
         DIVERGED_ATTR: result.diverged,
     }
     if result.diverged:  # its last epoch, whose NaN or infinite value no learning curve holds
-        attrs["diverged_epoch"] = result.epochs_run
+        attrs[DIVERGED_EPOCH_ATTR] = result.epochs_run
     if result.fused:  # what the best model's retraining of this trial must train it as
         attrs["fused"] = True
     if result.iterations:  # the exact solver: whether it met tol, and in how many iterations
@@ -236,7 +242,7 @@ def outcome(
     measures = {**result.val_metrics, **sparsity(result)}
     attrs = result_attrs(result) | {"n_inputs": measures["n_inputs"]}
     if multi:
-        attrs["val_curve"] = result.curve
+        attrs[VAL_CURVE_ATTR] = result.curve
     set_user_attrs(trial, attrs)  # one write, not one per attribute
     constrain(trial, spec, result)
     if result.pruned:
@@ -345,7 +351,7 @@ def _point(
         constraints["max_nonzero"] = float(result.n_nonzero - limit)
         attrs[FEASIBLE_ATTR] = result.n_nonzero <= limit
     if len(names) > 1:  # Optuna records no learning curve of several objectives
-        attrs["val_curve"] = result.curve
+        attrs[VAL_CURVE_ATTR] = result.curve
         values = [result.value, *(measures[name] for name in names[1:])]
         return Point(point.lam, values, attrs, constraints, system_attrs=coefficients, relax=relax)
     # a warm-started point's curve is the warm start's, not training's: its last value only

@@ -77,6 +77,12 @@ STOPPED_MARKS = tuple(STOPPED_BY.values())
 """The marks of a FAIL trial its study's end stopped (a trial carries one at most)."""
 DIVERGED_ATTR = "diverged"
 """Trial user attribute: its training diverged (its loss became NaN or infinite); never chosen."""
+DIVERGED_EPOCH_ATTR = "diverged_epoch"
+"""Trial user attribute of a diverged trial: the epoch (or block) whose loss was not finite,
+its last, reported to no one."""
+VAL_CURVE_ATTR = "val_curve"
+"""Trial user attribute of a trial of several objectives (or a λ path's point): the first
+objective's value at each epoch, which Optuna records no intermediate value of."""
 FEASIBLE_ATTR = "feasible"
 """Trial user attribute: false if its model failed ``objective.max_nonzero``; never chosen."""
 STOPPED_EARLY_ATTR = "stopped_early"

@@ -14,12 +14,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from regtune.service.store.db import among
+from regtune.service.store.optuna_db.attrs import VAL_CURVE_ATTR
 from regtune.service.store.optuna_db.internals.handles import om
 
 CURVES = 15
 """Learning curves drawn per state (COMPLETE, PRUNED)."""
 STATES = ("COMPLETE", "PRUNED")
-CURVE_ATTRS = ("val_curve", "epochs_run")
+CURVE_ATTRS = (VAL_CURVE_ATTR, "epochs_run")
 """The user attributes a trial of several objectives keeps its learning curve in."""
 
 
@@ -42,7 +43,7 @@ def val_curve(user_attrs: dict[str, Any]) -> dict[int, float]:
     value at each epoch, by epoch as a trial of one objective reports it: ending at
     ``epochs_run`` (a λ path's point holds its last value alone), its values that are not
     finite (a diverged epoch's) left out. Empty for a trial without one."""
-    curve = user_attrs.get("val_curve")
+    curve = user_attrs.get(VAL_CURVE_ATTR)
     if not isinstance(curve, list) or not curve:
         return {}
     ran = user_attrs.get("epochs_run")
