@@ -216,6 +216,7 @@ def trials(
 ) -> None:
     """List a study's trials: state, value(s), non-zero weights, epochs, params.
 
+    A trial over ``objective.max_nonzero`` says so beside its value: it is never the best.
     A trial that ran one of the definition's points_to_evaluate says which: 0 (point 0)."""
 
     def read(client: Client) -> tuple[TrialPage, StudyOut | None]:
@@ -233,6 +234,8 @@ def trials(
         value = fmt(t.values if t.values and len(t.values) > 1 else t.value)
         if t.value is None and t.state == "COMPLETE" and attrs.get("diverged"):
             value = "diverged"  # its value is ±inf, which JSON carries as null: not "-", no value
+        elif attrs.get("feasible") is False:  # never the best, however good its value
+            value = f"{value} (over max_nonzero)"
         table.add_row(
             numbered(t.number, attrs),
             t.state,
