@@ -7,7 +7,9 @@ estimators do: ``best_fit`` trains one model on all non-test rows with the chose
 for the number of epochs early stopping chose in the trial (minibatch; there is nothing left to
 stop on) or to the same tolerance (exact: the minimizer on the union). A refit that diverged or
 fits worse than the mean is refused for the trial's own models; one over
-``objective.max_nonzero`` has its λ raised (exact solver) or is refused the same way.
+``objective.max_nonzero`` has its λ raised (exact solver) or is refused the same way. The
+trial's own fold models, which keep the limit on their mean, can break it together: their
+note says so.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ class BestFit:
     """The λ the refit needed to keep ``objective.max_nonzero`` (when above the trial's)."""
     note: str | None = None
     """Why the saved model is not the plain refit (``max_nonzero``, a refused refit), if it is
-    not."""
+    not, and that the trial's own fold models together break ``max_nonzero``, if they do."""
     refused: str | None = None
     """What the refit did that refused it ("diverged …", "had 9 non-zero weights, …"), when
     these are the trial's own models in its stead."""
@@ -151,7 +153,8 @@ def best_fit(
         config = train_config(spec, values, n_out=n_outputs(splits))
         rows = len(splits.folds[0].y_train)
         result = retrain(config, splits.folds, trial_attrs, stop=stop)
-        return BestFit(result, splits, config, rows, refit=False)
+        own = BestFit(result, splits, config, rows, refit=False)
+        return dataclasses.replace(own, note=_members_over(own, spec.objective.max_nonzero))
     splits = refit_splits(spec, engine=engine, every_row=every_row)
     config = train_config(spec, values, n_out=n_outputs(splits))
     epochs = None
@@ -223,7 +226,27 @@ def _own_models(
         spec.model_copy(update={"refit": False}), values, trial_attrs, stop=stop, engine=engine
     )
     note = f"the refit {why}: the trial's own models are saved"
-    return dataclasses.replace(own, note=note, refused=why)
+    return dataclasses.replace(own, note="; ".join(filter(None, [note, own.note])), refused=why)
+
+
+def _members_over(own: BestFit, limit: int | None) -> str | None:
+    """What the trial's own models say of ``objective.max_nonzero`` when together they break
+    it, or None: the trial's constraint checks its fold models' mean, but the saved model
+    averages their predictions, so a weight counts if any of them uses it (``sparsity``), and
+    k fold models that keep the limit on average can use more weights together. They are saved
+    as they are (``refit: false`` keeps the trial's models); the note says so."""
+    found = own.sparsity[0]
+    if limit is None or found <= limit:
+        return None
+    over = f"{found} non-zero weights, over objective.max_nonzero {limit}"
+    k = len(own.result.models)
+    if k == 1:
+        return f"the trial's model uses {over}"
+    return (
+        f"the {k} fold models together use {over} (a weight counts if any of them uses it: their "
+        f"predictions are averaged), while each uses {own.result.n_nonzero:g} on average, "
+        "the mean the trial's constraint checks"
+    )
 
 
 def _within(
