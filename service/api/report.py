@@ -393,7 +393,8 @@ def _render(
         else "± 1 SE: the spread of the trials within a λ bin (a holdout has no folds).",
         path_note=(
             "The coefficient path draws the weights each linear trial stored (its largest "
-            f"{MAX_COEFFICIENTS}, rounded); the coefficients are the saved model's."
+            f"{MAX_COEFFICIENTS}, rounded)"
+            + ("; the coefficients are the saved model's." if model else ".")
             if path_drawn
             else "No trial stored its weights by input (an MLP, or trials written before they "
             "were): the path shows each trial's non-zero weights."

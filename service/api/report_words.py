@@ -17,9 +17,15 @@ def entry_note(data: ReportData, direction: str) -> str:
     shown = ", ".join(f"{name} (λ={lam:.3g})" for name, lam in order[: figures.PATH_INPUTS])
     extra = len(order) - figures.PATH_INPUTS
     more = f" and {extra} more" if extra > 0 else ""
+    which = (
+        "the one nearest the best trial's l1_ratio"
+        if data.best is not None
+        else "the one of the best value (no trial could be chosen: each is over "
+        "objective.max_nonzero or diverged)"
+    )
     return (
-        " Coefficient path: one trial per λ bin, the one nearest the best trial's l1_ratio; a "
-        f"circle marks where an input enters. Inputs enter, from large λ to small: {shown}{more}."
+        f" Coefficient path: one trial per λ bin, {which}; a circle marks where an input "
+        f"enters. Inputs enter, from large λ to small: {shown}{more}."
     )
 
 

@@ -73,8 +73,8 @@ class ReportData:
     points: list[Point]
     """A sample of COMPLETE trials (objective 0 finite), with the best ones."""
     band: list[Point]
-    """A sample of COMPLETE trials whose l1_ratio lies near the best trial's (the λ path),
-    with their coefficients where stored."""
+    """A sample of COMPLETE trials whose l1_ratio lies near the best trial's (the λ path; of
+    every l1_ratio without a best trial), with their coefficients where stored."""
     band_l1: tuple[float, float] | None
     best: Point | None
     """The best feasible COMPLETE trial (the one the API reports), always among ``points``."""
@@ -426,8 +426,8 @@ def report_data(
             coefficients=True,
         )
 
-    if best is not None and "lambda" in found:
-        if "l1_ratio" in best.params:
+    if "lambda" in found:  # infeasible trials too: with no best, the path of every l1_ratio
+        if best is not None and "l1_ratio" in best.params:
             center = best.params["l1_ratio"]
             band_l1 = (max(0.0, center - 0.1), min(1.0, center + 0.1))
         band = near(band_l1)
