@@ -213,8 +213,14 @@ def build(row: StudyRow, *, base_url: str, keys: bool = True) -> str:
 def _lines_note(data: ReportData) -> str:
     """What the regularization path's vertical lines mark (``figures.chosen_lambda``)."""
     if data.one_se_from is not None and data.best is not None:
+        start = (
+            "the best value"
+            if data.relaxed_best is None
+            else f"the best unrelaxed trial, which objective.relax_margin kept in place of "
+            f"relaxed trial #{data.relaxed_best}, the best value"
+        )
         return (
-            f"Solid line: the λ of trial #{data.one_se_from.number}, the best value "
+            f"Solid line: the λ of trial #{data.one_se_from.number}, {start} "
             f"(glmnet's lambda.min); dashed: the λ of trial #{data.best.number}, the study's "
             "choice under objective.select: one_se, the largest λ along that trial's λ path "
             "whose value is within one standard error of its (glmnet's lambda.1se)."

@@ -23,6 +23,7 @@ from regtune.service.store.optuna_db.attrs import COEFFICIENTS_ATTR, STOPPED_EAR
 from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.trials.best import (
     FOLDS_ATTR,
+    best_choice,
     by_value,
     external_choice,
     fold_standard_error,
@@ -84,6 +85,9 @@ class ReportData:
     """Under ``objective.select: one_se``, the trial the rule measured from (the best value's,
     or the one ``relax_margin`` kept: glmnet's ``lambda.min``), always among ``points``; None
     under ``select: best``, where ``best`` is that trial."""
+    relaxed_best: int | None = None
+    """The number of the best value's trial when ``relax_margin`` kept ``one_se_from`` (the
+    best unrelaxed trial) in its place, a relaxed trial that beat it by too little; else None."""
     curves: dict[str, dict[int, list[tuple[int, float]]]] = field(default_factory=dict)
     """State → trial number → (step, value) for a sample of trials, with ``best``."""
     several: bool = False
@@ -397,6 +401,10 @@ def report_data(
         session, optuna_study_id, direction, select, relax_margin, best=top_rows, limit=BEST_KEPT
     )
     number = chosen.number
+    relaxed_best = None
+    if select == "one_se" and relax_margin and chosen.start is not None:
+        by_best = best_choice(session, optuna_study_id, direction, best=top_rows, limit=BEST_KEPT)
+        relaxed_best = by_best.number if by_best.number != chosen.start else None
     also = tuple(n for n in {number, chosen.start} if n is not None)
     top = [trial_id for _, trial_id in top_rows]
     points = sample_points(
@@ -441,6 +449,7 @@ def report_data(
         band_l1=band_l1,
         best=best,
         one_se_from=start if select == "one_se" else None,
+        relaxed_best=relaxed_best,
         front=sparsity_front(session, optuna_study_id, direction=direction) if front else [],
         curves=sample_curves(session, optuna_study_id, counts=counts, best=number, several=several),
         several=several,
