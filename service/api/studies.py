@@ -285,11 +285,13 @@ def admit_extension(study: StudyRow, body: StudyExtension, *, settings: Settings
     spec = studies.definition_of(study)
     n_trials = grown_budget(study, body, spec)
     points = body.points_to_evaluate or []
-    if n_trials <= study.n_trials:  # unchanged, or lowered: the store answers (409)
-        return
     field: Literal["n_trials", "n_trials_total"] = "n_trials" if body.n_trials else "n_trials_total"
+    if n_trials == study.n_trials and points and not extension.given_already(study.spec, points):
+        _admit_points(spec, points, more=0, field=field, before=study.n_trials)  # a 422
+    if n_trials <= study.n_trials:  # unchanged (a repeat), or lowered: the store answers (409)
+        return
     check_extension(n_trials, settings, field=field)
-    _admit_points(spec, points, more=n_trials - study.n_trials)
+    _admit_points(spec, points, more=n_trials - study.n_trials, field=field, before=study.n_trials)
     grown = {"n_trials": n_trials} | (
         {} if body.timeout_s is None else {"timeout_s": body.timeout_s}
     )
@@ -306,19 +308,29 @@ def admit_extension(study: StudyRow, body: StudyExtension, *, settings: Settings
     cost.check(spec, shape, cost.Budget.from_settings(settings), extension=terms)
 
 
-def _admit_points(spec: StudySpec, points: list[dict[str, Any]], *, more: int) -> None:
+def _admit_points(
+    spec: StudySpec,
+    points: list[dict[str, Any]],
+    *,
+    more: int,
+    field: Literal["n_trials", "n_trials_total"],
+    before: int,
+) -> None:
     """An extension's ``points_to_evaluate``: each within the study's space, a trial of the
-    budget's growth ``more``, no more than ``MAX_POINTS`` with the definition's own, and a
-    sampler that runs them (not the grid's walk); a 422 naming the field otherwise."""
+    budget's growth ``more`` (from ``before``, as ``field`` asked), no more than ``MAX_POINTS``
+    with the definition's own, and a sampler that runs them (not the grid's walk); a 422 naming
+    the field otherwise."""
     if not points:
         return
     if isinstance(spec.sampler, GridSampler):
         _refuse_points((), "the grid sampler walks its grid: extend it with n_trials", points)
     if more < len(points):
+        least = len(points) + (before if field == "n_trials_total" else 0)
+        counted = "1 point" if len(points) == 1 else f"{len(points)} points"
         _refuse_points(
             (),
-            f"{len(points)} points but the budget grows by {more}: each point is a trial of the "
-            "budget (give n_trials of at least as many, or leave n_trials out)",
+            f"{counted} but the budget grows by {more}: each point is a trial of the budget "
+            f"(give {field} of at least {least}, or leave {field} out)",
             points,
         )
     given = len(spec.sampler.points_to_evaluate or ())

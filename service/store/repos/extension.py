@@ -61,8 +61,9 @@ def extend(
     ``n_trials_total`` makes a request that can be repeated, as Katib's ``maxTrialCount``: the
     budget in all, worked out from the row the UPDATE is conditional on. The budget it is
     already changes nothing (``extended`` False, ``timeout_s`` ignored too: a repeat of an
-    answered request must not start the deadline again); a smaller one is a ``Conflict``, since
-    a budget only grows.
+    answered request must not start the deadline again), if its ``points`` are the last ones
+    the definition was given (``given_already``: the repeat's); a smaller one is a
+    ``Conflict``, since a budget only grows.
 
     ``timeout_s``: a new time budget, counted from now, stored in the definition; left out, the
     definition's own (if it has one) is counted from now, so a study opened again after its
@@ -81,9 +82,9 @@ def extend(
     ``points``: configurations to run first, as ``sampler.points_to_evaluate`` gives them (the
     caller checked them against the study's space). Each is a trial of the grown budget, so the
     budget must grow by at least as many (a ``Conflict`` if another extension left less to
-    grow by); they are appended to the stored definition's points and queued as Optuna's
-    WAITING trials in the UPDATE's transaction, so no claim can see the budget grown without
-    them, and a lost UPDATE queues nothing.
+    grow by, or none where they are not the repeat's); they are appended to the stored
+    definition's points and queued as Optuna's WAITING trials in the UPDATE's transaction, so no
+    claim can see the budget grown without them, and a lost UPDATE queues nothing.
     """
     for _ in range(ATTEMPTS):
         row = studies.read_row_now(study_id, tenant=tenant)
@@ -95,7 +96,7 @@ def extend(
                 "Submit its definition anew (fix what failed first)"
             )
         more = _more(row, n_trials=n_trials, n_trials_total=n_trials_total)
-        if more == 0:
+        if more == 0 and (not points or given_already(row.spec, points)):
             return Extension(
                 row, n_trials_before=row.n_trials, status_before=row.status, extended=False
             )
@@ -146,6 +147,13 @@ def _room_for(row: StudyRow, points: list[dict[str, Any]], more: int) -> None:
             f"study {row.id!r} has {given} points to evaluate now: {len(points)} more would "
             f"make more than {MAX_POINTS}"
         )
+
+
+def given_already(spec: dict[str, Any], points: list[dict[str, Any]]) -> bool:
+    """Whether ``points`` are the last points the stored definition was given, as an answered
+    ``n_trials_total`` request appended them: its repeat, which changes nothing."""
+    given = _given(spec)
+    return 0 < len(points) <= len(given) and given[-len(points) :] == points
 
 
 def _given(spec: dict[str, Any]) -> list[dict[str, Any]]:
