@@ -391,7 +391,8 @@ class StudyExtension(BaseModel):
         le=1_000_000,
         description="the budget in all: budget.n_trials becomes this, so the request can be "
         "repeated (the budget it is already changes nothing, timeout_s included: extended "
-        "false; a smaller one is a 409, a budget only grows); give this or n_trials",
+        "false, unless points_to_evaluate gives points the study was not last given, which "
+        "need room: a 422; a smaller one is a 409, a budget only grows); give this or n_trials",
         examples=[100],
     )
     timeout_s: float | None = Field(
