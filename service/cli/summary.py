@@ -17,8 +17,8 @@ from regtune.service.spec.points import POINT_ATTR
 from regtune.service.spec.validation import Validation
 
 NO_TEST_SPLIT = (
-    "none (validation.test_fraction 0, an upload's default under folds: every row validates, "
-    "and the validation score above is the estimate)"
+    "none (validation.test_fraction 0: every row validates in the folds, and the validation "
+    "score above is the estimate)"
 )
 NO_TEST_SPLIT_HOLDOUT = (
     "none (validation.test_fraction 0: the holdout's score above chose the best trial, so it "
