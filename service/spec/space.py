@@ -271,6 +271,13 @@ class Knob:
         return core_schema.with_info_before_validator_function(self._flags, after)
 
 
+def _as_whole(value: Any) -> Any:
+    """``value`` as an int if it is a whole float (``bool`` and others as they are)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def knob_name(attribute: str) -> str:
     """The knob's name in a definition (``lambda_`` is the attribute for the keyword ``lambda``)."""
     return attribute.removesuffix("_")
@@ -339,6 +346,20 @@ class SearchSpace(Strict):
             case Choices():
                 return {"choices": [bool(c) for c in param.choices]}
         return handler(param)
+
+    @field_serializer("batch_size", mode="wrap")
+    def _whole(self, param: Param | None, handler: SerializerFunctionWrapHandler) -> Any:
+        """A whole-number knob read back in whole numbers (``32``, not the ``32.0`` the
+        registry holds); a value a stored definition was accepted with that is not one stays."""
+        dumped = handler(param)
+        if isinstance(dumped, float):
+            return _as_whole(dumped)
+        if isinstance(dumped, dict):
+            return {
+                key: [_as_whole(v) for v in value] if isinstance(value, list) else _as_whole(value)
+                for key, value in dumped.items()
+            }
+        return dumped
 
     def items(self) -> list[tuple[str, Fixed | Range | Choices]]:
         """Every numeric knob the definition sets (or defaults), by its name in a definition

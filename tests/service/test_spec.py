@@ -239,3 +239,17 @@ def test_a_choice_out_of_range_is_named_as_the_choice() -> None:
     [(path, message)] = _problems(_with("search_space.l1_ratio", {"choices": [0.1, 1.5, 0.5]}))
     assert path == "search_space.l1_ratio"
     assert message == "Value error, must satisfy 0 ≤ l1_ratio ≤ 1, got the choice 1.5"
+
+
+@pytest.mark.parametrize(
+    "given",
+    [32, {"choices": [16, 32]}, {"low": 8, "high": 64, "log": False, "step": 1}],
+)
+def test_a_whole_number_knob_reads_back_in_whole_numbers(given: object) -> None:
+    """``batch_size`` in the definition's answer as it is written, not ``32.0``."""
+    definition = _with("search_space.batch_size", given)
+    definition |= {"model": {"kind": "mlp"}, "training": {"solver": "minibatch"}}
+    spec = StudySpec.model_validate(definition)
+    answer = spec.model_dump(mode="json", by_alias=True)["search_space"]["batch_size"]
+    assert json.dumps(answer) == json.dumps(given)  # 32.0 == 32: compare as written
+    assert StudySpec.from_stored(spec.to_stored()) == spec
