@@ -89,6 +89,9 @@ def _late_decision(spec: StudySpec) -> str | None:
     budget = spec.epoch_budget
     if decision is None or decision[2] < budget:
         return None
+    startup = getattr(pruner, "n_startup_trials", 0)
+    if startup >= spec.budget.n_trials:  # it prunes no trial of this budget, early or late
+        return None
     field, given, first = decision
     default = spec.pruner == default_pruner(spec.solver)
     if default and budget == 1:  # no pruner stops a trial of one epoch before its end

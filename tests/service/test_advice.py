@@ -138,6 +138,7 @@ def test_trials_too_short_for_the_default_pruner_are_told_what_prunes_them() -> 
     it was told to give n_warmup_steps "well below 1 (a few epochs)". One epoch: no pruner
     can save any, and the default one is not warned; more: the warm-up that decides in time."""
     no_pruner = {k: v for k, v in MLP.items() if k != "pruner"}
+    no_pruner["budget"] = {"n_trials": 20}  # past the median pruner's 10 startup trials
     assert _warnings(no_pruner | {"training": {"max_epochs": 1}}) == []
     [two] = _warnings(no_pruner | {"training": {"max_epochs": 2}})
     assert two == (
@@ -446,3 +447,14 @@ def test_a_deterministic_study_with_nothing_searched_is_warned_that_its_trials_r
     seeded = MLP | {"search_space": {"lambda": 0.01, "l1_ratio": 0.0}, "name": "seeded"}
     said = api.post("/v1/studies", json=seeded | {"pruner": {"type": "none"}}).json()
     assert said["warnings"] == []  # the minibatch trainer's trials differ by their seeds
+
+
+def test_a_budget_too_small_for_the_pruner_to_start_is_not_warned_of_its_warm_up() -> None:
+    """The default median pruner prunes nothing before its 10th trial: a study of 2 trials of 2
+    epochs was told to give n_warmup_steps 1, which would change nothing."""
+    no_pruner = {k: v for k, v in MLP.items() if k != "pruner"}
+    short = no_pruner | {"training": {"max_epochs": 2}}
+    assert _warnings(short | {"budget": {"n_trials": 2}}) == []
+    assert _warnings(short | {"budget": {"n_trials": 10}}) == []
+    [warned] = _warnings(short | {"budget": {"n_trials": 11}})
+    assert warned.startswith("pruner: the default pruner (median, n_warmup_steps 2)"), warned
