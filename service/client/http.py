@@ -21,6 +21,7 @@ ones ``regtune``'s too: ``regtune.ApiError``).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -207,14 +208,21 @@ class Client:
     def submit(self, definition: dict[str, Any] | str | Path) -> StudyOut:
         """Create a study from a mapping, a YAML/JSON file (a ``Path``), or YAML/JSON text (a
         ``str``, never taken for a file name). A file is sent as its bytes, so the API reads it
-        as UTF-8 whatever this machine's locale, and says where a file that is not goes wrong."""
+        as UTF-8 whatever this machine's locale, and says where a file that is not goes wrong;
+        as JSON when it is a ``.json`` file or text that is a JSON object (the API then holds it
+        to JSON's rules and says what breaks them in JSON's words), else as YAML."""
         if isinstance(definition, Path | str):
             text = definition.read_bytes() if isinstance(definition, Path) else definition.encode()
+            as_json = (
+                definition.suffix.lower() == ".json"
+                if isinstance(definition, Path)
+                else _json_object(definition)
+            )
             response = self._request(
                 "POST",
                 "/v1/studies",
                 content=text,
-                headers={"Content-Type": "application/yaml"},
+                headers={"Content-Type": "application/json" if as_json else "application/yaml"},
             )
         else:
             response = self._request("POST", "/v1/studies", json=finite(definition, "definition"))
@@ -555,3 +563,12 @@ def _parse(model: type[ModelT], response: httpx.Response) -> ModelT:
         return model.model_validate_json(response.content)
     except ValidationError as exc:
         raise unexpected(response, exc) from None
+
+
+def _json_object(text: str) -> bool:
+    """Whether definition text is a JSON object (YAML reads it too, but forgives what JSON
+    does not: a trailing comma, ``.2``)."""
+    try:
+        return isinstance(json.loads(text), dict)
+    except (ValueError, RecursionError):  # not JSON (json.JSONDecodeError), or too deep
+        return False

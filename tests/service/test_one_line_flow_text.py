@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 
 from tests.inprocess import cli_result
 
-PARSER_SAID = (
-    "the body is not valid YAML: expected the node content, but found '<stream end>' at line 2, "
-    "column 1 (while parsing a flow node from line 2)"
+PARSER_SAID = (  # a .json file is sent as JSON: JSON's parser says it
+    "the body is not valid JSON: Expecting property name enclosed in double quotes: line 2 "
+    "column 1 (char 14)"
 )
 
 
