@@ -99,7 +99,7 @@ def upload_dataset(
 @app.command("ls")
 def list_datasets(
     offset: OffsetOpt = 0,
-    limit: Annotated[int, typer.Option(help="At most this many (newest first).")] = 50,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many (newest first).")] = 50,
     url: UrlOpt = None,
     key: KeyOpt = None,
     as_json: JsonOpt = False,

@@ -147,7 +147,12 @@ def _shared(
 UrlOpt = Annotated[str | None, typer.Option("--url", envvar="REGTUNE_URL", help="API base URL.")]
 KeyOpt = Annotated[str | None, typer.Option("--key", envvar="REGTUNE_KEY", help="API key.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-OffsetOpt = Annotated[int, typer.Option(help="Skip this many.")]
+MAX_OFFSET = 1_000_000
+"""The API's largest ``offset`` of a listing of studies or of datasets."""
+MAX_TRIAL_OFFSET = 10_000_000
+"""The API's largest ``offset`` of a study's trials."""
+OffsetOpt = Annotated[int, typer.Option(min=0, max=MAX_OFFSET, help="Skip this many.")]
+TrialOffsetOpt = Annotated[int, typer.Option(min=0, max=MAX_TRIAL_OFFSET, help="Skip this many.")]
 
 
 def shown_of(shown: int, total: int, noun: str, *, offset: int) -> str:

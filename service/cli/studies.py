@@ -19,6 +19,7 @@ from regtune.service.cli.output import (
     JsonOpt,
     KeyOpt,
     OffsetOpt,
+    TrialOffsetOpt,
     UrlOpt,
     call,
     console,
@@ -48,6 +49,11 @@ traceback from ``time.sleep``."""
 MAX_POLL = 3600.0
 """The longest ``--poll``: an hour between looks still follows a study; ``inf`` was a
 traceback (``OverflowError`` from the clock) once the first pause began."""
+MAX_EXTENSION = 1_000_000
+"""The most ``extend --trials`` and ``--to`` take: the API's bound of ``n_trials`` and
+``n_trials_total`` (``StudyExtension``)."""
+MAX_EXTENSION_SECONDS = 30 * 24 * 3600
+"""The longest ``extend --timeout``: the API's bound of ``timeout_s``."""
 ProgressPollOpt = Annotated[
     float,
     typer.Option(
@@ -156,7 +162,7 @@ def list_studies(
         str | None, typer.Option(help="Only the study of this name (one per tenant).")
     ] = None,
     offset: OffsetOpt = 0,
-    limit: Annotated[int, typer.Option(help="At most this many (newest first).")] = 50,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many (newest first).")] = 50,
     url: UrlOpt = None,
     key: KeyOpt = None,
     as_json: JsonOpt = False,
@@ -208,8 +214,8 @@ def trials(
     state: Annotated[
         str | None, typer.Option(help="COMPLETE, PRUNED, FAIL, RUNNING or WAITING (any case).")
     ] = None,
-    offset: OffsetOpt = 0,
-    limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
+    offset: TrialOffsetOpt = 0,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many.")] = 50,
     url: UrlOpt = None,
     key: KeyOpt = None,
     as_json: JsonOpt = False,
@@ -291,10 +297,15 @@ def cancel(study_id: str, url: UrlOpt = None, key: KeyOpt = None, as_json: JsonO
 
 
 def _finite(seconds: float | None) -> float | None:
-    """``--timeout`` as a number: ``inf`` and ``nan`` were a traceback from the JSON encoder;
-    the API's 422 says the range a finite one must be in."""
+    """``--timeout`` as a number of seconds in the API's range: ``inf`` and ``nan`` were a
+    traceback from the JSON encoder, and one out of range the API's 422 at ``timeout_s``."""
     if seconds is not None and not math.isfinite(seconds):
         raise typer.BadParameter(f"give a number of seconds, got {seconds}")
+    if seconds is not None and not 0 < seconds <= MAX_EXTENSION_SECONDS:
+        raise typer.BadParameter(
+            f"give a number of seconds above 0 and at most {MAX_EXTENSION_SECONDS:,} (30 days), "
+            f"got {seconds:.15g}"
+        )
     return seconds
 
 
@@ -302,12 +313,19 @@ def extend(
     study_id: str,
     trials: Annotated[
         int | None,
-        typer.Option("--trials", help="How many trials more (budget.n_trials grows by K)."),
+        typer.Option(
+            "--trials",
+            min=1,
+            max=MAX_EXTENSION,
+            help="How many trials more (budget.n_trials grows by K).",
+        ),
     ] = None,
     to: Annotated[
         int | None,
         typer.Option(
             "--to",
+            min=1,
+            max=MAX_EXTENSION,
             help="The budget in all instead (budget.n_trials becomes N; safe to repeat: the "
             "budget it is already changes nothing).",
         ),
