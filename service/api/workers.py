@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter
-from sqlalchemy import select
 
 from regtune.service.api.deps import CallerDep, sees_the_pool
 from regtune.service.api.schemas import WorkerActivity, WorkerOut
-from regtune.service.store.db import transaction
+from regtune.service.store.clock import utcnow
+from regtune.service.store.repos.model_lease import SaveLease
 from regtune.service.store.scheduling import workers as workers
-from regtune.service.store.tables import StudyRow, WorkerRow
+from regtune.service.store.tables import WorkerRow
 
 router = APIRouter(prefix="/v1", tags=["workers"])
 
@@ -22,21 +24,10 @@ def list_workers(caller: CallerDep) -> list[WorkerOut]:
     sees which study fills the pool); a tenant's key sees only the workers running its own
     trials, with their study and trial.
     """
-    rows = workers.live()
-    running = {r.study_id for r in rows if r.study_id is not None}
-    with transaction() as session:
-        own = set(
-            session.scalars(
-                select(StudyRow.id).where(
-                    StudyRow.id.in_(running), StudyRow.tenant == caller.tenant
-                )
-            )
-        )
-    if sees_the_pool(caller):
-        own = running
-    else:
-        rows = [r for r in rows if r.study_id in own]
-    setting_up = workers.setting_up(rows)
+    now = utcnow()
+    listed = workers.at_work(now=now)
+    if not sees_the_pool(caller):
+        listed = [(r, d) for r, d in listed if r.study_id and d.tenant == caller.tenant]
     return [
         WorkerOut(
             id=r.id,
@@ -44,18 +35,24 @@ def list_workers(caller: CallerDep) -> list[WorkerOut]:
             pid=r.pid,
             started_at=r.started_at,
             last_heartbeat=r.last_seen,
-            study_id=r.study_id if r.study_id in own else None,
-            trial_number=r.trial_number if r.study_id in own else None,
-            activity=_activity(r, setting_up),
+            study_id=r.study_id,
+            trial_number=r.trial_number,
+            activity=_activity(r, d, now=now),
         )
-        for r in rows
+        for r, d in listed
     ]
 
 
-def _activity(row: WorkerRow, setting_up: set[str]) -> WorkerActivity:
-    """What the worker's last heartbeat and its slots say it is doing."""
-    if row.study_id is None:
-        return "idle"
-    if row.trial_number is not None:
+def _activity(row: WorkerRow, doing: workers.Doing, *, now: datetime) -> WorkerActivity:
+    """What the store says the worker is doing now, not what its last heartbeat (up to an
+    interval old) said: a trial that ended since, or one started since a setup, is not shown."""
+    if doing.running:
         return "running_trial"
-    return "setting_up" if row.id in setting_up else "saving_best_model"
+    if doing.lease is not None and _holds(SaveLease.read(doing.lease), row.id, now=now):
+        return "saving_best_model"
+    return "setting_up" if doing.holds_slot else "idle"
+
+
+def _holds(lease: SaveLease, worker_id: str, *, now: datetime) -> bool:
+    """The lease is the worker's and has not run out (the worker is alive: it is listed)."""
+    return lease.worker == worker_id and lease.until > now

@@ -6,13 +6,17 @@ import os
 import socket
 import uuid
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, delete, select, update
+from optuna.trial import TrialState
+from sqlalchemy import Engine, String, cast, delete, or_, select, update
 
 from regtune.service.settings import Settings, get_settings
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import get_engine, outages, rowcount, transaction
+from regtune.service.store.optuna_db.attrs import CLAIM_ATTR, MODEL_LEASE_ATTR, PATH_CLAIM_PREFIX
+from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.optuna_db.internals.heartbeats import record_trial_heartbeat
 from regtune.service.store.tables import ClaimRow, StudyRow, WorkerRow
 
@@ -108,20 +112,77 @@ def live(*, engine: Engine | None = None, now: datetime | None = None) -> list[W
         )
 
 
-def setting_up(rows: Collection[WorkerRow], *, engine: Engine | None = None) -> set[str]:
-    """Those of ``rows`` whose heartbeat shows a study and no trial while they hold a slot of
-    that study: setting a claimed trial up (loading the study's data, building its sampler),
-    not saving the study's best model, which holds no slot."""
-    between = {(r.id, r.study_id) for r in rows if r.study_id and r.trial_number is None}
-    if not between:
-        return set()
-    with transaction(engine) as session:
-        held = session.execute(
-            select(ClaimRow.worker_id, ClaimRow.study_id)
-            .where(ClaimRow.worker_id.in_([w for w, _ in between]))
-            .distinct()
+@dataclass(frozen=True)
+class Doing:
+    """What the store says a live worker is doing now: its heartbeat's study and trial are up
+    to a heartbeat interval old (the trial may have ended, a claim's setup may have started
+    it), so each fact is read from the slots, the trials and the leases as they are."""
+
+    running: bool
+    """The trial its heartbeat names is RUNNING, or one linked to a slot it holds is."""
+    holds_slot: bool
+    """It holds a slot of its own (not a λ path's further point): a claim, set up or run."""
+    lease: str | None
+    """The best-model lease (its stored JSON) of the study its heartbeat names, whoever holds
+    it: ``repos.model_lease`` reads it."""
+    tenant: str | None
+    """The tenant of the study its heartbeat names."""
+
+
+def at_work(
+    *, engine: Engine | None = None, now: datetime | None = None
+) -> list[tuple[WorkerRow, Doing]]:
+    """``live`` workers and what each is doing (``Doing``), in one statement: a listing."""
+    alive = WorkerRow.alive(now=now or utcnow(), default=get_settings().grace_period)
+    trial, tried, lease = om.TrialModel, om.TrialSystemAttributeModel, om.StudySystemAttributeModel
+    running = TrialState.RUNNING
+    named = (
+        select(trial.trial_id)
+        .join(StudyRow, StudyRow.optuna_study_id == trial.study_id)
+        .where(
+            StudyRow.id == WorkerRow.study_id,
+            trial.number == WorkerRow.trial_number,
+            trial.state == running,
         )
-        return {w for w, s in held if (w, s) in between}
+        .correlate(WorkerRow)
+        .exists()
+    )
+    claim_json = cast(ClaimRow.id, String)  # json.dumps of the id, as links.link_trial wrote it
+    in_slot = (
+        select(ClaimRow.id)
+        .join(StudyRow, StudyRow.id == ClaimRow.study_id)
+        .join(trial, trial.study_id == StudyRow.optuna_study_id)
+        .join(tried, tried.trial_id == trial.trial_id)
+        .where(
+            ClaimRow.worker_id == WorkerRow.id,
+            trial.state == running,
+            tried.value_json == claim_json,
+            or_(tried.key == CLAIM_ATTR, tried.key.startswith(PATH_CLAIM_PREFIX)),
+        )
+        .correlate(WorkerRow)
+        .exists()
+    )
+    holds = (
+        select(ClaimRow.id)
+        .where(ClaimRow.worker_id == WorkerRow.id, ClaimRow.reserved.is_(False))
+        .correlate(WorkerRow)
+        .exists()
+    )
+    leased = (
+        select(lease.value_json)
+        .join(StudyRow, StudyRow.optuna_study_id == lease.study_id)
+        .where(StudyRow.id == WorkerRow.study_id, lease.key == MODEL_LEASE_ATTR)
+        .correlate(WorkerRow)
+        .scalar_subquery()
+    )
+    tenant = select(StudyRow.tenant).where(StudyRow.id == WorkerRow.study_id).scalar_subquery()
+    with transaction(engine) as session:
+        found = session.execute(
+            select(WorkerRow, or_(named, in_slot), holds, leased, tenant)
+            .where(alive)
+            .order_by(WorkerRow.started_at, WorkerRow.id)
+        ).all()
+        return [(row, Doing(bool(r), bool(h), lease_json, t)) for row, r, h, lease_json, t in found]
 
 
 def living(
