@@ -125,7 +125,7 @@ def list_datasets(
         )
     print_table(table)
     if page.total > len(items):
-        console.print(shown_of(len(items), page.total, "datasets", offset=offset))
+        console.print(shown_of(len(items), page.total, "dataset", offset=offset))
 
 
 @app.command("rm")

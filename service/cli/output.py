@@ -155,10 +155,11 @@ OffsetOpt = Annotated[int, typer.Option(min=0, max=MAX_OFFSET, help="Skip this m
 TrialOffsetOpt = Annotated[int, typer.Option(min=0, max=MAX_TRIAL_OFFSET, help="Skip this many.")]
 
 
-def shown_of(shown: int, total: int, noun: str, *, offset: int) -> str:
-    """A listing's footer, ``2 of 5 studies``, and where the next ones start when there are
-    more: ``(the next ones: --offset 2)``."""
-    said = f"{shown} of {total} {noun}"
+def shown_of(shown: int, total: int, noun: str, *, offset: int, plural: str | None = None) -> str:
+    """A listing's footer, ``2 of 5 studies`` (``1 of 1 study``: the noun agrees with the
+    total; ``plural`` when it is not the noun and an s), and where the next ones start when
+    there are more: ``(the next ones: --offset 2)``."""
+    said = f"{shown} of {total} {noun if total == 1 else plural or noun + 's'}"
     if offset + shown < total:
         said += f" (the next ones: --offset {offset + shown})"
     return said

@@ -195,7 +195,9 @@ def list_studies(
         )
     print_table(table)
     if page.total > len(page.items):
-        console.print(shown_of(len(page.items), page.total, "studies", offset=offset))
+        console.print(
+            shown_of(len(page.items), page.total, "study", offset=offset, plural="studies")
+        )
     elif page.total == 0 and name is not None:  # an answer, not an empty table to puzzle over
         console.print(Text(f"no study named {name!r}"))
 
@@ -229,6 +231,8 @@ def trials(
         page = client.trials(study_id, state=state, offset=offset, limit=limit)
         return page, None if as_json else client.study(study_id)  # the table reads its definition
 
+    from regtune.service.client.watch import named_values
+
     page, study = call(url, key, read)
     if study is None:
         print_json(page)
@@ -237,7 +241,8 @@ def trials(
     table = Table("#", "state", "value", "non-zero", "epochs", "params")
     for t in page.items:
         attrs = t.user_attrs
-        value = fmt(t.values if t.values and len(t.values) > 1 else t.value)
+        values = t.values or []  # several: named as show and watch name them
+        value = named_values(study, values) if len(values) > 1 else fmt(t.value)
         if t.value is None and t.state == "COMPLETE" and attrs.get("diverged"):
             value = "diverged"  # its value is ±inf, which JSON carries as null: not "-", no value
         elif attrs.get("feasible") is False:  # never the best, however good its value
@@ -254,7 +259,7 @@ def trials(
     for t in page.items:  # a FAIL row says nothing of why: the reason follows the table
         if t.state == "FAIL" and t.user_attrs.get("error"):
             console.print(Text.assemble((f"#{t.number} FAIL: ", "red"), str(t.user_attrs["error"])))
-    console.print(shown_of(len(page.items), page.total, "trials", offset=offset))
+    console.print(shown_of(len(page.items), page.total, "trial", offset=offset))
 
 
 def _restores_best(study: StudyOut) -> bool:
