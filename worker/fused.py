@@ -88,20 +88,21 @@ class _Run:
         return [m for m in self.members if not m.ended]
 
 
-def run_fused(worker: Worker, claim: Claim, *, limit: int | None = None) -> int:
-    """Run ``claim``'s study fused if it fuses (→ the trials run, ``limit`` at most); 0: it does
-    not, run it one trial at a time."""
+def run_fused(worker: Worker, claim: Claim, *, limit: int | None = None) -> int | None:
+    """Run ``claim``'s study fused if it fuses (→ how many of its trials started, ``limit`` at
+    most: 0 if the pass gave its slots back before any did); None: it does not, run it one
+    trial at a time."""
     try:
         spec = worker._definition(claim)
     except Exception:
-        return 0  # the ordinary path records why the definition cannot run
+        return None  # the ordinary path records why the definition cannot run
     # under refit: false with dropout or input noise too: the saved model, a member retrained
     # as a fused pass of one, draws its masks and noise as it did in its pass
     wanted = fused_asked(spec, worker.settings)
     if limit is not None:
         wanted = min(wanted, limit)
     if wanted < 2:
-        return 0
+        return None
     taken = [claim]
     asked = time.perf_counter()
     try:
@@ -116,30 +117,30 @@ def run_fused(worker: Worker, claim: Claim, *, limit: int | None = None) -> int:
     # the pass's further slots are part of its one claim: the claim took both transactions
     worker._claim_seconds += time.perf_counter() - asked
     try:
-        _run(worker, spec, taken)
+        return _run(worker, spec, taken)
     finally:
         worker.current = (None, None)
-    return len(taken)
 
 
-def _run(worker: Worker, spec: StudySpec, taken: list[Claim]) -> None:
+def _run(worker: Worker, spec: StudySpec, taken: list[Claim]) -> int:
     """Set the pass up (its data read and split: seconds a fold on large data), then start and
-    train its members; a stop or cancel seen during the setup starts none of them."""
+    train its members (→ how many started); a stop or cancel seen during the setup starts none
+    of them."""
     from regtune.worker.data import stoppable_setup
     from regtune.worker.objective import n_outputs, prepare, set_threads
 
     first = taken[0]
     if worker.stopping.is_set() or worker.slot_at_risk():
         _release(worker, taken, why="the worker is stopping or its heartbeat lapsed")
-        return
+        return 0
     try:
         study = worker._load_study(first.optuna_name)
     except KeyError:
         _release(worker, taken, why="the study was deleted")
-        return
+        return 0
     except TRANSIENT as exc:
         _release(worker, taken, why=f"database error: {describe(exc)}")
-        return
+        return 0
     started = time.monotonic()
     stop_check = worker._stop_check(first)
     try:
@@ -152,12 +153,12 @@ def _run(worker: Worker, spec: StudySpec, taken: list[Claim]) -> None:
         stop_check()  # a stop during the setup starts no trial
     except (HandBack, StudyStopped) as exc:
         _stopped_in_setup(worker, taken, exc)
-        return
+        return 0
     except Exception as exc:
         error = worker._cannot_run(study, first, exc, since=started)
         for c in taken:
             worker.finish_claim(c, error=error if c is first else None, failed_by_sweep=False)
-        return
+        return int(error is not None)  # the failed trial its error is recorded on, as one claim's
     if fits < len(taken):
         _release(worker, taken[fits:], why=f"{fits} fused trials fit REGTUNE_MAX_TRIAL_MEMORY_MB")
         taken = taken[:fits]
@@ -167,8 +168,9 @@ def _run(worker: Worker, spec: StudySpec, taken: list[Claim]) -> None:
             configs = _start(run, taken, n_out=n_outputs(splits))
         except Exception as exc:
             _abandon(run, taken, exc)
-            return
+            return len(run.members)
         _train(run, configs, splits)
+    return len(run.members)
 
 
 def _start(run: _Run, taken: list[Claim], *, n_out: int) -> list[TrainConfig]:

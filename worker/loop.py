@@ -150,8 +150,9 @@ class Worker:
         self.stopping.set()
 
     def run(self, *, max_trials: int | None = None, settle_heap: bool = False) -> int:
-        """Loop until stopped (or ``max_trials`` claims ran, a fused claim counting each of its
-        trials); return how many ran (``tally`` has the trials written).
+        """Loop until stopped (or ``max_trials`` claims ran, a fused claim counting each trial it
+        started, none if it gave its slots back first); return how many ran (``tally`` has the
+        trials written).
 
         ``settle_heap`` (``regtune worker``): at start and after every claim that imported
         modules, freeze the heap (``heap.Resettle``), so that a full garbage collection never
@@ -220,11 +221,12 @@ class Worker:
                 self.current = (claim.study_id, None)
                 with logs.context(study_id=claim.study_id):
                     left = None if max_trials is None else max_trials - ran
-                    fused = run_fused(self, claim, limit=left)
-                    if not fused:
+                    started = run_fused(self, claim, limit=left)
+                    if started is None:  # not fused: one trial
                         self._run_claim(claim)
-                ran += fused or int(claim.study_id not in self.unknown)  # given back: none ran
-                self.tally.claims += fused or 1
+                        started = int(claim.study_id not in self.unknown)  # given back: none ran
+                ran += started
+                self.tally.claims += started or 1
                 settle()  # the first claim of a kind imported what it needs: frozen too
         finally:
             self.stopping.set()

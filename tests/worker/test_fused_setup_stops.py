@@ -19,9 +19,9 @@ from tests.worker.test_fused_trials import mlp_study
 from tests.worker.test_path_stops import _claims, _states
 
 
-def _study(api: TestClient) -> str:
+def _study(api: TestClient, name: str = "stopped-pass") -> str:
     """An MLP study whose first claim takes a fused pass of 4 slots."""
-    created = api.post("/v1/studies", json=mlp_study("stopped-pass", 6, fused_trials=4))
+    created = api.post("/v1/studies", json=mlp_study(name, 6, fused_trials=4))
     assert created.status_code == 201, created.text
     return str(created.json()["id"])
 
@@ -54,7 +54,7 @@ def test_a_worker_signalled_while_it_sets_a_fused_pass_up_starts_no_trial(
     _during_setup(monkeypatch, lambda: worker.on_signal(signal.SIGTERM))
     caplog.set_level(logging.INFO, logger="regtune.worker")
 
-    worker.run(max_trials=4)
+    assert worker.run(max_trials=4) == 0  # none ran
 
     assert _states(api, study_id) == []
     study = api.get(f"/v1/studies/{study_id}").json()
@@ -72,24 +72,35 @@ def test_a_worker_signalled_while_it_sets_a_fused_pass_up_starts_no_trial(
 def test_a_fused_pass_whose_study_is_cancelled_during_its_setup_starts_no_trial(
     apps: Apps, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The cancel reaches the worker (its heartbeat) while the pass reads its data."""
+    """The cancel reaches the worker (its heartbeat) while the pass reads its data. Under
+    ``--max-trials 4`` the pass that gave its 4 slots back ran none, so the worker goes on to the
+    next study's pass (was: it counted 4 and exited, having run none)."""
     api = apps()
-    study_id = _study(api)
+    studies = {_study(api, "cancelled-pass"), _study(api, "next-pass")}
     worker = Worker()
+    cancelled: list[str] = []
 
-    def cancelled() -> None:
+    def cancel_the_first() -> None:
+        if cancelled:
+            return
+        study_id = worker.current[0]
+        assert study_id is not None
+        cancelled.append(study_id)
         assert api.post(f"/v1/studies/{study_id}/cancel").status_code == 200
         worker._beat()
 
-    _during_setup(monkeypatch, cancelled)
+    _during_setup(monkeypatch, cancel_the_first)
     caplog.set_level(logging.INFO, logger="regtune.worker")
 
-    worker.run(max_trials=4)
+    assert worker.run(max_trials=4) == 4
 
+    (study_id,) = cancelled
     assert _states(api, study_id) == []
     study = api.get(f"/v1/studies/{study_id}").json()
     assert study["status"] == "cancelled" and study["progress"]["done"] == 0, study
     assert _claims(study_id) == 0
     said = _said(caplog)
     assert f"study {study_id} stopped; 4 slots given back before their trials started" in said
-    assert not any("started (fused)" in line for line in said), said
+    assert not any(f"study {study_id} trial" in line for line in said), said
+    (other,) = studies - set(cancelled)
+    assert len(_states(api, other)) == 4
