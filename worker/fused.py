@@ -43,7 +43,7 @@ from regtune.service.store.scheduling.claims import finishing, links, stopping, 
 from regtune.service.store.scheduling.claims.slot import Claim
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.worker.failures import trial_error
-from regtune.worker.loop import Worker
+from regtune.worker.loop import Worker, say_stopped_in_setup
 from regtune.worker.outcomes import (
     ended_meanwhile,
     finished_meanwhile,
@@ -152,7 +152,7 @@ def _run(worker: Worker, spec: StudySpec, taken: list[Claim]) -> int:
         fits = fused_width(spec, shape, Budget.from_settings(worker.settings), asked=len(taken))
         stop_check()  # a stop during the setup starts no trial
     except (HandBack, StudyStopped) as exc:
-        _stopped_in_setup(worker, taken, exc)
+        _release(worker, taken, why=exc)
         return 0
     except Exception as exc:
         error = worker._cannot_run(study, first, exc, since=started)
@@ -427,25 +427,16 @@ def _end_member(run: _Run, member: _Member, exc: BaseException) -> None:
     worker.finish_claim(c, error=error, failed_by_sweep=False)
 
 
-def _stopped_in_setup(worker: Worker, taken: list[Claim], exc: HandBack | StudyStopped) -> None:
-    """The worker stopped, or the study ended, while the pass was set up: no member started, and
-    every slot goes back uncounted, said as a single trial's setup says it."""
-    study_id, n = taken[0].study_id, len(taken)
-    slots = f"{n} slots given back before their trials started"
-    if n == 1:
-        slots = "slot given back before its trial started"
-    if isinstance(exc, HandBack):
-        log.info("study %s: %s; %s", study_id, exc, slots)
-    else:
-        log.info("study %s stopped; %s", study_id, slots)
-    for c in taken:
-        worker.finish_claim(c, error=None, failed_by_sweep=False)
-
-
-def _release(worker: Worker, taken: list[Claim], *, why: str) -> None:
-    """Give back slots no trial started under (not an error: the next claim takes them)."""
-    if taken:
+def _release(worker: Worker, taken: list[Claim], *, why: str | HandBack | StudyStopped) -> None:
+    """Give back slots no trial started under (not an error: the next claim takes them); ``why``:
+    a stop or the study's end seen while the pass was set up, said as a single trial's setup
+    says it, or what else left them unused."""
+    if not taken:
+        return
+    if isinstance(why, str):
         log.info("study %s: %d slot(s) given back unused (%s)", taken[0].study_id, len(taken), why)
+    else:
+        say_stopped_in_setup(taken[0].study_id, why, slots=len(taken))
     for c in taken:
         worker.finish_claim(c, error=None, failed_by_sweep=False)
 

@@ -513,11 +513,8 @@ class Worker:
             self.unknown.add(claim.study_id)
             log.warning("study %s left to newer workers: %s", claim.study_id, exc)
             return None
-        except HandBack as exc:
-            log.info("study %s: %s; slot given back before its trial started", claim.study_id, exc)
-            return None
-        except StudyStopped:
-            log.info("study %s stopped; slot given back before its trial started", claim.study_id)
+        except (HandBack, StudyStopped) as exc:
+            say_stopped_in_setup(claim.study_id, exc, slots=1)
             return None
         except Exception as exc:
             return self._cannot_run(study, claim, exc, since=started)
@@ -748,6 +745,21 @@ class Worker:
         if self.stopping.is_set():
             self._handed_back.append(f"study {claim.study_id} trial {number[0]}")
         return None
+
+
+def say_stopped_in_setup(study_id: str, exc: HandBack | StudyStopped, *, slots: int) -> None:
+    """Say that a stop (``HandBack``) or the study's end (``StudyStopped``) seen while a claim
+    was set up gave its ``slots`` back uncounted, no trial started: one trial's or a fused
+    pass's."""
+    given = (
+        "slot given back before its trial started"
+        if slots == 1
+        else f"{slots} slots given back before their trials started"
+    )
+    if isinstance(exc, StudyStopped):
+        log.info("study %s stopped; %s", study_id, given)
+    else:
+        log.info("study %s: %s; %s", study_id, exc, given)
 
 
 def run_worker(*, max_trials: int | None = None, settle_heap: bool = False) -> int:
