@@ -64,7 +64,7 @@ def _note(study_id: str, name: str, definition: dict[str, Any], api_url: str | N
     import yaml
 
     link = f"{api_url.rstrip('/')}/v1/studies/{study_id}" if api_url else f"/v1/studies/{study_id}"
-    body = yaml.safe_dump(definition, sort_keys=False)
+    body = yaml.safe_dump(definition, sort_keys=False, allow_unicode=True)
     return f"# {name}\n\nregtune study `{study_id}` — [{link}]({link})\n\n```yaml\n{body}```\n"
 
 
