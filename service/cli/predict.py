@@ -57,6 +57,7 @@ def predict(
         with warnings.catch_warnings(record=True) as reading:  # said below, as the others are
             warnings.simplefilter("always")
             raw = data.read_bytes()
+            _check_rows_file(raw, data)
             rows = saved.read(raw, filename=data.name, target=target, encoding=encoding)
         predictions = saved.predict(rows.X)
         metrics = None
@@ -104,6 +105,20 @@ def predict(
         unscored = n_rows - scored
         without = f" ({unscored} without a target value)" if unscored else ""
         err.print(Text(f"{said}{without}  " + params(sorted_by_name(metrics))))
+
+
+def _check_rows_file(raw: bytes, data: Path) -> None:
+    """Refuse a file that is neither Parquet nor text (the model given twice, ``-m m m``) in
+    predict's words, naming it: the reader's error is an upload's ("send CSV text or Parquet")
+    and names no file."""
+    from regtune.service.ingest.formats import PARQUET_MAGIC
+
+    nul = raw.find(b"\0")
+    if not raw.startswith(PARQUET_MAGIC) and nul >= 0:
+        raise ValueError(
+            f"{data} looks binary (a NUL byte at offset {nul}), not rows to score: predict takes "
+            "a CSV or Parquet file of rows (the same columns as the training data, by name)"
+        )
 
 
 def write_csv(columns: dict[str, np.ndarray], stream: TextIO) -> None:
