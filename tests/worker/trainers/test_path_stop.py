@@ -11,6 +11,7 @@ import pytest
 
 from regtune.worker.data import Splits, load, make_splits, stoppable_setup
 from regtune.worker.paths import lambda_grid
+from regtune.worker.trainers import path
 from regtune.worker.trainers.config import ExactOptions, TrainConfig
 from regtune.worker.trainers.moments import FoldMoments
 from regtune.worker.trainers.path import largest_gradient, train_path
@@ -86,14 +87,26 @@ def test_a_path_checks_for_a_stop_at_every_fold_and_point_whatever_solves_it(
 
 @pytest.mark.parametrize(("data", "task", "n_out", "l1_ratio"), ROUTES)
 def test_a_stop_ends_a_path_at_the_next_point_with_no_points(
-    data: dict[str, Any], task: str, n_out: int, l1_ratio: float
+    data: dict[str, Any], task: str, n_out: int, l1_ratio: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A stop asked for once 3 points are solved ends the path before the 4th (without a look
+    at every point, the path ran to its end and saw the stop only then)."""
     splits = _splits(data)
-    # up once the folds are set up and 3 points solved, at the latest
-    check = StopOnCall(len(splits.folds) + 4)
+    solve = path._Solved.of
+    solved: list[float] = []
+
+    def point(*args: Any, **kwargs: Any) -> Any:
+        solved.append(args[1])  # its λ
+        return solve(*args, **kwargs)
+
+    def check() -> None:
+        if len(solved) >= 3:
+            raise Stopped()
+
+    monkeypatch.setattr(path._Solved, "of", point)
     with pytest.raises(Stopped):
         train_path(_config(task, n_out, l1_ratio), splits.folds, LAMBDAS, stop=check)
-    assert check.calls == len(splits.folds) + 4  # seen at once: no check after
+    assert solved == LAMBDAS[:3]
 
 
 def test_a_stop_before_the_path_begins_makes_no_fold_s_gram_matrix() -> None:
