@@ -186,9 +186,9 @@ def _grew(
     engine: Engine | None,
     points: list[dict[str, Any]] | None = None,
 ) -> bool:
-    """The UPDATE, if the row is still as read; True if it was. Opening a study again sets its
-    best model aside (``best_model.set_aside``), and ``points`` are queued, in the same
-    transaction."""
+    """The UPDATE, if the row is still as read; True if it was. The note optuna-dashboard shows
+    is written anew for the grown definition, opening a study again sets its best model aside
+    (``best_model.set_aside``), and ``points`` are queued, in the same transaction."""
     points = points or []
     queued = []
     if points:
@@ -223,6 +223,8 @@ def _grew(
                 .execution_options(synchronize_session=False)
             )
         )
+        if won == 1:
+            studies.rewrite_note(session, row, spec)
         if won == 1 and reopen and row.optuna_study_id is not None:
             best_model.set_aside(session, row.optuna_study_id)
         if won == 1 and queued:

@@ -28,6 +28,7 @@ from regtune.service.errors import (
     StudyNotFound,
     StudyRunning,
 )
+from regtune.service.settings import get_settings
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.enums import ACTIVE, FINAL, StudyStatus
 from regtune.service.spec.objective import Select, objective_directions, objective_names
@@ -39,7 +40,7 @@ from regtune.service.store.optuna_db.attrs import POINT_ATTR
 from regtune.service.store.optuna_db.internals.handles import engine_of, storage_of, study_id_of
 from regtune.service.store.optuna_db.internals.inserts import add_trials
 from regtune.service.store.optuna_db.names import optuna_name
-from regtune.service.store.optuna_db.notes import save_new_study_note
+from regtune.service.store.optuna_db.notes import rewrite_study_note, save_new_study_note
 from regtune.service.store.reads import read
 from regtune.service.store.repos import best_model, datasets
 from regtune.service.store.scheduling import wake
@@ -66,6 +67,15 @@ def _note(study_id: str, name: str, definition: dict[str, Any], api_url: str | N
     link = f"{api_url.rstrip('/')}/v1/studies/{study_id}" if api_url else f"/v1/studies/{study_id}"
     body = yaml.safe_dump(definition, sort_keys=False, allow_unicode=True)
     return f"# {name}\n\nregtune study `{study_id}` — [{link}]({link})\n\n```yaml\n{body}```\n"
+
+
+def rewrite_note(session: Session, row: StudyRow, definition: dict[str, Any]) -> None:
+    """The study's note anew for the ``definition`` it now stores (an extension's budget and
+    points), in ``session``'s transaction: the dashboard shows what the study runs by."""
+    if row.optuna_study_id is None:  # its creation never finished: no note yet
+        return
+    note = _note(row.id, row.name, definition, get_settings().public_url)
+    rewrite_study_note(session, row.optuna_study_id, note)
 
 
 def create_study(
