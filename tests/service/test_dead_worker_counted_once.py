@@ -133,24 +133,3 @@ def test_a_worker_dead_part_way_through_starting_a_fused_pass_is_no_error(
     assert release_dead_workers(engine, grace=GRACE, now=utcnow() + 10 * GRACE) == 1
     after = _row(engine, row.id)
     assert (after.n_errors, after.error, after.n_running) == (0, None, 0)
-
-
-def test_another_workers_trial_does_not_hide_a_death_before_any_trial(
-    db: tuple[Engine, optuna.storages.RDBStorage],
-) -> None:
-    """A trial of the study that names no claim (another worker's, or one told from outside)
-    started while the dead worker's slots came back over two sweeps: the death still counts."""
-    engine, storage = db
-    row = _study(db, max_retries=3)
-    now = utcnow()
-    first = now - timedelta(seconds=60)
-    claim_slots(engine, worker_id="fused", slots=1, study_id=row.id, now=first)
-    claim_slots(engine, worker_id="fused", slots=3, study_id=row.id, now=now - GRACE / 2)
-    assert release_dead_workers(engine, grace=GRACE, now=now) == 1
-    assert _row(engine, row.id).n_errors == 0
-
-    study = optuna.load_study(study_name=row.optuna_name, storage=storage)
-    study.tell(study.ask(), 1.0)
-    assert release_dead_workers(engine, grace=GRACE, now=now + GRACE) == 3
-    after = _row(engine, row.id)
-    assert (after.n_errors, after.error, after.n_running) == (1, DIED_BEFORE_TRIAL, 0)

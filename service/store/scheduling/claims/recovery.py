@@ -23,6 +23,7 @@ from regtune.service.store.scheduling.claims.links import (
     retry_in_flight,
     running_trial_of,
     unlinked_trial_in_flight,
+    unlinked_trial_of,
 )
 from regtune.service.store.tables import ClaimRow, StudyRow, WorkerRow
 
@@ -130,7 +131,7 @@ def release_dead_workers(
             slots = released.setdefault((study_id, worker_id), _Released())
             slots.reserved += bool(reserved)
             slots.running += not reserved
-            slots.started += bool(session.scalar(any_trial_of(claim_id, claimed_at)))
+            slots.started += _started(session, claim_id, study_id, claimed_at)
         for (study_id, worker_id), slots in released.items():
             _give_back(session, study_id, worker_id, slots, now=now)
         session.execute(delete(WorkerRow).where(~heard))
@@ -147,7 +148,18 @@ class _Released:
     reserved: int = 0
     """A λ path's further slots (``n_reserved``)."""
     started: int = 0
-    """Those a trial linked to them started under (``any_trial_of``)."""
+    """Those a trial started under (``_started``)."""
+
+
+def _started(session: Session, claim_id: int, study_id: str, claimed_at: datetime) -> bool:
+    """Whether a trial started under the claim: one linked to it, or one of the study linked to
+    no claim that started since it was taken (a worker killed as its trial started, before
+    linking it, died of that trial, whose retry counts the death; another worker's trial
+    between its two writes would be taken for it too: a moment's window, on both sides)."""
+    return bool(
+        session.scalar(any_trial_of(claim_id, claimed_at))
+        or session.scalar(unlinked_trial_of(study_id, claimed_at).select())
+    )
 
 
 def _give_back(
@@ -161,7 +173,7 @@ def _give_back(
     kept until that trial is failed and its retry queued, and that trial beat after all the
     worker's slots were taken, so that slot comes back last, or with the others. If none of
     those given back then has a trial linked to it, the worker died before any trial started
-    (a trial of the study that names no claim does not count: nothing says whose it is).
+    (``_started``).
     """
     values: dict[str, Any] = {"n_done": monotonic_done(), "updated_at": now}
     if slots.running:
