@@ -171,9 +171,9 @@ def _give_back(
 
     Decided once, as its last slot of the study is given back: a slot whose trial started is
     kept until that trial is failed and its retry queued, and that trial beat after all the
-    worker's slots were taken, so that slot comes back last, or with the others. If none of
-    those given back then has a trial linked to it, the worker died before any trial started
-    (``_started``).
+    worker's slots were taken, so that slot comes back last, or with the others. If no trial
+    started under any of those given back then (``_started``), the worker died before any
+    trial started.
     """
     values: dict[str, Any] = {"n_done": monotonic_done(), "updated_at": now}
     if slots.running:
