@@ -13,7 +13,6 @@ from regtune.service.api.contract import errors
 from regtune.service.api.deps import CallerDep
 from regtune.service.api.schemas import KeyOut, NewKey
 from regtune.service.settings import get_settings
-from regtune.service.store.db import transaction
 from regtune.service.store.repos import keys as auth
 from regtune.service.store.tables import ApiKeyRow
 
@@ -84,11 +83,7 @@ def list_keys(
 )
 def get_key(key_id: Annotated[str, Path(max_length=64)]) -> KeyOut:
     """One key, as the list gives it: what ``POST /v1/keys``'s ``Location`` names."""
-    with transaction() as session:
-        row = session.get(ApiKeyRow, key_id)
-    if row is None:
-        raise auth.KeyNotFound(f"no API key with id {key_id!r}")
-    return KeyOut(**key_out(row))
+    return KeyOut(**key_out(auth.get_key(key_id)))
 
 
 @router.delete(

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from cachetools import TTLCache, cached
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from regtune.service.errors import Forbidden, NotFound, Unauthorized
 from regtune.service.settings import Settings
@@ -219,11 +220,22 @@ def list_keys(*, tenant: str | None = None) -> list[ApiKeyRow]:
         return list(session.scalars(query).all())
 
 
+def _found(session: Session, key_id: str) -> ApiKeyRow:
+    row = session.get(ApiKeyRow, key_id)
+    if row is None:
+        raise KeyNotFound(f"no API key with id {key_id!r}")
+    return row
+
+
+def get_key(key_id: str) -> ApiKeyRow:
+    with transaction() as session:
+        return _found(session, key_id)
+
+
 def revoke_key(key_id: str) -> None:
     """Revoke: refused at once by this process, by all within ``KEY_CACHE_SECONDS``. Idempotent."""
     with transaction() as session:
-        if session.get(ApiKeyRow, key_id) is None:
-            raise KeyNotFound(f"no API key with id {key_id!r}")
+        _found(session, key_id)
         session.execute(
             update(ApiKeyRow)
             .where(ApiKeyRow.id == key_id, ApiKeyRow.revoked_at.is_(None))
