@@ -59,7 +59,7 @@ def objective_names(study: StudyOut) -> list[str]:
 def named_values(study: StudyOut, values: Sequence[float | None]) -> str:
     """A trial's value(s) by the objective each is: ``val_rmse 53.839``, or with several
     ``val_rmse=56.1177 n_inputs=10`` (``value 53.839`` where the definition names none)."""
-    shown = ["-" if v is None else f"{v:.6g}" for v in values]
+    shown = _shown(values)
     names = objective_names(study)
     if len(shown) > 1:
         if len(names) != len(shown):
@@ -75,10 +75,12 @@ def best_text(study: StudyOut, *, named: bool = True) -> str:
     if best is None:
         return "-"
     values = best.values or [best.value]
-    if named:
-        return f"{named_values(study, values)} (#{best.number})"
-    shown = ", ".join("-" if v is None else f"{v:.6g}" for v in values)
+    shown = named_values(study, values) if named else ", ".join(_shown(values))
     return f"{shown} (#{best.number})"
+
+
+def _shown(values: Sequence[float | None]) -> list[str]:
+    return ["-" if v is None else f"{v:.6g}" for v in values]
 
 
 def set_apart(study: StudyOut) -> dict[str, int]:
