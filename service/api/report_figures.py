@@ -25,6 +25,7 @@ from optuna.visualization import plot_optimization_history
 from plotly.subplots import make_subplots
 
 from regtune.service.importance import optuna_importance
+from regtune.service.spec.words import counted
 from regtune.service.store.trials.report import BEST_KEPT, Point, ReportData
 
 get_param_importances = optuna_importance().get_param_importances
@@ -113,7 +114,7 @@ def history(study: optuna.Study) -> go.Figure:
         if trace.x is not None and len(trace.x) and all(isinstance(x, int) for x in trace.x):
             trace.x = [numbers[x] for x in trace.x]
     n = len(trials)
-    return _layout(fig, f"Optimization history ({n} sampled COMPLETE trial{'' if n == 1 else 's'})")
+    return _layout(fig, f"Optimization history ({counted(n, 'sampled COMPLETE trial')})")
 
 
 def importances(study: optuna.Study) -> go.Figure | None:
@@ -552,8 +553,8 @@ def coefficients(names: list[str], weights: list[float]) -> go.Figure | None:
     fig = go.Figure(go.Bar(x=[w for _, w in kept], y=[n for n, _ in kept], orientation="h"))
     return _layout(
         fig,
-        f"Best model: non-zero coefficients ({len(kept)} of {len(names)} "
-        f"input{'' if len(names) == 1 else 's'}, standardized)",
+        f"Best model: non-zero coefficients ({len(kept)} of {counted(len(names), 'input')}, "
+        "standardized)",
         height=max(300, 22 * len(kept) + 120),
         xaxis={"title": "coefficient (per standard deviation of the input)"},
     )

@@ -8,6 +8,7 @@ from typing import Any
 
 from regtune.service.api import report_figures as figures
 from regtune.service.spec.enums import ACTIVE, StudyStatus
+from regtune.service.spec.words import counted
 from regtune.service.store.trials.report import ReportData
 
 
@@ -56,7 +57,7 @@ def saved_steps(data: ReportData) -> str:
     full, ran, n = complete.mean, pruned.mean, pruned.trials
     saved = (full - ran) * n
     note = (
-        f"{n} pruned trial{'' if n == 1 else 's'} stopped after {ran:.1f} reported steps on "
+        f"{counted(n, 'pruned trial')} stopped after {ran:.1f} reported steps on "
         f"average, against {full:.1f} for complete ones"
     )
     about = f"{saved:,.0f}"

@@ -23,6 +23,7 @@ from typing import assert_never
 from regtune.service.api.schemas import FailBreakdown, StopReason, StudyEnd, TrialErrors
 from regtune.service.spec.enums import ACTIVE, StudyStatus
 from regtune.service.spec.policies import StopRule
+from regtune.service.spec.words import counted
 from regtune.service.store.repos import best_model, studies
 from regtune.service.store.scheduling.claims.recovery import DIED_BEFORE_TRIAL
 from regtune.service.store.tables import StudyRow
@@ -43,7 +44,7 @@ def study_end(row: StudyRow, *, failures: Failures = NO_FAILURES) -> StudyEnd | 
     status = StudyStatus(row.status)
     along = _not_counted(failures)
     done, n_trials = row.n_done, row.n_trials
-    trials = "trial" if n_trials == 1 else "trials"
+    trials = counted(n_trials, "trial")  # "budget.n_trials 1 trial", "… 4 trials"
     budget = studies.definition_of(row).budget if done < n_trials else None
     timeout_s = budget.timeout_s if budget is not None else None
     split = fail_breakdown(failures).model_dump()
@@ -55,32 +56,32 @@ def study_end(row: StudyRow, *, failures: Failures = NO_FAILURES) -> StudyEnd | 
             return StudyEnd(
                 reason=reason,
                 message=f"{said}: the study completed with {done} of budget.n_trials "
-                f"{n_trials} {trials}{along}",
+                f"{trials}{along}",
                 **split,
             )
         case StudyStatus.COMPLETED if timeout_s is not None:  # only the deadline ends it short
             return StudyEnd(
                 reason="timeout_s",
                 message=f"budget.timeout_s ({timeout_s:g} s) passed: the study completed with "
-                f"the {done} of budget.n_trials {n_trials} {trials} done by then{along}",
+                f"the {done} of budget.n_trials {trials} done by then{along}",
                 **split,
             )
         case StudyStatus.COMPLETED:
             return StudyEnd(
                 reason="n_trials",
-                message=f"budget.n_trials reached: {n_trials} {trials} done{along}",
+                message=f"budget.n_trials reached: {trials} done{along}",
                 **split,
             )
         case StudyStatus.CANCELLED:
             return StudyEnd(
                 reason="cancelled",
-                message=f"cancelled with {done} of budget.n_trials {n_trials} {trials} done{along}",
+                message=f"cancelled with {done} of budget.n_trials {trials} done{along}",
                 **split,
             )
         case StudyStatus.FAILED:
             return StudyEnd(
                 reason="failed",
-                message=f"failed with {done} of budget.n_trials {n_trials} {trials} done: the "
+                message=f"failed with {done} of budget.n_trials {trials} done: the "
                 f"error says why{along}",
                 **split,
             )

@@ -15,13 +15,13 @@ from regtune.service.cli.output import (
     UrlOpt,
     call,
     console,
-    counted,
     fmt,
     listing,
     print_json,
     print_table,
     shown_of,
 )
+from regtune.service.spec.words import counted
 
 app = typer.Typer(no_args_is_help=True, help="Upload and list your own datasets.")
 

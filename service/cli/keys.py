@@ -14,12 +14,12 @@ from regtune.service.cli.output import (
     UrlOpt,
     call,
     console,
-    counted,
     fmt,
     id_column,
     print_json,
     print_table,
 )
+from regtune.service.spec.words import counted
 
 app = typer.Typer(no_args_is_help=True, help="List, create and revoke API keys (admin key only).")
 

@@ -255,11 +255,6 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
-def counted(n: int, noun: str) -> str:
-    """``1 feature``, ``5 features``: the plural only when it is not one."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
 def sorted_by_name(metrics: dict[str, Any]) -> dict[str, Any]:
     """Metrics in one order wherever they are shown (a trial's, a refit's, predict's), one
     undefined on its rows (NaN, null from the API: the R² of one row, the AUC of one class)

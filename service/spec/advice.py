@@ -22,6 +22,7 @@ from regtune.service.spec.policies import (
 )
 from regtune.service.spec.space import ARCHITECTURE, Choices, Range
 from regtune.service.spec.training import default_exact_pruner, default_pruner
+from regtune.service.spec.words import counted
 
 
 def warnings_of(spec: StudySpec) -> list[str]:
@@ -51,7 +52,7 @@ def _patience(spec: StudySpec) -> str | None:
     if spec.solver != "minibatch":  # early stopping applies to the minibatch trainer only
         return None
     patience, stop = pruner.patience, spec.training.early_stopping
-    plateau = f"{_counted(patience + 1, 'epoch')} without improvement"
+    plateau = f"{counted(patience + 1, 'epoch')} without improvement"
     if stop is None:
         return (
             f"pruner.patience: a patient pruner without a wrapped pruner prunes every trial "
@@ -98,9 +99,9 @@ def _late_decision(spec: StudySpec) -> str | None:
         return None
     unit = "epoch" if spec.solver == "minibatch" else "block"
     reports = (
-        f"the {_counted(budget, 'epoch')} a trial reports (training.max_epochs)"
+        f"the {counted(budget, 'epoch')} a trial reports (training.max_epochs)"
         if unit == "epoch"
-        else f"the {_counted(budget, 'block')} of iterations a trial reports (training.max_iter "
+        else f"the {counted(budget, 'block')} of iterations a trial reports (training.max_iter "
         "/ training.report_every)"
     )
     never = first > budget
@@ -136,11 +137,6 @@ def _early_enough(budget: int, unit: str, *, note: str = "") -> str:
     if budget >= 10:
         return f"well below {budget} (a few {unit}s{'; ' + note if note else ''})"
     return f"at most {budget - 1}{f' ({note})' if note else ''}"
-
-
-def _counted(n: int, noun: str) -> str:
-    """``1 epoch``, ``5 epochs``."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _first_rung(

@@ -25,6 +25,7 @@ from regtune.service.settings import Settings
 from regtune.service.spec.datasets import STRATIFY_MIN, BuiltinDataset
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.objective import objective_names
+from regtune.service.spec.words import counted
 
 FLOAT32 = 4
 FLOAT64 = 8
@@ -290,7 +291,8 @@ def _grid_exhausted(points: int, n_trials: int, extension: Extension) -> FieldPr
     left = max(points - before, 0)
     given = n_trials - before if field == "n_trials" else n_trials
     asked = f"n_trials {given} more" if field == "n_trials" else f"n_trials_total {given}"
-    ran = f"the grid sampler's grid has {_points(points)}, each run once, and budget.n_trials "
+    grid = counted(points, "point")
+    ran = f"the grid sampler's grid has {grid}, each run once, and budget.n_trials "
     if left == 0:
         every = "its one point" if points == 1 else f"all {points}"
         return FieldProblem(
@@ -310,16 +312,13 @@ def _grid_exhausted(points: int, n_trials: int, extension: Extension) -> FieldPr
     )
 
 
-def _points(n: int) -> str:
-    return "1 point" if n == 1 else f"{n} points"
-
-
 def _grid_repeats(points: int, n_trials: int) -> FieldProblem:
     """A grid runs each point once (Optuna's GridSampler then stops the study); a trial is a
     function of its parameters (one ``training.seed`` for all), so a repeat learns nothing."""
+    grid = counted(points, "point")
     return FieldProblem(
         "budget.n_trials",
-        f"the grid sampler's grid has {_points(points)}, each run once; n_trials {n_trials} "
+        f"the grid sampler's grid has {grid}, each run once; n_trials {n_trials} "
         f"would run {n_trials - points} of them again, to the same result: give n_trials ≤ "
         f"{points}, or leave it out (the grid's size)",
     )
