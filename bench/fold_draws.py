@@ -27,7 +27,8 @@ import statistics
 from typing import Any
 
 from bench import harness
-from bench.quality import METRIC, _split, run_sklearn
+from bench.quality import _split, run_sklearn
+from bench.quality_summary import METRIC
 
 DRAWS = ("own folds", "5 folds, shuffled", "5 folds × 2, repeated", "5 folds × 3, repeated")
 DRAWS_10 = "10 folds, shuffled"

@@ -20,7 +20,8 @@ import statistics
 from typing import Any
 
 from bench import harness
-from bench.quality import METRIC, Variant, run_regtune, study_database
+from bench.quality import Variant, run_regtune, study_database
+from bench.quality_summary import METRIC
 
 DATASETS = ("diabetes", "friedman1", "sparse")
 RULES = ("patience=50", "patience=100", "patience=200")

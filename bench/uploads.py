@@ -63,7 +63,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import harness
-from bench.quality import METRIC, Variant, _mean_se, _relax, definition, sklearn_model
+from bench.quality import Variant, _relax, definition, sklearn_model
+from bench.quality_summary import METRIC, mean_se
 
 
 @dataclass(frozen=True)
@@ -277,7 +278,7 @@ def summarize(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
                 "sklearn_s": statistics.fmean([r["sklearn"]["wall_s"] for r in group]),
             }
             for label in (v for v in VARIANTS if v in group[0]):
-                diff, se = _mean_se([r[label]["test"] - r["sklearn"]["test"] for r in group])
+                diff, se = mean_se([r[label]["test"] - r["sklearn"]["test"] for r in group])
                 row[label] = {
                     "test": statistics.fmean([r[label]["test"] for r in group]),
                     "difference": diff,
@@ -289,7 +290,7 @@ def summarize(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
                     ),
                 }
             if TEST_SPLIT in row:  # the default against the baseline, paired by split
-                gain, gain_se = _mean_se(
+                gain, gain_se = mean_se(
                     [r["regtune"]["test"] - r[TEST_SPLIT]["test"] for r in group]
                 )
                 row[TEST_SPLIT].update(gain=gain, gain_se=gain_se)
