@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from regtune.service.cli import datasets, keys, parts, predict, studies
+from regtune.service.cli import datasets, extending, keys, parts, predict, studies, workers
 from regtune.service.cli.failures import Regtune
 
 app = typer.Typer(
@@ -54,12 +54,12 @@ app.command("ls")(studies.list_studies)
 app.command()(studies.show)
 app.command()(studies.trials)
 app.command()(studies.cancel)
-app.command()(studies.extend)
+app.command()(extending.extend)
 app.command("rm")(studies.remove)
 app.command()(studies.best)
 app.command()(studies.report)
 app.command()(predict.predict)
-app.command("workers")(studies.list_workers)
+app.command("workers")(workers.list_workers)
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(keys.app, name="keys")
 

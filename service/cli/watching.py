@@ -8,6 +8,8 @@ stderr; one that stays away ends the following the same way, with ``API_AWAY``."
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 from rich.console import Console
 from rich.text import Text
@@ -17,6 +19,24 @@ from regtune.service.cli.output import INTERRUPTED, err
 from regtune.service.client.errors import ClientError, unavailable
 from regtune.service.client.http import Client
 
+MIN_POLL = 0.1
+"""The shortest ``--poll`` of ``submit --watch`` and ``report --watch``: 0 asked the API for
+the study about 270 times a second for as long as it ran, and a negative report poll was a
+traceback from ``time.sleep``."""
+MAX_POLL = 3600.0
+"""The longest ``--poll``: an hour between looks still follows a study; ``inf`` was a
+traceback (``OverflowError`` from the clock) once the first pause began."""
+ProgressPollOpt = Annotated[
+    float,
+    typer.Option(
+        min=MIN_POLL,
+        max=MAX_POLL,
+        help="Seconds between progress updates (the end is seen at once).",
+    ),
+]
+WatchOpt = Annotated[
+    bool, typer.Option("--watch", "-w", help="Show live progress until the study ends.")
+]
 API_AWAY = 75
 """The exit status of a watch that gave up on an API that stayed away (``Client.wait``'s
 patience): EX_TEMPFAIL of sysexits.h, try again later; neither the study's end (0, 1, 2) nor
