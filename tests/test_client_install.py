@@ -75,7 +75,7 @@ def test_a_client_install_has_neither_torch_nor_the_server(client_install: Clien
     for extra, command in (("worker", "serve"), ("worker", "worker"), ("server", "api")):
         answer = client_install.regtune(command, COLUMNS="200")
         assert answer.returncode == 2, answer
-        hint = f"pip install 'regtune[{extra}]' (from a checkout: pip install '.[{extra}]')"
+        hint = f"in a checkout of regtune, pip install '.[{extra}]'"
         assert hint in answer.stderr, answer.stderr
 
 

@@ -3,8 +3,8 @@
 The package without extras is the client; the API, the dashboard and migrations need the
 ``server`` extra, a worker (and ``serve``, which runs workers) the ``worker`` extra. Each such
 command checks for its extra's packages before importing anything, so a laptop install answers
-with the ``pip install`` line to run instead of a traceback. The commands that open the artifact
-store (api, worker, dashboard, serve) also need the ``s3`` extra (boto3) when
+with the ``pip install`` line to run in a checkout instead of a traceback. The commands that
+open the artifact store (api, worker, dashboard, serve) also need the ``s3`` extra (boto3) when
 ``REGTUNE_ARTIFACT_STORE=s3``: refused at start, not when the first best model is saved or
 served, after a study has trained.
 """
@@ -30,12 +30,22 @@ MODULES: dict[Extra, tuple[str, ...]] = {
         "optuna",
         "optuna_dashboard",
         "pydantic_settings",
+        "psycopg",
+        "multipart",
+        "prometheus_client",
         "pandas",
+        "pyarrow",
+        "cachetools",
+        "orjson",
+        "plotly",
+        "jinja2",
     ),
-    "worker": ("torch", "sklearn"),
+    "worker": ("torch", "sklearn", "cmaes", "threadpoolctl"),
     "s3": ("boto3",),
 }
-"""Import names that tell whether an extra is installed."""
+"""An import name of each package of each extra in ``pyproject.toml`` (a test holds them
+together): a worker without cmaes started and then failed every ``sampler: cmaes`` study with
+``No module named 'cmaes'``."""
 
 INCLUDES: dict[Extra, tuple[Extra, ...]] = {
     "server": ("server",),
@@ -52,9 +62,10 @@ def missing(extra: Extra) -> str | None:
 
 
 def install_line(extra: Extra) -> str:
-    """How to install ``extra``: by the package's name, or from a checkout of the repository
-    (regtune is installed from its sources, not from a package index)."""
-    return f"pip install 'regtune[{extra}]' (from a checkout: pip install '.[{extra}]')"
+    """How to install ``extra``: from a checkout of the repository, as regtune is installed
+    (it is on no package index, so ``pip install 'regtune[...]'`` by name would find nothing, or
+    a project of another author's that took the name)."""
+    return f"in a checkout of regtune, pip install '.[{extra}]'"
 
 
 def require(extra: Extra, command: str, *, setting: str | None = None) -> None:

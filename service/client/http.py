@@ -450,7 +450,8 @@ class Client:
         the text encoding of a CSV file that is not UTF-8 (``cp1252`` for Excel's on Windows).
         ``missing_values``: cell texts read as missing besides the built-in ones (``["-",
         "n.a."]``; a str is one mark, as pandas' ``na_values``), for a DataFrame too: its NaN
-        are empty cells already, but a frame read from a spreadsheet holds such marks as text."""
+        are empty cells already, but a frame read from a spreadsheet holds such marks as text.
+        Any other ``source`` is a ``TypeError`` naming its type."""
         marks = [missing_values] if isinstance(missing_values, str) else list(missing_values)
         ignored = [ignore] if isinstance(ignore, str) else list(ignore)  # a str is one column
         form: dict[str, Any] = {"target": target, "task": task, "ignore": ignored}

@@ -16,6 +16,13 @@ if TYPE_CHECKING:
 def frame_csv(frame: pd.DataFrame, *, target: str, ignore: Collection[str]) -> bytes:
     """``frame`` without its index as UTF-8 CSV (text stays text, missing values are empty
     cells); the target and the ``ignore``d columns may be categories of numbers."""
+    if type(frame).__name__ != "DataFrame" or not hasattr(frame, "to_csv"):
+        # looked at before pandas is imported: a list on an install without pandas was "No
+        # module named 'pandas'", and with pandas "'list' object has no attribute 'columns'"
+        raise TypeError(
+            "source: give the path of a CSV or Parquet file (str or Path) or a pandas "
+            f"DataFrame, got {type(frame).__name__}"
+        )
     import pandas as pd
 
     if isinstance(frame.columns, pd.MultiIndex):

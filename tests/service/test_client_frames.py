@@ -89,3 +89,19 @@ def test_columns_named_by_numbers_are_ignored_and_targeted_by_them(api: TestClie
     with regtune.Client("http://regtune.test", transport=ThroughApp(api)) as client:
         dataset = client.upload_dataset(frame, target=3, ignore=[2])  # type: ignore[arg-type, list-item]
     assert (dataset.target, dataset.ignored) == ("3", ["2"])
+
+
+@pytest.mark.parametrize("source", [[[1, 2]], b"a,y\n1,2\n", {"a": [1], "y": [2]}])
+def test_a_source_neither_a_path_nor_a_frame_is_a_type_error_naming_it(
+    api: TestClient, source: object
+) -> None:
+    """Was ``'list' object has no attribute 'columns'`` (and, without pandas installed, ``No
+    module named 'pandas'``)."""
+    with regtune.Client("http://regtune.test", transport=ThroughApp(api)) as client:
+        with pytest.raises(TypeError) as refused:
+            client.upload_dataset(source, target="y")  # type: ignore[arg-type]
+        assert client.datasets().total == 0
+    assert str(refused.value) == (
+        "source: give the path of a CSV or Parquet file (str or Path) or a pandas DataFrame, "
+        f"got {type(source).__name__}"
+    )
