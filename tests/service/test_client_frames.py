@@ -99,7 +99,7 @@ def test_a_source_neither_a_path_nor_a_frame_is_a_type_error_naming_it(
     module named 'pandas'``)."""
     with regtune.Client("http://regtune.test", transport=ThroughApp(api)) as client:
         with pytest.raises(TypeError) as refused:
-            client.upload_dataset(source, target="y")  # type: ignore[arg-type]
+            client.upload_dataset(source, target="y")
         assert client.datasets().total == 0
     assert str(refused.value) == (
         "source: give the path of a CSV or Parquet file (str or Path) or a pandas DataFrame, "
