@@ -48,6 +48,12 @@ WATCH_SECONDS = 0.5
 TOGETHER_SECONDS = 60.0
 """A process that is not warm by then (a database far slower for one of them) is not waited
 for: the others serve."""
+HEALTHCHECK_SECONDS = 30
+"""How long uvicorn's supervisor waits for an API process to answer its ping before it kills
+and replaces the process (uvicorn's default: 5 s). A spawned process answers only once its
+interpreter has started; on a busy machine (load 12–17) that took more than 5 s, so every API
+process was killed at its first check, with a WARNING of a crash, and the port answered ~20 s
+late. A process hung for real is replaced 25 s later than with the default."""
 
 
 def enabled() -> bool:
@@ -103,6 +109,7 @@ def serve(app: str, *, host: str, port: int, processes: int) -> int:
         log_config=None,  # our JSON handler (regtune.service.logs) formats uvicorn's lines too
         access_log=False,  # one line per request comes from regtune.service.api.observability
         workers=processes,
+        timeout_worker_healthcheck=HEALTHCHECK_SECONDS,
     )
     if processes <= 1:
         return _serve_here(config)
