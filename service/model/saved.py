@@ -260,24 +260,62 @@ class SavedModel(Labelled):
         return pooled_target([m.scaler for m in self.members])
 
     def far_notes(self, X: np.ndarray, *, where: DataRows = DATA_ROWS) -> list[str]:
-        """A warning per numeric column of ``X`` (encoded rows) holding a value more than
-        ``FAR_SD`` standard deviations of the training rows from their mean: the model
-        extrapolates there, and says nothing of it in its answer (an area of 1e15 m² priced a
-        house at 1.9e19). The value's row is named as ``where`` names it (a file's line)."""
+        """A warning per numeric column of ``X`` (encoded rows) holding a value outside the
+        training rows' range and more than ``FAR_SD`` of their standard deviations from their
+        mean: the model extrapolates there, and says nothing of it in its answer (an area of
+        1e15 m² priced a house at 1.9e19). A value within the range is no extrapolation, however
+        far from the mean (digits' rare pixels reach 14 standard deviations in the training
+        rows themselves); a file saved before it held the range is judged by the mean alone.
+        The value's row is named as ``where`` names it (a file's line)."""
         notes: list[str] = []
+        span = self._span()
         for feature, at, _ in self.columns.spans():
             column = X[:, at] if len(X) else np.empty(0)
             mean, sd = float(self.scaler.x_mean[at]), float(self.scaler.x_scale[at])
-            far = np.abs(np.nan_to_num(column, nan=mean) - mean) > FAR_SD * sd
+            filled = np.nan_to_num(column, nan=mean)
+            far = np.abs(filled - mean) > FAR_SD * sd
+            outside = ""
+            if span is not None:
+                low, high = float(span[0][at]), float(span[1][at])
+                beyond = (filled < low) | (filled > high)
+                if low == high and feature.categories is None and beyond.any():
+                    notes.append(self._constant_note(feature.name, column, beyond, low, where))
+                    continue
+                far &= beyond
+                outside = f"outside the training rows' range ({low:.6g} to {high:.6g}) and "
             if feature.categories is None and far.any():
                 row = int(np.flatnonzero(far)[0])
                 notes.append(
-                    f"column {feature.name!r} has {int(far.sum())} value(s) more than {FAR_SD} "
-                    f"standard deviations from the training rows' mean, as {column[row]:.6g} at "
-                    f"{where(row)}, where the mean is {mean:.6g} and the standard deviation "
-                    f"{sd:.6g}: the model extrapolates there"
+                    f"column {feature.name!r} has {int(far.sum())} value(s) {outside}more than "
+                    f"{FAR_SD} standard deviations from the training rows' mean, as "
+                    f"{column[row]:.6g} at {where(row)}, where the mean is {mean:.6g} and the "
+                    f"standard deviation {sd:.6g}: the model extrapolates there"
                 )
         return notes
+
+    @staticmethod
+    def _constant_note(
+        name: str, column: np.ndarray, other: np.ndarray, value: float, where: DataRows
+    ) -> str:
+        """The warning for a column every training row held ``value`` in: the model never
+        learned from it (an MLP's weights there are as initialized), so any other value moves
+        its answer by an amount no row measured (was: no warning within 10 of the value, and
+        past it "the standard deviation 1", the stand-in for 0 that standardizing uses)."""
+        row = int(np.flatnonzero(other)[0])
+        return (
+            f"column {name!r} held {value:.6g} in every training row and has {int(other.sum())} "
+            f"other value(s), as {column[row]:.6g} at {where(row)}: the model never learned "
+            "from this column, so its answer there is not one the training rows measured"
+        )
+
+    def _span(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Each input's smallest and largest value over the rows the members trained on
+        together, or None for a file saved before the members held them."""
+        lows = [m.scaler.x_min for m in self.members if m.scaler.x_min is not None]
+        highs = [m.scaler.x_max for m in self.members if m.scaler.x_max is not None]
+        if len(lows) < len(self.members) or len(highs) < len(self.members):
+            return None
+        return np.min(np.stack(lows), axis=0), np.max(np.stack(highs), axis=0)
 
     def outputs(self, X: Any) -> np.ndarray:
         """The whole ensemble's standardized prediction (regression, by ``target``) or logits;

@@ -21,15 +21,21 @@ class Standardizer:
     y_scale: float = 1.0
     rows: int | None = None
     """Rows the statistics were fitted on (None in a model file saved before they travelled)."""
+    x_min: np.ndarray | None = None
+    x_max: np.ndarray | None = None
+    """The smallest and largest value of each input over those rows (None in a model file
+    saved before they travelled): a value within them is no extrapolation, however many
+    standard deviations from the mean it lies (a pixel that is 0 in most images)."""
 
     @classmethod
     def fit(cls, X: np.ndarray, y: np.ndarray, task: str) -> Standardizer:
         scale = X.std(axis=0)
         scale[scale == 0] = 1.0
+        span = {"x_min": X.min(axis=0), "x_max": X.max(axis=0)}
         if task == "regression":
             y_scale = float(y.std()) or 1.0
-            return cls(X.mean(axis=0), scale, float(y.mean()), y_scale, len(y))
-        return cls(X.mean(axis=0), scale, rows=len(y))
+            return cls(X.mean(axis=0), scale, float(y.mean()), y_scale, len(y), **span)
+        return cls(X.mean(axis=0), scale, rows=len(y), **span)
 
     def x(self, X: np.ndarray) -> np.ndarray:
         return ((X - self.x_mean) / self.x_scale).astype(np.float32)
@@ -40,13 +46,16 @@ class Standardizer:
         return y.astype(np.int64)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        stored = {
             "x_mean": self.x_mean.tolist(),
             "x_scale": self.x_scale.tolist(),
             "y_mean": self.y_mean,
             "y_scale": self.y_scale,
             "rows": self.rows,
         }
+        if self.x_min is not None and self.x_max is not None:
+            stored |= {"x_min": self.x_min.tolist(), "x_max": self.x_max.tolist()}
+        return stored
 
     @classmethod
     def from_dict(cls, stored: Mapping[str, Any]) -> Standardizer:
@@ -56,7 +65,13 @@ class Standardizer:
             float(stored["y_mean"]),
             float(stored["y_scale"]),
             stored.get("rows"),
+            _array(stored.get("x_min")),
+            _array(stored.get("x_max")),
         )
+
+
+def _array(stored: Sequence[float] | None) -> np.ndarray | None:
+    return None if stored is None else np.asarray(stored, dtype=np.float64)
 
 
 def pooled_target(members: Sequence[Standardizer]) -> tuple[float, float]:
