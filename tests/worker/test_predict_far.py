@@ -36,6 +36,7 @@ def test_predict_warns_of_a_value_far_outside_the_training_rows(
     assert said(rows, model) == []
     new.loc[[2, 5], "area"] = [1e15, -1e9]
     new.to_csv(rows, index=False)
+    assert saved.scaler.x_min is not None and saved.scaler.x_max is not None
     low, high = saved.scaler.x_min[0], saved.scaler.x_max[0]
     expected = (
         f"column 'area' has 2 value(s) outside the training rows' range ({low:.6g} to "
@@ -64,6 +65,7 @@ def test_a_value_the_training_rows_reach_is_no_extrapolation_however_far_from_th
     train.to_csv(path, index=False)
     _, model = trained(api, monkeypatch, path, tmp_path / "m.safetensors")
     saved = load(model)
+    assert saved.scaler.x_min is not None and saved.scaler.x_max is not None
     mean, sd, high = saved.scaler.x_mean[0], saved.scaler.x_scale[0], saved.scaler.x_max[0]
     assert high == 2_000.0 and (high - mean) / sd > 10  # a training value past 10 SD
 
