@@ -12,6 +12,7 @@ regression averages in original units, classification averages probabilities.
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -380,16 +381,25 @@ def as_uploaded(values: Any) -> Any:
     return values.astype(str).where(values.notna(), None)
 
 
+NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+"""A number as a CSV writes one, in ASCII digits (Python's ``float`` also takes ``1_000`` and
+other scripts' digits, which upload keeps as text labels)."""
+INT64 = np.iinfo(np.int64)
+
+
 def label_values(classes: Sequence[str]) -> np.ndarray:
     """Labels as the user wrote them: a numeric target's labels back as numbers (integers when
-    every one is), text as text."""
-    try:
-        numbers = np.array([float(c) for c in classes])
-    except ValueError:
+    every one is), text as text. Was: ``18_24`` came back as 1824 and ``１`` as 1 (``float``
+    reads both), and integers past int64 as -9223372036854775808, every class the same."""
+    if not classes or not all(NUMBER.fullmatch(c) for c in classes):
         return np.array(list(classes), dtype=object)
-    if np.all(numbers == np.round(numbers)):
-        return numbers.astype(np.int64)
-    return numbers
+    numbers = np.array([float(c) for c in classes])
+    if not np.all(numbers == np.round(numbers)):
+        return numbers
+    whole = [int(c) if "." not in c and "e" not in c.lower() else int(float(c)) for c in classes]
+    if all(INT64.min <= n <= INT64.max for n in whole):
+        return np.array(whole, dtype=np.int64)
+    return np.array(whole, dtype=object)  # exact, as written
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:

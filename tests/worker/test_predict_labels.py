@@ -154,8 +154,19 @@ def test_columns_bind_by_name_in_any_order(tmp_path: Path) -> None:
         ([1, 2, 3], "multiclass"),
         (["cat", "dog", "eel"], "auto"),
         ([0.5, 2.5], "binary"),
+        (["18_24", "25_34", "35_44"], "auto"),  # was 1824, 2534, 3544 (float reads "18_24")
+        (["１", "２"], "binary"),  # full-width digits: text at upload, was 1 and 2 at predict
+        ([10**19, 2 * 10**19], "binary"),  # past int64: was -9223372036854775808 for both
     ],
-    ids=["binary 1/2", "multiclass 1/2/3", "text labels", "fractional labels"],
+    ids=[
+        "binary 1/2",
+        "multiclass 1/2/3",
+        "text labels",
+        "fractional labels",
+        "underscored labels",
+        "full-width digits",
+        "integers past int64",
+    ],
 )
 def test_predictions_are_in_the_uploads_own_labels(
     saved_model: Saver, tmp_path: Path, labels: list[Any], task: str
