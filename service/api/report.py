@@ -169,8 +169,10 @@ def build(row: StudyRow, *, base_url: str, keys: bool = True) -> str:
                 figures.history(study),
                 figures.importances(study),
             ],
+            words.infeasible_search(data),
         )
-    page.add("Where the search looked", [figures.knob_map(data, direction)])
+    cells = figures.knob_map(data, direction)
+    page.add("Where the search looked", [cells], words.infeasible_cells(data))
     chosen = figures.chosen_lambda(data, direction)
     chosen.model = (model or {}).get("refit_lambda")
     path = figures.coefficient_path(data, chosen, direction)

@@ -63,9 +63,16 @@ class Chosen:
     """The one-SE λ is the study's choice (``select: one_se``), not the bins' estimate."""
 
 
+OVER_LIMIT = {"max_nonzero": 1.0}
+"""The constraint a rebuilt trial over ``objective.max_nonzero`` carries: Optuna counts a trial
+feasible when each of its constraints is ≤ 0, and draws the others as infeasible."""
+
+
 def search_study(data: ReportData, direction: str) -> optuna.Study | None:
     """At most ``SEARCH_TRIALS`` of the sampled trials (evenly spaced, and the best) as an
-    in-memory Optuna study, for ``optuna.visualization``."""
+    in-memory Optuna study, for ``optuna.visualization``: a trial over ``objective.max_nonzero``
+    with a constraint it breaks, so that the history draws it as Optuna does (infeasible, never
+    the best value)."""
     if not data.points:
         return None
     distributions: dict[str, BaseDistribution] = {
@@ -79,12 +86,23 @@ def search_study(data: ReportData, direction: str) -> optuna.Study | None:
                 params={k: v for k, v in values.items() if k in distributions},
                 distributions={k: distributions[k] for k in values if k in distributions},
                 system_attrs={"number": p.number},
+                constraints=None if p.feasible else OVER_LIMIT,
             )
             for p in search_points(data, direction)
             for values in [{**p.params, **p.labels}]
         ]
     )
     return study
+
+
+def _feasible(trial: optuna.trial.FrozenTrial) -> bool:
+    """Optuna's rule: every constraint ≤ 0 (a trial without constraints meets them)."""
+    return all(c <= 0.0 for c in trial.constraints.values())
+
+
+def infeasible(data: ReportData) -> int:
+    """The sampled trials over ``objective.max_nonzero``."""
+    return sum(not p.feasible for p in data.points)
 
 
 def spaced(points: list[Point], n: int) -> list[Point]:
@@ -96,12 +114,13 @@ def spaced(points: list[Point], n: int) -> list[Point]:
 
 def search_points(data: ReportData, direction: str) -> list[Point]:
     """At most ``SEARCH_TRIALS`` of the sampled trials, evenly spaced, and the best
-    ``BEST_KEPT`` in the study's ``direction``."""
+    ``BEST_KEPT`` in the study's ``direction`` (feasible ones first)."""
     points = data.points
     if len(points) <= SEARCH_TRIALS:
         return points
     sign = -1.0 if direction == "maximize" else 1.0
-    keep = {id(p) for p in sorted(points, key=lambda p: sign * p.value)[:BEST_KEPT]}
+    ranked = sorted(points, key=lambda p: (not p.feasible, sign * p.value))
+    keep = {id(p) for p in ranked[:BEST_KEPT]}
     keep |= {id(points[int(i * len(points) / SEARCH_TRIALS)]) for i in range(SEARCH_TRIALS)}
     return [p for p in points if id(p) in keep]
 
@@ -118,10 +137,15 @@ def history(study: optuna.Study) -> go.Figure:
 
 
 def importances(study: optuna.Study) -> go.Figure | None:
-    trials = study.get_trials(deepcopy=False)
+    """The hyperparameters' importances over the study's feasible trials (PED-ANOVA counts
+    every trial it is given, a constraint's or not)."""
+    trials = [t for t in study.get_trials(deepcopy=False) if _feasible(t)]
     searched = {name for t in trials for name in t.params}
     if len(trials) < 3 or len(searched) < 2:
         return None
+    if len(trials) < len(study.get_trials(deepcopy=False)):
+        study = optuna.create_study(direction=study.direction)
+        study.add_trials(trials)
     # Optuna's importances (its default evaluator, PED-ANOVA), drawn as its
     # plot_param_importances draws them: that function also copies every trial once per
     # parameter for its hover text, most of the report's build time on a large sample
@@ -145,7 +169,8 @@ def importances(study: optuna.Study) -> go.Figure | None:
 
 
 def knob_map(data: ReportData, direction: str) -> go.Figure | None:
-    """λ × l1_ratio (and × dropout): the best value per cell of a grid over the sampled trials,
+    """λ × l1_ratio (and × dropout): the best value per cell of a grid over the sampled trials
+    (the feasible ones: a trial over ``objective.max_nonzero`` is a dot, never a cell's best),
     the trials on top and the best trial starred. A grid of cells rather than Optuna's contour,
     whose grid has one row and column per trial: a few hundred trials take a browser seconds."""
     varied = [
@@ -164,7 +189,7 @@ def knob_map(data: ReportData, direction: str) -> go.Figure | None:
         xs = _edges([p.params[x] for p in shown], x, n)
         ys = _edges([p.params[y] for p in shown], y, n)
         cells: dict[tuple[int, int], float] = {}
-        for p in shown:
+        for p in (p for p in shown if p.feasible):
             key = (_cell(xs, p.params[x], x), _cell(ys, p.params[y], y))
             if key not in cells or sign * p.value < sign * cells[key]:
                 cells[key] = p.value

@@ -30,6 +30,33 @@ def entry_note(data: ReportData, direction: str) -> str:
     )
 
 
+def infeasible_search(data: ReportData) -> str:
+    """What the search's figures do with the sampled trials over ``objective.max_nonzero``;
+    "" if there are none."""
+    n = figures.infeasible(data)
+    if not n:
+        return ""
+    return (
+        f"Grey dots: {_over(n)} over objective.max_nonzero (infeasible: never the best, as "
+        "Optuna draws them); the best value line and the importances leave them out."
+    )
+
+
+def infeasible_cells(data: ReportData) -> str:
+    """What the best value per cell does with the trials over ``objective.max_nonzero``."""
+    n = figures.infeasible(data)
+    if not n:
+        return ""
+    return (
+        "Each cell's best value is of the trials within objective.max_nonzero; "
+        f"{_over(n)} over it are among the dots, never a cell's best."
+    )
+
+
+def _over(n: int) -> str:
+    return "the sampled trial" if n == 1 else f"the {n} sampled trials"
+
+
 def stopped_early(data: ReportData, max_epochs: int) -> str:
     """How many COMPLETE trials early stopping ended, and after how many epochs; "" if none."""
     stopped, complete = data.stopped, data.counts.get("COMPLETE", 0)

@@ -19,7 +19,11 @@ from sqlalchemy import Float, and_, cast, func, null, select
 from sqlalchemy.orm import Session, aliased
 
 from regtune.service.store.db import among
-from regtune.service.store.optuna_db.attrs import COEFFICIENTS_ATTR, STOPPED_EARLY_ATTR
+from regtune.service.store.optuna_db.attrs import (
+    COEFFICIENTS_ATTR,
+    FEASIBLE_ATTR,
+    STOPPED_EARLY_ATTR,
+)
 from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.trials.best import (
     FOLDS_ATTR,
@@ -57,6 +61,9 @@ class Point:
     labels: dict[str, str] = field(default_factory=dict)
     """The choices the trial ran with that are not numbers (a searched architecture,
     ``"128-64"``): drawn by the search plots and importances, not on numeric axes."""
+    feasible: bool = True
+    """False when the trial is over ``objective.max_nonzero`` (user attribute ``feasible:
+    false``, as the worker marks it): never the best, whatever its value."""
 
 
 @dataclass(frozen=True)
@@ -178,10 +185,12 @@ def distributions(session: Session, optuna_study_id: int) -> dict[str, str]:
 def _sample_query(
     optuna_study_id: int, knobs: list[str], *, coefficients: bool = False
 ) -> tuple[Any, dict[str, Any]]:
-    """COMPLETE trials with objective 0, the knobs and ``n_nonzero`` as columns (one join each
-    on a unique index), and the stored coefficients if asked; unfiltered and unordered."""
+    """COMPLETE trials with objective 0, the knobs, ``n_nonzero`` and ``feasible`` as columns
+    (one join each on a unique index), and the stored coefficients if asked; unfiltered and
+    unordered."""
     trial, value = om.TrialModel, om.TrialValueModel
     nonzero, folds = aliased(om.TrialUserAttributeModel), aliased(om.TrialUserAttributeModel)
+    feasible = aliased(om.TrialUserAttributeModel)
     weights = om.TrialSystemAttributeModel
     joined: dict[str, Any] = {name: aliased(om.TrialParamModel) for name in knobs}
     query = select(
@@ -189,6 +198,7 @@ def _sample_query(
         value.value,
         nonzero.value_json,
         folds.value_json,
+        feasible.value_json,
         weights.value_json if coefficients else null(),
         *(joined[name].param_value for name in knobs),
     ).join(value, and_(value.trial_id == trial.trial_id, value.objective == 0))
@@ -205,6 +215,9 @@ def _sample_query(
             nonzero, and_(nonzero.trial_id == trial.trial_id, nonzero.key == "n_nonzero")
         )
         .outerjoin(folds, and_(folds.trial_id == trial.trial_id, folds.key == FOLDS_ATTR))
+        .outerjoin(
+            feasible, and_(feasible.trial_id == trial.trial_id, feasible.key == FEASIBLE_ATTR)
+        )
         .where(
             trial.study_id == optuna_study_id,
             trial.state == TrialState.COMPLETE,
@@ -217,7 +230,7 @@ def _sample_query(
 def _points(rows: Any, knobs: dict[str, str]) -> list[Point]:
     """``knobs``: name → distribution JSON, to turn a stored choice index into its value."""
     points: dict[int, Point] = {}
-    for number, value, nonzero, folds, weights, *params in rows:
+    for number, value, nonzero, folds, feasible, weights, *params in rows:
         if value is None or not math.isfinite(value):
             continue
         values = {
@@ -233,6 +246,7 @@ def _points(rows: Any, knobs: dict[str, str]) -> list[Point]:
             fold_se=fold_standard_error(folds),
             coefficients=decode(weights),
             labels={k: v for k, v in values.items() if isinstance(v, str)},
+            feasible=feasible != "false",
         )
     return [points[n] for n in sorted(points)]
 
