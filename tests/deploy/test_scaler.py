@@ -1,8 +1,10 @@
 """The autoscaler's query, run on a real database made by ``regtune migrate``: it asks for as many
-workers as the studies have slots open or being run, each study capped by its max_parallel."""
+workers as the studies have slots open or being run, each study capped by its max_parallel, open
+meaning what the claim means by it (a λ path's reserved points are spent)."""
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -11,6 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, MetaData, Table, create_engine, insert, text
 
+from regtune.service.spec.enums import ACTIVE
+from regtune.service.store.scheduling.claims import taking
 from regtune.service.store.scheduling.scaling import SCALER_QUERY, scaler_query, wanted_workers
 from tests.pg import BACKENDS, PostgresServer
 from tests.support import Processes, process_env, regtune
@@ -42,51 +46,64 @@ def study(
     *,
     n_done: int = 0,
     n_running: int = 0,
+    n_reserved: int = 0,
     stopped_by: str | None = None,
     deadline: datetime | None = None,
     slots_per_claim: int | None = None,
     per_worker: int = 1,
+    created: bool = True,
 ) -> dict[str, Any]:
     """A study's row, and (``CLAIMS``) its ``n_running`` claims, ``per_worker`` to a worker (a
-    fused pass's members share one)."""
+    fused pass's members share one), and its ``n_reserved`` reserved ones, a λ path's further
+    points, held by its first claim's worker; ``created``: False while the API is still
+    creating its Optuna study."""
     name = uuid.uuid4().hex
     now = datetime(2026, 1, 1)
+    workers = [f"{name[:8]}-w{i // per_worker}" for i in range(n_running)]
     return {
         "id": name,
         "tenant": "default",
         "name": name,
         "optuna_name": name,
+        "optuna_study_id": next(OPTUNA_IDS) if created else None,
         "spec": {},
         "status": status,
         "n_trials": n_trials,
         "max_parallel": max_parallel,
         "n_running": n_running,
+        "n_reserved": n_reserved,
         "n_done": n_done,
         "max_retries": 2,
-        "n_claims": n_done + n_running,
+        "n_claims": n_done + n_running + n_reserved,
         "n_errors": 0,
         "created_at": now,
         "updated_at": now,
         "stopped_by": stopped_by,
         "deadline": deadline,
         "slots_per_claim": slots_per_claim,
-        CLAIMS: [f"{name[:8]}-w{i // per_worker}" for i in range(n_running)],
+        CLAIMS: [(w, False) for w in workers] + [(w, True) for w in workers[:1] * n_reserved],
     }
 
 
 CLAIMS = "claims"
-"""Not a column: the workers of a study's running claims, one entry a claim."""
+"""Not a column: the workers of a study's claims and whether each is reserved, one entry a
+claim."""
+OPTUNA_IDS = itertools.count(1_000_000)
+"""Optuna study ids no trial of the test database belongs to."""
 
 
 def insert_studies(connection: Any, rows: list[dict[str, Any]]) -> None:
-    """The studies, and the claims their workers hold (as n_running counts them)."""
+    """The studies, and the claims their workers hold (as n_running and n_reserved count them)."""
+    if not rows:
+        return
     studies = Table("regtune_studies", MetaData(), autoload_with=connection)
     claims = Table("regtune_claims", MetaData(), autoload_with=connection)
     connection.execute(insert(studies), [{k: v for k, v in r.items() if k != CLAIMS} for r in rows])
     held = [
         {"study_id": r["id"], "worker_id": w, "seq": i, "claimed_at": r["created_at"]}
+        | {"reserved": reserved}
         for r in rows
-        for i, w in enumerate(r[CLAIMS])
+        for i, (w, reserved) in enumerate(r[CLAIMS])
     ]
     if held:
         connection.execute(insert(claims), held)
@@ -151,6 +168,15 @@ CASES: dict[str, tuple[list[dict[str, Any]], int]] = {
     ),
     "fused-drained": ([study("running", 50, 8, n_done=50, slots_per_claim=8)], 0),
     "one-slot-a-claim": ([study("queued", 10, 4, slots_per_claim=1)], 4),
+    # a λ path's further points are reserved: budget spent, not slots open (was: 3 here)
+    "path-ends-the-budget": (
+        [study("running", 24, 3, n_done=21, n_running=1, n_reserved=2)],
+        1,
+    ),
+    "path-leaves-a-slot": ([study("running", 24, 4, n_done=15, n_running=1, n_reserved=6)], 3),
+    "path-reserved-the-rest-queued": ([study("running", 24, 4, n_running=1, n_reserved=23)], 1),
+    # the API has not yet created its Optuna study: nothing can claim it yet (was: 4)
+    "being-created": ([study("queued", 10, 4, created=False)], 0),
 }
 CASES["all-at-once"] = (
     [row for rows, _ in CASES.values() for row in rows],
@@ -162,14 +188,44 @@ CASES["all-at-once"] = (
 def test_scaler_query_counts_the_slots_workers_could_use(engine: Engine, case: str) -> None:
     rows, expected = CASES[case]
     with engine.connect() as connection, connection.begin() as transaction:
-        if rows:
-            insert_studies(connection, rows)
+        insert_studies(connection, rows)
         assert wanted_workers(connection) == expected
         # what KEDA's scaler reads (on PostgreSQL, the chart's query): one row of one number
         query = SCALER_QUERY if engine.dialect.name == "postgresql" else scaler_query("sqlite")
         result = connection.execute(text(query)).all()
-        assert len(result) == 1 and len(result[0]) == 1
+        assert result == [(expected,)]
         transaction.rollback()
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_query_wants_the_workers_that_claims_would_serve(engine: Engine, case: str) -> None:
+    """Workers claim, as a worker does (one slot, then a fused pass's further ones), until a
+    claim finds nothing: the query asked for those that got slots, plus the ones running."""
+    rows, _ = CASES[case]
+    with engine.begin() as connection:
+        insert_studies(connection, rows)
+        wanted = wanted_workers(connection)
+    try:
+        served = 0
+        while claim := taking.claim(engine, worker_id=f"new-{served}"):
+            per_claim = next(r["slots_per_claim"] or 1 for r in rows if r["id"] == claim.study_id)
+            if per_claim > 1:
+                taking.claim_slots(
+                    engine,
+                    worker_id=f"new-{served}",
+                    slots=per_claim - 1,
+                    study_id=claim.study_id,
+                )
+            served += 1
+            assert served <= sum(r["n_trials"] for r in rows), "claims never ran out"
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text("DELETE FROM regtune_claims"))
+            connection.execute(text("DELETE FROM regtune_studies"))
+    running = {
+        w for r in rows if r["status"] in ACTIVE for w, reserved in r[CLAIMS] if not reserved
+    }
+    assert wanted == len(running) + served
 
 
 @pytest.mark.parametrize("zone", ["UTC", "Pacific/Kiritimati", "Etc/GMT+12"])

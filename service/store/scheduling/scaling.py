@@ -34,13 +34,11 @@ SELECT COALESCE(SUM((
     SELECT COUNT(DISTINCT busy.worker_id) FROM regtune_claims AS busy
     WHERE busy.study_id = regtune_studies.id AND NOT busy.reserved
 ) + (CASE
-    WHEN n_trials - n_done <= 0 OR max_parallel <= 0 THEN 0
-    WHEN stopped_by IS NOT NULL OR deadline <= {{utc_now}} THEN 0
-    WHEN n_trials - n_done < max_parallel AND n_trials - n_done > n_running
-        THEN n_trials - n_done - n_running
-    WHEN n_trials - n_done >= max_parallel AND max_parallel > n_running
+    WHEN optuna_study_id IS NULL OR stopped_by IS NOT NULL OR deadline <= {{utc_now}} THEN 0
+    WHEN n_done + n_running + n_reserved >= n_trials OR n_running >= max_parallel THEN 0
+    WHEN max_parallel - n_running < n_trials - n_done - n_running - n_reserved
         THEN max_parallel - n_running
-    ELSE 0
+    ELSE n_trials - n_done - n_running - n_reserved
 END + COALESCE(slots_per_claim, 1) - 1) / COALESCE(slots_per_claim, 1)), 0) + (
     SELECT COUNT(*) FROM regtune_studies AS done
     WHERE done.status = '{StudyStatus.COMPLETED.value}'
@@ -57,10 +55,12 @@ WHERE status IN ({", ".join(f"'{status}'" for status in ACTIVE)})
 """
 SCALER_QUERY = scaler_query("postgresql")
 """For each queued or running study, the workers running its trials (its claims', λ paths'
-reserved points aside) plus the workers its open slots want: ``min(max_parallel, n_trials -
-n_done)`` less the slots running, never negative (a study its stop rule stopped,
-``budget.stop``, or whose deadline, ``budget.timeout_s``, passed opens none: no claim takes
-one), divided by the slots one worker's claim takes (``slots_per_claim``: a fused pass's
+reserved points aside) plus the workers its open slots want: the slots a claim could take now,
+by the same rules as the claim itself (``claims.counts.has_room`` and ``n_running <
+max_parallel``): ``min(max_parallel - n_running, n_trials - n_done - n_running - n_reserved)``,
+never negative (a λ path's reserved points are budget spent; a study still being created, one
+its stop rule stopped, ``budget.stop``, or whose deadline, ``budget.timeout_s``, passed opens
+none), divided by the slots one worker's claim takes (``slots_per_claim``: a fused pass's
 members; 1 for a row without it), rounded up; summed. A fused pass that gave back a member's
 slot early (pruned) still counts as its one worker, and the open slot wants another;
 plus one for each completed study whose best model is still to be saved (a refit a stopped

@@ -2,13 +2,11 @@ SELECT COALESCE(SUM((
     SELECT COUNT(DISTINCT busy.worker_id) FROM regtune_claims AS busy
     WHERE busy.study_id = regtune_studies.id AND NOT busy.reserved
 ) + (CASE
-    WHEN n_trials - n_done <= 0 OR max_parallel <= 0 THEN 0
-    WHEN stopped_by IS NOT NULL OR deadline <= timezone('UTC', now()) THEN 0
-    WHEN n_trials - n_done < max_parallel AND n_trials - n_done > n_running
-        THEN n_trials - n_done - n_running
-    WHEN n_trials - n_done >= max_parallel AND max_parallel > n_running
+    WHEN optuna_study_id IS NULL OR stopped_by IS NOT NULL OR deadline <= timezone('UTC', now()) THEN 0
+    WHEN n_done + n_running + n_reserved >= n_trials OR n_running >= max_parallel THEN 0
+    WHEN max_parallel - n_running < n_trials - n_done - n_running - n_reserved
         THEN max_parallel - n_running
-    ELSE 0
+    ELSE n_trials - n_done - n_running - n_reserved
 END + COALESCE(slots_per_claim, 1) - 1) / COALESCE(slots_per_claim, 1)), 0) + (
     SELECT COUNT(*) FROM regtune_studies AS done
     WHERE done.status = 'completed'
