@@ -33,7 +33,7 @@ from regtune.service.api.deps import CallerDep, StudyDep
 from regtune.service.api.schemas import BestModel
 from regtune.service.api.study_end import error_of, study_end, trial_errors
 from regtune.service.spec.definition import StudySpec
-from regtune.service.spec.enums import ACTIVE
+from regtune.service.spec.enums import ACTIVE, Task
 from regtune.service.spec.objective import objective_directions, objective_names
 from regtune.service.spec.points import POINT_ATTR
 from regtune.service.store.reads import at_once, read
@@ -175,7 +175,8 @@ def build(row: StudyRow, *, base_url: str, keys: bool = True) -> str:
     page.add("Where the search looked", [cells], words.infeasible_cells(data))
     chosen = figures.chosen_lambda(data, direction)
     chosen.model = (model or {}).get("refit_lambda")
-    path = figures.coefficient_path(data, chosen, direction)
+    multiclass = spec.task == Task.MULTICLASS  # a trial stored each input's norm over classes
+    path = figures.coefficient_path(data, chosen, direction, norm=multiclass)
     page.add(
         "Regularization path",
         [
@@ -194,7 +195,8 @@ def build(row: StudyRow, *, base_url: str, keys: bool = True) -> str:
     linear = spec.model.kind == "linear"
     facts = model_facts(model["artifact_id"], linear=linear) if model else ModelFacts()
     if facts.weights is not None:
-        coefficients = figures.coefficients(list(facts.feature_names), list(facts.weights))
+        names, weights = list(facts.feature_names), list(facts.weights)
+        coefficients = figures.coefficients(names, weights, classes=facts.classes)
         page.add("Best model coefficients", [coefficients])
     return _render(
         row,
@@ -248,6 +250,9 @@ class ModelFacts:
     weights: tuple[float, ...] | None = None
     """A linear model's weight per input on standardized inputs (averaged over its fold models;
     the norm over classes for a multiclass model)."""
+    classes: int = 1
+    """The linear model's outputs: the classes of a multiclass model, whose ``weights`` are
+    norms; 1 otherwise (signed weights)."""
 
 
 def model_facts(artifact_id: str, *, linear: bool) -> ModelFacts:
@@ -277,15 +282,16 @@ def _model_facts(artifact_id: str, *, linear: bool) -> ModelFacts:
         body = reader.read(MAX_MODEL_BYTES + 1) if linear else b""
     meta: dict[str, str] = dict(json.loads(header).get("__metadata__") or {})
     names = tuple(str(n) for n in json.loads(meta.get("feature_names", "[]")))
-    weights = None
+    weights, classes = None, 1
     if linear and len(body) <= MAX_MODEL_BYTES:
         tensors = load_tensors(head + header + body)
         members = [t for k, t in sorted(tensors.items()) if k.endswith(".1.weight")]
         if members:
             weight = np.mean([np.asarray(m, dtype=np.float64) for m in members], axis=0)
-            per_input = weight[0] if weight.shape[0] == 1 else np.linalg.norm(weight, axis=0)
+            classes = int(weight.shape[0])
+            per_input = weight[0] if classes == 1 else np.linalg.norm(weight, axis=0)
             weights = tuple(float(w) for w in per_input)
-    return ModelFacts(names, weights)
+    return ModelFacts(names, weights, classes)
 
 
 @lru_cache(maxsize=1)
@@ -401,7 +407,13 @@ def _render(
         else "± 1 SE: the spread of the trials within a λ bin (a holdout has no folds).",
         path_note=(
             "The coefficient path draws the weights each linear trial stored (its largest "
-            f"{MAX_COEFFICIENTS}, rounded)"
+            f"{MAX_COEFFICIENTS}, rounded"
+            + (
+                "; for a multiclass model, each input's norm over the classes' weights, never "
+                "negative)"
+                if spec.task == Task.MULTICLASS
+                else ")"
+            )
             + ("; the coefficients are the saved model's." if model else ".")
             if path_drawn
             else "No trial stored its weights by input (an MLP, or trials written before they "

@@ -462,9 +462,17 @@ def entries(path: list[Point]) -> list[tuple[str, float]]:
     return sorted(found.items(), key=lambda nl: -nl[1])
 
 
-def coefficient_path(data: ReportData, chosen: Chosen, direction: str) -> go.Figure | None:
+WEIGHT_AXIS = "weight (per standard deviation of the input)"
+NORM_AXIS = "norm of the input's weights over the classes (per standard deviation of the input)"
+"""A multiclass model's per-input number: its classes' weights' norm, never negative."""
+
+
+def coefficient_path(
+    data: ReportData, chosen: Chosen, direction: str, *, norm: bool = False
+) -> go.Figure | None:
     """Each input's weight against λ (log) at the best l1_ratio (and relax), where it enters
-    marked, the chosen λ marked: glmnet's ``plot(fit)``, from the trials' stored coefficients."""
+    marked, the chosen λ marked: glmnet's ``plot(fit)``, from the trials' stored coefficients.
+    ``norm``: a multiclass study, whose trials stored each input's norm over the classes."""
     path = path_trials(data, direction)
     if len(path) < 2:
         return None
@@ -501,7 +509,7 @@ def coefficient_path(data: ReportData, chosen: Chosen, direction: str) -> go.Fig
         f"Coefficient path{_band_label(data)}"
         + (f" ({shown} of {len(names)} inputs)" if shown < len(names) else ""),
         xaxis={"type": "log", "title": "λ (lambda)"},
-        yaxis={"title": "weight (per standard deviation of the input)"},
+        yaxis={"title": NORM_AXIS if norm else WEIGHT_AXIS},
     )
 
 
@@ -570,16 +578,26 @@ def learning_curves(data: ReportData, metric: str, *, unit: str = "epoch") -> go
     return _layout(fig, title, xaxis={"title": axis}, yaxis={"title": metric})
 
 
-def coefficients(names: list[str], weights: list[float]) -> go.Figure | None:
+def coefficients(names: list[str], weights: list[float], *, classes: int = 1) -> go.Figure | None:
+    """The saved model's non-zero weights by input; of a model of several ``classes``, each
+    input's norm over their weights (what ``ModelFacts.weights`` holds)."""
     kept = [(n, w) for n, w in zip(names, weights, strict=False) if w != 0.0]
     if not kept:
         return None
     kept.sort(key=lambda nw: abs(nw[1]))
     fig = go.Figure(go.Bar(x=[w for _, w in kept], y=[n for n, _ in kept], orientation="h"))
+    what = (
+        f"each input's norm over the {classes} classes' weights"
+        if classes > 1
+        else "non-zero coefficients"
+    )
     return _layout(
         fig,
-        f"Best model: non-zero coefficients ({len(kept)} of {counted(len(names), 'input')}, "
-        "standardized)",
+        f"Best model: {what} ({len(kept)} of {counted(len(names), 'input')}, standardized)",
         height=max(300, 22 * len(kept) + 120),
-        xaxis={"title": "coefficient (per standard deviation of the input)"},
+        xaxis={
+            "title": NORM_AXIS
+            if classes > 1
+            else "coefficient (per standard deviation of the input)"
+        },
     )
