@@ -286,7 +286,7 @@ def read_table(
     n_rows = len(values[0]) if values else 0
     if n_rows == 0:
         raise InvalidUpload("the file has a header but no data rows")
-    limits.check_size(n_rows, len(names))
+    limits.check_size(n_rows, len(names), read=fmt == "csv")  # a CSV's stop at rows_read
     columns = [
         classify(
             name,

@@ -261,8 +261,9 @@ class Encoder:
         ``target``, else the model's own target column when the file has it). Every other
         column is left out as upload's ``ignore`` leaves one out: never read, checked or counted,
         so it cannot choose how the model's numbers are read. A CSV is text in ``encoding``;
-        when None, UTF-8, or, for bytes that are not UTF-8, the training file's."""
-        limits = limits or Limits()
+        when None, UTF-8, or, for bytes that are not UTF-8, the training file's. Every row is
+        read, however many: ``limits``' rows and cells bound an upload (``Limits.every_row``)."""
+        limits = (limits or Limits()).every_row()
         if not raw:
             raise InvalidUpload("the file is empty")
         target = None if target is None else same_name(target)

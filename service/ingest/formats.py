@@ -309,7 +309,8 @@ class _Ragged:
 
 def _ragged_rows(body: bytes, width: int, *, sep: str, max_rows: int, before: int) -> _Ragged:
     """The rows of ``body`` (CSV bytes, header first, ``before`` lines after the file's start)
-    without ``width`` fields (``_Ragged``), of the ``max_rows + 1`` the readers read at most.
+    without ``width`` fields (``_Ragged``), of the ``max_rows + 1`` the readers read at most
+    (``Limits.rows_read``).
 
     Counted on the bytes with numpy, a few passes whatever the rows: between double quotes a
     separator or a line end is text, and where every quote opens or closes a field (or is
@@ -432,7 +433,7 @@ def _read_body(
             skipinitialspace=True,
             engine="c",
             encoding="utf-8",
-            nrows=limits.max_rows + 1,
+            nrows=limits.rows_read,
             low_memory=False,
         )
     except pd.errors.EmptyDataError:

@@ -3,6 +3,8 @@ the header's rules (unique, printable names; the target and every ignored column
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 import unicodedata
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -20,6 +22,8 @@ HIDDEN_CHARACTERS = frozenset(
     "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 )
 """Direction overrides, which make a name read as other text in a terminal or a page."""
+EVERY_ROW = sys.maxsize
+"""A row or cell limit that no file reaches (``Limits.every_row``)."""
 
 
 @dataclass(frozen=True)
@@ -43,16 +47,32 @@ class Limits:
             max_cells=settings.dataset_max_cells,
         )
 
+    def every_row(self) -> Limits:
+        """These limits without a bound on rows or cells, as predict reads a file: they bound
+        what a server stores and trains on, while predict runs where the file already is, and
+        answering for fewer rows than it holds would be a wrong answer, not a cheaper one."""
+        return dataclasses.replace(self, max_rows=EVERY_ROW, max_cells=EVERY_ROW)
+
+    @property
+    def rows_read(self) -> int | None:
+        """The most data rows a reader reads: one past ``max_rows``, so that a file over it is
+        known to be (``check_size``); None for every row."""
+        return None if self.max_rows >= EVERY_ROW else self.max_rows + 1
+
     @property
     def max_decoded_bytes(self) -> int:
         return self.max_cells * BYTES_PER_CELL
 
-    def check_size(self, rows: int, columns: int, *, decoded: int = 0, what: str = "") -> None:
-        """Refuse a table of ``rows`` × ``columns`` (or ``decoded`` bytes) over the limits."""
+    def check_size(
+        self, rows: int, columns: int, *, decoded: int = 0, what: str = "", read: bool = False
+    ) -> None:
+        """Refuse a table of ``rows`` × ``columns`` (or ``decoded`` bytes) over the limits.
+        ``read``: ``rows`` were read by a reader that stops at ``rows_read``, so a count over
+        the limit is where it stopped, not the file's."""
         if rows > self.max_rows:
+            counted = f"more than {self.max_rows}" if read else f"{rows}{what}"
             raise InvalidUpload(
-                f"the file has {rows}{what} rows; at most {self.max_rows} "
-                "(REGTUNE_DATASET_MAX_ROWS)"
+                f"the file has {counted} rows; at most {self.max_rows} (REGTUNE_DATASET_MAX_ROWS)"
             )
         if rows * columns > self.max_cells:
             raise InvalidUpload(

@@ -137,3 +137,14 @@ def test_rows_over_the_limit_are_refused_from_the_metadata(apps: Apps) -> None:
     response = upload(api, parquet_bytes(table), "rows.parquet")
     assert response.status_code == 422, response.text
     assert "REGTUNE_DATASET_MAX_ROWS" in response.json()["error"]["message"]
+
+
+def test_a_csv_over_the_row_limit_is_said_to_have_more_rows_than_it(apps: Apps) -> None:
+    """The CSV reader stops one row past the limit: the file has more rows than that, not that
+    many (was "the file has 1001 rows" of a file of 5000)."""
+    api = apps(dataset_max_rows=1000)
+    response = upload(api, small_frame(5000).to_csv(index=False).encode(), "rows.csv")
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["message"] == (
+        "the file has more than 1000 rows; at most 1000 (REGTUNE_DATASET_MAX_ROWS)"
+    )
