@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from regtune.service.settings import Settings
-from regtune.service.store.scheduling.scaling import SCALER_QUERY
+from regtune.service.store.scheduling.scaling import SCALER_QUERY, scaler_query
 from tests.support import ROOT
 from tests.test_compose import (
     COMPOSE,
@@ -204,6 +204,12 @@ BROKEN = {
         ("--set", "config.heartbeat_intervall=10"),
         "helm",
         "heartbeat_intervall",
+    ),
+    "tenant-cap-as-text": (
+        ("--set-string", "config.tenant_max_running=many"),
+        "helm",
+        "tenant_max_running (REGTUNE_TENANT_MAX_RUNNING) must be a whole number of trials, 0 or "
+        'more, got "many"',
     ),
     "replicas-as-text": (("--set-string", "api.replicaCount=three"), "helm", "/api/replicaCount"),
     "bad-quantity": (
@@ -497,7 +503,7 @@ def test_scaled_object_runs_the_store_query_on_the_workers(value_set: str, helm:
     assert scaled["maxReplicaCount"] >= 1
     (trigger,) = scaled["triggers"]
     assert trigger["type"] == "postgresql"
-    assert trigger["metadata"]["query"] == SCALER_QUERY
+    assert trigger["metadata"]["query"] == scaler_query("postgresql", tenant_max_running=0)
     assert trigger["metadata"]["targetQueryValue"] == "1", "one trial per worker"
     scale_down = scaled["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]
     assert scale_down["stabilizationWindowSeconds"] >= 300
@@ -509,6 +515,30 @@ def test_scaled_object_runs_the_store_query_on_the_workers(value_set: str, helm:
     assert ref["parameter"] == "connection"
     url_ref = {e["name"]: e for e in container(worker)["env"]}["REGTUNE_DATABASE_URL"]
     assert ref["name"] == url_ref["valueFrom"]["secretKeyRef"]["name"]
+
+
+TENANT_CAPS = {
+    "config": (("--set", "config.tenant_max_running=3"), 3),
+    "worker-config-over-config": (
+        ("--set", "config.tenant_max_running=5", "--set", "worker.config.tenant_max_running=2"),
+        2,
+    ),
+    "as-a-float": (("--set-json", "config.tenant_max_running=4.0"), 4),
+    "api-config-only": (("--set", "api.config.tenant_max_running=4"), 0),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TENANT_CAPS))
+def test_the_scaler_keeps_to_the_workers_tenant_cap(case: str, helm: str) -> None:
+    """The workers claim under REGTUNE_TENANT_MAX_RUNNING; KEDA binds no parameter, so the chart
+    writes the workers' cap into the query (was: the query asked for a tenant's every open slot,
+    3 pods for a study of max_parallel 3 under a cap of 1)."""
+    extra, cap = TENANT_CAPS[case]
+    docs = manifests(template(*VALUE_SETS["defaults"], *extra))
+    (trigger,) = one(docs, "ScaledObject", "worker")["spec"]["triggers"]
+    assert trigger["metadata"]["query"] == scaler_query("postgresql", tenant_max_running=cap)
+    env = {e["name"]: e.get("value") for e in container(one(docs, "Deployment", "worker"))["env"]}
+    assert int(env.get("REGTUNE_TENANT_MAX_RUNNING") or 0) == cap
 
 
 def test_without_keda_the_worker_count_is_fixed(helm: str) -> None:

@@ -125,6 +125,21 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
+{{/* The workers' REGTUNE_TENANT_MAX_RUNNING (worker.config's, else config's; 0: no cap), as a
+     whole number: the scaler's query keeps to the cap the workers' claims keep to. */}}
+{{- define "regtune.tenantMaxRunning" -}}
+{{- $config := merge (deepCopy (default (dict) .Values.worker.config)) .Values.config }}
+{{- $cap := get $config "tenant_max_running" | default 0 }}
+{{- $text := toString $cap }}
+{{- if and (kindIs "float64" $cap) (eq (floor $cap) $cap) }}
+{{- $text = toString (int64 $cap) }}
+{{- end }}
+{{- if not (regexMatch "^[0-9]+$" $text) }}
+{{- fail (printf "tenant_max_running (REGTUNE_TENANT_MAX_RUNNING) must be a whole number of trials, 0 or more, got %q" $text) }}
+{{- end }}
+{{- $text }}
+{{- end }}
+
 {{/* Pod-level fields every regtune pod shares. */}}
 {{- define "regtune.podCommon" -}}
 automountServiceAccountToken: false
