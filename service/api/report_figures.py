@@ -10,8 +10,10 @@ scikit-learn, so ``optuna.importance`` is imported without it (``optuna_importan
 
 from __future__ import annotations
 
+import html
 import math
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -315,36 +317,50 @@ def chosen_lambda(data: ReportData, direction: str) -> Chosen:
     return Chosen(lam, one_se)
 
 
-def _mark(fig: go.Figure, chosen: Chosen) -> None:
-    """The chosen λs as vertical lines on a log-λ axis, each with its label: a line takes λ
-    itself, a label log10(λ) (plotly places annotations on a log axis by the exponent, so
-    ``add_vline``'s own label would sit at 10**λ and stretch the axis)."""
-    for lam, text, dash, color, where, side in _marks(chosen):
+LABEL_ROW = 16
+"""Pixels between the rows of the chosen λs' labels."""
+
+
+def _mark(fig: go.Figure, chosen: Chosen, lams: Sequence[float]) -> None:
+    """The chosen λs as vertical lines on a log-λ axis over ``lams`` (the λs drawn), each
+    labelled in a row of its own at the top of the plot, so that two λs close together keep
+    their labels apart; a label reads away from the nearer end of the axis, so that it stays
+    in the plot. A line takes λ itself, a label log10(λ) (plotly places annotations on a log
+    axis by the exponent, so ``add_vline``'s own label would sit at 10**λ and stretch the
+    axis)."""
+    marks = _marks(chosen)
+    logs = [math.log10(lam) for lam in [*lams, *(m[0] for m in marks)] if lam > 0]
+    if not logs:
+        return
+    low, high = min(logs), max(logs)
+    for row, (lam, text, dash, color) in enumerate(marks):
         fig.add_vline(x=lam, line_dash=dash, line_color=color)
+        right = (math.log10(lam) - low) > (high - low) / 2
         fig.add_annotation(
             x=math.log10(lam),
             xref="x",
-            y=1.0 if where == "top" else 0.0,
+            y=1.0,
             yref="y domain",
+            yshift=-LABEL_ROW * row,
             text=text,
             showarrow=False,
-            xanchor=side,
-            yanchor="top" if where == "top" else "bottom",
+            xanchor="right" if right else "left",
+            yanchor="top",
+            bgcolor="rgba(255, 255, 255, 0.8)",
             font={"size": 11, "color": color},
         )
 
 
-def _marks(chosen: Chosen) -> list[tuple[float, str, str, str, str, str]]:
-    """(λ, label, dash, colour, top or bottom, label's anchor) of each chosen λ there is."""
+def _marks(chosen: Chosen) -> list[tuple[float, str, str, str]]:
+    """(λ, label, dash, colour) of each chosen λ there is."""
     out = []
     if chosen.best is not None and chosen.best > 0:
-        out.append((chosen.best, f"best λ={chosen.best:.3g}", "solid", CHOSEN_COLOR, "top", "left"))
+        out.append((chosen.best, f"best λ={chosen.best:.3g}", "solid", CHOSEN_COLOR))
     if chosen.one_se is not None and chosen.one_se > 0:
         label = f"one-SE λ{'=' if chosen.chose else '≈'}{chosen.one_se:.3g}"
-        out.append((chosen.one_se, label, "dash", "#7f7f7f", "bottom", "right"))
+        out.append((chosen.one_se, label, "dash", "#7f7f7f"))
     if chosen.model is not None and chosen.model > 0:
-        label = f"saved model λ={chosen.model:.3g}"
-        out.append((chosen.model, label, "dot", PRUNED_COLOR, "bottom", "left"))
+        out.append((chosen.model, f"saved model λ={chosen.model:.3g}", "dot", PRUNED_COLOR))
     return out
 
 
@@ -359,8 +375,9 @@ def validation_curve(data: ReportData, metric: str, chosen: Chosen) -> go.Figure
     if not bins:
         return None
     fig = go.Figure()
+    lams = [p.params["lambda"] for p in data.band if "lambda" in p.params]
     fig.add_scatter(
-        x=np.array([p.params["lambda"] for p in data.band if "lambda" in p.params]),
+        x=np.array(lams),
         y=np.array([p.value for p in data.band if "lambda" in p.params]),
         mode="markers",
         name="trials",
@@ -374,7 +391,7 @@ def validation_curve(data: ReportData, metric: str, chosen: Chosen) -> go.Figure
         name="mean ± 1 SE " + ("across folds" if folds_known(data.band) else "of the bin's trials"),
         line={"color": "#ff7f0e"},
     )
-    _mark(fig, chosen)
+    _mark(fig, chosen, lams)
     return _layout(
         fig,
         f"Validation curve: {metric} against λ{_band_label(data)}",
@@ -403,7 +420,7 @@ def sparsity_path(data: ReportData, chosen: Chosen) -> go.Figure | None:
         },
         text=[f"trial {p.number}: value {p.value:.4g}" for p in shown],
     )
-    _mark(fig, chosen)
+    _mark(fig, chosen, [p.params["lambda"] for p in shown])
     return _layout(
         fig,
         f"Non-zero weights against λ{_band_label(data)}",
@@ -481,28 +498,31 @@ def coefficient_path(
     names = sorted(entered, key=lambda n: (-abs(at_best.get(n, 0.0)), -entered[n]))
     fig = go.Figure()
     lams = np.array([p.params["lambda"] for p in path])
-    for i, name in enumerate(names[:PATH_INPUTS]):
+    drawn = names[:PATH_INPUTS]
+    for i, (name, label) in enumerate(zip(drawn, labels(drawn), strict=True)):
         weights = np.array([(p.coefficients or {}).get(name, 0.0) for p in path])
         color = PALETTE[i % len(PALETTE)]
         fig.add_scatter(
             x=lams,
             y=weights,
             mode="lines",
-            name=name,
-            legendgroup=name,
+            name=label,
+            legendgroup=str(i),
             line={"color": color, "width": 1.5},
+            hovertext=plotly_text(name),
+            hoverinfo="x+y+text",
         )
         fig.add_scatter(
             x=[entered[name]],
             y=[weights[int(np.argmax(lams <= entered[name]))]],
             mode="markers",
-            legendgroup=name,
+            legendgroup=str(i),
             showlegend=False,
             marker={"color": color, "size": 9, "symbol": "circle-open", "line": {"width": 2}},
-            hovertext=f"{name} enters at λ={entered[name]:.3g}",
+            hovertext=plotly_text(f"{name} enters at λ={entered[name]:.3g}"),
             hoverinfo="text",
         )
-    _mark(fig, chosen)
+    _mark(fig, chosen, lams.tolist())
     shown = min(len(names), PATH_INPUTS)
     return _layout(
         fig,
@@ -511,6 +531,38 @@ def coefficient_path(
         xaxis={"type": "log", "title": "λ (lambda)"},
         yaxis={"title": NORM_AXIS if norm else WEIGHT_AXIS},
     )
+
+
+LABEL_CHARS = 24
+"""Characters of an input's name that label a line or a bar, at most (its hover text is the
+whole name): a legend is as wide as its longest entry, and takes that width from the plot."""
+LABEL_END = 8
+"""Characters a shortened name keeps of its end (a suffix often tells inputs apart)."""
+
+
+def plotly_text(text: str) -> str:
+    """``text`` as plotly shows it, literally: plotly reads its strings as HTML-like markup
+    (``<b>``, ``<br>``, entities), so ``&``, ``<`` and ``>`` go as entities."""
+    return html.escape(text, quote=False)
+
+
+def labels(names: Sequence[str]) -> list[str]:
+    """Each name as it labels a line or a bar: at most ``LABEL_CHARS`` characters (its start,
+    "…", its end), a name shortened as another was numbered (``~2``) so that no two are the
+    same, and escaped for plotly."""
+    out: list[str] = []
+    used: set[str] = set()
+    for name in names:
+        short = name
+        if len(name) > LABEL_CHARS:
+            short = f"{name[: LABEL_CHARS - LABEL_END - 1]}…{name[-LABEL_END:]}"
+        label, n = short, 1
+        while label in used:
+            n += 1
+            label = f"{short[: LABEL_CHARS - len(f'~{n}')]}~{n}"
+        used.add(label)
+        out.append(label)
+    return [plotly_text(label) for label in out]
 
 
 def sparsity_varies(data: ReportData) -> bool:
@@ -585,7 +637,15 @@ def coefficients(names: list[str], weights: list[float], *, classes: int = 1) ->
     if not kept:
         return None
     kept.sort(key=lambda nw: abs(nw[1]))
-    fig = go.Figure(go.Bar(x=[w for _, w in kept], y=[n for n, _ in kept], orientation="h"))
+    fig = go.Figure(
+        go.Bar(
+            x=[w for _, w in kept],
+            y=labels([n for n, _ in kept]),
+            orientation="h",
+            hovertext=[plotly_text(n) for n, _ in kept],
+            hoverinfo="x+text",
+        )
+    )
     what = (
         f"each input's norm over the {classes} classes' weights"
         if classes > 1
