@@ -1,6 +1,8 @@
 # Two images, two build targets:
-#   api     regtune[server,s3]: `regtune api`, `regtune migrate`, `regtune dashboard`; no torch
-#   worker  regtune[all,s3]: `regtune worker` (and every other part); the default target
+#   api     regtune[server,s3]: `regtune api` (its default command, with a HEALTHCHECK on the
+#           API's /healthz), `regtune migrate`, `regtune dashboard`; no torch
+#   worker  regtune[all,s3]: `regtune worker` (its default command; no HEALTHCHECK: a worker
+#           serves no port), and every other part; the default target
 #
 #   docker build --target api -t regtune-api .
 #   docker build -t regtune .
@@ -89,14 +91,8 @@ COPY service /tmp/regtune/service
 COPY worker /tmp/regtune/worker
 
 WORKDIR /data
-EXPOSE 8000 8080
-
-# The API's liveness; compose disables it for workers and points it at the dashboard's port there.
-HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
 
 ENTRYPOINT ["tini", "--", "regtune"]
-CMD ["api", "--host", "0.0.0.0", "--port", "8000"]
 
 # ---------------------------------------------------------------- api: the API, dashboard and migrations
 FROM runtime AS api
@@ -106,6 +102,11 @@ RUN pip install --no-cache-dir --disable-pip-version-check --no-build-isolation 
     && regtune --help >/dev/null \
     && ! python -c "import torch" 2>/dev/null
 USER 10001:10001
+EXPOSE 8000 8080
+# The API's liveness; compose points it at the dashboard's port for the dashboard.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
+CMD ["api", "--host", "0.0.0.0", "--port", "8000"]
 
 # ---------------------------------------------------------------- worker (default): every part, with torch
 FROM runtime AS worker
@@ -114,3 +115,6 @@ RUN pip install --no-cache-dir --disable-pip-version-check --no-build-isolation 
     && rm -rf /tmp/regtune \
     && regtune --help >/dev/null
 USER 10001:10001
+# A worker serves no port: a probe of the API's would mark every worker container unhealthy.
+HEALTHCHECK NONE
+CMD ["worker"]

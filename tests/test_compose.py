@@ -191,6 +191,45 @@ def test_dockerfile_names_real_commands_and_settings() -> None:
     assert users and not users[-1].startswith(("0", "root")), users
 
 
+def stages() -> dict[str, tuple[str, list[tuple[str, str]]]]:
+    """The Dockerfile's stages by name, in order: the image each is built FROM, its
+    instructions."""
+    found: dict[str, tuple[str, list[tuple[str, str]]]] = {}
+    instructions: list[tuple[str, str]] = []
+    for kind, value in dockerfile_instructions():
+        if kind == "FROM":
+            base, _, name = value.partition(" AS ")
+            instructions = []
+            found[name.strip()] = (base.strip(), instructions)
+        else:
+            instructions.append((kind, value))
+    return found
+
+
+def image_setting(target: str, kind: str) -> str | None:
+    """What the image of build target ``target`` carries for ``kind`` (HEALTHCHECK, CMD): the
+    last such instruction of its stage and of the stages it is built FROM."""
+    every = stages()
+    chain: list[list[tuple[str, str]]] = []
+    while target in every:
+        target, instructions = every[target]
+        chain.insert(0, instructions)
+    found = [v for instructions in chain for k, v in instructions if k == kind]
+    return found[-1] if found else None
+
+
+def test_only_the_api_image_probes_the_api() -> None:
+    """A worker serves no port: the API's health check in the worker image marked every worker
+    container run outside compose ``(unhealthy)``."""
+    api_command = json.loads(image_setting("api", "CMD") or "[]")
+    assert api_command[0] == "api"
+    port = api_command[api_command.index("--port") + 1]
+    assert f"127.0.0.1:{port}/healthz" in (image_setting("api", "HEALTHCHECK") or "")
+    assert list(stages())[-1] == "worker", "the default target is the worker image"
+    assert image_setting("worker", "HEALTHCHECK") in (None, "NONE")
+    assert json.loads(image_setting("worker", "CMD") or "[]") == ["worker"]
+
+
 def test_dockerfile_is_hadolint_clean(processes: Processes) -> None:
     hadolint = Path(sys.executable).with_name("hadolint")
     binary = str(hadolint) if hadolint.exists() else shutil.which("hadolint")
