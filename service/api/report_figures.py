@@ -602,10 +602,15 @@ def loss_vs_sparsity(data: ReportData, metric: str) -> go.Figure | None:
     )
 
 
+FEW_STEPS = 10
+"""Curves of at most this many steps are ticked at every step (plotly's own ticks fall between
+whole steps: 0.5, 1.5 for curves of one)."""
+
+
 def learning_curves(data: ReportData, metric: str, *, unit: str = "epoch") -> go.Figure | None:
-    """A sample of trials' curves by step, complete against pruned; of a study of several
-    objectives, its trials' ``val_curve`` by ``unit`` (an epoch, or the exact solver's block of
-    iterations; Optuna prunes none of its trials)."""
+    """A sample of trials' curves by ``unit``, the step the solver reports (an epoch, or the
+    exact solver's block of iterations), complete against pruned; of a study of several
+    objectives, its trials' ``val_curve`` (Optuna prunes none of its trials)."""
     if not any(data.curves.get(s) for s in ("COMPLETE", "PRUNED")):
         return None
     fig = go.Figure()
@@ -622,12 +627,13 @@ def learning_curves(data: ReportData, metric: str, *, unit: str = "epoch") -> go
                 line={"color": color, "width": 1},
                 hovertext=f"trial {number}",
             )
-    if data.several:
-        title, axis = f"Learning curves: complete trials (a sample), {metric} per {unit}", unit
-    else:
-        title = f"Learning curves: complete against pruned trials (a sample), {metric} per step"
-        axis = "step (epoch)"
-    return _layout(fig, title, xaxis={"title": axis}, yaxis={"title": metric})
+    which = "complete trials" if data.several else "complete against pruned trials"
+    title = f"Learning curves: {which} (a sample), {metric} per {unit}"
+    steps = [s for curves in data.curves.values() for c in curves.values() for s, _ in c]
+    axis: dict[str, Any] = {"title": unit}
+    if steps and max(steps) <= FEW_STEPS:
+        axis["dtick"] = 1
+    return _layout(fig, title, xaxis=axis, yaxis={"title": metric})
 
 
 def coefficients(names: list[str], weights: list[float], *, classes: int = 1) -> go.Figure | None:
