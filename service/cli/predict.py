@@ -18,6 +18,8 @@ from regtune.service.ingest.encodings import UTF8
 if TYPE_CHECKING:
     import numpy as np
 
+    from regtune.service.ingest.encoder import Rows
+
 
 def predict(
     data: Annotated[
@@ -100,11 +102,25 @@ def predict(
         return
     if out is None:
         write_csv(predictions, sys.stdout)
-    if metrics is not None:
-        said = f"{n_rows} rows" if scored == n_rows else f"{scored} of {n_rows} rows scored"
-        unscored = n_rows - scored
-        without = f" ({unscored} without a target value)" if unscored else ""
-        err.print(Text(f"{said}{without}  " + params(sorted_by_name(metrics))))
+    if rows.y is not None:  # the file has the target column: say how much of it scored
+        err.print(Text(_scored_line(rows, n_rows, scored, metrics)))
+
+
+def _scored_line(rows: Rows, n_rows: int, scored: int, metrics: dict[str, float] | None) -> str:
+    """How many rows were scored, why the others were not, and the metrics of those that were
+    (``0 of N rows scored`` when none could be)."""
+    said = f"{n_rows} rows" if scored == n_rows else f"{scored} of {n_rows} rows scored"
+    unscorable = 0 if rows.unscorable is None else int(rows.unscorable.sum())
+    why = [
+        f"{n} {reason}"
+        for n, reason in (
+            (n_rows - scored - unscorable, "without a target value"),
+            (unscorable, "with a target value the model cannot score"),
+        )
+        if n
+    ]
+    reasons = f" ({', '.join(why)})" if why else ""
+    return f"{said}{reasons}" + ("  " + params(sorted_by_name(metrics)) if metrics else "")
 
 
 def _check_rows_file(raw: bytes, data: Path) -> None:

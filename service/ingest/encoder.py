@@ -11,6 +11,7 @@ scikit-learn's ``handle_unknown="ignore"``) and maps the target's labels back to
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -25,12 +26,14 @@ from regtune.service.ingest.formats import NA_TOKENS, read_columns
 from regtune.service.ingest.header import Limits, same_name
 from regtune.service.ingest.missing_values import read_as_missing
 from regtune.service.ingest.values import (
+    MAX_ABS_VALUE,
     bind,
     booleans_as_numbers,
     cells,
     classify,
     composed_levels,
     label,
+    scorable,
 )
 
 if TYPE_CHECKING:
@@ -94,7 +97,7 @@ class Rows:
     """Class codes (int64) or numbers (float64) of the rows in ``scored``; None without a
     target column."""
     scored: np.ndarray | None = None
-    """Rows with a target value."""
+    """Rows with a target value the model can score."""
     unknown: dict[str, list[str]] = field(default_factory=dict)
     """Per text column, the values the model never saw (encoded as all zeros)."""
     encoding: str = UTF8
@@ -103,6 +106,9 @@ class Rows:
     """The rows with fewer fields than the header, read with missing cells (as upload notes)."""
     where: DataRows = DATA_ROWS
     """How a note names a row of ``X``: in a CSV file, by the line it starts on."""
+    unscorable: np.ndarray | None = None
+    """Rows whose target value the model cannot score (a label it never saw, text among
+    numbers): predicted, and left out of ``scored``, with a warning (``Target.note``)."""
 
 
 @dataclass(frozen=True)
@@ -291,10 +297,21 @@ class Encoder:
                 short=dialect.short,
                 where=dialect.where,
             )
-        y, scored = self.target_values(
-            columns[column], limits, column=column, decimal=dialect.decimal, where=dialect.where
+        scoring = self.target_values(
+            columns[column], column=column, decimal=dialect.decimal, where=dialect.where
         )
-        return Rows(X, y, scored, unknown, dialect.encoding, dialect.short, dialect.where)
+        if scoring.note is not None:
+            warnings.warn(scoring.note, stacklevel=3)
+        return Rows(
+            X,
+            scoring.y,
+            scoring.scored,
+            unknown,
+            dialect.encoding,
+            dialect.short,
+            dialect.where,
+            unscorable=scoring.unscorable,
+        )
 
     def encode_frame(
         self, columns: Mapping[str, pd.Series | np.ndarray], limits: Limits
@@ -372,43 +389,75 @@ class Encoder:
     def target_values(
         self,
         values: pd.Series | np.ndarray,
-        limits: Limits,
         *,
         column: str | None = None,
         decimal: str = ".",
         where: DataRows = DATA_ROWS,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The target of the rows that have one (class codes, or numbers), and which rows;
-        ``values`` are those of ``column`` (default: the model's target column)."""
+    ) -> Target:
+        """The target of the rows the model can score (class codes, or numbers), and which rows;
+        ``values`` are those of ``column`` (default: the model's target column). A label the
+        model never saw, or text where it predicts numbers, leaves its row out of the score
+        (``Target.note`` says so): the target only scores, and the rows are predicted."""
         name = self.target if column is None else column
-        read = classify(
-            name,
-            values,
-            limits,
-            na_tokens=self.na_tokens,
-            allow_empty=True,
-            decimal=decimal,
-            where=where,
+        numbers, text, missing = scorable(
+            name, values, na_tokens=self.na_tokens, decimal=decimal, where=where
         )
-        scored = ~read.missing
         if self.classes is None:
-            if read.numeric is None:
-                raise InvalidUpload(
-                    f"target column {name!r} holds text; the model predicts numbers"
-                )
-            return read.numeric[scored], scored
-        if read.numeric is not None:
-            written = np.array([label(float(v)) for v in read.numeric[scored]], dtype=object)
-        else:
-            assert read.text is not None
-            written = read.text[scored]
+            scored = ~missing & (np.abs(np.nan_to_num(numbers, nan=np.inf)) <= MAX_ABS_VALUE)
+            unscorable = ~missing & ~scored
+            shown = _written(numbers, text, unscorable)
+            said = ("text where the model predicts numbers", "")
+            note = _left_out(name, said, shown, unscorable, where)
+            return Target(numbers[scored], scored, unscorable, note)
+        present = np.flatnonzero(~missing)
+        written = np.array(_written(numbers, text, ~missing), dtype=object)
         classes = composed_levels(self.classes)
         labels = [str(v) for v in bind(written, classes)]
         code = {c: i for i, c in enumerate(classes)}
-        unseen = sorted({v for v in labels if v not in code})
-        if unseen:
-            raise InvalidUpload(
-                f"target column {name!r} has label(s) {unseen[:5]} the model never saw "
-                f"(its labels: {list(self.classes)[:10]})"
-            )
-        return np.array([code[v] for v in labels], dtype=np.int64), scored
+        known = np.array([v in code for v in labels], dtype=bool)
+        scored, unscorable = ~missing, ~missing
+        scored[present], unscorable[present] = known, ~known
+        shown = [v for v, k in zip(labels, known, strict=True) if not k]
+        said = ("label(s) the model never saw", f" (its labels: {list(self.classes)[:10]})")
+        codes = np.array([code[v] for v, k in zip(labels, known, strict=True) if k], np.int64)
+        return Target(codes, scored, unscorable, _left_out(name, said, shown, unscorable, where))
+
+
+@dataclass(frozen=True)
+class Target:
+    """Predict's target column, read to score: the values of the rows the model can score."""
+
+    y: np.ndarray
+    """Class codes (int64) or numbers (float64) of the rows in ``scored``."""
+    scored: np.ndarray
+    """The rows with a target value the model can score."""
+    unscorable: np.ndarray
+    """The rows with a target value it cannot: a label it never saw, text among numbers."""
+    note: str | None = None
+    """What predict warns of the ``unscorable`` rows, when there are some."""
+
+
+def _written(numbers: np.ndarray, text: np.ndarray | None, rows: np.ndarray) -> list[str]:
+    """The target's cells of ``rows`` as text: a number as upload writes a class label
+    (``2.0`` is ``2``), text as it is."""
+    return [
+        label(float(numbers[i])) if text is None or numbers[i] == numbers[i] else str(text[i])
+        for i in np.flatnonzero(rows)
+    ]
+
+
+def _left_out(
+    name: str, said: tuple[str, str], shown: Sequence[str], rows: np.ndarray, where: DataRows
+) -> str | None:
+    """The warning of the target's cells the model cannot score: what they hold (``said``: the
+    rule, then what the model knows), their values (``shown``, as written), how many ``rows``
+    and where the first is."""
+    if not shown:
+        return None
+    values = sorted(set(shown))
+    listed = ", ".join(repr(v[:40]) for v in values[:5]) + (", ..." if len(values) > 5 else "")
+    first = where(int(np.flatnonzero(rows)[0]))
+    return (
+        f"target column {name!r} has {said[0]}: {listed}{said[1]}, in {len(shown)} row(s), the "
+        f"first at {first}; those rows are predicted but left out of the score"
+    )

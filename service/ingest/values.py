@@ -86,25 +86,14 @@ def classify(
     """Numbers or text; an empty column is refused unless ``allow_empty`` (predict's rows may
     all lack a value the model fills). ``decimal`` is the file's decimal mark and ``where``
     names a refused row (``Dialect``: in a CSV file, by its line)."""
-    if not isinstance(values, np.ndarray):
-        import pandas as pd
-
-        if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values):
-            numbers = values.to_numpy(dtype="float64", na_value=np.nan)
-            return _numeric(name, numbers, allow_empty=allow_empty, where=where)
-    stripped = np.array(
-        [None if v is None else boolean(str(v).strip()) for v in objects(values)], dtype=object
-    )
-    missing = np.array([v is None or v in na_tokens for v in stripped], dtype=bool)
+    if (numbers := _number_dtype(values)) is not None:
+        return _numeric(name, numbers, allow_empty=allow_empty, where=where)
+    stripped, missing = _stripped(values, na_tokens)
     if missing.all():
         if allow_empty:
             return Column(name, np.full(len(stripped), np.nan), None, missing)
         raise InvalidUpload(f"column {name!r} is empty in every row")
-    points = None
-    if decimal == ",":
-        numbers, points = decimal_comma_numbers(name, stripped, missing, where=where)
-    else:
-        numbers = to_numbers(stripped, missing)
+    numbers, points = _numbers(name, stripped, missing, decimal=decimal, where=where)
     text = ~missing & np.isnan(numbers)
     if not text.any():
         column = _numeric(name, numbers, allow_empty=allow_empty, where=where)
@@ -127,6 +116,61 @@ def classify(
             f"text values are categories of at most {limits.max_text_chars} characters"
         )
     return Column(name, None, composed(stripped), missing)
+
+
+def scorable(
+    name: str,
+    values: pd.Series | np.ndarray,
+    *,
+    na_tokens: Sequence[str] = NA_TOKENS,
+    decimal: str = ".",
+    where: DataRows = DATA_ROWS,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """A column read as ``classify`` reads it, but never refused for what a cell holds: each
+    cell as a number (NaN where it is text or missing), as stripped text (None for a column of a
+    numeric dtype, whose cells are all numbers) and which are missing. Predict's target only
+    scores: a cell the model cannot score leaves its row out of the score, and never stops the
+    predictions."""
+    if (numbers := _number_dtype(values)) is not None:
+        return numbers, None, np.isnan(numbers)
+    text, missing = _stripped(values, na_tokens)
+    numbers, _ = _numbers(name, text, missing, decimal=decimal, where=where)
+    text[missing] = None
+    return numbers, composed(text), missing
+
+
+def _number_dtype(values: pd.Series | np.ndarray) -> np.ndarray | None:
+    """A pandas column of a numeric dtype (not bool) as float64, NaN for missing; else None."""
+    if isinstance(values, np.ndarray):
+        return None
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values):
+        return values.to_numpy(dtype="float64", na_value=np.nan)
+    return None
+
+
+def _stripped(
+    values: pd.Series | np.ndarray, na_tokens: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every cell as stripped text (a boolean as ``boolean`` writes it; None for a null), and
+    which are missing (null or a missing-value token)."""
+    stripped = np.array(
+        [None if v is None else boolean(str(v).strip()) for v in objects(values)], dtype=object
+    )
+    missing = np.array([v is None or v in na_tokens for v in stripped], dtype=bool)
+    return stripped, missing
+
+
+def _numbers(
+    name: str, stripped: np.ndarray, missing: np.ndarray, *, decimal: str, where: DataRows
+) -> tuple[np.ndarray, str | None]:
+    """float64 of the present cells that read as numbers with ``decimal`` (NaN for the others),
+    and, in a file of decimal commas, a value that reads only with a decimal point when the
+    column was read so (``decimal_comma_numbers``)."""
+    if decimal == ",":
+        return decimal_comma_numbers(name, stripped, missing, where=where)
+    return to_numbers(stripped, missing), None
 
 
 def composed(text: np.ndarray) -> np.ndarray:

@@ -84,5 +84,5 @@ def test_a_numeric_column_of_an_older_model_takes_booleans_as_one_and_zero() -> 
 
 def test_a_target_of_booleans_binds_to_a_models_zero_one_labels() -> None:
     encoder = Encoder((Feature("x"),), target="y", classes=("0", "1"))
-    codes, scored = encoder.target_values(pd.Series(["True", "false", None]), Limits())
-    assert codes.tolist() == [1, 0] and scored.tolist() == [True, True, False]
+    target = encoder.target_values(pd.Series(["True", "false", None]))
+    assert target.y.tolist() == [1, 0] and target.scored.tolist() == [True, True, False]

@@ -236,13 +236,17 @@ def test_raw_rows_as_an_array_are_refused_saying_what_predict_takes(
     assert len(model.predict(rows)["prediction"]) == len(rows)
 
 
-def test_a_label_the_model_never_saw_is_refused_by_name(saved_model: Saver, tmp_path: Path) -> None:
+def test_a_label_the_model_never_saw_is_named_and_left_out_of_the_score(
+    saved_model: Saver, tmp_path: Path
+) -> None:
+    """The target only scores: every row is predicted (``test_predict_unscorable_target``)."""
     frame = separable([1, 2])
     path = csv(frame, tmp_path / "train.csv")
     model = saved_model(path.read_bytes(), target="label")
     result = run(str(csv(frame.assign(label=7), tmp_path / "seven.csv")), "--model", str(model))
-    assert result.exit_code == 1
-    assert "7" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 0, result.output
+    assert "label(s) the model never saw: '7'" in result.stderr
+    assert "0 of 60 rows scored (60 with a target value the model cannot score)" in result.stderr
 
 
 def test_the_model_file_carries_labels_encoder_and_missing_tokens(
@@ -341,17 +345,18 @@ def test_a_file_that_is_no_model_is_refused_in_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.output and "╭" not in result.output
 
 
-def test_a_target_given_by_name_is_the_column_the_error_names(
+def test_a_target_given_by_name_is_the_column_the_warning_names(
     saved_model: Saver, tmp_path: Path
 ) -> None:
-    """``--target city`` on a regression model: the text is in ``city``, and the error says so
-    (not the model's own target column)."""
+    """``--target city`` on a regression model: the text is in ``city``, and the warning says
+    so (not the model's own target column); the rows are predicted, none scored."""
     frame = separable([1.5, 2.5]).assign(price=lambda f: f["x"] * 10.0).drop(columns=["label"])
     path = csv(frame, tmp_path / "houses.csv")
     model = saved_model(path.read_bytes(), target="price", task="regression")
     result = run(str(path), "--model", str(model), "--target", "city")
-    assert result.exit_code == 1
-    assert "target column 'city' holds text" in result.output, result.output
+    assert result.exit_code == 0, result.output
+    assert "target column 'city' has text where the model predicts numbers" in result.stderr
+    assert "0 of 60 rows scored (60 with a target value the model cannot score)" in result.stderr
 
 
 def test_json_is_strict_and_out_says_where_it_wrote(saved_model: Saver, tmp_path: Path) -> None:

@@ -118,5 +118,5 @@ def test_a_model_stored_with_decomposed_categories_binds_either_form() -> None:
     X, unknown = encoder.encode({"colour": values}, Limits())
     np.testing.assert_array_equal(X, [[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     assert unknown == {}
-    codes, _ = encoder.target_values(np.array([DECOMPOSED, COMPOSED, "b"], dtype=object), Limits())
-    assert codes.tolist() == [0, 0, 1]
+    target = encoder.target_values(np.array([DECOMPOSED, COMPOSED, "b"], dtype=object))
+    assert target.y.tolist() == [0, 0, 1]
