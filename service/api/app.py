@@ -34,6 +34,7 @@ from regtune.service.api import (
 from regtune.service.lifetime import if_child_die_with_parent
 from regtune.service.settings import Settings, get_settings, use_settings
 from regtune.service.spec.definition import StudySpec
+from regtune.service.store.sqlite_file import OpenedFile
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ def _migrate_with_retry() -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if not multiprocess.enabled():  # `regtune api` migrated before it started this process
         _migrate_with_retry()
+    app.state.database_file = OpenedFile.of(get_settings().database_url)  # /readyz compares
     warming = get_settings().warm_up
     latest = None
     if warming:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from regtune.service.api.schemas import Health
@@ -25,13 +25,21 @@ async def healthz() -> Health:
         503: {
             "model": Health,
             "description": "the database does not answer, or does not hold the schema this "
-            "process serves (dropped, or another regtune's revision)",
+            "process serves (dropped, or another regtune's revision), or its SQLite file was "
+            "deleted or replaced since this process opened it",
         }
     },
 )
-def readyz() -> JSONResponse:
+def readyz(request: Request) -> JSONResponse:
     """200 when the database answers at the schema revision this process serves, 503 while it
-    does not answer or holds another revision, or none."""
+    does not answer or holds another revision, or none, and for good once the SQLite file this
+    process opened is no longer the file at its path (a pooled connection still reaches the
+    deleted file, so the database alone answered "up" while every write went to it)."""
+    opened = getattr(request.app.state, "database_file", None)
+    gone = opened.gone() if opened is not None else None
+    if gone is not None:
+        body = Health(status="unavailable", database="down", detail=f"{gone}: restart regtune")
+        return JSONResponse(status_code=503, content=body.model_dump())
     try:
         with get_engine().connect() as connection:
             revisions = sorted(schema_heads(connection))

@@ -29,6 +29,7 @@ from regtune.service.store.backoff import Backoff
 from regtune.service.store.migrate import upgrade
 from regtune.service.store.repos.keys import is_loopback
 from regtune.service.store.scheduling.retries import hand_back_killed_worker
+from regtune.service.store.sqlite_file import OpenedFile
 
 log = logging.getLogger(__name__)
 QUICK_EXIT_S = 10.0
@@ -216,6 +217,7 @@ def serve(
             return 2
     require_sqlite_folder(settings.database_url)
     upgrade(settings.database_url)
+    opened = OpenedFile.of(settings.database_url)
     me = [sys.executable, "-m", "regtune.service.cli.app"]
     env = os.environ.copy()
     worker_env = {**env, "REGTUNE_WORKER_MEMORY_MB": str(worker_memory_mb(settings, workers))}
@@ -241,6 +243,7 @@ def serve(
 
     announced = False
     stopping = False
+    orphaned = False  # the SQLite file was deleted or replaced under the running children
 
     def _stop(_signum: int, _frame: object) -> None:
         nonlocal stopping
@@ -253,9 +256,21 @@ def serve(
         if not announced and listening(host, port):  # the URLs once they answer, not before
             announce()
             announced = True
+        if opened is not None and not orphaned and (gone := opened.gone()) is not None:
+            orphaned = True  # no child may start again: it would open another, empty file
+            log.error(
+                "%s. serve starts no process again and stops when one ends; the running ones "
+                "(pids %s) still hold the deleted file: `ls -l /proc/PID/fd` shows it, and `cp` "
+                "of that link saves it (with the -wal file beside the path) before they stop",
+                gone,
+                ", ".join(str(c.popen.pid) for c in children if c.popen is not None),
+            )
         now = time.monotonic()
         for child in children:
-            if child.died(now) and child.critical and child.quick_deaths >= GIVE_UP:
+            if orphaned and child.popen is not None and child.popen.poll() is not None:
+                log.error("%s ended after the database file was lost; stopping", child.name)
+                stopping, code = True, 1
+            elif child.died(now) and child.critical and child.quick_deaths >= GIVE_UP:
                 log.error(
                     "%s cannot start (%d quick exits in a row); stopping", child.name, GIVE_UP
                 )

@@ -45,3 +45,31 @@ def test_ready_only_at_the_schema_this_process_serves(
         "the database holds no regtune schema (it was dropped): regtune migrate creates it"
     )
     assert api.get("/healthz").status_code == 200  # the process itself is alive
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced by another file"])
+def test_not_ready_once_the_sqlite_file_it_opened_is_no_longer_at_its_path(
+    apps: Apps, how: str
+) -> None:
+    """Was 200, the pooled connections still reaching the deleted file, while every write went
+    to a file no path named, lost when the process stopped."""
+    api = apps()
+    assert api.get("/readyz").status_code == 200
+    path = Apps.database_path(api)
+    if how == "deleted":
+        path.unlink()
+    else:
+        path.rename(path.with_suffix(".old"))
+        path.write_bytes(path.with_suffix(".old").read_bytes())  # a copy: another inode
+
+    answer = api.get("/readyz")
+
+    assert answer.status_code == 503, answer.text
+    assert answer.json() == {
+        "status": "unavailable",
+        "database": "down",
+        "detail": f"the SQLite file {str(path)!r} was {how} while regtune ran: the processes "
+        "that opened it go on with that file, which the path no longer names (a deleted one is "
+        "lost when they stop), and a process started now would open another database: restart "
+        "regtune",
+    }
