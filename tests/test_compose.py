@@ -40,11 +40,12 @@ def docker_compose() -> str:
 
 
 def compose_config(
-    binary: str, *files: Path, env: dict[str, str], tmp_path: Path
+    binary: str, *files: Path, env: dict[str, str], tmp_path: Path, env_text: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    """``docker-compose config`` with exactly ``env`` (no shell variables, no .env file)."""
-    env_file = tmp_path / "empty.env"
-    env_file.write_text("")
+    """``docker-compose config`` with exactly ``env`` as the shell's variables and ``env_text``
+    as the .env file."""
+    env_file = tmp_path / "given.env"
+    env_file.write_text(env_text)
     args = [binary, "--project-directory", str(ROOT), "--env-file", str(env_file)]
     for file in files:
         args += ["-f", str(file)]
@@ -161,6 +162,49 @@ def test_env_example_names_only_what_compose_or_the_code_reads() -> None:
     assert not unknown, f".env.example names variables nothing reads: {sorted(unknown)}"
     images = {"REGTUNE_IMAGE", "REGTUNE_API_IMAGE"}
     assert not (compose_vars - names - images), "undocumented compose variables"
+
+
+def env_file(**settings: str) -> str:
+    """.env.example as a user makes it their .env: the secrets filled in, ``settings`` set."""
+    text = ENV_EXAMPLE.read_text()
+    for name, value in {**SECRETS, **settings}.items():
+        text, found = re.subn(rf"^#? ?{name}=.*$", f"{name}={value}", text, flags=re.M)
+        assert found == 1, name
+    return text
+
+
+PUBLIC_URLS = {
+    # .env.example as it is, API_PORT given in the .env or in the shell
+    "defaults": ({}, {}, "8000", "http://localhost:8000"),
+    "api-port-in-env-file": ({"API_PORT": "18000"}, {}, "18000", "http://localhost:18000"),
+    "api-port-in-shell": ({}, {"API_PORT": "18001"}, "18001", "http://localhost:18001"),
+    "public-url-given": (
+        {"API_PORT": "18000", "REGTUNE_PUBLIC_URL": "https://tune.example"},
+        {},
+        "18000",
+        "https://tune.example",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PUBLIC_URLS))
+def test_the_dashboards_link_to_the_api_names_its_published_port(
+    case: str, tmp_path: Path, docker_compose: str
+) -> None:
+    """REGTUNE_PUBLIC_URL (the link in each study's note on the dashboard) follows API_PORT (was:
+    http://localhost:8000 with the API published on another port)."""
+    in_env_file, in_shell, port, url = PUBLIC_URLS[case]
+    result = compose_config(
+        docker_compose,
+        COMPOSE,
+        env=in_shell,
+        tmp_path=tmp_path,
+        env_text=env_file(**in_env_file),
+    )
+    assert result.returncode == 0, result.stderr
+    api = yaml.safe_load(result.stdout)["services"]["api"]
+    assert [str(p).split(":")[1] for p in api["ports"]] == [port]
+    assert api["environment"]["REGTUNE_PUBLIC_URL"] == url
 
 
 def dockerfile_instructions() -> list[tuple[str, str]]:
