@@ -348,6 +348,7 @@ def read_table(
             *notes.row_number_notes(features, unnamed=_unnamed_first(names)),
             *notes.shown_number_notes(encoded),
             *notes.date_notes(encoded),
+            *notes.constant_notes(encoded, X),
             *notes.unique_text_notes(encoded, X),
         ],
         dialect=dialect,

@@ -1,7 +1,8 @@
 """What an upload reads as the user may not mean, said in the dataset's ``notes``: the marks
 and decimal mark it read cells with, a numeric target of a few values taken as a regression, a
-column of row numbers, of numbers as a spreadsheet shows them, of dates, or of a different text
-in every row. Each note says what was done and how to do otherwise."""
+column of row numbers, of numbers as a spreadsheet shows them, of dates, of one value in every
+row, or of a different text in every row. Each note says what was done and how to do
+otherwise."""
 
 from __future__ import annotations
 
@@ -135,6 +136,38 @@ def task_notes(target: str, y: np.ndarray) -> list[str]:
         f"task auto took target {target!r} as a regression: it holds numbers, "
         f"{len(distinct)} distinct ({shown}); to predict them as classes, upload with "
         "task multiclass (--task multiclass)"
+    ]
+
+
+def constant_notes(columns: list[dict[str, Any]], X: np.ndarray) -> list[str]:
+    """Feature columns of one value in every row that has one (a text column of one category):
+    filled with that value where missing, each tells the model nothing, as a constant target
+    is refused for; one note names them all, with the ``ignore`` that leaves them out."""
+    constant: list[tuple[str, str]] = []
+    for column in columns:
+        start, _ = column["features"]
+        if column["kind"] == "categorical":
+            if len(column["categories"]) == 1:
+                constant.append((column["name"], repr(column["categories"][0])))
+            continue
+        values = X[:, start][~np.isnan(X[:, start])]
+        if len(values) and values.min() == values.max():
+            constant.append((column["name"], label(float(values[0]))))
+    if not constant:
+        return []
+    names = [name for name, _ in constant]
+    each = ", ".join(f"{name!r} ({value})" for name, value in constant)
+    if len(constant) == 1:
+        return [
+            f"column {each} holds one value in every row that has one: it carries no "
+            "information, so the model cannot learn from it; to upload without it: "
+            f"ignore={names[0]!r} (--ignore)"
+        ]
+    options = " ".join(f"--ignore {name}" for name in names)
+    return [
+        f"columns {each} each hold one value in every row that has one: they carry no "
+        "information, so the model cannot learn from them; to upload without them: "
+        f"ignore={names!r} ({options})"
     ]
 
 
