@@ -42,7 +42,13 @@ from regtune.service.store.tables import StudyRow
 from regtune.service.store.trials.best import pareto_numbers
 from regtune.service.store.trials.coefficients import MAX_COEFFICIENTS
 from regtune.service.store.trials.curves import Reported
-from regtune.service.store.trials.report import BEST_KEPT, ReportData, report_data, sparsity_front
+from regtune.service.store.trials.report import (
+    BEST_KEPT,
+    ReportData,
+    report_data,
+    silent_trials,
+    sparsity_front,
+)
 from regtune.service.store.trials.views import TrialView, get_trial, list_trials, reported_steps
 
 log = logging.getLogger(__name__)
@@ -148,10 +154,11 @@ def build(row: StudyRow, *, base_url: str, keys: bool = True) -> str:
             )
         return data, view, best_model.read_info(session, osid or -1), front
 
-    def aside(session: Any) -> tuple[list[tuple[float, float]], dict[str, Reported]]:
+    def aside(session: Any) -> tuple[list[tuple[float, float]], dict[str, Reported], int]:
         front = sparsity_front(session, osid or -1, direction=direction)
         key, ended = studies.index_key(row), studies.quiet(row)
-        return front, reported_steps(session, osid or -1, key=key, quiet=ended)
+        reported = reported_steps(session, osid or -1, key=key, quiet=ended)
+        return front, reported, silent_trials(session, osid or -1)
 
     # the front's GROUP BY reads every trial, and the trial index counts the steps of those
     # finished since it last did: on their own connection, beside the samples; the rest in one
@@ -159,7 +166,7 @@ def build(row: StudyRow, *, base_url: str, keys: bool = True) -> str:
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-front") as pool:
         whole = pool.submit(read, aside)
         data, view, model, pareto = read(lambda session: at_once(session, reads))
-        data.front, data.reported = whole.result()
+        data.front, data.reported, data.silent = whole.result()
     page = Page()
     study = figures.search_study(data, direction)
     if study is not None:

