@@ -192,7 +192,7 @@ def build(row: StudyRow, *, base_url: str, keys: bool = True) -> str:
         ],
         _lines_note(data) + (words.entry_note(data, direction) if path is not None else ""),
     )
-    page.add("Loss against sparsity", [figures.loss_vs_sparsity(data, metric)])
+    page.add(f"{metric} against sparsity", [figures.loss_vs_sparsity(data, metric)])
     stopped = words.stopped_early(data, spec.training.max_epochs)
     page.add(
         "Learning curves",

@@ -1,5 +1,6 @@
 """The study report's figures, on plotly: Optuna's own for the search, regtune's for the
-regularization story (λ path, validation curve ± 1 SE, loss against sparsity, learning curves).
+regularization story (λ path, validation curve ± 1 SE, the objective against sparsity, learning
+curves).
 
 Every function takes what ``regtune.service.store.trials.report`` read (a sample, never every trial)
 and returns a figure, or None when the study has nothing to draw there yet. Optuna's plotting and

@@ -559,7 +559,7 @@ def test_an_mlp_without_l1_plots_nothing_against_its_non_zero_weights(api: TestC
     html = api.get(f"/v1/studies/{row.id}/report").text
     assert not _in_figure("against non-zero weights", html)
     assert not _in_figure("Non-zero weights against λ", html)
-    assert "Loss against sparsity" not in html
+    assert "val_loss against sparsity" not in html
     assert "Every trial kept the same number of non-zero weights" in html
     assert "the path shows each trial's non-zero weights" not in html
     assert _in_figure("Validation curve", html) and _plots(html) >= 3
