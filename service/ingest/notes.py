@@ -1,8 +1,8 @@
 """What an upload reads as the user may not mean, said in the dataset's ``notes``: the marks
 and decimal mark it read cells with, a numeric target of a few values taken as a regression, a
 column of row numbers, of numbers as a spreadsheet shows them, of dates, of one value in every
-row, or of a different text in every row. Each note says what was done and how to do
-otherwise."""
+row, or of a different text in every row, and class labels that differ only in case or spaces.
+Each note says what was done and how to do otherwise."""
 
 from __future__ import annotations
 
@@ -168,6 +168,23 @@ def constant_notes(columns: list[dict[str, Any]], X: np.ndarray) -> list[str]:
         f"columns {each} each hold one value in every row that has one: they carry no "
         "information, so the model cannot learn from them; to upload without them: "
         f"ignore={names!r} ({options})"
+    ]
+
+
+def label_case_notes(target: str, classes: Sequence[str] | None) -> list[str]:
+    """Class labels that differ only in case or spaces (``yes`` and ``Yes``, ``no  thanks`` and
+    ``no thanks``): each is a class of its own, as the file writes it, where the user likely
+    meant one. Said, not merged: which labels mean the same is the user's to say."""
+    groups: dict[str, list[str]] = {}
+    for c in classes or ():
+        groups.setdefault(" ".join(c.split()).casefold(), []).append(c)
+    alike = [group for group in groups.values() if len(group) > 1]
+    if not alike:
+        return []
+    shown = "; ".join(", ".join(repr(c) for c in group) for group in alike)
+    return [
+        f"target {target!r} has labels that differ only in case or spaces ({shown}): each is a "
+        "class of its own; if they mean the same, write them alike and upload again"
     ]
 
 
