@@ -57,6 +57,12 @@ def task_problem(rule: str) -> InvalidUpload:
     return InvalidUpload(f"task: {rule}", [FieldProblem(path="task", rule=rule)])
 
 
+def target_problem(message: str) -> InvalidUpload:
+    """The target column cannot be learned whatever the task (constant, one class, empty, too
+    many classes): the 422 names ``target``, as one the file lacks does."""
+    return InvalidUpload(message, [FieldProblem(path="target", rule=message)])
+
+
 def _target(column: Column, task: str, limits: Limits) -> tuple[str, np.ndarray, list[str] | None]:
     """Return the task, y for the rows where the target is present, and the class labels."""
     keep = ~column.missing
@@ -80,12 +86,18 @@ def _target(column: Column, task: str, limits: Limits) -> tuple[str, np.ndarray,
             task = "binary" if len(distinct) == 2 else "regression"
         if task == "regression":
             if len(distinct) < 2:
-                raise InvalidUpload(f"target column {column.name!r} is constant")
+                raise target_problem(f"target column {column.name!r} is constant")
             return task, values.astype(np.float64), None
+        if task == "multiclass" and len(distinct) > limits.max_categories:
+            raise task_problem(
+                f"multiclass makes each distinct number of {column.name!r} a class: "
+                f"{len(distinct)} classes, at most {limits.max_categories} "
+                "(REGTUNE_DATASET_MAX_CATEGORIES): use task auto or regression"
+            )
         classes = [label(float(v)) for v in distinct]
         codes = np.searchsorted(distinct, values)
     if len(classes) < 2:
-        raise InvalidUpload(f"target column {column.name!r} has one class ({classes[0]!r})")
+        raise target_problem(f"target column {column.name!r} has one class ({classes[0]!r})")
     if task == "auto":
         task = "binary" if len(classes) == 2 else "multiclass"
     if task == "binary" and len(classes) != 2:
@@ -94,7 +106,7 @@ def _target(column: Column, task: str, limits: Limits) -> tuple[str, np.ndarray,
             "or multiclass"
         )
     if len(classes) > limits.max_categories:
-        raise InvalidUpload(
+        raise target_problem(
             f"target column {column.name!r} has {len(classes)} classes; at most "
             f"{limits.max_categories} (REGTUNE_DATASET_MAX_CATEGORIES)"
         )
@@ -301,7 +313,7 @@ def read_table(
     ]
     target_col = columns[names.index(target)]
     if target_col.missing.all():
-        raise InvalidUpload(f"target column {target!r} has no value in any row")
+        raise target_problem(f"target column {target!r} has no value in any row")
     features = [c for c in columns if c.name != target]
     if not features and ignore:
         raise ignore_problem(
