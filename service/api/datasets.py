@@ -82,6 +82,12 @@ def _read(upload: UploadFile) -> tuple[bytes, str]:
     return b"".join(parts), digest.hexdigest()
 
 
+FILE_AS_TEXT = (
+    "must be the file itself, a form part with a filename, got a text field: send it with "
+    "curl -F file=@data.csv (the @ sends the file, not its name), or files= in httpx and requests"
+)
+"""The rule a ``file`` field of text breaks (``-F file=data.csv``, the @ left out), said in
+words instead of FastAPI's "Expected UploadFile, received: <class 'str'>"."""
 UPLOAD_FIELDS = ("file", "target", "task", "ignore", "encoding", "missing_values")
 """The form fields ``POST /v1/datasets`` reads (``upload_dataset``'s)."""
 REPEATABLE = frozenset({"ignore", "missing_values"})
@@ -92,16 +98,21 @@ async def only_upload_fields(request: Request) -> None:
     the body, ``curl --data-binary @data.csv``, was read as a URL-encoded form whose one field's
     name was the whole file, and the 422 repeated it twice). A form field the upload does not
     read, or one it reads once given more than once, is a 422 naming it (was: left out or the
-    last one taken, silently: ``ignored=id`` trained on the id column). FastAPI has read the
-    form by now; this reads the same parsed form."""
+    last one taken, silently: ``ignored=id`` trained on the id column), and so is a ``file``
+    field of text (``FILE_AS_TEXT``). FastAPI has read the form by now; this reads the same
+    parsed form."""
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if media_type != "multipart/form-data":
         raise BadBody(
             "an upload is a multipart/form-data body whose fields are the file and the target "
             f"(curl -F file=@data.csv -F target=y), got {media_type or 'no Content-Type'}"
         )
-    given = Counter(name for name, _ in (await request.form()).multi_items())
-    problems = [
+    form = (await request.form()).multi_items()
+    given = Counter(name for name, _ in form)
+    problems: list[dict[str, Any]] = []
+    if any(name == "file" and isinstance(value, str) for name, value in form):
+        problems.append({"type": "value_error", "loc": ("body", "file"), "msg": FILE_AS_TEXT})
+    problems += [
         {
             "type": "extra_forbidden",
             "loc": ("body", shown(name)),
