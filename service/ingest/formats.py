@@ -4,9 +4,9 @@ No pickle and no eval: CSV goes to pandas' C parser with every cell as text or n
 leading ``=`` is just a character), Parquet to pyarrow after its schema is checked (``parquet``).
 Where pandas is not installed (``pip install regtune`` without extras, for ``regtune predict``),
 CSV goes to Python's csv module instead, every cell as text for ``values.classify`` to read as
-upload does; Parquet then needs pandas and pyarrow. Binary garbage, other encodings, overlong
-lines, too many columns and duplicate or missing names are refused up front, each with the
-byte, line or column at fault (``header``); how a CSV file is separated is ``dialects``'.
+upload does; Parquet then needs pandas and pyarrow. Binary garbage, JSON, other encodings,
+overlong lines, too many columns and duplicate or missing names are refused up front, each with
+the byte, line or column at fault (``header``); how a CSV file is separated is ``dialects``'.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import json
 import re
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
@@ -81,9 +82,33 @@ def _looks_like_text(raw: bytes) -> bool:
     return True
 
 
+def _looks_like_json(raw: bytes) -> bool:
+    """JSON, which the CSV reader would split at its commas into a header of hundreds of
+    "columns": a first line that parses as JSON (a file on one line, or JSON Lines' first
+    record), or that opens an array or object alone (a file written with indents)."""
+    text = raw.removeprefix(BOM).lstrip()
+    if text[:1] not in (b"[", b"{"):
+        return False
+    first = text.split(b"\n", 1)[0].strip()
+    if first in (b"[", b"{"):
+        return True
+    try:
+        json.loads(first)
+    except ValueError:
+        return False
+    return True
+
+
 def detect_format(raw: bytes, filename: str) -> str:
     if raw.startswith(PARQUET_MAGIC):
         return "parquet"
+    if _looks_like_json(raw):
+        raise InvalidUpload(
+            "the file is JSON, not CSV or Parquet: tables are read from CSV (a header of column "
+            "names, then a line per row, separated by ',', ';' or tabs) or Parquet; save it as "
+            "one of them (pandas: pd.read_json(path).to_csv('data.csv', index=False), with "
+            "lines=True for JSON Lines)"
+        )
     if filename.lower().endswith(PARQUET_SUFFIXES):
         looks = "; it looks like CSV text" if _looks_like_text(raw) else ""
         raise InvalidUpload(
