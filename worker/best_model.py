@@ -220,10 +220,16 @@ def _publish_again(
 
 
 def _chosen(spec: StudySpec, note: str | None) -> str:
-    """Why the chosen trial is the best model's: the selection's note, else the best value."""
+    """Why the chosen trial is the best model's: the selection's note, else the best value;
+    among the trials within ``objective.max_nonzero`` only, when the study has that limit."""
     names = objective_names(spec)
-    best = note or f"the best {names[0]}" + (" on the Pareto front" if len(names) > 1 else "")
-    return f"{best}; the saved best model is this trial's"
+    limit = spec.objective.max_nonzero
+    within = "" if limit is None else f" within objective.max_nonzero {limit}"
+    if note is not None:
+        among = f"; among the trials{within}" if within else ""
+        return f"{note}{among}; the saved best model is this trial's"
+    front = " on the Pareto front" if len(names) > 1 else ""
+    return f"the best {names[0]}{front}{within}; the saved best model is this trial's"
 
 
 def _retrain_and_upload(

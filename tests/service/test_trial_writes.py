@@ -176,6 +176,47 @@ def test_the_best_trial_and_the_study_attributes_are_read_as_optuna_reads_them(
     plain.engine.dispose()
 
 
+@pytest.mark.parametrize("direction", ["minimize", "maximize"])
+def test_the_best_trial_is_the_best_within_its_constraints_as_optunas_best_trial(
+    database_url: str, direction: Literal["minimize", "maximize"]
+) -> None:
+    """Optuna's storage gives the best value whatever its constraints and ``Study.best_trial``
+    looks further; optuna-dashboard's "Best Trial" is the storage's alone, so regtune's storage
+    gives the best within them, named (``set_constraint``) or listed (``constraints_func``)."""
+    ours = storage_with_retries(database_url)
+    assert isinstance(ours, Storage)
+    study = optuna.create_study(storage=ours, direction=direction)
+    sign = 1.0 if direction == "minimize" else -1.0
+    for value, over in ((1.0, 0.2), (2.0, 0.0), (3.0, -1.0), (2.0, -0.5)):
+        study.add_trial(optuna.trial.create_trial(value=sign * value, constraints={"m": over}))
+    listed = {"constraints": [-1.0, 4.0]}
+    study.add_trial(optuna.trial.create_trial(value=sign * 0.5, system_attrs=listed))
+    assert ours.get_best_trial(study._study_id).number == 1  # 2.0 within, before #3's 2.0
+    assert study.best_trial.number == 1
+    detail = _dashboard_study(ours)
+    assert [t["number"] for t in detail["best_trials"]] == [1]
+
+    alone = optuna.create_study(storage=ours, direction=direction)
+    for value in (2.0, 1.0):
+        alone.add_trial(optuna.trial.create_trial(value=sign * value, constraints={"m": 1.0}))
+    assert ours.get_best_trial(alone._study_id).number == 1  # none within: the best value
+    with pytest.raises(ValueError, match="No feasible trials"):
+        _ = alone.best_trial
+    ours.engine.dispose()
+
+
+def _dashboard_study(storage: RDBStorage) -> dict[str, Any]:
+    """optuna-dashboard's answer for the storage's first study, as its page asks it."""
+    import httpx
+    from optuna_dashboard import wsgi
+
+    app = httpx.WSGITransport(app=wsgi(storage))
+    with httpx.Client(transport=app, base_url="http://dashboard") as dashboard:
+        sid = dashboard.get("/api/studies").json()["study_summaries"][0]["study_id"]
+        answer: dict[str, Any] = dashboard.get(f"/api/studies/{sid}").json()
+    return answer
+
+
 def test_creating_a_trial_is_tried_again_after_a_database_error_as_optuna_does(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

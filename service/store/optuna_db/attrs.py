@@ -17,8 +17,9 @@ BEST_MODEL_ATTR = "regtune:best_model"
 """Study user attribute: ``{artifact_id, trial, filename, test_metrics, ...}`` of the model."""
 CHOSEN_TRIAL_ATTR = "regtune:chosen_trial"
 """Study user attribute: the number of the trial regtune chose as best, the one its best model
-is of. Optuna's ``best_trial`` and optuna-dashboard's "Best Trial" are the best value, which
-``objective.select: one_se`` and the relax margin may pass over."""
+is of. Optuna's ``best_trial`` and optuna-dashboard's "Best Trial" are the best value (within
+``objective.max_nonzero``), which ``objective.select: one_se`` and the relax margin may pass
+over."""
 CHOSEN_BECAUSE_ATTR = "regtune:chosen_because"
 """Study user attribute: why that trial (a string: the dashboard shows it as written)."""
 NO_MODEL_ATTR = "regtune:no_best_model"
@@ -83,6 +84,11 @@ its last, reported to no one."""
 VAL_CURVE_ATTR = "val_curve"
 """Trial user attribute of a trial of several objectives (or a λ path's point): the first
 objective's value at each epoch, which Optuna records no intermediate value of."""
+CONSTRAINTS_ATTR = "constraints"
+"""Trial system attribute, Optuna's: ``constraints:<name>`` holds a constraint's value
+(``Trial.set_constraint``; regtune's ``objective.max_nonzero`` is ``constraints:max_nonzero``),
+``constraints`` a list of them (Optuna's older ``constraints_func``, which optuna-dashboard 0.21
+reads alone). Over 0 is infeasible."""
 FEASIBLE_ATTR = "feasible"
 """Trial user attribute: false if its model failed ``objective.max_nonzero``; never chosen."""
 STOPPED_EARLY_ATTR = "stopped_early"

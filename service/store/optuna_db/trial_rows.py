@@ -40,7 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import OperationalError
 
-from regtune.service.store.optuna_db.attrs import COEFFICIENTS_ATTR
+from regtune.service.store.optuna_db.attrs import COEFFICIENTS_ATTR, CONSTRAINTS_ATTR
 
 BATCH = 500
 """Trial ids per ``IN`` list of the child queries: ``selectinload``'s batch."""
@@ -71,7 +71,7 @@ def _statements(tables: Any) -> dict[str, Any]:
         (values.c.value_type == kinds.FINITE, 0),
         (values.c.value_type == kinds.INF_POS, 1),
     )
-    best = (
+    ranked = (
         select(trials.c.trial_id)
         .join(values, values.c.trial_id == trials.c.trial_id)
         .where(
@@ -79,8 +79,10 @@ def _statements(tables: Any) -> dict[str, Any]:
             trials.c.state == TrialState.COMPLETE,
             values.c.objective == 0,
         )
-        .limit(1)
     )
+    best = ranked.limit(1)
+    constraint = or_(system.c.key == CONSTRAINTS_ATTR, system.c.key.like(f"{CONSTRAINTS_ATTR}:%"))
+    constraints = select(system.c.trial_id, system.c.key, system.c.value_json).where(constraint)
     study_attrs = tables.StudySystemAttributeModel.__table__
     last = (  # the number of the study's latest trial (see ``next_number``)
         select(trials.c.number)
@@ -94,6 +96,13 @@ def _statements(tables: Any) -> dict[str, Any]:
     return {
         "lowest": best.order_by(asc(kind), asc(values.c.value)),
         "highest": best.order_by(desc(kind), desc(values.c.value)),
+        # every COMPLETE trial, best first, ties in trial order (as Optuna's min and max pick)
+        "lowest_all": ranked.order_by(asc(kind), asc(values.c.value), asc(trials.c.trial_id)),
+        "highest_all": ranked.order_by(desc(kind), desc(values.c.value), asc(trials.c.trial_id)),
+        "constraints": constraints.where(system.c.trial_id == bindparam("of_trial")),
+        "study_constraints": constraints.join(trials, trials.c.trial_id == system.c.trial_id).where(
+            trials.c.study_id == bindparam("of_study"), trials.c.state == TrialState.COMPLETE
+        ),
         "study_attrs": select(study_attrs.c.key, study_attrs.c.value_json)
         .where(study_attrs.c.study_id == bindparam("of_study"))
         .order_by(study_attrs.c.study_system_attribute_id),
@@ -346,13 +355,36 @@ def create_trial(connection: Connection, tables: Any, study_id: int) -> FrozenTr
 
 
 def best_trial_id(connection: Connection, tables: Any, study_id: int, direction: Any) -> int:
-    """``RDBStorage._get_best_trial_id``: the COMPLETE trial with the best first value
-    (``ValueError`` if none)."""
+    """``RDBStorage._get_best_trial_id`` as Optuna's ``Study.best_trial`` reads it: the COMPLETE
+    trial with the best first value among those within their constraints (``ValueError`` if no
+    trial is COMPLETE; the best value's when none is within them, and ``best_trial`` then says
+    no trial is feasible). optuna-dashboard's "Best Trial" is this pick: Optuna's own storage
+    gives the best value whatever its constraints."""
     order = "highest" if direction == StudyDirection.MAXIMIZE else "lowest"
-    found = connection.scalar(_statements(tables)[order], {"of_study": study_id})
+    statements = _statements(tables)
+    found = connection.scalar(statements[order], {"of_study": study_id})
     if found is None:
         raise ValueError(NOT_FOUND)
+    if not _violating(connection.execute(statements["constraints"], {"of_trial": found})):
+        return int(found)
+    rows = connection.execute(statements["study_constraints"], {"of_study": study_id}).all()
+    over = _violating(rows)
+    for trial_id in connection.scalars(statements[f"{order}_all"], {"of_study": study_id}):
+        if trial_id not in over:
+            return int(trial_id)
     return int(found)
+
+
+def _violating(rows: Iterable[Any]) -> set[int]:
+    """The trials of constraint attribute rows (trial id, key, JSON) with a value over 0:
+    ``constraints:<name>`` holds one value, the older ``constraints`` a list (or null)."""
+    over: set[int] = set()
+    for trial_id, key, text in rows:
+        value = attr_value(text)
+        values = (value or []) if key == CONSTRAINTS_ATTR else [value]
+        if any(v > 0 for v in values):
+            over.add(int(trial_id))
+    return over
 
 
 def study_system_attrs(connection: Connection, tables: Any, study_id: int) -> dict[str, Any]:
