@@ -359,6 +359,7 @@ def read_table(
             *(notes.task_notes(target, y) if task == "auto" and resolved == "regression" else []),
             *notes.label_case_notes(target, classes),
             *notes.row_number_notes(features, unnamed=_unnamed_first(names)),
+            *notes.unnamed_notes(dialect.unnamed, features, unnamed=_unnamed_first(names)),
             *notes.shown_number_notes(encoded),
             *notes.date_notes(encoded),
             *notes.constant_notes(encoded, X),

@@ -71,6 +71,9 @@ class Dialect:
     encoding: str = UTF8
     blank: tuple[int, ...] = ()
     """Columns (numbered from 1) without a name or any value, left out as they were read."""
+    unnamed: tuple[int, ...] = ()
+    """Columns (numbered from 1) read without a name in the header, each named ``column_<n>``
+    (``header.column_name``; the upload's notes say so: ``notes.unnamed_notes``)."""
     short: ShortRows = ShortRows()
     where: DataRows = field(default=DATA_ROWS, compare=False, repr=False)
     """How a refusal names a data row: in a CSV file, by the line it starts on (``RowLines``)."""

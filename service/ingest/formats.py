@@ -224,9 +224,8 @@ def read_csv(
     names = [column_name(n, i) for i, n in enumerate(header)]
     _check_delimiter(header)
     ignore = ignored(names, ignore=ignore, only=only)
-    check_header(
-        names, target=target, limits=limits, ignore=ignore, unnamed=unnamed_columns(header)
-    )
+    unnamed = unnamed_columns(header)
+    check_header(names, target=target, limits=limits, ignore=ignore, unnamed=unnamed)
     kept = [i for i, name in enumerate(names) if name not in ignore]
     ragged = _ragged_rows(
         body, len(names), sep=dialect.sep, max_rows=limits.max_rows, before=before
@@ -257,7 +256,8 @@ def read_csv(
     ]
     left_out = [kept[j] for j in blank]  # as a spreadsheet's formatted empty cells are
     width = max((i for i in range(len(names)) if i not in left_out), default=0) + 1
-    dialect = dataclasses.replace(dialect, short=ragged.short(width))
+    given = tuple(i + 1 for i in sorted(unnamed) if i in kept and i not in left_out)
+    dialect = dataclasses.replace(dialect, short=ragged.short(width), unnamed=given)
     if not blank:
         return kept_names, list(columns), dialect
     dialect = dataclasses.replace(dialect, blank=tuple(kept[j] + 1 for j in blank))
@@ -551,8 +551,10 @@ def read_columns(
                 f"applies to CSV text; a Parquet file's text is UTF-8 by its format, got "
                 f"{encoding!r}"
             )
-        names, values = read_parquet(raw, target=target, limits=limits, ignore=ignore, only=only)
-        return names, values, COMMAS
+        names, values, unnamed = read_parquet(
+            raw, target=target, limits=limits, ignore=ignore, only=only
+        )
+        return names, values, dataclasses.replace(COMMAS, unnamed=unnamed)
     return read_csv(
         raw,
         target=target,

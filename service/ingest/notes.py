@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from regtune.service.ingest import marks
+from regtune.service.ingest.header import column_name
 from regtune.service.ingest.values import Column, label
 
 FEW_VALUES = 10
@@ -93,28 +94,56 @@ def row_number_notes(features: list[Column], *, unnamed: str | None = None) -> l
     file's first column when it has the name of one without (``unnamed``: ``column_1``) and
     holds integers in increasing order with gaps, as ``to_csv`` writes the index of a frame
     whose rows were filtered."""
-    notes = []
-    for column in features:
-        values = column.numeric
-        if values is None or len(values) < 2:
-            continue
-        first, last = label(float(values[0])), label(float(values[-1]))
-        if values[0] in (0.0, 1.0) and np.array_equal(
-            values, np.arange(values[0], values[0] + len(values))
-        ):
-            notes.append(
-                f"column {column.name!r} holds the row numbers {first}..{last} in order, as "
-                "pandas' to_csv writes its index: if it is a row id, not a feature, upload with "
-                f"ignore={column.name!r} (--ignore)"
-            )
-        elif column.name == unnamed and _increasing_integers(values):
-            notes.append(
-                f"column {column.name!r}, the file's first, holds integers in increasing order "
-                f"({first}..{last}, {len(values)} of them), as pandas' to_csv writes the index "
-                "of a frame whose rows were filtered, in a column without a name: if it is a row "
-                f"id, not a feature, upload with ignore={column.name!r} (--ignore)"
-            )
-    return notes
+    return [note for column in features if (note := _row_number_note(column, unnamed)) is not None]
+
+
+def _row_number_note(column: Column, unnamed: str | None) -> str | None:
+    """``row_number_notes``' of one column, or None."""
+    values = column.numeric
+    if values is None or len(values) < 2:
+        return None
+    first, last = label(float(values[0])), label(float(values[-1]))
+    if values[0] in (0.0, 1.0) and np.array_equal(
+        values, np.arange(values[0], values[0] + len(values))
+    ):
+        return (
+            f"column {column.name!r} holds the row numbers {first}..{last} in order, as "
+            "pandas' to_csv writes its index: if it is a row id, not a feature, upload with "
+            f"ignore={column.name!r} (--ignore)"
+        )
+    if column.name == unnamed and _increasing_integers(values):
+        return (
+            f"column {column.name!r}, the file's first, holds integers in increasing order "
+            f"({first}..{last}, {len(values)} of them), as pandas' to_csv writes the index "
+            "of a frame whose rows were filtered, in a column without a name: if it is a row "
+            f"id, not a feature, upload with ignore={column.name!r} (--ignore)"
+        )
+    return None
+
+
+def unnamed_notes(
+    positions: Sequence[int], features: list[Column], *, unnamed: str | None = None
+) -> list[str]:
+    """Feature columns without a name in the header (``positions``, from 1), each read as
+    ``column_<n>`` (``column_name``), but one a row-number note names already (``unnamed``:
+    as ``row_number_notes`` takes it)."""
+    said = {c.name for c in features if _row_number_note(c, unnamed) is None}
+    given = [(n, name) for n in positions if (name := column_name("", n - 1)) in said]
+    if not given:
+        return []
+    names = [name for _, name in given]
+    if len(given) == 1:
+        return [
+            f"column {given[0][0]} has no name in the header: it is read as the feature "
+            f"{names[0]!r}; name it in the header, or upload without it: ignore={names[0]!r} "
+            "(--ignore)"
+        ]
+    options = " ".join(f"--ignore {name}" for name in names)
+    return [
+        f"columns {', '.join(str(n) for n, _ in given)} have no name in the header: they are "
+        f"read as the features {', '.join(map(repr, names))}; name them in the header, or "
+        f"upload without them: ignore={names!r} ({options})"
+    ]
 
 
 def _increasing_integers(values: np.ndarray) -> bool:

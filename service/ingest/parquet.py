@@ -33,10 +33,11 @@ def read_parquet(
     limits: Limits,
     ignore: Collection[str] = (),
     only: Collection[str] | None = None,
-) -> tuple[list[str], list[pd.Series]]:
+) -> tuple[list[str], list[pd.Series], tuple[int, ...]]:
     """Named columns of Parquet bytes but the ``ignore``d ones and, with ``only``, those not
-    among it (``ignored``; never decoded); nulls are missing, missing-value text tokens are
-    read as such by the caller."""
+    among it (``ignored``; never decoded), and which of them (numbered from 1 among the file's
+    columns) have no name in the file (``Dialect.unnamed``); nulls are missing, missing-value
+    text tokens are read as such by the caller."""
     try:
         import pandas  # noqa: F401
         import pyarrow as pa
@@ -48,7 +49,7 @@ def read_parquet(
 
     opened = _open_parquet(raw)
     meta = opened.metadata
-    named = _parquet_fields(
+    named, unnamed = _parquet_fields(
         opened.schema_arrow, target=target, limits=limits, ignore=ignore, only=only
     )
     names = [name for name, _ in named]
@@ -70,10 +71,14 @@ def read_parquet(
                 chunks[i].append(column)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise InvalidUpload(f"the Parquet file cannot be read: {exc}") from None
-    return names, [
-        _series(f, name, pa.chunked_array(c, type=f.type if not c else None), limits)
-        for name, f, c in zip(names, fields, chunks, strict=True)
-    ]
+    return (
+        names,
+        [
+            _series(f, name, pa.chunked_array(c, type=f.type if not c else None), limits)
+            for name, f, c in zip(names, fields, chunks, strict=True)
+        ],
+        unnamed,
+    )
 
 
 def _declared_bytes(meta: Any, names: Collection[str]) -> int:
@@ -98,10 +103,11 @@ def _parquet_fields(
     limits: Limits,
     ignore: Collection[str],
     only: Collection[str] | None,
-) -> list[tuple[str, Any]]:
+) -> tuple[list[tuple[str, Any]], tuple[int, ...]]:
     """The data columns of a Parquet schema but the ignored ones, checked like a CSV header, of
     supported types (an ignored column may be of any type: it is never read), each with its
-    name as a CSV header's is read (``column_name``)."""
+    name as a CSV header's is read (``column_name``); and which of them (numbered from 1) have
+    no name in the file."""
     import pyarrow.types as pat
 
     fields = [f for f in schema if not f.name.startswith("__index_level_")]
@@ -110,6 +116,7 @@ def _parquet_fields(
     unnamed = unnamed_columns([f.name for f in fields])
     check_header(names, target=target, limits=limits, ignore=ignore, unnamed=unnamed)
     named = [(name, f) for name, f in zip(names, fields, strict=True) if name not in ignore]
+    given = tuple(i + 1 for i in sorted(unnamed) if names[i] not in ignore)
     for name, f in named:
         kind = _value_type(f.type)
         supported = (
@@ -126,7 +133,7 @@ def _parquet_fields(
                 f"column {name!r} has Parquet type {f.type}; only numbers, booleans and text "
                 f"are supported; to upload the file without it: ignore={name!r} (--ignore)"
             )
-    return named
+    return named, given
 
 
 def _value_type(kind: Any) -> Any:

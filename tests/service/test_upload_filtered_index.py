@@ -42,4 +42,7 @@ def test_only_an_unnamed_first_column_of_increasing_integers_is(api: TestClient)
     named = kept.rename_axis("id").to_csv().encode()  # a named id: the user's own
     assert notes(api, named) == []
     shuffled = kept.sample(frac=1.0, random_state=0).to_csv().encode()
-    assert notes(api, shuffled) == []
+    assert notes(api, shuffled) == [  # no index said: only its want of a name
+        "column 1 has no name in the header: it is read as the feature 'column_1'; name it in "
+        "the header, or upload without it: ignore='column_1' (--ignore)"
+    ]
