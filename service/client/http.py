@@ -67,7 +67,12 @@ from regtune.service.client.arguments import (
     timeout_seconds,
     trial_number,
 )
-from regtune.service.client.best_model import awaits_model, no_best_trial, wait_timed_out
+from regtune.service.client.best_model import (
+    VERDICT_GRACE,
+    awaits_model,
+    no_best_trial,
+    wait_timed_out,
+)
 from regtune.service.client.errors import (
     BrokenDownload,
     UnexpectedAnswer,
@@ -524,7 +529,9 @@ class Client:
         the study has ended (``?wait=``), so the end is seen as it happens.
 
         A completed study's best model is saved just after it completes (the worker retrains
-        the best trial); this waits up to ``model_grace`` more seconds for it to appear.
+        the best trial); this waits up to ``model_grace`` more seconds for it to appear, or for
+        the study's ``error`` saying why it has none (for a study none of whose trials completed,
+        up to ``VERDICT_GRACE`` seconds: only the worker that completed it says so, at once).
         ``TimeoutError`` after ``timeout`` seconds says which of the two it was waiting for and
         how it saw the study last.
 
@@ -552,7 +559,8 @@ class Client:
                 if not awaits_model(study):
                     return study
                 completed_at = completed_at or time.monotonic()
-                if time.monotonic() - completed_at > model_grace:
+                grace = model_grace if study.counts.get("COMPLETE") else VERDICT_GRACE
+                if time.monotonic() - completed_at > min(model_grace, grace):
                     return study
             if time.monotonic() > deadline:
                 raise TimeoutError(wait_timed_out(study, timeout))

@@ -120,8 +120,10 @@ def fields(study: StudyOut) -> dict[str, Any]:
     (" · interrupted 2"). An answer without the breakdown (an older service's) shows every FAIL
     trial as failed, as it did."""
     counts, apart = study.counts, set_apart(study)
+    # without a best trial there is nothing to save: the worker only says why, at once
+    saving = awaits_model(study) and study.best_trial is not None
     return {
-        "status": "saving the best model" if awaits_model(study) else study.status,
+        "status": "saving the best model" if saving else study.status,
         "complete": counts.get("COMPLETE", 0),
         "pruned": counts.get("PRUNED", 0),
         "failed": max(0, counts.get("FAIL", 0) - sum(apart.values())),

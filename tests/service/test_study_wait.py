@@ -198,3 +198,50 @@ def test_a_wait_on_a_study_whose_trials_all_diverged_ends_with_the_reason_it_has
         done = client.wait(study.id, timeout=30, poll=0.1)
     assert done.best_trial is None and done.best_model is None
     assert done.error is not None and "no best model" in done.error
+
+
+ALL_PRUNED = changed(
+    DIVERGING,
+    name="all-pruned-watched",
+    search_space={"lambda": 1e-6, "l1_ratio": 0.5, "learning_rate": 0.01},
+    pruner={"type": "threshold", "upper": 1e-9},  # no epoch's val_rmse is that low
+)
+"""Its one trial is pruned at its first epoch: the study completes with no COMPLETE trial."""
+
+
+def test_a_wait_on_a_study_whose_trials_were_all_pruned_ends_with_the_reason_it_has_no_model(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``regtune submit --watch`` of a study whose every trial was pruned ended at "completed"
+    before the worker said why there is no model (with no COMPLETE trial, the wait did not wait
+    for that word): no error line, exit 0, and ``regtune show`` had the error a moment later.
+    The wait lasts until the worker has said so (held here by another worker's lease, as while
+    it decides), and ends with the reason; a study that will never get the word (no worker is
+    left to say it) ends the wait after ``VERDICT_GRACE``, not at its timeout."""
+    from regtune.service.client import http
+    from regtune.service.store.repos import model_lease, studies
+    from regtune.worker.best_model import save_best_model
+    from regtune.worker.loop import Worker
+
+    with regtune.Client("http://regtune.test", transport=ThroughApp(api)) as client:
+        study = client.submit(ALL_PRUNED)
+        osid = studies.get_row(study.id).optuna_study_id
+        assert osid is not None and model_lease.take_lease(osid, "another-worker")
+        assert contextvars.copy_context().run(Worker().run, max_trials=1) == 1
+        ended = client.study(study.id, fresh=True)
+        assert ended.status == "completed" and ended.counts["PRUNED"] == 1, ended.counts
+        assert not ended.counts["COMPLETE"]
+        assert ended.error is None
+        with pytest.raises(TimeoutError) as unsaid:
+            client.wait(study.id, timeout=0.2, poll=0.1)
+        assert "a worker says why its trials give no model" in str(unsaid.value)
+
+        monkeypatch.setattr(http, "VERDICT_GRACE", 0.3)
+        unsaid_for_good = client.wait(study.id, timeout=600, poll=0.1)
+        assert unsaid_for_good.status == "completed" and unsaid_for_good.error is None
+
+        model_lease.release_lease(osid, "another-worker")
+        contextvars.copy_context().run(save_best_model, study.id)
+        done = client.wait(study.id, timeout=30, poll=0.1)
+    assert done.best_trial is None and done.best_model is None
+    assert done.error is not None and done.error.startswith("no best model: no COMPLETE trial")
