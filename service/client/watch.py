@@ -247,12 +247,12 @@ def watch(
         return _log(client, study, console=console, poll=poll, timeout=timeout, on_outage=on_outage)
     progress = make_progress(console)
     with progress:
-        task = progress.add_task(study.name, total=study.progress.n_trials, **fields(study))
+        p = study.progress  # drawn as soon as it is added: done/total from the first frame
+        task = progress.add_task(study.name, total=p.n_trials, completed=p.done, **fields(study))
 
         def update(current: StudyOut) -> None:
             progress.update(task, completed=current.progress.done, **fields(current))
 
-        update(study)
         final = client.wait(
             study.id, poll=poll, timeout=timeout, on_update=update, on_outage=on_outage
         )
