@@ -64,11 +64,17 @@ def submit(
     """
     from regtune.service.client.watch import EXIT_CODES
 
+    try:  # once: a pipe (/dev/stdin) is empty when read again
+        text = file.read_bytes()
+    except OSError as exc:
+        fail(exc)
+    unanswered = _unanswered_submission(_definition_name(text))
+
     def submit_and_follow(client: Client) -> StudyOut:
         try:
-            study = client.submit(file)
+            study = client.submit(text, as_json=file.suffix.lower() == ".json")
         except KeyboardInterrupt:
-            raise interrupted(_unanswered_submission(_definition_name(file))) from None
+            raise interrupted(unanswered) from None
         if not as_json:
             console.print(
                 f"created study [bold]{study.id}[/bold] ({study.name}), status {study.status}"
@@ -78,9 +84,7 @@ def submit(
             study = follow(client, study, console=err if as_json else console, poll=poll)
         return study
 
-    study = call(
-        url, key, submit_and_follow, unanswered=_unanswered_submission(_definition_name(file))
-    )
+    study = call(url, key, submit_and_follow, unanswered=unanswered)
     if as_json:
         print_json(study)
     elif watch:
@@ -89,11 +93,12 @@ def submit(
         raise typer.Exit(EXIT_CODES.get(study.status, 1))
 
 
-def _definition_name(file: Path) -> str | None:
-    """The study name ``file`` gives, if it gives one a study can have (else None)."""
+def _definition_name(text: bytes) -> str | None:
+    """The study name the definition ``text`` gives, if it gives one a study can have (else
+    None)."""
     try:
-        definition = yaml.safe_load(file.read_bytes())
-    except (OSError, yaml.YAMLError):
+        definition = yaml.safe_load(text)
+    except yaml.YAMLError:
         return None
     name = definition.get("name") if isinstance(definition, dict) else None
     return name if isinstance(name, str) and re.fullmatch(NAME_PATTERN, name) else None

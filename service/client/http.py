@@ -210,27 +210,30 @@ class Client:
 
     # ------------------------------------------------------------------ studies
 
-    def submit(self, definition: dict[str, Any] | str | Path) -> StudyOut:
-        """Create a study from a mapping, a YAML/JSON file (a ``Path``), or YAML/JSON text (a
-        ``str``, never taken for a file name). A file is sent as its bytes, so the API reads it
-        as UTF-8 whatever this machine's locale, and says where a file that is not goes wrong;
-        as JSON when it is a ``.json`` file or text that is a JSON object (the API then holds it
-        to JSON's rules and says what breaks them in JSON's words), else as YAML."""
-        if isinstance(definition, Path | str):
-            text = definition.read_bytes() if isinstance(definition, Path) else definition.encode()
-            as_json = (
-                definition.suffix.lower() == ".json"
-                if isinstance(definition, Path)
-                else _json_object(definition)
-            )
-            response = self._request(
-                "POST",
-                "/v1/studies",
-                content=text,
-                headers={"Content-Type": "application/json" if as_json else "application/yaml"},
-            )
-        else:
+    def submit(
+        self, definition: dict[str, Any] | str | bytes | Path, *, as_json: bool | None = None
+    ) -> StudyOut:
+        """Create a study from a mapping, a YAML/JSON file (a ``Path``), YAML/JSON text (a
+        ``str``, never taken for a file name), or a file's bytes read already (a pipe, such as
+        /dev/stdin, reads only once). A file is sent as its bytes, so the API reads it as UTF-8
+        whatever this machine's locale, and says where a file that is not goes wrong; as JSON
+        when it is a ``.json`` file or text (or bytes) that is a JSON object (the API then holds
+        it to JSON's rules and says what breaks them in JSON's words), else as YAML.
+        ``as_json``: sent as JSON (True) or as YAML (False) whatever it looks like (the bytes of
+        a ``.json`` file: True)."""
+        if not isinstance(definition, Path | str | bytes):  # a mapping
             response = self._request("POST", "/v1/studies", json=finite(definition, "definition"))
+            return _parse(StudyOut, response)
+        if isinstance(definition, Path):
+            text, looks_json = definition.read_bytes(), definition.suffix.lower() == ".json"
+        else:
+            text = definition.encode() if isinstance(definition, str) else definition
+            looks_json = _json_object(definition)
+        as_json = looks_json if as_json is None else as_json
+        kind = "application/json" if as_json else "application/yaml"
+        response = self._request(
+            "POST", "/v1/studies", content=text, headers={"Content-Type": kind}
+        )
         return _parse(StudyOut, response)
 
     def study(self, study_id: str, *, fresh: bool = False, hold: float | None = None) -> StudyOut:
@@ -574,9 +577,9 @@ def _parse(model: type[ModelT], response: httpx.Response) -> ModelT:
         raise unexpected(response, exc) from None
 
 
-def _json_object(text: str) -> bool:
-    """Whether definition text is a JSON object (YAML reads it too, but forgives what JSON
-    does not: a trailing comma, ``.2``)."""
+def _json_object(text: str | bytes) -> bool:
+    """Whether definition text (or UTF-8 bytes) is a JSON object (YAML reads it too, but
+    forgives what JSON does not: a trailing comma, ``.2``)."""
     try:
         return isinstance(json.loads(text), dict)
     except (ValueError, RecursionError):  # not JSON (json.JSONDecodeError), or too deep

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import codecs
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -166,3 +168,26 @@ def test_a_definition_with_a_utf8_byte_order_mark_is_accepted_as_json_and_yaml(
     path.write_bytes(codecs.BOM_UTF8 + json.dumps(definition | {"name": "bom-file"}).encode())
     with Client("http://testserver", transport=ThroughApp(api)) as client:
         assert client.submit(path).name == "bom-file"
+
+
+def test_regtune_submit_reads_a_definition_from_a_pipe(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``cat d.yaml | regtune submit /dev/stdin`` sent an empty body ("400 unparseable_body: the
+    body is empty"): the command read the file for the study's name, which emptied the pipe,
+    and the client read it again to send it. It is read once, and that is sent."""
+    from tests.inprocess import cli_result
+
+    definition = json.loads(one_line_definition()) | {"name": "from-a-pipe"}
+    read, write = os.pipe()
+    with os.fdopen(write, "wb") as writer:  # a few hundred bytes: the pipe's buffer holds them
+        writer.write(yaml.safe_dump(definition).encode())
+    try:
+        result = cli_result(api, monkeypatch, "submit", f"/dev/fd/{read}")
+    finally:
+        os.close(read)
+    assert result.exit_code == 0, result.output
+    assert "created study" in result.stdout and "(from-a-pipe)" in result.stdout
+    (listed,) = api.get("/v1/studies", params={"name": "from-a-pipe"}).json()["items"]
+    study = api.get(f"/v1/studies/{listed['id']}").json()
+    assert study["definition"]["model"]["hidden_layers"] == [64, 64]
