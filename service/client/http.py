@@ -83,7 +83,7 @@ from regtune.service.client.errors import (
 )
 from regtune.service.client.frame import objective_directions, objective_names
 from regtune.service.client.saving import into_a_directory, saving
-from regtune.service.client.table import frame_csv
+from regtune.service.client.table import file_sent, frame_csv
 from regtune.service.spec.enums import FINAL
 
 if TYPE_CHECKING:
@@ -479,8 +479,9 @@ class Client:
         else:
             path = Path(source)
             with path.open("rb") as handle:
+                sent = file_sent(handle)
                 response = self._request(
-                    "POST", "/v1/datasets", files={"file": (path.name, handle)}, data=form
+                    "POST", "/v1/datasets", files={"file": (path.name, sent)}, data=form
                 )
         dataset = _parse(DatasetOut, response)
         if marks and "missing_values" not in dataset.model_fields_set:

@@ -1,16 +1,21 @@
-"""A pandas DataFrame as the CSV an upload reads, or a ``ValueError`` naming what to change
-where the CSV would not say what the frame does: columns of several levels (a MultiIndex
-writes one header line per level, and the next levels' names would be read as data rows), and
-a ``category`` column whose categories are numbers (the CSV writes them as numbers, which an
-upload reads as numbers, not categories)."""
+"""A table as an upload sends it: a file as it is, streamed when its size is not known
+beforehand (a pipe); a pandas DataFrame as the CSV an upload reads, or a ``ValueError`` naming
+what to change where the CSV would not say what the frame does: columns of several levels (a
+MultiIndex writes one header line per level, and the next levels' names would be read as data
+rows), and a ``category`` column whose categories are numbers (the CSV writes them as numbers,
+which an upload reads as numbers, not categories)."""
 
 from __future__ import annotations
 
+import io
+import os
+import stat
 from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pandas as pd
+    from _typeshed import WriteableBuffer
 
 
 def frame_csv(frame: pd.DataFrame, *, target: str, ignore: Collection[str]) -> bytes:
@@ -50,3 +55,27 @@ def frame_csv(frame: pd.DataFrame, *, target: str, ignore: Collection[str]) -> b
                 f"{name}_{{c}}'); to use them as numbers, frame[{name!r}].astype(float)"
             )
     return str(frame.to_csv(index=False)).encode()
+
+
+def file_sent(handle: io.BufferedReader) -> io.BufferedReader:
+    """``handle`` as httpx is to send it: a regular file as it is, its length declared; any
+    other (a pipe: ``/dev/stdin``, a process substitution) as a stream of unknown length, sent
+    chunked to its end for the API to hold to its upload limit (a 413 past it). httpx took a
+    pipe's length from ``fstat`` (0 on Linux, what it holds so far elsewhere) and broke off the
+    request once more came ("Too much data for declared Content-Length")."""
+    if stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+        return handle
+    return io.BufferedReader(_Unsized(handle))
+
+
+class _Unsized(io.RawIOBase):
+    """A stream with no file descriptor and no position to seek to, so no length to peek."""
+
+    def __init__(self, handle: io.BufferedReader) -> None:
+        self._handle = handle
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        return self._handle.readinto(buffer)
