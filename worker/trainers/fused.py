@@ -22,7 +22,7 @@ import torch
 
 from regtune.service.spec.objective import better
 from regtune.worker.data import Fold
-from regtune.worker.evaluation import mean_of, metrics_of
+from regtune.worker.evaluation import mean_of, metrics_of, rows_of
 from regtune.worker.models import build_model
 from regtune.worker.trainers.config import StopCheck, TrainConfig
 from regtune.worker.trainers.draws import MemberDraws
@@ -205,6 +205,7 @@ def _scores(
                 metrics_of(out[k], fold.y_val, task, fold.scaler)
                 for out, fold in zip(outputs, folds, strict=True)
             ],
+            rows=rows_of(folds, "val"),
         )
         for k in range(stacks[0].members)
     ]

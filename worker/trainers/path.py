@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from regtune.worker.data import Fold, setup_step
-from regtune.worker.evaluation import AffineScorer, mean_of
+from regtune.worker.evaluation import AffineScorer, mean_of, rows_of
 from regtune.worker.trainers.config import StopCheck, TrainConfig
 from regtune.worker.trainers.exact import input_dropout_l2, input_noise_l2
 from regtune.worker.trainers.fista import (
@@ -513,7 +513,7 @@ class _Solved:
         if not paths[0].regression:
             weights, biases = packed[:, :, :d].copy(), packed[:, :, d].copy()
             val_folds, test_folds = scorer(list(zip(weights, biases, strict=True)))
-            value = cls._value(val_folds, config)
+            value = cls._value(val_folds, config, scorer)
             return [
                 made(
                     relax=relax[0],
@@ -540,7 +540,7 @@ class _Solved:
                 relax=share,
                 weights=weights[:, None, :],
                 biases=bias[:, None],
-                value=cls._value(val_folds, config),
+                value=cls._value(val_folds, config, scorer),
                 val_folds=val_folds,
                 solutions=solutions,
             )
@@ -548,9 +548,11 @@ class _Solved:
         ]
 
     @staticmethod
-    def _value(val_folds: list[dict[str, float]], config: TrainConfig) -> float:
+    def _value(
+        val_folds: list[dict[str, float]], config: TrainConfig, scorer: AffineScorer
+    ) -> float:
         """The mean validation metric, the worst value if it is not finite."""
-        value = mean_of("val", val_folds)[config.metric]
+        value = mean_of("val", val_folds, rows=rows_of(scorer.folds, "val"))[config.metric]
         worst = -math.inf if config.direction == "maximize" else math.inf
         return value if math.isfinite(value) else worst
 

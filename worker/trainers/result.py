@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from regtune.worker.data import Fold
-from regtune.worker.evaluation import AffineScorer, Scores, mean_of, scores_per_fold
+from regtune.worker.evaluation import AffineScorer, Scores, mean_of, rows_of, scores_per_fold
 from regtune.worker.models import count_nonzero, penalized_weights
 from regtune.worker.trainers.config import TrainConfig
 from regtune.worker.trainers.fista import LinearState
@@ -107,8 +107,8 @@ def build_result(
         val_folds, test_folds = scores
         size = stacked[0].size
         nonzero = [(int(n), size) for n in np.count_nonzero(stacked.reshape(len(states), -1), 1)]
-    val = mean_of("val", val_folds)
-    test = mean_of("test", test_folds)
+    val = mean_of("val", val_folds, rows=rows_of(folds, "val"))
+    test = mean_of("test", test_folds, rows=rows_of(folds, "test"))
     value = val[config.metric]
     worst = -math.inf if config.direction == "maximize" else math.inf
     # a diverged training is the worst value even when early stopping restored an earlier,
