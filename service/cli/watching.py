@@ -49,11 +49,11 @@ def follow(client: Client, study: StudyOut, *, console: Console, poll: float) ->
     ``API_AWAY``."""
     from regtune.service.client.watch import watch
 
-    def outage(text: str) -> None:
+    def warn(text: str) -> None:
         err.print(Text.assemble(("warning: ", "bold yellow"), text))
 
     try:
-        return watch(client, study, console=console, poll=poll, on_outage=outage)
+        return watch(client, study, console=console, poll=poll, on_outage=warn, on_idle=warn)
     except KeyboardInterrupt:
         _stopped_watching(study)
         raise typer.Exit(INTERRUPTED) from None

@@ -126,6 +126,8 @@ class Client:
             key or os.environ.get("REGTUNE_KEY") or None, given_as=setting_name("key", key)
         )
         headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self.keyed = bool(key)
+        """Whether the requests carry a key (a tenant's or the admin's)."""
         self._timeout_given_as = setting_name("timeout", timeout)
         seconds = timeout_seconds(
             timeout if timeout is not None else os.environ.get("REGTUNE_TIMEOUT") or None,

@@ -32,6 +32,7 @@ from rich.text import Text
 from regtune.service.api.schemas import StudyOut
 from regtune.service.client.best_model import awaits_model
 from regtune.service.client.http import Client
+from regtune.service.client.pool import NoWorker
 from regtune.service.spec.enums import StudyStatus
 
 EXIT_CODES: dict[str, int] = {
@@ -239,12 +240,23 @@ def watch(
     poll: float = 1.0,
     timeout: float = 86400,
     on_outage: Callable[[str], None] | None = None,
+    on_idle: Callable[[str], None] | None = None,
 ) -> StudyOut:
     """Follow the study until it is completed, failed or cancelled (and its best model saved):
     on a terminal, redraw the bar on every poll; elsewhere, print progress lines. An API that
-    is away is asked again for a while (``Client.wait``; ``on_outage`` hears of it)."""
+    is away is asked again for a while (``Client.wait``; ``on_outage`` hears of it);
+    ``on_idle`` hears that no worker is running while the study waits queued (``NoWorker``)."""
+    idle = NoWorker(client, on_idle) if on_idle is not None else None
     if not console.is_terminal:
-        return _log(client, study, console=console, poll=poll, timeout=timeout, on_outage=on_outage)
+        return _log(
+            client,
+            study,
+            console=console,
+            poll=poll,
+            timeout=timeout,
+            on_outage=on_outage,
+            idle=idle,
+        )
     progress = make_progress(console)
     with progress:
         p = study.progress  # drawn as soon as it is added: done/total from the first frame
@@ -252,6 +264,8 @@ def watch(
 
         def update(current: StudyOut) -> None:
             progress.update(task, completed=current.progress.done, **fields(current))
+            if idle is not None:
+                idle(current)
 
         final = client.wait(
             study.id, poll=poll, timeout=timeout, on_update=update, on_outage=on_outage
@@ -278,6 +292,7 @@ def _log(
     poll: float,
     timeout: float,
     on_outage: Callable[[str], None] | None,
+    idle: NoWorker | None,
 ) -> StudyOut:
     started = time.monotonic()
     last: dict[str, Any] = {"line": None, "status": None, "at": -LOG_EVERY}
@@ -291,5 +306,10 @@ def _log(
         console.print(f"{text} · {elapsed}", soft_wrap=True, markup=False, highlight=False)
         last.update(line=text, status=status, at=now)
 
+    def heard(current: StudyOut) -> None:
+        update(current)
+        if idle is not None:
+            idle(current)
+
     update(study)
-    return client.wait(study.id, poll=poll, timeout=timeout, on_update=update, on_outage=on_outage)
+    return client.wait(study.id, poll=poll, timeout=timeout, on_update=heard, on_outage=on_outage)
