@@ -21,17 +21,13 @@ import numpy as np
 import optuna
 import pytest
 from fastapi.testclient import TestClient
-from optuna.artifacts import upload_artifact
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
-from safetensors.numpy import save_file
 from sqlalchemy import update
 
-from regtune.service.settings import get_settings
 from regtune.service.spec.definition import StudySpec
 from regtune.service.store.db import transaction
-from regtune.service.store.optuna_db.attrs import BEST_MODEL_ATTR, COEFFICIENTS_ATTR
-from regtune.service.store.repos import best_model
+from regtune.service.store.optuna_db.attrs import COEFFICIENTS_ATTR
 from regtune.service.store.repos.studies import create_study
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.service.store.tables import StudyRow
@@ -40,6 +36,7 @@ from regtune.service.store.trials.coefficients import encode
 from regtune.service.store.trials.curves import CURVES, sample_curves
 from tests.inprocess import Apps
 from tests.service.optuna_studies import add_trials
+from tests.service.report_models import save_best_model
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 ADMIN = "report-admin-key-0123456789abcdef"
@@ -143,42 +140,26 @@ def finished_study(tenant: str, *, n: int = 60, kind: str = "linear") -> StudyRo
 
 
 def _save_model(study: optuna.Study, row: StudyRow) -> None:
-    """A model file as the worker writes it (tensors ``member.{i}.1.weight`` and metadata)."""
-    path = Path(get_settings().artifact_dir) / "model.safetensors"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(
+    """A refit model of the study's best trial (tensors ``member.{i}.1.weight``)."""
+    save_best_model(
+        study,
         {
             "member.0.1.weight": np.array([WEIGHTS], dtype=np.float32),
             "member.0.1.bias": np.zeros(1, dtype=np.float32),
         },
-        str(path),
+        file="model.safetensors",
         metadata={
             "feature_names": '["' + '", "'.join(FEATURES) + '"]',
             "preprocessing": '[{"y_scale": 77.0}]',
         },
-    )
-    artifact = upload_artifact(
-        artifact_store=best_model.artifact_store(), file_path=str(path), study_or_trial=study
-    )
-    best = study.best_trial
-    study.set_user_attr(
-        BEST_MODEL_ATTR,
-        {
-            "artifact_id": artifact,
-            "trial": best.number,
-            "filename": f"{row.name}-trial{best.number}.safetensors",
-            "bytes": path.stat().st_size,
-            "sha256": "0" * 64,
-            "test_metrics": {"loss": 0.31, "r2": 0.42, "rmse": 55.0},
-            "baseline_metrics": {"loss": 0.52, "r2": -0.013, "rmse": 77.5},
-            "val_metrics": {"loss": best.value},
-            "refit": True,
-            "train_rows": 353,
-            "n_nonzero": 4,
-            "refit_lambda": 0.05,
-            "note": "the refit raised λ to keep at most 4 non-zero weights",
-            "created_at": "2026-01-01T00:00:00+00:00",
-        },
+        filename=f"{row.name}-trial{study.best_trial.number}.safetensors",
+        test_metrics={"loss": 0.31, "r2": 0.42, "rmse": 55.0},
+        baseline_metrics={"loss": 0.52, "r2": -0.013, "rmse": 77.5},
+        refit=True,
+        train_rows=353,
+        n_nonzero=4,
+        refit_lambda=0.05,
+        note="the refit raised λ to keep at most 4 non-zero weights",
     )
 
 

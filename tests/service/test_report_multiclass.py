@@ -7,24 +7,20 @@ from __future__ import annotations
 
 import math
 import uuid
-from pathlib import Path
 
 import numpy as np
 import optuna
 from fastapi.testclient import TestClient
-from optuna.artifacts import upload_artifact
 from optuna.trial import TrialState, create_trial
-from safetensors.numpy import save_file
 
-from regtune.service.settings import get_settings
 from regtune.service.spec.definition import StudySpec
-from regtune.service.store.optuna_db.attrs import BEST_MODEL_ATTR, COEFFICIENTS_ATTR
-from regtune.service.store.repos import best_model
+from regtune.service.store.optuna_db.attrs import COEFFICIENTS_ATTR
 from regtune.service.store.repos.studies import create_study
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.service.store.trials.coefficients import encode
 from tests.service.optuna_studies import add_trials
 from tests.service.report_figures_json import titled
+from tests.service.report_models import save_best_model
 from tests.service.test_report import DISTRIBUTIONS, _set_status
 
 INPUTS = ["sepal length", "sepal width", "petal length", "petal width"]
@@ -71,30 +67,11 @@ def _trials() -> list[optuna.trial.FrozenTrial]:
 
 
 def _save_model(study: optuna.Study) -> None:
-    path = Path(get_settings().artifact_dir) / "iris.safetensors"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(
+    save_best_model(
+        study,
         {"member.0.1.weight": WEIGHTS, "member.0.1.bias": np.zeros(3, dtype=np.float32)},
-        str(path),
+        file="iris.safetensors",
         metadata={"feature_names": '["' + '", "'.join(INPUTS) + '"]'},
-    )
-    artifact = upload_artifact(
-        artifact_store=best_model.artifact_store(), file_path=str(path), study_or_trial=study
-    )
-    best = study.best_trial
-    study.set_user_attr(
-        BEST_MODEL_ATTR,
-        {
-            "artifact_id": artifact,
-            "trial": best.number,
-            "filename": "iris.safetensors",
-            "bytes": path.stat().st_size,
-            "sha256": "0" * 64,
-            "test_metrics": None,
-            "val_metrics": {"loss": best.value},
-            "refit": False,
-            "created_at": "2026-01-01T00:00:00+00:00",
-        },
     )
 
 
