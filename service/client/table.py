@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import stat
+import sys
 from collections.abc import Collection
 from typing import TYPE_CHECKING
 
@@ -21,9 +22,10 @@ if TYPE_CHECKING:
 def frame_csv(frame: pd.DataFrame, *, target: str, ignore: Collection[str]) -> bytes:
     """``frame`` without its index as UTF-8 CSV (text stays text, missing values are empty
     cells); the target and the ``ignore``d columns may be categories of numbers."""
-    if type(frame).__name__ != "DataFrame" or not hasattr(frame, "to_csv"):
-        # looked at before pandas is imported: a list on an install without pandas was "No
-        # module named 'pandas'", and with pandas "'list' object has no attribute 'columns'"
+    loaded = sys.modules.get("pandas")  # a DataFrame's pandas is imported already
+    if loaded is None or not isinstance(frame, loaded.DataFrame):
+        # a list on an install without pandas was "No module named 'pandas'", and with pandas
+        # "'list' object has no attribute 'columns'"; a subclass (GeoDataFrame) is a DataFrame
         raise TypeError(
             "source: give the path of a CSV or Parquet file (str or Path) or a pandas "
             f"DataFrame, got {type(frame).__name__}"

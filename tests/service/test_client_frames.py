@@ -105,3 +105,17 @@ def test_a_source_neither_a_path_nor_a_frame_is_a_type_error_naming_it(
         "source: give the path of a CSV or Parquet file (str or Path) or a pandas DataFrame, "
         f"got {type(source).__name__}"
     )
+
+
+def test_a_subclass_of_dataframe_uploads_as_the_frame_it_is(api: TestClient) -> None:
+    """A GeoDataFrame, or any subclass, is a DataFrame (the type check first written took only
+    the class named DataFrame)."""
+
+    class Frame(pd.DataFrame):
+        @property
+        def _constructor(self) -> type[Frame]:
+            return Frame
+
+    with regtune.Client("http://regtune.test", transport=ThroughApp(api)) as client:
+        uploaded = client.upload_dataset(Frame(rows().drop(columns="grade")), target="label")
+    assert uploaded.n_rows == N
