@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from regtune.service.api.deps import CallerDep, sees_the_pool
 from regtune.service.api.schemas import WorkerActivity, WorkerOut
@@ -14,18 +14,37 @@ from regtune.service.store.scheduling import workers as workers
 from regtune.service.store.tables import WorkerRow
 
 router = APIRouter(prefix="/v1", tags=["workers"])
+SCOPE_HEADER = "X-Regtune-Workers"
+"""Whose workers a listing holds: ``pool`` (every live worker) or ``tenant`` (the caller's
+own), so that an empty listing can be read: no worker runs at all, or none runs this tenant's
+trials (the watch says the first only)."""
 
 
-@router.get("/workers", response_model=list[WorkerOut])
-def list_workers(caller: CallerDep) -> list[WorkerOut]:
+@router.get(
+    "/workers",
+    response_model=list[WorkerOut],
+    responses={
+        200: {
+            "headers": {
+                SCOPE_HEADER: {
+                    "description": "pool: every live worker (the admin key, or an API without "
+                    "keys); tenant: only those running the caller's own trials",
+                    "schema": {"type": "string", "enum": ["pool", "tenant"]},
+                }
+            }
+        }
+    },
+)
+def list_workers(caller: CallerDep, response: Response) -> list[WorkerOut]:
     """Workers whose heartbeat is within their own grace period, oldest first.
 
     The admin key (or anyone, without keys) sees every worker and what it runs (the operator
     sees which study fills the pool); a tenant's key sees only the workers running its own
-    trials, with their study and trial.
+    trials, with their study and trial. ``X-Regtune-Workers`` says which.
     """
     now = utcnow()
     listed = workers.at_work(now=now)
+    response.headers[SCOPE_HEADER] = "pool" if sees_the_pool(caller) else "tenant"
     if not sees_the_pool(caller):
         listed = [(r, d) for r, d in listed if r.study_id and d.tenant == caller.tenant]
     return [

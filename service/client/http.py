@@ -434,11 +434,20 @@ class Client:
         return html
 
     def workers(self) -> list[WorkerOut]:
+        return self.workers_seen()[0]
+
+    def workers_seen(self) -> tuple[list[WorkerOut], bool]:
+        """The live workers, and whether they are the whole pool (the admin key's listing, or
+        an API's without keys) rather than only those running the key's tenant's trials: the
+        API's ``X-Regtune-Workers``; from an API that does not send it, the whole pool unless
+        the requests carry a key."""
         response = self._request("GET", "/v1/workers")
         try:
-            return _WORKERS.validate_json(response.content)
+            listed = _WORKERS.validate_json(response.content)
         except ValidationError as exc:
             raise unexpected(response, exc) from None
+        scope = response.headers.get("X-Regtune-Workers")
+        return listed, scope == "pool" if scope is not None else not self.keyed
 
     # ------------------------------------------------------------------ datasets and keys
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 
 from regtune.service.api.schemas import StudyOut
-from regtune.service.client.errors import ApiError, ClientError
+from regtune.service.client.errors import ClientError
 from regtune.service.client.http import Client
 from regtune.service.spec.enums import StudyStatus
 
@@ -22,10 +22,10 @@ WORKERS_EVERY = 5.0
 class NoWorker:
     """Called with each answer of a watched study; ``say`` hears that no worker is running
     while it is queued with no trial done, and once one is. Only where the listing is the whole
-    pool (no key, or the admin key): a tenant's key lists only the workers running its own
-    trials, so an empty listing says nothing of the pool (checked once, by whether the key may
-    list the study's tenant's keys, which only the admin key may). The study is not changed;
-    an error of these looks is no error of the watch, which goes on without them."""
+    pool (the API's ``X-Regtune-Workers``: no key, or the admin key): a tenant's key lists only
+    the workers running its own trials, so an empty listing says nothing of the pool. The
+    study is not changed; an error of these looks is no error of the watch, which goes on
+    without them."""
 
     def __init__(
         self,
@@ -37,7 +37,6 @@ class NoWorker:
     ) -> None:
         self.client, self.say, self.every, self.clock = client, say, every, clock
         self.looked_at: float | None = None
-        self.pool_wide: bool | None = None if client.keyed else True
         self.said_none = False
 
     def __call__(self, study: StudyOut) -> None:
@@ -48,13 +47,12 @@ class NoWorker:
             return
         self.looked_at = now
         try:
-            live = len(self.client.workers())
-            if not live and self.pool_wide is None:
-                self.pool_wide = self._sees_the_pool(study)
+            listed, whole_pool = self.client.workers_seen()
         except ClientError:
             return
-        if not self.pool_wide:
+        if not whole_pool:
             return
+        live = len(listed)
         if not live and not self.said_none:
             self.say(
                 f"no regtune worker is running, so study {study.id} stays queued: regtune "
@@ -65,12 +63,3 @@ class NoWorker:
             running = f"{live} regtune worker{'s are' if live > 1 else ' is'} running now"
             self.say(f"{running}: study {study.id} starts when one takes it")
         self.said_none = not live
-
-    def _sees_the_pool(self, study: StudyOut) -> bool:
-        try:
-            self.client.keys(study.tenant)
-        except ApiError as exc:
-            if exc.status == 403:  # a tenant's key
-                return False
-            raise
-        return True

@@ -20,6 +20,7 @@ from regtune.service.cli import output
 from regtune.service.cli.app import app
 from regtune.service.client.http import Client
 from regtune.service.client.pool import WORKERS_EVERY, NoWorker
+from tests.inprocess import Apps
 from tests.service.test_client_optuna import STUDY
 
 NONE_RUNNING = (
@@ -92,19 +93,16 @@ def seen(status: str, done: int) -> StudyOut:
 
 
 def scripted(
-    pools: Iterator[list[dict[str, Any]]], asked: list[str], *, keys: int = 200
+    pools: Iterator[list[dict[str, Any]]], asked: list[str], *, scope: str | None = "pool"
 ) -> httpx.MockTransport:
-    """An API whose workers listing answers the next of ``pools``, and whose keys listing
-    answers ``keys`` (403: a tenant's key); ``asked`` records each path asked."""
+    """An API whose workers listing answers the next of ``pools``, saying whose they are by
+    ``scope`` (``X-Regtune-Workers``; None: an API that does not say); ``asked`` records each
+    path asked."""
 
     def answer(request: httpx.Request) -> httpx.Response:
         asked.append(request.url.path)
-        if request.url.path == "/v1/keys":
-            if keys == 403:
-                refused = {"error": {"code": "forbidden", "message": "not admin", "fields": []}}
-                return httpx.Response(403, json=refused)
-            return httpx.Response(200, json=[])
-        return httpx.Response(200, json=next(pools))
+        headers = {"X-Regtune-Workers": scope} if scope is not None else {}
+        return httpx.Response(200, json=next(pools), headers=headers)
 
     return httpx.MockTransport(answer)
 
@@ -136,17 +134,43 @@ def test_the_workers_are_looked_at_every_few_seconds_while_queued_and_a_change_i
     ]
 
 
-@pytest.mark.parametrize(("keys", "heard"), [(403, 0), (200, 1)])
-def test_with_a_key_it_is_said_only_to_the_admin_key(keys: int, heard: int) -> None:
+@pytest.mark.parametrize(
+    ("scope", "key", "heard"),
+    [
+        ("tenant", "a-key", 0),  # a tenant's key: its own workers only
+        ("pool", "a-key", 1),  # the admin key, or a key an API without keys ignores
+        ("pool", None, 1),
+        (None, "a-key", 0),  # an API that does not say: a key may be a tenant's
+        (None, None, 1),
+    ],
+)
+def test_it_is_said_only_where_the_listing_is_the_whole_pool(
+    scope: str | None, key: str | None, heard: int
+) -> None:
     """A tenant's key lists only the workers running its own trials: an empty listing says
-    nothing of the pool, so nothing is said (the admin key's listing is the pool's)."""
+    nothing of the pool, so nothing is said. The first version asked GET /v1/keys whether the
+    key was the admin's, which an API without keys refuses to any key (403), so a user with
+    REGTUNE_KEY set never heard it from a local open server."""
     asked: list[str] = []
     said: list[str] = []
     pools: Iterator[list[dict[str, Any]]] = itertools.repeat([])
-    transport = scripted(pools, asked, keys=keys)
-    with Client("http://regtune.test", key="a-key", transport=transport) as client:
+    transport = scripted(pools, asked, scope=scope)
+    with Client("http://regtune.test", key=key, transport=transport) as client:
         check = NoWorker(client, said.append, every=0.0)
         check(seen("queued", 0))
         check(seen("queued", 0))
     assert len(said) == heard
-    assert asked == ["/v1/workers", "/v1/keys", "/v1/workers"]  # the key is asked about once
+    assert asked == ["/v1/workers"] * 2
+
+
+def test_the_api_says_whose_workers_it_lists(apps: Apps) -> None:
+    """Without keys, every worker (the pool); with keys, the admin key's listing is the pool's
+    and a tenant's key's its own."""
+    admin = "workers-admin-key-0123456789abcdef"
+    assert apps().get("/v1/workers").headers["X-Regtune-Workers"] == "pool"
+    api = apps(admin_key=admin)
+    bearer = {"Authorization": f"Bearer {admin}"}
+    assert api.get("/v1/workers", headers=bearer).headers["X-Regtune-Workers"] == "pool"
+    made = api.post("/v1/keys", json={"tenant": "t"}, headers=bearer).json()["key"]
+    tenant = {"Authorization": f"Bearer {made}"}
+    assert api.get("/v1/workers", headers=tenant).headers["X-Regtune-Workers"] == "tenant"
