@@ -300,8 +300,8 @@ class Encoder:
         scoring = self.target_values(
             columns[column], column=column, decimal=dialect.decimal, where=dialect.where
         )
-        if scoring.note is not None:
-            warnings.warn(scoring.note, stacklevel=3)
+        for note in scoring.notes:
+            warnings.warn(note, stacklevel=3)
         return Rows(
             X,
             scoring.y,
@@ -396,19 +396,22 @@ class Encoder:
     ) -> Target:
         """The target of the rows the model can score (class codes, or numbers), and which rows;
         ``values`` are those of ``column`` (default: the model's target column). A label the
-        model never saw, or text where it predicts numbers, leaves its row out of the score
-        (``Target.note`` says so): the target only scores, and the rows are predicted."""
+        model never saw, or text or a number out of range where it predicts numbers, leaves its
+        row out of the score (``Target.notes`` say so): the target only scores, and the rows are
+        predicted."""
         name = self.target if column is None else column
         numbers, text, missing = scorable(
             name, values, na_tokens=self.na_tokens, decimal=decimal, where=where
         )
         if self.classes is None:
-            scored = ~missing & (np.abs(np.nan_to_num(numbers, nan=np.inf)) <= MAX_ABS_VALUE)
-            unscorable = ~missing & ~scored
-            shown = _written(numbers, text, unscorable)
-            said = ("text where the model predicts numbers", "")
-            note = _left_out(name, said, shown, unscorable, where)
-            return Target(numbers[scored], scored, unscorable, note)
+            words = ~missing & np.isnan(numbers)
+            far = ~missing & ~(np.abs(np.nan_to_num(numbers, nan=0.0)) <= MAX_ABS_VALUE)
+            scored = ~missing & ~words & ~far
+            notes = [
+                _left_out(name, said, rows, where, shown=_as_written(numbers, text, rows))
+                for said, rows in ((TEXT, words), (OUT_OF_RANGE, far))
+            ]
+            return Target(numbers[scored], scored, words | far, tuple(n for n in notes if n))
         present = np.flatnonzero(~missing)
         written = np.array(_written(numbers, text, ~missing), dtype=object)
         classes = composed_levels(self.classes)
@@ -420,7 +423,8 @@ class Encoder:
         shown = [v for v, k in zip(labels, known, strict=True) if not k]
         said = ("label(s) the model never saw", f" (its labels: {list(self.classes)[:10]})")
         codes = np.array([code[v] for v, k in zip(labels, known, strict=True) if k], np.int64)
-        return Target(codes, scored, unscorable, _left_out(name, said, shown, unscorable, where))
+        note = _left_out(name, said, unscorable, where, shown=shown)
+        return Target(codes, scored, unscorable, () if note is None else (note,))
 
 
 @dataclass(frozen=True)
@@ -432,9 +436,16 @@ class Target:
     scored: np.ndarray
     """The rows with a target value the model can score."""
     unscorable: np.ndarray
-    """The rows with a target value it cannot: a label it never saw, text among numbers."""
-    note: str | None = None
-    """What predict warns of the ``unscorable`` rows, when there are some."""
+    """The rows with a target value it cannot: a label it never saw, text among numbers, a
+    number out of range."""
+    notes: tuple[str, ...] = ()
+    """What predict warns of the ``unscorable`` rows, one warning per reason."""
+
+
+TEXT = ("text where the model predicts numbers", "")
+OUT_OF_RANGE = ("value(s) out of range", f" (|x| must be ≤ {MAX_ABS_VALUE:g})")
+"""What a regression target's cells hold that the model cannot score, in ``_left_out``'s
+words: text, or a number past upload's limit (``values._numeric``: ``1e300``, ``inf``)."""
 
 
 def _written(numbers: np.ndarray, text: np.ndarray | None, rows: np.ndarray) -> list[str]:
@@ -446,13 +457,26 @@ def _written(numbers: np.ndarray, text: np.ndarray | None, rows: np.ndarray) -> 
     ]
 
 
+def _as_written(numbers: np.ndarray, text: np.ndarray | None, rows: np.ndarray) -> list[str]:
+    """The target's cells of ``rows`` as the file writes them (``1e300``), or where it gives
+    numbers alone (a Parquet column of floats), as Python writes the float (``1e+300``)."""
+    if text is None:
+        return [repr(float(numbers[i])) for i in np.flatnonzero(rows)]
+    return [str(text[i]) for i in np.flatnonzero(rows)]
+
+
 def _left_out(
-    name: str, said: tuple[str, str], shown: Sequence[str], rows: np.ndarray, where: DataRows
+    name: str,
+    said: tuple[str, str],
+    rows: np.ndarray,
+    where: DataRows,
+    *,
+    shown: Sequence[str],
 ) -> str | None:
     """The warning of the target's cells the model cannot score: what they hold (``said``: the
     rule, then what the model knows), their values (``shown``, as written), how many ``rows``
     and where the first is."""
-    if not shown:
+    if not rows.any():
         return None
     values = sorted(set(shown))
     listed = ", ".join(repr(v[:40]) for v in values[:5]) + (", ..." if len(values) > 5 else "")

@@ -110,3 +110,33 @@ def test_a_target_column_empty_in_every_row_says_none_was_scored(
     result = run(str(path), "--model", str(model), "--out", str(tmp_path / "p.csv"))
     assert result.exit_code == 0, result.output
     assert f"0 of {N} rows scored ({N} without a target value)" in result.stderr
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_numbers_out_of_range_are_said_apart_from_text_as_written(
+    saved_model: Saver, tmp_path: Path, suffix: str
+) -> None:
+    """A number past upload's limit (``1e300``, ``inf``) is out of range, not text, and shown as
+    the file writes it (was: "has text where the model predicts numbers:
+    '1000000000000000052504760255204420248704', 'inf'")."""
+    train = rows("y")
+    model = saved_model(csv(train, tmp_path / "train.csv").read_bytes(), target="y")
+    new = train.astype({"y": object})
+    new.loc[[3, 8], "y"] = [1e300, -np.inf]
+    if suffix == ".csv":
+        new.loc[5, "y"] = "oops"
+        path = csv(new.astype({"y": str}).replace({"y": {"1e+300": "1e300"}}), tmp_path / "n.csv")
+        far, where = "'-inf', '1e300'", "line 5 (data row 4)"
+    else:
+        path = tmp_path / "new.parquet"
+        new.astype({"y": np.float64}).to_parquet(path)
+        far, where = "'-inf', '1e+300'", "data row 4"
+    kept = np.ones(N, dtype=bool)
+    kept[[3, 8] + ([5] if suffix == ".csv" else [])] = False
+    stderr = " ".join(predicted_and_scored(model, path, new, kept).split())
+    assert (
+        f"warning: target column 'y' has value(s) out of range: {far} (|x| must be ≤ 1e+100), "
+        f"in 2 row(s), the first at {where}; those rows are predicted but left out of the score"
+    ) in stderr
+    text = "warning: target column 'y' has text where the model predicts numbers: 'oops', in 1"
+    assert (text in stderr) == (suffix == ".csv")
