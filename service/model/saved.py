@@ -270,9 +270,11 @@ class SavedModel(Labelled):
         The value's row is named as ``where`` names it (a file's line)."""
         notes: list[str] = []
         span = self._span()
+        means, sds = self._moments() if span is not None else (self.scaler.x_mean, None)
         for feature, at, _ in self.columns.spans():
             column = X[:, at] if len(X) else np.empty(0)
-            mean, sd = float(self.scaler.x_mean[at]), float(self.scaler.x_scale[at])
+            mean = float(means[at])
+            sd = float(sds[at]) if sds is not None else float(self.scaler.x_scale[at])
             filled = np.nan_to_num(column, nan=mean)
             far = np.abs(filled - mean) > FAR_SD * sd
             outside = ""
@@ -317,6 +319,24 @@ class SavedModel(Labelled):
         if len(lows) < len(self.members) or len(highs) < len(self.members):
             return None
         return np.min(np.stack(lows), axis=0), np.max(np.stack(highs), axis=0)
+
+    def _moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each input's mean and standard deviation over the rows the members trained on
+        together (a row once per member that trained on it, as ``pooled_target``), a member's
+        input constant in its rows counted as the 0 it was, not as the stand-in 1 that
+        standardizing divides by (member 0's alone said "the standard deviation 1" of a
+        column constant in its rows but not in the other folds'). For a file with the range."""
+        weights = np.array([m.scaler.rows or 1 for m in self.members], dtype=np.float64)
+        means = np.stack([m.scaler.x_mean for m in self.members])
+        variances = np.stack(
+            [
+                np.where(m.scaler.x_min == m.scaler.x_max, 0.0, m.scaler.x_scale**2)
+                for m in self.members
+            ]
+        )
+        mean = np.average(means, axis=0, weights=weights)
+        second = np.average(variances + means**2, axis=0, weights=weights)
+        return mean, np.sqrt(np.maximum(second - mean**2, 0.0))
 
     def outputs(self, X: Any) -> np.ndarray:
         """The whole ensemble's standardized prediction (regression, by ``target``) or logits;

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from regtune.service.model.saved import load
+from regtune.service.model.saved import Member, SavedModel, load
+from regtune.service.model.standardizer import Standardizer
 from tests.worker.test_predict_missing import houses, said
 from tests.worker.test_predict_semicolons import trained
 
@@ -104,3 +105,28 @@ def test_another_value_in_a_column_constant_in_training_is_said_as_such(
         "(data row 5): the model never learned from this column, so its answer there is not "
         "one the training rows measured"
     ]
+
+
+def test_fold_models_judge_by_the_rows_they_trained_on_together() -> None:
+    """Member 0's column was constant (its rows all 0: the stand-in standard deviation 1),
+    the other fold's was not: the warning named member 0's mean and "the standard deviation
+    1"; the fold models' rows together set the mean, the spread and the range."""
+    rng = np.random.default_rng(0)
+    zeros, spread = np.zeros((40, 1)), rng.normal(5.0, 2.0, (40, 1))
+    members = [
+        Member([(np.ones((1, 1)), np.zeros(1))], Standardizer.fit(X, X[:, 0], "regression"), None)
+        for X in (zeros, spread)
+    ]
+    model = SavedModel(members=members, task="regression", feature_names=["x"], info={})
+    together = np.concatenate([zeros, spread])
+    mean, sd = together.mean(), together.std()
+    assert members[0].scaler.x_scale[0] == 1.0  # the stand-in
+
+    new = np.array([[mean + 9 * sd], [together.max() + 11 * sd]])
+    (note,) = model.far_notes(new)
+
+    assert note.startswith("column 'x' has 1 value(s) outside the training rows' range")
+    assert note.endswith(
+        f"where the mean is {mean:.6g} and the standard deviation {sd:.6g}: the model "
+        "extrapolates there"
+    )
