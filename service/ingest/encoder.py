@@ -396,35 +396,66 @@ class Encoder:
     ) -> Target:
         """The target of the rows the model can score (class codes, or numbers), and which rows;
         ``values`` are those of ``column`` (default: the model's target column). A label the
-        model never saw, or text or a number out of range where it predicts numbers, leaves its
+        model never saw, text or a number out of range where it predicts numbers, or a number
+        that reads only with the decimal mark fewer of the column's need (``Marks``), leaves its
         row out of the score (``Target.notes`` say so): the target only scores, and the rows are
         predicted."""
         name = self.target if column is None else column
-        numbers, text, missing = scorable(
+        numbers, text, missing, marks = scorable(
             name, values, na_tokens=self.na_tokens, decimal=decimal, where=where
         )
+        other = np.zeros(len(missing), dtype=bool) if marks is None else marks.other
         if self.classes is None:
-            words = ~missing & np.isnan(numbers)
-            far = ~missing & ~(np.abs(np.nan_to_num(numbers, nan=0.0)) <= MAX_ABS_VALUE)
-            scored = ~missing & ~words & ~far
-            notes = [
-                _left_out(name, said, rows, where, shown=_as_written(numbers, text, rows))
-                for said, rows in ((TEXT, words), (OUT_OF_RANGE, far))
-            ]
-            return Target(numbers[scored], scored, words | far, tuple(n for n in notes if n))
+            y, scored, notes = _numbers_scored(name, numbers, text, missing | other, where)
+        else:
+            y, scored, notes = self._labels_scored(name, numbers, text, missing | other, where)
+        if marks is not None and text is not None and other.any():
+            dropped = "point" if marks.kept == "comma" else "comma"
+            said = (
+                f"number(s) that read only with a decimal {dropped}",
+                f" (the column's others read with a decimal {marks.kept}, as {marks.example!r})",
+            )
+            notes.append(_left_out(name, said, other, where, shown=list(text[other])))
+        return Target(y, scored, ~missing & ~scored, tuple(n for n in notes if n))
+
+    def _labels_scored(
+        self,
+        name: str,
+        numbers: np.ndarray,
+        text: np.ndarray | None,
+        missing: np.ndarray,
+        where: DataRows,
+    ) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+        """The class codes of the rows with a label the model knows, which rows, and the
+        warning of the labels it never saw."""
+        assert self.classes is not None
         present = np.flatnonzero(~missing)
         written = np.array(_written(numbers, text, ~missing), dtype=object)
         classes = composed_levels(self.classes)
         labels = [str(v) for v in bind(written, classes)]
         code = {c: i for i, c in enumerate(classes)}
         known = np.array([v in code for v in labels], dtype=bool)
-        scored, unscorable = ~missing, ~missing
-        scored[present], unscorable[present] = known, ~known
+        scored, unseen = ~missing, ~missing
+        scored[present], unseen[present] = known, ~known
         shown = [v for v, k in zip(labels, known, strict=True) if not k]
         said = ("label(s) the model never saw", f" (its labels: {list(self.classes)[:10]})")
         codes = np.array([code[v] for v, k in zip(labels, known, strict=True) if k], np.int64)
-        note = _left_out(name, said, unscorable, where, shown=shown)
-        return Target(codes, scored, unscorable, () if note is None else (note,))
+        return codes, scored, [_left_out(name, said, unseen, where, shown=shown)]
+
+
+def _numbers_scored(
+    name: str, numbers: np.ndarray, text: np.ndarray | None, missing: np.ndarray, where: DataRows
+) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+    """A regression target's numbers of the rows the model can score, which rows, and the
+    warnings of the others: text, a number out of range."""
+    words = ~missing & np.isnan(numbers)
+    far = ~missing & ~(np.abs(np.nan_to_num(numbers, nan=0.0)) <= MAX_ABS_VALUE)
+    scored = ~missing & ~words & ~far
+    notes = [
+        _left_out(name, said, rows, where, shown=_as_written(numbers, text, rows))
+        for said, rows in ((TEXT, words), (OUT_OF_RANGE, far))
+    ]
+    return numbers[scored], scored, notes
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,20 @@ def classify(
     return Column(name, None, composed(stripped), missing)
 
 
+@dataclass(frozen=True)
+class Marks:
+    """A column of a decimal-comma file mixing numbers that read only with a decimal comma and
+    ones that read only with a decimal point, which upload refuses (``decimal_comma_numbers``),
+    read as predict's target: with the mark more of them need (the file's comma on a tie)."""
+
+    kept: str
+    """``comma`` or ``point``: the mark the column's numbers are read with."""
+    example: str
+    """A cell that reads only with it."""
+    other: np.ndarray
+    """The rows whose number reads only with the other mark (NaN in the numbers read)."""
+
+
 def scorable(
     name: str,
     values: pd.Series | np.ndarray,
@@ -125,18 +139,35 @@ def scorable(
     na_tokens: Sequence[str] = NA_TOKENS,
     decimal: str = ".",
     where: DataRows = DATA_ROWS,
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, Marks | None]:
     """A column read as ``classify`` reads it, but never refused for what a cell holds: each
     cell as a number (NaN where it is text or missing), as stripped text (None for a column of a
-    numeric dtype, whose cells are all numbers) and which are missing. Predict's target only
-    scores: a cell the model cannot score leaves its row out of the score, and never stops the
-    predictions."""
+    numeric dtype, whose cells are all numbers), which are missing, and the ``Marks`` of a
+    column needing both decimal marks. Predict's target only scores: a cell the model cannot
+    score leaves its row out of the score, and never stops the predictions."""
     if (numbers := _number_dtype(values)) is not None:
-        return numbers, None, np.isnan(numbers)
+        return numbers, None, np.isnan(numbers), None
     text, missing = _stripped(values, na_tokens)
-    numbers, _ = _numbers(name, text, missing, decimal=decimal, where=where)
+    marks = None
+    try:
+        numbers, _ = _numbers(name, text, missing, decimal=decimal, where=where)
+    except InvalidUpload:  # both decimal marks: upload's refusal, and the target only scores
+        numbers, marks = _one_mark(text, missing)
     text[missing] = None
-    return numbers, composed(text), missing
+    return numbers, composed(text), missing, marks
+
+
+def _one_mark(stripped: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, Marks]:
+    """A column of numbers needing both decimal marks read with the one more of them need
+    (``Marks``), NaN where a number reads only with the other."""
+    comma, point = _decimal_commas(stripped, missing), _points(stripped, missing)
+    comma_only = ~np.isnan(comma) & np.isnan(point)
+    point_only = np.isnan(comma) & ~np.isnan(point)
+    if point_only.sum() > comma_only.sum():
+        kept, numbers, example, other = "point", point, point_only, comma_only
+    else:
+        kept, numbers, example, other = "comma", comma, comma_only, point_only
+    return numbers, Marks(kept, str(stripped[int(np.flatnonzero(example)[0])]), other)
 
 
 def _number_dtype(values: pd.Series | np.ndarray) -> np.ndarray | None:
@@ -225,9 +256,7 @@ def decimal_comma_numbers(
     so. The column's numbers are read with the file's decimal comma (``1.234`` is 1234), unless
     some read only with a decimal point (``3.14``): then all are read so. A column of numbers
     that needs both is refused: neither reading is the file's."""
-    comma = _decimal_commas(stripped, missing)
-    commas = np.fromiter((v is not None and "," in v for v in stripped), bool, len(stripped))
-    point = to_numbers(stripped, missing | commas)  # no comma: no grouping by commas either
+    comma, point = _decimal_commas(stripped, missing), _points(stripped, missing)
     comma_only = ~np.isnan(comma) & np.isnan(point)
     point_only = np.isnan(comma) & ~np.isnan(point)
     if not point_only.any():
@@ -243,6 +272,13 @@ def decimal_comma_numbers(
         f"{stripped[second]!r} at {where(second)}; write every number of a column with the "
         "same decimal mark"
     )
+
+
+def _points(stripped: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """float64 of every present cell without a comma that reads as a number with a decimal
+    point, NaN for the others: in a file of decimal commas, no grouping by commas either."""
+    commas = np.fromiter((v is not None and "," in v for v in stripped), bool, len(stripped))
+    return to_numbers(stripped, missing | commas)
 
 
 def _decimal_commas(stripped: np.ndarray, missing: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from regtune.service.ingest.values import scorable
 from regtune.service.model.saved import load
 from tests.worker.test_predict_labels import Saver, csv, run, saved_model
 
@@ -140,3 +141,37 @@ def test_numbers_out_of_range_are_said_apart_from_text_as_written(
     ) in stderr
     text = "warning: target column 'y' has text where the model predicts numbers: 'oops', in 1"
     assert (text in stderr) == (suffix == ".csv")
+
+
+def test_a_target_mixing_decimal_marks_in_a_semicolon_file_scores_one_reading(
+    saved_model: Saver, tmp_path: Path
+) -> None:
+    """A target cell that reads only with a decimal point among ones that read only with the
+    semicolon file's decimal comma leaves its row out of the score (was: 'column 'y' mixes
+    numbers that read only with a decimal comma … and only with a decimal point', exit 1 and no
+    predictions, as upload refuses such a column)."""
+    train = rows("y")
+    model = saved_model(csv(train, tmp_path / "train.csv").read_bytes(), target="y")
+    lines = train.to_csv(index=False, sep=";", decimal=",").splitlines()
+    lines[8] = lines[8].split(";")[0] + ";" + repr(float(train.loc[7, "y"]))  # data row 8
+    path = tmp_path / "new.csv"
+    path.write_text("\n".join(lines) + "\n")
+    kept = np.ones(N, dtype=bool)
+    kept[7] = False
+    stderr = " ".join(predicted_and_scored(model, path, train, kept).split())
+    assert (
+        f"warning: target column 'y' has number(s) that read only with a decimal point: "
+        f"'{float(train.loc[7, 'y'])!r}' (the column's others read with a decimal comma, as "
+        f"'{lines[1].split(';')[1]}'), in 1 row(s), the first at line 9 (data row 8); those rows "
+        "are predicted but left out of the score"
+    ) in stderr
+    assert "59 of 60 rows scored (1 with a target value the model cannot score)" in stderr
+
+
+def test_scorable_reads_a_mixed_column_with_the_mark_more_of_its_numbers_need() -> None:
+    values = np.array(["3,5", "3.14", "2", "1.25", None], dtype=object)
+    numbers, _, missing, marks = scorable("y", values, decimal=",")
+    assert marks is not None and (marks.kept, marks.example) == ("point", "3.14")
+    assert marks.other.tolist() == [True, False, False, False, False]
+    assert numbers[1:4].tolist() == [3.14, 2.0, 1.25] and np.isnan(numbers[[0, 4]]).all()
+    assert missing.tolist() == [False] * 4 + [True]
