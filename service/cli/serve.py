@@ -260,10 +260,10 @@ def serve(
             orphaned = True  # no child may start again: it would open another, empty file
             log.error(
                 "%s. serve starts no process again and stops when one ends; the running ones "
-                "(pids %s) still hold the deleted file: `ls -l /proc/PID/fd` shows it, and `cp` "
-                "of that link saves it (with the -wal file beside the path) before they stop",
+                "(pids %s) still hold the file they opened: `ls -l /proc/PID/fd` shows it, and "
+                "`cp` of that link saves it (with the -wal file beside the path) before they stop",
                 gone,
-                ", ".join(str(c.popen.pid) for c in children if c.popen is not None),
+                ", ".join(str(c.popen.pid) for c in children if c.popen and c.alive()),
             )
         now = time.monotonic()
         for child in children:
