@@ -95,7 +95,10 @@ def predict(
         if not as_json:
             err.print(Text(f"wrote {n_rows} predictions to {out}"))
     if as_json:
-        result: dict[str, Any] = {"rows": n_rows, "scored_rows": scored, "metrics": metrics}
+        result: dict[str, Any] = {"rows": n_rows, "scored_rows": scored}
+        if rows.unscorable is not None:  # the file has the target column
+            result["unscorable_rows"] = int(rows.unscorable.sum())
+        result["metrics"] = metrics
         if out is None:
             result["predictions"] = {k: v.tolist() for k, v in predictions.items()}
         print_json(result)

@@ -33,12 +33,15 @@ def rows(target: str) -> pd.DataFrame:
 
 def predicted_and_scored(model: Path, path: Path, frame: pd.DataFrame, kept: np.ndarray) -> str:
     """``regtune predict`` of ``path`` (``frame``'s rows): its stderr, once every row is checked
-    predicted and the metrics those of the ``kept`` rows alone."""
+    predicted, the metrics those of the ``kept`` rows alone, and ``--json``'s counts (the rows
+    with a target value not kept are ``unscorable_rows``)."""
     result = run(str(path), "--model", str(model), "--out", str(path.with_suffix(".out")))
     assert result.exit_code == 0, result.output
     assert len(pd.read_csv(path.with_suffix(".out"))) == N
     answer = json.loads(run(str(path), "--model", str(model), "--json").stdout)
     assert answer["rows"] == N and answer["scored_rows"] == int(kept.sum())
+    target = "churn" if "churn" in frame else "y"
+    assert answer["unscorable_rows"] == int((~kept & frame[target].notna().to_numpy()).sum())
     clean = frame[kept]
     if "churn" in clean:  # the class codes of no and yes
         y = (clean.pop("churn") == "yes").to_numpy(dtype=np.int64)
