@@ -225,10 +225,9 @@ def refuse_unusable(features: list[Column], fitted: list[Feature], limits: Limit
             f"column {name!r} {said}{looks_like(seen)}" for name, said, seen in problems
         )
         names = [name for name, _, _ in problems]
-        options = " ".join(f"--ignore {name}" for name in names)
         raise InvalidUpload(
             f"{len(problems)} columns cannot be uploaded: {each}; to upload the file without "
-            f"them: ignore={names!r} ({options})"
+            f"them: {notes.ignore_hint(names)}"
         )
 
 
@@ -248,7 +247,7 @@ def looks_like(categories: Sequence[str]) -> str:
 
 def leave_out(name: str, categories: Sequence[str] = ()) -> str:
     """How to upload the file without a column it cannot take (an id, free text, dates)."""
-    return f"{looks_like(categories)}; to upload the file without it: ignore={name!r} (--ignore)"
+    return f"{looks_like(categories)}; to upload the file without it: {notes.ignore_hint([name])}"
 
 
 def _unnamed_first(names: Sequence[str]) -> str | None:

@@ -7,6 +7,7 @@ Each note says what was done and how to do otherwise."""
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,6 +39,16 @@ def shown_numbers(categories: Sequence[str]) -> str | None:
     return categories[shown.index(True)]
 
 
+def ignore_hint(names: Sequence[str]) -> str:
+    """The ``ignore`` that leaves ``names`` out of an upload, as the API's field and as the
+    CLI's options, each name quoted for a shell: ``ignore='id' (--ignore)`` for one,
+    ``ignore=['my col', 'b'] (--ignore 'my col' --ignore b)`` for several."""
+    if len(names) == 1:
+        return f"ignore={names[0]!r} (--ignore)"
+    options = " ".join(f"--ignore {shlex.quote(name)}" for name in names)
+    return f"ignore={list(names)!r} ({options})"
+
+
 def date_notes(columns: list[dict[str, Any]]) -> list[str]:
     """Text columns of dates, one-hot encoded as categories: a date the upload did not hold
     (every later one) is none of them at predict, so the column tells new rows nothing."""
@@ -50,8 +61,7 @@ def date_notes(columns: list[dict[str, Any]]) -> list[str]:
                 f"column {name!r} holds dates ({categories[0]!r}), read as text: one-hot encoded "
                 f"as {len(categories)} categories, so at predict a date the upload does not hold "
                 "(any later one) is none of them; to use dates, add them as numbers (days since "
-                f"a start, a year, a month), or upload without this column: ignore={name!r} "
-                "(--ignore)"
+                f"a start, a year, a month), or upload without this column: {ignore_hint([name])}"
             )
     return notes
 
@@ -109,14 +119,14 @@ def _row_number_note(column: Column, unnamed: str | None) -> str | None:
         return (
             f"column {column.name!r} holds the row numbers {first}..{last} in order, as "
             "pandas' to_csv writes its index: if it is a row id, not a feature, upload with "
-            f"ignore={column.name!r} (--ignore)"
+            f"{ignore_hint([column.name])}"
         )
     if column.name == unnamed and _increasing_integers(values):
         return (
             f"column {column.name!r}, the file's first, holds integers in increasing order "
             f"({first}..{last}, {len(values)} of them), as pandas' to_csv writes the index "
             "of a frame whose rows were filtered, in a column without a name: if it is a row "
-            f"id, not a feature, upload with ignore={column.name!r} (--ignore)"
+            f"id, not a feature, upload with {ignore_hint([column.name])}"
         )
     return None
 
@@ -135,14 +145,12 @@ def unnamed_notes(
     if len(given) == 1:
         return [
             f"column {given[0][0]} has no name in the header: it is read as the feature "
-            f"{names[0]!r}; name it in the header, or upload without it: ignore={names[0]!r} "
-            "(--ignore)"
+            f"{names[0]!r}; name it in the header, or upload without it: {ignore_hint(names)}"
         ]
-    options = " ".join(f"--ignore {name}" for name in names)
     return [
         f"columns {', '.join(str(n) for n, _ in given)} have no name in the header: they are "
         f"read as the features {', '.join(map(repr, names))}; name them in the header, or "
-        f"upload without them: ignore={names!r} ({options})"
+        f"upload without them: {ignore_hint(names)}"
     ]
 
 
@@ -190,13 +198,12 @@ def constant_notes(columns: list[dict[str, Any]], X: np.ndarray) -> list[str]:
         return [
             f"column {each} holds one value in every row that has one: it carries no "
             "information, so the model cannot learn from it; to upload without it: "
-            f"ignore={names[0]!r} (--ignore)"
+            f"{ignore_hint(names)}"
         ]
-    options = " ".join(f"--ignore {name}" for name in names)
     return [
         f"columns {each} each hold one value in every row that has one: they carry no "
         "information, so the model cannot learn from them; to upload without them: "
-        f"ignore={names!r} ({options})"
+        f"{ignore_hint(names)}"
     ]
 
 
@@ -234,6 +241,6 @@ def unique_text_notes(columns: list[dict[str, Any]], X: np.ndarray) -> list[str]
             f"column {name!r} has a different text in every row that has one ({len(categories)} "
             f"values, such as {categories[0]!r}): one-hot encoded, each category is one row's, so "
             "it tells a new row nothing at predict; if it is a name or an id, upload with "
-            f"ignore={name!r} (--ignore)"
+            f"{ignore_hint([name])}"
         )
     return notes

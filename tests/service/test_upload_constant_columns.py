@@ -39,3 +39,9 @@ def test_a_constant_column_with_missing_cells_is_still_constant(api: TestClient)
 def test_columns_of_two_values_or_more_get_no_note(api: TestClient) -> None:
     body = upload(api, rows(c=[1.0] * (N - 1) + [2.0], t=["a"] * (N - 1) + ["b"]))
     assert body["notes"] == []
+
+
+def test_a_name_with_a_space_is_quoted_for_the_shell(api: TestClient) -> None:
+    """Unquoted, ``--ignore my col`` is split by the shell into ``--ignore my`` and ``col``."""
+    body = upload(api, rows(**{"my col": 5.0, "t": "a"}))
+    assert body["notes"][0].endswith("ignore=['my col', 't'] (--ignore 'my col' --ignore t)")

@@ -66,6 +66,14 @@ def test_a_column_upload_cannot_take_is_refused_naming_ignore(api: TestClient) -
     assert taken["feature_names"] == ["x"]
 
 
+def test_the_columns_refused_are_quoted_for_the_shell(api: TestClient) -> None:
+    """Unquoted, ``--ignore no value`` is split by the shell into ``--ignore no`` and ``value``."""
+    raw = frame().rename(columns={"blank": "no value"}).to_csv(index=False).encode()
+    assert message(upload(api, raw, "d.csv")).endswith(
+        "ignore=['no value', 'day'] (--ignore 'no value' --ignore day)"
+    )
+
+
 def test_a_parquet_timestamp_is_refused_naming_ignore(api: TestClient) -> None:
     table = frame().drop(columns=["blank"]).assign(day=pd.date_range("2024", periods=N))
     raw = io.BytesIO()
