@@ -574,8 +574,10 @@ class Client:
                 if not awaits_model(study):
                     return study
                 completed_at = completed_at or time.monotonic()
-                grace = model_grace if study.counts.get("COMPLETE") else VERDICT_GRACE
-                if time.monotonic() - completed_at > min(model_grace, grace):
+                grace = model_grace
+                if not study.counts.get("COMPLETE"):  # no model to retrain: only a word to come
+                    grace = min(model_grace, VERDICT_GRACE)
+                if time.monotonic() - completed_at > grace:
                     return study
             if time.monotonic() > deadline:
                 raise TimeoutError(wait_timed_out(study, timeout))

@@ -108,7 +108,7 @@ class Rows:
     """How a note names a row of ``X``: in a CSV file, by the line it starts on."""
     unscorable: np.ndarray | None = None
     """Rows whose target value the model cannot score (a label it never saw, text among
-    numbers): predicted, and left out of ``scored``, with a warning (``Target.note``)."""
+    numbers): predicted, and left out of ``scored``, with a warning (``Target.notes``)."""
 
 
 @dataclass(frozen=True)
