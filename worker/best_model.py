@@ -171,9 +171,14 @@ def _save_holding_the_lease(
         previous = best_model.previous(session, osid) if existing is None else None
         view = trial_reads.get_trial(session, osid, number) if number is not None else None
     if view is None:
+        why = (
+            "every trial diverged, was pruned or was infeasible"
+            if row.n_done
+            else "no trial finished before the study ended"
+        )
         reason = (
             f"{best_model.NO_MODEL} no COMPLETE trial with a finite value that meets the "
-            "constraints (every trial diverged, was pruned or was infeasible)"
+            f"constraints ({why})"
         )
         log.info("study %s has no COMPLETE trial with a finite value: no best model", study_id)
         best_model.mark_no_model(study_id, osid, reason=reason, engine=engine, storage=storage)

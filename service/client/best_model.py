@@ -10,16 +10,17 @@ from regtune.service.spec.enums import ACTIVE, FINAL, StudyStatus
 VERDICT_GRACE = 15.0
 """Seconds ``Client.wait`` waits for the word of a completed study none of whose trials
 completed (all pruned or failed): the worker whose finish completed it says why it has no model
-at once, with nothing to retrain; a study that completed otherwise (the sweep released its last
-slot, its deadline passed with no trial running) never gets that word, as the idle workers'
-catch-up looks only at studies with a COMPLETE trial."""
+at once, with nothing to retrain, and an idle worker's catch-up says it within a sweep
+(``REGTUNE_SWEEP_INTERVAL``) of a study that completed otherwise (the sweep released its last
+slot, its deadline passed with no trial running); with no worker left to say it, the wait ends
+after this."""
 
 
 def awaits_model(study: StudyOut) -> bool:
     """Completed, and its model is not saved yet: it has a best trial, or none (its trials all
     diverged, were infeasible, pruned or failed) and the worker has not yet said so in the
     study's ``error`` (it does just after the end, as it would save a model; for a study with
-    no COMPLETE trial, only the worker that completed it does: ``VERDICT_GRACE``)."""
+    no COMPLETE trial, with nothing to retrain, within ``VERDICT_GRACE``)."""
     if study.status != StudyStatus.COMPLETED or study.best_model is not None:
         return False
     return study.best_trial is not None or study.error is None

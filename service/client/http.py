@@ -546,7 +546,7 @@ class Client:
         A completed study's best model is saved just after it completes (the worker retrains
         the best trial); this waits up to ``model_grace`` more seconds for it to appear, or for
         the study's ``error`` saying why it has none (for a study none of whose trials completed,
-        up to ``VERDICT_GRACE`` seconds: only the worker that completed it says so, at once).
+        up to ``VERDICT_GRACE`` seconds: with nothing to retrain, a worker says so at once).
         ``TimeoutError`` after ``timeout`` seconds says which of the two it was waiting for and
         how it saw the study last.
 

@@ -245,3 +245,52 @@ def test_a_wait_on_a_study_whose_trials_were_all_pruned_ends_with_the_reason_it_
         done = client.wait(study.id, timeout=30, poll=0.1)
     assert done.best_trial is None and done.best_model is None
     assert done.error is not None and done.error.startswith("no best model: no COMPLETE trial")
+
+
+@pytest.mark.parametrize(
+    ("trials_run", "why"),
+    [
+        (1, "every trial diverged, was pruned or was infeasible"),
+        (0, "no trial finished before the study ended"),
+    ],
+)
+def test_a_study_its_deadline_completed_with_no_complete_trial_gets_the_word_from_an_idle_worker(
+    api: TestClient, trials_run: int, why: str
+) -> None:
+    """A study whose one trial so far was pruned (or with no trial yet), completed by its
+    deadline passing with no trial running (the sweep's doing, not a worker's finish): no
+    worker said why it has no model, and the idle workers' catch-up looked only at studies with
+    a COMPLETE trial, so its ``error`` stayed empty for good and a wait ended after
+    ``VERDICT_GRACE`` with no error line. An idle worker's catch-up now says it, as the
+    finishing worker would have."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from regtune.service.store.clock import utcnow
+    from regtune.service.store.db import transaction
+    from regtune.service.store.tables import StudyRow
+    from regtune.worker.loop import Worker
+
+    with regtune.Client("http://regtune.test", transport=ThroughApp(api)) as client:
+        study = client.submit(
+            changed(ALL_PRUNED, name="deadline-pruned", budget={"n_trials": 3, "max_parallel": 1})
+        )
+        if trials_run:
+            assert contextvars.copy_context().run(Worker().run, max_trials=trials_run) == 1
+        running = client.study(study.id, fresh=True)
+        assert running.counts["PRUNED"] == trials_run, running.counts
+        with transaction() as session:  # its deadline (budget.timeout_s) passes
+            session.execute(
+                update(StudyRow)
+                .where(StudyRow.id == study.id)
+                .values(deadline=utcnow() - timedelta(seconds=1))
+            )
+
+        idle = Worker()
+        contextvars.copy_context().run(idle._sweep)  # completes it, then catches up
+        done = client.wait(study.id, timeout=30, poll=0.1)
+    assert done.status == "completed" and not done.counts["COMPLETE"], done.counts
+    assert done.best_model is None
+    assert done.error is not None and done.error.startswith("no best model: no COMPLETE trial")
+    assert done.error.endswith(f"({why})"), done.error

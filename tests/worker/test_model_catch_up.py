@@ -1,4 +1,5 @@
-"""Idle workers find completed studies whose best model was never saved."""
+"""Idle workers find completed studies whose best model was never saved, or that were never
+told why they have none."""
 
 from __future__ import annotations
 
@@ -10,12 +11,16 @@ from regtune.service.store.clock import utcnow
 from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade
 from regtune.service.store.optuna_db.attrs import BEST_MODEL_ATTR
-from regtune.service.store.repos.best_model import studies_missing_a_model
+from regtune.service.store.repos.best_model import mark_no_model, studies_missing_a_model
 from regtune.service.store.scheduling.retries import storage_with_retries
 from tests.support import study_row
 
 
-def test_completed_study_without_a_model_is_found_until_one_is_saved(database_url: str) -> None:
+def test_completed_study_without_a_model_is_found_until_one_is_saved_or_none_is_said(
+    database_url: str,
+) -> None:
+    """A completed study whose trials were all pruned is found too (its deadline or the sweep
+    may have completed it, with no worker to say why it has no model), until that is said."""
     upgrade(database_url)
     engine = make_engine(database_url)
     storage = storage_with_retries(database_url)
@@ -49,7 +54,15 @@ def test_completed_study_without_a_model_is_found_until_one_is_saved(database_ur
                     finished_at=utcnow(),
                 )
             )
-    assert studies_missing_a_model(engine, limit=10) == ["done"]
+    assert sorted(studies_missing_a_model(engine, limit=10)) == ["all-pruned", "done"]
     studies["done"].set_user_attr(BEST_MODEL_ATTR, {"artifact_id": "a", "trial": 0})
+    assert studies_missing_a_model(engine, limit=10) == ["all-pruned"]
+    mark_no_model(
+        "all-pruned",
+        studies["all-pruned"]._study_id,
+        reason="no best model: no COMPLETE trial",
+        engine=engine,
+        storage=storage,
+    )
     assert studies_missing_a_model(engine, limit=10) == []
     engine.dispose()

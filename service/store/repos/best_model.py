@@ -18,7 +18,6 @@ import optuna
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.storages import RDBStorage
-from optuna.trial import TrialState
 from sqlalchemy import Engine, and_, delete, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
@@ -204,17 +203,18 @@ def studies_missing_a_model(
     now: datetime | None = None,
     skip: Collection[str] = (),
 ) -> list[str]:
-    """Completed studies with a COMPLETE trial but no saved model, newest first, but for
-    ``skip`` (studies the caller cannot read).
+    """Completed studies with neither a saved model nor the word why they have none, newest
+    first, but for ``skip`` (studies the caller cannot read).
 
-    The worker whose finish completes a study saves its model; when the study completed some
-    other way (the sweep released the last slot, the deadline passed, that worker died while
-    retraining), an idle worker catches up here. A study that will get no model (no usable
-    trial, or too many failed tries) is skipped for good, one whose last try failed until its
-    back-off passed: one bad study never holds up the others.
+    The worker whose finish completes a study saves its model, or says why there is none (no
+    COMPLETE trial); when the study completed some other way (the sweep released the last
+    slot, the deadline passed, that worker died while retraining), an idle worker catches up
+    here, saving the model or, with nothing to retrain, writing that word. A study marked as
+    getting no model (no usable trial, or too many failed tries) is skipped for good, one whose
+    last try failed until its back-off passed: one bad study never holds up the others.
     """
     now = now or utcnow()
-    trials, attrs = om.TrialModel, om.StudyUserAttributeModel
+    attrs = om.StudyUserAttributeModel
     system = om.StudySystemAttributeModel
     failed, leased, marks = aliased(system), aliased(system), aliased(system)
     with transaction(engine) as session:
@@ -234,10 +234,6 @@ def studies_missing_a_model(
             .where(
                 StudyRow.status == StudyStatus.COMPLETED,
                 StudyRow.optuna_study_id.is_not(None),
-                exists().where(
-                    trials.study_id == StudyRow.optuna_study_id,
-                    trials.state == TrialState.COMPLETE,
-                ),
                 ~exists().where(
                     attrs.study_id == StudyRow.optuna_study_id,
                     attrs.key == BEST_MODEL_ATTR,

@@ -15,7 +15,6 @@ from regtune.service.spec.enums import ACTIVE, StudyStatus
 from regtune.service.store.optuna_db.attrs import BEST_MODEL_ATTR, NO_MODEL_ATTR
 from regtune.service.store.optuna_db.internals.handles import om
 
-_TRIALS = om.TrialModel.__tablename__
 _MODEL_ATTRS = om.StudyUserAttributeModel.__tablename__
 _MARKS = om.StudySystemAttributeModel.__tablename__
 
@@ -73,8 +72,6 @@ SELECT COALESCE(SUM(busy + CASE WHEN room < fresh THEN room ELSE fresh END), 0) 
     SELECT COUNT(*) FROM regtune_studies AS done
     WHERE done.status = '{StudyStatus.COMPLETED.value}'
     AND done.optuna_study_id IS NOT NULL
-    AND EXISTS (SELECT 1 FROM {_TRIALS} AS t
-        WHERE t.study_id = done.optuna_study_id AND t.state = 'COMPLETE')
     AND NOT EXISTS (SELECT 1 FROM {_MODEL_ATTRS} AS model
         WHERE model.study_id = done.optuna_study_id AND model.key = '{BEST_MODEL_ATTR}')
     AND NOT EXISTS (SELECT 1 FROM {_MARKS} AS mark
@@ -101,7 +98,8 @@ one study with open slots or its studies take one slot a claim; otherwise it is 
 serve first decides) until the room is taken, when it counts the running workers only.
 
 Summed over tenants, plus one for each completed study whose best model is still to be saved (a
-refit a stopped worker left, or one waiting out a failed try's back-off), as
+refit a stopped worker left, or one waiting out a failed try's back-off) or whose word why it
+has none is still to be written (no COMPLETE trial when its deadline or the sweep ended it), as
 ``studies_missing_a_model`` finds them, so a pool scaled to zero keeps a worker to catch up.
 
 Cancelled and failed studies want no worker (a cancelled study's running trials stop at their

@@ -29,8 +29,6 @@ SELECT COALESCE(SUM(busy + CASE WHEN room < fresh THEN room ELSE fresh END), 0) 
     SELECT COUNT(*) FROM regtune_studies AS done
     WHERE done.status = 'completed'
     AND done.optuna_study_id IS NOT NULL
-    AND EXISTS (SELECT 1 FROM trials AS t
-        WHERE t.study_id = done.optuna_study_id AND t.state = 'COMPLETE')
     AND NOT EXISTS (SELECT 1 FROM study_user_attributes AS model
         WHERE model.study_id = done.optuna_study_id AND model.key = 'regtune:best_model')
     AND NOT EXISTS (SELECT 1 FROM study_system_attributes AS mark
