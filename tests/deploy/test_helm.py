@@ -523,6 +523,11 @@ TENANT_CAPS = {
         ("--set", "config.tenant_max_running=5", "--set", "worker.config.tenant_max_running=2"),
         2,
     ),
+    # a component's 0 overrides config's (was: sprig's merge took 0 for unset, and the cap was 5)
+    "worker-config-zero-over-config": (
+        ("--set", "config.tenant_max_running=5", "--set", "worker.config.tenant_max_running=0"),
+        0,
+    ),
     "as-a-float": (("--set-json", "config.tenant_max_running=4.0"), 4),
     "api-config-only": (("--set", "api.config.tenant_max_running=4"), 0),
 }
@@ -539,6 +544,25 @@ def test_the_scaler_keeps_to_the_workers_tenant_cap(case: str, helm: str) -> Non
     assert trigger["metadata"]["query"] == scaler_query("postgresql", tenant_max_running=cap)
     env = {e["name"]: e.get("value") for e in container(one(docs, "Deployment", "worker"))["env"]}
     assert int(env.get("REGTUNE_TENANT_MAX_RUNNING") or 0) == cap
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (("config.warm_up=true", "worker.config.warm_up=false"), "false"),
+        (("config.warm_up=false",), "false"),
+    ],
+)
+def test_a_components_config_overrides_the_global_one_with_any_value(
+    given: tuple[str, ...], expected: str, helm: str
+) -> None:
+    """A component's setting wins over ``config``'s, false and 0 too (was: sprig's merge took
+    false for unset, and the worker ran with ``config``'s true)."""
+    name = given[-1].split("=")[0].split(".")[-1]
+    sets = [arg for value in given for arg in ("--set-json", value)]
+    docs = manifests(template(*VALUE_SETS["defaults"], *sets))
+    env = {e["name"]: e.get("value") for e in container(one(docs, "Deployment", "worker"))["env"]}
+    assert env[f"REGTUNE_{name.upper()}"] == expected
 
 
 def test_without_keda_the_worker_count_is_fixed(helm: str) -> None:

@@ -114,7 +114,13 @@ app.kubernetes.io/component: {{ .component }}
     secretKeyRef:
       name: {{ include "regtune.databaseSecretName" .root }}
       key: {{ include "regtune.databaseSecretKey" .root }}
-{{- range $name, $value := merge (deepCopy (default (dict) .config)) .root.Values.config }}
+{{- /* a component's value wins, 0 and false too (sprig's merge keeps a value only where it is not
+     empty, so `worker.config.tenant_max_running: 0` lost to config's) */}}
+{{- $config := deepCopy (default (dict) .root.Values.config) }}
+{{- range $name, $value := default (dict) .config }}
+{{- $_ := set $config $name $value }}
+{{- end }}
+{{- range $name, $value := $config }}
 {{- $text := toString $value }}
 {{- if and (kindIs "float64" $value) (eq (floor $value) $value) }}
 {{- /* values files hold numbers as floats: 67108864 must not become 6.7108864e+07 */}}
@@ -128,8 +134,12 @@ app.kubernetes.io/component: {{ .component }}
 {{/* The workers' REGTUNE_TENANT_MAX_RUNNING (worker.config's, else config's; 0: no cap), as a
      whole number: the scaler's query keeps to the cap the workers' claims keep to. */}}
 {{- define "regtune.tenantMaxRunning" -}}
-{{- $config := merge (deepCopy (default (dict) .Values.worker.config)) .Values.config }}
-{{- $cap := get $config "tenant_max_running" | default 0 }}
+{{- $cap := 0 }}
+{{- if hasKey (default (dict) .Values.worker.config) "tenant_max_running" }}
+{{- $cap = get .Values.worker.config "tenant_max_running" | default 0 }}
+{{- else if hasKey (default (dict) .Values.config) "tenant_max_running" }}
+{{- $cap = get .Values.config "tenant_max_running" | default 0 }}
+{{- end }}
 {{- $text := toString $cap }}
 {{- if and (kindIs "float64" $cap) (eq (floor $cap) $cap) }}
 {{- $text = toString (int64 $cap) }}
