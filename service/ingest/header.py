@@ -48,10 +48,14 @@ class Limits:
         )
 
     def every_row(self) -> Limits:
-        """These limits without a bound on rows or cells, as predict reads a file: they bound
-        what a server stores and trains on, while predict runs where the file already is, and
-        answering for fewer rows than it holds would be a wrong answer, not a cheaper one."""
-        return dataclasses.replace(self, max_rows=EVERY_ROW, max_cells=EVERY_ROW)
+        """These limits without a bound on rows, cells or a line's bytes, as predict reads a
+        file: they bound what a server stores and trains on, while predict runs where the file
+        already is, and answering for fewer rows than it holds would be a wrong answer, not a
+        cheaper one (nor is refusing a long line of a column the model never reads, naming a
+        server's setting predict does not read)."""
+        return dataclasses.replace(
+            self, max_rows=EVERY_ROW, max_cells=EVERY_ROW, max_line_bytes=EVERY_ROW
+        )
 
     @property
     def rows_read(self) -> int | None:

@@ -75,3 +75,18 @@ def test_regtune_predict_answers_for_every_row(
     assert len(pd.read_csv(tmp_path / "p.csv")) == ROWS
     answer = json.loads(run(str(path), "--model", str(model), "--json").stdout)
     assert answer["rows"] == ROWS and answer["scored_rows"] == ROWS
+
+
+def test_a_line_longer_than_an_upload_takes_is_read(saved_model: Saver, tmp_path: Path) -> None:
+    """A row whose text in a column the model does not read makes its line longer than an
+    upload's 1 MiB (``REGTUNE_DATASET_MAX_LINE_BYTES``, a server's setting): predict answers for
+    it (was: "line 5 is 1126408 bytes long; at most 1048576 bytes per line
+    (REGTUNE_DATASET_MAX_LINE_BYTES)", a setting predict never reads)."""
+    model = saved_model(written(frame(), "csv"), target="y")
+    rows = frame().assign(note="short")
+    rows.loc[3, "note"] = "n" * (1100 * 1024)
+    path = tmp_path / "rows.csv"
+    path.write_bytes(written(rows, "csv"))
+    result = run(str(path), "--model", str(model), "--out", str(tmp_path / "p.csv"))
+    assert result.exit_code == 0, result.output
+    assert f"wrote {ROWS} predictions" in result.stderr
