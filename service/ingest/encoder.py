@@ -25,15 +25,13 @@ from regtune.service.ingest.encodings import UTF8
 from regtune.service.ingest.formats import NA_TOKENS, read_columns
 from regtune.service.ingest.header import Limits, same_name
 from regtune.service.ingest.missing_values import read_as_missing
+from regtune.service.ingest.target import Target, score_target
 from regtune.service.ingest.values import (
-    MAX_ABS_VALUE,
     bind,
     booleans_as_numbers,
     cells,
     classify,
     composed_levels,
-    label,
-    scorable,
 )
 
 if TYPE_CHECKING:
@@ -394,125 +392,13 @@ class Encoder:
         decimal: str = ".",
         where: DataRows = DATA_ROWS,
     ) -> Target:
-        """The target of the rows the model can score (class codes, or numbers), and which rows;
-        ``values`` are those of ``column`` (default: the model's target column). A label the
-        model never saw, text or a number out of range where it predicts numbers, or a number
-        that reads only with the decimal mark fewer of the column's need (``Marks``), leaves its
-        row out of the score (``Target.notes`` say so): the target only scores, and the rows are
-        predicted."""
-        name = self.target if column is None else column
-        numbers, text, missing, marks = scorable(
-            name, values, na_tokens=self.na_tokens, decimal=decimal, where=where
+        """The target of the rows the model can score, and which rows (``target.score_target``);
+        ``values`` are those of ``column`` (default: the model's target column)."""
+        return score_target(
+            self.target if column is None else column,
+            values,
+            classes=self.classes,
+            na_tokens=self.na_tokens,
+            decimal=decimal,
+            where=where,
         )
-        other = np.zeros(len(missing), dtype=bool) if marks is None else marks.other
-        if self.classes is None:
-            y, scored, notes = _numbers_scored(name, numbers, text, missing | other, where)
-        else:
-            y, scored, notes = self._labels_scored(name, numbers, text, missing | other, where)
-        if marks is not None and text is not None and other.any():
-            dropped = "point" if marks.kept == "comma" else "comma"
-            said = (
-                f"number(s) that read only with a decimal {dropped}",
-                f" (the column's others read with a decimal {marks.kept}, as {marks.example!r})",
-            )
-            notes.append(_left_out(name, said, other, where, shown=list(text[other])))
-        return Target(y, scored, ~missing & ~scored, tuple(n for n in notes if n))
-
-    def _labels_scored(
-        self,
-        name: str,
-        numbers: np.ndarray,
-        text: np.ndarray | None,
-        missing: np.ndarray,
-        where: DataRows,
-    ) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
-        """The class codes of the rows with a label the model knows, which rows, and the
-        warning of the labels it never saw."""
-        assert self.classes is not None
-        present = np.flatnonzero(~missing)
-        written = np.array(_written(numbers, text, ~missing), dtype=object)
-        classes = composed_levels(self.classes)
-        labels = [str(v) for v in bind(written, classes)]
-        code = {c: i for i, c in enumerate(classes)}
-        known = np.array([v in code for v in labels], dtype=bool)
-        scored, unseen = ~missing, ~missing
-        scored[present], unseen[present] = known, ~known
-        shown = [v for v, k in zip(labels, known, strict=True) if not k]
-        said = ("label(s) the model never saw", f" (its labels: {list(self.classes)[:10]})")
-        codes = np.array([code[v] for v, k in zip(labels, known, strict=True) if k], np.int64)
-        return codes, scored, [_left_out(name, said, unseen, where, shown=shown)]
-
-
-def _numbers_scored(
-    name: str, numbers: np.ndarray, text: np.ndarray | None, missing: np.ndarray, where: DataRows
-) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
-    """A regression target's numbers of the rows the model can score, which rows, and the
-    warnings of the others: text, a number out of range."""
-    words = ~missing & np.isnan(numbers)
-    far = ~missing & ~(np.abs(np.nan_to_num(numbers, nan=0.0)) <= MAX_ABS_VALUE)
-    scored = ~missing & ~words & ~far
-    notes = [
-        _left_out(name, said, rows, where, shown=_as_written(numbers, text, rows))
-        for said, rows in ((TEXT, words), (OUT_OF_RANGE, far))
-    ]
-    return numbers[scored], scored, notes
-
-
-@dataclass(frozen=True)
-class Target:
-    """Predict's target column, read to score: the values of the rows the model can score."""
-
-    y: np.ndarray
-    """Class codes (int64) or numbers (float64) of the rows in ``scored``."""
-    scored: np.ndarray
-    """The rows with a target value the model can score."""
-    unscorable: np.ndarray
-    """The rows with a target value it cannot: a label it never saw, text among numbers, a
-    number out of range."""
-    notes: tuple[str, ...] = ()
-    """What predict warns of the ``unscorable`` rows, one warning per reason."""
-
-
-TEXT = ("text where the model predicts numbers", "")
-OUT_OF_RANGE = ("value(s) out of range", f" (|x| must be ≤ {MAX_ABS_VALUE:g})")
-"""What a regression target's cells hold that the model cannot score, in ``_left_out``'s
-words: text, or a number past upload's limit (``values._numeric``: ``1e300``, ``inf``)."""
-
-
-def _written(numbers: np.ndarray, text: np.ndarray | None, rows: np.ndarray) -> list[str]:
-    """The target's cells of ``rows`` as text: a number as upload writes a class label
-    (``2.0`` is ``2``), text as it is."""
-    return [
-        label(float(numbers[i])) if text is None or numbers[i] == numbers[i] else str(text[i])
-        for i in np.flatnonzero(rows)
-    ]
-
-
-def _as_written(numbers: np.ndarray, text: np.ndarray | None, rows: np.ndarray) -> list[str]:
-    """The target's cells of ``rows`` as the file writes them (``1e300``), or where it gives
-    numbers alone (a Parquet column of floats), as Python writes the float (``1e+300``)."""
-    if text is None:
-        return [repr(float(numbers[i])) for i in np.flatnonzero(rows)]
-    return [str(text[i]) for i in np.flatnonzero(rows)]
-
-
-def _left_out(
-    name: str,
-    said: tuple[str, str],
-    rows: np.ndarray,
-    where: DataRows,
-    *,
-    shown: Sequence[str],
-) -> str | None:
-    """The warning of the target's cells the model cannot score: what they hold (``said``: the
-    rule, then what the model knows), their values (``shown``, as written), how many ``rows``
-    and where the first is."""
-    if not rows.any():
-        return None
-    values = sorted(set(shown))
-    listed = ", ".join(repr(v[:40]) for v in values[:5]) + (", ..." if len(values) > 5 else "")
-    first = where(int(np.flatnonzero(rows)[0]))
-    return (
-        f"target column {name!r} has {said[0]}: {listed}{said[1]}, in {len(shown)} row(s), the "
-        f"first at {first}; those rows are predicted but left out of the score"
-    )
