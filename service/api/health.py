@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from regtune.service.api.schemas import Health
+from regtune.service.store.backoff import login_refusal, unavailable_cause
 from regtune.service.store.db import get_engine
 from regtune.service.store.migrate import head, schema_heads
 
@@ -44,7 +45,8 @@ def readyz(request: Request) -> JSONResponse:
         with get_engine().connect() as connection:
             revisions = sorted(schema_heads(connection))
     except Exception as exc:
-        body = Health(status="unavailable", database="down", detail=type(exc).__name__)
+        detail = login_refusal(exc) or unavailable_cause(exc)  # the address stays out
+        body = Health(status="unavailable", database="down", detail=f"the database: {detail}")
         return JSONResponse(status_code=503, content=body.model_dump())
     if revisions != [head()]:
         detail = (

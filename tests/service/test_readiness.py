@@ -73,3 +73,27 @@ def test_not_ready_once_the_sqlite_file_it_opened_is_no_longer_at_its_path(
         "lost when they stop), and a process started now would open another database: restart "
         "regtune",
     }
+
+
+def test_not_ready_while_the_database_is_away_says_why_without_its_address(
+    apps: Apps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PostgreSQL server that refuses connections (stopped, restarting): the detail said only
+    "OperationalError", where every other route's 503 says why."""
+    from sqlalchemy import create_engine
+
+    from regtune.service.api import health
+
+    api = apps()
+    away = create_engine("postgresql+psycopg://regtune:secret@127.0.0.1:9/regtune")
+    monkeypatch.setattr(health, "get_engine", lambda: away)  # a port where nothing listens
+
+    answer = api.get("/readyz")
+
+    assert answer.status_code == 503, answer.text
+    assert answer.json() == {
+        "status": "unavailable",
+        "database": "down",
+        "detail": "the database: it refuses connections or cannot be reached (down or restarting)",
+    }
+    away.dispose()
