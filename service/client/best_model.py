@@ -7,6 +7,10 @@ from __future__ import annotations
 from regtune.service.api.schemas import StudyOut
 from regtune.service.spec.enums import ACTIVE, FINAL, StudyStatus
 
+MODEL_TYPES = ("application/vnd.regtune.model+safetensors", "application/octet-stream")
+"""The types the API sends a best model as (``Accept`` chooses): an answer of any other type is
+not the model, but what stands in the API's place (a captive portal's page, a proxy's)."""
+
 VERDICT_GRACE = 15.0
 """Seconds ``Client.wait`` waits for the word of a completed study none of whose trials
 completed (all pruned or failed): the worker whose finish completed it says why it has no model

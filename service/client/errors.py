@@ -127,6 +127,17 @@ def unexpected(response: httpx.Response, exc: ValidationError) -> UnexpectedAnsw
     )
 
 
+def not_a_file(response: httpx.Response, types: tuple[str, ...], what: str) -> UnexpectedAnswer:
+    """``response``, a success whose ``Content-Type`` is none of ``types``, those the API sends
+    ``what`` as."""
+    given = response.headers.get("Content-Type")
+    return UnexpectedAnswer(
+        f"{response.request.method} {response.request.url.path}: the answer is not what this "
+        f"client expects (Content-Type {given or 'none'}, where {what} is {types[0]}); is "
+        f"{response.request.url.host} a regtune API of the same version?"
+    )
+
+
 def api_error(response: httpx.Response) -> ApiError:
     """``response``, not a success, as an ``ApiError``: the code and fields of the API's error
     body, else its text; a redirect as an answer from something that is not the API."""

@@ -68,6 +68,7 @@ from regtune.service.client.arguments import (
     trial_number,
 )
 from regtune.service.client.best_model import (
+    MODEL_TYPES,
     VERDICT_GRACE,
     awaits_model,
     no_best_trial,
@@ -77,6 +78,7 @@ from regtune.service.client.errors import (
     BrokenDownload,
     UnexpectedAnswer,
     api_error,
+    not_a_file,
     unanswered,
     unavailable,
     unexpected,
@@ -398,6 +400,8 @@ class Client:
                 if not response.is_success:
                     response.read()
                     raise api_error(response)
+                if _media_type(response) not in MODEL_TYPES:  # a captive portal's page, say
+                    raise not_a_file(response, MODEL_TYPES, "a model file")
                 with saving(path, partial) as out:
                     for chunk in response.iter_bytes():
                         out.write(chunk)
@@ -589,6 +593,11 @@ def _parse(model: type[ModelT], response: httpx.Response) -> ModelT:
         return model.model_validate_json(response.content)
     except ValidationError as exc:
         raise unexpected(response, exc) from None
+
+
+def _media_type(response: httpx.Response) -> str:
+    """The type ``Content-Type`` names, lower case, without its parameters."""
+    return response.headers.get("Content-Type", "").partition(";")[0].strip().lower()
 
 
 def _json_object(text: str | bytes) -> bool:

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from regtune.service.cli import output
 from regtune.service.cli.app import app
+from regtune.service.client.best_model import MODEL_TYPES
 from regtune.service.client.errors import BrokenDownload
 from regtune.service.client.http import Client
 from regtune.service.settings import get_settings
@@ -111,7 +112,8 @@ class BreaksOff(httpx.SyncByteStream):
 
 def test_a_download_the_server_breaks_off_saves_nothing_and_says_so(tmp_path: Path) -> None:
     def answer(_: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, headers={"Content-Length": "4268"}, stream=BreaksOff())
+        headers = {"Content-Length": "4268", "Content-Type": MODEL_TYPES[0]}
+        return httpx.Response(200, headers=headers, stream=BreaksOff())
 
     saved = tmp_path / "m.safetensors"
     client = Client("http://regtune.test", transport=httpx.MockTransport(answer))
