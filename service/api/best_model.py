@@ -34,7 +34,9 @@ FILE_HEADERS = {
         "schema": {"type": "string"},
     },
     "ETag": {
-        "description": "the file's SHA-256 (best_model.sha256), in quotes",
+        "description": "the file's SHA-256 (best_model.sha256), in quotes; as "
+        f"{OCTET_STREAM}, followed by -octet-stream (each type its own tag, as a cache holding "
+        "both must tell which a 304 confirms)",
         "schema": {"type": "string"},
     },
     "X-Regtune-Trial": {
@@ -91,8 +93,8 @@ def download_best_model(
     ] = "",
 ) -> Response:
     """The file is opened before the status line is sent: a file this API cannot read is a JSON
-    error, never a 200 whose body breaks off. A client that holds the file already (its ETag,
-    the SHA-256, in ``If-None-Match``) gets a 304 and no body."""
+    error, never a 200 whose body breaks off. A client that holds the file already (the ETag
+    it was sent as the type ``Accept`` chooses, in ``If-None-Match``) gets a 304 and no body."""
     with transaction() as session:
         info: dict[str, Any] | None = best_model.read_info(session, study.optuna_study_id or -1)
         problem = None if info else best_model.read_problem(session, study.optuna_study_id or -1)
@@ -110,20 +112,31 @@ def download_best_model(
             f"{study.status}); one is saved when a study completes with at least one COMPLETE "
             "trial"
         )
-    etag = f'"{info["sha256"]}"'
-    if _matches(if_none_match, etag):
-        return Response(status_code=304, headers={"ETag": etag})
+    media_type = _media_type(accept)
+    validator = {"ETag": _etag(info["sha256"], media_type), "Vary": "Accept"}
+    if _matches(if_none_match, validator["ETag"]):
+        return Response(status_code=304, headers=validator)
     reader = best_model.open_model(study.id, info["artifact_id"])
     return StreamingResponse(
         _chunks(reader),
-        media_type=_media_type(accept),
+        media_type=media_type,
         headers={
             "Content-Disposition": f'attachment; filename="{info["filename"]}"',
             "Content-Length": str(info["bytes"]),
-            "ETag": etag,
             "X-Regtune-Trial": str(info["trial"]),
-        },
+        }
+        | validator,
     )
+
+
+def _etag(sha256: str, media_type: str) -> str:
+    """The file's entity tag as ``media_type``: its SHA-256 as regtune's own type, tagged with
+    the other's name as that one. The bytes are the same, but a cache holding both (``Vary:
+    Accept``) updates the ones whose tag a 304 names (RFC 9111 §4.3.4): one tag for both would
+    have it serve either with the other's ``Content-Type``."""
+    if media_type == OFFERED[0]:
+        return f'"{sha256}"'
+    return f'"{sha256}-{media_type.rpartition("/")[2]}"'
 
 
 def _media_type(accept: str) -> str:
