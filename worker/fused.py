@@ -4,10 +4,10 @@ that share a structure in one pass (``regtune.worker.trainers.fused``).
 Each member is an ordinary Optuna trial under its own claim: asked with its claim's sampler seed,
 it reports every epoch, is pruned, stopped, recorded and told on its own, and its slot is given
 back the moment it ends. A worker stopping, a cancel or a database outage ends the members still
-training as it ends one trial (handed back, or failed), and each member's Optuna heartbeat is
-recorded, so a killed worker's members are failed and retried one by one by the sweep. A stop or
-cancel seen while the pass is set up (its data read and split) starts no member: its slots go back
-uncounted, as a single trial's.
+training (and one whose tell the outage cut off) as it ends one trial (handed back, or failed),
+and each member's Optuna heartbeat is recorded, so a killed worker's members are failed and
+retried one by one by the sweep. A stop or cancel seen while the pass is set up (its data read
+and split) starts no member: its slots go back uncounted, as a single trial's.
 """
 
 from __future__ import annotations
@@ -324,8 +324,12 @@ def _tell(
     that tells it COMPLETE or PRUNED (``finish_when_told``, as a single trial's), so the count
     and the stop rule's columns move with the told trial (was: a second transaction, and a
     worker that died between the two left the trial to the sweep, uncounted by the rule); its
-    end logged as ``optimize`` logs a single trial's (``pruned``: why it was)."""
-    member.ended = True
+    end logged as ``optimize`` logs a single trial's (``pruned``: why it was).
+
+    A tell that did not commit (a database outage) leaves the member to end with the pass's
+    other members (``_train_group``): handed back uncounted once the database answers (was:
+    marked ended before the tell, so the pass's error skipped it, and the trial stayed RUNNING
+    with its slot held until the sweep failed it as a dead worker's, counted)."""
     swept = False
     told = finishing.finish_when_told(
         storage_of(run.study), trial_id_of(member.trial), member.claim
@@ -335,10 +339,12 @@ def _tell(
             ended = run.study.tell(member.trial, values, state=state)
         except Exception:
             if not ended_meanwhile(run.study, member.trial.number):
-                raise
-            swept = True  # a sweep failed it as stale meanwhile (and queued its retry, if any)
+                raise  # RUNNING as stored, or unread in the outage: the pass's error ends it
+            # a sweep failed it as stale meanwhile (and queued its retry, if any)
+            member.ended = swept = True
             finished_meanwhile(run.study, member.claim.study_id, member.trial.number)
         else:
+            member.ended = True
             log_told(run.study, ended, pruned=pruned)  # ``tell`` logs nothing, ``optimize`` does
     member.settled = True
     if told:  # the tell finished the slot
