@@ -391,7 +391,7 @@ def points_growth(spec: StudySpec, points: list[dict[str, Any]]) -> int:
             409: "the study has failed: its errors would end it again (submit it anew); its "
             "best value reaches budget.stop.value (the first trial would stop it again); its "
             "uploaded dataset was deleted (upload the file again); or n_trials_total is below "
-            "its budget.n_trials (a budget only grows)",
+            "its budget.n_trials (a budget only grows; error.fields names n_trials_total)",
         }
     ),
     openapi_extra=documented(StudyExtension),

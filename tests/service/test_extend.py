@@ -260,6 +260,21 @@ def test_a_total_budget_can_be_asked_again_and_changes_nothing_the_second_time(
     assert api.get(f"/v1/studies/{first['id']}").json()["progress"]["n_trials"] == 4
 
 
+def test_a_total_below_the_budget_is_a_409_naming_n_trials_total(api: TestClient) -> None:
+    """Was: the 409's ``fields`` was empty, though the field at fault is the one sent."""
+    study_id = api.post("/v1/studies", json=definition("lowered", 10)).json()["id"]
+    lowered = api.post(f"/v1/studies/{study_id}/extend", json={"n_trials_total": 3})
+    assert lowered.status_code == 409, lowered.text
+    error = lowered.json()["error"]
+    said = (
+        f"study {study_id!r} has budget.n_trials 10 already: n_trials_total 3 would lower it, "
+        "and a budget only grows (cancel the study to stop it)"
+    )
+    assert (error["code"], error["message"]) == ("conflict", said)
+    assert error["fields"] == [{"path": "n_trials_total", "rule": said}]
+    assert api.get(f"/v1/studies/{study_id}").json()["progress"]["n_trials"] == 10
+
+
 def test_a_budget_the_definition_would_be_refused_for_is_refused_and_changes_nothing(
     api: TestClient,
 ) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine, update
 
-from regtune.service.errors import Conflict, StudyNotExtendable
+from regtune.service.errors import Conflict, FieldProblem, StudyNotExtendable
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.enums import ACTIVE, StudyStatus
 from regtune.service.spec.points import MAX_POINTS
@@ -170,10 +170,11 @@ def _more(row: StudyRow, *, n_trials: int | None, n_trials_total: int | None) ->
         return n_trials
     if n_trials_total < row.n_trials:
         stop = "" if row.status not in ACTIVE else " (cancel the study to stop it)"
-        raise Conflict(
+        said = (
             f"study {row.id!r} has budget.n_trials {row.n_trials} already: n_trials_total "
             f"{n_trials_total} would lower it, and a budget only grows{stop}"
         )
+        raise Conflict(said, [FieldProblem(path="n_trials_total", rule=said)])
     return n_trials_total - row.n_trials
 
 
