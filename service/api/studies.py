@@ -198,6 +198,7 @@ async def get_study(
         Query(
             gt=0,
             le=STUDY_WAIT_MAX,
+            allow_inf_nan=False,  # nan passed the bounds' checks and read as over the largest
             description="hold the answer up to this many seconds until the study has ended and "
             "the best model it will have is saved (a client waiting for the end asks once "
             "instead of polling)",

@@ -60,6 +60,17 @@ def test_a_hold_outside_its_bounds_is_refused_naming_the_parameter(
     assert "wait" in refused.text
 
 
+@pytest.mark.parametrize("wait", ["nan", "NaN", "inf", "-inf", "1e400"])
+def test_a_hold_of_no_finite_number_is_refused_as_that(api: TestClient, wait: str) -> None:
+    """``?wait=nan`` was refused as "less than or equal to 60"."""
+    study_id = api.post("/v1/studies", json=STUDY).json()["id"]
+    refused = api.get(f"/v1/studies/{study_id}", params={"wait": wait})
+    assert refused.status_code == 422
+    assert refused.json()["error"]["fields"] == [
+        {"path": "wait", "rule": "Input should be a finite number"}
+    ]
+
+
 def test_the_clients_wait_sees_the_end_through_held_answers(api: TestClient) -> None:
     seen: list[str] = []
     with regtune.Client("http://regtune.test", transport=ThroughApp(api)) as client:
