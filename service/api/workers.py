@@ -39,39 +39,50 @@ def list_workers(caller: CallerDep, response: Response) -> list[WorkerOut]:
     """Workers whose heartbeat is within their own grace period, oldest first.
 
     The admin key (or anyone, without keys) sees every worker and what it runs (the operator
-    sees which study fills the pool); a tenant's key sees only the workers running its own
-    trials, with their study and trial. ``X-Regtune-Workers`` says which.
+    sees which study fills the pool); a tenant's key sees only the workers at work on its own
+    studies (running, setting up or saving), with their study and trial. ``X-Regtune-Workers``
+    says which.
     """
     now = utcnow()
-    listed = workers.at_work(now=now)
-    response.headers[SCOPE_HEADER] = "pool" if sees_the_pool(caller) else "tenant"
-    if not sees_the_pool(caller):
-        listed = [(r, d) for r, d in listed if r.study_id and d.tenant == caller.tenant]
-    return [
-        WorkerOut(
-            id=r.id,
-            host=r.host,
-            pid=r.pid,
-            started_at=r.started_at,
-            last_heartbeat=r.last_seen,
-            study_id=r.study_id,
-            trial_number=r.trial_number,
-            activity=_activity(r, d, now=now),
-        )
-        for r, d in listed
-    ]
+    pool = sees_the_pool(caller)
+    response.headers[SCOPE_HEADER] = "pool" if pool else "tenant"
+    listed = []
+    for row, doing in workers.at_work(now=now):
+        activity, work = _doing(row, doing, now=now)
+        if pool or (work is not None and work.tenant == caller.tenant):
+            listed.append(
+                WorkerOut(
+                    id=row.id,
+                    host=row.host,
+                    pid=row.pid,
+                    started_at=row.started_at,
+                    last_heartbeat=row.last_seen,
+                    study_id=None if work is None else work.study_id,
+                    trial_number=None if work is None else work.trial_number,
+                    activity=activity,
+                )
+            )
+    return listed
 
 
-def _activity(row: WorkerRow, doing: workers.Doing, *, now: datetime) -> WorkerActivity:
-    """What the store says the worker is doing now, not what its last heartbeat (up to an
-    interval old) said: a trial that ended since, or one started since a setup, is not shown."""
-    if doing.running:
-        return "running_trial"
-    if doing.lease is not None and _holds(SaveLease.read(doing.lease), row.id, now=now):
-        return "saving_best_model"
-    return "setting_up" if doing.holds_slot else "idle"
+def _doing(
+    row: WorkerRow, doing: workers.Doing, *, now: datetime
+) -> tuple[WorkerActivity, workers.Work | None]:
+    """What the store says the worker is doing now, and at which study and trial, all from the
+    same fact: its last heartbeat (up to an interval old) names a trial that may have ended, or
+    a study it has left, and is not read."""
+    if doing.running is not None:
+        return "running_trial", doing.running
+    if doing.saving is not None and _holds(doing.lease, row.id, now=now):
+        return "saving_best_model", doing.saving
+    if doing.claimed is not None:
+        return "setting_up", doing.claimed
+    return "idle", None
 
 
-def _holds(lease: SaveLease, worker_id: str, *, now: datetime) -> bool:
+def _holds(stored: str | None, worker_id: str, *, now: datetime) -> bool:
     """The lease is the worker's and has not run out (the worker is alive: it is listed)."""
+    if stored is None:
+        return False
+    lease = SaveLease.read(stored)
     return lease.worker == worker_id and lease.until > now

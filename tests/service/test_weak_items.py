@@ -10,12 +10,14 @@ import optuna
 import pytest
 from fastapi.testclient import TestClient
 
-from regtune.service.settings import get_settings
 from regtune.service.spec.definition import EXAMPLE, StudySpec
 from regtune.service.spec.resolve import resolve_task
-from regtune.service.store.clock import utcnow
-from regtune.service.store.db import make_engine, transaction
-from regtune.service.store.tables import WorkerRow
+from regtune.service.store.optuna_db.internals.handles import storage_of, trial_id_of
+from regtune.service.store.optuna_db.internals.worker_cache import WorkerHeartbeats
+from regtune.service.store.scheduling import workers
+from regtune.service.store.scheduling.claims.links import link_trial
+from regtune.service.store.scheduling.claims.taking import claim
+from regtune.service.store.scheduling.retries import get_storage
 from tests.inprocess import Apps
 from tests.support import wait_for
 
@@ -52,37 +54,32 @@ def test_pool_wide_views_need_the_admin_key(api: TestClient) -> None:
         keys = {t: admin.post("/v1/keys", json={"tenant": t}).json()["key"] for t in "ab"}
         with client(api, keys["a"]) as a:
             own = a.post("/v1/studies", json={**copy.deepcopy(EXAMPLE), "name": "mine"}).json()
-        engine = make_engine(get_settings().database_url)
-        with transaction(engine) as session:
-            now = utcnow()
-            for i, study_id in enumerate([own["id"], None]):
-                session.add(
-                    WorkerRow(
-                        id=f"w{i}",
-                        host=f"host-{i}",
-                        pid=100 + i,
-                        started_at=now,
-                        last_seen=now,
-                        study_id=study_id,
-                        trial_number=0 if study_id else None,
-                    )
-                )
-        engine.dispose()
+        # w0 runs trial 0 of it, before its heartbeat names it; w1's heartbeat names that
+        # trial, but w1 holds nothing now: idle, whoever's study its heartbeat named
+        for worker_id in ("w0", "w1"):
+            workers.register(worker_id)
+        taken = claim(worker_id="w0")
+        assert taken is not None
+        storage = WorkerHeartbeats(get_storage())
+        study = optuna.load_study(study_name=taken.optuna_name, storage=storage)
+        trial = study.ask()
+        assert link_trial(storage_of(study), trial_id_of(trial), taken)
+        workers.beat("w1", study_id=own["id"], trial_number=trial.number)
 
         assert admin.get("/metrics").status_code == 200
         pool = {w["id"]: w for w in admin.get("/v1/workers").json()}
         assert set(pool) == {"w0", "w1"}
         # the operator sees which study fills the pool, whoever's it is
-        assert (pool["w0"]["study_id"], pool["w0"]["trial_number"]) == (own["id"], 0)
+        assert (pool["w0"]["study_id"], pool["w0"]["trial_number"]) == (own["id"], trial.number)
         assert (pool["w1"]["study_id"], pool["w1"]["trial_number"]) == (None, None)
         for tenant, sees in (("a", {"w0"}), ("b", set())):
             with client(api, keys[tenant]) as caller:
                 refused = caller.get("/metrics")
                 assert refused.status_code == 403, refused.text
                 assert "admin key" in refused.json()["error"]["message"]
-                workers = caller.get("/v1/workers").json()
-                assert {w["id"] for w in workers} == sees
-                assert all(w["study_id"] == own["id"] for w in workers)
+                listed = caller.get("/v1/workers").json()
+                assert {w["id"] for w in listed} == sees
+                assert all(w["study_id"] == own["id"] for w in listed)
 
 
 def test_a_diverged_trial_is_marked() -> None:

@@ -1,7 +1,8 @@
 """``GET /v1/workers`` tells what each worker is doing from the store as it is now: a slot with
 no trial started (setting up), a RUNNING trial, the best-model lease it holds. A heartbeat names
 the study and trial of up to an interval ago, and an activity read from it alone showed a worker
-setting up while its trial ran, and saving a model another worker saved."""
+setting up while its trial ran, and saving a model another worker saved; a study and trial read
+from it beside the store's activity showed a trial that had ended, or a study beside ``idle``."""
 
 from __future__ import annotations
 
@@ -117,22 +118,76 @@ def test_an_activity_rests_on_the_store_not_on_the_last_heartbeat(api: TestClien
     assert _activities(api)["lease-ran-out"][2] == "idle"
 
 
-def test_the_listing_reads_a_slot_s_running_trial_on_both_backends(database_url: str) -> None:
-    """The statement behind the listing (the claim's id matched to its trial's link)."""
+def test_a_row_s_study_and_trial_are_those_of_its_activity_not_of_the_last_heartbeat(
+    api: TestClient,
+) -> None:
+    """Polled every 0.3 s under 3 workers, rows said ``trial_number: 4, running_trial`` while
+    trial 4 was COMPLETE, ``trial_number: 4, saving_best_model``, ``study_id: null,
+    running_trial`` and a study beside ``idle``: the study and trial came from the heartbeat."""
+    study = api.post("/v1/studies", json=definition("activity-row", n_trials=10)).json()
+    for worker_id in ("stale", "told", "moved-on", "unbeaten", "saving", "saving-unbeaten"):
+        workers.register(worker_id, settings=SETTINGS)
+    # its heartbeat names trial 4; it holds nothing now
+    workers.beat("stale", study_id=study["id"], trial_number=4)
+    # its trial is COMPLETE, its slot not given back yet
+    optuna_study, told = _started(_claimed("told"))
+    workers.beat("told", study_id=study["id"], trial_number=told.number)
+    optuna_study.tell(told, 1.0)
+    # its heartbeat names the trial it ended; it runs the next one
+    done = _claimed("moved-on")
+    optuna_study, ended = _started(done)
+    workers.beat("moved-on", study_id=study["id"], trial_number=ended.number)
+    finishing.finish_when_told(storage_of(optuna_study), trial_id_of(ended), done)
+    optuna_study.tell(ended, 1.0)
+    _, next_trial = _started(_claimed("moved-on"))
+    # its trial started before its first heartbeat named it
+    _, unbeaten = _started(_claimed("unbeaten"))
+    # saving: one's heartbeat names its last trial, the other's no study yet
+    other = api.post("/v1/studies", json=definition("activity-row-2")).json()
+    workers.beat("saving", study_id=study["id"], trial_number=4)
+    assert model_lease.take_lease(_optuna_id(study["id"]), "a", worker_id="saving")
+    assert model_lease.take_lease(_optuna_id(other["id"]), "b", worker_id="saving-unbeaten")
+
+    assert _activities(api) == {
+        "stale": (None, None, "idle"),
+        "told": (study["id"], None, "setting_up"),
+        "moved-on": (study["id"], next_trial.number, "running_trial"),
+        "unbeaten": (study["id"], unbeaten.number, "running_trial"),
+        "saving": (study["id"], None, "saving_best_model"),
+        "saving-unbeaten": (other["id"], None, "saving_best_model"),
+    }
+
+
+def test_the_listing_reads_slots_trials_and_leases_on_both_backends(database_url: str) -> None:
+    """The statement behind the listing (a claim's id matched to its trial's link, a lease's
+    JSON to its worker), whatever each heartbeat says."""
     with opened(database_url) as db:
         spec = StudySpec.model_validate({**definition("activity-store"), "task": "regression"})
         row = create_study(spec, engine=db.engine, storage=db.storage)
         held = []
-        for worker_id in ("setting-up", "running"):
+        for worker_id in ("setting-up", "running", "saving", "stale"):
             workers.register(worker_id, engine=db.engine, settings=SETTINGS)
+            workers.beat(worker_id, study_id=row.id, trial_number=7, engine=db.engine)
+        for worker_id in ("setting-up", "running"):
             held.append(claim(engine=db.engine, worker_id=worker_id))
         taken = held[-1]
         assert None not in held and taken is not None
         study = optuna.load_study(study_name=row.optuna_name, storage=WorkerHeartbeats(db.storage))
         trial = study.ask()
         assert link_trial(storage_of(study), trial_id_of(trial), taken, engine=db.engine)
-        doing = {r.id: (d.running, d.holds_slot) for r, d in workers.at_work(engine=db.engine)}
-    assert doing == {"setting-up": (False, True), "running": (True, True)}
+        assert row.optuna_study_id is not None
+        assert model_lease.take_lease(
+            row.optuna_study_id, "save", worker_id="saving", engine=db.engine
+        )
+        doing = {r.id: d for r, d in workers.at_work(engine=db.engine)}
+    at = workers.Work(row.id, "default")
+    assert {w: (d.running, d.saving, d.claimed) for w, d in doing.items()} == {
+        "setting-up": (None, None, at),
+        "running": (workers.Work(row.id, "default", trial.number), None, at),
+        "saving": (None, at, None),
+        "stale": (None, None, None),
+    }
+    assert doing["saving"].lease is not None
 
 
 def test_regtune_workers_says_what_a_worker_without_a_trial_does(

@@ -8,9 +8,25 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from optuna.trial import TrialState
-from sqlalchemy import Engine, String, cast, delete, or_, select, update
+from sqlalchemy import (
+    Engine,
+    Select,
+    String,
+    Subquery,
+    cast,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from regtune.service.settings import Settings, get_settings
 from regtune.service.store.clock import utcnow
@@ -113,20 +129,54 @@ def live(*, engine: Engine | None = None, now: datetime | None = None) -> list[W
 
 
 @dataclass(frozen=True)
-class Doing:
-    """What the store says a live worker is doing now: its heartbeat's study and trial are up
-    to a heartbeat interval old (the trial may have ended, a claim's setup may have started
-    it), so each fact is read from the slots, the trials and the leases as they are."""
+class Work:
+    """A study a worker is at (with its tenant), and the trial of it it runs, if any."""
 
-    running: bool
-    """The trial its heartbeat names is RUNNING, or one linked to a slot it holds is."""
-    holds_slot: bool
-    """It holds a slot of its own (not a λ path's further point): a claim, set up or run."""
+    study_id: str
+    tenant: str
+    trial_number: int | None = None
+
+
+@dataclass(frozen=True)
+class Doing:
+    """What the store says a live worker is doing now. Its heartbeat's study and trial are up
+    to a heartbeat interval old (the trial may have ended, a setup may have started it, a save
+    may have begun), so each fact, with its study, is read from the slots, the trials and the
+    leases as they are, never from the heartbeat."""
+
+    running: Work | None
+    """The RUNNING trial linked to a slot it holds (a fused pass's or a λ path's several: the
+    lowest-numbered), with its claim's study."""
+    saving: Work | None
+    """A study whose best-model lease names it (the latest to run out, if several do)."""
     lease: str | None
-    """The best-model lease (its stored JSON) of the study its heartbeat names, whoever holds
-    it: ``repos.model_lease`` reads it."""
-    tenant: str | None
-    """The tenant of the study its heartbeat names."""
+    """That lease's stored JSON: ``repos.model_lease`` reads whether it still holds."""
+    claimed: Work | None
+    """The study of a slot of its own (not a λ path's further point): a claim, set up or run."""
+
+
+class json_text(FunctionElement[str]):
+    """The value of ``key`` in a JSON object stored as text (Optuna's ``value_json``), as text,
+    in SQL: what joins a best-model lease to the worker it names."""
+
+    type = String()
+    inherit_cache = True
+    name = "json_text"
+
+    def __init__(self, stored: Any, key: str) -> None:
+        super().__init__(stored, literal(key, String()))
+
+
+@compiles(json_text, "sqlite")
+def _json_text_sqlite(element: json_text, compiler: SQLCompiler, **kw: Any) -> str:
+    stored, key = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"json_extract({stored}, '$.' || {key})"
+
+
+@compiles(json_text, "postgresql")
+def _json_text_postgresql(element: json_text, compiler: SQLCompiler, **kw: Any) -> str:
+    stored, key = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"(CAST({stored} AS JSON) ->> {key})"
 
 
 def at_work(
@@ -135,54 +185,66 @@ def at_work(
     """``live`` workers and what each is doing (``Doing``), in one statement: a listing."""
     alive = WorkerRow.alive(now=now or utcnow(), default=get_settings().grace_period)
     trial, tried, lease = om.TrialModel, om.TrialSystemAttributeModel, om.StudySystemAttributeModel
-    running = TrialState.RUNNING
-    named = (
-        select(trial.trial_id)
-        .join(StudyRow, StudyRow.optuna_study_id == trial.study_id)
-        .where(
-            StudyRow.id == WorkerRow.study_id,
-            trial.number == WorkerRow.trial_number,
-            trial.state == running,
-        )
-        .correlate(WorkerRow)
-        .exists()
-    )
     claim_json = cast(ClaimRow.id, String)  # json.dumps of the id, as links.link_trial wrote it
-    in_slot = (
-        select(ClaimRow.id)
+    running = _first(
+        select(ClaimRow.worker_id, ClaimRow.study_id, StudyRow.tenant, trial.number)
         .join(StudyRow, StudyRow.id == ClaimRow.study_id)
         .join(trial, trial.study_id == StudyRow.optuna_study_id)
         .join(tried, tried.trial_id == trial.trial_id)
         .where(
-            ClaimRow.worker_id == WorkerRow.id,
-            trial.state == running,
+            trial.state == TrialState.RUNNING,
             tried.value_json == claim_json,
             or_(tried.key == CLAIM_ATTR, tried.key.startswith(PATH_CLAIM_PREFIX)),
+        ),
+        trial.number,
+    )
+    saving = _first(
+        select(
+            json_text(lease.value_json, "worker").label("worker_id"),
+            StudyRow.id.label("study_id"),
+            StudyRow.tenant,
+            lease.value_json,
         )
-        .correlate(WorkerRow)
-        .exists()
-    )
-    holds = (
-        select(ClaimRow.id)
-        .where(ClaimRow.worker_id == WorkerRow.id, ClaimRow.reserved.is_(False))
-        .correlate(WorkerRow)
-        .exists()
-    )
-    leased = (
-        select(lease.value_json)
         .join(StudyRow, StudyRow.optuna_study_id == lease.study_id)
-        .where(StudyRow.id == WorkerRow.study_id, lease.key == MODEL_LEASE_ATTR)
-        .correlate(WorkerRow)
-        .scalar_subquery()
+        .where(lease.key == MODEL_LEASE_ATTR),
+        json_text(lease.value_json, "until").desc(),  # ISO times: their text sorts as they do
     )
-    tenant = select(StudyRow.tenant).where(StudyRow.id == WorkerRow.study_id).scalar_subquery()
+    claimed = _first(
+        select(ClaimRow.worker_id, ClaimRow.study_id, StudyRow.tenant)
+        .join(StudyRow, StudyRow.id == ClaimRow.study_id)
+        .where(ClaimRow.reserved.is_(False)),
+        ClaimRow.id,
+    )
     with transaction(engine) as session:
         found = session.execute(
-            select(WorkerRow, or_(named, in_slot), holds, leased, tenant)
+            select(
+                WorkerRow,
+                *(running.c.study_id, running.c.tenant, running.c.number),
+                *(saving.c.study_id, saving.c.tenant, saving.c.value_json),
+                *(claimed.c.study_id, claimed.c.tenant),
+            )
+            .outerjoin(running, running.c.worker_id == WorkerRow.id)
+            .outerjoin(saving, saving.c.worker_id == WorkerRow.id)
+            .outerjoin(claimed, claimed.c.worker_id == WorkerRow.id)
             .where(alive)
             .order_by(WorkerRow.started_at, WorkerRow.id)
         ).all()
-        return [(row, Doing(bool(r), bool(h), lease_json, t)) for row, r, h, lease_json, t in found]
+        return [
+            (row, Doing(_work(r, rt, number), _work(s, st), lease_json, _work(c, ct)))
+            for row, r, rt, number, s, st, lease_json, c, ct in found
+        ]
+
+
+def _first(facts: Select[*tuple[Any, ...]], *order: Any) -> Subquery:
+    """Each worker's first row of ``facts`` (whose ``worker_id`` names it) in ``order``: one row
+    per worker, however many slots, trials or leases it has."""
+    nth = func.row_number().over(partition_by=facts.selected_columns.worker_id, order_by=order)
+    ranked = facts.add_columns(nth.label("nth")).subquery()
+    return select(ranked).where(ranked.c.nth == 1).subquery()
+
+
+def _work(study_id: str | None, tenant: str | None, trial_number: int | None = None) -> Work | None:
+    return None if study_id is None or tenant is None else Work(study_id, tenant, trial_number)
 
 
 def living(
