@@ -40,9 +40,7 @@ from regtune.service.spec.space import ARCHITECTURE, Choices, Fixed, Range, Sear
 from regtune.service.spec.strict import Strict, field_error
 from regtune.service.spec.training import (
     EXACT_IGNORES,
-    EXACT_WARMUP,
     MIN_PATHS,
-    MINIBATCH_WARMUP,
     PATH_SAMPLERS,
     Solver,
     Training,
@@ -141,16 +139,22 @@ class StudySpec(Strict):
     @classmethod
     def _pruner_type(cls, value: Any, info: ValidationInfo) -> Any:
         """A pruner given without ``type`` is the default one (median after 10 finished trials,
-        the trainer's warm-up), with the settings given changed; stored with its type written.
-        """
-        if not isinstance(value, dict) or "type" in value:
+        the trainer's warm-up), with the settings given changed, and so is a patient pruner's
+        ``wrapped`` one (was Optuna's median there: 5 trials, no warm-up); stored with its type
+        written."""
+        if not isinstance(value, dict):
             return value
         training, model = info.data.get("training"), info.data.get("model")
-        solver = getattr(training, "solver", None) or (
+        solver: Solver = getattr(training, "solver", None) or (
             "minibatch" if getattr(model, "kind", "linear") == "mlp" else "exact"
         )
-        warmup = MINIBATCH_WARMUP if solver == "minibatch" else EXACT_WARMUP
-        return {"type": "median", "n_startup_trials": 10, "n_warmup_steps": warmup, **value}
+        default = default_pruner(solver).model_dump()
+        if "type" not in value:
+            return {**default, **value}
+        wrapped = value.get("wrapped")
+        if value["type"] == "patient" and isinstance(wrapped, dict) and "type" not in wrapped:
+            return {**value, "wrapped": {**default, **wrapped}}
+        return value
 
     @field_validator("sampler")
     @classmethod

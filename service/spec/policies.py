@@ -171,7 +171,8 @@ class PatientPruner(Strict):
     @field_validator("wrapped", mode="before")
     @classmethod
     def _wrapped_type(cls, value: Any) -> Any:
-        """A wrapped pruner without ``type`` is a median pruner, as the schema says."""
+        """A wrapped pruner without ``type`` is a median pruner, as the schema says (in a
+        definition, the default one: ``StudySpec._pruner_type`` fills in its settings)."""
         if isinstance(value, dict) and "type" not in value:
             return {"type": "median", **value}
         return value

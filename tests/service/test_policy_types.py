@@ -79,3 +79,28 @@ def test_a_patient_pruner_s_wrapped_pruner_without_a_type_is_median(api: TestCli
     pruner = {"type": "patient", "patience": 2, "wrapped": {"n_startup_trials": 3}}
     wrapped = stored(api, "typeless-wrapped", pruner=pruner)["pruner"]["wrapped"]
     assert wrapped["type"] == "median" and wrapped["n_startup_trials"] == 3
+
+
+@pytest.mark.parametrize(
+    ("model", "warmup"),
+    [({"kind": "linear"}, 5), ({"kind": "mlp", "hidden_layers": [8]}, 2)],
+    ids=["exact solver", "minibatch"],
+)
+def test_a_wrapped_pruner_without_a_type_is_the_default_median_the_top_level_gets(
+    api: TestClient, model: dict[str, Any], warmup: int
+) -> None:
+    """``wrapped: {}`` was Optuna's median (5 startup trials, no warm-up: pruning from the first
+    epoch) while ``pruner: {}`` is regtune's default (10, the trainer's warm-up)."""
+    default = stored(api, "top", model=model, pruner={})["pruner"]
+    assert default == {
+        "type": "median",
+        "n_startup_trials": 10,
+        "n_warmup_steps": warmup,
+        "interval_steps": 1,
+    }
+    patient = {"type": "patient", "patience": 6, "wrapped": {}}
+    kept = stored(api, "wrapped", model=model, pruner=patient)["pruner"]
+    assert kept["wrapped"] == default
+    changed = patient | {"wrapped": {"n_startup_trials": 3}}
+    kept = stored(api, "changed", model=model, pruner=changed)["pruner"]
+    assert kept["wrapped"] == {**default, "n_startup_trials": 3}
