@@ -66,6 +66,17 @@ StatusFilter = Annotated[
     StudyStatus, BeforeValidator(lambda value: value.lower() if isinstance(value, str) else value)
 ]
 """A study status, in any case (``Running``, ``RUNNING``): regtune's are lower case."""
+
+
+def _decimal_digits(value: object) -> object:
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise ValueError(f"must be a trial number, in decimal digits only, got {value!r}")
+    return value
+
+
+TrialNumber = Annotated[int, Path(ge=0, le=2**31 - 1), BeforeValidator(_decimal_digits)]
+"""A trial number in a path: decimal digits, as the schema's integer (pydantic's int reads
+``3_0`` as 30, and ``+3`` or ``%203``, a space before it, as 3)."""
 NO_STUDY = "no study has this id (for this key: another tenant's study is not found either)"
 NO_STUDY_ERRORS = errors({404: NO_STUDY})
 _SPEC_SCHEMA = {"$ref": "#/components/schemas/StudySpec"}
@@ -252,7 +263,7 @@ async def list_trials(
     response_model=TrialOut,
     responses=errors({404: f"{NO_STUDY}, or the study has no trial of this number"}),
 )
-def get_trial(study: StudyDep, number: Annotated[int, Path(ge=0, le=2**31 - 1)]) -> Response:
+def get_trial(study: StudyDep, number: TrialNumber) -> Response:
     view = read(lambda session: trial_reads.get_trial(session, study.optuna_study_id or -1, number))
     if view is None:
         raise TrialNotFound(f"study {study.id!r} has no trial {number}")
