@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from regtune.service.api.contract import ERROR, INVALID
-from regtune.service.api.errors import BadBody
+from regtune.service.api.errors import BadBody, shown
 from regtune.service.spec.yaml12 import DefinitionLoader
 
 MAX_DEFINITION_BYTES = 1_000_000
@@ -51,7 +51,7 @@ async def read_mapping(request: Request, *, definition: bool = False) -> dict[st
         raise BadBody(not_utf8(unmarked, exc, noun=noun)) from exc
     try:
         is_yaml = content_type in YAML_TYPES
-        data = yaml.load(text, DefinitionLoader) if is_yaml else load_json(text)  # a SafeLoader
+        data = load_yaml(text) if is_yaml else load_json(text)
     except yaml.YAMLError as exc:
         said = f"{yaml_problem(exc)}{one_line(text, sender=sender) if definition else ''}"
         raise BadBody(f"the body is not valid YAML: {said}") from exc
@@ -87,6 +87,65 @@ def load_json(text: str) -> Any:
     """``json.loads``, refusing an object that gives a key twice, at any depth, as YAML does
     (``DefinitionLoader``): which one the sender meant is not for the reader to guess."""
     return json.loads(text, object_pairs_hook=_unique)
+
+
+YAML_TAG = "tag:yaml.org,2002:"
+"""What the tags of YAML's own types start with (``!!int`` is short for ``…:int``)."""
+TAG_WORDS = {
+    f"{YAML_TAG}{name}": words
+    for name, words in {
+        "null": "null",
+        "bool": "true or false",
+        "int": "a whole number",
+        "float": "a number",
+        "binary": "base64 text",
+        "timestamp": "a date",
+        "str": "text",
+        "seq": "a list",
+        "map": "a mapping",
+        "set": "a mapping",
+        "omap": "a list of one-key mappings",
+        "pairs": "a list of one-key mappings",
+    }.items()
+}
+"""What the value of each tag ``DefinitionLoader`` reads must be, in words."""
+
+
+class BodyLoader(DefinitionLoader):
+    """``DefinitionLoader`` whose every refusal is a YAML error at a line: PyYAML's own
+    constructors let out a bare ValueError, KeyError, IndexError or AttributeError for a value
+    its tag cannot read (``2024-13-45``, ``!!int abc``, ``!!bool maybe``, ``!!int _``, a number
+    of 5,000 digits), and a TypeError for ``!!map`` or ``!!set`` on a list."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, LookupError, TypeError, AttributeError, ArithmeticError) as exc:
+            problem = self.unreadable(node, exc)
+            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from exc
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if not isinstance(node, yaml.MappingNode):  # PyYAML looks into it as one first
+            problem = self.unreadable(node, None)
+            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+    def unreadable(self, node: yaml.Node, exc: Exception | None) -> str:
+        """Why ``node`` is no value of its tag, in words."""
+        tag = node.tag.replace(YAML_TAG, "!!")
+        takes = f"{tag} takes {TAG_WORDS.get(node.tag, 'another value')}"
+        if not isinstance(node, yaml.ScalarNode):
+            return f"{takes}, got a {'list' if isinstance(node, yaml.SequenceNode) else 'mapping'}"
+        value = node.value
+        implicit = self.resolve(yaml.ScalarNode, value, (True, False)) == node.tag
+        if node.tag == f"{YAML_TAG}timestamp" and implicit and isinstance(exc, ValueError):
+            return f"{value!r} reads as a date, but no such date exists ({exc}; quote it for text)"
+        return f"{takes}, got {shown(repr(value))}"
+
+
+def load_yaml(text: str) -> Any:
+    """``text`` as ``DefinitionLoader`` (a SafeLoader) reads it; any refusal a YAMLError."""
+    return yaml.load(text, BodyLoader)
 
 
 JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\]:]')
@@ -168,7 +227,7 @@ def yaml_sent_as_json(text: str, content_type: str) -> str:
     """A hint for a YAML definition sent without a YAML content type (``curl --data-binary
     @def.yaml`` sends it as a form, or with the README's JSON header): how to send it as YAML."""
     try:
-        data = yaml.load(text, DefinitionLoader)  # a SafeLoader
+        data = load_yaml(text)
     except (yaml.YAMLError, RecursionError):
         return ""
     if not isinstance(data, dict):

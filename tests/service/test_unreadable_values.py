@@ -1,0 +1,78 @@
+"""What the API answers a body, or a path, it cannot read: a 400 (or a 422) that says where and
+why, never a 500 ``internal_error``; each test says what it was.
+
+Fast and in-process: the keyed app under ``TestClient``, so that ``POST /v1/keys`` reads too.
+"""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.inprocess import Apps
+from tests.service.test_rest_contract import definition
+
+ADMIN = "unreadable-admin-key-0123456789abcdef"
+ROUTES = ("/v1/studies", "{extend}", "/v1/keys")
+"""The routes that read a body as ``POST /v1/studies`` reads a definition (``{extend}``: a
+study's extend)."""
+
+
+@pytest.fixture
+def keyed(apps: Apps) -> TestClient:
+    api = apps(admin_key=ADMIN)
+    api.headers["Authorization"] = f"Bearer {ADMIN}"
+    return api
+
+
+def _routes(api: TestClient) -> list[str]:
+    created = api.post("/v1/studies", json=definition("to-extend"))
+    assert created.status_code == 201, created.text
+    extend = f"/v1/studies/{created.json()['id']}/extend"
+    return [route.format(extend=extend) for route in ROUTES]
+
+
+def _refused(api: TestClient, route: str, body: str, content_type: str) -> str:
+    answer = api.post(route, content=body, headers={"Content-Type": content_type})
+    assert answer.status_code == 400, (route, answer.text)
+    error = answer.json()["error"]
+    assert error["code"] == "unparseable_body", (route, error)
+    assert [f["path"] for f in error["fields"]] == ["body"], error
+    return str(error["message"])
+
+
+UNREADABLE = [
+    (
+        "name: 2024-13-45",
+        "'2024-13-45' reads as a date, but no such date exists (month must be in 1..12; quote "
+        "it for text) at line 2, column 7",
+    ),
+    (
+        "created: 2024-02-30 10:00:00",
+        "'2024-02-30 10:00:00' reads as a date, but no such date exists (day is out of range "
+        "for month; quote it for text) at line 2, column 10",
+    ),
+    ("budget: {n_trials: !!int abc}", "!!int takes a whole number, got 'abc' at line 2, column 20"),
+    ("a: !!int 0b", "!!int takes a whole number, got '0b' at line 2, column 4"),
+    ("a: !!int 0o9", "!!int takes a whole number, got '0o9' at line 2, column 4"),
+    ("a: !!int _", "!!int takes a whole number, got '_' at line 2, column 4"),
+    ("a: !!float abc", "!!float takes a number, got 'abc' at line 2, column 4"),
+    ("a: !!bool maybe", "!!bool takes true or false, got 'maybe' at line 2, column 4"),
+    ("name: !!timestamp notadate", "!!timestamp takes a date, got 'notadate' at line 2, column 7"),
+    ("a: !!set [1]", "!!set takes a mapping, got a list at line 2, column 4"),
+    ("a: !!map [1]", "!!map takes a mapping, got a list at line 2, column 4"),
+]
+
+
+@pytest.mark.parametrize(("line", "said"), UNREADABLE, ids=[line for line, _ in UNREADABLE])
+def test_a_yaml_value_its_tag_cannot_read_is_a_400_naming_its_line(
+    keyed: TestClient, line: str, said: str
+) -> None:
+    """Not an internal error: the same 400 as any other YAML the API cannot read."""
+    text = f"dataset: {{builtin: diabetes}}\n{line}\n"
+    for route in _routes(keyed):
+        message = _refused(keyed, route, text, "application/yaml")
+        assert message == f"the body is not valid YAML: {said}", (route, message)
+        # sent as JSON, it is not JSON; nor does it read as YAML, so no hint to send it so
+        message = _refused(keyed, route, text, "application/json")
+        assert "send YAML with the header" not in message, message
