@@ -95,10 +95,12 @@ def submit(
 
 def _definition_name(text: bytes) -> str | None:
     """The study name the definition ``text`` gives, if it gives one a study can have (else
-    None)."""
+    None: the API says what is wrong with a text this cannot read)."""
     try:
         definition = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError, LookupError, TypeError, AttributeError, RecursionError):
+        # PyYAML's constructors let a value their tag cannot read (2024-13-01, !!int abc, !!int _)
+        # out as a bare ValueError, KeyError, IndexError, TypeError or AttributeError
         return None
     name = definition.get("name") if isinstance(definition, dict) else None
     return name if isinstance(name, str) and re.fullmatch(NAME_PATTERN, name) else None

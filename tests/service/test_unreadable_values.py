@@ -6,10 +6,12 @@ Fast and in-process: the keyed app under ``TestClient``, so that ``POST /v1/keys
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.inprocess import Apps
+from tests.inprocess import Apps, cli_result
 from tests.service.test_rest_contract import definition
 
 ADMIN = "unreadable-admin-key-0123456789abcdef"
@@ -76,3 +78,21 @@ def test_a_yaml_value_its_tag_cannot_read_is_a_400_naming_its_line(
         # sent as JSON, it is not JSON; nor does it read as YAML, so no hint to send it so
         message = _refused(keyed, route, text, "application/json")
         assert "send YAML with the header" not in message, message
+
+
+def test_regtune_submit_of_a_file_with_no_such_date_is_one_error_line(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Was a traceback (ValueError: month must be in 1..12) from reading the file's name
+    before sending it: the file is sent, and the API says where it breaks."""
+    bad = tmp_path / "bad-date.yaml"
+    bad.write_text("name: bad-date\ndataset: {builtin: diabetes}\nsampler: {seed: 2024-13-01}\n")
+
+    result = cli_result(api, monkeypatch, "submit", str(bad))
+
+    assert result.exit_code == 1, result.output
+    assert " ".join(result.output.split()) == (
+        "error: 400 unparseable_body: the body is not valid YAML: '2024-13-01' reads as a date, "
+        "but no such date exists (month must be in 1..12; quote it for text) at line 3, column 17"
+    )
+    assert api.get("/v1/studies").json()["total"] == 0
