@@ -39,6 +39,7 @@ from regtune.service.spec.relax import check_relax
 from regtune.service.spec.space import ARCHITECTURE, Choices, Fixed, Range, SearchSpace
 from regtune.service.spec.strict import Strict, field_error
 from regtune.service.spec.training import (
+    BATCH_SIZE,
     EXACT_IGNORES,
     MIN_PATHS,
     PATH_SAMPLERS,
@@ -226,6 +227,24 @@ class StudySpec(Strict):
             "give batch_norm once: search_space.batch_norm fixes or searches it, so leave "
             "model.batch_norm out (or false)",
             True,
+        )
+
+    @model_validator(mode="after")
+    def _batch_size_once(self, info: ValidationInfo) -> StudySpec:
+        """One place says the batch size: ``training.batch_size``, or ``search_space.batch_size``
+        fixes or searches it (and ``training.batch_size`` keeps its default then, as the
+        definition is stored and shown); the worker takes the search space's. A stored
+        definition reads back as it was accepted."""
+        given = self.training.batch_size
+        if self.search_space.batch_size is None or given == BATCH_SIZE:
+            return self
+        if (info.context or {}).get(STORED):
+            return self
+        raise field_error(
+            ("training", "batch_size"),
+            "give batch_size once: search_space.batch_size fixes or searches it, so leave "
+            f"training.batch_size out (or at its default, {BATCH_SIZE})",
+            given,
         )
 
     @model_validator(mode="after")

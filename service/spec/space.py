@@ -310,7 +310,9 @@ class SearchSpace(Strict):
         default_factory=lambda: Fixed(value=1e-2), description="the optimizer's step size"
     )
     batch_size: Annotated[Param | None, Knob(1.0, 1.0e6, integer=True)] = Field(
-        default=None, description="searched minibatch size (else training.batch_size)"
+        default=None,
+        description="minibatch size, fixed or searched, instead of training.batch_size (which "
+        "is then left out)",
     )
     input_noise: Annotated[Param, Knob(0.0, 10.0)] = Field(
         default_factory=lambda: Fixed(value=0.0),

@@ -20,6 +20,9 @@ them."""
 EXACT_IGNORES = ("learning_rate", "batch_size")
 """Knobs of the minibatch trainer that the exact solver does not use (searching them is an
 error under ``training.solver: exact``)."""
+BATCH_SIZE = 128
+"""``training.batch_size`` left out: what a definition that searches ``search_space.batch_size``
+stores there (and may give: it is not a second batch size, ``StudySpec._batch_size_once``)."""
 MAX_FUSED_TRIALS = 64
 """Most trials one fused pass trains (``training.fused_trials``, ``REGTUNE_FUSED_TRIALS``)."""
 MINIBATCH_WARMUP = 2
@@ -118,7 +121,11 @@ class Training(Strict):
         default=25, ge=1, le=100_000, description="exact solver iterations per reported epoch"
     )
     max_epochs: int = Field(default=50, ge=1, le=10_000)
-    batch_size: int | Literal["full"] = 128
+    batch_size: int | Literal["full"] = Field(
+        default=BATCH_SIZE,
+        description="rows per minibatch, or 'full'; search_space.batch_size instead fixes or "
+        "searches it (this one is then left out)",
+    )
     optimizer: Literal["adam", "sgd"] = "adam"
     momentum: float = Field(default=0.0, ge=0, lt=1)
     early_stopping: EarlyStopping | None = Field(default_factory=EarlyStopping)

@@ -94,6 +94,7 @@ def test_one_worker_runs_the_same_hyperband_study_again(apps: Apps, tmp_path: Pa
     hyperband = {"type": "hyperband", "min_resource": 1, "reduction_factor": 2}
     definition = mlp_study("brackets", pruner=hyperband)
     definition["search_space"] |= {"batch_size": {"choices": [32, 64]}}
+    del definition["training"]["batch_size"]  # said once: the search space's
     first, again = (run(apps, tmp_path, definition) for _ in range(2))
     assert {t["state"] for t in first["trials"]} == {"COMPLETE", "PRUNED"}
     assert again == first
