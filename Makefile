@@ -4,6 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_PROCESSES ?= 2
+# `make run PORT=8001 DASHBOARD_PORT=8081` where 8000 or 8080 is taken
+PORT ?= 8000
+DASHBOARD_PORT ?= 8080
 
 .PHONY: setup run test test-fast lint bench system-deps helm chart-sync smoke-compose clean
 
@@ -20,7 +23,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: setup
-	$(BIN)/regtune serve --workers 2 --dashboard
+	$(BIN)/regtune serve --workers 2 --dashboard --port $(PORT) --dashboard-port $(DASHBOARD_PORT)
 
 system-deps:
 	scripts/install-system-deps.sh
