@@ -52,8 +52,9 @@ def upload_dataset(
         typer.Option(
             "--missing-value",
             metavar="TEXT",
-            help="A cell text that marks a missing value besides the built-in ones (empty, NA, "
-            "N/A, NaN, null, None, ?, #N/A), such as '-', '.' or 'n.a.'; repeat for several.",
+            help="A cell text that marks a missing value besides the built-in ones (an empty "
+            "cell, NA, N/A, n/a, NaN, nan, null, NULL, None, none, ? and #N/A), such as '-', '.' "
+            "or 'n.a.'; repeat for several.",
         ),
     ] = None,
     url: UrlOpt = None,

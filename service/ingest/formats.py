@@ -56,6 +56,7 @@ from regtune.service.ingest.header import (
     ignored,
     unnamed_columns,
 )
+from regtune.service.ingest.marks import NA_TOKENS
 from regtune.service.ingest.parquet import read_parquet
 
 if TYPE_CHECKING:
@@ -63,9 +64,6 @@ if TYPE_CHECKING:
 
 PARQUET_MAGIC = b"PAR1"
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
-NA_TOKENS = ("", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "none", "?", "#N/A")
-"""Cells read as missing values, in CSV and in Parquet text columns (``#N/A``: a spreadsheet's
-own missing value, as pandas reads it)."""
 _LINE = re.compile(r"\b(line|string starting at row) ([0-9]+)")
 """Where pandas' parser errors say a row is: its record, counted from the header (``line``
 from 1, ``row`` from 0), line ends inside quotes not counted."""

@@ -74,6 +74,11 @@ def shown_number(text: str) -> bool:
     return reads_with_point(number) or reads_with_comma(number)
 
 
+NA_TOKENS = ("", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "none", "?", "#N/A")
+"""Cells read as missing values, in CSV and in Parquet text columns (``#N/A``: a spreadsheet's
+own missing value, as pandas reads it)."""
+NA_WORDS = "an empty cell, " + ", ".join(NA_TOKENS[1:-1]) + f" and {NA_TOKENS[-1]}"
+"""``NA_TOKENS`` in words, as messages and help list the built-in missing values."""
 MISSING_MARKS = frozenset({"-", "--", "---", "\u2013", "\u2014", ".", "n.a.", "N.A.", "n/d", "#NA"})
 """Cells that mark a missing value in many tables but are not read as one unless the upload
 declares them (``missing_values``; ``-`` is also a sign), named in the refusal."""
@@ -93,8 +98,7 @@ def text_hint(text: str) -> str:
         return (
             f"; if {text!r} marks a missing value, declare it when uploading (missing_values="
             f"{text!r}, --missing-value {text!r}; a model reads the marks its upload declared), "
-            "or leave the cell empty or write NA (the marks read without it: an empty cell, NA, "
-            "N/A, NaN, null, None, ? and #N/A)"
+            f"or leave the cell empty or write NA (the marks read without it: {NA_WORDS})"
         )
     if shown_number(text):
         return (

@@ -108,7 +108,7 @@ def test_an_undeclared_mark_is_refused_naming_the_option(api: TestClient) -> Non
         "column 'x' holds numbers but line 5 (data row 4) has text '-'; if '-' marks a missing "
         "value, declare it when uploading (missing_values='-', --missing-value '-'; a model reads "
         "the marks its upload declared), or leave the cell empty or write NA (the marks read "
-        "without it: an empty cell, NA, N/A, NaN, null, None, ? and #N/A)"
+        "without it: an empty cell, NA, N/A, n/a, NaN, nan, null, NULL, None, none, ? and #N/A)"
     )
     assert fields == [{"path": "file", "rule": message}]
     parquet_message, _ = refusal(upload(api, parquet(frame(), "-"), filename="d.parquet"))
@@ -286,3 +286,23 @@ def test_the_client_takes_one_ignored_column_as_a_str(api: TestClient, tmp_path:
         one = client.upload_dataset(path, target="y", ignore="id")
         listed = client.upload_dataset(path, target="y", ignore=["id"])
     assert one.id == listed.id and one.ignored == ["id"]
+
+
+def test_the_help_and_the_api_list_every_built_in_missing_value(api: TestClient) -> None:
+    """``regtune datasets upload --help``, the OpenAPI form field and the refusal of a ``-``
+    listed 8 of the 12 built-in marks (no n/a, nan, NULL or none)."""
+    from typer.testing import CliRunner
+
+    from regtune.service.cli.app import app
+    from regtune.service.ingest.marks import NA_WORDS
+
+    shown = CliRunner().invoke(app, ["datasets", "upload", "--help"], env={"COLUMNS": "2000"})
+    assert shown.exit_code == 0, shown.output
+    assert f"({NA_WORDS})" in " ".join(shown.output.split())
+    form = api.get("/openapi.json").json()["components"]["schemas"]
+    described = [
+        s["properties"]["missing_values"].get("description", "")
+        for s in form.values()
+        if "missing_values" in s.get("properties", {})
+    ]
+    assert any(f"({NA_WORDS})" in d for d in described), described

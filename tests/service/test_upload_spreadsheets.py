@@ -81,7 +81,7 @@ def test_a_dash_among_numbers_is_named_as_a_missing_mark_not_read(api: TestClien
         "column 'x' holds numbers but line 5 (data row 4) has text '-'; if '-' marks a missing "
         "value, declare it when uploading (missing_values='-', --missing-value '-'; a model reads "
         "the marks its upload declared), or leave the cell empty or write NA (the marks read "
-        "without it: an empty cell, NA, N/A, NaN, null, None, ? and #N/A)"
+        "without it: an empty cell, NA, N/A, n/a, NaN, nan, null, NULL, None, none, ? and #N/A)"
     )
 
 
