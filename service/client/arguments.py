@@ -9,6 +9,7 @@ import math
 import operator
 import os
 import re
+import sys
 from contextlib import suppress
 from typing import TypeVar
 from urllib.parse import quote
@@ -36,22 +37,30 @@ def timeout_seconds(value: float | str | None, *, given_as: str) -> float:
     it is a number of seconds above 0, ``DEFAULT_TIMEOUT`` if None, else ``InvalidArgument``."""
     if value is None:
         return DEFAULT_TIMEOUT
+    return positive_seconds(value, given_as=given_as)
+
+
+def positive_seconds(value: float | str, *, given_as: str) -> float:
+    """``value`` as a number of seconds above 0 (a finite one: a socket's timeout takes no NaN
+    or infinity), else ``InvalidArgument``."""
     try:
-        seconds = float(value)
+        number = float(value)
     except (TypeError, ValueError):
-        seconds = math.nan
-    if not (math.isfinite(seconds) and seconds > 0):
+        number = math.nan
+    if not (math.isfinite(number) and number > 0):
         raise InvalidArgument(given_as, f"must be a number of seconds above 0, got {value!r}")
-    return seconds
+    return number
 
 
-def api_url(url: str, *, given_as: str) -> str:
-    """``url`` if requests can be sent to it (httpx parses it: ``http://[::1`` does not, nor a
-    port that is no number), else ``InvalidArgument``; the server's root, where ``url`` ends
-    with the routes' ``/v1`` (``http://host:8000/v1`` asked for ``/v1/v1/studies``, a 404)."""
+def api_url(given: str, *, given_as: str) -> str:
+    """``given`` without the slashes it ends with, if requests can be sent to it (httpx parses
+    it: ``http://[::1`` does not, nor a port that is no number), else ``InvalidArgument``
+    quoting it as given; the server's root, where it ends with the routes' ``/v1``
+    (``http://host:8000/v1`` asked for ``/v1/v1/studies``, a 404)."""
+    url = given.rstrip("/")
     rule = (
         f"must be an http:// or https:// URL with a host, such as {DEFAULT_URL}, "
-        f"got {shown_url(url)!r}"
+        f"got {shown_url(given)!r}"
     )
     try:
         parsed = httpx.URL(url)
@@ -105,20 +114,40 @@ def item_path(collection: str, item: str, *, name: str) -> str:
     return f"/v1/{collection}/{segment}"
 
 
-def finite(value: T, argument: str) -> T:
+def json_numbers(value: T, argument: str) -> T:
     """``value`` if JSON can carry every number in it, else ``InvalidArgument`` naming where
-    the first NaN or infinity is, from ``argument`` down (``points[0].lambda``)."""
+    the first that it cannot is, from ``argument`` down (``points[0].lambda``): a NaN or an
+    infinity (JSON has neither), an integer of more digits than Python writes out as text
+    (``sys.get_int_max_str_digits``: the JSON encoder's bare ``ValueError`` otherwise)."""
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidArgument(
             argument, f"must be a finite number (JSON has no NaN or infinity), got {value!r}"
         )
+    if isinstance(value, int) and not _written_out(value):
+        limit = sys.get_int_max_str_digits()
+        raise InvalidArgument(
+            argument,
+            f"must be an integer of at most {limit:,} digits (Python writes no longer one out "
+            f"as JSON text), got one of more than {limit:,}",
+        )
     if isinstance(value, dict):
         for key, item in value.items():
-            finite(item, f"{argument}.{key}")
+            json_numbers(item, f"{argument}.{key}")
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            finite(item, f"{argument}[{index}]")
+            json_numbers(item, f"{argument}[{index}]")
     return value
+
+
+def _written_out(number: int) -> bool:
+    """Whether ``str(number)`` works (an integer of 64 bits always does)."""
+    if number.bit_length() <= 64:
+        return True
+    try:
+        str(number)
+    except ValueError:
+        return False
+    return True
 
 
 def trial_number(number: int) -> str:

@@ -58,9 +58,10 @@ from regtune.service.api.schemas import (
 from regtune.service.client.arguments import (
     DEFAULT_URL,
     api_url,
-    finite,
     header_key,
     item_path,
+    json_numbers,
+    positive_seconds,
     setting_name,
     shown_url,
     study_path,
@@ -119,8 +120,7 @@ class Client:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.url = api_url(
-            (url or os.environ.get("REGTUNE_URL") or DEFAULT_URL).rstrip("/"),
-            given_as=setting_name("url", url),
+            url or os.environ.get("REGTUNE_URL") or DEFAULT_URL, given_as=setting_name("url", url)
         )
         self.shown_url = shown_url(self.url)
         """``url`` as messages show it: a password in it as ``***``."""
@@ -149,8 +149,8 @@ class Client:
         self.close()
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        if "json" in kwargs:  # httpx's encoder refuses NaN and infinity with a bare ValueError
-            finite(kwargs["json"], "body")
+        if "json" in kwargs:  # httpx's encoder refuses what JSON cannot carry with a ValueError
+            json_numbers(kwargs["json"], "body")
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
@@ -226,7 +226,8 @@ class Client:
         ``as_json``: sent as JSON (True) or as YAML (False) whatever it looks like (the bytes of
         a ``.json`` file: True)."""
         if not isinstance(definition, Path | str | bytes):  # a mapping
-            response = self._request("POST", "/v1/studies", json=finite(definition, "definition"))
+            body = json_numbers(definition, "definition")
+            response = self._request("POST", "/v1/studies", json=body)
             return _parse(StudyOut, response)
         if isinstance(definition, Path):
             text, looks_json = definition.read_bytes(), definition.suffix.lower() == ".json"
@@ -248,6 +249,7 @@ class Client:
         headers = {"Cache-Control": "no-cache"} if fresh else None
         if hold is None:
             return self._answer(StudyOut, "GET", study_path(study_id), headers=headers)
+        hold = positive_seconds(hold, given_as="hold")  # it lengthens the read's timeout, NaN too
         timeout = self._http.timeout
         return self._answer(
             StudyOut,
@@ -371,10 +373,10 @@ class Client:
         budget (alone, it grows by one per point, by a path's points for one that leaves λ out
         in a λ-path study). A completed or cancelled study is queued again and goes on from its
         trials."""
-        finite(timeout_s, "timeout_s")
+        json_numbers(timeout_s, "timeout_s")
         body: dict[str, Any] = {}
-        if points:
-            body["points_to_evaluate"] = finite(points, "points")
+        if points is not None:  # an empty list too, for the API to say what points need
+            body["points_to_evaluate"] = json_numbers(points, "points")
         if n_trials is not None:
             body["n_trials"] = n_trials
         if n_trials_total is not None:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import httpx
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
 from regtune.service.client.errors import ApiError, InvalidArgument
 from regtune.service.client.http import Client
+from tests.service.test_client_optuna import STUDY, ThroughApp
 
 
 def asked() -> tuple[list[str], httpx.MockTransport]:
@@ -66,3 +68,43 @@ def test_a_url_ending_with_the_routes_prefix_is_taken_for_the_servers_root(
         assert rt.url == rt.shown_url == root
     prefix = httpx.URL(root).path.rstrip("/")
     assert paths == [f"{prefix}/v1/studies/s1"] * 2
+
+
+@pytest.mark.parametrize("given", ["http://", "https://", "http:///"])
+def test_a_url_without_a_host_is_quoted_as_given(given: str) -> None:
+    """``Client("http://")`` said ``got 'http:'``: the slashes it ends with were stripped first."""
+    with pytest.raises(InvalidArgument) as refused:
+        Client(given)
+    assert refused.value.argument == "url"
+    assert refused.value.rule.endswith(f"got {given!r}")
+
+
+@pytest.mark.parametrize("hold", [float("nan"), float("inf"), 0, -90])
+def test_a_hold_of_no_seconds_above_0_is_refused_naming_it(hold: float) -> None:
+    """``study(id, hold=nan)`` ended in the socket's bare ``ValueError: Invalid value NaN``: the
+    hold lengthens the read's timeout."""
+    paths, transport = asked()
+    with (
+        Client("http://regtune.test", transport=transport) as rt,
+        pytest.raises(InvalidArgument) as refused,
+    ):
+        rt.study("s1", hold=hold)
+    assert refused.value.argument == "hold"
+    assert refused.value.rule == f"must be a number of seconds above 0, got {hold!r}"
+    assert paths == []
+
+
+def test_an_empty_list_of_points_is_sent_for_the_api_to_say_what_points_need(
+    api: TestClient,
+) -> None:
+    """``extend(id, points=[])`` left the list out, and the API answered that n_trials was
+    required."""
+    study_id = api.post("/v1/studies", json=STUDY).json()["id"]
+    with (
+        Client("http://testserver", transport=ThroughApp(api)) as rt,
+        pytest.raises(ApiError) as refused,
+    ):
+        rt.extend(study_id, points=[])
+    assert refused.value.status == 422
+    assert [field.path for field in refused.value.fields] == ["points_to_evaluate"]
+    assert "at least 1 item" in refused.value.fields[0].rule

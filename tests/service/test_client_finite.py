@@ -6,6 +6,7 @@ in the CLI)."""
 from __future__ import annotations
 
 import math
+import sys
 
 import httpx
 import pytest
@@ -69,3 +70,18 @@ def test_extend_names_the_point_holding_a_non_finite_number(
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     assert f"error: {said}" in " ".join(result.output.split())
     assert api.get(f"/v1/studies/{study['id']}").json()["progress"]["n_trials"] == 3
+
+
+def test_an_integer_too_long_to_write_out_is_refused_naming_its_argument() -> None:
+    """``submit({... "n_trials": 10**5000})`` ended in the JSON encoder's bare ``ValueError``."""
+    limit = f"{sys.get_int_max_str_digits():,}"
+    with (
+        Client("http://regtune.test", transport=NEVER) as rt,
+        pytest.raises(InvalidArgument) as refused,
+    ):
+        rt.submit(STUDY | {"budget": {"n_trials": 10**5000}})
+    assert refused.value.argument == "definition.budget.n_trials"
+    assert refused.value.rule == (
+        f"must be an integer of at most {limit} digits (Python writes no longer one out as JSON "
+        f"text), got one of more than {limit}"
+    )
