@@ -29,7 +29,7 @@ from pydantic import (
 from pydantic_core import CoreSchema, core_schema
 
 from regtune.service.spec.objective import STORED
-from regtune.service.spec.strict import Strict
+from regtune.service.spec.strict import Strict, field_error
 
 
 class Range(Strict):
@@ -95,14 +95,17 @@ class Fixed(Strict):
 
 
 def _param_tag(value: Any) -> str | None:
+    """The ``Param`` member ``value`` is: named ``choice``, not ``choices``, as a tag is no key of
+    a definition (``locations.written`` drops tags from an error's location, and
+    ``search_space.hidden_layers.choices`` is a key)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
         return "fixed"
     if isinstance(value, dict):
-        return "choices" if "choices" in value else "range"
+        return "choice" if "choices" in value else "range"
     if isinstance(value, Fixed | Range | Choices):
-        return {Fixed: "fixed", Range: "range", Choices: "choices"}[type(value)]
+        return {Fixed: "fixed", Range: "range", Choices: "choice"}[type(value)]
     return None
 
 
@@ -116,7 +119,7 @@ def _to_fixed(value: Any) -> Any:
 Param = Annotated[
     Annotated[Fixed, Tag("fixed")]
     | Annotated[Range, Tag("range")]
-    | Annotated[Choices, Tag("choices")],
+    | Annotated[Choices, Tag("choice")],
     Discriminator(
         _param_tag,
         custom_error_type="param_kind",
@@ -172,13 +175,23 @@ class Architectures(Strict):
         return tuple(self.choices[int(index)])
 
 
+SEARCHED_AS = (
+    "hidden_layers is searched as {choices: [[64], [128, 64], ...]} (2 to 16 architectures)"
+)
+FIXED_IN_MODEL = "a fixed architecture is model.hidden_layers"
+
+
 def _architectures(value: Any) -> Any:
-    """A bare list is a fixed architecture, which belongs in ``model.hidden_layers``."""
+    """A bare list is a fixed architecture, which belongs in ``model.hidden_layers``; a mapping
+    without ``choices`` (a knob's ``{low, high}``, say) is told how architectures are searched,
+    at the key it lacks (pydantic would add each other key's ``Extra inputs are not
+    permitted``)."""
     if isinstance(value, list):
-        raise ValueError(
-            "hidden_layers is searched as {choices: [[64], [128, 64], ...]} (2 to 16 "
-            "architectures); a fixed architecture is model.hidden_layers"
-        )
+        raise ValueError(f"{SEARCHED_AS}; {FIXED_IN_MODEL}")
+    if isinstance(value, dict) and "choices" not in value:
+        given = "{" + ", ".join(str(key) for key in value) + "}"
+        rule = f"Field required: {SEARCHED_AS}, got {given}; {FIXED_IN_MODEL}"
+        raise field_error(("choices",), rule, value)
     return value
 
 

@@ -152,3 +152,32 @@ def test_a_linear_study_stores_no_hidden_layer(api: TestClient) -> None:
     assert definition["model"]["hidden_layers"] == []
     older = definition | {"model": {"kind": "linear", "hidden_layers": [64, 64]}}
     assert StudySpec.from_stored(older).model.hidden_layers == [64, 64]  # as it was stored
+
+
+SEARCHED_AS = (
+    "hidden_layers is searched as {choices: [[64], [128, 64], ...]} (2 to 16 architectures)"
+)
+
+
+@pytest.mark.parametrize(
+    ("given", "got"),
+    [({"low": 1, "high": 3}, "{low, high}"), ({}, "{}"), ({"values": [[64], [32]]}, "{values}")],
+    ids=["a range", "empty", "another key"],
+)
+def test_a_searched_architecture_without_choices_names_the_key_and_how_to_write_it(
+    api: TestClient, given: dict[str, Any], got: str
+) -> None:
+    """``hidden_layers: {low: 1, high: 3}`` was "search_space.hidden_layers: Field required"
+    and "….low: Extra inputs are not permitted", at a path without the key missing (``choices``
+    was taken for the tag of a knob's choices and dropped), and ``{}`` the first alone: one
+    problem at ``search_space.hidden_layers.choices`` that says how architectures are searched,
+    as a range without ``high`` is told at ``search_space.lambda.high``."""
+    fields = refusal(api, mlp("no-choices", hidden_layers=given))
+    assert fields == {
+        "search_space.hidden_layers.choices": f"Field required: {SEARCHED_AS}, got {got}; a "
+        "fixed architecture is model.hidden_layers"
+    }
+    fewer = refusal(api, mlp("one-choice", hidden_layers={"choices": [[64]]}))
+    assert list(fewer) == ["search_space.hidden_layers.choices"], fewer
+    knob = refusal(api, mlp("knob", dropout={"choices": []}))
+    assert list(knob) == ["search_space.dropout.choices"], knob
