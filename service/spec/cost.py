@@ -25,6 +25,7 @@ from regtune.service.settings import Settings
 from regtune.service.spec.datasets import STRATIFY_MIN, BuiltinDataset
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.objective import objective_names
+from regtune.service.spec.space import shown
 from regtune.service.spec.words import counted
 
 FLOAT32 = 4
@@ -631,10 +632,11 @@ def _batch_norm_problems(spec: StudySpec) -> list[FieldProblem]:
         "rows (a batch of one has no variance, so nothing would train); use batch_size ≥ 2 or "
         "batch_norm: false"
     )
-    searched: Any = spec.search_space.batch_size
+    searched = spec.search_space.batch_size
     if searched is not None:
         if min(searched.values) < 2:
-            return [FieldProblem("search_space.batch_size", f"{rule}, got {searched.values}")]
+            got = shown(searched, lambda size: size < 2)
+            return [FieldProblem("search_space.batch_size", f"{rule}, got {got}")]
         return []
     if spec.training.batch_size != "full" and spec.training.batch_size < 2:
         return [FieldProblem("training.batch_size", f"{rule}, got {spec.training.batch_size}")]

@@ -10,6 +10,7 @@ parameter over their labels (``"128-64"``).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -26,7 +27,7 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
-from pydantic_core import CoreSchema, core_schema
+from pydantic_core import CoreSchema, PydanticCustomError, PydanticKnownError, core_schema
 
 from regtune.service.spec.objective import STORED
 from regtune.service.spec.strict import Strict, field_error
@@ -109,10 +110,44 @@ def _param_tag(value: Any) -> str | None:
     return None
 
 
+PARAM_KINDS = "a parameter is a number, {low, high[, log][, step]} or {choices: [...]}"
+SHOWN_CHARACTERS = 80
+"""How much of a refused text a rule repeats."""
+
+
+def _reads_as_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _kind_of(value: Any) -> str:
+    """A value no kind of parameter takes, in words."""
+    match value:
+        case bool():
+            return f"the boolean {str(value).lower()}"
+        case str():
+            text = value[:SHOWN_CHARACTERS] + ("…" if len(value) > SHOWN_CHARACTERS else "")
+            return f"the text {text!r}"
+        case None:
+            return "null"
+        case list():
+            return "a list"
+    return type(value).__name__
+
+
 def _to_fixed(value: Any) -> Any:
-    """A plain number is a fixed value."""
+    """A plain number is a fixed value. A number in quotes is refused as a number field refuses
+    one (the API's 422 says to write it without quotes, or PyYAML's ``1e-5`` as ``1.0e-5``);
+    any other value no kind takes, naming what it got (was: the kinds alone)."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         return Fixed(value=value)
+    if isinstance(value, str) and _reads_as_number(value):
+        raise PydanticKnownError("float_type")
+    if _param_tag(value) is None:
+        raise PydanticCustomError("param_kind", f"{PARAM_KINDS}, got {_kind_of(value)}")
     return value
 
 
@@ -120,13 +155,7 @@ Param = Annotated[
     Annotated[Fixed, Tag("fixed")]
     | Annotated[Range, Tag("range")]
     | Annotated[Choices, Tag("choice")],
-    Discriminator(
-        _param_tag,
-        custom_error_type="param_kind",
-        custom_error_message=(
-            "a parameter is a number, {low, high[, log][, step]} or {choices: [...]}"
-        ),
-    ),
+    Discriminator(_param_tag, custom_error_type="param_kind", custom_error_message=PARAM_KINDS),
     BeforeValidator(_to_fixed),
 ]
 
@@ -228,11 +257,7 @@ class Knob:
             return
         lo, hi = param.values
         if self._outside(lo) or self._outside(hi):
-            if isinstance(param, Choices):  # a choice, not the range between the extreme ones
-                got = f"the choice {next(v for v in param.choices if self._outside(v)):g}"
-            else:
-                got = f"{lo:g}" if lo == hi else f"{lo:g}..{hi:g}"
-            raise ValueError(f"must satisfy {self.rule(name)}, got {got}")
+            raise ValueError(f"must satisfy {self.rule(name)}, got {shown(param, self._outside)}")
         if self.integer and not stored:
             match param:
                 case Fixed():
@@ -282,6 +307,15 @@ class Knob:
     ) -> CoreSchema:
         after = core_schema.with_info_after_validator_function(self._validate, handler(source))
         return core_schema.with_info_before_validator_function(self._flags, after)
+
+
+def shown(param: Fixed | Range | Choices, breaks: Callable[[float], bool]) -> str:
+    """What a rule that ``param`` breaks says it got: the value, ``low..high``, or the first
+    choice that ``breaks`` it (a choice, not the range between the extreme ones)."""
+    if isinstance(param, Choices):
+        return f"the choice {next(v for v in param.choices if breaks(v)):g}"
+    lo, hi = param.values
+    return f"{lo:g}" if lo == hi else f"{lo:g}..{hi:g}"
 
 
 def _as_whole(value: Any) -> Any:

@@ -85,3 +85,17 @@ def test_batch_norm_is_held_to_the_one_batch_size_given(api: TestClient) -> None
     assert refusal(api, both) == {"training.batch_size": ONCE}
     alone = definition("alone", training=1) | {"model": BATCH_NORM}
     assert refusal(api, alone) == {"training.batch_size": RULE + "1"}
+
+
+@pytest.mark.parametrize(
+    ("space", "got"),
+    [(1, "1"), ({"low": 1, "high": 64}, "1..64"), ({"choices": [64, 1]}, "the choice 1")],
+    ids=["fixed", "range", "choices"],
+)
+def test_the_batch_norm_rule_says_the_batch_size_as_it_was_given(
+    api: TestClient, space: Any, got: str
+) -> None:
+    """It ended "got (1.0, 1.0)" for a fixed 1 and "got (1.0, 64.0)" for a range, a tuple of
+    floats: now as the knobs' own rules say a value, a range and a choice."""
+    body = definition("space", batch_size=space) | {"model": BATCH_NORM}
+    assert refusal(api, body) == {"search_space.batch_size": RULE + got}

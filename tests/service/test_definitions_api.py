@@ -321,7 +321,8 @@ MEMBERS = [
         "a knob neither number, range nor choices",
         _with("search_space.lambda", True),
         "search_space.lambda",
-        "a parameter is a number, {low, high[, log][, step]} or {choices: [...]}",
+        "a parameter is a number, {low, high[, log][, step]} or {choices: [...]}, got the "
+        "boolean true",
     ),
 ]
 
@@ -564,3 +565,35 @@ def test_a_number_sent_as_text_is_a_422_that_says_what_to_write(api: TestClient)
     )
     listing = api.get("/v1/studies", params={"limit": "1.5"})  # a query is text: no quotes
     assert listing.status_code == 422 and "quotes" not in listing.text
+
+
+KINDS = "a parameter is a number, {low, high[, log][, step]} or {choices: [...]}, got "
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "rule"),
+    [
+        (
+            "search_space.dropout",
+            "0.2",
+            "must be a number, got the text '0.2' (write it without quotes)",
+        ),
+        ("search_space.lambda", "1e-5", "must be a number, got the text '1e-5' (PyYAML's"),
+        ("search_space.dropout", "high", KINDS + "the text 'high'"),
+        ("search_space.dropout", [0.1, 0.2], KINDS + "a list"),
+        ("search_space.dropout", None, KINDS + "null"),
+    ],
+    ids=["a number in quotes", "an exponent in quotes", "a word", "a list", "null"],
+)
+def test_a_knob_of_no_kind_is_told_what_it_got(
+    api: TestClient, path: str, value: Any, rule: str
+) -> None:
+    """``dropout: "0.2"`` was "a parameter is a number, {low, high[, log][, step]} or {choices:
+    [...]}", naming nothing received, where a number field says "got the text '0.1' (write it
+    without quotes)": a knob in quotes is now told as a number field is, and any other value
+    no kind takes is named."""
+    response = _post(api, _with(path, value), "json")
+    assert response.status_code == 422, response.text
+    [field] = response.json()["error"]["fields"]
+    assert field["path"] == path, field
+    assert field["rule"].startswith(rule), field
