@@ -36,6 +36,8 @@ def warnings_of(spec: StudySpec) -> list[str]:
         _stop_never_met,
         _one_se_without_path,
         _nothing_searched,
+        _other_trainers_settings,
+        _momentum_without_sgd,
     ]
     return [warning for rule in rules if (warning := rule(spec)) is not None]
 
@@ -332,4 +334,48 @@ def _nothing_searched(spec: StudySpec) -> str | None:
         f"search_space: every knob is fixed and the exact solver is deterministic, so all {n} "
         "trials train the same model to the same weights; give one knob a range or choices "
         "(search_space.lambda {low, high}, say), or budget.n_trials 1"
+    )
+
+
+def _other_trainers_settings(spec: StudySpec) -> str | None:
+    """``training`` settings given a value the study's trainer never reads: the exact solver's
+    ``tol``, ``max_iter`` and ``report_every`` under the minibatch trainer (an MLP's only one),
+    which runs ``max_epochs`` epochs and reports each; the minibatch trainer's ``max_epochs``,
+    ``batch_size``, ``optimizer``, ``momentum``, ``early_stopping`` and ``seed`` under the exact
+    solver. Not measured: no trainer reads the other's fields (``worker.objective.train_config``
+    hands both over, ``worker.trainers.fit`` runs one). Warned, not refused as a searched
+    ``learning_rate`` under the exact solver is: a fixed setting costs no trial, and one
+    ``training`` block may serve both trainers."""
+    unread = spec.training.unread(spec.solver)
+    if not unread:
+        return None
+    fields = ", ".join(f"training.{name}" for name in unread)
+    it, settings = ("them", "settings") if len(unread) > 1 else ("it", "setting")
+    if spec.solver == "minibatch":
+        linear = spec.model.kind == "linear"
+        switch = f", or give training.solver exact to use {it}" if linear else ""
+        return (
+            f"{fields}: the exact solver's {settings}, which the minibatch trainer this study "
+            f"trains with (training.solver minibatch) does not read: it runs training.max_epochs "
+            f"({spec.training.max_epochs}) epochs and reports each; leave {it} out{switch}"
+        )
+    return (
+        f"{fields}: the minibatch trainer's {settings}, which the exact solver this study trains "
+        "with (training.solver exact) does not read: it solves each fold full-batch and "
+        "deterministically to training.tol within training.max_iter iterations, without early "
+        f"stopping; leave {it} out, or give training.solver minibatch to use {it}"
+    )
+
+
+def _momentum_without_sgd(spec: StudySpec) -> str | None:
+    """``training.momentum`` is SGD's: the minibatch trainer hands it to ``torch.optim.SGD`` (and
+    the fused trainer to its SGD step) only, so beside ``optimizer: adam`` it is never read.
+    (Under the exact solver ``_other_trainers_settings`` names it.)"""
+    training = spec.training
+    if spec.solver != "minibatch" or training.optimizer == "sgd" or training.momentum == 0:
+        return None
+    return (
+        f"training.momentum: {training.momentum:g} is SGD's, which optimizer "
+        f"{training.optimizer} does not read (Adam keeps its own running averages of the "
+        "gradient); give training.optimizer sgd to use it, or leave it out"
     )

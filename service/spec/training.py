@@ -23,6 +23,14 @@ error under ``training.solver: exact``)."""
 BATCH_SIZE = 128
 """``training.batch_size`` left out: what a definition that searches ``search_space.batch_size``
 stores there (and may give: it is not a second batch size, ``StudySpec._batch_size_once``)."""
+EXACT_ONLY = ("tol", "max_iter", "report_every")
+"""``training`` settings that only the exact solver reads (the minibatch trainer runs
+``max_epochs`` epochs and reports each)."""
+MINIBATCH_ONLY = ("max_epochs", "batch_size", "optimizer", "momentum", "early_stopping", "seed")
+"""``training`` settings that only the minibatch trainer reads (the exact solver solves
+full-batch and deterministically to ``tol``, without early stopping)."""
+EXACT_DOES_ANYWAY: dict[str, object] = {"batch_size": "full", "early_stopping": None}
+"""Values of ``MINIBATCH_ONLY`` settings that say what the exact solver does anyway."""
 MAX_FUSED_TRIALS = 64
 """Most trials one fused pass trains (``training.fused_trials``, ``REGTUNE_FUSED_TRIALS``)."""
 MINIBATCH_WARMUP = 2
@@ -143,6 +151,20 @@ class Training(Strict):
         "stacked model, each still its own trial (1: one at a time). Default: the worker's "
         "REGTUNE_FUSED_TRIALS",
     )
+
+    def unread(self, solver: Solver) -> list[str]:
+        """The settings given a value other than their default that ``solver`` never reads, in
+        the order of the fields: by value, not ``model_fields_set``, as a stored definition
+        holds every field and must read as it was created."""
+        names = MINIBATCH_ONLY if solver == "exact" else EXACT_ONLY
+        anyway = EXACT_DOES_ANYWAY if solver == "exact" else {}
+        fields = Training.model_fields
+        return [
+            name
+            for name in names
+            if (value := getattr(self, name)) != fields[name].get_default(call_default_factory=True)
+            and not (name in anyway and value == anyway[name])
+        ]
 
     @field_validator("batch_size")
     @classmethod

@@ -458,3 +458,71 @@ def test_a_budget_too_small_for_the_pruner_to_start_is_not_warned_of_its_warm_up
     assert _warnings(short | {"budget": {"n_trials": 10}}) == []
     [warned] = _warnings(short | {"budget": {"n_trials": 11}})
     assert warned.startswith("pruner: the default pruner (median, n_warmup_steps 2)"), warned
+
+
+QUIET = _with(name="quiet", pruner={"type": "none"})
+"""The MLP study without its pruner's warning."""
+
+
+def test_the_exact_solver_s_settings_in_an_mlp_study_are_warned_as_never_read(
+    api: TestClient,
+) -> None:
+    """``report_every: 5``, ``max_iter: 5, tol: 0.5`` in an MLP study were taken without a word
+    (201, ``warnings: []``), stored as given and never read: the minibatch trainer runs
+    ``max_epochs`` epochs and reports each. Their defaults, which every stored definition
+    shows, are not warned."""
+    assert _warnings(QUIET) == []
+    every = _with(name="every", pruner={"type": "none"}, training={"report_every": 5})
+    assert _warnings(every) == [
+        "training.report_every: the exact solver's setting, which the minibatch trainer this "
+        "study trains with (training.solver minibatch) does not read: it runs "
+        "training.max_epochs (30) epochs and reports each; leave it out"
+    ]
+    short = _with(name="short", pruner={"type": "none"}, training={"max_iter": 5, "tol": 0.5})
+    created = api.post("/v1/studies", json=short)
+    assert created.status_code == 201, created.text
+    [warning] = created.json()["warnings"]
+    assert warning.startswith("training.tol, training.max_iter: the exact solver's settings, ")
+    assert warning.endswith("; leave them out"), warning
+    assert api.get(created.headers["Location"]).json()["warnings"] == [warning]
+    defaults = {"tol": 1e-6, "max_iter": 10_000, "report_every": 25}
+    assert _warnings(_with(pruner={"type": "none"}, training=defaults)) == []
+    linear = LINEAR | {"training": {"solver": "minibatch", "tol": 1e-4}}
+    [said] = _warnings(linear)
+    assert said.endswith("; leave it out, or give training.solver exact to use it"), said
+
+
+def test_momentum_with_adam_is_warned_as_sgd_s(api: TestClient) -> None:
+    """``optimizer: adam, momentum: 0.9``: a 201 without a word, and momentum reached SGD
+    alone (``minibatch._optimizer``, ``stacked``)."""
+    adam = _with(pruner={"type": "none"}, training={"optimizer": "adam", "momentum": 0.9})
+    created = api.post("/v1/studies", json=adam)
+    assert created.status_code == 201, created.text
+    assert created.json()["warnings"] == [
+        "training.momentum: 0.9 is SGD's, which optimizer adam does not read (Adam keeps its "
+        "own running averages of the gradient); give training.optimizer sgd to use it, or "
+        "leave it out"
+    ]
+    sgd = _with(pruner={"type": "none"}, training={"optimizer": "sgd", "momentum": 0.9})
+    assert _warnings(sgd) == []
+    assert _warnings(_with(pruner={"type": "none"}, training={"momentum": 0.0})) == []
+
+
+def test_the_minibatch_trainer_s_settings_under_the_exact_solver_are_warned_as_never_read() -> None:
+    """``max_epochs``, ``optimizer``, ``seed`` under the exact solver were taken without a word:
+    it solves full-batch, deterministically, to ``tol``, without early stopping. A batch size
+    ``full`` and early stopping ``null`` say what it does anyway."""
+    given = {"max_epochs": 5, "optimizer": "sgd", "momentum": 0.5, "seed": 3}
+    [warning] = _warnings(LINEAR | {"training": given})
+    assert warning == (
+        "training.max_epochs, training.optimizer, training.momentum, training.seed: the "
+        "minibatch trainer's settings, which the exact solver this study trains with "
+        "(training.solver exact) does not read: it solves each fold full-batch and "
+        "deterministically to training.tol within training.max_iter iterations, without early "
+        "stopping; leave them out, or give training.solver minibatch to use them"
+    )
+    stopping = {"early_stopping": {"patience": 2}, "batch_size": 32}
+    [both] = _warnings(LINEAR | {"training": stopping})
+    assert both.startswith("training.batch_size, training.early_stopping: the minibatch"), both
+    agreeing = {"batch_size": "full", "early_stopping": None, "max_epochs": 50}
+    assert _warnings(LINEAR | {"training": agreeing}) == []
