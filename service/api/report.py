@@ -200,7 +200,11 @@ def build(row: StudyRow, *, base_url: str, keys: bool = True) -> str:
         " ".join(n for n in (words.saved_steps(data), stopped and f"{stopped}.") if n),
     )
     linear = spec.model.kind == "linear"
-    facts = model_facts(model["artifact_id"], linear=linear) if model else ModelFacts()
+    facts = (
+        model_facts(model["artifact_id"], linear=linear, optuna_study_id=osid or -1)
+        if model
+        else ModelFacts()
+    )
     if facts.weights is not None:
         names, weights = list(facts.feature_names), list(facts.weights)
         coefficients = figures.coefficients(names, weights, classes=facts.classes)
@@ -262,20 +266,31 @@ class ModelFacts:
     norms; 1 otherwise (signed weights)."""
 
 
-def model_facts(artifact_id: str, *, linear: bool) -> ModelFacts:
+def model_facts(artifact_id: str, *, linear: bool, optuna_study_id: int) -> ModelFacts:
     """What the report shows of the model file; nothing if this process cannot read it (not in
-    its artifact store, or not a model file): the page goes without, a later one tries again."""
+    its artifact store, or not a model file): the page goes without, a later one tries again.
+    A file the study's record no longer names (the study deleted, or a newer model saved,
+    since the page read it) was removed, not written elsewhere: no warning then."""
     try:
         return _model_facts(artifact_id, linear=linear)
     except ArtifactNotFound:
-        log.warning(
-            "the model file %s is not in this process's artifact store: the API and the workers "
-            "must share one",
-            artifact_id,
-        )
+        if _recorded(optuna_study_id, artifact_id):
+            log.warning(
+                "the model file %s is not in this process's artifact store: the API and the "
+                "workers must share one",
+                artifact_id,
+            )
+        else:
+            log.debug("the model file %s was removed while the report was built", artifact_id)
     except (OSError, KeyError, ValueError, IndexError, AttributeError) as exc:
         log.warning("cannot read the model file %s: %s", artifact_id, type(exc).__name__)
     return ModelFacts()
+
+
+def _recorded(optuna_study_id: int, artifact_id: str) -> bool:
+    """Whether the study's best-model record still names ``artifact_id``."""
+    info = read(lambda session: best_model.read_info(session, optuna_study_id))
+    return info is not None and info.get("artifact_id") == artifact_id
 
 
 @lru_cache(maxsize=256)

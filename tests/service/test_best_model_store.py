@@ -4,6 +4,7 @@ whose body breaks off; the report and the CLI carry on without a traceback."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,11 @@ from regtune.service.client.best_model import MODEL_TYPES
 from regtune.service.client.errors import BrokenDownload
 from regtune.service.client.http import Client
 from regtune.service.settings import get_settings
+from regtune.service.store.repos import best_model, studies
 from regtune.service.store.repos.best_model import STORE_RETRY_AFTER_S
 from tests.inprocess import run_to_the_end
 from tests.service.test_client_optuna import STUDY
+from tests.service.test_report import finished_study
 
 SHARE = "The API and the workers must share one artifact store"
 
@@ -88,6 +91,39 @@ def test_a_store_that_fails_to_open_the_file_is_a_503_to_retry(api: TestClient) 
     assert study["id"] in error["message"]
     report = api.get(f"/v1/studies/{study['id']}/report")
     assert report.status_code == 200 and 'id="status">completed' in report.text
+
+
+def test_a_report_built_while_its_study_is_deleted_says_nothing_of_a_shared_store(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The study deleted between the report's reads and its reading of the model file: the
+    file was removed with it, not written to another store, and the warning that the API and
+    the workers must share one was a false alarm; a file the study still names and the store
+    lacks is still warned of."""
+    deleted, elsewhere = finished_study("default", n=5), finished_study("default", n=5)
+    gone, missing = (
+        api.get(f"/v1/studies/{row.id}").json()["best_model"]["artifact_id"]
+        for row in (deleted, elsewhere)
+    )
+    opened = best_model.open_artifact
+
+    def deleted_meanwhile(artifact_id: str, settings: Any = None) -> Any:
+        if artifact_id == gone:
+            studies.delete(deleted.id)
+        return opened(artifact_id, settings)
+
+    (Path(get_settings().artifact_dir) / missing).unlink()  # as another host's store
+    monkeypatch.setattr(best_model, "open_artifact", deleted_meanwhile)
+    with caplog.at_level(logging.DEBUG, logger="regtune.service.api.report"):
+        for row in (deleted, elsewhere):
+            assert api.get(f"/v1/studies/{row.id}/report").status_code == 200
+    assert api.get(f"/v1/studies/{deleted.id}").status_code == 404
+    assert not (Path(get_settings().artifact_dir) / gone).exists()
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warned == [
+        f"the model file {missing} is not in this process's artifact store: the API and the "
+        "workers must share one"
+    ]
 
 
 def test_deleting_a_study_removes_its_model_file(api: TestClient) -> None:
