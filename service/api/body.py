@@ -6,6 +6,7 @@ from __future__ import annotations
 import codecs
 import json
 import re
+import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -60,6 +61,8 @@ async def read_mapping(request: Request, *, definition: bool = False) -> dict[st
         raise BadBody(said + yaml_sent_as_json(text, content_type)) from exc
     except KeyGivenTwice:
         raise BadBody(f"the body is not valid JSON: {given_twice(text)}") from None
+    except NumberTooLong:
+        raise BadBody(f"the body is not valid JSON: {too_long(text)}") from None
     except RecursionError:
         raise BadBody(f"the body is nested too deeply (at most {MAX_DEPTH} levels)") from None
     if not isinstance(data, dict):
@@ -83,10 +86,51 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return mapping
 
 
+class NumberTooLong(Exception):
+    """A JSON integer of more digits than Python reads (``sys.get_int_max_str_digits``)."""
+
+
+def _whole(digits: str) -> int:
+    try:
+        return int(digits)
+    except ValueError:
+        raise NumberTooLong from None
+
+
 def load_json(text: str) -> Any:
     """``json.loads``, refusing an object that gives a key twice, at any depth, as YAML does
-    (``DefinitionLoader``): which one the sender meant is not for the reader to guess."""
-    return json.loads(text, object_pairs_hook=_unique)
+    (``DefinitionLoader``): which one the sender meant is not for the reader to guess; and a
+    whole number of more digits than Python reads, which ``json`` lets out as a ValueError."""
+    return json.loads(text, object_pairs_hook=_unique, parse_int=_whole)
+
+
+def too_many_digits(digits: int) -> bool:
+    """Whether a whole number of ``digits`` is past what Python reads (0: no limit)."""
+    return 0 < sys.get_int_max_str_digits() < digits
+
+
+def digits_said(digits: int) -> str:
+    return f"a whole number of {digits:,} digits (at most {sys.get_int_max_str_digits():,})"
+
+
+JSON_NUMBER = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|-?(\d+)(\.\d+)?([eE][-+]?\d+)?')
+"""A string, or a number with its digits, fraction and exponent apart."""
+
+
+def too_long(text: str) -> str:
+    """Where the first whole number of ``text`` (JSON) too long for ``_whole`` is."""
+    for token in JSON_NUMBER.finditer(text):
+        digits, fraction, exponent = token.groups()
+        if digits and not (fraction or exponent) and too_many_digits(len(digits)):
+            return f"{digits_said(len(digits))} at {place(text, token.start())}"
+    return "a whole number has too many digits"
+
+
+def place(text: str, index: int) -> str:
+    """Where ``index`` is in ``text``, as YAML's errors say it."""
+    line = text.count("\n", 0, index) + 1
+    column = index - (text.rfind("\n", 0, index) + 1) + 1
+    return f"line {line}, column {column}"
 
 
 YAML_TAG = "tag:yaml.org,2002:"
@@ -137,6 +181,9 @@ class BodyLoader(DefinitionLoader):
         if not isinstance(node, yaml.ScalarNode):
             return f"{takes}, got a {'list' if isinstance(node, yaml.SequenceNode) else 'mapping'}"
         value = node.value
+        digits = sum(c.isdigit() for c in value)
+        if node.tag == f"{YAML_TAG}int" and too_many_digits(digits):
+            return digits_said(digits)
         implicit = self.resolve(yaml.ScalarNode, value, (True, False)) == node.tag
         if node.tag == f"{YAML_TAG}timestamp" and implicit and isinstance(exc, ValueError):
             return f"{value!r} reads as a date, but no such date exists ({exc}; quote it for text)"
@@ -169,10 +216,8 @@ def given_twice(text: str) -> str:
                 assert last is not None and keys[-1] is not None  # a key before every ':'
                 key = json.loads(last.group())
                 if key in keys[-1]:
-                    line = text.count("\n", 0, last.start()) + 1
-                    column = last.start() - (text.rfind("\n", 0, last.start()) + 1) + 1
                     return (
-                        f"{key!r} is given twice at line {line}, column {column} (JSON readers "
+                        f"{key!r} is given twice at {place(text, last.start())} (JSON readers "
                         "differ on which one counts: give each key once)"
                     )
                 keys[-1].add(key)

@@ -6,6 +6,7 @@ Fast and in-process: the keyed app under ``TestClient``, so that ``POST /v1/keys
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,47 @@ def test_regtune_submit_of_a_file_with_no_such_date_is_one_error_line(
         "but no such date exists (month must be in 1..12; quote it for text) at line 3, column 17"
     )
     assert api.get("/v1/studies").json()["total"] == 0
+
+
+LIMIT = sys.get_int_max_str_digits()
+"""The most digits Python reads a whole number of: 4,300 by default."""
+TOO_LONG = "1" + "0" * LIMIT
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "said"),
+    [
+        (
+            f'{{"dataset": {{"builtin": "diabetes"}}, "n_trials": {TOO_LONG}}}',
+            "application/json",
+            "the body is not valid JSON: a whole number of {digits} digits (at most {limit}) at "
+            "line 1, column 50",
+        ),
+        (
+            f"dataset: {{builtin: diabetes}}\nn_trials: {TOO_LONG}\n",
+            "application/yaml",
+            "the body is not valid YAML: a whole number of {digits} digits (at most {limit}) at "
+            "line 2, column 11",
+        ),
+    ],
+    ids=["json", "yaml"],
+)
+def test_a_whole_number_of_more_digits_than_python_reads_is_a_400_naming_where(
+    keyed: TestClient, body: str, content_type: str, said: str
+) -> None:
+    """Was a 500 (ValueError: Exceeds the limit (4300 digits) for integer string conversion)."""
+    expected = said.format(digits=f"{LIMIT + 1:,}", limit=f"{LIMIT:,}")
+    for route in _routes(keyed):
+        assert _refused(keyed, route, body, content_type) == expected, route
+
+
+def test_a_trial_number_of_more_digits_than_python_reads_is_a_422_naming_it(
+    keyed: TestClient,
+) -> None:
+    """As ``?offset=`` of as many digits is (was a 500 from the access log reading the trial's
+    number out of the path for its context, before any route)."""
+    study_id = keyed.post("/v1/studies", json=definition("long-trial")).json()["id"]
+    answer = keyed.get(f"/v1/studies/{study_id}/trials/{TOO_LONG}")
+    assert answer.status_code == 422, answer.text
+    [field] = answer.json()["error"]["fields"]
+    assert field["path"] == "number", field
