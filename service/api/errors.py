@@ -61,8 +61,15 @@ class BadBody(Exception):
 def error_response(
     status: int, code: str, message: str, fields: list[dict[str, str]] | None = None
 ) -> JSONResponse:
-    body = {"error": {"code": code, "message": message, "fields": fields or []}}
+    said = [{name: encodable(text) for name, text in field.items()} for field in fields or []]
+    body = {"error": {"code": code, "message": encodable(message), "fields": said}}
     return JSONResponse(status_code=status, content=body)
+
+
+def encodable(text: str) -> str:
+    """``text`` as UTF-8 can carry it: a lone surrogate, which a caller's JSON may hold in a key
+    (``"\\ud800"``) and an error repeats, as its escape (``\\ud800``), not a failed answer."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def unavailable(exc: BaseException) -> JSONResponse:

@@ -141,3 +141,17 @@ def test_a_trial_number_of_more_digits_than_python_reads_is_a_422_naming_it(
     assert answer.status_code == 422, answer.text
     [field] = answer.json()["error"]["fields"]
     assert field["path"] == "number", field
+
+
+def test_an_error_naming_a_key_that_holds_a_lone_surrogate_is_said_with_its_escape(
+    keyed: TestClient,
+) -> None:
+    """JSON may hold one (``"\\ud800"``), which UTF-8 cannot: extend's 422 repeating it was a
+    500 (UnicodeEncodeError)."""
+    extend = _routes(keyed)[1]
+    body = '{"n_trials": 1, "points_to_evaluate": [{"\\ud800": 1}]}'
+    answer = keyed.post(extend, content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 422, answer.text
+    error = answer.json()["error"]
+    assert [f["path"] for f in error["fields"]] == ["points_to_evaluate.0.\\ud800"], error
+    assert error["message"].startswith("points_to_evaluate.0.\\ud800: not a knob"), error
