@@ -54,8 +54,8 @@ async def read_mapping(request: Request, *, definition: bool = False) -> dict[st
         is_yaml = content_type in YAML_TYPES
         data = load_yaml(text) if is_yaml else load_json(text)
     except yaml.YAMLError as exc:
-        said = f"{yaml_problem(exc)}{one_line(text, sender=sender) if definition else ''}"
-        raise BadBody(f"the body is not valid YAML: {said}") from exc
+        hint = one_line(text, sender=sender) if definition and squashed(exc) else ""
+        raise BadBody(f"the body is not valid YAML: {yaml_problem(exc)}{hint}") from exc
     except json.JSONDecodeError as exc:
         said = f"the body is not valid JSON: {exc}".splitlines()[0]
         raise BadBody(said + yaml_sent_as_json(text, content_type)) from exc
@@ -308,6 +308,12 @@ def file_name(data: object) -> str:
         f": the body is the text {data!r}, which names a file; send the file's content "
         f"(curl --data-binary @{data}, regtune submit {data}, Client.submit(Path({data!r})))"
     )
+
+
+def squashed(exc: yaml.YAMLError) -> bool:
+    """Whether ``exc`` may come of block YAML on one line: the scanner or parser refused its
+    structure (``name: x dataset: …``), not a tag or a value (``!!python/…``, ``2024-13-45``)."""
+    return isinstance(exc, yaml.scanner.ScannerError | yaml.parser.ParserError)
 
 
 def one_line(text: str, *, sender: str) -> str:

@@ -155,3 +155,19 @@ def test_an_error_naming_a_key_that_holds_a_lone_surrogate_is_said_with_its_esca
     error = answer.json()["error"]
     assert [f["path"] for f in error["fields"]] == ["points_to_evaluate.0.\\ud800"], error
     assert error["message"].startswith("points_to_evaluate.0.\\ud800: not a knob"), error
+
+
+@pytest.mark.parametrize("sender", ["python-httpx/0.28.1", "curl/8.5.0"])
+def test_a_one_line_yaml_refused_for_its_tag_gets_no_line_break_hint(
+    api: TestClient, sender: str
+) -> None:
+    """The tag is the problem, which line breaks would not solve (was: told that block YAML
+    needs a line break before each key, or that curl -d drops them)."""
+    headers = {"Content-Type": "application/yaml", "User-Agent": sender}
+    text = "!!python/object/apply:os.system ['echo hi']"
+    answer = api.post("/v1/studies", content=text, headers=headers)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["message"] == (
+        "the body is not valid YAML: could not determine a constructor for the tag "
+        "'tag:yaml.org,2002:python/object/apply:os.system' at line 1, column 1"
+    )
