@@ -141,6 +141,12 @@ def _point(given: str) -> dict[str, Any]:
         found = yaml.load(given, DefinitionLoader)  # a SafeLoader, reading 1e-3 as a number
     except yaml.YAMLError as exc:
         raise typer.BadParameter(f"--point {given!r} is not YAML: {exc}") from None
+    except (ValueError, LookupError, TypeError, AttributeError, RecursionError) as exc:
+        # PyYAML's constructors let a value their tag cannot read (2024-13-01, !!int abc) out
+        # as a bare ValueError, KeyError, TypeError or AttributeError
+        raise typer.BadParameter(
+            f"--point {given!r} has a value its YAML type cannot read ({exc}); quote it for text"
+        ) from None
     if not isinstance(found, dict) or not found:
         raise typer.BadParameter(
             f"--point {given!r}: give a mapping of searched parameters to values, e.g. "

@@ -100,3 +100,18 @@ def test_extend_to_a_total_says_when_nothing_changed(
         assert "give --trials K (how many more) or --to N" in said, wrong.output
         assert ending in said, wrong.output  # both given: said so, not as if neither were
     assert api.get(f"/v1/studies/{study_id}").json()["progress"]["n_trials"] == 5
+
+
+@pytest.mark.parametrize("value", ["2024-13-01", "!!int abc"])
+def test_a_point_whose_value_its_yaml_type_cannot_read_is_a_usage_error(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """``--point '{lambda: 2024-13-01}'`` was a ValueError traceback (PyYAML's date constructor
+    raises no YAML error); it is a usage error naming the point, exit 2, nothing sent."""
+    study_id = api.post("/v1/studies", json=definition("cli-point", 2)).json()["id"]
+    given = f"{{lambda: {value}}}"
+    refused = cli_result(api, monkeypatch, "extend", study_id, "--point", given)
+    assert refused.exit_code == 2, refused.output
+    said = " ".join(refused.output.replace("│", " ").split())  # out of its box
+    assert "has a value its YAML type cannot read" in said, said
+    assert api.get(f"/v1/studies/{study_id}").json()["progress"]["n_trials"] == 2
