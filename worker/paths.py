@@ -239,8 +239,9 @@ def run_path(
     points and release every slot in one transaction, and return the first point's value.
     Each point is logged once with all its parameters: the further ones as they are written,
     the first by Optuna as it ends, with the λ (and relax) it was given here.
-    With no further slot to be had (the budget's last trial, ``max_parallel`` reached) the
-    trial runs as a single trial, λ from the sampler (``single``)."""
+    With no further slot to be had (the budget's last trial, or the slots left kept for the
+    study's queued points and retries) the trial runs as a single trial, λ from the sampler
+    (``single``)."""
     assert spec.training.lambda_path is not None, "run_path serves λ-path studies only"
     if _point_fixes_the_path(trial, spec):
         return single(trial)

@@ -548,3 +548,49 @@ def test_a_dead_paths_retry_runs_as_a_path_again_on_the_claim_ids_it_held(db: Db
         assert [retry.id, *(c.id for c in again)] == [taken.id, *held]  # what made them clash
     linked = [k for k in _attr_keys(db, trial_id_of(trial)) if k.startswith(PATH_CLAIM_PREFIX)]
     assert linked == sorted(path_claim_key(c.id) for c in again)
+
+
+def test_a_path_leaves_its_slot_to_a_retry_queued_before_it_reserves(db: Db) -> None:
+    """A path's trial starts, then the sweep fails a dead worker's trial, queues its retry and
+    gives its slot back; the path reserves its further slots after that. It leaves the retry's
+    slot, the next claim runs the retry, and the study completes with exactly its budget (was:
+    the path took that slot too, its last point completed the study, and the sweep failed the
+    retry "not run: the study was completed before it started")."""
+    row = _study(db, 3, 2)
+    _trial_of_a_dead_worker(db, row, "doomed")
+    wait_until_judging(db.engine, SWEEP_GRACE)  # the sweep below judges without waiting
+    path, trial_id = _path_trial(db, row, "w")  # a fresh trial: no retry queued yet
+    _sweep(db)
+    assert (_row(db, row.id).n_running, _row(db, row.id).n_reserved) == (1, 0)
+    more = taking.extend(db.engine, claim=path, worker_id="w", slots=20, trial_id=trial_id)
+    assert len(more) == 1  # 3 trials, 1 running, 1 WAITING
+    lam = optuna.distributions.FloatDistribution(1e-3, 1.0, log=True)
+    point = optuna.trial.create_trial(
+        params={"lambda": 0.5}, distributions={"lambda": lam}, value=1.0
+    )
+    optuna_id = db.storage.get_study_id_from_name(row.optuna_name)
+    slots = [c.id for c in more]
+    assert paths.write_points(
+        db.engine,
+        optuna_study_id=optuna_id,
+        study_id=row.id,
+        trial_id=trial_id,
+        slots=slots,
+        points=[point],
+    )
+    db.storage.set_trial_state_values(trial_id, optuna.trial.TrialState.COMPLETE, [0.0])
+    finish(engine=db.engine, claim_id=path.id, study_id=row.id, seq=path.seq)
+    assert _row(db, row.id).status == "running"
+
+    retry = claim(engine=db.engine, worker_id="next")
+    assert retry is not None and retry.waiting
+    study = optuna.load_study(study_name=row.optuna_name, storage=db.storage)
+    trial = study.ask()  # the WAITING retry
+    assert RETRY_OF_ATTR in _attr_keys(db, trial_id_of(trial))
+    assert links.link_trial(db.storage, trial_id_of(trial), retry, engine=db.engine)
+    study.tell(trial, 2.0)
+    assert finish(engine=db.engine, claim_id=retry.id, study_id=row.id, seq=retry.seq)
+    final = _row(db, row.id)
+    assert (final.status, final.n_done, final.n_running, final.n_reserved) == ("completed", 3, 0, 0)
+    states = [t.state.name for t in db.storage.get_all_trials(optuna_id)]
+    assert states == ["FAIL", "COMPLETE", "COMPLETE", "COMPLETE"]

@@ -14,11 +14,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import optuna
 import pytest
 from fastapi.testclient import TestClient
+from optuna.distributions import BaseDistribution, FloatDistribution
+from optuna.trial import TrialState
 
 from regtune.service.errors import Conflict
+from regtune.service.store.optuna_db.internals.handles import trial_id_of
 from regtune.service.store.repos import extension
+from regtune.service.store.scheduling.claims import links, taking
+from regtune.service.store.scheduling.claims.finishing import finish
+from regtune.service.store.scheduling.claims.slot import Claim
+from regtune.service.store.scheduling.retries import get_storage
+from regtune.worker.paths import PathSlots
 from tests.inprocess import (
     Apps,
     cli_output,
@@ -122,6 +131,49 @@ def test_an_extensions_point_without_lambda_runs_a_path_at_its_other_knobs(apps:
     assert len(path) == 5, [t.params for t in path]
     assert {t.params["l1_ratio"] for t in path} == {0.0}
     assert len({(t.params["lambda"], t.params["relax"]) for t in path}) == 5
+
+
+def test_a_point_queued_as_a_path_starts_keeps_its_slot_from_the_path(
+    apps: Apps, database_url: str
+) -> None:
+    """On both backends, two workers and an extension in the order a user met once in some 50
+    runs: worker A claims a λ path's trial, B a trial before the point exists, the point is
+    queued (the budget grows by its one trial), then A reserves its path's further slots. The
+    path leaves the point's slot, A's trial runs alone, and the next claim runs the point (was:
+    the path took that slot, the study completed with its last point, and the sweep failed the
+    point's trial "not run: the study was completed before it started")."""
+    api = apps(database_url=database_url)
+    body = definition("raced-path-point", 2)
+    del body["training"]  # λ paths, the default
+    body["budget"] = {"n_trials": 2, "max_parallel": 2}
+    study_id = api.post("/v1/studies", json=body).json()["id"]
+    storage = get_storage()
+    lam: dict[str, BaseDistribution] = {"lambda": FloatDistribution(1e-4, 1.0, log=True)}
+
+    def started(worker_id: str) -> tuple[Claim, optuna.Trial]:
+        taken = taking.claim(worker_id=worker_id)
+        assert taken is not None
+        trial = optuna.load_study(study_name=taken.optuna_name, storage=storage).ask(lam)
+        assert links.link_trial(storage, trial_id_of(trial), taken)
+        return taken, trial
+
+    path_claim, path_trial = started("worker-a")
+    other_claim, other_trial = started("worker-b")  # a fresh trial: no point yet
+    extended = extend(api, study_id, points_to_evaluate=[{"lambda": 0.003}])
+    assert extended["study"]["progress"]["n_trials"] == 3, extended
+    further = PathSlots(claim=path_claim, worker_id="worker-a").take(path_trial, 7)
+    assert further == []  # the one slot left is the point's: the path runs as one trial
+    for taken, trial in ((path_claim, path_trial), (other_claim, other_trial)):
+        # worse than any fit, so the best model is one the worker below trains
+        storage.set_trial_state_values(trial_id_of(trial), TrialState.COMPLETE, [1e6])
+        finish(claim_id=taken.id, study_id=study_id, seq=taken.seq)
+
+    study = run_to_the_end(api, study_id)
+    assert study["status"] == "completed" and done(study) == 3, study
+    trials = optuna.load_study(study_name=study["optuna_study_name"], storage=storage).get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3, trials
+    point = next(t for t in trials if t.user_attrs.get(POINT) == 0)
+    assert point.params["lambda"] == 0.003 and PATH_OF not in point.system_attrs
 
 
 @pytest.mark.parametrize(

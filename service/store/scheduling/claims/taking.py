@@ -232,11 +232,14 @@ def extend(
     runs under it (a λ path's further points), linked to that trial in the same transaction.
 
     A reserved slot counts against the budget (``n_reserved``), not against ``max_parallel``
-    or the tenant's cap, which bound the claims running at once: a path is one. All are taken
-    by one conditional UPDATE that re-checks the budget, as a claim is; the link
-    (``path_claim_key``) makes the sweep treat every one as the trial's own: kept while it
-    runs, given back (with no error counted) once it failed and its retry is queued. They carry
-    the first claim's time, so the trial counts as started under each of them."""
+    or the tenant's cap, which bound the claims running at once: a path is one. The study's
+    WAITING trials (points an extension or the definition queued, retries) keep a slot each:
+    the claims to come run them, and a path that took their slots would complete the study
+    before they ran. All are taken by one conditional UPDATE that re-checks the budget, as a
+    claim is; the link (``path_claim_key``) makes the sweep treat every one as the trial's own:
+    kept while it runs, given back (with no error counted) once it failed and its retry is
+    queued. They carry the first claim's time, so the trial counts as started under each of
+    them."""
     if slots < 1:
         return []
     now = now or utcnow()
@@ -247,13 +250,23 @@ def extend(
             )
         )
         study = session.execute(
-            select(StudyRow.n_trials, StudyRow.n_done, StudyRow.n_running, StudyRow.n_reserved)
+            select(
+                StudyRow.n_trials,
+                StudyRow.n_done,
+                StudyRow.n_running,
+                StudyRow.n_reserved,
+                StudyRow.optuna_study_id,
+            )
             .where(StudyRow.id == claim.study_id)
             .with_for_update()
         ).first()
         if first is None or study is None:
             return []
-        count = min(slots, study[0] - study[1] - study[2] - study[3])
+        n_trials, n_done, n_running, n_reserved, optuna_study_id = study
+        # a statement of its own, after the row lock: under READ COMMITTED it sees the points
+        # of every extension committed before that lock was granted
+        waiting = int(session.scalar(_waiting(), {"optuna_study": optuna_study_id}) or 0)
+        count = min(slots, n_trials - n_done - n_running - n_reserved - waiting)
         if count < 1:
             return []
         won = session.execute(
@@ -261,7 +274,7 @@ def extend(
             .where(
                 StudyRow.id == claim.study_id,
                 *has_room(now),
-                StudyRow.n_done + StudyRow.n_running + StudyRow.n_reserved + count
+                StudyRow.n_done + StudyRow.n_running + StudyRow.n_reserved + (count + waiting)
                 <= StudyRow.n_trials,
             )
             .values(n_reserved=StudyRow.n_reserved + count, n_claims=StudyRow.n_claims + count)
@@ -312,4 +325,16 @@ def _has_waiting() -> Any:
         .where(StudyRow.id == STUDY, open_trials(), om.TrialModel.state == TrialState.WAITING)
         .exists()
         .select()
+    )
+
+
+@cache
+def _waiting() -> Any:
+    """How many WAITING trials the Optuna study ``optuna_study`` has: a count over the index of
+    open trials (``regtune_ix_trials_open``), whose condition it repeats."""
+    trials = om.TrialModel
+    return select(func.count()).where(
+        trials.study_id == bindparam("optuna_study", type_=Integer),
+        open_trials(),
+        trials.state == TrialState.WAITING,
     )
