@@ -32,8 +32,12 @@ PREVIOUS_MODEL_ATTR = "regtune:previous_best_model"
 study was extended (``extension``); its file is published again without retraining if the same
 trial is chosen at the next end, else removed once the new model is saved."""
 MODEL_LEASE_ATTR = "regtune:best_model_lease"
-"""Study system attribute ``{owner, until}``: a worker is retraining the study's model; the
-others' catch-up leaves the study alone until then (the owner renews it while it trains)."""
+"""Study system attribute ``{owner, until, worker}``: a worker is retraining the study's model;
+the others' catch-up leaves the study alone until then (the owner renews it while it trains)."""
+LEASE_OWNER, LEASE_UNTIL, LEASE_WORKER = "owner", "until", "worker"
+"""The keys of ``MODEL_LEASE_ATTR``'s value: the save holding it, when it runs out (ISO time, UTC,
+whose text sorts as the times do), the worker retraining (``repos.model_lease`` writes them, the
+workers listing reads them in SQL)."""
 
 # Trial attributes
 CLAIM_ATTR = "regtune:claim"

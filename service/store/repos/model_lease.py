@@ -18,7 +18,12 @@ from sqlalchemy.exc import IntegrityError
 
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import rowcount, transaction
-from regtune.service.store.optuna_db.attrs import MODEL_LEASE_ATTR
+from regtune.service.store.optuna_db.attrs import (
+    LEASE_OWNER,
+    LEASE_UNTIL,
+    LEASE_WORKER,
+    MODEL_LEASE_ATTR,
+)
 from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.scheduling import workers
 
@@ -43,7 +48,8 @@ class SaveLease:
     @classmethod
     def read(cls, value_json: str) -> SaveLease:
         value = json.loads(value_json)
-        return cls(value["owner"], datetime.fromisoformat(value["until"]), value.get("worker"))
+        until = datetime.fromisoformat(value[LEASE_UNTIL])
+        return cls(value[LEASE_OWNER], until, value.get(LEASE_WORKER))
 
 
 def holding(
@@ -105,7 +111,9 @@ def take_lease(
     """
     now = now or utcnow()
     system = om.StudySystemAttributeModel
-    value = json.dumps({"owner": owner, "until": (now + LEASE).isoformat(), "worker": worker_id})
+    value = json.dumps(
+        {LEASE_OWNER: owner, LEASE_UNTIL: (now + LEASE).isoformat(), LEASE_WORKER: worker_id}
+    )
     where = (system.study_id == optuna_study_id, system.key == MODEL_LEASE_ATTR)
     try:
         with transaction(engine) as session:
@@ -143,7 +151,7 @@ def release_lease(optuna_study_id: int, owner: str, *, engine: Engine | None = N
                 system.study_id == optuna_study_id, system.key == MODEL_LEASE_ATTR
             )
         )
-        if current is None or json.loads(current)["owner"] != owner:
+        if current is None or json.loads(current)[LEASE_OWNER] != owner:
             return
         session.execute(
             delete(system)

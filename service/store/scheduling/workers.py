@@ -31,7 +31,13 @@ from sqlalchemy.sql.functions import FunctionElement
 from regtune.service.settings import Settings, get_settings
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import get_engine, outages, rowcount, transaction
-from regtune.service.store.optuna_db.attrs import CLAIM_ATTR, MODEL_LEASE_ATTR, PATH_CLAIM_PREFIX
+from regtune.service.store.optuna_db.attrs import (
+    CLAIM_ATTR,
+    LEASE_UNTIL,
+    LEASE_WORKER,
+    MODEL_LEASE_ATTR,
+    PATH_CLAIM_PREFIX,
+)
 from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.optuna_db.internals.heartbeats import record_trial_heartbeat
 from regtune.service.store.tables import ClaimRow, StudyRow, WorkerRow
@@ -200,14 +206,14 @@ def at_work(
     )
     saving = _first(
         select(
-            json_text(lease.value_json, "worker").label("worker_id"),
+            json_text(lease.value_json, LEASE_WORKER).label("worker_id"),
             StudyRow.id.label("study_id"),
             StudyRow.tenant,
             lease.value_json,
         )
         .join(StudyRow, StudyRow.optuna_study_id == lease.study_id)
         .where(lease.key == MODEL_LEASE_ATTR),
-        json_text(lease.value_json, "until").desc(),  # ISO times: their text sorts as they do
+        json_text(lease.value_json, LEASE_UNTIL).desc(),  # ISO times: their text sorts as they do
     )
     claimed = _first(
         select(ClaimRow.worker_id, ClaimRow.study_id, StudyRow.tenant)
