@@ -171,11 +171,12 @@ def _save_holding_the_lease(
         previous = best_model.previous(session, osid) if existing is None else None
         view = trial_reads.get_trial(session, osid, number) if number is not None else None
     if view is None:
-        why = (
-            "every trial diverged, was pruned or was infeasible"
-            if row.n_done
-            else "no trial finished before the study ended"
-        )
+        if row.n_done:  # COMPLETE and PRUNED trials; n_errors counts the FAIL ones
+            why = "every trial diverged, was pruned or was infeasible"
+        elif row.n_errors:
+            why = "every trial that finished failed: its error says why"
+        else:
+            why = "no trial finished before the study ended"
         reason = (
             f"{best_model.NO_MODEL} no COMPLETE trial with a finite value that meets the "
             f"constraints ({why})"

@@ -263,12 +263,14 @@ def test_a_wait_on_a_study_whose_trials_were_all_pruned_ends_with_the_reason_it_
     [
         (1, "every trial diverged, was pruned or was infeasible"),
         (0, "no trial finished before the study ended"),
+        (-1, "every trial that finished failed: its error says why"),
     ],
 )
 def test_a_study_its_deadline_completed_with_no_complete_trial_gets_the_word_from_an_idle_worker(
     api: TestClient, trials_run: int, why: str
 ) -> None:
-    """A study whose one trial so far was pruned (or with no trial yet), completed by its
+    """A study whose one trial so far was pruned (or with no trial yet, or one that failed:
+    here its count alone), completed by its
     deadline passing with no trial running (the sweep's doing, not a worker's finish): no
     worker said why it has no model, and the idle workers' catch-up looked only at studies with
     a COMPLETE trial, so its ``error`` stayed empty for good and a wait ended after
@@ -287,10 +289,13 @@ def test_a_study_its_deadline_completed_with_no_complete_trial_gets_the_word_fro
         study = client.submit(
             changed(ALL_PRUNED, name="deadline-pruned", budget={"n_trials": 3, "max_parallel": 1})
         )
-        if trials_run:
+        if trials_run > 0:
             assert contextvars.copy_context().run(Worker().run, max_trials=trials_run) == 1
         running = client.study(study.id, fresh=True)
-        assert running.counts["PRUNED"] == trials_run, running.counts
+        assert running.counts["PRUNED"] == max(trials_run, 0), running.counts
+        if trials_run < 0:  # its one trial failed, within budget.max_retries
+            with transaction() as session:
+                session.execute(update(StudyRow).where(StudyRow.id == study.id).values(n_errors=1))
         with transaction() as session:  # its deadline (budget.timeout_s) passes
             session.execute(
                 update(StudyRow)
