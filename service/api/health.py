@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
@@ -10,6 +12,7 @@ from regtune.service.store.backoff import login_refusal, unavailable_cause
 from regtune.service.store.db import get_engine
 from regtune.service.store.migrate import head, schema_heads
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
 
 
@@ -45,7 +48,14 @@ def readyz(request: Request) -> JSONResponse:
         with get_engine().connect() as connection:
             revisions = sorted(schema_heads(connection))
     except Exception as exc:
-        detail = login_refusal(exc) or unavailable_cause(exc)  # the address stays out
+        # the cause in words, without the database's address, nor (an open route) the words of
+        # a refused login, which name its role and database: those are in the API's log
+        refused = login_refusal(exc)
+        if refused is not None:
+            log.warning("readiness: the database refused the login: %s", refused)
+            detail = "it refused this process's login (the API's log says why)"
+        else:
+            detail = unavailable_cause(exc)
         body = Health(status="unavailable", database="down", detail=f"the database: {detail}")
         return JSONResponse(status_code=503, content=body.model_dump())
     if revisions != [head()]:

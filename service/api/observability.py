@@ -32,9 +32,10 @@ from regtune.service.settings import get_settings
 
 log = logging.getLogger("regtune.access")
 router = APIRouter(tags=["health"])
-_STUDY_PATH = re.compile(r"^/v1/studies/([^/]+)(?:/trials/(\d{1,19})(?!\d))?")
-"""A study's id and a trial's number, for a request's log context: of 19 digits at most (a 64-bit
-integer's), as a longer one is no trial's, and ``int`` refuses one of 4,301 (the route says so)."""
+_STUDY_PATH = re.compile(r"^/v1/studies/([^/]+)(?:/trials/([0-9]{1,19})(?![0-9]))?")
+r"""A study's id and a trial's number, for a request's log context: ASCII digits, as the route
+reads them (``\d`` took ``٣`` for 3, which the route refuses), and 19 at most, as a longer
+number is no trial's and ``int`` refuses one of 4,301 (the route says so)."""
 
 _unrecorded: ContextVar[bool] = ContextVar("regtune_unrecorded", default=False)
 

@@ -97,3 +97,38 @@ def test_not_ready_while_the_database_is_away_says_why_without_its_address(
         "detail": "the database: it refuses connections or cannot be reached (down or restarting)",
     }
     away.dispose()
+
+
+def test_a_refused_login_is_said_without_its_role_or_database(
+    apps: Apps, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """``/readyz`` is open to anyone who reaches it: the server's words for a refused login name
+    its role and database, so they go to the API's log, and the answer says only that."""
+    from sqlalchemy import create_engine
+
+    from regtune.service.api import health
+
+    server: PostgresServer = request.getfixturevalue("pg")
+    api = apps()
+    refusing = create_engine(server.url("no_such_database_of_regtune"))
+    monkeypatch.setattr(health, "get_engine", lambda: refusing)
+
+    answer = api.get("/readyz")
+
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["detail"] == (
+        "the database: it refused this process's login (the API's log says why)"
+    )
+    assert "no_such_database_of_regtune" not in answer.text
+    refusing.dispose()
+
+
+def test_the_access_log_reads_a_trial_number_as_the_route_does() -> None:
+    """``\\d`` took an Arabic-Indic ``٣`` for trial 3 in the log's context, where the route
+    answers 422 (it takes ASCII digits)."""
+    from regtune.service.api.observability import _STUDY_PATH
+
+    arabic = _STUDY_PATH.match("/v1/studies/s1/trials/\u0663")
+    assert arabic is not None and arabic.group(2) is None
+    ascii_ = _STUDY_PATH.match("/v1/studies/s1/trials/3")
+    assert ascii_ is not None and ascii_.group(2) == "3"
