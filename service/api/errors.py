@@ -35,6 +35,7 @@ from regtune.service.errors import (
 )
 from regtune.service.spec.definition import PATTERN_WORDS, StudySpec
 from regtune.service.spec.locations import union_tags, written
+from regtune.service.spec.space import reads_as_number
 from regtune.service.store.backoff import caused_by_database, describe, unavailable_cause
 from regtune.service.store.repos.best_model import STORE_RETRY_AFTER_S
 from regtune.service.store.repos.keys import TENANT_PATTERN
@@ -106,7 +107,7 @@ def _rule(error: dict[str, Any]) -> str:
     if kind == "string_type" and isinstance(given, date):  # a datetime too
         return f"must be text, got the date {given} (in YAML, quote it: '{given}')"
     in_body = not error.get("loc") or error["loc"][0] not in ("query", "path", "header")
-    if kind in NUMBER_TYPES and in_body and isinstance(given, str) and _reads_as_number(given):
+    if kind in NUMBER_TYPES and in_body and isinstance(given, str) and reads_as_number(given):
         return _number_as_text(given, MEMBER_WORDS[kind])
     message = str(error.get("msg", "invalid"))
     return message.removeprefix("Value error, ")
@@ -138,14 +139,6 @@ NO_POINT_EXPONENT = re.compile(r"\s*([-+]?\d+)([eE][-+]?\d+)\s*")
 NOT_FINITE = "it reads as an infinity or NaN, which JSON has no number for: give a finite number"
 """What a number sent as text is told when it is no finite number (``float`` reads 'inf' and
 'nan', which without quotes are no JSON at all), instead of to write it without quotes."""
-
-
-def _reads_as_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _number_as_text(text: str, expected: str) -> str:
@@ -219,7 +212,7 @@ def _members_rule(errors: list[dict[str, Any]]) -> str:
     expected = ", ".join(words[:-1]) + f" or {words[-1]}" if len(words) > 1 else words[0]
     given = errors[0].get("input")
     numbers = any(e.get("type") in NUMBER_TYPES for e in errors)
-    if numbers and isinstance(given, str) and _reads_as_number(given):
+    if numbers and isinstance(given, str) and reads_as_number(given):
         return _number_as_text(given, expected)
     return f"must be {expected}, got {_given(given)}"
 

@@ -115,7 +115,8 @@ SHOWN_CHARACTERS = 80
 """How much of a refused text a rule repeats."""
 
 
-def _reads_as_number(text: str) -> bool:
+def reads_as_number(text: str) -> bool:
+    """Whether Python's ``float`` reads ``text`` (``'0.2'``, ``'1e-5'``, ``'inf'``)."""
     try:
         float(text)
     except ValueError:
@@ -144,7 +145,7 @@ def _to_fixed(value: Any) -> Any:
     any other value no kind takes, naming what it got (was: the kinds alone)."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         return Fixed(value=value)
-    if isinstance(value, str) and _reads_as_number(value):
+    if isinstance(value, str) and reads_as_number(value):
         raise PydanticKnownError("float_type")
     if _param_tag(value) is None:
         raise PydanticCustomError("param_kind", f"{PARAM_KINDS}, got {_kind_of(value)}")
