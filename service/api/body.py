@@ -6,7 +6,6 @@ from __future__ import annotations
 import codecs
 import json
 import re
-import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -16,8 +15,14 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from regtune.service.api.contract import ERROR, INVALID
-from regtune.service.api.errors import BadBody, shown
-from regtune.service.spec.yaml12 import DefinitionLoader
+from regtune.service.api.errors import BadBody
+from regtune.service.spec.yaml12 import (
+    NestedTooDeeply,
+    digits_said,
+    load_yaml,
+    too_many_digits,
+    yaml_problem,
+)
 
 MAX_DEFINITION_BYTES = 1_000_000
 MAX_DEPTH = 32
@@ -53,6 +58,8 @@ async def read_mapping(request: Request, *, definition: bool = False) -> dict[st
     try:
         is_yaml = content_type in YAML_TYPES
         data = load_yaml(text) if is_yaml else load_json(text)
+    except NestedTooDeeply:
+        raise BadBody(f"the body is nested too deeply (at most {MAX_DEPTH} levels)") from None
     except yaml.YAMLError as exc:
         hint = one_line(text, sender=sender) if definition and squashed(exc) else ""
         raise BadBody(f"the body is not valid YAML: {yaml_problem(exc)}{hint}") from exc
@@ -104,15 +111,6 @@ def load_json(text: str) -> Any:
     return json.loads(text, object_pairs_hook=_unique, parse_int=_whole)
 
 
-def too_many_digits(digits: int) -> bool:
-    """Whether a whole number of ``digits`` is past what Python reads (0: no limit)."""
-    return 0 < sys.get_int_max_str_digits() < digits
-
-
-def digits_said(digits: int) -> str:
-    return f"a whole number of {digits:,} digits (at most {sys.get_int_max_str_digits():,})"
-
-
 JSON_NUMBER = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|-?(\d+)(\.\d+)?([eE][-+]?\d+)?')
 """A string, or a number with its digits, fraction and exponent apart."""
 
@@ -131,68 +129,6 @@ def place(text: str, index: int) -> str:
     line = text.count("\n", 0, index) + 1
     column = index - (text.rfind("\n", 0, index) + 1) + 1
     return f"line {line}, column {column}"
-
-
-YAML_TAG = "tag:yaml.org,2002:"
-"""What the tags of YAML's own types start with (``!!int`` is short for ``…:int``)."""
-TAG_WORDS = {
-    f"{YAML_TAG}{name}": words
-    for name, words in {
-        "null": "null",
-        "bool": "true or false",
-        "int": "a whole number",
-        "float": "a number",
-        "binary": "base64 text",
-        "timestamp": "a date",
-        "str": "text",
-        "seq": "a list",
-        "map": "a mapping",
-        "set": "a mapping",
-        "omap": "a list of one-key mappings",
-        "pairs": "a list of one-key mappings",
-    }.items()
-}
-"""What the value of each tag ``DefinitionLoader`` reads must be, in words."""
-
-
-class BodyLoader(DefinitionLoader):
-    """``DefinitionLoader`` whose every refusal is a YAML error at a line: PyYAML's own
-    constructors let out a bare ValueError, KeyError, IndexError or AttributeError for a value
-    its tag cannot read (``2024-13-45``, ``!!int abc``, ``!!bool maybe``, ``!!int _``, a number
-    of 5,000 digits), and a TypeError for ``!!map`` or ``!!set`` on a list."""
-
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        try:
-            return super().construct_object(node, deep=deep)
-        except (ValueError, LookupError, TypeError, AttributeError, ArithmeticError) as exc:
-            problem = self.unreadable(node, exc)
-            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from exc
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        if not isinstance(node, yaml.MappingNode):  # PyYAML looks into it as one first
-            problem = self.unreadable(node, None)
-            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark)
-        return super().construct_mapping(node, deep=deep)
-
-    def unreadable(self, node: yaml.Node, exc: Exception | None) -> str:
-        """Why ``node`` is no value of its tag, in words."""
-        tag = node.tag.replace(YAML_TAG, "!!")
-        takes = f"{tag} takes {TAG_WORDS.get(node.tag, 'another value')}"
-        if not isinstance(node, yaml.ScalarNode):
-            return f"{takes}, got a {'list' if isinstance(node, yaml.SequenceNode) else 'mapping'}"
-        value = node.value
-        digits = sum(c.isdigit() for c in value)
-        if node.tag == f"{YAML_TAG}int" and too_many_digits(digits):
-            return digits_said(digits)
-        implicit = self.resolve(yaml.ScalarNode, value, (True, False)) == node.tag
-        if node.tag == f"{YAML_TAG}timestamp" and implicit and isinstance(exc, ValueError):
-            return f"{value!r} reads as a date, but no such date exists ({exc}; quote it for text)"
-        return f"{takes}, got {shown(repr(value))}"
-
-
-def load_yaml(text: str) -> Any:
-    """``text`` as ``DefinitionLoader`` (a SafeLoader) reads it; any refusal a YAMLError."""
-    return yaml.load(text, BodyLoader)
 
 
 JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\]:]')
@@ -273,7 +209,7 @@ def yaml_sent_as_json(text: str, content_type: str) -> str:
     @def.yaml`` sends it as a form, or with the README's JSON header): how to send it as YAML."""
     try:
         data = load_yaml(text)
-    except (yaml.YAMLError, RecursionError):
+    except yaml.YAMLError:
         return ""
     if not isinstance(data, dict):
         return ""
@@ -330,18 +266,6 @@ def one_line(text: str, *, sender: str) -> str:
         " (the YAML came as one line: block YAML needs a line break before each key; write it "
         "on several lines, or in flow style: {name: ..., dataset: {...}})"
     )
-
-
-def yaml_problem(exc: yaml.YAMLError) -> str:
-    """PyYAML's error as one line that says where: the problem at its line and column, and what
-    it was reading (from which line)."""
-    if not isinstance(exc, yaml.MarkedYAMLError) or exc.problem_mark is None:
-        return str(exc).splitlines()[0]
-    mark = exc.problem_mark
-    said = f"{exc.problem} at line {mark.line + 1}, column {mark.column + 1}"
-    if exc.context and exc.context_mark is not None:
-        said += f" ({exc.context} from line {exc.context_mark.line + 1})"
-    return said
 
 
 def depth(value: Any) -> int:

@@ -13,7 +13,7 @@ from regtune.service.cli.output import JsonOpt, KeyOpt, UrlOpt, call, console, e
 from regtune.service.cli.summary import print_summary
 from regtune.service.cli.watching import ProgressPollOpt, WatchOpt, follow
 from regtune.service.client.http import Client
-from regtune.service.spec.yaml12 import DefinitionLoader
+from regtune.service.spec.yaml12 import load_yaml, yaml_problem
 
 MAX_EXTENSION = 1_000_000
 """The most ``extend --trials`` and ``--to`` take: the API's bound of ``n_trials`` and
@@ -138,14 +138,10 @@ def extend(
 def _point(given: str) -> dict[str, Any]:
     """One ``--point``: a YAML mapping of parameter names to values (the service checks them)."""
     try:
-        found = yaml.load(given, DefinitionLoader)  # a SafeLoader, reading 1e-3 as a number
+        found = load_yaml(given)  # reading 1e-3 as a number, as the API reads a definition
     except yaml.YAMLError as exc:
-        raise typer.BadParameter(f"--point {given!r} is not YAML: {exc}") from None
-    except (ValueError, LookupError, TypeError, AttributeError, RecursionError) as exc:
-        # PyYAML's constructors let a value their tag cannot read (2024-13-01, !!int abc) out
-        # as a bare ValueError, KeyError, TypeError or AttributeError
         raise typer.BadParameter(
-            f"--point {given!r} has a value its YAML type cannot read ({exc}); quote it for text"
+            f"--point {given!r} is not valid YAML: {yaml_problem(exc)}"
         ) from None
     if not isinstance(found, dict) or not found:
         raise typer.BadParameter(

@@ -45,6 +45,7 @@ from regtune.service.client.best_model import no_model
 from regtune.service.client.http import Client
 from regtune.service.spec.definition import NAME_PATTERN
 from regtune.service.spec.enums import ACTIVE
+from regtune.service.spec.yaml12 import load_yaml
 
 
 def submit(
@@ -97,10 +98,8 @@ def _definition_name(text: bytes) -> str | None:
     """The study name the definition ``text`` gives, if it gives one a study can have (else
     None: the API says what is wrong with a text this cannot read)."""
     try:
-        definition = yaml.safe_load(text)
-    except (yaml.YAMLError, ValueError, LookupError, TypeError, AttributeError, RecursionError):
-        # PyYAML's constructors let a value their tag cannot read (2024-13-01, !!int abc, !!int _)
-        # out as a bare ValueError, KeyError, IndexError, TypeError or AttributeError
+        definition = load_yaml(text)
+    except yaml.YAMLError:
         return None
     name = definition.get("name") if isinstance(definition, dict) else None
     return name if isinstance(name, str) and re.fullmatch(NAME_PATTERN, name) else None

@@ -1,23 +1,60 @@
-"""The YAML a study definition is read with, by the API and the CLI alike."""
+"""The YAML a study definition is read with, by the API and the CLI alike: ``load_yaml``, whose
+every refusal is a YAML error saying, in words, what is wrong and at which line."""
 
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any
 
 import yaml
 
+YAML_TAG = "tag:yaml.org,2002:"
+"""What the tags of YAML's own types start with (``!!int`` is short for ``…:int``)."""
+TAG_WORDS = {
+    f"{YAML_TAG}{name}": words
+    for name, words in {
+        "null": "null",
+        "bool": "true or false",
+        "int": "a whole number",
+        "float": "a number",
+        "binary": "base64 text",
+        "timestamp": "a date",
+        "str": "text",
+        "seq": "a list",
+        "map": "a mapping",
+        "set": "a mapping",
+        "omap": "a list of one-key mappings",
+        "pairs": "a list of one-key mappings",
+    }.items()
+}
+"""What the value of each tag ``DefinitionLoader`` reads must be, in words."""
+SHOWN_CHARACTERS = 80
+"""How much of a refused value an error repeats."""
+
 
 class DefinitionLoader(yaml.SafeLoader):
     """YAML 1.2 numbers: ``1e-5`` is a float (PyYAML's YAML 1.1 rules read it as a string); a
-    key given twice in one mapping is an error (PyYAML keeps the last one silently)."""
+    key given twice in one mapping is an error (PyYAML keeps the last one silently); every
+    refusal is a YAML error at a line: PyYAML's own constructors let out a bare ValueError,
+    KeyError, IndexError or AttributeError for a value its tag cannot read (``2024-13-45``,
+    ``!!int abc``, ``!!bool maybe``, ``!!int _``, a number of 5,000 digits), and a TypeError
+    for ``!!map`` or ``!!set`` on a list."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, LookupError, TypeError, AttributeError, ArithmeticError) as exc:
+            problem = self.unreadable(node, exc)
+            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from exc
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if not isinstance(node, yaml.MappingNode):  # PyYAML looks into it as one first
+            problem = self.unreadable(node, None)
+            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark)
         seen: set[str] = set()
         for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(
-                key_node, yaml.ScalarNode
-            ):
+            if key_node.tag == f"{YAML_TAG}merge" or not isinstance(key_node, yaml.ScalarNode):
                 continue
             if key_node.value in seen:
                 raise yaml.constructor.ConstructorError(
@@ -29,9 +66,61 @@ class DefinitionLoader(yaml.SafeLoader):
             seen.add(key_node.value)
         return super().construct_mapping(node, deep=deep)
 
+    def unreadable(self, node: yaml.Node, exc: Exception | None) -> str:
+        """Why ``node`` is no value of its tag, in words."""
+        tag = node.tag.replace(YAML_TAG, "!!")
+        takes = f"{tag} takes {TAG_WORDS.get(node.tag, 'another value')}"
+        if not isinstance(node, yaml.ScalarNode):
+            return f"{takes}, got a {'list' if isinstance(node, yaml.SequenceNode) else 'mapping'}"
+        value = node.value
+        digits = sum(c.isdigit() for c in value)
+        if node.tag == f"{YAML_TAG}int" and too_many_digits(digits):
+            return digits_said(digits)
+        implicit = self.resolve(yaml.ScalarNode, value, (True, False)) == node.tag
+        if node.tag == f"{YAML_TAG}timestamp" and implicit and isinstance(exc, ValueError):
+            return f"{value!r} reads as a date, but no such date exists ({exc}; quote it for text)"
+        said = repr(value)
+        if len(said) > SHOWN_CHARACTERS:
+            said = f"{said[:SHOWN_CHARACTERS]}… ({len(said):,} characters)"
+        return f"{takes}, got {said}"
+
 
 DefinitionLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
+    f"{YAML_TAG}float",
     re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
     list("-+0123456789"),
 )
+
+
+class NestedTooDeeply(yaml.YAMLError):
+    """A text nested deeper than PyYAML, which reads by recursion, can follow."""
+
+
+def load_yaml(text: str | bytes) -> Any:
+    """``text`` as ``DefinitionLoader`` (a SafeLoader) reads it; any refusal a YAMLError
+    (``NestedTooDeeply`` for one nested past Python's recursion limit)."""
+    try:
+        return yaml.load(text, DefinitionLoader)
+    except RecursionError:
+        raise NestedTooDeeply("the YAML is nested too deeply") from None
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's error as one line that says where: the problem at its line and column, and what
+    it was reading (from which line)."""
+    if not isinstance(exc, yaml.MarkedYAMLError) or exc.problem_mark is None:
+        return str(exc).splitlines()[0]
+    mark = exc.problem_mark
+    said = f"{exc.problem} at line {mark.line + 1}, column {mark.column + 1}"
+    if exc.context and exc.context_mark is not None:
+        said += f" ({exc.context} from line {exc.context_mark.line + 1})"
+    return said
+
+
+def too_many_digits(digits: int) -> bool:
+    """Whether a whole number of ``digits`` is past what Python reads (0: no limit)."""
+    return 0 < sys.get_int_max_str_digits() < digits
+
+
+def digits_said(digits: int) -> str:
+    return f"a whole number of {digits:,} digits (at most {sys.get_int_max_str_digits():,})"

@@ -5,6 +5,7 @@ who wanted more trials submitted a new study and lost the sampler's history)."""
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 from fastapi.testclient import TestClient
@@ -102,16 +103,46 @@ def test_extend_to_a_total_says_when_nothing_changed(
     assert api.get(f"/v1/studies/{study_id}").json()["progress"]["n_trials"] == 5
 
 
-@pytest.mark.parametrize("value", ["2024-13-01", "!!int abc"])
+DIGITS = sys.get_int_max_str_digits() + 100
+"""A whole number of more digits than Python reads: 4,400 by default."""
+BOX = {ord(line): " " for line in "╭─╮│╰╯"}
+"""The lines of the box a usage error is drawn in, to read its words apart."""
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        (
+            "2024-13-01",
+            "'2024-13-01' reads as a date, but no such date exists (month must be in 1..12; quote "
+            "it for text) at line 1, column 10",
+        ),
+        ("!!timestamp x", "!!timestamp takes a date, got 'x' at line 1, column 10"),
+        ("!!int abc", "!!int takes a whole number, got 'abc' at line 1, column 10"),
+        ("!!bool maybe", "!!bool takes true or false, got 'maybe' at line 1, column 10"),
+        ("!!set [1]", "!!set takes a mapping, got a list at line 1, column 10"),
+        (
+            "1" * DIGITS,
+            f"a whole number of {DIGITS:,} digits (at most {sys.get_int_max_str_digits():,}) at "
+            "line 1, column 10",
+        ),
+        ("[" * 1000 + "]" * 1000, "the YAML is nested too deeply"),
+    ],
+    ids=["no-such-date", "timestamp", "int", "bool", "set", "too-many-digits", "too-deep"],
+)
 def test_a_point_whose_value_its_yaml_type_cannot_read_is_a_usage_error(
-    api: TestClient, monkeypatch: pytest.MonkeyPatch, value: str
+    api: TestClient, monkeypatch: pytest.MonkeyPatch, value: str, said: str
 ) -> None:
     """``--point '{lambda: 2024-13-01}'`` was a ValueError traceback (PyYAML's date constructor
-    raises no YAML error); it is a usage error naming the point, exit 2, nothing sent."""
+    raises no YAML error), then a usage error in Python's words (``'NoneType' object has no
+    attribute 'groupdict'``, ``cannot unpack non-iterable ScalarNode object``, or for too many
+    digits ``use sys.set_int_max_str_digits()``, followed by "quote it for text"): it is one
+    naming the point, in the words and at the place the API says of such a value, exit 2,
+    nothing sent."""
     study_id = api.post("/v1/studies", json=definition("cli-point", 2)).json()["id"]
     given = f"{{lambda: {value}}}"
     refused = cli_result(api, monkeypatch, "extend", study_id, "--point", given)
     assert refused.exit_code == 2, refused.output
-    said = " ".join(refused.output.replace("│", " ").split())  # out of its box
-    assert "has a value its YAML type cannot read" in said, said
+    out_of_its_box = " ".join(refused.output.translate(BOX).split())
+    assert out_of_its_box.endswith(f"is not valid YAML: {said}"), out_of_its_box
     assert api.get(f"/v1/studies/{study_id}").json()["progress"]["n_trials"] == 2
