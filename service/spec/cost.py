@@ -4,11 +4,13 @@ A definition can be valid field by field and still be one no worker can run: a g
 knobs of 1,000 choices each (Optuna's ``GridSampler`` builds the whole product), an MLP of
 ``[4096] × 8`` under 3 folds, a batch-norm model trained on batches of one row. Such a study
 would be claimed by every worker in turn and kill or occupy each one. The API estimates the
-grid size, the memory of one trial (data, model and optimizer state per fold, activations,
-the sampler), its compute (epochs × rows × parameters for the minibatch trainer; ``max_iter``
-× the cost of one iteration for the exact solver, whose single iteration is bounded too, so a
-stop is seen within a second) and the learning-curve rows it writes here, and rejects what is
-over the configured budget with a 422 naming the field to change.
+grid size, the memory of one trial (data, model and optimizer state per fold, activations, the
+sampler; under the exact solver, which is full-batch, its iterates and its copies of every
+training row instead of an optimizer's state and a batch), its compute (epochs × rows ×
+parameters for the minibatch trainer; ``max_iter`` × the cost of one iteration for the exact
+solver, whose single iteration is bounded too, so a stop is seen within a second) and the
+learning-curve rows it writes here, and rejects what is over the configured budget with a 422
+naming the field to change.
 
 Only ``StudySpec`` is imported from the definition; the rest is read from its attributes.
 """
@@ -84,7 +86,8 @@ class Cost:
     train_rows: int
     val_rows: int
     memory: dict[str, int]
-    """Bytes of one trial by part: data, model, activations, sampler."""
+    """Bytes of one trial by part: data, model, activations, a λ path's Newton systems,
+    sampler."""
     flop: float
     """Floating-point operations of one trial that runs every epoch (every iteration)."""
     iteration_flop: float = 0.0
@@ -166,27 +169,31 @@ def _largest_batch(spec: StudySpec, train_rows: int) -> int:
 
 
 def estimate(spec: StudySpec, shape: DataShape) -> Cost:
-    """Memory and compute of one trial of ``spec`` on data of ``shape`` (upper estimates)."""
+    """Memory and compute of one trial of ``spec`` on data of ``shape`` (upper estimates), for
+    the trainer that will run it."""
     members, train_rows, val_rows, _ = _splits(spec, shape.rows)
     # a searched architecture is costed at its largest choice, part by part (an upper bound)
     architectures = _layer_widths(spec, shape)
     batch_norm = batch_norm_possible(spec)
     parameters = max(_parameters(widths, batch_norm=batch_norm) for widths in architectures)
-    optimizer_copies = 2 if spec.training.optimizer == "adam" else 1
-    best_copy = (
-        1 if spec.training.early_stopping and spec.training.early_stopping.restore_best else 0
-    )
-    # weights, gradients, optimizer state, the restored best epoch, the L2 term's squares
-    model = members * parameters * FLOAT32 * (3 + optimizer_copies + best_copy)
     # the table as loaded (float64, plus a filled copy), then each member's standardized splits
     data = (
         2 * shape.rows * shape.features * FLOAT64 + members * shape.rows * shape.features * FLOAT32
     )
     units = max(sum(widths[1:]) for widths in architectures)
-    widest = max(a * b for widths in architectures for a, b in itertools.pairwise(widths))
-    batch = _largest_batch(spec, train_rows)
     eval_rows = max(val_rows, shape.rows - train_rows - val_rows)
-    activations = (4 * batch + 2 * eval_rows) * units * FLOAT32 + 3 * widest * FLOAT32
+    activations = 2 * eval_rows * units * FLOAT32  # a model's outputs on the rows it is scored on
+    path = 0
+    if spec.solver == "exact":
+        model, training_rows, path = _exact_memory(
+            spec, shape, members=members, parameters=parameters, train_rows=train_rows
+        )
+        activations += training_rows
+    else:
+        model = _minibatch_model(spec, members=members, parameters=parameters)
+        widest = max(a * b for widths in architectures for a, b in itertools.pairwise(widths))
+        batch = _largest_batch(spec, train_rows)
+        activations += 4 * batch * units * FLOAT32 + 3 * widest * FLOAT32
     grid = grid_points(spec)
     sampler = 0
     if grid is not None:
@@ -211,18 +218,85 @@ def estimate(spec: StudySpec, shape: DataShape) -> Cost:
         members=members,
         train_rows=train_rows,
         val_rows=val_rows,
-        memory={"data": data, "model": model, "activations": activations, "sampler": sampler},
+        memory={
+            "data": data,
+            "model": model,
+            "activations": activations,
+            "path": path,
+            "sampler": sampler,
+        },
         flop=flop,
         iteration_flop=iteration,
         reports=reports,
     )
 
 
+def _minibatch_model(spec: StudySpec, *, members: int, parameters: int) -> int:
+    """Bytes of the minibatch trainer's models: per member, weights, gradients, the optimizer's
+    state (Adam's two moments, SGD's momentum), the restored best epoch, the L2 term's squares."""
+    optimizer_copies = 2 if spec.training.optimizer == "adam" else 1
+    stop = spec.training.early_stopping
+    best_copy = 1 if stop and stop.restore_best else 0
+    return members * parameters * FLOAT32 * (3 + optimizer_copies + best_copy)
+
+
+EXACT_PARAMETER_COPIES = 9
+"""Parameter-sized float64 tensors of one fold under the exact solver (``fista.Fista``): the
+point, the one before (the momentum), the extrapolated one, the gradient, the next point, its
+step and its soft-thresholding, the ridge's term, and the float32 model mirroring them."""
+EXACT_GRAM_COPIES = 4
+"""Least squares, d × d float64 matrices of one fold: the Gram matrix (kept with the fold), the
+Hessian (it plus the ridge), and two more while its largest eigenvalue is found or the relaxed
+fit is made."""
+EXACT_ROW_COPIES = 3
+"""Cross-entropy, training rows × outputs float64 tensors each fold keeps beside its design: the
+one-hot target, the logits of the point and those of the one before (the momentum's)."""
+EXACT_ITERATION_ROW_COPIES = 5
+"""The same, made in an iteration of one fold at a time: the extrapolated point's logits, the
+probabilities, the next point's logits, their difference and its expm1."""
+NEWTON_UNKNOWNS = 400
+"""The most weights and intercepts a cross-entropy λ path solves for by Newton's method on a
+support (``worker.trainers.newton.MAX_UNKNOWNS``): every intercept is one, so the support spans
+at most ``NEWTON_UNKNOWNS + 1 - outputs`` columns of the design, its intercept's among them."""
+
+
+def _exact_memory(
+    spec: StudySpec, shape: DataShape, *, members: int, parameters: int, train_rows: int
+) -> tuple[int, int, int]:
+    """(model, activations, path) bytes of one trial under the exact solver, which is
+    full-batch and reads no optimizer, ``batch_size`` or ``restore_best``. Per fold: its float64
+    iterates and solutions (a λ path's, one per point), least squares' d × d matrices, the
+    cross-entropy's design (every training row, and the intercept's column) and logits of every
+    training row. Once, the folds being set up and solved one after another: a fold's rows in
+    float64 and their centered copy (least squares) or the copy their spectral norm is computed
+    on, or an iteration's logits if more; on a cross-entropy λ path (``path``: what it needs
+    beyond those), Newton's system: the support's columns, weighted for each class, and their
+    Hessian over every class, as ``newton._hessian`` forms it before it takes the support's
+    entries."""
+    inputs = shape.features + 1
+    model = members * parameters * FLOAT64 * (EXACT_PARAMETER_COPIES + spec.path_points)
+    setup = 2 * train_rows * inputs * FLOAT64
+    if shape.classes <= 1:  # least squares, through the Gram matrix: no row after the setup
+        return model + members * EXACT_GRAM_COPIES * shape.features**2 * FLOAT64, setup, 0
+    outputs = shape.outputs
+    kept = members * train_rows * (inputs + EXACT_ROW_COPIES * outputs) * FLOAT64
+    iteration = EXACT_ITERATION_ROW_COPIES * train_rows * outputs * FLOAT64
+    newton = 0
+    columns = min(inputs, NEWTON_UNKNOWNS + 1 - outputs)
+    if spec.training.lambda_path is not None and columns > 0:
+        unknowns = outputs * columns
+        newton = ((1 + outputs) * train_rows * columns + 2 * unknowns**2) * FLOAT64
+    once = max(setup, iteration)  # gone before Newton's system is made: it counts beyond them
+    return model, kept + once, max(newton - once, 0)
+
+
 def fused_memory(cost: Cost, members: int) -> int:
-    """Bytes of ``members`` trials trained in one pass: the data and the sampler once, the
-    model, its optimizer state and the activations once per member."""
+    """Bytes of ``members`` trials trained in one pass: the data and the sampler once (and a
+    λ path's Newton systems, though no path is fused), the model, its optimizer state and the
+    activations once per member."""
     memory = cost.memory
-    return memory["data"] + memory["sampler"] + members * (memory["model"] + memory["activations"])
+    once = memory["data"] + memory["path"] + memory["sampler"]
+    return once + members * (memory["model"] + memory["activations"])
 
 
 def fused_width(spec: StudySpec, shape: DataShape, budget: Budget, *, asked: int) -> int:
@@ -332,12 +406,16 @@ def _mib(n: float) -> str:
 def _memory_field(spec: StudySpec, part: str) -> str:
     if part == "model":
         return _architecture_field(spec) if spec.model.kind == "mlp" else "dataset"
+    if part == "activations" and spec.solver == "exact":
+        return "dataset"  # every training row, whatever training.batch_size says
     if part == "activations":
         return (
             "training.batch_size"
             if spec.training.batch_size != "full"
             else _architecture_field(spec)
         )
+    if part == "path":
+        return "training.lambda_path"
     if part == "sampler":
         return "sampler.type" if spec.sampler.type == "grid" else "budget.n_trials"
     return "dataset"

@@ -41,14 +41,14 @@ def test_the_issues_89_hour_study_is_refused_on_max_iter() -> None:
 
 
 def test_max_iter_is_what_is_counted_not_max_epochs() -> None:
-    few = spec(WIDE, max_iter=200, report_every=25)
+    few = spec(WIDE, max_iter=200, report_every=25, lambda_path=None)  # a path's Newton: below
     assert problems(few) == {}
-    many = spec(WIDE, max_iter=200_000, report_every=200)
+    many = spec(WIDE, max_iter=200_000, report_every=200, lambda_path=None)
     assert "training.max_iter" in problems(many)
 
 
 def test_one_iteration_over_the_stop_bound_is_refused() -> None:
-    study = spec(WIDE, max_iter=10, report_every=5)
+    study = spec(WIDE, max_iter=10, report_every=5, lambda_path=None)
     budget = cost.Budget.from_settings(Settings(max_iteration_gflop=1.0))
     assert "training.solver" in problems(study, budget)
     assert problems(study) == {}  # 3.8 GFLOP fits the default bound
@@ -72,3 +72,56 @@ def test_a_learning_curve_row_per_iteration_is_refused(
 def test_the_default_exact_definition_fits() -> None:
     assert problems(spec({"builtin": "breast_cancer"})) == {}
     assert problems(spec({"builtin": "diabetes"}, max_iter=50_000, report_every=25)) == {}
+
+
+MINIBATCH_SETTINGS: list[dict[str, Any]] = [
+    {"optimizer": "adam", "batch_size": 128, "early_stopping": {"restore_best": True}},
+    {"optimizer": "sgd", "batch_size": 1, "early_stopping": None},
+    {"optimizer": "adam", "batch_size": "full", "early_stopping": {"restore_best": False}},
+]
+"""What the minibatch trainer reads and the exact solver, full-batch, does not."""
+
+
+@pytest.mark.parametrize(
+    "dataset",
+    [{"builtin": "breast_cancer"}, {"builtin": "digits"}, {"builtin": "diabetes"}, WIDE],
+    ids=["binary", "multiclass", "regression", "wide"],
+)
+@pytest.mark.parametrize("lambda_path", [None, {}], ids=["trial", "path"])
+def test_the_exact_solver_is_costed_by_what_it_holds_not_by_minibatch_settings(
+    dataset: dict[str, Any], lambda_path: dict[str, Any] | None
+) -> None:
+    """Was: Adam's two state copies, restore_best's copy and a batch of batch_size rows (128 by
+    default) were counted, settings the exact solver never reads, and none of its full batch.
+    Now its estimate is the same whatever they say, and counts what it holds of every training
+    row: the cross-entropy's design (rows × (features + 1), float64, in each fold), least
+    squares' rows and their centered copy as the Gram matrix is made."""
+    studies = [
+        spec(dataset, lambda_path=lambda_path, **settings) for settings in MINIBATCH_SETTINGS
+    ]
+    shape = cost.shape_of(studies[0])
+    estimates = [cost.estimate(study, shape) for study in studies]
+    assert all(e == estimates[0] for e in estimates), [e.memory for e in estimates]
+    one = estimates[0]
+    features = shape.features + 1
+    rows = one.train_rows * features * 8
+    held = 2 * rows if shape.classes == 1 else one.members * rows
+    assert one.memory["activations"] >= held, (one.memory, held)
+
+
+def test_a_path_over_many_classes_is_refused_for_its_newton_systems() -> None:
+    """A cross-entropy λ path solves each point by Newton's method on the support when it has
+    at most 400 unknowns, forming the Hessian over every class × column of the support: 50
+    classes over 351 columns make 17,550² float64 twice (4.6 GiB) beside the weighted rows.
+    Without the path the same study fits."""
+    found = problems(spec(WIDE, max_iter=200, report_every=25))
+    assert list(found) == ["training.lambda_path"], found
+    assert "path 6.1 GiB" in found["training.lambda_path"], found
+    assert problems(spec(WIDE, max_iter=200, report_every=25, lambda_path=None)) == {}
+
+
+def test_newton_unknowns_repeat_the_workers_bound() -> None:
+    """``cost.NEWTON_UNKNOWNS`` repeats the worker's bound (the API does not import torch)."""
+    from regtune.worker.trainers.newton import MAX_UNKNOWNS
+
+    assert cost.NEWTON_UNKNOWNS == MAX_UNKNOWNS
