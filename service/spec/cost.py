@@ -270,9 +270,9 @@ def _exact_memory(
     training row. Once, the folds being set up and solved one after another: a fold's rows in
     float64 and their centered copy (least squares) or the copy their spectral norm is computed
     on, or an iteration's logits if more; on a cross-entropy λ path (``path``: what it needs
-    beyond those), Newton's system: the support's columns, weighted for each class, and their
-    Hessian over every class, as ``newton._hessian`` forms it before it takes the support's
-    entries."""
+    beyond those), Newton's system over the support's unknowns (at most ``NEWTON_UNKNOWNS``):
+    their columns of every training row, weighted by their class, and their Hessian, as
+    ``newton._hessian`` forms it."""
     inputs = shape.features + 1
     model = members * parameters * FLOAT64 * (EXACT_PARAMETER_COPIES + spec.path_points)
     setup = 2 * train_rows * inputs * FLOAT64
@@ -284,8 +284,10 @@ def _exact_memory(
     newton = 0
     columns = min(inputs, NEWTON_UNKNOWNS + 1 - outputs)
     if spec.training.lambda_path is not None and columns > 0:
-        unknowns = outputs * columns
-        newton = ((1 + outputs) * train_rows * columns + 2 * unknowns**2) * FLOAT64
+        unknowns = min(outputs * columns, NEWTON_UNKNOWNS)
+        # the support's columns of the design, each unknown's column and its weighted copy, and
+        # the four m × m products newton._hessian forms over the unknowns alone
+        newton = (train_rows * (columns + 2 * unknowns) + 4 * unknowns**2) * FLOAT64
     once = max(setup, iteration)  # gone before Newton's system is made: it counts beyond them
     return model, kept + once, max(newton - once, 0)
 

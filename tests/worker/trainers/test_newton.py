@@ -85,3 +85,8 @@ def test_the_hessian_is_the_cross_entropys_second_derivative(n: int, c: int, k: 
     logits = X @ P.T
     prob = torch.sigmoid(logits) if binary else torch.softmax(logits, dim=1)
     np.testing.assert_allclose(newton._hessian(X, prob, binary), expected, rtol=0, atol=1e-12)
+    # a support's entries alone, formed over them (not every class × column, then taken)
+    index = torch.randperm(k * c, generator=generator)[: max(1, k * c // 3)].sort().values
+    np.testing.assert_allclose(
+        newton._hessian(X, prob, binary, index), expected[index][:, index], rtol=0, atol=1e-12
+    )
