@@ -116,7 +116,7 @@ def download_best_model(
     validator = {"ETag": _etag(info["sha256"], media_type), "Vary": "Accept"}
     if _matches(if_none_match, validator["ETag"]):
         return Response(status_code=304, headers=validator)
-    reader = best_model.open_model(study.id, info["artifact_id"])
+    reader = best_model.open_model(study.id, study.optuna_study_id or -1, info["artifact_id"])
     return StreamingResponse(
         _chunks(reader),
         media_type=media_type,

@@ -126,6 +126,32 @@ def test_a_report_built_while_its_study_is_deleted_says_nothing_of_a_shared_stor
     ]
 
 
+def test_a_download_while_its_study_is_deleted_is_a_404_that_says_so_without_a_warning(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The study deleted between the download's read of its record and its opening of the file:
+    the file was removed with it, not written to another store (was: a 404 telling the operator
+    to share one artifact store, and a WARNING saying so, a false alarm)."""
+    deleted = finished_study("default", n=5)
+    gone = api.get(f"/v1/studies/{deleted.id}").json()["best_model"]["artifact_id"]
+    opened = best_model.open_artifact
+
+    def deleted_meanwhile(artifact_id: str, settings: Any = None) -> Any:
+        studies.delete(deleted.id)
+        return opened(artifact_id, settings)
+
+    monkeypatch.setattr(best_model, "open_artifact", deleted_meanwhile)
+    with caplog.at_level(logging.WARNING):
+        answer = api.get(f"/v1/studies/{deleted.id}/best-model")
+    assert answer.status_code == 404, answer.text
+    assert (
+        "was removed while it was read (the study was deleted, or a newer model saved)"
+        in (answer.json()["error"]["message"])
+    )
+    assert not [r for r in caplog.records if "artifact store" in r.getMessage()]
+    assert not (Path(get_settings().artifact_dir) / gone).exists()
+
+
 def test_deleting_a_study_removes_its_model_file(api: TestClient) -> None:
     """The model holds what it learned from the tenant's data (its categories, classes and fill
     values): deleting the study removes it from the artifact store, not only from the API."""

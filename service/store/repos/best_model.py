@@ -22,7 +22,11 @@ from sqlalchemy import Engine, and_, delete, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from regtune.service.errors import ArtifactStoreUnavailable, BestModelFileMissing
+from regtune.service.errors import (
+    ArtifactStoreUnavailable,
+    BestModelFileMissing,
+    BestModelNotFound,
+)
 from regtune.service.settings import Settings, get_settings
 from regtune.service.spec.enums import StudyStatus
 from regtune.service.store.clock import utcnow
@@ -131,16 +135,26 @@ def open_artifact(artifact_id: str, settings: Settings | None = None) -> BinaryI
     return artifact_store(settings).open_reader(artifact_id)
 
 
-def open_model(study_id: str, artifact_id: str, settings: Settings | None = None) -> BinaryIO:
+def open_model(
+    study_id: str, optuna_study_id: int, artifact_id: str, settings: Settings | None = None
+) -> BinaryIO:
     """A study's saved model file, opened before anything is answered; ``BestModelFileMissing``
     if this process's artifact store lacks it, which means the worker that saved it wrote to
-    another store: the processes of one deployment must share one. ``ArtifactStoreUnavailable``
-    if the store failed otherwise."""
+    another store: the processes of one deployment must share one; ``BestModelNotFound`` if it
+    was removed since its record was read (the study deleted, or a newer model saved: no
+    warning then). ``ArtifactStoreUnavailable`` if the store failed otherwise."""
     settings = settings or get_settings()
     setting, where = _where(settings)
     try:
         return open_artifact(artifact_id, settings)
     except ArtifactNotFound:
+        with transaction() as session:
+            info = read_info(session, optuna_study_id)
+        if info is None or info.get("artifact_id") != artifact_id:
+            raise BestModelNotFound(
+                f"the best model of study {study_id!r} was removed while it was read (the "
+                "study was deleted, or a newer model saved): ask again"
+            ) from None
         log.warning(
             "study %s: its model file (artifact %s) is not in this process's artifact store (%s):"
             " the API and the workers must share one",
