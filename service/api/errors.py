@@ -36,6 +36,7 @@ from regtune.service.errors import (
 from regtune.service.spec.definition import PATTERN_WORDS, StudySpec
 from regtune.service.spec.locations import union_tags, written
 from regtune.service.spec.space import reads_as_number
+from regtune.service.spec.words import SHOWN_CHARACTERS
 from regtune.service.store.backoff import caused_by_database, describe, unavailable_cause
 from regtune.service.store.repos.best_model import STORE_RETRY_AFTER_S
 from regtune.service.store.repos.keys import TENANT_PATTERN
@@ -111,10 +112,6 @@ def _rule(error: dict[str, Any]) -> str:
         return _number_as_text(given, MEMBER_WORDS[kind])
     message = str(error.get("msg", "invalid"))
     return message.removeprefix("Value error, ")
-
-
-SHOWN_CHARACTERS = 80
-"""How much of a refused text a rule repeats: a 100,000-character name made a 200 KB 422."""
 
 
 def _shown(given: Any) -> str:

@@ -31,6 +31,7 @@ from pydantic_core import CoreSchema, PydanticCustomError, PydanticKnownError, c
 
 from regtune.service.spec.objective import STORED
 from regtune.service.spec.strict import Strict, field_error
+from regtune.service.spec.words import SHOWN_CHARACTERS
 
 
 class Range(Strict):
@@ -111,8 +112,6 @@ def _param_tag(value: Any) -> str | None:
 
 
 PARAM_KINDS = "a parameter is a number, {low, high[, log][, step]} or {choices: [...]}"
-SHOWN_CHARACTERS = 80
-"""How much of a refused text a rule repeats."""
 
 
 def reads_as_number(text: str) -> bool:

@@ -1,6 +1,10 @@
-"""Counts in words, as every message of the service says them: ``1 trial``, ``5 trials``."""
+"""Counts in words, as every message of the service says them: ``1 trial``, ``5 trials``; and
+how much of a refused text a message repeats."""
 
 from __future__ import annotations
+
+SHOWN_CHARACTERS = 80
+"""How much of a refused text a message repeats (a 100,000-character name made a 200 KB 422)."""
 
 
 def counted(n: int, noun: str) -> str:

@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from regtune.service.spec.words import SHOWN_CHARACTERS
+
 YAML_TAG = "tag:yaml.org,2002:"
 """What the tags of YAML's own types start with (``!!int`` is short for ``…:int``)."""
 TAG_WORDS = {
@@ -29,8 +31,6 @@ TAG_WORDS = {
     }.items()
 }
 """What the value of each tag ``DefinitionLoader`` reads must be, in words."""
-SHOWN_CHARACTERS = 80
-"""How much of a refused value an error repeats."""
 
 
 class DefinitionLoader(yaml.SafeLoader):
