@@ -7,17 +7,16 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from sqlalchemy import CursorResult, Engine, Integer, Result, any_, bindparam, create_engine, event
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from regtune.service.errors import FieldProblem, InvalidSettings
 from regtune.service.settings import Settings, get_settings
 from regtune.service.store import outages as outages  # its listeners watch every engine
+from regtune.service.store.sqlite_file import sqlite_file
 
 T = TypeVar("T")
 
@@ -52,10 +51,10 @@ def require_writable_sqlite(url: str) -> None:
     The probe writes for real and rolls back: ``BEGIN IMMEDIATE`` alone passes on an immutable
     file in WAL mode (its lock lives in the -shm file), and ``os.access`` passes as root, whom
     permission bits do not stop but immutability does."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+    named = sqlite_file(url)
+    if named is None:
         return
-    path = Path(parsed.database).expanduser().absolute()
+    path = named.expanduser().absolute()
     try:
         timeout = get_settings().sqlite_busy_timeout_ms / 1000
         with closing(sqlite3.connect(path, timeout=timeout, isolation_level=None)) as probe:

@@ -16,6 +16,15 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL, as it names it; None for another database or an
+    in-memory one."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
 @dataclass(frozen=True)
 class OpenedFile:
     """A SQLite file, known by its device and inode as well as its path."""
@@ -27,10 +36,10 @@ class OpenedFile:
     @classmethod
     def of(cls, url: str) -> OpenedFile | None:
         """The file ``url`` names now; None for another database, memory, or no file yet."""
-        parsed = make_url(url)
-        if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        named = sqlite_file(url)
+        if named is None:
             return None
-        path = Path(parsed.database).expanduser().absolute()
+        path = named.expanduser().absolute()
         try:
             found = os.stat(path)
         except OSError:

@@ -28,12 +28,12 @@ from typing import Any, cast
 
 import psycopg
 from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import PoolProxiedConnection
 
 from regtune.service.store.backoff import describe
 from regtune.service.store.db import PerDatabase
+from regtune.service.store.sqlite_file import sqlite_file
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +48,6 @@ RELISTEN_SECONDS = 1.0
 before it looks for work and listens again: its back-off may be long, the outage short."""
 CHANNEL = "regtune_work"
 """The channel migration 0005's trigger notifies."""
-
-
-def sqlite_file(url: str) -> Path | None:
-    """The database file of a SQLite URL; None for another database or an in-memory one."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    return Path(parsed.database)
 
 
 class Changes:
