@@ -37,7 +37,7 @@ from regtune.service.api.schemas import (
 )
 from regtune.service.errors import StudyNotExtendable, TrialNotFound
 from regtune.service.settings import Settings, get_settings
-from regtune.service.spec import cost
+from regtune.service.spec import admission, cost
 from regtune.service.spec.dataset_refs import Uploaded
 from regtune.service.spec.definition import EXAMPLE, NAME_PATTERN, StudySpec
 from regtune.service.spec.enums import StudyStatus
@@ -146,7 +146,7 @@ def admit_with_shape(
         spec = resolve_relax_margin(spec)
     except ValidationError as exc:
         raise invalid_definition(exc, data) from None
-    cost.check(spec, shape, cost.Budget.from_settings(settings))
+    admission.check(spec, shape, cost.Budget.from_settings(settings))
     return spec, shape
 
 
@@ -315,9 +315,9 @@ def admit_extension(study: StudyRow, body: StudyExtension, *, settings: Settings
             "deleted, so its trials would have no rows to train on; upload the same file again "
             "(it gets the same id), then extend the study"
         )
-    terms = cost.Extension(before=study.n_trials, given_as=field)
+    terms = admission.Extension(before=study.n_trials, given_as=field)
     shape = cost.shape_of(spec, uploaded)
-    cost.check(spec, shape, cost.Budget.from_settings(settings), extension=terms)
+    admission.check(spec, shape, cost.Budget.from_settings(settings), extension=terms)
 
 
 def _admit_points(

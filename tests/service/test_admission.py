@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from regtune.service.spec import cost
+from regtune.service.spec import admission, cost
 from regtune.service.spec.definition import EXAMPLE, StudySpec
 from tests.inprocess import Apps
 from tests.support import changed
@@ -187,7 +187,7 @@ def test_the_examples_fit_the_default_budget() -> None:
     ]
     for body in bodies:
         spec = StudySpec.model_validate(json.loads(json.dumps(body)))
-        assert cost.problems(spec, cost.shape_of(spec), budget) == [], body["name"]
+        assert admission.problems(spec, cost.shape_of(spec), budget) == [], body["name"]
 
 
 def test_a_yaml_billion_laughs_is_refused_cheaply(api: TestClient) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from regtune.service.settings import Settings
-from regtune.service.spec import cost
+from regtune.service.spec import admission, cost
 from regtune.service.spec.definition import EXAMPLE, StudySpec
 
 BUDGET = cost.Budget.from_settings(Settings())
@@ -29,7 +29,7 @@ def spec(dataset: dict[str, Any], **training: Any) -> StudySpec:
 
 
 def problems(study: StudySpec, budget: cost.Budget = BUDGET) -> dict[str, str]:
-    return {p.path: p.rule for p in cost.problems(study, cost.shape_of(study), budget)}
+    return {p.path: p.rule for p in admission.problems(study, cost.shape_of(study), budget)}
 
 
 def test_the_issues_89_hour_study_is_refused_on_max_iter() -> None:

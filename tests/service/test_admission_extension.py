@@ -1,4 +1,4 @@
-"""A grid's repeats said in an extension's terms (``cost.problems(..., extension=...)``): a
+"""A grid's repeats said in an extension's terms (``admission.problems(..., extension=...)``): a
 definition's advice ("give n_trials ≤ 4, or leave it out (the grid's size)") told a caller
 extending a grid study by ``n_trials: 1`` to do what an extension cannot, where ``n_trials`` is
 how many more and leaving it out is a 422 of its own.
@@ -13,7 +13,7 @@ from typing import Literal
 import pytest
 
 from regtune.service.settings import Settings
-from regtune.service.spec import cost
+from regtune.service.spec import admission, cost
 from regtune.service.spec.definition import EXAMPLE, StudySpec
 
 BUDGET = cost.Budget.from_settings(Settings())
@@ -34,8 +34,8 @@ def refusal(
     n_trials: int, *, before: int, given_as: Literal["n_trials", "n_trials_total"]
 ) -> tuple[str, str]:
     study = grown(n_trials)
-    terms = cost.Extension(before=before, given_as=given_as)
-    (problem,) = cost.problems(study, cost.shape_of(study), BUDGET, extension=terms)
+    terms = admission.Extension(before=before, given_as=given_as)
+    (problem,) = admission.problems(study, cost.shape_of(study), BUDGET, extension=terms)
     return problem.path, problem.rule
 
 
@@ -72,9 +72,9 @@ def test_a_grid_with_points_left_says_how_far_it_extends(
 
 
 def test_an_extension_within_the_grid_and_a_definition_are_as_before() -> None:
-    terms = cost.Extension(before=2, given_as="n_trials")
-    assert cost.problems(grown(4), cost.shape_of(grown(4)), BUDGET, extension=terms) == []
-    (problem,) = cost.problems(grown(5), cost.shape_of(grown(5)), BUDGET)
+    terms = admission.Extension(before=2, given_as="n_trials")
+    assert admission.problems(grown(4), cost.shape_of(grown(4)), BUDGET, extension=terms) == []
+    (problem,) = admission.problems(grown(5), cost.shape_of(grown(5)), BUDGET)
     assert problem.path == "budget.n_trials"
     assert problem.rule.endswith("give n_trials ≤ 4, or leave it out (the grid's size)")
 

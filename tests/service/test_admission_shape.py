@@ -1,8 +1,8 @@
 """Admission rules that need the data: batch norm under every way of turning it on, and
 stratified folds against the smallest class (issue 22, items 6 and 7).
 
-Fast: the rules are called as the API calls them (``cost.shape_of`` + ``cost.problems``), on the
-shape the store gives an upload (``datasets.smallest_class`` of its stored summary).
+Fast: the rules are called as the API calls them (``cost.shape_of`` + ``admission.problems``),
+on the shape the store gives an upload (``datasets.smallest_class`` of its stored summary).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 
 from regtune.service.ingest.columns import read_table
 from regtune.service.settings import Settings
-from regtune.service.spec import cost
+from regtune.service.spec import admission, cost
 from regtune.service.spec.definition import EXAMPLE, StudySpec
 from regtune.service.store.repos.datasets import smallest_class
 from regtune.worker import data
@@ -32,7 +32,7 @@ def spec(**changes: Any) -> StudySpec:
 
 
 def fields(study: StudySpec, shape: cost.DataShape | None = None) -> list[str]:
-    return [p.path for p in cost.problems(study, cost.shape_of(study, shape), BUDGET)]
+    return [p.path for p in admission.problems(study, cost.shape_of(study, shape), BUDGET)]
 
 
 @pytest.mark.parametrize(
@@ -146,7 +146,7 @@ def test_val_auc_on_a_holdout_a_class_can_miss_is_refused() -> None:
     raw, shape = upload((2, 60))
     auc = {"metric": "val_auc", "direction": "maximize"}
     study = spec(dataset={"id": "0" * 32}, task="binary", objective=auc)
-    (problem,) = cost.problems(study, cost.shape_of(study, shape), BUDGET)
+    (problem,) = admission.problems(study, cost.shape_of(study, shape), BUDGET)
     assert problem.path == "validation.holdout"
     assert "val_auc needs rows of both classes in the holdout" in problem.rule
     table = read_table(raw, filename="d.csv", target="label")
@@ -199,7 +199,7 @@ def test_a_stratified_split_with_fewer_rows_than_classes_is_refused(
     """iris, 3 classes: a holdout of 2 rows (or a test split of 2) cannot hold each class, and
     every trial failed with the worker's ValueError; the rule names the field and the split."""
     study = spec(dataset={"builtin": "iris"}, validation=validation)
-    (problem,) = cost.problems(study, cost.shape_of(study), BUDGET)
+    (problem,) = admission.problems(study, cost.shape_of(study), BUDGET)
     assert problem.path == field and numbers in problem.rule and "3 classes" in problem.rule
     assert not _worker_splits(data.load({"builtin": "iris"}), validation)
 
