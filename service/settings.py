@@ -402,8 +402,8 @@ class Settings(BaseSettings):
     @field_validator("admin_key")
     @classmethod
     def _real_secret(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or not value.get_secret_value().strip():
-            return None
+        if value is None or not value.get_secret_value():
+            return None  # set but empty, as compose's ${REGTUNE_ADMIN_KEY:-} gives: no key
         secret = value.get_secret_value()
         if not _header_safe(secret):
             raise ValueError(
