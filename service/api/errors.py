@@ -36,7 +36,7 @@ from regtune.service.errors import (
 from regtune.service.spec.definition import PATTERN_WORDS, StudySpec
 from regtune.service.spec.locations import union_tags, written
 from regtune.service.spec.space import reads_as_number
-from regtune.service.spec.words import SHOWN_CHARACTERS
+from regtune.service.spec.words import SHOWN_CHARACTERS, quoted
 from regtune.service.store.backoff import caused_by_database, describe, unavailable_cause
 from regtune.service.store.repos.best_model import STORE_RETRY_AFTER_S
 from regtune.service.store.repos.keys import TENANT_PATTERN
@@ -115,9 +115,7 @@ def _rule(error: dict[str, Any]) -> str:
 
 
 def _shown(given: Any) -> str:
-    if not isinstance(given, str) or len(given) <= SHOWN_CHARACTERS:
-        return repr(given)
-    return f"{given[:SHOWN_CHARACTERS]!r}… ({len(given):,} characters)"
+    return quoted(given) if isinstance(given, str) else repr(given)
 
 
 def shown(name: str) -> str:

@@ -13,6 +13,7 @@ from regtune.service.cli.output import JsonOpt, KeyOpt, UrlOpt, call, console, e
 from regtune.service.cli.summary import print_summary
 from regtune.service.cli.watching import ProgressPollOpt, WatchOpt, follow
 from regtune.service.client.http import Client
+from regtune.service.spec.words import quoted
 from regtune.service.spec.yaml12 import load_yaml, yaml_problem
 
 MAX_EXTENSION = 1_000_000
@@ -141,11 +142,11 @@ def _point(given: str) -> dict[str, Any]:
         found = load_yaml(given)  # reading 1e-3 as a number, as the API reads a definition
     except yaml.YAMLError as exc:
         raise typer.BadParameter(
-            f"--point {given!r} is not valid YAML: {yaml_problem(exc)}"
+            f"--point {quoted(given)} is not valid YAML: {yaml_problem(exc)}"
         ) from None
     if not isinstance(found, dict) or not found:
         raise typer.BadParameter(
-            f"--point {given!r}: give a mapping of searched parameters to values, e.g. "
+            f"--point {quoted(given)}: give a mapping of searched parameters to values, e.g. "
             "'{lambda: 0.01, l1_ratio: 0.5}'"
         )
     return {str(name): value for name, value in found.items()}

@@ -10,3 +10,11 @@ SHOWN_CHARACTERS = 80
 def counted(n: int, noun: str) -> str:
     """``1 feature``, ``5 features``: the plural only when it is not one."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def quoted(given: str) -> str:
+    """``given`` quoted as a message repeats it: whole up to ``SHOWN_CHARACTERS``, else that
+    much of it and its length."""
+    if len(given) <= SHOWN_CHARACTERS:
+        return repr(given)
+    return f"{given[:SHOWN_CHARACTERS]!r}… ({len(given):,} characters)"

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from regtune.service.spec.words import SHOWN_CHARACTERS
+from regtune.service.spec.words import quoted
 
 YAML_TAG = "tag:yaml.org,2002:"
 """What the tags of YAML's own types start with (``!!int`` is short for ``…:int``)."""
@@ -79,10 +79,7 @@ class DefinitionLoader(yaml.SafeLoader):
         implicit = self.resolve(yaml.ScalarNode, value, (True, False)) == node.tag
         if node.tag == f"{YAML_TAG}timestamp" and implicit and isinstance(exc, ValueError):
             return f"{value!r} reads as a date, but no such date exists ({exc}; quote it for text)"
-        said = repr(value)
-        if len(said) > SHOWN_CHARACTERS:
-            said = f"{said[:SHOWN_CHARACTERS]}… ({len(said):,} characters)"
-        return f"{takes}, got {said}"
+        return f"{takes}, got {quoted(value)}"
 
 
 DefinitionLoader.add_implicit_resolver(

@@ -146,3 +146,19 @@ def test_a_point_whose_value_its_yaml_type_cannot_read_is_a_usage_error(
     out_of_its_box = " ".join(refused.output.translate(BOX).split())
     assert out_of_its_box.endswith(f"is not valid YAML: {said}"), out_of_its_box
     assert api.get(f"/v1/studies/{study_id}").json()["progress"]["n_trials"] == 2
+
+
+@pytest.mark.parametrize(
+    "given", ["{lambda: " + "1" * DIGITS + "}", "[" + "1, " * 2000 + "]"], ids=["digits", "list"]
+)
+def test_a_long_refused_point_is_repeated_only_in_part(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    """A 4,400-digit point filled about 60 lines of the error box: the message repeated it
+    whole. It repeats its first 80 characters and says how long it was."""
+    study_id = api.post("/v1/studies", json=definition("cli-long-point", 2)).json()["id"]
+    refused = cli_result(api, monkeypatch, "extend", study_id, "--point", given)
+    assert refused.exit_code == 2, refused.output
+    said = " ".join(refused.output.translate(BOX).split())
+    assert f"({len(given):,} characters)" in said, said
+    assert given not in said.replace(" ", "") and len(said) < 600, said
