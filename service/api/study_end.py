@@ -97,10 +97,13 @@ def _stopped(row: StudyRow, stop: StopRule) -> tuple[StopReason, str]:
             f"budget.stop.value {stop.value:g} reached by trial #{row.best_trial} "
             f"({row.best_value:g})"
         )
-    return "stop_patience", (
-        f"budget.stop.patience: {stop.patience} trials in a row did not improve the best value "
-        f"({best}) by more than budget.stop.min_delta {stop.min_delta:g}"
-    )
+    rule = f"budget.stop.patience: {stop.patience} trials in a row did not improve the best value"
+    by = f"by more than budget.stop.min_delta {stop.min_delta:g}"
+    if stop.patience is not None and row.n_done - row.best_at < stop.patience:
+        # a trial running when the rule met finished later and improved the best: the rule
+        # saw an older best, which the row no longer holds
+        return "stop_patience", f"{rule} {by}; a trial running then improved it later ({best})"
+    return "stop_patience", f"{rule} ({best}) {by}"
 
 
 def fail_breakdown(failures: Failures) -> FailBreakdown:

@@ -404,3 +404,32 @@ def test_the_migration_adds_the_rule_s_columns_and_takes_them_away_again(
         assert tuple(row) == (None, 0, None, 2)  # a study in flight: no rule, nothing stopped
     finally:
         engine.dispose()
+
+
+def test_a_patience_stop_whose_best_a_later_point_improved_says_so(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rule meets partway through a λ path, whose later points, written in the same batch,
+    improve the best. The end said "15 trials in a row did not improve the best value (…,
+    trial #61)" with trial #61 the 14th from the end: the best the row holds now, not the one
+    the rule saw. It says a trial running then improved it later."""
+    late = {
+        "name": "late-best",
+        "dataset": {"builtin": "diabetes"},
+        "model": {"kind": "linear"},
+        "objective": {"metric": "val_r2"},
+        "sampler": {"type": "random", "seed": 3},
+        "budget": {"n_trials": 200, "stop": {"patience": 15}},
+    }
+    study = run_to_the_end(api, api.post("/v1/studies", json=late).json()["id"])
+    assert study["end"]["reason"] == "stop_patience", study["end"]
+    standing = study["progress"]["stop"]
+    assert standing["since_improvement"] < 15, standing  # the case: the best moved after
+    message = study["end"]["message"]
+    assert message.startswith(
+        "budget.stop.patience: 15 trials in a row did not improve the best value by more than "
+        "budget.stop.min_delta 0; a trial running then improved it later "
+        f"({standing['best_value']:g}, trial #"
+    ), message
+    assert f"the study completed with {done(study)} of budget.n_trials 200" in message
+    assert f"ended: {message}" in " ".join(said(api, monkeypatch, study).split())
