@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_S = 5
 """What a 503 asks the caller to wait: about a worker's first back-off from an outage."""
 RULE_WORDS = PATTERN_WORDS | {
-    TENANT_PATTERN: "1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+    TENANT_PATTERN: "1 to 64 ASCII letters (A-Z, a-z), digits, '.', '_' or '-', starting with a "
+    "letter or digit"
 }
 """Every pattern an input must match, in words (a definition's and a key's tenant)."""
 UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, ConnectionError, TimeoutError)

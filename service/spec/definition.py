@@ -52,7 +52,8 @@ from regtune.service.spec.validation import Validation
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 PATTERN_WORDS = {
-    NAME_PATTERN: "1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit",
+    NAME_PATTERN: "1 to 128 ASCII letters (A-Z, a-z), digits, '.', '_' or '-', starting with a "
+    "letter or digit",
     DATASET_ID_PATTERN: "8 to 64 lowercase hexadecimal digits (an id regtune answered)",
 }
 """Each pattern a definition's text must match, in words for a person (the 422 says them)."""

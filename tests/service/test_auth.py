@@ -275,8 +275,8 @@ def test_only_the_admin_key_manages_keys(world: tuple[Tenants, dict[str, Any]]) 
     assert refused.json()["error"]["fields"] == [
         {
             "path": "tenant",
-            "rule": "must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or "
-            "digit, got 'bad name!'",
+            "rule": "must be 1 to 64 ASCII letters (A-Z, a-z), digits, '.', '_' or '-', "
+            "starting with a letter or digit, got 'bad name!'",
         }
     ]
     assert tenants.admin.delete("/v1/keys/nope").status_code == 404

@@ -406,15 +406,23 @@ def test_a_yaml_mistake_is_a_400_that_says_where(api: TestClient, text: str, sai
         (
             "name",
             "bad name!",
-            "name: must be 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or "
-            "digit, got 'bad name!'",
+            "name: must be 1 to 128 ASCII letters (A-Z, a-z), digits, '.', '_' or '-', "
+            "starting with a letter or digit, got 'bad name!'",
         ),
-        ("name", "x" * 200, "name: must be 1 to 128 letters"),
+        ("name", "x" * 200, "name: must be 1 to 128 ASCII letters"),
+        ("name", "étude-café", "name: must be 1 to 128 ASCII letters (A-Z, a-z)"),
         ("name", "x" * 100_000, f"or digit, got '{'x' * 80}'… (100,000 characters)"),
         ("name", 123, "name: must be text, got the number 123 (in YAML, quote it: '123')"),
         ("dataset", {"id": "Not-An-Id"}, "dataset.id: must be 8 to 64 lowercase hexadecimal"),
     ],
-    ids=["a space and a bang", "200 characters", "100,000 characters", "a number", "a dataset id"],
+    ids=[
+        "a space and a bang",
+        "200 characters",
+        "letters past ASCII",
+        "100,000 characters",
+        "a number",
+        "a dataset id",
+    ],
 )
 def test_a_rule_is_said_in_words_not_as_a_pattern(
     api: TestClient, path: str, value: Any, said: str

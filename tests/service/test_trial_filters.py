@@ -97,7 +97,7 @@ def test_the_study_listing_filters_by_name(
     bad = api.get("/v1/studies", params={"name": "not a name"})
     assert bad.status_code == 422, bad.text
     [field] = bad.json()["error"]["fields"]
-    assert field["path"] == "name" and "letters, digits" in field["rule"]
+    assert field["path"] == "name" and "ASCII letters (A-Z, a-z), digits" in field["rule"]
     with regtune.Client("http://regtune.test", transport=ThroughApp(api)) as client:
         assert [s.name for s in client.studies(name="named-other").items] == ["named-other"]
     shown = cli_result(api, monkeypatch, "ls", "--name", "named-one")
