@@ -92,6 +92,10 @@ words instead of FastAPI's "Expected UploadFile, received: <class 'str'>"."""
 UPLOAD_FIELDS = ("file", "target", "task", "ignore", "encoding", "missing_values")
 """The form fields ``POST /v1/datasets`` reads (``upload_dataset``'s)."""
 REPEATABLE = frozenset({"ignore", "missing_values"})
+UPLOAD_MAX_FIELDS = 20_000
+"""Form fields an upload may send: one ``ignore`` (or ``missing_values``) field a column, so that
+a file of thousands of columns can leave most of them out (Starlette's default of 1,000 refused
+a thousand ``ignore`` fields before the file was read). The body's size limit bounds the rest."""
 
 
 async def only_upload_fields(request: Request) -> None:
@@ -134,6 +138,7 @@ async def only_upload_fields(request: Request) -> None:
     "/datasets",
     status_code=status.HTTP_201_CREATED,
     dependencies=[Depends(only_upload_fields)],
+    form_limits={"max_fields": UPLOAD_MAX_FIELDS},
     response_model=DatasetOut,
     responses={
         200: {

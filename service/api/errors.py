@@ -274,6 +274,10 @@ def _missed_route(request: Request) -> str:
     return f"no such path: {request.url.path}"
 
 
+TOO_MANY_FIELDS = re.compile(r"Too many fields\. Maximum number of fields is (\d+)\.")
+"""Starlette's refusal of a form past its ``max_fields`` (an upload's ``form_limits``)."""
+
+
 def _bad_body_response(message: str) -> JSONResponse:
     """400: a body that cannot be parsed at all, as ``POST /v1/studies`` answers it."""
     return error_response(400, "unparseable_body", message, [{"path": "body", "rule": message}])
@@ -393,6 +397,12 @@ def install(app: FastAPI) -> None:
             said = _missed_route(request)
         if exc.status_code == 400:  # a multipart body that cannot be parsed
             why = said if exc.__cause__ is None else str(exc.__cause__)
+            if too_many := TOO_MANY_FIELDS.fullmatch(why):
+                return _bad_body_response(
+                    f"the form has more than {int(too_many[1]):,} fields (each ignore and "
+                    "missing_values is one): drop such columns from the file instead of naming "
+                    "them"
+                )
             return _bad_body_response(f"the body cannot be parsed: {why}")
         fields = [{"path": "body", "rule": said}] if exc.status_code == 413 else None
         response = error_response(exc.status_code, code, said, fields)
