@@ -16,9 +16,12 @@
 {{- end }}
 {{- end }}
 
-{{/* The name of one component's objects: <fullname>-api, <fullname>-worker... */}}
+{{/* The name of one component's objects: <fullname>-api, <fullname>-worker... at most 63
+     characters, the fullname cut to make room, so that the component's suffix stays (cutting
+     the whole name gave every component of a 62-character fullnameOverride one name). */}}
 {{- define "regtune.componentName" -}}
-{{- printf "%s-%s" (include "regtune.fullname" .root) .component | trunc 63 | trimSuffix "-" }}
+{{- $room := sub 62 (len .component) | int }}
+{{- printf "%s-%s" (include "regtune.fullname" .root | trunc $room | trimSuffix "-") .component }}
 {{- end }}
 
 {{- define "regtune.labels" -}}
