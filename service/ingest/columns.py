@@ -15,10 +15,12 @@ import numpy as np
 
 from regtune.service.errors import FieldProblem, InvalidUpload
 from regtune.service.ingest import notes
+from regtune.service.ingest.decimals import file_mark
 from regtune.service.ingest.dialects import COMMAS, Dialect
 from regtune.service.ingest.encoder import Feature, duplicate_names, one_hot
 from regtune.service.ingest.formats import detect_format, read_columns
 from regtune.service.ingest.header import Limits, column_name, ignore_problem, same_name
+from regtune.service.ingest.marks import Evidence
 from regtune.service.ingest.missing_values import check_missing_values, read_as_missing
 from regtune.service.ingest.values import Column, classify, label
 from regtune.service.spec.enums import Task
@@ -190,6 +192,8 @@ def _encode(
             assert col.numeric is not None
             X[:, start] = col.numeric[keep]
             info: dict[str, Any] = {"name": col.name, "kind": "numeric"}
+            if col.reading is not None:  # predict reads the column's numbers so (``Encoder``)
+                info["decimal"] = col.reading.mark
         else:
             categories = list(feature.categories)
             assert col.text is not None
@@ -257,6 +261,43 @@ def _unnamed_first(names: Sequence[str]) -> str | None:
     return unnamed if names and names[0] == unnamed else None
 
 
+def _classified(
+    names: Sequence[str],
+    values: Sequence[Any],
+    limits: Limits,
+    *,
+    na_tokens: Sequence[str],
+    dialect: Dialect,
+) -> tuple[list[Column], Evidence | None]:
+    """Each column as numbers or text (``classify``), and in a file of decimal commas the mark
+    its columns of numbers show (``file_mark``): a column whose own numbers show none is read
+    with it, so ``79.890`` beside ``-0.721`` is 79.89, as pandas' ``to_csv(sep=";")`` wrote it,
+    and 79890 beside ``3,14`` or alone."""
+
+    def read(name: str, cells: Any, unshown: str = ",") -> Column:
+        return classify(
+            name,
+            cells,
+            limits,
+            na_tokens=na_tokens,
+            allow_empty=True,
+            decimal=dialect.decimal,
+            where=dialect.where,
+            unshown=unshown,
+        )
+
+    columns = [read(name, v) for name, v in zip(names, values, strict=True)]
+    if dialect.decimal != ",":
+        return columns, None
+    shown = file_mark(c.reading.shown for c in columns if c.reading is not None)
+    if shown is None or shown.mark == ",":
+        return columns, shown
+    return [
+        read(c.name, v, unshown=".") if c.reading is not None and c.reading.mark == "," else c
+        for c, v in zip(columns, values, strict=True)
+    ], shown
+
+
 def read_table(
     raw: bytes,
     *,
@@ -298,18 +339,7 @@ def read_table(
     if n_rows == 0:
         raise InvalidUpload("the file has a header but no data rows")
     limits.check_size(n_rows, len(names), read=fmt == "csv")  # a CSV's stop at rows_read
-    columns = [
-        classify(
-            name,
-            v,
-            limits,
-            na_tokens=tokens,
-            allow_empty=True,
-            decimal=dialect.decimal,
-            where=dialect.where,
-        )
-        for name, v in zip(names, values, strict=True)
-    ]
+    columns, shown = _classified(names, values, limits, na_tokens=tokens, dialect=dialect)
     target_col = columns[names.index(target)]
     if target_col.missing.all():
         raise target_problem(f"target column {target!r} has no value in any row")
@@ -354,7 +384,7 @@ def read_table(
         notes=[
             *dialect.notes,
             *notes.declared_notes(declared),
-            *notes.decimal_point_notes(columns),
+            *notes.decimal_point_notes(columns, shown),
             *(notes.task_notes(target, y) if task == "auto" and resolved == "regression" else []),
             *notes.label_case_notes(target, classes),
             *notes.row_number_notes(features, unnamed=_unnamed_first(names)),

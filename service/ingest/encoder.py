@@ -20,6 +20,7 @@ import numpy as np
 
 from regtune.service.errors import InvalidUpload
 from regtune.service.ingest import marks
+from regtune.service.ingest.decimals import against_record, file_mark
 from regtune.service.ingest.dialects import DATA_ROWS, DataRows, ShortRows
 from regtune.service.ingest.encodings import UTF8
 from regtune.service.ingest.formats import NA_TOKENS, read_columns
@@ -27,11 +28,13 @@ from regtune.service.ingest.header import Limits, same_name
 from regtune.service.ingest.missing_values import read_as_missing
 from regtune.service.ingest.target import Target, score_target
 from regtune.service.ingest.values import (
+    Column,
     bind,
     booleans_as_numbers,
     cells,
     classify,
     composed_levels,
+    shown_mark,
 )
 
 if TYPE_CHECKING:
@@ -129,6 +132,14 @@ class Encoder:
     refused as any (a boolean column is the categories True/False at upload). False in a model
     of data uploaded when a Parquet bool was read as numbers, and in a file saved before this
     was kept: its numeric columns take booleans as 1 and 0, as they were trained."""
+    decimals: Mapping[str, str] | None = None
+    """The decimal mark (``,`` or ``.``) each numeric column of a training file of decimal
+    commas was read with (``values.Reading``): predict reads a value such a file's column writes
+    either way (``1.234``) with it, whatever the other rows hold, and says where the file's own
+    numbers show the other. None where none was kept: for a training file of decimal points a
+    file of decimal commas is read as upload reads it (``values.file_mark``); a model of one of
+    decimal commas saved before the marks were kept reads each column by its own numbers, as
+    it did then."""
 
     @classmethod
     def numeric(
@@ -166,6 +177,7 @@ class Encoder:
         complete = None
         if all("n_missing" in c for c in columns):
             complete = frozenset(str(c["name"]) for c in columns if not c["n_missing"])
+        decimals = {str(c["name"]): str(c["decimal"]) for c in columns if "decimal" in c}
         return cls(
             features,
             target,
@@ -175,7 +187,14 @@ class Encoder:
             decimal=decimal,
             complete=complete,
             numbers_only=numbers_only,
+            decimals=decimals or None,  # none in a dataset stored before they were kept
         )
+
+    @property
+    def _each_by_its_own(self) -> bool:
+        """A model of a file of decimal commas saved before the marks were kept (``decimals``):
+        predict reads each column of such a file by its own numbers, as it did then."""
+        return self.decimals is None and self.decimal == ","
 
     @property
     def feature_names(self) -> list[str]:
@@ -207,6 +226,7 @@ class Encoder:
             **({"decimal": self.decimal} if self.decimal != "." else {}),
             **({"complete": sorted(self.complete)} if self.complete is not None else {}),
             **({"numbers_only": True} if self.numbers_only else {}),
+            **({"decimals": dict(self.decimals)} if self.decimals else {}),
         }
 
     @classmethod
@@ -217,6 +237,7 @@ class Encoder:
         )
         classes = stored.get("classes")
         complete = stored.get("complete")
+        decimals = stored.get("decimals")
         return cls(
             features,
             str(stored["target"]),
@@ -226,6 +247,7 @@ class Encoder:
             str(stored.get("decimal", ".")),
             None if complete is None else frozenset(str(c) for c in complete),
             numbers_only=bool(stored.get("numbers_only", False)),
+            decimals=None if decimals is None else {str(k): str(v) for k, v in decimals.items()},
         )
 
     def fill_notes(self, X: np.ndarray) -> list[str]:
@@ -286,7 +308,12 @@ class Encoder:
         if values and len(values[0]) == 0:  # no column of the model's at all: ``encode`` says so
             raise InvalidUpload("the file has a header but no data rows")
         columns = dict(zip(names, values, strict=True))
-        X, unknown = self.encode(columns, limits, decimal=dialect.decimal, where=dialect.where)
+        scored = None
+        if column in columns and dialect.decimal == "," and not self._each_by_its_own:
+            scored = shown_mark(column, columns[column], self.na_tokens)
+        X, unknown, unshown = self._encoded(
+            columns, limits, decimal=dialect.decimal, where=dialect.where, scored=scored
+        )
         if column not in columns:
             return Rows(
                 X,
@@ -296,7 +323,11 @@ class Encoder:
                 where=dialect.where,
             )
         scoring = self.target_values(
-            columns[column], column=column, decimal=dialect.decimal, where=dialect.where
+            columns[column],
+            column=column,
+            decimal=dialect.decimal,
+            where=dialect.where,
+            unshown=unshown,
         )
         for note in scoring.notes:
             warnings.warn(note, stacklevel=3)
@@ -326,7 +357,8 @@ class Encoder:
             first=self.decimal,
             na_tokens=self.na_tokens,
         )
-        return self.encode(columns, limits, decimal=decimal)
+        X, unknown, _ = self._encoded(columns, limits, decimal=decimal, parsed=False)
+        return X, unknown
 
     def encode(
         self,
@@ -339,6 +371,22 @@ class Encoder:
         """The model's features from named raw columns (numbers written with ``decimal``; a
         refused row named as ``where`` names it); a missing column is refused by name. Names
         bind as a file's header reads them (``same_name``), in a model saved before that too."""
+        X, unknown, _ = self._encoded(columns, limits, decimal=decimal, where=where)
+        return X, unknown
+
+    def _encoded(
+        self,
+        columns: Mapping[str, pd.Series | np.ndarray],
+        limits: Limits,
+        *,
+        decimal: str = ".",
+        where: DataRows = DATA_ROWS,
+        parsed: bool = True,
+        scored: marks.Evidence | None = None,
+    ) -> tuple[np.ndarray, dict[str, list[str]], str]:
+        """``encode``, and the mark a column of decimal commas' file whose own numbers show
+        none is read with (``numbers``), for the target; ``parsed`` and ``scored`` as
+        ``numbers`` takes them."""
         columns = {same_name(str(name)): values for name, values in columns.items()}
         lacking = [f.name for f in self.features if same_name(f.name) not in columns]
         if lacking:
@@ -348,32 +396,16 @@ class Encoder:
                 f"{len(needed)}: {needed[:10]}{'...' if len(needed) > 10 else ''}); columns are "
                 "matched by name"
             )
+        numbers, unshown = self.numbers(
+            columns, limits, decimal=decimal, where=where, parsed=parsed, scored=scored
+        )
         blocks: list[np.ndarray] = []
         unknown: dict[str, list[str]] = {}
         for feature in self.features:
-            values = columns[same_name(feature.name)]
             if feature.categories is None:
-                column = classify(
-                    feature.name,
-                    values,
-                    limits,
-                    na_tokens=self.na_tokens,
-                    allow_empty=True,
-                    decimal=decimal,
-                    where=where,
-                )
-                numbers = column.numeric
-                if numbers is None and not self.numbers_only:
-                    numbers = booleans_as_numbers(column)
-                if numbers is None:
-                    text = column.text if column.text is not None else column.missing
-                    row = int(np.flatnonzero(~column.missing)[0])
-                    raise InvalidUpload(
-                        f"column {feature.name!r} held numbers when the model was trained; "
-                        f"{where(row)} has text {str(text[row])[:40]!r}"
-                    )
-                blocks.append(numbers[:, None])
+                blocks.append(numbers[feature.name][:, None])
                 continue
+            values = columns[same_name(feature.name)]
             text, missing = cells(values, self.na_tokens, decimal=decimal)
             categories = composed_levels(feature.categories)
             text = bind(text, categories)
@@ -382,7 +414,79 @@ class Encoder:
             if unseen.any():
                 unknown[feature.name] = sorted(set(text[unseen].tolist()))
             blocks.append(block)
-        return np.hstack(blocks), unknown
+        return np.hstack(blocks), unknown, unshown
+
+    def numbers(
+        self,
+        columns: Mapping[str, pd.Series | np.ndarray],
+        limits: Limits,
+        *,
+        decimal: str = ".",
+        where: DataRows = DATA_ROWS,
+        parsed: bool = True,
+        scored: marks.Evidence | None = None,
+    ) -> tuple[dict[str, np.ndarray], str]:
+        """Each numeric feature's numbers (its columns bound by ``same_name`` already), and the
+        mark a column whose own numbers show none is read with in a file of decimal commas. A
+        column the model recorded a mark for (``decimals``) is read with it, so ``1.234`` is
+        the same number whatever the other rows hold, with a warning where the file's numbers
+        show the other mark; another with the mark the file's columns of numbers (and the
+        target's, ``scored``) show (``values.file_mark``), as upload reads the file; in a model
+        of decimal commas saved before the marks were kept, each with its own numbers' (a decimal
+        comma where they show none). ``parsed`` as ``classify`` takes it."""
+        recorded = self.decimals or {}
+
+        def read(feature: Feature, unshown: str) -> Column:
+            return classify(
+                feature.name,
+                columns[same_name(feature.name)],
+                limits,
+                na_tokens=self.na_tokens,
+                allow_empty=True,
+                decimal=decimal,
+                where=where,
+                unshown=unshown,
+                parsed=parsed,
+            )
+
+        read_first: dict[str, Column] = {}
+        out: dict[str, np.ndarray] = {}
+        for feature in self.features:
+            if feature.categories is None:
+                column = read(feature, recorded.get(feature.name, ","))
+                read_first[feature.name] = column
+                out[feature.name] = self._numeric(feature.name, column, where)
+        if decimal != "," or self._each_by_its_own:
+            return out, ","
+        own = [c.reading.shown for c in read_first.values() if c.reading is not None]
+        shown = file_mark([scored, *own])
+        unshown = "," if shown is None else shown.mark
+        for name, column in read_first.items():
+            if (reading := column.reading) is None:
+                continue
+            if name in recorded:
+                note = against_record(name, recorded[name], reading, shown, where)
+                if note is not None:
+                    warnings.warn(note, stacklevel=4)
+            elif reading.shown is None and reading.mark != unshown:
+                feature = next(f for f in self.features if f.name == name)
+                out[name] = self._numeric(name, read(feature, unshown), where)
+        return out, unshown
+
+    def _numeric(self, name: str, column: Column, where: DataRows) -> np.ndarray:
+        """A numeric feature's numbers; text there is refused, but booleans in a model that
+        took them as 1 and 0 (``numbers_only``)."""
+        numbers = column.numeric
+        if numbers is None and not self.numbers_only:
+            numbers = booleans_as_numbers(column)
+        if numbers is None:
+            text = column.text if column.text is not None else column.missing
+            row = int(np.flatnonzero(~column.missing)[0])
+            raise InvalidUpload(
+                f"column {name!r} held numbers when the model was trained; "
+                f"{where(row)} has text {str(text[row])[:40]!r}"
+            )
+        return numbers
 
     def target_values(
         self,
@@ -391,9 +495,11 @@ class Encoder:
         column: str | None = None,
         decimal: str = ".",
         where: DataRows = DATA_ROWS,
+        unshown: str = ",",
     ) -> Target:
         """The target of the rows the model can score, and which rows (``target.score_target``);
-        ``values`` are those of ``column`` (default: the model's target column)."""
+        ``values`` are those of ``column`` (default: the model's target column), in a file of
+        decimal commas read with ``unshown`` where its own numbers show no mark."""
         return score_target(
             self.target if column is None else column,
             values,
@@ -401,4 +507,5 @@ class Encoder:
             na_tokens=self.na_tokens,
             decimal=decimal,
             where=where,
+            unshown=unshown,
         )

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from regtune.service.ingest import marks
+from regtune.service.ingest.decimals import read_as
 from regtune.service.ingest.header import column_name
 from regtune.service.ingest.values import Column, label
 
@@ -88,14 +89,28 @@ def declared_notes(declared: Sequence[str]) -> list[str]:
     return [f"cells written {shown} were read as missing values (missing_values)"]
 
 
-def decimal_point_notes(columns: list[Column]) -> list[str]:
-    """Columns of a decimal-comma file whose numbers are written with decimal points."""
-    return [
-        f"column {c.name!r} is written with decimal points ({c.points[:40]!r}), so its numbers "
-        "were read with them"
-        for c in columns
-        if c.points is not None
-    ]
+def decimal_point_notes(columns: list[Column], shown: marks.Evidence | None = None) -> list[str]:
+    """Columns of a decimal-comma file whose numbers are written with decimal points, and those
+    read with them as the file's other columns show them (``shown``: ``values.file_mark``),
+    where a value reads as another number with a decimal comma (``79.890``)."""
+    said = []
+    for c in columns:
+        if c.reading is None or c.reading.mark != ".":
+            continue
+        if c.reading.shown is not None:
+            said.append(
+                f"column {c.name!r} is written with decimal points ({c.reading.shown.text[:40]!r}),"
+                " so its numbers were read with them"
+            )
+        elif c.reading.either is not None and shown is not None:
+            value = c.reading.either[1][:40]
+            said.append(
+                f"column {c.name!r} shows no decimal mark of its own ({value!r} is "
+                f"{read_as(value, '.'):g} with a decimal point, {read_as(value, ','):g} with a "
+                "decimal comma): its numbers were read with decimal points, as the file's other "
+                f"columns are written ({shown.text[:40]!r} in column {shown.column!r})"
+            )
+    return said
 
 
 def row_number_notes(features: list[Column], *, unnamed: str | None = None) -> list[str]:

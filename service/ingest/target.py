@@ -26,14 +26,16 @@ def score_target(
     na_tokens: Sequence[str],
     decimal: str = ".",
     where: DataRows = DATA_ROWS,
+    unshown: str = ",",
 ) -> Target:
     """The target of the rows the model can score (class codes, or numbers where ``classes``
     is None), and which rows; ``values`` are those of the column ``name``. A label the model
     never saw, text or a number out of range where it predicts numbers, or a number that reads
     only with the decimal mark fewer of the column's need (``Marks``), leaves its row out of the
-    score (``Target.notes`` say so): the target only scores, and the rows are predicted."""
+    score (``Target.notes`` say so): the target only scores, and the rows are predicted. In a
+    file of decimal commas, numbers that show no mark are read with ``unshown``."""
     numbers, text, missing, marks = scorable(
-        name, values, na_tokens=na_tokens, decimal=decimal, where=where
+        name, values, na_tokens=na_tokens, decimal=decimal, where=where, unshown=unshown
     )
     other = np.zeros(len(missing), dtype=bool) if marks is None else marks.other
     if classes is None:

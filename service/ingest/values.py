@@ -20,10 +20,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from regtune.service.errors import InvalidUpload
+from regtune.service.ingest.decimals import (
+    Marks,
+    Reading,
+    decimal_comma_numbers,
+    one_mark,
+    to_numbers,
+)
 from regtune.service.ingest.dialects import DATA_ROWS, DataRows
 from regtune.service.ingest.formats import NA_TOKENS
 from regtune.service.ingest.header import Limits
-from regtune.service.ingest.marks import DECIMAL_COMMA, GROUP_MARKS, GROUPED, text_hint
+from regtune.service.ingest.marks import Evidence, text_hint
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,9 +51,8 @@ class Column:
     text: np.ndarray | None
     """object array of stripped strings (None for missing), when it holds text."""
     missing: np.ndarray
-    points: str | None = None
-    """In a file of decimal commas, a value that reads only with a decimal point, when the
-    column's numbers were read with decimal points."""
+    reading: Reading | None = None
+    """In a file of decimal commas, how the column's numbers were read."""
 
 
 def objects(values: pd.Series | np.ndarray) -> np.ndarray:
@@ -82,22 +88,32 @@ def classify(
     allow_empty: bool = False,
     decimal: str = ".",
     where: DataRows = DATA_ROWS,
+    unshown: str = ",",
+    parsed: bool = True,
 ) -> Column:
     """Numbers or text; an empty column is refused unless ``allow_empty`` (predict's rows may
     all lack a value the model fills). ``decimal`` is the file's decimal mark and ``where``
-    names a refused row (``Dialect``: in a CSV file, by its line)."""
+    names a refused row (``Dialect``: in a CSV file, by its line). In a file of decimal commas,
+    a column whose own numbers show no mark is read with ``unshown`` (``Reading``); ``parsed``:
+    a column of a numeric dtype was read from such text (pandas' CSV reader), not given as
+    numbers (a DataFrame's), so a fraction there was written with a comma."""
     if (numbers := _number_dtype(values)) is not None:
-        return _numeric(name, numbers, allow_empty=allow_empty, where=where)
+        column = _numeric(name, numbers, allow_empty=allow_empty, where=where)
+        if decimal == "," and parsed:
+            column.reading = _parsed_reading(name, numbers, unshown=unshown)
+        return column
     stripped, missing = _stripped(values, na_tokens)
     if missing.all():
         if allow_empty:
             return Column(name, np.full(len(stripped), np.nan), None, missing)
         raise InvalidUpload(f"column {name!r} is empty in every row")
-    numbers, points = _numbers(name, stripped, missing, decimal=decimal, where=where)
+    numbers, reading = _numbers(
+        name, stripped, missing, decimal=decimal, where=where, unshown=unshown
+    )
     text = ~missing & np.isnan(numbers)
     if not text.any():
         column = _numeric(name, numbers, allow_empty=allow_empty, where=where)
-        column.points = points
+        column.reading = reading
         return column
     if (~missing & ~text).any():
         row = int(np.flatnonzero(text)[0])
@@ -118,20 +134,6 @@ def classify(
     return Column(name, None, composed(stripped), missing)
 
 
-@dataclass(frozen=True)
-class Marks:
-    """A column of a decimal-comma file mixing numbers that read only with a decimal comma and
-    ones that read only with a decimal point, which upload refuses (``decimal_comma_numbers``),
-    read as predict's target: with the mark more of them need (the file's comma on a tie)."""
-
-    kept: str
-    """``comma`` or ``point``: the mark the column's numbers are read with."""
-    example: str
-    """A cell that reads only with it."""
-    other: np.ndarray
-    """The rows whose number reads only with the other mark (NaN in the numbers read)."""
-
-
 def scorable(
     name: str,
     values: pd.Series | np.ndarray,
@@ -139,6 +141,7 @@ def scorable(
     na_tokens: Sequence[str] = NA_TOKENS,
     decimal: str = ".",
     where: DataRows = DATA_ROWS,
+    unshown: str = ",",
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, Marks | None]:
     """A column read as ``classify`` reads it, but never refused for what a cell holds: each
     cell as a number (NaN where it is text or missing), as stripped text (None for a column of a
@@ -150,24 +153,11 @@ def scorable(
     text, missing = _stripped(values, na_tokens)
     marks = None
     try:
-        numbers, _ = _numbers(name, text, missing, decimal=decimal, where=where)
+        numbers, _ = _numbers(name, text, missing, decimal=decimal, where=where, unshown=unshown)
     except InvalidUpload:  # both decimal marks: upload's refusal, and the target only scores
-        numbers, marks = _one_mark(text, missing)
+        numbers, marks = one_mark(text, missing)
     text[missing] = None
     return numbers, composed(text), missing, marks
-
-
-def _one_mark(stripped: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, Marks]:
-    """A column of numbers needing both decimal marks read with the one more of them need
-    (``Marks``), NaN where a number reads only with the other."""
-    comma, point = _decimal_commas(stripped, missing), _points(stripped, missing)
-    comma_only = ~np.isnan(comma) & np.isnan(point)
-    point_only = np.isnan(comma) & ~np.isnan(point)
-    if point_only.sum() > comma_only.sum():
-        kept, numbers, example, other = "point", point, point_only, comma_only
-    else:
-        kept, numbers, example, other = "comma", comma, comma_only, point_only
-    return numbers, Marks(kept, str(stripped[int(np.flatnonzero(example)[0])]), other)
 
 
 def _number_dtype(values: pd.Series | np.ndarray) -> np.ndarray | None:
@@ -194,14 +184,45 @@ def _stripped(
 
 
 def _numbers(
-    name: str, stripped: np.ndarray, missing: np.ndarray, *, decimal: str, where: DataRows
-) -> tuple[np.ndarray, str | None]:
+    name: str,
+    stripped: np.ndarray,
+    missing: np.ndarray,
+    *,
+    decimal: str,
+    where: DataRows,
+    unshown: str = ",",
+) -> tuple[np.ndarray, Reading | None]:
     """float64 of the present cells that read as numbers with ``decimal`` (NaN for the others),
-    and, in a file of decimal commas, a value that reads only with a decimal point when the
-    column was read so (``decimal_comma_numbers``)."""
+    and, in a file of decimal commas, how they were read (``decimal_comma_numbers``)."""
     if decimal == ",":
-        return decimal_comma_numbers(name, stripped, missing, where=where)
+        return decimal_comma_numbers(name, stripped, missing, where=where, unshown=unshown)
     return to_numbers(stripped, missing), None
+
+
+def _parsed_reading(name: str, numbers: np.ndarray, *, unshown: str) -> Reading:
+    """How a column pandas parsed as numbers with a file's decimal comma was read: a number with
+    a fraction was written with a comma (``3,14``); whole numbers read alike with either mark."""
+    fraction = np.flatnonzero(np.isfinite(numbers) & (numbers != np.round(numbers)))
+    if not fraction.size:
+        return Reading(unshown)
+    row = int(fraction[0])
+    return Reading(",", Evidence(",", name, row, label(float(numbers[row]), decimal=",")))
+
+
+def shown_mark(
+    name: str, values: pd.Series | np.ndarray, na_tokens: Sequence[str] = NA_TOKENS
+) -> Evidence | None:
+    """A value of a decimal-comma file's column that reads only with one decimal mark, where the
+    column is of numbers that show that mark alone (``classify``'s ``Reading.shown``, never
+    refused): a column that predict only scores, counted in ``file_mark``."""
+    if (numbers := _number_dtype(values)) is not None:
+        return _parsed_reading(name, numbers, unshown=",").shown
+    stripped, missing = _stripped(values, na_tokens)
+    try:
+        numbers, reading = decimal_comma_numbers(name, stripped, missing)
+    except InvalidUpload:  # both marks
+        return None
+    return None if (~missing & np.isnan(numbers)).any() else reading.shown  # text shows none
 
 
 def composed(text: np.ndarray) -> np.ndarray:
@@ -225,83 +246,6 @@ def composed_levels(levels: Sequence[str]) -> tuple[str, ...]:
     if two of them are one text composed."""
     normal = tuple(unicodedata.normalize("NFC", c) for c in levels)
     return normal if len(set(normal)) == len(normal) else tuple(levels)
-
-
-def to_numbers(stripped: np.ndarray, missing: np.ndarray) -> np.ndarray:
-    """float64 of every present cell that reads as a number (pandas' ``to_numeric``, or
-    thousands grouped by commas: ``1,234.5``), NaN for the others; without pandas, Python's
-    float() of the decimal and exponent forms it accepts."""
-    try:
-        import pandas as pd
-    except ModuleNotFoundError:
-        numbers = np.full(len(stripped), np.nan)
-        for i in np.flatnonzero(~missing):
-            numbers[i] = _number(stripped[i])
-        return numbers
-    series = pd.to_numeric(pd.Series(stripped).where(~missing), errors="coerce")
-    numbers = series.to_numpy(dtype="float64", na_value=np.nan, copy=True)
-    unread = np.flatnonzero(~missing & np.isnan(numbers))
-    if unread.size and GROUPED.fullmatch(stripped[unread[0]]):  # else a text column: no regex
-        for i in unread:
-            if GROUPED.fullmatch(stripped[i]):
-                numbers[i] = float(stripped[i].replace(",", ""))
-    return numbers
-
-
-def decimal_comma_numbers(
-    name: str, stripped: np.ndarray, missing: np.ndarray, *, where: DataRows = DATA_ROWS
-) -> tuple[np.ndarray, str | None]:
-    """float64 of every present cell of a semicolon file's column that reads as a number, NaN
-    for the others, and a value that reads only with a decimal point when the column was read
-    so. The column's numbers are read with the file's decimal comma (``1.234`` is 1234), unless
-    some read only with a decimal point (``3.14``): then all are read so. A column of numbers
-    that needs both is refused: neither reading is the file's."""
-    comma, point = _decimal_commas(stripped, missing), _points(stripped, missing)
-    comma_only = ~np.isnan(comma) & np.isnan(point)
-    point_only = np.isnan(comma) & ~np.isnan(point)
-    if not point_only.any():
-        return comma, None
-    if not comma_only.any():
-        return point, str(stripped[int(np.flatnonzero(point_only)[0])])
-    if (np.isnan(comma) & np.isnan(point) & ~missing).any():
-        return np.where(np.isnan(comma), point, comma), None  # text: refused as such
-    first, second = int(np.flatnonzero(comma_only)[0]), int(np.flatnonzero(point_only)[0])
-    raise InvalidUpload(
-        f"column {name!r} mixes numbers that read only with a decimal comma, as "
-        f"{stripped[first]!r} at {where(first)}, and only with a decimal point, as "
-        f"{stripped[second]!r} at {where(second)}; write every number of a column with the "
-        "same decimal mark"
-    )
-
-
-def _points(stripped: np.ndarray, missing: np.ndarray) -> np.ndarray:
-    """float64 of every present cell without a comma that reads as a number with a decimal
-    point, NaN for the others: in a file of decimal commas, no grouping by commas either."""
-    commas = np.fromiter((v is not None and "," in v for v in stripped), bool, len(stripped))
-    return to_numbers(stripped, missing | commas)
-
-
-def _decimal_commas(stripped: np.ndarray, missing: np.ndarray) -> np.ndarray:
-    """float64 of every present cell that reads as ``DECIMAL_COMMA``, NaN for the others."""
-    numbers = np.full(len(stripped), np.nan)
-    for i in np.flatnonzero(~missing):
-        text = stripped[i]
-        if DECIMAL_COMMA.fullmatch(text):
-            for mark in GROUP_MARKS:
-                text = text.replace(mark, "")
-            numbers[i] = float(text.replace(",", "."))
-    return numbers
-
-
-def _number(text: str) -> float:
-    if GROUPED.fullmatch(text):
-        return float(text.replace(",", ""))
-    if "_" in text or not text.isascii():  # float() reads 1_000 and other scripts' digits
-        return np.nan
-    try:
-        return float(text)
-    except ValueError:
-        return np.nan
 
 
 def _numeric(

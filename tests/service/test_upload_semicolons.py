@@ -121,11 +121,16 @@ def test_a_column_needing_both_decimal_marks_is_refused(api: TestClient) -> None
 
 @pytest.mark.usefixtures("pandas_installed")
 def test_decimal_points_in_a_semicolon_file_read_as_decimal_points() -> None:
-    """A column written with decimal points only (pandas' ``to_csv(sep=";")``) keeps them; a
-    column of ``1.234`` alone reads with the file's decimal comma: 1234."""
-    encoder = Encoder((Feature("a"), Feature("b")))
-    rows = encoder.read(b"a;b\n1.5;1.234\n1.234;2\n", filename="rows.csv")
-    np.testing.assert_array_equal(rows.X, [[1.5, 1234.0], [1.234, 2.0]])
+    """A column written with decimal points only (pandas' ``to_csv(sep=";")``) keeps them, and
+    a column of ``1.234`` alone beside it reads with them too (was: 1234); a model of decimal
+    commas saved before the marks were kept reads each column by its own numbers, as it did."""
+    raw = b"a;b\n1.5;1.234\n1.234;2\n"
+    rows = Encoder((Feature("a"), Feature("b"))).read(raw, filename="rows.csv")
+    np.testing.assert_array_equal(rows.X, [[1.5, 1.234], [1.234, 2.0]])
+    before = Encoder((Feature("a"), Feature("b")), decimal=",")
+    np.testing.assert_array_equal(
+        before.read(raw, filename="rows.csv").X, [[1.5, 1234.0], [1.234, 2.0]]
+    )
 
 
 def test_a_quoted_decimal_comma_in_a_comma_file_stays_text() -> None:
