@@ -4,16 +4,24 @@ refuse it, what it passes on to the pods and what an upgrade restarts."""
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
+from regtune.service.settings import Settings
 from tests.deploy.test_helm import (
     KUBERNETES_VERSIONS,
     VALUE_SETS,
     manifests,
+    one,
     template,
     validate,
 )
 
 DASHBOARD = ("--set", "dashboard.enabled=true")
+LAYERS = {
+    # the values schema, which helm checks first; then the templates' own check (regtune.validate)
+    "schema": (),
+    "template": ("--skip-schema-validation",),
+}
 
 
 @pytest.mark.parametrize("length", [53, 56, 62, 63])
@@ -39,3 +47,61 @@ def test_a_long_fullname_keeps_every_components_name_apart(length: int, helm: st
     assert {kind: len(found) for kind, found in names.items()} == {
         kind: kinds.count(kind) for kind in names
     }, "two objects of one kind share a name"
+
+
+POSTGRESQL_SCHEMES = (
+    "postgres",
+    "postgresql",
+    "postgresql+psycopg",
+    "postgres+psycopg",  # was taken by the chart: SQLAlchemy knows no dialect "postgres"
+    "postgresql+psycopg2",
+    "postgresql+pg8000",
+    "postgresql+asyncpg",
+    "POSTGRESQL",
+    "postgresql+PSYCOPG",
+)
+
+
+def regtune_takes(url: str) -> bool:
+    try:
+        Settings(database_url=url)
+    except ValidationError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("layer", sorted(LAYERS))
+@pytest.mark.parametrize("scheme", POSTGRESQL_SCHEMES)
+def test_the_chart_takes_the_postgresql_urls_regtune_takes(
+    scheme: str, layer: str, helm: str
+) -> None:
+    """A URL the chart renders is one regtune starts with, and the reverse (was: the chart took
+    ``postgres+psycopg://``, and every pod then exited refusing it)."""
+    url = f"{scheme}://regtune:pw@db.example:5432/regtune"
+    result = template("--set", f"database.url={url}", *LAYERS[layer])
+    assert (result.returncode == 0) == regtune_takes(url), result.stderr
+    if result.returncode == 0:
+        secret = one(manifests(result), "Secret", "secrets")
+        # KEDA's scaler (pgx) reads libpq URLs only
+        assert secret["stringData"]["scaler-connection"].split("://")[0] in (
+            "postgres",
+            "postgresql",
+        )
+    elif layer == "template":
+        assert "database.url must be a PostgreSQL URL" in result.stderr
+
+
+@pytest.mark.parametrize("layer", sorted(LAYERS))
+@pytest.mark.parametrize(
+    "url",
+    [
+        # regtune takes it, but one database file serves no pool of pods
+        "sqlite:////data/regtune.db",
+        # regtune's settings take it, but no engine of regtune's connects with it (an async
+        # driver: MissingGreenlet), and KEDA's scaler cannot read it
+        "postgresql+psycopg_async://regtune:pw@db.example:5432/regtune",
+    ],
+)
+def test_urls_no_pool_runs_on_are_refused(url: str, layer: str, helm: str) -> None:
+    result = template("--set", f"database.url={url}", *LAYERS[layer])
+    assert result.returncode != 0

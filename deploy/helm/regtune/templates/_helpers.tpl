@@ -74,8 +74,10 @@ app.kubernetes.io/component: {{ .component }}
 {{- if and (not .Values.database.url) (not .Values.database.existingSecret) }}
 {{- fail "regtune needs an external PostgreSQL: set database.url, or database.existingSecret (the name of a Secret holding the URL)" }}
 {{- end }}
-{{- if and .Values.database.url (not (regexMatch "^postgres(ql)?(\\+psycopg)?://" .Values.database.url)) }}
-{{- fail "database.url must be a PostgreSQL URL (postgresql://user:password@host:5432/db): the worker pool shares one database" }}
+{{- /* the schemes service/settings.py takes for PostgreSQL: postgres:// and postgresql://, which
+     it maps to its driver, and that driver's own postgresql+psycopg:// */}}
+{{- if and .Values.database.url (not (regexMatch "^(postgres|postgresql|postgresql\\+psycopg)://" .Values.database.url)) }}
+{{- fail "database.url must be a PostgreSQL URL, postgresql://user:password@host:5432/db (or postgres://, or postgresql+psycopg://, regtune's driver): the worker pool shares one database" }}
 {{- end }}
 {{- range $name, $_ := merge (dict) .Values.config .Values.api.config .Values.worker.config .Values.dashboard.config }}
 {{- if not (regexMatch "^[a-z][a-z0-9_]*$" $name) }}
