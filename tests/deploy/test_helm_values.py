@@ -3,11 +3,18 @@ refuse it, what it passes on to the pods and what an upgrade restarts."""
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 import pytest
+import yaml
 from pydantic import ValidationError
 
-from regtune.service.settings import Settings
+from regtune.service.settings import PLACEHOLDER_SECRETS, Settings
 from tests.deploy.test_helm import (
+    CHART,
+    DATABASE_URL,
     KUBERNETES_VERSIONS,
     VALUE_SETS,
     manifests,
@@ -105,3 +112,58 @@ def test_the_chart_takes_the_postgresql_urls_regtune_takes(
 def test_urls_no_pool_runs_on_are_refused(url: str, layer: str, helm: str) -> None:
     result = template("--set", f"database.url={url}", *LAYERS[layer])
     assert result.returncode != 0
+
+
+ADMIN_KEYS = {
+    "random": "Zq3x9LwR7tYbK2mN",
+    "words-and-spaces": "correct horse battery staple",
+    "punctuation": "~!x-9_Lw.R7t/Yb+K2=mN",
+    "almost-repeated": "abcabcabcabcabcX",
+    "a-placeholder-twice": "changemechangeme",
+    "a-pattern-repeated": "0123456701234567",
+    "one-letter": "a" * 16,
+    "short": "x9_Lw.R7t/Yb+K2",
+    "a-placeholder": "changeme",
+    "trailing-newline": "Zq3x9LwR7tYbK2mN\n",
+    "leading-space": " Zq3x9LwR7tYbK2mN",
+    "a-tab-inside": "Zq3x9Lw\tR7tYbK2mN",
+    "not-ascii": "Zq3x9LwR7tYbK2mNé",
+}
+
+
+def regtune_takes_admin_key(key: str) -> bool:
+    try:
+        Settings(admin_key=key)
+    except ValidationError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("case", list(ADMIN_KEYS))
+def test_the_chart_takes_the_admin_keys_the_api_takes(case: str, tmp_path: Path, helm: str) -> None:
+    """A key the API would refuse at start (exit 2) is refused at render, in words naming
+    auth.adminKey and without the key (was: ``changemechangeme`` rendered, and every API pod
+    exited)."""
+    key = ADMIN_KEYS[case]
+    values = tmp_path / "values.yaml"
+    values.write_text(
+        yaml.safe_dump({"database": {"url": DATABASE_URL}, "auth": {"adminKey": key}})
+    )
+    result = template("-f", str(values))
+    if regtune_takes_admin_key(key):
+        assert result.returncode == 0, result.stderr
+        assert one(manifests(result), "Secret", "secrets")["stringData"]["admin-key"] == key
+    else:
+        assert result.returncode != 0, f"the chart took {key!r}"
+        assert "auth.adminKey must be" in result.stderr, result.stderr
+        assert key.strip() not in result.stderr
+
+
+def test_the_charts_placeholder_secrets_are_regtunes() -> None:
+    helpers = (CHART / "templates" / "_helpers.tpl").read_text()
+    found = re.search(r'{{- define "regtune.placeholderSecrets" -}}\n(.*)\n{{- end }}', helpers)
+    assert found, "_helpers.tpl defines no regtune.placeholderSecrets"
+    assert sorted(json.loads(found.group(1))) == sorted(PLACEHOLDER_SECRETS), (
+        "deploy/helm/regtune/templates/_helpers.tpl: regtune.placeholderSecrets differs from "
+        "service/settings.py's PLACEHOLDER_SECRETS"
+    )

@@ -79,6 +79,9 @@ app.kubernetes.io/component: {{ .component }}
 {{- if and .Values.database.url (not (regexMatch "^(postgres|postgresql|postgresql\\+psycopg)://" .Values.database.url)) }}
 {{- fail "database.url must be a PostgreSQL URL, postgresql://user:password@host:5432/db (or postgres://, or postgresql+psycopg://, regtune's driver): the worker pool shares one database" }}
 {{- end }}
+{{- with .Values.auth.adminKey }}
+{{- include "regtune.validateAdminKey" (toString .) }}
+{{- end }}
 {{- range $name, $_ := merge (dict) .Values.config .Values.api.config .Values.worker.config .Values.dashboard.config }}
 {{- if not (regexMatch "^[a-z][a-z0-9_]*$" $name) }}
 {{- fail (printf "config.%s: settings are named in snake_case, as in service/settings.py" $name) }}
@@ -108,6 +111,31 @@ app.kubernetes.io/component: {{ .component }}
 {{- $grace := int (default 20 .Values.config.grace_period) }}
 {{- if lt $grace (mul 3 $beat) }}
 {{- fail (printf "config.grace_period (REGTUNE_GRACE_PERIOD, %d) must be at least 3 × config.heartbeat_interval (REGTUNE_HEARTBEAT_INTERVAL, %d), so that a live worker's trials are failed as stale only after two heartbeats in a row are missed" $grace $beat) }}
+{{- end }}
+{{- end }}
+
+{{/* service/settings.py's PLACEHOLDER_SECRETS, as JSON (tests/deploy/test_helm_values.py keeps
+     the two lists equal). */}}
+{{- define "regtune.placeholderSecrets" -}}
+["admin", "change-me", "changeme", "example", "password", "secret"]
+{{- end }}
+
+{{/* The rules service/settings.py's _real_secret holds an admin key to, so that a key the API
+     would refuse at start (exit 2) is refused here; called with the key. No message repeats it. */}}
+{{- define "regtune.validateAdminKey" -}}
+{{- $key := . }}
+{{- if not (regexMatch "^[!-~]([ -~]*[!-~])?$" $key) }}
+{{- fail "auth.adminKey must be printable ASCII, as the Authorization header carries it: no other letters, no line breaks or control characters, no spaces at either end (a trailing newline from the file it was read from is the usual cause)" }}
+{{- end }}
+{{- /* _repeats: a shorter text repeated (changemechangeme) */}}
+{{- $repeated := false }}
+{{- range $width := untilStep 1 (len $key) 1 }}
+{{- if and (eq 0 (mod (len $key) $width)) (eq $key (repeat (div (len $key) $width | int) (substr 0 $width $key))) }}
+{{- $repeated = true }}
+{{- end }}
+{{- end }}
+{{- if or (lt (len $key) 16) (has (lower $key) (include "regtune.placeholderSecrets" . | fromJsonArray)) $repeated }}
+{{- fail "auth.adminKey must be a random secret of at least 16 characters, not a word or a pattern repeated, or regtune's API refuses it and exits: python3 -c 'import secrets; print(secrets.token_urlsafe(32))' makes one" }}
 {{- end }}
 {{- end }}
 
