@@ -167,3 +167,50 @@ def test_the_charts_placeholder_secrets_are_regtunes() -> None:
         "deploy/helm/regtune/templates/_helpers.tpl: regtune.placeholderSecrets differs from "
         "service/settings.py's PLACEHOLDER_SECRETS"
     )
+
+
+SECRET_CLASHES = {
+    # the operator's Secret named as the chart's own (the release's fullname, `regtune` here)
+    "database-beside-a-generated-key": (
+        "database.existingSecret=regtune",
+        'database.existingSecret "regtune"',
+    ),
+    "database-beside-a-given-key": (
+        "database.existingSecret=regtune,auth.adminKey=Zq3x9LwR7tYbK2mN",
+        'database.existingSecret "regtune"',
+    ),
+    "admin-key-beside-a-url": (
+        f"database.url={DATABASE_URL},auth.existingSecret=regtune",
+        'auth.existingSecret "regtune"',
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SECRET_CLASHES))
+def test_an_existing_secret_named_as_the_charts_own_is_refused(case: str, helm: str) -> None:
+    """The chart's Secret, a hook replaced on every install and upgrade, would delete the
+    operator's of the same name, and the pods would read the chart's in its place (was: a Secret
+    ``regtune`` of the admin key alone, the pods reading database-url from it)."""
+    values, named = SECRET_CLASHES[case]
+    result = template("--set", values)
+    assert result.returncode != 0, f"{case} rendered"
+    assert named in result.stderr and "the name of the chart's own Secret" in result.stderr
+    assert "fullnameOverride" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        # the chart then creates no Secret
+        "database.existingSecret=regtune,auth.existingSecret=regtune-admin",
+        "database.existingSecret=regtune,auth.existingSecret=regtune",
+        "database.existingSecret=regtune,auth.insecureNoAuth=true",
+        # or names its own otherwise
+        "database.existingSecret=regtune,fullnameOverride=tuning",
+    ],
+)
+def test_an_existing_secret_of_that_name_is_taken_when_the_chart_makes_none(
+    values: str, helm: str
+) -> None:
+    docs = manifests(template("--set", values))
+    assert all(d["metadata"]["name"] != "regtune" for d in docs if d["kind"] == "Secret")

@@ -82,6 +82,21 @@ app.kubernetes.io/component: {{ .component }}
 {{- with .Values.auth.adminKey }}
 {{- include "regtune.validateAdminKey" (toString .) }}
 {{- end }}
+{{- /* the chart's own Secret is named <fullname> and replaced on every install and upgrade
+     (before-hook-creation): an existing Secret of that name would be deleted, and the pods would
+     read the chart's in its place */}}
+{{- $held := list }}
+{{- if .Values.database.url }}{{ $held = append $held "database.url" }}{{ end }}
+{{- if include "regtune.ownsAdminKey" . }}{{ $held = append $held (ternary "auth.adminKey" "the admin key it generates" (not (empty .Values.auth.adminKey))) }}{{ end }}
+{{- if $held }}
+{{- $own := include "regtune.fullname" . }}
+{{- range $value := list "database" "auth" }}
+{{- $name := (index $.Values $value).existingSecret }}
+{{- if eq $name $own }}
+{{- fail (printf "%s.existingSecret %q is the name of the chart's own Secret (its fullname: the release name, with -regtune unless it holds it, or fullnameOverride), which it creates for %s and replaces on every install and upgrade: yours would be deleted. Name your Secret otherwise, or set fullnameOverride" $value $name (join " and " $held)) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- range $name, $_ := merge (dict) .Values.config .Values.api.config .Values.worker.config .Values.dashboard.config }}
 {{- if not (regexMatch "^[a-z][a-z0-9_]*$" $name) }}
 {{- fail (printf "config.%s: settings are named in snake_case, as in service/settings.py" $name) }}
