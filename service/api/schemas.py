@@ -284,7 +284,8 @@ class StudyEnd(Answer):
 
     reason: Literal["n_trials", "timeout_s", StopReason, "cancelled", "failed"] = Field(
         description="n_trials: budget.n_trials trials were done; timeout_s: budget.timeout_s "
-        "passed first, a normal end (status completed) with the trials done by then; "
+        "passed first, a normal end (status completed) with the trials claimed before it, run to "
+        "their end; "
         "stop_value: the best value reached budget.stop.value; stop_patience: "
         "budget.stop.patience trials in a row did not improve the best value by more than "
         "budget.stop.min_delta (either a normal end, status completed, with the trials done by "

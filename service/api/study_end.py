@@ -2,9 +2,10 @@
 ``regtune show`` / ``watch`` print the API's answer.
 
 A time budget that runs out is a normal end, as Optuna's ``timeout`` and Ray Tune's
-``time_budget_s`` are: the study completes with the trials done by then, and no error is
-recorded (``finishing.settle``); so is a stop rule that is met (``budget.stop``: a goal value
-reached, or trials in a row that did not improve the best), which says what it saw. Nor is a
+``time_budget_s`` are: the study completes with the trials claimed before it, run to their
+end, and no error is recorded (``finishing.settle``); so is a stop rule that is met
+(``budget.stop``: a goal value reached, or trials in a row that did not improve the best),
+which says what it saw. Nor is a
 trial that failed along the way the error of a study that completed or was cancelled: its end
 says how many FAIL trials it has and what became of them (``Failures``): most were interrupted
 (handed back by a worker that stopped, or failed by the sweep when their worker died) and run
@@ -62,8 +63,9 @@ def study_end(row: StudyRow, *, failures: Failures = NO_FAILURES) -> StudyEnd | 
         case StudyStatus.COMPLETED if timeout_s is not None:  # only the deadline ends it short
             return StudyEnd(
                 reason="timeout_s",
-                message=f"budget.timeout_s ({timeout_s:g} s) passed: the study completed with "
-                f"the {done} of budget.n_trials {trials} done by then{along}",
+                message=f"budget.timeout_s ({timeout_s:g} s) passed: nothing was claimed after "
+                f"it, and the study completed with {done} of budget.n_trials {trials} (those "
+                f"claimed before it ran to their end){along}",
                 **split,
             )
         case StudyStatus.COMPLETED:

@@ -389,7 +389,7 @@ def test_a_swept_trial_says_why_it_failed(db: Db) -> None:
     assert _sweep(db) == 1
     failed, retry = optuna.load_study(study_name=row.optuna_name, storage=db.storage).get_trials()
     error = failed.user_attrs["error"]
-    assert "heartbeat" in error and f"retried as trial #{retry.number}" in error
+    assert "heartbeat" in error and f"queued again as trial #{retry.number}" in error
     assert retry.user_attrs == {}  # the retry starts clean
 
 

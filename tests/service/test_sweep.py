@@ -97,7 +97,7 @@ def test_orphans_are_failed_retried_only_while_the_study_runs(database_url: str)
     # every FAIL says why, in words (a FAIL without them left the operator guessing)
     errors = _errors(database_url, orphan, leftover_running, leftover_waiting)
     assert errors[orphan] == (
-        f"{NEVER_BEAT}; retried as trial #{retries[0].number} with the same parameters"
+        f"{NEVER_BEAT}; queued again as trial #{retries[0].number} with the same parameters"
     )
     assert errors[leftover_running] == f"{NEVER_BEAT}; not retried: the study is completed"
     marks = storage.get_trial(leftover_running).system_attrs
@@ -165,8 +165,9 @@ def test_a_dead_workers_trial_failed_by_the_sweep_is_one_log_line(
     retries = {t.number for t in study.get_trials() if t.state == TrialState.WAITING}
     lines = [r.getMessage() for r in caplog.records if "failed:" in r.getMessage()]
     assert len(lines) == 2 and len(retries) == 2, lines
-    assert lines[0].startswith(f"study running [abc] trial 0 failed: {STOPPED_BEATING}; retried as")
-    assert lines[1].startswith(f"study running [abc] trial 1 failed: {NEVER_BEAT}; retried as")
+    again = "; queued again as"
+    assert lines[0].startswith(f"study running [abc] trial 0 failed: {STOPPED_BEATING}{again}")
+    assert lines[1].startswith(f"study running [abc] trial 1 failed: {NEVER_BEAT}{again}")
     assert {int(line.split("#")[1].split()[0]) for line in lines} == retries
     assert all(line.endswith("with the same parameters") for line in lines), lines
     assert _errors(database_url, orphan)[orphan] in lines[1]
@@ -230,7 +231,7 @@ def test_hand_backs_spend_none_of_the_retries_a_trial_has_for_dead_workers(
     assert trials[3].params == trials[0].params
     assert study_now().status == "running", study_now().error
     assert _errors(database_url, trials[2]._trial_id)[trials[2]._trial_id] == (
-        f"{NEVER_BEAT}; retried as trial #3 with the same parameters"
+        f"{NEVER_BEAT}; queued again as trial #3 with the same parameters"
     )
 
     dies(study.ask())  # its next worker dies too: no retry left

@@ -155,7 +155,7 @@ def _note_stale(engine: Engine, trial_id: int, *, why: str, retried: bool) -> st
     """Record on the FAILed trial why it failed and which trial retries it; return the note."""
     retry = retry_of(engine, trial_id)
     then = (
-        f"retried as trial #{retry} with the same parameters"
+        f"queued again as trial #{retry} with the same parameters"
         if retried and retry is not None
         else "no retry left (budget.max_retries)"
     )
