@@ -214,3 +214,35 @@ def test_an_existing_secret_of_that_name_is_taken_when_the_chart_makes_none(
 ) -> None:
     docs = manifests(template("--set", values))
     assert all(d["metadata"]["name"] != "regtune" for d in docs if d["kind"] == "Secret")
+
+
+PLACEMENT = {
+    "nodeSelector": {"node-pool": "system"},
+    "tolerations": [{"key": "system", "operator": "Exists", "effect": "NoSchedule"}],
+    "affinity": {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}
+                ]
+            }
+        }
+    },
+}
+
+
+def test_the_migrate_job_is_placed_as_the_other_components_are(helm: str) -> None:
+    """nodeSelector, tolerations, affinity and podAnnotations reach the migrate hook's pod (was:
+    ``--set migrate.nodeSelector.pool=a`` refused by the values schema, though the Job's template
+    passed them on)."""
+    values = [f"migrate.{field}={json.dumps(value)}" for field, value in PLACEMENT.items()]
+    values.append('migrate.podAnnotations={"example.com/owner": "ml-platform"}')
+    docs = manifests(
+        template(*VALUE_SETS["defaults"], *(arg for v in values for arg in ("--set-json", v)))
+    )
+    job = one(docs, "Job", "migrate")
+    pod = job["spec"]["template"]
+    assert {field: pod["spec"][field] for field in PLACEMENT} == PLACEMENT
+    assert pod["metadata"]["annotations"] == {"example.com/owner": "ml-platform"}
+    for version in KUBERNETES_VERSIONS:
+        validate(job, version)
