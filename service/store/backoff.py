@@ -96,6 +96,11 @@ def known_cause(exc: BaseException, *, within: BaseException | None = None) -> s
          "smaller REGTUNE_DB_POOL_SIZE, or a pooler such as PgBouncer)"),
         (("starting up", "shutting down", "in recovery"), "it is starting up or shutting down"),
         (("database is locked", "lock timeout", "deadlock"), "it is busy (locked)"),
+        (("disk is full", "no space left on device", "could not extend file"),
+         "its disk is full (free space where it keeps its files: what is stored is kept, and "
+         "writes go on once there is room)"),
+        (("readonly database", "read-only file system"),
+         "it cannot be written (its file or folder is read-only)"),
         (("refused", "could not connect", "connection failed", "timeout expired", "timed out",
           "server closed", "terminating connection", "no route", "name or service"),
          "it refuses connections or cannot be reached (down or restarting)"),

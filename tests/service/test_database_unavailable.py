@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from regtune.service.api.app import create_app
 from regtune.service.settings import Settings, use_settings
 from regtune.service.spec.definition import EXAMPLE
+from regtune.service.store.backoff import unavailable_cause
 from regtune.service.store.db import make_engine
 from regtune.service.store.migrate import upgrade
 from regtune.worker.loop import Worker
@@ -84,3 +86,29 @@ def test_a_worker_says_how_many_connections_it_may_hold() -> None:
     assert "up to 3 database connections" in said
     assert "N × 3 of max_connections" in said
     assert "no database server" in Worker(Settings(database_url="sqlite:///x.db")).connections()
+
+
+@pytest.mark.parametrize(
+    ("pragma", "cause"),
+    [
+        ("PRAGMA max_page_count = 1", "its disk is full"),
+        ("PRAGMA query_only = 1", "it cannot be written"),  # SQLite's words for a read-only file
+    ],
+    ids=["full", "read-only"],
+)
+def test_a_database_that_cannot_take_a_write_says_why(
+    tmp_path: Path, pragma: str, cause: str
+) -> None:
+    """A full disk was "it is unavailable (OperationalError)", as if the database were down,
+    and the sweep retried "until the database answers" while it answered every read; only the
+    server's log said "database or disk is full". SQLite's own refusal of a write past its
+    pages is the one a full disk gives, and its refusal under ``query_only`` a read-only file's."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'small.db'}")
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE t (x TEXT)"))
+    with pytest.raises(OperationalError) as refused, engine.begin() as connection:
+        connection.execute(text(pragma))
+        connection.execute(text("INSERT INTO t VALUES (:x)"), [{"x": "x" * 4096}] * 4)
+    said = unavailable_cause(refused.value)
+    assert said.startswith(cause), said
+    engine.dispose()
