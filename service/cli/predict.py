@@ -46,21 +46,25 @@ def predict(
             "--encoding",
             metavar="NAME",
             help="The CSV's text encoding (default: UTF-8, or for a file that is not, the "
-            "encoding the model's training file was read with).",
+            "encoding the model's training file was read with, or UTF-16 by its byte-order "
+            "mark).",
         ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Predict a file with a downloaded best model; score it if the file has the target column."""
     try:
+        from regtune.service.ingest.formats import LooksBinary
         from regtune.service.model.saved import load
 
         saved = load(model)
         with warnings.catch_warnings(record=True) as reading:  # said below, as the others are
             warnings.simplefilter("always")
             raw = data.read_bytes()
-            _check_rows_file(raw, data)
-            rows = saved.read(raw, filename=data.name, target=target, encoding=encoding)
+            try:
+                rows = saved.read(raw, filename=data.name, target=target, encoding=encoding)
+            except LooksBinary:
+                raise ValueError(_binary(raw, data)) from None
         predictions = saved.predict(rows.X)
         metrics = None
         scored = 0 if rows.scored is None else int(rows.scored.sum())
@@ -69,10 +73,13 @@ def predict(
     except (OSError, ValueError, KeyError, InvalidUpload) as exc:
         fail(exc)
     if encoding is None and rows.encoding != UTF8:
+        how = "as the model's training file was"
+        if rows.encoding != saved.columns.encoding:
+            how = "as its byte-order mark says"
         err.print(
             Text(
-                f"note: the file is not UTF-8; it was read as {rows.encoding} text, as the "
-                f"model's training file was (--encoding to say otherwise)"
+                f"note: the file is not UTF-8; it was read as {rows.encoding} text, {how} "
+                "(--encoding to say otherwise)"
             )
         )
     for warning in reading:  # short rows, unknown categories, empty columns, far values
@@ -126,18 +133,16 @@ def _scored_line(rows: Rows, n_rows: int, scored: int, metrics: dict[str, float]
     return f"{said}{reasons}" + ("  " + params(sorted_by_name(metrics)) if metrics else "")
 
 
-def _check_rows_file(raw: bytes, data: Path) -> None:
-    """Refuse a file that is neither Parquet nor text (the model given twice, ``-m m m``) in
-    predict's words, naming it: the reader's error is an upload's ("send CSV text or Parquet")
-    and names no file."""
-    from regtune.service.ingest.formats import PARQUET_MAGIC
-
+def _binary(raw: bytes, data: Path) -> str:
+    """The refusal of a file that is neither Parquet nor text in the encoding it was read with
+    (the model given twice, ``-m m m``), in predict's words, naming it: the reader's is an
+    upload's ("send CSV text or Parquet") and names no file. A UTF-16 file's NULs are text."""
     nul = raw.find(b"\0")
-    if not raw.startswith(PARQUET_MAGIC) and nul >= 0:
-        raise ValueError(
-            f"{data} looks binary (a NUL byte at offset {nul}), not rows to score: predict takes "
-            "a CSV or Parquet file of rows (the same columns as the training data, by name)"
-        )
+    return (
+        f"{data} looks binary (a NUL byte at offset {nul}), not rows to score: "
+        "predict takes a CSV or Parquet file of rows (the same columns as the training data, by "
+        "name)"
+    )
 
 
 def write_csv(columns: dict[str, np.ndarray], stream: TextIO) -> None:

@@ -15,6 +15,7 @@ from regtune.service.errors import FieldProblem, InvalidUpload
 
 UTF8 = "utf-8"
 BOM = b"\xef\xbb\xbf"
+UTF16 = "utf-16"
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 WINDOWS = "cp1252"
 """What Excel on Windows (and many survey and government tables) writes a CSV in."""
@@ -85,7 +86,7 @@ def neither(raw: bytes, encoding: str) -> InvalidUpload:
     )
 
 
-def _utf16_order(raw: bytes) -> str | None:
+def utf16_order(raw: bytes) -> str | None:
     """utf-16-le or utf-16-be when the file starts as Latin text in UTF-16 without a byte-order
     mark (a NUL after, or before, every character of its first 100); None otherwise."""
     head = raw[: min(len(raw), 200) & ~1]
@@ -109,7 +110,7 @@ def to_utf8(raw: bytes, encoding: str) -> bytes:
             "as UTF-8"
         )
     if encoding == UTF8:
-        if (order := _utf16_order(raw)) is not None:
+        if (order := utf16_order(raw)) is not None:
             raise InvalidUpload(
                 f"the file looks like UTF-16 text without a byte-order mark (every other byte "
                 f"of its start is NUL); pass encoding={order} (--encoding {order}), or "

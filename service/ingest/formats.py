@@ -43,11 +43,13 @@ from regtune.service.ingest.dialects import (
 from regtune.service.ingest.encodings import (
     BOM,
     UTF8,
+    UTF16,
     check_encoding,
     encoding_problem,
     neither,
     not_utf8,
     to_utf8,
+    utf16_order,
 )
 from regtune.service.ingest.header import (
     Limits,
@@ -115,10 +117,15 @@ def detect_format(raw: bytes, filename: str) -> str:
     return "csv"
 
 
+class LooksBinary(InvalidUpload):
+    """A file read as CSV whose text, once decoded, holds a NUL (a model file, an image): no
+    text in any encoding it was read with (UTF-16's NULs beside Latin letters decode away)."""
+
+
 def _check_text(raw: bytes, limits: Limits) -> None:
     nul = raw.find(b"\0")
     if nul >= 0:
-        raise InvalidUpload(
+        raise LooksBinary(
             f"the file looks binary (a NUL byte at offset {nul}); send CSV text or Parquet"
         )
     try:
@@ -136,12 +143,15 @@ def _check_text(raw: bytes, limits: Limits) -> None:
         )
 
 
-def _is_utf8(raw: bytes) -> bool:
+def _not_utf8(raw: bytes, otherwise: str) -> bool:
+    """Bytes that are not UTF-8 text, so read with the training file's encoding ``otherwise``:
+    they do not decode as UTF-8, or, where that is UTF-16, they look like UTF-16 without a
+    byte-order mark (a NUL beside each Latin letter, which UTF-8 decodes as NUL bytes)."""
     try:
         raw.decode(UTF8)
     except UnicodeDecodeError:
-        return False
-    return True
+        return True
+    return otherwise.startswith(UTF16) and utf16_order(raw) is not None
 
 
 def _head(raw: bytes, lines: int) -> bytes:
@@ -186,11 +196,12 @@ def read_csv(
     semicolon file's plain decimal commas (``3,14``); ``values`` reads the rest (grouped
     thousands, a column written with decimal points).
 
-    The bytes are text in ``encoding`` (UTF-8 when None; then, for bytes that are not UTF-8,
-    ``otherwise``: the encoding a model's training file was read with). A tab file is read
-    with ``decimal`` unless its numbers show the other mark (``marks.choose``)."""
+    The bytes are text in ``encoding`` (UTF-8 when None; then, for bytes that are not UTF-8
+    text, ``otherwise``: the encoding a model's training file was read with, ``_not_utf8``). A
+    tab file is read with ``decimal`` unless its numbers show the other mark
+    (``marks.choose``)."""
     used = check_encoding(encoding)
-    if encoding is None and otherwise != UTF8 and not _is_utf8(raw):
+    if encoding is None and otherwise != UTF8 and _not_utf8(raw, otherwise):
         used = check_encoding(otherwise)
         try:
             raw = to_utf8(raw, used)

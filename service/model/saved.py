@@ -178,7 +178,8 @@ class Labelled:
     ) -> Rows:
         """A CSV or Parquet file as upload takes it → features (and target, if present). A CSV
         is text in ``encoding``; by default UTF-8, or, for bytes that are not UTF-8, the
-        encoding the model's training file was read with (``Rows.encoding`` says which). Rows
+        encoding the model's training file was read with, or UTF-16 by its byte-order mark
+        (``Rows.encoding`` says which). Rows
         with fewer fields than the header are read with missing cells, with a warning naming
         how many and their lines, as upload notes them (``Rows.short``); so are a category the
         model never saw, a column empty in every row (``Encoder.fill_notes``) and a value far

@@ -1,0 +1,89 @@
+"""``regtune predict`` reads UTF-16 rows (Excel's "Unicode Text") as upload reads them: with
+``--encoding utf-16``, with the encoding the model's training file was read with (a byte-order
+mark or none), or, for a model of another encoding, by the file's UTF-16 byte-order mark. Was:
+"error: rows.txt looks binary (a NUL byte at offset 3), not rows to score", whatever was given,
+as any file holding a NUL byte was refused before its encoding was considered. A file that is
+no text (the model given as the rows) is still refused as binary.
+
+Fast and in-process, as ``test_predict_semicolons``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from regtune.service.cli.app import app
+from tests.worker import test_predict_semicolons as semicolons
+from tests.worker.test_predict_semicolons import trained
+
+
+def written(data: pd.DataFrame, path: Path, encoding: str) -> Path:
+    data.to_csv(path, index=False, sep="\t", encoding=encoding, lineterminator="\r\n")
+    return path
+
+
+def predicted(rows: Path, model: Path, *options: str) -> np.ndarray:
+    result = CliRunner().invoke(
+        app, ["predict", str(rows), "--model", str(model), "--json", *options]
+    )
+    assert result.exit_code == 0, result.output
+    return np.array(json.loads(result.stdout)["predictions"]["prediction"], dtype=float)
+
+
+def notes(rows: Path, model: Path) -> str:
+    """What ``regtune predict`` says on stderr besides the predictions."""
+    result = CliRunner().invoke(app, ["predict", str(rows), "--model", str(model)])
+    assert result.exit_code == 0, result.output
+    return " ".join(result.stderr.split())
+
+
+def test_utf16_rows_predict_as_the_same_rows_in_utf8(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    data = semicolons.frame()
+    train = written(data, tmp_path / "unicode.txt", "utf-16")
+    said, model = trained(
+        api, monkeypatch, train, tmp_path / "u.safetensors", "--encoding", "utf-16"
+    )
+    assert "note: the file was read as utf-16 text (encoding=utf-16)" in said
+    _, utf8_model = trained(
+        api, monkeypatch, written(data, tmp_path / "plain.txt", "utf-8"), tmp_path / "p.safetensors"
+    )
+
+    new = data.sample(frac=1.0, random_state=1).head(10).drop(columns=["y"])
+    expected = predicted(written(new, tmp_path / "new.txt", "utf-8"), utf8_model)
+    with_mark = written(new, tmp_path / "new-bom.txt", "utf-16")
+    without = written(new, tmp_path / "new-le.txt", "utf-16-le")
+    assert without.read_bytes()[1:2] == b"\0" and not without.read_bytes().startswith(b"\xff\xfe")
+    for rows, options in (
+        (with_mark, ()),
+        (with_mark, ("--encoding", "utf-16")),
+        (without, ()),
+        (without, ("--encoding", "utf-16-le")),
+    ):
+        np.testing.assert_allclose(predicted(rows, model, *options), expected, rtol=1e-9)
+    assert (
+        "note: the file is not UTF-8; it was read as utf-16 text, as the model's training file "
+        "was (--encoding to say otherwise)"
+    ) in notes(without, model)
+
+    np.testing.assert_allclose(predicted(with_mark, utf8_model), expected, rtol=1e-9)
+    assert (
+        "note: the file is not UTF-8; it was read as utf-16 text, as its byte-order mark says "
+        "(--encoding to say otherwise)"
+    ) in notes(with_mark, utf8_model)
+
+    monkeypatch.chdir(tmp_path)  # a short name, which a narrow stderr does not fold
+    refused = CliRunner().invoke(
+        app, ["predict", "-m", model.name, model.name, "--encoding", "utf-16"]
+    )
+    assert refused.exit_code == 1
+    said = " ".join(refused.output.split())
+    assert said.startswith(f"error: {model.name} looks binary (a NUL byte at offset "), said
