@@ -44,7 +44,7 @@ def read_parquet(
     except ModuleNotFoundError as exc:
         raise InvalidUpload(
             f"reading Parquet needs pandas and pyarrow ({exc.name} is not installed): "
-            "pip install pandas pyarrow, or send CSV"
+            "pip install pandas pyarrow, or use a CSV file"
         ) from None
 
     opened = _open_parquet(raw)
