@@ -17,6 +17,7 @@ from tests.deploy.test_helm import (
     DATABASE_URL,
     KUBERNETES_VERSIONS,
     VALUE_SETS,
+    container,
     manifests,
     one,
     template,
@@ -246,3 +247,85 @@ def test_the_migrate_job_is_placed_as_the_other_components_are(helm: str) -> Non
     assert pod["metadata"]["annotations"] == {"example.com/owner": "ml-platform"}
     for version in KUBERNETES_VERSIONS:
         validate(job, version)
+
+
+def values_yaml_s3_example() -> str:
+    """The S3 example values.yaml gives in its comments, as a values file."""
+    lines = (CHART / "values.yaml").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if "which all reach the store:" in line) + 1
+    example = []
+    for line in lines[start:]:
+        if not line.startswith("#   "):
+            break
+        example.append(line.removeprefix("#   "))
+    return "\n".join(example) + "\n"
+
+
+def test_the_s3_store_gets_static_credentials_from_a_secret(tmp_path: Path, helm: str) -> None:
+    """values.yaml's example: the API, the workers and the dashboard read AWS_ACCESS_KEY_ID and
+    AWS_SECRET_ACCESS_KEY from a Secret (was: the schema refused ``worker.extraEnv``, and the
+    chart gave pods regtune's variables only, so an S3 store outside AWS had no credentials)."""
+    example = tmp_path / "s3.yaml"
+    example.write_text(values_yaml_s3_example())
+    docs = manifests(template(*VALUE_SETS["defaults"], *DASHBOARD, "-f", str(example)))
+    for component in ("api", "worker", "dashboard"):
+        env = {e["name"]: e for e in container(one(docs, "Deployment", component))["env"]}
+        assert env["REGTUNE_ARTIFACT_STORE"]["value"] == "s3"
+        assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"] == {
+            "name": "regtune-s3",
+            "key": "access-key-id",
+        }, component
+        assert "secretKeyRef" in env["AWS_SECRET_ACCESS_KEY"]["valueFrom"], component
+    assert "AWS_ACCESS_KEY_ID" not in {
+        e["name"] for e in container(one(docs, "Job", "migrate"))["env"]
+    }
+    for doc in docs:
+        for version in KUBERNETES_VERSIONS:
+            validate(doc, version)
+
+
+def test_every_component_takes_extra_env_and_env_from(helm: str) -> None:
+    sets: list[str] = []
+    for component in ("api", "worker", "dashboard", "migrate"):
+        sets += [
+            "--set-json",
+            f'{component}.extraEnv=[{{"name": "HTTPS_PROXY", "value": "http://{component}:3128"}}]',
+            "--set-json",
+            f'{component}.envFrom=[{{"secretRef": {{"name": "{component}-env"}}}}]',
+        ]
+    docs = manifests(template(*VALUE_SETS["defaults"], *DASHBOARD, *sets))
+    for kind, component in (
+        ("Deployment", "api"),
+        ("Deployment", "worker"),
+        ("Deployment", "dashboard"),
+        ("Job", "migrate"),
+    ):
+        workload = one(docs, kind, component)
+        spec = container(workload)
+        assert spec["env"][-1] == {"name": "HTTPS_PROXY", "value": f"http://{component}:3128"}
+        assert spec["env"][0]["name"] == "REGTUNE_DATABASE_URL", "regtune's own come first"
+        assert spec["envFrom"] == [{"secretRef": {"name": f"{component}-env"}}]
+        for version in KUBERNETES_VERSIONS:
+            validate(workload, version)
+
+
+@pytest.mark.parametrize(
+    ("extra_env", "fragment"),
+    [
+        (
+            '[{"name": "REGTUNE_LOG_LEVEL", "value": "DEBUG"}]',
+            "worker.extraEnv: REGTUNE_LOG_LEVEL is a regtune setting: set it in config or "
+            "worker.config by its name (log_level)",
+        ),
+        (
+            '[{"name": "AWS_REGION", "value": "a"}, {"name": "AWS_REGION", "value": "b"}]',
+            "worker.extraEnv names AWS_REGION twice",
+        ),
+        ('[{"value": "no name"}]', "/worker/extraEnv/0"),
+    ],
+    ids=["a-setting", "a-name-twice", "no-name"],
+)
+def test_extra_env_that_would_clash_is_refused(extra_env: str, fragment: str, helm: str) -> None:
+    result = template(*VALUE_SETS["defaults"], "--set-json", f"worker.extraEnv={extra_env}")
+    assert result.returncode != 0
+    assert fragment in result.stderr, result.stderr

@@ -111,6 +111,20 @@ app.kubernetes.io/component: {{ .component }}
 {{- fail (printf "config.%s: the chart sets REGTUNE_%s itself, %s" $name (upper $name) (get $own $name)) }}
 {{- end }}
 {{- end }}
+{{- /* extraEnv: variables besides the settings, each named once (server-side apply refuses a
+     pod whose env names one twice) */}}
+{{- range $component := list "api" "worker" "dashboard" "migrate" }}
+{{- $seen := dict }}
+{{- range $variable := default (list) (index $.Values $component).extraEnv }}
+{{- if hasPrefix "REGTUNE_" $variable.name }}
+{{- fail (printf "%s.extraEnv: %s is a regtune setting: set it in config or %s.config by its name (%s), which the chart checks and writes" $component $variable.name $component (lower (trimPrefix "REGTUNE_" $variable.name))) }}
+{{- end }}
+{{- if hasKey $seen $variable.name }}
+{{- fail (printf "%s.extraEnv names %s twice" $component $variable.name) }}
+{{- end }}
+{{- $_ := set $seen $variable.name true }}
+{{- end }}
+{{- end }}
 {{- /* One heartbeat pair for the pool: a worker records its own and is judged by it, but a
      trial no worker has linked yet, and an older regtune's worker, are judged by the sweeping
      API's, and the chart checks the pair's rule once (below). */}}
@@ -255,4 +269,8 @@ securityContext:
   {{- toYaml .root.Values.securityContext | nindent 2 }}
 volumeMounts:
   {{- include "regtune.volumeMounts" .root | nindent 2 }}
+{{- with .values.envFrom }}
+envFrom:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- end }}
