@@ -28,6 +28,7 @@ from safetensors.numpy import load as load_tensors
 
 from regtune.service.api import report_assets as assets
 from regtune.service.api import report_figures as figures
+from regtune.service.api import report_paths as paths
 from regtune.service.api import report_words as words
 from regtune.service.api.deps import CallerDep, StudyDep
 from regtune.service.api.schemas import BestModel
@@ -180,15 +181,15 @@ def build(row: StudyRow, *, base_url: str, keys: bool = True) -> str:
         )
     cells = figures.knob_map(data, direction)
     page.add("Where the search looked", [cells], words.infeasible_cells(data))
-    chosen = figures.chosen_lambda(data, direction)
+    chosen = paths.chosen_lambda(data, direction)
     chosen.model = (model or {}).get("refit_lambda")
     multiclass = spec.task == Task.MULTICLASS  # a trial stored each input's norm over classes
-    path = figures.coefficient_path(data, chosen, direction, norm=multiclass)
+    path = paths.coefficient_path(data, chosen, direction, norm=multiclass)
     page.add(
         "Regularization path",
         [
-            path or figures.sparsity_path(data, chosen),
-            figures.validation_curve(data, metric, chosen),
+            path or paths.sparsity_path(data, chosen),
+            paths.validation_curve(data, metric, chosen),
         ],
         _lines_note(data) + (words.entry_note(data, direction) if path is not None else ""),
     )
@@ -226,7 +227,7 @@ def build(row: StudyRow, *, base_url: str, keys: bool = True) -> str:
 
 
 def _lines_note(data: ReportData) -> str:
-    """What the regularization path's vertical lines mark (``figures.chosen_lambda``)."""
+    """What the regularization path's vertical lines mark (``paths.chosen_lambda``)."""
     if data.one_se_from is not None and data.best is not None:
         start = (
             "the best value"
@@ -425,7 +426,7 @@ def _render(
         n_points=len(data.points),
         best_kept=BEST_KEPT,
         se_note="± 1 SE: the standard error across each trial's folds, averaged over a λ bin."
-        if figures.folds_known(data.band)
+        if paths.folds_known(data.band)
         else "± 1 SE: the spread of the trials within a λ bin (a holdout has no folds).",
         path_note=(
             "The coefficient path draws the weights each linear trial stored (its largest "

@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from regtune.service.api import report_figures as figures
+from regtune.service.api import report_paths as paths
 from regtune.service.spec.enums import ACTIVE, StudyStatus
 from regtune.service.spec.words import counted
 from regtune.service.store.trials.report import ReportData
@@ -14,9 +15,9 @@ from regtune.service.store.trials.report import ReportData
 
 def entry_note(data: ReportData, direction: str) -> str:
     """The order in which inputs enter the path, from large λ to small (glmnet's story)."""
-    order = figures.entries(figures.path_trials(data, direction))
-    shown = ", ".join(f"{name} (λ={lam:.3g})" for name, lam in order[: figures.PATH_INPUTS])
-    extra = len(order) - figures.PATH_INPUTS
+    order = paths.entries(paths.path_trials(data, direction))
+    shown = ", ".join(f"{name} (λ={lam:.3g})" for name, lam in order[: paths.PATH_INPUTS])
+    extra = len(order) - paths.PATH_INPUTS
     more = f" and {extra} more" if extra > 0 else ""
     which = (
         "the one nearest the best trial's l1_ratio"

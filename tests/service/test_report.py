@@ -740,7 +740,7 @@ def test_the_one_se_lambda_is_never_below_the_best_trial_s_in_its_bin() -> None:
     """The dashed line was the centre of the bin that qualified: when that was the best trial's
     own bin, it sat left of the best λ, a "sparsest model as good as the best" less regularized
     than the best (an MLP study showed one-SE λ≈3.09e-06 beside best λ=4e-06)."""
-    from regtune.service.api.report_figures import chosen_lambda
+    from regtune.service.api.report_paths import chosen_lambda
     from regtune.service.store.trials.report import Point, ReportData
 
     def point(number: int, lam: float, value: float) -> Point:
@@ -759,7 +759,7 @@ def test_the_one_se_lambda_is_never_below_the_best_trial_s_outside_the_best_bin(
     """The best trial alone at a larger λ than the bin with the best mean, whose one-SE range
     reaches no larger bin: the dashed line sat at the smaller λ (best λ=0.0336 beside one-SE
     λ≈0.00194 on a 1,500-trial study), a "sparser" choice less regularized than the best."""
-    from regtune.service.api.report_figures import chosen_lambda
+    from regtune.service.api.report_paths import chosen_lambda
     from regtune.service.store.trials.report import Point, ReportData
 
     def point(number: int, lam: float, value: float) -> Point:
