@@ -329,3 +329,49 @@ def test_extra_env_that_would_clash_is_refused(extra_env: str, fragment: str, he
     result = template(*VALUE_SETS["defaults"], "--set-json", f"worker.extraEnv={extra_env}")
     assert result.returncode != 0
     assert fragment in result.stderr, result.stderr
+
+
+DEPLOYMENTS = ("api", "worker", "dashboard")
+
+
+def secret_checksums(*values: str) -> dict[str, str | None]:
+    """Each Deployment's pod-template ``checksum/secret`` annotation (None: it has none)."""
+    docs = manifests(template(*DASHBOARD, *values))
+    found = {}
+    for component in DEPLOYMENTS:
+        pod = one(docs, "Deployment", component)["spec"]["template"]["metadata"]
+        found[component] = pod.get("annotations", {}).get("checksum/secret")
+    assert "checksum/secret" not in str(one(docs, "Job", "migrate")), "a hook Job runs anew"
+    return found
+
+
+def chart_secret(url: str, key: str) -> tuple[str, ...]:
+    return ("--set", f"database.url={url}", "--set", f"auth.adminKey={key}")
+
+
+def test_changing_the_charts_secret_restarts_the_pods_that_read_it(helm: str) -> None:
+    """Pods read the Secret's values only as they start: a new database.url or auth.adminKey
+    changes the pod template of each Deployment reading it, so ``helm upgrade`` rolls them (was:
+    only the Secret differed, and old pods kept the old key while new ones, scaled up by KEDA,
+    got the new)."""
+    url, other_url = (f"postgresql://regtune:{pw}@db.example/regtune" for pw in ("p1", "p2"))
+    key, other_key = "AAAAbbbbCCCCdddd1111", "EEEEffffGGGGhhhh2222"
+    before = secret_checksums(*chart_secret(url, key))
+    assert all(before.values()), before
+    assert secret_checksums(*chart_secret(url, key)) == before, "the same values roll nothing"
+    new_url = secret_checksums(*chart_secret(other_url, key))
+    assert all(new_url[c] != before[c] for c in DEPLOYMENTS), new_url
+    new_key = secret_checksums(*chart_secret(url, other_key))
+    # only the API reads the admin key: the workers' trials are not interrupted for it
+    assert new_key == before | {"api": new_key["api"]} and new_key["api"] != before["api"]
+
+
+def test_pods_of_existing_secrets_carry_no_checksum_and_keep_their_annotations(
+    helm: str,
+) -> None:
+    """The chart cannot see an existingSecret (values.yaml says to restart the pods after
+    changing one); a component's podAnnotations stay beside the checksum."""
+    assert secret_checksums(*VALUE_SETS["no-keda"]) == dict.fromkeys(DEPLOYMENTS)
+    docs = manifests(template(*VALUE_SETS["defaults"], "--set", "worker.podAnnotations.team=ml"))
+    annotations = one(docs, "Deployment", "worker")["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["team"] == "ml" and annotations["checksum/secret"]

@@ -212,6 +212,29 @@ app.kubernetes.io/component: {{ .component }}
 {{- $text }}
 {{- end }}
 
+{{/* A pod template's annotations: the component's podAnnotations and, on a Deployment whose pods
+     read the chart's own Secret, checksum/secret, a hash of the values they read from it
+     (database.url; the API's also auth.adminKey). A pod reads a Secret only as it starts, so
+     without it `helm upgrade` with a new URL or key restarted no pod: old pods kept the old
+     values while new ones got the new. An admin key the chart generated is kept across upgrades;
+     an existingSecret the chart cannot see (after changing one: kubectl rollout restart). */}}
+{{- define "regtune.podAnnotations" -}}
+{{- $annotations := deepCopy (default (dict) .values.podAnnotations) }}
+{{- $read := dict }}
+{{- if has .component (list "api" "worker" "dashboard") }}
+{{- with .root.Values.database.url }}{{ $_ := set $read "database-url" . }}{{ end }}
+{{- if and (eq .component "api") (include "regtune.ownsAdminKey" .root) .root.Values.auth.adminKey }}
+{{- $_ := set $read "admin-key" .root.Values.auth.adminKey }}
+{{- end }}
+{{- end }}
+{{- if $read }}
+{{- $_ := set $annotations "checksum/secret" (toJson $read | sha256sum) }}
+{{- end }}
+{{- with $annotations }}
+{{- dict "annotations" . | toYaml }}
+{{- end }}
+{{- end }}
+
 {{/* Pod-level fields every regtune pod shares. */}}
 {{- define "regtune.podCommon" -}}
 automountServiceAccountToken: false
