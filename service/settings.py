@@ -356,6 +356,11 @@ class Settings(BaseSettings):
                 f"regtune runs on SQLite (sqlite:///path/to/file.db) or PostgreSQL "
                 f"(postgresql://user:password@host/database), not {scheme!r}"
             )
+        if getattr(dialect, "is_async", False):  # its engine needs asyncio: MissingGreenlet
+            raise ValueError(
+                f"{scheme!r} is an asyncio driver, and regtune connects without asyncio: use "
+                "postgresql:// or sqlite:///"
+            )
         try:
             dialect.import_dbapi()
         except ImportError:

@@ -123,3 +123,24 @@ def test_a_connection_option_libpq_does_not_know_is_named(monkeypatch: pytest.Mo
     )
     assert get_settings().database_url.endswith("?sslmode=require&connect_timeout=3&password=p")
     get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql+psycopg_async://rt:s3cret@db.example/regtune", "sqlite+aiosqlite:///x.db"],
+    ids=["psycopg-async", "aiosqlite"],
+)
+def test_an_asyncio_driver_is_refused_naming_the_schemes_to_use(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    """``postgresql+psycopg_async://`` was taken, and then every connection failed with
+    SQLAlchemy's MissingGreenlet: regtune's engines are not asyncio's."""
+    monkeypatch.setenv("REGTUNE_DATABASE_URL", url)
+    with pytest.raises(InvalidSettings) as refused:
+        get_settings()
+    get_settings.cache_clear()
+    (problem,) = refused.value.fields
+    assert problem.path == "REGTUNE_DATABASE_URL"
+    scheme = url.split(":", 1)[0]
+    assert problem.rule.startswith(f"{scheme!r} is an asyncio driver"), problem.rule
+    assert "use postgresql:// or sqlite:///" in problem.rule and "s3cret" not in problem.rule
