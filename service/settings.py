@@ -410,6 +410,12 @@ class Settings(BaseSettings):
         if value is None or not value.get_secret_value():
             return None  # set but empty, as compose's ${REGTUNE_ADMIN_KEY:-} gives: no key
         secret = value.get_secret_value()
+        if not secret.strip():  # stripped it would be no key, auth off: not what it asks
+            raise ValueError(
+                "holds only spaces or line breaks: give a random secret of at least 16 "
+                "characters (python3 -c 'import secrets; print(secrets.token_urlsafe(32))' "
+                "makes one), or leave it empty for no key (auth off)"
+            )
         if not _header_safe(secret):
             raise ValueError(
                 "must be printable ASCII, as the Authorization header carries it: no other "

@@ -23,14 +23,8 @@ def fresh_settings() -> None:
 
 @pytest.mark.parametrize(
     "given",
-    [
-        *(KEY + "\n", KEY + "\r\n", KEY + " ", " " + KEY, "\t" + KEY, KEY[:8] + "\n" + KEY[8:]),
-        *(" ", "\t", "\n", "   \n"),  # spaces alone were read as no key: auth off, unsaid
-    ],
-    ids=[
-        *("newline", "crlf", "trailing-space", "leading-space", "leading-tab", "inner-newline"),
-        *("space-alone", "tab-alone", "newline-alone", "spaces-and-newline-alone"),
-    ],
+    [KEY + "\n", KEY + "\r\n", KEY + " ", " " + KEY, "\t" + KEY, KEY[:8] + "\n" + KEY[8:]],
+    ids=["newline", "crlf", "trailing-space", "leading-space", "leading-tab", "inner-newline"],
 )
 def test_an_admin_key_no_header_can_carry_is_refused_at_start(
     monkeypatch: pytest.MonkeyPatch, given: str
@@ -72,6 +66,24 @@ def test_serve_with_a_key_read_from_a_file_is_one_line_and_exit_2(
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: REGTUNE_ADMIN_KEY: must be printable ASCII"), line
     assert KEY not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    "given", [" ", "\t", "\n", "   \n"], ids=["space", "tab", "newline", "both"]
+)
+def test_an_admin_key_of_spaces_alone_is_refused_not_read_as_none(
+    monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    """Read as no key, auth was off with the operator believing it on; refused as a key no
+    header can carry, it was told to strip it, which would turn auth off too."""
+    monkeypatch.setenv("REGTUNE_ADMIN_KEY", given)
+    with pytest.raises(InvalidSettings) as refused:
+        get_settings()
+    get_settings.cache_clear()
+    (problem,) = refused.value.fields
+    assert problem.path == "REGTUNE_ADMIN_KEY"
+    assert problem.rule.startswith("holds only spaces or line breaks: give a random secret")
+    assert "leave it empty for no key (auth off)" in problem.rule and "strip" not in problem.rule
 
 
 def test_an_empty_admin_key_is_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
