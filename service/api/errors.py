@@ -400,8 +400,8 @@ def install(app: FastAPI) -> None:
             if too_many := TOO_MANY_FIELDS.fullmatch(why):
                 return _bad_body_response(
                     f"the form has more than {int(too_many[1]):,} fields (each ignore and "
-                    "missing_values is one): drop such columns from the file instead of naming "
-                    "them"
+                    "missing_values is one): drop the columns to leave out from the file "
+                    "itself instead of naming each, and give fewer missing_values"
                 )
             return _bad_body_response(f"the body cannot be parsed: {why}")
         fields = [{"path": "body", "rule": said}] if exc.status_code == 413 else None

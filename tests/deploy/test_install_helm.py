@@ -69,7 +69,9 @@ def test_a_directory_gets_helm_in_it_and_a_path_is_the_binary(
     run(monkeypatch, script, str(tmp_path))
     # as `make helm` passes it: the binary's path, not there yet
     run(monkeypatch, script, str(tmp_path / "bin" / "helm"))
-    assert installed == [tmp_path / "helm", tmp_path / "bin" / "helm"]
+    # a folder not made yet, said so by its slash: helm in it (was a file named as the folder)
+    run(monkeypatch, script, f"{tmp_path / 'new'}/")
+    assert installed == [tmp_path / "helm", tmp_path / "bin" / "helm", tmp_path / "new" / "helm"]
 
 
 def test_a_directory_holding_a_working_helm_is_left_as_it_is(

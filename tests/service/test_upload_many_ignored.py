@@ -47,5 +47,6 @@ def test_a_form_past_the_limit_says_which_fields_count(api: TestClient) -> None:
     assert answer.status_code == 400, answer.text
     assert answer.json()["error"]["message"] == (
         f"the form has more than {UPLOAD_MAX_FIELDS:,} fields (each ignore and missing_values is "
-        "one): drop such columns from the file instead of naming them"
+        "one): drop the columns to leave out from the file itself instead of naming each, and "
+        "give fewer missing_values"
     )
