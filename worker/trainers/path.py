@@ -198,7 +198,12 @@ class _FoldPath:
             if l1 == 0:
                 return
             violators = ~keep & (self.gradient(l2).abs() > l1).any(0)
-            if not bool(violators.any()) or self.iterations >= max_iter:
+            if not bool(violators.any()):
+                return
+            # the screening left out a feature the KKT condition lets in: this is the minimizer
+            # over the kept features only, so the point is not solved until they enter
+            self.converged = False
+            if self.iterations >= max_iter:
                 return
             keep |= violators
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from regtune.worker.data import Splits, load, make_splits
+from regtune.worker.data import Dataset, Splits, load, make_splits
 from regtune.worker.paths import Grid, lambda_grid
 from regtune.worker.trainers.config import ExactOptions, TrainConfig
 from regtune.worker.trainers.exact import train_exact
@@ -203,3 +203,34 @@ def test_a_folds_problem_is_made_once_and_later_paths_on_it_are_as_on_fresh_fold
         assert mine.result.value == theirs.result.value
         for a, b in zip(mine.result.states, theirs.result.states, strict=True):
             assert torch.equal(a.weight, b.weight) and torch.equal(a.bias, b.bias)
+
+
+def _one_hot_regression() -> Splits:
+    """Three numbers and two one-hot columns (three levels each, as an upload encodes them): a
+    lasso path's screening at λ's first point leaves out a level the minimizer lets in."""
+    rng = np.random.default_rng(11)
+    n = 240
+    x1, x2, x3 = rng.normal(5, 2, n), rng.uniform(0, 10, n), rng.normal(0, 1, n)
+    city, size = rng.choice(3, n, p=[0.5, 0.3, 0.2]), rng.choice(3, n)
+    y = 2 * x1 - 0.5 * x2 + np.array([3.0, -1.0, 0.5])[city] + rng.normal(0, 1.5, n)
+    X = np.column_stack([x1, x2, x3, np.eye(3)[city], np.eye(3)[size]])
+    data = Dataset(X, y, "regression", [f"x{i}" for i in range(X.shape[1])])
+    return make_splits(data, test_fraction=0.0, holdout=None, folds=5, seed=0)
+
+
+@pytest.mark.parametrize("lam", [0.0021, 0.0038, 0.0071, 0.013])
+def test_a_feature_the_screening_left_out_enters_before_the_point_is_converged(
+    lam: float,
+) -> None:
+    """The solve over the screened features converged, a left-out feature broke the KKT
+    condition and was added, and the point was kept as converged without solving again: its
+    fold values were a minimizer's over the screened features only (2.3003 against 2.3012 on
+    the upload this mirrors), and that wrong value was the study's best trial."""
+    splits = _one_hot_regression()
+    config = _config("regression", 1, l1_ratio=1.0, lam=lam)
+    (point,) = train_path(config, splits.folds, [lam])
+    cold = train_exact(config, splits.folds)
+    assert point.result.converged and cold.converged
+    for mine, theirs in zip(point.result.states, cold.states, strict=True):
+        np.testing.assert_allclose(mine.weight, theirs.weight, rtol=0, atol=1e-6)
+    assert math.isclose(point.result.value, cold.value, rel_tol=1e-6)
