@@ -15,9 +15,9 @@ import numpy as np
 
 from regtune.service.errors import FieldProblem, InvalidUpload
 from regtune.service.ingest import notes
-from regtune.service.ingest.decimals import file_mark
+from regtune.service.ingest.decimals import read_as_file
 from regtune.service.ingest.dialects import COMMAS, Dialect
-from regtune.service.ingest.encoder import Feature, duplicate_names, one_hot
+from regtune.service.ingest.features import Feature, duplicate_names, one_hot
 from regtune.service.ingest.formats import detect_format, read_columns
 from regtune.service.ingest.header import Limits, column_name, ignore_problem, same_name
 from regtune.service.ingest.marks import Evidence
@@ -270,14 +270,14 @@ def _classified(
     dialect: Dialect,
 ) -> tuple[list[Column], Evidence | None]:
     """Each column as numbers or text (``classify``), and in a file of decimal commas the mark
-    its columns of numbers show (``file_mark``): a column whose own numbers show none is read
-    with it, so ``79.890`` beside ``-0.721`` is 79.89, as pandas' ``to_csv(sep=";")`` wrote it,
-    and 79890 beside ``3,14`` or alone."""
+    its columns of numbers show, which a column whose own numbers show none is read with
+    (``decimals.read_as_file``, as predict reads it)."""
+    cells = dict(zip(names, values, strict=True))
 
-    def read(name: str, cells: Any, unshown: str = ",") -> Column:
+    def read(name: str, unshown: str = ",") -> Column:
         return classify(
             name,
-            cells,
+            cells[name],
             limits,
             na_tokens=na_tokens,
             allow_empty=True,
@@ -286,16 +286,10 @@ def _classified(
             unshown=unshown,
         )
 
-    columns = [read(name, v) for name, v in zip(names, values, strict=True)]
     if dialect.decimal != ",":
-        return columns, None
-    shown = file_mark(c.reading.shown for c in columns if c.reading is not None)
-    if shown is None or shown.mark == ",":
-        return columns, shown
-    return [
-        read(c.name, v, unshown=".") if c.reading is not None and c.reading.mark == "," else c
-        for c, v in zip(columns, values, strict=True)
-    ], shown
+        return [read(name) for name in names], None
+    columns, shown = read_as_file(names, read)
+    return list(columns.values()), shown
 
 
 def read_table(

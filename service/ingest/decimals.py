@@ -11,8 +11,9 @@ columns show (``file_mark``) or, at predict, the one the model recorded for it (
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 import numpy as np
 
@@ -134,6 +135,43 @@ def file_mark(shown: Iterable[Evidence | None]) -> Evidence | None:
     if not found or any(e.mark != found[0].mark for e in found):
         return None
     return found[0]
+
+
+class Read(Protocol):
+    """A column as ``values.classify`` reads it: in a file of decimal commas, how its numbers
+    were read (None for text)."""
+
+    reading: Reading | None
+
+
+ReadT = TypeVar("ReadT", bound=Read)
+
+
+def read_as_file(
+    names: Sequence[str],
+    read: Callable[[str, str], ReadT],
+    *,
+    recorded: Mapping[str, str] | None = None,
+    shown_too: Evidence | None = None,
+) -> tuple[dict[str, ReadT], Evidence | None]:
+    """The columns ``names`` of a file of decimal commas, each read by ``read(name, unshown)``
+    as the whole file decides, at upload and at predict alike, and the mark the file's columns
+    of numbers show (``file_mark``, counting ``shown_too``: predict's target, which only
+    scores). A column whose own numbers show no mark is read with the one ``recorded`` for it
+    (a model's, ``Encoder.decimals``), else with the file's, else with a decimal comma: so
+    ``79.890`` beside ``-0.721`` is 79.89, and 79890 beside ``3,14`` or alone."""
+    recorded = recorded or {}
+    first = {name: read(name, recorded.get(name, ",")) for name in names}
+    own = [c.reading.shown for c in first.values() if c.reading is not None]
+    shown = file_mark([shown_too, *own])
+    if shown is None or shown.mark == ",":
+        return first, shown
+    again = {
+        name: read(name, shown.mark)
+        for name, column in first.items()
+        if name not in recorded and column.reading is not None and column.reading.shown is None
+    }
+    return {**first, **again}, shown
 
 
 def read_as(text: str, mark: str) -> float:

@@ -13,80 +13,25 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from regtune.service.errors import InvalidUpload
 from regtune.service.ingest import marks
-from regtune.service.ingest.decimals import against_record, file_mark
+from regtune.service.ingest.decimals import against_record, read_as_file
 from regtune.service.ingest.dialects import DATA_ROWS, DataRows, ShortRows
 from regtune.service.ingest.encodings import UTF8, UTF16, UTF16_BOMS
+from regtune.service.ingest.features import Feature, text_block
 from regtune.service.ingest.formats import NA_TOKENS, read_columns
 from regtune.service.ingest.header import Limits, same_name
 from regtune.service.ingest.missing_values import read_as_missing
 from regtune.service.ingest.target import Target, score_target
-from regtune.service.ingest.values import (
-    Column,
-    bind,
-    booleans_as_numbers,
-    cells,
-    classify,
-    composed_levels,
-    shown_mark,
-)
+from regtune.service.ingest.values import Column, booleans_as_numbers, classify, shown_mark
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-@dataclass(frozen=True)
-class Feature:
-    """One column of the file: numeric, or text one-hot encoded over ``categories``."""
-
-    name: str
-    categories: tuple[str, ...] | None = None
-
-    @property
-    def names(self) -> list[str]:
-        """The model's feature names this column becomes (``city=oslo`` for a category)."""
-        if self.categories is None:
-            return [self.name]
-        return [f"{self.name}={c}" for c in self.categories]
-
-
-def one_hot(text: np.ndarray, missing: np.ndarray, categories: Sequence[str]) -> np.ndarray:
-    """Rows × categories of 0/1: NaN across a row whose value is missing, zeros for a value
-    that is not one of ``categories``."""
-    values = text.copy()
-    values[missing] = None
-    codes = _codes(values, categories)
-    block = (codes[:, None] == np.arange(len(categories))[None, :]).astype(np.float64)
-    block[missing] = np.nan
-    return block
-
-
-def _codes(values: np.ndarray, categories: Sequence[str]) -> np.ndarray:
-    """Each value's position in ``categories``, -1 for none (pandas' hash index when present)."""
-    try:
-        import pandas as pd
-    except ModuleNotFoundError:
-        index = {c: i for i, c in enumerate(categories)}
-        return np.fromiter((index.get(v, -1) for v in values), np.int64, len(values))
-    return pd.Index(list(categories), dtype=object).get_indexer(values)
-
-
-def duplicate_names(features: Sequence[Feature]) -> list[tuple[str, str, str]]:
-    """(feature name, first column, second column) for every name two columns both produce."""
-    seen: dict[str, str] = {}
-    found: list[tuple[str, str, str]] = []
-    for feature in features:
-        for name in feature.names:
-            if name in seen:
-                found.append((name, seen[name], feature.name))
-            seen.setdefault(name, feature.name)
-    return found
 
 
 @dataclass(frozen=True)
@@ -134,10 +79,10 @@ class Encoder:
     was kept: its numeric columns take booleans as 1 and 0, as they were trained."""
     decimals: Mapping[str, str] | None = None
     """The decimal mark (``,`` or ``.``) each numeric column of a training file of decimal
-    commas was read with (``values.Reading``): predict reads a value such a file's column writes
+    commas was read with (``decimals.Reading``): predict reads a value such a file's column writes
     either way (``1.234``) with it, whatever the other rows hold, and says where the file's own
     numbers show the other. None where none was kept: for a training file of decimal points a
-    file of decimal commas is read as upload reads it (``values.file_mark``); a model of one of
+    file of decimal commas is read as upload reads it (``decimals.file_mark``); a model of one of
     decimal commas saved before the marks were kept reads each column by its own numbers, as
     it did then."""
 
@@ -314,36 +259,24 @@ class Encoder:
         scored = None
         if column in columns and dialect.decimal == "," and not self._each_by_its_own:
             scored = shown_mark(column, columns[column], self.na_tokens)
-        X, unknown, unshown = self._encoded(
+        X, unknown, shown = self._encoded(
             columns, limits, decimal=dialect.decimal, where=dialect.where, scored=scored
         )
+        read = Rows(
+            X, unknown=unknown, encoding=dialect.encoding, short=dialect.short, where=dialect.where
+        )
         if column not in columns:
-            return Rows(
-                X,
-                unknown=unknown,
-                encoding=dialect.encoding,
-                short=dialect.short,
-                where=dialect.where,
-            )
+            return read
         scoring = self.target_values(
             columns[column],
             column=column,
             decimal=dialect.decimal,
             where=dialect.where,
-            unshown=unshown,
+            unshown="," if shown is None else shown.mark,
         )
         for note in scoring.notes:
             warnings.warn(note, stacklevel=3)
-        return Rows(
-            X,
-            scoring.y,
-            scoring.scored,
-            unknown,
-            dialect.encoding,
-            dialect.short,
-            dialect.where,
-            unscorable=scoring.unscorable,
-        )
+        return replace(read, y=scoring.y, scored=scoring.scored, unscorable=scoring.unscorable)
 
     def encode_frame(
         self, columns: Mapping[str, pd.Series | np.ndarray], limits: Limits
@@ -386,10 +319,9 @@ class Encoder:
         where: DataRows = DATA_ROWS,
         parsed: bool = True,
         scored: marks.Evidence | None = None,
-    ) -> tuple[np.ndarray, dict[str, list[str]], str]:
-        """``encode``, and the mark a column of decimal commas' file whose own numbers show
-        none is read with (``numbers``), for the target; ``parsed`` and ``scored`` as
-        ``numbers`` takes them."""
+    ) -> tuple[np.ndarray, dict[str, list[str]], marks.Evidence | None]:
+        """``encode``, and the mark a file of decimal commas' columns of numbers show
+        (``numbers``), for the target; ``parsed`` and ``scored`` as ``numbers`` takes them."""
         columns = {same_name(str(name)): values for name, values in columns.items()}
         lacking = [f.name for f in self.features if same_name(f.name) not in columns]
         if lacking:
@@ -399,7 +331,7 @@ class Encoder:
                 f"{len(needed)}: {needed[:10]}{'...' if len(needed) > 10 else ''}); columns are "
                 "matched by name"
             )
-        numbers, unshown = self.numbers(
+        numbers, shown = self.numbers(
             columns, limits, decimal=decimal, where=where, parsed=parsed, scored=scored
         )
         blocks: list[np.ndarray] = []
@@ -409,15 +341,11 @@ class Encoder:
                 blocks.append(numbers[feature.name][:, None])
                 continue
             values = columns[same_name(feature.name)]
-            text, missing = cells(values, self.na_tokens, decimal=decimal)
-            categories = composed_levels(feature.categories)
-            text = bind(text, categories)
-            block = one_hot(text, missing, categories)
-            unseen = ~missing & (np.nan_to_num(block).sum(axis=1) == 0)
-            if unseen.any():
-                unknown[feature.name] = sorted(set(text[unseen].tolist()))
+            block, unseen = text_block(feature, values, self.na_tokens, decimal=decimal)
+            if unseen:
+                unknown[feature.name] = unseen
             blocks.append(block)
-        return np.hstack(blocks), unknown, unshown
+        return np.hstack(blocks), unknown, shown
 
     def numbers(
         self,
@@ -428,21 +356,23 @@ class Encoder:
         where: DataRows = DATA_ROWS,
         parsed: bool = True,
         scored: marks.Evidence | None = None,
-    ) -> tuple[dict[str, np.ndarray], str]:
-        """Each numeric feature's numbers (its columns bound by ``same_name`` already), and the
-        mark a column whose own numbers show none is read with in a file of decimal commas. A
-        column the model recorded a mark for (``decimals``) is read with it, so ``1.234`` is
-        the same number whatever the other rows hold, with a warning where the file's numbers
-        show the other mark; another with the mark the file's columns of numbers (and the
-        target's, ``scored``) show (``values.file_mark``), as upload reads the file; in a model
-        of decimal commas saved before the marks were kept, each with its own numbers' (a decimal
-        comma where they show none). ``parsed`` as ``classify`` takes it."""
+    ) -> tuple[dict[str, np.ndarray], marks.Evidence | None]:
+        """Each numeric feature's numbers (its columns bound by ``same_name`` already), and in a
+        file of decimal commas the mark its columns of numbers (and the target's, ``scored``)
+        show. A column the model recorded a mark for (``decimals``) is read with it, so
+        ``1.234`` is the same number whatever the other rows hold, with a warning where the
+        file's numbers show the other mark; another as upload reads the file
+        (``decimals.read_as_file``); in a model of decimal commas saved before the marks were
+        kept, each with its own numbers' (a decimal comma where they show none). ``parsed`` as
+        ``classify`` takes it."""
         recorded = self.decimals or {}
+        names = [f.name for f in self.features if f.categories is None]
+        out: dict[str, np.ndarray] = {}
 
-        def read(feature: Feature, unshown: str) -> Column:
-            return classify(
-                feature.name,
-                columns[same_name(feature.name)],
+        def read(name: str, unshown: str) -> Column:
+            column = classify(
+                name,
+                columns[same_name(name)],
                 limits,
                 na_tokens=self.na_tokens,
                 allow_empty=True,
@@ -451,30 +381,20 @@ class Encoder:
                 unshown=unshown,
                 parsed=parsed,
             )
+            out[name] = self._numeric(name, column, where)  # text refused in its column's turn
+            return column
 
-        read_first: dict[str, Column] = {}
-        out: dict[str, np.ndarray] = {}
-        for feature in self.features:
-            if feature.categories is None:
-                column = read(feature, recorded.get(feature.name, ","))
-                read_first[feature.name] = column
-                out[feature.name] = self._numeric(feature.name, column, where)
         if decimal != "," or self._each_by_its_own:
-            return out, ","
-        own = [c.reading.shown for c in read_first.values() if c.reading is not None]
-        shown = file_mark([scored, *own])
-        unshown = "," if shown is None else shown.mark
-        for name, column in read_first.items():
-            if (reading := column.reading) is None:
-                continue
-            if name in recorded:
-                note = against_record(name, recorded[name], reading, shown, where)
+            for name in names:
+                read(name, recorded.get(name, ","))
+            return out, None
+        read_in, shown = read_as_file(names, read, recorded=recorded, shown_too=scored)
+        for name, column in read_in.items():
+            if name in recorded and column.reading is not None:
+                note = against_record(name, recorded[name], column.reading, shown, where)
                 if note is not None:
                     warnings.warn(note, stacklevel=4)
-            elif reading.shown is None and reading.mark != unshown:
-                feature = next(f for f in self.features if f.name == name)
-                out[name] = self._numeric(name, read(feature, unshown), where)
-        return out, unshown
+        return out, shown
 
     def _numeric(self, name: str, column: Column, where: DataRows) -> np.ndarray:
         """A numeric feature's numbers; text there is refused, but booleans in a model that

@@ -91,7 +91,7 @@ def declared_notes(declared: Sequence[str]) -> list[str]:
 
 def decimal_point_notes(columns: list[Column], shown: marks.Evidence | None = None) -> list[str]:
     """Columns of a decimal-comma file whose numbers are written with decimal points, and those
-    read with them as the file's other columns show them (``shown``: ``values.file_mark``),
+    read with them as the file's other columns show them (``shown``: ``decimals.file_mark``),
     where a value reads as another number with a decimal comma (``79.890``)."""
     said = []
     for c in columns:
