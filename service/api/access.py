@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 import anyio
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -20,7 +20,7 @@ from regtune.service.api.errors import error_response, unavailable
 from regtune.service.errors import Unauthorized
 from regtune.service.settings import get_settings
 from regtune.service.store.backoff import TRANSIENT
-from regtune.service.store.repos.keys import authenticate, cached_caller
+from regtune.service.store.repos.keys import Caller, authenticate, cached_caller
 
 log = logging.getLogger(__name__)
 PUBLIC_PATHS = frozenset(
@@ -61,15 +61,8 @@ class Authenticate:
         if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
             await self.app(scope, receive, send)
             return
-        given = Headers(scope=scope).getlist("authorization")
-        header = given[0] if given else None
         try:
-            if len(given) > 1:  # whose key is it? (the first one was taken, without a word)
-                raise Unauthorized(f"send one Authorization header, got {len(given)}: Bearer <key>")
-            settings = get_settings()
-            caller = cached_caller(header, settings) or await anyio.to_thread.run_sync(
-                authenticate, header, settings
-            )
+            caller = await _caller(Headers(scope=scope))
         except Unauthorized as exc:
             response = error_response(401, "unauthorized", exc.message)
             response.headers["WWW-Authenticate"] = "Bearer"
@@ -83,6 +76,26 @@ class Authenticate:
             return
         scope.setdefault("state", {})[CALLER_KEY] = caller
         await self.app(scope, receive, send)
+
+
+async def _caller(headers: Headers) -> Caller:
+    """The caller of a request's ``Authorization`` header; ``Unauthorized`` if it is none."""
+    given = headers.getlist("authorization")
+    if len(given) > 1:  # whose key is it? (the first one was taken, without a word)
+        raise Unauthorized(f"send one Authorization header, got {len(given)}: Bearer <key>")
+    header = given[0] if given else None
+    settings = get_settings()
+    known = cached_caller(header, settings)
+    if known is not None:
+        return known
+    return await anyio.to_thread.run_sync(authenticate, header, settings)
+
+
+async def confirm(request: Request) -> None:
+    """Check the request's key again, before a request held for a while answers (``GET
+    /v1/studies/{id}?wait=``): a key revoked meanwhile gets the 401 any request of it gets,
+    not the answer. What the key lookup remembers (``KEY_CACHE_SECONDS``) makes it cheap."""
+    await _caller(request.headers)
 
 
 def install(app: FastAPI) -> None:

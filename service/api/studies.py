@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BeforeValidator, ValidationError
 
 from regtune.service.api import render
+from regtune.service.api.access import confirm
 from regtune.service.api.body import YAML_TYPES, documented, read_as, read_definition
 from regtune.service.api.contract import errors
 from regtune.service.api.deps import (
@@ -203,6 +204,7 @@ async def list_studies(
 
 @router.get("/studies/{study_id}", response_model=StudyOut, responses=NO_STUDY_ERRORS)
 async def get_study(
+    request: Request,
     study: RecentStudyDep,
     wait: Annotated[
         float | None,
@@ -212,12 +214,14 @@ async def get_study(
             allow_inf_nan=False,  # nan passed the bounds' checks and read as over the largest
             description="hold the answer up to this many seconds until the study has ended and "
             "the best model it will have is saved (a client waiting for the end asks once "
-            "instead of polling)",
+            "instead of polling); a key revoked while the answer is held gets the 401 of a "
+            "revoked key",
         ),
     ] = None,
 ) -> Response:
     if wait is not None:
         study = await _settled(study, wait)
+        await confirm(request)  # the key may have been revoked while the answer was held
     body = render.known_study_body(study)
     if body is None:
         body = await run_in_threadpool(render.study_body, study)
