@@ -29,9 +29,10 @@ def _doing(worker: WorkerOut) -> str:
 
 def list_workers(url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = False) -> None:
     """List live workers: host, pid, the trial each is running (or setting up a claimed trial,
-    or saving a study's best model), last heartbeat."""
+    or saving a study's best model), last heartbeat. A tenant's key lists only the workers at
+    work on its own studies."""
 
-    live = call(url, key, lambda client: client.workers())
+    live, whole_pool = call(url, key, lambda client: client.workers_seen())
     if as_json:
         print_json(live)
         return
@@ -53,4 +54,14 @@ def list_workers(url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = Fals
             fmt(w.last_heartbeat),
         )
     print_table(table)
-    console.print(f"{len(live)} live worker{'s' if len(live) != 1 else ''}")
+    console.print(_counted(len(live), whole_pool=whole_pool))
+
+
+def _counted(listed: int, *, whole_pool: bool) -> str:
+    """How many workers the table holds, and of what: the pool (the admin key, or no keys), or
+    only those at work on the key's tenant's studies (``X-Regtune-Workers``), so that none of
+    these is not read as no worker at all."""
+    plural = "s" if listed != 1 else ""
+    if whole_pool:
+        return f"{listed} live worker{plural}"
+    return f"{listed} worker{plural} at work on your studies (a tenant's key sees only those)"
