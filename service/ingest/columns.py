@@ -49,6 +49,9 @@ class Table:
     """What the user should know about how the file was read (a task auto chose, say)."""
     dialect: Dialect = COMMAS
     """How the file was written: its separator, decimal mark and text encoding."""
+    target_decimal: str | None = None
+    """In a file of decimal commas, the mark the target's numbers were read with (``Reading``):
+    predict scores a file's target with it, as ``Encoder.decimals`` reads the features."""
 
 
 # ---------------------------------------------------------------------------- target
@@ -389,4 +392,5 @@ def read_table(
             *notes.unique_text_notes(encoded, X),
         ],
         dialect=dialect,
+        target_decimal=None if target_col.reading is None else target_col.reading.mark,
     )

@@ -85,6 +85,11 @@ class Encoder:
     file of decimal commas is read as upload reads it (``decimals.file_mark``); a model of one of
     decimal commas saved before the marks were kept reads each column by its own numbers, as
     it did then."""
+    target_decimal: str | None = None
+    """The mark the target's numbers of a training file of decimal commas were read with:
+    predict scores a file's target with it as it reads a feature with its ``decimals``. None
+    where none was kept (a file of decimal points or of text labels, a model saved before):
+    the target is read as the file's other columns decide, as before."""
 
     @classmethod
     def numeric(
@@ -108,6 +113,7 @@ class Encoder:
         decimal: str = ".",
         missing_values: Sequence[str] = (),
         numbers_only: bool = True,
+        target_decimal: str | None = None,
     ) -> Encoder:
         """From an upload's column summary (``Table.columns``, stored with the dataset), how
         its file was written, the missing-value marks it declared (read at predict too), and
@@ -133,6 +139,7 @@ class Encoder:
             complete=complete,
             numbers_only=numbers_only,
             decimals=decimals or None,  # none in a dataset stored before they were kept
+            target_decimal=target_decimal,
         )
 
     @property
@@ -172,6 +179,7 @@ class Encoder:
             **({"complete": sorted(self.complete)} if self.complete is not None else {}),
             **({"numbers_only": True} if self.numbers_only else {}),
             **({"decimals": dict(self.decimals)} if self.decimals else {}),
+            **({"target_decimal": self.target_decimal} if self.target_decimal else {}),
         }
 
     @classmethod
@@ -193,6 +201,7 @@ class Encoder:
             None if complete is None else frozenset(str(c) for c in complete),
             numbers_only=bool(stored.get("numbers_only", False)),
             decimals=None if decimals is None else {str(k): str(v) for k, v in decimals.items()},
+            target_decimal=stored.get("target_decimal"),
         )
 
     def fill_notes(self, X: np.ndarray) -> list[str]:
@@ -267,14 +276,19 @@ class Encoder:
         )
         if column not in columns:
             return read
+        unshown = self.target_decimal or ("," if shown is None else shown.mark)
         scoring = self.target_values(
             columns[column],
             column=column,
             decimal=dialect.decimal,
             where=dialect.where,
-            unshown="," if shown is None else shown.mark,
+            unshown=unshown,
         )
-        for note in scoring.notes:
+        notes = list(scoring.notes)
+        if self.target_decimal is not None and scoring.reading is not None:
+            told = against_record(column, unshown, scoring.reading, shown, dialect.where)
+            notes += [told] if told is not None else []
+        for note in notes:
             warnings.warn(note, stacklevel=3)
         return replace(read, y=scoring.y, scored=scoring.scored, unscorable=scoring.unscorable)
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from regtune.service.ingest.decimals import Marks, Reading
 from regtune.service.ingest.dialects import DATA_ROWS, DataRows
 from regtune.service.ingest.values import MAX_ABS_VALUE, bind, composed_levels, label, scorable
 
@@ -33,10 +34,11 @@ def score_target(
     never saw, text or a number out of range where it predicts numbers, or a number that reads
     only with the decimal mark fewer of the column's need (``Marks``), leaves its row out of the
     score (``Target.notes`` say so): the target only scores, and the rows are predicted. In a
-    file of decimal commas, numbers that show no mark are read with ``unshown``."""
-    numbers, text, missing, marks = scorable(
+    file of decimal commas, numbers that show no mark are read with ``unshown`` (``reading``)."""
+    numbers, text, missing, read = scorable(
         name, values, na_tokens=na_tokens, decimal=decimal, where=where, unshown=unshown
     )
+    marks = read if isinstance(read, Marks) else None
     other = np.zeros(len(missing), dtype=bool) if marks is None else marks.other
     if classes is None:
         y, scored, notes = _numbers_scored(name, numbers, text, missing | other, where)
@@ -49,7 +51,8 @@ def score_target(
             f" (the column's others read with a decimal {marks.kept}, as {marks.example!r})",
         )
         notes.append(_left_out(name, said, other, where, shown=list(text[other])))
-    return Target(y, scored, ~missing & ~scored, tuple(n for n in notes if n))
+    reading = read if isinstance(read, Reading) else None
+    return Target(y, scored, ~missing & ~scored, tuple(n for n in notes if n), reading)
 
 
 def _labels_scored(
@@ -104,6 +107,9 @@ class Target:
     number out of range."""
     notes: tuple[str, ...] = ()
     """What predict warns of the ``unscorable`` rows, one warning per reason."""
+    reading: Reading | None = None
+    """In a file of decimal commas, how the column's numbers were read (None where they need
+    both marks, ``Marks``)."""
 
 
 TEXT = ("text where the model predicts numbers", "")

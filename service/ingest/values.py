@@ -142,22 +142,24 @@ def scorable(
     decimal: str = ".",
     where: DataRows = DATA_ROWS,
     unshown: str = ",",
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, Marks | None]:
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, Marks | Reading | None]:
     """A column read as ``classify`` reads it, but never refused for what a cell holds: each
     cell as a number (NaN where it is text or missing), as stripped text (None for a column of a
-    numeric dtype, whose cells are all numbers), which are missing, and the ``Marks`` of a
-    column needing both decimal marks. Predict's target only scores: a cell the model cannot
-    score leaves its row out of the score, and never stops the predictions."""
+    numeric dtype, whose cells are all numbers), which are missing, and in a file of decimal
+    commas how its numbers were read: the ``Reading``, or the ``Marks`` of a column needing both
+    decimal marks. Predict's target only scores: a cell the model cannot score leaves its row
+    out of the score, and never stops the predictions."""
     if (numbers := _number_dtype(values)) is not None:
-        return numbers, None, np.isnan(numbers), None
+        parsed = _parsed_reading(name, numbers, unshown=unshown) if decimal == "," else None
+        return numbers, None, np.isnan(numbers), parsed
     text, missing = _stripped(values, na_tokens)
-    marks = None
+    read: Marks | Reading | None
     try:
-        numbers, _ = _numbers(name, text, missing, decimal=decimal, where=where, unshown=unshown)
+        numbers, read = _numbers(name, text, missing, decimal=decimal, where=where, unshown=unshown)
     except InvalidUpload:  # both decimal marks: upload's refusal, and the target only scores
-        numbers, marks = one_mark(text, missing)
+        numbers, read = one_mark(text, missing)
     text[missing] = None
-    return numbers, composed(text), missing, marks
+    return numbers, composed(text), missing, read
 
 
 def _number_dtype(values: pd.Series | np.ndarray) -> np.ndarray | None:

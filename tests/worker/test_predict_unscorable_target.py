@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from regtune.service.ingest.decimals import Marks
 from regtune.service.ingest.values import scorable
 from regtune.service.model.saved import load
 from tests.worker.test_predict_labels import Saver, csv, run, saved_model
@@ -174,7 +175,7 @@ def test_a_target_mixing_decimal_marks_in_a_semicolon_file_scores_one_reading(
 def test_scorable_reads_a_mixed_column_with_the_mark_more_of_its_numbers_need() -> None:
     values = np.array(["3,5", "3.14", "2", "1.25", None], dtype=object)
     numbers, _, missing, marks = scorable("y", values, decimal=",")
-    assert marks is not None and (marks.kept, marks.example) == ("point", "3.14")
+    assert isinstance(marks, Marks) and (marks.kept, marks.example) == ("point", "3.14")
     assert marks.other.tolist() == [True, False, False, False, False]
     assert numbers[1:4].tolist() == [3.14, 2.0, 1.25] and np.isnan(numbers[[0, 4]]).all()
     assert missing.tolist() == [False] * 4 + [True]

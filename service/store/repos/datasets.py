@@ -149,6 +149,7 @@ def create(
         "encoding": table.dialect.encoding,
         "decimal": table.dialect.decimal,
         "missing_values": list(declared),
+        **({"target_decimal": table.target_decimal} if table.target_decimal else {}),
     }
     row = DatasetRow(
         tenant=tenant,
@@ -347,5 +348,6 @@ def load_arrays(dataset_id: str, *, engine: Engine | None = None) -> StoredArray
         # marks came after booleans became text: a dataset without them may hold a Parquet bool
         # as numbers, which its models take at predict as they were trained
         numbers_only="missing_values" in summary,
+        target_decimal=summary.get("target_decimal"),  # absent before it was kept
     )
     return StoredArrays(task, X, y, list(summary["feature_names"]), groups, encoder)
