@@ -85,15 +85,24 @@ def shown_url(url: str) -> str:
 
 
 def header_key(key: str | None, *, given_as: str) -> str | None:
-    """``key`` if an ``Authorization`` header can carry it, else ``InvalidArgument`` (which,
-    the key being a secret, never shows it)."""
-    if key is None or (key.isascii() and key.isprintable() and key == key.strip()):
+    """``key`` if an ``Authorization`` header can carry it as ``Bearer <key>``, else
+    ``InvalidArgument`` (which, the key being a secret, never shows it)."""
+    if key is None:
         return key
-    raise InvalidArgument(
-        given_as,
-        "must be printable ASCII, as an HTTP header carries it: no other letters, no line "
-        "breaks or control characters, no spaces at either end",
-    )
+    if not (key.isascii() and key.isprintable() and key == key.strip()):
+        raise InvalidArgument(
+            given_as,
+            "must be printable ASCII, as an HTTP header carries it: no other letters, no line "
+            "breaks or control characters, no spaces at either end",
+        )
+    scheme, _, rest = key.partition(" ")
+    if scheme.lower() == "bearer" and rest.strip():  # sent, it would read Bearer Bearer rt_…
+        raise InvalidArgument(
+            given_as,
+            "holds 'Bearer' before the key: give the key alone (rt_…); the client sends "
+            "Authorization: Bearer <key> itself",
+        )
+    return key
 
 
 def study_path(study_id: str, *rest: str) -> str:

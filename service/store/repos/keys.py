@@ -141,6 +141,19 @@ def _bearer(authorization: str | None) -> str:
     return token.strip()
 
 
+def _unknown(token: str) -> Unauthorized:
+    """The 401 of a key no live key matches; of one given with its scheme in it (``REGTUNE_KEY=
+    "Bearer rt_…"``, sent as ``Bearer Bearer rt_…``), words that say so."""
+    scheme, _, rest = token.partition(" ")
+    if scheme.lower() == "bearer" and rest.strip():
+        return Unauthorized(
+            "the API key was sent with 'Bearer' in it (the header read Authorization: Bearer "
+            "Bearer …): give the key alone (rt_…), as POST /v1/keys answered it; REGTUNE_KEY, "
+            "--key and Client(key=) take it without 'Bearer'"
+        )
+    return Unauthorized("the API key is unknown or revoked")
+
+
 def cached_caller(authorization: str | None, settings: Settings) -> Caller | None:
     """The caller if it is known without the database, else None (then call ``authenticate``).
 
@@ -153,7 +166,8 @@ def cached_caller(authorization: str | None, settings: Settings) -> Caller | Non
             return None
         if not configured:
             return OPEN
-    presented = digest(_bearer(authorization))
+    token = _bearer(authorization)
+    presented = digest(token)
     if settings.admin_key is not None and hmac.compare_digest(
         presented, digest(settings.admin_key.get_secret_value())
     ):
@@ -164,7 +178,7 @@ def cached_caller(authorization: str | None, settings: Settings) -> Caller | Non
         return None
     caller = found[0]
     if caller is None:
-        raise Unauthorized("the API key is unknown or revoked")
+        raise _unknown(token)
     return caller
 
 
@@ -175,14 +189,15 @@ def authenticate(authorization: str | None, settings: Settings) -> Caller:
         return known
     if not keys_configured(settings):
         return OPEN
-    presented = digest(_bearer(authorization))
+    token = _bearer(authorization)
+    presented = digest(token)
     with _LOCK:
         found = _KEYS.get(presented)
         if found is not None and time.monotonic() - found[1] >= KEY_CACHE_SECONDS:
             del _KEYS[presented]  # read more than KEY_CACHE_SECONDS ago: no longer trusted
     caller, _ = _lookup(presented)
     if caller is None:
-        raise Unauthorized("the API key is unknown or revoked")
+        raise _unknown(token)
     return caller
 
 
