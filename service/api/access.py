@@ -44,12 +44,13 @@ CORS_RESPONSE_HEADERS = (
     "Content-Disposition",
     "X-Regtune-Trial",
     "X-Regtune-Workers",
+    "X-Regtune-Tenants",
     "WWW-Authenticate",
     "Allow",
 )
 """What a page from an allowed origin may read beyond the safelisted headers: every header the
 schema declares an answer to carry (a study's ``Location``, an outage's ``Retry-After``, the
-best model's file headers, whose workers a listing holds, a 401's challenge, a 405's
+best model's file headers, whose workers or studies a listing holds, a 401's challenge, a 405's
 ``Allow``)."""
 
 

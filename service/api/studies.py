@@ -18,6 +18,7 @@ from regtune.service.api.body import YAML_TYPES, documented, read_as, read_defin
 from regtune.service.api.contract import errors
 from regtune.service.api.deps import (
     CallerDep,
+    ReachDep,
     RecentStudyDep,
     StudyDep,
     TenantDep,
@@ -163,15 +164,38 @@ def _create(data: Any, tenant: str) -> StudyOut:
     return study_out(row)  # the definition as stored, with the seed drawn if none was given
 
 
+TENANTS_HEADER = "X-Regtune-Tenants"
+"""Whose studies an answer is drawn from: ``all``, every tenant's (a listing of the admin key
+without ``?tenant=``, a study the admin key reads) or ``one`` (the caller's tenant's, or the
+one asked for), so that a client says whose a study is exactly when it could be anyone's,
+whatever one page holds."""
+
+
+def _tenants(reach: studies.Reach) -> str:
+    return "all" if reach is None else "one"
+
+
+def _tenants_header(described: str) -> dict[int | str, dict[str, Any]]:
+    """The 200's ``X-Regtune-Tenants``, with what it says on the route."""
+    schema = {"type": "string", "enum": ["all", "one"]}
+    return {200: {"headers": {TENANTS_HEADER: {"description": described, "schema": schema}}}}
+
+
 @router.get(
     "/studies",
     response_model=StudyPage,
-    responses=errors(
-        {
-            403: "another tenant than the caller's, asked by a tenant's key or with no key "
-            "configured (error.fields names tenant)"
-        }
-    ),
+    responses={
+        **_tenants_header(
+            "all: every tenant's studies (the admin key, without tenant); one: one tenant's "
+            "(the caller's, or the tenant asked for)"
+        ),
+        **errors(
+            {
+                403: "another tenant than the caller's, asked by a tenant's key or with no key "
+                "configured (error.fields names tenant)"
+            }
+        ),
+    },
 )
 async def list_studies(
     who: CallerDep,
@@ -199,13 +223,25 @@ async def list_studies(
     body = render.recent_study_list(tenant, status_, name, offset, limit)
     if body is None:
         body = await run_in_threadpool(render.study_list_body, tenant, status_, name, offset, limit)
-    return json_body(body)
+    response = json_body(body)
+    response.headers[TENANTS_HEADER] = _tenants(tenant)
+    return response
 
 
-@router.get("/studies/{study_id}", response_model=StudyOut, responses=NO_STUDY_ERRORS)
+@router.get(
+    "/studies/{study_id}",
+    response_model=StudyOut,
+    responses={
+        **_tenants_header(
+            "all: the caller reaches every tenant's studies (the admin key); one: its own tenant's"
+        ),
+        **NO_STUDY_ERRORS,
+    },
+)
 async def get_study(
     request: Request,
     study: RecentStudyDep,
+    reach: ReachDep,
     wait: Annotated[
         float | None,
         Query(
@@ -225,7 +261,9 @@ async def get_study(
     body = render.known_study_body(study)
     if body is None:
         body = await run_in_threadpool(render.study_body, study)
-    return json_body(body)
+    response = json_body(body)
+    response.headers[TENANTS_HEADER] = _tenants(reach)
+    return response
 
 
 async def _settled(row: StudyRow, wait: float) -> StudyRow:

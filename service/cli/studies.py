@@ -153,11 +153,12 @@ def list_studies(
     key: KeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List studies, newest first."""
-    page = call(
+    """List studies, newest first; the admin key's listing of every tenant's says whose each
+    one is."""
+    page, whose = call(  # whose: the listing holds every tenant's (the admin key's)
         url,
         key,
-        lambda client: client.studies(
+        lambda client: client.studies_seen(
             status=status, tenant=tenant, name=name, offset=offset, limit=limit
         ),
     )
@@ -165,7 +166,6 @@ def list_studies(
         print_json(page)
         return
     items = page.items
-    whose = len({s.tenant for s in items}) > 1  # the admin key's listing of several tenants
     headers = ["tenant"] if whose else []
     headers += ["status", "done", "running", "created (UTC)"]
     table = listing([s.id for s in items], *headers)
@@ -189,12 +189,13 @@ def list_studies(
 
 
 def show(study_id: str, url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = False) -> None:
-    """Show a study: status, counts, best trial, Pareto front, saved model."""
-    study = call(url, key, lambda client: client.study(study_id))
+    """Show a study: status, counts, best trial, Pareto front, saved model; to the admin key,
+    its tenant."""
+    study, whose = call(url, key, lambda client: client.study_seen(study_id))
     if as_json:
         print_json(study)
         return
-    print_summary(study)
+    print_summary(study, whose=whose)
 
 
 def trials(

@@ -56,12 +56,15 @@ def print_warnings(study: StudyOut, where: Console) -> None:
         where.print(Text.assemble(("warning: ", "bold yellow"), (warning, "yellow")))
 
 
-def print_summary(study: StudyOut, *, warnings: bool = True) -> None:
+def print_summary(study: StudyOut, *, warnings: bool = True, whose: bool = False) -> None:
+    """``whose``: name the study's tenant (to the admin key, which reaches every tenant's)."""
     from regtune.service.client.watch import stop_text
 
     p = study.progress
+    tenant = f"tenant {study.tenant}  " if whose else ""
     console.print(
-        f"[bold]{study.name}[/bold] {study.id}  status {study.status}  {p.done}/{p.n_trials} done"
+        f"[bold]{study.name}[/bold] {study.id}  {tenant}status {study.status}  "
+        f"{p.done}/{p.n_trials} done"
     )
     if warnings:
         print_warnings(study, console)

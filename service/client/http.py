@@ -96,6 +96,9 @@ PAGE_LIMIT = 500
 """The API's largest page of a listing."""
 OUTAGE_PATIENCE = 300.0
 """Seconds ``Client.wait`` asks again an API that is away (a restart, its database down)."""
+TENANTS_HEADER = "X-Regtune-Tenants"
+"""Whose studies an answer was drawn from: ``all``, every tenant's (the admin key), or ``one``
+(the API's ``studies.TENANTS_HEADER``)."""
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -199,18 +202,24 @@ class Client:
         """``limit`` items from ``offset`` on, in as many of the API's pages (at most
         ``page_limit`` items each) as that takes, answered as one page of the listing (a
         ``limit`` below 1 is sent as it is, for the API's 422 to name)."""
+        return self._page_and_headers(model, path, params, offset=offset, limit=limit)[0]
 
-        def window(start: int, count: int) -> dict[str, Any]:
-            return params | {"offset": start, "limit": min(count, self.page_limit)}
+    def _page_and_headers(
+        self, model: type[PageT], path: str, params: dict[str, Any], *, offset: int, limit: int
+    ) -> tuple[PageT, httpx.Headers]:
+        """``_page``'s page, and the headers of the API's first answer."""
 
-        page = self._answer(model, "GET", path, params=window(offset, limit))
+        def window(start: int, count: int) -> httpx.Response:
+            asked = params | {"offset": start, "limit": min(count, self.page_limit)}
+            return self._request("GET", path, params=asked)
+
+        first = window(offset, limit)
+        page = _parse(model, first)
         items = list(page.items)
         while page.items and len(items) < limit and offset + len(items) < page.total:
-            page = self._answer(
-                model, "GET", path, params=window(offset + len(items), limit - len(items))
-            )
+            page = _parse(model, window(offset + len(items), limit - len(items)))
             items.extend(page.items)
-        return model(items=items, total=page.total, offset=offset, limit=limit)
+        return model(items=items, total=page.total, offset=offset, limit=limit), first.headers
 
     # ------------------------------------------------------------------ studies
 
@@ -265,6 +274,13 @@ class Client:
             ),
         )
 
+    def study_seen(self, study_id: str) -> tuple[StudyOut, bool]:
+        """The study, and whether the caller reaches every tenant's studies (the admin key),
+        so that it is told whose the study is: the API's ``X-Regtune-Tenants``; from an API
+        that does not send it, False."""
+        response = self._request("GET", study_path(study_id))
+        return _parse(StudyOut, response), response.headers.get(TENANTS_HEADER) == "all"
+
     def studies(
         self,
         *,
@@ -276,6 +292,22 @@ class Client:
     ) -> StudyPage:
         """A page of studies, newest first: the key's tenant's, or with the admin key every
         tenant's (``tenant``: only that one's); ``name``: only the study of that name."""
+        return self.studies_seen(
+            status=status, tenant=tenant, name=name, offset=offset, limit=limit
+        )[0]
+
+    def studies_seen(
+        self,
+        *,
+        status: str | None = None,
+        tenant: str | None = None,
+        name: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[StudyPage, bool]:
+        """``studies``' page, and whether the listing holds every tenant's studies (the admin
+        key's, without ``tenant``) rather than one tenant's: the API's ``X-Regtune-Tenants``;
+        from an API that does not send it, whether the page holds several tenants' studies."""
         params: dict[str, Any] = {}
         if status:
             params["status"] = status
@@ -283,13 +315,17 @@ class Client:
             params["tenant"] = tenant
         if name is not None:
             params["name"] = name
-        page = self._page(StudyPage, "/v1/studies", params, offset=offset, limit=limit)
+        page, headers = self._page_and_headers(
+            StudyPage, "/v1/studies", params, offset=offset, limit=limit
+        )
         if name is not None and any(s.name != name for s in page.items):
             raise UnexpectedAnswer(
                 f"the API at {self.shown_url} does not filter studies by name (it is older than "
                 f"this client): look for {name!r} in the whole listing, or upgrade the API"
             )
-        return page
+        scope = headers.get(TENANTS_HEADER)
+        every = scope == "all" if scope is not None else len({s.tenant for s in page.items}) > 1
+        return page, every
 
     def trials(
         self, study_id: str, *, state: str | None = None, offset: int = 0, limit: int = 50
