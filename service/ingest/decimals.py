@@ -210,12 +210,16 @@ def one_mark(stripped: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, Mar
 
 
 def against_record(
-    name: str, recorded: str, reading: Reading, shown: Evidence | None, where: DataRows
+    name: str, recorded: str | None, reading: Reading, shown: Evidence | None, where: DataRows
 ) -> str | None:
     """What predict says of a column whose numbers a file shows written with the other mark than
     the one the model recorded (``Encoder.decimals``): its own (then read with theirs), or the
-    file's other columns' (then read with the recorded one); None where nothing contradicts."""
+    file's other columns' (then read with the recorded one); of one it recorded none for (a model
+    of a file of decimal points), read with the file's decimal points (``by_file_mark``); None
+    where nothing contradicts."""
     either = reading.either
+    if recorded is None:
+        return by_file_mark(name, reading, shown, where)
     if reading.shown is not None and reading.mark != recorded:
         own = reading.shown
         said = (
@@ -240,3 +244,23 @@ def against_record(
             f"would be {read_as(either[1], shown.mark):g}"
         )
     return None
+
+
+def by_file_mark(
+    name: str, reading: Reading, shown: Evidence | None, where: DataRows
+) -> str | None:
+    """What predict says of a column the model recorded no mark for whose own numbers show none,
+    read with the decimal points the file's other columns show, where a value reads as another
+    number with a decimal comma (``79.890``), as upload's notes say it (a model of a file of
+    decimal points read it with a decimal comma before marks were kept); None otherwise."""
+    either = reading.either
+    if reading.shown is not None or either is None or shown is None or shown.mark != ".":
+        return None
+    text = either[1][:40]
+    return (
+        f"column {name!r} shows no decimal mark of its own ({text!r} at {where(either[0])} is "
+        f"{read_as(text, '.'):g} with a decimal point, {read_as(text, ','):g} with a decimal "
+        f"comma): its numbers were read with decimal points, as the file's other numbers are "
+        f"written (as {shown.said(where)}); the model, of a training file of decimal points, "
+        "records no mark for the column"
+    )

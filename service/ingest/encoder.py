@@ -285,8 +285,10 @@ class Encoder:
             unshown=unshown,
         )
         notes = list(scoring.notes)
-        if self.target_decimal is not None and scoring.reading is not None:
-            told = against_record(column, unshown, scoring.reading, shown, dialect.where)
+        if scoring.reading is not None:
+            told = against_record(
+                column, self.target_decimal, scoring.reading, shown, dialect.where
+            )
             notes += [told] if told is not None else []
         for note in notes:
             warnings.warn(note, stacklevel=3)
@@ -404,8 +406,8 @@ class Encoder:
             return out, None
         read_in, shown = read_as_file(names, read, recorded=recorded, shown_too=scored)
         for name, column in read_in.items():
-            if name in recorded and column.reading is not None:
-                note = against_record(name, recorded[name], column.reading, shown, where)
+            if column.reading is not None:
+                note = against_record(name, recorded.get(name), column.reading, shown, where)
                 if note is not None:
                     warnings.warn(note, stacklevel=4)
         return out, shown

@@ -125,7 +125,8 @@ def test_decimal_points_in_a_semicolon_file_read_as_decimal_points() -> None:
     a column of ``1.234`` alone beside it reads with them too (was: 1234); a model of decimal
     commas saved before the marks were kept reads each column by its own numbers, as it did."""
     raw = b"a;b\n1.5;1.234\n1.234;2\n"
-    rows = Encoder((Feature("a"), Feature("b"))).read(raw, filename="rows.csv")
+    with pytest.warns(UserWarning, match="column 'b' shows no decimal mark of its own"):
+        rows = Encoder((Feature("a"), Feature("b"))).read(raw, filename="rows.csv")
     np.testing.assert_array_equal(rows.X, [[1.5, 1.234], [1.234, 2.0]])
     before = Encoder((Feature("a"), Feature("b")), decimal=",")
     np.testing.assert_array_equal(

@@ -107,3 +107,27 @@ def test_a_model_saved_before_the_marks_were_kept_reads_as_before(
     two = rows(tmp_path / "two.csv", TWO_ROWS)
     x_as_thousands = rows(tmp_path / "thousands.csv", "x,z\n1234,0.5\n2500,-0.25\n")
     np.testing.assert_allclose(predicted(two, old), predicted(x_as_thousands, model), rtol=1e-12)
+
+
+def test_a_model_of_decimal_points_says_how_a_column_showing_no_mark_was_read(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A model of a comma file (decimal points, no marks recorded) reads ``1.234`` beside
+    ``0.5`` as upload reads it, 1.234, and says so (the regtune before the marks were kept read
+    it as 1234 for such a model)."""
+    train = tmp_path / "commas.csv"
+    frame().to_csv(train, index=False)
+    _, model = trained(api, monkeypatch, train, tmp_path / "c.safetensors")
+    two = rows(tmp_path / "two.csv", TWO_ROWS)
+    result = CliRunner().invoke(app, ["predict", str(two), "--model", str(model), "--json"])
+
+    assert result.exit_code == 0, result.output
+    assert (
+        "warning: column 'x' shows no decimal mark of its own ('1.234' at line 2 (data row 1) is "
+        "1.234 with a decimal point, 1234 with a decimal comma): its numbers were read with "
+        "decimal points, as the file's other numbers are written (as '0.51' in column 'y' at "
+        "line 2 (data row 1)); the model, of a training file of decimal points, records no mark "
+        "for the column"
+    ) in " ".join(result.stderr.split())
+    commas = rows(tmp_path / "commas-rows.csv", "x,z\n1.234,0.5\n2.5,-0.25\n")
+    np.testing.assert_allclose(predicted(two, model), predicted(commas, model), rtol=1e-12)
