@@ -14,6 +14,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 if TYPE_CHECKING:
     from optuna.storages import BaseStorage
 
+    from regtune.service.settings import Settings
     from regtune.service.store.optuna_db.internals.artifacts import ArtifactStore
 
 log = logging.getLogger("regtune.dashboard")
@@ -46,6 +47,28 @@ class _LoggedRequests(WSGIRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         log.warning("%s: %s", self.address_string(), format % args)
+
+
+def every_tenant_warning(settings: Settings) -> str | None:
+    """What the dashboard says as it starts when API keys are on (``REGTUNE_ADMIN_KEY`` set, or
+    a tenant key stored), else None: it reads Optuna's storage as it is, every tenant's studies,
+    and asks for no key, so it is the operator's, as the database itself is."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from regtune.service.store.repos.keys import keys_configured
+
+    try:
+        on = keys_configured(settings)
+    except SQLAlchemyError:  # no regtune tables (a database no API migrated yet): no key either
+        on = False
+    if not on:
+        return None
+    why = "REGTUNE_ADMIN_KEY is set" if settings.admin_key is not None else "tenant keys exist"
+    return (
+        f"API keys are on ({why}), but optuna-dashboard asks for none: it shows every tenant's "
+        "studies, and can change and delete them, to whoever reaches its port, as direct "
+        "access to the database does; it is an operator's tool, keep its port to operators"
+    )
 
 
 def serve_dashboard(

@@ -176,7 +176,7 @@ def dashboard(
     from regtune.service.importance import optuna_importance
 
     optuna_importance()  # before optuna-dashboard imports it: PED-ANOVA needs no scikit-learn
-    from regtune.service.cli.dashboard import serve_dashboard
+    from regtune.service.cli.dashboard import every_tenant_warning, serve_dashboard
     from regtune.service.cli.serve import dashboard_bind_refusal
     from regtune.service.settings import get_settings
     from regtune.service.store.optuna_db.storage import make_storage
@@ -187,7 +187,10 @@ def dashboard(
         raise typer.Exit(2)
     from regtune.service.store.repos.best_model import artifact_store
 
-    serve_dashboard(make_storage(), host=host, port=port, artifact_store=artifact_store())
+    storage = make_storage()
+    if warning := every_tenant_warning(get_settings()):
+        logging.getLogger("regtune.dashboard").warning("%s", warning)
+    serve_dashboard(storage, host=host, port=port, artifact_store=artifact_store())
 
 
 def serve(
