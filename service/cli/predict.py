@@ -13,12 +13,13 @@ from rich.text import Text
 
 from regtune.service.cli.output import JsonOpt, err, fail, params, print_json, sorted_by_name
 from regtune.service.errors import InvalidUpload
-from regtune.service.ingest.encodings import UTF8
+from regtune.service.ingest.encodings import UTF8, UTF16_BOMS
 
 if TYPE_CHECKING:
     import numpy as np
 
     from regtune.service.ingest.encoder import Rows
+    from regtune.service.ingest.formats import LooksBinary
 
 
 def predict(
@@ -63,8 +64,8 @@ def predict(
             raw = data.read_bytes()
             try:
                 rows = saved.read(raw, filename=data.name, target=target, encoding=encoding)
-            except LooksBinary:
-                raise ValueError(_binary(raw, data)) from None
+            except LooksBinary as exc:
+                raise ValueError(_binary(exc, data)) from None
         predictions = saved.predict(rows.X)
         metrics = None
         scored = 0 if rows.scored is None else int(rows.scored.sum())
@@ -74,8 +75,10 @@ def predict(
         fail(exc)
     if encoding is None and rows.encoding != UTF8:
         how = "as the model's training file was"
-        if rows.encoding != saved.columns.encoding:
+        if raw.startswith(UTF16_BOMS) and rows.encoding != saved.columns.encoding:
             how = "as its byte-order mark says"
+        elif rows.encoding != saved.columns.encoding:  # UTF-16 without a mark, in another order
+            how = "UTF-16 as the model's training file was, in the byte order its start shows"
         err.print(
             Text(
                 f"note: the file is not UTF-8; it was read as {rows.encoding} text, {how} "
@@ -133,13 +136,12 @@ def _scored_line(rows: Rows, n_rows: int, scored: int, metrics: dict[str, float]
     return f"{said}{reasons}" + ("  " + params(sorted_by_name(metrics)) if metrics else "")
 
 
-def _binary(raw: bytes, data: Path) -> str:
+def _binary(refused: LooksBinary, data: Path) -> str:
     """The refusal of a file that is neither Parquet nor text in the encoding it was read with
-    (the model given twice, ``-m m m``), in predict's words, naming it: the reader's is an
-    upload's ("send CSV text or Parquet") and names no file. A UTF-16 file's NULs are text."""
-    nul = raw.find(b"\0")
+    (the model given twice, ``-m m m``), in predict's words, naming it and where its text holds
+    the NUL: the reader's is an upload's ("send CSV text or Parquet") and names no file."""
     return (
-        f"{data} looks binary (a NUL byte at offset {nul}), not rows to score: "
+        f"{data} looks binary ({refused.said}), not rows to score: "
         "predict takes a CSV or Parquet file of rows (the same columns as the training data, by "
         "name)"
     )

@@ -241,14 +241,14 @@ class Encoder:
         ``target``, else the model's own target column when the file has it). Every other
         column is left out as upload's ``ignore`` leaves one out: never read, checked or counted,
         so it cannot choose how the model's numbers are read. A CSV is text in ``encoding``;
-        when None, UTF-8, or, for bytes that are not UTF-8, the training file's, or UTF-16 where
-        a UTF-16 byte-order mark says so and the training file was not. Every row is read,
-        however many: ``limits``' rows and cells bound an upload (``Limits.every_row``)."""
+        when None, UTF-16 where a byte-order mark says so, else UTF-8, or, for bytes that are
+        not UTF-8, the training file's (UTF-16 in the byte order the bytes show). Every row is
+        read, however many: ``limits``' rows and cells bound an upload (``Limits.every_row``)."""
         limits = (limits or Limits()).every_row()
         if not raw:
             raise InvalidUpload("the file is empty")
-        if encoding is None and raw.startswith(UTF16_BOMS) and not self.encoding.startswith(UTF16):
-            encoding = UTF16  # Excel's "Unicode Text" rows for a model of another encoding
+        if encoding is None and raw.startswith(UTF16_BOMS):
+            encoding = UTF16  # Excel's "Unicode Text" rows, whichever UTF-16 the model's was
         target = None if target is None else same_name(target)
         column = target if target is not None else same_name(self.target)
         names, values, dialect = read_columns(

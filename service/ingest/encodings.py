@@ -100,6 +100,15 @@ def utf16_order(raw: bytes) -> str | None:
     return None
 
 
+def in_order(raw: bytes, encoding: str) -> str:
+    """The encoding bytes without a byte-order mark are read in for a model of ``encoding``: for
+    UTF-16, the byte order their start shows (``utf16_order``), which may be the other than the
+    training file's; else ``encoding``."""
+    if encoding.startswith(UTF16) and (order := utf16_order(raw)) is not None:
+        return order
+    return encoding
+
+
 def to_utf8(raw: bytes, encoding: str) -> bytes:
     """``raw`` (a CSV file in ``encoding``, a canonical name) as UTF-8 bytes without a
     byte-order mark; bytes that are not text in ``encoding`` are refused with the first one."""

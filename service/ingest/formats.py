@@ -46,6 +46,7 @@ from regtune.service.ingest.encodings import (
     UTF16,
     check_encoding,
     encoding_problem,
+    in_order,
     neither,
     not_utf8,
     to_utf8,
@@ -117,17 +118,24 @@ def detect_format(raw: bytes, filename: str) -> str:
     return "csv"
 
 
+@dataclasses.dataclass
 class LooksBinary(InvalidUpload):
     """A file read as CSV whose text, once decoded, holds a NUL (a model file, an image): no
     text in any encoding it was read with (UTF-16's NULs beside Latin letters decode away)."""
 
+    said: str = ""
+    """Where the NUL is: a byte's offset in a UTF-8 file, a character's in text decoded from
+    another encoding (whose bytes hold NULs of ordinary text)."""
 
-def _check_text(raw: bytes, limits: Limits) -> None:
+
+def _check_text(raw: bytes, limits: Limits, *, encoding: str = UTF8) -> None:
+    """Refuse UTF-8 text (``raw``, read in ``encoding``) holding a NUL, or a line too long."""
     nul = raw.find(b"\0")
     if nul >= 0:
-        raise LooksBinary(
-            f"the file looks binary (a NUL byte at offset {nul}); send CSV text or Parquet"
-        )
+        said = f"a NUL byte at offset {nul}"
+        if encoding != UTF8:
+            said = f"read as {encoding} text, its character {len(raw[:nul].decode()) + 1} is a NUL"
+        raise LooksBinary(f"the file looks binary ({said}); send CSV text or Parquet", said=said)
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -197,12 +205,13 @@ def read_csv(
     thousands, a column written with decimal points).
 
     The bytes are text in ``encoding`` (UTF-8 when None; then, for bytes that are not UTF-8
-    text, ``otherwise``: the encoding a model's training file was read with, ``_not_utf8``). A
+    text, ``otherwise``: the encoding a model's training file was read with, ``_not_utf8``;
+    UTF-16 without a byte-order mark in the byte order its start shows, ``in_order``). A
     tab file is read with ``decimal`` unless its numbers show the other mark
     (``marks.choose``)."""
     used = check_encoding(encoding)
     if encoding is None and otherwise != UTF8 and _not_utf8(raw, otherwise):
-        used = check_encoding(otherwise)
+        used = check_encoding(in_order(raw, otherwise))
         try:
             raw = to_utf8(raw, used)
         except InvalidUpload:
@@ -211,7 +220,7 @@ def read_csv(
         raw = to_utf8(raw, used)
     if b"\r" in raw and b"\n" not in raw:  # lines ended by CR alone: Excel's CSV (Macintosh)
         raw = raw.replace(b"\r", b"\n")
-    _check_text(raw, limits)
+    _check_text(raw, limits, encoding=used)
     allow_fields(len(raw))
     text_start = 3 if raw.startswith(BOM) else 0
     first = _line(raw, text_start)

@@ -70,9 +70,13 @@ def test_utf16_rows_predict_as_the_same_rows_in_utf8(
     ):
         np.testing.assert_allclose(predicted(rows, model, *options), expected, rtol=1e-9)
     assert (
+        "note: the file is not UTF-8; it was read as utf-16-le text, UTF-16 as the model's "
+        "training file was, in the byte order its start shows (--encoding to say otherwise)"
+    ) in notes(without, model)
+    assert (
         "note: the file is not UTF-8; it was read as utf-16 text, as the model's training file "
         "was (--encoding to say otherwise)"
-    ) in notes(without, model)
+    ) in notes(with_mark, model)
 
     np.testing.assert_allclose(predicted(with_mark, utf8_model), expected, rtol=1e-9)
     assert (
@@ -86,4 +90,49 @@ def test_utf16_rows_predict_as_the_same_rows_in_utf8(
     )
     assert refused.exit_code == 1
     said = " ".join(refused.output.split())
-    assert said.startswith(f"error: {model.name} looks binary (a NUL byte at offset "), said
+    assert said.startswith(
+        f"error: {model.name} looks binary (read as utf-16 text, its character "
+    ), said
+
+
+def with_encoding(model: Path, path: Path, encoding: str) -> Path:
+    """``model`` as if its training file had been read in ``encoding``."""
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    with safe_open(str(model), framework="np") as handle:
+        metadata = dict(handle.metadata())
+    metadata["encoder"] = json.dumps({**json.loads(metadata["encoder"]), "encoding": encoding})
+    save_file(load_file(str(model)), str(path), metadata=metadata)
+    return path
+
+
+def test_utf16_rows_of_the_other_byte_order_predict_as_the_same_rows(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A model of a UTF-16-BE file given UTF-16 with a byte-order mark or UTF-16-LE without one,
+    and a model of UTF-16 given UTF-16-BE without a mark, read each file in its own byte order
+    (was: "the file lacks column(s) ['x', 'city'] the model was trained on", the file decoded
+    in the model's order)."""
+    data = semicolons.frame()
+    big = written(data, tmp_path / "big.txt", "utf-16-be")
+    _, model = trained(
+        api, monkeypatch, big, tmp_path / "be.safetensors", "--encoding", "utf-16-be"
+    )
+    either = with_encoding(model, tmp_path / "either.safetensors", "utf-16")
+
+    new = data.sample(frac=1.0, random_state=1).head(10).drop(columns=["y"])
+    new_big = written(new, tmp_path / "new-be.txt", "utf-16-be")
+    expected = predicted(new_big, model)
+    with_mark = written(new, tmp_path / "new-bom.txt", "utf-16")
+    little = written(new, tmp_path / "new-le.txt", "utf-16-le")
+    for rows, reader in ((with_mark, model), (little, model), (new_big, either)):
+        np.testing.assert_allclose(predicted(rows, reader), expected, rtol=1e-9)
+    assert (
+        "it was read as utf-16 text, as its byte-order mark says (--encoding to say otherwise)"
+    ) in notes(with_mark, model)
+    assert (
+        "it was read as utf-16-le text, UTF-16 as the model's training file was, in the byte "
+        "order its start shows (--encoding to say otherwise)"
+    ) in notes(little, model)
+    assert "it was read as utf-16-be text, UTF-16 as the model's" in notes(new_big, either)
