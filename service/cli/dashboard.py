@@ -6,7 +6,10 @@ printed Apache-style lines and Bottle its banner straight to stderr."""
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -74,15 +77,30 @@ def every_tenant_warning(settings: Settings) -> str | None:
 def serve_dashboard(
     storage: BaseStorage, *, host: str, port: int, artifact_store: ArtifactStore | None
 ) -> None:
-    """Serve until Ctrl-C (then return quietly, as optuna-dashboard does) or SIGTERM."""
+    """Serve until Ctrl-C (then return quietly, as optuna-dashboard does) or SIGTERM.
+
+    Ctrl-C stops the loop after the request it came in, if any: raised inside a request, its
+    KeyboardInterrupt was caught by wsgiref's error handling (a traceback in the log) and the
+    dashboard served on."""
     from optuna_dashboard import wsgi
 
     app = wsgi(storage, artifact_store=artifact_store)
     server = make_server(host, port, app, server_class=WSGIServer, handler_class=_LoggedRequests)
     log.info("optuna-dashboard on http://%s:%d/dashboard", host, port)
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        # shutdown() waits for the loop to end, so not from the loop's own thread
+        threading.Thread(target=server.shutdown, name="dashboard-stop", daemon=True).start()
+
+    # only where Ctrl-C is Python's to take: the main thread, SIGINT not ignored (a background job)
+    main = threading.current_thread() is threading.main_thread()
+    ours = main and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    previous = signal.signal(signal.SIGINT, stop) if ours else None
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        if ours:
+            signal.signal(signal.SIGINT, previous)
         server.server_close()

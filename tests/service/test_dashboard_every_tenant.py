@@ -1,22 +1,21 @@
 """``regtune dashboard`` (and so ``regtune serve --dashboard``, whose child it is) says in a
 WARNING, as it starts, that it shows every tenant's studies without a key when API keys are on:
 ``REGTUNE_ADMIN_KEY`` set, or a tenant key stored (was: nothing said, while the dashboard
-listed, changed and deleted any tenant's study to whoever reached its port)."""
+listed, changed and deleted any tenant's study to whoever reached its port). The real command,
+serving on a port, as an operator starts it."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterator
-from pathlib import Path
+import json
+import signal
+import subprocess
+import sys
 
+import httpx
 import pytest
-from typer.testing import CliRunner
 
-from regtune.service.cli import dashboard, parts
-from regtune.service.cli.app import app
-from regtune.service.settings import Settings, use_settings
-from regtune.service.store.repos.keys import create_key
-from tests.inprocess import copy_database, reset_process_state
+from regtune.service.store.migrate import upgrade
+from tests.support import Processes, free_port, process_env, regtune, wait_for
 
 ADMIN = "dashboard-admin-key-0123456789abcdef"
 SAID = (
@@ -24,56 +23,34 @@ SAID = (
     "delete them, to whoever reaches its port, as direct access to the database does; it is an "
     "operator's tool, keep its port to operators"
 )
-Start = Callable[..., list[str]]
 
 
-@pytest.fixture
-def started(
-    tmp_path: Path,
-    migrated_db: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-) -> Iterator[Start]:
-    """``started(admin_key=…, tenant_key=…)``: the WARNING lines ``regtune dashboard`` logs as
-    it starts, with that admin key, on a database with a tenant key stored or none (the
-    dashboard itself is not served)."""
-    database = tmp_path / "regtune.db"
-    copy_database(migrated_db, database)
-    served: list[str] = []
-    monkeypatch.setattr(parts, "_setup_logging", lambda: None)  # the test's handlers stay
-    monkeypatch.setattr(dashboard, "serve_dashboard", lambda *_, host, **__: served.append(host))
-
-    def start(*, admin_key: str | None, tenant_key: bool) -> list[str]:
-        reset_process_state()
-        settings = Settings(
-            database_url=f"sqlite:///{database}",
-            artifact_dir=tmp_path / "artifacts",
-            admin_key=admin_key,
-        )
-        use_settings(settings)
-        if tenant_key:
-            create_key("team-a")
-        caplog.clear()
-        with caplog.at_level(logging.WARNING, logger="regtune.dashboard"):
-            result = CliRunner().invoke(app, ["dashboard"])
-        assert result.exit_code == 0, result.output
-        assert served.pop() == "127.0.0.1"
-        return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-
-    try:
-        yield start
-    finally:
-        use_settings(None)
-        reset_process_state()
+def warnings_of_a_start(processes: Processes, sqlite_url: str, **env: str) -> list[str]:
+    """The WARNING lines ``regtune dashboard`` logged by the time it served."""
+    port = free_port()
+    dashboard = processes.start(
+        regtune("dashboard", "--port", str(port)), process_env(sqlite_url, **env), "dash.log"
+    )
+    wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/api/studies", timeout=2).is_success)
+    dashboard.signal(signal.SIGINT)
+    assert dashboard.popen.wait(timeout=30) == 0, dashboard.log()
+    lines = [json.loads(line) for line in dashboard.log().splitlines() if line.strip()]
+    return [line["msg"] for line in lines if line["level"] == "WARNING"]
 
 
+@pytest.mark.parametrize("keys", ["none", "admin", "tenant"])
 def test_the_dashboard_warns_that_it_shows_every_tenant_s_studies_when_keys_are_on(
-    started: Start,
+    processes: Processes, sqlite_url: str, keys: str
 ) -> None:
-    assert started(admin_key=None, tenant_key=False) == []  # keys off: one tenant, no word
-    assert started(admin_key=ADMIN, tenant_key=False) == [
-        f"API keys are on (REGTUNE_ADMIN_KEY is set), {SAID}"
-    ]
-    assert started(admin_key=None, tenant_key=True) == [
-        f"API keys are on (tenant keys exist), {SAID}"
-    ]
+    upgrade(sqlite_url)
+    env = {"REGTUNE_ADMIN_KEY": ADMIN} if keys == "admin" else {}
+    if keys == "tenant":  # stored as the API stores one, in a process of its own
+        made = "from regtune.service.store.repos.keys import create_key; create_key('team-a')"
+        subprocess.run([sys.executable, "-c", made], env=process_env(sqlite_url), check=True)
+    said = warnings_of_a_start(processes, sqlite_url, **env)
+    expected = {
+        "none": [],  # one tenant: no word
+        "admin": [f"API keys are on (REGTUNE_ADMIN_KEY is set), {SAID}"],
+        "tenant": [f"API keys are on (tenant keys exist), {SAID}"],
+    }[keys]
+    assert said == expected, said
