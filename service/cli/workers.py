@@ -29,8 +29,9 @@ def _doing(worker: WorkerOut) -> str:
 
 def list_workers(url: UrlOpt = None, key: KeyOpt = None, as_json: JsonOpt = False) -> None:
     """List live workers: host, pid, the trial each is running (or setting up a claimed trial,
-    or saving a study's best model), last heartbeat. A tenant's key lists only the workers at
-    work on its own studies."""
+    or saving a study's best model), last heartbeat.
+
+    A tenant's key lists only the workers at work on its own studies."""
 
     live, whole_pool = call(url, key, lambda client: client.workers_seen())
     if as_json:
