@@ -24,11 +24,17 @@ log = logging.getLogger("regtune.dashboard")
 access = logging.getLogger("regtune.dashboard.access")
 
 
+IDLE_SECONDS = 30
+"""How long the dashboard waits on a connection that sends nothing (a browser's preconnect)
+before it drops it: wsgiref serves one connection at a time."""
+
+
 class _LoggedRequests(WSGIRequestHandler):
     """Each request as the API logs one: ``GET /api/studies 200 3.1ms``, with ``status`` and
     ``duration_ms``; what wsgiref would print otherwise (a malformed request) as a warning."""
 
     _started = 0.0
+    timeout = IDLE_SECONDS  # a connection that sends nothing holds the one-at-a-time loop
 
     def handle(self) -> None:
         self._started = time.perf_counter()
@@ -81,7 +87,8 @@ def serve_dashboard(
 
     Ctrl-C stops the loop after the request it came in, if any: raised inside a request, its
     KeyboardInterrupt was caught by wsgiref's error handling (a traceback in the log) and the
-    dashboard served on."""
+    dashboard served on. A connection that sends nothing is dropped after ``IDLE_SECONDS``, and
+    a second Ctrl-C stops at once."""
     from optuna_dashboard import wsgi
 
     app = wsgi(storage, artifact_store=artifact_store)
@@ -89,7 +96,9 @@ def serve_dashboard(
     log.info("optuna-dashboard on http://%s:%d/dashboard", host, port)
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
-        # shutdown() waits for the loop to end, so not from the loop's own thread
+        # shutdown() waits for the loop to end, so not from the loop's own thread; a second
+        # Ctrl-C, while a connection that sends nothing holds the loop, interrupts at once
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         threading.Thread(target=server.shutdown, name="dashboard-stop", daemon=True).start()
 
     # only where Ctrl-C is Python's to take: the main thread, SIGINT not ignored (a background job)
