@@ -1,7 +1,9 @@
 """Uploaded datasets on the worker side: read from the database, kept per content hash.
 
-The dataset id is the hash of its content, so a cached copy can never be stale; ``data.load``
-caches the result per process, and this module never writes anything to disk.
+The dataset id is the hash of its content, so a cached copy holds the same file; ``data.load``
+caches the result per process (a copy deleted and uploaded again after an upgrade that reads
+it otherwise is read anew by processes started after it), and this module never writes anything
+to disk.
 """
 
 from __future__ import annotations

@@ -326,11 +326,14 @@ class StoredArrays:
 
 
 def load_arrays(dataset_id: str, *, engine: Engine | None = None) -> StoredArrays:
-    """What a worker trains on. The id is a content hash, so any tenant's copy is the same."""
+    """What a worker trains on. The id is a content hash, so every tenant's copy holds the same
+    file read with the same options: the newest copy is taken, read as the newest regtune that
+    stored one reads it (a copy stored before a reading changed keeps the old one)."""
     with transaction(engine) as session:
         found = session.execute(
             select(DatasetRow.task, DatasetRow.target, DatasetRow.summary, DatasetRow.data)
             .where(DatasetRow.id == dataset_id)
+            .order_by(DatasetRow.created_at.desc())
             .limit(1)
         ).first()
     if found is None:
