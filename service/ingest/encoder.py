@@ -285,7 +285,9 @@ class Encoder:
             unshown=unshown,
         )
         notes = list(scoring.notes)
-        if scoring.reading is not None:
+        # a model of decimal commas saved before the target's mark was kept reads the target
+        # by the file's mark, as it did: nothing recorded to hold it against
+        if scoring.reading is not None and (self.target_decimal or self.decimal != ","):
             told = against_record(
                 column, self.target_decimal, scoring.reading, shown, dialect.where
             )
