@@ -317,18 +317,34 @@ def test_every_component_takes_extra_env_and_env_from(helm: str) -> None:
             "worker.extraEnv: REGTUNE_LOG_LEVEL is a regtune setting: set it in config or "
             "worker.config by its name (log_level)",
         ),
+        (  # regtune reads its settings' names in any case: this one would win over config's
+            '[{"name": "regtune_tenant_max_running", "value": "9"}]',
+            "worker.extraEnv: regtune_tenant_max_running is a regtune setting: set it in config "
+            "or worker.config by its name (tenant_max_running)",
+        ),
         (
             '[{"name": "AWS_REGION", "value": "a"}, {"name": "AWS_REGION", "value": "b"}]',
             "worker.extraEnv names AWS_REGION twice",
         ),
         ('[{"value": "no name"}]', "/worker/extraEnv/0"),
     ],
-    ids=["a-setting", "a-name-twice", "no-name"],
+    ids=["a-setting", "a-setting-in-lower-case", "a-name-twice", "no-name"],
 )
 def test_extra_env_that_would_clash_is_refused(extra_env: str, fragment: str, helm: str) -> None:
     result = template(*VALUE_SETS["defaults"], "--set-json", f"worker.extraEnv={extra_env}")
     assert result.returncode != 0
     assert fragment in result.stderr, result.stderr
+
+
+def test_a_setting_in_the_migrate_job_s_extra_env_is_sent_to_config_alone(helm: str) -> None:
+    """The migrate Job has no config of its own: it named a migrate.config the schema refuses."""
+    given = '[{"name": "REGTUNE_LOG_LEVEL", "value": "DEBUG"}]'
+    result = template(*VALUE_SETS["defaults"], "--set-json", f"migrate.extraEnv={given}")
+    assert result.returncode != 0
+    assert (
+        "migrate.extraEnv: REGTUNE_LOG_LEVEL is a regtune setting: set it in config by its name "
+        "(log_level)"
+    ) in result.stderr, result.stderr
 
 
 DEPLOYMENTS = ("api", "worker", "dashboard")

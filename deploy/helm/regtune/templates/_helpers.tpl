@@ -116,8 +116,10 @@ app.kubernetes.io/component: {{ .component }}
 {{- range $component := list "api" "worker" "dashboard" "migrate" }}
 {{- $seen := dict }}
 {{- range $variable := default (list) (index $.Values $component).extraEnv }}
-{{- if hasPrefix "REGTUNE_" $variable.name }}
-{{- fail (printf "%s.extraEnv: %s is a regtune setting: set it in config or %s.config by its name (%s), which the chart checks and writes" $component $variable.name $component (lower (trimPrefix "REGTUNE_" $variable.name))) }}
+{{- /* in any case: regtune reads its settings' names without regard to case */}}
+{{- if hasPrefix "REGTUNE_" (upper $variable.name) }}
+{{- $where := ternary "config" (printf "config or %s.config" $component) (eq $component "migrate") }}
+{{- fail (printf "%s.extraEnv: %s is a regtune setting: set it in %s by its name (%s), which the chart checks and writes" $component $variable.name $where (lower (substr 8 (len $variable.name) $variable.name))) }}
 {{- end }}
 {{- if hasKey $seen $variable.name }}
 {{- fail (printf "%s.extraEnv names %s twice" $component $variable.name) }}
