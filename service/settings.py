@@ -423,6 +423,11 @@ class Settings(BaseSettings):
                 "trailing newline from the file it was read from is the usual cause: strip it, "
                 "or no client could send the key)"
             )
+        if secret.partition(" ")[0].lower() == "bearer":  # no client would send it: it reads
+            raise ValueError(  # as a key given with the header's scheme in it
+                "holds 'Bearer' before the key: give the key alone (clients send "
+                "Authorization: Bearer <key> themselves)"
+            )
         if len(secret) < 16 or secret.lower() in PLACEHOLDER_SECRETS or _repeats(secret):
             raise ValueError(
                 "must be a random secret of at least 16 characters, not a word or a pattern "

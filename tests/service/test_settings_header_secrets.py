@@ -91,3 +91,15 @@ def test_an_empty_admin_key_is_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = get_settings()
     get_settings.cache_clear()
     assert settings.admin_key is None
+
+
+def test_an_admin_key_given_with_bearer_in_it_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API took it, and then the client refused to send it (a key with "Bearer" in it)."""
+    monkeypatch.setenv("REGTUNE_ADMIN_KEY", f"Bearer {KEY}")
+    with pytest.raises(InvalidSettings) as refused:
+        get_settings()
+    get_settings.cache_clear()
+    (problem,) = refused.value.fields
+    assert problem.path == "REGTUNE_ADMIN_KEY"
+    assert problem.rule.startswith("holds 'Bearer' before the key: give the key alone"), problem
+    assert KEY not in problem.rule
