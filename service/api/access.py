@@ -17,6 +17,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from regtune.service.api.errors import error_response, unavailable
+from regtune.service.api.schemas import TENANTS_HEADER, WORKERS_SCOPE_HEADER
 from regtune.service.errors import Unauthorized
 from regtune.service.settings import get_settings
 from regtune.service.store.backoff import TRANSIENT
@@ -43,8 +44,8 @@ CORS_RESPONSE_HEADERS = (
     "ETag",
     "Content-Disposition",
     "X-Regtune-Trial",
-    "X-Regtune-Workers",
-    "X-Regtune-Tenants",
+    WORKERS_SCOPE_HEADER,
+    TENANTS_HEADER,
     "WWW-Authenticate",
     "Allow",
 )

@@ -36,6 +36,12 @@ TrialState = Literal["RUNNING", "COMPLETE", "PRUNED", "FAIL", "WAITING"]
 """Optuna's trial states, by its names."""
 
 
+WORKERS_SCOPE_HEADER = "X-Regtune-Workers"
+"""Whom ``GET /v1/workers`` lists: ``pool`` (every worker) or ``tenant`` (those at work on the
+key's tenant's studies)."""
+TENANTS_HEADER = "X-Regtune-Tenants"
+"""Whose studies ``GET /v1/studies`` (and one study's GET) answer for: ``all`` (the admin key
+listing every tenant's) or ``one``."""
 STUDY_WAIT_MAX = 60.0
 """The longest ``GET /v1/studies/{id}?wait=`` holds its answer (seconds)."""
 

@@ -29,6 +29,7 @@ from regtune.service.api.limits import check_definition, check_extension
 from regtune.service.api.render import json_body, study_out, trial_out
 from regtune.service.api.schemas import (
     STUDY_WAIT_MAX,
+    TENANTS_HEADER,
     ExtendedStudy,
     StudyExtension,
     StudyOut,
@@ -164,7 +165,6 @@ def _create(data: Any, tenant: str) -> StudyOut:
     return study_out(row)  # the definition as stored, with the seed drawn if none was given
 
 
-TENANTS_HEADER = "X-Regtune-Tenants"
 """Whose studies an answer is drawn from: ``all``, every tenant's (a listing of the admin key
 without ``?tenant=``, a study the admin key reads) or ``one`` (the caller's tenant's, or the
 one asked for), so that a client says whose a study is exactly when it could be anyone's,

@@ -7,14 +7,14 @@ from datetime import datetime
 from fastapi import APIRouter, Response
 
 from regtune.service.api.deps import CallerDep, sees_the_pool
-from regtune.service.api.schemas import WorkerActivity, WorkerOut
+from regtune.service.api.schemas import WORKERS_SCOPE_HEADER, WorkerActivity, WorkerOut
 from regtune.service.store.clock import utcnow
 from regtune.service.store.repos.model_lease import SaveLease
 from regtune.service.store.scheduling import workers as workers
 from regtune.service.store.tables import WorkerRow
 
 router = APIRouter(prefix="/v1", tags=["workers"])
-SCOPE_HEADER = "X-Regtune-Workers"
+SCOPE_HEADER = WORKERS_SCOPE_HEADER
 """Whose workers a listing holds: ``pool`` (every live worker) or ``tenant`` (the caller's
 own), so that an empty listing can be read: no worker runs at all, or none runs this tenant's
 trials (the watch says the first only)."""

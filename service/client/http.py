@@ -43,6 +43,8 @@ from tenacity import (
 
 from regtune.service.api.schemas import (
     STUDY_WAIT_MAX,
+    TENANTS_HEADER,
+    WORKERS_SCOPE_HEADER,
     BestTrial,
     DatasetOut,
     DatasetPage,
@@ -96,9 +98,6 @@ PAGE_LIMIT = 500
 """The API's largest page of a listing."""
 OUTAGE_PATIENCE = 300.0
 """Seconds ``Client.wait`` asks again an API that is away (a restart, its database down)."""
-TENANTS_HEADER = "X-Regtune-Tenants"
-"""Whose studies an answer was drawn from: ``all``, every tenant's (the admin key), or ``one``
-(the API's ``studies.TENANTS_HEADER``)."""
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -488,7 +487,7 @@ class Client:
             listed = _WORKERS.validate_json(response.content)
         except ValidationError as exc:
             raise unexpected(response, exc) from None
-        scope = response.headers.get("X-Regtune-Workers")
+        scope = response.headers.get(WORKERS_SCOPE_HEADER)
         return listed, scope == "pool" if scope is not None else not self.keyed
 
     # ------------------------------------------------------------------ datasets and keys
