@@ -165,13 +165,11 @@ def _create(data: Any, tenant: str) -> StudyOut:
     return study_out(row)  # the definition as stored, with the seed drawn if none was given
 
 
-"""Whose studies an answer is drawn from: ``all``, every tenant's (a listing of the admin key
-without ``?tenant=``, a study the admin key reads) or ``one`` (the caller's tenant's, or the
-one asked for), so that a client says whose a study is exactly when it could be anyone's,
-whatever one page holds."""
-
-
 def _tenants(reach: studies.Reach) -> str:
+    """Whose studies an answer is drawn from (``TENANTS_HEADER``): ``all``, every tenant's (a
+    listing of the admin key without ``?tenant=``, a study the admin key reads) or ``one`` (the
+    caller's tenant's, or the one asked for), so that a client says whose a study is exactly
+    when it could be anyone's, whatever one page holds."""
     return "all" if reach is None else "one"
 
 
