@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from regtune.service.errors import FieldProblem, InvalidSettings
+from regtune.service.header_keys import header_safe, holds_scheme
 from regtune.service.logs import LogFormat
 from regtune.service.spec.training import MAX_FUSED_TRIALS
 
@@ -87,13 +88,6 @@ def _check_connection_options(query: Mapping[str, str | tuple[str, ...]]) -> Non
             f"its query holds {str(exc).strip()} (PostgreSQL's libpq connection options, such as "
             "?sslmode=require, are what it may give)"
         ) from None
-
-
-def _header_safe(secret: str) -> bool:
-    """Whether an HTTP header can carry ``secret`` as the client sends it (its ``header_key``
-    rule): a key with a newline or a space at either end was taken at start and then matched no
-    request, every admin request a 401."""
-    return secret.isascii() and secret.isprintable() and secret == secret.strip()
 
 
 def _repeats(text: str) -> bool:
@@ -416,15 +410,15 @@ class Settings(BaseSettings):
                 "characters (python3 -c 'import secrets; print(secrets.token_urlsafe(32))' "
                 "makes one), or leave it empty for no key (auth off)"
             )
-        if not _header_safe(secret):
+        if not header_safe(secret):  # else taken at start, then every admin request a 401
             raise ValueError(
                 "must be printable ASCII, as the Authorization header carries it: no other "
                 "letters, no line breaks or control characters, no spaces at either end (a "
                 "trailing newline from the file it was read from is the usual cause: strip it, "
                 "or no client could send the key)"
             )
-        if secret.partition(" ")[0].lower() == "bearer":  # no client would send it: it reads
-            raise ValueError(  # as a key given with the header's scheme in it
+        if holds_scheme(secret):  # no client would send it (``header_key``)
+            raise ValueError(
                 "holds 'Bearer' before the key: give the key alone (clients send "
                 "Authorization: Bearer <key> themselves)"
             )

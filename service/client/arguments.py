@@ -17,6 +17,7 @@ from urllib.parse import quote
 import httpx
 
 from regtune.service.client.errors import InvalidArgument
+from regtune.service.header_keys import header_safe, holds_scheme
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 MAX_PORT = 65_535
@@ -89,14 +90,13 @@ def header_key(key: str | None, *, given_as: str) -> str | None:
     ``InvalidArgument`` (which, the key being a secret, never shows it)."""
     if key is None:
         return key
-    if not (key.isascii() and key.isprintable() and key == key.strip()):
+    if not header_safe(key):
         raise InvalidArgument(
             given_as,
             "must be printable ASCII, as an HTTP header carries it: no other letters, no line "
             "breaks or control characters, no spaces at either end",
         )
-    scheme, _, rest = key.partition(" ")
-    if scheme.lower() == "bearer" and rest.strip():  # sent, it would read Bearer Bearer rt_…
+    if holds_scheme(key):
         raise InvalidArgument(
             given_as,
             "holds 'Bearer' before the key: give the key alone (rt_…); the client sends "

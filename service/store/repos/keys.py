@@ -28,6 +28,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from regtune.service.errors import Forbidden, NotFound, Unauthorized
+from regtune.service.header_keys import holds_scheme
 from regtune.service.settings import Settings
 from regtune.service.store.backoff import TRANSIENT
 from regtune.service.store.clock import utcnow
@@ -144,8 +145,7 @@ def _bearer(authorization: str | None) -> str:
 def _unknown(token: str) -> Unauthorized:
     """The 401 of a key no live key matches; of one given with its scheme in it (``REGTUNE_KEY=
     "Bearer rt_…"``, sent as ``Bearer Bearer rt_…``), words that say so."""
-    scheme, _, rest = token.partition(" ")
-    if scheme.lower() == "bearer" and rest.strip():
+    if holds_scheme(token):
         return Unauthorized(
             "the API key was sent with 'Bearer' in it (the header read Authorization: Bearer "
             "Bearer …): give the key alone (rt_…), as POST /v1/keys answered it; REGTUNE_KEY, "
