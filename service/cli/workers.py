@@ -16,6 +16,7 @@ from regtune.service.cli.output import (
     print_json,
     print_table,
 )
+from regtune.service.spec.words import counted
 
 WITHOUT_A_TRIAL = {"setting_up": "setting up", "saving_best_model": "saving model"}
 """The trial column of a worker running none, by its ``activity`` (idle: ``-``)."""
@@ -62,7 +63,6 @@ def _counted(listed: int, *, whole_pool: bool) -> str:
     """How many workers the table holds, and of what: the pool (the admin key, or no keys), or
     only those at work on the key's tenant's studies (``X-Regtune-Workers``), so that none of
     these is not read as no worker at all."""
-    plural = "s" if listed != 1 else ""
     if whole_pool:
-        return f"{listed} live worker{plural}"
-    return f"{listed} worker{plural} at work on your studies (a tenant's key sees only those)"
+        return counted(listed, "live worker")
+    return f"{counted(listed, 'worker')} at work on your studies (a tenant's key sees only those)"
