@@ -35,6 +35,7 @@ from bench import harness
 EPOCHS = 10
 BOUNDARIES = (
     os.path.join("worker", "loop.py"),
+    os.path.join("worker", "heartbeat.py"),
     os.path.join("worker", "outcomes.py"),
     os.path.join("bench", "sleep_objective.py"),
     os.path.join("worker", "search.py"),

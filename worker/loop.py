@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import signal
 import sys
@@ -22,7 +21,6 @@ from regtune.service import heap, logs
 from regtune.service.errors import DefinitionTooNew
 from regtune.service.settings import Settings, get_settings
 from regtune.service.spec.definition import StudySpec
-from regtune.service.spec.enums import ACTIVE
 from regtune.service.store.backoff import (
     DATABASE_TRANSIENT,
     TRANSIENT,
@@ -51,6 +49,7 @@ from regtune.service.store.scheduling.retries import get_storage, note_trial_err
 from regtune.service.store.scheduling.sweep import sweep
 from regtune.service.store.scheduling.wake import Changes
 from regtune.worker.failures import known_cause, trial_error
+from regtune.worker.heartbeat import Heartbeat
 from regtune.worker.outcomes import (
     cut_off_by_an_outage,
     fail_to_hand_back,
@@ -67,7 +66,6 @@ from regtune.worker.stops import (
     DatabaseHandBack,
     FinishedMeanwhile,
     HandBack,
-    Stopped,
     StudyStopped,
     quiet_stops,
 )
@@ -92,31 +90,17 @@ class Worker:
         """When this worker started: its row's ``started_at`` (``GET /v1/workers``), kept when it
         registers again after a sweep took it for dead (a pause past its grace period)."""
         self.stopping = threading.Event()
-        self._ended = threading.Event()
-        """Set once ``run``'s loop is over: the heartbeat goes on until then, not until
-        ``stopping``, since a stopping worker still holds its trial and slot while it ends the
-        trial (up to a grace period for the database): a silent worker's are the sweep's."""
         self.ending = Patience(self.stopping, float(self.settings.grace_period))
         """What the writes that end a trial give up on: a stop lets them wait a grace period
         for the database, so a trial cut off by an outage and a stop is handed back uncounted
         when the database answers in time, not left to the sweep as its worker's death."""
-        self.current: tuple[str | None, int | None] = (None, None)
-        self._trial_id: int | None = None
-        """The running trial's row: the heartbeat thread beats for it (Optuna's is off)."""
+        self.heartbeat = Heartbeat(self.id, settings=self.settings, started_at=self.started_at)
         self._last_sweep = 0.0
-        self._last_beat = time.monotonic()
-        self._beats_failed = 0
-        """Heartbeats failed in a row: the first is logged, and the one that succeeds after."""
-        self._slot_at_risk = False
-        self._fence = max(1.0, float(self.settings.grace_period - self.settings.heartbeat_interval))
-        """Seconds without a recorded heartbeat after which a sweep may have taken our slot."""
         self._factory: ObjectiveFactory | None = None
         self._studies: LRUCache[str, optuna.Study] = LRUCache(maxsize=STUDY_CACHE_SIZE)
         self._definitions: LRUCache[str, StudySpec] = LRUCache(maxsize=STUDY_CACHE_SIZE)
         self.unknown: set[str] = set()
         """Studies whose definitions a newer regtune wrote: this worker claims them no more."""
-        self._stopped: Stopped | None = None
-        """Set by the heartbeat when the study being run was cancelled, deleted or ended."""
         self._claimed_at = time.monotonic()
         """When the last claim was taken: a stop seen by a heartbeat sent before it may be of a
         study reopened since (``extend``), and stops nothing."""
@@ -133,6 +117,15 @@ class Worker:
         self._handed_back: list[str] = []
         """The trials handed back once stopping, named in the signal's closing line."""
         self.tally = Tally()
+
+    @property
+    def current(self) -> tuple[str | None, int | None]:
+        """The study and trial being run, as the heartbeat reports them (``GET /v1/workers``)."""
+        return self.heartbeat.current
+
+    @current.setter
+    def current(self, value: tuple[str | None, int | None]) -> None:
+        self.heartbeat.current = value
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -172,16 +165,9 @@ class Worker:
             what="register",
             stop=self.stopping,
         )
-        self._last_beat = time.monotonic()
         named = logs.worker_var.set(self.id)  # this loop's log lines carry its id, until it ends
         log.info("worker %s registered; %s", self.id, self.connections())
-        beats = threading.Thread(  # in this context: its lines carry the worker's id too
-            target=contextvars.copy_context().run,
-            args=(self._heartbeat,),
-            name="regtune-heartbeat",
-            daemon=True,
-        )
-        beats.start()
+        self.heartbeat.start()
         idle = Backoff(self.settings.poll_min, self.settings.poll_max)
         outage = Backoff(0.5, 10.0)
         unreachable = OutageLog("look for work", logger=log)
@@ -192,8 +178,8 @@ class Worker:
         try:
             while not self.stopping.is_set() and (max_trials is None or ran < max_trials):
                 try:
-                    if time.monotonic() - self._last_beat > self._fence:
-                        self._beat(raise_errors=True)
+                    if self.heartbeat.lapsed():
+                        self.heartbeat.beat(raise_errors=True)
                     changes.mark()
                     asked = time.perf_counter()
                     claim = taking.claim(
@@ -217,7 +203,7 @@ class Worker:
                     continue
                 changes.busy()
                 idle.reset()
-                self._slot_at_risk = False
+                self.heartbeat.claimed()
                 self.current = (claim.study_id, None)
                 with logs.context(study_id=claim.study_id):
                     left = None if max_trials is None else max_trials - ran
@@ -230,8 +216,7 @@ class Worker:
                 settle()  # the first claim of a kind imported what it needs: frozen too
         finally:
             self.stopping.set()
-            self._ended.set()
-            beats.join()  # a beat after the unregister would register the worker again
+            self.heartbeat.stop()
             changes.close()
             try:
                 workers.unregister(self.id)
@@ -271,51 +256,9 @@ class Worker:
             f"{settings.db_max_overflow})); N workers need N × {limit} of max_connections"
         )
 
-    def _heartbeat(self) -> None:
-        while not self._ended.wait(self.settings.heartbeat_interval):
-            self._beat()
-
-    def _beat(self, *, raise_errors: bool = False) -> None:
-        """Record a heartbeat; note if the previous one is so old that the slot may be gone."""
-        study_id, number = self.current
-        sent = time.monotonic()
-        try:
-            status = workers.beat(
-                self.id,
-                study_id=study_id,
-                trial_number=number,
-                trial_id=self._trial_id,
-                settings=self.settings,
-                started_at=self.started_at,
-            )
-        except Exception as exc:
-            if raise_errors:
-                raise
-            self._beats_failed += 1
-            if self._beats_failed == 1:  # one line per outage: the next ones say nothing new
-                log.warning(
-                    "heartbeat failed (%s); retrying every %ss until the database answers",
-                    describe(exc),
-                    self.settings.heartbeat_interval,
-                )
-            return
-        if self._beats_failed:
-            log.info("heartbeat recorded again after %d failed", self._beats_failed)
-            self._beats_failed = 0
-        if study_id is not None and status not in ACTIVE:
-            self._stopped = Stopped(study_id, status, sent)  # one assignment: no lock needed
-        now = time.monotonic()
-        if now - self._last_beat > self._fence:
-            self._slot_at_risk = True
-        self._last_beat = now
-
     def slot_at_risk(self) -> bool:
-        """True if the heartbeat lapsed long enough since the claim for a sweep to release it.
-
-        Checked before a trial starts: once the trial runs and is linked to the claim, the sweep
-        keeps the slot for as long as the trial's own heartbeat lives.
-        """
-        return self._slot_at_risk or time.monotonic() - self._last_beat > self._fence
+        """``Heartbeat.slot_at_risk``: checked before a trial of the claim starts."""
+        return self.heartbeat.slot_at_risk()
 
     def _sweep_due(self) -> bool:
         return time.monotonic() - self._last_sweep >= self.settings.sweep_interval
@@ -384,7 +327,7 @@ class Worker:
             log.exception("study %s: the claim failed", claim.study_id)
             error = trial_error(exc)
         finally:
-            self.current, self._trial_id = (None, None), None
+            self.current, self.heartbeat.trial_id = (None, None), None
         if self._told:  # COMPLETE or PRUNED: the tell finished the slot
             if self._told[0]:
                 self._save_best_model(claim.study_id)
@@ -436,7 +379,7 @@ class Worker:
         def stop() -> None:
             if self.stopping.is_set():
                 raise RefitStopped("best model left to another worker (stopping)")
-            stopped = self._stopped
+            stopped = self.heartbeat.stopped
             if (
                 stopped is not None
                 and stopped.status is None
@@ -532,7 +475,9 @@ class Worker:
             number.append(trial.number)
             self.tally.trials += 1
             self.current = (claim.study_id, trial.number)
-            self._trial_id = trial_id_of(trial)  # beaten for from now on, whatever comes next
+            self.heartbeat.trial_id = trial_id_of(
+                trial
+            )  # beaten for from now on, whatever comes next
             logs.trial_var.set(trial.number)
             log.info("study %s trial %d started", claim.study_id, trial.number)
             try:
@@ -632,7 +577,7 @@ class Worker:
             """
             if self.stopping.is_set():
                 raise HandBack("the worker is stopping")
-            stopped = self._stopped
+            stopped = self.heartbeat.stopped
             if stopped is not None and stopped.applies(claim.study_id, since=claimed_at):
                 raise StudyStopped(stopped.status)
 

@@ -87,7 +87,7 @@ def test_a_fused_pass_whose_study_is_cancelled_during_its_setup_starts_no_trial(
         assert study_id is not None
         cancelled.append(study_id)
         assert api.post(f"/v1/studies/{study_id}/cancel").status_code == 200
-        worker._beat()
+        worker.heartbeat.beat()
 
     _during_setup(monkeypatch, cancel_the_first)
     caplog.set_level(logging.INFO, logger="regtune.worker")

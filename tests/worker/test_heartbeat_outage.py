@@ -20,6 +20,9 @@ from tests.inprocess import Apps
 from tests.pg import PostgresServer
 from tests.support import wait_for
 
+LOGGERS = ("regtune.worker.loop", "regtune.worker.heartbeat")
+"""The loop's lines (registered, could not look for work) and the heartbeat's."""
+
 
 def test_an_error_met_reconnecting_after_a_dead_pooled_connection_is_described_by_its_text() -> (
     None
@@ -41,18 +44,15 @@ def test_an_error_met_reconnecting_after_a_dead_pooled_connection_is_described_b
 
 
 def _messages(caplog: pytest.LogCaptureFixture, start: str) -> list[logging.LogRecord]:
-    return [
-        r
-        for r in caplog.records
-        if r.name == "regtune.worker.loop" and r.getMessage().startswith(start)
-    ]
+    return [r for r in caplog.records if r.name in LOGGERS and r.getMessage().startswith(start)]
 
 
 def test_heartbeats_through_a_database_restart_are_one_warning_and_one_recovery_line(
     apps: Apps, own_pg: PostgresServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     api = apps(database_url=own_pg.create_database("beats"), heartbeat_interval=1, grace_period=20)
-    caplog.set_level(logging.INFO, logger="regtune.worker.loop")
+    for logger in LOGGERS:
+        caplog.set_level(logging.INFO, logger=logger)
     worker = Worker()
     thread = threading.Thread(target=contextvars.copy_context().run, args=(worker.run,))
     thread.start()

@@ -52,7 +52,7 @@ def outage_until(
     loop tried at least three times meanwhile), started again, then waited on until the worker
     logs a line holding ``line``."""
     own_pg.stop("fast")
-    wait_for(lambda: worker._beats_failed >= 3, timeout=60, what="beats failed")
+    wait_for(lambda: worker.heartbeat.failed >= 3, timeout=60, what="beats failed")
     own_pg.start()
     wait_for(lambda: any(line in m for _, m in lines(caplog, LOOP)), timeout=120, what=what)
 

@@ -107,7 +107,7 @@ def test_a_path_whose_study_is_cancelled_after_its_last_point_writes_none(
 
     def cancelled_first(*args: Any, **kwargs: Any) -> list[path.PathPoint]:
         assert api.post(f"/v1/studies/{study_id}/cancel").status_code == 200
-        worker._beat()
+        worker.heartbeat.beat()
         return scored(*args, **kwargs)
 
     monkeypatch.setattr(path, "_points", cancelled_first)

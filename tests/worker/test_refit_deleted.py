@@ -105,7 +105,7 @@ def test_a_study_deleted_while_its_best_model_retrains_stops_the_retraining(
         )
         assert worker.current == (row.id, None)
         assert api.delete(f"/v1/studies/{row.id}").status_code == 204
-        worker._beat()  # the heartbeat's round trip: it reads the saved study's status
+        worker.heartbeat.beat()  # the heartbeat's round trip: it reads the saved study's status
         saving.join(timeout=30)
         assert not saving.is_alive(), "the retraining went on after its study was deleted"
     finally:

@@ -38,7 +38,7 @@ def test_a_worker_back_from_being_declared_dead_keeps_its_start_time(apps: Apps)
             )
         sweep()
         assert _listed(api, worker.id) is None  # declared dead
-        worker._beat()  # back from its pause: its heartbeat registers it again
+        worker.heartbeat.beat()  # back from its pause: its heartbeat registers it again
 
         again = _listed(api, worker.id)
         assert again is not None
