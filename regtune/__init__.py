@@ -23,7 +23,10 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from regtune.service.api.schemas import DatasetOut, StudyOut, TrialOut, WorkerOut
+    from regtune.service.api.schemas.datasets import DatasetOut
+    from regtune.service.api.schemas.studies import StudyOut
+    from regtune.service.api.schemas.trials import TrialOut
+    from regtune.service.api.schemas.workers import WorkerOut
     from regtune.service.client.errors import (
         ApiDidNotAnswer,
         ApiError,
@@ -56,10 +59,10 @@ _HOME = {
     "ClientError": "regtune.service.client.errors",
     "InvalidArgument": "regtune.service.client.errors",
     "UnexpectedAnswer": "regtune.service.client.errors",
-    "DatasetOut": "regtune.service.api.schemas",
-    "StudyOut": "regtune.service.api.schemas",
-    "TrialOut": "regtune.service.api.schemas",
-    "WorkerOut": "regtune.service.api.schemas",
+    "DatasetOut": "regtune.service.api.schemas.datasets",
+    "StudyOut": "regtune.service.api.schemas.studies",
+    "TrialOut": "regtune.service.api.schemas.trials",
+    "WorkerOut": "regtune.service.api.schemas.workers",
 }
 
 

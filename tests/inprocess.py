@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi.testclient import TestClient
 
 from regtune.service.api.app import create_app
-from regtune.service.api.schemas import STUDY_WAIT_MAX
+from regtune.service.api.schemas.studies import STUDY_WAIT_MAX
 from regtune.service.settings import Settings, use_settings
 
 if TYPE_CHECKING:

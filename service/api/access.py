@@ -17,7 +17,8 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from regtune.service.api.errors import error_response, unavailable
-from regtune.service.api.schemas import TENANTS_HEADER, WORKERS_SCOPE_HEADER
+from regtune.service.api.schemas.studies import TENANTS_HEADER
+from regtune.service.api.schemas.workers import WORKERS_SCOPE_HEADER
 from regtune.service.errors import Unauthorized
 from regtune.service.settings import get_settings
 from regtune.service.store.backoff import TRANSIENT

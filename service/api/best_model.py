@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header
 from fastapi.responses import Response, StreamingResponse
 
 from regtune.service.api.deps import StudyDep
-from regtune.service.api.schemas import ErrorResponse
+from regtune.service.api.schemas.errors import ErrorResponse
 from regtune.service.errors import BestModelNotFound
 from regtune.service.spec.enums import StudyStatus
 from regtune.service.store.db import transaction

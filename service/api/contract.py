@@ -15,7 +15,7 @@ from typing import Any
 from fastapi.routing import APIRoute
 
 from regtune.service.api.limits import UPLOAD_PATHS
-from regtune.service.api.schemas import ErrorResponse
+from regtune.service.api.schemas.errors import ErrorResponse
 
 ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
 RETRY_AFTER = {

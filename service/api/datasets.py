@@ -23,12 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from regtune.service.api.contract import errors
 from regtune.service.api.deps import TenantDep
 from regtune.service.api.errors import BadBody, shown
-from regtune.service.api.schemas import (
-    ColumnInfo,
-    DatasetBrief,
-    DatasetOut,
-    DatasetPage,
-)
+from regtune.service.api.schemas.datasets import ColumnInfo, DatasetBrief, DatasetOut, DatasetPage
 from regtune.service.ingest.header import Limits
 from regtune.service.ingest.marks import NA_WORDS
 from regtune.service.settings import get_settings

@@ -7,7 +7,7 @@ import logging
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from regtune.service.api.schemas import Health
+from regtune.service.api.schemas.health import Health
 from regtune.service.store.backoff import login_refusal, unavailable_cause
 from regtune.service.store.db import get_engine
 from regtune.service.store.migrate import head, schema_heads

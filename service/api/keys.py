@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from regtune.service.api.body import documented, read_as
 from regtune.service.api.contract import errors
 from regtune.service.api.deps import CallerDep
-from regtune.service.api.schemas import KeyOut, NewKey
+from regtune.service.api.schemas.keys import KeyOut, NewKey
 from regtune.service.settings import get_settings
 from regtune.service.store.repos import keys as auth
 from regtune.service.store.tables import ApiKeyRow

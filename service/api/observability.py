@@ -27,7 +27,7 @@ from regtune.service import logs
 from regtune.service.api import multiprocess
 from regtune.service.api.deps import OperatorDep
 from regtune.service.api.prometheus import DatabaseCollector
-from regtune.service.api.schemas import ErrorResponse
+from regtune.service.api.schemas.errors import ErrorResponse
 from regtune.service.settings import get_settings
 
 log = logging.getLogger("regtune.access")

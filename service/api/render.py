@@ -15,19 +15,17 @@ from cachetools import LRUCache, TTLCache, cached
 from fastapi import Response
 from pydantic import BaseModel
 
-from regtune.service.api.schemas import (
-    BestModel,
-    BestTrial,
-    CurvePoint,
+from regtune.service.api.schemas.best import BestModel, BestTrial
+from regtune.service.api.schemas.studies import (
     Progress,
     SelectionOut,
     StopProgress,
     StudyBrief,
     StudyOut,
     StudyPage,
-    TrialOut,
     ValidationOut,
 )
+from regtune.service.api.schemas.trials import CurvePoint, TrialOut
 from regtune.service.api.study_end import error_of, fail_breakdown, study_end, trial_errors
 from regtune.service.settings import get_settings
 from regtune.service.spec.advice import warnings_of

@@ -31,7 +31,7 @@ from regtune.service.api import report_figures as figures
 from regtune.service.api import report_paths as paths
 from regtune.service.api import report_words as words
 from regtune.service.api.deps import CallerDep, StudyDep
-from regtune.service.api.schemas import BestModel
+from regtune.service.api.schemas.best import BestModel
 from regtune.service.api.study_end import error_of, study_end, trial_errors
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.enums import ACTIVE, Task

@@ -27,17 +27,15 @@ from regtune.service.api.deps import (
 from regtune.service.api.errors import invalid_definition
 from regtune.service.api.limits import check_definition, check_extension
 from regtune.service.api.render import json_body, study_out, trial_out
-from regtune.service.api.schemas import (
+from regtune.service.api.schemas.studies import (
     STUDY_WAIT_MAX,
     TENANTS_HEADER,
     ExtendedStudy,
     StudyExtension,
     StudyOut,
     StudyPage,
-    TrialOut,
-    TrialPage,
-    TrialState,
 )
+from regtune.service.api.schemas.trials import TrialOut, TrialPage, TrialState
 from regtune.service.errors import StudyNotExtendable, TrialNotFound
 from regtune.service.settings import Settings, get_settings
 from regtune.service.spec import admission, cost

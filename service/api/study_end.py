@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import assert_never
 
-from regtune.service.api.schemas import FailBreakdown, StopReason, StudyEnd, TrialErrors
+from regtune.service.api.schemas.study_end import FailBreakdown, StopReason, StudyEnd, TrialErrors
 from regtune.service.spec.enums import ACTIVE, StudyStatus
 from regtune.service.spec.policies import StopRule
 from regtune.service.spec.words import counted

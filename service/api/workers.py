@@ -7,7 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter, Response
 
 from regtune.service.api.deps import CallerDep, sees_the_pool
-from regtune.service.api.schemas import WORKERS_SCOPE_HEADER, WorkerActivity, WorkerOut
+from regtune.service.api.schemas.workers import WORKERS_SCOPE_HEADER, WorkerActivity, WorkerOut
 from regtune.service.store.clock import utcnow
 from regtune.service.store.repos.model_lease import SaveLease
 from regtune.service.store.scheduling import workers as workers

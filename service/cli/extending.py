@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from regtune.service.api.schemas import ExtendedStudy, StudyOut
+from regtune.service.api.schemas.studies import ExtendedStudy, StudyOut
 from regtune.service.cli.output import JsonOpt, KeyOpt, UrlOpt, call, console, err, fmt, print_json
 from regtune.service.cli.summary import print_summary
 from regtune.service.cli.watching import ProgressPollOpt, WatchOpt, follow

@@ -13,7 +13,8 @@ import yaml
 from rich.table import Table
 from rich.text import Text
 
-from regtune.service.api.schemas import StudyOut, TrialPage
+from regtune.service.api.schemas.studies import StudyOut
+from regtune.service.api.schemas.trials import TrialPage
 from regtune.service.cli.output import (
     JsonOpt,
     KeyOpt,

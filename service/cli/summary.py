@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from regtune.service.api.schemas import BestTrial, StudyOut
+from regtune.service.api.schemas.best import BestTrial
+from regtune.service.api.schemas.studies import StudyOut
 from regtune.service.cli.output import console, fmt, params, print_table, sorted_by_name
 from regtune.service.client.best_model import no_model
 from regtune.service.spec.enums import FINAL

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from regtune.service.api.schemas import StudyOut
+from regtune.service.api.schemas.studies import StudyOut
 from regtune.service.cli.output import INTERRUPTED, err
 from regtune.service.client.errors import ClientError, unavailable
 from regtune.service.client.http import Client

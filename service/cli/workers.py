@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from regtune.service.api.schemas import WorkerOut
+from regtune.service.api.schemas.workers import WorkerOut
 from regtune.service.cli.output import (
     JsonOpt,
     KeyOpt,

@@ -4,7 +4,7 @@ and what a wait for it that gave up saw last."""
 
 from __future__ import annotations
 
-from regtune.service.api.schemas import StudyOut
+from regtune.service.api.schemas.studies import StudyOut
 from regtune.service.spec.enums import ACTIVE, FINAL, StudyStatus
 
 MODEL_TYPES = ("application/vnd.regtune.model+safetensors", "application/octet-stream")

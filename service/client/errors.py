@@ -8,7 +8,7 @@ from __future__ import annotations
 import httpx
 from pydantic import ValidationError
 
-from regtune.service.api.schemas import ErrorResponse, FieldError
+from regtune.service.api.schemas.errors import ErrorResponse, FieldError
 
 SENT = (
     httpx.ReadTimeout,

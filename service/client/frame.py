@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from regtune.service.api.schemas import TrialOut
+from regtune.service.api.schemas.trials import TrialOut
 from regtune.service.spec.objective import METRIC_DIRECTIONS, SPARSITY_OBJECTIVES
 
 if TYPE_CHECKING:

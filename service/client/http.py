@@ -41,22 +41,18 @@ from tenacity import (
     wait_random,
 )
 
-from regtune.service.api.schemas import (
+from regtune.service.api.schemas.best import BestTrial
+from regtune.service.api.schemas.datasets import DatasetOut, DatasetPage
+from regtune.service.api.schemas.keys import KeyOut, NewKey
+from regtune.service.api.schemas.studies import (
     STUDY_WAIT_MAX,
     TENANTS_HEADER,
-    WORKERS_SCOPE_HEADER,
-    BestTrial,
-    DatasetOut,
-    DatasetPage,
     ExtendedStudy,
-    KeyOut,
-    NewKey,
     StudyOut,
     StudyPage,
-    TrialOut,
-    TrialPage,
-    WorkerOut,
 )
+from regtune.service.api.schemas.trials import TrialOut, TrialPage
+from regtune.service.api.schemas.workers import WORKERS_SCOPE_HEADER, WorkerOut
 from regtune.service.client.arguments import (
     DEFAULT_URL,
     api_url,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from regtune.service.api.schemas import StudyOut
+from regtune.service.api.schemas.studies import StudyOut
 from regtune.service.client.errors import ClientError
 from regtune.service.client.http import Client
 from regtune.service.spec.enums import StudyStatus

@@ -29,7 +29,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from regtune.service.api.schemas import StudyOut
+from regtune.service.api.schemas.studies import StudyOut
 from regtune.service.client.best_model import awaits_model
 from regtune.service.client.http import Client
 from regtune.service.client.pool import NoWorker

@@ -14,7 +14,8 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 from sqlalchemy import update
 
-from regtune.service.api.schemas import StudyOut, TrialPage
+from regtune.service.api.schemas.studies import StudyOut
+from regtune.service.api.schemas.trials import TrialPage
 from regtune.service.spec.definition import EXAMPLE
 from regtune.service.spec.enums import StudyStatus
 from regtune.service.store.db import transaction

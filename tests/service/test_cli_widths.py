@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from rich.console import Console
 
-from regtune.service.api.schemas import StudyOut
+from regtune.service.api.schemas.studies import StudyOut
 from regtune.service.cli import output
 from regtune.service.cli.output import NAME_WIDTH, CliConsole
 from regtune.service.client.watch import fields, make_progress

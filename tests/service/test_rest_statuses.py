@@ -23,7 +23,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from regtune.service.api.schemas import ERROR_CODES
+from regtune.service.api.schemas.errors import ERROR_CODES
 from regtune.service.store.scheduling.claims import finishing, taking
 from tests.inprocess import Apps, run_to_the_end
 from tests.service.test_database_unavailable import app_on

@@ -149,7 +149,7 @@ def test_a_running_study_shows_where_its_rule_stands(
     """``progress.stop``: the best value the rule compares and the trials since it improved
     (what ``patience`` counts), shown by ``regtune show`` and the watch line while the study
     runs (was: nothing told how near a study was to stopping); null without a rule."""
-    from regtune.service.api.schemas import StudyOut
+    from regtune.service.api.schemas.studies import StudyOut
     from regtune.service.client.watch import line
 
     values = reference(api)

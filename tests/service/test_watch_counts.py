@@ -14,7 +14,7 @@ from typing import Any
 from rich.console import Console
 
 import regtune
-from regtune.service.api.schemas import StudyOut
+from regtune.service.api.schemas.studies import StudyOut
 from regtune.service.client.watch import fields, make_progress, watch
 from regtune.worker.loop import Worker
 from tests.inprocess import Apps, trials_running

@@ -9,7 +9,7 @@ import re
 import httpx
 from rich.console import Console
 
-from regtune.service.api.schemas import StudyOut
+from regtune.service.api.schemas.studies import StudyOut
 from regtune.service.client.http import Client
 from regtune.service.client.watch import watch
 

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from regtune.service.api.schemas import StudyOut
+from regtune.service.api.schemas.studies import StudyOut
 from regtune.service.cli import output
 from regtune.service.cli.app import app
 from regtune.service.client.http import Client
