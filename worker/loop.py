@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -35,7 +34,6 @@ from regtune.service.store.clock import utcnow
 from regtune.service.store.db import connection_limit, get_engine
 from regtune.service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
 from regtune.service.store.optuna_db.internals.handles import (
-    engine_of,
     storage_of,
     study_id_of,
     trial_id_of,
@@ -45,21 +43,19 @@ from regtune.service.store.optuna_db.storage import run_on
 from regtune.service.store.scheduling import workers as workers
 from regtune.service.store.scheduling.claims import finishing, links, taking
 from regtune.service.store.scheduling.claims.slot import Claim
-from regtune.service.store.scheduling.retries import get_storage, note_trial_error
+from regtune.service.store.scheduling.retries import get_storage
 from regtune.service.store.scheduling.sweep import sweep
 from regtune.service.store.scheduling.wake import Changes
 from regtune.worker.failures import known_cause, trial_error
+from regtune.worker.hand_back import HandBacks
 from regtune.worker.heartbeat import Heartbeat
 from regtune.worker.outcomes import (
     cut_off_by_an_outage,
-    fail_to_hand_back,
     finished_meanwhile,
     handed_back,
-    not_handed_back,
     note_error,
     note_stopped,
     optimize_one,
-    queue_hand_back,
     record_failure,
 )
 from regtune.worker.stops import (
@@ -114,8 +110,7 @@ class Worker:
         """``finish``'s answer when the slot was finished with the trial's tell."""
         self._signal: int | None = None
         """The signal that stopped the worker, if one did."""
-        self._handed_back: list[str] = []
-        """The trials handed back once stopping, named in the signal's closing line."""
+        self.hand_backs = HandBacks(self.ending)
         self.tally = Tally()
 
     @property
@@ -223,7 +218,7 @@ class Worker:
             except TRANSIENT as exc:
                 log.warning("could not unregister (%s); the sweep will remove it", describe(exc))
             if self._signal is not None:
-                back = ", ".join(self._handed_back)
+                back = ", ".join(self.hand_backs.while_stopping)
                 done = f"handed back {back}" if back else "no trial to hand back"
                 log.info("signal %s: %s", self._signal, done)
             log.info(
@@ -613,21 +608,6 @@ class Worker:
             )
         return error
 
-    def _note(self, study: optuna.Study, number: int, error: str, *, replace: bool = False) -> None:
-        """Record why handed-back trial ``number`` FAILed, unless it says so already (its own
-        note, written as it stopped, may have met the database error that stopped it); with
-        ``replace``, over the note that said it would be handed back."""
-
-        def note() -> None:
-            storage = storage_of(study)
-            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id_of(study), number)
-            note_trial_error(engine_of(study), trial_id, error, replace=replace)
-
-        try:
-            retry_forever(note, what="record why the trial failed", stop=self.ending)
-        except TRANSIENT as exc:
-            log.warning("could not record why the trial failed (%s)", describe(exc))
-
     def _hand_back(
         self,
         study: optuna.Study,
@@ -639,57 +619,18 @@ class Worker:
         database: bool = False,
         said: str | None = None,
     ) -> str | None:
-        """Queue a WAITING copy of the failed trial's parameters for the next claim to run.
-
-        With ``fail_first`` the trial is first moved RUNNING → FAIL; if a sweep failed it already
-        (and so queued the retry itself), nothing more is done. A ``database`` error that these
-        parameters met on ``DATABASE_HANDBACKS`` claims before is not handed back again: it is
-        returned, the trial's error. ``said``: the error just warned of, which the retries that
-        meet it again do not repeat.
-        """
-        self._told = None  # a FAIL: the slot is finished once the retry is queued
-        handled = sys.exception()  # what stopped the trial: no cause of what fails from here
-        if not number:
-            return None
-        if fail_first:
-            try:
-                if not retry_forever(
-                    lambda: fail_to_hand_back(study, number[0], reason),
-                    what="fail the trial",
-                    stop=self.ending,
-                    said=said,
-                ):
-                    finished_meanwhile(study, claim.study_id, number[0])
-                    return None
-            except TRANSIENT:
-                log.warning("study %s trial %d left to the sweep", claim.study_id, number[0])
-                return None
-        try:
-            refused = retry_forever(
-                lambda: queue_hand_back(study, number[0], database=database),
-                what="hand the trial back",
-                stop=self.ending,
-            )
-        except TRANSIENT as exc:
-            log.warning(
-                "study %s trial %d could not be handed back (%s)",
-                claim.study_id,
-                number[0],
-                describe(exc),
-            )
-            error = not_handed_back(reason, exc, within=handled)
-            self._note(study, number[0], error, replace=True)
-            return None
-        if refused is not None:
-            error = f"{reason} (on {refused} claims of these parameters in a row: not handed back)"
-            log.error("study %s trial %d failed: %s", claim.study_id, number[0], error)
-            self._note(study, number[0], error, replace=True)
-            return error
-        self._note(study, number[0], handed_back(reason))
-        log.info("study %s trial %d handed back (%s)", claim.study_id, number[0], reason)
-        if self.stopping.is_set():
-            self._handed_back.append(f"study {claim.study_id} trial {number[0]}")
-        return None
+        """``HandBacks.hand_back``, of a trial that FAILed: the slot is finished once the retry
+        is queued, not by the trial's tell."""
+        self._told = None
+        return self.hand_backs.hand_back(
+            study,
+            claim,
+            number,
+            reason=reason,
+            fail_first=fail_first,
+            database=database,
+            said=said,
+        )
 
 
 def say_stopped_in_setup(study_id: str, exc: HandBack | StudyStopped, *, slots: int) -> None:

@@ -22,6 +22,7 @@ from tests.support import assert_outage_said_once, wait_for
 
 LOOP = "regtune.worker.loop"
 BACKOFF = "regtune.service.store.backoff"
+HAND_BACK = "regtune.worker.hand_back"
 
 
 @contextmanager
@@ -54,7 +55,9 @@ def outage_until(
     own_pg.stop("fast")
     wait_for(lambda: worker.heartbeat.failed >= 3, timeout=60, what="beats failed")
     own_pg.start()
-    wait_for(lambda: any(line in m for _, m in lines(caplog, LOOP)), timeout=120, what=what)
+    wait_for(
+        lambda: any(line in m for _, m in lines(caplog, LOOP, HAND_BACK)), timeout=120, what=what
+    )
 
 
 def test_an_idle_worker_says_an_outage_once_and_once_that_it_ended(
@@ -103,7 +106,7 @@ def test_a_trial_cut_off_by_an_outage_names_the_error_that_stopped_it_once(
         (trial,) = [t for t in trials.all() if t.number == 0]
     finally:
         trials.close()
-    said = lines(caplog, LOOP, BACKOFF)
+    said = lines(caplog, LOOP, HAND_BACK, BACKOFF)
     warnings = [m for level, m in said if level >= logging.WARNING and "heartbeat" not in m]
     (stopped,) = [m for m in warnings if "mid-trial" in m]
     assert re.fullmatch(

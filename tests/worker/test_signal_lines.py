@@ -44,7 +44,9 @@ def _signalled(worker: Worker, ready: Any, *, study_id: str | None = None) -> No
 
 
 def _lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "regtune.worker.loop"]
+    return [
+        r for r in caplog.records if r.name in ("regtune.worker.loop", "regtune.worker.hand_back")
+    ]
 
 
 def test_a_trial_stopped_by_the_signal_is_named_as_handed_back(
@@ -53,7 +55,7 @@ def test_a_trial_stopped_by_the_signal_is_named_as_handed_back(
     api = apps(objective_factory="bench.sleep_objective:make_objective", sleep_trial_seconds=120)
     study_id = api.post("/v1/studies", json=SLEEPING | {"name": "stopped-mid-trial"}).json()["id"]
 
-    caplog.set_level(logging.INFO, logger="regtune.worker.loop")
+    caplog.set_level(logging.INFO, logger="regtune.worker")
     _signalled(Worker(), lambda: trials_running(api, study_id))
     said = [r.getMessage() for r in _lines(caplog)]
     assert "signal 15: stopping" in said
@@ -71,7 +73,7 @@ def test_a_signal_after_the_trial_ended_says_there_was_none_to_hand_back(
     def ended() -> bool:
         return bool(api.get(f"/v1/studies/{study_id}").json()["status"] == "completed")
 
-    caplog.set_level(logging.INFO, logger="regtune.worker.loop")
+    caplog.set_level(logging.INFO, logger="regtune.worker")
     written = io.StringIO()
     as_logged = logging.StreamHandler(written)
     as_logged.setFormatter(logs.JsonFormatter())
