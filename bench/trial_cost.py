@@ -37,6 +37,7 @@ BOUNDARIES = (
     os.path.join("worker", "loop.py"),
     os.path.join("worker", "heartbeat.py"),
     os.path.join("worker", "hand_back.py"),
+    os.path.join("worker", "model_save.py"),
     os.path.join("worker", "outcomes.py"),
     os.path.join("bench", "sleep_objective.py"),
     os.path.join("worker", "search.py"),

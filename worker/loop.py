@@ -49,6 +49,7 @@ from regtune.service.store.scheduling.wake import Changes
 from regtune.worker.failures import known_cause, trial_error
 from regtune.worker.hand_back import HandBacks
 from regtune.worker.heartbeat import Heartbeat
+from regtune.worker.model_save import save_best_model_of
 from regtune.worker.outcomes import (
     cut_off_by_an_outage,
     finished_meanwhile,
@@ -361,49 +362,15 @@ class Worker:
             self._save_best_model(claim.study_id)
 
     def _save_best_model(self, study_id: str) -> None:
-        """This finish completed the study: retrain its best trial and store the model.
-
-        A shutdown stops the retraining within one solver iteration or minibatch step, as it
-        stops a trial; the study then waits for another worker's catch-up. The study's
-        deletion, seen by the heartbeat (which reads the status of the study being saved), and
-        a lease another worker took over stop it too (``best_model.RefitStopped``)."""
-        from regtune.worker.best_model import DELETED, RefitStopped, save_best_model
-
-        started = time.monotonic()
-
-        def stop() -> None:
-            if self.stopping.is_set():
-                raise RefitStopped("best model left to another worker (stopping)")
-            stopped = self.heartbeat.stopped
-            if (
-                stopped is not None
-                and stopped.status is None
-                and stopped.applies(study_id, since=started)
-            ):
-                raise RefitStopped(DELETED)
-
-        # the heartbeat shows the study and no trial meanwhile (GET /v1/workers): a fused
-        # pass's member that finished it was listed as running for as long as the refit took
-        self.current = (study_id, None)
-        with logs.context(study_id=study_id):  # not the last trial's id: a retrain
-            try:
-                save_best_model(study_id, stop=stop, worker_id=self.id)
-            except RefitStopped as exc:
-                log.info("study %s: %s", study_id, exc)
-            except DefinitionTooNew as exc:  # its catch-up is a newer worker's
-                self.unknown.add(study_id)
-                log.warning("study %s left to newer workers: %s", study_id, exc)
-            except DATABASE_TRANSIENT as exc:  # an outage: an idle worker's catch-up saves it later
-                log.warning(
-                    "study %s: best model not saved, the database failed (%s); an idle "
-                    "worker's catch-up saves it",
-                    study_id,
-                    describe(exc),
-                )
-            except Exception:
-                log.exception("study %s: could not save the best model", study_id)
-            finally:
-                self.current = (None, None)
+        """This finish completed the study (or an idle worker's catch-up found its model
+        missing): ``model_save.save_best_model_of``, stopped by a shutdown or its deletion."""
+        save_best_model_of(
+            study_id,
+            worker_id=self.id,
+            stopping=self.stopping,
+            heartbeat=self.heartbeat,
+            unknown=self.unknown,
+        )
 
     def _run_trial(self, claim: Claim) -> str | None:
         """Run one trial; return an error message if the objective itself failed.

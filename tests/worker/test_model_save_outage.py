@@ -33,10 +33,10 @@ def test_a_model_save_cut_off_by_an_outage_is_one_warning_line(
     refused_database: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     worker = Worker(refused_database)
-    with caplog.at_level(logging.INFO, logger="regtune.worker.loop"):
+    with caplog.at_level(logging.INFO, logger="regtune.worker.model_save"):
         worker._save_best_model("0123456789abcdef")
 
-    (record,) = [r for r in caplog.records if r.name == "regtune.worker.loop"]
+    (record,) = [r for r in caplog.records if r.name == "regtune.worker.model_save"]
     assert record.levelno == logging.WARNING, record.getMessage()
     assert record.exc_info is None, "an outage is logged without a traceback"
     message = record.getMessage()
