@@ -22,6 +22,7 @@ from pydantic import (
     SerializerFunctionWrapHandler,
     Tag,
     ValidationInfo,
+    WithJsonSchema,
     field_serializer,
     field_validator,
     model_serializer,
@@ -158,6 +159,31 @@ Param = Annotated[
     Discriminator(_param_tag, custom_error_type="param_kind", custom_error_message=PARAM_KINDS),
     BeforeValidator(_to_fixed),
 ]
+
+
+FLAG_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "boolean", "title": "Fixed flag"},
+        {
+            "type": "object",
+            "title": "Flag choices",
+            "properties": {
+                "choices": {
+                    "type": "array",
+                    "items": {"type": "boolean"},
+                    "minItems": 1,
+                    "maxItems": 2,
+                    "uniqueItems": True,
+                }
+            },
+            "required": ["choices"],
+            "additionalProperties": False,
+        },
+        {"type": "null"},
+    ]
+}
+"""A flag knob as it is written and answered, true/false or {choices: [true, false]} (held as
+1/0 inside, which the number schema of other knobs would have declared instead)."""
 
 
 ARCHITECTURE = "hidden_layers"
@@ -371,7 +397,9 @@ class SearchSpace(Strict):
         description="λ's multiplier on an MLP's layers after the first: 0 penalizes only the "
         "input layer, 1 every layer alike",
     )
-    batch_norm: Annotated[Param | None, Knob(0.0, 1.0, boolean=True)] = Field(
+    batch_norm: Annotated[
+        Param | None, Knob(0.0, 1.0, boolean=True), WithJsonSchema(FLAG_SCHEMA)
+    ] = Field(
         default=None,
         description="batch normalization in an MLP: true, false or {choices: [true, false]} "
         "(else model.batch_norm)",

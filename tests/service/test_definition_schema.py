@@ -123,3 +123,36 @@ def test_the_503_of_a_definition_a_newer_version_stored_is_declared_where_it_is_
             select(StudyRow.status, StudyRow.n_trials).where(StudyRow.id == study)
         ).one()
     assert tuple(stored) == ("queued", EXAMPLE["budget"]["n_trials"])
+
+
+def request_errors(schema: dict[str, Any], definition: dict[str, Any]) -> list[str]:
+    """Where ``definition`` breaks the schema ``POST /v1/studies`` declares for its body."""
+    validator = Draft202012Validator({"$ref": SPEC, "components": schema["components"]})
+    return [
+        f"{list(e.absolute_path)}: {e.message[:200]}" for e in validator.iter_errors(definition)
+    ]
+
+
+def test_a_flag_is_declared_as_it_is_written_and_answered(api: TestClient) -> None:
+    """``batch_norm`` is declared true/false or {choices: [true, false]}, as README writes it
+    and the answer gives it back (was: the number schema of other knobs, which a validating
+    client held both the documented request and every answer of such a study to break)."""
+    schema = api.get("/openapi.json").json()
+    for flag in (True, {"choices": [True, False]}):
+        definition = {
+            "name": f"flag-{isinstance(flag, bool)}",
+            "dataset": {"builtin": "iris"},
+            "model": {"kind": "mlp", "hidden_layers": [8]},
+            "search_space": {"batch_norm": flag},
+            "training": {"max_epochs": 2},
+            "budget": {"n_trials": 2},
+        }
+        assert request_errors(schema, definition) == []
+        created = api.post("/v1/studies", json=definition)
+        assert created.status_code == 201, created.text
+        answered = created.json()["definition"]
+        assert answered["search_space"]["batch_norm"] == flag
+        assert definition_errors(schema, answered) == []
+        conforms(schema, "/v1/studies/{study_id}", api.get(f"/v1/studies/{created.json()['id']}"))
+    wrong = {"name": "flag-number", "search_space": {"batch_norm": {"choices": [0.5]}}}
+    assert any("batch_norm" in error for error in request_errors(schema, wrong))
