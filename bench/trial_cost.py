@@ -35,6 +35,7 @@ from bench import harness
 EPOCHS = 10
 BOUNDARIES = (
     os.path.join("worker", "loop.py"),
+    os.path.join("worker", "trial_run.py"),
     os.path.join("worker", "heartbeat.py"),
     os.path.join("worker", "hand_back.py"),
     os.path.join("worker", "model_save.py"),

@@ -43,7 +43,7 @@ from regtune.service.store.scheduling.claims import finishing, links, stopping, 
 from regtune.service.store.scheduling.claims.slot import Claim
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.worker.failures import trial_error
-from regtune.worker.loop import Worker, say_stopped_in_setup
+from regtune.worker.loop import Worker
 from regtune.worker.outcomes import (
     ended_meanwhile,
     finished_meanwhile,
@@ -53,6 +53,7 @@ from regtune.worker.outcomes import (
 )
 from regtune.worker.search import StopCheck, suggest
 from regtune.worker.stops import DatabaseHandBack, HandBack, StudyStopped
+from regtune.worker.trial_run import say_stopped_in_setup
 
 if TYPE_CHECKING:
     from regtune.worker.data import Splits

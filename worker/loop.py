@@ -10,63 +10,43 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import optuna
 from cachetools import LRUCache
-from optuna.exceptions import UpdateFinishedTrialError
 
 from regtune.service import heap, logs
-from regtune.service.errors import DefinitionTooNew
 from regtune.service.settings import Settings, get_settings
 from regtune.service.spec.definition import StudySpec
 from regtune.service.store.backoff import (
-    DATABASE_TRANSIENT,
     TRANSIENT,
     Backoff,
     OutageLog,
     Patience,
-    caused_by_database,
     describe,
     retry_forever,
 )
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import connection_limit, get_engine
-from regtune.service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
-from regtune.service.store.optuna_db.internals.handles import (
-    storage_of,
-    study_id_of,
-    trial_id_of,
-)
 from regtune.service.store.optuna_db.internals.worker_cache import WorkerHeartbeats
 from regtune.service.store.optuna_db.storage import run_on
 from regtune.service.store.scheduling import workers as workers
-from regtune.service.store.scheduling.claims import finishing, links, taking
+from regtune.service.store.scheduling.claims import finishing, taking
 from regtune.service.store.scheduling.claims.slot import Claim
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.service.store.scheduling.sweep import sweep
 from regtune.service.store.scheduling.wake import Changes
-from regtune.worker.failures import known_cause, trial_error
+from regtune.worker.failures import trial_error
 from regtune.worker.hand_back import HandBacks
 from regtune.worker.heartbeat import Heartbeat
 from regtune.worker.model_save import save_best_model_of
-from regtune.worker.outcomes import (
-    cut_off_by_an_outage,
-    finished_meanwhile,
-    handed_back,
-    note_error,
-    note_stopped,
-    optimize_one,
-    record_failure,
-)
 from regtune.worker.stops import (
-    DatabaseHandBack,
-    FinishedMeanwhile,
     HandBack,
     StudyStopped,
     quiet_stops,
 )
 from regtune.worker.tally import Tally
+from regtune.worker.trial_run import TrialRun, cannot_run
 
 if TYPE_CHECKING:
     from regtune.worker.search import ObjectiveFactory
@@ -105,10 +85,6 @@ class Worker:
         """How long the last claim's transactions took (a fused pass's second, for its further
         slots, too): recorded once per claim, on the first trial it starts, or on the FAIL trial
         of a claim that could not set its trial up (``regtune_claim_latency_seconds``)."""
-        self._failed_by_sweep = False
-        """Set when a sweep failed the running trial as stale (its retry is the sweep's)."""
-        self._told: list[bool] | None = None
-        """``finish``'s answer when the slot was finished with the trial's tell."""
         self._signal: int | None = None
         """The signal that stopped the worker, if one did."""
         self.hand_backs = HandBacks(self.ending)
@@ -312,11 +288,11 @@ class Worker:
 
     def _run_claim(self, claim: Claim) -> None:
         error: str | None = None
-        self._failed_by_sweep, self._told = False, None
+        trial = TrialRun(self, claim)
         try:
-            error = self._run_trial(claim)
+            error = trial.run()
         except TRANSIENT as exc:
-            self._told = None  # the tell that would have finished the slot did not commit
+            trial.told = None  # the tell that would have finished the slot did not commit
             log.warning("study %s: database error (%s)", claim.study_id, describe(exc))
         except Exception as exc:
             # Whatever one claim raises is that claim's failure, never the worker's death.
@@ -324,11 +300,11 @@ class Worker:
             error = trial_error(exc)
         finally:
             self.current, self.heartbeat.trial_id = (None, None), None
-        if self._told:  # COMPLETE or PRUNED: the tell finished the slot
-            if self._told[0]:
+        if trial.told:  # COMPLETE or PRUNED: the tell finished the slot
+            if trial.told[0]:
                 self._save_best_model(claim.study_id)
             return
-        self.finish_claim(claim, error=error, failed_by_sweep=self._failed_by_sweep)
+        self.finish_claim(claim, error=error, failed_by_sweep=trial.failed_by_sweep)
 
     def finish_claim(
         self,
@@ -372,157 +348,6 @@ class Worker:
             unknown=self.unknown,
         )
 
-    def _run_trial(self, claim: Claim) -> str | None:
-        """Run one trial; return an error message if the objective itself failed.
-
-        Stopping, a lost slot and a database error mid-trial (or an objective's error wrapping
-        one, in an outage) all hand the trial back (FAIL, with a WAITING copy of its
-        parameters); none of them counts against the study's error budget,
-        but for a database error its parameters met ``DATABASE_HANDBACKS`` times already. A stop
-        or cancel seen while the claim is set up (its data, a path's pass over the folds) starts
-        no trial: the slot goes back uncounted.
-        """
-        from regtune.worker import paths
-        from regtune.worker.data import stoppable_setup
-        from regtune.worker.policies import make_pruner, make_sampler
-
-        if self.stopping.is_set():
-            return None
-        if self.slot_at_risk():
-            log.warning(
-                "study %s: heartbeat lapsed since the claim; slot given back", claim.study_id
-            )
-            return None
-        try:
-            study = self._load_study(claim.optuna_name)
-        except KeyError:
-            log.info("study %s was deleted", claim.study_id)
-            return None
-        started = time.monotonic()
-        stop_check = self._stop_check(claim)
-        try:
-            spec = self._definition(claim)
-            study.sampler = make_sampler(spec, claim_seq=claim.seq)
-            study.pruner = make_pruner(spec)
-            with stoppable_setup(stop_check):  # seconds a fold on large data
-                objective = paths.build_objective(
-                    self.objective_factory(),
-                    spec,
-                    stop_check=stop_check,
-                    slots=paths.PathSlots(
-                        claim, self.id, wrote=self.tally.path_written, stop=stop_check
-                    ),
-                )
-            stop_check()  # a stop during the setup starts no trial
-        except DefinitionTooNew as exc:  # the study is sound: its slot goes back uncounted
-            self.unknown.add(claim.study_id)
-            log.warning("study %s left to newer workers: %s", claim.study_id, exc)
-            return None
-        except (HandBack, StudyStopped) as exc:
-            say_stopped_in_setup(claim.study_id, exc, slots=1)
-            return None
-        except Exception as exc:
-            return self._cannot_run(study, claim, exc, since=started)
-        storage = storage_of(study)
-        if isinstance(storage, WorkerHeartbeats):
-            storage.claimed(study_id_of(study), waiting=claim.waiting)
-        number: list[int] = []
-        interrupted: list[HandBack] = []
-        """What stopped the trial (a stop, a lost slot, a database error): what a FAIL that Optuna
-        could not record for an outage hands it back for."""
-        raised: list[Exception] = []
-        """The objective's own error: Optuna raises it again only once it recorded the FAIL."""
-
-        def tracked(trial: optuna.Trial) -> Any:
-            number.append(trial.number)
-            self.tally.trials += 1
-            self.current = (claim.study_id, trial.number)
-            self.heartbeat.trial_id = trial_id_of(
-                trial
-            )  # beaten for from now on, whatever comes next
-            logs.trial_var.set(trial.number)
-            log.info("study %s trial %d started", claim.study_id, trial.number)
-            try:
-                attrs = {CLAIM_SECONDS_ATTR: round(self._claim_seconds, 6)}
-                linked = links.link_trial(storage_of(study), trial_id_of(trial), claim, attrs=attrs)
-                if not linked:
-                    raise HandBack("the slot was released while the trial started")
-                self._told = finishing.finish_when_told(
-                    storage_of(study), trial_id_of(trial), claim
-                )
-                return objective(trial)
-            except DATABASE_TRANSIENT as exc:  # not the built-in timeouts: the objective's own
-                interrupted.append(DatabaseHandBack(exc))
-                raise interrupted[-1] from exc
-            except optuna.TrialPruned:
-                raise
-            except HandBack as exc:  # why it FAILs: the retry with its parameters follows
-                interrupted.append(exc)
-                note_error(trial, exc, handed_back(exc))
-                raise
-            except StudyStopped as exc:
-                note_stopped(study, trial, exc)  # why it FAILs (a deleted study takes it along)
-                raise
-            except UpdateFinishedTrialError:  # a write the FAIL of a sweep refused: none noted
-                raise
-            except Exception as exc:
-                if cut_off_by_an_outage(study, exc, since=started):  # as ``_cannot_run`` judges
-                    interrupted.append(DatabaseHandBack(exc))
-                    raise interrupted[-1] from exc
-                note_error(trial, exc)
-                raised.append(exc)
-                raise
-
-        try:
-            optimize_one(study, tracked, number)
-        except HandBack as exc:
-            # It reached us through Optuna's tell, so the FAIL is recorded: the retry is ours.
-            database = isinstance(exc, DatabaseHandBack)
-            return self._hand_back(study, claim, number, reason=str(exc), database=database)
-        except StudyStopped:
-            log.info("study %s stopped; trial %s ended", claim.study_id, number[:1])
-        except FinishedMeanwhile:
-            self._failed_by_sweep = True
-            finished_meanwhile(study, claim.study_id, number[0])
-        except KeyError:
-            log.info("study %s was deleted", claim.study_id)
-        except Exception as exc:
-            if (raised and exc is raised[-1]) or not caused_by_database(
-                exc, among=DATABASE_TRANSIENT
-            ):  # the objective's error, its FAIL recorded: a database error it wraps outside an
-                # outage is its own (one met in an outage was handed back in ``tracked``)
-                log.exception("study %s trial %s failed", claim.study_id, number[:1])
-                return trial_error(exc)
-            # Optuna could not even record the FAIL: the trial is still RUNNING. Fail it and queue
-            # its retry once the database is back, before the slot is given back. The trial's
-            # reason is the error that stopped it, not the one its FAIL met next.
-            cause = interrupted[-1] if interrupted else DatabaseHandBack(exc)
-            database = isinstance(cause, DatabaseHandBack)
-            met = cause.error if isinstance(cause, DatabaseHandBack) else describe(exc)
-            if not number:  # not even asked: nothing to hand back
-                log.warning(
-                    "study %s: the database failed before the trial started (%s); slot given back",
-                    claim.study_id,
-                    met,
-                )
-                return None
-            log.warning(
-                "study %s trial %d: database error mid-trial (%s); handing it back",
-                claim.study_id,
-                number[0],
-                met,
-            )
-            return self._hand_back(
-                study,
-                claim,
-                number,
-                reason=str(cause),
-                fail_first=True,
-                database=database,
-                said=met,
-            )
-        return None
-
     def _stop_check(self, claim: Claim) -> Callable[[], None]:
         claimed_at = self._claimed_at
 
@@ -548,32 +373,8 @@ class Worker:
     def _cannot_run(
         self, study: optuna.Study, claim: Claim, exc: BaseException, *, since: float
     ) -> str | None:
-        """A claim whose trial could not be set up (loading its data, building its sampler):
-        its study's error, unless the database was found unreachable meanwhile (an uploaded
-        dataset is read from it): then the slot goes back uncounted, as a trial cut off by an
-        outage is handed back, and the next claim sets it up again."""
-        if cut_off_by_an_outage(study, exc, since=since):
-            log.warning(
-                "study %s: the database failed before the trial started (%s); slot given back",
-                claim.study_id,
-                describe(exc),
-            )
-            return None
-        error = trial_error(exc)
-        number = record_failure(study, error, claim_seconds=self._claim_seconds)
-        trial = "" if number is None else f" trial {number}"
-        # the traceback where it tells more than the error: not for a usual cause (out of memory,
-        # a file gone), which the error says in words, unless the log is at DEBUG
-        traceback = known_cause(exc) is None or log.isEnabledFor(logging.DEBUG)
-        with logs.context(study_id=claim.study_id, trial=number):
-            log.error(
-                "study %s%s cannot run: %s",
-                claim.study_id,
-                trial,
-                error,
-                exc_info=exc if traceback else None,
-            )
-        return error
+        """``trial_run.cannot_run``, with the claim's seconds for its FAIL trial."""
+        return cannot_run(study, claim, exc, since=since, claim_seconds=self._claim_seconds)
 
     def _hand_back(
         self,
@@ -586,9 +387,7 @@ class Worker:
         database: bool = False,
         said: str | None = None,
     ) -> str | None:
-        """``HandBacks.hand_back``, of a trial that FAILed: the slot is finished once the retry
-        is queued, not by the trial's tell."""
-        self._told = None
+        """``HandBacks.hand_back``: a trial's, or a fused pass member's."""
         return self.hand_backs.hand_back(
             study,
             claim,
@@ -598,21 +397,6 @@ class Worker:
             database=database,
             said=said,
         )
-
-
-def say_stopped_in_setup(study_id: str, exc: HandBack | StudyStopped, *, slots: int) -> None:
-    """Say that a stop (``HandBack``) or the study's end (``StudyStopped``) seen while a claim
-    was set up gave its ``slots`` back uncounted, no trial started: one trial's or a fused
-    pass's."""
-    given = (
-        "slot given back before its trial started"
-        if slots == 1
-        else f"{slots} slots given back before their trials started"
-    )
-    if isinstance(exc, StudyStopped):
-        log.info("study %s stopped; %s", study_id, given)
-    else:
-        log.info("study %s: %s; %s", study_id, exc, given)
 
 
 def run_worker(*, max_trials: int | None = None, settle_heap: bool = False) -> int:

@@ -22,7 +22,7 @@ from regtune.worker.loop import Worker
 from regtune.worker.search import StopCheck
 from tests.inprocess import Apps
 
-LOOP = "regtune.worker.loop"
+TRIAL_RUN = "regtune.worker.trial_run"
 
 
 def out_of_memory_while_loading(
@@ -63,8 +63,8 @@ def test_a_trial_that_cannot_start_is_logged_as_its_error_naming_it(
         assert created.status_code == 201, created.text
         ids[name] = created.json()["id"]
 
-    caplog.set_level(logging.INFO, logger=LOOP)
-    with json_lines(LOOP) as written:
+    caplog.set_level(logging.INFO, logger=TRIAL_RUN)
+    with json_lines(TRIAL_RUN) as written:
         assert contextvars.copy_context().run(Worker().run, max_trials=2) == 2
 
     lines = [json.loads(line) for line in written.getvalue().splitlines()]

@@ -41,7 +41,7 @@ def _said(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
         r.getMessage()
         for r in caplog.records
-        if r.name in ("regtune.worker.loop", "regtune.worker.fused")
+        if r.name in ("regtune.worker.loop", "regtune.worker.trial_run", "regtune.worker.fused")
     ]
 
 

@@ -75,7 +75,7 @@ def test_data_unread_for_an_outage_gives_the_slot_back_uncounted(
     assert not shown.get("error"), shown
     study = optuna.load_study(study_name=claim.optuna_name, storage=get_storage())
     assert study.get_trials(deepcopy=False) == []  # no FAIL for the outage: it was not tried
-    said = [r.getMessage() for r in caplog.records if r.name == "regtune.worker.loop"]
+    said = [r.getMessage() for r in caplog.records if r.name == "regtune.worker.trial_run"]
     assert any(
         m.startswith(f"study {study_id}: the database failed before the trial started (")
         and m.endswith("); slot given back")

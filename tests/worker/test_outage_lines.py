@@ -23,6 +23,7 @@ from tests.support import assert_outage_said_once, wait_for
 LOOP = "regtune.worker.loop"
 BACKOFF = "regtune.service.store.backoff"
 HAND_BACK = "regtune.worker.hand_back"
+TRIAL_RUN = "regtune.worker.trial_run"
 
 
 @contextmanager
@@ -106,7 +107,7 @@ def test_a_trial_cut_off_by_an_outage_names_the_error_that_stopped_it_once(
         (trial,) = [t for t in trials.all() if t.number == 0]
     finally:
         trials.close()
-    said = lines(caplog, LOOP, HAND_BACK, BACKOFF)
+    said = lines(caplog, LOOP, TRIAL_RUN, HAND_BACK, BACKOFF)
     warnings = [m for level, m in said if level >= logging.WARNING and "heartbeat" not in m]
     (stopped,) = [m for m in warnings if "mid-trial" in m]
     assert re.fullmatch(

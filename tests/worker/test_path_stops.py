@@ -75,7 +75,11 @@ def _states(api: TestClient, study_id: str) -> list[str]:
 
 
 def _said(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "regtune.worker.loop"]
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name in ("regtune.worker.loop", "regtune.worker.trial_run")
+    ]
 
 
 def test_a_path_signalled_mid_way_is_handed_back_with_none_of_its_points(
@@ -85,7 +89,7 @@ def test_a_path_signalled_mid_way_is_handed_back_with_none_of_its_points(
     study_id = _study(api)
     worker = Worker()
     _on_point(monkeypatch, 3, lambda: worker.on_signal(signal.SIGTERM))
-    caplog.set_level(logging.INFO, logger="regtune.worker.loop")
+    caplog.set_level(logging.INFO, logger="regtune.worker")
 
     worker.run(max_trials=1)
 
@@ -134,7 +138,7 @@ def test_a_worker_signalled_while_it_sets_a_claim_up_starts_no_trial(
         threads()
 
     monkeypatch.setattr(objective, "set_threads", signalled)
-    caplog.set_level(logging.INFO, logger="regtune.worker.loop")
+    caplog.set_level(logging.INFO, logger="regtune.worker")
 
     worker.run(max_trials=1)
 

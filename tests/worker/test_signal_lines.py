@@ -43,10 +43,12 @@ def _signalled(worker: Worker, ready: Any, *, study_id: str | None = None) -> No
     assert not thread.is_alive()
 
 
+WORKER_LINES = ("regtune.worker.loop", "regtune.worker.trial_run", "regtune.worker.hand_back")
+"""The loop's lines (the signal's), a trial's (handing it back) and the hand-back's."""
+
+
 def _lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [
-        r for r in caplog.records if r.name in ("regtune.worker.loop", "regtune.worker.hand_back")
-    ]
+    return [r for r in caplog.records if r.name in WORKER_LINES]
 
 
 def test_a_trial_stopped_by_the_signal_is_named_as_handed_back(
