@@ -40,11 +40,7 @@ from regtune.worker.failures import trial_error
 from regtune.worker.hand_back import HandBacks
 from regtune.worker.heartbeat import Heartbeat
 from regtune.worker.model_save import save_best_model_of
-from regtune.worker.stops import (
-    HandBack,
-    StudyStopped,
-    quiet_stops,
-)
+from regtune.worker.stops import HandBack, StudyStopped, quiet_stops
 from regtune.worker.tally import Tally
 from regtune.worker.trial_run import TrialRun, cannot_run
 
@@ -252,7 +248,7 @@ class Worker:
         for study_id in missing:
             self._save_best_model(study_id)
 
-    # ------------------------------------------------------------------ one trial
+    # ------------------------------------------------------------------ one claim
 
     def objective_factory(self) -> ObjectiveFactory:
         if self._factory is None:
