@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from regtune.service.ingest.encoder import Rows
-    from regtune.service.ingest.formats import LooksBinary
+    from regtune.service.ingest.text_checks import LooksBinary
 
 
 def predict(
@@ -55,7 +55,7 @@ def predict(
 ) -> None:
     """Predict a file with a downloaded best model; score it if the file has the target column."""
     try:
-        from regtune.service.ingest.formats import LooksBinary
+        from regtune.service.ingest.text_checks import LooksBinary
         from regtune.service.model.saved import load
 
         saved = load(model)

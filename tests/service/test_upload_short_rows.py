@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from regtune.service.ingest.formats import read_csv
+from regtune.service.ingest.csv_file import read_csv
 from regtune.service.ingest.header import Limits
 from tests.inprocess import cli_output
 from tests.service.uploads import upload
