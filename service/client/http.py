@@ -21,36 +21,19 @@ ones ``regtune``'s too: ``regtune.ApiError``).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import time
 from collections.abc import Callable, Sequence
-from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from pydantic import BaseModel, TypeAdapter, ValidationError
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_delay,
-    wait_exponential,
-    wait_random,
-)
+from pydantic import TypeAdapter
 
 from regtune.service.api.schemas.best import BestTrial
 from regtune.service.api.schemas.datasets import DatasetOut, DatasetPage
 from regtune.service.api.schemas.keys import KeyOut, NewKey
-from regtune.service.api.schemas.studies import (
-    STUDY_WAIT_MAX,
-    TENANTS_HEADER,
-    ExtendedStudy,
-    StudyOut,
-    StudyPage,
-)
+from regtune.service.api.schemas.studies import TENANTS_HEADER, ExtendedStudy, StudyOut, StudyPage
 from regtune.service.api.schemas.trials import TrialOut, TrialPage
 from regtune.service.api.schemas.workers import WORKERS_SCOPE_HEADER, WorkerOut
 from regtune.service.client.arguments import (
@@ -58,7 +41,6 @@ from regtune.service.client.arguments import (
     api_url,
     header_key,
     item_path,
-    json_numbers,
     positive_seconds,
     setting_name,
     shown_url,
@@ -66,38 +48,22 @@ from regtune.service.client.arguments import (
     timeout_seconds,
     trial_number,
 )
-from regtune.service.client.best_model import (
-    MODEL_TYPES,
-    VERDICT_GRACE,
-    awaits_model,
-    no_best_trial,
-    wait_timed_out,
-)
-from regtune.service.client.errors import (
-    BrokenDownload,
-    UnexpectedAnswer,
-    api_error,
-    not_a_file,
-    unanswered,
-    unavailable,
-    unexpected,
-)
+from regtune.service.client.best_model import no_best_trial
+from regtune.service.client.download import save_best_model
+from regtune.service.client.errors import UnexpectedAnswer
 from regtune.service.client.frame import objective_directions, objective_names
 from regtune.service.client.saving import into_a_directory, saving
-from regtune.service.client.table import file_sent, frame_csv
-from regtune.service.spec.enums import FINAL
+from regtune.service.client.study_bodies import definition_body, extension_body
+from regtune.service.client.transport import PageT, Transport, parse, parse_as
+from regtune.service.client.upload import send_dataset
+from regtune.service.client.waiting import wait_until_final
 
 if TYPE_CHECKING:
     import pandas as pd
 
 PAGE_LIMIT = 500
 """The API's largest page of a listing."""
-OUTAGE_PATIENCE = 300.0
-"""Seconds ``Client.wait`` asks again an API that is away (a restart, its database down)."""
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-ModelT = TypeVar("ModelT", bound=BaseModel)
-PageT = TypeVar("PageT", StudyPage, TrialPage, DatasetPage)
 _WORKERS = TypeAdapter(list[WorkerOut])
 _KEYS = TypeAdapter(list[KeyOut])
 
@@ -128,17 +94,22 @@ class Client:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.keyed = bool(key)
         """Whether the requests carry a key (a tenant's or the admin's)."""
-        self._timeout_given_as = setting_name("timeout", timeout)
+        timeout_given_as = setting_name("timeout", timeout)
         seconds = timeout_seconds(
             timeout if timeout is not None else os.environ.get("REGTUNE_TIMEOUT") or None,
-            given_as=self._timeout_given_as,
+            given_as=timeout_given_as,
         )
-        self._http = httpx.Client(
-            base_url=self.url, headers=headers, timeout=seconds, transport=transport
+        self._api = Transport(
+            self.url,
+            shown_url=self.shown_url,
+            headers=headers,
+            timeout=seconds,
+            timeout_given_as=timeout_given_as,
+            transport=transport,
         )
 
     def close(self) -> None:
-        self._http.close()
+        self._api.close()
 
     def __enter__(self) -> Client:
         return self
@@ -146,75 +117,14 @@ class Client:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        if "json" in kwargs:  # httpx's encoder refuses what JSON cannot carry with a ValueError
-            json_numbers(kwargs["json"], "body")
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise unanswered(
-                exc, method, path, url=self.shown_url, timeout_given_as=self._timeout_given_as
-            ) from None
-        if not response.is_success:  # a redirect too: its body is no answer to the request
-            raise api_error(response)
-        return response
-
-    def _through_outages(
-        self, ask: Callable[[], T], *, patience: float, say: Callable[[str], None]
-    ) -> T:
-        """``ask()``, asked again with backoff (from 0.5 s, doubling up to 10 s) while the API
-        is ``unavailable``, for up to ``patience`` seconds, then its last error; ``say`` hears
-        once that it is away, and once that it answers again."""
-        away: list[BaseException] = []
-
-        def warn(state: RetryCallState) -> None:
-            error = state.outcome.exception() if state.outcome else None
-            if not away and error is not None:
-                away.append(error)
-                say(
-                    f"{error}; asking again for up to {patience:g} s (the study keeps running "
-                    "on the server)"
-                )
-
-        answer = Retrying(
-            retry=retry_if_exception(unavailable),
-            wait=wait_exponential(multiplier=0.5, max=10) + wait_random(0, 0.5),
-            stop=stop_after_delay(patience),
-            before_sleep=warn,
-            reraise=True,
-        )(ask)
-        if away:
-            say(f"the regtune API at {self.shown_url} answers again")
-        return answer
-
-    def _answer(self, model: type[ModelT], method: str, path: str, **kwargs: Any) -> ModelT:
-        """One request whose answer is parsed into ``model``, the route's response model."""
-        return _parse(model, self._request(method, path, **kwargs))
-
     def _page(
         self, model: type[PageT], path: str, params: dict[str, Any], *, offset: int, limit: int
-    ) -> PageT:
-        """``limit`` items from ``offset`` on, in as many of the API's pages (at most
-        ``page_limit`` items each) as that takes, answered as one page of the listing (a
-        ``limit`` below 1 is sent as it is, for the API's 422 to name)."""
-        return self._page_and_headers(model, path, params, offset=offset, limit=limit)[0]
-
-    def _page_and_headers(
-        self, model: type[PageT], path: str, params: dict[str, Any], *, offset: int, limit: int
     ) -> tuple[PageT, httpx.Headers]:
-        """``_page``'s page, and the headers of the API's first answer."""
-
-        def window(start: int, count: int) -> httpx.Response:
-            asked = params | {"offset": start, "limit": min(count, self.page_limit)}
-            return self._request("GET", path, params=asked)
-
-        first = window(offset, limit)
-        page = _parse(model, first)
-        items = list(page.items)
-        while page.items and len(items) < limit and offset + len(items) < page.total:
-            page = _parse(model, window(offset + len(items), limit - len(items)))
-            items.extend(page.items)
-        return model(items=items, total=page.total, offset=offset, limit=limit), first.headers
+        """The listing's page from ``offset`` on, in requests of at most ``page_limit`` items,
+        and the headers of the API's first answer."""
+        return self._api.listing(
+            model, path, params, offset=offset, limit=limit, page_limit=self.page_limit
+        )
 
     # ------------------------------------------------------------------ studies
 
@@ -229,21 +139,8 @@ class Client:
         it to JSON's rules and says what breaks them in JSON's words), else as YAML.
         ``as_json``: sent as JSON (True) or as YAML (False) whatever it looks like (the bytes of
         a ``.json`` file: True)."""
-        if not isinstance(definition, Path | str | bytes):  # a mapping
-            body = json_numbers(definition, "definition")
-            response = self._request("POST", "/v1/studies", json=body)
-            return _parse(StudyOut, response)
-        if isinstance(definition, Path):
-            text, looks_json = definition.read_bytes(), definition.suffix.lower() == ".json"
-        else:
-            text = definition.encode() if isinstance(definition, str) else definition
-            looks_json = _json_object(definition)
-        as_json = looks_json if as_json is None else as_json
-        kind = "application/json" if as_json else "application/yaml"
-        response = self._request(
-            "POST", "/v1/studies", content=text, headers={"Content-Type": kind}
-        )
-        return _parse(StudyOut, response)
+        body = definition_body(definition, as_json=as_json)
+        return self._api.answer(StudyOut, "POST", "/v1/studies", **body)
 
     def study(self, study_id: str, *, fresh: bool = False, hold: float | None = None) -> StudyOut:
         """The study; ``fresh``: as it is now, where an API process may otherwise answer it as
@@ -252,29 +149,23 @@ class Client:
         model is saved (``?wait=``)."""
         headers = {"Cache-Control": "no-cache"} if fresh else None
         if hold is None:
-            return self._answer(StudyOut, "GET", study_path(study_id), headers=headers)
+            return self._api.answer(StudyOut, "GET", study_path(study_id), headers=headers)
         hold = positive_seconds(hold, given_as="hold")  # it lengthens the read's timeout, NaN too
-        timeout = self._http.timeout
-        return self._answer(
+        return self._api.answer(
             StudyOut,
             "GET",
             study_path(study_id),
             headers=headers,
             params={"wait": hold},
-            timeout=httpx.Timeout(
-                timeout.connect,
-                read=None if timeout.read is None else timeout.read + hold,  # None: unbounded
-                write=timeout.write,
-                pool=timeout.pool,
-            ),
+            timeout=self._api.held(hold),
         )
 
     def study_seen(self, study_id: str) -> tuple[StudyOut, bool]:
         """The study, and whether the caller reaches every tenant's studies (the admin key),
         so that it is told whose the study is: the API's ``X-Regtune-Tenants``; from an API
         that does not send it, False."""
-        response = self._request("GET", study_path(study_id))
-        return _parse(StudyOut, response), response.headers.get(TENANTS_HEADER) == "all"
+        response = self._api.request("GET", study_path(study_id))
+        return parse(StudyOut, response), response.headers.get(TENANTS_HEADER) == "all"
 
     def studies(
         self,
@@ -310,9 +201,7 @@ class Client:
             params["tenant"] = tenant
         if name is not None:
             params["name"] = name
-        page, headers = self._page_and_headers(
-            StudyPage, "/v1/studies", params, offset=offset, limit=limit
-        )
+        page, headers = self._page(StudyPage, "/v1/studies", params, offset=offset, limit=limit)
         if name is not None and any(s.name != name for s in page.items):
             raise UnexpectedAnswer(
                 f"the API at {self.shown_url} does not filter studies by name (it is older than "
@@ -332,7 +221,7 @@ class Client:
             params["state"] = state.upper()  # as an API before it took any case needs
         return self._page(
             TrialPage, study_path(study_id, "trials"), params, offset=offset, limit=limit
-        )
+        )[0]
 
     def all_trials(self, study_id: str, *, state: str | None = None) -> list[TrialOut]:
         """Every trial of a study (or those in ``state``), page by page."""
@@ -384,10 +273,12 @@ class Client:
         return study.best_trial
 
     def trial(self, study_id: str, number: int) -> TrialOut:
-        return self._answer(TrialOut, "GET", study_path(study_id, "trials", trial_number(number)))
+        return self._api.answer(
+            TrialOut, "GET", study_path(study_id, "trials", trial_number(number))
+        )
 
     def cancel(self, study_id: str) -> StudyOut:
-        return self._answer(StudyOut, "POST", study_path(study_id, "cancel"))
+        return self._api.answer(StudyOut, "POST", study_path(study_id, "cancel"))
 
     def extend(
         self,
@@ -404,20 +295,13 @@ class Client:
         budget (alone, it grows by one per point, by a path's points for one that leaves λ out
         in a λ-path study). A completed or cancelled study is queued again and goes on from its
         trials."""
-        json_numbers(timeout_s, "timeout_s")
-        body: dict[str, Any] = {}
-        if points is not None:  # an empty list too, for the API to say what points need
-            body["points_to_evaluate"] = json_numbers(points, "points")
-        if n_trials is not None:
-            body["n_trials"] = n_trials
-        if n_trials_total is not None:
-            body["n_trials_total"] = n_trials_total
-        if timeout_s is not None:
-            body["timeout_s"] = timeout_s
-        return self._answer(ExtendedStudy, "POST", study_path(study_id, "extend"), json=body)
+        body = extension_body(
+            n_trials=n_trials, n_trials_total=n_trials_total, timeout_s=timeout_s, points=points
+        )
+        return self._api.answer(ExtendedStudy, "POST", study_path(study_id, "extend"), json=body)
 
     def delete(self, study_id: str) -> None:
-        self._request("DELETE", study_path(study_id))
+        self._api.request("DELETE", study_path(study_id))
 
     def download_best_model(self, study_id: str, path: str | Path) -> Path:
         """Save the best model (safetensors) of a completed study to ``path``; a download that
@@ -426,35 +310,7 @@ class Client:
         ``path``."""
         path = into_a_directory(Path(path), "the best model")
         where = study_path(study_id, "best-model")
-        partial = path.with_name(path.name + ".part")
-        response: httpx.Response | None = None
-        try:
-            with self._http.stream("GET", where) as response:
-                if not response.is_success:
-                    response.read()
-                    raise api_error(response)
-                if _media_type(response) not in MODEL_TYPES:  # a captive portal's page, say
-                    raise not_a_file(response, MODEL_TYPES, "a model file")
-                with saving(path, partial) as out:
-                    for chunk in response.iter_bytes():
-                        out.write(chunk)
-        except httpx.TransportError as exc:
-            partial.unlink(missing_ok=True)
-            if response is None:
-                raise unanswered(
-                    exc, "GET", where, url=self.shown_url, timeout_given_as=self._timeout_given_as
-                ) from None
-            expected = response.headers.get("Content-Length", "?")
-            raise BrokenDownload(
-                f"the API at {self.shown_url} broke off the download of study {study_id}'s best "
-                f"model after {response.num_bytes_downloaded} of {expected} bytes ({exc}); nothing "
-                "was saved, the API's log says why"
-            ) from None
-        except BaseException:  # Ctrl-C mid-download too: nothing half-written stays
-            partial.unlink(missing_ok=True)
-            raise
-        partial.replace(path)
-        return path
+        return save_best_model(self._api, where, path, study_id=study_id)
 
     def report(self, study_id: str, path: str | Path | None = None) -> str:
         """The study report (one self-contained HTML page); also written to ``path`` if given
@@ -462,7 +318,7 @@ class Client:
         request)."""
         where = study_path(study_id, "report")
         target = None if path is None else into_a_directory(Path(path), "the report")
-        html = self._request("GET", where).text
+        html = self._api.request("GET", where).text
         if target is not None:  # replaced whole: a page open there never reads half of it
             partial = target.with_name(target.name + ".part")
             with saving(target, partial, "the report") as out:
@@ -478,11 +334,8 @@ class Client:
         an API's without keys) rather than only those running the key's tenant's trials: the
         API's ``X-Regtune-Workers``; from an API that does not send it, the whole pool unless
         the requests carry a key."""
-        response = self._request("GET", "/v1/workers")
-        try:
-            listed = _WORKERS.validate_json(response.content)
-        except ValidationError as exc:
-            raise unexpected(response, exc) from None
+        response = self._api.request("GET", "/v1/workers")
+        listed = parse_as(_WORKERS, response)
         scope = response.headers.get(WORKERS_SCOPE_HEADER)
         return listed, scope == "pool" if scope is not None else not self.keyed
 
@@ -508,62 +361,39 @@ class Client:
         "n.a."]``; a str is one mark, as pandas' ``na_values``), for a DataFrame too: its NaN
         are empty cells already, but a frame read from a spreadsheet holds such marks as text.
         Any other ``source`` is a ``TypeError`` naming its type."""
-        marks = [missing_values] if isinstance(missing_values, str) else list(missing_values)
-        ignored = [ignore] if isinstance(ignore, str) else list(ignore)  # a str is one column
-        form: dict[str, Any] = {"target": target, "task": task, "ignore": ignored}
-        if encoding is not None:
-            form["encoding"] = encoding
-        if marks:
-            form["missing_values"] = marks
-        if not isinstance(source, str | Path):
-            if encoding is not None:
-                raise ValueError(
-                    f"encoding applies to a file; a DataFrame is sent as UTF-8, got {encoding=}"
-                )
-            table = frame_csv(source, target=target, ignore=ignored)
-            response = self._request(
-                "POST", "/v1/datasets", files={"file": ("frame.csv", table)}, data=form
-            )
-        else:
-            path = Path(source)
-            with path.open("rb") as handle:
-                sent = file_sent(handle)
-                response = self._request(
-                    "POST", "/v1/datasets", files={"file": (path.name, sent)}, data=form
-                )
-        dataset = _parse(DatasetOut, response)
-        if marks and "missing_values" not in dataset.model_fields_set:
-            raise UnexpectedAnswer(
-                f"the API at {self.shown_url} does not know missing_values (it is older than this "
-                f"client): its dataset {dataset.id} reads {marks} as values, not as missing; "
-                "upgrade the API, or write those cells empty"
-            )
-        return dataset
+        return send_dataset(
+            self._api,
+            source,
+            target=target,
+            task=task,
+            ignore=ignore,
+            encoding=encoding,
+            missing_values=missing_values,
+        )
 
     def datasets(self, *, offset: int = 0, limit: int = 50) -> DatasetPage:
-        return self._page(DatasetPage, "/v1/datasets", {}, offset=offset, limit=limit)
+        return self._page(DatasetPage, "/v1/datasets", {}, offset=offset, limit=limit)[0]
 
     def dataset(self, dataset_id: str) -> DatasetOut:
-        return self._answer(DatasetOut, "GET", item_path("datasets", dataset_id, name="dataset_id"))
+        return self._api.answer(
+            DatasetOut, "GET", item_path("datasets", dataset_id, name="dataset_id")
+        )
 
     def delete_dataset(self, dataset_id: str) -> None:
-        self._request("DELETE", item_path("datasets", dataset_id, name="dataset_id"))
+        self._api.request("DELETE", item_path("datasets", dataset_id, name="dataset_id"))
 
     def create_key(self, tenant: str) -> NewKey:
         """A new API key of ``tenant`` (admin key only); its secret is in ``key``, shown once."""
-        return self._answer(NewKey, "POST", "/v1/keys", json={"tenant": tenant})
+        return self._api.answer(NewKey, "POST", "/v1/keys", json={"tenant": tenant})
 
     def keys(self, tenant: str | None = None) -> list[KeyOut]:
         """Every API key (admin key only), or ``tenant``'s; secrets are never shown again."""
         params = {"tenant": tenant} if tenant else None
-        response = self._request("GET", "/v1/keys", params=params)
-        try:
-            return _KEYS.validate_json(response.content)
-        except ValidationError as exc:
-            raise unexpected(response, exc) from None
+        response = self._api.request("GET", "/v1/keys", params=params)
+        return parse_as(_KEYS, response)
 
     def revoke_key(self, key_id: str) -> None:
-        self._request("DELETE", item_path("keys", key_id, name="key_id"))
+        self._api.request("DELETE", item_path("keys", key_id, name="key_id"))
 
     def wait(
         self,
@@ -592,51 +422,13 @@ class Client:
         ``timeout``, then its last error is raised; ``on_outage`` (default: a logged warning)
         hears once that it is away, and once that it is back.
         """
-        if not poll > 0:  # 0 would ask the API for the study in a tight loop
-            raise ValueError(f"poll must be > 0 seconds, got {poll=}")
-        deadline = time.monotonic() + timeout
-        completed_at: float | None = None
-        while True:
-            asked = time.monotonic()
-            hold = max(0.001, min(poll, STUDY_WAIT_MAX, deadline - asked))
-            study = self._through_outages(
-                partial(self.study, study_id, fresh=True, hold=hold),
-                # never past the wait's own timeout
-                patience=min(OUTAGE_PATIENCE if patience is None else patience, deadline - asked),
-                say=on_outage or log.warning,
-            )
-            if on_update is not None:
-                on_update(study)
-            if study.status in FINAL:
-                if not awaits_model(study):
-                    return study
-                completed_at = completed_at or time.monotonic()
-                grace = model_grace
-                if not study.counts.get("COMPLETE"):  # no model to retrain: only a word to come
-                    grace = min(model_grace, VERDICT_GRACE)
-                if time.monotonic() - completed_at > grace:
-                    return study
-            if time.monotonic() > deadline:
-                raise TimeoutError(wait_timed_out(study, timeout))
-            time.sleep(max(0.0, poll - (time.monotonic() - asked)))  # a server that did not hold
-
-
-def _parse(model: type[ModelT], response: httpx.Response) -> ModelT:
-    try:
-        return model.model_validate_json(response.content)
-    except ValidationError as exc:
-        raise unexpected(response, exc) from None
-
-
-def _media_type(response: httpx.Response) -> str:
-    """The type ``Content-Type`` names, lower case, without its parameters."""
-    return response.headers.get("Content-Type", "").partition(";")[0].strip().lower()
-
-
-def _json_object(text: str | bytes) -> bool:
-    """Whether definition text (or UTF-8 bytes) is a JSON object (YAML reads it too, but
-    forgives what JSON does not: a trailing comma, ``.2``)."""
-    try:
-        return isinstance(json.loads(text), dict)
-    except (ValueError, RecursionError):  # not JSON (json.JSONDecodeError), or too deep
-        return False
+        return wait_until_final(
+            lambda hold: self.study(study_id, fresh=True, hold=hold),
+            url=self.shown_url,
+            timeout=timeout,
+            poll=poll,
+            on_update=on_update,
+            model_grace=model_grace,
+            patience=patience,
+            say=on_outage or log.warning,
+        )

@@ -229,7 +229,7 @@ def test_a_wait_on_a_study_whose_trials_were_all_pruned_ends_with_the_reason_it_
     The wait lasts until the worker has said so (held here by another worker's lease, as while
     it decides), and ends with the reason; a study that will never get the word (no worker is
     left to say it) ends the wait after ``VERDICT_GRACE``, not at its timeout."""
-    from regtune.service.client import http
+    from regtune.service.client import waiting
     from regtune.service.store.repos import model_lease, studies
     from regtune.worker.best_model import save_best_model
     from regtune.worker.loop import Worker
@@ -247,7 +247,7 @@ def test_a_wait_on_a_study_whose_trials_were_all_pruned_ends_with_the_reason_it_
             client.wait(study.id, timeout=0.2, poll=0.1)
         assert "a worker says why its trials give no model" in str(unsaid.value)
 
-        monkeypatch.setattr(http, "VERDICT_GRACE", 0.3)
+        monkeypatch.setattr(waiting, "VERDICT_GRACE", 0.3)
         unsaid_for_good = client.wait(study.id, timeout=600, poll=0.1)
         assert unsaid_for_good.status == "completed" and unsaid_for_good.error is None
 

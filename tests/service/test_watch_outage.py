@@ -19,7 +19,7 @@ from typer.testing import CliRunner, Result
 from regtune.service.cli import output
 from regtune.service.cli.app import app
 from regtune.service.cli.watching import API_AWAY
-from regtune.service.client import http
+from regtune.service.client import waiting
 from regtune.service.client.errors import ApiUnreachable
 from regtune.service.client.http import Client
 from tests.service.test_client_optuna import STUDY
@@ -135,7 +135,7 @@ def test_watch_goes_on_once_the_api_is_back(
 def test_watch_of_an_api_that_stays_away_ends_with_its_own_status(
     api: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(http, "OUTAGE_PATIENCE", 0.5)
+    monkeypatch.setattr(waiting, "OUTAGE_PATIENCE", 0.5)
     study_id = api.post("/v1/studies", json=STUDY).json()["id"]
     result = watched(api, monkeypatch, gone_after_first(api), study_id)
     said = " ".join(result.output.split())
