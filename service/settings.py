@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import difflib
 import os
-import re
-from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal, get_args
@@ -13,15 +10,13 @@ from typing import Annotated, Literal, get_args
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from regtune.service.database_url import checked_database_url, hide_password
 from regtune.service.errors import FieldProblem, InvalidSettings
 from regtune.service.header_keys import header_safe, holds_scheme
 from regtune.service.logs import LogFormat
 from regtune.service.spec.training import MAX_FUSED_TRIALS
 
-MAX_PORT = 65_535
 MIN_WORKER_MEMORY_MB = 512
 """The lowest ``REGTUNE_WORKER_MEMORY_MB`` but 0: a worker holds about 300 MiB (of the data
 limit it sets) before it claims anything, and a small trial needs room beside it."""
@@ -44,86 +39,10 @@ a heartbeat on time stays a full interval inside the fence; at one interval or l
 trial looks stale to the sweep and every heartbeat breaks the fence."""
 
 
-def normalize_database_url(url: str) -> str:
-    """Map the URL schemes people type to the drivers regtune ships with."""
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
-
-
-_QUERY_PASSWORD = re.compile(r"(?i)([?&](?:ssl)?password=)[^&#]*")
-"""A password given as a query parameter (libpq's ``?password=``, ``?sslpassword=``)."""
-
-
-def hide_password(url: str) -> str:
-    """``url`` fit for a message: its password as ``***``, whether before the ``@`` or in the
-    query (``?password=``), even when it cannot be parsed or a password's ``@`` was not
-    percent-encoded (the parser then takes part of it for the host)."""
-    return _QUERY_PASSWORD.sub(r"\1***", _hide_userinfo_password(url))
-
-
-def _hide_userinfo_password(url: str) -> str:
-    try:
-        parsed = make_url(url)
-    except (ArgumentError, ValueError):  # ValueError: a port that is no number
-        return _hide_userinfo(url)
-    if parsed.host is not None and "@" in parsed.host:
-        return _hide_userinfo(url)
-    return parsed.render_as_string(hide_password=True)
-
-
-def _check_connection_options(query: Mapping[str, str | tuple[str, ...]]) -> None:
-    """A PostgreSQL URL's query holds libpq's connection options (``?sslmode=require``): one
-    libpq does not know is a ``ValueError`` naming it (was: a traceback of hundreds of lines
-    from the first connection, ``invalid connection option "sslmod"``)."""
-    from psycopg import ProgrammingError
-    from psycopg.conninfo import make_conninfo
-
-    options = {k: v[-1] if isinstance(v, tuple) else v for k, v in query.items()}
-    try:
-        make_conninfo("", **options)
-    except ProgrammingError as exc:
-        raise ValueError(
-            f"its query holds {str(exc).strip()} (PostgreSQL's libpq connection options, such as "
-            "?sslmode=require, are what it may give)"
-        ) from None
-
-
 def _repeats(text: str) -> bool:
     """Whether ``text`` is a shorter text repeated (``aaaa``, ``changemechangeme``), which no
     random secret of 16 characters or more is."""
     return text in (text + text)[1:-1]
-
-
-def _hide_userinfo(url: str) -> str:
-    """Everything between the user name and the last ``@`` as ``***``."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    userinfo, _, after = rest.rpartition("@")
-    user, colon, _ = userinfo.partition(":")
-    return f"{scheme}://{user}{':***' if colon else ''}@{after}"
-
-
-def require_sqlite_folder(url: str) -> None:
-    """``InvalidSettings`` if ``url`` is a SQLite file in a folder that does not exist: SQLite
-    cannot create it, and waiting for the database would wait for ever."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return
-    folder = Path(parsed.database).expanduser().absolute().parent
-    if not folder.is_dir():
-        raise InvalidSettings(
-            "REGTUNE_DATABASE_URL names a folder that does not exist",
-            fields=[
-                FieldProblem(
-                    path="REGTUNE_DATABASE_URL",
-                    rule=f"the SQLite file's folder {str(folder)!r} does not exist (create it, "
-                    f"or name another file), got {url!r}",
-                )
-            ],
-        )
 
 
 class Settings(BaseSettings):
@@ -324,47 +243,7 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _normalize_url(cls, value: str) -> str:
-        url = normalize_database_url(value.strip())
-        scheme = url.split(":", 1)[0]
-        try:
-            parsed = make_url(url)
-            dialect = parsed.get_dialect()
-        except NoSuchModuleError:  # an ArgumentError too: first
-            raise ValueError(
-                f"SQLAlchemy has no database driver {scheme!r} (regtune uses sqlite:/// or "
-                "postgresql://)"
-            ) from None
-        except ArgumentError:
-            raise ValueError("cannot be parsed as a database URL") from None
-        except ValueError:  # int() of the port
-            raise ValueError(f"its port must be a number from 1 to {MAX_PORT}") from None
-        if parsed.host is not None and "@" in parsed.host:
-            raise ValueError(
-                "has '@' more than once before the host: a user name or password with @, :, / "
-                "or # in it must be percent-encoded (@ as %40, : as %3A, / as %2F, # as %23)"
-            )
-        if parsed.port is not None and not 1 <= parsed.port <= MAX_PORT:
-            raise ValueError(f"its port must be a number from 1 to {MAX_PORT}")
-        if parsed.get_backend_name() not in ("sqlite", "postgresql"):
-            raise ValueError(
-                f"regtune runs on SQLite (sqlite:///path/to/file.db) or PostgreSQL "
-                f"(postgresql://user:password@host/database), not {scheme!r}"
-            )
-        if getattr(dialect, "is_async", False):  # its engine needs asyncio: MissingGreenlet
-            raise ValueError(
-                f"{scheme!r} is an asyncio driver, and regtune connects without asyncio: use "
-                "postgresql:// or sqlite:///"
-            )
-        try:
-            dialect.import_dbapi()
-        except ImportError:
-            raise ValueError(
-                f"the driver of {scheme!r} is not installed (postgresql:// uses psycopg, which "
-                "regtune installs)"
-            ) from None
-        if parsed.get_backend_name() == "postgresql" and parsed.query:
-            _check_connection_options(parsed.query)
-        return url
+        return checked_database_url(value)
 
     @field_validator("grace_period")
     @classmethod
@@ -453,25 +332,6 @@ def get_settings() -> Settings:
             f"{exc.error_count()} REGTUNE_* variable(s) cannot be used",
             fields=[_problem(error) for error in exc.errors()],
         ) from exc
-
-
-def misspelt_variables(environ: Mapping[str, str]) -> list[str]:
-    """A line for each ``REGTUNE_*`` variable of ``environ`` that is no setting but reads like
-    one (``REGTUNE_HEARTBEAT_INTERVALL``): pydantic-settings passes over it without a word, so
-    the part runs with the default the operator meant to change."""
-    prefix = str(Settings.model_config.get("env_prefix", "")).upper()
-    names = [name.upper() for name in Settings.model_fields]
-    lines = []
-    for variable in sorted(environ):
-        given = variable.upper()
-        if not given.startswith(prefix) or given[len(prefix) :].lower() in Settings.model_fields:
-            continue
-        meant = difflib.get_close_matches(given[len(prefix) :], names, n=1, cutoff=0.85)
-        if meant:
-            lines.append(
-                f"{variable} is no setting and is ignored: did you mean {prefix}{meant[0]}?"
-            )
-    return lines
 
 
 _SECRETS = {

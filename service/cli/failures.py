@@ -66,7 +66,8 @@ def explain(exc: Exception) -> tuple[list[str], int] | None:
         return [not_sqlite], SETTINGS_STATUS
     if not caused_by_database(exc, among=DATABASE_TRANSIENT):  # not any ConnectionError
         return None
-    from regtune.service.settings import get_settings, hide_password
+    from regtune.service.database_url import hide_password
+    from regtune.service.settings import get_settings
 
     url = get_settings().database_url
     if refusal := refused_login(exc, url):  # the dashboard's, which opens Optuna's storage

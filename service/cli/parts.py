@@ -22,7 +22,8 @@ def _setup_logging() -> None:
     """Lines for people on a terminal, else JSON lines with study and trial ids (see
     REGTUNE_LOG_FORMAT)."""
     from regtune.service.logs import setup
-    from regtune.service.settings import get_settings, misspelt_variables
+    from regtune.service.misspelt_settings import misspelt_variables
+    from regtune.service.settings import get_settings
 
     settings = get_settings()
     setup(fmt=settings.log_format, level=settings.log_level)
@@ -79,8 +80,9 @@ def _warn_of_stored_keys() -> None:
 def _wait_and_migrate() -> None:
     """Migrate the database, waiting for it as long as it is away; SIGTERM or Ctrl-C ends the
     wait at once (``Stopped``), as it ends the process once it serves."""
+    from regtune.service.database_url import require_sqlite_folder
     from regtune.service.lifetime import stop_on_signals
-    from regtune.service.settings import get_settings, require_sqlite_folder
+    from regtune.service.settings import get_settings
     from regtune.service.store.backoff import retry_forever
     from regtune.service.store.migrate import upgrade
 
@@ -93,7 +95,8 @@ def _wait_and_migrate() -> None:
 def migrate() -> None:
     """Create or upgrade the database schema (regtune's and Optuna's tables)."""
     require("server", "migrate")
-    from regtune.service.settings import get_settings, require_sqlite_folder
+    from regtune.service.database_url import require_sqlite_folder
+    from regtune.service.settings import get_settings
     from regtune.service.store.migrate import upgrade
 
     _setup_logging()
@@ -145,7 +148,8 @@ def worker(
     """Run one worker: claim trial slots and run them until stopped (SIGTERM hands back)."""
     require("worker", "worker")
     require_artifact_store("worker")
-    from regtune.service.settings import get_settings, require_sqlite_folder
+    from regtune.service.database_url import require_sqlite_folder
+    from regtune.service.settings import get_settings
     from regtune.service.store.db import require_writable_sqlite
     from regtune.worker.limits import limit_from_settings
     from regtune.worker.loop import run_worker

@@ -17,14 +17,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from regtune.service.database_url import hide_password, require_sqlite_folder
 from regtune.service.lifetime import preexec_die_with
-from regtune.service.settings import (
-    MIN_WORKER_MEMORY_MB,
-    Settings,
-    get_settings,
-    hide_password,
-    require_sqlite_folder,
-)
+from regtune.service.settings import MIN_WORKER_MEMORY_MB, Settings, get_settings
 from regtune.service.store.backoff import Backoff
 from regtune.service.store.migrate import upgrade
 from regtune.service.store.repos.keys import is_loopback

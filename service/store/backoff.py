@@ -24,7 +24,7 @@ from tenacity import (
     wait_random,
 )
 
-from regtune.service.settings import hide_password
+from regtune.service.database_url import hide_password
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, Table, inspect
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random
 
+from regtune.service.database_url import hide_password
 from regtune.service.errors import (
     FieldProblem,
     InvalidSettings,
@@ -22,7 +23,6 @@ from regtune.service.errors import (
     SchemaChangeRefused,
     SchemaTooNew,
 )
-from regtune.service.settings import hide_password
 from regtune.service.store.backoff import error_chain, refused_login
 from regtune.service.store.db import make_engine, require_writable_sqlite
 from regtune.service.store.optuna_db.internals.handles import om

@@ -11,8 +11,8 @@ import optuna
 import pytest
 from sqlalchemy import inspect, text
 
+from regtune.service.database_url import hide_password
 from regtune.service.errors import InvalidSettings
-from regtune.service.settings import hide_password
 from regtune.service.store.db import make_engine
 from regtune.service.store.migrate import upgrade
 from tests.support import Processes, free_port, process_env, regtune

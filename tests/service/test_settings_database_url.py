@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
+from regtune.service.database_url import hide_password
 from regtune.service.errors import InvalidSettings
-from regtune.service.settings import get_settings, hide_password
+from regtune.service.settings import get_settings
 from tests.support import Processes, process_env, regtune
 
 PERCENT = (

@@ -3,7 +3,7 @@ pydantic-settings passes over it, so the part ran with the default the operator 
 
 from __future__ import annotations
 
-from regtune.service.settings import misspelt_variables
+from regtune.service.misspelt_settings import misspelt_variables
 
 
 def test_a_misspelt_setting_is_named_with_the_one_meant() -> None:
