@@ -1,6 +1,7 @@
 """A large finished study for the API benchmark, created through the domain, filled in bulk.
 
-The study is created as users create one (``regtune.service.store.repos.studies.create_study``); its
+The study is created as users create one
+(``regtune.service.store.repos.study_creation.create_study``); its
 first trials go through Optuna's own ``study.add_trials``, the rest are written with PostgreSQL's
 ``COPY`` into Optuna's tables, row for row what ``add_trials`` writes (70 % COMPLETE, 30 % PRUNED;
 4 parameters, a learning curve of up to 10 epochs and 8 user attributes each). Optuna then reads
@@ -160,7 +161,7 @@ def seed_database(url: str, n_trials: int, n_small: int, optuna_batch: int = OPT
     from regtune.service.spec.resolve import resolve_task
     from regtune.service.store.db import transaction
     from regtune.service.store.migrate import upgrade
-    from regtune.service.store.repos.studies import create_study
+    from regtune.service.store.repos.study_creation import create_study
     from regtune.service.store.scheduling.retries import get_storage
     from regtune.service.store.tables import StudyRow
 

@@ -180,7 +180,7 @@ def run_in_process(spec: dict[str, Any], *, timeout: float = 3600) -> tuple[str,
 
     from regtune.service.api.studies import admit
     from regtune.service.settings import get_settings
-    from regtune.service.store.repos.studies import create_study
+    from regtune.service.store.repos.study_creation import create_study
     from regtune.worker.loop import Worker
 
     row = create_study(admit(spec, tenant="default", settings=get_settings()))

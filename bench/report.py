@@ -76,7 +76,7 @@ def seed(url: str, n_trials: int, optuna_trials: int = OPTUNA_BATCH) -> str:
     from regtune.service.spec.resolve import resolve_task
     from regtune.service.store.db import transaction
     from regtune.service.store.migrate import upgrade
-    from regtune.service.store.repos.studies import create_study
+    from regtune.service.store.repos.study_creation import create_study
     from regtune.service.store.scheduling.retries import get_storage
     from regtune.service.store.tables import StudyRow
 

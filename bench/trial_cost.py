@@ -153,7 +153,7 @@ def measure(
     from bench.overhead import definition
     from regtune.service.spec.definition import StudySpec
     from regtune.service.store.migrate import upgrade
-    from regtune.service.store.repos.studies import create_study
+    from regtune.service.store.repos.study_creation import create_study
     from regtune.worker.loop import Worker
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -33,7 +33,7 @@ from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.enums import StudyStatus
 from regtune.service.store.optuna_db.attrs import FAILED_TRIAL_ATTR, PATH_OF_ATTR
 from regtune.service.store.reads import read
-from regtune.service.store.repos import studies
+from regtune.service.store.repos import studies, study_summary
 from regtune.service.store.tables import StudyRow
 from regtune.service.store.trials import views as trial_reads
 
@@ -105,10 +105,10 @@ def best_trial_out(
 
 def study_out(row: StudyRow, *, spec: StudySpec | None = None) -> StudyOut:
     """The study as the API shows it; ``spec``: its definition, if this request parsed it."""
-    return _study_out(row, studies.summarize(row, spec=spec))
+    return _study_out(row, study_summary.summarize(row, spec=spec))
 
 
-def _study_out(row: StudyRow, summary: studies.StudySummary) -> StudyOut:
+def _study_out(row: StudyRow, summary: study_summary.StudySummary) -> StudyOut:
     done = summary.counts["COMPLETE"] + summary.counts["PRUNED"]
     best = None
     if summary.best is not None:
@@ -166,7 +166,7 @@ def stop_progress(row: StudyRow) -> StopProgress | None:
 
 def study_body(row: StudyRow) -> bytes:
     """``study_out(row)`` as JSON, rendered again only when what it shows changed."""
-    summary = studies.summarize(row)
+    summary = study_summary.summarize(row)
     if summary.pareto is not None:
         return _study_out(row, summary).model_dump_json().encode()
     best = summary.best.number if summary.best else None

@@ -52,7 +52,14 @@ from regtune.service.spec.resolve import (
     resolve_validation,
 )
 from regtune.service.store.reads import read
-from regtune.service.store.repos import datasets, extension, studies
+from regtune.service.store.repos import (
+    cancel_and_delete,
+    datasets,
+    extension,
+    studies,
+    study_creation,
+    study_summary,
+)
 from regtune.service.store.repos.keys import TENANT_PATTERN
 from regtune.service.store.tables import StudyRow
 from regtune.service.store.trials import views as trial_reads
@@ -118,7 +125,7 @@ def admit(data: Any, *, tenant: str, settings: Settings) -> StudySpec:
     answers: every rule in one place, which the shipped definitions are tested against.
 
     Only a definition naming an uploaded dataset reads the database. A sampler seed left out
-    stays out here: ``studies.create_study`` draws it when it stores the study.
+    stays out here: ``study_creation.create_study`` draws it when it stores the study.
     """
     return admit_with_shape(data, tenant=tenant, settings=settings)[0]
 
@@ -154,7 +161,7 @@ def admit_with_shape(
 def _create(data: Any, tenant: str) -> StudyOut:
     settings = get_settings()
     spec, shape = admit_with_shape(data, tenant=tenant, settings=settings)
-    row = studies.create_study(
+    row = study_creation.create_study(
         spec,
         tenant=tenant,
         api_url=settings.public_url,
@@ -267,7 +274,7 @@ async def _settled(row: StudyRow, wait: float) -> StudyRow:
     will have one), or as it is after ``wait`` seconds: looked at again every
     ``studies.held_interval()``, one read for all the requests holding theirs."""
     deadline = time.monotonic() + wait
-    while not await run_in_threadpool(studies.settled, row):
+    while not await run_in_threadpool(study_summary.settled, row):
         left = deadline - time.monotonic()
         if left <= 0:
             break
@@ -320,7 +327,7 @@ def get_trial(study: StudyDep, number: TrialNumber) -> Response:
 )
 def cancel_study(study: StudyDep) -> StudyOut:
     studies.definition_of(study)  # one this API cannot read answers 503 before anything changes
-    return study_out(studies.cancel(study.id, tenant=study.tenant))
+    return study_out(cancel_and_delete.cancel(study.id, tenant=study.tenant))
 
 
 def admit_extension(study: StudyRow, body: StudyExtension, *, settings: Settings) -> None:
@@ -478,5 +485,5 @@ def extend_study(
     responses=errors({404: NO_STUDY, 409: "trials of the study are running: cancel it first"}),
 )
 def delete_study(study: StudyDep) -> Response:
-    studies.delete(study.id, tenant=study.tenant)
+    cancel_and_delete.delete(study.id, tenant=study.tenant)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

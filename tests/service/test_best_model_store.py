@@ -20,7 +20,7 @@ from regtune.service.client.best_model import MODEL_TYPES
 from regtune.service.client.errors import BrokenDownload
 from regtune.service.client.http import Client
 from regtune.service.settings import get_settings
-from regtune.service.store.repos import best_model, studies
+from regtune.service.store.repos import best_model, cancel_and_delete
 from regtune.service.store.repos.best_model import STORE_RETRY_AFTER_S
 from tests.inprocess import run_to_the_end
 from tests.service.test_client_optuna import STUDY
@@ -109,7 +109,7 @@ def test_a_report_built_while_its_study_is_deleted_says_nothing_of_a_shared_stor
 
     def deleted_meanwhile(artifact_id: str, settings: Any = None) -> Any:
         if artifact_id == gone:
-            studies.delete(deleted.id)
+            cancel_and_delete.delete(deleted.id)
         return opened(artifact_id, settings)
 
     (Path(get_settings().artifact_dir) / missing).unlink()  # as another host's store
@@ -137,7 +137,7 @@ def test_a_download_while_its_study_is_deleted_is_a_404_that_says_so_without_a_w
     opened = best_model.open_artifact
 
     def deleted_meanwhile(artifact_id: str, settings: Any = None) -> Any:
-        studies.delete(deleted.id)
+        cancel_and_delete.delete(deleted.id)
         return opened(artifact_id, settings)
 
     monkeypatch.setattr(best_model, "open_artifact", deleted_meanwhile)

@@ -26,7 +26,7 @@ from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade
 from regtune.service.store.optuna_db.attrs import CLAIM_ATTR, PATH_CLAIM_PREFIX, RETRY_OF_ATTR
 from regtune.service.store.optuna_db.internals.handles import om, trial_id_of
-from regtune.service.store.repos.studies import create_study
+from regtune.service.store.repos.study_creation import create_study
 from regtune.service.store.scheduling import paths
 from regtune.service.store.scheduling import workers as workers
 from regtune.service.store.scheduling.claims import links, taking

@@ -532,14 +532,14 @@ def test_a_dataset_deleted_while_a_study_on_it_is_admitted_makes_the_study_a_422
     from regtune.service.api.studies import admit
     from regtune.service.errors import InvalidDefinition
     from regtune.service.settings import get_settings
-    from regtune.service.store.repos import studies
+    from regtune.service.store.repos import study_creation
 
     dataset = upload(http, csv_bytes(frame(seed=12))).json()
     definition = {**EXAMPLE, "name": "raced", "dataset": {"id": dataset["id"]}}
     spec = admit(definition, tenant="default", settings=get_settings())
     assert http.delete(f"/v1/datasets/{dataset['id']}").status_code == 204
     with pytest.raises(InvalidDefinition) as refused:
-        studies.create_study(spec, tenant="default")
+        study_creation.create_study(spec, tenant="default")
     assert [f.path for f in refused.value.fields] == ["dataset.id"]
     assert http.get("/v1/studies", params={"name": "raced"}).json()["total"] == 0
 

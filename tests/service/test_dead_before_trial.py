@@ -18,7 +18,7 @@ from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade
 from regtune.service.store.optuna_db.attrs import CLAIM_ATTR
 from regtune.service.store.optuna_db.internals.handles import om, trial_id_of
-from regtune.service.store.repos.studies import create_study
+from regtune.service.store.repos.study_creation import create_study
 from regtune.service.store.scheduling.claims.recovery import DIED_BEFORE_TRIAL, release_dead_workers
 from regtune.service.store.scheduling.claims.taking import claim
 from regtune.service.store.scheduling.retries import storage_with_retries

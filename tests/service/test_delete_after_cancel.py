@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from regtune.service.errors import StudyNotFound
 from regtune.service.settings import Settings
 from regtune.service.store.db import transaction
-from regtune.service.store.repos.studies import _still_running
+from regtune.service.store.repos.cancel_and_delete import _still_running
 from regtune.service.store.scheduling import workers
 from regtune.service.store.scheduling.claims.taking import claim
 from tests.service.test_rest_contract import definition

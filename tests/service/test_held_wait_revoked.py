@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from regtune.service.store.repos import keys, studies
+from regtune.service.store.repos import keys, study_summary
 from regtune.service.store.tables import StudyRow
 from tests.inprocess import Apps
 from tests.service.test_client_optuna import STUDY
@@ -23,7 +23,7 @@ def test_a_key_revoked_during_a_held_wait_gets_401(
     ).json()
     team_a = {"Authorization": f"Bearer {made['key']}"}
     study = api.post("/v1/studies", json=STUDY, headers=team_a).json()
-    settled = studies.settled
+    settled = study_summary.settled
 
     def revoked_meanwhile(row: StudyRow) -> bool:
         """The key is revoked while the request holds; then the hold ends, the study as it is."""
@@ -31,14 +31,14 @@ def test_a_key_revoked_during_a_held_wait_gets_401(
         assert not settled(row)  # queued, no worker: it was held
         return True
 
-    monkeypatch.setattr(studies, "settled", revoked_meanwhile)
+    monkeypatch.setattr(study_summary, "settled", revoked_meanwhile)
     held = api.get(f"/v1/studies/{study['id']}", params={"wait": 30}, headers=team_a)
 
     assert held.status_code == 401, held.text
     assert held.json()["error"]["message"] == "the API key is unknown or revoked"
     assert held.headers["WWW-Authenticate"] == "Bearer"
     assert study["id"] not in held.text
-    monkeypatch.setattr(studies, "settled", settled)
+    monkeypatch.setattr(study_summary, "settled", settled)
     admin = {"Authorization": f"Bearer {ADMIN}"}
     still = api.get(f"/v1/studies/{study['id']}", params={"wait": 0.01}, headers=admin)
     assert still.status_code == 200 and still.json()["status"] == "queued", still.text

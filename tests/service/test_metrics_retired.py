@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from regtune.service.store.clock import utcnow
 from regtune.service.store.reads import at_once, read
-from regtune.service.store.repos import studies
+from regtune.service.store.repos import cancel_and_delete
 from regtune.service.store.trials.stats import TrialStats
 from tests.inprocess import Apps, run_to_the_end
 from tests.service.test_client_optuna import STUDY
@@ -59,7 +59,7 @@ def test_deleting_studies_lowers_no_histogram(apps: Apps, database_url: str) -> 
     assert sum(counted.values()) == 9
 
     # two at once: each adds its study's tallies to the one row the other also adds to
-    threads = [threading.Thread(target=studies.delete, args=(s["id"],)) for s in deleted]
+    threads = [threading.Thread(target=cancel_and_delete.delete, args=(s["id"],)) for s in deleted]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -93,8 +93,8 @@ def test_a_sweep_during_a_delete_lowers_no_histogram(
         delete_study(**kwargs)
         sweep.remove_studies_deleted_in_optuna()  # as the sweep of any process may, now
 
-    monkeypatch.setattr(studies.optuna, "delete_study", with_a_sweep_meanwhile)
-    studies.delete(deleted["id"])
+    monkeypatch.setattr(cancel_and_delete.optuna, "delete_study", with_a_sweep_meanwhile)
+    cancel_and_delete.delete(deleted["id"])
     after, _ = scraped(api)
     for sample, value in before.items():
         assert after[sample] == pytest.approx(value, rel=1e-12), sample

@@ -139,14 +139,14 @@ def test_a_delete_under_way_removes_its_own_optuna_study_unraced(
 ) -> None:
     """A sweep between a delete's row and its Optuna study removed the Optuna study itself and
     warned that no regtune study owned it, of a plain delete."""
-    from regtune.service.store.repos import studies
+    from regtune.service.store.repos import cancel_and_delete
     from regtune.service.store.scheduling import sweep
 
     api = apps(sweep_interval=3600)
     created = api.post("/v1/studies", json={**copy.deepcopy(EXAMPLE), "name": "deleted"})
     assert created.status_code == 201, created.text
     swept: list[list[str]] = []
-    delete_study = studies.optuna.delete_study
+    delete_study = cancel_and_delete.optuna.delete_study
 
     def with_a_sweep_first(**kwargs: Any) -> None:
         if not swept:  # the delete's own call (the sweep's, within, deletes as it is)
@@ -155,7 +155,7 @@ def test_a_delete_under_way_removes_its_own_optuna_study_unraced(
         delete_study(**kwargs)
 
     with pytest.MonkeyPatch.context() as patch, caplog.at_level(logging.WARNING):
-        patch.setattr(studies.optuna, "delete_study", with_a_sweep_first)
+        patch.setattr(cancel_and_delete.optuna, "delete_study", with_a_sweep_first)
         assert api.delete(f"/v1/studies/{created.json()['id']}").status_code == 204
         assert sweep.remove_orphaned_optuna_studies() == []  # nothing left to find
 

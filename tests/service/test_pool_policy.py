@@ -19,7 +19,7 @@ from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.enums import StudyStatus
 from regtune.service.store.db import transaction
 from regtune.service.store.optuna_db.internals.handles import trial_id_of
-from regtune.service.store.repos.studies import create_study
+from regtune.service.store.repos.study_creation import create_study
 from regtune.service.store.scheduling import workers as workers
 from regtune.service.store.scheduling.claims import finishing, links, taking
 from regtune.service.store.scheduling.claims.slot import Claim

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.pool import PoolProxiedConnection
 
 from regtune.service.store import reads
-from regtune.service.store.repos import studies
+from regtune.service.store.repos import studies, study_summary
 from regtune.service.store.trials import views
 from tests.inprocess import Apps
 from tests.service.test_rest_contract import definition
@@ -67,7 +67,7 @@ def test_two_reads_of_one_study_with_one_connection_both_answer(
 
     def summarize(name: str) -> None:
         try:
-            answers[name] = studies.summarize(row).counts
+            answers[name] = study_summary.summarize(row).counts
         except Exception as exc:
             answers[name] = exc
 

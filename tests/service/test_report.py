@@ -28,7 +28,7 @@ from sqlalchemy import update
 from regtune.service.spec.definition import StudySpec
 from regtune.service.store.db import transaction
 from regtune.service.store.optuna_db.attrs import COEFFICIENTS_ATTR
-from regtune.service.store.repos.studies import create_study
+from regtune.service.store.repos.study_creation import create_study
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.service.store.tables import StudyRow
 from regtune.service.store.trials import report as report_reads

@@ -17,7 +17,7 @@ from regtune.service.api import report_figures as figures
 from regtune.service.api import report_words as words
 from regtune.service.spec.definition import StudySpec
 from regtune.service.store.optuna_db.attrs import BEST_MODEL_ATTR, STOPPED_EARLY_ATTR
-from regtune.service.store.repos.studies import create_study
+from regtune.service.store.repos.study_creation import create_study
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.service.store.trials.curves import Reported
 from regtune.service.store.trials.report import ReportData

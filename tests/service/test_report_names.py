@@ -20,7 +20,7 @@ from optuna.trial import TrialState, create_trial
 from regtune.service.api.report_figures import LABEL_CHARS
 from regtune.service.spec.definition import StudySpec
 from regtune.service.store.optuna_db.attrs import COEFFICIENTS_ATTR
-from regtune.service.store.repos.studies import create_study
+from regtune.service.store.repos.study_creation import create_study
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.service.store.trials.coefficients import encode
 from tests.service.optuna_studies import add_trials

@@ -13,7 +13,7 @@ import optuna
 from fastapi.testclient import TestClient
 
 from regtune.service.spec.definition import StudySpec
-from regtune.service.store.repos.studies import create_study
+from regtune.service.store.repos.study_creation import create_study
 from regtune.service.store.scheduling.retries import get_storage
 from tests.service.optuna_studies import add_trials
 from tests.service.test_report import _in_figure, _set_status, _spec, _trial

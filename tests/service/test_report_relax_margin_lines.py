@@ -12,7 +12,7 @@ from optuna.distributions import BaseDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from regtune.service.spec.definition import StudySpec
-from regtune.service.store.repos.studies import create_study
+from regtune.service.store.repos.study_creation import create_study
 from regtune.service.store.scheduling.retries import get_storage
 from tests.service.test_relax_margin import NOISE, PLAIN_FOLDS, _shifted
 from tests.service.test_report import _set_status, _spec

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from optuna.trial import TrialState, create_trial
 
 from regtune.service.spec.definition import StudySpec
-from regtune.service.store.repos.studies import create_study
+from regtune.service.store.repos.study_creation import create_study
 from regtune.service.store.scheduling.retries import get_storage
 from tests.service.optuna_studies import add_trials
 from tests.service.test_report import DISTRIBUTIONS, _set_status, _spec

@@ -29,7 +29,7 @@ from regtune.service.store.optuna_db.internals.handles import (
     trial_id_of,
 )
 from regtune.service.store.optuna_db.internals.worker_cache import WorkerHeartbeats
-from regtune.service.store.repos.studies import create_study
+from regtune.service.store.repos.study_creation import create_study
 from regtune.service.store.scheduling.claims import finishing, links, taking
 from regtune.service.store.scheduling.claims.slot import Claim
 from regtune.service.store.scheduling.retries import storage_with_retries

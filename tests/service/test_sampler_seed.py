@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from regtune.service.spec.definition import StudySpec
 from regtune.service.store.db import make_engine
 from regtune.service.store.migrate import upgrade
-from regtune.service.store.repos.studies import create_study
+from regtune.service.store.repos.study_creation import create_study
 from regtune.service.store.scheduling.retries import storage_with_retries
 
 UNSEEDED: dict[str, Any] = {

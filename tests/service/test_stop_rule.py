@@ -313,7 +313,7 @@ def test_a_stopped_study_takes_no_claim_while_its_running_trials_finish_and_coun
     from regtune.service.api.study_end import study_end
     from regtune.service.spec.definition import StudySpec
     from regtune.service.store.db import transaction
-    from regtune.service.store.repos.studies import create_study
+    from regtune.service.store.repos.study_creation import create_study
     from regtune.service.store.scheduling.claims import stopping
     from regtune.service.store.scheduling.claims.finishing import Stopping, finish
     from regtune.service.store.scheduling.claims.taking import claim

@@ -9,7 +9,7 @@ from optuna_dashboard import get_note
 from regtune.service.spec.definition import StudySpec
 from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade
-from regtune.service.store.repos.studies import create_study
+from regtune.service.store.repos.study_creation import create_study
 from regtune.service.store.scheduling.retries import storage_with_retries
 from regtune.service.store.tables import StudyRow
 

@@ -122,7 +122,7 @@ def _row_reads(seen: list[str]) -> list[str]:
 
 
 def test_on_sqlite_a_held_answer_reads_the_row_again_only_after_a_commit(apps: Apps) -> None:
-    from regtune.service.store.repos import studies
+    from regtune.service.store.repos import cancel_and_delete, studies
 
     api = apps(sweep_interval=60)  # no sweep's lease to renew, no worker: nothing commits
     study_id = api.post("/v1/studies", json=STUDY).json()["id"]
@@ -137,7 +137,7 @@ def test_on_sqlite_a_held_answer_reads_the_row_again_only_after_a_commit(apps: A
 
     def cancel_soon() -> None:  # a commit on a connection of its own, as another process's
         time.sleep(0.3)
-        studies.cancel(study_id)
+        cancel_and_delete.cancel(study_id)
 
     canceller = threading.Thread(target=cancel_soon)
     canceller.start()
@@ -188,7 +188,7 @@ def test_a_wait_on_a_study_whose_trials_all_diverged_ends_with_the_reason_it_has
     nothing of the missing model (``regtune show`` said it a moment later). The wait, like a
     model's, lasts until the worker has said so (held here by another worker's lease on the
     study's model, as while a worker is deciding), and ends with the reason."""
-    from regtune.service.store.repos import model_lease, studies
+    from regtune.service.store.repos import model_lease, studies, study_summary
     from regtune.worker.best_model import save_best_model
     from regtune.worker.loop import Worker
 
@@ -199,7 +199,7 @@ def test_a_wait_on_a_study_whose_trials_all_diverged_ends_with_the_reason_it_has
         assert contextvars.copy_context().run(Worker().run, max_trials=1) == 1
         ended = client.study(study.id, fresh=True)
         assert ended.status == "completed" and ended.best_trial is None and ended.error is None
-        assert not studies.settled(studies.get_row(study.id))  # a held answer waits on
+        assert not study_summary.settled(studies.get_row(study.id))  # a held answer waits on
         with pytest.raises(TimeoutError) as unsaid:
             client.wait(study.id, timeout=0.2, poll=0.1)
         assert "a worker says why its trials give no model" in str(unsaid.value)

@@ -69,10 +69,10 @@ def test_a_trial_handed_back_while_the_study_runs_is_not_shown_as_failed(apps: A
         study = client.study(study_id)
 
         def cancel_once_a_line_is_out() -> None:
-            from regtune.service.store.repos import studies
+            from regtune.service.store.repos import cancel_and_delete
 
             wait_for(lambda: log.getvalue(), timeout=60, what="the first line")
-            studies.cancel(study_id)
+            cancel_and_delete.cancel(study_id)
 
         cancelling = threading.Thread(target=cancel_once_a_line_is_out)
         cancelling.start()

@@ -20,7 +20,7 @@ from regtune.service.store.db import transaction
 from regtune.service.store.optuna_db.internals.handles import storage_of, trial_id_of
 from regtune.service.store.optuna_db.internals.worker_cache import WorkerHeartbeats
 from regtune.service.store.repos import model_lease
-from regtune.service.store.repos.studies import create_study
+from regtune.service.store.repos.study_creation import create_study
 from regtune.service.store.scheduling import workers
 from regtune.service.store.scheduling.claims import finishing
 from regtune.service.store.scheduling.claims.links import link_trial

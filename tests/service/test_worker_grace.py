@@ -27,7 +27,7 @@ from regtune.service.store.clock import utcnow
 from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade
 from regtune.service.store.optuna_db.internals.handles import om
-from regtune.service.store.repos.studies import create_study
+from regtune.service.store.repos.study_creation import create_study
 from regtune.service.store.scheduling import workers
 from regtune.service.store.scheduling.claims.links import link_trial
 from regtune.service.store.scheduling.claims.taking import claim

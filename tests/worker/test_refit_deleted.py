@@ -28,7 +28,7 @@ from regtune.service.store.migrate import upgrade
 from regtune.service.store.optuna_db.attrs import CHOSEN_TRIAL_ATTR
 from regtune.service.store.repos import best_model as saved_models
 from regtune.service.store.repos import model_lease
-from regtune.service.store.repos.studies import create_study
+from regtune.service.store.repos.study_creation import create_study
 from regtune.service.store.scheduling.retries import get_storage, storage_with_retries
 from regtune.service.store.tables import StudyRow
 from regtune.worker.best_model import (

@@ -20,7 +20,7 @@ from regtune.service.spec.resolve import resolve_task
 from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade
 from regtune.service.store.optuna_db.attrs import BEST_MODEL_ATTR, NO_MODEL_ATTR
-from regtune.service.store.repos.studies import create_study
+from regtune.service.store.repos.study_creation import create_study
 from regtune.service.store.scheduling.retries import storage_with_retries
 from regtune.service.store.scheduling.scaling import wanted_workers
 from regtune.service.store.tables import StudyRow

@@ -18,7 +18,7 @@ from regtune.service.spec.points import MAX_POINTS
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import rowcount, transaction
 from regtune.service.store.optuna_db.internals.inserts import add_trials
-from regtune.service.store.repos import best_model, studies
+from regtune.service.store.repos import best_model, studies, study_creation
 from regtune.service.store.scheduling.claims import stopping
 from regtune.service.store.tables import StudyRow
 
@@ -194,7 +194,7 @@ def _grew(
     queued = []
     if points:
         space = StudySpec.from_stored(row.spec).search_space
-        queued = studies.point_trials(space, points, first=len(_given(row.spec)))
+        queued = study_creation.point_trials(space, points, first=len(_given(row.spec)))
     spec = _grown_definition(
         row.spec, n_trials=row.n_trials + n_trials, timeout_s=timeout_s, points=points
     )
@@ -225,7 +225,7 @@ def _grew(
             )
         )
         if won == 1:
-            studies.rewrite_note(session, row, spec)
+            study_creation.rewrite_note(session, row, spec)
         if won == 1 and reopen and row.optuna_study_id is not None:
             best_model.set_aside(session, row.optuna_study_id)
         if won == 1 and queued:

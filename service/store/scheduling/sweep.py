@@ -267,8 +267,8 @@ def remove_orphaned_optuna_studies(
     """Remove Optuna studies named as regtune names them but without a regtune row, once this
     process's sweeps have found them so for ``OWNERLESS_GRACE``.
 
-    A regtune row always exists before its Optuna study, and ``studies.delete`` deletes the
-    row first (with the study's /metrics tallies, in one transaction), then the Optuna study,
+    A regtune row always exists before its Optuna study, and ``cancel_and_delete.delete`` deletes
+    the row first (with the study's /metrics tallies, in one transaction), then the Optuna study,
     so such a study is being deleted by a delete under way, or was left by a delete killed
     between the two or by an older version killed mid-creation. The first removes its own
     (in seconds, for a study of many trials); removing it at once raced that delete, and said
