@@ -90,8 +90,9 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """``12:04:31.207 INFO  regtune.worker.trial_run  study 3f… trial 4 started  study=3f… trial=4``:
-    local time, the level (coloured on a colour terminal), the logger, the message, then the ids."""
+    """``12:04:31.207 INFO  regtune.worker.trial_run  study 3f… trial 4 started  study=3f…
+    trial=4``: local time, the level (coloured on a colour terminal), the logger, the message,
+    then the ids."""
 
     def __init__(self, *, colour: bool = False) -> None:
         super().__init__()
