@@ -47,7 +47,7 @@ from regtune.service.store.repos import best_model, model_lease
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.service.store.tables import StudyRow
 from regtune.service.store.trials import views as trial_reads
-from regtune.service.store.trials.best import chosen_trial
+from regtune.service.store.trials.selection import chosen_trial
 from regtune.worker import data
 from regtune.worker import modelfile as predict
 from regtune.worker.evaluation import baseline_scores, unnamed

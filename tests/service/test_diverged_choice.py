@@ -16,7 +16,8 @@ from optuna.trial import TrialState, create_trial
 
 from regtune.service.store.db import transaction
 from regtune.service.store.scheduling.retries import get_storage
-from regtune.service.store.trials.best import chosen_trial, pareto_numbers
+from regtune.service.store.trials.best import pareto_numbers
+from regtune.service.store.trials.selection import chosen_trial
 from regtune.service.store.trials.views import study_reads
 from tests.inprocess import cli_output
 from tests.service.optuna_studies import directed_study

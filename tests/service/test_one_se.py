@@ -19,7 +19,7 @@ from regtune.service.spec.resolve import resolve_task
 from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade
 from regtune.service.store.scheduling.retries import get_storage, storage_with_retries
-from regtune.service.store.trials.best import chosen_trial_number
+from regtune.service.store.trials.selection import chosen_trial_number
 from regtune.service.store.trials.views import study_reads
 from tests.service.optuna_studies import directed_study
 

@@ -19,7 +19,8 @@ from regtune.service.spec.resolve import RELAX_MARGIN
 from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade
 from regtune.service.store.scheduling.retries import storage_with_retries
-from regtune.service.store.trials.best import chosen_trial_number, relax_margin_choice
+from regtune.service.store.trials.relax_margin import relax_margin_choice
+from regtune.service.store.trials.selection import chosen_trial_number
 from regtune.service.store.trials.views import study_reads
 from tests.inprocess import Apps, cli_output
 from tests.service.optuna_studies import directed_study

@@ -26,20 +26,13 @@ from sqlalchemy.orm import Session
 from regtune.service.store.db import among
 from regtune.service.store.optuna_db.attrs import STOPPED_EARLY_ATTR
 from regtune.service.store.optuna_db.internals.handles import om
-from regtune.service.store.trials.best import (
-    BestChoice,
-    OneSe,
-    RelaxMargin,
-    best_choice,
-    feasible_values,
-    one_se_choice,
-    relax_margin_choice,
-    value_of,
-)
+from regtune.service.store.trials.best import BestChoice, best_choice, feasible_values, value_of
 from regtune.service.store.trials.cursor import OPEN_STATES, Change, Cursor, read_changes
 from regtune.service.store.trials.curves import STATES as CURVE_STATES
 from regtune.service.store.trials.curves import Reported, steps_reported
 from regtune.service.store.trials.failures import Failures, retry_join, stopped_marks
+from regtune.service.store.trials.one_se import OneSe, one_se_choice
+from regtune.service.store.trials.relax_margin import RelaxMargin, relax_margin_choice
 
 STATES = [s.name for s in TrialState]
 MAX_STUDIES = 64

@@ -25,17 +25,13 @@ from regtune.service.store.optuna_db.attrs import (
     STOPPED_EARLY_ATTR,
 )
 from regtune.service.store.optuna_db.internals.handles import om
-from regtune.service.store.trials.best import (
-    FOLDS_ATTR,
-    best_choice,
-    by_value,
-    external_choice,
-    fold_standard_error,
-    selection,
-)
+from regtune.service.store.trials.best import best_choice, by_value
 from regtune.service.store.trials.coefficients import decode
 from regtune.service.store.trials.curves import Reported, sample_curves
 from regtune.service.store.trials.failures import Failures, retry_join, stopped_marks
+from regtune.service.store.trials.folds import FOLDS_ATTR, fold_standard_error
+from regtune.service.store.trials.param_values import external_choice
+from regtune.service.store.trials.selection import selection
 
 BEST_KEPT = 50
 """Best trials added to every sample, so that the optimum and its neighbours are drawn."""
