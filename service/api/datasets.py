@@ -12,7 +12,6 @@ from fastapi import (
     File,
     Form,
     Path,
-    Query,
     Request,
     Response,
     UploadFile,
@@ -24,6 +23,7 @@ from regtune.service.api.contract import errors
 from regtune.service.api.deps import TenantDep
 from regtune.service.api.errors import BadBody, shown
 from regtune.service.api.schemas.datasets import ColumnInfo, DatasetBrief, DatasetOut, DatasetPage
+from regtune.service.api.url_integers import PageLimit, PageOffset
 from regtune.service.ingest.header import Limits
 from regtune.service.ingest.marks import NA_WORDS
 from regtune.service.settings import get_settings
@@ -205,8 +205,8 @@ def upload_dataset(
 @router.get("/datasets", response_model=DatasetPage)
 def list_datasets(
     tenant: TenantDep,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: PageOffset = 0,
+    limit: PageLimit = 50,
 ) -> DatasetPage:
     rows, total = datasets.list_rows(tenant=tenant, offset=offset, limit=limit)
     items = [DatasetBrief(**_brief(r)) for r in rows]

@@ -7,7 +7,7 @@ import time
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BeforeValidator, ValidationError
 
@@ -36,6 +36,7 @@ from regtune.service.api.schemas.studies import (
     StudyPage,
 )
 from regtune.service.api.schemas.trials import TrialOut, TrialPage, TrialState
+from regtune.service.api.url_integers import PageLimit, PageOffset, TrialNumber, TrialOffset
 from regtune.service.errors import TrialNotFound
 from regtune.service.settings import Settings, get_settings
 from regtune.service.spec import admission, cost
@@ -73,15 +74,6 @@ StatusFilter = Annotated[
 """A study status, in any case (``Running``, ``RUNNING``): regtune's are lower case."""
 
 
-def _decimal_digits(value: object) -> object:
-    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
-        raise ValueError(f"must be a trial number, in decimal digits only, got {value!r}")
-    return value
-
-
-TrialNumber = Annotated[int, Path(ge=0, le=2**31 - 1), BeforeValidator(_decimal_digits)]
-"""A trial number in a path: decimal digits, as the schema's integer (pydantic's int reads
-``3_0`` as 30, and ``+3`` or ``%203``, a space before it, as 3)."""
 NO_STUDY = "no study has this id (for this key: another tenant's study is not found either)"
 NO_STUDY_ERRORS = errors({404: NO_STUDY})
 _SPEC_SCHEMA = {"$ref": "#/components/schemas/StudySpec"}
@@ -216,8 +208,8 @@ async def list_studies(
             "submission the client did not see answered created it",
         ),
     ] = None,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: PageOffset = 0,
+    limit: PageLimit = 50,
 ) -> Response:
     tenant = listed_tenant(who, tenant_)
     body = render.recent_study_list(tenant, status_, name, offset, limit)
@@ -290,8 +282,8 @@ async def list_trials(
             "WAITING, in any case"
         ),
     ] = None,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: TrialOffset = 0,
+    limit: PageLimit = 50,
 ) -> Response:
     body = render.known_trial_page_body(study, state=state, offset=offset, limit=limit)
     if body is None:
