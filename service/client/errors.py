@@ -5,6 +5,9 @@ response model (``UnexpectedAnswer``), no answer at all (``ApiUnreachable``, ``A
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
+
 import httpx
 from pydantic import ValidationError
 
@@ -39,6 +42,12 @@ class ApiError(ClientError):
         self.message = message
         self.fields = fields
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled with its own arguments (and what was set on it since, a note too), so that
+        an error raised in a process pool's worker reaches the parent as itself: ``Exception``
+        rebuilds it from its message alone, a ``TypeError`` that breaks the pool."""
+        return type(self), (self.status, self.code, self.message, self.fields), vars(self)
+
     def __str__(self) -> str:
         shown = [f for f in self.fields if f.rule not in self.message]
         detail = "; ".join(f"{f.path}: {f.rule}" for f in shown)
@@ -54,15 +63,21 @@ class ApiUnreachable(ClientError):
 class ApiDidNotAnswer(ApiUnreachable):
     """The request was sent (whole or in part), and no answer came: the client's timeout ran
     out, or the connection broke off first. What it asked may or may not have been done
-    (``changes``: it asked for a change); ``event`` says what happened, ``hint`` how to wait
-    longer (empty when no timeout ran out)."""
+    (``changes``: it asked for a change); ``event`` says what happened, ``request`` to what (its
+    method and path), ``hint`` how to wait longer (empty when no timeout ran out)."""
 
     def __init__(self, event: str, *, request: str, changes: bool, hint: str) -> None:
         outcome = ": it was sent, so it may or may not have taken effect" if changes else ""
         super().__init__(f"{event} ({request}){outcome}" + (f"; {hint}" if hint else ""))
         self.event = event
+        self.request = request
         self.changes = changes
         self.hint = hint
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled with its own arguments, as ``ApiError`` is."""
+        rebuild = partial(type(self), request=self.request, changes=self.changes, hint=self.hint)
+        return rebuild, (self.event,), vars(self)
 
 
 class BrokenDownload(ClientError):
@@ -79,6 +94,10 @@ class InvalidArgument(ClientError, ValueError):
         super().__init__(f"{argument}: {rule}")
         self.argument = argument
         self.rule = rule
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled with its own arguments, as ``ApiError`` is."""
+        return type(self), (self.argument, self.rule), vars(self)
 
 
 class UnexpectedAnswer(ClientError):
