@@ -43,7 +43,7 @@ from regtune.service.spec.objective import objective_directions, objective_names
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import transaction
 from regtune.service.store.optuna_db.internals.handles import om, study_id_of
-from regtune.service.store.repos import best_model, model_lease
+from regtune.service.store.repos import best_model, missing_models, model_files, model_lease
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.service.store.tables import StudyRow
 from regtune.service.store.trials import views as trial_reads
@@ -178,11 +178,11 @@ def _save_holding_the_lease(
         else:
             why = "no trial finished before the study ended"
         reason = (
-            f"{best_model.NO_MODEL} no COMPLETE trial with a finite value that meets the "
+            f"{missing_models.NO_MODEL} no COMPLETE trial with a finite value that meets the "
             f"constraints ({why})"
         )
         log.info("study %s has no COMPLETE trial with a finite value: no best model", study_id)
-        best_model.mark_no_model(study_id, osid, reason=reason, engine=engine, storage=storage)
+        missing_models.mark_no_model(study_id, osid, reason=reason, engine=engine, storage=storage)
         return None
     best_model.record_choice(osid, number=view.number, note=_chosen(spec, note), storage=storage)
     if existing is not None and existing.get("trial") == view.number:
@@ -195,7 +195,7 @@ def _save_holding_the_lease(
         raise
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
-        best_model.record_failure(study_id, osid, error=error, engine=engine, storage=storage)
+        missing_models.record_failure(study_id, osid, error=error, engine=engine, storage=storage)
         raise
     if record is None:
         log.info(
@@ -301,7 +301,7 @@ def _retrain_and_upload(
         path = Path(tmp) / filename
         write(path, dataset, fitted, info)
         content = path.read_bytes()
-        artifact_id = best_model.save_model(study, row.id, path, stores.settings)
+        artifact_id = model_files.save_model(study, row.id, path, stores.settings)
     record = {
         "artifact_id": artifact_id,
         "trial": view.number,
@@ -326,7 +326,7 @@ def _retrain_and_upload(
         engine=stores.engine,
     )
     if standing is None or standing["artifact_id"] != artifact_id:  # not ours: its file goes
-        best_model.discard_artifact(
+        model_files.discard_artifact(
             study_id_of(study), artifact_id, settings=stores.settings, engine=stores.engine
         )
     return standing

@@ -238,7 +238,7 @@ class Worker:
         except Exception as exc:
             log.warning("sweep failed (%s)", type(exc).__name__)
             return
-        from regtune.service.store.repos.best_model import studies_missing_a_model
+        from regtune.service.store.repos.missing_models import studies_missing_a_model
 
         try:
             missing = studies_missing_a_model(limit=1, skip=self.unknown)

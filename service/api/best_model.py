@@ -14,14 +14,14 @@ from regtune.service.api.schemas.errors import ErrorResponse
 from regtune.service.errors import BestModelNotFound
 from regtune.service.spec.enums import StudyStatus
 from regtune.service.store.db import transaction
-from regtune.service.store.repos import best_model, model_lease
+from regtune.service.store.repos import best_model, missing_models, model_files, model_lease
 
 router = APIRouter(prefix="/v1", tags=["studies"])
 CHUNK = 1 << 16
 OCTET_STREAM = "application/octet-stream"
 """The file's type for a client that asks for it (``Accept``), as clients generated from the
 schema know binary bodies by this type, not by regtune's own."""
-OFFERED = (best_model.MEDIA_TYPE, OCTET_STREAM)
+OFFERED = (model_files.MEDIA_TYPE, OCTET_STREAM)
 """The types the file goes as, regtune's own first: the one sent when ``Accept`` weighs both
 alike."""
 BINARY: dict[str, Any] = {}
@@ -57,9 +57,9 @@ def _chunks(reader: BinaryIO) -> Iterator[bytes]:
     response_class=StreamingResponse,
     responses={
         200: {
-            "content": {best_model.MEDIA_TYPE: BINARY, OCTET_STREAM: OCTETS},
+            "content": {model_files.MEDIA_TYPE: BINARY, OCTET_STREAM: OCTETS},
             "description": f"a safetensors file, as {OCTET_STREAM} when Accept weighs that "
-            f"above {best_model.MEDIA_TYPE} (its q-values, q=0 refusing a type)",
+            f"above {model_files.MEDIA_TYPE} (its q-values, q=0 refusing a type)",
             "headers": FILE_HEADERS,
         },
         304: {
@@ -97,7 +97,9 @@ def download_best_model(
     it was sent as the type ``Accept`` chooses, in ``If-None-Match``) gets a 304 and no body."""
     with transaction() as session:
         info: dict[str, Any] | None = best_model.read_info(session, study.optuna_study_id or -1)
-        problem = None if info else best_model.read_problem(session, study.optuna_study_id or -1)
+        problem = (
+            None if info else missing_models.read_problem(session, study.optuna_study_id or -1)
+        )
     if problem is not None:
         # the reason a worker records reads as the study's error ("no best model: …")
         why = problem.removeprefix("no best model: ")

@@ -38,8 +38,8 @@ from regtune.service.spec.locations import union_tags, written
 from regtune.service.spec.space import reads_as_number
 from regtune.service.spec.words import SHOWN_CHARACTERS, quoted
 from regtune.service.store.backoff import caused_by_database, describe, unavailable_cause
-from regtune.service.store.repos.best_model import STORE_RETRY_AFTER_S
 from regtune.service.store.repos.keys import TENANT_PATTERN
+from regtune.service.store.repos.model_files import STORE_RETRY_AFTER_S
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 5

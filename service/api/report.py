@@ -38,7 +38,7 @@ from regtune.service.spec.enums import ACTIVE, Task
 from regtune.service.spec.objective import objective_directions, objective_names
 from regtune.service.spec.points import POINT_ATTR
 from regtune.service.store.reads import at_once, read
-from regtune.service.store.repos import best_model, studies
+from regtune.service.store.repos import best_model, model_files, studies
 from regtune.service.store.tables import StudyRow
 from regtune.service.store.trials.best import pareto_numbers
 from regtune.service.store.trials.coefficients import MAX_COEFFICIENTS
@@ -298,7 +298,7 @@ def _recorded(optuna_study_id: int, artifact_id: str) -> bool:
 def _model_facts(artifact_id: str, *, linear: bool) -> ModelFacts:
     """Read once per process (a saved file never changes; a failed read is not kept): the header
     always, the tensors of a linear model of at most ``MAX_MODEL_BYTES``."""
-    with best_model.open_artifact(artifact_id) as reader:
+    with model_files.open_artifact(artifact_id) as reader:
         head = reader.read(8)
         size = int.from_bytes(head, "little")
         header = reader.read(size)

@@ -25,7 +25,7 @@ from regtune.service.api.schemas.study_end import FailBreakdown, StopReason, Stu
 from regtune.service.spec.enums import ACTIVE, StudyStatus
 from regtune.service.spec.policies import StopRule
 from regtune.service.spec.words import counted
-from regtune.service.store.repos import best_model, studies
+from regtune.service.store.repos import missing_models, studies
 from regtune.service.store.scheduling.claims.recovery import DIED_BEFORE_TRIAL
 from regtune.service.store.tables import StudyRow
 from regtune.service.store.trials.failures import Failures
@@ -196,7 +196,7 @@ def error_of(row: StudyRow) -> str | None:
         case StudyStatus.FAILED:
             return error
         case StudyStatus.COMPLETED:
-            return error if best_model.is_model_error(error) else None
+            return error if missing_models.is_model_error(error) else None
         case StudyStatus.CANCELLED:
             return None
     assert_never(status)

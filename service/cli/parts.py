@@ -189,7 +189,7 @@ def dashboard(
     if refusal := dashboard_bind_refusal(host, get_settings()):
         err.print(Text.assemble(("error: ", "bold red"), refusal))
         raise typer.Exit(2)
-    from regtune.service.store.repos.best_model import artifact_store
+    from regtune.service.store.repos.model_files import artifact_store
 
     storage = make_storage()
     if warning := every_tenant_warning(get_settings()):

@@ -14,7 +14,7 @@ from safetensors.numpy import save_file
 
 from regtune.service.settings import get_settings
 from regtune.service.store.optuna_db.attrs import BEST_MODEL_ATTR
-from regtune.service.store.repos import best_model
+from regtune.service.store.repos import model_files
 
 
 def save_best_model(
@@ -32,7 +32,7 @@ def save_best_model(
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata=metadata)
     artifact = upload_artifact(
-        artifact_store=best_model.artifact_store(), file_path=str(path), study_or_trial=study
+        artifact_store=model_files.artifact_store(), file_path=str(path), study_or_trial=study
     )
     best = study.best_trial
     study.set_user_attr(

@@ -20,8 +20,8 @@ from regtune.service.client.best_model import MODEL_TYPES
 from regtune.service.client.errors import BrokenDownload
 from regtune.service.client.http import Client
 from regtune.service.settings import get_settings
-from regtune.service.store.repos import best_model, cancel_and_delete
-from regtune.service.store.repos.best_model import STORE_RETRY_AFTER_S
+from regtune.service.store.repos import cancel_and_delete, model_files
+from regtune.service.store.repos.model_files import STORE_RETRY_AFTER_S
 from tests.inprocess import run_to_the_end
 from tests.service.test_client_optuna import STUDY
 from tests.service.test_report import finished_study
@@ -105,7 +105,7 @@ def test_a_report_built_while_its_study_is_deleted_says_nothing_of_a_shared_stor
         api.get(f"/v1/studies/{row.id}").json()["best_model"]["artifact_id"]
         for row in (deleted, elsewhere)
     )
-    opened = best_model.open_artifact
+    opened = model_files.open_artifact
 
     def deleted_meanwhile(artifact_id: str, settings: Any = None) -> Any:
         if artifact_id == gone:
@@ -113,7 +113,7 @@ def test_a_report_built_while_its_study_is_deleted_says_nothing_of_a_shared_stor
         return opened(artifact_id, settings)
 
     (Path(get_settings().artifact_dir) / missing).unlink()  # as another host's store
-    monkeypatch.setattr(best_model, "open_artifact", deleted_meanwhile)
+    monkeypatch.setattr(model_files, "open_artifact", deleted_meanwhile)
     with caplog.at_level(logging.DEBUG, logger="regtune.service.api.report"):
         for row in (deleted, elsewhere):
             assert api.get(f"/v1/studies/{row.id}/report").status_code == 200
@@ -134,13 +134,13 @@ def test_a_download_while_its_study_is_deleted_is_a_404_that_says_so_without_a_w
     to share one artifact store, and a WARNING saying so, a false alarm)."""
     deleted = finished_study("default", n=5)
     gone = api.get(f"/v1/studies/{deleted.id}").json()["best_model"]["artifact_id"]
-    opened = best_model.open_artifact
+    opened = model_files.open_artifact
 
     def deleted_meanwhile(artifact_id: str, settings: Any = None) -> Any:
         cancel_and_delete.delete(deleted.id)
         return opened(artifact_id, settings)
 
-    monkeypatch.setattr(best_model, "open_artifact", deleted_meanwhile)
+    monkeypatch.setattr(model_files, "open_artifact", deleted_meanwhile)
     with caplog.at_level(logging.WARNING):
         answer = api.get(f"/v1/studies/{deleted.id}/best-model")
     assert answer.status_code == 404, answer.text

@@ -11,7 +11,7 @@ from regtune.service.store.clock import utcnow
 from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade
 from regtune.service.store.optuna_db.attrs import BEST_MODEL_ATTR
-from regtune.service.store.repos.best_model import mark_no_model, studies_missing_a_model
+from regtune.service.store.repos.missing_models import mark_no_model, studies_missing_a_model
 from regtune.service.store.scheduling.retries import storage_with_retries
 from tests.support import study_row
 

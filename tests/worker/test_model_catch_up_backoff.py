@@ -24,7 +24,7 @@ from regtune.service.store.clock import utcnow
 from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade
 from regtune.service.store.repos import best_model
-from regtune.service.store.repos.best_model import MAX_ATTEMPTS, studies_missing_a_model
+from regtune.service.store.repos.missing_models import MAX_ATTEMPTS, studies_missing_a_model
 from regtune.service.store.scheduling.retries import storage_with_retries
 from regtune.service.store.tables import StudyRow
 from regtune.worker.best_model import Stores, save_best_model

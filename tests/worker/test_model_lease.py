@@ -21,7 +21,7 @@ from regtune.service.store.clock import utcnow
 from regtune.service.store.db import make_engine, transaction
 from regtune.service.store.migrate import upgrade
 from regtune.service.store.optuna_db.attrs import BEST_MODEL_ATTR
-from regtune.service.store.repos import best_model, model_lease
+from regtune.service.store.repos import best_model, missing_models, model_files, model_lease
 from regtune.service.store.scheduling.retries import get_storage, storage_with_retries
 from regtune.service.store.tables import StudyRow
 from tests.support import study_row
@@ -85,10 +85,10 @@ def test_a_leased_study_is_left_to_its_saver_until_the_lease_runs_out(database_u
     assert model_lease.take_lease(osid, "a", engine=engine, now=now)
     assert not model_lease.take_lease(osid, "b", engine=engine, now=now)
     assert model_lease.take_lease(osid, "a", engine=engine, now=now)  # renewed by its holder
-    assert best_model.studies_missing_a_model(engine, limit=5, now=now) == []
+    assert missing_models.studies_missing_a_model(engine, limit=5, now=now) == []
 
     later = now + model_lease.LEASE + timedelta(seconds=1)  # "a" died while retraining
-    assert best_model.studies_missing_a_model(engine, limit=5, now=later) == ["done"]
+    assert missing_models.studies_missing_a_model(engine, limit=5, now=later) == ["done"]
     assert model_lease.take_lease(osid, "b", engine=engine, now=later)
     assert not model_lease.take_lease(osid, "a", engine=engine, now=later)
 
@@ -125,12 +125,12 @@ def test_a_losing_savers_file_is_removed_from_the_store_and_the_dashboards_list(
 
     engine, study = _completed_study(database_url)
     settings = Settings(artifact_dir=tmp_path / "artifacts")
-    store = best_model.artifact_store(settings)
+    store = model_files.artifact_store(settings)
     model = tmp_path / "model.safetensors"
     model.write_bytes(b"weights")
     ids = [upload_artifact(artifact_store=store, file_path=str(model), study_or_trial=study)]
     ids.append(upload_artifact(artifact_store=store, file_path=str(model), study_or_trial=study))
-    best_model.discard_artifact(study._study_id, ids[1], settings=settings, engine=engine)
+    model_files.discard_artifact(study._study_id, ids[1], settings=settings, engine=engine)
 
     assert [meta.artifact_id for meta in get_all_artifact_meta(study)] == [ids[0]]
     assert sorted(p.name for p in (tmp_path / "artifacts").iterdir()) == [ids[0]]
@@ -163,6 +163,6 @@ def test_two_workers_saving_at_once_leave_one_model(api: TestClient) -> None:
     listed = [meta.artifact_id for meta in get_all_artifact_meta(study)]
     assert listed == [saved[0]["artifact_id"]]
     assert study.user_attrs[BEST_MODEL_ATTR] == saved[0]
-    assert best_model.studies_missing_a_model(limit=5) == []  # the lease was given back
+    assert missing_models.studies_missing_a_model(limit=5) == []  # the lease was given back
     shown = api.get(f"/v1/studies/{created['id']}/best-model")
     assert shown.status_code == 200

@@ -18,7 +18,7 @@ from sqlalchemy import update
 from regtune.service.settings import Settings
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import transaction
-from regtune.service.store.repos import best_model, model_lease
+from regtune.service.store.repos import missing_models, model_lease
 from regtune.service.store.scheduling import workers
 from regtune.service.store.tables import WorkerRow
 from regtune.worker.loop import Worker
@@ -35,13 +35,13 @@ def test_a_lease_holds_only_while_its_worker_lives(sqlite_url: str) -> None:
 
     assert model_lease.take_lease(osid, "a", worker_id="saver", engine=engine, now=now)
     assert not model_lease.take_lease(osid, "b", worker_id="slow", engine=engine, now=now)
-    assert best_model.studies_missing_a_model(engine, limit=5, now=now) == []
+    assert missing_models.studies_missing_a_model(engine, limit=5, now=now) == []
     held = model_lease.saver(osid, engine=engine, now=now)
     assert held is not None and held.worker == "saver"
 
     silent = now + timedelta(seconds=21)  # the saver's grace period past, its lease not
     assert model_lease.saver(osid, engine=engine, now=silent) is None
-    assert best_model.studies_missing_a_model(engine, limit=5, now=silent) == ["done"]
+    assert missing_models.studies_missing_a_model(engine, limit=5, now=silent) == ["done"]
     assert model_lease.take_lease(osid, "b", worker_id="slow", engine=engine, now=silent)
     assert not model_lease.take_lease(osid, "a", worker_id="saver", engine=engine, now=silent)
 
@@ -82,4 +82,4 @@ def test_a_dead_savers_study_is_saved_by_the_next_catch_up(api: TestClient) -> N
     idle._sweep()
     saved = api.get(model)
     assert saved.status_code == 200, saved.text
-    assert best_model.studies_missing_a_model(limit=5) == []
+    assert missing_models.studies_missing_a_model(limit=5) == []

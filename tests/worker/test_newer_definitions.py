@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 from regtune.service.store.db import get_engine
 from regtune.service.store.optuna_db.attrs import BEST_MODEL_ATTR
-from regtune.service.store.repos.best_model import studies_missing_a_model
+from regtune.service.store.repos.missing_models import studies_missing_a_model
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.worker.loop import Worker
 from tests.inprocess import Apps

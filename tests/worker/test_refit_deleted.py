@@ -26,8 +26,7 @@ from regtune.service.store.clock import utcnow
 from regtune.service.store.db import get_engine, make_engine, transaction
 from regtune.service.store.migrate import upgrade
 from regtune.service.store.optuna_db.attrs import CHOSEN_TRIAL_ATTR
-from regtune.service.store.repos import best_model as saved_models
-from regtune.service.store.repos import model_lease
+from regtune.service.store.repos import missing_models, model_lease
 from regtune.service.store.repos.study_creation import create_study
 from regtune.service.store.scheduling.retries import get_storage, storage_with_retries
 from regtune.service.store.tables import StudyRow
@@ -177,7 +176,7 @@ def test_a_failed_try_of_a_deleted_study_is_not_recorded(stores: Stores) -> None
     assert stores.engine is not None and stores.storage is not None
     row, osid = _completed(stores.engine, stores.storage)
     optuna.delete_study(study_name=row.optuna_name, storage=stores.storage)
-    saved_models.record_failure(
+    missing_models.record_failure(
         row.id, osid, error="OSError: gone", engine=stores.engine, storage=stores.storage
     )
     with transaction(stores.engine) as session:

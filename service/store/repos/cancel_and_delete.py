@@ -13,7 +13,7 @@ from regtune.service.errors import StudyNotActive, StudyNotFound, StudyRunning
 from regtune.service.spec.enums import ACTIVE, StudyStatus
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import rowcount, transaction
-from regtune.service.store.repos import best_model
+from regtune.service.store.repos import model_files
 from regtune.service.store.repos.studies import Reach, forget, get_row
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.service.store.tables import ClaimRow, StudyRow, WorkerRow
@@ -75,14 +75,14 @@ def delete(study_id: str, *, tenant: Reach = "default") -> None:
     with transaction() as session:
         gone = rowcount(session.execute(sql_delete(StudyRow).where(StudyRow.id == row.id)))
         if gone and row.optuna_study_id is not None:
-            files = best_model.stored_artifacts(session, row.optuna_study_id)
+            files = model_files.stored_artifacts(session, row.optuna_study_id)
             stats.retire(session, stats.tallies_of(session, row.optuna_study_id))
     forget(study_id)
     if not gone:
         return  # another delete of it came first, and deletes the rest
     with contextlib.suppress(KeyError):
         optuna.delete_study(study_name=row.optuna_name, storage=get_storage())
-    best_model.remove_artifacts(study_id, files)
+    model_files.remove_artifacts(study_id, files)
 
 
 def _still_running(session: Session, study_id: str, row_id: str) -> str:

@@ -12,7 +12,7 @@ from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.enums import FINAL, StudyStatus
 from regtune.service.spec.objective import Select, objective_directions
 from regtune.service.store.reads import read
-from regtune.service.store.repos import best_model
+from regtune.service.store.repos import missing_models
 from regtune.service.store.repos.studies import definition_of, index_key, model_info, quiet
 from regtune.service.store.tables import StudyRow
 from regtune.service.store.trials import views as trial_reads
@@ -31,7 +31,7 @@ def settled(row: StudyRow) -> bool:
         return True
     summary = summarize(row)
     if summary.best is None:
-        said = row.error is not None and best_model.is_model_error(row.error)
+        said = row.error is not None and missing_models.is_model_error(row.error)
         return said or not summary.counts.get(TrialState.COMPLETE.name)
     return summary.best_model is not None
 
