@@ -248,8 +248,10 @@ async def get_study(
     ] = None,
 ) -> Response:
     if wait is not None:
-        study = await _settled(study, wait)
-        await confirm(request)  # the key may have been revoked while the answer was held
+        try:
+            study = await _settled(study, wait)
+        finally:  # the key may have been revoked while the answer was held, the study deleted
+            await confirm(request)
     body = render.known_study_body(study)
     if body is None:
         body = await run_in_threadpool(render.study_body, study)
