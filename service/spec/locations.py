@@ -6,7 +6,10 @@ pydantic locates an error inside a tagged union through the member it chose: a s
 The user wrote ``sampler.n_startup_trials``, ``search_space.lambda.log`` and ``dataset.builtin``:
 ``written`` drops the members' tags, walking the definition as it was sent. A union without
 tags (``int | Literal['full']``) locates each member's error under the member's label:
-``training.batch_size.int`` and ``training.batch_size.literal['full']``, dropped alike.
+``training.batch_size.int`` and ``training.batch_size.literal['full']``, dropped alike. Where the
+user wrote a number, a text, a boolean or null, the location ends: what pydantic locates under
+it is its own wrapping of the value (a fixed knob's ``{value: …}``, ``search_space.dropout.value``
+of ``dropout: .nan``).
 """
 
 from __future__ import annotations
@@ -66,11 +69,17 @@ def _holds(node: Any, key: Any) -> bool:
     return False
 
 
+def _scalar(node: Any) -> bool:
+    """Whether the user wrote a number, a text, a boolean or null at ``node``: no key is under
+    it."""
+    return node is not UNWRITTEN and not isinstance(node, Mapping | list)
+
+
 def _chosen_member(part: Any, following: Any, node: Any, tags: frozenset[str]) -> bool:
     """Whether ``part`` names the union member pydantic chose (or tried) at ``node``, not a key
-    the user wrote there: a tag or label the user did not write (inside a number or a text,
-    every one), or one they did (``dataset: {builtin: …}``) where the location goes on beside
-    it (``dataset.builtin.x``: the key ``x``) rather than under it."""
+    the user wrote there: a tag or label the user did not write, or one they did (``dataset:
+    {builtin: …}``) where the location goes on beside it (``dataset.builtin.x``: the key ``x``)
+    rather than under it."""
     if not (isinstance(part, str) and part in tags) or node is UNWRITTEN:
         return False
     if not _holds(node, part):
@@ -84,6 +93,8 @@ def written(loc: Sequence[Any], data: Any, tags: frozenset[str]) -> tuple[Any, .
     kept: list[Any] = []
     node = data
     for i, part in enumerate(loc):
+        if _scalar(node):
+            break  # the rest is pydantic's wrapping of the value the user wrote
         following = loc[i + 1] if i + 1 < len(loc) else None
         if _chosen_member(part, following, node, tags):
             continue  # the location goes on in ``node``

@@ -83,6 +83,18 @@ class Choices(Strict):
 class Fixed(Strict):
     value: float = Field(allow_inf_nan=False)
 
+    @field_validator("value", mode="before")
+    @classmethod
+    def _finite(cls, value: Any) -> Any:
+        """NaN and infinity (YAML's ``.nan`` and ``.inf``, JSON's ``NaN``) refused as a knob's
+        rule (was pydantic's "Input should be a finite number")."""
+        if isinstance(value, float) and not math.isfinite(value):
+            said = "NaN" if math.isnan(value) else "-infinity" if value < 0 else "infinity"
+            raise ValueError(
+                f"must be a finite number (NaN and infinity are not values of a knob), got {said}"
+            )
+        return value
+
     @model_serializer
     def _as_number(self) -> float:
         return self.value
