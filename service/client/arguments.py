@@ -6,12 +6,13 @@ numbers JSON cannot carry."""
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 import os
 import re
 import sys
 from contextlib import suppress
-from typing import TypeVar
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -23,7 +24,6 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 MAX_PORT = 65_535
 DEFAULT_TIMEOUT = 30.0
 """Seconds the client waits for each answer unless told (``timeout``, REGTUNE_TIMEOUT)."""
-T = TypeVar("T")
 
 
 def setting_name(argument: str, value: object) -> str:
@@ -123,11 +123,21 @@ def item_path(collection: str, item: str, *, name: str) -> str:
     return f"/v1/{collection}/{segment}"
 
 
-def json_numbers(value: T, argument: str) -> T:
-    """``value`` if JSON can carry every number in it, else ``InvalidArgument`` naming where
-    the first that it cannot is, from ``argument`` down (``points[0].lambda``): a NaN or an
-    infinity (JSON has neither), an integer of more digits than Python writes out as text
-    (``sys.get_int_max_str_digits``: the JSON encoder's bare ``ValueError`` otherwise)."""
+def json_numbers(value: Any, argument: str) -> Any:
+    """``value`` as JSON carries it, or ``InvalidArgument`` naming where the first number that
+    it cannot carry is, from ``argument`` down (``points[0].lambda``): a NaN or an infinity (JSON
+    has neither), an integer of more digits than Python writes out as text
+    (``sys.get_int_max_str_digits``: the JSON encoder's bare ``ValueError`` otherwise). Another
+    library's values (numpy's ``int64``, ``float32`` and ``bool_``, a pandas row's, a numpy
+    array) are sent as the Python values they hold (the JSON encoder's bare ``TypeError``
+    otherwise)."""
+    numpy = sys.modules.get("numpy")  # a value is numpy's only once numpy was imported
+    if numpy is not None and isinstance(value, numpy.generic | numpy.ndarray):
+        value = value.tolist()
+    elif isinstance(value, numbers.Integral) and not isinstance(value, int):
+        value = int(value)
+    elif isinstance(value, numbers.Real) and not isinstance(value, int | float):
+        value = float(value)
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidArgument(
             argument, f"must be a finite number (JSON has no NaN or infinity), got {value!r}"
@@ -140,11 +150,9 @@ def json_numbers(value: T, argument: str) -> T:
             f"as JSON text), got one of more than {limit:,}",
         )
     if isinstance(value, dict):
-        for key, item in value.items():
-            json_numbers(item, f"{argument}.{key}")
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            json_numbers(item, f"{argument}[{index}]")
+        return {key: json_numbers(item, f"{argument}.{key}") for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_numbers(item, f"{argument}[{index}]") for index, item in enumerate(value)]
     return value
 
 

@@ -36,17 +36,12 @@ def extension_body(
     timeout_s: float | None,
     points: list[dict[str, Any]] | None,
 ) -> dict[str, Any]:
-    """The JSON body of ``Client.extend``: the fields given, and nothing of those left out."""
-    json_numbers(timeout_s, "timeout_s")
-    body: dict[str, Any] = {}
+    """The JSON body of ``Client.extend``: the fields given (each as JSON carries it, named as
+    given when it cannot), and nothing of those left out."""
+    numbers = {"n_trials": n_trials, "n_trials_total": n_trials_total, "timeout_s": timeout_s}
+    body = {name: json_numbers(value, name) for name, value in numbers.items() if value is not None}
     if points is not None:  # an empty list too, for the API to say what points need
         body["points_to_evaluate"] = json_numbers(points, "points")
-    if n_trials is not None:
-        body["n_trials"] = n_trials
-    if n_trials_total is not None:
-        body["n_trials_total"] = n_trials_total
-    if timeout_s is not None:
-        body["timeout_s"] = timeout_s
     return body
 
 

@@ -44,8 +44,8 @@ class Transport:
         self.http.close()
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        if "json" in kwargs:  # httpx's encoder refuses what JSON cannot carry with a ValueError
-            json_numbers(kwargs["json"], "body")
+        if "json" in kwargs:  # httpx's encoder refuses what JSON cannot carry with a bare error
+            kwargs["json"] = json_numbers(kwargs["json"], "body")
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
