@@ -265,7 +265,7 @@ class RowLines(DataRows):
 
 
 UNCLOSED = "EOF inside string starting at line "
-"""How pandas says a quote is never closed (``line``: the line it opens on, once ``formats``
+"""How pandas says a quote is never closed (``line``: the line it opens on, once ``csv_rows``
 numbers it by the file's lines)."""
 
 

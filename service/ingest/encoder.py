@@ -24,8 +24,9 @@ from regtune.service.ingest.decimals import against_record, read_as_file
 from regtune.service.ingest.dialects import DATA_ROWS, DataRows, ShortRows
 from regtune.service.ingest.encodings import UTF8, UTF16, UTF16_BOMS
 from regtune.service.ingest.features import Feature, text_block
-from regtune.service.ingest.formats import NA_TOKENS, read_columns
+from regtune.service.ingest.formats import read_columns
 from regtune.service.ingest.header import Limits, same_name
+from regtune.service.ingest.marks import NA_TOKENS
 from regtune.service.ingest.missing_values import read_as_missing
 from regtune.service.ingest.target import Target, score_target
 from regtune.service.ingest.values import Column, booleans_as_numbers, classify, shown_mark

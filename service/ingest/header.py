@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 
 BYTES_PER_CELL = 8
 """A decoded cell is a float64: the decoded-size budget is ``max_cells`` × this."""
-PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 HIDDEN_CHARACTERS = frozenset(
     "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 )

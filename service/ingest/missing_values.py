@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from regtune.service.errors import FieldProblem, InvalidUpload
-from regtune.service.ingest.formats import NA_TOKENS
-from regtune.service.ingest.marks import reads_with_comma, reads_with_point
+from regtune.service.ingest.marks import NA_TOKENS, reads_with_comma, reads_with_point
 from regtune.service.ingest.values import BOOLEANS
 
 FIELD = "missing_values"

@@ -28,9 +28,8 @@ from regtune.service.ingest.decimals import (
     to_numbers,
 )
 from regtune.service.ingest.dialects import DATA_ROWS, DataRows
-from regtune.service.ingest.formats import NA_TOKENS
 from regtune.service.ingest.header import Limits
-from regtune.service.ingest.marks import Evidence, text_hint
+from regtune.service.ingest.marks import NA_TOKENS, Evidence, text_hint
 
 if TYPE_CHECKING:
     import pandas as pd
