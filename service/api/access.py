@@ -16,6 +16,7 @@ from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from regtune.service.api import docs
 from regtune.service.api.errors import error_response, unavailable
 from regtune.service.api.schemas.studies import TENANTS_HEADER
 from regtune.service.api.schemas.workers import WORKERS_SCOPE_HEADER
@@ -25,9 +26,7 @@ from regtune.service.store.backoff import TRANSIENT
 from regtune.service.store.repos.keys import Caller, authenticate, cached_caller
 
 log = logging.getLogger(__name__)
-PUBLIC_PATHS = frozenset(
-    {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
-)
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", *docs.PUBLIC_PATHS})
 CALLER_KEY = "caller"
 CHALLENGE = {
     "WWW-Authenticate": {

@@ -18,6 +18,7 @@ from regtune.service.api import (
     body,
     contract,
     datasets,
+    docs,
     errors,
     head,
     health,
@@ -115,6 +116,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Hyperparameter tuning for regularized models (elastic net, dropout MLPs).",
         lifespan=lifespan,
+        docs_url=None,  # docs.install: FastAPI's page loads Swagger UI from a CDN
+        redoc_url=None,  # the same, and no copy of ReDoc is shipped
         generate_unique_id_function=contract.operation_id,
         dependencies=[Depends(query.once_each)],
     )
@@ -127,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(observability.router)
     app.include_router(datasets.router)
     app.include_router(keys.router)
+    docs.install(app)
     head.install(app)  # middleware: the first installed is the innermost
     limits.install(app)
     access.install(app)
