@@ -53,6 +53,19 @@ def positive_seconds(value: float | str, *, given_as: str) -> float:
     return number
 
 
+def wait_seconds(value: float, *, given_as: str) -> float:
+    """``value`` if it is a number of seconds to wait, 0 or more (an infinity: no end), else
+    ``InvalidArgument``: a NaN compares false with every time, so that a wait until it never
+    ended, nor gave up."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not number >= 0:
+        raise InvalidArgument(given_as, f"must be a number of seconds, 0 or more, got {value!r}")
+    return value
+
+
 def api_url(given: str, *, given_as: str) -> str:
     """``given`` without the slashes it ends with, if requests can be sent to it (httpx parses
     it: ``http://[::1`` does not, nor a port that is no number), else ``InvalidArgument``

@@ -421,6 +421,9 @@ class Client:
         backoff, for up to ``patience`` seconds (default ``OUTAGE_PATIENCE``) and never past
         ``timeout``, then its last error is raised; ``on_outage`` (default: a logged warning)
         hears once that it is away, and once that it is back.
+
+        ``poll`` is a number of seconds above 0; ``timeout``, ``model_grace`` and ``patience``
+        0 or more, an infinity for no limit; anything else (a NaN) is ``InvalidArgument``.
         """
         return wait_until_final(
             lambda hold: self.study(study_id, fresh=True, hold=hold),

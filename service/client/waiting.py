@@ -19,6 +19,7 @@ from tenacity import (
 )
 
 from regtune.service.api.schemas.studies import STUDY_WAIT_MAX, StudyOut
+from regtune.service.client.arguments import positive_seconds, wait_seconds
 from regtune.service.client.best_model import VERDICT_GRACE, awaits_model, wait_timed_out
 from regtune.service.client.errors import unavailable
 from regtune.service.spec.enums import FINAL
@@ -41,8 +42,11 @@ def wait_until_final(
 ) -> StudyOut:
     """``Client.wait``: ``ask(hold)`` answers the study as the API at ``url`` (as messages show
     it) holds it up to ``hold`` seconds; ``say`` hears of an outage."""
-    if not poll > 0:  # 0 would ask the API for the study in a tight loop
-        raise ValueError(f"poll must be > 0 seconds, got {poll=}")
+    poll = positive_seconds(poll, given_as="poll")  # 0 would ask in a tight loop
+    wait_seconds(timeout, given_as="timeout")
+    wait_seconds(model_grace, given_as="model_grace")
+    if patience is not None:
+        wait_seconds(patience, given_as="patience")
     deadline = time.monotonic() + timeout
     completed_at: float | None = None
     while True:

@@ -198,7 +198,7 @@ def test_a_poll_interval_too_short_is_a_usage_error(
 def test_the_client_refuses_to_wait_without_a_pause() -> None:
     from regtune.service.client.http import Client
 
-    with Client("http://127.0.0.1:9") as rt, pytest.raises(ValueError, match="poll must be > 0"):
+    with Client("http://127.0.0.1:9") as rt, pytest.raises(ValueError, match="poll: must be a"):
         rt.wait("any", poll=0)
 
 
