@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
+from regtune.service.api.schemas.studies import STUDY_WAIT_MAX
 from regtune.service.client.errors import InvalidArgument
 from regtune.service.header_keys import header_safe, holds_scheme
 
@@ -44,10 +45,7 @@ def timeout_seconds(value: float | str | None, *, given_as: str) -> float:
 def positive_seconds(value: float | str, *, given_as: str) -> float:
     """``value`` as a number of seconds above 0 (a finite one: a socket's timeout takes no NaN
     or infinity), else ``InvalidArgument``."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
+    number = _number(value)
     if not (math.isfinite(number) and number > 0):
         raise InvalidArgument(given_as, f"must be a number of seconds above 0, got {value!r}")
     return number
@@ -57,13 +55,31 @@ def wait_seconds(value: float, *, given_as: str) -> float:
     """``value`` if it is a number of seconds to wait, 0 or more (an infinity: no end), else
     ``InvalidArgument``: a NaN compares false with every time, so that a wait until it never
     ended, nor gave up."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if not number >= 0:
+    if not _number(value) >= 0:
         raise InvalidArgument(given_as, f"must be a number of seconds, 0 or more, got {value!r}")
     return value
+
+
+def hold_seconds(value: float) -> float:
+    """``value`` as the seconds the API is asked to hold its answer for (``?wait=``): above 0
+    and at most ``STUDY_WAIT_MAX``, else ``InvalidArgument`` naming ``hold`` (the API's 422
+    names ``wait``, which the caller never wrote)."""
+    number = _number(value)
+    if not 0 < number <= STUDY_WAIT_MAX:
+        raise InvalidArgument(
+            "hold",
+            f"must be a number of seconds above 0, at most {STUDY_WAIT_MAX:g} (the API holds "
+            f"an answer no longer), got {value!r}",
+        )
+    return number
+
+
+def _number(value: float | str) -> float:
+    """``value`` as a float, NaN if it is none."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def api_url(given: str, *, given_as: str) -> str:

@@ -40,8 +40,8 @@ from regtune.service.client.arguments import (
     DEFAULT_URL,
     api_url,
     header_key,
+    hold_seconds,
     item_path,
-    positive_seconds,
     setting_name,
     shown_url,
     study_path,
@@ -145,12 +145,12 @@ class Client:
     def study(self, study_id: str, *, fresh: bool = False, hold: float | None = None) -> StudyOut:
         """The study; ``fresh``: as it is now, where an API process may otherwise answer it as
         it read it up to a second ago (``Cache-Control: no-cache``); ``hold``: the server keeps
-        its answer up to that many seconds (at most 60) until the study has ended and its best
-        model is saved (``?wait=``)."""
+        its answer up to that many seconds (above 0, at most 60, else ``InvalidArgument``) until the
+        study has ended and its best model is saved (``?wait=``)."""
         headers = {"Cache-Control": "no-cache"} if fresh else None
         if hold is None:
             return self._api.answer(StudyOut, "GET", study_path(study_id), headers=headers)
-        hold = positive_seconds(hold, given_as="hold")  # it lengthens the read's timeout, NaN too
+        hold = hold_seconds(hold)  # it lengthens the read's timeout, NaN too
         return self._api.answer(
             StudyOut,
             "GET",

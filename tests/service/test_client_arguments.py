@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from regtune.service.api.schemas.studies import STUDY_WAIT_MAX
 from regtune.service.client.errors import ApiError, InvalidArgument
 from regtune.service.client.http import Client
 from tests.service.test_client_optuna import STUDY, ThroughApp
@@ -79,10 +80,11 @@ def test_a_url_without_a_host_is_quoted_as_given(given: str) -> None:
     assert refused.value.rule.endswith(f"got {given!r}")
 
 
-@pytest.mark.parametrize("hold", [float("nan"), float("inf"), 0, -90])
-def test_a_hold_of_no_seconds_above_0_is_refused_naming_it(hold: float) -> None:
+@pytest.mark.parametrize("hold", [float("nan"), float("inf"), 0, -90, 61, 60.5])
+def test_a_hold_the_api_cannot_keep_is_refused_naming_it(hold: float) -> None:
     """``study(id, hold=nan)`` ended in the socket's bare ``ValueError: Invalid value NaN``: the
-    hold lengthens the read's timeout."""
+    hold lengthens the read's timeout; ``hold=61`` in the API's ``422 invalid_request: wait:
+    Input should be less than or equal to 60``, naming ``wait``, which the caller never wrote."""
     paths, transport = asked()
     with (
         Client("http://regtune.test", transport=transport) as rt,
@@ -90,8 +92,18 @@ def test_a_hold_of_no_seconds_above_0_is_refused_naming_it(hold: float) -> None:
     ):
         rt.study("s1", hold=hold)
     assert refused.value.argument == "hold"
-    assert refused.value.rule == f"must be a number of seconds above 0, got {hold!r}"
+    assert refused.value.rule == (
+        "must be a number of seconds above 0, at most 60 (the API holds an answer no longer), "
+        f"got {hold!r}"
+    )
     assert paths == []
+
+
+def test_the_longest_hold_is_the_apis(api: TestClient) -> None:
+    with Client("http://regtune.test", transport=ThroughApp(api)) as rt:
+        study = rt.submit(STUDY)
+        rt.cancel(study.id)  # ended: the API answers at once
+        assert rt.study(study.id, hold=STUDY_WAIT_MAX).status == "cancelled"
 
 
 def test_an_empty_list_of_points_is_sent_for_the_api_to_say_what_points_need(
