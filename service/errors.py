@@ -96,6 +96,13 @@ class ArtifactStoreUnavailable(DomainError):
     an I/O error): a 503 to retry, unlike a file it lacks."""
 
 
+class BestModelFileDamaged(DomainError):
+    """The artifact store holds the study's model file, but its size or SHA-256 is not the one
+    its record saved: it was changed in the store since. The server's stored data is damaged, no
+    fault of the caller's, and a retry reads the same bytes: a 500, never the file sent as the
+    model; the message says what differs and what an operator can do."""
+
+
 class InvalidSettings(DomainError):
     """``REGTUNE_*`` variables that cannot be used: each field names one, its rule, its value."""
 

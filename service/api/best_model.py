@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Annotated, Any, BinaryIO
+from typing import IO, Annotated, Any
 
 from fastapi import APIRouter, Header
 from fastapi.responses import Response, StreamingResponse
@@ -46,7 +46,7 @@ FILE_HEADERS = {
 }
 
 
-def _chunks(reader: BinaryIO) -> Iterator[bytes]:
+def _chunks(reader: IO[bytes]) -> Iterator[bytes]:
     with reader:
         while chunk := reader.read(CHUNK):
             yield chunk
@@ -71,9 +71,17 @@ def _chunks(reader: BinaryIO) -> Iterator[bytes]:
             "model": ErrorResponse,
             "description": "no best model (yet), or its file is not in this API's artifact store",
         },
+        500: {
+            "model": ErrorResponse,
+            "description": "the file in the artifact store is not the one saved: its size or "
+            "SHA-256 is not best_model's (model_file_damaged: it was changed in the store since, "
+            "a retry reads the same file; the message says what differs and what an operator can "
+            "do), or the service failed (internal_error): a fault of the service or of its "
+            "stored data, not of the request; the service's log says what failed",
+        },
         503: {
             "model": ErrorResponse,
-            "description": "the artifact store failed to open the file "
+            "description": "the artifact store failed to open or read the file "
             "(artifact_store_unavailable), or the database refused or dropped the connection "
             "(database_unavailable): try again after Retry-After",
         },
@@ -92,9 +100,11 @@ def download_best_model(
         ),
     ] = "",
 ) -> Response:
-    """The file is opened before the status line is sent: a file this API cannot read is a JSON
-    error, never a 200 whose body breaks off. A client that holds the file already (the ETag
-    it was sent as the type ``Accept`` chooses, in ``If-None-Match``) gets a 304 and no body."""
+    """The file is read, and checked against its record's size and SHA-256, before the status
+    line is sent: a file this API cannot read, or one changed in the store since it was saved,
+    is a JSON error, never a 200 whose body breaks off or is another file under the saved one's
+    ETag. A client that holds the file already (the ETag it was sent as the type ``Accept``
+    chooses, in ``If-None-Match``) gets a 304 and no body, the file not read."""
     with transaction() as session:
         info: dict[str, Any] | None = best_model.read_info(session, study.optuna_study_id or -1)
         problem = (
@@ -118,9 +128,9 @@ def download_best_model(
     validator = {"ETag": _etag(info["sha256"], media_type), "Vary": "Accept"}
     if _matches(if_none_match, validator["ETag"]):
         return Response(status_code=304, headers=validator)
-    reader = best_model.open_model(study.id, study.optuna_study_id or -1, info["artifact_id"])
+    copy = best_model.read_model(study.id, study.optuna_study_id or -1, info)
     return StreamingResponse(
-        _chunks(reader),
+        _chunks(copy),
         media_type=media_type,
         headers={
             "Content-Disposition": f'attachment; filename="{info["filename"]}"',

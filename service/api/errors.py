@@ -23,6 +23,7 @@ from starlette.routing import Match
 
 from regtune.service.errors import (
     ArtifactStoreUnavailable,
+    BestModelFileDamaged,
     Conflict,
     DefinitionTooNew,
     DomainError,
@@ -361,6 +362,12 @@ def install(app: FastAPI) -> None:
         response = error_response(503, "artifact_store_unavailable", exc.message)
         response.headers["Retry-After"] = str(STORE_RETRY_AFTER_S)
         return response
+
+    @app.exception_handler(BestModelFileDamaged)
+    async def _damaged(_: Request, exc: BestModelFileDamaged) -> JSONResponse:
+        """The server's stored file, not the request, is at fault, and a retry would read the
+        same bytes: a 500 without ``Retry-After``, as stored data that fails validation is."""
+        return error_response(500, "model_file_damaged", exc.message)
 
     @app.exception_handler(DefinitionTooNew)
     async def _newer(_: Request, exc: DefinitionTooNew) -> JSONResponse:

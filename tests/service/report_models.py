@@ -4,6 +4,7 @@ as its best model, which the report reads its coefficients and facts from."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ def save_best_model(
             "trial": best.number,
             "filename": file,
             "bytes": path.stat().st_size,
-            "sha256": "0" * 64,
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
             "test_metrics": None,
             "val_metrics": {"loss": best.value},
             "refit": False,

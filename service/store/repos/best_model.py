@@ -1,5 +1,6 @@
 """The best model of a study as an Optuna artifact: its record (read, published, set aside while
-the study runs again), the file it names opened, and the chosen trial named for the dashboard.
+the study runs again), the file it names opened and read, checked against it, and the chosen
+trial named for the dashboard.
 
 The worker that completes a study writes the file (``regtune.worker.best_model``); the API and the
 dashboard read it through the same artifact store (``model_files``). Why a study has no model yet
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.storages import RDBStorage
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from regtune.service.errors import (
     ArtifactStoreUnavailable,
+    BestModelFileDamaged,
     BestModelFileMissing,
     BestModelNotFound,
 )
@@ -62,7 +64,7 @@ def open_model(
     was removed since its record was read (the study deleted, or a newer model saved: no
     warning then). ``ArtifactStoreUnavailable`` if the store failed otherwise."""
     settings = settings or get_settings()
-    setting, where = model_files.where_stored(settings)
+    _, where = model_files.where_stored(settings)
     try:
         return model_files.open_artifact(artifact_id, settings)
     except ArtifactNotFound:
@@ -88,18 +90,69 @@ def open_model(
             "with the same REGTUNE_S3_BUCKET)"
         ) from None
     except Exception as exc:  # the store's own: OSError from a file system, botocore's from S3
-        log.warning(
-            "study %s: cannot open its model file (artifact %s) in %s: %s",
-            study_id,
-            artifact_id,
-            where,
-            exc,
-        )
-        raise ArtifactStoreUnavailable(
-            f"the artifact store ({setting}) failed to open the model file of study "
-            f"{study_id!r}: {type(exc).__name__}; retry in {STORE_RETRY_AFTER_S} s, and if it "
-            "persists, check the store's access and health (the server's log names it)"
-        ) from exc
+        raise _store_failed("open", study_id, artifact_id, exc, settings) from exc
+
+
+def read_model(
+    study_id: str, optuna_study_id: int, record: dict[str, Any], settings: Settings | None = None
+) -> IO[bytes]:
+    """A study's saved model file as ``record`` (its best-model record) names it, read from the
+    store once into a local copy before anything is answered, and the copy returned only if it
+    is the file saved: ``BestModelFileDamaged`` if its size or SHA-256 is not the record's (the
+    file was changed in the store since), ``ArtifactStoreUnavailable`` if the store fails while
+    it is read; ``open_model``'s errors before."""
+    settings = settings or get_settings()
+    artifact_id = record["artifact_id"]
+    reader = open_model(study_id, optuna_study_id, artifact_id, settings)
+    try:
+        copy, size, sha256 = model_files.copied(reader)
+    except Exception as exc:  # the store's own: OSError from a file system, botocore's from S3
+        raise _store_failed("read", study_id, artifact_id, exc, settings) from exc
+    if size == record["bytes"] and sha256 == record["sha256"]:
+        return copy
+    copy.close()
+    if size != record["bytes"]:
+        differs = f"it holds {size:,} bytes where {record['bytes']:,} were saved"
+    else:
+        differs = f"its SHA-256 is not the saved one, at the same size ({size:,} bytes)"
+    setting, where = model_files.where_stored(settings)
+    log.warning(
+        "study %s: its model file (artifact %s) in %s is not the one saved: %s (SHA-256 %s); "
+        "it is not sent",
+        study_id,
+        artifact_id,
+        where,
+        differs,
+        sha256,
+    )
+    raise BestModelFileDamaged(
+        f"the model file of study {study_id!r} (artifact {artifact_id}) is not the one saved: "
+        f"{differs}. It was changed in the artifact store ({setting}) after it was saved, so it "
+        "is not sent as the model, and asking again reads the same file. An operator can put "
+        f"the saved file back from a backup of the store, as {artifact_id} with SHA-256 "
+        f"{record['sha256']}; or submit the study again for a new model"
+    )
+
+
+def _store_failed(
+    verb: str, study_id: str, artifact_id: str, exc: Exception, settings: Settings
+) -> ArtifactStoreUnavailable:
+    """The store failed to ``verb`` (open, read) a study's model file: the store's location
+    in the log, only its setting in the error, which any tenant reads."""
+    setting, where = model_files.where_stored(settings)
+    log.warning(
+        "study %s: cannot %s its model file (artifact %s) in %s: %s",
+        study_id,
+        verb,
+        artifact_id,
+        where,
+        exc,
+    )
+    return ArtifactStoreUnavailable(
+        f"the artifact store ({setting}) failed to {verb} the model file of study "
+        f"{study_id!r}: {type(exc).__name__}; retry in {STORE_RETRY_AFTER_S} s, and if it "
+        "persists, check the store's access and health (the server's log names it)"
+    )
 
 
 def record_choice(

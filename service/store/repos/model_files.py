@@ -1,10 +1,14 @@
-"""The best model's files in the artifact store: the store, saving, opening and removing them."""
+"""The best model's files in the artifact store: the store, saving, opening, copying and removing
+them."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import tempfile
+from contextlib import ExitStack
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 import optuna
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
@@ -22,6 +26,9 @@ log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/vnd.regtune.model+safetensors"
 STORE_RETRY_AFTER_S = 5
 """What a download the artifact store failed is told to wait (``Retry-After``)."""
+SPOOL_BYTES = 4 << 20
+"""How much of a file ``copied`` holds in memory; a larger one goes on to a temporary file."""
+CHUNK = 1 << 16
 
 
 def artifact_store(settings: Settings | None = None) -> ArtifactStore:
@@ -73,6 +80,23 @@ def save_model(
 def open_artifact(artifact_id: str, settings: Settings | None = None) -> BinaryIO:
     """The stored file, opened; optuna's ``ArtifactNotFound`` if this process's store lacks it."""
     return artifact_store(settings).open_reader(artifact_id)
+
+
+def copied(reader: BinaryIO) -> tuple[IO[bytes], int, str]:
+    """The file ``reader`` reads, read to its end once (a store's reader may not seek: S3's
+    streams) and closed: a local copy of it, rewound (in memory up to ``SPOOL_BYTES``, then a
+    temporary file), with its size and SHA-256. The store's errors while reading go on to the
+    caller, the copy discarded."""
+    digest, size = hashlib.sha256(), 0
+    with ExitStack() as until_read, reader:
+        copy = until_read.enter_context(tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES))
+        while chunk := reader.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+            copy.write(chunk)
+        until_read.pop_all()  # read whole: the copy stays open for its caller
+    copy.seek(0)
+    return copy, size, digest.hexdigest()
 
 
 def stored_artifacts(session: Session, optuna_study_id: int) -> list[str]:
