@@ -20,7 +20,7 @@ def save_best_model(api: Transport, where: str, path: Path, *, study_id: str) ->
     partial = path.with_name(path.name + ".part")
     response: httpx.Response | None = None
     try:
-        with api.http.stream("GET", where) as response:
+        with api.pool().stream("GET", where) as response:
             if not response.is_success:
                 response.read()
                 raise api_error(response)

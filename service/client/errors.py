@@ -100,6 +100,11 @@ class InvalidArgument(ClientError, ValueError):
         return type(self), (self.argument, self.rule), vars(self)
 
 
+class ClientClosed(ClientError, RuntimeError):
+    """A request of a ``Client`` that was closed (``close()``, or the end of its ``with``
+    block): it sends no more, a new ``Client`` does."""
+
+
 class UnexpectedAnswer(ClientError):
     """A success answer that is not the API's response model: not a regtune API, or another
     version of it."""

@@ -15,8 +15,8 @@ JSON. Every error answer of the API raises ``ApiError`` (status, machine-readabl
 the field paths at fault); an unreachable server raises ``ApiUnreachable``, and a request sent
 whose answer never came (a timeout, a connection broken off) its ``ApiDidNotAnswer``: it may or
 may not have been done; a URL, key, id or number the client cannot send raises
-``InvalidArgument`` before any request. They are ``regtune.service.client.errors``'s (the public
-ones ``regtune``'s too: ``regtune.ApiError``).
+``InvalidArgument`` before any request, and a request of a closed client ``ClientClosed``. They
+are ``regtune.service.client.errors``'s (the public ones ``regtune``'s too: ``regtune.ApiError``).
 """
 
 from __future__ import annotations
@@ -70,7 +70,11 @@ _KEYS = TypeAdapter(list[KeyOut])
 
 class Client:
     """One connection pool to one API; ``url``, ``key`` and ``timeout`` (seconds to wait for
-    each answer) default to REGTUNE_URL, REGTUNE_KEY and REGTUNE_TIMEOUT (else 30)."""
+    each answer) default to REGTUNE_URL, REGTUNE_KEY and REGTUNE_TIMEOUT (else 30).
+
+    ``close()``, or the end of a ``with`` block, closes its connections for good: a request
+    after, or ``with`` again, is ``ClientClosed``; make a new ``Client`` (cheap) to go on. One
+    kept for a program's life, without ``with``, holds its connections until ``close()``."""
 
     page_limit = PAGE_LIMIT
     """Most items the client asks for in one request (a longer listing takes several)."""
@@ -112,6 +116,7 @@ class Client:
         self._api.close()
 
     def __enter__(self) -> Client:
+        self._api.pool()  # a closed one says so at once, not at its first request
         return self
 
     def __exit__(self, *_: object) -> None:

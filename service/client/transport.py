@@ -13,7 +13,7 @@ from regtune.service.api.schemas.datasets import DatasetPage
 from regtune.service.api.schemas.studies import StudyPage
 from regtune.service.api.schemas.trials import TrialPage
 from regtune.service.client.arguments import json_numbers
-from regtune.service.client.errors import api_error, unanswered, unexpected
+from regtune.service.client.errors import ClientClosed, api_error, unanswered, unexpected
 
 T = TypeVar("T")
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -43,11 +43,22 @@ class Transport:
     def close(self) -> None:
         self.http.close()
 
+    def pool(self) -> httpx.Client:
+        """The connection pool, or ``ClientClosed`` once it is closed (httpx's bare
+        ``RuntimeError`` otherwise)."""
+        if self.http.is_closed:
+            raise ClientClosed(
+                f"this regtune.Client of {self.shown_url} is closed (by close(), or at the end of "
+                "its with block) and sends no more requests: make a new Client"
+            )
+        return self.http
+
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         if "json" in kwargs:  # httpx's encoder refuses what JSON cannot carry with a bare error
             kwargs["json"] = json_numbers(kwargs["json"], "body")
+        http = self.pool()
         try:
-            response = self.http.request(method, path, **kwargs)
+            response = http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             raise unanswered(
                 exc, method, path, url=self.shown_url, timeout_given_as=self.timeout_given_as

@@ -34,6 +34,7 @@ RAISED = [
     ),
     errors.BrokenDownload("the API broke off the download"),
     errors.InvalidArgument("url", "must be an http:// or https:// URL with a host"),
+    errors.ClientClosed("this regtune.Client of http://127.0.0.1:8000 is closed"),
     errors.UnexpectedAnswer("GET /v1/studies/s1: the answer is not what this client expects"),
 ]
 
