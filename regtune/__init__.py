@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         ApiDidNotAnswer,
         ApiError,
         ApiUnreachable,
+        BrokenDownload,
         ClientClosed,
         ClientError,
         InvalidArgument,
@@ -42,6 +43,7 @@ __all__ = [
     "ApiDidNotAnswer",
     "ApiError",
     "ApiUnreachable",
+    "BrokenDownload",
     "Client",
     "ClientClosed",
     "ClientError",
@@ -57,6 +59,7 @@ _HOME = {
     "ApiDidNotAnswer": "regtune.service.client.errors",
     "ApiError": "regtune.service.client.errors",
     "ApiUnreachable": "regtune.service.client.errors",
+    "BrokenDownload": "regtune.service.client.errors",
     "Client": "regtune.service.client.http",
     "ClientClosed": "regtune.service.client.errors",
     "ClientError": "regtune.service.client.errors",
@@ -83,4 +86,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+    """The public names, each once whether it was imported yet or not, and the module's own
+    dunders; not the names this module uses itself (``Any``, ``import_module``, ``_HOME``)."""
+    dunders = (name for name in globals() if name.startswith("__") and name.endswith("__"))
+    return sorted({*__all__, "__version__", *dunders})
