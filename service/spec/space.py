@@ -32,7 +32,7 @@ from pydantic_core import CoreSchema, PydanticCustomError, PydanticKnownError, c
 
 from regtune.service.spec.objective import STORED
 from regtune.service.spec.strict import Strict, field_error
-from regtune.service.spec.words import SHOWN_CHARACTERS
+from regtune.service.spec.words import kind_of
 
 
 class Range(Strict):
@@ -136,21 +136,6 @@ def reads_as_number(text: str) -> bool:
     return True
 
 
-def _kind_of(value: Any) -> str:
-    """A value no kind of parameter takes, in words."""
-    match value:
-        case bool():
-            return f"the boolean {str(value).lower()}"
-        case str():
-            text = value[:SHOWN_CHARACTERS] + ("…" if len(value) > SHOWN_CHARACTERS else "")
-            return f"the text {text!r}"
-        case None:
-            return "null"
-        case list():
-            return "a list"
-    return type(value).__name__
-
-
 def _to_fixed(value: Any) -> Any:
     """A plain number is a fixed value. A number in quotes is refused as a number field refuses
     one (the API's 422 says to write it without quotes, or PyYAML's ``1e-5`` as ``1.0e-5``);
@@ -160,7 +145,7 @@ def _to_fixed(value: Any) -> Any:
     if isinstance(value, str) and reads_as_number(value):
         raise PydanticKnownError("float_type")
     if _param_tag(value) is None:
-        raise PydanticCustomError("param_kind", f"{PARAM_KINDS}, got {_kind_of(value)}")
+        raise PydanticCustomError("param_kind", f"{PARAM_KINDS}, got {kind_of(value)}")
     return value
 
 

@@ -54,7 +54,7 @@ def test_a_stop_rule_is_stored_with_its_defaults_and_reads_back(
         ({"patience": 3, "min_delta": -0.1}, "budget.stop.min_delta", "greater than or equal to 0"),
         ({"value": "0.9"}, "budget.stop.value", "number"),
         ({"value": 0.9, "goal": 1}, "budget.stop.goal", "Extra inputs are not permitted"),
-        ([5], "budget.stop", "valid dictionary"),
+        ([5], "budget.stop", "must be a mapping {value, patience, min_delta} or null, got a list"),
     ],
 )
 def test_a_bad_stop_rule_is_a_422_naming_its_field_and_rule(
