@@ -144,21 +144,23 @@ def unexpected(response: httpx.Response, exc: ValidationError) -> UnexpectedAnsw
     """``response``, a success whose body ``exc`` found is not the route's response model."""
     first = exc.errors()[0]
     where = ".".join(str(part) for part in first["loc"]) or "body"
-    return UnexpectedAnswer(
-        f"{response.request.method} {response.request.url.path}: the answer is not what this "
-        f"client expects ({where}: {first['msg']}); is {response.request.url.host} a regtune API "
-        "of the same version?"
-    )
+    return not_expected(response, f"{where}: {first['msg']}")
 
 
 def not_a_file(response: httpx.Response, types: tuple[str, ...], what: str) -> UnexpectedAnswer:
     """``response``, a success whose ``Content-Type`` is none of ``types``, those the API sends
     ``what`` as."""
     given = response.headers.get("Content-Type")
+    return not_expected(response, f"Content-Type {given or 'none'}, where {what} is {types[0]}")
+
+
+def not_expected(response: httpx.Response, why: str) -> UnexpectedAnswer:
+    """``response``, a success that is not what the API answers its request with (``why``):
+    what stands in the API's place (a captive portal's page, a proxy's), or another version."""
+    request = response.request
     return UnexpectedAnswer(
-        f"{response.request.method} {response.request.url.path}: the answer is not what this "
-        f"client expects (Content-Type {given or 'none'}, where {what} is {types[0]}); is "
-        f"{response.request.url.host} a regtune API of the same version?"
+        f"{request.method} {request.url.path}: the answer is not what this client expects "
+        f"({why}); is {request.url.host} a regtune API of the same version?"
     )
 
 

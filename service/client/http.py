@@ -52,7 +52,8 @@ from regtune.service.client.best_model import no_best_trial
 from regtune.service.client.download import save_best_model
 from regtune.service.client.errors import UnexpectedAnswer
 from regtune.service.client.frame import objective_directions, objective_names
-from regtune.service.client.saving import into_a_directory, saving
+from regtune.service.client.report import fetch_report
+from regtune.service.client.saving import into_a_directory
 from regtune.service.client.study_bodies import definition_body, extension_body
 from regtune.service.client.transport import PageT, Transport, parse, parse_as
 from regtune.service.client.upload import send_dataset
@@ -306,7 +307,7 @@ class Client:
         return self._api.answer(ExtendedStudy, "POST", study_path(study_id, "extend"), json=body)
 
     def delete(self, study_id: str) -> None:
-        self._api.request("DELETE", study_path(study_id))
+        self._api.done("DELETE", study_path(study_id))
 
     def download_best_model(self, study_id: str, path: str | Path) -> Path:
         """Save the best model (safetensors) of a completed study to ``path``; a download that
@@ -320,16 +321,10 @@ class Client:
     def report(self, study_id: str, path: str | Path | None = None) -> str:
         """The study report (one self-contained HTML page); also written to ``path`` if given
         (a directory that does not exist is a ``FileNotFoundError`` naming it, before the
-        request)."""
-        where = study_path(study_id, "report")
+        request). A page that is not the study's report (a captive portal's) is
+        ``UnexpectedAnswer``, and nothing is written."""
         target = None if path is None else into_a_directory(Path(path), "the report")
-        html = self._api.request("GET", where).text
-        if target is not None:  # replaced whole: a page open there never reads half of it
-            partial = target.with_name(target.name + ".part")
-            with saving(target, partial, "the report") as out:
-                out.write(html.encode("utf-8"))
-            partial.replace(target)
-        return html
+        return fetch_report(self._api, study_id, target)
 
     def workers(self) -> list[WorkerOut]:
         return self.workers_seen()[0]
@@ -385,7 +380,7 @@ class Client:
         )
 
     def delete_dataset(self, dataset_id: str) -> None:
-        self._api.request("DELETE", item_path("datasets", dataset_id, name="dataset_id"))
+        self._api.done("DELETE", item_path("datasets", dataset_id, name="dataset_id"))
 
     def create_key(self, tenant: str) -> NewKey:
         """A new API key of ``tenant`` (admin key only); its secret is in ``key``, shown once."""
@@ -398,7 +393,7 @@ class Client:
         return parse_as(_KEYS, response)
 
     def revoke_key(self, key_id: str) -> None:
-        self._api.request("DELETE", item_path("keys", key_id, name="key_id"))
+        self._api.done("DELETE", item_path("keys", key_id, name="key_id"))
 
     def wait(
         self,

@@ -13,7 +13,13 @@ from regtune.service.api.schemas.datasets import DatasetPage
 from regtune.service.api.schemas.studies import StudyPage
 from regtune.service.api.schemas.trials import TrialPage
 from regtune.service.client.arguments import json_numbers
-from regtune.service.client.errors import ClientClosed, api_error, unanswered, unexpected
+from regtune.service.client.errors import (
+    ClientClosed,
+    api_error,
+    not_expected,
+    unanswered,
+    unexpected,
+)
 
 T = TypeVar("T")
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -70,6 +76,15 @@ class Transport:
     def answer(self, model: type[ModelT], method: str, path: str, **kwargs: Any) -> ModelT:
         """One request whose answer is parsed into ``model``, the route's response model."""
         return parse(model, self.request(method, path, **kwargs))
+
+    def done(self, method: str, path: str) -> None:
+        """One request the API answers ``204 No Content`` once it is done (a deletion): any other
+        success is ``UnexpectedAnswer``, from what stands in the API's place (a captive portal's
+        ``200`` page), never taken for the deed done."""
+        response = self.request(method, path)
+        if response.status_code != httpx.codes.NO_CONTENT:
+            given = " ".join(filter(None, (str(response.status_code), media_type(response))))
+            raise not_expected(response, f"{given}, where the API answers 204 No Content")
 
     def held(self, hold: float) -> httpx.Timeout:
         """The timeout of a request whose answer the server holds up to ``hold`` seconds: the
