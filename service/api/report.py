@@ -41,7 +41,6 @@ from regtune.service.store.reads import at_once, read
 from regtune.service.store.repos import best_model, model_files, studies
 from regtune.service.store.tables import StudyRow
 from regtune.service.store.trials.best import pareto_numbers
-from regtune.service.store.trials.coefficients import MAX_COEFFICIENTS
 from regtune.service.store.trials.curves import Reported
 from regtune.service.store.trials.report import (
     BEST_KEPT,
@@ -185,13 +184,20 @@ def build(row: StudyRow, *, base_url: str, keys: bool = True) -> str:
     chosen.model = (model or {}).get("refit_lambda")
     multiclass = spec.task == Task.MULTICLASS  # a trial stored each input's norm over classes
     path = paths.coefficient_path(data, chosen, direction, norm=multiclass)
+    sparsity = paths.sparsity_path(data, chosen) if path is None else None
+    curve = paths.validation_curve(data, metric, chosen)
     page.add(
         "Regularization path",
-        [
-            path or paths.sparsity_path(data, chosen),
-            paths.validation_curve(data, metric, chosen),
-        ],
+        [path or sparsity, curve],
         _lines_note(data) + (words.entry_note(data, direction) if path is not None else ""),
+    )
+    path_notes = words.path_notes(
+        data,
+        coefficients=path is not None,
+        sparsity=sparsity is not None,
+        curve=curve is not None,
+        multiclass=multiclass,
+        saved=bool(model),
     )
     page.add(f"{metric} against sparsity", [figures.loss_vs_sparsity(data, metric)])
     stopped = words.stopped_early(data, spec.training.max_epochs)
@@ -220,7 +226,7 @@ def build(row: StudyRow, *, base_url: str, keys: bool = True) -> str:
         base_url=base_url,
         keys=keys,
         metric=metric,
-        path_drawn=path is not None,
+        path_notes=path_notes,
         pareto=pareto,
         stopped=stopped,
     )
@@ -338,12 +344,13 @@ def _render(
     base_url: str,
     keys: bool,
     metric: str,
-    path_drawn: bool,
+    path_notes: str,
     pareto: Front,
     stopped: str,
 ) -> str:
-    """The page; ``stopped``: how many COMPLETE trials early stopping ended, in the words the
-    learning curves' note says it in too."""
+    """The page; ``path_notes``: the notes on the regularization path's figures drawn;
+    ``stopped``: how many COMPLETE trials early stopping ended, in the words the learning
+    curves' note says it in too."""
     trial_test = (
         {k.removeprefix("test_"): v for k, v in view.user_attrs.items() if k.startswith("test_")}
         if view
@@ -425,26 +432,7 @@ def _render(
         keys=keys,
         n_points=len(data.points),
         best_kept=BEST_KEPT,
-        se_note="± 1 SE: the standard error across each trial's folds, averaged over a λ bin."
-        if paths.folds_known(data.band)
-        else "± 1 SE: the spread of the trials within a λ bin (a holdout has no folds).",
-        path_note=(
-            "The coefficient path draws the weights each linear trial stored (its largest "
-            f"{MAX_COEFFICIENTS}, rounded"
-            + (
-                "; for a multiclass model, each input's norm over the classes' weights, never "
-                "negative)"
-                if spec.task == Task.MULTICLASS
-                else ")"
-            )
-            + ("; the coefficients are the saved model's." if model else ".")
-            if path_drawn
-            else "No trial stored its weights by input (an MLP, or trials written before they "
-            "were): the path shows each trial's non-zero weights."
-            if figures.sparsity_varies(data) or not data.points
-            else "Every trial kept the same number of non-zero weights (no weight reached zero: "
-            "an MLP without L1, say), so nothing is plotted against them."
-        ),
+        path_notes=path_notes,
         plotly_js=assets.plotly_js(),
         template_json=assets.template_json(),
         config_json=assets.config_json(),

@@ -10,6 +10,7 @@ from regtune.service.api import report_figures as figures
 from regtune.service.api import report_paths as paths
 from regtune.service.spec.enums import ACTIVE, StudyStatus
 from regtune.service.spec.words import counted
+from regtune.service.store.trials.coefficients import MAX_COEFFICIENTS
 from regtune.service.store.trials.report import ReportData
 
 
@@ -29,6 +30,52 @@ def entry_note(data: ReportData, direction: str) -> str:
         f" Coefficient path: one trial per λ bin, {which}; a circle marks where an input "
         f"enters. Inputs enter, from large λ to small: {shown}{more}."
     )
+
+
+def path_notes(
+    data: ReportData,
+    *,
+    coefficients: bool,
+    sparsity: bool,
+    curve: bool,
+    multiclass: bool,
+    saved: bool,
+) -> str:
+    """The page's notes on the regularization path, each only beside a figure it is about: what
+    the path draws (``coefficients``: the weights the trials stored; ``sparsity``: their
+    non-zero counts), or why nothing is drawn against those counts; what the validation
+    ``curve``'s ± 1 SE is. "" where none of them is drawn (a study whose trials were all
+    pruned draws only learning curves)."""
+    notes = []
+    if coefficients:
+        notes.append(
+            "The coefficient path draws the weights each linear trial stored (its largest "
+            f"{MAX_COEFFICIENTS}, rounded"
+            + (
+                "; for a multiclass model, each input's norm over the classes' weights, never "
+                "negative)"
+                if multiclass
+                else ")"
+            )
+            + ("; the coefficients are the saved model's." if saved else ".")
+        )
+    elif sparsity:
+        notes.append(
+            "No trial stored its weights by input (an MLP, or trials written before they were): "
+            "the path shows each trial's non-zero weights."
+        )
+    elif data.points and not figures.sparsity_varies(data):
+        notes.append(
+            "Every trial kept the same number of non-zero weights (no weight reached zero: an "
+            "MLP without L1, say), so nothing is plotted against them."
+        )
+    if curve:
+        notes.append(
+            "± 1 SE: the standard error across each trial's folds, averaged over a λ bin."
+            if paths.folds_known(data.band)
+            else "± 1 SE: the spread of the trials within a λ bin (a holdout has no folds)."
+        )
+    return " ".join(notes)
 
 
 def infeasible_search(data: ReportData) -> str:
