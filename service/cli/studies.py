@@ -259,12 +259,14 @@ def _restores_best(study: StudyOut) -> bool:
 
 def _epochs(attrs: dict[str, Any], *, kept_best: bool) -> str:
     """The epochs a trial ran; for one that early stopping ended, that it did; and its best
-    epoch (``best_epoch``) when it stopped early, or when its value is that epoch's and not
-    the last's (``kept_best``: a COMPLETE trial whose weights ``restore_best`` restored; a
-    diverged trial's value is ±inf, no epoch's)."""
+    epoch (``best_epoch``) where its value is that epoch's and not the last's (``kept_best``: a
+    COMPLETE trial whose weights ``restore_best`` restored; a diverged trial's value is ±inf,
+    no epoch's). Without ``restore_best`` the value is the last epoch's, and a best epoch
+    beside it would read as the value's: a trial that stopped early is "26, stopped early"."""
     ran, best = attrs.get("epochs_run"), attrs.get("best_epoch")
     if attrs.get("stopped_early") is True:
-        return f"{fmt(ran)}, stopped early (best {fmt(best)})"
+        stopped = f"{fmt(ran)}, stopped early"
+        return f"{stopped} (best {fmt(best)})" if kept_best else stopped
     earlier = isinstance(ran, int) and isinstance(best, int) and 0 < best < ran
     if kept_best and earlier and attrs.get("diverged") is not True:
         return f"{ran} (best {best})"
