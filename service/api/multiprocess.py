@@ -15,6 +15,12 @@ supervisor of several does: a SIGTERM or Ctrl-C stops it with status 0, after th
 removed (uvicorn raises the signal that stopped it again once it has shut down, which would end
 the process at once, before any cleanup, with status 143).
 
+The API says its stop in its log, once however many processes it has (``_Stop``): which
+signal told it to stop, then that it stopped and how long after; a single process says too how
+many requests it was answering (one may hold its answer up to a minute: ``?wait=``) and how
+many a further Ctrl-C cut off. uvicorn's own lines of a stop are left out with its start-up
+chatter (``regtune.service.logs``: INFO of ``uvicorn.error``), and it says them per process.
+
 The processes also start serving together. Each one listens on the shared socket as soon as its
 start-up ends, so the first one warm would take every connection a client opens meanwhile (and
 keep it: clients reuse connections) while its siblings still read ahead. Each process marks
@@ -27,6 +33,8 @@ import logging
 import multiprocessing
 import os
 import shutil
+import signal
+import socket
 import tempfile
 import threading
 import time
@@ -37,6 +45,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from regtune.service.lifetime import stop_signals_handled
+from regtune.service.spec.words import counted
 
 if TYPE_CHECKING:
     import uvicorn
@@ -91,14 +100,8 @@ def api_processes(count: int) -> Iterator[Path]:
 
 def serve(app: str, *, host: str, port: int, processes: int) -> int:
     """Serve the app factory ``app`` (``module:function``) in ``processes`` uvicorn processes
-    until stopped; the exit status, non-zero when a process could not start.
-
-    uvicorn's supervisor stops the others when one fails to start, then returns as after a
-    Ctrl-C: its status is read here from its processes' exit codes, so that whatever restarts
-    ``regtune api`` on failure sees one. The only use of the supervisor's attributes."""
+    until stopped; the exit status, non-zero when a process could not start."""
     import uvicorn
-    from uvicorn.config import STARTUP_FAILURE
-    from uvicorn.supervisors import Multiprocess
 
     config = uvicorn.Config(
         app,
@@ -111,15 +114,65 @@ def serve(app: str, *, host: str, port: int, processes: int) -> int:
         workers=processes,
         timeout_worker_healthcheck=HEALTHCHECK_SECONDS,
     )
-    if processes <= 1:
-        return _serve_here(config)
-    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    return _serve_here(config) if processes <= 1 else _serve_several(config)
+
+
+class _Stop:
+    """The API's stop as its log says it: the signal that told it to stop, once (a Ctrl-C under
+    ``regtune serve`` brings serve's SIGTERM too), then that it stopped and how long after."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.at = 0.0
+
+    def told(self, signum: int, then: str) -> None:
+        if self.signum is None:
+            self.signum, self.at = signum, time.monotonic()
+            log.info("API told to stop by %s: %s", signal.Signals(signum).name, then)
+
+    def stopped(self, how: str) -> None:
+        if self.signum is not None:
+            name, took = signal.Signals(self.signum).name, time.monotonic() - self.at
+            log.info("API stopped %.1f s after %s: %s", took, name, how)
+
+
+def _serve_several(config: uvicorn.Config) -> int:
+    """Serve in ``config.workers`` processes under uvicorn's supervisor until stopped.
+
+    The supervisor stops the others when one fails to start, then returns as after a Ctrl-C:
+    its status is read here from its processes' exit codes, so that whatever restarts
+    ``regtune api`` on failure sees one. The only use of the supervisor's attributes, and of
+    its ``handle_int``/``handle_term``, which its loop calls for a signal it queued."""
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    stop = _Stop()
+
+    class Supervisor(Multiprocess):
+        def handle_int(self) -> None:
+            self.told(signal.SIGINT)
+            super().handle_int()
+
+        def handle_term(self) -> None:
+            self.told(signal.SIGTERM)
+            super().handle_term()
+
+        def told(self, signum: int) -> None:
+            many = _processes(len(self.processes))
+            stop.told(signum, f"its {many} answer the requests they hold, then end")
+
+    supervisor = Supervisor(config, sockets=[config.bind_socket()])
     supervisor.run()
     failed = [p.pid for p in supervisor.processes if p.exitcode == STARTUP_FAILURE]
     if failed:
         log.error("API process(es) %s could not start (see above); stopped", failed)
         return STARTUP_FAILURE
+    stop.stopped(f"its {_processes(len(supervisor.processes))} ended")
     return 0
+
+
+def _processes(n: int) -> str:
+    return "1 process" if n == 1 else f"{n} processes"
 
 
 class _StopSignal(Exception):
@@ -136,17 +189,50 @@ def _serve_here(config: uvicorn.Config) -> int:
     uvicorn puts its own handlers in place while it serves, then restores the ones it found and
     raises the signal that stopped it again: the ones here turn that into ``_StopSignal``, so
     the process goes on to its cleanup and its status 0. A signal before uvicorn's handlers are
-    in place stops the start the same way."""
+    in place stops the start the same way.
+
+    Its stop is said by the server's ``handle_exit`` (uvicorn's signal handler) and at the end
+    of its ``shutdown``, with the requests it was answering (``server_state.tasks``): those
+    left when the shutdown ends were cut off by a further Ctrl-C (``force_exit``)."""
     import uvicorn
     from uvicorn.config import STARTUP_FAILURE
 
-    server = uvicorn.Server(config)
+    stop = _Stop()
+
+    class Server(uvicorn.Server):
+        held = 0
+        """The requests it was answering when told to stop."""
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            super().handle_exit(sig, frame)
+            if stop.signum is None:
+                self.held = len(self.server_state.tasks)
+                then = f"it answers {_held(self.held)}, then ends" if self.held else "it ends"
+                stop.told(sig, then)
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().shutdown(sockets)
+            if cut := len(self.server_state.tasks):
+                stop.stopped(f"{counted(cut, 'request')} cut off by a further SIGINT")
+            elif self.held:
+                stop.stopped(f"{counted(self.held, 'request')} answered first")
+            else:
+                stop.stopped("no request was open")
+
+    server = Server(config)
     with stop_signals_handled(_raise_stop):
         try:
             server.run()
-        except _StopSignal:
+        except _StopSignal as exc:
+            if stop.signum is None:  # before uvicorn's handlers were in place: nothing served
+                stop.told(exc.args[0], "it had not started serving")
+                stop.stopped("nothing served")
             return 0
     return 0 if server.started else STARTUP_FAILURE
+
+
+def _held(n: int) -> str:
+    return "the request it holds" if n == 1 else f"the {n} requests it holds"
 
 
 def start_together(timeout: float = TOGETHER_SECONDS) -> None:

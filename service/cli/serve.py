@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from regtune.service.database_url import hide_password, require_sqlite_folder
 from regtune.service.lifetime import preexec_die_with
 from regtune.service.settings import MIN_WORKER_MEMORY_MB, Settings, get_settings
+from regtune.service.spec.words import counted
 from regtune.service.store.backoff import Backoff
 from regtune.service.store.migrate import upgrade
 from regtune.service.store.repos.keys import is_loopback
@@ -238,11 +239,12 @@ def serve(
 
     announced = False
     stopping = False
+    told: int | None = None  # the signal that stopped serve, if one did
     orphaned = False  # the SQLite file was deleted or replaced under the running children
 
-    def _stop(_signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
+    def _stop(signum: int, _frame: object) -> None:
+        nonlocal stopping, told
+        stopping, told = True, told or signum
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
@@ -274,16 +276,26 @@ def serve(
                 child.start()
                 log.info("%s restarted (pid %d)", child.name, child.popen.pid if child.popen else 0)
         time.sleep(0.2)
-    return _stop_all(children, code, grace=settings.shutdown_grace_s)
+    return _stop_all(children, code, grace=settings.shutdown_grace_s, told=told)
 
 
-def _stop_all(children: list[Child], code: int, *, grace: float) -> int:
+def _stop_all(children: list[Child], code: int, *, grace: float, told: int | None) -> int:
     """SIGTERM every child and give it ``grace`` seconds (``REGTUNE_SHUTDOWN_GRACE_S``) to hand
     its trial back; a worker that is killed after that has its trial handed back here, so a
-    shutdown never counts as a worker's death (nor fails a study with ``max_retries: 0``)."""
+    shutdown never counts as a worker's death (nor fails a study with ``max_retries: 0``).
+
+    Said once, for them all: which signal ``told`` serve to stop (None: a child that could not
+    start stopped it, as said before), then that serve stopped and how long after; each child
+    says its own stop, and one killed is a WARNING."""
+    started, named = time.monotonic(), _named(children)
+    after = ""
+    if told is not None:
+        after = f" after {signal.Signals(told).name}"
+        log.info("serve told to stop by %s: stopping %s", signal.Signals(told).name, named)
     for child in children:
         child.stop()
     deadline = time.monotonic() + grace
+    killed: list[str] = []
     for child in children:
         if child.popen is None:
             continue
@@ -292,9 +304,27 @@ def _stop_all(children: list[Child], code: int, *, grace: float) -> int:
         except subprocess.TimeoutExpired:
             child.popen.kill()
             child.popen.wait()
+            killed.append(child.name)
             if child.is_worker:
                 _hand_back_for(child)
+            else:  # the API or the dashboard
+                log.warning(
+                    "%s did not stop within %.0f s (REGTUNE_SHUTDOWN_GRACE_S): killed, the "
+                    "requests it held cut off",
+                    child.name,
+                    grace,
+                )
+    ended = f"{named} ended" + (f" ({', '.join(killed)} killed)" if killed else "")
+    log.info("serve stopped %.1f s%s: %s", time.monotonic() - started, after, ended)
     return code
+
+
+def _named(children: list[Child]) -> str:
+    """``the API, 2 workers and the dashboard``: serve's children, as its stop lines name them."""
+    workers = sum(child.is_worker for child in children)
+    names = ["the API", *([counted(workers, "worker")] if workers else [])]
+    names += ["the dashboard"] if any(child.name == "dashboard" for child in children) else []
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _hand_back_for(child: Child) -> None:
