@@ -248,8 +248,19 @@ def outcome(
     if result.pruned:
         raise optuna.TrialPruned(f"pruned at epoch {result.epochs_run}")
     if multi:
-        return [result.value, *(measures[name] for name in names[1:])]
+        return [result.value, *(measured(measures, name) for name in names[1:])]
     return result.value
+
+
+def measured(measures: dict[str, float], name: str) -> float:
+    """The objective ``name`` among a trial's ``measures``; a ``ValueError`` naming it and
+    what the trial measured if it is not one (was: a bare ``KeyError: 'val_r2'``)."""
+    try:
+        return measures[name]
+    except KeyError:
+        raise ValueError(
+            f"the trial measured no {name}: its task measures {', '.join(sorted(measures))}"
+        ) from None
 
 
 def set_threads() -> None:
@@ -352,7 +363,7 @@ def _point(
         attrs[FEASIBLE_ATTR] = result.n_nonzero <= limit
     if len(names) > 1:  # Optuna records no learning curve of several objectives
         attrs[VAL_CURVE_ATTR] = result.curve
-        values = [result.value, *(measures[name] for name in names[1:])]
+        values = [result.value, *(measured(measures, name) for name in names[1:])]
         return Point(point.lam, values, attrs, constraints, system_attrs=coefficients, relax=relax)
     # a warm-started point's curve is the warm start's, not training's: its last value only
     curve = {result.epochs_run: result.value}
