@@ -53,7 +53,7 @@ class Range(Strict):
         stored = (info.context or {}).get(STORED)  # accepted before this rule: read as it was
         if self.step is not None and self.step > width * (1 + 1e-9) and not stored:
             raise ValueError(
-                f"step must be at most high - low ({width:g}), got step={self.step:g}: "
+                f"step must be at most high - low ({said(width)}), got step={said(self.step)}: "
                 f"the range would hold low alone (give its value instead)"
             )
         return self
@@ -291,7 +291,7 @@ class Knob:
                     given = list(param.choices)
             bad = [v for v in given if not v.is_integer()]
             if bad:
-                raise ValueError(f"{name} takes whole numbers, got {bad[0]:g}")
+                raise ValueError(f"{name} takes whole numbers, got {said(bad[0])}")
 
     def _flags(self, value: Any, info: ValidationInfo) -> Any:
         """A flag's true/false read as 1/0 (the registry's parameters are numbers); a choice
@@ -336,9 +336,18 @@ def shown(param: Fixed | Range | Choices, breaks: Callable[[float], bool]) -> st
     """What a rule that ``param`` breaks says it got: the value, ``low..high``, or the first
     choice that ``breaks`` it (a choice, not the range between the extreme ones)."""
     if isinstance(param, Choices):
-        return f"the choice {next(v for v in param.choices if breaks(v)):g}"
+        return f"the choice {said(next(v for v in param.choices if breaks(v)))}"
     lo, hi = param.values
-    return f"{lo:g}" if lo == hi else f"{lo:g}..{hi:g}"
+    return said(lo) if lo == hi else f"{said(lo)}..{said(hi)}"
+
+
+def said(value: float) -> str:
+    """A number a definition gave, as a message repeats it: whole without a point, else every
+    digit it has, never rounded (``:g`` said 1.0000001 as 1 and 1000001 as 1e+06, values that
+    seemed to meet the rule that refused them)."""
+    if value.is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    return repr(value)
 
 
 def _as_whole(value: Any) -> Any:
