@@ -189,6 +189,7 @@ def _save_holding_the_lease(
         return existing
     if previous is not None and previous.get("trial") == view.number:
         return _publish_again(row, osid, previous, stores=stores)
+    log.info("study %s: retraining trial %d to save its best model", study_id, view.number)
     try:
         record = _retrain_and_upload(row, spec, view, existing, stop=stop, stores=stores)
     except RefitStopped:

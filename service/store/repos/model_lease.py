@@ -3,12 +3,15 @@ model, so that the finishing worker and an idle worker's catch-up never both ret
 what the API says of a save under way.
 
 A lease holds until it runs out (``LEASE``, renewed a few times per lease by its holder) or its
-worker dies (``holding``), whichever comes first.
+worker dies (``holding``), whichever comes first. The save that takes a lease over says so in one
+WARNING (``_taken_over``): a worker that dies while it saves a model holds no slot, so no sweep's
+line names its death.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,6 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from regtune.service.settings import get_settings
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import rowcount, transaction
 from regtune.service.store.optuna_db.attrs import (
@@ -26,7 +30,9 @@ from regtune.service.store.optuna_db.attrs import (
 )
 from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.scheduling import workers
+from regtune.service.store.tables import StudyRow, WorkerRow
 
+log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)
 """How long a retraining holds its study without renewing (it renews a few times per lease):
 the bound for a saver alive but stuck. A saver whose worker is dead holds nothing
@@ -139,7 +145,55 @@ def take_lease(
             .values(value_json=value)
             .execution_options(synchronize_session=False)
         )
-        return bool(rowcount(swapped))
+        if not rowcount(swapped):
+            return False
+        if held.owner == owner:
+            return True  # renewed
+        # read in the swap's transaction: a failure to read undoes the swap
+        study = session.scalar(
+            select(StudyRow.id).where(StudyRow.optuna_study_id == optuna_study_id)
+        )
+        holder = None if held.worker is None else session.get(WorkerRow, held.worker)
+    named = study or f"(Optuna study {optuna_study_id})"
+    _taken_over(named, held, holder, by=worker_id, now=now)
+    return True
+
+
+def _taken_over(
+    study: str, held: SaveLease, holder: WorkerRow | None, *, by: str | None, now: datetime
+) -> None:
+    """One WARNING per lease taken over: whose save it was, why it holds no more (its worker
+    silent since when, or gone from the registry, or its lease run out) and who saves the model
+    now. The worker that held it is a field of its own, as in the sweep's lines."""
+    taker = "this save" if by is None else f"worker {by}"
+    whose = f"worker {held.worker}, saving its best model,"
+    fields = {"dead_worker_id": held.worker}
+    grace = (holder.grace_period if holder else None) or get_settings().grace_period
+    if held.worker is None:
+        whose, fields = "a save of its best model that named no worker (an older regtune's)", {}
+        why = f"let its lease run out at {_at(held.until)}"
+    elif holder is None:
+        why = (
+            "is dead: gone from the worker registry (a sweep removes a worker silent past its "
+            f"grace period); it last renewed its lease {_ago(held.until - LEASE, now)}"
+        )
+    elif (now - holder.last_seen).total_seconds() <= grace:
+        fields = {"stuck_worker_id": held.worker}
+        why = f"still beats but let its lease run out at {_at(held.until)} (its save stuck?)"
+    else:
+        why = (
+            f"is dead: its last heartbeat {_ago(holder.last_seen, now)}, past its {grace} s "
+            "grace period"
+        )
+    log.warning("study %s: %s %s; %s takes the save over", study, whose, why, taker, extra=fields)
+
+
+def _at(when: datetime) -> str:
+    return f"{when:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _ago(when: datetime, now: datetime) -> str:
+    return f"{(now - when).total_seconds():.0f} s ago, at {_at(when)}"
 
 
 def release_lease(optuna_study_id: int, owner: str, *, engine: Engine | None = None) -> None:
