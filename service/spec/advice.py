@@ -21,7 +21,7 @@ from regtune.service.spec.policies import (
     ThresholdPruner,
 )
 from regtune.service.spec.space import ARCHITECTURE, Choices, Range
-from regtune.service.spec.training import default_exact_pruner, default_pruner
+from regtune.service.spec.training import EXACT_IGNORES, default_exact_pruner, default_pruner
 from regtune.service.spec.words import counted
 
 
@@ -345,11 +345,15 @@ def _other_trainers_settings(spec: StudySpec) -> str | None:
     solver. Not measured: no trainer reads the other's fields (``worker.objective.train_config``
     hands both over, ``worker.trainers.fit`` runs one). Warned, not refused as a searched
     ``learning_rate`` under the exact solver is: a fixed setting costs no trial, and one
-    ``training`` block may serve both trainers."""
-    unread = spec.training.unread(spec.solver)
+    ``training`` block may serve both trainers. A fixed ``search_space.learning_rate`` or
+    ``batch_size`` the definition gave is named alike under the exact solver (was: unread and
+    unsaid); their defaults are not."""
+    space = spec.search_space.given(EXACT_IGNORES) if spec.solver == "exact" else []
+    unread = [f"training.{name}" for name in spec.training.unread(spec.solver)]
+    unread += [f"search_space.{name}" for name in space]
     if not unread:
         return None
-    fields = ", ".join(f"training.{name}" for name in unread)
+    fields = ", ".join(unread)
     it, settings = ("them", "settings") if len(unread) > 1 else ("it", "setting")
     if spec.solver == "minibatch":
         linear = spec.model.kind == "linear"

@@ -453,6 +453,18 @@ class SearchSpace(Strict):
     def searched(self) -> list[tuple[str, Range | Choices]]:
         return [(n, p) for n, p in self.items() if not isinstance(p, Fixed)]
 
+    def given(self, names: tuple[str, ...]) -> list[str]:
+        """The knobs among ``names`` set to other than their default, in that order: by value,
+        not ``model_fields_set``, as a stored definition holds every field and must read as it
+        was created (``Training.unread`` reads its settings alike)."""
+        fields = SearchSpace.model_fields
+        return [
+            name
+            for name in names
+            if getattr(self, attr := _attribute(name))
+            != fields[attr].get_default(call_default_factory=True)
+        ]
+
     def grid_size(self) -> int:
         """Points of the grid a grid sampler walks (``grid_values`` of each searched knob, and
         the architectures), counted without building it; a continuous range counts once."""
@@ -475,6 +487,11 @@ KNOBS: dict[str, Knob] = {
 }
 """Each numeric knob's bounds by its name in a definition."""
 _KNOB_ATTRS = [attr for attr in SearchSpace.model_fields if knob_name(attr) in KNOBS]
+
+
+def _attribute(name: str) -> str:
+    """The ``SearchSpace`` attribute of the knob ``name`` (``lambda_`` for ``lambda``)."""
+    return next(attr for attr in _KNOB_ATTRS if knob_name(attr) == name)
 
 
 def grid_values(param: Range | Choices, knob: Knob | None = None) -> list[Any]:
