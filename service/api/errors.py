@@ -102,8 +102,9 @@ def _rule(error: dict[str, Any]) -> str:
         return f"must be {RULE_WORDS[pattern]}, got {_shown(given)}"
     if kind == "string_type" and isinstance(given, bool):
         return (
-            f"must be text, got the boolean {str(given).lower()} (in YAML, yes, no, on, off, "
-            "true and false are booleans: quote it)"
+            f"must be text, got the boolean {str(given).lower()} (in YAML, true and false are "
+            "booleans, and to YAML 1.1 readers such as PyYAML's safe_load yes, no, on and off "
+            "too: quote it)"
         )
     if kind == "string_type" and isinstance(given, int | float):
         return f"must be text, got the number {given} (in YAML, quote it: '{given}')"

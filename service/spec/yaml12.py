@@ -34,8 +34,11 @@ TAG_WORDS = {
 
 
 class DefinitionLoader(yaml.SafeLoader):
-    """YAML 1.2 numbers: ``1e-5`` is a float (PyYAML's YAML 1.1 rules read it as a string); a
-    key given twice in one mapping is an error (PyYAML keeps the last one silently); every
+    """YAML 1.2 core numbers and booleans (``core_schema``): ``1e-5`` is a float, ``010`` the
+    whole number 10, ``yes``, ``on`` and ``no`` text, which a boolean field refuses naming it
+    (PyYAML's YAML 1.1 rules read ``1e-5`` as text, ``010`` as the octal 8, ``yes`` and ``on``
+    as true, ``1:30`` as 90); a key given twice in one mapping is an error (PyYAML keeps the
+    last one silently); every
     refusal is a YAML error at a line: PyYAML's own constructors let out a bare ValueError,
     KeyError, IndexError or AttributeError for a value its tag cannot read (``2024-13-45``,
     ``!!int abc``, ``!!bool maybe``, ``!!int _``, a number of 5,000 digits), and a TypeError
@@ -82,11 +85,49 @@ class DefinitionLoader(yaml.SafeLoader):
         return f"{takes}, got {quoted(value)}"
 
 
-DefinitionLoader.add_implicit_resolver(
-    f"{YAML_TAG}float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
+CORE_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+CORE_INT = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
+CORE_FLOAT = re.compile(
+    r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
 )
+"""The YAML 1.2 core schema's booleans, whole numbers and numbers (its section 10.3.2)."""
+
+
+def core_schema(loader: type[yaml.SafeLoader]) -> None:
+    """Read booleans and numbers as the YAML 1.2 core schema does: PyYAML's YAML 1.1 resolvers
+    of them give way to ``CORE_BOOL``, ``CORE_INT`` and ``CORE_FLOAT`` (a whole number before a
+    number, as a resolver's first match wins), and ``!!int`` and ``!!bool`` read those forms
+    alone (``!!int 0b1`` and ``!!bool yes`` are refused as ``!!int abc`` is)."""
+    replaced = {f"{YAML_TAG}{name}" for name in ("bool", "int", "float")}
+    loader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag not in replaced]
+        for first, resolvers in loader.yaml_implicit_resolvers.items()
+    }
+    loader.add_implicit_resolver(f"{YAML_TAG}bool", CORE_BOOL, list("tTfF"))
+    loader.add_implicit_resolver(f"{YAML_TAG}int", CORE_INT, list("-+0123456789"))
+    loader.add_implicit_resolver(f"{YAML_TAG}float", CORE_FLOAT, list("-+.0123456789"))
+    loader.add_constructor(f"{YAML_TAG}bool", _core_bool)
+    loader.add_constructor(f"{YAML_TAG}int", _core_int)
+
+
+def _core_bool(loader: yaml.SafeLoader, node: yaml.Node) -> bool:
+    value = loader.construct_scalar(node)  # type: ignore[arg-type]
+    if not isinstance(value, str) or not CORE_BOOL.match(value):
+        raise ValueError(f"not a YAML 1.2 boolean: {value!r}")
+    return value.lower() == "true"
+
+
+def _core_int(loader: yaml.SafeLoader, node: yaml.Node) -> int:
+    value = loader.construct_scalar(node)  # type: ignore[arg-type]
+    if not isinstance(value, str) or not CORE_INT.match(value):
+        raise ValueError(f"not a YAML 1.2 whole number: {value!r}")
+    if value.startswith(("0o", "0x")):
+        return int(value[2:], 8 if value[1] == "o" else 16)
+    return int(value, 10)  # leading zeros and all: 010 is 10
+
+
+core_schema(DefinitionLoader)
 
 
 class NestedTooDeeply(yaml.YAMLError):

@@ -437,8 +437,8 @@ def test_a_rule_is_said_in_words_not_as_a_pattern(
 @pytest.mark.parametrize(
     ("written", "said"),
     [
-        ("yes", "must be text, got the boolean true (in YAML, yes, no, on, off, true and false"),
-        ("off", "must be text, got the boolean false (in YAML, yes, no, on, off, true and false"),
+        ("true", "must be text, got the boolean true (in YAML, true and false are booleans"),
+        ("False", "must be text, got the boolean false (in YAML, true and false are booleans"),
         ("2024-01-01", "must be text, got the date 2024-01-01 (in YAML, quote it: '2024-01-01')"),
         ("2024-01-01 10:00:00", "must be text, got the date 2024-01-01 10:00:00 (in YAML, quote"),
     ],
@@ -456,6 +456,9 @@ def test_a_yaml_name_read_as_a_boolean_or_a_date_is_a_422_that_says_to_quote_it(
     assert field["path"] == "name" and said in field["rule"], field
     quoted = _post(api, text.replace(f"name: {written}", "name: 'yes-quoted'"), "yaml")
     assert quoted.status_code == 201, quoted.text
+    # YAML 1.2: yes, no, on and off are text (YAML 1.1's booleans)
+    bare = _post(api, text.replace(f"name: {written}", "name: yes"), "yaml")
+    assert bare.status_code == 201 and bare.json()["name"] == "yes", bare.text
 
 
 def test_unknown_study_and_trial_are_404(api: TestClient) -> None:
