@@ -35,12 +35,20 @@ class SyntheticParams(Strict):
 
     @model_validator(mode="after")
     def _informative_fits(self) -> SyntheticParams:
-        if self.n_informative > self.n_features:
-            raise ValueError(
-                f"n_informative must be ≤ n_features, got {self.n_informative} > {self.n_features}"
-            )
+        """friedman1's own rule first: its 5 informative features are fixed, whatever
+        n_informative says (was: its default 5 refused n_features 4 as "got 5 > 4", a number
+        the definition never gave, and the friedman1 rule was never reached)."""
         if self.kind == "friedman1" and self.n_features < 5:
-            raise ValueError(f"friedman1 needs n_features ≥ 5, got {self.n_features}")
+            raise ValueError(
+                f"friedman1 needs n_features ≥ 5 (its 5 informative features), "
+                f"got {self.n_features}"
+            )
+        if self.n_informative > self.n_features:
+            default = "" if "n_informative" in self.model_fields_set else " (its default)"
+            raise ValueError(
+                f"n_informative must be ≤ n_features, got {self.n_informative}{default} > "
+                f"{self.n_features}"
+            )
         if self.kind == "classification" and self.n_classes > 2**self.n_informative:
             # make_classification puts each class on its own vertex of an n_informative cube
             raise ValueError(
