@@ -37,6 +37,7 @@ from optuna.storages import RDBStorage
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from regtune.service.errors import DefinitionTooNew
 from regtune.service.settings import Settings
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.objective import objective_directions, objective_names
@@ -156,13 +157,29 @@ def _deleted(study_id: str, osid: int, engine: Engine | None) -> bool:
         return False
 
 
+def _stored_spec(row: StudyRow, osid: int, *, stores: Stores) -> StudySpec:
+    """The study's stored definition; one that fails to read is a failed try like any other
+    (backed off, then given up, its reason the study's ``error``), where it was retried at
+    every sweep. A newer regtune's is left to newer workers, no try counted."""
+    try:
+        return StudySpec.from_stored(row.spec)
+    except DefinitionTooNew:
+        raise
+    except Exception as exc:  # a ValidationError, or no definition at all
+        error = f"the stored definition does not read: {type(exc).__name__}: {exc}"
+        missing_models.record_failure(
+            row.id, osid, error=error, engine=stores.engine, storage=stores.storage
+        )
+        raise
+
+
 def _save_holding_the_lease(
     row: StudyRow, osid: int, *, stop: StopCheck, stores: Stores
 ) -> dict[str, Any] | None:
     engine, storage = stores.engine, stores.storage
     study_id = row.id
+    spec = _stored_spec(row, osid, stores=stores)
     with transaction(engine) as session:
-        spec = StudySpec.from_stored(row.spec)
         direction = objective_directions(spec)[0]
         number, note = chosen_trial(
             session, osid, direction, spec.objective.select, spec.objective.relax_margin

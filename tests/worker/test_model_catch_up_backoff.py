@@ -212,3 +212,39 @@ def test_a_model_saved_after_a_failed_try_clears_the_studys_error(
     assert error_of(engine, "good") is None
     engine.dispose()
     storage.engine.dispose()
+
+
+def test_a_definition_that_does_not_read_is_a_failed_try_backed_off_and_given_up(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Its definition was read before the failure was counted: no try recorded, no back-off,
+    the study first at every sweep (an ERROR every 5 s) and the others' models never saved."""
+    upgrade(database_url)
+    engine, storage = make_engine(database_url), storage_with_retries(database_url)
+    unreadable = {**SPEC, "budget": {**SPEC["budget"], "n_trials": 0}}
+    add_completed(engine, storage, "good", value=0.5, spec=SPEC, age_s=300)
+    add_completed(engine, storage, "unreadable", value=0.4, spec=unreadable, age_s=5)
+    settings = Settings(database_url=database_url, artifact_dir=tmp_path / "artifacts")
+    stores = Stores(engine=engine, storage=storage, settings=settings)
+    now = utcnow()
+    tried: list[str] = []
+    for _ in range(2):  # what an idle worker does at each sweep, one study at a time
+        (study_id,) = studies_missing_a_model(engine, limit=1, now=now)
+        tried.append(study_id)
+        with contextlib.suppress(Exception):
+            save_best_model(study_id, stores=stores)
+    assert tried == ["unreadable", "good"]
+    assert studies_missing_a_model(engine, limit=5, now=now) == []  # unreadable backs off
+    error = error_of(engine, "unreadable") or ""
+    assert "attempt 1 of" in error and "budget.n_trials" in error, error
+
+    later = now
+    for attempt in range(2, MAX_ATTEMPTS + 1):
+        later += timedelta(days=1)
+        assert studies_missing_a_model(engine, limit=5, now=later) == ["unreadable"], attempt
+        with pytest.raises(Exception):  # noqa: B017 - the definition's ValidationError
+            save_best_model("unreadable", stores=stores)
+    assert studies_missing_a_model(engine, limit=5, now=later + timedelta(days=30)) == []
+    assert f"gave up after {MAX_ATTEMPTS} attempts" in (error_of(engine, "unreadable") or "")
+    engine.dispose()
+    storage.engine.dispose()
