@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import yaml
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
@@ -40,16 +41,28 @@ async def read_definition(request: Request) -> dict[str, Any]:
 async def read_mapping(request: Request, *, definition: bool = False) -> dict[str, Any]:
     """The body as a mapping: YAML for a YAML content type, JSON for any other (``curl -d``
     sends a form's type). ``definition``: the 400s speak of a study definition, and read a
-    refused text for a definition's mistakes (a file's name sent, block YAML on one line)."""
-    noun = "the definition" if definition else "the body"
+    refused text for a definition's mistakes (a file's name sent, block YAML on one line).
+
+    Parsed in a worker thread: a megabyte of YAML takes PyYAML seconds, which on the event loop
+    held every other request of the process (``/healthz`` too) until it was done."""
     raw = await request.body()
+    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    sender = request.headers.get("user-agent", "")
+    return await run_in_threadpool(
+        parse_mapping, raw, content_type=content_type, sender=sender, definition=definition
+    )
+
+
+def parse_mapping(
+    raw: bytes, *, content_type: str, sender: str, definition: bool = False
+) -> dict[str, Any]:
+    """``read_mapping``'s work once the body has come: it blocks (``read_mapping``)."""
+    noun = "the definition" if definition else "the body"
     if len(raw) > MAX_DEFINITION_BYTES:
         raise BadBody(f"{noun} is larger than {MAX_DEFINITION_BYTES} bytes")
     if not raw.strip():
         sent = "a study definition as JSON or YAML" if definition else "a JSON object"
         raise BadBody(f"the body is empty; send {sent}")
-    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
-    sender = request.headers.get("user-agent", "")
     unmarked = raw.removeprefix(codecs.BOM_UTF8)  # as Notepad and PowerShell save UTF-8
     try:
         text = unmarked.decode("utf-8")
