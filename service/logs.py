@@ -104,11 +104,22 @@ class TextFormatter(logging.Formatter):
         if self.colour and record.levelname in _LEVEL_COLOURS:
             level = f"\x1b[{_LEVEL_COLOURS[record.levelname]}m{level}\x1b[0m"
         ids = _ids(record)
-        tags = [f"{name}={ids[key]}" for key, name in _TAGS if ids[key] is not None]
-        line = "  ".join([f"{when} {level} {record.name}", record.getMessage(), " ".join(tags)])
+        tags = [f"{name}={escaped(str(ids[key]))}" for key, name in _TAGS if ids[key] is not None]
+        message = escaped(record.getMessage())
+        line = "  ".join([f"{when} {level} {record.name}", message, " ".join(tags)])
         if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
+            lines = self.formatException(record.exc_info).splitlines()
+            line += "\n" + "\n".join(escaped(traceback_line) for traceback_line in lines)
         return redact(line.rstrip())
+
+
+def escaped(text: str) -> str:
+    """``text`` with every character that is not printable as its escape (``\\n``, ``\\x1b``,
+    ``\\u202e``), as an error message repeats a value: a request's path (``%0a``, ``%1b[2J``)
+    can neither write a line of its own into the log nor drive the terminal that shows it."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 _CHILD_DIED = re.compile(r"^Child process \[(\d+)\] died$")
