@@ -181,9 +181,11 @@ class StudySpec(Strict):
             return self
         first = self.objectives[0]
         if "objective" in self.model_fields_set and self.objective.metric != first:
-            raise ValueError(
+            raise field_error(
+                ("objective", "metric"),
                 f"objective.metric must equal objectives[0], got {self.objective.metric} "
-                f"and {first}"
+                f"and {first}: leave objective.metric out (it follows objectives[0])",
+                self.objective.metric,
             )
         if "objective" not in self.model_fields_set:
             self.objective = Objective.model_validate({"metric": first})
