@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from regtune.service.errors import DefinitionTooNew, FieldProblem
-from regtune.service.spec.dataset_refs import DATASET_ID_PATTERN, DatasetRef
+from regtune.service.spec.dataset_refs import DATASET_ID_PATTERN, Builtin, DatasetRef
 from regtune.service.spec.enums import Task
 from regtune.service.spec.model import MLP_ONLY, Model
 from regtune.service.spec.objective import (
@@ -24,6 +24,7 @@ from regtune.service.spec.objective import (
     Objective,
     ObjectiveName,
     check_metric,
+    check_objectives,
 )
 from regtune.service.spec.points import refusal
 from regtune.service.spec.policies import (
@@ -471,7 +472,7 @@ class StudySpec(Strict):
         return self
 
     @model_validator(mode="after")
-    def _consistent(self) -> StudySpec:
+    def _consistent(self, info: ValidationInfo) -> StudySpec:
         if isinstance(self.sampler, GridSampler):
             for name, param in self.search_space.searched():
                 if isinstance(param, Range) and param.step is None:
@@ -483,8 +484,15 @@ class StudySpec(Strict):
                     )
             if "n_trials" not in self.budget.model_fields_set:  # the grid, once: Optuna's stop
                 self.budget.n_trials = min(self.budget.n_trials, self.search_space.grid_size())
-        if self.task != Task.AUTO:
-            check_metric(self.objective.metric, self.task)
+        task = self.task
+        if task == Task.AUTO and isinstance(self.dataset, Builtin):
+            task = self.dataset.builtin.task
+        if task == Task.AUTO:  # an upload's or synthetic data's: checked by ``resolve_task``
+            return self
+        if (info.context or {}).get(STORED):  # objectives[1:] were not checked before
+            check_metric(self.objective.metric, task)
+        else:
+            check_objectives(self, task)
         return self
 
     @model_validator(mode="after")

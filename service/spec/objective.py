@@ -103,17 +103,32 @@ def direction_of(name: str) -> Direction:
     return METRIC_DIRECTIONS.get(name) or SPARSITY_OBJECTIVES[name]
 
 
-def check_metric(metric: str, task: Task) -> None:
-    """Refuse a metric the (resolved) task cannot compute, naming ``objective.metric``."""
+def check_metric(
+    metric: str, task: Task, *, where: tuple[str, ...] = ("objective", "metric")
+) -> None:
+    """Refuse a metric the (resolved) task cannot compute, naming the field ``where`` it is."""
     allowed = REGRESSION_METRICS if task == Task.REGRESSION else CLASSIFICATION_METRICS
     if task == Task.MULTICLASS:
         allowed = allowed - {"val_auc"}
     if metric not in allowed:
         raise field_error(
-            ("objective", "metric"),
+            where,
             f"{metric} does not apply to a {task} task; use one of {sorted(allowed)}",
             metric,
         )
+
+
+def check_objectives(spec: StudySpec, task: Task) -> None:
+    """Refuse an objective the (resolved) task cannot compute: ``objective.metric``, or each
+    metric of ``objectives`` at its place (a sparsity measure applies to every task). Only
+    ``objective.metric`` was checked, so a second objective no trial measures was accepted and
+    its study never ended."""
+    if spec.objectives is None:
+        check_metric(spec.objective.metric, task)
+        return
+    for place, name in enumerate(spec.objectives):
+        if name not in SPARSITY_OBJECTIVES:
+            check_metric(name, task, where=("objectives", str(place)))
 
 
 def objective_names(spec: StudySpec) -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from regtune.service.spec.dataset_refs import Builtin, Synthetic, Uploaded
 from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.enums import Task
-from regtune.service.spec.objective import check_metric
+from regtune.service.spec.objective import check_objectives
 from regtune.service.spec.relax import check_relax
 from regtune.service.spec.space import Choices, Fixed, Range
 from regtune.service.spec.strict import field_error
@@ -91,7 +91,7 @@ def resolve_task(spec: StudySpec, uploaded_task: str | None = None) -> StudySpec
         if uploaded_task is None:
             raise ValueError("the task of an uploaded dataset is unknown")
         task = Task(uploaded_task)
-    check_metric(spec.objective.metric, task)
+    check_objectives(spec, task)
     return spec.model_copy(update={"task": task})
 
 
