@@ -89,8 +89,15 @@ def unavailable(exc: BaseException) -> JSONResponse:
 
 
 def _path(loc: Sequence[Any]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    parts = [_part(str(p)) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "body"
+
+
+def _part(key: str) -> str:
+    """A key of a field's path as written; quoted as a refused value is (``'\\x1b[2J'``) when
+    it holds a character that is not printable (a control or bidi character), which the 422
+    would otherwise carry to the caller's terminal."""
+    return key if key.isprintable() else quoted(key)
 
 
 def _rule(error: dict[str, Any]) -> str:

@@ -26,6 +26,7 @@ from rich.text import Text
 
 from regtune.service.client.errors import ApiDidNotAnswer, ClientError, InvalidArgument
 from regtune.service.client.http import Client
+from regtune.service.logs import escaped
 
 
 class CliConsole(Console):
@@ -169,8 +170,10 @@ T = TypeVar("T")
 
 
 def fail(exc: Exception | str) -> NoReturn:
-    """Print the API's message (never a traceback) and exit 1."""
-    err.print(Text.assemble(("error: ", "bold red"), str(exc)))
+    """Print the API's message (never a traceback) and exit 1: one line, whose characters
+    that are not printable are escaped (``\\x1b``), whatever the API sent (a key of the
+    caller's repeated in a 422 cleared the terminal and recoloured it)."""
+    err.print(Text.assemble(("error: ", "bold red"), escaped(str(exc))))
     raise typer.Exit(1)
 
 
