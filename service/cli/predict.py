@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import sys
 import warnings
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
@@ -14,6 +15,7 @@ from rich.text import Text
 from regtune.service.cli.output import JsonOpt, err, fail, params, print_json, sorted_by_name
 from regtune.service.errors import InvalidUpload
 from regtune.service.ingest.encodings import UTF8, UTF16_BOMS
+from regtune.service.logs import escaped
 
 if TYPE_CHECKING:
     import numpy as np
@@ -86,7 +88,7 @@ def predict(
             )
         )
     for warning in reading:  # short rows, unknown categories, empty columns, far values
-        err.print(Text(f"warning: {warning.message}"))
+        err.print(Text(f"warning: {escaped(str(warning.message))}"))
     if saved.encoder is None:
         err.print(
             Text(
@@ -114,7 +116,7 @@ def predict(
         print_json(result)
         return
     if out is None:
-        write_csv(predictions, sys.stdout)
+        write_csv(predictions, sys.stdout, shown=True)
     if rows.y is not None:  # the file has the target column: say how much of it scored
         err.print(Text(_scored_line(rows, n_rows, scored, metrics)))
 
@@ -147,8 +149,16 @@ def _binary(refused: LooksBinary, data: Path) -> str:
     )
 
 
-def write_csv(columns: dict[str, np.ndarray], stream: TextIO) -> None:
-    """Named columns as CSV with a header, numbers in their shortest exact form."""
+def write_csv(columns: dict[str, np.ndarray], stream: TextIO, *, shown: bool = False) -> None:
+    """Named columns as CSV with a header, numbers in their shortest exact form; ``shown``
+    (stdout, a terminal's): each text with the characters that are not printable escaped
+    (``\\x1b``), as a class label of the training file's may hold them (a file of ``-o``
+    keeps the labels as stored)."""
     writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows(zip(*(v.tolist() for v in columns.values()), strict=True))
+    names: list[Any] = list(columns)
+    rows: Iterable[Sequence[Any]] = zip(*(v.tolist() for v in columns.values()), strict=True)
+    if shown:
+        names = [escaped(name) for name in names]
+        rows = ([escaped(v) if isinstance(v, str) else v for v in row] for row in rows)
+    writer.writerow(names)
+    writer.writerows(rows)
