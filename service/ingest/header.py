@@ -17,10 +17,10 @@ if TYPE_CHECKING:
 
 BYTES_PER_CELL = 8
 """A decoded cell is a float64: the decoded-size budget is ``max_cells`` × this."""
-HIDDEN_CHARACTERS = frozenset(
-    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-)
-"""Direction overrides, which make a name read as other text in a terminal or a page."""
+JOINERS = frozenset("\u200c\u200d")
+"""Zero-width non-joiner and joiner: the invisible format characters a word of Persian or of an
+Indic script needs (``می\u200cخواهم``; after a virama, ``क्\u200dष``), allowed between such
+letters."""
 EVERY_ROW = sys.maxsize
 """A row or cell limit that no file reaches (``Limits.every_row``)."""
 
@@ -181,19 +181,38 @@ def _given(name: str, first: int, second: int, unnamed: Collection[int]) -> str:
 
 def _check_name(name: str, index: int, limits: Limits) -> None:
     """A column name is shown in terminals, reports and error messages: no control characters
-    (a terminal runs an escape sequence), no direction overrides, no longer than a text value."""
+    (a terminal runs an escape sequence), no invisible format characters (``_invisible``), no
+    longer than a text value."""
     if len(name) > limits.max_text_chars:
         raise InvalidUpload(
             f"the name of column {index + 1} ({name[:40]!r}...) is {len(name)} characters long; "
             f"column names are at most {limits.max_text_chars} characters"
         )
-    hidden = [
-        ch
-        for ch in name
-        if ch in HIDDEN_CHARACTERS or unicodedata.category(ch) in ("Cc", "Zl", "Zp")
-    ]
-    if hidden:
+    control = [ch for ch in name if unicodedata.category(ch) in ("Cc", "Zl", "Zp")]
+    if control:
         raise InvalidUpload(
             f"the name of column {index + 1} ({name[:40]!r}) holds a control character "
-            f"({hidden[0]!r}); column names are printable text"
+            f"({control[0]!r}); column names are printable text"
         )
+    hidden = [ch for at, ch in enumerate(name) if _invisible(name, at)]
+    if hidden:
+        said = unicodedata.name(hidden[0], "a format character")
+        raise InvalidUpload(
+            f"the name of column {index + 1} ({name[:40]!r}) holds an invisible format character "
+            f"({hidden[0]!r}, {said}); column names are printable text (a zero-width joiner or "
+            "non-joiner only between the letters of a script that needs one, as Persian does)"
+        )
+
+
+def _invisible(name: str, at: int) -> bool:
+    """Whether ``name[at]`` is an invisible format character (Unicode's Cf: a direction
+    override, which makes a name read as other text in a terminal or a page, a zero-width
+    space, a tag character) a name may not hold: all but a ``JOINERS`` between letters (or
+    marks) of a script that has them, not ASCII's, between whose letters one only hides."""
+    if unicodedata.category(name[at]) != "Cf":
+        return False
+    if name[at] not in JOINERS or at == 0 or at == len(name) - 1:
+        return True
+    return not all(
+        unicodedata.category(c)[0] in "LM" and not c.isascii() for c in name[at - 1 : at + 2 : 2]
+    )
