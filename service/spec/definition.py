@@ -550,8 +550,7 @@ class StudySpec(Strict):
         worker reads what the API stored whatever its configuration. A ``ValidationError`` here
         is the server's data at fault, not a caller's.
         """
-        if data.get("refit") is False and "refit_rows" in data:  # stored before it was left out
-            data = {k: v for k, v in data.items() if k != "refit_rows"}
+        data = _as_run_then(data)
         try:
             return cls.model_validate(data, context={STORED: True})
         except ValidationError as exc:
@@ -564,6 +563,39 @@ class StudySpec(Strict):
                 f"({', '.join(places)}): a newer regtune accepted it",
                 [FieldProblem(place, e["msg"]) for place, e in zip(places, unknown, strict=True)],
             ) from exc
+
+
+AS_RUN_BEFORE: tuple[tuple[str | None, str, Any], ...] = (
+    ("training", "solver", "minibatch"),
+    ("training", "lambda_path", None),
+    (None, "refit", False),
+)
+"""Fields whose default changed what a study does when they were added, each with the value that
+does what the versions before it did: every trial trained by minibatch (linear ones too) before
+``training.solver`` (7c59663); one trial per claim before λ paths; the best trial's own model
+retrained before ``refit``. A stored definition without the field reads with that value, where
+today's default (the exact solver for a linear model, λ paths, the refit) would run another
+study than the one stored, or refuse it (``search_space.learning_rate`` searched under the
+exact solver)."""
+
+
+def _as_run_then(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` as the version that stored it ran it (``AS_RUN_BEFORE``), and without the
+    ``refit_rows`` it stored beside ``refit: false`` before that was left out. A refit stored
+    without ``refit_rows`` saved the refit on the non-test rows: ``non_test``."""
+    read = dict(data)
+    for section, name, value in AS_RUN_BEFORE:
+        part = read.get(section, {}) if section is not None else read
+        if isinstance(part, dict) and name not in part:
+            if section is None:
+                read[name] = value
+            else:
+                read[section] = {**part, name: value}
+    if read.get("refit") is False:
+        read.pop("refit_rows", None)
+    elif "refit_rows" not in read:
+        read["refit_rows"] = "non_test"
+    return read
 
 
 def _neutral(name: str, param: Fixed | Range | Choices) -> bool:
