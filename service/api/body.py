@@ -14,11 +14,13 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
 
 from regtune.service.api.contract import ERROR, INVALID
 from regtune.service.api.errors import BadBody
 from regtune.service.spec.yaml12 import (
     NestedTooDeeply,
+    TooManyNodes,
     digits_said,
     load_yaml,
     too_many_digits,
@@ -73,6 +75,8 @@ def parse_mapping(
         data = load_yaml(text) if is_yaml else load_json(text)
     except NestedTooDeeply:
         raise BadBody(f"the body is nested too deeply (at most {MAX_DEPTH} levels)") from None
+    except TooManyNodes as exc:
+        raise HTTPException(413, f"{noun} is too large: {exc}") from None
     except yaml.YAMLError as exc:
         hint = one_line(text, sender=sender) if definition and squashed(exc) else ""
         raise BadBody(f"the body is not valid YAML: {yaml_problem(exc)}{hint}") from exc

@@ -33,6 +33,18 @@ TAG_WORDS = {
 """What the value of each tag ``DefinitionLoader`` reads must be, in words."""
 
 
+MAX_NODES = 100_000
+"""The most nodes (values, lists and mappings) a definition's YAML may hold: the largest
+definition the rules admit holds about 38,000 (1,000 points of every knob, each knob's 1,000
+choices, 16 architectures of 8 layers), while PyYAML spends about 2 s of CPU on each 100,000,
+which a 1 MB body of ``[1,1,…]`` held five times over (``tests/service/test_yaml_nodes.py``
+builds that largest definition)."""
+
+
+class TooManyNodes(yaml.YAMLError):
+    """A YAML text of more than ``MAX_NODES`` nodes, refused as it is composed."""
+
+
 class DefinitionLoader(yaml.SafeLoader):
     """YAML 1.2 core numbers and booleans (``core_schema``): ``1e-5`` is a float, ``010`` the
     whole number 10, ``yes``, ``on`` and ``no`` text, which a boolean field refuses naming it
@@ -42,7 +54,21 @@ class DefinitionLoader(yaml.SafeLoader):
     refusal is a YAML error at a line: PyYAML's own constructors let out a bare ValueError,
     KeyError, IndexError or AttributeError for a value its tag cannot read (``2024-13-45``,
     ``!!int abc``, ``!!bool maybe``, ``!!int _``, a number of 5,000 digits), and a TypeError
-    for ``!!map`` or ``!!set`` on a list."""
+    for ``!!map`` or ``!!set`` on a list; a text of more than ``MAX_NODES`` nodes is refused
+    once it has composed that many (``TooManyNodes``), before the rest is read."""
+
+    def __init__(self, stream: str | bytes) -> None:
+        super().__init__(stream)
+        self.nodes = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise TooManyNodes(
+                f"the YAML holds more than {MAX_NODES:,} values, lists and mappings (a "
+                "definition the rules admit holds at most about 38,000)"
+            )
+        return super().compose_node(parent, index)
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
