@@ -44,7 +44,8 @@ def largest_definition() -> dict[str, Any]:
 
 def test_the_largest_definition_the_rules_admit_holds_under_half_the_bound() -> None:
     text = yaml.safe_dump(largest_definition())
-    assert 2 * nodes(yaml.compose(text)) <= MAX_NODES
+    composed = yaml.compose(text)
+    assert composed is not None and 2 * nodes(composed) <= MAX_NODES
     assert load_yaml(text) == largest_definition()
 
 
