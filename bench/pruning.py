@@ -31,7 +31,7 @@ from bench import harness
 PRUNERS: dict[str, dict[str, Any] | None] = {
     "none": {"type": "none"},
     "default": None,
-    "median": {"type": "median"},
+    "median": {"type": "median", "n_startup_trials": 5, "n_warmup_steps": 0},  # Optuna's
     "successive_halving": {"type": "successive_halving"},
     "hyperband": {"type": "hyperband", "min_resource": 1},
     "hyperband_min5": {"type": "hyperband", "min_resource": 5},

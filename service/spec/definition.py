@@ -141,21 +141,26 @@ class StudySpec(Strict):
     @field_validator("pruner", mode="before")
     @classmethod
     def _pruner_type(cls, value: Any, info: ValidationInfo) -> Any:
-        """A pruner given without ``type`` is the default one (median after 10 finished trials,
-        the trainer's warm-up), with the settings given changed, and so is a patient pruner's
-        ``wrapped`` one (was Optuna's median there: 5 trials, no warm-up); stored with its type
-        written."""
-        if not isinstance(value, dict):
+        """A median pruner, its ``type`` given or not, is the default one (median after 10
+        finished trials, the trainer's warm-up) with the settings given changed, and so is a
+        patient pruner's ``wrapped`` one (``{type: median}`` got Optuna's: 5 trials, no
+        warm-up); stored with its type and every setting written, so a stored one reads as
+        stored."""
+        if not isinstance(value, dict) or (info.context or {}).get(STORED):
             return value
         training, model = info.data.get("training"), info.data.get("model")
         solver: Solver = getattr(training, "solver", None) or (
             "minibatch" if getattr(model, "kind", "linear") == "mlp" else "exact"
         )
         default = default_pruner(solver).model_dump()
-        if "type" not in value:
+        if value.get("type", "median") == "median":
             return {**default, **value}
         wrapped = value.get("wrapped")
-        if value["type"] == "patient" and isinstance(wrapped, dict) and "type" not in wrapped:
+        if (
+            value["type"] == "patient"
+            and isinstance(wrapped, dict)
+            and wrapped.get("type", "median") == "median"
+        ):
             return {**value, "wrapped": {**default, **wrapped}}
         return value
 

@@ -98,6 +98,10 @@ class NoPruner(Strict):
 
 
 class MedianPruner(Strict):
+    """Optuna's median pruner. Its defaults here are Optuna's; in a definition the settings left
+    out are the default pruner's, 10 trials and the trainer's warm-up
+    (``StudySpec._pruner_type``)."""
+
     type: Literal["median"] = "median"
     """The one pruner that may leave out its ``type`` (``StudySpec._pruner_type``,
     ``PatientPruner._wrapped_type``)."""

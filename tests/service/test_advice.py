@@ -79,13 +79,20 @@ def test_a_patient_pruner_shorter_than_early_stopping_is_warned_with_both_number
 @pytest.mark.parametrize(
     ("pruner", "field"),
     [
-        ({"type": "median", "n_warmup_steps": 30}, "pruner.n_warmup_steps: 30"),
+        (
+            {"type": "median", "n_startup_trials": 5, "n_warmup_steps": 30},
+            "pruner.n_warmup_steps: 30",
+        ),
         ({"type": "percentile", "n_warmup_steps": 30}, "pruner.n_warmup_steps: 30"),
         ({"type": "threshold", "upper": 1.0, "n_warmup_steps": 30}, "pruner.n_warmup_steps"),
         ({"type": "successive_halving", "min_resource": 30}, "pruner.min_resource: 30"),
         ({"type": "hyperband", "min_resource": 30}, "pruner.min_resource: 30"),
         (
-            {"type": "patient", "patience": 9, "wrapped": {"type": "median", "n_warmup_steps": 30}},
+            {
+                "type": "patient",
+                "patience": 9,
+                "wrapped": {"type": "median", "n_startup_trials": 5, "n_warmup_steps": 30},
+            },
             "pruner.wrapped.n_warmup_steps: 30",
         ),
     ],
@@ -122,7 +129,7 @@ def test_a_late_first_rung_is_warned_with_the_rung_and_the_settings_that_make_it
 def test_a_pruner_that_can_never_decide_is_warned_that_it_never_prunes() -> None:
     """A warm-up past a trial's last epoch was warned as deciding at the last one, where "a
     trial it prunes there ran to the end": it prunes none."""
-    late = {"type": "median", "n_warmup_steps": 50}
+    late = {"type": "median", "n_startup_trials": 5, "n_warmup_steps": 50}
     [warning] = _warnings(_with(training={"max_epochs": 20}, pruner=late))
     assert warning == (
         "pruner.n_warmup_steps: 50 lets the median pruner decide from epoch 50 on, after the "
@@ -168,7 +175,10 @@ def test_trials_too_short_for_the_default_pruner_are_told_what_prunes_them() -> 
 
 
 def test_a_pruner_given_to_trials_of_one_epoch_is_told_none_can_prune_them() -> None:
-    for pruner in ({"type": "median", "n_warmup_steps": 1}, {"type": "hyperband"}):
+    for pruner in (
+        {"type": "median", "n_startup_trials": 5, "n_warmup_steps": 1},
+        {"type": "hyperband"},
+    ):
         [warning] = _warnings(_with(training={"max_epochs": 1}, pruner=pruner))
         assert "the 1 epoch a trial reports" in warning, warning
         assert warning.endswith(

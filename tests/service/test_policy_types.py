@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from regtune.service.spec.definition import StudySpec
+
 BODY: dict[str, Any] = {"dataset": {"builtin": "diabetes"}, "budget": {"n_trials": 4}}
 
 
@@ -104,3 +106,26 @@ def test_a_wrapped_pruner_without_a_type_is_the_default_median_the_top_level_get
     changed = patient | {"wrapped": {"n_startup_trials": 3}}
     kept = stored(api, "changed", model=model, pruner=changed)["pruner"]
     assert kept["wrapped"] == {**default, "n_startup_trials": 3}
+
+
+@pytest.mark.parametrize(
+    ("model", "warmup"),
+    [({"kind": "linear"}, 5), ({"kind": "mlp", "hidden_layers": [8]}, 2)],
+    ids=["exact solver", "minibatch"],
+)
+def test_a_median_pruner_with_its_type_written_is_the_default_median_too(
+    api: TestClient, model: dict[str, Any], warmup: int
+) -> None:
+    """``{type: median}`` was Optuna's median (5 startup trials, no warm-up) where ``{}`` and
+    ``{n_startup_trials: 3}`` were regtune's default (10, the trainer's warm-up); a stored one
+    reads as it was stored, its settings written."""
+    default = stored(api, "left-out", model=model)["pruner"]
+    assert default["n_warmup_steps"] == warmup
+    assert stored(api, "typed", model=model, pruner={"type": "median"})["pruner"] == default
+    changed = stored(api, "typed3", model=model, pruner={"type": "median", "n_startup_trials": 3})
+    assert changed["pruner"] == {**default, "n_startup_trials": 3}
+    patient = {"type": "patient", "patience": 6, "wrapped": {"type": "median"}}
+    assert stored(api, "typed-wrapped", model=model, pruner=patient)["pruner"]["wrapped"] == default
+    as_optuna = {"type": "median", "n_startup_trials": 5, "n_warmup_steps": 0, "interval_steps": 1}
+    earlier = stored(api, "earlier", model=model) | {"pruner": as_optuna}
+    assert StudySpec.from_stored(earlier).pruner.model_dump() == as_optuna
