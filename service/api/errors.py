@@ -34,6 +34,7 @@ from regtune.service.errors import (
     NotFound,
     Unauthorized,
 )
+from regtune.service.logs import escaped
 from regtune.service.spec.definition import PATTERN_WORDS, StudySpec
 from regtune.service.spec.locations import union_tags, written
 from regtune.service.spec.space import reads_as_number
@@ -94,10 +95,10 @@ def _path(loc: Sequence[Any]) -> str:
 
 
 def _part(key: str) -> str:
-    """A key of a field's path as written; quoted as a refused value is (``'\\x1b[2J'``) when
-    it holds a character that is not printable (a control or bidi character), which the 422
-    would otherwise carry to the caller's terminal."""
-    return key if key.isprintable() else quoted(key)
+    """A key of a field's path as written, each character that is not printable (a control or
+    bidi character, which the 422 would otherwise carry to the caller's terminal, or a lone
+    surrogate) as its escape (``\\x1b[2J``, ``\\ud800``), as the log writes it."""
+    return escaped(key)
 
 
 def _rule(error: dict[str, Any]) -> str:
