@@ -35,7 +35,6 @@ import numpy as np
 import optuna
 from optuna.storages import RDBStorage
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from regtune.service.errors import DefinitionTooNew
 from regtune.service.settings import Settings
@@ -43,8 +42,14 @@ from regtune.service.spec.definition import StudySpec
 from regtune.service.spec.objective import objective_directions, objective_names
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import transaction
-from regtune.service.store.optuna_db.internals.handles import om, study_id_of
-from regtune.service.store.repos import best_model, missing_models, model_files, model_lease
+from regtune.service.store.optuna_db.internals.handles import study_id_of
+from regtune.service.store.repos import (
+    best_model,
+    cancel_and_delete,
+    missing_models,
+    model_files,
+    model_lease,
+)
 from regtune.service.store.scheduling.retries import get_storage
 from regtune.service.store.tables import StudyRow
 from regtune.service.store.trials import views as trial_reads
@@ -111,7 +116,7 @@ def save_best_model(
     except RefitStopped:
         raise
     except Exception as exc:
-        if _deleted(study_id, osid, engine):
+        if cancel_and_delete.gone(study_id, osid, engine):
             raise RefitStopped(DELETED) from exc
         raise
     finally:
@@ -140,21 +145,11 @@ def _renewing(
         if time.monotonic() >= due:
             due = time.monotonic() + every
             if not model_lease.take_lease(osid, owner, worker_id=worker_id, engine=engine):
-                raise RefitStopped(DELETED if _deleted(study_id, osid, engine) else LEASE_LOST)
+                raise RefitStopped(
+                    DELETED if cancel_and_delete.gone(study_id, osid, engine) else LEASE_LOST
+                )
 
     return check
-
-
-def _deleted(study_id: str, osid: int, engine: Engine | None) -> bool:
-    """Whether the study is gone: its row, or its Optuna study (deleted first, or outside
-    regtune); False when that cannot be read (the caller's error stands)."""
-    try:
-        with transaction(engine) as session:
-            return (
-                session.get(StudyRow, study_id) is None or session.get(om.StudyModel, osid) is None
-            )
-    except SQLAlchemyError:
-        return False
 
 
 def _stored_spec(row: StudyRow, osid: int, *, stores: Stores) -> StudySpec:

@@ -9,24 +9,21 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
-from sqlalchemy.exc import SQLAlchemyError
 
 from regtune.service import logs
 from regtune.service.errors import DefinitionTooNew
 from regtune.service.store.backoff import DATABASE_TRANSIENT, caused_by_database, describe
-from regtune.service.store.db import transaction
 from regtune.service.store.optuna_db.attrs import CLAIM_SECONDS_ATTR
 from regtune.service.store.optuna_db.internals.handles import (
     engine_of,
-    om,
     storage_of,
     study_id_of,
     trial_id_of,
 )
 from regtune.service.store.optuna_db.internals.worker_cache import WorkerHeartbeats
+from regtune.service.store.repos import cancel_and_delete
 from regtune.service.store.scheduling.claims import finishing, links
 from regtune.service.store.scheduling.claims.slot import Claim
-from regtune.service.store.tables import StudyRow
 from regtune.worker.failures import known_cause, trial_error
 from regtune.worker.outcomes import (
     cut_off_by_an_outage,
@@ -167,7 +164,11 @@ class TrialRun:
             self.failed_by_sweep = True
             finished_meanwhile(study, claim.study_id, number[0])
         except Exception as exc:
-            if isinstance(exc, KeyError) and deleted(study, claim.study_id):
+            # Optuna's KeyError for a missing record may mean the study is gone; any other (an
+            # objective's own) is the trial's error, counted against budget.max_retries
+            if isinstance(exc, KeyError) and cancel_and_delete.gone(
+                claim.study_id, study_id_of(study), engine_of(study)
+            ):
                 log.info("study %s was deleted", claim.study_id)
                 return None
             if (raised and exc is raised[-1]) or not caused_by_database(
@@ -227,21 +228,6 @@ class TrialRun:
             database=database,
             said=said,
         )
-
-
-def deleted(study: optuna.Study, study_id: str) -> bool:
-    """Whether the study is gone (its row, or its Optuna study: deleted first, or outside
-    regtune), as Optuna's ``KeyError`` for a missing record may mean; any other ``KeyError``
-    (an objective's own: a metric its task does not measure) is its trial's error (was: every
-    ``KeyError`` was taken for a deletion, so such a trial was neither counted nor retried
-    against ``budget.max_retries`` and its study ran for ever)."""
-    try:
-        with transaction(engine_of(study)) as session:
-            return session.get(StudyRow, study_id) is None or (
-                session.get(om.StudyModel, study_id_of(study)) is None
-            )
-    except SQLAlchemyError:  # cannot be read: the error stands as the trial's
-        return False
 
 
 def cannot_run(

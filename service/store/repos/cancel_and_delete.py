@@ -5,14 +5,16 @@ from __future__ import annotations
 import contextlib
 
 import optuna
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from regtune.service.errors import StudyNotActive, StudyNotFound, StudyRunning
 from regtune.service.spec.enums import ACTIVE, StudyStatus
 from regtune.service.store.clock import utcnow
 from regtune.service.store.db import rowcount, transaction
+from regtune.service.store.optuna_db.internals.handles import om
 from regtune.service.store.repos import model_files
 from regtune.service.store.repos.studies import Reach, forget, get_row
 from regtune.service.store.scheduling.retries import get_storage
@@ -115,3 +117,16 @@ def _still_running(session: Session, study_id: str, row_id: str) -> str:
         else f"its {running} running trials stop at their workers'"
     )
     return f"study {study_id!r} is {status}: {stops} next heartbeat{every}; delete it then"
+
+
+def gone(study_id: str, optuna_study_id: int, engine: Engine | None = None) -> bool:
+    """Whether the study is deleted: its row, or its Optuna study (deleted first, or outside
+    regtune); False when that cannot be read (the caller's own error stands)."""
+    try:
+        with transaction(engine) as session:
+            return (
+                session.get(StudyRow, study_id) is None
+                or session.get(om.StudyModel, optuna_study_id) is None
+            )
+    except SQLAlchemyError:
+        return False
